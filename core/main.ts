@@ -1,0 +1,88 @@
+import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts";
+import { ConfigError } from "./config/errors.ts";
+import { formatFromPath, loadBootstrap } from "./config/load.ts";
+import type { Bootstrap } from "./config/bootstrap.ts";
+import { Logger } from "./log.ts";
+import type { Runtime } from "./port.ts";
+import { Server } from "./server.ts";
+import { VERSION } from "./version.ts";
+
+/**
+ * The program every runtime's `main.ts` runs: parse the command line, load and
+ * validate the config, start the server, and stop cleanly on SIGTERM/SIGINT.
+ * A config that fails exits 1 with one line per problem and starts nothing.
+ */
+export async function runMain(runtime: Runtime, argv: readonly string[]): Promise<void> {
+  const log = new Logger(runtime);
+  let commandLine: CommandLine;
+  try {
+    commandLine = parseCommandLine(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    runtime.log.write(`polyvoy: ${err.message}\n${USAGE}`);
+    return runtime.exit(1);
+  }
+  if (commandLine.help) {
+    runtime.log.write(USAGE);
+    return runtime.exit(0);
+  }
+  if (commandLine.version) {
+    runtime.log.write(`polyvoy ${VERSION} (${runtime.name} ${runtime.version})\n`);
+    return runtime.exit(0);
+  }
+  log.level = commandLine.logLevel;
+
+  const bootstrap = await loadConfig(runtime, commandLine);
+  if (!bootstrap) return runtime.exit(1);
+  if (commandLine.mode === "validate") {
+    runtime.log.write(`configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
+    return runtime.exit(0);
+  }
+
+  log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}`);
+  const server = new Server(runtime, bootstrap, log);
+  try {
+    await server.start();
+  } catch (err) {
+    log.error(err instanceof Error ? err.message : String(err));
+    return runtime.exit(1);
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => () => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`caught ${signal}, shutting down`);
+    void server.shutdown().then(() => {
+      log.info("exiting");
+      runtime.exit(0);
+    });
+  };
+  runtime.onSignal("SIGTERM", stop("SIGTERM"));
+  runtime.onSignal("SIGINT", stop("SIGINT"));
+}
+
+/** Read and validate the config; on failure print one line per problem and return undefined. */
+async function loadConfig(runtime: Runtime, commandLine: CommandLine): Promise<Bootstrap | undefined> {
+  let text: string;
+  let format: "yaml" | "json" = "yaml";
+  if (commandLine.configPath !== undefined) {
+    try {
+      text = await runtime.readTextFile(commandLine.configPath);
+    } catch (err) {
+      const message = err && typeof err === "object" && "message" in err ? (err as { message: string }).message : String(err);
+      runtime.log.write(`config: cannot read '${commandLine.configPath}': ${message}\n`);
+      return undefined;
+    }
+    format = formatFromPath(commandLine.configPath);
+  } else {
+    text = commandLine.configYaml!; // YAML is a superset of JSON, as Envoy's --config-yaml accepts both
+  }
+  try {
+    return loadBootstrap(text, format);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const problem of err.problems) runtime.log.write(`config error: ${problem}\n`);
+    return undefined;
+  }
+}

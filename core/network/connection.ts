@@ -1,0 +1,112 @@
+import type { CloseReason, PortError, Socket, SocketHandler } from "../port.ts";
+
+/** Connection events, as Envoy's `Network::ConnectionEvent`. */
+export type ConnectionEvent = "Connected" | "RemoteClose" | "LocalClose";
+
+/** Observers of a connection (Envoy's `Network::ConnectionCallbacks`). */
+export interface ConnectionCallbacks {
+  onEvent(event: ConnectionEvent, error?: PortError): void;
+  /** Our write buffer passed the high watermark: stop feeding it (disable the source's reads). */
+  onAboveWriteBufferHighWatermark(): void;
+  /** The write buffer drained: feed it again. */
+  onBelowWriteBufferLowWatermark(): void;
+}
+
+/** Where a connection's bytes go (the network filter manager). */
+export interface ConnectionReadSink {
+  onData(data: Uint8Array, endStream: boolean): void;
+}
+
+/** How to close, as Envoy's `Network::ConnectionCloseType`. */
+export type CloseType =
+  /** Send what is buffered, then close. */
+  | "FlushWrite"
+  /** Drop what is buffered and reset the connection (RST where the runtime allows). */
+  | "Abort";
+
+let nextConnectionId = 0;
+
+/**
+ * A downstream or upstream TCP connection over a port Socket (Envoy's
+ * `Network::ConnectionImpl`): counted read disabling, a write buffer with a high
+ * watermark (per_connection_buffer_limit_bytes) whose crossings are reported to the
+ * callbacks so the other side of a proxy can stop reading, half-close, and close events.
+ */
+export class Connection implements SocketHandler {
+  readonly id = nextConnectionId++;
+  private readonly callbacks: ConnectionCallbacks[] = [];
+  private sink: ConnectionReadSink | undefined;
+  private aboveHighWatermark = false;
+  private closed = false;
+  /** Our side has sent FIN (write with endStream). */
+  private writeEnded = false;
+
+  constructor(
+    readonly socket: Socket,
+    /** Envoy's per_connection_buffer_limit_bytes; 0 disables the watermark. */
+    private readonly bufferLimit: number,
+  ) {
+    socket.setHandler(this);
+  }
+
+  addConnectionCallbacks(callbacks: ConnectionCallbacks): void {
+    this.callbacks.push(callbacks);
+  }
+
+  setReadSink(sink: ConnectionReadSink): void {
+    this.sink = sink;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Write bytes; `endStream` half-closes our side after them. */
+  write(data: Uint8Array, endStream: boolean): void {
+    if (this.closed || this.writeEnded) return;
+    if (data.byteLength > 0) this.socket.write(data);
+    if (endStream) {
+      this.writeEnded = true;
+      this.socket.end();
+    }
+    if (!this.aboveHighWatermark && this.bufferLimit > 0 && this.socket.bufferedAmount > this.bufferLimit) {
+      this.aboveHighWatermark = true;
+      for (const cb of this.callbacks) cb.onAboveWriteBufferHighWatermark();
+    }
+  }
+
+  readDisable(disable: boolean): void {
+    if (!this.closed) this.socket.readDisable(disable);
+  }
+
+  close(type: CloseType): void {
+    if (this.closed) return;
+    if (type === "Abort") this.socket.reset();
+    else this.socket.close();
+  }
+
+  // --- SocketHandler: events from the port ---
+  onConnect(): void {
+    for (const cb of this.callbacks) cb.onEvent("Connected");
+  }
+
+  onData(data: Uint8Array): void {
+    this.sink?.onData(data, false);
+  }
+
+  onEnd(): void {
+    this.sink?.onData(new Uint8Array(0), true);
+  }
+
+  onDrain(): void {
+    if (!this.aboveHighWatermark || this.closed) return;
+    this.aboveHighWatermark = false;
+    for (const cb of this.callbacks) cb.onBelowWriteBufferLowWatermark();
+  }
+
+  onClose(reason: CloseReason, error?: PortError): void {
+    this.closed = true;
+    const event: ConnectionEvent = reason === "local" ? "LocalClose" : "RemoteClose";
+    for (const cb of this.callbacks) cb.onEvent(event, error);
+  }
+}

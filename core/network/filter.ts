@@ -1,0 +1,29 @@
+import type { Connection } from "./connection.ts";
+
+/** What a network read filter tells the manager (Envoy's `Network::FilterStatus`). */
+export const FilterStatus = {
+  /** Pass the data (or the new connection) on to the next filter. */
+  Continue: 0,
+  /** Stop here; the filter calls `continueReading()` later if the chain should go on. */
+  StopIteration: 1,
+} as const;
+export type FilterStatus = (typeof FilterStatus)[keyof typeof FilterStatus];
+
+/** What the manager gives each read filter (Envoy's `Network::ReadFilterCallbacks`). */
+export interface ReadFilterCallbacks {
+  readonly connection: Connection;
+  /** Resume the chain after this filter stopped it. */
+  continueReading(): void;
+}
+
+/** A network read filter (Envoy's `Network::ReadFilter`). */
+export interface ReadFilter {
+  initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void;
+  /** Called once the filter chain is built, before any data. */
+  onNewConnection(): FilterStatus;
+  /** Bytes from the peer; `endStream` is the peer's half-close (FIN). */
+  onData(data: Uint8Array, endStream: boolean): FilterStatus;
+}
+
+/** Builds one filter instance per connection from a filter's validated config. */
+export type ReadFilterFactory = () => ReadFilter;

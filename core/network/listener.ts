@@ -1,0 +1,81 @@
+import type { ListenerConfig } from "../config/bootstrap.ts";
+import type { Listener, Socket } from "../port.ts";
+import type { ServerContext } from "../server-context.ts";
+import { Connection } from "./connection.ts";
+import type { ReadFilterFactory } from "./filter.ts";
+import { NetworkFilterManager } from "./filter-manager.ts";
+import { createReadFilterFactory } from "./network-filter-registry.ts";
+
+/**
+ * One configured listener (Envoy's `ActiveTcpListener`): binds its address, and for
+ * each accepted socket builds a connection, its filter chain and the chain's filters.
+ * Tracks its live connections so shutdown can close them.
+ */
+export class ActiveListener {
+  readonly name: string;
+  private listener: Listener | undefined;
+  private readonly filterFactories: ReadFilterFactory[];
+  private readonly connections = new Set<Connection>();
+  private onAllClosed: (() => void) | undefined;
+
+  constructor(
+    private readonly config: ListenerConfig,
+    private readonly context: ServerContext,
+  ) {
+    this.name = config.name;
+    // One filter chain until filter_chain_match is supported: the config loader
+    // guarantees there is exactly one.
+    this.filterFactories = config.filterChains[0]!.filters.map((filter) => createReadFilterFactory(filter, context));
+  }
+
+  get boundPort(): number | undefined {
+    return this.listener?.address.port;
+  }
+
+  get activeConnections(): number {
+    return this.connections.size;
+  }
+
+  async start(): Promise<void> {
+    const { address, port } = this.config.address;
+    this.listener = await this.context.runtime.listen({ address, port }, (socket) => this.onAccept(socket));
+    const bound = this.listener.address;
+    this.context.log.info(`listener '${this.name}' listening on ${bound.address}:${bound.port}`);
+  }
+
+  private onAccept(socket: Socket): void {
+    const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
+    this.connections.add(connection);
+    connection.addConnectionCallbacks({
+      onEvent: (event) => {
+        if (event === "Connected") return;
+        this.connections.delete(connection);
+        if (this.connections.size === 0) this.onAllClosed?.();
+      },
+      onAboveWriteBufferHighWatermark() {},
+      onBelowWriteBufferLowWatermark() {},
+    });
+    if (this.context.log.enabled("debug")) {
+      const remote = socket.remoteAddress;
+      this.context.log.debug(`[C${connection.id}] new connection from ${remote?.address}:${remote?.port} on '${this.name}'`);
+    }
+    const filters = new NetworkFilterManager(connection);
+    for (const factory of this.filterFactories) filters.addReadFilter(factory());
+    if (!filters.initializeReadFilters()) connection.close("FlushWrite");
+  }
+
+  /** Stop accepting new connections. */
+  stopListening(): void {
+    this.listener?.close();
+    this.listener = undefined;
+  }
+
+  /** Close every live connection after flushing; resolves when all are gone. */
+  closeConnections(): Promise<void> {
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.onAllClosed = resolve;
+      for (const connection of this.connections) connection.close("FlushWrite");
+    });
+  }
+}

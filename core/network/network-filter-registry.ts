@@ -1,0 +1,19 @@
+import type { NetworkFilterConfig } from "../config/bootstrap.ts";
+import type { ServerContext } from "../server-context.ts";
+import type { ReadFilterFactory } from "./filter.ts";
+import { TcpProxyFilter } from "./tcp-proxy.ts";
+
+/**
+ * Turns a validated network filter config into a per-connection factory, as Envoy's
+ * `NamedNetworkFilterConfigFactory` does. The config loader has already checked that
+ * referenced clusters exist.
+ */
+export function createReadFilterFactory(filter: NetworkFilterConfig, context: ServerContext): ReadFilterFactory {
+  switch (filter.type) {
+    case "envoy.filters.network.tcp_proxy": {
+      const cluster = context.clusterManager.get(filter.config.cluster);
+      if (!cluster) throw new Error(`tcp_proxy ${filter.config.statPrefix}: unknown cluster '${filter.config.cluster}'`);
+      return () => new TcpProxyFilter(filter.config, cluster, context);
+    }
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The port: the only contract between polyvoy's runtime-neutral core and a runtime.
+ *
+ * Everything the core needs from the outside world (sockets, timers, clock, DNS,
+ * files, signals, logging, exit) is asked for through these interfaces. Each runtime
+ * (`runtimes/node`, `runtimes/bun`, `runtimes/deno`) implements them in one thin adapter;
+ * `runtimes/README.md` explains how to write another.
+ *
+ * Sockets are callback-style (like Bun's handlers), not WHATWG streams: a stream costs
+ * allocations per chunk on some runtimes, and a proxy moves many chunks.
+ */
+
+/** An IP endpoint. `family` is 4 or 6. */
+export interface SocketAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}
+
+/** Why a socket closed, as seen by the adapter. */
+export type CloseReason =
+  /** We closed it (close/reset called locally). */
+  | "local"
+  /** The peer closed both directions (FIN after our end, or FIN with no half-open use). */
+  | "remote"
+  /** The connection broke: ECONNRESET, EPIPE, … (the `error` argument says which). */
+  | "error";
+
+/**
+ * The events a socket delivers. Set once with `Socket.setHandler` before the first
+ * event can fire (synchronously in `onAccept` or right after `connect`).
+ */
+export interface SocketHandler {
+  /** An outbound connection was established (never called for accepted sockets). */
+  onConnect(): void;
+  /**
+   * Bytes arrived. The receiver owns `data`: the adapter never reuses or mutates it
+   * after the call, so it may be kept or passed to another socket's `write` as is.
+   */
+  onData(data: Uint8Array): void;
+  /** The peer half-closed (FIN): no more data will come; we may still write. */
+  onEnd(): void;
+  /**
+   * The write queue emptied after `write` left bytes buffered (bufferedAmount > 0).
+   * The core uses it to fall below its low watermark.
+   */
+  onDrain(): void;
+  /**
+   * The socket is gone, after which no other event fires. For an outbound socket that
+   * never connected, `error` describes the connect failure (ECONNREFUSED, …).
+   */
+  onClose(reason: CloseReason, error?: PortError): void;
+}
+
+/** An error reported by the runtime, with the errno-style code when there is one. */
+export interface PortError {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** A TCP connection, accepted or outbound. */
+export interface Socket {
+  setHandler(handler: SocketHandler): void;
+  /**
+   * Queue bytes for sending. Never drops data, whatever the runtime's partial-write
+   * behaviour: what the kernel does not take now stays queued in the adapter.
+   * The socket takes ownership of `data`; the caller must not mutate it afterwards.
+   * Writes after `end`/`close`/`reset` are ignored.
+   */
+  write(data: Uint8Array): void;
+  /** Bytes accepted by `write` and not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  /**
+   * Counted read disabling, as Envoy's `Network::Connection::readDisable`: each
+   * `readDisable(true)` needs a matching `readDisable(false)` before reading resumes.
+   * While disabled no `onData` fires and the kernel's receive window fills, pushing
+   * back on the peer.
+   */
+  readDisable(disable: boolean): void;
+  /** True while reading is disabled (the count is above zero). */
+  readonly readDisabled: boolean;
+  /** Half-close: send FIN once the write queue has flushed. Reading goes on. */
+  end(): void;
+  /** Close both directions once the write queue has flushed. `onClose("local")` follows. */
+  close(): void;
+  /** Abortive close (RST where the runtime allows it): drop queued data, close now. */
+  reset(): void;
+  setNoDelay(noDelay: boolean): void;
+  readonly localAddress: SocketAddress | undefined;
+  readonly remoteAddress: SocketAddress | undefined;
+}
+
+export interface ListenOptions {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A bound, listening TCP socket. */
+export interface Listener {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: SocketAddress;
+  /** Stop accepting. Connections already accepted are not touched. */
+  close(): void;
+}
+
+export interface ConnectOptions {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** An opaque timer handle. */
+export type TimerHandle = unknown;
+
+/** Signals the core reacts to. */
+export type SignalName = "SIGTERM" | "SIGINT" | "SIGHUP";
+
+/** Where log lines go (the adapter writes them to stderr). */
+export interface LogSink {
+  write(line: string): void;
+}
+
+/** Everything the core asks of a runtime. */
+export interface Runtime {
+  /** "node", "bun", "deno", "memory", … */
+  readonly name: string;
+  /** The runtime's own version string. */
+  readonly version: string;
+
+  /**
+   * Bind and listen. Resolves once listening; rejects with a PortError
+   * (EADDRINUSE, EACCES, …) when the address cannot be bound.
+   */
+  listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener>;
+  /**
+   * Start connecting and return the pending socket at once. `onConnect` or
+   * `onClose("error", err)` follows, never synchronously within this call.
+   */
+  connect(options: ConnectOptions): Socket;
+
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+  /** Run `callback` on a later turn of the event loop (a macrotask, like setImmediate). */
+  defer(callback: () => void): void;
+  /** Monotonic milliseconds, for durations and timeouts. */
+  now(): number;
+  /** Wall-clock milliseconds since the epoch, for timestamps. */
+  wallClock(): number;
+
+  /** Resolve a host name to addresses. */
+  resolve(host: string): Promise<string[]>;
+  readTextFile(path: string): Promise<string>;
+  onSignal(signal: SignalName, callback: () => void): void;
+  readonly log: LogSink;
+  exit(code: number): never;
+  /** Resident set size in bytes, where the runtime can tell. */
+  memoryUsage(): number | undefined;
+}

@@ -1,0 +1,16 @@
+import type { ClusterConfig } from "../config/bootstrap.ts";
+import { Host } from "./host.ts";
+import { RoundRobinLoadBalancer } from "./round-robin.ts";
+
+/** A STATIC cluster: a fixed set of hosts from `load_assignment`, balanced round robin. */
+export class Cluster {
+  readonly name: string;
+  readonly hosts: readonly Host[];
+  readonly loadBalancer: RoundRobinLoadBalancer;
+
+  constructor(readonly config: ClusterConfig) {
+    this.name = config.name;
+    this.hosts = config.endpoints.map((endpoint) => new Host(endpoint.address, endpoint.port));
+    this.loadBalancer = new RoundRobinLoadBalancer(this.hosts);
+  }
+}

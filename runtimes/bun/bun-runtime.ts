@@ -1,0 +1,74 @@
+import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
+import { processServices } from "../node/process-services.ts";
+import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
+import { BunSocket } from "./bun-socket.ts";
+
+/** Bun's socket handlers are per listener, not per socket: route each event to its BunSocket. */
+function handlers(onOpen: (socket: BunSocketHandle) => void): BunSocketHandlers {
+  const of = (socket: BunSocketHandle) => socket.data as BunSocket;
+  return {
+    binaryType: "uint8array",
+    open: onOpen,
+    data: (socket, data) => of(socket).onBunData(data),
+    end: (socket) => of(socket).onBunEnd(),
+    drain: (socket) => of(socket).onBunDrain(),
+    close: (socket, error) => of(socket)?.onBunClose(error),
+    error: (socket, error) => of(socket)?.onBunError(error),
+    connectError: (socket, error) => {
+      of(socket).onBunError(error);
+      of(socket).onBunClose(error);
+    },
+  };
+}
+
+const outboundHandlers = handlers((socket) => (socket.data as BunSocket).attach(socket, true));
+
+/** The port over Bun.listen / Bun.connect. */
+export function createBunRuntime(): Runtime {
+  return {
+    name: "bun",
+    version: Bun.version,
+
+    async listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
+      try {
+        const listener = Bun.listen({
+          hostname: options.address,
+          port: options.port,
+          // Without exclusive, Bun binds with SO_REUSEPORT and a second proxy on the
+          // same port would silently share it instead of failing with EADDRINUSE.
+          exclusive: true,
+          allowHalfOpen: true,
+          socket: handlers((handle) => {
+            const socket = new BunSocket();
+            handle.data = socket;
+            socket.attach(handle, false);
+            onAccept(socket);
+          }),
+        });
+        return {
+          address: { address: listener.hostname, port: listener.port, family: listener.hostname.includes(":") ? 6 : 4 },
+          close: () => listener.stop(false),
+        };
+      } catch (err) {
+        throw toPortError(err);
+      }
+    },
+
+    connect(options: ConnectOptions): Socket {
+      const socket = new BunSocket();
+      Bun.connect({
+        hostname: options.address,
+        port: options.port,
+        allowHalfOpen: true,
+        data: socket,
+        socket: outboundHandlers,
+      }).catch(() => {
+        // Reported through connectError; this only keeps the rejection handled.
+      });
+      return socket;
+    },
+
+    ...processServices,
+  };
+}

@@ -1,0 +1,149 @@
+import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
+import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
+import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
+import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
+import type { BunSocketHandle } from "./bun-api.ts";
+
+/**
+ * The port's Socket over a Bun socket. Bun's `write` takes what the kernel accepts
+ * right now and drops the rest, returning the count: the rest waits in our
+ * WriteQueue until Bun's `drain` callback says the socket is writable again.
+ */
+export class BunSocket implements Socket {
+  private handler: SocketHandler = detachedHandler;
+  private socket: BunSocketHandle | undefined;
+  private readonly queue = new WriteQueue();
+  private readonly reads = new ReadDisableCount();
+  /** end() or close() asked for: FIN (and for close, full close) once the queue flushes. */
+  private pendingShutdown: "end" | "close" | undefined;
+  private writeClosed = false;
+  private closedLocally = false;
+  private done = false;
+  private error: PortError | undefined;
+  private local: SocketAddress | undefined;
+  private remote: SocketAddress | undefined;
+
+  /** Called from Bun's `open` handler (at once for accepted sockets). */
+  attach(socket: BunSocketHandle, connecting: boolean): void {
+    this.socket = socket;
+    if (this.closedLocally) {
+      // close()/reset() came while the connect was pending.
+      socket.terminate();
+      return;
+    }
+    if (this.reads.disabled) socket.pause();
+    if (connecting) this.handler.onConnect();
+    this.flush();
+  }
+
+  setHandler(handler: SocketHandler): void {
+    this.handler = handler;
+  }
+
+  // --- Bun's callbacks, forwarded by the handlers in bun-runtime.ts ---
+  onBunData(data: Uint8Array): void {
+    if (!this.closedLocally) this.handler.onData(data);
+  }
+  onBunEnd(): void {
+    if (!this.closedLocally) this.handler.onEnd();
+  }
+  onBunDrain(): void {
+    this.flush();
+  }
+  onBunError(err: unknown): void {
+    this.error ??= toPortError(err);
+  }
+  onBunClose(err?: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    if (err) this.error ??= toPortError(err);
+    this.queue.clear();
+    const reason: CloseReason = this.closedLocally ? "local" : this.error ? "error" : "remote";
+    const handler = this.handler;
+    this.handler = detachedHandler;
+    handler.onClose(reason, reason === "local" ? undefined : this.error);
+  }
+
+  write(data: Uint8Array): void {
+    if (this.writeClosed || data.byteLength === 0) return;
+    if (this.socket && this.queue.isEmpty) {
+      const written = this.socket.write(data);
+      if (written >= data.byteLength) return;
+      this.queue.push(written > 0 ? data.subarray(written) : data);
+    } else {
+      this.queue.push(data);
+    }
+  }
+
+  /** Hand queued bytes to Bun until it stops taking them; then apply a pending end/close. */
+  private flush(): void {
+    const socket = this.socket;
+    if (!socket || this.done) return;
+    const hadQueued = !this.queue.isEmpty;
+    for (let chunk = this.queue.peek(); chunk; chunk = this.queue.peek()) {
+      const written = socket.write(chunk);
+      if (written <= 0) return;
+      this.queue.consume(written);
+      if (written < chunk.byteLength) return;
+    }
+    if (this.pendingShutdown === "end") socket.shutdown();
+    else if (this.pendingShutdown === "close") socket.end();
+    this.pendingShutdown = undefined;
+    if (hadQueued) this.handler.onDrain();
+  }
+
+  get bufferedAmount(): number {
+    return this.queue.bytes;
+  }
+
+  readDisable(disable: boolean): void {
+    const transition = this.reads.apply(disable);
+    if (!this.socket || this.done) return;
+    if (transition === "pause") this.socket.pause();
+    else if (transition === "resume") this.socket.resume();
+  }
+
+  get readDisabled(): boolean {
+    return this.reads.disabled;
+  }
+
+  end(): void {
+    if (this.writeClosed) return;
+    this.writeClosed = true;
+    this.pendingShutdown = "end";
+    if (this.queue.isEmpty) this.flush();
+  }
+
+  close(): void {
+    if (this.closedLocally) return;
+    this.closedLocally = true;
+    this.writeClosed = true;
+    this.pendingShutdown = "close";
+    if (this.queue.isEmpty) this.flush();
+  }
+
+  reset(): void {
+    if (this.done) return;
+    this.closedLocally = true;
+    this.writeClosed = true;
+    this.queue.clear();
+    this.socket?.terminate();
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    this.socket?.setNoDelay(noDelay);
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    const s = this.socket;
+    if (!this.local && s) this.local = { address: s.localAddress, port: s.localPort, family: s.localFamily === "IPv6" ? 6 : 4 };
+    return this.local;
+  }
+
+  get remoteAddress(): SocketAddress | undefined {
+    const s = this.socket;
+    if (!this.remote && s) this.remote = { address: s.remoteAddress, port: s.remotePort, family: s.remoteFamily === "IPv6" ? 6 : 4 };
+    return this.remote;
+  }
+}

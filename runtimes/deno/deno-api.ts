@@ -1,0 +1,39 @@
+/**
+ * The few Deno APIs the adapter uses, declared here rather than pulling in Deno's
+ * own types, whose globals clash with Bun's and Node's in one type-check.
+ */
+export interface DenoNetAddr {
+  transport: "tcp";
+  hostname: string;
+  port: number;
+}
+
+export interface DenoConn {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+  setNoDelay(noDelay?: boolean): void;
+  readonly localAddr: DenoNetAddr;
+  readonly remoteAddr: DenoNetAddr;
+}
+
+export interface DenoListener extends AsyncIterable<DenoConn> {
+  readonly addr: DenoNetAddr;
+  accept(): Promise<DenoConn>;
+  close(): void;
+}
+
+export interface DenoGlobal {
+  readonly version: { deno: string };
+  readonly args: string[];
+  listen(options: { hostname: string; port: number; transport: "tcp" }): DenoListener;
+  connect(options: { hostname: string; port: number; transport: "tcp" }): Promise<DenoConn>;
+  readTextFile(path: string): Promise<string>;
+  addSignalListener(signal: string, handler: () => void): void;
+  readonly stderr: { writeSync(data: Uint8Array): number };
+  exit(code: number): never;
+  memoryUsage(): { rss: number };
+}
+
+export const Deno = (globalThis as unknown as { Deno: DenoGlobal }).Deno;

@@ -1,0 +1,205 @@
+import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
+import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
+import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
+import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
+import type { DenoConn, DenoNetAddr } from "./deno-api.ts";
+
+/**
+ * Read buffer sizes. A pending `conn.read` pins its buffer, so an idle connection
+ * must not hold a big one: start small, double while reads fill the buffer (a bulk
+ * transfer), halve when they come back mostly empty.
+ */
+const MIN_READ = 2048;
+const MAX_READ = 65536;
+
+/**
+ * The port's Socket over a Deno TCP conn: a read loop into a reused buffer (each
+ * chunk copied out, so the receiver owns it) and a write pump that re-queues what a
+ * short `conn.write` did not take.
+ */
+export class DenoSocket implements Socket {
+  private handler: SocketHandler = detachedHandler;
+  private conn: DenoConn | undefined;
+  private readonly queue = new WriteQueue();
+  private readonly reads = new ReadDisableCount();
+  private writing = false;
+  private pendingShutdown: "end" | "close" | undefined;
+  private writeClosed = false;
+  /** Our FIN has gone out. */
+  private writeShut = false;
+  /** The peer's FIN has arrived. */
+  private readEnded = false;
+  private closedLocally = false;
+  private done = false;
+  private error: PortError | undefined;
+  private wakeReader: (() => void) | undefined;
+
+  /** Start using `conn`: at once for accepted sockets, when the connect resolves for outbound ones. */
+  attach(conn: DenoConn, connecting: boolean): void {
+    this.conn = conn;
+    if (this.done) {
+      conn.close(); // close()/reset() came while the connect was pending
+      return;
+    }
+    if (connecting) this.handler.onConnect();
+    void this.readLoop(conn);
+    void this.pump();
+  }
+
+  /** The connect failed. */
+  fail(err: unknown): void {
+    this.error ??= toPortError(err);
+    this.finish("error");
+  }
+
+  setHandler(handler: SocketHandler): void {
+    this.handler = handler;
+  }
+
+  private async readLoop(conn: DenoConn): Promise<void> {
+    let buffer = new Uint8Array(MIN_READ);
+    while (!this.done) {
+      if (this.reads.disabled) {
+        await new Promise<void>((resolve) => (this.wakeReader = resolve));
+        continue;
+      }
+      let n: number | null;
+      try {
+        n = await conn.read(buffer);
+      } catch (err) {
+        if (!this.done) this.fail(err);
+        return;
+      }
+      if (this.done) return;
+      if (n === null) {
+        this.readEnded = true;
+        if (!this.closedLocally) this.handler.onEnd();
+        this.finishIfBothShut();
+        return;
+      }
+      const data = buffer.slice(0, n);
+      if (n === buffer.length && n < MAX_READ) buffer = new Uint8Array(n * 2);
+      else if (n < buffer.length >> 2 && buffer.length > MIN_READ) buffer = new Uint8Array(buffer.length >> 1);
+      // A read already pending when reading was disabled still completes: hold its
+      // bytes until reading is enabled again, as the kernel would have.
+      while (this.reads.disabled && !this.done) await new Promise<void>((resolve) => (this.wakeReader = resolve));
+      if (!this.closedLocally && !this.done) this.handler.onData(data);
+    }
+  }
+
+  write(data: Uint8Array): void {
+    if (this.writeClosed || data.byteLength === 0) return;
+    this.queue.push(data);
+    void this.pump();
+  }
+
+  /** Write queued chunks one `conn.write` at a time; then apply a pending end/close. */
+  private async pump(): Promise<void> {
+    const conn = this.conn;
+    if (this.writing || !conn || this.done) return;
+    this.writing = true;
+    const hadQueued = !this.queue.isEmpty;
+    try {
+      for (let chunk = this.queue.peek(); chunk; chunk = this.queue.peek()) {
+        const written = await conn.write(chunk);
+        if (this.done) return;
+        this.queue.consume(written);
+      }
+      if (this.pendingShutdown === "end") {
+        this.pendingShutdown = undefined;
+        await conn.closeWrite();
+        this.writeShut = true;
+        this.finishIfBothShut();
+      } else if (this.pendingShutdown === "close") {
+        this.finish("local");
+      }
+    } catch (err) {
+      if (!this.done) this.fail(err);
+      return;
+    } finally {
+      this.writing = false;
+    }
+    if (hadQueued && !this.done) this.handler.onDrain();
+  }
+
+  get bufferedAmount(): number {
+    return this.queue.bytes;
+  }
+
+  readDisable(disable: boolean): void {
+    if (this.reads.apply(disable) === "resume") {
+      const wake = this.wakeReader;
+      this.wakeReader = undefined;
+      wake?.();
+    }
+  }
+
+  get readDisabled(): boolean {
+    return this.reads.disabled;
+  }
+
+  end(): void {
+    if (this.writeClosed) return;
+    this.writeClosed = true;
+    this.pendingShutdown = "end";
+    void this.pump();
+  }
+
+  close(): void {
+    if (this.closedLocally || this.done) return;
+    this.closedLocally = true;
+    this.writeClosed = true;
+    if (this.queue.isEmpty && !this.writing) this.finish("local");
+    else this.pendingShutdown = "close";
+  }
+
+  /**
+   * Deno has no SO_LINGER: closing drops the queue and closes the descriptor, which
+   * the kernel turns into a RST only when unread bytes remain. Documented in README.
+   */
+  reset(): void {
+    if (this.done) return;
+    this.closedLocally = true;
+    this.writeClosed = true;
+    this.finish("local");
+  }
+
+  /** Both directions are shut (the peer's FIN in, ours out): the connection is over. */
+  private finishIfBothShut(): void {
+    if (this.readEnded && this.writeShut) this.finish(this.closedLocally ? "local" : "remote");
+  }
+
+  private finish(reason: CloseReason): void {
+    if (this.done) return;
+    this.done = true;
+    this.queue.clear();
+    try {
+      this.conn?.close();
+    } catch {
+      // already closed by the runtime
+    }
+    const wake = this.wakeReader;
+    this.wakeReader = undefined;
+    wake?.();
+    const handler = this.handler;
+    this.handler = detachedHandler;
+    handler.onClose(reason, reason === "error" ? this.error : undefined);
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    this.conn?.setNoDelay(noDelay);
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    return this.conn && toAddress(this.conn.localAddr);
+  }
+
+  get remoteAddress(): SocketAddress | undefined {
+    return this.conn && toAddress(this.conn.remoteAddr);
+  }
+}
+
+function toAddress(addr: DenoNetAddr): SocketAddress {
+  return { address: addr.hostname, port: addr.port, family: addr.hostname.includes(":") ? 6 : 4 };
+}

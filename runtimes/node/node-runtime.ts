@@ -1,0 +1,38 @@
+import * as net from "node:net";
+import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
+import { processServices } from "./process-services.ts";
+import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { NodeSocket } from "./node-socket.ts";
+
+/** The port over Node's `net`, timers and process. */
+export function createNodeRuntime(): Runtime {
+  return {
+    name: "node",
+    version: process.versions.node,
+
+    listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
+      // allowHalfOpen: the core decides when to send FIN (tcp_proxy propagates half-close).
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) =>
+        onAccept(new NodeSocket(socket, false)),
+      );
+      return new Promise((resolve, reject) => {
+        // Kept for the server's life: a later error (EMFILE on accept) must not crash the process.
+        server.on("error", (err) => reject(toPortError(err)));
+        server.listen({ host: options.address, port: options.port, exclusive: true }, () => {
+          const bound = server.address() as net.AddressInfo;
+          resolve({
+            address: { address: bound.address, port: bound.port, family: bound.family === "IPv6" ? 6 : 4 },
+            close: () => server.close(),
+          });
+        });
+      });
+    },
+
+    connect(options: ConnectOptions): Socket {
+      const socket = net.connect({ host: options.address, port: options.port, allowHalfOpen: true });
+      return new NodeSocket(socket, true);
+    },
+
+    ...processServices,
+  };
+}

@@ -1,0 +1,106 @@
+import type * as net from "node:net";
+import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
+import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
+import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
+
+/**
+ * The port's Socket over a node `net.Socket`. Node buffers every write itself, so
+ * the write queue is node's own (`writableLength`); we only add the drain signal
+ * for any amount buffered (node's 'drain' fires only past its 16 KiB mark).
+ */
+export class NodeSocket implements Socket {
+  private handler: SocketHandler = detachedHandler;
+  private readonly reads = new ReadDisableCount();
+  private waitingDrain = false;
+  private writeClosed = false;
+  private closedLocally = false;
+  private error: PortError | undefined;
+
+  constructor(private readonly socket: net.Socket, connecting: boolean) {
+    socket.on("data", (data: Uint8Array) => this.handler.onData(data));
+    socket.on("end", () => this.handler.onEnd());
+    socket.on("error", (err) => {
+      this.error ??= toPortError(err);
+    });
+    socket.on("close", () => {
+      const reason: CloseReason = this.closedLocally ? "local" : this.error ? "error" : "remote";
+      const handler = this.handler;
+      this.handler = detachedHandler;
+      handler.onClose(reason, reason === "local" ? undefined : this.error);
+    });
+    if (connecting) socket.once("connect", () => this.handler.onConnect());
+  }
+
+  setHandler(handler: SocketHandler): void {
+    this.handler = handler;
+  }
+
+  write(data: Uint8Array): void {
+    if (this.writeClosed) return;
+    this.socket.write(data, this.afterWrite);
+    if (this.socket.writableLength > 0) this.waitingDrain = true;
+  }
+
+  private readonly afterWrite = (): void => {
+    if (this.waitingDrain && this.socket.writableLength === 0) {
+      this.waitingDrain = false;
+      this.handler.onDrain();
+    }
+  };
+
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
+  readDisable(disable: boolean): void {
+    const transition = this.reads.apply(disable);
+    if (transition === "pause") this.socket.pause();
+    else if (transition === "resume") this.socket.resume();
+  }
+
+  get readDisabled(): boolean {
+    return this.reads.disabled;
+  }
+
+  end(): void {
+    if (this.writeClosed) return;
+    this.writeClosed = true;
+    this.socket.end();
+  }
+
+  close(): void {
+    if (this.closedLocally) return;
+    this.closedLocally = true;
+    this.writeClosed = true;
+    this.socket.pause();
+    // end() flushes then sends FIN; destroy once flushed so a peer that never
+    // closes its side cannot keep the socket alive.
+    if (this.socket.writableLength === 0) this.socket.destroy();
+    else this.socket.end(() => this.socket.destroy());
+  }
+
+  reset(): void {
+    if (this.socket.destroyed) return;
+    this.closedLocally = true;
+    this.writeClosed = true;
+    this.socket.resetAndDestroy();
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    this.socket.setNoDelay(noDelay);
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    return toAddress(this.socket.localAddress, this.socket.localPort, this.socket.localFamily);
+  }
+
+  get remoteAddress(): SocketAddress | undefined {
+    return toAddress(this.socket.remoteAddress, this.socket.remotePort, this.socket.remoteFamily);
+  }
+}
+
+function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | undefined {
+  if (address === undefined || port === undefined) return undefined;
+  return { address, port, family: family === "IPv6" ? 6 : 4 };
+}

@@ -1,0 +1,227 @@
+/**
+ * tcp_proxy end to end, on every runtime: real client sockets → polyvoy (spawned under
+ * node, bun or deno) → real upstream servers.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { randomBytes } from "node:crypto";
+import type * as net from "node:net";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { peerClosed, connect, freePort, readAll, sha256, tcpServer, type TcpServer } from "../support/net-helpers.ts";
+import { tcpProxyConfig } from "../support/configs.ts";
+
+const MiB = 1024 * 1024;
+
+/** Write `data` in 64 KiB chunks, honouring backpressure, then end. */
+async function writeAll(socket: net.Socket, data: Uint8Array, end = true): Promise<void> {
+  for (let at = 0; at < data.length; at += 65536) {
+    if (!socket.write(data.subarray(at, at + 65536))) await new Promise((r) => socket.once("drain", r));
+  }
+  if (end) socket.end();
+}
+
+describe.each(RUNTIMES)("tcp_proxy on %s", (runtime) => {
+  let upstream: TcpServer;
+  /** What the upstream does with each connection; tests swap it. */
+  let onUpstream: (socket: net.Socket) => void = (s) => s.pipe(s);
+  let proxy: ProxyProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    upstream = await tcpServer((socket) => onUpstream(socket));
+    port = await freePort();
+    proxy = await ProxyProcess.start(runtime, tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port] }));
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await upstream?.close();
+  });
+
+  test("16 MiB of random bytes each way arrive intact", async () => {
+    const up = randomBytes(16 * MiB);
+    const down = randomBytes(16 * MiB);
+    let upstreamReceived: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+    onUpstream = (socket) => {
+      upstreamReceived = readAll(socket);
+      void writeAll(socket, down);
+    };
+    const client = await connect(port);
+    const clientReceived = readAll(client);
+    await writeAll(client, up);
+    const [fromProxy, atUpstream] = [await clientReceived, await upstreamReceived];
+    expect(atUpstream.length).toBe(up.length);
+    expect(sha256(atUpstream)).toBe(sha256(up));
+    expect(fromProxy.length).toBe(down.length);
+    expect(sha256(fromProxy)).toBe(sha256(down));
+  });
+
+  test("half-close: the client ends its side and still receives the upstream's reply", async () => {
+    onUpstream = (socket) => {
+      const got: Buffer[] = [];
+      socket.on("data", (d) => got.push(d));
+      // Reply only after the client's FIN has come through the proxy.
+      socket.on("end", () => {
+        setTimeout(() => socket.end(`pong:${Buffer.concat(got)}`), 50);
+      });
+    };
+    const client = await connect(port);
+    const received = readAll(client);
+    client.end("ping");
+    expect((await received).toString()).toBe("pong:ping");
+    await peerClosed(client);
+  });
+
+  test("half-close the other way: the upstream ends first and still receives the client's bytes", async () => {
+    let upstreamGot: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+    onUpstream = (socket) => {
+      upstreamGot = readAll(socket);
+      socket.end("bye");
+    };
+    const client = await connect(port);
+    const received = readAll(client);
+    expect((await received).toString()).toBe("bye");
+    client.end("after-your-fin");
+    expect((await upstreamGot).toString()).toBe("after-your-fin");
+    await peerClosed(client);
+  });
+
+  test("200 concurrent connections all complete", async () => {
+    onUpstream = (s) => s.pipe(s);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const client = await connect(port);
+        const received = readAll(client);
+        client.end(`connection ${i} `.repeat(100));
+        return (await received).toString() === `connection ${i} `.repeat(100);
+      }),
+    );
+    expect(results.filter(Boolean).length).toBe(200);
+  });
+
+  test("a client that stops reading keeps the proxy's memory bounded while the upstream streams 64 MiB", async () => {
+    const total = 64 * MiB;
+    const chunk = randomBytes(65536);
+    let sent = 0;
+    onUpstream = (socket) => {
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) return void socket.once("drain", pump);
+        }
+        socket.end();
+      };
+      pump();
+    };
+    const before = proxy.memory();
+    const client = await connect(port);
+    client.pause();
+    await new Promise((r) => setTimeout(r, 1500));
+    const sentWhilePaused = sent;
+    const whilePaused = proxy.memory();
+    // Backpressure reached the upstream: it could only fill kernel buffers and the proxy's 1 MiB per side.
+    expect(sentWhilePaused).toBeLessThan(24 * MiB);
+    let received = 0;
+    client.on("data", (d: Buffer) => (received += d.length));
+    client.resume();
+    await new Promise((r) => client.once("end", r));
+    expect(received).toBe(total);
+    const after = proxy.memory();
+    const growth = after.peak - before.rss;
+    console.log(
+      `[${runtime}] slow reader: upstream sent ${(sentWhilePaused / MiB).toFixed(1)} MiB while the client was paused; ` +
+        `proxy RSS ${(before.rss / MiB).toFixed(1)} MiB before, ${(whilePaused.rss / MiB).toFixed(1)} MiB paused, ` +
+        `peak ${(after.peak / MiB).toFixed(1)} MiB (+${(growth / MiB).toFixed(1)} MiB) for 64 MiB streamed`,
+    );
+    expect(growth).toBeLessThan(48 * MiB);
+  });
+
+  test("upstream connections are spread round robin over the cluster's hosts", async () => {
+    const second = await tcpServer((s) => s.pipe(s));
+    const rrPort = await freePort();
+    const rr = await ProxyProcess.start(runtime, tcpProxyConfig({ listenPort: rrPort, upstreamPorts: [upstream.port, second.port] }));
+    try {
+      onUpstream = (s) => s.pipe(s);
+      const firstBefore = upstream.accepted;
+      for (let i = 0; i < 4; i++) {
+        const client = await connect(rrPort);
+        const received = readAll(client);
+        client.end("x");
+        expect((await received).toString()).toBe("x");
+      }
+      expect(upstream.accepted - firstBefore).toBe(2);
+      expect(second.accepted).toBe(2);
+    } finally {
+      await rr.stop("SIGKILL");
+      await second.close();
+    }
+  });
+});
+
+describe.each(RUNTIMES)("tcp_proxy failures and lifecycle on %s", (runtime) => {
+  test("upstream refused: the downstream is closed promptly", async () => {
+    const deadPort = await freePort(); // nothing listens there
+    const port = await freePort();
+    const proxy = await ProxyProcess.start(runtime, tcpProxyConfig({ listenPort: port, upstreamPorts: [deadPort] }));
+    try {
+      const client = await connect(port);
+      const started = Date.now();
+      const received = readAll(client).catch(() => Buffer.alloc(0));
+      await peerClosed(client);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect((await received).length).toBe(0);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+
+  test("idle_timeout closes a connection on which nothing moves", async () => {
+    const upstream = await tcpServer(() => {});
+    const port = await freePort();
+    const proxy = await ProxyProcess.start(
+      runtime,
+      tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port], idleTimeout: "0.5s" }),
+    );
+    try {
+      const client = await connect(port);
+      client.on("error", () => {});
+      client.write("one byte");
+      const started = Date.now();
+      await peerClosed(client);
+      const took = Date.now() - started;
+      expect(took).toBeGreaterThanOrEqual(400);
+      expect(took).toBeLessThan(3000);
+    } finally {
+      await proxy.stop("SIGKILL");
+      await upstream.close();
+    }
+  });
+
+  test("SIGTERM closes open connections and exits 0", async () => {
+    const upstream = await tcpServer((s) => s.pipe(s));
+    const port = await freePort();
+    const proxy = await ProxyProcess.start(runtime, tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port] }));
+    try {
+      const client = await connect(port);
+      client.on("error", () => {});
+      const received = readAll(client).catch(() => Buffer.alloc(0));
+      client.write("hello");
+      await new Promise((r) => setTimeout(r, 200));
+      const exit = await proxy.stop("SIGTERM");
+      expect(exit.code).toBe(0);
+      expect((await received).toString()).toBe("hello");
+      await peerClosed(client);
+      expect(exit.stderr).toMatch(/caught SIGTERM/);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  test("SIGINT exits 0 too", async () => {
+    const upstream = await tcpServer((s) => s.pipe(s));
+    const port = await freePort();
+    const proxy = await ProxyProcess.start(runtime, tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port] }));
+    const exit = await proxy.stop("SIGINT");
+    expect(exit.code).toBe(0);
+    await upstream.close();
+  });
+});

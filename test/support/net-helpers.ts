@@ -1,0 +1,80 @@
+/** Real sockets for black-box tests: free ports, upstream servers, raw clients. */
+import * as net from "node:net";
+import { createHash } from "node:crypto";
+
+/** A port that was free a moment ago (bind 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+export interface TcpServer {
+  port: number;
+  server: net.Server;
+  /** Sockets accepted so far. */
+  accepted: number;
+  close(): Promise<void>;
+}
+
+/** A TCP server on 127.0.0.1 running `onSocket` for each connection (allowHalfOpen so half-close can be tested). */
+export async function tcpServer(onSocket: (socket: net.Socket) => void): Promise<TcpServer> {
+  const sockets = new Set<net.Socket>();
+  const result: TcpServer = {
+    port: 0,
+    accepted: 0,
+    server: net.createServer({ allowHalfOpen: true }, (socket) => {
+      result.accepted++;
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+      onSocket(socket);
+    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        result.server.close(() => r());
+      }),
+  };
+  await new Promise<void>((r) => result.server.listen(0, "127.0.0.1", r));
+  result.port = (result.server.address() as net.AddressInfo).port;
+  return result;
+}
+
+/** Connect to 127.0.0.1:port (allowHalfOpen). */
+export function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    socket.once("connect", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** Collect everything a socket sends until it ends; resolves with the bytes. */
+export function readAll(socket: net.Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on("data", (d: Buffer) => chunks.push(d));
+    socket.once("end", () => resolve(Buffer.concat(chunks)));
+    socket.once("error", reject);
+  });
+}
+
+/**
+ * Resolves when the peer has closed the connection: its FIN ('end'; our sockets are
+ * half-open capable, so 'close' alone would wait for our own end) or a reset.
+ */
+export function peerClosed(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed || socket.readableEnded) return resolve();
+    socket.once("end", () => resolve());
+    socket.once("close", () => resolve());
+    socket.once("error", () => resolve());
+  });
+}

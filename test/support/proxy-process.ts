@@ -1,0 +1,128 @@
+/**
+ * Spawns polyvoy under a given runtime, as a user would, and talks to it only
+ * through its process: stdout/stderr, exit code, signals and /proc (RSS).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export type RuntimeName = "node" | "bun" | "deno";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+const BIN = join(ROOT, "node_modules/.bin");
+
+/** The runtimes under test: all three unless POLYVOY_RUNTIMES narrows it (e.g. "bun,deno"). */
+export const RUNTIMES: RuntimeName[] = (process.env.POLYVOY_RUNTIMES?.split(",") as RuntimeName[] | undefined) ?? [
+  "node",
+  "bun",
+  "deno",
+];
+
+/** argv that starts polyvoy on `runtime` (the same entry points the README documents). */
+export function proxyCommand(runtime: RuntimeName, args: string[]): [string, string[]] {
+  switch (runtime) {
+    case "node":
+      // `node --import tsx` rather than the tsx CLI, so the pid we signal and measure is the proxy's own.
+      return [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), ...args]];
+    case "bun":
+      return [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), ...args]];
+    case "deno":
+      return [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), ...args]];
+  }
+}
+
+/** Write `config` (an object, serialized as JSON, or YAML text) to a temp file; returns its path. */
+export function writeConfig(config: object | string, extension = typeof config === "string" ? "yaml" : "json"): string {
+  const dir = mkdtempSync(join(tmpdir(), "polyvoy-test-"));
+  const path = join(dir, `envoy.${extension}`);
+  writeFileSync(path, typeof config === "string" ? config : JSON.stringify(config, null, 2));
+  return path;
+}
+
+export interface Exited {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run polyvoy to completion (validate mode, config errors) with a time limit. */
+export function runToExit(runtime: RuntimeName, args: string[], timeoutMs = 20_000): Promise<Exited> {
+  const [cmd, argv] = proxyCommand(runtime, args);
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`polyvoy on ${runtime} did not exit within ${timeoutMs} ms; stderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      // let the pipes drain
+      setImmediate(() => resolvePromise({ code, signal, stdout, stderr }));
+    });
+  });
+}
+
+/** A running proxy. */
+export class ProxyProcess {
+  stderr = "";
+  private exited: Promise<Exited>;
+
+  private constructor(
+    readonly runtime: RuntimeName,
+    readonly child: ChildProcess,
+  ) {
+    let stdout = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (this.stderr += d));
+    this.exited = new Promise((resolvePromise) =>
+      child.on("exit", (code, signal) => setImmediate(() => resolvePromise({ code, signal, stdout, stderr: this.stderr }))),
+    );
+  }
+
+  /** Start polyvoy with `config` and wait until `listeners` listeners report they are listening. */
+  static async start(runtime: RuntimeName, config: object | string, listeners = 1, extraArgs: string[] = []): Promise<ProxyProcess> {
+    const path = writeConfig(config);
+    const [cmd, argv] = proxyCommand(runtime, ["-c", path, ...extraArgs]);
+    const proxy = new ProxyProcess(runtime, spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
+    await proxy.waitForLog(/listening on/g, listeners);
+    return proxy;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Wait until `pattern` has matched `count` times in stderr (or the process exits). */
+  async waitForLog(pattern: RegExp, count = 1, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exitedEarly = false;
+    void this.exited.then(() => (exitedEarly = true));
+    while ((this.stderr.match(pattern)?.length ?? 0) < count) {
+      if (exitedEarly) throw new Error(`polyvoy on ${this.runtime} exited; stderr:\n${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} from polyvoy on ${this.runtime}; stderr:\n${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Resident set size now and at its peak (VmHWM), in bytes, from /proc. */
+  memory(): { rss: number; peak: number } {
+    const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
+    const kb = (field: string) => Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1] ?? 0) * 1024;
+    return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+  }
+
+  /** Send a signal and wait for exit. */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 10_000): Promise<Exited> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    const result = await this.exited;
+    clearTimeout(timer);
+    return result;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * core/ must run unchanged on any runtime: it reaches the outside world only through
+ * the port (core/port.ts). This test fails if any core file imports a runtime module
+ * or touches a runtime global.
+ */
+import { describe, expect, test } from "vitest";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const ROOT = join(import.meta.dirname, "../..");
+const CORE = join(ROOT, "core");
+
+/** Packages the core may import (pure JavaScript, bundled into the core). */
+const ALLOWED_PACKAGES = new Set(["zod", "yaml"]);
+
+const FORBIDDEN: [RegExp, string][] = [
+  [/\bfrom\s+["'](node:[^"']*|bun|bun:[^"']*)["']/, "imports a runtime module"],
+  [/\bimport\s*\(\s*["'](node:|bun)/, "imports a runtime module dynamically"],
+  [/\brequire\s*\(/, "uses require()"],
+  [/\bDeno\s*\./, "uses the Deno global"],
+  [/\bBun\s*\./, "uses the Bun global"],
+  [/\bprocess\s*\./, "uses process"],
+  [/\bBuffer\b/, "uses Buffer"],
+  [/\bglobalThis\s*\.\s*(Deno|Bun|process|Buffer)\b/, "reaches a runtime global through globalThis"],
+];
+
+/** Problems in one file's source, as `file:line: what`. Comments are skipped. */
+export function purityProblems(file: string, source: string): string[] {
+  const problems: string[] = [];
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, " "));
+  code.split("\n").forEach((line, i) => {
+    const text = line.replace(/\/\/.*$/, "");
+    for (const [pattern, what] of FORBIDDEN) if (pattern.test(text)) problems.push(`${file}:${i + 1}: ${what}: ${line.trim()}`);
+    const specifier = text.match(/\bfrom\s+["']([^"']+)["']/)?.[1];
+    if (specifier && !specifier.startsWith(".") && !ALLOWED_PACKAGES.has(specifier.split("/")[0]!)) {
+      problems.push(`${file}:${i + 1}: imports package "${specifier}", which is not on the core's allowed list`);
+    }
+  });
+  return problems;
+}
+
+function coreFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return coreFiles(path);
+    return entry.name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+describe("core purity", () => {
+  test("no file under core/ imports node:*, bun, or uses Deno, Bun, process, Buffer, require", () => {
+    const files = coreFiles(CORE);
+    expect(files.length).toBeGreaterThan(10);
+    const problems = files.flatMap((file) => purityProblems(relative(ROOT, file), readFileSync(file, "utf8")));
+    expect(problems).toEqual([]);
+  });
+
+  test("the check catches each kind of violation", () => {
+    const bad = [
+      `import * as net from "node:net";`,
+      `import { serve } from "bun";`,
+      `const fs = require("fs");`,
+      `Deno.listen({ port: 1 });`,
+      `Bun.connect({});`,
+      `process.exit(1);`,
+      `const b = Buffer.from("x");`,
+      `import express from "express";`,
+    ];
+    for (const line of bad) expect(purityProblems("x.ts", line), line).not.toEqual([]);
+    expect(purityProblems("x.ts", `// Buffer and process.exit in a comment are fine\nimport { z } from "zod";`)).toEqual([]);
+  });
+});

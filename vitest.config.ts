@@ -1,0 +1,22 @@
+import { defineConfig } from "vitest/config";
+
+// Two projects: `unit` runs the core's tests in-process (under node, bun and deno:
+// see test/run-all.mjs); `e2e` spawns the proxy under each runtime and talks to it
+// over real sockets, so it runs once, from node.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Two cores: one test file at a time keeps proxies and load generators from starving each other.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
