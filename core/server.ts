@@ -2,6 +2,7 @@ import type { Bootstrap } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import type { ServerContext } from "./server-context.ts";
+import { formatAddress } from "./network/address.ts";
 import { ActiveListener } from "./network/listener.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 
@@ -35,10 +36,10 @@ export class Server implements ServerContext {
         await listener.start();
       } catch (err) {
         for (const started of this.listeners.slice(0, i)) started.stopListening();
-        const { address, port } = this.bootstrap.listeners[i]!.address;
+        const address = formatAddress(this.bootstrap.listeners[i]!.address);
         const reason = err && typeof err === "object" && "message" in err ? (err as { message: string }).message : String(err);
         const code = err && typeof err === "object" && "code" in err ? ` (${(err as { code: string }).code})` : "";
-        throw new Error(`listener '${listener.name}' cannot bind to ${address}:${port}: ${reason}${code}`);
+        throw new Error(`listener '${listener.name}' cannot bind to ${address}: ${reason}${code}`);
       }
     }
   }

@@ -6,7 +6,8 @@ import { LineCounter, parseDocument } from "yaml";
 import type * as z from "zod";
 import type { Bootstrap, ListenerConfig } from "./bootstrap.ts";
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
-import { bootstrapSchema, formatAddress, listenerSchema } from "./schema.ts";
+import { bootstrapSchema, listenerSchema } from "./schema.ts";
+import { formatAddress } from "../network/address.ts";
 
 export type ConfigFormat = "yaml" | "json";
 

@@ -10,6 +10,7 @@
 import * as z from "zod";
 import type { Bootstrap, ClusterConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
+import { formatAddress } from "../network/address.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -53,10 +54,6 @@ const socketAddress = z
 /** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
 const address = z.strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address);
 
-/** How addresses are shown, and the default listener name: Envoy's `1.2.3.4:80` / `[::1]:80`. */
-export function formatAddress(a: SocketAddressConfig): string {
-  return a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
 
 // ---- Network filters ---------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 import type { ListenerConfig } from "../config/bootstrap.ts";
 import type { Listener, Socket } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
+import { formatAddress } from "./address.ts";
 import { Connection } from "./connection.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
@@ -39,8 +40,7 @@ export class ActiveListener {
   async start(): Promise<void> {
     const { address, port } = this.config.address;
     this.listener = await this.context.runtime.listen({ address, port }, (socket) => this.onAccept(socket));
-    const bound = this.listener.address;
-    this.context.log.info(`listener '${this.name}' listening on ${bound.address}:${bound.port}`);
+    this.context.log.info(`listener '${this.name}' listening on ${formatAddress(this.listener.address)}`);
   }
 
   private onAccept(socket: Socket): void {
@@ -57,7 +57,7 @@ export class ActiveListener {
     });
     if (this.context.log.enabled("debug")) {
       const remote = socket.remoteAddress;
-      this.context.log.debug(`[C${connection.id}] new connection from ${remote?.address}:${remote?.port} on '${this.name}'`);
+      this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
     }
     const filters = new NetworkFilterManager(connection);
     for (const factory of this.filterFactories) filters.addReadFilter(factory());

@@ -1,3 +1,5 @@
+import { formatAddress } from "../network/address.ts";
+
 /** One upstream endpoint of a cluster (Envoy's `Upstream::Host`). */
 export class Host {
   constructor(
@@ -5,8 +7,7 @@ export class Host {
     readonly port: number,
   ) {}
 
-  /** `127.0.0.1:8080`, or `[::1]:8080` for IPv6, as Envoy prints hosts. */
   toString(): string {
-    return this.address.includes(":") ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`;
+    return formatAddress(this);
   }
 }

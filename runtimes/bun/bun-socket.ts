@@ -20,6 +20,8 @@ export class BunSocket implements Socket {
   private writeClosed = false;
   private closedLocally = false;
   private done = false;
+  /** The peer's FIN was reported (Bun's `end`). */
+  private gotEnd = false;
   private error: PortError | undefined;
   private local: SocketAddress | undefined;
   private remote: SocketAddress | undefined;
@@ -46,6 +48,7 @@ export class BunSocket implements Socket {
     if (!this.closedLocally) this.handler.onData(data);
   }
   onBunEnd(): void {
+    this.gotEnd = true;
     if (!this.closedLocally) this.handler.onEnd();
   }
   onBunDrain(): void {
@@ -59,6 +62,9 @@ export class BunSocket implements Socket {
     this.done = true;
     if (err) this.error ??= toPortError(err);
     this.queue.clear();
+    // When our side was already shut, Bun closes on the peer's FIN without calling
+    // `end`: report the FIN anyway, so every adapter shows half-close the same way.
+    if (!this.gotEnd && !this.error && !this.closedLocally && this.writeClosed) this.handler.onEnd();
     const reason: CloseReason = this.closedLocally ? "local" : this.error ? "error" : "remote";
     const handler = this.handler;
     this.handler = detachedHandler;

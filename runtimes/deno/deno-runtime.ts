@@ -42,6 +42,7 @@ export function createDenoRuntime(): Runtime {
       return {
         address: { address: addr.hostname, port: addr.port, family: addr.hostname.includes(":") ? 6 : 4 },
         close() {
+          if (closed) return;
           closed = true;
           listener.close();
         },

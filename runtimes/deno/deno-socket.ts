@@ -14,8 +14,8 @@ const MIN_READ = 2048;
 const MAX_READ = 65536;
 
 /**
- * The port's Socket over a Deno TCP conn: a read loop into a reused buffer (each
- * chunk copied out, so the receiver owns it) and a write pump that re-queues what a
+ * The port's Socket over a Deno TCP conn: a read loop (small reads copied out of a
+ * reused buffer, full ones handed over whole, so the receiver owns what it gets) and a write pump that re-queues what a
  * short `conn.write` did not take.
  */
 export class DenoSocket implements Socket {
@@ -78,9 +78,17 @@ export class DenoSocket implements Socket {
         this.finishIfBothShut();
         return;
       }
-      const data = buffer.slice(0, n);
-      if (n === buffer.length && n < MAX_READ) buffer = new Uint8Array(n * 2);
-      else if (n < buffer.length >> 2 && buffer.length > MIN_READ) buffer = new Uint8Array(buffer.length >> 1);
+      let data: Uint8Array;
+      if (n >= buffer.length >> 1) {
+        // A mostly full read: hand the buffer itself to the receiver (no copy) and read
+        // next into a fresh one, twice as big when this one was filled.
+        data = buffer.subarray(0, n);
+        buffer = new Uint8Array(n === buffer.length && n < MAX_READ ? n * 2 : buffer.length);
+      } else {
+        // A small read: copy it out and keep the buffer, shrinking it when reads stay small.
+        data = buffer.slice(0, n);
+        if (n < buffer.length >> 2 && buffer.length > MIN_READ) buffer = new Uint8Array(buffer.length >> 1);
+      }
       // A read already pending when reading was disabled still completes: hold its
       // bytes until reading is enabled again, as the kernel would have.
       while (this.reads.disabled && !this.done) await new Promise<void>((resolve) => (this.wakeReader = resolve));

@@ -117,6 +117,25 @@ export class ProxyProcess {
     return { rss: kb("VmRSS"), peak: kb("VmHWM") };
   }
 
+  /** Sample RSS every 20 ms until `stop()` is called; returns the highest seen. */
+  sampleRss(): { peak(): number; stop(): number } {
+    let max = this.memory().rss;
+    const timer = setInterval(() => {
+      try {
+        max = Math.max(max, this.memory().rss);
+      } catch {
+        // the process exited
+      }
+    }, 20);
+    return {
+      peak: () => max,
+      stop() {
+        clearInterval(timer);
+        return max;
+      },
+    };
+  }
+
   /** Send a signal and wait for exit. */
   async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 10_000): Promise<Exited> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);

@@ -1,0 +1,160 @@
+/**
+ * The command line and config errors as a user meets them, on every runtime: the
+ * process's exit code, its stderr lines, and that nothing was started.
+ */
+import { describe, expect, test } from "vitest";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { proxyCommand, ROOT, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { connect, freePort, tcpServer } from "../support/net-helpers.ts";
+import { tcpProxyConfig } from "../support/configs.ts";
+
+/** Each bad config, and the line its error must contain. */
+const BAD_CONFIGS: { what: string; config: string; expect: string }[] = [
+  {
+    what: "YAML syntax error",
+    config: "static_resources:\n  listeners: [\n    - name: x\n",
+    expect: "config error: config: YAML syntax error at line",
+  },
+  {
+    what: "wrong type",
+    config: "static_resources:\n  clusters:\n    - name: c\n      connect_timeout: 1s\n      per_connection_buffer_limit_bytes: lots\n      load_assignment: { cluster_name: c }\n",
+    expect: "config error: static_resources.clusters[0].per_connection_buffer_limit_bytes: expected number, got string",
+  },
+  {
+    what: "unknown field",
+    config: "static_resources:\n  clusters: []\n  colour: blue\n",
+    expect: "config error: static_resources.colour: unknown or unsupported field",
+  },
+  {
+    what: "unsupported enum",
+    config: "static_resources:\n  clusters:\n    - name: c\n      lb_policy: MAGLEV\n      load_assignment: { cluster_name: c }\n",
+    expect: 'config error: static_resources.clusters[0].lb_policy: unsupported value "MAGLEV" (supported: ROUND_ROBIN)',
+  },
+];
+
+/** proto3 JSON names: `port_value` → `portValue`, keys only. */
+function camelCaseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelCaseKeys);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, child]) => [key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), camelCaseKeys(child)]),
+  );
+}
+
+function missingClusterConfig(port: number): object {
+  const config = tcpProxyConfig({ listenPort: port, upstreamPorts: [1] }) as { static_resources: { clusters: unknown[] } };
+  config.static_resources.clusters = [];
+  return config;
+}
+
+describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
+  test.each(BAD_CONFIGS)("$what: exit 1 with a one-line message naming the field", async ({ config, expect: line }) => {
+    const result = await runToExit(runtime, ["-c", writeConfig(config)]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(line);
+    expect(result.stderr).not.toMatch(/listening on|    at /); // nothing started, no stack trace
+  });
+
+  test("missing cluster referenced by tcp_proxy, and duplicate listener names, reported together", async () => {
+    const port = await freePort();
+    const config = missingClusterConfig(port) as { static_resources: { listeners: object[] } };
+    config.static_resources.listeners.push({ ...config.static_resources.listeners[0]!, address: { socket_address: { address: "127.0.0.1", port_value: port + 1 } } });
+    const result = await runToExit(runtime, ["-c", writeConfig(config)]);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).toContain('config error: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.cluster: no cluster named "upstream" is defined');
+    expect(lines).toContain('config error: static_resources.listeners[1].name: duplicate listener name "tcp"');
+    // nothing listens on the port
+    await expect(connect(port)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  test("port in use: exit 1 naming the listener and address, nothing left listening", async () => {
+    const squatter = await tcpServer(() => {});
+    const otherPort = await freePort();
+    const config = tcpProxyConfig({ listenPort: otherPort, upstreamPorts: [1] }) as { static_resources: { listeners: object[] } };
+    const first = config.static_resources.listeners[0]!;
+    // The first listener binds fine; the second finds its port taken.
+    config.static_resources.listeners.push({ ...first, name: "taken", address: { socket_address: { address: "127.0.0.1", port_value: squatter.port } } });
+    try {
+      const result = await runToExit(runtime, ["-c", writeConfig(config)]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`listener 'taken' cannot bind to 127\\.0\\.0\\.1:${squatter.port}: .*EADDRINUSE`));
+      await expect(connect(otherPort)).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      await squatter.close();
+    }
+  });
+
+  test("--mode validate: exit 0 for a good file without listening, exit 1 for a bad one", async () => {
+    const port = await freePort();
+    const good = await runToExit(runtime, ["--mode", "validate", "-c", writeConfig(tcpProxyConfig({ listenPort: port, upstreamPorts: [1] }))]);
+    expect(good.code).toBe(0);
+    expect(good.stderr).toMatch(/configuration '.*envoy\.json' OK/);
+    const bad = await runToExit(runtime, ["--mode", "validate", "-c", writeConfig(missingClusterConfig(port))]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('no cluster named "upstream" is defined');
+  });
+
+  test("the shipped examples validate", async () => {
+    for (const file of ["examples/default.yaml", "examples/tcp-proxy.yaml"]) {
+      const result = await runToExit(runtime, ["--mode", "validate", "-c", join(ROOT, file)]);
+      expect(result.stderr).toContain("OK");
+      expect(result.code).toBe(0);
+    }
+  });
+
+  test("--config-yaml with camelCase proto3-JSON field names runs a proxy", async () => {
+    const upstream = await tcpServer((s) => s.end("hi from upstream"));
+    const port = await freePort();
+    const json = JSON.stringify(camelCaseKeys(tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port] })));
+    expect(json).toContain('"staticResources"');
+    const [cmd, args] = proxyCommand(runtime, ["--config-yaml", json]);
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    try {
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      while (!stderr.includes("listening on")) {
+        if (child.exitCode !== null) throw new Error(stderr);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const client = await connect(port);
+      const got = await new Promise<string>((resolve) => {
+        let text = "";
+        client.on("data", (d) => (text += d)).on("end", () => resolve(text));
+      });
+      expect(got).toBe("hi from upstream");
+      client.destroy();
+    } finally {
+      child.kill("SIGKILL");
+      await upstream.close();
+    }
+  });
+
+  test("bad command lines: exit 1 with the problem and the usage", async () => {
+    for (const [args, message] of [
+      [[], "no configuration"],
+      [["--frobnicate"], 'unknown option "--frobnicate"'],
+      [["-c", "/nonexistent/envoy.yaml"], "config: cannot read '/nonexistent/envoy.yaml'"],
+      [["-c", "x.yaml", "--log-level", "loud"], '--log-level: unknown level "loud"'],
+      [["-c", "x.yaml", "--mode", "init_only"], '--mode: unsupported mode "init_only"'],
+    ] as [string[], string][]) {
+      const result = await runToExit(runtime, args);
+      expect(result.code, args.join(" ")).toBe(1);
+      expect(result.stderr).toContain(message);
+    }
+  });
+
+  test("--version names the runtime", async () => {
+    const result = await runToExit(runtime, ["--version"]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(new RegExp(`^polyvoy \\d+\\.\\d+\\.\\d+ \\(${runtime} `));
+  });
+});
+
+test("package.json pins bun and deno so `npm ci` brings all three runtimes", () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  expect(pkg.devDependencies.bun).toMatch(/^\d+\.\d+\.\d+$/);
+  expect(pkg.devDependencies.deno).toMatch(/^\d+\.\d+\.\d+$/);
+});

@@ -1,0 +1,210 @@
+/**
+ * The port conformance suite: what every runtime adapter must do, checked against
+ * the adapter of the runtime running the tests (node, bun and deno each run it; see
+ * test/run-all.mjs). A new adapter passes this before anything else.
+ */
+import { afterEach, beforeAll, describe, expect, test } from "vitest";
+import type { Listener, Runtime } from "../../core/port.ts";
+import { currentRuntime } from "./current-runtime.ts";
+import { concat, SocketRecorder } from "./socket-recorder.ts";
+
+let runtime: Runtime;
+const cleanups: (() => void)[] = [];
+
+beforeAll(async () => {
+  runtime = await currentRuntime();
+});
+
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A listener on a free loopback port whose accepted sockets are recorded. */
+async function listen(): Promise<{ listener: Listener; accepted: SocketRecorder[]; nextAccepted(): Promise<SocketRecorder> }> {
+  const accepted: SocketRecorder[] = [];
+  let notify: (() => void) | undefined;
+  const listener = await runtime.listen({ address: "127.0.0.1", port: 0 }, (socket) => {
+    accepted.push(new SocketRecorder(socket));
+    notify?.();
+  });
+  cleanups.push(() => listener.close());
+  return {
+    listener,
+    accepted,
+    async nextAccepted() {
+      const want = accepted.length;
+      while (accepted.length <= want) await new Promise<void>((r) => (notify = r));
+      return accepted[want]!;
+    },
+  };
+}
+
+/** Connect to `port` and wait for the connection both ways. */
+async function pair(): Promise<{ client: SocketRecorder; server: SocketRecorder }> {
+  const { listener, nextAccepted } = await listen();
+  const accepted = nextAccepted();
+  const client = new SocketRecorder(runtime.connect({ address: "127.0.0.1", port: listener.address.port }));
+  cleanups.push(() => client.socket.reset());
+  await client.until(() => client.connected, "connect");
+  const server = await accepted;
+  cleanups.push(() => server.socket.reset());
+  return { client, server };
+}
+
+/** Deterministic bytes, so order and content can be checked without keeping a copy. */
+function pattern(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = (i * 31 + seed + (i >> 12)) & 0xff;
+  return out;
+}
+
+/** Index of the first differing byte, or -1 when equal (vitest's deep equality is far too slow for MiBs). */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+describe(`port conformance`, () => {
+  test("runtime identifies itself", () => {
+    expect(["node", "bun", "deno"]).toContain(runtime.name);
+    expect(runtime.version).toMatch(/^\d+\.\d+/);
+  });
+
+  test("listen on port 0 binds a real port; connect reports onConnect later, never inside connect()", async () => {
+    const { listener, nextAccepted } = await listen();
+    expect(listener.address.port).toBeGreaterThan(0);
+    expect(listener.address.address).toBe("127.0.0.1");
+    const accepted = nextAccepted();
+    const client = new SocketRecorder(runtime.connect({ address: "127.0.0.1", port: listener.address.port }));
+    cleanups.push(() => client.socket.reset());
+    expect(client.connected).toBe(false);
+    await client.until(() => client.connected, "connect");
+    const server = await accepted;
+    cleanups.push(() => server.socket.reset());
+    expect(server.socket.remoteAddress).toEqual(client.socket.localAddress);
+    expect(server.socket.localAddress).toEqual({ address: "127.0.0.1", port: listener.address.port, family: 4 });
+  });
+
+  test("connect to a closed port: onClose('error', ECONNREFUSED) and no onConnect", async () => {
+    const { listener } = await listen();
+    const port = listener.address.port;
+    listener.close();
+    await sleep(50);
+    const client = new SocketRecorder(runtime.connect({ address: "127.0.0.1", port }));
+    await client.until(() => client.closeReason !== undefined, "close");
+    expect(client.connected).toBe(false);
+    expect(client.closeReason).toBe("error");
+    expect(client.closeError?.code).toBe("ECONNREFUSED");
+  });
+
+  test("listen on a port in use rejects with EADDRINUSE", async () => {
+    const { listener } = await listen();
+    await expect(runtime.listen({ address: "127.0.0.1", port: listener.address.port }, () => {})).rejects.toMatchObject({
+      code: "EADDRINUSE",
+    });
+  });
+
+  test("write never drops data: 32 MiB written at once to a reader that is not reading arrive whole and in order", async () => {
+    const { client, server } = await pair();
+    server.socket.readDisable(true);
+    const data = pattern(32 * 1024 * 1024, 7);
+    for (let at = 0; at < data.length; at += 65536) client.socket.write(data.subarray(at, at + 65536));
+    await sleep(100);
+    // The kernel cannot take 32 MiB from a peer that is not reading: the rest waits in the adapter.
+    expect(client.socket.bufferedAmount).toBeGreaterThan(0);
+    expect(server.receivedBytes).toBe(0);
+    server.socket.readDisable(false);
+    await server.until(() => server.receivedBytes === data.length, "all bytes", 20_000);
+    await client.until(() => client.socket.bufferedAmount === 0 && client.drains > 0, "drain");
+    // The receiver owns each chunk: none was overwritten by a later read.
+    expect(firstDifference(concat(server.received), data)).toBe(-1);
+  });
+
+  test("readDisable is counted: two disables need two enables", async () => {
+    const { client, server } = await pair();
+    server.socket.readDisable(true);
+    server.socket.readDisable(true);
+    expect(server.socket.readDisabled).toBe(true);
+    client.socket.write(new TextEncoder().encode("held"));
+    await sleep(150);
+    server.socket.readDisable(false);
+    await sleep(150);
+    expect(server.socket.readDisabled).toBe(true);
+    expect(server.receivedBytes).toBe(0);
+    server.socket.readDisable(false);
+    expect(server.socket.readDisabled).toBe(false);
+    await server.until(() => server.receivedBytes === 4, "data after the second enable");
+    expect(server.text()).toBe("held");
+    // An enable with nothing to match is a no-op, not a negative count.
+    server.socket.readDisable(false);
+    server.socket.readDisable(true);
+    expect(server.socket.readDisabled).toBe(true);
+  });
+
+  test("half-close: end() sends FIN after queued data; the peer may still reply; both then close", async () => {
+    const { client, server } = await pair();
+    client.socket.write(new TextEncoder().encode("request"));
+    client.socket.end();
+    client.socket.write(new TextEncoder().encode("ignored after end"));
+    await server.until(() => server.ended, "server onEnd");
+    expect(server.text()).toBe("request");
+    server.socket.write(new TextEncoder().encode("reply"));
+    server.socket.end();
+    await client.until(() => client.ended, "client onEnd");
+    expect(client.text()).toBe("reply");
+    await client.until(() => client.closeReason !== undefined, "client close");
+    await server.until(() => server.closeReason !== undefined, "server close");
+    expect(client.closeReason).toBe("remote");
+    expect(server.closeReason).toBe("remote");
+  });
+
+  test("close() flushes queued data, then closes; the peer sees all of it and then FIN", async () => {
+    const { client, server } = await pair();
+    client.socket.readDisable(true);
+    const data = pattern(4 * 1024 * 1024, 3);
+    server.socket.write(data);
+    server.socket.close();
+    await sleep(50);
+    client.socket.readDisable(false);
+    await client.until(() => client.ended, "FIN after the data", 10_000);
+    expect(firstDifference(concat(client.received), data)).toBe(-1);
+    await server.until(() => server.closeReason !== undefined, "server close");
+    expect(server.closeReason).toBe("local");
+  });
+
+  test("reset() drops queued data and closes at once", async () => {
+    const { client, server } = await pair();
+    server.socket.readDisable(true);
+    client.socket.write(pattern(16 * 1024 * 1024, 1));
+    client.socket.reset();
+    await client.until(() => client.closeReason !== undefined, "local close", 1000);
+    expect(client.closeReason).toBe("local");
+    server.socket.readDisable(false);
+    // A RST where the runtime can send one (node falls back to FIN while writes are pending; deno has no SO_LINGER).
+    await server.until(() => server.ended || server.closeReason !== undefined, "peer sees the close");
+    expect(server.receivedBytes).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  test("timers, defer and the monotonic clock", async () => {
+    const order: string[] = [];
+    const start = runtime.now();
+    runtime.defer(() => order.push("defer"));
+    queueMicrotask(() => order.push("microtask"));
+    const cancelled = runtime.setTimeout(() => order.push("cancelled"), 10);
+    runtime.clearTimeout(cancelled);
+    await new Promise<void>((resolve) => runtime.setTimeout(resolve, 30));
+    expect(order).toEqual(["microtask", "defer"]);
+    expect(runtime.now() - start).toBeGreaterThanOrEqual(25);
+    expect(Math.abs(runtime.wallClock() - Date.now())).toBeLessThan(1000);
+  });
+
+  test("resolve, readTextFile and memoryUsage", async () => {
+    expect(await runtime.resolve("localhost")).toEqual(expect.arrayContaining([expect.stringMatching(/^(127\.0\.0\.1|::1)$/)]));
+    expect(await runtime.readTextFile(new URL("../../package.json", import.meta.url).pathname)).toContain('"name": "polyvoy"');
+    await expect(runtime.readTextFile("/nonexistent/polyvoy")).rejects.toBeDefined();
+    expect(runtime.memoryUsage()).toBeGreaterThan(1024 * 1024);
+  });
+});
