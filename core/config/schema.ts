@@ -129,8 +129,15 @@ export const listenerSchema = z
   .strictObject({
     name: z.string().min(1).optional(),
     address,
-    // Envoy refuses a listener without filter chains ("no filter chains specified").
-    filter_chains: z.array(filterChain).min(1),
+    // Envoy refuses a listener without filter chains ("no filter chains specified"), and
+    // several chains with the same (here: no) filter_chain_match ("multiple filter chains
+    // with the same matching rules are defined").
+    filter_chains: z
+      .array(filterChain)
+      .min(1)
+      .refine((chains) => chains.length <= 1, {
+        message: "multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
+      }),
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
   })
   .transform(

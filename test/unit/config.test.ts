@@ -431,3 +431,20 @@ describe("bad configs give one-line problems", () => {
     ]);
   });
 });
+
+describe("filter chains", () => {
+  test("more than one filter chain is refused, since filter_chain_match is not supported", () => {
+    const chain = {
+      filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { stat_prefix: "t", cluster: "c" } }],
+    };
+    const config = JSON.stringify({
+      static_resources: {
+        listeners: [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 1 } }, filter_chains: [chain, chain] }],
+        clusters: [{ name: "c", load_assignment: { cluster_name: "c" } }],
+      },
+    });
+    expect(() => loadBootstrap(config, "json")).toThrow(
+      "static_resources.listeners[0].filter_chains: multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
+    );
+  });
+});
