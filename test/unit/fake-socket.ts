@@ -1,0 +1,53 @@
+import type { Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
+
+/**
+ * A test double of the port's `Socket`: records what the core asks of it and lets
+ * the test set `bufferedAmount` and fire handler events by hand.
+ */
+export class FakeSocket implements Socket {
+  handler: SocketHandler | undefined;
+  readonly writes: Uint8Array[] = [];
+  /** Every readDisable argument, in call order. */
+  readonly readDisableCalls: boolean[] = [];
+  ends = 0;
+  closes = 0;
+  resets = 0;
+  bufferedAmount = 0;
+  readonly localAddress: SocketAddress | undefined = undefined;
+  readonly remoteAddress: SocketAddress | undefined = undefined;
+
+  get readDisabled(): boolean {
+    let count = 0;
+    for (const disable of this.readDisableCalls) count = disable ? count + 1 : Math.max(0, count - 1);
+    return count > 0;
+  }
+
+  setHandler(handler: SocketHandler): void {
+    this.handler = handler;
+  }
+  write(data: Uint8Array): void {
+    this.writes.push(data);
+  }
+  readDisable(disable: boolean): void {
+    this.readDisableCalls.push(disable);
+  }
+  end(): void {
+    this.ends++;
+  }
+  close(): void {
+    this.closes++;
+  }
+  reset(): void {
+    this.resets++;
+  }
+  setNoDelay(): void {}
+
+  /** All written bytes as text. */
+  text(): string {
+    const decoder = new TextDecoder();
+    return this.writes.map((w) => decoder.decode(w)).join("");
+  }
+}
+
+export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+export const text = (data: Uint8Array): string => new TextDecoder().decode(data);
