@@ -23,7 +23,8 @@ describe("RoundRobinLoadBalancer", () => {
     expect(lb.chooseHost()).toBeUndefined();
   });
 
-  test("Host prints as address:port", () => {
+  test("Host prints as address:port, IPv6 in brackets", () => {
     expect(new Host("10.0.0.1", 8080).toString()).toBe("10.0.0.1:8080");
+    expect(new Host("::1", 443).toString()).toBe("[::1]:443");
   });
 });

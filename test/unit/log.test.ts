@@ -1,0 +1,112 @@
+import { describe, expect, test } from "vitest";
+import { Logger, LOG_LEVELS } from "../../core/log.ts";
+
+/** 2026-11-26T10:12:25.123Z */
+const T0 = Date.UTC(2026, 10, 26, 10, 12, 25, 123);
+
+/** A fake runtime: a clock the test sets and a sink that records lines. */
+function fakeRuntime(now = T0): { lines: string[]; clock: { now: number }; runtime: ConstructorParameters<typeof Logger>[0] } {
+  const lines: string[] = [];
+  const clock = { now };
+  const runtime = { log: { write: (line: string) => void lines.push(line) }, wallClock: () => clock.now };
+  return { lines, clock, runtime };
+}
+
+describe("Logger", () => {
+  test("writes one line in Envoy's shape, timestamped from the runtime's wall clock", () => {
+    const { lines, runtime } = fakeRuntime();
+    new Logger(runtime).info("listener 'main' bound");
+    expect(lines).toEqual(["[2026-11-26 10:12:25.123][info] listener 'main' bound\n"]);
+  });
+
+  test("reads the clock at each call and pads every field", () => {
+    const { lines, clock, runtime } = fakeRuntime(Date.UTC(2027, 0, 2, 3, 4, 5, 6));
+    const log = new Logger(runtime, "trace");
+    log.warn("a");
+    clock.now += 1000;
+    log.error("b");
+    expect(lines).toEqual(["[2027-01-02 03:04:05.006][warn] a\n", "[2027-01-02 03:04:06.006][error] b\n"]);
+  });
+
+  test("each method writes its own level name", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "trace");
+    log.trace("t");
+    log.debug("d");
+    log.info("i");
+    log.warn("w");
+    log.error("e");
+    expect(lines.map((line) => line.slice(25))).toEqual(["[trace] t\n", "[debug] d\n", "[info] i\n", "[warn] w\n", "[error] e\n"]);
+  });
+
+  test("the default level is info: trace and debug are dropped", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime);
+    expect(log.level).toBe("info");
+    log.trace("t");
+    log.debug("d");
+    log.info("i");
+    log.error("e");
+    expect(lines.map((line) => line.slice(25))).toEqual(["[info] i\n", "[error] e\n"]);
+  });
+
+  test("the threshold filters less severe messages", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "warn");
+    log.info("i");
+    log.warn("w");
+    log.error("e");
+    expect(lines.map((line) => line.slice(25))).toEqual(["[warn] w\n", "[error] e\n"]);
+  });
+
+  test("enabled() tells whether a level would be written", () => {
+    const { runtime } = fakeRuntime();
+    const log = new Logger(runtime, "warn");
+    expect(["trace", "debug", "info", "warn", "error", "critical"].map((l) => log.enabled(l as (typeof LOG_LEVELS)[number]))).toEqual([
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
+  });
+
+  test("the level can change at runtime", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "error");
+    log.debug("hidden");
+    log.level = "debug";
+    expect(log.level).toBe("debug");
+    expect(log.enabled("debug")).toBe(true);
+    log.debug("shown");
+    log.level = "error";
+    expect(log.enabled("warn")).toBe(false);
+    log.warn("hidden again");
+    expect(lines.map((line) => line.slice(25))).toEqual(["[debug] shown\n"]);
+  });
+
+  test('"critical" drops even errors', () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "critical");
+    log.error("e");
+    expect(lines).toEqual([]);
+    expect(log.enabled("error")).toBe(false);
+  });
+
+  test('"off" silences everything', () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "off");
+    log.trace("t");
+    log.debug("d");
+    log.info("i");
+    log.warn("w");
+    log.error("e");
+    expect(lines).toEqual([]);
+    for (const level of ["trace", "debug", "info", "warn", "error", "critical"] as const) expect(log.enabled(level)).toBe(false);
+  });
+
+  test("LOG_LEVELS runs least to most severe, ending with off", () => {
+    expect(LOG_LEVELS).toEqual(["trace", "debug", "info", "warn", "error", "critical", "off"]);
+  });
+});
