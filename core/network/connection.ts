@@ -1,4 +1,5 @@
 import type { CloseReason, PortError, Socket, SocketHandler } from "../port.ts";
+import { EMPTY_BYTES } from "../util/bytes.ts";
 
 /** Connection events, as Envoy's `Network::ConnectionEvent`. */
 export type ConnectionEvent = "Connected" | "RemoteClose" | "LocalClose";
@@ -95,7 +96,7 @@ export class Connection implements SocketHandler {
   }
 
   onEnd(): void {
-    this.sink?.onData(new Uint8Array(0), true);
+    this.sink?.onData(EMPTY_BYTES, true);
   }
 
   onDrain(): void {

@@ -1,5 +1,6 @@
 import type { Connection, ConnectionReadSink } from "./connection.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "./filter.ts";
+import { ReadBuffer } from "./read-buffer.ts";
 
 /** One filter in the chain plus its callbacks object; `initialized` once its onNewConnection ran. */
 class ActiveReadFilter implements ReadFilterCallbacks {
@@ -21,13 +22,16 @@ class ActiveReadFilter implements ReadFilterCallbacks {
 }
 
 /**
- * Runs a connection's network read filters in order (Envoy's
- * `Network::FilterManagerImpl`). New data starts at the first filter and goes on while
- * filters return Continue. A filter that stops `onNewConnection` holds back the
- * later filters' `onNewConnection` until it calls `continueReading()`.
+ * Runs a connection's network read filters in order, as Envoy's
+ * `Network::FilterManagerImpl::onContinueReading`: each read starts at the first
+ * filter; a filter not yet initialized gets `onNewConnection` first; then every filter
+ * in turn gets the read buffer while it has data, until one returns StopIteration.
+ * `continueReading()` resumes at the next filter with whatever the buffer holds.
  */
 export class NetworkFilterManager implements ConnectionReadSink {
   private readonly filters: ActiveReadFilter[] = [];
+  private readonly buffer = new ReadBuffer();
+  private endStream = false;
 
   constructor(readonly connection: Connection) {
     connection.setReadSink(this);
@@ -47,19 +51,22 @@ export class NetworkFilterManager implements ConnectionReadSink {
   }
 
   onData(data: Uint8Array, endStream: boolean): void {
-    for (const active of this.filters) {
-      if (!active.initialized) return; // a filter is still holding the chain at onNewConnection
-      if (active.filter.onData(data, endStream) === FilterStatus.StopIteration) return;
-    }
+    this.buffer.add(data);
+    if (endStream) this.endStream = true;
+    this.continueFrom(0);
   }
 
-  /** @internal Continue the chain from filter `index` (after a stopped filter resumed). */
+  /** @internal Run the chain from filter `index`. */
   continueFrom(index: number): void {
     for (let i = index; i < this.filters.length; i++) {
       const active = this.filters[i]!;
-      if (active.initialized) continue;
-      active.initialized = true;
-      if (active.filter.onNewConnection() === FilterStatus.StopIteration) return;
+      if (!active.initialized) {
+        active.initialized = true;
+        if (active.filter.onNewConnection() === FilterStatus.StopIteration || this.connection.isClosed) return;
+      }
+      if (this.buffer.length > 0 || this.endStream) {
+        if (active.filter.onData(this.buffer, this.endStream) === FilterStatus.StopIteration || this.connection.isClosed) return;
+      }
     }
   }
 }

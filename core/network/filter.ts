@@ -1,4 +1,5 @@
 import type { Connection } from "./connection.ts";
+import type { ReadBuffer } from "./read-buffer.ts";
 
 /** What a network read filter tells the manager (Envoy's `Network::FilterStatus`). */
 export const FilterStatus = {
@@ -21,8 +22,12 @@ export interface ReadFilter {
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void;
   /** Called once the filter chain is built, before any data. */
   onNewConnection(): FilterStatus;
-  /** Bytes from the peer; `endStream` is the peer's half-close (FIN). */
-  onData(data: Uint8Array, endStream: boolean): FilterStatus;
+  /**
+   * The connection's read buffer has data (or the peer half-closed: `endStream`).
+   * A filter drains what it consumes; what it leaves goes to the next filter when
+   * iteration continues.
+   */
+  onData(buffer: ReadBuffer, endStream: boolean): FilterStatus;
 }
 
 /** Builds one filter instance per connection from a filter's validated config. */

@@ -4,6 +4,8 @@ import type { PortError, TimerHandle } from "../port.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "./filter.ts";
+import type { ReadBuffer } from "./read-buffer.ts";
+import { EMPTY_BYTES } from "../util/bytes.ts";
 
 /**
  * Envoy's `envoy.filters.network.tcp_proxy`: a terminal read filter that opens one
@@ -69,9 +71,16 @@ export class TcpProxyFilter implements ReadFilter {
     return FilterStatus.StopIteration;
   }
 
-  onData(data: Uint8Array, endStream: boolean): FilterStatus {
+  onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
     this.lastActivity = this.context.runtime.now();
-    this.upstream?.write(data, endStream);
+    const upstream = this.upstream;
+    if (upstream) {
+      const slices = buffer.slices();
+      const last = slices.length - 1;
+      for (let i = 0; i <= last; i++) upstream.write(slices[i]!, endStream && i === last);
+      if (last < 0 && endStream) upstream.write(EMPTY_BYTES, true);
+    }
+    buffer.drainAll();
     return FilterStatus.StopIteration;
   }
 
