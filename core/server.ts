@@ -23,6 +23,7 @@ export class Server implements ServerContext {
     readonly log: Logger,
   ) {
     this.clusterManager = new ClusterManager(bootstrap.clusters);
+    this.clusterManager.context = this;
     this.listeners = bootstrap.listeners.map((config) => new ActiveListener(config, this));
   }
 

@@ -29,7 +29,7 @@ export interface FilterChainConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & TcpProxyFilter;
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter);
 
 export interface TcpProxyFilter {
   type: "envoy.filters.network.tcp_proxy";
@@ -50,4 +50,170 @@ export interface ClusterConfig {
   lbPolicy: "ROUND_ROBIN";
   perConnectionBufferLimitBytes: number;
   endpoints: SocketAddressConfig[];
+}
+
+// ---- HTTP (envoy.filters.network.http_connection_manager) ----------------------------
+
+export interface HttpConnectionManagerFilter {
+  type: "envoy.filters.network.http_connection_manager";
+  config: HttpConnectionManagerConfig;
+}
+
+export interface HttpConnectionManagerConfig {
+  statPrefix: string;
+  /** AUTO and HTTP1 both mean HTTP/1.1 here (HTTP/2 is not supported). */
+  codecType: "AUTO" | "HTTP1";
+  routeConfig: RouteConfiguration;
+  /** In order; the last one is the router. */
+  httpFilters: HttpFilterConfig[];
+  useRemoteAddress: boolean;
+  xffNumTrustedHops: number;
+  /** Default true. */
+  generateRequestId: boolean;
+  /** Default "envoy". */
+  serverName: string;
+  serverHeaderTransformation: "OVERWRITE" | "APPEND_IF_ABSENT" | "PASS_THROUGH";
+  /** Default 5 min; 0 disables. */
+  streamIdleTimeoutMs: number;
+  /** Default 0 (disabled). */
+  requestTimeoutMs: number;
+  /** Default 0 (disabled). */
+  requestHeadersTimeoutMs: number;
+  /** common_http_protocol_options.idle_timeout: default 1 h; 0 disables. */
+  idleTimeoutMs: number;
+  /** common_http_protocol_options.max_headers_count: default 100. */
+  maxHeadersCount: number;
+  /** Default 60 (KiB); requests over it get 431. */
+  maxRequestHeadersKb: number;
+  /** upgrade_configs[].upgrade_type, lowercased (e.g. "websocket"). */
+  upgradeTypes: string[];
+}
+
+/** An HTTP filter: `type` is the canonical name, e.g. "envoy.filters.http.router". */
+export interface HttpFilterConfig {
+  name: string;
+  type: "envoy.filters.http.router";
+  config: Record<string, never>;
+}
+
+export interface HeaderValueOption {
+  /** Lowercased; never a pseudo-header or host (Envoy refuses those). */
+  key: string;
+  /** A literal (%%-escapes already resolved; %COMMAND% formatting is refused at load). */
+  value: string;
+  /** Envoy's append_action; `append: false` in older configs means OVERWRITE_IF_EXISTS_OR_ADD. */
+  appendAction: "APPEND_IF_EXISTS_OR_ADD" | "ADD_IF_ABSENT" | "OVERWRITE_IF_EXISTS_OR_ADD" | "OVERWRITE_IF_EXISTS";
+  /** Envoy skips an entry whose value is empty unless keep_empty_value is set. */
+  keepEmptyValue: boolean;
+}
+
+/** Header additions and removals at one level (route_config, virtual host or route). */
+export interface HeaderMutations {
+  requestHeadersToAdd: HeaderValueOption[];
+  /** Lowercased. */
+  requestHeadersToRemove: string[];
+  responseHeadersToAdd: HeaderValueOption[];
+  /** Lowercased. */
+  responseHeadersToRemove: string[];
+}
+
+export interface RouteConfiguration extends HeaderMutations {
+  name: string;
+  virtualHosts: VirtualHostConfig[];
+  /** Default false: "host:port" is matched against domains as is (see route-table.ts). */
+  ignorePortInHostMatching: boolean;
+  /** Default false: route, then virtual host, then route_config mutations are applied, so the least specific wins. */
+  mostSpecificHeaderMutationsWins: boolean;
+}
+
+export interface VirtualHostConfig extends HeaderMutations {
+  name: string;
+  /** As written; matching lowercases. */
+  domains: string[];
+  routes: RouteConfig[];
+}
+
+export interface RouteConfig extends HeaderMutations {
+  name: string;
+  match: RouteMatchConfig;
+  action: RouteAction;
+}
+
+export interface RouteMatchConfig {
+  /** Exactly one of prefix, path, safeRegex (RE2 syntax accepted where JS RegExp agrees). */
+  prefix?: string;
+  path?: string;
+  safeRegex?: string;
+  /** Default true. */
+  caseSensitive: boolean;
+  headers: HeaderMatcherConfig[];
+  queryParameters: QueryParameterMatcherConfig[];
+}
+
+/**
+ * How a header or query parameter value is matched: Envoy's StringMatcher (regex is a
+ * full match and ignores ignore_case, as in Envoy), or presence only
+ * ("present" with present: false matches when the field is absent).
+ */
+export type ValueMatchConfig =
+  | { type: "present"; present: boolean }
+  | { type: "exact"; value: string; ignoreCase: boolean }
+  | { type: "prefix"; value: string; ignoreCase: boolean }
+  | { type: "suffix"; value: string; ignoreCase: boolean }
+  | { type: "contains"; value: string; ignoreCase: boolean }
+  | { type: "regex"; regex: string };
+
+/** Envoy's HeaderMatcher: name plus one way to match (or presence). */
+export interface HeaderMatcherConfig {
+  /** Lowercased; may be a pseudo-header like ":method". */
+  name: string;
+  invertMatch: boolean;
+  /** How the value is matched; no match specifier means presence (present_match: true), as in Envoy. */
+  kind: ValueMatchConfig;
+}
+
+/** Envoy's QueryParameterMatcher: the first value of `name` (case-sensitive, not URL-decoded). */
+export interface QueryParameterMatcherConfig {
+  name: string;
+  kind: ValueMatchConfig;
+}
+
+export type RouteAction =
+  | { type: "route"; route: ForwardAction }
+  | { type: "redirect"; redirect: RedirectAction }
+  | { type: "direct_response"; directResponse: DirectResponseAction };
+
+export interface ForwardAction {
+  /** One of cluster or weightedClusters. */
+  cluster?: string;
+  weightedClusters?: { name: string; weight: number }[];
+  prefixRewrite?: string;
+  regexRewrite?: { pattern: string; substitution: string };
+  hostRewriteLiteral?: string;
+  autoHostRewrite: boolean;
+  /** Default 15 s; 0 disables. */
+  timeoutMs: number;
+  /** Per-route stream idle timeout; undefined means the HCM's stream_idle_timeout. */
+  idleTimeoutMs?: number;
+}
+
+export interface RedirectAction {
+  schemeRedirect?: string;
+  hostRedirect?: string;
+  portRedirect?: number;
+  pathRedirect?: string;
+  prefixRewrite?: string;
+  /** MOVED_PERMANENTLY (301, default), FOUND (302), SEE_OTHER (303), TEMPORARY_REDIRECT (307), PERMANENT_REDIRECT (308). */
+  responseCode: 301 | 302 | 303 | 307 | 308;
+  stripQuery: boolean;
+  httpsRedirect: boolean;
+}
+
+export interface DirectResponseAction {
+  status: number;
+  /**
+   * The body as a byte string, one char (≤ 0xff) per byte, ready for latin1Encode:
+   * body.inline_string's UTF-8 bytes, or body.inline_bytes decoded. filename is not supported.
+   */
+  body?: string;
 }

@@ -4,7 +4,7 @@
  */
 import { LineCounter, parseDocument } from "yaml";
 import type * as z from "zod";
-import type { Bootstrap, ListenerConfig } from "./bootstrap.ts";
+import type { Bootstrap, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
 import { bootstrapSchema, listenerSchema } from "./schema.ts";
 import { formatAddress } from "../network/address.ts";
@@ -144,7 +144,7 @@ function typeName(value: unknown): string {
 
 /**
  * Checks across objects, which Envoy makes when it adds listeners and clusters:
- * unique names, one listener per address, and tcp_proxy clusters that exist.
+ * unique names, one listener per address, and tcp_proxy and route clusters that exist.
  * They run on the raw tree so that they are reported along with schema problems:
  * clusters count by name even when otherwise invalid (so a broken cluster does not
  * also read as missing), and each listener that is valid on its own is checked.
@@ -191,11 +191,35 @@ function crossCheck(tree: unknown): string[] {
 
     listener.filterChains.forEach((chain, c) => {
       chain.filters.forEach((filter, f) => {
+        const typedConfig = [...at, "filter_chains", c, "filters", f, "typed_config"];
         if (filter.type === "envoy.filters.network.tcp_proxy" && !clusterNames.has(filter.config.cluster)) {
-          const path = [...at, "filter_chains", c, "filters", f, "typed_config", "cluster"];
-          problems.push(problemAt(path, `no cluster named "${filter.config.cluster}" is defined`));
+          problems.push(problemAt([...typedConfig, "cluster"], `no cluster named "${filter.config.cluster}" is defined`));
+        }
+        if (filter.type === "envoy.filters.network.http_connection_manager") {
+          problems.push(...checkRouteClusters(filter.config.routeConfig, [...typedConfig, "route_config"], clusterNames));
         }
       });
+    });
+  });
+  return problems;
+}
+
+/**
+ * Envoy validates the clusters of a static route_config when it loads (validate_clusters
+ * defaults to true there): "route: unknown cluster 'x'".
+ */
+function checkRouteClusters(routeConfig: RouteConfiguration, at: ConfigPath, clusterNames: Set<string>): string[] {
+  const problems: string[] = [];
+  const missing = (path: ConfigPath, name: string) => {
+    if (!clusterNames.has(name)) problems.push(problemAt(path, `no cluster named "${name}" is defined`));
+  };
+  routeConfig.virtualHosts.forEach((vhost, v) => {
+    vhost.routes.forEach((route, r) => {
+      if (route.action.type !== "route") return;
+      const action = route.action.route;
+      const path = [...at, "virtual_hosts", v, "routes", r, "route"];
+      if (action.cluster !== undefined) missing([...path, "cluster"], action.cluster);
+      action.weightedClusters?.forEach((weighted, w) => missing([...path, "weighted_clusters", "clusters", w, "name"], weighted.name));
     });
   });
   return problems;

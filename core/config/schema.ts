@@ -10,6 +10,7 @@
 import * as z from "zod";
 import type { Bootstrap, ClusterConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
+import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { formatAddress } from "../network/address.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -80,6 +81,10 @@ const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typedConfi
   "envoy.filters.network.tcp_proxy": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
     typedConfig: tcpProxy,
+  },
+  "envoy.filters.network.http_connection_manager": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    typedConfig: httpConnectionManager,
   },
 };
 

@@ -2,6 +2,8 @@ import type { NetworkFilterConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { TcpProxyFilter } from "./tcp-proxy.ts";
+import { ConnectionManager } from "../http/conn-manager/connection-manager.ts";
+import { RouteTable } from "../http/router/route-table.ts";
 
 /**
  * Turns a validated network filter config into a per-connection factory, as Envoy's
@@ -14,6 +16,11 @@ export function createReadFilterFactory(filter: NetworkFilterConfig, context: Se
       const cluster = context.clusterManager.get(filter.config.cluster);
       if (!cluster) throw new Error(`tcp_proxy ${filter.config.statPrefix}: unknown cluster '${filter.config.cluster}'`);
       return () => new TcpProxyFilter(filter.config, cluster, context);
+    }
+    case "envoy.filters.network.http_connection_manager": {
+      // The route table is compiled once per listener and shared by its connections.
+      const routeTable = new RouteTable(filter.config.routeConfig);
+      return () => new ConnectionManager(filter.config, routeTable, context);
     }
   }
 }

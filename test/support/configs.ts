@@ -54,3 +54,84 @@ export function tcpProxyConfig(options: TcpProxyOptions): object {
     },
   };
 }
+
+export interface HttpRoute {
+  match: Record<string, unknown>;
+  /** A cluster name, or a whole Envoy route action object. */
+  cluster?: string;
+  action?: Record<string, unknown>;
+  name?: string;
+}
+
+export interface HttpProxyOptions {
+  listenPort: number;
+  /** cluster name → upstream ports on 127.0.0.1 */
+  clusters: Record<string, number[]>;
+  routes: HttpRoute[];
+  domains?: string[];
+  hcm?: Record<string, unknown>;
+  clusterExtra?: Record<string, unknown>;
+  listenerExtra?: Record<string, unknown>;
+  virtualHosts?: Record<string, unknown>[];
+}
+
+/** An Envoy front-proxy config: one listener with http_connection_manager + router over STATIC clusters. */
+export function httpProxyConfig(options: HttpProxyOptions): object {
+  const routes = options.routes.map((route) => ({
+    ...(route.name ? { name: route.name } : {}),
+    match: route.match,
+    ...(route.action ?? { route: { cluster: route.cluster } }),
+  }));
+  return {
+    static_resources: {
+      listeners: [
+        {
+          name: "http",
+          address: { socket_address: { address: "127.0.0.1", port_value: options.listenPort } },
+          ...options.listenerExtra,
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    stat_prefix: "ingress_http",
+                    codec_type: "AUTO",
+                    route_config: {
+                      name: "local_route",
+                      virtual_hosts: options.virtualHosts ?? [{ name: "backend", domains: options.domains ?? ["*"], routes }],
+                    },
+                    http_filters: [
+                      {
+                        name: "envoy.filters.http.router",
+                        typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+                      },
+                    ],
+                    ...options.hcm,
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: Object.entries(options.clusters).map(([name, ports]) => ({
+        name,
+        type: "STATIC",
+        connect_timeout: "1s",
+        ...options.clusterExtra,
+        load_assignment: {
+          cluster_name: name,
+          endpoints: [
+            {
+              lb_endpoints: ports.map((port) => ({
+                endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } },
+              })),
+            },
+          ],
+        },
+      })),
+    },
+  };
+}

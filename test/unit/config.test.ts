@@ -166,7 +166,8 @@ describe("valid configs", () => {
     expect(bootstrap.admin).toEqual({ address: { address: "127.0.0.1", port: 9901 } });
     expect(bootstrap.listeners).toHaveLength(1);
     expect(bootstrap.listeners[0]!.address).toEqual({ address: "127.0.0.1", port: 10000 });
-    expect(bootstrap.listeners[0]!.filterChains[0]!.filters[0]!.config.cluster).toBe("service");
+    const filter = bootstrap.listeners[0]!.filterChains[0]!.filters[0]!;
+    expect(filter.type === "envoy.filters.network.tcp_proxy" && filter.config.cluster).toBe("service");
     expect(bootstrap.clusters.map((c) => [c.name, c.endpoints])).toEqual([["service", [{ address: "127.0.0.1", port: 8080 }]]]);
   });
 
@@ -385,15 +386,15 @@ describe("bad configs give one-line problems", () => {
   });
 
   test("unsupported network filter, by @type or by name", () => {
-    expect(problems(typical([["tcp_proxy.v3.TcpProxy", "http_connection_manager.v3.HttpConnectionManager"]]))).toEqual([
-      `${FILTER}: unsupported network filter "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager" (supported: envoy.filters.network.tcp_proxy)`,
+    expect(problems(typical([["tcp_proxy.v3.TcpProxy", "redis_proxy.v3.RedisProxy"]]))).toEqual([
+      `${FILTER}: unsupported network filter "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy" (supported: envoy.filters.network.tcp_proxy, envoy.filters.network.http_connection_manager)`,
     ]);
     const byName = typical([
       ["      - name: envoy.filters.network.tcp_proxy", "      - name: envoy.filters.network.echo"],
       ['          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n', ""],
     ]);
     expect(problems(byName)).toEqual([
-      `${FILTER}: unsupported network filter "envoy.filters.network.echo" (supported: envoy.filters.network.tcp_proxy)`,
+      `${FILTER}: unsupported network filter "envoy.filters.network.echo" (supported: envoy.filters.network.tcp_proxy, envoy.filters.network.http_connection_manager)`,
     ]);
   });
 

@@ -1,0 +1,158 @@
+/**
+ * envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager:
+ * the supported subset, with Envoy's defaults. Routes are given inline (route_config);
+ * RDS, access logs, tracing and HTTP/2 are not supported yet, so their fields are errors.
+ */
+// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { HttpConnectionManagerConfig, HttpFilterConfig } from "./bootstrap.ts";
+import { durationMs, uint32 } from "./proto-schema.ts";
+import { routeConfiguration } from "./route-config-schema.ts";
+
+/** Envoy's stream_idle_timeout default: 5 minutes. */
+const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
+/** Envoy's common_http_protocol_options.idle_timeout default: 1 hour. */
+const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
+/** Envoy's max_headers_count default. */
+const DEFAULT_MAX_HEADERS_COUNT = 100;
+/** Envoy's max_request_headers_kb default (and its maximum, 8192). */
+const DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
+
+// ---- HTTP filters ------------------------------------------------------------------
+
+type HttpFilterType = HttpFilterConfig["type"];
+
+/**
+ * Every supported HTTP filter, by canonical name. `terminal` filters end the chain
+ * (Envoy checks that exactly the last filter is terminal).
+ */
+type HttpFilterKind<T extends HttpFilterType> = {
+  typeUrl: string;
+  typedConfig: z.ZodType<Extract<HttpFilterConfig, { type: T }>["config"]>;
+  terminal: boolean;
+};
+
+const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
+  "envoy.filters.http.router": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+    // No Router option is supported yet: every field is an error.
+    typedConfig: z.strictObject({}),
+    terminal: true,
+  },
+};
+
+/** Like network filters (schema.ts): the typed_config's "@type" decides when there is one, else the name. */
+function httpFilterType(name: string, typeUrl: string | undefined): HttpFilterType | undefined {
+  for (const [type, kind] of Object.entries(HTTP_FILTERS) as [HttpFilterType, { typeUrl: string }][]) {
+    if (typeUrl !== undefined ? kind.typeUrl === typeUrl : type === name) return type;
+  }
+  return undefined;
+}
+
+/** envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter */
+const httpFilter = z
+  .strictObject({
+    name: z.string().min(1),
+    typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
+  })
+  .transform((filter, ctx): HttpFilterConfig => {
+    const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
+    const type = httpFilterType(filter.name, typeUrl);
+    if (type === undefined) {
+      const supported = Object.keys(HTTP_FILTERS).join(", ");
+      ctx.addIssue({ code: "custom", message: `unsupported HTTP filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
+      return z.NEVER;
+    }
+    const config = HTTP_FILTERS[type].typedConfig.safeParse(fields, { reportInput: true });
+    if (!config.success) {
+      for (const issue of config.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
+      return z.NEVER;
+    }
+    return { name: filter.name, type, config: config.data };
+  });
+
+/**
+ * Envoy's terminal-filter check ("Error: terminal filter named X of type Y must be the
+ * last filter in a http filter chain", and the converse). Unlike Envoy, an empty list is
+ * refused too: without the router no request would ever be answered.
+ */
+const httpFilters = z.array(httpFilter).superRefine((filters, ctx) => {
+  if (filters.length === 0) {
+    ctx.addIssue({ code: "custom", message: "must contain envoy.filters.http.router (the filter that forwards requests)" });
+    return;
+  }
+  filters.forEach((filter, i) => {
+    const terminal = HTTP_FILTERS[filter.type].terminal;
+    const last = i === filters.length - 1;
+    if (terminal && !last) {
+      const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a http filter chain`;
+      ctx.addIssue({ code: "custom", message, path: [i] });
+    } else if (!terminal && last) {
+      const message = `non-terminal filter named ${filter.name} of type ${filter.type} is the last filter in a http filter chain`;
+      ctx.addIssue({ code: "custom", message, path: [i] });
+    }
+  });
+});
+
+// ---- The connection manager ----------------------------------------------------------
+
+/** envoy.config.core.v3.HttpProtocolOptions: idle_timeout and max_headers_count only. */
+const commonHttpProtocolOptions = z.strictObject({
+  // "If not specified, this defaults to 1 hour." 0 disables it.
+  idle_timeout: durationMs.default(DEFAULT_IDLE_TIMEOUT_MS),
+  max_headers_count: uint32.min(1).default(DEFAULT_MAX_HEADERS_COUNT),
+});
+
+/** UpgradeConfig: the type only (no per-upgrade filters, no `enabled`). Envoy compares it case-insensitively. */
+const upgradeConfig = z.strictObject({ upgrade_type: z.string().min(1) }).transform((u) => u.upgrade_type.toLowerCase());
+
+const upgradeConfigs = z.array(upgradeConfig).superRefine((types, ctx) => {
+  types.forEach((type, i) => {
+    if (types.indexOf(type) !== i) {
+      ctx.addIssue({ code: "custom", message: `multiple upgrade configs with the same name: "${type}"`, path: [i, "upgrade_type"] });
+    }
+  });
+});
+
+export const httpConnectionManager = z
+  .strictObject({
+    stat_prefix: z.string().min(1),
+    // AUTO sniffs HTTP/2's preface in Envoy; with HTTP/1 only, AUTO means HTTP/1.1.
+    codec_type: z.enum(["AUTO", "HTTP1"]).default("AUTO"),
+    route_config: routeConfiguration,
+    http_filters: httpFilters.prefault([]),
+    use_remote_address: z.boolean().default(false),
+    xff_num_trusted_hops: uint32.default(0),
+    generate_request_id: z.boolean().default(true),
+    server_name: z.string().default(""),
+    server_header_transformation: z.enum(["OVERWRITE", "APPEND_IF_ABSENT", "PASS_THROUGH"]).default("OVERWRITE"),
+    stream_idle_timeout: durationMs.default(DEFAULT_STREAM_IDLE_TIMEOUT_MS),
+    request_timeout: durationMs.default(0),
+    request_headers_timeout: durationMs.default(0),
+    // prefault: a missing field is parsed as {} so its own defaults (and checks) apply.
+    common_http_protocol_options: commonHttpProtocolOptions.prefault({}),
+    // Envoy: gt 0, lte 8192.
+    max_request_headers_kb: z.number().int().min(1).max(8192).default(DEFAULT_MAX_REQUEST_HEADERS_KB),
+    upgrade_configs: upgradeConfigs.default([]),
+  })
+  .transform(
+    (c): HttpConnectionManagerConfig => ({
+      statPrefix: c.stat_prefix,
+      codecType: c.codec_type,
+      routeConfig: c.route_config,
+      httpFilters: c.http_filters,
+      useRemoteAddress: c.use_remote_address,
+      xffNumTrustedHops: c.xff_num_trusted_hops,
+      generateRequestId: c.generate_request_id,
+      // Envoy: an empty server_name means the default, "envoy".
+      serverName: c.server_name === "" ? "envoy" : c.server_name,
+      serverHeaderTransformation: c.server_header_transformation,
+      streamIdleTimeoutMs: c.stream_idle_timeout,
+      requestTimeoutMs: c.request_timeout,
+      requestHeadersTimeoutMs: c.request_headers_timeout,
+      idleTimeoutMs: c.common_http_protocol_options.idle_timeout,
+      maxHeadersCount: c.common_http_protocol_options.max_headers_count,
+      maxRequestHeadersKb: c.max_request_headers_kb,
+      upgradeTypes: c.upgrade_configs,
+    }),
+  );

@@ -1,0 +1,93 @@
+/**
+ * Route match conditions on headers and query parameters: Envoy's HeaderMatcher,
+ * QueryParameterMatcher and the StringMatcher they share.
+ */
+// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { HeaderMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";
+import { headerName, oneOf, regexMatcher } from "./proto-schema.ts";
+
+/** envoy.type.matcher.v3.StringMatcher (no `custom` extension). */
+const stringMatcher = z
+  .strictObject({
+    exact: z.string().optional(),
+    // Envoy: prefix, suffix and contains have min_len 1.
+    prefix: z.string().min(1).optional(),
+    suffix: z.string().min(1).optional(),
+    contains: z.string().min(1).optional(),
+    safe_regex: regexMatcher.optional(),
+    // "This has no effect for the safe_regex match."
+    ignore_case: z.boolean().default(false),
+  })
+  .transform((m, ctx): ValueMatchConfig => {
+    const key = oneOf(m, ["exact", "prefix", "suffix", "contains", "safe_regex"] as const, ctx, true);
+    if (key === undefined) return z.NEVER;
+    if (key === "safe_regex") return { type: "regex", regex: m.safe_regex! };
+    return { type: key, value: m[key]!, ignoreCase: m.ignore_case };
+  });
+
+const HEADER_SPECIFIERS = [
+  "exact_match",
+  "prefix_match",
+  "suffix_match",
+  "contains_match",
+  "safe_regex_match",
+  "present_match",
+  "string_match",
+] as const;
+
+/** envoy.config.route.v3.HeaderMatcher (no range_match, no treat_missing_header_as_empty). */
+const headerMatcherFields = z.strictObject({
+  name: headerName,
+  // The deprecated direct forms (case-sensitive), still common in configs.
+  exact_match: z.string().optional(),
+  prefix_match: z.string().min(1).optional(),
+  suffix_match: z.string().min(1).optional(),
+  contains_match: z.string().min(1).optional(),
+  safe_regex_match: regexMatcher.optional(),
+  present_match: z.boolean().optional(),
+  string_match: stringMatcher.optional(),
+  invert_match: z.boolean().default(false),
+});
+
+export const headerMatcher = headerMatcherFields.transform((m, ctx): HeaderMatcherConfig => {
+  const key = oneOf(m, HEADER_SPECIFIERS, ctx, false);
+  return { name: m.name, invertMatch: m.invert_match, kind: headerKind(m, key) };
+});
+
+function headerKind(m: z.output<typeof headerMatcherFields>, key: (typeof HEADER_SPECIFIERS)[number] | undefined): ValueMatchConfig {
+  switch (key) {
+    // Envoy: an empty exact_match matches any value ("value_.empty() || value == value_").
+    case "exact_match":
+      return m.exact_match === "" ? { type: "present", present: true } : { type: "exact", value: m.exact_match!, ignoreCase: false };
+    case "prefix_match":
+      return { type: "prefix", value: m.prefix_match!, ignoreCase: false };
+    case "suffix_match":
+      return { type: "suffix", value: m.suffix_match!, ignoreCase: false };
+    case "contains_match":
+      return { type: "contains", value: m.contains_match!, ignoreCase: false };
+    case "safe_regex_match":
+      return { type: "regex", regex: m.safe_regex_match! };
+    case "present_match":
+      return { type: "present", present: m.present_match! };
+    case "string_match":
+      return m.string_match!;
+    // No specifier: Envoy matches on presence.
+    case undefined:
+      return { type: "present", present: true };
+  }
+}
+
+/** envoy.config.route.v3.QueryParameterMatcher */
+export const queryParameterMatcher = z
+  .strictObject({
+    name: z.string().min(1).max(1024),
+    string_match: stringMatcher.optional(),
+    present_match: z.boolean().optional(),
+  })
+  .transform((m, ctx): QueryParameterMatcherConfig => {
+    oneOf(m, ["string_match", "present_match"] as const, ctx, false);
+    // No specifier: a presence check, as in Envoy.
+    const kind = m.string_match ?? { type: "present", present: m.present_match ?? true };
+    return { name: m.name, kind };
+  });

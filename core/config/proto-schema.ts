@@ -1,0 +1,72 @@
+/**
+ * Schemas for protobuf building blocks that the HTTP config shares: durations, uint32,
+ * header names and values, regexes, and "one of these fields" groups (proto oneofs).
+ * (schema.ts keeps its own private `duration`; it is the same parser.)
+ */
+// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import { parseDurationMs } from "./duration.ts";
+import { compileFullMatch, compileReplaceAll } from "./regex.ts";
+
+/** A google.protobuf.Duration, output in milliseconds. */
+export const durationMs = z.unknown().transform((value, ctx) => {
+  const result = parseDurationMs(value);
+  if (result.ok) return result.ms;
+  ctx.addIssue({ code: "custom", message: result.error });
+  return z.NEVER;
+});
+
+export const uint32 = z.number().int().min(0).max(0xffff_ffff);
+
+/**
+ * Envoy validates header names and values with `well_known_regex` in non-strict mode:
+ * only NUL, CR and LF are refused (they would split or end the header line).
+ */
+const NO_NUL_CR_LF = /^[^\0\r\n]*$/;
+
+/** A header name, lowercased as Envoy's LowerCaseString does. */
+export const headerName = z
+  .string()
+  .min(1)
+  .regex(NO_NUL_CR_LF, { message: "must not contain NUL, CR or LF" })
+  .transform((name) => name.toLowerCase());
+
+export const headerValue = z.string().regex(NO_NUL_CR_LF, { message: "must not contain NUL, CR or LF" });
+
+/** A regex used as RE2::FullMatch; kept as text (the route table compiles it). */
+export const fullMatchRegex = z.string().min(1).superRefine((pattern, ctx) => {
+  const result = compileFullMatch(pattern);
+  if (!result.ok) ctx.addIssue({ code: "custom", message: result.error });
+});
+
+export const replaceAllRegex = z.string().min(1).superRefine((pattern, ctx) => {
+  const result = compileReplaceAll(pattern);
+  if (!result.ok) ctx.addIssue({ code: "custom", message: result.error });
+});
+
+/**
+ * envoy.type.matcher.v3.RegexMatcher: `regex`, with the deprecated engine selector
+ * `google_re2: {}` accepted and ignored (RE2 is the only engine).
+ */
+export const regexMatcher = z
+  .strictObject({ regex: fullMatchRegex, google_re2: z.strictObject({}).optional() })
+  .transform((m) => m.regex);
+
+/**
+ * A proto oneof: at most one of `keys` may be set (and one must be, if `required`).
+ * Reports at the object holding them; returns the key that is set.
+ */
+export function oneOf<K extends string>(
+  object: Partial<Record<K, unknown>>,
+  keys: readonly K[],
+  ctx: z.RefinementCtx,
+  required: boolean,
+): K | undefined {
+  const set = keys.filter((key) => object[key] !== undefined);
+  if (set.length > 1) {
+    ctx.addIssue({ code: "custom", message: `must set only one of ${keys.join(", ")} (got ${set.join(", ")})` });
+  } else if (set.length === 0 && required) {
+    ctx.addIssue({ code: "custom", message: `must set one of ${keys.join(", ")}` });
+  }
+  return set.length === 1 ? set[0] : undefined;
+}

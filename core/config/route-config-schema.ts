@@ -1,0 +1,225 @@
+/**
+ * envoy.config.route.v3.RouteConfiguration, given inline in the HTTP connection manager:
+ * virtual hosts, routes, their match conditions and actions. Cluster names are checked
+ * against the bootstrap's clusters in load.ts.
+ */
+// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type {
+  DirectResponseAction,
+  ForwardAction,
+  RedirectAction,
+  RouteAction,
+  RouteConfig,
+  RouteConfiguration,
+  RouteMatchConfig,
+  VirtualHostConfig,
+} from "./bootstrap.ts";
+import { dataSource } from "./data-source-schema.ts";
+import { headerMutationFields, headerMutations } from "./header-mutation-schema.ts";
+import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
+import { durationMs, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
+
+/** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
+const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
+/** Envoy's RouteConfiguration.max_direct_response_body_size_bytes default. */
+const DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES = 4096;
+
+// ---- Match -----------------------------------------------------------------------
+
+/** envoy.config.route.v3.RouteMatch: prefix, path or safe_regex (no connect_matcher, path templates, runtime, grpc). */
+const routeMatch = z
+  .strictObject({
+    prefix: z.string().optional(),
+    path: z.string().optional(),
+    safe_regex: regexMatcher.optional(),
+    // "Indicates that prefix/path matching should be case sensitive. The default is true.
+    // Ignored for safe_regex matching."
+    case_sensitive: z.boolean().default(true),
+    headers: z.array(headerMatcher).default([]),
+    query_parameters: z.array(queryParameterMatcher).default([]),
+  })
+  .transform((m, ctx): RouteMatchConfig => {
+    oneOf(m, ["prefix", "path", "safe_regex"] as const, ctx, true);
+    const match: RouteMatchConfig = { caseSensitive: m.case_sensitive, headers: m.headers, queryParameters: m.query_parameters };
+    if (m.prefix !== undefined) match.prefix = m.prefix;
+    if (m.path !== undefined) match.path = m.path;
+    if (m.safe_regex !== undefined) match.safeRegex = m.safe_regex;
+    return match;
+  });
+
+// ---- Actions ---------------------------------------------------------------------
+
+/** envoy.config.route.v3.WeightedCluster: name and weight per cluster only. */
+const weightedClusters = z
+  .strictObject({
+    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: uint32.default(0) })).min(1),
+  })
+  .superRefine((w, ctx) => {
+    const total = w.clusters.reduce((sum, c) => sum + c.weight, 0);
+    // Envoy: "Sum of weights in the weighted_cluster must be greater than 0." (and fit a uint32).
+    if (total === 0) ctx.addIssue({ code: "custom", message: "the sum of weights must be greater than 0", path: ["clusters"] });
+    if (total > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
+  })
+  .transform((w) => w.clusters);
+
+/** envoy.type.matcher.v3.RegexMatchAndSubstitute; `substitution` keeps RE2's \1 group syntax. */
+const regexRewrite = z
+  .strictObject({
+    pattern: z.strictObject({ regex: replaceAllRegex, google_re2: z.strictObject({}).optional() }),
+    substitution: z.string(),
+  })
+  .transform((r) => ({ pattern: r.pattern.regex, substitution: r.substitution }));
+
+/** envoy.config.route.v3.RouteAction (forwarding to a cluster). */
+const forwardAction = z
+  .strictObject({
+    cluster: z.string().min(1).optional(),
+    weighted_clusters: weightedClusters.optional(),
+    prefix_rewrite: headerValue.optional(),
+    regex_rewrite: regexRewrite.optional(),
+    host_rewrite_literal: headerValue.optional(),
+    auto_host_rewrite: z.boolean().optional(),
+    timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
+    idle_timeout: durationMs.optional(),
+  })
+  .transform((a, ctx): ForwardAction => {
+    oneOf(a, ["cluster", "weighted_clusters"] as const, ctx, true);
+    // Envoy: "Specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy".
+    oneOf(a, ["prefix_rewrite", "regex_rewrite"] as const, ctx, false);
+    oneOf(a, ["host_rewrite_literal", "auto_host_rewrite"] as const, ctx, false);
+    const action: ForwardAction = { autoHostRewrite: a.auto_host_rewrite ?? false, timeoutMs: a.timeout };
+    if (a.cluster !== undefined) action.cluster = a.cluster;
+    if (a.weighted_clusters !== undefined) action.weightedClusters = a.weighted_clusters;
+    if (a.prefix_rewrite !== undefined) action.prefixRewrite = a.prefix_rewrite;
+    if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
+    if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
+    if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
+    return action;
+  });
+
+const REDIRECT_CODES = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 } as const;
+
+/** envoy.config.route.v3.RedirectAction (no regex_rewrite). */
+const redirectAction = z
+  .strictObject({
+    https_redirect: z.boolean().optional(),
+    scheme_redirect: z.string().min(1).optional(),
+    host_redirect: headerValue.optional(),
+    // proto3's default 0 means "keep the port".
+    port_redirect: z.number().int().min(0).max(65535).optional(),
+    path_redirect: headerValue.optional(),
+    prefix_rewrite: headerValue.optional(),
+    response_code: z.enum(Object.keys(REDIRECT_CODES) as [keyof typeof REDIRECT_CODES]).default("MOVED_PERMANENTLY"),
+    strip_query: z.boolean().default(false),
+  })
+  .transform((r, ctx): RedirectAction => {
+    oneOf(r, ["https_redirect", "scheme_redirect"] as const, ctx, false);
+    oneOf(r, ["path_redirect", "prefix_rewrite"] as const, ctx, false);
+    const action: RedirectAction = {
+      responseCode: REDIRECT_CODES[r.response_code],
+      stripQuery: r.strip_query,
+      httpsRedirect: r.https_redirect ?? false,
+    };
+    if (r.scheme_redirect !== undefined) action.schemeRedirect = r.scheme_redirect;
+    if (r.host_redirect !== undefined) action.hostRedirect = r.host_redirect;
+    if (r.port_redirect) action.portRedirect = r.port_redirect;
+    if (r.path_redirect !== undefined) action.pathRedirect = r.path_redirect;
+    if (r.prefix_rewrite !== undefined) action.prefixRewrite = r.prefix_rewrite;
+    return action;
+  });
+
+/** envoy.config.route.v3.DirectResponseAction */
+const directResponseAction = z
+  .strictObject({ status: z.number().int().min(100).max(599), body: dataSource.optional() })
+  .transform((d): DirectResponseAction => (d.body === undefined ? { status: d.status } : { status: d.status, body: d.body }));
+
+// ---- Routes and virtual hosts ------------------------------------------------------
+
+/** envoy.config.route.v3.Route */
+const route = z
+  .strictObject({
+    name: z.string().default(""),
+    match: routeMatch,
+    route: forwardAction.optional(),
+    redirect: redirectAction.optional(),
+    direct_response: directResponseAction.optional(),
+    ...headerMutationFields,
+  })
+  .transform((r, ctx): RouteConfig => {
+    const key = oneOf(r, ["route", "redirect", "direct_response"] as const, ctx, true);
+    let action: RouteAction;
+    if (key === "route") action = { type: "route", route: r.route! };
+    else if (key === "redirect") action = { type: "redirect", redirect: r.redirect! };
+    else if (key === "direct_response") action = { type: "direct_response", directResponse: r.direct_response! };
+    else return z.NEVER;
+    return { name: r.name, match: r.match, action, ...headerMutations(r) };
+  });
+
+/** envoy.config.route.v3.VirtualHost */
+const virtualHost = z
+  .strictObject({
+    name: z.string().min(1),
+    domains: z.array(headerValue).min(1),
+    routes: z.array(route).default([]),
+    ...headerMutationFields,
+  })
+  .transform((v): VirtualHostConfig => ({ name: v.name, domains: v.domains, routes: v.routes, ...headerMutations(v) }));
+
+/** envoy.config.route.v3.RouteConfiguration (no vhds, no cluster validation switch). */
+export const routeConfiguration = z
+  .strictObject({
+    name: z.string().default(""),
+    virtual_hosts: z.array(virtualHost).default([]),
+    ...headerMutationFields,
+    ignore_port_in_host_matching: z.boolean().default(false),
+    most_specific_header_mutations_wins: z.boolean().default(false),
+    max_direct_response_body_size_bytes: uint32.default(DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES),
+  })
+  .transform((c, ctx): RouteConfiguration => {
+    checkUniqueDomains(c.virtual_hosts, ctx);
+    checkDirectResponseBodies(c.virtual_hosts, c.max_direct_response_body_size_bytes, ctx);
+    return {
+      name: c.name,
+      virtualHosts: c.virtual_hosts,
+      ...headerMutations(c),
+      ignorePortInHostMatching: c.ignore_port_in_host_matching,
+      mostSpecificHeaderMutationsWins: c.most_specific_header_mutations_wins,
+    };
+  });
+
+/**
+ * Envoy refuses a domain listed twice in one route configuration (compared lowercased,
+ * across all virtual hosts), and more than one "*".
+ */
+function checkUniqueDomains(virtualHosts: VirtualHostConfig[], ctx: z.RefinementCtx): void {
+  const owner = new Map<string, string>();
+  virtualHosts.forEach((vhost, v) => {
+    vhost.domains.forEach((domain, d) => {
+      const key = domain.toLowerCase();
+      const earlier = owner.get(key);
+      if (earlier === undefined) {
+        owner.set(key, vhost.name);
+        return;
+      }
+      const message =
+        key === "*"
+          ? `only a single wildcard domain "*" is permitted (already in virtual host "${earlier}")`
+          : `only unique values for domains are permitted: duplicate entry of domain "${domain}" (already in virtual host "${earlier}")`;
+      ctx.addIssue({ code: "custom", message, path: ["virtual_hosts", v, "domains", d] });
+    });
+  });
+}
+
+/** Envoy: "response body size is N bytes; maximum is M" (max_direct_response_body_size_bytes). */
+function checkDirectResponseBodies(virtualHosts: VirtualHostConfig[], maxBytes: number, ctx: z.RefinementCtx): void {
+  virtualHosts.forEach((vhost, v) => {
+    vhost.routes.forEach((r, i) => {
+      const size = r.action.type === "direct_response" ? (r.action.directResponse.body?.length ?? 0) : 0;
+      if (size <= maxBytes) return;
+      const path = ["virtual_hosts", v, "routes", i, "direct_response", "body"];
+      const message = `response body size is ${size} bytes; maximum is ${maxBytes} (max_direct_response_body_size_bytes)`;
+      ctx.addIssue({ code: "custom", message, path });
+    });
+  });
+}

@@ -1,0 +1,33 @@
+import { latin1Write } from "../../util/latin1.ts";
+import type { HeaderMap } from "../header-map.ts";
+
+/**
+ * Serialize a start line and header fields into one buffer (one write per head):
+ * sized first, then written byte by byte, with no intermediate string. `extra` holds
+ * name/value pairs the codec adds (framing, connection), `host` a request's authority.
+ */
+export function encodeHead(startLine: string, headers: HeaderMap, extra?: readonly string[], host?: string): Uint8Array {
+  let size = startLine.length + 4; // CRLF after the start line and the blank line
+  if (host) size += host.length + 8;
+  headers.forEach((name, value) => (size += name.length + value.length + 4));
+  if (extra) for (let i = 0; i < extra.length; i += 2) size += extra[i]!.length + extra[i + 1]!.length + 4;
+  const out = new Uint8Array(size);
+  let at = latin1Write(startLine, out, 0);
+  out[at++] = 13;
+  out[at++] = 10;
+  const field = (name: string, value: string) => {
+    at = latin1Write(name, out, at);
+    out[at++] = 58; // ':'
+    out[at++] = 32;
+    at = latin1Write(value, out, at);
+    out[at++] = 13;
+    out[at++] = 10;
+  };
+  // Host first, as clients send it (RFC 9112 §3.2 wants it in every HTTP/1.1 request).
+  if (host) field("host", host);
+  headers.forEach(field);
+  if (extra) for (let i = 0; i < extra.length; i += 2) field(extra[i]!, extra[i + 1]!);
+  out[at++] = 13;
+  out[at++] = 10;
+  return out;
+}

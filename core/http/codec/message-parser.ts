@@ -1,0 +1,109 @@
+import { latin1Decode } from "../../util/latin1.ts";
+import { HeaderMap } from "../header-map.ts";
+import { HPE_OK, HPE_USER, type LlhttpHandler } from "./llhttp.ts";
+
+/**
+ * What request and response parsing share: turning llhttp's spans into strings.
+ * A field or value can arrive in several spans when it straddles reads, so pieces
+ * are concatenated until the next field starts. Names are lowercased here, once.
+ */
+export abstract class MessageParser implements LlhttpHandler {
+  /** The chunk being executed; spans index into it. */
+  protected chunk: Uint8Array = new Uint8Array(0);
+  protected headers = new HeaderMap();
+  /** Bytes of the head so far (start line + fields), for the size limit. */
+  protected headBytes = 0;
+  protected inTrailers = false;
+  protected trailers: HeaderMap | undefined;
+  private field = "";
+  private value = "";
+  private readingValue = false;
+  /** Set when a limit was crossed; the errno then returned is HPE_USER. */
+  limitError: string | undefined;
+
+  constructor(
+    private readonly maxHeadBytes: number,
+    private readonly maxHeadersCount: number,
+  ) {}
+
+  protected span(start: number, end: number): string {
+    return latin1Decode(this.chunk, start, end);
+  }
+
+  protected countHead(bytes: number): number {
+    this.headBytes += bytes;
+    if (this.headBytes > this.maxHeadBytes) {
+      this.limitError = "headers_too_large";
+      return HPE_USER;
+    }
+    return HPE_OK;
+  }
+
+  onMessageBegin(): number {
+    this.headers = new HeaderMap();
+    this.headBytes = 0;
+    this.inTrailers = false;
+    this.trailers = undefined;
+    this.field = "";
+    this.value = "";
+    this.readingValue = false;
+    return HPE_OK;
+  }
+
+  onHeaderField(start: number, end: number): number {
+    if (this.readingValue) {
+      const error = this.completeField();
+      if (error) return error;
+    }
+    this.field += this.span(start, end);
+    return this.countHead(end - start);
+  }
+
+  onHeaderValue(start: number, end: number): number {
+    this.readingValue = true;
+    this.value += this.span(start, end);
+    return this.countHead(end - start);
+  }
+
+  /** Fields after this are trailers, with a size budget of their own (Envoy checks headers and trailers apart). */
+  protected startTrailers(): void {
+    this.inTrailers = true;
+    this.headBytes = 0;
+  }
+
+  /** Flush the last field; call at headers-complete and message-complete (trailers). */
+  protected completeField(): number {
+    if (!this.readingValue && this.field === "") return HPE_OK;
+    const target = this.inTrailers ? (this.trailers ??= new HeaderMap()) : this.headers;
+    target.add(this.field.toLowerCase(), trimTrailingWhitespace(this.value));
+    this.field = "";
+    this.value = "";
+    this.readingValue = false;
+    if (target.size > this.maxHeadersCount) {
+      this.limitError = "too_many_headers";
+      return HPE_USER;
+    }
+    return HPE_OK;
+  }
+
+  abstract onUrl(start: number, end: number): number;
+  abstract onStatus(start: number, end: number): number;
+  abstract onHeadersComplete(statusCode: number, upgrade: boolean, shouldKeepAlive: boolean): number;
+  abstract onBody(start: number, end: number): number;
+  abstract onMessageComplete(): number;
+}
+
+/**
+ * RFC 9112 §5: the field value excludes trailing whitespace (OWS). llhttp skips the
+ * leading OWS but reports the trailing one, so strip SP and HTAB here, as Envoy and
+ * Node do; nothing else (0xA0 is obs-text, not whitespace).
+ */
+function trimTrailingWhitespace(value: string): string {
+  let end = value.length;
+  while (end > 0) {
+    const c = value.charCodeAt(end - 1);
+    if (c !== 32 && c !== 9) break;
+    end--;
+  }
+  return end === value.length ? value : value.slice(0, end);
+}

@@ -1,0 +1,334 @@
+import type { RouteConfiguration } from "../../config/bootstrap.ts";
+import type { TimerHandle } from "../../port.ts";
+import { latin1Encode } from "../../util/latin1.ts";
+import { EMPTY_BYTES } from "../../util/bytes.ts";
+import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
+import {
+  FilterDataStatus,
+  FilterHeadersStatus,
+  FilterTrailersStatus,
+  type DecoderFilterCallbacks,
+  type DownstreamWatermarkCallbacks,
+  type ResponseFlag,
+  type StreamDecoderFilter,
+} from "../filter.ts";
+import type { HeaderMap } from "../header-map.ts";
+import { RequestHeaders, ResponseHeaders } from "../message.ts";
+import type { RouteMatch } from "../router/route-table.ts";
+import { StreamInfo } from "../stream-info.ts";
+import { createDecoderFilters } from "../filters/http-filter-registry.ts";
+import type { ConnectionManager } from "./connection-manager.ts";
+import { mutateRequestHeaders, mutateResponseHeaders } from "./header-mutation.ts";
+
+/**
+ * One request/response exchange on a downstream connection (Envoy's
+ * `ConnectionManagerImpl::ActiveStream` with its filter manager): applies the HCM's
+ * request header rules, picks the route, runs the decoder filters (the router last),
+ * sends the response the filters produce with the HCM's response header rules, and
+ * owns the stream's timeouts.
+ *
+ * Filter iteration follows Envoy's for Continue/StopIteration; while a filter holds
+ * the headers, body and trailers are buffered here and replayed on continueDecoding.
+ */
+export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
+  readonly streamInfo: StreamInfo;
+  requestHeaders: RequestHeaders = new RequestHeaders();
+  route: RouteMatch | undefined;
+  private readonly filters: StreamDecoderFilter[];
+  /** Index of the filter holding the headers, or -1. */
+  private stoppedAt = -1;
+  private headersDone = false;
+  private buffered: Uint8Array[] = [];
+  private bufferedEnd = false;
+  private bufferedTrailers: HeaderMap | undefined;
+  private requestComplete = false;
+  private responseHeadersSent = false;
+  private responseComplete = false;
+  private destroyed = false;
+  private readonly watermarkCallbacks: DownstreamWatermarkCallbacks[] = [];
+  private requestTimer: TimerHandle | undefined;
+  private idleTimer: TimerHandle | undefined;
+  private lastActivity = 0;
+  private upgrade = false;
+
+  constructor(
+    private readonly cm: ConnectionManager,
+    private readonly encoder: ResponseEncoder,
+  ) {
+    const runtime = cm.server.runtime;
+    this.streamInfo = new StreamInfo(runtime.now(), runtime.wallClock());
+    this.filters = createDecoderFilters(cm.config.httpFilters, cm.server);
+    for (const filter of this.filters) filter.setDecoderFilterCallbacks(this);
+  }
+
+  get routeConfig(): RouteConfiguration {
+    return this.cm.config.routeConfig;
+  }
+
+  get responseStarted(): boolean {
+    return this.responseHeadersSent;
+  }
+
+  // ---- RequestDecoder: the codec's events ----
+
+  decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
+    this.requestHeaders = headers;
+    this.touch();
+    // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
+    if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (!headers.authority) return this.sendLocalReply(400, "Bad Request", "missing_host_header");
+    const upgradeType = headers.headers.get("upgrade")?.toLowerCase();
+    if (upgradeType !== undefined) {
+      // Envoy: an upgrade not listed in upgrade_configs is refused with 403.
+      if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
+      this.upgrade = true;
+    }
+    mutateRequestHeaders(headers, this.cm, this.upgrade);
+    if (endStream) this.onRequestEnd();
+    // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
+    if (headers.headers.get("expect")?.toLowerCase() === "100-continue") {
+      headers.headers.remove("expect");
+      this.encoder.encodeHeaders(new ResponseHeaders(100), false);
+    }
+    this.route = this.cm.routeTable.route(headers);
+    this.streamInfo.routeName = this.route?.route.name ?? "";
+    this.armTimers();
+    this.decodeHeadersFrom(0, endStream);
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (this.destroyed) return;
+    this.touch();
+    this.streamInfo.bytesReceived += data.byteLength;
+    if (endStream) this.onRequestEnd();
+    if (!this.headersDone) {
+      if (data.byteLength > 0) this.buffered.push(data);
+      this.bufferedEnd ||= endStream;
+      return;
+    }
+    this.decodeDataFrom(this.stoppedAt + 1, data, endStream);
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    if (this.destroyed) return;
+    this.touch();
+    this.onRequestEnd();
+    if (!this.headersDone) {
+      this.bufferedTrailers = trailers;
+      return;
+    }
+    for (let i = this.stoppedAt + 1; i < this.filters.length; i++) {
+      if (this.filters[i]!.decodeTrailers(trailers) !== FilterTrailersStatus.Continue) return;
+    }
+  }
+
+  decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    if (this.destroyed) return;
+    this.touch();
+    this.streamInfo.bytesReceived += data.byteLength;
+    this.filters[this.filters.length - 1]?.decodeUpgradeData?.(data, endStream);
+  }
+
+  private onRequestEnd(): void {
+    if (this.requestComplete) return;
+    this.requestComplete = true;
+    this.clearRequestTimer();
+    if (!this.responseComplete) this.cm.onRequestComplete(this);
+  }
+
+  // ---- decoder filter iteration ----
+
+  private decodeHeadersFrom(start: number, endStream: boolean): void {
+    for (let i = start; i < this.filters.length; i++) {
+      if (this.destroyed) return;
+      const status = this.filters[i]!.decodeHeaders(this.requestHeaders, endStream && !this.buffered.length);
+      if (status !== FilterHeadersStatus.Continue) {
+        this.stoppedAt = i;
+        // A terminal filter (the router) takes the rest of the stream itself.
+        if (i === this.filters.length - 1) this.headersDone = true;
+        if (this.headersDone) this.replayBuffered(i + 1);
+        return;
+      }
+    }
+    this.headersDone = true;
+    this.stoppedAt = this.filters.length - 1;
+  }
+
+  private decodeDataFrom(start: number, data: Uint8Array, endStream: boolean): void {
+    // The terminal filter that held the headers receives the body itself.
+    for (let i = Math.min(start, this.filters.length - 1); i < this.filters.length; i++) {
+      const status = this.filters[i]!.decodeData(data, endStream);
+      if (status !== FilterDataStatus.Continue) return;
+    }
+  }
+
+  private replayBuffered(start: number): void {
+    const buffered = this.buffered;
+    this.buffered = [];
+    const last = buffered.length - 1;
+    for (let i = 0; i <= last; i++) this.decodeDataFrom(start, buffered[i]!, this.bufferedEnd && i === last && !this.bufferedTrailers);
+    if (buffered.length === 0 && this.bufferedEnd && !this.bufferedTrailers) this.decodeDataFrom(start, EMPTY_BYTES, true);
+    if (this.bufferedTrailers) this.decodeTrailers(this.bufferedTrailers);
+  }
+
+  continueDecoding(): void {
+    if (this.headersDone || this.stoppedAt < 0) return;
+    const from = this.stoppedAt + 1;
+    this.stoppedAt = -1;
+    this.decodeHeadersFrom(from, this.requestComplete && !this.buffered.length && !this.bufferedTrailers);
+    if (this.headersDone) this.replayBuffered(from);
+  }
+
+  // ---- responses (DecoderFilterCallbacks) ----
+
+  encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    if (this.destroyed || this.responseComplete) return;
+    this.touch();
+    if (headers.status >= 100 && headers.status < 200 && headers.status !== 101) return; // 1xx: already answered
+    this.responseHeadersSent = true;
+    this.streamInfo.responseCode = headers.status;
+    mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
+    if (endStream) this.markResponseComplete();
+    this.encoder.encodeHeaders(headers, endStream);
+    if (headers.status === 101 && this.upgrade) this.cm.codec.startUpgrade();
+  }
+
+  encodeData(data: Uint8Array, endStream: boolean): void {
+    if (this.destroyed || this.responseComplete) return;
+    this.touch();
+    this.streamInfo.bytesSent += data.byteLength;
+    if (endStream) this.markResponseComplete();
+    this.encoder.encodeData(data, endStream);
+  }
+
+  encodeTrailers(trailers: HeaderMap): void {
+    if (this.destroyed || this.responseComplete) return;
+    this.markResponseComplete();
+    this.encoder.encodeTrailers(trailers);
+  }
+
+  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    if (this.destroyed) return;
+    this.touch();
+    this.streamInfo.bytesSent += data.byteLength;
+    this.encoder.encodeUpgradeData(data, endStream);
+  }
+
+  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
+    if (this.destroyed || this.responseComplete) return;
+    this.streamInfo.responseCodeDetails = details;
+    if (flag) this.streamInfo.setResponseFlag(flag);
+    if (this.responseHeadersSent) {
+      // Headers are out: the only honest way to end is to reset (Envoy aborts the connection).
+      this.resetStream();
+      return;
+    }
+    const headers = new ResponseHeaders(status);
+    for (const [name, value] of extraHeaders ?? []) headers.headers.add(name, value);
+    const bytes = latin1Encode(body);
+    if (bytes.byteLength > 0) {
+      headers.headers.set("content-length", String(bytes.byteLength));
+      headers.headers.set("content-type", "text/plain");
+    }
+    this.encodeHeaders(headers, bytes.byteLength === 0);
+    if (bytes.byteLength > 0) this.encodeData(bytes, true);
+  }
+
+  resetStream(): void {
+    if (this.destroyed) return;
+    this.resetDownstream();
+  }
+
+  /** Abort: the downstream connection is reset, so a half-sent response is never taken as complete. */
+  resetDownstream(): void {
+    this.destroy();
+    this.cm.onStreamReset(this);
+  }
+
+  readDisableDownstream(disable: boolean): void {
+    if (!this.destroyed) this.cm.connection.readDisable(disable);
+  }
+
+  addDownstreamWatermarkCallbacks(callbacks: DownstreamWatermarkCallbacks): void {
+    this.watermarkCallbacks.push(callbacks);
+  }
+
+  onDownstreamAboveHighWatermark(): void {
+    for (const cb of this.watermarkCallbacks) cb.onAboveWriteBufferHighWatermark();
+  }
+
+  onDownstreamBelowLowWatermark(): void {
+    for (const cb of this.watermarkCallbacks) cb.onBelowWriteBufferLowWatermark();
+  }
+
+  // ---- lifecycle ----
+
+  private markResponseComplete(): void {
+    this.responseComplete = true;
+  }
+
+  /** The codec wrote the whole response. */
+  onResponseComplete(): void {
+    this.destroy();
+  }
+
+  /** The client closed or reset the connection before the stream finished. */
+  onDownstreamClosed(): void {
+    if (!this.responseComplete) this.streamInfo.setResponseFlag("DC");
+    this.destroy();
+  }
+
+  private destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.clearRequestTimer();
+    if (this.idleTimer !== undefined) this.cm.server.runtime.clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    for (const filter of this.filters) filter.onDestroy();
+  }
+
+  private touch(): void {
+    this.lastActivity = this.cm.server.runtime.now();
+  }
+
+  /**
+   * request_timeout (whole request received in time, else 408) and stream_idle_timeout
+   * (no activity for that long: 408 before the response started, else reset).
+   */
+  private armTimers(): void {
+    const runtime = this.cm.server.runtime;
+    const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
+    if (requestTimeoutMs > 0) {
+      this.requestTimer = runtime.setTimeout(() => {
+        this.requestTimer = undefined;
+        if (!this.requestComplete) this.sendLocalReply(408, "request timeout", "request_overall_timeout");
+      }, requestTimeoutMs);
+    }
+    const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
+    if (idleTimeout > 0) {
+      const check = (): void => {
+        this.idleTimer = undefined;
+        if (this.destroyed) return;
+        const idle = runtime.now() - this.lastActivity;
+        if (idle < idleTimeout) {
+          this.idleTimer = runtime.setTimeout(check, idleTimeout - idle);
+          return;
+        }
+        this.sendLocalReply(408, "stream timeout", "stream_idle_timeout");
+      };
+      this.idleTimer = runtime.setTimeout(check, idleTimeout);
+    }
+  }
+
+  private routeIdleTimeout(): number | undefined {
+    const action = this.route?.route.action;
+    return action?.type === "route" ? action.route.idleTimeoutMs : undefined;
+  }
+
+  private clearRequestTimer(): void {
+    if (this.requestTimer === undefined) return;
+    this.cm.server.runtime.clearTimeout(this.requestTimer);
+    this.requestTimer = undefined;
+  }
+}

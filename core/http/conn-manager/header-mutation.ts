@@ -1,0 +1,69 @@
+import type { RequestHeaders, ResponseHeaders } from "../message.ts";
+import { httpDate, isInternalAddress, stripHopByHop, uuid4 } from "../headers-util.ts";
+import type { ConnectionManagerContext } from "./connection-manager.ts";
+
+/**
+ * The HCM's request header rules (Envoy's `ConnectionManagerUtility::mutateRequestHeaders`):
+ * hop-by-hop fields go; with use_remote_address the downstream address is appended
+ * to x-forwarded-for and decides x-envoy-internal (external requests lose x-envoy-*
+ * headers, which only trusted callers may set); x-forwarded-proto is set at the edge
+ * or when absent; x-request-id is generated when absent, or at the edge for
+ * external requests.
+ */
+export function mutateRequestHeaders(request: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): void {
+  const headers = request.headers;
+  const config = cm.config;
+  stripHopByHop(headers, upgrade);
+  let internal = false;
+  if (config.useRemoteAddress) {
+    const remote = cm.connection.socket.remoteAddress?.address ?? "";
+    const xff = headers.getJoined("x-forwarded-for");
+    headers.set("x-forwarded-for", xff ? `${xff}, ${remote}` : remote);
+    internal = isInternalAddress(remote) && (xff === undefined || xff.split(",").every((a) => isInternalAddress(a.trim())));
+    headers.set("x-forwarded-proto", request.scheme);
+    if (internal) headers.set("x-envoy-internal", "true");
+    else sanitizeEnvoyHeaders(headers);
+  } else {
+    // Not the edge: trust what the previous hop said; Envoy does not append to XFF then.
+    if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", request.scheme);
+    internal = headers.get("x-envoy-internal") === "true";
+  }
+  if (config.generateRequestId && (!headers.has("x-request-id") || (config.useRemoteAddress && !internal))) {
+    headers.set("x-request-id", uuid4());
+  }
+}
+
+/** x-envoy-* request headers an external client may not set (Envoy strips them at the edge). */
+function sanitizeEnvoyHeaders(headers: RequestHeaders["headers"]): void {
+  const names: string[] = [];
+  headers.forEach((name) => {
+    if (name.startsWith("x-envoy-")) names.push(name);
+  });
+  for (const name of names) headers.remove(name);
+}
+
+/**
+ * The HCM's response header rules: hop-by-hop fields go (a 101 keeps its upgrade
+ * fields); `server` per server_header_transformation; `date` when the upstream sent none.
+ */
+export function mutateResponseHeaders(
+  response: ResponseHeaders,
+  cm: ConnectionManagerContext,
+  _request: RequestHeaders,
+  upgrade: boolean,
+): void {
+  const headers = response.headers;
+  stripHopByHop(headers, upgrade);
+  const config = cm.config;
+  switch (config.serverHeaderTransformation) {
+    case "OVERWRITE":
+      headers.set("server", config.serverName);
+      break;
+    case "APPEND_IF_ABSENT":
+      if (!headers.has("server")) headers.set("server", config.serverName);
+      break;
+    case "PASS_THROUGH":
+      break;
+  }
+  if (!headers.has("date")) headers.set("date", httpDate(cm.server.runtime.wallClock()));
+}

@@ -1,0 +1,380 @@
+import type { ForwardAction, RedirectAction } from "../../config/bootstrap.ts";
+import type { TimerHandle } from "../../port.ts";
+import type { ServerContext } from "../../server-context.ts";
+import type { Cluster } from "../../upstream/cluster.ts";
+import type {
+  PoolFailureReason,
+  PoolHandle,
+  UpstreamCallbacks,
+  UpstreamResetReason,
+  UpstreamStream,
+} from "../../upstream/http1-conn-pool.ts";
+import {
+  FilterDataStatus,
+  FilterHeadersStatus,
+  FilterTrailersStatus,
+  type DecoderFilterCallbacks,
+  type DownstreamWatermarkCallbacks,
+  type StreamDecoderFilter,
+} from "../filter.ts";
+import { HeaderMap } from "../header-map.ts";
+import type { RequestHeaders, ResponseHeaders } from "../message.ts";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../router/header-mutations.ts";
+import { rewritePath } from "./path-rewrite.ts";
+import { redirectLocation } from "./redirect.ts";
+
+/** Methods Envoy's retry logic treats as safe to send again. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/** Linux errno numbers Envoy prints in "delayed connect error: N". */
+const ERRNO: Record<string, number> = { ECONNREFUSED: 111, ETIMEDOUT: 110, EHOSTUNREACH: 113, ENETUNREACH: 101, ECONNRESET: 104 };
+
+/** Envoy's local reply text for resets before response headers. */
+const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. reset reason: ";
+
+/**
+ * Envoy's `envoy.filters.http.router`: the terminal decoder filter. It acts on the
+ * matched route — direct response, redirect, or forwarding to a cluster — and for
+ * forwarding picks a host, takes a connection from the host's pool, sends the
+ * (rewritten) request and streams the response back, with the route timeout and flow
+ * control both ways.
+ */
+export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks {
+  private callbacks!: DecoderFilterCallbacks;
+  private action: ForwardAction | undefined;
+  private cluster: Cluster | undefined;
+  private upstreamHeaders: RequestHeaders | undefined;
+  private poolHandle: PoolHandle | undefined;
+  private upstream: UpstreamStream | undefined;
+  /** Request body waiting for the upstream connection. */
+  private buffered: Uint8Array[] = [];
+  private bufferedBytes = 0;
+  private bufferedTrailers: HeaderMap | undefined;
+  private requestEnded = false;
+  private requestHadBody = false;
+  private readDisabledForBuffer = false;
+  private responseHeadersReceived = false;
+  private timer: TimerHandle | undefined;
+  private retried = false;
+  private done = false;
+
+  constructor(private readonly server: ServerContext) {}
+
+  setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
+    this.callbacks = callbacks;
+    callbacks.addDownstreamWatermarkCallbacks(this);
+  }
+
+  decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
+    const callbacks = this.callbacks;
+    const match = callbacks.route;
+    if (!match) {
+      callbacks.sendLocalReply(404, "", "route_not_found", "NR");
+      return FilterHeadersStatus.StopIteration;
+    }
+    const action = match.route.action;
+    if (action.type === "direct_response") {
+      this.localReplyWithRouteHeaders(action.directResponse.status, action.directResponse.body ?? "", "direct_response");
+      return FilterHeadersStatus.StopIteration;
+    }
+    if (action.type === "redirect") {
+      this.redirect(action.redirect, headers);
+      return FilterHeadersStatus.StopIteration;
+    }
+    this.action = action.route;
+    const clusterName = this.pickCluster(action.route);
+    const cluster = this.server.clusterManager.get(clusterName);
+    callbacks.streamInfo.upstreamCluster = clusterName;
+    if (!cluster) {
+      callbacks.sendLocalReply(503, "", "cluster_not_found", "NR");
+      return FilterHeadersStatus.StopIteration;
+    }
+    this.cluster = cluster;
+    this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route);
+    this.requestEnded = endStream;
+    if (endStream) this.startTimeout();
+    this.connect();
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
+    if (data.byteLength > 0) this.requestHadBody = true;
+    if (endStream) {
+      this.requestEnded = true;
+      this.startTimeout();
+    }
+    if (this.upstream) {
+      this.upstream.encodeData(data, endStream);
+    } else if (!this.done) {
+      if (data.byteLength > 0) this.buffered.push(data);
+      this.bufferedBytes += data.byteLength;
+      // Waiting for a connection: past the buffer limit, stop reading the client.
+      const limit = this.cluster?.config.perConnectionBufferLimitBytes ?? 0;
+      if (!this.readDisabledForBuffer && limit > 0 && this.bufferedBytes > limit) {
+        this.readDisabledForBuffer = true;
+        this.callbacks.readDisableDownstream(true);
+      }
+    }
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    this.requestEnded = true;
+    this.startTimeout();
+    if (this.upstream) this.upstream.encodeTrailers(trailers);
+    else this.bufferedTrailers = trailers;
+    return FilterTrailersStatus.StopIteration;
+  }
+
+  decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    this.upstream?.encodeUpgradeData(data, endStream);
+  }
+
+  // ---- upstream connection ----
+
+  private connect(): void {
+    const cluster = this.cluster!;
+    const host = cluster.loadBalancer.chooseHost();
+    if (!host) {
+      this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", "UH");
+      return;
+    }
+    this.callbacks.streamInfo.upstreamHost = host.toString();
+    this.callbacks.streamInfo.upstreamRequestStart = this.server.runtime.now();
+    this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(new UpstreamRequest(this));
+  }
+
+  /** @internal UpstreamRequest events follow. */
+  onPoolReady(stream: UpstreamStream): void {
+    this.poolHandle = undefined;
+    if (this.done) {
+      stream.reset();
+      return;
+    }
+    this.upstream = stream;
+    const buffered = this.buffered;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    const trailers = this.bufferedTrailers;
+    const endAtHeaders = this.requestEnded && buffered.length === 0 && !trailers && !this.requestHadBody;
+    stream.encodeHeaders(this.upstreamHeaders!, endAtHeaders);
+    const last = buffered.length - 1;
+    for (let i = 0; i <= last; i++) stream.encodeData(buffered[i]!, this.requestEnded && !trailers && i === last);
+    if (last < 0 && this.requestEnded && !trailers && this.requestHadBody) stream.encodeData(new Uint8Array(0), true);
+    if (trailers) stream.encodeTrailers(trailers);
+    if (this.readDisabledForBuffer) {
+      this.readDisabledForBuffer = false;
+      this.callbacks.readDisableDownstream(false);
+    }
+  }
+
+  onPoolFailure(reason: PoolFailureReason, details: string): void {
+    this.poolHandle = undefined;
+    if (this.done) return;
+    if (reason === "overflow") {
+      this.callbacks.sendLocalReply(503, `${RESET_BEFORE_HEADERS}overflow`, "upstream_reset_before_response_started{overflow}", "UO", [
+        ["x-envoy-overloaded", "true"],
+      ]);
+      return;
+    }
+    const errno = details.match(/delayed connect error: (\w+)/)?.[1];
+    const transport = errno ? `, transport failure reason: delayed connect error: ${ERRNO[errno] ?? errno}` : "";
+    this.callbacks.sendLocalReply(
+      503,
+      `${RESET_BEFORE_HEADERS}${reason}${transport}`,
+      `upstream_reset_before_response_started{${reason.replace(" ", "_")}}`,
+      "UF",
+    );
+  }
+
+  onUpstreamReset(reason: UpstreamResetReason, details: string): void {
+    const stream = this.upstream;
+    this.upstream = undefined;
+    if (this.done) return;
+    // A keep-alive connection the upstream closed just as we reused it: the request
+    // never reached it, so an idempotent request without a body is safely sent again.
+    if (!this.responseHeadersReceived && stream?.reused && !this.retried && !this.requestHadBody && IDEMPOTENT.has(this.upstreamHeaders!.method)) {
+      this.retried = true;
+      this.server.log.debug(`router: retrying on a new connection after a reused one closed (${reason})`);
+      this.connect();
+      return;
+    }
+    if (this.responseHeadersReceived) {
+      // Part of the response went out: abort the downstream rather than end it as if complete.
+      this.callbacks.streamInfo.setResponseFlag("UR");
+      this.callbacks.resetStream();
+      return;
+    }
+    const flag = reason === "protocol error" ? "UPE" : "UC";
+    this.callbacks.sendLocalReply(503, `${RESET_BEFORE_HEADERS}${reason}`, `upstream_reset_before_response_started{${reason.replace(" ", "_")}${details ? `|${details}` : ""}}`, flag);
+  }
+
+  onUpstreamAboveWriteBufferHighWatermark(): void {
+    this.callbacks.readDisableDownstream(true);
+  }
+
+  onUpstreamBelowWriteBufferLowWatermark(): void {
+    this.callbacks.readDisableDownstream(false);
+  }
+
+  // ---- the response, through UpstreamRequest ----
+
+  onUpstreamHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    if (this.done) return;
+    this.responseHeadersReceived = true;
+    const info = this.callbacks.streamInfo;
+    const now = this.server.runtime.now();
+    info.upstreamResponseHeadersAt = now;
+    headers.headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
+    const match = this.callbacks.route;
+    if (match) applyResponseHeaderMutations(headers.headers, match, this.callbacks.routeConfig);
+    if (endStream) this.finish();
+    this.callbacks.encodeHeaders(headers, endStream);
+  }
+
+  onUpstreamData(data: Uint8Array, endStream: boolean): void {
+    if (this.done) return;
+    if (endStream) this.finish();
+    this.callbacks.encodeData(data, endStream);
+  }
+
+  onUpstreamTrailers(trailers: HeaderMap): void {
+    if (this.done) return;
+    this.finish();
+    this.callbacks.encodeTrailers(trailers);
+  }
+
+  onUpstreamUpgradeData(data: Uint8Array, endStream: boolean): void {
+    this.callbacks.encodeUpgradeData(data, endStream);
+  }
+
+  // ---- downstream watermarks: a slow client pauses the upstream ----
+
+  onAboveWriteBufferHighWatermark(): void {
+    this.upstream?.readDisable(true);
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    this.upstream?.readDisable(false);
+  }
+
+  onDestroy(): void {
+    if (this.done && !this.upstream && !this.poolHandle) return;
+    this.done = true;
+    this.clearTimeout();
+    this.poolHandle?.cancel();
+    this.poolHandle = undefined;
+    // An upstream stream still running when the downstream stream ends (client gone,
+    // local reply) cannot be reused: its connection is closed.
+    this.upstream?.reset();
+    this.upstream = undefined;
+  }
+
+  // ---- helpers ----
+
+  private finish(): void {
+    this.done = true;
+    this.clearTimeout();
+    this.upstream = undefined;
+  }
+
+  private startTimeout(): void {
+    const timeout = this.action?.timeoutMs ?? 0;
+    if (timeout <= 0 || this.timer !== undefined || this.done) return;
+    this.timer = this.server.runtime.setTimeout(() => {
+      this.timer = undefined;
+      if (this.done) return;
+      this.poolHandle?.cancel();
+      this.poolHandle = undefined;
+      this.upstream?.reset();
+      this.upstream = undefined;
+      this.callbacks.streamInfo.setResponseFlag("UT");
+      if (this.responseHeadersReceived) this.callbacks.resetStream();
+      else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", "UT");
+      this.done = true;
+    }, timeout);
+  }
+
+  private clearTimeout(): void {
+    if (this.timer === undefined) return;
+    this.server.runtime.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private pickCluster(action: ForwardAction): string {
+    if (action.cluster !== undefined) return action.cluster;
+    const clusters = action.weightedClusters ?? [];
+    const total = clusters.reduce((sum, c) => sum + c.weight, 0);
+    let pick = Math.random() * total;
+    for (const c of clusters) {
+      pick -= c.weight;
+      if (pick < 0) return c.name;
+    }
+    return clusters[clusters.length - 1]?.name ?? "";
+  }
+
+  /** The request as the upstream sees it: rewrites, route header mutations, Envoy's x-envoy-* hints. */
+  private buildUpstreamHeaders(headers: RequestHeaders, action: ForwardAction): RequestHeaders {
+    const match = this.callbacks.route!;
+    const rewritten = rewritePath(headers.path, match.route.match, action);
+    if (rewritten !== headers.path) {
+      headers.headers.set("x-envoy-original-path", headers.path);
+      headers.path = rewritten;
+    }
+    // auto_host_rewrite applies to DNS clusters only (Envoy docs); STATIC hosts have no name to use.
+    if (action.hostRewriteLiteral !== undefined) headers.authority = action.hostRewriteLiteral;
+    if (action.timeoutMs > 0) headers.headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeoutMs));
+    applyRequestHeaderMutations(headers.headers, match, this.callbacks.routeConfig);
+    return headers;
+  }
+
+  private redirect(redirect: RedirectAction, headers: RequestHeaders): void {
+    const location = redirectLocation(redirect, headers, this.callbacks.route!.route.match);
+    this.localReplyWithRouteHeaders(redirect.responseCode, "", "direct_response", [["location", location]]);
+  }
+
+  /** Local replies from the route (direct_response, redirect) still get the route's response headers. */
+  private localReplyWithRouteHeaders(status: number, body: string, details: string, extra: [string, string][] = []): void {
+    const headers = new HeaderMap();
+    for (const [name, value] of extra) headers.add(name, value);
+    applyResponseHeaderMutations(headers, this.callbacks.route!, this.callbacks.routeConfig);
+    this.callbacks.sendLocalReply(status, body, details, undefined, headers.entries());
+  }
+}
+
+/**
+ * One attempt at the upstream (Envoy's `UpstreamRequest`): receives the pool's and the
+ * response's events and hands them to the router, so a retry's events never mix with
+ * an abandoned attempt's.
+ */
+class UpstreamRequest implements UpstreamCallbacks {
+  constructor(private readonly router: RouterFilter) {}
+
+  onPoolReady(stream: UpstreamStream): void {
+    this.router.onPoolReady(stream);
+  }
+  onPoolFailure(reason: PoolFailureReason, details: string): void {
+    this.router.onPoolFailure(reason, details);
+  }
+  onUpstreamReset(reason: UpstreamResetReason, details: string): void {
+    this.router.onUpstreamReset(reason, details);
+  }
+  onUpstreamAboveWriteBufferHighWatermark(): void {
+    this.router.onUpstreamAboveWriteBufferHighWatermark();
+  }
+  onUpstreamBelowWriteBufferLowWatermark(): void {
+    this.router.onUpstreamBelowWriteBufferLowWatermark();
+  }
+  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    this.router.onUpstreamHeaders(headers, endStream);
+  }
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    this.router.onUpstreamData(data, endStream);
+  }
+  decodeTrailers(trailers: HeaderMap): void {
+    this.router.onUpstreamTrailers(trailers);
+  }
+  decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    this.router.onUpstreamUpgradeData(data, endStream);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The route table of one HTTP connection manager: pure matching, no I/O. Built once per
+ * listener from the validated route_config; `route()` runs per request.
+ * Envoy's order: pick the virtual host by authority (virtual-host-selector.ts), then the
+ * first of its routes, in config order, whose every condition matches.
+ */
+import type { RouteConfig, RouteConfiguration, RouteMatchConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
+import { compileFullMatch } from "../../config/regex.ts";
+import {
+  compileHeaderMatcher,
+  compileQueryParameterMatcher,
+  parseQueryParameters,
+  type HeaderSource,
+  type QueryParameters,
+} from "./header-matcher.ts";
+import { VirtualHostSelector } from "./virtual-host-selector.ts";
+
+/**
+ * What routing needs from a request. `header()` takes lowercase names and must answer
+ * the pseudo-headers ":method", ":path", ":authority" and ":scheme" too; for a name given
+ * several times it returns the values joined by "," (Envoy matches them as one value).
+ */
+export interface RouteRequest extends HeaderSource {
+  /** The :authority (HTTP/1 Host), as received. */
+  authority: string;
+  /** The :path, query string included. */
+  path: string;
+  method: string;
+}
+
+/** The route chosen for a request, with its virtual host (for header mutations, logs and stats). */
+export interface RouteMatch {
+  virtualHost: VirtualHostConfig;
+  route: RouteConfig;
+}
+
+/** One request as the matchers see it; the lowercased path and the query are computed on demand. */
+class MatchInput {
+  private lowered: string | undefined;
+  private parsed: QueryParameters | undefined;
+
+  /** The path without query string or fragment: Envoy matches prefix, path and safe_regex against it. */
+  readonly path: string;
+
+  constructor(readonly request: RouteRequest) {
+    const end = request.path.search(/[?#]/);
+    this.path = end < 0 ? request.path : request.path.slice(0, end);
+  }
+
+  get lowerPath(): string {
+    return (this.lowered ??= this.path.toLowerCase());
+  }
+
+  get query(): QueryParameters {
+    return (this.parsed ??= parseQueryParameters(this.request.path));
+  }
+}
+
+type Predicate = (input: MatchInput) => boolean;
+
+/** prefix / path / safe_regex. case_sensitive: false applies to prefix and path only (Envoy ignores it for regexes). */
+function compilePathMatch(match: RouteMatchConfig): Predicate {
+  if (match.safeRegex !== undefined) {
+    const compiled = compileFullMatch(match.safeRegex);
+    if (!compiled.ok) throw new Error(compiled.error); // the config loader already refused it
+    const regex = compiled.regex;
+    return (input) => regex.test(input.path);
+  }
+  const caseSensitive = match.caseSensitive;
+  if (match.path !== undefined) {
+    const path = caseSensitive ? match.path : match.path.toLowerCase();
+    return caseSensitive ? (input) => input.path === path : (input) => input.lowerPath === path;
+  }
+  const prefix = caseSensitive ? (match.prefix ?? "") : (match.prefix ?? "").toLowerCase();
+  return caseSensitive ? (input) => input.path.startsWith(prefix) : (input) => input.lowerPath.startsWith(prefix);
+}
+
+/** Every condition of a route: the path, then all header matchers, then all query parameter matchers. */
+function compileRoute(match: RouteMatchConfig): Predicate {
+  const path = compilePathMatch(match);
+  const headers = match.headers.map(compileHeaderMatcher);
+  const query = match.queryParameters.map(compileQueryParameterMatcher);
+  return (input) =>
+    path(input) && headers.every((matches) => matches(input.request)) && query.every((matches) => matches(input.query));
+}
+
+export class RouteTable {
+  private readonly hosts: VirtualHostSelector;
+  private readonly routes = new Map<VirtualHostConfig, { config: RouteConfig; matches: Predicate }[]>();
+
+  constructor(readonly config: RouteConfiguration) {
+    this.hosts = new VirtualHostSelector(config);
+    for (const vhost of config.virtualHosts) {
+      this.routes.set(
+        vhost,
+        vhost.routes.map((route) => ({ config: route, matches: compileRoute(route.match) })),
+      );
+    }
+  }
+
+  /** The virtual host serving `authority`, if any (Envoy answers 404 when there is none). */
+  findVirtualHost(authority: string): VirtualHostConfig | undefined {
+    return this.hosts.select(authority);
+  }
+
+  /** The first matching route of the request's virtual host, or undefined (Envoy: 404, response flag NR). */
+  route(request: RouteRequest): RouteMatch | undefined {
+    const virtualHost = this.hosts.select(request.authority);
+    if (virtualHost === undefined) return undefined;
+    const input = new MatchInput(request);
+    for (const route of this.routes.get(virtualHost)!) {
+      if (route.matches(input)) return { virtualHost, route: route.config };
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,405 @@
+import type { TimerHandle } from "../port.ts";
+import type { ServerContext } from "../server-context.ts";
+import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
+import type { RequestEncoder, ResponseDecoder } from "../http/codec/codec.ts";
+import { Http1ClientCodec } from "../http/codec/http1-client-codec.ts";
+import type { HeaderMap } from "../http/header-map.ts";
+import type { RequestHeaders, ResponseHeaders } from "../http/message.ts";
+import type { Cluster } from "./cluster.ts";
+import type { Host } from "./host.ts";
+
+/** Why a pool could not give a stream a connection (Envoy's `ConnectionPool::PoolFailureReason`). */
+export type PoolFailureReason = "overflow" | "connection failure" | "connection timeout";
+
+/** Why an upstream stream ended before its response did. */
+export type UpstreamResetReason = "connection termination" | "protocol error";
+
+/** The router's side of an upstream stream. */
+export interface UpstreamCallbacks extends ResponseDecoder {
+  onPoolReady(stream: UpstreamStream): void;
+  onPoolFailure(reason: PoolFailureReason, details: string): void;
+  /** The connection died before the response was complete. */
+  onUpstreamReset(reason: UpstreamResetReason, details: string): void;
+  onUpstreamAboveWriteBufferHighWatermark(): void;
+  onUpstreamBelowWriteBufferLowWatermark(): void;
+}
+
+/** A request in flight on one upstream connection, as the router drives it. */
+export interface UpstreamStream extends RequestEncoder {
+  readonly host: Host;
+  /** The connection carried an earlier request (so a reset may just be a stale keep-alive). */
+  readonly reused: boolean;
+  /** Stop/start reading the response (flow control toward a slow downstream). */
+  readDisable(disable: boolean): void;
+  /** Abandon the stream: its connection is closed, never reused. */
+  reset(): void;
+}
+
+/** A pending request's handle: cancel before it gets a connection. */
+export interface PoolHandle {
+  cancel(): void;
+}
+
+/** Envoy's circuit breaker defaults (thresholds for priority DEFAULT). */
+export interface CircuitBreakers {
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+}
+
+/**
+ * One upstream connection with its HTTP/1 client codec (Envoy's `ActiveClient`):
+ * carries one request at a time; reusable once both the request and its response
+ * are complete and the upstream allowed keep-alive.
+ */
+class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecoder {
+  readonly connection: Connection;
+  readonly codec: Http1ClientCodec;
+  connected = false;
+  closed = false;
+  requestsServed = 0;
+  private callbacks: UpstreamCallbacks | undefined;
+  private requestComplete = false;
+  private responseComplete = false;
+  private connectTimer: TimerHandle | undefined;
+  idleTimer: TimerHandle | undefined;
+  /** Set while the stream is active: reads were disabled for flow control. */
+  private readsDisabled = 0;
+
+  constructor(
+    private readonly pool: Http1ConnPool,
+    readonly host: Host,
+  ) {
+    const { runtime } = pool.context;
+    this.connection = new Connection(runtime.connect({ address: host.address, port: host.port }), pool.cluster.config.perConnectionBufferLimitBytes);
+    this.codec = new Http1ClientCodec(this.connection);
+    this.connection.addConnectionCallbacks(this);
+    this.connection.setReadSink({ onData: (data, endStream) => this.onUpstreamData(data, endStream) });
+    this.connectTimer = runtime.setTimeout(() => this.onConnectTimeout(), pool.cluster.config.connectTimeoutMs);
+  }
+
+  get reused(): boolean {
+    return this.requestsServed > 0;
+  }
+
+  get busy(): boolean {
+    return this.callbacks !== undefined;
+  }
+
+  /** Bind a stream to this (connected, idle) client. */
+  attach(callbacks: UpstreamCallbacks): void {
+    this.callbacks = callbacks;
+    this.requestComplete = false;
+    this.responseComplete = false;
+    this.codec.startRequest(this);
+    callbacks.onPoolReady(this);
+  }
+
+  // ---- RequestEncoder (router → upstream) ----
+  encodeHeaders(headers: RequestHeaders, endStream: boolean): void {
+    this.codec.encodeHeaders(headers, endStream);
+    if (endStream) this.onRequestComplete();
+  }
+  encodeData(data: Uint8Array, endStream: boolean): void {
+    this.codec.encodeData(data, endStream);
+    if (endStream) this.onRequestComplete();
+  }
+  encodeTrailers(trailers: HeaderMap): void {
+    this.codec.encodeTrailers(trailers);
+    this.onRequestComplete();
+  }
+  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    this.codec.encodeUpgradeData(data, endStream);
+  }
+
+  readDisable(disable: boolean): void {
+    this.readsDisabled += disable ? 1 : -1;
+    this.connection.readDisable(disable);
+  }
+
+  reset(): void {
+    this.callbacks = undefined;
+    this.pool.closeClient(this, "Abort");
+  }
+
+  private onRequestComplete(): void {
+    this.requestComplete = true;
+    this.maybeRelease();
+  }
+
+  // ---- ResponseDecoder (codec → router) ----
+  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    if (endStream) this.responseComplete = true;
+    this.callbacks?.decodeHeaders(headers, endStream);
+    if (endStream) this.maybeRelease();
+  }
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (endStream) this.responseComplete = true;
+    this.callbacks?.decodeData(data, endStream);
+    if (endStream) this.maybeRelease();
+  }
+  decodeTrailers(trailers: HeaderMap): void {
+    this.responseComplete = true;
+    this.callbacks?.decodeTrailers(trailers);
+    this.maybeRelease();
+  }
+  decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    this.callbacks?.decodeUpgradeData(data, endStream);
+  }
+
+  private onUpstreamData(data: Uint8Array, endStream: boolean): void {
+    if (!this.codec.dispatch(data, endStream)) {
+      const callbacks = this.callbacks;
+      this.callbacks = undefined;
+      callbacks?.onUpstreamReset("protocol error", this.codec.protocolError ?? "");
+      this.pool.closeClient(this, "Abort");
+      return;
+    }
+    if (!endStream) return;
+    // The upstream sent FIN: this connection is done. A stream still waiting for its
+    // response has lost it; an idle connection must leave the pool now, not be reused.
+    const callbacks = this.callbacks;
+    this.callbacks = undefined;
+    if (callbacks && !this.responseComplete) callbacks.onUpstreamReset("connection termination", "");
+    this.pool.closeClient(this, "FlushWrite");
+  }
+
+  /** Both directions done: give the connection back to the pool, or close it. */
+  private maybeRelease(): void {
+    if (!this.requestComplete || !this.responseComplete || !this.callbacks) return;
+    this.callbacks = undefined;
+    this.requestsServed++;
+    while (this.readsDisabled > 0) this.readDisable(false);
+    while (this.readsDisabled < 0) this.readsDisabled++;
+    if (!this.codec.keepAlive) this.pool.closeClient(this);
+    else this.pool.onClientIdle(this);
+  }
+
+  // ---- ConnectionCallbacks ----
+  onEvent(event: ConnectionEvent, error?: { code: string; message: string }): void {
+    if (event === "Connected") {
+      this.clearConnectTimer();
+      this.connected = true;
+      this.pool.onClientConnected(this);
+      return;
+    }
+    this.clearConnectTimer();
+    const wasConnected = this.connected;
+    this.closed = true;
+    const callbacks = this.callbacks;
+    this.callbacks = undefined;
+    this.codec.destroy();
+    if (!wasConnected) {
+      this.pool.onConnectFailure(this, "connection failure", error ? `delayed connect error: ${error.code}` : "connection closed");
+      return;
+    }
+    callbacks?.onUpstreamReset("connection termination", error?.code ?? "");
+    this.pool.onClientClosed(this);
+  }
+
+  onAboveWriteBufferHighWatermark(): void {
+    this.callbacks?.onUpstreamAboveWriteBufferHighWatermark();
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    this.callbacks?.onUpstreamBelowWriteBufferLowWatermark();
+  }
+
+  private onConnectTimeout(): void {
+    this.connectTimer = undefined;
+    this.closed = true;
+    this.pool.onConnectFailure(this, "connection timeout", "");
+    this.connection.close("Abort");
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer === undefined) return;
+    this.pool.context.runtime.clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+  }
+}
+
+interface PendingStream extends PoolHandle {
+  callbacks: UpstreamCallbacks;
+  cancelled: boolean;
+}
+
+/**
+ * Envoy's HTTP/1 connection pool for one upstream host: keep-alive reuse, one request
+ * per connection at a time, a queue of pending requests, circuit breakers
+ * (overflow → the router answers 503 with x-envoy-overloaded), an idle timeout
+ * (Envoy's default 1 h, shortened to an upstream's `Keep-Alive: timeout`), and no
+ * reuse of a connection the upstream is closing: a released connection goes back to
+ * the idle list only after one event-loop turn, so a FIN that arrived with the
+ * response is seen first.
+ */
+export class Http1ConnPool {
+  private readonly idle: ActiveClient[] = [];
+  private readonly clients = new Set<ActiveClient>();
+  private readonly pending: PendingStream[] = [];
+  /** Connections released by a finished stream, waiting one turn before reuse. */
+  private releasing = 0;
+  private activeRequests = 0;
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly host: Host,
+    readonly context: ServerContext,
+    private readonly breakers: CircuitBreakers,
+    private readonly idleTimeoutMs: number,
+  ) {}
+
+  /** Ask for a connection for one request; the answer comes to `callbacks` (possibly synchronously). */
+  newStream(callbacks: UpstreamCallbacks): PoolHandle | undefined {
+    if (this.activeRequests >= this.breakers.maxRequests) {
+      callbacks.onPoolFailure("overflow", "max_requests");
+      return undefined;
+    }
+    const client = this.takeIdle();
+    if (client) {
+      this.activeRequests++;
+      client.attach(this.wrap(callbacks));
+      return undefined;
+    }
+    if (this.pending.length >= this.breakers.maxPendingRequests) {
+      callbacks.onPoolFailure("overflow", "max_pending_requests");
+      return undefined;
+    }
+    const pending: PendingStream = {
+      callbacks,
+      cancelled: false,
+      cancel: () => {
+        pending.cancelled = true;
+        const i = this.pending.indexOf(pending);
+        if (i >= 0) this.pending.splice(i, 1);
+      },
+    };
+    this.pending.push(pending);
+    // One new connection per pending request not already covered by a connecting
+    // one or by one about to come back from its last stream.
+    let coming = this.releasing;
+    for (const c of this.clients) if (!c.connected && !c.closed) coming++;
+    if (coming < this.pending.length && this.clients.size < this.breakers.maxConnections) {
+      this.clients.add(new ActiveClient(this, this.host));
+    }
+    return pending;
+  }
+
+  /** Count active requests: release the count when the stream ends, whichever way. */
+  private wrap(callbacks: UpstreamCallbacks): UpstreamCallbacks {
+    let counted = true;
+    const done = () => {
+      if (counted) {
+        counted = false;
+        this.activeRequests--;
+      }
+    };
+    return {
+      onPoolReady: (stream) => callbacks.onPoolReady(stream),
+      onPoolFailure: (reason, details) => (done(), callbacks.onPoolFailure(reason, details)),
+      onUpstreamReset: (reason, details) => (done(), callbacks.onUpstreamReset(reason, details)),
+      decodeHeaders: (headers, endStream) => (endStream && done(), callbacks.decodeHeaders(headers, endStream)),
+      decodeData: (data, endStream) => (endStream && done(), callbacks.decodeData(data, endStream)),
+      decodeTrailers: (trailers) => (done(), callbacks.decodeTrailers(trailers)),
+      decodeUpgradeData: (data, endStream) => callbacks.decodeUpgradeData(data, endStream),
+      onUpstreamAboveWriteBufferHighWatermark: () => callbacks.onUpstreamAboveWriteBufferHighWatermark(),
+      onUpstreamBelowWriteBufferLowWatermark: () => callbacks.onUpstreamBelowWriteBufferLowWatermark(),
+    };
+  }
+
+  private takeIdle(): ActiveClient | undefined {
+    while (this.idle.length > 0) {
+      const client = this.idle.pop()!;
+      this.clearIdleTimer(client);
+      if (!client.closed) return client;
+    }
+    return undefined;
+  }
+
+  /** @internal */
+  onClientConnected(client: ActiveClient): void {
+    this.serveNext(client);
+  }
+
+  /** @internal A stream finished and the connection may be reused: wait one turn, then reuse. */
+  onClientIdle(client: ActiveClient): void {
+    this.releasing++;
+    this.context.runtime.defer(() => {
+      this.releasing--;
+      if (client.closed) {
+        this.replaceForPending();
+        return;
+      }
+      this.serveNext(client);
+    });
+  }
+
+  /** A connection pending requests counted on is gone: open another if they still wait. */
+  private replaceForPending(): void {
+    let coming = this.releasing;
+    for (const c of this.clients) if (!c.connected && !c.closed) coming++;
+    if (this.pending.length > coming && this.clients.size < this.breakers.maxConnections) this.clients.add(new ActiveClient(this, this.host));
+  }
+
+  private serveNext(client: ActiveClient): void {
+    if (client.busy || client.closed) return;
+    const next = this.pending.shift();
+    if (next) {
+      this.activeRequests++;
+      client.attach(this.wrap(next.callbacks));
+      return;
+    }
+    this.idle.push(client);
+    this.armIdleTimer(client);
+  }
+
+  private armIdleTimer(client: ActiveClient): void {
+    // An upstream's Keep-Alive timeout is honoured with a margin, so we close first
+    // rather than race the upstream's close with a new request.
+    const upstreamLimit = client.codec.keepAliveTimeoutMs;
+    const timeout = upstreamLimit !== undefined ? Math.min(this.idleTimeoutMs, Math.max(0, upstreamLimit - 1000)) : this.idleTimeoutMs;
+    if (timeout <= 0 && upstreamLimit === undefined) return;
+    client.idleTimer = this.context.runtime.setTimeout(() => {
+      client.idleTimer = undefined;
+      this.closeClient(client);
+    }, timeout);
+  }
+
+  private clearIdleTimer(client: ActiveClient): void {
+    if (client.idleTimer === undefined) return;
+    this.context.runtime.clearTimeout(client.idleTimer);
+    client.idleTimer = undefined;
+  }
+
+  /** @internal */
+  onConnectFailure(client: ActiveClient, reason: PoolFailureReason, details: string): void {
+    this.clients.delete(client);
+    // Envoy fails the pending requests this connection was for.
+    const failed = this.pending.shift();
+    failed?.callbacks.onPoolFailure(reason, details);
+  }
+
+  /** @internal */
+  onClientClosed(client: ActiveClient): void {
+    this.clearIdleTimer(client);
+    this.clients.delete(client);
+    const i = this.idle.indexOf(client);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.replaceForPending();
+  }
+
+  /** @internal Close a connection that must not be reused (Abort when its stream was cut short). */
+  closeClient(client: ActiveClient, how: "FlushWrite" | "Abort" = "FlushWrite"): void {
+    this.clearIdleTimer(client);
+    client.closed = true;
+    this.clients.delete(client);
+    const i = this.idle.indexOf(client);
+    if (i >= 0) this.idle.splice(i, 1);
+    client.connection.close(how);
+  }
+
+  /** Connections open, for tests and stats. */
+  get connectionCount(): number {
+    return this.clients.size;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * HTTP/1 heads are bytes; field names and values are treated as ISO-8859-1, as the
+ * HTTP/1 codecs of Envoy and Node do: one byte, one UTF-16 code unit, no validation cost.
+ */
+export function latin1Decode(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start < 32) {
+    let s = "";
+    for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
+    return s;
+  }
+  // In slices: every argument of `apply` goes on the stack, and engines cap how many
+  // (a 100 KB span overflows V8's and JavaScriptCore's).
+  let s = "";
+  for (let at = start; at < end; at += APPLY_SLICE) {
+    s += String.fromCharCode.apply(null, bytes.subarray(at, Math.min(at + APPLY_SLICE, end)) as unknown as number[]);
+  }
+  return s;
+}
+
+const APPLY_SLICE = 8192;
+
+/** Write `text` (code units ≤ 0xff) as bytes into `out` at `at`; returns the new offset. */
+export function latin1Write(text: string, out: Uint8Array, at: number): number {
+  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+  return at;
+}
+
+export function latin1Encode(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  latin1Write(text, out, 0);
+  return out;
+}

@@ -1,0 +1,141 @@
+/**
+ * HTTP/1.1 on the wire, on every runtime: exact bytes from raw sockets for
+ * pipelining, malformed and oversized requests, framing ambiguity, Expect: 100-continue.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { parseResponses, rawExchange } from "../support/raw-http.ts";
+
+describe.each(RUNTIMES)("HTTP/1.1 on the wire on %s", (runtime) => {
+  let upstream: HttpUpstream;
+  let proxy: ProxyProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    upstream = await httpUpstream((req, res) => {
+      // Answer slowly for /slow so pipelined responses would overtake each other if not ordered.
+      const delay = req.url.startsWith("/slow") ? 100 : 0;
+      setTimeout(() => res.end(`${req.method} ${req.url} ${req.body.length}`), delay);
+    });
+    port = await freePort();
+    proxy = await ProxyProcess.start(
+      runtime,
+      httpProxyConfig({ listenPort: port, clusters: { up: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "up" }], hcm: { max_request_headers_kb: 8 } }),
+    );
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await upstream?.close();
+  });
+
+  test("pipelined requests are answered in order, one at a time", async () => {
+    const requests =
+      "GET /slow/1 HTTP/1.1\r\nHost: a\r\n\r\n" +
+      "POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello" +
+      "GET /slow/3 HTTP/1.1\r\nHost: a\r\n\r\n" +
+      "GET /4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    const { text, closed } = await rawExchange(port, requests);
+    const responses = parseResponses(text);
+    expect(responses.map((r) => r.body)).toEqual(["GET /slow/1 0", "POST /2 5", "GET /slow/3 0", "GET /4 0"]);
+    expect(responses.at(-1)!.headers.connection).toBe("close");
+    expect(closed).toBe(true);
+  });
+
+  test("a request split into single bytes is proxied", async () => {
+    const net = await import("node:net");
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    await new Promise((r) => socket.once("connect", r));
+    socket.setNoDelay(true);
+    const bytes = Buffer.from("POST /bytes HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    const got: Buffer[] = [];
+    socket.on("data", (d: Buffer) => got.push(d));
+    for (const byte of bytes) {
+      socket.write(Buffer.from([byte]));
+      await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    socket.destroy();
+    expect(parseResponses(Buffer.concat(got).toString())[0]!.body).toBe("POST /bytes 3");
+  });
+
+  test("malformed request line: 400 Bad Request, then the connection closes", async () => {
+    const { text, closed } = await rawExchange(port, "GET /a b c HTTP/1.1\r\nHost: a\r\n\r\n");
+    expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(text).toMatch(/\r\nconnection: close\r\n/);
+    expect(closed).toBe(true);
+  });
+
+  test("both Content-Length and Transfer-Encoding: 400 and close", async () => {
+    const { text, closed } = await rawExchange(
+      port,
+      "POST /smuggle HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(closed).toBe(true);
+    expect(upstream.requests.some((r) => r.url === "/smuggle")).toBe(false);
+  });
+
+  test("headers over max_request_headers_kb: 431 and close", async () => {
+    const { text, closed } = await rawExchange(port, `GET /big HTTP/1.1\r\nHost: a\r\nX-Big: ${"x".repeat(9000)}\r\n\r\n`);
+    expect(text).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    expect(closed).toBe(true);
+  });
+
+  test("more than 100 header fields: 431", async () => {
+    const fields = Array.from({ length: 101 }, (_, i) => `X-H${i}: v\r\n`).join("");
+    const { text } = await rawExchange(port, `GET /many HTTP/1.1\r\nHost: a\r\n${fields}\r\n`);
+    expect(text).toMatch(/^HTTP\/1\.1 431 /);
+  });
+
+  test("HTTP/1.1 without Host: 400", async () => {
+    const { text } = await rawExchange(port, "GET / HTTP/1.1\r\n\r\n");
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+  });
+
+  test("HTTP/1.0: 426 Upgrade Required, as Envoy answers without accept_http_10", async () => {
+    const { text } = await rawExchange(port, "GET / HTTP/1.0\r\nHost: a\r\n\r\n");
+    expect(text).toMatch(/^HTTP\/1\.1 426 Upgrade Required\r\n/);
+  });
+
+  test("Expect: 100-continue is answered by the proxy before the body is sent", async () => {
+    const net = await import("node:net");
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    await new Promise((r) => socket.once("connect", r));
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString()));
+    socket.write("PUT /expect HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(text).toBe("HTTP/1.1 100 Continue\r\n\r\n");
+    socket.write("body");
+    await new Promise((r) => setTimeout(r, 300));
+    socket.destroy();
+    const final = parseResponses(text.slice("HTTP/1.1 100 Continue\r\n\r\n".length))[0]!;
+    expect(final.status).toBe(200);
+    expect(final.body).toBe("PUT /expect 4");
+    expect(upstream.requests.find((r) => r.url === "/expect")!.headers.expect).toBeUndefined();
+  });
+
+  test("hop-by-hop fields and those named in Connection are not forwarded; te: trailers is", async () => {
+    await rawExchange(
+      port,
+      "GET /hop HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Drop-Me\r\nX-Drop-Me: gone\r\nKeep-Alive: timeout=5\r\n" +
+        "Proxy-Connection: keep-alive\r\nTE: trailers\r\nX-Kept: yes\r\n\r\n",
+      500,
+    );
+    const seen = upstream.requests.find((r) => r.url === "/hop")!;
+    expect(seen.headers["x-kept"]).toBe("yes");
+    expect(seen.headers.te).toBe("trailers");
+    for (const name of ["x-drop-me", "keep-alive", "proxy-connection"]) expect(seen.headers[name], name).toBeUndefined();
+    expect(seen.headers.connection ?? "").not.toMatch(/x-drop-me/i);
+  });
+
+  test("HEAD gets the headers and no body", async () => {
+    const { text } = await rawExchange(port, "HEAD /head HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text.endsWith("\r\n\r\n")).toBe(true);
+  });
+});

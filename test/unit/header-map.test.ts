@@ -1,0 +1,111 @@
+import { describe, expect, test } from "vitest";
+import { HeaderMap } from "../../core/http/header-map.ts";
+import { RequestHeaders, ResponseHeaders } from "../../core/http/message.ts";
+
+function map(...pairs: [string, string][]): HeaderMap {
+  const headers = new HeaderMap();
+  for (const [name, value] of pairs) headers.add(name, value);
+  return headers;
+}
+
+describe("HeaderMap", () => {
+  test("starts empty", () => {
+    const headers = new HeaderMap();
+    expect(headers.size).toBe(0);
+    expect(headers.get("a")).toBeUndefined();
+    expect(headers.getJoined("a")).toBeUndefined();
+    expect(headers.has("a")).toBe(false);
+    expect(headers.count("a")).toBe(0);
+    expect(headers.entries()).toEqual([]);
+  });
+
+  test("add appends in order, repeated names included", () => {
+    const headers = map(["a", "1"], ["b", "2"], ["a", "3"]);
+    expect(headers.size).toBe(3);
+    expect(headers.entries()).toEqual([["a", "1"], ["b", "2"], ["a", "3"]]);
+    const seen: string[] = [];
+    headers.forEach((name, value) => seen.push(`${name}=${value}`));
+    expect(seen).toEqual(["a=1", "b=2", "a=3"]);
+  });
+
+  test("get returns the first value; getJoined joins every value with ', '", () => {
+    const headers = map(["a", "1"], ["b", "2"], ["a", "3"], ["a", ""]);
+    expect(headers.get("a")).toBe("1");
+    expect(headers.get("b")).toBe("2");
+    expect(headers.getJoined("a")).toBe("1, 3, ");
+    expect(headers.getJoined("b")).toBe("2");
+    expect(headers.getJoined("c")).toBeUndefined();
+    expect(headers.getJoined("a", ",")).toBe("1,3,");
+  });
+
+  test("an empty value is present, not absent", () => {
+    const headers = map(["a", ""]);
+    expect(headers.get("a")).toBe("");
+    expect(headers.getJoined("a")).toBe("");
+    expect(headers.has("a")).toBe(true);
+  });
+
+  test("lookups are exact: names are stored lowercase by the caller", () => {
+    const headers = map(["content-type", "text/plain"]);
+    expect(headers.get("Content-Type")).toBeUndefined();
+    expect(headers.get("content-type")).toBe("text/plain");
+  });
+
+  test("count counts every field of a name", () => {
+    const headers = map(["a", "1"], ["b", "2"], ["a", "3"]);
+    expect(headers.count("a")).toBe(2);
+    expect(headers.count("b")).toBe(1);
+    expect(headers.count("c")).toBe(0);
+  });
+
+  test("set on an absent name appends", () => {
+    const headers = map(["a", "1"]);
+    headers.set("b", "2");
+    expect(headers.entries()).toEqual([["a", "1"], ["b", "2"]]);
+  });
+
+  test("set replaces the first field in place and drops the later ones", () => {
+    const headers = map(["x", "0"], ["a", "1"], ["b", "2"], ["a", "3"], ["c", "4"], ["a", "5"]);
+    headers.set("a", "new");
+    expect(headers.entries()).toEqual([["x", "0"], ["a", "new"], ["b", "2"], ["c", "4"]]);
+    expect(headers.count("a")).toBe(1);
+    expect(headers.size).toBe(4);
+  });
+
+  test("remove drops every field of a name and keeps the others' order", () => {
+    const headers = map(["a", "1"], ["b", "2"], ["a", "3"], ["c", "4"], ["a", "5"]);
+    headers.remove("a");
+    expect(headers.entries()).toEqual([["b", "2"], ["c", "4"]]);
+    expect(headers.has("a")).toBe(false);
+    headers.remove("missing");
+    expect(headers.entries()).toEqual([["b", "2"], ["c", "4"]]);
+    headers.remove("b");
+    headers.remove("c");
+    expect(headers.size).toBe(0);
+    headers.add("d", "6");
+    expect(headers.entries()).toEqual([["d", "6"]]);
+  });
+});
+
+describe("RequestHeaders / ResponseHeaders", () => {
+  test("pseudo-headers and host come from the fields; the rest from the map, joined", () => {
+    const request = new RequestHeaders(map(["x", "1"], ["x", "2"]));
+    request.method = "POST";
+    request.path = "/p?q";
+    request.authority = "example.com";
+    expect(request.header(":method")).toBe("POST");
+    expect(request.header(":path")).toBe("/p?q");
+    expect(request.header(":authority")).toBe("example.com");
+    expect(request.header("host")).toBe("example.com");
+    expect(request.header(":scheme")).toBe("http");
+    expect(request.header("x")).toBe("1,2"); // Envoy joins repeated fields with "," for matching
+    expect(request.header("y")).toBeUndefined();
+    expect(request.protocol).toBe("HTTP/1.1");
+  });
+
+  test("response :status", () => {
+    const response = new ResponseHeaders(404, map(["a", "b"]));
+    expect(response.header(":status")).toBe("404");
+    expect(response.header("a")).toBe("b");
+  });
+});
