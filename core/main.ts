@@ -41,13 +41,8 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
 
   log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}`);
   const server = new Server(runtime, bootstrap, log);
-  try {
-    await server.start();
-  } catch (err) {
-    log.error(err instanceof Error ? err.message : String(err));
-    return runtime.exit(1);
-  }
-
+  // Signals are handled from before the first listener binds, so a SIGTERM that
+  // races startup still ends in a clean exit 0.
   let stopping = false;
   const stop = (signal: string) => () => {
     if (stopping) return;
@@ -60,6 +55,14 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   };
   runtime.onSignal("SIGTERM", stop("SIGTERM"));
   runtime.onSignal("SIGINT", stop("SIGINT"));
+  try {
+    await server.start();
+  } catch (err) {
+    log.error(err instanceof Error ? err.message : String(err));
+    return runtime.exit(1);
+  }
+  // A signal during startup: the listeners bound since must not stay open.
+  if (stopping) for (const listener of server.listeners) listener.stopListening();
 }
 
 /** Read and validate the config; on failure print one line per problem and return undefined. */

@@ -50,6 +50,8 @@ export interface ClusterConfig {
   lbPolicy: "ROUND_ROBIN";
   perConnectionBufferLimitBytes: number;
   endpoints: SocketAddressConfig[];
+  /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
+  circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
 }
 
 // ---- HTTP (envoy.filters.network.http_connection_manager) ----------------------------

@@ -174,6 +174,41 @@ const loadAssignment = z
   })
   .transform((a) => a.endpoints.flat());
 
+/** Envoy's circuit breaker defaults (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
+const DEFAULT_THRESHOLD = 1024;
+const DEFAULT_MAX_RETRIES = 3;
+
+const threshold = z.number().int().min(0).max(0xffff_ffff);
+
+/**
+ * envoy.config.cluster.v3.CircuitBreakers: per-priority thresholds. Only routes of
+ * priority DEFAULT exist here, so HIGH thresholds are accepted and never reached —
+ * exactly what Envoy does for a config without high-priority routes.
+ */
+const circuitBreakers = z.strictObject({
+  thresholds: z
+    .array(
+      z.strictObject({
+        priority: z.enum(["DEFAULT", "HIGH"]).default("DEFAULT"),
+        max_connections: threshold.optional(),
+        max_pending_requests: threshold.optional(),
+        max_requests: threshold.optional(),
+        max_retries: threshold.optional(),
+      }),
+    )
+    .default([]),
+});
+
+function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined): ClusterConfig["circuitBreakers"] {
+  const t = breakers?.thresholds.find((each) => each.priority === "DEFAULT");
+  return {
+    maxConnections: t?.max_connections ?? DEFAULT_THRESHOLD,
+    maxPendingRequests: t?.max_pending_requests ?? DEFAULT_THRESHOLD,
+    maxRequests: t?.max_requests ?? DEFAULT_THRESHOLD,
+    maxRetries: t?.max_retries ?? DEFAULT_MAX_RETRIES,
+  };
+}
+
 /** envoy.config.cluster.v3.Cluster */
 const cluster = z
   .strictObject({
@@ -187,6 +222,7 @@ const cluster = z
     lb_policy: z.enum(["ROUND_ROBIN"]).default("ROUND_ROBIN"),
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     load_assignment: loadAssignment.optional(),
+    circuit_breakers: circuitBreakers.optional(),
   })
   .transform(
     (c): ClusterConfig => ({
@@ -196,6 +232,7 @@ const cluster = z
       lbPolicy: c.lb_policy,
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
       endpoints: c.load_assignment ?? [],
+      circuitBreakers: defaultThresholds(c.circuit_breakers),
     }),
   );
 

@@ -4,8 +4,6 @@ import { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
 
-/** Envoy's default circuit breaker thresholds. */
-const DEFAULT_BREAKERS = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024 };
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
 const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
 
@@ -28,7 +26,7 @@ export class ClusterManager {
   httpConnPool(cluster: Cluster, host: Host): Http1ConnPool {
     let pool = this.pools.get(host);
     if (!pool) {
-      pool = new Http1ConnPool(cluster, host, this.context!, DEFAULT_BREAKERS, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS);
+      pool = new Http1ConnPool(cluster, host, this.context!, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS);
       this.pools.set(host, pool);
     }
     return pool;

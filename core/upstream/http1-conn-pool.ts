@@ -7,6 +7,7 @@ import type { HeaderMap } from "../http/header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../http/message.ts";
 import type { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
+import type { ResourceManager } from "./resource-manager.ts";
 
 /** Why a pool could not give a stream a connection (Envoy's `ConnectionPool::PoolFailureReason`). */
 export type PoolFailureReason = "overflow" | "connection failure" | "connection timeout";
@@ -38,13 +39,6 @@ export interface UpstreamStream extends RequestEncoder {
 /** A pending request's handle: cancel before it gets a connection. */
 export interface PoolHandle {
   cancel(): void;
-}
-
-/** Envoy's circuit breaker defaults (thresholds for priority DEFAULT). */
-export interface CircuitBreakers {
-  maxConnections: number;
-  maxPendingRequests: number;
-  maxRequests: number;
 }
 
 /**
@@ -239,29 +233,40 @@ export class Http1ConnPool {
   private readonly pending: PendingStream[] = [];
   /** Connections released by a finished stream, waiting one turn before reuse. */
   private releasing = 0;
-  private activeRequests = 0;
 
   constructor(
     readonly cluster: Cluster,
     readonly host: Host,
     readonly context: ServerContext,
-    private readonly breakers: CircuitBreakers,
     private readonly idleTimeoutMs: number,
   ) {}
 
+  private get resources(): ResourceManager {
+    return this.cluster.resources;
+  }
+
+  private addClient(): void {
+    this.clients.add(new ActiveClient(this, this.host));
+    this.resources.connections++;
+  }
+
+  private removeClient(client: ActiveClient): void {
+    if (this.clients.delete(client)) this.resources.connections--;
+  }
+
   /** Ask for a connection for one request; the answer comes to `callbacks` (possibly synchronously). */
   newStream(callbacks: UpstreamCallbacks): PoolHandle | undefined {
-    if (this.activeRequests >= this.breakers.maxRequests) {
+    if (!this.resources.canStartRequest()) {
       callbacks.onPoolFailure("overflow", "max_requests");
       return undefined;
     }
     const client = this.takeIdle();
     if (client) {
-      this.activeRequests++;
+      this.resources.requests++;
       client.attach(this.wrap(callbacks));
       return undefined;
     }
-    if (this.pending.length >= this.breakers.maxPendingRequests) {
+    if (!this.resources.canQueueRequest()) {
       callbacks.onPoolFailure("overflow", "max_pending_requests");
       return undefined;
     }
@@ -270,19 +275,31 @@ export class Http1ConnPool {
       cancelled: false,
       cancel: () => {
         pending.cancelled = true;
-        const i = this.pending.indexOf(pending);
-        if (i >= 0) this.pending.splice(i, 1);
+        this.dequeue(pending);
       },
     };
     this.pending.push(pending);
+    this.resources.pendingRequests++;
     // One new connection per pending request not already covered by a connecting
     // one or by one about to come back from its last stream.
     let coming = this.releasing;
     for (const c of this.clients) if (!c.connected && !c.closed) coming++;
-    if (coming < this.pending.length && this.clients.size < this.breakers.maxConnections) {
-      this.clients.add(new ActiveClient(this, this.host));
-    }
+    if (coming < this.pending.length && this.resources.canCreateConnection()) this.addClient();
     return pending;
+  }
+
+  private dequeue(pending: PendingStream): boolean {
+    const i = this.pending.indexOf(pending);
+    if (i < 0) return false;
+    this.pending.splice(i, 1);
+    this.resources.pendingRequests--;
+    return true;
+  }
+
+  private nextPending(): PendingStream | undefined {
+    const next = this.pending[0];
+    if (next) this.dequeue(next);
+    return next;
   }
 
   /** Count active requests: release the count when the stream ends, whichever way. */
@@ -291,7 +308,7 @@ export class Http1ConnPool {
     const done = () => {
       if (counted) {
         counted = false;
-        this.activeRequests--;
+        this.resources.requests--;
       }
     };
     return {
@@ -338,14 +355,14 @@ export class Http1ConnPool {
   private replaceForPending(): void {
     let coming = this.releasing;
     for (const c of this.clients) if (!c.connected && !c.closed) coming++;
-    if (this.pending.length > coming && this.clients.size < this.breakers.maxConnections) this.clients.add(new ActiveClient(this, this.host));
+    if (this.pending.length > coming && this.resources.canCreateConnection()) this.addClient();
   }
 
   private serveNext(client: ActiveClient): void {
     if (client.busy || client.closed) return;
-    const next = this.pending.shift();
+    const next = this.nextPending();
     if (next) {
-      this.activeRequests++;
+      this.resources.requests++;
       client.attach(this.wrap(next.callbacks));
       return;
     }
@@ -373,16 +390,16 @@ export class Http1ConnPool {
 
   /** @internal */
   onConnectFailure(client: ActiveClient, reason: PoolFailureReason, details: string): void {
-    this.clients.delete(client);
+    this.removeClient(client);
     // Envoy fails the pending requests this connection was for.
-    const failed = this.pending.shift();
+    const failed = this.nextPending();
     failed?.callbacks.onPoolFailure(reason, details);
   }
 
   /** @internal */
   onClientClosed(client: ActiveClient): void {
     this.clearIdleTimer(client);
-    this.clients.delete(client);
+    this.removeClient(client);
     const i = this.idle.indexOf(client);
     if (i >= 0) this.idle.splice(i, 1);
     this.replaceForPending();
@@ -392,7 +409,7 @@ export class Http1ConnPool {
   closeClient(client: ActiveClient, how: "FlushWrite" | "Abort" = "FlushWrite"): void {
     this.clearIdleTimer(client);
     client.closed = true;
-    this.clients.delete(client);
+    this.removeClient(client);
     const i = this.idle.indexOf(client);
     if (i >= 0) this.idle.splice(i, 1);
     client.connection.close(how);

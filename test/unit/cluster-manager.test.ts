@@ -15,6 +15,7 @@ function cluster(name: string, ports: number[]): ClusterConfig {
     lbPolicy: "ROUND_ROBIN",
     perConnectionBufferLimitBytes: 1 << 20,
     endpoints: ports.map((port) => ({ address: "127.0.0.1", port })),
+    circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
   };
 }
 

@@ -95,6 +95,7 @@ const TYPICAL_BOOTSTRAP: Bootstrap = {
       connectTimeoutMs: 250,
       lbPolicy: "ROUND_ROBIN",
       perConnectionBufferLimitBytes: 1048576,
+      circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
       endpoints: [
         { address: "10.0.0.1", port: 8080 },
         { address: "10.0.0.2", port: 8080 },
@@ -206,6 +207,7 @@ static_resources:
       lbPolicy: "ROUND_ROBIN",
       perConnectionBufferLimitBytes: 1048576,
       endpoints: [],
+      circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
     });
     expect(bootstrap.node).toBeUndefined();
     expect(bootstrap.admin).toBeUndefined();
@@ -447,5 +449,34 @@ describe("filter chains", () => {
     expect(() => loadBootstrap(config, "json")).toThrow(
       "static_resources.listeners[0].filter_chains: multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
     );
+  });
+});
+
+describe("circuit breakers", () => {
+  test("DEFAULT thresholds are read; missing ones take Envoy's defaults", () => {
+    const config = JSON.stringify({
+      static_resources: {
+        clusters: [
+          {
+            name: "c",
+            load_assignment: { cluster_name: "c" },
+            circuit_breakers: { thresholds: [{ priority: "HIGH", max_connections: 1 }, { max_connections: 2, max_pending_requests: 3 }] },
+          },
+        ],
+      },
+    });
+    expect(loadBootstrap(config, "json").clusters[0]!.circuitBreakers).toEqual({
+      maxConnections: 2,
+      maxPendingRequests: 3,
+      maxRequests: 1024,
+      maxRetries: 3,
+    });
+  });
+
+  test("an unknown threshold field is refused", () => {
+    const config = JSON.stringify({
+      static_resources: { clusters: [{ name: "c", load_assignment: { cluster_name: "c" }, circuit_breakers: { thresholds: [{ max_bytes: 1 }] } }] },
+    });
+    expect(() => loadBootstrap(config, "json")).toThrow("static_resources.clusters[0].circuit_breakers.thresholds[0].max_bytes: unknown or unsupported field");
   });
 });

@@ -75,12 +75,16 @@ class Harness implements ServerCodecCallbacks {
   streams: Recorder[] = [];
   errors: CodecError[] = [];
   responsesComplete = 0;
+  requestsBegun = 0;
   constructor(
     limits = { maxRequestHeadersBytes: 60 * 1024, maxHeadersCount: 100 },
     readonly hooks: Hooks = {},
   ) {
     this.codec = new Http1ServerCodec(this.sink, this, limits);
     harnesses.push(this);
+  }
+  onRequestBegin(): void {
+    this.requestsBegun++;
   }
   newStream(encoder: ResponseEncoder): RequestDecoder {
     const stream = new Recorder(encoder, this.hooks);
@@ -786,4 +790,13 @@ describe("Http1ServerCodec: upgrade", () => {
     // RFC 9110 §9.3.6: no Content-Length or Transfer-Encoding in a 2xx to CONNECT.
     expect(h.sink.text).toBe("HTTP/1.1 200 OK\r\n\r\n");
   });
+});
+
+test("onRequestBegin fires at a request's first byte, before its headers are complete; a duplicate Host is a 400", () => {
+  const h = new Harness();
+  h.feed("GE");
+  expect(h.requestsBegun).toBe(1);
+  expect(h.streams).toHaveLength(0);
+  h.feed("T / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  expect(h.errors).toEqual([{ status: 400, details: "http1.codec_error", reason: "multiple host headers" }]);
 });

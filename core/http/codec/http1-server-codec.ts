@@ -4,7 +4,7 @@ import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { CRLF, chunkHeader, LAST_CHUNK } from "./chunked.ts";
 import type { CodecError, RequestDecoder, ResponseEncoder } from "./codec.ts";
 import { encodeHead } from "./head-encoder.ts";
-import { HPE_OK, HPE_PAUSED, HPE_PAUSED_UPGRADE, HEADERS_UPGRADE, LlhttpParser, PARSER_REQUEST } from "./llhttp.ts";
+import { HPE_OK, HPE_USER, HPE_PAUSED, HPE_PAUSED_UPGRADE, HEADERS_UPGRADE, LlhttpParser, PARSER_REQUEST } from "./llhttp.ts";
 import { MessageParser } from "./message-parser.ts";
 import { statusText } from "./status-text.ts";
 
@@ -15,7 +15,9 @@ export interface ByteSink {
 
 /** What the server codec asks of the connection manager (Envoy's `ServerConnectionCallbacks`). */
 export interface ServerCodecCallbacks {
-  /** A request began; the returned decoder receives it. Its response goes out through `encoder`. */
+  /** The first byte of a request arrived (its headers are not complete yet). */
+  onRequestBegin(): void;
+  /** A request's headers are complete; the returned decoder receives it. Its response goes out through `encoder`. */
   newStream(encoder: ResponseEncoder): RequestDecoder;
   /** The bytes are not HTTP/1.1 we accept, or a head is over a limit: answer it and close. */
   onCodecError(error: CodecError): void;
@@ -57,6 +59,8 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   private chunked = false;
   private bodyless = false;
   private responseStarted = false;
+  /** Set when a request is well-formed for llhttp but not for HTTP semantics (answered with 400). */
+  private invalidRequest: string | undefined;
   /** False once this connection must close after the current response. */
   keepAlive = true;
   /** The current request was fully received. */
@@ -141,7 +145,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     this.callbacks.onCodecError({
       status: tooLarge ? 431 : 400,
       details: tooLarge ? `http1.${this.limitError}` : "http1.codec_error",
-      reason: tooLarge ? this.limitError! : this.parser.errorReason,
+      reason: tooLarge ? this.limitError! : (this.invalidRequest ?? this.parser.errorReason),
     });
   }
 
@@ -188,6 +192,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     this.responseStarted = false;
     this.chunked = false;
     this.bodyless = false;
+    this.callbacks.onRequestBegin();
     return HPE_OK;
   }
 
@@ -209,6 +214,11 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     request.path = this.url;
     request.protocol = this.parser.httpMinor === 0 ? "HTTP/1.0" : "HTTP/1.1";
     // RFC 9112 §3.2: Host becomes the authority; Envoy keeps it as :authority only.
+    // More than one Host field is a 400 (same section).
+    if (this.headers.count("host") > 1) {
+      this.invalidRequest = "multiple host headers";
+      return HPE_USER;
+    }
     const host = this.headers.get("host");
     if (host !== undefined) {
       request.authority = host;

@@ -78,6 +78,10 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
     if (!headers.authority) return this.sendLocalReply(400, "Bad Request", "missing_host_header");
+    // CONNECT tunnels need upgrade_configs "CONNECT" (Envoy refuses them otherwise).
+    if (headers.method === "CONNECT" && !this.cm.config.upgradeTypes.includes("connect")) {
+      return this.sendLocalReply(403, "", "upgrade_failed");
+    }
     const upgradeType = headers.headers.get("upgrade")?.toLowerCase();
     if (upgradeType !== undefined) {
       // Envoy: an upgrade not listed in upgrade_configs is refused with 403.

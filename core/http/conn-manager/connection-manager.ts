@@ -33,6 +33,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   private readDisabledForResponse = false;
   private closing = false;
   private idleTimer: TimerHandle | undefined;
+  private headersTimer: TimerHandle | undefined;
   private lastActivity = 0;
 
   constructor(
@@ -75,8 +76,25 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
 
   // ---- ServerCodecCallbacks ----
 
+  /**
+   * request_headers_timeout: the headers must be complete this long after the
+   * request's first byte, or Envoy answers 408 and closes.
+   */
+  onRequestBegin(): void {
+    this.clearIdleTimer();
+    const timeout = this.config.requestHeadersTimeoutMs;
+    if (timeout <= 0) return;
+    this.headersTimer = this.server.runtime.setTimeout(() => {
+      this.headersTimer = undefined;
+      if (this.stream || this.connection.isClosed) return;
+      this.codec.keepAlive = false;
+      this.newStream(this.codec).sendLocalReply(408, "request header timeout", "request_header_timeout");
+    }, timeout);
+  }
+
   newStream(encoder: ResponseEncoder): ActiveStream {
     this.clearIdleTimer();
+    this.clearHeadersTimer();
     const stream = new ActiveStream(this, encoder);
     this.stream = stream;
     return stream;
@@ -139,6 +157,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   onEvent(event: ConnectionEvent): void {
     if (event === "Connected") return;
     this.clearIdleTimer();
+    this.clearHeadersTimer();
     const stream = this.stream;
     this.stream = undefined;
     // The client went away mid-stream: Envoy resets the stream (response flag DC).
@@ -175,6 +194,12 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       this.close();
     };
     this.idleTimer = runtime.setTimeout(check, timeout);
+  }
+
+  private clearHeadersTimer(): void {
+    if (this.headersTimer === undefined) return;
+    this.server.runtime.clearTimeout(this.headersTimer);
+    this.headersTimer = undefined;
   }
 
   private clearIdleTimer(): void {

@@ -5,8 +5,9 @@ import type { ConnectionManagerContext } from "./connection-manager.ts";
 /**
  * The HCM's request header rules (Envoy's `ConnectionManagerUtility::mutateRequestHeaders`):
  * hop-by-hop fields go; with use_remote_address the downstream address is appended
- * to x-forwarded-for and decides x-envoy-internal (external requests lose x-envoy-*
- * headers, which only trusted callers may set); x-forwarded-proto is set at the edge
+ * to x-forwarded-for, and the trusted client address (xff_num_trusted_hops from the
+ * right) decides x-envoy-internal — external requests lose x-envoy-* headers, which
+ * only trusted callers may set, and get x-envoy-external-address; x-forwarded-proto is set at the edge
  * or when absent; x-request-id is generated when absent, or at the edge for
  * external requests.
  */
@@ -18,11 +19,20 @@ export function mutateRequestHeaders(request: RequestHeaders, cm: ConnectionMana
   if (config.useRemoteAddress) {
     const remote = cm.connection.socket.remoteAddress?.address ?? "";
     const xff = headers.getJoined("x-forwarded-for");
-    headers.set("x-forwarded-for", xff ? `${xff}, ${remote}` : remote);
-    internal = isInternalAddress(remote) && (xff === undefined || xff.split(",").every((a) => isInternalAddress(a.trim())));
+    const forwarded = xff ? `${xff}, ${remote}` : remote;
+    headers.set("x-forwarded-for", forwarded);
+    // The trusted client address: skip xff_num_trusted_hops entries from the right
+    // (Envoy's "original IP detection" with use_remote_address).
+    const hops = forwarded.split(",").map((a) => a.trim());
+    const client = hops[Math.max(0, hops.length - 1 - config.xffNumTrustedHops)] ?? remote;
+    internal = isInternalAddress(client);
     headers.set("x-forwarded-proto", request.scheme);
-    if (internal) headers.set("x-envoy-internal", "true");
-    else sanitizeEnvoyHeaders(headers);
+    if (internal) {
+      headers.set("x-envoy-internal", "true");
+    } else {
+      sanitizeEnvoyHeaders(headers);
+      headers.set("x-envoy-external-address", client);
+    }
   } else {
     // Not the edge: trust what the previous hop said; Envoy does not append to XFF then.
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", request.scheme);
