@@ -6,7 +6,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: "unit", include: ["test/unit/**/*.test.ts", "test/port/**/*.test.ts"] } },
+      { test: { name: "unit", include: ["test/unit/**/*.test.ts", "test/port/**/*.test.ts", "test/memory/**/*.test.ts"] } },
       {
         test: {
           name: "e2e",

@@ -119,6 +119,27 @@ export interface LogSink {
   write(line: string): void;
 }
 
+/**
+ * A file opened for appending (access logs). Writes never block the event loop: each
+ * is queued behind the ones before and done asynchronously, in order, never
+ * interleaved with one another (a short write is completed before the next starts).
+ */
+export interface AppendFile {
+  /** The path it was opened with. */
+  readonly path: string;
+  /**
+   * Append `data` after everything written before. Returns at once; the promise
+   * resolves once every byte is handed to the OS and rejects with a PortError
+   * (ENOSPC, EPIPE, EBADF after close, …) if they could not be. The caller must handle
+   * the rejection. The file takes ownership of `data`.
+   */
+  write(data: Uint8Array): Promise<void>;
+  /** Resolves once every write queued so far has settled (succeeded or failed). Never rejects. */
+  flush(): Promise<void>;
+  /** Flush, then close. Later writes reject with EBADF. Never rejects. */
+  close(): Promise<void>;
+}
+
 /** Everything the core asks of a runtime. */
 export interface Runtime {
   /** "node", "bun", "deno", "memory", … */
@@ -149,6 +170,13 @@ export interface Runtime {
   /** Resolve a host name to addresses. */
   resolve(host: string): Promise<string[]>;
   readTextFile(path: string): Promise<string>;
+  /**
+   * Open `path` for appending, creating it (mode 0644) if missing, as Envoy opens access
+   * log files. "/dev/stdout" and "/dev/stderr" are the process's own stdout and stderr
+   * (fd 1 and 2, whatever they are: terminal, pipe, file or socket), never reopened.
+   * Rejects with a PortError (ENOENT when the directory is missing, EACCES, EISDIR, …).
+   */
+  openAppendFile(path: string): Promise<AppendFile>;
   onSignal(signal: SignalName, callback: () => void): void;
   readonly log: LogSink;
   exit(code: number): never;

@@ -41,6 +41,8 @@ export interface TcpProxyConfig {
   cluster: string;
   /** 0 disables; Envoy's default is 1 hour. */
   idleTimeoutMs: number;
+  /** access_log, in order; absent when none is configured. */
+  accessLog?: AccessLogConfig[];
 }
 
 export interface ClusterConfig {
@@ -89,6 +91,8 @@ export interface HttpConnectionManagerConfig {
   maxRequestHeadersKb: number;
   /** upgrade_configs[].upgrade_type, lowercased (e.g. "websocket"). */
   upgradeTypes: string[];
+  /** access_log, in order; absent when none is configured. */
+  accessLog?: AccessLogConfig[];
 }
 
 /** An HTTP filter: `type` is the canonical name, e.g. "envoy.filters.http.router". */
@@ -219,3 +223,44 @@ export interface DirectResponseAction {
    */
   body?: string;
 }
+
+// ---- Access logs (access_log on the HTTP connection manager and tcp_proxy) ----------
+
+/**
+ * One access log (envoy.config.accesslog.v3.AccessLog). The stdout and stderr loggers
+ * are files too: "/dev/stdout" and "/dev/stderr" (the port writes the process's own fds).
+ */
+export interface AccessLogConfig {
+  name: string;
+  /** The canonical extension name. */
+  type: "envoy.access_loggers.file" | "envoy.access_loggers.stdout" | "envoy.access_loggers.stderr";
+  path: string;
+  format: AccessLogFormatConfig;
+}
+
+/**
+ * A validated format (core/access-log/format.ts compiles it). Every string in it is a
+ * byte string, one char (≤ 0xff) per byte: the config's UTF-8, as log lines are bytes.
+ * No format configured means Envoy's default text format.
+ */
+export type AccessLogFormatConfig =
+  | {
+      type: "text";
+      /** Command operators (%REQ(:PATH)%, …) and literals; "%%" is a literal "%". */
+      format: string;
+      /** Unset values print "" instead of "-". */
+      omitEmptyValues: boolean;
+    }
+  | {
+      type: "json";
+      /** Keys map to format strings, numbers, nested objects or lists. */
+      json: { [key: string]: AccessLogJsonValue };
+      /** true: a value that is exactly one operator keeps its type (numbers, null); false (the deprecated FileAccessLog.json_format): every value is a string. */
+      typed: boolean;
+      /** Keys whose value is unset are left out (lists drop such items). */
+      omitEmptyValues: boolean;
+      /** json_format_options.sort_properties: keys sorted; otherwise in config order. */
+      sortProperties: boolean;
+    };
+
+export type AccessLogJsonValue = string | number | AccessLogJsonValue[] | { [key: string]: AccessLogJsonValue };

@@ -1,11 +1,12 @@
 /**
  * envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager:
  * the supported subset, with Envoy's defaults. Routes are given inline (route_config);
- * RDS, access logs, tracing and HTTP/2 are not supported yet, so their fields are errors.
+ * RDS, tracing and HTTP/2 are not supported yet, so their fields are errors.
  */
 // Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import type { HttpConnectionManagerConfig, HttpFilterConfig } from "./bootstrap.ts";
+import { accessLogs } from "../access-log/access-log-schema.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 
@@ -134,6 +135,7 @@ export const httpConnectionManager = z
     // Envoy: gt 0, lte 8192.
     max_request_headers_kb: z.number().int().min(1).max(8192).default(DEFAULT_MAX_REQUEST_HEADERS_KB),
     upgrade_configs: upgradeConfigs.default([]),
+    access_log: accessLogs,
   })
   .transform(
     (c): HttpConnectionManagerConfig => ({
@@ -154,5 +156,7 @@ export const httpConnectionManager = z
       maxHeadersCount: c.common_http_protocol_options.max_headers_count,
       maxRequestHeadersKb: c.max_request_headers_kb,
       upgradeTypes: c.upgrade_configs,
+      // Only when configured: configs without access logs compare equal to what they were.
+      ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
     }),
   );

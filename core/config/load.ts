@@ -105,10 +105,15 @@ function normalizeKeys(value: unknown, path: ConfigPath, problems: string[]): un
       continue;
     }
     givenAs.set(name, key);
-    out[name] = normalizeKeys(child, [...path, name], problems);
+    // Maps whose keys are the user's own (a JSON access-log format's output field names)
+    // are kept as written.
+    out[name] = USER_KEYED_MAPS.has(name) ? child : normalizeKeys(child, [...path, name], problems);
   }
   return out;
 }
+
+/** Fields holding maps keyed by user-chosen names, exempt from camelCase → snake_case. */
+const USER_KEYED_MAPS = new Set(["json_format", "typed_json_format"]);
 
 // ---- Zod issues → problem lines ----------------------------------------------------
 

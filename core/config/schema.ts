@@ -8,9 +8,10 @@
  */
 // Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { Bootstrap, ClusterConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig } from "./bootstrap.ts";
+import type { Bootstrap, ClusterConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
+import { accessLogs } from "../access-log/access-log-schema.ts";
 import { formatAddress } from "../network/address.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -65,8 +66,17 @@ const tcpProxy = z
     cluster: z.string(),
     // "If not set, defaults to 1 hour. If set to 0s, the timeout will be disabled."
     idle_timeout: duration.default(DEFAULT_TCP_IDLE_TIMEOUT_MS),
+    access_log: accessLogs,
   })
-  .transform((c) => ({ statPrefix: c.stat_prefix, cluster: c.cluster, idleTimeoutMs: c.idle_timeout }));
+  .transform(
+    (c): TcpProxyConfig => ({
+      statPrefix: c.stat_prefix,
+      cluster: c.cluster,
+      idleTimeoutMs: c.idle_timeout,
+      // Only when configured: configs without access logs compare equal to what they were.
+      ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
+    }),
+  );
 
 type NetworkFilterType = NetworkFilterConfig["type"];
 type ConfigOf<T extends NetworkFilterType> = Extract<NetworkFilterConfig, { type: T }>["config"];

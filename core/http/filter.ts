@@ -32,7 +32,7 @@ export const FilterTrailersStatus = { Continue: 0, StopIteration: 1 } as const;
 export type FilterTrailersStatus = (typeof FilterTrailersStatus)[keyof typeof FilterTrailersStatus];
 
 /** Why a stream ended early, in Envoy's response-flag vocabulary (used by local replies and logs). */
-export type ResponseFlag = "NR" | "UH" | "UF" | "UC" | "UR" | "UT" | "UO" | "UPE" | "DC" | "LR" | "DPE" | "SI" | "URX";
+export type ResponseFlag = "NR" | "NC" | "UH" | "UF" | "UC" | "UR" | "UT" | "UO" | "UPE" | "DC" | "LR" | "DPE" | "SI" | "URX";
 
 /** What a decoder filter may ask of its stream (Envoy's `StreamDecoderFilterCallbacks`). */
 export interface DecoderFilterCallbacks {

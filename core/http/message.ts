@@ -11,6 +11,12 @@ export class RequestHeaders {
   scheme = "http";
   /** "HTTP/1.1" or "HTTP/1.0", for access logs and HTTP/1.0 handling. */
   protocol = "HTTP/1.1";
+  /**
+   * An upgrade (Upgrade + Connection: upgrade) or CONNECT as the HTTP/1 parser saw it
+   * (Envoy's `Utility::isUpgrade`). Only this decides raw-byte tunnelling — never the
+   * mere presence of an Upgrade field, which would let a framed body through unframed.
+   */
+  upgrade = false;
 
   constructor(readonly headers: HeaderMap = new HeaderMap()) {}
 

@@ -1,4 +1,4 @@
-import type { CloseReason, PortError, Socket, SocketHandler } from "../port.ts";
+import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
 
 /** Connection events, as Envoy's `Network::ConnectionEvent`. */
@@ -48,6 +48,24 @@ export class Connection implements SocketHandler {
     private readonly bufferLimit: number,
   ) {
     socket.setHandler(this);
+  }
+
+  private remote: SocketAddress | undefined;
+  private local: SocketAddress | undefined;
+
+  /** The peer's address, kept once known (runtimes forget it after close, logs need it then). */
+  get remoteAddress(): SocketAddress | undefined {
+    return (this.remote ??= this.socket.remoteAddress);
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    return (this.local ??= this.socket.localAddress);
+  }
+
+  /** Read both addresses now, while the socket has them (Node forgets them once destroyed). */
+  rememberAddresses(): void {
+    this.remote ??= this.socket.remoteAddress;
+    this.local ??= this.socket.localAddress;
   }
 
   addConnectionCallbacks(callbacks: ConnectionCallbacks): void {

@@ -3,6 +3,7 @@ import type { Listener, Socket } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
 import { formatAddress } from "./address.ts";
 import { Connection } from "./connection.ts";
+import { ListenerStats } from "./listener-stats.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
 import { createReadFilterFactory } from "./network-filter-registry.ts";
@@ -17,6 +18,7 @@ export class ActiveListener {
   private listener: Listener | undefined;
   private readonly filterFactories: ReadFilterFactory[];
   private readonly connections = new Set<Connection>();
+  private readonly stats: ListenerStats;
   private onAllClosed: (() => void) | undefined;
 
   constructor(
@@ -24,6 +26,7 @@ export class ActiveListener {
     private readonly context: ServerContext,
   ) {
     this.name = config.name;
+    this.stats = new ListenerStats(context.stats, config.address);
     // One filter chain until filter_chain_match is supported: the config loader
     // guarantees there is exactly one.
     this.filterFactories = config.filterChains[0]!.filters.map((filter) => createReadFilterFactory(filter, context));
@@ -45,10 +48,19 @@ export class ActiveListener {
 
   private onAccept(socket: Socket): void {
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
+    connection.rememberAddresses();
     this.connections.add(connection);
+    const stats = this.stats;
+    const { runtime } = this.context;
+    const opened = runtime.now();
+    stats.downstreamCxTotal.inc();
+    stats.downstreamCxActive.inc();
     connection.addConnectionCallbacks({
       onEvent: (event) => {
         if (event === "Connected") return;
+        stats.downstreamCxActive.dec();
+        stats.downstreamCxDestroy.inc();
+        stats.downstreamCxLengthMs.record(runtime.now() - opened);
         this.connections.delete(connection);
         if (this.connections.size === 0) this.onAllClosed?.();
       },

@@ -2,6 +2,8 @@ import type { NetworkFilterConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { TcpProxyFilter } from "./tcp-proxy.ts";
+import { TcpProxyStats } from "./tcp-proxy-stats.ts";
+import { ConnectionManagerStats } from "../http/conn-manager/connection-manager-stats.ts";
 import { ConnectionManager } from "../http/conn-manager/connection-manager.ts";
 import { RouteTable } from "../http/router/route-table.ts";
 
@@ -15,12 +17,14 @@ export function createReadFilterFactory(filter: NetworkFilterConfig, context: Se
     case "envoy.filters.network.tcp_proxy": {
       const cluster = context.clusterManager.get(filter.config.cluster);
       if (!cluster) throw new Error(`tcp_proxy ${filter.config.statPrefix}: unknown cluster '${filter.config.cluster}'`);
-      return () => new TcpProxyFilter(filter.config, cluster, context);
+      const stats = new TcpProxyStats(context.stats, filter.config.statPrefix);
+      return () => new TcpProxyFilter(filter.config, cluster, context, stats);
     }
     case "envoy.filters.network.http_connection_manager": {
       // The route table is compiled once per listener and shared by its connections.
       const routeTable = new RouteTable(filter.config.routeConfig);
-      return () => new ConnectionManager(filter.config, routeTable, context);
+      const stats = new ConnectionManagerStats(context.stats, filter.config.statPrefix);
+      return () => new ConnectionManager(filter.config, routeTable, context, stats);
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
+import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
@@ -14,8 +15,8 @@ export class ClusterManager {
   /** Set once the server exists (pools need its runtime and log). */
   context: ServerContext | undefined;
 
-  constructor(configs: readonly ClusterConfig[]) {
-    for (const config of configs) this.clusters.set(config.name, new Cluster(config));
+  constructor(configs: readonly ClusterConfig[], stats: StatsStore) {
+    for (const config of configs) this.clusters.set(config.name, new Cluster(config, stats));
   }
 
   get(name: string): Cluster | undefined {

@@ -59,17 +59,43 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
   idleTimer: TimerHandle | undefined;
   /** Set while the stream is active: reads were disabled for flow control. */
   private readsDisabled = 0;
+  private readonly openedAt: number;
+  private timedOut = false;
 
   constructor(
     private readonly pool: Http1ConnPool,
     readonly host: Host,
   ) {
     const { runtime } = pool.context;
+    const stats = pool.cluster.stats;
     this.connection = new Connection(runtime.connect({ address: host.address, port: host.port }), pool.cluster.config.perConnectionBufferLimitBytes);
-    this.codec = new Http1ClientCodec(this.connection);
+    this.codec = new Http1ClientCodec({
+      write: (data, endStream) => {
+        stats.upstreamCxTxBytesTotal.inc(data.byteLength);
+        this.connection.write(data, endStream);
+      },
+    });
+    this.openedAt = runtime.now();
+    stats.upstreamCxTotal.inc();
+    stats.upstreamCxHttp1Total.inc();
+    stats.upstreamCxActive.inc();
     this.connection.addConnectionCallbacks(this);
     this.connection.setReadSink({ onData: (data, endStream) => this.onUpstreamData(data, endStream) });
     this.connectTimer = runtime.setTimeout(() => this.onConnectTimeout(), pool.cluster.config.connectTimeoutMs);
+  }
+
+  /**
+   * End this connection's current stream, whichever way it ended (complete, reset by
+   * the router, connection lost, protocol error): its request stops counting against
+   * the circuit breaker exactly once. Returns the callbacks it had.
+   */
+  private detach(): UpstreamCallbacks | undefined {
+    const callbacks = this.callbacks;
+    if (!callbacks) return undefined;
+    this.callbacks = undefined;
+    this.pool.cluster.stats.upstreamRqActive.dec();
+    this.pool.cluster.resources.requests--;
+    return callbacks;
   }
 
   get reused(): boolean {
@@ -83,6 +109,10 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
   /** Bind a stream to this (connected, idle) client. */
   attach(callbacks: UpstreamCallbacks): void {
     this.callbacks = callbacks;
+    const stats = this.pool.cluster.stats;
+    stats.upstreamRqTotal.inc();
+    stats.upstreamRqActive.inc();
+    this.pool.cluster.resources.requests++;
     this.requestComplete = false;
     this.responseComplete = false;
     this.codec.startRequest(this);
@@ -112,7 +142,7 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
   }
 
   reset(): void {
-    this.callbacks = undefined;
+    this.detach();
     this.pool.closeClient(this, "Abort");
   }
 
@@ -142,9 +172,10 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
   }
 
   private onUpstreamData(data: Uint8Array, endStream: boolean): void {
+    this.pool.cluster.stats.upstreamCxRxBytesTotal.inc(data.byteLength);
     if (!this.codec.dispatch(data, endStream)) {
-      const callbacks = this.callbacks;
-      this.callbacks = undefined;
+      this.pool.cluster.stats.upstreamCxProtocolError.inc();
+      const callbacks = this.detach();
       callbacks?.onUpstreamReset("protocol error", this.codec.protocolError ?? "");
       this.pool.closeClient(this, "Abort");
       return;
@@ -152,16 +183,17 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
     if (!endStream) return;
     // The upstream sent FIN: this connection is done. A stream still waiting for its
     // response has lost it; an idle connection must leave the pool now, not be reused.
-    const callbacks = this.callbacks;
-    this.callbacks = undefined;
-    if (callbacks && !this.responseComplete) callbacks.onUpstreamReset("connection termination", "");
+    // After an upgrade, FIN is the tunnel's graceful end: the codec already passed it
+    // on as the end of the upgrade data, so it is no reset.
+    const callbacks = this.detach();
+    if (callbacks && !this.responseComplete && !this.codec.isUpgraded) callbacks.onUpstreamReset("connection termination", "");
     this.pool.closeClient(this, "FlushWrite");
   }
 
   /** Both directions done: give the connection back to the pool, or close it. */
   private maybeRelease(): void {
     if (!this.requestComplete || !this.responseComplete || !this.callbacks) return;
-    this.callbacks = undefined;
+    this.detach();
     this.requestsServed++;
     while (this.readsDisabled > 0) this.readDisable(false);
     while (this.readsDisabled < 0) this.readsDisabled++;
@@ -171,20 +203,33 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
 
   // ---- ConnectionCallbacks ----
   onEvent(event: ConnectionEvent, error?: { code: string; message: string }): void {
+    const stats = this.pool.cluster.stats;
+    const now = this.pool.context.runtime.now();
     if (event === "Connected") {
       this.clearConnectTimer();
       this.connected = true;
+      stats.upstreamCxConnectMs.record(now - this.openedAt);
       this.pool.onClientConnected(this);
       return;
     }
     this.clearConnectTimer();
     const wasConnected = this.connected;
     this.closed = true;
-    const callbacks = this.callbacks;
-    this.callbacks = undefined;
+    const callbacks = this.detach();
     this.codec.destroy();
+    stats.upstreamCxActive.dec();
+    if (wasConnected) {
+      stats.upstreamCxDestroy.inc();
+      (event === "LocalClose" ? stats.upstreamCxDestroyLocal : stats.upstreamCxDestroyRemote).inc();
+      stats.upstreamCxLengthMs.record(now - this.openedAt);
+    } else if (!this.timedOut) {
+      stats.upstreamCxConnectFail.inc();
+    }
     if (!wasConnected) {
-      this.pool.onConnectFailure(this, "connection failure", error ? `delayed connect error: ${error.code}` : "connection closed");
+      // A connect timeout already failed its pending request (onConnectTimeout).
+      if (!this.timedOut) {
+        this.pool.onConnectFailure(this, "connection failure", error ? `delayed connect error: ${error.code}` : "connection closed");
+      }
       return;
     }
     callbacks?.onUpstreamReset("connection termination", error?.code ?? "");
@@ -201,6 +246,8 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
 
   private onConnectTimeout(): void {
     this.connectTimer = undefined;
+    this.timedOut = true;
+    this.pool.cluster.stats.upstreamCxConnectTimeout.inc();
     this.closed = true;
     this.pool.onConnectFailure(this, "connection timeout", "");
     this.connection.close("Abort");
@@ -257,16 +304,17 @@ export class Http1ConnPool {
   /** Ask for a connection for one request; the answer comes to `callbacks` (possibly synchronously). */
   newStream(callbacks: UpstreamCallbacks): PoolHandle | undefined {
     if (!this.resources.canStartRequest()) {
+      this.cluster.stats.upstreamRqPendingOverflow.inc();
       callbacks.onPoolFailure("overflow", "max_requests");
       return undefined;
     }
     const client = this.takeIdle();
     if (client) {
-      this.resources.requests++;
-      client.attach(this.wrap(callbacks));
+      client.attach(callbacks);
       return undefined;
     }
     if (!this.resources.canQueueRequest()) {
+      this.cluster.stats.upstreamRqPendingOverflow.inc();
       callbacks.onPoolFailure("overflow", "max_pending_requests");
       return undefined;
     }
@@ -280,6 +328,8 @@ export class Http1ConnPool {
     };
     this.pending.push(pending);
     this.resources.pendingRequests++;
+    this.cluster.stats.upstreamRqPendingTotal.inc();
+    this.cluster.stats.upstreamRqPendingActive.inc();
     // One new connection per pending request not already covered by a connecting
     // one or by one about to come back from its last stream.
     let coming = this.releasing;
@@ -293,6 +343,7 @@ export class Http1ConnPool {
     if (i < 0) return false;
     this.pending.splice(i, 1);
     this.resources.pendingRequests--;
+    this.cluster.stats.upstreamRqPendingActive.dec();
     return true;
   }
 
@@ -300,28 +351,6 @@ export class Http1ConnPool {
     const next = this.pending[0];
     if (next) this.dequeue(next);
     return next;
-  }
-
-  /** Count active requests: release the count when the stream ends, whichever way. */
-  private wrap(callbacks: UpstreamCallbacks): UpstreamCallbacks {
-    let counted = true;
-    const done = () => {
-      if (counted) {
-        counted = false;
-        this.resources.requests--;
-      }
-    };
-    return {
-      onPoolReady: (stream) => callbacks.onPoolReady(stream),
-      onPoolFailure: (reason, details) => (done(), callbacks.onPoolFailure(reason, details)),
-      onUpstreamReset: (reason, details) => (done(), callbacks.onUpstreamReset(reason, details)),
-      decodeHeaders: (headers, endStream) => (endStream && done(), callbacks.decodeHeaders(headers, endStream)),
-      decodeData: (data, endStream) => (endStream && done(), callbacks.decodeData(data, endStream)),
-      decodeTrailers: (trailers) => (done(), callbacks.decodeTrailers(trailers)),
-      decodeUpgradeData: (data, endStream) => callbacks.decodeUpgradeData(data, endStream),
-      onUpstreamAboveWriteBufferHighWatermark: () => callbacks.onUpstreamAboveWriteBufferHighWatermark(),
-      onUpstreamBelowWriteBufferLowWatermark: () => callbacks.onUpstreamBelowWriteBufferLowWatermark(),
-    };
   }
 
   private takeIdle(): ActiveClient | undefined {
@@ -360,10 +389,9 @@ export class Http1ConnPool {
 
   private serveNext(client: ActiveClient): void {
     if (client.busy || client.closed) return;
-    const next = this.nextPending();
+    const next = this.resources.canStartRequest() ? this.nextPending() : undefined;
     if (next) {
-      this.resources.requests++;
-      client.attach(this.wrap(next.callbacks));
+      client.attach(next.callbacks);
       return;
     }
     this.idle.push(client);
@@ -390,10 +418,15 @@ export class Http1ConnPool {
 
   /** @internal */
   onConnectFailure(client: ActiveClient, reason: PoolFailureReason, details: string): void {
+    if (!this.clients.has(client)) return;
     this.removeClient(client);
-    // Envoy fails the pending requests this connection was for.
-    const failed = this.nextPending();
-    failed?.callbacks.onPoolFailure(reason, details);
+    // Envoy purges the pending requests no other connection is on its way for: they
+    // fail now rather than wait for a connection that will not come.
+    let coming = this.releasing;
+    for (const c of this.clients) if (!c.connected && !c.closed) coming++;
+    const failed: PendingStream[] = [];
+    while (this.pending.length > coming) failed.push(this.nextPending()!);
+    for (const pending of failed) pending.callbacks.onPoolFailure(reason, details);
   }
 
   /** @internal */

@@ -24,14 +24,25 @@ export interface DenoListener extends AsyncIterable<DenoConn> {
   close(): void;
 }
 
+/** A Deno.FsFile or Deno.stdout/stderr: async, possibly short writes. */
+export interface DenoWriter {
+  write(data: Uint8Array): Promise<number>;
+}
+
+export interface DenoFsFile extends DenoWriter {
+  close(): void;
+}
+
 export interface DenoGlobal {
   readonly version: { deno: string };
   readonly args: string[];
   listen(options: { hostname: string; port: number; transport: "tcp" }): DenoListener;
   connect(options: { hostname: string; port: number; transport: "tcp" }): Promise<DenoConn>;
   readTextFile(path: string): Promise<string>;
+  open(path: string, options: { write: true; append: true; create: true; mode: number }): Promise<DenoFsFile>;
   addSignalListener(signal: string, handler: () => void): void;
-  readonly stderr: { writeSync(data: Uint8Array): number };
+  readonly stdout: DenoWriter;
+  readonly stderr: DenoWriter & { writeSync(data: Uint8Array): number };
   exit(code: number): never;
   memoryUsage(): { rss: number };
 }

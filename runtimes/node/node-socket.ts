@@ -84,7 +84,10 @@ export class NodeSocket implements Socket {
     if (this.socket.destroyed) return;
     this.closedLocally = true;
     this.writeClosed = true;
-    this.socket.resetAndDestroy();
+    // resetAndDestroy() on a socket still connecting waits for the connect; there is
+    // nothing to reset yet, so just drop it.
+    if (this.socket.connecting) this.socket.destroy();
+    else this.socket.resetAndDestroy();
   }
 
   setNoDelay(noDelay: boolean): void {

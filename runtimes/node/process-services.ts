@@ -1,6 +1,8 @@
 import { lookup } from "node:dns/promises";
+import { close as fsClose, open as fsOpen, write as fsWrite } from "node:fs";
 import { readFile } from "node:fs/promises";
-import type { Runtime } from "../../core/port.ts";
+import type { AppendFile, Runtime } from "../../core/port.ts";
+import { toPortError } from "../../core/adapter-kit/errors.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -17,6 +19,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
     return found.map((entry) => entry.address);
   },
   readTextFile: (path) => readFile(path, "utf8"),
+  openAppendFile,
   onSignal(signal, callback) {
     process.on(signal, callback);
   },
@@ -24,3 +27,81 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   exit: (code) => process.exit(code),
   memoryUsage: () => process.memoryUsage.rss(),
 };
+
+// ---- Append-only files (access logs) ---------------------------------------------------
+
+/** The process's own streams: written through their fds, never reopened (a socket cannot be). */
+const STDIO_FDS: Readonly<Record<string, number>> = { "/dev/stdout": 1, "/dev/stderr": 2 };
+
+/**
+ * fs.open/fs.write run on libuv's thread pool, so the event loop never waits on the
+ * disk or a slow pipe reader (process.stdout.write would: it is synchronous for pipes
+ * and files). A stuck reader holds one pool thread, for the one write in flight.
+ */
+async function openAppendFile(path: string): Promise<AppendFile> {
+  const stdio = STDIO_FDS[path];
+  if (stdio !== undefined) return new NodeAppendFile(path, stdio, false);
+  const fd = await new Promise<number>((resolve, reject) =>
+    fsOpen(path, "a", 0o644, (err, fd) => (err ? reject(toPortError(err)) : resolve(fd))),
+  );
+  return new NodeAppendFile(path, fd, true);
+}
+
+const ignore = () => {};
+
+class NodeAppendFile implements AppendFile {
+  /** Settles when the last queued write has: writes run one at a time, in order. */
+  private tail: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly fd: number,
+    private readonly owned: boolean,
+  ) {}
+
+  write(data: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.reject({ code: "EBADF", message: `${this.path}: file is closed` });
+    const done = this.tail.then(() => writeAll(this.fd, data));
+    this.tail = done.then(ignore, ignore);
+    return done;
+  }
+
+  flush(): Promise<void> {
+    return this.tail;
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      if (this.owned) this.tail = this.tail.then(() => new Promise<void>((resolve) => fsClose(this.fd, () => resolve())));
+    }
+    return this.tail;
+  }
+}
+
+/**
+ * write(2) until every byte is taken (pipes take part of a large write). EAGAIN — an
+ * inherited non-blocking pipe that is full — is retried after a pause, up to 100 ms.
+ */
+function writeAll(fd: number, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let at = 0;
+    let pause = 1;
+    const step = (): void =>
+      fsWrite(fd, data, at, data.length - at, null, (err, written) => {
+        if (err) {
+          if (err.code !== "EAGAIN") return reject(toPortError(err));
+          setTimeout(step, pause);
+          pause = Math.min(pause * 2, 100);
+          return;
+        }
+        at += written;
+        pause = 1;
+        if (at < data.length) step();
+        else resolve();
+      });
+    if (data.length === 0) resolve();
+    else step();
+  });
+}

@@ -1,25 +1,25 @@
 /**
  * The port conformance suite: what every runtime adapter must do, checked against
  * the adapter of the runtime running the tests (node, bun and deno each run it; see
- * test/run-all.mjs). A new adapter passes this before anything else.
+ * test/run-all.mjs) and against the in-memory runtime (runtimes/memory), whose clock is
+ * virtual: where the suite waits, it waits on the runtime's own timers. A new adapter
+ * passes this before anything else.
  */
+import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { Listener, Runtime } from "../../core/port.ts";
-import { currentRuntime } from "./current-runtime.ts";
+import { portTargets, type PortTarget } from "./current-runtime.ts";
 import { concat, SocketRecorder } from "./socket-recorder.ts";
 
 let runtime: Runtime;
 const cleanups: (() => void)[] = [];
 
-beforeAll(async () => {
-  runtime = await currentRuntime();
-});
-
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wait on the runtime's own clock (real time for node/bun/deno, virtual time for memory). */
+const sleep = (ms: number) => new Promise<void>((r) => runtime.setTimeout(r, ms));
 
 /** A listener on a free loopback port whose accepted sockets are recorded. */
 async function listen(): Promise<{ listener: Listener; accepted: SocketRecorder[]; nextAccepted(): Promise<SocketRecorder> }> {
@@ -67,9 +67,13 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return a.length === b.length ? -1 : n;
 }
 
-describe(`port conformance`, () => {
+describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
+  beforeAll(async () => {
+    runtime = await target.create();
+  });
+
   test("runtime identifies itself", () => {
-    expect(["node", "bun", "deno"]).toContain(runtime.name);
+    expect(runtime.name).toBe(target.name);
     expect(runtime.version).toMatch(/^\d+\.\d+/);
   });
 
@@ -191,6 +195,7 @@ describe(`port conformance`, () => {
   test("timers, defer and the monotonic clock", async () => {
     const order: string[] = [];
     const start = runtime.now();
+    const wallStart = runtime.wallClock();
     runtime.defer(() => order.push("defer"));
     queueMicrotask(() => order.push("microtask"));
     const cancelled = runtime.setTimeout(() => order.push("cancelled"), 10);
@@ -198,13 +203,69 @@ describe(`port conformance`, () => {
     await new Promise<void>((resolve) => runtime.setTimeout(resolve, 30));
     expect(order).toEqual(["microtask", "defer"]);
     expect(runtime.now() - start).toBeGreaterThanOrEqual(25);
-    expect(Math.abs(runtime.wallClock() - Date.now())).toBeLessThan(1000);
+    if (target.virtual) {
+      // Virtual time: the wall clock moves with the monotonic one, not with real time.
+      expect(runtime.wallClock() - wallStart).toBe(runtime.now() - start);
+    } else {
+      expect(Math.abs(runtime.wallClock() - Date.now())).toBeLessThan(1000);
+    }
+  });
+
+  test("openAppendFile: ordered appends, flush, close, and errors", async () => {
+    const temp = target.makeTempDir(runtime);
+    cleanups.push(() => temp.remove());
+    const dir = temp.path;
+    const path = join(dir, "access.log");
+    target.writeFile(runtime, path, "existing\n");
+    const file = await runtime.openAppendFile(path);
+    expect(file.path).toBe(path);
+    const bytes = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+    // Queued back to back without waiting: they must land whole and in order.
+    const writes = [];
+    for (let i = 0; i < 100; i++) writes.push(file.write(bytes(`line ${i}\n`)));
+    const big = new Uint8Array(1024 * 1024).fill(0x61);
+    writes.push(file.write(big), file.write(bytes("\nlast\n")));
+    await file.flush();
+    await Promise.all(writes);
+    const expected = ["existing\n", ...Array.from({ length: 100 }, (_, i) => `line ${i}\n`), "a".repeat(big.length), "\nlast\n"].join("");
+    const text = await runtime.readTextFile(path);
+    expect(text.length).toBe(expected.length);
+    expect(text === expected).toBe(true);
+    await file.close();
+    await expect(file.write(bytes("after close\n"))).rejects.toMatchObject({ code: "EBADF" });
+    await file.close(); // twice is harmless
+
+    // A second open appends too (create if missing, never truncate).
+    const again = await runtime.openAppendFile(path);
+    await again.write(bytes("reopened\n"));
+    await again.close();
+    expect((await runtime.readTextFile(path)).endsWith("last\nreopened\n")).toBe(true);
+
+    const created = join(dir, "new.log");
+    const fresh = await runtime.openAppendFile(created);
+    await fresh.write(bytes("x"));
+    await fresh.close();
+    expect(await runtime.readTextFile(created)).toBe("x");
+
+    await expect(runtime.openAppendFile(join(dir, "missing-dir", "access.log"))).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(runtime.openAppendFile(dir)).rejects.toMatchObject({ code: expect.any(String) });
+  });
+
+  test("openAppendFile: /dev/stdout and /dev/stderr are the process's streams", async () => {
+    for (const path of ["/dev/stdout", "/dev/stderr"]) {
+      const file = await runtime.openAppendFile(path);
+      await file.write(new Uint8Array(0));
+      await file.flush();
+      await file.close();
+    }
   });
 
   test("resolve, readTextFile and memoryUsage", async () => {
     expect(await runtime.resolve("localhost")).toEqual(expect.arrayContaining([expect.stringMatching(/^(127\.0\.0\.1|::1)$/)]));
     expect(await runtime.readTextFile(new URL("../../package.json", import.meta.url).pathname)).toContain('"name": "polyvoy"');
     await expect(runtime.readTextFile("/nonexistent/polyvoy")).rejects.toBeDefined();
-    expect(runtime.memoryUsage()).toBeGreaterThan(1024 * 1024);
+    // The memory runtime has no process of its own to measure.
+    if (target.virtual) expect(runtime.memoryUsage()).toBeUndefined();
+    else expect(runtime.memoryUsage()).toBeGreaterThan(1024 * 1024);
   });
 });

@@ -1,3 +1,4 @@
+import { StatsStore } from "../../core/stats/stats-store.ts";
 import { describe, expect, test } from "vitest";
 import type { ClusterConfig } from "../../core/config/bootstrap.ts";
 import { ClusterManager } from "../../core/upstream/cluster-manager.ts";
@@ -21,14 +22,14 @@ function cluster(name: string, ports: number[]): ClusterConfig {
 
 describe("ClusterManager", () => {
   test("looks clusters up by name; unknown names give undefined", () => {
-    const manager = new ClusterManager([cluster("a", [1]), cluster("b", [2, 3])]);
+    const manager = new ClusterManager([cluster("a", [1]), cluster("b", [2, 3])], new StatsStore());
     expect(manager.get("a")?.name).toBe("a");
     expect(manager.get("b")?.hosts.map(String)).toEqual(["127.0.0.1:2", "127.0.0.1:3"]);
     expect(manager.get("c")).toBeUndefined();
   });
 
   test("each cluster balances round robin over its endpoints, independently of the others", () => {
-    const manager = new ClusterManager([cluster("a", [1, 2, 3]), cluster("b", [7, 8])]);
+    const manager = new ClusterManager([cluster("a", [1, 2, 3]), cluster("b", [7, 8])], new StatsStore());
     const a = manager.get("a")!.loadBalancer;
     const b = manager.get("b")!.loadBalancer;
     expect(picks(a, 2)).toEqual(["127.0.0.1:1", "127.0.0.1:2"]);
@@ -37,12 +38,12 @@ describe("ClusterManager", () => {
   });
 
   test("a cluster with no endpoints yields no host", () => {
-    const manager = new ClusterManager([cluster("empty", [])]);
+    const manager = new ClusterManager([cluster("empty", [])], new StatsStore());
     expect(manager.get("empty")!.loadBalancer.chooseHost()).toBeUndefined();
   });
 
   test("the same cluster object is returned on every lookup, so the rotation is shared", () => {
-    const manager = new ClusterManager([cluster("a", [1, 2])]);
+    const manager = new ClusterManager([cluster("a", [1, 2])], new StatsStore());
     expect(manager.get("a")).toBe(manager.get("a"));
     expect(picks(manager.get("a")!.loadBalancer, 1)).toEqual(["127.0.0.1:1"]);
     expect(picks(manager.get("a")!.loadBalancer, 1)).toEqual(["127.0.0.1:2"]);

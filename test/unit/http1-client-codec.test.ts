@@ -144,7 +144,9 @@ describe("Http1ClientCodec: request encoding", () => {
   test("an upgrade request gets no framing; upgrade data passes through", () => {
     const { codec, sink } = client();
     const encoder = codec.startRequest(new Recorder());
-    encoder.encodeHeaders(request("GET", "/ws", "h", ["upgrade", "websocket"], ["connection", "Upgrade"]), false);
+    const upgrade = request("GET", "/ws", "h", ["upgrade", "websocket"], ["connection", "Upgrade"]);
+    upgrade.upgrade = true; // as the server codec marks a request llhttp parsed as an upgrade
+    encoder.encodeHeaders(upgrade, false);
     expect(sink.text).toBe("GET /ws HTTP/1.1\r\nhost: h\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
     encoder.encodeUpgradeData(bytes("raw"), true);
     expect(sink.writes.at(-1)).toEqual({ data: "raw", end: true });
@@ -152,9 +154,20 @@ describe("Http1ClientCodec: request encoding", () => {
 
   test("CONNECT gets no framing (RFC 9110 §9.3.6: the tunnel follows the head)", () => {
     const { codec, sink } = client();
-    codec.startRequest(new Recorder()).encodeHeaders(request("CONNECT", "example.com:443", "example.com:443"), false);
+    const connect = request("CONNECT", "example.com:443", "example.com:443");
+    connect.upgrade = true;
+    codec.startRequest(new Recorder()).encodeHeaders(connect, false);
     expect(sink.text).toBe("CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n");
   });
+});
+
+test("an Upgrade field on a request that is not an upgrade does not turn off framing (no smuggling)", () => {
+  const { codec, sink } = client();
+  const encoder = codec.startRequest(new Recorder());
+  encoder.encodeHeaders(request("POST", "/p", "h", ["upgrade", "websocket"]), false);
+  encoder.encodeData(bytes("GET /admin HTTP/1.1\r\n\r\n"), true);
+  expect(sink.text).toContain("transfer-encoding: chunked\r\n");
+  expect(sink.text).toContain("\r\n0\r\n\r\n");
 });
 
 describe("Http1ClientCodec: responses", () => {

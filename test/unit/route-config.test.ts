@@ -357,7 +357,6 @@ describe("bad HCM configs give one-line problems", () => {
       { rds: { route_config_name: "r" } },
       [`${HCM}.route_config: missing required field`, `${HCM}.rds: unknown or unsupported field`],
     ],
-    ["access logs", { route_config: {}, access_log: [] }, [`${HCM}.access_log: unknown or unsupported field`]],
     ["missing stat_prefix", { route_config: {}, stat_prefix: undefined }, [`${HCM}.stat_prefix: missing required field`]],
     ["no router", { route_config: {}, http_filters: [] }, [`${HCM}.http_filters: must contain envoy.filters.http.router (the filter that forwards requests)`]],
     [
@@ -682,7 +681,6 @@ static_resources:
   test("Envoy's quick-start config is refused for exactly what is missing (access log, DNS, TLS)", () => {
     const listener = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
     expect(problems(ENVOY_DEMO, "yaml")).toEqual([
-      `${listener}.access_log: unknown or unsupported field`,
       'static_resources.clusters[0].type: unsupported value "LOGICAL_DNS" (supported: STATIC)',
       'static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "www.envoyproxy.io" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)',
       "static_resources.clusters[0].dns_lookup_family: unknown or unsupported field",

@@ -112,7 +112,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
     const extra: string[] = [];
     this.chunked = false;
     // An upgrade's or CONNECT's head is followed by raw bytes, not a framed body (RFC 9110 §9.3.6).
-    const upgrade = headers.has("upgrade") || request.method === "CONNECT";
+    const upgrade = request.upgrade;
     if (!headers.has("content-length") && !upgrade) {
       if (endStream) {
         if (BODY_METHODS.has(request.method)) extra.push("content-length", "0");
@@ -221,6 +221,11 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
       decoder?.decodeData(EMPTY_BYTES, true);
     }
     return HPE_OK;
+  }
+
+  /** After a 101 (or a 2xx to CONNECT) the connection carries raw bytes. */
+  get isUpgraded(): boolean {
+    return this.upgraded;
   }
 
   destroy(): void {

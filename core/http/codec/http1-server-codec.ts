@@ -231,6 +231,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     if (upgrade) {
       // Upgrade or CONNECT: the stream goes on as raw bytes, without an end here.
       this.upgraded = true;
+      request.upgrade = true;
       this.decoder.decodeHeaders(request, false);
       return HEADERS_UPGRADE;
     }

@@ -19,6 +19,7 @@ import { StreamInfo } from "../stream-info.ts";
 import { createDecoderFilters } from "../filters/http-filter-registry.ts";
 import type { ConnectionManager } from "./connection-manager.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./header-mutation.ts";
+import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 
 /**
  * One request/response exchange on a downstream connection (Envoy's
@@ -50,6 +51,9 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   private idleTimer: TimerHandle | undefined;
   private lastActivity = 0;
   private upgrade = false;
+  /** What went downstream, for access logs. */
+  private responseHeaders: ResponseHeaders | undefined;
+  private responseTrailers: HeaderMap | undefined;
 
   constructor(
     private readonly cm: ConnectionManager,
@@ -57,6 +61,10 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   ) {
     const runtime = cm.server.runtime;
     this.streamInfo = new StreamInfo(runtime.now(), runtime.wallClock());
+    const stats = cm.stats;
+    stats.downstreamRqTotal.inc();
+    stats.downstreamRqHttp1Total.inc();
+    stats.downstreamRqActive.inc();
     this.filters = createDecoderFilters(cm.config.httpFilters, cm.server);
     for (const filter of this.filters) filter.setDecoderFilterCallbacks(this);
   }
@@ -79,10 +87,11 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
     if (!headers.authority) return this.sendLocalReply(400, "Bad Request", "missing_host_header");
     // CONNECT tunnels need upgrade_configs "CONNECT" (Envoy refuses them otherwise).
-    if (headers.method === "CONNECT" && !this.cm.config.upgradeTypes.includes("connect")) {
-      return this.sendLocalReply(403, "", "upgrade_failed");
+    if (headers.method === "CONNECT") {
+      if (!this.cm.config.upgradeTypes.includes("connect")) return this.sendLocalReply(403, "", "upgrade_failed");
+      this.upgrade = true;
     }
-    const upgradeType = headers.headers.get("upgrade")?.toLowerCase();
+    const upgradeType = headers.upgrade ? headers.headers.get("upgrade")?.toLowerCase() : undefined;
     if (upgradeType !== undefined) {
       // Envoy: an upgrade not listed in upgrade_configs is refused with 403.
       if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
@@ -96,6 +105,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
       this.encoder.encodeHeaders(new ResponseHeaders(100), false);
     }
     this.route = this.cm.routeTable.route(headers);
+    if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
     this.armTimers();
     this.decodeHeadersFrom(0, endStream);
@@ -191,6 +201,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     this.touch();
     if (headers.status >= 100 && headers.status < 200 && headers.status !== 101) return; // 1xx: already answered
     this.responseHeadersSent = true;
+    this.responseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
     mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
     if (endStream) this.markResponseComplete();
@@ -208,6 +219,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
 
   encodeTrailers(trailers: HeaderMap): void {
     if (this.destroyed || this.responseComplete) return;
+    this.responseTrailers = trailers;
     this.markResponseComplete();
     this.encoder.encodeTrailers(trailers);
   }
@@ -246,6 +258,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
 
   /** Abort: the downstream connection is reset, so a half-sent response is never taken as complete. */
   resetDownstream(): void {
+    if (this.responseHeadersSent && !this.destroyed) this.cm.stats.rqResetAfterDownstreamResponseStarted.inc();
     this.destroy();
     this.cm.onStreamReset(this);
   }
@@ -286,10 +299,33 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   private destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    const stats = this.cm.stats;
+    stats.downstreamRqActive.dec();
+    stats.downstreamRqTime.record(this.cm.server.runtime.now() - this.streamInfo.startTime);
+    if (this.streamInfo.responseCode > 0) stats.countResponse(this.streamInfo.responseCode);
+    this.writeAccessLogs();
     this.clearRequestTimer();
     if (this.idleTimer !== undefined) this.cm.server.runtime.clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     for (const filter of this.filters) filter.onDestroy();
+  }
+
+  /** One line per configured access log, at the stream's end (Envoy logs on stream destroy). */
+  private writeAccessLogs(): void {
+    const loggers = this.cm.accessLoggers;
+    if (loggers.length === 0) return;
+    const connection = this.cm.connection;
+    const context = new StreamAccessLogContext(
+      this.streamInfo,
+      this.requestHeaders,
+      this.responseHeaders,
+      this.responseTrailers,
+      connection.remoteAddress,
+      connection.localAddress,
+      this.cm.connection.id,
+      this.cm.server.runtime.now() - this.streamInfo.startTime,
+    );
+    for (const logger of loggers) logger.log(context);
   }
 
   private touch(): void {
@@ -306,7 +342,9 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     if (requestTimeoutMs > 0) {
       this.requestTimer = runtime.setTimeout(() => {
         this.requestTimer = undefined;
-        if (!this.requestComplete) this.sendLocalReply(408, "request timeout", "request_overall_timeout");
+        if (this.requestComplete) return;
+        this.cm.stats.downstreamRqTimeout.inc();
+        this.sendLocalReply(408, "request timeout", "request_overall_timeout");
       }, requestTimeoutMs);
     }
     const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
@@ -319,6 +357,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
           this.idleTimer = runtime.setTimeout(check, idleTimeout - idle);
           return;
         }
+        this.cm.stats.downstreamRqIdleTimeout.inc();
         this.sendLocalReply(408, "stream timeout", "stream_idle_timeout");
       };
       this.idleTimer = runtime.setTimeout(check, idleTimeout);

@@ -8,6 +8,8 @@ import type { CodecError, ResponseEncoder } from "../codec/codec.ts";
 import { Http1ServerCodec, type ServerCodecCallbacks } from "../codec/http1-server-codec.ts";
 import type { RouteTable } from "../router/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
+import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
+import type { AccessLogger } from "../../access-log/logger.ts";
 
 /** What an ActiveStream needs from its connection manager. */
 export interface ConnectionManagerContext {
@@ -16,6 +18,7 @@ export interface ConnectionManagerContext {
   readonly routeTable: RouteTable;
   readonly connection: Connection;
   readonly codec: Http1ServerCodec;
+  readonly stats: ConnectionManagerStats;
 }
 
 /**
@@ -35,12 +38,19 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   private idleTimer: TimerHandle | undefined;
   private headersTimer: TimerHandle | undefined;
   private lastActivity = 0;
+  private openedAt = 0;
 
   constructor(
     readonly config: HttpConnectionManagerConfig,
     readonly routeTable: RouteTable,
     readonly server: ServerContext,
-  ) {}
+    readonly stats: ConnectionManagerStats,
+  ) {
+    this.accessLoggers = server.accessLoggers(config);
+  }
+
+  /** This HCM's access_log loggers (none: no per-stream logging work at all). */
+  readonly accessLoggers: readonly AccessLogger[];
 
   get connection(): Connection {
     return this.callbacks.connection;
@@ -48,6 +58,11 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
 
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
     this.callbacks = callbacks;
+    this.openedAt = this.server.runtime.now();
+    this.stats.downstreamCxTotal.inc();
+    this.stats.downstreamCxHttp1Total.inc();
+    this.stats.downstreamCxActive.inc();
+    this.stats.downstreamCxHttp1Active.inc();
     callbacks.connection.addConnectionCallbacks(this);
     this.codec = new Http1ServerCodec(callbacks.connection, this, {
       maxRequestHeadersBytes: this.config.maxRequestHeadersKb * 1024,
@@ -82,14 +97,39 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
    */
   onRequestBegin(): void {
     this.clearIdleTimer();
-    const timeout = this.config.requestHeadersTimeoutMs;
-    if (timeout <= 0) return;
-    this.headersTimer = this.server.runtime.setTimeout(() => {
+    const runtime = this.server.runtime;
+    const headersTimeout = this.config.requestHeadersTimeoutMs;
+    if (headersTimeout > 0) {
+      this.headersTimer = runtime.setTimeout(() => {
+        this.headersTimer = undefined;
+        if (this.stream || this.connection.isClosed) return;
+        this.stats.downstreamRqHeaderTimeout.inc();
+        this.replyBeforeHeaders(408, "request header timeout", "request_header_timeout");
+      }, headersTimeout);
+      return;
+    }
+    // Envoy's stream exists from the first byte, so stream_idle_timeout also bounds a
+    // head that trickles in (or stops) — no slowloris with the default config.
+    const idleTimeout = this.config.streamIdleTimeoutMs;
+    if (idleTimeout <= 0) return;
+    const check = (): void => {
       this.headersTimer = undefined;
       if (this.stream || this.connection.isClosed) return;
-      this.codec.keepAlive = false;
-      this.newStream(this.codec).sendLocalReply(408, "request header timeout", "request_header_timeout");
-    }, timeout);
+      const idle = runtime.now() - this.lastActivity;
+      if (idle < idleTimeout) {
+        this.headersTimer = runtime.setTimeout(check, idleTimeout - idle);
+        return;
+      }
+      this.stats.downstreamRqIdleTimeout.inc();
+      this.replyBeforeHeaders(408, "stream timeout", "stream_idle_timeout");
+    };
+    this.headersTimer = runtime.setTimeout(check, idleTimeout);
+  }
+
+  /** A local reply for a request whose head never completed; the connection closes after it. */
+  private replyBeforeHeaders(status: number, body: string, details: string): void {
+    this.codec.keepAlive = false;
+    this.newStream(this.codec).sendLocalReply(status, body, details);
   }
 
   newStream(encoder: ResponseEncoder): ActiveStream {
@@ -101,6 +141,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   }
 
   onCodecError(error: CodecError): void {
+    this.stats.downstreamCxProtocolError.inc();
     this.server.log.debug(`[C${this.connection.id}] codec error: ${error.reason} (${error.details})`);
     const stream = this.stream ?? this.newStream(this.codec);
     // Envoy answers a request it cannot parse (400) or whose head is too large (431),
@@ -123,10 +164,10 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       this.close();
       return;
     }
-    if (this.readDisabledForResponse) {
-      this.readDisabledForResponse = false;
-      this.connection.readDisable(false);
-    }
+    // Whatever the stream disabled (ours while the response was pending, the router's
+    // flow control) ends with it: Envoy's doEndStream re-enables reading fully.
+    this.readDisabledForResponse = false;
+    while (this.connection.socket.readDisabled) this.connection.readDisable(false);
     this.armIdleTimer();
     this.codec.resume();
   }
@@ -147,9 +188,33 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   }
 
   private close(): void {
-    if (this.closing && this.connection.isClosed) return;
+    if (this.closing) return;
     this.closing = true;
     this.connection.close("FlushWrite");
+    this.armDelayedClose();
+  }
+
+  /**
+   * Envoy's delayed_close_timeout (1 s): a connection closing with bytes still queued
+   * for a client that has stopped reading is aborted once a full second passes with
+   * no progress, so a stalled reader cannot pin the connection and its buffer forever.
+   */
+  private armDelayedClose(): void {
+    const socket = this.connection.socket;
+    let last = socket.bufferedAmount;
+    if (last === 0) return;
+    const check = (): void => {
+      if (this.connection.isClosed) return;
+      const now = socket.bufferedAmount;
+      if (now >= last) {
+        this.server.log.debug(`[C${this.connection.id}] delayed close timeout: aborting`);
+        this.connection.close("Abort");
+        return;
+      }
+      last = now;
+      this.server.runtime.setTimeout(check, DELAYED_CLOSE_TIMEOUT_MS);
+    };
+    this.server.runtime.setTimeout(check, DELAYED_CLOSE_TIMEOUT_MS);
   }
 
   // ---- ConnectionCallbacks ----
@@ -158,6 +223,12 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     if (event === "Connected") return;
     this.clearIdleTimer();
     this.clearHeadersTimer();
+    const stats = this.stats;
+    stats.downstreamCxActive.dec();
+    stats.downstreamCxHttp1Active.dec();
+    stats.downstreamCxDestroy.inc();
+    (event === "LocalClose" ? stats.downstreamCxDestroyLocal : stats.downstreamCxDestroyRemote).inc();
+    stats.downstreamCxLengthMs.record(this.server.runtime.now() - this.openedAt);
     const stream = this.stream;
     this.stream = undefined;
     // The client went away mid-stream: Envoy resets the stream (response flag DC).
@@ -191,6 +262,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
         return;
       }
       this.server.log.debug(`[C${this.connection.id}] idle timeout`);
+      this.stats.downstreamCxIdleTimeout.inc();
       this.close();
     };
     this.idleTimer = runtime.setTimeout(check, timeout);
@@ -208,6 +280,9 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     this.idleTimer = undefined;
   }
 }
+
+/** Envoy's default delayed_close_timeout. */
+const DELAYED_CLOSE_TIMEOUT_MS = 1000;
 
 /** Envoy's local reply bodies for codec errors are the status text. */
 function statusBody(status: number): string {

@@ -17,7 +17,7 @@ export function mutateRequestHeaders(request: RequestHeaders, cm: ConnectionMana
   stripHopByHop(headers, upgrade);
   let internal = false;
   if (config.useRemoteAddress) {
-    const remote = cm.connection.socket.remoteAddress?.address ?? "";
+    const remote = cm.connection.remoteAddress?.address ?? "";
     const xff = headers.getJoined("x-forwarded-for");
     const forwarded = xff ? `${xff}, ${remote}` : remote;
     headers.set("x-forwarded-for", forwarded);

@@ -51,6 +51,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private bufferedBytes = 0;
   private bufferedTrailers: HeaderMap | undefined;
   private requestEnded = false;
+  private bufferedUpgradeEnd = false;
   private requestHadBody = false;
   private readDisabledForBuffer = false;
   private responseHeadersReceived = false;
@@ -86,7 +87,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const cluster = this.server.clusterManager.get(clusterName);
     callbacks.streamInfo.upstreamCluster = clusterName;
     if (!cluster) {
-      callbacks.sendLocalReply(503, "", "cluster_not_found", "NR");
+      callbacks.sendLocalReply(503, "", "cluster_not_found", "NC");
       return FilterHeadersStatus.StopIteration;
     }
     this.cluster = cluster;
@@ -127,7 +128,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    this.upstream?.encodeUpgradeData(data, endStream);
+    if (this.upstream) {
+      this.upstream.encodeUpgradeData(data, endStream);
+      return;
+    }
+    // Bytes right behind the upgrade head (a websocket frame, a TLS ClientHello after
+    // CONNECT) wait for the upstream connection like a request body does.
+    if (data.byteLength > 0) this.buffered.push(data);
+    this.bufferedUpgradeEnd ||= endStream;
   }
 
   // ---- upstream connection ----
@@ -158,6 +166,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const trailers = this.bufferedTrailers;
     const endAtHeaders = this.requestEnded && buffered.length === 0 && !trailers && !this.requestHadBody;
     stream.encodeHeaders(this.upstreamHeaders!, endAtHeaders);
+    if (this.upstreamHeaders!.upgrade) {
+      for (const chunk of buffered) stream.encodeUpgradeData(chunk, false);
+      if (this.bufferedUpgradeEnd) stream.encodeUpgradeData(new Uint8Array(0), true);
+      return;
+    }
     const last = buffered.length - 1;
     for (let i = 0; i <= last; i++) stream.encodeData(buffered[i]!, this.requestEnded && !trailers && i === last);
     if (last < 0 && this.requestEnded && !trailers && this.requestHadBody) stream.encodeData(new Uint8Array(0), true);
@@ -195,6 +208,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // never reached it, so an idempotent request without a body is safely sent again.
     if (!this.responseHeadersReceived && stream?.reused && !this.retried && !this.requestHadBody && IDEMPOTENT.has(this.upstreamHeaders!.method)) {
       this.retried = true;
+      this.cluster?.stats.upstreamRqRetry.inc();
       this.server.log.debug(`router: retrying on a new connection after a reused one closed (${reason})`);
       this.connect();
       return;
@@ -225,6 +239,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const info = this.callbacks.streamInfo;
     const now = this.server.runtime.now();
     info.upstreamResponseHeadersAt = now;
+    this.cluster?.stats.countResponse(headers.status);
     headers.headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     const match = this.callbacks.route;
     if (match) applyResponseHeaderMutations(headers.headers, match, this.callbacks.routeConfig);
@@ -272,10 +287,20 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   // ---- helpers ----
 
+  /** The upstream response is complete. */
   private finish(): void {
     this.done = true;
     this.clearTimeout();
+    // Envoy resets an upstream request whose response completed before the request
+    // did: the connection still expects body bytes and can never be reused.
+    if (!this.requestEnded) this.upstream?.reset();
     this.upstream = undefined;
+    const stats = this.cluster?.stats;
+    if (stats) {
+      stats.upstreamRqCompleted.inc();
+      stats.upstreamRqTime.record(this.server.runtime.now() - this.callbacks.streamInfo.upstreamRequestStart);
+      if (this.retried) stats.upstreamRqRetrySuccess.inc();
+    }
   }
 
   private startTimeout(): void {
@@ -289,6 +314,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.upstream?.reset();
       this.upstream = undefined;
       this.callbacks.streamInfo.setResponseFlag("UT");
+      this.cluster?.stats.upstreamRqTimeout.inc();
       if (this.responseHeadersReceived) this.callbacks.resetStream();
       else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", "UT");
       this.done = true;

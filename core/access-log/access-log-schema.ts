@@ -1,0 +1,201 @@
+/**
+ * `access_log` (envoy.config.accesslog.v3.AccessLog) on the HTTP connection manager and
+ * tcp_proxy: the file, stdout and stderr loggers with their formats. Every format is
+ * compiled here once so that an unknown command operator is a config error at its path.
+ * Access log filters (`filter`) are not supported yet.
+ */
+// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue } from "../config/bootstrap.ts";
+import { dataSource } from "../config/data-source-schema.ts";
+import { oneOf } from "../config/proto-schema.ts";
+import { utf8ByteString } from "./byte-string.ts";
+import { compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
+
+const FILE_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
+const STDOUT_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
+const STDERR_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog";
+
+const DEFAULT: AccessLogFormatConfig = { type: "text", format: DEFAULT_FORMAT, omitEmptyValues: false };
+
+/** A format string from the config, as UTF-8 bytes, checked by compiling it. */
+const formatString = z.string().transform((text, ctx) => {
+  const bytes = utf8ByteString(text);
+  try {
+    parseFormat(bytes);
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    ctx.addIssue({ code: "custom", message: err.message });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/**
+ * A google.protobuf.Struct format dictionary: keys to format strings, numbers, nested
+ * objects or lists. Keys and strings become UTF-8 byte strings; each problem is reported
+ * at its own key.
+ */
+const jsonFormat = z.record(z.string(), z.unknown()).transform((struct, ctx) => {
+  let ok = true;
+  const walk = (value: unknown, path: (string | number)[]): AccessLogJsonValue => {
+    if (typeof value === "string") {
+      const bytes = utf8ByteString(value);
+      try {
+        parseFormat(bytes);
+      } catch (err) {
+        if (!(err instanceof FormatError)) throw err;
+        ctx.addIssue({ code: "custom", message: err.message, path });
+        ok = false;
+      }
+      return bytes;
+    }
+    if (typeof value === "number") return value;
+    if (Array.isArray(value)) return value.map((item, i) => walk(item, [...path, i]));
+    if (typeof value === "object" && value !== null) {
+      const out: { [key: string]: AccessLogJsonValue } = {};
+      for (const [key, child] of Object.entries(value)) out[utf8ByteString(key)] = walk(child, [...path, key]);
+      return out;
+    }
+    ctx.addIssue({
+      code: "custom",
+      message: `only strings, numbers, nested objects and lists are supported in a format dictionary (got ${value === null ? "null" : typeof value})`,
+      path,
+    });
+    ok = false;
+    return "";
+  };
+  const json = walk(struct, []) as { [key: string]: AccessLogJsonValue };
+  return ok ? json : z.NEVER;
+});
+
+/** envoy.config.core.v3.DataSource holding a format: inline_string or inline_bytes. */
+const textFormatSource = z
+  .strictObject({ inline_string: z.string().optional(), inline_bytes: z.string().optional() })
+  .transform((source, ctx) => {
+    const decoded = dataSource.safeParse(source);
+    if (!decoded.success) {
+      for (const issue of decoded.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
+      return z.NEVER;
+    }
+    // dataSource gives the bytes as a byte string already (inline_string as UTF-8).
+    try {
+      parseFormat(decoded.data);
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.message, path: [source.inline_string !== undefined ? "inline_string" : "inline_bytes"] });
+      return z.NEVER;
+    }
+    return decoded.data;
+  });
+
+/** envoy.config.core.v3.SubstitutionFormatString */
+const substitutionFormatString = z
+  .strictObject({
+    text_format: formatString.optional(),
+    json_format: jsonFormat.optional(),
+    text_format_source: textFormatSource.optional(),
+    omit_empty_values: z.boolean().default(false),
+    // Used by local replies; an access log line has no content type. Accepted, as Envoy does.
+    content_type: z.string().optional(),
+    formatters: z
+      .array(z.unknown())
+      .refine((list) => list.length === 0, { message: "formatter extensions are not supported" })
+      .optional(),
+    json_format_options: z.strictObject({ sort_properties: z.boolean().default(false) }).optional(),
+  })
+  .transform((f, ctx): AccessLogFormatConfig => {
+    const key = oneOf(f, ["text_format", "json_format", "text_format_source"] as const, ctx, true);
+    if (key === undefined) return z.NEVER;
+    if (key === "json_format") {
+      return {
+        type: "json",
+        json: f.json_format!,
+        typed: true,
+        omitEmptyValues: f.omit_empty_values,
+        sortProperties: f.json_format_options?.sort_properties ?? false,
+      };
+    }
+    return { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
+  });
+
+/** envoy.extensions.access_loggers.file.v3.FileAccessLog */
+const fileAccessLog = z
+  .strictObject({
+    path: z.string().min(1),
+    // Deprecated in Envoy in favour of log_format; still accepted.
+    format: formatString.optional(),
+    json_format: jsonFormat.optional(),
+    typed_json_format: jsonFormat.optional(),
+    log_format: substitutionFormatString.optional(),
+  })
+  .transform((c, ctx) => {
+    const key = oneOf(c, ["format", "json_format", "typed_json_format", "log_format"] as const, ctx, false);
+    let format: AccessLogFormatConfig = DEFAULT;
+    if (key === "format" && c.format !== "") format = { type: "text", format: c.format!, omitEmptyValues: false };
+    else if (key === "json_format" || key === "typed_json_format") {
+      format = { type: "json", json: c[key]!, typed: key === "typed_json_format", omitEmptyValues: false, sortProperties: false };
+    } else if (key === "log_format") format = c.log_format!;
+    return { path: c.path, format };
+  });
+
+/** envoy.extensions.access_loggers.stream.v3.StdoutAccessLog / StderrAccessLog */
+function streamAccessLog(path: string) {
+  return z
+    .strictObject({ log_format: substitutionFormatString.optional() })
+    .transform((c) => ({ path, format: c.log_format ?? DEFAULT }));
+}
+
+type AccessLoggerType = AccessLogConfig["type"];
+
+const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typedConfig: z.ZodType<{ path: string; format: AccessLogFormatConfig }> } } = {
+  "envoy.access_loggers.file": { typeUrl: FILE_TYPE_URL, typedConfig: fileAccessLog },
+  "envoy.access_loggers.stdout": { typeUrl: STDOUT_TYPE_URL, typedConfig: streamAccessLog("/dev/stdout") },
+  "envoy.access_loggers.stderr": { typeUrl: STDERR_TYPE_URL, typedConfig: streamAccessLog("/dev/stderr") },
+};
+
+/** Like filters: the typed_config's "@type" decides when there is one, else the name. */
+function accessLoggerType(name: string, typeUrl: string | undefined): AccessLoggerType | undefined {
+  for (const [type, kind] of Object.entries(ACCESS_LOGGERS) as [AccessLoggerType, { typeUrl: string }][]) {
+    if (typeUrl !== undefined ? kind.typeUrl === typeUrl : type === name) return type;
+  }
+  return undefined;
+}
+
+/** envoy.config.accesslog.v3.AccessLog */
+const accessLog = z
+  .strictObject({
+    name: z.string().default(""),
+    filter: z.unknown().optional(),
+    typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
+  })
+  .transform((log, ctx): AccessLogConfig => {
+    if (log.filter !== undefined) {
+      ctx.addIssue({ code: "custom", message: "access log filters are not supported yet", path: ["filter"] });
+      return z.NEVER;
+    }
+    const { "@type": typeUrl, ...fields } = log.typed_config ?? {};
+    const type = accessLoggerType(log.name, typeUrl);
+    if (type === undefined) {
+      const supported = Object.keys(ACCESS_LOGGERS).join(", ");
+      ctx.addIssue({ code: "custom", message: `unsupported access logger "${typeUrl ?? log.name}" (supported: ${supported})` });
+      return z.NEVER;
+    }
+    const config = ACCESS_LOGGERS[type].typedConfig.safeParse(fields, { reportInput: true });
+    if (!config.success) {
+      for (const issue of config.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
+      return z.NEVER;
+    }
+    // Cannot fail: every format string was compiled above. Kept as a last check.
+    try {
+      compileFormat(config.data.format);
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.message, path: ["typed_config"] });
+      return z.NEVER;
+    }
+    return { name: log.name, type, path: config.data.path, format: config.data.format };
+  });
+
+/** The `access_log` field: loggers in order. */
+export const accessLogs = z.array(accessLog).default([]);

@@ -1,0 +1,375 @@
+/**
+ * Envoy's access log format language, compiled once per format: a format string
+ * becomes a list of parts (literals and operator functions), a format dictionary a tree
+ * of them, so logging a line only calls the operators and joins strings.
+ *
+ * Grammar (Envoy's SubstitutionFormatParser): `%COMMAND%`, `%COMMAND(SUBCOMMAND)%`,
+ * `%COMMAND(SUBCOMMAND):LENGTH%`; COMMAND is [A-Z0-9_]+, SUBCOMMAND has no ")";
+ * "%%" is a literal "%"; any other "%" is an error, as is an unknown command.
+ * An unset value prints "-" (or "" with omit_empty_values); in typed JSON it is null.
+ */
+import type { AccessLogFormatConfig, AccessLogJsonValue } from "../config/bootstrap.ts";
+import type { SocketAddress } from "../port.ts";
+import { jsonString, utf8ByteString } from "./byte-string.ts";
+import type { AccessLogContext } from "./context.ts";
+import { FormatError } from "./format-error.ts";
+import { compileTimeFormat } from "./time-format.ts";
+
+export { FormatError } from "./format-error.ts";
+
+/**
+ * Envoy's default access log format (SubstitutionFormatUtils::DEFAULT_FORMAT), e.g.
+ * `[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/1.1" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0-…" "locations" "10.0.2.1:80"`
+ */
+export const DEFAULT_FORMAT =
+  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" ' +
+  "%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% " +
+  "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% " +
+  '"%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" ' +
+  '"%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n';
+
+/** An operator's value: a string (byte string), a number (typed JSON keeps it), or undefined (unset). */
+export type OperatorValue = string | number | undefined;
+export type Operator = (ctx: AccessLogContext) => OperatorValue;
+
+/** A compiled format string: literals and operators, in order. */
+export type FormatPart = string | Operator;
+
+/** Turns one finished stream or connection into one log line (a byte string, newline included if the format has one). */
+export interface AccessLogFormatter {
+  format(ctx: AccessLogContext): string;
+}
+
+// ---- Operators ---------------------------------------------------------------------
+
+/** How a command may be written (Envoy's CommandSyntaxChecker). */
+type Syntax = "command-only" | "params-optional" | "params-required";
+
+interface OperatorKind {
+  syntax: Syntax;
+  lengthAllowed?: boolean;
+  build(subcommand: string, maxLength: number | undefined): Operator;
+}
+
+const ms = (value: number | undefined): number | undefined => (value === undefined ? undefined : Math.floor(value));
+const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === "" ? undefined : utf8ByteString(value));
+const withPort = (a: SocketAddress | undefined) => (a === undefined ? undefined : a.family === 6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+const withoutPort = (a: SocketAddress | undefined) => a?.address;
+const portOf = (a: SocketAddress | undefined) => a?.port;
+
+/** "10.0.0.1:80" / "[::1]:80" split at the port. */
+function hostWithoutPort(host: string | undefined): string | undefined {
+  if (host === undefined || host === "") return undefined;
+  const colon = host.lastIndexOf(":");
+  if (colon < 0) return host;
+  const address = host.slice(0, colon);
+  return address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address;
+}
+
+function hostPort(host: string | undefined): number | undefined {
+  if (host === undefined) return undefined;
+  const port = Number(host.slice(host.lastIndexOf(":") + 1));
+  return Number.isInteger(port) && host.includes(":") ? port : undefined;
+}
+
+/** %REQ(X?Y):Z% and friends: header X, else Y; the first value; at most Z bytes. */
+function headerOperator(lookup: (ctx: AccessLogContext, name: string) => string | undefined): OperatorKind {
+  return {
+    syntax: "params-required",
+    lengthAllowed: true,
+    build(subcommand, maxLength) {
+      const names = subcommand.split("?");
+      if (names.length > 2) throw new FormatError(`more than 1 alternative header specified in "${subcommand}"`);
+      if (names.some((name) => name === "")) throw new FormatError(`empty header name in "${subcommand}"`);
+      const main = names[0]!.toLowerCase();
+      const alternative = names[1]?.toLowerCase();
+      const truncate = (value: string | undefined) => (value === undefined || maxLength === undefined ? value : value.slice(0, maxLength));
+      if (alternative === undefined) return (ctx) => truncate(lookup(ctx, main));
+      return (ctx) => truncate(lookup(ctx, main) ?? lookup(ctx, alternative));
+    },
+  };
+}
+
+function field(get: Operator): OperatorKind {
+  return { syntax: "command-only", build: () => get };
+}
+
+const REQUEST_HEADER = headerOperator((ctx, name) => ctx.requestHeader(name));
+const RESPONSE_HEADER = headerOperator((ctx, name) => ctx.responseHeader(name));
+const RESPONSE_TRAILER = headerOperator((ctx, name) => ctx.responseTrailer(name));
+
+/** Envoy's long response flag names (%RESPONSE_FLAGS_LONG%). */
+const LONG_FLAG_NAMES: Record<string, string> = {
+  LH: "FailedLocalHealthCheck",
+  UH: "NoHealthyUpstream",
+  UT: "UpstreamRequestTimeout",
+  LR: "LocalReset",
+  UR: "UpstreamRemoteReset",
+  UF: "UpstreamConnectionFailure",
+  UC: "UpstreamConnectionTermination",
+  UO: "UpstreamOverflow",
+  NR: "NoRouteFound",
+  DI: "DelayInjected",
+  FI: "FaultInjected",
+  RL: "RateLimited",
+  UAEX: "UnauthorizedExternalService",
+  RLSE: "RateLimitServiceError",
+  DC: "DownstreamConnectionTermination",
+  URX: "UpstreamRetryLimitExceeded",
+  SI: "StreamIdleTimeout",
+  IH: "InvalidEnvoyRequestHeaders",
+  DPE: "DownstreamProtocolError",
+  UMSDR: "UpstreamMaxStreamDurationReached",
+  RFCF: "ResponseFromCacheFilter",
+  NFCF: "NoFilterConfigFound",
+  DT: "DurationTimeout",
+  UPE: "UpstreamProtocolError",
+  NC: "NoClusterFound",
+  OM: "OverloadManagerTerminated",
+  DF: "DnsResolutionFailed",
+  DO: "DropOverload",
+  DR: "DownstreamRemoteReset",
+};
+
+/** Every supported command operator. */
+const OPERATORS: Record<string, OperatorKind> = {
+  REQ: REQUEST_HEADER,
+  REQUEST_HEADER,
+  RESP: RESPONSE_HEADER,
+  RESPONSE_HEADER,
+  TRAILER: RESPONSE_TRAILER,
+  RESPONSE_TRAILER,
+  START_TIME: {
+    syntax: "params-optional",
+    build(subcommand) {
+      const format = compileTimeFormat(subcommand);
+      return (ctx) => format(ctx.startWallClock);
+    },
+  },
+  PROTOCOL: field((ctx) => ctx.protocol),
+  RESPONSE_CODE: field((ctx) => ctx.responseCode),
+  RESPONSE_CODE_DETAILS: field((ctx) => nonEmpty(ctx.responseCodeDetails)),
+  // "-" (a value, not unset) when there is none, as Envoy's ResponseFlagUtils::toShortString.
+  RESPONSE_FLAGS: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.join(","))),
+  RESPONSE_FLAGS_LONG: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.map((f) => LONG_FLAG_NAMES[f] ?? f).join(","))),
+  BYTES_RECEIVED: field((ctx) => ctx.bytesReceived),
+  BYTES_SENT: field((ctx) => ctx.bytesSent),
+  DURATION: field((ctx) => ms(ctx.durationMs)),
+  REQUEST_DURATION: field((ctx) => ms(ctx.requestDurationMs)),
+  REQUEST_TX_DURATION: field((ctx) => ms(ctx.requestTxDurationMs)),
+  RESPONSE_DURATION: field((ctx) => ms(ctx.responseDurationMs)),
+  RESPONSE_TX_DURATION: field((ctx) => ms(ctx.responseTxDurationMs)),
+  UPSTREAM_HOST: field((ctx) => nonEmpty(ctx.upstreamHost)),
+  UPSTREAM_REMOTE_ADDRESS: field((ctx) => nonEmpty(ctx.upstreamHost)),
+  UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: field((ctx) => hostWithoutPort(ctx.upstreamHost)),
+  UPSTREAM_REMOTE_PORT: field((ctx) => hostPort(ctx.upstreamHost)),
+  UPSTREAM_CLUSTER: field((ctx) => nonEmpty(ctx.upstreamCluster)),
+  UPSTREAM_LOCAL_ADDRESS: field((ctx) => withPort(ctx.upstreamLocalAddress)),
+  UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: field((ctx) => withoutPort(ctx.upstreamLocalAddress)),
+  UPSTREAM_LOCAL_PORT: field((ctx) => portOf(ctx.upstreamLocalAddress)),
+  UPSTREAM_TRANSPORT_FAILURE_REASON: field((ctx) => nonEmpty(ctx.upstreamTransportFailureReason)?.replace(/ /g, "_")),
+  DOWNSTREAM_REMOTE_ADDRESS: field((ctx) => withPort(ctx.downstreamRemoteAddress)),
+  DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: field((ctx) => withoutPort(ctx.downstreamRemoteAddress)),
+  DOWNSTREAM_REMOTE_PORT: field((ctx) => portOf(ctx.downstreamRemoteAddress)),
+  DOWNSTREAM_DIRECT_REMOTE_ADDRESS: field((ctx) => withPort(ctx.downstreamDirectRemoteAddress ?? ctx.downstreamRemoteAddress)),
+  DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT: field((ctx) => withoutPort(ctx.downstreamDirectRemoteAddress ?? ctx.downstreamRemoteAddress)),
+  DOWNSTREAM_DIRECT_REMOTE_PORT: field((ctx) => portOf(ctx.downstreamDirectRemoteAddress ?? ctx.downstreamRemoteAddress)),
+  DOWNSTREAM_LOCAL_ADDRESS: field((ctx) => withPort(ctx.downstreamLocalAddress)),
+  DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: field((ctx) => withoutPort(ctx.downstreamLocalAddress)),
+  DOWNSTREAM_LOCAL_PORT: field((ctx) => portOf(ctx.downstreamLocalAddress)),
+  CONNECTION_ID: field((ctx) => ctx.connectionId ?? 0),
+  ROUTE_NAME: field((ctx) => nonEmpty(ctx.routeName)),
+  // Envoy's stream id is the request id (x-request-id) for HTTP streams.
+  STREAM_ID: field((ctx) => ctx.requestHeader("x-request-id")),
+};
+
+/** The names of the supported command operators (for docs and error messages). */
+export const SUPPORTED_OPERATORS: readonly string[] = Object.keys(OPERATORS);
+
+// ---- Parsing -----------------------------------------------------------------------
+
+const COMMAND = /%([A-Z0-9_]+)(?:\(([^)]*)\))?(?::([0-9]+))?%/y;
+
+/**
+ * Parse a format string (a byte string) into parts. Throws FormatError naming the
+ * operator and its position for an unknown operator or a malformed one.
+ */
+export function parseFormat(format: string): FormatPart[] {
+  const parts: FormatPart[] = [];
+  let literal = "";
+  for (let pos = 0; pos < format.length; pos++) {
+    const c = format[pos]!;
+    if (c !== "%") {
+      literal += c;
+      continue;
+    }
+    if (format[pos + 1] === "%") {
+      literal += "%";
+      pos++;
+      continue;
+    }
+    COMMAND.lastIndex = pos;
+    const match = COMMAND.exec(format);
+    if (!match) {
+      const shown = format.slice(pos, pos + 24).replace(/\n/g, "\\n");
+      throw new FormatError(`no valid command operator at position ${pos} ("${shown}…"); write "%%" for a literal "%"`);
+    }
+    if (literal !== "") parts.push(literal);
+    literal = "";
+    parts.push(buildOperator(match[0], match[1]!, match[2], match[3], pos));
+    pos += match[0].length - 1;
+  }
+  if (literal !== "") parts.push(literal);
+  return parts;
+}
+
+function buildOperator(text: string, command: string, subcommand: string | undefined, length: string | undefined, pos: number): Operator {
+  const kind = OPERATORS[command];
+  if (kind === undefined) throw new FormatError(`unknown command operator ${text} at position ${pos}`);
+  if (kind.syntax === "command-only" && (subcommand !== undefined || length !== undefined)) {
+    throw new FormatError(`${command} does not take any parameters or length (in ${text})`);
+  }
+  if (kind.syntax === "params-required" && (subcommand === undefined || subcommand === "")) {
+    throw new FormatError(`${command} requires parameters, e.g. %${command}(X-HEADER)% (in ${text})`);
+  }
+  if (length !== undefined && !kind.lengthAllowed) throw new FormatError(`${command} does not allow a length (in ${text})`);
+  const maxLength = length === undefined ? undefined : Number(length);
+  try {
+    return kind.build(subcommand ?? "", maxLength);
+  } catch (err) {
+    if (err instanceof FormatError) throw new FormatError(`${err.message} (in ${text})`);
+    throw err;
+  }
+}
+
+// ---- Text ----------------------------------------------------------------------------
+
+class TextFormatter implements AccessLogFormatter {
+  constructor(
+    private readonly parts: readonly FormatPart[],
+    private readonly empty: string,
+  ) {}
+
+  format(ctx: AccessLogContext): string {
+    let line = "";
+    for (const part of this.parts) {
+      if (typeof part === "string") {
+        line += part;
+        continue;
+      }
+      const value = part(ctx);
+      line += value === undefined ? this.empty : typeof value === "number" ? `${value}` : value;
+    }
+    return line;
+  }
+}
+
+/** Compile a text format (a byte string). Throws FormatError. */
+export function compileTextFormat(format: string, omitEmptyValues = false): AccessLogFormatter {
+  return new TextFormatter(parseFormat(format), omitEmptyValues ? "" : "-");
+}
+
+// ---- JSON ----------------------------------------------------------------------------
+
+/** Renders one JSON value, or undefined for null (left out when omitting empty values). */
+type JsonNode = (ctx: AccessLogContext) => string | undefined;
+
+interface JsonOptions {
+  typed: boolean;
+  omitEmptyValues: boolean;
+  sortProperties: boolean;
+}
+
+function compileJsonValue(value: AccessLogJsonValue, options: JsonOptions, path: string): JsonNode {
+  if (typeof value === "number") {
+    // A number in the format is itself; the untyped (deprecated json_format) one is a string.
+    const json = options.typed ? JSON.stringify(value) : jsonString(`${value}`);
+    return () => json;
+  }
+  if (typeof value === "string") return compileJsonString(value, options, path);
+  if (Array.isArray(value)) {
+    const items = value.map((item, i) => compileJsonValue(item, options, `${path}[${i}]`));
+    const omit = options.omitEmptyValues;
+    return (ctx) => {
+      let out = "";
+      for (const item of items) {
+        const json = item(ctx);
+        if (json === undefined && omit) continue;
+        out += (out === "" ? "" : ",") + (json ?? "null");
+      }
+      return `[${out}]`;
+    };
+  }
+  if (typeof value === "object" && value !== null) {
+    let keys = Object.keys(value);
+    if (options.sortProperties) keys = keys.sort();
+    const entries = keys.map((key) => [`${jsonString(key)}:`, compileJsonValue(value[key]!, options, path === "" ? key : `${path}.${key}`)] as const);
+    const omit = options.omitEmptyValues;
+    return (ctx) => {
+      let out = "";
+      for (const [prefix, node] of entries) {
+        const json = node(ctx);
+        if (json === undefined && omit) continue;
+        out += (out === "" ? "" : ",") + prefix + (json ?? "null");
+      }
+      return `{${out}}`;
+    };
+  }
+  throw new FormatError(`${path}: only strings, numbers, nested objects and lists are supported in a JSON format`);
+}
+
+function compileJsonString(format: string, options: JsonOptions, path: string): JsonNode {
+  let parts: FormatPart[];
+  try {
+    parts = parseFormat(format);
+  } catch (err) {
+    if (err instanceof FormatError && path !== "") throw new FormatError(`${path}: ${err.message}`);
+    throw err;
+  }
+  if (parts.length === 0) return () => '""';
+  const single = parts.length === 1 ? parts[0]! : undefined;
+  if (typeof single === "string") {
+    const json = jsonString(single);
+    return () => json;
+  }
+  if (single !== undefined) {
+    // Only a value that is exactly one operator keeps its type (Envoy: "%DURATION%" is a number, "%DURATION%.0" a string).
+    if (options.typed) {
+      return (ctx) => {
+        const value = single(ctx);
+        return value === undefined ? undefined : typeof value === "number" ? `${value}` : jsonString(value);
+      };
+    }
+    const unset = options.omitEmptyValues ? undefined : '"-"';
+    return (ctx) => {
+      const value = single(ctx);
+      return value === undefined ? unset : jsonString(typeof value === "number" ? `${value}` : value);
+    };
+  }
+  const text = new TextFormatter(parts, options.omitEmptyValues ? "" : "-");
+  return (ctx) => jsonString(text.format(ctx));
+}
+
+class JsonFormatter implements AccessLogFormatter {
+  constructor(private readonly root: JsonNode) {}
+
+  format(ctx: AccessLogContext): string {
+    return `${this.root(ctx)}\n`;
+  }
+}
+
+/**
+ * Compile a format dictionary (keys and strings as byte strings). One line per entry:
+ * compact JSON and "\n", keys in config order unless sorted. Throws FormatError naming
+ * the key path and the operator.
+ */
+export function compileJsonFormat(json: { [key: string]: AccessLogJsonValue }, options: Partial<JsonOptions> = {}): AccessLogFormatter {
+  const full: JsonOptions = { typed: options.typed ?? true, omitEmptyValues: options.omitEmptyValues ?? false, sortProperties: options.sortProperties ?? false };
+  return new JsonFormatter(compileJsonValue(json, full, ""));
+}
+
+/** Compile a validated format from the config. Throws FormatError. */
+export function compileFormat(config: AccessLogFormatConfig): AccessLogFormatter {
+  if (config.type === "text") return compileTextFormat(config.format, config.omitEmptyValues);
+  return compileJsonFormat(config.json, config);
+}

@@ -1,0 +1,250 @@
+/**
+ * Access loggers and the files they write (Envoy's AccessLogManager and AccessLogFile).
+ *
+ * `AccessLogger.log(ctx)` formats one line and appends it to its file's buffer; nothing
+ * else happens on the request path. The buffer is written (one port write) when it
+ * passes 64 KiB or a second after its first line, whichever comes first — Envoy's
+ * file_flush_interval (1 s) and file_flush_min_size (64 KiB) — and one write at a time.
+ * If the file stops taking bytes (a stuck stdout reader, a hung disk), lines wait up to
+ * `maxPendingBytes`, after which new lines are dropped and counted: memory stays bounded.
+ *
+ * Loggers with the same path share one file (and one buffer), as in Envoy, so two HTTP
+ * connection managers logging to /dev/stdout never interleave within a line.
+ */
+import type { AccessLogConfig } from "../config/bootstrap.ts";
+import type { AppendFile, PortError, Runtime, TimerHandle } from "../port.ts";
+import { latin1Encode } from "../util/latin1.ts";
+import type { AccessLogContext } from "./context.ts";
+import { compileFormat, type AccessLogFormatter } from "./format.ts";
+
+export interface AccessLogOptions {
+  /** Write buffered lines at least this often (Envoy's file_flush_interval). Default 1000 ms. */
+  flushIntervalMs?: number;
+  /** Write as soon as this much is buffered (Envoy's file_flush_min_size). Default 64 KiB. */
+  flushMinBytes?: number;
+  /** Most bytes waiting per file (buffered and being written); past it lines are dropped. Default 16 MiB. */
+  maxPendingBytes?: number;
+}
+
+const DEFAULTS: Required<AccessLogOptions> = {
+  flushIntervalMs: 1000,
+  flushMinBytes: 64 * 1024,
+  maxPendingBytes: 16 * 1024 * 1024,
+};
+
+/** Counters per file, named after Envoy's access_log_file.* stats. */
+export interface AccessLogFileStats {
+  /** Lines accepted into the buffer. */
+  writeBuffered: number;
+  /** Port writes that succeeded. */
+  writeCompleted: number;
+  /** Port writes that failed (their lines are lost). */
+  writeFailed: number;
+  /** Writes started by the flush timer (rather than by size or an explicit flush). */
+  flushedByTimer: number;
+  /** Lines dropped because `maxPendingBytes` were already waiting. */
+  linesDropped: number;
+  /** Bytes waiting now: buffered plus being written (a gauge). */
+  pendingBytes: number;
+}
+
+/** Thrown by `createAccessLoggers` when a log file cannot be opened: a config error, naming the path. */
+export class AccessLogOpenError extends Error {
+  constructor(
+    readonly path: string,
+    readonly error: PortError,
+  ) {
+    super(`cannot open access log file ${path}: ${error.code}${error.message ? ` (${error.message})` : ""}`);
+    this.name = "AccessLogOpenError";
+  }
+}
+
+/** One open log file: a buffer of lines (a byte string) and the port's append-only file. */
+export class AccessLogFile {
+  readonly stats: AccessLogFileStats = { writeBuffered: 0, writeCompleted: 0, writeFailed: 0, flushedByTimer: 0, linesDropped: 0, pendingBytes: 0 };
+  private buffer = "";
+  private writing: Promise<void> | undefined;
+  private timer: TimerHandle | undefined;
+  private closed = false;
+  /** The last write failed: the next failure is not reported again until one succeeds. */
+  private failing = false;
+
+  constructor(
+    readonly path: string,
+    private readonly file: AppendFile,
+    private readonly runtime: Runtime,
+    private readonly options: Required<AccessLogOptions>,
+  ) {}
+
+  /** Buffer one line (a byte string). Never blocks, never throws. */
+  append(line: string): void {
+    if (this.closed || line.length === 0) return;
+    if (this.stats.pendingBytes + line.length > this.options.maxPendingBytes) {
+      this.stats.linesDropped++;
+      return;
+    }
+    this.buffer += line;
+    this.stats.pendingBytes += line.length;
+    this.stats.writeBuffered++;
+    if (this.buffer.length >= this.options.flushMinBytes) this.startWrite();
+    else if (this.timer === undefined && this.writing === undefined) this.armTimer();
+  }
+
+  /**
+   * Write everything buffered and wait until it is written (or failed). A file that
+   * takes no bytes (a stuck stdout reader) keeps this waiting: bound it with a timeout
+   * where waiting matters (shutdown).
+   */
+  async flush(): Promise<void> {
+    this.cancelTimer();
+    while (this.writing !== undefined || this.buffer.length > 0) {
+      if (this.writing === undefined) this.startWrite();
+      await this.writing;
+    }
+  }
+
+  /** Flush, then close the file. Later lines are ignored. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    await this.file.close();
+  }
+
+  private armTimer(): void {
+    this.timer = this.runtime.setTimeout(() => {
+      this.timer = undefined;
+      if (this.writing !== undefined || this.buffer.length === 0) return;
+      this.stats.flushedByTimer++;
+      this.startWrite();
+    }, this.options.flushIntervalMs);
+  }
+
+  private cancelTimer(): void {
+    if (this.timer === undefined) return;
+    this.runtime.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One write at a time: while one is in flight, lines gather for the next. */
+  private startWrite(): void {
+    if (this.writing !== undefined || this.buffer.length === 0) return;
+    this.cancelTimer();
+    const chunk = this.buffer;
+    this.buffer = "";
+    this.writing = this.file.write(latin1Encode(chunk)).then(
+      () => {
+        this.stats.writeCompleted++;
+        this.failing = false;
+      },
+      (err: PortError) => {
+        this.stats.writeFailed++;
+        if (!this.failing) {
+          this.failing = true;
+          this.runtime.log.write(`access log ${this.path}: write failed, ${chunk.length} bytes lost: ${err?.code ?? err}\n`);
+        }
+      },
+    ).then(() => {
+      this.writing = undefined;
+      this.stats.pendingBytes -= chunk.length;
+      if (this.buffer.length >= this.options.flushMinBytes) this.startWrite();
+      else if (this.buffer.length > 0 && this.timer === undefined) this.armTimer();
+    });
+  }
+}
+
+/** One configured access log: its compiled format and its file. */
+export class AccessLogger {
+  constructor(
+    readonly name: string,
+    readonly formatter: AccessLogFormatter,
+    readonly file: AccessLogFile,
+  ) {}
+
+  /** Log one finished stream or connection. Synchronous and cheap: formats and buffers one line. */
+  log(ctx: AccessLogContext): void {
+    this.file.append(this.formatter.format(ctx));
+  }
+
+  /** Write what this logger's file has buffered. */
+  flush(): Promise<void> {
+    return this.file.flush();
+  }
+}
+
+/**
+ * Opens access log files, once per path, and builds loggers over them. One per server:
+ * `flush()` / `close()` on shutdown write out what is buffered.
+ */
+export class AccessLogManager {
+  private readonly files = new Map<string, Promise<AccessLogFile>>();
+  private readonly options: Required<AccessLogOptions>;
+
+  constructor(
+    private readonly runtime: Runtime,
+    options: AccessLogOptions = {},
+  ) {
+    this.options = { ...DEFAULTS, ...options };
+  }
+
+  /** The file for `path`, opened on first use. Rejects with AccessLogOpenError. */
+  file(path: string): Promise<AccessLogFile> {
+    let file = this.files.get(path);
+    if (file === undefined) {
+      file = this.runtime.openAppendFile(path).then(
+        (opened) => new AccessLogFile(path, opened, this.runtime, this.options),
+        (err: PortError) => {
+          this.files.delete(path);
+          throw new AccessLogOpenError(path, err);
+        },
+      );
+      this.files.set(path, file);
+    }
+    return file;
+  }
+
+  /** Loggers for one `access_log` list, in order. Rejects with AccessLogOpenError naming the first path that cannot be opened. */
+  async createAccessLoggers(configs: readonly AccessLogConfig[]): Promise<AccessLogger[]> {
+    // Compile first: a bad format fails before any file is created.
+    const formatters = configs.map((config) => compileFormat(config.format));
+    const files = await Promise.allSettled(configs.map((config) => this.file(config.path)));
+    const failed = files.find((result) => result.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return configs.map((config, i) => new AccessLogger(config.name, formatters[i]!, (files[i] as PromiseFulfilledResult<AccessLogFile>).value));
+  }
+
+  /** Every open file's counters, by path. */
+  async stats(): Promise<Map<string, AccessLogFileStats>> {
+    const out = new Map<string, AccessLogFileStats>();
+    for (const file of await this.openFiles()) out.set(file.path, file.stats);
+    return out;
+  }
+
+  /** Write out everything buffered, in every file. */
+  async flush(): Promise<void> {
+    await Promise.all((await this.openFiles()).map((file) => file.flush()));
+  }
+
+  /** Flush and close every file (shutdown; see AccessLogFile.flush about a stuck file). */
+  async close(): Promise<void> {
+    await Promise.all((await this.openFiles()).map((file) => file.close()));
+    this.files.clear();
+  }
+
+  private async openFiles(): Promise<AccessLogFile[]> {
+    const settled = await Promise.allSettled(this.files.values());
+    return settled.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  }
+}
+
+/**
+ * Loggers for one `access_log` list. Pass the server's AccessLogManager so that loggers
+ * of several filters share files (and one flush on shutdown); without one, a manager of
+ * their own is made and only `AccessLogger.flush()` reaches their files.
+ */
+export function createAccessLoggers(
+  configs: readonly AccessLogConfig[],
+  runtime: Runtime,
+  manager: AccessLogManager = new AccessLogManager(runtime),
+): Promise<AccessLogger[]> {
+  return manager.createAccessLoggers(configs);
+}

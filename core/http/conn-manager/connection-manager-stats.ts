@@ -1,0 +1,58 @@
+import type { Counter } from "../../stats/counter.ts";
+import type { Gauge } from "../../stats/gauge.ts";
+import type { Histogram } from "../../stats/histogram.ts";
+import type { StatsStore } from "../../stats/stats-store.ts";
+
+/** Envoy's HTTP connection manager stats, `http.<stat_prefix>.*`. Shared by the listener's connections. */
+export class ConnectionManagerStats {
+  readonly downstreamCxTotal: Counter;
+  readonly downstreamCxHttp1Total: Counter;
+  readonly downstreamCxActive: Gauge;
+  readonly downstreamCxHttp1Active: Gauge;
+  readonly downstreamCxDestroy: Counter;
+  readonly downstreamCxDestroyRemote: Counter;
+  readonly downstreamCxDestroyLocal: Counter;
+  readonly downstreamCxLengthMs: Histogram;
+  readonly downstreamCxProtocolError: Counter;
+  readonly downstreamCxIdleTimeout: Counter;
+  readonly downstreamRqTotal: Counter;
+  readonly downstreamRqHttp1Total: Counter;
+  readonly downstreamRqActive: Gauge;
+  readonly downstreamRqTime: Histogram;
+  /** downstream_rq_1xx … downstream_rq_5xx, by status class. */
+  readonly downstreamRqByClass: Counter[];
+  readonly downstreamRqTimeout: Counter;
+  readonly downstreamRqIdleTimeout: Counter;
+  readonly downstreamRqHeaderTimeout: Counter;
+  readonly rqResetAfterDownstreamResponseStarted: Counter;
+  readonly noRoute: Counter;
+
+  constructor(store: StatsStore, statPrefix: string) {
+    const scope = store.scope(`http.${statPrefix}.`);
+    this.downstreamCxTotal = scope.counter("downstream_cx_total");
+    this.downstreamCxHttp1Total = scope.counter("downstream_cx_http1_total");
+    this.downstreamCxActive = scope.gauge("downstream_cx_active");
+    this.downstreamCxHttp1Active = scope.gauge("downstream_cx_http1_active");
+    this.downstreamCxDestroy = scope.counter("downstream_cx_destroy");
+    this.downstreamCxDestroyRemote = scope.counter("downstream_cx_destroy_remote");
+    this.downstreamCxDestroyLocal = scope.counter("downstream_cx_destroy_local");
+    this.downstreamCxLengthMs = scope.histogram("downstream_cx_length_ms");
+    this.downstreamCxProtocolError = scope.counter("downstream_cx_protocol_error");
+    this.downstreamCxIdleTimeout = scope.counter("downstream_cx_idle_timeout");
+    this.downstreamRqTotal = scope.counter("downstream_rq_total");
+    this.downstreamRqHttp1Total = scope.counter("downstream_rq_http1_total");
+    this.downstreamRqActive = scope.gauge("downstream_rq_active");
+    this.downstreamRqTime = scope.histogram("downstream_rq_time");
+    this.downstreamRqByClass = [1, 2, 3, 4, 5].map((c) => scope.counter(`downstream_rq_${c}xx`));
+    this.downstreamRqTimeout = scope.counter("downstream_rq_timeout");
+    this.downstreamRqIdleTimeout = scope.counter("downstream_rq_idle_timeout");
+    this.downstreamRqHeaderTimeout = scope.counter("downstream_rq_header_timeout");
+    this.rqResetAfterDownstreamResponseStarted = scope.counter("rq_reset_after_downstream_response_started");
+    this.noRoute = scope.counter("no_route");
+  }
+
+  /** Count a finished response by its status class. */
+  countResponse(status: number): void {
+    this.downstreamRqByClass[Math.floor(status / 100) - 1]?.inc();
+  }
+}

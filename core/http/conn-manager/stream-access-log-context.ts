@@ -1,0 +1,67 @@
+import type { AccessLogContext } from "../../access-log/context.ts";
+import type { SocketAddress } from "../../port.ts";
+import type { RequestHeaders, ResponseHeaders } from "../message.ts";
+import type { StreamInfo } from "../stream-info.ts";
+import type { HeaderMap } from "../header-map.ts";
+
+/**
+ * A finished HTTP stream as its access log lines see it: getters over the stream's
+ * own objects, built only when the HCM has access logs, read synchronously, not kept.
+ */
+export class StreamAccessLogContext implements AccessLogContext {
+  constructor(
+    private readonly info: StreamInfo,
+    private readonly request: RequestHeaders,
+    private readonly response: ResponseHeaders | undefined,
+    private readonly trailers: HeaderMap | undefined,
+    readonly downstreamRemoteAddress: SocketAddress | undefined,
+    readonly downstreamLocalAddress: SocketAddress | undefined,
+    readonly connectionId: number,
+    readonly durationMs: number,
+  ) {}
+
+  get startWallClock(): number {
+    return this.info.startWallClock;
+  }
+  get responseDurationMs(): number | undefined {
+    return this.info.upstreamResponseHeadersAt ? this.info.upstreamResponseHeadersAt - this.info.startTime : undefined;
+  }
+  requestHeader(name: string): string | undefined {
+    // Envoy logs the first value of a repeated field.
+    return name.startsWith(":") || name === "host" ? this.request.header(name) : this.request.headers.get(name);
+  }
+  responseHeader(name: string): string | undefined {
+    if (!this.response) return undefined;
+    return name === ":status" ? String(this.response.status) : this.response.headers.get(name);
+  }
+  responseTrailer(name: string): string | undefined {
+    return this.trailers?.get(name);
+  }
+  get protocol(): string {
+    return this.request.protocol;
+  }
+  get responseCode(): number {
+    return this.info.responseCode;
+  }
+  get responseCodeDetails(): string | undefined {
+    return this.info.responseCodeDetails || undefined;
+  }
+  get responseFlags(): readonly string[] {
+    return this.info.responseFlags;
+  }
+  get bytesReceived(): number {
+    return this.info.bytesReceived;
+  }
+  get bytesSent(): number {
+    return this.info.bytesSent;
+  }
+  get upstreamHost(): string | undefined {
+    return this.info.upstreamHost || undefined;
+  }
+  get upstreamCluster(): string | undefined {
+    return this.info.upstreamCluster || undefined;
+  }
+  get routeName(): string | undefined {
+    return this.info.routeName || undefined;
+  }
+}

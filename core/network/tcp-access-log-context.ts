@@ -1,0 +1,33 @@
+import type { AccessLogContext } from "../access-log/context.ts";
+import type { SocketAddress } from "../port.ts";
+
+/** A finished tcp_proxy connection as its access log lines see it: the HTTP fields are empty. */
+export class TcpAccessLogContext implements AccessLogContext {
+  readonly protocol = undefined;
+  readonly responseCode = 0;
+  readonly responseCodeDetails = undefined;
+  readonly routeName = undefined;
+
+  constructor(
+    readonly startWallClock: number,
+    readonly durationMs: number,
+    readonly bytesReceived: number,
+    readonly bytesSent: number,
+    readonly responseFlags: readonly string[],
+    readonly upstreamHost: string | undefined,
+    readonly upstreamCluster: string,
+    readonly downstreamRemoteAddress: SocketAddress | undefined,
+    readonly downstreamLocalAddress: SocketAddress | undefined,
+    readonly connectionId: number,
+  ) {}
+
+  requestHeader(): undefined {
+    return undefined;
+  }
+  responseHeader(): undefined {
+    return undefined;
+  }
+  responseTrailer(): undefined {
+    return undefined;
+  }
+}

@@ -1,0 +1,80 @@
+import type { Counter } from "../stats/counter.ts";
+import type { Gauge } from "../stats/gauge.ts";
+import type { Histogram } from "../stats/histogram.ts";
+import type { StatsScope, StatsStore } from "../stats/stats-store.ts";
+
+/** Envoy's cluster stats, `cluster.<name>.*`, held by the cluster and updated by its pools and the router. */
+export class ClusterStats {
+  readonly upstreamCxTotal: Counter;
+  readonly upstreamCxHttp1Total: Counter;
+  readonly upstreamCxActive: Gauge;
+  readonly upstreamCxConnectFail: Counter;
+  readonly upstreamCxConnectTimeout: Counter;
+  readonly upstreamCxDestroy: Counter;
+  readonly upstreamCxDestroyRemote: Counter;
+  readonly upstreamCxDestroyLocal: Counter;
+  readonly upstreamCxLengthMs: Histogram;
+  readonly upstreamCxConnectMs: Histogram;
+  readonly upstreamCxRxBytesTotal: Counter;
+  readonly upstreamCxTxBytesTotal: Counter;
+  readonly upstreamCxProtocolError: Counter;
+  readonly upstreamRqTotal: Counter;
+  readonly upstreamRqActive: Gauge;
+  readonly upstreamRqPendingTotal: Counter;
+  readonly upstreamRqPendingActive: Gauge;
+  readonly upstreamRqPendingOverflow: Counter;
+  readonly upstreamRqTime: Histogram;
+  readonly upstreamRqTimeout: Counter;
+  readonly upstreamRqRetry: Counter;
+  readonly upstreamRqRetrySuccess: Counter;
+  readonly upstreamRqCompleted: Counter;
+  readonly membershipHealthy: Gauge;
+  readonly membershipTotal: Gauge;
+  /** upstream_rq_<code> and upstream_rq_<class>xx, created on first use. */
+  private readonly byCode = new Map<number, Counter>();
+  private readonly byClass: Counter[];
+
+  constructor(
+    store: StatsStore,
+    name: string,
+    private readonly scope: StatsScope = store.scope(`cluster.${name}.`),
+  ) {
+    this.upstreamCxTotal = scope.counter("upstream_cx_total");
+    this.upstreamCxHttp1Total = scope.counter("upstream_cx_http1_total");
+    this.upstreamCxActive = scope.gauge("upstream_cx_active");
+    this.upstreamCxConnectFail = scope.counter("upstream_cx_connect_fail");
+    this.upstreamCxConnectTimeout = scope.counter("upstream_cx_connect_timeout");
+    this.upstreamCxDestroy = scope.counter("upstream_cx_destroy");
+    this.upstreamCxDestroyRemote = scope.counter("upstream_cx_destroy_remote");
+    this.upstreamCxDestroyLocal = scope.counter("upstream_cx_destroy_local");
+    this.upstreamCxLengthMs = scope.histogram("upstream_cx_length_ms");
+    this.upstreamCxConnectMs = scope.histogram("upstream_cx_connect_ms");
+    this.upstreamCxRxBytesTotal = scope.counter("upstream_cx_rx_bytes_total");
+    this.upstreamCxTxBytesTotal = scope.counter("upstream_cx_tx_bytes_total");
+    this.upstreamCxProtocolError = scope.counter("upstream_cx_protocol_error");
+    this.upstreamRqTotal = scope.counter("upstream_rq_total");
+    this.upstreamRqActive = scope.gauge("upstream_rq_active");
+    this.upstreamRqPendingTotal = scope.counter("upstream_rq_pending_total");
+    this.upstreamRqPendingActive = scope.gauge("upstream_rq_pending_active");
+    this.upstreamRqPendingOverflow = scope.counter("upstream_rq_pending_overflow");
+    this.upstreamRqTime = scope.histogram("upstream_rq_time");
+    this.upstreamRqTimeout = scope.counter("upstream_rq_timeout");
+    this.upstreamRqRetry = scope.counter("upstream_rq_retry");
+    this.upstreamRqRetrySuccess = scope.counter("upstream_rq_retry_success");
+    this.upstreamRqCompleted = scope.counter("upstream_rq_completed");
+    this.membershipHealthy = scope.gauge("membership_healthy");
+    this.membershipTotal = scope.gauge("membership_total");
+    this.byClass = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));
+  }
+
+  /** Count an upstream response by exact code and class (Envoy's upstream_rq_200, upstream_rq_2xx). */
+  countResponse(status: number): void {
+    let counter = this.byCode.get(status);
+    if (!counter) {
+      counter = this.scope.counter(`upstream_rq_${status}`);
+      this.byCode.set(status, counter);
+    }
+    counter.inc();
+    this.byClass[Math.floor(status / 100) - 1]?.inc();
+  }
+}

@@ -1,0 +1,534 @@
+/**
+ * The port implemented in memory: in-process sockets on virtual addresses, a virtual
+ * clock and a seeded scheduler. No real network, no real time: the same core runs on it
+ * unchanged, deterministically, and tests can inject faults that real sockets make hard
+ * to provoke. See runtimes/memory/README.md.
+ */
+import type {
+  AppendFile,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  LogSink,
+  PortError,
+  Runtime,
+  SignalName,
+  Socket,
+  SocketAddress,
+  TimerHandle,
+} from "../../core/port.ts";
+import { VERSION } from "../../core/version.ts";
+import { matches, mergeFaults, type ConnectionFaults, type ConnectionInfo, type FaultMatcher, type FaultRule } from "./faults.ts";
+import { MemorySocket, type SocketNetwork } from "./memory-socket.ts";
+import { Prng } from "./prng.ts";
+import { Lane, Scheduler, Task } from "./scheduler.ts";
+
+export interface MemoryRuntimeOptions {
+  /** Seeds the PRNG that orders same-time events and draws random faults (default 1). */
+  seed?: number;
+  /** Order same-time events at random (default true); false runs them in scheduling order. */
+  shuffle?: boolean;
+  /**
+   * Drive the scheduler from the real event loop, for code that awaits port events
+   * (the port conformance suite): due events run on the next macrotask, and when
+   * nothing is due the clock jumps to the next timer. Default false: nothing runs
+   * until `advance`/`runDue`/`runUntilIdle`/`settle` is called.
+   */
+  autoRun?: boolean;
+  /** `now()` at start (default 0). */
+  startTime?: number;
+  /** `wallClock()` at start (default 2026-01-01T00:00:00Z), so log timestamps are replayable too. */
+  wallClockStart?: number;
+  /** Bytes a socket's kernel buffers for reading, counting bytes in flight to it (default 256 KiB). */
+  receiveWindow?: number;
+  /** The most one onData delivers (default 64 KiB). */
+  maxReadSize?: number;
+  /** Faults for every connection (rules added with `setFaults` apply on top). */
+  faults?: ConnectionFaults;
+  /** The file system `readTextFile` reads and `openAppendFile` appends to: path → content. */
+  files?: Record<string, string>;
+  /** Directories that exist besides "/" and the parents of `files` (where new files may be created). */
+  directories?: string[];
+  /** Host names `resolve` knows, besides IP literals (default: localhost → 127.0.0.1, ::1). */
+  hosts?: Record<string, string[]>;
+  /** The source address of outgoing connections (default 127.0.0.1, or ::1 toward IPv6). */
+  sourceAddress?: string;
+  /** What `exit` does: "record" (default) records the code and returns; "throw" also throws ExitCalled. */
+  exitMode?: "record" | "throw";
+  /** Also pass log lines here (e.g. to print them while debugging). */
+  echoLog?: (text: string) => void;
+  /** Receives one line per socket event (connect, close, FIN, RST, faults). */
+  trace?: (line: string) => void;
+}
+
+/** Thrown by `exit` in exitMode "throw". */
+export class ExitCalled extends Error {
+  constructor(readonly code: number) {
+    super(`exit(${code})`);
+    this.name = "ExitCalled";
+  }
+}
+
+const DEFAULT_WALL_CLOCK = Date.UTC(2026, 0, 1);
+const FIRST_EPHEMERAL_PORT = 49152;
+
+class MemoryListener implements Listener {
+  closed = false;
+  /** Connections the runtime established and the listener has not accepted yet. */
+  readonly backlog = new Set<MemorySocket>();
+
+  constructor(
+    private readonly runtime: MemoryRuntime,
+    readonly address: SocketAddress,
+    readonly onAccept: (socket: Socket) => void,
+  ) {}
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.runtime.unbind(this);
+    // Connections still in the accept queue of a closed listening socket are reset.
+    for (const socket of this.backlog) socket.reset();
+    this.backlog.clear();
+  }
+}
+
+export class MemoryRuntime implements Runtime, SocketNetwork {
+  readonly name = "memory";
+  readonly version = VERSION;
+  readonly scheduler: Scheduler;
+  readonly prng: Prng;
+  readonly seed: number;
+  readonly maxReadSize: number;
+  readonly receiveWindow: number;
+  readonly trace: ((line: string) => void) | undefined;
+  /** The in-memory file system: path → content (see also `mkdir`). */
+  readonly files: Map<string, string>;
+  /** Directories created with `mkdir` (the parents of every file exist too). */
+  readonly directories = new Set<string>(["/"]);
+  /** Errors `openAppendFile` writes to a path fail with (e.g. "ENOSPC"), set with `setFileError`. */
+  readonly fileErrors = new Map<string, string>();
+  /** What was appended to "/dev/stdout" and "/dev/stderr". */
+  stdoutText = "";
+  stderrText = "";
+  readonly hosts: Map<string, string[]>;
+  /** Every socket not yet closed. */
+  readonly openSockets = new Set<MemorySocket>();
+  /** Every listener not yet closed, by "address port". */
+  readonly listeners = new Map<string, MemoryListener>();
+  /** Everything written to the log sink, in order. */
+  logText = "";
+  /** The code of the first `exit` call, once called. */
+  exitCode: number | undefined;
+  /** Resolves with the code of the first `exit` call. */
+  readonly exited: Promise<number>;
+
+  private readonly options: MemoryRuntimeOptions;
+  private readonly wallClockStart: number;
+  private readonly startTime: number;
+  private readonly deferLane = new Lane("defer");
+  private readonly timerLane = new Lane("timers");
+  private readonly signalHandlers = new Map<SignalName, (() => void)[]>();
+  private readonly faultRules: FaultRule[] = [];
+  private nextSocketId = 1;
+  private nextPort = FIRST_EPHEMERAL_PORT;
+  private autoPumpPending = false;
+  private resolveExited!: (code: number) => void;
+
+  constructor(options: MemoryRuntimeOptions = {}) {
+    this.options = options;
+    this.seed = options.seed ?? 1;
+    this.prng = new Prng(this.seed);
+    this.startTime = options.startTime ?? 0;
+    this.scheduler = new Scheduler(this.prng, options.shuffle ?? true, this.startTime);
+    this.wallClockStart = options.wallClockStart ?? DEFAULT_WALL_CLOCK;
+    this.maxReadSize = options.maxReadSize ?? 65536;
+    this.receiveWindow = options.receiveWindow ?? 256 * 1024;
+    this.trace = options.trace;
+    this.files = new Map(Object.entries(options.files ?? {}));
+    for (const dir of options.directories ?? []) this.mkdir(dir);
+    this.hosts = new Map(Object.entries(options.hosts ?? { localhost: ["127.0.0.1", "::1"] }));
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+    if (options.autoRun) this.scheduler.onSchedule = () => this.requestAutoPump();
+  }
+
+  // ================================================================ Runtime: sockets
+
+  listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
+    const address = this.hostAddress(options.address);
+    if (address === undefined) return Promise.reject(portError("EADDRNOTAVAIL", `listen EADDRNOTAVAIL: address not available ${options.address}:${options.port}`));
+    let port = options.port;
+    if (port === 0) {
+      do port = this.nextPort++;
+      while (this.bindConflict(address, port));
+    } else if (this.bindConflict(address, port)) {
+      return Promise.reject(portError("EADDRINUSE", `listen EADDRINUSE: address already in use ${address}:${port}`));
+    }
+    const listener = new MemoryListener(this, { address, port, family: familyOf(address) }, onAccept);
+    this.listeners.set(`${address} ${port}`, listener);
+    this.trace?.(`t=${this.now()} listen ${address}:${port}`);
+    return Promise.resolve(listener);
+  }
+
+  connect(options: ConnectOptions): Socket {
+    const id = this.nextSocketId++;
+    const target = this.hostAddress(options.address) ?? options.address;
+    const family = familyOf(target);
+    const local: SocketAddress = { address: this.options.sourceAddress ?? (family === 6 ? "::1" : "127.0.0.1"), port: this.nextPort++, family };
+    const faults = this.faultsFor({ id, remote: { address: target, port: options.port }, local });
+    const socket = new MemorySocket(this, id, "client", { ...faults.toServer }, faults.receiveWindow ?? this.receiveWindow);
+    this.openSockets.add(socket);
+    this.trace?.(`t=${this.now()} S${id}(client) connect ${target}:${options.port}${faults.connect ? ` [${faults.connect}]` : ""}`);
+    if (faults.connect === "blackhole") return socket; // never completes; close/reset still work
+    const attempt = (): void => {
+      socket.connectTask = undefined;
+      const listener = faults.connect === "refuse" ? undefined : this.findListener(target, options.port);
+      if (!listener) {
+        socket.fail(portError("ECONNREFUSED", `connect ECONNREFUSED ${target}:${options.port}`));
+        return;
+      }
+      const server = new MemorySocket(this, this.nextSocketId++, "server", { ...faults.toClient }, faults.receiveWindow ?? this.receiveWindow);
+      this.openSockets.add(server);
+      server.local = { address: target, port: options.port, family };
+      server.remote = local;
+      socket.local = local;
+      socket.remote = server.local;
+      socket.established(server);
+      listener.backlog.add(server);
+      // The client learns it is connected and the server accepts, in either order.
+      this.scheduler.schedule(() => socket.connected());
+      this.scheduler.schedule(() => {
+        if (!listener.backlog.delete(server)) return; // reset with the listener
+        if (server.isClosed) return;
+        server.accepted();
+        listener.onAccept(server);
+      });
+    };
+    socket.connectTask = this.scheduler.schedule(attempt, faults.connectDelayMs ?? 0);
+    return socket;
+  }
+
+  // ================================================================ Runtime: time
+
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    return this.scheduler.schedule(callback, Number.isFinite(ms) && ms > 0 ? ms : 0, this.timerLane);
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    if (handle instanceof Task) this.scheduler.cancel(handle);
+  }
+
+  defer(callback: () => void): void {
+    this.scheduler.schedule(callback, 0, this.deferLane);
+  }
+
+  now(): number {
+    return this.scheduler.now;
+  }
+
+  wallClock(): number {
+    return this.wallClockStart + (this.scheduler.now - this.startTime);
+  }
+
+  // ================================================================ Runtime: the rest
+
+  resolve(host: string): Promise<string[]> {
+    if (isIp(host)) return Promise.resolve([host]);
+    const found = this.hosts.get(host.toLowerCase());
+    if (found) return Promise.resolve([...found]);
+    return Promise.reject(portError("ENOTFOUND", `getaddrinfo ENOTFOUND ${host}`));
+  }
+
+  readTextFile(path: string): Promise<string> {
+    const content = this.files.get(path);
+    if (content === undefined) return Promise.reject(portError("ENOENT", `ENOENT: no such file or directory, open '${path}'`));
+    return Promise.resolve(content);
+  }
+
+  openAppendFile(path: string): Promise<AppendFile> {
+    if (path !== "/dev/stdout" && path !== "/dev/stderr") {
+      if (this.isDirectory(path)) return Promise.reject(portError("EISDIR", `EISDIR: illegal operation on a directory, open '${path}'`));
+      if (!this.isDirectory(parentOf(path))) return Promise.reject(portError("ENOENT", `ENOENT: no such file or directory, open '${path}'`));
+      if (!this.files.has(path)) this.files.set(path, "");
+    }
+    return Promise.resolve(new MemoryAppendFile(this, path));
+  }
+
+  onSignal(signal: SignalName, callback: () => void): void {
+    let handlers = this.signalHandlers.get(signal);
+    if (!handlers) this.signalHandlers.set(signal, (handlers = []));
+    handlers.push(callback);
+  }
+
+  readonly log: LogSink = {
+    write: (text: string): void => {
+      this.logText += text;
+      this.options.echoLog?.(text);
+    },
+  };
+
+  exit(code: number): never {
+    if (this.exitCode === undefined) {
+      this.exitCode = code;
+      this.resolveExited(code);
+    }
+    this.trace?.(`t=${this.now()} exit(${code})`);
+    if (this.options.exitMode === "throw") throw new ExitCalled(code);
+    return undefined as never;
+  }
+
+  memoryUsage(): number | undefined {
+    return undefined;
+  }
+
+  // ================================================================ test API: driving time
+
+  /** Run everything due up to `ms` virtual ms from now, in order; the clock ends `ms` later. Returns the events run. */
+  advance(ms: number): number {
+    const target = this.scheduler.now + Math.max(0, ms);
+    const ran = this.scheduler.runUntil(target);
+    this.scheduler.now = target;
+    return ran;
+  }
+
+  /** Run everything due now (including what that schedules for now), without moving the clock. */
+  runDue(): number {
+    return this.scheduler.runUntil(this.scheduler.now);
+  }
+
+  /** Run the next event only (moving the clock to it); false when nothing is scheduled. */
+  step(): boolean {
+    return this.scheduler.runNext();
+  }
+
+  /**
+   * Run every scheduled event, moving the clock from one to the next, until nothing is
+   * left (however far in virtual time that is: idle timeouts of an hour fire too).
+   * Throws after `maxSteps` events, in case something reschedules itself forever.
+   */
+  runUntilIdle(maxSteps = 50_000_000): number {
+    return this.scheduler.runUntil(Number.POSITIVE_INFINITY, maxSteps);
+  }
+
+  /**
+   * For code that awaits (promises resolved by port events): run what is due, let the
+   * real event loop run promise continuations, and repeat until nothing more is due;
+   * then likewise for each event up to `ms` virtual ms ahead. The clock ends `ms` later.
+   */
+  async settle(ms = 0): Promise<void> {
+    const target = this.scheduler.now + Math.max(0, ms);
+    for (;;) {
+      this.scheduler.runUntil(this.scheduler.now);
+      await macrotask();
+      const next = this.scheduler.nextAt();
+      if (next === undefined || next > target) break;
+      if (next > this.scheduler.now) this.scheduler.now = next;
+    }
+    if (target > this.scheduler.now) this.scheduler.now = target;
+  }
+
+  /** Events scheduled and not yet run (timers, deferred callbacks, socket events). */
+  get pendingEvents(): number {
+    return this.scheduler.pending;
+  }
+
+  /** Timers set and neither fired nor cleared. */
+  get pendingTimers(): number {
+    return this.timerLane.live;
+  }
+
+  // ================================================================ test API: randomness, faults, signals, logs
+
+  /** A float in [0, 1) from the runtime's seeded PRNG. */
+  random(): number {
+    return this.prng.random();
+  }
+
+  /**
+   * Faults for connections opened from now on: to a destination (`{ port: 8080 }`,
+   * `{ address, port }`), or to whatever a predicate accepts. Later rules override
+   * earlier ones field by field. Pass a function instead to decide per connection.
+   */
+  setFaults(match: FaultMatcher, faults: ConnectionFaults): void;
+  setFaults(rule: FaultRule): void;
+  setFaults(match: FaultMatcher | FaultRule, faults?: ConnectionFaults): void {
+    if (faults === undefined) this.faultRules.push(match as FaultRule);
+    else this.faultRules.push((info) => (matches(match as FaultMatcher, info) ? faults : undefined));
+  }
+
+  clearFaults(): void {
+    this.faultRules.length = 0;
+  }
+
+  /** The faults a connection opened now would get. */
+  faultsFor(info: ConnectionInfo): ConnectionFaults {
+    return mergeFaults(this.options.faults, ...this.faultRules.map((rule) => rule(info)));
+  }
+
+  /** Deliver a signal: its handlers run as one event (returns false when nothing handles it). */
+  raise(signal: SignalName): boolean {
+    const handlers = this.signalHandlers.get(signal);
+    if (!handlers?.length) return false;
+    this.scheduler.schedule(() => {
+      for (const handler of [...handlers]) handler();
+    });
+    return true;
+  }
+
+  /** The log as lines (without their newlines). */
+  get logLines(): string[] {
+    const lines = this.logText.split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    return lines;
+  }
+
+  /** Create a directory (and its parents) in the in-memory file system. */
+  mkdir(path: string): void {
+    for (let dir = normalizeDir(path); dir !== "/" && !this.directories.has(dir); dir = parentOf(dir)) this.directories.add(dir);
+  }
+
+  /** Make appends to `path` fail with `code` (e.g. "ENOSPC"); undefined clears it. */
+  setFileError(path: string, code: string | undefined): void {
+    if (code === undefined) this.fileErrors.delete(path);
+    else this.fileErrors.set(path, code);
+  }
+
+  isDirectory(path: string): boolean {
+    const dir = normalizeDir(path);
+    if (this.directories.has(dir)) return true;
+    const prefix = dir === "/" ? "/" : `${dir}/`;
+    for (const file of this.files.keys()) if (file.startsWith(prefix)) return true;
+    return false;
+  }
+
+  // ================================================================ internals
+
+  /** @internal Append to a file (or to the collected stdout/stderr). */
+  appendText(path: string, text: string): void {
+    if (path === "/dev/stdout") this.stdoutText += text;
+    else if (path === "/dev/stderr") this.stderrText += text;
+    else this.files.set(path, (this.files.get(path) ?? "") + text);
+  }
+
+  /** @internal */
+  socketClosed(socket: MemorySocket): void {
+    this.openSockets.delete(socket);
+  }
+
+  /** @internal */
+  unbind(listener: MemoryListener): void {
+    this.listeners.delete(`${listener.address.address} ${listener.address.port}`);
+  }
+
+  private hostAddress(address: string): string | undefined {
+    if (isIp(address)) return address;
+    return this.hosts.get(address.toLowerCase())?.[0];
+  }
+
+  /** Linux semantics: a wildcard bind conflicts with any bind of the same port (and vice versa). */
+  private bindConflict(address: string, port: number): boolean {
+    for (const listener of this.listeners.values()) {
+      if (listener.address.port !== port) continue;
+      const other = listener.address.address;
+      if (other === address || isWildcard(other) || isWildcard(address)) return true;
+    }
+    return false;
+  }
+
+  private findListener(address: string, port: number): MemoryListener | undefined {
+    const exact = this.listeners.get(`${address} ${port}`);
+    if (exact) return exact;
+    const wildcard = familyOf(address) === 6 ? ["::"] : ["0.0.0.0", "::"];
+    for (const w of wildcard) {
+      const listener = this.listeners.get(`${w} ${port}`);
+      if (listener) return listener;
+    }
+    return undefined;
+  }
+
+  private requestAutoPump(): void {
+    if (this.autoPumpPending) return;
+    this.autoPumpPending = true;
+    schedule(() => this.autoPump());
+  }
+
+  private autoPump(): void {
+    this.autoPumpPending = false;
+    const scheduler = this.scheduler;
+    let ran = scheduler.runUntil(scheduler.now);
+    if (ran === 0) {
+      // Nothing due: jump to the next timer.
+      const next = scheduler.nextAt();
+      if (next !== undefined) ran = scheduler.runUntil(next);
+    }
+    if (scheduler.pending > 0) this.requestAutoPump();
+  }
+}
+
+/** A file of the in-memory file system opened for appending: each write lands at once, in order. */
+class MemoryAppendFile implements AppendFile {
+  private closed = false;
+  private readonly decoder = new TextDecoder("utf-8");
+
+  constructor(
+    private readonly runtime: MemoryRuntime,
+    readonly path: string,
+  ) {}
+
+  write(data: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.reject(portError("EBADF", "EBADF: bad file descriptor, write"));
+    const code = this.runtime.fileErrors.get(this.path);
+    if (code) return Promise.reject(portError(code, `${code}: write failed, write '${this.path}'`));
+    this.runtime.appendText(this.path, this.decoder.decode(data, { stream: true }));
+    return Promise.resolve();
+  }
+
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      const rest = this.decoder.decode();
+      if (rest) this.runtime.appendText(this.path, rest);
+    }
+    return Promise.resolve();
+  }
+}
+
+function normalizeDir(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  return trimmed === "" ? "/" : trimmed;
+}
+
+function parentOf(path: string): string {
+  const dir = normalizeDir(path);
+  const at = dir.lastIndexOf("/");
+  return at <= 0 ? "/" : dir.slice(0, at);
+}
+
+function portError(code: string, message: string): PortError {
+  return { code, message };
+}
+
+function familyOf(address: string): 4 | 6 {
+  return address.includes(":") ? 6 : 4;
+}
+
+function isWildcard(address: string): boolean {
+  return address === "0.0.0.0" || address === "::";
+}
+
+function isIp(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || (host.includes(":") && /^[0-9a-fA-F:.]+$/.test(host));
+}
+
+const schedule: (fn: () => void) => void =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
+    ? (fn) => void (globalThis as unknown as { setImmediate: (fn: () => void) => unknown }).setImmediate(fn)
+    : (fn) => void setTimeout(fn, 0);
+
+function macrotask(): Promise<void> {
+  return new Promise((resolve) => schedule(resolve));
+}

@@ -1,0 +1,277 @@
+/**
+ * The HTTP proxy end to end on the memory runtime: a Server built from an Envoy
+ * bootstrap (http_connection_manager + router → STATIC cluster) listens on a virtual
+ * address; a tiny upstream server and a client talk to it over in-memory sockets. Time
+ * is virtual (a 15 s route timeout takes no real time) and faults are injected where
+ * real sockets cannot be made to misbehave on demand.
+ */
+import { afterEach, describe, expect, test } from "vitest";
+import type { Server } from "../../core/server.ts";
+import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { httpProxyConfig, type HttpProxyOptions } from "../support/configs.ts";
+import { MemoryHttpClient, MemoryHttpServer, type UpstreamHandler } from "./support/http-peers.ts";
+import { firstDifference, pattern } from "./support/http-wire.ts";
+import { activeDownstreamConnections, pooledConnections, resourceCounters, startProxy } from "./support/proxy.ts";
+
+const PROXY = 10000;
+const UPSTREAM = 8080;
+const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. reset reason: ";
+
+let runtime: MemoryRuntime;
+let server: Server;
+let upstream: MemoryHttpServer;
+
+interface Setup {
+  seed?: number;
+  handler?: UpstreamHandler;
+  /** Don't start an upstream server. */
+  noUpstream?: boolean;
+  proxy?: Partial<HttpProxyOptions>;
+}
+
+async function setup(options: Setup = {}): Promise<void> {
+  runtime = new MemoryRuntime({ seed: options.seed ?? 1 });
+  if (!options.noUpstream) upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, options.handler ?? ((req, res) => res.respond(200, `hello from upstream: ${req.path}`)));
+  server = await startProxy(
+    runtime,
+    httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [UPSTREAM] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      ...options.proxy,
+    }),
+  );
+}
+
+/** After the test's traffic: close what is left, run out every timer, and check nothing leaked. */
+function expectNoLeaks(): void {
+  runtime.runUntilIdle();
+  expect(activeDownstreamConnections(server)).toBe(0);
+  expect(pooledConnections(server, "backend")).toBe(0);
+  expect(resourceCounters(server, "backend")).toEqual({ connections: 0, pendingRequests: 0, requests: 0 });
+  expect([...runtime.openSockets].map((s) => `S${s.id} (${s.role})`)).toEqual([]);
+  expect(runtime.pendingTimers).toBe(0);
+}
+
+afterEach(() => {
+  upstream?.close();
+});
+
+describe("HTTP proxy on the memory runtime", () => {
+  test("a GET is proxied with the upstream's body; the connection is reused for the next request", async () => {
+    await setup({ handler: (req, res) => res.respond(200, `hello from upstream: ${req.path}`, { "x-upstream": "yes" }) });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/hello?x=1");
+    runtime.runDue();
+    expect(client.responses).toHaveLength(1);
+    const response = client.responses[0]!;
+    expect(response.status).toBe(200);
+    expect(response.text()).toBe("hello from upstream: /hello?x=1");
+    expect(response.get("x-upstream")).toBe("yes");
+    expect(response.get("server")).toBe("envoy");
+    expect(response.get("x-envoy-upstream-service-time")).toBe("0");
+    const request = upstream.requests[0]!;
+    expect(request.method).toBe("GET");
+    expect(request.path).toBe("/hello?x=1");
+    expect(request.get("host")).toBe("example.com");
+    expect(request.get("x-forwarded-proto")).toBe("http");
+    expect(request.get("x-envoy-expected-rq-timeout-ms")).toBe("15000");
+
+    client.request("GET", "/second");
+    runtime.runDue();
+    expect(client.responses.map((r) => r.text())).toEqual(["hello from upstream: /hello?x=1", "hello from upstream: /second"]);
+    expect(upstream.accepted).toBe(1); // keep-alive: one upstream connection for both
+    expect(runtime.now()).toBe(0); // nothing waited
+
+    client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("the route timeout (15s) answers 504 after exactly 15 virtual seconds, instantly", async () => {
+    await setup({ handler: () => {} }); // never answers
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/slow");
+    const started = performance.now();
+    runtime.advance(14_999);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(1);
+    expect(client.responses).toHaveLength(1);
+    expect(client.responses[0]!.status).toBe(504);
+    expect(client.responses[0]!.text()).toBe("upstream request timeout");
+    expect(runtime.now()).toBe(15_000);
+    expect(performance.now() - started).toBeLessThan(1000);
+    // The upstream request was abandoned: its connection reset, never reused.
+    runtime.runDue();
+    expect([...upstream.connections]).toHaveLength(0);
+    client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("connect_timeout with a blackholed connect: 503 'connection timeout' at the timeout", async () => {
+    await setup({ proxy: { clusterExtra: { connect_timeout: "0.25s" } } });
+    runtime.setFaults({ port: UPSTREAM }, { connect: "blackhole" });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.advance(249);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(1);
+    expect(client.responses).toHaveLength(1);
+    expect(client.responses[0]!.status).toBe(503);
+    expect(client.responses[0]!.text()).toBe(`${RESET_BEFORE_HEADERS}connection timeout`);
+    expect(upstream.accepted).toBe(0);
+    client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("nothing listening upstream: 503 'connection failure' with the errno, as Envoy", async () => {
+    await setup({ noUpstream: true });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.runDue();
+    expect(client.responses[0]!.status).toBe(503);
+    expect(client.responses[0]!.text()).toBe(`${RESET_BEFORE_HEADERS}connection failure, transport failure reason: delayed connect error: 111`);
+    client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("flow control: a 1 MiB response through a one-byte downstream write window arrives intact, with backpressure upstream", async () => {
+    const body = pattern(1024 * 1024, 5);
+    await setup({
+      handler: (_req, res) => res.respond(200, body),
+      proxy: { listenerExtra: { per_connection_buffer_limit_bytes: 16384 }, clusterExtra: { per_connection_buffer_limit_bytes: 16384 } },
+    });
+    // The proxy's socket toward the client takes one byte per turn.
+    runtime.setFaults({ port: PROXY }, { toClient: { writeWindow: 1 } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/big");
+    runtime.runDue();
+    expect(client.responses).toHaveLength(1);
+    const response = client.responses[0]!;
+    expect(response.status).toBe(200);
+    expect(response.body.length).toBe(body.length);
+    expect(firstDifference(response.body, body)).toBe(-1);
+    // The proxy's downstream write buffer stayed near its limit: it stopped reading the
+    // upstream, whose own writes then queued on its side.
+    const proxyDownstream = client.socket.peer!;
+    expect(proxyDownstream.stats.maxBuffered).toBeLessThan(16384 + 128 * 1024);
+    const upstreamSocket = upstream.requests.length ? [...runtime.openSockets].find((s) => s.local?.port === UPSTREAM) : undefined;
+    expect(upstreamSocket?.stats.maxBuffered ?? 0).toBeGreaterThan(256 * 1024);
+    client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("reads split at every byte, both ways, on both connections: request and response bodies intact", async () => {
+    const requestBody = pattern(3000, 1);
+    const responseParts = [pattern(1000, 2), pattern(2500, 3), pattern(10, 4)];
+    await setup({
+      handler: (req, res) => {
+        res.writeHead(200, { "x-got": String(req.body.length), "x-intact": String(firstDifference(req.body, requestBody) === -1) });
+        for (const part of responseParts) res.write(part);
+        res.end();
+      },
+    });
+    runtime.setFaults({ port: PROXY }, { toServer: { split: "byte" }, toClient: { split: "byte" } });
+    runtime.setFaults({ port: UPSTREAM }, { toServer: { split: "byte" }, toClient: { split: "byte" } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("POST", "/upload", { body: requestBody });
+    client.request("POST", "/upload", { body: requestBody, chunked: true });
+    runtime.runDue();
+    expect(client.responses).toHaveLength(2);
+    const expected = new Uint8Array(3510);
+    let at = 0;
+    for (const part of responseParts) {
+      expected.set(part, at);
+      at += part.length;
+    }
+    for (const response of client.responses) {
+      expect(response.status).toBe(200);
+      expect(response.get("x-got")).toBe("3000");
+      expect(response.get("x-intact")).toBe("true");
+      expect(firstDifference(response.body, expected)).toBe(-1);
+    }
+    expect(client.socket.stats.reads).toBeGreaterThan(7000); // one byte per onData
+    client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("random splits and delays on every connection: still intact", async () => {
+    const body = pattern(200_000, 9);
+    await setup({ seed: 7, handler: (req, res) => res.respond(200, body, { "x-len": String(req.body.length) }) });
+    runtime.setFaults(() => ({ toServer: { split: "random", delayMs: [0, 5] }, toClient: { split: "random", delayMs: [0, 5], writeWindow: 1000 } }));
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("PUT", "/data", { body: pattern(50_000, 8) });
+    runtime.advance(60_000);
+    expect(client.responses).toHaveLength(1);
+    expect(client.responses[0]!.get("x-len")).toBe("50000");
+    expect(firstDifference(client.responses[0]!.body, body)).toBe(-1);
+    client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("an upstream reset mid-body resets the downstream connection (not a clean end)", async () => {
+    await setup({
+      handler: (_req, res) => {
+        res.writeHead(200, { "content-length": "100000" });
+        res.write(pattern(1000, 1));
+        runtime.setTimeout(() => res.reset(), 10);
+      },
+    });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/cut");
+    runtime.advance(100);
+    expect(client.responses).toHaveLength(0); // never complete
+    expect(client.parser.current?.status).toBe(200); // the head went out…
+    expect(client.parser.bodyReceived).toBe(1000); // …and what the upstream sent
+    expect(client.ended).toBe(false); // no FIN: a FIN would pass a truncated body as complete
+    expect(client.wasReset).toBe(true);
+    expectNoLeaks();
+  });
+
+  test("a network reset after N bytes of the response (injected fault) resets the downstream too", async () => {
+    await setup({ handler: (_req, res) => res.respond(200, pattern(50_000, 3)) });
+    runtime.setFaults({ port: UPSTREAM }, { toClient: { resetAfterBytes: 20_000 } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.runDue();
+    expect(client.responses).toHaveLength(0);
+    expect(client.parser.current?.status).toBe(200);
+    expect(client.parser.bodyReceived).toBeLessThan(20_000);
+    expect(client.wasReset).toBe(true);
+    expectNoLeaks();
+  });
+
+  test("graceful shutdown drains the downstream connections (promise-based code runs with settle)", async () => {
+    await setup();
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.runDue();
+    expect(client.responses).toHaveLength(1);
+    let done = false;
+    void server.shutdown().then(() => (done = true));
+    await runtime.settle();
+    expect(done).toBe(true);
+    expect(client.ended).toBe(true); // the proxy closed the idle keep-alive connection
+    expect(runtime.listeners.has(`127.0.0.1 ${PROXY}`)).toBe(false);
+    expectNoLeaks();
+  });
+
+  test("an early response (before the request body is sent) completes downstream and frees the upstream connection", async () => {
+    await setup({ handler: () => {} });
+    // The upstream answers from the request head, without waiting for the body.
+    upstream.earlyHandler = (head, res) => {
+      res.respond(200, "early", { "x-method": head.method });
+      return true;
+    };
+    // The client's body trickles in, so most of it comes after the response.
+    runtime.setFaults({ port: PROXY }, { toServer: { writeWindow: 1000 } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("POST", "/upload", { body: pattern(100_000, 1) });
+    runtime.runDue();
+    expect(client.responses.map((r) => [r.status, r.text()])).toEqual([[200, "early"]]);
+    // The request was not read in full: the proxy closes the downstream connection after the response.
+    expect(client.responses[0]!.get("connection")).toBe("close");
+    expect(client.ended).toBe(true);
+    expectNoLeaks();
+  });
+});
+

@@ -1,0 +1,100 @@
+/**
+ * runMain (core/main.ts), the program every runtime's main.ts runs, on the memory
+ * runtime: the config comes from its in-memory file system, signals are raised by the
+ * test, log lines are collected and `exit` is recorded instead of ending the process.
+ */
+import { describe, expect, test } from "vitest";
+import { runMain } from "../../core/main.ts";
+import { VERSION } from "../../core/version.ts";
+import { ExitCalled, MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { MemoryHttpClient, MemoryHttpServer } from "./support/http-peers.ts";
+
+const CONFIG_PATH = "/etc/polyvoy/envoy.json";
+const config = httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] });
+
+describe("runMain on the memory runtime", () => {
+  test("serves from a config file, and SIGTERM shuts down gracefully with exit 0", async () => {
+    const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(config) } });
+    await MemoryHttpServer.listen(runtime, 8080, (_req, res) => res.respond(200, "up"));
+    const main = runMain(runtime, ["-c", CONFIG_PATH]);
+    await runtime.settle();
+    await main;
+    expect(runtime.exitCode).toBeUndefined();
+    expect(runtime.listeners.has("127.0.0.1 10000")).toBe(true);
+
+    const client = new MemoryHttpClient(runtime, 10000);
+    client.request("GET", "/");
+    runtime.runDue();
+    expect(client.responses.map((r) => r.text())).toEqual(["up"]);
+
+    expect(runtime.raise("SIGTERM")).toBe(true);
+    await runtime.settle();
+    expect(runtime.exitCode).toBe(0);
+    expect(await runtime.exited).toBe(0);
+    expect(client.ended).toBe(true); // the idle keep-alive connection was closed
+    expect(runtime.listeners.has("127.0.0.1 10000")).toBe(false);
+    expect(runtime.logLines.map((line) => line.replace(/^\[[^\]]+\]/, ""))).toEqual([
+      `[info] polyvoy ${VERSION} starting on memory ${runtime.version}`,
+      "[info] listener 'http' listening on 127.0.0.1:10000",
+      "[info] caught SIGTERM, shutting down",
+      "[info] exiting",
+    ]);
+    // Virtual wall clock: log timestamps are replayable.
+    expect(runtime.logLines[0]).toMatch(/^\[2026-01-01 00:00:00\.000\]\[info\]/);
+  });
+
+  test("SIGTERM with a request in flight: shutdown closes it, and exit waits at most the 5 s grace period", async () => {
+    const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(config) } });
+    await MemoryHttpServer.listen(runtime, 8080, () => {}); // never answers
+    const main = runMain(runtime, ["-c", CONFIG_PATH]);
+    await runtime.settle();
+    await main;
+    const client = new MemoryHttpClient(runtime, 10000);
+    client.request("GET", "/hangs");
+    runtime.runDue();
+    runtime.raise("SIGINT");
+    await runtime.settle(5000);
+    expect(runtime.exitCode).toBe(0);
+    expect(runtime.now()).toBeLessThanOrEqual(5000);
+    expect(client.closed).toBe(true);
+    expect(runtime.logText).toContain("caught SIGINT, shutting down");
+  });
+
+  test("a config that fails validation exits 1 with one line per problem, and starts nothing", async () => {
+    const bad = JSON.parse(JSON.stringify(config));
+    bad.static_resources.clusters[0].lb_policy = "FOO";
+    const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(bad) } });
+    await runMain(runtime, ["-c", CONFIG_PATH]);
+    expect(runtime.exitCode).toBe(1);
+    expect(runtime.logLines.some((line) => line.startsWith("config error: static_resources.clusters[0].lb_policy"))).toBe(true);
+    expect(runtime.listeners.size).toBe(0);
+  });
+
+  test("a missing config file exits 1 naming the file", async () => {
+    const runtime = new MemoryRuntime();
+    await runMain(runtime, ["-c", "/nope/envoy.yaml"]);
+    expect(runtime.exitCode).toBe(1);
+    expect(runtime.logLines).toEqual(["config: cannot read '/nope/envoy.yaml': ENOENT: no such file or directory, open '/nope/envoy.yaml'"]);
+  });
+
+  test("a listener that cannot bind (EADDRINUSE) exits 1", async () => {
+    const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(config) } });
+    await runtime.listen({ address: "0.0.0.0", port: 10000 }, () => {});
+    await runMain(runtime, ["-c", CONFIG_PATH]);
+    expect(runtime.exitCode).toBe(1);
+    expect(runtime.logText).toMatch(/listener 'http' cannot bind to 127\.0\.0\.1:10000: .*\(EADDRINUSE\)/);
+  });
+
+  test("--mode validate and --version exit 0; in exitMode 'throw' exit ends runMain with ExitCalled", async () => {
+    const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(config) } });
+    await runMain(runtime, ["-c", CONFIG_PATH, "--mode", "validate"]);
+    expect(runtime.exitCode).toBe(0);
+    expect(runtime.logLines).toEqual([`configuration '${CONFIG_PATH}' OK`]);
+
+    const throwing = new MemoryRuntime({ exitMode: "throw" });
+    await expect(runMain(throwing, ["--version"])).rejects.toEqual(new ExitCalled(0));
+    expect(throwing.exitCode).toBe(0);
+    expect(throwing.logLines).toEqual([`polyvoy ${VERSION} (memory ${throwing.version})`]);
+  });
+});
