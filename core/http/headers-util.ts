@@ -48,7 +48,18 @@ export function uuid4(): string {
   return s;
 }
 
-/** RFC 9110 §5.6.7 IMF-fixdate, for the `date` header. */
+let cachedSecond = -1;
+let cachedDate = "";
+
+/**
+ * RFC 9110 §5.6.7 IMF-fixdate, for the `date` header. It changes once a second, so it is
+ * formatted once a second (Envoy's DateProvider caches it the same way).
+ */
 export function httpDate(wallClockMs: number): string {
-  return new Date(wallClockMs).toUTCString();
+  const second = Math.floor(wallClockMs / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedDate = new Date(second * 1000).toUTCString();
+  }
+  return cachedDate;
 }

@@ -9,6 +9,9 @@ import type { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
 import type { ResourceManager } from "./resource-manager.ts";
 
+/** How often a pool looks for idle connections past their limit. */
+const IDLE_SWEEP_MS = 500;
+
 /** Why a pool could not give a stream a connection (Envoy's `ConnectionPool::PoolFailureReason`). */
 export type PoolFailureReason = "overflow" | "connection failure" | "connection timeout";
 
@@ -56,7 +59,9 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
   private requestComplete = false;
   private responseComplete = false;
   private connectTimer: TimerHandle | undefined;
-  idleTimer: TimerHandle | undefined;
+  /** When it went idle, and how long it may stay so (monotonic ms). */
+  idleSince = 0;
+  idleLimit = Infinity;
   /** Set while the stream is active: reads were disabled for flow control. */
   private readsDisabled = 0;
   private readonly openedAt: number;
@@ -278,6 +283,7 @@ export class Http1ConnPool {
   private readonly idle: ActiveClient[] = [];
   private readonly clients = new Set<ActiveClient>();
   private readonly pending: PendingStream[] = [];
+  private sweepTimer: TimerHandle | undefined;
   /** Connections released by a finished stream, waiting one turn before reuse. */
   private releasing = 0;
 
@@ -354,10 +360,16 @@ export class Http1ConnPool {
   }
 
   private takeIdle(): ActiveClient | undefined {
+    const now = this.context.runtime.now();
     while (this.idle.length > 0) {
       const client = this.idle.pop()!;
-      this.clearIdleTimer(client);
-      if (!client.closed) return client;
+      if (client.closed) continue;
+      // Past its idle limit the upstream may be closing it: never reuse, close.
+      if (now - client.idleSince >= client.idleLimit) {
+        this.closeClient(client);
+        continue;
+      }
+      return client;
     }
     return undefined;
   }
@@ -394,26 +406,32 @@ export class Http1ConnPool {
       client.attach(next.callbacks);
       return;
     }
-    this.idle.push(client);
-    this.armIdleTimer(client);
-  }
-
-  private armIdleTimer(client: ActiveClient): void {
     // An upstream's Keep-Alive timeout is honoured with a margin, so we close first
     // rather than race the upstream's close with a new request.
     const upstreamLimit = client.codec.keepAliveTimeoutMs;
-    const timeout = upstreamLimit !== undefined ? Math.min(this.idleTimeoutMs, Math.max(0, upstreamLimit - 1000)) : this.idleTimeoutMs;
-    if (timeout <= 0 && upstreamLimit === undefined) return;
-    client.idleTimer = this.context.runtime.setTimeout(() => {
-      client.idleTimer = undefined;
-      this.closeClient(client);
-    }, timeout);
+    client.idleSince = this.context.runtime.now();
+    client.idleLimit =
+      upstreamLimit !== undefined
+        ? Math.min(this.idleTimeoutMs, Math.max(0, upstreamLimit - 1000))
+        : this.idleTimeoutMs > 0
+          ? this.idleTimeoutMs
+          : Infinity;
+    this.idle.push(client);
+    this.armSweep();
   }
 
-  private clearIdleTimer(client: ActiveClient): void {
-    if (client.idleTimer === undefined) return;
-    this.context.runtime.clearTimeout(client.idleTimer);
-    client.idleTimer = undefined;
+  /**
+   * Idle connections are retired by one sweep per pool while any are idle, not a timer
+   * per connection re-armed on every request (a timer each costs more than the request).
+   */
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined) return;
+    this.sweepTimer = this.context.runtime.setTimeout(() => {
+      this.sweepTimer = undefined;
+      const now = this.context.runtime.now();
+      for (const client of [...this.idle]) if (now - client.idleSince >= client.idleLimit) this.closeClient(client);
+      if (this.idle.length > 0) this.armSweep();
+    }, IDLE_SWEEP_MS);
   }
 
   /** @internal */
@@ -431,7 +449,6 @@ export class Http1ConnPool {
 
   /** @internal */
   onClientClosed(client: ActiveClient): void {
-    this.clearIdleTimer(client);
     this.removeClient(client);
     const i = this.idle.indexOf(client);
     if (i >= 0) this.idle.splice(i, 1);
@@ -440,7 +457,6 @@ export class Http1ConnPool {
 
   /** @internal Close a connection that must not be reused (Abort when its stream was cut short). */
   closeClient(client: ActiveClient, how: "FlushWrite" | "Abort" = "FlushWrite"): void {
-    this.clearIdleTimer(client);
     client.closed = true;
     this.removeClient(client);
     const i = this.idle.indexOf(client);
