@@ -6,6 +6,8 @@ export interface CommandLine {
   configYaml?: string;
   mode: "serve" | "validate";
   logLevel: LogLevel;
+  /** --drain-time-s: how long /drain_listeners?graceful drains before listeners stop (Envoy's default 600). */
+  drainTimeS?: number;
   help: boolean;
   version: boolean;
 }
@@ -15,6 +17,7 @@ export const USAGE = `Usage: polyvoy [options]
       --config-yaml YAML   bootstrap config given inline as YAML (or JSON)
       --mode MODE          serve (default) or validate: check the config and exit 0/1
   -l, --log-level LEVEL    ${LOG_LEVELS.join(", ")} (default info)
+      --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful (default 600)
       --version            print the version and exit
   -h, --help               print this help and exit
 `;
@@ -55,6 +58,13 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
           throw new UsageError(`--log-level: unknown level "${level}" (one of ${LOG_LEVELS.join(", ")})`);
         }
         line.logLevel = level as LogLevel;
+        break;
+      }
+      case "--drain-time-s": {
+        const text = value();
+        const seconds = Number(text);
+        if (!/^\d+$/.test(text) || !Number.isSafeInteger(seconds)) throw new UsageError(`--drain-time-s: expected a whole number of seconds, got "${text}"`);
+        line.drainTimeS = seconds;
         break;
       }
       case "-h":

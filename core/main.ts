@@ -1,6 +1,6 @@
 import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts";
 import { ConfigError } from "./config/errors.ts";
-import { formatFromPath, loadBootstrap } from "./config/load.ts";
+import { formatFromPath, loadBootstrapDocument } from "./config/load.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
 import { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
@@ -32,41 +32,32 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   }
   log.level = commandLine.logLevel;
 
-  const bootstrap = await loadConfig(runtime, commandLine);
-  if (!bootstrap) return runtime.exit(1);
+  const loaded = await loadConfig(runtime, commandLine);
+  if (!loaded) return runtime.exit(1);
+  const { bootstrap, document } = loaded;
   if (commandLine.mode === "validate") {
     runtime.log.write(`configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
     return runtime.exit(0);
   }
 
   log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}`);
-  const server = new Server(runtime, bootstrap, log);
-  // Signals are handled from before the first listener binds, so a SIGTERM that
-  // races startup still ends in a clean exit 0.
-  let stopping = false;
-  const stop = (signal: string) => () => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`caught ${signal}, shutting down`);
-    void server.shutdown().then(() => {
-      log.info("exiting");
-      runtime.exit(0);
-    });
-  };
-  runtime.onSignal("SIGTERM", stop("SIGTERM"));
-  runtime.onSignal("SIGINT", stop("SIGINT"));
+  const server = new Server(runtime, bootstrap, log, { commandLine, configDocument: document });
+  // SIGTERM, SIGINT and the admin's /quitquitquit all end here: Server.stop() shuts
+  // down once and then calls this. Signals are handled from before the first listener
+  // binds, so a SIGTERM that races startup still ends in a clean exit 0.
+  server.onStopped = () => runtime.exit(0);
+  runtime.onSignal("SIGTERM", () => server.stop("caught SIGTERM"));
+  runtime.onSignal("SIGINT", () => server.stop("caught SIGINT"));
   try {
     await server.start();
   } catch (err) {
     log.error(err instanceof Error ? err.message : String(err));
     return runtime.exit(1);
   }
-  // A signal during startup: the listeners bound since must not stay open.
-  if (stopping) for (const listener of server.listeners) listener.stopListening();
 }
 
 /** Read and validate the config; on failure print one line per problem and return undefined. */
-async function loadConfig(runtime: Runtime, commandLine: CommandLine): Promise<Bootstrap | undefined> {
+async function loadConfig(runtime: Runtime, commandLine: CommandLine): Promise<{ bootstrap: Bootstrap; document: unknown } | undefined> {
   let text: string;
   let format: "yaml" | "json" = "yaml";
   if (commandLine.configPath !== undefined) {
@@ -82,7 +73,7 @@ async function loadConfig(runtime: Runtime, commandLine: CommandLine): Promise<B
     text = commandLine.configYaml!; // YAML is a superset of JSON, as Envoy's --config-yaml accepts both
   }
   try {
-    return loadBootstrap(text, format);
+    return loadBootstrapDocument(text, format);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const problem of err.problems) runtime.log.write(`config error: ${problem}\n`);

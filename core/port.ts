@@ -182,4 +182,9 @@ export interface Runtime {
   exit(code: number): never;
   /** Resident set size in bytes, where the runtime can tell. */
   memoryUsage(): number | undefined;
+  /**
+   * A float in [0, 1) for the core's random choices (weighted clusters), so a runtime
+   * with a seeded generator (runtimes/memory) makes them reproducible.
+   */
+  random(): number;
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import type { StatsStore } from "./stats/stats-store.ts";
+import type { Tracer } from "./trace/tracer.ts";
 import type { AccessLogger } from "./access-log/logger.ts";
 import type { ClusterManager } from "./upstream/cluster-manager.ts";
 
@@ -10,6 +11,14 @@ export interface ServerContext {
   readonly log: Logger;
   readonly clusterManager: ClusterManager;
   readonly stats: StatsStore;
+  /** The request-lifecycle trace (off unless started from the admin interface). */
+  readonly tracer: Tracer;
   /** The access loggers configured on a filter (its `access_log`), opened at startup. */
   accessLoggers(filterConfig: object): readonly AccessLogger[];
+  /**
+   * Envoy's `DrainDecision::drainClose()`: true while the server drains (the admin's
+   * /healthcheck/fail, or /drain_listeners?graceful): HTTP/1 responses then carry
+   * `connection: close` and their connection closes after them.
+   */
+  drainClose(): boolean;
 }

@@ -6,7 +6,20 @@ import { formatAddress } from "./network/address.ts";
 import { ActiveListener } from "./network/listener.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
+import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
+import type { TimerHandle } from "./port.ts";
+import type { CommandLine } from "./cli.ts";
+import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
+import type { ServerState } from "./admin/server-stats.ts";
+
+/** What a server is given besides its config, for the admin's /server_info and /config_dump. */
+export interface ServerOptions {
+  /** The command line it was started with. */
+  commandLine?: CommandLine;
+  /** The config document as loaded, keys in snake_case (loadBootstrapDocument). */
+  configDocument?: unknown;
+}
 
 const NO_LOGGERS: readonly AccessLogger[] = [];
 
@@ -15,25 +28,119 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 /**
  * The proxy server built from a bootstrap (Envoy's `Server::InstanceImpl`): the
- * cluster manager and the listeners, started together and shut down together.
+ * cluster manager, the admin interface and the listeners, started together and shut
+ * down together; its state (live, draining) as the admin shows and changes it.
  */
-export class Server implements ServerContext {
+export class Server implements ServerContext, AdminServer {
   readonly stats = new StatsStore();
+  readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
   /** Built by start(), once the access log files they write to are open. */
   readonly listeners: ActiveListener[] = [];
+  /** The admin interface, when `admin.address` is configured (started by start()). */
+  admin: Admin | undefined;
+  /** Called once stop() has shut the server down (main.ts exits 0). */
+  onStopped: (() => void) | undefined;
+  readonly configLoadedAt: number;
+  private readonly startedAt: number;
   private readonly accessLogManager: AccessLogManager;
   /** Each filter config's access loggers (opened at startup, shared by its connections). */
   private readonly accessLogs = new Map<object, AccessLogger[]>();
+  private initialized = false;
+  private stopping = false;
+  private healthCheckFailed = false;
+  /** /drain_listeners was called (the server is no longer LIVE). */
+  private drainStarted = false;
+  /** A graceful drain is under way: HTTP/1 responses close their connections. */
+  private draining = false;
+  private drainTimer: TimerHandle | undefined;
 
   constructor(
     readonly runtime: Runtime,
     readonly bootstrap: Bootstrap,
     readonly log: Logger,
+    readonly options: ServerOptions = {},
   ) {
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats);
     this.clusterManager.context = this;
     this.accessLogManager = new AccessLogManager(runtime);
+    this.tracer = new Tracer(runtime);
+    this.startedAt = runtime.now();
+    this.configLoadedAt = runtime.wallClock();
+  }
+
+  /**
+   * Envoy's ServerInfo.State: PRE_INITIALIZING until every listener is bound, then LIVE;
+   * DRAINING once health checks were failed (/healthcheck/fail), listeners drained
+   * (/drain_listeners) or shutdown began.
+   */
+  get state(): ServerState {
+    if (!this.initialized) return "PRE_INITIALIZING";
+    return this.healthCheckFailed || this.drainStarted || this.stopping ? "DRAINING" : "LIVE";
+  }
+
+  get uptimeSeconds(): number {
+    return (this.runtime.now() - this.startedAt) / 1000;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  drainClose(): boolean {
+    return this.healthCheckFailed || this.draining;
+  }
+
+  failHealthcheck(fail: boolean): void {
+    if (fail !== this.healthCheckFailed) this.log.info(fail ? "admin: health checks failed (draining)" : "admin: health checks pass again");
+    this.healthCheckFailed = fail;
+  }
+
+  /**
+   * /drain_listeners: stop accepting on every configured listener (not the admin's) —
+   * at once, or with `graceful` after --drain-time-s, meanwhile still accepting and
+   * closing every HTTP/1 connection after its next response (connection: close).
+   * Open connections are not cut either way, as in Envoy.
+   */
+  drainListeners(graceful: boolean): void {
+    if (this.stopping) return;
+    this.drainStarted = true;
+    if (!graceful) {
+      this.log.info("admin: draining listeners: listeners stopped");
+      this.clearDrainTimer();
+      for (const listener of this.listeners) listener.stopListening();
+      return;
+    }
+    if (this.draining) return;
+    this.draining = true;
+    const seconds = this.options.commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S;
+    this.log.info(`admin: draining listeners gracefully for ${seconds} s`);
+    this.drainTimer = this.runtime.setTimeout(() => {
+      this.drainTimer = undefined;
+      this.log.info("admin: drain time over: listeners stopped");
+      for (const listener of this.listeners) listener.stopListening();
+    }, seconds * 1000);
+  }
+
+  private clearDrainTimer(): void {
+    if (this.drainTimer === undefined) return;
+    this.runtime.clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+  }
+
+  /**
+   * Shut down once, whoever asks (SIGTERM, SIGINT, the admin's /quitquitquit): stop
+   * listening, close connections after flushing, write out access logs, then
+   * `onStopped` (main.ts exits 0).
+   */
+  stop(reason: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info(`${reason}, shutting down`);
+    void this.shutdown().then(() => {
+      this.log.info("exiting");
+      this.onStopped?.();
+    });
   }
 
   accessLoggers(filterConfig: object): readonly AccessLogger[] {
@@ -46,17 +153,32 @@ export class Server implements ServerContext {
    */
   async start(): Promise<void> {
     await this.openAccessLogs();
+    // The admin first, as Envoy's: it answers /ready (PRE_INITIALIZING) while listeners bind.
+    const adminConfig = this.bootstrap.admin;
+    if (adminConfig) {
+      this.admin = new Admin(this, adminConfig.address);
+      try {
+        await this.admin.start();
+      } catch (err) {
+        throw new Error(`admin listener cannot bind to ${formatAddress(adminConfig.address)}: ${describeError(err)}`);
+      }
+    }
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {
         await listener.start();
       } catch (err) {
         for (const started of this.listeners.slice(0, i)) started.stopListening();
+        this.admin?.stop();
         const address = formatAddress(this.bootstrap.listeners[i]!.address);
-        const reason = err && typeof err === "object" && "message" in err ? (err as { message: string }).message : String(err);
-        const code = err && typeof err === "object" && "code" in err ? ` (${(err as { code: string }).code})` : "";
-        throw new Error(`listener '${listener.name}' cannot bind to ${address}: ${reason}${code}`);
+        throw new Error(`listener '${listener.name}' cannot bind to ${address}: ${describeError(err)}`);
       }
+    }
+    this.initialized = true;
+    // Stopped while starting (a signal): what was bound since must not stay open.
+    if (this.stopping) {
+      this.admin?.stop();
+      for (const listener of this.listeners) listener.stopListening();
     }
   }
 
@@ -81,8 +203,11 @@ export class Server implements ServerContext {
 
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */
   async shutdown(): Promise<void> {
+    this.clearDrainTimer();
+    this.admin?.stop();
     for (const listener of this.listeners) listener.stopListening();
-    const closed = Promise.all(this.listeners.map((listener) => listener.closeConnections()));
+    const all = this.admin ? [...this.listeners, this.admin.listener] : this.listeners;
+    const closed = Promise.all(all.map((listener) => listener.closeConnections()));
     await this.within(SHUTDOWN_GRACE_MS, closed);
     // A stuck stdout reader must not hold the exit: the logs get a bounded time too.
     await this.within(SHUTDOWN_GRACE_MS, this.accessLogManager.close());
@@ -94,4 +219,10 @@ export class Server implements ServerContext {
     await Promise.race([work.catch(() => {}), grace]);
     this.runtime.clearTimeout(timer);
   }
+}
+
+function describeError(err: unknown): string {
+  const reason = err && typeof err === "object" && "message" in err ? (err as { message: string }).message : String(err);
+  const code = err && typeof err === "object" && "code" in err ? ` (${(err as { code: string }).code})` : "";
+  return `${reason}${code}`;
 }

@@ -22,6 +22,11 @@ export interface ListenerConfig {
   /** Envoy's per_connection_buffer_limit_bytes (default 1 MiB): the write-buffer high watermark. */
   perConnectionBufferLimitBytes: number;
   filterChains: FilterChainConfig[];
+  /**
+   * Envoy's Listener.stat_prefix: stats under `listener.<stat_prefix>.` instead of
+   * `listener.<address>.`. Not read from config yet; the admin listener uses "admin".
+   */
+  statPrefix?: string;
 }
 
 export interface FilterChainConfig {
@@ -96,10 +101,28 @@ export interface HttpConnectionManagerConfig {
 }
 
 /** An HTTP filter: `type` is the canonical name, e.g. "envoy.filters.http.router". */
-export interface HttpFilterConfig {
+export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
+
+/** The HTTP filters a config may name. */
+export interface UserHttpFilterConfig {
   name: string;
   type: "envoy.filters.http.router";
   config: Record<string, never>;
+}
+
+/**
+ * The admin interface's terminal filter (Envoy's `AdminFilter`): internal, built only by
+ * core/admin for the admin listener's connection manager, never from a config file.
+ */
+export interface AdminHttpFilterConfig {
+  name: string;
+  type: "polyvoy.internal.admin";
+  config: { handler: AdminRequestHandler };
+}
+
+/** Answers one admin request (core/admin/admin.ts). */
+export interface AdminRequestHandler {
+  handle(request: { method: string; path: string }): { status: number; contentType: string; body: string };
 }
 
 export interface HeaderValueOption {

@@ -5,7 +5,7 @@
  */
 // Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { HttpConnectionManagerConfig, HttpFilterConfig } from "./bootstrap.ts";
+import type { HttpConnectionManagerConfig, UserHttpFilterConfig } from "./bootstrap.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
@@ -21,7 +21,7 @@ const DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
 
 // ---- HTTP filters ------------------------------------------------------------------
 
-type HttpFilterType = HttpFilterConfig["type"];
+type HttpFilterType = UserHttpFilterConfig["type"];
 
 /**
  * Every supported HTTP filter, by canonical name. `terminal` filters end the chain
@@ -29,7 +29,7 @@ type HttpFilterType = HttpFilterConfig["type"];
  */
 type HttpFilterKind<T extends HttpFilterType> = {
   typeUrl: string;
-  typedConfig: z.ZodType<Extract<HttpFilterConfig, { type: T }>["config"]>;
+  typedConfig: z.ZodType<Extract<UserHttpFilterConfig, { type: T }>["config"]>;
   terminal: boolean;
 };
 
@@ -56,7 +56,7 @@ const httpFilter = z
     name: z.string().min(1),
     typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
   })
-  .transform((filter, ctx): HttpFilterConfig => {
+  .transform((filter, ctx): UserHttpFilterConfig => {
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
     const type = httpFilterType(filter.name, typeUrl);
     if (type === undefined) {

@@ -21,6 +21,14 @@ export function formatFromPath(path: string): ConfigFormat {
 
 /** Parse, validate and default a bootstrap config. Throws ConfigError listing every problem. */
 export function loadBootstrap(text: string, format: ConfigFormat): Bootstrap {
+  return loadBootstrapDocument(text, format).bootstrap;
+}
+
+/**
+ * loadBootstrap, also returning the document as read with its keys in snake_case
+ * (the admin's /config_dump shows it).
+ */
+export function loadBootstrapDocument(text: string, format: ConfigFormat): { bootstrap: Bootstrap; document: unknown } {
   const parsed = format === "json" ? parseJson(text) : parseYaml(text);
   if (!parsed.ok) throw new ConfigError(parsed.problems);
   if (parsed.value === null || parsed.value === undefined) throw new ConfigError([problemAt([], "the document is empty")]);
@@ -31,7 +39,7 @@ export function loadBootstrap(text: string, format: ConfigFormat): Bootstrap {
   if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
   problems.push(...crossCheck(tree));
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
-  return result.data;
+  return { bootstrap: result.data, document: tree };
 }
 
 // ---- Text → tree -----------------------------------------------------------------

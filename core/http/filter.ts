@@ -9,6 +9,7 @@ import type { HeaderMap } from "./header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "./message.ts";
 import type { StreamInfo } from "./stream-info.ts";
 import type { RouteMatch } from "./router/route-table.ts";
+import type { TraceEventKind } from "../trace/tracer.ts";
 
 export const FilterHeadersStatus = {
   Continue: 0,
@@ -57,6 +58,8 @@ export interface DecoderFilterCallbacks {
   /** Bytes of the response the downstream has not taken yet exceed the limit → the router pauses the upstream. */
   addDownstreamWatermarkCallbacks(callbacks: DownstreamWatermarkCallbacks): void;
   readonly responseStarted: boolean;
+  /** Record a request-lifecycle trace event for this stream (a no-op unless it is traced). */
+  trace(kind: TraceEventKind, detail?: string): void;
 }
 
 export interface DownstreamWatermarkCallbacks {

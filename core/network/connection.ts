@@ -1,5 +1,6 @@
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
+import type { Tracer } from "../trace/tracer.ts";
 
 /** Connection events, as Envoy's `Network::ConnectionEvent`. */
 export type ConnectionEvent = "Connected" | "RemoteClose" | "LocalClose";
@@ -35,6 +36,8 @@ let nextConnectionId = 0;
  */
 export class Connection implements SocketHandler {
   readonly id = nextConnectionId++;
+  /** Set when this (downstream) connection is being traced; one check on each hot path. */
+  trace: Tracer | undefined;
   private readonly callbacks: ConnectionCallbacks[] = [];
   private sink: ConnectionReadSink | undefined;
   private aboveHighWatermark = false;
@@ -83,7 +86,10 @@ export class Connection implements SocketHandler {
   /** Write bytes; `endStream` half-closes our side after them. */
   write(data: Uint8Array, endStream: boolean): void {
     if (this.closed || this.writeEnded) return;
-    if (data.byteLength > 0) this.socket.write(data);
+    if (data.byteLength > 0) {
+      this.socket.write(data);
+      if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(data.byteLength));
+    }
     if (endStream) {
       this.writeEnded = true;
       this.socket.end();
@@ -95,7 +101,9 @@ export class Connection implements SocketHandler {
   }
 
   readDisable(disable: boolean): void {
-    if (!this.closed) this.socket.readDisable(disable);
+    if (this.closed) return;
+    this.socket.readDisable(disable);
+    if (this.trace?.on) this.trace.record(disable ? "read_disable" : "read_enable", this.id, -1);
   }
 
   close(type: CloseType): void {
@@ -110,6 +118,7 @@ export class Connection implements SocketHandler {
   }
 
   onData(data: Uint8Array): void {
+    if (this.trace?.on) this.trace.record("downstream_read", this.id, -1, String(data.byteLength));
     this.sink?.onData(data, false);
   }
 
@@ -125,6 +134,7 @@ export class Connection implements SocketHandler {
 
   onClose(reason: CloseReason, error?: PortError): void {
     this.closed = true;
+    if (this.trace?.on) this.trace.record("close", this.id, -1, error ? `${reason} ${error.code}` : reason);
     const event: ConnectionEvent = reason === "local" ? "LocalClose" : "RemoteClose";
     for (const cb of this.callbacks) cb.onEvent(event, error);
   }

@@ -3,15 +3,18 @@ import type { Gauge } from "../stats/gauge.ts";
 import type { Histogram } from "../stats/histogram.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 
-/** Envoy's per-listener stats, `listener.<address>.*` (the address as `127.0.0.1_10000`). */
+/**
+ * Envoy's per-listener stats, `listener.<address>.*` (the address as `127.0.0.1_10000`),
+ * or `listener.<stat_prefix>.*` when the listener has one (the admin's `listener.admin.*`).
+ */
 export class ListenerStats {
   readonly downstreamCxTotal: Counter;
   readonly downstreamCxActive: Gauge;
   readonly downstreamCxDestroy: Counter;
   readonly downstreamCxLengthMs: Histogram;
 
-  constructor(store: StatsStore, address: { address: string; port: number }) {
-    const scope = store.scope(`listener.${address.address}_${address.port}.`);
+  constructor(store: StatsStore, address: { address: string; port: number }, statPrefix?: string) {
+    const scope = store.scope(`listener.${statPrefix ?? `${address.address}_${address.port}`}.`);
     this.downstreamCxTotal = scope.counter("downstream_cx_total");
     this.downstreamCxActive = scope.gauge("downstream_cx_active");
     this.downstreamCxDestroy = scope.counter("downstream_cx_destroy");

@@ -1,5 +1,5 @@
 import type { ListenerConfig } from "../config/bootstrap.ts";
-import type { Listener, Socket } from "../port.ts";
+import type { Listener, Socket, SocketAddress } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
 import { formatAddress } from "./address.ts";
 import { Connection } from "./connection.ts";
@@ -22,11 +22,11 @@ export class ActiveListener {
   private onAllClosed: (() => void) | undefined;
 
   constructor(
-    private readonly config: ListenerConfig,
+    readonly config: ListenerConfig,
     private readonly context: ServerContext,
   ) {
     this.name = config.name;
-    this.stats = new ListenerStats(context.stats, config.address);
+    this.stats = new ListenerStats(context.stats, config.address, config.statPrefix);
     // One filter chain until filter_chain_match is supported: the config loader
     // guarantees there is exactly one.
     this.filterFactories = config.filterChains[0]!.filters.map((filter) => createReadFilterFactory(filter, context));
@@ -34,6 +34,11 @@ export class ActiveListener {
 
   get boundPort(): number | undefined {
     return this.listener?.address.port;
+  }
+
+  /** The address it listens on, while it does. */
+  get boundAddress(): SocketAddress | undefined {
+    return this.listener?.address;
   }
 
   get activeConnections(): number {
@@ -49,6 +54,13 @@ export class ActiveListener {
   private onAccept(socket: Socket): void {
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
+    const tracer = this.context.tracer;
+    if (tracer.on && tracer.admitConnection(this.name)) {
+      connection.trace = tracer;
+      const remote = connection.remoteAddress;
+      tracer.record("accept", connection.id, -1, `${remote ? formatAddress(remote) : "?"} on ${this.name}`);
+      tracer.record("filter_chain", connection.id, -1, this.config.filterChains[0]!.filters.map((f) => f.name).join(","));
+    }
     this.connections.add(connection);
     const stats = this.stats;
     const { runtime } = this.context;

@@ -2,6 +2,7 @@ import type { TcpProxyConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { PortError, TimerHandle } from "../port.ts";
 import type { Cluster } from "../upstream/cluster.ts";
+import type { Host } from "../upstream/host.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "./filter.ts";
 import type { ReadBuffer } from "./read-buffer.ts";
@@ -33,6 +34,8 @@ export class TcpProxyFilter implements ReadFilter {
   private bytesSent = 0;
   private readonly responseFlags: string[] = [];
   private upstreamHost: string | undefined;
+  /** The host connected to, for its per-host stats (/clusters). */
+  private host: Host | undefined;
   private readonly downstreamCallbacks: ConnectionCallbacks;
   private readonly upstreamCallbacks: ConnectionCallbacks;
 
@@ -94,6 +97,9 @@ export class TcpProxyFilter implements ReadFilter {
     const clusterStats = this.cluster.stats;
     clusterStats.upstreamCxTotal.inc();
     clusterStats.upstreamCxActive.inc();
+    this.host = host;
+    host.stats.cxTotal++;
+    host.stats.cxActive++;
     this.upstreamOpened = runtime.now();
     log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${this.cluster.name}')`);
     return FilterStatus.StopIteration;
@@ -207,6 +213,10 @@ export class TcpProxyFilter implements ReadFilter {
   private countUpstreamClosed(event: ConnectionEvent): void {
     const stats = this.cluster.stats;
     stats.upstreamCxActive.dec();
+    if (this.host) {
+      this.host.stats.cxActive--;
+      if (!this.connected) this.host.stats.cxConnectFail++;
+    }
     if (!this.connected) {
       if (this.connectTimer !== undefined || event === "RemoteClose") stats.upstreamCxConnectFail.inc();
       this.responseFlags.push("UF");

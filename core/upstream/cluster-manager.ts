@@ -23,6 +23,11 @@ export class ClusterManager {
     return this.clusters.get(name);
   }
 
+  /** Every cluster, in config order (the admin's /clusters). */
+  all(): Cluster[] {
+    return [...this.clusters.values()];
+  }
+
   /** The HTTP/1 connection pool for one host of a cluster, created on first use. */
   httpConnPool(cluster: Cluster, host: Host): Http1ConnPool {
     let pool = this.pools.get(host);

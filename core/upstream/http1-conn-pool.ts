@@ -66,6 +66,8 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
   private readsDisabled = 0;
   private readonly openedAt: number;
   private timedOut = false;
+  /** The current stream's response status (0 until its headers came), for the host's rq_success/rq_error. */
+  private responseStatus = 0;
 
   constructor(
     private readonly pool: Http1ConnPool,
@@ -84,6 +86,8 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
     stats.upstreamCxTotal.inc();
     stats.upstreamCxHttp1Total.inc();
     stats.upstreamCxActive.inc();
+    host.stats.cxTotal++;
+    host.stats.cxActive++;
     this.connection.addConnectionCallbacks(this);
     this.connection.setReadSink({ onData: (data, endStream) => this.onUpstreamData(data, endStream) });
     this.connectTimer = runtime.setTimeout(() => this.onConnectTimeout(), pool.cluster.config.connectTimeoutMs);
@@ -100,6 +104,12 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
     this.callbacks = undefined;
     this.pool.cluster.stats.upstreamRqActive.dec();
     this.pool.cluster.resources.requests--;
+    // Envoy's host rq_success/rq_error: a complete (or upgraded) response below 500 is a success.
+    const hostStats = this.host.stats;
+    hostStats.rqActive--;
+    const status = this.responseStatus;
+    if (status > 0 && status < 500 && (this.responseComplete || this.codec.isUpgraded)) hostStats.rqSuccess++;
+    else hostStats.rqError++;
     return callbacks;
   }
 
@@ -117,6 +127,9 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
     const stats = this.pool.cluster.stats;
     stats.upstreamRqTotal.inc();
     stats.upstreamRqActive.inc();
+    this.host.stats.rqTotal++;
+    this.host.stats.rqActive++;
+    this.responseStatus = 0;
     this.pool.cluster.resources.requests++;
     this.requestComplete = false;
     this.responseComplete = false;
@@ -158,6 +171,7 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
 
   // ---- ResponseDecoder (codec → router) ----
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    this.responseStatus = headers.status;
     if (endStream) this.responseComplete = true;
     this.callbacks?.decodeHeaders(headers, endStream);
     if (endStream) this.maybeRelease();
@@ -223,6 +237,9 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
     const callbacks = this.detach();
     this.codec.destroy();
     stats.upstreamCxActive.dec();
+    this.host.stats.cxActive--;
+    // Envoy counts a connect timeout as the host's cx_connect_fail too.
+    if (!wasConnected) this.host.stats.cxConnectFail++;
     if (wasConnected) {
       stats.upstreamCxDestroy.inc();
       (event === "LocalClose" ? stats.upstreamCxDestroyLocal : stats.upstreamCxDestroyRemote).inc();

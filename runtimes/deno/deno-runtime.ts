@@ -18,8 +18,10 @@ async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => 
       continue;
     }
     const socket = new DenoSocket();
-    onAccept(socket);
+    // Attached first, so the core sees the addresses in onAccept; no data can be
+    // delivered before onAccept sets the handler (the first read resolves later).
     socket.attach(conn, false);
+    onAccept(socket);
   }
 }
 
@@ -92,6 +94,7 @@ export function createDenoRuntime(): Runtime {
     },
     exit: (code) => Deno.exit(code),
     memoryUsage: () => Deno.memoryUsage().rss,
+    random: Math.random,
   };
 }
 

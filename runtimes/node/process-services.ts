@@ -26,6 +26,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   log: { write: (line) => void process.stderr.write(line) },
   exit: (code) => process.exit(code),
   memoryUsage: () => process.memoryUsage.rss(),
+  random: Math.random,
 };
 
 // ---- Append-only files (access logs) ---------------------------------------------------

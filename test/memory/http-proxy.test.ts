@@ -273,5 +273,73 @@ describe("HTTP proxy on the memory runtime", () => {
     expect(client.ended).toBe(true);
     expectNoLeaks();
   });
+
+  test("circuit breakers: past max_requests the proxy answers 503 with x-envoy-overloaded; counters return to zero", async () => {
+    const pending: (() => void)[] = [];
+    await setup({
+      handler: (_req, res) => pending.push(() => res.respond(200, "ok")),
+      proxy: { clusterExtra: { circuit_breakers: { thresholds: [{ max_requests: 2 }] } } },
+    });
+    const clients = [0, 1, 2].map(() => new MemoryHttpClient(runtime, PROXY));
+    clients[0]!.request("GET", "/");
+    clients[1]!.request("GET", "/");
+    runtime.runDue();
+    expect(resourceCounters(server, "backend")).toEqual({ connections: 2, pendingRequests: 0, requests: 2 });
+    clients[2]!.request("GET", "/");
+    runtime.runDue();
+    const overflow = clients[2]!.responses[0]!;
+    expect(overflow.status).toBe(503);
+    expect(overflow.get("x-envoy-overloaded")).toBe("true");
+    expect(overflow.text()).toBe(`${RESET_BEFORE_HEADERS}overflow`);
+    for (const answer of pending.splice(0)) answer();
+    runtime.runDue();
+    expect(clients.map((c) => c.responses.at(-1)?.status)).toEqual([200, 200, 503]);
+    for (const client of clients) client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("an upstream's Keep-Alive timeout is honoured: the pooled connection closes a second before it", async () => {
+    await setup({ handler: (_req, res) => res.respond(200, "ok", { "keep-alive": "timeout=5" }) });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.runDue();
+    expect(pooledConnections(server, "backend")).toBe(1);
+    runtime.advance(3999);
+    expect(pooledConnections(server, "backend")).toBe(1);
+    runtime.advance(1);
+    expect(pooledConnections(server, "backend")).toBe(0);
+    client.socket.close();
+    expectNoLeaks();
+  });
+
+  test("request_headers_timeout and the HCM idle timeout act in virtual time", async () => {
+    await setup({ proxy: { hcm: { request_headers_timeout: "2s", common_http_protocol_options: { idle_timeout: "30s" } } } });
+    const slow = new MemoryHttpClient(runtime, PROXY);
+    slow.send("GET / HTTP/1.1\r\nhost: exa"); // and nothing more
+    const idle = new MemoryHttpClient(runtime, PROXY);
+    runtime.advance(2000);
+    expect(slow.responses.map((r) => [r.status, r.text()])).toEqual([[408, "request header timeout"]]);
+    expect(slow.ended).toBe(true);
+    expect(idle.ended).toBe(false);
+    runtime.advance(28_000);
+    expect(idle.ended).toBe(true); // closed after 30 s without a request
+    expectNoLeaks();
+  });
+
+  test("a 503 to a request whose body was held while connecting leaves the connection readable for the next request", async () => {
+    // The router stops reading the client while it buffers more than the limit for a
+    // connection that never comes; after the local reply the next request must be read.
+    await setup({ proxy: { clusterExtra: { connect_timeout: "0.25s", per_connection_buffer_limit_bytes: 1024 } } });
+    runtime.setFaults({ port: UPSTREAM }, { connect: "blackhole" });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("POST", "/", { body: pattern(4096, 1) });
+    runtime.advance(250);
+    expect(client.responses.map((r) => r.status)).toEqual([503]);
+    client.request("GET", "/second");
+    runtime.advance(250);
+    expect(client.responses.map((r) => r.status)).toEqual([503, 503]);
+    client.socket.close();
+    expectNoLeaks();
+  });
 });
 

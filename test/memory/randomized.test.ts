@@ -1,28 +1,39 @@
 /**
- * Seeded randomized runs of the HTTP proxy on the memory runtime: for each seed, 50
- * downstream connections with random requests, random upstream behaviours (slow, hung,
- * reset before or mid-body, chunked, closing) and random network faults (split reads,
- * slow write windows, small receive windows, delays, resets after N bytes, refused or
- * blackholed connects, clients that abort or half-close), then invariants:
+ * Seeded randomized runs of the HTTP proxy on the memory runtime. For each seed, 50
+ * downstream connections (sequential, pipelined, half-closing, lingering or aborting
+ * clients; GET/HEAD/POST/PUT, content-length or chunked bodies, Expect: 100-continue)
+ * meet random upstream behaviours (immediate, chunked, trailers, close-delimited, 204,
+ * early response, 100 Continue first, garbage, extra bytes, slow, hung, stalled body,
+ * reset before or mid-body, connection: close, silent close) and, in the first run,
+ * random network faults (split reads, slow write windows, small receive windows,
+ * delays, resets after N bytes, refused or blackholed connects, circuit breakers,
+ * short HCM timeouts). Invariants:
  *
  * - every request sent gets exactly one response, or its connection is reset (or the
  *   client itself aborted, or an earlier response announced `connection: close`);
- *   responses are well-formed, carry the status the scenario allows, and a 200's body
+ *   responses are well-formed, carry a status the scenario allows, and a 200's body
  *   is exactly the one the upstream sent for that very request (no cross-talk);
- * - requests reach the upstream intact;
+ *   without network faults, each request must end exactly as its scenario says;
+ * - requests reach the upstream intact (and without the Expect header);
  * - once everything is closed and every timer has run out: no downstream connection,
  *   no pooled upstream connection, no socket left open, no timer left armed, and the
  *   cluster's circuit-breaker counters (connections, pending requests, requests) are 0.
  *
+ * A smaller run does the same for tcp_proxy: echoed bytes intact, a clean close only
+ * after the full round trip, nothing left open.
+ *
  * A failing seed is printed; replay it alone with POLYVOY_SEED=<seed> (add
- * POLYVOY_TRACE=1 to print the memory runtime's socket trace). POLYVOY_SEEDS=<n> runs n seeds.
+ * POLYVOY_TRACE=1 to print the memory runtime's socket trace, POLYVOY_VERBOSE=1 for
+ * per-seed outcomes and faults). POLYVOY_SEEDS=<n> runs n seeds instead of 20.
  */
 import { describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
 import type { ConnectionFaults, DirectionFaults } from "../../runtimes/memory/faults.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import type { Prng } from "../../runtimes/memory/prng.ts";
-import { httpProxyConfig } from "../support/configs.ts";
+import type { Socket } from "../../core/port.ts";
+import { httpProxyConfig, tcpProxyConfig } from "../support/configs.ts";
+import { concat, SocketRecorder } from "../port/socket-recorder.ts";
 import { MemoryHttpClient, MemoryHttpServer, type UpstreamResponse } from "./support/http-peers.ts";
 import { encodeMessage, firstDifference, pattern as makePattern, type HttpHead, type HttpMessage } from "./support/http-wire.ts";
 import { activeDownstreamConnections, pooledConnections, resourceCounters, startProxy } from "./support/proxy.ts";
@@ -560,3 +571,90 @@ describe("randomized runs on the memory runtime", () => {
     expect(other.fingerprint).not.toBe(first.fingerprint);
   });
 });
+
+/**
+ * tcp_proxy to an echo server, 20 connections per seed with random faults (but no
+ * network resets: on an upstream reset tcp_proxy closes the downstream with FIN after
+ * flushing, as Envoy does, so a clean close would not imply a full round trip) and
+ * clients that abort.
+ */
+async function runTcpSeed(seed: number): Promise<string[]> {
+  const traceLines: string[] = [];
+  const runtime = new MemoryRuntime({ seed, trace: TRACE ? (line) => traceLines.push(line) : undefined });
+  const rng = runtime.prng;
+  await runtime.listen({ address: "127.0.0.1", port: UPSTREAMS[0]! }, (socket: Socket) => {
+    socket.setHandler({
+      onConnect() {},
+      onData: (data) => socket.write(data.slice()),
+      onEnd: () => socket.end(),
+      onDrain() {},
+      onClose() {},
+    });
+  });
+  const limit = rng.pick([1024, 65536, 1024 * 1024]);
+  const server = await startProxy(
+    runtime,
+    tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAMS[0]!], bufferLimitBytes: limit, idleTimeout: rng.chance(0.3) ? "5s" : undefined }),
+    "error",
+  );
+  const direction = (): DirectionFaults => ({
+    ...(rng.chance(0.3) ? { split: "random" as const } : {}),
+    ...(rng.chance(0.2) ? { writeWindow: 1 + rng.int(3000) } : {}),
+    ...(rng.chance(0.2) ? { delayMs: [0, 20] as const } : {}),
+  });
+  runtime.setFaults(() => ({ toServer: direction(), toClient: direction(), ...(rng.chance(0.3) ? { receiveWindow: 512 + rng.int(65536) } : {}) }));
+  const clients: { recorder: SocketRecorder; data: Uint8Array }[] = [];
+  for (let i = 0; i < 20; i++) {
+    runtime.setTimeout(() => {
+      const recorder = new SocketRecorder(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+      const data = pattern(rng.int(200_000), i);
+      clients.push({ recorder, data });
+      let at = 0;
+      const send = (): void => {
+        if (recorder.closeReason) return;
+        const n = Math.min(data.length - at, 1 + rng.int(50_000));
+        if (n > 0) recorder.socket.write(data.slice(at, at + n));
+        at += n;
+        if (at < data.length) runtime.setTimeout(send, rng.int(10));
+        else if (rng.chance(0.9)) recorder.socket.end();
+        else runtime.setTimeout(() => recorder.socket.reset(), rng.int(100));
+      };
+      send();
+    }, rng.int(500));
+  }
+  const problems: string[] = [];
+  try {
+    runtime.runUntilIdle();
+  } catch (err) {
+    problems.push(`threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
+  for (const [i, { recorder, data }] of clients.entries()) {
+    const echoed = concat(recorder.received);
+    const at = firstDifference(echoed, data.subarray(0, echoed.length));
+    if (at !== -1) problems.push(`connection ${i}: echoed bytes differ at ${at}`);
+    if (!recorder.closeReason) problems.push(`connection ${i}: never closed`);
+    if (recorder.closeReason === "remote" && echoed.length !== data.length) problems.push(`connection ${i}: closed cleanly after ${echoed.length} of ${data.length} bytes`);
+  }
+  const downstream = activeDownstreamConnections(server);
+  if (downstream) problems.push(`leak: ${downstream} downstream connection(s) still open in the proxy`);
+  if (runtime.openSockets.size) problems.push(`leak: ${runtime.openSockets.size} socket(s) still open`);
+  if (runtime.pendingTimers) problems.push(`leak: ${runtime.pendingTimers} timer(s) still armed`);
+  if (TRACE && problems.length) for (const line of traceLines) console.log(line);
+  return problems;
+}
+
+describe("randomized tcp_proxy runs on the memory runtime", () => {
+  const seeds = SEEDS.slice(0, REPLAY === undefined ? 10 : 1);
+  test(`${seeds.length} seed(s) × 20 connections: bytes intact both ways, no leaks`, async () => {
+    const failures: string[] = [];
+    for (const seed of seeds) {
+      const problems = await runTcpSeed(seed);
+      if (!problems.length) continue;
+      const head = `tcp_proxy seed ${seed} failed (replay: POLYVOY_SEED=${seed} npx vitest run test/memory/randomized.test.ts):`;
+      console.error(`${head}\n  ${problems.join("\n  ")}`);
+      failures.push(`${head} ${problems[0]}`);
+    }
+    expect(failures).toEqual([]);
+  }, TIMEOUT_MS);
+});
+

@@ -71,6 +71,15 @@ describe("parseCommandLine", () => {
     expect(usageError(["-c", "x", "-l", "INFO"])).toContain('unknown level "INFO"');
   });
 
+  test("--drain-time-s takes whole seconds (the admin's graceful drain)", () => {
+    expect(parseCommandLine(["-c", "e.yaml"]).drainTimeS).toBeUndefined();
+    expect(parseCommandLine(["-c", "e.yaml", "--drain-time-s", "30"]).drainTimeS).toBe(30);
+    expect(parseCommandLine(["-c", "e.yaml", "--drain-time-s=0"]).drainTimeS).toBe(0);
+    expect(usageError(["-c", "e.yaml", "--drain-time-s", "1.5"])).toBe('--drain-time-s: expected a whole number of seconds, got "1.5"');
+    expect(usageError(["-c", "e.yaml", "--drain-time-s", "-1"])).toBe('--drain-time-s: expected a whole number of seconds, got "-1"');
+    expect(USAGE).toContain("--drain-time-s");
+  });
+
   test("--help and -h need no config", () => {
     expect(parseCommandLine(["--help"])).toMatchObject({ help: true, version: false });
     expect(parseCommandLine(["-h"]).help).toBe(true);

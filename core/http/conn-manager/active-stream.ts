@@ -20,6 +20,7 @@ import { createDecoderFilters } from "../filters/http-filter-registry.ts";
 import type { ConnectionManager } from "./connection-manager.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./header-mutation.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
+import type { TraceEventKind } from "../../trace/tracer.ts";
 
 /**
  * One request/response exchange on a downstream connection (Envoy's
@@ -51,6 +52,10 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   private idleTimer: TimerHandle | undefined;
   private lastActivity = 0;
   private upgrade = false;
+  /** This stream's number on its connection, for traces. */
+  readonly id: number;
+  /** Set at the headers when the connection is traced and the path passes the trace's filter. */
+  private traced = false;
   /** What went downstream, for access logs. */
   private responseHeaders: ResponseHeaders | undefined;
   private responseTrailers: HeaderMap | undefined;
@@ -61,6 +66,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   ) {
     const runtime = cm.server.runtime;
     this.streamInfo = new StreamInfo(runtime.now(), runtime.wallClock());
+    this.id = cm.nextStreamId();
     const stats = cm.stats;
     stats.downstreamRqTotal.inc();
     stats.downstreamRqHttp1Total.inc();
@@ -82,6 +88,12 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
     this.requestHeaders = headers;
     this.touch();
+    const tracer = this.cm.connection.trace;
+    if (tracer?.on && tracer.admitPath(headers.path)) {
+      this.traced = true;
+      this.trace("headers_complete", `${headers.method} ${headers.path} ${headers.authority}`);
+      if (endStream) this.trace("message_complete");
+    }
     // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
     if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
@@ -107,6 +119,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     this.route = this.cm.routeTable.route(headers);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
+    if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     this.armTimers();
     this.decodeHeadersFrom(0, endStream);
   }
@@ -147,6 +160,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   private onRequestEnd(): void {
     if (this.requestComplete) return;
     this.requestComplete = true;
+    if (this.traced && this.streamInfo.bytesReceived > 0) this.trace("message_complete", `${this.streamInfo.bytesReceived} body bytes`);
     this.clearRequestTimer();
     if (!this.responseComplete) this.cm.onRequestComplete(this);
   }
@@ -204,6 +218,8 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     this.responseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
     mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
+    // Draining (Envoy's drain_close): the connection closes after this response, which says so.
+    if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
     if (endStream) this.markResponseComplete();
     this.encoder.encodeHeaders(headers, endStream);
     if (headers.status === 101 && this.upgrade) this.cm.codec.startUpgrade();
@@ -235,6 +251,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     if (this.destroyed || this.responseComplete) return;
     this.streamInfo.responseCodeDetails = details;
     if (flag) this.streamInfo.setResponseFlag(flag);
+    if (this.traced) this.trace("local_reply", `${status} ${details}`);
     if (this.responseHeadersSent) {
       // Headers are out: the only honest way to end is to reset (Envoy aborts the connection).
       this.resetStream();
@@ -304,6 +321,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     stats.downstreamRqTime.record(this.cm.server.runtime.now() - this.streamInfo.startTime);
     if (this.streamInfo.responseCode > 0) stats.countResponse(this.streamInfo.responseCode);
     this.writeAccessLogs();
+    if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.clearRequestTimer();
     if (this.idleTimer !== undefined) this.cm.server.runtime.clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
@@ -326,6 +344,10 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
       this.cm.server.runtime.now() - this.streamInfo.startTime,
     );
     for (const logger of loggers) logger.log(context);
+  }
+
+  trace(kind: TraceEventKind, detail?: string): void {
+    if (this.traced) this.cm.connection.trace?.record(kind, this.cm.connection.id, this.id, detail);
   }
 
   private touch(): void {

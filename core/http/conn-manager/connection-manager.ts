@@ -38,6 +38,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   private idleTimer: TimerHandle | undefined;
   private headersTimer: TimerHandle | undefined;
   private lastActivity = 0;
+  private streamsCreated = 0;
   private openedAt = 0;
 
   constructor(
@@ -266,6 +267,11 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       this.close();
     };
     this.idleTimer = runtime.setTimeout(check, timeout);
+  }
+
+  /** @internal Numbers the connection's streams (for traces). */
+  nextStreamId(): number {
+    return this.streamsCreated++;
   }
 
   private clearHeadersTimer(): void {

@@ -106,6 +106,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     if (this.upstream) {
       this.upstream.encodeData(data, endStream);
+      if (data.byteLength > 0) this.callbacks.trace("upstream_write", String(data.byteLength));
     } else if (!this.done) {
       if (data.byteLength > 0) this.buffered.push(data);
       this.bufferedBytes += data.byteLength;
@@ -150,6 +151,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.callbacks.streamInfo.upstreamHost = host.toString();
     this.callbacks.streamInfo.upstreamRequestStart = this.server.runtime.now();
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(new UpstreamRequest(this));
+    // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
+    if (this.poolHandle) {
+      this.callbacks.trace("pool_new_connection", `${cluster.name} ${host}`);
+      this.callbacks.trace("upstream_connect_start", String(host));
+    }
   }
 
   /** @internal UpstreamRequest events follow. */
@@ -160,12 +166,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     this.upstream = stream;
+    this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
     const buffered = this.buffered;
     this.buffered = [];
     this.bufferedBytes = 0;
     const trailers = this.bufferedTrailers;
     const endAtHeaders = this.requestEnded && buffered.length === 0 && !trailers && !this.requestHadBody;
     stream.encodeHeaders(this.upstreamHeaders!, endAtHeaders);
+    this.callbacks.trace("upstream_write", "request headers");
     if (this.upstreamHeaders!.upgrade) {
       for (const chunk of buffered) stream.encodeUpgradeData(chunk, false);
       if (this.bufferedUpgradeEnd) stream.encodeUpgradeData(new Uint8Array(0), true);
@@ -236,6 +244,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onUpstreamHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.done) return;
     this.responseHeadersReceived = true;
+    this.callbacks.trace("upstream_response_headers", String(headers.status));
     const info = this.callbacks.streamInfo;
     const now = this.server.runtime.now();
     info.upstreamResponseHeadersAt = now;
@@ -289,6 +298,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /** The upstream response is complete. */
   private finish(): void {
+    this.callbacks.trace("upstream_message_complete");
     this.done = true;
     this.clearTimeout();
     // Envoy resets an upstream request whose response completed before the request
@@ -311,6 +321,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       if (this.done) return;
       this.poolHandle?.cancel();
       this.poolHandle = undefined;
+      if (this.upstream) this.upstream.host.stats.rqTimeout++;
       this.upstream?.reset();
       this.upstream = undefined;
       this.callbacks.streamInfo.setResponseFlag("UT");
@@ -331,7 +342,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (action.cluster !== undefined) return action.cluster;
     const clusters = action.weightedClusters ?? [];
     const total = clusters.reduce((sum, c) => sum + c.weight, 0);
-    let pick = Math.random() * total;
+    let pick = this.server.runtime.random() * total;
     for (const c of clusters) {
       pick -= c.weight;
       if (pick < 0) return c.name;

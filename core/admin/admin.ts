@@ -1,0 +1,535 @@
+/**
+ * Envoy's admin interface (`AdminImpl`), on `admin.address`, served by polyvoy's own
+ * HTTP stack: the admin listener is an ActiveListener whose one network filter is a
+ * connection manager (stats `http.admin.*`, `listener.admin.*`) whose one HTTP filter
+ * is the AdminFilter, which hands each complete request to `Admin.handle`.
+ *
+ * Endpoints are matched on the exact path (the query aside), as Envoy's are; those that
+ * change the server answer only POST (405 otherwise); an unknown path gets 404 and the
+ * list of endpoints.
+ */
+import type {
+  AdminRequestHandler,
+  Bootstrap,
+  HeaderMutations,
+  HttpConnectionManagerConfig,
+  ListenerConfig,
+  RouteConfiguration,
+  SocketAddressConfig,
+} from "../config/bootstrap.ts";
+import { LOG_LEVELS, type LogLevel } from "../log.ts";
+import { formatAddress } from "../network/address.ts";
+import { ActiveListener } from "../network/listener.ts";
+import type { TimerHandle } from "../port.ts";
+import type { ServerContext } from "../server-context.ts";
+import type { ServerOptions } from "../server.ts";
+import { Histogram } from "../stats/histogram.ts";
+import { VERSION } from "../version.ts";
+import { clustersAsJson, clustersAsText } from "./clusters.ts";
+import { configDump, configDumpResource } from "./config-dump.ts";
+import { HistogramIntervals, STATS_FLUSH_INTERVAL_MS } from "./histogram-intervals.ts";
+import { ServerStats, type ServerState } from "./server-stats.ts";
+import { statsAsJson, statsAsPrometheus, statsAsText, type StatsQuery } from "./stats-render.ts";
+import { TagExtractor } from "./tag-extractor.ts";
+import { traceHandlers } from "./trace-handlers.ts";
+
+/** What the admin reads and drives of the server (Envoy's `Server::Instance`, as the admin sees it). */
+export interface AdminServer extends ServerContext {
+  readonly bootstrap: Bootstrap;
+  /** The configured listeners (not the admin's own). */
+  readonly listeners: readonly ActiveListener[];
+  readonly options: ServerOptions;
+  readonly state: ServerState;
+  readonly uptimeSeconds: number;
+  /** Wall-clock ms when the config was loaded (config_dump's last_updated). */
+  readonly configLoadedAt: number;
+  /** Envoy's `failHealthcheck`: /healthcheck/fail and /healthcheck/ok. */
+  failHealthcheck(fail: boolean): void;
+  /** /drain_listeners: stop accepting now, or after the graceful drain time. */
+  drainListeners(graceful: boolean): void;
+  /** Shut down cleanly and exit 0, as SIGTERM does. */
+  stop(reason: string): void;
+}
+
+/** An admin answer: Envoy's handlers produce a code, a content type and a body. */
+export interface AdminResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+export interface AdminRequest {
+  method: string;
+  path: string;
+  /** Query parameters, percent-decoded; a key given twice keeps its first value (Envoy's). */
+  query: Map<string, string>;
+}
+
+export interface AdminHandler {
+  readonly prefix: string;
+  readonly help: string;
+  /** Changes server state: POST only. */
+  readonly mutates: boolean;
+  readonly params?: readonly (readonly [string, string])[];
+  run(request: AdminRequest): AdminResponse;
+}
+
+const TEXT = "text/plain; charset=UTF-8";
+const JSON_TYPE = "application/json";
+const HTML = "text/html; charset=UTF-8";
+
+const text = (status: number, body: string): AdminResponse => ({ status, contentType: TEXT, body });
+const json = (status: number, body: string): AdminResponse => ({ status, contentType: JSON_TYPE, body });
+const OK = (): AdminResponse => text(200, "OK\n");
+
+/** The one logger polyvoy has, as /logging names it (Envoy has one per component). */
+const LOGGER_NAME = "polyvoy";
+
+/** Envoy's --drain-time-s default. */
+export const DEFAULT_DRAIN_TIME_S = 600;
+
+export class Admin implements AdminRequestHandler {
+  readonly listener: ActiveListener;
+  private readonly handlers: AdminHandler[];
+  private readonly tags = new TagExtractor();
+  private readonly intervals = new HistogramIntervals();
+  private readonly serverStats: ServerStats;
+  private flushTimer: TimerHandle | undefined;
+
+  constructor(
+    private readonly server: AdminServer,
+    address: SocketAddressConfig,
+  ) {
+    this.serverStats = new ServerStats(server.stats);
+    this.listener = new ActiveListener(adminListenerConfig(address, this), server);
+    this.handlers = this.createHandlers();
+  }
+
+  /** Bind the admin address and start the periodic histogram flush. */
+  async start(): Promise<void> {
+    await this.listener.start();
+    this.scheduleFlush();
+  }
+
+  /** Stop accepting admin connections and stop the flush timer (connections are closed by the server). */
+  stop(): void {
+    if (this.flushTimer !== undefined) this.server.runtime.clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.listener.stopListening();
+  }
+
+  private scheduleFlush(): void {
+    this.flushTimer = this.server.runtime.setTimeout(() => {
+      this.flushHistograms();
+      this.scheduleFlush();
+    }, STATS_FLUSH_INTERVAL_MS);
+  }
+
+  /** Envoy's stats flush, as far as polyvoy has one: close the histograms' interval. */
+  flushHistograms(): void {
+    this.intervals.flush(this.server.stats.all().filter((stat): stat is Histogram => stat instanceof Histogram));
+  }
+
+  /** Envoy's `Admin::addHandler`: one more endpoint; false when its path is taken. */
+  addHandler(handler: AdminHandler): boolean {
+    if (this.handlers.some((h) => h.prefix === handler.prefix)) return false;
+    this.handlers.push(handler);
+    this.handlers.sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
+    return true;
+  }
+
+  // ---- requests ----
+
+  handle(request: { method: string; path: string }): AdminResponse {
+    const at = request.path.indexOf("?");
+    const path = at < 0 ? request.path : request.path.slice(0, at);
+    const query = parseQuery(at < 0 ? "" : request.path.slice(at + 1));
+    const handler = this.handlers.find((h) => h.prefix === path);
+    if (!handler) return text(404, `invalid path. ${this.helpText()}`);
+    // GET /logging without parameters only shows the levels: allowed (Envoy wants POST even then).
+    const readOnly = handler.prefix === "/logging" && query.size === 0;
+    if (handler.mutates && request.method !== "POST" && !readOnly) {
+      this.server.log.error(`admin path "${handler.prefix}" mutates state, method=${request.method} rather than POST`);
+      return text(405, `Method ${request.method} not allowed, POST required.`);
+    }
+    return handler.run({ method: request.method, path, query });
+  }
+
+  private createHandlers(): AdminHandler[] {
+    const server = this.server;
+    const handlers: AdminHandler[] = [
+      { prefix: "/", help: "Admin home page", mutates: false, run: () => this.home() },
+      {
+        prefix: "/clusters",
+        help: "upstream cluster status",
+        mutates: false,
+        params: [["format", "File format to use: text (default) or json"]],
+        run: (r) =>
+          r.query.get("format") === "json"
+            ? json(200, clustersAsJson(server.clusterManager.all()))
+            : text(200, clustersAsText(server.clusterManager.all())),
+      },
+      {
+        prefix: "/config_dump",
+        help: "dump current Envoy configs (experimental)",
+        mutates: false,
+        params: [["resource", "The resource to dump: static_clusters, static_listeners or static_route_configs"]],
+        run: (r) => this.configDump(r),
+      },
+      {
+        prefix: "/drain_listeners",
+        help: "drain listeners",
+        mutates: true,
+        params: [["graceful", "When draining listeners, enter a graceful drain period prior to closing listeners (--drain-time-s)"]],
+        run: (r) => {
+          server.drainListeners(r.query.has("graceful"));
+          return OK();
+        },
+      },
+      {
+        prefix: "/healthcheck/fail",
+        help: "cause the server to fail health checks",
+        mutates: true,
+        run: () => {
+          server.failHealthcheck(true);
+          return OK();
+        },
+      },
+      {
+        prefix: "/healthcheck/ok",
+        help: "cause the server to pass health checks",
+        mutates: true,
+        run: () => {
+          server.failHealthcheck(false);
+          return OK();
+        },
+      },
+      { prefix: "/help", help: "print out list of admin commands", mutates: false, run: () => text(200, this.helpText()) },
+      {
+        prefix: "/listeners",
+        help: "print listener info",
+        mutates: false,
+        params: [["format", "File format to use: text (default) or json"]],
+        run: (r) => this.listenersInfo(r.query.get("format") === "json"),
+      },
+      {
+        prefix: "/logging",
+        help: "query/change logging levels",
+        mutates: true,
+        params: [["level", `desired logging level: ${LOG_LEVELS.join(", ")}`]],
+        run: (r) => this.logging(r.query),
+      },
+      {
+        prefix: "/quitquitquit",
+        help: "exit the server",
+        mutates: true,
+        run: () => {
+          // After this response is on its way: shutdown closes connections once they flush.
+          server.runtime.defer(() => server.stop("admin /quitquitquit"));
+          return OK();
+        },
+      },
+      {
+        prefix: "/ready",
+        help: "print server state, return 200 if LIVE, otherwise return 503",
+        mutates: false,
+        run: () => text(server.state === "LIVE" ? 200 : 503, `${server.state}\n`),
+      },
+      {
+        prefix: "/reset_counters",
+        help: "reset all counters to zero",
+        mutates: true,
+        run: () => {
+          server.stats.resetCounters();
+          return OK();
+        },
+      },
+      { prefix: "/server_info", help: "print server version/status information", mutates: false, run: () => this.serverInfo() },
+      {
+        prefix: "/stats",
+        help: "print server stats",
+        mutates: false,
+        params: [
+          ["usedonly", "Only include stats that have been written by system since restart"],
+          ["filter", "Regular expression (JavaScript syntax) for filtering stats"],
+          ["format", "Format to use: text (default), json or prometheus"],
+          ["pretty", "With format=json: indent the output"],
+        ],
+        run: (r) => this.stats(r),
+      },
+      {
+        prefix: "/stats/prometheus",
+        help: "print server stats in prometheus format",
+        mutates: false,
+        params: [
+          ["usedonly", "Only include stats that have been written by system since restart"],
+          ["filter", "Regular expression (JavaScript syntax) for filtering stats"],
+        ],
+        run: (r) => this.prometheus(r),
+      },
+    ];
+    handlers.push(...traceHandlers(server.tracer));
+    return handlers.sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
+  }
+
+  /** Envoy's /help text (also the body of a 404). */
+  private helpText(): string {
+    let out = "admin commands are:\n";
+    for (const handler of this.handlers) {
+      out += `  ${handler.prefix}${handler.mutates ? " (POST)" : ""}: ${handler.help}\n`;
+      for (const [name, help] of handler.params ?? []) out += `      ${name}: ${help}\n`;
+    }
+    return out;
+  }
+
+  /** Envoy's home page: a table of the endpoints; those that change state are POST buttons, not links. */
+  private home(): AdminResponse {
+    let rows = "";
+    for (const handler of this.handlers) {
+      if (handler.prefix === "/") continue;
+      // Relative links, so the page also works embedded under another path (as Envoy's).
+      const path = handler.prefix.slice(1);
+      const link = handler.mutates
+        ? `<form action='${path}' method='post' class='home-form'><button>${path}</button></form>`
+        : `<a href='${path}'>${path}</a>`;
+      rows += `<tr class='home-row'><td class='home-data'>${link}</td><td class='home-data'>${escapeHtml(handler.help)}</td></tr>\n`;
+    }
+    const body = `<!DOCTYPE html>
+<html>
+<head>
+  <title>polyvoy admin</title>
+  <style>
+    .home-table { font-family: sans-serif; font-size: medium; border-collapse: collapse; }
+    .home-row:nth-child(even) { background-color: #dddddd; }
+    .home-data { border: 1px solid #dddddd; text-align: left; padding: 8px; }
+    .home-form { margin-bottom: 0; }
+  </style>
+</head>
+<body>
+  <table class='home-table'>
+    <thead><th class='home-data'>Command</th><th class='home-data'>Description</th></thead>
+    <tbody>
+${rows}    </tbody>
+  </table>
+</body>
+</html>
+`;
+    return { status: 200, contentType: HTML, body };
+  }
+
+  // ---- stats ----
+
+  private statsQuery(query: Map<string, string>): StatsQuery | AdminResponse {
+    const pattern = query.get("filter");
+    let filter: RegExp | undefined;
+    if (pattern !== undefined) {
+      try {
+        filter = new RegExp(pattern);
+      } catch (err) {
+        return text(400, `Invalid regex: "${err instanceof Error ? err.message : String(err)}"\n`);
+      }
+    }
+    return { usedOnly: query.has("usedonly"), filter };
+  }
+
+  /** Bring the server.* gauges up to date before they are shown. */
+  private refreshServerStats(): void {
+    const server = this.server;
+    this.serverStats.update({
+      state: server.state,
+      uptimeSeconds: server.uptimeSeconds,
+      totalConnections: server.listeners.reduce((n, listener) => n + listener.activeConnections, 0),
+      memoryBytes: server.runtime.memoryUsage(),
+    });
+  }
+
+  private stats(request: AdminRequest): AdminResponse {
+    const query = this.statsQuery(request.query);
+    if ("status" in query) return query;
+    const format = request.query.get("format") ?? "text";
+    if (format === "prometheus") return this.prometheus(request);
+    if (format !== "text" && format !== "json") {
+      return text(404, "usage: /stats?format=json  or /stats?format=prometheus \n\n");
+    }
+    this.refreshServerStats();
+    const all = this.server.stats.all();
+    return format === "json"
+      ? json(200, statsAsJson(all, query, this.intervals, request.query.has("pretty")))
+      : text(200, statsAsText(all, query, this.intervals));
+  }
+
+  private prometheus(request: AdminRequest): AdminResponse {
+    const query = this.statsQuery(request.query);
+    if ("status" in query) return query;
+    this.refreshServerStats();
+    return text(200, statsAsPrometheus(this.server.stats.all(), query, this.tags));
+  }
+
+  // ---- server ----
+
+  private serverInfo(): AdminResponse {
+    const server = this.server;
+    const commandLine = server.options.commandLine;
+    const uptime = `${Math.floor(server.uptimeSeconds)}s`;
+    const info = {
+      version: VERSION,
+      state: server.state,
+      uptime_current_epoch: uptime,
+      uptime_all_epochs: uptime,
+      command_line_options: {
+        concurrency: 1,
+        config_path: commandLine?.configPath ?? "",
+        config_yaml: commandLine?.configYaml ?? "",
+        log_level: commandLine?.logLevel ?? "info",
+        mode: commandLine?.mode === "validate" ? "Validate" : "Serve",
+        drain_time: `${commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S}s`,
+        drain_strategy: "Immediate",
+        restart_epoch: 0,
+        disable_hot_restart: true,
+      },
+      node: {
+        id: server.bootstrap.node?.id ?? "",
+        cluster: server.bootstrap.node?.cluster ?? "",
+        user_agent_name: "polyvoy",
+        user_agent_version: VERSION,
+      },
+      runtime: { name: server.runtime.name, version: server.runtime.version },
+    };
+    return json(200, JSON.stringify(info, null, 2));
+  }
+
+  private configDump(request: AdminRequest): AdminResponse {
+    const dump = configDump(this.server.options.configDocument, this.server.bootstrap, this.server.configLoadedAt);
+    const resource = request.query.get("resource");
+    if (resource === undefined || resource === "") return json(200, JSON.stringify(dump, null, 2));
+    const only = configDumpResource(dump, resource);
+    if (!only) return text(404, `${resource} not found in config dump (one of static_clusters, static_listeners, static_route_configs)\n`);
+    return json(200, JSON.stringify(only, null, 2));
+  }
+
+  private listenersInfo(asJson: boolean): AdminResponse {
+    const listeners = this.server.listeners.map((listener) => ({
+      name: listener.name,
+      address: listener.boundAddress ?? listener.config.address,
+    }));
+    if (!asJson) return text(200, listeners.map((l) => `${l.name}::${formatAddress(l.address)}\n`).join(""));
+    const statuses = listeners.map((l) => ({
+      name: l.name,
+      local_address: { socket_address: { address: l.address.address, port_value: l.address.port } },
+    }));
+    return json(200, JSON.stringify({ listener_statuses: statuses }, null, 2));
+  }
+
+  /** Envoy's /logging: POST ?level=<level> (or ?polyvoy=<level>, the one logger by name) sets it; the answer lists the loggers. */
+  private logging(query: Map<string, string>): AdminResponse {
+    const log = this.server.log;
+    let status = 200;
+    let out = "";
+    if (query.size > 0) {
+      const level = query.size === 1 ? toLogLevel([...query.values()][0]!) : undefined;
+      const name = [...query.keys()][0];
+      if (level !== undefined && (name === "level" || name === LOGGER_NAME)) {
+        log.level = level;
+        log.info(`admin: log level set to ${level}`);
+      } else {
+        out += "usage: /logging?<name>=<level> (change single level)\n";
+        out += "usage: /logging?level=<level> (change all levels)\n";
+        out += `levels: ${LOG_LEVELS.join(" ")} \n`;
+        status = 404;
+      }
+    }
+    out += `active loggers:\n  ${LOGGER_NAME}: ${log.level}\n\n`;
+    return text(status, out);
+  }
+}
+
+/** A level by polyvoy's name or spdlog's ("warning" is Envoy's spelling of warn). */
+function toLogLevel(name: string): LogLevel | undefined {
+  const level = name === "warning" ? "warn" : name;
+  return (LOG_LEVELS as readonly string[]).includes(level) ? (level as LogLevel) : undefined;
+}
+
+/** Envoy's parseAndDecodeQueryString: `a&b=c` → {a: "", b: "c"}, percent-decoded, first value wins. */
+function parseQuery(query: string): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const part of query.split("&")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    const key = percentDecode(eq < 0 ? part : part.slice(0, eq));
+    if (!params.has(key)) params.set(key, eq < 0 ? "" : percentDecode(part.slice(eq + 1)));
+  }
+  return params;
+}
+
+function percentDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const NO_MUTATIONS: HeaderMutations = {
+  requestHeadersToAdd: [],
+  requestHeadersToRemove: [],
+  responseHeadersToAdd: [],
+  responseHeadersToRemove: [],
+};
+
+/**
+ * The admin listener: one connection manager (stat prefix "admin", Envoy's defaults)
+ * with the AdminFilter as its only HTTP filter. Its route table matches everything, so
+ * admin requests never count as no_route; the filter answers without consulting it.
+ */
+function adminListenerConfig(address: SocketAddressConfig, handler: AdminRequestHandler): ListenerConfig {
+  const routeConfig: RouteConfiguration = {
+    name: "admin",
+    ...NO_MUTATIONS,
+    ignorePortInHostMatching: false,
+    mostSpecificHeaderMutationsWins: false,
+    virtualHosts: [
+      {
+        name: "admin",
+        domains: ["*"],
+        ...NO_MUTATIONS,
+        routes: [
+          {
+            name: "admin",
+            ...NO_MUTATIONS,
+            match: { prefix: "/", caseSensitive: true, headers: [], queryParameters: [] },
+            action: { type: "direct_response", directResponse: { status: 404 } },
+          },
+        ],
+      },
+    ],
+  };
+  const hcm: HttpConnectionManagerConfig = {
+    statPrefix: "admin",
+    codecType: "AUTO",
+    routeConfig,
+    httpFilters: [{ name: "envoy.admin", type: "polyvoy.internal.admin", config: { handler } }],
+    useRemoteAddress: false,
+    xffNumTrustedHops: 0,
+    generateRequestId: false,
+    serverName: "envoy",
+    serverHeaderTransformation: "OVERWRITE",
+    streamIdleTimeoutMs: 300_000,
+    requestTimeoutMs: 0,
+    requestHeadersTimeoutMs: 0,
+    idleTimeoutMs: 3_600_000,
+    maxHeadersCount: 100,
+    maxRequestHeadersKb: 60,
+    upgradeTypes: [],
+  };
+  return {
+    name: "admin",
+    address,
+    perConnectionBufferLimitBytes: 1024 * 1024,
+    statPrefix: "admin",
+    filterChains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", type: "envoy.filters.network.http_connection_manager", config: hcm }] }],
+  };
+}

@@ -1,0 +1,81 @@
+/** The admin's `/clusters`: every cluster's circuit breakers and hosts with their stats, as Envoy prints them. */
+import { formatAddress } from "../network/address.ts";
+import type { Cluster } from "../upstream/cluster.ts";
+
+/** Envoy's defaults for priority HIGH, which polyvoy's config does not set (only DEFAULT thresholds are read). */
+const HIGH_PRIORITY = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
+
+/**
+ * Envoy's text form, one `cluster::…::value` line each: the cluster's
+ * observability name, circuit breaker settings per priority and added_via_api, then
+ * per host its counters and gauges (sorted by name), health flags, weight, locality,
+ * priority and success rates (-1: no outlier detection).
+ */
+export function clustersAsText(clusters: readonly Cluster[]): string {
+  let out = "";
+  for (const cluster of clusters) {
+    const name = cluster.name;
+    out += `${name}::observability_name::${name}\n`;
+    const thresholds = cluster.config.circuitBreakers;
+    for (const [priority, t] of [["default", thresholds], ["high", HIGH_PRIORITY]] as const) {
+      out += `${name}::${priority}_priority::max_connections::${t.maxConnections}\n`;
+      out += `${name}::${priority}_priority::max_pending_requests::${t.maxPendingRequests}\n`;
+      out += `${name}::${priority}_priority::max_requests::${t.maxRequests}\n`;
+      out += `${name}::${priority}_priority::max_retries::${t.maxRetries}\n`;
+    }
+    out += `${name}::added_via_api::false\n`;
+    for (const host of cluster.hosts) {
+      const at = `${name}::${formatAddress(host)}`;
+      const stats = [...host.stats.counters(), ...host.stats.gauges()].sort(([a], [b]) => (a < b ? -1 : 1));
+      for (const [stat, value] of stats) out += `${at}::${stat}::${value}\n`;
+      out += `${at}::hostname::\n`;
+      // STATIC hosts have no health checking or outlier detection: always healthy.
+      out += `${at}::health_flags::healthy\n`;
+      out += `${at}::weight::1\n`;
+      out += `${at}::region::\n`;
+      out += `${at}::zone::\n`;
+      out += `${at}::sub_zone::\n`;
+      out += `${at}::canary::false\n`;
+      out += `${at}::priority::0\n`;
+      out += `${at}::success_rate::-1\n`;
+      out += `${at}::local_origin_success_rate::-1\n`;
+    }
+  }
+  return out;
+}
+
+/**
+ * `/clusters?format=json`: envoy.admin.v3.Clusters in proto3 JSON as Envoy prints it
+ * (zero values and false are left out; uint64 stat values are strings).
+ */
+export function clustersAsJson(clusters: readonly Cluster[]): string {
+  const thresholds = (t: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number }) => ({
+    max_connections: t.maxConnections,
+    max_pending_requests: t.maxPendingRequests,
+    max_requests: t.maxRequests,
+    max_retries: t.maxRetries,
+  });
+  const metric = (name: string, value: number, gauge: boolean) => ({
+    name,
+    ...(value !== 0 ? { value: String(value) } : {}),
+    ...(gauge ? { type: "GAUGE" } : {}),
+  });
+  const statuses = clusters.map((cluster) => ({
+    name: cluster.name,
+    host_statuses: cluster.hosts.map((host) => ({
+      address: { socket_address: { address: host.address, port_value: host.port } },
+      stats: [
+        ...host.stats.counters().map(([name, value]) => metric(name, value, false)),
+        ...host.stats.gauges().map(([name, value]) => metric(name, value, true)),
+      ],
+      health_status: { eds_health_status: "HEALTHY" },
+      weight: 1,
+      locality: {},
+    })),
+    circuit_breakers: {
+      thresholds: [thresholds(cluster.config.circuitBreakers), { priority: "HIGH", ...thresholds(HIGH_PRIORITY) }],
+    },
+    observability_name: cluster.name,
+  }));
+  return JSON.stringify({ cluster_statuses: statuses }, null, 2);
+}

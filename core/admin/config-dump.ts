@@ -1,0 +1,82 @@
+/**
+ * The admin's `/config_dump`: Envoy's envoy.admin.v3.ConfigDump shape — a `configs`
+ * list with the bootstrap, then the static clusters, listeners and route configs — made
+ * from the config document as loaded (after camelCase → snake_case), so it reads like
+ * the config that is running. `?resource=static_clusters` (…) lists one kind, as Envoy's.
+ */
+import type { Bootstrap } from "../config/bootstrap.ts";
+
+const ADMIN = "type.googleapis.com/envoy.admin.v3.";
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/**
+ * @param document the config as loaded (snake_case keys), when the server was given it;
+ *   otherwise the effective Bootstrap is dumped as it is.
+ * @param loadedAt wall-clock ms when the config was loaded (each entry's last_updated).
+ */
+export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: number): Json {
+  const lastUpdated = new Date(loadedAt).toISOString();
+  const doc = isObject(document) ? document : undefined;
+  const resources = isObject(doc?.static_resources) ? doc.static_resources : {};
+  const clusters = doc ? list(resources.clusters) : bootstrap.clusters;
+  const listeners = doc ? list(resources.listeners) : bootstrap.listeners;
+  // Inline route_configs of the HTTP connection managers.
+  const routeConfigs: unknown[] = [];
+  for (const listener of doc ? list(resources.listeners) : []) {
+    for (const chain of list(isObject(listener) ? listener.filter_chains : undefined)) {
+      for (const filter of list(isObject(chain) ? chain.filters : undefined)) {
+        const typed = isObject(filter) ? filter.typed_config : undefined;
+        if (isObject(typed) && isObject(typed.route_config)) routeConfigs.push(typed.route_config);
+      }
+    }
+  }
+  const typed = (type: string, value: unknown) => (isObject(value) ? { "@type": type, ...value } : value);
+  return {
+    configs: [
+      { "@type": `${ADMIN}BootstrapConfigDump`, bootstrap: doc ?? bootstrap, last_updated: lastUpdated },
+      {
+        "@type": `${ADMIN}ClustersConfigDump`,
+        static_clusters: clusters.map((c) => ({ cluster: typed("type.googleapis.com/envoy.config.cluster.v3.Cluster", c), last_updated: lastUpdated })),
+      },
+      {
+        "@type": `${ADMIN}ListenersConfigDump`,
+        static_listeners: listeners.map((l) => ({ listener: typed("type.googleapis.com/envoy.config.listener.v3.Listener", l), last_updated: lastUpdated })),
+      },
+      {
+        "@type": `${ADMIN}RoutesConfigDump`,
+        static_route_configs: routeConfigs.map((r) => ({
+          route_config: typed("type.googleapis.com/envoy.config.route.v3.RouteConfiguration", r),
+          last_updated: lastUpdated,
+        })),
+      },
+    ],
+  };
+}
+
+/** `?resource=`: the repeated fields that can be asked for, and their entries' type names. */
+const RESOURCES: Record<string, string> = {
+  static_clusters: `${ADMIN}ClustersConfigDump.StaticCluster`,
+  static_listeners: `${ADMIN}ListenersConfigDump.StaticListener`,
+  static_route_configs: `${ADMIN}RoutesConfigDump.StaticRouteConfig`,
+};
+
+/** Envoy's `/config_dump?resource=<field>`: each entry of that field, typed; undefined for an unknown field. */
+export function configDumpResource(dump: Json, resource: string): Json | undefined {
+  const type = RESOURCES[resource];
+  if (type === undefined) return undefined;
+  const entries: unknown[] = [];
+  for (const config of list(dump.configs)) {
+    if (!isObject(config)) continue;
+    for (const entry of list(config[resource])) entries.push(isObject(entry) ? { "@type": type, ...entry } : entry);
+  }
+  return { configs: entries };
+}

@@ -1,0 +1,54 @@
+import type { Gauge } from "../stats/gauge.ts";
+import type { StatsStore } from "../stats/stats-store.ts";
+
+/** Envoy's ServerInfo.State, with its enum numbers (the `server.state` gauge). */
+export const SERVER_STATES = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 } as const;
+export type ServerState = keyof typeof SERVER_STATES;
+
+/** What the server gauges are computed from, read when stats are. */
+export interface ServerStatsSource {
+  readonly state: ServerState;
+  /** Seconds since the server started. */
+  readonly uptimeSeconds: number;
+  /** Connections open on the configured listeners (not the admin's). */
+  readonly totalConnections: number;
+  /** Resident set size, where the runtime can tell. */
+  readonly memoryBytes: number | undefined;
+}
+
+/**
+ * Envoy's `server.*` gauges. Envoy refreshes them at each stats flush; here they are
+ * set whenever the admin shows stats, so they are current when read.
+ */
+export class ServerStats {
+  private readonly uptime: Gauge;
+  private readonly live: Gauge;
+  private readonly state: Gauge;
+  private readonly concurrency: Gauge;
+  private readonly memoryAllocated: Gauge;
+  private readonly totalConnections: Gauge;
+  private readonly hotRestartEpoch: Gauge;
+
+  constructor(store: StatsStore) {
+    const scope = store.scope("server.");
+    this.uptime = scope.gauge("uptime");
+    this.live = scope.gauge("live");
+    this.state = scope.gauge("state");
+    this.concurrency = scope.gauge("concurrency");
+    this.memoryAllocated = scope.gauge("memory_allocated");
+    this.totalConnections = scope.gauge("total_connections");
+    this.hotRestartEpoch = scope.gauge("hot_restart_epoch");
+  }
+
+  update(source: ServerStatsSource): void {
+    this.uptime.set(Math.floor(source.uptimeSeconds));
+    this.live.set(source.state === "LIVE" ? 1 : 0);
+    this.state.set(SERVER_STATES[source.state]);
+    // One event loop: Envoy's --concurrency 1.
+    this.concurrency.set(1);
+    const memory = source.memoryBytes;
+    if (memory !== undefined) this.memoryAllocated.set(memory);
+    this.totalConnections.set(source.totalConnections);
+    this.hotRestartEpoch.set(0);
+  }
+}
