@@ -4,7 +4,8 @@
 // that imports nothing: dist/polyvoy-core.mjs. Copy it anywhere and write an adapter
 // (runtimes/README.md). Prints the bundle's size.
 import { build } from "esbuild";
-import { readFileSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 
@@ -25,6 +26,26 @@ await build({
   legalComments: "eof",
   banner: { js: `// polyvoy core ${version}: one self-contained ES module (llhttp WebAssembly, zod and yaml included).` },
 });
+
+// Type declarations for the public API: dist/types/**/*.d.ts (the core's own, with
+// relative imports pointing at .js as declaration consumers expect), and
+// dist/polyvoy-core.d.mts so `import … from "./polyvoy-core.mjs"` is typed.
+const types = join(root, "dist/types");
+rmSync(types, { recursive: true, force: true });
+execFileSync(
+  join(root, "node_modules/.bin/tsc"),
+  ["-p", join(root, "core"), "--noEmit", "false", "--declaration", "--emitDeclarationOnly", "--outDir", types],
+  { stdio: "inherit" },
+);
+const rewrite = (dir) => {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) rewrite(path);
+    else if (entry.name.endsWith(".d.ts")) writeFileSync(path, readFileSync(path, "utf8").replace(/(from\s+["'](?:\.{1,2}\/)[^"']*)\.ts(["'])/g, "$1.js$2"));
+  }
+};
+rewrite(types);
+writeFileSync(join(root, "dist/polyvoy-core.d.mts"), 'export * from "./types/index.js";\n');
 
 const bytes = statSync(outfile).size;
 const gzipped = gzipSync(readFileSync(outfile)).length;
