@@ -58,7 +58,11 @@ export interface PortError {
   readonly message: string;
 }
 
-/** A TCP connection, accepted or outbound. */
+/**
+ * A TCP connection, accepted or outbound. Sockets start with TCP_NODELAY set, as
+ * Envoy's connections do (a proxy writes heads and bodies separately; Nagle would delay
+ * the second write by the peer's delayed ACK).
+ */
 export interface Socket {
   setHandler(handler: SocketHandler): void;
   /**

@@ -29,6 +29,7 @@ export class BunSocket implements Socket {
   /** Called from Bun's `open` handler (at once for accepted sockets). */
   attach(socket: BunSocketHandle, connecting: boolean): void {
     this.socket = socket;
+    socket.setNoDelay(true); // TCP_NODELAY, as Envoy's connections (see port.ts)
     if (this.closedLocally) {
       // close()/reset() came while the connect was pending.
       socket.terminate();

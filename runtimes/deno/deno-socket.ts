@@ -38,6 +38,7 @@ export class DenoSocket implements Socket {
   /** Start using `conn`: at once for accepted sockets, when the connect resolves for outbound ones. */
   attach(conn: DenoConn, connecting: boolean): void {
     this.conn = conn;
+    conn.setNoDelay(true); // TCP_NODELAY, as Envoy's connections (see port.ts)
     if (this.done) {
       conn.close(); // close()/reset() came while the connect was pending
       return;

@@ -18,6 +18,10 @@ export class NodeSocket implements Socket {
   private error: PortError | undefined;
 
   constructor(private readonly socket: net.Socket, connecting: boolean) {
+    // The port's sockets start with TCP_NODELAY, as Envoy's connections do: a proxy
+    // writes a head and then a body, and Nagle would hold the second write for the
+    // peer's delayed ACK (~40 ms).
+    socket.setNoDelay(true);
     socket.on("data", (data: Uint8Array) => this.handler.onData(data));
     socket.on("end", () => this.handler.onEnd());
     socket.on("error", (err) => {
