@@ -1,0 +1,88 @@
+// The origin every proxy forwards to: nginx with one worker on the load core, fixed bodies
+// (64 B, 16 KiB, 1 MiB) and an upload endpoint that reads the whole body before answering.
+// Fallback when nginx is absent: the same bodies from Bun.serve (bench/peers/bun-origin.ts).
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BENCH, BIN, Proc, freePort, waitReady, which, wrapped } from "./system.mjs";
+
+export const BODY_64 = "polyvoy-bench-origin-0123456789abcdefghijklmnopqrstuvwxyz-64-by\n";
+export const SIZES = { "/64": 64, "/16k": 16 * 1024, "/1m": 1024 * 1024, "/upload": 64 };
+
+/** Write the bodies the origin serves into `dir`. */
+export function writeBodies(dir) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "64"), BODY_64);
+  writeFileSync(join(dir, "16k"), Buffer.alloc(16 * 1024, "x"));
+  writeFileSync(join(dir, "1m"), Buffer.alloc(1024 * 1024, "x"));
+  // POST to an existing static file is a 405, which error_page turns into the 64-byte answer
+  // (after `mirror_request_body` has made nginx read the whole upload).
+  writeFileSync(join(dir, "upload"), BODY_64);
+}
+
+/** Settings every nginx here shares (origin and peer): one process, no daemon, files under `dir`. */
+export function nginxMain(dir, name, nofile) {
+  return `master_process off;
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile ${nofile};
+error_log ${dir}/${name}-error.log error;
+pid ${dir}/${name}.pid;
+events { worker_connections ${nofile - 100}; multi_accept on; }
+`;
+}
+
+export function nginxTempPaths(dir, name) {
+  return ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+    .map((kind) => `  ${kind}_temp_path ${dir}/${name}-${kind}-temp;`)
+    .join("\n");
+}
+
+function originConfig(dir, port, nofile) {
+  return `${nginxMain(dir, "origin", nofile)}
+http {
+  access_log off;
+${nginxTempPaths(dir, "origin")}
+  default_type text/plain;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000000;
+  keepalive_timeout 600s;
+  client_max_body_size 0;
+  client_body_buffer_size 2m;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    root ${dir}/www;
+    location = /upload {
+      mirror /_drop;
+      mirror_request_body on;
+      error_page 405 =200 @uploaded;
+    }
+    location @uploaded { return 200 "${BODY_64.trimEnd()}\\n"; }
+    location = /_drop { internal; return 204; }
+  }
+}
+`;
+}
+
+/** Start the origin; resolves with {port, proc, kind, version note}. */
+export async function startOrigin(ctx) {
+  const port = await freePort();
+  writeBodies(join(ctx.workDir, "www"));
+  const nginx = which("nginx");
+  let proc;
+  let kind;
+  if (nginx) {
+    const conf = join(ctx.workDir, "origin-nginx.conf");
+    writeFileSync(conf, originConfig(ctx.workDir, port, ctx.nofile));
+    proc = new Proc("origin (nginx)", wrapped(ctx.cpu.load, nginx, ["-c", conf, "-p", ctx.workDir], ctx.nofile));
+    kind = "nginx";
+  } else {
+    proc = new Proc(
+      "origin (Bun.serve fallback)",
+      wrapped(ctx.cpu.load, join(BIN, "bun"), [join(BENCH, "peers/bun-origin.ts"), String(port), join(ctx.workDir, "www")], ctx.nofile),
+    );
+    kind = "bun";
+  }
+  await waitReady(port, "/64", 64, proc);
+  return { port, proc, kind };
+}

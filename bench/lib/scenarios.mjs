@@ -1,0 +1,162 @@
+// The scenarios, and how one target is measured in each: warm-up, several runs, the raw
+// numbers of every run kept for results.json.
+import { SIZES } from "./origin.mjs";
+import { openIdle, rateRun, throughputRun } from "./load.mjs";
+import { fdCount, rssBytes, sleep } from "./system.mjs";
+
+const MiB = 1024 * 1024;
+
+/**
+ * Throughput scenarios (closed loop, wrk). `unit` req/s, or MiB/s of body moved
+ * (response bodies downloaded, or request bodies uploaded).
+ */
+export const THROUGHPUT = [
+  { id: "get-64c", title: "small GETs (64 B), 64 keep-alive connections", path: "/64", connections: 64, unit: "req/s" },
+  { id: "get-256c", title: "small GETs (64 B), 256 keep-alive connections", path: "/64", connections: 256, unit: "req/s" },
+  { id: "body-16k", title: "16 KiB responses, 64 connections", path: "/16k", connections: 64, unit: "MiB/s", bytes: SIZES["/16k"] },
+  { id: "body-1m", title: "1 MiB responses, 16 connections", path: "/1m", connections: 16, unit: "MiB/s", bytes: SIZES["/1m"] },
+  {
+    id: "upload-1m",
+    title: "1 MiB uploads (POST), 16 connections",
+    path: "/upload",
+    method: "POST",
+    uploadBytes: MiB,
+    connections: 16,
+    unit: "MiB/s",
+    bytes: MiB,
+  },
+  { id: "churn", title: "connection churn (`Connection: close` on every request), 64 connections", path: "/64", connections: 64, close: true, unit: "req/s" },
+];
+
+/** Every metric row of the report, in order; the latency scenario gives three, memory one. */
+export const METRICS = [
+  ...THROUGHPUT.map((s) => ({ id: s.id, scenario: s.id, title: s.title, unit: s.unit, better: "higher" })),
+  { id: "latency-p50", scenario: "latency", title: "latency at a fixed rate, p50", unit: "ms", better: "lower", field: "p50" },
+  { id: "latency-p99", scenario: "latency", title: "latency at a fixed rate, p99", unit: "ms", better: "lower", field: "p99" },
+  { id: "latency-p999", scenario: "latency", title: "latency at a fixed rate, p99.9", unit: "ms", better: "lower", field: "p999" },
+  { id: "idle-memory", scenario: "idle-memory", title: "memory per idle keep-alive connection", unit: "KiB/conn", better: "lower" },
+];
+
+const errorCount = (summary) => Object.values(summary.errors).reduce((a, b) => a + b, 0);
+
+/** One throughput run → the numbers kept; only successful responses count. */
+function throughputSample(scenario, summary) {
+  const seconds = summary.duration_us / 1e6;
+  const rps = Math.max(0, summary.requests - summary.errors.status) / seconds;
+  return {
+    value: scenario.unit === "MiB/s" ? (rps * scenario.bytes) / MiB : rps,
+    rps,
+    requests: summary.requests,
+    errors: errorCount(summary),
+    errorDetail: summary.errors,
+    latencyMs: { p50: summary.latency_us.p50 / 1000, p99: summary.latency_us.p99 / 1000 },
+  };
+}
+
+/** Throughput scenarios against a running target (port). Returns {scenarioId: {samples, warmup}}. */
+export async function measureThroughput(ctx, port, log) {
+  const out = {};
+  for (const scenario of THROUGHPUT) {
+    if (!ctx.settings.scenarios.has(scenario.id)) continue;
+    const params = { port, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close };
+    try {
+      if (ctx.settings.warmupSeconds > 0) await throughputRun(ctx, { ...params, seconds: ctx.settings.warmupSeconds });
+      const samples = [];
+      for (let i = 0; i < ctx.settings.runs; i++) {
+        samples.push(throughputSample(scenario, await throughputRun(ctx, { ...params, seconds: ctx.settings.seconds })));
+        await sleep(ctx.settings.pauseMs);
+      }
+      out[scenario.id] = { samples };
+      log(`  ${scenario.id.padEnd(10)} ${samples.map((s) => fmt(s.value)).join("  ")} ${scenario.unit}${samples.some((s) => s.errors) ? `  (errors: ${samples.map((s) => s.errors).join(", ")})` : ""}`);
+    } catch (error) {
+      out[scenario.id] = { error: error.message };
+      log(`  ${scenario.id.padEnd(10)} failed: ${error.message}`);
+    }
+  }
+  return out;
+}
+
+/** Fixed-rate latency: several runs, each with its own warm-up in the client. */
+export async function measureLatency(ctx, port, log) {
+  if (!ctx.settings.scenarios.has("latency")) return {};
+  const { rate, latencyConnections } = ctx.settings;
+  try {
+    const samples = [];
+    for (let i = 0; i < ctx.settings.runs; i++) {
+      const summary = await rateRun(ctx, {
+        port,
+        path: "/64",
+        rate,
+        connections: latencyConnections,
+        seconds: ctx.settings.latencySeconds,
+        warmupSeconds: i === 0 ? ctx.settings.latencyWarmupSeconds : 0.5,
+      });
+      const lat = summary.latency_us;
+      samples.push({
+        p50: lat.p50 / 1000,
+        p99: lat.p99 / 1000,
+        p999: lat.p999 / 1000,
+        max: lat.max / 1000,
+        requests: summary.requests,
+        achievedRate: summary.requests / (summary.duration_us / 1e6),
+        errors: errorCount(summary),
+        errorDetail: summary.errors,
+      });
+      await sleep(ctx.settings.pauseMs);
+    }
+    log(`  latency    p50 ${samples.map((s) => s.p50.toFixed(2)).join(" ")}  p99 ${samples.map((s) => s.p99.toFixed(2)).join(" ")}  p99.9 ${samples.map((s) => s.p999.toFixed(2)).join(" ")} ms at ${rate} req/s`);
+    return { latency: { samples } };
+  } catch (error) {
+    log(`  latency    failed: ${error.message}`);
+    return { latency: { error: error.message } };
+  }
+}
+
+/**
+ * Memory per idle keep-alive connection on a freshly started, briefly warmed process:
+ * RSS before, open N connections (one request each, then idle), settle, RSS after.
+ */
+export async function measureIdleMemory(ctx, port, pid, log, limit = Infinity) {
+  const n = Math.min(ctx.settings.idleConnections, limit);
+  // warm the process a little (the connection and request path, the upstream pool) without
+  // leaving much garbage behind: a few hundred connections, one request each, then closed
+  const warm = await openIdle(ctx, { port, count: 256, concurrency: 64 });
+  await warm.handle.close();
+  await sleep(ctx.settings.settleMs);
+  const before = rssBytes(pid);
+  const fdsBefore = fdCount(pid);
+  const { ready, handle } = await openIdle(ctx, { port, count: n, concurrency: 64 });
+  try {
+    await sleep(ctx.settings.settleMs);
+    const after = rssBytes(pid);
+    const fdsAfter = fdCount(pid);
+    const status = await handle.status();
+    const sample = {
+      value: (after - before) / 1024 / n,
+      n,
+      opened: ready.ready,
+      failed: ready.failed,
+      stillOpen: status.open,
+      openMs: ready.ms,
+      rssBeforeMiB: before / MiB,
+      rssAfterMiB: after / MiB,
+      fdsBefore,
+      fdsAfter,
+      errors: ready.failed + (ready.ready - (status.open ?? 0)),
+    };
+    log(
+      `  idle-mem   ${sample.value.toFixed(2)} KiB/conn (RSS ${sample.rssBeforeMiB.toFixed(1)} → ${sample.rssAfterMiB.toFixed(1)} MiB, ${ready.ready}/${n} opened in ${ready.ms} ms, ${status.open} still open, fds ${fdsBefore} → ${fdsAfter})`,
+    );
+    return sample;
+  } finally {
+    await handle.close();
+  }
+}
+
+export function fmt(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
+  if (Math.abs(value) >= 100) return value.toFixed(0);
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}

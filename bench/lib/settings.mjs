@@ -1,0 +1,91 @@
+// Command-line options: `npm run bench` (full) or `npm run bench -- --quick` (about a minute).
+import { METRICS, THROUGHPUT } from "./scenarios.mjs";
+
+const USAGE = `usage: npm run bench -- [options]
+  --quick              one short run of each scenario but get-256c and body-16k (about a
+                       minute; what CI runs)
+  --runs N             runs per scenario (full: 3, quick: 1)
+  --seconds S          seconds per throughput run (full: 5, quick: 1)
+  --warmup S           warm-up seconds before each scenario (full: 2, quick: 0)
+  --rate R             fixed request rate of the latency scenario (default 500 req/s)
+  --idle N             idle keep-alive connections in the memory scenario (full: 10000, quick: 1000)
+  --only a,b           only these proxies (ids: direct, polyvoy-node, polyvoy-bun, polyvoy-deno,
+                       nginx, haproxy, node-http-proxy, fastify-reply-from, bun-fetch, deno-fetch)
+  --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "idle-memory"].join(", ")})
+  --out DIR            results folder (default bench/results/<date>-<quick|full>)`;
+
+export function parseArgs(argv) {
+  const quick = argv.includes("--quick");
+  const settings = {
+    mode: quick ? "quick" : "full",
+    runs: quick ? 1 : 3,
+    seconds: quick ? 1 : 5,
+    warmupSeconds: quick ? 0 : 2,
+    latencySeconds: quick ? 1 : 5,
+    latencyWarmupSeconds: quick ? 0.3 : 2,
+    latencyConnections: 64,
+    rate: 500,
+    idleConnections: quick ? 1000 : 10_000,
+    settleMs: quick ? 300 : 2000,
+    pauseMs: quick ? 50 : 500,
+    only: null,
+    // --quick leaves out the 256-connection and 16 KiB scenarios (the same paths as 64
+    // connections and 1 MiB) to stay near a minute
+    scenarios: new Set([...THROUGHPUT.map((s) => s.id).filter((id) => !quick || (id !== "get-256c" && id !== "body-16k")), "latency", "idle-memory"]),
+    out: null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    const number = () => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n < 0) throw new Error(`${arg} needs a number\n${USAGE}`);
+      return n;
+    };
+    switch (arg) {
+      case "--quick":
+        break;
+      case "--runs":
+        settings.runs = Math.max(1, Math.round(number()));
+        break;
+      case "--seconds":
+        settings.seconds = Math.max(1, Math.round(number())); // wrk takes whole seconds
+        settings.latencySeconds = settings.seconds;
+        break;
+      case "--warmup":
+        settings.warmupSeconds = Math.round(number());
+        break;
+      case "--rate":
+        settings.rate = Math.max(1, Math.round(number()));
+        break;
+      case "--idle":
+        settings.idleConnections = Math.max(1, Math.round(number()));
+        break;
+      case "--only":
+        settings.only = new Set(value().split(","));
+        break;
+      case "--scenarios": {
+        const ids = value().split(",");
+        const known = new Set([...THROUGHPUT.map((s) => s.id), ...METRICS.map((m) => m.scenario)]);
+        for (const id of ids) if (!known.has(id)) throw new Error(`unknown scenario ${id}\n${USAGE}`);
+        settings.scenarios = new Set(ids);
+        break;
+      }
+      case "--out":
+        settings.out = value();
+        break;
+      case "-h":
+      case "--help":
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${arg}\n${USAGE}`);
+    }
+  }
+  return settings;
+}

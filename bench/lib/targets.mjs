@@ -1,0 +1,266 @@
+// What the bench measures: polyvoy on node, bun and deno, the peers a user might pick
+// instead, and the direct (no proxy) baseline. Each target knows whether it can run here
+// and how to start on the proxy core, listening on a free loopback port.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { nginxMain, nginxTempPaths } from "./origin.mjs";
+import { BENCH, BIN, Proc, ROOT, firstLine, freePort, run, which, wrapped } from "./system.mjs";
+
+const PEERS = join(BENCH, "peers");
+
+/** The Envoy bootstrap polyvoy runs: one listener (HCM + router) → one STATIC cluster, the origin. */
+export function polyvoyConfig(listenPort, originPort) {
+  return {
+    static_resources: {
+      listeners: [
+        {
+          name: "bench",
+          address: { socket_address: { address: "127.0.0.1", port_value: listenPort } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    stat_prefix: "bench",
+                    codec_type: "AUTO",
+                    route_config: {
+                      name: "bench",
+                      virtual_hosts: [{ name: "origin", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "origin" } }] }],
+                    },
+                    http_filters: [
+                      {
+                        name: "envoy.filters.http.router",
+                        typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+                      },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [
+        {
+          name: "origin",
+          type: "STATIC",
+          connect_timeout: "1s",
+          load_assignment: {
+            cluster_name: "origin",
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: originPort } } } }] }],
+          },
+        },
+      ],
+    },
+  };
+}
+
+function nginxPeerConfig(dir, port, originPort, nofile) {
+  return `${nginxMain(dir, "peer", nofile)}
+http {
+  access_log off;
+${nginxTempPaths(dir, "peer")}
+  keepalive_requests 1000000000;
+  keepalive_timeout 600s;
+  client_max_body_size 0;
+  upstream origin {
+    server 127.0.0.1:${originPort};
+    keepalive 1024;
+    keepalive_requests 1000000000;
+    keepalive_timeout 600s;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+`;
+}
+
+function haproxyConfig(port, originPort, maxconn) {
+  return `global
+  nbthread 1
+  maxconn ${maxconn}
+
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+  timeout http-request 600s
+  timeout http-keep-alive 600s
+
+frontend bench
+  bind 127.0.0.1:${port}
+  default_backend origin
+
+backend origin
+  http-reuse always
+  server origin 127.0.0.1:${originPort}
+`;
+}
+
+/** HAProxy wants maxconn × 2 (+14) descriptors under the open-files limit, or exits. */
+const haproxyMaxconn = (ctx) => Math.min(ctx.settings.idleConnections + 1000, Math.floor((ctx.nofile - 100) / 2));
+
+const jsPeerDeps = () => existsSync(join(PEERS, "node_modules/http-proxy")) && existsSync(join(PEERS, "node_modules/@fastify/reply-from"));
+
+/**
+ * Install the JS peers' own dependencies (bench/peers/package.json and its lockfile) on first use.
+ * Returns null when they are there, or a note saying why they are not.
+ */
+export async function ensurePeerDeps(log) {
+  if (jsPeerDeps()) return null;
+  const npm = which("npm");
+  if (!npm) return "npm not found: cannot install the JS peers' dependencies";
+  log("installing the JS peers' dependencies (npm ci --prefix bench/peers) …");
+  const result = await run([npm, ["ci", "--prefix", PEERS, "--no-audit", "--no-fund", "--loglevel=error"]], { timeoutMs: 300_000 });
+  if (result.code !== 0 || !jsPeerDeps()) return `npm ci --prefix bench/peers failed: ${(result.stderr || result.stdout).trim().slice(-500)}`;
+  return null;
+}
+
+const proxy = (ctx, label, cmd, args) => new Proc(label, wrapped(ctx.cpu.proxy, cmd, args, ctx.nofile));
+
+/**
+ * kind: "direct" (no proxy), "polyvoy", "js" (a JS peer), "native" (nginx, HAProxy).
+ * runtime: the JS runtime it runs on, for "the best JS peer on the same runtime".
+ */
+export const TARGETS = [
+  {
+    id: "direct",
+    label: "direct (no proxy)",
+    kind: "direct",
+    runtime: null,
+    available: () => null,
+    async start(ctx) {
+      return { port: ctx.origin.port, proc: null };
+    },
+  },
+  ...["node", "bun", "deno"].map((runtime) => ({
+    id: `polyvoy-${runtime}`,
+    label: `polyvoy on ${runtime}`,
+    kind: "polyvoy",
+    runtime,
+    available: () => (runtime === "node" || existsSync(join(BIN, runtime)) ? null : `node_modules/.bin/${runtime} missing (run npm ci)`),
+    async start(ctx) {
+      const port = await freePort();
+      const config = join(ctx.workDir, `polyvoy-${runtime}.json`);
+      writeFileSync(config, JSON.stringify(polyvoyConfig(port, ctx.origin.port), null, 2));
+      // started exactly as test/support/proxy-process.ts does
+      const argv = {
+        node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config]],
+        bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config]],
+        deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
+      }[runtime];
+      return { port, proc: proxy(ctx, `polyvoy on ${runtime}`, ...argv) };
+    },
+  })),
+  {
+    id: "nginx",
+    label: "nginx",
+    kind: "native",
+    runtime: null,
+    available: () => (which("nginx") ? null : "nginx not installed (apt-get install nginx)"),
+    async start(ctx) {
+      const port = await freePort();
+      const conf = join(ctx.workDir, "peer-nginx.conf");
+      writeFileSync(conf, nginxPeerConfig(ctx.workDir, port, ctx.origin.port, ctx.nofile));
+      return { port, proc: proxy(ctx, "nginx", which("nginx"), ["-c", conf, "-p", ctx.workDir]) };
+    },
+  },
+  {
+    id: "haproxy",
+    label: "HAProxy",
+    kind: "native",
+    runtime: null,
+    available: () => (which("haproxy") ? null : "HAProxy not installed (apt-get install haproxy)"),
+    idleLimit: (ctx) => haproxyMaxconn(ctx) - 50,
+    idleLimitWhy: "HAProxy reserves two descriptors per connection and refuses a maxconn the open-files limit cannot hold",
+    async start(ctx) {
+      const port = await freePort();
+      const conf = join(ctx.workDir, "peer-haproxy.cfg");
+      writeFileSync(conf, haproxyConfig(port, ctx.origin.port, haproxyMaxconn(ctx)));
+      return { port, proc: proxy(ctx, "HAProxy", which("haproxy"), ["-f", conf, "-db"]) };
+    },
+  },
+  {
+    id: "node-http-proxy",
+    label: "node-http-proxy",
+    kind: "js",
+    runtime: "node",
+    available: (ctx) => ctx.peerDepsNote,
+    async start(ctx) {
+      const port = await freePort();
+      return { port, proc: proxy(ctx, "node-http-proxy", process.execPath, [join(PEERS, "node-http-proxy.mjs"), String(port), String(ctx.origin.port)]) };
+    },
+  },
+  {
+    id: "fastify-reply-from",
+    label: "fastify + reply-from",
+    kind: "js",
+    runtime: "node",
+    available: (ctx) => ctx.peerDepsNote,
+    async start(ctx) {
+      const port = await freePort();
+      return { port, proc: proxy(ctx, "fastify + reply-from", process.execPath, [join(PEERS, "fastify-reply-from.mjs"), String(port), String(ctx.origin.port)]) };
+    },
+  },
+  {
+    id: "bun-fetch",
+    label: "Bun.serve + fetch",
+    kind: "js",
+    runtime: "bun",
+    available: () => (existsSync(join(BIN, "bun")) ? null : "node_modules/.bin/bun missing (run npm ci)"),
+    async start(ctx) {
+      const port = await freePort();
+      return { port, proc: proxy(ctx, "Bun.serve + fetch", join(BIN, "bun"), [join(PEERS, "bun-fetch.ts"), String(port), String(ctx.origin.port)]) };
+    },
+  },
+  {
+    id: "deno-fetch",
+    label: "Deno.serve + fetch",
+    kind: "js",
+    runtime: "deno",
+    available: () => (existsSync(join(BIN, "deno")) ? null : "node_modules/.bin/deno missing (run npm ci)"),
+    async start(ctx) {
+      const port = await freePort();
+      return { port, proc: proxy(ctx, "Deno.serve + fetch", join(BIN, "deno"), ["run", "-A", join(PEERS, "deno-fetch.ts"), String(port), String(ctx.origin.port)]) };
+    },
+  },
+];
+
+/** Versions of everything measured, for the report. */
+export function versions(ctx) {
+  const pkg = (dir, name) => {
+    try {
+      return JSON.parse(readFileSync(join(dir, "node_modules", name, "package.json"), "utf8")).version;
+    } catch {
+      return null;
+    }
+  };
+  const out = {
+    polyvoy: JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version,
+    node: process.version,
+    bun: existsSync(join(BIN, "bun")) ? firstLine(join(BIN, "bun"), ["--version"]) : null,
+    deno: existsSync(join(BIN, "deno")) ? firstLine(join(BIN, "deno"), ["--version"]).match(/deno (\S+)/)?.[1] ?? null : null,
+    nginx: which("nginx") ? firstLine(which("nginx"), ["-v"]).match(/nginx\/(\S+)/)?.[1] ?? "?" : null,
+    haproxy: which("haproxy") ? firstLine(which("haproxy"), ["-v"]).match(/version (\S+)/)?.[1] ?? "?" : null,
+    wrk: ctx.tools.wrk ? firstLine(ctx.tools.wrk, ["-v"]).match(/wrk (?:debian\/)?(\S+)/)?.[1] ?? "?" : null,
+    "http-proxy": pkg(PEERS, "http-proxy"),
+    fastify: pkg(PEERS, "fastify"),
+    "@fastify/reply-from": pkg(PEERS, "@fastify/reply-from"),
+    undici: pkg(PEERS, "undici"),
+  };
+  const git = firstLine("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]);
+  if (/^[0-9a-f]{7,}$/.test(git)) out.commit = git;
+  return out;
+}

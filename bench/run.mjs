@@ -1,0 +1,233 @@
+#!/usr/bin/env node
+// `npm run bench` / `npm run bench -- --quick`: polyvoy on node, bun and deno beside the peers a
+// user would pick instead, on one machine, in one run. See README.md, "Benchmarks".
+//
+//   bench/lib/settings.mjs   options (full / --quick)
+//   bench/lib/system.mjs     processes, CPU pinning (taskset), /proc, tools
+//   bench/lib/origin.mjs     the origin: nginx, one worker, fixed bodies (Bun.serve fallback)
+//   bench/lib/targets.mjs    polyvoy ×3, nginx, HAProxy, the JS peers (bench/peers/), direct
+//   bench/lib/load.mjs       wrk, the fixed-rate client, the idle-connection opener (bench/load/)
+//   bench/lib/scenarios.mjs  what is measured, runs and warm-up
+//   bench/lib/report.mjs     results.md;  bench/lib/svg.mjs  chart.svg
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os, { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { loadTools } from "./lib/load.mjs";
+import { startOrigin } from "./lib/origin.mjs";
+import { aggregate, renderMarkdown } from "./lib/report.mjs";
+import { measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
+import { parseArgs } from "./lib/settings.mjs";
+import { renderChart } from "./lib/svg.mjs";
+import { BENCH, ROOT, cpuPlan, get, machineInfo, nofileHardLimit, sleep, waitReady } from "./lib/system.mjs";
+import { TARGETS, ensurePeerDeps, versions } from "./lib/targets.mjs";
+import http from "node:http";
+
+const t0 = Date.now();
+const loadBefore = os.loadavg();
+let loadMax = loadBefore[0];
+const loadSampler = setInterval(() => (loadMax = Math.max(loadMax, os.loadavg()[0])), 5000);
+loadSampler.unref();
+const log = (line) => console.log(line);
+const settings = parseArgs(process.argv.slice(2));
+const started = new Set(); // every process we started, stopped on exit or interrupt
+
+async function stopAll() {
+  await Promise.all([...started].map((proc) => proc.stop()));
+  started.clear();
+}
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, async () => {
+    log(`\n${signal}: stopping what the bench started …`);
+    await stopAll();
+    process.exit(130);
+  });
+}
+
+/** POST `bytes` bytes to `path`: resolves with the status. */
+function post(port, path, bytes) {
+  return new Promise((resolvePromise, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path, method: "POST", agent: false, timeout: 5000, headers: { "content-length": bytes, "content-type": "application/octet-stream" } }, (res) => {
+      res.resume();
+      res.on("end", () => resolvePromise(res.statusCode));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end(Buffer.alloc(bytes, "x"));
+  });
+}
+
+/** Check that a proxy passes every scenario's request through correctly before timing it. */
+async function sanityCheck(port) {
+  const problems = [];
+  for (const [path, bytes] of [["/16k", 16 * 1024], ["/1m", 1024 * 1024]]) {
+    const { status, body } = await get(port, path, 5000).catch((e) => ({ status: e.message, body: Buffer.alloc(0) }));
+    if (status !== 200 || body.length !== bytes) problems.push(`GET ${path}: ${status}, ${body.length} bytes`);
+  }
+  const status = await post(port, "/upload", 1024 * 1024).catch((e) => e.message);
+  if (status !== 200) problems.push(`POST /upload (1 MiB): ${status}`);
+  return problems;
+}
+
+async function startTarget(ctx, target) {
+  const { port, proc } = await target.start(ctx);
+  if (proc) started.add(proc);
+  try {
+    await waitReady(port, "/64", 64, proc);
+  } catch (error) {
+    await proc?.stop();
+    if (proc) started.delete(proc);
+    throw error;
+  }
+  return { port, proc };
+}
+
+async function stopTarget(proc) {
+  if (!proc) return;
+  await proc.stop();
+  started.delete(proc);
+}
+
+async function main() {
+  const cpu = cpuPlan();
+  const tools = loadTools();
+  const nofile = nofileHardLimit();
+  const notes = [];
+  if (!cpu.pinned) notes.push(cpu.note);
+  const idleMax = nofile - 500; // the proxy holds N client sockets plus its upstream pool
+  if (settings.idleConnections > idleMax) {
+    notes.push(`idle memory measured at ${idleMax} connections, not ${settings.idleConnections}: the open-files hard limit is ${nofile}`);
+    settings.idleConnections = idleMax;
+  }
+  const workDir = mkdtempSync(join(tmpdir(), "polyvoy-bench-"));
+  const ctx = { settings, cpu, tools, nofile, workDir, origin: null, peerDepsNote: null };
+
+  const targets = TARGETS.filter((t) => !settings.only || settings.only.has(t.id));
+  if (targets.some((t) => t.kind === "js" && (t.runtime === "node"))) ctx.peerDepsNote = await ensurePeerDeps(log);
+
+  const date = new Date().toISOString().slice(0, 10);
+  const outDir = resolve(settings.out ?? join(BENCH, "results", `${date}-${settings.mode}`));
+  mkdirSync(outDir, { recursive: true });
+
+  log(`polyvoy bench (${settings.mode}): ${targets.length} targets; proxy on core ${cpu.proxy ?? "any"}, load and origin on core ${cpu.load ?? "any"}; open-files limit ${nofile}`);
+  if (!tools.wrk) notes.push("wrk not found (apt-get install wrk): throughput measured with the bench's node client, which cannot keep up with the fastest proxies");
+
+  ctx.origin = await startOrigin(ctx);
+  started.add(ctx.origin.proc);
+  if (ctx.origin.kind !== "nginx") notes.push("nginx not found: the origin is the Bun.serve fallback (bench/peers/bun-origin.ts), slower than nginx; compare only within this run");
+  log(`origin: ${ctx.origin.kind} on 127.0.0.1:${ctx.origin.port}`);
+
+  const results = {};
+  for (const target of targets) {
+    const unavailable = target.available(ctx);
+    if (unavailable) {
+      results[target.id] = { skipped: unavailable };
+      notes.push(`${target.label}: skipped — ${unavailable}`);
+      log(`== ${target.label}: skipped (${unavailable})`);
+      continue;
+    }
+    log(`== ${target.label}`);
+    const targetStart = Date.now();
+    const scenarios = {};
+    results[target.id] = { scenarios };
+    let proc = null;
+    try {
+      const first = await startTarget(ctx, target);
+      proc = first.proc;
+      const problems = await sanityCheck(first.port);
+      if (problems.length) {
+        notes.push(`${target.label}: failed the pass-through check before timing: ${problems.join("; ")}`);
+        log(`  sanity check: ${problems.join("; ")}`);
+      }
+      const memory = [];
+      const wantMemory = settings.scenarios.has("idle-memory") && target.kind !== "direct";
+      const idleLimit = target.idleLimit?.(ctx) ?? Infinity;
+      if (wantMemory && idleLimit < settings.idleConnections)
+        notes.push(`${target.label}: idle memory measured at ${idleLimit.toLocaleString("en-US")} connections, not ${settings.idleConnections.toLocaleString("en-US")}: ${target.idleLimitWhy} (${nofile.toLocaleString("en-US")} here)`);
+      // memory first, on the fresh process; further runs each on a new process
+      if (wantMemory) memory.push(await measureIdleMemory(ctx, first.port, proc.pid, log, idleLimit).catch((e) => ({ error: e.message })));
+      if (wantMemory) await sleep(settings.settleMs);
+      Object.assign(scenarios, await measureThroughput(ctx, first.port, log));
+      Object.assign(scenarios, await measureLatency(ctx, first.port, log));
+      await stopTarget(proc);
+      proc = null;
+      for (let i = 1; wantMemory && i < settings.runs; i++) {
+        const again = await startTarget(ctx, target);
+        proc = again.proc;
+        memory.push(await measureIdleMemory(ctx, again.port, proc.pid, log, idleLimit).catch((e) => ({ error: e.message })));
+        await stopTarget(proc);
+        proc = null;
+      }
+      if (wantMemory) {
+        const ok = memory.filter((m) => !m.error);
+        scenarios["idle-memory"] = ok.length ? { samples: ok } : { error: memory[0].error };
+        for (const m of memory.filter((m) => m.error)) log(`  idle-mem   failed: ${m.error}`);
+      }
+    } catch (error) {
+      results[target.id] = { error: error.message, scenarios };
+      notes.push(`${target.label}: failed — ${error.message.split("\n")[0]}`);
+      log(`  failed: ${error.message}`);
+    } finally {
+      await stopTarget(proc);
+    }
+    log(`  (${((Date.now() - targetStart) / 1000).toFixed(1)} s)`);
+  }
+  await stopAll();
+
+  const dirty = spawnSync("git", ["-C", ROOT, "status", "--porcelain", "--", "core", "runtimes"], { encoding: "utf8" }).stdout?.trim();
+  const meta = {
+    date,
+    mode: settings.mode,
+    machine: machineInfo(),
+    versions: { ...versions(ctx), dirty: Boolean(dirty) },
+    placement: cpu.pinned
+      ? "each proxy pinned to core 0 (`taskset -c 0`, all its threads); the load generator and the origin share core 1"
+      : cpu.note,
+    origin:
+      ctx.origin.kind === "nginx"
+        ? "nginx, one worker (`master_process off`), fixed bodies of 64 B, 16 KiB and 1 MiB from files, uploads read whole before the 64-byte answer"
+        : "Bun.serve (fallback: nginx not installed), the same fixed bodies",
+    load: tools.wrk
+      ? `wrk ${versions(ctx).wrk ?? ""} (Debian), one thread (\`wrk -t1\`), for the throughput scenarios; the bench's own node open-loop client (bench/load/http-client.mjs) for fixed-rate latency, as Debian's wrk has no fixed-rate mode`
+      : "the bench's node client (bench/load/http-client.mjs) for everything (wrk not installed)",
+    settings: { ...settings, scenarios: [...settings.scenarios], only: settings.only ? [...settings.only] : null },
+    seconds: Math.round((Date.now() - t0) / 1000),
+    // other work on the machine skews everything: the 1-minute load average before and after
+    loadavg: { before: +loadBefore[0].toFixed(2), max: +Math.max(loadMax, os.loadavg()[0]).toFixed(2), after: +os.loadavg()[0].toFixed(2) },
+  };
+  const targetList = targets.map(({ id, label, kind, runtime }) => ({ id, label, kind, runtime }));
+  const table = aggregate(results, targetList);
+  const readOnly = targetList.filter((t) => {
+    const cell = table.churn?.[t.id];
+    return cell?.errors > 0 && Object.keys(cell.errorTypes ?? {}).every((kind) => kind === "read");
+  });
+  if (readOnly.length)
+    notes.push(
+      `churn: ${readOnly.map((t) => t.label).join(", ")} answered but then closed connections without saying \`Connection: close\` in the response, so wrk found them closed when it sent the next request (a "read" error) and reconnected. req/s counts complete non-error responses only.`,
+    );
+  const doc = { meta, targets: targetList, table, notes, results };
+  const markdown = renderMarkdown(doc);
+  writeFileSync(join(outDir, "results.json"), JSON.stringify(doc, null, 2) + "\n");
+  writeFileSync(join(outDir, "results.md"), markdown + "\n");
+  writeFileSync(join(outDir, "chart.svg"), renderChart(doc));
+  rmSync(workDir, { recursive: true, force: true });
+
+  log("");
+  log(markdown);
+  log(`results: ${outDir}/{results.md,results.json,chart.svg} (${meta.seconds} s)`);
+
+  // No thresholds (machines are noisy), but a polyvoy that could not be measured at all fails the run.
+  const broken = targetList
+    .filter((t) => t.kind === "polyvoy" && results[t.id] && !results[t.id].skipped)
+    .filter((t) => results[t.id].error || Object.values(results[t.id].scenarios ?? {}).some((entry) => entry.error));
+  if (broken.length) {
+    log(`bench: could not measure ${broken.map((t) => t.label).join(", ")} (see above)`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch(async (error) => {
+  console.error(`bench failed: ${error.stack ?? error}`);
+  await stopAll();
+  process.exit(1);
+});
