@@ -1,7 +1,8 @@
 import { lookup } from "node:dns/promises";
 import type { AppendFile, ConnectOptions, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
+import { SerialAppendFile } from "../../core/adapter-kit/serial-append-file.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
-import { Deno, type DenoFsFile, type DenoListener, type DenoWriter } from "./deno-api.ts";
+import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 
 const encoder = new TextEncoder();
@@ -74,11 +75,17 @@ export function createDenoRuntime(): Runtime {
     readTextFile: (path) => Deno.readTextFile(path),
     async openAppendFile(path: string): Promise<AppendFile> {
       // The process's own streams are written as they are, never reopened (a socket cannot be).
-      if (path === "/dev/stdout") return new DenoAppendFile(path, Deno.stdout, undefined);
-      if (path === "/dev/stderr") return new DenoAppendFile(path, Deno.stderr, undefined);
+      if (path === "/dev/stdout") return new SerialAppendFile(path, (data) => writeAll(Deno.stdout, data), undefined);
+      if (path === "/dev/stderr") return new SerialAppendFile(path, (data) => writeAll(Deno.stderr, data), undefined);
       try {
         const file = await Deno.open(path, { write: true, append: true, create: true, mode: 0o644 });
-        return new DenoAppendFile(path, file, file);
+        return new SerialAppendFile(path, (data) => writeAll(file, data), () => {
+          try {
+            file.close();
+          } catch {
+            // already closed
+          }
+        });
       } catch (err) {
         throw fsError(err);
       }
@@ -107,59 +114,18 @@ function fsError(err: unknown): PortError {
   return { code: errno[error.code] ?? error.code, message: error.message };
 }
 
-const ignore = () => {};
-
-/** Deno's file and stdio writes are async (off the event loop) and may be short: one at a time, to the end. */
-class DenoAppendFile implements AppendFile {
-  private tail: Promise<void> = Promise.resolve();
-  private closed = false;
-
-  constructor(
-    readonly path: string,
-    private readonly writer: DenoWriter,
-    private readonly owned: DenoFsFile | undefined,
-  ) {}
-
-  write(data: Uint8Array): Promise<void> {
-    if (this.closed) return Promise.reject({ code: "EBADF", message: `${this.path}: file is closed` });
-    const done = this.tail.then(() => this.writeAll(data));
-    this.tail = done.then(ignore, ignore);
-    return done;
-  }
-
-  flush(): Promise<void> {
-    return this.tail;
-  }
-
-  close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      const owned = this.owned;
-      if (owned) {
-        this.tail = this.tail.then(() => {
-          try {
-            owned.close();
-          } catch {
-            // already closed
-          }
-        });
-      }
-    }
-    return this.tail;
-  }
-
-  private async writeAll(data: Uint8Array): Promise<void> {
-    let pause = 1;
-    for (let at = 0; at < data.length; ) {
-      try {
-        at += await this.writer.write(data.subarray(at));
-        pause = 1;
-      } catch (err) {
-        const error = fsError(err);
-        if (error.code !== "EAGAIN") throw error;
-        await new Promise((resolve) => setTimeout(resolve, pause));
-        pause = Math.min(pause * 2, 100);
-      }
+/** Write every byte (stdio pipes take part of a large write); EAGAIN is retried after a pause, up to 100 ms. */
+async function writeAll(writer: DenoWriter, data: Uint8Array): Promise<void> {
+  let pause = 1;
+  for (let at = 0; at < data.length; ) {
+    try {
+      at += await writer.write(data.subarray(at));
+      pause = 1;
+    } catch (err) {
+      const error = fsError(err);
+      if (error.code !== "EAGAIN") throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 100);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { SerialAppendFile } from "../../core/adapter-kit/serial-append-file.ts";
 import { lookup } from "node:dns/promises";
 import { close as fsClose, open as fsOpen, write as fsWrite } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -41,44 +42,11 @@ const STDIO_FDS: Readonly<Record<string, number>> = { "/dev/stdout": 1, "/dev/st
  */
 async function openAppendFile(path: string): Promise<AppendFile> {
   const stdio = STDIO_FDS[path];
-  if (stdio !== undefined) return new NodeAppendFile(path, stdio, false);
+  if (stdio !== undefined) return new SerialAppendFile(path, (data) => writeAll(stdio, data), undefined);
   const fd = await new Promise<number>((resolve, reject) =>
     fsOpen(path, "a", 0o644, (err, fd) => (err ? reject(toPortError(err)) : resolve(fd))),
   );
-  return new NodeAppendFile(path, fd, true);
-}
-
-const ignore = () => {};
-
-class NodeAppendFile implements AppendFile {
-  /** Settles when the last queued write has: writes run one at a time, in order. */
-  private tail: Promise<void> = Promise.resolve();
-  private closed = false;
-
-  constructor(
-    readonly path: string,
-    private readonly fd: number,
-    private readonly owned: boolean,
-  ) {}
-
-  write(data: Uint8Array): Promise<void> {
-    if (this.closed) return Promise.reject({ code: "EBADF", message: `${this.path}: file is closed` });
-    const done = this.tail.then(() => writeAll(this.fd, data));
-    this.tail = done.then(ignore, ignore);
-    return done;
-  }
-
-  flush(): Promise<void> {
-    return this.tail;
-  }
-
-  close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      if (this.owned) this.tail = this.tail.then(() => new Promise<void>((resolve) => fsClose(this.fd, () => resolve())));
-    }
-    return this.tail;
-  }
+  return new SerialAppendFile(path, (data) => writeAll(fd, data), () => new Promise<void>((resolve) => fsClose(fd, () => resolve())));
 }
 
 /**
