@@ -1,3 +1,4 @@
+import { Timers } from "./event/timers.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
@@ -32,6 +33,7 @@ const SHUTDOWN_GRACE_MS = 5000;
  * down together; its state (live, draining) as the admin shows and changes it.
  */
 export class Server implements ServerContext, AdminServer {
+  readonly timers: Timers;
   readonly stats = new StatsStore();
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
@@ -65,6 +67,7 @@ export class Server implements ServerContext, AdminServer {
     this.clusterManager.context = this;
     this.accessLogManager = new AccessLogManager(runtime);
     this.tracer = new Tracer(runtime);
+    this.timers = new Timers(runtime);
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
   }

@@ -1,6 +1,7 @@
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
 import type { Tracer } from "../trace/tracer.ts";
+import { enterDispatch, exitDispatch, flushAtEnd, inDispatch, type BatchedWriter } from "../event/dispatch-scope.ts";
 
 /** Connection events, as Envoy's `Network::ConnectionEvent`. */
 export type ConnectionEvent = "Connected" | "RemoteClose" | "LocalClose";
@@ -28,13 +29,17 @@ export type CloseType =
 
 let nextConnectionId = 0;
 
+/** Queued writes up to this size are joined into one buffer (one copy); larger ones go out as they are. */
+const JOIN_LIMIT = 16 * 1024;
+
 /**
  * A downstream or upstream TCP connection over a port Socket (Envoy's
  * `Network::ConnectionImpl`): counted read disabling, a write buffer with a high
  * watermark (per_connection_buffer_limit_bytes) whose crossings are reported to the
  * callbacks so the other side of a proxy can stop reading, half-close, and close events.
+ * Writes made while an I/O event is handled leave together at its end (dispatch-scope.ts).
  */
-export class Connection implements SocketHandler {
+export class Connection implements SocketHandler, BatchedWriter {
   readonly id = nextConnectionId++;
   /** Set when this (downstream) connection is being traced; one check on each hot path. */
   trace: Tracer | undefined;
@@ -44,6 +49,9 @@ export class Connection implements SocketHandler {
   private closed = false;
   /** Our side has sent FIN (write with endStream). */
   private writeEnded = false;
+  /** Writes queued during the current I/O event (see dispatch-scope.ts). */
+  private batch: Uint8Array[] = [];
+  private batchBytes = 0;
 
   constructor(
     readonly socket: Socket,
@@ -87,17 +95,58 @@ export class Connection implements SocketHandler {
   write(data: Uint8Array, endStream: boolean): void {
     if (this.closed || this.writeEnded) return;
     if (data.byteLength > 0) {
-      this.socket.write(data);
+      if (inDispatch() && !endStream) {
+        if (this.batch.length === 0) flushAtEnd(this);
+        this.batch.push(data);
+        this.batchBytes += data.byteLength;
+      } else {
+        this.flushBatch();
+        this.socket.write(data);
+      }
       if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(data.byteLength));
     }
     if (endStream) {
+      this.flushBatch();
       this.writeEnded = true;
       this.socket.end();
     }
+    if (this.batchBytes === 0) this.checkHighWatermark();
+  }
+
+  /**
+   * Checked when bytes reach the socket (queued ones are checked at the flush): the
+   * adapter's queue is what the peer has not taken, and only its drain (onDrain) can
+   * bring it back under.
+   */
+  private checkHighWatermark(): void {
     if (!this.aboveHighWatermark && this.bufferLimit > 0 && this.socket.bufferedAmount > this.bufferLimit) {
       this.aboveHighWatermark = true;
       for (const cb of this.callbacks) cb.onAboveWriteBufferHighWatermark();
     }
+  }
+
+  /** Write what the current event queued: small pieces as one buffer, large ones as they are. */
+  flushBatch(): void {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    const bytes = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.closed) return;
+    if (batch.length === 1) {
+      this.socket.write(batch[0]!);
+    } else if (bytes <= JOIN_LIMIT) {
+      const joined = new Uint8Array(bytes);
+      let at = 0;
+      for (const chunk of batch) {
+        joined.set(chunk, at);
+        at += chunk.byteLength;
+      }
+      this.socket.write(joined);
+    } else {
+      for (const chunk of batch) this.socket.write(chunk);
+    }
+    this.checkHighWatermark();
   }
 
   readDisable(disable: boolean): void {
@@ -108,34 +157,68 @@ export class Connection implements SocketHandler {
 
   close(type: CloseType): void {
     if (this.closed) return;
-    if (type === "Abort") this.socket.reset();
-    else this.socket.close();
+    if (type === "Abort") {
+      this.batch = [];
+      this.batchBytes = 0;
+      this.socket.reset();
+    } else {
+      this.flushBatch();
+      this.socket.close();
+    }
   }
 
   // --- SocketHandler: events from the port ---
+  // Each is one I/O event: what it writes leaves when it returns (dispatch-scope.ts).
   onConnect(): void {
-    for (const cb of this.callbacks) cb.onEvent("Connected");
+    enterDispatch();
+    try {
+      for (const cb of this.callbacks) cb.onEvent("Connected");
+    } finally {
+      exitDispatch();
+    }
   }
 
   onData(data: Uint8Array): void {
     if (this.trace?.on) this.trace.record("downstream_read", this.id, -1, String(data.byteLength));
-    this.sink?.onData(data, false);
+    enterDispatch();
+    try {
+      this.sink?.onData(data, false);
+    } finally {
+      exitDispatch();
+    }
   }
 
   onEnd(): void {
-    this.sink?.onData(EMPTY_BYTES, true);
+    enterDispatch();
+    try {
+      this.sink?.onData(EMPTY_BYTES, true);
+    } finally {
+      exitDispatch();
+    }
   }
 
   onDrain(): void {
     if (!this.aboveHighWatermark || this.closed) return;
     this.aboveHighWatermark = false;
-    for (const cb of this.callbacks) cb.onBelowWriteBufferLowWatermark();
+    enterDispatch();
+    try {
+      for (const cb of this.callbacks) cb.onBelowWriteBufferLowWatermark();
+    } finally {
+      exitDispatch();
+    }
   }
 
   onClose(reason: CloseReason, error?: PortError): void {
     this.closed = true;
+    this.batch = [];
+    this.batchBytes = 0;
     if (this.trace?.on) this.trace.record("close", this.id, -1, error ? `${reason} ${error.code}` : reason);
     const event: ConnectionEvent = reason === "local" ? "LocalClose" : "RemoteClose";
-    for (const cb of this.callbacks) cb.onEvent(event, error);
+    enterDispatch();
+    try {
+      for (const cb of this.callbacks) cb.onEvent(event, error);
+    } finally {
+      exitDispatch();
+    }
   }
 }

@@ -1,5 +1,5 @@
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
-import type { TimerHandle } from "../../port.ts";
+import type { Timer } from "../../event/timers.ts";
 import { latin1Encode } from "../../util/latin1.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -48,8 +48,9 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   private responseComplete = false;
   private destroyed = false;
   private readonly watermarkCallbacks: DownstreamWatermarkCallbacks[] = [];
-  private requestTimer: TimerHandle | undefined;
-  private idleTimer: TimerHandle | undefined;
+  private requestTimer: Timer | undefined;
+  private idleTimer: Timer | undefined;
+  private idleTimeoutMs = 0;
   private lastActivity = 0;
   private upgrade = false;
   /** This stream's number on its connection, for traces. */
@@ -323,8 +324,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     this.writeAccessLogs();
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.clearRequestTimer();
-    if (this.idleTimer !== undefined) this.cm.server.runtime.clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.idleTimer?.disable();
     for (const filter of this.filters) filter.onDestroy();
   }
 
@@ -359,31 +359,34 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
    * (no activity for that long: 408 before the response started, else reset).
    */
   private armTimers(): void {
-    const runtime = this.cm.server.runtime;
+    const timers = this.cm.server.timers;
     const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
     if (requestTimeoutMs > 0) {
-      this.requestTimer = runtime.setTimeout(() => {
-        this.requestTimer = undefined;
+      this.requestTimer = timers.create(() => {
         if (this.requestComplete) return;
         this.cm.stats.downstreamRqTimeout.inc();
         this.sendLocalReply(408, "request timeout", "request_overall_timeout");
-      }, requestTimeoutMs);
+      });
+      this.requestTimer.enable(requestTimeoutMs);
     }
     const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
     if (idleTimeout > 0) {
-      const check = (): void => {
-        this.idleTimer = undefined;
-        if (this.destroyed) return;
-        const idle = runtime.now() - this.lastActivity;
-        if (idle < idleTimeout) {
-          this.idleTimer = runtime.setTimeout(check, idleTimeout - idle);
-          return;
-        }
-        this.cm.stats.downstreamRqIdleTimeout.inc();
-        this.sendLocalReply(408, "stream timeout", "stream_idle_timeout");
-      };
-      this.idleTimer = runtime.setTimeout(check, idleTimeout);
+      this.idleTimeoutMs = idleTimeout;
+      // Activity only moves `lastActivity`; the timer, when it fires, waits out the rest.
+      this.idleTimer = timers.create(() => this.onIdleTimer());
+      this.idleTimer.enable(idleTimeout);
     }
+  }
+
+  private onIdleTimer(): void {
+    if (this.destroyed) return;
+    const idle = this.cm.server.runtime.now() - this.lastActivity;
+    if (idle < this.idleTimeoutMs) {
+      this.idleTimer!.enable(this.idleTimeoutMs - idle);
+      return;
+    }
+    this.cm.stats.downstreamRqIdleTimeout.inc();
+    this.sendLocalReply(408, "stream timeout", "stream_idle_timeout");
   }
 
   private routeIdleTimeout(): number | undefined {
@@ -392,8 +395,6 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   }
 
   private clearRequestTimer(): void {
-    if (this.requestTimer === undefined) return;
-    this.cm.server.runtime.clearTimeout(this.requestTimer);
-    this.requestTimer = undefined;
+    this.requestTimer?.disable();
   }
 }

@@ -1,5 +1,5 @@
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
-import type { TimerHandle } from "../../port.ts";
+import type { Timer } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Connection, ConnectionCallbacks, ConnectionEvent } from "../../network/connection.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../../network/filter.ts";
@@ -35,8 +35,9 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   /** We disabled reading while a response is outstanding. */
   private readDisabledForResponse = false;
   private closing = false;
-  private idleTimer: TimerHandle | undefined;
-  private headersTimer: TimerHandle | undefined;
+  /** idle_timeout (no stream) and the timer on a request's head; created on first use. */
+  private idleTimer: Timer | undefined;
+  private headersTimer: Timer | undefined;
   private lastActivity = 0;
   private streamsCreated = 0;
   private openedAt = 0;
@@ -98,33 +99,29 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
    */
   onRequestBegin(): void {
     this.clearIdleTimer();
-    const runtime = this.server.runtime;
-    const headersTimeout = this.config.requestHeadersTimeoutMs;
-    if (headersTimeout > 0) {
-      this.headersTimer = runtime.setTimeout(() => {
-        this.headersTimer = undefined;
-        if (this.stream || this.connection.isClosed) return;
-        this.stats.downstreamRqHeaderTimeout.inc();
-        this.replyBeforeHeaders(408, "request header timeout", "request_header_timeout");
-      }, headersTimeout);
+    const timeout = this.config.requestHeadersTimeoutMs > 0 ? this.config.requestHeadersTimeoutMs : this.config.streamIdleTimeoutMs;
+    if (timeout <= 0) return;
+    this.headersTimer ??= this.server.timers.create(() => this.onHeadersTimer());
+    this.headersTimer.enable(timeout);
+  }
+
+  private onHeadersTimer(): void {
+    if (this.stream || this.connection.isClosed) return;
+    if (this.config.requestHeadersTimeoutMs > 0) {
+      this.stats.downstreamRqHeaderTimeout.inc();
+      this.replyBeforeHeaders(408, "request header timeout", "request_header_timeout");
       return;
     }
     // Envoy's stream exists from the first byte, so stream_idle_timeout also bounds a
     // head that trickles in (or stops) — no slowloris with the default config.
     const idleTimeout = this.config.streamIdleTimeoutMs;
-    if (idleTimeout <= 0) return;
-    const check = (): void => {
-      this.headersTimer = undefined;
-      if (this.stream || this.connection.isClosed) return;
-      const idle = runtime.now() - this.lastActivity;
-      if (idle < idleTimeout) {
-        this.headersTimer = runtime.setTimeout(check, idleTimeout - idle);
-        return;
-      }
-      this.stats.downstreamRqIdleTimeout.inc();
-      this.replyBeforeHeaders(408, "stream timeout", "stream_idle_timeout");
-    };
-    this.headersTimer = runtime.setTimeout(check, idleTimeout);
+    const idle = this.server.runtime.now() - this.lastActivity;
+    if (idle < idleTimeout) {
+      this.headersTimer!.enable(idleTimeout - idle);
+      return;
+    }
+    this.stats.downstreamRqIdleTimeout.inc();
+    this.replyBeforeHeaders(408, "stream timeout", "stream_idle_timeout");
   }
 
   /** A local reply for a request whose head never completed; the connection closes after it. */
@@ -247,26 +244,20 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
 
   /**
    * common_http_protocol_options.idle_timeout: a connection with no active stream for
-   * that long is closed. Re-armed lazily from `lastActivity`.
+   * that long is closed: armed when a response completes, disarmed by a request's first byte.
    */
   private armIdleTimer(): void {
     const timeout = this.config.idleTimeoutMs;
-    if (timeout <= 0 || this.idleTimer !== undefined) return;
-    const runtime = this.server.runtime;
-    this.lastActivity = runtime.now();
-    const check = (): void => {
-      this.idleTimer = undefined;
-      if (this.stream || this.connection.isClosed) return;
-      const idle = runtime.now() - this.lastActivity;
-      if (idle < timeout) {
-        this.idleTimer = runtime.setTimeout(check, timeout - idle);
-        return;
-      }
-      this.server.log.debug(`[C${this.connection.id}] idle timeout`);
-      this.stats.downstreamCxIdleTimeout.inc();
-      this.close();
-    };
-    this.idleTimer = runtime.setTimeout(check, timeout);
+    if (timeout <= 0) return;
+    this.idleTimer ??= this.server.timers.create(() => this.onIdleTimeout());
+    this.idleTimer.enable(timeout);
+  }
+
+  private onIdleTimeout(): void {
+    if (this.stream || this.connection.isClosed) return;
+    this.server.log.debug(`[C${this.connection.id}] idle timeout`);
+    this.stats.downstreamCxIdleTimeout.inc();
+    this.close();
   }
 
   /** @internal Numbers the connection's streams (for traces). */
@@ -275,15 +266,11 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   }
 
   private clearHeadersTimer(): void {
-    if (this.headersTimer === undefined) return;
-    this.server.runtime.clearTimeout(this.headersTimer);
-    this.headersTimer = undefined;
+    this.headersTimer?.disable();
   }
 
   private clearIdleTimer(): void {
-    if (this.idleTimer === undefined) return;
-    this.server.runtime.clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.idleTimer?.disable();
   }
 }
 

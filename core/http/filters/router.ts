@@ -1,5 +1,5 @@
 import type { ForwardAction, RedirectAction } from "../../config/bootstrap.ts";
-import type { TimerHandle } from "../../port.ts";
+import type { Timer } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
 import type {
@@ -55,7 +55,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private requestHadBody = false;
   private readDisabledForBuffer = false;
   private responseHeadersReceived = false;
-  private timer: TimerHandle | undefined;
+  private timer: Timer | undefined;
   private retried = false;
   private done = false;
 
@@ -316,26 +316,27 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private startTimeout(): void {
     const timeout = this.action?.timeoutMs ?? 0;
     if (timeout <= 0 || this.timer !== undefined || this.done) return;
-    this.timer = this.server.runtime.setTimeout(() => {
-      this.timer = undefined;
-      if (this.done) return;
-      this.poolHandle?.cancel();
-      this.poolHandle = undefined;
-      if (this.upstream) this.upstream.host.stats.rqTimeout++;
-      this.upstream?.reset();
-      this.upstream = undefined;
-      this.callbacks.streamInfo.setResponseFlag("UT");
-      this.cluster?.stats.upstreamRqTimeout.inc();
-      if (this.responseHeadersReceived) this.callbacks.resetStream();
-      else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", "UT");
-      this.done = true;
-    }, timeout);
+    this.timer = this.server.timers.create(() => this.onTimeout());
+    this.timer.enable(timeout);
+  }
+
+  /** The route timeout passed with the response incomplete (Envoy: 504, or a reset once headers went out). */
+  private onTimeout(): void {
+    if (this.done) return;
+    this.poolHandle?.cancel();
+    this.poolHandle = undefined;
+    if (this.upstream) this.upstream.host.stats.rqTimeout++;
+    this.upstream?.reset();
+    this.upstream = undefined;
+    this.callbacks.streamInfo.setResponseFlag("UT");
+    this.cluster?.stats.upstreamRqTimeout.inc();
+    if (this.responseHeadersReceived) this.callbacks.resetStream();
+    else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", "UT");
+    this.done = true;
   }
 
   private clearTimeout(): void {
-    if (this.timer === undefined) return;
-    this.server.runtime.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timer?.disable();
   }
 
   private pickCluster(action: ForwardAction): string {

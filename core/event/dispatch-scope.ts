@@ -1,0 +1,47 @@
+/**
+ * Writes made while the core handles one I/O event go out together when it returns.
+ *
+ * Envoy never writes from inside a read callback: a connection's write buffer is
+ * flushed when the event loop reaches its write event, so a response head and body
+ * produced by one upstream read leave in one syscall. Here the adapters call the core
+ * synchronously, so the core marks where an event's handling starts and ends (the
+ * Connection's socket callbacks do); writes inside are queued on their connection and
+ * flushed, in order, when the outermost handler returns. Outside (timers, deferred
+ * work) a write goes straight to the socket.
+ *
+ * On loopback each write syscall also runs the receiver's TCP path, so one write per
+ * response instead of two or three is a large share of a small request's cost.
+ */
+export interface BatchedWriter {
+  /** Write what was queued during the event. */
+  flushBatch(): void;
+}
+
+let depth = 0;
+const dirty: BatchedWriter[] = [];
+
+/** True while an I/O event is being handled: writes should be queued. */
+export function inDispatch(): boolean {
+  return depth > 0;
+}
+
+/** Queue `writer` for the flush at the end of the event (once per event). */
+export function flushAtEnd(writer: BatchedWriter): void {
+  dirty.push(writer);
+}
+
+export function enterDispatch(): void {
+  depth++;
+}
+
+export function exitDispatch(): void {
+  if (depth > 1) {
+    depth--;
+    return;
+  }
+  // Still "in" while flushing: a flush that triggers callbacks (a runtime that reports
+  // a write error synchronously) queues behind rather than re-entering.
+  for (let i = 0; i < dirty.length; i++) dirty[i]!.flushBatch();
+  dirty.length = 0;
+  depth = 0;
+}

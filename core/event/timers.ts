@@ -1,0 +1,133 @@
+import type { Runtime, TimerHandle } from "../port.ts";
+
+/**
+ * Cheap timers for the per-request and per-connection timeouts (Envoy's
+ * `Event::Timer`, created by `Dispatcher::createTimer`). A request arms and disarms
+ * several timeouts (stream idle, request, route) that almost never fire; one runtime
+ * timer for each would cost more than the request itself on every runtime (Deno's
+ * and Bun's setTimeout are native calls, and clearTimeout another).
+ *
+ * So timers of the same duration share one list, ordered by deadline because each is
+ * appended at now + duration, and one runtime timer per list, armed for its head:
+ * enabling is an append, disabling an unlink, neither touches the runtime. This is how
+ * Node's own timers lists work, and it is exact: a timer fires at its deadline.
+ */
+export class Timers {
+  private readonly lists = new Map<number, TimerList>();
+
+  constructor(readonly runtime: Runtime) {}
+
+  /** A disabled timer that calls `callback` when it fires. */
+  create(callback: () => void): Timer {
+    return new Timer(this, callback);
+  }
+
+  /** @internal */
+  listFor(ms: number): TimerList {
+    let list = this.lists.get(ms);
+    if (!list) {
+      list = new TimerList(this, ms);
+      this.lists.set(ms, list);
+    }
+    return list;
+  }
+
+  /** @internal An emptied list goes, so one-off durations (the rest of an idle wait) do not pile up. */
+  dropList(list: TimerList): void {
+    if (this.lists.get(list.ms) === list) this.lists.delete(list.ms);
+  }
+}
+
+export class Timer {
+  /** @internal the list it is in while enabled, and its neighbours there */
+  list: TimerList | undefined;
+  /** @internal */
+  prev: Timer | undefined;
+  /** @internal */
+  next: Timer | undefined;
+  /** @internal monotonic ms when it fires */
+  deadline = 0;
+
+  constructor(
+    private readonly timers: Timers,
+    /** @internal */
+    readonly callback: () => void,
+  ) {}
+
+  /** Fire `ms` milliseconds from now (re-enabling restarts the wait). */
+  enable(ms: number): void {
+    this.disable();
+    this.timers.listFor(Math.max(1, Math.round(ms))).append(this);
+  }
+
+  disable(): void {
+    this.list?.unlink(this);
+  }
+
+  get enabled(): boolean {
+    return this.list !== undefined;
+  }
+}
+
+/** @internal Timers of one duration, oldest (earliest deadline) first. */
+class TimerList {
+  private head: Timer | undefined;
+  private tail: Timer | undefined;
+  /** The runtime timer, armed while the list may hold timers. */
+  private handle: TimerHandle | undefined;
+  /** Callbacks are running: the list re-arms for its head once they are done. */
+  private firing = false;
+
+  private readonly runtime: Runtime;
+
+  constructor(
+    private readonly owner: Timers,
+    readonly ms: number,
+  ) {
+    this.runtime = owner.runtime;
+  }
+
+  append(timer: Timer): void {
+    timer.deadline = this.runtime.now() + this.ms;
+    timer.list = this;
+    timer.prev = this.tail;
+    timer.next = undefined;
+    if (this.tail) this.tail.next = timer;
+    else this.head = timer;
+    this.tail = timer;
+    // The appended timer is the head unless others wait (then the handle is armed for them).
+    if (this.handle === undefined && !this.firing) this.arm(this.ms);
+  }
+
+  unlink(timer: Timer): void {
+    if (timer.prev) timer.prev.next = timer.next;
+    else this.head = timer.next;
+    if (timer.next) timer.next.prev = timer.prev;
+    else this.tail = timer.prev;
+    timer.list = timer.prev = timer.next = undefined;
+    // The runtime timer stays armed: it finds the list empty and stops, which is
+    // cheaper than cancelling and re-arming it for every request.
+  }
+
+  private arm(ms: number): void {
+    this.handle = this.runtime.setTimeout(this.fire, ms);
+  }
+
+  private readonly fire = (): void => {
+    this.handle = undefined;
+    const now = this.runtime.now();
+    // Fire in deadline order; a callback may enable timers again (they go to the tail,
+    // with a later deadline) or disable others (unlinked at once).
+    this.firing = true;
+    try {
+      for (let timer = this.head; timer && timer.deadline <= now; timer = this.head) {
+        this.unlink(timer);
+        timer.callback();
+      }
+    } finally {
+      this.firing = false;
+      if (!this.head) this.owner.dropList(this);
+      else this.arm(Math.max(1, Math.ceil(this.head.deadline - now)));
+    }
+  };
+}
