@@ -3,7 +3,15 @@
  * HTTP/1 codecs of Envoy and Node do: one byte, one UTF-16 code unit, no validation cost.
  */
 export function latin1Decode(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start < 32) {
+  const n = end - start;
+  if (n >= 16) {
+    // Nearly every head is ASCII, where UTF-8 and Latin-1 agree, and every engine's
+    // UTF-8 decoder is native and fast. The result is ASCII exactly when no byte was
+    // merged into a multi-byte character (same length) or replaced (no U+FFFD).
+    const text = utf8.decode(bytes.subarray(start, end));
+    if (text.length === n && text.indexOf("\uFFFD") < 0) return text;
+  }
+  if (n < 32) {
     let s = "";
     for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
     return s;
@@ -17,6 +25,7 @@ export function latin1Decode(bytes: Uint8Array, start: number, end: number): str
   return s;
 }
 
+const utf8 = new TextDecoder();
 const APPLY_SLICE = 8192;
 
 /** Write `text` (code units ≤ 0xff) as bytes into `out` at `at`; returns the new offset. */

@@ -78,7 +78,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
         this.keepAlive = false;
         return false;
       }
-      this.chunk = data;
+      this.setChunk(data);
       this.responseStarted = true;
       const errno = this.parser.execute(data);
       if (errno === HPE_PAUSED_UPGRADE) {

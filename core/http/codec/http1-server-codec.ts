@@ -107,7 +107,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
 
   private execute(data: Uint8Array): void {
     for (;;) {
-      this.chunk = data;
+      this.setChunk(data);
       this.parsing = true;
       let errno: number;
       try {

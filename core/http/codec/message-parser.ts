@@ -26,8 +26,32 @@ export abstract class MessageParser implements LlhttpHandler {
     private readonly maxHeadersCount: number,
   ) {}
 
+  /**
+   * Decoded text of the chunk from `windowStart` on: one decode per head, and each
+   * field and value is a slice of it (decoding span by span cost more than parsing).
+   */
+  private windowText = "";
+  private windowStart = 0;
+  private windowValid = false;
+
+  /** Set the chunk about to be executed (spans refer to it). */
+  protected setChunk(chunk: Uint8Array): void {
+    this.chunk = chunk;
+    this.windowValid = false;
+  }
+
   protected span(start: number, end: number): string {
-    return latin1Decode(this.chunk, start, end);
+    let offset = start - this.windowStart;
+    if (!this.windowValid || offset < 0 || end - this.windowStart > this.windowText.length) {
+      // A window from here: the rest of the chunk, up to HEAD_WINDOW bytes (more when
+      // the span itself is longer), so a large body behind a head is not decoded.
+      const stop = Math.min(this.chunk.byteLength, Math.max(end, start + HEAD_WINDOW));
+      this.windowText = latin1Decode(this.chunk, start, stop);
+      this.windowStart = start;
+      this.windowValid = true;
+      offset = 0;
+    }
+    return this.windowText.slice(offset, offset + end - start);
   }
 
   protected countHead(bytes: number): number {
@@ -55,13 +79,14 @@ export abstract class MessageParser implements LlhttpHandler {
       const error = this.completeField();
       if (error) return error;
     }
-    this.field += this.span(start, end);
+    // A field straddling two reads arrives in two spans.
+    this.field = this.field === "" ? this.span(start, end) : this.field + this.span(start, end);
     return this.countHead(end - start);
   }
 
   onHeaderValue(start: number, end: number): number {
     this.readingValue = true;
-    this.value += this.span(start, end);
+    this.value = this.value === "" ? this.span(start, end) : this.value + this.span(start, end);
     return this.countHead(end - start);
   }
 
@@ -92,6 +117,9 @@ export abstract class MessageParser implements LlhttpHandler {
   abstract onBody(start: number, end: number): number;
   abstract onMessageComplete(): number;
 }
+
+/** Bytes decoded at once for spans (a typical head fits in one window). */
+const HEAD_WINDOW = 2048;
 
 /**
  * RFC 9112 §5: the field value excludes trailing whitespace (OWS). llhttp skips the
