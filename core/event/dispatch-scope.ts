@@ -44,4 +44,24 @@ export function exitDispatch(): void {
   for (let i = 0; i < dirty.length; i++) dirty[i]!.flushBatch();
   dirty.length = 0;
   depth = 0;
+  eventTime = undefined;
+}
+
+/** The clock read once per event (see approximateNow). */
+let eventTime: number | undefined;
+let eventClock: { now(): number } | undefined;
+
+/**
+ * Monotonic ms, read once per I/O event: Envoy's `approximateMonotonicTime()`, which
+ * its dispatcher updates once per loop iteration. A request touches the clock a dozen
+ * times (activity marks, timer deadlines, stats); one read per event is enough for
+ * all of them. Outside an event it is the clock itself.
+ */
+export function approximateNow(clock: { now(): number }): number {
+  if (depth === 0) return clock.now();
+  if (eventTime === undefined || eventClock !== clock) {
+    eventTime = clock.now();
+    eventClock = clock;
+  }
+  return eventTime;
 }

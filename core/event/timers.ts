@@ -1,3 +1,4 @@
+import { approximateNow } from "./dispatch-scope.ts";
 import type { Runtime, TimerHandle } from "../port.ts";
 
 /**
@@ -88,7 +89,7 @@ class TimerList {
   }
 
   append(timer: Timer): void {
-    timer.deadline = this.runtime.now() + this.ms;
+    timer.deadline = approximateNow(this.runtime) + this.ms;
     timer.list = this;
     timer.prev = this.tail;
     timer.next = undefined;

@@ -56,6 +56,9 @@ export class HeaderMap {
   }
 
   private removeFrom(name: string, start: number): void {
+    // Most removals find nothing (hop-by-hop fields a message rarely has): look first.
+    start = this.names.indexOf(name, start);
+    if (start < 0) return;
     let out = start;
     for (let i = start; i < this.names.length; i++) {
       if (this.names[i] === name) continue;
@@ -65,6 +68,15 @@ export class HeaderMap {
     }
     this.names.length = out;
     this.values.length = out;
+  }
+
+  /** The i-th field's name and value (0 ≤ i < size), for loops without a callback. */
+  nameAt(i: number): string {
+    return this.names[i]!;
+  }
+
+  valueAt(i: number): string {
+    return this.values[i]!;
   }
 
   forEach(callback: (name: string, value: string) => void): void {

@@ -7,8 +7,11 @@ import type { ResponseFlag } from "./filter.ts";
 export class StreamInfo {
   /** Monotonic ms when the request began. */
   readonly startTime: number;
-  /** Wall-clock ms when the request began. */
-  readonly startWallClock: number;
+  /**
+   * Wall-clock ms when the request began: worked out from the monotonic start when an
+   * access log needs it (setStartWallClock), not read for every request.
+   */
+  startWallClock = 0;
   responseCode = 0;
   responseCodeDetails = "";
   readonly responseFlags: ResponseFlag[] = [];
@@ -21,9 +24,13 @@ export class StreamInfo {
   upstreamRequestStart = 0;
   upstreamResponseHeadersAt = 0;
 
-  constructor(now: number, wallClock: number) {
+  constructor(now: number) {
     this.startTime = now;
-    this.startWallClock = wallClock;
+  }
+
+  /** Fill in startWallClock from the clocks' readings now. */
+  setStartWallClock(wallClockNow: number, monotonicNow: number): void {
+    this.startWallClock = wallClockNow - (monotonicNow - this.startTime);
   }
 
   setResponseFlag(flag: ResponseFlag): void {

@@ -1,3 +1,4 @@
+import { approximateNow } from "../event/dispatch-scope.ts";
 import type { TimerHandle } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
@@ -377,7 +378,7 @@ export class Http1ConnPool {
   }
 
   private takeIdle(): ActiveClient | undefined {
-    const now = this.context.runtime.now();
+    const now = approximateNow(this.context.runtime);
     while (this.idle.length > 0) {
       const client = this.idle.pop()!;
       if (client.closed) continue;
@@ -426,7 +427,7 @@ export class Http1ConnPool {
     // An upstream's Keep-Alive timeout is honoured with a margin, so we close first
     // rather than race the upstream's close with a new request.
     const upstreamLimit = client.codec.keepAliveTimeoutMs;
-    client.idleSince = this.context.runtime.now();
+    client.idleSince = approximateNow(this.context.runtime);
     client.idleLimit =
       upstreamLimit !== undefined
         ? Math.min(this.idleTimeoutMs, Math.max(0, upstreamLimit - 1000))

@@ -1,3 +1,4 @@
+import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { Timer } from "../../event/timers.ts";
 import { latin1Encode } from "../../util/latin1.ts";
@@ -66,7 +67,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     private readonly encoder: ResponseEncoder,
   ) {
     const runtime = cm.server.runtime;
-    this.streamInfo = new StreamInfo(runtime.now(), runtime.wallClock());
+    this.streamInfo = new StreamInfo(approximateNow(runtime));
     this.id = cm.nextStreamId();
     const stats = cm.stats;
     stats.downstreamRqTotal.inc();
@@ -319,7 +320,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     this.destroyed = true;
     const stats = this.cm.stats;
     stats.downstreamRqActive.dec();
-    stats.downstreamRqTime.record(this.cm.server.runtime.now() - this.streamInfo.startTime);
+    stats.downstreamRqTime.record(approximateNow(this.cm.server.runtime) - this.streamInfo.startTime);
     if (this.streamInfo.responseCode > 0) stats.countResponse(this.streamInfo.responseCode);
     this.writeAccessLogs();
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
@@ -333,6 +334,8 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     const loggers = this.cm.accessLoggers;
     if (loggers.length === 0) return;
     const connection = this.cm.connection;
+    const runtime = this.cm.server.runtime;
+    this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
     const context = new StreamAccessLogContext(
       this.streamInfo,
       this.requestHeaders,
@@ -351,7 +354,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   }
 
   private touch(): void {
-    this.lastActivity = this.cm.server.runtime.now();
+    this.lastActivity = approximateNow(this.cm.server.runtime);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import type { Timer } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
@@ -32,6 +33,8 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   private callbacks!: ReadFilterCallbacks;
   codec!: Http1ServerCodec;
   private stream: ActiveStream | undefined;
+  /** The current request is complete and its response is not. */
+  private awaitingResponse = false;
   /** We disabled reading while a response is outstanding. */
   private readDisabledForResponse = false;
   private closing = false;
@@ -78,11 +81,19 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
-    this.lastActivity = this.server.runtime.now();
+    this.lastActivity = approximateNow(this.server.runtime);
     const slices = buffer.slices();
     if (this.closing) {
       buffer.drainAll();
       return FilterStatus.StopIteration;
+    }
+    // Bytes behind a request whose response is pending (pipelining): the codec holds
+    // these, and reading stops until the response is done, so the kernel holds the rest
+    // (Envoy's readDisable). Done only when it happens, not for every request: most
+    // clients wait for the response, and pausing a socket is a call into the runtime.
+    if (this.awaitingResponse && !this.readDisabledForResponse && !this.codec.isUpgraded) {
+      this.readDisabledForResponse = true;
+      this.connection.readDisable(true);
     }
     if (slices.length === 0) this.codec.dispatch(new Uint8Array(0), endStream);
     for (let i = 0; i < slices.length && !this.closing; i++) this.codec.dispatch(slices[i]!, endStream && i === slices.length - 1);
@@ -164,18 +175,16 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     }
     // Whatever the stream disabled (ours while the response was pending, the router's
     // flow control) ends with it: Envoy's doEndStream re-enables reading fully.
+    this.awaitingResponse = false;
     this.readDisabledForResponse = false;
     while (this.connection.socket.readDisabled) this.connection.readDisable(false);
     this.armIdleTimer();
     this.codec.resume();
   }
 
-  /** @internal The request is in; its response is not: hold pipelined bytes in the kernel. */
+  /** @internal The request is in; its response is not: pipelined bytes now stop reading (see onData). */
   onRequestComplete(stream: ActiveStream): void {
-    if (stream === this.stream && !this.readDisabledForResponse && !this.codec.isUpgraded) {
-      this.readDisabledForResponse = true;
-      this.connection.readDisable(true);
-    }
+    if (stream === this.stream) this.awaitingResponse = true;
   }
 
   /** @internal A stream was reset (upstream failure after headers, timeouts): the connection cannot continue. */

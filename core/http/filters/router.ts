@@ -1,3 +1,4 @@
+import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, RedirectAction } from "../../config/bootstrap.ts";
 import type { Timer } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
@@ -149,7 +150,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     this.callbacks.streamInfo.upstreamHost = host.toString();
-    this.callbacks.streamInfo.upstreamRequestStart = this.server.runtime.now();
+    this.callbacks.streamInfo.upstreamRequestStart = approximateNow(this.server.runtime);
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(new UpstreamRequest(this));
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
     if (this.poolHandle) {
@@ -246,7 +247,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.responseHeadersReceived = true;
     this.callbacks.trace("upstream_response_headers", String(headers.status));
     const info = this.callbacks.streamInfo;
-    const now = this.server.runtime.now();
+    const now = approximateNow(this.server.runtime);
     info.upstreamResponseHeadersAt = now;
     this.cluster?.stats.countResponse(headers.status);
     headers.headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
@@ -308,7 +309,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const stats = this.cluster?.stats;
     if (stats) {
       stats.upstreamRqCompleted.inc();
-      stats.upstreamRqTime.record(this.server.runtime.now() - this.callbacks.streamInfo.upstreamRequestStart);
+      stats.upstreamRqTime.record(approximateNow(this.server.runtime) - this.callbacks.streamInfo.upstreamRequestStart);
       if (this.retried) stats.upstreamRqRetrySuccess.inc();
     }
   }
