@@ -43,7 +43,7 @@ export class Connection implements SocketHandler, BatchedWriter {
   readonly id = nextConnectionId++;
   /** Set when this (downstream) connection is being traced; one check on each hot path. */
   trace: Tracer | undefined;
-  private readonly callbacks: ConnectionCallbacks[] = [];
+  private callbacks: ConnectionCallbacks[] = [];
   private sink: ConnectionReadSink | undefined;
   private aboveHighWatermark = false;
   private closed = false;
@@ -80,7 +80,8 @@ export class Connection implements SocketHandler, BatchedWriter {
   }
 
   addConnectionCallbacks(callbacks: ConnectionCallbacks): void {
-    this.callbacks.push(callbacks);
+    // Copied, not pushed: a pushed-to array reserves room for 16 more, on every connection.
+    this.callbacks = [...this.callbacks, callbacks];
   }
 
   setReadSink(sink: ConnectionReadSink): void {

@@ -29,7 +29,7 @@ class ActiveReadFilter implements ReadFilterCallbacks {
  * `continueReading()` resumes at the next filter with whatever the buffer holds.
  */
 export class NetworkFilterManager implements ConnectionReadSink {
-  private readonly filters: ActiveReadFilter[] = [];
+  private filters: ActiveReadFilter[] = [];
   private readonly buffer = new ReadBuffer();
   private endStream = false;
 
@@ -39,7 +39,7 @@ export class NetworkFilterManager implements ConnectionReadSink {
 
   addReadFilter(filter: ReadFilter): void {
     const active = new ActiveReadFilter(this, filter, this.filters.length);
-    this.filters.push(active);
+    this.filters = [...this.filters, active]; // exact size (see Connection.addConnectionCallbacks)
     filter.initializeReadFilterCallbacks(active);
   }
 

@@ -2,7 +2,7 @@ import type { ListenerConfig } from "../config/bootstrap.ts";
 import type { Listener, Socket, SocketAddress } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
 import { formatAddress } from "./address.ts";
-import { Connection } from "./connection.ts";
+import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
 import { ListenerStats } from "./listener-stats.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
@@ -62,23 +62,9 @@ export class ActiveListener {
       tracer.record("filter_chain", connection.id, -1, this.config.filterChains[0]!.filters.map((f) => f.name).join(","));
     }
     this.connections.add(connection);
-    const stats = this.stats;
-    const { runtime } = this.context;
-    const opened = runtime.now();
-    stats.downstreamCxTotal.inc();
-    stats.downstreamCxActive.inc();
-    connection.addConnectionCallbacks({
-      onEvent: (event) => {
-        if (event === "Connected") return;
-        stats.downstreamCxActive.dec();
-        stats.downstreamCxDestroy.inc();
-        stats.downstreamCxLengthMs.record(runtime.now() - opened);
-        this.connections.delete(connection);
-        if (this.connections.size === 0) this.onAllClosed?.();
-      },
-      onAboveWriteBufferHighWatermark() {},
-      onBelowWriteBufferLowWatermark() {},
-    });
+    this.stats.downstreamCxTotal.inc();
+    this.stats.downstreamCxActive.inc();
+    connection.addConnectionCallbacks(new ListenerConnection(this, connection, this.context.runtime.now()));
     if (this.context.log.enabled("debug")) {
       const remote = socket.remoteAddress;
       this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
@@ -86,6 +72,16 @@ export class ActiveListener {
     const filters = new NetworkFilterManager(connection);
     for (const factory of this.filterFactories) filters.addReadFilter(factory());
     if (!filters.initializeReadFilters()) connection.close("FlushWrite");
+  }
+
+  /** @internal A connection accepted here closed. */
+  onConnectionClosed(connection: Connection, openedAt: number): void {
+    const stats = this.stats;
+    stats.downstreamCxActive.dec();
+    stats.downstreamCxDestroy.inc();
+    stats.downstreamCxLengthMs.record(this.context.runtime.now() - openedAt);
+    this.connections.delete(connection);
+    if (this.connections.size === 0) this.onAllClosed?.();
   }
 
   /** Stop accepting new connections. */
@@ -102,4 +98,24 @@ export class ActiveListener {
       for (const connection of this.connections) connection.close("FlushWrite");
     });
   }
+}
+
+/**
+ * The listener's watch on one accepted connection (its stats and its place in the
+ * listener's set): a small object, not closures, as there is one per connection.
+ */
+class ListenerConnection implements ConnectionCallbacks {
+  constructor(
+    private readonly listener: ActiveListener,
+    private readonly connection: Connection,
+    private readonly openedAt: number,
+  ) {}
+
+  onEvent(event: ConnectionEvent): void {
+    if (event !== "Connected") this.listener.onConnectionClosed(this.connection, this.openedAt);
+  }
+
+  onAboveWriteBufferHighWatermark(): void {}
+
+  onBelowWriteBufferLowWatermark(): void {}
 }

@@ -81,6 +81,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
       this.setChunk(data);
       this.responseStarted = true;
       const errno = this.parser.execute(data);
+      this.releaseChunk();
       if (errno === HPE_PAUSED_UPGRADE) {
         this.upgraded = true;
         const rest = data.subarray(this.parser.stoppedAt);

@@ -114,6 +114,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
         errno = this.parser.execute(data);
       } finally {
         this.parsing = false;
+        this.releaseChunk();
       }
       if (errno === HPE_OK) return;
       if (errno === HPE_PAUSED) {

@@ -1,3 +1,4 @@
+import { EMPTY_BYTES } from "../../util/bytes.ts";
 import { latin1Decode } from "../../util/latin1.ts";
 import { HeaderMap } from "../header-map.ts";
 import { HPE_OK, HPE_USER, type LlhttpHandler } from "./llhttp.ts";
@@ -9,7 +10,7 @@ import { HPE_OK, HPE_USER, type LlhttpHandler } from "./llhttp.ts";
  */
 export abstract class MessageParser implements LlhttpHandler {
   /** The chunk being executed; spans index into it. */
-  protected chunk: Uint8Array = new Uint8Array(0);
+  protected chunk: Uint8Array = EMPTY_BYTES;
   protected headers = new HeaderMap();
   /** Bytes of the head so far (start line + fields), for the size limit. */
   protected headBytes = 0;
@@ -37,6 +38,13 @@ export abstract class MessageParser implements LlhttpHandler {
   /** Set the chunk about to be executed (spans refer to it). */
   protected setChunk(chunk: Uint8Array): void {
     this.chunk = chunk;
+    this.windowValid = false;
+  }
+
+  /** Parsing of the chunk is over: let go of it (an idle connection should not keep its last read). */
+  protected releaseChunk(): void {
+    this.chunk = EMPTY_BYTES;
+    this.windowText = "";
     this.windowValid = false;
   }
 

@@ -38,9 +38,12 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   /** We disabled reading while a response is outstanding. */
   private readDisabledForResponse = false;
   private closing = false;
-  /** idle_timeout (no stream) and the timer on a request's head; created on first use. */
-  private idleTimer: Timer | undefined;
-  private headersTimer: Timer | undefined;
+  /**
+   * The connection's one timer (created on first use): idle_timeout between requests,
+   * the head's timeout while a request's head comes in. Never both at once.
+   */
+  private timer: Timer | undefined;
+  private timerFor: "idle" | "headers" = "idle";
   private lastActivity = 0;
   private streamsCreated = 0;
   private openedAt = 0;
@@ -112,8 +115,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     this.clearIdleTimer();
     const timeout = this.config.requestHeadersTimeoutMs > 0 ? this.config.requestHeadersTimeoutMs : this.config.streamIdleTimeoutMs;
     if (timeout <= 0) return;
-    this.headersTimer ??= this.server.timers.create(() => this.onHeadersTimer());
-    this.headersTimer.enable(timeout);
+    this.armTimer("headers", timeout);
   }
 
   private onHeadersTimer(): void {
@@ -128,7 +130,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     const idleTimeout = this.config.streamIdleTimeoutMs;
     const idle = this.server.runtime.now() - this.lastActivity;
     if (idle < idleTimeout) {
-      this.headersTimer!.enable(idleTimeout - idle);
+      this.armTimer("headers", idleTimeout - idle);
       return;
     }
     this.stats.downstreamRqIdleTimeout.inc();
@@ -258,8 +260,13 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   private armIdleTimer(): void {
     const timeout = this.config.idleTimeoutMs;
     if (timeout <= 0) return;
-    this.idleTimer ??= this.server.timers.create(() => this.onIdleTimeout());
-    this.idleTimer.enable(timeout);
+    this.armTimer("idle", timeout);
+  }
+
+  private armTimer(purpose: "idle" | "headers", ms: number): void {
+    this.timerFor = purpose;
+    this.timer ??= this.server.timers.create(() => (this.timerFor === "idle" ? this.onIdleTimeout() : this.onHeadersTimer()));
+    this.timer.enable(ms);
   }
 
   private onIdleTimeout(): void {
@@ -275,11 +282,11 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   }
 
   private clearHeadersTimer(): void {
-    this.headersTimer?.disable();
+    if (this.timerFor === "headers") this.timer?.disable();
   }
 
   private clearIdleTimer(): void {
-    this.idleTimer?.disable();
+    if (this.timerFor === "idle") this.timer?.disable();
   }
 }
 
