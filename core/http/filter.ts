@@ -60,6 +60,8 @@ export interface DecoderFilterCallbacks {
   readonly responseStarted: boolean;
   /** Record a request-lifecycle trace event for this stream (a no-op unless it is traced). */
   trace(kind: TraceEventKind, detail?: string): void;
+  /** This stream is being traced: worth building trace details for. */
+  readonly traced: boolean;
 }
 
 export interface DownstreamWatermarkCallbacks {

@@ -1,3 +1,4 @@
+import { allocBytes } from "../util/byte-slab.ts";
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
 import type { Tracer } from "../trace/tracer.ts";
@@ -137,7 +138,7 @@ export class Connection implements SocketHandler, BatchedWriter {
     if (batch.length === 1) {
       this.socket.write(batch[0]!);
     } else if (bytes <= JOIN_LIMIT) {
-      const joined = new Uint8Array(bytes);
+      const joined = allocBytes(bytes);
       let at = 0;
       for (const chunk of batch) {
         joined.set(chunk, at);

@@ -44,7 +44,9 @@ export class Host {
     readonly port: number,
   ) {}
 
+  private text: string | undefined;
+
   toString(): string {
-    return formatAddress(this);
+    return (this.text ??= formatAddress(this));
   }
 }

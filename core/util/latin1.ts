@@ -1,3 +1,5 @@
+import { allocBytes } from "./byte-slab.ts";
+
 /**
  * HTTP/1 heads are bytes; field names and values are treated as ISO-8859-1, as the
  * HTTP/1 codecs of Envoy and Node do: one byte, one UTF-16 code unit, no validation cost.
@@ -35,7 +37,7 @@ export function latin1Write(text: string, out: Uint8Array, at: number): number {
 }
 
 export function latin1Encode(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
+  const out = allocBytes(text.length);
   latin1Write(text, out, 0);
   return out;
 }

@@ -1,3 +1,4 @@
+import { allocBytes } from "../../core/util/byte-slab.ts";
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
 import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
 import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
@@ -86,8 +87,10 @@ export class DenoSocket implements Socket {
         data = buffer.subarray(0, n);
         buffer = new Uint8Array(n === buffer.length && n < MAX_READ ? n * 2 : buffer.length);
       } else {
-        // A small read: copy it out and keep the buffer, shrinking it when reads stay small.
-        data = buffer.slice(0, n);
+        // A small read: copy it out (into a slab: cheaper than a new array on V8) and keep
+        // the buffer, shrinking it when reads stay small.
+        data = allocBytes(n);
+        data.set(buffer.subarray(0, n));
         if (n < buffer.length >> 2 && buffer.length > MIN_READ) buffer = new Uint8Array(buffer.length >> 1);
       }
       // A read already pending when reading was disabled still completes: hold its

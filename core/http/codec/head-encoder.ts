@@ -1,3 +1,4 @@
+import { allocBytes } from "../../util/byte-slab.ts";
 import { latin1Write } from "../../util/latin1.ts";
 import type { HeaderMap } from "../header-map.ts";
 
@@ -12,7 +13,7 @@ export function encodeHead(startLine: string, headers: HeaderMap, extra?: readon
   if (host) size += host.length + 8;
   for (let i = 0; i < count; i++) size += headers.nameAt(i).length + headers.valueAt(i).length + 4;
   if (extra) for (let i = 0; i < extra.length; i += 2) size += extra[i]!.length + extra[i + 1]!.length + 4;
-  const out = new Uint8Array(size);
+  const out = allocBytes(size);
   let at = latin1Write(startLine, out, 0);
   out[at++] = 13;
   out[at++] = 10;

@@ -1,3 +1,4 @@
+import { allocBytes } from "../../util/byte-slab.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
@@ -358,7 +359,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
+  const out = allocBytes(a.byteLength + b.byteLength);
   out.set(a, 0);
   out.set(b, a.byteLength);
   return out;

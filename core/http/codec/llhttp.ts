@@ -106,6 +106,15 @@ function instance(): LlhttpExports {
   return wasm;
 }
 
+/** A view of the instance's memory, made again only when growth replaced the buffer. */
+let view: Uint8Array | undefined;
+
+function memoryView(llhttp: LlhttpExports): Uint8Array {
+  const buffer = llhttp.memory.buffer;
+  if (view === undefined || view.buffer !== buffer) view = new Uint8Array(buffer);
+  return view;
+}
+
 /** One llhttp parser (request or response mode). Call `destroy` when done with it. */
 export class LlhttpParser {
   private readonly ptr: number;
@@ -140,7 +149,7 @@ export class LlhttpParser {
       inputSize = Math.max(chunk.byteLength, 16384);
       inputPtr = base = llhttp.malloc(inputSize);
     }
-    new Uint8Array(llhttp.memory.buffer, base, chunk.byteLength).set(chunk);
+    memoryView(llhttp).set(chunk, base);
     this.base = base;
     return this.run(base, () => llhttp.llhttp_execute(this.ptr, base, chunk.byteLength), nested);
   }

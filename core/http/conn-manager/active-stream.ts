@@ -57,7 +57,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   /** This stream's number on its connection, for traces. */
   readonly id: number;
   /** Set at the headers when the connection is traced and the path passes the trace's filter. */
-  private traced = false;
+  traced = false;
   /** What went downstream, for access logs. */
   private responseHeaders: ResponseHeaders | undefined;
   private responseTrailers: HeaderMap | undefined;

@@ -1,3 +1,4 @@
+import { EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import type { Timer } from "../../event/timers.ts";
@@ -98,7 +99,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       this.readDisabledForResponse = true;
       this.connection.readDisable(true);
     }
-    if (slices.length === 0) this.codec.dispatch(new Uint8Array(0), endStream);
+    if (slices.length === 0) this.codec.dispatch(EMPTY_BYTES, endStream);
     for (let i = 0; i < slices.length && !this.closing; i++) this.codec.dispatch(slices[i]!, endStream && i === slices.length - 1);
     buffer.drainAll();
     if (endStream && !this.stream && !this.codec.isUpgraded) this.close();

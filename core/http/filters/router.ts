@@ -1,3 +1,4 @@
+import { EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, RedirectAction } from "../../config/bootstrap.ts";
 import type { Timer } from "../../event/timers.ts";
@@ -107,7 +108,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     if (this.upstream) {
       this.upstream.encodeData(data, endStream);
-      if (data.byteLength > 0) this.callbacks.trace("upstream_write", String(data.byteLength));
+      if (data.byteLength > 0 && this.callbacks.traced) this.callbacks.trace("upstream_write", String(data.byteLength));
     } else if (!this.done) {
       if (data.byteLength > 0) this.buffered.push(data);
       this.bufferedBytes += data.byteLength;
@@ -153,7 +154,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.callbacks.streamInfo.upstreamRequestStart = approximateNow(this.server.runtime);
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(new UpstreamRequest(this));
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
-    if (this.poolHandle) {
+    if (this.poolHandle && this.callbacks.traced) {
       this.callbacks.trace("pool_new_connection", `${cluster.name} ${host}`);
       this.callbacks.trace("upstream_connect_start", String(host));
     }
@@ -167,7 +168,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     this.upstream = stream;
-    this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
+    if (this.callbacks.traced) this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
     const buffered = this.buffered;
     this.buffered = [];
     this.bufferedBytes = 0;
@@ -177,12 +178,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.callbacks.trace("upstream_write", "request headers");
     if (this.upstreamHeaders!.upgrade) {
       for (const chunk of buffered) stream.encodeUpgradeData(chunk, false);
-      if (this.bufferedUpgradeEnd) stream.encodeUpgradeData(new Uint8Array(0), true);
+      if (this.bufferedUpgradeEnd) stream.encodeUpgradeData(EMPTY_BYTES, true);
       return;
     }
     const last = buffered.length - 1;
     for (let i = 0; i <= last; i++) stream.encodeData(buffered[i]!, this.requestEnded && !trailers && i === last);
-    if (last < 0 && this.requestEnded && !trailers && this.requestHadBody) stream.encodeData(new Uint8Array(0), true);
+    if (last < 0 && this.requestEnded && !trailers && this.requestHadBody) stream.encodeData(EMPTY_BYTES, true);
     if (trailers) stream.encodeTrailers(trailers);
     if (this.readDisabledForBuffer) {
       this.readDisabledForBuffer = false;

@@ -22,20 +22,28 @@ export interface MutableHeaders {
 }
 
 export function applyRequestHeaderMutations(headers: MutableHeaders, match: RouteMatch, routeConfig: RouteConfiguration): void {
-  for (const level of levels(match, routeConfig)) apply(headers, level.requestHeadersToRemove, level.requestHeadersToAdd);
+  const [first, second, third] = levels(match, routeConfig);
+  apply(headers, first.requestHeadersToRemove, first.requestHeadersToAdd);
+  apply(headers, second.requestHeadersToRemove, second.requestHeadersToAdd);
+  apply(headers, third.requestHeadersToRemove, third.requestHeadersToAdd);
 }
 
 export function applyResponseHeaderMutations(headers: MutableHeaders, match: RouteMatch, routeConfig: RouteConfiguration): void {
-  for (const level of levels(match, routeConfig)) apply(headers, level.responseHeadersToRemove, level.responseHeadersToAdd);
+  const [first, second, third] = levels(match, routeConfig);
+  apply(headers, first.responseHeadersToRemove, first.responseHeadersToAdd);
+  apply(headers, second.responseHeadersToRemove, second.responseHeadersToAdd);
+  apply(headers, third.responseHeadersToRemove, third.responseHeadersToAdd);
 }
 
-function levels(match: RouteMatch, routeConfig: RouteConfiguration): HeaderMutations[] {
+function levels(match: RouteMatch, routeConfig: RouteConfiguration): [HeaderMutations, HeaderMutations, HeaderMutations] {
   return routeConfig.mostSpecificHeaderMutationsWins
     ? [routeConfig, match.virtualHost, match.route]
     : [match.route, match.virtualHost, routeConfig];
 }
 
 function apply(headers: MutableHeaders, remove: string[], add: HeaderValueOption[]): void {
+  // Most levels have nothing to do: nothing to allocate either.
+  if (remove.length === 0 && add.length === 0) return;
   for (const name of remove) headers.remove(name);
   const overwrites: HeaderValueOption[] = [];
   const appends: HeaderValueOption[] = [];
