@@ -6,7 +6,7 @@ import { allocBytes } from "./byte-slab.ts";
  */
 export function latin1Decode(bytes: Uint8Array, start: number, end: number): string {
   const n = end - start;
-  if (n >= 16) {
+  if (n >= 16 && utf8) {
     // Nearly every head is ASCII, where UTF-8 and Latin-1 agree, and every engine's
     // UTF-8 decoder is native and fast. The result is ASCII exactly when no byte was
     // merged into a multi-byte character (same length) or replaced (no U+FFFD).
@@ -27,7 +27,15 @@ export function latin1Decode(bytes: Uint8Array, start: number, end: number): str
   return s;
 }
 
-const utf8 = new TextDecoder();
+/**
+ * The runtime's UTF-8 decoder: every runtime polyvoy ships for has one, but the core's
+ * ES2022 library does not declare it, and a runtime the core is vendored into might
+ * lack it (then the exact path above does all the work).
+ */
+const utf8 = (() => {
+  const Decoder = (globalThis as unknown as { TextDecoder?: new () => { decode(bytes: Uint8Array): string } }).TextDecoder;
+  return typeof Decoder === "function" ? new Decoder() : undefined;
+})();
 const APPLY_SLICE = 8192;
 
 /** Write `text` (code units ≤ 0xff) as bytes into `out` at `at`; returns the new offset. */

@@ -17,7 +17,6 @@ const CAUSAL_ORDER = [
   "downstream_read",
   "headers_complete",
   "message_complete",
-  "read_disable",
   "route",
   "pool_new_connection",
   "upstream_connect_start",
