@@ -40,11 +40,15 @@ export function exitDispatch(): void {
     return;
   }
   // Still "in" while flushing: a flush that triggers callbacks (a runtime that reports
-  // a write error synchronously) queues behind rather than re-entering.
-  for (let i = 0; i < dirty.length; i++) dirty[i]!.flushBatch();
-  dirty.length = 0;
-  depth = 0;
-  eventTime = undefined;
+  // a write error synchronously) queues behind rather than re-entering. Whatever
+  // happens, the scope ends here (a throw must not leave every later write queued).
+  try {
+    for (let i = 0; i < dirty.length; i++) dirty[i]!.flushBatch();
+  } finally {
+    dirty.length = 0;
+    depth = 0;
+    eventTime = undefined;
+  }
 }
 
 /** The clock read once per event (see approximateNow). */

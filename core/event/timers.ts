@@ -33,6 +33,12 @@ export class Timers {
     return list;
   }
 
+  /** Cancel every runtime timer the lists hold (at shutdown); enabled timers will not fire. */
+  close(): void {
+    for (const list of this.lists.values()) list.close();
+    this.lists.clear();
+  }
+
   /** @internal An emptied list goes, so one-off durations (the rest of an idle wait) do not pile up. */
   dropList(list: TimerList): void {
     if (this.lists.get(list.ms) === list) this.lists.delete(list.ms);
@@ -69,6 +75,8 @@ export class Timer {
     return this.list !== undefined;
   }
 }
+
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** @internal Timers of one duration, oldest (earliest deadline) first. */
 class TimerList {
@@ -111,7 +119,15 @@ class TimerList {
   }
 
   private arm(ms: number): void {
-    this.handle = this.runtime.setTimeout(this.fire, ms);
+    // Runtimes take at most 2^31-1 ms (longer waits fire at once); a longer deadline is
+    // reached in steps.
+    this.handle = this.runtime.setTimeout(this.fire, Math.min(ms, MAX_TIMEOUT_MS));
+  }
+
+  close(): void {
+    if (this.handle !== undefined) this.runtime.clearTimeout(this.handle);
+    this.handle = undefined;
+    for (let timer = this.head; timer; timer = this.head) this.unlink(timer);
   }
 
   private readonly fire = (): void => {

@@ -85,3 +85,28 @@ describe("Timers (shared lists per duration)", () => {
     expect(runtime.pendingTimers).toBe(0);
   });
 });
+
+describe("Timers: limits and shutdown", () => {
+  test("a wait longer than a runtime timer can take (2^31-1 ms) is reached in steps, not early", () => {
+    const { runtime, fired, make } = setup();
+    const long = 3 * 2 ** 31;
+    make("far").enable(long);
+    runtime.advance(2 ** 31);
+    expect(fired).toEqual([]);
+    runtime.advance(long - 2 ** 31);
+    expect(fired).toEqual([["far", long]]);
+  });
+
+  test("close() cancels the runtime timers: nothing stays armed, nothing fires", () => {
+    const { runtime, timers, fired, make } = setup();
+    const a = make("a");
+    a.enable(100);
+    a.disable(); // its list's runtime timer stays armed until close
+    make("b").enable(200);
+    expect(runtime.pendingTimers).toBe(2);
+    timers.close();
+    expect(runtime.pendingTimers).toBe(0);
+    runtime.advance(1000);
+    expect(fired).toEqual([]);
+  });
+});

@@ -1,6 +1,7 @@
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import { latin1Decode } from "../../util/latin1.ts";
 import { HeaderMap } from "../header-map.ts";
+import { knownHeaderName } from "./known-header-names.ts";
 import { HPE_OK, HPE_USER, type LlhttpHandler } from "./llhttp.ts";
 
 /**
@@ -17,6 +18,8 @@ export abstract class MessageParser implements LlhttpHandler {
   protected inTrailers = false;
   protected trailers: HeaderMap | undefined;
   private field = "";
+  /** `field` is a known name, already lowercase (see known-header-names.ts). */
+  private fieldIsLowercase = false;
   private value = "";
   private readingValue = false;
   /** Set when a limit was crossed; the errno then returned is HPE_USER. */
@@ -87,8 +90,15 @@ export abstract class MessageParser implements LlhttpHandler {
       const error = this.completeField();
       if (error) return error;
     }
-    // A field straddling two reads arrives in two spans.
-    this.field = this.field === "" ? this.span(start, end) : this.field + this.span(start, end);
+    if (this.field === "") {
+      const known = knownHeaderName(this.chunk, start, end);
+      this.fieldIsLowercase = known !== undefined;
+      this.field = known ?? this.span(start, end);
+    } else {
+      // A field straddling two reads arrives in two spans.
+      this.field += this.span(start, end);
+      this.fieldIsLowercase = false;
+    }
     return this.countHead(end - start);
   }
 
@@ -108,7 +118,7 @@ export abstract class MessageParser implements LlhttpHandler {
   protected completeField(): number {
     if (!this.readingValue && this.field === "") return HPE_OK;
     const target = this.inTrailers ? (this.trailers ??= new HeaderMap()) : this.headers;
-    target.add(this.field.toLowerCase(), trimTrailingWhitespace(this.value));
+    target.add(this.fieldIsLowercase ? this.field : this.field.toLowerCase(), trimTrailingWhitespace(this.value));
     this.field = "";
     this.value = "";
     this.readingValue = false;

@@ -1,0 +1,78 @@
+import { describe, expect, test } from "vitest";
+import { Connection, type ConnectionReadSink } from "../../core/network/connection.ts";
+import { inDispatch } from "../../core/event/dispatch-scope.ts";
+import { bytes, FakeSocket, text } from "./fake-socket.ts";
+
+/** A connection whose reads run `onRead` (the core's code for one I/O event). */
+function setup(onRead: (connection: Connection) => void) {
+  const socket = new FakeSocket();
+  const connection = new Connection(socket, 0);
+  const sink: ConnectionReadSink = { onData: () => onRead(connection) };
+  connection.setReadSink(sink);
+  return { socket, connection };
+}
+
+describe("writes during one I/O event leave together when it ends", () => {
+  test("several small writes in one event become one socket write, in order", () => {
+    const { socket } = setup((c) => {
+      c.write(bytes("HTTP/1.1 200 OK\r\n\r\n"), false);
+      c.write(bytes("body"), false);
+      expect(socket.writes.length).toBe(0); // queued until the event ends
+    });
+    socket.handler!.onData(bytes("x"));
+    expect(socket.writes.length).toBe(1);
+    expect(text(socket.writes[0]!)).toBe("HTTP/1.1 200 OK\r\n\r\nbody");
+  });
+
+  test("writes to another connection in the event are flushed too; outside an event a write goes straight out", () => {
+    const other = new Connection(new FakeSocket(), 0);
+    const { socket } = setup(() => other.write(bytes("to other"), false));
+    socket.handler!.onData(bytes("x"));
+    const otherSocket = other.socket as FakeSocket;
+    expect(otherSocket.writes.map(text)).toEqual(["to other"]);
+    other.write(bytes("now"), false);
+    expect(otherSocket.writes.map(text)).toEqual(["to other", "now"]);
+  });
+
+  test("a write with endStream and a FlushWrite close send what was queued first; Abort drops it", () => {
+    const a = setup((c) => {
+      c.write(bytes("head"), false);
+      c.write(bytes("tail"), true);
+    });
+    let writesBeforeEnd = -1;
+    a.socket.end = () => (writesBeforeEnd = a.socket.writes.length);
+    a.socket.handler!.onData(bytes("x"));
+    expect(a.socket.writes.map(text).join("")).toBe("headtail");
+    expect(writesBeforeEnd).toBe(a.socket.writes.length); // FIN after every byte
+
+    const b = setup((c) => {
+      c.write(bytes("queued"), false);
+      c.close("FlushWrite");
+    });
+    let writesBeforeClose = -1;
+    b.socket.close = () => (writesBeforeClose = b.socket.writes.length);
+    b.socket.handler!.onData(bytes("x"));
+    expect(b.socket.writes.map(text)).toEqual(["queued"]);
+    expect(writesBeforeClose).toBe(1);
+
+    const d = setup((c) => {
+      c.write(bytes("dropped"), false);
+      c.close("Abort");
+    });
+    d.socket.handler!.onData(bytes("x"));
+    expect(d.socket.writes).toEqual([]);
+    expect(d.socket.resets).toBe(1);
+  });
+
+  test("a throw inside an event still ends the scope (later writes are not stuck in a queue)", () => {
+    const { socket, connection } = setup((c) => {
+      c.write(bytes("before the throw"), false);
+      throw new Error("boom");
+    });
+    expect(() => socket.handler!.onData(bytes("x"))).toThrow("boom");
+    expect(inDispatch()).toBe(false);
+    expect(socket.writes.map(text)).toEqual(["before the throw"]);
+    connection.write(bytes("later"), false);
+    expect(socket.writes.map(text)).toEqual(["before the throw", "later"]);
+  });
+});
