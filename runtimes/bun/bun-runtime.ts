@@ -1,6 +1,7 @@
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
 import { processServices } from "../node/process-services.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { useSlabs } from "../../core/util/byte-slab.ts";
 import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
 import { BunSocket } from "./bun-socket.ts";
 
@@ -26,6 +27,8 @@ const outboundHandlers = handlers((socket) => (socket.data as BunSocket).attach(
 
 /** The port over Bun.listen / Bun.connect. */
 export function createBunRuntime(): Runtime {
+  // JavaScriptCore allocates small arrays faster than it makes views (see byte-slab.ts).
+  useSlabs(false);
   return {
     name: "bun",
     version: Bun.version,

@@ -20,6 +20,8 @@ export abstract class MessageParser implements LlhttpHandler {
   private field = "";
   /** `field` is a known name, already lowercase (see known-header-names.ts). */
   private fieldIsLowercase = false;
+  /** The value's last byte so far is SP or HTAB (optional whitespace to trim). */
+  private valueEndsInWhitespace = false;
   private value = "";
   private readingValue = false;
   /** Set when a limit was crossed; the errno then returned is HPE_USER. */
@@ -105,6 +107,9 @@ export abstract class MessageParser implements LlhttpHandler {
   onHeaderValue(start: number, end: number): number {
     this.readingValue = true;
     this.value = this.value === "" ? this.span(start, end) : this.value + this.span(start, end);
+    // Looked up in the bytes: cheaper than in the string, and usually there is none.
+    const last = this.chunk[end - 1];
+    this.valueEndsInWhitespace = last === 32 || last === 9;
     return this.countHead(end - start);
   }
 
@@ -118,10 +123,12 @@ export abstract class MessageParser implements LlhttpHandler {
   protected completeField(): number {
     if (!this.readingValue && this.field === "") return HPE_OK;
     const target = this.inTrailers ? (this.trailers ??= new HeaderMap()) : this.headers;
-    target.add(this.fieldIsLowercase ? this.field : this.field.toLowerCase(), trimTrailingWhitespace(this.value));
+    const value = this.valueEndsInWhitespace ? trimTrailingWhitespace(this.value) : this.value;
+    target.add(this.fieldIsLowercase ? this.field : this.field.toLowerCase(), value);
     this.field = "";
     this.value = "";
     this.readingValue = false;
+    this.valueEndsInWhitespace = false;
     if (target.size > this.maxHeadersCount) {
       this.limitError = "too_many_headers";
       return HPE_USER;
