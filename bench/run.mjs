@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { loadTools } from "./lib/load.mjs";
+import { loadTools, throughputRun } from "./lib/load.mjs";
 import { startOrigin } from "./lib/origin.mjs";
 import { aggregate, renderMarkdown } from "./lib/report.mjs";
 import { measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
@@ -86,6 +86,48 @@ async function stopTarget(proc) {
   if (!proc) return;
   await proc.stop();
   started.delete(proc);
+}
+
+/**
+ * The latency target's own pass: the rate is half of the fastest polyvoy's median on
+ * small GETs at 64 connections (so it needs that scenario), and the same rate is
+ * measured for direct (the "added" latency is over it), each polyvoy and nginx.
+ */
+async function measureLatencyAtHalf(ctx, targets, results, notes) {
+  if (!settings.scenarios.has("latency-half")) return undefined;
+  const best = Math.max(0, ...targets.filter((t) => t.kind === "polyvoy").map((t) => median(results[t.id]?.scenarios?.["get-64c"]?.samples?.map((s) => s.value) ?? [])));
+  if (!(best > 0)) {
+    notes.push("latency at half of polyvoy's max rate: not measured (needs the get-64c scenario of at least one polyvoy)");
+    return undefined;
+  }
+  const rate = Math.max(1, Math.round(best / 2));
+  log(`== latency at half of polyvoy's max rate: ${rate} req/s`);
+  for (const target of targets.filter((t) => t.kind === "direct" || t.kind === "polyvoy" || t.id === "nginx")) {
+    const entry = results[target.id];
+    if (!entry || entry.skipped || entry.error) continue;
+    let proc = null;
+    try {
+      const started = await startTarget(ctx, target);
+      proc = started.proc;
+      log(`  ${target.label}`);
+      // A fresh process: warm its JIT at full speed first, or a cold one queues up at
+      // this rate and an open-loop client counts the backlog for the whole run.
+      await throughputRun(ctx, { port: started.port, path: "/64", connections: 64, seconds: Math.max(2, settings.warmupSeconds) });
+      await sleep(settings.pauseMs);
+      Object.assign(entry.scenarios, await measureLatency(ctx, started.port, log, "latency-half", rate));
+    } catch (error) {
+      entry.scenarios["latency-half"] = { error: error.message };
+    } finally {
+      await stopTarget(proc);
+    }
+  }
+  return rate;
+}
+
+function median(values) {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[(sorted.length - 1) >> 1];
 }
 
 async function main() {
@@ -172,6 +214,7 @@ async function main() {
     }
     log(`  (${((Date.now() - targetStart) / 1000).toFixed(1)} s)`);
   }
+  const halfRate = await measureLatencyAtHalf(ctx, targets, results, notes);
   await stopAll();
 
   const dirty = spawnSync("git", ["-C", ROOT, "status", "--porcelain", "--", "core", "runtimes"], { encoding: "utf8" }).stdout?.trim();
@@ -191,6 +234,7 @@ async function main() {
       ? `wrk ${versions(ctx).wrk ?? ""} (Debian), one thread (\`wrk -t1\`), for the throughput scenarios; the bench's own node open-loop client (bench/load/http-client.mjs) for fixed-rate latency, as Debian's wrk has no fixed-rate mode`
       : "the bench's node client (bench/load/http-client.mjs) for everything (wrk not installed)",
     settings: { ...settings, scenarios: [...settings.scenarios], only: settings.only ? [...settings.only] : null },
+    halfRate: halfRate ?? null,
     seconds: Math.round((Date.now() - t0) / 1000),
     // other work on the machine skews everything: the 1-minute load average before and after
     loadavg: { before: +loadBefore[0].toFixed(2), max: +Math.max(loadMax, os.loadavg()[0]).toFixed(2), after: +os.loadavg()[0].toFixed(2) },

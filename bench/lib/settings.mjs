@@ -11,7 +11,7 @@ const USAGE = `usage: npm run bench -- [options]
   --idle N             idle keep-alive connections in the memory scenario (full: 10000, quick: 1000)
   --only a,b           only these proxies (ids: direct, polyvoy-node, polyvoy-bun, polyvoy-deno,
                        nginx, haproxy, node-http-proxy, fastify-reply-from, bun-fetch, deno-fetch)
-  --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "idle-memory"].join(", ")})
+  --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "latency-half", "idle-memory"].join(", ")})
   --out DIR            results folder (default bench/results/<date>-<quick|full>)`;
 
 export function parseArgs(argv) {
@@ -31,7 +31,7 @@ export function parseArgs(argv) {
     only: null,
     // --quick leaves out the 256-connection and 16 KiB scenarios (the same paths as 64
     // connections and 1 MiB) to stay near a minute
-    scenarios: new Set([...THROUGHPUT.map((s) => s.id).filter((id) => !quick || (id !== "get-256c" && id !== "body-16k")), "latency", "idle-memory"]),
+    scenarios: new Set([...THROUGHPUT.map((s) => s.id).filter((id) => !quick || (id !== "get-256c" && id !== "body-16k")), "latency", "latency-half", "idle-memory"]),
     out: null,
   };
   for (let i = 0; i < argv.length; i++) {
