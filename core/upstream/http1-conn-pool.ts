@@ -304,6 +304,7 @@ export class Http1ConnPool {
   private sweepTimer: TimerHandle | undefined;
   /** Connections released by a finished stream, waiting one turn before reuse. */
   private releasing = 0;
+  private released: ActiveClient[] = [];
 
   constructor(
     readonly cluster: Cluster,
@@ -400,15 +401,20 @@ export class Http1ConnPool {
   /** @internal A stream finished and the connection may be reused: wait one turn, then reuse. */
   onClientIdle(client: ActiveClient): void {
     this.releasing++;
-    this.context.runtime.defer(() => {
-      this.releasing--;
-      if (client.closed) {
-        this.replaceForPending();
-        return;
-      }
-      this.serveNext(client);
-    });
+    this.released.push(client);
+    // One deferred call per turn for all the connections released in it.
+    if (this.released.length === 1) this.context.runtime.defer(this.reuseReleased);
   }
+
+  private readonly reuseReleased = (): void => {
+    const released = this.released;
+    this.released = [];
+    for (const client of released) {
+      this.releasing--;
+      if (client.closed) this.replaceForPending();
+      else this.serveNext(client);
+    }
+  };
 
   /** A connection pending requests counted on is gone: open another if they still wait. */
   private replaceForPending(): void {

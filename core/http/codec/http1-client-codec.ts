@@ -17,6 +17,9 @@ import {
 } from "./llhttp.ts";
 import { MessageParser } from "./message-parser.ts";
 
+/** The fields the codec adds to a head, reused: encodeHead is synchronous and never nested. */
+const EXTRA: string[] = [];
+
 /** Methods whose requests carry a body by convention: Envoy sends `content-length: 0` when they end at the headers. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
@@ -110,7 +113,8 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
   encodeHeaders(request: RequestHeaders, endStream: boolean): void {
     this.method = request.method;
     const headers = request.headers;
-    const extra: string[] = [];
+    const extra = EXTRA;
+    extra.length = 0;
     this.chunked = false;
     // An upgrade's or CONNECT's head is followed by raw bytes, not a framed body (RFC 9110 §9.3.6).
     const upgrade = request.upgrade;

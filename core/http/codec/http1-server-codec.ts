@@ -291,7 +291,8 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     // A response finished before its request was read in full leaves the rest of the
     // request unread on the wire: close the connection afterwards.
     if (!this.requestComplete && !tunnel) this.keepAlive = false;
-    const extra: string[] = [];
+    const extra = EXTRA;
+    extra.length = 0;
     this.chunked = false;
     if (!this.bodyless && !headers.has("content-length")) {
       if (endStream) extra.push("content-length", "0");
@@ -357,6 +358,9 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     this.parser.destroy();
   }
 }
+
+/** The fields the codec adds to a head, reused: encodeHead is synchronous and never nested. */
+const EXTRA: string[] = [];
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = allocBytes(a.byteLength + b.byteLength);

@@ -151,7 +151,12 @@ export class LlhttpParser {
     }
     memoryView(llhttp).set(chunk, base);
     this.base = base;
-    return this.run(base, () => llhttp.llhttp_execute(this.ptr, base, chunk.byteLength), nested);
+    const outer = this.enter(base);
+    try {
+      return llhttp.llhttp_execute(this.ptr, base, chunk.byteLength);
+    } finally {
+      this.leave(outer, nested ? base : 0);
+    }
   }
 
   /** Offset in the last chunk where parsing stopped (after a pause or an error). */
@@ -162,25 +167,30 @@ export class LlhttpParser {
   /** The peer closed: completes a read-until-close body; returns an errno. */
   finish(): number {
     if (this.destroyed) return HPE_USER;
-    return this.run(currentBase, () => this.llhttp.llhttp_finish(this.ptr), false);
+    const outer = this.enter(currentBase);
+    try {
+      return this.llhttp.llhttp_finish(this.ptr);
+    } finally {
+      this.leave(outer, 0);
+    }
   }
 
-  /** Call into llhttp with this parser current, restoring the outer parser's state after. */
-  private run(base: number, call: () => number, ownBuffer: boolean): number {
-    const outer = current;
-    const outerBase = currentBase;
+  /** Make this parser current for a call into llhttp (no closure: this runs for every read). */
+  private enter(base: number): { parser: LlhttpParser | undefined; base: number } | undefined {
+    const outer = current ? { parser: current, base: currentBase } : undefined;
     current = this;
     currentBase = base;
     this.running++;
-    try {
-      return call();
-    } finally {
-      this.running--;
-      current = outer;
-      currentBase = outerBase;
-      if (ownBuffer) this.llhttp.free(base);
-      if (this.destroyed && this.running === 0) this.llhttp.llhttp_free(this.ptr);
-    }
+    return outer;
+  }
+
+  /** The call returned: restore the outer parser's state, free a nested call's own buffer (`ownBuffer`, or 0). */
+  private leave(outer: { parser: LlhttpParser | undefined; base: number } | undefined, ownBuffer: number): void {
+    this.running--;
+    current = outer?.parser;
+    currentBase = outer?.base ?? 0;
+    if (ownBuffer) this.llhttp.free(ownBuffer);
+    if (this.destroyed && this.running === 0) this.llhttp.llhttp_free(this.ptr);
   }
 
   resume(): void {

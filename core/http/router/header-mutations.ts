@@ -22,23 +22,36 @@ export interface MutableHeaders {
 }
 
 export function applyRequestHeaderMutations(headers: MutableHeaders, match: RouteMatch, routeConfig: RouteConfiguration): void {
-  const [first, second, third] = levels(match, routeConfig);
-  apply(headers, first.requestHeadersToRemove, first.requestHeadersToAdd);
-  apply(headers, second.requestHeadersToRemove, second.requestHeadersToAdd);
-  apply(headers, third.requestHeadersToRemove, third.requestHeadersToAdd);
+  applyLevels(headers, match, routeConfig, requestRemovals, requestAdditions);
 }
 
 export function applyResponseHeaderMutations(headers: MutableHeaders, match: RouteMatch, routeConfig: RouteConfiguration): void {
-  const [first, second, third] = levels(match, routeConfig);
-  apply(headers, first.responseHeadersToRemove, first.responseHeadersToAdd);
-  apply(headers, second.responseHeadersToRemove, second.responseHeadersToAdd);
-  apply(headers, third.responseHeadersToRemove, third.responseHeadersToAdd);
+  applyLevels(headers, match, routeConfig, responseRemovals, responseAdditions);
 }
 
-function levels(match: RouteMatch, routeConfig: RouteConfiguration): [HeaderMutations, HeaderMutations, HeaderMutations] {
-  return routeConfig.mostSpecificHeaderMutationsWins
-    ? [routeConfig, match.virtualHost, match.route]
-    : [match.route, match.virtualHost, routeConfig];
+const requestRemovals = (level: HeaderMutations) => level.requestHeadersToRemove;
+const requestAdditions = (level: HeaderMutations) => level.requestHeadersToAdd;
+const responseRemovals = (level: HeaderMutations) => level.responseHeadersToRemove;
+const responseAdditions = (level: HeaderMutations) => level.responseHeadersToAdd;
+
+/**
+ * Envoy's order: route, then virtual host, then route configuration, so the least
+ * specific level's values win; most_specific_header_mutations_wins reverses it.
+ * (No array of levels: this runs twice per request.)
+ */
+function applyLevels(
+  headers: MutableHeaders,
+  match: RouteMatch,
+  routeConfig: RouteConfiguration,
+  remove: (level: HeaderMutations) => string[],
+  add: (level: HeaderMutations) => HeaderValueOption[],
+): void {
+  const reversed = routeConfig.mostSpecificHeaderMutationsWins;
+  const first: HeaderMutations = reversed ? routeConfig : match.route;
+  const last: HeaderMutations = reversed ? match.route : routeConfig;
+  apply(headers, remove(first), add(first));
+  apply(headers, remove(match.virtualHost), add(match.virtualHost));
+  apply(headers, remove(last), add(last));
 }
 
 function apply(headers: MutableHeaders, remove: string[], add: HeaderValueOption[]): void {
