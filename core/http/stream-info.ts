@@ -1,5 +1,7 @@
 import type { ResponseFlag } from "./filter.ts";
 
+const NO_FLAGS: readonly ResponseFlag[] = [];
+
 /**
  * What happened to one request (Envoy's `StreamInfo`): timings, sizes, the route and
  * upstream chosen, the response code and flags. Access logs and stats read it.
@@ -14,7 +16,8 @@ export class StreamInfo {
   startWallClock = 0;
   responseCode = 0;
   responseCodeDetails = "";
-  readonly responseFlags: ResponseFlag[] = [];
+  /** Envoy's response flags, in the order they were set (most requests have none: no array of their own). */
+  responseFlags: readonly ResponseFlag[] = NO_FLAGS;
   bytesReceived = 0;
   bytesSent = 0;
   routeName = "";
@@ -34,6 +37,6 @@ export class StreamInfo {
   }
 
   setResponseFlag(flag: ResponseFlag): void {
-    if (!this.responseFlags.includes(flag)) this.responseFlags.push(flag);
+    if (!this.responseFlags.includes(flag)) this.responseFlags = [...this.responseFlags, flag];
   }
 }

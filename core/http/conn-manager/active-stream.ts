@@ -48,7 +48,8 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   private responseHeadersSent = false;
   private responseComplete = false;
   private destroyed = false;
-  private readonly watermarkCallbacks: DownstreamWatermarkCallbacks[] = [];
+  /** Exact-size (a pushed-to array reserves room for 16 more, on every request). */
+  private watermarkCallbacks: readonly DownstreamWatermarkCallbacks[] = [];
   private requestTimer: Timer | undefined;
   private idleTimer: Timer | undefined;
   private idleTimeoutMs = 0;
@@ -287,7 +288,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   }
 
   addDownstreamWatermarkCallbacks(callbacks: DownstreamWatermarkCallbacks): void {
-    this.watermarkCallbacks.push(callbacks);
+    this.watermarkCallbacks = [...this.watermarkCallbacks, callbacks];
   }
 
   onDownstreamAboveHighWatermark(): void {
