@@ -103,9 +103,8 @@ export class Connection implements SocketHandler, BatchedWriter {
         this.batchBytes += data.byteLength;
       } else {
         this.flushBatch();
-        this.socket.write(data);
+        this.writeToSocket(data);
       }
-      if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(data.byteLength));
     }
     if (endStream) {
       this.flushBatch();
@@ -127,6 +126,12 @@ export class Connection implements SocketHandler, BatchedWriter {
     }
   }
 
+  /** One write to the socket (a trace shows these, as they leave: a queued head and body are one). */
+  private writeToSocket(data: Uint8Array): void {
+    this.socket.write(data);
+    if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(data.byteLength));
+  }
+
   /** Write what the current event queued: small pieces as one buffer, large ones as they are. */
   flushBatch(): void {
     const batch = this.batch;
@@ -136,7 +141,7 @@ export class Connection implements SocketHandler, BatchedWriter {
     this.batchBytes = 0;
     if (this.closed) return;
     if (batch.length === 1) {
-      this.socket.write(batch[0]!);
+      this.writeToSocket(batch[0]!);
     } else if (bytes <= JOIN_LIMIT) {
       const joined = allocBytes(bytes);
       let at = 0;
@@ -144,9 +149,9 @@ export class Connection implements SocketHandler, BatchedWriter {
         joined.set(chunk, at);
         at += chunk.byteLength;
       }
-      this.socket.write(joined);
+      this.writeToSocket(joined);
     } else {
-      for (const chunk of batch) this.socket.write(chunk);
+      for (const chunk of batch) this.writeToSocket(chunk);
     }
     this.checkHighWatermark();
   }

@@ -23,9 +23,10 @@ const CAUSAL_ORDER = [
   "upstream_connected",
   "upstream_write",
   "upstream_response_headers",
-  "downstream_write",
   "upstream_message_complete",
   "stream_end",
+  // The response's head and body leave together when the upstream read's event ends.
+  "downstream_write",
   "close",
 ];
 
