@@ -10,7 +10,7 @@ export function latin1Decode(bytes: Uint8Array, start: number, end: number): str
     // Nearly every head is ASCII, where UTF-8 and Latin-1 agree, and every engine's
     // UTF-8 decoder is native and fast. The result is ASCII exactly when no byte was
     // merged into a multi-byte character (same length) or replaced (no U+FFFD).
-    const text = utf8.decode(bytes.subarray(start, end));
+    const text = utf8.decode(start === 0 && end === bytes.byteLength ? bytes : bytes.subarray(start, end));
     if (text.length === n && text.indexOf("\uFFFD") < 0) return text;
   }
   if (n < 32) {

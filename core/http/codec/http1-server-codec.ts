@@ -119,7 +119,9 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
       }
       if (errno === HPE_OK) return;
       if (errno === HPE_PAUSED) {
-        const rest = data.subarray(this.parser.stoppedAt);
+        // Usually the request was the whole read: no view of nothing.
+        const stoppedAt = this.parser.stoppedAt;
+        const rest = stoppedAt < data.byteLength ? data.subarray(stoppedAt) : EMPTY_BYTES;
         if (!this.resumeRequested) {
           this.paused = true;
           // Copied: the caller's read buffer is lent for this call only.

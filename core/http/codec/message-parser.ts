@@ -54,16 +54,17 @@ export abstract class MessageParser implements LlhttpHandler {
   }
 
   protected span(start: number, end: number): string {
-    let offset = start - this.windowStart;
-    if (!this.windowValid || offset < 0 || end - this.windowStart > this.windowText.length) {
+    if (!this.windowValid || start < this.windowStart || end - this.windowStart > this.windowText.length) {
       // A window from here: the rest of the chunk, up to HEAD_WINDOW bytes (more when
-      // the span itself is longer), so a large body behind a head is not decoded.
-      const stop = Math.min(this.chunk.byteLength, Math.max(end, start + HEAD_WINDOW));
-      this.windowText = latin1Decode(this.chunk, start, stop);
-      this.windowStart = start;
+      // the span itself is longer), so a large body behind a head is not decoded. A
+      // small chunk is decoded whole (from 0: no view to make).
+      const from = this.chunk.byteLength <= HEAD_WINDOW ? 0 : start;
+      const stop = Math.min(this.chunk.byteLength, Math.max(end, from + HEAD_WINDOW));
+      this.windowText = latin1Decode(this.chunk, from, stop);
+      this.windowStart = from;
       this.windowValid = true;
-      offset = 0;
     }
+    const offset = start - this.windowStart;
     return this.windowText.slice(offset, offset + end - start);
   }
 
