@@ -28,4 +28,7 @@ export { VERSION } from "./version.ts";
 export { WriteQueue } from "./adapter-kit/write-queue.ts";
 export { ReadDisableCount } from "./adapter-kit/read-disable-count.ts";
 export { toPortError } from "./adapter-kit/errors.ts";
+export { SerialAppendFile } from "./adapter-kit/serial-append-file.ts";
 export { detachedHandler } from "./adapter-kit/detached-handler.ts";
+/** For adapters on engines where small arrays are cheaper than views (see byte-slab.ts). */
+export { useSlabs } from "./util/byte-slab.ts";
