@@ -112,7 +112,7 @@ async function measureLatencyAtHalf(ctx, targets, results, notes) {
       log(`  ${target.label}`);
       // A fresh process: warm its JIT at full speed first, or a cold one queues up at
       // this rate and an open-loop client counts the backlog for the whole run.
-      await throughputRun(ctx, { port: started.port, path: "/64", connections: 64, seconds: Math.max(2, settings.warmupSeconds) });
+      await throughputRun(ctx, { port: started.port, path: "/64", connections: 64, seconds: settings.mode === "quick" ? 1 : Math.max(2, settings.warmupSeconds) });
       await sleep(settings.pauseMs);
       Object.assign(entry.scenarios, await measureLatency(ctx, started.port, log, "latency-half", rate));
     } catch (error) {
