@@ -24,6 +24,22 @@ describe("latin1", () => {
     expect(latin1Decode(all, 0xe9, 0xea)).toBe("é");
   });
 
+  test("the ASCII fast path never changes a byte's meaning (UTF-8 sequences, a BOM, invalid bytes)", () => {
+    const ascii = "x-forwarded-for: 10.0.0.1, 10.0.0.2";
+    const cases = [
+      ascii,
+      `${ascii}\u00c3\u00a9`, // bytes C3 A9: "é" in UTF-8, "Ã©" in Latin-1
+      `\u00ef\u00bb\u00bf${ascii}`, // a UTF-8 BOM, which TextDecoder would drop
+      `${ascii}\u0080\u00ff\u00fe`, // invalid UTF-8
+      `${ascii}\u00e2\u0082\u00ac${ascii}`, // "€" in UTF-8 in the middle
+    ];
+    for (const text of cases) {
+      const bytes = latin1Encode(text);
+      expect(latin1Decode(bytes, 0, bytes.byteLength)).toBe(text);
+      expect(latin1Decode(bytes, 3, bytes.byteLength)).toBe(text.slice(3));
+    }
+  });
+
   test("large spans decode (no argument-count overflow on any engine)", () => {
     for (const size of [65_535, 65_537, 200_000, 1_000_000]) {
       const data = new Uint8Array(size).fill(0x61);

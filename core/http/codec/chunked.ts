@@ -10,3 +10,10 @@ export function chunkHeader(size: number): Uint8Array {
 }
 
 export { CRLF };
+
+/** One chunk of a chunked body (RFC 9112 §7.1): size line, the bytes, CRLF. */
+export function writeChunk(sink: { write(data: Uint8Array, endStream: boolean): void }, data: Uint8Array): void {
+  sink.write(chunkHeader(data.byteLength), false);
+  sink.write(data, false);
+  sink.write(CRLF, false);
+}

@@ -1,7 +1,7 @@
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { type RequestHeaders, ResponseHeaders } from "../message.ts";
-import { CRLF, chunkHeader, LAST_CHUNK } from "./chunked.ts";
+import { LAST_CHUNK, writeChunk } from "./chunked.ts";
 import type { RequestEncoder, ResponseDecoder } from "./codec.ts";
 import { encodeHead } from "./head-encoder.ts";
 import type { ByteSink } from "./http1-server-codec.ts";
@@ -132,13 +132,8 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (data.byteLength > 0) {
-      if (this.chunked) {
-        this.sink.write(chunkHeader(data.byteLength), false);
-        this.sink.write(data, false);
-        this.sink.write(CRLF, false);
-      } else {
-        this.sink.write(data, false);
-      }
+      if (this.chunked) writeChunk(this.sink, data);
+      else this.sink.write(data, false);
     }
     if (endStream && this.chunked) this.sink.write(LAST_CHUNK, false);
   }

@@ -2,7 +2,7 @@ import { allocBytes } from "../../util/byte-slab.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
-import { CRLF, chunkHeader, LAST_CHUNK } from "./chunked.ts";
+import { LAST_CHUNK, writeChunk } from "./chunked.ts";
 import type { CodecError, RequestDecoder, ResponseEncoder } from "./codec.ts";
 import { encodeHead } from "./head-encoder.ts";
 import { HPE_OK, HPE_USER, HPE_PAUSED, HPE_PAUSED_UPGRADE, HEADERS_UPGRADE, LlhttpParser, PARSER_REQUEST } from "./llhttp.ts";
@@ -315,13 +315,8 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (!this.bodyless && data.byteLength > 0) {
-      if (this.chunked) {
-        this.sink.write(chunkHeader(data.byteLength), false);
-        this.sink.write(data, false);
-        this.sink.write(CRLF, false);
-      } else {
-        this.sink.write(data, false);
-      }
+      if (this.chunked) writeChunk(this.sink, data);
+      else this.sink.write(data, false);
     }
     if (endStream) {
       if (this.chunked && !this.bodyless) this.sink.write(LAST_CHUNK, false);
