@@ -18,7 +18,13 @@ export interface BatchedWriter {
 }
 
 let depth = 0;
-const dirty: BatchedWriter[] = [];
+/**
+ * Writers with queued bytes, `dirtyCount` of them: the array is kept and reused
+ * (emptying it by `length = 0` would let the engine drop its storage, to grow again
+ * on every event).
+ */
+const dirty: (BatchedWriter | undefined)[] = [];
+let dirtyCount = 0;
 
 /** True while an I/O event is being handled: writes should be queued. */
 export function inDispatch(): boolean {
@@ -27,7 +33,7 @@ export function inDispatch(): boolean {
 
 /** Queue `writer` for the flush at the end of the event (once per event). */
 export function flushAtEnd(writer: BatchedWriter): void {
-  dirty.push(writer);
+  dirty[dirtyCount++] = writer;
 }
 
 export function enterDispatch(): void {
@@ -43,9 +49,10 @@ export function exitDispatch(): void {
   // a write error synchronously) queues behind rather than re-entering. Whatever
   // happens, the scope ends here (a throw must not leave every later write queued).
   try {
-    for (let i = 0; i < dirty.length; i++) dirty[i]!.flushBatch();
+    for (let i = 0; i < dirtyCount; i++) dirty[i]!.flushBatch();
   } finally {
-    dirty.length = 0;
+    for (let i = 0; i < dirtyCount; i++) dirty[i] = undefined;
+    dirtyCount = 0;
     depth = 0;
     eventTime = undefined;
   }

@@ -3,13 +3,18 @@
  * HeaderMap after the HTTP/1 codec (which lowercases names). Stored as two parallel
  * arrays: cheap to build from the parser and to serialize, and lookups are linear
  * scans over the few dozen fields a message carries.
+ *
+ * The arrays only grow: the first `fieldCount` entries are the fields, the rest are unset.
+ * Shortening an array lets the engine trim its storage, and a request whose Host field
+ * moves out of the map would then grow it again from nothing.
  */
 export class HeaderMap {
-  private names: string[] = [];
-  private values: string[] = [];
+  private names: (string | undefined)[] = [];
+  private values: (string | undefined)[] = [];
+  private fieldCount = 0;
 
   get size(): number {
-    return this.names.length;
+    return this.fieldCount;
   }
 
   /** The first value of `name` (lowercase), or undefined. */
@@ -21,7 +26,7 @@ export class HeaderMap {
   /** Every value of `name`, joined with `separator` as RFC 9110 §5.3 allows for list fields; undefined if absent. */
   getJoined(name: string, separator = ", "): string | undefined {
     let joined: string | undefined;
-    for (let i = 0; i < this.names.length; i++) {
+    for (let i = 0; i < this.fieldCount; i++) {
       if (this.names[i] === name) joined = joined === undefined ? this.values[i]! : `${joined}${separator}${this.values[i]}`;
     }
     return joined;
@@ -33,14 +38,15 @@ export class HeaderMap {
 
   count(name: string): number {
     let n = 0;
-    for (const each of this.names) if (each === name) n++;
+    for (let i = 0; i < this.fieldCount; i++) if (this.names[i] === name) n++;
     return n;
   }
 
   /** Append a field (names must already be lowercase). */
   add(name: string, value: string): void {
-    this.names.push(name);
-    this.values.push(value);
+    this.names[this.fieldCount] = name;
+    this.values[this.fieldCount] = value;
+    this.fieldCount++;
   }
 
   /** Replace every `name` field with one. */
@@ -57,17 +63,18 @@ export class HeaderMap {
 
   private removeFrom(name: string, start: number): void {
     // Most removals find nothing (hop-by-hop fields a message rarely has): look first.
+    // (Unset entries past `fieldCount` never equal a name.)
     start = this.names.indexOf(name, start);
     if (start < 0) return;
     let out = start;
-    for (let i = start; i < this.names.length; i++) {
+    for (let i = start; i < this.fieldCount; i++) {
       if (this.names[i] === name) continue;
-      this.names[out] = this.names[i]!;
-      this.values[out] = this.values[i]!;
+      this.names[out] = this.names[i];
+      this.values[out] = this.values[i];
       out++;
     }
-    this.names.length = out;
-    this.values.length = out;
+    for (let i = out; i < this.fieldCount; i++) this.names[i] = this.values[i] = undefined;
+    this.fieldCount = out;
   }
 
   /** The i-th field's name and value (0 ≤ i < size), for loops without a callback. */
@@ -80,11 +87,13 @@ export class HeaderMap {
   }
 
   forEach(callback: (name: string, value: string) => void): void {
-    for (let i = 0; i < this.names.length; i++) callback(this.names[i]!, this.values[i]!);
+    for (let i = 0; i < this.fieldCount; i++) callback(this.names[i]!, this.values[i]!);
   }
 
   /** The fields as [name, value] pairs (for tests and debugging). */
   entries(): [string, string][] {
-    return this.names.map((name, i) => [name, this.values[i]!]);
+    const entries: [string, string][] = [];
+    for (let i = 0; i < this.fieldCount; i++) entries.push([this.names[i]!, this.values[i]!]);
+    return entries;
   }
 }

@@ -11,9 +11,14 @@ export function stripHopByHop(headers: HeaderMap, keepUpgrade: boolean): void {
   // Fields named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
   const named = headers.getJoined("connection");
   if (named) {
-    for (const token of named.split(",")) {
+    // Token by token without split(): most responses carry one ("keep-alive").
+    for (let start = 0; start <= named.length; ) {
+      let end = named.indexOf(",", start);
+      if (end < 0) end = named.length;
+      const token = start === 0 && end === named.length ? named : named.slice(start, end);
       const name = token.trim().toLowerCase();
       if (name && !(keepUpgrade && name === "upgrade")) headers.remove(name);
+      start = end + 1;
     }
   }
   for (const name of HOP_BY_HOP) {

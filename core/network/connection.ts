@@ -1,5 +1,5 @@
-import { allocBytes } from "../util/byte-slab.ts";
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../port.ts";
+import { WriteBatch } from "./write-batch.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
 import type { Tracer } from "../trace/tracer.ts";
 import { enterDispatch, exitDispatch, flushAtEnd, inDispatch, type BatchedWriter } from "../event/dispatch-scope.ts";
@@ -51,8 +51,7 @@ export class Connection implements SocketHandler, BatchedWriter {
   /** Our side has sent FIN (write with endStream). */
   private writeEnded = false;
   /** Writes queued during the current I/O event (see dispatch-scope.ts). */
-  private batch: Uint8Array[] = [];
-  private batchBytes = 0;
+  private readonly batch = new WriteBatch();
 
   constructor(
     readonly socket: Socket,
@@ -98,9 +97,8 @@ export class Connection implements SocketHandler, BatchedWriter {
     if (this.closed || this.writeEnded) return;
     if (data.byteLength > 0) {
       if (inDispatch() && !endStream) {
-        if (this.batch.length === 0) flushAtEnd(this);
+        if (this.batch.count === 0) flushAtEnd(this);
         this.batch.push(data);
-        this.batchBytes += data.byteLength;
       } else {
         this.flushBatch();
         this.writeToSocket(data);
@@ -111,7 +109,7 @@ export class Connection implements SocketHandler, BatchedWriter {
       this.writeEnded = true;
       this.socket.end();
     }
-    if (this.batchBytes === 0) this.checkHighWatermark();
+    if (this.batch.count === 0) this.checkHighWatermark();
   }
 
   /**
@@ -135,24 +133,11 @@ export class Connection implements SocketHandler, BatchedWriter {
   /** Write what the current event queued: small pieces as one buffer, large ones as they are. */
   flushBatch(): void {
     const batch = this.batch;
-    if (batch.length === 0) return;
-    const bytes = this.batchBytes;
-    this.batch = [];
-    this.batchBytes = 0;
-    if (this.closed) return;
-    if (batch.length === 1) {
-      this.writeToSocket(batch[0]!);
-    } else if (bytes <= JOIN_LIMIT) {
-      const joined = allocBytes(bytes);
-      let at = 0;
-      for (const chunk of batch) {
-        joined.set(chunk, at);
-        at += chunk.byteLength;
-      }
-      this.writeToSocket(joined);
-    } else {
-      for (const chunk of batch) this.writeToSocket(chunk);
-    }
+    if (batch.count === 0) return;
+    if (this.closed) return batch.clear();
+    // Taken before writing: a write may call back and queue more.
+    if (batch.count === 1 || batch.bytes <= JOIN_LIMIT) this.writeToSocket(batch.takeJoined());
+    else for (const chunk of batch.takeAll()) this.writeToSocket(chunk);
     this.checkHighWatermark();
   }
 
@@ -165,8 +150,7 @@ export class Connection implements SocketHandler, BatchedWriter {
   close(type: CloseType): void {
     if (this.closed) return;
     if (type === "Abort") {
-      this.batch = [];
-      this.batchBytes = 0;
+      this.batch.clear();
       this.socket.reset();
     } else {
       this.flushBatch();
@@ -217,8 +201,7 @@ export class Connection implements SocketHandler, BatchedWriter {
 
   onClose(reason: CloseReason, error?: PortError): void {
     this.closed = true;
-    this.batch = [];
-    this.batchBytes = 0;
+    this.batch.clear();
     if (this.trace?.on) this.trace.record("close", this.id, -1, error ? `${reason} ${error.code}` : reason);
     const event: ConnectionEvent = reason === "local" ? "LocalClose" : "RemoteClose";
     enterDispatch();

@@ -6,26 +6,37 @@
  * Chunks are kept as the socket delivered them (no copying).
  */
 export class ReadBuffer {
-  private chunks: Uint8Array[] = [];
+  /**
+   * The oldest chunk, then the others: most reads are drained before the next one
+   * comes, so a field holds them and no array is made per read.
+   */
+  private first: Uint8Array | undefined;
+  private rest: Uint8Array[] | undefined;
   length = 0;
 
   add(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
-    this.chunks.push(chunk);
+    if (this.first === undefined) this.first = chunk;
+    else (this.rest ??= []).push(chunk);
     this.length += chunk.byteLength;
   }
 
-  /** The buffered chunks, oldest first (views: do not keep them past a drain without copying). */
-  slices(): readonly Uint8Array[] {
-    return this.chunks;
+  /** How many chunks are buffered; `chunkAt(i)` gives them oldest first (views: do not keep them past a drain without copying). */
+  get chunkCount(): number {
+    return this.first === undefined ? 0 : 1 + (this.rest?.length ?? 0);
+  }
+
+  chunkAt(i: number): Uint8Array {
+    return i === 0 ? this.first! : this.rest![i - 1]!;
   }
 
   /** Everything buffered as one array (copies when there is more than one chunk). */
   toBytes(): Uint8Array {
-    if (this.chunks.length === 1) return this.chunks[0]!;
+    if (!this.rest?.length) return this.first ?? new Uint8Array(0);
     const out = new Uint8Array(this.length);
     let at = 0;
-    for (const chunk of this.chunks) {
+    for (let i = 0; i < this.chunkCount; i++) {
+      const chunk = this.chunkAt(i);
       out.set(chunk, at);
       at += chunk.byteLength;
     }
@@ -37,18 +48,19 @@ export class ReadBuffer {
     n = Math.min(n, this.length);
     this.length -= n;
     while (n > 0) {
-      const first = this.chunks[0]!;
+      const first = this.first!;
       if (n < first.byteLength) {
-        this.chunks[0] = first.subarray(n);
+        this.first = first.subarray(n);
         return;
       }
       n -= first.byteLength;
-      this.chunks.shift();
+      this.first = this.rest?.shift();
+      if (this.rest?.length === 0) this.rest = undefined;
     }
   }
 
   drainAll(): void {
-    this.chunks = [];
+    this.first = this.rest = undefined;
     this.length = 0;
   }
 }

@@ -112,9 +112,8 @@ export class TcpProxyFilter implements ReadFilter {
     this.cluster.stats.upstreamCxTxBytesTotal.inc(buffer.length);
     const upstream = this.upstream;
     if (upstream) {
-      const slices = buffer.slices();
-      const last = slices.length - 1;
-      for (let i = 0; i <= last; i++) upstream.write(slices[i]!, endStream && i === last);
+      const last = buffer.chunkCount - 1;
+      for (let i = 0; i <= last; i++) upstream.write(buffer.chunkAt(i), endStream && i === last);
       if (last < 0 && endStream) upstream.write(EMPTY_BYTES, true);
     }
     buffer.drainAll();

@@ -18,8 +18,8 @@ export interface ByteSink {
 export interface ServerCodecCallbacks {
   /** The first byte of a request arrived (its headers are not complete yet). */
   onRequestBegin(): void;
-  /** A request's headers are complete; the returned decoder receives it. Its response goes out through `encoder`. */
-  newStream(encoder: ResponseEncoder): RequestDecoder;
+  /** A request's headers are complete; the returned decoder receives `request`. Its response goes out through `encoder`. */
+  newStream(encoder: ResponseEncoder, request: RequestHeaders): RequestDecoder;
   /** The bytes are not HTTP/1.1 we accept, or a head is over a limit: answer it and close. */
   onCodecError(error: CodecError): void;
   /** The current response has been written completely. */
@@ -231,7 +231,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     this.keepAlive = shouldKeepAlive;
     // Fields after this point are trailers.
     this.startTrailers();
-    this.decoder = this.callbacks.newStream(this);
+    this.decoder = this.callbacks.newStream(this, request);
     if (upgrade) {
       // Upgrade or CONNECT: the stream goes on as raw bytes, without an end here.
       this.upgraded = true;

@@ -1,6 +1,5 @@
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
-import type { Timer } from "../../event/timers.ts";
 import { latin1Encode } from "../../util/latin1.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -21,6 +20,7 @@ import { createDecoderFilters } from "../filters/http-filter-registry.ts";
 import type { ConnectionManager } from "./connection-manager.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./header-mutation.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
+import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
 
 /**
@@ -33,25 +33,26 @@ import type { TraceEventKind } from "../../trace/tracer.ts";
  * Filter iteration follows Envoy's for Continue/StopIteration; while a filter holds
  * the headers, body and trailers are buffered here and replayed on continueDecoding.
  */
-export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
+export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, TimedStream {
   readonly streamInfo: StreamInfo;
-  requestHeaders: RequestHeaders = new RequestHeaders();
   route: RouteMatch | undefined;
   private readonly filters: StreamDecoderFilter[];
   /** Index of the filter holding the headers, or -1. */
   private stoppedAt = -1;
   private headersDone = false;
-  private buffered: Uint8Array[] = [];
+  /** Body held while a filter holds the headers (made when needed: most requests never need it). */
+  private buffered: Uint8Array[] | undefined;
   private bufferedEnd = false;
   private bufferedTrailers: HeaderMap | undefined;
   private requestComplete = false;
   private responseHeadersSent = false;
   private responseComplete = false;
   private destroyed = false;
-  /** Exact-size (a pushed-to array reserves room for 16 more, on every request). */
-  private watermarkCallbacks: readonly DownstreamWatermarkCallbacks[] = [];
-  private requestTimer: Timer | undefined;
-  private idleTimer: Timer | undefined;
+  /** Who hears of downstream watermarks: usually just the router, so no array unless there are more. */
+  private watermarkCallbacks: DownstreamWatermarkCallbacks | undefined;
+  private moreWatermarkCallbacks: DownstreamWatermarkCallbacks[] | undefined;
+  /** The connection's stream timers, once this stream armed them. */
+  private timers: StreamTimers | undefined;
   private idleTimeoutMs = 0;
   private lastActivity = 0;
   private upgrade = false;
@@ -66,6 +67,8 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   constructor(
     private readonly cm: ConnectionManager,
     private readonly encoder: ResponseEncoder,
+    /** The request's head (an empty one for a local reply before the head was complete). */
+    public requestHeaders: RequestHeaders,
   ) {
     const runtime = cm.server.runtime;
     this.streamInfo = new StreamInfo(approximateNow(runtime));
@@ -133,7 +136,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     this.streamInfo.bytesReceived += data.byteLength;
     if (endStream) this.onRequestEnd();
     if (!this.headersDone) {
-      if (data.byteLength > 0) this.buffered.push(data);
+      if (data.byteLength > 0) (this.buffered ??= []).push(data);
       this.bufferedEnd ||= endStream;
       return;
     }
@@ -173,7 +176,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   private decodeHeadersFrom(start: number, endStream: boolean): void {
     for (let i = start; i < this.filters.length; i++) {
       if (this.destroyed) return;
-      const status = this.filters[i]!.decodeHeaders(this.requestHeaders, endStream && !this.buffered.length);
+      const status = this.filters[i]!.decodeHeaders(this.requestHeaders, endStream && !this.buffered?.length);
       if (status !== FilterHeadersStatus.Continue) {
         this.stoppedAt = i;
         // A terminal filter (the router) takes the rest of the stream itself.
@@ -196,10 +199,10 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
 
   private replayBuffered(start: number): void {
     const buffered = this.buffered;
-    this.buffered = [];
-    const last = buffered.length - 1;
-    for (let i = 0; i <= last; i++) this.decodeDataFrom(start, buffered[i]!, this.bufferedEnd && i === last && !this.bufferedTrailers);
-    if (buffered.length === 0 && this.bufferedEnd && !this.bufferedTrailers) this.decodeDataFrom(start, EMPTY_BYTES, true);
+    this.buffered = undefined;
+    const last = (buffered?.length ?? 0) - 1;
+    for (let i = 0; i <= last; i++) this.decodeDataFrom(start, buffered![i]!, this.bufferedEnd && i === last && !this.bufferedTrailers);
+    if (last < 0 && this.bufferedEnd && !this.bufferedTrailers) this.decodeDataFrom(start, EMPTY_BYTES, true);
     if (this.bufferedTrailers) this.decodeTrailers(this.bufferedTrailers);
   }
 
@@ -207,7 +210,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     if (this.headersDone || this.stoppedAt < 0) return;
     const from = this.stoppedAt + 1;
     this.stoppedAt = -1;
-    this.decodeHeadersFrom(from, this.requestComplete && !this.buffered.length && !this.bufferedTrailers);
+    this.decodeHeadersFrom(from, this.requestComplete && !this.buffered?.length && !this.bufferedTrailers);
     if (this.headersDone) this.replayBuffered(from);
   }
 
@@ -288,15 +291,18 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   }
 
   addDownstreamWatermarkCallbacks(callbacks: DownstreamWatermarkCallbacks): void {
-    this.watermarkCallbacks = [...this.watermarkCallbacks, callbacks];
+    if (this.watermarkCallbacks === undefined) this.watermarkCallbacks = callbacks;
+    else (this.moreWatermarkCallbacks ??= []).push(callbacks);
   }
 
   onDownstreamAboveHighWatermark(): void {
-    for (const cb of this.watermarkCallbacks) cb.onAboveWriteBufferHighWatermark();
+    this.watermarkCallbacks?.onAboveWriteBufferHighWatermark();
+    for (const cb of this.moreWatermarkCallbacks ?? []) cb.onAboveWriteBufferHighWatermark();
   }
 
   onDownstreamBelowLowWatermark(): void {
-    for (const cb of this.watermarkCallbacks) cb.onBelowWriteBufferLowWatermark();
+    this.watermarkCallbacks?.onBelowWriteBufferLowWatermark();
+    for (const cb of this.moreWatermarkCallbacks ?? []) cb.onBelowWriteBufferLowWatermark();
   }
 
   // ---- lifecycle ----
@@ -325,8 +331,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
     if (this.streamInfo.responseCode > 0) stats.countResponse(this.streamInfo.responseCode);
     this.writeAccessLogs();
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
-    this.clearRequestTimer();
-    this.idleTimer?.disable();
+    this.timers?.disarm(this, false);
     for (const filter of this.filters) filter.onDestroy();
   }
 
@@ -363,30 +368,34 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
    * (no activity for that long: 408 before the response started, else reset).
    */
   private armTimers(): void {
-    const timers = this.cm.server.timers;
     const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
-    if (requestTimeoutMs > 0) {
-      this.requestTimer = timers.create(() => {
-        if (this.requestComplete) return;
-        this.cm.stats.downstreamRqTimeout.inc();
-        this.sendLocalReply(408, "request timeout", "request_overall_timeout");
-      });
-      this.requestTimer.enable(requestTimeoutMs);
-    }
     const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
+    if (requestTimeoutMs <= 0 && idleTimeout <= 0) return;
+    const timers = this.cm.streamTimers();
+    timers.owner = this;
+    this.timers = timers;
+    // A request complete with its head (most are) is past its request_timeout already.
+    if (requestTimeoutMs > 0 && !this.requestComplete) timers.request.enable(requestTimeoutMs);
     if (idleTimeout > 0) {
       this.idleTimeoutMs = idleTimeout;
       // Activity only moves `lastActivity`; the timer, when it fires, waits out the rest.
-      this.idleTimer = timers.create(() => this.onIdleTimer());
-      this.idleTimer.enable(idleTimeout);
+      timers.idle.enable(idleTimeout);
     }
   }
 
-  private onIdleTimer(): void {
+  /** @internal request_timeout fired. */
+  onRequestTimeout(): void {
+    if (this.requestComplete || this.destroyed) return;
+    this.cm.stats.downstreamRqTimeout.inc();
+    this.sendLocalReply(408, "request timeout", "request_overall_timeout");
+  }
+
+  /** @internal stream_idle_timeout fired. */
+  onIdleTimeout(): void {
     if (this.destroyed) return;
     const idle = this.cm.server.runtime.now() - this.lastActivity;
     if (idle < this.idleTimeoutMs) {
-      this.idleTimer!.enable(this.idleTimeoutMs - idle);
+      this.timers!.idle.enable(this.idleTimeoutMs - idle);
       return;
     }
     this.cm.stats.downstreamRqIdleTimeout.inc();
@@ -399,6 +408,6 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks {
   }
 
   private clearRequestTimer(): void {
-    this.requestTimer?.disable();
+    this.timers?.disarm(this, true);
   }
 }

@@ -8,8 +8,10 @@ import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../../n
 import type { ReadBuffer } from "../../network/read-buffer.ts";
 import type { CodecError, ResponseEncoder } from "../codec/codec.ts";
 import { Http1ServerCodec, type ServerCodecCallbacks } from "../codec/http1-server-codec.ts";
+import { RequestHeaders } from "../message.ts";
 import type { RouteTable } from "../router/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
+import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { AccessLogger } from "../../access-log/logger.ts";
 
@@ -45,6 +47,8 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
    */
   private timer: Timer | undefined;
   private timerFor: "idle" | "headers" = "idle";
+  /** Its streams' request and idle timers, made on the first stream that needs them. */
+  private timersForStreams: StreamTimers | undefined;
   private lastActivity = 0;
   private streamsCreated = 0;
   private openedAt = 0;
@@ -86,7 +90,6 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
     this.lastActivity = approximateNow(this.server.runtime);
-    const slices = buffer.slices();
     if (this.closing) {
       buffer.drainAll();
       return FilterStatus.StopIteration;
@@ -99,8 +102,9 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       this.readDisabledForResponse = true;
       this.connection.readDisable(true);
     }
-    if (slices.length === 0) this.codec.dispatch(EMPTY_BYTES, endStream);
-    for (let i = 0; i < slices.length && !this.closing; i++) this.codec.dispatch(slices[i]!, endStream && i === slices.length - 1);
+    const count = buffer.chunkCount;
+    if (count === 0) this.codec.dispatch(EMPTY_BYTES, endStream);
+    for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), endStream && i === count - 1);
     buffer.drainAll();
     if (endStream && !this.stream && !this.codec.isUpgraded) this.close();
     return FilterStatus.StopIteration;
@@ -144,10 +148,10 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     this.newStream(this.codec).sendLocalReply(status, body, details);
   }
 
-  newStream(encoder: ResponseEncoder): ActiveStream {
+  newStream(encoder: ResponseEncoder, request: RequestHeaders = new RequestHeaders()): ActiveStream {
     this.clearIdleTimer();
     this.clearHeadersTimer();
-    const stream = new ActiveStream(this, encoder);
+    const stream = new ActiveStream(this, encoder, request);
     this.stream = stream;
     return stream;
   }
@@ -275,6 +279,11 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     this.server.log.debug(`[C${this.connection.id}] idle timeout`);
     this.stats.downstreamCxIdleTimeout.inc();
     this.close();
+  }
+
+  /** @internal The timers its streams take turns arming. */
+  streamTimers(): StreamTimers {
+    return (this.timersForStreams ??= new StreamTimers(this.server.timers));
   }
 
   /** @internal Numbers the connection's streams (for traces). */

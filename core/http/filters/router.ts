@@ -31,6 +31,8 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
 /** Linux errno numbers Envoy prints in "delayed connect error: N". */
 const ERRNO: Record<string, number> = { ECONNREFUSED: 111, ETIMEDOUT: 110, EHOSTUNREACH: 113, ENETUNREACH: 101, ECONNRESET: 104 };
 
+const NOTHING_BUFFERED: readonly Uint8Array[] = [];
+
 /** Envoy's local reply text for resets before response headers. */
 const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. reset reason: ";
 
@@ -48,8 +50,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private upstreamHeaders: RequestHeaders | undefined;
   private poolHandle: PoolHandle | undefined;
   private upstream: UpstreamStream | undefined;
-  /** Request body waiting for the upstream connection. */
-  private buffered: Uint8Array[] = [];
+  /** Request body waiting for the upstream connection (made when needed: most requests have none to hold). */
+  private buffered: Uint8Array[] | undefined;
   private bufferedBytes = 0;
   private bufferedTrailers: HeaderMap | undefined;
   private requestEnded = false;
@@ -110,7 +112,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.upstream.encodeData(data, endStream);
       if (data.byteLength > 0 && this.callbacks.traced) this.callbacks.trace("upstream_write", String(data.byteLength));
     } else if (!this.done) {
-      if (data.byteLength > 0) this.buffered.push(data);
+      if (data.byteLength > 0) (this.buffered ??= []).push(data);
       this.bufferedBytes += data.byteLength;
       // Waiting for a connection: past the buffer limit, stop reading the client.
       const limit = this.cluster?.config.perConnectionBufferLimitBytes ?? 0;
@@ -137,7 +139,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     // Bytes right behind the upgrade head (a websocket frame, a TLS ClientHello after
     // CONNECT) wait for the upstream connection like a request body does.
-    if (data.byteLength > 0) this.buffered.push(data);
+    if (data.byteLength > 0) (this.buffered ??= []).push(data);
     this.bufferedUpgradeEnd ||= endStream;
   }
 
@@ -169,8 +171,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     this.upstream = stream;
     if (this.callbacks.traced) this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
-    const buffered = this.buffered;
-    this.buffered = [];
+    const buffered = this.buffered ?? NOTHING_BUFFERED;
+    this.buffered = undefined;
     this.bufferedBytes = 0;
     const trailers = this.bufferedTrailers;
     const endAtHeaders = this.requestEnded && buffered.length === 0 && !trailers && !this.requestHadBody;

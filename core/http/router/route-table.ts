@@ -30,8 +30,8 @@ export interface RouteRequest extends HeaderSource {
 
 /** The route chosen for a request, with its virtual host (for header mutations, logs and stats). */
 export interface RouteMatch {
-  virtualHost: VirtualHostConfig;
-  route: RouteConfig;
+  readonly virtualHost: VirtualHostConfig;
+  readonly route: RouteConfig;
 }
 
 /** One request as the matchers see it; the lowercased path and the query are computed on demand. */
@@ -80,20 +80,31 @@ function compileRoute(match: RouteMatchConfig): Predicate {
   const path = compilePathMatch(match);
   const headers = match.headers.map(compileHeaderMatcher);
   const query = match.queryParameters.map(compileQueryParameterMatcher);
-  return (input) =>
-    path(input) && headers.every((matches) => matches(input.request)) && query.every((matches) => matches(input.query));
+  // Plain loops: this runs per request, and a callback per call would be garbage per request.
+  return (input) => {
+    if (!path(input)) return false;
+    for (let i = 0; i < headers.length; i++) if (!headers[i]!(input.request)) return false;
+    for (let i = 0; i < query.length; i++) if (!query[i]!(input.query)) return false;
+    return true;
+  };
+}
+
+/** A compiled route: its conditions, and the match it yields (made once, not per request). */
+interface CompiledRoute {
+  matches: Predicate;
+  match: RouteMatch;
 }
 
 export class RouteTable {
   private readonly hosts: VirtualHostSelector;
-  private readonly routes = new Map<VirtualHostConfig, { config: RouteConfig; matches: Predicate }[]>();
+  private readonly routes = new Map<VirtualHostConfig, CompiledRoute[]>();
 
   constructor(readonly config: RouteConfiguration) {
     this.hosts = new VirtualHostSelector(config);
     for (const vhost of config.virtualHosts) {
       this.routes.set(
         vhost,
-        vhost.routes.map((route) => ({ config: route, matches: compileRoute(route.match) })),
+        vhost.routes.map((route) => ({ matches: compileRoute(route.match), match: { virtualHost: vhost, route } })),
       );
     }
   }
@@ -109,7 +120,7 @@ export class RouteTable {
     if (virtualHost === undefined) return undefined;
     const input = new MatchInput(request);
     for (const route of this.routes.get(virtualHost)!) {
-      if (route.matches(input)) return { virtualHost, route: route.config };
+      if (route.matches(input)) return route.match;
     }
     return undefined;
   }
