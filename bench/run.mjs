@@ -91,7 +91,8 @@ async function stopTarget(proc) {
 /**
  * The latency target's own pass: the rate is half of the fastest polyvoy's median on
  * small GETs at 64 connections (so it needs that scenario), and the same rate is
- * measured for direct (the "added" latency is over it), each polyvoy and nginx.
+ * measured for direct (the "added" latency is over it), each polyvoy and nginx — in
+ * rounds, like the rest (see measureRound).
  */
 async function measureLatencyAtHalf(ctx, targets, results, notes) {
   if (!settings.scenarios.has("latency-half")) return undefined;
@@ -101,27 +102,79 @@ async function measureLatencyAtHalf(ctx, targets, results, notes) {
     return undefined;
   }
   const rate = Math.max(1, Math.round(best / 2));
-  log(`== latency at half of polyvoy's max rate: ${rate} req/s`);
-  for (const target of targets.filter((t) => t.kind === "direct" || t.kind === "polyvoy" || t.id === "nginx")) {
-    const entry = results[target.id];
-    if (!entry || entry.skipped || entry.error) continue;
-    let proc = null;
-    try {
-      const started = await startTarget(ctx, target);
-      proc = started.proc;
-      log(`  ${target.label}`);
-      // A fresh process: warm its JIT at full speed first, or a cold one queues up at
-      // this rate and an open-loop client counts the backlog for the whole run.
-      await throughputRun(ctx, { port: started.port, path: "/64", connections: 64, seconds: settings.mode === "quick" ? 1 : Math.max(2, settings.warmupSeconds) });
-      await sleep(settings.pauseMs);
-      Object.assign(entry.scenarios, await measureLatency(ctx, started.port, log, "latency-half", rate));
-    } catch (error) {
-      entry.scenarios["latency-half"] = { error: error.message };
-    } finally {
-      await stopTarget(proc);
+  const measured = targets.filter((t) => t.kind === "direct" || t.kind === "polyvoy" || t.id === "nginx");
+  for (let round = 1; round <= settings.runs; round++) {
+    log(`== latency at half of polyvoy's max rate: ${rate} req/s, round ${round} of ${settings.runs}`);
+    for (const target of measured) {
+      const entry = results[target.id];
+      if (!entry || entry.skipped || entry.error) continue;
+      let proc = null;
+      try {
+        const started = await startTarget(ctx, target);
+        proc = started.proc;
+        log(`  ${target.label}`);
+        // A fresh process: warm its JIT at full speed first, or a cold one queues up at
+        // this rate and an open-loop client counts the backlog for the whole run.
+        await throughputRun(ctx, { port: started.port, path: "/64", connections: 64, seconds: settings.mode === "quick" ? 1 : Math.max(2, settings.warmupSeconds) });
+        await sleep(settings.pauseMs);
+        addRound(entry.scenarios, await measureLatency(ctx, started.port, log, "latency-half", rate, 1));
+      } catch (error) {
+        addRound(entry.scenarios, { "latency-half": { error: error.message } });
+      } finally {
+        await stopTarget(proc);
+      }
     }
   }
   return rate;
+}
+
+/** Add one round's measurements to a target's: samples accumulate; an error in any round stands. */
+function addRound(scenarios, measured) {
+  for (const [id, got] of Object.entries(measured)) {
+    const have = scenarios[id];
+    if (got.error) scenarios[id] = { ...have, error: got.error };
+    else if (!have) scenarios[id] = got;
+    else have.samples?.push(...got.samples);
+  }
+}
+
+/**
+ * One round of one target, on a fresh process: idle memory first, then one run of each
+ * throughput scenario (each after its warm-up) and of the latency scenario.
+ */
+async function measureRound(ctx, target, entry, round, notes) {
+  log(`-- ${target.label}`);
+  const roundStart = Date.now();
+  let proc = null;
+  try {
+    const started = await startTarget(ctx, target);
+    proc = started.proc;
+    if (round === 1) {
+      const problems = await sanityCheck(started.port);
+      if (problems.length) {
+        notes.push(`${target.label}: failed the pass-through check before timing: ${problems.join("; ")}`);
+        log(`  sanity check: ${problems.join("; ")}`);
+      }
+    }
+    if (settings.scenarios.has("idle-memory") && target.kind !== "direct") {
+      const idleLimit = target.idleLimit?.(ctx) ?? Infinity;
+      if (round === 1 && idleLimit < settings.idleConnections)
+        notes.push(`${target.label}: idle memory measured at ${idleLimit.toLocaleString("en-US")} connections, not ${settings.idleConnections.toLocaleString("en-US")}: ${target.idleLimitWhy} (${ctx.nofile.toLocaleString("en-US")} here)`);
+      const sample = await measureIdleMemory(ctx, started.port, proc.pid, log, idleLimit).catch((e) => ({ error: e.message }));
+      if (sample.error) log(`  idle-mem   failed: ${sample.error}`);
+      (entry.memory ??= []).push(sample);
+      await sleep(settings.settleMs);
+    }
+    addRound(entry.scenarios, await measureThroughput(ctx, started.port, log, 1));
+    addRound(entry.scenarios, await measureLatency(ctx, started.port, log, "latency", settings.rate, 1));
+  } catch (error) {
+    entry.error = error.message;
+    notes.push(`${target.label}: failed — ${error.message.split("\n")[0]}`);
+    log(`  failed: ${error.message}`);
+  } finally {
+    await stopTarget(proc);
+  }
+  log(`  (${((Date.now() - roundStart) / 1000).toFixed(1)} s)`);
 }
 
 function median(values) {
@@ -159,7 +212,12 @@ async function main() {
   if (ctx.origin.kind !== "nginx") notes.push("nginx not found: the origin is the Bun.serve fallback (bench/peers/bun-origin.ts), slower than nginx; compare only within this run");
   log(`origin: ${ctx.origin.kind} on 127.0.0.1:${ctx.origin.port}`);
 
+  // Rounds: each round measures every target once, one after another, each on a fresh
+  // process, so every target's n-th run comes from the same few minutes. This VM's speed
+  // drifts by ±30 % from minute to minute; measuring one target's runs back to back would
+  // put the drift into the ratios between targets.
   const results = {};
+  const measured = [];
   for (const target of targets) {
     const unavailable = target.available(ctx);
     if (unavailable) {
@@ -168,51 +226,20 @@ async function main() {
       log(`== ${target.label}: skipped (${unavailable})`);
       continue;
     }
-    log(`== ${target.label}`);
-    const targetStart = Date.now();
-    const scenarios = {};
-    results[target.id] = { scenarios };
-    let proc = null;
-    try {
-      const first = await startTarget(ctx, target);
-      proc = first.proc;
-      const problems = await sanityCheck(first.port);
-      if (problems.length) {
-        notes.push(`${target.label}: failed the pass-through check before timing: ${problems.join("; ")}`);
-        log(`  sanity check: ${problems.join("; ")}`);
-      }
-      const memory = [];
-      const wantMemory = settings.scenarios.has("idle-memory") && target.kind !== "direct";
-      const idleLimit = target.idleLimit?.(ctx) ?? Infinity;
-      if (wantMemory && idleLimit < settings.idleConnections)
-        notes.push(`${target.label}: idle memory measured at ${idleLimit.toLocaleString("en-US")} connections, not ${settings.idleConnections.toLocaleString("en-US")}: ${target.idleLimitWhy} (${nofile.toLocaleString("en-US")} here)`);
-      // memory first, on the fresh process; further runs each on a new process
-      if (wantMemory) memory.push(await measureIdleMemory(ctx, first.port, proc.pid, log, idleLimit).catch((e) => ({ error: e.message })));
-      if (wantMemory) await sleep(settings.settleMs);
-      Object.assign(scenarios, await measureThroughput(ctx, first.port, log));
-      Object.assign(scenarios, await measureLatency(ctx, first.port, log));
-      await stopTarget(proc);
-      proc = null;
-      for (let i = 1; wantMemory && i < settings.runs; i++) {
-        const again = await startTarget(ctx, target);
-        proc = again.proc;
-        memory.push(await measureIdleMemory(ctx, again.port, proc.pid, log, idleLimit).catch((e) => ({ error: e.message })));
-        await stopTarget(proc);
-        proc = null;
-      }
-      if (wantMemory) {
-        const ok = memory.filter((m) => !m.error);
-        scenarios["idle-memory"] = ok.length ? { samples: ok } : { error: memory[0].error };
-        for (const m of memory.filter((m) => m.error)) log(`  idle-mem   failed: ${m.error}`);
-      }
-    } catch (error) {
-      results[target.id] = { error: error.message, scenarios };
-      notes.push(`${target.label}: failed — ${error.message.split("\n")[0]}`);
-      log(`  failed: ${error.message}`);
-    } finally {
-      await stopTarget(proc);
-    }
-    log(`  (${((Date.now() - targetStart) / 1000).toFixed(1)} s)`);
+    results[target.id] = { scenarios: {} };
+    measured.push(target);
+  }
+  for (let round = 1; round <= settings.runs; round++) {
+    log(`== round ${round} of ${settings.runs}`);
+    for (const target of measured) if (!results[target.id].error) await measureRound(ctx, target, results[target.id], round, notes);
+  }
+  for (const target of measured) {
+    const entry = results[target.id];
+    const memory = entry.memory;
+    delete entry.memory;
+    if (!memory) continue;
+    const ok = memory.filter((m) => !m.error);
+    entry.scenarios["idle-memory"] = ok.length ? { samples: ok } : { error: memory[0].error };
   }
   const halfRate = await measureLatencyAtHalf(ctx, targets, results, notes);
   await stopAll();

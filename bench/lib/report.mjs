@@ -94,7 +94,7 @@ export function renderMarkdown(doc) {
     `- Placement: ${meta.placement}`,
     `- Origin: ${meta.origin}`,
     `- Load: ${meta.load}`,
-    `- Runs: ${s.warmupSeconds ? `${s.warmupSeconds} s warm-up, then ` : ""}${s.runs} run${s.runs > 1 ? "s" : ""} of ${s.seconds} s per scenario; cells are the median${s.runs > 1 ? ", (min–max) in the details" : ""}. ⚠ = the load tool counted errors (see the details).`,
+    `- Runs: ${s.runs} round${s.runs > 1 ? "s" : ""}; in each, every proxy in turn on a fresh process, ${s.warmupSeconds ? `${s.warmupSeconds} s warm-up, then ` : ""}one run of ${s.seconds} s per scenario (so the n-th runs of all proxies come from the same minutes); cells are the median${s.runs > 1 ? ", (min–max) in the details" : ""}. ⚠ = the load tool counted errors (see the details).`,
     `- Latency: ${s.rate} req/s over ${s.latencyConnections} keep-alive connections for ${s.latencySeconds} s per run (open loop, from when each request was due)${meta.halfRate ? `; "at half of polyvoy's max rate": ${meta.halfRate.toLocaleString("en-US")} req/s, half of the fastest polyvoy's median on small GETs at 64 connections, for direct, polyvoy and nginx (the added latency is over direct)` : ""}.`,
     `- Idle memory: ${s.idleConnections.toLocaleString("en-US")} keep-alive connections, each after one request; (RSS after − RSS before) / N, from /proc/<pid>/status.`,
     `- Took ${Math.round(meta.seconds / 6) / 10} min; 1-minute load average ${meta.loadavg.before} before, ${meta.loadavg.max} at most, ${meta.loadavg.after} after (the bench itself keeps both cores busy, about 2: much more means other work shared the machine).`,

@@ -58,8 +58,8 @@ function throughputSample(scenario, summary) {
   };
 }
 
-/** Throughput scenarios against a running target (port). Returns {scenarioId: {samples, warmup}}. */
-export async function measureThroughput(ctx, port, log) {
+/** Throughput scenarios against a running target (port), `runs` runs each after a warm-up. Returns {scenarioId: {samples}}. */
+export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs) {
   const out = {};
   for (const scenario of THROUGHPUT) {
     if (!ctx.settings.scenarios.has(scenario.id)) continue;
@@ -67,7 +67,7 @@ export async function measureThroughput(ctx, port, log) {
     try {
       if (ctx.settings.warmupSeconds > 0) await throughputRun(ctx, { ...params, seconds: ctx.settings.warmupSeconds });
       const samples = [];
-      for (let i = 0; i < ctx.settings.runs; i++) {
+      for (let i = 0; i < runs; i++) {
         samples.push(throughputSample(scenario, await throughputRun(ctx, { ...params, seconds: ctx.settings.seconds })));
         await sleep(ctx.settings.pauseMs);
       }
@@ -82,15 +82,15 @@ export async function measureThroughput(ctx, port, log) {
 }
 
 /**
- * Fixed-rate latency: several runs, each with its own warm-up in the client. `scenario`
+ * Fixed-rate latency: `runs` runs, each with its own warm-up in the client. `scenario`
  * "latency" runs at --rate; "latency-half" at the rate given.
  */
-export async function measureLatency(ctx, port, log, scenario = "latency", rate = ctx.settings.rate) {
+export async function measureLatency(ctx, port, log, scenario = "latency", rate = ctx.settings.rate, runs = ctx.settings.runs) {
   if (!ctx.settings.scenarios.has(scenario)) return {};
   const { latencyConnections } = ctx.settings;
   try {
     const samples = [];
-    for (let i = 0; i < ctx.settings.runs; i++) {
+    for (let i = 0; i < runs; i++) {
       const summary = await rateRun(ctx, {
         port,
         path: "/64",
