@@ -18,8 +18,11 @@ export class Timers {
 
   constructor(readonly runtime: Runtime) {}
 
-  /** A disabled timer that calls `callback` when it fires. */
-  create(callback: () => void): Timer {
+  /**
+   * A disabled timer that calls `callback` when it fires: a function, or an object's
+   * `onTimer` (an object made per request then needs no closure as well).
+   */
+  create(callback: (() => void) | TimerTarget): Timer {
     return new Timer(this, callback);
   }
 
@@ -45,6 +48,12 @@ export class Timers {
   }
 }
 
+/** What a timer can call instead of a function. */
+export interface TimerTarget {
+  /** `timer` fired (one target can own several). */
+  onTimer(timer: Timer): void;
+}
+
 export class Timer {
   /** @internal the list it is in while enabled, and its neighbours there */
   list: TimerList | undefined;
@@ -58,7 +67,7 @@ export class Timer {
   constructor(
     private readonly timers: Timers,
     /** @internal */
-    readonly callback: () => void,
+    readonly callback: (() => void) | TimerTarget,
   ) {}
 
   /** Fire `ms` milliseconds from now (re-enabling restarts the wait). */
@@ -139,7 +148,9 @@ class TimerList {
     try {
       for (let timer = this.head; timer && timer.deadline <= now; timer = this.head) {
         this.unlink(timer);
-        timer.callback();
+        const callback = timer.callback;
+        if (typeof callback === "function") callback();
+        else callback.onTimer(timer);
       }
     } finally {
       this.firing = false;

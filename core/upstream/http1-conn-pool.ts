@@ -283,9 +283,16 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
   }
 }
 
-interface PendingStream extends PoolHandle {
-  callbacks: UpstreamCallbacks;
-  cancelled: boolean;
+/** A request waiting for a connection; `cancel` takes it out of the queue. */
+class PendingStream implements PoolHandle {
+  constructor(
+    private readonly pool: Http1ConnPool,
+    readonly callbacks: UpstreamCallbacks,
+  ) {}
+
+  cancel(): void {
+    this.pool.dequeue(this);
+  }
 }
 
 /**
@@ -343,14 +350,7 @@ export class Http1ConnPool {
       callbacks.onPoolFailure("overflow", "max_pending_requests");
       return undefined;
     }
-    const pending: PendingStream = {
-      callbacks,
-      cancelled: false,
-      cancel: () => {
-        pending.cancelled = true;
-        this.dequeue(pending);
-      },
-    };
+    const pending = new PendingStream(this, callbacks);
     this.pending.push(pending);
     this.resources.pendingRequests++;
     this.cluster.stats.upstreamRqPendingTotal.inc();
@@ -363,7 +363,8 @@ export class Http1ConnPool {
     return pending;
   }
 
-  private dequeue(pending: PendingStream): boolean {
+  /** @internal */
+  dequeue(pending: PendingStream): boolean {
     const i = this.pending.indexOf(pending);
     if (i < 0) return false;
     this.pending.splice(i, 1);

@@ -11,7 +11,7 @@ import type { DenoConn, DenoNetAddr } from "./deno-api.ts";
  * must not hold a big one: start small, double while reads fill the buffer (a bulk
  * transfer), halve when they come back mostly empty.
  */
-const MIN_READ = 1024;
+const MIN_READ = 256;
 const MAX_READ = 65536;
 
 /**

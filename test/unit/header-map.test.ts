@@ -87,6 +87,35 @@ describe("HeaderMap", () => {
   });
 });
 
+describe("HeaderMap after removals (its arrays keep their room)", () => {
+  test("fields removed from the middle and the end leave no trace in lookups, loops or size", () => {
+    const headers = map(["a", "1"], ["b", "2"], ["c", "3"], ["b", "4"]);
+    headers.remove("b");
+    expect(headers.size).toBe(2);
+    expect(headers.has("b")).toBe(false);
+    expect(headers.get("b")).toBeUndefined();
+    expect(headers.count("b")).toBe(0);
+    expect(headers.getJoined("b")).toBeUndefined();
+    const seen: string[] = [];
+    headers.forEach((name, value) => seen.push(`${name}=${value}`));
+    expect(seen).toEqual(["a=1", "c=3"]);
+    headers.remove("c");
+    headers.add("d", "5");
+    headers.add("b", "6");
+    expect(headers.entries()).toEqual([["a", "1"], ["d", "5"], ["b", "6"]]);
+    expect(headers.nameAt(2)).toBe("b");
+    expect(headers.valueAt(2)).toBe("6");
+  });
+
+  test("set after a removal appends once, at the end", () => {
+    const headers = map(["a", "1"], ["b", "2"]);
+    headers.remove("a");
+    headers.set("c", "3");
+    headers.set("c", "4");
+    expect(headers.entries()).toEqual([["b", "2"], ["c", "4"]]);
+  });
+});
+
 describe("RequestHeaders / ResponseHeaders", () => {
   test("pseudo-headers and host come from the fields; the rest from the map, joined", () => {
     const request = new RequestHeaders(map(["x", "1"], ["x", "2"]));

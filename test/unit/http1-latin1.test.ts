@@ -3,7 +3,7 @@ import { latin1Decode, latin1Encode, latin1Write } from "../../core/util/latin1.
 import { encodeHead } from "../../core/http/codec/head-encoder.ts";
 import { chunkHeader, LAST_CHUNK } from "../../core/http/codec/chunked.ts";
 import { HeaderMap } from "../../core/http/header-map.ts";
-import { statusText } from "../../core/http/codec/status-text.ts";
+import { statusLine, statusText } from "../../core/http/codec/status-text.ts";
 
 const latin1 = (data: Uint8Array): string => Array.from(data, (b) => String.fromCharCode(b)).join("");
 
@@ -86,5 +86,12 @@ describe("head encoding", () => {
     expect(statusText(200)).toBe("OK");
     expect(statusText(431)).toBe("Request Header Fields Too Large");
     expect(statusText(599)).toBe("Unknown");
+  });
+
+  test("status line, the same string each time for a code", () => {
+    expect(statusLine(200)).toBe("HTTP/1.1 200 OK");
+    expect(statusLine(599)).toBe("HTTP/1.1 599 Unknown");
+    expect(statusLine(503)).toBe("HTTP/1.1 503 Service Unavailable");
+    expect(statusLine(200)).toBe(statusLine(200));
   });
 });

@@ -12,6 +12,23 @@ function setup() {
 }
 
 describe("Timers (shared lists per duration)", () => {
+  test("an object's onTimer is called with the timer that fired (one object, several timers)", () => {
+    const runtime = new MemoryRuntime();
+    const timers = new Timers(runtime);
+    const fired: string[] = [];
+    const target = {
+      onTimer(timer: unknown) {
+        fired.push(`${timer === a ? "a" : timer === b ? "b" : "?"}@${runtime.now()}`);
+      },
+    };
+    const a = timers.create(target);
+    const b = timers.create(target);
+    a.enable(10);
+    b.enable(5);
+    runtime.advance(20);
+    expect(fired).toEqual(["b@5", "a@10"]);
+  });
+
   test("a timer fires once, at its deadline", () => {
     const { runtime, fired, make } = setup();
     make("a").enable(100);

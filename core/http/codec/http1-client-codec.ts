@@ -220,6 +220,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
     } else {
       decoder?.decodeData(EMPTY_BYTES, true);
     }
+    this.releaseMessage();
     return HPE_OK;
   }
 
@@ -233,8 +234,10 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
   }
 }
 
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,\s])timeout\s*=\s*(\d+)/i;
+
 /** `Keep-Alive: timeout=5, max=100` → 5000 ms. */
 function keepAliveTimeout(value: string | undefined): number | undefined {
-  const match = value?.match(/(?:^|[,\s])timeout\s*=\s*(\d+)/i);
+  const match = value?.match(KEEP_ALIVE_TIMEOUT);
   return match ? Number(match[1]) * 1000 : undefined;
 }

@@ -7,7 +7,7 @@ import type { CodecError, RequestDecoder, ResponseEncoder } from "./codec.ts";
 import { encodeHead } from "./head-encoder.ts";
 import { HPE_OK, HPE_USER, HPE_PAUSED, HPE_PAUSED_UPGRADE, HEADERS_UPGRADE, LlhttpParser, PARSER_REQUEST } from "./llhttp.ts";
 import { MessageParser } from "./message-parser.ts";
-import { statusText } from "./status-text.ts";
+import { statusLine } from "./status-text.ts";
 
 /** Where the codec writes bytes (the downstream connection). */
 export interface ByteSink {
@@ -181,6 +181,8 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   private nextRequest(): void {
     this.request = undefined;
     this.decoder = undefined;
+    this.url = "";
+    this.releaseMessage();
     this.parser.resume();
   }
 
@@ -277,7 +279,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   encodeHeaders(response: ResponseHeaders, endStream: boolean): void {
     const status = response.status;
     if (status >= 100 && status < 200 && status !== 101) {
-      this.sink.write(encodeHead(`HTTP/1.1 ${status} ${statusText(status)}`, response.headers), false);
+      this.sink.write(encodeHead(statusLine(status), response.headers), false);
       return;
     }
     this.responseStarted = true;
@@ -309,7 +311,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
       // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.
       else if (http10) extra.push("connection", "keep-alive");
     }
-    this.sink.write(encodeHead(`HTTP/1.1 ${status} ${statusText(status)}`, headers, extra), false);
+    this.sink.write(encodeHead(statusLine(status), headers, extra), false);
     if (endStream) this.complete();
   }
 

@@ -12,7 +12,8 @@ import { HPE_OK, HPE_USER, type LlhttpHandler } from "./llhttp.ts";
 export abstract class MessageParser implements LlhttpHandler {
   /** The chunk being executed; spans index into it. */
   protected chunk: Uint8Array = EMPTY_BYTES;
-  protected headers = new HeaderMap();
+  /** The message's fields: a fresh map from each message's first byte (NO_FIELDS between messages). */
+  protected headers = NO_FIELDS;
   /** Bytes of the head so far (start line + fields), for the size limit. */
   protected headBytes = 0;
   protected inTrailers = false;
@@ -44,6 +45,15 @@ export abstract class MessageParser implements LlhttpHandler {
   protected setChunk(chunk: Uint8Array): void {
     this.chunk = chunk;
     this.windowValid = false;
+  }
+
+  /**
+   * The message is handed over and done with: let go of its fields, so an idle
+   * connection does not keep its last request's map and strings.
+   */
+  protected releaseMessage(): void {
+    this.headers = NO_FIELDS;
+    this.trailers = undefined;
   }
 
   /** Parsing of the chunk is over: let go of it (an idle connection should not keep its last read). */
@@ -143,6 +153,9 @@ export abstract class MessageParser implements LlhttpHandler {
   abstract onBody(start: number, end: number): number;
   abstract onMessageComplete(): number;
 }
+
+/** Between messages: no map is held (each message starts a fresh one before adding to it). */
+const NO_FIELDS = new HeaderMap();
 
 /** Bytes decoded at once for spans (a typical head fits in one window). */
 const HEAD_WINDOW = 2048;

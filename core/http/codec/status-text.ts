@@ -14,3 +14,16 @@ const REASONS: Record<number, string> = {
 export function statusText(status: number): string {
   return REASONS[status] ?? "Unknown";
 }
+
+const STATUS_LINES = new Map<number, string>();
+
+/** `HTTP/1.1 200 OK`: made once per status code, not per response. */
+export function statusLine(status: number): string {
+  let line = STATUS_LINES.get(status);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${statusText(status)}`;
+    // Status codes are 3 digits (llhttp and the config check), so this stays small.
+    if (STATUS_LINES.size < 1000) STATUS_LINES.set(status, line);
+  }
+  return line;
+}

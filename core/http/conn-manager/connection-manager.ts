@@ -1,7 +1,7 @@
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
-import type { Timer } from "../../event/timers.ts";
+import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Connection, ConnectionCallbacks, ConnectionEvent } from "../../network/connection.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../../network/filter.ts";
@@ -32,7 +32,7 @@ export interface ConnectionManagerContext {
  * request is complete and its response is not, reading is disabled so pipelined
  * requests wait in the kernel (Envoy's readDisable), and resumes after the response.
  */
-export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, ConnectionCallbacks, ConnectionManagerContext {
+export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget {
   private callbacks!: ReadFilterCallbacks;
   codec!: Http1ServerCodec;
   private stream: ActiveStream | undefined;
@@ -270,8 +270,14 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
 
   private armTimer(purpose: "idle" | "headers", ms: number): void {
     this.timerFor = purpose;
-    this.timer ??= this.server.timers.create(() => (this.timerFor === "idle" ? this.onIdleTimeout() : this.onHeadersTimer()));
+    this.timer ??= this.server.timers.create(this);
     this.timer.enable(ms);
+  }
+
+  /** @internal The connection's timer fired: for what it was armed. */
+  onTimer(): void {
+    if (this.timerFor === "idle") this.onIdleTimeout();
+    else this.onHeadersTimer();
   }
 
   private onIdleTimeout(): void {

@@ -1,4 +1,4 @@
-import type { Timer, Timers } from "../../event/timers.ts";
+import type { Timer, TimerTarget, Timers } from "../../event/timers.ts";
 
 /** What the timers call on the stream they are armed for. */
 export interface TimedStream {
@@ -12,14 +12,21 @@ export interface TimedStream {
  * time, so a request need not allocate timers (and closures) of its own. Only the
  * stream they are armed for (`owner`) can disarm them.
  */
-export class StreamTimers {
+export class StreamTimers implements TimerTarget {
   owner: TimedStream | undefined;
   readonly request: Timer;
   readonly idle: Timer;
 
   constructor(timers: Timers) {
-    this.request = timers.create(() => this.owner?.onRequestTimeout());
-    this.idle = timers.create(() => this.owner?.onIdleTimeout());
+    // Both call onTimer (no closures: these live as long as the connection).
+    this.request = timers.create(this);
+    this.idle = timers.create(this);
+  }
+
+  /** @internal */
+  onTimer(timer: Timer): void {
+    if (timer === this.request) this.owner?.onRequestTimeout();
+    else this.owner?.onIdleTimeout();
   }
 
   /** `stream` stops being timed (it ended, or its request is in: `requestOnly`). */

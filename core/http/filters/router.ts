@@ -1,7 +1,7 @@
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, RedirectAction } from "../../config/bootstrap.ts";
-import type { Timer } from "../../event/timers.ts";
+import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
 import type {
@@ -43,7 +43,7 @@ const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before 
  * (rewritten) request and streams the response back, with the route timeout and flow
  * control both ways.
  */
-export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks {
+export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget {
   private callbacks!: DecoderFilterCallbacks;
   private action: ForwardAction | undefined;
   private cluster: Cluster | undefined;
@@ -320,12 +320,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private startTimeout(): void {
     const timeout = this.action?.timeoutMs ?? 0;
     if (timeout <= 0 || this.timer !== undefined || this.done) return;
-    this.timer = this.server.timers.create(() => this.onTimeout());
+    this.timer = this.server.timers.create(this);
     this.timer.enable(timeout);
   }
 
-  /** The route timeout passed with the response incomplete (Envoy: 504, or a reset once headers went out). */
-  private onTimeout(): void {
+  /** @internal The route timeout passed with the response incomplete (Envoy: 504, or a reset once headers went out). */
+  onTimer(): void {
     if (this.done) return;
     this.poolHandle?.cancel();
     this.poolHandle = undefined;

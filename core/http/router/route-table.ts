@@ -43,8 +43,8 @@ class MatchInput {
   readonly path: string;
 
   constructor(readonly request: RouteRequest) {
-    const end = request.path.search(/[?#]/);
-    this.path = end < 0 ? request.path : request.path.slice(0, end);
+    const path = request.path;
+    this.path = path.slice(0, pathEnd(path));
   }
 
   get lowerPath(): string {
@@ -54,6 +54,15 @@ class MatchInput {
   get query(): QueryParameters {
     return (this.parsed ??= parseQueryParameters(this.request.path));
   }
+}
+
+/** Where the path part ends: at "?" or "#" (a loop: a regex literal is a new RegExp object per call). */
+function pathEnd(path: string): number {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 63 || c === 35) return i;
+  }
+  return path.length;
 }
 
 type Predicate = (input: MatchInput) => boolean;
