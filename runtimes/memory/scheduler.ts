@@ -33,7 +33,14 @@ export class Lane {
   /** Tasks of this lane scheduled and neither run nor cancelled. */
   live = 0;
 
-  constructor(readonly name: string) {}
+  /**
+   * `late`: the lane's tasks run after every other task due at the same time (the
+   * runtime's deferred callbacks: after the I/O already received, as the port requires).
+   */
+  constructor(
+    readonly name: string,
+    readonly late = false,
+  ) {}
 
   /** @internal The first live task, dropping cancelled ones. */
   head(): Task | undefined {
@@ -96,6 +103,9 @@ export class MinHeap<T> {
     this.items.length = 0;
   }
 }
+
+/** Added to a late lane's keys: above any random key (< 1) or sequence number (fewer than 2^40 tasks). */
+const LATE_KEY = 2 ** 40;
 
 export class LivelockError extends Error {}
 
@@ -163,7 +173,7 @@ export class Scheduler {
   private enter(task: Task): void {
     if (task.inHeap) return;
     task.inHeap = true;
-    task.key = this.shuffle ? this.prng.random() : task.seq;
+    task.key = (this.shuffle ? this.prng.random() : task.seq) + (task.lane?.late ? LATE_KEY : 0);
     this.ready.push(task);
   }
 

@@ -87,6 +87,27 @@ describe("HTTP proxy on the memory runtime", () => {
     expectNoLeaks();
   });
 
+  test.each([1, 2, 3, 4, 5, 6, 7, 8])(
+    "a connection whose FIN came right behind its response is not reused: the next request, a POST sent at once, gets a new one (seed %i)",
+    async (seed) => {
+      // The pool reuses a released connection after a deferred call, and the port's
+      // `defer` runs after the I/O already received: the FIN is seen first. A POST is
+      // not retried, so reusing the closing connection would answer it 503.
+      await setup({ seed, handler: (req, res) => res.respond(200, `got ${req.path}`) });
+      upstream.closeAfterEachResponse = true;
+      const client = new MemoryHttpClient(runtime, PROXY);
+      client.onResponse = () => {
+        if (client.sent === 1) client.request("POST", "/two", { body: "b" });
+      };
+      client.request("POST", "/one", { body: "a" });
+      runtime.runDue();
+      expect(client.responses.map((r) => `${r.status} ${r.text()}`)).toEqual(["200 got /one", "200 got /two"]);
+      expect(upstream.accepted).toBe(2);
+      client.socket.close();
+      expectNoLeaks();
+    },
+  );
+
   test("the route timeout (15s) answers 504 after exactly 15 virtual seconds, instantly", async () => {
     await setup({ handler: () => {} }); // never answers
     const client = new MemoryHttpClient(runtime, PROXY);

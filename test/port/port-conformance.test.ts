@@ -211,6 +211,27 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     }
   });
 
+  test("defer runs after I/O already received: a FIN that came with the data is seen before a callback deferred from the data", async () => {
+    // The HTTP/1 pool relies on this: a connection released by a response is reused only
+    // after a deferred call, by which time a FIN the upstream sent right behind the
+    // response has been seen, and the connection is not handed to another request.
+    const { client, server } = await pair();
+    client.socket.readDisable(true);
+    server.socket.write(Uint8Array.from("response", (c) => c.charCodeAt(0)));
+    server.socket.end();
+    await sleep(50); // both are in the client's receive queue now
+    const endedAtDefer = new Promise<boolean>((resolve) => {
+      const record = client.onData.bind(client);
+      client.onData = (data: Uint8Array) => {
+        record(data);
+        runtime.defer(() => resolve(client.ended));
+      };
+    });
+    client.socket.readDisable(false);
+    expect(await endedAtDefer).toBe(true);
+    expect(client.text()).toBe("response");
+  });
+
   test("openAppendFile: ordered appends, flush, close, and errors", async () => {
     const temp = target.makeTempDir(runtime);
     cleanups.push(() => temp.remove());
