@@ -1,3 +1,5 @@
+import { EMPTY_BYTES } from "../util/bytes.ts";
+
 /**
  * A connection's read buffer, as Envoy's: bytes read from the socket and not yet
  * drained by a network filter. A filter that consumes data drains it; a filter that
@@ -32,7 +34,7 @@ export class ReadBuffer {
 
   /** Everything buffered as one array (copies when there is more than one chunk). */
   toBytes(): Uint8Array {
-    if (!this.rest?.length) return this.first ?? new Uint8Array(0);
+    if (!this.rest?.length) return this.first ?? EMPTY_BYTES;
     const out = new Uint8Array(this.length);
     let at = 0;
     for (let i = 0; i < this.chunkCount; i++) {

@@ -42,7 +42,10 @@ export class WriteBatch {
 
   /** The pieces in order, as they are; empties the batch. */
   takeAll(): Uint8Array[] {
-    const all = [this.first!, this.second!, ...(this.rest ?? [])].slice(0, this.count);
+    const all: Uint8Array[] = [];
+    if (this.first) all.push(this.first);
+    if (this.second) all.push(this.second);
+    if (this.rest) all.push(...this.rest);
     this.clear();
     return all;
   }

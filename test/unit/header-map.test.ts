@@ -1,12 +1,9 @@
 import { describe, expect, test } from "vitest";
 import { HeaderMap } from "../../core/http/header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../../core/http/message.ts";
+import { headerMap } from "./header-fields.ts";
 
-function map(...pairs: [string, string][]): HeaderMap {
-  const headers = new HeaderMap();
-  for (const [name, value] of pairs) headers.add(name, value);
-  return headers;
-}
+const map = headerMap;
 
 describe("HeaderMap", () => {
   test("starts empty", () => {

@@ -1,12 +1,8 @@
 import { describe, expect, test } from "vitest";
-import { HeaderMap } from "../../core/http/header-map.ts";
 import { stripHopByHop } from "../../core/http/headers-util.ts";
+import { headerMap } from "./header-fields.ts";
 
-function map(...pairs: [string, string][]): HeaderMap {
-  const headers = new HeaderMap();
-  for (const [name, value] of pairs) headers.add(name, value);
-  return headers;
-}
+const map = headerMap;
 
 describe("stripHopByHop (RFC 9110 §7.6.1)", () => {
   test("the fixed hop-by-hop fields go; end-to-end ones stay in order", () => {
