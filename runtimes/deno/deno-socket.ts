@@ -5,19 +5,12 @@ import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
 import type { DenoConn, DenoNetAddr } from "./deno-api.ts";
-
-/**
- * Read buffer sizes. A pending `conn.read` pins its buffer, so an idle connection
- * must not hold a big one: start small, double while reads fill the buffer (a bulk
- * transfer), halve when they come back mostly empty.
- */
-const MIN_READ = 256;
-const MAX_READ = 65536;
+import { ReadSizer } from "./read-sizer.ts";
 
 /**
  * The port's Socket over a Deno TCP conn: a read loop (small reads copied out of a
- * reused buffer, full ones handed over whole, so the receiver owns what it gets) and a write pump that re-queues what a
- * short `conn.write` did not take.
+ * reused buffer sized by ReadSizer, large ones handed over whole, so the receiver owns
+ * what it gets) and a write pump that re-queues what a short `conn.write` did not take.
  */
 export class DenoSocket implements Socket {
   private handler: SocketHandler = detachedHandler;
@@ -60,7 +53,8 @@ export class DenoSocket implements Socket {
   }
 
   private async readLoop(conn: DenoConn): Promise<void> {
-    let buffer = new Uint8Array(MIN_READ);
+    const sizer = new ReadSizer();
+    let buffer = new Uint8Array(sizer.size);
     while (!this.done) {
       if (this.reads.disabled) {
         await new Promise<void>((resolve) => (this.wakeReader = resolve));
@@ -81,17 +75,16 @@ export class DenoSocket implements Socket {
         return;
       }
       let data: Uint8Array;
-      if (n >= buffer.length >> 1) {
-        // A mostly full read: hand the buffer itself to the receiver (no copy) and read
-        // next into a fresh one, twice as big when this one was filled.
+      if (sizer.onRead(n)) {
+        // A large read: hand the buffer itself to the receiver (no copy).
         data = buffer.subarray(0, n);
-        buffer = new Uint8Array(n === buffer.length && n < MAX_READ ? n * 2 : buffer.length);
+        buffer = new Uint8Array(sizer.size);
       } else {
-        // A small read: copy it out (into a slab: cheaper than a new array on V8) and keep
-        // the buffer, shrinking it when reads stay small.
+        // A small one: copy it out (into a slab: cheaper than a new array on V8) and
+        // keep the buffer unless its size changed.
         data = allocBytes(n);
         data.set(buffer.subarray(0, n));
-        if (n < buffer.length >> 2 && buffer.length > MIN_READ) buffer = new Uint8Array(buffer.length >> 1);
+        if (buffer.length !== sizer.size) buffer = new Uint8Array(sizer.size);
       }
       // A read already pending when reading was disabled still completes: hold its
       // bytes until reading is enabled again, as the kernel would have.
