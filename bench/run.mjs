@@ -160,7 +160,7 @@ async function measureRound(ctx, target, entry, round, notes) {
       const idleLimit = target.idleLimit?.(ctx) ?? Infinity;
       if (round === 1 && idleLimit < settings.idleConnections)
         notes.push(`${target.label}: idle memory measured at ${idleLimit.toLocaleString("en-US")} connections, not ${settings.idleConnections.toLocaleString("en-US")}: ${target.idleLimitWhy} (${ctx.nofile.toLocaleString("en-US")} here)`);
-      const sample = await measureIdleMemory(ctx, started.port, proc.pid, log, idleLimit).catch((e) => ({ error: e.message }));
+      const sample = await measureIdleMemory(ctx, started.port, proc.pid, log, idleLimit, target.kind !== "native").catch((e) => ({ error: e.message }));
       if (sample.error) log(`  idle-mem   failed: ${sample.error}`);
       (entry.memory ??= []).push(sample);
       await sleep(settings.settleMs);

@@ -9,6 +9,7 @@ const USAGE = `usage: npm run bench -- [options]
   --warmup S           warm-up seconds before each scenario (full: 2, quick: 0)
   --rate R             fixed request rate of the latency scenario (default 500 req/s)
   --idle N             idle keep-alive connections in the memory scenario (full: 10000, quick: 1000)
+  --idle-settle S      seconds the idle connections stay idle before RSS is read (full: 40, quick: 0.3)
   --only a,b           only these proxies (ids: direct, polyvoy-node, polyvoy-bun, polyvoy-deno,
                        nginx, haproxy, node-http-proxy, fastify-reply-from, bun-fetch, deno-fetch)
   --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "latency-half", "idle-memory"].join(", ")})
@@ -27,6 +28,8 @@ export function parseArgs(argv) {
     rate: 500,
     idleConnections: quick ? 1000 : 10_000,
     settleMs: quick ? 300 : 2000,
+    // how long idle connections are left before the idle-memory figure (see measureIdleMemory)
+    idleSettleMs: quick ? 300 : 40_000,
     pauseMs: quick ? 50 : 500,
     only: null,
     // --quick leaves out the 256-connection and 16 KiB scenarios (the same paths as 64
@@ -61,6 +64,9 @@ export function parseArgs(argv) {
         break;
       case "--rate":
         settings.rate = Math.max(1, Math.round(number()));
+        break;
+      case "--idle-settle":
+        settings.idleSettleMs = Math.max(0, Math.round(number() * 1000));
         break;
       case "--idle":
         settings.idleConnections = Math.max(1, Math.round(number()));
