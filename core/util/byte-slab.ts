@@ -34,3 +34,19 @@ export function allocBytes(n: number): Uint8Array {
   used += n;
   return bytes;
 }
+
+/** Largest range `bodyBytes` copies when slabs are off. */
+const MAX_COPIED_RANGE = 1024;
+
+/**
+ * Bytes `start`..`end` of `chunk` for a receiver that may keep them (a body piece).
+ * Where slabs are on (V8), a view: a new array there costs more than the view. Where
+ * they are off (JavaScriptCore), a small range is copied into an array of its own: a
+ * view of an array whose bytes live in the GC heap first moves them into an ArrayBuffer
+ * of its own, and JavaScriptCore sweeps those buffers inside every collection's pause
+ * (two per request lengthened a bare Bun server's eden pauses from 0.21 to 0.50 ms).
+ */
+export function bodyBytes(chunk: Uint8Array, start: number, end: number): Uint8Array {
+  if (!slabs && end - start <= MAX_COPIED_RANGE) return chunk.slice(start, end);
+  return chunk.subarray(start, end);
+}

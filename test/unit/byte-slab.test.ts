@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "vitest";
-import { allocBytes, useSlabs } from "../../core/util/byte-slab.ts";
+import { allocBytes, bodyBytes, useSlabs } from "../../core/util/byte-slab.ts";
 
 describe("allocBytes (small arrays from shared slabs)", () => {
   afterEach(() => useSlabs(true));
@@ -24,5 +24,31 @@ describe("allocBytes (small arrays from shared slabs)", () => {
     expect(small.buffer.byteLength).toBe(10);
     useSlabs(true);
     expect(allocBytes(10).buffer.byteLength).toBeGreaterThan(10);
+  });
+});
+
+describe("bodyBytes (a body piece out of a read chunk)", () => {
+  afterEach(() => useSlabs(true));
+  const chunk = () => Uint8Array.from({ length: 4096 }, (_, i) => i % 251);
+
+  test("with slabs on (V8), a view into the chunk: no copy", () => {
+    const c = chunk();
+    const piece = bodyBytes(c, 100, 164);
+    expect(piece.buffer).toBe(c.buffer);
+    expect(piece.byteOffset).toBe(100);
+    expect([...piece]).toEqual([...c.subarray(100, 164)]);
+  });
+
+  test("with slabs off (JavaScriptCore), a small piece is a copy of its own and a large one still a view", () => {
+    useSlabs(false);
+    const c = chunk();
+    const small = bodyBytes(c, 100, 164);
+    expect(small.buffer).not.toBe(c.buffer);
+    expect([...small]).toEqual([...c.subarray(100, 164)]);
+    c[100] = 7; // the copy does not follow later writes to the chunk
+    expect(small[0]).toBe(100 % 251);
+    const large = bodyBytes(c, 0, 3000);
+    expect(large.buffer).toBe(c.buffer);
+    expect(large.byteLength).toBe(3000);
   });
 });

@@ -1,3 +1,4 @@
+import { bodyBytes } from "../../util/byte-slab.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { type RequestHeaders, ResponseHeaders } from "../message.ts";
@@ -198,7 +199,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
   }
 
   onBody(start: number, end: number): number {
-    this.decoder?.decodeData(this.chunk.subarray(start, end), false);
+    this.decoder?.decodeData(bodyBytes(this.chunk, start, end), false);
     return HPE_OK;
   }
 

@@ -1,4 +1,4 @@
-import { allocBytes } from "../../util/byte-slab.ts";
+import { allocBytes, bodyBytes } from "../../util/byte-slab.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
@@ -250,7 +250,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   }
 
   onBody(start: number, end: number): number {
-    this.decoder?.decodeData(this.chunk.subarray(start, end), false);
+    this.decoder?.decodeData(bodyBytes(this.chunk, start, end), false);
     return HPE_OK;
   }
 
