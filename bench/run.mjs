@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { loadTools, throughputRun } from "./lib/load.mjs";
 import { startOrigin } from "./lib/origin.mjs";
 import { aggregate, renderMarkdown } from "./lib/report.mjs";
-import { measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
+import { THROUGHPUT, measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
 import { parseArgs } from "./lib/settings.mjs";
 import { renderChart } from "./lib/svg.mjs";
 import { BENCH, ROOT, cpuPlan, get, machineInfo, nofileHardLimit, sleep, waitReady } from "./lib/system.mjs";
@@ -139,49 +139,85 @@ function addRound(scenarios, measured) {
 }
 
 /**
- * One round of one target: idle memory on a fresh process of its own, then, on another
- * fresh process, one run of each throughput scenario (each after its warm-up) and of the
- * latency scenario. Apart, because 10,000 connections leave a runtime's heap sized for
- * them (V8 grows its young generation for the burst and keeps it), which changed the
- * throughput measured after them on the same process (node ~25 % faster, bun ~10 % slower).
+ * One round of one target's idle memory, on a fresh process of its own: 10,000
+ * connections leave a runtime's heap sized for them (V8 grows its young generation for
+ * the burst and keeps it), which changed the throughput measured after them on the same
+ * process (node ~25 % faster, bun ~10 % slower), so the load is measured on another.
  */
-async function measureRound(ctx, target, entry, round, notes) {
-  log(`-- ${target.label}`);
-  const roundStart = Date.now();
+async function measureIdleRound(ctx, target, entry, round, notes) {
+  if (!settings.scenarios.has("idle-memory") || target.kind === "direct") return;
+  const idleLimit = target.idleLimit?.(ctx) ?? Infinity;
+  if (round === 1 && idleLimit < settings.idleConnections)
+    notes.push(`${target.label}: idle memory measured at ${idleLimit.toLocaleString("en-US")} connections, not ${settings.idleConnections.toLocaleString("en-US")}: ${target.idleLimitWhy} (${ctx.nofile.toLocaleString("en-US")} here)`);
   let proc = null;
   try {
-    if (settings.scenarios.has("idle-memory") && target.kind !== "direct") {
-      const idleLimit = target.idleLimit?.(ctx) ?? Infinity;
-      if (round === 1 && idleLimit < settings.idleConnections)
-        notes.push(`${target.label}: idle memory measured at ${idleLimit.toLocaleString("en-US")} connections, not ${settings.idleConnections.toLocaleString("en-US")}: ${target.idleLimitWhy} (${ctx.nofile.toLocaleString("en-US")} here)`);
-      const started = await startTarget(ctx, target);
-      proc = started.proc;
-      const sample = await measureIdleMemory(ctx, started.port, proc.pid, log, idleLimit, target.kind !== "native").catch((e) => ({ error: e.message }));
-      if (sample.error) log(`  idle-mem   failed: ${sample.error}`);
-      (entry.memory ??= []).push(sample);
-      await stopTarget(proc);
-      proc = null;
-    }
-    const wantsLoad = [...settings.scenarios].some((id) => id !== "idle-memory" && id !== "latency-half");
-    if (!wantsLoad) return;
     const started = await startTarget(ctx, target);
     proc = started.proc;
-    if (round === 1) {
-      const problems = await sanityCheck(started.port);
-      if (problems.length) {
-        notes.push(`${target.label}: failed the pass-through check before timing: ${problems.join("; ")}`);
-        log(`  sanity check: ${problems.join("; ")}`);
-      }
-    }
-    addRound(entry.scenarios, await measureThroughput(ctx, started.port, log, 1));
-    addRound(entry.scenarios, await measureLatency(ctx, started.port, log, "latency", settings.rate, 1));
+    log(`  ${target.label}`);
+    const sample = await measureIdleMemory(ctx, started.port, proc.pid, log, idleLimit, target.kind !== "native").catch((e) => ({ error: e.message }));
+    if (sample.error) log(`  idle-mem   failed: ${sample.error}`);
+    (entry.memory ??= []).push(sample);
   } catch (error) {
     entry.error = error.message;
     notes.push(`${target.label}: failed — ${error.message.split("\n")[0]}`);
     log(`  failed: ${error.message}`);
   } finally {
     await stopTarget(proc);
-    log(`  (${((Date.now() - roundStart) / 1000).toFixed(1)} s)`);
+  }
+}
+
+/**
+ * One round of the load scenarios (throughput, then fixed-rate latency) for every
+ * target, scenario by scenario: each target runs on a fresh process started for the
+ * round, and is stopped in place (SIGSTOP) while the others are measured. So all
+ * targets' runs of one scenario come from the same minute or two. This VM's speed
+ * drifts by ±30 % within a minute (nginx alone: 46,000-66,000 req/s in consecutive
+ * 3-second windows); measured target after target, each target's six scenarios took
+ * 45 s and a round 7 minutes, and the drift went into the ratios between targets.
+ * The order of the targets rotates from round to round.
+ */
+async function measureLoadRound(ctx, targets, results, round, notes) {
+  const wantsLoad = [...settings.scenarios].some((id) => id !== "idle-memory" && id !== "latency-half");
+  if (!wantsLoad) return;
+  const shift = (round - 1) % Math.max(1, targets.length);
+  const order = [...targets.slice(shift), ...targets.slice(0, shift)];
+  const running = [];
+  try {
+    for (const target of order) {
+      const entry = results[target.id];
+      if (entry.error) continue;
+      try {
+        const started = await startTarget(ctx, target);
+        running.push({ target, entry, ...started });
+        if (round === 1) {
+          const problems = await sanityCheck(started.port);
+          if (problems.length) {
+            notes.push(`${target.label}: failed the pass-through check before timing: ${problems.join("; ")}`);
+            log(`  ${target.label}: sanity check: ${problems.join("; ")}`);
+          }
+        }
+        started.proc?.pause();
+      } catch (error) {
+        entry.error = error.message;
+        notes.push(`${target.label}: failed — ${error.message.split("\n")[0]}`);
+        log(`  ${target.label}: failed: ${error.message}`);
+      }
+    }
+    const scenarioIds = [...THROUGHPUT.map((s) => s.id), "latency"].filter((id) => settings.scenarios.has(id));
+    for (const id of scenarioIds) {
+      log(`-- ${id}`);
+      for (const { target, entry, port, proc } of running) {
+        proc?.resume();
+        const measured =
+          id === "latency"
+            ? await measureLatency(ctx, port, log, "latency", settings.rate, 1, target.label)
+            : await measureThroughput(ctx, port, log, 1, id, target.label);
+        addRound(entry.scenarios, measured);
+        proc?.pause();
+      }
+    }
+  } finally {
+    for (const { proc } of running) await stopTarget(proc);
   }
 }
 
@@ -220,10 +256,11 @@ async function main() {
   if (ctx.origin.kind !== "nginx") notes.push("nginx not found: the origin is the Bun.serve fallback (bench/peers/bun-origin.ts), slower than nginx; compare only within this run");
   log(`origin: ${ctx.origin.kind} on 127.0.0.1:${ctx.origin.port}`);
 
-  // Rounds: each round measures every target once, one after another, each on a fresh
-  // process, so every target's n-th run comes from the same few minutes. This VM's speed
-  // drifts by ±30 % from minute to minute; measuring one target's runs back to back would
-  // put the drift into the ratios between targets.
+  // Rounds: each round measures every target once, on fresh processes (idle memory target
+  // after target, then the load scenarios scenario by scenario: measureLoadRound), so
+  // every target's n-th run of a scenario comes from the same minute or two. This VM's
+  // speed drifts by ±30 % within a minute; measuring one target's runs back to back
+  // would put the drift into the ratios between targets.
   const results = {};
   const measured = [];
   for (const target of targets) {
@@ -239,7 +276,11 @@ async function main() {
   }
   for (let round = 1; round <= settings.runs; round++) {
     log(`== round ${round} of ${settings.runs}`);
-    for (const target of measured) if (!results[target.id].error) await measureRound(ctx, target, results[target.id], round, notes);
+    const roundStart = Date.now();
+    if (settings.scenarios.has("idle-memory")) log("-- idle-memory");
+    for (const target of measured) if (!results[target.id].error) await measureIdleRound(ctx, target, results[target.id], round, notes);
+    await measureLoadRound(ctx, measured, results, round, notes);
+    log(`  (round ${round}: ${((Date.now() - roundStart) / 1000).toFixed(0)} s)`);
   }
   for (const target of measured) {
     const entry = results[target.id];

@@ -61,11 +61,15 @@ function throughputSample(scenario, summary) {
   };
 }
 
-/** Throughput scenarios against a running target (port), `runs` runs each after a warm-up. Returns {scenarioId: {samples}}. */
-export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs) {
+/**
+ * Throughput scenarios against a running target (port), `runs` runs each after a warm-up:
+ * every selected one, or only `only` (a scenario id). Returns {scenarioId: {samples}}.
+ * `label` starts each log line (the scenario's id by default).
+ */
+export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs, only = null, label = null) {
   const out = {};
   for (const scenario of THROUGHPUT) {
-    if (!ctx.settings.scenarios.has(scenario.id)) continue;
+    if (!ctx.settings.scenarios.has(scenario.id) || (only && scenario.id !== only)) continue;
     const params = { port, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close };
     try {
       if (ctx.settings.warmupSeconds > 0) await throughputRun(ctx, { ...params, seconds: ctx.settings.warmupSeconds });
@@ -75,10 +79,10 @@ export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs
         await sleep(ctx.settings.pauseMs);
       }
       out[scenario.id] = { samples };
-      log(`  ${scenario.id.padEnd(10)} ${samples.map((s) => fmt(s.value)).join("  ")} ${scenario.unit}${samples.some((s) => s.errors) ? `  (errors: ${samples.map((s) => s.errors).join(", ")})` : ""}`);
+      log(`  ${(label ?? scenario.id).padEnd(22)} ${samples.map((s) => fmt(s.value)).join("  ")} ${scenario.unit}${samples.some((s) => s.errors) ? `  (errors: ${samples.map((s) => s.errors).join(", ")})` : ""}`);
     } catch (error) {
       out[scenario.id] = { error: error.message };
-      log(`  ${scenario.id.padEnd(10)} failed: ${error.message}`);
+      log(`  ${(label ?? scenario.id).padEnd(22)} failed: ${error.message}`);
     }
   }
   return out;
@@ -86,9 +90,9 @@ export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs
 
 /**
  * Fixed-rate latency: `runs` runs, each with its own warm-up in the client. `scenario`
- * "latency" runs at --rate; "latency-half" at the rate given.
+ * "latency" runs at --rate; "latency-half" at the rate given. `label` starts the log line.
  */
-export async function measureLatency(ctx, port, log, scenario = "latency", rate = ctx.settings.rate, runs = ctx.settings.runs) {
+export async function measureLatency(ctx, port, log, scenario = "latency", rate = ctx.settings.rate, runs = ctx.settings.runs, label = scenario) {
   if (!ctx.settings.scenarios.has(scenario)) return {};
   const { latencyConnections } = ctx.settings;
   try {
@@ -115,10 +119,10 @@ export async function measureLatency(ctx, port, log, scenario = "latency", rate 
       });
       await sleep(ctx.settings.pauseMs);
     }
-    log(`  ${scenario.padEnd(10)} p50 ${samples.map((s) => s.p50.toFixed(2)).join(" ")}  p99 ${samples.map((s) => s.p99.toFixed(2)).join(" ")}  p99.9 ${samples.map((s) => s.p999.toFixed(2)).join(" ")} ms at ${rate} req/s`);
+    log(`  ${label.padEnd(22)} p50 ${samples.map((s) => s.p50.toFixed(2)).join(" ")}  p99 ${samples.map((s) => s.p99.toFixed(2)).join(" ")}  p99.9 ${samples.map((s) => s.p999.toFixed(2)).join(" ")} ms at ${rate} req/s`);
     return { [scenario]: { samples, rate } };
   } catch (error) {
-    log(`  ${scenario.padEnd(10)} failed: ${error.message}`);
+    log(`  ${label.padEnd(22)} failed: ${error.message}`);
     return { [scenario]: { error: error.message } };
   }
 }

@@ -88,8 +88,19 @@ export class Proc {
   get running() {
     return this.exitCode === undefined;
   }
+  /**
+   * Stop it in place (SIGSTOP, all its threads) while other targets are measured, so
+   * that its idle-time work (a runtime's idle GC, timers) takes nothing from theirs.
+   */
+  pause() {
+    if (this.running) this.child.kill("SIGSTOP");
+  }
+  resume() {
+    if (this.running) this.child.kill("SIGCONT");
+  }
   async stop(timeoutMs = 6000) {
     if (!this.running) return;
+    this.resume(); // a stopped process would not act on SIGTERM
     this.child.kill("SIGTERM");
     const timer = setTimeout(() => this.running && this.child.kill("SIGKILL"), timeoutMs);
     await this.exited;
