@@ -39,7 +39,7 @@ export class DenoSocket implements Socket {
     }
     if (connecting) this.handler.onConnect();
     void this.readLoop(conn);
-    void this.pump();
+    this.pump();
   }
 
   /** The connect failed. */
@@ -96,36 +96,66 @@ export class DenoSocket implements Socket {
   write(data: Uint8Array): void {
     if (this.writeClosed || data.byteLength === 0) return;
     this.queue.push(data);
-    void this.pump();
+    if (!this.writing) this.pump();
   }
 
-  /** Write queued chunks one `conn.write` at a time; then apply a pending end/close. */
-  private async pump(): Promise<void> {
+  /**
+   * Write queued chunks one `conn.write` at a time; then apply a pending end/close.
+   * Callbacks, not an async loop: a proxied request writes on two connections, and an
+   * async function's frame and promises for each write were a fifth of what a request
+   * allocated on Deno (V8's sampling heap profiler).
+   */
+  private pump(): void {
     const conn = this.conn;
     if (this.writing || !conn || this.done) return;
-    this.writing = true;
-    const hadQueued = !this.queue.isEmpty;
-    try {
-      for (let chunk = this.queue.peek(); chunk; chunk = this.queue.peek()) {
-        const written = await conn.write(chunk);
-        if (this.done) return;
-        this.queue.consume(written);
+    const chunk = this.queue.peek();
+    if (chunk) {
+      this.writing = true;
+      try {
+        conn.write(chunk).then(this.onWritten, this.onWriteFailed);
+      } catch (err) {
+        this.onWriteFailed(err); // a conn the runtime already closed can throw at once
       }
-      if (this.pendingShutdown === "end") {
-        this.pendingShutdown = undefined;
-        await conn.closeWrite();
+    } else {
+      this.afterQueue(conn, false);
+    }
+  }
+
+  private readonly onWritten = (written: number): void => {
+    this.writing = false;
+    if (this.done) return;
+    this.queue.consume(written);
+    if (!this.queue.isEmpty) this.pump();
+    else this.afterQueue(this.conn!, true);
+  };
+
+  private readonly onWriteFailed = (err: unknown): void => {
+    this.writing = false;
+    if (!this.done) this.fail(err);
+  };
+
+  /** The queue is empty: apply a pending end/close; `wrote` tells the handler it drained. */
+  private afterQueue(conn: DenoConn, wrote: boolean): void {
+    if (this.pendingShutdown === "end") {
+      this.pendingShutdown = undefined;
+      this.writing = true;
+      const shut = (): void => {
+        this.writing = false;
+        if (this.done) return;
         this.writeShut = true;
         this.finishIfBothShut();
-      } else if (this.pendingShutdown === "close") {
-        this.finish("local");
+        if (wrote && !this.done) this.handler.onDrain();
+      };
+      try {
+        conn.closeWrite().then(shut, this.onWriteFailed);
+      } catch (err) {
+        this.onWriteFailed(err);
       }
-    } catch (err) {
-      if (!this.done) this.fail(err);
-      return;
-    } finally {
-      this.writing = false;
+    } else if (this.pendingShutdown === "close") {
+      this.finish("local");
+    } else if (wrote) {
+      this.handler.onDrain();
     }
-    if (hadQueued && !this.done) this.handler.onDrain();
   }
 
   get bufferedAmount(): number {
@@ -148,7 +178,7 @@ export class DenoSocket implements Socket {
     if (this.writeClosed) return;
     this.writeClosed = true;
     this.pendingShutdown = "end";
-    void this.pump();
+    this.pump();
   }
 
   close(): void {
