@@ -143,7 +143,10 @@ export class DenoSocket implements Socket {
         this.writing = false;
         if (this.done) return;
         this.writeShut = true;
-        this.finishIfBothShut();
+        // close() while the FIN was on its way: nothing is left to flush, so close now
+        // rather than wait for the peer's FIN.
+        if (this.pendingShutdown === "close") this.finish("local");
+        else this.finishIfBothShut();
         if (wrote && !this.done) this.handler.onDrain();
       };
       try {

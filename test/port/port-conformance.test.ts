@@ -179,6 +179,20 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     expect(server.closeReason).toBe("local");
   });
 
+  test("close() right after end(): closes without waiting for the peer's FIN", async () => {
+    for (const queued of [256 * 1024, 0]) {
+      const { client, server } = await pair();
+      const data = pattern(queued, 5);
+      if (queued) server.socket.write(data);
+      server.socket.end();
+      server.socket.close(); // the peer never closes its side: close() must not wait for it
+      await server.until(() => server.closeReason !== undefined, `server close (${queued} bytes queued)`, 5000);
+      expect(server.closeReason).toBe("local");
+      await client.until(() => client.ended, "FIN after the data", 5000);
+      expect(firstDifference(concat(client.received), data)).toBe(-1);
+    }
+  });
+
   test("reset() drops queued data and closes at once", async () => {
     const { client, server } = await pair();
     server.socket.readDisable(true);
