@@ -30,5 +30,6 @@ export { ReadDisableCount } from "./adapter-kit/read-disable-count.ts";
 export { toPortError } from "./adapter-kit/errors.ts";
 export { SerialAppendFile } from "./adapter-kit/serial-append-file.ts";
 export { detachedHandler } from "./adapter-kit/detached-handler.ts";
+export { raiseMallocThresholds } from "./adapter-kit/malloc-thresholds.ts";
 /** For adapters on engines where small arrays are cheaper than views (see byte-slab.ts). */
 export { useSlabs } from "./util/byte-slab.ts";

@@ -5,6 +5,7 @@ import { SerialAppendFile } from "../../core/adapter-kit/serial-append-file.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
+import { raiseMallocThresholds } from "../../core/adapter-kit/malloc-thresholds.ts";
 
 const encoder = new TextEncoder();
 
@@ -29,6 +30,9 @@ async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => 
 
 /** The port over Deno.listen / Deno.connect. */
 export function createDenoRuntime(): Runtime {
+  // Deno's V8 takes our read buffers from glibc's malloc; keep glibc from trimming them
+  // away between collections (see malloc-thresholds.ts).
+  raiseMallocThresholds();
   return {
     name: "deno",
     version: Deno.version.deno,

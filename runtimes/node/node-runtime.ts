@@ -3,9 +3,13 @@ import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from ".
 import { processServices } from "./process-services.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { NodeSocket } from "./node-socket.ts";
+import { raiseMallocThresholds } from "../../core/adapter-kit/malloc-thresholds.ts";
 
 /** The port over Node's `net`, timers and process. */
 export function createNodeRuntime(): Runtime {
+  // node reads into fresh 64 KiB malloc'd buffers; keep glibc from trimming them away
+  // between collections (see malloc-thresholds.ts).
+  raiseMallocThresholds();
   return {
     name: "node",
     version: process.versions.node,
