@@ -211,7 +211,7 @@ async function measureLoadRound(ctx, targets, results, round, notes) {
         const measured =
           id === "latency"
             ? await measureLatency(ctx, port, log, "latency", settings.rate, 1, target.label)
-            : await measureThroughput(ctx, port, log, 1, id, target.label);
+            : await measureThroughput(ctx, port, log, 1, id, target.label, proc?.pid);
         addRound(entry.scenarios, measured);
         proc?.pause();
       }

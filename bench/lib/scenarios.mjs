@@ -2,7 +2,7 @@
 // numbers of every run kept for results.json.
 import { SIZES } from "./origin.mjs";
 import { openIdle, rateRun, throughputRun } from "./load.mjs";
-import { fdCount, rssBytes, sleep } from "./system.mjs";
+import { fdCount, processTimes, rssBytes, sleep } from "./system.mjs";
 
 const MiB = 1024 * 1024;
 
@@ -62,11 +62,30 @@ function throughputSample(scenario, summary) {
 }
 
 /**
+ * The proxy's own CPU time and minor page faults per request during a run (from /proc), so
+ * a slow run shows whether the proxy was busy (CPU per request up) or waiting (CPU per
+ * request as usual: something stalled), and whether page faults came with it.
+ */
+function addProcessCost(sample, before, after) {
+  if (!before || !after || sample.requests === 0) return;
+  sample.cpuUsPerRequest = (after.cpuUs - before.cpuUs) / sample.requests;
+  sample.faultsPerRequest = (after.minorFaults - before.minorFaults) / sample.requests;
+}
+
+function processCostText(samples) {
+  const costs = samples.filter((s) => s.cpuUsPerRequest !== undefined);
+  if (costs.length === 0) return "";
+  const cpu = costs.map((s) => fmt(s.cpuUsPerRequest)).join(", ");
+  const faults = costs.map((s) => s.faultsPerRequest.toFixed(1)).join(", ");
+  return `  (CPU ${cpu} µs/req, ${faults} faults/req)`;
+}
+
+/**
  * Throughput scenarios against a running target (port), `runs` runs each after a warm-up:
  * every selected one, or only `only` (a scenario id). Returns {scenarioId: {samples}}.
  * `label` starts each log line (the scenario's id by default).
  */
-export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs, only = null, label = null) {
+export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs, only = null, label = null, pid = null) {
   const out = {};
   for (const scenario of THROUGHPUT) {
     if (!ctx.settings.scenarios.has(scenario.id) || (only && scenario.id !== only)) continue;
@@ -75,11 +94,14 @@ export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs
       if (ctx.settings.warmupSeconds > 0) await throughputRun(ctx, { ...params, seconds: ctx.settings.warmupSeconds });
       const samples = [];
       for (let i = 0; i < runs; i++) {
-        samples.push(throughputSample(scenario, await throughputRun(ctx, { ...params, seconds: ctx.settings.seconds })));
+        const before = processTimes(pid);
+        const sample = throughputSample(scenario, await throughputRun(ctx, { ...params, seconds: ctx.settings.seconds }));
+        addProcessCost(sample, before, processTimes(pid));
+        samples.push(sample);
         await sleep(ctx.settings.pauseMs);
       }
       out[scenario.id] = { samples };
-      log(`  ${(label ?? scenario.id).padEnd(22)} ${samples.map((s) => fmt(s.value)).join("  ")} ${scenario.unit}${samples.some((s) => s.errors) ? `  (errors: ${samples.map((s) => s.errors).join(", ")})` : ""}`);
+      log(`  ${(label ?? scenario.id).padEnd(22)} ${samples.map((s) => fmt(s.value)).join("  ")} ${scenario.unit}${samples.some((s) => s.errors) ? `  (errors: ${samples.map((s) => s.errors).join(", ")})` : ""}${processCostText(samples)}`);
     } catch (error) {
       out[scenario.id] = { error: error.message };
       log(`  ${(label ?? scenario.id).padEnd(22)} failed: ${error.message}`);

@@ -1,5 +1,5 @@
 // Processes, tools, CPU pinning and /proc: everything the harness needs from the machine.
-import { spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import http from "node:http";
@@ -177,6 +177,25 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export function rssBytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+}
+
+let clockTicks;
+
+/**
+ * CPU time (all threads, user + system, in µs) and minor page faults of `pid` so far,
+ * from /proc/<pid>/stat; null when it cannot be read (not Linux, or no process).
+ */
+export function processTimes(pid) {
+  if (!pid) return null;
+  try {
+    // The command name (field 2) may hold spaces: split after its closing parenthesis.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+    // fields[0] is field 3 (state): minflt is field 10, utime 14, stime 15
+    return { cpuUs: ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks, minorFaults: Number(fields[7]) };
+  } catch {
+    return null;
+  }
 }
 
 /** Open file descriptors of `pid` (sockets included). */
