@@ -62,22 +62,25 @@ function throughputSample(scenario, summary) {
 }
 
 /**
- * The proxy's own CPU time and minor page faults per request during a run (from /proc), so
- * a slow run shows whether the proxy was busy (CPU per request up) or waiting (CPU per
- * request as usual: something stalled), and whether page faults came with it.
+ * The proxy's own CPU time, minor page faults and read/write syscalls per request during a
+ * run (from /proc), so a slow run shows whether the proxy was busy (CPU per request up) or
+ * waiting (CPU per request as usual: something stalled), and whether page faults or smaller
+ * reads came with it.
  */
 function addProcessCost(sample, before, after) {
   if (!before || !after || sample.requests === 0) return;
   sample.cpuUsPerRequest = (after.cpuUs - before.cpuUs) / sample.requests;
   sample.faultsPerRequest = (after.minorFaults - before.minorFaults) / sample.requests;
+  sample.readsPerRequest = (after.reads - before.reads) / sample.requests;
+  sample.writesPerRequest = (after.writes - before.writes) / sample.requests;
 }
 
 function processCostText(samples) {
   const costs = samples.filter((s) => s.cpuUsPerRequest !== undefined);
   if (costs.length === 0) return "";
   const cpu = costs.map((s) => fmt(s.cpuUsPerRequest)).join(", ");
-  const faults = costs.map((s) => s.faultsPerRequest.toFixed(1)).join(", ");
-  return `  (CPU ${cpu} µs/req, ${faults} faults/req)`;
+  const per = (key) => costs.map((s) => s[key].toFixed(1)).join(", ");
+  return `  (CPU ${cpu} µs/req, ${per("faultsPerRequest")} faults/req, ${per("readsPerRequest")} reads/req, ${per("writesPerRequest")} writes/req)`;
 }
 
 /**

@@ -182,8 +182,9 @@ export function rssBytes(pid) {
 let clockTicks;
 
 /**
- * CPU time (all threads, user + system, in µs) and minor page faults of `pid` so far,
- * from /proc/<pid>/stat; null when it cannot be read (not Linux, or no process).
+ * CPU time (all threads, user + system, in µs), minor page faults and read/write syscalls
+ * of `pid` so far, from /proc/<pid>/stat and io; null when they cannot be read (not Linux,
+ * no process, or not ours).
  */
 export function processTimes(pid) {
   if (!pid) return null;
@@ -192,7 +193,15 @@ export function processTimes(pid) {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
     clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
     // fields[0] is field 3 (state): minflt is field 10, utime 14, stime 15
-    return { cpuUs: ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks, minorFaults: Number(fields[7]) };
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    return {
+      cpuUs: ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks,
+      minorFaults: Number(fields[7]),
+      // read/readv and write/writev syscalls (the kernel counts no recv/send here, which
+      // bun, deno and HAProxy use: 0 for them)
+      reads: Number(/^syscr: (\d+)/m.exec(io)?.[1] ?? 0),
+      writes: Number(/^syscw: (\d+)/m.exec(io)?.[1] ?? 0),
+    };
   } catch {
     return null;
   }
