@@ -2,7 +2,7 @@
 // numbers of every run kept for results.json.
 import { SIZES } from "./origin.mjs";
 import { openIdle, rateRun, throughputRun } from "./load.mjs";
-import { fdCount, processTimes, rssBytes, sleep } from "./system.mjs";
+import { fdCount, processCounters, rssBytes, sleep } from "./system.mjs";
 
 const MiB = 1024 * 1024;
 
@@ -97,9 +97,9 @@ export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs
       if (ctx.settings.warmupSeconds > 0) await throughputRun(ctx, { ...params, seconds: ctx.settings.warmupSeconds });
       const samples = [];
       for (let i = 0; i < runs; i++) {
-        const before = processTimes(pid);
+        const before = processCounters(pid);
         const sample = throughputSample(scenario, await throughputRun(ctx, { ...params, seconds: ctx.settings.seconds }));
-        addProcessCost(sample, before, processTimes(pid));
+        addProcessCost(sample, before, processCounters(pid));
         samples.push(sample);
         await sleep(ctx.settings.pauseMs);
       }

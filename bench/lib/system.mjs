@@ -186,7 +186,7 @@ let clockTicks;
  * of `pid` so far, from /proc/<pid>/stat and io; null when they cannot be read (not Linux,
  * no process, or not ours).
  */
-export function processTimes(pid) {
+export function processCounters(pid) {
   if (!pid) return null;
   try {
     // The command name (field 2) may hold spaces: split after its closing parenthesis.
