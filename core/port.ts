@@ -34,8 +34,12 @@ export interface SocketHandler {
   /** An outbound connection was established (never called for accepted sockets). */
   onConnect(): void;
   /**
-   * Bytes arrived. The receiver owns `data`: the adapter never reuses or mutates it
-   * after the call, so it may be kept or passed to another socket's `write` as is.
+   * Bytes arrived. `data` is lent for this call only: once it returns, the adapter may
+   * read the next bytes into the same memory (node reads outbound sockets into reused
+   * buffers, as nginx reads into its proxy_buffers: fresh memory for every read cost
+   * node a third of its CPU on large responses). A receiver that keeps bytes past the
+   * call keeps a copy (`keepBytes` in core/util/bytes.ts); passing them to a `write` of
+   * this runtime during the call is not keeping them (see `Socket.write`).
    */
   onData(data: Uint8Array): void;
   /** The peer half-closed (FIN): no more data will come; we may still write. */
@@ -69,7 +73,9 @@ export interface Socket {
    * Queue bytes for sending. Never drops data, whatever the runtime's partial-write
    * behaviour: what the kernel does not take now stays queued in the adapter.
    * The socket takes ownership of `data`; the caller must not mutate it afterwards.
-   * Writes after `end`/`close`/`reset` are ignored.
+   * `data` may be bytes this runtime lent to an `onData` that is still running: an
+   * adapter that lends keeps what it queues of them intact (the next read goes elsewhere,
+   * or it copies them). Writes after `end`/`close`/`reset` are ignored.
    */
   write(data: Uint8Array): void;
   /** Bytes accepted by `write` and not yet handed to the kernel. */

@@ -54,6 +54,7 @@ export class NetworkFilterManager implements ConnectionReadSink {
     this.buffer.add(data);
     if (endStream) this.endStream = true;
     this.continueFrom(0);
+    if (this.buffer.length > 0) this.buffer.keepLent();
   }
 
   /** @internal Run the chain from filter `index`. */

@@ -100,6 +100,7 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   readonly prng: Prng;
   readonly seed: number;
   readonly maxReadSize: number;
+  readonly lendBuffer: Uint8Array;
   readonly receiveWindow: number;
   readonly trace: ((line: string) => void) | undefined;
   /** The in-memory file system: path → content (see also `mkdir`). */
@@ -144,6 +145,7 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     this.scheduler = new Scheduler(this.prng, options.shuffle ?? true, this.startTime);
     this.wallClockStart = options.wallClockStart ?? DEFAULT_WALL_CLOCK;
     this.maxReadSize = options.maxReadSize ?? 65536;
+    this.lendBuffer = new Uint8Array(this.maxReadSize);
     this.receiveWindow = options.receiveWindow ?? 256 * 1024;
     this.trace = options.trace;
     this.files = new Map(Object.entries(options.files ?? {}));

@@ -25,11 +25,20 @@ export interface SocketNetwork {
   readonly scheduler: Scheduler;
   readonly prng: Prng;
   readonly maxReadSize: number;
+  /**
+   * The memory every read is lent from (port.ts: onData), overwritten with POISON once
+   * the handler returns, so a receiver that keeps lent bytes without copying them sees
+   * garbage in a test instead of a corrupted body in production.
+   */
+  readonly lendBuffer: Uint8Array;
   /** The socket closed (for the runtime's registry of open sockets). */
   socketClosed(socket: MemorySocket): void;
   /** Trace hook; undefined when tracing is off. */
   readonly trace: ((line: string) => void) | undefined;
 }
+
+/** What lent bytes become once onData returns. */
+export const POISON = 0xee;
 
 export const ECONNRESET: PortError = { code: "ECONNRESET", message: "read ECONNRESET" };
 
@@ -122,6 +131,9 @@ export class MemorySocket implements Socket {
 
   write(data: Uint8Array): void {
     if (this.writeClosed || this.state === "closed" || data.byteLength === 0) return;
+    // Bytes lent to the onData running now are poisoned when it returns: queue a copy,
+    // as a lending adapter must (port.ts: Socket.write).
+    if (data.buffer === this.net.lendBuffer.buffer) data = data.slice();
     this.stats.bytesWritten += data.byteLength;
     const wasEmpty = this.queue.isEmpty;
     this.queue.push(data);
@@ -431,12 +443,18 @@ export class MemorySocket implements Socket {
     }
     if (this.closedLocally || this.reads.disabled) return;
     if (this.recvBytes > 0) {
-      const data = this.take(this.readSize());
-      this.stats.bytesRead += data.byteLength;
+      const size = this.readSize();
+      const data = this.net.lendBuffer.subarray(0, size);
+      this.take(size, data);
+      this.stats.bytesRead += size;
       this.stats.reads++;
       this.peer?.schedulePump(); // the window has room again
-      if (this.net.trace) this.trace(`onData ${data.byteLength}: ${preview(data)}`);
-      this.handler.onData(data);
+      if (this.net.trace) this.trace(`onData ${size}: ${preview(data)}`);
+      try {
+        this.handler.onData(data);
+      } finally {
+        data.fill(POISON);
+      }
       this.scheduleRead();
       return;
     }
@@ -457,28 +475,17 @@ export class MemorySocket implements Socket {
     return Math.max(1, Math.min(cap, split));
   }
 
-  /** Take `size` bytes from the receive buffer: a view of one arrived piece, or a copy across several. */
-  private take(size: number): Uint8Array {
+  /** Move the first `size` bytes of the receive buffer into `into` (the lent read). */
+  private take(size: number, into: Uint8Array): void {
     const recv = this.recv;
-    const first = recv[this.recvHead]!;
-    let data: Uint8Array;
-    if (first.byteLength === size) {
-      recv[this.recvHead++] = undefined;
-      data = first;
-    } else if (first.byteLength > size) {
-      data = first.subarray(0, size);
-      recv[this.recvHead] = first.subarray(size);
-    } else {
-      data = new Uint8Array(size);
-      let at = 0;
-      while (at < size) {
-        const chunk = recv[this.recvHead]!;
-        const n = Math.min(chunk.byteLength, size - at);
-        data.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), at);
-        at += n;
-        if (n === chunk.byteLength) recv[this.recvHead++] = undefined;
-        else recv[this.recvHead] = chunk.subarray(n);
-      }
+    let at = 0;
+    while (at < size) {
+      const chunk = recv[this.recvHead]!;
+      const n = Math.min(chunk.byteLength, size - at);
+      into.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), at);
+      at += n;
+      if (n === chunk.byteLength) recv[this.recvHead++] = undefined;
+      else recv[this.recvHead] = chunk.subarray(n);
     }
     this.recvBytes -= size;
     if (this.recvHead === recv.length) {
@@ -488,7 +495,6 @@ export class MemorySocket implements Socket {
       this.recv = recv.slice(this.recvHead);
       this.recvHead = 0;
     }
-    return data;
   }
 
   // ---------------------------------------------------------------- closing

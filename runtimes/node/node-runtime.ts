@@ -3,6 +3,7 @@ import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from ".
 import { processServices } from "./process-services.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { NodeSocket } from "./node-socket.ts";
+import { OutboundReads } from "./outbound-reads.ts";
 import { raiseMallocThresholds } from "../../core/adapter-kit/malloc-thresholds.ts";
 
 /** The port over Node's `net`, timers and process. */
@@ -33,10 +34,19 @@ export function createNodeRuntime(): Runtime {
     },
 
     connect(options: ConnectOptions): Socket {
-      const socket = net.connect({ host: options.address, port: options.port, allowHalfOpen: true });
-      return new NodeSocket(socket, true);
+      const reads = new OutboundReads();
+      const socket = net.connect({ host: options.address, port: options.port, allowHalfOpen: true, onread: reads.onread });
+      return new NodeSocket(socket, true, reads);
     },
 
     ...processServices,
+
+    // After the I/O already received (the port's contract: the HTTP/1 pool must see a FIN
+    // that came right behind a response before it reuses the connection). Outbound
+    // sockets read through `onread`, which stops reading from the kernel while reads are
+    // disabled; libuv then reads the data and, on the next poll, the FIN behind it, so
+    // one setImmediate would run between them (the conformance suite's defer test): two
+    // do not, as on Bun.
+    defer: (callback) => void setImmediate(() => setImmediate(callback)),
   };
 }

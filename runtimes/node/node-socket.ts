@@ -3,6 +3,7 @@ import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } fro
 import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
+import { noteQueuedWrite, type OutboundReads } from "./outbound-reads.ts";
 
 /**
  * The port's Socket over a node `net.Socket`. Node buffers every write itself, so
@@ -17,17 +18,27 @@ export class NodeSocket implements Socket {
   private closedLocally = false;
   private error: PortError | undefined;
 
-  constructor(private readonly socket: net.Socket, connecting: boolean) {
+  /**
+   * `reads`: an outbound socket's reusable read buffers (outbound-reads.ts), given to
+   * `net.connect` as `onread`; accepted sockets get node's 'data' events.
+   */
+  constructor(
+    private readonly socket: net.Socket,
+    connecting: boolean,
+    reads?: OutboundReads,
+  ) {
     // The port's sockets start with TCP_NODELAY, as Envoy's connections do: a proxy
     // writes a head and then a body, and Nagle would hold the second write for the
     // peer's delayed ACK (~40 ms).
     socket.setNoDelay(true);
-    socket.on("data", (data: Uint8Array) => this.handler.onData(data));
+    if (reads) reads.attach(socket, (data) => this.handler.onData(data));
+    else socket.on("data", (data: Uint8Array) => this.handler.onData(data));
     socket.on("end", () => this.handler.onEnd());
     socket.on("error", (err) => {
       this.error ??= toPortError(err);
     });
     socket.on("close", () => {
+      reads?.release();
       const reason: CloseReason = this.closedLocally ? "local" : this.error ? "error" : "remote";
       const handler = this.handler;
       this.handler = detachedHandler;
@@ -43,7 +54,10 @@ export class NodeSocket implements Socket {
   write(data: Uint8Array): void {
     if (this.writeClosed) return;
     this.socket.write(data, this.afterWrite);
-    if (this.socket.writableLength > 0) this.waitingDrain = true;
+    if (this.socket.writableLength > 0) {
+      this.waitingDrain = true;
+      noteQueuedWrite(data); // node keeps `data` itself until it is written
+    }
   }
 
   private readonly afterWrite = (): void => {

@@ -119,6 +119,38 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
     expect(await chunked.body.json()).toEqual({ length: payload.length, sha: payloadSha, te: "chunked" });
   });
 
+  // The bytes a proxy could not write yet stay queued while it reads on: the queue must
+  // hold what was read, not memory the next read reuses (node reads upstreams into reused
+  // buffers: runtimes/node/outbound-reads.ts). A client that stops reading now and then
+  // keeps writes queued; every byte is checked.
+  test("a client that keeps pausing gets a 50 MiB download intact, plain and chunked", async () => {
+    for (const path of ["/download", "/download-chunked"]) {
+      const socket = net.connect({ port, host: "127.0.0.1" });
+      await new Promise((r) => socket.once("connect", r));
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let nextPause = 2 * MiB;
+      socket.on("data", (d: Buffer) => {
+        chunks.push(d);
+        received += d.length;
+        if (received >= nextPause) {
+          nextPause += 4 * MiB;
+          socket.pause();
+          setTimeout(() => socket.resume(), 60);
+        }
+      });
+      await new Promise((r) => socket.once("close", r));
+      const raw = Buffer.concat(chunks);
+      const headEnd = raw.indexOf("\r\n\r\n");
+      const head = raw.subarray(0, headEnd).toString("latin1");
+      expect(head).toMatch(/^HTTP\/1\.1 200/);
+      const body = path === "/download" ? raw.subarray(headEnd + 4) : dechunk(raw.subarray(headEnd + 4));
+      expect(body.length).toBe(payload.length);
+      expect(sha(body)).toBe(payloadSha);
+    }
+  });
+
   test("a slow reader pushes back on the upstream; proxy memory stays bounded", async () => {
     /** One 64 MiB stream to a client that pauses first; returns what happened while it was paused. */
     async function stream(pauseMs: number, sampler?: { peak(): number }) {
@@ -218,3 +250,16 @@ describe.each(RUNTIMES)("stale keep-alive connections on %s", (runtime) => {
     }
   });
 });
+
+/** The payload of a chunked body (RFC 9112 §7.1), trailers ignored. */
+function dechunk(wire: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = wire.indexOf("\r\n", at);
+    const size = parseInt(wire.subarray(at, lineEnd).toString("latin1"), 16);
+    if (!(size > 0)) return Buffer.concat(parts);
+    parts.push(wire.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+}

@@ -55,6 +55,26 @@ describe.each(RUNTIMES)("tcp_proxy on %s", (runtime) => {
     expect(sha256(fromProxy)).toBe(sha256(down));
   });
 
+  // Writes the proxy could not send yet hold what was read, not memory the next read
+  // reuses (node reads upstreams into reused buffers: runtimes/node/outbound-reads.ts).
+  test("a client that keeps pausing receives 32 MiB of random bytes intact", async () => {
+    const down = randomBytes(32 * MiB);
+    onUpstream = (socket) => void writeAll(socket, down);
+    const client = await connect(port);
+    let received = 0;
+    let nextPause = 2 * MiB;
+    client.on("data", (d: Buffer) => {
+      received += d.length;
+      if (received < nextPause) return;
+      nextPause += 4 * MiB;
+      client.pause();
+      setTimeout(() => client.resume(), 60);
+    });
+    const fromProxy = await readAll(client);
+    expect(fromProxy.length).toBe(down.length);
+    expect(sha256(fromProxy)).toBe(sha256(down));
+  });
+
   test("half-close: the client ends its side and still receives the upstream's reply", async () => {
     onUpstream = (socket) => {
       const got: Buffer[] = [];

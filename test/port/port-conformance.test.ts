@@ -123,8 +123,28 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     server.socket.readDisable(false);
     await server.until(() => server.receivedBytes === data.length, "all bytes", 20_000);
     await client.until(() => client.socket.bufferedAmount === 0 && client.drains > 0, "drain");
-    // The receiver owns each chunk: none was overwritten by a later read.
     expect(firstDifference(concat(server.received), data)).toBe(-1);
+  });
+
+  test("bytes lent to onData and written to another socket during the call stay intact while that socket's queue holds them", async () => {
+    // A proxy's path: upstream bytes go to the client's socket as they are, and a slow
+    // client leaves them queued while the upstream socket reads on (into the same memory,
+    // where the adapter reuses its read buffers: node's outbound sockets, memory).
+    const upstream = await pair();
+    const downstream = await pair();
+    downstream.client.socket.readDisable(true); // the slow client
+    const data = pattern(8 * 1024 * 1024, 3);
+    let forwarded = 0;
+    upstream.client.onData = (lent: Uint8Array) => {
+      forwarded += lent.byteLength;
+      downstream.server.socket.write(lent);
+    };
+    for (let at = 0; at < data.length; at += 65536) upstream.server.socket.write(data.subarray(at, at + 65536));
+    while (forwarded < data.length) await sleep(10);
+    expect(downstream.server.socket.bufferedAmount).toBeGreaterThan(0);
+    downstream.client.socket.readDisable(false);
+    await downstream.client.until(() => downstream.client.receivedBytes === data.length, "all bytes", 20_000);
+    expect(firstDifference(concat(downstream.client.received), data)).toBe(-1);
   });
 
   test("readDisable is counted: two disables need two enables", async () => {

@@ -20,7 +20,7 @@ export class SocketRecorder implements SocketHandler {
   }
   connected = false;
   onData(data: Uint8Array): void {
-    this.received.push(data);
+    this.received.push(data.slice()); // lent for this call only (port.ts)
     this.receivedBytes += data.byteLength;
     this.wake();
   }

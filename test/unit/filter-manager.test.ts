@@ -173,4 +173,21 @@ describe("NetworkFilterManager", () => {
     filters[0]!.callbacks!.continueReading();
     expect(log).toEqual(["b.data(x)"]);
   });
+
+  // port.ts: onData's bytes are lent for the call; the socket may read the next ones into
+  // the same memory (node's outbound sockets do). What a stopped filter left must survive it.
+  test("bytes a filter left undrained are copied before the read returns: reusing the socket's memory does not change them", () => {
+    const { socket, manager, filters, log } = setup(["a", "b"]);
+    addAll(manager, filters);
+    filters[0]!.dataStatus = FilterStatus.StopIteration;
+    manager.initializeReadFilters();
+    const lent = bytes("first");
+    socket.handler!.onData(lent);
+    lent.fill(0x21); // the adapter reads the next bytes into the same buffer
+    socket.handler!.onData(lent.subarray(0, 2).fill(0x79)); // "yy"
+    log.length = 0;
+    filters[0]!.dataStatus = FilterStatus.Continue;
+    filters[0]!.callbacks!.continueReading();
+    expect(log).toEqual(["b.data(firstyy)"]);
+  });
 });

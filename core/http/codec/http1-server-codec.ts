@@ -1,5 +1,5 @@
 import { allocBytes, bodyBytes } from "../../util/byte-slab.ts";
-import { EMPTY_BYTES } from "../../util/bytes.ts";
+import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { LAST_CHUNK, writeChunk } from "./chunked.ts";
@@ -84,8 +84,8 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     }
     if (this.paused) {
       // Reading is disabled while a response is pending; at most what was in flight lands here.
-      // Copied: the caller's read buffer is lent for this call only.
-      if (data.byteLength > 0) this.pending = this.pending ? concat(this.pending, data) : data.slice();
+      // Copied: the socket lent these bytes for this read only (port.ts: onData).
+      if (data.byteLength > 0) this.pending = this.pending ? concat(this.pending, data) : keepBytes(data);
       if (endStream) this.holdEnd();
       return;
     }
@@ -124,8 +124,8 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
         const rest = stoppedAt < data.byteLength ? data.subarray(stoppedAt) : EMPTY_BYTES;
         if (!this.resumeRequested) {
           this.paused = true;
-          // Copied: the caller's read buffer is lent for this call only.
-          if (rest.byteLength > 0) this.pending = rest.slice();
+          // Copied: the socket lent these bytes for this read only (port.ts: onData).
+          if (rest.byteLength > 0) this.pending = keepBytes(rest);
           return;
         }
         // The response was completed (and resume() called) from inside a callback, e.g.

@@ -1,7 +1,7 @@
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import { latin1Encode } from "../../util/latin1.ts";
-import { EMPTY_BYTES } from "../../util/bytes.ts";
+import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
 import {
   FilterDataStatus,
@@ -136,7 +136,8 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     this.streamInfo.bytesReceived += data.byteLength;
     if (endStream) this.onRequestEnd();
     if (!this.headersDone) {
-      if (data.byteLength > 0) (this.buffered ??= []).push(data);
+      // Copied: the socket lent these bytes for this read only (port.ts: onData).
+      if (data.byteLength > 0) (this.buffered ??= []).push(keepBytes(data));
       this.bufferedEnd ||= endStream;
       return;
     }

@@ -1,4 +1,4 @@
-import { EMPTY_BYTES } from "../../util/bytes.ts";
+import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, RedirectAction } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
@@ -112,7 +112,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.upstream.encodeData(data, endStream);
       if (data.byteLength > 0 && this.callbacks.traced) this.callbacks.trace("upstream_write", String(data.byteLength));
     } else if (!this.done) {
-      if (data.byteLength > 0) (this.buffered ??= []).push(data);
+      // Copied: the socket lent these bytes for this read only (port.ts: onData).
+      if (data.byteLength > 0) (this.buffered ??= []).push(keepBytes(data));
       this.bufferedBytes += data.byteLength;
       // Waiting for a connection: past the buffer limit, stop reading the client.
       const limit = this.cluster?.config.perConnectionBufferLimitBytes ?? 0;
@@ -139,7 +140,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     // Bytes right behind the upgrade head (a websocket frame, a TLS ClientHello after
     // CONNECT) wait for the upstream connection like a request body does.
-    if (data.byteLength > 0) (this.buffered ??= []).push(data);
+    if (data.byteLength > 0) (this.buffered ??= []).push(keepBytes(data));
     this.bufferedUpgradeEnd ||= endStream;
   }
 
