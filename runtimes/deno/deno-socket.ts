@@ -1,4 +1,3 @@
-import { allocBytes } from "../../core/util/byte-slab.ts";
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
 import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
 import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
@@ -6,16 +5,19 @@ import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
 import type { DenoConn, DenoNetAddr } from "./deno-api.ts";
 import { ReadSizer } from "./read-sizer.ts";
+import { lend, QueuedLentBytes, readBuffer, recycle } from "./lent-reads.ts";
 
 /**
- * The port's Socket over a Deno TCP conn: a read loop (small reads copied out of a
- * reused buffer sized by ReadSizer, large ones handed over whole, so the receiver owns
- * what it gets) and a write pump that re-queues what a short `conn.write` did not take.
+ * The port's Socket over a Deno TCP conn: a read loop (into a buffer sized by
+ * ReadSizer, lent to onData and read into again unless a write queue holds it:
+ * lent-reads.ts) and a write pump that re-queues what a short `conn.write` did not take.
  */
 export class DenoSocket implements Socket {
   private handler: SocketHandler = detachedHandler;
   private conn: DenoConn | undefined;
   private readonly queue = new WriteQueue();
+  /** Lent read bytes (this or another socket's) in `queue`, held until written. */
+  private readonly queuedLent = new QueuedLentBytes();
   private readonly reads = new ReadDisableCount();
   private writing = false;
   private pendingShutdown: "end" | "close" | undefined;
@@ -54,7 +56,7 @@ export class DenoSocket implements Socket {
 
   private async readLoop(conn: DenoConn): Promise<void> {
     const sizer = new ReadSizer();
-    let buffer = new Uint8Array(sizer.size);
+    let buffer = readBuffer(sizer.size);
     while (!this.done) {
       if (this.reads.disabled) {
         await new Promise<void>((resolve) => (this.wakeReader = resolve));
@@ -74,28 +76,25 @@ export class DenoSocket implements Socket {
         this.finishIfBothShut();
         return;
       }
-      let data: Uint8Array;
-      if (sizer.onRead(n)) {
-        // A large read: hand the buffer itself to the receiver (no copy).
-        data = buffer.subarray(0, n);
-        buffer = new Uint8Array(sizer.size);
-      } else {
-        // A small one: copy it out (into a slab: cheaper than a new array on V8) and
-        // keep the buffer unless its size changed.
-        data = allocBytes(n);
-        data.set(buffer.subarray(0, n));
-        if (buffer.length !== sizer.size) buffer = new Uint8Array(sizer.size);
-      }
+      sizer.onRead(n);
       // A read already pending when reading was disabled still completes: hold its
       // bytes until reading is enabled again, as the kernel would have.
       while (this.reads.disabled && !this.done) await new Promise<void>((resolve) => (this.wakeReader = resolve));
-      if (!this.closedLocally && !this.done) this.handler.onData(data);
+      const free = this.closedLocally || this.done || lend(buffer, n, this.deliver);
+      if (!free) buffer = readBuffer(sizer.size);
+      else if (buffer.length !== sizer.size) {
+        recycle(buffer);
+        buffer = readBuffer(sizer.size);
+      }
     }
   }
+
+  private readonly deliver = (data: Uint8Array): void => this.handler.onData(data);
 
   write(data: Uint8Array): void {
     if (this.writeClosed || data.byteLength === 0) return;
     this.queue.push(data);
+    this.queuedLent.queuedBytes(data);
     if (!this.writing) this.pump();
   }
 
@@ -125,6 +124,7 @@ export class DenoSocket implements Socket {
     this.writing = false;
     if (this.done) return;
     this.queue.consume(written);
+    this.queuedLent.wroteBytes(written);
     if (!this.queue.isEmpty) this.pump();
     else this.afterQueue(this.conn!, true);
   };
@@ -212,6 +212,7 @@ export class DenoSocket implements Socket {
     if (this.done) return;
     this.done = true;
     this.queue.clear();
+    this.queuedLent.abandon();
     try {
       this.conn?.close();
     } catch {

@@ -10,21 +10,14 @@ export const MIN_READ = 256;
 export const MAX_READ = 65536;
 /** Consecutive small reads (under a quarter of the buffer) before the buffer halves. */
 export const SHRINK_AFTER = 8;
-/** Reads up to this size are copied out (into a slab) and the buffer kept; larger ones are handed over. */
-export const COPY_MAX = 2048;
 
 export class ReadSizer {
   /** Bytes of the buffer to read into next. */
   size = MIN_READ;
   private smallReads = 0;
 
-  /**
-   * A read returned `n` bytes into a buffer of `size`. Returns whether to hand that
-   * buffer to the receiver as it is (a large read: no copy) rather than copy the bytes
-   * out; `size` is then the size for the next read (a new buffer is needed when it
-   * changed, or when the buffer was handed over).
-   */
-  onRead(n: number): boolean {
+  /** A read returned `n` bytes into a buffer of `size`; `size` is then the size for the next read. */
+  onRead(n: number): void {
     const full = n === this.size;
     if (full && this.size < MAX_READ) {
       this.size *= 2;
@@ -37,6 +30,5 @@ export class ReadSizer {
     } else {
       this.smallReads = 0;
     }
-    return n > COPY_MAX;
   }
 }

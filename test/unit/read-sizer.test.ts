@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { COPY_MAX, MAX_READ, MIN_READ, ReadSizer, SHRINK_AFTER } from "../../runtimes/deno/read-sizer.ts";
+import { MAX_READ, MIN_READ, ReadSizer, SHRINK_AFTER } from "../../runtimes/deno/read-sizer.ts";
 
 describe("ReadSizer (the Deno adapter's read buffer size)", () => {
   test("starts small, so an idle connection's pending read pins little", () => {
@@ -40,13 +40,5 @@ describe("ReadSizer (the Deno adapter's read buffer size)", () => {
     expect(sizer.size).toBe(MAX_READ);
     sizer.onRead(MAX_READ);
     expect(sizer.size).toBe(MAX_READ);
-  });
-
-  test(`hands the buffer over only for reads above ${COPY_MAX} bytes (smaller ones are copied into a slab)`, () => {
-    const sizer = new ReadSizer();
-    expect(sizer.onRead(256)).toBe(false);
-    while (sizer.size <= COPY_MAX) sizer.onRead(sizer.size);
-    expect(sizer.onRead(COPY_MAX)).toBe(false);
-    expect(sizer.onRead(COPY_MAX + 1)).toBe(true);
   });
 });
