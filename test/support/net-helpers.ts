@@ -2,13 +2,25 @@
 import * as net from "node:net";
 import { createHash } from "node:crypto";
 
-/** A port that was free a moment ago (bind 0, read it, close). */
+/** A port that was free a moment ago (a random one below the ephemeral range that could be bound). */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
+  // Below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out
+  // for listen(0) is also handed out as the local port of outgoing connections, and one
+  // of those (a proxy's upstream connection in another test) took a port between this
+  // check and the proxy's bind (EADDRINUSE).
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error("no free port found below the ephemeral range");
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 }
 
 export interface TcpServer {
