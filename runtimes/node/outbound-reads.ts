@@ -1,5 +1,5 @@
 import type * as net from "node:net";
-import { allocBytes } from "../../core/util/byte-slab.ts";
+import { keepBytes } from "../../core/util/bytes.ts";
 
 /**
  * Where node reads an outbound (upstream) socket: into buffers we reuse, through net's
@@ -71,9 +71,7 @@ export class OutboundReads {
   private onRead(n: number, buffer: Uint8Array): void {
     this.lastRead = n;
     if (buffer === shared) {
-      const copy = n <= 2048 ? allocBytes(n) : new Uint8Array(n);
-      copy.set(shared.subarray(0, n));
-      this.deliver(copy);
+      this.deliver(keepBytes(shared.subarray(0, n)));
       return;
     }
     lentNow = buffer.buffer;

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "vitest";
 import type { Socket } from "../../core/port.ts";
 import { ExitCalled, MemoryRuntime, type MemoryRuntimeOptions } from "../../runtimes/memory/memory-runtime.ts";
-import type { MemorySocket } from "../../runtimes/memory/memory-socket.ts";
+import { POISON, type MemorySocket } from "../../runtimes/memory/memory-socket.ts";
 import { LivelockError } from "../../runtimes/memory/scheduler.ts";
 import { concat, SocketRecorder } from "../port/socket-recorder.ts";
 
@@ -348,13 +348,26 @@ describe("faults", () => {
     expect([client.closeError?.code, server.closeError?.code]).toEqual(["ECONNRESET", "ECONNRESET"]);
   });
 
-  test("the receiver owns what it gets: a byte-split stream reassembles exactly", async () => {
+  test("a byte-split stream reassembles exactly from the copies a receiver keeps", async () => {
     const { runtime, client, server, serverSocket } = await pair({ seed: 9 });
     serverSocket.faults = { split: "random", writeWindow: 7 };
     const data = new Uint8Array(3000).map((_, i) => (i * 7) & 0xff);
     server.socket.write(data);
     runtime.runDue();
     expect(concat(client.received)).toEqual(data);
+  });
+
+  test("reads are lent: bytes kept past onData are poisoned; written on during it, they arrive intact", async () => {
+    const { runtime, client, server } = await pair();
+    let kept: Uint8Array | undefined;
+    client.onData = (lent: Uint8Array) => {
+      kept = lent; // wrong: not copied
+      client.socket.write(lent); // right: a write during the call (echoed back)
+    };
+    server.socket.write(Uint8Array.from("hello", (c) => c.charCodeAt(0)));
+    runtime.runDue();
+    expect([...kept!]).toEqual([POISON, POISON, POISON, POISON, POISON]);
+    expect(server.text()).toBe("hello");
   });
 });
 
