@@ -35,9 +35,9 @@ export interface SocketHandler {
   onConnect(): void;
   /**
    * Bytes arrived. `data` is lent for this call only: once it returns, the adapter may
-   * read the next bytes into the same memory (node's outbound sockets and deno's read into
-   * reused buffers, as nginx reads into its proxy_buffers: fresh memory for every read cost
-   * node a third of its CPU on large responses). A receiver that keeps bytes past the
+   * read the next bytes into the same memory (node and deno read into reused buffers, as
+   * nginx reads into its proxy_buffers: fresh memory for every read cost node a third of
+   * its CPU on large responses). A receiver that keeps bytes past the
    * call keeps a copy (`keepBytes` in core/util/bytes.ts); passing them to a `write` of
    * this runtime during the call is not keeping them (see `Socket.write`).
    */

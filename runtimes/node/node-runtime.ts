@@ -3,13 +3,15 @@ import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from ".
 import { processServices } from "./process-services.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { NodeSocket } from "./node-socket.ts";
-import { OutboundReads } from "./outbound-reads.ts";
+import { SocketReads } from "./socket-reads.ts";
+import { readThrough } from "./accepted-socket.ts";
 import { raiseMallocThresholds } from "../../core/adapter-kit/malloc-thresholds.ts";
 
 /** The port over Node's `net`, timers and process. */
 export function createNodeRuntime(): Runtime {
-  // node reads into fresh 64 KiB malloc'd buffers; keep glibc from trimming them away
-  // between collections (see malloc-thresholds.ts).
+  // node's ArrayBuffers are malloc'd (and so are the fresh 64 KiB buffers it reads into
+  // where we do not give it ours: a node without the internals accepted-socket.ts uses);
+  // keep glibc from trimming them away between collections (see malloc-thresholds.ts).
   raiseMallocThresholds();
   return {
     name: "node",
@@ -17,9 +19,11 @@ export function createNodeRuntime(): Runtime {
 
     listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
       // allowHalfOpen: the core decides when to send FIN (tcp_proxy propagates half-close).
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) =>
-        onAccept(new NodeSocket(socket, false)),
-      );
+      // pauseOnConnect: the socket is given reused read buffers before its first read.
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (paused) => {
+        const reads = new SocketReads();
+        onAccept(readThrough(paused, reads.onread) ? new NodeSocket(paused, false, reads) : new NodeSocket(paused, false));
+      });
       return new Promise((resolve, reject) => {
         // Kept for the server's life: a later error (EMFILE on accept) must not crash the process.
         server.on("error", (err) => reject(toPortError(err)));
@@ -34,7 +38,7 @@ export function createNodeRuntime(): Runtime {
     },
 
     connect(options: ConnectOptions): Socket {
-      const reads = new OutboundReads();
+      const reads = new SocketReads();
       const socket = net.connect({ host: options.address, port: options.port, allowHalfOpen: true, onread: reads.onread });
       return new NodeSocket(socket, true, reads);
     },

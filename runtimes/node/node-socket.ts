@@ -3,7 +3,7 @@ import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } fro
 import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
-import { noteQueuedWrite, type OutboundReads } from "./outbound-reads.ts";
+import { noteQueuedWrite, type SocketReads } from "./socket-reads.ts";
 
 /**
  * The port's Socket over a node `net.Socket`. Node buffers every write itself, so
@@ -19,13 +19,13 @@ export class NodeSocket implements Socket {
   private error: PortError | undefined;
 
   /**
-   * `reads`: an outbound socket's reusable read buffers (outbound-reads.ts), given to
-   * `net.connect` as `onread`; accepted sockets get node's 'data' events.
+   * `reads`: the socket's reusable read buffers (socket-reads.ts), given to the
+   * net.Socket as `onread`; without them (see accepted-socket.ts) node's 'data' events.
    */
   constructor(
     private readonly socket: net.Socket,
     connecting: boolean,
-    reads?: OutboundReads,
+    reads?: SocketReads,
   ) {
     // The port's sockets start with TCP_NODELAY, as Envoy's connections do: a proxy
     // writes a head and then a body, and Nagle would hold the second write for the
@@ -60,12 +60,15 @@ export class NodeSocket implements Socket {
     }
   }
 
-  private readonly afterWrite = (): void => {
+  /** A bound method, not an arrow: see SocketReads on closures made per connection under tsx. */
+  private readonly afterWrite = this.onWritten.bind(this);
+
+  private onWritten(): void {
     if (this.waitingDrain && this.socket.writableLength === 0) {
       this.waitingDrain = false;
       this.handler.onDrain();
     }
-  };
+  }
 
   get bufferedAmount(): number {
     return this.socket.writableLength;

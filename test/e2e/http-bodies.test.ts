@@ -58,12 +58,18 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
           res.end();
         };
         pump();
-      } else if (req.url === "/upload") {
+      } else if (req.url === "/upload" || req.url === "/upload-pausing") {
         const hash = createHash("sha256");
         let length = 0;
+        let nextPause = req.url === "/upload-pausing" ? 2 * MiB : Infinity;
         req.on("data", (d: Buffer) => {
           hash.update(d);
           length += d.length;
+          if (length < nextPause) return;
+          // A slow upstream: the proxy's writes to it stay queued while it reads the client on.
+          nextPause += 4 * MiB;
+          req.pause();
+          setTimeout(() => req.resume(), 60);
         });
         req.on("end", () => res.end(JSON.stringify({ length, sha: hash.digest("hex"), te: req.headers["transfer-encoding"] ?? null })));
       } else res.end("ok");
@@ -150,9 +156,9 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
   });
 
   // The bytes a proxy could not write yet stay queued while it reads on: the queue must
-  // hold what was read, not memory the next read reuses (node reads upstreams into reused
-  // buffers: runtimes/node/outbound-reads.ts). A client that stops reading now and then
-  // keeps writes queued; every byte is checked.
+  // hold what was read, not memory the next read reuses (node and deno read into reused
+  // buffers: runtimes/node/socket-reads.ts, runtimes/deno/lent-reads.ts). A client, or an
+  // upstream, that stops reading now and then keeps writes queued; every byte is checked.
   test("a client that keeps pausing gets a 50 MiB download intact, plain and chunked", async () => {
     for (const path of ["/download", "/download-chunked"]) {
       const socket = net.connect({ port, host: "127.0.0.1" });
@@ -179,6 +185,16 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
       expect(body.length).toBe(payload.length);
       expect(sha(body)).toBe(payloadSha);
     }
+  });
+
+  test("an upstream that keeps pausing gets a 50 MiB upload intact, plain and chunked", async () => {
+    const fixed = await request(`http://127.0.0.1:${port}/upload-pausing`, { method: "POST", body: payload, dispatcher: agent });
+    expect(await fixed.body.json()).toEqual({ length: payload.length, sha: payloadSha, te: null });
+    const chunks = Readable.from((function* () {
+      for (let at = 0; at < payload.length; at += 1 << 20) yield payload.subarray(at, at + (1 << 20));
+    })());
+    const chunked = await request(`http://127.0.0.1:${port}/upload-pausing`, { method: "POST", body: chunks, dispatcher: agent });
+    expect(await chunked.body.json()).toEqual({ length: payload.length, sha: payloadSha, te: "chunked" });
   });
 
   test("websocket upgrade: a real client talks to a real echo server through the proxy", async () => {

@@ -56,7 +56,8 @@ describe.each(RUNTIMES)("tcp_proxy on %s", (runtime) => {
   });
 
   // Writes the proxy could not send yet hold what was read, not memory the next read
-  // reuses (node reads upstreams into reused buffers: runtimes/node/outbound-reads.ts).
+  // reuses (node and deno read into reused buffers: runtimes/node/socket-reads.ts,
+  // runtimes/deno/lent-reads.ts). Both ways: a slow client, then a slow upstream.
   test("a client that keeps pausing receives 32 MiB of random bytes intact", async () => {
     const down = randomBytes(32 * MiB);
     onUpstream = (socket) => void writeAll(socket, down);
@@ -73,6 +74,29 @@ describe.each(RUNTIMES)("tcp_proxy on %s", (runtime) => {
     const fromProxy = await readAll(client);
     expect(fromProxy.length).toBe(down.length);
     expect(sha256(fromProxy)).toBe(sha256(down));
+  });
+
+  test("an upstream that keeps pausing receives 32 MiB of random bytes intact", async () => {
+    const up = randomBytes(32 * MiB);
+    let upstreamReceived: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+    onUpstream = (socket) => {
+      let received = 0;
+      let nextPause = 2 * MiB;
+      socket.on("data", (d: Buffer) => {
+        received += d.length;
+        if (received < nextPause) return;
+        nextPause += 4 * MiB;
+        socket.pause();
+        setTimeout(() => socket.resume(), 60);
+      });
+      upstreamReceived = readAll(socket);
+    };
+    const client = await connect(port);
+    await writeAll(client, up);
+    client.end();
+    const atUpstream = await upstreamReceived;
+    expect(atUpstream.length).toBe(up.length);
+    expect(sha256(atUpstream)).toBe(sha256(up));
   });
 
   test("half-close: the client ends its side and still receives the upstream's reply", async () => {

@@ -126,25 +126,33 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     expect(firstDifference(concat(server.received), data)).toBe(-1);
   });
 
-  test("bytes lent to onData and written to another socket during the call stay intact while that socket's queue holds them", async () => {
-    // A proxy's path: upstream bytes go to the client's socket as they are, and a slow
-    // client leaves them queued while the upstream socket reads on (into the same memory,
-    // where the adapter reuses its read buffers: node's outbound sockets, memory).
-    const upstream = await pair();
-    const downstream = await pair();
-    downstream.client.socket.readDisable(true); // the slow client
+  test.each([
+    ["a connected socket's reads to an accepted socket's queue", "download"],
+    ["an accepted socket's reads to a connected socket's queue", "upload"],
+  ] as const)("bytes lent to onData and written to another socket during the call stay intact while that socket's queue holds them: %s", async (_, direction) => {
+    // A proxy's path: bytes read on one side go to the other side's socket as they are,
+    // and a slow peer there leaves them queued while the first socket reads on (into the
+    // same memory, where the adapter reuses its read buffers: node, deno, memory). Both
+    // directions: a response to a slow client, an upload to a slow upstream.
+    const first = await pair();
+    const second = await pair();
+    const [senderPeer, reader, writer, slowPeer] =
+      direction === "download"
+        ? [first.server, first.client, second.server, second.client]
+        : [first.client, first.server, second.client, second.server];
+    slowPeer.socket.readDisable(true);
     const data = pattern(8 * 1024 * 1024, 3);
     let forwarded = 0;
-    upstream.client.onData = (lent: Uint8Array) => {
+    reader.onData = (lent: Uint8Array) => {
       forwarded += lent.byteLength;
-      downstream.server.socket.write(lent);
+      writer.socket.write(lent);
     };
-    for (let at = 0; at < data.length; at += 65536) upstream.server.socket.write(data.subarray(at, at + 65536));
+    for (let at = 0; at < data.length; at += 65536) senderPeer.socket.write(data.subarray(at, at + 65536));
     while (forwarded < data.length) await sleep(10);
-    expect(downstream.server.socket.bufferedAmount).toBeGreaterThan(0);
-    downstream.client.socket.readDisable(false);
-    await downstream.client.until(() => downstream.client.receivedBytes === data.length, "all bytes", 20_000);
-    expect(firstDifference(concat(downstream.client.received), data)).toBe(-1);
+    expect(writer.socket.bufferedAmount).toBeGreaterThan(0);
+    slowPeer.socket.readDisable(false);
+    await slowPeer.until(() => slowPeer.receivedBytes === data.length, "all bytes", 20_000);
+    expect(firstDifference(concat(slowPeer.received), data)).toBe(-1);
   });
 
   test("readDisable is counted: two disables need two enables", async () => {

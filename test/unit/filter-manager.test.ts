@@ -175,7 +175,7 @@ describe("NetworkFilterManager", () => {
   });
 
   // port.ts: onData's bytes are lent for the call; the socket may read the next ones into
-  // the same memory (node's outbound sockets do). What a stopped filter left must survive it.
+  // the same memory (node and deno do). What a stopped filter left must survive it.
   test("bytes a filter left undrained are copied before the read returns: reusing the socket's memory does not change them", () => {
     const { socket, manager, filters, log } = setup(["a", "b"]);
     addAll(manager, filters);

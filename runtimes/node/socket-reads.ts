@@ -2,22 +2,23 @@ import type * as net from "node:net";
 import { keepBytes } from "../../core/util/bytes.ts";
 
 /**
- * Where node reads an outbound (upstream) socket: into buffers we reuse, through net's
- * `onread` option, instead of the fresh 64 KiB buffer node mallocs for every read.
+ * Where node reads a socket: into buffers we reuse, through net's `onread` option,
+ * instead of the fresh 64 KiB buffer node mallocs for every read.
  *
- * A proxied 1 MiB response is ~18 reads. Fresh buffers are freed only when V8 collects
+ * A proxied 1 MiB body is ~18 reads. Fresh buffers are freed only when V8 collects
  * them, so between collections the reads sweep tens of MiB of memory that is in no
  * cache; read into one reused buffer, the kernel's copy lands in cache and the write to
- * the client copies it from there (nginx reads into its proxy_buffers likewise). Measured:
- * node's CPU per 1 MiB response ~850 → ~550 µs, and no longer 1.0–1.8× nginx's from run
- * to run.
+ * the other side copies it from there (nginx reads into its proxy_buffers likewise).
+ * Measured: node's CPU per 1 MiB response ~850 → ~550 µs; 1 MiB uploads ÷ nginx
+ * 1.05×, 0.69× → 1.04×, 1.48× (node's uploads were 0.46–0.72× in five full runs).
  *
  * The port lends onData's bytes for the call only (port.ts), and node asks for the next
  * read's buffer right after the callback, so a buffer can be reused unless a write
- * queued part of it (a client slower than the upstream): `noteQueuedWrite` tells, and
+ * queued part of it (a peer slower than the sender): `noteQueuedWrite` tells, and
  * the socket then reads into another buffer while node's queue keeps the old one.
  *
- * Only outbound sockets: node offers `onread` on `net.connect`, not on accepted sockets.
+ * Node offers `onread` on `net.connect`; accepted sockets get it through
+ * accepted-socket.ts.
  */
 
 /** One buffer's size: node's own read size. */
@@ -28,12 +29,14 @@ const STREAMING_READ = 8 * 1024;
 const SPARE_ARENAS = 16;
 
 /**
- * Where idle sockets and small reads go: one buffer for every outbound socket (node
- * hands each socket its next buffer in advance, so a shared one is never lent: its
- * bytes are copied out). An idle upstream connection holds no buffer of its own.
+ * Where idle sockets and small reads go: one buffer for every socket (node hands each
+ * socket its next buffer in advance, so a shared one is never lent: its bytes are
+ * copied out). An idle connection, either side, holds no buffer of its own.
  */
 const shared = new Uint8Array(ARENA_BYTES);
 const spare: Uint8Array[] = [];
+
+function ignoreData(): void {}
 
 /** The buffer lent to the onData running now, and whether a queued write kept part of it. */
 let lentNow: ArrayBufferLike | undefined;
@@ -47,20 +50,25 @@ export function noteQueuedWrite(data: Uint8Array): void {
   if (data.buffer === lentNow) lentKept = true;
 }
 
-/** One outbound socket's reads: pass `onread` to `net.connect`, then `attach`. */
-export class OutboundReads {
+/**
+ * One socket's reads: pass `onread` to the net.Socket, then `attach`.
+ *
+ * Per connection, so it holds no closures of its own making: under tsx (node runs our
+ * TypeScript through it, with esbuild's `keepNames`) every arrow function created at
+ * run time also redefines its `name`, ~1 µs and ~350 bytes each; bound methods are not
+ * renamed (~110 bytes).
+ */
+export class SocketReads {
   /** This socket's own buffer while it streams; undefined: its reads go to `shared`. */
   private own: Uint8Array | undefined;
   private lastRead = 0;
   private socket: net.Socket | undefined;
-  private deliver: (data: Uint8Array) => void = () => {};
+  private deliver: (data: Uint8Array) => void = ignoreData;
 
-  readonly onread: net.OnReadOpts = {
-    buffer: () => this.nextBuffer(),
-    callback: (n: number, buffer: Uint8Array): boolean => {
-      this.onRead(n, buffer);
-      return true;
-    },
+  /** node calls `callback` after each read (its result: whether to read on) and then `buffer`. */
+  readonly onread: { buffer: () => Uint8Array; callback: (n: number, buffer: Uint8Array) => boolean } = {
+    buffer: this.nextBuffer.bind(this),
+    callback: this.onRead.bind(this),
   };
 
   attach(socket: net.Socket, deliver: (data: Uint8Array) => void): void {
@@ -68,11 +76,11 @@ export class OutboundReads {
     this.deliver = deliver;
   }
 
-  private onRead(n: number, buffer: Uint8Array): void {
+  private onRead(n: number, buffer: Uint8Array): boolean {
     this.lastRead = n;
     if (buffer === shared) {
       this.deliver(keepBytes(shared.subarray(0, n)));
-      return;
+      return true;
     }
     lentNow = buffer.buffer;
     lentKept = false;
@@ -83,9 +91,10 @@ export class OutboundReads {
       if (lentKept && this.own === buffer) this.own = undefined;
       lentNow = undefined;
     }
+    return true; // reading stops by pause(), not here
   }
 
-  /** node asks for the buffer of the next read (at connect, then after each read). */
+  /** node asks for the buffer of the next read (when the socket is made, then after each read). */
   private nextBuffer(): Uint8Array {
     if (this.lastRead >= STREAMING_READ && !this.socket?.destroyed) return (this.own ??= spare.pop() ?? new Uint8Array(ARENA_BYTES));
     this.release();
