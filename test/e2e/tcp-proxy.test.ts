@@ -11,6 +11,19 @@ import { tcpProxyConfig } from "../support/configs.ts";
 
 const MiB = 1024 * 1024;
 
+/** A slow reader: stops reading for 60 ms after 2 MiB, then after every further 4 MiB. */
+function keepPausing(socket: net.Socket): void {
+  let received = 0;
+  let nextPause = 2 * MiB;
+  socket.on("data", (d: Buffer) => {
+    received += d.length;
+    if (received < nextPause) return;
+    nextPause += 4 * MiB;
+    socket.pause();
+    setTimeout(() => socket.resume(), 60);
+  });
+}
+
 /** Write `data` in 64 KiB chunks, honouring backpressure, then end. */
 async function writeAll(socket: net.Socket, data: Uint8Array, end = true): Promise<void> {
   for (let at = 0; at < data.length; at += 65536) {
@@ -62,15 +75,7 @@ describe.each(RUNTIMES)("tcp_proxy on %s", (runtime) => {
     const down = randomBytes(32 * MiB);
     onUpstream = (socket) => void writeAll(socket, down);
     const client = await connect(port);
-    let received = 0;
-    let nextPause = 2 * MiB;
-    client.on("data", (d: Buffer) => {
-      received += d.length;
-      if (received < nextPause) return;
-      nextPause += 4 * MiB;
-      client.pause();
-      setTimeout(() => client.resume(), 60);
-    });
+    keepPausing(client);
     const fromProxy = await readAll(client);
     expect(fromProxy.length).toBe(down.length);
     expect(sha256(fromProxy)).toBe(sha256(down));
@@ -80,15 +85,7 @@ describe.each(RUNTIMES)("tcp_proxy on %s", (runtime) => {
     const up = randomBytes(32 * MiB);
     let upstreamReceived: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
     onUpstream = (socket) => {
-      let received = 0;
-      let nextPause = 2 * MiB;
-      socket.on("data", (d: Buffer) => {
-        received += d.length;
-        if (received < nextPause) return;
-        nextPause += 4 * MiB;
-        socket.pause();
-        setTimeout(() => socket.resume(), 60);
-      });
+      keepPausing(socket);
       upstreamReceived = readAll(socket);
     };
     const client = await connect(port);
