@@ -39,6 +39,15 @@ export function allocBytes(n: number): Uint8Array {
 const MAX_COPIED_RANGE = 1024;
 
 /**
+ * TypedArray's own slice, a copy. A Node-style Buffer (what Node's and Bun's sockets
+ * deliver unless told otherwise) overrides `slice` to return a view, and on
+ * JavaScriptCore a view of a small array costs what the copy is there to avoid: a
+ * bare Bun server making one such view per request paused 2.1 ms per eden collection
+ * instead of 0.4.
+ */
+const copyRange = Uint8Array.prototype.slice;
+
+/**
  * Bytes `start`..`end` of `chunk` for a receiver that may keep them (a body piece).
  * Where slabs are on (V8), a view: a new array there costs more than the view. Where
  * they are off (JavaScriptCore), a small range is copied into an array of its own: a
@@ -47,6 +56,6 @@ const MAX_COPIED_RANGE = 1024;
  * (two per request lengthened a bare Bun server's eden pauses from 0.21 to 0.50 ms).
  */
 export function bodyBytes(chunk: Uint8Array, start: number, end: number): Uint8Array {
-  if (!slabs && end - start <= MAX_COPIED_RANGE) return chunk.slice(start, end);
+  if (!slabs && end - start <= MAX_COPIED_RANGE) return copyRange.call(chunk, start, end);
   return chunk.subarray(start, end);
 }

@@ -51,4 +51,17 @@ describe("bodyBytes (a body piece out of a read chunk)", () => {
     expect(large.buffer).toBe(c.buffer);
     expect(large.byteLength).toBe(3000);
   });
+
+  test("with slabs off, a chunk whose own slice is a view (Node's and Bun's Buffer) still gives a copy", () => {
+    useSlabs(false);
+    class ViewSlicing extends Uint8Array {
+      override slice(start?: number, end?: number): Uint8Array {
+        return this.subarray(start, end);
+      }
+    }
+    const c = new ViewSlicing(chunk());
+    const small = bodyBytes(c, 100, 164);
+    expect(small.buffer).not.toBe(c.buffer);
+    expect([...small]).toEqual([...c.subarray(100, 164)]);
+  });
 });
