@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { loadTools, throughputRun } from "./lib/load.mjs";
 import { startOrigin } from "./lib/origin.mjs";
 import { aggregate, renderMarkdown } from "./lib/report.mjs";
-import { THROUGHPUT, measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
+import { THROUGHPUT, fmt, measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
 import { parseArgs } from "./lib/settings.mjs";
 import { renderChart } from "./lib/svg.mjs";
 import { BENCH, ROOT, cpuPlan, get, machineInfo, nofileHardLimit, sleep, waitReady } from "./lib/system.mjs";
@@ -89,26 +89,52 @@ async function stopTarget(proc) {
 }
 
 /**
- * The latency target's own pass: the rate is half of the fastest polyvoy's median on
- * small GETs at 64 connections (so it needs that scenario), and the same rate is
- * measured for direct (the "added" latency is over it), each polyvoy and nginx — in
- * rounds, like the rest (see measureRound).
+ * The latency target's own pass, in rounds like the rest (see measureRound). The fastest
+ * polyvoy (by its median on small GETs at 64 connections, so that scenario is needed)
+ * first measures its maximum again, on a fresh process, right before the round: half of
+ * that is the round's rate, so the rate is half of what it can do in that minute, not of
+ * a median from earlier in the run (a machine that slowed down since would make "half"
+ * 65 % of what it can do then). It is measured at that rate on the same process, then
+ * direct (the "added" latency is over it), the other polyvoys and nginx at the same rate,
+ * each on a fresh process warmed at full speed first. Returns the rates, one per round.
  */
 async function measureLatencyAtHalf(ctx, targets, results, notes) {
   if (!settings.scenarios.has("latency-half")) return undefined;
-  const best = Math.max(0, ...targets.filter((t) => t.kind === "polyvoy").map((t) => median(results[t.id]?.scenarios?.["get-64c"]?.samples?.map((s) => s.value) ?? [])));
-  if (!(best > 0)) {
+  const polyvoys = targets.filter((t) => t.kind === "polyvoy" && !results[t.id]?.skipped && !results[t.id]?.error);
+  const medianOf = (t) => median(results[t.id]?.scenarios?.["get-64c"]?.samples?.map((s) => s.value) ?? []);
+  const fastest = polyvoys.filter((t) => medianOf(t) > 0).sort((a, b) => medianOf(b) - medianOf(a))[0];
+  if (!fastest) {
     notes.push("latency at half of polyvoy's max rate: not measured (needs the get-64c scenario of at least one polyvoy)");
     return undefined;
   }
-  const rate = Math.max(1, Math.round(best / 2));
-  const measured = targets.filter((t) => t.kind === "direct" || t.kind === "polyvoy" || t.id === "nginx");
+  const others = targets.filter((t) => t !== fastest && (t.kind === "direct" || t.kind === "polyvoy" || t.id === "nginx"));
+  const rates = [];
   for (let round = 1; round <= settings.runs; round++) {
-    log(`== latency at half of polyvoy's max rate: ${rate} req/s, round ${round} of ${settings.runs}`);
-    for (const target of measured) {
+    let rate = 0;
+    let proc = null;
+    try {
+      const started = await startTarget(ctx, fastest);
+      proc = started.proc;
+      // Its maximum now: the throughput scenario's warm-up and one run, on this process.
+      const max = (await measureThroughput(ctx, started.port, () => {}, 1, "get-64c"))["get-64c"];
+      if (!max || max.error) throw new Error(max?.error ?? "its small-GET run was not measured");
+      rate = Math.max(1, Math.round(max.samples[0].rps / 2));
+      rates.push(rate);
+      log(`== latency at half of polyvoy's max rate, round ${round} of ${settings.runs}: ${fastest.label} made ${fmt(max.samples[0].rps)} req/s just now, so ${rate} req/s`);
+      log(`  ${fastest.label}`);
+      await sleep(settings.pauseMs);
+      addRound(results[fastest.id].scenarios, await measureLatency(ctx, started.port, log, "latency-half", rate, 1));
+    } catch (error) {
+      addRound(results[fastest.id].scenarios, { "latency-half": { error: error.message } });
+      log(`  ${fastest.label} failed: ${error.message}`);
+    } finally {
+      await stopTarget(proc);
+    }
+    if (!rate) continue;
+    for (const target of others) {
       const entry = results[target.id];
       if (!entry || entry.skipped || entry.error) continue;
-      let proc = null;
+      proc = null;
       try {
         const started = await startTarget(ctx, target);
         proc = started.proc;
@@ -125,7 +151,7 @@ async function measureLatencyAtHalf(ctx, targets, results, notes) {
       }
     }
   }
-  return rate;
+  return rates.length ? { rates, fastest: fastest.label } : undefined;
 }
 
 /** Add one round's measurements to a target's: samples accumulate; an error in any round stands. */
@@ -311,7 +337,7 @@ async function main() {
       ? `wrk ${versions(ctx).wrk ?? ""} (Debian), one thread (\`wrk -t1\`), for the throughput scenarios; the bench's own node open-loop client (bench/load/http-client.mjs) for fixed-rate latency, as Debian's wrk has no fixed-rate mode`
       : "the bench's node client (bench/load/http-client.mjs) for everything (wrk not installed)",
     settings: { ...settings, scenarios: [...settings.scenarios], only: settings.only ? [...settings.only] : null },
-    halfRate: halfRate ?? null,
+    halfRate: halfRate ?? null, // { rates: one per round, fastest: whose maximum they halve }
     seconds: Math.round((Date.now() - t0) / 1000),
     // other work on the machine skews everything: the 1-minute load average before and after
     loadavg: { before: +loadBefore[0].toFixed(2), max: +Math.max(loadMax, os.loadavg()[0]).toFixed(2), after: +os.loadavg()[0].toFixed(2) },
