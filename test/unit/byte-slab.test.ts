@@ -54,12 +54,9 @@ describe("bodyBytes (a body piece out of a read chunk)", () => {
 
   test("with slabs off, a chunk whose own slice is a view (Node's and Bun's Buffer) still gives a copy", () => {
     useSlabs(false);
-    class ViewSlicing extends Uint8Array {
-      override slice(start?: number, end?: number): Uint8Array {
-        return this.subarray(start, end);
-      }
-    }
-    const c = new ViewSlicing(chunk());
+    const c = chunk();
+    Object.defineProperty(c, "slice", { value: (start?: number, end?: number) => c.subarray(start, end) });
+    expect(c.slice(100, 164).buffer).toBe(c.buffer); // the chunk's own slice is a view
     const small = bodyBytes(c, 100, 164);
     expect(small.buffer).not.toBe(c.buffer);
     expect([...small]).toEqual([...c.subarray(100, 164)]);
