@@ -96,7 +96,8 @@ async function stopTarget(proc) {
  * a median from earlier in the run (a machine that slowed down since would make "half"
  * 65 % of what it can do then). It is measured at that rate on the same process, then
  * direct (the "added" latency is over it), the other polyvoys and nginx at the same rate,
- * each on a fresh process warmed at full speed first. Returns the rates, one per round.
+ * each on a fresh process warmed at full speed first. Returns the rounds' rates and
+ * whose maximum they halve.
  */
 async function measureLatencyAtHalf(ctx, targets, results, notes) {
   if (!settings.scenarios.has("latency-half")) return undefined;
@@ -110,31 +111,31 @@ async function measureLatencyAtHalf(ctx, targets, results, notes) {
   const others = targets.filter((t) => t !== fastest && (t.kind === "direct" || t.kind === "polyvoy" || t.id === "nginx"));
   const rates = [];
   for (let round = 1; round <= settings.runs; round++) {
+    log(`== latency at half of polyvoy's max rate, round ${round} of ${settings.runs}`);
     let rate = 0;
-    let proc = null;
+    let fastestProc = null;
     try {
       const started = await startTarget(ctx, fastest);
-      proc = started.proc;
+      fastestProc = started.proc;
       // Its maximum now: the throughput scenario's warm-up and one run, on this process.
       const max = (await measureThroughput(ctx, started.port, () => {}, 1, "get-64c"))["get-64c"];
       if (!max || max.error) throw new Error(max?.error ?? "its small-GET run was not measured");
       rate = Math.max(1, Math.round(max.samples[0].rps / 2));
       rates.push(rate);
-      log(`== latency at half of polyvoy's max rate, round ${round} of ${settings.runs}: ${fastest.label} made ${fmt(max.samples[0].rps)} req/s just now, so ${rate} req/s`);
-      log(`  ${fastest.label}`);
+      log(`  ${fastest.label}: ${fmt(max.samples[0].rps)} req/s on small GETs just now, so this round runs at ${rate} req/s`);
       await sleep(settings.pauseMs);
       addRound(results[fastest.id].scenarios, await measureLatency(ctx, started.port, log, "latency-half", rate, 1));
     } catch (error) {
       addRound(results[fastest.id].scenarios, { "latency-half": { error: error.message } });
       log(`  ${fastest.label} failed: ${error.message}`);
     } finally {
-      await stopTarget(proc);
+      await stopTarget(fastestProc);
     }
     if (!rate) continue;
     for (const target of others) {
       const entry = results[target.id];
       if (!entry || entry.skipped || entry.error) continue;
-      proc = null;
+      let proc = null;
       try {
         const started = await startTarget(ctx, target);
         proc = started.proc;
