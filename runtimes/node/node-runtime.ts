@@ -22,7 +22,8 @@ export function createNodeRuntime(): Runtime {
       // pauseOnConnect: the socket is given reused read buffers before its first read.
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (paused) => {
         const reads = new SocketReads();
-        onAccept(readThrough(paused, reads.onread) ? new NodeSocket(paused, false, reads) : new NodeSocket(paused, false));
+        const adopted = readThrough(paused, reads.onread);
+        onAccept(new NodeSocket(paused, false, adopted ? reads : undefined));
       });
       return new Promise((resolve, reject) => {
         // Kept for the server's life: a later error (EMFILE on accept) must not crash the process.
