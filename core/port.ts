@@ -78,6 +78,14 @@ export interface Socket {
    * or it copies them). Writes after `end`/`close`/`reset` are ignored.
    */
   write(data: Uint8Array): void;
+  /**
+   * Optional: as `write`, for the first `length` bytes of `data`, which the caller
+   * reuses as soon as this returns — the socket copies whatever it keeps. An adapter
+   * offers it where its runtime's write takes the bytes synchronously anyway (Bun's),
+   * so a connection can join small pieces in one reused buffer instead of a new one
+   * per write (an allocation per response that JavaScriptCore's collector then pays for).
+   */
+  writeCopying?(data: Uint8Array, length: number): void;
   /** Bytes accepted by `write` and not yet handed to the kernel. */
   readonly bufferedAmount: number;
   /**

@@ -33,6 +33,9 @@ let nextConnectionId = 0;
 /** Queued writes up to this size are joined into one buffer (one copy); larger ones go out as they are. */
 const JOIN_LIMIT = 16 * 1024;
 
+/** Where pieces are joined for a socket that copies what it keeps (`writeCopying`): one for all connections, as writes are synchronous. */
+const joinScratch = new Uint8Array(JOIN_LIMIT);
+
 /**
  * A downstream or upstream TCP connection over a port Socket (Envoy's
  * `Network::ConnectionImpl`): counted read disabling, a write buffer with a high
@@ -130,13 +133,21 @@ export class Connection implements SocketHandler, BatchedWriter {
     if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(data.byteLength));
   }
 
+  /** The batch joined in the shared scratch buffer, which the socket copies from (no buffer made per write). */
+  private writeJoinedCopying(batch: WriteBatch): void {
+    const length = batch.takeInto(joinScratch);
+    this.socket.writeCopying!(joinScratch, length);
+    if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(length));
+  }
+
   /** Write what the current event queued: small pieces as one buffer, large ones as they are. */
   flushBatch(): void {
     const batch = this.batch;
     if (batch.count === 0) return;
     if (this.closed) return batch.clear();
     // Taken before writing: a write may call back and queue more.
-    if (batch.count === 1 || batch.bytes <= JOIN_LIMIT) this.writeToSocket(batch.takeJoined());
+    if (batch.count > 1 && batch.bytes <= JOIN_LIMIT && this.socket.writeCopying) this.writeJoinedCopying(batch);
+    else if (batch.count === 1 || batch.bytes <= JOIN_LIMIT) this.writeToSocket(batch.takeJoined());
     else for (const chunk of batch.takeAll()) this.writeToSocket(chunk);
     this.checkHighWatermark();
   }

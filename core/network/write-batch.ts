@@ -22,22 +22,33 @@ export class WriteBatch {
 
   /** The pieces as one buffer (the piece itself when there is one; else joined, one copy); empties the batch. */
   takeJoined(): Uint8Array {
-    const first = this.first!;
     if (this.count === 1) {
+      const first = this.first!;
       this.clear();
       return first;
     }
     const joined = allocBytes(this.bytes);
-    joined.set(first, 0);
-    let at = first.byteLength;
-    joined.set(this.second!, at);
-    at += this.second!.byteLength;
+    this.takeInto(joined);
+    return joined;
+  }
+
+  /** Copy the pieces, in order, to the start of `target` (at least `bytes` long); returns how many bytes; empties the batch. */
+  takeInto(target: Uint8Array): number {
+    let at = 0;
+    if (this.first) {
+      target.set(this.first, 0);
+      at = this.first.byteLength;
+    }
+    if (this.second) {
+      target.set(this.second, at);
+      at += this.second.byteLength;
+    }
     for (const chunk of this.rest ?? []) {
-      joined.set(chunk, at);
+      target.set(chunk, at);
       at += chunk.byteLength;
     }
     this.clear();
-    return joined;
+    return at;
   }
 
   /** The pieces in order, as they are; empties the batch. */

@@ -312,6 +312,7 @@ export class Http1ConnPool {
   /** Connections released by a finished stream, waiting one turn before reuse. */
   private releasing = 0;
   private released: ActiveClient[] = [];
+  private releasedSpare: ActiveClient[] = [];
 
   constructor(
     readonly cluster: Cluster,
@@ -408,13 +409,17 @@ export class Http1ConnPool {
   }
 
   private readonly reuseReleased = (): void => {
+    // Two arrays taking turns, not a new one per turn: connections released while these
+    // are served go to the other one.
     const released = this.released;
-    this.released = [];
+    this.released = this.releasedSpare;
     for (const client of released) {
       this.releasing--;
       if (client.closed) this.replaceForPending();
       else this.serveNext(client);
     }
+    released.length = 0;
+    this.releasedSpare = released;
   };
 
   /** A connection pending requests counted on is gone: open another if they still wait. */

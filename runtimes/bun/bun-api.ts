@@ -3,7 +3,8 @@
  * `@types/bun`, whose globals clash with Deno's in one type-check.
  */
 export interface BunSocketHandle {
-  write(data: Uint8Array): number;
+  /** Writes what the kernel takes now (of `byteLength` bytes from `byteOffset`), copying nothing else; returns the count. */
+  write(data: Uint8Array, byteOffset?: number, byteLength?: number): number;
   shutdown(halfClose?: boolean): void;
   end(): void;
   terminate(): void;

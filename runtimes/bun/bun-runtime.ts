@@ -77,6 +77,6 @@ export function createBunRuntime(): Runtime {
     // on to see a FIN that came right behind a response before it reuses the connection).
     // Bun reads a socket's EOF on the poll after its data, and one setImmediate runs
     // before that poll (the conformance suite's defer test fails with it): two do not.
-    defer: (callback) => void setImmediate(() => setImmediate(callback)),
+    defer: (callback) => void setImmediate(setImmediate, callback),
   };
 }

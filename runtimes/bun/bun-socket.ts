@@ -5,6 +5,9 @@ import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
 import type { BunSocketHandle } from "./bun-api.ts";
 
+/** TypedArray's own slice: a copy (a Buffer's `slice` would be a view). */
+const copyRange = Uint8Array.prototype.slice;
+
 /**
  * The port's Socket over a Bun socket. Bun's `write` takes what the kernel accepts
  * right now and drops the rest, returning the count: the rest waits in our
@@ -81,6 +84,17 @@ export class BunSocket implements Socket {
     } else {
       this.queue.push(data);
     }
+  }
+
+  /** Bun's write takes from `data` synchronously: only what the kernel did not take is copied (into the queue). */
+  writeCopying(data: Uint8Array, length: number): void {
+    if (this.writeClosed || length === 0) return;
+    let written = 0;
+    if (this.socket && this.queue.isEmpty) {
+      written = Math.max(this.socket.write(data, 0, length), 0);
+      if (written >= length) return;
+    }
+    this.queue.push(copyRange.call(data, written, length));
   }
 
   /** Hand queued bytes to Bun until it stops taking them; then apply a pending end/close. */

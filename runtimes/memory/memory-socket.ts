@@ -146,6 +146,11 @@ export class MemorySocket implements Socket {
     }
   }
 
+  /** Offered as Bun's adapter does (port.ts), so the in-memory tests run the connection's copying path too. */
+  writeCopying(data: Uint8Array, length: number): void {
+    if (length > 0) this.write(data.slice(0, length));
+  }
+
   get bufferedAmount(): number {
     return this.queue.bytes;
   }

@@ -126,6 +126,34 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     expect(firstDifference(concat(server.received), data)).toBe(-1);
   });
 
+  test("writeCopying, where offered, keeps a copy of what it queues: 8 MiB through one reused buffer, between plain writes, to a reader that is not reading arrive whole and in order", async () => {
+    const { client, server } = await pair();
+    const socket = client.socket;
+    // Offered where the runtime's write takes the bytes synchronously (port.ts).
+    expect(typeof socket.writeCopying).toBe(target.name === "bun" || target.name === "memory" ? "function" : "undefined");
+    if (!socket.writeCopying) return;
+    server.socket.readDisable(true);
+    const data = pattern(8 * 1024 * 1024, 5);
+    const piece = 16 * 1024;
+    // Longer than each write: only `length` bytes are sent.
+    const reused = new Uint8Array(piece + 100);
+    for (let at = 0, i = 0; at < data.length; at += piece, i++) {
+      if (i % 3 === 2) {
+        socket.write(data.subarray(at, at + piece));
+        continue;
+      }
+      reused.set(data.subarray(at, at + piece));
+      socket.writeCopying(reused, piece);
+      // The caller reuses the buffer at once.
+      reused.fill(0xee);
+    }
+    await sleep(100);
+    expect(socket.bufferedAmount).toBeGreaterThan(0);
+    server.socket.readDisable(false);
+    await server.until(() => server.receivedBytes === data.length, "all bytes", 20_000);
+    expect(firstDifference(concat(server.received), data)).toBe(-1);
+  });
+
   test.each([
     ["a connected socket's reads to an accepted socket's queue", "download"],
     ["an accepted socket's reads to a connected socket's queue", "upload"],

@@ -1,11 +1,10 @@
 import { describe, expect, test } from "vitest";
 import { Connection, type ConnectionReadSink } from "../../core/network/connection.ts";
 import { inDispatch } from "../../core/event/dispatch-scope.ts";
-import { bytes, FakeSocket, text } from "./fake-socket.ts";
+import { bytes, CopyingFakeSocket, FakeSocket, text } from "./fake-socket.ts";
 
 /** A connection whose reads run `onRead` (the core's code for one I/O event). */
-function setup(onRead: (connection: Connection) => void) {
-  const socket = new FakeSocket();
+function setup<S extends FakeSocket = FakeSocket>(onRead: (connection: Connection) => void, socket: S = new FakeSocket() as S) {
   const connection = new Connection(socket, 0);
   const sink: ConnectionReadSink = { onData: () => onRead(connection) };
   connection.setReadSink(sink);
@@ -62,6 +61,27 @@ describe("writes during one I/O event leave together when it ends", () => {
     d.socket.handler!.onData(bytes("x"));
     expect(d.socket.writes).toEqual([]);
     expect(d.socket.resets).toBe(1);
+  });
+
+  test("to a socket that copies what it keeps (writeCopying), joined pieces go from one reused buffer; a lone piece and a batch over 16 KiB go through write as they are", () => {
+    const big = new Uint8Array(16 * 1024).fill(120);
+    const lone = bytes("lone");
+    const events = [
+      (c: Connection) => (c.write(bytes("head 1|"), false), c.write(bytes("body 1"), false)),
+      (c: Connection) => (c.write(bytes("head 2|"), false), c.write(bytes("body 2"), false)),
+      (c: Connection) => c.write(lone, false),
+      (c: Connection) => (c.write(bytes("head 3|"), false), c.write(big, false)),
+    ];
+    let event = 0;
+    const { socket } = setup((c) => events[event++]!(c), new CopyingFakeSocket());
+    for (let i = 0; i < events.length; i++) socket.handler!.onData(bytes("x"));
+    expect(socket.writes.slice(0, 2).map(text)).toEqual(["head 1|body 1", "head 2|body 2"]);
+    // Both joins used the same buffer, and the first write's copy survived the second join.
+    expect(socket.copyingSources).toHaveLength(2);
+    expect(socket.copyingSources[0]).toBe(socket.copyingSources[1]);
+    expect(socket.writes[2]).toBe(lone);
+    expect(socket.writes.slice(3).map((w) => w.byteLength)).toEqual([7, big.byteLength]);
+    expect(socket.writes[4]).toBe(big);
   });
 
   test("a throw inside an event still ends the scope (later writes are not stuck in a queue)", () => {

@@ -49,5 +49,15 @@ export class FakeSocket implements Socket {
   }
 }
 
+/** A FakeSocket that also offers `writeCopying` (as Bun's adapter does): each call is recorded as the copy it must keep. */
+export class CopyingFakeSocket extends FakeSocket {
+  /** The buffers `writeCopying` was called with (the caller's, reused). */
+  readonly copyingSources: Uint8Array[] = [];
+  writeCopying(data: Uint8Array, length: number): void {
+    this.copyingSources.push(data);
+    this.writes.push(data.slice(0, length));
+  }
+}
+
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const text = (data: Uint8Array): string => new TextDecoder().decode(data);

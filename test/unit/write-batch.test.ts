@@ -26,6 +26,19 @@ describe("WriteBatch (one event's writes of a connection)", () => {
     expect(text(batch.takeJoined())).toBe("next");
   });
 
+  test.each([1, 2, 3, 5])("takeInto copies %i pieces in order to the start of a longer buffer, says how many bytes, and empties the batch", (n) => {
+    const batch = new WriteBatch();
+    const pieces = Array.from({ length: n }, (_, i) => `piece ${i};`);
+    for (const piece of pieces) batch.push(bytes(piece));
+    const target = new Uint8Array(100).fill(46);
+    const length = batch.takeInto(target);
+    expect(length).toBe(pieces.join("").length);
+    expect(text(target.subarray(0, length))).toBe(pieces.join(""));
+    expect(target[length]).toBe(46);
+    expect(batch.count).toBe(0);
+    expect(batch.bytes).toBe(0);
+  });
+
   test.each([1, 2, 3, 5])("takeAll hands back %i pieces in order, as they are", (n) => {
     const batch = new WriteBatch();
     const pieces = Array.from({ length: n }, (_, i) => bytes(`piece ${i}`));
