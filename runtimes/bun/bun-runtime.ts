@@ -4,6 +4,10 @@ import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { useSlabs } from "../../core/util/byte-slab.ts";
 import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
 import { BunSocket } from "./bun-socket.ts";
+import { DEFAULT_READS_PER_EDEN_COLLECTION, EdenCollections } from "./eden-collections.ts";
+
+/** Set by createBunRuntime; the handlers below are shared by every socket. */
+let edenCollections = new EdenCollections(0);
 
 /** Bun's socket handlers are per listener, not per socket: route each event to its BunSocket. */
 function handlers(onOpen: (socket: BunSocketHandle) => void): BunSocketHandlers {
@@ -11,7 +15,10 @@ function handlers(onOpen: (socket: BunSocketHandle) => void): BunSocketHandlers 
   return {
     binaryType: "uint8array",
     open: onOpen,
-    data: (socket, data) => of(socket).onBunData(data),
+    data: (socket, data) => {
+      edenCollections.onRead();
+      of(socket).onBunData(data);
+    },
     end: (socket) => of(socket).onBunEnd(),
     drain: (socket) => of(socket).onBunDrain(),
     close: (socket, error) => of(socket)?.onBunClose(error),
@@ -25,10 +32,20 @@ function handlers(onOpen: (socket: BunSocketHandle) => void): BunSocketHandlers 
 
 const outboundHandlers = handlers((socket) => (socket.data as BunSocket).attach(socket, true));
 
+export interface BunRuntimeOptions {
+  /**
+   * Socket reads between two young-generation collections run between polls
+   * (eden-collections.ts); 0 leaves collections to JavaScriptCore alone. Default:
+   * `POLYVOY_BUN_READS_PER_EDEN_GC` from the environment, else 4,000.
+   */
+  readsPerEdenCollection?: number;
+}
+
 /** The port over Bun.listen / Bun.connect. */
-export function createBunRuntime(): Runtime {
+export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
   // JavaScriptCore allocates small arrays faster than it makes views (see byte-slab.ts).
   useSlabs(false);
+  edenCollections = new EdenCollections(options.readsPerEdenCollection ?? readsPerEdenCollectionFromEnv());
   return {
     name: "bun",
     version: Bun.version,
@@ -79,4 +96,14 @@ export function createBunRuntime(): Runtime {
     // before that poll (the conformance suite's defer test fails with it): two do not.
     defer: (callback) => void setImmediate(setImmediate, callback),
   };
+}
+
+function readsPerEdenCollectionFromEnv(): number {
+  const value = process.env.POLYVOY_BUN_READS_PER_EDEN_GC;
+  if (value === undefined || value === "") return DEFAULT_READS_PER_EDEN_COLLECTION;
+  const reads = Number(value);
+  if (!Number.isInteger(reads) || reads < 0) {
+    throw new Error(`POLYVOY_BUN_READS_PER_EDEN_GC must be a whole number of reads (0 turns scheduled collections off), not "${value}"`);
+  }
+  return reads;
 }

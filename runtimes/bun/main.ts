@@ -2,4 +2,12 @@
 import { runMain } from "../../core/main.ts";
 import { createBunRuntime } from "./bun-runtime.ts";
 
-await runMain(createBunRuntime(), process.argv.slice(2));
+let runtime;
+try {
+  runtime = createBunRuntime();
+} catch (err) {
+  // A bad setting in the environment: one line, as a bad config gets, and nothing starts.
+  process.stderr.write(`environment: ${(err as Error).message}\n`);
+  process.exit(1);
+}
+await runMain(runtime, process.argv.slice(2));

@@ -48,9 +48,9 @@ export interface Exited {
 }
 
 /** Run polyvoy to completion (validate mode, config errors) with a time limit. */
-export function runToExit(runtime: RuntimeName, args: string[], timeoutMs = 20_000): Promise<Exited> {
+export function runToExit(runtime: RuntimeName, args: string[], timeoutMs = 20_000, env?: Record<string, string>): Promise<Exited> {
   const [cmd, argv] = proxyCommand(runtime, args);
-  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: env && { ...process.env, ...env } });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
@@ -85,11 +85,18 @@ export class ProxyProcess {
     );
   }
 
-  /** Start polyvoy with `config` and wait until `listeners` listeners report they are listening. */
-  static async start(runtime: RuntimeName, config: object | string, listeners = 1, extraArgs: string[] = []): Promise<ProxyProcess> {
+  /** Start polyvoy with `config` (and `env` added to the environment) and wait until `listeners` listeners report they are listening. */
+  static async start(
+    runtime: RuntimeName,
+    config: object | string,
+    listeners = 1,
+    extraArgs: string[] = [],
+    env?: Record<string, string>,
+  ): Promise<ProxyProcess> {
     const path = writeConfig(config);
     const [cmd, argv] = proxyCommand(runtime, ["-c", path, ...extraArgs]);
-    const proxy = new ProxyProcess(runtime, spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
+    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: env && { ...process.env, ...env } });
+    const proxy = new ProxyProcess(runtime, child);
     await proxy.waitForLog(/listening on/g, listeners);
     return proxy;
   }

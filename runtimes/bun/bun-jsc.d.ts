@@ -1,0 +1,5 @@
+/** The one function of Bun's `bun:jsc` module the adapter uses (declared here: no `@types/bun`, see bun-api.ts). */
+declare module "bun:jsc" {
+  /** Run a young-generation (eden) collection of JavaScriptCore's heap now; returns the heap's size after it. */
+  export function edenGC(): number;
+}
