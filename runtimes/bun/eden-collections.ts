@@ -23,7 +23,7 @@ export class EdenCollections {
 
   /** Count a socket read (every `data` event of every socket). */
   onRead(): void {
-    if (++this.reads < this.readsPerCollection || this.readsPerCollection <= 0 || this.scheduled) return;
+    if (this.readsPerCollection === 0 || ++this.reads < this.readsPerCollection || this.scheduled) return;
     this.reads = 0;
     this.scheduled = true;
     setImmediate(this.collect);
