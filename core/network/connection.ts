@@ -130,14 +130,18 @@ export class Connection implements SocketHandler, BatchedWriter {
   /** One write to the socket (a trace shows these, as they leave: a queued head and body are one). */
   private writeToSocket(data: Uint8Array): void {
     this.socket.write(data);
-    if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(data.byteLength));
+    this.traceWrite(data.byteLength);
   }
 
   /** The batch joined in the shared scratch buffer, which the socket copies from (no buffer made per write). */
   private writeJoinedCopying(batch: WriteBatch): void {
     const length = batch.takeInto(joinScratch);
     this.socket.writeCopying!(joinScratch, length);
-    if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(length));
+    this.traceWrite(length);
+  }
+
+  private traceWrite(bytes: number): void {
+    if (this.trace?.on) this.trace.record("downstream_write", this.id, -1, String(bytes));
   }
 
   /** Write what the current event queued: small pieces as one buffer, large ones as they are. */

@@ -45,7 +45,7 @@ export interface BunRuntimeOptions {
 export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
   // JavaScriptCore allocates small arrays faster than it makes views (see byte-slab.ts).
   useSlabs(false);
-  edenCollections = new EdenCollections(options.readsPerEdenCollection ?? readsPerEdenCollectionFromEnv());
+  edenCollections = new EdenCollections(readsPerEdenCollection(options.readsPerEdenCollection));
   return {
     name: "bun",
     version: Bun.version,
@@ -98,12 +98,14 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
   };
 }
 
-function readsPerEdenCollectionFromEnv(): number {
-  const value = process.env.POLYVOY_BUN_READS_PER_EDEN_GC;
-  if (value === undefined || value === "") return DEFAULT_READS_PER_EDEN_COLLECTION;
-  const reads = Number(value);
+/** The option, else the environment's setting, else the default; one rule for both: a whole number ≥ 0. */
+function readsPerEdenCollection(option: number | undefined): number {
+  const env = process.env.POLYVOY_BUN_READS_PER_EDEN_GC;
+  if (option === undefined && (env === undefined || env === "")) return DEFAULT_READS_PER_EDEN_COLLECTION;
+  const reads = option ?? Number(env);
   if (!Number.isInteger(reads) || reads < 0) {
-    throw new Error(`POLYVOY_BUN_READS_PER_EDEN_GC must be a whole number of reads (0 turns scheduled collections off), not "${value}"`);
+    const name = option === undefined ? "POLYVOY_BUN_READS_PER_EDEN_GC" : "readsPerEdenCollection";
+    throw new Error(`${name} must be a whole number of reads (0 turns scheduled collections off), not "${option ?? env}"`);
   }
   return reads;
 }

@@ -3,10 +3,8 @@ import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
 import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
+import { keepBytes } from "../../core/util/bytes.ts";
 import type { BunSocketHandle } from "./bun-api.ts";
-
-/** TypedArray's own slice: a copy (a Buffer's `slice` would be a view). */
-const copyRange = Uint8Array.prototype.slice;
 
 /**
  * The port's Socket over a Bun socket. Bun's `write` takes what the kernel accepts
@@ -94,7 +92,7 @@ export class BunSocket implements Socket {
       written = Math.max(this.socket.write(data, 0, length), 0);
       if (written >= length) return;
     }
-    this.queue.push(copyRange.call(data, written, length));
+    this.queue.push(keepBytes(data.subarray(written, length)));
   }
 
   /** Hand queued bytes to Bun until it stops taking them; then apply a pending end/close. */

@@ -16,6 +16,7 @@ import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } fro
 import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
 import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
 import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
+import { keepBytes } from "../../core/util/bytes.ts";
 import type { DirectionFaults } from "./faults.ts";
 import type { Prng } from "./prng.ts";
 import { Lane, type Scheduler, type Task } from "./scheduler.ts";
@@ -148,7 +149,7 @@ export class MemorySocket implements Socket {
 
   /** Offered as Bun's adapter does (port.ts), so the in-memory tests run the connection's copying path too. */
   writeCopying(data: Uint8Array, length: number): void {
-    if (length > 0) this.write(data.slice(0, length));
+    if (length > 0) this.write(keepBytes(data.subarray(0, length)));
   }
 
   get bufferedAmount(): number {
