@@ -110,8 +110,8 @@ async function measureLatencyAtHalf(ctx, targets, results, notes) {
   }
   const others = targets.filter((t) => t !== fastest && (t.kind === "direct" || t.kind === "polyvoy" || t.id === "nginx"));
   const rates = [];
-  for (let round = 1; round <= settings.runs; round++) {
-    log(`== latency at half of polyvoy's max rate, round ${round} of ${settings.runs}`);
+  for (let round = 1; round <= settings.latencyRounds; round++) {
+    log(`== latency at half of polyvoy's max rate, round ${round} of ${settings.latencyRounds}`);
     let rate = 0;
     let fastestProc = null;
     try {

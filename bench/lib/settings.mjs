@@ -8,6 +8,7 @@ const USAGE = `usage: npm run bench -- [options]
   --seconds S          seconds per throughput run (full: 5, quick: 1)
   --warmup S           warm-up seconds before each scenario (full: 2, quick: 0)
   --rate R             fixed request rate of the latency scenario (default 500 req/s)
+  --latency-rounds N   rounds of latency-half (full: 5, quick: 1)
   --idle N             idle keep-alive connections in the memory scenario (full: 10000, quick: 1000)
   --idle-settle S      seconds the idle connections stay idle before RSS is read (full: 40, quick: 0.3)
   --only a,b           only these proxies (ids: direct, polyvoy-node, polyvoy-bun, polyvoy-deno,
@@ -25,6 +26,9 @@ export function parseArgs(argv) {
     latencySeconds: quick ? 1 : 5,
     latencyWarmupSeconds: quick ? 0.3 : 2,
     latencyConnections: 64,
+    // latency-half's p99 is that of a 5 s window, which one stall of the VM (~50 ms) decides:
+    // more rounds than the throughput scenarios' 3, so the median is not decided by two
+    latencyRounds: quick ? 1 : 5,
     rate: 500,
     idleConnections: quick ? 1000 : 10_000,
     settleMs: quick ? 300 : 2000,
@@ -61,6 +65,9 @@ export function parseArgs(argv) {
         break;
       case "--warmup":
         settings.warmupSeconds = Math.round(number());
+        break;
+      case "--latency-rounds":
+        settings.latencyRounds = Math.max(1, Math.round(number()));
         break;
       case "--rate":
         settings.rate = Math.max(1, Math.round(number()));
