@@ -194,6 +194,28 @@ describe("Http1ServerCodec: requests", () => {
     ]);
   });
 
+  test("a known field's value is read right whether or not it repeats the last message's (repeated-values.ts)", () => {
+    const userAgent = (raw: string) => {
+      const h = new Harness().feed(`GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: ${raw}\r\n\r\n`);
+      return h.stream.request!.headers.get("user-agent");
+    };
+    expect(userAgent("probe-1")).toBe("probe-1");
+    expect(userAgent("probe-1")).toBe("probe-1"); // the same bytes again
+    expect(userAgent("probe-2")).toBe("probe-2"); // one byte differs
+    expect(userAgent("probe-2 ")).toBe("probe-2"); // trailing whitespace is trimmed either way
+    expect(userAgent("probe-2")).toBe("probe-2");
+    expect(userAgent("probe-22")).toBe("probe-22"); // longer
+    expect(userAgent("probe-")).toBe("probe-"); // shorter
+  });
+
+  test("a value split across reads right after the bytes of the remembered value is read whole", () => {
+    new Harness().feed("GET / HTTP/1.1\r\nHost: a\r\nAccept: text/htm\r\n\r\n");
+    const request = bytes("GET / HTTP/1.1\r\nHost: a\r\nAccept: text/html\r\n\r\n");
+    const cut = "GET / HTTP/1.1\r\nHost: a\r\nAccept: text/htm".length;
+    const h = new Harness().feed(request.subarray(0, cut)).feed(request.subarray(cut));
+    expect(h.stream.request!.headers.get("accept")).toBe("text/html");
+  });
+
   test("header values are bytes as latin1", () => {
     const h = new Harness().feed(Uint8Array.from([...bytes("GET / HTTP/1.1\r\nHost: a\r\nX-L: caf"), 0xe9, ...bytes("\r\n\r\n")]));
     expect(h.stream.request!.headers.get("x-l")).toBe("café");

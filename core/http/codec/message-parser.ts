@@ -2,6 +2,7 @@ import { EMPTY_BYTES } from "../../util/bytes.ts";
 import { latin1Decode } from "../../util/latin1.ts";
 import { HeaderMap } from "../header-map.ts";
 import { knownHeaderName } from "./known-header-names.ts";
+import { rememberValue, repeatedValue } from "./repeated-values.ts";
 import { HPE_OK, HPE_USER, type LlhttpHandler } from "./llhttp.ts";
 
 /**
@@ -117,7 +118,17 @@ export abstract class MessageParser implements LlhttpHandler {
 
   onHeaderValue(start: number, end: number): number {
     this.readingValue = true;
-    this.value = this.value === "" ? this.span(start, end) : this.value + this.span(start, end);
+    if (this.value !== "") {
+      // The rest of a value that straddles two reads.
+      this.value += this.span(start, end);
+    } else if (this.fieldIsLowercase) {
+      // A known name: its value is often the one the last message carried (repeated-values.ts).
+      const repeated = repeatedValue(this.field, this.chunk, start, end);
+      if (repeated !== undefined) this.value = repeated;
+      else rememberValue(this.field, (this.value = this.span(start, end)), this.chunk, start, end);
+    } else {
+      this.value = this.span(start, end);
+    }
     // Looked up in the bytes: cheaper than in the string, and usually there is none.
     const last = this.chunk[end - 1];
     this.valueEndsInWhitespace = last === 32 || last === 9;
