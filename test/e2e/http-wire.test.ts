@@ -18,6 +18,8 @@ describe.each(RUNTIMES)("HTTP/1.1 on the wire on %s", (runtime) => {
     upstream = await httpUpstream((req, res) => {
       // Answer slowly for /slow so pipelined responses would overtake each other if not ordered.
       const delay = req.url.startsWith("/slow") ? 100 : 0;
+      // /etag: the request's user-agent comes back as the response's etag (repeated-values.ts).
+      if (req.url.startsWith("/etag")) res.setHeader("etag", `"${req.headers["user-agent"]}"`);
       setTimeout(() => res.end(`${req.method} ${req.url} ${req.body.length}`), delay);
     });
     port = await freePort();
@@ -43,6 +45,17 @@ describe.each(RUNTIMES)("HTTP/1.1 on the wire on %s", (runtime) => {
     expect(responses.map((r) => r.body)).toEqual(["GET /slow/1 0", "POST /2 5", "GET /slow/3 0", "GET /4 0"]);
     expect(responses.at(-1)!.headers.connection).toBe("close");
     expect(closed).toBe(true);
+  });
+
+  test("known header values that change from message to message arrive as sent, both ways", async () => {
+    // Same-length values, pipelined on one connection, each response in a read of its own
+    // (node and deno reuse their read buffers for them): a value is only
+    // reused when its bytes are exactly the last one's (repeated-values.ts).
+    const agents = ["ua-1", "ua-2", "ua-2", "ua-1", "ua-3", "ua-1"];
+    const requests = agents.map((ua, i) => `GET /etag/${i} HTTP/1.1\r\nHost: a\r\nUser-Agent: ${ua}\r\n\r\n`).join("");
+    const { text } = await rawExchange(port, requests, 1000);
+    expect(parseResponses(text).map((r) => r.headers.etag)).toEqual(agents.map((ua) => `"${ua}"`));
+    for (const [i, ua] of agents.entries()) expect(upstream.requests.find((r) => r.url === `/etag/${i}`)!.headers["user-agent"]).toBe(ua);
   });
 
   test("a request split into single bytes is proxied", async () => {

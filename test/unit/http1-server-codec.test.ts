@@ -216,6 +216,16 @@ describe("Http1ServerCodec: requests", () => {
     expect(h.stream.request!.headers.get("accept")).toBe("text/html");
   });
 
+  test("a remembered value is a copy: a read buffer reused for the next message does not change it", () => {
+    const text = "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: reuse-1\r\n\r\n";
+    const buffer = bytes(text);
+    // Node's and deno's adapters reuse their read buffers, and a Node Buffer's slice is a view.
+    Object.defineProperty(buffer, "slice", { value: (start?: number, end?: number) => buffer.subarray(start, end) });
+    expect(new Harness().feed(buffer).stream.request!.headers.get("user-agent")).toBe("reuse-1");
+    buffer.set(bytes("reuse-2"), text.indexOf("reuse-1"));
+    expect(new Harness().feed(buffer).stream.request!.headers.get("user-agent")).toBe("reuse-2");
+  });
+
   test("header values are bytes as latin1", () => {
     const h = new Harness().feed(Uint8Array.from([...bytes("GET / HTTP/1.1\r\nHost: a\r\nX-L: caf"), 0xe9, ...bytes("\r\n\r\n")]));
     expect(h.stream.request!.headers.get("x-l")).toBe("café");

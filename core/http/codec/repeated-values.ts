@@ -34,5 +34,11 @@ export function repeatedValue(name: string, bytes: Uint8Array, start: number, en
 
 /** Remember `value`, read from bytes[start, end), as the last one of the known name `name` (unless it is one not kept). */
 export function rememberValue(name: string, value: string, bytes: Uint8Array, start: number, end: number): void {
-  if (end - start <= MAX_LENGTH && !NOT_KEPT.has(name)) lastValue.set(name, { value, bytes: bytes.slice(start, end) });
+  if (end - start > MAX_LENGTH || NOT_KEPT.has(name)) return;
+  // A copy, byte by byte: the read buffer is lent for this read only and may be reused
+  // (node's and deno's adapters do), a Node Buffer's `slice` is a view of it, and on
+  // JavaScriptCore any view of a small array costs more than these few bytes (byte-slab.ts).
+  const kept = new Uint8Array(end - start);
+  for (let i = 0; i < kept.length; i++) kept[i] = bytes[start + i]!;
+  lastValue.set(name, { value, bytes: kept });
 }
