@@ -79,13 +79,14 @@ export interface Socket {
    */
   write(data: Uint8Array): void;
   /**
-   * Optional: as `write`, for the first `length` bytes of `data`, which the caller
-   * reuses as soon as this returns — the socket copies whatever it keeps. An adapter
-   * offers it where its runtime's write takes the bytes synchronously anyway (Bun's),
-   * so a connection can join small pieces in one reused buffer instead of a new one
-   * per write (an allocation per response that JavaScriptCore's collector then pays for).
+   * Optional: as `write`, for the `length` bytes of `data` from `offset`, which the
+   * caller reuses as soon as this returns — the socket copies whatever it keeps. An
+   * adapter offers it where its runtime's write takes the bytes synchronously anyway
+   * (Bun's), so a connection can encode heads and join small pieces in one reused
+   * buffer instead of a new array per write (allocations that JavaScriptCore's
+   * collector then pays for; event-arena.ts).
    */
-  writeCopying?(data: Uint8Array, length: number): void;
+  writeCopying?(data: Uint8Array, offset: number, length: number): void;
   /** Bytes accepted by `write` and not yet handed to the kernel. */
   readonly bufferedAmount: number;
   /**

@@ -12,6 +12,8 @@
  * On loopback each write syscall also runs the receiver's TCP path, so one write per
  * response instead of two or three is a large share of a small request's cost.
  */
+import { resetArena } from "./event-arena.ts";
+
 export interface BatchedWriter {
   /** Write what was queued during the event. */
   flushBatch(): void;
@@ -55,6 +57,8 @@ export function exitDispatch(): void {
     dirtyCount = 0;
     depth = 0;
     eventTime = undefined;
+    // Every batch has left: the event's arena bytes are free again.
+    resetArena();
   }
 }
 

@@ -1,6 +1,8 @@
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import { WriteBatch } from "./write-batch.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
+import { arenaBytes, arenaTake } from "../event/event-arena.ts";
+import { encodedBytes, type ByteEncoder, type ByteSink } from "./byte-sink.ts";
 import type { Tracer } from "../trace/tracer.ts";
 import { enterDispatch, exitDispatch, flushAtEnd, inDispatch, type BatchedWriter } from "../event/dispatch-scope.ts";
 
@@ -33,9 +35,6 @@ let nextConnectionId = 0;
 /** Queued writes up to this size are joined into one buffer (one copy); larger ones go out as they are. */
 const JOIN_LIMIT = 16 * 1024;
 
-/** Where pieces are joined for a socket that copies what it keeps (`writeCopying`): one for all connections, as writes are synchronous. */
-const joinScratch = new Uint8Array(JOIN_LIMIT);
-
 /**
  * A downstream or upstream TCP connection over a port Socket (Envoy's
  * `Network::ConnectionImpl`): counted read disabling, a write buffer with a high
@@ -43,7 +42,7 @@ const joinScratch = new Uint8Array(JOIN_LIMIT);
  * callbacks so the other side of a proxy can stop reading, half-close, and close events.
  * Writes made while an I/O event is handled leave together at its end (dispatch-scope.ts).
  */
-export class Connection implements SocketHandler, BatchedWriter {
+export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   readonly id = nextConnectionId++;
   /** Set when this (downstream) connection is being traced; one check on each hot path. */
   trace: Tracer | undefined;
@@ -100,8 +99,10 @@ export class Connection implements SocketHandler, BatchedWriter {
     if (this.closed || this.writeEnded) return;
     if (data.byteLength > 0) {
       if (inDispatch() && !endStream) {
-        if (this.batch.count === 0) flushAtEnd(this);
-        this.batch.push(data);
+        const batch = this.batch;
+        if (batch.count === 0) flushAtEnd(this);
+        // Behind a head in the event arena, a small piece joins it there now rather than at the flush.
+        if (batch.runBytes === 0 || batch.runBytes + data.byteLength > JOIN_LIMIT || !batch.copyOntoRun(data)) batch.push(data);
       } else {
         this.flushBatch();
         this.writeToSocket(data);
@@ -113,6 +114,24 @@ export class Connection implements SocketHandler, BatchedWriter {
       this.socket.end();
     }
     if (this.batch.count === 0) this.checkHighWatermark();
+  }
+
+  /**
+   * Write what `encoder` makes (a head). During an event, on a socket that copies what
+   * it keeps, it is encoded straight into the event arena (event-arena.ts), where the
+   * body behind it joins it: no array is made for either. Elsewhere, into an array of its own.
+   */
+  writeEncoded(encoder: ByteEncoder): void {
+    if (this.closed || this.writeEnded || encoder.byteLength === 0) return;
+    if (this.socket.writeCopying && inDispatch()) {
+      const batch = this.batch;
+      const wasEmpty = batch.count === 0;
+      if (batch.encodeIntoRun(encoder)) {
+        if (wasEmpty) flushAtEnd(this);
+        return;
+      }
+    }
+    this.write(encodedBytes(encoder), false);
   }
 
   /**
@@ -133,10 +152,9 @@ export class Connection implements SocketHandler, BatchedWriter {
     this.traceWrite(data.byteLength);
   }
 
-  /** The batch joined in the shared scratch buffer, which the socket copies from (no buffer made per write). */
-  private writeJoinedCopying(batch: WriteBatch): void {
-    const length = batch.takeInto(joinScratch);
-    this.socket.writeCopying!(joinScratch, length);
+  /** Bytes of the event arena, which the socket copies from (no buffer made for them). */
+  private writeFromArena(at: number, length: number): void {
+    this.socket.writeCopying!(arenaBytes(), at, length);
     this.traceWrite(length);
   }
 
@@ -150,9 +168,20 @@ export class Connection implements SocketHandler, BatchedWriter {
     if (batch.count === 0) return;
     if (this.closed) return batch.clear();
     // Taken before writing: a write may call back and queue more.
-    if (batch.count > 1 && batch.bytes <= JOIN_LIMIT && this.socket.writeCopying) this.writeJoinedCopying(batch);
-    else if (batch.count === 1 || batch.bytes <= JOIN_LIMIT) this.writeToSocket(batch.takeJoined());
-    else for (const chunk of batch.takeAll()) this.writeToSocket(chunk);
+    if (batch.runBytes > 0) {
+      // The arena run leaves first, as it is (only sockets that copy have one).
+      const at = batch.runAt;
+      const length = batch.runBytes;
+      batch.takeRun();
+      this.writeFromArena(at, length);
+    }
+    if (batch.count > 1 && batch.bytes <= JOIN_LIMIT && this.socket.writeCopying) {
+      // Joined in the arena, which the socket copies from; a new buffer only when it is full.
+      const at = arenaTake(batch.bytes);
+      if (at >= 0) this.writeFromArena(at, batch.takeInto(arenaBytes(), at));
+      else this.writeToSocket(batch.takeJoined());
+    } else if (batch.count === 1 || (batch.count > 1 && batch.bytes <= JOIN_LIMIT)) this.writeToSocket(batch.takeJoined());
+    else if (batch.count > 1) for (const chunk of batch.takeAll()) this.writeToSocket(chunk);
     this.checkHighWatermark();
   }
 

@@ -82,6 +82,10 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
         stats.upstreamCxTxBytesTotal.inc(data.byteLength);
         this.connection.write(data, endStream);
       },
+      writeEncoded: (encoder) => {
+        stats.upstreamCxTxBytesTotal.inc(encoder.byteLength);
+        this.connection.writeEncoded(encoder);
+      },
     });
     this.openedAt = runtime.now();
     stats.upstreamCxTotal.inc();

@@ -85,14 +85,14 @@ export class BunSocket implements Socket {
   }
 
   /** Bun's write takes from `data` synchronously: only what the kernel did not take is copied (into the queue). */
-  writeCopying(data: Uint8Array, length: number): void {
+  writeCopying(data: Uint8Array, offset: number, length: number): void {
     if (this.writeClosed || length === 0) return;
     let written = 0;
     if (this.socket && this.queue.isEmpty) {
-      written = Math.max(this.socket.write(data, 0, length), 0);
+      written = Math.max(this.socket.write(data, offset, length), 0);
       if (written >= length) return;
     }
-    this.queue.push(keepBytes(data.subarray(written, length)));
+    this.queue.push(keepBytes(data.subarray(offset + written, offset + length)));
   }
 
   /** Hand queued bytes to Bun until it stops taking them; then apply a pending end/close. */

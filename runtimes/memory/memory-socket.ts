@@ -148,8 +148,8 @@ export class MemorySocket implements Socket {
   }
 
   /** Offered as Bun's adapter does (port.ts), so the in-memory tests run the connection's copying path too. */
-  writeCopying(data: Uint8Array, length: number): void {
-    if (length > 0) this.write(keepBytes(data.subarray(0, length)));
+  writeCopying(data: Uint8Array, offset: number, length: number): void {
+    if (length > 0) this.write(keepBytes(data.subarray(offset, offset + length)));
   }
 
   get bufferedAmount(): number {

@@ -12,6 +12,7 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { parseResponses, rawExchange } from "../support/raw-http.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -95,6 +96,20 @@ describe.each(RUNTIMES)("HTTP routing on %s", (runtime) => {
     const res = await request(url("/nowhere"), { dispatcher: agent });
     expect(res.statusCode).toBe(404);
     expect(await res.body.text()).toBe("");
+  });
+
+  test("pipelined requests answered locally within one read leave whole and in order, each head before its body", async () => {
+    // All answered while the one read is handled: on Bun their heads and bodies share one
+    // event's write buffer (event-arena.ts), with the later heads behind earlier bodies.
+    const paths = ["/direct", "/old/a", "/direct", "/nowhere", "/direct", "/old/b"];
+    const requests = paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: h\r\n\r\n`).join("") + "GET /direct HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    const { text, closed } = await rawExchange(port, requests);
+    const responses = parseResponses(text);
+    expect(responses.map((r) => r.status)).toEqual([200, 302, 200, 404, 200, 302, 200]);
+    expect(responses.map((r) => r.body)).toEqual(["polyvoy is running\n", "", "polyvoy is running\n", "", "polyvoy is running\n", "", "polyvoy is running\n"]);
+    expect(responses[1]!.headers.location).toBe("http://h/new");
+    expect(responses[5]!.headers.location).toBe("http://h/new");
+    expect(closed).toBe(true);
   });
 
   test("direct_response and redirect", async () => {

@@ -126,7 +126,7 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     expect(firstDifference(concat(server.received), data)).toBe(-1);
   });
 
-  test("writeCopying, where offered, keeps a copy of what it queues: 8 MiB through one reused buffer, between plain writes, to a reader that is not reading arrive whole and in order", async () => {
+  test("writeCopying, where offered, keeps a copy of what it queues: 8 MiB through one reused buffer at varying offsets, between plain writes, to a reader that is not reading arrive whole and in order", async () => {
     const { client, server } = await pair();
     const socket = client.socket;
     // Offered where the runtime's write takes the bytes synchronously (port.ts).
@@ -135,15 +135,16 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     server.socket.readDisable(true);
     const data = pattern(8 * 1024 * 1024, 5);
     const piece = 16 * 1024;
-    // Longer than each write: only `length` bytes are sent.
-    const reused = new Uint8Array(piece + 100);
+    // Longer than each write: only `length` bytes from `offset` are sent.
+    const reused = new Uint8Array(piece + 100).fill(0xdd);
     for (let at = 0, i = 0; at < data.length; at += piece, i++) {
       if (i % 3 === 2) {
         socket.write(data.subarray(at, at + piece));
         continue;
       }
-      reused.set(data.subarray(at, at + piece));
-      socket.writeCopying(reused, piece);
+      const offset = i % 5 === 0 ? 0 : 1 + (i % 97);
+      reused.set(data.subarray(at, at + piece), offset);
+      socket.writeCopying(reused, offset, piece);
       // The caller reuses the buffer at once.
       reused.fill(0xee);
     }

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "vitest";
 import { Connection, type ConnectionReadSink } from "../../core/network/connection.ts";
 import { inDispatch } from "../../core/event/dispatch-scope.ts";
+import { arenaBytes, arenaUsed } from "../../core/event/event-arena.ts";
+import type { ByteEncoder } from "../../core/network/byte-sink.ts";
 import { bytes, CopyingFakeSocket, FakeSocket, text } from "./fake-socket.ts";
 
 /** A connection whose reads run `onRead` (the core's code for one I/O event). */
@@ -94,5 +96,72 @@ describe("writes during one I/O event leave together when it ends", () => {
     expect(socket.writes.map(text)).toEqual(["before the throw"]);
     connection.write(bytes("later"), false);
     expect(socket.writes.map(text)).toEqual(["before the throw", "later"]);
+  });
+
+  describe("heads (writeEncoded)", () => {
+    const head = (content: string): ByteEncoder => ({ byteLength: content.length, encodeInto: (out, at) => out.set(bytes(content), at) });
+
+    test("on a socket that copies, a head and the body behind it are made in the event arena and leave as one write from it; the next event reuses it", () => {
+      const events = [
+        (c: Connection) => (c.writeEncoded(head("HTTP/1.1 200 OK\r\n\r\n")), c.write(bytes("first"), false)),
+        (c: Connection) => (c.writeEncoded(head("HTTP/1.1 404 Not Found\r\n\r\n")), c.write(bytes("second"), false)),
+      ];
+      let event = 0;
+      const { socket } = setup((c) => events[event++]!(c), new CopyingFakeSocket());
+      socket.handler!.onData(bytes("x"));
+      socket.handler!.onData(bytes("x"));
+      expect(socket.writes.map(text)).toEqual(["HTTP/1.1 200 OK\r\n\r\nfirst", "HTTP/1.1 404 Not Found\r\n\r\nsecond"]);
+      expect(socket.copyingSources).toHaveLength(2);
+      for (const source of socket.copyingSources) expect(source).toBe(arenaBytes());
+      expect(arenaUsed()).toBe(0); // free again after each event
+    });
+
+    test("two connections writing in turn in one event: each one's bytes leave in order, in as few writes as the arena allows", () => {
+      const a = new Connection(new CopyingFakeSocket(), 0);
+      const b = new Connection(new CopyingFakeSocket(), 0);
+      const { socket } = setup(() => {
+        a.writeEncoded(head("a-head|"));
+        b.writeEncoded(head("b-head|"));
+        a.write(bytes("a-body"), false); // the arena's end is b's now: a piece of its own behind a's run
+        b.write(bytes("b-body"), false);
+        a.writeEncoded(head("|a-trailers")); // behind a piece: an array of its own, after it
+      }, new CopyingFakeSocket());
+      socket.handler!.onData(bytes("x"));
+      const aSocket = a.socket as CopyingFakeSocket;
+      const bSocket = b.socket as CopyingFakeSocket;
+      expect(aSocket.writes.map(text).join("")).toBe("a-head|a-body|a-trailers");
+      expect(aSocket.writes.map(text)).toEqual(["a-head|", "a-body|a-trailers"]);
+      expect(bSocket.writes.map(text)).toEqual(["b-head|b-body"]);
+    });
+
+    test("outside an event, or on a socket that does not copy, a head is an array of its own (joined with the body in an event)", () => {
+      const copying = new Connection(new CopyingFakeSocket(), 0);
+      copying.writeEncoded(head("outside|"));
+      const copyingSocket = copying.socket as CopyingFakeSocket;
+      expect(copyingSocket.writes.map(text)).toEqual(["outside|"]);
+      expect(copyingSocket.copyingSources).toEqual([]);
+
+      const { socket } = setup((c) => (c.writeEncoded(head("head|")), c.write(bytes("body"), false)));
+      socket.handler!.onData(bytes("x"));
+      expect(socket.writes.map(text)).toEqual(["head|body"]);
+    });
+
+    test("a head too large for what is left of the arena is an array of its own, and the bytes still leave in order", () => {
+      const big = "h".repeat(arenaBytes().byteLength + 1);
+      const { socket } = setup((c) => (c.writeEncoded(head(big)), c.write(bytes("body"), false)), new CopyingFakeSocket());
+      socket.handler!.onData(bytes("x"));
+      expect(socket.writes.map(text).join("")).toBe(`${big}body`);
+      expect(arenaUsed()).toBe(0);
+    });
+
+    test("after a close nothing is encoded or written", () => {
+      let calls = 0;
+      const { socket, connection } = setup(() => undefined, new CopyingFakeSocket());
+      connection.close("Abort");
+      socket.handler!.onClose("local");
+      connection.writeEncoded({ byteLength: 4, encodeInto: () => void calls++ });
+      expect(calls).toBe(0);
+      expect(socket.writes).toEqual([]);
+    });
   });
 });

@@ -53,9 +53,9 @@ export class FakeSocket implements Socket {
 export class CopyingFakeSocket extends FakeSocket {
   /** The buffers `writeCopying` was called with (the caller's, reused). */
   readonly copyingSources: Uint8Array[] = [];
-  writeCopying(data: Uint8Array, length: number): void {
+  writeCopying(data: Uint8Array, offset: number, length: number): void {
     this.copyingSources.push(data);
-    this.writes.push(data.slice(0, length));
+    this.writes.push(data.slice(offset, offset + length));
   }
 }
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { ResponseDecoder } from "../../core/http/codec/codec.ts";
 import { Http1ClientCodec } from "../../core/http/codec/http1-client-codec.ts";
-import type { ByteSink } from "../../core/http/codec/http1-server-codec.ts";
+import type { ByteSink } from "../../core/network/byte-sink.ts";
 import { HeaderMap } from "../../core/http/header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../../core/http/message.ts";
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { CodecError, RequestDecoder, ResponseEncoder } from "../../core/http/codec/codec.ts";
-import { Http1ServerCodec, type ByteSink, type ServerCodecCallbacks } from "../../core/http/codec/http1-server-codec.ts";
+import { Http1ServerCodec, type ServerCodecCallbacks } from "../../core/http/codec/http1-server-codec.ts";
+import type { ByteSink } from "../../core/network/byte-sink.ts";
 import { HeaderMap } from "../../core/http/header-map.ts";
 import { type RequestHeaders, ResponseHeaders } from "../../core/http/message.ts";
 

@@ -1,29 +1,83 @@
-import { allocBytes } from "../../util/byte-slab.ts";
+import { encodedBytes, type ByteEncoder } from "../../network/byte-sink.ts";
 import { latin1Write } from "../../util/latin1.ts";
 import type { HeaderMap } from "../header-map.ts";
 
 /**
- * Serialize a start line and header fields into one buffer (one write per head):
- * sized first, then written byte by byte, with no intermediate string. `extra` holds
- * name/value pairs the codec adds (framing, connection), `host` a request's authority.
+ * Serializes a start line and header fields, with no intermediate string: sized
+ * first, then written byte by byte into the buffer the connection picks (one write per
+ * head; byte-sink.ts). `extra` holds name/value pairs the codec adds (framing,
+ * connection), `host` a request's authority.
+ *
+ * One instance serves every head: it is set up and used within one synchronous write.
  */
+class HeadEncoder implements ByteEncoder {
+  private startLine = "";
+  /** A request line made of its parts (no string is built for it): `method SP path SP HTTP/1.1`. */
+  private method: string | undefined;
+  private path = "";
+  private headers: HeaderMap | undefined;
+  private extra: readonly string[] | undefined;
+  private host: string | undefined;
+  byteLength = 0;
+
+  set(startLine: string, headers: HeaderMap, extra: readonly string[] | undefined, host: string | undefined, method?: string, path = ""): this {
+    this.startLine = startLine;
+    this.method = method;
+    this.path = path;
+    this.headers = headers;
+    this.extra = extra;
+    this.host = host;
+    const count = headers.size;
+    let size = (method === undefined ? startLine.length : method.length + path.length + REQUEST_LINE_VERSION.length + 1) + 4; // CRLF after the start line and the blank line
+    if (host) size += host.length + 8;
+    for (let i = 0; i < count; i++) size += headers.nameAt(i).length + headers.valueAt(i).length + 4;
+    if (extra) for (let i = 0; i < extra.length; i += 2) size += extra[i]!.length + extra[i + 1]!.length + 4;
+    this.byteLength = size;
+    return this;
+  }
+
+  encodeInto(out: Uint8Array, at: number): void {
+    const headers = this.headers!;
+    const extra = this.extra;
+    if (this.method === undefined) at = latin1Write(this.startLine, out, at);
+    else {
+      at = latin1Write(this.method, out, at);
+      out[at++] = 32;
+      at = latin1Write(this.path, out, at);
+      at = latin1Write(REQUEST_LINE_VERSION, out, at);
+    }
+    out[at++] = 13;
+    out[at++] = 10;
+    // Host first, as clients send it (RFC 9112 §3.2 wants it in every HTTP/1.1 request).
+    if (this.host) at = writeField(out, at, "host", this.host);
+    for (let i = 0; i < headers.size; i++) at = writeField(out, at, headers.nameAt(i), headers.valueAt(i));
+    if (extra) for (let i = 0; i < extra.length; i += 2) at = writeField(out, at, extra[i]!, extra[i + 1]!);
+    out[at++] = 13;
+    out[at] = 10;
+    // Let go of the message: the encoder outlives it.
+    this.startLine = this.path = "";
+    this.method = undefined;
+    this.headers = this.extra = this.host = undefined;
+  }
+}
+
+const REQUEST_LINE_VERSION = " HTTP/1.1";
+
+const HEAD = new HeadEncoder();
+
+/** The head as an encoder, to hand to `writeEncoded` at once (the next head reuses it). */
+export function headEncoder(startLine: string, headers: HeaderMap, extra?: readonly string[], host?: string): ByteEncoder {
+  return HEAD.set(startLine, headers, extra, host);
+}
+
+/** A request head, its request line made of `method` and `path`, as an encoder to hand to `writeEncoded` at once. */
+export function requestHeadEncoder(method: string, path: string, headers: HeaderMap, extra?: readonly string[], host?: string): ByteEncoder {
+  return HEAD.set("", headers, extra, host, method, path);
+}
+
+/** The head in an array of its own. */
 export function encodeHead(startLine: string, headers: HeaderMap, extra?: readonly string[], host?: string): Uint8Array {
-  const count = headers.size;
-  let size = startLine.length + 4; // CRLF after the start line and the blank line
-  if (host) size += host.length + 8;
-  for (let i = 0; i < count; i++) size += headers.nameAt(i).length + headers.valueAt(i).length + 4;
-  if (extra) for (let i = 0; i < extra.length; i += 2) size += extra[i]!.length + extra[i + 1]!.length + 4;
-  const out = allocBytes(size);
-  let at = latin1Write(startLine, out, 0);
-  out[at++] = 13;
-  out[at++] = 10;
-  // Host first, as clients send it (RFC 9112 §3.2 wants it in every HTTP/1.1 request).
-  if (host) at = writeField(out, at, "host", host);
-  for (let i = 0; i < count; i++) at = writeField(out, at, headers.nameAt(i), headers.valueAt(i));
-  if (extra) for (let i = 0; i < extra.length; i += 2) at = writeField(out, at, extra[i]!, extra[i + 1]!);
-  out[at++] = 13;
-  out[at++] = 10;
-  return out;
+  return encodedBytes(headEncoder(startLine, headers, extra, host));
 }
 
 /** `name: value\r\n` at `at`; returns the new offset. */

@@ -4,8 +4,8 @@ import type { HeaderMap } from "../header-map.ts";
 import { type RequestHeaders, ResponseHeaders } from "../message.ts";
 import { LAST_CHUNK, writeChunk } from "./chunked.ts";
 import type { RequestEncoder, ResponseDecoder } from "./codec.ts";
-import { encodeHead } from "./head-encoder.ts";
-import type { ByteSink } from "./http1-server-codec.ts";
+import { headEncoder, requestHeadEncoder } from "./head-encoder.ts";
+import { writeEncoded, type ByteSink } from "../../network/byte-sink.ts";
 import {
   HEADERS_PROCEED,
   HEADERS_SKIP_BODY,
@@ -18,7 +18,7 @@ import {
 } from "./llhttp.ts";
 import { MessageParser } from "./message-parser.ts";
 
-/** The fields the codec adds to a head, reused: encodeHead is synchronous and never nested. */
+/** The fields the codec adds to a head, reused: a head is encoded synchronously, never nested. */
 const EXTRA: string[] = [];
 
 /** Methods whose requests carry a body by convention: Envoy sends `content-length: 0` when they end at the headers. */
@@ -127,8 +127,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
         this.chunked = true;
       }
     }
-    const head = `${request.method} ${request.path} HTTP/1.1`;
-    this.sink.write(encodeHead(head, headers, extra, request.authority), false);
+    writeEncoded(this.sink, requestHeadEncoder(request.method, request.path, headers, extra, request.authority));
   }
 
   encodeData(data: Uint8Array, endStream: boolean): void {
@@ -140,7 +139,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
   }
 
   encodeTrailers(trailers: HeaderMap): void {
-    if (this.chunked) this.sink.write(encodeHead("0", trailers), false);
+    if (this.chunked) writeEncoded(this.sink, headEncoder("0", trailers));
   }
 
   encodeUpgradeData(data: Uint8Array, endStream: boolean): void {

@@ -4,15 +4,11 @@ import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { LAST_CHUNK, writeChunk } from "./chunked.ts";
 import type { CodecError, RequestDecoder, ResponseEncoder } from "./codec.ts";
-import { encodeHead } from "./head-encoder.ts";
+import { headEncoder } from "./head-encoder.ts";
+import { writeEncoded, type ByteSink } from "../../network/byte-sink.ts";
 import { HPE_OK, HPE_USER, HPE_PAUSED, HPE_PAUSED_UPGRADE, HEADERS_UPGRADE, LlhttpParser, PARSER_REQUEST } from "./llhttp.ts";
 import { MessageParser } from "./message-parser.ts";
 import { statusLine } from "./status-text.ts";
-
-/** Where the codec writes bytes (the downstream connection). */
-export interface ByteSink {
-  write(data: Uint8Array, endStream: boolean): void;
-}
 
 /** What the server codec asks of the connection manager (Envoy's `ServerConnectionCallbacks`). */
 export interface ServerCodecCallbacks {
@@ -279,7 +275,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   encodeHeaders(response: ResponseHeaders, endStream: boolean): void {
     const status = response.status;
     if (status >= 100 && status < 200 && status !== 101) {
-      this.sink.write(encodeHead(statusLine(status), response.headers), false);
+      writeEncoded(this.sink, headEncoder(statusLine(status), response.headers));
       return;
     }
     this.responseStarted = true;
@@ -311,7 +307,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
       // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.
       else if (http10) extra.push("connection", "keep-alive");
     }
-    this.sink.write(encodeHead(statusLine(status), headers, extra), false);
+    writeEncoded(this.sink, headEncoder(statusLine(status), headers, extra));
     if (endStream) this.complete();
   }
 
@@ -327,7 +323,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   }
 
   encodeTrailers(trailers: HeaderMap): void {
-    if (this.chunked && !this.bodyless) this.sink.write(encodeHead("0", trailers), false);
+    if (this.chunked && !this.bodyless) writeEncoded(this.sink, headEncoder("0", trailers));
     this.complete();
   }
 
@@ -358,7 +354,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   }
 }
 
-/** The fields the codec adds to a head, reused: encodeHead is synchronous and never nested. */
+/** The fields the codec adds to a head, reused: a head is encoded synchronously, never nested. */
 const EXTRA: string[] = [];
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
