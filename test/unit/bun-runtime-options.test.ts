@@ -21,3 +21,33 @@ describe.skipIf(!onBun)("createBunRuntime({ readsPerEdenCollection })", () => {
     expect(createBunRuntime({ readsPerEdenCollection: 4000 }).name).toBe("bun");
   });
 });
+
+describe.skipIf(!onBun)("scheduled eden collections (EdenCollections)", () => {
+  /** Wait until `done()` or 5 s pass, allocating meanwhile (so a collection can come). */
+  async function until(done: () => boolean): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  test("the count of reads starts again after any collection, so one JavaScriptCore ran itself is not followed by ours", async () => {
+    const { EdenCollections } = await import("../../runtimes/bun/eden-collections.ts");
+    const collections = new EdenCollections(1000);
+    for (let i = 0; i < 900; i++) collections.onRead();
+    expect(collections.readsSinceCollection).toBe(900);
+    // A collection not ours (Bun.gc: a full one, which frees young objects too).
+    (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true);
+    await until(() => collections.readsSinceCollection === 0);
+    expect(collections.readsSinceCollection).toBe(0);
+    for (let i = 0; i < 500; i++) collections.onRead();
+    expect(collections.readsSinceCollection).toBe(500);
+  });
+
+  test("at the set number of reads one collection runs, after the current task, and the count starts again", async () => {
+    const { EdenCollections } = await import("../../runtimes/bun/eden-collections.ts");
+    const collections = new EdenCollections(100);
+    for (let i = 0; i < 150; i++) collections.onRead();
+    expect(collections.readsSinceCollection).toBe(150);
+    await new Promise((r) => setImmediate(r));
+    expect(collections.readsSinceCollection).toBe(0);
+  });
+});
