@@ -11,6 +11,8 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          // One temp folder for the run's config files, removed at its end.
+          globalSetup: ["test/support/temp-root.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // Two cores: one test file at a time keeps proxies and load generators from starving each other.

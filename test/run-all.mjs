@@ -3,7 +3,7 @@
 // three), then the black-box tests, which spawn the proxy under each runtime.
 // Prints one closing line, "tests: N passed, N failed", and exits non-zero on any failure.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -43,6 +43,9 @@ for (const [i, run] of runs.entries()) {
   }
   if (result.status !== 0 || !counted) broken.push(run.label);
 }
+// The reports were read for the counts above; kept only when something failed.
+if (broken.length || failed) console.log(`JSON reports: ${out}`);
+else rmSync(out, { recursive: true, force: true });
 console.log(`\n${broken.length ? `failed runs: ${broken.join("; ")}` : "all runs green"}`);
 console.log(`tests: ${passed} passed, ${failed} failed`);
 process.exit(broken.length || failed ? 1 : 0);

@@ -4,7 +4,7 @@
  * that cannot be opened.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { mkdtempSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
@@ -93,6 +93,7 @@ describe.each(RUNTIMES)("access logs on %s", (runtime) => {
     await agent.close();
     await proxy?.stop("SIGKILL");
     await Promise.all([upstream?.close(), silent?.close()]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test("one line per request with Envoy's operators: success, 404 NR, 503 UF, 504 UT", async () => {
@@ -149,6 +150,7 @@ describe.each(RUNTIMES)("tcp_proxy access log and bad log paths on %s", (runtime
     } finally {
       await proxy.stop("SIGKILL");
       await upstream.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -3,9 +3,9 @@
  * copied into an empty folder outside the repository, it runs the proxy on node, bun
  * and deno (each with its adapter from runtimes/, which only uses the port's types).
  */
-import { beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -24,6 +24,10 @@ beforeAll(() => {
   expect(readFileSync(join(ROOT, "dist/types/index.d.ts"), "utf8")).toMatch(/export \{ runMain \} from "\.\/main\.js";/);
   folder = mkdtempSync(join(tmpdir(), "polyvoy-vendored-"));
   copyFileSync(join(ROOT, "dist/polyvoy-core.mjs"), join(folder, "polyvoy-core.mjs"));
+});
+
+afterAll(() => {
+  if (folder) rmSync(folder, { recursive: true, force: true });
 });
 
 test("the bundle imports nothing: no bare specifiers, no node:, no require", () => {

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { inject } from "vitest";
 import { join, resolve } from "node:path";
 
 export type RuntimeName = "node" | "bun" | "deno";
@@ -34,8 +34,10 @@ export function proxyCommand(runtime: RuntimeName, args: string[]): [string, str
 
 /** Write `config` (an object, serialized as JSON, or YAML text) to a temp file; returns its path. */
 export function writeConfig(config: object | string, extension = typeof config === "string" ? "yaml" : "json"): string {
-  const dir = mkdtempSync(join(tmpdir(), "polyvoy-test-"));
-  const path = join(dir, `envoy.${extension}`);
+  // Under the run's temp folder (temp-root.ts), removed when the run ends; named
+  // envoy.<ext>, as a user's would be, in a folder of its own.
+  const folder = mkdtempSync(join(inject("tempRoot"), "config-"));
+  const path = join(folder, `envoy.${extension}`);
   writeFileSync(path, typeof config === "string" ? config : JSON.stringify(config, null, 2));
   return path;
 }
