@@ -175,13 +175,15 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
       batch.takeRun();
       this.writeFromArena(at, length);
     }
-    if (batch.count > 1 && batch.bytes <= JOIN_LIMIT && this.socket.writeCopying) {
-      // Joined in the arena, which the socket copies from; a new buffer only when it is full.
-      const at = arenaTake(batch.bytes);
+    if (batch.count === 1) this.writeToSocket(batch.takeJoined());
+    else if (batch.count > 1) {
+      // Small pieces leave joined: in the arena where the socket copies from it, else in
+      // a new buffer (also when the arena is full); large ones as they are.
+      const at = batch.bytes <= JOIN_LIMIT && this.socket.writeCopying ? arenaTake(batch.bytes) : -1;
       if (at >= 0) this.writeFromArena(at, batch.takeInto(arenaBytes(), at));
-      else this.writeToSocket(batch.takeJoined());
-    } else if (batch.count === 1 || (batch.count > 1 && batch.bytes <= JOIN_LIMIT)) this.writeToSocket(batch.takeJoined());
-    else if (batch.count > 1) for (const chunk of batch.takeAll()) this.writeToSocket(chunk);
+      else if (batch.bytes <= JOIN_LIMIT) this.writeToSocket(batch.takeJoined());
+      else for (const chunk of batch.takeAll()) this.writeToSocket(chunk);
+    }
     this.checkHighWatermark();
   }
 
