@@ -20,7 +20,7 @@
  * | requestDurationMs | `lastRequestByteAt - si.startTime`, undefined if the request never completed |
  * | responseDurationMs | `si.upstreamResponseHeadersAt - si.startTime` when an upstream answered, else undefined |
  * | responseTxDurationMs | `now - si.upstreamResponseHeadersAt` when an upstream answered, else undefined |
- * | requestHeader(name) | `req.header(name)` — but Envoy logs the *first* value of a repeated header: `req.headers.get(name)` for ordinary names |
+ * | requestHeader(name) | `req.header(name)` — but Envoy logs the *first* value of a repeated header: `req.get(name)` for ordinary names |
  * | responseHeader(name) | `resp?.header(name)`, ":status" included; undefined when no response was sent |
  * | responseTrailer(name) | trailers?.get(name) |
  * | protocol | `req.protocol` ("HTTP/1.1") |

@@ -56,10 +56,10 @@ export class AdminFilter implements StreamDecoderFilter {
     const body = latin1Encode(utf8ByteString(response.body));
     const headers = new ResponseHeaders(response.status);
     // Envoy's populateFallbackResponseHeaders.
-    headers.headers.set("content-type", response.contentType);
-    headers.headers.set("cache-control", "no-cache, max-age=0");
-    headers.headers.set("x-content-type-options", "nosniff");
-    headers.headers.set("content-length", String(body.byteLength));
+    headers.set("content-type", response.contentType);
+    headers.set("cache-control", "no-cache, max-age=0");
+    headers.set("x-content-type-options", "nosniff");
+    headers.set("content-length", String(body.byteLength));
     this.callbacks.encodeHeaders(headers, body.byteLength === 0);
     if (body.byteLength > 0) this.callbacks.encodeData(body, true);
   }

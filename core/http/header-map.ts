@@ -1,99 +1,115 @@
 /**
  * An ordered multimap of HTTP header fields with lowercase names, as Envoy's
- * HeaderMap after the HTTP/1 codec (which lowercases names). Stored as two parallel
- * arrays: cheap to build from the parser and to serialize, and lookups are linear
- * scans over the few dozen fields a message carries.
+ * HeaderMap after the HTTP/1 codec (which lowercases names). Stored as one array of
+ * name, value, name, value…: cheap to build from the parser and to serialize, one
+ * allocation per message, and lookups are linear scans over the few dozen fields a
+ * message carries.
  *
- * The arrays only grow: the first `fieldCount` entries are the fields, the rest are unset.
+ * The array only grows: the first `fieldCount` pairs are the fields, the rest are unset.
  * Shortening an array lets the engine trim its storage, and a request whose Host field
  * moves out of the map would then grow it again from nothing.
+ *
+ * Requests and responses are header maps with their pseudo-headers beside the fields
+ * (message.ts), as Envoy's RequestHeaderMap and ResponseHeaderMap are; trailers are
+ * plain maps.
  */
 export class HeaderMap {
-  private names: (string | undefined)[] = [];
-  private values: (string | undefined)[] = [];
+  /** name, value, name, value… (names lowercase). */
+  private fields: (string | undefined)[] = [];
   private fieldCount = 0;
 
   get size(): number {
     return this.fieldCount;
   }
 
+  /** The slot of the first `name` field at or after field `from`, or -1. */
+  private slotOf(name: string, from = 0): number {
+    const fields = this.fields;
+    const end = this.fieldCount * 2;
+    for (let slot = from * 2; slot < end; slot += 2) if (fields[slot] === name) return slot;
+    return -1;
+  }
+
   /** The first value of `name` (lowercase), or undefined. */
   get(name: string): string | undefined {
-    const i = this.names.indexOf(name);
-    return i < 0 ? undefined : this.values[i];
+    const slot = this.slotOf(name);
+    return slot < 0 ? undefined : this.fields[slot + 1];
   }
 
   /** Every value of `name`, joined with `separator` as RFC 9110 §5.3 allows for list fields; undefined if absent. */
   getJoined(name: string, separator = ", "): string | undefined {
+    const fields = this.fields;
     let joined: string | undefined;
-    for (let i = 0; i < this.fieldCount; i++) {
-      if (this.names[i] === name) joined = joined === undefined ? this.values[i]! : `${joined}${separator}${this.values[i]}`;
+    for (let slot = 0; slot < this.fieldCount * 2; slot += 2) {
+      if (fields[slot] === name) joined = joined === undefined ? fields[slot + 1]! : `${joined}${separator}${fields[slot + 1]}`;
     }
     return joined;
   }
 
   has(name: string): boolean {
-    return this.names.includes(name);
+    return this.slotOf(name) >= 0;
   }
 
   count(name: string): number {
     let n = 0;
-    for (let i = 0; i < this.fieldCount; i++) if (this.names[i] === name) n++;
+    for (let slot = 0; slot < this.fieldCount * 2; slot += 2) if (this.fields[slot] === name) n++;
     return n;
   }
 
   /** Append a field (names must already be lowercase). */
   add(name: string, value: string): void {
-    this.names[this.fieldCount] = name;
-    this.values[this.fieldCount] = value;
+    const slot = this.fieldCount * 2;
+    this.fields[slot] = name;
+    this.fields[slot + 1] = value;
     this.fieldCount++;
   }
 
   /** Replace every `name` field with one. */
   set(name: string, value: string): void {
-    const i = this.names.indexOf(name);
-    if (i < 0) return this.add(name, value);
-    this.values[i] = value;
-    this.removeFrom(name, i + 1);
+    const slot = this.slotOf(name);
+    if (slot < 0) return this.add(name, value);
+    this.fields[slot + 1] = value;
+    this.removeFrom(name, slot / 2 + 1);
   }
 
   remove(name: string): void {
     this.removeFrom(name, 0);
   }
 
-  private removeFrom(name: string, start: number): void {
+  private removeFrom(name: string, from: number): void {
     // Most removals find nothing (hop-by-hop fields a message rarely has): look first.
-    // (Unset entries past `fieldCount` never equal a name.)
-    start = this.names.indexOf(name, start);
-    if (start < 0) return;
-    let out = start;
-    for (let i = start; i < this.fieldCount; i++) {
-      if (this.names[i] === name) continue;
-      this.names[out] = this.names[i];
-      this.values[out] = this.values[i];
-      out++;
+    const first = this.slotOf(name, from);
+    if (first < 0) return;
+    const fields = this.fields;
+    const end = this.fieldCount * 2;
+    let out = first;
+    for (let slot = first; slot < end; slot += 2) {
+      if (fields[slot] === name) continue;
+      fields[out] = fields[slot];
+      fields[out + 1] = fields[slot + 1];
+      out += 2;
     }
-    for (let i = out; i < this.fieldCount; i++) this.names[i] = this.values[i] = undefined;
-    this.fieldCount = out;
+    for (let slot = out; slot < end; slot++) fields[slot] = undefined;
+    this.fieldCount = out / 2;
   }
 
   /** The i-th field's name and value (0 ≤ i < size), for loops without a callback. */
   nameAt(i: number): string {
-    return this.names[i]!;
+    return this.fields[i * 2]!;
   }
 
   valueAt(i: number): string {
-    return this.values[i]!;
+    return this.fields[i * 2 + 1]!;
   }
 
   forEach(callback: (name: string, value: string) => void): void {
-    for (let i = 0; i < this.fieldCount; i++) callback(this.names[i]!, this.values[i]!);
+    for (let i = 0; i < this.fieldCount; i++) callback(this.fields[i * 2]!, this.fields[i * 2 + 1]!);
   }
 
   /** The fields as [name, value] pairs (for tests and debugging). */
   entries(): [string, string][] {
     const entries: [string, string][] = [];
-    for (let i = 0; i < this.fieldCount; i++) entries.push([this.names[i]!, this.values[i]!]);
+    for (let i = 0; i < this.fieldCount; i++) entries.push([this.fields[i * 2]!, this.fields[i * 2 + 1]!]);
     return entries;
   }
 }

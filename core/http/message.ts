@@ -1,10 +1,12 @@
 import { HeaderMap } from "./header-map.ts";
 
 /**
- * A request's head: Envoy's pseudo-headers (:method, :path, :authority, :scheme) as
- * fields, the rest in `headers`. HTTP/1's Host header becomes `authority`, as Envoy does.
+ * A request's head (Envoy's RequestHeaderMap): the header fields, and Envoy's
+ * pseudo-headers (:method, :path, :authority, :scheme) as properties beside them.
+ * HTTP/1's Host header becomes `authority`, as Envoy does. One object per head, not
+ * a head holding a map: every request allocates it.
  */
-export class RequestHeaders {
+export class RequestHeaders extends HeaderMap {
   method = "GET";
   path = "/";
   authority = "";
@@ -17,8 +19,6 @@ export class RequestHeaders {
    * mere presence of an Upgrade field, which would let a framed body through unframed.
    */
   upgrade = false;
-
-  constructor(readonly headers: HeaderMap = new HeaderMap()) {}
 
   /** A header or pseudo-header by lowercase name, as route matchers ask. */
   header(name: string): string | undefined {
@@ -34,20 +34,19 @@ export class RequestHeaders {
         return this.scheme;
       default:
         // Envoy joins repeated fields with "," before matching them.
-        return this.headers.getJoined(name, ",");
+        return this.getJoined(name, ",");
     }
   }
 }
 
-/** A response's head: the status and the header fields. */
-export class ResponseHeaders {
-  constructor(
-    public status: number,
-    readonly headers: HeaderMap = new HeaderMap(),
-  ) {}
+/** A response's head (Envoy's ResponseHeaderMap): the status and the header fields. */
+export class ResponseHeaders extends HeaderMap {
+  constructor(public status: number) {
+    super();
+  }
 
   header(name: string): string | undefined {
-    return name === ":status" ? String(this.status) : this.headers.getJoined(name);
+    return name === ":status" ? String(this.status) : this.getJoined(name);
   }
 }
 

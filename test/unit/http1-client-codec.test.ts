@@ -28,7 +28,7 @@ class Sink implements ByteSink {
 class Recorder implements ResponseDecoder {
   events: Event[] = [];
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
-    this.events.push({ kind: "headers", status: headers.status, headers: headers.headers.entries(), end: endStream });
+    this.events.push({ kind: "headers", status: headers.status, headers: headers.entries(), end: endStream });
   }
   decodeData(data: Uint8Array, endStream: boolean): void {
     this.events.push({ kind: "data", data: latin1(data), end: endStream });
@@ -69,9 +69,8 @@ function client(): { codec: Http1ClientCodec; sink: Sink } {
 }
 
 function request(method: string, path: string, authority: string, ...pairs: [string, string][]): RequestHeaders {
-  const headers = new HeaderMap();
-  for (const [name, value] of pairs) headers.add(name, value);
-  const req = new RequestHeaders(headers);
+  const req = new RequestHeaders();
+  for (const [name, value] of pairs) req.add(name, value);
   req.method = method;
   req.path = path;
   req.authority = authority;

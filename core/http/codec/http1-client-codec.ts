@@ -18,6 +18,9 @@ import {
 } from "./llhttp.ts";
 import { MessageParser } from "./message-parser.ts";
 
+/** The head between responses (never added to: each response's begins fresh). */
+const NO_RESPONSE = new ResponseHeaders(0);
+
 /** The fields the codec adds to a head, reused: a head is encoded synchronously, never nested. */
 const EXTRA: string[] = [];
 
@@ -35,7 +38,7 @@ const MAX_RESPONSE_HEADERS = 100;
  * does by default); HEAD, 204 and 304 responses have no body; a response without
  * framing is read until the upstream closes.
  */
-export class Http1ClientCodec extends MessageParser implements RequestEncoder {
+export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements RequestEncoder {
   private readonly parser: LlhttpParser;
   private decoder: ResponseDecoder | undefined;
   private method = "GET";
@@ -55,8 +58,12 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
   protocolError: string | undefined;
 
   constructor(private readonly sink: ByteSink) {
-    super(MAX_RESPONSE_HEAD_BYTES, MAX_RESPONSE_HEADERS);
+    super(MAX_RESPONSE_HEAD_BYTES, MAX_RESPONSE_HEADERS, NO_RESPONSE);
     this.parser = new LlhttpParser(PARSER_RESPONSE, this);
+  }
+
+  protected newHead(): ResponseHeaders {
+    return new ResponseHeaders(0);
   }
 
   /** Start a request on this connection; its response goes to `decoder`. */
@@ -113,13 +120,12 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
 
   encodeHeaders(request: RequestHeaders, endStream: boolean): void {
     this.method = request.method;
-    const headers = request.headers;
     const extra = EXTRA;
     extra.length = 0;
     this.chunked = false;
     // An upgrade's or CONNECT's head is followed by raw bytes, not a framed body (RFC 9110 §9.3.6).
     const upgrade = request.upgrade;
-    if (!headers.has("content-length") && !upgrade) {
+    if (!request.has("content-length") && !upgrade) {
       if (endStream) {
         if (BODY_METHODS.has(request.method)) extra.push("content-length", "0");
       } else {
@@ -127,7 +133,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
         this.chunked = true;
       }
     }
-    writeEncoded(this.sink, requestHeadEncoder(request.method, request.path, headers, extra, request.authority));
+    writeEncoded(this.sink, requestHeadEncoder(request.method, request.path, request, extra, request.authority));
   }
 
   encodeData(data: Uint8Array, endStream: boolean): void {
@@ -179,8 +185,9 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
       return HEADERS_PROCEED;
     }
     this.keepAlive = shouldKeepAlive;
-    this.keepAliveTimeoutMs = keepAliveTimeout(this.headers.get("keep-alive"));
-    const response = new ResponseHeaders(status, this.headers);
+    const response = this.head;
+    response.status = status;
+    this.keepAliveTimeoutMs = keepAliveTimeout(response.get("keep-alive"));
     // llhttp always stops after a 101 head (HPE_PAUSED_UPGRADE); a 2xx to CONNECT opens a
     // tunnel too (RFC 9110 §9.3.6), which only the codec knows: have llhttp stop there as well.
     if (status === 101 || (this.method === "CONNECT" && status >= 200 && status < 300)) {
@@ -188,7 +195,7 @@ export class Http1ClientCodec extends MessageParser implements RequestEncoder {
       this.decoder?.decodeHeaders(response, false);
       return HEADERS_UPGRADE;
     }
-    const bodyless = this.method === "HEAD" || status === 204 || status === 304 || this.headers.get("content-length") === "0";
+    const bodyless = this.method === "HEAD" || status === 204 || status === 304 || response.get("content-length") === "0";
     if (bodyless) {
       this.headersHeld = response;
       return this.method === "HEAD" ? HEADERS_SKIP_BODY : HEADERS_PROCEED;

@@ -34,7 +34,7 @@ export interface ServerCodecLimits {
  * frames responses: content-length when known, chunked otherwise (close-delimited
  * for HTTP/1.0), nothing for HEAD, 1xx, 204 and 304.
  */
-export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
+export class Http1ServerCodec extends MessageParser<RequestHeaders> implements ResponseEncoder {
   private readonly parser: LlhttpParser;
   private url = "";
   private request: RequestHeaders | undefined;
@@ -68,8 +68,12 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     private readonly callbacks: ServerCodecCallbacks,
     limits: ServerCodecLimits,
   ) {
-    super(limits.maxRequestHeadersBytes, limits.maxHeadersCount);
+    super(limits.maxRequestHeadersBytes, limits.maxHeadersCount, NO_REQUEST);
     this.parser = new LlhttpParser(PARSER_REQUEST, this);
+  }
+
+  protected newHead(): RequestHeaders {
+    return new RequestHeaders();
   }
 
   /** Feed bytes read from the connection; `endStream` is the client's FIN. */
@@ -210,21 +214,21 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   onHeadersComplete(_status: number, upgrade: boolean, shouldKeepAlive: boolean): number {
     const fieldError = this.completeField();
     if (fieldError) return fieldError;
-    const request = new RequestHeaders(this.headers);
+    const request = this.head;
     this.request = request;
     request.method = this.parser.method;
     request.path = this.url;
     request.protocol = this.parser.httpMinor === 0 ? "HTTP/1.0" : "HTTP/1.1";
     // RFC 9112 §3.2: Host becomes the authority; Envoy keeps it as :authority only.
     // More than one Host field is a 400 (same section).
-    if (this.headers.count("host") > 1) {
+    if (request.count("host") > 1) {
       this.invalidRequest = "multiple host headers";
       return HPE_USER;
     }
-    const host = this.headers.get("host");
+    const host = request.get("host");
     if (host !== undefined) {
       request.authority = host;
-      this.headers.remove("host");
+      request.remove("host");
     }
     this.keepAlive = shouldKeepAlive;
     // Fields after this point are trailers.
@@ -239,7 +243,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     }
     // A request with no body is complete here: hold its headers until message-complete
     // so the decoder gets them with endStream (Envoy's deferred end-stream headers).
-    const hasBody = this.headers.has("transfer-encoding") || Number(this.headers.get("content-length") ?? 0) > 0;
+    const hasBody = request.has("transfer-encoding") || Number(request.get("content-length") ?? 0) > 0;
     if (hasBody) this.decoder.decodeHeaders(request, false);
     else this.headersHeld = true;
     return HPE_OK;
@@ -275,11 +279,10 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
   encodeHeaders(response: ResponseHeaders, endStream: boolean): void {
     const status = response.status;
     if (status >= 100 && status < 200 && status !== 101) {
-      writeEncoded(this.sink, headEncoder(statusLine(status), response.headers));
+      writeEncoded(this.sink, headEncoder(statusLine(status), response));
       return;
     }
     this.responseStarted = true;
-    const headers = response.headers;
     const method = this.request?.method;
     // A 101, or a 2xx to CONNECT, makes the connection a tunnel: no framing (RFC 9110 §9.3.6).
     const tunnel = status === 101 || (method === "CONNECT" && status >= 200 && status < 300);
@@ -294,7 +297,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     const extra = EXTRA;
     extra.length = 0;
     this.chunked = false;
-    if (!this.bodyless && !headers.has("content-length")) {
+    if (!this.bodyless && !response.has("content-length")) {
       if (endStream) extra.push("content-length", "0");
       else if (http10) this.keepAlive = false; // HTTP/1.0 has no chunked coding: delimit by close
       else {
@@ -307,7 +310,7 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
       // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.
       else if (http10) extra.push("connection", "keep-alive");
     }
-    writeEncoded(this.sink, headEncoder(statusLine(status), headers, extra));
+    writeEncoded(this.sink, headEncoder(statusLine(status), response, extra));
     if (endStream) this.complete();
   }
 
@@ -353,6 +356,9 @@ export class Http1ServerCodec extends MessageParser implements ResponseEncoder {
     this.parser.destroy();
   }
 }
+
+/** The head between requests (never added to: each request's begins fresh). */
+const NO_REQUEST = new RequestHeaders();
 
 /** The fields the codec adds to a head, reused: a head is encoded synchronously, never nested. */
 const EXTRA: string[] = [];

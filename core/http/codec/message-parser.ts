@@ -10,11 +10,11 @@ import { HPE_OK, HPE_USER, type LlhttpHandler } from "./llhttp.ts";
  * A field or value can arrive in several spans when it straddles reads, so pieces
  * are concatenated until the next field starts. Names are lowercased here, once.
  */
-export abstract class MessageParser implements LlhttpHandler {
+export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHandler {
   /** The chunk being executed; spans index into it. */
   protected chunk: Uint8Array = EMPTY_BYTES;
-  /** The message's fields: a fresh map from each message's first byte (NO_FIELDS between messages). */
-  protected headers = NO_FIELDS;
+  /** The message's head: a fresh one from each message's first byte (`noHead`, never added to, between messages). */
+  protected head: Head;
   /** Bytes of the head so far (start line + fields), for the size limit. */
   protected headBytes = 0;
   protected inTrailers = false;
@@ -32,7 +32,14 @@ export abstract class MessageParser implements LlhttpHandler {
   constructor(
     private readonly maxHeadBytes: number,
     private readonly maxHeadersCount: number,
-  ) {}
+    /** The head between messages, so no message's fields are held (newHead makes each message's). */
+    private readonly noHead: Head,
+  ) {
+    this.head = noHead;
+  }
+
+  /** A fresh head for the message that begins (a request's or a response's). */
+  protected abstract newHead(): Head;
 
   /**
    * Decoded text of the chunk from `windowStart` on: one decode per head, and each
@@ -53,7 +60,7 @@ export abstract class MessageParser implements LlhttpHandler {
    * connection does not keep its last request's map and strings.
    */
   protected releaseMessage(): void {
-    this.headers = NO_FIELDS;
+    this.head = this.noHead;
     this.trailers = undefined;
   }
 
@@ -89,7 +96,7 @@ export abstract class MessageParser implements LlhttpHandler {
   }
 
   onMessageBegin(): number {
-    this.headers = new HeaderMap();
+    this.head = this.newHead();
     this.headBytes = 0;
     this.inTrailers = false;
     this.trailers = undefined;
@@ -144,7 +151,7 @@ export abstract class MessageParser implements LlhttpHandler {
   /** Flush the last field; call at headers-complete and message-complete (trailers). */
   protected completeField(): number {
     if (!this.readingValue && this.field === "") return HPE_OK;
-    const target = this.inTrailers ? (this.trailers ??= new HeaderMap()) : this.headers;
+    const target = this.inTrailers ? (this.trailers ??= new HeaderMap()) : this.head;
     const value = this.valueEndsInWhitespace ? trimTrailingWhitespace(this.value) : this.value;
     target.add(this.fieldIsLowercase ? this.field : this.field.toLowerCase(), value);
     this.field = "";
@@ -164,9 +171,6 @@ export abstract class MessageParser implements LlhttpHandler {
   abstract onBody(start: number, end: number): number;
   abstract onMessageComplete(): number;
 }
-
-/** Between messages: no map is held (each message starts a fresh one before adding to it). */
-const NO_FIELDS = new HeaderMap();
 
 /** Bytes decoded at once for spans (a typical head fits in one window). */
 const HEAD_WINDOW = 2048;

@@ -109,7 +109,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
       if (!this.cm.config.upgradeTypes.includes("connect")) return this.sendLocalReply(403, "", "upgrade_failed");
       this.upgrade = true;
     }
-    const upgradeType = headers.upgrade ? headers.headers.get("upgrade")?.toLowerCase() : undefined;
+    const upgradeType = headers.upgrade ? headers.get("upgrade")?.toLowerCase() : undefined;
     if (upgradeType !== undefined) {
       // Envoy: an upgrade not listed in upgrade_configs is refused with 403.
       if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
@@ -118,8 +118,8 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     mutateRequestHeaders(headers, this.cm, this.upgrade);
     if (endStream) this.onRequestEnd();
     // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
-    if (headers.headers.get("expect")?.toLowerCase() === "100-continue") {
-      headers.headers.remove("expect");
+    if (headers.get("expect")?.toLowerCase() === "100-continue") {
+      headers.remove("expect");
       this.encoder.encodeHeaders(new ResponseHeaders(100), false);
     }
     this.route = this.cm.routeTable.route(headers);
@@ -265,11 +265,11 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
       return;
     }
     const headers = new ResponseHeaders(status);
-    for (const [name, value] of extraHeaders ?? []) headers.headers.add(name, value);
+    for (const [name, value] of extraHeaders ?? []) headers.add(name, value);
     const bytes = latin1Encode(body);
     if (bytes.byteLength > 0) {
-      headers.headers.set("content-length", String(bytes.byteLength));
-      headers.headers.set("content-type", "text/plain");
+      headers.set("content-length", String(bytes.byteLength));
+      headers.set("content-type", "text/plain");
     }
     this.encodeHeaders(headers, bytes.byteLength === 0);
     if (bytes.byteLength > 0) this.encodeData(bytes, true);

@@ -11,8 +11,7 @@ import type { ConnectionManagerContext } from "./connection-manager.ts";
  * or when absent; x-request-id is generated when absent, or at the edge for
  * external requests.
  */
-export function mutateRequestHeaders(request: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): void {
-  const headers = request.headers;
+export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): void {
   const config = cm.config;
   stripHopByHop(headers, upgrade);
   let internal = false;
@@ -26,7 +25,7 @@ export function mutateRequestHeaders(request: RequestHeaders, cm: ConnectionMana
     const hops = forwarded.split(",").map((a) => a.trim());
     const client = hops[Math.max(0, hops.length - 1 - config.xffNumTrustedHops)] ?? remote;
     internal = isInternalAddress(client);
-    headers.set("x-forwarded-proto", request.scheme);
+    headers.set("x-forwarded-proto", headers.scheme);
     if (internal) {
       headers.set("x-envoy-internal", "true");
     } else {
@@ -35,7 +34,7 @@ export function mutateRequestHeaders(request: RequestHeaders, cm: ConnectionMana
     }
   } else {
     // Not the edge: trust what the previous hop said; Envoy does not append to XFF then.
-    if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", request.scheme);
+    if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
     internal = headers.get("x-envoy-internal") === "true";
   }
   if (config.generateRequestId && (!headers.has("x-request-id") || (config.useRemoteAddress && !internal))) {
@@ -44,7 +43,7 @@ export function mutateRequestHeaders(request: RequestHeaders, cm: ConnectionMana
 }
 
 /** x-envoy-* request headers an external client may not set (Envoy strips them at the edge). */
-function sanitizeEnvoyHeaders(headers: RequestHeaders["headers"]): void {
+function sanitizeEnvoyHeaders(headers: RequestHeaders): void {
   const names: string[] = [];
   headers.forEach((name) => {
     if (name.startsWith("x-envoy-")) names.push(name);
@@ -57,12 +56,11 @@ function sanitizeEnvoyHeaders(headers: RequestHeaders["headers"]): void {
  * fields); `server` per server_header_transformation; `date` when the upstream sent none.
  */
 export function mutateResponseHeaders(
-  response: ResponseHeaders,
+  headers: ResponseHeaders,
   cm: ConnectionManagerContext,
   _request: RequestHeaders,
   upgrade: boolean,
 ): void {
-  const headers = response.headers;
   stripHopByHop(headers, upgrade);
   const config = cm.config;
   switch (config.serverHeaderTransformation) {

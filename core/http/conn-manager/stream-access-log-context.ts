@@ -28,11 +28,11 @@ export class StreamAccessLogContext implements AccessLogContext {
   }
   requestHeader(name: string): string | undefined {
     // Envoy logs the first value of a repeated field.
-    return name.startsWith(":") || name === "host" ? this.request.header(name) : this.request.headers.get(name);
+    return name.startsWith(":") || name === "host" ? this.request.header(name) : this.request.get(name);
   }
   responseHeader(name: string): string | undefined {
     if (!this.response) return undefined;
-    return name === ":status" ? String(this.response.status) : this.response.headers.get(name);
+    return name === ":status" ? String(this.response.status) : this.response.get(name);
   }
   responseTrailer(name: string): string | undefined {
     return this.trailers?.get(name);

@@ -254,9 +254,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const now = approximateNow(this.server.runtime);
     info.upstreamResponseHeadersAt = now;
     this.cluster?.stats.countResponse(headers.status);
-    headers.headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
+    headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     const match = this.callbacks.route;
-    if (match) applyResponseHeaderMutations(headers.headers, match, this.callbacks.routeConfig);
+    if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig);
     if (endStream) this.finish();
     this.callbacks.encodeHeaders(headers, endStream);
   }
@@ -361,13 +361,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const match = this.callbacks.route!;
     const rewritten = rewritePath(headers.path, match.route.match, action);
     if (rewritten !== headers.path) {
-      headers.headers.set("x-envoy-original-path", headers.path);
+      headers.set("x-envoy-original-path", headers.path);
       headers.path = rewritten;
     }
     // auto_host_rewrite applies to DNS clusters only (Envoy docs); STATIC hosts have no name to use.
     if (action.hostRewriteLiteral !== undefined) headers.authority = action.hostRewriteLiteral;
-    if (action.timeoutMs > 0) headers.headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeoutMs));
-    applyRequestHeaderMutations(headers.headers, match, this.callbacks.routeConfig);
+    if (action.timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeoutMs));
+    applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig);
     return headers;
   }
 
