@@ -15,6 +15,8 @@ import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 
 const MiB = 1024 * 1024;
+/** The slow-reader stream: far more than the kernel's socket buffers can hold between the upstream and the client. */
+const STREAM_BYTES = 128 * MiB;
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
@@ -51,7 +53,7 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
         sentByUpstream = 0;
         const chunk = payload.subarray(0, 65536);
         const pump = () => {
-          while (sentByUpstream < 64 * MiB) {
+          while (sentByUpstream < STREAM_BYTES) {
             sentByUpstream += chunk.length;
             if (!res.write(chunk)) return void res.once("drain", pump);
           }
@@ -126,7 +128,7 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
   });
 
   test("a slow reader pushes back on the upstream; proxy memory stays bounded", async () => {
-    /** One 64 MiB stream to a client that pauses first; returns what happened while it was paused. */
+    /** One STREAM_BYTES stream to a client that pauses first; returns what happened while it was paused. */
     async function stream(pauseMs: number, sampler?: { peak(): number }) {
       const socket = net.connect({ port, host: "127.0.0.1" });
       await new Promise((r) => socket.once("connect", r));
@@ -137,7 +139,7 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
       let received = 0;
       socket.on("data", (d: Buffer) => (received += d.length));
       socket.resume();
-      while (received < 64 * MiB) await new Promise((r) => setTimeout(r, 50));
+      while (received < STREAM_BYTES) await new Promise((r) => setTimeout(r, 50));
       socket.destroy();
       return result;
     }
@@ -147,7 +149,12 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
     const sampler = proxy.sampleRss();
     const { sentWhilePaused, peakWhilePaused } = await stream(1500, sampler);
     sampler.stop();
-    expect(sentWhilePaused).toBeLessThan(40 * MiB);
+    // Held back: far from all of it. What the kernel holds is not the proxy's doing, and
+    // it is large: the upstream connection is kept alive from the first stream, whose
+    // full-speed reads let Linux grow its receive buffer up to tcp_rmem's maximum (32 MiB
+    // on the development machine, where 40 MiB in all were once sent while paused), and
+    // the send buffers and the client's receive buffer hold more.
+    expect(sentWhilePaused).toBeLessThan(STREAM_BYTES - 32 * MiB);
     console.log(
       `[${runtime}] HTTP slow reader: upstream wrote ${(sentWhilePaused / MiB).toFixed(1)} MiB while the client was paused; ` +
         `proxy RSS +${((peakWhilePaused - before) / MiB).toFixed(1)} MiB while paused`,
