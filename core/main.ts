@@ -1,6 +1,5 @@
 import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts";
-import { ConfigError } from "./config/errors.ts";
-import { formatFromPath, loadBootstrapDocument } from "./config/load.ts";
+import { formatFromPath, type LoadedConfig } from "./config/config-source.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
 import { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
@@ -72,11 +71,20 @@ async function loadConfig(runtime: Runtime, commandLine: CommandLine): Promise<{
   } else {
     text = commandLine.configYaml!; // YAML is a superset of JSON, as Envoy's --config-yaml accepts both
   }
-  try {
-    return loadBootstrapDocument(text, format);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const problem of err.problems) runtime.log.write(`config error: ${problem}\n`);
-    return undefined;
-  }
+  const loaded = await validateConfig(runtime, text, format);
+  if ("bootstrap" in loaded) return loaded;
+  for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
+  return undefined;
+}
+
+/**
+ * Validate where the runtime wants it: off the proxy's heap when it can (Bun: zod's weak
+ * collections would otherwise live as long as the process, and JavaScriptCore visits
+ * them in every collection; port.ts, loadConfigIsolated), else here. The loader is
+ * imported only now, so a runtime that validates elsewhere never loads zod or yaml.
+ */
+async function validateConfig(runtime: Runtime, text: string, format: "yaml" | "json"): Promise<LoadedConfig> {
+  if (runtime.loadConfigIsolated) return runtime.loadConfigIsolated(text, format);
+  const { loadConfig } = await import("./config/load.ts");
+  return loadConfig(text, format);
 }

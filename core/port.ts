@@ -9,6 +9,7 @@
  * Sockets are callback-style (like Bun's handlers), not WHATWG streams: a stream costs
  * allocations per chunk on some runtimes, and a proxy moves many chunks.
  */
+import type { ConfigFormat, LoadedConfig } from "./config/config-source.ts";
 
 /** An IP endpoint. `family` is 4 or 6. */
 export interface SocketAddress {
@@ -207,6 +208,14 @@ export interface Runtime {
   exit(code: number): never;
   /** Resident set size in bytes, where the runtime can tell. */
   memoryUsage(): number | undefined;
+  /**
+   * Optional: load and validate a config (config/load.ts, `loadConfig`) somewhere whose
+   * heap does not outlive it, such as a worker that ends, and hand back plain data. Bun's
+   * adapter does: zod keeps weak collections for as long as its modules are loaded, and
+   * JavaScriptCore visits every live weak entry in every collection, eden ones included
+   * (README, "Tail latency"). Without it the core validates in its own heap.
+   */
+  loadConfigIsolated?(text: string, format: ConfigFormat): Promise<LoadedConfig>;
   /**
    * A float in [0, 1) for the core's random choices (weighted clusters), so a runtime
    * with a seeded generator (runtimes/memory) makes them reproducible.

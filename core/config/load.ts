@@ -8,16 +8,9 @@ import type { Bootstrap, ListenerConfig, RouteConfiguration } from "./bootstrap.
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
 import { bootstrapSchema, listenerSchema } from "./schema.ts";
 import { formatAddress } from "../network/address.ts";
+import type { ConfigFormat, LoadedConfig } from "./config-source.ts";
 
-export type ConfigFormat = "yaml" | "json";
-
-/**
- * The format of a config file by its name. Envoy reads .yaml/.yml as YAML and .json as
- * JSON; we read anything but .json as YAML, which also accepts JSON.
- */
-export function formatFromPath(path: string): ConfigFormat {
-  return path.toLowerCase().endsWith(".json") ? "json" : "yaml";
-}
+export { formatFromPath, type ConfigFormat } from "./config-source.ts";
 
 /** Parse, validate and default a bootstrap config. Throws ConfigError listing every problem. */
 export function loadBootstrap(text: string, format: ConfigFormat): Bootstrap {
@@ -40,6 +33,16 @@ export function loadBootstrapDocument(text: string, format: ConfigFormat): { boo
   problems.push(...crossCheck(tree));
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   return { bootstrap: result.data, document: tree };
+}
+
+/** loadBootstrapDocument with its problems as a value (what a worker can post back). */
+export function loadConfig(text: string, format: ConfigFormat): LoadedConfig {
+  try {
+    return loadBootstrapDocument(text, format);
+  } catch (err) {
+    if (err instanceof ConfigError) return { problems: err.problems };
+    throw err;
+  }
 }
 
 // ---- Text → tree -----------------------------------------------------------------

@@ -4,6 +4,7 @@ import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { useSlabs } from "../../core/util/byte-slab.ts";
 import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
 import { BunSocket } from "./bun-socket.ts";
+import { loadConfigInWorker } from "./bun-config.ts";
 import { DEFAULT_READS_PER_EDEN_COLLECTION, EdenCollections } from "./eden-collections.ts";
 
 /** Set by createBunRuntime; the handlers below are shared by every socket. */
@@ -90,6 +91,7 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
     },
 
     ...processServices,
+    loadConfigIsolated: loadConfigInWorker,
     // After the I/O already received (the port's contract, which the HTTP/1 pool relies
     // on to see a FIN that came right behind a response before it reuses the connection).
     // Bun reads a socket's EOF on the poll after its data, and one setImmediate runs

@@ -1,0 +1,15 @@
+import type { Bootstrap } from "./bootstrap.ts";
+
+/** How a config's text is written. */
+export type ConfigFormat = "yaml" | "json";
+
+/**
+ * The format of a config file by its name. Envoy reads .yaml/.yml as YAML and .json as
+ * JSON; we read anything but .json as YAML, which also accepts JSON.
+ */
+export function formatFromPath(path: string): ConfigFormat {
+  return path.toLowerCase().endsWith(".json") ? "json" : "yaml";
+}
+
+/** A config loaded and validated (with its document for /config_dump), or every problem found. */
+export type LoadedConfig = { bootstrap: Bootstrap; document: unknown } | { problems: readonly string[] };
