@@ -1,5 +1,5 @@
 import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts";
-import { formatFromPath, type LoadedConfig } from "./config/config-source.ts";
+import { formatFromPath, type ConfigFormat, type LoadedConfig } from "./config/config-source.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
 import { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
@@ -58,7 +58,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
 /** Read and validate the config; on failure print one line per problem and return undefined. */
 async function loadConfig(runtime: Runtime, commandLine: CommandLine): Promise<{ bootstrap: Bootstrap; document: unknown } | undefined> {
   let text: string;
-  let format: "yaml" | "json" = "yaml";
+  let format: ConfigFormat = "yaml";
   if (commandLine.configPath !== undefined) {
     try {
       text = await runtime.readTextFile(commandLine.configPath);
@@ -83,7 +83,7 @@ async function loadConfig(runtime: Runtime, commandLine: CommandLine): Promise<{
  * them in every collection; port.ts, loadConfigIsolated), else here. The loader is
  * imported only now, so a runtime that validates elsewhere never loads zod or yaml.
  */
-async function validateConfig(runtime: Runtime, text: string, format: "yaml" | "json"): Promise<LoadedConfig> {
+async function validateConfig(runtime: Runtime, text: string, format: ConfigFormat): Promise<LoadedConfig> {
   if (runtime.loadConfigIsolated) return runtime.loadConfigIsolated(text, format);
   const { loadConfig } = await import("./config/load.ts");
   return loadConfig(text, format);
