@@ -1,6 +1,5 @@
 import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts";
-import { formatFromPath, type ConfigFormat, type LoadedConfig } from "./config/config-source.ts";
-import type { Bootstrap } from "./config/bootstrap.ts";
+import { formatFromPath, type ConfigFormat, type LoadedConfig, type ValidConfig } from "./config/config-source.ts";
 import { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import { Server } from "./server.ts";
@@ -31,7 +30,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   }
   log.level = commandLine.logLevel;
 
-  const loaded = await loadConfig(runtime, commandLine);
+  const loaded = await readConfig(runtime, commandLine);
   if (!loaded) return runtime.exit(1);
   const { bootstrap, document } = loaded;
   if (commandLine.mode === "validate") {
@@ -56,7 +55,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
 }
 
 /** Read and validate the config; on failure print one line per problem and return undefined. */
-async function loadConfig(runtime: Runtime, commandLine: CommandLine): Promise<{ bootstrap: Bootstrap; document: unknown } | undefined> {
+async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<ValidConfig | undefined> {
   let text: string;
   let format: ConfigFormat = "yaml";
   if (commandLine.configPath !== undefined) {

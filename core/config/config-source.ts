@@ -11,5 +11,11 @@ export function formatFromPath(path: string): ConfigFormat {
   return path.toLowerCase().endsWith(".json") ? "json" : "yaml";
 }
 
-/** A config loaded and validated (with its document for /config_dump), or every problem found. */
-export type LoadedConfig = { bootstrap: Bootstrap; document: unknown } | { problems: readonly string[] };
+/** A valid config: the bootstrap, and the document as read (snake_case keys) for /config_dump. */
+export interface ValidConfig {
+  bootstrap: Bootstrap;
+  document: unknown;
+}
+
+/** A config loaded and validated, or every problem found. */
+export type LoadedConfig = ValidConfig | { problems: readonly string[] };

@@ -8,7 +8,7 @@ import type { Bootstrap, ListenerConfig, RouteConfiguration } from "./bootstrap.
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
 import { bootstrapSchema, listenerSchema } from "./schema.ts";
 import { formatAddress } from "../network/address.ts";
-import type { ConfigFormat, LoadedConfig } from "./config-source.ts";
+import type { ConfigFormat, LoadedConfig, ValidConfig } from "./config-source.ts";
 
 export { formatFromPath, type ConfigFormat } from "./config-source.ts";
 
@@ -21,7 +21,7 @@ export function loadBootstrap(text: string, format: ConfigFormat): Bootstrap {
  * loadBootstrap, also returning the document as read with its keys in snake_case
  * (the admin's /config_dump shows it).
  */
-export function loadBootstrapDocument(text: string, format: ConfigFormat): { bootstrap: Bootstrap; document: unknown } {
+export function loadBootstrapDocument(text: string, format: ConfigFormat): ValidConfig {
   const parsed = format === "json" ? parseJson(text) : parseYaml(text);
   if (!parsed.ok) throw new ConfigError(parsed.problems);
   if (parsed.value === null || parsed.value === undefined) throw new ConfigError([problemAt([], "the document is empty")]);
