@@ -37,7 +37,7 @@ export interface BunRuntimeOptions {
   /**
    * Socket reads between two young-generation collections run between polls
    * (eden-collections.ts); 0 leaves collections to JavaScriptCore alone. Default:
-   * `POLYVOY_BUN_READS_PER_EDEN_GC` from the environment, else 8,000.
+   * `POLYVOY_BUN_READS_PER_EDEN_GC` from the environment, else 5,000.
    */
   readsPerEdenCollection?: number;
 }

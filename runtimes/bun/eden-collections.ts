@@ -1,20 +1,24 @@
 import { edenGC } from "bun:jsc";
 
-/** Socket reads between two scheduled collections: a small proxied request makes two. */
-export const DEFAULT_READS_PER_EDEN_COLLECTION = 8000;
+/** Socket reads between two collections: a small proxied request makes two. */
+export const DEFAULT_READS_PER_EDEN_COLLECTION = 5000;
 
 /**
  * Young-generation collections between bursts of reads instead of inside them.
- * JavaScriptCore collects its eden when allocation crosses a budget (~9 MB here), in the
- * middle of whichever request is being handled, and for polyvoy that pause is ~0.8 ms
- * almost however little was allocated (README, "Tail latency"): that request and those
- * read with it wait it out. Every `readsPerCollection` socket reads since the last
+ * JavaScriptCore collects its eden when allocation crosses a budget, in the middle of
+ * whichever request is being handled, and for polyvoy that pause is ~0.5–0.8 ms almost
+ * however little was allocated (README, "Tail latency"): that request and those read
+ * with it wait it out. Every `readsPerCollection` socket reads since the last
  * collection, one is run from `setImmediate`, which Bun runs after the callbacks of the
  * poll being handled and before the next poll: the burst just read has been answered,
- * and what arrives next finds the pause over or shorter. A small proxied request is two
- * reads allocating ~2 KB, so the default comes a little before the budget would. When
- * JavaScriptCore collects first (requests that allocate more), the count starts again
- * from there, so the two never run close together. 0 turns this off.
+ * and what arrives next finds the pause over or shorter.
+ *
+ * The budget grows with the heap that survives collections: 6.6 MB since the
+ * config is validated in a Worker (9.3 MB before), which small proxied GETs (two reads,
+ * ~1.9 KB) use up in ~6,900 reads. The default leaves room below that for requests that
+ * allocate more; at 8,000 the budget ran out first in 40 of 55 collections, at 5,000 in
+ * 1 of ~75. When JavaScriptCore collects first all the same, the count starts again from
+ * there, so the two never run close together. 0 turns this off.
  */
 export class EdenCollections {
   private reads = 0;
