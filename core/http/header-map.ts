@@ -17,6 +17,14 @@ export class HeaderMap {
   /** name, value, name, value… (names lowercase). */
   private fields: (string | undefined)[] = [];
   private fieldCount = 0;
+  /**
+   * Bit `name.length % 32` is set for every name ever added: a lookup whose bit is clear
+   * needs no scan. Most lookups are for fields a message does not carry (hop-by-hop
+   * fields, content-length on a GET, x-request-id from a client that sends none), and
+   * names of the same length are few. Bits are never cleared (a removal may leave
+   * another field of that length): a set bit only means "look".
+   */
+  private lengths = 0;
 
   get size(): number {
     return this.fieldCount;
@@ -24,6 +32,7 @@ export class HeaderMap {
 
   /** The slot of the first `name` field at or after field `from`, or -1. */
   private slotOf(name: string, from = 0): number {
+    if ((this.lengths & (1 << (name.length & 31))) === 0) return -1;
     const fields = this.fields;
     const end = this.fieldCount * 2;
     for (let slot = from * 2; slot < end; slot += 2) if (fields[slot] === name) return slot;
@@ -38,6 +47,7 @@ export class HeaderMap {
 
   /** Every value of `name`, joined with `separator` as RFC 9110 §5.3 allows for list fields; undefined if absent. */
   getJoined(name: string, separator = ", "): string | undefined {
+    if ((this.lengths & (1 << (name.length & 31))) === 0) return undefined;
     const fields = this.fields;
     let joined: string | undefined;
     for (let slot = 0; slot < this.fieldCount * 2; slot += 2) {
@@ -62,6 +72,7 @@ export class HeaderMap {
     this.fields[slot] = name;
     this.fields[slot + 1] = value;
     this.fieldCount++;
+    this.lengths |= 1 << (name.length & 31);
   }
 
   /** Replace every `name` field with one. */

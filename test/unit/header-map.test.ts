@@ -35,6 +35,28 @@ describe("HeaderMap", () => {
     expect(headers.getJoined("a", ",")).toBe("1,3,");
   });
 
+  test("lookups skip by name length but find every name whose length was ever added", () => {
+    // "te" (2) and a 34-character name share bit 2 of the length filter; "ab" shares it too.
+    const long = "x-a-name-thirty-four-characters-xy";
+    expect(long.length).toBe(34);
+    const headers = map(["te", "trailers"], ["host", "h"]);
+    expect(headers.has("ab")).toBe(false);
+    expect(headers.get(long)).toBeUndefined();
+    headers.add(long, "1");
+    headers.add("ab", "2");
+    headers.remove("te");
+    // The bit stays set after a removal: other names of that length are still found.
+    expect(headers.get(long)).toBe("1");
+    expect(headers.get("ab")).toBe("2");
+    expect(headers.has("te")).toBe(false);
+    headers.set("te", "x");
+    expect(headers.getJoined("te")).toBe("x");
+    expect(headers.count("ab")).toBe(1);
+    // A length never added: absent, whatever else the map holds.
+    expect(headers.has("connection")).toBe(false);
+    expect(headers.getJoined("keep-alive")).toBeUndefined();
+  });
+
   test("an empty value is present, not absent", () => {
     const headers = map(["a", ""]);
     expect(headers.get("a")).toBe("");
