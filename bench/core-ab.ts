@@ -42,7 +42,7 @@ function runtimeName(): string {
   return `node ${process.versions.node}`;
 }
 
-let options;
+let options: ReturnType<typeof parse>;
 try {
   options = parse(process.argv.slice(2));
 } catch (error) {

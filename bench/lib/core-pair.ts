@@ -3,11 +3,11 @@
  * one process (bench/core-ab.ts). Each checkout's own core runs on its own memory runtime
  * (runtimes/memory: in-process sockets, no syscalls) with the given bootstrap (the
  * bench's, listening on `PROXY_PORT` with its cluster at `UPSTREAM_PORT`): 64 keep-alive
- * clients send `GET /64`, and an upstream answers each request with nginx's 64-byte
- * response, byte for byte. Batches of requests alternate between the two, so
- * whatever this machine's speed does during the run falls on both alike: the ratio of
- * each pair of batches is steady where wall-clock numbers from separate runs, over real
- * sockets, move by a quarter from one minute to the next.
+ * clients send `GET /64`, and an upstream answers each request the way the bench's
+ * nginx origin does (its fields, a 64-byte body). Batches of requests alternate between
+ * the two, so whatever this machine's speed does during the run falls on both alike:
+ * the ratio of each pair of batches is steady where wall-clock numbers from separate
+ * runs, over real sockets, move by a quarter from one minute to the next.
  *
  * What it leaves out — the socket syscalls (about half of a real request's CPU), the
  * runtime's event loop and its socket wrappers — is the same for both, so a change to
@@ -38,7 +38,7 @@ export const PROXY_PORT = 10000;
 export const UPSTREAM_PORT = 8080;
 const encoder = new TextEncoder();
 const REQUEST = encoder.encode("GET /64 HTTP/1.1\r\nHost: 127.0.0.1:18000\r\n\r\n");
-/** What the bench's nginx origin sends for /64 (bench/lib/origin.mjs). */
+/** Shaped as the bench's nginx origin answers /64 (bench/lib/origin.mjs): the same fields, a 64-byte body. */
 const RESPONSE = encoder.encode(
   "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 21:00:00 GMT\r\n" +
     "Content-Type: application/octet-stream\r\nContent-Length: 64\r\n" +
