@@ -315,6 +315,12 @@ export class Http1ConnPool {
   private sweepTimer: TimerHandle | undefined;
   /** Connections released by a finished stream, waiting one turn before reuse. */
   private releasing = 0;
+  /**
+   * Clients still connecting (in `clients`, not yet connected): with `releasing`, the
+   * connections pending requests can count on. Kept as a count, not found by a walk over
+   * every client on each pending request (a pool can hold a thousand).
+   */
+  private connecting = 0;
   private released: ActiveClient[] = [];
   private releasedSpare: ActiveClient[] = [];
 
@@ -332,10 +338,18 @@ export class Http1ConnPool {
   private addClient(): void {
     this.clients.add(new ActiveClient(this, this.host));
     this.resources.connections++;
+    this.connecting++;
   }
 
   private removeClient(client: ActiveClient): void {
-    if (this.clients.delete(client)) this.resources.connections--;
+    if (!this.clients.delete(client)) return;
+    this.resources.connections--;
+    if (!client.connected) this.connecting--;
+  }
+
+  /** Connections pending requests can count on: connecting, or about to come back from their last stream. */
+  private get coming(): number {
+    return this.connecting + this.releasing;
   }
 
   /** Ask for a connection for one request; the answer comes to `callbacks` (possibly synchronously). */
@@ -362,9 +376,7 @@ export class Http1ConnPool {
     this.cluster.stats.upstreamRqPendingActive.inc();
     // One new connection per pending request not already covered by a connecting
     // one or by one about to come back from its last stream.
-    let coming = this.releasing;
-    for (const c of this.clients) if (!c.connected && !c.closed) coming++;
-    if (coming < this.pending.length && this.resources.canCreateConnection()) this.addClient();
+    if (this.coming < this.pending.length && this.resources.canCreateConnection()) this.addClient();
     return pending;
   }
 
@@ -401,6 +413,7 @@ export class Http1ConnPool {
 
   /** @internal */
   onClientConnected(client: ActiveClient): void {
+    if (this.clients.has(client)) this.connecting--;
     this.serveNext(client);
   }
 
@@ -428,9 +441,7 @@ export class Http1ConnPool {
 
   /** A connection pending requests counted on is gone: open another if they still wait. */
   private replaceForPending(): void {
-    let coming = this.releasing;
-    for (const c of this.clients) if (!c.connected && !c.closed) coming++;
-    if (this.pending.length > coming && this.resources.canCreateConnection()) this.addClient();
+    if (this.pending.length > this.coming && this.resources.canCreateConnection()) this.addClient();
   }
 
   private serveNext(client: ActiveClient): void {
@@ -474,10 +485,8 @@ export class Http1ConnPool {
     this.removeClient(client);
     // Envoy purges the pending requests no other connection is on its way for: they
     // fail now rather than wait for a connection that will not come.
-    let coming = this.releasing;
-    for (const c of this.clients) if (!c.connected && !c.closed) coming++;
     const failed: PendingStream[] = [];
-    while (this.pending.length > coming) failed.push(this.nextPending()!);
+    while (this.pending.length > this.coming) failed.push(this.nextPending()!);
     for (const pending of failed) pending.callbacks.onPoolFailure(reason, details);
   }
 

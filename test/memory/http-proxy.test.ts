@@ -144,6 +144,24 @@ describe("HTTP proxy on the memory runtime", () => {
     expectNoLeaks();
   });
 
+  test("after connects that timed out, later requests open connections again", async () => {
+    // The pool counts connections on their way for its pending requests; one that timed
+    // out must stop counting, or the next requests would wait for it forever.
+    await setup({ proxy: { clusterExtra: { connect_timeout: "0.25s" } } });
+    runtime.setFaults({ port: UPSTREAM }, { connect: "blackhole" });
+    const clients = [0, 1, 2].map(() => new MemoryHttpClient(runtime, PROXY));
+    for (const client of clients) client.request("GET", "/");
+    runtime.advance(250);
+    expect(clients.map((client) => client.responses[0]?.status)).toEqual([503, 503, 503]);
+    runtime.clearFaults();
+    for (const client of clients) client.request("GET", "/again");
+    runtime.runDue();
+    expect(clients.map((client) => client.responses[1]?.status)).toEqual([200, 200, 200]);
+    expect(upstream.accepted).toBeGreaterThanOrEqual(1);
+    for (const client of clients) client.socket.close();
+    expectNoLeaks();
+  });
+
   test("nothing listening upstream: 503 'connection failure' with the errno, as Envoy", async () => {
     await setup({ noUpstream: true });
     const client = new MemoryHttpClient(runtime, PROXY);
