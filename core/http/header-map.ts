@@ -18,7 +18,7 @@ export class HeaderMap {
   private fields: (string | undefined)[] = [];
   private fieldCount = 0;
   /**
-   * Bit `name.length % 32` is set for every name ever added: a lookup whose bit is clear
+   * Bit `lengthBit(name)` is set for every name ever added: a lookup whose bit is clear
    * needs no scan. Most lookups are for fields a message does not carry (hop-by-hop
    * fields, content-length on a GET, x-request-id from a client that sends none), and
    * names of the same length are few. Bits are never cleared (a removal may leave
@@ -32,7 +32,7 @@ export class HeaderMap {
 
   /** The slot of the first `name` field at or after field `from`, or -1. */
   private slotOf(name: string, from = 0): number {
-    if ((this.lengths & (1 << (name.length & 31))) === 0) return -1;
+    if ((this.lengths & lengthBit(name)) === 0) return -1;
     const fields = this.fields;
     const end = this.fieldCount * 2;
     for (let slot = from * 2; slot < end; slot += 2) if (fields[slot] === name) return slot;
@@ -47,7 +47,7 @@ export class HeaderMap {
 
   /** Every value of `name`, joined with `separator` as RFC 9110 §5.3 allows for list fields; undefined if absent. */
   getJoined(name: string, separator = ", "): string | undefined {
-    if ((this.lengths & (1 << (name.length & 31))) === 0) return undefined;
+    if ((this.lengths & lengthBit(name)) === 0) return undefined;
     const fields = this.fields;
     let joined: string | undefined;
     for (let slot = 0; slot < this.fieldCount * 2; slot += 2) {
@@ -61,6 +61,7 @@ export class HeaderMap {
   }
 
   count(name: string): number {
+    if ((this.lengths & lengthBit(name)) === 0) return 0;
     let n = 0;
     for (let slot = 0; slot < this.fieldCount * 2; slot += 2) if (this.fields[slot] === name) n++;
     return n;
@@ -72,7 +73,7 @@ export class HeaderMap {
     this.fields[slot] = name;
     this.fields[slot + 1] = value;
     this.fieldCount++;
-    this.lengths |= 1 << (name.length & 31);
+    this.lengths |= lengthBit(name);
   }
 
   /** Replace every `name` field with one. */
@@ -123,4 +124,9 @@ export class HeaderMap {
     for (let i = 0; i < this.fieldCount; i++) entries.push([this.fields[i * 2]!, this.fields[i * 2 + 1]!]);
     return entries;
   }
+}
+
+/** A name's bit in a map's filter: its length, mod 32 (see HeaderMap.lengths). */
+function lengthBit(name: string): number {
+  return 1 << (name.length & 31);
 }

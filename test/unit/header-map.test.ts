@@ -55,6 +55,7 @@ describe("HeaderMap", () => {
     // A length never added: absent, whatever else the map holds.
     expect(headers.has("connection")).toBe(false);
     expect(headers.getJoined("keep-alive")).toBeUndefined();
+    expect(headers.count("keep-alive")).toBe(0);
   });
 
   test("an empty value is present, not absent", () => {
