@@ -1,6 +1,8 @@
 // results.json → results.md: the summary table (median per scenario and proxy), polyvoy's
-// ratios to the best JS peer on the same runtime and to nginx, and per-scenario details.
+// ratios to the best JS peer on the same runtime and to nginx, the speed targets (goals.mjs),
+// and per-scenario details.
 import { METRICS, fmt } from "./scenarios.mjs";
+import { renderGoals } from "./goals.mjs";
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -132,6 +134,7 @@ export function renderMarkdown(doc) {
       lines.push(`| ${metric.title} | ${metric.better === "higher" ? "↑" : "↓"} | ${cells.join(" | ")} |`);
     }
     lines.push("");
+    lines.push(...renderGoals(table, meta.mode));
   }
 
   lines.push("## Details", "");
@@ -155,7 +158,7 @@ export function renderMarkdown(doc) {
         `| ${target.label} | ${target.runtime ?? (target.kind === "direct" ? "–" : "native")} | ${fmt(cell.median)} | ${fmt(cell.min)}–${fmt(cell.max)} | ${vsPeer} | ${vsNginx} | ${errorsText(cell)} |`,
       );
     }
-    if (metric.scenario === "latency" && row.direct?.median !== undefined) {
+    if ((metric.scenario === "latency" || metric.scenario === "latency-half") && row.direct?.median !== undefined) {
       const added = shown
         .filter((t) => t.kind !== "direct" && row[t.id]?.median !== undefined)
         .map((t) => `${t.label} ${signed(row[t.id].median - row.direct.median)}`);

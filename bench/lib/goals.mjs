@@ -1,0 +1,116 @@
+// polyvoy's speed targets (the project's goals for the bench, README "Where the targets
+// stand"), checked against one run's medians, so each results.md says which held in it.
+import { fmt } from "./scenarios.mjs";
+
+const POLYVOYS = ["polyvoy-node", "polyvoy-bun", "polyvoy-deno"];
+const RUNTIME = { "polyvoy-node": "node", "polyvoy-bun": "bun", "polyvoy-deno": "deno" };
+
+const medianOf = (table, metric, id) => {
+  const value = table[metric]?.[id]?.median;
+  return typeof value === "number" ? value : undefined;
+};
+
+/** polyvoy's median over the peer's, or undefined when either was not measured. */
+const ratioOf = (table, metric, id, peer) => {
+  const mine = medianOf(table, metric, id);
+  const theirs = medianOf(table, metric, peer);
+  return mine !== undefined && theirs ? mine / theirs : undefined;
+};
+
+const times = (value) => `${value.toFixed(2)}×`;
+const signed = (value) => `${value >= 0 ? "+" : "−"}${fmt(Math.abs(value))}`;
+
+/** The polyvoy with the highest small-GET median (the one `latency-half` runs at half of). */
+export function fastestPolyvoy(table) {
+  const measured = POLYVOYS.filter((id) => medianOf(table, "get-64c", id) !== undefined);
+  return measured.sort((a, b) => medianOf(table, "get-64c", b) - medianOf(table, "get-64c", a))[0];
+}
+
+/** A target held when every figure it needs was measured and passes; `met` is null when one was not measured. */
+function verdict(figures, passes) {
+  if (figures.some((f) => f === undefined)) return null;
+  return figures.every(passes);
+}
+
+/**
+ * Each target: `{ target, measured, met }` (`met` true, false, or null when this run did
+ * not measure what it needs: a quick run, a skipped peer, a failed scenario).
+ */
+export function checkGoals(table) {
+  const goals = [];
+
+  const vsNhp = ratioOf(table, "get-64c", "polyvoy-node", "node-http-proxy");
+  const vsReplyFrom = ratioOf(table, "get-64c", "polyvoy-node", "fastify-reply-from");
+  goals.push({
+    target: "node ≥ 1.6× node-http-proxy and ≥ 1.5× fastify + reply-from (small GETs, 64 connections)",
+    measured: `${vsNhp === undefined ? "–" : times(vsNhp)} and ${vsReplyFrom === undefined ? "–" : times(vsReplyFrom)}`,
+    met: vsNhp === undefined || vsReplyFrom === undefined ? null : vsNhp >= 1.6 && vsReplyFrom >= 1.5,
+  });
+
+  for (const [id, peer, label, least] of [
+    ["polyvoy-bun", "bun-fetch", "bun ≥ 1.1× Bun.serve + fetch", 1.1],
+    ["polyvoy-deno", "deno-fetch", "deno ≥ 1.3× Deno.serve + fetch", 1.3],
+  ]) {
+    const r = ratioOf(table, "get-64c", id, peer);
+    goals.push({ target: label, measured: r === undefined ? "–" : times(r), met: verdict([r], (v) => v >= least) });
+  }
+
+  const fastest = fastestPolyvoy(table);
+  const vsNginx = fastest ? ratioOf(table, "get-64c", fastest, "nginx") : undefined;
+  goals.push({
+    target: "the fastest runtime ≥ 0.7× nginx (small GETs)",
+    measured: vsNginx === undefined ? "–" : `${RUNTIME[fastest]} ${times(vsNginx)}`,
+    met: verdict([vsNginx], (v) => v >= 0.7),
+  });
+
+  goals.push(tailGoal(table, fastest));
+
+  const idle = POLYVOYS.map((id) => medianOf(table, "idle-memory", id));
+  goals.push({
+    target: "≤ 8 KiB per idle keep-alive connection, every runtime",
+    measured: idle.every((v) => v === undefined) ? "–" : POLYVOYS.map((id, i) => `${RUNTIME[id]} ${fmt(idle[i])}`).join(", ") + " KiB",
+    met: verdict(idle, (v) => v <= 8),
+  });
+
+  const bodies = ["body-1m", "upload-1m"].flatMap((metric) => POLYVOYS.map((id) => ratioOf(table, metric, id, "nginx")));
+  goals.push({
+    target: "1 MiB responses and uploads ≥ 0.5× nginx, every runtime",
+    measured: bodies.every((v) => v === undefined) ? "–" : `${bodies.map((v) => (v === undefined ? "–" : times(v))).join(" / ")} (responses, then uploads: node / bun / deno)`,
+    met: verdict(bodies, (v) => v >= 0.5),
+  });
+  return goals;
+}
+
+/**
+ * Added p99 at half of the fastest polyvoy's maximum, over the direct path at the same
+ * rate. A round in which the direct path's own p99 was the higher measured a stall of the
+ * machine, not the proxy: such rounds are counted in the text, and when they are half or
+ * more, the run is said not to have measured the target.
+ */
+function tailGoal(table, fastest) {
+  const target = "added p99 ≤ 1 ms at half of the fastest runtime's maximum";
+  const mine = fastest ? table["latency-half-p99"]?.[fastest] : undefined;
+  const direct = table["latency-half-p99"]?.direct;
+  if (typeof mine?.median !== "number" || typeof direct?.median !== "number") return { target, measured: "–", met: null };
+  const added = mine.median - direct.median;
+  const rounds = Math.min(mine.runs.length, direct.runs.length);
+  let directSlower = 0;
+  for (let i = 0; i < rounds; i++) if (direct.runs[i] > mine.runs[i]) directSlower++;
+  const perRound = mine.runs.slice(0, rounds).map((v, i) => signed(v - direct.runs[i]));
+  let measured = `${RUNTIME[fastest]} ${signed(added)} ms (${fmt(mine.median)} against direct's ${fmt(direct.median)}; per round ${perRound.join(", ")})`;
+  if (directSlower > 0) measured += `; the direct path's own p99 was the higher in ${directSlower} of ${rounds} rounds`;
+  const unmeasured = directSlower * 2 >= rounds;
+  return { target, measured, met: unmeasured ? null : added <= 1 };
+}
+
+/** The section of results.md: one row per target. */
+export function renderGoals(table, mode) {
+  const source = mode === "quick" ? "From this quick run's single short runs: indicative only" : "From this run's medians";
+  const lines = ["## The speed targets in this run", "", `${source} (the README's "Where the targets stand" has every full run's).`, ""];
+  lines.push("| target | measured | |", "| --- | --- | --- |");
+  for (const goal of checkGoals(table)) {
+    lines.push(`| ${goal.target} | ${goal.measured} | ${goal.met === null ? "not measured" : goal.met ? "met" : "**missed**"} |`);
+  }
+  lines.push("");
+  return lines;
+}
