@@ -1,6 +1,6 @@
 // polyvoy's speed targets (the project's goals for the bench, README "Where the targets
 // stand"), checked against one run's medians, so each results.md says which held in it.
-import { fmt } from "./scenarios.mjs";
+import { fmt, signed } from "./scenarios.mjs";
 
 const POLYVOYS = ["polyvoy-node", "polyvoy-bun", "polyvoy-deno"];
 const RUNTIME = { "polyvoy-node": "node", "polyvoy-bun": "bun", "polyvoy-deno": "deno" };
@@ -18,7 +18,6 @@ const ratioOf = (table, metric, id, peer) => {
 };
 
 const times = (value) => `${value.toFixed(2)}×`;
-const signed = (value) => `${value >= 0 ? "+" : "−"}${fmt(Math.abs(value))}`;
 
 /** The polyvoy with the highest small-GET median (the one `latency-half` runs at half of). */
 export function fastestPolyvoy(table) {
@@ -34,7 +33,8 @@ function verdict(figures, passes) {
 
 /**
  * Each target: `{ target, measured, met }` (`met` true, false, or null when this run did
- * not measure what it needs: a quick run, a skipped peer, a failed scenario).
+ * not measure what it needs: a skipped peer, a failed scenario, tail rounds that the
+ * machine's stalls decided).
  */
 export function checkGoals(table) {
   const goals = [];
@@ -111,8 +111,8 @@ export function renderGoals(table, mode) {
   const lines = ["## The speed targets in this run", "", `${source} (the README's "Where the targets stand" has every full run's).`, ""];
   lines.push("| target | measured | |", "| --- | --- | --- |");
   for (const goal of checkGoals(table)) {
-    const verdict = quick ? "not judged (quick run)" : goal.met === null ? "not measured" : goal.met ? "met" : "**missed**";
-    lines.push(`| ${goal.target} | ${goal.measured} | ${verdict} |`);
+    const said = quick ? "not judged (quick run)" : goal.met === null ? "not measured" : goal.met ? "met" : "**missed**";
+    lines.push(`| ${goal.target} | ${goal.measured} | ${said} |`);
   }
   lines.push("");
   return lines;

@@ -1,7 +1,7 @@
 // results.json → results.md: the summary table (median per scenario and proxy), polyvoy's
 // ratios to the best JS peer on the same runtime and to nginx, the speed targets (goals.mjs),
 // and per-scenario details.
-import { METRICS, fmt } from "./scenarios.mjs";
+import { METRICS, fmt, signed } from "./scenarios.mjs";
 import { renderGoals } from "./goals.mjs";
 
 export function median(values) {
@@ -81,8 +81,6 @@ function errorsText(cell) {
   const kinds = Object.entries(cell.errorTypes ?? {}).map(([kind, n]) => `${n.toLocaleString("en-US")} ${kind}`);
   return `${kinds.length ? kinds.join(", ") : cell.errors.toLocaleString("en-US")} (${cell.requests.toLocaleString("en-US")} ${cell.requests === 1 ? "request" : "requests"})`;
 }
-
-const signed = (v) => `${v >= 0 ? "+" : "−"}${fmt(Math.abs(v))}`;
 
 export function renderMarkdown(doc) {
   const { meta, targets, table, notes } = doc;

@@ -215,3 +215,6 @@ export function fmt(value) {
   if (Math.abs(value) >= 10) return value.toFixed(1);
   return value.toFixed(2);
 }
+
+/** A difference with its sign (a true minus sign), as fmt formats the size. */
+export const signed = (value) => `${value >= 0 ? "+" : "−"}${fmt(Math.abs(value))}`;
