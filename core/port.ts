@@ -213,7 +213,8 @@ export interface Runtime {
    * heap does not outlive it, such as a worker that ends, and hand back plain data. Bun's
    * adapter does: zod keeps weak collections for as long as its modules are loaded, and
    * JavaScriptCore visits every live weak entry in every collection, eden ones included
-   * (README, "Tail latency"). Without it the core validates in its own heap.
+   * (docs/performance.md, "What makes it fast": no weak collections in the proxy's heap
+   * on Bun). Without it the core validates in its own heap.
    */
   loadConfigIsolated?(text: string, format: ConfigFormat): Promise<LoadedConfig>;
   /**

@@ -1,5 +1,6 @@
-// polyvoy's speed targets (the project's goals for the bench, README "Where the targets
-// stand"), checked against one run's medians, so each results.md says which held in it.
+// polyvoy's speed targets (the project's goals for the bench, docs/performance.md,
+// "Targets and where they stand"), checked against one run's medians, so each results.md
+// says which held in it.
 import { fmt, signed } from "./scenarios.mjs";
 
 const POLYVOYS = ["polyvoy-node", "polyvoy-bun", "polyvoy-deno"];

@@ -3,8 +3,8 @@
  * keeps (`Socket.writeCopying`, Bun's) has its head encoded and its small writes joined,
  * to hand to the socket when the event ends (dispatch-scope.ts). Without it each head
  * was an array of its own, used once: on Bun a fifth of what a small proxied request
- * allocated, and JavaScriptCore's collections come with what is allocated (README,
- * "Tail latency").
+ * allocated, and JavaScriptCore's collections come with what is allocated
+ * (docs/performance.md, "Tail latency").
  *
  * One arena for the process: an event's writes are synchronous and leave before the
  * next event starts, so the space is reused from the start at every event. Only as much
