@@ -478,3 +478,22 @@ describe("Http1ClientCodec: responses the request cannot have are protocol error
     expect(r.decoder.events).toEqual([]);
   });
 });
+
+describe("Http1ClientCodec: framing fields a 1xx or 204 may not carry (Envoy's codec_impl.cc)", () => {
+  test.each([
+    ["204 with Transfer-Encoding", "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n", "http1.transfer_encoding_not_allowed"],
+    ["100 with Transfer-Encoding", "HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n", "http1.transfer_encoding_not_allowed"],
+    ["204 with a length", "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc", "http1.content_length_not_allowed"],
+  ])("%s → protocol error %s", (_name, response, details) => {
+    const r = exchange("GET", [response]);
+    expect(r.ok).toBe(false);
+    expect(r.codec.protocolError).toBe(details);
+    expect(r.decoder.events).toEqual([]);
+  });
+
+  test("204 with content-length: 0 passes without it", () => {
+    const r = exchange("GET", ["HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nEtag: x\r\n\r\n"]);
+    expect(r.ok).toBe(true);
+    expect(r.decoder.events).toEqual([{ kind: "headers", status: 204, headers: [["etag", "x"]], end: true }]);
+  });
+});

@@ -152,6 +152,16 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
     // http1.invalid_transfer_encoding) rather than pass on a coded body unlabelled.
     const te = response.get("transfer-encoding");
     if (te !== undefined && !isChunkedOnly(te, response)) return this.refuse("http1.invalid_transfer_encoding");
+    // A 1xx or 204 has no body and may not announce one (RFC 9110 §8.6, RFC 9112 §6.1):
+    // Envoy refuses framing fields on it, papering over `content-length: 0` (codec_impl.cc).
+    if (status < 200 || status === 204) {
+      if (te !== undefined) return this.refuse("http1.transfer_encoding_not_allowed");
+      const length = response.get("content-length");
+      if (length !== undefined) {
+        if (length !== "0") return this.refuse("http1.content_length_not_allowed");
+        response.remove("content-length");
+      }
+    }
     if (status >= 100 && status < 200 && status !== 101) {
       this.interim = true;
       return HEADERS_PROCEED;
