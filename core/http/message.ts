@@ -3,7 +3,8 @@ import { HeaderMap } from "./header-map.ts";
 /**
  * A request's head (Envoy's RequestHeaderMap): the header fields, and Envoy's
  * pseudo-headers (:method, :path, :authority, :scheme) as properties beside them.
- * HTTP/1's Host header becomes `authority`, as Envoy does. One object per head, not
+ * HTTP/1's Host header becomes `authority` (or an absolute-form target's authority
+ * does: http1-server-codec.ts), as Envoy does. One object per head, not
  * a head holding a map: every request allocates it.
  */
 export class RequestHeaders extends HeaderMap {
@@ -49,6 +50,3 @@ export class ResponseHeaders extends HeaderMap {
     return name === ":status" ? String(this.status) : this.getJoined(name);
   }
 }
-
-/** Trailers after a chunked body. */
-export type Trailers = HeaderMap;

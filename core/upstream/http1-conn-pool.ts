@@ -57,6 +57,8 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
   closed = false;
   requestsServed = 0;
   private callbacks: UpstreamCallbacks | undefined;
+  /** The codec's request encoder for the current stream. */
+  private encoder: RequestEncoder | undefined;
   private requestComplete = false;
   private responseComplete = false;
   private connectTimer: TimerHandle | undefined;
@@ -138,25 +140,25 @@ class ActiveClient implements ConnectionCallbacks, UpstreamStream, ResponseDecod
     this.pool.cluster.resources.requests++;
     this.requestComplete = false;
     this.responseComplete = false;
-    this.codec.startRequest(this);
+    this.encoder = this.codec.newStream(this);
     callbacks.onPoolReady(this);
   }
 
   // ---- RequestEncoder (router → upstream) ----
   encodeHeaders(headers: RequestHeaders, endStream: boolean): void {
-    this.codec.encodeHeaders(headers, endStream);
+    this.encoder?.encodeHeaders(headers, endStream);
     if (endStream) this.onRequestComplete();
   }
   encodeData(data: Uint8Array, endStream: boolean): void {
-    this.codec.encodeData(data, endStream);
+    this.encoder?.encodeData(data, endStream);
     if (endStream) this.onRequestComplete();
   }
   encodeTrailers(trailers: HeaderMap): void {
-    this.codec.encodeTrailers(trailers);
+    this.encoder?.encodeTrailers(trailers);
     this.onRequestComplete();
   }
   encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    this.codec.encodeUpgradeData(data, endStream);
+    this.encoder?.encodeUpgradeData(data, endStream);
   }
 
   readDisable(disable: boolean): void {

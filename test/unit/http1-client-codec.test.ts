@@ -81,7 +81,7 @@ function request(method: string, path: string, authority: string, ...pairs: [str
 function exchange(method: string, pieces: (string | Uint8Array)[], endStream = false) {
   const { codec, sink } = client();
   const decoder = new Recorder();
-  codec.startRequest(decoder).encodeHeaders(request(method, "/", "up"), true);
+  codec.newStream(decoder).encodeHeaders(request(method, "/", "up"), true);
   const results = pieces.map((piece, i) => codec.dispatch(typeof piece === "string" ? bytes(piece) : piece, endStream && i === pieces.length - 1));
   return { codec, sink, decoder, ok: results.every(Boolean) };
 }
@@ -89,7 +89,7 @@ function exchange(method: string, pieces: (string | Uint8Array)[], endStream = f
 describe("Http1ClientCodec: request encoding", () => {
   test("GET ending at the headers: host first, no framing", () => {
     const { codec, sink } = client();
-    codec.startRequest(new Recorder()).encodeHeaders(request("GET", "/a?b=c", "example.com", ["user-agent", "t"], ["accept", "*/*"]), true);
+    codec.newStream(new Recorder()).encodeHeaders(request("GET", "/a?b=c", "example.com", ["user-agent", "t"], ["accept", "*/*"]), true);
     expect(sink.text).toBe("GET /a?b=c HTTP/1.1\r\nhost: example.com\r\nuser-agent: t\r\naccept: */*\r\n\r\n");
     expect(sink.writes).toHaveLength(1);
     expect(sink.writes[0]!.end).toBe(false);
@@ -97,19 +97,19 @@ describe("Http1ClientCodec: request encoding", () => {
 
   test("no authority → no host line", () => {
     const { codec, sink } = client();
-    codec.startRequest(new Recorder()).encodeHeaders(request("GET", "/", ""), true);
+    codec.newStream(new Recorder()).encodeHeaders(request("GET", "/", ""), true);
     expect(sink.text).toBe("GET / HTTP/1.1\r\n\r\n");
   });
 
   test.each(["POST", "PUT", "PATCH"])("%s ending at the headers → content-length: 0", (method) => {
     const { codec, sink } = client();
-    codec.startRequest(new Recorder()).encodeHeaders(request(method, "/", "h"), true);
+    codec.newStream(new Recorder()).encodeHeaders(request(method, "/", "h"), true);
     expect(sink.text).toBe(`${method} / HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n`);
   });
 
   test("a body without content-length is chunked", () => {
     const { codec, sink } = client();
-    const encoder = codec.startRequest(new Recorder());
+    const encoder = codec.newStream(new Recorder());
     encoder.encodeHeaders(request("POST", "/up", "h", ["content-type", "text/plain"]), false);
     encoder.encodeData(bytes("hello"), false);
     encoder.encodeData(new Uint8Array(0), false);
@@ -122,7 +122,7 @@ describe("Http1ClientCodec: request encoding", () => {
 
   test("chunked request with trailers", () => {
     const { codec, sink } = client();
-    const encoder = codec.startRequest(new Recorder());
+    const encoder = codec.newStream(new Recorder());
     encoder.encodeHeaders(request("POST", "/", "h"), false);
     encoder.encodeData(bytes("ab"), false);
     const trailers = new HeaderMap();
@@ -133,7 +133,7 @@ describe("Http1ClientCodec: request encoding", () => {
 
   test("a content-length body goes out as is", () => {
     const { codec, sink } = client();
-    const encoder = codec.startRequest(new Recorder());
+    const encoder = codec.newStream(new Recorder());
     encoder.encodeHeaders(request("PUT", "/", "h", ["content-length", "5"]), false);
     encoder.encodeData(bytes("he"), false);
     encoder.encodeData(bytes("llo"), true);
@@ -142,7 +142,7 @@ describe("Http1ClientCodec: request encoding", () => {
 
   test("an upgrade request gets no framing; upgrade data passes through", () => {
     const { codec, sink } = client();
-    const encoder = codec.startRequest(new Recorder());
+    const encoder = codec.newStream(new Recorder());
     const upgrade = request("GET", "/ws", "h", ["upgrade", "websocket"], ["connection", "Upgrade"]);
     upgrade.upgrade = true; // as the server codec marks a request llhttp parsed as an upgrade
     encoder.encodeHeaders(upgrade, false);
@@ -155,14 +155,14 @@ describe("Http1ClientCodec: request encoding", () => {
     const { codec, sink } = client();
     const connect = request("CONNECT", "example.com:443", "example.com:443");
     connect.upgrade = true;
-    codec.startRequest(new Recorder()).encodeHeaders(connect, false);
+    codec.newStream(new Recorder()).encodeHeaders(connect, false);
     expect(sink.text).toBe("CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n");
   });
 });
 
 test("an Upgrade field on a request that is not an upgrade does not turn off framing (no smuggling)", () => {
   const { codec, sink } = client();
-  const encoder = codec.startRequest(new Recorder());
+  const encoder = codec.newStream(new Recorder());
   encoder.encodeHeaders(request("POST", "/p", "h", ["upgrade", "websocket"]), false);
   encoder.encodeData(bytes("GET /admin HTTP/1.1\r\n\r\n"), true);
   expect(sink.text).toContain("transfer-encoding: chunked\r\n");
@@ -346,7 +346,7 @@ describe("Http1ClientCodec: responses", () => {
 
   test("responseStarted tells a reset before any response byte from one after", () => {
     const { codec } = client();
-    codec.startRequest(new Recorder()).encodeHeaders(request("GET", "/", "h"), true);
+    codec.newStream(new Recorder()).encodeHeaders(request("GET", "/", "h"), true);
     expect(codec.responseStarted).toBe(false);
     codec.dispatch(bytes("HTTP/1.1 2"), false);
     expect(codec.responseStarted).toBe(true);
@@ -357,15 +357,15 @@ describe("Http1ClientCodec: keep-alive reuse", () => {
   test("two requests one after the other on the same connection", () => {
     const { codec, sink } = client();
     const first = new Recorder();
-    codec.startRequest(first).encodeHeaders(request("GET", "/1", "h"), true);
+    codec.newStream(first).encodeHeaders(request("GET", "/1", "h"), true);
     expect(codec.dispatch(bytes("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"), false)).toBe(true);
     expect(codec.responseComplete).toBe(true);
     const second = new Recorder();
-    codec.startRequest(second).encodeHeaders(request("HEAD", "/2", "h"), true);
+    codec.newStream(second).encodeHeaders(request("HEAD", "/2", "h"), true);
     expect(codec.responseComplete).toBe(false);
     expect(codec.dispatch(bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), false)).toBe(true);
     const third = new Recorder();
-    codec.startRequest(third).encodeHeaders(request("GET", "/3", "h"), true);
+    codec.newStream(third).encodeHeaders(request("GET", "/3", "h"), true);
     expect(codec.dispatch(bytes("HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"), false)).toBe(true);
     expect(first.merged).toMatchObject([{ status: 200 }, { data: "a", end: true }]);
     expect(second.merged).toMatchObject([{ status: 200, end: true }]);
@@ -375,10 +375,10 @@ describe("Http1ClientCodec: keep-alive reuse", () => {
 
   test("keepAliveTimeoutMs does not outlive the response that sent it", () => {
     const { codec } = client();
-    codec.startRequest(new Recorder()).encodeHeaders(request("GET", "/", "h"), true);
+    codec.newStream(new Recorder()).encodeHeaders(request("GET", "/", "h"), true);
     codec.dispatch(bytes("HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n"), false);
     expect(codec.keepAliveTimeoutMs).toBe(5000);
-    codec.startRequest(new Recorder()).encodeHeaders(request("GET", "/", "h"), true);
+    codec.newStream(new Recorder()).encodeHeaders(request("GET", "/", "h"), true);
     codec.dispatch(bytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), false);
     expect(codec.keepAliveTimeoutMs).toBeUndefined();
   });
@@ -388,7 +388,9 @@ describe("Http1ClientCodec: upgrade", () => {
   test("101: headers without end, then raw bytes to decodeUpgradeData", () => {
     const { codec } = client();
     const decoder = new Recorder();
-    codec.startRequest(decoder).encodeHeaders(request("GET", "/ws", "h", ["upgrade", "websocket"], ["connection", "Upgrade"]), false);
+    const upgrade = request("GET", "/ws", "h", ["upgrade", "websocket"], ["connection", "Upgrade"]);
+    upgrade.upgrade = true;
+    codec.newStream(decoder).encodeHeaders(upgrade, false);
     expect(codec.dispatch(bytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"), false)).toBe(true);
     expect(decoder.events).toEqual([
       {
@@ -409,7 +411,7 @@ describe("Http1ClientCodec: upgrade", () => {
   test("CONNECT 200: the bytes after the head are the tunnel", () => {
     const { codec } = client();
     const decoder = new Recorder();
-    codec.startRequest(decoder).encodeHeaders(request("CONNECT", "example.com:443", "example.com:443"), false);
+    codec.newStream(decoder).encodeHeaders(request("CONNECT", "example.com:443", "example.com:443"), false);
     expect(codec.dispatch(bytes("HTTP/1.1 200 Connection Established\r\n\r\n\x16\x03"), false)).toBe(true);
     expect(decoder.events).toEqual([
       { kind: "headers", status: 200, headers: [], end: false },
@@ -420,7 +422,7 @@ describe("Http1ClientCodec: upgrade", () => {
   test("an upgrade answered with a plain response is a plain response", () => {
     const { codec } = client();
     const decoder = new Recorder();
-    codec.startRequest(decoder).encodeHeaders(request("GET", "/ws", "h", ["upgrade", "websocket"], ["connection", "Upgrade"]), false);
+    codec.newStream(decoder).encodeHeaders(request("GET", "/ws", "h", ["upgrade", "websocket"], ["connection", "Upgrade"]), false);
     expect(codec.dispatch(bytes("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"), false)).toBe(true);
     expect(decoder.merged).toMatchObject([{ kind: "headers", status: 404 }, { kind: "data", data: "no", end: true }]);
   });
@@ -446,5 +448,52 @@ describe("Http1ClientCodec: responses split at every byte boundary", () => {
     expect(whole.complete).toBe(true);
     expect(run(Array.from(all, (_, i) => all.subarray(i, i + 1)))).toEqual(whole);
     for (let cut = 1; cut < all.length; cut++) expect(run([all.subarray(0, cut), all.subarray(cut)]), `split at ${cut}`).toEqual(whole);
+  });
+});
+
+describe("Http1ClientCodec: responses the request cannot have are protocol errors (503 UPE upstream)", () => {
+  test.each([
+    ["gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"],
+    ["gzip alone (read until close)", "Transfer-Encoding: gzip\r\n\r\nabc"],
+    ["two fields", "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"],
+  ])("Transfer-Encoding: %s → http1.invalid_transfer_encoding, nothing decoded", (_name, rest) => {
+    const r = exchange("GET", [`HTTP/1.1 200 OK\r\n${rest}`]);
+    expect(r.ok).toBe(false);
+    expect(r.codec.protocolError).toBe("http1.invalid_transfer_encoding");
+    expect(r.codec.keepAlive).toBe(false);
+    expect(r.decoder.events).toEqual([]);
+  });
+
+  test("Transfer-Encoding: Chunked in any case is the framing", () => {
+    const r = exchange("GET", ["HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"]);
+    expect(r.ok).toBe(true);
+    expect(r.decoder.merged).toMatchObject([{ kind: "headers", status: 200 }, { kind: "data", data: "abc", end: true }]);
+  });
+
+  test("a 101 to a request that asked for no upgrade: no tunnel, nothing decoded", () => {
+    const r = exchange("GET", ["HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw upstream bytes"]);
+    expect(r.ok).toBe(false);
+    expect(r.codec.protocolError).toBe("upgrade_without_request");
+    expect(r.codec.isUpgraded).toBe(false);
+    expect(r.decoder.events).toEqual([]);
+  });
+});
+
+describe("Http1ClientCodec: framing fields a 1xx or 204 may not carry (Envoy's codec_impl.cc)", () => {
+  test.each([
+    ["204 with Transfer-Encoding", "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n", "http1.transfer_encoding_not_allowed"],
+    ["100 with Transfer-Encoding", "HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n", "http1.transfer_encoding_not_allowed"],
+    ["204 with a length", "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc", "http1.content_length_not_allowed"],
+  ])("%s → protocol error %s", (_name, response, details) => {
+    const r = exchange("GET", [response]);
+    expect(r.ok).toBe(false);
+    expect(r.codec.protocolError).toBe(details);
+    expect(r.decoder.events).toEqual([]);
+  });
+
+  test("204 with content-length: 0 passes without it", () => {
+    const r = exchange("GET", ["HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nEtag: x\r\n\r\n"]);
+    expect(r.ok).toBe(true);
+    expect(r.decoder.events).toEqual([{ kind: "headers", status: 204, headers: [["etag", "x"]], end: true }]);
   });
 });

@@ -1,10 +1,12 @@
 import { describe, expect, test } from "vitest";
 import { latin1Decode, latin1Encode, latin1Write } from "../../core/util/latin1.ts";
-import { encodeHead } from "../../core/http/codec/head-encoder.ts";
-import { chunkHeader, LAST_CHUNK } from "../../core/http/codec/chunked.ts";
+import { headEncoder } from "../../core/http/codec/head-encoder.ts";
+import { chunkHeader, LAST_CHUNK } from "../../core/http/codec/stream-encoder.ts";
+import { encodedBytes } from "../../core/network/byte-sink.ts";
 import { HeaderMap } from "../../core/http/header-map.ts";
 import { statusLine, statusText } from "../../core/http/codec/status-text.ts";
 
+const encodeHead = (startLine: string, headers: HeaderMap, extra?: string[], host?: string) => encodedBytes(headEncoder(startLine, headers, extra, host));
 const latin1 = (data: Uint8Array): string => Array.from(data, (b) => String.fromCharCode(b)).join("");
 
 describe("latin1", () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
-import type { CodecError, RequestDecoder, ResponseEncoder } from "../../core/http/codec/codec.ts";
-import { Http1ServerCodec, type ServerCodecCallbacks } from "../../core/http/codec/http1-server-codec.ts";
+import type { CodecError, RequestDecoder, ResponseEncoder, ServerConnectionCallbacks } from "../../core/http/codec/codec.ts";
+import { Http1ServerCodec } from "../../core/http/codec/http1-server-codec.ts";
 import type { ByteSink } from "../../core/network/byte-sink.ts";
 import { HeaderMap } from "../../core/http/header-map.ts";
 import { type RequestHeaders, ResponseHeaders } from "../../core/http/message.ts";
@@ -70,7 +70,7 @@ interface Hooks {
   onResponseComplete?(harness: Harness): void;
 }
 
-class Harness implements ServerCodecCallbacks {
+class Harness implements ServerConnectionCallbacks {
   readonly sink = new Sink();
   readonly codec: Http1ServerCodec;
   streams: Recorder[] = [];
@@ -480,7 +480,6 @@ describe("Http1ServerCodec: errors", () => {
     ["bare LF", "GET / HTTP/1.1\nHost: a\n\n"],
     ["CL and TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"],
     ["two Content-Lengths", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"],
-    ["TE not ending in chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc"],
     ["bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"],
     ["bad Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n"],
   ])("%s → 400 http1.codec_error", (_name, request) => {
@@ -711,8 +710,8 @@ describe("Http1ServerCodec: response framing", () => {
 
   test("a codec error's local reply (no request parsed) closes", () => {
     const h = new Harness().feed("NOT HTTP\r\n\r\n");
-    h.codec.encodeHeaders(response(400, ["content-length", "11"]), false);
-    h.codec.encodeData(bytes("Bad Request"), true);
+    h.codec.responseEncoder.encodeHeaders(response(400, ["content-length", "11"]), false);
+    h.codec.responseEncoder.encodeData(bytes("Bad Request"), true);
     expect(h.sink.text).toBe("HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\nconnection: close\r\n\r\nBad Request");
   });
 });
@@ -832,4 +831,71 @@ test("onRequestBegin fires at a request's first byte, before its headers are com
   expect(h.streams).toHaveLength(0);
   h.feed("T / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
   expect(h.errors).toEqual([{ status: 400, details: "http1.codec_error", reason: "multiple host headers" }]);
+});
+
+describe("Http1ServerCodec: transfer codings (Envoy refuses all but chunked alone)", () => {
+  test.each([
+    ["a coding below chunked", "Transfer-Encoding: gzip, chunked"],
+    ["a coding without chunked", "Transfer-Encoding: gzip"],
+    ["identity", "Transfer-Encoding: identity"],
+    ["two fields", "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked"],
+  ])("%s → 501 http1.invalid_transfer_encoding, before any stream", (_name, field) => {
+    const h = new Harness().feed(`POST / HTTP/1.1\r\nHost: a\r\n${field}\r\n\r\n3\r\nabc\r\n0\r\n\r\n`);
+    expect(h.errors).toEqual([{ status: 501, details: "http1.invalid_transfer_encoding", reason: "unsupported transfer encoding" }]);
+    expect(h.streams).toHaveLength(0);
+    expect(h.codec.keepAlive).toBe(false);
+  });
+
+  test("CONNECT with a transfer coding → 501", () => {
+    const h = new Harness().feed("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nTransfer-Encoding: chunked\r\n\r\n");
+    expect(h.errors).toMatchObject([{ status: 501, details: "http1.invalid_transfer_encoding" }]);
+    expect(h.streams).toHaveLength(0);
+  });
+
+  test("chunked in any case is the body's framing", () => {
+    const h = new Harness().feed("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    expect(h.errors).toEqual([]);
+    expect(h.normalized()[0]).toMatchObject([{ kind: "headers", end: false }, { kind: "data", data: "abc", end: true }]);
+  });
+});
+
+describe("Http1ServerCodec: absolute-form targets (Envoy's handlePath)", () => {
+  const head = (target: string, method = "GET") => new Harness().feed(`${method} ${target} HTTP/1.1\r\nHost: a.test\r\nX: y\r\n\r\n`);
+
+  test.each([
+    ["http://other.test/x?y=1", "other.test", "/x?y=1"],
+    ["http://other.test:8080/x", "other.test:8080", "/x"],
+    ["http://other.test", "other.test", "/"],
+    ["http://other.test?q=1", "other.test", "/?q=1"],
+    ["HTTPS://Other.Test/", "Other.Test", "/"],
+    ["http://user:pw@other.test/x", "other.test", "/x"],
+    ["http://[::1]:8080/x", "[::1]:8080", "/x"],
+    ["http://10.0.0.1/x", "10.0.0.1", "/x"],
+  ])("%s → :authority %s, origin-form %s, Host replaced", (target, authority, path) => {
+    const h = head(target);
+    expect(h.errors).toEqual([]);
+    expect(h.stream.events[0]).toMatchObject({ kind: "headers", authority, path, headers: [["x", "y"]] });
+  });
+
+  test("without a Host field the URL's authority is the authority", () => {
+    const h = new Harness().feed("GET http://b.test/p HTTP/1.0\r\n\r\n");
+    expect(h.stream.events[0]).toMatchObject({ authority: "b.test", path: "/p", protocol: "HTTP/1.0" });
+  });
+
+  test.each([
+    ["*", "http1.invalid_url"],
+    ["http://a.test:99999/", "http1.invalid_url"],
+    ["http://a.test:/", "http1.invalid_url"],
+    ["ftp://a.test/x", "http1.invalid_scheme"],
+  ])("%s → 400 %s", (target, details) => {
+    const h = head(target);
+    expect(h.errors).toMatchObject([{ status: 400, details }]);
+    expect(h.streams).toHaveLength(0);
+    expect(h.codec.keepAlive).toBe(false);
+  });
+
+  test("OPTIONS * and origin-form stay as sent", () => {
+    expect(head("*", "OPTIONS").stream.events[0]).toMatchObject({ path: "*", authority: "a.test" });
+    expect(head("/a/b?c").stream.events[0]).toMatchObject({ path: "/a/b?c", authority: "a.test" });
+  });
 });

@@ -1,4 +1,4 @@
-import { encodedBytes, type ByteEncoder } from "../../network/byte-sink.ts";
+import type { ByteEncoder } from "../../network/byte-sink.ts";
 import { latin1Write } from "../../util/latin1.ts";
 import type { HeaderMap } from "../header-map.ts";
 
@@ -73,11 +73,6 @@ export function headEncoder(startLine: string, headers: HeaderMap, extra?: reado
 /** A request head, its request line made of `method` and `path`, as an encoder to hand to `writeEncoded` at once. */
 export function requestHeadEncoder(method: string, path: string, headers: HeaderMap, extra?: readonly string[], host?: string): ByteEncoder {
   return HEAD.set("", headers, extra, host, method, path);
-}
-
-/** The head in an array of its own. */
-export function encodeHead(startLine: string, headers: HeaderMap, extra?: readonly string[], host?: string): Uint8Array {
-  return encodedBytes(headEncoder(startLine, headers, extra, host));
 }
 
 /** `name: value\r\n` at `at`; returns the new offset. */

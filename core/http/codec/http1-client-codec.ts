@@ -1,10 +1,8 @@
 import { bodyBytes } from "../../util/byte-slab.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
-import type { HeaderMap } from "../header-map.ts";
 import { type RequestHeaders, ResponseHeaders } from "../message.ts";
-import { LAST_CHUNK, writeChunk } from "./chunked.ts";
-import type { RequestEncoder, ResponseDecoder } from "./codec.ts";
-import { headEncoder, requestHeadEncoder } from "./head-encoder.ts";
+import type { ClientConnection, RequestEncoder, ResponseDecoder } from "./codec.ts";
+import { requestHeadEncoder } from "./head-encoder.ts";
 import { writeEncoded, type ByteSink } from "../../network/byte-sink.ts";
 import {
   HEADERS_PROCEED,
@@ -16,7 +14,8 @@ import {
   LlhttpParser,
   PARSER_RESPONSE,
 } from "./llhttp.ts";
-import { MessageParser } from "./message-parser.ts";
+import { isChunkedOnly, MessageParser } from "./message-parser.ts";
+import { StreamEncoderImpl } from "./stream-encoder.ts";
 
 /** The head between responses (never added to: each response's begins fresh). */
 const NO_RESPONSE = new ResponseHeaders(0);
@@ -33,17 +32,18 @@ const MAX_RESPONSE_HEADERS = 100;
 
 /**
  * HTTP/1.1 client side of an upstream connection (Envoy's `Http1::ClientConnectionImpl`):
- * encodes one request at a time and parses its response with llhttp. Interim 1xx
- * responses are swallowed (polyvoy answers `Expect: 100-continue` itself, as Envoy
- * does by default); HEAD, 204 and 304 responses have no body; a response without
- * framing is read until the upstream closes.
+ * sends one request at a time through its `RequestEncoderImpl` and parses the response
+ * with llhttp. Interim 1xx responses are swallowed (polyvoy answers
+ * `Expect: 100-continue` itself, as Envoy does by default); HEAD, 204 and 304 responses
+ * have no body; a response without framing is read until the upstream closes. A
+ * response the request cannot have (a 101 to no upgrade) or framed with a transfer
+ * coding other than chunked is a protocol error: the router answers 503 (UPE).
  */
-export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements RequestEncoder {
+export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements ClientConnection {
   private readonly parser: LlhttpParser;
+  /** The one request encoder, reused by each stream in turn. */
+  private readonly requestEncoder: RequestEncoderImpl;
   private decoder: ResponseDecoder | undefined;
-  private method = "GET";
-  private chunked = false;
-  private status = 0;
   private interim = false;
   private headersHeld: ResponseHeaders | undefined;
   private upgraded = false;
@@ -57,9 +57,10 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
   /** Set when the upstream sent bytes that are not a valid response. */
   protocolError: string | undefined;
 
-  constructor(private readonly sink: ByteSink) {
+  constructor(sink: ByteSink) {
     super(MAX_RESPONSE_HEAD_BYTES, MAX_RESPONSE_HEADERS, NO_RESPONSE);
     this.parser = new LlhttpParser(PARSER_RESPONSE, this);
+    this.requestEncoder = new RequestEncoderImpl(sink);
   }
 
   protected newHead(): ResponseHeaders {
@@ -67,13 +68,13 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
   }
 
   /** Start a request on this connection; its response goes to `decoder`. */
-  startRequest(decoder: ResponseDecoder): RequestEncoder {
+  newStream(decoder: ResponseDecoder): RequestEncoder {
     this.decoder = decoder;
     this.responseComplete = false;
     this.responseStarted = false;
     this.keepAlive = true;
     this.headersHeld = undefined;
-    return this;
+    return this.requestEncoder;
   }
 
   /** Feed bytes from the upstream; `endStream` is its FIN. Returns false on a protocol error. */
@@ -116,40 +117,10 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
     return true;
   }
 
-  // ---- RequestEncoder ----
-
-  encodeHeaders(request: RequestHeaders, endStream: boolean): void {
-    this.method = request.method;
-    const extra = EXTRA;
-    extra.length = 0;
-    this.chunked = false;
-    // An upgrade's or CONNECT's head is followed by raw bytes, not a framed body (RFC 9110 §9.3.6).
-    const upgrade = request.upgrade;
-    if (!request.has("content-length") && !upgrade) {
-      if (endStream) {
-        if (BODY_METHODS.has(request.method)) extra.push("content-length", "0");
-      } else {
-        extra.push("transfer-encoding", "chunked");
-        this.chunked = true;
-      }
-    }
-    writeEncoded(this.sink, requestHeadEncoder(request.method, request.path, request, extra, request.authority));
-  }
-
-  encodeData(data: Uint8Array, endStream: boolean): void {
-    if (data.byteLength > 0) {
-      if (this.chunked) writeChunk(this.sink, data);
-      else this.sink.write(data, false);
-    }
-    if (endStream && this.chunked) this.sink.write(LAST_CHUNK, false);
-  }
-
-  encodeTrailers(trailers: HeaderMap): void {
-    if (this.chunked) writeEncoded(this.sink, headEncoder("0", trailers));
-  }
-
-  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    this.sink.write(data, endStream);
+  /** The upstream's response is not one the request allows: `details` says why. */
+  private refuse(details: string): number {
+    this.protocolError = details;
+    return HPE_USER;
   }
 
   // ---- llhttp events ----
@@ -157,12 +128,8 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
   override onMessageBegin(): number {
     // Another response behind the one just completed, in the same read: the upstream
     // answered a request never sent, so the connection is out of step (Envoy: protocol error).
-    if (!this.decoder) {
-      this.protocolError = "response with no request";
-      return HPE_USER;
-    }
+    if (!this.decoder) return this.refuse("response with no request");
     super.onMessageBegin();
-    this.status = 0;
     this.interim = false;
     return HPE_OK;
   }
@@ -179,26 +146,43 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
     const fieldError = this.completeField();
     if (fieldError) return fieldError;
     this.startTrailers();
-    this.status = status;
+    const response = this.head;
+    const encoder = this.requestEncoder;
+    // Any transfer coding but chunked alone: Envoy refuses it (codec_impl.cc,
+    // http1.invalid_transfer_encoding) rather than pass on a coded body unlabelled.
+    const te = response.get("transfer-encoding");
+    if (te !== undefined && !isChunkedOnly(te, response)) return this.refuse("http1.invalid_transfer_encoding");
+    // A 1xx or 204 has no body and may not announce one (RFC 9110 §8.6, RFC 9112 §6.1):
+    // Envoy refuses framing fields on it, papering over `content-length: 0` (codec_impl.cc).
+    if (status < 200 || status === 204) {
+      if (te !== undefined) return this.refuse("http1.transfer_encoding_not_allowed");
+      const length = response.get("content-length");
+      if (length !== undefined) {
+        if (length !== "0") return this.refuse("http1.content_length_not_allowed");
+        response.remove("content-length");
+      }
+    }
     if (status >= 100 && status < 200 && status !== 101) {
       this.interim = true;
       return HEADERS_PROCEED;
     }
+    // A 101 answers an upgrade (RFC 9110 §15.2.2): to any other request the bytes
+    // behind it are not this request's response, and the connection cannot go on.
+    if (status === 101 && !encoder.upgradeRequest) return this.refuse("upgrade_without_request");
     this.keepAlive = shouldKeepAlive;
-    const response = this.head;
     response.status = status;
     this.keepAliveTimeoutMs = keepAliveTimeout(response.get("keep-alive"));
     // llhttp always stops after a 101 head (HPE_PAUSED_UPGRADE); a 2xx to CONNECT opens a
     // tunnel too (RFC 9110 §9.3.6), which only the codec knows: have llhttp stop there as well.
-    if (status === 101 || (this.method === "CONNECT" && status >= 200 && status < 300)) {
+    if (status === 101 || (encoder.connectRequest && status >= 200 && status < 300)) {
       this.upgraded = true;
       this.decoder?.decodeHeaders(response, false);
       return HEADERS_UPGRADE;
     }
-    const bodyless = this.method === "HEAD" || status === 204 || status === 304 || response.get("content-length") === "0";
+    const bodyless = encoder.headRequest || status === 204 || status === 304 || response.get("content-length") === "0";
     if (bodyless) {
       this.headersHeld = response;
-      return this.method === "HEAD" ? HEADERS_SKIP_BODY : HEADERS_PROCEED;
+      return encoder.headRequest ? HEADERS_SKIP_BODY : HEADERS_PROCEED;
     }
     this.decoder?.decodeHeaders(response, false);
     return HEADERS_PROCEED;
@@ -239,6 +223,37 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
   destroy(): void {
     this.parser.destroy();
   }
+}
+
+/**
+ * The request side of Envoy's `Http1::RequestEncoderImpl`: the request line and Host,
+ * then framing by the shared stream encoder — the request's content-length, chunked
+ * for a body of unknown length, nothing for an upgrade or CONNECT (raw bytes follow).
+ * What it records of the request tells the codec which responses it may have.
+ */
+class RequestEncoderImpl extends StreamEncoderImpl implements RequestEncoder {
+  /** The request was HEAD: its response has no body whatever its framing says. */
+  headRequest = false;
+  /** The request was CONNECT: a 2xx opens a tunnel. */
+  connectRequest = false;
+  /** The request asked for an upgrade (or was CONNECT): only then may a 101 answer it. */
+  upgradeRequest = false;
+
+  encodeHeaders(request: RequestHeaders, endStream: boolean): void {
+    const method = request.method;
+    this.headRequest = method === "HEAD";
+    this.connectRequest = method === "CONNECT";
+    // An upgrade's or CONNECT's head is followed by raw bytes, not a framed body (RFC 9110 §9.3.6).
+    this.upgradeRequest = this.bodyless = request.upgrade;
+    const extra = EXTRA;
+    extra.length = 0;
+    this.frame(request, endStream, extra, BODY_METHODS.has(method), true);
+    writeEncoded(this.sink, requestHeadEncoder(method, request.path, request, extra, request.authority));
+    if (endStream) this.endEncode();
+  }
+
+  /** The upstream connection tracks the request's end itself (the pool's ActiveClient). */
+  protected onEncodeComplete(): void {}
 }
 
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,\s])timeout\s*=\s*(\d+)/i;

@@ -1,26 +1,14 @@
 import { allocBytes, bodyBytes } from "../../util/byte-slab.ts";
 import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
-import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
-import { LAST_CHUNK, writeChunk } from "./chunked.ts";
-import type { CodecError, RequestDecoder, ResponseEncoder } from "./codec.ts";
+import { parseAbsoluteUrl } from "./absolute-url.ts";
+import type { CodecError, RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from "./codec.ts";
 import { headEncoder } from "./head-encoder.ts";
 import { writeEncoded, type ByteSink } from "../../network/byte-sink.ts";
 import { HPE_OK, HPE_USER, HPE_PAUSED, HPE_PAUSED_UPGRADE, HEADERS_UPGRADE, LlhttpParser, PARSER_REQUEST } from "./llhttp.ts";
-import { MessageParser } from "./message-parser.ts";
+import { isChunkedOnly, MessageParser } from "./message-parser.ts";
 import { statusLine } from "./status-text.ts";
-
-/** What the server codec asks of the connection manager (Envoy's `ServerConnectionCallbacks`). */
-export interface ServerCodecCallbacks {
-  /** The first byte of a request arrived (its headers are not complete yet). */
-  onRequestBegin(): void;
-  /** A request's headers are complete; the returned decoder receives `request`. Its response goes out through `encoder`. */
-  newStream(encoder: ResponseEncoder, request: RequestHeaders): RequestDecoder;
-  /** The bytes are not HTTP/1.1 we accept, or a head is over a limit: answer it and close. */
-  onCodecError(error: CodecError): void;
-  /** The current response has been written completely. */
-  onResponseComplete(): void;
-}
+import { StreamEncoderImpl } from "./stream-encoder.ts";
 
 export interface ServerCodecLimits {
   maxRequestHeadersBytes: number;
@@ -31,11 +19,12 @@ export interface ServerCodecLimits {
  * HTTP/1.1 server side of a downstream connection (Envoy's `Http1::ServerConnectionImpl`):
  * parses requests with llhttp, one at a time — after a request's last byte parsing
  * pauses, and pipelined bytes wait until its response is complete (`resume`) — and
- * frames responses: content-length when known, chunked otherwise (close-delimited
- * for HTTP/1.0), nothing for HEAD, 1xx, 204 and 304.
+ * answers each through its `ResponseEncoderImpl`.
  */
-export class Http1ServerCodec extends MessageParser<RequestHeaders> implements ResponseEncoder {
+export class Http1ServerCodec extends MessageParser<RequestHeaders> implements ServerConnection {
   private readonly parser: LlhttpParser;
+  /** The one response encoder, reused by each request in turn. */
+  readonly responseEncoder: ResponseEncoderImpl;
   private url = "";
   private request: RequestHeaders | undefined;
   private decoder: RequestDecoder | undefined;
@@ -48,28 +37,25 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements R
   /** llhttp is executing: a resume() from a callback (a response sent synchronously) waits for it to return. */
   private parsing = false;
   private resumeRequested = false;
-  /** The parser stopped at an Upgrade or CONNECT head: what the client sends next is raw bytes. */
-  private upgraded = false;
-  /** The upgrade was answered with something other than 101 (or a 2xx to CONNECT): no tunnel; the raw bytes are dropped. */
-  private upgradeRefused = false;
-  /** Response framing of the current response. */
-  private chunked = false;
-  private bodyless = false;
-  private responseStarted = false;
-  /** Set when a request is well-formed for llhttp but not for HTTP semantics (answered with 400). */
-  private invalidRequest: string | undefined;
+  /** @internal The parser stopped at an Upgrade or CONNECT head: what the client sends next is raw bytes. */
+  upgraded = false;
+  /** @internal The upgrade was answered with something other than 101 (or a 2xx to CONNECT): no tunnel; the raw bytes are dropped. */
+  upgradeRefused = false;
+  /** Set when a request is well-formed for llhttp but not for HTTP semantics: Envoy's local reply for it. */
+  private requestError: CodecError | undefined;
   /** False once this connection must close after the current response. */
   keepAlive = true;
   /** The current request was fully received. */
   requestComplete = false;
 
   constructor(
-    private readonly sink: ByteSink,
-    private readonly callbacks: ServerCodecCallbacks,
+    sink: ByteSink,
+    private readonly callbacks: ServerConnectionCallbacks,
     limits: ServerCodecLimits,
   ) {
     super(limits.maxRequestHeadersBytes, limits.maxHeadersCount, NO_REQUEST);
     this.parser = new LlhttpParser(PARSER_REQUEST, this);
+    this.responseEncoder = new ResponseEncoderImpl(sink, this);
   }
 
   protected newHead(): RequestHeaders {
@@ -145,11 +131,12 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements R
       break;
     }
     this.keepAlive = false;
+    if (this.requestError) return this.callbacks.onCodecError(this.requestError);
     const tooLarge = this.limitError !== undefined;
     this.callbacks.onCodecError({
       status: tooLarge ? 431 : 400,
       details: tooLarge ? `http1.${this.limitError}` : "http1.codec_error",
-      reason: tooLarge ? this.limitError! : (this.invalidRequest ?? this.parser.errorReason),
+      reason: tooLarge ? this.limitError! : this.parser.errorReason,
     });
   }
 
@@ -186,6 +173,12 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements R
     this.parser.resume();
   }
 
+  /** A request that llhttp accepts but HTTP semantics refuse: answered `status` with Envoy's details. */
+  private refuse(status: CodecError["status"], details: string, reason: string): number {
+    this.requestError = { status, details, reason };
+    return HPE_USER;
+  }
+
   // ---- llhttp events ----
 
   override onMessageBegin(): number {
@@ -195,9 +188,7 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements R
     this.decoder = undefined;
     this.headersHeld = false;
     this.requestComplete = false;
-    this.responseStarted = false;
-    this.chunked = false;
-    this.bodyless = false;
+    this.responseEncoder.reset();
     this.callbacks.onRequestBegin();
     return HPE_OK;
   }
@@ -215,25 +206,31 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements R
     const fieldError = this.completeField();
     if (fieldError) return fieldError;
     const request = this.head;
-    this.request = request;
-    request.method = this.parser.method;
-    request.path = this.url;
+    const method = this.parser.method;
+    request.method = method;
     request.protocol = this.parser.httpMinor === 0 ? "HTTP/1.0" : "HTTP/1.1";
     // RFC 9112 §3.2: Host becomes the authority; Envoy keeps it as :authority only.
     // More than one Host field is a 400 (same section).
-    if (request.count("host") > 1) {
-      this.invalidRequest = "multiple host headers";
-      return HPE_USER;
-    }
+    if (request.count("host") > 1) return this.refuse(400, "http1.codec_error", "multiple host headers");
     const host = request.get("host");
     if (host !== undefined) {
       request.authority = host;
       request.remove("host");
     }
+    const pathError = this.handlePath(request, method);
+    if (pathError) return pathError;
+    // RFC 9112 §6.1: a transfer coding we do not implement is a 501, as Envoy answers
+    // any but `chunked` alone (codec_impl.cc); a CONNECT has no body to code (RFC 9110 §9.3.6).
+    const te = request.get("transfer-encoding");
+    if (te !== undefined && (method === "CONNECT" || !isChunkedOnly(te, request))) {
+      return this.refuse(501, "http1.invalid_transfer_encoding", "unsupported transfer encoding");
+    }
+    this.request = request;
+    this.responseEncoder.startResponseTo(request);
     this.keepAlive = shouldKeepAlive;
     // Fields after this point are trailers.
     this.startTrailers();
-    this.decoder = this.callbacks.newStream(this, request);
+    this.decoder = this.callbacks.newStream(this.responseEncoder, request);
     if (upgrade) {
       // Upgrade or CONNECT: the stream goes on as raw bytes, without an end here.
       this.upgraded = true;
@@ -243,9 +240,32 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements R
     }
     // A request with no body is complete here: hold its headers until message-complete
     // so the decoder gets them with endStream (Envoy's deferred end-stream headers).
-    const hasBody = request.has("transfer-encoding") || Number(request.get("content-length") ?? 0) > 0;
+    const hasBody = te !== undefined || Number(request.get("content-length") ?? 0) > 0;
     if (hasBody) this.decoder.decodeHeaders(request, false);
     else this.headersHeld = true;
+    return HPE_OK;
+  }
+
+  /**
+   * The request target (Envoy's `ServerConnectionImpl::handlePath`): origin-form is the
+   * path as is. An absolute-form target (RFC 9112 §3.2.2) names the authority the request
+   * is for: it replaces Host (RFC 9112 §3.2.2: a proxy ignores the Host field then), and the
+   * path goes on in origin-form, so routing and the upstream see the same authority.
+   * CONNECT's authority-form target is left as its path.
+   */
+  private handlePath(request: RequestHeaders, method: string): number {
+    const url = this.url;
+    const first = url.charCodeAt(0);
+    if (first === 47 /* / */ || method === "CONNECT" || (first === 42 /* * */ && method === "OPTIONS")) {
+      request.path = url;
+      return HPE_OK;
+    }
+    const absolute = parseAbsoluteUrl(url);
+    if (absolute === undefined) return this.refuse(400, "http1.invalid_url", "invalid url in request line");
+    // Envoy accepts http and https only (Utility::schemeIsValid).
+    if (!absolute.httpScheme) return this.refuse(400, "http1.invalid_scheme", "invalid scheme");
+    request.authority = absolute.authority;
+    request.path = absolute.path;
     return HPE_OK;
   }
 
@@ -274,86 +294,93 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements R
     return HPE_PAUSED;
   }
 
-  // ---- ResponseEncoder ----
-
-  encodeHeaders(response: ResponseHeaders, endStream: boolean): void {
-    const status = response.status;
-    if (status >= 100 && status < 200 && status !== 101) {
-      writeEncoded(this.sink, headEncoder(statusLine(status), response));
-      return;
-    }
-    this.responseStarted = true;
-    const method = this.request?.method;
-    // A 101, or a 2xx to CONNECT, makes the connection a tunnel: no framing (RFC 9110 §9.3.6).
-    const tunnel = status === 101 || (method === "CONNECT" && status >= 200 && status < 300);
-    // Any other answer refuses the upgrade; the raw bytes behind the head can never be
-    // parsed as HTTP/1, so the connection closes after it, as Envoy's does.
-    if (this.upgraded && !tunnel) this.upgradeRefused = true;
-    this.bodyless = tunnel || method === "HEAD" || status === 204 || status === 304;
-    const http10 = this.request?.protocol === "HTTP/1.0";
-    // A response finished before its request was read in full leaves the rest of the
-    // request unread on the wire: close the connection afterwards.
-    if (!this.requestComplete && !tunnel) this.keepAlive = false;
-    const extra = EXTRA;
-    extra.length = 0;
-    this.chunked = false;
-    if (!this.bodyless && !response.has("content-length")) {
-      if (endStream) extra.push("content-length", "0");
-      else if (http10) this.keepAlive = false; // HTTP/1.0 has no chunked coding: delimit by close
-      else {
-        extra.push("transfer-encoding", "chunked");
-        this.chunked = true;
-      }
-    }
-    if (!tunnel) {
-      if (!this.keepAlive) extra.push("connection", "close");
-      // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.
-      else if (http10) extra.push("connection", "keep-alive");
-    }
-    writeEncoded(this.sink, headEncoder(statusLine(status), response, extra));
-    if (endStream) this.complete();
-  }
-
-  encodeData(data: Uint8Array, endStream: boolean): void {
-    if (!this.bodyless && data.byteLength > 0) {
-      if (this.chunked) writeChunk(this.sink, data);
-      else this.sink.write(data, false);
-    }
-    if (endStream) {
-      if (this.chunked && !this.bodyless) this.sink.write(LAST_CHUNK, false);
-      this.complete();
-    }
-  }
-
-  encodeTrailers(trailers: HeaderMap): void {
-    if (this.chunked && !this.bodyless) writeEncoded(this.sink, headEncoder("0", trailers));
-    this.complete();
-  }
-
-  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    this.sink.write(data, endStream);
-  }
-
-  /** Switch this connection to raw bytes both ways (after a 101 went out). */
-  startUpgrade(): void {
-    this.upgraded = true;
-  }
-
   get isUpgraded(): boolean {
     return this.upgraded && !this.upgradeRefused;
   }
 
   get responseInProgress(): boolean {
-    return this.responseStarted;
+    return this.responseEncoder.startedResponse;
   }
 
-  private complete(): void {
-    this.responseStarted = false;
+  /** @internal The response encoder wrote a whole response. */
+  onResponseComplete(): void {
     this.callbacks.onResponseComplete();
   }
 
   destroy(): void {
     this.parser.destroy();
+  }
+}
+
+/**
+ * The response side of Envoy's `Http1::ResponseEncoderImpl`: the status line, then
+ * framing by the shared stream encoder — content-length when known, chunked otherwise
+ * (close-delimited for HTTP/1.0), nothing for HEAD, 1xx, 204, 304 and tunnels — and
+ * the connection field that says whether the connection stays open.
+ */
+class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
+  /** A final response head went out and its end has not. */
+  startedResponse = false;
+  private isResponseToHeadRequest = false;
+  private isResponseToConnectRequest = false;
+  private http10 = false;
+
+  constructor(
+    sink: ByteSink,
+    private readonly connection: Http1ServerCodec,
+  ) {
+    super(sink);
+  }
+
+  /** A new request began: nothing is known of it yet (a reply now answers bytes that never made a request). */
+  reset(): void {
+    this.startedResponse = false;
+    this.chunkEncoding = false;
+    this.bodyless = false;
+    this.isResponseToHeadRequest = this.isResponseToConnectRequest = this.http10 = false;
+  }
+
+  /** The request this encoder answers next. */
+  startResponseTo(request: RequestHeaders): void {
+    this.isResponseToHeadRequest = request.method === "HEAD";
+    this.isResponseToConnectRequest = request.method === "CONNECT";
+    this.http10 = request.protocol === "HTTP/1.0";
+  }
+
+  encodeHeaders(response: ResponseHeaders, endStream: boolean): void {
+    const status = response.status;
+    if (status >= 100 && status < 200 && status !== 101) {
+      // Interim: no framing, and the response goes on.
+      writeEncoded(this.sink, headEncoder(statusLine(status), response));
+      return;
+    }
+    this.startedResponse = true;
+    const connection = this.connection;
+    // A 101, or a 2xx to CONNECT, makes the connection a tunnel: no framing (RFC 9110 §9.3.6).
+    const tunnel = status === 101 || (this.isResponseToConnectRequest && status >= 200 && status < 300);
+    // Any other answer refuses the upgrade; the raw bytes behind the head can never be
+    // parsed as HTTP/1, so the connection closes after it, as Envoy's does.
+    if (connection.upgraded && !tunnel) connection.upgradeRefused = true;
+    this.bodyless = tunnel || this.isResponseToHeadRequest || status === 204 || status === 304;
+    // A response finished before its request was read in full leaves the rest of the
+    // request unread on the wire: close the connection afterwards.
+    if (!connection.requestComplete && !tunnel) connection.keepAlive = false;
+    const extra = EXTRA;
+    extra.length = 0;
+    // HTTP/1.0 has no chunked coding: a body of unknown length is delimited by the close.
+    if (!this.frame(response, endStream, extra, true, !this.http10)) connection.keepAlive = false;
+    if (!tunnel) {
+      if (!connection.keepAlive) extra.push("connection", "close");
+      // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.
+      else if (this.http10) extra.push("connection", "keep-alive");
+    }
+    writeEncoded(this.sink, headEncoder(statusLine(status), response, extra));
+    if (endStream) this.endEncode();
+  }
+
+  protected onEncodeComplete(): void {
+    this.startedResponse = false;
+    this.connection.onResponseComplete();
   }
 }
 

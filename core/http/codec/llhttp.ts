@@ -59,12 +59,9 @@ interface LlhttpExports {
   llhttp_execute(parser: number, data: number, length: number): number;
   llhttp_finish(parser: number): number;
   llhttp_resume(parser: number): void;
-  llhttp_resume_after_upgrade(parser: number): void;
   llhttp_get_error_reason(parser: number): number;
   llhttp_get_error_pos(parser: number): number;
-  llhttp_get_errno(parser: number): number;
   llhttp_get_method(parser: number): number;
-  llhttp_get_http_major(parser: number): number;
   llhttp_get_http_minor(parser: number): number;
   llhttp_message_needs_eof(parser: number): number;
 }
@@ -197,20 +194,12 @@ export class LlhttpParser {
     this.llhttp.llhttp_resume(this.ptr);
   }
 
-  resumeAfterUpgrade(): void {
-    this.llhttp.llhttp_resume_after_upgrade(this.ptr);
-  }
-
   get method(): string {
     return METHODS[this.llhttp.llhttp_get_method(this.ptr)] ?? "UNKNOWN";
   }
 
   get httpMinor(): number {
     return this.llhttp.llhttp_get_http_minor(this.ptr);
-  }
-
-  get httpMajor(): number {
-    return this.llhttp.llhttp_get_http_major(this.ptr);
   }
 
   get needsEof(): boolean {

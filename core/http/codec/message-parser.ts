@@ -172,6 +172,16 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
   abstract onMessageComplete(): number;
 }
 
+/**
+ * The message's Transfer-Encoding is `chunked` alone, in one field, in any case: the
+ * only transfer coding Envoy's HTTP/1 codec implements (codec_impl.cc refuses any
+ * other: RFC 9112 §6.1 lets a recipient refuse codings it does not understand). A
+ * coding below `chunked` would otherwise pass on as an unlabelled body.
+ */
+export function isChunkedOnly(value: string, head: HeaderMap): boolean {
+  return value.length === 7 && value.toLowerCase() === "chunked" && head.count("transfer-encoding") === 1;
+}
+
 /** Bytes decoded at once for spans (a typical head fits in one window). */
 const HEAD_WINDOW = 2048;
 

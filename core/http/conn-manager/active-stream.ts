@@ -149,7 +149,6 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
     if (endStream) this.markResponseComplete();
     this.encoder.encodeHeaders(headers, endStream);
-    if (headers.status === 101 && this.upgrade) this.cm.codec.startUpgrade();
   }
 
   encodeData(data: Uint8Array, endStream: boolean): void {

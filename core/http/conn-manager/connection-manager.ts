@@ -6,8 +6,9 @@ import type { ServerContext } from "../../server-context.ts";
 import type { Connection, ConnectionCallbacks, ConnectionEvent } from "../../network/connection.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../../network/filter.ts";
 import type { ReadBuffer } from "../../network/read-buffer.ts";
-import type { CodecError, ResponseEncoder } from "../codec/codec.ts";
-import { Http1ServerCodec, type ServerCodecCallbacks } from "../codec/http1-server-codec.ts";
+import type { CodecError, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from "../codec/codec.ts";
+import { Http1ServerCodec } from "../codec/http1-server-codec.ts";
+import { statusText } from "../codec/status-text.ts";
 import { RequestHeaders } from "../message.ts";
 import type { RouteTable } from "../router/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
@@ -21,7 +22,7 @@ export interface ConnectionManagerContext {
   readonly server: ServerContext;
   readonly routeTable: RouteTable;
   readonly connection: Connection;
-  readonly codec: Http1ServerCodec;
+  readonly codec: ServerConnection;
   readonly stats: ConnectionManagerStats;
 }
 
@@ -32,9 +33,9 @@ export interface ConnectionManagerContext {
  * request is complete and its response is not, reading is disabled so pipelined
  * requests wait in the kernel (Envoy's readDisable), and resumes after the response.
  */
-export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget {
+export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget {
   private callbacks!: ReadFilterCallbacks;
-  codec!: Http1ServerCodec;
+  codec!: ServerConnection;
   private stream: ActiveStream | undefined;
   /** The current request is complete and its response is not. */
   private awaitingResponse = false;
@@ -110,7 +111,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     return FilterStatus.StopIteration;
   }
 
-  // ---- ServerCodecCallbacks ----
+  // ---- ServerConnectionCallbacks ----
 
   /**
    * request_headers_timeout: the headers must be complete this long after the
@@ -145,7 +146,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   /** A local reply for a request whose head never completed; the connection closes after it. */
   private replyBeforeHeaders(status: number, body: string, details: string): void {
     this.codec.keepAlive = false;
-    this.newStream(this.codec).sendLocalReply(status, body, details);
+    this.newStream(this.codec.responseEncoder).sendLocalReply(status, body, details);
   }
 
   newStream(encoder: ResponseEncoder, request: RequestHeaders = new RequestHeaders()): ActiveStream {
@@ -159,7 +160,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   onCodecError(error: CodecError): void {
     this.stats.downstreamCxProtocolError.inc();
     this.server.log.debug(`[C${this.connection.id}] codec error: ${error.reason} (${error.details})`);
-    const stream = this.stream ?? this.newStream(this.codec);
+    const stream = this.stream ?? this.newStream(this.codec.responseEncoder);
     // Envoy answers a request it cannot parse (400) or whose head is too large (431),
     // then closes the connection: the rest of the bytes cannot be trusted.
     this.codec.keepAlive = false;
@@ -167,7 +168,8 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       stream.resetDownstream();
       return;
     }
-    stream.sendLocalReply(error.status, statusBody(error.status), error.details, "DPE");
+    // Envoy's local reply body for a codec error is the status text.
+    stream.sendLocalReply(error.status, statusText(error.status), error.details, "DPE");
   }
 
   /** The current response was fully written: finish the stream, then keep alive or close. */
@@ -308,8 +310,3 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
 
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_TIMEOUT_MS = 1000;
-
-/** Envoy's local reply bodies for codec errors are the status text. */
-function statusBody(status: number): string {
-  return status === 431 ? "Request Header Fields Too Large" : "Bad Request";
-}
