@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run build:core`: bundles core/index.ts — with zod, yaml and llhttp's WebAssembly
+// `npm run build:core`: bundles core/index.ts — with zod, yaml, re2js and llhttp's WebAssembly
 // (already inlined as base64 in core/http/codec/llhttp-wasm.ts) — into one ES module
 // that imports nothing: dist/polyvoy-core.mjs. Copy it anywhere and write an adapter
 // (runtimes/README.md). Prints the bundle's size.
@@ -24,7 +24,7 @@ await build({
   target: "es2022",
   minify: true,
   legalComments: "eof",
-  banner: { js: `// polyvoy core ${version}: one self-contained ES module (llhttp WebAssembly, zod and yaml included).` },
+  banner: { js: `// polyvoy core ${version}: one self-contained ES module (llhttp WebAssembly, zod, yaml and re2js included).` },
 });
 
 // Type declarations for the public API: dist/types/**/*.d.ts (the core's own, with

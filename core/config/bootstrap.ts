@@ -184,7 +184,7 @@ export interface RouteConfig extends HeaderMutations {
 }
 
 export interface RouteMatchConfig {
-  /** Exactly one of prefix, path, safeRegex (RE2 syntax accepted where JS RegExp agrees). */
+  /** Exactly one of prefix, path, safeRegex (RE2 syntax, core/config/regex.ts). */
   prefix?: string;
   path?: string;
   safeRegex?: string;

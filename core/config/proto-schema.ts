@@ -6,7 +6,7 @@
 // Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { parseDurationMs } from "./duration.ts";
-import { compileFullMatch, compileReplaceAll } from "./regex.ts";
+import { compileRegex } from "./regex.ts";
 
 /** A google.protobuf.Duration, output in milliseconds. */
 export const durationMs = z.unknown().transform((value, ctx) => {
@@ -33,16 +33,17 @@ export const headerName = z
 
 export const headerValue = z.string().regex(NO_NUL_CR_LF, { message: "must not contain NUL, CR or LF" });
 
-/** A regex used as RE2::FullMatch; kept as text (the route table compiles it). */
-export const fullMatchRegex = z.string().min(1).superRefine((pattern, ctx) => {
-  const result = compileFullMatch(pattern);
+/** An RE2 pattern (core/config/regex.ts), checked here and kept as text (the route table compiles it). */
+const re2Regex = z.string().min(1).superRefine((pattern, ctx) => {
+  const result = compileRegex(pattern);
   if (!result.ok) ctx.addIssue({ code: "custom", message: result.error });
 });
 
-export const replaceAllRegex = z.string().min(1).superRefine((pattern, ctx) => {
-  const result = compileReplaceAll(pattern);
-  if (!result.ok) ctx.addIssue({ code: "custom", message: result.error });
-});
+/** A regex used as RE2::FullMatch (safe_regex, header and query parameter matchers). */
+export const fullMatchRegex = re2Regex;
+
+/** A regex used with RE2::GlobalReplace (regex_rewrite). */
+export const replaceAllRegex = re2Regex;
 
 /**
  * envoy.type.matcher.v3.RegexMatcher: `regex`, with the deprecated engine selector

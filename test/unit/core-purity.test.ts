@@ -11,7 +11,7 @@ const ROOT = join(import.meta.dirname, "../..");
 const CORE = join(ROOT, "core");
 
 /** Packages the core may import (pure JavaScript, bundled into the core). */
-const ALLOWED_PACKAGES = new Set(["zod", "yaml"]);
+const ALLOWED_PACKAGES = new Set(["zod", "yaml", "re2js"]);
 
 const FORBIDDEN: [RegExp, string][] = [
   [/\bfrom\s+["'](node:[^"']*|bun|bun:[^"']*)["']/, "imports a runtime module"],

@@ -1,12 +1,12 @@
 import type { ForwardAction, RouteMatchConfig } from "../../config/bootstrap.ts";
-import { compileReplaceAll } from "../../config/regex.ts";
+import { type CompiledRegex, compileRegex } from "../../config/regex.ts";
 
-const compiled = new Map<string, RegExp>();
+const compiled = new Map<string, CompiledRegex>();
 
 /**
  * The path the upstream gets (Envoy's route rewrites): prefix_rewrite replaces the
  * matched prefix (or the whole matched path); regex_rewrite substitutes every match in
- * the path (not the query), with RE2's `\1` groups as JavaScript's `$1`.
+ * the path (not the query), as RE2::GlobalReplace (core/config/regex.ts).
  */
 export function rewritePath(path: string, match: RouteMatchConfig, action: ForwardAction): string {
   if (action.prefixRewrite !== undefined) {
@@ -25,13 +25,13 @@ export function rewritePath(path: string, match: RouteMatchConfig, action: Forwa
     const { pattern, substitution } = action.regexRewrite;
     let regex = compiled.get(pattern);
     if (!regex) {
-      // Validated at config load; RE2 syntax is translated the same way here.
-      const result = compileReplaceAll(pattern);
+      // Validated at config load.
+      const result = compileRegex(pattern);
       if (!result.ok) return path;
       regex = result.regex;
       compiled.set(pattern, regex);
     }
-    return bare.replace(regex, substitution.replace(/\\(\d)/g, "$$$1")) + query;
+    return regex.replaceAll(bare, substitution) + query;
   }
   return path;
 }

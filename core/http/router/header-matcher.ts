@@ -4,7 +4,7 @@
  * source/common/router/config_utility.cc).
  */
 import type { HeaderMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "../../config/bootstrap.ts";
-import { compileFullMatch } from "../../config/regex.ts";
+import { compileRegex } from "../../config/regex.ts";
 
 /** Anything that answers header lookups by lowercase name (pseudo-headers included). */
 export interface HeaderSource {
@@ -19,10 +19,10 @@ type StringMatch = Exclude<ValueMatchConfig, { type: "present" }>;
 /** Envoy's StringMatcher as a predicate. */
 function compileStringMatch(kind: StringMatch): (value: string) => boolean {
   if (kind.type === "regex") {
-    const compiled = compileFullMatch(kind.regex);
+    const compiled = compileRegex(kind.regex);
     if (!compiled.ok) throw new Error(compiled.error); // the config loader already refused it
     const regex = compiled.regex;
-    return (value) => regex.test(value);
+    return (value) => regex.fullMatch(value);
   }
   const { type, ignoreCase } = kind;
   const expected = ignoreCase ? kind.value.toLowerCase() : kind.value;

@@ -5,7 +5,7 @@
  * first of its routes, in config order, whose every condition matches.
  */
 import type { RouteConfig, RouteConfiguration, RouteMatchConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
-import { compileFullMatch } from "../../config/regex.ts";
+import { compileRegex } from "../../config/regex.ts";
 import {
   compileHeaderMatcher,
   compileQueryParameterMatcher,
@@ -70,10 +70,10 @@ type Predicate = (input: MatchInput) => boolean;
 /** prefix / path / safe_regex. case_sensitive: false applies to prefix and path only (Envoy ignores it for regexes). */
 function compilePathMatch(match: RouteMatchConfig): Predicate {
   if (match.safeRegex !== undefined) {
-    const compiled = compileFullMatch(match.safeRegex);
+    const compiled = compileRegex(match.safeRegex);
     if (!compiled.ok) throw new Error(compiled.error); // the config loader already refused it
     const regex = compiled.regex;
-    return (input) => regex.test(input.path);
+    return (input) => regex.fullMatch(input.path);
   }
   const caseSensitive = match.caseSensitive;
   if (match.path !== undefined) {
