@@ -29,6 +29,9 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private callbacks!: ReadFilterCallbacks;
   private poolHandle: PoolHandle | undefined;
   private upstream: TcpConnectionData | undefined;
+  /** The read buffer holding bytes that came before the upstream connected. */
+  private held: ReadBuffer | undefined;
+  private downstreamEnded = false;
   private idleTimer: Timer | undefined;
   private lastActivity = 0;
   private closed = false;
@@ -96,6 +99,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
+    if (!this.upstream) {
+      // Not connected yet: bytes that came with the connection (or before the read disable
+      // took hold) stay in the filter manager's buffer, bounded by one read, until then.
+      this.held = buffer;
+      this.downstreamEnded ||= endStream;
+      return FilterStatus.StopIteration;
+    }
     this.lastActivity = this.context.runtime.now();
     this.stats.downstreamCxRxBytesTotal.inc(buffer.length);
     this.bytesReceived += buffer.length;
@@ -122,6 +132,9 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     upstream.addUpstreamCallbacks(this);
     this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream connected`);
     this.startIdleTimer();
+    const held = this.held;
+    this.held = undefined;
+    if (held && (held.length > 0 || this.downstreamEnded)) this.onData(held, this.downstreamEnded);
     this.downstream.readDisable(false);
   }
 

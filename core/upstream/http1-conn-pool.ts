@@ -90,18 +90,22 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
   /**
    * End this connection's current stream, whichever way it ended (complete, reset by the
    * router, connection lost, protocol error): it stops counting exactly once. Returns the
-   * callbacks it had. A connection that will not be reused is closed before this.
+   * callbacks it had. `close` closes the connection too: after the callbacks are let go
+   * (a runtime may report the close from inside it, and the stream must not hear of it)
+   * and before the pool is told the stream ended (so it is not offered for reuse).
    */
-  private detach(): UpstreamCallbacks | undefined {
+  private detach(close?: "FlushWrite" | "Abort"): UpstreamCallbacks | undefined {
     const callbacks = this.callbacks;
-    if (!callbacks) return undefined;
     this.callbacks = undefined;
-    // Envoy's host rq_success/rq_error: a complete (or upgraded) response below 500 is a success.
-    const hostStats = this.host.stats;
-    const status = this.responseStatus;
-    if (status > 0 && status < 500 && (this.responseComplete || this.codec.isUpgraded)) hostStats.rqSuccess++;
-    else hostStats.rqError++;
-    this.pool.onStreamClosed(this, true);
+    if (callbacks) {
+      // Envoy's host rq_success/rq_error: a complete (or upgraded) response below 500 is a success.
+      const hostStats = this.host.stats;
+      const status = this.responseStatus;
+      if (status > 0 && status < 500 && (this.responseComplete || this.codec.isUpgraded)) hostStats.rqSuccess++;
+      else hostStats.rqError++;
+    }
+    if (close) this.close(close);
+    if (callbacks) this.pool.onStreamClosed(this, true);
     return callbacks;
   }
 
@@ -128,8 +132,7 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
   }
 
   reset(): void {
-    this.close("Abort");
-    this.detach();
+    this.detach("Abort");
   }
 
   private onRequestComplete(): void {
@@ -162,8 +165,7 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
     this.pool.cluster.stats.upstreamCxRxBytesTotal.inc(data.byteLength);
     if (!this.codec.dispatch(data, endStream)) {
       this.pool.cluster.stats.upstreamCxProtocolError.inc();
-      this.close("Abort");
-      this.detach()?.onUpstreamReset(StreamResetReason.ProtocolError, this.codec.protocolError ?? "");
+      this.detach("Abort")?.onUpstreamReset(StreamResetReason.ProtocolError, this.codec.protocolError ?? "");
       return;
     }
     if (!endStream) return;
@@ -171,8 +173,7 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
     // response has lost it; an idle connection must leave the pool now, not be reused.
     // After an upgrade, FIN is the tunnel's graceful end: the codec already passed it
     // on as the end of the upgrade data, so it is no reset.
-    this.close("FlushWrite");
-    const callbacks = this.detach();
+    const callbacks = this.detach("FlushWrite");
     if (callbacks && !this.responseComplete && !this.codec.isUpgraded) callbacks.onUpstreamReset(StreamResetReason.ConnectionTermination, "");
   }
 
@@ -182,8 +183,7 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
     this.requestsServed++;
     while (this.readsDisabled > 0) this.readDisable(false);
     while (this.readsDisabled < 0) this.readsDisabled++;
-    if (!this.codec.keepAlive) this.close("FlushWrite");
-    this.detach();
+    this.detach(this.codec.keepAlive ? undefined : "FlushWrite");
   }
 
   // ---- ConnectionCallbacks ----

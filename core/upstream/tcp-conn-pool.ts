@@ -46,16 +46,20 @@ class ActiveTcpClient extends ActiveClient implements TcpConnectionData {
 
   release(how: "FlushWrite" | "Abort"): void {
     // tcp_proxy ends the upstream connection with the downstream one: closed, not pooled.
-    this.close(how);
-    this.detach();
+    this.detach(how);
   }
 
-  private detach(): TcpUpstreamCallbacks | undefined {
-    if (!this.attached) return undefined;
-    this.attached = false;
+  /**
+   * The owner is done or the connection is gone. The owner's callbacks are let go before
+   * a close (a runtime may report it from inside), and the pool told after it.
+   */
+  private detach(close?: "FlushWrite" | "Abort"): TcpUpstreamCallbacks | undefined {
+    const attached = this.attached;
     const callbacks = this.callbacks;
+    this.attached = false;
     this.callbacks = undefined;
-    this.pool.onStreamClosed(this, false);
+    if (close) this.close(close);
+    if (attached) this.pool.onStreamClosed(this, false);
     return callbacks;
   }
 
