@@ -212,6 +212,7 @@ export class Server implements ServerContext, AdminServer {
     const all = this.admin ? [...this.listeners, this.admin.listener] : this.listeners;
     const closed = Promise.all(all.map((listener) => listener.closeConnections()));
     await this.within(SHUTDOWN_GRACE_MS, closed);
+    this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,
     // so an embedder's event loop can end.
     this.timers.close();

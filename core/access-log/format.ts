@@ -14,6 +14,7 @@ import { jsonString, utf8ByteString } from "./byte-string.ts";
 import type { AccessLogContext } from "./context.ts";
 import { FormatError } from "./format-error.ts";
 import { compileTimeFormat } from "./time-format.ts";
+import { responseFlagLongName } from "../stream-info/response-flags.ts";
 
 export { FormatError } from "./format-error.ts";
 
@@ -98,39 +99,6 @@ const REQUEST_HEADER = headerOperator((ctx, name) => ctx.requestHeader(name));
 const RESPONSE_HEADER = headerOperator((ctx, name) => ctx.responseHeader(name));
 const RESPONSE_TRAILER = headerOperator((ctx, name) => ctx.responseTrailer(name));
 
-/** Envoy's long response flag names (%RESPONSE_FLAGS_LONG%). */
-const LONG_FLAG_NAMES: Record<string, string> = {
-  LH: "FailedLocalHealthCheck",
-  UH: "NoHealthyUpstream",
-  UT: "UpstreamRequestTimeout",
-  LR: "LocalReset",
-  UR: "UpstreamRemoteReset",
-  UF: "UpstreamConnectionFailure",
-  UC: "UpstreamConnectionTermination",
-  UO: "UpstreamOverflow",
-  NR: "NoRouteFound",
-  DI: "DelayInjected",
-  FI: "FaultInjected",
-  RL: "RateLimited",
-  UAEX: "UnauthorizedExternalService",
-  RLSE: "RateLimitServiceError",
-  DC: "DownstreamConnectionTermination",
-  URX: "UpstreamRetryLimitExceeded",
-  SI: "StreamIdleTimeout",
-  IH: "InvalidEnvoyRequestHeaders",
-  DPE: "DownstreamProtocolError",
-  UMSDR: "UpstreamMaxStreamDurationReached",
-  RFCF: "ResponseFromCacheFilter",
-  NFCF: "NoFilterConfigFound",
-  DT: "DurationTimeout",
-  UPE: "UpstreamProtocolError",
-  NC: "NoClusterFound",
-  OM: "OverloadManagerTerminated",
-  DF: "DnsResolutionFailed",
-  DO: "DropOverload",
-  DR: "DownstreamRemoteReset",
-};
-
 /** Every supported command operator. */
 const OPERATORS: Record<string, OperatorKind> = {
   REQ: REQUEST_HEADER,
@@ -151,7 +119,7 @@ const OPERATORS: Record<string, OperatorKind> = {
   RESPONSE_CODE_DETAILS: field((ctx) => nonEmpty(ctx.responseCodeDetails)),
   // "-" (a value, not unset) when there is none, as Envoy's ResponseFlagUtils::toShortString.
   RESPONSE_FLAGS: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.join(","))),
-  RESPONSE_FLAGS_LONG: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.map((f) => LONG_FLAG_NAMES[f] ?? f).join(","))),
+  RESPONSE_FLAGS_LONG: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.map(responseFlagLongName).join(","))),
   BYTES_RECEIVED: field((ctx) => ctx.bytesReceived),
   BYTES_SENT: field((ctx) => ctx.bytesSent),
   DURATION: field((ctx) => ms(ctx.durationMs)),

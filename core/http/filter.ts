@@ -13,6 +13,7 @@ import type { StreamInfo } from "./stream-info.ts";
 import type { RouteMatch } from "./router/route-table.ts";
 import type { TraceEventKind } from "../trace/tracer.ts";
 import type { BodyBuffer } from "./body-buffer.ts";
+import type { ResponseFlag } from "../stream-info/response-flags.ts";
 
 export const FilterHeadersStatus = {
   /** Go on to the next filter. */
@@ -55,8 +56,8 @@ export const FilterTrailersStatus = {
 } as const;
 export type FilterTrailersStatus = (typeof FilterTrailersStatus)[keyof typeof FilterTrailersStatus];
 
-/** Why a stream ended early, in Envoy's response-flag vocabulary (used by local replies and logs). */
-export type ResponseFlag = "NR" | "NC" | "UH" | "UF" | "UC" | "UR" | "UT" | "UO" | "UPE" | "DC" | "LR" | "DPE" | "SI" | "URX";
+/** Why a stream ended early: Envoy's response flags, re-exported for the filters that import them from here. */
+export type { ResponseFlag } from "../stream-info/response-flags.ts";
 
 /** What every filter may ask of its stream (Envoy's `StreamFilterCallbacks`). */
 export interface StreamFilterCallbacks {

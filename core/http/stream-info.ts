@@ -1,4 +1,4 @@
-import type { ResponseFlag } from "./filter.ts";
+import type { ResponseFlag } from "../stream-info/response-flags.ts";
 
 const NO_FLAGS: readonly ResponseFlag[] = [];
 
@@ -23,6 +23,8 @@ export class StreamInfo {
   routeName = "";
   upstreamCluster = "";
   upstreamHost = "";
+  /** Why the upstream connection failed, as Envoy renders it ("delayed connect error: 111"); "" if it did not. */
+  upstreamTransportFailureReason = "";
   /** Monotonic ms the upstream request started and its response headers arrived. */
   upstreamRequestStart = 0;
   upstreamResponseHeadersAt = 0;

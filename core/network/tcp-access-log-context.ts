@@ -19,6 +19,7 @@ export class TcpAccessLogContext implements AccessLogContext {
     readonly downstreamRemoteAddress: SocketAddress | undefined,
     readonly downstreamLocalAddress: SocketAddress | undefined,
     readonly connectionId: number,
+    readonly upstreamTransportFailureReason?: string | undefined,
   ) {}
 
   requestHeader(): undefined {

@@ -1,9 +1,13 @@
 import type { TcpProxyConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
-import type { PortError, TimerHandle } from "../port.ts";
+import type { PortError } from "../port.ts";
+import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { Cluster } from "../upstream/cluster.ts";
-import type { Host } from "../upstream/host.ts";
-import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
+import type { PoolHandle } from "../upstream/conn-pool-base.ts";
+import { PoolFailureReason } from "../upstream/pool-failure.ts";
+import type { TcpConnectionData, TcpPoolCallbacks, TcpUpstreamCallbacks } from "../upstream/tcp-conn-pool.ts";
+import { CoreResponseFlag, type ResponseFlag } from "../stream-info/response-flags.ts";
+import type { Connection, ConnectionCallbacks, ConnectionEvent } from "./connection.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "./filter.ts";
 import type { ReadBuffer } from "./read-buffer.ts";
 import type { TcpProxyStats } from "./tcp-proxy-stats.ts";
@@ -11,33 +15,35 @@ import { TcpAccessLogContext } from "./tcp-access-log-context.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
 
 /**
- * Envoy's `envoy.filters.network.tcp_proxy`: a terminal read filter that opens one
- * upstream connection per downstream connection and moves bytes both ways.
+ * Envoy's `envoy.filters.network.tcp_proxy`: a terminal read filter that takes one
+ * upstream connection per downstream connection from the cluster's TCP connection pool
+ * (tcp-conn-pool.ts: connect timeout, circuit breakers and connection stats live there,
+ * as Envoy's tcp_proxy uses `Tcp::ConnectionPool`) and moves bytes both ways.
  *
  * As Envoy does, downstream reading is disabled until the upstream connects; each
  * side's write-buffer high watermark disables the other side's reads until it
  * drains; a FIN from either side is passed on as a half-close; when either side
  * closes, the other is closed after flushing what it still has to write.
  */
-export class TcpProxyFilter implements ReadFilter {
+export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstreamCallbacks, TimerTarget {
   private callbacks!: ReadFilterCallbacks;
-  private upstream: Connection | undefined;
-  private connectTimer: TimerHandle | undefined;
-  private idleTimer: TimerHandle | undefined;
+  private poolHandle: PoolHandle | undefined;
+  private upstream: TcpConnectionData | undefined;
+  /** The read buffer holding bytes that came before the upstream connected. */
+  private held: ReadBuffer | undefined;
+  private downstreamEnded = false;
+  private idleTimer: Timer | undefined;
   private lastActivity = 0;
-  private upstreamOpened = 0;
-  private connected = false;
+  private closed = false;
   // For the access log line written when the downstream closes.
   private readonly startWallClock: number;
   private readonly started: number;
   private bytesReceived = 0;
   private bytesSent = 0;
-  private readonly responseFlags: string[] = [];
+  private readonly responseFlags: ResponseFlag[] = [];
   private upstreamHost: string | undefined;
-  /** The host connected to, for its per-host stats (/clusters). */
-  private host: Host | undefined;
+  private upstreamTransportFailureReason: string | undefined;
   private readonly downstreamCallbacks: ConnectionCallbacks;
-  private readonly upstreamCallbacks: ConnectionCallbacks;
 
   constructor(
     private readonly config: TcpProxyConfig,
@@ -49,19 +55,8 @@ export class TcpProxyFilter implements ReadFilter {
     this.started = context.runtime.now();
     this.downstreamCallbacks = {
       onEvent: (event) => this.onDownstreamEvent(event),
-      onAboveWriteBufferHighWatermark: () => this.upstream?.readDisable(true),
-      onBelowWriteBufferLowWatermark: () => this.upstream?.readDisable(false),
-    };
-    this.upstreamCallbacks = {
-      onEvent: (event, error) => this.onUpstreamEvent(event, error),
-      onAboveWriteBufferHighWatermark: () => {
-        this.stats.downstreamFlowControlPausedReadingTotal.inc();
-        this.downstream.readDisable(true);
-      },
-      onBelowWriteBufferLowWatermark: () => {
-        this.stats.downstreamFlowControlResumedReadingTotal.inc();
-        this.downstream.readDisable(false);
-      },
+      onAboveWriteBufferHighWatermark: () => this.upstream?.connection.readDisable(true),
+      onBelowWriteBufferLowWatermark: () => this.upstream?.connection.readDisable(false),
     };
   }
 
@@ -75,42 +70,47 @@ export class TcpProxyFilter implements ReadFilter {
   }
 
   onNewConnection(): FilterStatus {
-    const { runtime, log } = this.context;
+    const { log } = this.context;
     this.stats.downstreamCxTotal.inc();
     const host = this.cluster.loadBalancer.chooseHost();
     if (!host) {
       this.stats.downstreamCxNoRoute.inc();
-      this.responseFlags.push("UH");
+      this.responseFlags.push(CoreResponseFlag.NoHealthyUpstream);
       // Envoy: no healthy upstream (response flag UH) closes the downstream at once.
       log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: no host in cluster '${this.cluster.name}'`);
+      this.downstream.close("FlushWrite");
+      return FilterStatus.StopIteration;
+    }
+    // Envoy's tcp_proxy checks the connections circuit breaker itself (tcp_proxy.cc,
+    // initializeUpstreamConnection): over it, the downstream is closed (UO), not queued.
+    if (!this.cluster.resources.connections.canCreate()) {
+      this.cluster.stats.upstreamCxOverflow.inc();
+      this.responseFlags.push(CoreResponseFlag.UpstreamOverflow);
+      log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connections of cluster '${this.cluster.name}' reached`);
       this.downstream.close("FlushWrite");
       return FilterStatus.StopIteration;
     }
     // Hold downstream bytes in the kernel until there is somewhere to send them.
     this.downstream.readDisable(true);
     this.upstreamHost = host.toString();
-    const socket = runtime.connect({ address: host.address, port: host.port });
-    this.upstream = new Connection(socket, this.cluster.config.perConnectionBufferLimitBytes);
-    this.upstream.addConnectionCallbacks(this.upstreamCallbacks);
-    this.upstream.setReadSink({ onData: (data, endStream) => this.onUpstreamData(data, endStream) });
-    this.connectTimer = runtime.setTimeout(() => this.onConnectTimeout(), this.cluster.config.connectTimeoutMs);
-    const clusterStats = this.cluster.stats;
-    clusterStats.upstreamCxTotal.inc();
-    clusterStats.upstreamCxActive.inc();
-    this.host = host;
-    host.stats.cxTotal++;
-    host.stats.cxActive++;
-    this.upstreamOpened = runtime.now();
     log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${this.cluster.name}')`);
+    this.poolHandle = this.context.clusterManager.tcpConnPool(this.cluster, host).newStream(this);
     return FilterStatus.StopIteration;
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
+    if (!this.upstream) {
+      // Not connected yet: bytes that came with the connection (or before the read disable
+      // took hold) stay in the filter manager's buffer, bounded by one read, until then.
+      this.held = buffer;
+      this.downstreamEnded ||= endStream;
+      return FilterStatus.StopIteration;
+    }
     this.lastActivity = this.context.runtime.now();
     this.stats.downstreamCxRxBytesTotal.inc(buffer.length);
     this.bytesReceived += buffer.length;
     this.cluster.stats.upstreamCxTxBytesTotal.inc(buffer.length);
-    const upstream = this.upstream;
+    const upstream = this.upstream?.connection;
     if (upstream) {
       const last = buffer.chunkCount - 1;
       for (let i = 0; i <= last; i++) upstream.write(buffer.chunkAt(i), endStream && i === last);
@@ -120,39 +120,75 @@ export class TcpProxyFilter implements ReadFilter {
     return FilterStatus.StopIteration;
   }
 
-  private onUpstreamData(data: Uint8Array, endStream: boolean): void {
-    this.lastActivity = this.context.runtime.now();
-    this.stats.downstreamCxTxBytesTotal.inc(data.byteLength);
-    this.bytesSent += data.byteLength;
-    this.cluster.stats.upstreamCxRxBytesTotal.inc(data.byteLength);
-    this.downstream.write(data, endStream);
-  }
+  // ---- TcpPoolCallbacks ----
 
-  private onUpstreamEvent(event: ConnectionEvent, error?: PortError): void {
-    if (event === "Connected") {
-      this.connected = true;
-      this.cluster.stats.upstreamCxConnectMs.record(this.context.runtime.now() - this.upstreamOpened);
-      this.clearConnectTimer();
-      this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream connected`);
-      this.startIdleTimer();
-      this.downstream.readDisable(false);
+  onPoolReady(upstream: TcpConnectionData): void {
+    this.poolHandle = undefined;
+    if (this.closed) {
+      upstream.release("FlushWrite");
       return;
     }
-    this.clearConnectTimer();
-    this.clearIdleTimer();
-    this.countUpstreamClosed(event);
-    this.context.log.debug(
-      `[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream ${event === "LocalClose" ? "closed locally" : "closed"}${error ? `: ${error.code}` : ""}`,
-    );
-    // Connect failure or upstream gone: the downstream has nothing left to talk to.
+    this.upstream = upstream;
+    upstream.addUpstreamCallbacks(this);
+    this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream connected`);
+    this.startIdleTimer();
+    const held = this.held;
+    this.held = undefined;
+    if (held && (held.length > 0 || this.downstreamEnded)) this.onData(held, this.downstreamEnded);
+    this.downstream.readDisable(false);
+  }
+
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
+    this.poolHandle = undefined;
+    if (this.closed) return;
+    // Envoy's tcp_proxy: a connect that failed or timed out is UF; a refused pool request UO.
+    this.responseFlags.push(reason === PoolFailureReason.Overflow ? CoreResponseFlag.UpstreamOverflow : CoreResponseFlag.UpstreamConnectionFailure);
+    if (transportFailureReason) this.upstreamTransportFailureReason = transportFailureReason;
+    const why =
+      reason === PoolFailureReason.Timeout ? "upstream connect timeout" : reason === PoolFailureReason.Overflow ? "pool overflow" : `upstream connect failed${transportFailureReason ? `: ${transportFailureReason}` : ""}`;
+    this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: ${why}`);
+    // The downstream has nothing to talk to.
     this.downstream.close("FlushWrite");
   }
 
+  // ---- TcpUpstreamCallbacks ----
+
+  onUpstreamData(data: Uint8Array, endStream: boolean): void {
+    this.lastActivity = this.context.runtime.now();
+    this.stats.downstreamCxTxBytesTotal.inc(data.byteLength);
+    this.bytesSent += data.byteLength;
+    this.downstream.write(data, endStream);
+  }
+
+  onEvent(event: ConnectionEvent, error?: PortError): void {
+    this.upstream = undefined;
+    this.idleTimer?.disable();
+    this.context.log.debug(
+      `[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream ${event === "LocalClose" ? "closed locally" : "closed"}${error ? `: ${error.code}` : ""}`,
+    );
+    // The upstream is gone: the downstream has nothing left to talk to.
+    this.downstream.close("FlushWrite");
+  }
+
+  onAboveWriteBufferHighWatermark(): void {
+    this.stats.downstreamFlowControlPausedReadingTotal.inc();
+    this.downstream.readDisable(true);
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    this.stats.downstreamFlowControlResumedReadingTotal.inc();
+    this.downstream.readDisable(false);
+  }
+
   private onDownstreamEvent(event: ConnectionEvent): void {
-    if (event === "Connected") return;
-    this.clearConnectTimer();
-    this.clearIdleTimer();
-    this.upstream?.close("FlushWrite");
+    if (event === "Connected" || this.closed) return;
+    this.closed = true;
+    this.idleTimer?.disable();
+    this.poolHandle?.cancel();
+    this.poolHandle = undefined;
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    upstream?.release("FlushWrite");
     this.writeAccessLogs();
   }
 
@@ -171,16 +207,9 @@ export class TcpProxyFilter implements ReadFilter {
       downstream.remoteAddress,
       downstream.localAddress,
       downstream.id,
+      this.upstreamTransportFailureReason,
     );
     for (const logger of loggers) logger.log(context);
-  }
-
-  private onConnectTimeout(): void {
-    this.connectTimer = undefined;
-    this.cluster.stats.upstreamCxConnectTimeout.inc();
-    this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream connect timeout`);
-    this.upstream?.close("Abort");
-    this.downstream.close("FlushWrite");
   }
 
   /**
@@ -191,50 +220,24 @@ export class TcpProxyFilter implements ReadFilter {
   private startIdleTimer(): void {
     const timeout = this.config.idleTimeoutMs;
     if (timeout <= 0) return;
-    const { runtime } = this.context;
-    this.lastActivity = runtime.now();
-    const check = (): void => {
-      const idle = runtime.now() - this.lastActivity;
-      if (idle < timeout) {
-        this.idleTimer = runtime.setTimeout(check, timeout - idle);
-        return;
-      }
-      this.idleTimer = undefined;
-      this.stats.idleTimeout.inc();
-      this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
-      this.upstream?.close("FlushWrite");
-      this.downstream.close("FlushWrite");
-    };
-    this.idleTimer = runtime.setTimeout(check, timeout);
+    this.lastActivity = this.context.runtime.now();
+    this.idleTimer ??= this.context.timers.create(this);
+    this.idleTimer.enable(timeout);
   }
 
-  /** Envoy's upstream connection stats for the cluster, once per upstream connection. */
-  private countUpstreamClosed(event: ConnectionEvent): void {
-    const stats = this.cluster.stats;
-    stats.upstreamCxActive.dec();
-    if (this.host) {
-      this.host.stats.cxActive--;
-      if (!this.connected) this.host.stats.cxConnectFail++;
-    }
-    if (!this.connected) {
-      if (this.connectTimer !== undefined || event === "RemoteClose") stats.upstreamCxConnectFail.inc();
-      this.responseFlags.push("UF");
+  /** @internal The idle timer fired: close, or wait for the rest of the timeout since the last activity. */
+  onTimer(): void {
+    const timeout = this.config.idleTimeoutMs;
+    const idle = this.context.runtime.now() - this.lastActivity;
+    if (idle < timeout) {
+      this.idleTimer!.enable(timeout - idle);
       return;
     }
-    stats.upstreamCxDestroy.inc();
-    (event === "LocalClose" ? stats.upstreamCxDestroyLocal : stats.upstreamCxDestroyRemote).inc();
-    stats.upstreamCxLengthMs.record(this.context.runtime.now() - this.upstreamOpened);
-  }
-
-  private clearConnectTimer(): void {
-    if (this.connectTimer === undefined) return;
-    this.context.runtime.clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
-  }
-
-  private clearIdleTimer(): void {
-    if (this.idleTimer === undefined) return;
-    this.context.runtime.clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.stats.idleTimeout.inc();
+    this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    upstream?.release("FlushWrite");
+    this.downstream.close("FlushWrite");
   }
 }

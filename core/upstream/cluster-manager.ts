@@ -4,14 +4,19 @@ import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
+import { TcpConnPool } from "./tcp-conn-pool.ts";
 
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
 const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
 
-/** Owns every cluster by name, and their HTTP connection pools per host (Envoy's `Upstream::ClusterManager`). */
+/** A TCP pool's connections are handed out at once and close with their owner: an idle one is an accident, gone in a minute. */
+const TCP_POOL_IDLE_TIMEOUT_MS = 60_000;
+
+/** Owns every cluster by name, and their connection pools per host (Envoy's `Upstream::ClusterManager`). */
 export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
   private readonly pools = new Map<Host, Http1ConnPool>();
+  private readonly tcpPools = new Map<Host, TcpConnPool>();
   /** Set once the server exists (pools need its runtime and log). */
   context: ServerContext | undefined;
 
@@ -36,5 +41,21 @@ export class ClusterManager {
       this.pools.set(host, pool);
     }
     return pool;
+  }
+
+  /** The TCP connection pool for one host of a cluster (tcp_proxy's upstream), created on first use. */
+  tcpConnPool(cluster: Cluster, host: Host): TcpConnPool {
+    let pool = this.tcpPools.get(host);
+    if (!pool) {
+      pool = new TcpConnPool(cluster, host, this.context!, TCP_POOL_IDLE_TIMEOUT_MS);
+      this.tcpPools.set(host, pool);
+    }
+    return pool;
+  }
+
+  /** Drain every pool (at shutdown): idle connections close now, busy ones when their streams end. */
+  drainConnections(): void {
+    for (const pool of this.pools.values()) pool.drainConnections();
+    for (const pool of this.tcpPools.values()) pool.drainConnections();
   }
 }

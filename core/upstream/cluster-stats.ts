@@ -13,6 +13,11 @@ export class ClusterStats {
   readonly upstreamCxDestroy: Counter;
   readonly upstreamCxDestroyRemote: Counter;
   readonly upstreamCxDestroyLocal: Counter;
+  readonly upstreamCxDestroyWithActiveRq: Counter;
+  readonly upstreamCxDestroyLocalWithActiveRq: Counter;
+  readonly upstreamCxDestroyRemoteWithActiveRq: Counter;
+  readonly upstreamCxOverflow: Counter;
+  readonly upstreamCxIdleTimeout: Counter;
   readonly upstreamCxLengthMs: Histogram;
   readonly upstreamCxConnectMs: Histogram;
   readonly upstreamCxRxBytesTotal: Counter;
@@ -47,6 +52,11 @@ export class ClusterStats {
     this.upstreamCxDestroy = scope.counter("upstream_cx_destroy");
     this.upstreamCxDestroyRemote = scope.counter("upstream_cx_destroy_remote");
     this.upstreamCxDestroyLocal = scope.counter("upstream_cx_destroy_local");
+    this.upstreamCxDestroyWithActiveRq = scope.counter("upstream_cx_destroy_with_active_rq");
+    this.upstreamCxDestroyLocalWithActiveRq = scope.counter("upstream_cx_destroy_local_with_active_rq");
+    this.upstreamCxDestroyRemoteWithActiveRq = scope.counter("upstream_cx_destroy_remote_with_active_rq");
+    this.upstreamCxOverflow = scope.counter("upstream_cx_overflow");
+    this.upstreamCxIdleTimeout = scope.counter("upstream_cx_idle_timeout");
     this.upstreamCxLengthMs = scope.histogram("upstream_cx_length_ms");
     this.upstreamCxConnectMs = scope.histogram("upstream_cx_connect_ms");
     this.upstreamCxRxBytesTotal = scope.counter("upstream_cx_rx_bytes_total");

@@ -22,7 +22,7 @@ export class Cluster {
     this.name = config.name;
     this.hosts = config.endpoints.map((endpoint) => new Host(endpoint.address, endpoint.port));
     this.loadBalancer = new RoundRobinLoadBalancer(this.hosts);
-    this.resources = new ResourceManager(config.circuitBreakers);
+    this.resources = new ResourceManager(config.circuitBreakers, store.scope(`cluster.${config.name}.circuit_breakers.default.`));
     this.stats = new ClusterStats(store, config.name);
     // STATIC hosts have no health checking: all are healthy members.
     this.stats.membershipTotal.set(this.hosts.length);

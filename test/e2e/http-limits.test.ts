@@ -78,18 +78,30 @@ describe.each(RUNTIMES)("HTTP limits and failures on %s", (runtime) => {
     slowServer?.close();
   });
 
-  test("requests over max_requests get 503 with x-envoy-overloaded (UO); the others complete", async () => {
+  test("requests past max_pending_requests get 503 with x-envoy-overloaded (UO); the queued ones complete", async () => {
     held = [];
+    const waitHeld = async (n: number) => {
+      const deadline = Date.now() + 5000;
+      while (held.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(held.length).toBe(n);
+    };
+    // Two on the two connections (max_connections 2, max_requests 2)…
     const inFlight = [1, 2].map(() => request(`http://127.0.0.1:${port}/hold`, { dispatcher: agent }));
-    const deadline = Date.now() + 5000;
-    while (held.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitHeld(2);
+    // …two more wait in the pending queue (max_pending_requests 2), as in Envoy…
+    const queued = [3, 4].map(() => request(`http://127.0.0.1:${port}/hold`, { dispatcher: agent }));
+    await new Promise((r) => setTimeout(r, 200));
     expect(held.length).toBe(2);
+    // …and the next one is refused.
     const over = await request(`http://127.0.0.1:${port}/hold`, { dispatcher: agent });
     expect(over.statusCode).toBe(503);
     expect(over.headers["x-envoy-overloaded"]).toBe("true");
     expect(await over.body.text()).toBe("upstream connect error or disconnect/reset before headers. reset reason: overflow");
-    for (const res of held) res.end("released");
+    for (const res of held.splice(0)) res.end("released");
     for (const res of await Promise.all(inFlight)) expect(await res.body.text()).toBe("released");
+    await waitHeld(2);
+    for (const res of held.splice(0)) res.end("released");
+    for (const res of await Promise.all(queued)) expect(await res.body.text()).toBe("released");
   });
 
   test("an upstream reset after the response started aborts the downstream connection", async () => {

@@ -58,6 +58,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   get upstreamHost(): string | undefined {
     return this.info.upstreamHost || undefined;
   }
+  get upstreamTransportFailureReason(): string | undefined {
+    return this.info.upstreamTransportFailureReason || undefined;
+  }
   get upstreamCluster(): string | undefined {
     return this.info.upstreamCluster || undefined;
   }

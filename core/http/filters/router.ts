@@ -4,13 +4,10 @@ import type { ForwardAction, RedirectAction } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
-import type {
-  PoolFailureReason,
-  PoolHandle,
-  UpstreamCallbacks,
-  UpstreamResetReason,
-  UpstreamStream,
-} from "../../upstream/http1-conn-pool.ts";
+import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../../upstream/http1-conn-pool.ts";
+import { PoolFailureReason } from "../../upstream/pool-failure.ts";
+import { CoreResponseFlag, type ResponseFlag } from "../../stream-info/response-flags.ts";
+import { resetReasonToString, StreamResetReason } from "../stream-reset-reason.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -28,13 +25,41 @@ import { redirectLocation } from "./redirect.ts";
 /** Methods Envoy's retry logic treats as safe to send again. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
-/** Linux errno numbers Envoy prints in "delayed connect error: N". */
-const ERRNO: Record<string, number> = { ECONNREFUSED: 111, ETIMEDOUT: 110, EHOSTUNREACH: 113, ENETUNREACH: 101, ECONNRESET: 104 };
-
 const NOTHING_BUFFERED: readonly Uint8Array[] = [];
 
-/** Envoy's local reply text for resets before response headers. */
+/** Envoy's local reply text for resets before response headers (router.cc, onUpstreamReset). */
 const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. reset reason: ";
+
+/** The stream reset a pool failure amounts to (Envoy's UpstreamRequest::onPoolFailure). */
+const POOL_FAILURE_RESET: Readonly<Record<PoolFailureReason, StreamResetReason>> = {
+  [PoolFailureReason.Overflow]: StreamResetReason.Overflow,
+  [PoolFailureReason.LocalConnectionFailure]: StreamResetReason.LocalConnectionFailure,
+  [PoolFailureReason.RemoteConnectionFailure]: StreamResetReason.RemoteConnectionFailure,
+  [PoolFailureReason.Timeout]: StreamResetReason.ConnectionTimeout,
+};
+
+/** The response flag of a reset before the response started (Envoy's router.cc, streamResetReasonToResponseFlag). */
+function resetResponseFlag(reason: StreamResetReason): ResponseFlag {
+  switch (reason) {
+    case StreamResetReason.LocalConnectionFailure:
+    case StreamResetReason.RemoteConnectionFailure:
+    case StreamResetReason.ConnectionTimeout:
+      return CoreResponseFlag.UpstreamConnectionFailure;
+    case StreamResetReason.ConnectionTermination:
+      return CoreResponseFlag.UpstreamConnectionTermination;
+    case StreamResetReason.LocalReset:
+    case StreamResetReason.LocalRefusedStreamReset:
+      return CoreResponseFlag.LocalReset;
+    case StreamResetReason.Overflow:
+      return CoreResponseFlag.UpstreamOverflow;
+    case StreamResetReason.ProtocolError:
+      return CoreResponseFlag.UpstreamProtocolError;
+    case StreamResetReason.OverloadManager:
+      return CoreResponseFlag.OverloadManager;
+    default:
+      return CoreResponseFlag.UpstreamRemoteReset;
+  }
+}
 
 /**
  * Envoy's `envoy.filters.http.router`: the terminal decoder filter. It acts on the
@@ -150,7 +175,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const cluster = this.cluster!;
     const host = cluster.loadBalancer.chooseHost();
     if (!host) {
-      this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", "UH");
+      this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream);
       return;
     }
     this.callbacks.streamInfo.upstreamHost = host.toString();
@@ -194,46 +219,47 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
   }
 
-  onPoolFailure(reason: PoolFailureReason, details: string): void {
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
     this.poolHandle = undefined;
     if (this.done) return;
-    if (reason === "overflow") {
-      this.callbacks.sendLocalReply(503, `${RESET_BEFORE_HEADERS}overflow`, "upstream_reset_before_response_started{overflow}", "UO", [
-        ["x-envoy-overloaded", "true"],
-      ]);
-      return;
-    }
-    const errno = details.match(/delayed connect error: (\w+)/)?.[1];
-    const transport = errno ? `, transport failure reason: delayed connect error: ${ERRNO[errno] ?? errno}` : "";
-    this.callbacks.sendLocalReply(
-      503,
-      `${RESET_BEFORE_HEADERS}${reason}${transport}`,
-      `upstream_reset_before_response_started{${reason.replace(" ", "_")}}`,
-      "UF",
-    );
+    if (transportFailureReason) this.callbacks.streamInfo.upstreamTransportFailureReason = transportFailureReason;
+    this.replyForReset(POOL_FAILURE_RESET[reason], transportFailureReason, transportFailureReason);
   }
 
-  onUpstreamReset(reason: UpstreamResetReason, details: string): void {
+  onUpstreamReset(reason: StreamResetReason, details: string): void {
     const stream = this.upstream;
     this.upstream = undefined;
     if (this.done) return;
     // A keep-alive connection the upstream closed just as we reused it: the request
-    // never reached it, so an idempotent request without a body is safely sent again.
-    if (!this.responseHeadersReceived && stream?.reused && !this.retried && !this.requestHadBody && IDEMPOTENT.has(this.upstreamHeaders!.method)) {
+    // never reached it, so an idempotent request without a body is safely sent again —
+    // but only if not one byte of a response came (a status line cut short is an answer begun).
+    if (stream?.reused && !stream.responseStarted && !this.retried && !this.requestHadBody && IDEMPOTENT.has(this.upstreamHeaders!.method)) {
       this.retried = true;
       this.cluster?.stats.upstreamRqRetry.inc();
-      this.server.log.debug(`router: retrying on a new connection after a reused one closed (${reason})`);
+      this.server.log.debug(`router: retrying on a new connection after a reused one closed (${resetReasonToString(reason)})`);
       this.connect();
       return;
     }
     if (this.responseHeadersReceived) {
       // Part of the response went out: abort the downstream rather than end it as if complete.
-      this.callbacks.streamInfo.setResponseFlag("UR");
+      this.callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UpstreamRemoteReset);
       this.callbacks.resetStream();
       return;
     }
-    const flag = reason === "protocol error" ? "UPE" : "UC";
-    this.callbacks.sendLocalReply(503, `${RESET_BEFORE_HEADERS}${reason}`, `upstream_reset_before_response_started{${reason.replace(" ", "_")}${details ? `|${details}` : ""}}`, flag);
+    this.replyForReset(reason, "", details);
+  }
+
+  /**
+   * Envoy's local reply for a stream reset before the response started (router.cc,
+   * onUpstreamReset): 503 with the reset reason and, for a failed connect, the transport
+   * failure reason in the body; the response code details carry both, spaces as "_".
+   */
+  private replyForReset(reason: StreamResetReason, transportFailureReason: string, details: string): void {
+    const text = resetReasonToString(reason);
+    const body = transportFailureReason ? `${RESET_BEFORE_HEADERS}${text}, transport failure reason: ${transportFailureReason}` : `${RESET_BEFORE_HEADERS}${text}`;
+    const codeDetails = `upstream_reset_before_response_started{${details ? `${text}|${details}` : text}}`.replace(/ /g, "_");
+    const overflow = reason === StreamResetReason.Overflow;
+    this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), overflow ? [["x-envoy-overloaded", "true"]] : undefined);
   }
 
   onUpstreamAboveWriteBufferHighWatermark(): void {
@@ -333,10 +359,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.upstream) this.upstream.host.stats.rqTimeout++;
     this.upstream?.reset();
     this.upstream = undefined;
-    this.callbacks.streamInfo.setResponseFlag("UT");
+    this.callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UpstreamRequestTimeout);
     this.cluster?.stats.upstreamRqTimeout.inc();
     if (this.responseHeadersReceived) this.callbacks.resetStream();
-    else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", "UT");
+    else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", CoreResponseFlag.UpstreamRequestTimeout);
     this.done = true;
   }
 
@@ -396,10 +422,10 @@ class UpstreamRequest implements UpstreamCallbacks {
   onPoolReady(stream: UpstreamStream): void {
     this.router.onPoolReady(stream);
   }
-  onPoolFailure(reason: PoolFailureReason, details: string): void {
-    this.router.onPoolFailure(reason, details);
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
+    this.router.onPoolFailure(reason, transportFailureReason);
   }
-  onUpstreamReset(reason: UpstreamResetReason, details: string): void {
+  onUpstreamReset(reason: StreamResetReason, details: string): void {
     this.router.onUpstreamReset(reason, details);
   }
   onUpstreamAboveWriteBufferHighWatermark(): void {

@@ -15,7 +15,7 @@ export async function startProxy(runtime: MemoryRuntime, config: object, logLeve
 /** The circuit-breaker counters of a cluster (live connections, pending and active requests). */
 export function resourceCounters(server: Server, cluster: string): { connections: number; pendingRequests: number; requests: number } {
   const resources = (server.clusterManager.get(cluster) as Cluster).resources;
-  return { connections: resources.connections, pendingRequests: resources.pendingRequests, requests: resources.requests };
+  return { connections: resources.connections.count, pendingRequests: resources.pendingRequests.count, requests: resources.requests.count };
 }
 
 /** Connections the proxy's listeners still hold. */

@@ -1,0 +1,45 @@
+/**
+ * Why an upstream (or downstream) stream ended before its response did (Envoy's
+ * `Http::StreamResetReason`, envoy/http/stream_reset_handler.h).
+ */
+export const StreamResetReason = {
+  LocalConnectionFailure: 0,
+  RemoteConnectionFailure: 1,
+  ConnectionTimeout: 2,
+  ConnectionTermination: 3,
+  LocalReset: 4,
+  LocalRefusedStreamReset: 5,
+  Overflow: 6,
+  RemoteReset: 7,
+  RemoteRefusedStreamReset: 8,
+  ConnectError: 9,
+  ProtocolError: 10,
+  OverloadManager: 11,
+  Http1PrematureUpstreamHalfClose: 12,
+} as const;
+export type StreamResetReason = (typeof StreamResetReason)[keyof typeof StreamResetReason];
+
+/**
+ * Envoy's `Http::Utility::resetReasonToString`, the words local replies and response code
+ * details carry. Both connection failures read "connection failure", Envoy's text before
+ * it told local from remote (1.28): clients and tests match on it.
+ */
+const RESET_REASON_TEXT: readonly string[] = [
+  "connection failure",
+  "connection failure",
+  "connection timeout",
+  "connection termination",
+  "local reset",
+  "local refused stream reset",
+  "overflow",
+  "remote reset",
+  "remote refused stream reset",
+  "remote error with CONNECT request",
+  "protocol error",
+  "overload manager reset",
+  "HTTP/1 premature upstream half close",
+];
+
+export function resetReasonToString(reason: StreamResetReason): string {
+  return RESET_REASON_TEXT[reason]!;
+}

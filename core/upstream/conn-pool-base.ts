@@ -1,0 +1,582 @@
+/**
+ * Envoy's `ConnPoolImplBase` (source/common/conn_pool/conn_pool_base.cc): what every
+ * connection pool of one upstream host shares, whatever protocol its connections speak.
+ *
+ * - **Active clients** (`ActiveClient`), each one upstream connection, move between
+ *   lists by state: Connecting → Ready (it can take another stream) ⇄ Busy (it carries
+ *   as many streams as it can) → Draining (it finishes its streams, takes no new one,
+ *   and closes) → Closed. Capacity is counted in **streams**, not connections: a client
+ *   declares its `concurrentStreamLimit` (1 for HTTP/1 and TCP; an HTTP/2 client will
+ *   declare its SETTINGS_MAX_CONCURRENT_STREAMS and stay Ready while it has room).
+ * - **Pending streams**: with no Ready client, a stream waits in a FIFO queue bounded by
+ *   the cluster's `max_pending_requests` (overflow: `PoolFailureReason.Overflow`,
+ *   upstream_rq_pending_overflow), and a connection is opened when the streams waiting
+ *   outnumber the capacity already on its way (connecting clients, and clients about to
+ *   be released), within `max_connections` (else upstream_cx_overflow; as in Envoy, a
+ *   pool with no connection at all opens one anyway, so its queue cannot stall).
+ * - **Attaching** a stream to a client checks `max_requests` (Envoy checks it here, not
+ *   when the stream is queued: a stream waits for a connection rather than being refused
+ *   while all connections are busy), then counts it: upstream_rq_total/active, the host's
+ *   rq_total/rq_active, the requests circuit breaker.
+ * - **Connect timeout** per client (`connect_timeout`); a connect that fails or times out
+ *   fails the pending streams no other connection is on its way for
+ *   (`purgePendingStreams`), with the reason and Envoy's transport failure text.
+ * - **Idle timeout**: a Ready client with no stream is closed once idle past its limit
+ *   (`idleLimitFor`, which a protocol may shorten, as HTTP/1 does for an upstream's
+ *   Keep-Alive timeout). One sweep timer per pool while any client is idle, not a timer
+ *   per client re-armed on every request; a client past its limit is also never handed out.
+ * - **Delayed reuse**: a user may release a client for reuse only after one event-loop
+ *   turn (`onStreamClosed(client, true)`): HTTP/1 does, so a FIN that arrived with the
+ *   response is seen before the connection is reused. Until then its capacity counts as
+ *   on its way for the pending streams.
+ * - **Drain** (`drainConnections`): idle clients close now, busy ones once their streams end.
+ * - Connection stats (upstream_cx_*, the host's cx_*) are kept here, once per connection.
+ *
+ * A protocol's pool subclasses it: `instantiateActiveClient` makes its client and
+ * `onPoolReady` hands an attached client to the stream's owner. Users: the HTTP/1 pool
+ * (http1-conn-pool.ts) and the TCP pool (tcp-conn-pool.ts, for tcp_proxy); the HTTP/2
+ * pool and health checkers come next (an HTTP/2 client keeps `activeStreams` below its
+ * limit and stays Ready, calls `onStreamClosed` per stream, and `drain` on GOAWAY).
+ */
+import { approximateNow } from "../event/dispatch-scope.ts";
+import type { Timer, TimerTarget } from "../event/timers.ts";
+import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
+import type { PortError } from "../port.ts";
+import type { ServerContext } from "../server-context.ts";
+import type { Cluster } from "./cluster.ts";
+import type { Host } from "./host.ts";
+import { PoolFailureReason, transportFailureReason } from "./pool-failure.ts";
+
+/** How often a pool looks for idle clients past their limit. */
+const IDLE_SWEEP_MS = 500;
+
+/** Envoy caps the connections one call may open (conn_pool_base.cc, tryCreateNewConnections). */
+const MAX_CONNECTIONS_PER_CALL = 3;
+
+export const ActiveClientState = {
+  Connecting: 0,
+  Ready: 1,
+  Busy: 2,
+  Draining: 3,
+  Closed: 4,
+} as const;
+export type ActiveClientState = (typeof ActiveClientState)[keyof typeof ActiveClientState];
+
+/** What every pool user implements: a stream that could not get a connection is told why. */
+export interface PoolFailureCallbacks {
+  /** `transportFailureReason` is Envoy's text for a failed connect ("delayed connect error: 111"), or "". */
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void;
+}
+
+/** A pending stream's handle: cancel before it gets a connection. */
+export interface PoolHandle {
+  cancel(): void;
+}
+
+/** An intrusive list node: an object in at most one `LinkedList` at a time. */
+interface Linked<T> {
+  prev: T | undefined;
+  next: T | undefined;
+  /** The list it is in. */
+  list: object | undefined;
+}
+
+/** A doubly linked list of objects that carry their own links: every move is O(1), allocation-free. */
+class LinkedList<T extends Linked<T>> {
+  head: T | undefined;
+  tail: T | undefined;
+  size = 0;
+
+  push(item: T): void {
+    item.list = this;
+    item.prev = this.tail;
+    item.next = undefined;
+    if (this.tail) this.tail.next = item;
+    else this.head = item;
+    this.tail = item;
+    this.size++;
+  }
+
+  remove(item: T): void {
+    if (item.list !== this) return;
+    if (item.prev) item.prev.next = item.next;
+    else this.head = item.next;
+    if (item.next) item.next.prev = item.prev;
+    else this.tail = item.prev;
+    item.list = item.prev = item.next = undefined;
+    this.size--;
+  }
+}
+
+/** A stream waiting for a client (Envoy's `PendingStream`); `cancel` takes it out of the queue. */
+class PendingStream<P extends PoolFailureCallbacks> implements PoolHandle, Linked<PendingStream<P>> {
+  prev: PendingStream<P> | undefined;
+  next: PendingStream<P> | undefined;
+  list: LinkedList<PendingStream<P>> | undefined;
+
+  constructor(
+    private readonly pool: ConnPoolImplBase<ActiveClient, P>,
+    readonly callbacks: P,
+  ) {}
+
+  cancel(): void {
+    this.pool.onPendingStreamCancel(this);
+  }
+}
+
+/**
+ * One upstream connection of a pool (Envoy's `ConnectionPool::ActiveClient`): its state,
+ * its streams, its connect timer and its connection stats. A protocol's client extends
+ * it with its codec and its streams.
+ */
+export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, Linked<ActiveClient> {
+  state: ActiveClientState = ActiveClientState.Connecting;
+  readonly connection: Connection;
+  /** Streams it carries now. */
+  activeStreams = 0;
+  /** Monotonic ms it last became idle (no stream), and how long it may stay so. */
+  idleSince = 0;
+  idleLimit = Infinity;
+  /** Its stream ended; it becomes Ready at the next turn (delayed reuse). */
+  releasing = false;
+  prev: ActiveClient | undefined;
+  next: ActiveClient | undefined;
+  list: LinkedList<ActiveClient> | undefined;
+  /** The Connected event came. */
+  private connected = false;
+  private readonly openedAt: number;
+  private connectTimer: Timer | undefined;
+  private timedOut = false;
+
+  constructor(
+    protected readonly parent: ConnPoolImplBase<ActiveClient, PoolFailureCallbacks>,
+    /** Streams it may carry at once (1 for HTTP/1 and TCP). */
+    readonly concurrentStreamLimit: number,
+  ) {
+    const { runtime } = parent.context;
+    const host = parent.host;
+    const cluster = parent.cluster;
+    this.connection = new Connection(runtime.connect({ address: host.address, port: host.port }), cluster.config.perConnectionBufferLimitBytes);
+    this.openedAt = runtime.now();
+    cluster.stats.upstreamCxTotal.inc();
+    cluster.stats.upstreamCxActive.inc();
+    host.stats.cxTotal++;
+    host.stats.cxActive++;
+    this.connection.addConnectionCallbacks(this);
+    this.connectTimer = parent.context.timers.create(this);
+    this.connectTimer.enable(cluster.config.connectTimeoutMs);
+  }
+
+  get host(): Host {
+    return this.parent.host;
+  }
+
+  /** Room for another stream. */
+  get currentUnusedCapacity(): number {
+    return this.concurrentStreamLimit - this.activeStreams;
+  }
+
+  /** Close the connection (Abort: reset, dropping what is unsent); the pool forgets it at once. */
+  close(how: "FlushWrite" | "Abort" = "FlushWrite"): void {
+    this.parent.closeClient(this, how);
+  }
+
+  /** The connect timer fired (Envoy's `ActiveClient::onConnectTimeout`). */
+  onTimer(): void {
+    this.connectTimer = undefined;
+    this.timedOut = true;
+    this.parent.cluster.stats.upstreamCxConnectTimeout.inc();
+    this.parent.onClientGone(this, PoolFailureReason.Timeout, "");
+    this.connection.close("Abort");
+  }
+
+  // ---- ConnectionCallbacks (a subclass that overrides onEvent calls super first) ----
+
+  onEvent(event: ConnectionEvent, error?: PortError): void {
+    this.connectTimer?.disable();
+    this.connectTimer = undefined;
+    const cluster = this.parent.cluster;
+    const stats = cluster.stats;
+    const now = this.parent.context.runtime.now();
+    if (event === "Connected") {
+      this.connected = true;
+      stats.upstreamCxConnectMs.record(now - this.openedAt);
+      this.parent.onClientConnected(this);
+      return;
+    }
+    stats.upstreamCxActive.dec();
+    this.host.stats.cxActive--;
+    if (!this.connected) {
+      // Envoy counts a connect timeout as a connect failure too (conn_pool_base.cc onConnectionEvent).
+      stats.upstreamCxConnectFail.inc();
+      this.host.stats.cxConnectFail++;
+      const reason = this.timedOut
+        ? PoolFailureReason.Timeout
+        : event === "RemoteClose"
+          ? PoolFailureReason.RemoteConnectionFailure
+          : PoolFailureReason.LocalConnectionFailure;
+      this.parent.onClientGone(this, reason, transportFailureReason(error));
+      return;
+    }
+    stats.upstreamCxDestroy.inc();
+    const remote = event === "RemoteClose";
+    (remote ? stats.upstreamCxDestroyRemote : stats.upstreamCxDestroyLocal).inc();
+    if (this.activeStreams > 0) {
+      stats.upstreamCxDestroyWithActiveRq.inc();
+      (remote ? stats.upstreamCxDestroyRemoteWithActiveRq : stats.upstreamCxDestroyLocalWithActiveRq).inc();
+    }
+    stats.upstreamCxLengthMs.record(now - this.openedAt);
+    this.parent.onClientGone(this, undefined, "");
+  }
+
+  onAboveWriteBufferHighWatermark(): void {}
+
+  onBelowWriteBufferLowWatermark(): void {}
+}
+
+/**
+ * The shared pool of one upstream host (see the file comment). `C` is the protocol's
+ * client, `P` what a stream's owner passes to `newStream`.
+ */
+export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFailureCallbacks> implements TimerTarget {
+  private readonly connecting = new LinkedList<ActiveClient>();
+  private readonly ready = new LinkedList<ActiveClient>();
+  private readonly busy = new LinkedList<ActiveClient>();
+  private readonly draining = new LinkedList<ActiveClient>();
+  private readonly pending = new LinkedList<PendingStream<P>>();
+  /** Streams the connecting clients will be able to carry (Envoy's connecting_stream_capacity_). */
+  private connectingStreamCapacity = 0;
+  /** Streams the clients waiting for delayed reuse will be able to carry. */
+  private releasingStreamCapacity = 0;
+  /** Clients released this turn, and the array the next turn's go to (two taking turns, none made per turn). */
+  private released: C[] = [];
+  private releasedSpare: C[] = [];
+  private sweepTimer: Timer | undefined;
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly host: Host,
+    readonly context: ServerContext,
+    /** How long a client may stay idle (0: no limit). */
+    protected readonly idleTimeoutMs: number,
+  ) {}
+
+  /** Make a new client; it starts connecting. */
+  protected abstract instantiateActiveClient(): C;
+
+  /** A stream got `client` (attached and counted): hand it to the stream's owner. */
+  protected abstract onPoolReady(client: C, callbacks: P): void;
+
+  /** Whether attaching checks max_requests (Envoy's TCP pool does not: a TCP connection is no request). */
+  protected enforceMaxRequests(): boolean {
+    return true;
+  }
+
+  /**
+   * Whether a cancelled pending stream closes a connecting client no other stream waits for
+   * (Envoy's `CancelPolicy::CloseExcess`, which tcp_proxy uses); HTTP keeps it for the next request.
+   */
+  protected closeExcessOnCancel(): boolean {
+    return false;
+  }
+
+  /** How long `client`, just idle, may stay so (a protocol may shorten it: see HTTP/1's Keep-Alive). */
+  protected idleLimitFor(_client: C): number {
+    return this.idleTimeoutMs > 0 ? this.idleTimeoutMs : Infinity;
+  }
+
+  /**
+   * Ask for a stream; the answer comes to `callbacks` — `onPoolReady` or `onPoolFailure`,
+   * possibly before this returns (then the result is undefined), else a handle to cancel.
+   */
+  newStream(callbacks: P): PoolHandle | undefined {
+    const client = this.readyClient();
+    if (client) {
+      this.attachStreamToClient(client, callbacks);
+      return undefined;
+    }
+    const resources = this.cluster.resources;
+    if (!resources.pendingRequests.canCreate()) {
+      this.cluster.stats.upstreamRqPendingOverflow.inc();
+      callbacks.onPoolFailure(PoolFailureReason.Overflow, "");
+      return undefined;
+    }
+    const pending = new PendingStream<P>(this as ConnPoolImplBase<ActiveClient, P>, callbacks);
+    this.pending.push(pending);
+    resources.pendingRequests.inc();
+    this.cluster.stats.upstreamRqPendingTotal.inc();
+    this.cluster.stats.upstreamRqPendingActive.inc();
+    // After the push: whether a connection is needed depends on the queue's length.
+    this.tryCreateNewConnections();
+    return pending;
+  }
+
+  /** The Ready client to use, most recently released first; one past its idle limit is closed, never handed out. */
+  private readyClient(): C | undefined {
+    let client = this.ready.tail;
+    if (!client) return undefined;
+    const now = approximateNow(this.context.runtime);
+    while (client && client.activeStreams === 0 && now - client.idleSince >= client.idleLimit) {
+      this.closeIdle(client);
+      client = this.ready.tail;
+    }
+    return client as C | undefined;
+  }
+
+  private attachStreamToClient(client: C, callbacks: P): void {
+    const resources = this.cluster.resources;
+    const stats = this.cluster.stats;
+    if (this.enforceMaxRequests() && !resources.requests.canCreate()) {
+      stats.upstreamRqPendingOverflow.inc();
+      callbacks.onPoolFailure(PoolFailureReason.Overflow, "");
+      return;
+    }
+    client.activeStreams++;
+    if (client.activeStreams >= client.concurrentStreamLimit) this.setState(client, ActiveClientState.Busy);
+    stats.upstreamRqTotal.inc();
+    stats.upstreamRqActive.inc();
+    this.host.stats.rqTotal++;
+    this.host.stats.rqActive++;
+    resources.requests.inc();
+    this.onPoolReady(client, callbacks);
+  }
+
+  /**
+   * A stream of `client` ended (Envoy's `onStreamClosed`). Unless the client is closed or
+   * draining, its capacity is offered to the pending streams: now, or after one turn when
+   * `delayAttaching` (HTTP/1: a FIN that came with the response is seen first).
+   */
+  onStreamClosed(client: C, delayAttaching: boolean): void {
+    client.activeStreams--;
+    this.cluster.stats.upstreamRqActive.dec();
+    this.host.stats.rqActive--;
+    this.cluster.resources.requests.dec();
+    if (client.state === ActiveClientState.Closed) return;
+    if (client.state === ActiveClientState.Draining) {
+      if (client.activeStreams === 0) this.closeClient(client, "FlushWrite");
+      return;
+    }
+    if (delayAttaching) {
+      if (client.releasing) return;
+      client.releasing = true;
+      this.releasingStreamCapacity += client.currentUnusedCapacity;
+      this.released.push(client);
+      // One deferred call per turn for all the clients released in it.
+      if (this.released.length === 1) this.context.runtime.defer(this.reuseReleased);
+      return;
+    }
+    this.makeReady(client);
+    this.onUpstreamReady();
+  }
+
+  private readonly reuseReleased = (): void => {
+    const released = this.released;
+    this.released = this.releasedSpare;
+    for (const client of released) {
+      if (!client.releasing) continue; // closed meanwhile
+      client.releasing = false;
+      this.releasingStreamCapacity -= client.currentUnusedCapacity;
+      if (client.state === ActiveClientState.Draining) {
+        if (client.activeStreams === 0) this.closeClient(client, "FlushWrite");
+        continue;
+      }
+      this.makeReady(client);
+    }
+    released.length = 0;
+    this.releasedSpare = released;
+    this.onUpstreamReady();
+  };
+
+  /** `client` can take a stream: into the Ready list (with its idle clock started if it has none). */
+  private makeReady(client: C): void {
+    if (client.activeStreams === 0) {
+      client.idleSince = approximateNow(this.context.runtime);
+      client.idleLimit = this.idleLimitFor(client);
+      if (client.idleLimit !== Infinity) this.armSweep();
+    }
+    this.setState(client, ActiveClientState.Ready);
+  }
+
+  /** Pending streams take the Ready clients' capacity, oldest stream first (Envoy's `onUpstreamReady`). */
+  private onUpstreamReady(): void {
+    while (this.pending.head) {
+      const client = this.readyClient();
+      if (!client) return;
+      const next = this.pending.head;
+      this.removePending(next);
+      this.attachStreamToClient(client, next.callbacks);
+    }
+  }
+
+  /** Open connections while the pending streams outnumber the capacity on its way. */
+  private tryCreateNewConnections(): void {
+    for (let i = 0; i < MAX_CONNECTIONS_PER_CALL; i++) if (!this.tryCreateNewConnection()) return;
+  }
+
+  private tryCreateNewConnection(): boolean {
+    if (this.pending.size <= this.connectingStreamCapacity + this.releasingStreamCapacity) return false;
+    const canCreate = this.cluster.resources.connections.canCreate();
+    if (!canCreate) this.cluster.stats.upstreamCxOverflow.inc();
+    // Envoy: at the limit because of other hosts' connections, a pool with none opens one
+    // anyway, or its pending streams could never be served.
+    if (!canCreate && this.connectionCount > 0) return false;
+    const client = this.instantiateActiveClient();
+    this.cluster.resources.connections.inc();
+    this.connectingStreamCapacity += client.concurrentStreamLimit;
+    this.connecting.push(client);
+    return canCreate;
+  }
+
+  /** @internal */
+  onClientConnected(client: ActiveClient): void {
+    if (client.state !== ActiveClientState.Connecting) return;
+    this.connectingStreamCapacity -= client.concurrentStreamLimit;
+    this.makeReady(client as C);
+    this.onUpstreamReady();
+  }
+
+  /**
+   * @internal `client` is gone or going (closed by us, by the peer, a failed or timed-out
+   * connect): the pool forgets it, once. A connect that failed fails the pending streams no
+   * other connection is on its way for — Envoy purges them rather than let them wait for a
+   * connection that will not come.
+   */
+  onClientGone(client: ActiveClient, connectFailure: PoolFailureReason | undefined, transportFailure: string): void {
+    if (client.state === ActiveClientState.Closed) return;
+    const wasConnecting = client.state === ActiveClientState.Connecting;
+    client.list?.remove(client);
+    client.state = ActiveClientState.Closed;
+    this.cluster.resources.connections.dec();
+    if (wasConnecting) this.connectingStreamCapacity -= client.concurrentStreamLimit;
+    if (client.releasing) {
+      client.releasing = false;
+      this.releasingStreamCapacity -= client.currentUnusedCapacity;
+    }
+    if (wasConnecting) this.purgePendingStreams(connectFailure ?? PoolFailureReason.LocalConnectionFailure, transportFailure);
+    // A connection the pending streams counted on is gone: open another if they still wait.
+    if (this.pending.size > 0) this.tryCreateNewConnections();
+  }
+
+  private purgePendingStreams(reason: PoolFailureReason, transportFailure: string): void {
+    const capacity = this.connectingStreamCapacity + this.releasingStreamCapacity;
+    if (this.pending.size <= capacity) return;
+    // Taken out first, then told: a retry a failure starts must not be failed by this purge.
+    const failed: P[] = [];
+    while (this.pending.size > capacity) {
+      const last = this.pending.tail!;
+      this.removePending(last);
+      failed.push(last.callbacks);
+    }
+    // Oldest first, as they were queued.
+    for (let i = failed.length - 1; i >= 0; i--) failed[i]!.onPoolFailure(reason, transportFailure);
+  }
+
+  /** @internal */
+  onPendingStreamCancel(pending: PendingStream<P>): void {
+    if (pending.list !== this.pending) return;
+    this.removePending(pending);
+    const last = this.connecting.tail;
+    if (last && this.closeExcessOnCancel() && this.connectingStreamCapacity - last.concurrentStreamLimit >= this.pending.size) {
+      this.closeClient(last, "Abort");
+    }
+  }
+
+  private removePending(pending: PendingStream<P>): void {
+    if (pending.list !== this.pending) return;
+    this.pending.remove(pending);
+    this.cluster.resources.pendingRequests.dec();
+    this.cluster.stats.upstreamRqPendingActive.dec();
+  }
+
+  /** Close `client` (Abort when its stream was cut short); the pool forgets it now, its close event comes later. */
+  closeClient(client: ActiveClient, how: "FlushWrite" | "Abort"): void {
+    this.onClientGone(client, undefined, "");
+    client.connection.close(how);
+  }
+
+  private closeIdle(client: ActiveClient): void {
+    this.cluster.stats.upstreamCxIdleTimeout.inc();
+    this.closeClient(client, "FlushWrite");
+  }
+
+  /**
+   * Envoy's `drainConnections`: idle clients close now, and connecting ones no stream waits
+   * for; the others take no new stream and close when their streams end.
+   */
+  drainConnections(): void {
+    for (let client = this.ready.head; client; ) {
+      const next = client.next;
+      if (client.activeStreams === 0) this.closeClient(client, "FlushWrite");
+      else this.setState(client, ActiveClientState.Draining);
+      client = next;
+    }
+    // Busy ones, and those about to be reused (they close at the next turn).
+    for (let client = this.busy.head; client; ) {
+      const next = client.next;
+      this.setState(client, ActiveClientState.Draining);
+      client = next;
+    }
+    if (this.pending.size === 0) {
+      for (let client = this.connecting.head; client; ) {
+        const next = client.next;
+        this.closeClient(client, "FlushWrite");
+        client = next;
+      }
+    }
+  }
+
+  private setState(client: ActiveClient, state: ActiveClientState): void {
+    client.list?.remove(client);
+    client.state = state;
+    this.listFor(state)?.push(client);
+  }
+
+  private listFor(state: ActiveClientState): LinkedList<ActiveClient> | undefined {
+    switch (state) {
+      case ActiveClientState.Connecting:
+        return this.connecting;
+      case ActiveClientState.Ready:
+        return this.ready;
+      case ActiveClientState.Busy:
+        return this.busy;
+      case ActiveClientState.Draining:
+        return this.draining;
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * Idle clients are retired by one sweep per pool while any are idle, not a timer per
+   * client re-armed on every request (a timer each costs more than the request).
+   */
+  private armSweep(): void {
+    this.sweepTimer ??= this.context.timers.create(this);
+    if (!this.sweepTimer.enabled) this.sweepTimer.enable(IDLE_SWEEP_MS);
+  }
+
+  /** @internal The idle sweep. */
+  onTimer(): void {
+    const now = this.context.runtime.now();
+    let idle = 0;
+    for (let client = this.ready.head; client; ) {
+      const next = client.next;
+      if (client.activeStreams === 0) {
+        if (now - client.idleSince >= client.idleLimit) this.closeIdle(client);
+        else if (client.idleLimit !== Infinity) idle++;
+      }
+      client = next;
+    }
+    if (idle > 0) this.armSweep();
+  }
+
+  /** Connections open (connecting, ready, busy, draining), for tests and stats. */
+  get connectionCount(): number {
+    return this.connecting.size + this.ready.size + this.busy.size + this.draining.size;
+  }
+
+  /** Streams waiting for a connection. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+}
