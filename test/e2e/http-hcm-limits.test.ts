@@ -122,13 +122,23 @@ describe.each(RUNTIMES)("HTTP connection manager limits on %s", (runtime) => {
     expect(got).toBe(count);
   }, 90_000);
 
-  for (const how of ["FIN", "RST"] as const) {
-    test(`a client that sends a complete request and then goes away (${how}) cancels the upstream request at once`, async () => {
+  for (const [how, pipelined] of [
+    ["FIN", false],
+    ["RST", false],
+    ["FIN", true],
+    ["RST", true],
+  ] as const) {
+    const behind = pipelined ? ", with a request pipelined behind it (reading is disabled)" : "";
+    test(`a client that sends a complete request${behind} and then goes away (${how}) cancels the upstream request at once`, async () => {
       const first = upstreamSockets.length;
       const socket = net.connect({ port, host: "127.0.0.1" });
       await new Promise((r) => socket.once("connect", r));
       socket.on("error", () => {});
       socket.write(`GET /slow/${how} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      if (pipelined) {
+        await sleep(50);
+        socket.write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+      }
       const deadline = Date.now() + 5000;
       while (!upstreamSockets.slice(first).some((u) => u.gotRequest) && Date.now() < deadline) await sleep(10);
       const upstream = upstreamSockets.slice(first).find((u) => u.gotRequest);
