@@ -53,6 +53,8 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
    * above its limit, so reading and parsing stop until it drains (see onResponseComplete).
    */
   private waitingForDrain = false;
+  /** Calls into the codec under way (a response may complete inside one). */
+  private inCodec = 0;
   /**
    * The connection's one timer (created on first use): idle_timeout between requests,
    * the head's timeout while a request's head comes in. Never both at once.
@@ -120,7 +122,9 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       this.connection.readDisable(true);
     }
     const count = buffer.chunkCount;
+    this.inCodec++;
     for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), false);
+    this.inCodec--;
     buffer.drainAll();
     if (endStream && !this.closing) this.onPeerEnd();
     return FilterStatus.StopIteration;
@@ -142,8 +146,10 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     // Between requests, or a head cut short (the codec answers that), or requests
     // pipelined behind one whose response waits for the client to read (the codec keeps
     // the FIN behind them, and the last response closes the connection).
+    this.inCodec++;
     this.codec.dispatch(EMPTY_BYTES, true);
-    if (!this.stream && !this.codec.isUpgraded && !this.waitingForDrain) this.close();
+    this.inCodec--;
+    this.closeIfPeerEnded();
   }
 
   /** The client went away while a stream was active: reset it (DC) and drop the connection. */
@@ -262,7 +268,14 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       this.connection.readDisable(true);
       return;
     }
+    this.resumeCodec();
+  }
+
+  /** Parse what was pipelined behind the last request (and a FIN behind it). */
+  private resumeCodec(): void {
+    this.inCodec++;
     this.codec.resume();
+    this.inCodec--;
     this.closeIfPeerEnded();
   }
 
@@ -276,9 +289,13 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     return this.aboveHighWatermark;
   }
 
-  /** The client's FIN came in behind requests it pipelined; all are answered: close. */
+  /**
+   * The client's FIN has been parsed behind every request it sent, and all are answered:
+   * close. Checked once the outermost call into the codec returns (a response completed
+   * inside one leaves the codec requests still to parse).
+   */
   private closeIfPeerEnded(): void {
-    if (this.peerEnded && !this.stream && !this.codec.isUpgraded && !this.waitingForDrain) this.close();
+    if (this.peerEnded && this.inCodec === 0 && !this.stream && !this.codec.isUpgraded && !this.waitingForDrain) this.close();
   }
 
   /** @internal The request is in; its response is not: pipelined bytes now stop reading (see onData). */
@@ -358,8 +375,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
       // The client read what was written: on to the next request.
       this.waitingForDrain = false;
       this.connection.readDisable(false);
-      this.codec.resume();
-      this.closeIfPeerEnded();
+      this.resumeCodec();
       return;
     }
     this.stream?.onDownstreamBelowLowWatermark();
