@@ -216,3 +216,38 @@ describe("Envoy's stream timers (#32 item 9)", () => {
     expectNoLeaks();
   });
 });
+
+describe("the connection's idle_timeout (#32 item 9)", () => {
+  test("a connection that carried a request drains when idle: closed drain_timeout (5 s) after idle_timeout; one that never sent a byte closes at once", async () => {
+    await setup({ hcm: { common_http_protocol_options: { idle_timeout: "30s" } } });
+    const used = new MemoryHttpClient(runtime, PROXY);
+    const silentClient = new MemoryHttpClient(runtime, PROXY);
+    used.request("GET", "/a");
+    runtime.runDue();
+    expect(used.responses.map((r) => r.status)).toEqual([200]);
+    runtime.advance(30_000);
+    expect(silentClient.ended).toBe(true);
+    expect(used.ended).toBe(false);
+    runtime.advance(4_999);
+    expect(used.ended).toBe(false);
+    runtime.advance(1);
+    expect(used.ended).toBe(true);
+    expect(counter("downstream_cx_idle_timeout")).toBe(2);
+    expectNoLeaks();
+  });
+
+  test("a request that comes while the connection drains is answered with Connection: close", async () => {
+    await setup({ hcm: { common_http_protocol_options: { idle_timeout: "30s" } } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/a");
+    runtime.advance(31_000);
+    client.request("GET", "/b");
+    runtime.runDue();
+    expect(client.responses.map((r) => [r.status, r.get("connection")])).toEqual([
+      [200, undefined],
+      [200, "close"],
+    ]);
+    expect(client.ended).toBe(true);
+    expectNoLeaks();
+  });
+});

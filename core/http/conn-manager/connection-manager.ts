@@ -60,7 +60,11 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
    * the head's timeout while a request's head comes in. Never both at once.
    */
   private timer: Timer | undefined;
-  private timerFor: "idle" | "headers" = "idle";
+  private timerFor: "idle" | "headers" | "drain" = "idle";
+  /** A byte came (Envoy's HCM makes its codec then, ConnectionManagerImpl::onData). */
+  private sawBytes = false;
+  /** idle_timeout fired on a connection that carried requests: it closes after drain_timeout. */
+  private draining = false;
   /** Which timeout the head's timer stands for (the first of those configured to expire). */
   private headTimeout: "headers" | "idle" | "request" = "headers";
   /** Its streams' request and idle timers, made on the first stream that needs them. */
@@ -109,6 +113,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
+    this.sawBytes = true;
     if (this.closing) {
       buffer.drainAll();
       return FilterStatus.StopIteration;
@@ -224,6 +229,8 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   newStream(encoder: ResponseEncoder, request: RequestHeaders = new RequestHeaders()): ActiveStream {
     this.clearIdleTimer();
     this.clearHeadersTimer();
+    // A request that came while draining is the connection's last (Connection: close).
+    if (this.draining) this.codec.keepAlive = false;
     const stream = new ActiveStream(this, encoder, request);
     this.stream = stream;
     return stream;
@@ -391,7 +398,7 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     this.armTimer("idle", timeout);
   }
 
-  private armTimer(purpose: "idle" | "headers", ms: number): void {
+  private armTimer(purpose: "idle" | "headers" | "drain", ms: number): void {
     this.timerFor = purpose;
     this.timer ??= this.server.timers.create(this);
     this.timer.enable(ms);
@@ -400,14 +407,30 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   /** @internal The connection's timer fired: for what it was armed. */
   onTimer(): void {
     if (this.timerFor === "idle") this.onIdleTimeout();
+    else if (this.timerFor === "drain") this.onDrainTimeout();
     else this.onHeadersTimer();
   }
 
+  /**
+   * Envoy's ConnectionManagerImpl::onIdleTimeout: a connection that never sent a byte
+   * (no codec yet) closes now; one that carried requests starts its drain sequence and
+   * closes drain_timeout later (Envoy's default, 5 s, as polyvoy has no drain_timeout
+   * field), answering a request that comes meanwhile with Connection: close.
+   */
   private onIdleTimeout(): void {
     if (this.stream || this.connection.isClosed) return;
     this.server.log.debug(`[C${this.connection.id}] idle timeout`);
     this.stats.downstreamCxIdleTimeout.inc();
-    this.close();
+    if (!this.sawBytes) {
+      this.close();
+      return;
+    }
+    this.draining = true;
+    this.armTimer("drain", DRAIN_TIMEOUT_MS);
+  }
+
+  private onDrainTimeout(): void {
+    if (!this.stream && !this.connection.isClosed) this.close();
   }
 
   /** @internal The timers its streams take turns arming. */
@@ -428,6 +451,9 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
     if (this.timerFor === "idle") this.timer?.disable();
   }
 }
+
+/** Envoy's default drain_timeout (HttpConnectionManager.drain_timeout). */
+const DRAIN_TIMEOUT_MS = 5000;
 
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_TIMEOUT_MS = 1000;
