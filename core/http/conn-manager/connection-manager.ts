@@ -31,7 +31,9 @@ export interface ConnectionManagerContext {
  * a terminal network read filter that feeds downstream bytes to the HTTP/1 codec and
  * runs one ActiveStream per request. HTTP/1 carries one request at a time: when a
  * request is complete and its response is not, reading is disabled so pipelined
- * requests wait in the kernel (Envoy's readDisable), and resumes after the response.
+ * requests wait in the kernel (Envoy's readDisable), and resumes after the response —
+ * or, when that response left the write buffer above its limit, once the client has
+ * read it. The client's FIN ends the connection (HTTP/1 has no half-close here).
  */
 export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget {
   private callbacks!: ReadFilterCallbacks;
@@ -56,8 +58,9 @@ export class ConnectionManager implements ReadFilter, ServerCodecCallbacks, Conn
   /** Calls into the codec under way (a response may complete inside one). */
   private inCodec = 0;
   /**
-   * The connection's one timer (created on first use): idle_timeout between requests,
-   * the head's timeout while a request's head comes in. Never both at once.
+   * The connection's one timer (created on first use): idle_timeout between requests
+   * (then drain_timeout), the head's timeouts while a request's head comes in. Never
+   * two at once.
    */
   private timer: Timer | undefined;
   private timerFor: "idle" | "headers" | "drain" = "idle";
