@@ -94,7 +94,11 @@ export interface Socket {
    * Counted read disabling, as Envoy's `Network::Connection::readDisable`: each
    * `readDisable(true)` needs a matching `readDisable(false)` before reading resumes.
    * While disabled no `onData` fires and the kernel's receive window fills, pushing
-   * back on the peer.
+   * back on the peer. The peer's reset still closes the socket (`onClose`), and its FIN
+   * still fires `onEnd` when no bytes wait before it, as Envoy's connection watches for
+   * the peer's close while reads are disabled (Network::ConnectionImpl::readDisable): an
+   * adapter may read one chunk ahead to see them, and holds that chunk (and a FIN
+   * behind it) until reading is enabled.
    */
   readDisable(disable: boolean): void;
   /** True while reading is disabled (the count is above zero). */

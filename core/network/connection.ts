@@ -146,6 +146,11 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
     }
   }
 
+  /** What was written and the kernel has not taken (this event's batch and the socket's queue) is over the buffer limit. */
+  get writeBufferOverLimit(): boolean {
+    return this.bufferLimit > 0 && this.batch.bytes + this.socket.bufferedAmount > this.bufferLimit;
+  }
+
   /** One write to the socket (a trace shows these, as they leave: a queued head and body are one). */
   private writeToSocket(data: Uint8Array): void {
     this.socket.write(data);

@@ -26,6 +26,14 @@ export class BunSocket implements Socket {
   private error: PortError | undefined;
   private local: SocketAddress | undefined;
   private remote: SocketAddress | undefined;
+  /**
+   * While reads are disabled Bun goes on reading until a chunk comes (then pauses):
+   * with nothing read, the peer's FIN or reset still shows (port.ts, readDisable).
+   * That chunk and a FIN behind it wait here for reading to be enabled.
+   */
+  private held: Uint8Array | undefined;
+  private heldEnd = false;
+  private paused = false;
 
   /** Called from Bun's `open` handler (at once for accepted sockets). */
   attach(socket: BunSocketHandle, connecting: boolean): void {
@@ -36,7 +44,6 @@ export class BunSocket implements Socket {
       socket.terminate();
       return;
     }
-    if (this.reads.disabled) socket.pause();
     if (connecting) this.handler.onConnect();
     this.flush();
   }
@@ -47,11 +54,19 @@ export class BunSocket implements Socket {
 
   // --- Bun's callbacks, forwarded by the handlers in bun-runtime.ts ---
   onBunData(data: Uint8Array): void {
-    if (!this.closedLocally) this.handler.onData(data);
+    if (this.closedLocally) return;
+    if (!this.reads.disabled) return this.handler.onData(data);
+    this.held = this.held ? concatBytes(this.held, data) : keepBytes(data);
+    if (!this.paused) {
+      this.paused = true;
+      this.socket?.pause();
+    }
   }
   onBunEnd(): void {
     this.gotEnd = true;
-    if (!this.closedLocally) this.handler.onEnd();
+    if (this.closedLocally) return;
+    if (this.held) this.heldEnd = true;
+    else this.handler.onEnd();
   }
   onBunDrain(): void {
     this.flush();
@@ -117,10 +132,29 @@ export class BunSocket implements Socket {
   }
 
   readDisable(disable: boolean): void {
-    const transition = this.reads.apply(disable);
-    if (!this.socket || this.done) return;
-    if (transition === "pause") this.socket.pause();
-    else if (transition === "resume") this.socket.resume();
+    if (this.reads.apply(disable) !== "resume" || this.done) return;
+    if (this.held || this.heldEnd) queueMicrotask(this.deliverHeld);
+    else this.unpause();
+  }
+
+  /** Reading was enabled: what was held goes first (later, not inside readDisable's caller). */
+  private readonly deliverHeld = (): void => {
+    if (this.reads.disabled || this.done || this.closedLocally) return;
+    const held = this.held;
+    this.held = undefined;
+    if (held) this.handler.onData(held);
+    if (this.reads.disabled) return;
+    if (this.heldEnd) {
+      this.heldEnd = false;
+      this.handler.onEnd();
+    }
+    this.unpause();
+  };
+
+  private unpause(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket?.resume();
   }
 
   get readDisabled(): boolean {
@@ -165,4 +199,11 @@ export class BunSocket implements Socket {
     if (!this.remote && s) this.remote = { address: s.remoteAddress, port: s.remotePort, family: s.remoteFamily === "IPv6" ? 6 : 4 };
     return this.remote;
   }
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
 }

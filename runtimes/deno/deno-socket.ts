@@ -58,10 +58,8 @@ export class DenoSocket implements Socket {
     const sizer = new ReadSizer();
     let buffer = readBuffer(sizer.size);
     while (!this.done) {
-      if (this.reads.disabled) {
-        await new Promise<void>((resolve) => (this.wakeReader = resolve));
-        continue;
-      }
+      // One read stays pending even while reads are disabled, so that the peer's FIN or
+      // reset still shows (port.ts, readDisable); bytes it brings are held below.
       let n: number | null;
       try {
         n = await conn.read(buffer);
@@ -77,8 +75,7 @@ export class DenoSocket implements Socket {
         return;
       }
       sizer.onRead(n);
-      // A read already pending when reading was disabled still completes: hold its
-      // bytes until reading is enabled again, as the kernel would have.
+      // Bytes read while reading is disabled are held until it is enabled again.
       while (this.reads.disabled && !this.done) await new Promise<void>((resolve) => (this.wakeReader = resolve));
       const free = this.closedLocally || this.done || lend(buffer, n, this.deliver);
       if (!free) buffer = readBuffer(sizer.size);

@@ -431,8 +431,10 @@ export class MemorySocket implements Socket {
   private scheduleRead(): void {
     if (this.readScheduled || this.state === "closed" || !this.ready) return;
     if (!this.rstArrived) {
-      if (this.reads.disabled || this.closedLocally) return;
+      if (this.closedLocally) return;
       if (this.recvBytes === 0 && (!this.finArrived || this.finReported)) return;
+      // Disabled reads still report a FIN with nothing unread before it (port.ts, readDisable).
+      if (this.reads.disabled && this.recvBytes > 0) return;
     }
     this.readScheduled = true;
     this.net.scheduler.schedule(this.read);
@@ -447,8 +449,9 @@ export class MemorySocket implements Socket {
       this.finish(this.closedLocally ? "local" : "error", ECONNRESET);
       return;
     }
-    if (this.closedLocally || this.reads.disabled) return;
+    if (this.closedLocally) return;
     if (this.recvBytes > 0) {
+      if (this.reads.disabled) return;
       const size = this.readSize();
       const data = this.net.lendBuffer.subarray(0, size);
       this.take(size, data);

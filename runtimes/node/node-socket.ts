@@ -3,6 +3,7 @@ import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } fro
 import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
 import { toPortError } from "../../core/adapter-kit/errors.ts";
 import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
+import { keepBytes } from "../../core/util/bytes.ts";
 import { noteQueuedWrite, type SocketReads } from "./socket-reads.ts";
 
 /**
@@ -17,6 +18,14 @@ export class NodeSocket implements Socket {
   private writeClosed = false;
   private closedLocally = false;
   private error: PortError | undefined;
+  /**
+   * While reads are disabled node goes on reading until a chunk comes (then pauses):
+   * with nothing read, the peer's FIN or reset still shows (port.ts, readDisable).
+   * That chunk and a FIN behind it wait here for reading to be enabled.
+   */
+  private held: Uint8Array | undefined;
+  private heldEnd = false;
+  private paused = false;
 
   /**
    * `reads`: the socket's reusable read buffers (socket-reads.ts), given to the
@@ -31,9 +40,12 @@ export class NodeSocket implements Socket {
     // writes a head and then a body, and Nagle would hold the second write for the
     // peer's delayed ACK (~40 ms).
     socket.setNoDelay(true);
-    if (reads) reads.attach(socket, (data) => this.handler.onData(data));
-    else socket.on("data", (data: Uint8Array) => this.handler.onData(data));
-    socket.on("end", () => this.handler.onEnd());
+    if (reads) reads.attach(socket, (data) => this.onRead(data));
+    else socket.on("data", (data: Uint8Array) => this.onRead(data));
+    socket.on("end", () => {
+      if (this.held) this.heldEnd = true;
+      else this.handler.onEnd();
+    });
     socket.on("error", (err) => {
       this.error ??= toPortError(err);
     });
@@ -74,10 +86,39 @@ export class NodeSocket implements Socket {
     return this.socket.writableLength;
   }
 
+  private onRead(data: Uint8Array): void {
+    if (!this.reads.disabled) return this.handler.onData(data);
+    this.held = this.held ? concatBytes(this.held, data) : keepBytes(data);
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
   readDisable(disable: boolean): void {
-    const transition = this.reads.apply(disable);
-    if (transition === "pause") this.socket.pause();
-    else if (transition === "resume") this.socket.resume();
+    if (this.reads.apply(disable) !== "resume") return;
+    if (this.held || this.heldEnd) queueMicrotask(this.deliverHeld);
+    else this.unpause();
+  }
+
+  /** Reading was enabled: what was held goes first (later, not inside readDisable's caller). */
+  private readonly deliverHeld = (): void => {
+    if (this.reads.disabled || this.socket.destroyed) return;
+    const held = this.held;
+    this.held = undefined;
+    if (held) this.handler.onData(held);
+    if (this.reads.disabled) return;
+    if (this.heldEnd) {
+      this.heldEnd = false;
+      this.handler.onEnd();
+    }
+    this.unpause();
+  };
+
+  private unpause(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
   }
 
   get readDisabled(): boolean {
@@ -127,4 +168,11 @@ export class NodeSocket implements Socket {
 function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | undefined {
   if (address === undefined || port === undefined) return undefined;
   return { address, port, family: family === "IPv6" ? 6 : 4 };
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
 }

@@ -156,11 +156,11 @@ describe.each(RUNTIMES)("HTTP limits and failures on %s", (runtime) => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
   });
 
-  test("stream_idle_timeout: 408 when nothing moves on a stream", async () => {
+  test("stream_idle_timeout: 504 when nothing moves on a stream whose request is complete", async () => {
     held = [];
     const started = Date.now();
     const res = await request(`http://127.0.0.1:${port}/hold/idle`, { dispatcher: agent });
-    expect(res.statusCode).toBe(408);
+    expect(res.statusCode).toBe(504);
     expect(await res.body.text()).toBe("stream timeout");
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     for (const r of held) r.destroy();

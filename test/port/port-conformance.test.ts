@@ -205,6 +205,40 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     expect(server.socket.readDisabled).toBe(true);
   });
 
+  test("reads disabled: the peer's FIN and reset are still reported when nothing unread is before them", async () => {
+    const fin = await pair();
+    fin.server.socket.readDisable(true);
+    fin.client.socket.end();
+    await fin.server.until(() => fin.server.ended, "onEnd while reads are disabled", 2000);
+    expect(fin.server.receivedBytes).toBe(0);
+    const rst = await pair();
+    rst.server.socket.readDisable(true);
+    rst.client.socket.reset();
+    // A RST where the runtime can send one (deno has no SO_LINGER: its reset is a FIN).
+    await rst.server.until(() => rst.server.closeReason !== undefined || rst.server.ended, "the reset while reads are disabled", 2000);
+  });
+
+  test("reads disabled: bytes and a FIN behind them wait for reading to be enabled, in order", async () => {
+    const { client, server } = await pair();
+    server.socket.readDisable(true);
+    client.socket.write(new TextEncoder().encode("held"));
+    await sleep(50);
+    client.socket.end();
+    await sleep(150);
+    expect(server.receivedBytes).toBe(0);
+    expect(server.ended).toBe(false);
+    let endedBeforeData = false;
+    const onEnd = server.onEnd.bind(server);
+    server.onEnd = () => {
+      endedBeforeData = server.receivedBytes === 0;
+      onEnd();
+    };
+    server.socket.readDisable(false);
+    await server.until(() => server.ended, "data, then onEnd, once enabled");
+    expect(server.text()).toBe("held");
+    expect(endedBeforeData).toBe(false);
+  });
+
   test("half-close: end() sends FIN after queued data; the peer may still reply; both then close", async () => {
     const { client, server } = await pair();
     client.socket.write(new TextEncoder().encode("request"));

@@ -270,8 +270,11 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
   }
 
   /**
-   * request_timeout (whole request received in time, else 408) and stream_idle_timeout
-   * (no activity for that long: 408 before the response started, else reset).
+   * request_timeout and stream_idle_timeout (or the route's idle_timeout), as Envoy's
+   * ActiveStream arms them. Both started at the request's first byte, where Envoy's
+   * HTTP/1 codec creates the stream (the connection manager timed the head until now):
+   * request_timeout goes on with what is left; the idle timer restarts, as the headers
+   * are a stream event (resetIdleTimer in ActiveStream::decodeHeaders).
    */
   private armTimers(): void {
     const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
@@ -281,22 +284,29 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     timers.owner = this;
     this.timers = timers;
     // A request complete with its head (most are) is past its request_timeout already.
-    if (requestTimeoutMs > 0 && !this.requestComplete) timers.request.enable(requestTimeoutMs);
+    if (requestTimeoutMs > 0 && !this.requestComplete) {
+      const elapsed = this.lastActivity - this.cm.requestBeganAt;
+      timers.request.enable(Math.max(requestTimeoutMs - elapsed, 1));
+    }
     if (idleTimeout > 0) {
       this.idleTimeoutMs = idleTimeout;
-      // Activity only moves `lastActivity`; the timer, when it fires, waits out the rest.
+      // Stream events only move `lastActivity`; the timer, when it fires, waits out the rest.
       timers.idle.enable(idleTimeout);
     }
   }
 
-  /** @internal request_timeout fired. */
+  /** @internal request_timeout fired: the request did not arrive in full in time. */
   onRequestTimeout(): void {
     if (this.requestComplete || this.destroyed) return;
     this.cm.stats.downstreamRqTimeout.inc();
-    this.sendLocalReply(408, "request timeout", "request_overall_timeout");
+    this.sendLocalReply(requestTimeoutCode(this.requestComplete), "request timeout", "request_overall_timeout");
   }
 
-  /** @internal stream_idle_timeout fired. */
+  /**
+   * @internal stream_idle_timeout fired: no stream event (request headers, body or
+   * trailers, response headers or body) for that long. Before the request is complete
+   * the client is the one that stalled (408); after, it is the upstream (504).
+   */
   onIdleTimeout(): void {
     if (this.destroyed) return;
     const idle = this.cm.server.runtime.now() - this.lastActivity;
@@ -305,7 +315,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
       return;
     }
     this.cm.stats.downstreamRqIdleTimeout.inc();
-    this.sendLocalReply(408, "stream timeout", "stream_idle_timeout");
+    this.sendLocalReply(requestTimeoutCode(this.requestComplete), "stream timeout", "stream_idle_timeout", "SI");
   }
 
   private routeIdleTimeout(): number | undefined {
@@ -316,4 +326,12 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
   private clearRequestTimer(): void {
     this.timers?.disarm(this, true);
   }
+}
+
+/**
+ * Envoy's Utility::maybeRequestTimeoutCode (source/common/http/utility.cc): 504 once the
+ * whole request was received, else 408 (which also ends an HTTP/1 connection).
+ */
+function requestTimeoutCode(requestComplete: boolean): number {
+  return requestComplete ? 504 : 408;
 }

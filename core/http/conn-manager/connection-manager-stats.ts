@@ -12,6 +12,9 @@ export class ConnectionManagerStats {
   readonly downstreamCxDestroy: Counter;
   readonly downstreamCxDestroyRemote: Counter;
   readonly downstreamCxDestroyLocal: Counter;
+  readonly downstreamCxDestroyActiveRq: Counter;
+  readonly downstreamCxDestroyRemoteActiveRq: Counter;
+  readonly downstreamCxDestroyLocalActiveRq: Counter;
   readonly downstreamCxLengthMs: Histogram;
   readonly downstreamCxProtocolError: Counter;
   readonly downstreamCxIdleTimeout: Counter;
@@ -40,6 +43,9 @@ export class ConnectionManagerStats {
     this.downstreamCxDestroy = scope.counter("downstream_cx_destroy");
     this.downstreamCxDestroyRemote = scope.counter("downstream_cx_destroy_remote");
     this.downstreamCxDestroyLocal = scope.counter("downstream_cx_destroy_local");
+    this.downstreamCxDestroyActiveRq = scope.counter("downstream_cx_destroy_active_rq");
+    this.downstreamCxDestroyRemoteActiveRq = scope.counter("downstream_cx_destroy_remote_active_rq");
+    this.downstreamCxDestroyLocalActiveRq = scope.counter("downstream_cx_destroy_local_active_rq");
     this.downstreamCxLengthMs = scope.histogram("downstream_cx_length_ms");
     this.downstreamCxProtocolError = scope.counter("downstream_cx_protocol_error");
     this.downstreamCxIdleTimeout = scope.counter("downstream_cx_idle_timeout");

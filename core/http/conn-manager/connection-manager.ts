@@ -10,6 +10,7 @@ import type { CodecError, ResponseEncoder, ServerConnection, ServerConnectionCal
 import { Http1ServerCodec } from "../codec/http1-server-codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { RequestHeaders } from "../message.ts";
+import type { ResponseFlag } from "../filter.ts";
 import type { RouteTable } from "../router/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { StreamTimers } from "./stream-timers.ts";
@@ -31,7 +32,9 @@ export interface ConnectionManagerContext {
  * a terminal network read filter that feeds downstream bytes to the HTTP/1 codec and
  * runs one ActiveStream per request. HTTP/1 carries one request at a time: when a
  * request is complete and its response is not, reading is disabled so pipelined
- * requests wait in the kernel (Envoy's readDisable), and resumes after the response.
+ * requests wait in the kernel (Envoy's readDisable), and resumes after the response —
+ * or, when that response left the write buffer above its limit, once the client has
+ * read it. The client's FIN ends the connection (HTTP/1 has no half-close here).
  */
 export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget {
   private callbacks!: ReadFilterCallbacks;
@@ -42,15 +45,39 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   /** We disabled reading while a response is outstanding. */
   private readDisabledForResponse = false;
   private closing = false;
+  /** The client's FIN has arrived (HTTP/1 has no half-close: it ends the connection). */
+  private peerEnded = false;
+  /** We closed the connection because the client went away (counted as a remote close). */
+  private closedForPeer = false;
+  /** The downstream write buffer is above its high watermark (the connection's callbacks say so). */
+  private aboveHighWatermark = false;
   /**
-   * The connection's one timer (created on first use): idle_timeout between requests,
-   * the head's timeout while a request's head comes in. Never both at once.
+   * The next request waits for the client to read: a response left the write buffer
+   * above its limit, so reading and parsing stop until it drains (see onResponseComplete).
+   */
+  private waitingForDrain = false;
+  /** Calls into the codec under way (a response may complete inside one). */
+  private inCodec = 0;
+  /**
+   * The connection's one timer (created on first use): idle_timeout between requests
+   * (then drain_timeout), the head's timeouts while a request's head comes in. Never
+   * two at once.
    */
   private timer: Timer | undefined;
-  private timerFor: "idle" | "headers" = "idle";
+  private timerFor: "idle" | "headers" | "drain" = "idle";
+  /** A byte came (Envoy's HCM makes its codec then, ConnectionManagerImpl::onData). */
+  private sawBytes = false;
+  /** idle_timeout fired on a connection that carried requests: it closes after drain_timeout. */
+  private draining = false;
+  /** Which timeout the head's timer stands for (the first of those configured to expire). */
+  private headTimeout: "headers" | "idle" | "request" = "headers";
   /** Its streams' request and idle timers, made on the first stream that needs them. */
   private timersForStreams: StreamTimers | undefined;
-  private lastActivity = 0;
+  /**
+   * When the current request's first byte arrived: Envoy's HTTP/1 codec creates the
+   * stream there (ServerConnectionImpl::onMessageBegin), and its timers start with it.
+   */
+  requestBeganAt = 0;
   private streamsCreated = 0;
   private openedAt = 0;
 
@@ -90,7 +117,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
-    this.lastActivity = approximateNow(this.server.runtime);
+    this.sawBytes = true;
     if (this.closing) {
       buffer.drainAll();
       return FilterStatus.StopIteration;
@@ -104,54 +131,110 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
       this.connection.readDisable(true);
     }
     const count = buffer.chunkCount;
-    if (count === 0) this.codec.dispatch(EMPTY_BYTES, endStream);
-    for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), endStream && i === count - 1);
+    this.inCodec++;
+    for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), false);
+    this.inCodec--;
     buffer.drainAll();
-    if (endStream && !this.stream && !this.codec.isUpgraded) this.close();
+    if (endStream && !this.closing) this.onPeerEnd();
     return FilterStatus.StopIteration;
+  }
+
+  /**
+   * The client's FIN. An upgraded connection half-closes its tunnel. Otherwise HTTP/1
+   * has no half-close: Envoy's HCM does not enable it, so the connection treats the FIN
+   * as a close (Network::ConnectionImpl::onReadReady), and a stream still in progress is
+   * reset with DC (ConnectionManagerImpl::doConnectionClose): its upstream request is
+   * cancelled rather than left to run until it answers or times out.
+   */
+  private onPeerEnd(): void {
+    this.peerEnded = true;
+    if (this.stream && !this.codec.isUpgraded) {
+      this.closeForPeer();
+      return;
+    }
+    // Between requests, or a head cut short (the codec answers that), or requests
+    // pipelined behind one whose response waits for the client to read (the codec keeps
+    // the FIN behind them, and the last response closes the connection).
+    this.inCodec++;
+    this.codec.dispatch(EMPTY_BYTES, true);
+    this.inCodec--;
+    this.closeIfPeerEnded();
+  }
+
+  /** The client went away while a stream was active: reset it (DC) and drop the connection. */
+  private closeForPeer(): void {
+    const stream = this.stream!;
+    this.stream = undefined;
+    this.closedForPeer = true;
+    this.closing = true;
+    this.countActiveStreamDestroyed(true);
+    stream.streamInfo.responseCodeDetails = "downstream_remote_disconnect";
+    stream.onDownstreamClosed();
+    this.connection.close("Abort");
+  }
+
+  /** Envoy's downstream_cx_destroy_{local,remote}_active_rq: a connection ended under a stream. */
+  private countActiveStreamDestroyed(remote: boolean): void {
+    this.stats.downstreamCxDestroyActiveRq.inc();
+    (remote ? this.stats.downstreamCxDestroyRemoteActiveRq : this.stats.downstreamCxDestroyLocalActiveRq).inc();
   }
 
   // ---- ServerConnectionCallbacks ----
 
   /**
-   * request_headers_timeout: the headers must be complete this long after the
-   * request's first byte, or Envoy answers 408 and closes.
+   * A request's first byte: Envoy's HTTP/1 codec creates the stream here, so its
+   * timers start now. Until the head is complete nothing resets them (bytes of an
+   * incomplete head are not stream events), so the first to expire of
+   * request_headers_timeout, stream_idle_timeout and request_timeout cuts a head that
+   * trickles in, each with its own local reply (ActiveStream::onRequestHeaderTimeout,
+   * onIdleTimeout, onRequestTimeout in conn_manager_impl.cc).
    */
   onRequestBegin(): void {
     this.clearIdleTimer();
-    const timeout = this.config.requestHeadersTimeoutMs > 0 ? this.config.requestHeadersTimeoutMs : this.config.streamIdleTimeoutMs;
-    if (timeout <= 0) return;
-    this.armTimer("headers", timeout);
+    this.requestBeganAt = approximateNow(this.server.runtime);
+    const { requestHeadersTimeoutMs, streamIdleTimeoutMs, requestTimeoutMs } = this.config;
+    let timeout = 0;
+    if (requestHeadersTimeoutMs > 0) {
+      timeout = requestHeadersTimeoutMs;
+      this.headTimeout = "headers";
+    }
+    if (streamIdleTimeoutMs > 0 && (timeout === 0 || streamIdleTimeoutMs < timeout)) {
+      timeout = streamIdleTimeoutMs;
+      this.headTimeout = "idle";
+    }
+    if (requestTimeoutMs > 0 && (timeout === 0 || requestTimeoutMs < timeout)) {
+      timeout = requestTimeoutMs;
+      this.headTimeout = "request";
+    }
+    if (timeout > 0) this.armTimer("headers", timeout);
   }
 
+  /** The head did not complete in time: Envoy's 408 (maybeRequestTimeoutCode: the request is incomplete). */
   private onHeadersTimer(): void {
     if (this.stream || this.connection.isClosed) return;
-    if (this.config.requestHeadersTimeoutMs > 0) {
+    if (this.headTimeout === "headers") {
       this.stats.downstreamRqHeaderTimeout.inc();
       this.replyBeforeHeaders(408, "request header timeout", "request_header_timeout");
-      return;
+    } else if (this.headTimeout === "idle") {
+      this.stats.downstreamRqIdleTimeout.inc();
+      this.replyBeforeHeaders(408, "stream timeout", "stream_idle_timeout", "SI");
+    } else {
+      this.stats.downstreamRqTimeout.inc();
+      this.replyBeforeHeaders(408, "request timeout", "request_overall_timeout");
     }
-    // Envoy's stream exists from the first byte, so stream_idle_timeout also bounds a
-    // head that trickles in (or stops) — no slowloris with the default config.
-    const idleTimeout = this.config.streamIdleTimeoutMs;
-    const idle = this.server.runtime.now() - this.lastActivity;
-    if (idle < idleTimeout) {
-      this.armTimer("headers", idleTimeout - idle);
-      return;
-    }
-    this.stats.downstreamRqIdleTimeout.inc();
-    this.replyBeforeHeaders(408, "stream timeout", "stream_idle_timeout");
   }
 
   /** A local reply for a request whose head never completed; the connection closes after it. */
-  private replyBeforeHeaders(status: number, body: string, details: string): void {
+  private replyBeforeHeaders(status: number, body: string, details: string, flag?: ResponseFlag): void {
     this.codec.keepAlive = false;
-    this.newStream(this.codec.responseEncoder).sendLocalReply(status, body, details);
+    this.newStream(this.codec.responseEncoder).sendLocalReply(status, body, details, flag);
   }
 
   newStream(encoder: ResponseEncoder, request: RequestHeaders = new RequestHeaders()): ActiveStream {
     this.clearIdleTimer();
     this.clearHeadersTimer();
+    // A request that came while draining is the connection's last (Connection: close).
+    if (this.draining) this.codec.keepAlive = false;
     const stream = new ActiveStream(this, encoder, request);
     this.stream = stream;
     return stream;
@@ -188,7 +271,43 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.readDisabledForResponse = false;
     while (this.connection.socket.readDisabled) this.connection.readDisable(false);
     this.armIdleTimer();
+    if (this.writeBufferFull()) {
+      // A client that sends requests and never reads would have us answer all of them
+      // into memory. Parse no further request (and read none) until it takes what is
+      // written: what a connection holds stays within per_connection_buffer_limit_bytes
+      // plus one response, direct responses and local replies included.
+      this.waitingForDrain = true;
+      this.connection.readDisable(true);
+      return;
+    }
+    this.resumeCodec();
+  }
+
+  /** Parse what was pipelined behind the last request (and a FIN behind it). */
+  private resumeCodec(): void {
+    this.inCodec++;
     this.codec.resume();
+    this.inCodec--;
+    this.closeIfPeerEnded();
+  }
+
+  /**
+   * The downstream write buffer is above its high watermark. The bytes of this event are
+   * judged as the socket would hold them (they leave when the event ends): only when
+   * they pass the limit are they written now, so the watermark sees them.
+   */
+  private writeBufferFull(): boolean {
+    if (!this.aboveHighWatermark && this.connection.writeBufferOverLimit) this.connection.flushBatch();
+    return this.aboveHighWatermark;
+  }
+
+  /**
+   * The client's FIN has been parsed behind every request it sent, and all are answered:
+   * close. Checked once the outermost call into the codec returns (a response completed
+   * inside one leaves the codec requests still to parse).
+   */
+  private closeIfPeerEnded(): void {
+    if (this.peerEnded && this.inCodec === 0 && !this.stream && !this.codec.isUpgraded && !this.waitingForDrain) this.close();
   }
 
   /** @internal The request is in; its response is not: pipelined bytes now stop reading (see onData). */
@@ -243,20 +362,34 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     stats.downstreamCxActive.dec();
     stats.downstreamCxHttp1Active.dec();
     stats.downstreamCxDestroy.inc();
-    (event === "LocalClose" ? stats.downstreamCxDestroyLocal : stats.downstreamCxDestroyRemote).inc();
+    const remote = event === "RemoteClose" || this.closedForPeer;
+    (remote ? stats.downstreamCxDestroyRemote : stats.downstreamCxDestroyLocal).inc();
     stats.downstreamCxLengthMs.record(this.server.runtime.now() - this.openedAt);
     const stream = this.stream;
     this.stream = undefined;
-    // The client went away mid-stream: Envoy resets the stream (response flag DC).
-    stream?.onDownstreamClosed();
+    if (stream) {
+      // The client went away mid-stream: Envoy resets the stream (response flag DC).
+      this.countActiveStreamDestroyed(remote);
+      if (remote) stream.streamInfo.responseCodeDetails ||= "downstream_remote_disconnect";
+      stream.onDownstreamClosed();
+    }
     this.codec.destroy();
   }
 
   onAboveWriteBufferHighWatermark(): void {
+    this.aboveHighWatermark = true;
     this.stream?.onDownstreamAboveHighWatermark();
   }
 
   onBelowWriteBufferLowWatermark(): void {
+    this.aboveHighWatermark = false;
+    if (this.waitingForDrain) {
+      // The client read what was written: on to the next request.
+      this.waitingForDrain = false;
+      this.connection.readDisable(false);
+      this.resumeCodec();
+      return;
+    }
     this.stream?.onDownstreamBelowLowWatermark();
   }
 
@@ -270,7 +403,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.armTimer("idle", timeout);
   }
 
-  private armTimer(purpose: "idle" | "headers", ms: number): void {
+  private armTimer(purpose: "idle" | "headers" | "drain", ms: number): void {
     this.timerFor = purpose;
     this.timer ??= this.server.timers.create(this);
     this.timer.enable(ms);
@@ -279,14 +412,30 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   /** @internal The connection's timer fired: for what it was armed. */
   onTimer(): void {
     if (this.timerFor === "idle") this.onIdleTimeout();
+    else if (this.timerFor === "drain") this.onDrainTimeout();
     else this.onHeadersTimer();
   }
 
+  /**
+   * Envoy's ConnectionManagerImpl::onIdleTimeout: a connection that never sent a byte
+   * (no codec yet) closes now; one that carried requests starts its drain sequence and
+   * closes drain_timeout later (Envoy's default, 5 s, as polyvoy has no drain_timeout
+   * field), answering a request that comes meanwhile with Connection: close.
+   */
   private onIdleTimeout(): void {
     if (this.stream || this.connection.isClosed) return;
     this.server.log.debug(`[C${this.connection.id}] idle timeout`);
     this.stats.downstreamCxIdleTimeout.inc();
-    this.close();
+    if (!this.sawBytes) {
+      this.close();
+      return;
+    }
+    this.draining = true;
+    this.armTimer("drain", DRAIN_TIMEOUT_MS);
+  }
+
+  private onDrainTimeout(): void {
+    if (!this.stream && !this.connection.isClosed) this.close();
   }
 
   /** @internal The timers its streams take turns arming. */
@@ -307,6 +456,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     if (this.timerFor === "idle") this.timer?.disable();
   }
 }
+
+/** Envoy's default drain_timeout (HttpConnectionManager.drain_timeout). */
+const DRAIN_TIMEOUT_MS = 5000;
 
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_TIMEOUT_MS = 1000;
