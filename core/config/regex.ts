@@ -43,7 +43,7 @@ function compile(pattern: string, wrap: (source: string) => string, flags: strin
     new RegExp(source, flags);
     return { ok: true, regex: new RegExp(wrap(source), flags) };
   } catch (err) {
-    // Engines word this differently (V8: "Invalid regular expression: /(/: Unterminated group").
+    // Engines word this differently ("Invalid regular expression: /(/: Unterminated group" is one).
     const reason = String((err as Error).message ?? err)
       .replace(/^Invalid regular expression:\s*/, "")
       .replace(/^\/.*\/[a-z]*:\s*/, "");

@@ -35,6 +35,14 @@ export class Prng {
     return t;
   }
 
+  /** Fill `into` with random bytes. */
+  fill(into: Uint8Array): void {
+    for (let i = 0; i < into.length; i += 4) {
+      const word = this.next32();
+      for (let k = 0; k < 4 && i + k < into.length; k++) into[i + k] = (word >>> (8 * k)) & 0xff;
+    }
+  }
+
   /** A float in [0, 1). */
   random(): number {
     return this.next32() / 4294967296;

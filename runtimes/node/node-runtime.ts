@@ -1,11 +1,11 @@
 import * as net from "node:net";
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
-import { processServices } from "./process-services.ts";
-import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { processServices } from "../kit/process-services.ts";
+import { toPortError } from "../kit/errors.ts";
 import { NodeSocket } from "./node-socket.ts";
 import { SocketReads } from "./socket-reads.ts";
 import { readThrough } from "./accepted-socket.ts";
-import { raiseMallocThresholds } from "../../core/adapter-kit/malloc-thresholds.ts";
+import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 
 /** The port over Node's `net`, timers and process. */
 export function createNodeRuntime(): Runtime {
