@@ -7,6 +7,7 @@ import { randomBytes } from "../kit/random-bytes.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
+import { guardInspector } from "../kit/inspector-guard.ts";
 
 const encoder = new TextEncoder();
 
@@ -34,6 +35,8 @@ export function createDenoRuntime(): Runtime {
   // Deno's V8 takes our read buffers from glibc's malloc; keep glibc from trimming them
   // away between collections (see malloc-thresholds.ts).
   raiseMallocThresholds();
+  // SIGUSR1 reopens access logs; it must never leave deno's inspector open (inspector-guard.ts).
+  guardInspector();
   return {
     name: "deno",
     version: Deno.version.deno,
