@@ -59,6 +59,23 @@ const rewrite = (dir) => {
 rewrite(types);
 writeFileSync(join(root, "dist/polyvoy-core.d.mts"), 'export * from "./types/index.js";\n');
 
+// The adapter kit's declarations: dist/kit-types/ (runtimes/kit/ with the port types it
+// uses, core/port.ts), and dist/polyvoy-adapter-kit.d.mts.
+const kitTypes = join(root, "dist/kit-types");
+rmSync(kitTypes, { recursive: true, force: true });
+execFileSync(
+  join(root, "node_modules/.bin/tsc"),
+  [
+    ...["--declaration", "--emitDeclarationOnly", "--outDir", kitTypes, "--rootDir", root],
+    ...["--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler", "--lib", "es2022"],
+    ...["--strict", "--skipLibCheck", "--allowImportingTsExtensions", "--verbatimModuleSyntax"],
+    join(root, "runtimes/kit/index.ts"),
+  ],
+  { stdio: "inherit" },
+);
+rewrite(kitTypes);
+writeFileSync(join(root, "dist/polyvoy-adapter-kit.d.mts"), 'export * from "./kit-types/runtimes/kit/index.js";\n');
+
 for (const file of [outfile, kitOutfile]) {
   const bytes = statSync(file).size;
   const gzipped = gzipSync(readFileSync(file)).length;
