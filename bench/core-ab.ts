@@ -6,7 +6,8 @@
  *
  * Run it a second time with the two swapped, and once with one checkout against itself:
  * the second core started in a process can run a few per cent apart from the first by
- * itself, which that control shows. See README.md, "Benchmarks".
+ * itself, which that control shows. See docs/performance.md, "A change to the core,
+ * before and after".
  */
 import { resolve } from "node:path";
 import { measureCorePair, PROXY_PORT, UPSTREAM_PORT } from "./lib/core-pair.ts";

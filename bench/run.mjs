@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench` / `npm run bench -- --quick`: polyvoy on node, bun and deno beside the peers a
-// user would pick instead, on one machine, in one run. See README.md, "Benchmarks".
+// user would pick instead, on one machine, in one run. See docs/performance.md, "How the
+// bench measures".
 //
 //   bench/lib/settings.mjs   options (full / --quick)
 //   bench/lib/system.mjs     processes, CPU pinning (taskset), /proc, tools

@@ -1,5 +1,6 @@
-// polyvoy's speed targets (the project's goals for the bench, README "Where the targets
-// stand"), checked against one run's medians, so each results.md says which held in it.
+// polyvoy's speed targets (the project's goals for the bench, docs/performance.md,
+// "Targets and where they stand"), checked against one run's medians, so each results.md
+// says which held in it.
 import { fmt, signed } from "./scenarios.mjs";
 
 const POLYVOYS = ["polyvoy-node", "polyvoy-bun", "polyvoy-deno"];
@@ -108,7 +109,7 @@ export function renderGoals(table, mode) {
   // A quick run's one cold 1-s run per scenario says nothing about a target: figures only.
   const quick = mode === "quick";
   const source = quick ? "This quick run's figures (one cold 1-s run each), not judged" : "From this run's medians";
-  const lines = ["## The speed targets in this run", "", `${source} (the README's "Where the targets stand" has every full run's).`, ""];
+  const lines = ["## The speed targets in this run", "", `${source} (docs/performance.md, "Targets and where they stand", has every full run's).`, ""];
   lines.push("| target | measured | |", "| --- | --- | --- |");
   for (const goal of checkGoals(table)) {
     const said = quick ? "not judged (quick run)" : goal.met === null ? "not measured" : goal.met ? "met" : "**missed**";

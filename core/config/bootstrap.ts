@@ -153,6 +153,11 @@ export interface RouteConfiguration extends HeaderMutations {
   ignorePortInHostMatching: boolean;
   /** Default false: route, then virtual host, then route_config mutations are applied, so the least specific wins. */
   mostSpecificHeaderMutationsWins: boolean;
+  /**
+   * typed_per_filter_config: per-route config by HTTP filter name, each already validated
+   * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
+   */
+  typedPerFilterConfig?: ReadonlyMap<string, unknown>;
 }
 
 export interface VirtualHostConfig extends HeaderMutations {
@@ -160,12 +165,22 @@ export interface VirtualHostConfig extends HeaderMutations {
   /** As written; matching lowercases. */
   domains: string[];
   routes: RouteConfig[];
+  /**
+   * typed_per_filter_config: per-route config by HTTP filter name, each already validated
+   * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
+   */
+  typedPerFilterConfig?: ReadonlyMap<string, unknown>;
 }
 
 export interface RouteConfig extends HeaderMutations {
   name: string;
   match: RouteMatchConfig;
   action: RouteAction;
+  /**
+   * typed_per_filter_config: per-route config by HTTP filter name, each already validated
+   * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
+   */
+  typedPerFilterConfig?: ReadonlyMap<string, unknown>;
 }
 
 export interface RouteMatchConfig {

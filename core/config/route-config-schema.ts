@@ -18,6 +18,7 @@ import type {
 import { dataSource } from "./data-source-schema.ts";
 import { headerMutationFields, headerMutations } from "./header-mutation-schema.ts";
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
+import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
@@ -145,6 +146,7 @@ const route = z
     redirect: redirectAction.optional(),
     direct_response: directResponseAction.optional(),
     ...headerMutationFields,
+    typed_per_filter_config: typedPerFilterConfig,
   })
   .transform((r, ctx): RouteConfig => {
     const key = oneOf(r, ["route", "redirect", "direct_response"] as const, ctx, true);
@@ -153,7 +155,9 @@ const route = z
     else if (key === "redirect") action = { type: "redirect", redirect: r.redirect! };
     else if (key === "direct_response") action = { type: "direct_response", directResponse: r.direct_response! };
     else return z.NEVER;
-    return { name: r.name, match: r.match, action, ...headerMutations(r) };
+    const route: RouteConfig = { name: r.name, match: r.match, action, ...headerMutations(r) };
+    if (r.typed_per_filter_config !== undefined) route.typedPerFilterConfig = r.typed_per_filter_config;
+    return route;
   });
 
 /** envoy.config.route.v3.VirtualHost */
@@ -163,8 +167,13 @@ const virtualHost = z
     domains: z.array(headerValue).min(1),
     routes: z.array(route).default([]),
     ...headerMutationFields,
+    typed_per_filter_config: typedPerFilterConfig,
   })
-  .transform((v): VirtualHostConfig => ({ name: v.name, domains: v.domains, routes: v.routes, ...headerMutations(v) }));
+  .transform((v): VirtualHostConfig => {
+    const vhost: VirtualHostConfig = { name: v.name, domains: v.domains, routes: v.routes, ...headerMutations(v) };
+    if (v.typed_per_filter_config !== undefined) vhost.typedPerFilterConfig = v.typed_per_filter_config;
+    return vhost;
+  });
 
 /** envoy.config.route.v3.RouteConfiguration (no vhds, no cluster validation switch). */
 export const routeConfiguration = z
@@ -175,17 +184,20 @@ export const routeConfiguration = z
     ignore_port_in_host_matching: z.boolean().default(false),
     most_specific_header_mutations_wins: z.boolean().default(false),
     max_direct_response_body_size_bytes: uint32.default(DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES),
+    typed_per_filter_config: typedPerFilterConfig,
   })
   .transform((c, ctx): RouteConfiguration => {
     checkUniqueDomains(c.virtual_hosts, ctx);
     checkDirectResponseBodies(c.virtual_hosts, c.max_direct_response_body_size_bytes, ctx);
-    return {
+    const config: RouteConfiguration = {
       name: c.name,
       virtualHosts: c.virtual_hosts,
       ...headerMutations(c),
       ignorePortInHostMatching: c.ignore_port_in_host_matching,
       mostSpecificHeaderMutationsWins: c.most_specific_header_mutations_wins,
     };
+    if (c.typed_per_filter_config !== undefined) config.typedPerFilterConfig = c.typed_per_filter_config;
+    return config;
   });
 
 /**

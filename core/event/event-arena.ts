@@ -4,7 +4,8 @@
  * bytes before returning) has its head encoded and its small writes joined, to hand to
  * the socket when the event ends (dispatch-scope.ts). Without it each head is an array
  * of its own, used once: a fifth of what a small proxied request allocates, and on a
- * collector whose pauses grow with what is allocated that is tail latency.
+ * collector whose pauses grow with what is allocated that is tail latency
+ * (docs/performance.md, "Tail latency").
  *
  * One arena for the process: an event's writes are synchronous and leave before the
  * next event starts, so the space is reused from the start at every event. Only as much

@@ -58,7 +58,7 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   constructor(
     readonly socket: Socket,
     /** Envoy's per_connection_buffer_limit_bytes; 0 disables the watermark. */
-    private readonly bufferLimit: number,
+    readonly bufferLimit: number,
   ) {
     socket.setHandler(this);
   }

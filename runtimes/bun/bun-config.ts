@@ -8,7 +8,8 @@ import { Worker } from "./bun-api.ts";
  * zod keeps WeakMaps and WeakSets (one entry per schema a parse visits) that
  * JavaScriptCore visits in every collection: next to a bare Bun TCP pipe, 3,000 live weak
  * entries lengthened each eden pause from ~0.3 to ~0.5 ms, and polyvoy's config loader
- * did about the same (README, "Tail latency").
+ * did about the same (docs/performance.md, "What makes it fast": no weak collections in
+ * the proxy's heap on Bun).
  */
 export async function loadConfigInWorker(text: string, format: ConfigFormat): Promise<LoadedConfig> {
   const worker = new Worker(new URL("./config-worker.ts", import.meta.url).href);

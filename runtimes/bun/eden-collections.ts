@@ -7,8 +7,8 @@ export const DEFAULT_READS_PER_EDEN_COLLECTION = 5000;
  * Young-generation collections between bursts of reads instead of inside them.
  * JavaScriptCore collects its eden when allocation crosses a budget, in the middle of
  * whichever request is being handled, and for polyvoy that pause is ~0.5–0.8 ms almost
- * however little was allocated (README, "Tail latency"): that request and those read
- * with it wait it out. Every `readsPerCollection` socket reads since the last
+ * however little was allocated (docs/performance.md, "Tail latency"): that request and
+ * those read with it wait it out. Every `readsPerCollection` socket reads since the last
  * collection, one is run from `setImmediate`, which Bun runs after the callbacks of the
  * poll being handled and before the next poll: the burst just read has been answered,
  * and what arrives next finds the pause over or shorter.

@@ -194,7 +194,8 @@ export class DenoSocket implements Socket {
 
   /**
    * Deno has no SO_LINGER: closing drops the queue and closes the descriptor, which
-   * the kernel turns into a RST only when unread bytes remain. Documented in README.
+   * the kernel turns into a RST only when unread bytes remain. Documented in
+   * docs/architecture.md, "The port and how each runtime maps it".
    */
   reset(): void {
     if (this.done) return;

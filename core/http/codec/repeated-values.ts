@@ -3,7 +3,8 @@
  * their neighbours' values (an origin's `server`, `content-type`, `accept-ranges`, this
  * second's `date`; a client's `host`, `accept-encoding`), so a value whose bytes equal
  * the last one is that same string: no new string, less garbage for the collector
- * (whose pauses are much of a proxy's tail latency on some engines). Field
+ * (whose pauses are much of a proxy's tail latency on some engines; docs/performance.md,
+ * "Tail latency"). Field
  * values are Latin-1 here (one byte, one code unit), so equal bytes mean an equal string.
  *
  * Bounded: one value per known name (known-header-names.ts), of at most MAX_LENGTH

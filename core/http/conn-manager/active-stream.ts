@@ -1,22 +1,13 @@
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
-import { latin1Encode } from "../../util/latin1.ts";
-import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
-import {
-  FilterDataStatus,
-  FilterHeadersStatus,
-  FilterTrailersStatus,
-  type DecoderFilterCallbacks,
-  type DownstreamWatermarkCallbacks,
-  type ResponseFlag,
-  type StreamDecoderFilter,
-} from "../filter.ts";
+import type { ResponseFlag } from "../filter.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { RouteMatch } from "../router/route-table.ts";
 import { StreamInfo } from "../stream-info.ts";
-import { createDecoderFilters } from "../filters/http-filter-registry.ts";
+import { createFilterChain } from "../filters/http-filter-registry.ts";
+import { FilterManager, type FilterManagerCallbacks } from "./filter-manager.ts";
 import type { ConnectionManager } from "./connection-manager.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./header-mutation.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
@@ -25,32 +16,19 @@ import type { TraceEventKind } from "../../trace/tracer.ts";
 
 /**
  * One request/response exchange on a downstream connection (Envoy's
- * `ConnectionManagerImpl::ActiveStream` with its filter manager): applies the HCM's
- * request header rules, picks the route, runs the decoder filters (the router last),
- * sends the response the filters produce with the HCM's response header rules, and
- * owns the stream's timeouts.
- *
- * Filter iteration follows Envoy's for Continue/StopIteration; while a filter holds
- * the headers, body and trailers are buffered here and replayed on continueDecoding.
+ * `ConnectionManagerImpl::ActiveStream`): applies the HCM's request header rules, picks
+ * the route, hands the request to its filter manager (filter-manager.ts: the decoder
+ * filters, the router last, and the encoder filters), sends the response the filters
+ * produce with the HCM's response header rules, and owns the stream's timeouts.
  */
-export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, TimedStream {
+export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, TimedStream {
   readonly streamInfo: StreamInfo;
   route: RouteMatch | undefined;
-  private readonly filters: StreamDecoderFilter[];
-  /** Index of the filter holding the headers, or -1. */
-  private stoppedAt = -1;
-  private headersDone = false;
-  /** Body held while a filter holds the headers (made when needed: most requests never need it). */
-  private buffered: Uint8Array[] | undefined;
-  private bufferedEnd = false;
-  private bufferedTrailers: HeaderMap | undefined;
+  private readonly filterManager: FilterManager;
   private requestComplete = false;
   private responseHeadersSent = false;
   private responseComplete = false;
   private destroyed = false;
-  /** Who hears of downstream watermarks: usually just the router, so no array unless there are more. */
-  private watermarkCallbacks: DownstreamWatermarkCallbacks | undefined;
-  private moreWatermarkCallbacks: DownstreamWatermarkCallbacks[] | undefined;
   /** The connection's stream timers, once this stream armed them. */
   private timers: StreamTimers | undefined;
   private idleTimeoutMs = 0;
@@ -77,16 +55,13 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     stats.downstreamRqTotal.inc();
     stats.downstreamRqHttp1Total.inc();
     stats.downstreamRqActive.inc();
-    this.filters = createDecoderFilters(cm.config.httpFilters, cm.server);
-    for (const filter of this.filters) filter.setDecoderFilterCallbacks(this);
+    // Envoy: the stream's buffer limit is its connection's (the listener's per_connection_buffer_limit_bytes).
+    this.filterManager = new FilterManager(this, cm.connection.bufferLimit);
+    createFilterChain(cm.config.httpFilters, cm.server, this.filterManager);
   }
 
   get routeConfig(): RouteConfiguration {
     return this.cm.config.routeConfig;
-  }
-
-  get responseStarted(): boolean {
-    return this.responseHeadersSent;
   }
 
   // ---- RequestDecoder: the codec's events ----
@@ -127,7 +102,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     this.streamInfo.routeName = this.route?.route.name ?? "";
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     this.armTimers();
-    this.decodeHeadersFrom(0, endStream);
+    this.filterManager.decodeHeaders(headers, endStream);
   }
 
   decodeData(data: Uint8Array, endStream: boolean): void {
@@ -135,33 +110,22 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     this.touch();
     this.streamInfo.bytesReceived += data.byteLength;
     if (endStream) this.onRequestEnd();
-    if (!this.headersDone) {
-      // Copied: the socket lent these bytes for this read only (port.ts: onData).
-      if (data.byteLength > 0) (this.buffered ??= []).push(keepBytes(data));
-      this.bufferedEnd ||= endStream;
-      return;
-    }
-    this.decodeDataFrom(this.stoppedAt + 1, data, endStream);
+    this.filterManager.decodeData(data, endStream);
   }
 
   decodeTrailers(trailers: HeaderMap): void {
     if (this.destroyed) return;
     this.touch();
     this.onRequestEnd();
-    if (!this.headersDone) {
-      this.bufferedTrailers = trailers;
-      return;
-    }
-    for (let i = this.stoppedAt + 1; i < this.filters.length; i++) {
-      if (this.filters[i]!.decodeTrailers(trailers) !== FilterTrailersStatus.Continue) return;
-    }
+    // Through every decoder filter to the router, which ends the upstream request with them.
+    this.filterManager.decodeTrailers(trailers);
   }
 
   decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
     if (this.destroyed) return;
     this.touch();
     this.streamInfo.bytesReceived += data.byteLength;
-    this.filters[this.filters.length - 1]?.decodeUpgradeData?.(data, endStream);
+    this.filterManager.decodeUpgradeData(data, endStream);
   }
 
   private onRequestEnd(): void {
@@ -172,55 +136,11 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     if (!this.responseComplete) this.cm.onRequestComplete(this);
   }
 
-  // ---- decoder filter iteration ----
-
-  private decodeHeadersFrom(start: number, endStream: boolean): void {
-    for (let i = start; i < this.filters.length; i++) {
-      if (this.destroyed) return;
-      const status = this.filters[i]!.decodeHeaders(this.requestHeaders, endStream && !this.buffered?.length);
-      if (status !== FilterHeadersStatus.Continue) {
-        this.stoppedAt = i;
-        // A terminal filter (the router) takes the rest of the stream itself.
-        if (i === this.filters.length - 1) this.headersDone = true;
-        if (this.headersDone) this.replayBuffered(i + 1);
-        return;
-      }
-    }
-    this.headersDone = true;
-    this.stoppedAt = this.filters.length - 1;
-  }
-
-  private decodeDataFrom(start: number, data: Uint8Array, endStream: boolean): void {
-    // The terminal filter that held the headers receives the body itself.
-    for (let i = Math.min(start, this.filters.length - 1); i < this.filters.length; i++) {
-      const status = this.filters[i]!.decodeData(data, endStream);
-      if (status !== FilterDataStatus.Continue) return;
-    }
-  }
-
-  private replayBuffered(start: number): void {
-    const buffered = this.buffered;
-    this.buffered = undefined;
-    const last = (buffered?.length ?? 0) - 1;
-    for (let i = 0; i <= last; i++) this.decodeDataFrom(start, buffered![i]!, this.bufferedEnd && i === last && !this.bufferedTrailers);
-    if (last < 0 && this.bufferedEnd && !this.bufferedTrailers) this.decodeDataFrom(start, EMPTY_BYTES, true);
-    if (this.bufferedTrailers) this.decodeTrailers(this.bufferedTrailers);
-  }
-
-  continueDecoding(): void {
-    if (this.headersDone || this.stoppedAt < 0) return;
-    const from = this.stoppedAt + 1;
-    this.stoppedAt = -1;
-    this.decodeHeadersFrom(from, this.requestComplete && !this.buffered?.length && !this.bufferedTrailers);
-    if (this.headersDone) this.replayBuffered(from);
-  }
-
-  // ---- responses (DecoderFilterCallbacks) ----
+  // ---- the response, past the encoder filters (FilterManagerCallbacks) ----
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.destroyed || this.responseComplete) return;
     this.touch();
-    if (headers.status >= 100 && headers.status < 200 && headers.status !== 101) return; // 1xx: already answered
     this.responseHeadersSent = true;
     this.responseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
@@ -254,25 +174,10 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     this.encoder.encodeUpgradeData(data, endStream);
   }
 
+  /** Answer from the HCM (bad requests, timeouts, codec errors): through the filter manager, as a filter's would. */
   sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
     if (this.destroyed || this.responseComplete) return;
-    this.streamInfo.responseCodeDetails = details;
-    if (flag) this.streamInfo.setResponseFlag(flag);
-    if (this.traced) this.trace("local_reply", `${status} ${details}`);
-    if (this.responseHeadersSent) {
-      // Headers are out: the only honest way to end is to reset (Envoy aborts the connection).
-      this.resetStream();
-      return;
-    }
-    const headers = new ResponseHeaders(status);
-    for (const [name, value] of extraHeaders ?? []) headers.add(name, value);
-    const bytes = latin1Encode(body);
-    if (bytes.byteLength > 0) {
-      headers.set("content-length", String(bytes.byteLength));
-      headers.set("content-type", "text/plain");
-    }
-    this.encodeHeaders(headers, bytes.byteLength === 0);
-    if (bytes.byteLength > 0) this.encodeData(bytes, true);
+    this.filterManager.sendLocalReply(status, body, details, flag, extraHeaders);
   }
 
   resetStream(): void {
@@ -291,19 +196,20 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     if (!this.destroyed) this.cm.connection.readDisable(disable);
   }
 
-  addDownstreamWatermarkCallbacks(callbacks: DownstreamWatermarkCallbacks): void {
-    if (this.watermarkCallbacks === undefined) this.watermarkCallbacks = callbacks;
-    else (this.moreWatermarkCallbacks ??= []).push(callbacks);
+  onRequestDataTooLarge(): void {
+    this.cm.stats.downstreamRqTooLarge.inc();
+  }
+
+  onResponseDataTooLarge(): void {
+    this.cm.stats.rsTooLarge.inc();
   }
 
   onDownstreamAboveHighWatermark(): void {
-    this.watermarkCallbacks?.onAboveWriteBufferHighWatermark();
-    for (const cb of this.moreWatermarkCallbacks ?? []) cb.onAboveWriteBufferHighWatermark();
+    this.filterManager.callHighWatermarkCallbacks();
   }
 
   onDownstreamBelowLowWatermark(): void {
-    this.watermarkCallbacks?.onBelowWriteBufferLowWatermark();
-    for (const cb of this.moreWatermarkCallbacks ?? []) cb.onBelowWriteBufferLowWatermark();
+    this.filterManager.callLowWatermarkCallbacks();
   }
 
   // ---- lifecycle ----
@@ -333,7 +239,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Tim
     this.writeAccessLogs();
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);
-    for (const filter of this.filters) filter.onDestroy();
+    this.filterManager.destroy();
   }
 
   /** One line per configured access log, at the stream's end (Envoy logs on stream destroy). */

@@ -26,6 +26,10 @@ export class ConnectionManagerStats {
   readonly downstreamRqHeaderTimeout: Counter;
   readonly rqResetAfterDownstreamResponseStarted: Counter;
   readonly noRoute: Counter;
+  /** Request bodies the filters buffered past the buffer limit (answered 413). */
+  readonly downstreamRqTooLarge: Counter;
+  /** Response bodies the filters buffered past the buffer limit (answered 500 or reset). */
+  readonly rsTooLarge: Counter;
 
   constructor(store: StatsStore, statPrefix: string) {
     const scope = store.scope(`http.${statPrefix}.`);
@@ -49,6 +53,8 @@ export class ConnectionManagerStats {
     this.downstreamRqHeaderTimeout = scope.counter("downstream_rq_header_timeout");
     this.rqResetAfterDownstreamResponseStarted = scope.counter("rq_reset_after_downstream_response_started");
     this.noRoute = scope.counter("no_route");
+    this.downstreamRqTooLarge = scope.counter("downstream_rq_too_large");
+    this.rsTooLarge = scope.counter("rs_too_large");
   }
 
   /** Count a finished response by its status class. */

@@ -1,23 +1,59 @@
 import type { HttpFilterConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
-import type { StreamDecoderFilter } from "../filter.ts";
+import type { StreamDecoderFilter, StreamEncoderFilter, StreamFilter } from "../filter.ts";
+import type { FilterManager } from "../conn-manager/filter-manager.ts";
 import { RouterFilter } from "./router.ts";
 import { AdminFilter } from "../../admin/admin-filter.ts";
 
-/** Build one stream's decoder filters from the HCM's http_filters, in order (Envoy's filter chain factory). */
-export function createDecoderFilters(configs: readonly HttpFilterConfig[], server: ServerContext): StreamDecoderFilter[] {
-  // A loop, not map(): this runs per request, and map's callback would be garbage each time.
-  const filters = new Array<StreamDecoderFilter>(configs.length);
-  for (let i = 0; i < configs.length; i++) filters[i] = createDecoderFilter(configs[i]!, server);
-  return filters;
+/**
+ * How one HTTP filter type is built for each stream (Envoy's `NamedHttpFilterConfigFactory`
+ * and the `FilterFactoryCb` it returns): `kind` says which chains the filter joins —
+ * decoder (request, in config order), encoder (response, in reverse) or both (dual).
+ */
+export type HttpFilterFactory<C = unknown> =
+  | { kind: "decoder"; create(config: C, server: ServerContext): StreamDecoderFilter }
+  | { kind: "encoder"; create(config: C, server: ServerContext): StreamEncoderFilter }
+  | { kind: "dual"; create(config: C, server: ServerContext): StreamFilter };
+
+const FACTORIES = new Map<string, HttpFilterFactory>();
+
+/**
+ * Make an HTTP filter type buildable from http_filters (its config schema is declared in
+ * config/http-connection-manager-schema.ts; its per-route schema, if any, in
+ * config/per-filter-config-schema.ts).
+ */
+export function registerHttpFilterFactory<C>(type: string, factory: HttpFilterFactory<C>): void {
+  FACTORIES.set(type, factory as HttpFilterFactory);
 }
 
-function createDecoderFilter(config: HttpFilterConfig, server: ServerContext): StreamDecoderFilter {
-  switch (config.type) {
-    case "envoy.filters.http.router":
-      return new RouterFilter(server);
-    // Internal: the admin listener's only filter (never from a config file).
-    case "polyvoy.internal.admin":
-      return new AdminFilter(config.config.handler);
+registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
+  kind: "decoder",
+  create: (_config, server) => new RouterFilter(server),
+});
+
+// Internal: the admin listener's only filter (never from a config file).
+registerHttpFilterFactory<{ handler: ConstructorParameters<typeof AdminFilter>[0] }>("polyvoy.internal.admin", {
+  kind: "decoder",
+  create: (config) => new AdminFilter(config.handler),
+});
+
+/** Build one stream's filter chain from the HCM's http_filters, in order (Envoy's FilterChainFactory::createFilterChain). */
+export function createFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, manager: FilterManager): void {
+  // A loop, not forEach(): this runs per request, and a callback would be garbage each time.
+  for (let i = 0; i < configs.length; i++) {
+    const config = configs[i]!;
+    const factory = FACTORIES.get(config.type);
+    if (factory === undefined) throw new Error(`no factory for HTTP filter type ${config.type}`); // the config schema admits only registered types
+    switch (factory.kind) {
+      case "decoder":
+        manager.addStreamDecoderFilter(factory.create(config.config, server), config.name);
+        break;
+      case "encoder":
+        manager.addStreamEncoderFilter(factory.create(config.config, server), config.name);
+        break;
+      case "dual":
+        manager.addStreamFilter(factory.create(config.config, server), config.name);
+        break;
+    }
   }
 }

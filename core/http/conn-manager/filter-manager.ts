@@ -1,0 +1,913 @@
+/**
+ * Envoy's `FilterManager` (source/common/http/filter_manager.cc): runs one stream's HTTP
+ * filters. The request goes through the decoder filters in order, the response through
+ * the encoder filters in reverse order; each filter's status decides whether the next
+ * one is called, and what happens to body and trailers meanwhile:
+ *
+ * - headers `StopIteration`: body and trailers still reach the stopped filter; its data
+ *   call returning Continue, or continueDecoding()/continueEncoding(), resumes.
+ * - headers `StopAllIterationAndBuffer|Watermark`: everything is buffered in front of the
+ *   filter until it continues.
+ * - data `StopIterationAndBuffer|Watermark`: the data is buffered; `NoBuffer`: the filter
+ *   took it.
+ * - Buffered body over the buffer limit: 413 on the request path, 500 on the response
+ *   path; with a Watermark status the sender is paused instead.
+ *
+ * A stopped filter is not called again for the frame it stopped, nor are the filters
+ * after it until it continues. Local replies go through the encoder filters while no
+ * response headers exist, straight to the codec when an encoder filter holds the
+ * upstream's headers, and reset the stream once headers went downstream.
+ *
+ * Each filter gets its own callbacks object (Envoy's ActiveStreamDecoderFilter /
+ * ActiveStreamEncoderFilter), which carries its iteration state.
+ */
+import type { RouteConfiguration, RouteConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
+import { EMPTY_BYTES } from "../../util/bytes.ts";
+import { latin1Encode } from "../../util/latin1.ts";
+import { BodyBuffer } from "../body-buffer.ts";
+import {
+  FilterDataStatus,
+  FilterHeadersStatus,
+  FilterTrailersStatus,
+  type DecoderFilterCallbacks,
+  type DownstreamWatermarkCallbacks,
+  type EncoderFilterCallbacks,
+  type ResponseFlag,
+  type StreamDecoderFilter,
+  type StreamEncoderFilter,
+  type StreamFilter,
+} from "../filter.ts";
+import type { HeaderMap } from "../header-map.ts";
+import { ResponseHeaders, type RequestHeaders } from "../message.ts";
+import type { RouteMatch } from "../router/route-table.ts";
+import type { StreamInfo } from "../stream-info.ts";
+import type { TraceEventKind } from "../../trace/tracer.ts";
+
+/** What the filter manager needs from its stream (Envoy's `FilterManagerCallbacks`; ActiveStream implements it). */
+export interface FilterManagerCallbacks {
+  readonly streamInfo: StreamInfo;
+  readonly requestHeaders: RequestHeaders;
+  readonly route: RouteMatch | undefined;
+  readonly routeConfig: RouteConfiguration;
+  readonly traced: boolean;
+  trace(kind: TraceEventKind, detail?: string): void;
+  /** The response, past the encoder filters, to the codec. */
+  encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
+  encodeData(data: Uint8Array, endStream: boolean): void;
+  encodeTrailers(trailers: HeaderMap): void;
+  encodeUpgradeData(data: Uint8Array, endStream: boolean): void;
+  resetStream(): void;
+  readDisableDownstream(disable: boolean): void;
+  /** Buffered request body went over the limit (stat downstream_rq_too_large). */
+  onRequestDataTooLarge(): void;
+  /** Buffered response body went over the limit (stat rs_too_large). */
+  onResponseDataTooLarge(): void;
+}
+
+/** A filter's iteration state (Envoy's ActiveStreamFilterBase::IterationState). */
+const CONTINUE = 0;
+const STOP_SINGLE = 1;
+const STOP_ALL_BUFFER = 2;
+const STOP_ALL_WATERMARK = 3;
+
+/** Which filter callback is running (Envoy's FilterCallState): decides how added data and local replies are handled. */
+const DECODE_HEADERS = 1;
+const DECODE_DATA = 2;
+const DECODE_TRAILERS = 4;
+const ENCODE_HEADERS = 8;
+const ENCODE_DATA = 16;
+const ENCODE_TRAILERS = 32;
+const IS_DECODING = DECODE_HEADERS | DECODE_DATA | DECODE_TRAILERS;
+const IS_ENCODING = ENCODE_HEADERS | ENCODE_DATA | ENCODE_TRAILERS;
+
+/** Envoy's texts (CodeUtility::toString) for the over-limit local replies. */
+const PAYLOAD_TOO_LARGE = "Payload Too Large";
+const INTERNAL_SERVER_ERROR = "Internal Server Error";
+
+const NO_ENCODER_FILTERS: readonly ActiveStreamEncoderFilter[] = [];
+
+/** A local reply asked for while a decoder filter runs: sent once that filter returns (Envoy's prepareLocalReplyViaFilterChain). */
+interface PreparedLocalReply {
+  status: number;
+  body: string;
+  extraHeaders: [string, string][] | undefined;
+}
+
+/** State and callbacks common to a filter on either path (Envoy's ActiveStreamFilterBase). */
+abstract class ActiveStreamFilterBase {
+  iterationState = CONTINUE;
+  /** Headers went past this filter. */
+  headersContinued = false;
+  /** This filter saw the end of its direction's stream. */
+  endStream = false;
+  /** Continuing after StopAll: this filter's own data/trailers calls are still owed. */
+  iterateFromCurrent = false;
+
+  constructor(
+    protected readonly parent: FilterManager,
+    /** The filter's name in http_filters: the key of its typed_per_filter_config. */
+    readonly name: string,
+    /** Its place in its chain (encoder filters are renumbered as the chain is built). */
+    public index: number,
+  ) {}
+
+  get streamInfo(): StreamInfo {
+    return this.parent.callbacks.streamInfo;
+  }
+  get requestHeaders(): RequestHeaders {
+    return this.parent.callbacks.requestHeaders;
+  }
+  get route(): RouteMatch | undefined {
+    return this.parent.callbacks.route;
+  }
+  get routeConfig(): RouteConfiguration {
+    return this.parent.callbacks.routeConfig;
+  }
+  get traced(): boolean {
+    return this.parent.callbacks.traced;
+  }
+  trace(kind: TraceEventKind, detail?: string): void {
+    this.parent.callbacks.trace(kind, detail);
+  }
+
+  mostSpecificPerFilterConfig<T = unknown>(): T | undefined {
+    const callbacks = this.parent.callbacks;
+    return mostSpecificPerFilterConfig(callbacks.route, callbacks.routeConfig, this.name) as T | undefined;
+  }
+
+  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
+    this.parent.sendLocalReply(status, body, details, flag, extraHeaders);
+  }
+
+  resetStream(): void {
+    this.parent.callbacks.resetStream();
+  }
+
+  canIterate(): boolean {
+    return this.iterationState === CONTINUE;
+  }
+
+  stoppedAll(): boolean {
+    return this.iterationState >= STOP_ALL_BUFFER;
+  }
+
+  /** Resume the chain after this filter (Envoy's commonContinue): held headers, then buffered body, then trailers. */
+  protected commonContinue(): void {
+    if (!this.canContinue() || this.canIterate()) return;
+    if (this.stoppedAll()) this.iterateFromCurrent = true;
+    this.iterationState = CONTINUE;
+    if (!this.headersContinued) {
+      this.headersContinued = true;
+      this.doHeaders(this.complete() && !this.hasBufferedData() && !this.hasTrailers());
+    }
+    // Trailers added while the body is passed on are continued by doData itself.
+    const hadTrailers = this.hasTrailers();
+    if (this.hasBufferedData()) this.doData(this.complete() && !hadTrailers);
+    if (hadTrailers) this.doTrailers();
+    this.iterateFromCurrent = false;
+  }
+
+  /** After a headers call: true to go on to the next filter. */
+  afterHeaders(status: FilterHeadersStatus): boolean {
+    switch (status) {
+      case FilterHeadersStatus.StopIteration:
+        this.iterationState = STOP_SINGLE;
+        return false;
+      case FilterHeadersStatus.StopAllIterationAndBuffer:
+        this.iterationState = STOP_ALL_BUFFER;
+        return false;
+      case FilterHeadersStatus.StopAllIterationAndWatermark:
+        this.iterationState = STOP_ALL_WATERMARK;
+        return false;
+      default:
+        this.headersContinued = true;
+        return true;
+    }
+  }
+
+  /** After a data call: true to go on to the next filter (Envoy's commonHandleAfterDataCallback). */
+  afterData(status: FilterDataStatus, data: Uint8Array): boolean {
+    if (status === FilterDataStatus.Continue) {
+      if (this.iterationState !== STOP_SINGLE) return true;
+      // Stopped at headers (or an earlier frame): this data joins what is held, and all goes on.
+      this.bufferData(data, this.streaming());
+      this.commonContinue();
+      return false;
+    }
+    this.iterationState = STOP_SINGLE;
+    if (status === FilterDataStatus.StopIterationAndBuffer || status === FilterDataStatus.StopIterationAndWatermark) {
+      this.bufferData(data, status === FilterDataStatus.StopIterationAndWatermark);
+    } else if (this.complete() && !this.hasTrailers() && !this.hasBufferedData() && !this.parent.destroyed) {
+      // The stream ended on data this filter took: a continue must still pass the end on.
+      this.owesEmptyEnd();
+    }
+    return false;
+  }
+
+  /** After a trailers call: true to go on to the next filter. */
+  afterTrailers(status: FilterTrailersStatus): boolean {
+    if (status === FilterTrailersStatus.Continue) {
+      if (this.iterationState !== STOP_SINGLE) return true;
+      this.commonContinue();
+      return false;
+    }
+    if (this.canIterate()) this.iterationState = STOP_SINGLE;
+    return false;
+  }
+
+  protected abstract canContinue(): boolean;
+  /** Over the limit, the buffered body pauses its sender (true) or fails the stream. */
+  protected abstract streaming(): boolean;
+  /** This direction's stream has ended (all of it arrived). */
+  protected abstract complete(): boolean;
+  protected abstract hasTrailers(): boolean;
+  protected abstract hasBufferedData(): boolean;
+  abstract bufferData(data: Uint8Array, streaming: boolean): void;
+  protected abstract owesEmptyEnd(): void;
+  protected abstract doHeaders(endStream: boolean): void;
+  protected abstract doData(endStream: boolean): void;
+  protected abstract doTrailers(): void;
+}
+
+/** A decoder filter in the chain, and the callbacks it is given (Envoy's ActiveStreamDecoderFilter). */
+export class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements DecoderFilterCallbacks {
+  constructor(
+    parent: FilterManager,
+    readonly handle: StreamDecoderFilter,
+    name: string,
+    index: number,
+  ) {
+    super(parent, name, index);
+  }
+
+  // ---- DecoderFilterCallbacks ----
+
+  continueDecoding(): void {
+    this.commonContinue();
+  }
+
+  decodingBuffer(): BodyBuffer | undefined {
+    return this.parent.bufferedRequest;
+  }
+
+  addDecodedData(data: Uint8Array, streaming: boolean): void {
+    this.parent.addDecodedData(this, data, streaming);
+  }
+
+  injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
+    if (!this.headersContinued) {
+      this.headersContinued = true;
+      this.doHeaders(false);
+    }
+    this.parent.decodeDataFrom(this, data, endStream, true);
+  }
+
+  get decoderBufferLimit(): number {
+    return this.parent.bufferLimit;
+  }
+
+  encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    this.parent.encodeHeadersFromDecoder(headers, endStream);
+  }
+
+  encodeData(data: Uint8Array, endStream: boolean): void {
+    this.parent.encodeDataFrom(undefined, data, endStream, true);
+  }
+
+  encodeTrailers(trailers: HeaderMap): void {
+    this.parent.encodeTrailersFromDecoder(trailers);
+  }
+
+  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    this.parent.encodeUpgradeData(data, endStream);
+  }
+
+  readDisableDownstream(disable: boolean): void {
+    this.parent.readDisableDownstream(disable);
+  }
+
+  addDownstreamWatermarkCallbacks(callbacks: DownstreamWatermarkCallbacks): void {
+    this.parent.addDownstreamWatermarkCallbacks(callbacks);
+  }
+
+  get responseStarted(): boolean {
+    return this.parent.responseHeadersEncoded;
+  }
+
+  // ---- iteration ----
+
+  protected streaming(): boolean {
+    return this.parent.decoderFiltersStreaming;
+  }
+  protected canContinue(): boolean {
+    // A local reply (e.g. the 413 for a body over the limit) ends the request's filtering.
+    return !this.parent.localComplete && !this.parent.destroyed;
+  }
+  protected complete(): boolean {
+    return this.parent.remoteDecodeComplete;
+  }
+  protected hasTrailers(): boolean {
+    return this.parent.requestTrailers !== undefined;
+  }
+  protected hasBufferedData(): boolean {
+    return this.parent.bufferedRequest !== undefined || this.parent.requestEndOwed;
+  }
+  bufferData(data: Uint8Array, streaming: boolean): void {
+    this.parent.bufferRequestData(data, streaming);
+  }
+  protected owesEmptyEnd(): void {
+    this.parent.requestEndOwed = true;
+  }
+  protected doHeaders(endStream: boolean): void {
+    this.parent.decodeHeadersFrom(this, this.parent.callbacks.requestHeaders, endStream);
+  }
+  protected doData(endStream: boolean): void {
+    this.parent.decodeDataFrom(this, this.parent.takeBufferedRequest(), endStream, true);
+  }
+  protected doTrailers(): void {
+    this.parent.decodeTrailersFrom(this, this.parent.requestTrailers!);
+  }
+}
+
+/** An encoder filter in the chain, and the callbacks it is given (Envoy's ActiveStreamEncoderFilter). */
+export class ActiveStreamEncoderFilter extends ActiveStreamFilterBase implements EncoderFilterCallbacks {
+  constructor(
+    parent: FilterManager,
+    readonly handle: StreamEncoderFilter,
+    name: string,
+    index: number,
+    /** The encoder side of a dual filter: its onDestroy is the decoder side's. */
+    readonly dual: boolean,
+  ) {
+    super(parent, name, index);
+  }
+
+  // ---- EncoderFilterCallbacks ----
+
+  continueEncoding(): void {
+    this.commonContinue();
+  }
+
+  encodingBuffer(): BodyBuffer | undefined {
+    return this.parent.bufferedResponse;
+  }
+
+  addEncodedData(data: Uint8Array, streaming: boolean): void {
+    this.parent.addEncodedData(this, data, streaming);
+  }
+
+  injectEncodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
+    if (!this.headersContinued) {
+      this.headersContinued = true;
+      this.doHeaders(false);
+    }
+    this.parent.encodeDataFrom(this, data, endStream, true);
+  }
+
+  get encoderBufferLimit(): number {
+    return this.parent.bufferLimit;
+  }
+
+  onEncoderFilterAboveWriteBufferHighWatermark(): void {
+    this.parent.callHighWatermarkCallbacks();
+  }
+
+  onEncoderFilterBelowWriteBufferLowWatermark(): void {
+    this.parent.callLowWatermarkCallbacks();
+  }
+
+  // ---- iteration ----
+
+  protected streaming(): boolean {
+    return this.parent.encoderFiltersStreaming;
+  }
+  protected canContinue(): boolean {
+    return !this.parent.remoteEncodeComplete && !this.parent.destroyed;
+  }
+  protected complete(): boolean {
+    return this.parent.localComplete;
+  }
+  protected hasTrailers(): boolean {
+    return this.parent.responseTrailers !== undefined;
+  }
+  protected hasBufferedData(): boolean {
+    return this.parent.bufferedResponse !== undefined || this.parent.responseEndOwed;
+  }
+  bufferData(data: Uint8Array, streaming: boolean): void {
+    this.parent.bufferResponseData(data, streaming);
+  }
+  protected owesEmptyEnd(): void {
+    this.parent.responseEndOwed = true;
+  }
+  protected doHeaders(endStream: boolean): void {
+    this.parent.encodeHeadersFrom(this, this.parent.responseHeaders!, endStream);
+  }
+  protected doData(endStream: boolean): void {
+    this.parent.encodeDataFrom(this, this.parent.takeBufferedResponse(), endStream, true);
+  }
+  protected doTrailers(): void {
+    this.parent.encodeTrailersFrom(this, this.parent.responseTrailers!);
+  }
+}
+
+export class FilterManager {
+  /** In config order. */
+  readonly decoderFilters: ActiveStreamDecoderFilter[] = [];
+  /** In encoding order: the reverse of config order (made when the first encoder filter is added). */
+  encoderFilters: readonly ActiveStreamEncoderFilter[] = NO_ENCODER_FILTERS;
+
+  bufferedRequest: BodyBuffer | undefined;
+  bufferedResponse: BodyBuffer | undefined;
+  /** A filter took the last (possibly empty) data frame: a continue owes the next filters the end of stream. */
+  requestEndOwed = false;
+  responseEndOwed = false;
+  requestTrailers: HeaderMap | undefined;
+  responseHeaders: ResponseHeaders | undefined;
+  responseTrailers: HeaderMap | undefined;
+
+  /** The whole request arrived from the codec. */
+  remoteDecodeComplete = false;
+  /** The response's end entered the encoder filters (Envoy's local_complete_): request filtering is over. */
+  localComplete = false;
+  /** The response's end went to the codec. */
+  remoteEncodeComplete = false;
+  /** Non-1xx response headers went to the codec. */
+  responseHeadersEncoded = false;
+  destroyed = false;
+
+  private filterCallState = 0;
+  private decoderChainAborted = false;
+  private encoderChainAborted = false;
+  /** The buffered body's over-limit action: pause the sender (true) or fail the stream (false). */
+  decoderFiltersStreaming = false;
+  encoderFiltersStreaming = false;
+  private requestBufferAboveLimit = false;
+  private responseBufferAboveLimit = false;
+  /** The buffered body paused its sender (read-disabled the client / raised the upstream's watermark). */
+  private requestBufferPausedSender = false;
+  private responseBufferPausedSender = false;
+  private preparedLocalReply: PreparedLocalReply | undefined;
+
+  /** Who hears of downstream watermarks: usually just the router, so no array unless there are more. */
+  private watermarkCallbacks: DownstreamWatermarkCallbacks | undefined;
+  private moreWatermarkCallbacks: DownstreamWatermarkCallbacks[] | undefined;
+  private highWatermarkCount = 0;
+
+  constructor(
+    readonly callbacks: FilterManagerCallbacks,
+    /** Buffered body beyond this (per direction) is too large; 0: no limit. */
+    readonly bufferLimit: number,
+  ) {}
+
+  // ---- building the chain (Envoy's FilterChainFactoryCallbacks) ----
+
+  addStreamDecoderFilter(filter: StreamDecoderFilter, name: string): void {
+    const entry = new ActiveStreamDecoderFilter(this, filter, name, this.decoderFilters.length);
+    this.decoderFilters.push(entry);
+    filter.setDecoderFilterCallbacks(entry);
+  }
+
+  addStreamEncoderFilter(filter: StreamEncoderFilter, name: string, dual = false): void {
+    // Encoder filters run in reverse config order: each new one goes first.
+    const entries = this.encoderFilters === NO_ENCODER_FILTERS ? [] : (this.encoderFilters as ActiveStreamEncoderFilter[]);
+    const entry = new ActiveStreamEncoderFilter(this, filter, name, 0, dual);
+    entries.unshift(entry);
+    for (let i = 1; i < entries.length; i++) entries[i]!.index = i;
+    this.encoderFilters = entries;
+    filter.setEncoderFilterCallbacks(entry);
+  }
+
+  addStreamFilter(filter: StreamFilter, name: string): void {
+    this.addStreamDecoderFilter(filter, name);
+    this.addStreamEncoderFilter(filter, name, true);
+  }
+
+  // ---- the request, from the codec ----
+
+  decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
+    if (endStream) this.remoteDecodeComplete = true;
+    this.decodeHeadersFrom(undefined, headers, endStream);
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (endStream) this.remoteDecodeComplete = true;
+    this.decodeDataFrom(undefined, data, endStream, false);
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    this.remoteDecodeComplete = true;
+    this.requestTrailers = trailers;
+    this.decodeTrailersFrom(undefined, trailers);
+  }
+
+  /** Upgrade bytes go to the terminal filter only (it tunnels them). */
+  decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    if (this.destroyed) return;
+    this.decoderFilters[this.decoderFilters.length - 1]?.handle.decodeUpgradeData?.(data, endStream);
+  }
+
+  // ---- decoder iteration ----
+
+  /** @internal Headers to the filters after `from` (all, from the codec). */
+  decodeHeadersFrom(from: ActiveStreamDecoderFilter | undefined, headers: RequestHeaders, endStream: boolean): void {
+    const filters = this.decoderFilters;
+    const last = filters.length - 1;
+    // A filter that added body to a headers-only request: the filters after it see the body end the stream.
+    let continueDataEntry: ActiveStreamDecoderFilter | undefined;
+    for (let i = from === undefined ? 0 : from.index + 1; i <= last; i++) {
+      const entry = filters[i]!;
+      entry.endStream = endStream && continueDataEntry === undefined;
+      this.filterCallState |= DECODE_HEADERS;
+      let status = entry.handle.decodeHeaders(headers, entry.endStream);
+      this.filterCallState &= ~DECODE_HEADERS;
+      if (this.decoderChainAborted) {
+        this.executeLocalReplyIfPrepared();
+        status = FilterHeadersStatus.StopIteration;
+      }
+      if (status === FilterHeadersStatus.ContinueAndDontEndStream) endStream = false;
+      const goOn = entry.afterHeaders(status);
+      if (this.destroyed) return;
+      // A local reply ends request filtering; a stop ends it until continue (the terminal filter's stop changes nothing).
+      if ((this.localComplete || !goOn) && i < last) {
+        this.maybeContinueDecoding(continueDataEntry);
+        return;
+      }
+      if (endStream && this.bufferedRequest !== undefined && continueDataEntry === undefined) continueDataEntry = entry;
+    }
+    this.maybeContinueDecoding(continueDataEntry);
+  }
+
+  /** @internal Data to the filters after `from`, or from it when it stopped all and now continues. */
+  decodeDataFrom(from: ActiveStreamDecoderFilter | undefined, data: Uint8Array, endStream: boolean, canStartFromCurrent: boolean): void {
+    // A response already ended the request's filtering: the rest of the body is dropped.
+    if (this.localComplete || this.destroyed) return;
+    const filters = this.decoderFilters;
+    const last = filters.length - 1;
+    for (let i = this.startIndex(from, canStartFromCurrent); i <= last; i++) {
+      const entry = filters[i]!;
+      if (entry.stoppedAll()) {
+        entry.bufferData(data, entry.iterationState === STOP_ALL_WATERMARK);
+        return;
+      }
+      // This filter (and so the ones after it) already had the end of the stream: not for them.
+      if (entry.endStream) return;
+      entry.endStream = endStream && this.requestTrailers === undefined;
+      this.filterCallState |= DECODE_DATA;
+      const status = entry.handle.decodeData(data, entry.endStream);
+      this.filterCallState &= ~DECODE_DATA;
+      if (this.decoderChainAborted) {
+        this.executeLocalReplyIfPrepared();
+        return;
+      }
+      if (!entry.afterData(status, data) && i < last) return;
+    }
+  }
+
+  /** @internal Trailers to the filters after `from`, or from it when it stopped all and now continues. */
+  decodeTrailersFrom(from: ActiveStreamDecoderFilter | undefined, trailers: HeaderMap): void {
+    if (this.localComplete || this.destroyed) return;
+    const filters = this.decoderFilters;
+    for (let i = this.startIndex(from, true); i < filters.length; i++) {
+      const entry = filters[i]!;
+      // Held with the body until this filter continues.
+      if (entry.stoppedAll()) return;
+      this.filterCallState |= DECODE_TRAILERS;
+      let status = entry.handle.decodeTrailers(trailers);
+      this.filterCallState &= ~DECODE_TRAILERS;
+      entry.endStream = true;
+      if (this.decoderChainAborted) {
+        this.executeLocalReplyIfPrepared();
+        status = FilterTrailersStatus.StopIteration;
+      }
+      if (!entry.afterTrailers(status)) return;
+    }
+  }
+
+  private startIndex(from: ActiveStreamFilterBase | undefined, canStartFromCurrent: boolean): number {
+    if (from === undefined) return 0;
+    return canStartFromCurrent && from.iterateFromCurrent ? from.index : from.index + 1;
+  }
+
+  /** A filter added body to a headers-only request: pass it on from that filter, as a continue would. */
+  private maybeContinueDecoding(entry: ActiveStreamDecoderFilter | undefined): void {
+    if (entry === undefined) return;
+    entry.iterationState = STOP_SINGLE;
+    entry.continueDecoding();
+  }
+
+  private maybeContinueEncoding(entry: ActiveStreamEncoderFilter | undefined): void {
+    if (entry === undefined) return;
+    entry.iterationState = STOP_SINGLE;
+    entry.continueEncoding();
+  }
+
+  /** @internal Envoy's FilterManager::addDecodedData. */
+  addDecodedData(filter: ActiveStreamDecoderFilter, data: Uint8Array, streaming: boolean): void {
+    const state = this.filterCallState;
+    if (state === 0 || state & (DECODE_HEADERS | DECODE_DATA) || (state & DECODE_TRAILERS && !filter.canIterate())) {
+      // Buffered; passed on when iteration goes past this filter.
+      this.bufferRequestData(data, streaming);
+    } else if (state & DECODE_TRAILERS) {
+      // From decodeTrailers: the body goes on now, ahead of the trailers.
+      this.decodeDataFrom(filter, data, false, false);
+    } else {
+      this.sendLocalReply(502, "Filter error", "filter_added_invalid_request_data");
+    }
+  }
+
+  /** @internal Envoy's FilterManager::addEncodedData. */
+  addEncodedData(filter: ActiveStreamEncoderFilter, data: Uint8Array, streaming: boolean): void {
+    const state = this.filterCallState;
+    if (state === 0 || state & (ENCODE_HEADERS | ENCODE_DATA) || (state & ENCODE_TRAILERS && !filter.canIterate())) {
+      this.bufferResponseData(data, streaming);
+    } else if (state & ENCODE_TRAILERS) {
+      this.encodeDataFrom(filter, data, false, false);
+    } else {
+      this.sendLocalReply(502, "Filter error", "filter_added_invalid_response_data");
+    }
+  }
+
+  // ---- buffering and its limit ----
+
+  /** @internal Hold request body; over the limit, pause the client (streaming) or answer 413. */
+  bufferRequestData(data: Uint8Array, streaming: boolean): void {
+    this.decoderFiltersStreaming = streaming;
+    const buffer = (this.bufferedRequest ??= new BodyBuffer());
+    buffer.add(data);
+    if (this.requestBufferAboveLimit || this.bufferLimit <= 0 || buffer.length <= this.bufferLimit) return;
+    this.requestBufferAboveLimit = true;
+    if (streaming) {
+      this.requestBufferPausedSender = true;
+      this.callbacks.readDisableDownstream(true);
+      return;
+    }
+    // Envoy's requestDataTooLarge.
+    this.callbacks.onRequestDataTooLarge();
+    this.sendLocalReply(413, PAYLOAD_TOO_LARGE, "request_payload_too_large");
+  }
+
+  /** @internal Hold response body; over the limit, pause the upstream (streaming) or fail with 500. */
+  bufferResponseData(data: Uint8Array, streaming: boolean): void {
+    this.encoderFiltersStreaming = streaming;
+    const buffer = (this.bufferedResponse ??= new BodyBuffer());
+    buffer.add(data);
+    if (this.responseBufferAboveLimit || this.bufferLimit <= 0 || buffer.length <= this.bufferLimit) return;
+    this.responseBufferAboveLimit = true;
+    if (streaming) {
+      this.responseBufferPausedSender = true;
+      this.callHighWatermarkCallbacks();
+      return;
+    }
+    // Envoy's responseDataTooLarge: response headers exist, so this goes straight to the codec or resets.
+    this.callbacks.onResponseDataTooLarge();
+    this.sendLocalReply(500, INTERNAL_SERVER_ERROR, "response_payload_too_large");
+  }
+
+  /** @internal The held request body, to pass on; the buffer is drained (a paused client resumes). */
+  takeBufferedRequest(): Uint8Array {
+    const data = this.bufferedRequest?.take() ?? EMPTY_BYTES;
+    this.bufferedRequest = undefined;
+    this.requestEndOwed = false;
+    this.requestBufferAboveLimit = false;
+    if (this.requestBufferPausedSender) {
+      this.requestBufferPausedSender = false;
+      this.readDisableDownstream(false);
+    }
+    return data;
+  }
+
+  /** @internal */
+  takeBufferedResponse(): Uint8Array {
+    const data = this.bufferedResponse?.take() ?? EMPTY_BYTES;
+    this.bufferedResponse = undefined;
+    this.responseEndOwed = false;
+    this.responseBufferAboveLimit = false;
+    if (this.responseBufferPausedSender) {
+      this.responseBufferPausedSender = false;
+      this.callLowWatermarkCallbacks();
+    }
+    return data;
+  }
+
+  // ---- the response, from the filters ----
+
+  /** @internal A decoder filter (the router) sends response headers: through all encoder filters. */
+  encodeHeadersFromDecoder(headers: ResponseHeaders, endStream: boolean): void {
+    if (this.destroyed || this.localComplete) return;
+    // 1xx other than 101: the HCM already answered Expect: 100-continue itself (proxy_100_continue: false).
+    if (headers.status >= 100 && headers.status < 200 && headers.status !== 101) return;
+    this.responseHeaders = headers;
+    this.encodeHeadersFrom(undefined, headers, endStream);
+  }
+
+  /** @internal */
+  encodeTrailersFromDecoder(trailers: HeaderMap): void {
+    if (this.destroyed || this.localComplete) return;
+    this.responseTrailers = trailers;
+    this.encodeTrailersFrom(undefined, trailers);
+  }
+
+  /** @internal Upgrade bytes bypass the encoder filters (a tunnel, not a body). */
+  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    if (!this.destroyed) this.callbacks.encodeUpgradeData(data, endStream);
+  }
+
+  /** @internal Headers to the encoder filters after `from` (all when from the router or a local reply), then the codec. */
+  encodeHeadersFrom(from: ActiveStreamEncoderFilter | undefined, headers: ResponseHeaders, endStream: boolean): void {
+    if (from === undefined) this.localComplete = endStream;
+    const filters = this.encoderFilters;
+    let continueDataEntry: ActiveStreamEncoderFilter | undefined;
+    for (let i = from === undefined ? 0 : from.index + 1; i < filters.length; i++) {
+      const entry = filters[i]!;
+      entry.endStream = endStream && continueDataEntry === undefined;
+      this.filterCallState |= ENCODE_HEADERS;
+      let status = entry.handle.encodeHeaders(headers, entry.endStream);
+      this.filterCallState &= ~ENCODE_HEADERS;
+      if (this.encoderChainAborted) status = FilterHeadersStatus.StopIteration;
+      if (status === FilterHeadersStatus.ContinueAndDontEndStream) endStream = false;
+      if (!entry.afterHeaders(status)) {
+        if (!entry.endStream) this.maybeContinueEncoding(continueDataEntry);
+        return;
+      }
+      if (endStream && this.bufferedResponse !== undefined && continueDataEntry === undefined) continueDataEntry = entry;
+    }
+    const end = endStream && continueDataEntry === undefined;
+    this.responseHeadersEncoded = true;
+    this.callbacks.encodeHeaders(headers, end);
+    this.maybeEndEncode(end);
+    if (!end) this.maybeContinueEncoding(continueDataEntry);
+  }
+
+  /** @internal Data to the encoder filters after `from` (all when from the router), then the codec. */
+  encodeDataFrom(from: ActiveStreamEncoderFilter | undefined, data: Uint8Array, endStream: boolean, canStartFromCurrent: boolean): void {
+    if (this.destroyed || this.remoteEncodeComplete) return;
+    if (from === undefined) {
+      if (this.localComplete) return;
+      this.localComplete = endStream;
+    }
+    const filters = this.encoderFilters;
+    for (let i = this.startIndex(from, canStartFromCurrent); i < filters.length; i++) {
+      const entry = filters[i]!;
+      if (entry.stoppedAll()) {
+        entry.bufferData(data, entry.iterationState === STOP_ALL_WATERMARK);
+        return;
+      }
+      if (entry.endStream) return;
+      entry.endStream = endStream && this.responseTrailers === undefined;
+      this.filterCallState |= ENCODE_DATA;
+      let status = entry.handle.encodeData(data, entry.endStream);
+      this.filterCallState &= ~ENCODE_DATA;
+      if (this.encoderChainAborted) status = FilterDataStatus.StopIterationNoBuffer;
+      if (!entry.afterData(status, data)) return;
+    }
+    this.callbacks.encodeData(data, endStream);
+    this.maybeEndEncode(endStream);
+  }
+
+  /** @internal Trailers to the encoder filters after `from`, then the codec. */
+  encodeTrailersFrom(from: ActiveStreamEncoderFilter | undefined, trailers: HeaderMap): void {
+    if (this.destroyed || this.remoteEncodeComplete) return;
+    if (from === undefined) this.localComplete = true;
+    const filters = this.encoderFilters;
+    for (let i = this.startIndex(from, true); i < filters.length; i++) {
+      const entry = filters[i]!;
+      if (entry.stoppedAll()) return;
+      this.filterCallState |= ENCODE_TRAILERS;
+      const status = entry.handle.encodeTrailers(trailers);
+      this.filterCallState &= ~ENCODE_TRAILERS;
+      entry.endStream = true;
+      if (!entry.afterTrailers(status)) return;
+    }
+    this.callbacks.encodeTrailers(trailers);
+    this.maybeEndEncode(true);
+  }
+
+  private maybeEndEncode(endStream: boolean): void {
+    if (endStream) this.remoteEncodeComplete = true;
+  }
+
+  // ---- local replies ----
+
+  /**
+   * Envoy's DownstreamFilterManager::sendLocalReply: through the encoder filters when no
+   * response exists yet (deferred until a running decoder filter returns), straight to the
+   * codec when an encoder filter holds the response headers, a reset once they went out.
+   */
+  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
+    if (this.destroyed || this.remoteEncodeComplete) return;
+    const callbacks = this.callbacks;
+    // Whatever filter call is running is the last of its chain.
+    if (this.filterCallState & IS_DECODING) this.decoderChainAborted = true;
+    else if (this.filterCallState & IS_ENCODING) this.encoderChainAborted = true;
+    const info = callbacks.streamInfo;
+    info.responseCodeDetails = details;
+    if (flag) info.setResponseFlag(flag);
+    if (callbacks.traced) callbacks.trace("local_reply", `${status} ${details}`);
+    if (this.responseHeaders === undefined) {
+      if (this.filterCallState & IS_DECODING) {
+        this.preparedLocalReply ??= { status, body, extraHeaders };
+        return;
+      }
+      this.sendLocalReplyViaFilterChain(status, body, extraHeaders);
+    } else if (!this.responseHeadersEncoded) {
+      this.sendDirectLocalReply(status, body, extraHeaders);
+    } else {
+      // Headers are out: the only honest way to end is to reset (Envoy aborts the connection).
+      callbacks.resetStream();
+    }
+  }
+
+  private executeLocalReplyIfPrepared(): void {
+    const reply = this.preparedLocalReply;
+    if (reply === undefined) return;
+    this.preparedLocalReply = undefined;
+    this.sendLocalReplyViaFilterChain(reply.status, reply.body, reply.extraHeaders);
+  }
+
+  private sendLocalReplyViaFilterChain(status: number, body: string, extraHeaders: [string, string][] | undefined): void {
+    if (this.destroyed || this.responseHeaders !== undefined) return;
+    const bytes = latin1Encode(body);
+    const headers = localReplyHeaders(status, bytes, extraHeaders);
+    this.responseHeaders = headers;
+    this.encodeHeadersFrom(undefined, headers, bytes.byteLength === 0);
+    if (bytes.byteLength > 0) this.encodeDataFrom(undefined, bytes, true, false);
+  }
+
+  /** An encoder filter holds the response headers: the reply bypasses the filters, which would be confused by a second response. */
+  private sendDirectLocalReply(status: number, body: string, extraHeaders: [string, string][] | undefined): void {
+    const bytes = latin1Encode(body);
+    const headers = localReplyHeaders(status, bytes, extraHeaders);
+    this.responseHeaders = headers;
+    this.localComplete = true;
+    this.responseHeadersEncoded = true;
+    this.remoteEncodeComplete = true;
+    this.callbacks.encodeHeaders(headers, bytes.byteLength === 0);
+    if (bytes.byteLength > 0) this.callbacks.encodeData(bytes, true);
+  }
+
+  // ---- watermarks ----
+
+  /** @internal */
+  readDisableDownstream(disable: boolean): void {
+    if (!this.destroyed) this.callbacks.readDisableDownstream(disable);
+  }
+
+  /** @internal Envoy replays the current high watermarks to a late registration. */
+  addDownstreamWatermarkCallbacks(callbacks: DownstreamWatermarkCallbacks): void {
+    if (this.watermarkCallbacks === undefined) this.watermarkCallbacks = callbacks;
+    else (this.moreWatermarkCallbacks ??= []).push(callbacks);
+    for (let i = 0; i < this.highWatermarkCount; i++) callbacks.onAboveWriteBufferHighWatermark();
+  }
+
+  /** The downstream (or an encoder filter's buffer) is backed up: the response's sources pause. */
+  callHighWatermarkCallbacks(): void {
+    this.highWatermarkCount++;
+    this.watermarkCallbacks?.onAboveWriteBufferHighWatermark();
+    const more = this.moreWatermarkCallbacks;
+    if (more !== undefined) for (const cb of more) cb.onAboveWriteBufferHighWatermark();
+  }
+
+  callLowWatermarkCallbacks(): void {
+    if (this.highWatermarkCount === 0) return;
+    this.highWatermarkCount--;
+    this.watermarkCallbacks?.onBelowWriteBufferLowWatermark();
+    const more = this.moreWatermarkCallbacks;
+    if (more !== undefined) for (const cb of more) cb.onBelowWriteBufferLowWatermark();
+  }
+
+  // ---- the end ----
+
+  /** The stream is over: every filter's onDestroy, once (a dual filter's once, too). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const decoders = this.decoderFilters;
+    for (let i = 0; i < decoders.length; i++) decoders[i]!.handle.onDestroy();
+    const encoders = this.encoderFilters;
+    for (let i = 0; i < encoders.length; i++) if (!encoders[i]!.dual) encoders[i]!.handle.onDestroy();
+  }
+}
+
+/** A local reply's head: Envoy's text/plain body with its length, and what the sender adds (route headers, location…). */
+function localReplyHeaders(status: number, body: Uint8Array, extraHeaders: [string, string][] | undefined): ResponseHeaders {
+  const headers = new ResponseHeaders(status);
+  if (extraHeaders !== undefined) for (const [name, value] of extraHeaders) headers.add(name, value);
+  if (body.byteLength > 0) {
+    headers.set("content-length", String(body.byteLength));
+    headers.set("content-type", "text/plain");
+  }
+  return headers;
+}
+
+/**
+ * Envoy's RouteEntryImpl::mostSpecificPerFilterConfig: the route's typed_per_filter_config
+ * for `name`, else its virtual host's, else the route configuration's.
+ */
+export function mostSpecificPerFilterConfig(match: RouteMatch | undefined, routeConfig: RouteConfiguration, name: string): unknown {
+  if (match === undefined) return undefined;
+  return perFilterConfig(match.route, name) ?? perFilterConfig(match.virtualHost, name) ?? perFilterConfig(routeConfig, name);
+}
+
+function perFilterConfig(level: RouteConfig | VirtualHostConfig | RouteConfiguration, name: string): unknown {
+  return level.typedPerFilterConfig?.get(name);
+}
