@@ -5,10 +5,11 @@
  * inside the proxy. polyvoy uses SIGUSR1 as Envoy does, to reopen access logs
  * (core/main.ts), and logrotate recipes send it.
  *
- * Node does not start its inspector while a JavaScript SIGUSR1 listener is installed,
- * so installing one, first thing, is enough there (`--disable-sigusr1` does the same
- * from Node 22.14 on). Deno opens it whatever JavaScript listens: there the listener
- * closes the inspector as soon as it appears (within milliseconds), unless it was
+ * Node does not start its inspector while a JavaScript SIGUSR1 listener is installed
+ * (checked on node 20; `--disable-sigusr1` does the same from Node 22.14 on), so
+ * installing one, first thing, is enough there. Deno opens it whatever JavaScript
+ * listens: there the listener closes the inspector as soon as it appears (within
+ * milliseconds; on any runtime that opens one anyway, node included), unless it was
  * already open when the guard was installed (the user started the runtime with
  * --inspect: they asked for a debugger). Bun opens no inspector on a signal; the
  * listener keeps SIGUSR1 from killing it before the core asks for the signal.
