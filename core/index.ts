@@ -24,12 +24,3 @@ export { ConfigError } from "./config/errors.ts";
 export type { Bootstrap } from "./config/bootstrap.ts";
 export { Logger, LOG_LEVELS, type LogLevel } from "./log.ts";
 export { VERSION } from "./version.ts";
-// Helpers adapters share (see runtimes/README.md).
-export { WriteQueue } from "./adapter-kit/write-queue.ts";
-export { ReadDisableCount } from "./adapter-kit/read-disable-count.ts";
-export { toPortError } from "./adapter-kit/errors.ts";
-export { SerialAppendFile } from "./adapter-kit/serial-append-file.ts";
-export { detachedHandler } from "./adapter-kit/detached-handler.ts";
-export { raiseMallocThresholds } from "./adapter-kit/malloc-thresholds.ts";
-/** For adapters on engines where small arrays are cheaper than views (see byte-slab.ts). */
-export { useSlabs } from "./util/byte-slab.ts";

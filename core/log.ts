@@ -1,4 +1,5 @@
 import type { Runtime } from "./port.ts";
+import { isoTimestamp } from "./util/civil-time.ts";
 
 /** Envoy's log levels, least to most severe (`--log-level`). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "critical", "off"] as const;
@@ -49,7 +50,7 @@ export class Logger {
 
   private write(level: number, message: string): void {
     if (level < this.threshold) return;
-    const time = new Date(this.runtime.wallClock()).toISOString().replace("T", " ").slice(0, 23);
+    const time = isoTimestamp(this.runtime.wallClock()).replace("T", " ").slice(0, 23);
     this.runtime.log.write(`[${time}][${LOG_LEVELS[level]}] ${message}\n`);
   }
 }

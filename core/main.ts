@@ -7,7 +7,9 @@ import { VERSION } from "./version.ts";
 
 /**
  * The program every runtime's `main.ts` runs: parse the command line, load and
- * validate the config, start the server, and stop cleanly on SIGTERM/SIGINT.
+ * validate the config, start the server, and stop cleanly on SIGTERM/SIGINT. As Envoy's
+ * server: SIGUSR1 reopens the access log files (logrotate's signal), SIGHUP is logged
+ * and otherwise ignored (no hot restart here).
  * A config that fails exits 1 with one line per problem and starts nothing.
  */
 export async function runMain(runtime: Runtime, argv: readonly string[]): Promise<void> {
@@ -46,6 +48,11 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   server.onStopped = () => runtime.exit(0);
   runtime.onSignal("SIGTERM", () => server.stop("caught SIGTERM"));
   runtime.onSignal("SIGINT", () => server.stop("caught SIGINT"));
+  runtime.onSignal("SIGUSR1", () => {
+    log.info("caught SIGUSR1. Reopening access logs.");
+    void server.reopenAccessLogs();
+  });
+  runtime.onSignal("SIGHUP", () => log.warn("caught and eating SIGHUP. polyvoy has no hot restart: SIGTERM stops it."));
   try {
     await server.start();
   } catch (err) {
@@ -77,9 +84,8 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<V
 }
 
 /**
- * Validate where the runtime wants it: off the proxy's heap when it can (Bun: zod's weak
- * collections would otherwise live as long as the process, and JavaScriptCore visits
- * them in every collection; port.ts, loadConfigIsolated), else here. The loader is
+ * Validate where the runtime wants it: off the proxy's heap when it offers that
+ * (port.ts, loadConfigIsolated), else here. The loader is
  * imported only now, so a runtime that validates elsewhere never loads zod or yaml.
  */
 async function validateConfig(runtime: Runtime, text: string, format: ConfigFormat): Promise<LoadedConfig> {

@@ -1,13 +1,14 @@
 /**
  * The port: the only contract between polyvoy's runtime-neutral core and a runtime.
  *
- * Everything the core needs from the outside world (sockets, timers, clock, DNS,
- * files, signals, logging, exit) is asked for through these interfaces. Each runtime
- * (`runtimes/node`, `runtimes/bun`, `runtimes/deno`) implements them in one thin adapter;
- * `runtimes/README.md` explains how to write another.
+ * Everything the core needs from the outside world (sockets, timers, clock, randomness,
+ * DNS, files, signals, logging, exit) is asked for through these interfaces. Each
+ * runtime implements them in one thin adapter under `runtimes/`; `runtimes/README.md`
+ * explains how to write another. The core never asks which runtime it is on: what
+ * differs between runtimes is a capability an adapter declares here.
  *
- * Sockets are callback-style (like Bun's handlers), not WHATWG streams: a stream costs
- * allocations per chunk on some runtimes, and a proxy moves many chunks.
+ * Sockets are callback-style, not WHATWG streams: a stream costs allocations per chunk
+ * on some runtimes, and a proxy moves many chunks.
  */
 import type { ConfigFormat, LoadedConfig } from "./config/config-source.ts";
 
@@ -36,9 +37,9 @@ export interface SocketHandler {
   onConnect(): void;
   /**
    * Bytes arrived. `data` is lent for this call only: once it returns, the adapter may
-   * read the next bytes into the same memory (node and deno read into reused buffers, as
-   * nginx reads into its proxy_buffers: fresh memory for every read cost node a third of
-   * its CPU on large responses). A receiver that keeps bytes past the
+   * read the next bytes into the same memory (adapters may read into reused buffers, as
+   * nginx reads into its proxy_buffers: fresh memory for every read can cost a third of
+   * the CPU on large responses). A receiver that keeps bytes past the
    * call keeps a copy (`keepBytes` in core/util/bytes.ts); passing them to a `write` of
    * this runtime during the call is not keeping them (see `Socket.write`).
    */
@@ -82,10 +83,10 @@ export interface Socket {
   /**
    * Optional: as `write`, for the `length` bytes of `data` from `offset`, which the
    * caller reuses as soon as this returns — the socket copies whatever it keeps. An
-   * adapter offers it where its runtime's write takes the bytes synchronously anyway
-   * (Bun's), so a connection can encode heads and join small pieces in one reused
-   * buffer instead of a new array per write (allocations that JavaScriptCore's
-   * collector then pays for; event-arena.ts).
+   * adapter offers it where its runtime's write takes the bytes synchronously anyway,
+   * so a connection can encode heads and join small pieces in one reused buffer
+   * instead of a new array per write (allocations a collector then pays for;
+   * event-arena.ts). The conformance suite checks the copy.
    */
   writeCopying?(data: Uint8Array, offset: number, length: number): void;
   /** Bytes accepted by `write` and not yet handed to the kernel. */
@@ -135,8 +136,13 @@ export interface ConnectOptions {
 /** An opaque timer handle. */
 export type TimerHandle = unknown;
 
-/** Signals the core reacts to. */
-export type SignalName = "SIGTERM" | "SIGINT" | "SIGHUP";
+/**
+ * Signals the core reacts to: SIGTERM and SIGINT stop the server, SIGUSR1 reopens the
+ * access-log files, SIGHUP is logged and otherwise ignored (as Envoy does). Once the core
+ * asks for a signal the adapter must keep the runtime's default action (exit, or a
+ * debugger opening) from happening.
+ */
+export type SignalName = "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGUSR1";
 
 /** Where log lines go (the adapter writes them to stderr). */
 export interface LogSink {
@@ -166,7 +172,7 @@ export interface AppendFile {
 
 /** Everything the core asks of a runtime. */
 export interface Runtime {
-  /** "node", "bun", "deno", "memory", … */
+  /** The runtime's name (logged at start-up, shown by `--version`). */
   readonly name: string;
   /** The runtime's own version string. */
   readonly version: string;
@@ -214,11 +220,11 @@ export interface Runtime {
   memoryUsage(): number | undefined;
   /**
    * Optional: load and validate a config (config/load.ts, `loadConfig`) somewhere whose
-   * heap does not outlive it, such as a worker that ends, and hand back plain data. Bun's
-   * adapter does: zod keeps weak collections for as long as its modules are loaded, and
-   * JavaScriptCore visits every live weak entry in every collection, eden ones included
-   * (docs/performance.md, "What makes it fast": no weak collections in the proxy's heap
-   * on Bun). Without it the core validates in its own heap.
+   * heap does not outlive it, such as a worker that ends, and hand back plain data. An
+   * adapter offers it where keeping the validator's modules loaded costs the proxy
+   * (zod keeps weak collections for as long as its modules are loaded, and some
+   * collectors visit every live weak entry in every collection). Without it the core
+   * validates in its own heap.
    */
   loadConfigIsolated?(text: string, format: ConfigFormat): Promise<LoadedConfig>;
   /**
@@ -226,4 +232,17 @@ export interface Runtime {
    * with a seeded generator (runtimes/memory) makes them reproducible.
    */
   random(): number;
+  /**
+   * Fill `into` with random bytes (request ids), from the runtime's cryptographically
+   * secure generator; the memory runtime fills it from its seeded generator, so a seed
+   * reproduces a run byte for byte.
+   */
+  randomBytes(into: Uint8Array): void;
+  /**
+   * Optional: true where the runtime's engine allocates a small byte array of its own
+   * faster than it makes a view into a larger one. The core then gives small arrays
+   * (encoded heads, joined writes, short body pieces kept) arrays of their own instead
+   * of views into shared slabs (util/byte-slab.ts). Absent or false: slabs.
+   */
+  readonly ownSmallArrays?: boolean;
 }

@@ -1,4 +1,5 @@
 import { Timers } from "./event/timers.ts";
+import { useSlabs } from "./util/byte-slab.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
@@ -66,6 +67,9 @@ export class Server implements ServerContext, AdminServer {
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats);
     this.clusterManager.context = this;
     this.accessLogManager = new AccessLogManager(runtime);
+    // How the runtime wants small byte arrays made (port.ts, ownSmallArrays): one
+    // setting for the process, taken from the runtime that runs the server.
+    useSlabs(runtime.ownSmallArrays !== true);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
     this.startedAt = runtime.now();
@@ -144,6 +148,14 @@ export class Server implements ServerContext, AdminServer {
       this.log.info("exiting");
       this.onStopped?.();
     });
+  }
+
+  /**
+   * Close and reopen every access log file by its path (SIGUSR1, as Envoy), so a file
+   * logrotate moved away is followed by a fresh one at the path.
+   */
+  reopenAccessLogs(): Promise<void> {
+    return this.accessLogManager.reopen();
   }
 
   accessLoggers(filterConfig: object): readonly AccessLogger[] {

@@ -2,20 +2,21 @@
 // `npm run build:core`: bundles core/index.ts — with zod, yaml, re2js and llhttp's WebAssembly
 // (already inlined as base64 in core/http/codec/llhttp-wasm.ts) — into one ES module
 // that imports nothing: dist/polyvoy-core.mjs. Copy it anywhere and write an adapter
-// (runtimes/README.md). Prints the bundle's size.
+// (runtimes/README.md), with the pieces adapters share from the adapter kit
+// (runtimes/kit/index.ts), bundled the same way: dist/polyvoy-adapter-kit.mjs.
+// Prints the bundles' sizes.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
 const outfile = join(root, "dist/polyvoy-core.mjs");
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 
-await build({
-  entryPoints: [join(root, "core/index.ts")],
-  outfile,
+const kitOutfile = join(root, "dist/polyvoy-adapter-kit.mjs");
+const common = {
   bundle: true,
   format: "esm",
   // "neutral": no Node built-ins, no browser shims — the core needs neither.
@@ -24,7 +25,18 @@ await build({
   target: "es2022",
   minify: true,
   legalComments: "eof",
+};
+await build({
+  ...common,
+  entryPoints: [join(root, "core/index.ts")],
+  outfile,
   banner: { js: `// polyvoy core ${version}: one self-contained ES module (llhttp WebAssembly, zod, yaml and re2js included).` },
+});
+await build({
+  ...common,
+  entryPoints: [join(root, "runtimes/kit/index.ts")],
+  outfile: kitOutfile,
+  banner: { js: `// polyvoy adapter kit ${version}: the pieces port adapters share (runtimes/kit).` },
 });
 
 // Type declarations for the public API: dist/types/**/*.d.ts (the core's own, with
@@ -47,6 +59,25 @@ const rewrite = (dir) => {
 rewrite(types);
 writeFileSync(join(root, "dist/polyvoy-core.d.mts"), 'export * from "./types/index.js";\n');
 
-const bytes = statSync(outfile).size;
-const gzipped = gzipSync(readFileSync(outfile)).length;
-console.log(`dist/polyvoy-core.mjs: ${(bytes / 1024).toFixed(0)} KiB (${(gzipped / 1024).toFixed(0)} KiB gzipped)`);
+// The adapter kit's declarations: dist/kit-types/ (runtimes/kit/ with the port types it
+// uses, core/port.ts), and dist/polyvoy-adapter-kit.d.mts.
+const kitTypes = join(root, "dist/kit-types");
+rmSync(kitTypes, { recursive: true, force: true });
+execFileSync(
+  join(root, "node_modules/.bin/tsc"),
+  [
+    ...["--declaration", "--emitDeclarationOnly", "--outDir", kitTypes, "--rootDir", root],
+    ...["--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler", "--lib", "es2022"],
+    ...["--strict", "--skipLibCheck", "--allowImportingTsExtensions", "--verbatimModuleSyntax"],
+    join(root, "runtimes/kit/index.ts"),
+  ],
+  { stdio: "inherit" },
+);
+rewrite(kitTypes);
+writeFileSync(join(root, "dist/polyvoy-adapter-kit.d.mts"), 'export * from "./kit-types/runtimes/kit/index.js";\n');
+
+for (const file of [outfile, kitOutfile]) {
+  const bytes = statSync(file).size;
+  const gzipped = gzipSync(readFileSync(file)).length;
+  console.log(`dist/${basename(file)}: ${(bytes / 1024).toFixed(0)} KiB (${(gzipped / 1024).toFixed(0)} KiB gzipped)`);
+}

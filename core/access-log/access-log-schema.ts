@@ -4,7 +4,7 @@
  * compiled here once so that an unknown command operator is a config error at its path.
  * Access log filters (`filter`) are not supported yet.
  */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue } from "../config/bootstrap.ts";
 import { dataSource } from "../config/data-source-schema.ts";

@@ -10,6 +10,10 @@
  *
  * Loggers with the same path share one file (and one buffer), as in Envoy, so two HTTP
  * connection managers logging to /dev/stdout never interleave within a line.
+ *
+ * `AccessLogManager.reopen()` (SIGUSR1, as Envoy's AccessLogManagerImpl::reopen) closes
+ * every file and opens it again by its path, so after logrotate moves a file away new
+ * lines go to a fresh file where the old one was.
  */
 import type { AccessLogConfig } from "../config/bootstrap.ts";
 import type { AppendFile, PortError, Runtime, TimerHandle } from "../port.ts";
@@ -68,10 +72,12 @@ export class AccessLogFile {
   private closed = false;
   /** The last write failed: the next failure is not reported again until one succeeds. */
   private failing = false;
+  /** A reopen is under way (the new file is being opened). */
+  private reopening: Promise<void> | undefined;
 
   constructor(
     readonly path: string,
-    private readonly file: AppendFile,
+    private file: AppendFile,
     private readonly runtime: Runtime,
     private readonly options: Required<AccessLogOptions>,
   ) {}
@@ -105,9 +111,35 @@ export class AccessLogFile {
 
   /** Flush, then close the file. Later lines are ignored. */
   async close(): Promise<void> {
+    await this.reopening;
     await this.flush();
     this.closed = true;
     await this.file.close();
+  }
+
+  /**
+   * Open the path again and write there from now on; the old file is closed once the
+   * write in flight on it (if any) is done. Lines still buffered go to the new file, as
+   * in Envoy (its flush thread reopens before writing what it holds). If the path
+   * cannot be opened, the old file stays in use and the failure is logged. The
+   * process's stdout and stderr are never reopened (port.ts, openAppendFile).
+   */
+  reopen(): Promise<void> {
+    if (this.closed || this.path === "/dev/stdout" || this.path === "/dev/stderr") return Promise.resolve();
+    return (this.reopening ??= this.runtime.openAppendFile(this.path).then(
+      (next) => {
+        this.reopening = undefined;
+        const old = this.file;
+        if (this.closed) return void next.close();
+        this.file = next;
+        // Closed after the writes queued on it: the write in flight finishes there.
+        void old.close();
+      },
+      (err: PortError) => {
+        this.reopening = undefined;
+        this.runtime.log.write(`access log ${this.path}: cannot reopen, still writing to the file opened before: ${err?.code ?? err}\n`);
+      },
+    ));
   }
 
   private armTimer(): void {
@@ -217,6 +249,11 @@ export class AccessLogManager {
     const out = new Map<string, AccessLogFileStats>();
     for (const file of await this.openFiles()) out.set(file.path, file.stats);
     return out;
+  }
+
+  /** Close and reopen every file by its path (SIGUSR1; see AccessLogFile.reopen). */
+  async reopen(): Promise<void> {
+    await Promise.all((await this.openFiles()).map((file) => file.reopen()));
   }
 
   /** Write out everything buffered, in every file. */

@@ -8,6 +8,7 @@
  * proxy renders the date once a second and only the fraction per line.
  */
 import { FormatError } from "./format-error.ts";
+import { utcParts } from "../util/civil-time.ts";
 
 /** Envoy's default: 2016-04-15T20:17:00.310Z */
 export const DEFAULT_START_TIME_FORMAT = "%Y-%m-%dT%H:%M:%E3SZ";
@@ -153,21 +154,8 @@ function parse(spec: string, pieces: Piece[]): void {
 }
 
 function partsOf(epochSeconds: number): TimeParts {
-  const date = new Date(epochSeconds * 1000);
-  const year = date.getUTCFullYear();
-  const month = date.getUTCMonth();
-  const day = date.getUTCDate();
-  return {
-    year,
-    month: month + 1,
-    day,
-    hour: date.getUTCHours(),
-    minute: date.getUTCMinutes(),
-    second: date.getUTCSeconds(),
-    weekday: date.getUTCDay(),
-    yearDay: (Date.UTC(year, month, day) - Date.UTC(year, 0, 1)) / 86_400_000 + 1,
-    epochSeconds,
-  };
+  const p = utcParts(epochSeconds * 1000);
+  return { year: p.year, month: p.month, day: p.day, hour: p.hour, minute: p.minute, second: p.second, weekday: p.weekday, yearDay: p.yearDay, epochSeconds };
 }
 
 /**

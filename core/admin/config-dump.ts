@@ -5,6 +5,7 @@
  * the config that is running. `?resource=static_clusters` (…) lists one kind, as Envoy's.
  */
 import type { Bootstrap } from "../config/bootstrap.ts";
+import { isoTimestamp } from "../util/civil-time.ts";
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
 
@@ -24,7 +25,7 @@ function list(value: unknown): unknown[] {
  * @param loadedAt wall-clock ms when the config was loaded (each entry's last_updated).
  */
 export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: number): Json {
-  const lastUpdated = new Date(loadedAt).toISOString();
+  const lastUpdated = isoTimestamp(loadedAt);
   const doc = isObject(document) ? document : undefined;
   const resources = isObject(doc?.static_resources) ? doc.static_resources : {};
   const clusters = doc ? list(resources.clusters) : bootstrap.clusters;

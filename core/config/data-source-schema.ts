@@ -1,5 +1,5 @@
 /** envoy.config.core.v3.DataSource, inline forms only (no filename, no environment_variable). */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { decodeBase64 } from "../util/base64.ts";
 import { latin1Decode } from "../util/latin1.ts";

@@ -3,7 +3,7 @@
  * response_headers_to_add/_remove fields that route_config, virtual hosts and routes
  * share (envoy.config.core.v3.HeaderValueOption).
  */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import type { HeaderMutations, HeaderValueOption } from "./bootstrap.ts";
 import { headerName, headerValue } from "./proto-schema.ts";

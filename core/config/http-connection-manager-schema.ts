@@ -3,7 +3,7 @@
  * the supported subset, with Envoy's defaults. Routes are given inline (route_config);
  * RDS, tracing and HTTP/2 are not supported yet, so their fields are errors.
  */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import type { HttpConnectionManagerConfig, UserHttpFilterConfig } from "./bootstrap.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";

@@ -74,8 +74,7 @@ function parseJson(text: string): Parsed {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {
     if (text.trim() === "") return { ok: false, problems: [problemAt([], "JSON syntax error: the document is empty")] };
-    // JSON.parse's wording and positions differ by engine (V8 vs JavaScriptCore, which
-    // gives none), so locate the error by reading the text as YAML's JSON schema, a
+    // JSON.parse's wording and positions differ by engine (some give no position), so locate the error by reading the text as YAML's JSON schema, a
     // strict superset of JSON that reports line and column.
     const lineCounter = new LineCounter();
     const doc = parseDocument(text, { schema: "json", lineCounter, prettyErrors: false });

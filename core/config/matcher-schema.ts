@@ -2,7 +2,7 @@
  * Route match conditions on headers and query parameters: Envoy's HeaderMatcher,
  * QueryParameterMatcher and the StringMatcher they share.
  */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import type { HeaderMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";
 import { headerName, oneOf, regexMatcher } from "./proto-schema.ts";

@@ -5,7 +5,7 @@
  * `RouteSpecificFilterConfig`). Only a filter that declares its per-route schema here
  * takes one: anything else is an error naming the field, never accepted and ignored.
  */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 
 /** Per-route config schemas by the "@type" of their message (e.g. "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"). */

@@ -3,7 +3,7 @@
  * header names and values, regexes, and "one of these fields" groups (proto oneofs).
  * (schema.ts keeps its own private `duration`; it is the same parser.)
  */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { parseDurationMs } from "./duration.ts";
 import { compileRegex } from "./regex.ts";

@@ -3,7 +3,7 @@
  * regex_rewrite's pattern) are RE2 (source/common/common/regex.h, CompiledGoogleReMatcher),
  * and so are they here: re2js, a pure-JavaScript port of RE2, matches in time linear in the
  * input, so no request can make a pattern backtrack — JavaScript's own RegExp can, for
- * seconds per request with `(a+)+` (V8), or give up and report no match (JavaScriptCore).
+ * seconds per request with `(a+)+` on some engines, or give up and report no match on others.
  * Patterns RE2 refuses (backreferences, lookaround, possessive `a++`…) are config errors.
  *
  * Not mirrored: Envoy's default `re2.max_program_size.error_level` of 100. It counts C++
@@ -87,9 +87,8 @@ export function compileRegex(pattern: string): RegexResult {
  * The pattern for FullMatch without the `^` it may open with: a full match starts at the
  * start of the text, where `^` holds, so the two accept the same values (a `^` followed by
  * a repetition operator stays). Anchored at its start, a pattern can run on re2js's
- * one-pass matcher, which V8 runs 3–4× slower than the DFA it uses otherwise: 1.3–2.4 µs
- * against 0.4–0.9 per match for `^/api/v[0-9]+/users/[^/]+$` and alike on node and deno
- * (bun: 0.09–0.28 µs either way; bench/regex-engines.ts).
+ * one-pass matcher, which some engines run 3–4× slower than the DFA it uses otherwise
+ * (bench/regex-engines.ts has the per-runtime figures).
  */
 function fullMatchForm(pattern: string): string {
   return pattern.length > 1 && pattern[0] === "^" && !"*+?{".includes(pattern[1]!) ? pattern.slice(1) : pattern;

@@ -3,7 +3,7 @@
  * virtual hosts, routes, their match conditions and actions. Cluster names are checked
  * against the bootstrap's clusters in load.ts.
  */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import type {
   DirectResponseAction,

@@ -6,7 +6,7 @@
  * shape, with Envoy's defaults applied next to the field they belong to.
  * Cross-object checks (names, references) are in `load.ts`.
  */
-// Namespace import: under Bun, vitest's module loader drops zod's `z` named export.
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import type { Bootstrap, ClusterConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";

@@ -1,9 +1,10 @@
 /**
  * Bytes that live for one I/O event: where a connection on a socket that copies what it
- * keeps (`Socket.writeCopying`, Bun's) has its head encoded and its small writes joined,
- * to hand to the socket when the event ends (dispatch-scope.ts). Without it each head
- * was an array of its own, used once: on Bun a fifth of what a small proxied request
- * allocated, and JavaScriptCore's collections come with what is allocated
+ * keeps (`Socket.writeCopying` in port.ts, offered by runtimes whose write takes the
+ * bytes before returning) has its head encoded and its small writes joined, to hand to
+ * the socket when the event ends (dispatch-scope.ts). Without it each head is an array
+ * of its own, used once: a fifth of what a small proxied request allocates, and on a
+ * collector whose pauses grow with what is allocated that is tail latency
  * (docs/performance.md, "Tail latency").
  *
  * One arena for the process: an event's writes are synchronous and leave before the

@@ -5,8 +5,8 @@ import type { Runtime, TimerHandle } from "../port.ts";
  * Cheap timers for the per-request and per-connection timeouts (Envoy's
  * `Event::Timer`, created by `Dispatcher::createTimer`). A request arms and disarms
  * several timeouts (stream idle, request, route) that almost never fire; one runtime
- * timer for each would cost more than the request itself on every runtime (Deno's
- * and Bun's setTimeout are native calls, and clearTimeout another).
+ * timer for each would cost more than the request itself (a runtime's setTimeout may
+ * be a native call, and clearTimeout another).
  *
  * So timers of the same duration share one list, ordered by deadline because each is
  * appended at now + duration, and one runtime timer per list, armed for its head:

@@ -1,4 +1,6 @@
 import type { HeaderMap } from "./header-map.ts";
+import type { Runtime } from "../port.ts";
+import { imfFixdate } from "../util/civil-time.ts";
 
 /**
  * Hop-by-hop fields (RFC 9110 §7.6.1) that a proxy must not forward, as Envoy's
@@ -40,12 +42,13 @@ export function isInternalAddress(address: string): boolean {
 
 /**
  * A random UUID v4 for x-request-id (Envoy's default request ID extension), from the
- * runtime's cryptographic generator when it has one. Random bytes are fetched 4 KiB at a
+ * runtime's random bytes (`Runtime.randomBytes`: a secure generator, or the memory
+ * runtime's seeded one, which then reproduces every id). Bytes are fetched 4 KiB at a
  * time and formatted through a table: one 36-character string per request, where a
  * runtime's randomUUID() allocates several times that.
  */
-export function uuid4(): string {
-  if (randomAt + 16 > RANDOM_POOL) refillRandom();
+export function uuid4(runtime: Runtime): string {
+  if (randomAt + 16 > RANDOM_POOL || runtime !== poolRuntime) refillRandom(runtime);
   const codes = UUID_CODES;
   let out = 0;
   for (let i = 0; i < 16; i++) {
@@ -67,11 +70,12 @@ const UUID_CODES: number[] = new Array<number>(36).fill(0);
 const RANDOM_POOL = 4096;
 const randomBytes = new Uint8Array(RANDOM_POOL);
 let randomAt = RANDOM_POOL;
+/** Whose bytes the pool holds: a process running two runtimes (tests) never mixes their streams. */
+let poolRuntime: Runtime | undefined;
 
-function refillRandom(): void {
-  const crypto = (globalThis as unknown as { crypto?: { getRandomValues?: (bytes: Uint8Array) => void } }).crypto;
-  if (crypto?.getRandomValues) crypto.getRandomValues(randomBytes);
-  else for (let i = 0; i < RANDOM_POOL; i++) randomBytes[i] = Math.floor(Math.random() * 256);
+function refillRandom(runtime: Runtime): void {
+  runtime.randomBytes(randomBytes);
+  poolRuntime = runtime;
   randomAt = 0;
 }
 
@@ -86,7 +90,7 @@ export function httpDate(wallClockMs: number): string {
   const second = Math.floor(wallClockMs / 1000);
   if (second !== cachedSecond) {
     cachedSecond = second;
-    cachedDate = new Date(second * 1000).toUTCString();
+    cachedDate = imfFixdate(second * 1000);
   }
   return cachedDate;
 }

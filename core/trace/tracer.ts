@@ -8,6 +8,7 @@
  * boolean (`tracer.on` and the connection's own `traced` flag), no event object is
  * built, no string formatted.
  */
+import { isoTimestamp } from "../util/civil-time.ts";
 
 /** The steps of the request path, in the order a request meets them. */
 export type TraceEventKind =
@@ -160,7 +161,7 @@ export class Tracer {
     return {
       traceEvents,
       displayTimeUnit: "ms",
-      otherData: { startedAt: new Date(this.startedWall).toISOString(), droppedEvents: this.dropped },
+      otherData: { startedAt: isoTimestamp(this.startedWall), droppedEvents: this.dropped },
     };
   }
 

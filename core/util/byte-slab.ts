@@ -1,10 +1,11 @@
 /**
- * Small byte arrays carved from shared slabs (as Node's Buffer pool does). On V8 every
- * `new Uint8Array(n)` gets its own backing store, which costs ~2 µs however small —
- * more than parsing a request head — while a view into a slab costs a tenth of that.
- * Each request encodes a head or two and joins a few writes, so this is on the hot path.
- * On JavaScriptCore it is the other way round (a new small array ~55 ns, a view ~145 ns,
- * measured on Bun 1.4): an adapter says which its engine wants (`useSlabs`).
+ * Small byte arrays carved from shared slabs (as Node's Buffer pool does). On some
+ * engines every `new Uint8Array(n)` gets its own backing store, which costs microseconds
+ * however small — more than parsing a request head — while a view into a slab costs a
+ * tenth of that. Each request encodes a head or two and joins a few writes, so this is
+ * on the hot path. On others it is the other way round: the runtime says so
+ * (`Runtime.ownSmallArrays` in port.ts; the server applies it with `useSlabs`), and its
+ * adapter says why.
  *
  * Slab space is never reused: a slab is garbage once every view into it is. A view
  * kept long (queued for a peer that does not read) keeps its slab, so only arrays of
@@ -18,7 +19,10 @@ let used = 0;
 
 let slabs = true;
 
-/** Whether small arrays come from slabs (the default) or are allocated one by one. */
+/**
+ * Whether small arrays come from slabs (the default) or are allocated one by one. One
+ * setting for the process: the server sets it from its runtime's `ownSmallArrays`.
+ */
 export function useSlabs(enabled: boolean): void {
   slabs = enabled;
 }
@@ -39,21 +43,17 @@ export function allocBytes(n: number): Uint8Array {
 const MAX_COPIED_RANGE = 1024;
 
 /**
- * TypedArray's own slice, a copy. A Node-style Buffer (what Node's and Bun's sockets
- * deliver unless told otherwise) overrides `slice` to return a view, and on
- * JavaScriptCore a view of a small array costs what the copy is there to avoid: a
- * bare Bun server making one such view per request paused 2.1 ms per eden collection
- * instead of 0.4.
+ * TypedArray's own slice, a copy. A Node-style Buffer (what some runtimes' sockets
+ * deliver unless told otherwise) overrides `slice` to return a view, and where small
+ * arrays are cheaper than views, a view costs what the copy is there to avoid.
  */
 const copyRange = Uint8Array.prototype.slice;
 
 /**
  * Bytes `start`..`end` of `chunk` for a receiver that may keep them (a body piece).
- * Where slabs are on (V8), a view: a new array there costs more than the view. Where
- * they are off (JavaScriptCore), a small range is copied into an array of its own: a
- * view of an array whose bytes live in the GC heap first moves them into an ArrayBuffer
- * of its own, and JavaScriptCore sweeps those buffers inside every collection's pause
- * (two per request lengthened a bare Bun server's eden pauses from 0.21 to 0.50 ms).
+ * Where slabs are on, a view: a new array there costs more than the view. Where they
+ * are off (the runtime's arrays of their own are cheaper than views), a small range is
+ * copied into an array of its own.
  */
 export function bodyBytes(chunk: Uint8Array, start: number, end: number): Uint8Array {
   if (!slabs && end - start <= MAX_COPIED_RANGE) return copyRange.call(chunk, start, end);

@@ -19,7 +19,7 @@ export function latin1Decode(bytes: Uint8Array, start: number, end: number): str
     return s;
   }
   // In slices: every argument of `apply` goes on the stack, and engines cap how many
-  // (a 100 KB span overflows V8's and JavaScriptCore's).
+  // (a 100 KB span overflows the common ones).
   let s = "";
   for (let at = start; at < end; at += APPLY_SLICE) {
     s += String.fromCharCode.apply(null, bytes.subarray(at, Math.min(at + APPLY_SLICE, end)) as unknown as number[]);

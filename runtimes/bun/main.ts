@@ -1,4 +1,6 @@
 /** polyvoy on Bun: `npx bun runtimes/bun/main.ts -c envoy.yaml` */
+// First: SIGUSR1 must not open a debugger, and the proxy stops with its launcher.
+import "../kit/process-guards.ts";
 import { runMain } from "../../core/main.ts";
 import { createBunRuntime } from "./bun-runtime.ts";
 

@@ -1,11 +1,13 @@
 import { lookup } from "node:dns/promises";
 import { setImmediate } from "node:timers";
 import type { AppendFile, ConnectOptions, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
-import { SerialAppendFile } from "../../core/adapter-kit/serial-append-file.ts";
-import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { SerialAppendFile } from "../kit/serial-append-file.ts";
+import { toPortError } from "../kit/errors.ts";
+import { randomBytes } from "../kit/random-bytes.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
-import { raiseMallocThresholds } from "../../core/adapter-kit/malloc-thresholds.ts";
+import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
+import { guardInspector } from "../kit/inspector-guard.ts";
 
 const encoder = new TextEncoder();
 
@@ -33,6 +35,8 @@ export function createDenoRuntime(): Runtime {
   // Deno's V8 takes our read buffers from glibc's malloc; keep glibc from trimming them
   // away between collections (see malloc-thresholds.ts).
   raiseMallocThresholds();
+  // SIGUSR1 reopens access logs; it must never leave deno's inspector open (inspector-guard.ts).
+  guardInspector();
   return {
     name: "deno",
     version: Deno.version.deno,
@@ -110,6 +114,7 @@ export function createDenoRuntime(): Runtime {
     exit: (code) => Deno.exit(code),
     memoryUsage: () => Deno.memoryUsage().rss,
     random: Math.random,
+    randomBytes,
   };
 }
 

@@ -1,8 +1,8 @@
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
-import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
-import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
-import { toPortError } from "../../core/adapter-kit/errors.ts";
-import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
+import { ReadDisableCount } from "../kit/read-disable-count.ts";
+import { WriteQueue } from "../kit/write-queue.ts";
+import { toPortError } from "../kit/errors.ts";
+import { detachedHandler } from "../kit/detached-handler.ts";
 import type { DenoConn, DenoNetAddr } from "./deno-api.ts";
 import { ReadSizer } from "./read-sizer.ts";
 import { lend, QueuedLentBytes, readBuffer, recycle } from "./lent-reads.ts";

@@ -1,4 +1,6 @@
 /** polyvoy on Deno: `npx deno run -A runtimes/deno/main.ts -c envoy.yaml` */
+// First: SIGUSR1 must not open a debugger, and the proxy stops with its launcher.
+import "../kit/process-guards.ts";
 import { runMain } from "../../core/main.ts";
 import { createDenoRuntime } from "./deno-runtime.ts";
 import { Deno } from "./deno-api.ts";

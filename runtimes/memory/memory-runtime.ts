@@ -98,6 +98,11 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   readonly version = VERSION;
   readonly scheduler: Scheduler;
   readonly prng: Prng;
+  /**
+   * Random bytes (request ids) come from a generator of their own, seeded from `seed`,
+   * so drawing them does not change the schedule the seed gives.
+   */
+  private readonly bytePrng: Prng;
   readonly seed: number;
   readonly maxReadSize: number;
   readonly lendBuffer: Uint8Array;
@@ -141,6 +146,7 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     this.options = options;
     this.seed = options.seed ?? 1;
     this.prng = new Prng(this.seed);
+    this.bytePrng = new Prng(this.seed ^ 0x5bd1e995);
     this.startTime = options.startTime ?? 0;
     this.scheduler = new Scheduler(this.prng, options.shuffle ?? true, this.startTime);
     this.wallClockStart = options.wallClockStart ?? DEFAULT_WALL_CLOCK;
@@ -345,6 +351,11 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   /** A float in [0, 1) from the runtime's seeded PRNG. */
   random(): number {
     return this.prng.random();
+  }
+
+  /** Random bytes from the runtime's seeded generator: the same seed, the same bytes. */
+  randomBytes(into: Uint8Array): void {
+    this.bytePrng.fill(into);
   }
 
   /**

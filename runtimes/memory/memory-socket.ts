@@ -13,9 +13,9 @@
  * Every event reaches the handler from a scheduler task, never from inside a port call.
  */
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
-import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
-import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
-import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
+import { detachedHandler } from "../kit/detached-handler.ts";
+import { ReadDisableCount } from "../kit/read-disable-count.ts";
+import { WriteQueue } from "../kit/write-queue.ts";
 import { keepBytes } from "../../core/util/bytes.ts";
 import type { DirectionFaults } from "./faults.ts";
 import type { Prng } from "./prng.ts";

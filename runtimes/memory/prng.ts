@@ -35,6 +35,24 @@ export class Prng {
     return t;
   }
 
+  /** Fill `into` with random bytes. */
+  fill(into: Uint8Array): void {
+    const whole = into.length & ~3;
+    let i = 0;
+    for (; i < whole; i += 4) {
+      const word = this.next32();
+      // A Uint8Array store keeps the low 8 bits.
+      into[i] = word;
+      into[i + 1] = word >>> 8;
+      into[i + 2] = word >>> 16;
+      into[i + 3] = word >>> 24;
+    }
+    if (i < into.length) {
+      const word = this.next32();
+      for (let k = 0; i < into.length; i++, k += 8) into[i] = word >>> k;
+    }
+  }
+
   /** A float in [0, 1). */
   random(): number {
     return this.next32() / 4294967296;

@@ -1,11 +1,12 @@
 import * as net from "node:net";
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
-import { processServices } from "./process-services.ts";
-import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { processServices } from "../kit/process-services.ts";
+import { toPortError } from "../kit/errors.ts";
 import { NodeSocket } from "./node-socket.ts";
 import { SocketReads } from "./socket-reads.ts";
 import { readThrough } from "./accepted-socket.ts";
-import { raiseMallocThresholds } from "../../core/adapter-kit/malloc-thresholds.ts";
+import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
+import { guardInspector } from "../kit/inspector-guard.ts";
 
 /** The port over Node's `net`, timers and process. */
 export function createNodeRuntime(): Runtime {
@@ -13,6 +14,8 @@ export function createNodeRuntime(): Runtime {
   // where we do not give it ours: a node without the internals accepted-socket.ts uses);
   // keep glibc from trimming them away between collections (see malloc-thresholds.ts).
   raiseMallocThresholds();
+  // SIGUSR1 reopens access logs; it must never open node's inspector (inspector-guard.ts).
+  guardInspector();
   return {
     name: "node",
     version: process.versions.node,

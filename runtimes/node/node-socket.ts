@@ -1,8 +1,8 @@
 import type * as net from "node:net";
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
-import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
-import { toPortError } from "../../core/adapter-kit/errors.ts";
-import { detachedHandler } from "../../core/adapter-kit/detached-handler.ts";
+import { ReadDisableCount } from "../kit/read-disable-count.ts";
+import { toPortError } from "../kit/errors.ts";
+import { detachedHandler } from "../kit/detached-handler.ts";
 import { keepBytes } from "../../core/util/bytes.ts";
 import { noteQueuedWrite, type SocketReads } from "./socket-reads.ts";
 

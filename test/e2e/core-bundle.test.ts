@@ -19,6 +19,7 @@ let folder: string;
 beforeAll(() => {
   const out = execFileSync(process.execPath, [join(ROOT, "scripts/build-core.mjs")], { encoding: "utf8" });
   expect(out).toMatch(/dist\/polyvoy-core\.mjs: \d+ KiB/);
+  expect(out).toMatch(/dist\/polyvoy-adapter-kit\.mjs: \d+ KiB/);
   // Type declarations for the public API come with it.
   expect(readFileSync(join(ROOT, "dist/polyvoy-core.d.mts"), "utf8")).toContain("./types/index.js");
   expect(readFileSync(join(ROOT, "dist/types/index.d.ts"), "utf8")).toMatch(/export \{ runMain \} from "\.\/main\.js";/);
@@ -30,12 +31,13 @@ afterAll(() => {
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
 
-test("the bundle imports nothing: no bare specifiers, no node:, no require", () => {
-  const code = readFileSync(join(folder, "polyvoy-core.mjs"), "utf8");
-  expect(code).not.toMatch(/\bimport\s*[\w{*][^;]*?from\s*["']/);
-  expect(code).not.toMatch(/\bimport\s*\(\s*["']/);
-  expect(code).not.toMatch(/\brequire\s*\(/);
-  expect(code).not.toMatch(/["']node:/);
+test("the bundles (core and adapter kit) import nothing: no bare specifiers, no node:, no require", () => {
+  for (const code of [readFileSync(join(folder, "polyvoy-core.mjs"), "utf8"), readFileSync(join(ROOT, "dist/polyvoy-adapter-kit.mjs"), "utf8")]) {
+    expect(code).not.toMatch(/\bimport\s*[\w{*][^;]*?from\s*["']/);
+    expect(code).not.toMatch(/\bimport\s*\(\s*["']/);
+    expect(code).not.toMatch(/\brequire\s*\(/);
+    expect(code).not.toMatch(/["']node:/);
+  }
 });
 
 describe.each(RUNTIMES)("the bundled core on %s", (runtime) => {

@@ -1,5 +1,5 @@
 /**
- * Freed read buffers stay with the process for reuse (core/adapter-kit/malloc-thresholds.ts):
+ * Freed read buffers stay with the process for reuse (runtimes/kit/malloc-thresholds.ts):
  * after the node and deno adapters are created, 32 MiB of 64 KiB buffers freed by a
  * collection are reallocated without faulting their pages back in. Without it glibc
  * returns the freed heap to the kernel and each reallocation takes ~8,000 faults

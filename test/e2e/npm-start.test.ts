@@ -6,6 +6,7 @@
 import { expect, test } from "vitest";
 import { spawn } from "node:child_process";
 import * as http from "node:http";
+import { connect } from "node:net";
 import { ROOT } from "../support/proxy-process.ts";
 
 test("npm start answers / itself, forwards /proxy/ to 127.0.0.1:8080, and stops on SIGTERM", async () => {
@@ -35,4 +36,45 @@ test("npm start answers / itself, forwards /proxy/ to 127.0.0.1:8080, and stops 
     upstream.close();
   }
   expect(stderr).toContain("caught SIGTERM");
+});
+
+/** True when something accepts connections on 127.0.0.1:`port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+test("`npm start &` then `kill $!` (SIGTERM to npm alone) stops the proxy: its ports are free within seconds", async () => {
+  // As a shell runs `npm start &`: npm in the background; `kill $!` signals npm's pid only.
+  // detached puts it in a process group of its own, so cleanup can reach whatever is left.
+  const npm = spawn("npm", ["start"], { cwd: ROOT, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  npm.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes("listening on 127.0.0.1:10000")) {
+      if (Date.now() > deadline || npm.exitCode !== null) throw new Error(`npm start did not come up:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    process.kill(npm.pid!, "SIGTERM");
+    await exited;
+    const freeBy = Date.now() + 5000;
+    while ((await listening(10000)) || (await listening(9901))) {
+      if (Date.now() > freeBy) throw new Error(`the proxy still holds its ports 5 s after npm was killed:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    try {
+      process.kill(-npm.pid!, "SIGKILL");
+    } catch {
+      // the group is gone: nothing was left behind
+    }
+  }
 });

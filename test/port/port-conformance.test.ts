@@ -386,6 +386,29 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
     }
   });
 
+  test("random and randomBytes: floats in [0, 1); bytes filling arrays of any size (over 64 KiB too), different each call", () => {
+    for (let i = 0; i < 1000; i++) {
+      const r = runtime.random();
+      expect(r >= 0 && r < 1).toBe(true);
+    }
+    for (const size of [0, 1, 16, 4096, 65536 + 17, 200_000]) {
+      const a = new Uint8Array(size);
+      const b = new Uint8Array(size);
+      runtime.randomBytes(a);
+      runtime.randomBytes(b);
+      if (size < 16) continue;
+      expect(firstDifference(a, b)).not.toBe(-1);
+      // Every byte value shows up in a large fill, and the tail is filled as well as the head.
+      if (size >= 4096) expect(new Set(a).size).toBe(256);
+      if (size > 65536) expect(new Set(a.subarray(size - 4096)).size).toBe(256);
+    }
+  });
+
+  test("the small-array preference is declared where the engine wants arrays of their own (bun), absent elsewhere", () => {
+    // port.ts, ownSmallArrays: the core makes small arrays one by one on such a runtime.
+    expect(runtime.ownSmallArrays === true).toBe(target.name === "bun");
+  });
+
   test("resolve, readTextFile and memoryUsage", async () => {
     expect(await runtime.resolve("localhost")).toEqual(expect.arrayContaining([expect.stringMatching(/^(127\.0\.0\.1|::1)$/)]));
     expect(await runtime.readTextFile(new URL("../../package.json", import.meta.url).pathname)).toContain('"name": "polyvoy"');

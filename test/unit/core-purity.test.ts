@@ -1,7 +1,9 @@
 /**
  * core/ must run unchanged on any runtime: it reaches the outside world only through
- * the port (core/port.ts). This test fails if any core file imports a runtime module
- * or touches a runtime global.
+ * the port (core/port.ts). This test fails if any core file imports a runtime module,
+ * touches a runtime global, reads randomness or time other than through the port, or
+ * names a runtime, engine or allocator (code and comments alike: what is true of one
+ * runtime is said in its adapter, under runtimes/).
  */
 import { describe, expect, test } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
@@ -22,12 +24,25 @@ const FORBIDDEN: [RegExp, string][] = [
   [/\bprocess\s*\./, "uses process"],
   [/\bBuffer\b/, "uses Buffer"],
   [/\bglobalThis\s*\.\s*(Deno|Bun|process|Buffer)\b/, "reaches a runtime global through globalThis"],
+  // Randomness and time come through the port (Runtime.random, randomBytes, now,
+  // wallClock): the memory runtime's seed then replays a run byte for byte.
+  [/\bMath\s*\.\s*random\b/, "uses Math.random (Runtime.random is the port's)"],
+  [/\bcrypto\b/, "uses crypto (Runtime.randomBytes is the port's)"],
+  [/\bDate\b/, "uses Date (Runtime.wallClock is the port's; util/civil-time.ts formats it)"],
+  [/\bperformance\b/, "uses performance (Runtime.now is the port's)"],
 ];
+
+/** Runtimes, engines and allocators the core does not name, in code or comments. */
+const NAMED = /\b(bun|deno|v8|jsc|javascriptcore|eden|mimalloc|glibc)\b/i;
 
 /** Problems in one file's source, as `file:line: what`. Comments are skipped. */
 export function purityProblems(file: string, source: string): string[] {
   const problems: string[] = [];
   const code = source.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, " "));
+  source.split("\n").forEach((line, i) => {
+    const named = line.match(NAMED)?.[0];
+    if (named) problems.push(`${file}:${i + 1}: names "${named}" (say it in the adapter): ${line.trim()}`);
+  });
   code.split("\n").forEach((line, i) => {
     const text = line.replace(/\/\/.*$/, "");
     for (const [pattern, what] of FORBIDDEN) if (pattern.test(text)) problems.push(`${file}:${i + 1}: ${what}: ${line.trim()}`);
@@ -48,7 +63,7 @@ function coreFiles(dir: string): string[] {
 }
 
 describe("core purity", () => {
-  test("no file under core/ imports node:*, bun, or uses Deno, Bun, process, Buffer, require", () => {
+  test("no file under core/ imports node:*, bun, uses Deno, Bun, process, Buffer, require, Math.random, crypto, Date, performance, or names a runtime, engine or allocator", () => {
     const files = coreFiles(CORE);
     expect(files.length).toBeGreaterThan(10);
     const problems = files.flatMap((file) => purityProblems(relative(ROOT, file), readFileSync(file, "utf8")));
@@ -65,8 +80,19 @@ describe("core purity", () => {
       `process.exit(1);`,
       `const b = Buffer.from("x");`,
       `import express from "express";`,
+      `const r = Math.random();`,
+      `globalThis.crypto.getRandomValues(bytes);`,
+      `const t = Date.now();`,
+      `const s = new Date(ms).toISOString();`,
+      `const t = performance.now();`,
+      `// On Bun this is faster`,
+      ` * JavaScriptCore's eden collections`,
+      `/* glibc's malloc */`,
+      `// V8 makes a backing store`,
+      `const slabs = runtime.name === "deno";`,
     ];
     for (const line of bad) expect(purityProblems("x.ts", line), line).not.toEqual([]);
     expect(purityProblems("x.ts", `// Buffer and process.exit in a comment are fine\nimport { z } from "zod";`)).toEqual([]);
+    expect(purityProblems("x.ts", `// Date.now() and Math.random() in a comment are fine\nconst bundle = "x"; // a "node" config field too`)).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { ReadDisableCount } from "../../core/adapter-kit/read-disable-count.ts";
+import { ReadDisableCount } from "../../runtimes/kit/read-disable-count.ts";
 
 describe("ReadDisableCount", () => {
   test("starts enabled", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { WriteQueue } from "../../core/adapter-kit/write-queue.ts";
+import { WriteQueue } from "../../runtimes/kit/write-queue.ts";
 
 const chunk = (...values: number[]): Uint8Array => Uint8Array.from(values);
 const arr = (data: Uint8Array | undefined): number[] | undefined => (data ? Array.from(data) : undefined);

@@ -38,7 +38,7 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     internal = headers.get("x-envoy-internal") === "true";
   }
   if (config.generateRequestId && (!headers.has("x-request-id") || (config.useRemoteAddress && !internal))) {
-    headers.set("x-request-id", uuid4());
+    headers.set("x-request-id", uuid4(cm.server.runtime));
   }
 }
 

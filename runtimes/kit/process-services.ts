@@ -1,9 +1,10 @@
-import { SerialAppendFile } from "../../core/adapter-kit/serial-append-file.ts";
+import { SerialAppendFile } from "./serial-append-file.ts";
 import { lookup } from "node:dns/promises";
 import { close as fsClose, open as fsOpen, write as fsWrite } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { AppendFile, Runtime } from "../../core/port.ts";
-import { toPortError } from "../../core/adapter-kit/errors.ts";
+import { toPortError } from "./errors.ts";
+import { randomBytes } from "./random-bytes.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -28,6 +29,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   exit: (code) => process.exit(code),
   memoryUsage: () => process.memoryUsage.rss(),
   random: Math.random,
+  randomBytes,
 };
 
 // ---- Append-only files (access logs) ---------------------------------------------------

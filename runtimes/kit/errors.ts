@@ -1,4 +1,4 @@
-import type { PortError } from "../port.ts";
+import type { PortError } from "../../core/port.ts";
 
 /** Turn whatever a runtime threw into the port's PortError shape. */
 export function toPortError(err: unknown): PortError {

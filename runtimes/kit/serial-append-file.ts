@@ -1,4 +1,4 @@
-import type { AppendFile } from "../port.ts";
+import type { AppendFile } from "../../core/port.ts";
 
 const ignore = (): void => {};
 

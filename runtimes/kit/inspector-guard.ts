@@ -1,0 +1,60 @@
+/**
+ * Keep SIGUSR1 from opening the runtime's debugger. Node opens its inspector on
+ * 127.0.0.1:9229 when it receives SIGUSR1, and Deno does the same since 2.9.2
+ * (denoland/deno#35738); any local user who can reach that port can then run code
+ * inside the proxy. polyvoy uses SIGUSR1 as Envoy does, to reopen access logs
+ * (core/main.ts), and logrotate recipes send it.
+ *
+ * Node does not start its inspector while a JavaScript SIGUSR1 listener is installed
+ * (checked on node 20; `--disable-sigusr1` does the same from Node 22.14 on), so
+ * installing one, first thing, is enough there. Deno opens it whatever JavaScript
+ * listens: there the listener closes the inspector as soon as it appears (within
+ * milliseconds; on any runtime that opens one anyway, node included), unless it was
+ * already open when the guard was installed (the user started the runtime with
+ * --inspect: they asked for a debugger). Bun opens no inspector on a signal; the
+ * listener keeps SIGUSR1 from killing it before the core asks for the signal.
+ */
+import * as inspector from "node:inspector";
+import process from "node:process";
+import { setTimeout } from "node:timers";
+
+/** How long after a SIGUSR1 an inspector the runtime opens is watched for. */
+const WATCH_MS = 1000;
+
+let installed = false;
+let openAtStart = false;
+
+/** Install the guard (idempotent): main.ts files call it first thing, adapters again on creation. */
+export function guardInspector(): void {
+  if (installed) return;
+  installed = true;
+  openAtStart = inspectorUrl() !== undefined;
+  process.on("SIGUSR1", onSigusr1);
+}
+
+function onSigusr1(): void {
+  if (openAtStart) return;
+  const deadline = Date.now() + WATCH_MS;
+  const check = (): void => {
+    const url = inspectorUrl();
+    if (url !== undefined) {
+      try {
+        inspector.close();
+      } catch {
+        // nothing more we can do; the warning says so
+      }
+      process.stderr.write(`polyvoy: the runtime opened its inspector on SIGUSR1 (${url}); ${inspectorUrl() === undefined ? "closed it" : "could not close it"}\n`);
+      return;
+    }
+    if (Date.now() < deadline) setTimeout(check, 1).unref();
+  };
+  check();
+}
+
+function inspectorUrl(): string | undefined {
+  try {
+    return inspector.url() ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
