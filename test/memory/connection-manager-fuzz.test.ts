@@ -117,7 +117,7 @@ const CLIENT_PLAN: fc.Arbitrary<ClientPlan> = fc.record({
     { weight: 1, arbitrary: fc.integer({ min: 20, max: 60 }).map((n) => Array.from({ length: n }, (): RequestSpec => ({ method: "GET", body: 0, chunked: false, expectContinue: false, close: false }))) },
   ),
   hostile: fc.option(fc.record({ bytes: fc.constantFrom(...HOSTILE), at: fc.nat({ max: 5 }) }), { freq: 4, nil: undefined }),
-  mutations: fc.oneof({ weight: 3, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(mutationArb(), { minLength: 1, maxLength: 3 }) }),
+  mutations: fc.oneof({ weight: 3, arbitrary: fc.constant<Mutation[]>([]) }, { weight: 1, arbitrary: fc.array(mutationArb(), { minLength: 1, maxLength: 3 }) }),
   cuts: cutsArb(),
   gapMs: fc.constantFrom(0, 0, 1, 10, 200),
   readPauseMs: fc.constantFrom(0, 0, 0, 500, 5000, 60_000),
@@ -318,7 +318,7 @@ const UPSTREAM_PLAN: fc.Arbitrary<UpstreamPlan> = fc.record({
 });
 
 /** The upstream: answers each request it parses with the plan's next answer (cycling). */
-function startUpstream(runtime: MemoryRuntime, plan: UpstreamPlan, errors: string[] = []): Promise<unknown> {
+function startUpstream(runtime: MemoryRuntime, plan: UpstreamPlan, errors: string[] = [], activity = { at: 0 }): Promise<unknown> {
   let next = 0;
   return runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket: Socket) => {
     const parser = new HttpParser("request");
@@ -330,6 +330,7 @@ function startUpstream(runtime: MemoryRuntime, plan: UpstreamPlan, errors: strin
       reads.forEach((read, i) => {
         runtime.setTimeout(() => {
           if (done) return;
+          activity.at = runtime.now();
           socket.write(read);
           if (i === reads.length - 1) then?.();
         }, i);
@@ -450,7 +451,8 @@ async function runOnce(seed: number, proxyPlan: ProxyPlan, upstreamPlan: Upstrea
   };
 
   const upstreamErrors: string[] = [];
-  await startUpstream(runtime, upstreamPlan, upstreamErrors);
+  const upstreamActivity = { at: 0 };
+  await startUpstream(runtime, upstreamPlan, upstreamErrors, upstreamActivity);
   const hcm: Record<string, unknown> = {};
   if (proxyPlan.streamIdleTimeout) hcm.stream_idle_timeout = proxyPlan.streamIdleTimeout;
   if (proxyPlan.requestHeadersTimeout) hcm.request_headers_timeout = proxyPlan.requestHeadersTimeout;
@@ -499,6 +501,13 @@ async function runOnce(seed: number, proxyPlan: ProxyPlan, upstreamPlan: Upstrea
     problems.push(`leak: ${runtime.openSockets.size} socket(s) still open: ${[...runtime.openSockets].map((s) => `S${s.id}(${s.role} ${s.local?.port}->${s.remote?.port})`).join(", ")}`);
   }
   if (runtime.pendingTimers > 0) problems.push(`leak: ${runtime.pendingTimers} timer(s) still armed`);
+  // Idle came no later than the longest configured timeout after the last thing a peer
+  // did: the HCM's and the pool's idle timeouts (1 h, Envoy's default), a stream's idle
+  // timeout (5 min), a route timeout, the delayed close and some slack. Later means a
+  // timer that keeps re-arming itself.
+  const lastAction = Math.max(upstreamActivity.at, ...clients.map((c) => c.lastActionAt));
+  const idleBound = lastAction + 3_600_000 + 300_000 + 15_000 + 10_000;
+  if (runtime.now() > idleBound) problems.push(`timers: the run went idle at t=${runtime.now()}, more than the longest timeout after the last peer action (t=${lastAction})`);
   // What the proxy buffered for one connection: its limit, plus the one read that crossed it, plus a head.
   for (const { socket, limit } of proxySockets) {
     const bound = limit + READ_SIZE + 16 * 1024;

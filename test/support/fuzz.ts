@@ -143,7 +143,7 @@ export function mutate(input: Uint8Array, mutations: readonly Mutation[]): Uint8
 /** Cut points (fractions of the length) splitting a stream into reads. */
 export function cutsArb(): fc.Arbitrary<number[]> {
   return fc.oneof(
-    { weight: 1, arbitrary: fc.constant([]) },
+    { weight: 1, arbitrary: fc.constant<number[]>([]) },
     { weight: 4, arbitrary: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 12 }) },
   );
 }
