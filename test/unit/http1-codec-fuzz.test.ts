@@ -211,7 +211,10 @@ class Sink implements ByteSink {
   }
 }
 
-const LIMITS = { maxRequestHeadersBytes: 4096, maxHeadersCount: 20 };
+type Limits = { maxRequestHeadersBytes: number; maxHeadersCount: number };
+const LIMITS: Limits = { maxRequestHeadersBytes: 4096, maxHeadersCount: 20 };
+/** Small limits too, so heads cross them at every point of a stream (431s). */
+const LIMITS_ARB: fc.Arbitrary<Limits> = fc.constantFrom(LIMITS, LIMITS, { maxRequestHeadersBytes: 120, maxHeadersCount: 3 });
 
 /**
  * Drives an Http1ServerCodec as the connection manager does: answers each complete
@@ -221,7 +224,7 @@ const LIMITS = { maxRequestHeadersBytes: 4096, maxHeadersCount: 20 };
  */
 class ServerHarness implements ServerCodecCallbacks {
   readonly sink = new Sink();
-  readonly codec = new Http1ServerCodec(this.sink, this, LIMITS);
+  readonly codec: Http1ServerCodec;
   readonly streams: StreamRecorder[] = [];
   readonly errors: CodecError[] = [];
   readonly problems: string[] = [];
@@ -230,7 +233,12 @@ class ServerHarness implements ServerCodecCallbacks {
   private unanswered: StreamRecorder[] = [];
   closed = false;
 
-  constructor(readonly answerInCallback: boolean) {}
+  constructor(
+    readonly answerInCallback: boolean,
+    readonly limits: Limits,
+  ) {
+    this.codec = new Http1ServerCodec(this.sink, this, limits);
+  }
 
   onRequestBegin(): void {
     this.requestsBegun++;
@@ -283,7 +291,7 @@ class ServerHarness implements ServerCodecCallbacks {
     const internals = this.codec as unknown as { pending?: Uint8Array; headBytes: number };
     const held = internals.pending?.byteLength ?? 0;
     if (held > read.byteLength) this.problems.push(`holds ${held} bytes after a read of ${read.byteLength}`);
-    if (internals.headBytes > LIMITS.maxRequestHeadersBytes + 0) this.problems.push(`head of ${internals.headBytes} bytes held, over the limit`);
+    if (internals.headBytes > this.limits.maxRequestHeadersBytes) this.problems.push(`head of ${internals.headBytes} bytes held, over the limit`);
   }
 
   result(): ServerRun {
@@ -397,8 +405,8 @@ function checkStream(events: Event[], index: number, errored: boolean): string[]
 }
 
 /** Feeds `reads` (FIN with the last one, or after it) and returns what came out; a throw is a problem. */
-function runServer(reads: Uint8Array[], answerInCallback: boolean, finWithLast: boolean): ServerRun {
-  const h = new ServerHarness(answerInCallback);
+function runServer(reads: Uint8Array[], answerInCallback: boolean, finWithLast: boolean, limits = LIMITS): ServerRun {
+  const h = new ServerHarness(answerInCallback, limits);
   try {
     reads.forEach((read, i) => h.feed(read, finWithLast && i === reads.length - 1));
     if (!finWithLast) h.feed(new Uint8Array(0), true);
@@ -486,19 +494,19 @@ describe("HTTP/1 server codec fuzz", () => {
     "random and mutated request streams: no throw, same events in any reads, well-formed unambiguous streams, bounded buffering",
     () => {
       fc.assert(
-        fc.property(streamArb(REQUEST_SEEDS, REQUEST_TEXT), cutsArb(), fc.boolean(), (data, cuts, finWithLast) => {
-          const whole = runServer([data], false, finWithLast);
+        fc.property(streamArb(REQUEST_SEEDS, REQUEST_TEXT), cutsArb(), fc.boolean(), LIMITS_ARB, (data, cuts, finWithLast, limits) => {
+          const whole = runServer([data], false, finWithLast, limits);
           expect(whole.problems).toEqual([]);
           // Every request begun has a stream, but the last when its head was cut by an error or the FIN.
           expect(whole.requestsBegun - whole.streams.length).toBeGreaterThanOrEqual(0);
           expect(whole.requestsBegun - whole.streams.length).toBeLessThanOrEqual(1);
-          const split = runServer(splitAt(data, cuts), false, finWithLast);
+          const split = runServer(splitAt(data, cuts), false, finWithLast, limits);
           expect(split.problems).toEqual([]);
           // A FIN in the read that completed a request makes its response the last
           // (connection: close); read later, the response may have gone out before it.
           const outcome = (run: ServerRun) => (finWithLast ? { ...run, output: run.output.replace(/connection: (close|keep-alive)\r\n/g, "") } : run);
           expect(outcome(split)).toEqual(outcome(whole));
-          const inCallback = runServer(splitAt(data, cuts), true, finWithLast);
+          const inCallback = runServer(splitAt(data, cuts), true, finWithLast, limits);
           expect(outcome(inCallback)).toEqual(outcome(whole));
         }),
         fuzzParameters(RUNS),
@@ -511,9 +519,9 @@ describe("HTTP/1 server codec fuzz", () => {
     "one byte per read gives the same as one read",
     () => {
       fc.assert(
-        fc.property(streamArb(REQUEST_SEEDS, REQUEST_TEXT), (data) => {
-          const whole = runServer([data], true, false);
-          expect(runServer(bytewise(data), true, false)).toEqual(whole);
+        fc.property(streamArb(REQUEST_SEEDS, REQUEST_TEXT), LIMITS_ARB, (data, limits) => {
+          const whole = runServer([data], true, false, limits);
+          expect(runServer(bytewise(data), true, false, limits)).toEqual(whole);
         }),
         fuzzParameters(RUNS / 4),
       );
