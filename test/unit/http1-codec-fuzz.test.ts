@@ -104,6 +104,8 @@ const KNOWN_BUGS = {
   secondErrorAtFin: true,
   /** BUG-CRLF: see "a CRLF after a complete response…" below. */
   strayCrlfAfterResponse: true,
+  /** BUG-LIMIT: see "a head over a limit and malformed…" below. */
+  limitOrMalformedByReads: true,
 };
 
 // ------------------------------------------------------------------ generated messages
@@ -291,7 +293,8 @@ class ServerHarness implements ServerCodecCallbacks {
     const internals = this.codec as unknown as { pending?: Uint8Array; headBytes: number };
     const held = internals.pending?.byteLength ?? 0;
     if (held > read.byteLength) this.problems.push(`holds ${held} bytes after a read of ${read.byteLength}`);
-    if (internals.headBytes > this.limits.maxRequestHeadersBytes) this.problems.push(`head of ${internals.headBytes} bytes held, over the limit`);
+    // (The count passes the limit by the span that crossed it, and that is refused: 431.)
+    if (internals.headBytes > this.limits.maxRequestHeadersBytes && this.errors.length === 0) this.problems.push(`head of ${internals.headBytes} bytes held, over the limit`);
   }
 
   result(): ServerRun {
@@ -487,6 +490,12 @@ function runClient(method: string, reads: Uint8Array[]): ClientRun {
 
 // ------------------------------------------------------------------ properties
 
+/** A run as compared across reads: while BUG-LIMIT stands, a 400 and a 431 count as one refusal. */
+function comparable(run: ServerRun): ServerRun {
+  if (!KNOWN_BUGS.limitOrMalformedByReads) return run;
+  return { ...run, errors: run.errors.map((e) => (e.status === 431 ? { status: 400, details: "http1.codec_error" } : e)) };
+}
+
 const RUNS = 1000;
 
 describe("HTTP/1 server codec fuzz", () => {
@@ -504,7 +513,7 @@ describe("HTTP/1 server codec fuzz", () => {
           expect(split.problems).toEqual([]);
           // A FIN in the read that completed a request makes its response the last
           // (connection: close); read later, the response may have gone out before it.
-          const outcome = (run: ServerRun) => (finWithLast ? { ...run, output: run.output.replace(/connection: (close|keep-alive)\r\n/g, "") } : run);
+          const outcome = (run: ServerRun) => comparable(finWithLast ? { ...run, output: run.output.replace(/connection: (close|keep-alive)\r\n/g, "") } : run);
           expect(outcome(split)).toEqual(outcome(whole));
           const inCallback = runServer(splitAt(data, cuts), true, finWithLast, limits);
           expect(outcome(inCallback)).toEqual(outcome(whole));
@@ -521,7 +530,8 @@ describe("HTTP/1 server codec fuzz", () => {
       fc.assert(
         fc.property(streamArb(REQUEST_SEEDS, REQUEST_TEXT), LIMITS_ARB, (data, limits) => {
           const whole = runServer([data], true, false, limits);
-          expect(runServer(bytewise(data), true, false, limits)).toEqual(whole);
+          expect(whole.problems).toEqual([]);
+          expect(comparable(runServer(bytewise(data), true, false, limits))).toEqual(comparable(whole));
         }),
         fuzzParameters(RUNS / 4),
       );
@@ -646,6 +656,22 @@ describe("HTTP/1 codec fuzz findings (regressions)", () => {
 
   test("BUG-FIN: (the same request without the FIN gives one error)", () => {
     expect(decode(["POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]).errors).toHaveLength(1);
+  });
+
+  // BUG-LIMIT. message-parser.ts counts a field against max_headers_count when it is
+  // completed, which is at the next field's first span (onHeaderField), and bytes against
+  // the head size as spans arrive. When llhttp finds an error in the next field, the
+  // pieces it had not reported yet never arrive: read at once, such a head is a 400
+  // (malformed); read a byte at a time, the same head is a 431 (too many headers). Both
+  // refuse it; which answer and which stat (http1.too_many_headers or codec_error)
+  // depends on the reads.
+  test.fails("BUG-LIMIT: a head over the field-count limit and malformed just after: the same answer in any reads", () => {
+    const head = latin1Bytes("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC\0: 3\r\n\r\n");
+    const limits = { maxRequestHeadersBytes: 4096, maxHeadersCount: 1 };
+    const whole = runServer([head], true, false, limits).errors;
+    const bytes = runServer(bytewise(head), true, false, limits).errors;
+    expect(whole).toHaveLength(1);
+    expect(bytes).toEqual(whole);
   });
 
   // BUG-CRLF. http1-client-codec.ts dispatch(): bytes arriving with no request outstanding
