@@ -22,6 +22,9 @@ export function formatPath(path: ConfigPath): string {
   let text = "";
   for (const key of path) {
     if (typeof key === "number") text += `[${key}]`;
+    // A key with a line break or control character (a YAML complex key is one, stringified)
+    // would break the one-line problem: quoted in brackets, like an index.
+    else if (typeof key === "string" && (key === "" || /[\x00-\x1f\x7f]/.test(key))) text += `[${JSON.stringify(key)}]`;
     else text += (text === "" ? "" : ".") + String(key);
   }
   return text === "" ? "config" : text;

@@ -51,11 +51,13 @@ type Parsed = { ok: true; value: unknown } | { ok: false; problems: string[] };
 
 function parseYaml(text: string): Parsed {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
+  // logLevel "silent": the library would otherwise print its warnings to the process's
+  // stderr; they are problems here (an unknown tag is not silently read as a string).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: "silent" });
+  if (doc.errors.length > 0 || doc.warnings.length > 0) {
     return {
       ok: false,
-      problems: doc.errors.map((e) => {
+      problems: [...doc.errors, ...doc.warnings].map((e) => {
         // Envoy reads one document; the library's own wording points at its API.
         const message = e.code === "MULTIPLE_DOCS" ? "more than one YAML document (a config is a single document)" : e.message;
         return syntaxProblem("YAML", message, lineCounter.linePos(e.pos[0]));
@@ -117,7 +119,14 @@ function normalizeKeys(value: unknown, path: ConfigPath, problems: string[]): un
     givenAs.set(name, key);
     // Maps whose keys are the user's own (a JSON access-log format's output field names)
     // are kept as written.
-    out[name] = USER_KEYED_MAPS.has(name) ? child : normalizeKeys(child, [...path, name], problems);
+    // Defined, not assigned: a "__proto__" key assigned would set out's prototype, hiding
+    // its fields from the strict schema's unknown-key check while lookups still find them.
+    Object.defineProperty(out, name, {
+      value: USER_KEYED_MAPS.has(name) ? child : normalizeKeys(child, [...path, name], problems),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }
