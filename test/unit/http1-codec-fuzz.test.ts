@@ -96,16 +96,8 @@ const RESPONSE_SEEDS = [
  * false, or delete it, once the fix lands).
  */
 const KNOWN_BUGS = {
-  /** BUG-OWS: see "trailing whitespace of a field value…" below. */
-  trailingWhitespaceAcrossReads: true,
   /** BUG-TE: see "transfer codings other than chunked…" below (fixed on main by the codec rewrite). */
   transferCodings: false,
-  /** BUG-FIN: see "a FIN in the read that failed…" below. */
-  secondErrorAtFin: true,
-  /** BUG-CRLF: see "a CRLF after a complete response…" below. */
-  strayCrlfAfterResponse: true,
-  /** BUG-LIMIT: see "a head over a limit and malformed…" below. */
-  limitOrMalformedByReads: true,
 };
 
 // ------------------------------------------------------------------ generated messages
@@ -252,7 +244,6 @@ class ServerHarness implements ServerConnectionCallbacks {
   }
   onCodecError(error: CodecError): void {
     if (this.errors.length > 0) {
-      if (KNOWN_BUGS.secondErrorAtFin && error.reason === "client closed mid-request") return;
       this.problems.push(`a second codec error: ${error.reason} after ${this.errors[0]!.reason}`);
     }
     this.errors.push(error);
@@ -316,7 +307,7 @@ class StreamRecorder implements RequestDecoder {
     readonly index: number,
   ) {}
   decodeHeaders(h: RequestHeaders, endStream: boolean): void {
-    this.events.push({ kind: "headers", method: h.method, path: h.path, authority: trimOws(h.authority), protocol: h.protocol, upgrade: h.upgrade, headers: fieldsOf(h), end: endStream });
+    this.events.push({ kind: "headers", method: h.method, path: h.path, authority: h.authority, protocol: h.protocol, upgrade: h.upgrade, headers: fieldsOf(h), end: endStream });
     this.upgrade = h.upgrade;
     if (endStream || h.upgrade) this.end();
   }
@@ -338,13 +329,8 @@ class StreamRecorder implements RequestDecoder {
   }
 }
 
-/** Trailing SP/HTAB of a value dropped while BUG-OWS stands (the codec keeps them when a read ends right after them). */
-function trimOws(value: string): string {
-  return KNOWN_BUGS.trailingWhitespaceAcrossReads ? value.replace(/[ \t]+$/, "") : value;
-}
-
 function fieldsOf(map: HeaderMap): [string, string][] {
-  return map.entries().map(([n, v]) => [n, trimOws(v)]);
+  return map.entries();
 }
 
 /** A request's fields that decide its framing: present only when unambiguous. */
@@ -490,12 +476,6 @@ function runClient(method: string, reads: Uint8Array[]): ClientRun {
 
 // ------------------------------------------------------------------ properties
 
-/** A run as compared across reads: while BUG-LIMIT stands, a 400 and a 431 count as one refusal. */
-function comparable(run: ServerRun): ServerRun {
-  if (!KNOWN_BUGS.limitOrMalformedByReads) return run;
-  return { ...run, errors: run.errors.map((e) => (e.status === 431 ? { status: 400, details: "http1.codec_error" } : e)) };
-}
-
 const RUNS = 1000;
 
 describe("HTTP/1 server codec fuzz", () => {
@@ -513,7 +493,7 @@ describe("HTTP/1 server codec fuzz", () => {
           expect(split.problems).toEqual([]);
           // A FIN in the read that completed a request makes its response the last
           // (connection: close); read later, the response may have gone out before it.
-          const outcome = (run: ServerRun) => comparable(finWithLast ? { ...run, output: run.output.replace(/connection: (close|keep-alive)\r\n/g, "") } : run);
+          const outcome = (run: ServerRun) => (finWithLast ? { ...run, output: run.output.replace(/connection: (close|keep-alive)\r\n/g, "") } : run);
           expect(outcome(split)).toEqual(outcome(whole));
           const inCallback = runServer(splitAt(data, cuts), true, finWithLast, limits);
           expect(outcome(inCallback)).toEqual(outcome(whole));
@@ -531,7 +511,7 @@ describe("HTTP/1 server codec fuzz", () => {
         fc.property(streamArb(REQUEST_SEEDS, REQUEST_TEXT), LIMITS_ARB, (data, limits) => {
           const whole = runServer([data], true, false, limits);
           expect(whole.problems).toEqual([]);
-          expect(comparable(runServer(bytewise(data), true, false, limits))).toEqual(comparable(whole));
+          expect(runServer(bytewise(data), true, false, limits)).toEqual(whole);
         }),
         fuzzParameters(RUNS / 4),
       );
@@ -554,8 +534,6 @@ describe("HTTP/1 client codec fuzz", () => {
             expect(whole.problems).toEqual([]);
             const split = runClient(method, splitAt(data, cuts));
             expect(split.problems).toEqual([]);
-            // BUG-CRLF: a CRLF after a complete response, read apart from it, is a protocol error.
-            if (KNOWN_BUGS.strayCrlfAfterResponse && whole.complete && split.protocolError && !whole.protocolError) return;
             expect(split).toEqual(whole);
           },
         ),
@@ -602,7 +580,7 @@ describe("HTTP/1 codec fuzz findings (regressions)", () => {
   // (chunk[end - 1], i.e. chunk[-1]) is undefined: the flag is cleared and the OWS is
   // kept (RFC 9112 §5.1). So "x: padded " reads as "padded" or "padded " depending on
   // where the reads are cut (the same for Host: ":authority" is "a" or "a ").
-  test.fails("BUG-OWS: trailing whitespace of a field value is dropped wherever the reads are cut", () => {
+  test("BUG-OWS: trailing whitespace of a field value is dropped wherever the reads are cut", () => {
     const whole = decode(["GET / HTTP/1.1\r\nHost: a \r\nX: padded \r\n\r\n"]);
     expect(whole.fields).toEqual([[":authority", "a"], ["x", "padded"]]);
     const cut = decode(["GET / HTTP/1.1\r\nHost: a \r\nX: padded ", "\r\n\r\n"]);
@@ -649,7 +627,7 @@ describe("HTTP/1 codec fuzz findings (regressions)", () => {
   // connection (connection.ts onEnd) delivers a FIN apart from data, and resume() passes
   // a held FIN only with bytes that arrived before reading stopped
   // (test/memory/connection-manager-fuzz.test.ts checks the client's view).
-  test.fails("BUG-FIN: a FIN in the read that failed to parse gives one codec error, not two", () => {
+  test("BUG-FIN: a FIN in the read that failed to parse gives one codec error, not two", () => {
     const r = decode(["POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"], true);
     expect(r.errors.map((e) => e.reason)).toHaveLength(1);
   });
@@ -665,7 +643,7 @@ describe("HTTP/1 codec fuzz findings (regressions)", () => {
   // (malformed); read a byte at a time, the same head is a 431 (too many headers). Both
   // refuse it; which answer and which stat (http1.too_many_headers or codec_error)
   // depends on the reads.
-  test.fails("BUG-LIMIT: a head over the field-count limit and malformed just after: the same answer in any reads", () => {
+  test("BUG-LIMIT: a head over the field-count limit and malformed just after: the same answer in any reads", () => {
     const head = latin1Bytes("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC\0: 3\r\n\r\n");
     const limits = { maxRequestHeadersBytes: 4096, maxHeadersCount: 1 };
     const whole = runServer([head], true, false, limits).errors;
@@ -678,7 +656,7 @@ describe("HTTP/1 codec fuzz findings (regressions)", () => {
   // are a protocol error before llhttp sees them, but llhttp (and Envoy's codec, which
   // checks in onMessageBegin) skips CRLFs between messages: a stray CRLF after a response
   // is fine in the response's read and a protocol error in the next one.
-  test.fails("BUG-CRLF: a CRLF after a complete response is no protocol error, in the same read or the next", () => {
+  test("BUG-CRLF: a CRLF after a complete response is no protocol error, in the same read or the next", () => {
     const response = "HTTP/1.1 204 No Content\r\n\r\n";
     expect(runClient("GET", [latin1Bytes(`${response}\r\n`)]).protocolError).toBe(false);
     expect(runClient("GET", [latin1Bytes(response), latin1Bytes("\r\n")]).protocolError).toBe(false);

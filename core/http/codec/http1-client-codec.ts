@@ -84,14 +84,11 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
       return true;
     }
     if (data.byteLength > 0) {
-      if (!this.decoder) {
-        // Bytes with no request outstanding: the connection is unusable.
-        this.protocolError = "response with no request";
-        this.keepAlive = false;
-        return false;
-      }
+      // Bytes with no request outstanding go to llhttp too: it skips the CRLFs allowed
+      // between messages (RFC 9112 §2.2), and a response that begins is refused in
+      // onMessageBegin, as Envoy's codec does, however the reads are cut.
       this.setChunk(data);
-      this.responseStarted = true;
+      if (this.decoder) this.responseStarted = true;
       const errno = this.parser.execute(data);
       this.releaseChunk();
       if (errno === HPE_PAUSED_UPGRADE) {

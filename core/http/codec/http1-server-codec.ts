@@ -43,6 +43,8 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
   upgradeRefused = false;
   /** Set when a request is well-formed for llhttp but not for HTTP semantics: Envoy's local reply for it. */
   private requestError: CodecError | undefined;
+  /** A codec error was reported: nothing more is parsed. */
+  private failed = false;
   /** False once this connection must close after the current response. */
   keepAlive = true;
   /** The current request was fully received. */
@@ -64,6 +66,7 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
 
   /** Feed bytes read from the connection; `endStream` is the client's FIN. */
   dispatch(data: Uint8Array, endStream: boolean): void {
+    if (this.failed) return;
     if (this.upgraded) {
       if (!this.upgradeRefused) this.decoder?.decodeUpgradeData(data, endStream);
       return;
@@ -76,7 +79,9 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
       return;
     }
     if (data.byteLength > 0) this.execute(data);
-    if (!endStream) return;
+    // After a codec error the connection is done: its FIN adds no second error (Envoy's
+    // codec stops dispatching at the first protocol error).
+    if (!endStream || this.failed) return;
     // The FIN may follow an upgrade head or a complete request in the same read.
     if (this.upgraded) this.decoder?.decodeUpgradeData(EMPTY_BYTES, true);
     else if (this.paused) this.holdEnd();
@@ -130,6 +135,7 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
       }
       break;
     }
+    this.failed = true;
     this.keepAlive = false;
     if (this.requestError) return this.callbacks.onCodecError(this.requestError);
     const tooLarge = this.limitError !== undefined;

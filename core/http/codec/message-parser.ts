@@ -136,10 +136,21 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
     } else {
       this.value = this.span(start, end);
     }
-    // Looked up in the bytes: cheaper than in the string, and usually there is none.
-    const last = this.chunk[end - 1];
-    this.valueEndsInWhitespace = last === 32 || last === 9;
-    return this.countHead(end - start);
+    // Looked up in the bytes: cheaper than in the string, and usually there is none. An
+    // empty span (the value's end, when a read ended right after its last byte) leaves the
+    // value's last byte as it was.
+    if (end > start) {
+      const last = this.chunk[end - 1];
+      this.valueEndsInWhitespace = last === 32 || last === 9;
+    }
+    const error = this.countHead(end - start);
+    if (error) return error;
+    // llhttp ends a value's span at the CR (an empty value's at the next line's first
+    // byte), so a span that stops short of the read's end is the value's last piece; one
+    // that reaches it may go on in the next read. The field is added and counted as it
+    // completes, so max_headers_count is judged at the same byte however the reads are
+    // cut (Envoy's balsa_parser.cc hands its codec whole fields, counted in completeLastHeader).
+    return end < this.chunk.byteLength ? this.completeField() : HPE_OK;
   }
 
   /** Fields after this are trailers, with a size budget of their own (Envoy checks headers and trailers apart). */
@@ -148,7 +159,7 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
     this.headBytes = 0;
   }
 
-  /** Flush the last field; call at headers-complete and message-complete (trailers). */
+  /** Add the field read so far (its value complete) to the head or trailers; also at headers-complete and message-complete. */
   protected completeField(): number {
     if (!this.readingValue && this.field === "") return HPE_OK;
     const target = this.inTrailers ? (this.trailers ??= new HeaderMap()) : this.head;
