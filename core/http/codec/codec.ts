@@ -68,6 +68,8 @@ export interface ServerConnection extends Connection {
   readonly responseEncoder: ResponseEncoder;
   /** A response has started and not ended: an error now can only reset the stream. */
   readonly responseInProgress: boolean;
+  /** A request's first byte came and its head is not complete (Envoy's codec has made its stream by now). */
+  readonly headInProgress: boolean;
   /** The current stream is over: go on with the next request, if any is waiting. */
   resume(): void;
 }

@@ -89,7 +89,7 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
       // onMessageBegin, as Envoy's codec does, however the reads are cut.
       this.setChunk(data);
       if (this.decoder) this.responseStarted = true;
-      const errno = this.parser.execute(data);
+      const errno = this.settleLimit(this.parser.execute(data), this.parser);
       this.releaseChunk();
       if (errno === HPE_PAUSED_UPGRADE) {
         this.upgraded = true;

@@ -103,7 +103,7 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
       this.parsing = true;
       let errno: number;
       try {
-        errno = this.parser.execute(data);
+        errno = this.settleLimit(this.parser.execute(data), this.parser);
       } finally {
         this.parsing = false;
         this.releaseChunk();
@@ -302,6 +302,10 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
 
   get isUpgraded(): boolean {
     return this.upgraded && !this.upgradeRefused;
+  }
+
+  get headInProgress(): boolean {
+    return this.head !== NO_REQUEST && this.request === undefined && !this.failed;
   }
 
   get responseInProgress(): boolean {

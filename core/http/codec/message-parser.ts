@@ -3,7 +3,7 @@ import { latin1Decode } from "../../util/latin1.ts";
 import { HeaderMap } from "../header-map.ts";
 import { knownHeaderName } from "./known-header-names.ts";
 import { rememberValue, repeatedValue } from "./repeated-values.ts";
-import { HPE_OK, HPE_USER, type LlhttpHandler } from "./llhttp.ts";
+import { HPE_OK, HPE_PAUSED, HPE_PAUSED_UPGRADE, HPE_USER, type LlhttpHandler, type LlhttpParser } from "./llhttp.ts";
 
 /**
  * What request and response parsing share: turning llhttp's spans into strings.
@@ -28,6 +28,8 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
   private readingValue = false;
   /** Set when a limit was crossed; the errno then returned is HPE_USER. */
   limitError: string | undefined;
+  /** Where in the chunk the field that crossed max_headers_count ended, until settleLimit judges it; else -1. */
+  private limitAt = -1;
 
   constructor(
     private readonly maxHeadBytes: number,
@@ -107,6 +109,7 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
   }
 
   onHeaderField(start: number, end: number): number {
+    if (this.limitError) return HPE_USER;
     if (this.readingValue) {
       const error = this.completeField();
       if (error) return error;
@@ -145,12 +148,34 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
     }
     const error = this.countHead(end - start);
     if (error) return error;
-    // llhttp ends a value's span at the CR (an empty value's at the next line's first
-    // byte), so a span that stops short of the read's end is the value's last piece; one
-    // that reaches it may go on in the next read. The field is added and counted as it
-    // completes, so max_headers_count is judged at the same byte however the reads are
-    // cut (Envoy's balsa_parser.cc hands its codec whole fields, counted in completeLastHeader).
-    return end < this.chunk.byteLength ? this.completeField() : HPE_OK;
+    // The field is added, and counted, as its value completes, so max_headers_count is
+    // judged at the same byte however the reads are cut (Envoy's balsa_parser.cc hands its
+    // codec whole fields, counted in completeLastHeader). llhttp ends a value's span at its
+    // CR (an empty value's at the next line's first byte); a span that reaches the read's
+    // end may go on in the next read, and one that ends elsewhere ends at an error. llhttp
+    // may still refuse the line at that very byte (an overflowing Content-Length): a field
+    // over the limit is refused once llhttp goes past it (settleLimit).
+    if (end < this.chunk.byteLength) {
+      const next = this.chunk[end];
+      if ((next === 13 || next === 10 || this.value === "") && this.completeField() !== HPE_OK) this.limitAt = end;
+    }
+    return HPE_OK;
+  }
+
+  /**
+   * What parsing a chunk came to (llhttp's errno), with a field over max_headers_count
+   * judged: llhttp went past the field's end, or found an error after it, so the limit
+   * stands (HPE_USER); an error at the field's end itself means the line was never
+   * accepted, and that error stands. Call after each execute.
+   */
+  protected settleLimit(errno: number, parser: LlhttpParser): number {
+    const at = this.limitAt;
+    if (at < 0) return errno;
+    this.limitAt = -1;
+    if (errno === HPE_USER || errno === HPE_OK || errno === HPE_PAUSED || errno === HPE_PAUSED_UPGRADE) return HPE_USER;
+    if (parser.stoppedAt > at) return HPE_USER;
+    this.limitError = undefined;
+    return errno;
   }
 
   /** Fields after this are trailers, with a size budget of their own (Envoy checks headers and trailers apart). */
@@ -161,6 +186,7 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
 
   /** Add the field read so far (its value complete) to the head or trailers; also at headers-complete and message-complete. */
   protected completeField(): number {
+    if (this.limitError) return HPE_USER;
     if (!this.readingValue && this.field === "") return HPE_OK;
     const target = this.inTrailers ? (this.trailers ??= new HeaderMap()) : this.head;
     const value = this.valueEndsInWhitespace ? trimTrailingWhitespace(this.value) : this.value;

@@ -148,13 +148,15 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    */
   private onPeerEnd(): void {
     this.peerEnded = true;
+    // A head cut short: Envoy's stream exists from the request's first byte, so it is reset too (no reply).
+    if (!this.stream && this.codec.headInProgress) this.newStream(this.codec.responseEncoder);
     if (this.stream && !this.codec.isUpgraded) {
       this.closeForPeer();
       return;
     }
-    // Between requests, or a head cut short (the codec answers that), or requests
-    // pipelined behind one whose response waits for the client to read (the codec keeps
-    // the FIN behind them, and the last response closes the connection).
+    // Between requests, or requests pipelined behind one whose response waits for the
+    // client to read (the codec keeps the FIN behind them, and the last response closes
+    // the connection).
     this.inCodec++;
     this.codec.dispatch(EMPTY_BYTES, true);
     this.inCodec--;
