@@ -352,6 +352,23 @@ describe("Http1ServerCodec: requests", () => {
     },
   );
 
+  test("headInProgress: from a request's first byte until its head is complete (the connection manager resets such a stream at a FIN)", () => {
+    const h = new Harness();
+    expect(h.codec.headInProgress).toBe(false);
+    h.feed("GET / HT");
+    expect(h.codec.headInProgress).toBe(true);
+    h.feed("TP/1.1\r\nHost: a\r\n\r\n");
+    expect(h.codec.headInProgress).toBe(false);
+    h.stream.encoder.encodeHeaders(response(200), true);
+    h.codec.resume();
+    expect(h.codec.headInProgress).toBe(false);
+    // A FIN in the head is no codec error: the bytes were fine, there were not enough of them.
+    h.feed("GET /b HTTP/1.1\r\nHo", true);
+    expect(h.errors).toEqual([]);
+    expect(h.codec.headInProgress).toBe(true);
+    expect(new Harness().feed("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n").codec.headInProgress).toBe(false);
+  });
+
   test("a FIN right behind a complete request: the response is the last one", () => {
     const h = new Harness().feed(GET, true);
     expect(h.codec.keepAlive).toBe(false);
