@@ -98,6 +98,8 @@ const RESPONSE_SEEDS = [
 const KNOWN_BUGS = {
   /** BUG-TE: see "transfer codings other than chunked…" below (fixed on main by the codec rewrite). */
   transferCodings: false,
+  /** BUG-SIZE: see "a head over the size limit inside a field name…" below. */
+  sizeLimitByReads: true,
 };
 
 // ------------------------------------------------------------------ generated messages
@@ -476,6 +478,12 @@ function runClient(method: string, reads: Uint8Array[]): ClientRun {
 
 // ------------------------------------------------------------------ properties
 
+/** A run as compared across reads: while BUG-SIZE stands, a 431 for the head's size and a 400 count as one refusal. */
+function comparable(run: ServerRun): ServerRun {
+  if (!KNOWN_BUGS.sizeLimitByReads) return run;
+  return { ...run, errors: run.errors.map((e) => (e.details === "http1.headers_too_large" ? { status: 400, details: "http1.codec_error" } : e)) };
+}
+
 const RUNS = 1000;
 
 describe("HTTP/1 server codec fuzz", () => {
@@ -493,7 +501,7 @@ describe("HTTP/1 server codec fuzz", () => {
           expect(split.problems).toEqual([]);
           // A FIN in the read that completed a request makes its response the last
           // (connection: close); read later, the response may have gone out before it.
-          const outcome = (run: ServerRun) => (finWithLast ? { ...run, output: run.output.replace(/connection: (close|keep-alive)\r\n/g, "") } : run);
+          const outcome = (run: ServerRun) => comparable(finWithLast ? { ...run, output: run.output.replace(/connection: (close|keep-alive)\r\n/g, "") } : run);
           expect(outcome(split)).toEqual(outcome(whole));
           const inCallback = runServer(splitAt(data, cuts), true, finWithLast, limits);
           expect(outcome(inCallback)).toEqual(outcome(whole));
@@ -511,7 +519,7 @@ describe("HTTP/1 server codec fuzz", () => {
         fc.property(streamArb(REQUEST_SEEDS, REQUEST_TEXT), LIMITS_ARB, (data, limits) => {
           const whole = runServer([data], true, false, limits);
           expect(whole.problems).toEqual([]);
-          expect(runServer(bytewise(data), true, false, limits)).toEqual(whole);
+          expect(comparable(runServer(bytewise(data), true, false, limits))).toEqual(comparable(whole));
         }),
         fuzzParameters(RUNS / 4),
       );
@@ -669,6 +677,22 @@ describe("HTTP/1 codec fuzz findings (regressions)", () => {
     const limits = { maxRequestHeadersBytes: 4096, maxHeadersCount: 2 };
     const whole = runServer([head], true, false, limits).errors;
     expect(whole).toEqual([{ status: 431, details: "http1.too_many_headers" }]);
+    expect(runServer(bytewise(head), true, false, limits).errors).toEqual(whole);
+  });
+
+  // BUG-SIZE (found by hand beside BUG-LIMIT; the fuzz has not hit it yet). The head's
+  // size is counted as llhttp reports spans, and a read that ends inside a URL or a
+  // field name reports the piece so far; read at once, a name that llhttp refuses at a
+  // later byte is never reported. So a head that crosses max_request_headers_kb inside
+  // such a name and is malformed further in that name is 400 read at once and 431 a
+  // byte at a time. Counting the unreported piece at the error would need llhttp's span
+  // start (the wasm build has no accessor for it). Both refuse the head; only the status and
+  // the stat (http1.headers_too_large or codec_error) depend on the reads.
+  test.fails("BUG-SIZE: a head over the size limit inside a field name that is malformed further in: the same answer in any reads", () => {
+    const head = latin1Bytes(`GET / HTTP/1.1\r\nHost: a\r\nX-${"a".repeat(80)}\0: 1\r\n\r\n`);
+    const limits = { maxRequestHeadersBytes: 60, maxHeadersCount: 100 };
+    const whole = runServer([head], true, false, limits).errors;
+    expect(whole).toHaveLength(1);
     expect(runServer(bytewise(head), true, false, limits).errors).toEqual(whole);
   });
 
