@@ -587,10 +587,8 @@ describe("connection manager fuzz findings (regressions)", () => {
     expect(held).toBeLessThanOrEqual(1024 + READ_SIZE + 16 * 1024);
   });
 
-  // BUG-FIN (test/unit/http1-codec-fuzz.test.ts) seen from the client: the codec reports
-  // two errors when a failing read carries the FIN, but the connection (connection.ts)
-  // delivers a FIN apart from data today, so the client sees one 400 and one protocol
-  // error. This guards that, should the FIN ever come with the data.
+  // BUG-FIN (test/unit/http1-codec-fuzz.test.ts, fixed in the codec) seen from the
+  // client: one 400 and one protocol error for a malformed request and its FIN.
   test("BUG-FIN: a malformed request followed by the FIN: one 400, one protocol error", async () => {
     const runtime = new MemoryRuntime({ seed: 1 });
     const { server } = await proxyWithDirectResponse(runtime);
