@@ -17,18 +17,21 @@ import type { TraceEventKind } from "../../trace/tracer.ts";
 /**
  * One request/response exchange on a downstream connection (Envoy's
  * `ConnectionManagerImpl::ActiveStream`): applies the HCM's request header rules, picks
- * the route, hands the request to its filter manager (filter-manager.ts: the decoder
- * filters, the router last, and the encoder filters), sends the response the filters
- * produce with the HCM's response header rules, and owns the stream's timeouts.
+ * the route, hands the request to its filters (filter-manager.ts: the decoder filters,
+ * the router last, and the encoder filters), sends the response the filters produce with
+ * the HCM's response header rules, and owns the stream's timeouts.
+ *
+ * It is its own filter manager and that manager's callbacks, as Envoy's ActiveStream
+ * holds its DownstreamFilterManager by value: one object per stream, not two (the
+ * reasons are in filter-manager.ts). The FilterManager methods it overrides — the
+ * codec's decode* events, sendLocalReply, destroy — do the HCM's part, then the manager's.
  */
-export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, TimedStream {
+export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream {
   readonly streamInfo: StreamInfo;
   route: RouteMatch | undefined;
-  private readonly filterManager: FilterManager;
   private requestComplete = false;
   private responseHeadersSent = false;
   private responseComplete = false;
-  private destroyed = false;
   /** The connection's stream timers, once this stream armed them. */
   private timers: StreamTimers | undefined;
   private idleTimeoutMs = 0;
@@ -39,8 +42,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
   /** Set at the headers when the connection is traced and the path passes the trace's filter. */
   traced = false;
   /** What went downstream, for access logs. */
-  private responseHeaders: ResponseHeaders | undefined;
-  private responseTrailers: HeaderMap | undefined;
+  private sentResponseHeaders: ResponseHeaders | undefined;
+  private sentResponseTrailers: HeaderMap | undefined;
 
   constructor(
     private readonly cm: ConnectionManager,
@@ -48,6 +51,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     /** The request's head (an empty one for a local reply before the head was complete). */
     public requestHeaders: RequestHeaders,
   ) {
+    // Envoy: the stream's buffer limit is its connection's (the listener's per_connection_buffer_limit_bytes).
+    super(undefined, cm.connection.bufferLimit);
     const runtime = cm.server.runtime;
     this.streamInfo = new StreamInfo(approximateNow(runtime));
     this.id = cm.nextStreamId();
@@ -55,9 +60,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     stats.downstreamRqTotal.inc();
     stats.downstreamRqHttp1Total.inc();
     stats.downstreamRqActive.inc();
-    // Envoy: the stream's buffer limit is its connection's (the listener's per_connection_buffer_limit_bytes).
-    this.filterManager = new FilterManager(this, cm.connection.bufferLimit);
-    createFilterChain(cm.config.httpFilters, cm.server, this.filterManager);
+    createFilterChain(cm.config.httpFilters, cm.server, this);
   }
 
   get routeConfig(): RouteConfiguration {
@@ -66,7 +69,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
 
   // ---- RequestDecoder: the codec's events ----
 
-  decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
+  override decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
     this.requestHeaders = headers;
     this.touch();
     const tracer = this.cm.connection.trace;
@@ -102,30 +105,30 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     this.streamInfo.routeName = this.route?.route.name ?? "";
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     this.armTimers();
-    this.filterManager.decodeHeaders(headers, endStream);
+    super.decodeHeaders(headers, endStream);
   }
 
-  decodeData(data: Uint8Array, endStream: boolean): void {
+  override decodeData(data: Uint8Array, endStream: boolean): void {
     if (this.destroyed) return;
     this.touch();
     this.streamInfo.bytesReceived += data.byteLength;
     if (endStream) this.onRequestEnd();
-    this.filterManager.decodeData(data, endStream);
+    super.decodeData(data, endStream);
   }
 
-  decodeTrailers(trailers: HeaderMap): void {
+  override decodeTrailers(trailers: HeaderMap): void {
     if (this.destroyed) return;
     this.touch();
     this.onRequestEnd();
     // Through every decoder filter to the router, which ends the upstream request with them.
-    this.filterManager.decodeTrailers(trailers);
+    super.decodeTrailers(trailers);
   }
 
-  decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+  override decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
     if (this.destroyed) return;
     this.touch();
     this.streamInfo.bytesReceived += data.byteLength;
-    this.filterManager.decodeUpgradeData(data, endStream);
+    super.decodeUpgradeData(data, endStream);
   }
 
   private onRequestEnd(): void {
@@ -142,7 +145,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     if (this.destroyed || this.responseComplete) return;
     this.touch();
     this.responseHeadersSent = true;
-    this.responseHeaders = headers;
+    this.sentResponseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
     mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
     // Draining (Envoy's drain_close): the connection closes after this response, which says so.
@@ -161,7 +164,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
 
   encodeTrailers(trailers: HeaderMap): void {
     if (this.destroyed || this.responseComplete) return;
-    this.responseTrailers = trailers;
+    this.sentResponseTrailers = trailers;
     this.markResponseComplete();
     this.encoder.encodeTrailers(trailers);
   }
@@ -174,9 +177,9 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
   }
 
   /** Answer from the HCM (bad requests, timeouts, codec errors): through the filter manager, as a filter's would. */
-  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
+  override sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
     if (this.destroyed || this.responseComplete) return;
-    this.filterManager.sendLocalReply(status, body, details, flag, extraHeaders);
+    super.sendLocalReply(status, body, details, flag, extraHeaders);
   }
 
   resetStream(): void {
@@ -204,11 +207,11 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
   }
 
   onDownstreamAboveHighWatermark(): void {
-    this.filterManager.callHighWatermarkCallbacks();
+    this.callHighWatermarkCallbacks();
   }
 
   onDownstreamBelowLowWatermark(): void {
-    this.filterManager.callLowWatermarkCallbacks();
+    this.callLowWatermarkCallbacks();
   }
 
   // ---- lifecycle ----
@@ -228,7 +231,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     this.destroy();
   }
 
-  private destroy(): void {
+  /** The stream is over: stats, access logs and timers, then the filters' onDestroy. */
+  override destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
     const stats = this.cm.stats;
@@ -238,7 +242,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     this.writeAccessLogs();
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);
-    this.filterManager.destroy();
+    this.destroyFilters();
   }
 
   /** One line per configured access log, at the stream's end (Envoy logs on stream destroy). */
@@ -251,8 +255,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     const context = new StreamAccessLogContext(
       this.streamInfo,
       this.requestHeaders,
-      this.responseHeaders,
-      this.responseTrailers,
+      this.sentResponseHeaders,
+      this.sentResponseTrailers,
       connection.remoteAddress,
       connection.localAddress,
       this.cm.connection.id,

@@ -20,6 +20,21 @@
  *
  * Each filter gets its own callbacks object (Envoy's ActiveStreamDecoderFilter /
  * ActiveStreamEncoderFilter), which carries its iteration state.
+ *
+ * Per request this costs no more objects than Envoy's layout does, which is few:
+ * - ActiveStream extends FilterManager rather than owning one. Envoy's ActiveStream holds
+ *   its DownstreamFilterManager by value, in the stream's own allocation, and passes
+ *   itself as the FilterManagerCallbacks (source/common/http/conn_manager_impl.h); a
+ *   subclass is how one JavaScript object embeds another.
+ * - The wrappers are the chain, each linked to the next, as the
+ *   `std::list<ActiveStreamDecoderFilterPtr> decoder_filters_` of Envoy's
+ *   source/common/http/filter_manager.h was: no array per stream.
+ * - The wrapper itself stays, one per filter: a filter calls continueDecoding() from a
+ *   timer or an upstream event, when nothing else says which filter continues, and two
+ *   filters of one chain can be stopped at once (one on headers, an earlier one on data).
+ *   A router-only stream is three objects: the stream, the router and its wrapper.
+ * - Not pooled: a filter may keep its callbacks past onDestroy (a late timer); they must
+ *   reach a finished stream, never the connection's next one.
  */
 import type { RouteConfiguration, RouteConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
@@ -84,8 +99,6 @@ const IS_ENCODING = ENCODE_HEADERS | ENCODE_DATA | ENCODE_TRAILERS;
 const PAYLOAD_TOO_LARGE = "Payload Too Large";
 const INTERNAL_SERVER_ERROR = "Internal Server Error";
 
-const NO_ENCODER_FILTERS: readonly ActiveStreamEncoderFilter[] = [];
-
 /** A local reply asked for while a decoder filter runs: sent once that filter returns (Envoy's prepareLocalReplyViaFilterChain). */
 interface PreparedLocalReply {
   status: number;
@@ -107,8 +120,6 @@ abstract class ActiveStreamFilterBase {
     protected readonly parent: FilterManager,
     /** The filter's name in http_filters: the key of its typed_per_filter_config. */
     readonly name: string,
-    /** Its place in its chain (encoder filters are renumbered as the chain is built). */
-    public index: number,
   ) {}
 
   get streamInfo(): StreamInfo {
@@ -231,13 +242,15 @@ abstract class ActiveStreamFilterBase {
 
 /** A decoder filter in the chain, and the callbacks it is given (Envoy's ActiveStreamDecoderFilter). */
 export class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements DecoderFilterCallbacks {
+  /** The filter after this one in config order. */
+  next: ActiveStreamDecoderFilter | undefined = undefined;
+
   constructor(
     parent: FilterManager,
     readonly handle: StreamDecoderFilter,
     name: string,
-    index: number,
   ) {
-    super(parent, name, index);
+    super(parent, name);
   }
 
   // ---- DecoderFilterCallbacks ----
@@ -279,11 +292,11 @@ export class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements
   }
 
   encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    this.parent.encodeUpgradeData(data, endStream);
+    this.parent.encodeUpgradeDataFromDecoder(data, endStream);
   }
 
   readDisableDownstream(disable: boolean): void {
-    this.parent.readDisableDownstream(disable);
+    this.parent.readDisableDownstreamFromFilter(disable);
   }
 
   addDownstreamWatermarkCallbacks(callbacks: DownstreamWatermarkCallbacks): void {
@@ -335,11 +348,12 @@ export class ActiveStreamEncoderFilter extends ActiveStreamFilterBase implements
     parent: FilterManager,
     readonly handle: StreamEncoderFilter,
     name: string,
-    index: number,
     /** The encoder side of a dual filter: its onDestroy is the decoder side's. */
     readonly dual: boolean,
+    /** The filter after this one in encoding order (the one before it in config order). */
+    public next: ActiveStreamEncoderFilter | undefined,
   ) {
-    super(parent, name, index);
+    super(parent, name);
   }
 
   // ---- EncoderFilterCallbacks ----
@@ -411,10 +425,11 @@ export class ActiveStreamEncoderFilter extends ActiveStreamFilterBase implements
 }
 
 export class FilterManager {
-  /** In config order. */
-  readonly decoderFilters: ActiveStreamDecoderFilter[] = [];
-  /** In encoding order: the reverse of config order (made when the first encoder filter is added). */
-  encoderFilters: readonly ActiveStreamEncoderFilter[] = NO_ENCODER_FILTERS;
+  /** The decoder filters in config order, linked by `next`; the last is the terminal filter (the router). */
+  private firstDecoder: ActiveStreamDecoderFilter | undefined = undefined;
+  private lastDecoder: ActiveStreamDecoderFilter | undefined = undefined;
+  /** The encoder filters in encoding order (the reverse of config order), linked by `next`. */
+  private firstEncoder: ActiveStreamEncoderFilter | undefined = undefined;
 
   bufferedRequest: BodyBuffer | undefined;
   bufferedResponse: BodyBuffer | undefined;
@@ -453,27 +468,32 @@ export class FilterManager {
   private moreWatermarkCallbacks: DownstreamWatermarkCallbacks[] | undefined;
   private highWatermarkCount = 0;
 
+  /** Where the response goes past the encoder filters, and what else the stream does. */
+  readonly callbacks: FilterManagerCallbacks;
+
   constructor(
-    readonly callbacks: FilterManagerCallbacks,
+    /** Omitted by a subclass that is its own callbacks (ActiveStream, as Envoy's passes `*this`). */
+    callbacks: FilterManagerCallbacks | undefined,
     /** Buffered body beyond this (per direction) is too large; 0: no limit. */
     readonly bufferLimit: number,
-  ) {}
+  ) {
+    this.callbacks = callbacks ?? (this as unknown as FilterManagerCallbacks);
+  }
 
   // ---- building the chain (Envoy's FilterChainFactoryCallbacks) ----
 
   addStreamDecoderFilter(filter: StreamDecoderFilter, name: string): void {
-    const entry = new ActiveStreamDecoderFilter(this, filter, name, this.decoderFilters.length);
-    this.decoderFilters.push(entry);
+    const entry = new ActiveStreamDecoderFilter(this, filter, name);
+    if (this.lastDecoder === undefined) this.firstDecoder = entry;
+    else this.lastDecoder.next = entry;
+    this.lastDecoder = entry;
     filter.setDecoderFilterCallbacks(entry);
   }
 
   addStreamEncoderFilter(filter: StreamEncoderFilter, name: string, dual = false): void {
     // Encoder filters run in reverse config order: each new one goes first.
-    const entries = this.encoderFilters === NO_ENCODER_FILTERS ? [] : (this.encoderFilters as ActiveStreamEncoderFilter[]);
-    const entry = new ActiveStreamEncoderFilter(this, filter, name, 0, dual);
-    entries.unshift(entry);
-    for (let i = 1; i < entries.length; i++) entries[i]!.index = i;
-    this.encoderFilters = entries;
+    const entry = new ActiveStreamEncoderFilter(this, filter, name, dual, this.firstEncoder);
+    this.firstEncoder = entry;
     filter.setEncoderFilterCallbacks(entry);
   }
 
@@ -503,19 +523,30 @@ export class FilterManager {
   /** Upgrade bytes go to the terminal filter only (it tunnels them). */
   decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
     if (this.destroyed) return;
-    this.decoderFilters[this.decoderFilters.length - 1]?.handle.decodeUpgradeData?.(data, endStream);
+    this.lastDecoder?.handle.decodeUpgradeData?.(data, endStream);
+  }
+
+  /** The decoder filters in config order (a new array, for inspection: the hot path walks the links). */
+  get decoderFilters(): ActiveStreamDecoderFilter[] {
+    const filters: ActiveStreamDecoderFilter[] = [];
+    for (let entry = this.firstDecoder; entry !== undefined; entry = entry.next) filters.push(entry);
+    return filters;
+  }
+
+  /** The encoder filters in encoding order (a new array, for inspection). */
+  get encoderFilters(): ActiveStreamEncoderFilter[] {
+    const filters: ActiveStreamEncoderFilter[] = [];
+    for (let entry = this.firstEncoder; entry !== undefined; entry = entry.next) filters.push(entry);
+    return filters;
   }
 
   // ---- decoder iteration ----
 
   /** @internal Headers to the filters after `from` (all, from the codec). */
   decodeHeadersFrom(from: ActiveStreamDecoderFilter | undefined, headers: RequestHeaders, endStream: boolean): void {
-    const filters = this.decoderFilters;
-    const last = filters.length - 1;
     // A filter that added body to a headers-only request: the filters after it see the body end the stream.
     let continueDataEntry: ActiveStreamDecoderFilter | undefined;
-    for (let i = from === undefined ? 0 : from.index + 1; i <= last; i++) {
-      const entry = filters[i]!;
+    for (let entry = from === undefined ? this.firstDecoder : from.next; entry !== undefined; entry = entry.next) {
       entry.endStream = endStream && continueDataEntry === undefined;
       this.filterCallState |= DECODE_HEADERS;
       let status = entry.handle.decodeHeaders(headers, entry.endStream);
@@ -528,7 +559,7 @@ export class FilterManager {
       const goOn = entry.afterHeaders(status);
       if (this.destroyed) return;
       // A local reply ends request filtering; a stop ends it until continue (the terminal filter's stop changes nothing).
-      if ((this.localComplete || !goOn) && i < last) {
+      if ((this.localComplete || !goOn) && entry.next !== undefined) {
         this.maybeContinueDecoding(continueDataEntry);
         return;
       }
@@ -541,10 +572,7 @@ export class FilterManager {
   decodeDataFrom(from: ActiveStreamDecoderFilter | undefined, data: Uint8Array, endStream: boolean, canStartFromCurrent: boolean): void {
     // A response already ended the request's filtering: the rest of the body is dropped.
     if (this.localComplete || this.destroyed) return;
-    const filters = this.decoderFilters;
-    const last = filters.length - 1;
-    for (let i = this.startIndex(from, canStartFromCurrent); i <= last; i++) {
-      const entry = filters[i]!;
+    for (let entry = startAt(this.firstDecoder, from, canStartFromCurrent); entry !== undefined; entry = entry.next) {
       if (entry.stoppedAll()) {
         entry.bufferData(data, entry.iterationState === STOP_ALL_WATERMARK);
         return;
@@ -559,16 +587,14 @@ export class FilterManager {
         this.executeLocalReplyIfPrepared();
         return;
       }
-      if (!entry.afterData(status, data) && i < last) return;
+      if (!entry.afterData(status, data) && entry.next !== undefined) return;
     }
   }
 
   /** @internal Trailers to the filters after `from`, or from it when it stopped all and now continues. */
   decodeTrailersFrom(from: ActiveStreamDecoderFilter | undefined, trailers: HeaderMap): void {
     if (this.localComplete || this.destroyed) return;
-    const filters = this.decoderFilters;
-    for (let i = this.startIndex(from, true); i < filters.length; i++) {
-      const entry = filters[i]!;
+    for (let entry = startAt(this.firstDecoder, from, true); entry !== undefined; entry = entry.next) {
       // Held with the body until this filter continues.
       if (entry.stoppedAll()) return;
       this.filterCallState |= DECODE_TRAILERS;
@@ -581,11 +607,6 @@ export class FilterManager {
       }
       if (!entry.afterTrailers(status)) return;
     }
-  }
-
-  private startIndex(from: ActiveStreamFilterBase | undefined, canStartFromCurrent: boolean): number {
-    if (from === undefined) return 0;
-    return canStartFromCurrent && from.iterateFromCurrent ? from.index : from.index + 1;
   }
 
   /** A filter added body to a headers-only request: pass it on from that filter, as a continue would. */
@@ -671,7 +692,7 @@ export class FilterManager {
     this.requestBufferAboveLimit = false;
     if (this.requestBufferPausedSender) {
       this.requestBufferPausedSender = false;
-      this.readDisableDownstream(false);
+      this.readDisableDownstreamFromFilter(false);
     }
     return data;
   }
@@ -708,17 +729,15 @@ export class FilterManager {
   }
 
   /** @internal Upgrade bytes bypass the encoder filters (a tunnel, not a body). */
-  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+  encodeUpgradeDataFromDecoder(data: Uint8Array, endStream: boolean): void {
     if (!this.destroyed) this.callbacks.encodeUpgradeData(data, endStream);
   }
 
   /** @internal Headers to the encoder filters after `from` (all when from the router or a local reply), then the codec. */
   encodeHeadersFrom(from: ActiveStreamEncoderFilter | undefined, headers: ResponseHeaders, endStream: boolean): void {
     if (from === undefined) this.localComplete = endStream;
-    const filters = this.encoderFilters;
     let continueDataEntry: ActiveStreamEncoderFilter | undefined;
-    for (let i = from === undefined ? 0 : from.index + 1; i < filters.length; i++) {
-      const entry = filters[i]!;
+    for (let entry = from === undefined ? this.firstEncoder : from.next; entry !== undefined; entry = entry.next) {
       entry.endStream = endStream && continueDataEntry === undefined;
       this.filterCallState |= ENCODE_HEADERS;
       let status = entry.handle.encodeHeaders(headers, entry.endStream);
@@ -745,9 +764,7 @@ export class FilterManager {
       if (this.localComplete) return;
       this.localComplete = endStream;
     }
-    const filters = this.encoderFilters;
-    for (let i = this.startIndex(from, canStartFromCurrent); i < filters.length; i++) {
-      const entry = filters[i]!;
+    for (let entry = startAt(this.firstEncoder, from, canStartFromCurrent); entry !== undefined; entry = entry.next) {
       if (entry.stoppedAll()) {
         entry.bufferData(data, entry.iterationState === STOP_ALL_WATERMARK);
         return;
@@ -768,9 +785,7 @@ export class FilterManager {
   encodeTrailersFrom(from: ActiveStreamEncoderFilter | undefined, trailers: HeaderMap): void {
     if (this.destroyed || this.remoteEncodeComplete) return;
     if (from === undefined) this.localComplete = true;
-    const filters = this.encoderFilters;
-    for (let i = this.startIndex(from, true); i < filters.length; i++) {
-      const entry = filters[i]!;
+    for (let entry = startAt(this.firstEncoder, from, true); entry !== undefined; entry = entry.next) {
       if (entry.stoppedAll()) return;
       this.filterCallState |= ENCODE_TRAILERS;
       const status = entry.handle.encodeTrailers(trailers);
@@ -848,7 +863,7 @@ export class FilterManager {
   // ---- watermarks ----
 
   /** @internal */
-  readDisableDownstream(disable: boolean): void {
+  readDisableDownstreamFromFilter(disable: boolean): void {
     if (!this.destroyed) this.callbacks.readDisableDownstream(disable);
   }
 
@@ -881,11 +896,20 @@ export class FilterManager {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    const decoders = this.decoderFilters;
-    for (let i = 0; i < decoders.length; i++) decoders[i]!.handle.onDestroy();
-    const encoders = this.encoderFilters;
-    for (let i = 0; i < encoders.length; i++) if (!encoders[i]!.dual) encoders[i]!.handle.onDestroy();
+    this.destroyFilters();
   }
+
+  /** Each filter's onDestroy; `destroyed` is already set, so nothing they do reaches the stream. */
+  protected destroyFilters(): void {
+    for (let entry = this.firstDecoder; entry !== undefined; entry = entry.next) entry.handle.onDestroy();
+    for (let entry = this.firstEncoder; entry !== undefined; entry = entry.next) if (!entry.dual) entry.handle.onDestroy();
+  }
+}
+
+/** Where a chain's iteration starts: its first filter, the one after `from`, or `from` itself when it stopped all and now continues. */
+function startAt<T extends ActiveStreamFilterBase & { next: T | undefined }>(first: T | undefined, from: T | undefined, canStartFromCurrent: boolean): T | undefined {
+  if (from === undefined) return first;
+  return canStartFromCurrent && from.iterateFromCurrent ? from : from.next;
 }
 
 /** A local reply's head: Envoy's text/plain body with its length, and what the sender adds (route headers, location…). */
