@@ -1,3 +1,4 @@
+import "./extensions.ts";
 import { Timers } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
@@ -11,17 +12,9 @@ import { StatsStore } from "./stats/stats-store.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import type { TimerHandle } from "./port.ts";
-import type { CommandLine } from "./cli.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
 import type { ServerState } from "./admin/server-stats.ts";
-
-/** What a server is given besides its config, for the admin's /server_info and /config_dump. */
-export interface ServerOptions {
-  /** The command line it was started with. */
-  commandLine?: CommandLine;
-  /** The config document as loaded, keys in snake_case (loadBootstrapDocument). */
-  configDocument?: unknown;
-}
+import type { ServerOptions } from "./server-options.ts";
 
 const NO_LOGGERS: readonly AccessLogger[] = [];
 
@@ -64,14 +57,13 @@ export class Server implements ServerContext, AdminServer {
     readonly log: Logger,
     readonly options: ServerOptions = {},
   ) {
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats);
-    this.clusterManager.context = this;
     this.accessLogManager = new AccessLogManager(runtime);
     // How the runtime wants small byte arrays made (port.ts, ownSmallArrays): one
     // setting for the process, taken from the runtime that runs the server.
     useSlabs(runtime.ownSmallArrays !== true);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers });
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
   }

@@ -22,7 +22,7 @@ import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
 import type { TimerHandle } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
-import type { ServerOptions } from "../server.ts";
+import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
 import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
@@ -32,6 +32,7 @@ import { ServerStats, type ServerState } from "./server-stats.ts";
 import { statsAsJson, statsAsPrometheus, statsAsText, type StatsQuery } from "./stats-render.ts";
 import { TagExtractor } from "./tag-extractor.ts";
 import { traceHandlers } from "./trace-handlers.ts";
+import type { AdminHandler, AdminRequest, AdminResponse } from "./admin-handler.ts";
 
 /** What the admin reads and drives of the server (Envoy's `Server::Instance`, as the admin sees it). */
 export interface AdminServer extends ServerContext {
@@ -49,29 +50,6 @@ export interface AdminServer extends ServerContext {
   drainListeners(graceful: boolean): void;
   /** Shut down cleanly and exit 0, as SIGTERM does. */
   stop(reason: string): void;
-}
-
-/** An admin answer: Envoy's handlers produce a code, a content type and a body. */
-export interface AdminResponse {
-  status: number;
-  contentType: string;
-  body: string;
-}
-
-export interface AdminRequest {
-  method: string;
-  path: string;
-  /** Query parameters, percent-decoded; a key given twice keeps its first value (Envoy's). */
-  query: Map<string, string>;
-}
-
-export interface AdminHandler {
-  readonly prefix: string;
-  readonly help: string;
-  /** Changes server state: POST only. */
-  readonly mutates: boolean;
-  readonly params?: readonly (readonly [string, string])[];
-  run(request: AdminRequest): AdminResponse;
 }
 
 const TEXT = "text/plain; charset=UTF-8";

@@ -8,7 +8,7 @@ import type { RouteMatch } from "../router/route-table.ts";
 import { StreamInfo } from "../stream-info.ts";
 import { createFilterChain } from "../filters/http-filter-registry.ts";
 import { FilterManager, type FilterManagerCallbacks } from "./filter-manager.ts";
-import type { ConnectionManager } from "./connection-manager.ts";
+import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./header-mutation.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
@@ -43,7 +43,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
   private responseTrailers: HeaderMap | undefined;
 
   constructor(
-    private readonly cm: ConnectionManager,
+    private readonly cm: ConnectionManagerContext,
     private readonly encoder: ResponseEncoder,
     /** The request's head (an empty one for a local reply before the head was complete). */
     public requestHeaders: RequestHeaders,

@@ -15,17 +15,8 @@ import type { RouteTable } from "../router/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
+import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { AccessLogger } from "../../access-log/logger.ts";
-
-/** What an ActiveStream needs from its connection manager. */
-export interface ConnectionManagerContext {
-  readonly config: HttpConnectionManagerConfig;
-  readonly server: ServerContext;
-  readonly routeTable: RouteTable;
-  readonly connection: Connection;
-  readonly codec: ServerConnection;
-  readonly stats: ConnectionManagerStats;
-}
 
 /**
  * Envoy's HTTP connection manager (`envoy.filters.network.http_connection_manager`):
