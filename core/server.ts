@@ -1,5 +1,5 @@
 import "./extensions.ts";
-import { Timers } from "./event/timers.ts";
+import { Timers, type Timer } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
@@ -11,7 +11,6 @@ import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
-import type { TimerHandle } from "./port.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
@@ -49,7 +48,7 @@ export class Server implements ServerContext, AdminServer {
   private drainStarted = false;
   /** A graceful drain is under way: HTTP/1 responses close their connections. */
   private draining = false;
-  private drainTimer: TimerHandle | undefined;
+  private drainTimer: Timer | undefined;
 
   constructor(
     readonly runtime: Runtime,
@@ -114,16 +113,16 @@ export class Server implements ServerContext, AdminServer {
     this.draining = true;
     const seconds = this.options.commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S;
     this.log.info(`admin: draining listeners gracefully for ${seconds} s`);
-    this.drainTimer = this.runtime.setTimeout(() => {
+    this.drainTimer = this.timers.create(() => {
       this.drainTimer = undefined;
       this.log.info("admin: drain time over: listeners stopped");
       for (const listener of this.listeners) listener.stopListening();
-    }, seconds * 1000);
+    });
+    this.drainTimer.enable(seconds * 1000);
   }
 
   private clearDrainTimer(): void {
-    if (this.drainTimer === undefined) return;
-    this.runtime.clearTimeout(this.drainTimer);
+    this.drainTimer?.disable();
     this.drainTimer = undefined;
   }
 

@@ -20,7 +20,7 @@ import type {
 import { LOG_LEVELS, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
-import type { TimerHandle } from "../port.ts";
+import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
@@ -66,13 +66,13 @@ const LOGGER_NAME = "polyvoy";
 /** Envoy's --drain-time-s default. */
 export const DEFAULT_DRAIN_TIME_S = 600;
 
-export class Admin implements AdminRequestHandler {
+export class Admin implements AdminRequestHandler, TimerTarget {
   readonly listener: ActiveListener;
   private readonly handlers: AdminHandler[];
   private readonly tags = new TagExtractor();
   private readonly intervals = new HistogramIntervals();
   private readonly serverStats: ServerStats;
-  private flushTimer: TimerHandle | undefined;
+  private flushTimer: Timer | undefined;
 
   constructor(
     private readonly server: AdminServer,
@@ -91,16 +91,19 @@ export class Admin implements AdminRequestHandler {
 
   /** Stop accepting admin connections and stop the flush timer (connections are closed by the server). */
   stop(): void {
-    if (this.flushTimer !== undefined) this.server.runtime.clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    this.flushTimer?.disable();
     this.listener.stopListening();
   }
 
   private scheduleFlush(): void {
-    this.flushTimer = this.server.runtime.setTimeout(() => {
-      this.flushHistograms();
-      this.scheduleFlush();
-    }, STATS_FLUSH_INTERVAL_MS);
+    this.flushTimer ??= this.server.timers.create(this);
+    this.flushTimer.enable(STATS_FLUSH_INTERVAL_MS);
+  }
+
+  /** @internal The flush timer fired. */
+  onTimer(): void {
+    this.flushHistograms();
+    this.scheduleFlush();
   }
 
   /** Envoy's stats flush, as far as polyvoy has one: close the histograms' interval. */

@@ -214,8 +214,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   /**
    * Envoy's idle_timeout: close both sides when no bytes moved either way for that
-   * long. One timer per connection re-armed lazily from `lastActivity`, so moving
-   * data costs a clock read, not a timer reset per chunk.
+   * long. One timer per connection re-armed lazily from `lastActivity`
+   * (Timer.idleTimeoutPassed), so moving data costs a clock read, not a timer reset per chunk.
    */
   private startIdleTimer(): void {
     const timeout = this.config.idleTimeoutMs;
@@ -227,12 +227,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   /** @internal The idle timer fired: close, or wait for the rest of the timeout since the last activity. */
   onTimer(): void {
-    const timeout = this.config.idleTimeoutMs;
-    const idle = this.context.runtime.now() - this.lastActivity;
-    if (idle < timeout) {
-      this.idleTimer!.enable(timeout - idle);
-      return;
-    }
+    if (!this.idleTimer!.idleTimeoutPassed(this.lastActivity, this.config.idleTimeoutMs)) return;
     this.stats.idleTimeout.inc();
     this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
     const upstream = this.upstream;

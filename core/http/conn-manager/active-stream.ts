@@ -309,11 +309,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
    */
   onIdleTimeout(): void {
     if (this.destroyed) return;
-    const idle = this.cm.server.runtime.now() - this.lastActivity;
-    if (idle < this.idleTimeoutMs) {
-      this.timers!.idle.enable(this.idleTimeoutMs - idle);
-      return;
-    }
+    if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.idleTimeoutMs)) return;
     this.cm.stats.downstreamRqIdleTimeout.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "stream timeout", "stream_idle_timeout", "SI");
   }

@@ -329,7 +329,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     const socket = this.connection.socket;
     let last = socket.bufferedAmount;
     if (last === 0) return;
-    const check = (): void => {
+    // Its own timer (the connection's one timer may still be wanted by a drain):
+    // made once per closing connection, never per request.
+    const timer = this.server.timers.create(() => {
       if (this.connection.isClosed) return;
       const now = socket.bufferedAmount;
       if (now >= last) {
@@ -338,9 +340,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
         return;
       }
       last = now;
-      this.server.runtime.setTimeout(check, DELAYED_CLOSE_TIMEOUT_MS);
-    };
-    this.server.runtime.setTimeout(check, DELAYED_CLOSE_TIMEOUT_MS);
+      timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
+    });
+    timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
   }
 
   // ---- ConnectionCallbacks ----
