@@ -81,10 +81,6 @@ export class Server implements ServerContext, AdminServer {
     return (this.runtime.now() - this.startedAt) / 1000;
   }
 
-  get isStopping(): boolean {
-    return this.stopping;
-  }
-
   drainClose(): boolean {
     return this.healthCheckFailed || this.draining;
   }

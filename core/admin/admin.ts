@@ -111,14 +111,6 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     this.intervals.flush(this.server.stats.all().filter((stat): stat is Histogram => stat instanceof Histogram));
   }
 
-  /** Envoy's `Admin::addHandler`: one more endpoint; false when its path is taken. */
-  addHandler(handler: AdminHandler): boolean {
-    if (this.handlers.some((h) => h.prefix === handler.prefix)) return false;
-    this.handlers.push(handler);
-    this.handlers.sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
-    return true;
-  }
-
   // ---- requests ----
 
   handle(request: { method: string; path: string }): AdminResponse {

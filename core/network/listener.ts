@@ -32,10 +32,6 @@ export class ActiveListener {
     this.filterFactories = config.filterChains[0]!.filters.map((filter) => createReadFilterFactory(filter, context));
   }
 
-  get boundPort(): number | undefined {
-    return this.listener?.address.port;
-  }
-
   /** The address it listens on, while it does. */
   get boundAddress(): SocketAddress | undefined {
     return this.listener?.address;
