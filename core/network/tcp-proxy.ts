@@ -26,7 +26,8 @@ import { EMPTY_BYTES } from "../util/bytes.ts";
  * closes, the other is closed after flushing what it still has to write.
  */
 export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstreamCallbacks, TimerTarget {
-  private callbacks!: ReadFilterCallbacks;
+  /** Set by the network filter manager when it adds the filter, before any other call. */
+  private callbacks: ReadFilterCallbacks | undefined;
   private poolHandle: PoolHandle | undefined;
   private upstream: TcpConnectionData | undefined;
   /** The read buffer holding bytes that came before the upstream connected. */
@@ -61,7 +62,9 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   private get downstream(): Connection {
-    return this.callbacks.connection;
+    const callbacks = this.callbacks;
+    if (callbacks === undefined) throw new Error("tcp_proxy: used before initializeReadFilterCallbacks");
+    return callbacks.connection;
   }
 
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
