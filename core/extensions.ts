@@ -20,14 +20,14 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
   const cluster = context.clusterManager.get(config.cluster);
   if (!cluster) throw new Error(`tcp_proxy ${config.statPrefix}: unknown cluster '${config.cluster}'`);
   const stats = new TcpProxyStats(context.stats, config.statPrefix);
-  return () => new TcpProxyFilter(config, cluster, context, stats);
+  return (connection) => new TcpProxyFilter(config, cluster, context, stats, connection);
 });
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
   // The route table is compiled once per listener and shared by its connections.
   const routeTable = new RouteTable(config.routeConfig);
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix);
-  return () => new ConnectionManager(config, routeTable, context, stats);
+  return (connection) => new ConnectionManager(config, routeTable, context, stats, connection);
 });
 
 // ---------------------------------------------------------------- HTTP filters

@@ -66,7 +66,7 @@ export class ActiveListener {
       this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
     }
     const filters = new NetworkFilterManager(connection);
-    for (const factory of this.filterFactories) filters.addReadFilter(factory());
+    for (const factory of this.filterFactories) filters.addReadFilter(factory(connection));
     if (!filters.initializeReadFilters()) connection.close("FlushWrite");
   }
 

@@ -26,8 +26,6 @@ import { EMPTY_BYTES } from "../util/bytes.ts";
  * closes, the other is closed after flushing what it still has to write.
  */
 export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstreamCallbacks, TimerTarget {
-  /** Set by the network filter manager when it adds the filter, before any other call. */
-  private callbacks: ReadFilterCallbacks | undefined;
   private poolHandle: PoolHandle | undefined;
   private upstream: TcpConnectionData | undefined;
   /** The read buffer holding bytes that came before the upstream connected. */
@@ -51,6 +49,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     private readonly cluster: Cluster,
     private readonly context: ServerContext,
     private readonly stats: TcpProxyStats,
+    private readonly downstream: Connection,
   ) {
     this.startWallClock = context.runtime.wallClock();
     this.started = context.runtime.now();
@@ -61,14 +60,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     };
   }
 
-  private get downstream(): Connection {
-    const callbacks = this.callbacks;
-    if (callbacks === undefined) throw new Error("tcp_proxy: used before initializeReadFilterCallbacks");
-    return callbacks.connection;
-  }
-
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
-    this.callbacks = callbacks;
     callbacks.connection.addConnectionCallbacks(this.downstreamCallbacks);
   }
 

@@ -28,8 +28,7 @@ import type { AccessLogger } from "../../access-log/logger.ts";
  * read it. The client's FIN ends the connection (HTTP/1 has no half-close here).
  */
 export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget {
-  private callbacks!: ReadFilterCallbacks;
-  codec!: ServerConnection;
+  readonly codec: ServerConnection;
   private stream: ActiveStream | undefined;
   /** The current request is complete and its response is not. */
   private awaitingResponse = false;
@@ -77,29 +76,25 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     readonly routeTable: RouteTable,
     readonly server: ServerContext,
     readonly stats: ConnectionManagerStats,
+    readonly connection: Connection,
   ) {
     this.accessLoggers = server.accessLoggers(config);
+    this.codec = new Http1ServerCodec(connection, this, {
+      maxRequestHeadersBytes: config.maxRequestHeadersKb * 1024,
+      maxHeadersCount: config.maxHeadersCount,
+    });
   }
 
   /** This HCM's access_log loggers (none: no per-stream logging work at all). */
   readonly accessLoggers: readonly AccessLogger[];
 
-  get connection(): Connection {
-    return this.callbacks.connection;
-  }
-
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
-    this.callbacks = callbacks;
     this.openedAt = this.server.runtime.now();
     this.stats.downstreamCxTotal.inc();
     this.stats.downstreamCxHttp1Total.inc();
     this.stats.downstreamCxActive.inc();
     this.stats.downstreamCxHttp1Active.inc();
     callbacks.connection.addConnectionCallbacks(this);
-    this.codec = new Http1ServerCodec(callbacks.connection, this, {
-      maxRequestHeadersBytes: this.config.maxRequestHeadersKb * 1024,
-      maxHeadersCount: this.config.maxHeadersCount,
-    });
   }
 
   onNewConnection(): FilterStatus {
