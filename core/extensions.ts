@@ -9,7 +9,7 @@ import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
 import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
 import { RouterFilter } from "./http/filters/router.ts";
-import { RouteTable } from "./http/router/route-table.ts";
+import { RouteTable } from "./http/route/route-table.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { TcpProxyFilter } from "./network/tcp-proxy.ts";
 import { TcpProxyStats } from "./network/tcp-proxy-stats.ts";

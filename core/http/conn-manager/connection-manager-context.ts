@@ -3,7 +3,7 @@ import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import type { Connection } from "../../network/connection.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { ServerConnection } from "../codec/codec.ts";
-import type { RouteTable } from "../router/route-table.ts";
+import type { RouteTable } from "../route/route-table.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { StreamTimers } from "./stream-timers.ts";
 

@@ -11,7 +11,7 @@ import { Http1ServerCodec } from "../codec/http1-server-codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { RequestHeaders } from "../message.ts";
 import type { ResponseFlag } from "../filter.ts";
-import type { RouteTable } from "../router/route-table.ts";
+import type { RouteTable } from "../route/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
