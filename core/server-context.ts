@@ -1,16 +1,12 @@
 import type { Logger } from "./log.ts";
-import type { Runtime } from "./port.ts";
-import type { Timers } from "./event/timers.ts";
+import type { Dispatcher } from "./event/dispatcher.ts";
 import type { StatsStore } from "./stats/stats-store.ts";
 import type { Tracer } from "./trace/tracer.ts";
 import type { AccessLogger } from "./access-log/logger.ts";
 import type { ClusterManager } from "./upstream/cluster-manager.ts";
 
 /** What filters and listeners may use of the server (Envoy's `Server::Configuration::FactoryContext`). */
-export interface ServerContext {
-  readonly runtime: Runtime;
-  /** Cheap timers for per-request and per-connection timeouts (Envoy's dispatcher timers). */
-  readonly timers: Timers;
+export interface ServerContext extends Dispatcher {
   readonly log: Logger;
   readonly clusterManager: ClusterManager;
   readonly stats: StatsStore;

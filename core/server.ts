@@ -1,4 +1,5 @@
-import { Timers } from "./event/timers.ts";
+import "./extensions.ts";
+import { Timers, type Timer } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
@@ -10,18 +11,9 @@ import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
-import type { TimerHandle } from "./port.ts";
-import type { CommandLine } from "./cli.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
 import type { ServerState } from "./admin/server-stats.ts";
-
-/** What a server is given besides its config, for the admin's /server_info and /config_dump. */
-export interface ServerOptions {
-  /** The command line it was started with. */
-  commandLine?: CommandLine;
-  /** The config document as loaded, keys in snake_case (loadBootstrapDocument). */
-  configDocument?: unknown;
-}
+import type { ServerOptions } from "./server-options.ts";
 
 const NO_LOGGERS: readonly AccessLogger[] = [];
 
@@ -56,7 +48,7 @@ export class Server implements ServerContext, AdminServer {
   private drainStarted = false;
   /** A graceful drain is under way: HTTP/1 responses close their connections. */
   private draining = false;
-  private drainTimer: TimerHandle | undefined;
+  private drainTimer: Timer | undefined;
 
   constructor(
     readonly runtime: Runtime,
@@ -64,14 +56,13 @@ export class Server implements ServerContext, AdminServer {
     readonly log: Logger,
     readonly options: ServerOptions = {},
   ) {
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats);
-    this.clusterManager.context = this;
     this.accessLogManager = new AccessLogManager(runtime);
     // How the runtime wants small byte arrays made (port.ts, ownSmallArrays): one
     // setting for the process, taken from the runtime that runs the server.
     useSlabs(runtime.ownSmallArrays !== true);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers });
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
   }
@@ -88,10 +79,6 @@ export class Server implements ServerContext, AdminServer {
 
   get uptimeSeconds(): number {
     return (this.runtime.now() - this.startedAt) / 1000;
-  }
-
-  get isStopping(): boolean {
-    return this.stopping;
   }
 
   drainClose(): boolean {
@@ -122,16 +109,16 @@ export class Server implements ServerContext, AdminServer {
     this.draining = true;
     const seconds = this.options.commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S;
     this.log.info(`admin: draining listeners gracefully for ${seconds} s`);
-    this.drainTimer = this.runtime.setTimeout(() => {
+    this.drainTimer = this.timers.create(() => {
       this.drainTimer = undefined;
       this.log.info("admin: drain time over: listeners stopped");
       for (const listener of this.listeners) listener.stopListening();
-    }, seconds * 1000);
+    });
+    this.drainTimer.enable(seconds * 1000);
   }
 
   private clearDrainTimer(): void {
-    if (this.drainTimer === undefined) return;
-    this.runtime.clearTimeout(this.drainTimer);
+    this.drainTimer?.disable();
     this.drainTimer = undefined;
   }
 

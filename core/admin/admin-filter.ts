@@ -16,7 +16,8 @@ import { latin1Encode } from "../util/latin1.ts";
  * the admin answer it, and sends the answer with Envoy's admin response headers.
  */
 export class AdminFilter implements StreamDecoderFilter {
-  private callbacks!: DecoderFilterCallbacks;
+  /** Set by the filter manager when it adds the filter, before any decode call. */
+  private callbacks: DecoderFilterCallbacks | undefined;
   private headers: RequestHeaders | undefined;
   private answered = false;
 
@@ -60,8 +61,10 @@ export class AdminFilter implements StreamDecoderFilter {
     headers.set("cache-control", "no-cache, max-age=0");
     headers.set("x-content-type-options", "nosniff");
     headers.set("content-length", String(body.byteLength));
-    this.callbacks.encodeHeaders(headers, body.byteLength === 0);
-    if (body.byteLength > 0) this.callbacks.encodeData(body, true);
+    const callbacks = this.callbacks;
+    if (callbacks === undefined) throw new Error("AdminFilter: answering before setDecoderFilterCallbacks");
+    callbacks.encodeHeaders(headers, body.byteLength === 0);
+    if (body.byteLength > 0) callbacks.encodeData(body, true);
   }
 }
 

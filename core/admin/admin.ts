@@ -20,9 +20,9 @@ import type {
 import { LOG_LEVELS, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
-import type { TimerHandle } from "../port.ts";
+import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
-import type { ServerOptions } from "../server.ts";
+import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
 import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
@@ -32,6 +32,7 @@ import { ServerStats, type ServerState } from "./server-stats.ts";
 import { statsAsJson, statsAsPrometheus, statsAsText, type StatsQuery } from "./stats-render.ts";
 import { TagExtractor } from "./tag-extractor.ts";
 import { traceHandlers } from "./trace-handlers.ts";
+import type { AdminHandler, AdminRequest, AdminResponse } from "./admin-handler.ts";
 
 /** What the admin reads and drives of the server (Envoy's `Server::Instance`, as the admin sees it). */
 export interface AdminServer extends ServerContext {
@@ -51,29 +52,6 @@ export interface AdminServer extends ServerContext {
   stop(reason: string): void;
 }
 
-/** An admin answer: Envoy's handlers produce a code, a content type and a body. */
-export interface AdminResponse {
-  status: number;
-  contentType: string;
-  body: string;
-}
-
-export interface AdminRequest {
-  method: string;
-  path: string;
-  /** Query parameters, percent-decoded; a key given twice keeps its first value (Envoy's). */
-  query: Map<string, string>;
-}
-
-export interface AdminHandler {
-  readonly prefix: string;
-  readonly help: string;
-  /** Changes server state: POST only. */
-  readonly mutates: boolean;
-  readonly params?: readonly (readonly [string, string])[];
-  run(request: AdminRequest): AdminResponse;
-}
-
 const TEXT = "text/plain; charset=UTF-8";
 const JSON_TYPE = "application/json";
 const HTML = "text/html; charset=UTF-8";
@@ -88,13 +66,13 @@ const LOGGER_NAME = "polyvoy";
 /** Envoy's --drain-time-s default. */
 export const DEFAULT_DRAIN_TIME_S = 600;
 
-export class Admin implements AdminRequestHandler {
+export class Admin implements AdminRequestHandler, TimerTarget {
   readonly listener: ActiveListener;
   private readonly handlers: AdminHandler[];
   private readonly tags = new TagExtractor();
   private readonly intervals = new HistogramIntervals();
   private readonly serverStats: ServerStats;
-  private flushTimer: TimerHandle | undefined;
+  private flushTimer: Timer | undefined;
 
   constructor(
     private readonly server: AdminServer,
@@ -113,29 +91,24 @@ export class Admin implements AdminRequestHandler {
 
   /** Stop accepting admin connections and stop the flush timer (connections are closed by the server). */
   stop(): void {
-    if (this.flushTimer !== undefined) this.server.runtime.clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    this.flushTimer?.disable();
     this.listener.stopListening();
   }
 
   private scheduleFlush(): void {
-    this.flushTimer = this.server.runtime.setTimeout(() => {
-      this.flushHistograms();
-      this.scheduleFlush();
-    }, STATS_FLUSH_INTERVAL_MS);
+    this.flushTimer ??= this.server.timers.create(this);
+    this.flushTimer.enable(STATS_FLUSH_INTERVAL_MS);
+  }
+
+  /** @internal The flush timer fired. */
+  onTimer(): void {
+    this.flushHistograms();
+    this.scheduleFlush();
   }
 
   /** Envoy's stats flush, as far as polyvoy has one: close the histograms' interval. */
   flushHistograms(): void {
     this.intervals.flush(this.server.stats.all().filter((stat): stat is Histogram => stat instanceof Histogram));
-  }
-
-  /** Envoy's `Admin::addHandler`: one more endpoint; false when its path is taken. */
-  addHandler(handler: AdminHandler): boolean {
-    if (this.handlers.some((h) => h.prefix === handler.prefix)) return false;
-    this.handlers.push(handler);
-    this.handlers.sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
-    return true;
   }
 
   // ---- requests ----

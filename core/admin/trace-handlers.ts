@@ -1,6 +1,6 @@
 import { parseDurationMs } from "../config/duration.ts";
 import type { Tracer } from "../trace/tracer.ts";
-import type { AdminHandler, AdminRequest, AdminResponse } from "./admin.ts";
+import type { AdminHandler, AdminRequest, AdminResponse } from "./admin-handler.ts";
 
 const DEFAULT_DURATION_MS = 10_000;
 const DEFAULT_CONNECTIONS = 100;

@@ -16,7 +16,7 @@ import type {
   VirtualHostConfig,
 } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
-import { headerMutationFields, headerMutations } from "./header-mutation-schema.ts";
+import { headerMutationFields, headerMutations } from "./custom-headers-schema.ts";
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";

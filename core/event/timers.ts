@@ -80,6 +80,19 @@ export class Timer {
     this.list?.unlink(this);
   }
 
+  /**
+   * An idle timeout re-armed lazily (stream_idle_timeout, tcp_proxy's idle_timeout):
+   * activity only records when it happened, costing a clock read instead of a timer
+   * reset, and the timer, when it fires, calls this. True when `timeoutMs` has passed
+   * since `lastActivity`; otherwise the timer is re-armed for the rest and it is false.
+   */
+  idleTimeoutPassed(lastActivity: number, timeoutMs: number): boolean {
+    const idle = this.timers.runtime.now() - lastActivity;
+    if (idle >= timeoutMs) return true;
+    this.enable(timeoutMs - idle);
+    return false;
+  }
+
   get enabled(): boolean {
     return this.list !== undefined;
   }

@@ -10,7 +10,7 @@ import type { RouteConfiguration } from "../config/bootstrap.ts";
 import type { HeaderMap } from "./header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "./message.ts";
 import type { StreamInfo } from "./stream-info.ts";
-import type { RouteMatch } from "./router/route-table.ts";
+import type { RouteMatch } from "./route/route-table.ts";
 import type { TraceEventKind } from "../trace/tracer.ts";
 import type { BodyBuffer } from "./body-buffer.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";

@@ -30,5 +30,9 @@ export interface ReadFilter {
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus;
 }
 
-/** Builds one filter instance per connection from a filter's validated config. */
-export type ReadFilterFactory = () => ReadFilter;
+/**
+ * Builds one filter instance for a new connection from a filter's validated config
+ * (Envoy's `Network::FilterFactoryCb`, which is given the connection's filter manager):
+ * the filter is made complete, knowing its connection; its callbacks follow.
+ */
+export type ReadFilterFactory = (connection: Connection) => ReadFilter;

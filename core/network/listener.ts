@@ -32,10 +32,6 @@ export class ActiveListener {
     this.filterFactories = config.filterChains[0]!.filters.map((filter) => createReadFilterFactory(filter, context));
   }
 
-  get boundPort(): number | undefined {
-    return this.listener?.address.port;
-  }
-
   /** The address it listens on, while it does. */
   get boundAddress(): SocketAddress | undefined {
     return this.listener?.address;
@@ -70,7 +66,7 @@ export class ActiveListener {
       this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
     }
     const filters = new NetworkFilterManager(connection);
-    for (const factory of this.filterFactories) filters.addReadFilter(factory());
+    for (const factory of this.filterFactories) filters.addReadFilter(factory(connection));
     if (!filters.initializeReadFilters()) connection.close("FlushWrite");
   }
 

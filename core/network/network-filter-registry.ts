@@ -1,30 +1,33 @@
 import type { NetworkFilterConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ReadFilterFactory } from "./filter.ts";
-import { TcpProxyFilter } from "./tcp-proxy.ts";
-import { TcpProxyStats } from "./tcp-proxy-stats.ts";
-import { ConnectionManagerStats } from "../http/conn-manager/connection-manager-stats.ts";
-import { ConnectionManager } from "../http/conn-manager/connection-manager.ts";
-import { RouteTable } from "../http/router/route-table.ts";
 
 /**
- * Turns a validated network filter config into a per-connection factory, as Envoy's
- * `NamedNetworkFilterConfigFactory` does. The config loader has already checked that
- * referenced clusters exist.
+ * How one network filter type turns its validated config into a per-connection factory
+ * (Envoy's `NamedNetworkFilterConfigFactory` and the `FilterFactoryCb` it returns). Run
+ * once per listener; the filter it returns is built for each connection.
+ */
+export type NetworkFilterFactory<C = unknown> = (config: C, context: ServerContext) => ReadFilterFactory;
+
+const FACTORIES = new Map<string, NetworkFilterFactory>();
+
+/**
+ * Make a network filter type buildable from a listener's filter chain. The built-in
+ * ones are registered in core/extensions.ts; their config schemas are in config/schema.ts.
+ */
+export function registerNetworkFilterFactory<T extends NetworkFilterConfig["type"]>(
+  type: T,
+  factory: NetworkFilterFactory<Extract<NetworkFilterConfig, { type: T }>["config"]>,
+): void {
+  FACTORIES.set(type, factory as NetworkFilterFactory);
+}
+
+/**
+ * The per-connection factory for one network filter of a listener's chain. The config
+ * loader has already checked that referenced clusters exist.
  */
 export function createReadFilterFactory(filter: NetworkFilterConfig, context: ServerContext): ReadFilterFactory {
-  switch (filter.type) {
-    case "envoy.filters.network.tcp_proxy": {
-      const cluster = context.clusterManager.get(filter.config.cluster);
-      if (!cluster) throw new Error(`tcp_proxy ${filter.config.statPrefix}: unknown cluster '${filter.config.cluster}'`);
-      const stats = new TcpProxyStats(context.stats, filter.config.statPrefix);
-      return () => new TcpProxyFilter(filter.config, cluster, context, stats);
-    }
-    case "envoy.filters.network.http_connection_manager": {
-      // The route table is compiled once per listener and shared by its connections.
-      const routeTable = new RouteTable(filter.config.routeConfig);
-      const stats = new ConnectionManagerStats(context.stats, filter.config.statPrefix);
-      return () => new ConnectionManager(filter.config, routeTable, context, stats);
-    }
-  }
+  const factory = FACTORIES.get(filter.type);
+  if (factory === undefined) throw new Error(`no factory for network filter type ${filter.type}`); // the config schema admits only registered types
+  return factory(filter.config, context);
 }

@@ -26,7 +26,6 @@ import { EMPTY_BYTES } from "../util/bytes.ts";
  * closes, the other is closed after flushing what it still has to write.
  */
 export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstreamCallbacks, TimerTarget {
-  private callbacks!: ReadFilterCallbacks;
   private poolHandle: PoolHandle | undefined;
   private upstream: TcpConnectionData | undefined;
   /** The read buffer holding bytes that came before the upstream connected. */
@@ -50,6 +49,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     private readonly cluster: Cluster,
     private readonly context: ServerContext,
     private readonly stats: TcpProxyStats,
+    private readonly downstream: Connection,
   ) {
     this.startWallClock = context.runtime.wallClock();
     this.started = context.runtime.now();
@@ -60,12 +60,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     };
   }
 
-  private get downstream(): Connection {
-    return this.callbacks.connection;
-  }
-
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
-    this.callbacks = callbacks;
     callbacks.connection.addConnectionCallbacks(this.downstreamCallbacks);
   }
 
@@ -214,8 +209,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   /**
    * Envoy's idle_timeout: close both sides when no bytes moved either way for that
-   * long. One timer per connection re-armed lazily from `lastActivity`, so moving
-   * data costs a clock read, not a timer reset per chunk.
+   * long. One timer per connection re-armed lazily from `lastActivity`
+   * (Timer.idleTimeoutPassed), so moving data costs a clock read, not a timer reset per chunk.
    */
   private startIdleTimer(): void {
     const timeout = this.config.idleTimeoutMs;
@@ -227,12 +222,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   /** @internal The idle timer fired: close, or wait for the rest of the timeout since the last activity. */
   onTimer(): void {
-    const timeout = this.config.idleTimeoutMs;
-    const idle = this.context.runtime.now() - this.lastActivity;
-    if (idle < timeout) {
-      this.idleTimer!.enable(timeout - idle);
-      return;
-    }
+    if (!this.idleTimer!.idleTimeoutPassed(this.lastActivity, this.config.idleTimeoutMs)) return;
     this.stats.idleTimeout.inc();
     this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
     const upstream = this.upstream;

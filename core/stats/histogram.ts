@@ -64,12 +64,4 @@ export class Histogram {
     }
     return this.max;
   }
-
-  reset(): void {
-    this.counts.fill(0);
-    this.count = 0;
-    this.sum = 0;
-    this.min = Infinity;
-    this.max = -Infinity;
-  }
 }

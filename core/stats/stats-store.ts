@@ -73,8 +73,4 @@ export class StatsScope {
   histogram(name: string, unit: Histogram["unit"] = "milliseconds"): Histogram {
     return this.store.histogram(this.prefix + name, unit);
   }
-
-  scope(prefix: string): StatsScope {
-    return new StatsScope(this.store, this.prefix + prefix);
-  }
 }

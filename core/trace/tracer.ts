@@ -93,10 +93,6 @@ export class Tracer {
     this.on = false;
   }
 
-  get running(): boolean {
-    return this.on;
-  }
-
   /** Whether a new connection on `listener` is traced (counts it against maxConnections). */
   admitConnection(listener: string): boolean {
     const options = this.options;

@@ -1,5 +1,5 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
-import type { ServerContext } from "../server-context.ts";
+import type { Dispatcher } from "../event/dispatcher.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
@@ -17,10 +17,12 @@ export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
   private readonly pools = new Map<Host, Http1ConnPool>();
   private readonly tcpPools = new Map<Host, TcpConnPool>();
-  /** Set once the server exists (pools need its runtime and log). */
-  context: ServerContext | undefined;
-
-  constructor(configs: readonly ClusterConfig[], stats: StatsStore) {
+  constructor(
+    configs: readonly ClusterConfig[],
+    stats: StatsStore,
+    /** The event loop its pools run on (their connections and timers). */
+    private readonly dispatcher: Dispatcher,
+  ) {
     for (const config of configs) this.clusters.set(config.name, new Cluster(config, stats));
   }
 
@@ -37,7 +39,7 @@ export class ClusterManager {
   httpConnPool(cluster: Cluster, host: Host): Http1ConnPool {
     let pool = this.pools.get(host);
     if (!pool) {
-      pool = new Http1ConnPool(cluster, host, this.context!, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS);
+      pool = new Http1ConnPool(cluster, host, this.dispatcher, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS);
       this.pools.set(host, pool);
     }
     return pool;
@@ -47,7 +49,7 @@ export class ClusterManager {
   tcpConnPool(cluster: Cluster, host: Host): TcpConnPool {
     let pool = this.tcpPools.get(host);
     if (!pool) {
-      pool = new TcpConnPool(cluster, host, this.context!, TCP_POOL_IDLE_TIMEOUT_MS);
+      pool = new TcpConnPool(cluster, host, this.dispatcher, TCP_POOL_IDLE_TIMEOUT_MS);
       this.tcpPools.set(host, pool);
     }
     return pool;

@@ -39,10 +39,10 @@
  * limit and stays Ready, calls `onStreamClosed` per stream, and `drain` on GOAWAY).
  */
 import { approximateNow } from "../event/dispatch-scope.ts";
+import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
 import type { PortError } from "../port.ts";
-import type { ServerContext } from "../server-context.ts";
 import type { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
 import { PoolFailureReason, transportFailureReason } from "./pool-failure.ts";
@@ -153,7 +153,7 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
     /** Streams it may carry at once (1 for HTTP/1 and TCP). */
     readonly concurrentStreamLimit: number,
   ) {
-    const { runtime } = parent.context;
+    const { runtime } = parent.dispatcher;
     const host = parent.host;
     const cluster = parent.cluster;
     this.connection = new Connection(runtime.connect({ address: host.address, port: host.port }), cluster.config.perConnectionBufferLimitBytes);
@@ -163,7 +163,7 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
     host.stats.cxTotal++;
     host.stats.cxActive++;
     this.connection.addConnectionCallbacks(this);
-    this.connectTimer = parent.context.timers.create(this);
+    this.connectTimer = parent.dispatcher.timers.create(this);
     this.connectTimer.enable(cluster.config.connectTimeoutMs);
   }
 
@@ -197,7 +197,7 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
     this.connectTimer = undefined;
     const cluster = this.parent.cluster;
     const stats = cluster.stats;
-    const now = this.parent.context.runtime.now();
+    const now = this.parent.dispatcher.runtime.now();
     if (event === "Connected") {
       this.connected = true;
       stats.upstreamCxConnectMs.record(now - this.openedAt);
@@ -256,7 +256,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   constructor(
     readonly cluster: Cluster,
     readonly host: Host,
-    readonly context: ServerContext,
+    readonly dispatcher: Dispatcher,
     /** How long a client may stay idle (0: no limit). */
     protected readonly idleTimeoutMs: number,
   ) {}
@@ -315,7 +315,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   private readyClient(): C | undefined {
     let client = this.ready.tail;
     if (!client) return undefined;
-    const now = approximateNow(this.context.runtime);
+    const now = approximateNow(this.dispatcher.runtime);
     while (client && client.activeStreams === 0 && now - client.idleSince >= client.idleLimit) {
       this.closeIdle(client);
       client = this.ready.tail;
@@ -362,7 +362,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
       this.releasingStreamCapacity += client.currentUnusedCapacity;
       this.released.push(client);
       // One deferred call per turn for all the clients released in it.
-      if (this.released.length === 1) this.context.runtime.defer(this.reuseReleased);
+      if (this.released.length === 1) this.dispatcher.runtime.defer(this.reuseReleased);
       return;
     }
     this.makeReady(client);
@@ -390,7 +390,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   /** `client` can take a stream: into the Ready list (with its idle clock started if it has none). */
   private makeReady(client: C): void {
     if (client.activeStreams === 0) {
-      client.idleSince = approximateNow(this.context.runtime);
+      client.idleSince = approximateNow(this.dispatcher.runtime);
       client.idleLimit = this.idleLimitFor(client);
       if (client.idleLimit !== Infinity) this.armSweep();
     }
@@ -551,13 +551,13 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
    * client re-armed on every request (a timer each costs more than the request).
    */
   private armSweep(): void {
-    this.sweepTimer ??= this.context.timers.create(this);
+    this.sweepTimer ??= this.dispatcher.timers.create(this);
     if (!this.sweepTimer.enabled) this.sweepTimer.enable(IDLE_SWEEP_MS);
   }
 
   /** @internal The idle sweep. */
   onTimer(): void {
-    const now = this.context.runtime.now();
+    const now = this.dispatcher.runtime.now();
     let idle = 0;
     for (let client = this.ready.head; client; ) {
       const next = client.next;

@@ -1,6 +1,6 @@
 import type { ConnectionEvent } from "../network/connection.ts";
 import type { PortError } from "../port.ts";
-import type { ServerContext } from "../server-context.ts";
+import type { Dispatcher } from "../event/dispatcher.ts";
 import type { RequestEncoder, ResponseDecoder } from "../http/codec/codec.ts";
 import { Http1ClientCodec } from "../http/codec/http1-client-codec.ts";
 import type { HeaderMap } from "../http/header-map.ts";
@@ -212,8 +212,8 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
  * event-loop turn, so a FIN that arrived with the response is seen first.
  */
 export class Http1ConnPool extends ConnPoolImplBase<Http1ActiveClient, UpstreamCallbacks> {
-  constructor(cluster: Cluster, host: Host, context: ServerContext, idleTimeoutMs: number) {
-    super(cluster, host, context, idleTimeoutMs);
+  constructor(cluster: Cluster, host: Host, dispatcher: Dispatcher, idleTimeoutMs: number) {
+    super(cluster, host, dispatcher, idleTimeoutMs);
   }
 
   protected instantiateActiveClient(): Http1ActiveClient {

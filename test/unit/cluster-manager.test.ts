@@ -3,6 +3,12 @@ import { describe, expect, test } from "vitest";
 import type { ClusterConfig } from "../../core/config/bootstrap.ts";
 import { ClusterManager } from "../../core/upstream/cluster-manager.ts";
 import type { RoundRobinLoadBalancer } from "../../core/upstream/round-robin.ts";
+import { Timers } from "../../core/event/timers.ts";
+import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+
+/** The event loop the pools would run on (none is made in these tests). */
+const runtime = new MemoryRuntime({ seed: 1 });
+const DISPATCHER = { runtime, timers: new Timers(runtime) };
 
 /** The next `n` picks, as address:port strings. */
 const picks = (lb: RoundRobinLoadBalancer, n: number): (string | undefined)[] =>
@@ -22,14 +28,14 @@ function cluster(name: string, ports: number[]): ClusterConfig {
 
 describe("ClusterManager", () => {
   test("looks clusters up by name; unknown names give undefined", () => {
-    const manager = new ClusterManager([cluster("a", [1]), cluster("b", [2, 3])], new StatsStore());
+    const manager = new ClusterManager([cluster("a", [1]), cluster("b", [2, 3])], new StatsStore(), DISPATCHER);
     expect(manager.get("a")?.name).toBe("a");
     expect(manager.get("b")?.hosts.map(String)).toEqual(["127.0.0.1:2", "127.0.0.1:3"]);
     expect(manager.get("c")).toBeUndefined();
   });
 
   test("each cluster balances round robin over its endpoints, independently of the others", () => {
-    const manager = new ClusterManager([cluster("a", [1, 2, 3]), cluster("b", [7, 8])], new StatsStore());
+    const manager = new ClusterManager([cluster("a", [1, 2, 3]), cluster("b", [7, 8])], new StatsStore(), DISPATCHER);
     const a = manager.get("a")!.loadBalancer;
     const b = manager.get("b")!.loadBalancer;
     expect(picks(a, 2)).toEqual(["127.0.0.1:1", "127.0.0.1:2"]);
@@ -38,12 +44,12 @@ describe("ClusterManager", () => {
   });
 
   test("a cluster with no endpoints yields no host", () => {
-    const manager = new ClusterManager([cluster("empty", [])], new StatsStore());
+    const manager = new ClusterManager([cluster("empty", [])], new StatsStore(), DISPATCHER);
     expect(manager.get("empty")!.loadBalancer.chooseHost()).toBeUndefined();
   });
 
   test("the same cluster object is returned on every lookup, so the rotation is shared", () => {
-    const manager = new ClusterManager([cluster("a", [1, 2])], new StatsStore());
+    const manager = new ClusterManager([cluster("a", [1, 2])], new StatsStore(), DISPATCHER);
     expect(manager.get("a")).toBe(manager.get("a"));
     expect(picks(manager.get("a")!.loadBalancer, 1)).toEqual(["127.0.0.1:1"]);
     expect(picks(manager.get("a")!.loadBalancer, 1)).toEqual(["127.0.0.1:2"]);

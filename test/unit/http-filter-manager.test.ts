@@ -26,7 +26,7 @@ import {
 import { createFilterChain, registerHttpFilterFactory } from "../../core/http/filters/http-filter-registry.ts";
 import { HeaderMap } from "../../core/http/header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../../core/http/message.ts";
-import type { RouteMatch } from "../../core/http/router/route-table.ts";
+import type { RouteMatch } from "../../core/http/route/route-table.ts";
 import { StreamInfo } from "../../core/http/stream-info.ts";
 import type { ServerContext } from "../../core/server-context.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";

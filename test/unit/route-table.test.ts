@@ -1,8 +1,8 @@
 import { describe, expect, test } from "vitest";
 import type { RouteConfiguration } from "../../core/config/bootstrap.ts";
 import { routeConfiguration } from "../../core/config/route-config-schema.ts";
-import { applyRequestHeaderMutations, applyResponseHeaderMutations, type MutableHeaders } from "../../core/http/router/header-mutations.ts";
-import { RouteTable, type RouteRequest } from "../../core/http/router/route-table.ts";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations, type MutableHeaders } from "../../core/http/route/custom-headers.ts";
+import { RouteTable, type RouteRequest } from "../../core/http/route/route-table.ts";
 
 type Json = Record<string, unknown>;
 

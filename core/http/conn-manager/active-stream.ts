@@ -4,12 +4,12 @@ import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../message.ts";
-import type { RouteMatch } from "../router/route-table.ts";
+import type { RouteMatch } from "../route/route-table.ts";
 import { StreamInfo } from "../stream-info.ts";
 import { createFilterChain } from "../filters/http-filter-registry.ts";
 import { FilterManager, type FilterManagerCallbacks } from "./filter-manager.ts";
-import type { ConnectionManager } from "./connection-manager.ts";
-import { mutateRequestHeaders, mutateResponseHeaders } from "./header-mutation.ts";
+import type { ConnectionManagerContext } from "./connection-manager-context.ts";
+import { mutateRequestHeaders, mutateResponseHeaders } from "./proxy-headers.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
@@ -46,7 +46,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private sentResponseTrailers: HeaderMap | undefined;
 
   constructor(
-    private readonly cm: ConnectionManager,
+    private readonly cm: ConnectionManagerContext,
     private readonly encoder: ResponseEncoder,
     /** The request's head (an empty one for a local reply before the head was complete). */
     public requestHeaders: RequestHeaders,
@@ -313,11 +313,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    */
   onIdleTimeout(): void {
     if (this.destroyed) return;
-    const idle = this.cm.server.runtime.now() - this.lastActivity;
-    if (idle < this.idleTimeoutMs) {
-      this.timers!.idle.enable(this.idleTimeoutMs - idle);
-      return;
-    }
+    if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.idleTimeoutMs)) return;
     this.cm.stats.downstreamRqIdleTimeout.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "stream timeout", "stream_idle_timeout", "SI");
   }

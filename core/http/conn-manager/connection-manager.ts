@@ -11,21 +11,12 @@ import { Http1ServerCodec } from "../codec/http1-server-codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { RequestHeaders } from "../message.ts";
 import type { ResponseFlag } from "../filter.ts";
-import type { RouteTable } from "../router/route-table.ts";
+import type { RouteTable } from "../route/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
+import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { AccessLogger } from "../../access-log/logger.ts";
-
-/** What an ActiveStream needs from its connection manager. */
-export interface ConnectionManagerContext {
-  readonly config: HttpConnectionManagerConfig;
-  readonly server: ServerContext;
-  readonly routeTable: RouteTable;
-  readonly connection: Connection;
-  readonly codec: ServerConnection;
-  readonly stats: ConnectionManagerStats;
-}
 
 /**
  * Envoy's HTTP connection manager (`envoy.filters.network.http_connection_manager`):
@@ -37,8 +28,7 @@ export interface ConnectionManagerContext {
  * read it. The client's FIN ends the connection (HTTP/1 has no half-close here).
  */
 export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget {
-  private callbacks!: ReadFilterCallbacks;
-  codec!: ServerConnection;
+  readonly codec: ServerConnection;
   private stream: ActiveStream | undefined;
   /** The current request is complete and its response is not. */
   private awaitingResponse = false;
@@ -86,29 +76,25 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     readonly routeTable: RouteTable,
     readonly server: ServerContext,
     readonly stats: ConnectionManagerStats,
+    readonly connection: Connection,
   ) {
     this.accessLoggers = server.accessLoggers(config);
+    this.codec = new Http1ServerCodec(connection, this, {
+      maxRequestHeadersBytes: config.maxRequestHeadersKb * 1024,
+      maxHeadersCount: config.maxHeadersCount,
+    });
   }
 
   /** This HCM's access_log loggers (none: no per-stream logging work at all). */
   readonly accessLoggers: readonly AccessLogger[];
 
-  get connection(): Connection {
-    return this.callbacks.connection;
-  }
-
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
-    this.callbacks = callbacks;
     this.openedAt = this.server.runtime.now();
     this.stats.downstreamCxTotal.inc();
     this.stats.downstreamCxHttp1Total.inc();
     this.stats.downstreamCxActive.inc();
     this.stats.downstreamCxHttp1Active.inc();
     callbacks.connection.addConnectionCallbacks(this);
-    this.codec = new Http1ServerCodec(callbacks.connection, this, {
-      maxRequestHeadersBytes: this.config.maxRequestHeadersKb * 1024,
-      maxHeadersCount: this.config.maxHeadersCount,
-    });
   }
 
   onNewConnection(): FilterStatus {
@@ -340,7 +326,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     const socket = this.connection.socket;
     let last = socket.bufferedAmount;
     if (last === 0) return;
-    const check = (): void => {
+    // Its own timer (the connection's one timer may still be wanted by a drain):
+    // made once per closing connection, never per request.
+    const timer = this.server.timers.create(() => {
       if (this.connection.isClosed) return;
       const now = socket.bufferedAmount;
       if (now >= last) {
@@ -349,9 +337,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
         return;
       }
       last = now;
-      this.server.runtime.setTimeout(check, DELAYED_CLOSE_TIMEOUT_MS);
-    };
-    this.server.runtime.setTimeout(check, DELAYED_CLOSE_TIMEOUT_MS);
+      timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
+    });
+    timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
   }
 
   // ---- ConnectionCallbacks ----

@@ -54,7 +54,7 @@ import {
 } from "../filter.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { ResponseHeaders, type RequestHeaders } from "../message.ts";
-import type { RouteMatch } from "../router/route-table.ts";
+import type { RouteMatch } from "../route/route-table.ts";
 import type { StreamInfo } from "../stream-info.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
 

@@ -2,8 +2,6 @@ import type { HttpFilterConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { StreamDecoderFilter, StreamEncoderFilter, StreamFilter } from "../filter.ts";
 import type { FilterManager } from "../conn-manager/filter-manager.ts";
-import { RouterFilter } from "./router.ts";
-import { AdminFilter } from "../../admin/admin-filter.ts";
 
 /**
  * How one HTTP filter type is built for each stream (Envoy's `NamedHttpFilterConfigFactory`
@@ -18,24 +16,14 @@ export type HttpFilterFactory<C = unknown> =
 const FACTORIES = new Map<string, HttpFilterFactory>();
 
 /**
- * Make an HTTP filter type buildable from http_filters (its config schema is declared in
+ * Make an HTTP filter type buildable from http_filters (the built-in ones are registered
+ * in core/extensions.ts; its config schema is declared in
  * config/http-connection-manager-schema.ts; its per-route schema, if any, in
  * config/per-filter-config-schema.ts).
  */
 export function registerHttpFilterFactory<C>(type: string, factory: HttpFilterFactory<C>): void {
   FACTORIES.set(type, factory as HttpFilterFactory);
 }
-
-registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
-  kind: "decoder",
-  create: (_config, server) => new RouterFilter(server),
-});
-
-// Internal: the admin listener's only filter (never from a config file).
-registerHttpFilterFactory<{ handler: ConstructorParameters<typeof AdminFilter>[0] }>("polyvoy.internal.admin", {
-  kind: "decoder",
-  create: (config) => new AdminFilter(config.handler),
-});
 
 /** Build one stream's filter chain from the HCM's http_filters, in order (Envoy's FilterChainFactory::createFilterChain). */
 export function createFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, manager: FilterManager): void {

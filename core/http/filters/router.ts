@@ -18,7 +18,7 @@ import {
 } from "../filter.ts";
 import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
-import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../router/header-mutations.ts";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
 import { rewritePath } from "./path-rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 

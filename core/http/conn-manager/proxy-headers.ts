@@ -1,6 +1,6 @@
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { httpDate, isInternalAddress, stripHopByHop, uuid4 } from "../headers-util.ts";
-import type { ConnectionManagerContext } from "./connection-manager.ts";
+import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 
 /**
  * The HCM's request header rules (Envoy's `ConnectionManagerUtility::mutateRequestHeaders`):

@@ -1,0 +1,44 @@
+/**
+ * Where every built-in filter is wired in (Envoy's extensions register themselves with
+ * their factory registries the same way, source/extensions/extensions_build_config.bzl):
+ * the registries (network/network-filter-registry.ts, http/filters/http-filter-registry.ts)
+ * know no filter, and no filter knows another layer's registry. Imported once, by server.ts.
+ */
+import { AdminFilter } from "./admin/admin-filter.ts";
+import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
+import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
+import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
+import { RouterFilter } from "./http/filters/router.ts";
+import { RouteTable } from "./http/route/route-table.ts";
+import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
+import { TcpProxyFilter } from "./network/tcp-proxy.ts";
+import { TcpProxyStats } from "./network/tcp-proxy-stats.ts";
+
+// ---------------------------------------------------------------- network filters
+
+registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context) => {
+  const cluster = context.clusterManager.get(config.cluster);
+  if (!cluster) throw new Error(`tcp_proxy ${config.statPrefix}: unknown cluster '${config.cluster}'`);
+  const stats = new TcpProxyStats(context.stats, config.statPrefix);
+  return (connection) => new TcpProxyFilter(config, cluster, context, stats, connection);
+});
+
+registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
+  // The route table is compiled once per listener and shared by its connections.
+  const routeTable = new RouteTable(config.routeConfig);
+  const stats = new ConnectionManagerStats(context.stats, config.statPrefix);
+  return (connection) => new ConnectionManager(config, routeTable, context, stats, connection);
+});
+
+// ---------------------------------------------------------------- HTTP filters
+
+registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
+  kind: "decoder",
+  create: (_config, server) => new RouterFilter(server),
+});
+
+// Internal: the admin listener's only filter (never from a config file).
+registerHttpFilterFactory<{ handler: ConstructorParameters<typeof AdminFilter>[0] }>("polyvoy.internal.admin", {
+  kind: "decoder",
+  create: (config) => new AdminFilter(config.handler),
+});

@@ -1,0 +1,35 @@
+import type { AccessLogger } from "../../access-log/logger.ts";
+import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
+import type { Connection } from "../../network/connection.ts";
+import type { ServerContext } from "../../server-context.ts";
+import type { ServerConnection } from "../codec/codec.ts";
+import type { RouteTable } from "../route/route-table.ts";
+import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
+import type { StreamTimers } from "./stream-timers.ts";
+
+/**
+ * What an ActiveStream (and the header mutations it applies) uses of its connection
+ * manager: the ConnectionManager implements it, the stream depends only on this
+ * (Envoy's ActiveStream reaches its `ConnectionManagerImpl&` the same way, through the
+ * parts it needs).
+ */
+export interface ConnectionManagerContext {
+  readonly config: HttpConnectionManagerConfig;
+  readonly server: ServerContext;
+  readonly routeTable: RouteTable;
+  readonly connection: Connection;
+  readonly codec: ServerConnection;
+  readonly stats: ConnectionManagerStats;
+  /** This HCM's access_log loggers. */
+  readonly accessLoggers: readonly AccessLogger[];
+  /** When the current request's first byte arrived (its timers start there). */
+  readonly requestBeganAt: number;
+  /** The timers its streams take turns arming. */
+  streamTimers(): StreamTimers;
+  /** Numbers the connection's streams (for traces). */
+  nextStreamId(): number;
+  /** `stream` (compared by identity) has its request in and not its response. */
+  onRequestComplete(stream: object): void;
+  /** `stream` (compared by identity) was reset: the connection cannot continue. */
+  onStreamReset(stream: object): void;
+}
