@@ -98,7 +98,24 @@ export interface HttpConnectionManagerConfig {
   upgradeTypes: string[];
   /** access_log, in order; absent when none is configured. */
   accessLog?: AccessLogConfig[];
+  /** normalize_path, merge_slashes, path_with_escaped_slashes_action; absent when all are at their defaults. */
+  pathNormalization?: PathNormalizationConfig;
+  /** common_http_protocol_options.headers_with_underscores_action; absent for ALLOW (the default). */
+  headersWithUnderscoresAction?: HeadersWithUnderscoresAction;
 }
+
+/** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */
+export type EscapedSlashesAction = "KEEP_UNCHANGED" | "REJECT_REQUEST" | "UNESCAPE_AND_REDIRECT" | "UNESCAPE_AND_FORWARD";
+
+/** The HCM's path rules (core/http/conn-manager/path-normalization.ts). */
+export interface PathNormalizationConfig {
+  normalizePath: boolean;
+  mergeSlashes: boolean;
+  escapedSlashesAction: EscapedSlashesAction;
+}
+
+/** HttpProtocolOptions.HeadersWithUnderscoresAction other than ALLOW (which needs no code). */
+export type HeadersWithUnderscoresAction = "REJECT_REQUEST" | "DROP_HEADER";
 
 /** An HTTP filter: `type` is the canonical name, e.g. "envoy.filters.http.router". */
 export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;

@@ -10,6 +10,8 @@ import { createFilterChain } from "../filters/http-filter-registry.ts";
 import { FilterManager, type FilterManagerCallbacks } from "./filter-manager.ts";
 import type { ConnectionManager } from "./connection-manager.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./header-mutation.ts";
+import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-with-underscores.ts";
+import { applyPathRules } from "./path-normalization.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
@@ -75,6 +77,11 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
       this.trace("headers_complete", `${headers.method} ${headers.path} ${headers.authority}`);
       if (endStream) this.trace("message_complete");
     }
+    const config = this.cm.config;
+    // Envoy's HTTP/1 codec checks header names first; a refusal is a protocol error.
+    if (config.headersWithUnderscoresAction !== undefined && !checkHeadersWithUnderscores(headers, config.headersWithUnderscoresAction, this.cm.stats)) {
+      return this.cm.onCodecError({ status: 400, details: UNEXPECTED_UNDERSCORE, reason: "header name contains underscores" });
+    }
     // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
     if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
@@ -91,6 +98,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
       this.upgrade = true;
     }
     mutateRequestHeaders(headers, this.cm, this.upgrade);
+    // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
+    if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
     if (endStream) this.onRequestEnd();
     // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
     if (headers.get("expect")?.toLowerCase() === "100-continue") {
