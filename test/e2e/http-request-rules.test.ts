@@ -1,0 +1,97 @@
+/**
+ * The HCM's request rules (issue #32 protections) against the real proxy on every
+ * runtime: normalize_path, merge_slashes and path_with_escaped_slashes_action decide the
+ * route and the path the upstream gets; headers_with_underscores_action drops or refuses.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { parseResponses, rawExchange } from "../support/raw-http.ts";
+
+/** /admin is answered 403 by the proxy itself; the rest goes to the upstream. */
+const ROUTES = [
+  { match: { prefix: "/admin" }, action: { direct_response: { status: 403 } } },
+  { match: { prefix: "/" }, cluster: "echo" },
+];
+
+/** One GET on a new connection; `close` asks for the connection to close after it (so the answer comes at once). */
+async function get(port: number, target: string, headers = "", close = true): Promise<{ status: number; headers: Record<string, string>; body: string; closed: boolean }> {
+  const connection = close ? "Connection: close\r\n" : "";
+  const { text, closed } = await rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${connection}${headers}\r\n`, 1500);
+  const [response] = parseResponses(text);
+  expect(response, `a response to ${target}: ${JSON.stringify(text)}`).toBeDefined();
+  return { ...response!, closed };
+}
+
+describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let lenient: ProxyProcess;
+  let strict: ProxyProcess;
+  const ports = { lenient: 0, strict: 0, admin: 0 };
+
+  beforeAll(async () => {
+    echo = await httpUpstream((req, res) => res.end(`${req.url} ${req.headers["my_header"] ?? "-"}`));
+    ports.lenient = await freePort();
+    ports.strict = await freePort();
+    ports.admin = await freePort();
+    const base = (listenPort: number, hcm: Record<string, unknown>) => httpProxyConfig({ listenPort, clusters: { echo: [echo.port] }, routes: ROUTES, hcm });
+    lenient = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: ports.admin } } },
+      ...base(ports.lenient, {
+        normalize_path: true,
+        merge_slashes: true,
+        path_with_escaped_slashes_action: "UNESCAPE_AND_REDIRECT",
+        common_http_protocol_options: { headers_with_underscores_action: "DROP_HEADER" },
+      }),
+    });
+    strict = await ProxyProcess.start(
+      runtime,
+      base(ports.strict, {
+        path_with_escaped_slashes_action: "REJECT_REQUEST",
+        common_http_protocol_options: { headers_with_underscores_action: "REJECT_REQUEST" },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await lenient?.stop("SIGKILL");
+    await strict?.stop("SIGKILL");
+    await echo?.close();
+  });
+
+  test("normalize_path and merge_slashes: routed on the normalized path, which the upstream gets", async () => {
+    expect((await get(ports.lenient, "/public/../admin")).status).toBe(403);
+    expect((await get(ports.lenient, "/public/%2e%2e//admin")).status).toBe(403);
+    const forwarded = await get(ports.lenient, "//a/./b/..//%63?q=/../x");
+    expect(forwarded).toMatchObject({ status: 200, body: "/a/c?q=/../x -" });
+    // Without the rules the same request is forwarded as sent.
+    expect(await get(ports.strict, "/public/../admin")).toMatchObject({ status: 200, body: "/public/../admin -" });
+    expect((await get(ports.lenient, "/a/%00")).status).toBe(400);
+  });
+
+  test("path_with_escaped_slashes_action: 307 to the unescaped path, or 400", async () => {
+    const redirect = await get(ports.lenient, "/a%2F..%2Fadmin?x=1");
+    expect(redirect.status).toBe(307);
+    expect(redirect.headers["location"]).toBe("/admin?x=1");
+    expect((await get(ports.strict, "/a%2fb")).status).toBe(400);
+    expect(await get(ports.strict, "/a/b?c=%2f")).toMatchObject({ status: 200, body: "/a/b?c=%2f -" });
+  });
+
+  test("headers_with_underscores_action: DROP_HEADER forwards without them, REJECT_REQUEST answers 400 and closes", async () => {
+    expect(await get(ports.lenient, "/x", "my_header: 1\r\n")).toMatchObject({ status: 200, body: "/x -" });
+    const refused = await get(ports.strict, "/x", "my_header: 1\r\n", false);
+    expect(refused).toMatchObject({ status: 400, body: "Bad Request", closed: true });
+    expect(await get(ports.strict, "/x", "my-header: 1\r\n")).toMatchObject({ status: 200 });
+  });
+
+  test("stats", async () => {
+    const res = await request(`http://127.0.0.1:${ports.admin}/stats?filter=path|underscore`);
+    const text = await res.body.text();
+    expect(text).toMatch(/^http\.ingress_http\.downstream_rq_failed_path_normalization: [1-9]/m);
+    expect(text).toMatch(/^http\.ingress_http\.downstream_rq_redirected_with_normalized_path: [1-9]/m);
+    expect(text).toMatch(/^http1\.dropped_headers_with_underscores: [1-9]/m);
+  });
+});
