@@ -102,6 +102,8 @@ export interface HttpConnectionManagerConfig {
   pathNormalization?: PathNormalizationConfig;
   /** common_http_protocol_options.headers_with_underscores_action; absent for ALLOW (the default). */
   headersWithUnderscoresAction?: HeadersWithUnderscoresAction;
+  /** common_http_protocol_options.max_requests_per_connection; absent when unlimited (the default). */
+  maxRequestsPerConnection?: number;
 }
 
 /** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */

@@ -1,7 +1,8 @@
 /**
  * The HCM's request rules (issue #32 protections) against the real proxy on every
  * runtime: normalize_path, merge_slashes and path_with_escaped_slashes_action decide the
- * route and the path the upstream gets; headers_with_underscores_action drops or refuses.
+ * route and the path the upstream gets; headers_with_underscores_action drops or refuses;
+ * max_requests_per_connection closes a connection after its Nth request.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -44,7 +45,7 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
         normalize_path: true,
         merge_slashes: true,
         path_with_escaped_slashes_action: "UNESCAPE_AND_REDIRECT",
-        common_http_protocol_options: { headers_with_underscores_action: "DROP_HEADER" },
+        common_http_protocol_options: { headers_with_underscores_action: "DROP_HEADER", max_requests_per_connection: 2 },
       }),
     });
     strict = await ProxyProcess.start(
@@ -87,11 +88,26 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
     expect(await get(ports.strict, "/x", "my-header: 1\r\n")).toMatchObject({ status: 200 });
   });
 
+  test("max_requests_per_connection: the second response closes the connection", async () => {
+    const pipelined = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3);
+    const { text, closed } = await rawExchange(ports.lenient, pipelined, 3000);
+    const responses = parseResponses(text);
+    expect(responses.map((r) => [r.status, r.headers["connection"]])).toEqual([
+      [200, undefined],
+      [200, "close"],
+    ]);
+    expect(closed).toBe(true);
+    // Without the limit, all three are answered on one connection.
+    expect(parseResponses((await rawExchange(ports.strict, pipelined, 1500)).text)).toHaveLength(3);
+  });
+
   test("stats", async () => {
     const res = await request(`http://127.0.0.1:${ports.admin}/stats?filter=path|underscore`);
     const text = await res.body.text();
     expect(text).toMatch(/^http\.ingress_http\.downstream_rq_failed_path_normalization: [1-9]/m);
     expect(text).toMatch(/^http\.ingress_http\.downstream_rq_redirected_with_normalized_path: [1-9]/m);
     expect(text).toMatch(/^http1\.dropped_headers_with_underscores: [1-9]/m);
+    const cx = await (await request(`http://127.0.0.1:${ports.admin}/stats?filter=max_requests`)).body.text();
+    expect(cx).toMatch(/^http\.ingress_http\.downstream_cx_max_requests_reached: [1-9]/m);
   });
 });

@@ -143,3 +143,46 @@ describe("common_http_protocol_options.headers_with_underscores_action", () => {
     expect(exchange("/x", { "my-header": "1" }).status).toBe(200);
   });
 });
+
+describe("common_http_protocol_options.max_requests_per_connection", () => {
+  test("the Nth response says connection: close and the connection closes after it", async () => {
+    await setup({ common_http_protocol_options: { max_requests_per_connection: 3 } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    for (let i = 0; i < 3; i++) {
+      client.request("GET", `/${i}`);
+      runtime.runDue();
+    }
+    expect(client.responses.map((r) => [r.status, r.get("connection")])).toEqual([
+      [200, undefined],
+      [200, undefined],
+      [200, "close"],
+    ]);
+    expect(client.ended).toBe(true);
+    expect(stat("http.ingress_http.downstream_cx_max_requests_reached")).toBe(1);
+    client.socket.close();
+  });
+
+  test("pipelined past the limit: the rest are not answered", async () => {
+    await setup({ common_http_protocol_options: { max_requests_per_connection: 2 } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.send("GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\nGET /c HTTP/1.1\r\nhost: x\r\n\r\n");
+    for (let i = 0; i < 3; i++) client.parser.expectResponseTo("GET");
+    runtime.runDue();
+    expect(client.responses.map((r) => r.text())).toEqual(["/a", "/b"]);
+    expect(client.ended).toBe(true);
+    expect(upstream.requests).toHaveLength(2);
+    client.socket.close();
+  });
+
+  test("unset: no limit", async () => {
+    await setup({});
+    const client = new MemoryHttpClient(runtime, PROXY);
+    for (let i = 0; i < 5; i++) {
+      client.request("GET", `/${i}`);
+      runtime.runDue();
+    }
+    expect(client.responses.every((r) => r.get("connection") === undefined)).toBe(true);
+    expect(client.ended).toBe(false);
+    client.socket.close();
+  });
+});

@@ -27,6 +27,7 @@ describe("path rules", () => {
     const config = hcmConfig({ path_with_escaped_slashes_action: "IMPLEMENTATION_SPECIFIC_DEFAULT", normalize_path: false, merge_slashes: false });
     expect(config.pathNormalization).toBeUndefined();
     expect(config.headersWithUnderscoresAction).toBeUndefined();
+    expect(hcmConfig({ common_http_protocol_options: { max_requests_per_connection: 0 } }).maxRequestsPerConnection).toBeUndefined();
   });
 
   test("set", () => {
@@ -37,6 +38,7 @@ describe("path rules", () => {
       escapedSlashesAction: "UNESCAPE_AND_REDIRECT",
     });
     expect(hcmConfig({ common_http_protocol_options: { headers_with_underscores_action: "DROP_HEADER" } }).headersWithUnderscoresAction).toBe("DROP_HEADER");
+    expect(hcmConfig({ common_http_protocol_options: { max_requests_per_connection: 5 } }).maxRequestsPerConnection).toBe(5);
   });
 
   test("bad values name the field", () => {
@@ -44,6 +46,9 @@ describe("path rules", () => {
     expect(problems({ normalize_path: "yes" }).join("\n")).toMatch(/normalize_path/);
     expect(problems({ common_http_protocol_options: { headers_with_underscores_action: "IGNORE" } }).join("\n")).toMatch(
       /common_http_protocol_options\.headers_with_underscores_action/,
+    );
+    expect(problems({ common_http_protocol_options: { max_requests_per_connection: -1 } }).join("\n")).toMatch(
+      /common_http_protocol_options\.max_requests_per_connection/,
     );
   });
 });

@@ -40,6 +40,8 @@ export class ConnectionManagerStats {
   /** Envoy's HTTP/1 codec stats (rooted at `http1.`, shared by every HCM): headers_with_underscores_action. */
   readonly http1DroppedHeadersWithUnderscores: Counter;
   readonly http1RequestsRejectedWithUnderscoresInHeaders: Counter;
+  /** Connections closed after common_http_protocol_options.max_requests_per_connection requests. */
+  readonly downstreamCxMaxRequestsReached: Counter;
 
   constructor(store: StatsStore, statPrefix: string) {
     const scope = store.scope(`http.${statPrefix}.`);
@@ -70,6 +72,7 @@ export class ConnectionManagerStats {
     this.rsTooLarge = scope.counter("rs_too_large");
     this.downstreamRqFailedPathNormalization = scope.counter("downstream_rq_failed_path_normalization");
     this.downstreamRqRedirectedWithNormalizedPath = scope.counter("downstream_rq_redirected_with_normalized_path");
+    this.downstreamCxMaxRequestsReached = scope.counter("downstream_cx_max_requests_reached");
     this.http1DroppedHeadersWithUnderscores = store.counter("http1.dropped_headers_with_underscores");
     this.http1RequestsRejectedWithUnderscoresInHeaders = store.counter("http1.requests_rejected_with_underscores_in_headers");
   }

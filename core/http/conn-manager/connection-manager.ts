@@ -79,6 +79,8 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    */
   requestBeganAt = 0;
   private streamsCreated = 0;
+  /** Requests begun, counted only under max_requests_per_connection. */
+  private accumulatedRequests = 0;
   private openedAt = 0;
 
   constructor(
@@ -235,6 +237,13 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.clearHeadersTimer();
     // A request that came while draining is the connection's last (Connection: close).
     if (this.draining) this.codec.keepAlive = false;
+    // max_requests_per_connection: on HTTP/1 the Nth request's response closes the
+    // connection (Envoy's ConnectionManagerImpl::newStream sets saw_connection_close).
+    const maxRequests = this.config.maxRequestsPerConnection;
+    if (maxRequests !== undefined && ++this.accumulatedRequests >= maxRequests) {
+      this.codec.keepAlive = false;
+      this.stats.downstreamCxMaxRequestsReached.inc();
+    }
     const stream = new ActiveStream(this, encoder, request);
     this.stream = stream;
     return stream;
