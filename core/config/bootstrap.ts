@@ -57,6 +57,12 @@ export interface ClusterConfig {
   lbPolicy: "ROUND_ROBIN";
   perConnectionBufferLimitBytes: number;
   endpoints: SocketAddressConfig[];
+  /**
+   * Requests per upstream connection, from typed_extension_protocol_options'
+   * HttpProtocolOptions.common_http_protocol_options or the legacy cluster field;
+   * absent when unlimited (the default).
+   */
+  maxRequestsPerConnection?: number;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
 }

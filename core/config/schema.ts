@@ -219,6 +219,22 @@ function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined
   };
 }
 
+const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/**
+ * envoy.extensions.upstreams.http.v3.HttpProtocolOptions, the one
+ * typed_extension_protocol_options entry supported: HTTP/1 upstreams (Envoy requires one
+ * of the upstream_protocol_options; only explicit_http_config with http_protocol_options
+ * is HTTP/1) and common_http_protocol_options.max_requests_per_connection.
+ */
+const upstreamHttpProtocolOptions = z.strictObject({
+  "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
+  common_http_protocol_options: z.strictObject({ max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional() }).optional(),
+  explicit_http_config: z.strictObject({ http_protocol_options: z.strictObject({}) }, { message: "must set explicit_http_config (HTTP/1; the other upstream protocols are not supported)" }),
+});
+
+const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
+
 /** envoy.config.cluster.v3.Cluster */
 const cluster = z
   .strictObject({
@@ -233,6 +249,16 @@ const cluster = z
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     load_assignment: loadAssignment.optional(),
     circuit_breakers: circuitBreakers.optional(),
+    typed_extension_protocol_options: typedExtensionProtocolOptions.optional(),
+    // Deprecated in v3 for the typed option above, which Envoy refuses it beside.
+    max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
+    if (typed !== undefined && c.max_requests_per_connection !== undefined) {
+      const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
+      ctx.addIssue({ code: "custom", message, path: ["max_requests_per_connection"] });
+    }
   })
   .transform(
     (c): ClusterConfig => ({
@@ -243,8 +269,16 @@ const cluster = z
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
       endpoints: c.load_assignment ?? [],
       circuitBreakers: defaultThresholds(c.circuit_breakers),
+      // 0 or unset: no limit. Present only when set, so other configs compare as before.
+      ...maxRequestsPerConnection(
+        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ?? c.max_requests_per_connection,
+      ),
     }),
   );
+
+function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {
+  return max ? { maxRequestsPerConnection: max } : {};
+}
 
 // ---- Bootstrap -------------------------------------------------------------------
 

@@ -29,12 +29,15 @@ async function get(port: number, target: string, headers = "", close = true): Pr
 
 describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
   let echo: HttpUpstream;
+  /** The strict proxy's upstream (its cluster retires connections after two requests). */
+  let echo2: HttpUpstream;
   let lenient: ProxyProcess;
   let strict: ProxyProcess;
   const ports = { lenient: 0, strict: 0, admin: 0 };
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) => res.end(`${req.url} ${req.headers["my_header"] ?? "-"}`));
+    echo2 = await httpUpstream((req, res) => res.end(`${req.url} ${req.headers["my_header"] ?? "-"}`));
     ports.lenient = await freePort();
     ports.strict = await freePort();
     ports.admin = await freePort();
@@ -50,9 +53,15 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
     });
     strict = await ProxyProcess.start(
       runtime,
-      base(ports.strict, {
-        path_with_escaped_slashes_action: "REJECT_REQUEST",
-        common_http_protocol_options: { headers_with_underscores_action: "REJECT_REQUEST" },
+      httpProxyConfig({
+        listenPort: ports.strict,
+        clusters: { echo: [echo2.port] },
+        routes: ROUTES,
+        clusterExtra: { max_requests_per_connection: 2 },
+        hcm: {
+          path_with_escaped_slashes_action: "REJECT_REQUEST",
+          common_http_protocol_options: { headers_with_underscores_action: "REJECT_REQUEST" },
+        },
       }),
     );
   });
@@ -61,6 +70,7 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
     await lenient?.stop("SIGKILL");
     await strict?.stop("SIGKILL");
     await echo?.close();
+    await echo2?.close();
   });
 
   test("normalize_path and merge_slashes: routed on the normalized path, which the upstream gets", async () => {
@@ -99,6 +109,14 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
     expect(closed).toBe(true);
     // Without the limit, all three are answered on one connection.
     expect(parseResponses((await rawExchange(ports.strict, pipelined, 1500)).text)).toHaveLength(3);
+  });
+
+  test("cluster max_requests_per_connection: no upstream connection carries more than two requests", async () => {
+    for (let i = 0; i < 4; i++) expect((await get(ports.strict, `/n${i}`)).status).toBe(200);
+    const perConnection = new Map<number, number>();
+    for (const r of echo2.requests) perConnection.set(r.connection, (perConnection.get(r.connection) ?? 0) + 1);
+    expect(echo2.requests.length).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...perConnection.values())).toBe(2);
   });
 
   test("stats", async () => {

@@ -18,7 +18,7 @@ let server: Server;
 let upstream: MemoryHttpServer;
 
 /** /admin is refused by the proxy (a direct 403); everything else goes to the upstream, which echoes its path. */
-async function setup(hcm: Record<string, unknown>): Promise<void> {
+async function setup(hcm: Record<string, unknown>, clusterExtra?: Record<string, unknown>): Promise<void> {
   runtime = new MemoryRuntime({ seed: 1 });
   upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (request, response) => response.respond(200, `${request.path}`));
   server = await startProxy(
@@ -31,6 +31,7 @@ async function setup(hcm: Record<string, unknown>): Promise<void> {
         { match: { prefix: "/" }, cluster: "backend" },
       ],
       hcm,
+      clusterExtra,
     }),
   );
 }
@@ -185,4 +186,38 @@ describe("common_http_protocol_options.max_requests_per_connection", () => {
     expect(client.ended).toBe(false);
     client.socket.close();
   });
+});
+
+describe("upstream max_requests_per_connection", () => {
+  for (const [how, clusterExtra] of [
+    [
+      "typed_extension_protocol_options",
+      {
+        typed_extension_protocol_options: {
+          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            common_http_protocol_options: { max_requests_per_connection: 2 },
+            explicit_http_config: { http_protocol_options: {} },
+          },
+        },
+      },
+    ],
+    ["the legacy cluster field", { max_requests_per_connection: 2 }],
+  ] as const) {
+    test(`${how}: the pool retires a connection after N requests`, async () => {
+      await setup({}, clusterExtra);
+      const client = new MemoryHttpClient(runtime, PROXY);
+      for (let i = 0; i < 5; i++) {
+        client.request("GET", `/${i}`);
+        runtime.runDue();
+      }
+      expect(client.responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(upstream.requests.map((r) => r.path)).toEqual(["/0", "/1", "/2", "/3", "/4"]);
+      // Connections 0 and 1 carried two requests each and were closed; the third carries the fifth.
+      expect(stat("cluster.backend.upstream_cx_total")).toBe(3);
+      expect(stat("cluster.backend.upstream_cx_max_requests")).toBe(2);
+      expect(stat("cluster.backend.upstream_cx_destroy")).toBeGreaterThanOrEqual(2);
+      client.socket.close();
+    });
+  }
 });

@@ -5,6 +5,16 @@ import { ConfigError } from "../../core/config/errors.ts";
 import { loadBootstrap } from "../../core/config/load.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 
+function clusterProblems(clusterExtra: Record<string, unknown>): string[] {
+  try {
+    loadBootstrap(JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { b: [1] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], clusterExtra })), "json");
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error("config loaded but should have been rejected");
+}
+
 function hcmConfig(hcm: Record<string, unknown>): HttpConnectionManagerConfig {
   const bootstrap = loadBootstrap(JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { b: [1] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm })), "json");
   const filter = bootstrap.listeners[0]!.filterChains[0]!.filters[0]!;
@@ -49,6 +59,33 @@ describe("path rules", () => {
     );
     expect(problems({ common_http_protocol_options: { max_requests_per_connection: -1 } }).join("\n")).toMatch(
       /common_http_protocol_options\.max_requests_per_connection/,
+    );
+  });
+});
+
+describe("cluster max_requests_per_connection", () => {
+  const typed = (options: Record<string, unknown>) => ({
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        ...options,
+      },
+    },
+  });
+
+  test("both the typed option and the legacy field: Envoy's error", () => {
+    const both = { ...typed({ common_http_protocol_options: { max_requests_per_connection: 1 }, explicit_http_config: { http_protocol_options: {} } }), max_requests_per_connection: 2 };
+    expect(clusterProblems(both).join("\n")).toMatch(/max_requests_per_connection: Only one of max_requests_per_connection from Cluster or HttpProtocolOptions/);
+  });
+
+  test("unsupported parts of HttpProtocolOptions name the field", () => {
+    expect(clusterProblems(typed({ common_http_protocol_options: { max_requests_per_connection: 1 } })).join("\n")).toMatch(/explicit_http_config/);
+    expect(
+      clusterProblems(typed({ common_http_protocol_options: { idle_timeout: "1s" }, explicit_http_config: { http_protocol_options: {} } })).join("\n"),
+    ).toMatch(/common_http_protocol_options\.idle_timeout/);
+    expect(clusterProblems(typed({ explicit_http2_config: {}, explicit_http_config: { http_protocol_options: {} } })).join("\n")).toMatch(/explicit_http2_config/);
+    expect(clusterProblems({ typed_extension_protocol_options: { "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": {} } }).join("\n")).toMatch(
+      /typed_extension_protocol_options/,
     );
   });
 });
