@@ -110,6 +110,8 @@ export interface HttpConnectionManagerConfig {
   headersWithUnderscoresAction?: HeadersWithUnderscoresAction;
   /** common_http_protocol_options.max_requests_per_connection; absent when unlimited (the default). */
   maxRequestsPerConnection?: number;
+  /** common_http_protocol_options.max_stream_duration in ms; absent when unlimited (the default). */
+  maxStreamDurationMs?: number;
 }
 
 /** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */

@@ -2,7 +2,8 @@
  * The HCM's request rules (issue #32 protections) against the real proxy on every
  * runtime: normalize_path, merge_slashes and path_with_escaped_slashes_action decide the
  * route and the path the upstream gets; headers_with_underscores_action drops or refuses;
- * max_requests_per_connection closes a connection after its Nth request.
+ * max_requests_per_connection closes a connection after its Nth request (downstream) or
+ * retires it (upstream); max_stream_duration cuts a stream that lasts too long.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -19,9 +20,15 @@ const ROUTES = [
 ];
 
 /** One GET on a new connection; `close` asks for the connection to close after it (so the answer comes at once). */
-async function get(port: number, target: string, headers = "", close = true): Promise<{ status: number; headers: Record<string, string>; body: string; closed: boolean }> {
+async function get(
+  port: number,
+  target: string,
+  headers = "",
+  close = true,
+  ms = 1500,
+): Promise<{ status: number; headers: Record<string, string>; body: string; closed: boolean }> {
   const connection = close ? "Connection: close\r\n" : "";
-  const { text, closed } = await rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${connection}${headers}\r\n`, 1500);
+  const { text, closed } = await rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${connection}${headers}\r\n`, ms);
   const [response] = parseResponses(text);
   expect(response, `a response to ${target}: ${JSON.stringify(text)}`).toBeDefined();
   return { ...response!, closed };
@@ -37,7 +44,8 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) => res.end(`${req.url} ${req.headers["my_header"] ?? "-"}`));
-    echo2 = await httpUpstream((req, res) => res.end(`${req.url} ${req.headers["my_header"] ?? "-"}`));
+    // /slow is never answered.
+    echo2 = await httpUpstream((req, res) => (req.url === "/slow" ? undefined : res.end(`${req.url} ${req.headers["my_header"] ?? "-"}`)));
     ports.lenient = await freePort();
     ports.strict = await freePort();
     ports.admin = await freePort();
@@ -60,7 +68,7 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
         clusterExtra: { max_requests_per_connection: 2 },
         hcm: {
           path_with_escaped_slashes_action: "REJECT_REQUEST",
-          common_http_protocol_options: { headers_with_underscores_action: "REJECT_REQUEST" },
+          common_http_protocol_options: { headers_with_underscores_action: "REJECT_REQUEST", max_stream_duration: "1s" },
         },
       }),
     );
@@ -117,6 +125,13 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
     for (const r of echo2.requests) perConnection.set(r.connection, (perConnection.get(r.connection) ?? 0) + 1);
     expect(echo2.requests.length).toBeGreaterThanOrEqual(4);
     expect(Math.max(...perConnection.values())).toBe(2);
+  });
+
+  test("max_stream_duration: a request with no response in time gets 504", async () => {
+    const started = Date.now();
+    const slow = await get(ports.strict, "/slow", "", true, 5000);
+    expect(slow).toMatchObject({ status: 504, body: "downstream duration timeout" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
   test("stats", async () => {

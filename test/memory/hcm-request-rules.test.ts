@@ -20,7 +20,16 @@ let upstream: MemoryHttpServer;
 /** /admin is refused by the proxy (a direct 403); everything else goes to the upstream, which echoes its path. */
 async function setup(hcm: Record<string, unknown>, clusterExtra?: Record<string, unknown>): Promise<void> {
   runtime = new MemoryRuntime({ seed: 1 });
-  upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (request, response) => response.respond(200, `${request.path}`));
+  upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (request, response) => {
+    // /slow never answers; /half sends its head and part of its body, then stalls.
+    if (request.path === "/slow") return;
+    if (request.path === "/half") {
+      response.writeHead(200, { "content-length": "10" });
+      response.write("12345");
+      return;
+    }
+    response.respond(200, `${request.path}`);
+  });
   server = await startProxy(
     runtime,
     httpProxyConfig({
@@ -220,4 +229,70 @@ describe("upstream max_requests_per_connection", () => {
       client.socket.close();
     });
   }
+});
+
+describe("common_http_protocol_options.max_stream_duration", () => {
+  const hcm = { common_http_protocol_options: { max_stream_duration: "2s" } };
+
+  test("a complete request with no response in time: 504 downstream duration timeout", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/slow");
+    runtime.runDue();
+    runtime.advance(1999);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(1);
+    expect(client.responses.map((r) => [r.status, r.text()])).toEqual([[504, "downstream duration timeout"]]);
+    expect(stat("http.ingress_http.downstream_rq_max_duration_reached")).toBe(1);
+    client.socket.close();
+  });
+
+  test("counted from the request's first byte: a body that keeps coming is cut with 408", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.parser.expectResponseTo("POST");
+    client.send("POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n");
+    for (let i = 0; i < 5 && client.responses.length === 0; i++) {
+      client.send("x");
+      runtime.advance(500);
+    }
+    expect(client.responses.map((r) => r.status)).toEqual([408]);
+    expect(runtime.now()).toBe(2000);
+    client.socket.close();
+  });
+
+  test("a head that trickles in is cut with 408", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.parser.expectResponseTo("GET");
+    client.send("GET /slow HTTP/1.1\r\n");
+    runtime.advance(2000);
+    expect(client.responses.map((r) => [r.status, r.text()])).toEqual([[408, "downstream duration timeout"]]);
+    expect(stat("http.ingress_http.downstream_rq_max_duration_reached")).toBe(1);
+    client.socket.close();
+  });
+
+  test("a response already started is reset", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/half");
+    runtime.runDue();
+    runtime.advance(2000);
+    expect(client.closed).toBe(true);
+    expect(client.responses).toHaveLength(0);
+    expect(stat("http.ingress_http.downstream_rq_max_duration_reached")).toBe(1);
+  });
+
+  test("streams that finish in time are not affected, and each stream gets its own duration", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    for (let i = 0; i < 3; i++) {
+      client.request("GET", `/${i}`);
+      runtime.runDue();
+      runtime.advance(1500);
+    }
+    expect(client.responses.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(stat("http.ingress_http.downstream_rq_max_duration_reached")).toBe(0);
+    client.socket.close();
+  });
 });

@@ -49,6 +49,8 @@ describe("path rules", () => {
     });
     expect(hcmConfig({ common_http_protocol_options: { headers_with_underscores_action: "DROP_HEADER" } }).headersWithUnderscoresAction).toBe("DROP_HEADER");
     expect(hcmConfig({ common_http_protocol_options: { max_requests_per_connection: 5 } }).maxRequestsPerConnection).toBe(5);
+    expect(hcmConfig({ common_http_protocol_options: { max_stream_duration: "1.5s" } }).maxStreamDurationMs).toBe(1500);
+    expect(hcmConfig({ common_http_protocol_options: { max_stream_duration: "0s" } }).maxStreamDurationMs).toBeUndefined();
   });
 
   test("bad values name the field", () => {
@@ -57,6 +59,7 @@ describe("path rules", () => {
     expect(problems({ common_http_protocol_options: { headers_with_underscores_action: "IGNORE" } }).join("\n")).toMatch(
       /common_http_protocol_options\.headers_with_underscores_action/,
     );
+    expect(problems({ common_http_protocol_options: { max_stream_duration: "soon" } }).join("\n")).toMatch(/common_http_protocol_options\.max_stream_duration/);
     expect(problems({ common_http_protocol_options: { max_requests_per_connection: -1 } }).join("\n")).toMatch(
       /common_http_protocol_options\.max_requests_per_connection/,
     );

@@ -286,12 +286,14 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
    * are a stream event (resetIdleTimer in ActiveStream::decodeHeaders).
    */
   private armTimers(): void {
-    const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
+    const { requestTimeoutMs, streamIdleTimeoutMs, maxStreamDurationMs } = this.cm.config;
     const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
-    if (requestTimeoutMs <= 0 && idleTimeout <= 0) return;
+    if (requestTimeoutMs <= 0 && idleTimeout <= 0 && maxStreamDurationMs === undefined) return;
     const timers = this.cm.streamTimers();
     timers.owner = this;
     this.timers = timers;
+    // max_stream_duration counts from the request's first byte, like request_timeout.
+    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 1));
     // A request complete with its head (most are) is past its request_timeout already.
     if (requestTimeoutMs > 0 && !this.requestComplete) {
       const elapsed = this.lastActivity - this.cm.requestBeganAt;
@@ -325,6 +327,17 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Tim
     }
     this.cm.stats.downstreamRqIdleTimeout.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "stream timeout", "stream_idle_timeout", "SI");
+  }
+
+  /**
+   * @internal common_http_protocol_options.max_stream_duration passed (Envoy's
+   * ActiveStream::onStreamMaxDurationReached): 408 while the request is incomplete, 504
+   * after; a response already started is reset (sendLocalReply does that).
+   */
+  onMaxDurationTimeout(): void {
+    if (this.destroyed) return;
+    this.cm.stats.downstreamRqMaxDurationReached.inc();
+    this.sendLocalReply(requestTimeoutCode(this.requestComplete), "downstream duration timeout", "max_duration_timeout");
   }
 
   private routeIdleTimeout(): number | undefined {

@@ -42,6 +42,8 @@ export class ConnectionManagerStats {
   readonly http1RequestsRejectedWithUnderscoresInHeaders: Counter;
   /** Connections closed after common_http_protocol_options.max_requests_per_connection requests. */
   readonly downstreamCxMaxRequestsReached: Counter;
+  /** Streams cut by common_http_protocol_options.max_stream_duration. */
+  readonly downstreamRqMaxDurationReached: Counter;
 
   constructor(store: StatsStore, statPrefix: string) {
     const scope = store.scope(`http.${statPrefix}.`);
@@ -73,6 +75,7 @@ export class ConnectionManagerStats {
     this.downstreamRqFailedPathNormalization = scope.counter("downstream_rq_failed_path_normalization");
     this.downstreamRqRedirectedWithNormalizedPath = scope.counter("downstream_rq_redirected_with_normalized_path");
     this.downstreamCxMaxRequestsReached = scope.counter("downstream_cx_max_requests_reached");
+    this.downstreamRqMaxDurationReached = scope.counter("downstream_rq_max_duration_reached");
     this.http1DroppedHeadersWithUnderscores = store.counter("http1.dropped_headers_with_underscores");
     this.http1RequestsRejectedWithUnderscoresInHeaders = store.counter("http1.requests_rejected_with_underscores_in_headers");
   }

@@ -70,7 +70,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   /** idle_timeout fired on a connection that carried requests: it closes after drain_timeout. */
   private draining = false;
   /** Which timeout the head's timer stands for (the first of those configured to expire). */
-  private headTimeout: "headers" | "idle" | "request" = "headers";
+  private headTimeout: "headers" | "idle" | "request" | "duration" = "headers";
   /** Its streams' request and idle timers, made on the first stream that needs them. */
   private timersForStreams: StreamTimers | undefined;
   /**
@@ -187,7 +187,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    * A request's first byte: Envoy's HTTP/1 codec creates the stream here, so its
    * timers start now. Until the head is complete nothing resets them (bytes of an
    * incomplete head are not stream events), so the first to expire of
-   * request_headers_timeout, stream_idle_timeout and request_timeout cuts a head that
+   * request_headers_timeout, stream_idle_timeout, request_timeout and max_stream_duration cuts a head that
    * trickles in, each with its own local reply (ActiveStream::onRequestHeaderTimeout,
    * onIdleTimeout, onRequestTimeout in conn_manager_impl.cc).
    */
@@ -208,6 +208,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
       timeout = requestTimeoutMs;
       this.headTimeout = "request";
     }
+    const maxStreamDurationMs = this.config.maxStreamDurationMs;
+    if (maxStreamDurationMs !== undefined && (timeout === 0 || maxStreamDurationMs < timeout)) {
+      timeout = maxStreamDurationMs;
+      this.headTimeout = "duration";
+    }
     if (timeout > 0) this.armTimer("headers", timeout);
   }
 
@@ -220,9 +225,12 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     } else if (this.headTimeout === "idle") {
       this.stats.downstreamRqIdleTimeout.inc();
       this.replyBeforeHeaders(408, "stream timeout", "stream_idle_timeout", "SI");
-    } else {
+    } else if (this.headTimeout === "request") {
       this.stats.downstreamRqTimeout.inc();
       this.replyBeforeHeaders(408, "request timeout", "request_overall_timeout");
+    } else {
+      this.stats.downstreamRqMaxDurationReached.inc();
+      this.replyBeforeHeaders(408, "downstream duration timeout", "max_duration_timeout");
     }
   }
 
