@@ -112,6 +112,8 @@ export interface HttpConnectionManagerConfig {
   maxRequestsPerConnection?: number;
   /** common_http_protocol_options.max_stream_duration in ms; absent when unlimited (the default). */
   maxStreamDurationMs?: number;
+  /** common_http_protocol_options.max_connection_duration in ms; absent when unlimited (the default). */
+  maxConnectionDurationMs?: number;
 }
 
 /** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */

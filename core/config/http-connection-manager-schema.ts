@@ -99,7 +99,8 @@ const httpFilters = z.array(httpFilter).superRefine((filters, ctx) => {
 
 /**
  * envoy.config.core.v3.HttpProtocolOptions: idle_timeout, max_headers_count,
- * max_requests_per_connection, max_stream_duration and headers_with_underscores_action only.
+ * max_requests_per_connection, max_stream_duration, max_connection_duration and
+ * headers_with_underscores_action only.
  */
 const commonHttpProtocolOptions = z.strictObject({
   // "If not specified, this defaults to 1 hour." 0 disables it.
@@ -110,6 +111,8 @@ const commonHttpProtocolOptions = z.strictObject({
   max_requests_per_connection: uint32.default(0),
   // Unset or 0: no limit.
   max_stream_duration: durationMs.default(0),
+  // Unset or 0: no limit.
+  max_connection_duration: durationMs.default(0),
 });
 
 /** normalize_path, merge_slashes and path_with_escaped_slashes_action, or undefined when all are Envoy's defaults (no per-request work). */
@@ -182,6 +185,7 @@ export const httpConnectionManager = z
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
       // Only when not at the defaults, likewise, and so that requests pay nothing for them.
       ...optional("pathNormalization", pathNormalization(c.normalize_path, c.merge_slashes, c.path_with_escaped_slashes_action)),
+      ...optional("maxConnectionDurationMs", c.common_http_protocol_options.max_connection_duration || undefined),
       ...optional("maxStreamDurationMs", c.common_http_protocol_options.max_stream_duration || undefined),
       ...optional("maxRequestsPerConnection", c.common_http_protocol_options.max_requests_per_connection || undefined),
       ...optional("headersWithUnderscoresAction", c.common_http_protocol_options.headers_with_underscores_action === "ALLOW" ? undefined : c.common_http_protocol_options.headers_with_underscores_action),

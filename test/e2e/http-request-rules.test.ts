@@ -3,9 +3,11 @@
  * runtime: normalize_path, merge_slashes and path_with_escaped_slashes_action decide the
  * route and the path the upstream gets; headers_with_underscores_action drops or refuses;
  * max_requests_per_connection closes a connection after its Nth request (downstream) or
- * retires it (upstream); max_stream_duration cuts a stream that lasts too long.
+ * retires it (upstream); max_stream_duration cuts a stream that lasts too long;
+ * max_connection_duration drains a connection.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import * as net from "node:net";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -68,7 +70,7 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
         clusterExtra: { max_requests_per_connection: 2 },
         hcm: {
           path_with_escaped_slashes_action: "REJECT_REQUEST",
-          common_http_protocol_options: { headers_with_underscores_action: "REJECT_REQUEST", max_stream_duration: "1s" },
+          common_http_protocol_options: { headers_with_underscores_action: "REJECT_REQUEST", max_stream_duration: "1s", max_connection_duration: "1s" },
         },
       }),
     );
@@ -132,6 +134,23 @@ describe.each(RUNTIMES)("HCM request rules on %s", (runtime) => {
     const slow = await get(ports.strict, "/slow", "", true, 5000);
     expect(slow).toMatchObject({ status: 504, body: "downstream duration timeout" });
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  test("max_connection_duration: a connection is drained, and the next request on it is its last", async () => {
+    const socket = net.connect({ port: ports.strict, host: "127.0.0.1" });
+    socket.on("error", () => {});
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    const ended = new Promise<void>((r) => socket.once("close", () => r()));
+    await new Promise((r) => socket.once("connect", r));
+    socket.write("GET /d1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 1500));
+    socket.write("GET /d2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    await ended;
+    expect(parseResponses(text).map((r) => [r.body, r.headers["connection"]])).toEqual([
+      ["/d1 -", undefined],
+      ["/d2 -", "close"],
+    ]);
   });
 
   test("stats", async () => {

@@ -23,6 +23,10 @@ async function setup(hcm: Record<string, unknown>, clusterExtra?: Record<string,
   upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (request, response) => {
     // /slow never answers; /half sends its head and part of its body, then stalls.
     if (request.path === "/slow") return;
+    if (request.path === "/late") {
+      runtime.setTimeout(() => response.respond(200, "late"), 2000);
+      return;
+    }
     if (request.path === "/half") {
       response.writeHead(200, { "content-length": "10" });
       response.write("12345");
@@ -293,6 +297,69 @@ describe("common_http_protocol_options.max_stream_duration", () => {
     }
     expect(client.responses.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(stat("http.ingress_http.downstream_rq_max_duration_reached")).toBe(0);
+    client.socket.close();
+  });
+});
+
+describe("common_http_protocol_options.max_connection_duration", () => {
+  const hcm = { common_http_protocol_options: { max_connection_duration: "10s" } };
+
+  test("an idle connection drains: closed drain_timeout (5 s) later", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/a");
+    runtime.runDue();
+    runtime.advance(10_000);
+    expect(stat("http.ingress_http.downstream_cx_max_duration_reached")).toBe(1);
+    expect(client.ended).toBe(false);
+    runtime.advance(5000);
+    expect(client.ended).toBe(true);
+    client.socket.close();
+  });
+
+  test("a request in progress is the last: its response says connection: close", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/a");
+    runtime.runDue();
+    runtime.advance(9000);
+    client.request("GET", "/late");
+    runtime.runDue();
+    runtime.advance(1000);
+    expect(stat("http.ingress_http.downstream_cx_max_duration_reached")).toBe(1);
+    expect(client.responses).toHaveLength(1);
+    runtime.advance(1000);
+    expect(client.responses.map((r) => [r.text(), r.get("connection")])).toEqual([
+      ["/a", undefined],
+      ["late", "close"],
+    ]);
+    expect(client.ended).toBe(true);
+    client.socket.close();
+  });
+
+  test("a request that comes while draining gets connection: close", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/a");
+    runtime.runDue();
+    runtime.advance(11_000);
+    client.request("GET", "/b");
+    runtime.runDue();
+    expect(client.responses.map((r) => [r.text(), r.get("connection")])).toEqual([
+      ["/a", undefined],
+      ["/b", "close"],
+    ]);
+    expect(client.ended).toBe(true);
+    client.socket.close();
+  });
+
+  test("a connection that never sent a byte closes at once", async () => {
+    await setup(hcm);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    runtime.runDue();
+    runtime.advance(10_000);
+    expect(client.ended).toBe(true);
+    expect(stat("http.ingress_http.downstream_cx_max_duration_reached")).toBe(1);
     client.socket.close();
   });
 });

@@ -51,6 +51,7 @@ describe("path rules", () => {
     expect(hcmConfig({ common_http_protocol_options: { max_requests_per_connection: 5 } }).maxRequestsPerConnection).toBe(5);
     expect(hcmConfig({ common_http_protocol_options: { max_stream_duration: "1.5s" } }).maxStreamDurationMs).toBe(1500);
     expect(hcmConfig({ common_http_protocol_options: { max_stream_duration: "0s" } }).maxStreamDurationMs).toBeUndefined();
+    expect(hcmConfig({ common_http_protocol_options: { max_connection_duration: "60s" } }).maxConnectionDurationMs).toBe(60_000);
   });
 
   test("bad values name the field", () => {

@@ -44,6 +44,8 @@ export class ConnectionManagerStats {
   readonly downstreamCxMaxRequestsReached: Counter;
   /** Streams cut by common_http_protocol_options.max_stream_duration. */
   readonly downstreamRqMaxDurationReached: Counter;
+  /** Connections drained by common_http_protocol_options.max_connection_duration. */
+  readonly downstreamCxMaxDurationReached: Counter;
 
   constructor(store: StatsStore, statPrefix: string) {
     const scope = store.scope(`http.${statPrefix}.`);
@@ -76,6 +78,7 @@ export class ConnectionManagerStats {
     this.downstreamRqRedirectedWithNormalizedPath = scope.counter("downstream_rq_redirected_with_normalized_path");
     this.downstreamCxMaxRequestsReached = scope.counter("downstream_cx_max_requests_reached");
     this.downstreamRqMaxDurationReached = scope.counter("downstream_rq_max_duration_reached");
+    this.downstreamCxMaxDurationReached = scope.counter("downstream_cx_max_duration_reached");
     this.http1DroppedHeadersWithUnderscores = store.counter("http1.dropped_headers_with_underscores");
     this.http1RequestsRejectedWithUnderscoresInHeaders = store.counter("http1.requests_rejected_with_underscores_in_headers");
   }

@@ -65,6 +65,8 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    */
   private timer: Timer | undefined;
   private timerFor: "idle" | "headers" | "drain" = "idle";
+  /** max_connection_duration's, when configured. */
+  private durationTimer: Timer | undefined;
   /** A byte came (Envoy's HCM makes its codec then, ConnectionManagerImpl::onData). */
   private sawBytes = false;
   /** idle_timeout fired on a connection that carried requests: it closes after drain_timeout. */
@@ -115,6 +117,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onNewConnection(): FilterStatus {
     this.armIdleTimer();
+    const maxConnectionDurationMs = this.config.maxConnectionDurationMs;
+    if (maxConnectionDurationMs !== undefined) {
+      this.durationTimer = this.server.timers.create(this);
+      this.durationTimer.enable(maxConnectionDurationMs);
+    }
     return FilterStatus.Continue;
   }
 
@@ -373,6 +380,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onEvent(event: ConnectionEvent): void {
     if (event === "Connected") return;
+    this.durationTimer?.disable();
     this.clearIdleTimer();
     this.clearHeadersTimer();
     const stats = this.stats;
@@ -427,8 +435,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 
   /** @internal The connection's timer fired: for what it was armed. */
-  onTimer(): void {
-    if (this.timerFor === "idle") this.onIdleTimeout();
+  onTimer(timer: Timer): void {
+    if (timer === this.durationTimer) this.onConnectionDurationTimeout();
+    else if (this.timerFor === "idle") this.onIdleTimeout();
     else if (this.timerFor === "drain") this.onDrainTimeout();
     else this.onHeadersTimer();
   }
@@ -449,6 +458,26 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     }
     this.draining = true;
     this.armTimer("drain", DRAIN_TIMEOUT_MS);
+  }
+
+  /**
+   * common_http_protocol_options.max_connection_duration (Envoy's
+   * ConnectionManagerImpl::onConnectionDurationTimeout): a connection that never sent a
+   * byte closes now; otherwise it drains as after idle_timeout — the response in progress
+   * (or the request whose head is coming in) is its last, and one with none closes
+   * drain_timeout later unless a last request comes.
+   */
+  private onConnectionDurationTimeout(): void {
+    if (this.connection.isClosed) return;
+    this.stats.downstreamCxMaxDurationReached.inc();
+    if (!this.sawBytes) {
+      this.close();
+      return;
+    }
+    if (this.draining) return;
+    this.draining = true;
+    if (this.stream) this.codec.keepAlive = false;
+    else if (this.timerFor !== "headers" || !this.timer?.enabled) this.armTimer("drain", DRAIN_TIMEOUT_MS);
   }
 
   private onDrainTimeout(): void {
