@@ -34,7 +34,20 @@ export interface FilterChainConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig);
+
+export interface ConnectionLimitFilterConfig {
+  type: "envoy.filters.network.connection_limit";
+  config: ConnectionLimitConfig;
+}
+
+/** envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit (runtime_enabled not supported). */
+export interface ConnectionLimitConfig {
+  statPrefix: string;
+  maxConnections: number;
+  /** How long a connection over the limit is held (its bytes dropped) before it is closed; 0: at once. */
+  delayMs: number;
+}
 
 export interface TcpProxyFilter {
   type: "envoy.filters.network.tcp_proxy";

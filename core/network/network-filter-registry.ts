@@ -2,6 +2,7 @@ import type { NetworkFilterConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { TcpProxyFilter } from "./tcp-proxy.ts";
+import { ConnectionLimit, ConnectionLimitFilter } from "./connection-limit.ts";
 import { TcpProxyStats } from "./tcp-proxy-stats.ts";
 import { ConnectionManagerStats } from "../http/conn-manager/connection-manager-stats.ts";
 import { ConnectionManager } from "../http/conn-manager/connection-manager.ts";
@@ -25,6 +26,11 @@ export function createReadFilterFactory(filter: NetworkFilterConfig, context: Se
       const routeTable = new RouteTable(filter.config.routeConfig);
       const stats = new ConnectionManagerStats(context.stats, filter.config.statPrefix);
       return () => new ConnectionManager(filter.config, routeTable, context, stats);
+    }
+    case "envoy.filters.network.connection_limit": {
+      // One count per filter config, shared by the connections through its chain.
+      const limit = new ConnectionLimit(filter.config, context);
+      return () => new ConnectionLimitFilter(limit, context);
     }
   }
 }

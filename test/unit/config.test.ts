@@ -182,7 +182,7 @@ describe("valid configs", () => {
       "yaml",
     );
     expect(bootstrap.listeners[0]!.perConnectionBufferLimitBytes).toBe(32768);
-    expect(bootstrap.listeners[0]!.filterChains[0]!.filters[0]!.config.idleTimeoutMs).toBe(0);
+    expect((bootstrap.listeners[0]!.filterChains[0]!.filters[0]!.config as { idleTimeoutMs: number }).idleTimeoutMs).toBe(0);
     expect(bootstrap.clusters[0]).toMatchObject({ connectTimeoutMs: 2000, perConnectionBufferLimitBytes: 65536 });
   });
 
