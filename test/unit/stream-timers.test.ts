@@ -7,6 +7,7 @@ function stream(name: string, fired: string[]): TimedStream {
   return {
     onRequestTimeout: () => fired.push(`${name} request`),
     onIdleTimeout: () => fired.push(`${name} idle`),
+    onMaxDurationTimeout: () => fired.push(`${name} duration`),
   };
 }
 
@@ -18,8 +19,9 @@ describe("StreamTimers (a connection's stream timers, armed by one stream at a t
     timers.owner = stream("a", fired);
     timers.request.enable(10);
     timers.idle.enable(20);
+    timers.duration.enable(22);
     runtime.advance(25);
-    expect(fired).toEqual(["a request", "a idle"]);
+    expect(fired).toEqual(["a request", "a idle", "a duration"]);
   });
 
   test("disarm(requestOnly) stops the request timer only; a full disarm stops both and lets go of the stream", () => {
@@ -30,6 +32,7 @@ describe("StreamTimers (a connection's stream timers, armed by one stream at a t
     timers.owner = a;
     timers.request.enable(10);
     timers.idle.enable(20);
+    timers.duration.enable(20);
     timers.disarm(a, true);
     runtime.advance(15);
     expect(fired).toEqual([]);

@@ -10,6 +10,8 @@ import { createFilterChain } from "../filters/http-filter-registry.ts";
 import { FilterManager, type FilterManagerCallbacks } from "./filter-manager.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./proxy-headers.ts";
+import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-with-underscores.ts";
+import { applyPathRules } from "./path-normalization.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
@@ -78,6 +80,11 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       this.trace("headers_complete", `${headers.method} ${headers.path} ${headers.authority}`);
       if (endStream) this.trace("message_complete");
     }
+    const config = this.cm.config;
+    // Envoy's HTTP/1 codec checks header names first; a refusal is a protocol error.
+    if (config.headersWithUnderscoresAction !== undefined && !checkHeadersWithUnderscores(headers, config.headersWithUnderscoresAction, this.cm.stats)) {
+      return this.cm.onCodecError({ status: 400, details: UNEXPECTED_UNDERSCORE, reason: "header name contains underscores" });
+    }
     // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
     if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
@@ -94,6 +101,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       this.upgrade = true;
     }
     mutateRequestHeaders(headers, this.cm, this.upgrade);
+    // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
+    if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
     if (endStream) this.onRequestEnd();
     // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
     if (headers.get("expect")?.toLowerCase() === "100-continue") {
@@ -281,12 +290,14 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    * are a stream event (resetIdleTimer in ActiveStream::decodeHeaders).
    */
   private armTimers(): void {
-    const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
+    const { requestTimeoutMs, streamIdleTimeoutMs, maxStreamDurationMs } = this.cm.config;
     const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
-    if (requestTimeoutMs <= 0 && idleTimeout <= 0) return;
+    if (requestTimeoutMs <= 0 && idleTimeout <= 0 && maxStreamDurationMs === undefined) return;
     const timers = this.cm.streamTimers();
     timers.owner = this;
     this.timers = timers;
+    // max_stream_duration counts from the request's first byte, like request_timeout.
+    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 1));
     // A request complete with its head (most are) is past its request_timeout already.
     if (requestTimeoutMs > 0 && !this.requestComplete) {
       const elapsed = this.lastActivity - this.cm.requestBeganAt;
@@ -316,6 +327,17 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.idleTimeoutMs)) return;
     this.cm.stats.downstreamRqIdleTimeout.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "stream timeout", "stream_idle_timeout", "SI");
+  }
+
+  /**
+   * @internal common_http_protocol_options.max_stream_duration passed (Envoy's
+   * ActiveStream::onStreamMaxDurationReached): 408 while the request is incomplete, 504
+   * after; a response already started is reset (sendLocalReply does that).
+   */
+  onMaxDurationTimeout(): void {
+    if (this.destroyed) return;
+    this.cm.stats.downstreamRqMaxDurationReached.inc();
+    this.sendLocalReply(requestTimeoutCode(this.requestComplete), "downstream duration timeout", "max_duration_timeout");
   }
 
   private routeIdleTimeout(): number | undefined {

@@ -2,7 +2,7 @@ import type { AccessLogger } from "../../access-log/logger.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import type { Connection } from "../../network/connection.ts";
 import type { ServerContext } from "../../server-context.ts";
-import type { ServerConnection } from "../codec/codec.ts";
+import type { CodecError, ServerConnection } from "../codec/codec.ts";
 import type { RouteTable } from "../route/route-table.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { StreamTimers } from "./stream-timers.ts";
@@ -30,6 +30,8 @@ export interface ConnectionManagerContext {
   nextStreamId(): number;
   /** `stream` (compared by identity) has its request in and not its response. */
   onRequestComplete(stream: object): void;
+  /** A request refused as a protocol error (400 and close, as the codec's own errors). */
+  onCodecError(error: CodecError): void;
   /** `stream` (compared by identity) was reset: the connection cannot continue. */
   onStreamReset(stream: object): void;
 }

@@ -33,6 +33,19 @@ export class ConnectionManagerStats {
   readonly downstreamRqTooLarge: Counter;
   /** Response bodies the filters buffered past the buffer limit (answered 500 or reset). */
   readonly rsTooLarge: Counter;
+  /** Requests refused (400) or redirected-but-gRPC by the path rules (path-normalization.ts). */
+  readonly downstreamRqFailedPathNormalization: Counter;
+  /** Requests answered 307 to their path with escaped slashes unescaped. */
+  readonly downstreamRqRedirectedWithNormalizedPath: Counter;
+  /** Envoy's HTTP/1 codec stats (rooted at `http1.`, shared by every HCM): headers_with_underscores_action. */
+  readonly http1DroppedHeadersWithUnderscores: Counter;
+  readonly http1RequestsRejectedWithUnderscoresInHeaders: Counter;
+  /** Connections closed after common_http_protocol_options.max_requests_per_connection requests. */
+  readonly downstreamCxMaxRequestsReached: Counter;
+  /** Streams cut by common_http_protocol_options.max_stream_duration. */
+  readonly downstreamRqMaxDurationReached: Counter;
+  /** Connections drained by common_http_protocol_options.max_connection_duration. */
+  readonly downstreamCxMaxDurationReached: Counter;
 
   constructor(store: StatsStore, statPrefix: string) {
     const scope = store.scope(`http.${statPrefix}.`);
@@ -61,6 +74,13 @@ export class ConnectionManagerStats {
     this.noRoute = scope.counter("no_route");
     this.downstreamRqTooLarge = scope.counter("downstream_rq_too_large");
     this.rsTooLarge = scope.counter("rs_too_large");
+    this.downstreamRqFailedPathNormalization = scope.counter("downstream_rq_failed_path_normalization");
+    this.downstreamRqRedirectedWithNormalizedPath = scope.counter("downstream_rq_redirected_with_normalized_path");
+    this.downstreamCxMaxRequestsReached = scope.counter("downstream_cx_max_requests_reached");
+    this.downstreamRqMaxDurationReached = scope.counter("downstream_rq_max_duration_reached");
+    this.downstreamCxMaxDurationReached = scope.counter("downstream_cx_max_duration_reached");
+    this.http1DroppedHeadersWithUnderscores = store.counter("http1.dropped_headers_with_underscores");
+    this.http1RequestsRejectedWithUnderscoresInHeaders = store.counter("http1.requests_rejected_with_underscores_in_headers");
   }
 
   /** Count a finished response by its status class. */

@@ -55,12 +55,14 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    */
   private timer: Timer | undefined;
   private timerFor: "idle" | "headers" | "drain" = "idle";
+  /** max_connection_duration's, when configured. */
+  private durationTimer: Timer | undefined;
   /** A byte came (Envoy's HCM makes its codec then, ConnectionManagerImpl::onData). */
   private sawBytes = false;
   /** idle_timeout fired on a connection that carried requests: it closes after drain_timeout. */
   private draining = false;
   /** Which timeout the head's timer stands for (the first of those configured to expire). */
-  private headTimeout: "headers" | "idle" | "request" = "headers";
+  private headTimeout: "headers" | "idle" | "request" | "duration" = "headers";
   /** Its streams' request and idle timers, made on the first stream that needs them. */
   private timersForStreams: StreamTimers | undefined;
   /**
@@ -69,6 +71,8 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    */
   requestBeganAt = 0;
   private streamsCreated = 0;
+  /** Requests begun, counted only under max_requests_per_connection. */
+  private accumulatedRequests = 0;
   private openedAt = 0;
 
   constructor(
@@ -99,6 +103,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onNewConnection(): FilterStatus {
     this.armIdleTimer();
+    const maxConnectionDurationMs = this.config.maxConnectionDurationMs;
+    if (maxConnectionDurationMs !== undefined) {
+      this.durationTimer = this.server.timers.create(this);
+      this.durationTimer.enable(maxConnectionDurationMs);
+    }
     return FilterStatus.Continue;
   }
 
@@ -173,7 +182,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    * A request's first byte: Envoy's HTTP/1 codec creates the stream here, so its
    * timers start now. Until the head is complete nothing resets them (bytes of an
    * incomplete head are not stream events), so the first to expire of
-   * request_headers_timeout, stream_idle_timeout and request_timeout cuts a head that
+   * request_headers_timeout, stream_idle_timeout, request_timeout and max_stream_duration cuts a head that
    * trickles in, each with its own local reply (ActiveStream::onRequestHeaderTimeout,
    * onIdleTimeout, onRequestTimeout in conn_manager_impl.cc).
    */
@@ -194,6 +203,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
       timeout = requestTimeoutMs;
       this.headTimeout = "request";
     }
+    const maxStreamDurationMs = this.config.maxStreamDurationMs;
+    if (maxStreamDurationMs !== undefined && (timeout === 0 || maxStreamDurationMs < timeout)) {
+      timeout = maxStreamDurationMs;
+      this.headTimeout = "duration";
+    }
     if (timeout > 0) this.armTimer("headers", timeout);
   }
 
@@ -206,9 +220,12 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     } else if (this.headTimeout === "idle") {
       this.stats.downstreamRqIdleTimeout.inc();
       this.replyBeforeHeaders(408, "stream timeout", "stream_idle_timeout", "SI");
-    } else {
+    } else if (this.headTimeout === "request") {
       this.stats.downstreamRqTimeout.inc();
       this.replyBeforeHeaders(408, "request timeout", "request_overall_timeout");
+    } else {
+      this.stats.downstreamRqMaxDurationReached.inc();
+      this.replyBeforeHeaders(408, "downstream duration timeout", "max_duration_timeout");
     }
   }
 
@@ -223,6 +240,13 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.clearHeadersTimer();
     // A request that came while draining is the connection's last (Connection: close).
     if (this.draining) this.codec.keepAlive = false;
+    // max_requests_per_connection: on HTTP/1 the Nth request's response closes the
+    // connection (Envoy's ConnectionManagerImpl::newStream sets saw_connection_close).
+    const maxRequests = this.config.maxRequestsPerConnection;
+    if (maxRequests !== undefined && ++this.accumulatedRequests >= maxRequests) {
+      this.codec.keepAlive = false;
+      this.stats.downstreamCxMaxRequestsReached.inc();
+    }
     const stream = new ActiveStream(this, encoder, request);
     this.stream = stream;
     return stream;
@@ -346,6 +370,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onEvent(event: ConnectionEvent): void {
     if (event === "Connected") return;
+    this.durationTimer?.disable();
     this.clearIdleTimer();
     this.clearHeadersTimer();
     const stats = this.stats;
@@ -400,8 +425,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 
   /** @internal The connection's timer fired: for what it was armed. */
-  onTimer(): void {
-    if (this.timerFor === "idle") this.onIdleTimeout();
+  onTimer(timer: Timer): void {
+    if (timer === this.durationTimer) this.onConnectionDurationTimeout();
+    else if (this.timerFor === "idle") this.onIdleTimeout();
     else if (this.timerFor === "drain") this.onDrainTimeout();
     else this.onHeadersTimer();
   }
@@ -422,6 +448,26 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     }
     this.draining = true;
     this.armTimer("drain", DRAIN_TIMEOUT_MS);
+  }
+
+  /**
+   * common_http_protocol_options.max_connection_duration (Envoy's
+   * ConnectionManagerImpl::onConnectionDurationTimeout): a connection that never sent a
+   * byte closes now; otherwise it drains as after idle_timeout — the response in progress
+   * (or the request whose head is coming in) is its last, and one with none closes
+   * drain_timeout later unless a last request comes.
+   */
+  private onConnectionDurationTimeout(): void {
+    if (this.connection.isClosed) return;
+    this.stats.downstreamCxMaxDurationReached.inc();
+    if (!this.sawBytes) {
+      this.close();
+      return;
+    }
+    if (this.draining) return;
+    this.draining = true;
+    if (this.stream) this.codec.keepAlive = false;
+    else if (this.timerFor !== "headers" || !this.timer?.enabled) this.armTimer("drain", DRAIN_TIMEOUT_MS);
   }
 
   private onDrainTimeout(): void {

@@ -4,10 +4,11 @@ import type { Timer, TimerTarget, Timers } from "../../event/timers.ts";
 export interface TimedStream {
   onRequestTimeout(): void;
   onIdleTimeout(): void;
+  onMaxDurationTimeout(): void;
 }
 
 /**
- * A connection's request_timeout and stream_idle_timeout timers, made once per
+ * A connection's request_timeout, stream_idle_timeout and max_stream_duration timers, made once per
  * connection and armed for each of its streams in turn: HTTP/1 carries one stream at a
  * time, so a request need not allocate timers (and closures) of its own. Only the
  * stream they are armed for (`owner`) can disarm them.
@@ -16,8 +17,10 @@ export class StreamTimers implements TimerTarget {
   owner: TimedStream | undefined;
   readonly request: Timer;
   readonly idle: Timer;
+  /** common_http_protocol_options.max_stream_duration's, made only when configured. */
+  private durationTimer: Timer | undefined;
 
-  constructor(timers: Timers) {
+  constructor(private readonly timers: Timers) {
     // Both call onTimer (no closures: these live as long as the connection).
     this.request = timers.create(this);
     this.idle = timers.create(this);
@@ -26,7 +29,12 @@ export class StreamTimers implements TimerTarget {
   /** @internal */
   onTimer(timer: Timer): void {
     if (timer === this.request) this.owner?.onRequestTimeout();
+    else if (timer === this.durationTimer) this.owner?.onMaxDurationTimeout();
     else this.owner?.onIdleTimeout();
+  }
+
+  get duration(): Timer {
+    return (this.durationTimer ??= this.timers.create(this));
   }
 
   /** `stream` stops being timed (it ended, or its request is in: `requestOnly`). */
@@ -35,6 +43,7 @@ export class StreamTimers implements TimerTarget {
     this.request.disable();
     if (requestOnly) return;
     this.idle.disable();
+    this.durationTimer?.disable();
     this.owner = undefined;
   }
 }
