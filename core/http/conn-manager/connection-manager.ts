@@ -307,7 +307,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    * inside one leaves the codec requests still to parse).
    */
   private closeIfPeerEnded(): void {
-    if (this.peerEnded && this.inCodec === 0 && !this.stream && !this.codec.isUpgraded && !this.waitingForDrain) this.close();
+    if (!this.peerEnded || this.inCodec !== 0 || this.stream || this.codec.isUpgraded || this.waitingForDrain) return;
+    // The client ended the connection: Envoy sees its FIN as a RemoteClose
+    // (Network::ConnectionImpl::onReadReady without half-close), downstream_cx_destroy_remote.
+    this.closedForPeer = true;
+    this.close();
   }
 
   /** @internal The request is in; its response is not: pipelined bytes now stop reading (see onData). */
