@@ -330,7 +330,10 @@ describe("RouterFilter: upstream resets", () => {
     expect(stat("cluster.a.upstream_rq_retry_success")).toBe(1);
   });
 
-  test("a POST with a body on such a connection is not sent again: 503 connection termination", async () => {
+  test.each([
+    ["PUT", "data"],
+    ["POST", undefined],
+  ])("a %s (body %s) on such a connection is not sent again (a body, or not idempotent): 503 connection termination", async (method, body) => {
     let n = 0;
     await setup({
       handlers: {
@@ -344,7 +347,7 @@ describe("RouterFilter: upstream resets", () => {
     const client = new MemoryHttpClient(runtime, PROXY);
     client.request("GET", "/one");
     runtime.runDue();
-    client.request("POST", "/two", { body: "data" });
+    client.request(method, "/two", { body });
     runtime.runDue();
     expect(client.responses.map((r) => [r.status, r.text()])).toEqual([
       [200, "ok"],
