@@ -271,3 +271,125 @@ describe("ConnectionManager: connections that end under a request", () => {
     expect(hcm("rq_reset_after_downstream_response_started")).toBe(1);
   });
 });
+
+describe("ConnectionManager: delayed close", () => {
+  test("a closing connection whose client stopped reading is aborted once a second passes without progress", async () => {
+    const body = "d".repeat(60 * 1024);
+    await setup(undefined, {
+      hcm: {
+        route_config: {
+          name: "local_route",
+          max_direct_response_body_size_bytes: 64 * 1024,
+          virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }] }],
+        },
+      },
+    });
+    runtime.setFaults({ port: PROXY }, { receiveWindow: 1024 });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.socket.readDisable(true);
+    client.request("GET", "/", { headers: { connection: "close" } });
+    runtime.runDue();
+    // The response is written, the connection closing behind it, most of it still queued.
+    expect(client.socket.peer!.bufferedAmount).toBeGreaterThan(32 * 1024);
+    runtime.advance(999);
+    expect(activeDownstreamConnections(server)).toBe(1);
+    runtime.advance(1);
+    runtime.runDue();
+    expect(activeDownstreamConnections(server)).toBe(0);
+    client.socket.readDisable(false);
+    runtime.runUntilIdle();
+    expect(client.responses).toHaveLength(0); // cut short: never complete
+    expect(client.wasReset).toBe(true);
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+});
+
+/** A raw peer: everything it reads, as text. */
+class RawPeer {
+  text = "";
+  closed = false;
+  constructor(readonly socket: import("../../core/port.ts").Socket, onData?: (peer: RawPeer, data: string) => void) {
+    socket.setHandler({
+      onConnect: () => {},
+      onData: (data) => {
+        const text = new TextDecoder("latin1").decode(data);
+        this.text += text;
+        onData?.(this, text);
+      },
+      onEnd: () => socket.close(),
+      onDrain: () => {},
+      onClose: () => (this.closed = true),
+    });
+  }
+  send(text: string): void {
+    this.socket.write(new TextEncoder().encode(text));
+  }
+}
+
+describe("ConnectionManager: upgrades", () => {
+  async function upgradeSetup(upgradeConfigs: object[]): Promise<RawPeer[]> {
+    runtime = new MemoryRuntime({ seed: 1 });
+    const upstreams: RawPeer[] = [];
+    // An upstream that answers the upgrade with 101, then echoes what follows, upper-cased.
+    await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => {
+      let upgraded = false;
+      upstreams.push(
+        new RawPeer(socket, (peer, data) => {
+          if (!upgraded) {
+            const end = peer.text.indexOf("\r\n\r\n");
+            if (end < 0) return;
+            upgraded = true;
+            peer.send("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n");
+            const rest = peer.text.slice(end + 4);
+            if (rest) peer.send(rest.toUpperCase());
+            return;
+          }
+          peer.send(data.toUpperCase());
+        }),
+      );
+    });
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [UPSTREAM] },
+        routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+        hcm: { upgrade_configs: upgradeConfigs },
+      }),
+    );
+    return upstreams;
+  }
+
+  const UPGRADE = "GET /ws HTTP/1.1\r\nhost: example.com\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n";
+
+  test("with upgrade_configs websocket: the 101 goes back and bytes flow both ways until either side closes", async () => {
+    const upstreams = await upgradeSetup([{ upgrade_type: "websocket" }]);
+    const client = new RawPeer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+    client.send(UPGRADE + "early");
+    runtime.runDue();
+    expect(client.text.startsWith("HTTP/1.1 101 Switching Protocols\r\n")).toBe(true);
+    expect(client.text.endsWith("\r\n\r\nEARLY")).toBe(true);
+    expect(upstreams[0]!.text.toLowerCase()).toContain("upgrade: websocket");
+    client.send("ping");
+    runtime.runDue();
+    expect(client.text.endsWith("EARLYPING")).toBe(true);
+    client.socket.end();
+    runtime.runUntilIdle();
+    expect(upstreams[0]!.closed).toBe(true);
+    expect(client.closed).toBe(true);
+    expect([...runtime.openSockets]).toEqual([]);
+    expect(hcm("downstream_rq_1xx")).toBe(1);
+  });
+
+  test("without it: 403, and nothing reaches the upstream", async () => {
+    const upstreams = await upgradeSetup([]);
+    const client = new RawPeer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+    client.send(UPGRADE);
+    runtime.runDue();
+    expect(client.text.startsWith("HTTP/1.1 403 Forbidden\r\n")).toBe(true);
+    expect(upstreams).toHaveLength(0);
+    client.socket.close();
+    runtime.runUntilIdle();
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+});
