@@ -359,6 +359,26 @@ describe("RouterFilter: upstream resets", () => {
   });
 });
 
+describe("RouterFilter: a client that leaves while its request waits for a connection", () => {
+  test("the pool's pending request is cancelled; the connection opened for it is kept for the next request (Envoy's CancelPolicy::Default); nothing is sent", async () => {
+    await setup();
+    runtime.setFaults({ port: A }, { connectDelayMs: 100 });
+    const client = exchange("GET", "/", { ms: 50 });
+    expect(resourceCounters(server, "a")).toEqual({ connections: 1, pendingRequests: 1, requests: 0 });
+    client.socket.reset();
+    runtime.runDue();
+    expect(resourceCounters(server, "a")).toEqual({ connections: 1, pendingRequests: 0, requests: 0 });
+    runtime.advance(50);
+    expect(upstreams[0]!.accepted).toBe(1);
+    expect(upstreams[0]!.requests).toHaveLength(0);
+    const next = exchange("GET", "/next");
+    expect(next.responses.map((r) => r.text())).toEqual(["a /next"]);
+    expect(upstreams[0]!.accepted).toBe(1);
+    done(next);
+    expect(accessLog()).toEqual(["0 DC downstream_remote_disconnect a", "200 - via_upstream a"]);
+  });
+});
+
 describe("RouterFilter: timing and the request body", () => {
   test("x-envoy-upstream-service-time is the ms from the upstream request's start to its response headers", async () => {
     await setup({ handlers: { [A]: (_req, res) => runtime.setTimeout(() => res.respond(200, "ok"), 37) } });
