@@ -88,6 +88,24 @@ describe("ConnectionManager: keep-alive and pipelining", () => {
     expectNoLeaks();
   });
 
+  test("responses are counted by class, local replies included: downstream_rq_2xx, _4xx, _5xx", async () => {
+    await setup((req, res) => res.respond(req.path === "/missing" ? 404 : 200, "x"));
+    const client = new MemoryHttpClient(runtime, PROXY);
+    for (const path of ["/ok", "/missing", "/direct"]) {
+      client.request("GET", path);
+      runtime.runDue();
+    }
+    // A local 503 from the router: the upstream resets the connection before answering.
+    upstream!.handler = (_req, res) => res.reset();
+    client.request("POST", "/reset", { body: "b" });
+    runtime.runDue();
+    expect(client.responses.map((r) => r.status)).toEqual([200, 404, 200, 503]);
+    expect([hcm("downstream_rq_2xx"), hcm("downstream_rq_4xx"), hcm("downstream_rq_5xx")]).toEqual([2, 1, 1]);
+    expect(hcm("downstream_rq_total")).toBe(4);
+    client.socket.close();
+    expectNoLeaks();
+  });
+
   test("pipelined requests are answered in the order sent, whatever each takes; the upstream sees one at a time", async () => {
     // /slow takes 100 ms upstream, /fast answers at once, /direct never leaves the proxy.
     await setup((req, res) => {
