@@ -590,7 +590,7 @@ describe("connection manager fuzz findings (regressions)", () => {
     expect(held).toBeLessThanOrEqual(1024 + READ_SIZE + 16 * 1024);
   });
 
-  // BUG-FIN (test/unit/http1-codec-fuzz.test.ts) seen from the client: the codec reports
+  // BUG-FIN (test/unit/http/codec/http1-codec-fuzz.test.ts) seen from the client: the codec reports
   // two errors when a failing read carries the FIN, but the connection (connection.ts)
   // delivers a FIN apart from data today, so the client sees one 400 and one protocol
   // error. This guards that, should the FIN ever come with the data.
