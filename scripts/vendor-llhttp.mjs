@@ -3,7 +3,7 @@
 // core/http/codec/llhttp-wasm.ts, so the core carries its parser with it (no npm
 // package, no node:buffer at run time). Run after changing undici's version:
 //   node scripts/vendor-llhttp.mjs
-// test/unit/llhttp-vendored.test.ts fails while the copy and the package differ.
+// test/unit/http/codec/llhttp-vendored.test.ts fails while the copy and the package differ.
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";

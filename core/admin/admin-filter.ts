@@ -3,6 +3,7 @@ import {
   FilterDataStatus,
   FilterHeadersStatus,
   FilterTrailersStatus,
+  UNBOUND_DECODER_FILTER_CALLBACKS,
   type DecoderFilterCallbacks,
   type StreamDecoderFilter,
 } from "../http/filter.ts";
@@ -17,7 +18,7 @@ import { latin1Encode } from "../util/latin1.ts";
  */
 export class AdminFilter implements StreamDecoderFilter {
   /** Set by the filter manager when it adds the filter, before any decode call. */
-  private callbacks: DecoderFilterCallbacks | undefined;
+  private callbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   private headers: RequestHeaders | undefined;
   private answered = false;
 
@@ -62,7 +63,6 @@ export class AdminFilter implements StreamDecoderFilter {
     headers.set("x-content-type-options", "nosniff");
     headers.set("content-length", String(body.byteLength));
     const callbacks = this.callbacks;
-    if (callbacks === undefined) throw new Error("AdminFilter: answering before setDecoderFilterCallbacks");
     callbacks.encodeHeaders(headers, body.byteLength === 0);
     if (body.byteLength > 0) callbacks.encodeData(body, true);
   }

@@ -116,6 +116,18 @@ export interface DecoderFilterCallbacks extends StreamFilterCallbacks {
   readonly responseStarted: boolean;
 }
 
+/**
+ * What a decoder filter holds until the filter manager hands it its callbacks
+ * (setDecoderFilterCallbacks, right after the filter is made — Envoy's order too): a use
+ * before then is a bug, and fails saying so instead of on `undefined`. A filter keeps no
+ * `callbacks!` and no per-call check for it.
+ */
+export const UNBOUND_DECODER_FILTER_CALLBACKS: DecoderFilterCallbacks = new Proxy({} as DecoderFilterCallbacks, {
+  get(_target, name) {
+    throw new Error(`decoder filter callbacks used before setDecoderFilterCallbacks (${String(name)})`);
+  },
+});
+
 /** What an encoder filter may ask of its stream (Envoy's `StreamEncoderFilterCallbacks`). */
 export interface EncoderFilterCallbacks extends StreamFilterCallbacks {
   /** Resume the response's filters after this filter stopped them. */

@@ -587,7 +587,7 @@ describe("connection manager fuzz findings (regressions)", () => {
     expect(held).toBeLessThanOrEqual(1024 + READ_SIZE + 16 * 1024);
   });
 
-  // BUG-FIN (test/unit/http1-codec-fuzz.test.ts, fixed in the codec) seen from the
+  // BUG-FIN (test/unit/http/codec/http1-codec-fuzz.test.ts, fixed in the codec) seen from the
   // client: one 400 and one protocol error for a malformed request and its FIN.
   test("BUG-FIN: a malformed request followed by the FIN: one 400, one protocol error", async () => {
     const runtime = new MemoryRuntime({ seed: 1 });

@@ -1,11 +1,11 @@
 /**
- * What the fuzz suites (test/unit/*-fuzz.test.ts, test/memory/*-fuzz.test.ts) share:
+ * What the fuzz suites (test/unit/http/codec/http1-codec-fuzz.test.ts, test/unit/config/config-load-fuzz.test.ts, test/memory/*-fuzz.test.ts) share:
  * fast-check parameters from the environment, and byte-stream arbitraries.
  *
  * A CI run is bounded (each property's default run count keeps the whole set within
  * seconds per runtime). By hand, a longer run:
  *
- *   FC_NUM_RUNS=20000 node_modules/.bin/vitest run --project unit test/unit/http1-codec-fuzz.test.ts
+ *   FC_NUM_RUNS=20000 node_modules/.bin/vitest run --project unit test/unit/http/codec/http1-codec-fuzz.test.ts
  *
  * fast-check prints a failing run's seed and path; replay exactly that run with
  * `FC_SEED=<seed> FC_PATH=<path>` (FC_SEED alone replays the whole sequence from its start).

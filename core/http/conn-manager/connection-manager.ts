@@ -319,7 +319,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    * inside one leaves the codec requests still to parse).
    */
   private closeIfPeerEnded(): void {
-    if (this.peerEnded && this.inCodec === 0 && !this.stream && !this.codec.isUpgraded && !this.waitingForDrain) this.close();
+    if (!this.peerEnded || this.inCodec !== 0 || this.stream || this.codec.isUpgraded || this.waitingForDrain) return;
+    // The client ended the connection: Envoy sees its FIN as a RemoteClose
+    // (Network::ConnectionImpl::onReadReady without half-close), downstream_cx_destroy_remote.
+    this.closedForPeer = true;
+    this.close();
   }
 
   /** @internal The request is in; its response is not: pipelined bytes now stop reading (see onData). */
@@ -383,9 +387,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     const stream = this.stream;
     this.stream = undefined;
     if (stream) {
-      // The client went away mid-stream: Envoy resets the stream (response flag DC).
+      // The client went away mid-stream: Envoy resets the stream (response flag DC), and
+      // its details say so whatever they said before — via_upstream for an upgraded
+      // tunnel, say (ConnectionManagerImpl::doConnectionClose sets them over).
       this.countActiveStreamDestroyed(remote);
-      if (remote) stream.streamInfo.responseCodeDetails ||= "downstream_remote_disconnect";
+      if (remote) stream.streamInfo.responseCodeDetails = "downstream_remote_disconnect";
       stream.onDownstreamClosed();
     }
     this.codec.destroy();

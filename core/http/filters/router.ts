@@ -12,6 +12,7 @@ import {
   FilterDataStatus,
   FilterHeadersStatus,
   FilterTrailersStatus,
+  UNBOUND_DECODER_FILTER_CALLBACKS,
   type DecoderFilterCallbacks,
   type DownstreamWatermarkCallbacks,
   type StreamDecoderFilter,
@@ -62,6 +63,15 @@ function resetResponseFlag(reason: StreamResetReason): ResponseFlag {
 }
 
 /**
+ * The response code details of an upstream reset (Envoy's router.cc, onUpstreamReset):
+ * `upstream_reset_{before,after}_response_started{reason|details}`, spaces as "_".
+ */
+function resetDetails(prefix: string, reason: StreamResetReason, details: string): string {
+  const text = resetReasonToString(reason);
+  return `${prefix}{${details ? `${text}|${details}` : text}}`.replace(/ /g, "_");
+}
+
+/**
  * Envoy's `envoy.filters.http.router`: the terminal decoder filter. It acts on the
  * matched route — direct response, redirect, or forwarding to a cluster — and for
  * forwarding picks a host, takes a connection from the host's pool, sends the
@@ -69,7 +79,7 @@ function resetResponseFlag(reason: StreamResetReason): ResponseFlag {
  * control both ways.
  */
 export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget {
-  private callbacks!: DecoderFilterCallbacks;
+  private callbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   private action: ForwardAction | undefined;
   private cluster: Cluster | undefined;
   private upstreamHeaders: RequestHeaders | undefined;
@@ -242,7 +252,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     if (this.responseHeadersReceived) {
       // Part of the response went out: abort the downstream rather than end it as if complete.
-      this.callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UpstreamRemoteReset);
+      const info = this.callbacks.streamInfo;
+      info.setResponseFlag(CoreResponseFlag.UpstreamRemoteReset);
+      info.responseCodeDetails = resetDetails("upstream_reset_after_response_started", reason, details);
       this.callbacks.resetStream();
       return;
     }
@@ -257,7 +269,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private replyForReset(reason: StreamResetReason, transportFailureReason: string, details: string): void {
     const text = resetReasonToString(reason);
     const body = transportFailureReason ? `${RESET_BEFORE_HEADERS}${text}, transport failure reason: ${transportFailureReason}` : `${RESET_BEFORE_HEADERS}${text}`;
-    const codeDetails = `upstream_reset_before_response_started{${details ? `${text}|${details}` : text}}`.replace(/ /g, "_");
+    const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
     const overflow = reason === StreamResetReason.Overflow;
     this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), overflow ? [["x-envoy-overloaded", "true"]] : undefined);
   }
@@ -279,6 +291,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const info = this.callbacks.streamInfo;
     const now = approximateNow(this.server.runtime);
     info.upstreamResponseHeadersAt = now;
+    // Envoy's router marks a proxied response so (Filter::onUpstreamHeaders): %RESPONSE_CODE_DETAILS% is via_upstream.
+    info.responseCodeDetails = "via_upstream";
     this.cluster?.stats.countResponse(headers.status);
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     const match = this.callbacks.route;
@@ -361,8 +375,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.upstream = undefined;
     this.callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UpstreamRequestTimeout);
     this.cluster?.stats.upstreamRqTimeout.inc();
-    if (this.responseHeadersReceived) this.callbacks.resetStream();
-    else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", CoreResponseFlag.UpstreamRequestTimeout);
+    if (this.responseHeadersReceived) {
+      // Envoy's onUpstreamAbort once the response started: the details say why it was cut.
+      this.callbacks.streamInfo.responseCodeDetails = "upstream_response_timeout";
+      this.callbacks.resetStream();
+    } else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", CoreResponseFlag.UpstreamRequestTimeout);
     this.done = true;
   }
 

@@ -1,0 +1,274 @@
+import { describe, expect, test } from "vitest";
+import { DEFAULT_FORMAT } from "../../../core/access-log/format.ts";
+import type { AccessLogConfig, HttpConnectionManagerConfig, NetworkFilterConfig, TcpProxyConfig } from "../../../core/config/bootstrap.ts";
+import { ConfigError } from "../../../core/config/errors.ts";
+import { loadBootstrap } from "../../../core/config/load.ts";
+
+const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const TCP_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+const FILE_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
+const STDOUT_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
+const STDERR_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog";
+
+const FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
+
+type Json = Record<string, unknown>;
+
+function bootstrap(filter: Json): string {
+  return JSON.stringify({
+    static_resources: {
+      listeners: [
+        {
+          name: "l",
+          address: { socket_address: { address: "127.0.0.1", port_value: 8000 } },
+          filter_chains: [{ filters: [filter] }],
+        },
+      ],
+      clusters: [{ name: "a" }],
+    },
+  });
+}
+
+function hcmWith(accessLog: unknown): string {
+  return bootstrap({
+    name: "envoy.filters.network.http_connection_manager",
+    typed_config: {
+      "@type": HCM_TYPE,
+      stat_prefix: "ingress_http",
+      http_filters: [{ name: "envoy.filters.http.router" }],
+      route_config: { virtual_hosts: [{ name: "vh", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "a" } }] }] },
+      access_log: accessLog,
+    },
+  });
+}
+
+function tcpWith(accessLog: unknown): string {
+  return bootstrap({ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": TCP_TYPE, stat_prefix: "tcp", cluster: "a", access_log: accessLog } });
+}
+
+function filterOf(text: string, format: "json" | "yaml" = "json"): NetworkFilterConfig {
+  return loadBootstrap(text, format).listeners[0]!.filterChains[0]!.filters[0]!;
+}
+
+function hcmLogs(accessLog: unknown): AccessLogConfig[] | undefined {
+  return (filterOf(hcmWith(accessLog)).config as HttpConnectionManagerConfig).accessLog;
+}
+
+function problems(text: string): string[] {
+  try {
+    loadBootstrap(text, "json");
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error("config loaded but should have been rejected");
+}
+
+const DEFAULT = { type: "text", format: DEFAULT_FORMAT, omitEmptyValues: false };
+
+describe("access_log: valid configs", () => {
+  test("no access_log: the field is absent", () => {
+    expect(hcmLogs(undefined)).toBeUndefined();
+    expect(hcmLogs([])).toBeUndefined();
+    expect((filterOf(tcpWith(undefined)).config as TcpProxyConfig).accessLog).toBeUndefined();
+  });
+
+  test("file logger with a text_format_source", () => {
+    const logs = hcmLogs([
+      {
+        name: "envoy.access_loggers.file",
+        typed_config: { "@type": FILE_TYPE, path: "/var/log/envoy/access.log", log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %RESPONSE_CODE%\n" } } },
+      },
+    ]);
+    expect(logs).toEqual([
+      {
+        name: "envoy.access_loggers.file",
+        type: "envoy.access_loggers.file",
+        path: "/var/log/envoy/access.log",
+        format: { type: "text", format: "%REQ(:PATH)% %RESPONSE_CODE%\n", omitEmptyValues: false },
+      },
+    ]);
+  });
+
+  test("file logger without a format uses Envoy's default; /dev/stdout is a path like any other", () => {
+    expect(hcmLogs([{ name: "log", typed_config: { "@type": FILE_TYPE, path: "/dev/stdout" } }])).toEqual([
+      { name: "log", type: "envoy.access_loggers.file", path: "/dev/stdout", format: DEFAULT },
+    ]);
+  });
+
+  test("stdout and stderr loggers, with or without typed_config", () => {
+    expect(
+      hcmLogs([
+        { name: "envoy.access_loggers.stdout" },
+        { name: "out", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format_source: { inline_string: "%PROTOCOL%\n" }, omit_empty_values: true } } },
+        { name: "err", typed_config: { "@type": STDERR_TYPE } },
+        { name: "envoy.access_loggers.stderr" },
+      ]),
+    ).toEqual([
+      { name: "envoy.access_loggers.stdout", type: "envoy.access_loggers.stdout", path: "/dev/stdout", format: DEFAULT },
+      { name: "out", type: "envoy.access_loggers.stdout", path: "/dev/stdout", format: { type: "text", format: "%PROTOCOL%\n", omitEmptyValues: true } },
+      { name: "err", type: "envoy.access_loggers.stderr", path: "/dev/stderr", format: DEFAULT },
+      { name: "envoy.access_loggers.stderr", type: "envoy.access_loggers.stderr", path: "/dev/stderr", format: DEFAULT },
+    ]);
+  });
+
+  test("log_format.json_format is typed; json_format_options.sort_properties", () => {
+    const [log] = hcmLogs([
+      {
+        name: "json",
+        typed_config: {
+          "@type": STDOUT_TYPE,
+          log_format: { json_format: { code: "%RESPONSE_CODE%", nested: { list: ["%PROTOCOL%", 1] } }, json_format_options: { sort_properties: true } },
+        },
+      },
+    ])!;
+    expect(log!.format).toEqual({
+      type: "json",
+      json: { code: "%RESPONSE_CODE%", nested: { list: ["%PROTOCOL%", 1] } },
+      typed: true,
+      omitEmptyValues: false,
+      sortProperties: true,
+    });
+  });
+
+  test("the deprecated FileAccessLog.format, json_format and typed_json_format, and log_format.text_format", () => {
+    const [a, b, c, d, e] = hcmLogs([
+      { name: "a", typed_config: { "@type": FILE_TYPE, path: "/tmp/a", format: "%PROTOCOL%\n" } },
+      { name: "b", typed_config: { "@type": FILE_TYPE, path: "/tmp/b", json_format: { p: "%PROTOCOL%" } } },
+      { name: "c", typed_config: { "@type": FILE_TYPE, path: "/tmp/c", typed_json_format: { p: "%PROTOCOL%" } } },
+      { name: "d", typed_config: { "@type": FILE_TYPE, path: "/tmp/d", log_format: { text_format: "%PROTOCOL%\n" } } },
+      { name: "e", typed_config: { "@type": FILE_TYPE, path: "/tmp/e", format: "" } },
+    ])!;
+    expect(a!.format).toEqual({ type: "text", format: "%PROTOCOL%\n", omitEmptyValues: false });
+    expect(b!.format).toEqual({ type: "json", json: { p: "%PROTOCOL%" }, typed: false, omitEmptyValues: false, sortProperties: false });
+    expect(c!.format).toEqual({ type: "json", json: { p: "%PROTOCOL%" }, typed: true, omitEmptyValues: false, sortProperties: false });
+    expect(d!.format).toEqual({ type: "text", format: "%PROTOCOL%\n", omitEmptyValues: false });
+    expect(e!.format).toEqual(DEFAULT);
+  });
+
+  test("inline_bytes, and non-ASCII text kept as its UTF-8 bytes", () => {
+    const [a, b] = hcmLogs([
+      { name: "a", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format_source: { inline_bytes: btoa("%PROTOCOL%\n") } } } },
+      { name: "b", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format_source: { inline_string: "é %PROTOCOL%" } } } },
+    ])!;
+    expect(a!.format).toEqual({ type: "text", format: "%PROTOCOL%\n", omitEmptyValues: false });
+    expect(b!.format).toEqual({ type: "text", format: "\xc3\xa9 %PROTOCOL%", omitEmptyValues: false });
+  });
+
+  test("tcp_proxy access_log, in YAML with camelCase fields", () => {
+    const yaml = `
+static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 8000 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": ${TCP_TYPE}
+          stat_prefix: tcp
+          cluster: a
+          accessLog:
+          - name: envoy.access_loggers.file
+            typedConfig:
+              "@type": ${FILE_TYPE}
+              path: /tmp/tcp.log
+              logFormat:
+                textFormatSource:
+                  inlineString: "%DOWNSTREAM_REMOTE_ADDRESS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%\\n"
+  clusters:
+  - name: a
+`;
+    expect((filterOf(yaml, "yaml").config as TcpProxyConfig).accessLog).toEqual([
+      {
+        name: "envoy.access_loggers.file",
+        type: "envoy.access_loggers.file",
+        path: "/tmp/tcp.log",
+        format: { type: "text", format: "%DOWNSTREAM_REMOTE_ADDRESS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%\n", omitEmptyValues: false },
+      },
+    ]);
+  });
+});
+
+describe("access_log: errors name the path", () => {
+  const LOG = `${FILTER}.access_log[0]`;
+
+  test("an unknown command operator in text_format_source", () => {
+    const text = hcmWith([
+      { name: "log", typed_config: { "@type": FILE_TYPE, path: "/tmp/x", log_format: { text_format_source: { inline_string: "%RESPONSE_CODE% %BOGUS_OP%\n" } } } },
+    ]);
+    expect(problems(text)).toEqual([`${LOG}.typed_config.log_format.text_format_source.inline_string: unknown command operator %BOGUS_OP% at position 16`]);
+  });
+
+  test("an unknown operator in the deprecated format, in tcp_proxy", () => {
+    expect(problems(tcpWith([{ name: "log", typed_config: { "@type": FILE_TYPE, path: "/tmp/x", format: "%NOPE%" } }]))).toEqual([
+      `${LOG}.typed_config.format: unknown command operator %NOPE% at position 0`,
+    ]);
+  });
+
+  test("an unknown operator deep in a json_format names the key", () => {
+    const text = hcmWith([{ name: "log", typed_config: { "@type": STDOUT_TYPE, log_format: { json_format: { a: { b: ["ok", "%NOPE%"] } } } } }]);
+    expect(problems(text)).toEqual([`${LOG}.typed_config.log_format.json_format.a.b[1]: unknown command operator %NOPE% at position 0`]);
+  });
+
+  test("malformed operators and START_TIME specifiers", () => {
+    const text = hcmWith([
+      { name: "a", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "50% off" } } },
+      { name: "b", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "%START_TIME(%Q)%" } } },
+      { name: "c", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "%REQ%" } } },
+    ]);
+    expect(problems(text)).toEqual([
+      expect.stringMatching(new RegExp(`^${escape(FILTER)}\\.access_log\\[0\\]\\.typed_config\\.log_format\\.text_format: no valid command operator at position 2`)),
+      expect.stringMatching(/access_log\[1\]\.typed_config\.log_format\.text_format: unsupported START_TIME specifier "%Q"/),
+      expect.stringMatching(/access_log\[2\]\.typed_config\.log_format\.text_format: REQ requires parameters/),
+    ]);
+  });
+
+  test("filter is not supported", () => {
+    expect(problems(hcmWith([{ name: "envoy.access_loggers.stdout", filter: { status_code_filter: {} } }]))).toEqual([
+      `${LOG}.filter: access log filters are not supported yet`,
+    ]);
+  });
+
+  test("unknown logger types", () => {
+    expect(problems(hcmWith([{ name: "envoy.access_loggers.http_grpc" }]))).toEqual([
+      `${LOG}: unsupported access logger "envoy.access_loggers.http_grpc" (supported: envoy.access_loggers.file, envoy.access_loggers.stdout, envoy.access_loggers.stderr)`,
+    ]);
+    expect(problems(hcmWith([{ name: "x", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig" } }]))).toEqual([
+      expect.stringContaining(`${LOG}: unsupported access logger "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry`),
+    ]);
+  });
+
+  test("file logger without a path; unknown fields; two formats", () => {
+    expect(problems(hcmWith([{ name: "envoy.access_loggers.file" }]))).toEqual([`${LOG}.typed_config.path: missing required field`]);
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": FILE_TYPE, path: "" } }]))).toEqual([`${LOG}.typed_config.path: must not be empty`]);
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, path: "/tmp/x" } }]))).toEqual([`${LOG}.typed_config.path: unknown or unsupported field`]);
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": FILE_TYPE, path: "/x", format: "a", log_format: { text_format: "b" } } }]))).toEqual([
+      `${LOG}.typed_config: must set only one of format, json_format, typed_json_format, log_format (got format, log_format)`,
+    ]);
+  });
+
+  test("log_format needs exactly one format; formatters and file-based sources are refused", () => {
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: {} } }]))).toEqual([
+      `${LOG}.typed_config.log_format: must set one of text_format, json_format, text_format_source`,
+    ]);
+    expect(
+      problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [{ name: "f" }] } } }])),
+    ).toEqual([`${LOG}.typed_config.log_format.formatters: formatter extensions are not supported`]);
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format_source: { filename: "/etc/fmt" } } } }]))).toEqual([
+      `${LOG}.typed_config.log_format.text_format_source.filename: unknown or unsupported field`,
+      `${LOG}.typed_config.log_format.text_format_source: must set one of inline_string, inline_bytes`,
+    ]);
+  });
+
+  test("json_format values must be strings, numbers, objects or lists", () => {
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { json_format: { ok: "x", flag: true, nothing: null } } } }]))).toEqual([
+      `${LOG}.typed_config.log_format.json_format.flag: only strings, numbers, nested objects and lists are supported in a format dictionary (got boolean)`,
+      `${LOG}.typed_config.log_format.json_format.nothing: only strings, numbers, nested objects and lists are supported in a format dictionary (got null)`,
+    ]);
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

@@ -1,0 +1,225 @@
+/**
+ * tcp_proxy (core/network/tcp-proxy.ts) on the memory runtime: bytes both ways with
+ * Envoy's tcp.<stat_prefix>.* counters, either side's close reaching the other, the
+ * idle timeout, no host, and flow control from a slow upstream back to the client.
+ * The TCP pool under it is in test/memory/conn-pool.test.ts; connect failures and
+ * max_connections in test/memory/tcp-proxy.test.ts.
+ */
+import { describe, expect, test } from "vitest";
+import type { CloseReason, Socket, SocketHandler } from "../../../core/port.ts";
+import type { Server } from "../../../core/server.ts";
+import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
+import { tcpProxyConfig, type TcpProxyOptions } from "../../support/configs.ts";
+import { firstDifference, latin1, latin1Bytes, pattern } from "../../memory/support/http-wire.ts";
+import { startProxy } from "../../memory/support/proxy.ts";
+
+const PROXY = 10000;
+const UPSTREAM = 8080;
+
+/** A socket's peer that keeps every byte it receives and closes when the other side ends. */
+class Peer implements SocketHandler {
+  private readonly chunks: Uint8Array[] = [];
+  length = 0;
+  ended = false;
+  closed: CloseReason | undefined;
+  constructor(readonly socket: Socket) {
+    socket.setHandler(this);
+  }
+  get bytes(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const chunk of this.chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+  get text(): string {
+    return latin1(this.bytes);
+  }
+  send(text: string): void {
+    this.socket.write(latin1Bytes(text));
+  }
+  onConnect(): void {}
+  onData(data: Uint8Array): void {
+    this.chunks.push(data.slice());
+    this.length += data.length;
+  }
+  onEnd(): void {
+    this.ended = true;
+    this.socket.close();
+  }
+  onDrain(): void {}
+  onClose(reason: CloseReason): void {
+    this.closed = reason;
+  }
+}
+
+interface Setup {
+  runtime: MemoryRuntime;
+  server: Server;
+  upstreams: Peer[];
+  connect(): Peer;
+  stat(name: string): number;
+}
+
+async function setup(options: Partial<TcpProxyOptions> & { accessLog?: string } = {}): Promise<Setup> {
+  const runtime = new MemoryRuntime({ seed: 2 });
+  const upstreams: Peer[] = [];
+  await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
+  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM], ...options }) as {
+    static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] };
+  };
+  if (options.accessLog) {
+    config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.access_log = [
+      {
+        name: "envoy.access_loggers.file",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+          path: "/dev/stdout",
+          log_format: { text_format_source: { inline_string: options.accessLog } },
+        },
+      },
+    ];
+  }
+  const server = await startProxy(runtime, config);
+  return {
+    runtime,
+    server,
+    upstreams,
+    connect: () => new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY })),
+    stat: (name) => (server.stats.get(name) as { value: number } | undefined)?.value ?? 0,
+  };
+}
+
+describe("tcp_proxy: bytes, closes and counters", () => {
+  test("bytes go both ways and are counted as Envoy's tcp_proxy and cluster stats; the access log has the byte counts", async () => {
+    const { runtime, upstreams, connect, stat } = await setup({ accessLog: "%BYTES_RECEIVED% %BYTES_SENT% %UPSTREAM_CLUSTER%\n" });
+    const client = connect();
+    runtime.runDue();
+    client.send("hello upstream");
+    runtime.runDue();
+    expect(upstreams.map((u) => u.text)).toEqual(["hello upstream"]);
+    upstreams[0]!.send("hi back!");
+    runtime.runDue();
+    expect(client.text).toBe("hi back!");
+    expect(stat("tcp.tcp.downstream_cx_total")).toBe(1);
+    expect(stat("tcp.tcp.downstream_cx_rx_bytes_total")).toBe(14);
+    expect(stat("tcp.tcp.downstream_cx_tx_bytes_total")).toBe(8);
+    expect(stat("cluster.upstream.upstream_cx_tx_bytes_total")).toBe(14);
+    expect(stat("cluster.upstream.upstream_cx_total")).toBe(1);
+    client.socket.close();
+    runtime.runUntilIdle();
+    expect(upstreams[0]!.closed).toBeDefined();
+    expect(runtime.stdoutText).toBe("14 8 upstream\n");
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+
+  test("the upstream closing: the client gets what it sent first, then the close", async () => {
+    const { runtime, upstreams, connect } = await setup();
+    const client = connect();
+    runtime.runDue();
+    upstreams[0]!.send("last words");
+    upstreams[0]!.socket.close();
+    runtime.runUntilIdle();
+    expect(client.text).toBe("last words");
+    expect(client.ended).toBe(true);
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+
+  test("the upstream resetting: the proxy closes the client's connection", async () => {
+    const { runtime, upstreams, connect } = await setup();
+    const client = connect();
+    runtime.runDue();
+    upstreams[0]!.socket.reset();
+    runtime.runUntilIdle();
+    expect(client.ended).toBe(true);
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+
+  test("the client resetting: the upstream connection is closed too", async () => {
+    const { runtime, upstreams, connect } = await setup();
+    const client = connect();
+    runtime.runDue();
+    expect(upstreams).toHaveLength(1);
+    client.socket.reset();
+    runtime.runUntilIdle();
+    expect(upstreams[0]!.closed).toBeDefined();
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+
+  test("a cluster without hosts: the client is closed at once, downstream_cx_no_route, flag UH", async () => {
+    const { runtime, upstreams, connect, stat } = await setup({ upstreamPorts: [], accessLog: "%RESPONSE_FLAGS%\n" });
+    const client = connect();
+    runtime.runUntilIdle();
+    expect(client.ended || client.closed !== undefined).toBe(true);
+    expect(upstreams).toHaveLength(0);
+    expect(stat("tcp.tcp.downstream_cx_no_route")).toBe(1);
+    expect(runtime.stdoutText).toBe("UH\n");
+  });
+});
+
+describe("tcp_proxy: idle_timeout", () => {
+  test("no bytes either way for idle_timeout closes both sides (idle_timeout counted); bytes postpone it", async () => {
+    const { runtime, upstreams, connect, stat } = await setup({ idleTimeout: "10s" });
+    const client = connect();
+    runtime.runDue();
+    runtime.advance(6000);
+    client.send("still here");
+    runtime.advance(6000); // 12 s since the connect, 6 s since the bytes
+    expect(client.closed).toBeUndefined();
+    upstreams[0]!.send("me too");
+    runtime.advance(9999); // 10 s less 1 ms since the upstream's bytes
+    expect(client.closed).toBeUndefined();
+    expect(stat("tcp.tcp.idle_timeout")).toBe(0);
+    runtime.advance(1);
+    runtime.runDue();
+    expect(stat("tcp.tcp.idle_timeout")).toBe(1);
+    expect(client.ended || client.closed !== undefined).toBe(true);
+    runtime.runUntilIdle();
+    expect(upstreams[0]!.closed).toBeDefined();
+    expect([...runtime.openSockets].filter((s) => s !== client.socket)).toEqual([]);
+  });
+});
+
+describe("tcp_proxy: flow control", () => {
+  test("an upstream that does not read stops the proxy reading the client at the buffer limit; once it reads, every byte arrives", async () => {
+    const { runtime, upstreams, connect, stat } = await setup({ bufferLimitBytes: 16 * 1024 });
+    const client = connect();
+    runtime.runDue();
+    const upstream = upstreams[0]!;
+    upstream.socket.readDisable(true);
+    const data = pattern(1024 * 1024, 6);
+    client.socket.write(data);
+    runtime.runDue();
+    expect(stat("tcp.tcp.downstream_flow_control_paused_reading_total")).toBe(1);
+    // The rest waits in the client's own queue, not in the proxy.
+    expect(client.socket.bufferedAmount).toBeGreaterThan(256 * 1024);
+    upstream.socket.readDisable(false);
+    runtime.runDue();
+    expect(upstream.length).toBe(data.length);
+    expect(firstDifference(upstream.bytes, data)).toBe(-1);
+    expect(stat("tcp.tcp.downstream_flow_control_resumed_reading_total")).toBeGreaterThanOrEqual(1);
+    client.socket.close();
+    runtime.runUntilIdle();
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+
+  test("a client that does not read stops the proxy reading the upstream (its writes queue on the upstream's side)", async () => {
+    const { runtime, upstreams, connect } = await setup({ bufferLimitBytes: 16 * 1024 });
+    const client = connect();
+    runtime.runDue();
+    client.socket.readDisable(true);
+    const data = pattern(1024 * 1024, 7);
+    upstreams[0]!.socket.write(data);
+    runtime.runDue();
+    expect(upstreams[0]!.socket.bufferedAmount).toBeGreaterThan(256 * 1024);
+    client.socket.readDisable(false);
+    runtime.runDue();
+    expect(client.length).toBe(data.length);
+    expect(firstDifference(client.bytes, data)).toBe(-1);
+    client.socket.close();
+    runtime.runUntilIdle();
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+});
