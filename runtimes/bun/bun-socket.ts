@@ -3,6 +3,7 @@ import { ReadDisableCount } from "../kit/read-disable-count.ts";
 import { WriteQueue } from "../kit/write-queue.ts";
 import { toPortError } from "../kit/errors.ts";
 import { detachedHandler } from "../kit/detached-handler.ts";
+import { HeldReads } from "../kit/held-reads.ts";
 import { keepBytes } from "../../core/util/bytes.ts";
 import type { BunSocketHandle } from "./bun-api.ts";
 
@@ -26,14 +27,8 @@ export class BunSocket implements Socket {
   private error: PortError | undefined;
   private local: SocketAddress | undefined;
   private remote: SocketAddress | undefined;
-  /**
-   * While reads are disabled Bun goes on reading until a chunk comes (then pauses):
-   * with nothing read, the peer's FIN or reset still shows (port.ts, readDisable).
-   * That chunk and a FIN behind it wait here for reading to be enabled.
-   */
-  private held: Uint8Array | undefined;
-  private heldEnd = false;
-  private paused = false;
+  /** While reads are disabled Bun goes on reading until a chunk comes (held-reads.ts). */
+  private readonly heldReads = new HeldReads();
 
   /** Called from Bun's `open` handler (at once for accepted sockets). */
   attach(socket: BunSocketHandle, connecting: boolean): void {
@@ -56,17 +51,12 @@ export class BunSocket implements Socket {
   onBunData(data: Uint8Array): void {
     if (this.closedLocally) return;
     if (!this.reads.disabled) return this.handler.onData(data);
-    this.held = this.held ? concatBytes(this.held, data) : keepBytes(data);
-    if (!this.paused) {
-      this.paused = true;
-      this.socket?.pause();
-    }
+    this.heldReads.hold(data, this.socket);
   }
   onBunEnd(): void {
     this.gotEnd = true;
     if (this.closedLocally) return;
-    if (this.held) this.heldEnd = true;
-    else this.handler.onEnd();
+    if (!this.heldReads.holdEnd()) this.handler.onEnd();
   }
   onBunDrain(): void {
     this.flush();
@@ -133,29 +123,15 @@ export class BunSocket implements Socket {
 
   readDisable(disable: boolean): void {
     if (this.reads.apply(disable) !== "resume" || this.done) return;
-    if (this.held || this.heldEnd) queueMicrotask(this.deliverHeld);
-    else this.unpause();
+    if (this.heldReads.waiting) queueMicrotask(this.deliverHeld);
+    else this.heldReads.resume(this.socket);
   }
 
   /** Reading was enabled: what was held goes first (later, not inside readDisable's caller). */
   private readonly deliverHeld = (): void => {
     if (this.reads.disabled || this.done || this.closedLocally) return;
-    const held = this.held;
-    this.held = undefined;
-    if (held) this.handler.onData(held);
-    if (this.reads.disabled) return;
-    if (this.heldEnd) {
-      this.heldEnd = false;
-      this.handler.onEnd();
-    }
-    this.unpause();
+    this.heldReads.deliver(this.handler, this.reads, this.socket);
   };
-
-  private unpause(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    this.socket?.resume();
-  }
 
   get readDisabled(): boolean {
     return this.reads.disabled;
@@ -199,11 +175,4 @@ export class BunSocket implements Socket {
     if (!this.remote && s) this.remote = { address: s.remoteAddress, port: s.remotePort, family: s.remoteFamily === "IPv6" ? 6 : 4 };
     return this.remote;
   }
-}
-
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
 }

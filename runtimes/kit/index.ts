@@ -12,3 +12,4 @@ export { SerialAppendFile } from "./serial-append-file.ts";
 export { detachedHandler } from "./detached-handler.ts";
 export { raiseMallocThresholds } from "./malloc-thresholds.ts";
 export { randomBytes } from "./random-bytes.ts";
+export { HeldReads, type PausableReads } from "./held-reads.ts";

@@ -3,7 +3,7 @@ import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } fro
 import { ReadDisableCount } from "../kit/read-disable-count.ts";
 import { toPortError } from "../kit/errors.ts";
 import { detachedHandler } from "../kit/detached-handler.ts";
-import { keepBytes } from "../../core/util/bytes.ts";
+import { HeldReads } from "../kit/held-reads.ts";
 import { noteQueuedWrite, type SocketReads } from "./socket-reads.ts";
 
 /**
@@ -18,14 +18,8 @@ export class NodeSocket implements Socket {
   private writeClosed = false;
   private closedLocally = false;
   private error: PortError | undefined;
-  /**
-   * While reads are disabled node goes on reading until a chunk comes (then pauses):
-   * with nothing read, the peer's FIN or reset still shows (port.ts, readDisable).
-   * That chunk and a FIN behind it wait here for reading to be enabled.
-   */
-  private held: Uint8Array | undefined;
-  private heldEnd = false;
-  private paused = false;
+  /** While reads are disabled node goes on reading until a chunk comes (held-reads.ts). */
+  private readonly heldReads = new HeldReads();
 
   /**
    * `reads`: the socket's reusable read buffers (socket-reads.ts), given to the
@@ -43,8 +37,7 @@ export class NodeSocket implements Socket {
     if (reads) reads.attach(socket, (data) => this.onRead(data));
     else socket.on("data", (data: Uint8Array) => this.onRead(data));
     socket.on("end", () => {
-      if (this.held) this.heldEnd = true;
-      else this.handler.onEnd();
+      if (!this.heldReads.holdEnd()) this.handler.onEnd();
     });
     socket.on("error", (err) => {
       this.error ??= toPortError(err);
@@ -88,38 +81,20 @@ export class NodeSocket implements Socket {
 
   private onRead(data: Uint8Array): void {
     if (!this.reads.disabled) return this.handler.onData(data);
-    this.held = this.held ? concatBytes(this.held, data) : keepBytes(data);
-    if (!this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
+    this.heldReads.hold(data, this.socket);
   }
 
   readDisable(disable: boolean): void {
     if (this.reads.apply(disable) !== "resume") return;
-    if (this.held || this.heldEnd) queueMicrotask(this.deliverHeld);
-    else this.unpause();
+    if (this.heldReads.waiting) queueMicrotask(this.deliverHeld);
+    else this.heldReads.resume(this.socket);
   }
 
   /** Reading was enabled: what was held goes first (later, not inside readDisable's caller). */
   private readonly deliverHeld = (): void => {
     if (this.reads.disabled || this.socket.destroyed) return;
-    const held = this.held;
-    this.held = undefined;
-    if (held) this.handler.onData(held);
-    if (this.reads.disabled) return;
-    if (this.heldEnd) {
-      this.heldEnd = false;
-      this.handler.onEnd();
-    }
-    this.unpause();
+    this.heldReads.deliver(this.handler, this.reads, this.socket);
   };
-
-  private unpause(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    this.socket.resume();
-  }
 
   get readDisabled(): boolean {
     return this.reads.disabled;
@@ -168,11 +143,4 @@ export class NodeSocket implements Socket {
 function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | undefined {
   if (address === undefined || port === undefined) return undefined;
   return { address, port, family: family === "IPv6" ? 6 : 4 };
-}
-
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
 }
