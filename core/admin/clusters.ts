@@ -1,6 +1,7 @@
 /** The admin's `/clusters`: every cluster's circuit breakers and hosts with their stats, as Envoy prints them. */
 import { formatAddress } from "../network/address.ts";
 import type { Cluster } from "../upstream/cluster.ts";
+import { HealthFlag, type Host, type Locality } from "../upstream/host.ts";
 
 /** Envoy's defaults for priority HIGH, which polyvoy's config does not set (only DEFAULT thresholds are read). */
 const HIGH_PRIORITY = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
@@ -28,15 +29,14 @@ export function clustersAsText(clusters: readonly Cluster[]): string {
       const at = `${name}::${formatAddress(host)}`;
       const stats = [...host.stats.counters(), ...host.stats.gauges()].sort(([a], [b]) => (a < b ? -1 : 1));
       for (const [stat, value] of stats) out += `${at}::${stat}::${value}\n`;
-      out += `${at}::hostname::\n`;
-      // STATIC hosts have no health checking or outlier detection: always healthy.
-      out += `${at}::health_flags::healthy\n`;
-      out += `${at}::weight::1\n`;
-      out += `${at}::region::\n`;
-      out += `${at}::zone::\n`;
-      out += `${at}::sub_zone::\n`;
+      out += `${at}::hostname::${host.hostname}\n`;
+      out += `${at}::health_flags::${host.healthFlagsText()}\n`;
+      out += `${at}::weight::${host.weight}\n`;
+      out += `${at}::region::${host.locality.region}\n`;
+      out += `${at}::zone::${host.locality.zone}\n`;
+      out += `${at}::sub_zone::${host.locality.subZone}\n`;
       out += `${at}::canary::false\n`;
-      out += `${at}::priority::0\n`;
+      out += `${at}::priority::${host.priority}\n`;
       out += `${at}::success_rate::-1\n`;
       out += `${at}::local_origin_success_rate::-1\n`;
     }
@@ -68,9 +68,11 @@ export function clustersAsJson(clusters: readonly Cluster[]): string {
         ...host.stats.counters().map(([name, value]) => metric(name, value, false)),
         ...host.stats.gauges().map(([name, value]) => metric(name, value, true)),
       ],
-      health_status: { eds_health_status: "HEALTHY" },
-      weight: 1,
-      locality: {},
+      health_status: healthStatusJson(host),
+      weight: host.weight,
+      ...(host.hostname !== "" ? { hostname: host.hostname } : {}),
+      ...(host.priority !== 0 ? { priority: host.priority } : {}),
+      locality: localityJson(host.locality),
     })),
     circuit_breakers: {
       thresholds: [thresholds(cluster.config.circuitBreakers), { priority: "HIGH", ...thresholds(HIGH_PRIORITY) }],
@@ -78,4 +80,27 @@ export function clustersAsJson(clusters: readonly Cluster[]): string {
     observability_name: cluster.name,
   }));
   return JSON.stringify({ cluster_statuses: statuses }, null, 2);
+}
+
+/** envoy.admin.v3.HostHealthStatus: the set flags as true fields (proto3 JSON leaves false out). */
+function healthStatusJson(host: Host): Record<string, unknown> {
+  const status: Record<string, unknown> = {};
+  if (host.healthFlagGet(HealthFlag.FailedActiveHc)) status.failed_active_health_check = true;
+  if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) status.failed_outlier_check = true;
+  if (host.healthFlagGet(HealthFlag.DegradedActiveHc)) status.failed_active_degraded_check = true;
+  if (host.healthFlagGet(HealthFlag.PendingDynamicRemoval)) status.pending_dynamic_removal = true;
+  if (host.healthFlagGet(HealthFlag.PendingActiveHc)) status.pending_active_hc = true;
+  if (host.healthFlagGet(HealthFlag.ExcludedViaImmediateHcFail)) status.excluded_via_immediate_hc_fail = true;
+  if (host.healthFlagGet(HealthFlag.ActiveHcTimeout)) status.active_hc_timeout = true;
+  status.eds_health_status = host.healthFlagGet(HealthFlag.FailedEdsHealth) ? "UNHEALTHY" : host.healthFlagGet(HealthFlag.DegradedEdsHealth) ? "DEGRADED" : "HEALTHY";
+  return status;
+}
+
+/** envoy.config.core.v3.Locality in proto3 JSON: empty strings left out. */
+function localityJson(locality: Locality): Record<string, string> {
+  const json: Record<string, string> = {};
+  if (locality.region !== "") json.region = locality.region;
+  if (locality.zone !== "") json.zone = locality.zone;
+  if (locality.subZone !== "") json.sub_zone = locality.subZone;
+  return json;
 }

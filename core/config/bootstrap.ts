@@ -63,13 +63,28 @@ export interface TcpProxyConfig {
   accessLog?: AccessLogConfig[];
 }
 
+/** envoy.config.endpoint.v3.LbEndpoint */
+export interface LbEndpointConfig {
+  address: SocketAddressConfig;
+  /** 1 unless set (Envoy validates 1–128 when the field is present). */
+  loadBalancingWeight: number;
+}
+
+/** envoy.config.endpoint.v3.LocalityLbEndpoints */
+export interface LocalityLbEndpointsConfig {
+  /** 0 (the highest) unless set. */
+  priority: number;
+  lbEndpoints: LbEndpointConfig[];
+}
+
 export interface ClusterConfig {
   name: string;
   type: "STATIC";
   connectTimeoutMs: number;
   lbPolicy: "ROUND_ROBIN";
   perConnectionBufferLimitBytes: number;
-  endpoints: SocketAddressConfig[];
+  /** load_assignment.endpoints: the localities in config order, each with its endpoints. */
+  endpoints: LocalityLbEndpointsConfig[];
   /**
    * Requests per upstream connection, from typed_extension_protocol_options'
    * HttpProtocolOptions.common_http_protocol_options or the legacy cluster field;

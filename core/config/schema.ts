@@ -8,7 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
+import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";
@@ -201,20 +201,20 @@ export const listenerSchema = z
 /** envoy.config.endpoint.v3.LbEndpoint: only `endpoint.address` (no weights, health, metadata). */
 const lbEndpoint = z
   .strictObject({ endpoint: z.strictObject({ address }) })
-  .transform((e) => e.endpoint.address);
+  .transform((e): LbEndpointConfig => ({ address: e.endpoint.address, loadBalancingWeight: 1 }));
 
-/** envoy.config.endpoint.v3.LocalityLbEndpoints: no locality, priority or weight. */
+/** envoy.config.endpoint.v3.LocalityLbEndpoints: no locality, priority or weight yet. */
 const localityLbEndpoints = z
   .strictObject({ lb_endpoints: z.array(lbEndpoint).default([]) })
-  .transform((l) => l.lb_endpoints);
+  .transform((l): LocalityLbEndpointsConfig => ({ priority: 0, lbEndpoints: l.lb_endpoints }));
 
-/** envoy.config.endpoint.v3.ClusterLoadAssignment; the endpoints are flattened in order. */
+/** envoy.config.endpoint.v3.ClusterLoadAssignment */
 const loadAssignment = z
   .strictObject({
     cluster_name: z.string().min(1), // required by Envoy's proto validation
     endpoints: z.array(localityLbEndpoints).default([]),
   })
-  .transform((a) => a.endpoints.flat());
+  .transform((a) => a.endpoints);
 
 /** Envoy's circuit breaker defaults (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
 const DEFAULT_THRESHOLD = 1024;

@@ -67,7 +67,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   onNewConnection(): FilterStatus {
     const { log } = this.context;
     this.stats.downstreamCxTotal.inc();
-    const host = this.cluster.loadBalancer.chooseHost();
+    const host = this.cluster.loadBalancer.chooseHost(undefined);
     if (!host) {
       this.stats.downstreamCxNoRoute.inc();
       this.responseFlags.push(CoreResponseFlag.NoHealthyUpstream);

@@ -23,7 +23,25 @@ export class ClusterManager {
     /** The event loop its pools run on (their connections and timers). */
     private readonly dispatcher: Dispatcher,
   ) {
-    for (const config of configs) this.clusters.set(config.name, new Cluster(config, stats));
+    for (const config of configs) {
+      const cluster = new Cluster(config, stats);
+      cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
+      this.clusters.set(config.name, cluster);
+    }
+  }
+
+  /**
+   * A host left its cluster (a DNS refresh, …): its pools take no new streams and close
+   * their connections as in-flight streams finish (Envoy's ClusterManagerImpl drains the
+   * pools of removed hosts). The next pick cannot choose it, so no new pool appears.
+   */
+  private onHostsRemoved(removed: readonly Host[]): void {
+    for (const host of removed) {
+      this.pools.get(host)?.drainConnections();
+      this.pools.delete(host);
+      this.tcpPools.get(host)?.drainConnections();
+      this.tcpPools.delete(host);
+    }
   }
 
   get(name: string): Cluster | undefined {

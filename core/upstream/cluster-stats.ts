@@ -36,6 +36,9 @@ export class ClusterStats {
   readonly upstreamRqRetrySuccess: Counter;
   readonly upstreamRqCompleted: Counter;
   readonly membershipHealthy: Gauge;
+  readonly membershipDegraded: Gauge;
+  readonly membershipExcluded: Gauge;
+  readonly membershipChange: Counter;
   readonly membershipTotal: Gauge;
   /** upstream_rq_<code> and upstream_rq_<class>xx, created on first use. */
   private readonly byCode = new Map<number, Counter>();
@@ -76,6 +79,9 @@ export class ClusterStats {
     this.upstreamRqRetrySuccess = scope.counter("upstream_rq_retry_success");
     this.upstreamRqCompleted = scope.counter("upstream_rq_completed");
     this.membershipHealthy = scope.gauge("membership_healthy");
+    this.membershipDegraded = scope.gauge("membership_degraded");
+    this.membershipExcluded = scope.gauge("membership_excluded");
+    this.membershipChange = scope.counter("membership_change");
     this.membershipTotal = scope.gauge("membership_total");
     this.byClass = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));
   }

@@ -35,14 +35,124 @@ export class HostStats {
   }
 }
 
+/**
+ * Why a host is not healthy, as bits (Envoy's `Host::HealthFlag`, upstream.h). A host
+ * with none set is healthy; /clusters prints the set ones by Envoy's names.
+ */
+export const enum HealthFlag {
+  /** The host is currently failing active health checks. */
+  FailedActiveHc = 0x01,
+  /** The host is currently considered an outlier and has been ejected. */
+  FailedOutlierCheck = 0x02,
+  /** The host was marked unhealthy by its endpoint's `health_status`. */
+  FailedEdsHealth = 0x04,
+  /** The host is degraded, as reported by its active health check. */
+  DegradedActiveHc = 0x08,
+  /** The host is degraded, as reported by its endpoint's `health_status`. */
+  DegradedEdsHealth = 0x10,
+  /** Removed from discovery but kept while active health checking still passes it. */
+  PendingDynamicRemoval = 0x20,
+  /** Not yet checked by active health checking (`ignore_new_hosts_until_first_hc`). */
+  PendingActiveHc = 0x40,
+  /** Excluded from balancing because active health checking is in progress. */
+  ExcludedViaImmediateHcFail = 0x80,
+  /** The active health check timed out (set with FailedActiveHc). */
+  ActiveHcTimeout = 0x100,
+}
+
+/** Flag → Envoy's /clusters text (HostUtility::healthFlagsToString), in Envoy's order. */
+const HEALTH_FLAG_NAMES: readonly [HealthFlag, string][] = [
+  [HealthFlag.FailedActiveHc, "/failed_active_hc"],
+  [HealthFlag.FailedOutlierCheck, "/failed_outlier_check"],
+  [HealthFlag.FailedEdsHealth, "/failed_eds_health"],
+  [HealthFlag.DegradedActiveHc, "/degraded_active_hc"],
+  [HealthFlag.DegradedEdsHealth, "/degraded_eds_health"],
+  [HealthFlag.PendingDynamicRemoval, "/pending_dynamic_removal"],
+  [HealthFlag.PendingActiveHc, "/pending_active_hc"],
+  [HealthFlag.ExcludedViaImmediateHcFail, "/excluded_via_immediate_hc_fail"],
+  [HealthFlag.ActiveHcTimeout, "/active_hc_timeout"],
+];
+
+const UNHEALTHY_FLAGS = HealthFlag.FailedActiveHc | HealthFlag.FailedOutlierCheck | HealthFlag.FailedEdsHealth;
+const DEGRADED_FLAGS = HealthFlag.DegradedActiveHc | HealthFlag.DegradedEdsHealth;
+
+/** A host's health for load balancing (Envoy's `Host::Health`). */
+export const enum HostHealth {
+  Unhealthy,
+  Degraded,
+  Healthy,
+}
+
+/** envoy.config.core.v3.Locality: empty strings when unset, as Envoy prints them. */
+export interface Locality {
+  readonly region: string;
+  readonly zone: string;
+  readonly subZone: string;
+}
+
+export const NO_LOCALITY: Locality = { region: "", zone: "", subZone: "" };
+
+/** What a host is made of besides its address (all optional: a STATIC endpoint needs none). */
+export interface HostOptions {
+  /** The endpoint's `hostname`, or the DNS name it was resolved from (/clusters `hostname`). */
+  readonly hostname?: string;
+  /** `load_balancing_weight` of the endpoint (1–128 in Envoy's validation; default 1). */
+  readonly weight?: number;
+  readonly priority?: number;
+  readonly locality?: Locality;
+  /** Initial health flags (an endpoint's `health_status` UNHEALTHY → FailedEdsHealth). */
+  readonly healthFlags?: number;
+}
+
 /** One upstream endpoint of a cluster (Envoy's `Upstream::Host`). */
 export class Host {
   readonly stats = new HostStats();
+  readonly hostname: string;
+  /** Mutable: a DNS refresh or EDS update may change it without replacing the host. */
+  weight: number;
+  priority: number;
+  readonly locality: Locality;
+  /** HealthFlag bits; set and cleared by health checking and outlier detection. */
+  private flags: number;
 
   constructor(
     readonly address: string,
     readonly port: number,
-  ) {}
+    options: HostOptions = {},
+  ) {
+    this.hostname = options.hostname ?? "";
+    this.weight = options.weight ?? 1;
+    this.priority = options.priority ?? 0;
+    this.locality = options.locality ?? NO_LOCALITY;
+    this.flags = options.healthFlags ?? 0;
+  }
+
+  healthFlagSet(flag: HealthFlag): void {
+    this.flags |= flag;
+  }
+
+  healthFlagClear(flag: HealthFlag): void {
+    this.flags &= ~flag;
+  }
+
+  healthFlagGet(flag: HealthFlag): boolean {
+    return (this.flags & flag) !== 0;
+  }
+
+  /** Envoy's Host::coarseHealth(): any failure flag makes it unhealthy, a degraded flag degraded. */
+  health(): HostHealth {
+    if (this.flags & UNHEALTHY_FLAGS) return HostHealth.Unhealthy;
+    if (this.flags & DEGRADED_FLAGS) return HostHealth.Degraded;
+    return HostHealth.Healthy;
+  }
+
+  /** /clusters' `health_flags`: "healthy", or the set flags joined ("/failed_active_hc/failed_outlier_check"). */
+  healthFlagsText(): string {
+    if (this.flags === 0) return "healthy";
+    let text = "";
+    for (const [flag, name] of HEALTH_FLAG_NAMES) if (this.flags & flag) text += name;
+    return text;
+  }
 
   private text: string | undefined;
 

@@ -1,20 +1,29 @@
 import type { Host } from "./host.ts";
+import type { PrioritySet } from "./host-set.ts";
+import type { LoadBalancer, LoadBalancerContext } from "./load-balancer.ts";
 
 /**
  * Envoy's ROUND_ROBIN load balancer for equally weighted hosts: each pick takes the
- * next host in turn.
+ * next healthy host of the first priority that has one; with none healthy, every host
+ * of priority 0 (Envoy's panic mode).
  */
-export class RoundRobinLoadBalancer {
+export class RoundRobinLoadBalancer implements LoadBalancer {
   private next = 0;
 
-  constructor(private readonly hosts: readonly Host[]) {}
+  constructor(private readonly prioritySet: PrioritySet) {}
 
-  /** The next host, or undefined when the cluster has none. */
-  chooseHost(): Host | undefined {
-    const count = this.hosts.length;
+  chooseHost(_context?: LoadBalancerContext): Host | undefined {
+    const hosts = this.candidates();
+    const count = hosts.length;
     if (count === 0) return undefined;
-    const host = this.hosts[this.next % count];
+    const host = hosts[this.next % count];
     this.next = (this.next + 1) % count;
     return host;
+  }
+
+  private candidates(): readonly Host[] {
+    const sets = this.prioritySet.hostSetsPerPriority;
+    for (const set of sets) if (set.healthyHosts.length > 0) return set.healthyHosts;
+    return sets[0]?.hosts ?? [];
   }
 }

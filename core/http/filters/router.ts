@@ -183,7 +183,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   private connect(): void {
     const cluster = this.cluster!;
-    const host = cluster.loadBalancer.chooseHost();
+    const host = cluster.loadBalancer.chooseHost(undefined);
     if (!host) {
       this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream);
       return;

@@ -97,9 +97,14 @@ const TYPICAL_BOOTSTRAP: Bootstrap = {
       perConnectionBufferLimitBytes: 1048576,
       circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
       endpoints: [
-        { address: "10.0.0.1", port: 8080 },
-        { address: "10.0.0.2", port: 8080 },
-        { address: "::1", port: 8081 },
+        {
+          priority: 0,
+          lbEndpoints: [
+            { address: { address: "10.0.0.1", port: 8080 }, loadBalancingWeight: 1 },
+            { address: { address: "10.0.0.2", port: 8080 }, loadBalancingWeight: 1 },
+          ],
+        },
+        { priority: 0, lbEndpoints: [{ address: { address: "::1", port: 8081 }, loadBalancingWeight: 1 }] },
       ],
     },
   ],
@@ -169,7 +174,7 @@ describe("valid configs", () => {
     expect(bootstrap.listeners[0]!.address).toEqual({ address: "127.0.0.1", port: 10000 });
     const filter = bootstrap.listeners[0]!.filterChains[0]!.filters[0]!;
     expect(filter.type === "envoy.filters.network.tcp_proxy" && filter.config.cluster).toBe("service");
-    expect(bootstrap.clusters.map((c) => [c.name, c.endpoints])).toEqual([["service", [{ address: "127.0.0.1", port: 8080 }]]]);
+    expect(bootstrap.clusters.map((c) => [c.name, c.endpoints.flatMap((l) => l.lbEndpoints.map((e) => e.address))])).toEqual([["service", [{ address: "127.0.0.1", port: 8080 }]]]);
   });
 
   test("explicit values override the defaults", () => {

@@ -569,7 +569,7 @@ describe("example configs", () => {
     const text = readFileSync(new URL("../../../examples/front-proxy.yaml", import.meta.url), "utf8");
     const bootstrap = loadBootstrap(text, "yaml");
     expect(bootstrap.listeners.map((l) => l.address)).toEqual([{ address: "127.0.0.1", port: 8000 }]);
-    expect(bootstrap.clusters.map((c) => [c.name, c.endpoints])).toEqual([
+    expect(bootstrap.clusters.map((c) => [c.name, c.endpoints.flatMap((l) => l.lbEndpoints.map((e) => e.address))])).toEqual([
       ["service1", [{ address: "127.0.0.1", port: 8081 }]],
       ["service2", [{ address: "127.0.0.1", port: 8082 }]],
     ]);

@@ -2,7 +2,7 @@ import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { describe, expect, test } from "vitest";
 import type { ClusterConfig } from "../../../core/config/bootstrap.ts";
 import { ClusterManager } from "../../../core/upstream/cluster-manager.ts";
-import type { RoundRobinLoadBalancer } from "../../../core/upstream/round-robin.ts";
+import type { LoadBalancer } from "../../../core/upstream/load-balancer.ts";
 import { Timers } from "../../../core/event/timers.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 
@@ -11,8 +11,8 @@ const runtime = new MemoryRuntime({ seed: 1 });
 const DISPATCHER = { runtime, timers: new Timers(runtime) };
 
 /** The next `n` picks, as address:port strings. */
-const picks = (lb: RoundRobinLoadBalancer, n: number): (string | undefined)[] =>
-  Array.from({ length: n }, () => lb.chooseHost()?.toString());
+const picks = (lb: LoadBalancer, n: number): (string | undefined)[] =>
+  Array.from({ length: n }, () => lb.chooseHost(undefined)?.toString());
 
 function cluster(name: string, ports: number[]): ClusterConfig {
   return {
@@ -21,7 +21,7 @@ function cluster(name: string, ports: number[]): ClusterConfig {
     connectTimeoutMs: 5000,
     lbPolicy: "ROUND_ROBIN",
     perConnectionBufferLimitBytes: 1 << 20,
-    endpoints: ports.map((port) => ({ address: "127.0.0.1", port })),
+    endpoints: [{ priority: 0, lbEndpoints: ports.map((port) => ({ address: { address: "127.0.0.1", port }, loadBalancingWeight: 1 })) }],
     circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
   };
 }
@@ -45,7 +45,7 @@ describe("ClusterManager", () => {
 
   test("a cluster with no endpoints yields no host", () => {
     const manager = new ClusterManager([cluster("empty", [])], new StatsStore(), DISPATCHER);
-    expect(manager.get("empty")!.loadBalancer.chooseHost()).toBeUndefined();
+    expect(manager.get("empty")!.loadBalancer.chooseHost(undefined)).toBeUndefined();
   });
 
   test("the same cluster object is returned on every lookup, so the rotation is shared", () => {

@@ -1,26 +1,48 @@
 import { describe, expect, test } from "vitest";
-import { Host } from "../../../core/upstream/host.ts";
+import { HealthFlag, Host } from "../../../core/upstream/host.ts";
+import { PrioritySet } from "../../../core/upstream/host-set.ts";
 import { RoundRobinLoadBalancer } from "../../../core/upstream/round-robin.ts";
+
+function balancerOver(hosts: Host[]): RoundRobinLoadBalancer {
+  const set = new PrioritySet();
+  set.updateHosts(0, hosts, hosts, []);
+  return new RoundRobinLoadBalancer(set);
+}
 
 describe("RoundRobinLoadBalancer", () => {
   test("picks hosts in order and wraps around", () => {
     const hosts = [new Host("10.0.0.1", 1), new Host("10.0.0.2", 2), new Host("10.0.0.3", 3)];
-    const lb = new RoundRobinLoadBalancer(hosts);
-    const chosen = Array.from({ length: 7 }, () => lb.chooseHost());
+    const lb = balancerOver(hosts);
+    const chosen = Array.from({ length: 7 }, () => lb.chooseHost(undefined));
     expect(chosen).toEqual([hosts[0], hosts[1], hosts[2], hosts[0], hosts[1], hosts[2], hosts[0]]);
     expect(chosen[0]).toBe(hosts[0]); // the very Host objects, not copies
   });
 
   test("a single host is picked every time", () => {
     const host = new Host("10.0.0.1", 80);
-    const lb = new RoundRobinLoadBalancer([host]);
-    expect([lb.chooseHost(), lb.chooseHost(), lb.chooseHost()]).toEqual([host, host, host]);
+    const lb = balancerOver([host]);
+    expect([lb.chooseHost(undefined), lb.chooseHost(undefined), lb.chooseHost(undefined)]).toEqual([host, host, host]);
   });
 
   test("no hosts gives undefined, repeatedly", () => {
-    const lb = new RoundRobinLoadBalancer([]);
-    expect(lb.chooseHost()).toBeUndefined();
-    expect(lb.chooseHost()).toBeUndefined();
+    const lb = balancerOver([]);
+    expect(lb.chooseHost(undefined)).toBeUndefined();
+    expect(lb.chooseHost(undefined)).toBeUndefined();
+  });
+
+  test("unhealthy hosts are skipped; with none healthy, every host of priority 0 is used (panic)", () => {
+    const hosts = [new Host("10.0.0.1", 1), new Host("10.0.0.2", 2)];
+    const set = new PrioritySet();
+    set.updateHosts(0, hosts, hosts, []);
+    const lb = new RoundRobinLoadBalancer(set);
+    hosts[0]!.healthFlagSet(HealthFlag.FailedActiveHc);
+    set.refreshHealth();
+    expect([lb.chooseHost(undefined), lb.chooseHost(undefined)]).toEqual([hosts[1], hosts[1]]);
+    expect(hosts[0]!.healthFlagsText()).toBe("/failed_active_hc");
+    hosts[1]!.healthFlagSet(HealthFlag.FailedOutlierCheck);
+    set.refreshHealth();
+    const picks = new Set([lb.chooseHost(undefined), lb.chooseHost(undefined)]);
+    expect(picks).toEqual(new Set(hosts));
   });
 
   test("Host prints as address:port, IPv6 in brackets", () => {
