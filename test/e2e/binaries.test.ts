@@ -3,7 +3,7 @@
  * folder, prints its version, validates a config and proxies a request with nothing
  * installed. Bun's (`bun build --compile`) and Node's (a single-executable application);
  * Deno's `deno compile` needs to download its runtime, so there is none (build-binaries.mjs).
- * About 15 s on this machine, in the default run.
+ * About 27 s on this machine when it is quiet (the build is most of it), so in the default run.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
