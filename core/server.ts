@@ -27,7 +27,7 @@ const SHUTDOWN_GRACE_MS = 5000;
  */
 export class Server implements ServerContext, AdminServer {
   readonly timers: Timers;
-  readonly stats = new StatsStore();
+  readonly stats: StatsStore = new StatsStore();
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
   /** Built by start(), once the access log files they write to are open. */
