@@ -3,6 +3,7 @@
  * validation, with defaults applied and durations turned into milliseconds.
  * `load.ts` builds it from YAML/JSON; nothing else in the core reads raw config.
  */
+import type { HealthCheckConfig, OutlierDetectionConfig } from "./health-check-schema.ts";
 
 export interface SocketAddressConfig {
   address: string;
@@ -93,6 +94,10 @@ export interface ClusterConfig {
   maxRequestsPerConnection?: number;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
+  /** health_checks (core/upstream/health-checker.ts); absent when none. */
+  healthChecks?: HealthCheckConfig[];
+  /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */
+  outlierDetection?: OutlierDetectionConfig;
 }
 
 // ---- HTTP (envoy.filters.network.http_connection_manager) ----------------------------
@@ -161,10 +166,19 @@ export type HeadersWithUnderscoresAction = "REJECT_REQUEST" | "DROP_HEADER";
 export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
 
 /** The HTTP filters a config may name. */
-export interface UserHttpFilterConfig {
-  name: string;
-  type: "envoy.filters.http.router";
-  config: Record<string, never>;
+export type UserHttpFilterConfig =
+  | { name: string; type: "envoy.filters.http.router"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig };
+
+/** envoy.extensions.filters.http.health_check.v3.HealthCheck (core/http/filters/health-check.ts). */
+export interface HealthCheckFilterConfig {
+  passThroughMode: boolean;
+  /** 0: no caching (only allowed, and only meaningful, in pass-through mode). */
+  cacheTimeMs: number;
+  /** Cluster name → minimum healthy percentage (0–100). */
+  clusterMinHealthyPercentages: [string, number][];
+  /** Every one must match for a request to be a health check. */
+  headers: HeaderMatcherConfig[];
 }
 
 /**

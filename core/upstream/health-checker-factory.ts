@@ -1,0 +1,12 @@
+/** Builds a cluster's health checker by kind (Envoy's HealthCheckerFactory::create). */
+import type { HealthCheckConfig } from "../config/health-check-schema.ts";
+import type { Dispatcher } from "../event/dispatcher.ts";
+import type { Logger } from "../log.ts";
+import type { Cluster } from "./cluster.ts";
+import type { HealthCheckerImplBase } from "./health-checker.ts";
+import { HttpHealthCheckerImpl } from "./http-health-checker.ts";
+import { TcpHealthCheckerImpl } from "./tcp-health-checker.ts";
+
+export function createHealthChecker(cluster: Cluster, config: HealthCheckConfig, dispatcher: Dispatcher, log: Logger | undefined): HealthCheckerImplBase {
+  return config.checker.kind === "http" ? new HttpHealthCheckerImpl(cluster, config, dispatcher, log) : new TcpHealthCheckerImpl(cluster, config, dispatcher, log);
+}
