@@ -244,7 +244,9 @@ const healthCheck = z
   });
 
 /** Envoy (cluster_manager_impl.cc) takes at most one: "Multiple health checks not supported". */
-export const healthChecks = z.array(healthCheck).max(1, { message: "Multiple health checks not supported" });
+export const healthChecks = z.array(healthCheck).superRefine((checks, ctx) => {
+  if (checks.length > 1) ctx.addIssue({ code: "custom", message: "Multiple health checks not supported" });
+});
 
 /** envoy.config.cluster.v3.OutlierDetection, defaults from outlier_detection.proto. */
 export const outlierDetection = z

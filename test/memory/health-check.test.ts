@@ -201,6 +201,40 @@ describe("HTTP health checks", () => {
   });
 });
 
+describe("intervals and jitter", () => {
+  test("interval_jitter and interval_jitter_percent add a uniform draw below each bound; the wait is never below the base", async () => {
+    await proxy([upstream("a", () => 200)], httpCheck({ interval_jitter: "1s", interval_jitter_percent: 10 }));
+    const checker = server.clusterManager.get("backend")!.healthChecker!;
+    const waits = Array.from({ length: 2000 }, () => checker.intervalWithJitter(5000, 1000));
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(5000);
+    // 5000 + up to 499 (10 % of 5000, exclusive) + up to 999.
+    expect(Math.max(...waits)).toBeLessThanOrEqual(6498);
+    expect(Math.max(...waits)).toBeGreaterThan(6200);
+    expect(checker.intervalWithJitter(0, 0)).toBe(1);
+  });
+
+  test("initial_jitter delays each host's first check by a random part of it", async () => {
+    runtime = new MemoryRuntime({ seed: 3 });
+    const firstAt: number[] = [];
+    for (const port of UPSTREAMS) {
+      upstreams.push(
+        await MemoryHttpServer.listen(runtime, port, (req, res) => {
+          if (firstAt.length < 3) firstAt.push(runtime.now());
+          res.respond(200);
+        }),
+      );
+    }
+    const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: UPSTREAMS }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra: httpCheck({ initial_jitter: "3s" }) });
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    const started = server.start();
+    await runtime.settle(3_000);
+    await started;
+    expect(firstAt).toHaveLength(3);
+    for (const at of firstAt) expect(at).toBeLessThan(3_000);
+    expect(new Set(firstAt).size).toBeGreaterThan(1);
+  });
+});
+
 describe("TCP health checks", () => {
   test("send/receive hex payloads: a host answering the expected bytes passes, one answering others fails", async () => {
     runtime = new MemoryRuntime({ seed: 1 });
