@@ -179,19 +179,17 @@ const tcpHealthCheck = z
   .strictObject({ send: payload.optional(), receive: z.array(payload).default([]) })
   .transform((t): TcpHealthCheckConfig => ({ kind: "tcp", send: t.send ?? "", receive: t.receive }));
 
-/** Envoy's message: "HealthCheck.<field>: value is required". */
-const required = <T extends z.ZodType>(schema: T) => schema.optional();
-
 /** envoy.config.core.v3.HealthCheck */
 const healthCheck = z
   .strictObject({
-    timeout: required(positiveDuration),
-    interval: required(positiveDuration),
+    // Required by Envoy ("value is required"), checked below so each missing one is named.
+    timeout: positiveDuration.optional(),
+    interval: positiveDuration.optional(),
     initial_jitter: durationMs.optional(),
     interval_jitter: durationMs.optional(),
     interval_jitter_percent: uint32.optional(),
-    unhealthy_threshold: required(uint32),
-    healthy_threshold: required(uint32),
+    unhealthy_threshold: uint32.optional(),
+    healthy_threshold: uint32.optional(),
     reuse_connection: z.boolean().default(true),
     http_health_check: httpHealthCheck.optional(),
     tcp_health_check: tcpHealthCheck.optional(),

@@ -325,6 +325,8 @@ export class OutlierDetector {
 
   /** Envoy's Runtime featureEnabled(percent): a random draw out of 100. */
   private featureEnabled(percent: number): boolean {
+    if (percent >= 100) return true;
+    if (percent <= 0) return false;
     return Math.floor(this.dispatcher.runtime.random() * 100) < percent;
   }
 

@@ -23,7 +23,7 @@ import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../ro
 import { rewritePath } from "./path-rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 import type { Host } from "../../upstream/host.ts";
-import { OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
+import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -309,7 +309,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (host) {
       // Outlier detection and the data path's health verdict (Envoy's Filter::onUpstreamHeaders).
       host.outlierDetector.putHttpResponseCode(headers.status);
-      if (headers.get("x-envoy-immediate-health-check-fail") !== undefined) host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
+      // Only a health-checked host can be failed this way: others need no header lookup.
+      if (host.healthChecker !== NULL_HEALTH_CHECK_HOST_MONITOR && headers.get("x-envoy-immediate-health-check-fail") !== undefined) {
+        host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
+      }
     }
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     const match = this.callbacks.route;
