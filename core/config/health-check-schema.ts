@@ -7,7 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { HeaderValueOption } from "./bootstrap.ts";
+import type { HealthCheckConfig, HttpHealthCheckConfig, OutlierDetectionConfig, StatusRange, TcpHealthCheckConfig } from "./bootstrap.ts";
 import { headerValueOption, removableHeader } from "./custom-headers-schema.ts";
 import { durationMs, oneOf, uint32 } from "./proto-schema.ts";
 import { decodeBase64 } from "../util/base64.ts";
@@ -16,87 +16,6 @@ import { decodeBase64 } from "../util/base64.ts";
 const DEFAULT_NO_TRAFFIC_INTERVAL_MS = 60_000;
 /** Envoy's HttpHealthCheck.expected_statuses default: [200, 201), i.e. only 200. */
 const DEFAULT_EXPECTED_STATUSES: readonly StatusRange[] = [{ start: 200, end: 201 }];
-
-/** A half-open range [start, end) of HTTP status codes (envoy.type.v3.Int64Range). */
-export interface StatusRange {
-  start: number;
-  end: number;
-}
-
-export interface HttpHealthCheckConfig {
-  kind: "http";
-  /** `host`; empty: the cluster's name is sent as Host, as Envoy does. */
-  host: string;
-  path: string;
-  method: string;
-  /** Ranges a response status must fall in to pass (default [200, 201)). */
-  expectedStatuses: StatusRange[];
-  /** Failing statuses that only count toward unhealthy_threshold instead of failing at once. */
-  retriableStatuses: StatusRange[];
-  requestHeadersToAdd: HeaderValueOption[];
-  requestHeadersToRemove: string[];
-  /** `receive` payloads as lowercase hex; empty: the body is not checked. */
-  receive: string[];
-  /** response_buffer_size: how much of the body `receive` looks at (default 1024). */
-  responseBufferSize: number;
-}
-
-export interface TcpHealthCheckConfig {
-  kind: "tcp";
-  /** Lowercase hex; empty: connect only. */
-  send: string;
-  /** Lowercase hex payloads, all expected in order in what the host answers. */
-  receive: string[];
-}
-
-export interface HealthCheckConfig {
-  timeoutMs: number;
-  intervalMs: number;
-  initialJitterMs: number;
-  intervalJitterMs: number;
-  intervalJitterPercent: number;
-  unhealthyThreshold: number;
-  healthyThreshold: number;
-  reuseConnection: boolean;
-  noTrafficIntervalMs: number;
-  /** Defaults to no_traffic_interval. */
-  noTrafficHealthyIntervalMs: number;
-  /** Default: interval. */
-  unhealthyIntervalMs: number;
-  unhealthyEdgeIntervalMs: number;
-  healthyEdgeIntervalMs: number;
-  alwaysLogHealthCheckFailures: boolean;
-  alwaysLogHealthCheckSuccess: boolean;
-  checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
-}
-
-export interface OutlierDetectionConfig {
-  consecutive5xx: number;
-  intervalMs: number;
-  baseEjectionTimeMs: number;
-  maxEjectionPercent: number;
-  enforcingConsecutive5xx: number;
-  enforcingSuccessRate: number;
-  successRateMinimumHosts: number;
-  successRateRequestVolume: number;
-  /** Divided by 1000 when applied (1900 → 1.9 standard deviations). */
-  successRateStdevFactor: number;
-  consecutiveGatewayFailure: number;
-  enforcingConsecutiveGatewayFailure: number;
-  splitExternalLocalOriginErrors: boolean;
-  consecutiveLocalOriginFailure: number;
-  enforcingConsecutiveLocalOriginFailure: number;
-  enforcingLocalOriginSuccessRate: number;
-  failurePercentageThreshold: number;
-  enforcingFailurePercentage: number;
-  enforcingFailurePercentageLocalOrigin: number;
-  failurePercentageMinimumHosts: number;
-  failurePercentageRequestVolume: number;
-  maxEjectionTimeMs: number;
-  maxEjectionTimeJitterMs: number;
-  successfulActiveHealthCheckUnejectHost: boolean;
-  alwaysEjectOneHost: boolean;
-}
 
 const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" });
 const percent = uint32.max(100);

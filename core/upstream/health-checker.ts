@@ -7,14 +7,14 @@
  * subclass's session: it starts a check in `onInterval` and reports with
  * `handleSuccess` / `handleFailure`.
  */
-import type { HealthCheckConfig } from "../config/health-check-schema.ts";
+import type { HealthCheckConfig } from "../config/bootstrap.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Timer } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
-import type { StatsScope } from "../stats/stats-store.ts";
-import type { Cluster } from "./cluster.ts";
+import type { StatsScope, StatsStore } from "../stats/stats-store.ts";
+import type { PrioritySet } from "./host-set.ts";
 import { HealthFlag, type Host } from "./host.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, UnhealthyType, type HealthCheckHostMonitor } from "./host-monitors.ts";
 import { formatAddress } from "../network/address.ts";
@@ -69,6 +69,15 @@ export class HealthCheckerStats {
   }
 }
 
+/** What a health checker uses of its cluster (cluster.ts; an interface, so the two modules do not import each other). */
+export interface HealthCheckedCluster {
+  readonly name: string;
+  readonly prioritySet: PrioritySet;
+  /** upstream_cx_total tells whether the cluster ever carried traffic. */
+  readonly stats: { readonly upstreamCxTotal: Counter };
+  readonly statsStore: StatsStore;
+}
+
 /** Told after every check of every host (Envoy's HostStatusCb). */
 export type HostCheckCompleteCallback = (host: Host, transition: HealthTransition, state: HealthState) => void;
 
@@ -79,7 +88,7 @@ export abstract class HealthCheckerImplBase {
   private stopped = false;
 
   constructor(
-    readonly cluster: Cluster,
+    readonly cluster: HealthCheckedCluster,
     readonly config: HealthCheckConfig,
     readonly dispatcher: Dispatcher,
     readonly log: Logger | undefined,

@@ -7,7 +7,7 @@
  * status in retriable_statuses counts toward unhealthy_threshold; any other fails the
  * host at once, and with `x-envoy-immediate-health-check-fail` excludes it too.
  */
-import type { HttpHealthCheckConfig, StatusRange } from "../config/health-check-schema.ts";
+import type { HttpHealthCheckConfig, StatusRange } from "../config/bootstrap.ts";
 import type { RequestEncoder, ResponseDecoder } from "../http/codec/codec.ts";
 import { Http1ClientCodec } from "../http/codec/http1-client-codec.ts";
 import type { HeaderMap } from "../http/header-map.ts";

@@ -7,7 +7,7 @@
  * requests. An ejected host carries HealthFlag.FailedOutlierCheck until its ejection
  * time (base_ejection_time × backoff, capped at max_ejection_time, plus jitter) passes.
  */
-import type { OutlierDetectionConfig } from "../config/health-check-schema.ts";
+import type { OutlierDetectionConfig } from "../config/bootstrap.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Timer } from "../event/timers.ts";
 import type { Counter } from "../stats/counter.ts";

@@ -5,7 +5,7 @@
  * connection closed by the host before that is a network failure; so is one the host
  * closes between checks when it is kept (reuse_connection), as in Envoy.
  */
-import type { TcpHealthCheckConfig } from "../config/health-check-schema.ts";
+import type { TcpHealthCheckConfig } from "../config/bootstrap.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
 import { ActiveHealthCheckSession, FailureType, HealthCheckerImplBase } from "./health-checker.ts";
 import type { Host } from "./host.ts";
