@@ -121,6 +121,35 @@ describe("consecutive errors", () => {
   });
 });
 
+describe("with active health checking", () => {
+  test("a passing health check unejects an ejected host at once (successful_active_health_check_uneject_host, default true)", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    upstreams.push(await MemoryHttpServer.listen(runtime, 8081, ok("a")));
+    upstreams.push(await MemoryHttpServer.listen(runtime, 8082, (req, res) => res.respond(req.path === "/healthz" ? 200 : 500, "b")));
+    const config = httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [8081, 8082] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      clusterExtra: {
+        outlier_detection: { max_ejection_percent: 100, base_ejection_time: "300s" },
+        health_checks: [{ timeout: "1s", interval: "5s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/healthz" } }],
+      },
+    });
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    const started = server.start();
+    await runtime.settle();
+    await started;
+    await send(10);
+    expect(flags()).toEqual(["healthy", "/failed_outlier_check"]);
+    // The check after the first waits no_traffic_interval (the cluster had no traffic then); it passes.
+    await runtime.settle(59_000);
+    expect(flags()).toEqual(["healthy", "/failed_outlier_check"]);
+    await runtime.settle(1_000);
+    expect(flags()).toEqual(["healthy", "healthy"]);
+    expect(stat("cluster.backend.outlier_detection.ejections_active")).toBe(0);
+  });
+});
+
 describe("success rate", () => {
   test("Envoy's example: rates {50, 100, 100, 100, 100}, factor 1.9 → mean 90, threshold 52", () => {
     const { mean, threshold } = successRateEjectionThreshold(450, [50, 100, 100, 100, 100], 1.9);
