@@ -105,19 +105,24 @@ describe("HTTP health checks", () => {
     expect(checks).toBe(4);
   });
 
-  test("a wrong status fails a healthy host at once; passing again needs healthy_threshold checks in a row, at healthy_edge_interval", async () => {
+  test("a wrong status fails a healthy host at once; passing again needs healthy_threshold checks in a row, the ones in between at healthy_edge_interval", async () => {
     let status = 200;
     await proxy([upstream("a", () => status)], httpCheck({ healthy_edge_interval: "1s", no_traffic_interval: "5s" }));
     expect(flags()).toEqual(["healthy"]);
+    // Traffic, so the traffic intervals apply from the next check on.
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    await runtime.settle();
     status = 500;
     await runtime.settle(5_000);
     expect(flags()).toEqual(["/failed_active_hc"]);
     status = 200;
+    // unhealthy_interval (= interval, 5 s): one pass of two, still failed — only a host's very first check passes it alone.
     await runtime.settle(5_000);
-    // One pass of two: still failed (the first check of a host is the only one that passes it alone).
     expect(flags()).toEqual(["/failed_active_hc"]);
     expect(stat("cluster.backend.health_check.healthy")).toBe(0);
-    await runtime.settle(5_000);
+    // The second pass comes after healthy_edge_interval (1 s), not interval.
+    await runtime.settle(1_000);
     expect(flags()).toEqual(["healthy"]);
     expect(stat("cluster.backend.health_check.healthy")).toBe(1);
   });
