@@ -22,6 +22,8 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
 import { rewritePath } from "./path-rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
+import type { Host } from "../../upstream/host.ts";
+import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -95,6 +97,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private readDisabledForBuffer = false;
   private responseHeadersReceived = false;
   private timer: Timer | undefined;
+  /** The host chosen for the current attempt (outlier detection hears how it went). */
+  private upstreamHost: Host | undefined;
   private retried = false;
   private done = false;
 
@@ -188,6 +192,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream);
       return;
     }
+    this.upstreamHost = host;
     this.callbacks.streamInfo.upstreamHost = host.toString();
     this.callbacks.streamInfo.upstreamRequestStart = approximateNow(this.server.runtime);
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(new UpstreamRequest(this));
@@ -206,6 +211,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     this.upstream = stream;
+    // Outlier detection (Envoy's UpstreamRequest::onPoolReady): connected; the status reports the rest.
+    stream.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccess);
     if (this.callbacks.traced) this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
     const buffered = this.buffered ?? NOTHING_BUFFERED;
     this.buffered = undefined;
@@ -232,6 +239,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
     this.poolHandle = undefined;
     if (this.done) return;
+    // Outlier detection: a connect failure, but not the circuit breakers' overflow (cluster-wide, no host's fault).
+    if (reason !== PoolFailureReason.Overflow) this.upstreamHost?.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
     if (transportFailureReason) this.callbacks.streamInfo.upstreamTransportFailureReason = transportFailureReason;
     this.replyForReset(POOL_FAILURE_RESET[reason], transportFailureReason, transportFailureReason);
   }
@@ -250,6 +259,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.connect();
       return;
     }
+    // Outlier detection (Envoy's Filter::onUpstreamReset): a reset is a local-origin failure.
+    if (reason !== StreamResetReason.Overflow) stream?.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
     if (this.responseHeadersReceived) {
       // Part of the response went out: abort the downstream rather than end it as if complete.
       const info = this.callbacks.streamInfo;
@@ -294,6 +305,15 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Envoy's router marks a proxied response so (Filter::onUpstreamHeaders): %RESPONSE_CODE_DETAILS% is via_upstream.
     info.responseCodeDetails = "via_upstream";
     this.cluster?.stats.countResponse(headers.status);
+    const host = this.upstream?.host;
+    if (host) {
+      // Outlier detection and the data path's health verdict (Envoy's Filter::onUpstreamHeaders).
+      host.outlierDetector.putHttpResponseCode(headers.status);
+      // Only a health-checked host can be failed this way: others need no header lookup.
+      if (host.healthChecker !== NULL_HEALTH_CHECK_HOST_MONITOR && headers.get("x-envoy-immediate-health-check-fail") !== undefined) {
+        host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
+      }
+    }
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     const match = this.callbacks.route;
     if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig);
@@ -370,7 +390,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.done) return;
     this.poolHandle?.cancel();
     this.poolHandle = undefined;
-    if (this.upstream) this.upstream.host.stats.rqTimeout++;
+    if (this.upstream) {
+      this.upstream.host.stats.rqTimeout++;
+      // Outlier detection: a timeout, the 504 it amounts to when errors are not split.
+      this.upstream.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, 504);
+    }
     this.upstream?.reset();
     this.upstream = undefined;
     this.callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UpstreamRequestTimeout);
