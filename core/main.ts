@@ -69,8 +69,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<V
     try {
       text = await runtime.readTextFile(commandLine.configPath);
     } catch (err) {
-      const message = err && typeof err === "object" && "message" in err ? (err as { message: string }).message : String(err);
-      runtime.log.write(`config: cannot read '${commandLine.configPath}': ${message}\n`);
+      runtime.log.write(`config error: cannot read '${commandLine.configPath}': ${readFailure(err)}\n`);
       return undefined;
     }
     format = formatFromPath(commandLine.configPath);
@@ -81,6 +80,27 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<V
   if ("bootstrap" in loaded) return loaded;
   for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
   return undefined;
+}
+
+/**
+ * Why a config file could not be read, in words: by errno code (node, bun, the memory
+ * runtime) or Deno's error class name; anything else as the runtime said it.
+ */
+function readFailure(err: unknown): string {
+  const e = (err && typeof err === "object" ? err : {}) as { code?: unknown; name?: unknown; message?: unknown };
+  switch (typeof e.code === "string" ? e.code : e.name) {
+    case "ENOENT":
+    case "NotFound":
+      return "no such file";
+    case "EACCES":
+    case "PermissionDenied":
+      return "permission denied";
+    case "EISDIR":
+    case "IsADirectory":
+      return "it is a directory, not a file";
+    default:
+      return typeof e.message === "string" ? e.message : String(err);
+  }
 }
 
 /**
