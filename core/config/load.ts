@@ -2,7 +2,7 @@
  * Envoy v3 bootstrap loading: text → tree → snake_case keys → schema → cross-checks.
  * Every problem found is reported (see errors.ts); nothing half-valid is returned.
  */
-import { isScalar, LineCounter, parseDocument, visit } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
 import type * as z from "zod";
 import type { Bootstrap, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
 import { describeIssues, oneLine } from "./describe-issues.ts";
@@ -65,8 +65,23 @@ function notText(text: string): string | undefined {
   return undefined;
 }
 
-/** Keys tagged `!ignore` are dropped, as Envoy's YAML loader drops them (yaml_utility.cc). */
-const IGNORE_TAG = { tag: "!ignore", default: false, resolve: (text: string) => text } as const;
+/**
+ * Keys tagged `!ignore` are dropped, as Envoy's YAML loader drops them (yaml_utility.cc):
+ * a place for anchors that only aliases use. The key is read with a mark no config text can
+ * carry (a NUL: such text is refused before) and dropped once aliases are resolved.
+ */
+const IGNORED_KEY_MARK = "\0!ignore\0";
+const IGNORE_TAG = { tag: "!ignore", default: false, resolve: (text: string) => IGNORED_KEY_MARK + text } as const;
+
+function dropIgnoredKeys(value: unknown, seen = new Set<object>()): void {
+  if (typeof value !== "object" || value === null || seen.has(value)) return;
+  seen.add(value);
+  if (Array.isArray(value)) return value.forEach((item) => dropIgnoredKeys(item, seen));
+  for (const key of Object.keys(value)) {
+    if (key.startsWith(IGNORED_KEY_MARK)) delete (value as Record<string, unknown>)[key];
+    else dropIgnoredKeys((value as Record<string, unknown>)[key], seen);
+  }
+}
 
 function parseYaml(text: string): Parsed {
   const lineCounter = new LineCounter();
@@ -85,14 +100,10 @@ function parseYaml(text: string): Parsed {
       }),
     };
   }
-  visit(doc, {
-    Pair(_, pair) {
-      if (isScalar(pair.key) && pair.key.tag === IGNORE_TAG.tag) return visit.REMOVE;
-      return undefined;
-    },
-  });
   try {
-    return { ok: true, value: doc.toJS() };
+    const value: unknown = doc.toJS();
+    dropIgnoredKeys(value);
+    return { ok: true, value };
   } catch (err) {
     return { ok: false, problems: [problemAt([], `YAML error: ${oneLine(String((err as Error).message ?? err))}`)] };
   }
