@@ -82,21 +82,15 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<V
   return undefined;
 }
 
-/**
- * Why a config file could not be read, in words: by errno code (node, bun, the memory
- * runtime) or Deno's error class name; anything else as the runtime said it.
- */
+/** Why a config file could not be read, in words, by the PortError's code; anything else as the runtime said it. */
 function readFailure(err: unknown): string {
-  const e = (err && typeof err === "object" ? err : {}) as { code?: unknown; name?: unknown; message?: unknown };
-  switch (typeof e.code === "string" ? e.code : e.name) {
+  const e = (err && typeof err === "object" ? err : {}) as { code?: unknown; message?: unknown };
+  switch (e.code) {
     case "ENOENT":
-    case "NotFound":
       return "no such file";
     case "EACCES":
-    case "PermissionDenied":
       return "permission denied";
     case "EISDIR":
-    case "IsADirectory":
       return "it is a directory, not a file";
     default:
       return typeof e.message === "string" ? e.message : String(err);

@@ -112,7 +112,7 @@ export function generate() {
       const target = field.resolvedType ? field.resolvedType.fullName.slice(1) : undefined;
       const ref = target !== undefined && !JSON_SCALARS.has(target) ? index.get(target) : undefined;
       if (field.map) return ref === undefined ? `${field.name}{` : `${field.name}{${ref}`;
-      return ref === undefined ? field.name : `${field.name}:${ref}`;
+      return ref === undefined ? field.name : `${field.name}=${ref}`;
     });
     messages.push(`  ${index.get(name)}: ${JSON.stringify(fields.join(" "))},`);
   }
@@ -123,7 +123,7 @@ export function generate() {
  *
  * ENVOY_TYPE_NAMES lists every message and enum by full name; the other tables are keyed
  * by an index into it. A message's entry lists its fields, space-separated: \`name\` (a
- * scalar or a well-known type read as one JSON value), \`name:N\` (a message or enum, N),
+ * scalar or a well-known type read as one JSON value), \`name=N\` (a message or enum, N),
  * \`name{N\` (a map whose values are N) or \`name{\` (a map of scalars). An enum's entry lists
  * its value names.
  */

@@ -48,7 +48,7 @@ export function envoyMessage(name: string): EnvoyMessage | undefined {
   const fields = new Map<string, EnvoyField>();
   for (const each of spec.split(" ")) {
     if (each === "") continue;
-    const match = /^([A-Za-z0-9_]+)(?:([:{])(\d*))?$/.exec(each)!;
+    const match = /^([A-Za-z0-9_]+)(?:([={])(\d*))?$/.exec(each)!;
     const type = match[3] ? ENVOY_TYPE_NAMES[Number(match[3])] : undefined;
     fields.set(match[1]!, { name: match[1]!, type, map: match[2] === "{" });
   }
