@@ -337,13 +337,13 @@ describe("bad configs give one-line problems", () => {
       problems(
         typical([
           ["node:", "layered_runtime: {}\nnode:"],
-          ["admin:\n", "admin:\n  access_log_path: /dev/null\n"],
+          ["admin:\n", "admin:\n  ignore_global_conn_limit: true\n"],
           ["          cluster: backend", "          cluster: backend\n          max_connect_attempts: 3"],
           ["    filter_chains:\n    - filters:", "    filter_chains:\n    - filter_chain_match: {}\n      filters:"],
         ]),
       ),
     ).toEqual([
-      "admin: `access_log_path` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+      "admin: `ignore_global_conn_limit` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
       `${FILTER}.typed_config: \`max_connect_attempts\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
       `${LISTENERS}[0].filter_chains[0]: \`filter_chain_match\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
       "config: `layered_runtime` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
