@@ -1,9 +1,10 @@
 /**
- * Envoy v3 bootstrap loading: text → tree → snake_case keys → schema → cross-checks.
+ * Envoy v3 bootstrap loading: text → tree → read as protobuf's JSON parser reads it for
+ * Envoy (proto-json.ts: snake_case keys, enum names, TypedStruct) → schema, its issues
+ * told apart by Envoy's own protos (describe-issues.ts) → cross-checks.
  * Every problem found is reported (see errors.ts); nothing half-valid is returned.
  */
 import { LineCounter, parseDocument } from "yaml";
-import type * as z from "zod";
 import type { Bootstrap, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
 import { describeIssues, oneLine } from "./describe-issues.ts";
 import { didYouMean } from "./did-you-mean.ts";
