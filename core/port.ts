@@ -205,6 +205,7 @@ export interface Runtime {
 
   /** Resolve a host name to addresses. */
   resolve(host: string): Promise<string[]>;
+  /** Read a UTF-8 file. Rejects with a PortError (ENOENT, EACCES, EISDIR, …). */
   readTextFile(path: string): Promise<string>;
   /**
    * Open `path` for appending, creating it (mode 0644) if missing, as Envoy opens access

@@ -162,11 +162,14 @@ export class Server implements ServerContext, AdminServer {
    * the error names the listener and its address, as Envoy's startup does.
    */
   async start(): Promise<void> {
-    await this.openAccessLogs();
-    // The admin first, as Envoy's: it answers /ready (PRE_INITIALIZING) while listeners bind.
     const adminConfig = this.bootstrap.admin;
-    if (adminConfig) {
-      this.admin = new Admin(this, adminConfig.address);
+    if (adminConfig) this.admin = new Admin(this, adminConfig);
+    await this.openAccessLogs();
+    if (adminConfig?.profilePath !== undefined) {
+      this.log.info(`admin.profile_path '${adminConfig.profilePath}' is accepted, but polyvoy has no CPU profiler: nothing is written there`);
+    }
+    // The admin first, as Envoy's: it answers /ready (PRE_INITIALIZING) while listeners bind.
+    if (adminConfig && this.admin) {
       try {
         await this.admin.start();
       } catch (err) {
@@ -199,6 +202,14 @@ export class Server implements ServerContext, AdminServer {
    * is a startup error naming it, as in Envoy.
    */
   private async openAccessLogs(): Promise<void> {
+    const adminLogs = this.admin?.httpConnectionManager;
+    if (adminLogs?.accessLog?.length) {
+      try {
+        this.accessLogs.set(adminLogs, await this.accessLogManager.createAccessLoggers(adminLogs.accessLog));
+      } catch (err) {
+        throw new Error(`admin.access_log: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     for (const [i, listener] of this.bootstrap.listeners.entries()) {
       for (const [f, filter] of (listener.filterChains[0]?.filters ?? []).entries()) {
         const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;

@@ -197,5 +197,13 @@ const accessLog = z
     return { name: log.name, type, path: config.data.path, format: config.data.format };
   });
 
+/**
+ * A file logger in Envoy's default format: what the admin's deprecated `access_log_path`
+ * configures (AdminImpl makes a FileAccessLog with the default formatter).
+ */
+export function defaultFileAccessLog(path: string): AccessLogConfig {
+  return { name: "envoy.access_loggers.file", type: "envoy.access_loggers.file", path, format: DEFAULT };
+}
+
 /** The `access_log` field: loggers in order. */
 export const accessLogs = z.array(accessLog).default([]);

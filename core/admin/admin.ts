@@ -9,13 +9,13 @@
  * list of endpoints.
  */
 import type {
+  AdminConfig,
   AdminRequestHandler,
   Bootstrap,
   HeaderMutations,
   HttpConnectionManagerConfig,
   ListenerConfig,
   RouteConfiguration,
-  SocketAddressConfig,
 } from "../config/bootstrap.ts";
 import { DEFAULT_LOG_FORMAT, LOG_LEVELS, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
@@ -74,12 +74,17 @@ export class Admin implements AdminRequestHandler, TimerTarget {
   private readonly serverStats: ServerStats;
   private flushTimer: Timer | undefined;
 
+  /** The admin's connection manager config (its access logs are opened by the server under it). */
+  readonly httpConnectionManager: HttpConnectionManagerConfig;
+
   constructor(
     private readonly server: AdminServer,
-    address: SocketAddressConfig,
+    config: AdminConfig,
   ) {
     this.serverStats = new ServerStats(server.stats);
-    this.listener = new ActiveListener(adminListenerConfig(address, this), server);
+    const listenerConfig = adminListenerConfig(config, this);
+    this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
+    this.listener = new ActiveListener(listenerConfig, server);
     this.handlers = this.createHandlers();
   }
 
@@ -97,7 +102,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
 
   private scheduleFlush(): void {
     this.flushTimer ??= this.server.timers.create(this);
-    this.flushTimer.enable(STATS_FLUSH_INTERVAL_MS);
+    this.flushTimer.enable(this.server.bootstrap.statsFlushIntervalMs ?? STATS_FLUSH_INTERVAL_MS);
   }
 
   /** @internal The flush timer fired. */
@@ -371,7 +376,11 @@ ${rows}    </tbody>
       node: {
         id: server.bootstrap.node?.id ?? "",
         cluster: server.bootstrap.node?.cluster ?? "",
-        ...(commandLine?.serviceZone !== undefined ? { locality: { zone: commandLine.serviceZone } } : {}),
+        ...(server.bootstrap.node?.metadata ? { metadata: server.bootstrap.node.metadata } : {}),
+        // --service-zone is Envoy's way of setting node.locality.zone from the command line.
+        ...(server.bootstrap.node?.locality || commandLine?.serviceZone !== undefined
+          ? { locality: { ...server.bootstrap.node?.locality, ...(commandLine?.serviceZone !== undefined ? { zone: commandLine.serviceZone } : {}) } }
+          : {}),
         user_agent_name: "polyvoy",
         user_agent_version: VERSION,
       },
@@ -467,7 +476,7 @@ const NO_MUTATIONS: HeaderMutations = {
  * with the AdminFilter as its only HTTP filter. Its route table matches everything, so
  * admin requests never count as no_route; the filter answers without consulting it.
  */
-function adminListenerConfig(address: SocketAddressConfig, handler: AdminRequestHandler): ListenerConfig {
+function adminListenerConfig(config: AdminConfig, handler: AdminRequestHandler): ListenerConfig {
   const routeConfig: RouteConfiguration = {
     name: "admin",
     ...NO_MUTATIONS,
@@ -506,10 +515,12 @@ function adminListenerConfig(address: SocketAddressConfig, handler: AdminRequest
     maxHeadersCount: 100,
     maxRequestHeadersKb: 60,
     upgradeTypes: [],
+    // admin.access_log_path and admin.access_log: admin requests logged as any other.
+    ...(config.accessLog ? { accessLog: config.accessLog } : {}),
   };
   return {
     name: "admin",
-    address,
+    address: config.address,
     perConnectionBufferLimitBytes: 1024 * 1024,
     statPrefix: "admin",
     filterChains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", type: "envoy.filters.network.http_connection_manager", config: hcm }] }],

@@ -10,10 +10,30 @@ export interface SocketAddressConfig {
 }
 
 export interface Bootstrap {
-  node?: { id?: string; cluster?: string };
-  admin?: { address: SocketAddressConfig };
+  node?: NodeConfig;
+  admin?: AdminConfig;
+  /** stats_flush_interval in ms; absent for Envoy's default (5 s). */
+  statsFlushIntervalMs?: number;
   listeners: ListenerConfig[];
   clusters: ClusterConfig[];
+}
+
+/** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
+export interface NodeConfig {
+  id?: string;
+  cluster?: string;
+  /** google.protobuf.Struct: the user's own JSON object. */
+  metadata?: Record<string, unknown>;
+  locality?: { region?: string; zone?: string; sub_zone?: string };
+}
+
+/** envoy.config.bootstrap.v3.Admin, with an address (without one there is no admin, as in Envoy). */
+export interface AdminConfig {
+  address: SocketAddressConfig;
+  /** access_log_path (a file logger in the default format) and then access_log; absent when none. */
+  accessLog?: AccessLogConfig[];
+  /** profile_path: accepted, unused (polyvoy has no profiler). */
+  profilePath?: string;
 }
 
 export interface ListenerConfig {

@@ -84,7 +84,7 @@ export function createDenoRuntime(): Runtime {
       const found = await lookup(host, { all: true });
       return found.map((entry) => entry.address);
     },
-    readTextFile: (path) => Deno.readTextFile(path),
+    readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
     async openAppendFile(path: string): Promise<AppendFile> {
       // The process's own streams are written as they are, never reopened (a socket cannot be).
       if (path === "/dev/stdout") return new SerialAppendFile(path, (data) => writeAll(Deno.stdout, data), undefined);

@@ -20,7 +20,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
     const found = await lookup(host, { all: true });
     return found.map((entry) => entry.address);
   },
-  readTextFile: (path) => readFile(path, "utf8"),
+  readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
   openAppendFile,
   onSignal(signal, callback) {
     process.on(signal, callback);
