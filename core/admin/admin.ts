@@ -20,6 +20,7 @@ import type {
 import { LOG_LEVELS, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
+import { AdminListenerContext } from "./admin-context.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ServerOptions } from "../server-options.ts";
@@ -79,7 +80,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     address: SocketAddressConfig,
   ) {
     this.serverStats = new ServerStats(server.stats);
-    this.listener = new ActiveListener(adminListenerConfig(address, this), server);
+    this.listener = new ActiveListener(adminListenerConfig(address, this), new AdminListenerContext(server));
     this.handlers = this.createHandlers();
   }
 
@@ -503,6 +504,8 @@ function adminListenerConfig(address: SocketAddressConfig, handler: AdminRequest
     address,
     perConnectionBufferLimitBytes: 1024 * 1024,
     statPrefix: "admin",
+    // Envoy's admin listener bypasses the overload manager's global connection limit.
+    ignoreGlobalConnLimit: true,
     filterChains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", type: "envoy.filters.network.http_connection_manager", config: hcm }] }],
   };
 }

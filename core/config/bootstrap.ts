@@ -4,6 +4,8 @@
  * `load.ts` builds it from YAML/JSON; nothing else in the core reads raw config.
  */
 
+import type { OverloadManagerConfig } from "./overload-schema.ts";
+
 export interface SocketAddressConfig {
   address: string;
   port: number;
@@ -14,6 +16,8 @@ export interface Bootstrap {
   admin?: { address: SocketAddressConfig };
   listeners: ListenerConfig[];
   clusters: ClusterConfig[];
+  /** overload_manager (core/overload/); absent when not configured. */
+  overloadManager?: OverloadManagerConfig;
 }
 
 export interface ListenerConfig {
@@ -27,6 +31,8 @@ export interface ListenerConfig {
    * `listener.<address>.`. Not read from config yet; the admin listener uses "admin".
    */
   statPrefix?: string;
+  /** Envoy's Listener.ignore_global_conn_limit: not counted or limited by the overload manager's global connection limit (the admin's is). */
+  ignoreGlobalConnLimit?: boolean;
 }
 
 export interface FilterChainConfig {

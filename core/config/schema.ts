@@ -12,6 +12,7 @@ import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, ListenerConfig, N
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";
+import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -186,6 +187,7 @@ export const listenerSchema = z
         message: "multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
       }),
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
+    ignore_global_conn_limit: z.boolean().default(false),
   })
   .transform(
     (l): ListenerConfig => ({
@@ -193,6 +195,7 @@ export const listenerSchema = z
       address: l.address,
       perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
       filterChains: l.filter_chains,
+      ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
     }),
   );
 
@@ -331,10 +334,12 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     node: node.optional(),
     admin: admin.optional(),
     static_resources: staticResources.default({ listeners: [], clusters: [] }),
+    overload_manager: overloadManager.optional(),
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
     if (b.node !== undefined) bootstrap.node = b.node;
     if (b.admin?.address !== undefined) bootstrap.admin = { address: b.admin.address };
+    if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     return bootstrap;
   });

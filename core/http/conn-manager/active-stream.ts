@@ -85,6 +85,14 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (config.headersWithUnderscoresAction !== undefined && !checkHeadersWithUnderscores(headers, config.headersWithUnderscoresAction, this.cm.stats)) {
       return this.cm.onCodecError({ status: 400, details: UNEXPECTED_UNDERSCORE, reason: "header name contains underscores" });
     }
+    // envoy.overload_actions.stop_accepting_requests: refused as soon as the head is in,
+    // with the action's state as the probability (ActiveStream::decodeHeaders).
+    const shed = this.cm.server.overload.stopAcceptingRequests.value;
+    if (shed > 0 && (shed >= 1 || this.cm.server.runtime.random() < shed)) {
+      if (endStream) this.onRequestEnd();
+      this.cm.stats.downstreamRqOverloadClose.inc();
+      return this.sendLocalReply(503, "envoy overloaded", "overload", "OM");
+    }
     // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
     if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
@@ -159,6 +167,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
     // Draining (Envoy's drain_close): the connection closes after this response, which says so.
     if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
+    // envoy.overload_actions.disable_http_keepalive: this response closes its connection,
+    // with the action's state as the probability (ActiveStream::encodeHeaders).
+    const closeAfter = this.cm.server.overload.disableHttpKeepalive.value;
+    if (closeAfter > 0 && this.cm.codec.keepAlive && !(this.upgrade && headers.status === 101) && (closeAfter >= 1 || this.cm.server.runtime.random() < closeAfter)) {
+      this.cm.codec.keepAlive = false;
+      this.cm.stats.downstreamCxOverloadDisableKeepalive.inc();
+    }
     if (endStream) this.markResponseComplete();
     this.encoder.encodeHeaders(headers, endStream);
   }
