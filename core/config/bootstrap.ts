@@ -82,6 +82,11 @@ export interface ClusterConfig {
    * absent when unlimited (the default).
    */
   maxRequestsPerConnection?: number;
+  /**
+   * common_http_protocol_options.max_connection_duration (typed HttpProtocolOptions or the
+   * legacy cluster field) in ms: a connection older drains. Absent when unlimited (the default).
+   */
+  maxConnectionDurationMs?: number;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
 }
@@ -287,6 +292,18 @@ export interface ForwardAction {
   timeoutMs: number;
   /** Per-route stream idle timeout; undefined means the HCM's stream_idle_timeout. */
   idleTimeoutMs?: number;
+  /**
+   * max_stream_duration: replaces the HCM's max_stream_duration for this route's streams
+   * (core/http/conn-manager/stream-duration.ts). When set, `timeoutMs` is 0, as in Envoy.
+   */
+  maxStreamDuration?: RouteMaxStreamDuration;
+}
+
+/** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */
+export interface RouteMaxStreamDuration {
+  maxStreamDurationMs?: number;
+  grpcTimeoutHeaderMaxMs?: number;
+  grpcTimeoutHeaderOffsetMs?: number;
 }
 
 export interface RedirectAction {

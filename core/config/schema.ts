@@ -262,9 +262,18 @@ const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOp
  * of the upstream_protocol_options; only explicit_http_config with http_protocol_options
  * is HTTP/1) and common_http_protocol_options.max_requests_per_connection.
  */
+/**
+ * envoy.config.core.v3.HttpProtocolOptions as a cluster's upstream options: the fields an
+ * upstream connection uses (max_connection_duration: 0 or unset is no limit).
+ */
+const upstreamCommonHttpProtocolOptions = z.strictObject({
+  max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
+  max_connection_duration: duration.optional(),
+});
+
 const upstreamHttpProtocolOptions = z.strictObject({
   "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
-  common_http_protocol_options: z.strictObject({ max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional() }).optional(),
+  common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
   explicit_http_config: z.strictObject({ http_protocol_options: z.strictObject({}) }, { message: "must set explicit_http_config (HTTP/1; the other upstream protocols are not supported)" }),
 });
 
@@ -287,12 +296,19 @@ const cluster = z
     typed_extension_protocol_options: typedExtensionProtocolOptions.optional(),
     // Deprecated in v3 for the typed option above, which Envoy refuses it beside.
     max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
+    // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
+    common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
   })
   .superRefine((c, ctx) => {
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {
       const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
       ctx.addIssue({ code: "custom", message, path: ["max_requests_per_connection"] });
+    }
+    // Envoy (upstream_impl.cc, createOptions): the legacy field and the typed options exclude each other.
+    if (c.common_http_protocol_options !== undefined && c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS] !== undefined) {
+      const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its common_http_protocol_options instead";
+      ctx.addIssue({ code: "custom", message, path: ["common_http_protocol_options"] });
     }
   })
   .transform(
@@ -306,13 +322,23 @@ const cluster = z
       circuitBreakers: defaultThresholds(c.circuit_breakers),
       // 0 or unset: no limit. Present only when set, so other configs compare as before.
       ...maxRequestsPerConnection(
-        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ?? c.max_requests_per_connection,
+        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ??
+          c.common_http_protocol_options?.max_requests_per_connection ??
+          c.max_requests_per_connection,
+      ),
+      ...maxConnectionDuration(
+        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_connection_duration ??
+          c.common_http_protocol_options?.max_connection_duration,
       ),
     }),
   );
 
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {
   return max ? { maxRequestsPerConnection: max } : {};
+}
+
+function maxConnectionDuration(ms: number | undefined): { maxConnectionDurationMs?: number } {
+  return ms ? { maxConnectionDurationMs: ms } : {};
 }
 
 // ---- Bootstrap -------------------------------------------------------------------

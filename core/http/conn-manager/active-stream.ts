@@ -14,6 +14,7 @@ import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-wi
 import { applyPathRules } from "./path-normalization.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
+import { streamDurationMs } from "./stream-duration.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
 
 /**
@@ -305,14 +306,19 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    * are a stream event (resetIdleTimer in ActiveStream::decodeHeaders).
    */
   private armTimers(): void {
-    const { requestTimeoutMs, streamIdleTimeoutMs, maxStreamDurationMs } = this.cm.config;
-    const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
+    const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
+    const action = this.route?.route.action;
+    const forward = action?.type === "route" ? action.route : undefined;
+    const idleTimeout = forward?.idleTimeoutMs ?? streamIdleTimeoutMs;
+    // The route's max_stream_duration replaces the HCM's (stream-duration.ts).
+    const maxStreamDurationMs = forward?.maxStreamDuration !== undefined ? streamDurationMs(forward, this.requestHeaders, this.cm.config.maxStreamDurationMs) : this.cm.config.maxStreamDurationMs;
     if (requestTimeoutMs <= 0 && idleTimeout <= 0 && maxStreamDurationMs === undefined) return;
     const timers = this.cm.streamTimers();
     timers.owner = this;
     this.timers = timers;
-    // max_stream_duration counts from the request's first byte, like request_timeout.
-    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 1));
+    // max_stream_duration counts from the request's first byte, like request_timeout; a
+    // duration already spent fires at once, as Envoy enables its timer with 0.
+    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 0));
     // A request complete with its head (most are) is past its request_timeout already.
     if (requestTimeoutMs > 0 && !this.requestComplete) {
       const elapsed = this.lastActivity - this.cm.requestBeganAt;
@@ -353,11 +359,6 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (this.destroyed) return;
     this.cm.stats.downstreamRqMaxDurationReached.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "downstream duration timeout", "max_duration_timeout");
-  }
-
-  private routeIdleTimeout(): number | undefined {
-    const action = this.route?.route.action;
-    return action?.type === "route" ? action.route.idleTimeoutMs : undefined;
   }
 
   private clearRequestTimer(): void {
