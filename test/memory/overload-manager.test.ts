@@ -71,6 +71,13 @@ describe("overload_manager: fixed_heap and stop_accepting_requests", () => {
     expect(refused.status).toBe(503);
     expect(refused.body).toBe("envoy overloaded");
     expect(stat("http.ingress_http.downstream_rq_overload_close")).toBe(1);
+    // A request with a body, refused at its head: 503, and nothing reaches the upstream.
+    const post = new MemoryHttpClient(runtime, PROXY);
+    post.request("POST", "/body", { body: "0123456789" });
+    runtime.runDue();
+    expect(post.responses.map((r) => [r.status, r.text()])).toEqual([[503, "envoy overloaded"]]);
+    expect(stat("http.ingress_http.downstream_rq_overload_close")).toBe(2);
+    expect(stat("http.ingress_http.downstream_rq_active")).toBe(0);
     // The admin is not shed (Envoy's null overload manager).
     expect(get("/ready", ADMIN).status).toBe(200);
     runtime.heapBytes = 500;
