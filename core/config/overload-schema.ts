@@ -18,20 +18,21 @@ export const STOP_ACCEPTING_REQUESTS = "envoy.overload_actions.stop_accepting_re
 export const DISABLE_HTTP_KEEPALIVE = "envoy.overload_actions.disable_http_keepalive";
 export const STOP_ACCEPTING_CONNECTIONS = "envoy.overload_actions.stop_accepting_connections";
 export const REJECT_INCOMING_CONNECTIONS = "envoy.overload_actions.reject_incoming_connections";
+export const REDUCE_TIMEOUTS = "envoy.overload_actions.reduce_timeouts";
 
 export type OverloadActionName =
   | typeof STOP_ACCEPTING_REQUESTS
   | typeof DISABLE_HTTP_KEEPALIVE
   | typeof STOP_ACCEPTING_CONNECTIONS
-  | typeof REJECT_INCOMING_CONNECTIONS;
+  | typeof REJECT_INCOMING_CONNECTIONS
+  | typeof REDUCE_TIMEOUTS;
 
-const SUPPORTED_ACTIONS: readonly OverloadActionName[] = [STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS];
+const SUPPORTED_ACTIONS: readonly OverloadActionName[] = [STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS];
 
 /** Envoy actions polyvoy refuses, and why (a config naming one must not seem protected). */
 const REFUSED_ACTIONS: Record<string, string> = {
   "envoy.overload_actions.shrink_heap":
     "not supported: Envoy's action hands tcmalloc's free pages back to the OS; none of polyvoy's runtimes offers a call that does that (a forced garbage collection is not it)",
-  "envoy.overload_actions.reduce_timeouts": "not supported yet (scaled timers are not implemented)",
   "envoy.overload_actions.reset_high_memory_stream": "not supported (it needs per-stream buffer accounting, which polyvoy does not have)",
   "envoy.overload_actions.close_idle_http_connections": "not supported (it applies to HTTP/3 connections, which polyvoy does not have)",
 };
@@ -58,7 +59,57 @@ export type TriggerConfig =
 export interface OverloadActionConfig {
   name: OverloadActionName;
   triggers: TriggerConfig[];
+  /** reduce_timeouts' timer_scale_factors, by timer type (only on that action). */
+  timerMinimums?: ReadonlyMap<ScaledTimerType, TimerMinimum>;
 }
+
+/** The ScaleTimersOverloadActionConfig.TimerType values polyvoy has timers for. */
+export type ScaledTimerType = "HTTP_DOWNSTREAM_CONNECTION_IDLE" | "HTTP_DOWNSTREAM_STREAM_IDLE" | "HTTP_DOWNSTREAM_CONNECTION_MAX";
+
+/** A ScaleTimer's overload_adjust: min_timeout (absolute) or min_scale (a fraction of the configured timeout). */
+export type TimerMinimum = { type: "absolute"; ms: number } | { type: "scaled"; fraction: number };
+
+const SCALED_TIMER_TYPES: readonly ScaledTimerType[] = ["HTTP_DOWNSTREAM_CONNECTION_IDLE", "HTTP_DOWNSTREAM_STREAM_IDLE", "HTTP_DOWNSTREAM_CONNECTION_MAX"];
+
+/** Timer types Envoy scales that polyvoy has no timer for, and why. */
+const REFUSED_TIMER_TYPES: Record<string, string> = {
+  TRANSPORT_SOCKET_CONNECT: "not supported (polyvoy has no transport socket handshake: no downstream TLS)",
+  HTTP_DOWNSTREAM_STREAM_FLUSH: "not supported (polyvoy has no stream_flush_timeout)",
+};
+
+/** envoy.config.overload.v3.ScaleTimersOverloadActionConfig */
+const scaleTimersConfig = z
+  .strictObject({
+    "@type": z.literal("type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig"),
+    timer_scale_factors: z
+      .array(
+        z
+          .strictObject({
+            timer: z.string(),
+            min_timeout: durationMs.optional(),
+            min_scale: z.strictObject({ value: z.number().min(0).max(100) }).optional(),
+          })
+          .transform((t, ctx) => {
+            if (!SCALED_TIMER_TYPES.includes(t.timer as ScaledTimerType)) {
+              const refused = REFUSED_TIMER_TYPES[t.timer];
+              const message = refused !== undefined ? `timer type ${t.timer}: ${refused}` : `unsupported timer type "${t.timer}" (supported: ${SCALED_TIMER_TYPES.join(", ")})`;
+              ctx.addIssue({ code: "custom", message, path: ["timer"] });
+            }
+            const kind = oneOf(t, ["min_timeout", "min_scale"], ctx, true);
+            const minimum: TimerMinimum = kind === "min_scale" ? { type: "scaled", fraction: t.min_scale!.value / 100 } : { type: "absolute", ms: t.min_timeout ?? 0 };
+            return { timer: t.timer as ScaledTimerType, minimum };
+          }),
+      )
+      .min(1),
+  })
+  .transform((c, ctx) => {
+    const minimums = new Map<ScaledTimerType, TimerMinimum>();
+    for (const [i, t] of c.timer_scale_factors.entries()) {
+      if (minimums.has(t.timer)) ctx.addIssue({ code: "custom", message: `Found duplicate entry for timer type ${t.timer}`, path: ["timer_scale_factors", i, "timer"] });
+      minimums.set(t.timer, t.minimum);
+    }
+    return minimums;
+  });
 
 export interface OverloadManagerConfig {
   refreshIntervalMs: number;
@@ -132,14 +183,21 @@ const action = z
       ctx.addIssue({ code: "custom", message, path: ["name"] });
       return z.NEVER;
     }
-    // None of the supported actions takes a config (reduce_timeouts is the one that does in Envoy).
-    if (a.typed_config !== undefined) ctx.addIssue({ code: "custom", message: `overload action "${a.name}" takes no typed_config`, path: ["typed_config"] });
+    // Only reduce_timeouts takes a config (OverloadManagerImpl's constructor refuses one elsewhere).
+    let timerMinimums: ReadonlyMap<ScaledTimerType, TimerMinimum> | undefined;
+    if (a.name === REDUCE_TIMEOUTS) {
+      const parsed = scaleTimersConfig.safeParse(a.typed_config ?? {});
+      if (parsed.success) timerMinimums = parsed.data;
+      else for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
+    } else if (a.typed_config !== undefined) {
+      ctx.addIssue({ code: "custom", message: `Overload action "${a.name}" has an unexpected value for the typed_config field`, path: ["typed_config"] });
+    }
     const seen = new Set<string>();
     for (const t of a.triggers) {
       if (seen.has(t.resource)) ctx.addIssue({ code: "custom", message: `Duplicate trigger resource for overload action ${a.name}`, path: ["triggers"] });
       seen.add(t.resource);
     }
-    return { name: a.name as OverloadActionName, triggers: a.triggers };
+    return { name: a.name as OverloadActionName, triggers: a.triggers, ...(timerMinimums ? { timerMinimums } : {}) };
   });
 
 /** envoy.config.overload.v3.OverloadManager (no buffer_factory_config, no loadshed_points). */

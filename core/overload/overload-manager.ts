@@ -1,6 +1,7 @@
 import {
   DISABLE_HTTP_KEEPALIVE,
   FIXED_HEAP,
+  REDUCE_TIMEOUTS,
   REJECT_INCOMING_CONNECTIONS,
   STOP_ACCEPTING_CONNECTIONS,
   STOP_ACCEPTING_REQUESTS,
@@ -15,6 +16,7 @@ import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope, StatsStore } from "../stats/stats-store.ts";
 import { OverloadAction, OverloadActionState } from "./overload-action.ts";
 import { DownstreamConnectionsMonitor, FixedHeapMonitor, type ResourceMonitor } from "./resource-monitors.ts";
+import { TimerScaling } from "./timer-scaling.ts";
 
 /**
  * What the parts that shed load read of the overload manager (Envoy's
@@ -25,6 +27,8 @@ export interface OverloadState {
   readonly stopAcceptingRequests: OverloadActionState;
   readonly disableHttpKeepalive: OverloadActionState;
   readonly rejectIncomingConnections: OverloadActionState;
+  /** reduce_timeouts' scaling of the HCM's timers; undefined when not configured (timers then cost nothing more). */
+  readonly timerScaling: TimerScaling | undefined;
   /** Take one downstream connection from envoy.resource_monitors.global_downstream_max_connections; false when none is left. */
   tryAllocateDownstreamConnection(): boolean;
   /** Give one back (a connection that took one closed). */
@@ -80,6 +84,7 @@ export class OverloadManager implements OverloadState, TimerTarget {
   readonly stopAcceptingRequests: OverloadActionState;
   readonly disableHttpKeepalive: OverloadActionState;
   readonly rejectIncomingConnections: OverloadActionState;
+  readonly timerScaling: TimerScaling | undefined;
   private readonly stopAcceptingConnections: OverloadActionState;
   private readonly resources: Resource[] = [];
   private readonly actions = new Map<string, OverloadAction>();
@@ -114,6 +119,8 @@ export class OverloadManager implements OverloadState, TimerTarget {
     this.disableHttpKeepalive = this.stateOf(DISABLE_HTTP_KEEPALIVE);
     this.rejectIncomingConnections = this.stateOf(REJECT_INCOMING_CONNECTIONS);
     this.stopAcceptingConnections = this.stateOf(STOP_ACCEPTING_CONNECTIONS);
+    const reduceTimeouts = this.actions.get(REDUCE_TIMEOUTS);
+    this.timerScaling = reduceTimeouts?.config.timerMinimums ? new TimerScaling(reduceTimeouts.config.timerMinimums, reduceTimeouts.state) : undefined;
   }
 
   private stateOf(name: OverloadActionName): OverloadActionState {
@@ -148,6 +155,7 @@ export class OverloadManager implements OverloadState, TimerTarget {
       const value = action.state.value;
       this.log.info(`Overload action ${name} became ${value >= 1 ? "active" : value > 0 ? `scaled (${Math.trunc(value * 100)}%)` : "inactive"}`);
       if (name === STOP_ACCEPTING_CONNECTIONS) this.callbacks?.onStopAcceptingConnections(this.stopAcceptingConnections.saturated);
+      else if (name === REDUCE_TIMEOUTS) this.timerScaling?.onStateChanged();
     }
   }
 
@@ -178,6 +186,7 @@ export const NULL_OVERLOAD_STATE: OverloadState = {
   stopAcceptingRequests: new OverloadActionState(),
   disableHttpKeepalive: new OverloadActionState(),
   rejectIncomingConnections: new OverloadActionState(),
+  timerScaling: undefined,
   tryAllocateDownstreamConnection: () => true,
   releaseDownstreamConnection: () => {},
 };

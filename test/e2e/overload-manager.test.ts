@@ -102,3 +102,61 @@ describe.each(RUNTIMES)("overload_manager on %s", (runtime) => {
     b.destroy();
   });
 });
+
+describe.each(RUNTIMES)("overload_manager reduce_timeouts on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let proxy: ProxyProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    // /stall is never answered.
+    echo = await httpUpstream((req, res) => {
+      if (req.url !== "/stall") res.end(req.url);
+    });
+    port = await freePort();
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { echo: [echo.port] },
+      routes: [{ match: { prefix: "/" }, cluster: "echo" }],
+      hcm: { stream_idle_timeout: "30s" },
+    });
+    proxy = await ProxyProcess.start(runtime, {
+      ...config,
+      overload_manager: {
+        refresh_interval: "0.1s",
+        resource_monitors: [
+          {
+            name: "envoy.resource_monitors.fixed_heap",
+            typed_config: { "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig", max_heap_size_bytes: 1024 },
+          },
+        ],
+        actions: [
+          {
+            name: "envoy.overload_actions.reduce_timeouts",
+            triggers: [{ name: "envoy.resource_monitors.fixed_heap", scaled: { scaling_threshold: 0.5, saturation_threshold: 0.9 } }],
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig",
+              timer_scale_factors: [{ timer: "HTTP_DOWNSTREAM_STREAM_IDLE", min_timeout: "0.5s" }],
+            },
+          },
+        ],
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await echo?.close();
+  });
+
+  test("with the heap over its max, a 30 s stream_idle_timeout is cut to min_timeout", async () => {
+    // The first sample comes one refresh_interval after the start.
+    await sleep(500);
+    const started = Date.now();
+    const reply = await rawExchange(port, "GET /stall HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 10_000);
+    expect(reply.text).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n/);
+    expect(reply.text).toMatch(/\r\n\r\nstream timeout$/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - started).toBeLessThan(8000);
+  });
+});

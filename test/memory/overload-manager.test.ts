@@ -30,10 +30,11 @@ const maxConnections = (max: number) => ({
 });
 const onHeap = (name: string, trigger: object) => ({ name, triggers: [{ name: HEAP, ...trigger }] });
 
-async function setup(overloadManager: object): Promise<void> {
+async function setup(overloadManager: object, hcm?: Record<string, unknown>): Promise<void> {
   runtime = new MemoryRuntime({ seed: 1 });
-  upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (request, response) => response.respond(200, request.path));
-  const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] });
+  // /slow is never answered.
+  upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (request, response) => request.path === "/slow" || response.respond(200, request.path));
+  const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm });
   server = await startProxy(runtime, {
     ...config,
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: ADMIN } } },
@@ -173,5 +174,95 @@ describe("overload_manager: connections", () => {
     runtime.advance(500);
     runtime.runDue();
     expect(get().status).toBe(200);
+  });
+});
+
+describe("overload_manager: reduce_timeouts", () => {
+  const reduceTimeouts = {
+    name: "envoy.overload_actions.reduce_timeouts",
+    triggers: [{ name: HEAP, scaled: { scaling_threshold: 0.5, saturation_threshold: 0.9 } }],
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig",
+      timer_scale_factors: [
+        { timer: "HTTP_DOWNSTREAM_CONNECTION_IDLE", min_timeout: "2s" },
+        { timer: "HTTP_DOWNSTREAM_STREAM_IDLE", min_scale: { value: 20 } },
+      ],
+    },
+  };
+  const hcm = { stream_idle_timeout: "10s", common_http_protocol_options: { idle_timeout: "10s" } };
+
+  /** A request the upstream never answers, on a new connection. */
+  function slow(): MemoryHttpClient {
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/slow");
+    runtime.runDue();
+    return client;
+  }
+
+  test("saturated: the stream idle timeout is min_scale of its own, the connection idle timeout min_timeout", async () => {
+    await setup({ resource_monitors: [fixedHeap(1000)], actions: [reduceTimeouts] }, hcm);
+    runtime.heapBytes = 950;
+    runtime.advance(500);
+    expect(stat("overload.envoy.overload_actions.reduce_timeouts.active")).toBe(1);
+    const client = slow();
+    runtime.advance(1999);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(1);
+    expect(client.responses.map((r) => [r.status, r.text()])).toEqual([[504, "stream timeout"]]);
+    client.socket.close();
+    runtime.runDue();
+    // An idle connection that carried a request: idle after 2 s, then drained (5 s).
+    const idle = get("/a").client;
+    runtime.advance(1999);
+    expect(stat("http.ingress_http.downstream_cx_idle_timeout")).toBe(0);
+    runtime.advance(1);
+    expect(stat("http.ingress_http.downstream_cx_idle_timeout")).toBe(1);
+    runtime.advance(5000);
+    expect(idle.ended).toBe(true);
+  });
+
+  test("scaling: between the thresholds, the timeout is as far from the configured one toward the minimum", async () => {
+    await setup({ resource_monitors: [fixedHeap(1000)], actions: [reduceTimeouts] }, hcm);
+    runtime.heapBytes = 750;
+    runtime.advance(500);
+    expect(stat("overload.envoy.overload_actions.reduce_timeouts.scale_percent")).toBe(62);
+    const client = slow();
+    // 2 s + (10 s − 2 s) × (1 − 0.625)
+    runtime.advance(4999);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(1);
+    expect(client.responses.map((r) => r.status)).toEqual([504]);
+  });
+
+  test("timers already armed follow a change of the scale, both ways", async () => {
+    await setup({ resource_monitors: [fixedHeap(1000)], actions: [reduceTimeouts] }, hcm);
+    const client = slow();
+    // At t=500 the heap saturates: the stream, idle since t=0, now has 2 s in all.
+    runtime.heapBytes = 950;
+    runtime.advance(500);
+    runtime.advance(1499);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(1);
+    expect(client.responses.map((r) => r.status)).toEqual([504]);
+    // Saturated, then clear again before the 2 s pass: the full 10 s apply.
+    const other = slow();
+    runtime.heapBytes = 100;
+    runtime.advance(500);
+    expect(stat("overload.envoy.overload_actions.reduce_timeouts.active")).toBe(0);
+    runtime.advance(9499);
+    expect(other.responses).toHaveLength(0);
+    runtime.advance(1);
+    expect(other.responses.map((r) => r.status)).toEqual([504]);
+  });
+
+  test("not configured: timeouts as they are", async () => {
+    await setup({ resource_monitors: [fixedHeap(1000)], actions: [onHeap(STOP_REQUESTS, { threshold: { value: 0.99 } })] }, hcm);
+    runtime.heapBytes = 950;
+    runtime.advance(500);
+    const client = slow();
+    runtime.advance(9999);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(1);
+    expect(client.responses.map((r) => r.status)).toEqual([504]);
   });
 });

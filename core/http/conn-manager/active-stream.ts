@@ -327,7 +327,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (idleTimeout > 0) {
       this.idleTimeoutMs = idleTimeout;
       // Stream events only move `lastActivity`; the timer, when it fires, waits out the rest.
-      timers.idle.enable(idleTimeout);
+      timers.idle.enable(this.scaledIdleTimeout());
     }
   }
 
@@ -345,7 +345,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    */
   onIdleTimeout(): void {
     if (this.destroyed) return;
-    if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.idleTimeoutMs)) return;
+    if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.scaledIdleTimeout())) return;
     this.cm.stats.downstreamRqIdleTimeout.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "stream timeout", "stream_idle_timeout", "SI");
   }
@@ -359,6 +359,19 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (this.destroyed) return;
     this.cm.stats.downstreamRqMaxDurationReached.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "downstream duration timeout", "max_duration_timeout");
+  }
+
+  /** The stream idle timeout as reduce_timeouts scales it now (HTTP_DOWNSTREAM_STREAM_IDLE). */
+  private scaledIdleTimeout(): number {
+    const scaling = this.cm.server.overload.timerScaling;
+    return scaling ? scaling.scaled("HTTP_DOWNSTREAM_STREAM_IDLE", this.idleTimeoutMs) : this.idleTimeoutMs;
+  }
+
+  /** @internal reduce_timeouts changed: the idle timer fires at the last activity plus the newly scaled timeout. */
+  onTimerScaleChanged(): void {
+    const timers = this.timers;
+    if (this.destroyed || this.idleTimeoutMs <= 0 || timers?.owner !== this || !timers.idle.enabled) return;
+    timers.idle.enable(Math.max(0, this.lastActivity + this.scaledIdleTimeout() - this.cm.server.runtime.now()));
   }
 
   private clearRequestTimer(): void {

@@ -27,6 +27,13 @@ function problems(overloadManager: object): string[] {
   throw new Error("config loaded but should have been rejected");
 }
 
+const SCALE_TYPE = "type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig";
+const reduceTimeouts = (typedConfig?: object) => ({
+  name: "envoy.overload_actions.reduce_timeouts",
+  triggers: [{ name: "envoy.resource_monitors.fixed_heap", scaled: { scaling_threshold: 0.5, saturation_threshold: 0.9 } }],
+  ...(typedConfig ? { typed_config: typedConfig } : {}),
+});
+
 describe("overload_manager config", () => {
   test("monitors, actions and triggers; refresh_interval defaults to 1 s", () => {
     expect(load({ resource_monitors: [heap, connections], actions: [stopRequests({ scaled: { scaling_threshold: 0.5, saturation_threshold: 0.9 } })] }).overloadManager).toEqual({
@@ -47,11 +54,12 @@ describe("overload_manager config", () => {
     expect(problems({ resource_monitors: [heap], actions: [{ ...stopRequests(), name: "envoy.overload_actions.shrink_heap" }] }).join("\n")).toMatch(
       /overload_manager\.actions\[0\]\.name.*shrink_heap.*not supported.*tcmalloc/,
     );
-    expect(problems({ resource_monitors: [heap], actions: [{ ...stopRequests(), name: "envoy.overload_actions.reduce_timeouts" }] }).join("\n")).toMatch(/reduce_timeouts.*not supported/);
     expect(problems({ resource_monitors: [heap], buffer_factory_config: {} }).join("\n")).toMatch(/overload_manager.*buffer_factory_config/);
     expect(problems({ resource_monitors: [{ ...heap, typed_config: { ...heap.typed_config, extra: 1 } }] }).join("\n")).toMatch(/resource_monitors\[0\]\.typed_config.*extra/);
     expect(problems({ resource_monitors: [{ ...heap, typed_config: { "@type": HEAP_TYPE, max_heap_size_bytes: 0 } }] }).join("\n")).toMatch(/max_heap_size_bytes/);
-    expect(problems({ resource_monitors: [heap], actions: [{ ...stopRequests(), typed_config: {} }] }).join("\n")).toMatch(/actions\[0\]\.typed_config.*takes no typed_config/);
+    expect(problems({ resource_monitors: [heap], actions: [{ ...stopRequests(), typed_config: {} }] }).join("\n")).toMatch(
+      /actions\[0\]\.typed_config.*Overload action "envoy.overload_actions.stop_accepting_requests" has an unexpected value for the typed_config field/,
+    );
   });
 
   test("Envoy's consistency checks", () => {
@@ -70,5 +78,37 @@ describe("overload_manager config", () => {
       /proactive resource monitor.*cannot trigger/,
     );
     expect(problems({ refresh_interval: "0s", resource_monitors: [heap] }).join("\n")).toMatch(/refresh_interval.*greater than 0s/);
+  });
+
+  test("reduce_timeouts: timer_scale_factors by timer type", () => {
+    const action = load({
+      resource_monitors: [heap],
+      actions: [
+        reduceTimeouts({
+          "@type": SCALE_TYPE,
+          timer_scale_factors: [
+            { timer: "HTTP_DOWNSTREAM_CONNECTION_IDLE", min_timeout: "2s" },
+            { timer: "HTTP_DOWNSTREAM_STREAM_IDLE", min_scale: { value: 25 } },
+          ],
+        }),
+      ],
+    }).overloadManager!.actions[0]!;
+    expect([...action.timerMinimums!]).toEqual([
+      ["HTTP_DOWNSTREAM_CONNECTION_IDLE", { type: "absolute", ms: 2000 }],
+      ["HTTP_DOWNSTREAM_STREAM_IDLE", { type: "scaled", fraction: 0.25 }],
+    ]);
+    const withFactors = (factors: object[]) => problems({ resource_monitors: [heap], actions: [reduceTimeouts({ "@type": SCALE_TYPE, timer_scale_factors: factors })] }).join("\n");
+    expect(problems({ resource_monitors: [heap], actions: [reduceTimeouts()] }).join("\n")).toMatch(/actions\[0\]\.typed_config/);
+    expect(withFactors([])).toMatch(/timer_scale_factors/);
+    expect(withFactors([{ timer: "TRANSPORT_SOCKET_CONNECT", min_timeout: "1s" }])).toMatch(/timer_scale_factors\[0\]\.timer.*TRANSPORT_SOCKET_CONNECT: not supported/);
+    expect(withFactors([{ timer: "HTTP_DOWNSTREAM_STREAM_FLUSH", min_timeout: "1s" }])).toMatch(/HTTP_DOWNSTREAM_STREAM_FLUSH: not supported/);
+    expect(withFactors([{ timer: "UNSPECIFIED", min_timeout: "1s" }])).toMatch(/unsupported timer type "UNSPECIFIED"/);
+    expect(withFactors([{ timer: "HTTP_DOWNSTREAM_STREAM_IDLE" }])).toMatch(/must set one of min_timeout, min_scale/);
+    expect(
+      withFactors([
+        { timer: "HTTP_DOWNSTREAM_STREAM_IDLE", min_timeout: "1s" },
+        { timer: "HTTP_DOWNSTREAM_STREAM_IDLE", min_scale: { value: 10 } },
+      ]),
+    ).toMatch(/Found duplicate entry for timer type HTTP_DOWNSTREAM_STREAM_IDLE/);
   });
 });
