@@ -255,6 +255,22 @@ describe("overload_manager: reduce_timeouts", () => {
     expect(other.responses.map((r) => r.status)).toEqual([504]);
   });
 
+  test("HTTP_DOWNSTREAM_CONNECTION_MAX: max_connection_duration scaled to min_scale", async () => {
+    const action = {
+      ...reduceTimeouts,
+      typed_config: { ...reduceTimeouts.typed_config, timer_scale_factors: [{ timer: "HTTP_DOWNSTREAM_CONNECTION_MAX", min_scale: { value: 10 } }] },
+    };
+    await setup({ resource_monitors: [fixedHeap(1000)], actions: [action] }, { common_http_protocol_options: { max_connection_duration: "10s" } });
+    runtime.heapBytes = 950;
+    runtime.advance(500);
+    const client = get("/a").client;
+    runtime.advance(999);
+    expect(stat("http.ingress_http.downstream_cx_max_duration_reached")).toBe(0);
+    runtime.advance(1);
+    expect(stat("http.ingress_http.downstream_cx_max_duration_reached")).toBe(1);
+    client.socket.close();
+  });
+
   test("not configured: timeouts as they are", async () => {
     await setup({ resource_monitors: [fixedHeap(1000)], actions: [onHeap(STOP_REQUESTS, { threshold: { value: 0.99 } })] }, hcm);
     runtime.heapBytes = 950;
