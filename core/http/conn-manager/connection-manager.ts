@@ -114,7 +114,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     const maxConnectionDurationMs = this.config.maxConnectionDurationMs;
     if (maxConnectionDurationMs !== undefined) {
       this.durationTimer = this.server.timers.create(this);
-      this.durationArmedAt = this.server.runtime.now();
+      this.durationArmedAt = approximateNow(this.server.runtime);
       this.durationTimer.enable(this.scaledTimeout("HTTP_DOWNSTREAM_CONNECTION_MAX", maxConnectionDurationMs));
     }
     return FilterStatus.Continue;
@@ -431,7 +431,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   private armIdleTimer(): void {
     const timeout = this.config.idleTimeoutMs;
     if (timeout <= 0) return;
-    this.idleArmedAt = this.server.runtime.now();
+    this.idleArmedAt = approximateNow(this.server.runtime);
     this.armTimer("idle", this.scaledTimeout("HTTP_DOWNSTREAM_CONNECTION_IDLE", timeout));
   }
 
