@@ -220,6 +220,15 @@ export interface Runtime {
   /** Resident set size in bytes, where the runtime can tell. */
   memoryUsage(): number | undefined;
   /**
+   * Optional: bytes of heap in use — the engine's JavaScript heap plus what it holds
+   * outside that heap for its objects (array buffers) — which the overload manager's
+   * `envoy.resource_monitors.fixed_heap` measures against `max_heap_size_bytes`, as
+   * Envoy's measures the bytes its allocator has handed out. Not the RSS: freed memory
+   * the runtime keeps mapped is not in use. Without it, fixed_heap is refused at start.
+   * Called once per overload refresh_interval, never on a hot path.
+   */
+  heapUsage?(): number;
+  /**
    * Optional: load and validate a config (config/load.ts, `loadConfig`) somewhere whose
    * heap does not outlive it, such as a worker that ends, and hand back plain data. An
    * adapter offers it where keeping the validator's modules loaded costs the proxy

@@ -14,6 +14,7 @@ import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
+import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 
 const NO_LOGGERS: readonly AccessLogger[] = [];
 
@@ -25,8 +26,10 @@ const SHUTDOWN_GRACE_MS = 5000;
  * cluster manager, the admin interface and the listeners, started together and shut
  * down together; its state (live, draining) as the admin shows and changes it.
  */
-export class Server implements ServerContext, AdminServer {
+export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly timers: Timers;
+  /** overload_manager's monitors and actions (inactive when not configured). */
+  readonly overload: OverloadManager;
   readonly stats: StatsStore = new StatsStore();
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
@@ -63,6 +66,8 @@ export class Server implements ServerContext, AdminServer {
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers });
+    this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
+    this.overload.callbacks = this;
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
   }
@@ -123,6 +128,15 @@ export class Server implements ServerContext, AdminServer {
       for (const listener of this.listeners) listener.stopListening();
     });
     this.drainTimer.enable(seconds * 1000);
+  }
+
+  /** @internal stop_accepting_connections saturated or cleared: every configured listener (not the admin's) pauses or resumes. */
+  onStopAcceptingConnections(stop: boolean): void {
+    if (this.stopping) return;
+    for (const listener of this.listeners) {
+      if (stop) listener.pauseAccepting();
+      else listener.resumeAccepting();
+    }
   }
 
   private clearDrainTimer(): void {
@@ -190,6 +204,7 @@ export class Server implements ServerContext, AdminServer {
       }
     }
     this.initialized = true;
+    this.overload.start();
     // Stopped while starting (a signal): what was bound since must not stay open.
     if (this.stopping) {
       this.admin?.stop();
@@ -227,6 +242,7 @@ export class Server implements ServerContext, AdminServer {
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */
   async shutdown(): Promise<void> {
     this.clearDrainTimer();
+    this.overload.stop();
     this.admin?.stop();
     for (const listener of this.listeners) listener.stopListening();
     const all = this.admin ? [...this.listeners, this.admin.listener] : this.listeners;

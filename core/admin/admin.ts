@@ -20,6 +20,7 @@ import type {
 import { DEFAULT_LOG_FORMAT, LOG_LEVELS, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
+import { AdminListenerContext } from "./admin-context.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ServerOptions } from "../server-options.ts";
@@ -84,7 +85,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     this.serverStats = new ServerStats(server.stats);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
-    this.listener = new ActiveListener(listenerConfig, server);
+    this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server));
     this.handlers = this.createHandlers();
   }
 
@@ -523,6 +524,8 @@ function adminListenerConfig(config: AdminConfig, handler: AdminRequestHandler):
     address: config.address,
     perConnectionBufferLimitBytes: 1024 * 1024,
     statPrefix: "admin",
+    // Envoy's admin listener bypasses the overload manager's global connection limit.
+    ignoreGlobalConnLimit: true,
     filterChains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", type: "envoy.filters.network.http_connection_manager", config: hcm }] }],
   };
 }

@@ -4,6 +4,8 @@
  * `load.ts` builds it from YAML/JSON; nothing else in the core reads raw config.
  */
 
+import type { OverloadManagerConfig } from "./overload-schema.ts";
+
 export interface SocketAddressConfig {
   address: string;
   port: number;
@@ -16,6 +18,8 @@ export interface Bootstrap {
   statsFlushIntervalMs?: number;
   listeners: ListenerConfig[];
   clusters: ClusterConfig[];
+  /** overload_manager (core/overload/); absent when not configured. */
+  overloadManager?: OverloadManagerConfig;
 }
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
@@ -47,6 +51,8 @@ export interface ListenerConfig {
    * `listener.<address>.`. Not read from config yet; the admin listener uses "admin".
    */
   statPrefix?: string;
+  /** Envoy's Listener.ignore_global_conn_limit: not counted or limited by the overload manager's global connection limit (the admin's is). */
+  ignoreGlobalConnLimit?: boolean;
 }
 
 export interface FilterChainConfig {
@@ -111,6 +117,11 @@ export interface ClusterConfig {
    * absent when unlimited (the default).
    */
   maxRequestsPerConnection?: number;
+  /**
+   * common_http_protocol_options.max_connection_duration (typed HttpProtocolOptions or the
+   * legacy cluster field) in ms: a connection older drains. Absent when unlimited (the default).
+   */
+  maxConnectionDurationMs?: number;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
   /** health_checks (core/upstream/health-checker.ts); absent when none. */
@@ -329,6 +340,18 @@ export interface ForwardAction {
   timeoutMs: number;
   /** Per-route stream idle timeout; undefined means the HCM's stream_idle_timeout. */
   idleTimeoutMs?: number;
+  /**
+   * max_stream_duration: replaces the HCM's max_stream_duration for this route's streams
+   * (core/http/conn-manager/stream-duration.ts). When set, `timeoutMs` is 0, as in Envoy.
+   */
+  maxStreamDuration?: RouteMaxStreamDuration;
+}
+
+/** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */
+export interface RouteMaxStreamDuration {
+  maxStreamDurationMs?: number;
+  grpcTimeoutHeaderMaxMs?: number;
+  grpcTimeoutHeaderOffsetMs?: number;
 }
 
 export interface RedirectAction {

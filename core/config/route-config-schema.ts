@@ -13,6 +13,7 @@ import type {
   RouteConfig,
   RouteConfiguration,
   RouteMatchConfig,
+  RouteMaxStreamDuration,
   VirtualHostConfig,
 } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
@@ -72,6 +73,21 @@ const regexRewrite = z
   })
   .transform((r) => ({ pattern: r.pattern.regex, substitution: r.substitution }));
 
+/** envoy.config.route.v3.RouteAction.MaxStreamDuration: each field absent when unset. */
+const maxStreamDuration = z
+  .strictObject({
+    max_stream_duration: durationMs.optional(),
+    grpc_timeout_header_max: durationMs.optional(),
+    grpc_timeout_header_offset: durationMs.optional(),
+  })
+  .transform((d): RouteMaxStreamDuration => {
+    const out: RouteMaxStreamDuration = {};
+    if (d.max_stream_duration !== undefined) out.maxStreamDurationMs = d.max_stream_duration;
+    if (d.grpc_timeout_header_max !== undefined) out.grpcTimeoutHeaderMaxMs = d.grpc_timeout_header_max;
+    if (d.grpc_timeout_header_offset !== undefined) out.grpcTimeoutHeaderOffsetMs = d.grpc_timeout_header_offset;
+    return out;
+  });
+
 /** envoy.config.route.v3.RouteAction (forwarding to a cluster). */
 const forwardAction = z
   .strictObject({
@@ -83,13 +99,18 @@ const forwardAction = z
     auto_host_rewrite: z.boolean().optional(),
     timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
     idle_timeout: durationMs.optional(),
+    max_stream_duration: maxStreamDuration.optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "weighted_clusters"] as const, ctx, true);
     // Envoy: "Specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy".
     oneOf(a, ["prefix_rewrite", "regex_rewrite"] as const, ctx, false);
     oneOf(a, ["host_rewrite_literal", "auto_host_rewrite"] as const, ctx, false);
-    const action: ForwardAction = { autoHostRewrite: a.auto_host_rewrite ?? false, timeoutMs: a.timeout };
+    // A route with max_stream_duration uses Envoy's "new timeouts" (RouteEntry::usingNewTimeouts):
+    // the router then sets no overall timeout of its own, whatever `timeout` says
+    // (FilterUtility::finalTimeout in source/common/router/router.cc); the stream's duration governs.
+    const action: ForwardAction = { autoHostRewrite: a.auto_host_rewrite ?? false, timeoutMs: a.max_stream_duration !== undefined ? 0 : a.timeout };
+    if (a.max_stream_duration !== undefined) action.maxStreamDuration = a.max_stream_duration;
     if (a.cluster !== undefined) action.cluster = a.cluster;
     if (a.weighted_clusters !== undefined) action.weightedClusters = a.weighted_clusters;
     if (a.prefix_rewrite !== undefined) action.prefixRewrite = a.prefix_rewrite;

@@ -13,6 +13,7 @@ import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
 import { healthChecks, outlierDetection } from "./health-check-schema.ts";
+import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -187,6 +188,7 @@ export const listenerSchema = z
         message: "multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
       }),
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
+    ignore_global_conn_limit: z.boolean().default(false),
   })
   .transform(
     (l): ListenerConfig => ({
@@ -194,6 +196,7 @@ export const listenerSchema = z
       address: l.address,
       perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
       filterChains: l.filter_chains,
+      ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
     }),
   );
 
@@ -260,9 +263,18 @@ const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOp
  * of the upstream_protocol_options; only explicit_http_config with http_protocol_options
  * is HTTP/1) and common_http_protocol_options.max_requests_per_connection.
  */
+/**
+ * envoy.config.core.v3.HttpProtocolOptions as a cluster's upstream options: the fields an
+ * upstream connection uses (max_connection_duration: 0 or unset is no limit).
+ */
+const upstreamCommonHttpProtocolOptions = z.strictObject({
+  max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
+  max_connection_duration: duration.optional(),
+});
+
 const upstreamHttpProtocolOptions = z.strictObject({
   "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
-  common_http_protocol_options: z.strictObject({ max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional() }).optional(),
+  common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
   explicit_http_config: z.strictObject({ http_protocol_options: z.strictObject({}) }, { message: "must set explicit_http_config (HTTP/1; the other upstream protocols are not supported)" }),
 });
 
@@ -300,12 +312,19 @@ const clusterMessage = z
     max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
     health_checks: healthChecks.optional(),
     outlier_detection: outlierDetection.optional(),
+    // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
+    common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
   })
   .superRefine((c, ctx) => {
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {
       const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
       ctx.addIssue({ code: "custom", message, path: ["max_requests_per_connection"] });
+    }
+    // Envoy (upstream_impl.cc, createOptions): the legacy field and the typed options exclude each other.
+    if (c.common_http_protocol_options !== undefined && c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS] !== undefined) {
+      const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its common_http_protocol_options instead";
+      ctx.addIssue({ code: "custom", message, path: ["common_http_protocol_options"] });
     }
   })
   .transform(
@@ -319,7 +338,13 @@ const clusterMessage = z
       circuitBreakers: defaultThresholds(c.circuit_breakers),
       // 0 or unset: no limit. Present only when set, so other configs compare as before.
       ...maxRequestsPerConnection(
-        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ?? c.max_requests_per_connection,
+        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ??
+          c.common_http_protocol_options?.max_requests_per_connection ??
+          c.max_requests_per_connection,
+      ),
+      ...maxConnectionDuration(
+        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_connection_duration ??
+          c.common_http_protocol_options?.max_connection_duration,
       ),
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
@@ -331,6 +356,10 @@ const cluster = clusterTypeGate.pipe(clusterMessage);
 
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {
   return max ? { maxRequestsPerConnection: max } : {};
+}
+
+function maxConnectionDuration(ms: number | undefined): { maxConnectionDurationMs?: number } {
+  return ms ? { maxConnectionDurationMs: ms } : {};
 }
 
 // ---- Bootstrap -------------------------------------------------------------------
@@ -370,6 +399,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     admin: admin.optional(),
     static_resources: staticResources.default({ listeners: [], clusters: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
+    overload_manager: overloadManager.optional(),
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
@@ -382,5 +412,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
       if (b.admin.profile_path !== undefined) bootstrap.admin.profilePath = b.admin.profile_path;
     }
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
+    if (b.admin?.address !== undefined) bootstrap.admin = { address: b.admin.address };
+    if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     return bootstrap;
   });

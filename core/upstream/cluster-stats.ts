@@ -20,6 +20,8 @@ export class ClusterStats {
   readonly upstreamCxIdleTimeout: Counter;
   /** Connections retired after max_requests_per_connection requests. */
   readonly upstreamCxMaxRequests: Counter;
+  /** Connections drained by max_connection_duration. */
+  readonly upstreamCxMaxDurationReached: Counter;
   readonly upstreamCxLengthMs: Histogram;
   readonly upstreamCxConnectMs: Histogram;
   readonly upstreamCxRxBytesTotal: Counter;
@@ -63,6 +65,7 @@ export class ClusterStats {
     this.upstreamCxOverflow = scope.counter("upstream_cx_overflow");
     this.upstreamCxIdleTimeout = scope.counter("upstream_cx_idle_timeout");
     this.upstreamCxMaxRequests = scope.counter("upstream_cx_max_requests");
+    this.upstreamCxMaxDurationReached = scope.counter("upstream_cx_max_duration_reached");
     this.upstreamCxLengthMs = scope.histogram("upstream_cx_length_ms");
     this.upstreamCxConnectMs = scope.histogram("upstream_cx_connect_ms");
     this.upstreamCxRxBytesTotal = scope.counter("upstream_cx_rx_bytes_total");

@@ -113,6 +113,11 @@ export function createDenoRuntime(): Runtime {
     },
     exit: (code) => Deno.exit(code),
     memoryUsage: () => Deno.memoryUsage().rss,
+    // V8's heap in use plus external memory (array buffers included).
+    heapUsage() {
+      const usage = Deno.memoryUsage();
+      return usage.heapUsed + usage.external;
+    },
     random: Math.random,
     randomBytes,
   };

@@ -28,6 +28,12 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   log: { write: (line) => void process.stderr.write(line) },
   exit: (code) => process.exit(code),
   memoryUsage: () => process.memoryUsage.rss(),
+  // V8's heap in use plus external memory (array buffers included) on Node; Bun's
+  // process.memoryUsage() leaves its byte arrays out, so its adapter replaces this.
+  heapUsage() {
+    const usage = process.memoryUsage();
+    return usage.heapUsed + usage.external;
+  },
   random: Math.random,
   randomBytes,
 };

@@ -290,6 +290,13 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     return undefined;
   }
 
+  /** Heap in use, as a test sets it (`heapBytes`): the overload manager's fixed_heap reads it. */
+  heapBytes = 0;
+
+  heapUsage(): number {
+    return this.heapBytes;
+  }
+
   // ================================================================ test API: driving time
 
   /** Run everything due up to `ms` virtual ms from now, in order; the clock ends `ms` later. Returns the events run. */

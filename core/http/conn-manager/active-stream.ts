@@ -14,6 +14,7 @@ import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-wi
 import { applyPathRules } from "./path-normalization.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
+import { streamDurationMs } from "./stream-duration.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
 
 /**
@@ -84,6 +85,14 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     // Envoy's HTTP/1 codec checks header names first; a refusal is a protocol error.
     if (config.headersWithUnderscoresAction !== undefined && !checkHeadersWithUnderscores(headers, config.headersWithUnderscoresAction, this.cm.stats)) {
       return this.cm.onCodecError({ status: 400, details: UNEXPECTED_UNDERSCORE, reason: "header name contains underscores" });
+    }
+    // envoy.overload_actions.stop_accepting_requests: refused as soon as the head is in,
+    // with the action's state as the probability (ActiveStream::decodeHeaders).
+    const shed = this.cm.server.overload.stopAcceptingRequests.value;
+    if (shed > 0 && (shed >= 1 || this.cm.server.runtime.random() < shed)) {
+      if (endStream) this.onRequestEnd();
+      this.cm.stats.downstreamRqOverloadClose.inc();
+      return this.sendLocalReply(503, "envoy overloaded", "overload", "OM");
     }
     // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
     if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
@@ -159,6 +168,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
     // Draining (Envoy's drain_close): the connection closes after this response, which says so.
     if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
+    // envoy.overload_actions.disable_http_keepalive: this response closes its connection,
+    // with the action's state as the probability (ActiveStream::encodeHeaders).
+    const closeAfter = this.cm.server.overload.disableHttpKeepalive.value;
+    if (closeAfter > 0 && this.cm.codec.keepAlive && !(this.upgrade && headers.status === 101) && (closeAfter >= 1 || this.cm.server.runtime.random() < closeAfter)) {
+      this.cm.codec.keepAlive = false;
+      this.cm.stats.downstreamCxOverloadDisableKeepalive.inc();
+    }
     if (endStream) this.markResponseComplete();
     this.encoder.encodeHeaders(headers, endStream);
   }
@@ -290,14 +306,19 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    * are a stream event (resetIdleTimer in ActiveStream::decodeHeaders).
    */
   private armTimers(): void {
-    const { requestTimeoutMs, streamIdleTimeoutMs, maxStreamDurationMs } = this.cm.config;
-    const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
+    const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
+    const action = this.route?.route.action;
+    const forward = action?.type === "route" ? action.route : undefined;
+    const idleTimeout = forward?.idleTimeoutMs ?? streamIdleTimeoutMs;
+    // The route's max_stream_duration replaces the HCM's (stream-duration.ts).
+    const maxStreamDurationMs = forward?.maxStreamDuration !== undefined ? streamDurationMs(forward, this.requestHeaders, this.cm.config.maxStreamDurationMs) : this.cm.config.maxStreamDurationMs;
     if (requestTimeoutMs <= 0 && idleTimeout <= 0 && maxStreamDurationMs === undefined) return;
     const timers = this.cm.streamTimers();
     timers.owner = this;
     this.timers = timers;
-    // max_stream_duration counts from the request's first byte, like request_timeout.
-    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 1));
+    // max_stream_duration counts from the request's first byte, like request_timeout; a
+    // duration already spent fires at once, as Envoy enables its timer with 0.
+    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 0));
     // A request complete with its head (most are) is past its request_timeout already.
     if (requestTimeoutMs > 0 && !this.requestComplete) {
       const elapsed = this.lastActivity - this.cm.requestBeganAt;
@@ -306,7 +327,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (idleTimeout > 0) {
       this.idleTimeoutMs = idleTimeout;
       // Stream events only move `lastActivity`; the timer, when it fires, waits out the rest.
-      timers.idle.enable(idleTimeout);
+      timers.idle.enable(this.scaledIdleTimeout());
     }
   }
 
@@ -324,7 +345,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    */
   onIdleTimeout(): void {
     if (this.destroyed) return;
-    if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.idleTimeoutMs)) return;
+    if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.scaledIdleTimeout())) return;
     this.cm.stats.downstreamRqIdleTimeout.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "stream timeout", "stream_idle_timeout", "SI");
   }
@@ -340,9 +361,17 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "downstream duration timeout", "max_duration_timeout");
   }
 
-  private routeIdleTimeout(): number | undefined {
-    const action = this.route?.route.action;
-    return action?.type === "route" ? action.route.idleTimeoutMs : undefined;
+  /** The stream idle timeout as reduce_timeouts scales it now (HTTP_DOWNSTREAM_STREAM_IDLE). */
+  private scaledIdleTimeout(): number {
+    const scaling = this.cm.server.overload.timerScaling;
+    return scaling ? scaling.scaled("HTTP_DOWNSTREAM_STREAM_IDLE", this.idleTimeoutMs) : this.idleTimeoutMs;
+  }
+
+  /** @internal reduce_timeouts changed: the idle timer fires at the last activity plus the newly scaled timeout. */
+  onTimerScaleChanged(): void {
+    const timers = this.timers;
+    if (this.destroyed || this.idleTimeoutMs <= 0 || timers?.owner !== this || !timers.idle.enabled) return;
+    timers.idle.enable(Math.max(0, this.lastActivity + this.scaledIdleTimeout() - this.cm.server.runtime.now()));
   }
 
   private clearRequestTimer(): void {
