@@ -62,7 +62,7 @@ export class Server implements ServerContext, AdminServer {
     useSlabs(runtime.ownSmallArrays !== true);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers });
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log);
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
   }
@@ -154,6 +154,8 @@ export class Server implements ServerContext, AdminServer {
    * the error names the listener and its address, as Envoy's startup does.
    */
   async start(): Promise<void> {
+    // DNS clusters start resolving; nothing waits for them (cluster-manager.ts, initialize).
+    this.clusterManager.initialize();
     await this.openAccessLogs();
     // The admin first, as Envoy's: it answers /ready (PRE_INITIALIZING) while listeners bind.
     const adminConfig = this.bootstrap.admin;
@@ -206,6 +208,7 @@ export class Server implements ServerContext, AdminServer {
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */
   async shutdown(): Promise<void> {
     this.clearDrainTimer();
+    this.clusterManager.shutdown();
     this.admin?.stop();
     for (const listener of this.listeners) listener.stopListening();
     const all = this.admin ? [...this.listeners, this.admin.listener] : this.listeners;

@@ -13,6 +13,7 @@ import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";
 import { formatAddress } from "../network/address.ts";
+import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -36,13 +37,15 @@ const isIpLiteral = z.union([z.ipv4(), z.ipv6()]);
 
 /**
  * Envoy parses listener, admin and STATIC endpoint addresses as IP literals
- * ("malformed IP address"); host names need a DNS cluster type, which we lack.
+ * ("malformed IP address"); host names need a DNS cluster type.
  */
 const ipAddress = z.string().superRefine((text, ctx) => {
-  if (!isIpLiteral.safeParse(text).success) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)` });
-  }
+  if (!isIpLiteral.safeParse(text).success) ctx.addIssue({ code: "custom", message: notAnIpAddress(text) });
 });
+
+function notAnIpAddress(text: string): string {
+  return `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`;
+}
 
 /** envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. */
 const socketAddress = z
@@ -55,6 +58,20 @@ const socketAddress = z
 
 /** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
 const address = z.strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address);
+
+/**
+ * An endpoint's address: an IP literal, or for STRICT_DNS and LOGICAL_DNS clusters a
+ * name to resolve. The cluster checks which (it knows its type).
+ */
+const endpointAddress = z
+  .strictObject({
+    socket_address: z.strictObject({
+      address: z.string().min(1),
+      port_value: z.number().int().min(0).max(65535),
+      protocol: z.enum(["TCP"]).optional(),
+    }),
+  })
+  .transform((a): SocketAddressConfig => ({ address: a.socket_address.address, port: a.socket_address.port_value }));
 
 
 // ---- Network filters ---------------------------------------------------------------
@@ -198,10 +215,14 @@ export const listenerSchema = z
 
 // ---- Clusters --------------------------------------------------------------------
 
-/** envoy.config.endpoint.v3.LbEndpoint: only `endpoint.address` (no weights, health, metadata). */
+/** envoy.config.endpoint.v3.LbEndpoint: only `endpoint.address` and `hostname` (no weights, health, metadata). */
 const lbEndpoint = z
-  .strictObject({ endpoint: z.strictObject({ address }) })
-  .transform((e): LbEndpointConfig => ({ address: e.endpoint.address, loadBalancingWeight: 1 }));
+  .strictObject({ endpoint: z.strictObject({ address: endpointAddress, hostname: z.string().optional() }) })
+  .transform((e): LbEndpointConfig => ({
+    address: e.endpoint.address,
+    loadBalancingWeight: 1,
+    ...(e.endpoint.hostname ? { hostname: e.endpoint.hostname } : {}),
+  }));
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints: no locality, priority or weight yet. */
 const localityLbEndpoints = z
@@ -271,8 +292,9 @@ const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: 
 const cluster = z
   .strictObject({
     name: z.string().min(1),
-    // Envoy's default discovery type is STATIC; DNS and EDS types are not implemented.
-    type: z.enum(["STATIC"]).default("STATIC"),
+    // Envoy's default discovery type is STATIC; EDS and ORIGINAL_DST are not implemented.
+    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS"]).default("STATIC"),
+    ...dnsClusterFields,
     // Envoy validates connect_timeout as `gt: {}`: zero is refused.
     connect_timeout: duration
       .refine((ms) => ms > 0, { message: "must be greater than 0s" })
@@ -286,6 +308,8 @@ const cluster = z
     max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
   })
   .superRefine((c, ctx) => {
+    checkDiscoveryEndpoints(c.type, c.load_assignment, ctx);
+    checkDnsFields(c, ctx);
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {
       const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
@@ -296,6 +320,7 @@ const cluster = z
     (c): ClusterConfig => ({
       name: c.name,
       type: c.type,
+      ...(c.type !== "STATIC" ? { dns: dnsClusterConfig(c) } : {}),
       connectTimeoutMs: c.connect_timeout,
       lbPolicy: c.lb_policy,
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
@@ -307,6 +332,25 @@ const cluster = z
       ),
     }),
   );
+
+/**
+ * What each discovery type makes of its endpoints' addresses: STATIC needs IP literals;
+ * LOGICAL_DNS exactly one endpoint (logical_dns_cluster.cc, Envoy's messages).
+ */
+function checkDiscoveryEndpoints(type: ClusterConfig["type"], endpoints: LocalityLbEndpointsConfig[] | undefined, ctx: z.RefinementCtx): void {
+  if (type === "STATIC") {
+    endpoints?.forEach((locality, l) =>
+      locality.lbEndpoints.forEach((endpoint, e) => {
+        if (isIpLiteral.safeParse(endpoint.address.address).success) return;
+        const path = ["load_assignment", "endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"];
+        ctx.addIssue({ code: "custom", message: `${notAnIpAddress(endpoint.address.address)}: a STATIC cluster's endpoints are IP addresses; use type STRICT_DNS or LOGICAL_DNS to resolve names`, path });
+      }),
+    );
+  } else if (type === "LOGICAL_DNS" && (endpoints?.length !== 1 || endpoints[0]!.lbEndpoints.length !== 1)) {
+    const message = endpoints ? "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint" : "LOGICAL_DNS clusters must have a single host";
+    ctx.addIssue({ code: "custom", message, path: endpoints ? ["load_assignment"] : [] });
+  }
+}
 
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {
   return max ? { maxRequestsPerConnection: max } : {};

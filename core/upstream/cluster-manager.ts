@@ -1,9 +1,13 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
+import { Logger } from "../log.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
+import type { DnsDiscovery } from "./dns-resolve-target.ts";
 import type { Host } from "./host.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
+import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
+import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
 
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
@@ -17,17 +21,39 @@ export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
   private readonly pools = new Map<Host, Http1ConnPool>();
   private readonly tcpPools = new Map<Host, TcpConnPool>();
+  /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
+  private readonly dnsDiscoveries: DnsDiscovery[] = [];
   constructor(
     configs: readonly ClusterConfig[],
     stats: StatsStore,
     /** The event loop its pools run on (their connections and timers). */
     private readonly dispatcher: Dispatcher,
+    /** Where DNS discovery warns of names that do not resolve. */
+    log?: Logger,
   ) {
     for (const config of configs) {
       const cluster = new Cluster(config, stats);
       cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
       this.clusters.set(config.name, cluster);
+      if (config.type === "STATIC") continue;
+      const logger = (log ??= new Logger(dispatcher.runtime));
+      this.dnsDiscoveries.push(config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, dispatcher.runtime, logger) : new LogicalDnsCluster(cluster, dispatcher.runtime, logger));
     }
+  }
+
+  /**
+   * Start discovery: every DNS cluster resolves its names now and keeps refreshing them.
+   * Nothing waits for the answers (Envoy's init manager would hold the listeners until
+   * each DNS cluster's first resolution completed): a request before a name's first
+   * answer finds no host.
+   */
+  initialize(): void {
+    for (const discovery of this.dnsDiscoveries) discovery.start();
+  }
+
+  /** Stop discovery (at shutdown): no more DNS queries or refresh timers. */
+  shutdown(): void {
+    for (const discovery of this.dnsDiscoveries) discovery.stop();
   }
 
   /**

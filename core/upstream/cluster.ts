@@ -10,7 +10,9 @@ import { RoundRobinLoadBalancer } from "./round-robin.ts";
 /**
  * One upstream cluster (Envoy's `ClusterImplBase` with its `ClusterInfo`): its hosts by
  * priority, the load balancer over them, circuit breakers and stats. A STATIC cluster's
- * hosts come from `load_assignment` once, here.
+ * hosts come from `load_assignment` once, here; a STRICT_DNS or LOGICAL_DNS cluster's
+ * from its discovery (strict-dns-cluster.ts, logical-dns-cluster.ts), which the cluster
+ * manager runs, into the same PrioritySet.
  */
 export class Cluster {
   readonly name: string;
@@ -33,7 +35,9 @@ export class Cluster {
       this.updateMembershipStats();
     });
     this.loadBalancer = new RoundRobinLoadBalancer(this.prioritySet);
-    this.setStaticHosts();
+    if (config.type === "STATIC") this.setStaticHosts();
+    // No hosts until the first answer: the balancer finds an empty priority 0.
+    else this.prioritySet.getOrCreateHostSet(0);
   }
 
   /** Every host of every priority (the admin's /clusters). */

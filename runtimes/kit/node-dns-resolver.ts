@@ -1,0 +1,56 @@
+import { lookup, resolve4, resolve6 } from "node:dns/promises";
+import type { ResolvedAddress, ResolveFamily, ResolveOptions } from "../../core/port.ts";
+import { toPortError } from "./errors.ts";
+
+/**
+ * The port's `resolve` through node:dns (node and bun natively, deno through its node
+ * compatibility): `lookup` is getaddrinfo, so /etc/hosts and `localhost` resolve as in
+ * any other program — the semantics of Envoy's getaddrinfo resolver. (It uses node:
+ * modules, so it is not part of the bundled kit; see index.ts.)
+ *
+ * getaddrinfo gives no TTLs. When they are asked for and `dnsTtls` is set, the A/AAAA
+ * records are queried too (`resolve4`/`resolve6` with `ttl: true` ask the DNS servers
+ * only, never /etc/hosts) and each address looked up takes the TTL of the same address
+ * in the DNS answer; an address from /etc/hosts has none.
+ */
+export async function resolveWithNodeDns(
+  host: string,
+  family: ResolveFamily,
+  options: ResolveOptions | undefined,
+  dnsTtls: boolean,
+): Promise<ResolvedAddress[]> {
+  const wantTtl = dnsTtls && options?.ttl === true;
+  const ttls = wantTtl ? queryTtls(host, family) : undefined;
+  let found: { address: string; family: number }[];
+  try {
+    found = await lookup(host, { all: true, family: family === "v4" ? 4 : family === "v6" ? 6 : 0 });
+  } catch (err) {
+    const error = toPortError(err);
+    // Node reports EAI_NONAME and EAI_NODATA as ENOTFOUND: the name has no addresses.
+    if (error.code === "ENOTFOUND" || error.code === "ENODATA") return [];
+    throw error;
+  }
+  const byAddress = ttls ? await ttls : undefined;
+  const answers: ResolvedAddress[] = [];
+  for (const entry of found) {
+    const entryFamily = entry.family === 6 ? 6 : 4;
+    // An IP literal comes back whatever the family asked for.
+    if ((family === "v4" && entryFamily !== 4) || (family === "v6" && entryFamily !== 6)) continue;
+    const ttlSeconds = byAddress?.get(entry.address);
+    answers.push(ttlSeconds === undefined ? { address: entry.address, family: entryFamily } : { address: entry.address, family: entryFamily, ttlSeconds });
+  }
+  return answers;
+}
+
+/** Address → TTL from the DNS servers' A and AAAA answers; failures are just no TTLs. */
+async function queryTtls(host: string, family: ResolveFamily): Promise<Map<string, number>> {
+  const ttls = new Map<string, number>();
+  const queries: Promise<{ address: string; ttl: number }[]>[] = [];
+  if (family !== "v6") queries.push(resolve4(host, { ttl: true }));
+  if (family !== "v4") queries.push(resolve6(host, { ttl: true }));
+  for (const result of await Promise.allSettled(queries)) {
+    if (result.status !== "fulfilled") continue;
+    for (const record of result.value) ttls.set(record.address, record.ttl);
+  }
+  return ttls;
+}
