@@ -343,7 +343,7 @@ function checkDiscoveryEndpoints(type: ClusterConfig["type"], endpoints: Localit
       locality.lbEndpoints.forEach((endpoint, e) => {
         if (isIpLiteral.safeParse(endpoint.address.address).success) return;
         const path = ["load_assignment", "endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"];
-        ctx.addIssue({ code: "custom", message: `${notAnIpAddress(endpoint.address.address)}: a STATIC cluster's endpoints are IP addresses; use type STRICT_DNS or LOGICAL_DNS to resolve names`, path });
+        ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path });
       }),
     );
   } else if (type === "LOGICAL_DNS" && (endpoints?.length !== 1 || endpoints[0]!.lbEndpoints.length !== 1)) {

@@ -354,8 +354,8 @@ describe("bad configs give one-line problems", () => {
     expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    lb_policy: MAGLEV"]]))).toEqual([
       'static_resources.clusters[0].lb_policy: unsupported value "MAGLEV" (supported: ROUND_ROBIN)',
     ]);
-    expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: STRICT_DNS"]]))).toEqual([
-      'static_resources.clusters[0].type: unsupported value "STRICT_DNS" (supported: STATIC)',
+    expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: EDS"]]))).toEqual([
+      'static_resources.clusters[0].type: unsupported value "EDS" (supported: STATIC, STRICT_DNS, LOGICAL_DNS)',
     ]);
   });
 
