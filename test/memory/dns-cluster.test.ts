@@ -8,6 +8,7 @@ import type { Server } from "../../core/server.ts";
 import type { Cluster } from "../../core/upstream/cluster.ts";
 import type { Host } from "../../core/upstream/host.ts";
 import { clustersAsText } from "../../core/admin/clusters.ts";
+import { runMain } from "../../core/main.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer, type UpstreamResponse } from "./support/http-peers.ts";
@@ -28,16 +29,20 @@ async function upstreamAt(address: string): Promise<MemoryHttpServer> {
   return upstream;
 }
 
-async function setup(type: "STRICT_DNS" | "LOGICAL_DNS", answer: string[], clusterExtra: object = {}, ttlSeconds?: number, dnsDelayMs?: number): Promise<void> {
-  runtime = new MemoryRuntime({ seed: 7, ...(dnsDelayMs ? { dnsDelayMs } : {}) });
-  runtime.setDnsAnswer(NAME, answer, ttlSeconds);
+function dnsConfig(type: "STRICT_DNS" | "LOGICAL_DNS", clusterExtra: object = {}): object {
   const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [PORT] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as {
     static_resources: { clusters: Record<string, unknown>[] };
   };
   const cluster = config.static_resources.clusters[0]!;
   Object.assign(cluster, { type, dns_lookup_family: "V4_ONLY", ...clusterExtra });
   (cluster.load_assignment as { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { address: string } } } }[] }[] }).endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address.address = NAME;
-  server = await startProxy(runtime, config, "info");
+  return config;
+}
+
+async function setup(type: "STRICT_DNS" | "LOGICAL_DNS", answer: string[], clusterExtra: object = {}, ttlSeconds?: number, dnsDelayMs?: number): Promise<void> {
+  runtime = new MemoryRuntime({ seed: 7, ...(dnsDelayMs ? { dnsDelayMs } : {}) });
+  runtime.setDnsAnswer(NAME, answer, ttlSeconds);
+  server = await startProxy(runtime, dnsConfig(type, clusterExtra), "info");
 }
 
 function cluster(): Cluster {
@@ -281,5 +286,24 @@ describe("LOGICAL_DNS", () => {
     expect(addresses()).toEqual([]);
     expect(await get()).toMatchObject({ status: 503, body: "no healthy upstream" });
     expect(counter("update_failure")).toBe(3);
+  });
+});
+
+describe("runMain", () => {
+  test("--mode validate does not resolve (as Envoy); serving does, at once", async () => {
+    const path = "/etc/polyvoy/envoy.json";
+    const validating = new MemoryRuntime({ files: { [path]: JSON.stringify(dnsConfig("STRICT_DNS")) } });
+    await runMain(validating, ["-c", path, "--mode", "validate"]);
+    expect(validating.exitCode).toBe(0);
+    expect(validating.dnsQueries.size).toBe(0);
+
+    const serving = new MemoryRuntime({ files: { [path]: JSON.stringify(dnsConfig("STRICT_DNS")) } });
+    const main = runMain(serving, ["-c", path]);
+    await serving.settle();
+    await main;
+    expect(serving.dnsQueries.get(NAME)).toBe(1);
+    serving.raise("SIGTERM");
+    await serving.settle();
+    expect(serving.exitCode).toBe(0);
   });
 });
