@@ -11,7 +11,9 @@ import { toPortError } from "./errors.ts";
  * getaddrinfo gives no TTLs. When they are asked for and `dnsTtls` is set, the A/AAAA
  * records are queried too (`resolve4`/`resolve6` with `ttl: true` ask the DNS servers
  * only, never /etc/hosts) and each address looked up takes the TTL of the same address
- * in the DNS answer; an address from /etc/hosts has none.
+ * in the DNS answer; an address from /etc/hosts has none. The addresses do not wait for
+ * the TTLs longer than TTL_WAIT_MS: with no DNS server answering, those queries time
+ * out only after seconds, and an /etc/hosts name should not wait for them.
  */
 export async function resolveWithNodeDns(
   host: string,
@@ -30,7 +32,7 @@ export async function resolveWithNodeDns(
     if (error.code === "ENOTFOUND" || error.code === "ENODATA") return [];
     throw error;
   }
-  const byAddress = ttls ? await ttls : undefined;
+  const byAddress = ttls ? await within(ttls, TTL_WAIT_MS) : undefined;
   const answers: ResolvedAddress[] = [];
   for (const entry of found) {
     const entryFamily = entry.family === 6 ? 6 : 4;
@@ -40,6 +42,19 @@ export async function resolveWithNodeDns(
     answers.push(ttlSeconds === undefined ? { address: entry.address, family: entryFamily } : { address: entry.address, family: entryFamily, ttlSeconds });
   }
   return answers;
+}
+
+const TTL_WAIT_MS = 2000;
+
+/** `work`'s result, or undefined if it takes longer than `ms`. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Address → TTL from the DNS servers' A and AAAA answers; failures are just no TTLs. */
