@@ -1,4 +1,4 @@
-import { lookup, resolve4, resolve6 } from "node:dns/promises";
+import * as dnsPromises from "node:dns/promises";
 import type { ResolvedAddress, ResolveFamily, ResolveOptions } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 
@@ -20,12 +20,14 @@ export async function resolveWithNodeDns(
   family: ResolveFamily,
   options: ResolveOptions | undefined,
   dnsTtls: boolean,
+  /** node:dns/promises (a test gives its own `lookup`). */
+  dns: NodeDns = dnsPromises,
 ): Promise<ResolvedAddress[]> {
   const wantTtl = dnsTtls && options?.ttl === true;
-  const ttls = wantTtl ? queryTtls(host, family) : undefined;
+  const ttls = wantTtl ? queryTtls(dns, host, family) : undefined;
   let found: { address: string; family: number }[];
   try {
-    found = await lookup(host, { all: true, family: family === "v4" ? 4 : family === "v6" ? 6 : 0 });
+    found = await dns.lookup(host, { all: true, family: family === "v4" ? 4 : family === "v6" ? 6 : 0 });
   } catch (err) {
     const error = toPortError(err);
     // Node reports EAI_NONAME and EAI_NODATA as ENOTFOUND: the name has no addresses.
@@ -44,6 +46,13 @@ export async function resolveWithNodeDns(
   return answers;
 }
 
+/** The parts of node:dns/promises used. */
+export interface NodeDns {
+  lookup(host: string, options: { all: true; family: 0 | 4 | 6 }): Promise<{ address: string; family: number }[]>;
+  resolve4(host: string, options: { ttl: true }): Promise<{ address: string; ttl: number }[]>;
+  resolve6(host: string, options: { ttl: true }): Promise<{ address: string; ttl: number }[]>;
+}
+
 const TTL_WAIT_MS = 2000;
 
 /** `work`'s result, or undefined if it takes longer than `ms`. */
@@ -58,11 +67,11 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 }
 
 /** Address → TTL from the DNS servers' A and AAAA answers; failures are just no TTLs. */
-async function queryTtls(host: string, family: ResolveFamily): Promise<Map<string, number>> {
+async function queryTtls(dns: NodeDns, host: string, family: ResolveFamily): Promise<Map<string, number>> {
   const ttls = new Map<string, number>();
   const queries: Promise<{ address: string; ttl: number }[]>[] = [];
-  if (family !== "v6") queries.push(resolve4(host, { ttl: true }));
-  if (family !== "v4") queries.push(resolve6(host, { ttl: true }));
+  if (family !== "v6") queries.push(dns.resolve4(host, { ttl: true }));
+  if (family !== "v4") queries.push(dns.resolve6(host, { ttl: true }));
   for (const result of await Promise.allSettled(queries)) {
     if (result.status !== "fulfilled") continue;
     for (const record of result.value) ttls.set(record.address, record.ttl);
