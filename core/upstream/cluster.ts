@@ -51,7 +51,7 @@ export class Cluster {
       const hosts = (byPriority[locality.priority] ??= []);
       for (const endpoint of locality.lbEndpoints) {
         const { address, port } = endpoint.address;
-        hosts.push(new Host(address, port, { weight: endpoint.loadBalancingWeight, priority: locality.priority }));
+        hosts.push(new Host(address, port, { hostname: endpoint.hostname, weight: endpoint.loadBalancingWeight, priority: locality.priority }));
       }
     }
     if (byPriority.length === 0) byPriority.push([]);

@@ -62,7 +62,7 @@ export class DnsResolveTarget {
     if (this.log.enabled("trace")) this.log.trace(`starting async DNS resolution for ${this.dnsAddress}`);
     this.runtime.resolve(this.dnsAddress, this.queryFamily, this.settings.respectDnsTtl ? { ttl: true } : undefined).then(
       (answers) => this.onResolved(answers),
-      (err: PortError) => this.onFailed(err),
+      (err: unknown) => this.onFailed(asPortError(err)),
     );
   }
 
@@ -142,6 +142,12 @@ export function selectFamily(answers: readonly ResolvedAddress[], family: DnsLoo
     case "ALL":
       return [...v6, ...v4];
   }
+}
+
+/** An adapter rejects with a PortError; anything else it threw is described as one. */
+function asPortError(err: unknown): PortError {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  return { code: typeof e?.code === "string" ? e.code : "EUNKNOWN", message: typeof e?.message === "string" ? e.message : String(err) };
 }
 
 function minTtlSeconds(addresses: readonly ResolvedAddress[]): number | undefined {

@@ -30,7 +30,7 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
   constructor(
     private readonly cluster: Cluster,
     runtime: Runtime,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     const settings = cluster.config.dns!;
     for (const locality of cluster.config.endpoints) {
@@ -76,6 +76,7 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
       this.cluster.stats.updateNoRebuild.inc();
       return true;
     }
+    if (this.log.enabled("debug")) this.log.debug(`DNS hosts have changed for ${target.dnsAddress}`);
     // The priority's hosts are every endpoint's of that priority, in config order.
     const all = this.endpoints.filter((e) => e.priority === endpoint.priority).flatMap((e) => e.hosts);
     this.cluster.prioritySet.updateHosts(endpoint.priority, all, added, removed);

@@ -289,6 +289,18 @@ describe("LOGICAL_DNS", () => {
   });
 });
 
+describe("STATIC", () => {
+  test("an endpoint's hostname shows in /clusters, as for DNS hosts", async () => {
+    runtime = new MemoryRuntime();
+    const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [PORT] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as {
+      static_resources: { clusters: { load_assignment: { endpoints: { lb_endpoints: { endpoint: Record<string, unknown> }[] }[] } }[] };
+    };
+    config.static_resources.clusters[0]!.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.hostname = "api.internal";
+    server = await startProxy(runtime, config);
+    expect(clustersAsText([cluster()])).toContain(`backend::127.0.0.1:${PORT}::hostname::api.internal\n`);
+  });
+});
+
 describe("runMain", () => {
   test("--mode validate does not resolve (as Envoy); serving does, at once", async () => {
     const path = "/etc/polyvoy/envoy.json";
