@@ -65,7 +65,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     useSlabs(runtime.ownSmallArrays !== true);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers });
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log);
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.startedAt = runtime.now();
@@ -190,8 +190,9 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
         throw new Error(`admin listener cannot bind to ${formatAddress(adminConfig.address)}: ${describeError(err)}`);
       }
     }
-    // Envoy's cluster warming: listeners start once every health-checked host had its first check.
-    await this.clusterManager.initialize(this.log);
+    // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
+    // first check before listeners start (Envoy's cluster warming).
+    await this.clusterManager.initialize();
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {
@@ -243,12 +244,12 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   async shutdown(): Promise<void> {
     this.clearDrainTimer();
     this.overload.stop();
+    this.clusterManager.shutdown();
     this.admin?.stop();
     for (const listener of this.listeners) listener.stopListening();
     const all = this.admin ? [...this.listeners, this.admin.listener] : this.listeners;
     const closed = Promise.all(all.map((listener) => listener.closeConnections()));
     await this.within(SHUTDOWN_GRACE_MS, closed);
-    this.clusterManager.stopHealthChecking();
     this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,
     // so an embedder's event loop can end.

@@ -91,7 +91,10 @@ export interface TcpProxyConfig {
 
 /** envoy.config.endpoint.v3.LbEndpoint */
 export interface LbEndpointConfig {
+  /** An IP literal, or for a DNS cluster the name to resolve. */
   address: SocketAddressConfig;
+  /** Endpoint.hostname, when set: /clusters shows it instead of a DNS cluster's resolved name. */
+  hostname?: string;
   /** 1 unless set (Envoy validates 1–128 when the field is present). */
   loadBalancingWeight: number;
 }
@@ -103,9 +106,27 @@ export interface LocalityLbEndpointsConfig {
   lbEndpoints: LbEndpointConfig[];
 }
 
+/** Cluster.DnsLookupFamily (AUTO: IPv6 addresses when there are any, else IPv4). */
+export type DnsLookupFamily = "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
+
+/** How a STRICT_DNS or LOGICAL_DNS cluster resolves its names (the Cluster's dns_* fields). */
+export interface DnsClusterConfig {
+  /** dns_refresh_rate (default 5 s). */
+  refreshRateMs: number;
+  /** dns_failure_refresh_rate: jittered exponential backoff after failures; absent: the refresh rate. */
+  failureRefreshRate?: { baseIntervalMs: number; maxIntervalMs: number };
+  /** respect_dns_ttl: refresh after the answer's TTL instead, where the runtime gives TTLs. */
+  respectDnsTtl: boolean;
+  lookupFamily: DnsLookupFamily;
+  /** dns_jitter: up to this much (random) added to each refresh after a success; 0 by default. */
+  jitterMs: number;
+}
+
 export interface ClusterConfig {
   name: string;
-  type: "STATIC";
+  type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+  /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
+  dns?: DnsClusterConfig;
   connectTimeoutMs: number;
   lbPolicy: "ROUND_ROBIN";
   perConnectionBufferLimitBytes: number;

@@ -15,6 +15,7 @@ import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schem
 import { healthChecks, outlierDetection } from "./health-check-schema.ts";
 import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
+import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -38,13 +39,15 @@ const isIpLiteral = z.union([z.ipv4(), z.ipv6()]);
 
 /**
  * Envoy parses listener, admin and STATIC endpoint addresses as IP literals
- * ("malformed IP address"); host names need a DNS cluster type, which we lack.
+ * ("malformed IP address"); host names need a DNS cluster type.
  */
 const ipAddress = z.string().superRefine((text, ctx) => {
-  if (!isIpLiteral.safeParse(text).success) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)` });
-  }
+  if (!isIpLiteral.safeParse(text).success) ctx.addIssue({ code: "custom", message: notAnIpAddress(text) });
 });
+
+function notAnIpAddress(text: string): string {
+  return `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`;
+}
 
 /** envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. */
 const socketAddress = z
@@ -57,6 +60,20 @@ const socketAddress = z
 
 /** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
 const address = z.strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address);
+
+/**
+ * An endpoint's address: an IP literal, or for STRICT_DNS and LOGICAL_DNS clusters a
+ * name to resolve. The cluster checks which (it knows its type).
+ */
+const endpointAddress = z
+  .strictObject({
+    socket_address: z.strictObject({
+      address: z.string().min(1),
+      port_value: z.number().int().min(0).max(65535),
+      protocol: z.enum(["TCP"]).optional(),
+    }),
+  })
+  .transform((a): SocketAddressConfig => ({ address: a.socket_address.address, port: a.socket_address.port_value }));
 
 
 // ---- Network filters ---------------------------------------------------------------
@@ -202,10 +219,14 @@ export const listenerSchema = z
 
 // ---- Clusters --------------------------------------------------------------------
 
-/** envoy.config.endpoint.v3.LbEndpoint: only `endpoint.address` (no weights, health, metadata). */
+/** envoy.config.endpoint.v3.LbEndpoint: only `endpoint.address` and `hostname` (no weights, health, metadata). */
 const lbEndpoint = z
-  .strictObject({ endpoint: z.strictObject({ address }) })
-  .transform((e): LbEndpointConfig => ({ address: e.endpoint.address, loadBalancingWeight: 1 }));
+  .strictObject({ endpoint: z.strictObject({ address: endpointAddress, hostname: z.string().optional() }) })
+  .transform((e): LbEndpointConfig => ({
+    address: e.endpoint.address,
+    loadBalancingWeight: 1,
+    ...(e.endpoint.hostname ? { hostname: e.endpoint.hostname } : {}),
+  }));
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints: no locality, priority or weight yet. */
 const localityLbEndpoints = z
@@ -280,25 +301,13 @@ const upstreamHttpProtocolOptions = z.strictObject({
 
 const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
 
-/**
- * DNS cluster types are not implemented yet: such a cluster is refused in this one line,
- * and nothing else of it is checked (its endpoints are host names, which only a STATIC
- * cluster would refuse). Remove this gate when STRICT_DNS and LOGICAL_DNS clusters exist.
- */
-const NOT_YET_SUPPORTED_CLUSTER_TYPES = new Set(["STRICT_DNS", "LOGICAL_DNS"]);
-const clusterTypeGate = z.unknown().superRefine((raw, ctx) => {
-  const type = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)["type"] : undefined;
-  if (typeof type === "string" && NOT_YET_SUPPORTED_CLUSTER_TYPES.has(type)) {
-    ctx.addIssue({ code: "custom", message: `${type} clusters are not supported yet (polyvoy has STATIC clusters only)`, path: ["type"] });
-  }
-});
-
 /** envoy.config.cluster.v3.Cluster */
 const clusterMessage = z
   .strictObject({
     name: z.string().min(1),
-    // Envoy's default discovery type is STATIC; DNS and EDS types are not implemented.
-    type: z.enum(["STATIC"]).default("STATIC"),
+    // Envoy's default discovery type is STATIC; EDS and ORIGINAL_DST are not implemented.
+    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS"]).default("STATIC"),
+    ...dnsClusterFields,
     // Envoy validates connect_timeout as `gt: {}`: zero is refused.
     connect_timeout: duration
       .refine((ms) => ms > 0, { message: "must be greater than 0s" })
@@ -316,6 +325,8 @@ const clusterMessage = z
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
   })
   .superRefine((c, ctx) => {
+    checkDiscoveryEndpoints(c.type, c.load_assignment, ctx);
+    checkDnsFields(c, ctx);
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {
       const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
@@ -331,6 +342,7 @@ const clusterMessage = z
     (c): ClusterConfig => ({
       name: c.name,
       type: c.type,
+      ...(c.type !== "STATIC" ? { dns: dnsClusterConfig(c) } : {}),
       connectTimeoutMs: c.connect_timeout,
       lbPolicy: c.lb_policy,
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
@@ -351,8 +363,26 @@ const clusterMessage = z
     }),
   );
 
-/** A cluster of a type that is not supported yet stops at the gate (its issues alone). */
-const cluster = clusterTypeGate.pipe(clusterMessage);
+const cluster = clusterMessage;
+
+/**
+ * What each discovery type makes of its endpoints' addresses: STATIC needs IP literals;
+ * LOGICAL_DNS exactly one endpoint (logical_dns_cluster.cc, Envoy's messages).
+ */
+function checkDiscoveryEndpoints(type: ClusterConfig["type"], endpoints: LocalityLbEndpointsConfig[] | undefined, ctx: z.RefinementCtx): void {
+  if (type === "STATIC") {
+    endpoints?.forEach((locality, l) =>
+      locality.lbEndpoints.forEach((endpoint, e) => {
+        if (isIpLiteral.safeParse(endpoint.address.address).success) return;
+        const path = ["load_assignment", "endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"];
+        ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path });
+      }),
+    );
+  } else if (type === "LOGICAL_DNS" && (endpoints?.length !== 1 || endpoints[0]!.lbEndpoints.length !== 1)) {
+    const message = endpoints ? "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint" : "LOGICAL_DNS clusters must have a single host";
+    ctx.addIssue({ code: "custom", message, path: endpoints ? ["load_assignment"] : [] });
+  }
+}
 
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {
   return max ? { maxRequestsPerConnection: max } : {};

@@ -42,6 +42,14 @@ export class ClusterStats {
   readonly membershipExcluded: Gauge;
   readonly membershipChange: Counter;
   readonly membershipTotal: Gauge;
+  /** Discovery's config updates (Envoy's ClusterInfo config update stats; DNS resolutions here). */
+  readonly updateAttempt: Counter;
+  readonly updateSuccess: Counter;
+  readonly updateFailure: Counter;
+  /** An update that carried no hosts at all (EDS's; never counted by DNS discovery, as in Envoy). */
+  readonly updateEmpty: Counter;
+  /** An update that changed no host: the load balancer was not rebuilt. */
+  readonly updateNoRebuild: Counter;
   /** upstream_rq_<code> and upstream_rq_<class>xx, created on first use. */
   private readonly byCode = new Map<number, Counter>();
   private readonly byClass: Counter[];
@@ -86,6 +94,11 @@ export class ClusterStats {
     this.membershipExcluded = scope.gauge("membership_excluded");
     this.membershipChange = scope.counter("membership_change");
     this.membershipTotal = scope.gauge("membership_total");
+    this.updateAttempt = scope.counter("update_attempt");
+    this.updateSuccess = scope.counter("update_success");
+    this.updateFailure = scope.counter("update_failure");
+    this.updateEmpty = scope.counter("update_empty");
+    this.updateNoRebuild = scope.counter("update_no_rebuild");
     this.byClass = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));
   }
 

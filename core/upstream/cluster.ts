@@ -15,7 +15,9 @@ import { OutlierDetector } from "./outlier-detection.ts";
 /**
  * One upstream cluster (Envoy's `ClusterImplBase` with its `ClusterInfo`): its hosts by
  * priority, the load balancer over them, circuit breakers and stats. A STATIC cluster's
- * hosts come from `load_assignment` once, here.
+ * hosts come from `load_assignment` once, here; a STRICT_DNS or LOGICAL_DNS cluster's
+ * from its discovery (strict-dns-cluster.ts, logical-dns-cluster.ts), which the cluster
+ * manager runs, into the same PrioritySet.
  */
 export class Cluster {
   readonly name: string;
@@ -43,7 +45,9 @@ export class Cluster {
       this.updateMembershipStats();
     });
     this.loadBalancer = new RoundRobinLoadBalancer(this.prioritySet);
-    this.setStaticHosts();
+    if (config.type === "STATIC") this.setStaticHosts();
+    // No hosts until the first answer: the balancer finds an empty priority 0.
+    else this.prioritySet.getOrCreateHostSet(0);
   }
 
   /**
@@ -93,7 +97,7 @@ export class Cluster {
       const hosts = (byPriority[locality.priority] ??= []);
       for (const endpoint of locality.lbEndpoints) {
         const { address, port } = endpoint.address;
-        hosts.push(new Host(address, port, { weight: endpoint.loadBalancingWeight, priority: locality.priority }));
+        hosts.push(new Host(address, port, { hostname: endpoint.hostname, weight: endpoint.loadBalancingWeight, priority: locality.priority }));
       }
     }
     if (byPriority.length === 0) byPriority.push([]);

@@ -1,10 +1,10 @@
 import { SerialAppendFile } from "./serial-append-file.ts";
-import { lookup } from "node:dns/promises";
 import { close as fsClose, open as fsOpen, write as fsWrite } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { AppendFile, Runtime } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 import { randomBytes } from "./random-bytes.ts";
+import { resolveWithNodeDns } from "./node-dns-resolver.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -16,10 +16,8 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   defer: (callback) => void setImmediate(callback),
   now: () => performance.now(),
   wallClock: () => Date.now(),
-  async resolve(host) {
-    const found = await lookup(host, { all: true });
-    return found.map((entry) => entry.address);
-  },
+  // getaddrinfo for the addresses; DNS TTLs from node:dns's own resolver (c-ares in both).
+  resolve: (host, family, options) => resolveWithNodeDns(host, family, options, true),
   readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
   openAppendFile,
   onSignal(signal, callback) {

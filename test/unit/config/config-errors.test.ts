@@ -98,18 +98,18 @@ describe("config errors say what to do", () => {
     ["a misspelt route field", (c) => void (route(c).route.timout = "1s"), [`${ROUTE}.route: \`timout\` is not a field of envoy.config.route.v3.RouteAction; did you mean \`timeout\`?`]],
     ["a misspelt socket address field", (c) => void (c.admin.address.socket_address.port = 1), ["admin.address.socket_address: `port` is not a field of envoy.config.core.v3.SocketAddress"]],
     // (a) an Envoy field polyvoy does not support yet.
-    ["an unsupported cluster field", (c) => void (cluster(c).outlier_detection = {}), [`${CLUSTER}: \`outlier_detection\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["an unsupported cluster field", (c) => void (cluster(c).upstream_bind_config = {}), [`${CLUSTER}: \`upstream_bind_config\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported bootstrap field, by its JSON name", (c) => void (c.statsSinks = []), [`config: \`stats_sinks\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported listener field", (c) => void (c.static_resources.listeners[0].listener_filters = []), [`${HTTP_LISTENER}: \`listener_filters\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported tcp_proxy field", (c) => void (c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.max_connect_attempts = 2), [`${TCP}: \`max_connect_attempts\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported enum value", (c) => void (cluster(c).lb_policy = "MAGLEV"), [`${CLUSTER}.lb_policy: MAGLEV is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN)`]],
     ["a misspelt enum value", (c) => void (cluster(c).lb_policy = "ROUND_ROBN"), [`${CLUSTER}.lb_policy: "ROUND_ROBN" is not a value of envoy.config.cluster.v3.Cluster.LbPolicy (supported: ROUND_ROBIN); did you mean \`ROUND_ROBIN\`?`]],
-    ["a DNS cluster type, in one line", (c) => {
+    ["a DNS cluster's endpoints may be host names", (c) => {
       cluster(c).type = "strict_dns";
       cluster(c).dns_lookup_family = "V4_ONLY";
       cluster(c).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = "backend.example";
-    }, [`${CLUSTER}.type: STRICT_DNS clusters are not supported yet (polyvoy has STATIC clusters only)`]],
-    ["LOGICAL_DNS likewise", (c) => void (cluster(c).type = "LOGICAL_DNS"), [`${CLUSTER}.type: LOGICAL_DNS clusters are not supported yet (polyvoy has STATIC clusters only)`]],
+    }, []],
+    ["a LOGICAL_DNS cluster of one endpoint", (c) => void (cluster(c).type = "LOGICAL_DNS"), []],
     ["a host name in a STATIC cluster", (c) => void (cluster(c).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = "backend.example"), [
       `${CLUSTER}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "backend.example" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`,
     ]],

@@ -354,8 +354,8 @@ describe("bad configs give one-line problems", () => {
     expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    lb_policy: MAGLEV"]]))).toEqual([
       'static_resources.clusters[0].lb_policy: MAGLEV is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN)',
     ]);
-    expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: STRICT_DNS"]]))).toEqual([
-      'static_resources.clusters[0].type: STRICT_DNS clusters are not supported yet (polyvoy has STATIC clusters only)',
+    expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: EDS"]]))).toEqual([
+      'static_resources.clusters[0].type: EDS is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS)',
     ]);
   });
 
