@@ -127,6 +127,36 @@ export interface HttpConnectionManagerConfig {
   maxStreamDurationMs?: number;
   /** common_http_protocol_options.max_connection_duration in ms; absent when unlimited (the default). */
   maxConnectionDurationMs?: number;
+  /** scheme_header_transformation.scheme_to_overwrite: :scheme and x-forwarded-proto set to it; absent when unset. */
+  schemeToOverwrite?: "http" | "https";
+  /** scheme_header_transformation.match_upstream: :scheme set by the upstream connection's security; absent when false (the default). */
+  schemeMatchUpstream?: true;
+  /** via: appended to the via header of requests and responses; absent when "" (the default: none). */
+  via?: string;
+  /**
+   * add_user_agent: the bootstrap's node.cluster goes in x-envoy-downstream-service-cluster
+   * and in user-agent when absent, node.id in x-envoy-downstream-service-node (Envoy's
+   * LocalInfo). Resolved from the bootstrap's node (schema.ts); absent when not enabled.
+   */
+  userAgent?: { cluster: string; nodeId: string };
+  /** preserve_external_request_id: an edge request keeps its x-request-id; absent when false (the default). */
+  preserveExternalRequestId?: true;
+  /** always_set_request_id_in_response: the response carries the request's x-request-id; absent when false (the default). */
+  alwaysSetRequestIdInResponse?: true;
+  /** strip_any_host_port ("any") or strip_matching_host_port ("matching"); absent when neither. */
+  stripPortMode?: "any" | "matching";
+  /** http_protocol_options (envoy.config.core.v3.Http1ProtocolOptions), the supported part; absent when all are at their defaults. */
+  http1?: Http1ProtocolOptionsConfig;
+}
+
+/** envoy.config.core.v3.Http1ProtocolOptions on the HCM (the downstream side). */
+export interface Http1ProtocolOptionsConfig {
+  /** accept_http_10 (default false: HTTP/1.0 gets 426). */
+  acceptHttp10: boolean;
+  /** default_host_for_http_10: the authority of an HTTP/1.0 request without Host ("" (default): none, a 400). */
+  defaultHostForHttp10: string;
+  /** header_key_format.proper_case_words: response header names written Proper-Case (default false: lowercase). */
+  properCaseHeaderKeys: boolean;
 }
 
 /** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */

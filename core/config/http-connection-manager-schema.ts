@@ -5,9 +5,9 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { EscapedSlashesAction, HttpConnectionManagerConfig, PathNormalizationConfig, UserHttpFilterConfig } from "./bootstrap.ts";
+import type { EscapedSlashesAction, Http1ProtocolOptionsConfig, HttpConnectionManagerConfig, PathNormalizationConfig, UserHttpFilterConfig } from "./bootstrap.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";
-import { durationMs, uint32 } from "./proto-schema.ts";
+import { durationMs, headerValue, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
@@ -115,6 +115,36 @@ const commonHttpProtocolOptions = z.strictObject({
   max_connection_duration: durationMs.default(0),
 });
 
+/**
+ * envoy.config.core.v3.Http1ProtocolOptions: accept_http_10, default_host_for_http_10 and
+ * header_key_format (proper_case_words only; stateful_formatter is an extension).
+ */
+const http1ProtocolOptions = z
+  .strictObject({
+    accept_http_10: z.boolean().default(false),
+    default_host_for_http_10: z.string().default(""),
+    header_key_format: z.strictObject({ proper_case_words: z.strictObject({}).optional() }).optional(),
+  })
+  .transform(
+    (o): Http1ProtocolOptionsConfig => ({
+      acceptHttp10: o.accept_http_10,
+      // The proto: "a no-op if accept_http_10 is not true".
+      defaultHostForHttp10: o.default_host_for_http_10,
+      properCaseHeaderKeys: o.header_key_format?.proper_case_words !== undefined,
+    }),
+  );
+
+function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
+  return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys;
+}
+
+/** HttpConnectionManager.scheme_header_transformation (SchemeHeaderTransformation). */
+const schemeHeaderTransformation = z.strictObject({
+  // Envoy: string in: ["http", "https"].
+  scheme_to_overwrite: z.enum(["http", "https"]).optional(),
+  match_upstream: z.boolean().default(false),
+});
+
 /** normalize_path, merge_slashes and path_with_escaped_slashes_action, or undefined when all are Envoy's defaults (no per-request work). */
 function pathNormalization(normalizePath: boolean, mergeSlashes: boolean, escaped: string): PathNormalizationConfig | undefined {
   // IMPLEMENTATION_SPECIFIC_DEFAULT: Envoy's runtime default is KEEP_UNCHANGED.
@@ -161,6 +191,21 @@ export const httpConnectionManager = z
     path_with_escaped_slashes_action: z
       .enum(["IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT", "UNESCAPE_AND_FORWARD"])
       .default("IMPLEMENTATION_SPECIFIC_DEFAULT"),
+    scheme_header_transformation: schemeHeaderTransformation.optional(),
+    // Envoy: well_known_regex HTTP_HEADER_VALUE, not strict.
+    via: headerValue.default(""),
+    add_user_agent: z.boolean().default(false),
+    preserve_external_request_id: z.boolean().default(false),
+    always_set_request_id_in_response: z.boolean().default(false),
+    // oneof strip_port_mode; strip_matching_host_port is a plain bool, strip_any_host_port too.
+    strip_matching_host_port: z.boolean().default(false),
+    strip_any_host_port: z.boolean().default(false),
+    http_protocol_options: http1ProtocolOptions.prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    if (c.strip_matching_host_port && c.strip_any_host_port) {
+      ctx.addIssue({ code: "custom", message: "only one of strip_matching_host_port, strip_any_host_port may be set", path: ["strip_any_host_port"] });
+    }
   })
   .transform(
     (c): HttpConnectionManagerConfig => ({
@@ -188,6 +233,15 @@ export const httpConnectionManager = z
       ...optional("maxConnectionDurationMs", c.common_http_protocol_options.max_connection_duration || undefined),
       ...optional("maxStreamDurationMs", c.common_http_protocol_options.max_stream_duration || undefined),
       ...optional("maxRequestsPerConnection", c.common_http_protocol_options.max_requests_per_connection || undefined),
+      ...optional("schemeToOverwrite", c.scheme_header_transformation?.scheme_to_overwrite),
+      ...optional("schemeMatchUpstream", c.scheme_header_transformation?.match_upstream || undefined),
+      ...optional("via", c.via || undefined),
+      // Envoy's user agent is the local node's cluster: schema.ts fills it in from the bootstrap's node.
+      ...optional("userAgent", c.add_user_agent ? { cluster: "", nodeId: "" } : undefined),
+      ...optional("preserveExternalRequestId", c.preserve_external_request_id || undefined),
+      ...optional("alwaysSetRequestIdInResponse", c.always_set_request_id_in_response || undefined),
+      ...optional("stripPortMode", c.strip_any_host_port ? ("any" as const) : c.strip_matching_host_port ? ("matching" as const) : undefined),
+      ...optional("http1", isDefaultHttp1(c.http_protocol_options) ? undefined : c.http_protocol_options),
       ...optional("headersWithUnderscoresAction", c.common_http_protocol_options.headers_with_underscores_action === "ALLOW" ? undefined : c.common_http_protocol_options.headers_with_underscores_action),
     }),
   );

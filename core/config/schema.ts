@@ -335,6 +335,23 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
     if (b.node !== undefined) bootstrap.node = b.node;
+    resolveUserAgents(bootstrap);
     if (b.admin?.address !== undefined) bootstrap.admin = { address: b.admin.address };
     return bootstrap;
   });
+
+/**
+ * add_user_agent: Envoy's user agent is the local node's cluster (LocalInfo::clusterName,
+ * http_connection_manager config.cc), and x-envoy-downstream-service-node its node id.
+ */
+function resolveUserAgents(bootstrap: Bootstrap): void {
+  const cluster = bootstrap.node?.cluster ?? "";
+  const nodeId = bootstrap.node?.id ?? "";
+  for (const listener of bootstrap.listeners) {
+    for (const chain of listener.filterChains) {
+      for (const filter of chain.filters) {
+        if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
+      }
+    }
+  }
+}

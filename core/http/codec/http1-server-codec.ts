@@ -13,6 +13,10 @@ import { StreamEncoderImpl } from "./stream-encoder.ts";
 export interface ServerCodecLimits {
   maxRequestHeadersBytes: number;
   maxHeadersCount: number;
+  /** Http1ProtocolOptions.header_key_format.proper_case_words: response header names in Proper-Case. */
+  properCaseHeaderKeys?: boolean;
+  /** Http1ProtocolOptions.accept_http_10: an HTTP/1.0 request is answered with an HTTP/1.0 status line. */
+  acceptHttp10?: boolean;
 }
 
 /**
@@ -57,7 +61,7 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
   ) {
     super(limits.maxRequestHeadersBytes, limits.maxHeadersCount, NO_REQUEST);
     this.parser = new LlhttpParser(PARSER_REQUEST, this);
-    this.responseEncoder = new ResponseEncoderImpl(sink, this);
+    this.responseEncoder = new ResponseEncoderImpl(sink, this, limits.properCaseHeaderKeys ?? false, limits.acceptHttp10 ?? false);
   }
 
   protected newHead(): RequestHeaders {
@@ -338,6 +342,8 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
   constructor(
     sink: ByteSink,
     private readonly connection: Http1ServerCodec,
+    private readonly properCase: boolean,
+    private readonly supportsHttp10: boolean,
   ) {
     super(sink);
   }
@@ -361,7 +367,7 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
     const status = response.status;
     if (status >= 100 && status < 200 && status !== 101) {
       // Interim: no framing, and the response goes on.
-      writeEncoded(this.sink, headEncoder(statusLine(status), response));
+      writeEncoded(this.sink, headEncoder(statusLine(status, this.http10 && this.supportsHttp10), response, undefined, undefined, this.properCase));
       return;
     }
     this.startedResponse = true;
@@ -384,7 +390,7 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
       // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.
       else if (this.http10) extra.push("connection", "keep-alive");
     }
-    writeEncoded(this.sink, headEncoder(statusLine(status), response, extra));
+    writeEncoded(this.sink, headEncoder(statusLine(status, this.http10 && this.supportsHttp10), response, extra, undefined, this.properCase));
     if (endStream) this.endEncode();
   }
 

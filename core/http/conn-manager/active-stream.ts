@@ -12,6 +12,7 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./proxy-headers.ts";
 import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-with-underscores.ts";
 import { applyPathRules } from "./path-normalization.ts";
+import { stripPortFromHost } from "./host-normalization.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
@@ -85,9 +86,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (config.headersWithUnderscoresAction !== undefined && !checkHeadersWithUnderscores(headers, config.headersWithUnderscoresAction, this.cm.stats)) {
       return this.cm.onCodecError({ status: 400, details: UNEXPECTED_UNDERSCORE, reason: "header name contains underscores" });
     }
-    // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
-    if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (headers.protocol === "HTTP/1.0") {
+      // Envoy rejects HTTP/1.0 unless http_protocol_options.accept_http_10: 426.
+      if (!config.http1?.acceptHttp10) return this.sendLocalReply(426, "Upgrade Required", "low_version");
+      // Host is optional in HTTP/1.0; default_host_for_http_10 stands in for it (Envoy's codec_impl.cc).
+      if (!headers.authority && config.http1?.defaultHostForHttp10) headers.authority = config.http1.defaultHostForHttp10;
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (so is an HTTP/1.0 one: routing needs it).
     if (!headers.authority) return this.sendLocalReply(400, "Bad Request", "missing_host_header");
     // CONNECT tunnels need upgrade_configs "CONNECT" (Envoy refuses them otherwise).
     if (headers.method === "CONNECT") {
@@ -103,6 +108,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     mutateRequestHeaders(headers, this.cm, this.upgrade);
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
     if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
+    if (config.stripPortMode !== undefined) stripPortFromHost(headers, config.stripPortMode === "any" ? undefined : this.cm.connection.localAddress?.port);
     if (endStream) this.onRequestEnd();
     // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
     if (headers.get("expect")?.toLowerCase() === "100-continue") {
@@ -112,6 +118,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.route = this.cm.routeTable.route(headers);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
+    // scheme_header_transformation.match_upstream (Envoy's router, FilterUtility::setUpstreamScheme):
+    // the scheme of the upstream connection, always plaintext here (no upstream TLS yet).
+    if (config.schemeMatchUpstream && this.route?.route.action.type === "route") headers.scheme = "http";
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     this.armTimers();
     super.decodeHeaders(headers, endStream);
