@@ -95,4 +95,6 @@ export interface AccessLogContext {
 
   /** %ROUTE_NAME% */
   readonly routeName: string | undefined;
+  /** The route's metadata.filter_metadata, by namespace. %METADATA(ROUTE:NAMESPACE:KEY)% */
+  readonly routeMetadata?: Readonly<Record<string, Record<string, unknown>>> | undefined;
 }

@@ -200,8 +200,15 @@ export interface AdminRequestHandler {
 export interface HeaderValueOption {
   /** Lowercased; never a pseudo-header or host (Envoy refuses those). */
   key: string;
-  /** A literal (%%-escapes already resolved; %COMMAND% formatting is refused at load). */
+  /** The value: a literal (%%-escapes resolved) unless `format` is present, then the text as written. */
   value: string;
+  /**
+   * Present (true) when the value has %COMMAND% operators (Envoy's substitution format,
+   * the access log's: core/access-log/format.ts), rendered per request; absent for a
+   * literal. Config stays plain data (bun loads it in a worker and posts it over), so the
+   * compiled parts live in custom-headers.ts.
+   */
+  formatted?: true;
   /** Envoy's append_action; `append: false` in older configs means OVERWRITE_IF_EXISTS_OR_ADD. */
   appendAction: "APPEND_IF_EXISTS_OR_ADD" | "ADD_IF_ABSENT" | "OVERWRITE_IF_EXISTS_OR_ADD" | "OVERWRITE_IF_EXISTS";
   /** Envoy skips an entry whose value is empty unless keep_empty_value is set. */
@@ -248,6 +255,8 @@ export interface RouteConfig extends HeaderMutations {
   name: string;
   match: RouteMatchConfig;
   action: RouteAction;
+  /** metadata.filter_metadata, by filter namespace (%METADATA(ROUTE:…)%). Absent when none. */
+  metadata?: Record<string, Record<string, unknown>>;
   /**
    * typed_per_filter_config: per-route config by HTTP filter name, each already validated
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
@@ -264,6 +273,13 @@ export interface RouteMatchConfig {
   caseSensitive: boolean;
   headers: HeaderMatcherConfig[];
   queryParameters: QueryParameterMatcherConfig[];
+  /** grpc: {} — only gRPC requests (content-type application/grpc or application/grpc+…). Absent when not set. */
+  grpc?: true;
+  /**
+   * runtime_fraction's default_value as numerator/denominator: the route matches that
+   * fraction of requests (drawn with the runtime's random()). Absent when not set.
+   */
+  runtimeFraction?: { numerator: number; denominator: number };
 }
 
 /**
@@ -300,9 +316,17 @@ export type RouteAction =
   | { type: "direct_response"; directResponse: DirectResponseAction };
 
 export interface ForwardAction {
-  /** One of cluster or weightedClusters. */
+  /** One of cluster, clusterHeader or weightedClusters. */
   cluster?: string;
+  /** cluster_header: the cluster named by this request header (lowercased). */
+  clusterHeader?: string;
   weightedClusters?: { name: string; weight: number }[];
+  /** cluster_not_found_response_code: 404 (NOT_FOUND) or 500 (INTERNAL_SERVER_ERROR); absent for 503 (SERVICE_UNAVAILABLE, the default). */
+  clusterNotFoundResponseCode?: 404 | 500;
+  /** host_rewrite_header: the upstream Host is this request header's value when it has one (lowercased name). */
+  hostRewriteHeader?: string;
+  /** host_rewrite_path_regex: the upstream Host is the path (no query) with every match substituted. */
+  hostRewritePathRegex?: { pattern: string; substitution: string };
   prefixRewrite?: string;
   regexRewrite?: { pattern: string; substitution: string };
   hostRewriteLiteral?: string;

@@ -16,6 +16,7 @@ import { stripPortFromHost } from "./host-normalization.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
+import type { AccessLogContext } from "../../access-log/context.ts";
 
 /**
  * One request/response exchange on a downstream connection (Envoy's
@@ -267,20 +268,31 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private writeAccessLogs(): void {
     const loggers = this.cm.accessLoggers;
     if (loggers.length === 0) return;
+    const context = this.formatterContext(this.sentResponseHeaders, this.sentResponseTrailers);
+    for (const logger of loggers) logger.log(context);
+  }
+
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext {
+    return this.formatterContext(response, undefined);
+  }
+
+  /** The stream as the access-log formatter sees it now (%START_TIME%, %DURATION% as of this moment). */
+  private formatterContext(response: ResponseHeaders | undefined, trailers: HeaderMap | undefined): StreamAccessLogContext {
     const connection = this.cm.connection;
     const runtime = this.cm.server.runtime;
-    this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
-    const context = new StreamAccessLogContext(
+    // Once: a header value and the access log line agree on %START_TIME%.
+    if (this.streamInfo.startWallClock === 0) this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
+    return new StreamAccessLogContext(
       this.streamInfo,
       this.requestHeaders,
-      this.sentResponseHeaders,
-      this.sentResponseTrailers,
+      response,
+      trailers,
       connection.remoteAddress,
       connection.localAddress,
-      this.cm.connection.id,
-      this.cm.server.runtime.now() - this.streamInfo.startTime,
+      connection.id,
+      runtime.now() - this.streamInfo.startTime,
+      this.route?.route.metadata,
     );
-    for (const logger of loggers) logger.log(context);
   }
 
   trace(kind: TraceEventKind, detail?: string): void {

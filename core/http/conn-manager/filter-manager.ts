@@ -57,6 +57,7 @@ import { ResponseHeaders, type RequestHeaders } from "../message.ts";
 import type { RouteMatch } from "../route/route-table.ts";
 import type { StreamInfo } from "../stream-info.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
+import type { AccessLogContext } from "../../access-log/context.ts";
 
 /** What the filter manager needs from its stream (Envoy's `FilterManagerCallbacks`; ActiveStream implements it). */
 export interface FilterManagerCallbacks {
@@ -66,6 +67,8 @@ export interface FilterManagerCallbacks {
   readonly routeConfig: RouteConfiguration;
   readonly traced: boolean;
   trace(kind: TraceEventKind, detail?: string): void;
+  /** The stream for the access-log formatter (route header values with %COMMAND% operators). */
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext;
   /** The response, past the encoder filters, to the codec. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
@@ -139,6 +142,9 @@ abstract class ActiveStreamFilterBase {
   }
   trace(kind: TraceEventKind, detail?: string): void {
     this.parent.callbacks.trace(kind, detail);
+  }
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext {
+    return this.parent.callbacks.headerFormatterContext(response);
   }
 
   mostSpecificPerFilterConfig<T = unknown>(): T | undefined {

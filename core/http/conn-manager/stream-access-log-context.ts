@@ -18,6 +18,7 @@ export class StreamAccessLogContext implements AccessLogContext {
     readonly downstreamLocalAddress: SocketAddress | undefined,
     readonly connectionId: number,
     readonly durationMs: number,
+    readonly routeMetadata: Readonly<Record<string, Record<string, unknown>>> | undefined,
   ) {}
 
   get startWallClock(): number {

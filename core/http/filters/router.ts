@@ -20,7 +20,7 @@ import {
 import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
-import { rewritePath } from "./path-rewrite.ts";
+import { rewriteHost, rewritePath } from "./path-rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
@@ -122,11 +122,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return FilterHeadersStatus.StopIteration;
     }
     this.action = action.route;
-    const clusterName = this.pickCluster(action.route);
+    const clusterName = this.pickCluster(action.route, headers);
     const cluster = this.server.clusterManager.get(clusterName);
     callbacks.streamInfo.upstreamCluster = clusterName;
     if (!cluster) {
-      callbacks.sendLocalReply(503, "", "cluster_not_found", "NC");
+      // Envoy's router: cluster_not_found_response_code (503 unless set), no body, flag NC.
+      callbacks.sendLocalReply(action.route.clusterNotFoundResponseCode ?? 503, "", "cluster_not_found", "NC");
       return FilterHeadersStatus.StopIteration;
     }
     this.cluster = cluster;
@@ -296,7 +297,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.cluster?.stats.countResponse(headers.status);
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     const match = this.callbacks.route;
-    if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig);
+    if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks, headers);
     if (endStream) this.finish();
     this.callbacks.encodeHeaders(headers, endStream);
   }
@@ -387,8 +388,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.timer?.disable();
   }
 
-  private pickCluster(action: ForwardAction): string {
+  private pickCluster(action: ForwardAction, headers: RequestHeaders): string {
     if (action.cluster !== undefined) return action.cluster;
+    // cluster_header: the header's first value names the cluster; absent, it names none (Envoy's RouteEntryImplBase::clusterEntry).
+    if (action.clusterHeader !== undefined) return headers.get(action.clusterHeader) ?? "";
     const clusters = action.weightedClusters ?? [];
     const total = clusters.reduce((sum, c) => sum + c.weight, 0);
     let pick = this.server.runtime.random() * total;
@@ -399,18 +402,24 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     return clusters[clusters.length - 1]?.name ?? "";
   }
 
-  /** The request as the upstream sees it: rewrites, route header mutations, Envoy's x-envoy-* hints. */
+  /**
+   * The request as the upstream sees it, in Envoy's order (RouteEntryImplBase::finalizeRequestHeaders):
+   * the route's header mutations, then the host rewrite (so host_rewrite_header sees
+   * headers they added), then the path rewrite (so host_rewrite_path_regex reads the
+   * path as it came).
+   */
   private buildUpstreamHeaders(headers: RequestHeaders, action: ForwardAction): RequestHeaders {
     const match = this.callbacks.route!;
+    // Set before the route's mutations, which may remove it (Envoy's finalTimeout runs first too).
+    if (action.timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeoutMs));
+    applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks);
+    const host = rewriteHost(headers, action);
+    if (host) headers.authority = host;
     const rewritten = rewritePath(headers.path, match.route.match, action);
     if (rewritten !== headers.path) {
       headers.set("x-envoy-original-path", headers.path);
       headers.path = rewritten;
     }
-    // auto_host_rewrite applies to DNS clusters only (Envoy docs); STATIC hosts have no name to use.
-    if (action.hostRewriteLiteral !== undefined) headers.authority = action.hostRewriteLiteral;
-    if (action.timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeoutMs));
-    applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig);
     return headers;
   }
 
@@ -423,7 +432,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private localReplyWithRouteHeaders(status: number, body: string, details: string, extra: [string, string][] = []): void {
     const headers = new HeaderMap();
     for (const [name, value] of extra) headers.add(name, value);
-    applyResponseHeaderMutations(headers, this.callbacks.route!, this.callbacks.routeConfig);
+    applyResponseHeaderMutations(headers, this.callbacks.route!, this.callbacks.routeConfig, this.callbacks, undefined);
     this.callbacks.sendLocalReply(status, body, details, undefined, headers.entries());
   }
 }
