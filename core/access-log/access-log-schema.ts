@@ -2,7 +2,7 @@
  * `access_log` (envoy.config.accesslog.v3.AccessLog) on the HTTP connection manager and
  * tcp_proxy: the file, stdout and stderr loggers with their formats. Every format is
  * compiled here once so that an unknown command operator is a config error at its path.
- * Access log filters (`filter`) are not supported yet.
+ * `filter` (filter-schema.ts) decides which streams are logged.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -11,6 +11,7 @@ import { dataSource } from "../config/data-source-schema.ts";
 import { oneOf } from "../config/proto-schema.ts";
 import { utf8ByteString } from "./byte-string.ts";
 import { compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
+import { accessLogFilter } from "./filter-schema.ts";
 
 const FILE_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const STDOUT_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
@@ -166,14 +167,10 @@ function accessLoggerType(name: string, typeUrl: string | undefined): AccessLogg
 const accessLog = z
   .strictObject({
     name: z.string().default(""),
-    filter: z.unknown().optional(),
+    filter: accessLogFilter.optional(),
     typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
   })
   .transform((log, ctx): AccessLogConfig => {
-    if (log.filter !== undefined) {
-      ctx.addIssue({ code: "custom", message: "access log filters are not supported yet", path: ["filter"] });
-      return z.NEVER;
-    }
     const { "@type": typeUrl, ...fields } = log.typed_config ?? {};
     const type = accessLoggerType(log.name, typeUrl);
     if (type === undefined) {
@@ -194,7 +191,9 @@ const accessLog = z
       ctx.addIssue({ code: "custom", message: err.message, path: ["typed_config"] });
       return z.NEVER;
     }
-    return { name: log.name, type, path: config.data.path, format: config.data.format };
+    const logger: AccessLogConfig = { name: log.name, type, path: config.data.path, format: config.data.format };
+    if (log.filter !== undefined) logger.filter = log.filter;
+    return logger;
   });
 
 /** The `access_log` field: loggers in order. */

@@ -370,7 +370,22 @@ export interface AccessLogConfig {
   type: "envoy.access_loggers.file" | "envoy.access_loggers.stdout" | "envoy.access_loggers.stderr";
   path: string;
   format: AccessLogFormatConfig;
+  /** `filter`: only streams it admits are logged; absent: every one. */
+  filter?: AccessLogFilterConfig;
 }
+
+/**
+ * envoy.config.accesslog.v3.AccessLogFilter (core/access-log/filter.ts evaluates it).
+ * Comparison values are runtime_key's default_value (no runtime layer).
+ */
+export type AccessLogFilterConfig =
+  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number }
+  | { type: "not_health_check" }
+  /** Empty `flags`: any flag at all. */
+  | { type: "response_flag"; flags: string[] }
+  | { type: "header"; header: HeaderMatcherConfig }
+  | { type: "runtime"; numerator: number; denominator: number; useIndependentRandomness: boolean }
+  | { type: "and" | "or"; filters: AccessLogFilterConfig[] };
 
 /**
  * A validated format (core/access-log/format.ts compiles it). Every string in it is a
