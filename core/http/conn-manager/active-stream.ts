@@ -45,6 +45,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   readonly id: number;
   /** Set at the headers when the connection is traced and the path passes the trace's filter. */
   traced = false;
+  /** The request's head reached the stream (false for a local reply to bytes that never made a request). */
+  private requestHeadersDecoded = false;
   /** What went downstream, for access logs. */
   private sentResponseHeaders: ResponseHeaders | undefined;
   private sentResponseTrailers: HeaderMap | undefined;
@@ -75,6 +77,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   override decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
     this.requestHeaders = headers;
+    this.requestHeadersDecoded = true;
     this.touch();
     const tracer = this.cm.connection.trace;
     if (tracer?.on && tracer.admitPath(headers.path)) {
@@ -284,7 +287,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (this.streamInfo.startWallClock === 0) this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
     return new StreamAccessLogContext(
       this.streamInfo,
-      this.requestHeaders,
+      // A request that never parsed has no method or path to log (Envoy prints "-").
+      this.requestHeadersDecoded ? this.requestHeaders : undefined,
+      this.requestHeaders.protocol,
       response,
       trailers,
       connection.remoteAddress,

@@ -11,7 +11,9 @@ import type { HeaderMap } from "../header-map.ts";
 export class StreamAccessLogContext implements AccessLogContext {
   constructor(
     private readonly info: StreamInfo,
-    private readonly request: RequestHeaders,
+    /** Undefined when no request head was parsed. */
+    private readonly request: RequestHeaders | undefined,
+    readonly protocol: string,
     private readonly response: ResponseHeaders | undefined,
     private readonly trailers: HeaderMap | undefined,
     readonly downstreamRemoteAddress: SocketAddress | undefined,
@@ -29,7 +31,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   }
   requestHeader(name: string): string | undefined {
     // Envoy logs the first value of a repeated field.
-    return name.startsWith(":") || name === "host" ? this.request.header(name) : this.request.get(name);
+    const request = this.request;
+    if (request === undefined) return undefined;
+    return name.startsWith(":") || name === "host" ? request.header(name) : request.get(name);
   }
   responseHeader(name: string): string | undefined {
     if (!this.response) return undefined;
@@ -37,9 +41,6 @@ export class StreamAccessLogContext implements AccessLogContext {
   }
   responseTrailer(name: string): string | undefined {
     return this.trailers?.get(name);
-  }
-  get protocol(): string {
-    return this.request.protocol;
   }
   get responseCode(): number {
     return this.info.responseCode;

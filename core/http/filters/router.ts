@@ -272,6 +272,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const body = transportFailureReason ? `${RESET_BEFORE_HEADERS}${text}, transport failure reason: ${transportFailureReason}` : `${RESET_BEFORE_HEADERS}${text}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
     const overflow = reason === StreamResetReason.Overflow;
+    this.chargeUpstreamAbort(503);
     this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), overflow ? [["x-envoy-overloaded", "true"]] : undefined);
   }
 
@@ -380,8 +381,24 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // Envoy's onUpstreamAbort once the response started: the details say why it was cut.
       this.callbacks.streamInfo.responseCodeDetails = "upstream_response_timeout";
       this.callbacks.resetStream();
-    } else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", CoreResponseFlag.UpstreamRequestTimeout);
+    } else {
+      this.chargeUpstreamAbort(504);
+      this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", CoreResponseFlag.UpstreamRequestTimeout);
+    }
     this.done = true;
+  }
+
+  /**
+   * Envoy's Filter::chargeUpstreamAbort: a request the upstream never answered (connect
+   * failure, reset, overflow, timeout) counts as the cluster's response with the local
+   * reply's code — upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed — as an
+   * answered one does (CodeStatsImpl::chargeBasicResponseStat).
+   */
+  private chargeUpstreamAbort(code: number): void {
+    const stats = this.cluster?.stats;
+    if (stats === undefined) return;
+    stats.countResponse(code);
+    stats.upstreamRqCompleted.inc();
   }
 
   private clearTimeout(): void {

@@ -73,7 +73,7 @@ describe("access log filters (Envoy's access_log_impl.cc)", () => {
 
   test("and, or, not_health_check", () => {
     const error = { type: "status_code", op: "GE", value: 500 } as const;
-    const flagged = { type: "response_flag", flags: [] } as const;
+    const flagged: AccessLogFilterConfig = { type: "response_flag", flags: [] };
     expect(filter({ type: "and", filters: [error, flagged] })(stream({ responseCode: 503 }))).toBe(false);
     expect(filter({ type: "and", filters: [error, flagged] })(stream({ responseCode: 503, responseFlags: ["UF"] }))).toBe(true);
     expect(filter({ type: "or", filters: [error, flagged] })(stream({ responseCode: 200, responseFlags: ["NR"] }))).toBe(true);
