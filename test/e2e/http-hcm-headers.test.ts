@@ -199,3 +199,33 @@ describe.each(RUNTIMES)("HCM header options on %s", (runtime) => {
     expect((await get(ports.b, "example.com")).head).toMatch(/\r\nx-custom-header: 1\r\n/);
   });
 });
+
+describe.each(RUNTIMES)("an h2c upgrade on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let proxy: ProxyProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    echo = await httpUpstream();
+    port = await freePort();
+    proxy = await ProxyProcess.start(runtime, httpProxyConfig({ listenPort: port, clusters: { echo: [echo.port] }, routes: [{ match: { prefix: "/" }, cluster: "echo" }] }));
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await echo?.close();
+  });
+
+  test("served as HTTP/1.1 without its upgrade fields (as curl --http2 sends it), and a pipelined request after it too", async () => {
+    const h2c = "GET /first HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, x-hop\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nX-Hop: 1\r\n\r\n";
+    const { text } = await rawExchange(port, `${h2c}GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 3000);
+    const responses = parseResponses(text);
+    expect(responses.map((r) => r.status)).toEqual([200, 200]);
+    const first = JSON.parse(responses[0]!.body) as { url: string; headers: Record<string, string> };
+    expect(first.url).toBe("/first");
+    expect(first.headers["upgrade"]).toBeUndefined();
+    expect(first.headers["http2-settings"]).toBeUndefined();
+    expect(first.headers["x-hop"]).toBeUndefined();
+    expect((JSON.parse(responses[1]!.body) as { url: string }).url).toBe("/second");
+  });
+});

@@ -43,6 +43,8 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
   private resumeRequested = false;
   /** @internal The parser stopped at an Upgrade or CONNECT head: what the client sends next is raw bytes. */
   upgraded = false;
+  /** The current request's h2c upgrade was declined: llhttp's upgrade pause after it is passed over. */
+  private upgradeDeclined = false;
   /** @internal The upgrade was answered with something other than 101 (or a 2xx to CONNECT): no tunnel; the raw bytes are dropped. */
   upgradeRefused = false;
   /** Set when a request is well-formed for llhttp but not for HTTP semantics: Envoy's local reply for it. */
@@ -127,6 +129,15 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
         // a local reply to a request without a body: go straight on to the next request.
         this.resumeRequested = false;
         this.nextRequest();
+        if (rest.byteLength === 0) return;
+        data = rest;
+        continue;
+      }
+      if (errno === HPE_PAUSED_UPGRADE && this.upgradeDeclined) {
+        // An h2c upgrade served as HTTP/1.1: llhttp still took it for one; what follows is the next request.
+        this.upgradeDeclined = false;
+        this.parser.resumeAfterUpgrade();
+        const rest = data.subarray(this.parser.stoppedAt);
         if (rest.byteLength === 0) return;
         data = rest;
         continue;
@@ -240,6 +251,13 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
     this.keepAlive = shouldKeepAlive;
     // Fields after this point are trailers.
     this.startTrailers();
+    // Envoy's codec ignores an h2c upgrade (HTTP/2 over cleartext is not offered): the
+    // upgrade fields go and the request is served as HTTP/1.1 (codec_impl.cc, onHeadersCompleteImpl).
+    if (upgrade && method !== "CONNECT" && isH2cUpgrade(request)) {
+      stripH2cUpgrade(request);
+      upgrade = false;
+      this.upgradeDeclined = true;
+    }
     this.decoder = this.callbacks.newStream(this.responseEncoder, request);
     if (upgrade) {
       // Upgrade or CONNECT: the stream goes on as raw bytes, without an end here.
@@ -398,6 +416,28 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
     this.startedResponse = false;
     this.connection.onResponseComplete();
   }
+}
+
+/** `Upgrade: h2c` exactly (case aside), as Envoy's test: a list of protocols is an upgrade like any other. */
+function isH2cUpgrade(request: RequestHeaders): boolean {
+  return request.count("upgrade") === 1 && request.get("upgrade")!.toLowerCase() === "h2c";
+}
+
+/**
+ * Upgrade and HTTP2-Settings go, and their tokens leave Connection (dropped when nothing
+ * is left); Envoy joins the remaining tokens with ",".
+ */
+function stripH2cUpgrade(request: RequestHeaders): void {
+  request.remove("upgrade");
+  request.remove("http2-settings");
+  const connection = request.getJoined("connection", ",");
+  if (connection === undefined) return;
+  const kept = connection
+    .split(",")
+    .map((token) => token.trim())
+    .filter((token) => token !== "" && !/^(upgrade|http2-settings)$/i.test(token));
+  if (kept.length === 0) request.remove("connection");
+  else request.set("connection", kept.join(","));
 }
 
 /** The head between requests (never added to: each request's begins fresh). */
