@@ -90,8 +90,8 @@ const textFormatSource = z
     return decoded.data;
   });
 
-/** envoy.config.core.v3.SubstitutionFormatString */
-const substitutionFormatString = z
+/** envoy.config.core.v3.SubstitutionFormatString's fields. */
+const substitutionFormatFields = z
   .strictObject({
     text_format: formatString.optional(),
     json_format: jsonFormat.optional(),
@@ -104,21 +104,35 @@ const substitutionFormatString = z
       .refine((list) => list.length === 0, { message: "formatter extensions are not supported" })
       .optional(),
     json_format_options: z.strictObject({ sort_properties: z.boolean().default(false) }).optional(),
-  })
-  .transform((f, ctx): AccessLogFormatConfig => {
-    const key = oneOf(f, ["text_format", "json_format", "text_format_source"] as const, ctx, true);
-    if (key === undefined) return z.NEVER;
-    if (key === "json_format") {
-      return {
-        type: "json",
-        json: f.json_format!,
-        typed: true,
-        omitEmptyValues: f.omit_empty_values,
-        sortProperties: f.json_format_options?.sort_properties ?? false,
-      };
-    }
-    return { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
   });
+
+function toFormat(f: z.output<typeof substitutionFormatFields>, ctx: z.RefinementCtx): AccessLogFormatConfig {
+  const key = oneOf(f, ["text_format", "json_format", "text_format_source"] as const, ctx, true);
+  if (key === undefined) return z.NEVER;
+  if (key === "json_format") {
+    return {
+      type: "json",
+      json: f.json_format!,
+      typed: true,
+      omitEmptyValues: f.omit_empty_values,
+      sortProperties: f.json_format_options?.sort_properties ?? false,
+    };
+  }
+  return { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
+}
+
+/** envoy.config.core.v3.SubstitutionFormatString */
+const substitutionFormatString = substitutionFormatFields.transform(toFormat);
+
+/**
+ * A SubstitutionFormatString as a local reply's body format (local_reply.cc, BodyFormatter):
+ * the format, and the content type — content_type if set, else application/json for
+ * json_format and text/plain otherwise.
+ */
+export const bodyFormat = substitutionFormatFields.transform((f, ctx): { format: AccessLogFormatConfig; contentType: string } => {
+  const format = toFormat(f, ctx);
+  return { format, contentType: f.content_type || (format.type === "json" ? "application/json" : "text/plain") };
+});
 
 /** envoy.extensions.access_loggers.file.v3.FileAccessLog */
 const fileAccessLog = z

@@ -149,6 +149,8 @@ const OPERATORS: Record<string, OperatorKind> = {
   ROUTE_NAME: field((ctx) => nonEmpty(ctx.routeName)),
   // Envoy's stream id is the request id (x-request-id) for HTTP streams.
   STREAM_ID: field((ctx) => ctx.requestHeader("x-request-id")),
+  // The body as it is (empty included: a value, not unset), for local_reply_config's body_format.
+  LOCAL_REPLY_BODY: field((ctx) => ctx.localReplyBody),
   METADATA: {
     syntax: "params-required",
     lengthAllowed: true,

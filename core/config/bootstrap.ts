@@ -145,8 +145,32 @@ export interface HttpConnectionManagerConfig {
   alwaysSetRequestIdInResponse?: true;
   /** strip_any_host_port ("any") or strip_matching_host_port ("matching"); absent when neither. */
   stripPortMode?: "any" | "matching";
+  /** local_reply_config; absent when not configured (local replies as they are made). */
+  localReply?: LocalReplyConfig;
   /** http_protocol_options (envoy.config.core.v3.Http1ProtocolOptions), the supported part; absent when all are at their defaults. */
   http1?: Http1ProtocolOptionsConfig;
+}
+
+/** HttpConnectionManager.local_reply_config (core/http/conn-manager/local-reply.ts applies it). */
+export interface LocalReplyConfig {
+  /** Tried in order; the first whose filter admits the reply rewrites it. */
+  mappers: LocalReplyMapperConfig[];
+  /** body_format; absent: the body as it is, text/plain. */
+  bodyFormat?: LocalReplyBodyFormat;
+}
+
+export interface LocalReplyMapperConfig {
+  filter: AccessLogFilterConfig;
+  statusCode?: number;
+  /** The new body, a byte string. */
+  body?: string;
+  headersToAdd: HeaderValueOption[];
+  bodyFormatOverride?: LocalReplyBodyFormat;
+}
+
+export interface LocalReplyBodyFormat {
+  format: AccessLogFormatConfig;
+  contentType: string;
 }
 
 /** envoy.config.core.v3.Http1ProtocolOptions on the HCM (the downstream side). */

@@ -32,7 +32,7 @@ const formattedHeaderValue = headerValue.transform((text, ctx): { value: string;
 /** Envoy: pseudo-headers and host are rewritten by route actions, not by header mutations. */
 const isPseudoOrHost = (name: string) => name.startsWith(":") || name === "host";
 
-const headerValueOption = z
+export const headerValueOption = z
   .strictObject({
     header: z.strictObject({
       key: headerName.refine((name) => !isPseudoOrHost(name), { message: ":-prefixed or host headers may not be modified" }),

@@ -5,8 +5,19 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { EscapedSlashesAction, Http1ProtocolOptionsConfig, HttpConnectionManagerConfig, PathNormalizationConfig, UserHttpFilterConfig } from "./bootstrap.ts";
-import { accessLogs } from "../access-log/access-log-schema.ts";
+import type {
+  EscapedSlashesAction,
+  Http1ProtocolOptionsConfig,
+  HttpConnectionManagerConfig,
+  LocalReplyConfig,
+  LocalReplyMapperConfig,
+  PathNormalizationConfig,
+  UserHttpFilterConfig,
+} from "./bootstrap.ts";
+import { accessLogs, bodyFormat } from "../access-log/access-log-schema.ts";
+import { accessLogFilter } from "../access-log/filter-schema.ts";
+import { headerValueOption } from "./custom-headers-schema.ts";
+import { dataSource } from "./data-source-schema.ts";
 import { durationMs, headerValue, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 
@@ -138,6 +149,28 @@ function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
   return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys;
 }
 
+/** LocalReplyConfig.ResponseMapper: filter is required; status_code in [200, 600). */
+const responseMapper = z
+  .strictObject({
+    filter: accessLogFilter,
+    status_code: z.number().int().min(200).max(599).optional(),
+    body: dataSource.optional(),
+    body_format_override: bodyFormat.optional(),
+    headers_to_add: z.array(headerValueOption).max(1000).default([]),
+  })
+  .transform((m): LocalReplyMapperConfig => {
+    const mapper: LocalReplyMapperConfig = { filter: m.filter, headersToAdd: m.headers_to_add };
+    if (m.status_code !== undefined) mapper.statusCode = m.status_code;
+    if (m.body !== undefined) mapper.body = m.body;
+    if (m.body_format_override !== undefined) mapper.bodyFormatOverride = m.body_format_override;
+    return mapper;
+  });
+
+/** HttpConnectionManager.local_reply_config (Envoy's LocalReplyConfig). */
+const localReplyConfig = z
+  .strictObject({ mappers: z.array(responseMapper).default([]), body_format: bodyFormat.optional() })
+  .transform((c): LocalReplyConfig => (c.body_format === undefined ? { mappers: c.mappers } : { mappers: c.mappers, bodyFormat: c.body_format }));
+
 /** HttpConnectionManager.scheme_header_transformation (SchemeHeaderTransformation). */
 const schemeHeaderTransformation = z.strictObject({
   // Envoy: string in: ["http", "https"].
@@ -201,6 +234,7 @@ export const httpConnectionManager = z
     strip_matching_host_port: z.boolean().default(false),
     strip_any_host_port: z.boolean().default(false),
     http_protocol_options: http1ProtocolOptions.prefault({}),
+    local_reply_config: localReplyConfig.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.strip_matching_host_port && c.strip_any_host_port) {
@@ -241,6 +275,7 @@ export const httpConnectionManager = z
       ...optional("preserveExternalRequestId", c.preserve_external_request_id || undefined),
       ...optional("alwaysSetRequestIdInResponse", c.always_set_request_id_in_response || undefined),
       ...optional("stripPortMode", c.strip_any_host_port ? ("any" as const) : c.strip_matching_host_port ? ("matching" as const) : undefined),
+      ...optional("localReply", c.local_reply_config),
       ...optional("http1", isDefaultHttp1(c.http_protocol_options) ? undefined : c.http_protocol_options),
       ...optional("headersWithUnderscoresAction", c.common_http_protocol_options.headers_with_underscores_action === "ALLOW" ? undefined : c.common_http_protocol_options.headers_with_underscores_action),
     }),

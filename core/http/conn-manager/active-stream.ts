@@ -13,6 +13,7 @@ import { mutateRequestHeaders, mutateResponseHeaders } from "./proxy-headers.ts"
 import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-with-underscores.ts";
 import { applyPathRules } from "./path-normalization.ts";
 import { stripPortFromHost } from "./host-normalization.ts";
+import { localReplyFor, type LocalReplyStream, type RewrittenLocalReply } from "./local-reply.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
@@ -30,7 +31,7 @@ import type { AccessLogContext } from "../../access-log/context.ts";
  * reasons are in filter-manager.ts). The FilterManager methods it overrides — the
  * codec's decode* events, sendLocalReply, destroy — do the HCM's part, then the manager's.
  */
-export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream {
+export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream, LocalReplyStream {
   readonly streamInfo: StreamInfo;
   route: RouteMatch | undefined;
   private requestComplete = false;
@@ -277,6 +278,25 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext {
     return this.formatterContext(response, undefined);
+  }
+
+  /** local_reply_config, when the HCM has one (local-reply.ts). */
+  rewriteLocalReply(headers: ResponseHeaders, body: string): RewrittenLocalReply | undefined {
+    const config = this.cm.config.localReply;
+    if (config === undefined) return undefined;
+    return localReplyFor(config, this.cm.server.runtime).rewrite(headers, body, this);
+  }
+
+  /** @internal LocalReplyStream */
+  localReplyContext(headers: ResponseHeaders, body: string): StreamAccessLogContext {
+    const context = this.formatterContext(headers, undefined);
+    context.localReplyBody = body;
+    return context;
+  }
+
+  /** @internal LocalReplyStream */
+  setResponseCode(status: number): void {
+    this.streamInfo.responseCode = status;
   }
 
   /** The stream as the access-log formatter sees it now (%START_TIME%, %DURATION% as of this moment). */

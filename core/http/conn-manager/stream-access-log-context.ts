@@ -9,6 +9,9 @@ import type { HeaderMap } from "../header-map.ts";
  * own objects, built only when the HCM has access logs, read synchronously, not kept.
  */
 export class StreamAccessLogContext implements AccessLogContext {
+  /** Set while local_reply_config formats a local reply. */
+  localReplyBody: string | undefined;
+
   constructor(
     private readonly info: StreamInfo,
     /** Undefined when no request head was parsed. */

@@ -96,6 +96,13 @@ function formatOf(option: HeaderValueOption): readonly FormatPart[] {
 const OVERWRITES: string[] = [];
 const APPENDS: string[] = [];
 
+/** headers_to_add outside a route (local_reply_config's mappers): Envoy's HeaderParser on one list. */
+export function applyHeaderValueOptions(headers: MutableHeaders, add: HeaderValueOption[], source: HeaderFormatterSource, response: ResponseHeaders | undefined): void {
+  apply(headers, NO_REMOVALS, add, source, response);
+}
+
+const NO_REMOVALS: string[] = [];
+
 function apply(headers: MutableHeaders, remove: string[], add: HeaderValueOption[], source: HeaderFormatterSource, response: ResponseHeaders | undefined): void {
   // Most levels have nothing to do.
   if (remove.length === 0 && add.length === 0) return;

@@ -72,4 +72,37 @@ describe("HCM header options", () => {
     expect(problems({ http_protocol_options: { header_key_format: { stateful_formatter: {} } } })).toMatch(/stateful_formatter/);
     expect(problems({ http_protocol_options: { enable_trailers: true } })).toMatch(/enable_trailers/);
   });
+
+  test("local_reply_config: mappers with their filter, status, body, headers and formats; body_format's content type", () => {
+    const config = hcmConfig({
+      local_reply_config: {
+        mappers: [
+          {
+            filter: { status_code_filter: { comparison: { op: "GE", value: { default_value: 500, runtime_key: "k" } } } },
+            status_code: 503,
+            body: { inline_string: "down" },
+            headers_to_add: [{ header: { key: "x-a", value: "%RESPONSE_CODE%" } }],
+            body_format_override: { text_format: "%LOCAL_REPLY_BODY%", content_type: "text/html" },
+          },
+        ],
+        body_format: { json_format: { message: "%LOCAL_REPLY_BODY%" } },
+      },
+    });
+    expect(config.localReply).toEqual({
+      mappers: [
+        {
+          filter: { type: "status_code", op: "GE", value: 500 },
+          statusCode: 503,
+          body: "down",
+          headersToAdd: [{ key: "x-a", value: "%RESPONSE_CODE%", formatted: true, appendAction: "APPEND_IF_EXISTS_OR_ADD", keepEmptyValue: false }],
+          bodyFormatOverride: { format: { type: "text", format: "%LOCAL_REPLY_BODY%", omitEmptyValues: false }, contentType: "text/html" },
+        },
+      ],
+      bodyFormat: { format: { type: "json", json: { message: "%LOCAL_REPLY_BODY%" }, typed: true, omitEmptyValues: false, sortProperties: false }, contentType: "application/json" },
+    });
+    expect(hcmConfig({})).not.toHaveProperty("localReply");
+    expect(problems({ local_reply_config: { mappers: [{ status_code: 404 }] } })).toMatch(/mappers\[0\]\.filter: missing required field/);
+    expect(problems({ local_reply_config: { mappers: [{ filter: { not_health_check_filter: {} }, status_code: 600 }] } })).toMatch(/mappers\[0\]\.status_code/);
+    expect(problems({ local_reply_config: { body_format: { text_format: "%NOPE%" } } })).toMatch(/body_format\.text_format: unknown command operator %NOPE%/);
+  });
 });
