@@ -229,7 +229,7 @@ export interface HeaderValueOption {
   /**
    * Present (true) when the value has %COMMAND% operators (Envoy's substitution format,
    * the access log's: core/access-log/format.ts), rendered per request; absent for a
-   * literal. Config stays plain data (bun loads it in a worker and posts it over), so the
+   * literal. Config stays plain data (a runtime may load it in a worker and post it over), so the
    * compiled parts live in custom-headers.ts.
    */
   formatted?: true;
