@@ -95,4 +95,8 @@ export interface AccessLogContext {
 
   /** %ROUTE_NAME% */
   readonly routeName: string | undefined;
+  /** A local reply's body, while local_reply_config formats it. %LOCAL_REPLY_BODY% */
+  readonly localReplyBody?: string | undefined;
+  /** The route's metadata.filter_metadata, by namespace. %METADATA(ROUTE:NAMESPACE:KEY)% */
+  readonly routeMetadata?: Readonly<Record<string, Record<string, unknown>>> | undefined;
 }

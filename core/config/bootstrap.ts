@@ -198,6 +198,60 @@ export interface HttpConnectionManagerConfig {
   maxStreamDurationMs?: number;
   /** common_http_protocol_options.max_connection_duration in ms; absent when unlimited (the default). */
   maxConnectionDurationMs?: number;
+  /** scheme_header_transformation.scheme_to_overwrite: :scheme and x-forwarded-proto set to it; absent when unset. */
+  schemeToOverwrite?: "http" | "https";
+  /** scheme_header_transformation.match_upstream: :scheme set by the upstream connection's security; absent when false (the default). */
+  schemeMatchUpstream?: true;
+  /** via: appended to the via header of requests and responses; absent when "" (the default: none). */
+  via?: string;
+  /**
+   * add_user_agent: the bootstrap's node.cluster goes in x-envoy-downstream-service-cluster
+   * and in user-agent when absent, node.id in x-envoy-downstream-service-node (Envoy's
+   * LocalInfo). Resolved from the bootstrap's node (schema.ts); absent when not enabled.
+   */
+  userAgent?: { cluster: string; nodeId: string };
+  /** preserve_external_request_id: an edge request keeps its x-request-id; absent when false (the default). */
+  preserveExternalRequestId?: true;
+  /** always_set_request_id_in_response: the response carries the request's x-request-id; absent when false (the default). */
+  alwaysSetRequestIdInResponse?: true;
+  /** strip_any_host_port ("any") or strip_matching_host_port ("matching"); absent when neither. */
+  stripPortMode?: "any" | "matching";
+  /** local_reply_config; absent when not configured (local replies as they are made). */
+  localReply?: LocalReplyConfig;
+  /** http_protocol_options (envoy.config.core.v3.Http1ProtocolOptions), the supported part; absent when all are at their defaults. */
+  http1?: Http1ProtocolOptionsConfig;
+}
+
+/** HttpConnectionManager.local_reply_config (core/http/conn-manager/local-reply.ts applies it). */
+export interface LocalReplyConfig {
+  /** Tried in order; the first whose filter admits the reply rewrites it. */
+  mappers: LocalReplyMapperConfig[];
+  /** body_format; absent: the body as it is, text/plain. */
+  bodyFormat?: LocalReplyBodyFormat;
+}
+
+export interface LocalReplyMapperConfig {
+  filter: AccessLogFilterConfig;
+  statusCode?: number;
+  /** The new body, a byte string. */
+  body?: string;
+  headersToAdd: HeaderValueOption[];
+  bodyFormatOverride?: LocalReplyBodyFormat;
+}
+
+export interface LocalReplyBodyFormat {
+  format: AccessLogFormatConfig;
+  contentType: string;
+}
+
+/** envoy.config.core.v3.Http1ProtocolOptions on the HCM (the downstream side). */
+export interface Http1ProtocolOptionsConfig {
+  /** accept_http_10 (default false: HTTP/1.0 gets 426). */
+  acceptHttp10: boolean;
+  /** default_host_for_http_10: the authority of an HTTP/1.0 request without Host ("" (default): none, a 400). */
+  defaultHostForHttp10: string;
+  /** header_key_format.proper_case_words: response header names written Proper-Case (default false: lowercase). */
+  properCaseHeaderKeys: boolean;
 }
 
 /** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */
@@ -250,8 +304,15 @@ export interface AdminRequestHandler {
 export interface HeaderValueOption {
   /** Lowercased; never a pseudo-header or host (Envoy refuses those). */
   key: string;
-  /** A literal (%%-escapes already resolved; %COMMAND% formatting is refused at load). */
+  /** The value: a literal (%%-escapes resolved) unless `format` is present, then the text as written. */
   value: string;
+  /**
+   * Present (true) when the value has %COMMAND% operators (Envoy's substitution format,
+   * the access log's: core/access-log/format.ts), rendered per request; absent for a
+   * literal. Config stays plain data (a runtime may load it in a worker and post it over), so the
+   * compiled parts live in custom-headers.ts.
+   */
+  formatted?: true;
   /** Envoy's append_action; `append: false` in older configs means OVERWRITE_IF_EXISTS_OR_ADD. */
   appendAction: "APPEND_IF_EXISTS_OR_ADD" | "ADD_IF_ABSENT" | "OVERWRITE_IF_EXISTS_OR_ADD" | "OVERWRITE_IF_EXISTS";
   /** Envoy skips an entry whose value is empty unless keep_empty_value is set. */
@@ -298,6 +359,8 @@ export interface RouteConfig extends HeaderMutations {
   name: string;
   match: RouteMatchConfig;
   action: RouteAction;
+  /** metadata.filter_metadata, by filter namespace (%METADATA(ROUTE:…)%). Absent when none. */
+  metadata?: Record<string, Record<string, unknown>>;
   /**
    * typed_per_filter_config: per-route config by HTTP filter name, each already validated
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
@@ -314,6 +377,13 @@ export interface RouteMatchConfig {
   caseSensitive: boolean;
   headers: HeaderMatcherConfig[];
   queryParameters: QueryParameterMatcherConfig[];
+  /** grpc: {} — only gRPC requests (content-type application/grpc or application/grpc+…). Absent when not set. */
+  grpc?: true;
+  /**
+   * runtime_fraction's default_value as numerator/denominator: the route matches that
+   * fraction of requests (drawn with the runtime's random()). Absent when not set.
+   */
+  runtimeFraction?: { numerator: number; denominator: number };
 }
 
 /**
@@ -350,9 +420,17 @@ export type RouteAction =
   | { type: "direct_response"; directResponse: DirectResponseAction };
 
 export interface ForwardAction {
-  /** One of cluster or weightedClusters. */
+  /** One of cluster, clusterHeader or weightedClusters. */
   cluster?: string;
+  /** cluster_header: the cluster named by this request header (lowercased). */
+  clusterHeader?: string;
   weightedClusters?: { name: string; weight: number }[];
+  /** cluster_not_found_response_code: 404 (NOT_FOUND) or 500 (INTERNAL_SERVER_ERROR); absent for 503 (SERVICE_UNAVAILABLE, the default). */
+  clusterNotFoundResponseCode?: 404 | 500;
+  /** host_rewrite_header: the upstream Host is this request header's value when it has one (lowercased name). */
+  hostRewriteHeader?: string;
+  /** host_rewrite_path_regex: the upstream Host is the path (no query) with every match substituted. */
+  hostRewritePathRegex?: { pattern: string; substitution: string };
   prefixRewrite?: string;
   regexRewrite?: { pattern: string; substitution: string };
   hostRewriteLiteral?: string;
@@ -408,7 +486,22 @@ export interface AccessLogConfig {
   type: "envoy.access_loggers.file" | "envoy.access_loggers.stdout" | "envoy.access_loggers.stderr";
   path: string;
   format: AccessLogFormatConfig;
+  /** `filter`: only streams it admits are logged; absent: every one. */
+  filter?: AccessLogFilterConfig;
 }
+
+/**
+ * envoy.config.accesslog.v3.AccessLogFilter (core/access-log/filter.ts evaluates it).
+ * Comparison values are runtime_key's default_value (no runtime layer).
+ */
+export type AccessLogFilterConfig =
+  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number }
+  | { type: "not_health_check" }
+  /** Empty `flags`: any flag at all. */
+  | { type: "response_flag"; flags: string[] }
+  | { type: "header"; header: HeaderMatcherConfig }
+  | { type: "runtime"; numerator: number; denominator: number; useIndependentRandomness: boolean }
+  | { type: "and" | "or"; filters: AccessLogFilterConfig[] };
 
 /**
  * A validated format (core/access-log/format.ts compiles it). Every string in it is a

@@ -442,7 +442,24 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
       if (b.admin.profile_path !== undefined) bootstrap.admin.profilePath = b.admin.profile_path;
     }
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
+    resolveUserAgents(bootstrap);
     if (b.admin?.address !== undefined) bootstrap.admin = { address: b.admin.address };
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     return bootstrap;
   });
+
+/**
+ * add_user_agent: Envoy's user agent is the local node's cluster (LocalInfo::clusterName,
+ * http_connection_manager config.cc), and x-envoy-downstream-service-node its node id.
+ */
+function resolveUserAgents(bootstrap: Bootstrap): void {
+  const cluster = bootstrap.node?.cluster ?? "";
+  const nodeId = bootstrap.node?.id ?? "";
+  for (const listener of bootstrap.listeners) {
+    for (const chain of listener.filterChains) {
+      for (const filter of chain.filters) {
+        if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
+      }
+    }
+  }
+}

@@ -7,6 +7,7 @@
  * continueDecoding()/continueEncoding().
  */
 import type { RouteConfiguration } from "../config/bootstrap.ts";
+import type { AccessLogContext } from "../access-log/context.ts";
 import type { HeaderMap } from "./header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "./message.ts";
 import type { StreamInfo } from "./stream-info.ts";
@@ -85,6 +86,11 @@ export interface StreamFilterCallbacks {
   trace(kind: TraceEventKind, detail?: string): void;
   /** This stream is being traced: worth building trace details for. */
   readonly traced: boolean;
+  /**
+   * The stream as the access-log formatter sees it now, `response` as its response
+   * headers: for header values with %COMMAND% operators (route header mutations).
+   */
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext;
 }
 
 /** What a decoder filter may ask of its stream (Envoy's `StreamDecoderFilterCallbacks`). */

@@ -12,10 +12,13 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./proxy-headers.ts";
 import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-with-underscores.ts";
 import { applyPathRules } from "./path-normalization.ts";
+import { stripPortFromHost } from "./host-normalization.ts";
+import { localReplyFor, type LocalReplyStream, type RewrittenLocalReply } from "./local-reply.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import { streamDurationMs } from "./stream-duration.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
+import type { AccessLogContext } from "../../access-log/context.ts";
 
 /**
  * One request/response exchange on a downstream connection (Envoy's
@@ -29,7 +32,7 @@ import type { TraceEventKind } from "../../trace/tracer.ts";
  * reasons are in filter-manager.ts). The FilterManager methods it overrides — the
  * codec's decode* events, sendLocalReply, destroy — do the HCM's part, then the manager's.
  */
-export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream {
+export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream, LocalReplyStream {
   readonly streamInfo: StreamInfo;
   route: RouteMatch | undefined;
   private requestComplete = false;
@@ -44,6 +47,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   readonly id: number;
   /** Set at the headers when the connection is traced and the path passes the trace's filter. */
   traced = false;
+  /** The request's head reached the stream (false for a local reply to bytes that never made a request). */
+  private requestHeadersDecoded = false;
   /** What went downstream, for access logs. */
   private sentResponseHeaders: ResponseHeaders | undefined;
   private sentResponseTrailers: HeaderMap | undefined;
@@ -74,6 +79,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   override decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
     this.requestHeaders = headers;
+    this.requestHeadersDecoded = true;
     this.touch();
     const tracer = this.cm.connection.trace;
     if (tracer?.on && tracer.admitPath(headers.path)) {
@@ -94,9 +100,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       this.cm.stats.downstreamRqOverloadClose.inc();
       return this.sendLocalReply(503, "envoy overloaded", "overload", "OM");
     }
-    // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
-    if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (headers.protocol === "HTTP/1.0") {
+      // Envoy rejects HTTP/1.0 unless http_protocol_options.accept_http_10: 426.
+      if (!config.http1?.acceptHttp10) return this.sendLocalReply(426, "Upgrade Required", "low_version");
+      // Host is optional in HTTP/1.0; default_host_for_http_10 stands in for it (Envoy's codec_impl.cc).
+      if (!headers.authority && config.http1?.defaultHostForHttp10) headers.authority = config.http1.defaultHostForHttp10;
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (so is an HTTP/1.0 one: routing needs it).
     if (!headers.authority) return this.sendLocalReply(400, "Bad Request", "missing_host_header");
     // CONNECT tunnels need upgrade_configs "CONNECT" (Envoy refuses them otherwise).
     if (headers.method === "CONNECT") {
@@ -112,6 +122,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     mutateRequestHeaders(headers, this.cm, this.upgrade);
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
     if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
+    if (config.stripPortMode !== undefined) stripPortFromHost(headers, config.stripPortMode === "any" ? undefined : this.cm.connection.localAddress?.port);
     if (endStream) this.onRequestEnd();
     // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
     if (headers.get("expect")?.toLowerCase() === "100-continue") {
@@ -121,6 +132,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.route = this.cm.routeTable.route(headers);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
+    // scheme_header_transformation.match_upstream (Envoy's router, FilterUtility::setUpstreamScheme):
+    // the scheme of the upstream connection, always plaintext here (no upstream TLS yet).
+    if (config.schemeMatchUpstream && this.route?.route.action.type === "route") headers.scheme = "http";
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     this.armTimers();
     super.decodeHeaders(headers, endStream);
@@ -274,20 +288,52 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private writeAccessLogs(): void {
     const loggers = this.cm.accessLoggers;
     if (loggers.length === 0) return;
+    const context = this.formatterContext(this.sentResponseHeaders, this.sentResponseTrailers);
+    for (const logger of loggers) logger.log(context);
+  }
+
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext {
+    return this.formatterContext(response, undefined);
+  }
+
+  /** local_reply_config, when the HCM has one (local-reply.ts). */
+  rewriteLocalReply(headers: ResponseHeaders, body: string): RewrittenLocalReply | undefined {
+    const config = this.cm.config.localReply;
+    if (config === undefined) return undefined;
+    return localReplyFor(config, this.cm.server.runtime).rewrite(headers, body, this);
+  }
+
+  /** @internal LocalReplyStream */
+  localReplyContext(headers: ResponseHeaders, body: string): StreamAccessLogContext {
+    const context = this.formatterContext(headers, undefined);
+    context.localReplyBody = body;
+    return context;
+  }
+
+  /** @internal LocalReplyStream */
+  setResponseCode(status: number): void {
+    this.streamInfo.responseCode = status;
+  }
+
+  /** The stream as the access-log formatter sees it now (%START_TIME%, %DURATION% as of this moment). */
+  private formatterContext(response: ResponseHeaders | undefined, trailers: HeaderMap | undefined): StreamAccessLogContext {
     const connection = this.cm.connection;
     const runtime = this.cm.server.runtime;
-    this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
-    const context = new StreamAccessLogContext(
+    // Once: a header value and the access log line agree on %START_TIME%.
+    if (this.streamInfo.startWallClock === 0) this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
+    return new StreamAccessLogContext(
       this.streamInfo,
-      this.requestHeaders,
-      this.sentResponseHeaders,
-      this.sentResponseTrailers,
+      // A request that never parsed has no method or path to log (Envoy prints "-").
+      this.requestHeadersDecoded ? this.requestHeaders : undefined,
+      this.requestHeaders.protocol,
+      response,
+      trailers,
       connection.remoteAddress,
       connection.localAddress,
-      this.cm.connection.id,
-      this.cm.server.runtime.now() - this.streamInfo.startTime,
+      connection.id,
+      runtime.now() - this.streamInfo.startTime,
+      this.route?.route.metadata,
     );
-    for (const logger of loggers) logger.log(context);
   }
 
   trace(kind: TraceEventKind, detail?: string): void {

@@ -93,6 +93,8 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.codec = new Http1ServerCodec(connection, this, {
       maxRequestHeadersBytes: config.maxRequestHeadersKb * 1024,
       maxHeadersCount: config.maxHeadersCount,
+      properCaseHeaderKeys: config.http1?.properCaseHeaderKeys,
+      acceptHttp10: config.http1?.acceptHttp10,
     });
   }
 

@@ -20,7 +20,7 @@ import {
 import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
-import { rewritePath } from "./path-rewrite.ts";
+import { rewriteHost, rewritePath } from "./path-rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 import type { Host } from "../../upstream/host.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
@@ -126,11 +126,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return FilterHeadersStatus.StopIteration;
     }
     this.action = action.route;
-    const clusterName = this.pickCluster(action.route);
+    const clusterName = this.pickCluster(action.route, headers);
     const cluster = this.server.clusterManager.get(clusterName);
     callbacks.streamInfo.upstreamCluster = clusterName;
     if (!cluster) {
-      callbacks.sendLocalReply(503, "", "cluster_not_found", "NC");
+      // Envoy's router: cluster_not_found_response_code (503 unless set), no body, flag NC.
+      callbacks.sendLocalReply(action.route.clusterNotFoundResponseCode ?? 503, "", "cluster_not_found", "NC");
       return FilterHeadersStatus.StopIteration;
     }
     this.cluster = cluster;
@@ -282,6 +283,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const body = transportFailureReason ? `${RESET_BEFORE_HEADERS}${text}, transport failure reason: ${transportFailureReason}` : `${RESET_BEFORE_HEADERS}${text}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
     const overflow = reason === StreamResetReason.Overflow;
+    this.chargeUpstreamAbort(503);
     this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), overflow ? [["x-envoy-overloaded", "true"]] : undefined);
   }
 
@@ -316,7 +318,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     const match = this.callbacks.route;
-    if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig);
+    if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks, headers);
     if (endStream) this.finish();
     this.callbacks.encodeHeaders(headers, endStream);
   }
@@ -403,16 +405,34 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // Envoy's onUpstreamAbort once the response started: the details say why it was cut.
       this.callbacks.streamInfo.responseCodeDetails = "upstream_response_timeout";
       this.callbacks.resetStream();
-    } else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", CoreResponseFlag.UpstreamRequestTimeout);
+    } else {
+      this.chargeUpstreamAbort(504);
+      this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", CoreResponseFlag.UpstreamRequestTimeout);
+    }
     this.done = true;
+  }
+
+  /**
+   * Envoy's Filter::chargeUpstreamAbort: a request the upstream never answered (connect
+   * failure, reset, overflow, timeout) counts as the cluster's response with the local
+   * reply's code — upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed — as an
+   * answered one does (CodeStatsImpl::chargeBasicResponseStat).
+   */
+  private chargeUpstreamAbort(code: number): void {
+    const stats = this.cluster?.stats;
+    if (stats === undefined) return;
+    stats.countResponse(code);
+    stats.upstreamRqCompleted.inc();
   }
 
   private clearTimeout(): void {
     this.timer?.disable();
   }
 
-  private pickCluster(action: ForwardAction): string {
+  private pickCluster(action: ForwardAction, headers: RequestHeaders): string {
     if (action.cluster !== undefined) return action.cluster;
+    // cluster_header: the header's first value names the cluster; absent, it names none (Envoy's RouteEntryImplBase::clusterEntry).
+    if (action.clusterHeader !== undefined) return headers.get(action.clusterHeader) ?? "";
     const clusters = action.weightedClusters ?? [];
     const total = clusters.reduce((sum, c) => sum + c.weight, 0);
     let pick = this.server.runtime.random() * total;
@@ -423,18 +443,24 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     return clusters[clusters.length - 1]?.name ?? "";
   }
 
-  /** The request as the upstream sees it: rewrites, route header mutations, Envoy's x-envoy-* hints. */
+  /**
+   * The request as the upstream sees it, in Envoy's order (RouteEntryImplBase::finalizeRequestHeaders):
+   * the route's header mutations, then the host rewrite (so host_rewrite_header sees
+   * headers they added), then the path rewrite (so host_rewrite_path_regex reads the
+   * path as it came).
+   */
   private buildUpstreamHeaders(headers: RequestHeaders, action: ForwardAction): RequestHeaders {
     const match = this.callbacks.route!;
+    // Set before the route's mutations, which may remove it (Envoy's finalTimeout runs first too).
+    if (action.timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeoutMs));
+    applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks);
+    const host = rewriteHost(headers, action);
+    if (host) headers.authority = host;
     const rewritten = rewritePath(headers.path, match.route.match, action);
     if (rewritten !== headers.path) {
       headers.set("x-envoy-original-path", headers.path);
       headers.path = rewritten;
     }
-    // auto_host_rewrite applies to DNS clusters only (Envoy docs); STATIC hosts have no name to use.
-    if (action.hostRewriteLiteral !== undefined) headers.authority = action.hostRewriteLiteral;
-    if (action.timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeoutMs));
-    applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig);
     return headers;
   }
 
@@ -447,7 +473,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private localReplyWithRouteHeaders(status: number, body: string, details: string, extra: [string, string][] = []): void {
     const headers = new HeaderMap();
     for (const [name, value] of extra) headers.add(name, value);
-    applyResponseHeaderMutations(headers, this.callbacks.route!, this.callbacks.routeConfig);
+    applyResponseHeaderMutations(headers, this.callbacks.route!, this.callbacks.routeConfig, this.callbacks, undefined);
     this.callbacks.sendLocalReply(status, body, details, undefined, headers.entries());
   }
 }

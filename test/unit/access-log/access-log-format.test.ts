@@ -366,3 +366,25 @@ describe("JSON formats", () => {
     expect(line).toBe('{"ua":"a \\"quoted\\" \\\\ agent\\n\\u0001","utf8":"caf\xc3\xa9"}\n');
   });
 });
+
+describe("%METADATA(ROUTE:…)%", () => {
+  const metadata = { "envoy.lb": { canary: true, team: "edge", nested: { a: { b: 1 } } } };
+  const line = (format: string, routeMetadata?: Record<string, Record<string, unknown>>) => compileTextFormat(format).format(context({ routeMetadata }));
+
+  test("a string as is, anything else as JSON, a path through nested structs, the whole namespace without a key", () => {
+    expect(line("%METADATA(ROUTE:envoy.lb:team)% %METADATA(ROUTE:envoy.lb:canary)% %METADATA(ROUTE:envoy.lb:nested:a)%", metadata)).toBe('edge true {"b":1}');
+    expect(line("%METADATA(ROUTE:envoy.lb:nested:a:b)%", metadata)).toBe("1");
+    expect(line("%METADATA(ROUTE:envoy.lb):9%", metadata)).toBe('{"canary"');
+  });
+
+  test("absent: unset", () => {
+    expect(line("%METADATA(ROUTE:envoy.lb:missing)% %METADATA(ROUTE:other:x)% %METADATA(ROUTE:envoy.lb:team:deeper)%", metadata)).toBe("- - -");
+    expect(line("%METADATA(ROUTE:envoy.lb:team)%")).toBe("-");
+    expect(line("%METADATA(DYNAMIC:envoy.lb:team)%", metadata)).toBe("-");
+  });
+
+  test("bad forms are format errors", () => {
+    expect(() => parseFormat("%METADATA(ROUTE)%")).toThrow(/METADATA needs TYPE:NAMESPACE/);
+    expect(() => parseFormat("%METADATA(CLUSTER:ns:k)%")).toThrow(/METADATA type CLUSTER is not supported/);
+  });
+});
