@@ -71,6 +71,8 @@ export interface AccessLogContext {
   readonly responseCodeDetails: string | undefined;
   /** Envoy's short names ("UF", "URX", …), in the order they were set. %RESPONSE_FLAGS% */
   readonly responseFlags: readonly string[];
+  /** The health_check filter took the request for a health check (not_health_check_filter); absent for TCP. */
+  readonly healthCheck?: boolean;
   /** Body bytes (TCP: downstream bytes). %BYTES_RECEIVED% %BYTES_SENT% */
   readonly bytesReceived: number;
   readonly bytesSent: number;

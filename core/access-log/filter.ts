@@ -27,8 +27,8 @@ export function compileAccessLogFilter(config: AccessLogFilterConfig, random: Fi
       return (ctx) => ctx.durationMs !== undefined && compare(Math.floor(ctx.durationMs));
     }
     case "not_health_check":
-      // A health check request is one the health_check HTTP filter marked; polyvoy has no such filter, so none is.
-      return () => true;
+      // A health check request is one the health_check HTTP filter marked (Envoy's StreamInfo::healthCheck()).
+      return (ctx) => ctx.healthCheck !== true;
     case "response_flag": {
       const flags = config.flags;
       if (flags.length === 0) return (ctx) => ctx.responseFlags.length > 0;

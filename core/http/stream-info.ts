@@ -28,6 +28,8 @@ export class StreamInfo {
   /** Monotonic ms the upstream request started and its response headers arrived. */
   upstreamRequestStart = 0;
   upstreamResponseHeadersAt = 0;
+  /** Envoy's StreamInfo::healthCheck(): the health_check filter took this request for a health check. */
+  healthCheck = false;
 
   constructor(now: number) {
     this.startTime = now;

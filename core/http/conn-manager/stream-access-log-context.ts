@@ -54,6 +54,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   get responseFlags(): readonly string[] {
     return this.info.responseFlags;
   }
+  get healthCheck(): boolean {
+    return this.info.healthCheck;
+  }
   get bytesReceived(): number {
     return this.info.bytesReceived;
   }

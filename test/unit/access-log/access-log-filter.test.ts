@@ -79,5 +79,7 @@ describe("access log filters (Envoy's access_log_impl.cc)", () => {
     expect(filter({ type: "or", filters: [error, flagged] })(stream({ responseCode: 200, responseFlags: ["NR"] }))).toBe(true);
     expect(filter({ type: "or", filters: [error, flagged] })(stream())).toBe(false);
     expect(filter({ type: "not_health_check" })(stream())).toBe(true);
+    // A request the health_check filter took for a health check.
+    expect(filter({ type: "not_health_check" })(stream({ healthCheck: true }))).toBe(false);
   });
 });
