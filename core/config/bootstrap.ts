@@ -59,6 +59,8 @@ export interface TcpProxyConfig {
   cluster: string;
   /** 0 disables; Envoy's default is 1 hour. */
   idleTimeoutMs: number;
+  /** hash_policy source_ip: hash the downstream's IP for RING_HASH and MAGLEV clusters. */
+  hashSourceIp?: true;
   /** access_log, in order; absent when none is configured. */
   accessLog?: AccessLogConfig[];
 }
@@ -68,6 +70,10 @@ export interface LbEndpointConfig {
   address: SocketAddressConfig;
   /** 1 unless set (Envoy validates 1–128 when the field is present). */
   loadBalancingWeight: number;
+  /** endpoint.hostname; absent when unset. */
+  hostname?: string;
+  /** health_status; absent when UNKNOWN/HEALTHY (no flag). */
+  healthStatus?: "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
 }
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints */
@@ -75,13 +81,51 @@ export interface LocalityLbEndpointsConfig {
   /** 0 (the highest) unless set. */
   priority: number;
   lbEndpoints: LbEndpointConfig[];
+  /** locality; absent when unset (every field empty). */
+  locality?: { region: string; zone: string; subZone: string };
+  /** load_balancing_weight of the locality (1–128); absent when unset (weight 0: no load under locality weighted balancing). */
+  loadBalancingWeight?: number;
+}
+
+export type LbPolicyName = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
+
+/**
+ * The load balancer of a cluster, from lb_policy and its *_lb_config, common_lb_config,
+ * or load_balancing_policy (core/config/lb-policy-schema.ts has the defaults).
+ */
+export interface LoadBalancingConfig {
+  policy: LbPolicyName;
+  /** common_lb_config.healthy_panic_threshold in whole percent (default 50; 0 disables panic). */
+  healthyPanicThreshold: number;
+  /** locality_weighted_lb_config is set. */
+  localityWeighted: boolean;
+  /** zone_aware_lb_config.fail_traffic_on_panic. */
+  failTrafficOnPanic: boolean;
+  /** LEAST_REQUEST: choice_count (default 2). */
+  choiceCount: number;
+  /** LEAST_REQUEST: active_request_bias (default 1.0). */
+  activeRequestBias: number;
+  /** active_request_bias was configured (Envoy then always uses the weighted schedule). */
+  activeRequestBiasSet: boolean;
+  /** RING_HASH: minimum_ring_size (1024), maximum_ring_size (8M), hash_function (XX_HASH). */
+  minimumRingSize: number;
+  maximumRingSize: number;
+  hashFunction: "XX_HASH" | "MURMUR_HASH_2";
+  /** MAGLEV: table_size (65537, prime). */
+  tableSize: number;
+  /** consistent_hashing_lb_config.use_hostname_for_hashing. */
+  useHostnameForHashing: boolean;
 }
 
 export interface ClusterConfig {
   name: string;
   type: "STATIC";
   connectTimeoutMs: number;
-  lbPolicy: "ROUND_ROBIN";
+  lbPolicy: LbPolicyName | "LOAD_BALANCING_POLICY_CONFIG";
+  /** The load balancer's settings; absent when all are Envoy's defaults (ROUND_ROBIN). */
+  loadBalancing?: LoadBalancingConfig;
+  /** load_assignment.policy.overprovisioning_factor (percent; absent: Envoy's 140). */
+  overprovisioningFactor?: number;
   perConnectionBufferLimitBytes: number;
   /** load_assignment.endpoints: the localities in config order, each with its endpoints. */
   endpoints: LocalityLbEndpointsConfig[];
@@ -296,7 +340,17 @@ export interface ForwardAction {
   timeoutMs: number;
   /** Per-route stream idle timeout; undefined means the HCM's stream_idle_timeout. */
   idleTimeoutMs?: number;
+  /** hash_policy, in order, for RING_HASH and MAGLEV clusters; absent when none. */
+  hashPolicy?: HashPolicyConfig[];
 }
+
+/** One RouteAction.HashPolicy (core/http/hash-policy.ts evaluates them). */
+export type HashPolicyConfig = (
+  | { type: "header"; headerName: string; regexRewrite?: { pattern: string; substitution: string } }
+  | { type: "cookie"; name: string; path: string; ttlSeconds?: number; attributes: { name: string; value: string }[] }
+  | { type: "source_ip" }
+  | { type: "query_parameter"; name: string }
+) & { terminal: boolean };
 
 export interface RedirectAction {
   schemeRedirect?: string;

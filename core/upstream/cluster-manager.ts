@@ -24,7 +24,7 @@ export class ClusterManager {
     private readonly dispatcher: Dispatcher,
   ) {
     for (const config of configs) {
-      const cluster = new Cluster(config, stats);
+      const cluster = new Cluster(config, stats, () => dispatcher.runtime.random());
       cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
       this.clusters.set(config.name, cluster);
     }

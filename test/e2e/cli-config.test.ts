@@ -29,8 +29,8 @@ const BAD_CONFIGS: { what: string; config: string; expect: string }[] = [
   },
   {
     what: "unsupported enum",
-    config: "static_resources:\n  clusters:\n    - name: c\n      lb_policy: MAGLEV\n      load_assignment: { cluster_name: c }\n",
-    expect: 'config error: static_resources.clusters[0].lb_policy: unsupported value "MAGLEV" (supported: ROUND_ROBIN)',
+    config: "static_resources:\n  clusters:\n    - name: c\n      lb_policy: CLUSTER_PROVIDED\n      load_assignment: { cluster_name: c }\n",
+    expect: 'config error: static_resources.clusters[0].lb_policy: unsupported value "CLUSTER_PROVIDED" (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG)',
   },
 ];
 
