@@ -16,6 +16,7 @@ import type {
   VirtualHostConfig,
 } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
+import { hashPolicy } from "./hash-policy-schema.ts";
 import { headerMutationFields, headerMutations } from "./custom-headers-schema.ts";
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
@@ -83,6 +84,7 @@ const forwardAction = z
     auto_host_rewrite: z.boolean().optional(),
     timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
     idle_timeout: durationMs.optional(),
+    hash_policy: hashPolicy.optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "weighted_clusters"] as const, ctx, true);
@@ -96,6 +98,7 @@ const forwardAction = z
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
     if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
     if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
+    if (a.hash_policy !== undefined && a.hash_policy.length > 0) action.hashPolicy = a.hash_policy;
     return action;
   });
 
