@@ -5,6 +5,8 @@ import type { HostSet, PrioritySet } from "./host-set.ts";
 import type { ClusterLbStats } from "./lb-stats.ts";
 import type { LoadBalancer, LoadBalancerContext } from "./load-balancer.ts";
 
+const NO_HOSTS: readonly Host[] = [];
+
 /** The port's random(): a float in [0, 1). */
 export type RandomSource = () => number;
 
@@ -143,7 +145,8 @@ export abstract class LoadBalancerBase implements LoadBalancer {
 
   /** The hosts of the last hostSourceToUse(). */
   protected hostSourceToHosts(): readonly Host[] {
-    return hostsOfSource(this.prioritySet.hostSetsPerPriority[this.sourcePriority]!, this.sourceType, this.sourceLocality);
+    const set = this.prioritySet.hostSetsPerPriority[this.sourcePriority];
+    return set ? hostsOfSource(set, this.sourceType, this.sourceLocality) : NO_HOSTS;
   }
 
   /** Envoy's ZoneAwareLoadBalancerBase::chooseHost: retry the pick while the context rejects the host. */

@@ -374,3 +374,15 @@ describe("LEAST_REQUEST and retries", () => {
     for (let i = 0; i < 10; i++) expect(lb.chooseHost(context)).toBe(hosts[2]);
   });
 });
+
+describe("a priority set without any host set yet (discovery still running)", () => {
+  for (const policy of ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"] as const) {
+    test(`${policy}: no host, then the hosts discovery adds`, () => {
+      const { set, lb } = setup(policy, []);
+      expect(lb.chooseHost(undefined)).toBeUndefined();
+      const hosts = ports(2);
+      set.updateHosts(0, hosts, hosts, []);
+      expect(hosts).toContain(lb.chooseHost(undefined));
+    });
+  }
+});
