@@ -85,6 +85,8 @@ export interface TcpProxyConfig {
   cluster: string;
   /** 0 disables; Envoy's default is 1 hour. */
   idleTimeoutMs: number;
+  /** hash_policy source_ip: hash the downstream's IP for RING_HASH and MAGLEV clusters. */
+  hashSourceIp?: true;
   /** access_log, in order; absent when none is configured. */
   accessLog?: AccessLogConfig[];
 }
@@ -95,8 +97,10 @@ export interface LbEndpointConfig {
   address: SocketAddressConfig;
   /** Endpoint.hostname, when set: /clusters shows it instead of a DNS cluster's resolved name. */
   hostname?: string;
-  /** 1 unless set (Envoy validates 1–128 when the field is present). */
+  /** 1 unless set (Envoy validates it as ≥ 1 when present). */
   loadBalancingWeight: number;
+  /** health_status; absent when UNKNOWN/HEALTHY (no flag). */
+  healthStatus?: "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
 }
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints */
@@ -104,6 +108,40 @@ export interface LocalityLbEndpointsConfig {
   /** 0 (the highest) unless set. */
   priority: number;
   lbEndpoints: LbEndpointConfig[];
+  /** locality; absent when unset (every field empty). */
+  locality?: { region: string; zone: string; subZone: string };
+  /** load_balancing_weight of the locality (1–128); absent when unset (weight 0: no load under locality weighted balancing). */
+  loadBalancingWeight?: number;
+}
+
+export type LbPolicyName = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
+
+/**
+ * The load balancer of a cluster, from lb_policy and its *_lb_config, common_lb_config,
+ * or load_balancing_policy (core/config/lb-policy-schema.ts has the defaults).
+ */
+export interface LoadBalancingConfig {
+  policy: LbPolicyName;
+  /** common_lb_config.healthy_panic_threshold in whole percent (default 50; 0 disables panic). */
+  healthyPanicThreshold: number;
+  /** locality_weighted_lb_config is set. */
+  localityWeighted: boolean;
+  /** zone_aware_lb_config.fail_traffic_on_panic. */
+  failTrafficOnPanic: boolean;
+  /** LEAST_REQUEST: choice_count (default 2). */
+  choiceCount: number;
+  /** LEAST_REQUEST: active_request_bias (default 1.0). */
+  activeRequestBias: number;
+  /** active_request_bias was configured (Envoy then always uses the weighted schedule). */
+  activeRequestBiasSet: boolean;
+  /** RING_HASH: minimum_ring_size (1024), maximum_ring_size (8M), hash_function (XX_HASH). */
+  minimumRingSize: number;
+  maximumRingSize: number;
+  hashFunction: "XX_HASH" | "MURMUR_HASH_2";
+  /** MAGLEV: table_size (65537, prime). */
+  tableSize: number;
+  /** consistent_hashing_lb_config.use_hostname_for_hashing. */
+  useHostnameForHashing: boolean;
 }
 
 /** Cluster.DnsLookupFamily (AUTO: IPv6 addresses when there are any, else IPv4). */
@@ -128,7 +166,11 @@ export interface ClusterConfig {
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;
   connectTimeoutMs: number;
-  lbPolicy: "ROUND_ROBIN";
+  lbPolicy: LbPolicyName | "LOAD_BALANCING_POLICY_CONFIG";
+  /** The load balancer's settings; absent when all are Envoy's defaults (ROUND_ROBIN). */
+  loadBalancing?: LoadBalancingConfig;
+  /** load_assignment.policy.overprovisioning_factor (percent; absent: Envoy's 140). */
+  overprovisioningFactor?: number;
   perConnectionBufferLimitBytes: number;
   /** load_assignment.endpoints: the localities in config order, each with its endpoints. */
   endpoints: LocalityLbEndpointsConfig[];
@@ -444,6 +486,8 @@ export interface ForwardAction {
    * (core/http/conn-manager/stream-duration.ts). When set, `timeoutMs` is 0, as in Envoy.
    */
   maxStreamDuration?: RouteMaxStreamDuration;
+  /** hash_policy, in order, for RING_HASH and MAGLEV clusters; absent when none. */
+  hashPolicy?: HashPolicyConfig[];
 }
 
 /** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */
@@ -452,6 +496,14 @@ export interface RouteMaxStreamDuration {
   grpcTimeoutHeaderMaxMs?: number;
   grpcTimeoutHeaderOffsetMs?: number;
 }
+
+/** One RouteAction.HashPolicy (core/http/hash-policy.ts evaluates them). */
+export type HashPolicyConfig = (
+  | { type: "header"; headerName: string; regexRewrite?: { pattern: string; substitution: string } }
+  | { type: "cookie"; name: string; path: string; ttlSeconds?: number; attributes: { name: string; value: string }[] }
+  | { type: "source_ip" }
+  | { type: "query_parameter"; name: string }
+) & { terminal: boolean };
 
 export interface RedirectAction {
   schemeRedirect?: string;

@@ -17,6 +17,7 @@ import type {
   VirtualHostConfig,
 } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
+import { hashPolicy } from "./hash-policy-schema.ts";
 import { headerMutationFields, headerMutations } from "./custom-headers-schema.ts";
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
@@ -129,6 +130,7 @@ const forwardAction = z
     timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
     idle_timeout: durationMs.optional(),
     max_stream_duration: maxStreamDuration.optional(),
+    hash_policy: hashPolicy.optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
@@ -151,6 +153,7 @@ const forwardAction = z
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
     if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
     if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
+    if (a.hash_policy !== undefined && a.hash_policy.length > 0) action.hashPolicy = a.hash_policy;
     return action;
   });
 

@@ -8,7 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
+import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
@@ -16,6 +16,7 @@ import { healthChecks, outlierDetection } from "./health-check-schema.ts";
 import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
 import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
+import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -86,12 +87,15 @@ const tcpProxy = z
     // "If not set, defaults to 1 hour. If set to 0s, the timeout will be disabled."
     idle_timeout: duration.default(DEFAULT_TCP_IDLE_TIMEOUT_MS),
     access_log: accessLogs,
+    // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
+    hash_policy: z.array(z.strictObject({ source_ip: z.strictObject({}) })).max(1).optional(),
   })
   .transform(
     (c): TcpProxyConfig => ({
       statPrefix: c.stat_prefix,
       cluster: c.cluster,
       idleTimeoutMs: c.idle_timeout,
+      ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
     }),
@@ -219,27 +223,68 @@ export const listenerSchema = z
 
 // ---- Clusters --------------------------------------------------------------------
 
-/** envoy.config.endpoint.v3.LbEndpoint: only `endpoint.address` and `hostname` (no weights, health, metadata). */
+/** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status and weight (no metadata). */
 const lbEndpoint = z
-  .strictObject({ endpoint: z.strictObject({ address: endpointAddress, hostname: z.string().optional() }) })
-  .transform((e): LbEndpointConfig => ({
-    address: e.endpoint.address,
-    loadBalancingWeight: 1,
-    ...(e.endpoint.hostname ? { hostname: e.endpoint.hostname } : {}),
-  }));
+  .strictObject({
+    endpoint: z.strictObject({ address: endpointAddress, hostname: z.string().optional() }),
+    health_status: z.enum(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]).optional(),
+    // UInt32Value, gte 1.
+    load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+  })
+  .transform((e): LbEndpointConfig => {
+    const endpoint: LbEndpointConfig = { address: e.endpoint.address, loadBalancingWeight: e.load_balancing_weight ?? 1 };
+    if (e.endpoint.hostname) endpoint.hostname = e.endpoint.hostname;
+    if (e.health_status !== undefined && e.health_status !== "UNKNOWN" && e.health_status !== "HEALTHY") endpoint.healthStatus = e.health_status;
+    return endpoint;
+  });
 
-/** envoy.config.endpoint.v3.LocalityLbEndpoints: no locality, priority or weight yet. */
+/** envoy.config.core.v3.Locality */
+const locality = z
+  .strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
+  .transform((l) => ({ region: l.region ?? "", zone: l.zone ?? "", subZone: l.sub_zone ?? "" }));
+
+/** envoy.config.endpoint.v3.LocalityLbEndpoints: locality, its weight and priority (no metadata, proximity). */
 const localityLbEndpoints = z
-  .strictObject({ lb_endpoints: z.array(lbEndpoint).default([]) })
-  .transform((l): LocalityLbEndpointsConfig => ({ priority: 0, lbEndpoints: l.lb_endpoints }));
+  .strictObject({
+    locality: locality.optional(),
+    lb_endpoints: z.array(lbEndpoint).default([]),
+    // UInt32Value, gte 1.
+    load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+    // Envoy: lte 128.
+    priority: z.number().int().min(0).max(128).default(0),
+  })
+  .superRefine((l, ctx) => {
+    // Envoy's validateEndpoints: a locality's endpoint weights must add up within uint32.
+    const sum = l.lb_endpoints.reduce((total, e) => total + e.loadBalancingWeight, 0);
+    if (sum > 0xffff_ffff) ctx.addIssue({ code: "custom", path: ["lb_endpoints"], message: `the sum of the endpoints' load_balancing_weight (${sum}) exceeds 4294967295` });
+  })
+  .transform((l): LocalityLbEndpointsConfig => {
+    const endpoints: LocalityLbEndpointsConfig = { priority: l.priority, lbEndpoints: l.lb_endpoints };
+    if (l.locality !== undefined && (l.locality.region || l.locality.zone || l.locality.subZone)) endpoints.locality = l.locality;
+    if (l.load_balancing_weight !== undefined) endpoints.loadBalancingWeight = l.load_balancing_weight;
+    return endpoints;
+  });
+
+/** envoy.config.endpoint.v3.ClusterLoadAssignment.Policy: overprovisioning_factor (percent, default 140) and weighted_priority_health. */
+const loadAssignmentPolicy = z.strictObject({
+  overprovisioning_factor: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+});
 
 /** envoy.config.endpoint.v3.ClusterLoadAssignment */
 const loadAssignment = z
   .strictObject({
     cluster_name: z.string().min(1), // required by Envoy's proto validation
     endpoints: z.array(localityLbEndpoints).default([]),
+    policy: loadAssignmentPolicy.optional(),
   })
-  .transform((a) => a.endpoints);
+  .superRefine((a, ctx) => {
+    // Envoy's validateEndpoints: the locality weights of one priority add up within uint32.
+    const sums = new Map<number, number>();
+    for (const l of a.endpoints) sums.set(l.priority, (sums.get(l.priority) ?? 0) + (l.loadBalancingWeight ?? 0));
+    for (const [priority, sum] of sums) {
+      if (sum > 0xffff_ffff) ctx.addIssue({ code: "custom", path: ["endpoints"], message: `the sum of the locality weights of priority ${priority} (${sum}) exceeds 4294967295` });
+    }
+  });
 
 /** Envoy's circuit breaker defaults (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
 const DEFAULT_THRESHOLD = 1024;
@@ -312,7 +357,7 @@ const clusterMessage = z
     connect_timeout: duration
       .refine((ms) => ms > 0, { message: "must be greater than 0s" })
       .default(DEFAULT_CONNECT_TIMEOUT_MS),
-    lb_policy: z.enum(["ROUND_ROBIN"]).default("ROUND_ROBIN"),
+    ...lbPolicyFields,
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     load_assignment: loadAssignment.optional(),
     circuit_breakers: circuitBreakers.optional(),
@@ -325,7 +370,7 @@ const clusterMessage = z
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
   })
   .superRefine((c, ctx) => {
-    checkDiscoveryEndpoints(c.type, c.load_assignment, ctx);
+    checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
     checkDnsFields(c, ctx);
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {
@@ -339,14 +384,16 @@ const clusterMessage = z
     }
   })
   .transform(
-    (c): ClusterConfig => ({
+    (c, ctx): ClusterConfig => ({
       name: c.name,
       type: c.type,
       ...(c.type !== "STATIC" ? { dns: dnsClusterConfig(c) } : {}),
       connectTimeoutMs: c.connect_timeout,
       lbPolicy: c.lb_policy,
+      ...withLoadBalancing(loadBalancingConfig(c, ctx)),
+      ...withOverprovisioningFactor(c.load_assignment?.policy?.overprovisioning_factor),
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
-      endpoints: c.load_assignment ?? [],
+      endpoints: c.load_assignment?.endpoints ?? [],
       circuitBreakers: defaultThresholds(c.circuit_breakers),
       // 0 or unset: no limit. Present only when set, so other configs compare as before.
       ...maxRequestsPerConnection(
@@ -372,8 +419,9 @@ const cluster = clusterMessage;
 function checkDiscoveryEndpoints(type: ClusterConfig["type"], endpoints: LocalityLbEndpointsConfig[] | undefined, ctx: z.RefinementCtx): void {
   if (type === "STATIC") {
     endpoints?.forEach((locality, l) =>
-      locality.lbEndpoints.forEach((endpoint, e) => {
-        if (isIpLiteral.safeParse(endpoint.address.address).success) return;
+      // An endpoint that failed its own checks arrives unparsed (its issues already say why).
+      (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
+        if (typeof endpoint.address?.address !== "string" || isIpLiteral.safeParse(endpoint.address.address).success) return;
         const path = ["load_assignment", "endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"];
         ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path });
       }),
@@ -382,6 +430,14 @@ function checkDiscoveryEndpoints(type: ClusterConfig["type"], endpoints: Localit
     const message = endpoints ? "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint" : "LOGICAL_DNS clusters must have a single host";
     ctx.addIssue({ code: "custom", message, path: endpoints ? ["load_assignment"] : [] });
   }
+}
+
+function withLoadBalancing(loadBalancing: LoadBalancingConfig | undefined): { loadBalancing?: LoadBalancingConfig } {
+  return loadBalancing ? { loadBalancing } : {};
+}
+
+function withOverprovisioningFactor(factor: number | undefined): { overprovisioningFactor?: number } {
+  return factor !== undefined ? { overprovisioningFactor: factor } : {};
 }
 
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {
@@ -443,7 +499,6 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     }
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
     resolveUserAgents(bootstrap);
-    if (b.admin?.address !== undefined) bootstrap.admin = { address: b.admin.address };
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     return bootstrap;
   });

@@ -182,3 +182,18 @@ export class Host {
     return (this.text ??= formatAddress(this));
   }
 }
+
+/** Envoy's HostImpl::setEdsHealthFlag: the endpoint's health_status as a health flag. */
+export function edsHealthFlag(status: string | undefined): number {
+  switch (status) {
+    case "UNHEALTHY":
+    case "DRAINING":
+    case "TIMEOUT":
+      return HealthFlag.FailedEdsHealth;
+    case "DEGRADED":
+      return HealthFlag.DegradedEdsHealth;
+    default:
+      return 0;
+  }
+}
+

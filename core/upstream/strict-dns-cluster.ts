@@ -3,14 +3,15 @@ import type { Logger } from "../log.ts";
 import type { ResolvedAddress, Runtime } from "../port.ts";
 import type { Cluster } from "./cluster.ts";
 import { DnsResolveTarget, type DnsAnswerHandler, type DnsDiscovery } from "./dns-resolve-target.ts";
-import { Host } from "./host.ts";
+import { edsHealthFlag, Host, type HostOptions } from "./host.ts";
 
 /** One endpoint's name and the hosts it resolved to, by address. */
 interface Endpoint {
   readonly target: DnsResolveTarget;
   readonly config: LbEndpointConfig;
   readonly priority: number;
-  readonly hostname: string;
+  /** What each of its hosts is made with besides the address: hostname, weight, priority, locality, health_status. */
+  readonly hostOptions: HostOptions;
   /** In answer order. */
   hosts: Host[];
 }
@@ -39,7 +40,14 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
   }
 
   private addEndpoint(locality: LocalityLbEndpointsConfig, config: LbEndpointConfig, target: DnsResolveTarget): void {
-    const endpoint: Endpoint = { target, config, priority: locality.priority, hostname: config.hostname ?? config.address.address, hosts: [] };
+    const hostOptions: HostOptions = {
+      hostname: config.hostname ?? config.address.address,
+      weight: config.loadBalancingWeight,
+      priority: locality.priority,
+      ...(locality.locality ? { locality: locality.locality } : {}),
+      healthFlags: edsHealthFlag(config.healthStatus),
+    };
+    const endpoint: Endpoint = { target, config, priority: locality.priority, hostOptions, hosts: [] };
     this.endpoints.push(endpoint);
     this.byTarget.set(target, endpoint);
   }
@@ -65,7 +73,7 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
       let host = previous.get(address);
       if (!host) {
         const { port } = endpoint.config.address;
-        host = new Host(address, port, { hostname: endpoint.hostname, weight: endpoint.config.loadBalancingWeight, priority: endpoint.priority });
+        host = new Host(address, port, endpoint.hostOptions);
         added.push(host);
       }
       hosts.push(host);
@@ -79,7 +87,7 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
     if (this.log.enabled("debug")) this.log.debug(`DNS hosts have changed for ${target.dnsAddress}`);
     // The priority's hosts are every endpoint's of that priority, in config order.
     const all = this.endpoints.filter((e) => e.priority === endpoint.priority).flatMap((e) => e.hosts);
-    this.cluster.prioritySet.updateHosts(endpoint.priority, all, added, removed);
+    this.cluster.prioritySet.updateHosts(endpoint.priority, all, added, removed, this.cluster.hostSetOptions(endpoint.priority));
     return true;
   }
 }

@@ -1,3 +1,4 @@
+import type { SocketAddress } from "../../port.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -73,6 +74,14 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   get routeConfig(): RouteConfiguration {
     return this.cm.config.routeConfig;
+  }
+
+  get downstreamRemoteAddress(): SocketAddress | undefined {
+    return this.cm.connection.remoteAddress;
+  }
+
+  get downstreamLocalAddress(): SocketAddress | undefined {
+    return this.cm.connection.localAddress;
   }
 
   // ---- RequestDecoder: the codec's events ----

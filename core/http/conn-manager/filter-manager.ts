@@ -38,6 +38,7 @@
  */
 import type { RouteConfiguration, RouteConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
+import type { SocketAddress } from "../../port.ts";
 import { latin1Encode } from "../../util/latin1.ts";
 import { BodyBuffer } from "../body-buffer.ts";
 import {
@@ -65,6 +66,9 @@ export interface FilterManagerCallbacks {
   readonly requestHeaders: RequestHeaders;
   readonly route: RouteMatch | undefined;
   readonly routeConfig: RouteConfiguration;
+  /** The downstream connection's addresses (absent for a stream without one, as in tests). */
+  readonly downstreamRemoteAddress?: SocketAddress | undefined;
+  readonly downstreamLocalAddress?: SocketAddress | undefined;
   readonly traced: boolean;
   trace(kind: TraceEventKind, detail?: string): void;
   /**
@@ -141,6 +145,12 @@ abstract class ActiveStreamFilterBase {
   }
   get routeConfig(): RouteConfiguration {
     return this.parent.callbacks.routeConfig;
+  }
+  get downstreamRemoteAddress(): SocketAddress | undefined {
+    return this.parent.callbacks.downstreamRemoteAddress;
+  }
+  get downstreamLocalAddress(): SocketAddress | undefined {
+    return this.parent.callbacks.downstreamLocalAddress;
   }
   get traced(): boolean {
     return this.parent.callbacks.traced;

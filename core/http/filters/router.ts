@@ -21,6 +21,10 @@ import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
 import { rewriteHost, rewritePath } from "./path-rewrite.ts";
+import { generateHash, makeSetCookieValue, type HashCookieSink } from "../hash-policy.ts";
+import type { LoadBalancerContext } from "../../upstream/load-balancer.ts";
+import { uint64ToHex, xxHash64Text } from "../../util/hash.ts";
+import { formatAddress } from "../../network/address.ts";
 import { redirectLocation } from "./redirect.ts";
 import type { Host } from "../../upstream/host.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
@@ -80,7 +84,7 @@ function resetDetails(prefix: string, reason: StreamResetReason, details: string
  * (rewritten) request and streams the response back, with the route timeout and flow
  * control both ways.
  */
-export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget {
+export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget, LoadBalancerContext, HashCookieSink {
   private callbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   private action: ForwardAction | undefined;
   private cluster: Cluster | undefined;
@@ -101,6 +105,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private upstreamHost: Host | undefined;
   private retried = false;
   private done = false;
+  /** Set-Cookie values a cookie hash policy made, added to the upstream's response headers. */
+  private downstreamSetCookies: string[] | undefined;
+  /** The route's hash_policy result, worked out before the headers are rewritten for the upstream. */
+  private hashKey: bigint | undefined;
 
   constructor(private readonly server: ServerContext) {}
 
@@ -135,6 +143,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return FilterHeadersStatus.StopIteration;
     }
     this.cluster = cluster;
+    // As in Envoy, the host is chosen on the request as the client sent it (before route rewrites).
+    if (action.route.hashPolicy) this.hashKey = generateHash(action.route.hashPolicy, headers, callbacks.downstreamRemoteAddress, this);
     this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route);
     this.requestEnded = endStream;
     if (endStream) this.startTimeout();
@@ -188,7 +198,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   private connect(): void {
     const cluster = this.cluster!;
-    const host = cluster.loadBalancer.chooseHost(undefined);
+    const host = cluster.loadBalancer.chooseHost(this);
     if (!host) {
       this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream);
       return;
@@ -317,6 +327,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       }
     }
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
+    // Cookies a hash policy made go out only with an upstream response (router.cc, onUpstreamHeaders).
+    if (this.downstreamSetCookies) for (const cookie of this.downstreamSetCookies) headers.add("set-cookie", cookie);
     const match = this.callbacks.route;
     if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks, headers);
     if (endStream) this.finish();
@@ -337,6 +349,25 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   onUpstreamUpgradeData(data: Uint8Array, endStream: boolean): void {
     this.callbacks.encodeUpgradeData(data, endStream);
+  }
+
+  // ---- LoadBalancerContext: the route's hash_policy ----
+
+  /** Envoy's Router::Filter::computeHashKey: the route's hash_policy over the request, if it has one. */
+  computeHashKey(): bigint | undefined {
+    return this.hashKey;
+  }
+
+  /**
+   * Envoy's addDownstreamSetCookie: the cookie's value is the hash of the connection's
+   * remote and local addresses, so requests racing on one connection get the same one.
+   */
+  addDownstreamSetCookie(name: string, path: string, ttlSeconds: number, attributes: readonly { name: string; value: string }[]): string {
+    const remote = this.callbacks.downstreamRemoteAddress;
+    const local = this.callbacks.downstreamLocalAddress;
+    const value = uint64ToHex(xxHash64Text((remote ? formatAddress(remote) : "") + (local ? formatAddress(local) : "")));
+    (this.downstreamSetCookies ??= []).push(makeSetCookieValue(name, value, path, ttlSeconds, attributes));
+    return value;
   }
 
   // ---- downstream watermarks: a slow client pauses the upstream ----
