@@ -12,7 +12,20 @@ export class RoundRobinLoadBalancer implements LoadBalancer {
 
   constructor(private readonly prioritySet: PrioritySet) {}
 
-  chooseHost(_context?: LoadBalancerContext): Host | undefined {
+  /**
+   * A pick the context's retry host predicates reject is made again, up to
+   * hostSelectionRetryCount() more times; the last pick stands (Envoy's
+   * ZoneAwareLoadBalancerBase::chooseHost).
+   */
+  chooseHost(context?: LoadBalancerContext): Host | undefined {
+    let host = this.chooseHostOnce();
+    if (!host || !context?.shouldSelectAnotherHost) return host;
+    const retries = context.hostSelectionRetryCount?.() ?? 0;
+    for (let i = 0; i < retries && context.shouldSelectAnotherHost(host); i++) host = this.chooseHostOnce()!;
+    return host;
+  }
+
+  private chooseHostOnce(): Host | undefined {
     const hosts = this.candidates();
     const count = hosts.length;
     if (count === 0) return undefined;

@@ -454,7 +454,7 @@ describe("bad route configs give one-line problems", () => {
       [route({ route: { cluster: "a", prefix_rewrite: "/", regex_rewrite: { pattern: { regex: "x" }, substitution: "y" } } })],
       [`${ROUTE}.route: must set only one of prefix_rewrite, regex_rewrite (got prefix_rewrite, regex_rewrite)`],
     ],
-    ["a route option outside the subset", [route({ route: { cluster: "a", retry_policy: {} } })], [`${ROUTE}.route.retry_policy: unknown or unsupported field`]],
+    ["a route option outside the subset", [route({ route: { cluster: "a", hedge_policy: {} } })], [`${ROUTE}.route.hedge_policy: unknown or unsupported field`]],
     ["cluster_header", [route({ route: { cluster_header: "x-cluster" } })], [`${ROUTE}.route.cluster_header: unknown or unsupported field`, `${ROUTE}.route: must set one of cluster, weighted_clusters`]],
     ["a status out of range", [{ match: { prefix: "/" }, direct_response: { status: 600 } }], [`${ROUTE}.direct_response.status: must be <= 599`]],
     ["a body from a file", [{ match: { prefix: "/" }, direct_response: { status: 200, body: { filename: "/etc/motd" } } }], [`${ROUTE}.direct_response.body.filename: unknown or unsupported field`, `${ROUTE}.direct_response.body: must set one of inline_string, inline_bytes`]],
