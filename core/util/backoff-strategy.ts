@@ -1,7 +1,12 @@
 /**
  * Envoy's back-off strategies (source/common/common/backoff_strategy.cc), over a source
- * of floats in [0, 1) (the port's `random()`).
+ * of floats in [0, 1) (the port's `Runtime.random()`).
  */
+
+/** Where the jitter comes from (the port's Runtime is one). */
+export interface RandomSource {
+  random(): number;
+}
 
 /**
  * Fully jittered exponential back-off: the n-th wait is uniform in [0, min(base × 2ⁿ, max)),
@@ -13,7 +18,7 @@ export class JitteredExponentialBackOffStrategy {
   constructor(
     private readonly baseInterval: number,
     private readonly maxInterval: number,
-    private readonly random: () => number,
+    private readonly source: RandomSource,
   ) {
     this.nextInterval = baseInterval;
   }
@@ -22,7 +27,7 @@ export class JitteredExponentialBackOffStrategy {
     const backoff = this.nextInterval;
     // Doubling stops at the max interval.
     this.nextInterval = this.nextInterval > this.maxInterval / 2 ? this.maxInterval : this.nextInterval * 2;
-    return Math.min(Math.floor(this.random() * backoff), this.maxInterval);
+    return Math.min(Math.floor(this.source.random() * backoff), this.maxInterval);
   }
 
   reset(): void {
@@ -31,6 +36,6 @@ export class JitteredExponentialBackOffStrategy {
 }
 
 /** Jittered from a lower bound: uniform in [min, 1.5 × min) (the rate-limited retry back-off). */
-export function jitteredLowerBoundBackOffMs(minInterval: number, random: () => number): number {
-  return minInterval + Math.floor(random() * Math.floor(minInterval / 2));
+export function jitteredLowerBoundBackOffMs(minInterval: number, source: RandomSource): number {
+  return minInterval + Math.floor(source.random() * Math.floor(minInterval / 2));
 }

@@ -7,7 +7,8 @@
  */
 import type { HeaderMatcherConfig, RetryPolicyConfig } from "../../config/bootstrap.ts";
 import { parseRetryGrpcOn, parseRetryOn, RETRY_ON_GRPC, RetryOn } from "../../config/retry-on.ts";
-import type { Timer, TimerTarget, Timers } from "../../event/timers.ts";
+import type { Dispatcher } from "../../event/dispatcher.ts";
+import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
 import { JitteredExponentialBackOffStrategy, jitteredLowerBoundBackOffMs } from "../../util/backoff-strategy.ts";
@@ -121,15 +122,13 @@ export class RetryState implements TimerTarget {
     policy: RetryPolicyConfig | undefined,
     headers: RequestHeaders,
     cluster: Cluster,
-    timers: Timers,
-    random: () => number,
-    wallClock: () => number,
+    dispatcher: Dispatcher,
     callbacks: RetryCallbacks,
   ): RetryState | undefined {
     const p = policy ?? DEFAULT_RETRY_POLICY;
     let state: RetryState | undefined;
     if (p.retryOn !== 0 || headers.has("x-envoy-retry-on") || headers.has("x-envoy-retry-grpc-on")) {
-      state = new RetryState(p, headers, cluster, timers, random, wallClock, callbacks);
+      state = new RetryState(p, headers, cluster, dispatcher, callbacks);
     }
     for (const name of RETRY_HEADERS) headers.remove(name);
     return state;
@@ -139,15 +138,13 @@ export class RetryState implements TimerTarget {
     private readonly policy: RetryPolicyConfig,
     headers: RequestHeaders,
     private readonly cluster: Cluster,
-    private readonly timers: Timers,
-    private readonly random: () => number,
-    private readonly wallClock: () => number,
+    private readonly dispatcher: Dispatcher,
     private readonly callbacks: RetryCallbacks,
   ) {
     const c = compile(policy);
     this.retryOn = policy.retryOn;
     this.retriesRemaining = policy.numRetries;
-    this.backOff = new JitteredExponentialBackOffStrategy(policy.baseIntervalMs, policy.maxIntervalMs, random);
+    this.backOff = new JitteredExponentialBackOffStrategy(policy.baseIntervalMs, policy.maxIntervalMs, dispatcher.runtime);
     this.attemptedHosts = policy.previousHosts ? new Set() : undefined;
     // Merge in the headers: conditions add to the policy's.
     const retryOnHeader = headers.get("x-envoy-retry-on");
@@ -303,10 +300,10 @@ export class RetryState implements TimerTarget {
   }
 
   private enableBackoffTimer(): void {
-    const timer = (this.timer ??= this.timers.create(this));
+    const timer = (this.timer ??= this.dispatcher.timers.create(this));
     if (this.rateLimitedBackOffMs > 0) {
       // Only for the response that asked for it.
-      timer.enable(jitteredLowerBoundBackOffMs(this.rateLimitedBackOffMs, this.random));
+      timer.enable(jitteredLowerBoundBackOffMs(this.rateLimitedBackOffMs, this.dispatcher.runtime));
       this.rateLimitedBackOffMs = 0;
       this.cluster.stats.upstreamRqRetryBackoffRatelimited.inc();
     } else {
@@ -326,7 +323,7 @@ export class RetryState implements TimerTarget {
       if (value === undefined) continue;
       let seconds = value;
       if (header.format === "UNIX_TIMESTAMP") {
-        const now = Math.floor(this.wallClock() / 1000);
+        const now = Math.floor(this.dispatcher.runtime.wallClock() / 1000);
         if (value < now) continue;
         seconds = value - now;
       }

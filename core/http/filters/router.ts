@@ -179,7 +179,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route, retryPolicy);
     if (vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", "1");
     callbacks.streamInfo.attemptCount = 1;
-    const retryState = RetryState.create(retryPolicy, headers, cluster, this.server.timers, this.server.runtime.random, this.server.runtime.wallClock, this);
+    const retryState = RetryState.create(retryPolicy, headers, cluster, this.server, this);
     // An upgrade's bytes after the head are a tunnel, not a body to replay: no retries.
     if (retryState && !headers.upgrade) this.retryState = retryState;
     this.chooseShadowPolicies(action.route.requestMirrorPolicies ?? vhost.requestMirrorPolicies, headers);
@@ -640,9 +640,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** The mirror policies that apply (Envoy's shouldShadow: runtime_fraction's default value, by a random draw); none for CONNECT. */
   private chooseShadowPolicies(policies: readonly RequestMirrorPolicyConfig[] | undefined, headers: RequestHeaders): void {
     if (!policies || headers.method === "CONNECT") return;
-    const random = this.server.runtime.random;
+    const runtime = this.server.runtime;
     for (const policy of policies) {
-      if (random() * policy.fractionDenominator >= policy.fractionNumerator) continue;
+      if (runtime.random() * policy.fractionDenominator >= policy.fractionNumerator) continue;
       (this.shadowPolicies ??= []).push(policy);
     }
     if (this.shadowPolicies) this.shadowHeaders = copyRequestHeaders(headers);
