@@ -100,7 +100,7 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
         },
       ],
     });
-    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
+    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config }, 2);
   });
 
   afterAll(async () => {
@@ -215,7 +215,7 @@ describe.each(RUNTIMES)("one of three upstreams killed under load on %s", (runti
         },
       ],
     });
-    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
+    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config }, 2);
   });
 
   afterAll(async () => {
