@@ -350,7 +350,7 @@ describe("retry_policy through the proxy", () => {
     expectNoLeaks();
   });
 
-  test("x-envoy-retry-on and x-envoy-max-retries from an internal client turn retries on; the headers are consumed", async () => {
+  test("x-envoy-retry-on and x-envoy-max-retries that reach the router turn retries on; the headers are consumed", async () => {
     await setup({ handlers: [unavailable, unavailable, ok] });
     const client = new MemoryHttpClient(runtime, PROXY);
     client.request("GET", "/", { headers: { "x-envoy-retry-on": "gateway-error", "x-envoy-max-retries": "2" } });

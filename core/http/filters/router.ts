@@ -192,7 +192,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (data.byteLength > 0) this.requestHadBody = true;
-    if (this.retainBody && this.bodyBytes + data.byteLength > this.retryShadowBufferLimit && this.abandonRetryAndShadow()) {
+    if (this.retainBody && !this.done && this.bodyBytes + data.byteLength > this.retryShadowBufferLimit && this.abandonRetryAndShadow()) {
       return FilterDataStatus.StopIterationNoBuffer;
     }
     if (endStream) this.requestEnded = true;
@@ -665,11 +665,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       const message = { headers: i === policies.length - 1 ? headers : copyRequestHeaders(headers), body, trailers: this.trailers };
       writer.shadow(cluster, message, this.globalTimeoutMs, policy.disableShadowHostSuffixAppend);
     }
-    // The body stays only while a retry may still replay it.
-    if (!this.retryState?.enabled && this.upstreamRequest?.stream) {
+    // The body stays only while a retry may still replay it (or the attempt still waits for its connection).
+    if (!this.retryState?.enabled) {
       this.retainBody = false;
-      this.body = undefined;
-      this.bodyBytes = 0;
+      if (this.upstreamRequest?.stream) {
+        this.body = undefined;
+        this.bodyBytes = 0;
+      }
     }
   }
 
