@@ -26,7 +26,7 @@ import { rewritePath } from "./path-rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 import { parseUnsigned, RetryState, RetryStatus, type RetryCallbacks } from "./retry-state.ts";
 import { copyRequestHeaders, ShadowWriter } from "./shadow-writer.ts";
-import { UpstreamRequest } from "./upstream-request.ts";
+import { UpstreamRequest, type UpstreamRequestCallbacks } from "./upstream-request.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -92,7 +92,7 @@ function resetDetails(prefix: string, reason: StreamResetReason, details: string
  * request body it kept; never once response headers went downstream. Mirror policies
  * send a copy of the complete request to another cluster (shadow-writer.ts).
  */
-export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget, RetryCallbacks, LoadBalancerContext {
+export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget, RetryCallbacks, LoadBalancerContext, UpstreamRequestCallbacks {
   private callbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   private action: ForwardAction | undefined;
   private virtualHost: VirtualHostConfig | undefined;
@@ -422,13 +422,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * Retry a reset attempt if the policy says so (Envoy's maybeRetryReset): never once the
    * response started. True when a retry is scheduled.
    */
-  private maybeRetryReset(reason: StreamResetReason, request: UpstreamRequest): boolean {
+  private maybeRetryReset(reason: StreamResetReason, request: UpstreamRequest, timeout = false): boolean {
     const retryState = this.retryState;
     if (this.responseStarted || !retryState) return false;
     const status = retryState.shouldRetryReset(reason, request.requestStarted);
     if (status === RetryStatus.Yes) {
       request.resetStream();
       this.upstreamRequest = undefined;
+      this.isTimeoutRetry = timeout;
       return true;
     }
     this.flagRetryRefusal(status);
@@ -483,6 +484,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
         if (!endStream || !this.requestEnded) request.resetStream();
         else request.cleanup();
         this.upstreamRequest = undefined;
+        this.isTimeoutRetry = false;
         return;
       }
       this.flagRetryRefusal(status);
@@ -606,10 +608,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private perTryTimedOut(request: UpstreamRequest, details: string): void {
     request.host.stats.rqTimeout++;
     request.resetStream();
-    if (this.maybeRetryReset(StreamResetReason.LocalReset, request)) {
-      this.isTimeoutRetry = true;
-      return;
-    }
+    if (this.maybeRetryReset(StreamResetReason.LocalReset, request, true)) return;
     this.upstreamRequest = undefined;
     this.timeoutAbort(details);
   }

@@ -5,7 +5,21 @@ import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { ResponseHeaders } from "../message.ts";
 import type { StreamResetReason } from "../stream-reset-reason.ts";
-import type { RouterFilter } from "./router.ts";
+
+/** What an attempt reports to (the router): each event names the attempt it is about. */
+export interface UpstreamRequestCallbacks {
+  onPoolReady(request: UpstreamRequest, stream: UpstreamStream): void;
+  onPoolFailure(request: UpstreamRequest, reason: PoolFailureReason, transportFailureReason: string): void;
+  onUpstreamReset(request: UpstreamRequest, stream: UpstreamStream | undefined, reason: StreamResetReason, details: string): void;
+  onUpstreamAboveWriteBufferHighWatermark(request: UpstreamRequest): void;
+  onUpstreamBelowWriteBufferLowWatermark(request: UpstreamRequest): void;
+  onUpstreamHeaders(request: UpstreamRequest, headers: ResponseHeaders, endStream: boolean): void;
+  onUpstreamData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void;
+  onUpstreamTrailers(request: UpstreamRequest, trailers: HeaderMap): void;
+  onUpstreamUpgradeData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void;
+  onPerTryTimeout(request: UpstreamRequest): void;
+  onPerTryIdleTimeout(request: UpstreamRequest): void;
+}
 
 /**
  * One attempt at the upstream (Envoy's `UpstreamRequest`, source/common/router/upstream_request.cc):
@@ -28,7 +42,7 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
   private perTryIdleTimeoutMs = 0;
 
   constructor(
-    private readonly router: RouterFilter,
+    private readonly router: UpstreamRequestCallbacks,
     readonly host: Host,
   ) {}
 
