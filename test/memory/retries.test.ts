@@ -334,6 +334,62 @@ describe("retry_policy through the proxy", () => {
     expectNoLeaks();
   });
 
+  test("the body outgrows the retry buffer while a retry backs off: 507, as Envoy", async () => {
+    await setup({ handlers: [unavailable, ok], retryPolicy: { retry_on: "5xx", retry_back_off: { base_interval: "10s" } }, vhostExtra: { per_request_buffer_limit_bytes: 1024 } });
+    // The first host answers 503 from the request's head, before its body.
+    upstreams[0]!.earlyHandler = (_head, res) => {
+      res.respond(503, "early");
+      return true;
+    };
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.send("POST / HTTP/1.1\r\nhost: example.com\r\ncontent-length: 2000\r\n\r\n" + "a".repeat(100));
+    runtime.advance(10);
+    expect(client.responses).toHaveLength(0);
+    client.send("b".repeat(1900));
+    runtime.advance(10);
+    expect(client.responses[0]!.status).toBe(507);
+    expect(client.responses[0]!.text()).toBe("exceeded request buffer limit while retrying upstream");
+    expect(stat("cluster.backend.retry_or_shadow_abandoned")).toBe(1);
+    expect(upstreams[1]!.requests).toHaveLength(0);
+    closeAll(client);
+    expectNoLeaks();
+  });
+
+  test("include_is_timeout_retry_header: x-envoy-is-timeout-retry says whether a retry followed a per-try timeout", async () => {
+    let calls = 0;
+    await setup({
+      handlers: [
+        (_req, res) => {
+          if (calls++ === 0) return; // hangs: per-try timeout
+          res.respond(503);
+        },
+        (_req, res) => res.respond(503),
+        ok,
+      ],
+      retryPolicy: { retry_on: "5xx", num_retries: 3, per_try_timeout: "0.1s" },
+      vhostExtra: { include_is_timeout_retry_header: true },
+    });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.advance(2000);
+    expect(client.responses[0]!.status).toBe(200);
+    const seen = upstreams.flatMap((u) => u.requests).map((r) => r.get("x-envoy-is-timeout-retry"));
+    expect(seen).toEqual([undefined, "true", "false"]);
+    closeAll(client);
+    expectNoLeaks();
+  });
+
+  test("x-envoy-upstream-rq-timeout-alt-response: a timeout answers 204 instead of 504", async () => {
+    await setup({ handlers: [() => {}], routeExtra: { timeout: "1s" } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/", { headers: { "x-envoy-upstream-rq-timeout-alt-response": "" } });
+    runtime.advance(1000);
+    expect(client.responses[0]!.status).toBe(204);
+    expect(upstreams[0]!.requests[0]?.get("x-envoy-upstream-rq-timeout-alt-response")).toBeUndefined();
+    closeAll(client);
+    expectNoLeaks();
+  });
+
   test("the route's per_request_buffer_limit_bytes wins over the virtual host's", async () => {
     await setup({
       handlers: [unavailable, ok],
