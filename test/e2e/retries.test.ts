@@ -259,7 +259,7 @@ describe.each(RUNTIMES)("one of three upstreams killed under load on %s", (runti
       upstream_cx_connect_fail: s.get("cluster.three.upstream_cx_connect_fail"),
     };
     console.log(`kill one of three: ${JSON.stringify(report)}`);
-    expect(tally.retry.ok).toBeGreaterThan(50);
+    expect(tally.retry.ok).toBeGreaterThan(10);
     expect(tally.retry.failed).toBe(0);
     expect(tally.plain.failed).toBeGreaterThan(0);
   });
