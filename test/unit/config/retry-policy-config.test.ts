@@ -153,6 +153,13 @@ describe("request_mirror_policies", () => {
     ]);
   });
 
+  test("a mirror cluster that does not exist is refused, as Envoy's \"unknown shadow cluster\"", () => {
+    expect(problems(bootstrap({ request_mirror_policies: [{ cluster: "nope" }], routes: [{ match: { prefix: "/" }, route: { cluster: "a", request_mirror_policies: [{ cluster: "gone" }] } }] }))).toEqual([
+      `${VHOST}.routes[0].route.request_mirror_policies[0].cluster: no cluster named "gone" is defined`,
+      `${VHOST}.request_mirror_policies[0].cluster: no cluster named "nope" is defined`,
+    ]);
+  });
+
   test("one of cluster and cluster_header", () => {
     expect(problems(bootstrap({ routes: [{ match: { prefix: "/" }, route: { cluster: "a", request_mirror_policies: [{}] } }] }))).toEqual([
       `${VHOST}.routes[0].route.request_mirror_policies[0]: must set one of cluster, cluster_header`,
