@@ -9,6 +9,7 @@
 //   bench/lib/targets.mjs    polyvoy ×3, nginx, HAProxy, the JS peers (bench/peers/), direct
 //   bench/lib/load.mjs       wrk, the fixed-rate client, the idle-connection opener (bench/load/)
 //   bench/lib/scenarios.mjs  what is measured, runs and warm-up
+//   bench/lib/startup.mjs    start-up time and idle footprint, from the sources and the package
 //   bench/lib/report.mjs     results.md;  bench/lib/svg.mjs  chart.svg
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { loadTools, throughputRun } from "./lib/load.mjs";
 import { startOrigin } from "./lib/origin.mjs";
 import { aggregate, renderMarkdown } from "./lib/report.mjs";
 import { THROUGHPUT, fmt, measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
+import { measureStartup, renderStartup } from "./lib/startup.mjs";
 import { parseArgs } from "./lib/settings.mjs";
 import { renderChart } from "./lib/svg.mjs";
 import { BENCH, ROOT, cpuPlan, get, machineInfo, nofileHardLimit, sleep, waitReady } from "./lib/system.mjs";
@@ -205,7 +207,7 @@ async function measureIdleRound(ctx, target, entry, round, notes) {
  * The order of the targets rotates from round to round.
  */
 async function measureLoadRound(ctx, targets, results, round, notes) {
-  const wantsLoad = [...settings.scenarios].some((id) => id !== "idle-memory" && id !== "latency-half");
+  const wantsLoad = [...settings.scenarios].some((id) => id !== "idle-memory" && id !== "latency-half" && id !== "startup");
   if (!wantsLoad) return;
   const shift = (round - 1) % Math.max(1, targets.length);
   const order = [...targets.slice(shift), ...targets.slice(0, shift)];
@@ -289,6 +291,17 @@ async function main() {
   // every target's n-th run of a scenario comes from the same minute or two. This VM's
   // speed drifts by ±30 % within a minute; measuring one target's runs back to back
   // would put the drift into the ratios between targets.
+  // Start-up and footprint first, before the origin and the load keep the cores busy.
+  let startup;
+  if (settings.scenarios.has("startup")) {
+    log("== start-up and footprint (bare runtime / polyvoy from the sources / from the package)");
+    const runtimes = ["node", "bun", "deno"].filter((runtime) => !settings.only || settings.only.has(`polyvoy-${runtime}`));
+    startup = await measureStartup(ctx, log, runtimes).catch((error) => {
+      notes.push(`start-up and footprint: not measured — ${error.message.split("\n")[0]}`);
+      return { error: error.message.split("\n")[0] };
+    });
+  }
+
   const results = {};
   const measured = [];
   for (const target of targets) {
@@ -354,8 +367,8 @@ async function main() {
     notes.push(
       `churn: ${readOnly.map((t) => t.label).join(", ")} answered but then closed connections without saying \`Connection: close\` in the response, so wrk found them closed when it sent the next request (a "read" error) and reconnected. req/s counts complete non-error responses only.`,
     );
-  const doc = { meta, targets: targetList, table, notes, results };
-  const markdown = renderMarkdown(doc);
+  const doc = { meta, targets: targetList, table, notes, results, startup: startup ?? null };
+  const markdown = renderMarkdown(doc) + renderStartup(doc.startup);
   writeFileSync(join(outDir, "results.json"), JSON.stringify(doc, null, 2) + "\n");
   writeFileSync(join(outDir, "results.md"), markdown + "\n");
   writeFileSync(join(outDir, "chart.svg"), renderChart(doc));

@@ -1,4 +1,4 @@
-import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { compileLogFormat, LOG_COMPONENTS, LOG_FORMAT_FLAGS, LOG_LEVELS, type LogLevel } from "./log.ts";
 
 /** The command line, with Envoy's flag names so Envoy users' scripts carry over. */
 export interface CommandLine {
@@ -8,6 +8,24 @@ export interface CommandLine {
   logLevel: LogLevel;
   /** --drain-time-s: how long /drain_listeners?graceful drains before listeners stop (Envoy's default 600). */
   drainTimeS?: number;
+  /** --log-path: the application log goes to this file (appended) instead of stderr. */
+  logPath?: string;
+  /** --log-format: the application log line's shape (log.ts, LOG_FORMAT_FLAGS). */
+  logFormat?: string;
+  /** --log-format-escaped: C-style escapes for control characters in messages (%v). */
+  logFormatEscaped?: boolean;
+  /** --component-log-level: per-component levels, `upstream:debug,http:trace`. */
+  componentLogLevels?: Record<string, LogLevel>;
+  /** --service-cluster, --service-node, --service-zone: the bootstrap's node.cluster, node.id and node.locality.zone (they win over the config's, as in Envoy). */
+  serviceCluster?: string;
+  serviceNode?: string;
+  serviceZone?: string;
+  /** --drain-strategy: only "immediate" (every connection is told to close at once when draining). */
+  drainStrategy?: "immediate";
+  /** --parent-shutdown-time-s: accepted for Envoy's scripts; with no hot restart there is no parent to shut down. */
+  parentShutdownTimeS?: number;
+  /** --disable-hot-restart: accepted; polyvoy has no hot restart. */
+  disableHotRestart?: boolean;
   help: boolean;
   version: boolean;
 }
@@ -18,12 +36,54 @@ export const USAGE = `Usage: polyvoy [options]
       --mode MODE          serve (default) or validate: check the config and exit 0/1
   -l, --log-level LEVEL    ${LOG_LEVELS.join(", ")} (default info)
       --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful (default 600)
+      --drain-strategy immediate  how connections drain (only immediate: all told to close at once)
+      --log-path FILE      append the log to FILE instead of stderr
+      --log-format FORMAT  log line format (default "[%Y-%m-%d %T.%e][%l] %v"; flags ${LOG_FORMAT_FLAGS.map((f) => `%${f}`).join(" ")})
+      --log-format-escaped escape control characters in log messages (\n, \t, \x1b …)
+      --component-log-level COMPONENT:LEVEL,...  a level per component (e.g. upstream:debug,http:trace)
+      --service-cluster NAME, --service-node ID, --service-zone ZONE
+                           the node's cluster, id and zone (over the config's node)
+      --parent-shutdown-time-s SECONDS, --disable-hot-restart
+                           accepted for Envoy's command lines (no hot restart here)
       --version            print the version and exit
   -h, --help               print this help and exit
 `;
 
-/** Thrown for a bad command line; the message is one line for stderr. */
-export class UsageError extends Error {}
+/** Thrown for a bad command line; the message is one line for stderr, followed by the usage unless `usage` is false. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage: boolean = true,
+  ) {
+    super(message);
+  }
+}
+
+/** Envoy flags refused by name, with why: one line, no usage (main.ts). */
+const REFUSED: Record<string, string> = {
+  "--base-id": "polyvoy has no hot restart (no shared memory region to name)",
+  "--restart-epoch": "polyvoy has no hot restart",
+  "--concurrency": "polyvoy runs one worker (no worker threads yet)",
+};
+
+function wholeSeconds(flag: string, text: string): number {
+  const seconds = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(seconds)) throw new UsageError(`${flag}: expected a whole number of seconds, got "${text}"`);
+  return seconds;
+}
+
+function parseComponentLevels(text: string): Record<string, LogLevel> {
+  const levels: Record<string, LogLevel> = {};
+  for (const item of text.split(",")) {
+    const colon = item.indexOf(":");
+    const [component, level] = colon < 0 ? [item, ""] : [item.slice(0, colon), item.slice(colon + 1)];
+    if (colon < 0 || component === "") throw new UsageError(`--component-log-level: expected COMPONENT:LEVEL[,COMPONENT:LEVEL...], got "${item}"`);
+    if (!(LOG_COMPONENTS as readonly string[]).includes(component)) throw new UsageError(`--component-log-level: unknown component "${component}"`);
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--component-log-level: unknown level "${level}" for "${component}" (one of ${LOG_LEVELS.join(", ")})`);
+    levels[component] = level as LogLevel;
+  }
+  return levels;
+}
 
 export function parseCommandLine(argv: readonly string[]): CommandLine {
   const line: CommandLine = { mode: "serve", logLevel: "info", help: false, version: false };
@@ -60,13 +120,54 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         line.logLevel = level as LogLevel;
         break;
       }
-      case "--drain-time-s": {
-        const text = value();
-        const seconds = Number(text);
-        if (!/^\d+$/.test(text) || !Number.isSafeInteger(seconds)) throw new UsageError(`--drain-time-s: expected a whole number of seconds, got "${text}"`);
-        line.drainTimeS = seconds;
+      case "--drain-time-s":
+        line.drainTimeS = wholeSeconds(flag, value());
+        break;
+      case "--parent-shutdown-time-s":
+        line.parentShutdownTimeS = wholeSeconds(flag, value());
+        break;
+      case "--drain-strategy": {
+        const strategy = value();
+        if (strategy === "gradual") throw new UsageError('--drain-strategy: "gradual" is not supported: polyvoy drains immediately (every connection is told to close at once)');
+        if (strategy !== "immediate") throw new UsageError(`--drain-strategy: unknown strategy "${strategy}" (supported: immediate)`);
+        line.drainStrategy = strategy;
         break;
       }
+      case "--log-path":
+        line.logPath = value();
+        break;
+      case "--log-format": {
+        const format = value();
+        try {
+          compileLogFormat(format);
+        } catch (err) {
+          throw new UsageError(`--log-format: ${(err as Error).message}`);
+        }
+        line.logFormat = format;
+        break;
+      }
+      case "--log-format-escaped":
+        line.logFormatEscaped = true;
+        break;
+      case "--component-log-level":
+        line.componentLogLevels = { ...line.componentLogLevels, ...parseComponentLevels(value()) };
+        break;
+      case "--service-cluster":
+        line.serviceCluster = value();
+        break;
+      case "--service-node":
+        line.serviceNode = value();
+        break;
+      case "--service-zone":
+        line.serviceZone = value();
+        break;
+      case "--disable-hot-restart":
+        line.disableHotRestart = true;
+        break;
+      case "--base-id":
+      case "--restart-epoch":
+      case "--concurrency":
+        throw new UsageError(`${flag} is not supported: ${REFUSED[flag]}`, false);
       case "-h":
       case "--help":
         line.help = true;

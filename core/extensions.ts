@@ -9,6 +9,8 @@ import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
 import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
 import { RouterFilter } from "./http/filters/router.ts";
+import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/health-check.ts";
+import type { HealthCheckFilterConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -42,6 +44,11 @@ registerNetworkFilterFactory("envoy.filters.network.connection_limit", (config, 
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
   kind: "decoder",
   create: (_config, server) => new RouterFilter(server),
+});
+
+registerHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", {
+  kind: "dual",
+  create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

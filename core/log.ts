@@ -1,16 +1,93 @@
 import type { Runtime } from "./port.ts";
-import { isoTimestamp } from "./util/civil-time.ts";
+import { utcParts, type UtcParts } from "./util/civil-time.ts";
 
 /** Envoy's log levels, least to most severe (`--log-level`). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "critical", "off"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
- * Leveled logging to the runtime's sink (stderr), one line per message in Envoy's
- * default shape: `[2026-11-26 10:12:25.123][info] message`.
+ * Envoy's logger components (source/common/common/logger.h, ALL_LOGGER_IDS), the names
+ * `--component-log-level` takes. polyvoy's own messages are all logged as "main" so far.
+ */
+export const LOG_COMPONENTS = [
+  "admin", "alternate_protocols_cache", "aws", "assert", "backtrace", "cache_filter", "client", "compression", "config",
+  "connection", "conn_handler", "decompression", "dns", "dubbo", "ext_authz", "ext_proc", "rocketmq", "file", "filter",
+  "forward_proxy", "grpc", "happy_eyeballs", "hc", "health_checker", "http", "http2", "http3", "hystrix", "init", "io",
+  "jwt", "kafka", "lua", "main", "matcher", "misc", "mongo", "quic", "quic_stream", "pool", "rbac", "rds", "redis",
+  "router", "runtime", "stats", "secret", "tap", "testing", "thrift", "tracing", "upstream", "udp", "wasm", "websocket", "xds",
+] as const;
+
+/**
+ * The `--log-format` flags polyvoy writes: spdlog's, as Envoy passes them through — %Y year,
+ * %m month, %d day, %H %M %S hour, minute, second, %T = %H:%M:%S, %e milliseconds (all UTC),
+ * %l level, %n logger name (the component: "main"), %t thread id (always 1: one thread),
+ * %v the message, %% a percent sign. Any other flag is an error naming it.
+ */
+export const LOG_FORMAT_FLAGS = ["Y", "m", "d", "H", "M", "S", "T", "e", "l", "n", "t", "v", "%"] as const;
+
+/** The default line: `[2026-11-26 10:12:25.123][info] message`. */
+export const DEFAULT_LOG_FORMAT = "[%Y-%m-%d %T.%e][%l] %v";
+
+/** One piece of a compiled format: literal text, or a flag letter. */
+type FormatPart = { text: string } | { flag: (typeof LOG_FORMAT_FLAGS)[number] };
+
+/** Compiles a `--log-format` string; throws an Error naming the first unsupported flag. */
+export function compileLogFormat(format: string): FormatPart[] {
+  const parts: FormatPart[] = [];
+  let text = "";
+  for (let i = 0; i < format.length; i++) {
+    const c = format[i]!;
+    if (c !== "%") {
+      text += c;
+      continue;
+    }
+    const flag = format[++i];
+    if (flag === undefined) throw new Error(`a lone "%" at the end of "${format}" (write %% for a percent sign)`);
+    if (flag === "%") {
+      text += "%";
+      continue;
+    }
+    if (!(LOG_FORMAT_FLAGS as readonly string[]).includes(flag)) {
+      throw new Error(`unsupported flag "%${flag}" (supported: ${LOG_FORMAT_FLAGS.map((f) => `%${f}`).join(" ")})`);
+    }
+    if (text) parts.push({ text });
+    text = "";
+    parts.push({ flag: flag as FormatPart extends { flag: infer F } ? F : never });
+  }
+  if (text) parts.push({ text });
+  return parts;
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
+
+/**
+ * `--log-format-escaped`: the message C-escaped as Envoy's DelegatingLogSink::escapeLogLine
+ * does (absl::CEscape): \n \r \t \" \' \\, other control characters as three octal digits.
+ * (Non-ASCII characters are left as they are; CEscape would escape their UTF-8 bytes.)
+ */
+function escapeMessage(message: string): string {
+  return message.replace(/[\x00-\x1f\x7f\\"']/g, (c) => {
+    switch (c) {
+      case "\n":
+        return "\\n";
+      case "\r":
+        return "\\r";
+      case "\t":
+        return "\\t";
+      default:
+        return c === "\\" || c === '"' || c === "'" ? `\\${c}` : `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`;
+    }
+  });
+}
+
+/**
+ * Leveled logging to the runtime's sink (stderr, or `--log-path`), one line per message,
+ * by default in the shape `[2026-11-26 10:12:25.123][info] message` (`--log-format`).
  */
 export class Logger {
   private threshold: number;
+  private parts: FormatPart[] | undefined;
+  private escaped = false;
 
   constructor(
     private readonly runtime: Pick<Runtime, "log" | "wallClock">,
@@ -48,9 +125,53 @@ export class Logger {
     this.write(4, message);
   }
 
+  /** `--log-format` (compiled by compileLogFormat) and `--log-format-escaped`. */
+  setFormat(format: string, escaped = false): void {
+    this.parts = format === DEFAULT_LOG_FORMAT ? undefined : compileLogFormat(format);
+    this.escaped = escaped;
+  }
+
   private write(level: number, message: string): void {
     if (level < this.threshold) return;
-    const time = isoTimestamp(this.runtime.wallClock()).replace("T", " ").slice(0, 23);
-    this.runtime.log.write(`[${time}][${LOG_LEVELS[level]}] ${message}\n`);
+    const t = utcParts(this.runtime.wallClock());
+    const text = this.escaped ? escapeMessage(message) : message;
+    if (!this.parts) {
+      this.runtime.log.write(`[${t.year}-${pad(t.month)}-${pad(t.day)} ${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}.${pad(t.millisecond, 3)}][${LOG_LEVELS[level]}] ${text}\n`);
+      return;
+    }
+    let line = "";
+    for (const part of this.parts) line += "text" in part ? part.text : flagText(part.flag, t, level, text);
+    this.runtime.log.write(line + "\n");
+  }
+}
+
+function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: number, message: string): string {
+  switch (flag) {
+    case "Y":
+      return String(t.year);
+    case "m":
+      return pad(t.month);
+    case "d":
+      return pad(t.day);
+    case "H":
+      return pad(t.hour);
+    case "M":
+      return pad(t.minute);
+    case "S":
+      return pad(t.second);
+    case "T":
+      return `${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}`;
+    case "e":
+      return pad(t.millisecond, 3);
+    case "l":
+      return LOG_LEVELS[level]!;
+    case "n":
+      return "main";
+    case "t":
+      return "1";
+    case "v":
+      return message;
+    case "%":
+      return "%";
   }
 }

@@ -1,7 +1,9 @@
 import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts";
 import { formatFromPath, type ConfigFormat, type LoadedConfig, type ValidConfig } from "./config/config-source.ts";
-import { Logger } from "./log.ts";
-import type { Runtime } from "./port.ts";
+import { utf8ByteString } from "./access-log/byte-string.ts";
+import { DEFAULT_LOG_FORMAT, Logger } from "./log.ts";
+import { latin1Encode } from "./util/latin1.ts";
+import type { AppendFile, LogSink, Runtime } from "./port.ts";
 import { Server } from "./server.ts";
 import { VERSION } from "./version.ts";
 
@@ -13,13 +15,12 @@ import { VERSION } from "./version.ts";
  * A config that fails exits 1 with one line per problem and starts nothing.
  */
 export async function runMain(runtime: Runtime, argv: readonly string[]): Promise<void> {
-  const log = new Logger(runtime);
   let commandLine: CommandLine;
   try {
     commandLine = parseCommandLine(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    runtime.log.write(`polyvoy: ${err.message}\n${USAGE}`);
+    runtime.log.write(`polyvoy: ${err.message}\n${err.usage ? USAGE : ""}`);
     return runtime.exit(1);
   }
   if (commandLine.help) {
@@ -30,14 +31,40 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     runtime.log.write(`polyvoy ${VERSION} (${runtime.name} ${runtime.version})\n`);
     return runtime.exit(0);
   }
-  log.level = commandLine.logLevel;
+  // --log-path: the log goes to the file; what is written before it opens, and a file that
+  // cannot be opened, go to stderr. Exits wait for the file's queued lines.
+  let logFile: AppendFile | undefined;
+  if (commandLine.logPath !== undefined && commandLine.mode === "serve") {
+    try {
+      logFile = await runtime.openAppendFile(commandLine.logPath);
+    } catch (err) {
+      runtime.log.write(`polyvoy: --log-path: cannot open '${commandLine.logPath}': ${(err as { code?: string }).code ?? String(err)}\n`);
+      return runtime.exit(1);
+    }
+  }
+  const exit = async (code: number): Promise<never> => {
+    await logFile?.flush();
+    return runtime.exit(code);
+  };
+  const log = new Logger({ log: logFile ? fileLogSink(logFile, runtime.log) : runtime.log, wallClock: () => runtime.wallClock() });
+  // All of polyvoy's messages are logged as the "main" component so far (log.ts).
+  log.level = commandLine.componentLogLevels?.main ?? commandLine.logLevel;
+  log.setFormat(commandLine.logFormat ?? DEFAULT_LOG_FORMAT, commandLine.logFormatEscaped === true);
 
   const loaded = await readConfig(runtime, commandLine);
-  if (!loaded) return runtime.exit(1);
+  if (!loaded) return exit(1);
   const { bootstrap, document } = loaded;
   if (commandLine.mode === "validate") {
     runtime.log.write(`configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
     return runtime.exit(0);
+  }
+  // --service-node and --service-cluster win over the config's node, as in Envoy.
+  if (commandLine.serviceNode !== undefined || commandLine.serviceCluster !== undefined) {
+    bootstrap.node = {
+      ...bootstrap.node,
+      ...(commandLine.serviceNode !== undefined ? { id: commandLine.serviceNode } : {}),
+      ...(commandLine.serviceCluster !== undefined ? { cluster: commandLine.serviceCluster } : {}),
+    };
   }
 
   log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}`);
@@ -45,7 +72,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   // SIGTERM, SIGINT and the admin's /quitquitquit all end here: Server.stop() shuts
   // down once and then calls this. Signals are handled from before the first listener
   // binds, so a SIGTERM that races startup still ends in a clean exit 0.
-  server.onStopped = () => runtime.exit(0);
+  server.onStopped = () => void exit(0);
   runtime.onSignal("SIGTERM", () => server.stop("caught SIGTERM"));
   runtime.onSignal("SIGINT", () => server.stop("caught SIGINT"));
   runtime.onSignal("SIGUSR1", () => {
@@ -57,8 +84,19 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     await server.start();
   } catch (err) {
     log.error(err instanceof Error ? err.message : String(err));
-    return runtime.exit(1);
+    return exit(1);
   }
+}
+
+/** Log lines appended to the --log-path file; a failed write is reported once on stderr. */
+function fileLogSink(file: AppendFile, stderr: LogSink): LogSink {
+  let failed = false;
+  const onError = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    stderr.write(`polyvoy: --log-path ${file.path}: write failed, log lines lost: ${(err as { code?: string }).code ?? String(err)}\n`);
+  };
+  return { write: (line) => file.write(latin1Encode(utf8ByteString(line))).catch(onError) };
 }
 
 /** Read and validate the config; on failure print one line per problem and return undefined. */

@@ -20,4 +20,8 @@ export interface ServerContext extends Dispatcher {
    * `connection: close` and their connection closes after them.
    */
   drainClose(): boolean;
+  /** Envoy's `healthCheckFailed()`: the admin's /healthcheck/fail is in effect (the health_check filter answers 503). */
+  healthCheckFailed(): boolean;
+  /** The local node's cluster, `node.cluster` (Envoy's LocalInfo::clusterName); "" when unset. */
+  readonly localClusterName: string;
 }

@@ -27,7 +27,7 @@ const SHUTDOWN_GRACE_MS = 5000;
  */
 export class Server implements ServerContext, AdminServer {
   readonly timers: Timers;
-  readonly stats = new StatsStore();
+  readonly stats: StatsStore = new StatsStore();
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
   /** Built by start(), once the access log files they write to are open. */
@@ -43,7 +43,7 @@ export class Server implements ServerContext, AdminServer {
   private readonly accessLogs = new Map<object, AccessLogger[]>();
   private initialized = false;
   private stopping = false;
-  private healthCheckFailed = false;
+  private failingHealthChecks = false;
   /** /drain_listeners was called (the server is no longer LIVE). */
   private drainStarted = false;
   /** A graceful drain is under way: HTTP/1 responses close their connections. */
@@ -74,20 +74,28 @@ export class Server implements ServerContext, AdminServer {
    */
   get state(): ServerState {
     if (!this.initialized) return "PRE_INITIALIZING";
-    return this.healthCheckFailed || this.drainStarted || this.stopping ? "DRAINING" : "LIVE";
+    return this.failingHealthChecks || this.drainStarted || this.stopping ? "DRAINING" : "LIVE";
   }
 
   get uptimeSeconds(): number {
     return (this.runtime.now() - this.startedAt) / 1000;
   }
 
+  healthCheckFailed(): boolean {
+    return this.failingHealthChecks;
+  }
+
+  get localClusterName(): string {
+    return this.bootstrap.node?.cluster ?? "";
+  }
+
   drainClose(): boolean {
-    return this.healthCheckFailed || this.draining;
+    return this.failingHealthChecks || this.draining;
   }
 
   failHealthcheck(fail: boolean): void {
-    if (fail !== this.healthCheckFailed) this.log.info(fail ? "admin: health checks failed (draining)" : "admin: health checks pass again");
-    this.healthCheckFailed = fail;
+    if (fail !== this.failingHealthChecks) this.log.info(fail ? "admin: health checks failed (draining)" : "admin: health checks pass again");
+    this.failingHealthChecks = fail;
   }
 
   /**
@@ -165,6 +173,8 @@ export class Server implements ServerContext, AdminServer {
         throw new Error(`admin listener cannot bind to ${formatAddress(adminConfig.address)}: ${describeError(err)}`);
       }
     }
+    // Envoy's cluster warming: listeners start once every health-checked host had its first check.
+    await this.clusterManager.initialize(this.log);
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {
@@ -211,6 +221,7 @@ export class Server implements ServerContext, AdminServer {
     const all = this.admin ? [...this.listeners, this.admin.listener] : this.listeners;
     const closed = Promise.all(all.map((listener) => listener.closeConnections()));
     await this.within(SHUTDOWN_GRACE_MS, closed);
+    this.clusterManager.stopHealthChecking();
     this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,
     // so an embedder's event loop can end.

@@ -39,42 +39,38 @@ await build({
   banner: { js: `// polyvoy adapter kit ${version}: the pieces port adapters share (runtimes/kit).` },
 });
 
-// Type declarations for the public API: dist/types/**/*.d.ts (the core's own, with
-// relative imports pointing at .js as declaration consumers expect), and
-// dist/polyvoy-core.d.mts so `import … from "./polyvoy-core.mjs"` is typed.
+// Type declarations for the public API, the core's and the kit's, laid out as the sources
+// (dist/types/core/**, dist/types/runtimes/kit/**, relative imports pointing at .js as
+// declaration consumers expect), and dist/polyvoy-core.d.mts and
+// dist/polyvoy-adapter-kit.d.mts so `import … from "./polyvoy-core.mjs"` is typed.
+// (build-runtimes.mjs lays the runtimes' declarations beside them in the same tree.)
+// `--bundles-only` (npm run build): build-runtimes.mjs, run next, emits all of them at once.
 const types = join(root, "dist/types");
-rmSync(types, { recursive: true, force: true });
-execFileSync(
-  join(root, "node_modules/.bin/tsc"),
-  ["-p", join(root, "core"), "--noEmit", "false", "--declaration", "--emitDeclarationOnly", "--outDir", types],
-  { stdio: "inherit" },
-);
-const rewrite = (dir) => {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) rewrite(path);
-    else if (entry.name.endsWith(".d.ts")) writeFileSync(path, readFileSync(path, "utf8").replace(/(from\s+["'](?:\.{1,2}\/)[^"']*)\.ts(["'])/g, "$1.js$2"));
-  }
-};
-rewrite(types);
-writeFileSync(join(root, "dist/polyvoy-core.d.mts"), 'export * from "./types/index.js";\n');
-
-// The adapter kit's declarations: dist/kit-types/ (runtimes/kit/ with the port types it
-// uses, core/port.ts), and dist/polyvoy-adapter-kit.d.mts.
-const kitTypes = join(root, "dist/kit-types");
-rmSync(kitTypes, { recursive: true, force: true });
-execFileSync(
-  join(root, "node_modules/.bin/tsc"),
-  [
-    ...["--declaration", "--emitDeclarationOnly", "--outDir", kitTypes, "--rootDir", root],
-    ...["--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler", "--lib", "es2022"],
-    ...["--strict", "--skipLibCheck", "--allowImportingTsExtensions", "--verbatimModuleSyntax"],
-    join(root, "runtimes/kit/index.ts"),
-  ],
-  { stdio: "inherit" },
-);
-rewrite(kitTypes);
-writeFileSync(join(root, "dist/polyvoy-adapter-kit.d.mts"), 'export * from "./kit-types/runtimes/kit/index.js";\n');
+if (!process.argv.includes("--bundles-only")) {
+  rmSync(types, { recursive: true, force: true });
+  execFileSync(
+    process.execPath,
+    [
+      join(root, "node_modules/typescript/bin/tsc"),
+      ...["--declaration", "--emitDeclarationOnly", "--outDir", types, "--rootDir", root],
+      ...["--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler", "--lib", "es2022"],
+      ...["--strict", "--skipLibCheck", "--allowImportingTsExtensions", "--verbatimModuleSyntax", "--isolatedModules"],
+      join(root, "core/index.ts"),
+      join(root, "runtimes/kit/index.ts"),
+    ],
+    { stdio: "inherit" },
+  );
+  const rewrite = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) rewrite(path);
+      else if (entry.name.endsWith(".d.ts")) writeFileSync(path, readFileSync(path, "utf8").replace(/(from\s+["'](?:\.{1,2}\/)[^"']*)\.ts(["'])/g, "$1.js$2"));
+    }
+  };
+  rewrite(types);
+}
+writeFileSync(join(root, "dist/polyvoy-core.d.mts"), 'export * from "./types/core/index.js";\n');
+writeFileSync(join(root, "dist/polyvoy-adapter-kit.d.mts"), 'export * from "./types/runtimes/kit/index.js";\n');
 
 for (const file of [outfile, kitOutfile]) {
   const bytes = statSync(file).size;

@@ -13,7 +13,7 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-settle S      seconds the idle connections stay idle before RSS is read (full: 40, quick: 0.3)
   --only a,b           only these proxies (ids: direct, polyvoy-node, polyvoy-bun, polyvoy-deno,
                        nginx, haproxy, node-http-proxy, fastify-reply-from, bun-fetch, deno-fetch)
-  --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "latency-half", "idle-memory"].join(", ")})
+  --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "latency-half", "idle-memory", "startup"].join(", ")})
   --out DIR            results folder (default bench/results/<date>-<quick|full>)`;
 
 export function parseArgs(argv) {
@@ -38,7 +38,7 @@ export function parseArgs(argv) {
     only: null,
     // --quick leaves out the 256-connection and 16 KiB scenarios (the same paths as 64
     // connections and 1 MiB) to stay near a minute
-    scenarios: new Set([...THROUGHPUT.map((s) => s.id).filter((id) => !quick || (id !== "get-256c" && id !== "body-16k")), "latency", "latency-half", "idle-memory"]),
+    scenarios: new Set([...THROUGHPUT.map((s) => s.id).filter((id) => !quick || (id !== "get-256c" && id !== "body-16k")), "latency", "latency-half", "idle-memory", "startup"]),
     out: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -83,7 +83,7 @@ export function parseArgs(argv) {
         break;
       case "--scenarios": {
         const ids = value().split(",");
-        const known = new Set([...THROUGHPUT.map((s) => s.id), ...METRICS.map((m) => m.scenario)]);
+        const known = new Set([...THROUGHPUT.map((s) => s.id), ...METRICS.map((m) => m.scenario), "startup"]);
         for (const id of ids) if (!known.has(id)) throw new Error(`unknown scenario ${id}\n${USAGE}`);
         settings.scenarios = new Set(ids);
         break;

@@ -17,7 +17,7 @@ import type {
   RouteConfiguration,
   SocketAddressConfig,
 } from "../config/bootstrap.ts";
-import { LOG_LEVELS, type LogLevel } from "../log.ts";
+import { DEFAULT_LOG_FORMAT, LOG_LEVELS, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
@@ -357,12 +357,21 @@ ${rows}    </tbody>
         mode: commandLine?.mode === "validate" ? "Validate" : "Serve",
         drain_time: `${commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S}s`,
         drain_strategy: "Immediate",
+        parent_shutdown_time: `${commandLine?.parentShutdownTimeS ?? 900}s`,
         restart_epoch: 0,
         disable_hot_restart: true,
+        log_path: commandLine?.logPath ?? "",
+        log_format: commandLine?.logFormat ?? DEFAULT_LOG_FORMAT,
+        log_format_escaped: commandLine?.logFormatEscaped === true,
+        component_log_level: Object.entries(commandLine?.componentLogLevels ?? {}).map(([name, level]) => `${name}:${level}`).join(","),
+        service_cluster: commandLine?.serviceCluster ?? "",
+        service_node: commandLine?.serviceNode ?? "",
+        service_zone: commandLine?.serviceZone ?? "",
       },
       node: {
         id: server.bootstrap.node?.id ?? "",
         cluster: server.bootstrap.node?.cluster ?? "",
+        ...(commandLine?.serviceZone !== undefined ? { locality: { zone: commandLine.serviceZone } } : {}),
         user_agent_name: "polyvoy",
         user_agent_version: VERSION,
       },

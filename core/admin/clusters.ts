@@ -2,6 +2,7 @@
 import { formatAddress } from "../network/address.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import { HealthFlag, type Host, type Locality } from "../upstream/host.ts";
+import { SuccessRateMonitorType } from "../upstream/host-monitors.ts";
 
 /** Envoy's defaults for priority HIGH, which polyvoy's config does not set (only DEFAULT thresholds are read). */
 const HIGH_PRIORITY = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
@@ -10,7 +11,7 @@ const HIGH_PRIORITY = { maxConnections: 1024, maxPendingRequests: 1024, maxReque
  * Envoy's text form, one `cluster::…::value` line each: the cluster's
  * observability name, circuit breaker settings per priority and added_via_api, then
  * per host its counters and gauges (sorted by name), health flags, weight, locality,
- * priority and success rates (-1: no outlier detection).
+ * priority and success rates (-1 unless outlier detection computed one last interval).
  */
 export function clustersAsText(clusters: readonly Cluster[]): string {
   let out = "";
@@ -37,8 +38,8 @@ export function clustersAsText(clusters: readonly Cluster[]): string {
       out += `${at}::sub_zone::${host.locality.subZone}\n`;
       out += `${at}::canary::false\n`;
       out += `${at}::priority::${host.priority}\n`;
-      out += `${at}::success_rate::-1\n`;
-      out += `${at}::local_origin_success_rate::-1\n`;
+      out += `${at}::success_rate::${host.outlierDetector.successRate(SuccessRateMonitorType.ExternalOrigin)}\n`;
+      out += `${at}::local_origin_success_rate::${host.outlierDetector.successRate(SuccessRateMonitorType.LocalOrigin)}\n`;
     }
   }
   return out;
@@ -73,6 +74,7 @@ export function clustersAsJson(clusters: readonly Cluster[]): string {
       ...(host.hostname !== "" ? { hostname: host.hostname } : {}),
       ...(host.priority !== 0 ? { priority: host.priority } : {}),
       locality: localityJson(host.locality),
+      ...successRatesJson(host),
     })),
     circuit_breakers: {
       thresholds: [thresholds(cluster.config.circuitBreakers), { priority: "HIGH", ...thresholds(HIGH_PRIORITY) }],
@@ -94,6 +96,16 @@ function healthStatusJson(host: Host): Record<string, unknown> {
   if (host.healthFlagGet(HealthFlag.ActiveHcTimeout)) status.active_hc_timeout = true;
   status.eds_health_status = host.healthFlagGet(HealthFlag.FailedEdsHealth) ? "UNHEALTHY" : host.healthFlagGet(HealthFlag.DegradedEdsHealth) ? "DEGRADED" : "HEALTHY";
   return status;
+}
+
+/** success_rate / local_origin_success_rate (google.protobuf.DoubleValue), present only when computed (Envoy's clusters_handler.cc). */
+function successRatesJson(host: Host): Record<string, { value: number }> {
+  const json: Record<string, { value: number }> = {};
+  const external = host.outlierDetector.successRate(SuccessRateMonitorType.ExternalOrigin);
+  const local = host.outlierDetector.successRate(SuccessRateMonitorType.LocalOrigin);
+  if (external >= 0) json.success_rate = { value: external };
+  if (local >= 0) json.local_origin_success_rate = { value: local };
+  return json;
 }
 
 /** envoy.config.core.v3.Locality in proto3 JSON: empty strings left out. */

@@ -100,6 +100,10 @@ export interface ClusterConfig {
     /** retry_budget (percent of active requests, floor of concurrent retries); absent: max_retries alone limits retries. */
     retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
   };
+  /** health_checks (core/upstream/health-checker.ts); absent when none. */
+  healthChecks?: HealthCheckConfig[];
+  /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */
+  outlierDetection?: OutlierDetectionConfig;
 }
 
 // ---- HTTP (envoy.filters.network.http_connection_manager) ----------------------------
@@ -168,10 +172,19 @@ export type HeadersWithUnderscoresAction = "REJECT_REQUEST" | "DROP_HEADER";
 export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
 
 /** The HTTP filters a config may name. */
-export interface UserHttpFilterConfig {
-  name: string;
-  type: "envoy.filters.http.router";
-  config: Record<string, never>;
+export type UserHttpFilterConfig =
+  | { name: string; type: "envoy.filters.http.router"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig };
+
+/** envoy.extensions.filters.http.health_check.v3.HealthCheck (core/http/filters/health-check.ts). */
+export interface HealthCheckFilterConfig {
+  passThroughMode: boolean;
+  /** 0: no caching (only allowed, and only meaningful, in pass-through mode). */
+  cacheTimeMs: number;
+  /** Cluster name → minimum healthy percentage (0–100). */
+  clusterMinHealthyPercentages: [string, number][];
+  /** Every one must match for a request to be a health check. */
+  headers: HeaderMatcherConfig[];
 }
 
 /**
@@ -421,4 +434,87 @@ export interface RequestMirrorPolicyConfig {
   fractionNumerator: number;
   fractionDenominator: number;
   disableShadowHostSuffixAppend: boolean;
+}
+
+// ---- Health checking and outlier detection (config/health-check-schema.ts) ----------
+
+/** A half-open range [start, end) of HTTP status codes (envoy.type.v3.Int64Range). */
+export interface StatusRange {
+  start: number;
+  end: number;
+}
+
+export interface HttpHealthCheckConfig {
+  kind: "http";
+  /** `host`; empty: the cluster's name is sent as Host, as Envoy does. */
+  host: string;
+  path: string;
+  method: string;
+  /** Ranges a response status must fall in to pass (default [200, 201)). */
+  expectedStatuses: StatusRange[];
+  /** Failing statuses that only count toward unhealthy_threshold instead of failing at once. */
+  retriableStatuses: StatusRange[];
+  requestHeadersToAdd: HeaderValueOption[];
+  requestHeadersToRemove: string[];
+  /** `receive` payloads as lowercase hex; empty: the body is not checked. */
+  receive: string[];
+  /** response_buffer_size: how much of the body `receive` looks at (default 1024). */
+  responseBufferSize: number;
+}
+
+export interface TcpHealthCheckConfig {
+  kind: "tcp";
+  /** Lowercase hex; empty: connect only. */
+  send: string;
+  /** Lowercase hex payloads, all expected in order in what the host answers. */
+  receive: string[];
+}
+
+export interface HealthCheckConfig {
+  timeoutMs: number;
+  intervalMs: number;
+  initialJitterMs: number;
+  intervalJitterMs: number;
+  intervalJitterPercent: number;
+  unhealthyThreshold: number;
+  healthyThreshold: number;
+  reuseConnection: boolean;
+  noTrafficIntervalMs: number;
+  /** Defaults to no_traffic_interval. */
+  noTrafficHealthyIntervalMs: number;
+  /** Default: interval. */
+  unhealthyIntervalMs: number;
+  unhealthyEdgeIntervalMs: number;
+  healthyEdgeIntervalMs: number;
+  alwaysLogHealthCheckFailures: boolean;
+  alwaysLogHealthCheckSuccess: boolean;
+  checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
+}
+
+export interface OutlierDetectionConfig {
+  consecutive5xx: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  enforcingConsecutive5xx: number;
+  enforcingSuccessRate: number;
+  successRateMinimumHosts: number;
+  successRateRequestVolume: number;
+  /** Divided by 1000 when applied (1900 → 1.9 standard deviations). */
+  successRateStdevFactor: number;
+  consecutiveGatewayFailure: number;
+  enforcingConsecutiveGatewayFailure: number;
+  splitExternalLocalOriginErrors: boolean;
+  consecutiveLocalOriginFailure: number;
+  enforcingConsecutiveLocalOriginFailure: number;
+  enforcingLocalOriginSuccessRate: number;
+  failurePercentageThreshold: number;
+  enforcingFailurePercentage: number;
+  enforcingFailurePercentageLocalOrigin: number;
+  failurePercentageMinimumHosts: number;
+  failurePercentageRequestVolume: number;
+  maxEjectionTimeMs: number;
+  maxEjectionTimeJitterMs: number;
+  successfulActiveHealthCheckUnejectHost: boolean;
+  alwaysEjectOneHost: boolean;
 }

@@ -39,7 +39,7 @@ const literalHeaderValue = headerValue.transform((text, ctx) => {
 /** Envoy: pseudo-headers and host are rewritten by route actions, not by header mutations. */
 const isPseudoOrHost = (name: string) => name.startsWith(":") || name === "host";
 
-const headerValueOption = z
+export const headerValueOption = z
   .strictObject({
     header: z.strictObject({
       key: headerName.refine((name) => !isPseudoOrHost(name), { message: ":-prefixed or host headers may not be modified" }),
@@ -60,7 +60,7 @@ const headerValueOption = z
     return { key: o.header.key, value: o.header.value, appendAction, keepEmptyValue: o.keep_empty_value };
   });
 
-const removableHeader = headerName.refine((name) => !isPseudoOrHost(name), {
+export const removableHeader = headerName.refine((name) => !isPseudoOrHost(name), {
   message: ":-prefixed or host headers may not be removed",
 });
 

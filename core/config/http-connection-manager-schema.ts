@@ -9,6 +9,7 @@ import type { EscapedSlashesAction, HttpConnectionManagerConfig, PathNormalizati
 import { accessLogs } from "../access-log/access-log-schema.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
+import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -40,6 +41,11 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: z.strictObject({}),
     terminal: true,
   },
+  "envoy.filters.http.health_check": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
+    typedConfig: healthCheckFilterConfig,
+    terminal: false,
+  },
 };
 
 /** Like network filters (schema.ts): the typed_config's "@type" decides when there is one, else the name. */
@@ -69,7 +75,7 @@ const httpFilter = z
       for (const issue of config.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
       return z.NEVER;
     }
-    return { name: filter.name, type, config: config.data };
+    return { name: filter.name, type, config: config.data } as UserHttpFilterConfig;
   });
 
 /**

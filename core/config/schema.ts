@@ -12,6 +12,7 @@ import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig,
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs } from "../access-log/access-log-schema.ts";
+import { healthChecks, outlierDetection } from "./health-check-schema.ts";
 import { formatAddress } from "../network/address.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -299,6 +300,8 @@ const cluster = z
     typed_extension_protocol_options: typedExtensionProtocolOptions.optional(),
     // Deprecated in v3 for the typed option above, which Envoy refuses it beside.
     max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
+    health_checks: healthChecks.optional(),
+    outlier_detection: outlierDetection.optional(),
   })
   .superRefine((c, ctx) => {
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
@@ -320,6 +323,8 @@ const cluster = z
       ...maxRequestsPerConnection(
         c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ?? c.max_requests_per_connection,
       ),
+      ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
+      ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
     }),
   );
 

@@ -14,7 +14,7 @@ export const QUANTILES = [0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 1] 
 
 export class Histogram {
   /** counts[i] counts values ≤ DEFAULT_BUCKETS[i] and > the previous bound; the last slot is +Inf. */
-  readonly counts = new Float64Array(DEFAULT_BUCKETS.length + 1);
+  readonly counts: Float64Array<ArrayBuffer> = new Float64Array(DEFAULT_BUCKETS.length + 1);
   count = 0;
   sum = 0;
   min = Infinity;

@@ -2,7 +2,9 @@ import type { ClusterConfig } from "../config/bootstrap.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
-import type { Host } from "./host.ts";
+import { HealthFlag, type Host } from "./host.ts";
+import { HealthState, HealthTransition } from "./health-checker.ts";
+import type { Logger } from "../log.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
 
@@ -42,6 +44,36 @@ export class ClusterManager {
       this.tcpPools.get(host)?.drainConnections();
       this.tcpPools.delete(host);
     }
+  }
+
+  /**
+   * Start every cluster's health checking and outlier detection; resolves once each
+   * health-checked host had its first check (Envoy's cluster warming: listeners start
+   * after it). A host failing a health check or ejected as an outlier has its pools
+   * drained (Envoy's onHostHealthFailure): new requests to it, if any, open new
+   * connections, and its idle ones close.
+   */
+  async initialize(log?: Logger): Promise<void> {
+    const warming: Promise<void>[] = [];
+    for (const cluster of this.clusters.values()) {
+      warming.push(cluster.initialize(this.dispatcher, log));
+      cluster.outlierDetector?.addChangedStateCallback((host) => {
+        if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
+      });
+      cluster.healthChecker?.addHostCheckCompleteCallback((host, transition, state) => {
+        if (transition === HealthTransition.Changed && state === HealthState.Unhealthy) this.onHostHealthFailure(host);
+      });
+    }
+    await Promise.all(warming);
+  }
+
+  private onHostHealthFailure(host: Host): void {
+    this.onHostsRemoved([host]);
+  }
+
+  /** Stop health checking and outlier detection everywhere (shutdown). */
+  stopHealthChecking(): void {
+    for (const cluster of this.clusters.values()) cluster.stopHealthChecking();
   }
 
   get(name: string): Cluster | undefined {

@@ -6,6 +6,11 @@ import { ClusterStats } from "./cluster-stats.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
 import { RoundRobinLoadBalancer } from "./round-robin.ts";
+import type { Dispatcher } from "../event/dispatcher.ts";
+import type { Logger } from "../log.ts";
+import { HealthTransition, HealthState, type HealthCheckerImplBase } from "./health-checker.ts";
+import { createHealthChecker } from "./health-checker-factory.ts";
+import { OutlierDetector } from "./outlier-detection.ts";
 
 /**
  * One upstream cluster (Envoy's `ClusterImplBase` with its `ClusterInfo`): its hosts by
@@ -20,11 +25,16 @@ export class Cluster {
   readonly resources: ResourceManager;
 
   readonly stats: ClusterStats;
+  /** Active health checking (`health_checks`), once initialized. */
+  healthChecker: HealthCheckerImplBase | undefined;
+  /** Outlier detection (`outlier_detection`), once initialized. */
+  outlierDetector: OutlierDetector | undefined;
 
   constructor(
     readonly config: ClusterConfig,
-    store: StatsStore,
+    readonly statsStore: StatsStore,
   ) {
+    const store = statsStore;
     this.name = config.name;
     this.resources = new ResourceManager(config.circuitBreakers, store.scope(`cluster.${config.name}.circuit_breakers.default.`));
     this.stats = new ClusterStats(store, config.name);
@@ -34,6 +44,42 @@ export class Cluster {
     });
     this.loadBalancer = new RoundRobinLoadBalancer(this.prioritySet);
     this.setStaticHosts();
+  }
+
+  /**
+   * Start health checking and outlier detection (Envoy's ClusterImplBase::initialize with
+   * setHealthChecker / setOutlierDetector). Resolves once every host had its first
+   * health check — Envoy's cluster warming, which start-up waits for — or at once
+   * without health checks.
+   */
+  initialize(dispatcher: Dispatcher, log?: Logger): Promise<void> {
+    const outlier = this.config.outlierDetection;
+    if (outlier) {
+      this.outlierDetector = new OutlierDetector(outlier, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
+      this.outlierDetector.addChangedStateCallback(() => this.prioritySet.refreshHealth());
+    }
+    const healthCheck = this.config.healthChecks?.[0];
+    let warmed: Promise<void> = Promise.resolve();
+    if (healthCheck) {
+      const checker = createHealthChecker(this, healthCheck, dispatcher, log);
+      this.healthChecker = checker;
+      let pending = this.prioritySet.allHosts().length;
+      if (pending > 0) warmed = new Promise((resolve) => checker.addHostCheckCompleteCallback(() => pending > 0 && --pending === 0 && resolve()));
+      checker.addHostCheckCompleteCallback((host, transition, state) => {
+        if (transition === HealthTransition.Changed) this.prioritySet.refreshHealth();
+        if (state === HealthState.Healthy) this.outlierDetector?.onActiveHealthCheckPassed(host);
+      });
+    }
+    // The detector monitors the hosts first, so a health check that passes at once finds it ready.
+    this.outlierDetector?.initialize();
+    this.healthChecker?.start();
+    return warmed;
+  }
+
+  /** Stop health checking and outlier detection (shutdown): their timers off, checks' connections closed. */
+  stopHealthChecking(): void {
+    this.healthChecker?.stop();
+    this.outlierDetector?.stop();
   }
 
   /** Every host of every priority (the admin's /clusters). */

@@ -1,4 +1,5 @@
 import { formatAddress } from "../network/address.ts";
+import { NULL_DETECTOR_HOST_MONITOR, NULL_HEALTH_CHECK_HOST_MONITOR, type DetectorHostMonitor, type HealthCheckHostMonitor } from "./host-monitors.ts";
 
 /**
  * Envoy's per-host stats (`HostStats`, shown by the admin's /clusters): plain numbers
@@ -114,6 +115,10 @@ export class Host {
   readonly locality: Locality;
   /** HealthFlag bits; set and cleared by health checking and outlier detection. */
   private flags: number;
+  /** Where the router reports results (outlier-detection.ts sets a real one). */
+  outlierDetector: DetectorHostMonitor = NULL_DETECTOR_HOST_MONITOR;
+  /** Where the router reports x-envoy-immediate-health-check-fail (health-checker.ts sets a real one). */
+  healthChecker: HealthCheckHostMonitor = NULL_HEALTH_CHECK_HOST_MONITOR;
 
   constructor(
     readonly address: string,

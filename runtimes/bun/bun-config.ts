@@ -1,5 +1,6 @@
 import type { ConfigFormat, LoadedConfig } from "../../core/config/config-source.ts";
 import { Worker } from "./bun-api.ts";
+import { configWorkerUrl } from "./config-worker-url.ts";
 
 /**
  * The port's loadConfigIsolated on Bun: the config is validated in a Worker
@@ -12,7 +13,7 @@ import { Worker } from "./bun-api.ts";
  * the proxy's heap on Bun).
  */
 export async function loadConfigInWorker(text: string, format: ConfigFormat): Promise<LoadedConfig> {
-  const worker = new Worker(new URL("./config-worker.ts", import.meta.url).href);
+  const worker = new Worker(configWorkerUrl());
   try {
     const reply = await new Promise<{ loaded?: LoadedConfig; error?: string }>((resolve, reject) => {
       worker.onmessage = (event) => resolve(event.data as { loaded?: LoadedConfig; error?: string });

@@ -21,8 +21,8 @@ beforeAll(() => {
   expect(out).toMatch(/dist\/polyvoy-core\.mjs: \d+ KiB/);
   expect(out).toMatch(/dist\/polyvoy-adapter-kit\.mjs: \d+ KiB/);
   // Type declarations for the public API come with it.
-  expect(readFileSync(join(ROOT, "dist/polyvoy-core.d.mts"), "utf8")).toContain("./types/index.js");
-  expect(readFileSync(join(ROOT, "dist/types/index.d.ts"), "utf8")).toMatch(/export \{ runMain \} from "\.\/main\.js";/);
+  expect(readFileSync(join(ROOT, "dist/polyvoy-core.d.mts"), "utf8")).toContain("./types/core/index.js");
+  expect(readFileSync(join(ROOT, "dist/types/core/index.d.ts"), "utf8")).toMatch(/export \{ runMain \} from "\.\/main\.js";/);
   folder = mkdtempSync(join(tmpdir(), "polyvoy-vendored-"));
   copyFileSync(join(ROOT, "dist/polyvoy-core.mjs"), join(folder, "polyvoy-core.mjs"));
 });

@@ -102,8 +102,8 @@ describe("parseCommandLine", () => {
   });
 
   test("unknown options are rejected, quoted as given", () => {
-    expect(usageError(["-c", "x", "--concurrency", "2"])).toBe('unknown option "--concurrency"');
-    expect(usageError(["-c", "x", "--base-id=1"])).toBe('unknown option "--base-id=1"');
+    expect(usageError(["-c", "x", "--hot-restart-version"])).toBe('unknown option "--hot-restart-version"');
+    expect(usageError(["-c", "x", "--no-such-flag=1"])).toBe('unknown option "--no-such-flag=1"');
     expect(usageError(["envoy.yaml"])).toBe('unknown option "envoy.yaml"');
     expect(usageError(["-c", "x", "-l=debug"])).toBe('unknown option "-l=debug"'); // '=' form is for long flags only
   });
@@ -120,5 +120,85 @@ describe("parseCommandLine", () => {
   test("the usage text lists every flag and level", () => {
     for (const flag of ["--config-path", "--config-yaml", "--mode", "--log-level", "--version", "--help"]) expect(USAGE).toContain(flag);
     expect(USAGE).toContain("trace, debug, info, warn, error, critical, off");
+  });
+
+  test("--base-id, --restart-epoch and --concurrency are refused by name, without the usage", () => {
+    for (const [argv, why] of [
+      [["--base-id", "1"], "--base-id is not supported: polyvoy has no hot restart (no shared memory region to name)"],
+      [["--restart-epoch=0"], "--restart-epoch is not supported: polyvoy has no hot restart"],
+      [["--concurrency", "2"], "--concurrency is not supported: polyvoy runs one worker (no worker threads yet)"],
+    ] as const) {
+      expect(usageError(["-c", "x", ...argv])).toBe(why);
+      try {
+        parseCommandLine(["-c", "x", ...argv]);
+      } catch (err) {
+        expect((err as UsageError).usage).toBe(false);
+      }
+    }
+    try {
+      parseCommandLine(["-c", "x", "--bogus"]);
+    } catch (err) {
+      expect((err as UsageError).usage).toBe(true);
+    }
+  });
+
+  test("--log-path FILE", () => {
+    expect(parseCommandLine(["-c", "x", "--log-path", "/var/log/polyvoy.log"]).logPath).toBe("/var/log/polyvoy.log");
+    expect(parseCommandLine(["-c", "x", "--log-path=l.log"]).logPath).toBe("l.log");
+    expect(usageError(["-c", "x", "--log-path"])).toBe("--log-path needs a value");
+  });
+
+  test("--log-format is checked when parsed: an unsupported flag is named", () => {
+    expect(parseCommandLine(["-c", "x", "--log-format", "%Y-%m-%d %T.%e %t [%l][%n] %v %%"]).logFormat).toBe("%Y-%m-%d %T.%e %t [%l][%n] %v %%");
+    expect(usageError(["-c", "x", "--log-format", "[%g:%#] %v"])).toBe(
+      '--log-format: unsupported flag "%g" (supported: %Y %m %d %H %M %S %T %e %l %n %t %v %%)',
+    );
+    expect(usageError(["-c", "x", "--log-format", "%v %"])).toBe('--log-format: a lone "%" at the end of "%v %" (write %% for a percent sign)');
+  });
+
+  test("--log-format-escaped and --disable-hot-restart take no value", () => {
+    const line = parseCommandLine(["-c", "x", "--log-format-escaped", "--disable-hot-restart"]);
+    expect(line).toMatchObject({ logFormatEscaped: true, disableHotRestart: true, configPath: "x" });
+    expect(parseCommandLine(["-c", "x"]).logFormatEscaped).toBeUndefined();
+  });
+
+  test("--component-log-level COMPONENT:LEVEL,… (Envoy's component names), repeatable", () => {
+    expect(parseCommandLine(["-c", "x", "--component-log-level", "upstream:debug,http:trace"]).componentLogLevels).toEqual({ upstream: "debug", http: "trace" });
+    expect(parseCommandLine(["-c", "x", "--component-log-level", "main:debug", "--component-log-level=main:warn,pool:off"]).componentLogLevels).toEqual({
+      main: "warn",
+      pool: "off",
+    });
+    expect(usageError(["-c", "x", "--component-log-level", "nosuch:debug"])).toBe('--component-log-level: unknown component "nosuch"');
+    expect(usageError(["-c", "x", "--component-log-level", "http:loud"])).toBe(
+      '--component-log-level: unknown level "loud" for "http" (one of trace, debug, info, warn, error, critical, off)',
+    );
+    expect(usageError(["-c", "x", "--component-log-level", "http"])).toBe('--component-log-level: expected COMPONENT:LEVEL[,COMPONENT:LEVEL...], got "http"');
+  });
+
+  test("--service-cluster, --service-node, --service-zone", () => {
+    expect(parseCommandLine(["-c", "x", "--service-cluster", "front", "--service-node=n1", "--service-zone", "z-a"])).toMatchObject({
+      serviceCluster: "front",
+      serviceNode: "n1",
+      serviceZone: "z-a",
+    });
+  });
+
+  test("--drain-strategy: immediate (what polyvoy does); gradual is refused with the reason", () => {
+    expect(parseCommandLine(["-c", "x", "--drain-strategy", "immediate"]).drainStrategy).toBe("immediate");
+    expect(usageError(["-c", "x", "--drain-strategy", "gradual"])).toBe(
+      '--drain-strategy: "gradual" is not supported: polyvoy drains immediately (every connection is told to close at once)',
+    );
+    expect(usageError(["-c", "x", "--drain-strategy", "slow"])).toBe('--drain-strategy: unknown strategy "slow" (supported: immediate)');
+  });
+
+  test("--parent-shutdown-time-s takes whole seconds", () => {
+    expect(parseCommandLine(["-c", "x", "--parent-shutdown-time-s", "60"]).parentShutdownTimeS).toBe(60);
+    expect(usageError(["-c", "x", "--parent-shutdown-time-s", "1m"])).toBe('--parent-shutdown-time-s: expected a whole number of seconds, got "1m"');
+  });
+
+  test("the usage lists the Envoy flags polyvoy takes", () => {
+    for (const flag of ["--log-path", "--log-format", "--log-format-escaped", "--component-log-level", "--service-cluster", "--service-node", "--service-zone", "--drain-strategy", "--parent-shutdown-time-s", "--disable-hot-restart"]) {
+      expect(USAGE).toContain(flag);
+    }
   });
 });

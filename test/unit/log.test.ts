@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { Logger, LOG_LEVELS } from "../../core/log.ts";
+import { compileLogFormat, DEFAULT_LOG_FORMAT, Logger, LOG_LEVELS } from "../../core/log.ts";
 
 /** 2026-11-26T10:12:25.123Z */
 const T0 = Date.UTC(2026, 10, 26, 10, 12, 25, 123);
@@ -108,5 +108,39 @@ describe("Logger", () => {
 
   test("LOG_LEVELS runs least to most severe, ending with off", () => {
     expect(LOG_LEVELS).toEqual(["trace", "debug", "info", "warn", "error", "critical", "off"]);
+  });
+});
+
+describe("--log-format and --log-format-escaped", () => {
+  test("the default format is the line above, unchanged", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime);
+    log.setFormat(DEFAULT_LOG_FORMAT);
+    log.info("x");
+    expect(lines).toEqual(["[2026-11-26 10:12:25.123][info] x\n"]);
+  });
+
+  test("every flag of the subset", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "debug");
+    log.setFormat("%Y|%m|%d|%H|%M|%S|%T|%e|%l|%n|%t|%v|%%|plain");
+    log.debug("msg");
+    expect(lines).toEqual(["2026|11|26|10|12|25|10:12:25|123|debug|main|1|msg|%|plain\n"]);
+  });
+
+  test("an unsupported flag or a lone % is an error naming it", () => {
+    expect(() => compileLogFormat("%v %j")).toThrow('unsupported flag "%j"');
+    expect(() => compileLogFormat("50%")).toThrow('a lone "%"');
+  });
+
+  test("escaped: control characters, quotes and backslashes in the message are C-escaped, as Envoy's escapeLogLine", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime);
+    log.setFormat("[%l] %v", true);
+    log.info('a\nb\tc\r"d" \\ \x1b[0m é');
+    expect(lines).toEqual(['[info] a\\nb\\tc\\r\\"d\\" \\\\ \\033[0m é\n']);
+    log.setFormat("[%l] %v", false);
+    log.info("a\nb");
+    expect(lines[1]).toBe("[info] a\nb\n");
   });
 });

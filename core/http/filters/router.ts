@@ -27,6 +27,7 @@ import { redirectLocation } from "./redirect.ts";
 import { parseUnsigned, RetryState, RetryStatus, type RetryCallbacks } from "./retry-state.ts";
 import { copyRequestHeaders, ShadowWriter } from "./shadow-writer.ts";
 import { UpstreamRequest, type UpstreamRequestCallbacks } from "./upstream-request.ts";
+import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -343,6 +344,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       stream.reset();
       return;
     }
+    // Outlier detection (Envoy's UpstreamRequest::onPoolReady): connected; the status reports the rest.
+    stream.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccess);
     if (this.callbacks.traced) this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
     const buffered = this.body ?? NOTHING_BUFFERED;
     if (!this.retainBody) {
@@ -403,6 +406,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /** The attempt failed before or while its response came (Envoy's Filter::onUpstreamReset). */
   private onAttemptReset(request: UpstreamRequest, reason: StreamResetReason, transportFailureReason: string, details: string): void {
+    // Outlier detection (Envoy's Filter::onUpstreamReset): a reset or failed connect is a
+    // local-origin failure — but not the circuit breakers' overflow (cluster-wide, no host's fault).
+    if (reason !== StreamResetReason.Overflow) request.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
     if (this.maybeRetryReset(reason, request)) return;
     this.upstreamRequest = undefined;
     if (this.responseStarted) {
@@ -475,6 +481,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   onUpstreamHeaders(request: UpstreamRequest, headers: ResponseHeaders, endStream: boolean): void {
     if (this.done || request !== this.upstreamRequest) return;
+    // Outlier detection and the data path's health verdict (Envoy's Filter::onUpstreamHeaders),
+    // before the retry decision: a 503 that is retried still counts against its host.
+    const host = request.host;
+    host.outlierDetector.putHttpResponseCode(headers.status);
+    // Only a health-checked host can be failed this way: others need no header lookup.
+    if (host.healthChecker !== NULL_HEALTH_CHECK_HOST_MONITOR && headers.get("x-envoy-immediate-health-check-fail") !== undefined) {
+      host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
+    }
     const retryState = this.retryState;
     if (retryState) {
       const status = retryState.shouldRetryHeaders(headers);
@@ -583,6 +597,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // Counted per attempt in flight; none while a retry backs off.
       this.cluster?.stats.upstreamRqTimeout.inc();
       request.host.stats.rqTimeout++;
+      // Outlier detection: a timeout, the 504 it amounts to when errors are not split.
+      request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, 504);
       request.resetStream();
     }
     this.retryState?.destroy();
@@ -607,6 +623,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** Envoy's onPerTryTimeoutCommon: the attempt is reset, and retried as a LocalReset when the policy allows. */
   private perTryTimedOut(request: UpstreamRequest, details: string): void {
     request.host.stats.rqTimeout++;
+    // Outlier detection (Envoy's onPerTryTimeoutCommon): a local-origin timeout.
+    request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
     request.resetStream();
     if (this.maybeRetryReset(StreamResetReason.LocalReset, request, true)) return;
     this.upstreamRequest = undefined;

@@ -54,7 +54,12 @@ function applyLevels(
   apply(headers, remove(last), add(last));
 }
 
-function apply(headers: MutableHeaders, remove: string[], add: HeaderValueOption[]): void {
+/** One level's removals then additions (also the HTTP health checker's request_headers_to_add/_remove). */
+export function applyHeaderValueOptions(headers: MutableHeaders, remove: readonly string[], add: readonly HeaderValueOption[]): void {
+  apply(headers, remove, add);
+}
+
+function apply(headers: MutableHeaders, remove: readonly string[], add: readonly HeaderValueOption[]): void {
   // Most levels have nothing to do: nothing to allocate either.
   if (remove.length === 0 && add.length === 0) return;
   for (const name of remove) headers.remove(name);

@@ -1,0 +1,123 @@
+// The startup-footprint scenario: for each runtime, how long from starting the process to
+// "listening on" (wall clock, spawn to the line on stderr), and the idle RSS a second after
+// (/proc/<pid>/status), for
+// - the bare runtime: a script that only opens a node:net listener (the floor);
+// - polyvoy from the sources: what the tests and the other scenarios start (node through tsx);
+// - polyvoy from the package: `<runtime> bin/polyvoy.js` — what `npx polyvoy`, `bunx polyvoy`
+//   and `deno run -A npm:polyvoy` run once the package manager has found it (the launcher
+//   and the one-file entry of dist/, built first by `npm run build`).
+// Each on a fresh process, `runs` times; the median is reported. The targets (issue 26):
+// ≤ 300 ms on node and ≤ 150 ms on bun and deno, idle RSS ≤ the bare runtime + 10 MB.
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, ROOT, freePort, rssBytes, run, sleep, wrapped } from "./system.mjs";
+
+const MiB = 1024 * 1024;
+export const STARTUP_TARGETS = { node: { ms: 300 }, bun: { ms: 150 }, deno: { ms: 150 }, rssOverBareMiB: 10 };
+
+function directResponseConfig(port) {
+  const hcm = {
+    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    stat_prefix: "startup",
+    route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }] }] },
+    http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+  };
+  return {
+    static_resources: {
+      listeners: [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: hcm }] }] }],
+    },
+  };
+}
+
+function commands(runtime, workDir, config) {
+  const bare = join(workDir, "bare-listener.mjs");
+  const runner = { node: [process.execPath, []], bun: [join(BIN, "bun"), []], deno: [join(BIN, "deno"), ["run", "-A"]] }[runtime];
+  const source = {
+    node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config]],
+    bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config]],
+    deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
+  }[runtime];
+  return {
+    bare: [runner[0], [...runner[1], bare]],
+    source,
+    package: [runner[0], [...runner[1], join(ROOT, "bin/polyvoy.js"), "-c", config]],
+  };
+}
+
+/** Start argv in `cwd` (the sources from the checkout, the rest from an empty folder); resolve { ms, rssMiB } once stderr says "listening on" and `settleMs` passed. */
+async function once(ctx, argv, settleMs, cwd) {
+  const [cmd, args] = wrapped(ctx.cpu.proxy, argv[0], argv[1], ctx.nofile);
+  const t0 = performance.now();
+  const child = spawn(cmd, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  try {
+    const ms = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not listening after 30 s:\n${stderr.slice(-2000)}`)), 30_000);
+      child.stderr.on("data", (d) => {
+        stderr += d;
+        if (stderr.includes("listening on")) {
+          clearTimeout(timer);
+          resolve(performance.now() - t0);
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`exited ${code}:\n${stderr.slice(-2000)}`)));
+    });
+    await sleep(settleMs);
+    return { ms, rssMiB: rssBytes(child.pid) / MiB };
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[(values.length - 1) >> 1];
+
+/** Measures every runtime's three variants; returns { runs, settleMs, rows } for results.json. */
+export async function measureStartup(ctx, log, runtimes = ["node", "bun", "deno"]) {
+  const runs = ctx.settings.mode === "quick" ? 3 : 7;
+  const settleMs = 1000;
+  const built = await run(["npm", ["run", "--silent", "build"]]);
+  if (built.code !== 0) throw new Error(`npm run build failed:\n${built.stderr.slice(-2000)}`);
+  writeFileSync(
+    join(ctx.workDir, "bare-listener.mjs"),
+    'import net from "node:net";\nnet.createServer(() => {}).listen(0, "127.0.0.1", () => console.error("listening on"));\n',
+  );
+  const rows = [];
+  for (const runtime of runtimes) {
+    const config = join(ctx.workDir, `startup-${runtime}.json`);
+    writeFileSync(config, JSON.stringify(directResponseConfig(await freePort())));
+    const row = { runtime };
+    for (const [variant, argv] of Object.entries(commands(runtime, ctx.workDir, config))) {
+      const samples = [];
+      for (let i = 0; i < runs; i++) samples.push(await once(ctx, argv, settleMs, variant === "source" ? ROOT : ctx.workDir));
+      row[variant] = { ms: median(samples.map((s) => s.ms)), rssMiB: median(samples.map((s) => s.rssMiB)), samples };
+    }
+    log(
+      `  ${runtime}: listening in ${row.bare.ms.toFixed(0)} / ${row.source.ms.toFixed(0)} / ${row.package.ms.toFixed(0)} ms, idle RSS ${row.bare.rssMiB.toFixed(0)} / ${row.source.rssMiB.toFixed(0)} / ${row.package.rssMiB.toFixed(0)} MiB (bare runtime / from the sources / from the package)`,
+    );
+    rows.push(row);
+  }
+  return { runs, settleMs, rows };
+}
+
+/** The results.md section. */
+export function renderStartup(startup) {
+  if (!startup) return "";
+  if (startup.error) return `\n## Start-up and footprint\n\nnot measured: ${startup.error}\n`;
+  const lines = [
+    "",
+    "## Start-up and footprint",
+    "",
+    `From starting the process to "listening on" (one listener, a direct_response route), and the idle RSS ${startup.settleMs / 1000} s later; median of ${startup.runs} fresh processes each. "From the package" is \`<runtime> bin/polyvoy.js -c envoy.json\`, what \`npx polyvoy\`, \`bunx polyvoy\` and \`deno run -A npm:polyvoy\` run (the package manager's own start comes on top); "bare runtime" only opens a node:net listener. Targets: listening in ≤ ${STARTUP_TARGETS.node.ms} ms on node, ≤ ${STARTUP_TARGETS.bun.ms} ms on bun and deno; idle RSS ≤ the bare runtime + ${STARTUP_TARGETS.rssOverBareMiB} MB.`,
+    "",
+    "| runtime | bare runtime | polyvoy from the sources | polyvoy from the package | target met (package) |",
+    "| --- | ---: | ---: | ---: | --- |",
+  ];
+  for (const row of startup.rows) {
+    const cell = (v) => `${v.ms.toFixed(0)} ms, ${v.rssMiB.toFixed(0)} MiB`;
+    const msOk = row.package.ms <= STARTUP_TARGETS[row.runtime].ms;
+    const rssOk = row.package.rssMiB <= row.bare.rssMiB + (STARTUP_TARGETS.rssOverBareMiB * 1e6) / MiB;
+    lines.push(`| ${row.runtime} | ${cell(row.bare)} | ${cell(row.source)} | ${cell(row.package)} | start-up ${msOk ? "yes" : "no"}, RSS ${rssOk ? "yes" : "no"} (+${(row.package.rssMiB - row.bare.rssMiB).toFixed(0)} MiB) |`);
+  }
+  return lines.join("\n") + "\n";
+}

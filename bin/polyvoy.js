@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// The `polyvoy` command: `npx polyvoy`, `bunx polyvoy`, `deno run -A npm:polyvoy`. It starts
+// the prebuilt one-file entry for the runtime it runs on (scripts/build-runtimes.mjs), in
+// this process, so signals reach the proxy.
+//
+// bunx honours this file's `#!/usr/bin/env node` and starts it on Node when Node is
+// installed (Bun's documented behaviour; `bunx --bun` would not). bunx says so in the
+// environment (npm_lifecycle_event=bunx, npm_execpath = its own executable): then the Bun
+// entry runs in a Bun child of this launcher, which passes signals on and exits as it does.
+const bunx = typeof globalThis.Bun === "undefined" && typeof globalThis.Deno === "undefined" && process.env.npm_lifecycle_event === "bunx" && process.env.npm_execpath;
+if (bunx) {
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const entry = fileURLToPath(new URL("../dist/polyvoy-bun.js", import.meta.url));
+  // BUN_BE_BUN: the executable behind npm_execpath may be named bunx; run it as bun.
+  const child = spawn(process.env.npm_execpath, [entry, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, BUN_BE_BUN: "1" } });
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1"]) process.on(signal, () => child.kill(signal));
+  child.on("error", (err) => {
+    process.stderr.write(`polyvoy: cannot start bun (${process.env.npm_execpath}): ${err.message}\n`);
+    process.exit(1);
+  });
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+} else {
+  await import(typeof globalThis.Bun !== "undefined" ? "../dist/polyvoy-bun.js" : typeof globalThis.Deno !== "undefined" ? "../dist/polyvoy-deno.js" : "../dist/polyvoy-node.mjs");
+}

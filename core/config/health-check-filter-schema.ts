@@ -1,0 +1,35 @@
+/**
+ * envoy.extensions.filters.http.health_check.v3.HealthCheck: the health_check HTTP
+ * filter's config (core/http/filters/health-check.ts), with Envoy's rules.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { HealthCheckFilterConfig } from "./bootstrap.ts";
+import { headerMatcher } from "./matcher-schema.ts";
+import { durationMs } from "./proto-schema.ts";
+
+/** envoy.type.v3.Percent */
+const percent = z.strictObject({ value: z.number().min(0).max(100).default(0) }).transform((p) => p.value);
+
+export const healthCheckFilterConfig: z.ZodType<HealthCheckFilterConfig> = z
+  .strictObject({
+    // A BoolValue Envoy requires ("value is required").
+    pass_through_mode: z.boolean({ message: "value is required" }),
+    cache_time: durationMs.optional(),
+    cluster_min_healthy_percentages: z.record(z.string(), percent).default({}),
+    headers: z.array(headerMatcher).default([]),
+  })
+  .superRefine((c, ctx) => {
+    // Envoy's factory (health_check/config.cc): caching answers only makes sense when passing requests through.
+    if (!c.pass_through_mode && c.cache_time) {
+      ctx.addIssue({ code: "custom", message: "cache_time_ms must not be set when path_through_mode is disabled", path: ["cache_time"] });
+    }
+  })
+  .transform(
+    (c): HealthCheckFilterConfig => ({
+      passThroughMode: c.pass_through_mode,
+      cacheTimeMs: c.cache_time ?? 0,
+      clusterMinHealthyPercentages: Object.entries(c.cluster_min_healthy_percentages),
+      headers: c.headers,
+    }),
+  );

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// `npm run build:binaries`: standalone `polyvoy` executables that run a config with nothing
+// installed, built offline from what `npm ci` brings:
+// - dist/bin/polyvoy-bun: `bun build --compile` of the one-file Bun entry (dist/polyvoy-bun.js;
+//   its config worker travels inside as a string), on the bun executable of node_modules.
+// - dist/bin/polyvoy-node: a Node single-executable application (Node's SEA: a CommonJS
+//   bundle of the Node entry, `node --experimental-sea-config`, the blob injected into a
+//   copy of this node with postject, a pinned devDependency).
+// Deno's `deno compile` downloads a denort runtime for the target on first use (it is not
+// in the deno npm package), so it cannot build offline: there is no deno binary here.
+// Runs `npm run build` first when dist/polyvoy-bun.js is missing, or always with --fresh;
+// `node scripts/build-binaries.mjs bun` (or node) builds one.
+import { build } from "esbuild";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const root = join(import.meta.dirname, "..");
+const out = join(root, "dist/bin");
+const bin = join(root, "node_modules/.bin");
+mkdirSync(out, { recursive: true });
+if (process.argv.includes("--fresh") || !existsSync(join(root, "dist/polyvoy-bun.js"))) execFileSync("npm", ["run", "build"], { cwd: root, stdio: "inherit" });
+const size = (file) => `${(statSync(file).size / 1024 / 1024).toFixed(0)} MB`;
+
+const only = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+if (only.length === 0 || only.includes("bun")) {
+  const target = join(out, "polyvoy-bun");
+  execFileSync(join(bin, "bun"), ["build", "--compile", join(root, "dist/polyvoy-bun.js"), "--outfile", target], { stdio: ["ignore", "ignore", "inherit"] });
+  console.error(`dist/bin/polyvoy-bun: ${size(target)}`);
+}
+
+if (only.length === 0 || only.includes("node")) {
+  // Node 20's SEA runs one CommonJS script (no top-level await, no import of files): the
+  // Node entry's three lines again, without the await, bundled as CommonJS.
+  const work = join(out, "node-sea");
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work);
+  const script = join(work, "polyvoy-node-sea.cjs");
+  await build({
+    stdin: {
+      contents:
+        'import "./runtimes/kit/process-guards.ts";\nimport { runMain } from "./core/main.ts";\nimport { createNodeRuntime } from "./runtimes/node/node-runtime.ts";\n' +
+        // A single-executable application's argv is [executable, executable, ...arguments].
+        "void runMain(createNodeRuntime(), process.argv.slice(2));\n",
+      resolveDir: root,
+      loader: "ts",
+    },
+    bundle: true,
+    format: "cjs",
+    platform: "node",
+    // The dependencies' ESM builds, as in build-runtimes.mjs.
+    mainFields: ["module", "main"],
+    conditions: ["import"],
+    target: "node20",
+    minify: true,
+    legalComments: "eof",
+    outfile: script,
+    logLevel: "warning",
+  });
+  const blob = join(work, "polyvoy.blob");
+  const config = join(work, "sea-config.json");
+  writeFileSync(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true }));
+  execFileSync(process.execPath, ["--experimental-sea-config", config], { stdio: ["ignore", "ignore", "inherit"] });
+  const target = join(out, "polyvoy-node");
+  rmSync(target, { force: true });
+  copyFileSync(process.execPath, target);
+  chmodSync(target, 0o755);
+  // postject's ELF writer warns about node's .note sections on every run; shown only if it fails.
+  const inject = spawnSync(
+    process.execPath,
+    [join(root, "node_modules/postject/dist/cli.js"), target, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"],
+    { encoding: "utf8" },
+  );
+  if (inject.status !== 0) throw new Error(`postject failed:\n${inject.stdout}${inject.stderr}`);
+  rmSync(work, { recursive: true, force: true });
+  console.error(`dist/bin/polyvoy-node: ${size(target)}`);
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// `npm run build:runtimes` (part of `npm run build`, which `npm pack` runs first): what the
+// npm package runs and imports, all made with esbuild from the TypeScript sources.
+//
+// - dist/polyvoy-node.mjs, dist/polyvoy-bun.js, dist/polyvoy-deno.js: the command, one
+//   file per runtime (core, that runtime's adapter, zod, yaml, re2js and llhttp's
+//   WebAssembly), runnable with nothing installed: `node dist/polyvoy-node.mjs -c envoy.yaml`.
+//   bin/polyvoy.js starts the one for the runtime it runs on.
+// - dist/lib/{node,deno,core,kit}.mjs (+ shared chunks): the library that `import "polyvoy"`,
+//   "polyvoy/core" … resolve to on node and deno; one module graph, so `polyvoy` and
+//   `polyvoy/core` share their classes (instanceof ConfigError holds across them).
+// - dist/types/**: declarations for all of it (core/ and runtimes/ as in the sources).
+import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+
+const root = join(import.meta.dirname, "..");
+const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const common = {
+  bundle: true,
+  format: "esm",
+  // "neutral", as the core bundle (build-core.mjs): the dependencies' ESM builds (with
+  // platform "node", yaml's CommonJS build came in, whose require("process") fails on deno).
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  target: "es2022",
+  minify: true,
+  legalComments: "eof",
+  // The runtimes' own modules stay imports; everything else is inside.
+  external: ["node:*", "bun:*"],
+  logLevel: "warning",
+};
+
+// The Bun adapter validates configs in a Worker (runtimes/bun/bun-config.ts): in a one-file
+// bundle the worker's code travels as a string and starts from a blob: URL.
+const worker = await build({
+  ...common,
+  entryPoints: [join(root, "runtimes/bun/config-worker.ts")],
+  write: false,
+});
+const workerCode = worker.outputFiles[0].text;
+const inlineConfigWorker = {
+  name: "inline-config-worker",
+  setup(b) {
+    b.onLoad({ filter: /runtimes[\\/]bun[\\/]config-worker-url\.ts$/ }, () => ({
+      loader: "js",
+      contents:
+        `const code = ${JSON.stringify(workerCode)};\nlet url;\n` +
+        `export function configWorkerUrl() { return (url ??= URL.createObjectURL(new Blob([code], { type: "text/javascript" }))); }\n`,
+    }));
+  },
+};
+
+const mains = [
+  ["node", "dist/polyvoy-node.mjs"],
+  ["bun", "dist/polyvoy-bun.js"],
+  ["deno", "dist/polyvoy-deno.js"],
+];
+for (const [runtime, outfile] of mains) {
+  await build({
+    ...common,
+    entryPoints: [join(root, `runtimes/${runtime}/main.ts`)],
+    outfile: join(root, outfile),
+    plugins: runtime === "bun" ? [inlineConfigWorker] : [],
+    banner: { js: `// polyvoy ${version} on ${runtime}: \`${runtime === "deno" ? "deno run -A" : runtime} ${outfile.slice(5)} -c envoy.yaml\` (core and ${runtime} adapter in one file).` },
+  });
+}
+
+const lib = join(root, "dist/lib");
+rmSync(lib, { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: {
+    node: join(root, "runtimes/node/index.ts"),
+    deno: join(root, "runtimes/deno/index.ts"),
+    core: join(root, "core/index.ts"),
+    kit: join(root, "runtimes/kit/index.ts"),
+  },
+  outdir: lib,
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
+});
+
+// Declarations, with relative imports pointing at .js as declaration consumers expect.
+const types = join(root, "dist/types");
+rmSync(types, { recursive: true, force: true });
+execFileSync(
+  process.execPath,
+  [
+    join(root, "node_modules/typescript/bin/tsc"),
+    ...["--declaration", "--emitDeclarationOnly", "--outDir", types, "--rootDir", root],
+    ...["--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler", "--lib", "es2022", "--types", "node"],
+    ...["--strict", "--skipLibCheck", "--allowImportingTsExtensions", "--verbatimModuleSyntax", "--isolatedModules"],
+    ...["core/index.ts", "runtimes/node/index.ts", "runtimes/deno/index.ts", "runtimes/bun/index.ts", "runtimes/kit/index.ts", "runtimes/bun/bun-jsc.d.ts"].map((f) => join(root, f)),
+  ],
+  { stdio: "inherit" },
+);
+const rewrite = (dir) => {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) rewrite(path);
+    else if (entry.name.endsWith(".d.ts")) writeFileSync(path, readFileSync(path, "utf8").replace(/(from\s+["'](?:\.{1,2}\/)[^"']*)\.ts(["'])/g, "$1.js$2"));
+  }
+};
+rewrite(types);
+
+for (const [, file] of mains) {
+  const bytes = readFileSync(join(root, file));
+  console.error(`${file}: ${(bytes.length / 1024).toFixed(0)} KiB (${(gzipSync(bytes).length / 1024).toFixed(0)} KiB gzipped)`);
+}
+console.error(`dist/lib: ${readdirSync(lib).length} files, ${(readdirSync(lib).filter((f) => f.endsWith(".mjs")).reduce((n, f) => n + statSync(join(lib, f)).size, 0) / 1024).toFixed(0)} KiB at top level`);

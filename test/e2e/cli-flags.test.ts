@@ -1,0 +1,83 @@
+/**
+ * Envoy's command-line flags for logs, the node and draining, on each runtime, seen from
+ * outside: the log file (--log-path) in the given --log-format with the levels given per
+ * component, the node in the admin's /server_info, and the flags refused by name.
+ */
+import { describe, expect, test } from "vitest";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { inject } from "vitest";
+import { proxyCommand, runToExit, RUNTIMES, writeConfig } from "../support/proxy-process.ts";
+import { CommandProcess } from "../support/command-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream } from "../support/http-upstream.ts";
+
+async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
+  test("--log-path, --log-format, --component-log-level main:debug and --service-* (the node in /server_info)", async () => {
+    const upstream = await httpUpstream((_req, res) => res.end("ok"));
+    const [port, admin] = [await freePort(), await freePort()];
+    const config = writeConfig({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+      node: { id: "from-config", cluster: "config-cluster" },
+      ...httpProxyConfig({ listenPort: port, clusters: { up: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "up" }] }),
+    });
+    const logPath = join(mkdtempSync(join(inject("tempRoot"), "log-")), "polyvoy.log");
+    const args = [
+      ...["-c", config, "--log-path", logPath, "--log-format", "%Y-%m-%d %T.%e %t [%l][%n] %v", "--component-log-level", "main:debug"],
+      ...["--service-node", "node-7", "--service-cluster", "front", "--service-zone", "zone-a", "--disable-hot-restart", "--parent-shutdown-time-s", "5", "--drain-strategy", "immediate"],
+    ];
+    const [cmd, argv] = proxyCommand(runtime, args);
+    const proxy = new CommandProcess(cmd, argv, process.cwd());
+    const log = () => (existsSync(logPath) ? readFileSync(logPath, "latin1") : "");
+    try {
+      await until(() => log().includes("listening on"), `"listening on" in ${logPath}:\n${proxy.stderr}`);
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("ok");
+      await until(() => log().includes("new connection"), "the debug line of the new connection");
+      const info = (await (await fetch(`http://127.0.0.1:${admin}/server_info`)).json()) as {
+        node: { id: string; cluster: string; locality?: { zone: string } };
+        command_line_options: Record<string, unknown>;
+      };
+      expect(info.node).toMatchObject({ id: "node-7", cluster: "front", locality: { zone: "zone-a" } });
+      expect(info.command_line_options).toMatchObject({
+        log_path: logPath,
+        component_log_level: "main:debug",
+        service_zone: "zone-a",
+        parent_shutdown_time: "5s",
+        drain_strategy: "Immediate",
+      });
+    } finally {
+      await proxy.stop();
+      await upstream.close();
+    }
+    const lines = log().trimEnd().split("\n");
+    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} 1 \[(debug|info|warn)\]\[main\] \S/);
+    expect(lines.some((l) => / \[debug\]\[main\] \[C\d+\] new connection from /.test(l))).toBe(true);
+    // The last line is written before the process exits (main.ts flushes the file first).
+    expect(lines.at(-1)).toMatch(/\[info\]\[main\] exiting$/);
+    // Nothing of the log on stderr.
+    expect(proxy.stderr).not.toContain("listening on");
+  });
+
+  test("--base-id, --restart-epoch and --concurrency: one line naming the flag, exit 1", async () => {
+    for (const flag of ["--base-id", "--restart-epoch", "--concurrency"]) {
+      const result = await runToExit(runtime, ["--config-yaml", "static_resources: {}", flag, "1"]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^polyvoy: ${flag} is not supported: [^\\n]+\\n$`));
+    }
+  });
+
+  test("--log-path in a missing directory: one line, exit 1, nothing started", async () => {
+    const result = await runToExit(runtime, ["--config-yaml", "static_resources: {}", "--log-path", "/nonexistent-dir/polyvoy.log"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe("polyvoy: --log-path: cannot open '/nonexistent-dir/polyvoy.log': ENOENT\n");
+  });
+});

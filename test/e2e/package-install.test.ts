@@ -1,0 +1,150 @@
+/**
+ * The npm package as a user gets it: `npm pack` (its prepack builds dist/), installed from
+ * the tarball into an empty folder outside the repository with `npm install --offline`,
+ * then on each runtime the `polyvoy` command as the README gives it (`npx polyvoy`,
+ * `bunx polyvoy`, `deno run -A npm:polyvoy`: --version, --mode validate, one proxied
+ * request) and the library (`import "polyvoy"`, "polyvoy/core", the .d.ts). And the
+ * one-file bundles from the package (dist/polyvoy-node.mjs …), copied alone into an
+ * empty folder, run a config with nothing installed.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, RUNTIMES, type RuntimeName } from "../support/proxy-process.ts";
+import { CommandProcess } from "../support/command-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream } from "../support/http-upstream.ts";
+
+const BIN = join(ROOT, "node_modules/.bin");
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+let work: string;
+let app: string;
+let tarballFiles: string[];
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), "polyvoy-package-"));
+  const out = execFileSync("npm", ["pack", "--pack-destination", work], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const tarball = join(work, out.trim().split("\n").at(-1)!);
+  tarballFiles = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean);
+  app = join(work, "app");
+  mkdirSync(app);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+  // Offline: npm's cache holds the dependencies' tarballs (npm ci) but not their registry
+  // metadata, so they are laid in node_modules first, from this checkout's, as a registry
+  // install would lay them; npm then finds them satisfied and fetches nothing.
+  for (const name of Object.keys(pkg.dependencies)) cpSync(join(ROOT, "node_modules", name), join(app, "node_modules", name), { recursive: true });
+  execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", tarball], { cwd: app, stdio: "pipe" });
+}, 120_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test("the tarball holds the command, the built JavaScript with its types, the sources and LICENSE; no tests, bench, CI or docs", () => {
+  const files = tarballFiles.map((f) => f.replace(/^package\//, ""));
+  for (const f of ["LICENSE", "README.md", "package.json", "bin/polyvoy.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-deno.js", "dist/polyvoy-core.mjs"]) {
+    expect(files).toContain(f);
+  }
+  for (const f of ["dist/lib/node.mjs", "dist/lib/deno.mjs", "dist/types/runtimes/node/index.d.ts", "dist/types/core/index.d.ts", "runtimes/bun/index.ts"]) expect(files).toContain(f);
+  expect(files.filter((f) => /^(test|bench|docs|scripts|examples|\.ci)\/|\.test\.ts$|^(vitest\.config|tsconfig|deno)\.json|^vitest/.test(f))).toEqual([]);
+  expect(files.filter((f) => f.startsWith("runtimes/memory/"))).toEqual([]);
+  expect(readFileSync(join(app, "node_modules/polyvoy/LICENSE"), "utf8")).toContain("Apache License\n                           Version 2.0, January 2004");
+  expect(pkg.private).toBeUndefined();
+});
+
+/** The command as the README gives it for each runtime. */
+function command(runtime: RuntimeName): [string, string[]] {
+  switch (runtime) {
+    case "node":
+      return ["npx", ["polyvoy"]];
+    case "bun":
+      return [join(BIN, "bunx"), ["polyvoy"]];
+    case "deno":
+      return [join(BIN, "deno"), ["run", "-A", "npm:polyvoy"]];
+  }
+}
+
+/** PATH with this checkout's bun and deno, as a user who installed them has them. */
+const env = { ...process.env, PATH: `${BIN}:${process.env.PATH}` };
+
+async function proxiesOneRequest(cmd: string, args: string[], cwd: string, runtime: RuntimeName): Promise<void> {
+  const upstream = await httpUpstream((req, res) => res.end(`packaged ${req.url}`));
+  const port = await freePort();
+  const config = join(cwd, `envoy-${runtime}.json`);
+  writeFileSync(config, JSON.stringify(httpProxyConfig({ listenPort: port, clusters: { up: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "up" }] })));
+  const proxy = new CommandProcess(cmd, [...args, "-c", config], cwd, env);
+  try {
+    await proxy.waitFor("listening on");
+    expect(proxy.stderr).toContain(`starting on ${runtime} `);
+    const res = await fetch(`http://127.0.0.1:${port}/hello`);
+    expect(await res.text()).toBe("packaged /hello");
+    expect(res.headers.get("server")).toBe("envoy");
+  } finally {
+    // The whole group gets SIGTERM: the launchers (npx, bunx) may die of it before the proxy reports.
+    await proxy.stop();
+    await upstream.close();
+  }
+  expect(proxy.stderr).toMatch(/caught SIGTERM, shutting down\n.*exiting\n/);
+}
+
+describe.each(RUNTIMES)("the installed package on %s", (runtime) => {
+  test("the polyvoy command: --version, --mode validate (good and bad config), and proxying one request", async () => {
+    const [cmd, args] = command(runtime);
+    const run = (more: string[]) => {
+      const result = spawnSync(cmd, [...args, ...more], { cwd: app, env, encoding: "utf8" });
+      return { code: result.status, out: result.stdout + result.stderr };
+    };
+    expect(run(["--version"])).toEqual({ code: 0, out: expect.stringMatching(new RegExp(`^polyvoy ${pkg.version} \\(${runtime} `)) });
+    writeFileSync(join(app, "good.yaml"), "static_resources: {}\n");
+    writeFileSync(join(app, "bad.yaml"), "static_resources: { clusters: [ { name: c, lb_policy: FOO } ] }\n");
+    expect(run(["-c", "good.yaml", "--mode", "validate"])).toEqual({ code: 0, out: expect.stringContaining("configuration 'good.yaml' OK") });
+    const bad = run(["-c", "bad.yaml", "--mode", "validate"]);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain("lb_policy");
+    await proxiesOneRequest(cmd, args, app, runtime);
+  });
+
+  test("import \"polyvoy\" gives that runtime's adapter and the core API, sharing classes with \"polyvoy/core\"", () => {
+    writeFileSync(
+      join(app, "use.mjs"),
+      `import * as polyvoy from "polyvoy";\nimport * as core from "polyvoy/core";\nimport { WriteQueue } from "polyvoy/kit";\n` +
+        `console.log(JSON.stringify({ adapters: Object.keys(polyvoy).filter((n) => /^create\\w+Runtime$/.test(n)), runMain: typeof polyvoy.runMain, version: core.VERSION, ` +
+        `sameClasses: polyvoy.ConfigError === core.ConfigError, kit: typeof WriteQueue, runtime: typeof polyvoy["create${runtime[0]!.toUpperCase()}${runtime.slice(1)}Runtime"]() }));\n` +
+        `process.exit(0);\n`,
+    );
+    const [cmd, args] = runtime === "node" ? [process.execPath, []] : runtime === "bun" ? [join(BIN, "bun"), []] : [join(BIN, "deno"), ["run", "-A"]];
+    const out = JSON.parse(execFileSync(cmd, [...args, "use.mjs"], { cwd: app, encoding: "utf8" }));
+    const name = `create${runtime[0]!.toUpperCase()}${runtime.slice(1)}Runtime`;
+    expect(out).toEqual({ adapters: [name], runMain: "function", version: pkg.version, sameClasses: true, kit: "function", runtime: "object" });
+  });
+
+  test("the one-file bundle, alone in an empty folder, runs a config", async () => {
+    const file = { node: "polyvoy-node.mjs", bun: "polyvoy-bun.js", deno: "polyvoy-deno.js" }[runtime];
+    const folder = join(work, `vendored-${runtime}`);
+    mkdirSync(folder);
+    copyFileSync(join(app, "node_modules/polyvoy/dist", file), join(folder, file));
+    const [cmd, args] = runtime === "node" ? [process.execPath, [file]] : runtime === "bun" ? [join(BIN, "bun"), [file]] : [join(BIN, "deno"), ["run", "-A", file]];
+    await proxiesOneRequest(cmd, args, folder, runtime);
+  });
+});
+
+test("the package's type declarations check against a program that uses them", () => {
+  writeFileSync(
+    join(app, "use.ts"),
+    `import { createNodeRuntime, runMain, ConfigError, type Bootstrap } from "polyvoy";\nimport { VERSION } from "polyvoy/core";\n` +
+      `const version: string = VERSION;\nconst run: Promise<void> = runMain(createNodeRuntime(), ["--version"]);\nconst err: Error = new ConfigError([]);\nexport type B = Bootstrap;\nvoid version; void run; void err;\n`,
+  );
+  const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
+  const args = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--typeRoots", join(ROOT, "node_modules/@types"), "--types", "node", "use.ts"];
+  const result = (() => {
+    try {
+      return execFileSync(process.execPath, [tsc, ...args], { cwd: app, encoding: "utf8", stdio: "pipe" });
+    } catch (err) {
+      return (err as { stdout: string }).stdout;
+    }
+  })();
+  expect(result).toBe("");
+});
