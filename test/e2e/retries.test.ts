@@ -187,10 +187,13 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
 });
 
 /**
- * One of three upstreams killed under constant load. Without health checking or outlier
- * detection on this branch, every request round robin sends to the dead host fails its
- * first attempt (reset or refused connect); retry_on 5xx,reset,connect-failure with
- * previous_hosts retries it on a live host. The counts are printed for the report.
+ * One of three upstreams killed under constant load, four ways: with and without
+ * retry_on 5xx,reset,connect-failure (previous_hosts, two retries), each on a cluster
+ * without and with health checks (0.2 s, unhealthy after one failure) and outlier
+ * detection (consecutive_5xx 2, max_ejection_percent 50: the default 10 % of three hosts ejects none). Without either, every request round robin sends to the
+ * dead host fails its first attempt (reset, then refused connects); retries hide that;
+ * health checking and outlier detection stop sending requests there. The counts are
+ * printed for the report.
  */
 describe.each(RUNTIMES)("one of three upstreams killed under load on %s", (runtime) => {
   const upstreams: HttpUpstream[] = [];
@@ -205,16 +208,24 @@ describe.each(RUNTIMES)("one of three upstreams killed under load on %s", (runti
     const policy = { retry_on: "5xx,reset,connect-failure", num_retries: 2, retry_host_predicate: PREVIOUS_HOSTS };
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { three: upstreams.map((u) => u.port) },
+      clusters: { three: upstreams.map((u) => u.port), three_hc: upstreams.map((u) => u.port) },
       routes: [],
       virtualHosts: [
         {
           name: "all",
           domains: ["*"],
-          routes: [route("/retry", "three", { retry_policy: policy }), route("/plain", "three")],
+          routes: [
+            route("/retry", "three", { retry_policy: policy }),
+            route("/plain", "three"),
+            route("/hc-retry", "three_hc", { retry_policy: policy }),
+            route("/hc-plain", "three_hc"),
+          ],
         },
       ],
-    });
+    }) as { static_resources: { clusters: Record<string, unknown>[] } };
+    const hc = config.static_resources.clusters.find((c) => c.name === "three_hc")!;
+    hc.health_checks = [{ timeout: "0.2s", interval: "0.2s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/health" } }];
+    hc.outlier_detection = { consecutive_5xx: 2, interval: "1s", base_ejection_time: "30s", max_ejection_percent: 50 };
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config }, 2);
   });
 
@@ -223,44 +234,54 @@ describe.each(RUNTIMES)("one of three upstreams killed under load on %s", (runti
     await Promise.all(upstreams.map((u) => u.close()));
   });
 
-  test("retry_on 5xx,reset,connect-failure: no GET fails after a kill; without a retry policy about a third do", async () => {
-    const agent = new Agent({ connections: 8 });
-    const tally = { retry: { ok: 0, failed: 0 }, plain: { ok: 0, failed: 0 } };
+  test("retry_on 5xx,reset,connect-failure: no GET fails after a kill; without retries some do, only the first few with outlier detection", async () => {
+    const paths = ["retry", "plain", "hc-retry", "hc-plain"] as const;
+    type Path = (typeof paths)[number];
+    const agent = new Agent({ connections: 16 });
+    const tally = Object.fromEntries(paths.map((p) => [p, { ok: 0, failed: 0, lastFailureMs: -1 }])) as Record<Path, { ok: number; failed: number; lastFailureMs: number }>;
     let running = true;
-    let phase: "before" | "after" = "before";
-    const loop = async (path: "retry" | "plain") => {
+    let killedAt = 0;
+    const loop = async (path: Path) => {
       while (running) {
+        let ok = false;
         try {
           const res = await request(`http://127.0.0.1:${port}/${path}`, { dispatcher: agent });
           await res.body.text();
-          if (phase === "after") tally[path][res.statusCode === 200 ? "ok" : "failed"]++;
+          ok = res.statusCode === 200;
         } catch {
-          if (phase === "after") tally[path].failed++;
+          ok = false;
+        }
+        if (killedAt === 0) continue;
+        const t = tally[path];
+        if (ok) t.ok++;
+        else {
+          t.failed++;
+          t.lastFailureMs = Date.now() - killedAt;
         }
       }
     };
-    const loops = [...Array(3).fill("retry"), ...Array(3).fill("plain")].map((p) => loop(p));
-    await new Promise((r) => setTimeout(r, 500));
+    const loops = paths.flatMap((p) => [loop(p), loop(p)]);
+    await new Promise((r) => setTimeout(r, 700));
     // Kill upstream 1: in-flight requests are reset, new connects refused.
-    phase = "after";
+    killedAt = Date.now();
     await upstreams[1]!.close();
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 2500));
     running = false;
     await Promise.all(loops);
     await agent.close();
     const s = await stats(adminPort);
-    const report = {
-      runtime,
-      withRetries: tally.retry,
-      withoutRetries: tally.plain,
-      upstream_rq_retry: s.get("cluster.three.upstream_rq_retry"),
-      upstream_rq_retry_success: s.get("cluster.three.upstream_rq_retry_success"),
-      upstream_rq_retry_overflow: s.get("cluster.three.upstream_rq_retry_overflow") ?? 0,
-      upstream_cx_connect_fail: s.get("cluster.three.upstream_cx_connect_fail"),
-    };
-    console.log(`kill one of three: ${JSON.stringify(report)}`);
+    const cluster = (name: string) => ({
+      upstream_rq_retry: s.get(`cluster.${name}.upstream_rq_retry`) ?? 0,
+      upstream_rq_retry_overflow: s.get(`cluster.${name}.upstream_rq_retry_overflow`) ?? 0,
+      upstream_cx_connect_fail: s.get(`cluster.${name}.upstream_cx_connect_fail`) ?? 0,
+      ejections: s.get(`cluster.${name}.outlier_detection.ejections_enforced_total`) ?? 0,
+    });
+    console.log(`kill one of three on ${runtime}: ${JSON.stringify({ tally, three: cluster("three"), three_hc: cluster("three_hc") })}`);
     expect(tally.retry.ok).toBeGreaterThan(10);
     expect(tally.retry.failed).toBe(0);
+    expect(tally["hc-retry"].failed).toBe(0);
     expect(tally.plain.failed).toBeGreaterThan(0);
+    // Outlier detection ejects the dead host after two failures: a few GETs fail, then none.
+    expect(tally["hc-plain"].failed).toBeLessThan(tally.plain.failed);
   });
 });
