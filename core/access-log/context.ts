@@ -30,6 +30,7 @@
  * | bytesReceived / bytesSent | `si.bytesReceived` / `si.bytesSent` (body bytes) |
  * | upstreamHost | `si.upstreamHost \|\| undefined` ("10.0.0.1:80", "[::1]:80") |
  * | upstreamCluster | `si.upstreamCluster \|\| undefined` |
+ * | upstreamRequestAttemptCount | `si.attemptCount` (1 + the router's retries; 0 if it forwarded nothing) |
  * | routeName | `si.routeName \|\| undefined` |
  * | downstreamRemoteAddress | the client as the HCM sees it (x-forwarded-for with use_remote_address…); else `conn.remoteAddress` |
  * | downstreamDirectRemoteAddress | `conn.remoteAddress` |
@@ -79,6 +80,8 @@ export interface AccessLogContext {
 
   /** The upstream host as "ip:port" ("[v6]:port"). %UPSTREAM_HOST% %UPSTREAM_REMOTE_ADDRESS% */
   readonly upstreamHost: string | undefined;
+  /** %UPSTREAM_REQUEST_ATTEMPT_COUNT%: the router's attempts (1 + retries); absent (0) where there are none (tcp_proxy). */
+  readonly upstreamRequestAttemptCount?: number;
   /** %UPSTREAM_CLUSTER% */
   readonly upstreamCluster: string | undefined;
   /** The upstream connection's local address. %UPSTREAM_LOCAL_ADDRESS% */

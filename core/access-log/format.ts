@@ -132,6 +132,8 @@ const OPERATORS: Record<string, OperatorKind> = {
   UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: field((ctx) => hostWithoutPort(ctx.upstreamHost)),
   UPSTREAM_REMOTE_PORT: field((ctx) => hostPort(ctx.upstreamHost)),
   UPSTREAM_CLUSTER: field((ctx) => nonEmpty(ctx.upstreamCluster)),
+  // Envoy prints 0 when no attempt count was set (attemptCount().value_or(0)).
+  UPSTREAM_REQUEST_ATTEMPT_COUNT: field((ctx) => ctx.upstreamRequestAttemptCount ?? 0),
   UPSTREAM_LOCAL_ADDRESS: field((ctx) => withPort(ctx.upstreamLocalAddress)),
   UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: field((ctx) => withoutPort(ctx.upstreamLocalAddress)),
   UPSTREAM_LOCAL_PORT: field((ctx) => portOf(ctx.upstreamLocalAddress)),

@@ -186,7 +186,14 @@ export interface ClusterConfig {
    */
   maxConnectionDurationMs?: number;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
-  circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
+  circuitBreakers: {
+    maxConnections: number;
+    maxPendingRequests: number;
+    maxRequests: number;
+    maxRetries: number;
+    /** retry_budget (percent of active requests, floor of concurrent retries); absent: max_retries alone limits retries. */
+    retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+  };
   /** health_checks (core/upstream/health-checker.ts); absent when none. */
   healthChecks?: HealthCheckConfig[];
   /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */
@@ -390,6 +397,18 @@ export interface VirtualHostConfig extends HeaderMutations {
   /** As written; matching lowercases. */
   domains: string[];
   routes: RouteConfig[];
+  /** retry_policy for routes without their own. */
+  retryPolicy?: RetryPolicyConfig;
+  /** request_mirror_policies for routes without their own. */
+  requestMirrorPolicies?: RequestMirrorPolicyConfig[];
+  /** per_request_buffer_limit_bytes for routes without their own. */
+  perRequestBufferLimitBytes?: number;
+  /** include_request_attempt_count: x-envoy-attempt-count on upstream requests (absent: false). */
+  includeRequestAttemptCount?: boolean;
+  /** include_attempt_count_in_response: x-envoy-attempt-count on responses (absent: false). */
+  includeAttemptCountInResponse?: boolean;
+  /** include_is_timeout_retry_header: x-envoy-is-timeout-retry on retried upstream requests (absent: false). */
+  includeIsTimeoutRetryHeader?: boolean;
   /**
    * typed_per_filter_config: per-route config by HTTP filter name, each already validated
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
@@ -403,6 +422,8 @@ export interface RouteConfig extends HeaderMutations {
   action: RouteAction;
   /** metadata.filter_metadata, by filter namespace (%METADATA(ROUTE:…)%). Absent when none. */
   metadata?: Record<string, Record<string, unknown>>;
+  /** per_request_buffer_limit_bytes: the most request body kept for retries and mirroring; absent: the virtual host's. */
+  perRequestBufferLimitBytes?: number;
   /**
    * typed_per_filter_config: per-route config by HTTP filter name, each already validated
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
@@ -488,6 +509,10 @@ export interface ForwardAction {
   maxStreamDuration?: RouteMaxStreamDuration;
   /** hash_policy, in order, for RING_HASH and MAGLEV clusters; absent when none. */
   hashPolicy?: HashPolicyConfig[];
+  /** retry_policy; absent: the virtual host's, if any. */
+  retryPolicy?: RetryPolicyConfig;
+  /** request_mirror_policies; absent: the virtual host's, if any. */
+  requestMirrorPolicies?: RequestMirrorPolicyConfig[];
 }
 
 /** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */
@@ -581,6 +606,44 @@ export type AccessLogFormatConfig =
     };
 
 export type AccessLogJsonValue = string | number | AccessLogJsonValue[] | { [key: string]: AccessLogJsonValue };
+
+// ---- Retries and mirroring (route and virtual host; core/config/retry-policy-schema.ts) ----
+
+/** envoy.config.route.v3.RetryPolicy, defaults applied. */
+export interface RetryPolicyConfig {
+  /** retry_on as RetryOn bits (core/config/retry-on.ts); 0: no condition (only request headers can add some). */
+  retryOn: number;
+  /** num_retries: default 1. */
+  numRetries: number;
+  /** per_try_timeout in ms; 0: none. */
+  perTryTimeoutMs: number;
+  /** per_try_idle_timeout in ms; 0: none. */
+  perTryIdleTimeoutMs: number;
+  /** retry_back_off.base_interval: default 25 ms. */
+  baseIntervalMs: number;
+  /** retry_back_off.max_interval: default 10 × base_interval. */
+  maxIntervalMs: number;
+  /** retry_host_predicate has envoy.retry_host_predicates.previous_hosts. */
+  previousHosts: boolean;
+  /** host_selection_retry_max_attempts: default 1. */
+  hostSelectionRetryMaxAttempts: number;
+  retriableStatusCodes: number[];
+  retriableHeaders: HeaderMatcherConfig[];
+  retriableRequestHeaders: HeaderMatcherConfig[];
+  /** rate_limited_retry_back_off; absent when not configured. */
+  rateLimitedRetryBackOff?: { resetHeaders: { name: string; format: "SECONDS" | "UNIX_TIMESTAMP" }[]; maxIntervalMs: number };
+}
+
+/** envoy.config.route.v3.RouteAction.RequestMirrorPolicy. */
+export interface RequestMirrorPolicyConfig {
+  /** One of cluster or clusterHeader. */
+  cluster?: string;
+  clusterHeader?: string;
+  /** runtime_fraction.default_value: numerator out of denominator (100 of 100 when unset). */
+  fractionNumerator: number;
+  fractionDenominator: number;
+  disableShadowHostSuffixAppend: boolean;
+}
 
 // ---- Health checking and outlier detection (config/health-check-schema.ts) ----------
 

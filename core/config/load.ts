@@ -206,7 +206,10 @@ function checkRouteClusters(routeConfig: RouteConfiguration, at: ConfigPath, clu
       const path = [...at, "virtual_hosts", v, "routes", r, "route"];
       if (action.cluster !== undefined) missing([...path, "cluster"], action.cluster);
       action.weightedClusters?.forEach((weighted, w) => missing([...path, "weighted_clusters", "clusters", w, "name"], weighted.name));
+      // Envoy: "route: unknown shadow cluster 'x'" (a cluster_header mirror is resolved per request).
+      action.requestMirrorPolicies?.forEach((m, i) => m.cluster !== undefined && missing([...path, "request_mirror_policies", i, "cluster"], m.cluster));
     });
+    vhost.requestMirrorPolicies?.forEach((m, i) => m.cluster !== undefined && missing([...at, "virtual_hosts", v, "request_mirror_policies", i, "cluster"], m.cluster));
   });
   return problems;
 }

@@ -22,6 +22,7 @@ import { headerMutationFields, headerMutations } from "./custom-headers-schema.t
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
+import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -131,6 +132,8 @@ const forwardAction = z
     idle_timeout: durationMs.optional(),
     max_stream_duration: maxStreamDuration.optional(),
     hash_policy: hashPolicy.optional(),
+    retry_policy: retryPolicy.optional(),
+    request_mirror_policies: z.array(requestMirrorPolicy).optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
@@ -154,6 +157,8 @@ const forwardAction = z
     if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
     if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
     if (a.hash_policy !== undefined && a.hash_policy.length > 0) action.hashPolicy = a.hash_policy;
+    if (a.retry_policy !== undefined) action.retryPolicy = a.retry_policy;
+    if (a.request_mirror_policies !== undefined) action.requestMirrorPolicies = a.request_mirror_policies;
     return action;
   });
 
@@ -222,6 +227,7 @@ const route = z
     direct_response: directResponseAction.optional(),
     ...headerMutationFields,
     typed_per_filter_config: typedPerFilterConfig,
+    per_request_buffer_limit_bytes: perRequestBufferLimitBytes.optional(),
   })
   .transform((r, ctx): RouteConfig => {
     const key = oneOf(r, ["route", "redirect", "direct_response"] as const, ctx, true);
@@ -233,6 +239,7 @@ const route = z
     const route: RouteConfig = { name: r.name, match: r.match, action, ...headerMutations(r) };
     if (r.typed_per_filter_config !== undefined) route.typedPerFilterConfig = r.typed_per_filter_config;
     if (r.metadata !== undefined && Object.keys(r.metadata).length > 0) route.metadata = r.metadata;
+    if (r.per_request_buffer_limit_bytes !== undefined) route.perRequestBufferLimitBytes = r.per_request_buffer_limit_bytes;
     return route;
   });
 
@@ -244,10 +251,28 @@ const virtualHost = z
     routes: z.array(route).default([]),
     ...headerMutationFields,
     typed_per_filter_config: typedPerFilterConfig,
+    retry_policy: retryPolicy.optional(),
+    request_mirror_policies: z.array(requestMirrorPolicy).optional(),
+    per_request_buffer_limit_bytes: perRequestBufferLimitBytes.optional(),
+    include_request_attempt_count: z.boolean().default(false),
+    include_attempt_count_in_response: z.boolean().default(false),
+    include_is_timeout_retry_header: z.boolean().default(false),
   })
   .transform((v): VirtualHostConfig => {
-    const vhost: VirtualHostConfig = { name: v.name, domains: v.domains, routes: v.routes, ...headerMutations(v) };
+    const vhost: VirtualHostConfig = {
+      name: v.name,
+      domains: v.domains,
+      routes: v.routes,
+      ...headerMutations(v),
+    };
+    // Set only when true, so configs without them compare as before.
+    if (v.include_request_attempt_count) vhost.includeRequestAttemptCount = true;
+    if (v.include_attempt_count_in_response) vhost.includeAttemptCountInResponse = true;
+    if (v.include_is_timeout_retry_header) vhost.includeIsTimeoutRetryHeader = true;
     if (v.typed_per_filter_config !== undefined) vhost.typedPerFilterConfig = v.typed_per_filter_config;
+    if (v.retry_policy !== undefined) vhost.retryPolicy = v.retry_policy;
+    if (v.request_mirror_policies !== undefined) vhost.requestMirrorPolicies = v.request_mirror_policies;
+    if (v.per_request_buffer_limit_bytes !== undefined) vhost.perRequestBufferLimitBytes = v.per_request_buffer_limit_bytes;
     return vhost;
   });
 

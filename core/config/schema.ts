@@ -293,6 +293,18 @@ const DEFAULT_MAX_RETRIES = 3;
 const threshold = z.number().int().min(0).max(0xffff_ffff);
 
 /**
+ * Thresholds.RetryBudget: retries may be at most budget_percent (default 20 %) of the
+ * active and pending requests, but never fewer than min_retry_concurrency (default 3).
+ * Configured, it replaces max_retries (resource_manager_impl.h, RetryBudgetImpl).
+ */
+const retryBudget = z
+  .strictObject({
+    budget_percent: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
+    min_retry_concurrency: threshold.optional(),
+  })
+  .transform((b) => ({ budgetPercent: b.budget_percent?.value ?? 20, minRetryConcurrency: b.min_retry_concurrency ?? 3 }));
+
+/**
  * envoy.config.cluster.v3.CircuitBreakers: per-priority thresholds. Only routes of
  * priority DEFAULT exist here, so HIGH thresholds are accepted and never reached —
  * exactly what Envoy does for a config without high-priority routes.
@@ -306,6 +318,7 @@ const circuitBreakers = z.strictObject({
         max_pending_requests: threshold.optional(),
         max_requests: threshold.optional(),
         max_retries: threshold.optional(),
+        retry_budget: retryBudget.optional(),
       }),
     )
     .default([]),
@@ -313,12 +326,14 @@ const circuitBreakers = z.strictObject({
 
 function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined): ClusterConfig["circuitBreakers"] {
   const t = breakers?.thresholds.find((each) => each.priority === "DEFAULT");
-  return {
+  const limits: ClusterConfig["circuitBreakers"] = {
     maxConnections: t?.max_connections ?? DEFAULT_THRESHOLD,
     maxPendingRequests: t?.max_pending_requests ?? DEFAULT_THRESHOLD,
     maxRequests: t?.max_requests ?? DEFAULT_THRESHOLD,
     maxRetries: t?.max_retries ?? DEFAULT_MAX_RETRIES,
   };
+  if (t?.retry_budget) limits.retryBudget = t.retry_budget;
+  return limits;
 }
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";

@@ -30,6 +30,8 @@ export class StreamInfo {
   upstreamResponseHeadersAt = 0;
   /** Envoy's StreamInfo::healthCheck(): the health_check filter took this request for a health check. */
   healthCheck = false;
+  /** Upstream attempts the router made (1 + retries); 0 when it forwarded nothing (%UPSTREAM_REQUEST_ATTEMPT_COUNT%). */
+  attemptCount = 0;
 
   constructor(now: number) {
     this.startTime = now;

@@ -36,6 +36,14 @@ export class ClusterStats {
   readonly upstreamRqTimeout: Counter;
   readonly upstreamRqRetry: Counter;
   readonly upstreamRqRetrySuccess: Counter;
+  readonly upstreamRqRetryOverflow: Counter;
+  readonly upstreamRqRetryLimitExceeded: Counter;
+  readonly upstreamRqRetryBackoffExponential: Counter;
+  readonly upstreamRqRetryBackoffRatelimited: Counter;
+  readonly upstreamRqPerTryTimeout: Counter;
+  readonly upstreamRqPerTryIdleTimeout: Counter;
+  /** Retry or mirror buffering given up: the request body passed the buffer limit. */
+  readonly retryOrShadowAbandoned: Counter;
   readonly upstreamRqCompleted: Counter;
   readonly membershipHealthy: Gauge;
   readonly membershipDegraded: Gauge;
@@ -53,6 +61,8 @@ export class ClusterStats {
   /** upstream_rq_<code> and upstream_rq_<class>xx, created on first use. */
   private readonly byCode = new Map<number, Counter>();
   private readonly byClass: Counter[];
+  /** retry.upstream_rq_<code> and retry.upstream_rq_<class>xx: responses that were retried (made on the first). */
+  private retryCodes: Map<number, Counter> | undefined;
 
   constructor(
     store: StatsStore,
@@ -88,6 +98,13 @@ export class ClusterStats {
     this.upstreamRqTimeout = scope.counter("upstream_rq_timeout");
     this.upstreamRqRetry = scope.counter("upstream_rq_retry");
     this.upstreamRqRetrySuccess = scope.counter("upstream_rq_retry_success");
+    this.upstreamRqRetryOverflow = scope.counter("upstream_rq_retry_overflow");
+    this.upstreamRqRetryLimitExceeded = scope.counter("upstream_rq_retry_limit_exceeded");
+    this.upstreamRqRetryBackoffExponential = scope.counter("upstream_rq_retry_backoff_exponential");
+    this.upstreamRqRetryBackoffRatelimited = scope.counter("upstream_rq_retry_backoff_ratelimited");
+    this.upstreamRqPerTryTimeout = scope.counter("upstream_rq_per_try_timeout");
+    this.upstreamRqPerTryIdleTimeout = scope.counter("upstream_rq_per_try_idle_timeout");
+    this.retryOrShadowAbandoned = scope.counter("retry_or_shadow_abandoned");
     this.upstreamRqCompleted = scope.counter("upstream_rq_completed");
     this.membershipHealthy = scope.gauge("membership_healthy");
     this.membershipDegraded = scope.gauge("membership_degraded");
@@ -111,5 +128,21 @@ export class ClusterStats {
     }
     counter.inc();
     this.byClass[Math.floor(status / 100) - 1]?.inc();
+  }
+
+  /**
+   * Count a response the router retried instead of passing on (Envoy's
+   * chargeBasicResponseStat under the `retry.` prefix: retry.upstream_rq_503, retry.upstream_rq_5xx).
+   */
+  countRetriedResponse(status: number): void {
+    const codes = (this.retryCodes ??= new Map());
+    let counter = codes.get(status);
+    if (!counter) {
+      counter = this.scope.counter(`retry.upstream_rq_${status}`);
+      codes.set(status, counter);
+    }
+    counter.inc();
+    const klass = Math.floor(status / 100);
+    if (klass >= 1 && klass <= 5) this.scope.counter(`retry.upstream_rq_${klass}xx`).inc();
   }
 }

@@ -72,6 +72,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   get upstreamCluster(): string | undefined {
     return this.info.upstreamCluster || undefined;
   }
+  get upstreamRequestAttemptCount(): number {
+    return this.info.attemptCount;
+  }
   get routeName(): string | undefined {
     return this.info.routeName || undefined;
   }

@@ -166,6 +166,11 @@ describe("command operators", () => {
     expect(text(format, ctx)).toBe(expected);
   });
 
+  test("%UPSTREAM_REQUEST_ATTEMPT_COUNT%: the router's attempts, 0 where there were none", () => {
+    expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context({ upstreamRequestAttemptCount: 3 }))).toBe("3");
+    expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context())).toBe("0");
+  });
+
   test("IPv6 addresses are bracketed with a port and bare without", () => {
     const six = context({ downstreamRemoteAddress: { address: "::1", port: 8080, family: 6 }, upstreamHost: "[fe80::1]:443" });
     expect(text("%DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_REMOTE_PORT%", six)).toBe("[::1]:8080 ::1 8080");

@@ -454,7 +454,7 @@ describe("bad route configs give one-line problems", () => {
       [route({ route: { cluster: "a", prefix_rewrite: "/", regex_rewrite: { pattern: { regex: "x" }, substitution: "y" } } })],
       [`${ROUTE}.route: must set only one of prefix_rewrite, regex_rewrite (got prefix_rewrite, regex_rewrite)`],
     ],
-    ["a route option outside the subset", [route({ route: { cluster: "a", retry_policy: {} } })], [`${ROUTE}.route: \`retry_policy\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    ["a route option outside the subset", [route({ route: { cluster: "a", hedge_policy: {} } })], [`${ROUTE}.route: \`hedge_policy\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
     ["cluster and cluster_header", [route({ route: { cluster: "b", cluster_header: "x-cluster" } })], [`${ROUTE}.route: must set only one of cluster, cluster_header, weighted_clusters (got cluster, cluster_header)`]],
     [
       "two host rewrites",
