@@ -7,16 +7,20 @@
 // installed (Bun's documented behaviour; `bunx --bun` would not). bunx says so in the
 // environment (npm_lifecycle_event=bunx, npm_execpath = its own executable): then the Bun
 // entry runs in a Bun child of this launcher, which passes signals on and exits as it does.
-const bunx = typeof globalThis.Bun === "undefined" && typeof globalThis.Deno === "undefined" && process.env.npm_lifecycle_event === "bunx" && process.env.npm_execpath;
+// An npm_execpath inherited from an npm script (bunx keeps one it finds) names npm, not
+// Bun: then `bun` from PATH.
+const bunx = typeof globalThis.Bun === "undefined" && typeof globalThis.Deno === "undefined" && process.env.npm_lifecycle_event === "bunx";
 if (bunx) {
+  const execPath = process.env.npm_execpath ?? "";
+  const bun = /(^|[/\\])bunx?(\.exe)?$/.test(execPath) ? execPath : "bun";
   const { spawn } = await import("node:child_process");
   const { fileURLToPath } = await import("node:url");
   const entry = fileURLToPath(new URL("../dist/polyvoy-bun.js", import.meta.url));
   // BUN_BE_BUN: the executable behind npm_execpath may be named bunx; run it as bun.
-  const child = spawn(process.env.npm_execpath, [entry, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, BUN_BE_BUN: "1" } });
+  const child = spawn(bun, [entry, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, BUN_BE_BUN: "1" } });
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1"]) process.on(signal, () => child.kill(signal));
   child.on("error", (err) => {
-    process.stderr.write(`polyvoy: cannot start bun (${process.env.npm_execpath}): ${err.message}\n`);
+    process.stderr.write(`polyvoy: cannot start bun (${bun}): ${err.message}\n`);
     process.exit(1);
   });
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));

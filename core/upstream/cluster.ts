@@ -31,7 +31,7 @@ function fallbackRandom(): RandomSource {
  */
 export class Cluster {
   readonly name: string;
-  readonly prioritySet = new PrioritySet();
+  readonly prioritySet: PrioritySet = new PrioritySet();
   readonly loadBalancer: LoadBalancer;
   /** Circuit breakers, shared by the connection pools of all its hosts. */
   readonly resources: ResourceManager;

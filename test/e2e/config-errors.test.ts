@@ -24,10 +24,10 @@ static_resources:
   - name: backend
     conect_timeout: 1s
     lb_policy: round_robin
-    outlier_detection: {}
+    upstream_bind_config: {}
     load_assignment: { cluster_name: backend }
   - name: dns
-    type: strict_dns
+    type: logical_dns
     load_assignment: { cluster_name: dns }
 `;
 
@@ -39,8 +39,8 @@ describe.each(RUNTIMES)("config errors on %s", (runtime) => {
       [
         "config error: admin.address.socket_address.port_value: 70000 is out of range (must be <= 65535)",
         "config error: static_resources.clusters[0]: `conect_timeout` is not a field of envoy.config.cluster.v3.Cluster; did you mean `connect_timeout`?",
-        "config error: static_resources.clusters[0]: `outlier_detection` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
-        "config error: static_resources.clusters[1].type: STRICT_DNS clusters are not supported yet (polyvoy has STATIC clusters only)",
+        "config error: static_resources.clusters[0]: `upstream_bind_config` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+        "config error: static_resources.clusters[1].load_assignment: LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint",
         'config error: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.cluster: no cluster named "bakend" is defined; did you mean "backend"?',
       ].sort(),
     );

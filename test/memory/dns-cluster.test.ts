@@ -29,8 +29,9 @@ async function upstreamAt(address: string): Promise<MemoryHttpServer> {
   return upstream;
 }
 
-function dnsConfig(type: "STRICT_DNS" | "LOGICAL_DNS", clusterExtra: object = {}): object {
-  const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [PORT] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as {
+function dnsConfig(type: "STRICT_DNS" | "LOGICAL_DNS", clusterExtra: object = {}, routeAction: object = {}): object {
+  const route = { match: { prefix: "/" }, cluster: "backend", action: { route: { cluster: "backend", ...routeAction } } };
+  const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [PORT] }, routes: [route] }) as {
     static_resources: { clusters: Record<string, unknown>[] };
   };
   const cluster = config.static_resources.clusters[0]!;
@@ -39,10 +40,10 @@ function dnsConfig(type: "STRICT_DNS" | "LOGICAL_DNS", clusterExtra: object = {}
   return config;
 }
 
-async function setup(type: "STRICT_DNS" | "LOGICAL_DNS", answer: string[], clusterExtra: object = {}, ttlSeconds?: number, dnsDelayMs?: number): Promise<void> {
+async function setup(type: "STRICT_DNS" | "LOGICAL_DNS", answer: string[], clusterExtra: object = {}, ttlSeconds?: number, dnsDelayMs?: number, routeAction: object = {}): Promise<void> {
   runtime = new MemoryRuntime({ seed: 7, ...(dnsDelayMs ? { dnsDelayMs } : {}) });
   runtime.setDnsAnswer(NAME, answer, ttlSeconds);
-  server = await startProxy(runtime, dnsConfig(type, clusterExtra), "info");
+  server = await startProxy(runtime, dnsConfig(type, clusterExtra, routeAction), "info");
 }
 
 function cluster(): Cluster {
@@ -74,6 +75,15 @@ afterEach(() => {
 });
 
 describe("STRICT_DNS", () => {
+  test("auto_host_rewrite: the upstream's Host is the DNS name the host was resolved from", async () => {
+    await setup("STRICT_DNS", ["10.0.0.1"], {}, undefined, undefined, { auto_host_rewrite: true });
+    const hosts: string[] = [];
+    upstreams.push(await MemoryHttpServer.listen(runtime, PORT, (req, res) => (hosts.push(req.headers.find(([n]) => n.toLowerCase() === "host")?.[1] ?? ""), res.respond(200, "ok")), "10.0.0.1"));
+    await runtime.settle(10);
+    expect((await get()).status).toBe(200);
+    expect(hosts).toEqual([NAME]);
+  });
+
   test("a request before the first answer gets 503 no healthy upstream; after it, every address is a host", async () => {
     // The resolver takes 100 ms to answer; the listener accepts meanwhile.
     await setup("STRICT_DNS", ["10.0.0.1", "10.0.0.2"], {}, undefined, 100);

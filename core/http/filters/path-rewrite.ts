@@ -33,8 +33,8 @@ export function rewritePath(path: string, match: RouteMatchConfig, action: Forwa
  * The upstream Host from the route, or undefined to keep it (Envoy's
  * finalizeRequestHeaders): host_rewrite_literal; host_rewrite_header's first value when
  * it is not empty; host_rewrite_path_regex applied to the path without query or
- * fragment. auto_host_rewrite applies to DNS clusters only (Envoy docs): STATIC hosts
- * have no name to use.
+ * fragment. auto_host_rewrite is applied by the router once it has chosen the host,
+ * whose name it takes (router.ts, startAttempt).
  */
 export function rewriteHost(headers: RequestHeaders, action: ForwardAction): string | undefined {
   if (action.hostRewriteLiteral !== undefined) return action.hostRewriteLiteral;

@@ -305,6 +305,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     this.retryState?.onHostAttempted(host);
+    // auto_host_rewrite: the upstream's Host is the chosen host's name — a DNS cluster's
+    // name, or an endpoint's `hostname` — when it has one (Envoy's router.cc, on the
+    // request's headers as the host is chosen).
+    if (this.action?.autoHostRewrite && host.hostname !== "" && this.upstreamHeaders) this.upstreamHeaders.authority = host.hostname;
     const info = this.callbacks.streamInfo;
     info.upstreamHost = host.toString();
     info.upstreamRequestStart = approximateNow(this.server.runtime);
