@@ -23,6 +23,12 @@ const ACCESS_LOG = {
   },
 };
 
+/**
+ * A request an internal hop forwarded (one internal x-forwarded-for address): only such
+ * requests keep the x-envoy-* headers that steer retries and timeouts, as in Envoy.
+ */
+const FROM_INTERNAL = { "x-forwarded-for": "10.1.2.3" };
+
 let runtime: MemoryRuntime;
 let server: Server;
 let upstreams: MemoryHttpServer[] = [];
@@ -384,7 +390,7 @@ describe("retry_policy through the proxy", () => {
   test("x-envoy-upstream-rq-timeout-alt-response: a timeout answers 204 instead of 504", async () => {
     await setup({ handlers: [() => {}], routeExtra: { timeout: "1s" } });
     const client = new MemoryHttpClient(runtime, PROXY);
-    client.request("GET", "/", { headers: { "x-envoy-upstream-rq-timeout-alt-response": "" } });
+    client.request("GET", "/", { headers: { ...FROM_INTERNAL, "x-envoy-upstream-rq-timeout-alt-response": "" } });
     runtime.advance(1000);
     expect(client.responses[0]!.status).toBe(204);
     expect(upstreams[0]!.requests[0]?.get("x-envoy-upstream-rq-timeout-alt-response")).toBeUndefined();
@@ -411,7 +417,7 @@ describe("retry_policy through the proxy", () => {
   test("x-envoy-retry-on and x-envoy-max-retries that reach the router turn retries on; the headers are consumed", async () => {
     await setup({ handlers: [unavailable, unavailable, ok] });
     const client = new MemoryHttpClient(runtime, PROXY);
-    client.request("GET", "/", { headers: { "x-envoy-retry-on": "gateway-error", "x-envoy-max-retries": "2" } });
+    client.request("GET", "/", { headers: { ...FROM_INTERNAL, "x-envoy-retry-on": "gateway-error", "x-envoy-max-retries": "2" } });
     runtime.runUntilIdle();
     expect(client.responses[0]!.status).toBe(200);
     expect(upstreams.map((u) => u.requests.length)).toEqual([1, 1, 1]);
@@ -421,10 +427,23 @@ describe("retry_policy through the proxy", () => {
     expectNoLeaks();
   });
 
+  test("an external request's x-envoy-retry-on is removed, and its own x-envoy-internal not believed (Envoy's cleanInternalHeaders)", async () => {
+    await setup({ handlers: [unavailable, ok] });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/", { headers: { "x-envoy-retry-on": "5xx", "x-envoy-internal": "true", "x-forwarded-for": "10.1.2.3, 203.0.113.9" } });
+    runtime.runUntilIdle();
+    expect(client.responses[0]!.status).toBe(503);
+    expect(upstreams.map((u) => u.requests.length)).toEqual([1, 0]);
+    expect(upstreams[0]!.requests[0]!.get("x-envoy-retry-on")).toBeUndefined();
+    expect(upstreams[0]!.requests[0]!.get("x-envoy-internal")).toBeUndefined();
+    closeAll(client);
+    expectNoLeaks();
+  });
+
   test("x-envoy-retry-on alone gets the default one retry", async () => {
     await setup({ handlers: [unavailable, unavailable, ok] });
     const client = new MemoryHttpClient(runtime, PROXY);
-    client.request("GET", "/", { headers: { "x-envoy-retry-on": "5xx" } });
+    client.request("GET", "/", { headers: { ...FROM_INTERNAL, "x-envoy-retry-on": "5xx" } });
     runtime.runUntilIdle();
     expect(client.responses[0]!.status).toBe(503);
     expect(upstreams.map((u) => u.requests.length)).toEqual([1, 1, 0]);
@@ -435,7 +454,7 @@ describe("retry_policy through the proxy", () => {
   test("x-envoy-max-retries: 0 takes precedence over the policy's num_retries", async () => {
     await setup({ handlers: [unavailable, ok], retryPolicy: { retry_on: "5xx", num_retries: 3 } });
     const client = new MemoryHttpClient(runtime, PROXY);
-    client.request("GET", "/", { headers: { "x-envoy-max-retries": "0" } });
+    client.request("GET", "/", { headers: { ...FROM_INTERNAL, "x-envoy-max-retries": "0" } });
     runtime.runUntilIdle();
     expect(client.responses[0]!.status).toBe(503);
     expect(upstreams.map((u) => u.requests.length)).toEqual([1, 0]);
@@ -447,7 +466,7 @@ describe("retry_policy through the proxy", () => {
   test("x-envoy-upstream-rq-timeout-ms overrides the route timeout; x-envoy-upstream-rq-per-try-timeout-ms the per-try one", async () => {
     await setup({ handlers: [() => {}, ok], retryPolicy: { retry_on: "5xx" } });
     const client = new MemoryHttpClient(runtime, PROXY);
-    client.request("GET", "/", { headers: { "x-envoy-upstream-rq-timeout-ms": "3000", "x-envoy-upstream-rq-per-try-timeout-ms": "200" } });
+    client.request("GET", "/", { headers: { ...FROM_INTERNAL, "x-envoy-upstream-rq-timeout-ms": "3000", "x-envoy-upstream-rq-per-try-timeout-ms": "200" } });
     runtime.advance(200);
     runtime.runUntilIdle();
     expect(client.responses[0]!.status).toBe(200);

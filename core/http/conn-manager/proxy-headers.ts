@@ -34,9 +34,20 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
       headers.set("x-envoy-external-address", client);
     }
   } else {
-    // Not the edge: trust what the previous hop said; Envoy does not append to XFF then.
+    // Not the edge: Envoy does not append to XFF, and the request is internal only when
+    // XFF holds one address and it is an internal one (mutateRequestHeaders: a client's
+    // own x-envoy-internal is never believed). An external request loses the x-envoy-*
+    // headers that steer retries and timeouts (cleanInternalHeaders).
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
-    internal = headers.get("x-envoy-internal") === "true";
+    const xff = headers.getJoined("x-forwarded-for");
+    const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
+    internal = hops.length === 1 && isInternalAddress(hops[0]!);
+    if (internal) {
+      headers.set("x-envoy-internal", "true");
+    } else {
+      headers.remove("x-envoy-internal");
+      for (const name of INTERNAL_ONLY_HEADERS) headers.remove(name);
+    }
   }
   // scheme_header_transformation.scheme_to_overwrite: both the scheme and what the upstream is told of it.
   const scheme = config.schemeToOverwrite;
@@ -64,7 +75,29 @@ function appendVia(headers: RequestHeaders | ResponseHeaders, value: string): vo
   headers.set("via", existing ? `${existing}, ${value}` : value);
 }
 
-/** x-envoy-* request headers an external client may not set (Envoy strips them at the edge). */
+/**
+ * What Envoy removes from every external request, at the edge or not
+ * (ConnectionManagerUtility::cleanInternalHeaders): only a trusted hop may steer
+ * retries, timeouts and tracing.
+ */
+const INTERNAL_ONLY_HEADERS = [
+  "x-envoy-retriable-status-codes",
+  "x-envoy-retriable-header-names",
+  "x-envoy-retry-on",
+  "x-envoy-retry-grpc-on",
+  "x-envoy-max-retries",
+  "x-envoy-upstream-alt-stat-name",
+  "x-envoy-upstream-rq-timeout-ms",
+  "x-envoy-upstream-rq-per-try-timeout-ms",
+  "x-envoy-upstream-rq-timeout-alt-response",
+  "x-envoy-expected-rq-timeout-ms",
+  "x-envoy-force-trace",
+  "x-envoy-ip-tags",
+  "x-envoy-original-url",
+  "x-envoy-hedge-on-per-try-timeout",
+];
+
+/** x-envoy-* request headers an external client may not set (polyvoy strips them all at the edge). */
 function sanitizeEnvoyHeaders(headers: RequestHeaders): void {
   const names: string[] = [];
   headers.forEach((name) => {
