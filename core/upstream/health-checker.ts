@@ -18,6 +18,8 @@ import type { PrioritySet } from "./host-set.ts";
 import { HealthFlag, type Host } from "./host.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, UnhealthyType, type HealthCheckHostMonitor } from "./host-monitors.ts";
 import { formatAddress } from "../network/address.ts";
+import { Connection, type ConnectionEvent } from "../network/connection.ts";
+import type { Runtime } from "../port.ts";
 
 /** A check's verdict on the host (Envoy's HealthState). */
 export const enum HealthState {
@@ -368,3 +370,31 @@ export abstract class ActiveHealthCheckSession implements HealthCheckHostMonitor
 }
 
 const FAILURE_TYPE_NAMES = ["ACTIVE", "PASSIVE", "NETWORK", "NETWORK_TIMEOUT"] as const;
+
+/**
+ * A health check session's own connection to its host. Its events and bytes reach the
+ * session only while it is the session's current one (`isCurrent`): a connection the
+ * session closed may still report its close later.
+ */
+export function connectForCheck(
+  runtime: Runtime,
+  host: Host,
+  isCurrent: (connection: Connection) => boolean,
+  onEvent: (event: ConnectionEvent) => void,
+  onData: (data: Uint8Array, endStream: boolean) => void,
+): Connection {
+  const connection = new Connection(runtime.connect({ address: host.address, port: host.port }), 0);
+  connection.addConnectionCallbacks({
+    onEvent: (event) => {
+      if (isCurrent(connection)) onEvent(event);
+    },
+    onAboveWriteBufferHighWatermark() {},
+    onBelowWriteBufferLowWatermark() {},
+  });
+  connection.setReadSink({
+    onData: (data, endStream) => {
+      if (isCurrent(connection)) onData(data, endStream);
+    },
+  });
+  return connection;
+}

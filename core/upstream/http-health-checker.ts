@@ -13,8 +13,8 @@ import { Http1ClientCodec } from "../http/codec/http1-client-codec.ts";
 import type { HeaderMap } from "../http/header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../http/message.ts";
 import { applyHeaderValueOptions, type HeaderFormatterSource } from "../http/route/custom-headers.ts";
-import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
-import { ActiveHealthCheckSession, FailureType, HealthCheckerImplBase } from "./health-checker.ts";
+import type { Connection, ConnectionEvent } from "../network/connection.ts";
+import { ActiveHealthCheckSession, connectForCheck, FailureType, HealthCheckerImplBase } from "./health-checker.ts";
 import { HealthFlag, type Host } from "./host.ts";
 import { hexToBytes, matchPayloads } from "./payload-matcher.ts";
 
@@ -88,21 +88,13 @@ class HttpActiveHealthCheckSession extends ActiveHealthCheckSession implements R
    * the current one: a connection the session closed may still report its close later.
    */
   private connect(): void {
-    const { address, port } = this.host;
-    const connection = new Connection(this.checker.dispatcher.runtime.connect({ address, port }), 0);
-    const callbacks: ConnectionCallbacks = {
-      onEvent: (event) => {
-        if (this.connection === connection) this.onConnectionEvent(event);
-      },
-      onAboveWriteBufferHighWatermark() {},
-      onBelowWriteBufferLowWatermark() {},
-    };
-    connection.addConnectionCallbacks(callbacks);
-    connection.setReadSink({
-      onData: (data, endStream) => {
-        if (this.connection === connection) this.onUpstreamData(data, endStream);
-      },
-    });
+    const connection = connectForCheck(
+      this.checker.dispatcher.runtime,
+      this.host,
+      (c) => this.connection === c,
+      (event) => this.onConnectionEvent(event),
+      (data, endStream) => this.onUpstreamData(data, endStream),
+    );
     this.connection = connection;
     this.connected = false;
     this.codec = new Http1ClientCodec(connection);

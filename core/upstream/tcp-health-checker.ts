@@ -6,8 +6,8 @@
  * closes between checks when it is kept (reuse_connection), as in Envoy.
  */
 import type { TcpHealthCheckConfig } from "../config/bootstrap.ts";
-import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
-import { ActiveHealthCheckSession, FailureType, HealthCheckerImplBase } from "./health-checker.ts";
+import type { Connection, ConnectionEvent } from "../network/connection.ts";
+import { ActiveHealthCheckSession, connectForCheck, FailureType, HealthCheckerImplBase } from "./health-checker.ts";
 import type { Host } from "./host.ts";
 import { hexToBytes, matchPayloads } from "./payload-matcher.ts";
 
@@ -57,21 +57,13 @@ class TcpActiveHealthCheckSession extends ActiveHealthCheckSession {
   }
 
   private connect(): void {
-    const { address, port } = this.host;
-    const connection = new Connection(this.checker.dispatcher.runtime.connect({ address, port }), 0);
-    const callbacks: ConnectionCallbacks = {
-      onEvent: (event) => {
-        if (this.connection === connection) this.onConnectionEvent(event);
-      },
-      onAboveWriteBufferHighWatermark() {},
-      onBelowWriteBufferLowWatermark() {},
-    };
-    connection.addConnectionCallbacks(callbacks);
-    connection.setReadSink({
-      onData: (data, endStream) => {
-        if (this.connection === connection) this.onData(data, endStream);
-      },
-    });
+    const connection = connectForCheck(
+      this.checker.dispatcher.runtime,
+      this.host,
+      (c) => this.connection === c,
+      (event) => this.onConnectionEvent(event),
+      (data, endStream) => this.onData(data, endStream),
+    );
     this.connection = connection;
     this.connected = false;
   }
