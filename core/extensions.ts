@@ -10,7 +10,8 @@ import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-s
 import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
 import { RouterFilter } from "./http/filters/router.ts";
 import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/health-check.ts";
-import type { HealthCheckFilterConfig } from "./config/bootstrap.ts";
+import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-ratelimit.ts";
+import type { HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -49,6 +50,11 @@ registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
 registerHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", {
   kind: "dual",
   create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server),
+});
+
+registerHttpFilterFactory<LocalRateLimitConfig>("envoy.filters.http.local_ratelimit", {
+  kind: "dual",
+  create: (config, server) => new LocalRateLimitFilter(localRateLimiter(config, server), server),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

@@ -167,7 +167,41 @@ export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
 /** The HTTP filters a config may name. */
 export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.router"; config: Record<string, never> }
-  | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig };
+  | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig }
+  | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig };
+
+/** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */
+export interface FractionalPercent {
+  numerator: number;
+  denominator: number;
+}
+
+/** envoy.type.v3.TokenBucket. */
+export interface TokenBucketConfig {
+  maxTokens: number;
+  /** Default 1. */
+  tokensPerFill: number;
+  /** At least 50 ms (Envoy's minimum). */
+  fillIntervalMs: number;
+}
+
+/** envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit (core/http/filters/local-ratelimit.ts). */
+export interface LocalRateLimitConfig {
+  /** Stats are `<statPrefix>.http_local_rate_limit.*`. */
+  statPrefix: string;
+  /** The local reply's status: `status.code` when 400 or more, else 429. */
+  status: number;
+  /** Absent: no limit (allowed on the filter, where per-route configs set the buckets). */
+  tokenBucket?: TokenBucketConfig;
+  /** Absent: the filter is off (Envoy's default). */
+  filterEnabled?: FractionalPercent;
+  /** Absent: a request over the limit is counted but not refused (Envoy's default). */
+  filterEnforced?: FractionalPercent;
+  requestHeadersToAddWhenNotEnforced: HeaderValueOption[];
+  responseHeadersToAdd: HeaderValueOption[];
+  /** enable_x_ratelimit_headers: DRAFT_VERSION_03 → x-ratelimit-limit/-remaining/-reset on every response. */
+  enableXRateLimitHeaders: boolean;
+}
 
 /** envoy.extensions.filters.http.health_check.v3.HealthCheck (core/http/filters/health-check.ts). */
 export interface HealthCheckFilterConfig {

@@ -10,6 +10,8 @@ import { accessLogs } from "../access-log/access-log-schema.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
+import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
+import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -32,6 +34,8 @@ type HttpFilterKind<T extends HttpFilterType> = {
   typeUrl: string;
   typedConfig: z.ZodType<Extract<UserHttpFilterConfig, { type: T }>["config"]>;
   terminal: boolean;
+  /** The per-route message it takes in typed_per_filter_config, if any (its "@type" and schema). */
+  perRoute?: { typeUrl: string; schema: z.ZodType };
 };
 
 const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
@@ -46,7 +50,18 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: healthCheckFilterConfig,
     terminal: false,
   },
+  "envoy.filters.http.local_ratelimit": {
+    typeUrl: LOCAL_RATE_LIMIT_TYPE_URL,
+    typedConfig: localRateLimitConfig,
+    terminal: false,
+    // The same message, with its token bucket required.
+    perRoute: { typeUrl: LOCAL_RATE_LIMIT_TYPE_URL, schema: localRateLimitPerRouteConfig },
+  },
 };
+
+for (const kind of Object.values(HTTP_FILTERS) as { perRoute?: { typeUrl: string; schema: z.ZodType } }[]) {
+  if (kind.perRoute) registerPerRouteConfigSchema(kind.perRoute.typeUrl, kind.perRoute.schema);
+}
 
 /** Like network filters (schema.ts): the typed_config's "@type" decides when there is one, else the name. */
 function httpFilterType(name: string, typeUrl: string | undefined): HttpFilterType | undefined {

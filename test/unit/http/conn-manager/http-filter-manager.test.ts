@@ -716,7 +716,7 @@ describe("HTTP filter registry", () => {
     ] as unknown as HttpFilterConfig[];
     const stream = new FakeStream(log);
     const fm = new FilterManager(stream, 1024);
-    createFilterChain(configs, {} as ServerContext, fm);
+    createFilterChain(configs, {} as ServerContext, fm, { statPrefix: "test" });
     expect(fm.decoderFilters.map((f) => f.name)).toEqual(["d", "x", "r"]);
     expect(fm.encoderFilters.map((f) => f.name)).toEqual(["x", "e"]);
     fm.decodeHeaders(new RequestHeaders(), true);

@@ -1,0 +1,66 @@
+/** The typed_config and per-route config of local_ratelimit, fault, buffer and cors: Envoy's defaults and refusals. */
+import { describe, expect, test } from "vitest";
+import { ConfigError } from "../../../core/config/errors.ts";
+import { loadBootstrap } from "../../../core/config/load.ts";
+import { httpProxyConfig } from "../../support/configs.ts";
+
+const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+
+function load(filter: object, routeExtra: Record<string, unknown> = {}) {
+  const config = httpProxyConfig({
+    listenPort: 10000,
+    clusters: { backend: [8080] },
+    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, ...routeExtra } }],
+    hcm: { http_filters: [filter, ROUTER] },
+  });
+  return loadBootstrap(JSON.stringify(config), "json");
+}
+
+function problems(filter: object, routeExtra: Record<string, unknown> = {}): string[] {
+  try {
+    load(filter, routeExtra);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error("loaded");
+}
+
+function filterConfig(filter: object): unknown {
+  const listener = load(filter).listeners[0] as unknown as { filterChains: { filters: { config: { httpFilters: { config: unknown }[] } }[] }[] };
+  return listener.filterChains[0]!.filters[0]!.config.httpFilters[0]!.config;
+}
+
+const HCM_FILTERS = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config";
+const ROUTE_PER_FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].typed_per_filter_config";
+
+describe("local_ratelimit", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": TYPE, stat_prefix: "rl", ...fields } });
+
+  test("Envoy's defaults: 429, off unless filter_enabled, tokens_per_fill 1", () => {
+    expect(filterConfig(filter({ token_bucket: { max_tokens: 5, fill_interval: "1s" } }))).toEqual({
+      statPrefix: "rl",
+      status: 429,
+      tokenBucket: { maxTokens: 5, tokensPerFill: 1, fillIntervalMs: 1000 },
+      requestHeadersToAddWhenNotEnforced: [],
+      responseHeadersToAdd: [],
+      enableXRateLimitHeaders: false,
+    });
+    expect((filterConfig(filter({ status: { code: 302 } })) as { status: number }).status).toBe(429);
+  });
+
+  test("refusals name the field: descriptors, a fill_interval under 50 ms, a per-route config without token_bucket, stat_prefix", () => {
+    expect(problems(filter({ descriptors: [{ entries: [{ key: "k", value: "v" }], token_bucket: { max_tokens: 1, fill_interval: "1s" } }] }))).toEqual([
+      expect.stringMatching(new RegExp(`^${HCM_FILTERS.replace(/[[\].]/g, "\\$&")}\\.descriptors: not supported: descriptors and rate_limits`)),
+    ]);
+    expect(problems(filter({ token_bucket: { max_tokens: 1, fill_interval: "0.01s" } }))).toEqual([
+      `${HCM_FILTERS}.token_bucket.fill_interval: local rate limit token bucket fill timer must be >= 50ms`,
+    ]);
+    expect(problems(filter({ local_rate_limit_per_downstream_connection: true }))[0]).toContain("local_rate_limit_per_downstream_connection: not supported");
+    expect(problems({ name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": TYPE } })).toEqual([`${HCM_FILTERS}.stat_prefix: missing required field`]);
+    expect(problems(filter({}), { typed_per_filter_config: { "envoy.filters.http.local_ratelimit": { "@type": TYPE, stat_prefix: "r" } } })).toEqual([
+      `${ROUTE_PER_FILTER}.envoy.filters.http.local_ratelimit.token_bucket: local rate limit token bucket must be set for per filter configs`,
+    ]);
+  });
+});
