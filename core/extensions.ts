@@ -11,7 +11,8 @@ import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.t
 import { RouterFilter } from "./http/filters/router.ts";
 import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/health-check.ts";
 import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-ratelimit.ts";
-import type { HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
+import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
+import type { FaultConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -55,6 +56,11 @@ registerHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_ch
 registerHttpFilterFactory<LocalRateLimitConfig>("envoy.filters.http.local_ratelimit", {
   kind: "dual",
   create: (config, server) => new LocalRateLimitFilter(localRateLimiter(config, server), server),
+});
+
+registerHttpFilterFactory<FaultConfig>("envoy.filters.http.fault", {
+  kind: "decoder",
+  create: (config, server, chain) => new FaultFilter(faultFilterConfig(config, server, chain), server),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

@@ -168,7 +168,25 @@ export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
 export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.router"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig }
-  | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig };
+  | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig }
+  | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig };
+
+/** envoy.extensions.filters.http.fault.v3.HTTPFault (core/http/filters/fault.ts). */
+export interface FaultConfig {
+  /** abort: a fixed http_status, or header_abort (the status from x-envoy-fault-abort-request). */
+  abort?: { httpStatus?: number; percentage: FractionalPercent };
+  /** delay: a fixed_delay in ms, or header_delay (the delay from x-envoy-fault-delay-request). */
+  delay?: { fixedDelayMs?: number; percentage: FractionalPercent };
+  /** Only requests to this cluster (the route's `cluster`); "" for any. */
+  upstreamCluster: string;
+  /** Only requests whose x-envoy-downstream-service-node is one of these; empty for any. */
+  downstreamNodes: string[];
+  /** Only requests matching every one. */
+  headers: HeaderMatcherConfig[];
+  /** Absent: no limit. */
+  maxActiveFaults?: number;
+  disableDownstreamClusterStats: boolean;
+}
 
 /** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */
 export interface FractionalPercent {

@@ -11,6 +11,7 @@ import { durationMs, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
+import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
@@ -56,6 +57,13 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     terminal: false,
     // The same message, with its token bucket required.
     perRoute: { typeUrl: LOCAL_RATE_LIMIT_TYPE_URL, schema: localRateLimitPerRouteConfig },
+  },
+  "envoy.filters.http.fault": {
+    typeUrl: FAULT_TYPE_URL,
+    typedConfig: faultConfig,
+    terminal: false,
+    // A route's HTTPFault replaces the filter's.
+    perRoute: { typeUrl: FAULT_TYPE_URL, schema: faultConfig },
   },
 };
 

@@ -64,3 +64,31 @@ describe("local_ratelimit", () => {
     ]);
   });
 });
+
+describe("fault", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.fault", typed_config: { "@type": TYPE, ...fields } });
+
+  test("Envoy's defaults: percentages 0 %, no limit on active faults", () => {
+    expect(filterConfig(filter({ abort: { http_status: 503 }, delay: { header_delay: {} } }))).toEqual({
+      abort: { httpStatus: 503, percentage: { numerator: 0, denominator: 100 } },
+      delay: { percentage: { numerator: 0, denominator: 100 } },
+      upstreamCluster: "",
+      downstreamNodes: [],
+      headers: [],
+      disableDownstreamClusterStats: false,
+    });
+  });
+
+  test("refusals name the field: grpc_status, response_rate_limit, two error types, a status out of [200, 600)", () => {
+    expect(problems(filter({ abort: { grpc_status: 14, percentage: { numerator: 100 } } }))).toEqual([
+      expect.stringContaining(`${HCM_FILTERS}.abort.grpc_status: not supported: gRPC aborts need HTTP/2`),
+    ]);
+    expect(problems(filter({ response_rate_limit: { fixed_limit: { limit_kbps: 1 } } }))[0]).toContain("response_rate_limit: not supported");
+    expect(problems(filter({ abort: { http_status: 503, header_abort: {} } }))).toEqual([
+      `${HCM_FILTERS}.abort: must set only one of http_status, grpc_status, header_abort (got http_status, header_abort)`,
+    ]);
+    expect(problems(filter({ abort: { http_status: 600 } }))).toEqual([`${HCM_FILTERS}.abort.http_status: must be <= 599`]);
+    expect(problems(filter({ delay: { fixed_delay: "0s" } }))).toEqual([`${HCM_FILTERS}.delay.fixed_delay: must be > 0`]);
+  });
+});
