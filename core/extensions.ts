@@ -12,7 +12,8 @@ import { RouterFilter } from "./http/filters/router.ts";
 import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/health-check.ts";
 import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-ratelimit.ts";
 import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
-import type { FaultConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
+import { BufferFilter } from "./http/filters/buffer.ts";
+import type { BufferConfig, FaultConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -61,6 +62,11 @@ registerHttpFilterFactory<LocalRateLimitConfig>("envoy.filters.http.local_rateli
 registerHttpFilterFactory<FaultConfig>("envoy.filters.http.fault", {
   kind: "decoder",
   create: (config, server, chain) => new FaultFilter(faultFilterConfig(config, server, chain), server),
+});
+
+registerHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", {
+  kind: "decoder",
+  create: (config) => new BufferFilter(config),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

@@ -169,7 +169,16 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.router"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig }
   | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig }
-  | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig };
+  | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
+  | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig };
+
+/** envoy.extensions.filters.http.buffer.v3.Buffer, and BufferPerRoute (core/http/filters/buffer.ts). */
+export interface BufferConfig {
+  /** A BufferPerRoute's `disabled: true`: this route's requests are not buffered. */
+  disabled: boolean;
+  /** Over this, the request is answered 413. */
+  maxRequestBytes: number;
+}
 
 /** envoy.extensions.filters.http.fault.v3.HTTPFault (core/http/filters/fault.ts). */
 export interface FaultConfig {

@@ -12,6 +12,7 @@ import { routeConfiguration } from "./route-config-schema.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
 import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
+import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
@@ -64,6 +65,12 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     terminal: false,
     // A route's HTTPFault replaces the filter's.
     perRoute: { typeUrl: FAULT_TYPE_URL, schema: faultConfig },
+  },
+  "envoy.filters.http.buffer": {
+    typeUrl: BUFFER_TYPE_URL,
+    typedConfig: bufferConfig,
+    terminal: false,
+    perRoute: { typeUrl: BUFFER_PER_ROUTE_TYPE_URL, schema: bufferPerRouteConfig },
   },
 };
 

@@ -92,3 +92,22 @@ describe("fault", () => {
     expect(problems(filter({ delay: { fixed_delay: "0s" } }))).toEqual([`${HCM_FILTERS}.delay.fixed_delay: must be > 0`]);
   });
 });
+
+describe("buffer", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
+  const PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.buffer", typed_config: { "@type": TYPE, ...fields } });
+
+  test("max_request_bytes is required and > 0", () => {
+    expect(filterConfig(filter({ max_request_bytes: 1024 }))).toEqual({ disabled: false, maxRequestBytes: 1024 });
+    expect(problems(filter({}))).toEqual([`${HCM_FILTERS}.max_request_bytes: missing required field`]);
+    expect(problems(filter({ max_request_bytes: 0 }))).toEqual([`${HCM_FILTERS}.max_request_bytes: must be >= 1`]);
+    expect(problems(filter({ max_request_bytes: 1, max_request_time: "1s" }))).toEqual([`${HCM_FILTERS}.max_request_time: unknown or unsupported field`]);
+  });
+
+  test("BufferPerRoute: one of disabled (true) or buffer", () => {
+    const perRoute = (fields: Record<string, unknown>) => problems(filter({ max_request_bytes: 1 }), { typed_per_filter_config: { "envoy.filters.http.buffer": { "@type": PER_ROUTE, ...fields } } });
+    expect(perRoute({})).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.buffer: must set one of disabled, buffer`]);
+    expect(perRoute({ disabled: false })[0]).toContain("buffer.disabled: unsupported value false (supported: true)");
+  });
+});
