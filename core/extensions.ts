@@ -13,6 +13,7 @@ import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/healt
 import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-ratelimit.ts";
 import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
 import { BufferFilter } from "./http/filters/buffer.ts";
+import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import type { BufferConfig, FaultConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
@@ -67,6 +68,11 @@ registerHttpFilterFactory<FaultConfig>("envoy.filters.http.fault", {
 registerHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", {
   kind: "decoder",
   create: (config) => new BufferFilter(config),
+});
+
+registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", {
+  kind: "dual",
+  create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

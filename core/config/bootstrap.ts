@@ -170,7 +170,31 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig }
   | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig }
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
-  | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig };
+  | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
+  | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> };
+
+/**
+ * A CORS policy (core/http/filters/cors.ts): envoy.extensions.filters.http.cors.v3.CorsPolicy
+ * in typed_per_filter_config, or the deprecated `cors` of a route action or virtual host
+ * (envoy.config.route.v3.CorsPolicy, the same fields). Unset fields fall through to the
+ * next less specific policy, so "unset" is kept apart from "empty".
+ */
+export interface CorsPolicyConfig {
+  /** allow_origin_string_match; empty: not set here. */
+  allowOrigins: Exclude<ValueMatchConfig, { type: "present" }>[];
+  /** Empty: not set here. */
+  allowMethods: string;
+  allowHeaders: string;
+  exposeHeaders: string;
+  maxAge: string;
+  allowCredentials?: boolean;
+  allowPrivateNetworkAccess?: boolean;
+  forwardNotMatchingPreflights?: boolean;
+  /** Absent: enabled (Envoy's default). */
+  filterEnabled?: FractionalPercent;
+  /** Absent: no shadow mode. */
+  shadowEnabled?: FractionalPercent;
+}
 
 /** envoy.extensions.filters.http.buffer.v3.Buffer, and BufferPerRoute (core/http/filters/buffer.ts). */
 export interface BufferConfig {
@@ -301,6 +325,8 @@ export interface VirtualHostConfig extends HeaderMutations {
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
    */
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
+  /** The deprecated virtual host `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
+  cors?: CorsPolicyConfig;
 }
 
 export interface RouteConfig extends HeaderMutations {
@@ -370,6 +396,8 @@ export interface ForwardAction {
   timeoutMs: number;
   /** Per-route stream idle timeout; undefined means the HCM's stream_idle_timeout. */
   idleTimeoutMs?: number;
+  /** The deprecated route `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
+  cors?: CorsPolicyConfig;
 }
 
 export interface RedirectAction {

@@ -12,6 +12,7 @@ import { routeConfiguration } from "./route-config-schema.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
 import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
+import { CORS_POLICY_TYPE_URL, CORS_TYPE_URL, corsFilterConfig, corsPolicy } from "./cors-schema.ts";
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 
@@ -71,6 +72,12 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: bufferConfig,
     terminal: false,
     perRoute: { typeUrl: BUFFER_PER_ROUTE_TYPE_URL, schema: bufferPerRouteConfig },
+  },
+  "envoy.filters.http.cors": {
+    typeUrl: CORS_TYPE_URL,
+    typedConfig: corsFilterConfig,
+    terminal: false,
+    perRoute: { typeUrl: CORS_POLICY_TYPE_URL, schema: corsPolicy },
   },
 };
 

@@ -19,6 +19,7 @@ import { dataSource } from "./data-source-schema.ts";
 import { headerMutationFields, headerMutations } from "./custom-headers-schema.ts";
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
+import { corsPolicy } from "./cors-schema.ts";
 import { durationMs, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
@@ -83,6 +84,8 @@ const forwardAction = z
     auto_host_rewrite: z.boolean().optional(),
     timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
     idle_timeout: durationMs.optional(),
+    // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
+    cors: corsPolicy.optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "weighted_clusters"] as const, ctx, true);
@@ -96,6 +99,7 @@ const forwardAction = z
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
     if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
     if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
+    if (a.cors !== undefined) action.cors = a.cors;
     return action;
   });
 
@@ -168,10 +172,13 @@ const virtualHost = z
     routes: z.array(route).default([]),
     ...headerMutationFields,
     typed_per_filter_config: typedPerFilterConfig,
+    // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
+    cors: corsPolicy.optional(),
   })
   .transform((v): VirtualHostConfig => {
     const vhost: VirtualHostConfig = { name: v.name, domains: v.domains, routes: v.routes, ...headerMutations(v) };
     if (v.typed_per_filter_config !== undefined) vhost.typedPerFilterConfig = v.typed_per_filter_config;
+    if (v.cors !== undefined) vhost.cors = v.cors;
     return vhost;
   });
 

@@ -111,3 +111,28 @@ describe("buffer", () => {
     expect(perRoute({ disabled: false })[0]).toContain("buffer.disabled: unsupported value false (supported: true)");
   });
 });
+
+describe("cors", () => {
+  const CORS = { name: "envoy.filters.http.cors", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } };
+  const POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
+
+  test("the filter takes no fields; a policy's unknown field is an error naming it", () => {
+    expect(problems({ ...CORS, typed_config: { ...CORS.typed_config, allow_methods: "GET" } })).toEqual([`${HCM_FILTERS}.allow_methods: unknown or unsupported field`]);
+    expect(problems(CORS, { typed_per_filter_config: { "envoy.filters.http.cors": { "@type": POLICY, allow_origin: ["*"] } } })).toEqual([
+      `${ROUTE_PER_FILTER}.envoy.filters.http.cors.allow_origin: unknown or unsupported field`,
+    ]);
+  });
+
+  test("a route action's deprecated cors is read into the route", () => {
+    const route = load(CORS, { route: { cluster: "backend", cors: { allow_methods: "GET", allow_credentials: false } } });
+    const listener = route.listeners[0] as unknown as { filterChains: { filters: { config: { routeConfig: { virtualHosts: { routes: { action: { route: { cors: unknown } } }[] }[] } } }[] }[] };
+    expect(listener.filterChains[0]!.filters[0]!.config.routeConfig.virtualHosts[0]!.routes[0]!.action.route.cors).toEqual({
+      allowOrigins: [],
+      allowMethods: "GET",
+      allowHeaders: "",
+      exposeHeaders: "",
+      maxAge: "",
+      allowCredentials: false,
+    });
+  });
+});
