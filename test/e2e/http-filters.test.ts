@@ -1,4 +1,4 @@
-/** The local_ratelimit, fault and buffer HTTP filters against the real proxy on every runtime. */
+/** The local_ratelimit, fault, buffer and cors HTTP filters against the real proxy on every runtime. */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -9,6 +9,7 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 const RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 const FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
 const BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
+const CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
 const ALWAYS = { default_value: { numerator: 100 } };
 
 function route(prefix: string, perFilter: Record<string, object> = {}) {
@@ -41,11 +42,23 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
           },
         }),
         route("/abort", { "envoy.filters.http.fault": { "@type": FAULT, abort: { http_status: 503, percentage: { numerator: 100 } } } }),
+        route("/cors", {
+          "envoy.filters.http.cors": {
+            "@type": CORS_POLICY,
+            allow_origin_string_match: [{ exact: "https://app.example" }],
+            allow_methods: "GET, PUT",
+            allow_headers: "content-type",
+            expose_headers: "x-request-id",
+            max_age: "600",
+            allow_credentials: true,
+          },
+        }),
         route("/delay", { "envoy.filters.http.fault": { "@type": FAULT, delay: { fixed_delay: "0.4s", percentage: { numerator: 100 } } } }),
         route("/"),
       ],
       hcm: {
         http_filters: [
+          { name: "envoy.filters.http.cors", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } },
           // No bucket on the filter: only /ratelimit is limited.
           { name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": RATELIMIT, stat_prefix: "rl", filter_enabled: ALWAYS, filter_enforced: ALWAYS } },
           // header_abort: only requests asking for a fault get one.
@@ -111,5 +124,30 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
     const small = await request(base + "/upload", { method: "POST", body: "y".repeat(1000) });
     expect(small.statusCode).toBe(200);
     expect(await small.body.text()).toBe("/upload 1000");
+  });
+
+  test("cors: a preflight is answered by the proxy with the policy's headers; a simple request gets allow-origin", async () => {
+    const seen = echo.requests.length;
+    const preflight = await request(base + "/cors/item", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "PUT" },
+    });
+    expect(preflight.statusCode).toBe(200);
+    await preflight.body.text();
+    expect(preflight.headers["access-control-allow-origin"]).toBe("https://app.example");
+    expect(preflight.headers["access-control-allow-methods"]).toBe("GET, PUT");
+    expect(preflight.headers["access-control-allow-headers"]).toBe("content-type");
+    expect(preflight.headers["access-control-max-age"]).toBe("600");
+    expect(preflight.headers["access-control-allow-credentials"]).toBe("true");
+    expect(echo.requests.length).toBe(seen);
+    const simple = await get("/cors/item", { origin: "https://app.example" });
+    expect(simple.body).toBe("/cors/item 0");
+    expect(simple.headers["access-control-allow-origin"]).toBe("https://app.example");
+    expect(simple.headers["access-control-expose-headers"]).toBe("x-request-id");
+    const other = await get("/cors/item", { origin: "https://evil.example" });
+    expect(other.headers["access-control-allow-origin"]).toBeUndefined();
+    const text = await stats("cors");
+    expect(text).toMatch(/^http\.ingress_http\.cors\.origin_valid: 2$/m);
+    expect(text).toMatch(/^http\.ingress_http\.cors\.origin_invalid: 1$/m);
   });
 });
