@@ -14,7 +14,8 @@ import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-rat
 import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
 import { BufferFilter } from "./http/filters/buffer.ts";
 import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
-import type { BufferConfig, FaultConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
+import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
+import type { BufferConfig, CsrfPolicyConfig, FaultConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -73,6 +74,11 @@ registerHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", {
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", {
   kind: "dual",
   create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server),
+});
+
+registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
+  kind: "decoder",
+  create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

@@ -171,7 +171,18 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig }
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
-  | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> };
+  | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig };
+
+/** envoy.extensions.filters.http.csrf.v3.CsrfPolicy (core/http/filters/csrf.ts). */
+export interface CsrfPolicyConfig {
+  /** Required by Envoy. */
+  filterEnabled: FractionalPercent;
+  /** Absent: no shadow mode. */
+  shadowEnabled?: FractionalPercent;
+  /** Source origins accepted besides the request's own host. */
+  additionalOrigins: Exclude<ValueMatchConfig, { type: "present" }>[];
+}
 
 /**
  * A CORS policy (core/http/filters/cors.ts): envoy.extensions.filters.http.cors.v3.CorsPolicy

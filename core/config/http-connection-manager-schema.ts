@@ -13,6 +13,7 @@ import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
 import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
 import { CORS_POLICY_TYPE_URL, CORS_TYPE_URL, corsFilterConfig, corsPolicy } from "./cors-schema.ts";
+import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 
@@ -78,6 +79,12 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: corsFilterConfig,
     terminal: false,
     perRoute: { typeUrl: CORS_POLICY_TYPE_URL, schema: corsPolicy },
+  },
+  "envoy.filters.http.csrf": {
+    typeUrl: CSRF_POLICY_TYPE_URL,
+    typedConfig: csrfPolicy,
+    terminal: false,
+    perRoute: { typeUrl: CSRF_POLICY_TYPE_URL, schema: csrfPolicy },
   },
 };
 

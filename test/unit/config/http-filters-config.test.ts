@@ -136,3 +136,10 @@ describe("cors", () => {
     });
   });
 });
+
+describe("csrf", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy";
+  test("filter_enabled is required, as in Envoy", () => {
+    expect(problems({ name: "envoy.filters.http.csrf", typed_config: { "@type": TYPE } })).toEqual([`${HCM_FILTERS}.filter_enabled: missing required field`]);
+  });
+});
