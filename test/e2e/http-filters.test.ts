@@ -1,4 +1,4 @@
-/** The local_ratelimit, fault, buffer and cors HTTP filters against the real proxy on every runtime. */
+/** The local_ratelimit, fault, buffer, cors and csrf HTTP filters against the real proxy on every runtime. */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -9,6 +9,7 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 const RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 const FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
 const BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
+const CSRF = "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy";
 const CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
 const ALWAYS = { default_value: { numerator: 100 } };
 
@@ -53,6 +54,7 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
             allow_credentials: true,
           },
         }),
+        route("/csrf", { "envoy.filters.http.csrf": { "@type": CSRF, filter_enabled: ALWAYS } }),
         route("/delay", { "envoy.filters.http.fault": { "@type": FAULT, delay: { fixed_delay: "0.4s", percentage: { numerator: 100 } } } }),
         route("/"),
       ],
@@ -63,6 +65,8 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
           { name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": RATELIMIT, stat_prefix: "rl", filter_enabled: ALWAYS, filter_enforced: ALWAYS } },
           // header_abort: only requests asking for a fault get one.
           { name: "envoy.filters.http.fault", typed_config: { "@type": FAULT, abort: { header_abort: {}, percentage: { numerator: 100 } } } },
+          // Off but on /csrf.
+          { name: "envoy.filters.http.csrf", typed_config: { "@type": CSRF, filter_enabled: { default_value: { numerator: 0 } } } },
           { name: "envoy.filters.http.buffer", typed_config: { "@type": BUFFER, max_request_bytes: 1024 } },
           { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
         ],
@@ -149,5 +153,14 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
     const text = await stats("cors");
     expect(text).toMatch(/^http\.ingress_http\.cors\.origin_valid: 2$/m);
     expect(text).toMatch(/^http\.ingress_http\.cors\.origin_invalid: 1$/m);
+  });
+
+  test("csrf: a POST from another origin gets 403 Invalid origin, one from the proxy's own origin goes through", async () => {
+    const refused = await request(base + "/csrf", { method: "POST", headers: { origin: "https://evil.example" }, body: "x" });
+    expect(refused.statusCode).toBe(403);
+    expect(await refused.body.text()).toBe("Invalid origin");
+    const allowed = await request(base + "/csrf", { method: "POST", headers: { origin: base }, body: "x" });
+    expect(allowed.statusCode).toBe(200);
+    expect(await allowed.body.text()).toBe("/csrf 1");
   });
 });
