@@ -371,13 +371,13 @@ describe("bad HCM configs give one-line problems", () => {
     ],
     [
       "unsupported HTTP filter by name",
-      { route_config: {}, http_filters: [{ name: "envoy.filters.http.cors" }, ROUTER] },
-      [`${HCM}.http_filters[0]: unsupported HTTP filter "envoy.filters.http.cors" (supported: envoy.filters.http.router, envoy.filters.http.health_check)`],
+      { route_config: {}, http_filters: [{ name: "envoy.filters.http.lua" }, ROUTER] },
+      [`${HCM}.http_filters[0]: unsupported HTTP filter "envoy.filters.http.lua" (supported: envoy.filters.http.{router, health_check, local_ratelimit, fault, buffer, cors, csrf})`],
     ],
     [
       "unsupported HTTP filter by @type",
-      { route_config: {}, http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } }] },
-      [`${HCM}.http_filters[0]: unsupported HTTP filter "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" (supported: envoy.filters.http.router, envoy.filters.http.health_check)`],
+      { route_config: {}, http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua" } }] },
+      [`${HCM}.http_filters[0]: unsupported HTTP filter "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua" (supported: envoy.filters.http.{router, health_check, local_ratelimit, fault, buffer, cors, csrf})`],
     ],
     [
       "a Router option",

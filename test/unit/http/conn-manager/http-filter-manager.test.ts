@@ -673,12 +673,12 @@ describe("HTTP filter manager: per-route filter config", () => {
   test("typed_per_filter_config for a type no filter declares is an error naming the field", () => {
     let err: unknown;
     try {
-      loadBootstrap(bootstrap({ "envoy.filters.http.cors": { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy" } }), "json");
+      loadBootstrap(bootstrap({ "envoy.filters.http.lua": { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute" } }), "json");
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message).toMatch(/routes\[0\]\.typed_per_filter_config\.envoy\.filters\.http\.cors: no supported HTTP filter takes per-route config of type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.cors\.v3\.CorsPolicy"/);
+    expect((err as ConfigError).message).toMatch(/routes\[0\]\.typed_per_filter_config\.envoy\.filters\.http\.lua: no supported HTTP filter takes per-route config of type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.lua\.v3\.LuaPerRoute"/);
   });
 
   test("a filter type that declares a per-route schema gets its config validated and kept by filter name", () => {
