@@ -15,7 +15,8 @@ import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
 import { BufferFilter } from "./http/filters/buffer.ts";
 import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
-import type { BufferConfig, CsrfPolicyConfig, FaultConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
+import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
+import type { BufferConfig, CsrfPolicyConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -79,6 +80,11 @@ registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", {
 registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
   kind: "decoder",
   create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server),
+});
+
+registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
+  kind: "dual",
+  create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

@@ -172,7 +172,24 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
-  | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig };
+  | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
+  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig };
+
+/** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
+export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };
+
+/** envoy.extensions.filters.http.header_mutation.v3.Mutations (headers only). */
+export interface HeaderMutationRules {
+  request: HeaderMutationRule[];
+  response: HeaderMutationRule[];
+}
+
+/** envoy.extensions.filters.http.header_mutation.v3.HeaderMutation (core/http/filters/header-mutation.ts). */
+export interface HeaderMutationConfig {
+  mutations: HeaderMutationRules;
+  /** Default false: per-route mutations run route first, so the least specific level's last word wins. */
+  mostSpecificHeaderMutationsWins: boolean;
+}
 
 /** envoy.extensions.filters.http.csrf.v3.CsrfPolicy (core/http/filters/csrf.ts). */
 export interface CsrfPolicyConfig {

@@ -14,6 +14,7 @@ import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRoute
 import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
 import { CORS_POLICY_TYPE_URL, CORS_TYPE_URL, corsFilterConfig, corsPolicy } from "./cors-schema.ts";
 import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
+import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMutationConfig, headerMutationPerRouteConfig } from "./header-mutation-schema.ts";
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 
@@ -85,6 +86,12 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: csrfPolicy,
     terminal: false,
     perRoute: { typeUrl: CSRF_POLICY_TYPE_URL, schema: csrfPolicy },
+  },
+  "envoy.filters.http.header_mutation": {
+    typeUrl: HEADER_MUTATION_TYPE_URL,
+    typedConfig: headerMutationConfig,
+    terminal: false,
+    perRoute: { typeUrl: HEADER_MUTATION_PER_ROUTE_TYPE_URL, schema: headerMutationPerRouteConfig },
   },
 };
 

@@ -1,4 +1,4 @@
-/** The local_ratelimit, fault, buffer, cors and csrf HTTP filters against the real proxy on every runtime. */
+/** The local_ratelimit, fault, buffer, cors, csrf and header_mutation HTTP filters against the real proxy on every runtime. */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -67,6 +67,16 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
           { name: "envoy.filters.http.fault", typed_config: { "@type": FAULT, abort: { header_abort: {}, percentage: { numerator: 100 } } } },
           // Off but on /csrf.
           { name: "envoy.filters.http.csrf", typed_config: { "@type": CSRF, filter_enabled: { default_value: { numerator: 0 } } } },
+          {
+            name: "envoy.filters.http.header_mutation",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+              mutations: {
+                request_mutations: [{ remove: "x-drop-me" }, { append: { header: { key: "x-mutated", value: "yes" } } }],
+                response_mutations: [{ append: { header: { key: "x-served-by", value: "polyvoy" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" } }],
+              },
+            },
+          },
           { name: "envoy.filters.http.buffer", typed_config: { "@type": BUFFER, max_request_bytes: 1024 } },
           { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
         ],
@@ -162,5 +172,15 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
     const allowed = await request(base + "/csrf", { method: "POST", headers: { origin: base }, body: "x" });
     expect(allowed.statusCode).toBe(200);
     expect(await allowed.body.text()).toBe("/csrf 1");
+  });
+
+  test("header_mutation: request headers removed and added before the upstream, a response header set", async () => {
+    const response = await get("/mutate", { "x-drop-me": "1" });
+    expect(response.status).toBe(200);
+    expect(response.headers["x-served-by"]).toBe("polyvoy");
+    const seen = echo.requests.at(-1)!;
+    expect(seen.url).toBe("/mutate");
+    expect(seen.headers["x-drop-me"]).toBeUndefined();
+    expect(seen.headers["x-mutated"]).toBe("yes");
   });
 });

@@ -143,3 +143,17 @@ describe("csrf", () => {
     expect(problems({ name: "envoy.filters.http.csrf", typed_config: { "@type": TYPE } })).toEqual([`${HCM_FILTERS}.filter_enabled: missing required field`]);
   });
 });
+
+describe("header_mutation", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.header_mutation", typed_config: { "@type": TYPE, ...fields } });
+
+  test("refusals name the field: query parameter and trailer mutations, remove_on_match, a rule with neither remove nor append", () => {
+    expect(problems(filter({ mutations: { query_parameter_mutations: [{ remove: "q" }] } }))[0]).toContain("mutations.query_parameter_mutations: not supported");
+    expect(problems(filter({ mutations: { response_trailers_mutations: [{ remove: "t" }] } }))[0]).toContain("mutations.response_trailers_mutations: not supported");
+    expect(problems(filter({ mutations: { request_mutations: [{ remove_on_match: {} }] } }))).toEqual([
+      `${HCM_FILTERS}.mutations.request_mutations[0].remove_on_match: not supported: remove_on_match is not implemented: use remove`,
+    ]);
+    expect(problems(filter({ mutations: { request_mutations: [{}] } }))).toEqual([`${HCM_FILTERS}.mutations.request_mutations[0]: must set one of remove, append`]);
+  });
+});
