@@ -54,6 +54,18 @@ describe("fault filter", () => {
     expect(proxy.counter(STATS + "active_faults")).toBe(0);
   });
 
+  test("a client gone during the delay: the timer is cancelled, active_faults back to 0, nothing forwarded", async () => {
+    proxy = await filterProxy([fault({ delay: { fixed_delay: "1s", percentage: { numerator: 100 } } })]);
+    const client = new MemoryHttpClient(proxy.runtime, PROXY_PORT);
+    client.request("GET", "/");
+    await proxy.runtime.settle(100);
+    expect(proxy.counter(STATS + "active_faults")).toBe(1);
+    client.socket.close();
+    await proxy.runtime.settle(2000);
+    expect(proxy.counter(STATS + "active_faults")).toBe(0);
+    expect(proxy.upstreamRequests).toHaveLength(0);
+  });
+
   test("delay then abort: the abort comes when the delay is over", async () => {
     proxy = await filterProxy([fault({ delay: { fixed_delay: "0.5s", percentage: { numerator: 100 } }, abort: { http_status: 418, percentage: { numerator: 100 } } })]);
     const client = new MemoryHttpClient(proxy.runtime, PROXY_PORT);
