@@ -278,7 +278,7 @@ export interface LocalRateLimitConfig {
   filterEnforced?: FractionalPercent;
   requestHeadersToAddWhenNotEnforced: HeaderValueOption[];
   responseHeadersToAdd: HeaderValueOption[];
-  /** enable_x_ratelimit_headers: DRAFT_VERSION_03 → x-ratelimit-limit/-remaining/-reset on every response. */
+  /** enable_x_ratelimit_headers: DRAFT_VERSION_03 → x-ratelimit-limit and -remaining on every response it applied to. */
   enableXRateLimitHeaders: boolean;
 }
 

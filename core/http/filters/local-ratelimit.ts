@@ -142,10 +142,10 @@ export class LocalRateLimitFilter implements StreamFilter {
     const bucket = this.usedBucket;
     if (bucket !== undefined && this.limiter.config.enableXRateLimitHeaders) {
       const now = approximateNow(this.server.runtime);
-      // Envoy's XRateLimitHeaders (source/extensions/filters/http/common/ratelimit_headers.h).
+      // Envoy's XRateLimitHeaders (source/extensions/filters/http/common/ratelimit_headers.h). No
+      // x-ratelimit-reset: Envoy's continuous bucket has no next fill to count down to.
       headers.add("x-ratelimit-limit", String(bucket.maxTokens));
       headers.add("x-ratelimit-remaining", String(bucket.remainingTokens(now)));
-      headers.add("x-ratelimit-reset", String(bucket.resetSeconds(now)));
     }
     return FilterHeadersStatus.Continue;
   }

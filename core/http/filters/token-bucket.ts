@@ -1,31 +1,33 @@
 import type { TokenBucketConfig } from "../../config/bootstrap.ts";
 
 /**
- * Envoy's local rate limiter bucket (source/extensions/filters/common/local_ratelimit/
- * local_ratelimit_impl.cc): starts full; every fill_interval, tokens_per_fill tokens
- * come back, up to max_tokens; each request takes one. Envoy refills on a repeating
- * timer; here the refills due are counted from the monotonic clock when the bucket is
- * next used, which gives the same tokens at the same moments without a timer that runs
- * for as long as the config lives.
+ * Envoy's local rate limit bucket (AtomicTokenBucket in source/extensions/filters/common/
+ * local_ratelimit/local_ratelimit_impl.h, over AtomicTokenBucketImpl in
+ * source/common/common/token_bucket_impl.cc; the timer-driven bucket it replaced is gone
+ * since the `no_timer_based_rate_limit_token_bucket` guard was removed): tokens come back
+ * continuously at tokens_per_fill per fill_interval, up to max_tokens, counted from the
+ * monotonic clock when the bucket is used; it starts full; each request takes one whole
+ * token. The state is one instant — when the bucket was (or would have been) empty — as
+ * in Envoy, so no timer runs.
  */
 export class TokenBucket {
-  private tokens: number;
-  /** When the last refill was due (Envoy's fill_time_), monotonic ms. */
-  private fillTime: number;
+  /** Monotonic ms at which the bucket held no token; tokens now = (now − emptyAt) × rate, at most max_tokens. */
+  private emptyAt: number;
 
   constructor(
     readonly config: TokenBucketConfig,
     now: number,
   ) {
-    this.tokens = config.maxTokens;
-    this.fillTime = now;
+    // Envoy's init_fill: the bucket starts full.
+    this.emptyAt = now - this.msFor(config.maxTokens);
   }
 
-  /** Take a token if there is one (Envoy's requestAllowedHelper). */
+  /** Take a token if a whole one is there (Envoy's consume(1, allow_partial = false)). */
   consume(now: number): boolean {
-    this.refill(now);
-    if (this.tokens === 0) return false;
-    this.tokens--;
+    const tokens = this.tokensAt(now);
+    if (tokens < 1) return false;
+    // What is left after this token, as the instant the bucket would have been empty.
+    this.emptyAt = now - this.msFor(tokens - 1);
     return true;
   }
 
@@ -33,28 +35,19 @@ export class TokenBucket {
     return this.config.maxTokens;
   }
 
+  /** Whole tokens left (Envoy truncates to uint32). */
   remainingTokens(now: number): number {
-    this.refill(now);
-    return this.tokens;
+    return Math.floor(this.tokensAt(now));
   }
 
-  /**
-   * Seconds until the next refill, as Envoy's remainingFillInterval computes them:
-   * fill_interval minus the whole seconds since the last fill, truncated to seconds.
-   */
-  resetSeconds(now: number): number {
-    this.refill(now);
-    const elapsedWholeSecondsMs = Math.floor((now - this.fillTime) / 1000) * 1000;
-    return Math.trunc((this.config.fillIntervalMs - elapsedWholeSecondsMs) / 1000);
+  /** Tokens now: multiply before dividing, so whole-millisecond refills give whole tokens exactly. */
+  private tokensAt(now: number): number {
+    const { maxTokens, tokensPerFill, fillIntervalMs } = this.config;
+    return Math.min(maxTokens, ((now - this.emptyAt) * tokensPerFill) / fillIntervalMs);
   }
 
-  private refill(now: number): void {
-    const interval = this.config.fillIntervalMs;
-    const elapsed = now - this.fillTime;
-    if (elapsed < interval) return;
-    const fills = Math.floor(elapsed / interval);
-    this.fillTime += fills * interval;
-    // fills × tokens_per_fill may be huge after a long idle: the min keeps it at max_tokens.
-    this.tokens = Math.min(this.config.maxTokens, this.tokens + fills * this.config.tokensPerFill);
+  /** The time `tokens` take to come back. */
+  private msFor(tokens: number): number {
+    return (tokens * this.config.fillIntervalMs) / this.config.tokensPerFill;
   }
 }
