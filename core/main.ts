@@ -107,8 +107,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<V
     try {
       text = await runtime.readTextFile(commandLine.configPath);
     } catch (err) {
-      const message = err && typeof err === "object" && "message" in err ? (err as { message: string }).message : String(err);
-      runtime.log.write(`config: cannot read '${commandLine.configPath}': ${message}\n`);
+      runtime.log.write(`config error: cannot read '${commandLine.configPath}': ${readFailure(err)}\n`);
       return undefined;
     }
     format = formatFromPath(commandLine.configPath);
@@ -119,6 +118,21 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<V
   if ("bootstrap" in loaded) return loaded;
   for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
   return undefined;
+}
+
+/** Why a config file could not be read, in words, by the PortError's code; anything else as the runtime said it. */
+function readFailure(err: unknown): string {
+  const e = (err && typeof err === "object" ? err : {}) as { code?: unknown; message?: unknown };
+  switch (e.code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+      return "permission denied";
+    case "EISDIR":
+      return "it is a directory, not a file";
+    default:
+      return typeof e.message === "string" ? e.message : String(err);
+  }
 }
 
 /**

@@ -133,6 +133,22 @@ export interface ConnectOptions {
   readonly port: number;
 }
 
+/** Which address families a resolution asks for. */
+export type ResolveFamily = "v4" | "v6" | "all";
+
+export interface ResolveOptions {
+  /** Also find each address's DNS TTL (an extra DNS query on some runtimes). */
+  readonly ttl?: boolean;
+}
+
+/** One address a name resolved to. */
+export interface ResolvedAddress {
+  readonly address: string;
+  readonly family: 4 | 6;
+  /** The DNS record's TTL, when asked for and the runtime can tell it. */
+  readonly ttlSeconds?: number;
+}
+
 /** An opaque timer handle. */
 export type TimerHandle = unknown;
 
@@ -203,8 +219,18 @@ export interface Runtime {
   /** Wall-clock milliseconds since the epoch, for timestamps. */
   wallClock(): number;
 
-  /** Resolve a host name to addresses. */
-  resolve(host: string): Promise<string[]>;
+  /**
+   * Resolve a host name to its addresses with getaddrinfo's semantics: /etc/hosts
+   * (`localhost`), then DNS; an IP literal resolves to itself. `family` narrows the
+   * answer ("all": both families, in the resolver's order). A name without addresses
+   * (of that family) — NXDOMAIN, NODATA, getaddrinfo's EAI_NONAME/EAI_NODATA — resolves
+   * to `[]`, as Envoy's resolvers report it (a completed query without records); a
+   * lookup that failed (EAI_AGAIN, a timeout, no reachable server) rejects with a
+   * PortError. With `options.ttl` the adapter adds each DNS answer's TTL where the
+   * runtime can tell it (never for /etc/hosts entries); `ttlSeconds` is absent otherwise.
+   */
+  resolve(host: string, family: ResolveFamily, options?: ResolveOptions): Promise<ResolvedAddress[]>;
+  /** Read a UTF-8 file. Rejects with a PortError (ENOENT, EACCES, EISDIR, …). */
   readTextFile(path: string): Promise<string>;
   /**
    * Open `path` for appending, creating it (mode 0644) if missing, as Envoy opens access
@@ -218,6 +244,15 @@ export interface Runtime {
   exit(code: number): never;
   /** Resident set size in bytes, where the runtime can tell. */
   memoryUsage(): number | undefined;
+  /**
+   * Optional: bytes of heap in use — the engine's JavaScript heap plus what it holds
+   * outside that heap for its objects (array buffers) — which the overload manager's
+   * `envoy.resource_monitors.fixed_heap` measures against `max_heap_size_bytes`, as
+   * Envoy's measures the bytes its allocator has handed out. Not the RSS: freed memory
+   * the runtime keeps mapped is not in use. Without it, fixed_heap is refused at start.
+   * Called once per overload refresh_interval, never on a hot path.
+   */
+  heapUsage?(): number;
   /**
    * Optional: load and validate a config (config/load.ts, `loadConfig`) somewhere whose
    * heap does not outlive it, such as a worker that ends, and hand back plain data. An

@@ -4,6 +4,7 @@ import type { StatsStore } from "./stats/stats-store.ts";
 import type { Tracer } from "./trace/tracer.ts";
 import type { AccessLogger } from "./access-log/logger.ts";
 import type { ClusterManager } from "./upstream/cluster-manager.ts";
+import type { OverloadState } from "./overload/overload-manager.ts";
 
 /** What filters and listeners may use of the server (Envoy's `Server::Configuration::FactoryContext`). */
 export interface ServerContext extends Dispatcher {
@@ -24,4 +25,6 @@ export interface ServerContext extends Dispatcher {
   healthCheckFailed(): boolean;
   /** The local node's cluster, `node.cluster` (Envoy's LocalInfo::clusterName); "" when unset. */
   readonly localClusterName: string;
+  /** The overload manager's action states and global connection count (core/overload/). */
+  readonly overload: OverloadState;
 }

@@ -14,6 +14,7 @@ import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
+import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 
 const NO_LOGGERS: readonly AccessLogger[] = [];
 
@@ -25,8 +26,10 @@ const SHUTDOWN_GRACE_MS = 5000;
  * cluster manager, the admin interface and the listeners, started together and shut
  * down together; its state (live, draining) as the admin shows and changes it.
  */
-export class Server implements ServerContext, AdminServer {
+export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly timers: Timers;
+  /** overload_manager's monitors and actions (inactive when not configured). */
+  readonly overload: OverloadManager;
   readonly stats: StatsStore = new StatsStore();
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
@@ -62,7 +65,9 @@ export class Server implements ServerContext, AdminServer {
     useSlabs(runtime.ownSmallArrays !== true);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers });
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log);
+    this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
+    this.overload.callbacks = this;
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
   }
@@ -125,6 +130,15 @@ export class Server implements ServerContext, AdminServer {
     this.drainTimer.enable(seconds * 1000);
   }
 
+  /** @internal stop_accepting_connections saturated or cleared: every configured listener (not the admin's) pauses or resumes. */
+  onStopAcceptingConnections(stop: boolean): void {
+    if (this.stopping) return;
+    for (const listener of this.listeners) {
+      if (stop) listener.pauseAccepting();
+      else listener.resumeAccepting();
+    }
+  }
+
   private clearDrainTimer(): void {
     this.drainTimer?.disable();
     this.drainTimer = undefined;
@@ -162,19 +176,23 @@ export class Server implements ServerContext, AdminServer {
    * the error names the listener and its address, as Envoy's startup does.
    */
   async start(): Promise<void> {
-    await this.openAccessLogs();
-    // The admin first, as Envoy's: it answers /ready (PRE_INITIALIZING) while listeners bind.
     const adminConfig = this.bootstrap.admin;
-    if (adminConfig) {
-      this.admin = new Admin(this, adminConfig.address);
+    if (adminConfig) this.admin = new Admin(this, adminConfig);
+    await this.openAccessLogs();
+    if (adminConfig?.profilePath !== undefined) {
+      this.log.info(`admin.profile_path '${adminConfig.profilePath}' is accepted, but polyvoy has no CPU profiler: nothing is written there`);
+    }
+    // The admin first, as Envoy's: it answers /ready (PRE_INITIALIZING) while listeners bind.
+    if (adminConfig && this.admin) {
       try {
         await this.admin.start();
       } catch (err) {
         throw new Error(`admin listener cannot bind to ${formatAddress(adminConfig.address)}: ${describeError(err)}`);
       }
     }
-    // Envoy's cluster warming: listeners start once every health-checked host had its first check.
-    await this.clusterManager.initialize(this.log);
+    // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
+    // first check before listeners start (Envoy's cluster warming).
+    await this.clusterManager.initialize();
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {
@@ -187,6 +205,7 @@ export class Server implements ServerContext, AdminServer {
       }
     }
     this.initialized = true;
+    this.overload.start();
     // Stopped while starting (a signal): what was bound since must not stay open.
     if (this.stopping) {
       this.admin?.stop();
@@ -199,6 +218,14 @@ export class Server implements ServerContext, AdminServer {
    * is a startup error naming it, as in Envoy.
    */
   private async openAccessLogs(): Promise<void> {
+    const adminLogs = this.admin?.httpConnectionManager;
+    if (adminLogs?.accessLog?.length) {
+      try {
+        this.accessLogs.set(adminLogs, await this.accessLogManager.createAccessLoggers(adminLogs.accessLog));
+      } catch (err) {
+        throw new Error(`admin.access_log: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     for (const [i, listener] of this.bootstrap.listeners.entries()) {
       for (const [f, filter] of (listener.filterChains[0]?.filters ?? []).entries()) {
         const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
@@ -216,12 +243,13 @@ export class Server implements ServerContext, AdminServer {
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */
   async shutdown(): Promise<void> {
     this.clearDrainTimer();
+    this.overload.stop();
+    this.clusterManager.shutdown();
     this.admin?.stop();
     for (const listener of this.listeners) listener.stopListening();
     const all = this.admin ? [...this.listeners, this.admin.listener] : this.listeners;
     const closed = Promise.all(all.map((listener) => listener.closeConnections()));
     await this.within(SHUTDOWN_GRACE_MS, closed);
-    this.clusterManager.stopHealthChecking();
     this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,
     // so an embedder's event loop can end.

@@ -2,7 +2,7 @@
  * `access_log` (envoy.config.accesslog.v3.AccessLog) on the HTTP connection manager and
  * tcp_proxy: the file, stdout and stderr loggers with their formats. Every format is
  * compiled here once so that an unknown command operator is a config error at its path.
- * Access log filters (`filter`) are not supported yet.
+ * `filter` (filter-schema.ts) decides which streams are logged.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -11,6 +11,7 @@ import { dataSource } from "../config/data-source-schema.ts";
 import { oneOf } from "../config/proto-schema.ts";
 import { utf8ByteString } from "./byte-string.ts";
 import { compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
+import { accessLogFilter } from "./filter-schema.ts";
 
 const FILE_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const STDOUT_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
@@ -89,8 +90,8 @@ const textFormatSource = z
     return decoded.data;
   });
 
-/** envoy.config.core.v3.SubstitutionFormatString */
-const substitutionFormatString = z
+/** envoy.config.core.v3.SubstitutionFormatString's fields. */
+const substitutionFormatFields = z
   .strictObject({
     text_format: formatString.optional(),
     json_format: jsonFormat.optional(),
@@ -103,21 +104,35 @@ const substitutionFormatString = z
       .refine((list) => list.length === 0, { message: "formatter extensions are not supported" })
       .optional(),
     json_format_options: z.strictObject({ sort_properties: z.boolean().default(false) }).optional(),
-  })
-  .transform((f, ctx): AccessLogFormatConfig => {
-    const key = oneOf(f, ["text_format", "json_format", "text_format_source"] as const, ctx, true);
-    if (key === undefined) return z.NEVER;
-    if (key === "json_format") {
-      return {
-        type: "json",
-        json: f.json_format!,
-        typed: true,
-        omitEmptyValues: f.omit_empty_values,
-        sortProperties: f.json_format_options?.sort_properties ?? false,
-      };
-    }
-    return { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
   });
+
+function toFormat(f: z.output<typeof substitutionFormatFields>, ctx: z.RefinementCtx): AccessLogFormatConfig {
+  const key = oneOf(f, ["text_format", "json_format", "text_format_source"] as const, ctx, true);
+  if (key === undefined) return z.NEVER;
+  if (key === "json_format") {
+    return {
+      type: "json",
+      json: f.json_format!,
+      typed: true,
+      omitEmptyValues: f.omit_empty_values,
+      sortProperties: f.json_format_options?.sort_properties ?? false,
+    };
+  }
+  return { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
+}
+
+/** envoy.config.core.v3.SubstitutionFormatString */
+const substitutionFormatString = substitutionFormatFields.transform(toFormat);
+
+/**
+ * A SubstitutionFormatString as a local reply's body format (local_reply.cc, BodyFormatter):
+ * the format, and the content type — content_type if set, else application/json for
+ * json_format and text/plain otherwise.
+ */
+export const bodyFormat = substitutionFormatFields.transform((f, ctx): { format: AccessLogFormatConfig; contentType: string } => {
+  const format = toFormat(f, ctx);
+  return { format, contentType: f.content_type || (format.type === "json" ? "application/json" : "text/plain") };
+});
 
 /** envoy.extensions.access_loggers.file.v3.FileAccessLog */
 const fileAccessLog = z
@@ -166,14 +181,10 @@ function accessLoggerType(name: string, typeUrl: string | undefined): AccessLogg
 const accessLog = z
   .strictObject({
     name: z.string().default(""),
-    filter: z.unknown().optional(),
+    filter: accessLogFilter.optional(),
     typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
   })
   .transform((log, ctx): AccessLogConfig => {
-    if (log.filter !== undefined) {
-      ctx.addIssue({ code: "custom", message: "access log filters are not supported yet", path: ["filter"] });
-      return z.NEVER;
-    }
     const { "@type": typeUrl, ...fields } = log.typed_config ?? {};
     const type = accessLoggerType(log.name, typeUrl);
     if (type === undefined) {
@@ -194,8 +205,18 @@ const accessLog = z
       ctx.addIssue({ code: "custom", message: err.message, path: ["typed_config"] });
       return z.NEVER;
     }
-    return { name: log.name, type, path: config.data.path, format: config.data.format };
+    const logger: AccessLogConfig = { name: log.name, type, path: config.data.path, format: config.data.format };
+    if (log.filter !== undefined) logger.filter = log.filter;
+    return logger;
   });
+
+/**
+ * A file logger in Envoy's default format: what the admin's deprecated `access_log_path`
+ * configures (AdminImpl makes a FileAccessLog with the default formatter).
+ */
+export function defaultFileAccessLog(path: string): AccessLogConfig {
+  return { name: "envoy.access_loggers.file", type: "envoy.access_loggers.file", path, format: DEFAULT };
+}
 
 /** The `access_log` field: loggers in order. */
 export const accessLogs = z.array(accessLog).default([]);

@@ -30,6 +30,7 @@
  * | bytesReceived / bytesSent | `si.bytesReceived` / `si.bytesSent` (body bytes) |
  * | upstreamHost | `si.upstreamHost \|\| undefined` ("10.0.0.1:80", "[::1]:80") |
  * | upstreamCluster | `si.upstreamCluster \|\| undefined` |
+ * | upstreamRequestAttemptCount | `si.attemptCount` (1 + the router's retries; 0 if it forwarded nothing) |
  * | routeName | `si.routeName \|\| undefined` |
  * | downstreamRemoteAddress | the client as the HCM sees it (x-forwarded-for with use_remote_address…); else `conn.remoteAddress` |
  * | downstreamDirectRemoteAddress | `conn.remoteAddress` |
@@ -71,12 +72,16 @@ export interface AccessLogContext {
   readonly responseCodeDetails: string | undefined;
   /** Envoy's short names ("UF", "URX", …), in the order they were set. %RESPONSE_FLAGS% */
   readonly responseFlags: readonly string[];
+  /** The health_check filter took the request for a health check (not_health_check_filter); absent for TCP. */
+  readonly healthCheck?: boolean;
   /** Body bytes (TCP: downstream bytes). %BYTES_RECEIVED% %BYTES_SENT% */
   readonly bytesReceived: number;
   readonly bytesSent: number;
 
   /** The upstream host as "ip:port" ("[v6]:port"). %UPSTREAM_HOST% %UPSTREAM_REMOTE_ADDRESS% */
   readonly upstreamHost: string | undefined;
+  /** %UPSTREAM_REQUEST_ATTEMPT_COUNT%: the router's attempts (1 + retries); absent (0) where there are none (tcp_proxy). */
+  readonly upstreamRequestAttemptCount?: number;
   /** %UPSTREAM_CLUSTER% */
   readonly upstreamCluster: string | undefined;
   /** The upstream connection's local address. %UPSTREAM_LOCAL_ADDRESS% */
@@ -95,4 +100,8 @@ export interface AccessLogContext {
 
   /** %ROUTE_NAME% */
   readonly routeName: string | undefined;
+  /** A local reply's body, while local_reply_config formats it. %LOCAL_REPLY_BODY% */
+  readonly localReplyBody?: string | undefined;
+  /** The route's metadata.filter_metadata, by namespace. %METADATA(ROUTE:NAMESPACE:KEY)% */
+  readonly routeMetadata?: Readonly<Record<string, Record<string, unknown>>> | undefined;
 }

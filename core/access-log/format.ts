@@ -132,6 +132,8 @@ const OPERATORS: Record<string, OperatorKind> = {
   UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: field((ctx) => hostWithoutPort(ctx.upstreamHost)),
   UPSTREAM_REMOTE_PORT: field((ctx) => hostPort(ctx.upstreamHost)),
   UPSTREAM_CLUSTER: field((ctx) => nonEmpty(ctx.upstreamCluster)),
+  // Envoy prints 0 when no attempt count was set (attemptCount().value_or(0)).
+  UPSTREAM_REQUEST_ATTEMPT_COUNT: field((ctx) => ctx.upstreamRequestAttemptCount ?? 0),
   UPSTREAM_LOCAL_ADDRESS: field((ctx) => withPort(ctx.upstreamLocalAddress)),
   UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: field((ctx) => withoutPort(ctx.upstreamLocalAddress)),
   UPSTREAM_LOCAL_PORT: field((ctx) => portOf(ctx.upstreamLocalAddress)),
@@ -149,7 +151,37 @@ const OPERATORS: Record<string, OperatorKind> = {
   ROUTE_NAME: field((ctx) => nonEmpty(ctx.routeName)),
   // Envoy's stream id is the request id (x-request-id) for HTTP streams.
   STREAM_ID: field((ctx) => ctx.requestHeader("x-request-id")),
+  // The body as it is (empty included: a value, not unset), for local_reply_config's body_format.
+  LOCAL_REPLY_BODY: field((ctx) => ctx.localReplyBody),
+  METADATA: {
+    syntax: "params-required",
+    lengthAllowed: true,
+    build: buildMetadataOperator,
+  },
 };
+
+/**
+ * %METADATA(TYPE:NAMESPACE:KEY*):Z% (Envoy's MetadataFormatter): the value at KEY (a
+ * path through nested structs) in NAMESPACE of the TYPE's metadata; a string as is,
+ * anything else as JSON; unset when absent. ROUTE reads the route's metadata; DYNAMIC
+ * is the stream's dynamic metadata, which no polyvoy filter sets, so it is always unset.
+ */
+function buildMetadataOperator(subcommand: string, maxLength: number | undefined): Operator {
+  const [type, namespace, ...path] = subcommand.split(":");
+  if (namespace === undefined || namespace === "") throw new FormatError(`METADATA needs TYPE:NAMESPACE[:KEY…], got "${subcommand}"`);
+  if (type === "DYNAMIC") return () => undefined;
+  if (type !== "ROUTE") throw new FormatError(`METADATA type ${type} is not supported (supported: ROUTE, DYNAMIC)`);
+  return (ctx) => {
+    let value: unknown = ctx.routeMetadata?.[namespace];
+    for (const key of path) {
+      if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+      value = (value as Record<string, unknown>)[key];
+    }
+    if (value === undefined) return undefined;
+    const text = typeof value === "string" ? utf8ByteString(value) : utf8ByteString(JSON.stringify(value));
+    return maxLength === undefined ? text : text.slice(0, maxLength);
+  };
+}
 
 /** The names of the supported command operators (for docs and error messages). */
 export const SUPPORTED_OPERATORS: readonly string[] = Object.keys(OPERATORS);
@@ -230,6 +262,22 @@ class TextFormatter implements AccessLogFormatter {
     }
     return line;
   }
+}
+
+/**
+ * Parts from parseFormat rendered with unset values as "" (Envoy's omit_empty_values):
+ * how route header values are evaluated (router/header_parser.cc).
+ */
+export function renderOmittingEmpty(parts: readonly FormatPart[], ctx: AccessLogContext): string {
+  let out = "";
+  for (const part of parts) {
+    if (typeof part === "string") out += part;
+    else {
+      const value = part(ctx);
+      if (value !== undefined) out += typeof value === "number" ? `${value}` : value;
+    }
+  }
+  return out;
 }
 
 /** Compile a text format (a byte string). Throws FormatError. */

@@ -20,6 +20,7 @@ import type { AppendFile, PortError, Runtime, TimerHandle } from "../port.ts";
 import { latin1Encode } from "../util/latin1.ts";
 import type { AccessLogContext } from "./context.ts";
 import { compileFormat, type AccessLogFormatter } from "./format.ts";
+import { compileAccessLogFilter, type AccessLogFilter } from "./filter.ts";
 
 export interface AccessLogOptions {
   /** Write buffered lines at least this often (Envoy's file_flush_interval). Default 1000 ms. */
@@ -190,10 +191,13 @@ export class AccessLogger {
     readonly name: string,
     readonly formatter: AccessLogFormatter,
     readonly file: AccessLogFile,
+    /** The access log's `filter`: a stream it refuses is not logged. */
+    private readonly filter?: AccessLogFilter,
   ) {}
 
   /** Log one finished stream or connection. Synchronous and cheap: formats and buffers one line. */
   log(ctx: AccessLogContext): void {
+    if (this.filter !== undefined && !this.filter(ctx)) return;
     this.file.append(this.formatter.format(ctx));
   }
 
@@ -241,7 +245,10 @@ export class AccessLogManager {
     const files = await Promise.allSettled(configs.map((config) => this.file(config.path)));
     const failed = files.find((result) => result.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    return configs.map((config, i) => new AccessLogger(config.name, formatters[i]!, (files[i] as PromiseFulfilledResult<AccessLogFile>).value));
+    return configs.map((config, i) => {
+      const filter = config.filter === undefined ? undefined : compileAccessLogFilter(config.filter, this.runtime);
+      return new AccessLogger(config.name, formatters[i]!, (files[i] as PromiseFulfilledResult<AccessLogFile>).value, filter);
+    });
   }
 
   /** Every open file's counters, by path. */

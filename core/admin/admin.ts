@@ -9,17 +9,18 @@
  * list of endpoints.
  */
 import type {
+  AdminConfig,
   AdminRequestHandler,
   Bootstrap,
   HeaderMutations,
   HttpConnectionManagerConfig,
   ListenerConfig,
   RouteConfiguration,
-  SocketAddressConfig,
 } from "../config/bootstrap.ts";
 import { DEFAULT_LOG_FORMAT, LOG_LEVELS, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
+import { AdminListenerContext } from "./admin-context.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ServerOptions } from "../server-options.ts";
@@ -74,12 +75,17 @@ export class Admin implements AdminRequestHandler, TimerTarget {
   private readonly serverStats: ServerStats;
   private flushTimer: Timer | undefined;
 
+  /** The admin's connection manager config (its access logs are opened by the server under it). */
+  readonly httpConnectionManager: HttpConnectionManagerConfig;
+
   constructor(
     private readonly server: AdminServer,
-    address: SocketAddressConfig,
+    config: AdminConfig,
   ) {
     this.serverStats = new ServerStats(server.stats);
-    this.listener = new ActiveListener(adminListenerConfig(address, this), server);
+    const listenerConfig = adminListenerConfig(config, this);
+    this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
+    this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server));
     this.handlers = this.createHandlers();
   }
 
@@ -97,7 +103,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
 
   private scheduleFlush(): void {
     this.flushTimer ??= this.server.timers.create(this);
-    this.flushTimer.enable(STATS_FLUSH_INTERVAL_MS);
+    this.flushTimer.enable(this.server.bootstrap.statsFlushIntervalMs ?? STATS_FLUSH_INTERVAL_MS);
   }
 
   /** @internal The flush timer fired. */
@@ -371,7 +377,11 @@ ${rows}    </tbody>
       node: {
         id: server.bootstrap.node?.id ?? "",
         cluster: server.bootstrap.node?.cluster ?? "",
-        ...(commandLine?.serviceZone !== undefined ? { locality: { zone: commandLine.serviceZone } } : {}),
+        ...(server.bootstrap.node?.metadata ? { metadata: server.bootstrap.node.metadata } : {}),
+        // --service-zone is Envoy's way of setting node.locality.zone from the command line.
+        ...(server.bootstrap.node?.locality || commandLine?.serviceZone !== undefined
+          ? { locality: { ...server.bootstrap.node?.locality, ...(commandLine?.serviceZone !== undefined ? { zone: commandLine.serviceZone } : {}) } }
+          : {}),
         user_agent_name: "polyvoy",
         user_agent_version: VERSION,
       },
@@ -467,7 +477,7 @@ const NO_MUTATIONS: HeaderMutations = {
  * with the AdminFilter as its only HTTP filter. Its route table matches everything, so
  * admin requests never count as no_route; the filter answers without consulting it.
  */
-function adminListenerConfig(address: SocketAddressConfig, handler: AdminRequestHandler): ListenerConfig {
+function adminListenerConfig(config: AdminConfig, handler: AdminRequestHandler): ListenerConfig {
   const routeConfig: RouteConfiguration = {
     name: "admin",
     ...NO_MUTATIONS,
@@ -506,12 +516,16 @@ function adminListenerConfig(address: SocketAddressConfig, handler: AdminRequest
     maxHeadersCount: 100,
     maxRequestHeadersKb: 60,
     upgradeTypes: [],
+    // admin.access_log_path and admin.access_log: admin requests logged as any other.
+    ...(config.accessLog ? { accessLog: config.accessLog } : {}),
   };
   return {
     name: "admin",
-    address,
+    address: config.address,
     perConnectionBufferLimitBytes: 1024 * 1024,
     statPrefix: "admin",
+    // Envoy's admin listener bypasses the overload manager's global connection limit.
+    ignoreGlobalConnLimit: true,
     filterChains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", type: "envoy.filters.network.http_connection_manager", config: hcm }] }],
   };
 }

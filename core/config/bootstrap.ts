@@ -4,16 +4,40 @@
  * `load.ts` builds it from YAML/JSON; nothing else in the core reads raw config.
  */
 
+import type { OverloadManagerConfig } from "./overload-schema.ts";
+
 export interface SocketAddressConfig {
   address: string;
   port: number;
 }
 
 export interface Bootstrap {
-  node?: { id?: string; cluster?: string };
-  admin?: { address: SocketAddressConfig };
+  node?: NodeConfig;
+  admin?: AdminConfig;
+  /** stats_flush_interval in ms; absent for Envoy's default (5 s). */
+  statsFlushIntervalMs?: number;
   listeners: ListenerConfig[];
   clusters: ClusterConfig[];
+  /** overload_manager (core/overload/); absent when not configured. */
+  overloadManager?: OverloadManagerConfig;
+}
+
+/** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
+export interface NodeConfig {
+  id?: string;
+  cluster?: string;
+  /** google.protobuf.Struct: the user's own JSON object. */
+  metadata?: Record<string, unknown>;
+  locality?: { region?: string; zone?: string; sub_zone?: string };
+}
+
+/** envoy.config.bootstrap.v3.Admin, with an address (without one there is no admin, as in Envoy). */
+export interface AdminConfig {
+  address: SocketAddressConfig;
+  /** access_log_path (a file logger in the default format) and then access_log; absent when none. */
+  accessLog?: AccessLogConfig[];
+  /** profile_path: accepted, unused (polyvoy has no profiler). */
+  profilePath?: string;
 }
 
 export interface ListenerConfig {
@@ -27,6 +51,8 @@ export interface ListenerConfig {
    * `listener.<address>.`. Not read from config yet; the admin listener uses "admin".
    */
   statPrefix?: string;
+  /** Envoy's Listener.ignore_global_conn_limit: not counted or limited by the overload manager's global connection limit (the admin's is). */
+  ignoreGlobalConnLimit?: boolean;
 }
 
 export interface FilterChainConfig {
@@ -59,15 +85,22 @@ export interface TcpProxyConfig {
   cluster: string;
   /** 0 disables; Envoy's default is 1 hour. */
   idleTimeoutMs: number;
+  /** hash_policy source_ip: hash the downstream's IP for RING_HASH and MAGLEV clusters. */
+  hashSourceIp?: true;
   /** access_log, in order; absent when none is configured. */
   accessLog?: AccessLogConfig[];
 }
 
 /** envoy.config.endpoint.v3.LbEndpoint */
 export interface LbEndpointConfig {
+  /** An IP literal, or for a DNS cluster the name to resolve. */
   address: SocketAddressConfig;
-  /** 1 unless set (Envoy validates 1–128 when the field is present). */
+  /** Endpoint.hostname, when set: /clusters shows it instead of a DNS cluster's resolved name. */
+  hostname?: string;
+  /** 1 unless set (Envoy validates it as ≥ 1 when present). */
   loadBalancingWeight: number;
+  /** health_status; absent when UNKNOWN/HEALTHY (no flag). */
+  healthStatus?: "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
 }
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints */
@@ -75,13 +108,69 @@ export interface LocalityLbEndpointsConfig {
   /** 0 (the highest) unless set. */
   priority: number;
   lbEndpoints: LbEndpointConfig[];
+  /** locality; absent when unset (every field empty). */
+  locality?: { region: string; zone: string; subZone: string };
+  /** load_balancing_weight of the locality (1–128); absent when unset (weight 0: no load under locality weighted balancing). */
+  loadBalancingWeight?: number;
+}
+
+export type LbPolicyName = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
+
+/**
+ * The load balancer of a cluster, from lb_policy and its *_lb_config, common_lb_config,
+ * or load_balancing_policy (core/config/lb-policy-schema.ts has the defaults).
+ */
+export interface LoadBalancingConfig {
+  policy: LbPolicyName;
+  /** common_lb_config.healthy_panic_threshold in whole percent (default 50; 0 disables panic). */
+  healthyPanicThreshold: number;
+  /** locality_weighted_lb_config is set. */
+  localityWeighted: boolean;
+  /** zone_aware_lb_config.fail_traffic_on_panic. */
+  failTrafficOnPanic: boolean;
+  /** LEAST_REQUEST: choice_count (default 2). */
+  choiceCount: number;
+  /** LEAST_REQUEST: active_request_bias (default 1.0). */
+  activeRequestBias: number;
+  /** active_request_bias was configured (Envoy then always uses the weighted schedule). */
+  activeRequestBiasSet: boolean;
+  /** RING_HASH: minimum_ring_size (1024), maximum_ring_size (8M), hash_function (XX_HASH). */
+  minimumRingSize: number;
+  maximumRingSize: number;
+  hashFunction: "XX_HASH" | "MURMUR_HASH_2";
+  /** MAGLEV: table_size (65537, prime). */
+  tableSize: number;
+  /** consistent_hashing_lb_config.use_hostname_for_hashing. */
+  useHostnameForHashing: boolean;
+}
+
+/** Cluster.DnsLookupFamily (AUTO: IPv6 addresses when there are any, else IPv4). */
+export type DnsLookupFamily = "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
+
+/** How a STRICT_DNS or LOGICAL_DNS cluster resolves its names (the Cluster's dns_* fields). */
+export interface DnsClusterConfig {
+  /** dns_refresh_rate (default 5 s). */
+  refreshRateMs: number;
+  /** dns_failure_refresh_rate: jittered exponential backoff after failures; absent: the refresh rate. */
+  failureRefreshRate?: { baseIntervalMs: number; maxIntervalMs: number };
+  /** respect_dns_ttl: refresh after the answer's TTL instead, where the runtime gives TTLs. */
+  respectDnsTtl: boolean;
+  lookupFamily: DnsLookupFamily;
+  /** dns_jitter: up to this much (random) added to each refresh after a success; 0 by default. */
+  jitterMs: number;
 }
 
 export interface ClusterConfig {
   name: string;
-  type: "STATIC";
+  type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+  /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
+  dns?: DnsClusterConfig;
   connectTimeoutMs: number;
-  lbPolicy: "ROUND_ROBIN";
+  lbPolicy: LbPolicyName | "LOAD_BALANCING_POLICY_CONFIG";
+  /** The load balancer's settings; absent when all are Envoy's defaults (ROUND_ROBIN). */
+  loadBalancing?: LoadBalancingConfig;
+  /** load_assignment.policy.overprovisioning_factor (percent; absent: Envoy's 140). */
+  overprovisioningFactor?: number;
   perConnectionBufferLimitBytes: number;
   /** load_assignment.endpoints: the localities in config order, each with its endpoints. */
   endpoints: LocalityLbEndpointsConfig[];
@@ -91,8 +180,20 @@ export interface ClusterConfig {
    * absent when unlimited (the default).
    */
   maxRequestsPerConnection?: number;
+  /**
+   * common_http_protocol_options.max_connection_duration (typed HttpProtocolOptions or the
+   * legacy cluster field) in ms: a connection older drains. Absent when unlimited (the default).
+   */
+  maxConnectionDurationMs?: number;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
-  circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
+  circuitBreakers: {
+    maxConnections: number;
+    maxPendingRequests: number;
+    maxRequests: number;
+    maxRetries: number;
+    /** retry_budget (percent of active requests, floor of concurrent retries); absent: max_retries alone limits retries. */
+    retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+  };
   /** health_checks (core/upstream/health-checker.ts); absent when none. */
   healthChecks?: HealthCheckConfig[];
   /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */
@@ -146,6 +247,60 @@ export interface HttpConnectionManagerConfig {
   maxStreamDurationMs?: number;
   /** common_http_protocol_options.max_connection_duration in ms; absent when unlimited (the default). */
   maxConnectionDurationMs?: number;
+  /** scheme_header_transformation.scheme_to_overwrite: :scheme and x-forwarded-proto set to it; absent when unset. */
+  schemeToOverwrite?: "http" | "https";
+  /** scheme_header_transformation.match_upstream: :scheme set by the upstream connection's security; absent when false (the default). */
+  schemeMatchUpstream?: true;
+  /** via: appended to the via header of requests and responses; absent when "" (the default: none). */
+  via?: string;
+  /**
+   * add_user_agent: the bootstrap's node.cluster goes in x-envoy-downstream-service-cluster
+   * and in user-agent when absent, node.id in x-envoy-downstream-service-node (Envoy's
+   * LocalInfo). Resolved from the bootstrap's node (schema.ts); absent when not enabled.
+   */
+  userAgent?: { cluster: string; nodeId: string };
+  /** preserve_external_request_id: an edge request keeps its x-request-id; absent when false (the default). */
+  preserveExternalRequestId?: true;
+  /** always_set_request_id_in_response: the response carries the request's x-request-id; absent when false (the default). */
+  alwaysSetRequestIdInResponse?: true;
+  /** strip_any_host_port ("any") or strip_matching_host_port ("matching"); absent when neither. */
+  stripPortMode?: "any" | "matching";
+  /** local_reply_config; absent when not configured (local replies as they are made). */
+  localReply?: LocalReplyConfig;
+  /** http_protocol_options (envoy.config.core.v3.Http1ProtocolOptions), the supported part; absent when all are at their defaults. */
+  http1?: Http1ProtocolOptionsConfig;
+}
+
+/** HttpConnectionManager.local_reply_config (core/http/conn-manager/local-reply.ts applies it). */
+export interface LocalReplyConfig {
+  /** Tried in order; the first whose filter admits the reply rewrites it. */
+  mappers: LocalReplyMapperConfig[];
+  /** body_format; absent: the body as it is, text/plain. */
+  bodyFormat?: LocalReplyBodyFormat;
+}
+
+export interface LocalReplyMapperConfig {
+  filter: AccessLogFilterConfig;
+  statusCode?: number;
+  /** The new body, a byte string. */
+  body?: string;
+  headersToAdd: HeaderValueOption[];
+  bodyFormatOverride?: LocalReplyBodyFormat;
+}
+
+export interface LocalReplyBodyFormat {
+  format: AccessLogFormatConfig;
+  contentType: string;
+}
+
+/** envoy.config.core.v3.Http1ProtocolOptions on the HCM (the downstream side). */
+export interface Http1ProtocolOptionsConfig {
+  /** accept_http_10 (default false: HTTP/1.0 gets 426). */
+  acceptHttp10: boolean;
+  /** default_host_for_http_10: the authority of an HTTP/1.0 request without Host ("" (default): none, a 400). */
+  defaultHostForHttp10: string;
+  /** header_key_format.proper_case_words: response header names written Proper-Case (default false: lowercase). */
+  properCaseHeaderKeys: boolean;
 }
 
 /** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */
@@ -311,8 +466,15 @@ export interface AdminRequestHandler {
 export interface HeaderValueOption {
   /** Lowercased; never a pseudo-header or host (Envoy refuses those). */
   key: string;
-  /** A literal (%%-escapes already resolved; %COMMAND% formatting is refused at load). */
+  /** The value: a literal (%%-escapes resolved) unless `format` is present, then the text as written. */
   value: string;
+  /**
+   * Present (true) when the value has %COMMAND% operators (Envoy's substitution format,
+   * the access log's: core/access-log/format.ts), rendered per request; absent for a
+   * literal. Config stays plain data (a runtime may load it in a worker and post it over), so the
+   * compiled parts live in custom-headers.ts.
+   */
+  formatted?: true;
   /** Envoy's append_action; `append: false` in older configs means OVERWRITE_IF_EXISTS_OR_ADD. */
   appendAction: "APPEND_IF_EXISTS_OR_ADD" | "ADD_IF_ABSENT" | "OVERWRITE_IF_EXISTS_OR_ADD" | "OVERWRITE_IF_EXISTS";
   /** Envoy skips an entry whose value is empty unless keep_empty_value is set. */
@@ -348,6 +510,18 @@ export interface VirtualHostConfig extends HeaderMutations {
   /** As written; matching lowercases. */
   domains: string[];
   routes: RouteConfig[];
+  /** retry_policy for routes without their own. */
+  retryPolicy?: RetryPolicyConfig;
+  /** request_mirror_policies for routes without their own. */
+  requestMirrorPolicies?: RequestMirrorPolicyConfig[];
+  /** per_request_buffer_limit_bytes for routes without their own. */
+  perRequestBufferLimitBytes?: number;
+  /** include_request_attempt_count: x-envoy-attempt-count on upstream requests (absent: false). */
+  includeRequestAttemptCount?: boolean;
+  /** include_attempt_count_in_response: x-envoy-attempt-count on responses (absent: false). */
+  includeAttemptCountInResponse?: boolean;
+  /** include_is_timeout_retry_header: x-envoy-is-timeout-retry on retried upstream requests (absent: false). */
+  includeIsTimeoutRetryHeader?: boolean;
   /**
    * typed_per_filter_config: per-route config by HTTP filter name, each already validated
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
@@ -361,6 +535,10 @@ export interface RouteConfig extends HeaderMutations {
   name: string;
   match: RouteMatchConfig;
   action: RouteAction;
+  /** metadata.filter_metadata, by filter namespace (%METADATA(ROUTE:…)%). Absent when none. */
+  metadata?: Record<string, Record<string, unknown>>;
+  /** per_request_buffer_limit_bytes: the most request body kept for retries and mirroring; absent: the virtual host's. */
+  perRequestBufferLimitBytes?: number;
   /**
    * typed_per_filter_config: per-route config by HTTP filter name, each already validated
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
@@ -377,6 +555,13 @@ export interface RouteMatchConfig {
   caseSensitive: boolean;
   headers: HeaderMatcherConfig[];
   queryParameters: QueryParameterMatcherConfig[];
+  /** grpc: {} — only gRPC requests (content-type application/grpc or application/grpc+…). Absent when not set. */
+  grpc?: true;
+  /**
+   * runtime_fraction's default_value as numerator/denominator: the route matches that
+   * fraction of requests (drawn with the runtime's random()). Absent when not set.
+   */
+  runtimeFraction?: { numerator: number; denominator: number };
 }
 
 /**
@@ -413,9 +598,17 @@ export type RouteAction =
   | { type: "direct_response"; directResponse: DirectResponseAction };
 
 export interface ForwardAction {
-  /** One of cluster or weightedClusters. */
+  /** One of cluster, clusterHeader or weightedClusters. */
   cluster?: string;
+  /** cluster_header: the cluster named by this request header (lowercased). */
+  clusterHeader?: string;
   weightedClusters?: { name: string; weight: number }[];
+  /** cluster_not_found_response_code: 404 (NOT_FOUND) or 500 (INTERNAL_SERVER_ERROR); absent for 503 (SERVICE_UNAVAILABLE, the default). */
+  clusterNotFoundResponseCode?: 404 | 500;
+  /** host_rewrite_header: the upstream Host is this request header's value when it has one (lowercased name). */
+  hostRewriteHeader?: string;
+  /** host_rewrite_path_regex: the upstream Host is the path (no query) with every match substituted. */
+  hostRewritePathRegex?: { pattern: string; substitution: string };
   prefixRewrite?: string;
   regexRewrite?: { pattern: string; substitution: string };
   hostRewriteLiteral?: string;
@@ -424,9 +617,35 @@ export interface ForwardAction {
   timeoutMs: number;
   /** Per-route stream idle timeout; undefined means the HCM's stream_idle_timeout. */
   idleTimeoutMs?: number;
+  /**
+   * max_stream_duration: replaces the HCM's max_stream_duration for this route's streams
+   * (core/http/conn-manager/stream-duration.ts). When set, `timeoutMs` is 0, as in Envoy.
+   */
+  maxStreamDuration?: RouteMaxStreamDuration;
+  /** hash_policy, in order, for RING_HASH and MAGLEV clusters; absent when none. */
+  hashPolicy?: HashPolicyConfig[];
+  /** retry_policy; absent: the virtual host's, if any. */
+  retryPolicy?: RetryPolicyConfig;
+  /** request_mirror_policies; absent: the virtual host's, if any. */
+  requestMirrorPolicies?: RequestMirrorPolicyConfig[];
   /** The deprecated route `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
   cors?: CorsPolicyConfig;
 }
+
+/** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */
+export interface RouteMaxStreamDuration {
+  maxStreamDurationMs?: number;
+  grpcTimeoutHeaderMaxMs?: number;
+  grpcTimeoutHeaderOffsetMs?: number;
+}
+
+/** One RouteAction.HashPolicy (core/http/hash-policy.ts evaluates them). */
+export type HashPolicyConfig = (
+  | { type: "header"; headerName: string; regexRewrite?: { pattern: string; substitution: string } }
+  | { type: "cookie"; name: string; path: string; ttlSeconds?: number; attributes: { name: string; value: string }[] }
+  | { type: "source_ip" }
+  | { type: "query_parameter"; name: string }
+) & { terminal: boolean };
 
 export interface RedirectAction {
   schemeRedirect?: string;
@@ -461,7 +680,22 @@ export interface AccessLogConfig {
   type: "envoy.access_loggers.file" | "envoy.access_loggers.stdout" | "envoy.access_loggers.stderr";
   path: string;
   format: AccessLogFormatConfig;
+  /** `filter`: only streams it admits are logged; absent: every one. */
+  filter?: AccessLogFilterConfig;
 }
+
+/**
+ * envoy.config.accesslog.v3.AccessLogFilter (core/access-log/filter.ts evaluates it).
+ * Comparison values are runtime_key's default_value (no runtime layer).
+ */
+export type AccessLogFilterConfig =
+  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number }
+  | { type: "not_health_check" }
+  /** Empty `flags`: any flag at all. */
+  | { type: "response_flag"; flags: string[] }
+  | { type: "header"; header: HeaderMatcherConfig }
+  | { type: "runtime"; numerator: number; denominator: number; useIndependentRandomness: boolean }
+  | { type: "and" | "or"; filters: AccessLogFilterConfig[] };
 
 /**
  * A validated format (core/access-log/format.ts compiles it). Every string in it is a
@@ -489,6 +723,44 @@ export type AccessLogFormatConfig =
     };
 
 export type AccessLogJsonValue = string | number | AccessLogJsonValue[] | { [key: string]: AccessLogJsonValue };
+
+// ---- Retries and mirroring (route and virtual host; core/config/retry-policy-schema.ts) ----
+
+/** envoy.config.route.v3.RetryPolicy, defaults applied. */
+export interface RetryPolicyConfig {
+  /** retry_on as RetryOn bits (core/config/retry-on.ts); 0: no condition (only request headers can add some). */
+  retryOn: number;
+  /** num_retries: default 1. */
+  numRetries: number;
+  /** per_try_timeout in ms; 0: none. */
+  perTryTimeoutMs: number;
+  /** per_try_idle_timeout in ms; 0: none. */
+  perTryIdleTimeoutMs: number;
+  /** retry_back_off.base_interval: default 25 ms. */
+  baseIntervalMs: number;
+  /** retry_back_off.max_interval: default 10 × base_interval. */
+  maxIntervalMs: number;
+  /** retry_host_predicate has envoy.retry_host_predicates.previous_hosts. */
+  previousHosts: boolean;
+  /** host_selection_retry_max_attempts: default 1. */
+  hostSelectionRetryMaxAttempts: number;
+  retriableStatusCodes: number[];
+  retriableHeaders: HeaderMatcherConfig[];
+  retriableRequestHeaders: HeaderMatcherConfig[];
+  /** rate_limited_retry_back_off; absent when not configured. */
+  rateLimitedRetryBackOff?: { resetHeaders: { name: string; format: "SECONDS" | "UNIX_TIMESTAMP" }[]; maxIntervalMs: number };
+}
+
+/** envoy.config.route.v3.RouteAction.RequestMirrorPolicy. */
+export interface RequestMirrorPolicyConfig {
+  /** One of cluster or clusterHeader. */
+  cluster?: string;
+  clusterHeader?: string;
+  /** runtime_fraction.default_value: numerator out of denominator (100 of 100 when unset). */
+  fractionNumerator: number;
+  fractionDenominator: number;
+  disableShadowHostSuffixAppend: boolean;
+}
 
 // ---- Health checking and outlier detection (config/health-check-schema.ts) ----------
 

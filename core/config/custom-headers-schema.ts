@@ -7,33 +7,26 @@
 import * as z from "zod";
 import type { HeaderMutations, HeaderValueOption } from "./bootstrap.ts";
 import { headerName, headerValue } from "./proto-schema.ts";
-
-/** A %COMMAND%, %COMMAND(args)% or %COMMAND(args):N% in Envoy's substitution format. */
-const COMMAND = /^%[A-Z0-9_]+(\([^)]*\))?(:[0-9]+)?%/;
+import { FormatError, parseFormat, type FormatPart } from "../access-log/format.ts";
 
 /**
- * Envoy evaluates header values as substitution formats: `%%` is a literal "%",
- * `%COMMAND%` is replaced per request, and any other "%" is a config error.
- * Only literals are implemented, so a command is refused rather than sent as text.
+ * Envoy evaluates header values as substitution formats (header_parser.cc: the access
+ * log's formatter, with omit_empty_values): `%%` is a literal "%", `%COMMAND%` is
+ * replaced per request, and any other "%" or an unknown command is a config error.
+ * A value without commands is kept as its literal text; one with commands is marked
+ * (custom-headers.ts compiles and renders it).
  */
-const literalHeaderValue = headerValue.transform((text, ctx) => {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    if (text[i] !== "%") {
-      out += text[i];
-    } else if (text[i + 1] === "%") {
-      out += "%";
-      i++;
-    } else {
-      const command = COMMAND.exec(text.slice(i))?.[0];
-      const message = command
-        ? `header value formatting (${command}) is not supported yet: only literal values (a literal "%" is written "%%")`
-        : `"%" at offset ${i} must be written "%%" (Envoy reads %...% as a formatting command)`;
-      ctx.addIssue({ code: "custom", message });
-      return z.NEVER;
-    }
+const formattedHeaderValue = headerValue.transform((text, ctx): { value: string; formatted?: true } => {
+  let parts: FormatPart[];
+  try {
+    parts = parseFormat(text);
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    ctx.addIssue({ code: "custom", message: err.message });
+    return z.NEVER;
   }
-  return out;
+  if (parts.every((part) => typeof part === "string")) return { value: parts.join("") };
+  return { value: text, formatted: true };
 });
 
 /** Envoy: pseudo-headers and host are rewritten by route actions, not by header mutations. */
@@ -43,7 +36,7 @@ export const headerValueOption = z
   .strictObject({
     header: z.strictObject({
       key: headerName.refine((name) => !isPseudoOrHost(name), { message: ":-prefixed or host headers may not be modified" }),
-      value: literalHeaderValue.default(""),
+      value: formattedHeaderValue.default({ value: "" }),
     }),
     // Deprecated BoolValue: true → APPEND_IF_EXISTS_OR_ADD, false → OVERWRITE_IF_EXISTS_OR_ADD.
     append: z.boolean().optional(),
@@ -57,7 +50,9 @@ export const headerValueOption = z
       return z.NEVER;
     }
     const appendAction = o.append_action ?? (o.append === false ? "OVERWRITE_IF_EXISTS_OR_ADD" : "APPEND_IF_EXISTS_OR_ADD");
-    return { key: o.header.key, value: o.header.value, appendAction, keepEmptyValue: o.keep_empty_value };
+    const option: HeaderValueOption = { key: o.header.key, value: o.header.value.value, appendAction, keepEmptyValue: o.keep_empty_value };
+    if (o.header.value.formatted) option.formatted = true;
+    return option;
   });
 
 export const removableHeader = headerName.refine((name) => !isPseudoOrHost(name), {

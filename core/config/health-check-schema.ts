@@ -62,7 +62,11 @@ const httpHealthCheck = z
     send: z.unknown().optional(),
     receive: z.array(payload).default([]),
     response_buffer_size: z.number().int().min(0).optional(),
-    request_headers_to_add: z.array(headerValueOption).max(1000).default([]),
+    // A health check is no stream: the %…% commands have nothing to format from here.
+    request_headers_to_add: z
+      .array(headerValueOption.refine((option) => !option.formatted, { message: "%…% commands are not supported in a health check's request headers" }))
+      .max(1000)
+      .default([]),
     request_headers_to_remove: z.array(removableHeader).default([]),
     expected_statuses: z.array(statusRange).default([]),
     retriable_statuses: z.array(statusRange).default([]),

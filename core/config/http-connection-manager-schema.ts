@@ -5,9 +5,20 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { EscapedSlashesAction, HttpConnectionManagerConfig, PathNormalizationConfig, UserHttpFilterConfig } from "./bootstrap.ts";
-import { accessLogs } from "../access-log/access-log-schema.ts";
-import { durationMs, uint32 } from "./proto-schema.ts";
+import type {
+  EscapedSlashesAction,
+  Http1ProtocolOptionsConfig,
+  HttpConnectionManagerConfig,
+  LocalReplyConfig,
+  LocalReplyMapperConfig,
+  PathNormalizationConfig,
+  UserHttpFilterConfig,
+} from "./bootstrap.ts";
+import { accessLogs, bodyFormat } from "../access-log/access-log-schema.ts";
+import { accessLogFilter } from "../access-log/filter-schema.ts";
+import { headerValueOption } from "./custom-headers-schema.ts";
+import { dataSource } from "./data-source-schema.ts";
+import { durationMs, headerValue, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
@@ -177,6 +188,58 @@ const commonHttpProtocolOptions = z.strictObject({
   max_connection_duration: durationMs.default(0),
 });
 
+/**
+ * envoy.config.core.v3.Http1ProtocolOptions: accept_http_10, default_host_for_http_10 and
+ * header_key_format (proper_case_words only; stateful_formatter is an extension).
+ */
+const http1ProtocolOptions = z
+  .strictObject({
+    accept_http_10: z.boolean().default(false),
+    default_host_for_http_10: z.string().default(""),
+    header_key_format: z.strictObject({ proper_case_words: z.strictObject({}).optional() }).optional(),
+  })
+  .transform(
+    (o): Http1ProtocolOptionsConfig => ({
+      acceptHttp10: o.accept_http_10,
+      // The proto: "a no-op if accept_http_10 is not true".
+      defaultHostForHttp10: o.default_host_for_http_10,
+      properCaseHeaderKeys: o.header_key_format?.proper_case_words !== undefined,
+    }),
+  );
+
+function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
+  return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys;
+}
+
+/** LocalReplyConfig.ResponseMapper: filter is required; status_code in [200, 600). */
+const responseMapper = z
+  .strictObject({
+    filter: accessLogFilter,
+    status_code: z.number().int().min(200).max(599).optional(),
+    body: dataSource.optional(),
+    body_format_override: bodyFormat.optional(),
+    headers_to_add: z.array(headerValueOption).max(1000).default([]),
+  })
+  .transform((m): LocalReplyMapperConfig => {
+    const mapper: LocalReplyMapperConfig = { filter: m.filter, headersToAdd: m.headers_to_add };
+    if (m.status_code !== undefined) mapper.statusCode = m.status_code;
+    if (m.body !== undefined) mapper.body = m.body;
+    if (m.body_format_override !== undefined) mapper.bodyFormatOverride = m.body_format_override;
+    return mapper;
+  });
+
+/** HttpConnectionManager.local_reply_config (Envoy's LocalReplyConfig). */
+const localReplyConfig = z
+  .strictObject({ mappers: z.array(responseMapper).default([]), body_format: bodyFormat.optional() })
+  .transform((c): LocalReplyConfig => (c.body_format === undefined ? { mappers: c.mappers } : { mappers: c.mappers, bodyFormat: c.body_format }));
+
+/** HttpConnectionManager.scheme_header_transformation (SchemeHeaderTransformation). */
+const schemeHeaderTransformation = z.strictObject({
+  // Envoy: string in: ["http", "https"].
+  scheme_to_overwrite: z.enum(["http", "https"]).optional(),
+  match_upstream: z.boolean().default(false),
+});
+
 /** normalize_path, merge_slashes and path_with_escaped_slashes_action, or undefined when all are Envoy's defaults (no per-request work). */
 function pathNormalization(normalizePath: boolean, mergeSlashes: boolean, escaped: string): PathNormalizationConfig | undefined {
   // IMPLEMENTATION_SPECIFIC_DEFAULT: Envoy's runtime default is KEEP_UNCHANGED.
@@ -223,6 +286,22 @@ export const httpConnectionManager = z
     path_with_escaped_slashes_action: z
       .enum(["IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT", "UNESCAPE_AND_FORWARD"])
       .default("IMPLEMENTATION_SPECIFIC_DEFAULT"),
+    scheme_header_transformation: schemeHeaderTransformation.optional(),
+    // Envoy: well_known_regex HTTP_HEADER_VALUE, not strict.
+    via: headerValue.default(""),
+    add_user_agent: z.boolean().default(false),
+    preserve_external_request_id: z.boolean().default(false),
+    always_set_request_id_in_response: z.boolean().default(false),
+    // oneof strip_port_mode; strip_matching_host_port is a plain bool, strip_any_host_port too.
+    strip_matching_host_port: z.boolean().default(false),
+    strip_any_host_port: z.boolean().default(false),
+    http_protocol_options: http1ProtocolOptions.prefault({}),
+    local_reply_config: localReplyConfig.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.strip_matching_host_port && c.strip_any_host_port) {
+      ctx.addIssue({ code: "custom", message: "only one of strip_matching_host_port, strip_any_host_port may be set", path: ["strip_any_host_port"] });
+    }
   })
   .transform(
     (c): HttpConnectionManagerConfig => ({
@@ -250,6 +329,16 @@ export const httpConnectionManager = z
       ...optional("maxConnectionDurationMs", c.common_http_protocol_options.max_connection_duration || undefined),
       ...optional("maxStreamDurationMs", c.common_http_protocol_options.max_stream_duration || undefined),
       ...optional("maxRequestsPerConnection", c.common_http_protocol_options.max_requests_per_connection || undefined),
+      ...optional("schemeToOverwrite", c.scheme_header_transformation?.scheme_to_overwrite),
+      ...optional("schemeMatchUpstream", c.scheme_header_transformation?.match_upstream || undefined),
+      ...optional("via", c.via || undefined),
+      // Envoy's user agent is the local node's cluster: schema.ts fills it in from the bootstrap's node.
+      ...optional("userAgent", c.add_user_agent ? { cluster: "", nodeId: "" } : undefined),
+      ...optional("preserveExternalRequestId", c.preserve_external_request_id || undefined),
+      ...optional("alwaysSetRequestIdInResponse", c.always_set_request_id_in_response || undefined),
+      ...optional("stripPortMode", c.strip_any_host_port ? ("any" as const) : c.strip_matching_host_port ? ("matching" as const) : undefined),
+      ...optional("localReply", c.local_reply_config),
+      ...optional("http1", isDefaultHttp1(c.http_protocol_options) ? undefined : c.http_protocol_options),
       ...optional("headersWithUnderscoresAction", c.common_http_protocol_options.headers_with_underscores_action === "ALLOW" ? undefined : c.common_http_protocol_options.headers_with_underscores_action),
     }),
   );

@@ -1,11 +1,16 @@
 /**
- * Envoy v3 bootstrap loading: text → tree → snake_case keys → schema → cross-checks.
+ * Envoy v3 bootstrap loading: text → tree → read as protobuf's JSON parser reads it for
+ * Envoy (proto-json.ts: snake_case keys, enum names, TypedStruct) → schema, its issues
+ * told apart by Envoy's own protos (describe-issues.ts) → cross-checks.
  * Every problem found is reported (see errors.ts); nothing half-valid is returned.
  */
 import { LineCounter, parseDocument } from "yaml";
-import type * as z from "zod";
 import type { Bootstrap, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
+import { describeIssues, oneLine } from "./describe-issues.ts";
+import { didYouMean } from "./did-you-mean.ts";
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
+import { findJsonSyntaxError } from "./json-syntax.ts";
+import { readProtoTree } from "./proto-json.ts";
 import { bootstrapSchema, listenerSchema } from "./schema.ts";
 import { formatAddress } from "../network/address.ts";
 import type { ConfigFormat, LoadedConfig, ValidConfig } from "./config-source.ts";
@@ -22,14 +27,19 @@ export function loadBootstrap(text: string, format: ConfigFormat): Bootstrap {
  * (the admin's /config_dump shows it).
  */
 export function loadBootstrapDocument(text: string, format: ConfigFormat): ValidConfig {
+  const binary = notText(text);
+  if (binary !== undefined) throw new ConfigError([problemAt([], binary)]);
+  // A byte order mark is no part of the document (YAML skips it; JSON.parse does not).
+  if (text.startsWith("\uFEFF")) text = text.slice(1);
   const parsed = format === "json" ? parseJson(text) : parseYaml(text);
   if (!parsed.ok) throw new ConfigError(parsed.problems);
   if (parsed.value === null || parsed.value === undefined) throw new ConfigError([problemAt([], "the document is empty")]);
 
   const problems: string[] = [];
-  const tree = normalizeKeys(parsed.value, [], problems);
+  const proto = readProtoTree(parsed.value, problems);
+  const tree = proto.tree;
   const result = bootstrapSchema.safeParse(tree, { reportInput: true });
-  if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
+  if (!result.success) problems.push(...describeIssues(result.error.issues, proto));
   problems.push(...crossCheck(tree));
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   return { bootstrap: result.data, document: tree };
@@ -49,11 +59,38 @@ export function loadConfig(text: string, format: ConfigFormat): LoadedConfig {
 
 type Parsed = { ok: true; value: unknown } | { ok: false; problems: string[] };
 
+/** NUL, or bytes that are not UTF-8 (read as U+FFFD): not a config anyone wrote. */
+function notText(text: string): string | undefined {
+  if (text.includes("\0")) return "not a text file (it contains NUL bytes)";
+  if (text.includes("\uFFFD")) return "not a text file (it is not valid UTF-8)";
+  return undefined;
+}
+
+/**
+ * Keys tagged `!ignore` are dropped, as Envoy's YAML loader drops them (yaml_utility.cc):
+ * a place for anchors that only aliases use. The key is read with a mark no config text can
+ * carry (a NUL: such text is refused before) and dropped once aliases are resolved.
+ */
+const IGNORED_KEY_MARK = "\0!ignore\0";
+const IGNORE_TAG = { tag: "!ignore", default: false, resolve: (text: string) => IGNORED_KEY_MARK + text } as const;
+
+function dropIgnoredKeys(value: unknown, seen = new Set<object>()): void {
+  if (typeof value !== "object" || value === null || seen.has(value)) return;
+  seen.add(value);
+  if (Array.isArray(value)) return value.forEach((item) => dropIgnoredKeys(item, seen));
+  for (const key of Object.keys(value)) {
+    if (key.startsWith(IGNORED_KEY_MARK)) delete (value as Record<string, unknown>)[key];
+    else dropIgnoredKeys((value as Record<string, unknown>)[key], seen);
+  }
+}
+
 function parseYaml(text: string): Parsed {
   const lineCounter = new LineCounter();
   // logLevel "silent": the library would otherwise print its warnings to the process's
   // stderr; they are problems here (an unknown tag is not silently read as a string).
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: "silent" });
+  // uniqueKeys off: Envoy's loader (yaml-cpp into a protobuf Struct, yaml_utility.cc)
+  // takes a key given twice in one mapping without complaint, the later value winning.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: "silent", uniqueKeys: false, customTags: [IGNORE_TAG] });
   if (doc.errors.length > 0 || doc.warnings.length > 0) {
     return {
       ok: false,
@@ -65,7 +102,9 @@ function parseYaml(text: string): Parsed {
     };
   }
   try {
-    return { ok: true, value: doc.toJS() };
+    const value: unknown = doc.toJS();
+    dropIgnoredKeys(value);
+    return { ok: true, value };
   } catch (err) {
     return { ok: false, problems: [problemAt([], `YAML error: ${oneLine(String((err as Error).message ?? err))}`)] };
   }
@@ -76,92 +115,15 @@ function parseJson(text: string): Parsed {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {
     if (text.trim() === "") return { ok: false, problems: [problemAt([], "JSON syntax error: the document is empty")] };
-    // JSON.parse's wording and positions differ by engine (some give no position), so locate the error by reading the text as YAML's JSON schema, a
-    // strict superset of JSON that reports line and column.
-    const lineCounter = new LineCounter();
-    const doc = parseDocument(text, { schema: "json", lineCounter, prettyErrors: false });
-    const first = doc.errors[0];
-    if (first) return { ok: false, problems: [syntaxProblem("JSON", first.message, lineCounter.linePos(first.pos[0]))] };
+    // JSON.parse's wording and positions differ by engine (some give no position).
+    const found = findJsonSyntaxError(text);
+    if (found) return { ok: false, problems: [syntaxProblem("JSON", found.message, { line: found.line, col: found.column })] };
     return { ok: false, problems: [problemAt([], `JSON syntax error: ${oneLine(String((err as Error).message ?? err))}`)] };
   }
 }
 
 function syntaxProblem(language: string, message: string, at: { line: number; col: number }): string {
   return problemAt([], `${language} syntax error at line ${at.line}, column ${at.col}: ${oneLine(message)}`);
-}
-
-function oneLine(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
-}
-
-// ---- Keys ------------------------------------------------------------------------
-
-/**
- * proto3 JSON accepts each field by its proto name (`port_value`) or its JSON name
- * (`portValue`); Envoy does too, so rewrite lowerCamelCase keys to snake_case. Other
- * keys ("@type", typos with capitals) are left alone for the schema to judge. Paths in
- * problems therefore use the snake_case names.
- * (When a map field with user-chosen keys is supported, it must be exempted here.)
- */
-function normalizeKeys(value: unknown, path: ConfigPath, problems: string[]): unknown {
-  if (Array.isArray(value)) return value.map((item, i) => normalizeKeys(item, [...path, i], problems));
-  if (typeof value !== "object" || value === null) return value;
-  const out: Record<string, unknown> = {};
-  const givenAs = new Map<string, string>();
-  for (const [key, child] of Object.entries(value)) {
-    const name = /^[a-z][a-zA-Z0-9]*$/.test(key) ? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : key;
-    const earlier = givenAs.get(name);
-    if (earlier !== undefined) {
-      problems.push(problemAt([...path, name], `field given twice, as "${earlier}" and "${key}"`));
-      continue;
-    }
-    givenAs.set(name, key);
-    // Maps whose keys are the user's own (a JSON access-log format's output field names)
-    // are kept as written.
-    // Defined, not assigned: a "__proto__" key assigned would set out's prototype, hiding
-    // its fields from the strict schema's unknown-key check while lookups still find them.
-    Object.defineProperty(out, name, {
-      value: USER_KEYED_MAPS.has(name) ? child : normalizeKeys(child, [...path, name], problems),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return out;
-}
-
-/** Fields holding maps keyed by user-chosen names, exempt from camelCase → snake_case. */
-const USER_KEYED_MAPS = new Set(["json_format", "typed_json_format"]);
-
-// ---- Zod issues → problem lines ----------------------------------------------------
-
-function describeIssue(issue: z.core.$ZodIssue): string[] {
-  const at = issue.path;
-  switch (issue.code) {
-    case "unrecognized_keys":
-      return issue.keys.map((key) => problemAt([...at, key], "unknown or unsupported field"));
-    case "invalid_type":
-      if (issue.input === undefined) return [problemAt(at, "missing required field")];
-      if (issue.expected === "int" && typeof issue.input === "number") return [problemAt(at, `expected an integer, got ${issue.input}`)];
-      return [problemAt(at, `expected ${issue.expected}, got ${typeName(issue.input)}`)];
-    case "invalid_value":
-      return [problemAt(at, `unsupported value ${JSON.stringify(issue.input)} (supported: ${issue.values.map(String).join(", ")})`)];
-    case "too_small":
-      if (issue.origin === "array") return [problemAt(at, `must have at least ${issue.minimum} item${issue.minimum === 1 ? "" : "s"}`)];
-      if (issue.origin === "string") return [problemAt(at, "must not be empty")];
-      return [problemAt(at, `must be ${issue.inclusive ? ">=" : ">"} ${issue.minimum}`)];
-    case "too_big":
-      return [problemAt(at, `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`)];
-    default:
-      return [problemAt(at, oneLine(issue.message))];
-  }
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  return typeof value;
 }
 
 // ---- Cross-checks ------------------------------------------------------------------
@@ -217,7 +179,7 @@ function crossCheck(tree: unknown): string[] {
       chain.filters.forEach((filter, f) => {
         const typedConfig = [...at, "filter_chains", c, "filters", f, "typed_config"];
         if (filter.type === "envoy.filters.network.tcp_proxy" && !clusterNames.has(filter.config.cluster)) {
-          problems.push(problemAt([...typedConfig, "cluster"], `no cluster named "${filter.config.cluster}" is defined`));
+          problems.push(missingCluster([...typedConfig, "cluster"], filter.config.cluster, clusterNames));
         }
         if (filter.type === "envoy.filters.network.http_connection_manager") {
           problems.push(...checkRouteClusters(filter.config.routeConfig, [...typedConfig, "route_config"], clusterNames));
@@ -235,7 +197,7 @@ function crossCheck(tree: unknown): string[] {
 function checkRouteClusters(routeConfig: RouteConfiguration, at: ConfigPath, clusterNames: Set<string>): string[] {
   const problems: string[] = [];
   const missing = (path: ConfigPath, name: string) => {
-    if (!clusterNames.has(name)) problems.push(problemAt(path, `no cluster named "${name}" is defined`));
+    if (!clusterNames.has(name)) problems.push(missingCluster(path, name, clusterNames));
   };
   routeConfig.virtualHosts.forEach((vhost, v) => {
     vhost.routes.forEach((route, r) => {
@@ -244,9 +206,17 @@ function checkRouteClusters(routeConfig: RouteConfiguration, at: ConfigPath, clu
       const path = [...at, "virtual_hosts", v, "routes", r, "route"];
       if (action.cluster !== undefined) missing([...path, "cluster"], action.cluster);
       action.weightedClusters?.forEach((weighted, w) => missing([...path, "weighted_clusters", "clusters", w, "name"], weighted.name));
+      // Envoy: "route: unknown shadow cluster 'x'" (a cluster_header mirror is resolved per request).
+      action.requestMirrorPolicies?.forEach((m, i) => m.cluster !== undefined && missing([...path, "request_mirror_policies", i, "cluster"], m.cluster));
     });
+    vhost.requestMirrorPolicies?.forEach((m, i) => m.cluster !== undefined && missing([...at, "virtual_hosts", v, "request_mirror_policies", i, "cluster"], m.cluster));
   });
   return problems;
+}
+
+/** (d) a reference to a cluster that is not there. */
+function missingCluster(at: ConfigPath, name: string, clusterNames: ReadonlySet<string>): string {
+  return problemAt(at, `no cluster named "${name}" is defined${didYouMean(name, clusterNames, (s) => `"${s}"`)}`);
 }
 
 function field(value: unknown, key: string): unknown {

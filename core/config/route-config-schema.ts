@@ -13,14 +13,17 @@ import type {
   RouteConfig,
   RouteConfiguration,
   RouteMatchConfig,
+  RouteMaxStreamDuration,
   VirtualHostConfig,
 } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
+import { hashPolicy } from "./hash-policy-schema.ts";
 import { headerMutationFields, headerMutations } from "./custom-headers-schema.ts";
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
+import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
+import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
 import { corsPolicy } from "./cors-schema.ts";
-import { durationMs, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -29,7 +32,24 @@ const DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES = 4096;
 
 // ---- Match -----------------------------------------------------------------------
 
-/** envoy.config.route.v3.RouteMatch: prefix, path or safe_regex (no connect_matcher, path templates, runtime, grpc). */
+const FRACTION_DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
+
+/**
+ * envoy.config.core.v3.RuntimeFractionalPercent: default_value is the fraction; a
+ * runtime_key is accepted and, without a runtime layer, its default applies (as in
+ * Envoy when the key is not set).
+ */
+const runtimeFraction = z
+  .strictObject({
+    default_value: z.strictObject({
+      numerator: uint32.default(0),
+      denominator: z.enum(Object.keys(FRACTION_DENOMINATORS) as [keyof typeof FRACTION_DENOMINATORS]).default("HUNDRED"),
+    }),
+    runtime_key: z.string().optional(),
+  })
+  .transform((r) => ({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }));
+
+/** envoy.config.route.v3.RouteMatch: prefix, path or safe_regex (no connect_matcher, path templates, dynamic_metadata). */
 const routeMatch = z
   .strictObject({
     prefix: z.string().optional(),
@@ -40,6 +60,9 @@ const routeMatch = z
     case_sensitive: z.boolean().default(true),
     headers: z.array(headerMatcher).default([]),
     query_parameters: z.array(queryParameterMatcher).default([]),
+    // RouteMatch.GrpcRouteMatchOptions has no fields.
+    grpc: z.strictObject({}).optional(),
+    runtime_fraction: runtimeFraction.optional(),
   })
   .transform((m, ctx): RouteMatchConfig => {
     oneOf(m, ["prefix", "path", "safe_regex"] as const, ctx, true);
@@ -47,6 +70,8 @@ const routeMatch = z
     if (m.prefix !== undefined) match.prefix = m.prefix;
     if (m.path !== undefined) match.path = m.path;
     if (m.safe_regex !== undefined) match.safeRegex = m.safe_regex;
+    if (m.grpc !== undefined) match.grpc = true;
+    if (m.runtime_fraction !== undefined) match.runtimeFraction = m.runtime_fraction;
     return match;
   });
 
@@ -73,32 +98,70 @@ const regexRewrite = z
   })
   .transform((r) => ({ pattern: r.pattern.regex, substitution: r.substitution }));
 
+/** envoy.config.route.v3.RouteAction.MaxStreamDuration: each field absent when unset. */
+const maxStreamDuration = z
+  .strictObject({
+    max_stream_duration: durationMs.optional(),
+    grpc_timeout_header_max: durationMs.optional(),
+    grpc_timeout_header_offset: durationMs.optional(),
+  })
+  .transform((d): RouteMaxStreamDuration => {
+    const out: RouteMaxStreamDuration = {};
+    if (d.max_stream_duration !== undefined) out.maxStreamDurationMs = d.max_stream_duration;
+    if (d.grpc_timeout_header_max !== undefined) out.grpcTimeoutHeaderMaxMs = d.grpc_timeout_header_max;
+    if (d.grpc_timeout_header_offset !== undefined) out.grpcTimeoutHeaderOffsetMs = d.grpc_timeout_header_offset;
+    return out;
+  });
+
+const CLUSTER_NOT_FOUND_CODES = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 } as const;
+
 /** envoy.config.route.v3.RouteAction (forwarding to a cluster). */
 const forwardAction = z
   .strictObject({
     cluster: z.string().min(1).optional(),
+    // Envoy: min_len 1, an HTTP header name (not a pseudo-header: it is looked up among the fields).
+    cluster_header: headerName.optional(),
     weighted_clusters: weightedClusters.optional(),
+    cluster_not_found_response_code: z.enum(Object.keys(CLUSTER_NOT_FOUND_CODES) as [keyof typeof CLUSTER_NOT_FOUND_CODES]).default("SERVICE_UNAVAILABLE"),
     prefix_rewrite: headerValue.optional(),
     regex_rewrite: regexRewrite.optional(),
     host_rewrite_literal: headerValue.optional(),
     auto_host_rewrite: z.boolean().optional(),
+    host_rewrite_header: headerName.optional(),
+    host_rewrite_path_regex: regexRewrite.optional(),
     timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
     idle_timeout: durationMs.optional(),
+    max_stream_duration: maxStreamDuration.optional(),
+    hash_policy: hashPolicy.optional(),
+    retry_policy: retryPolicy.optional(),
+    request_mirror_policies: z.array(requestMirrorPolicy).optional(),
     // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
     cors: corsPolicy.optional(),
   })
   .transform((a, ctx): ForwardAction => {
-    oneOf(a, ["cluster", "weighted_clusters"] as const, ctx, true);
+    oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
     // Envoy: "Specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy".
     oneOf(a, ["prefix_rewrite", "regex_rewrite"] as const, ctx, false);
-    oneOf(a, ["host_rewrite_literal", "auto_host_rewrite"] as const, ctx, false);
-    const action: ForwardAction = { autoHostRewrite: a.auto_host_rewrite ?? false, timeoutMs: a.timeout };
+    oneOf(a, ["host_rewrite_literal", "auto_host_rewrite", "host_rewrite_header", "host_rewrite_path_regex"] as const, ctx, false);
+    // A route with max_stream_duration uses Envoy's "new timeouts" (RouteEntry::usingNewTimeouts):
+    // the router then sets no overall timeout of its own, whatever `timeout` says
+    // (FilterUtility::finalTimeout in source/common/router/router.cc); the stream's duration governs.
+    const action: ForwardAction = { autoHostRewrite: a.auto_host_rewrite ?? false, timeoutMs: a.max_stream_duration !== undefined ? 0 : a.timeout };
+    if (a.max_stream_duration !== undefined) action.maxStreamDuration = a.max_stream_duration;
+    const notFound = CLUSTER_NOT_FOUND_CODES[a.cluster_not_found_response_code];
+    if (notFound !== 503) action.clusterNotFoundResponseCode = notFound;
     if (a.cluster !== undefined) action.cluster = a.cluster;
+    if (a.cluster_header !== undefined) action.clusterHeader = a.cluster_header.toLowerCase();
+    if (a.host_rewrite_header !== undefined) action.hostRewriteHeader = a.host_rewrite_header.toLowerCase();
+    if (a.host_rewrite_path_regex !== undefined) action.hostRewritePathRegex = a.host_rewrite_path_regex;
     if (a.weighted_clusters !== undefined) action.weightedClusters = a.weighted_clusters;
     if (a.prefix_rewrite !== undefined) action.prefixRewrite = a.prefix_rewrite;
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
     if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
     if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
+    if (a.hash_policy !== undefined && a.hash_policy.length > 0) action.hashPolicy = a.hash_policy;
+    if (a.retry_policy !== undefined) action.retryPolicy = a.retry_policy;
+    if (a.request_mirror_policies !== undefined) action.requestMirrorPolicies = a.request_mirror_policies;
     if (a.cors !== undefined) action.cors = a.cors;
     return action;
   });
@@ -141,16 +204,34 @@ const directResponseAction = z
 
 // ---- Routes and virtual hosts ------------------------------------------------------
 
+/**
+ * envoy.config.core.v3.Metadata: filter_metadata (a Struct per filter namespace). Kept
+ * for %METADATA(ROUTE:…)%; typed_filter_metadata is not supported.
+ */
+const metadata = z
+  .strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) })
+  .transform((m) => m.filter_metadata);
+
+/**
+ * envoy.config.route.v3.Decorator: accepted. Envoy uses it only to name the route's
+ * tracing span (and x-envoy-decorator-operation when tracing runs), and polyvoy has no
+ * HCM tracing, so it changes nothing here, as in Envoy without `tracing`.
+ */
+const decorator = z.strictObject({ operation: z.string().min(1), propagate: z.boolean().optional() });
+
 /** envoy.config.route.v3.Route */
 const route = z
   .strictObject({
     name: z.string().default(""),
     match: routeMatch,
+    decorator: decorator.optional(),
+    metadata: metadata.optional(),
     route: forwardAction.optional(),
     redirect: redirectAction.optional(),
     direct_response: directResponseAction.optional(),
     ...headerMutationFields,
     typed_per_filter_config: typedPerFilterConfig,
+    per_request_buffer_limit_bytes: perRequestBufferLimitBytes.optional(),
   })
   .transform((r, ctx): RouteConfig => {
     const key = oneOf(r, ["route", "redirect", "direct_response"] as const, ctx, true);
@@ -161,6 +242,8 @@ const route = z
     else return z.NEVER;
     const route: RouteConfig = { name: r.name, match: r.match, action, ...headerMutations(r) };
     if (r.typed_per_filter_config !== undefined) route.typedPerFilterConfig = r.typed_per_filter_config;
+    if (r.metadata !== undefined && Object.keys(r.metadata).length > 0) route.metadata = r.metadata;
+    if (r.per_request_buffer_limit_bytes !== undefined) route.perRequestBufferLimitBytes = r.per_request_buffer_limit_bytes;
     return route;
   });
 
@@ -172,12 +255,30 @@ const virtualHost = z
     routes: z.array(route).default([]),
     ...headerMutationFields,
     typed_per_filter_config: typedPerFilterConfig,
+    retry_policy: retryPolicy.optional(),
+    request_mirror_policies: z.array(requestMirrorPolicy).optional(),
+    per_request_buffer_limit_bytes: perRequestBufferLimitBytes.optional(),
+    include_request_attempt_count: z.boolean().default(false),
+    include_attempt_count_in_response: z.boolean().default(false),
+    include_is_timeout_retry_header: z.boolean().default(false),
     // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
     cors: corsPolicy.optional(),
   })
   .transform((v): VirtualHostConfig => {
-    const vhost: VirtualHostConfig = { name: v.name, domains: v.domains, routes: v.routes, ...headerMutations(v) };
+    const vhost: VirtualHostConfig = {
+      name: v.name,
+      domains: v.domains,
+      routes: v.routes,
+      ...headerMutations(v),
+    };
+    // Set only when true, so configs without them compare as before.
+    if (v.include_request_attempt_count) vhost.includeRequestAttemptCount = true;
+    if (v.include_attempt_count_in_response) vhost.includeAttemptCountInResponse = true;
+    if (v.include_is_timeout_retry_header) vhost.includeIsTimeoutRetryHeader = true;
     if (v.typed_per_filter_config !== undefined) vhost.typedPerFilterConfig = v.typed_per_filter_config;
+    if (v.retry_policy !== undefined) vhost.retryPolicy = v.retry_policy;
+    if (v.request_mirror_policies !== undefined) vhost.requestMirrorPolicies = v.request_mirror_policies;
+    if (v.per_request_buffer_limit_bytes !== undefined) vhost.perRequestBufferLimitBytes = v.per_request_buffer_limit_bytes;
     if (v.cors !== undefined) vhost.cors = v.cors;
     return vhost;
   });

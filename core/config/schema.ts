@@ -8,12 +8,15 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
+import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
-import { accessLogs } from "../access-log/access-log-schema.ts";
+import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
 import { healthChecks, outlierDetection } from "./health-check-schema.ts";
+import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
+import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
+import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -37,13 +40,15 @@ const isIpLiteral = z.union([z.ipv4(), z.ipv6()]);
 
 /**
  * Envoy parses listener, admin and STATIC endpoint addresses as IP literals
- * ("malformed IP address"); host names need a DNS cluster type, which we lack.
+ * ("malformed IP address"); host names need a DNS cluster type.
  */
 const ipAddress = z.string().superRefine((text, ctx) => {
-  if (!isIpLiteral.safeParse(text).success) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)` });
-  }
+  if (!isIpLiteral.safeParse(text).success) ctx.addIssue({ code: "custom", message: notAnIpAddress(text) });
 });
+
+function notAnIpAddress(text: string): string {
+  return `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`;
+}
 
 /** envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. */
 const socketAddress = z
@@ -57,6 +62,20 @@ const socketAddress = z
 /** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
 const address = z.strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address);
 
+/**
+ * An endpoint's address: an IP literal, or for STRICT_DNS and LOGICAL_DNS clusters a
+ * name to resolve. The cluster checks which (it knows its type).
+ */
+const endpointAddress = z
+  .strictObject({
+    socket_address: z.strictObject({
+      address: z.string().min(1),
+      port_value: z.number().int().min(0).max(65535),
+      protocol: z.enum(["TCP"]).optional(),
+    }),
+  })
+  .transform((a): SocketAddressConfig => ({ address: a.socket_address.address, port: a.socket_address.port_value }));
+
 
 // ---- Network filters ---------------------------------------------------------------
 
@@ -68,12 +87,15 @@ const tcpProxy = z
     // "If not set, defaults to 1 hour. If set to 0s, the timeout will be disabled."
     idle_timeout: duration.default(DEFAULT_TCP_IDLE_TIMEOUT_MS),
     access_log: accessLogs,
+    // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
+    hash_policy: z.array(z.strictObject({ source_ip: z.strictObject({}) })).max(1).optional(),
   })
   .transform(
     (c): TcpProxyConfig => ({
       statPrefix: c.stat_prefix,
       cluster: c.cluster,
       idleTimeoutMs: c.idle_timeout,
+      ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
     }),
@@ -187,6 +209,7 @@ export const listenerSchema = z
         message: "multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
       }),
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
+    ignore_global_conn_limit: z.boolean().default(false),
   })
   .transform(
     (l): ListenerConfig => ({
@@ -194,34 +217,92 @@ export const listenerSchema = z
       address: l.address,
       perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
       filterChains: l.filter_chains,
+      ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
     }),
   );
 
 // ---- Clusters --------------------------------------------------------------------
 
-/** envoy.config.endpoint.v3.LbEndpoint: only `endpoint.address` (no weights, health, metadata). */
+/** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status and weight (no metadata). */
 const lbEndpoint = z
-  .strictObject({ endpoint: z.strictObject({ address }) })
-  .transform((e): LbEndpointConfig => ({ address: e.endpoint.address, loadBalancingWeight: 1 }));
+  .strictObject({
+    endpoint: z.strictObject({ address: endpointAddress, hostname: z.string().optional() }),
+    health_status: z.enum(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]).optional(),
+    // UInt32Value, gte 1.
+    load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+  })
+  .transform((e): LbEndpointConfig => {
+    const endpoint: LbEndpointConfig = { address: e.endpoint.address, loadBalancingWeight: e.load_balancing_weight ?? 1 };
+    if (e.endpoint.hostname) endpoint.hostname = e.endpoint.hostname;
+    if (e.health_status !== undefined && e.health_status !== "UNKNOWN" && e.health_status !== "HEALTHY") endpoint.healthStatus = e.health_status;
+    return endpoint;
+  });
 
-/** envoy.config.endpoint.v3.LocalityLbEndpoints: no locality, priority or weight yet. */
+/** envoy.config.core.v3.Locality */
+const locality = z
+  .strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
+  .transform((l) => ({ region: l.region ?? "", zone: l.zone ?? "", subZone: l.sub_zone ?? "" }));
+
+/** envoy.config.endpoint.v3.LocalityLbEndpoints: locality, its weight and priority (no metadata, proximity). */
 const localityLbEndpoints = z
-  .strictObject({ lb_endpoints: z.array(lbEndpoint).default([]) })
-  .transform((l): LocalityLbEndpointsConfig => ({ priority: 0, lbEndpoints: l.lb_endpoints }));
+  .strictObject({
+    locality: locality.optional(),
+    lb_endpoints: z.array(lbEndpoint).default([]),
+    // UInt32Value, gte 1.
+    load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+    // Envoy: lte 128.
+    priority: z.number().int().min(0).max(128).default(0),
+  })
+  .superRefine((l, ctx) => {
+    // Envoy's validateEndpoints: a locality's endpoint weights must add up within uint32.
+    const sum = l.lb_endpoints.reduce((total, e) => total + e.loadBalancingWeight, 0);
+    if (sum > 0xffff_ffff) ctx.addIssue({ code: "custom", path: ["lb_endpoints"], message: `the sum of the endpoints' load_balancing_weight (${sum}) exceeds 4294967295` });
+  })
+  .transform((l): LocalityLbEndpointsConfig => {
+    const endpoints: LocalityLbEndpointsConfig = { priority: l.priority, lbEndpoints: l.lb_endpoints };
+    if (l.locality !== undefined && (l.locality.region || l.locality.zone || l.locality.subZone)) endpoints.locality = l.locality;
+    if (l.load_balancing_weight !== undefined) endpoints.loadBalancingWeight = l.load_balancing_weight;
+    return endpoints;
+  });
+
+/** envoy.config.endpoint.v3.ClusterLoadAssignment.Policy: overprovisioning_factor (percent, default 140) and weighted_priority_health. */
+const loadAssignmentPolicy = z.strictObject({
+  overprovisioning_factor: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+});
 
 /** envoy.config.endpoint.v3.ClusterLoadAssignment */
 const loadAssignment = z
   .strictObject({
     cluster_name: z.string().min(1), // required by Envoy's proto validation
     endpoints: z.array(localityLbEndpoints).default([]),
+    policy: loadAssignmentPolicy.optional(),
   })
-  .transform((a) => a.endpoints);
+  .superRefine((a, ctx) => {
+    // Envoy's validateEndpoints: the locality weights of one priority add up within uint32.
+    const sums = new Map<number, number>();
+    for (const l of a.endpoints) sums.set(l.priority, (sums.get(l.priority) ?? 0) + (l.loadBalancingWeight ?? 0));
+    for (const [priority, sum] of sums) {
+      if (sum > 0xffff_ffff) ctx.addIssue({ code: "custom", path: ["endpoints"], message: `the sum of the locality weights of priority ${priority} (${sum}) exceeds 4294967295` });
+    }
+  });
 
 /** Envoy's circuit breaker defaults (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
 const DEFAULT_THRESHOLD = 1024;
 const DEFAULT_MAX_RETRIES = 3;
 
 const threshold = z.number().int().min(0).max(0xffff_ffff);
+
+/**
+ * Thresholds.RetryBudget: retries may be at most budget_percent (default 20 %) of the
+ * active and pending requests, but never fewer than min_retry_concurrency (default 3).
+ * Configured, it replaces max_retries (resource_manager_impl.h, RetryBudgetImpl).
+ */
+const retryBudget = z
+  .strictObject({
+    budget_percent: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
+    min_retry_concurrency: threshold.optional(),
+  })
+  .transform((b) => ({ budgetPercent: b.budget_percent?.value ?? 20, minRetryConcurrency: b.min_retry_concurrency ?? 3 }));
 
 /**
  * envoy.config.cluster.v3.CircuitBreakers: per-priority thresholds. Only routes of
@@ -237,6 +318,7 @@ const circuitBreakers = z.strictObject({
         max_pending_requests: threshold.optional(),
         max_requests: threshold.optional(),
         max_retries: threshold.optional(),
+        retry_budget: retryBudget.optional(),
       }),
     )
     .default([]),
@@ -244,12 +326,14 @@ const circuitBreakers = z.strictObject({
 
 function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined): ClusterConfig["circuitBreakers"] {
   const t = breakers?.thresholds.find((each) => each.priority === "DEFAULT");
-  return {
+  const limits: ClusterConfig["circuitBreakers"] = {
     maxConnections: t?.max_connections ?? DEFAULT_THRESHOLD,
     maxPendingRequests: t?.max_pending_requests ?? DEFAULT_THRESHOLD,
     maxRequests: t?.max_requests ?? DEFAULT_THRESHOLD,
     maxRetries: t?.max_retries ?? DEFAULT_MAX_RETRIES,
   };
+  if (t?.retry_budget) limits.retryBudget = t.retry_budget;
+  return limits;
 }
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -260,25 +344,35 @@ const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOp
  * of the upstream_protocol_options; only explicit_http_config with http_protocol_options
  * is HTTP/1) and common_http_protocol_options.max_requests_per_connection.
  */
+/**
+ * envoy.config.core.v3.HttpProtocolOptions as a cluster's upstream options: the fields an
+ * upstream connection uses (max_connection_duration: 0 or unset is no limit).
+ */
+const upstreamCommonHttpProtocolOptions = z.strictObject({
+  max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
+  max_connection_duration: duration.optional(),
+});
+
 const upstreamHttpProtocolOptions = z.strictObject({
   "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
-  common_http_protocol_options: z.strictObject({ max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional() }).optional(),
+  common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
   explicit_http_config: z.strictObject({ http_protocol_options: z.strictObject({}) }, { message: "must set explicit_http_config (HTTP/1; the other upstream protocols are not supported)" }),
 });
 
 const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
 
 /** envoy.config.cluster.v3.Cluster */
-const cluster = z
+const clusterMessage = z
   .strictObject({
     name: z.string().min(1),
-    // Envoy's default discovery type is STATIC; DNS and EDS types are not implemented.
-    type: z.enum(["STATIC"]).default("STATIC"),
+    // Envoy's default discovery type is STATIC; EDS and ORIGINAL_DST are not implemented.
+    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS"]).default("STATIC"),
+    ...dnsClusterFields,
     // Envoy validates connect_timeout as `gt: {}`: zero is refused.
     connect_timeout: duration
       .refine((ms) => ms > 0, { message: "must be greater than 0s" })
       .default(DEFAULT_CONNECT_TIMEOUT_MS),
-    lb_policy: z.enum(["ROUND_ROBIN"]).default("ROUND_ROBIN"),
+    ...lbPolicyFields,
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     load_assignment: loadAssignment.optional(),
     circuit_breakers: circuitBreakers.optional(),
@@ -287,43 +381,112 @@ const cluster = z
     max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
     health_checks: healthChecks.optional(),
     outlier_detection: outlierDetection.optional(),
+    // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
+    common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
   })
   .superRefine((c, ctx) => {
+    checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
+    checkDnsFields(c, ctx);
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {
       const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
       ctx.addIssue({ code: "custom", message, path: ["max_requests_per_connection"] });
     }
+    // Envoy (upstream_impl.cc, createOptions): the legacy field and the typed options exclude each other.
+    if (c.common_http_protocol_options !== undefined && c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS] !== undefined) {
+      const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its common_http_protocol_options instead";
+      ctx.addIssue({ code: "custom", message, path: ["common_http_protocol_options"] });
+    }
   })
   .transform(
-    (c): ClusterConfig => ({
+    (c, ctx): ClusterConfig => ({
       name: c.name,
       type: c.type,
+      ...(c.type !== "STATIC" ? { dns: dnsClusterConfig(c) } : {}),
       connectTimeoutMs: c.connect_timeout,
       lbPolicy: c.lb_policy,
+      ...withLoadBalancing(loadBalancingConfig(c, ctx)),
+      ...withOverprovisioningFactor(c.load_assignment?.policy?.overprovisioning_factor),
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
-      endpoints: c.load_assignment ?? [],
+      endpoints: c.load_assignment?.endpoints ?? [],
       circuitBreakers: defaultThresholds(c.circuit_breakers),
       // 0 or unset: no limit. Present only when set, so other configs compare as before.
       ...maxRequestsPerConnection(
-        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ?? c.max_requests_per_connection,
+        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ??
+          c.common_http_protocol_options?.max_requests_per_connection ??
+          c.max_requests_per_connection,
+      ),
+      ...maxConnectionDuration(
+        c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_connection_duration ??
+          c.common_http_protocol_options?.max_connection_duration,
       ),
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
     }),
   );
 
+const cluster = clusterMessage;
+
+/**
+ * What each discovery type makes of its endpoints' addresses: STATIC needs IP literals;
+ * LOGICAL_DNS exactly one endpoint (logical_dns_cluster.cc, Envoy's messages).
+ */
+function checkDiscoveryEndpoints(type: ClusterConfig["type"], endpoints: LocalityLbEndpointsConfig[] | undefined, ctx: z.RefinementCtx): void {
+  if (type === "STATIC") {
+    endpoints?.forEach((locality, l) =>
+      // An endpoint that failed its own checks arrives unparsed (its issues already say why).
+      (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
+        if (typeof endpoint.address?.address !== "string" || isIpLiteral.safeParse(endpoint.address.address).success) return;
+        const path = ["load_assignment", "endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"];
+        ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path });
+      }),
+    );
+  } else if (type === "LOGICAL_DNS" && (endpoints?.length !== 1 || endpoints[0]!.lbEndpoints.length !== 1)) {
+    const message = endpoints ? "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint" : "LOGICAL_DNS clusters must have a single host";
+    ctx.addIssue({ code: "custom", message, path: endpoints ? ["load_assignment"] : [] });
+  }
+}
+
+function withLoadBalancing(loadBalancing: LoadBalancingConfig | undefined): { loadBalancing?: LoadBalancingConfig } {
+  return loadBalancing ? { loadBalancing } : {};
+}
+
+function withOverprovisioningFactor(factor: number | undefined): { overprovisioningFactor?: number } {
+  return factor !== undefined ? { overprovisioningFactor: factor } : {};
+}
+
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {
   return max ? { maxRequestsPerConnection: max } : {};
 }
 
+function maxConnectionDuration(ms: number | undefined): { maxConnectionDurationMs?: number } {
+  return ms ? { maxConnectionDurationMs: ms } : {};
+}
+
 // ---- Bootstrap -------------------------------------------------------------------
 
-/** envoy.config.core.v3.Node: carried for logs and the admin page only. */
-const node = z.strictObject({ id: z.string().optional(), cluster: z.string().optional() });
+/** envoy.config.core.v3.Node: carried for logs and the admin's /server_info only. */
+const node = z.strictObject({
+  id: z.string().optional(),
+  cluster: z.string().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  locality: z.strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() }).optional(),
+});
 
-/** envoy.config.bootstrap.v3.Admin: no access log or profiling. Without an address there is no admin listener, as in Envoy. */
-const admin = z.strictObject({ address: address.optional() });
+/**
+ * envoy.config.bootstrap.v3.Admin. Without an address there is no admin listener, as in
+ * Envoy. access_log_path (deprecated, "" for none) is a file logger in Envoy's default
+ * format, logged before those of access_log.
+ */
+const admin = z.strictObject({
+  address: address.optional(),
+  access_log_path: z.string().default(""),
+  access_log: accessLogs,
+  profile_path: z.string().optional(),
+});
+
+/** Envoy validates stats_flush_interval as `lt: 300s, gte: 1ms`; the default is 5 s. */
+const statsFlushInterval = duration.refine((ms) => ms >= 1 && ms < 300_000, { message: "must be at least 1ms and less than 300s" });
 
 const staticResources = z.strictObject({
   listeners: z.array(listenerSchema).default([]),
@@ -336,10 +499,37 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     node: node.optional(),
     admin: admin.optional(),
     static_resources: staticResources.default({ listeners: [], clusters: [] }),
+    stats_flush_interval: statsFlushInterval.optional(),
+    overload_manager: overloadManager.optional(),
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
     if (b.node !== undefined) bootstrap.node = b.node;
-    if (b.admin?.address !== undefined) bootstrap.admin = { address: b.admin.address };
+    if (b.admin?.address !== undefined) {
+      const accessLog = [...(b.admin.access_log_path === "" ? [] : [defaultFileAccessLog(b.admin.access_log_path)]), ...b.admin.access_log];
+      bootstrap.admin = { address: b.admin.address };
+      // Only when configured: configs without them compare equal to what they were.
+      if (accessLog.length > 0) bootstrap.admin.accessLog = accessLog;
+      if (b.admin.profile_path !== undefined) bootstrap.admin.profilePath = b.admin.profile_path;
+    }
+    if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
+    resolveUserAgents(bootstrap);
+    if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     return bootstrap;
   });
+
+/**
+ * add_user_agent: Envoy's user agent is the local node's cluster (LocalInfo::clusterName,
+ * http_connection_manager config.cc), and x-envoy-downstream-service-node its node id.
+ */
+function resolveUserAgents(bootstrap: Bootstrap): void {
+  const cluster = bootstrap.node?.cluster ?? "";
+  const nodeId = bootstrap.node?.id ?? "";
+  for (const listener of bootstrap.listeners) {
+    for (const chain of listener.filterChains) {
+      for (const filter of chain.filters) {
+        if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
+      }
+    }
+  }
+}

@@ -7,6 +7,7 @@
  * continueDecoding()/continueEncoding().
  */
 import type { RouteConfiguration } from "../config/bootstrap.ts";
+import type { AccessLogContext } from "../access-log/context.ts";
 import type { HeaderMap } from "./header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "./message.ts";
 import type { StreamInfo } from "./stream-info.ts";
@@ -14,6 +15,7 @@ import type { RouteMatch } from "./route/route-table.ts";
 import type { TraceEventKind } from "../trace/tracer.ts";
 import type { BodyBuffer } from "./body-buffer.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
+import type { SocketAddress } from "../port.ts";
 
 export const FilterHeadersStatus = {
   /** Go on to the next filter. */
@@ -67,6 +69,9 @@ export interface StreamFilterCallbacks {
   readonly route: RouteMatch | undefined;
   /** The route configuration the match came from (for its header mutations). */
   readonly routeConfig: RouteConfiguration;
+  /** The downstream connection's peer and local addresses (Envoy's downstreamAddressProvider). */
+  readonly downstreamRemoteAddress: SocketAddress | undefined;
+  readonly downstreamLocalAddress: SocketAddress | undefined;
   /**
    * This filter's typed_per_filter_config (keyed by its name in http_filters): the
    * route's, else the virtual host's, else the route configuration's (Envoy's
@@ -85,6 +90,11 @@ export interface StreamFilterCallbacks {
   trace(kind: TraceEventKind, detail?: string): void;
   /** This stream is being traced: worth building trace details for. */
   readonly traced: boolean;
+  /**
+   * The stream as the access-log formatter sees it now, `response` as its response
+   * headers: for header values with %COMMAND% operators (route header mutations).
+   */
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext;
 }
 
 /** What a decoder filter may ask of its stream (Envoy's `StreamDecoderFilterCallbacks`). */

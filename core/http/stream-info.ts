@@ -28,6 +28,10 @@ export class StreamInfo {
   /** Monotonic ms the upstream request started and its response headers arrived. */
   upstreamRequestStart = 0;
   upstreamResponseHeadersAt = 0;
+  /** Envoy's StreamInfo::healthCheck(): the health_check filter took this request for a health check. */
+  healthCheck = false;
+  /** Upstream attempts the router made (1 + retries); 0 when it forwarded nothing (%UPSTREAM_REQUEST_ATTEMPT_COUNT%). */
+  attemptCount = 0;
 
   constructor(now: number) {
     this.startTime = now;

@@ -12,6 +12,10 @@ export class ListenerStats {
   readonly downstreamCxActive: Gauge;
   readonly downstreamCxDestroy: Counter;
   readonly downstreamCxLengthMs: Histogram;
+  /** Refused by the overload manager's global_downstream_max_connections. */
+  readonly downstreamGlobalCxOverflow: Counter;
+  /** Refused by envoy.overload_actions.reject_incoming_connections. */
+  readonly downstreamCxOverloadReject: Counter;
 
   constructor(store: StatsStore, address: { address: string; port: number }, statPrefix?: string) {
     const scope = store.scope(`listener.${statPrefix ?? `${address.address}_${address.port}`}.`);
@@ -19,5 +23,7 @@ export class ListenerStats {
     this.downstreamCxActive = scope.gauge("downstream_cx_active");
     this.downstreamCxDestroy = scope.counter("downstream_cx_destroy");
     this.downstreamCxLengthMs = scope.histogram("downstream_cx_length_ms");
+    this.downstreamGlobalCxOverflow = scope.counter("downstream_global_cx_overflow");
+    this.downstreamCxOverloadReject = scope.counter("downstream_cx_overload_reject");
   }
 }

@@ -1,5 +1,5 @@
 import type { ListenerConfig } from "../config/bootstrap.ts";
-import type { Listener, Socket, SocketAddress } from "../port.ts";
+import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
 import { formatAddress } from "./address.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
@@ -20,6 +20,12 @@ export class ActiveListener {
   private readonly connections = new Set<Connection>();
   private readonly stats: ListenerStats;
   private onAllClosed: (() => void) | undefined;
+  /** stop_accepting_connections holds the listener closed (resumed on the address it had). */
+  private paused = false;
+  /** stopListening was called: the listener never listens again. */
+  private stopped = false;
+  /** The address bound, kept to listen there again after a pause. */
+  private lastAddress: SocketAddress | undefined;
 
   constructor(
     readonly config: ListenerConfig,
@@ -44,10 +50,56 @@ export class ActiveListener {
   async start(): Promise<void> {
     const { address, port } = this.config.address;
     this.listener = await this.context.runtime.listen({ address, port }, (socket) => this.onAccept(socket));
+    this.lastAddress = this.listener.address;
     this.context.log.info(`listener '${this.name}' listening on ${formatAddress(this.listener.address)}`);
   }
 
+  /**
+   * envoy.overload_actions.stop_accepting_connections: stop accepting while it is
+   * saturated. Envoy stops polling its listening socket, so new connections wait in the
+   * kernel's backlog; the port has no such pause, so the listener closes, and new
+   * connections are refused until it listens again on the same address.
+   */
+  pauseAccepting(): void {
+    if (this.paused || this.stopped) return;
+    this.paused = true;
+    this.listener?.close();
+    this.listener = undefined;
+    this.context.log.info(`listener '${this.name}' stopped accepting connections (overload)`);
+  }
+
+  resumeAccepting(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const bound = this.lastAddress;
+    if (this.stopped || bound === undefined || this.listener !== undefined) return;
+    this.context.runtime.listen({ address: bound.address, port: bound.port }, (socket) => this.onAccept(socket)).then(
+      (listener) => {
+        // Paused again, or stopped, while binding: the new socket goes at once.
+        if (this.paused || this.stopped) return listener.close();
+        this.listener = listener;
+        this.context.log.info(`listener '${this.name}' accepting connections again`);
+      },
+      (err: unknown) => this.context.log.error(`listener '${this.name}' cannot listen again on ${formatAddress(bound)}: ${describe(err)}`),
+    );
+  }
+
   private onAccept(socket: Socket): void {
+    // The overload manager's proactive global connection limit, then
+    // reject_incoming_connections' fraction, as Envoy's TcpListenerImpl::onSocketEvent
+    // checks them before a connection is made: the socket is closed at once.
+    const overload = this.context.overload;
+    const counted = this.config.ignoreGlobalConnLimit !== true;
+    if (counted && !overload.tryAllocateDownstreamConnection()) {
+      this.stats.downstreamGlobalCxOverflow.inc();
+      return closeAtOnce(socket);
+    }
+    const rejectFraction = overload.rejectIncomingConnections.value;
+    if (rejectFraction > 0 && (rejectFraction >= 1 || this.context.runtime.random() < rejectFraction)) {
+      if (counted) overload.releaseDownstreamConnection();
+      this.stats.downstreamCxOverloadReject.inc();
+      return closeAtOnce(socket);
+    }
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
     const tracer = this.context.tracer;
@@ -77,11 +129,13 @@ export class ActiveListener {
     stats.downstreamCxDestroy.inc();
     stats.downstreamCxLengthMs.record(this.context.runtime.now() - openedAt);
     this.connections.delete(connection);
+    if (this.config.ignoreGlobalConnLimit !== true) this.context.overload.releaseDownstreamConnection();
     if (this.connections.size === 0) this.onAllClosed?.();
   }
 
   /** Stop accepting new connections. */
   stopListening(): void {
+    this.stopped = true;
     this.listener?.close();
     this.listener = undefined;
   }
@@ -94,6 +148,25 @@ export class ActiveListener {
       for (const connection of this.connections) connection.close("FlushWrite");
     });
   }
+}
+
+/** Handles the events of a socket refused at accept: there is nothing to do with them. */
+const REFUSED_SOCKET: SocketHandler = {
+  onConnect() {},
+  onData() {},
+  onEnd() {},
+  onDrain() {},
+  onClose() {},
+};
+
+/** Close a socket refused at accept, before anything is read from or written to it. */
+function closeAtOnce(socket: Socket): void {
+  socket.setHandler(REFUSED_SOCKET);
+  socket.close();
+}
+
+function describe(err: unknown): string {
+  return err && typeof err === "object" && "message" in err ? String((err as { message: unknown }).message) : String(err);
 }
 
 /**

@@ -13,6 +13,8 @@ import type { ReadBuffer } from "./read-buffer.ts";
 import type { TcpProxyStats } from "./tcp-proxy-stats.ts";
 import { TcpAccessLogContext } from "./tcp-access-log-context.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
+import { xxHash64Text } from "../util/hash.ts";
+import type { LoadBalancerContext } from "../upstream/load-balancer.ts";
 
 /**
  * Envoy's `envoy.filters.network.tcp_proxy`: a terminal read filter that takes one
@@ -25,7 +27,7 @@ import { EMPTY_BYTES } from "../util/bytes.ts";
  * drains; a FIN from either side is passed on as a half-close; when either side
  * closes, the other is closed after flushing what it still has to write.
  */
-export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstreamCallbacks, TimerTarget {
+export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstreamCallbacks, TimerTarget, LoadBalancerContext {
   private poolHandle: PoolHandle | undefined;
   private upstream: TcpConnectionData | undefined;
   /** The read buffer holding bytes that came before the upstream connected. */
@@ -60,6 +62,12 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     };
   }
 
+  /** Envoy's tcp_proxy hash_policy source_ip (Network::HashPolicyImpl): xxHash64 of the client's IP. */
+  computeHashKey(): bigint | undefined {
+    const remote = this.config.hashSourceIp ? this.downstream.remoteAddress : undefined;
+    return remote ? xxHash64Text(remote.address) : undefined;
+  }
+
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
     callbacks.connection.addConnectionCallbacks(this.downstreamCallbacks);
   }
@@ -67,7 +75,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   onNewConnection(): FilterStatus {
     const { log } = this.context;
     this.stats.downstreamCxTotal.inc();
-    const host = this.cluster.loadBalancer.chooseHost(undefined);
+    const host = this.cluster.loadBalancer.chooseHost(this);
     if (!host) {
       this.stats.downstreamCxNoRoute.inc();
       this.responseFlags.push(CoreResponseFlag.NoHealthyUpstream);

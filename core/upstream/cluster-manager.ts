@@ -1,11 +1,14 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
+import { Logger } from "../log.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
+import type { DnsDiscovery } from "./dns-resolve-target.ts";
 import { HealthFlag, type Host } from "./host.ts";
 import { HealthState, HealthTransition } from "./health-checker.ts";
-import type { Logger } from "../log.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
+import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
+import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
 
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
@@ -19,16 +22,22 @@ export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
   private readonly pools = new Map<Host, Http1ConnPool>();
   private readonly tcpPools = new Map<Host, TcpConnPool>();
+  /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
+  private readonly dnsDiscoveries: DnsDiscovery[] = [];
   constructor(
     configs: readonly ClusterConfig[],
     stats: StatsStore,
     /** The event loop its pools run on (their connections and timers). */
     private readonly dispatcher: Dispatcher,
+    /** Where DNS discovery warns of names that do not resolve, and health checks log failures. */
+    private readonly log: Logger = new Logger(dispatcher.runtime),
   ) {
     for (const config of configs) {
-      const cluster = new Cluster(config, stats);
+      const cluster = new Cluster(config, stats, () => dispatcher.runtime.random());
       cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
       this.clusters.set(config.name, cluster);
+      if (config.type === "STATIC") continue;
+      this.dnsDiscoveries.push(config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, dispatcher.runtime, this.log) : new LogicalDnsCluster(cluster, dispatcher.runtime, this.log));
     }
   }
 
@@ -47,16 +56,20 @@ export class ClusterManager {
   }
 
   /**
-   * Start every cluster's health checking and outlier detection; resolves once each
-   * health-checked host had its first check (Envoy's cluster warming: listeners start
-   * after it). A host failing a health check or ejected as an outlier has its pools
-   * drained (Envoy's onHostHealthFailure): new requests to it, if any, open new
-   * connections, and its idle ones close.
+   * Start discovery, health checking and outlier detection. Every DNS cluster resolves
+   * its names now and keeps refreshing them; nothing waits for the answers (Envoy's
+   * init manager would hold the listeners until each DNS cluster's first resolution
+   * completed): a request before a name's first answer finds no host. Resolves once
+   * each health-checked host known by then had its first check (Envoy's cluster
+   * warming: listeners start after it). A host failing a health check or ejected as an
+   * outlier has its pools drained (Envoy's onHostHealthFailure): new requests to it, if
+   * any, open new connections, and its idle ones close.
    */
-  async initialize(log?: Logger): Promise<void> {
+  async initialize(): Promise<void> {
+    for (const discovery of this.dnsDiscoveries) discovery.start();
     const warming: Promise<void>[] = [];
     for (const cluster of this.clusters.values()) {
-      warming.push(cluster.initialize(this.dispatcher, log));
+      warming.push(cluster.initialize(this.dispatcher, this.log));
       cluster.outlierDetector?.addChangedStateCallback((host) => {
         if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
       });
@@ -71,8 +84,9 @@ export class ClusterManager {
     this.onHostsRemoved([host]);
   }
 
-  /** Stop health checking and outlier detection everywhere (shutdown). */
-  stopHealthChecking(): void {
+  /** Stop discovery, health checking and outlier detection (at shutdown): no more DNS queries, checks or their timers. */
+  shutdown(): void {
+    for (const discovery of this.dnsDiscoveries) discovery.stop();
     for (const cluster of this.clusters.values()) cluster.stopHealthChecking();
   }
 

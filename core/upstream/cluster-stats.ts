@@ -20,6 +20,8 @@ export class ClusterStats {
   readonly upstreamCxIdleTimeout: Counter;
   /** Connections retired after max_requests_per_connection requests. */
   readonly upstreamCxMaxRequests: Counter;
+  /** Connections drained by max_connection_duration. */
+  readonly upstreamCxMaxDurationReached: Counter;
   readonly upstreamCxLengthMs: Histogram;
   readonly upstreamCxConnectMs: Histogram;
   readonly upstreamCxRxBytesTotal: Counter;
@@ -34,15 +36,33 @@ export class ClusterStats {
   readonly upstreamRqTimeout: Counter;
   readonly upstreamRqRetry: Counter;
   readonly upstreamRqRetrySuccess: Counter;
+  readonly upstreamRqRetryOverflow: Counter;
+  readonly upstreamRqRetryLimitExceeded: Counter;
+  readonly upstreamRqRetryBackoffExponential: Counter;
+  readonly upstreamRqRetryBackoffRatelimited: Counter;
+  readonly upstreamRqPerTryTimeout: Counter;
+  readonly upstreamRqPerTryIdleTimeout: Counter;
+  /** Retry or mirror buffering given up: the request body passed the buffer limit. */
+  readonly retryOrShadowAbandoned: Counter;
   readonly upstreamRqCompleted: Counter;
   readonly membershipHealthy: Gauge;
   readonly membershipDegraded: Gauge;
   readonly membershipExcluded: Gauge;
   readonly membershipChange: Counter;
   readonly membershipTotal: Gauge;
+  /** Discovery's config updates (Envoy's ClusterInfo config update stats; DNS resolutions here). */
+  readonly updateAttempt: Counter;
+  readonly updateSuccess: Counter;
+  readonly updateFailure: Counter;
+  /** An update that carried no hosts at all (EDS's; never counted by DNS discovery, as in Envoy). */
+  readonly updateEmpty: Counter;
+  /** An update that changed no host: the load balancer was not rebuilt. */
+  readonly updateNoRebuild: Counter;
   /** upstream_rq_<code> and upstream_rq_<class>xx, created on first use. */
   private readonly byCode = new Map<number, Counter>();
   private readonly byClass: Counter[];
+  /** retry.upstream_rq_<code> and retry.upstream_rq_<class>xx: responses that were retried (made on the first). */
+  private retryCodes: Map<number, Counter> | undefined;
 
   constructor(
     store: StatsStore,
@@ -63,6 +83,7 @@ export class ClusterStats {
     this.upstreamCxOverflow = scope.counter("upstream_cx_overflow");
     this.upstreamCxIdleTimeout = scope.counter("upstream_cx_idle_timeout");
     this.upstreamCxMaxRequests = scope.counter("upstream_cx_max_requests");
+    this.upstreamCxMaxDurationReached = scope.counter("upstream_cx_max_duration_reached");
     this.upstreamCxLengthMs = scope.histogram("upstream_cx_length_ms");
     this.upstreamCxConnectMs = scope.histogram("upstream_cx_connect_ms");
     this.upstreamCxRxBytesTotal = scope.counter("upstream_cx_rx_bytes_total");
@@ -77,12 +98,24 @@ export class ClusterStats {
     this.upstreamRqTimeout = scope.counter("upstream_rq_timeout");
     this.upstreamRqRetry = scope.counter("upstream_rq_retry");
     this.upstreamRqRetrySuccess = scope.counter("upstream_rq_retry_success");
+    this.upstreamRqRetryOverflow = scope.counter("upstream_rq_retry_overflow");
+    this.upstreamRqRetryLimitExceeded = scope.counter("upstream_rq_retry_limit_exceeded");
+    this.upstreamRqRetryBackoffExponential = scope.counter("upstream_rq_retry_backoff_exponential");
+    this.upstreamRqRetryBackoffRatelimited = scope.counter("upstream_rq_retry_backoff_ratelimited");
+    this.upstreamRqPerTryTimeout = scope.counter("upstream_rq_per_try_timeout");
+    this.upstreamRqPerTryIdleTimeout = scope.counter("upstream_rq_per_try_idle_timeout");
+    this.retryOrShadowAbandoned = scope.counter("retry_or_shadow_abandoned");
     this.upstreamRqCompleted = scope.counter("upstream_rq_completed");
     this.membershipHealthy = scope.gauge("membership_healthy");
     this.membershipDegraded = scope.gauge("membership_degraded");
     this.membershipExcluded = scope.gauge("membership_excluded");
     this.membershipChange = scope.counter("membership_change");
     this.membershipTotal = scope.gauge("membership_total");
+    this.updateAttempt = scope.counter("update_attempt");
+    this.updateSuccess = scope.counter("update_success");
+    this.updateFailure = scope.counter("update_failure");
+    this.updateEmpty = scope.counter("update_empty");
+    this.updateNoRebuild = scope.counter("update_no_rebuild");
     this.byClass = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));
   }
 
@@ -95,5 +128,21 @@ export class ClusterStats {
     }
     counter.inc();
     this.byClass[Math.floor(status / 100) - 1]?.inc();
+  }
+
+  /**
+   * Count a response the router retried instead of passing on (Envoy's
+   * chargeBasicResponseStat under the `retry.` prefix: retry.upstream_rq_503, retry.upstream_rq_5xx).
+   */
+  countRetriedResponse(status: number): void {
+    const codes = (this.retryCodes ??= new Map());
+    let counter = codes.get(status);
+    if (!counter) {
+      counter = this.scope.counter(`retry.upstream_rq_${status}`);
+      codes.set(status, counter);
+    }
+    counter.inc();
+    const klass = Math.floor(status / 100);
+    if (klass >= 1 && klass <= 5) this.scope.counter(`retry.upstream_rq_${klass}xx`).inc();
   }
 }

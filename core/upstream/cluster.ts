@@ -1,21 +1,33 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
-import { Host } from "./host.ts";
-import { PrioritySet } from "./host-set.ts";
+import { edsHealthFlag, Host, NO_LOCALITY } from "./host.ts";
+import { localityKey, PrioritySet, type HostSetOptions } from "./host-set.ts";
 import { ResourceManager } from "./resource-manager.ts";
 import { ClusterStats } from "./cluster-stats.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
-import { RoundRobinLoadBalancer } from "./round-robin.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Logger } from "../log.ts";
 import { HealthTransition, HealthState, type HealthCheckerImplBase } from "./health-checker.ts";
 import { createHealthChecker } from "./health-checker-factory.ts";
 import { OutlierDetector } from "./outlier-detection.ts";
+import { createLoadBalancer } from "./load-balancer-factory.ts";
+import type { RandomSource } from "./load-balancer-base.ts";
+
+/** A fixed sequence for clusters built without the runtime's random() (tests only). */
+function fallbackRandom(): RandomSource {
+  let state = 0x9e3779b9;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 4294967296;
+  };
+}
 
 /**
  * One upstream cluster (Envoy's `ClusterImplBase` with its `ClusterInfo`): its hosts by
  * priority, the load balancer over them, circuit breakers and stats. A STATIC cluster's
- * hosts come from `load_assignment` once, here.
+ * hosts come from `load_assignment` once, here; a STRICT_DNS or LOGICAL_DNS cluster's
+ * from its discovery (strict-dns-cluster.ts, logical-dns-cluster.ts), which the cluster
+ * manager runs, into the same PrioritySet.
  */
 export class Cluster {
   readonly name: string;
@@ -33,6 +45,8 @@ export class Cluster {
   constructor(
     readonly config: ClusterConfig,
     readonly statsStore: StatsStore,
+    /** The port's random(), for the load balancer's random choices. */
+    random: RandomSource = fallbackRandom(),
   ) {
     const store = statsStore;
     this.name = config.name;
@@ -42,8 +56,11 @@ export class Cluster {
       if (added.length > 0 || removed.length > 0) this.stats.membershipChange.inc();
       this.updateMembershipStats();
     });
-    this.loadBalancer = new RoundRobinLoadBalancer(this.prioritySet);
-    this.setStaticHosts();
+    if (config.type === "STATIC") this.setStaticHosts();
+    // No hosts until the first answer: the balancer finds an empty priority 0.
+    else this.prioritySet.getOrCreateHostSet(0);
+    // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
+    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random);
   }
 
   /**
@@ -87,19 +104,41 @@ export class Cluster {
     return this.prioritySet.allHosts();
   }
 
+  /**
+   * What a priority level needs besides its hosts, from load_assignment: each locality's
+   * load_balancing_weight and the overprovisioning factor. Discovery passes it with every
+   * `prioritySet.updateHosts` (DNS clusters too: their localities come from the same config).
+   */
+  hostSetOptions(priority: number): HostSetOptions {
+    const localityWeights = new Map<string, number>();
+    for (const group of this.config.endpoints) {
+      if (group.priority === priority) localityWeights.set(localityKey(group.locality ?? NO_LOCALITY), group.loadBalancingWeight ?? 0);
+    }
+    const factor = this.config.overprovisioningFactor;
+    return factor !== undefined ? { localityWeights, overprovisioningFactor: factor } : { localityWeights };
+  }
+
   private setStaticHosts(): void {
     const byPriority: Host[][] = [];
-    for (const locality of this.config.endpoints) {
-      const hosts = (byPriority[locality.priority] ??= []);
-      for (const endpoint of locality.lbEndpoints) {
+    for (const group of this.config.endpoints) {
+      const hosts = (byPriority[group.priority] ??= []);
+      for (const endpoint of group.lbEndpoints) {
         const { address, port } = endpoint.address;
-        hosts.push(new Host(address, port, { weight: endpoint.loadBalancingWeight, priority: locality.priority }));
+        hosts.push(
+          new Host(address, port, {
+            weight: endpoint.loadBalancingWeight,
+            priority: group.priority,
+            ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
+            ...(group.locality ? { locality: group.locality } : {}),
+            healthFlags: edsHealthFlag(endpoint.healthStatus),
+          }),
+        );
       }
     }
     if (byPriority.length === 0) byPriority.push([]);
     for (let priority = 0; priority < byPriority.length; priority++) {
       const hosts = byPriority[priority] ?? [];
-      this.prioritySet.updateHosts(priority, hosts, hosts, []);
+      this.prioritySet.updateHosts(priority, hosts, hosts, [], this.hostSetOptions(priority));
     }
   }
 

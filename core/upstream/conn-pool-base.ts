@@ -30,6 +30,8 @@
  *   response is seen before the connection is reused. Until then its capacity counts as
  *   on its way for the pending streams.
  * - **Drain** (`drainConnections`): idle clients close now, busy ones once their streams end.
+ * - **Max connection duration** (the cluster's `max_connection_duration`): a client
+ *   connected that long drains — no new stream, closed once its streams end.
  * - Connection stats (upstream_cx_*, the host's cx_*) are kept here, once per connection.
  *
  * A protocol's pool subclasses it: `instantiateActiveClient` makes its client and
@@ -149,6 +151,8 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
   private readonly openedAt: number;
   private connectTimer: Timer | undefined;
   private timedOut = false;
+  /** max_connection_duration's timer, from the connect on, when the cluster sets one. */
+  private durationTimer: Timer | undefined;
 
   constructor(
     protected readonly parent: ConnPoolImplBase<ActiveClient, PoolFailureCallbacks>,
@@ -193,6 +197,17 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
     this.connection.close("Abort");
   }
 
+  /**
+   * max_connection_duration passed (Envoy's ActiveClient::onConnectionDurationTimeout):
+   * the client drains — it takes no new stream and closes once idle.
+   */
+  private onConnectionDurationTimeout(): void {
+    this.durationTimer = undefined;
+    if (this.state === ActiveClientState.Closed || this.state === ActiveClientState.Draining) return;
+    this.parent.cluster.stats.upstreamCxMaxDurationReached.inc();
+    this.parent.drainClient(this);
+  }
+
   // ---- ConnectionCallbacks (a subclass that overrides onEvent calls super first) ----
 
   onEvent(event: ConnectionEvent, error?: PortError): void {
@@ -204,9 +219,17 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
     if (event === "Connected") {
       this.connected = true;
       stats.upstreamCxConnectMs.record(now - this.openedAt);
+      const maxDuration = cluster.config.maxConnectionDurationMs;
+      if (maxDuration !== undefined) {
+        // One per connection, made once: a closure here costs nothing per request.
+        this.durationTimer = this.parent.dispatcher.timers.create(() => this.onConnectionDurationTimeout());
+        this.durationTimer.enable(maxDuration);
+      }
       this.parent.onClientConnected(this);
       return;
     }
+    this.durationTimer?.disable();
+    this.durationTimer = undefined;
     stats.upstreamCxActive.dec();
     this.host.stats.cxActive--;
     if (!this.connected) {
@@ -500,6 +523,12 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   closeClient(client: ActiveClient, how: "FlushWrite" | "Abort"): void {
     this.onClientGone(client, undefined, "");
     client.connection.close(how);
+  }
+
+  /** @internal `client` drains: closed now if it carries no stream and none is about to reuse it, else when its streams end. */
+  drainClient(client: ActiveClient): void {
+    this.setState(client, ActiveClientState.Draining);
+    if (client.activeStreams === 0 && !client.releasing) this.closeClient(client, "FlushWrite");
   }
 
   private closeIdle(client: ActiveClient): void {

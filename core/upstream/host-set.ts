@@ -1,4 +1,22 @@
-import { HostHealth, type Host } from "./host.ts";
+import { HostHealth, type Host, type Locality } from "./host.ts";
+
+/** Envoy's default overprovisioning factor: 140 %, i.e. 1.4 (ClusterLoadAssignment.Policy). */
+export const DEFAULT_OVERPROVISIONING_FACTOR = 140;
+
+/** A locality as a key that sorts as Envoy's LocalityLess: region, then zone, then sub_zone. */
+export function localityKey(locality: Locality): string {
+  return `${locality.region}\0${locality.zone}\0${locality.subZone}`;
+}
+
+/** What discovery knows about a priority level besides its hosts. */
+export interface HostSetOptions {
+  /** load_balancing_weight per locality (by localityKey); a locality not in it weighs 0. */
+  readonly localityWeights?: ReadonlyMap<string, number>;
+  /** load_assignment.policy.overprovisioning_factor (percent; default 140). */
+  readonly overprovisioningFactor?: number;
+}
+
+const NO_HOSTS_PER_LOCALITY: readonly (readonly Host[])[] = [];
 
 /**
  * The hosts of one priority level of a cluster, with the subsets load balancing reads
@@ -9,6 +27,14 @@ export class HostSet {
   private all: readonly Host[] = [];
   private healthy: readonly Host[] = [];
   private degraded: readonly Host[] = [];
+  private localityKeys: readonly string[] = [];
+  private perLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
+  private healthyPerLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
+  private degradedPerLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
+  private weights: readonly number[] = [];
+  private weightsByKey: ReadonlyMap<string, number> | undefined;
+  /** Percent: a level with this share of healthy hosts × factor/100 ≥ 100 % takes all its load. */
+  overprovisioningFactor = DEFAULT_OVERPROVISIONING_FACTOR;
 
   constructor(readonly priority: number) {}
 
@@ -24,9 +50,36 @@ export class HostSet {
     return this.degraded;
   }
 
+  /**
+   * The hosts grouped by locality (Envoy's HostsPerLocality): one list per locality,
+   * localities in LocalityLess order, each list in host order.
+   */
+  get hostsPerLocality(): readonly (readonly Host[])[] {
+    return this.perLocality;
+  }
+
+  get healthyHostsPerLocality(): readonly (readonly Host[])[] {
+    return this.healthyPerLocality;
+  }
+
+  get degradedHostsPerLocality(): readonly (readonly Host[])[] {
+    return this.degradedPerLocality;
+  }
+
+  /** The load_balancing_weight of each locality of hostsPerLocality (0 when not set). */
+  get localityWeights(): readonly number[] {
+    return this.weights;
+  }
+
   /** Replace the hosts and recompute the health subsets from each host's flags. */
-  setHosts(hosts: readonly Host[]): void {
+  setHosts(hosts: readonly Host[], options: HostSetOptions = {}): void {
     this.all = hosts;
+    this.weightsByKey = options.localityWeights;
+    this.overprovisioningFactor = options.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR;
+    const keys = [...new Set(hosts.map((host) => localityKey(host.locality)))].sort();
+    this.localityKeys = keys;
+    this.weights = keys.map((key) => this.weightsByKey?.get(key) ?? 0);
+    this.perLocality = this.groupByLocality(hosts);
     this.recomputeHealth();
   }
 
@@ -41,6 +94,16 @@ export class HostSet {
     }
     this.healthy = healthy;
     this.degraded = degraded;
+    this.healthyPerLocality = this.groupByLocality(healthy);
+    this.degradedPerLocality = this.groupByLocality(degraded);
+  }
+
+  private groupByLocality(hosts: readonly Host[]): readonly (readonly Host[])[] {
+    const keys = this.localityKeys;
+    if (keys.length <= 1) return keys.length === 0 ? NO_HOSTS_PER_LOCALITY : [hosts];
+    const groups: Host[][] = keys.map(() => []);
+    for (const host of hosts) groups[keys.indexOf(localityKey(host.locality))]!.push(host);
+    return groups;
   }
 }
 
@@ -79,8 +142,8 @@ export class PrioritySet {
   }
 
   /** Replace the hosts of one priority; `added` and `removed` tell subscribers what changed. */
-  updateHosts(priority: number, hosts: readonly Host[], added: readonly Host[], removed: readonly Host[]): void {
-    this.getOrCreateHostSet(priority).setHosts(hosts);
+  updateHosts(priority: number, hosts: readonly Host[], added: readonly Host[], removed: readonly Host[], options?: HostSetOptions): void {
+    this.getOrCreateHostSet(priority).setHosts(hosts, options);
     for (const callback of this.callbacks) callback(added, removed);
   }
 

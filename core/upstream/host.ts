@@ -119,17 +119,34 @@ export class Host {
   outlierDetector: DetectorHostMonitor = NULL_DETECTOR_HOST_MONITOR;
   /** Where the router reports x-envoy-immediate-health-check-fail (health-checker.ts sets a real one). */
   healthChecker: HealthCheckHostMonitor = NULL_HEALTH_CHECK_HOST_MONITOR;
+  private currentAddress: string;
 
   constructor(
-    readonly address: string,
+    address: string,
     readonly port: number,
     options: HostOptions = {},
   ) {
+    this.currentAddress = address;
     this.hostname = options.hostname ?? "";
     this.weight = options.weight ?? 1;
     this.priority = options.priority ?? 0;
     this.locality = options.locality ?? NO_LOCALITY;
     this.flags = options.healthFlags ?? 0;
+  }
+
+  /** The IP address new connections go to. */
+  get address(): string {
+    return this.currentAddress;
+  }
+
+  /**
+   * A LOGICAL_DNS cluster's name now resolves to `address` (Envoy's
+   * LogicalHost::setNewAddresses): new connections go there; open ones stay where they
+   * are. The host — its stats, its pools — is the same.
+   */
+  setAddress(address: string): void {
+    this.currentAddress = address;
+    this.text = undefined;
   }
 
   healthFlagSet(flag: HealthFlag): void {
@@ -165,3 +182,18 @@ export class Host {
     return (this.text ??= formatAddress(this));
   }
 }
+
+/** Envoy's HostImpl::setEdsHealthFlag: the endpoint's health_status as a health flag. */
+export function edsHealthFlag(status: string | undefined): number {
+  switch (status) {
+    case "UNHEALTHY":
+    case "DRAINING":
+    case "TIMEOUT":
+      return HealthFlag.FailedEdsHealth;
+    case "DEGRADED":
+      return HealthFlag.DegradedEdsHealth;
+    default:
+      return 0;
+  }
+}
+

@@ -12,7 +12,7 @@ import type { RequestEncoder, ResponseDecoder } from "../http/codec/codec.ts";
 import { Http1ClientCodec } from "../http/codec/http1-client-codec.ts";
 import type { HeaderMap } from "../http/header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../http/message.ts";
-import { applyHeaderValueOptions } from "../http/route/custom-headers.ts";
+import { applyHeaderValueOptions, type HeaderFormatterSource } from "../http/route/custom-headers.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
 import { ActiveHealthCheckSession, FailureType, HealthCheckerImplBase } from "./health-checker.ts";
 import { HealthFlag, type Host } from "./host.ts";
@@ -25,6 +25,13 @@ function inRanges(ranges: readonly StatusRange[], status: number): boolean {
   for (const range of ranges) if (status >= range.start && status < range.end) return true;
   return false;
 }
+
+/** Health check headers hold no %…% commands (refused at load: health-check-schema.ts), so nothing asks this. */
+const NO_FORMATTING: HeaderFormatterSource = {
+  headerFormatterContext(): never {
+    throw new Error("a health check header has no stream to format from");
+  },
+};
 
 export class HttpHealthCheckerImpl extends HealthCheckerImplBase {
   readonly type = "HTTP";
@@ -114,7 +121,7 @@ class HttpActiveHealthCheckSession extends ActiveHealthCheckSession implements R
     // Envoy's HealthCheckerFactory::getHostname: the configured host, else the cluster's name.
     headers.authority = http.host !== "" ? http.host : this.checker.cluster.name;
     headers.add("user-agent", USER_AGENT);
-    applyHeaderValueOptions(headers, http.requestHeadersToRemove, http.requestHeadersToAdd);
+    applyHeaderValueOptions(headers, http.requestHeadersToRemove, http.requestHeadersToAdd, NO_FORMATTING, undefined);
     const encoder: RequestEncoder = this.codec!.newStream(this);
     encoder.encodeHeaders(headers, true);
   }

@@ -1,29 +1,25 @@
 import type { Host } from "./host.ts";
-import type { PrioritySet } from "./host-set.ts";
-import type { LoadBalancer, LoadBalancerContext } from "./load-balancer.ts";
+import { EdfLoadBalancerBase, type HostSourceState } from "./edf-load-balancer-base.ts";
+import type { LoadBalancerParams } from "./load-balancer-base.ts";
 
 /**
- * Envoy's ROUND_ROBIN load balancer for equally weighted hosts: each pick takes the
- * next healthy host of the first priority that has one; with none healthy, every host
- * of priority 0 (Envoy's panic mode).
+ * Envoy's ROUND_ROBIN (round_robin_lb.h): hosts in turn when their weights are equal,
+ * starting at a random position; weighted by `load_balancing_weight` through the EDF
+ * schedule when they differ.
  */
-export class RoundRobinLoadBalancer implements LoadBalancer {
-  private next = 0;
-
-  constructor(private readonly prioritySet: PrioritySet) {}
-
-  chooseHost(_context?: LoadBalancerContext): Host | undefined {
-    const hosts = this.candidates();
-    const count = hosts.length;
-    if (count === 0) return undefined;
-    const host = hosts[this.next % count];
-    this.next = (this.next + 1) % count;
-    return host;
+export class RoundRobinLoadBalancer extends EdfLoadBalancerBase {
+  constructor(params: LoadBalancerParams) {
+    super(params);
+    this.initialize();
   }
 
-  private candidates(): readonly Host[] {
-    const sets = this.prioritySet.hostSetsPerPriority;
-    for (const set of sets) if (set.healthyHosts.length > 0) return set.healthyHosts;
-    return sets[0]?.hosts ?? [];
+  protected hostWeight(host: Host): number {
+    return host.weight;
+  }
+
+  protected unweightedHostPick(state: HostSourceState): Host {
+    const host = state.hosts[state.rrIndex % state.hosts.length]!;
+    state.rrIndex = (state.rrIndex + 1) % 0x1_0000_0000_0000;
+    return host;
   }
 }

@@ -44,7 +44,7 @@ export interface DenoGlobal {
   readonly stdout: DenoWriter;
   readonly stderr: DenoWriter & { writeSync(data: Uint8Array): number };
   exit(code: number): never;
-  memoryUsage(): { rss: number };
+  memoryUsage(): { rss: number; heapUsed: number; external: number };
 }
 
 export const Deno = (globalThis as unknown as { Deno: DenoGlobal }).Deno;

@@ -1,9 +1,9 @@
-import { lookup } from "node:dns/promises";
 import { setImmediate } from "node:timers";
 import type { AppendFile, ConnectOptions, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
 import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
 import { randomBytes } from "../kit/random-bytes.ts";
+import { resolveWithNodeDns } from "../kit/node-dns-resolver.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
@@ -79,12 +79,11 @@ export function createDenoRuntime(): Runtime {
     now: () => performance.now(),
     wallClock: () => Date.now(),
 
-    // Deno.resolveDns asks DNS servers only; getaddrinfo (node:dns lookup) also reads /etc/hosts.
-    async resolve(host: string): Promise<string[]> {
-      const found = await lookup(host, { all: true });
-      return found.map((entry) => entry.address);
-    },
-    readTextFile: (path) => Deno.readTextFile(path),
+    // getaddrinfo through node:dns's lookup, as on node. No TTLs: Deno's resolver answers
+    // /etc/hosts names too, with a TTL of its own (resolve4("localhost", { ttl: true })
+    // gives 86400 s), so a TTL it reports need not be a DNS record's.
+    resolve: (host, family, options) => resolveWithNodeDns(host, family, options, false),
+    readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
     async openAppendFile(path: string): Promise<AppendFile> {
       // The process's own streams are written as they are, never reopened (a socket cannot be).
       if (path === "/dev/stdout") return new SerialAppendFile(path, (data) => writeAll(Deno.stdout, data), undefined);
@@ -113,6 +112,11 @@ export function createDenoRuntime(): Runtime {
     },
     exit: (code) => Deno.exit(code),
     memoryUsage: () => Deno.memoryUsage().rss,
+    // V8's heap in use plus external memory (array buffers included).
+    heapUsage() {
+      const usage = Deno.memoryUsage();
+      return usage.heapUsed + usage.external;
+    },
     random: Math.random,
     randomBytes,
   };

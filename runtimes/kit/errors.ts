@@ -19,6 +19,8 @@ function errnoFromName(name: string): string {
     case "AddrInUse": return "EADDRINUSE";
     case "AddrNotAvailable": return "EADDRNOTAVAIL";
     case "PermissionDenied": return "EACCES";
+    case "NotFound": return "ENOENT";
+    case "IsADirectory": return "EISDIR";
     case "BrokenPipe": return "EPIPE";
     case "TimedOut": return "ETIMEDOUT";
     case "NotConnected": return "ENOTCONN";

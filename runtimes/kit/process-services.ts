@@ -1,10 +1,10 @@
 import { SerialAppendFile } from "./serial-append-file.ts";
-import { lookup } from "node:dns/promises";
 import { close as fsClose, open as fsOpen, write as fsWrite } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { AppendFile, Runtime } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 import { randomBytes } from "./random-bytes.ts";
+import { resolveWithNodeDns } from "./node-dns-resolver.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -16,11 +16,9 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   defer: (callback) => void setImmediate(callback),
   now: () => performance.now(),
   wallClock: () => Date.now(),
-  async resolve(host) {
-    const found = await lookup(host, { all: true });
-    return found.map((entry) => entry.address);
-  },
-  readTextFile: (path) => readFile(path, "utf8"),
+  // getaddrinfo for the addresses; DNS TTLs from node:dns's own resolver (c-ares in both).
+  resolve: (host, family, options) => resolveWithNodeDns(host, family, options, true),
+  readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
   openAppendFile,
   onSignal(signal, callback) {
     process.on(signal, callback);
@@ -28,6 +26,12 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   log: { write: (line) => void process.stderr.write(line) },
   exit: (code) => process.exit(code),
   memoryUsage: () => process.memoryUsage.rss(),
+  // V8's heap in use plus external memory (array buffers included) on Node; Bun's
+  // process.memoryUsage() leaves its byte arrays out, so its adapter replaces this.
+  heapUsage() {
+    const usage = process.memoryUsage();
+    return usage.heapUsed + usage.external;
+  },
   random: Math.random,
   randomBytes,
 };

@@ -11,6 +11,9 @@ import type {
   ListenOptions,
   LogSink,
   PortError,
+  ResolvedAddress,
+  ResolveFamily,
+  ResolveOptions,
   Runtime,
   SignalName,
   Socket,
@@ -49,7 +52,13 @@ export interface MemoryRuntimeOptions {
   files?: Record<string, string>;
   /** Directories that exist besides "/" and the parents of `files` (where new files may be created). */
   directories?: string[];
-  /** Host names `resolve` knows, besides IP literals (default: localhost → 127.0.0.1, ::1). */
+  /**
+   * How long a `resolve` takes, in virtual ms (default 0: the answer is a settled
+   * promise at once). With a delay the answer comes from an event at that time, so a
+   * test can act while a query is in flight.
+   */
+  dnsDelayMs?: number;
+  /** Host names `resolve` knows, besides IP literals (default: localhost → 127.0.0.1, ::1); see also `setDnsAnswer`. */
   hosts?: Record<string, string[]>;
   /** The source address of outgoing connections (default 127.0.0.1, or ::1 toward IPv6). */
   sourceAddress?: string;
@@ -118,6 +127,10 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   stdoutText = "";
   stderrText = "";
   readonly hosts: Map<string, string[]>;
+  /** How many times `resolve` was asked for each name (lower case). */
+  readonly dnsQueries = new Map<string, number>();
+  private readonly dnsFailures = new Map<string, string>();
+  private readonly dnsTtls = new Map<string, number>();
   /** Every socket not yet closed. */
   readonly openSockets = new Set<MemorySocket>();
   /** Every listener not yet closed, by "address port". */
@@ -135,6 +148,7 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   /** Late: deferred callbacks run after the socket events due at the same time (the port's contract). */
   private readonly deferLane = new Lane("defer", true);
   private readonly timerLane = new Lane("timers");
+  private readonly dnsLane = new Lane("dns");
   private readonly signalHandlers = new Map<SignalName, (() => void)[]>();
   private readonly faultRules: FaultRule[] = [];
   private nextSocketId = 1;
@@ -241,11 +255,56 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
 
   // ================================================================ Runtime: the rest
 
-  resolve(host: string): Promise<string[]> {
-    if (isIp(host)) return Promise.resolve([host]);
-    const found = this.hosts.get(host.toLowerCase());
-    if (found) return Promise.resolve([...found]);
-    return Promise.reject(portError("ENOTFOUND", `getaddrinfo ENOTFOUND ${host}`));
+  /**
+   * Answers from `hosts` (set with `setDnsAnswer`), with the TTLs given there when
+   * asked for; a name set with `setDnsFailure` rejects with its code. A name nobody
+   * set resolves to no addresses (NXDOMAIN). Every query is counted in `dnsQueries`.
+   */
+  resolve(host: string, family: ResolveFamily, options?: ResolveOptions): Promise<ResolvedAddress[]> {
+    const name = host.toLowerCase();
+    this.dnsQueries.set(name, (this.dnsQueries.get(name) ?? 0) + 1);
+    const delay = this.options.dnsDelayMs ?? 0;
+    if (delay > 0) {
+      // The table as it is when the answer arrives, as a resolver's would be.
+      return new Promise((resolve, reject) => {
+        this.scheduler.schedule(() => this.answerDns(host, family, options).then(resolve, reject), delay, this.dnsLane);
+      });
+    }
+    return this.answerDns(host, family, options);
+  }
+
+  private answerDns(host: string, family: ResolveFamily, options: ResolveOptions | undefined): Promise<ResolvedAddress[]> {
+    const name = host.toLowerCase();
+    const failure = this.dnsFailures.get(name);
+    if (failure !== undefined) return Promise.reject(portError(failure, `getaddrinfo ${failure} ${host}`));
+    const addresses = isIp(host) ? [host] : (this.hosts.get(name) ?? []);
+    const ttl = options?.ttl ? this.dnsTtls.get(name) : undefined;
+    const answers: ResolvedAddress[] = [];
+    for (const address of addresses) {
+      const addressFamily = address.includes(":") ? 6 : 4;
+      if ((family === "v4" && addressFamily !== 4) || (family === "v6" && addressFamily !== 6)) continue;
+      answers.push(ttl === undefined ? { address, family: addressFamily } : { address, family: addressFamily, ttlSeconds: ttl });
+    }
+    return Promise.resolve(answers);
+  }
+
+  /**
+   * Test API: what `resolve` answers for `name` from now on (the addresses in order,
+   * both families mixed as a resolver would give them), with a DNS TTL when
+   * `ttlSeconds` is set. Clears a failure set with `setDnsFailure`. An empty list is a
+   * name without addresses.
+   */
+  setDnsAnswer(name: string, addresses: readonly string[], ttlSeconds?: number): void {
+    const key = name.toLowerCase();
+    this.hosts.set(key, [...addresses]);
+    this.dnsFailures.delete(key);
+    if (ttlSeconds === undefined) this.dnsTtls.delete(key);
+    else this.dnsTtls.set(key, ttlSeconds);
+  }
+
+  /** Test API: make `resolve` fail for `name` with `code` (getaddrinfo's EAI_AGAIN: a temporary failure) until the next `setDnsAnswer`. */
+  setDnsFailure(name: string, code = "EAI_AGAIN"): void {
+    this.dnsFailures.set(name.toLowerCase(), code);
   }
 
   readTextFile(path: string): Promise<string> {
@@ -288,6 +347,13 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
 
   memoryUsage(): number | undefined {
     return undefined;
+  }
+
+  /** Heap in use, as a test sets it (`heapBytes`): the overload manager's fixed_heap reads it. */
+  heapBytes = 0;
+
+  heapUsage(): number {
+    return this.heapBytes;
   }
 
   // ================================================================ test API: driving time

@@ -183,7 +183,10 @@ describe("HTTP health checks", () => {
     );
     expect(flags()).toEqual(["healthy", "healthy"]);
     const client = new MemoryHttpClient(runtime, PROXY);
+    // Round robin starts at a random host (as Envoy's): two requests reach both.
     client.request("GET", "/x");
+    await runtime.settle();
+    client.request("GET", "/y");
     await runtime.settle();
     expect(flags()).toEqual(["/failed_active_hc/excluded_via_immediate_hc_fail", "healthy"]);
     expect(stat("cluster.backend.health_check.passive_failure")).toBe(1);

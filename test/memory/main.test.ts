@@ -75,7 +75,7 @@ describe("runMain on the memory runtime", () => {
     const runtime = new MemoryRuntime();
     await runMain(runtime, ["-c", "/nope/envoy.yaml"]);
     expect(runtime.exitCode).toBe(1);
-    expect(runtime.logLines).toEqual(["config: cannot read '/nope/envoy.yaml': ENOENT: no such file or directory, open '/nope/envoy.yaml'"]);
+    expect(runtime.logLines).toEqual(["config error: cannot read '/nope/envoy.yaml': no such file"]);
   });
 
   test("a listener that cannot bind (EADDRINUSE) exits 1", async () => {

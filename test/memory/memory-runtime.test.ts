@@ -372,11 +372,26 @@ describe("faults", () => {
 });
 
 describe("the rest of the port", () => {
+  test("a programmable DNS table: answers by family, TTLs when asked for, failures until the next answer", async () => {
+    const runtime = new MemoryRuntime();
+    runtime.setDnsAnswer("svc.local", ["10.0.0.1", "fd00::1", "10.0.0.2"], 30);
+    expect(await runtime.resolve("SVC.local", "v4")).toEqual([
+      { address: "10.0.0.1", family: 4 },
+      { address: "10.0.0.2", family: 4 },
+    ]);
+    expect(await runtime.resolve("svc.local", "v6", { ttl: true })).toEqual([{ address: "fd00::1", family: 6, ttlSeconds: 30 }]);
+    runtime.setDnsFailure("svc.local");
+    await expect(runtime.resolve("svc.local", "all")).rejects.toMatchObject({ code: "EAI_AGAIN" });
+    runtime.setDnsAnswer("svc.local", []);
+    expect(await runtime.resolve("svc.local", "all")).toEqual([]);
+    expect(runtime.dnsQueries.get("svc.local")).toBe(4);
+  });
+
   test("resolve, the in-memory file system, appends to /dev/stdout, write errors", async () => {
     const runtime = new MemoryRuntime({ hosts: { "backend.local": ["10.0.0.5"] }, files: { "/etc/a.txt": "A" }, directories: ["/var/log"] });
-    expect(await runtime.resolve("backend.local")).toEqual(["10.0.0.5"]);
-    expect(await runtime.resolve("10.1.1.1")).toEqual(["10.1.1.1"]);
-    await expect(runtime.resolve("nowhere")).rejects.toMatchObject({ code: "ENOTFOUND" });
+    expect(await runtime.resolve("backend.local", "all")).toEqual([{ address: "10.0.0.5", family: 4 }]);
+    expect(await runtime.resolve("10.1.1.1", "all")).toEqual([{ address: "10.1.1.1", family: 4 }]);
+    expect(await runtime.resolve("nowhere", "all")).toEqual([]);
     expect(await runtime.readTextFile("/etc/a.txt")).toBe("A");
     await expect(runtime.openAppendFile("/etc")).rejects.toMatchObject({ code: "EISDIR" });
     await expect(runtime.openAppendFile("/nope/x.log")).rejects.toMatchObject({ code: "ENOENT" });

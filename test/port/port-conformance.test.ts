@@ -410,7 +410,18 @@ describe.for(portTargets())("port conformance: $name", (target: PortTarget) => {
   });
 
   test("resolve, readTextFile and memoryUsage", async () => {
-    expect(await runtime.resolve("localhost")).toEqual(expect.arrayContaining([expect.stringMatching(/^(127\.0\.0\.1|::1)$/)]));
+    // getaddrinfo's semantics on every runtime: /etc/hosts names resolve, IP literals are
+    // themselves, a name without addresses is an empty answer, not an error.
+    const localhost = await runtime.resolve("localhost", "all");
+    expect(localhost).toEqual(expect.arrayContaining([expect.objectContaining({ address: expect.stringMatching(/^(127\.0\.0\.1|::1)$/) })]));
+    for (const answer of localhost) expect(answer.family).toBe(answer.address.includes(":") ? 6 : 4);
+    expect(await runtime.resolve("localhost", "v4")).toEqual([{ address: "127.0.0.1", family: 4 }]);
+    // /etc/hosts entries carry no DNS TTL, even when one is asked for.
+    expect((await runtime.resolve("localhost", "v4", { ttl: true }))[0]?.ttlSeconds).toBeUndefined();
+    expect(await runtime.resolve("192.0.2.7", "all")).toEqual([{ address: "192.0.2.7", family: 4 }]);
+    expect(await runtime.resolve("192.0.2.7", "v6")).toEqual([]);
+    // RFC 6761: .invalid never resolves.
+    expect(await runtime.resolve("polyvoy-test.invalid", "all")).toEqual([]);
     expect(await runtime.readTextFile(new URL("../../package.json", import.meta.url).pathname)).toContain('"name": "polyvoy"');
     await expect(runtime.readTextFile("/nonexistent/polyvoy")).rejects.toBeDefined();
     // The memory runtime has no process of its own to measure.

@@ -18,10 +18,20 @@ class HeadEncoder implements ByteEncoder {
   private headers: HeaderMap | undefined;
   private extra: readonly string[] | undefined;
   private host: string | undefined;
+  private properCase = false;
   byteLength = 0;
 
-  set(startLine: string, headers: HeaderMap, extra: readonly string[] | undefined, host: string | undefined, method?: string, path = ""): this {
+  set(
+    startLine: string,
+    headers: HeaderMap,
+    extra: readonly string[] | undefined,
+    host: string | undefined,
+    method?: string,
+    path = "",
+    properCase = false,
+  ): this {
     this.startLine = startLine;
+    this.properCase = properCase;
     this.method = method;
     this.path = path;
     this.headers = headers;
@@ -49,9 +59,10 @@ class HeadEncoder implements ByteEncoder {
     out[at++] = 13;
     out[at++] = 10;
     // Host first, as clients send it (RFC 9112 §3.2 wants it in every HTTP/1.1 request).
-    if (this.host) at = writeField(out, at, "host", this.host);
-    for (let i = 0; i < headers.size; i++) at = writeField(out, at, headers.nameAt(i), headers.valueAt(i));
-    if (extra) for (let i = 0; i < extra.length; i += 2) at = writeField(out, at, extra[i]!, extra[i + 1]!);
+    const properCase = this.properCase;
+    if (this.host) at = writeField(out, at, "host", this.host, properCase);
+    for (let i = 0; i < headers.size; i++) at = writeField(out, at, headers.nameAt(i), headers.valueAt(i), properCase);
+    if (extra) for (let i = 0; i < extra.length; i += 2) at = writeField(out, at, extra[i]!, extra[i + 1]!, properCase);
     out[at++] = 13;
     out[at] = 10;
     // Let go of the message: the encoder outlives it.
@@ -65,9 +76,12 @@ const REQUEST_LINE_VERSION = " HTTP/1.1";
 
 const HEAD = new HeadEncoder();
 
-/** The head as an encoder, to hand to `writeEncoded` at once (the next head reuses it). */
-export function headEncoder(startLine: string, headers: HeaderMap, extra?: readonly string[], host?: string): ByteEncoder {
-  return HEAD.set(startLine, headers, extra, host);
+/**
+ * The head as an encoder, to hand to `writeEncoded` at once (the next head reuses it).
+ * `properCase`: header names written Proper-Case (Http1ProtocolOptions.header_key_format).
+ */
+export function headEncoder(startLine: string, headers: HeaderMap, extra?: readonly string[], host?: string, properCase = false): ByteEncoder {
+  return HEAD.set(startLine, headers, extra, host, undefined, "", properCase);
 }
 
 /** A request head, its request line made of `method` and `path`, as an encoder to hand to `writeEncoded` at once. */
@@ -76,12 +90,30 @@ export function requestHeadEncoder(method: string, path: string, headers: Header
 }
 
 /** `name: value\r\n` at `at`; returns the new offset. */
-function writeField(out: Uint8Array, at: number, name: string, value: string): number {
+function writeField(out: Uint8Array, at: number, name: string, value: string, properCase: boolean): number {
+  const start = at;
   at = latin1Write(name, out, at);
+  if (properCase) properCaseInPlace(out, start, at);
   out[at++] = 58; // ':'
   out[at++] = 32;
   at = latin1Write(value, out, at);
   out[at++] = 13;
   out[at++] = 10;
   return at;
+}
+
+/**
+ * Envoy's ProperCaseHeaderKeyFormatter (http1/header_formatter.cc), on the name's bytes
+ * where they were written: the first letter, and each letter after a character that is
+ * neither a letter nor a digit, in upper case ("x-envoy-upstream" → "X-Envoy-Upstream").
+ */
+function properCaseInPlace(out: Uint8Array, start: number, end: number): void {
+  let capitalize = true;
+  for (let i = start; i < end; i++) {
+    const c = out[i]!;
+    const lower = c >= 97 && c <= 122;
+    const alpha = lower || (c >= 65 && c <= 90);
+    if (capitalize && lower) out[i] = c - 32;
+    capitalize = !alpha && !(c >= 48 && c <= 57);
+  }
 }

@@ -13,6 +13,10 @@ import { StreamEncoderImpl } from "./stream-encoder.ts";
 export interface ServerCodecLimits {
   maxRequestHeadersBytes: number;
   maxHeadersCount: number;
+  /** Http1ProtocolOptions.header_key_format.proper_case_words: response header names in Proper-Case. */
+  properCaseHeaderKeys?: boolean;
+  /** Http1ProtocolOptions.accept_http_10: an HTTP/1.0 request is answered with an HTTP/1.0 status line. */
+  acceptHttp10?: boolean;
 }
 
 /**
@@ -39,6 +43,8 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
   private resumeRequested = false;
   /** @internal The parser stopped at an Upgrade or CONNECT head: what the client sends next is raw bytes. */
   upgraded = false;
+  /** The current request's h2c upgrade was declined: llhttp's upgrade pause after it is passed over. */
+  private upgradeDeclined = false;
   /** @internal The upgrade was answered with something other than 101 (or a 2xx to CONNECT): no tunnel; the raw bytes are dropped. */
   upgradeRefused = false;
   /** Set when a request is well-formed for llhttp but not for HTTP semantics: Envoy's local reply for it. */
@@ -57,7 +63,7 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
   ) {
     super(limits.maxRequestHeadersBytes, limits.maxHeadersCount, NO_REQUEST);
     this.parser = new LlhttpParser(PARSER_REQUEST, this);
-    this.responseEncoder = new ResponseEncoderImpl(sink, this);
+    this.responseEncoder = new ResponseEncoderImpl(sink, this, limits.properCaseHeaderKeys ?? false, limits.acceptHttp10 ?? false);
   }
 
   protected newHead(): RequestHeaders {
@@ -123,6 +129,15 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
         // a local reply to a request without a body: go straight on to the next request.
         this.resumeRequested = false;
         this.nextRequest();
+        if (rest.byteLength === 0) return;
+        data = rest;
+        continue;
+      }
+      if (errno === HPE_PAUSED_UPGRADE && this.upgradeDeclined) {
+        // An h2c upgrade served as HTTP/1.1: llhttp still took it for one; what follows is the next request.
+        this.upgradeDeclined = false;
+        this.parser.resumeAfterUpgrade();
+        const rest = data.subarray(this.parser.stoppedAt);
         if (rest.byteLength === 0) return;
         data = rest;
         continue;
@@ -236,6 +251,13 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
     this.keepAlive = shouldKeepAlive;
     // Fields after this point are trailers.
     this.startTrailers();
+    // Envoy's codec ignores an h2c upgrade (HTTP/2 over cleartext is not offered): the
+    // upgrade fields go and the request is served as HTTP/1.1 (codec_impl.cc, onHeadersCompleteImpl).
+    if (upgrade && method !== "CONNECT" && isH2cUpgrade(request)) {
+      stripH2cUpgrade(request);
+      upgrade = false;
+      this.upgradeDeclined = true;
+    }
     this.decoder = this.callbacks.newStream(this.responseEncoder, request);
     if (upgrade) {
       // Upgrade or CONNECT: the stream goes on as raw bytes, without an end here.
@@ -338,6 +360,8 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
   constructor(
     sink: ByteSink,
     private readonly connection: Http1ServerCodec,
+    private readonly properCase: boolean,
+    private readonly supportsHttp10: boolean,
   ) {
     super(sink);
   }
@@ -361,7 +385,7 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
     const status = response.status;
     if (status >= 100 && status < 200 && status !== 101) {
       // Interim: no framing, and the response goes on.
-      writeEncoded(this.sink, headEncoder(statusLine(status), response));
+      writeEncoded(this.sink, headEncoder(statusLine(status, this.http10 && this.supportsHttp10), response, undefined, undefined, this.properCase));
       return;
     }
     this.startedResponse = true;
@@ -384,7 +408,7 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
       // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.
       else if (this.http10) extra.push("connection", "keep-alive");
     }
-    writeEncoded(this.sink, headEncoder(statusLine(status), response, extra));
+    writeEncoded(this.sink, headEncoder(statusLine(status, this.http10 && this.supportsHttp10), response, extra, undefined, this.properCase));
     if (endStream) this.endEncode();
   }
 
@@ -392,6 +416,28 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
     this.startedResponse = false;
     this.connection.onResponseComplete();
   }
+}
+
+/** `Upgrade: h2c` exactly (case aside), as Envoy's test: a list of protocols is an upgrade like any other. */
+function isH2cUpgrade(request: RequestHeaders): boolean {
+  return request.count("upgrade") === 1 && request.get("upgrade")!.toLowerCase() === "h2c";
+}
+
+/**
+ * Upgrade and HTTP2-Settings go, and their tokens leave Connection (dropped when nothing
+ * is left); Envoy joins the remaining tokens with ",".
+ */
+function stripH2cUpgrade(request: RequestHeaders): void {
+  request.remove("upgrade");
+  request.remove("http2-settings");
+  const connection = request.getJoined("connection", ",");
+  if (connection === undefined) return;
+  const kept = connection
+    .split(",")
+    .map((token) => token.trim())
+    .filter((token) => token !== "" && !/^(upgrade|http2-settings)$/i.test(token));
+  if (kept.length === 0) request.remove("connection");
+  else request.set("connection", kept.join(","));
 }
 
 /** The head between requests (never added to: each request's begins fresh). */

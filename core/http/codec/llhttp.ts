@@ -59,6 +59,7 @@ interface LlhttpExports {
   llhttp_execute(parser: number, data: number, length: number): number;
   llhttp_finish(parser: number): number;
   llhttp_resume(parser: number): void;
+  llhttp_resume_after_upgrade(parser: number): void;
   llhttp_get_error_reason(parser: number): number;
   llhttp_get_error_pos(parser: number): number;
   llhttp_get_method(parser: number): number;
@@ -192,6 +193,11 @@ export class LlhttpParser {
 
   resume(): void {
     this.llhttp.llhttp_resume(this.ptr);
+  }
+
+  /** After HPE_PAUSED_UPGRADE: go on parsing what follows as HTTP/1 (an upgrade not taken). */
+  resumeAfterUpgrade(): void {
+    this.llhttp.llhttp_resume_after_upgrade(this.ptr);
   }
 
   get method(): string {

@@ -16,14 +16,19 @@ export function statusText(status: number): string {
 }
 
 const STATUS_LINES = new Map<number, string>();
+const HTTP10_STATUS_LINES = new Map<number, string>();
 
-/** `HTTP/1.1 200 OK`: made once per status code, not per response. */
-export function statusLine(status: number): string {
-  let line = STATUS_LINES.get(status);
+/**
+ * `HTTP/1.1 200 OK`: made once per status code, not per response. `http10`: `HTTP/1.0 200 OK`,
+ * Envoy's answer to an HTTP/1.0 request it accepts (codec_impl.cc, HTTP_10_RESPONSE_PREFIX).
+ */
+export function statusLine(status: number, http10 = false): string {
+  const lines = http10 ? HTTP10_STATUS_LINES : STATUS_LINES;
+  let line = lines.get(status);
   if (line === undefined) {
-    line = `HTTP/1.1 ${status} ${statusText(status)}`;
+    line = `${http10 ? "HTTP/1.0" : "HTTP/1.1"} ${status} ${statusText(status)}`;
     // Status codes are 3 digits (llhttp and the config check), so this stays small.
-    if (STATUS_LINES.size < 1000) STATUS_LINES.set(status, line);
+    if (lines.size < 1000) lines.set(status, line);
   }
   return line;
 }

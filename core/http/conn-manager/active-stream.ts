@@ -1,3 +1,4 @@
+import type { SocketAddress } from "../../port.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -12,9 +13,13 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./proxy-headers.ts";
 import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-with-underscores.ts";
 import { applyPathRules } from "./path-normalization.ts";
+import { stripPortFromHost } from "./host-normalization.ts";
+import { localReplyFor, type LocalReplyStream, type RewrittenLocalReply } from "./local-reply.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
 import type { StreamTimers, TimedStream } from "./stream-timers.ts";
+import { streamDurationMs } from "./stream-duration.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
+import type { AccessLogContext } from "../../access-log/context.ts";
 
 /**
  * One request/response exchange on a downstream connection (Envoy's
@@ -28,7 +33,7 @@ import type { TraceEventKind } from "../../trace/tracer.ts";
  * reasons are in filter-manager.ts). The FilterManager methods it overrides — the
  * codec's decode* events, sendLocalReply, destroy — do the HCM's part, then the manager's.
  */
-export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream {
+export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream, LocalReplyStream {
   readonly streamInfo: StreamInfo;
   route: RouteMatch | undefined;
   private requestComplete = false;
@@ -43,6 +48,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   readonly id: number;
   /** Set at the headers when the connection is traced and the path passes the trace's filter. */
   traced = false;
+  /** The request's head reached the stream (false for a local reply to bytes that never made a request). */
+  private requestHeadersDecoded = false;
   /** What went downstream, for access logs. */
   private sentResponseHeaders: ResponseHeaders | undefined;
   private sentResponseTrailers: HeaderMap | undefined;
@@ -69,10 +76,19 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     return this.cm.config.routeConfig;
   }
 
+  get downstreamRemoteAddress(): SocketAddress | undefined {
+    return this.cm.connection.remoteAddress;
+  }
+
+  get downstreamLocalAddress(): SocketAddress | undefined {
+    return this.cm.connection.localAddress;
+  }
+
   // ---- RequestDecoder: the codec's events ----
 
   override decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
     this.requestHeaders = headers;
+    this.requestHeadersDecoded = true;
     this.touch();
     const tracer = this.cm.connection.trace;
     if (tracer?.on && tracer.admitPath(headers.path)) {
@@ -85,9 +101,21 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (config.headersWithUnderscoresAction !== undefined && !checkHeadersWithUnderscores(headers, config.headersWithUnderscoresAction, this.cm.stats)) {
       return this.cm.onCodecError({ status: 400, details: UNEXPECTED_UNDERSCORE, reason: "header name contains underscores" });
     }
-    // Envoy rejects HTTP/1.0 unless accept_http_10 is set (not supported here): 426.
-    if (headers.protocol === "HTTP/1.0") return this.sendLocalReply(426, "Upgrade Required", "low_version");
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    // envoy.overload_actions.stop_accepting_requests: refused as soon as the head is in,
+    // with the action's state as the probability (ActiveStream::decodeHeaders).
+    const shed = this.cm.server.overload.stopAcceptingRequests.value;
+    if (shed > 0 && (shed >= 1 || this.cm.server.runtime.random() < shed)) {
+      if (endStream) this.onRequestEnd();
+      this.cm.stats.downstreamRqOverloadClose.inc();
+      return this.sendLocalReply(503, "envoy overloaded", "overload", "OM");
+    }
+    if (headers.protocol === "HTTP/1.0") {
+      // Envoy rejects HTTP/1.0 unless http_protocol_options.accept_http_10: 426.
+      if (!config.http1?.acceptHttp10) return this.sendLocalReply(426, "Upgrade Required", "low_version");
+      // Host is optional in HTTP/1.0; default_host_for_http_10 stands in for it (Envoy's codec_impl.cc).
+      if (!headers.authority && config.http1?.defaultHostForHttp10) headers.authority = config.http1.defaultHostForHttp10;
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (so is an HTTP/1.0 one: routing needs it).
     if (!headers.authority) return this.sendLocalReply(400, "Bad Request", "missing_host_header");
     // CONNECT tunnels need upgrade_configs "CONNECT" (Envoy refuses them otherwise).
     if (headers.method === "CONNECT") {
@@ -103,6 +131,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     mutateRequestHeaders(headers, this.cm, this.upgrade);
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
     if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
+    if (config.stripPortMode !== undefined) stripPortFromHost(headers, config.stripPortMode === "any" ? undefined : this.cm.connection.localAddress?.port);
     if (endStream) this.onRequestEnd();
     // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
     if (headers.get("expect")?.toLowerCase() === "100-continue") {
@@ -112,6 +141,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.route = this.cm.routeTable.route(headers);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
+    // scheme_header_transformation.match_upstream (Envoy's router, FilterUtility::setUpstreamScheme):
+    // the scheme of the upstream connection, always plaintext here (no upstream TLS yet).
+    if (config.schemeMatchUpstream && this.route?.route.action.type === "route") headers.scheme = "http";
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     this.armTimers();
     super.decodeHeaders(headers, endStream);
@@ -159,6 +191,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
     // Draining (Envoy's drain_close): the connection closes after this response, which says so.
     if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
+    // envoy.overload_actions.disable_http_keepalive: this response closes its connection,
+    // with the action's state as the probability (ActiveStream::encodeHeaders).
+    const closeAfter = this.cm.server.overload.disableHttpKeepalive.value;
+    if (closeAfter > 0 && this.cm.codec.keepAlive && !(this.upgrade && headers.status === 101) && (closeAfter >= 1 || this.cm.server.runtime.random() < closeAfter)) {
+      this.cm.codec.keepAlive = false;
+      this.cm.stats.downstreamCxOverloadDisableKeepalive.inc();
+    }
     if (endStream) this.markResponseComplete();
     this.encoder.encodeHeaders(headers, endStream);
   }
@@ -258,20 +297,52 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private writeAccessLogs(): void {
     const loggers = this.cm.accessLoggers;
     if (loggers.length === 0) return;
+    const context = this.formatterContext(this.sentResponseHeaders, this.sentResponseTrailers);
+    for (const logger of loggers) logger.log(context);
+  }
+
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext {
+    return this.formatterContext(response, undefined);
+  }
+
+  /** local_reply_config, when the HCM has one (local-reply.ts). */
+  rewriteLocalReply(headers: ResponseHeaders, body: string): RewrittenLocalReply | undefined {
+    const config = this.cm.config.localReply;
+    if (config === undefined) return undefined;
+    return localReplyFor(config, this.cm.server.runtime).rewrite(headers, body, this);
+  }
+
+  /** @internal LocalReplyStream */
+  localReplyContext(headers: ResponseHeaders, body: string): StreamAccessLogContext {
+    const context = this.formatterContext(headers, undefined);
+    context.localReplyBody = body;
+    return context;
+  }
+
+  /** @internal LocalReplyStream */
+  setResponseCode(status: number): void {
+    this.streamInfo.responseCode = status;
+  }
+
+  /** The stream as the access-log formatter sees it now (%START_TIME%, %DURATION% as of this moment). */
+  private formatterContext(response: ResponseHeaders | undefined, trailers: HeaderMap | undefined): StreamAccessLogContext {
     const connection = this.cm.connection;
     const runtime = this.cm.server.runtime;
-    this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
-    const context = new StreamAccessLogContext(
+    // Once: a header value and the access log line agree on %START_TIME%.
+    if (this.streamInfo.startWallClock === 0) this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
+    return new StreamAccessLogContext(
       this.streamInfo,
-      this.requestHeaders,
-      this.sentResponseHeaders,
-      this.sentResponseTrailers,
+      // A request that never parsed has no method or path to log (Envoy prints "-").
+      this.requestHeadersDecoded ? this.requestHeaders : undefined,
+      this.requestHeaders.protocol,
+      response,
+      trailers,
       connection.remoteAddress,
       connection.localAddress,
-      this.cm.connection.id,
-      this.cm.server.runtime.now() - this.streamInfo.startTime,
+      connection.id,
+      runtime.now() - this.streamInfo.startTime,
+      this.route?.route.metadata,
     );
-    for (const logger of loggers) logger.log(context);
   }
 
   trace(kind: TraceEventKind, detail?: string): void {
@@ -290,14 +361,19 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    * are a stream event (resetIdleTimer in ActiveStream::decodeHeaders).
    */
   private armTimers(): void {
-    const { requestTimeoutMs, streamIdleTimeoutMs, maxStreamDurationMs } = this.cm.config;
-    const idleTimeout = this.route?.route.action.type === "route" ? (this.routeIdleTimeout() ?? streamIdleTimeoutMs) : streamIdleTimeoutMs;
+    const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
+    const action = this.route?.route.action;
+    const forward = action?.type === "route" ? action.route : undefined;
+    const idleTimeout = forward?.idleTimeoutMs ?? streamIdleTimeoutMs;
+    // The route's max_stream_duration replaces the HCM's (stream-duration.ts).
+    const maxStreamDurationMs = forward?.maxStreamDuration !== undefined ? streamDurationMs(forward, this.requestHeaders, this.cm.config.maxStreamDurationMs) : this.cm.config.maxStreamDurationMs;
     if (requestTimeoutMs <= 0 && idleTimeout <= 0 && maxStreamDurationMs === undefined) return;
     const timers = this.cm.streamTimers();
     timers.owner = this;
     this.timers = timers;
-    // max_stream_duration counts from the request's first byte, like request_timeout.
-    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 1));
+    // max_stream_duration counts from the request's first byte, like request_timeout; a
+    // duration already spent fires at once, as Envoy enables its timer with 0.
+    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 0));
     // A request complete with its head (most are) is past its request_timeout already.
     if (requestTimeoutMs > 0 && !this.requestComplete) {
       const elapsed = this.lastActivity - this.cm.requestBeganAt;
@@ -306,7 +382,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (idleTimeout > 0) {
       this.idleTimeoutMs = idleTimeout;
       // Stream events only move `lastActivity`; the timer, when it fires, waits out the rest.
-      timers.idle.enable(idleTimeout);
+      timers.idle.enable(this.scaledIdleTimeout());
     }
   }
 
@@ -324,7 +400,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    */
   onIdleTimeout(): void {
     if (this.destroyed) return;
-    if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.idleTimeoutMs)) return;
+    if (!this.timers!.idle.idleTimeoutPassed(this.lastActivity, this.scaledIdleTimeout())) return;
     this.cm.stats.downstreamRqIdleTimeout.inc();
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "stream timeout", "stream_idle_timeout", "SI");
   }
@@ -340,9 +416,17 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.sendLocalReply(requestTimeoutCode(this.requestComplete), "downstream duration timeout", "max_duration_timeout");
   }
 
-  private routeIdleTimeout(): number | undefined {
-    const action = this.route?.route.action;
-    return action?.type === "route" ? action.route.idleTimeoutMs : undefined;
+  /** The stream idle timeout as reduce_timeouts scales it now (HTTP_DOWNSTREAM_STREAM_IDLE). */
+  private scaledIdleTimeout(): number {
+    const scaling = this.cm.server.overload.timerScaling;
+    return scaling ? scaling.scaled("HTTP_DOWNSTREAM_STREAM_IDLE", this.idleTimeoutMs) : this.idleTimeoutMs;
+  }
+
+  /** @internal reduce_timeouts changed: the idle timer fires at the last activity plus the newly scaled timeout. */
+  onTimerScaleChanged(): void {
+    const timers = this.timers;
+    if (this.destroyed || this.idleTimeoutMs <= 0 || timers?.owner !== this || !timers.idle.enabled) return;
+    timers.idle.enable(Math.max(0, this.lastActivity + this.scaledIdleTimeout() - this.cm.server.runtime.now()));
   }
 
   private clearRequestTimer(): void {

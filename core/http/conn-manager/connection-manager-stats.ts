@@ -46,6 +46,10 @@ export class ConnectionManagerStats {
   readonly downstreamRqMaxDurationReached: Counter;
   /** Connections drained by common_http_protocol_options.max_connection_duration. */
   readonly downstreamCxMaxDurationReached: Counter;
+  /** Requests refused by envoy.overload_actions.stop_accepting_requests. */
+  readonly downstreamRqOverloadClose: Counter;
+  /** Connections closed after a response by envoy.overload_actions.disable_http_keepalive. */
+  readonly downstreamCxOverloadDisableKeepalive: Counter;
 
   constructor(store: StatsStore, statPrefix: string) {
     const scope = store.scope(`http.${statPrefix}.`);
@@ -79,6 +83,8 @@ export class ConnectionManagerStats {
     this.downstreamCxMaxRequestsReached = scope.counter("downstream_cx_max_requests_reached");
     this.downstreamRqMaxDurationReached = scope.counter("downstream_rq_max_duration_reached");
     this.downstreamCxMaxDurationReached = scope.counter("downstream_cx_max_duration_reached");
+    this.downstreamRqOverloadClose = scope.counter("downstream_rq_overload_close");
+    this.downstreamCxOverloadDisableKeepalive = scope.counter("downstream_cx_overload_disable_keepalive");
     this.http1DroppedHeadersWithUnderscores = store.counter("http1.dropped_headers_with_underscores");
     this.http1RequestsRejectedWithUnderscoresInHeaders = store.counter("http1.requests_rejected_with_underscores_in_headers");
   }

@@ -17,6 +17,7 @@ import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { AccessLogger } from "../../access-log/logger.ts";
+import type { ScaledTimerUser, TimerScaling } from "../../overload/timer-scaling.ts";
 
 /**
  * Envoy's HTTP connection manager (`envoy.filters.network.http_connection_manager`):
@@ -27,7 +28,7 @@ import type { AccessLogger } from "../../access-log/logger.ts";
  * or, when that response left the write buffer above its limit, once the client has
  * read it. The client's FIN ends the connection (HTTP/1 has no half-close here).
  */
-export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget {
+export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget, ScaledTimerUser {
   readonly codec: ServerConnection;
   private stream: ActiveStream | undefined;
   /** The current request is complete and its response is not. */
@@ -57,6 +58,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   private timerFor: "idle" | "headers" | "drain" = "idle";
   /** max_connection_duration's, when configured. */
   private durationTimer: Timer | undefined;
+  /** envoy.overload_actions.reduce_timeouts, when configured: idle and max_connection_duration scale with it. */
+  private readonly scaling: TimerScaling | undefined;
+  /** When the idle timer and the duration timer started (a scale change re-arms them from there). */
+  private idleArmedAt = 0;
+  private durationArmedAt = 0;
   /** A byte came (Envoy's HCM makes its codec then, ConnectionManagerImpl::onData). */
   private sawBytes = false;
   /** idle_timeout fired on a connection that carried requests: it closes after drain_timeout. */
@@ -83,9 +89,12 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     readonly connection: Connection,
   ) {
     this.accessLoggers = server.accessLoggers(config);
+    this.scaling = server.overload.timerScaling;
     this.codec = new Http1ServerCodec(connection, this, {
       maxRequestHeadersBytes: config.maxRequestHeadersKb * 1024,
       maxHeadersCount: config.maxHeadersCount,
+      properCaseHeaderKeys: config.http1?.properCaseHeaderKeys,
+      acceptHttp10: config.http1?.acceptHttp10,
     });
   }
 
@@ -102,11 +111,13 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 
   onNewConnection(): FilterStatus {
+    this.scaling?.register(this);
     this.armIdleTimer();
     const maxConnectionDurationMs = this.config.maxConnectionDurationMs;
     if (maxConnectionDurationMs !== undefined) {
       this.durationTimer = this.server.timers.create(this);
-      this.durationTimer.enable(maxConnectionDurationMs);
+      this.durationArmedAt = approximateNow(this.server.runtime);
+      this.durationTimer.enable(this.scaledTimeout("HTTP_DOWNSTREAM_CONNECTION_MAX", maxConnectionDurationMs));
     }
     return FilterStatus.Continue;
   }
@@ -374,6 +385,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onEvent(event: ConnectionEvent): void {
     if (event === "Connected") return;
+    this.scaling?.unregister(this);
     this.durationTimer?.disable();
     this.clearIdleTimer();
     this.clearHeadersTimer();
@@ -421,7 +433,39 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   private armIdleTimer(): void {
     const timeout = this.config.idleTimeoutMs;
     if (timeout <= 0) return;
-    this.armTimer("idle", timeout);
+    this.idleArmedAt = approximateNow(this.server.runtime);
+    this.armTimer("idle", this.scaledTimeout("HTTP_DOWNSTREAM_CONNECTION_IDLE", timeout));
+  }
+
+  /** `ms` as reduce_timeouts scales a timer of `type` now (unchanged without the action). */
+  private scaledTimeout(type: "HTTP_DOWNSTREAM_CONNECTION_IDLE" | "HTTP_DOWNSTREAM_CONNECTION_MAX", ms: number): number {
+    return this.scaling ? this.scaling.scaled(type, ms) : ms;
+  }
+
+  /**
+   * @internal reduce_timeouts changed: the idle and duration timers, and the stream's idle
+   * timer, now fire at their start plus the newly scaled timeout (at once if that passed),
+   * as Envoy's scaled timers do.
+   */
+  onTimerScaleChanged(): void {
+    const now = this.server.runtime.now();
+    if (this.timerFor === "idle" && this.timer?.enabled) {
+      this.timer.enable(Math.max(0, this.idleArmedAt + this.scaledTimeout("HTTP_DOWNSTREAM_CONNECTION_IDLE", this.config.idleTimeoutMs) - now));
+    }
+    const maxDuration = this.config.maxConnectionDurationMs;
+    if (maxDuration !== undefined && this.durationTimer?.enabled) {
+      this.durationTimer.enable(Math.max(0, this.durationArmedAt + this.scaledTimeout("HTTP_DOWNSTREAM_CONNECTION_MAX", maxDuration) - now));
+    }
+    this.stream?.onTimerScaleChanged();
+  }
+
+  /** A scaled timer fired early because the scale went back up: re-armed for the rest; false then. */
+  private scaledTimeoutPassed(timer: Timer, armedAt: number, timeoutMs: number): boolean {
+    if (this.scaling === undefined) return true;
+    const rest = armedAt + timeoutMs - this.server.runtime.now();
+    if (rest <= 0) return true;
+    timer.enable(rest);
+    return false;
   }
 
   private armTimer(purpose: "idle" | "headers" | "drain", ms: number): void {
@@ -432,8 +476,12 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   /** @internal The connection's timer fired: for what it was armed. */
   onTimer(timer: Timer): void {
-    if (timer === this.durationTimer) this.onConnectionDurationTimeout();
-    else if (this.timerFor === "idle") this.onIdleTimeout();
+    if (timer === this.durationTimer) {
+      const maxDuration = this.config.maxConnectionDurationMs!;
+      if (this.scaledTimeoutPassed(timer, this.durationArmedAt, this.scaledTimeout("HTTP_DOWNSTREAM_CONNECTION_MAX", maxDuration))) this.onConnectionDurationTimeout();
+    } else if (this.timerFor === "idle") {
+      if (this.scaledTimeoutPassed(timer, this.idleArmedAt, this.scaledTimeout("HTTP_DOWNSTREAM_CONNECTION_IDLE", this.config.idleTimeoutMs))) this.onIdleTimeout();
+    }
     else if (this.timerFor === "drain") this.onDrainTimeout();
     else this.onHeadersTimer();
   }

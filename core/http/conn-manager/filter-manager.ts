@@ -38,6 +38,7 @@
  */
 import type { RouteConfiguration, RouteConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
+import type { SocketAddress } from "../../port.ts";
 import { latin1Encode } from "../../util/latin1.ts";
 import { BodyBuffer } from "../body-buffer.ts";
 import {
@@ -57,6 +58,7 @@ import { ResponseHeaders, type RequestHeaders } from "../message.ts";
 import type { RouteMatch } from "../route/route-table.ts";
 import type { StreamInfo } from "../stream-info.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
+import type { AccessLogContext } from "../../access-log/context.ts";
 
 /** What the filter manager needs from its stream (Envoy's `FilterManagerCallbacks`; ActiveStream implements it). */
 export interface FilterManagerCallbacks {
@@ -64,8 +66,18 @@ export interface FilterManagerCallbacks {
   readonly requestHeaders: RequestHeaders;
   readonly route: RouteMatch | undefined;
   readonly routeConfig: RouteConfiguration;
+  /** The downstream connection's addresses (absent for a stream without one, as in tests). */
+  readonly downstreamRemoteAddress?: SocketAddress | undefined;
+  readonly downstreamLocalAddress?: SocketAddress | undefined;
   readonly traced: boolean;
   trace(kind: TraceEventKind, detail?: string): void;
+  /**
+   * local_reply_config: rewrite a local reply made with `headers` (status and added
+   * headers may change there) and `body`; undefined when there is no such config.
+   */
+  rewriteLocalReply?(headers: ResponseHeaders, body: string): { body: string; contentType: string } | undefined;
+  /** The stream for the access-log formatter (route header values with %COMMAND% operators). */
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext;
   /** The response, past the encoder filters, to the codec. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
@@ -134,11 +146,20 @@ abstract class ActiveStreamFilterBase {
   get routeConfig(): RouteConfiguration {
     return this.parent.callbacks.routeConfig;
   }
+  get downstreamRemoteAddress(): SocketAddress | undefined {
+    return this.parent.callbacks.downstreamRemoteAddress;
+  }
+  get downstreamLocalAddress(): SocketAddress | undefined {
+    return this.parent.callbacks.downstreamLocalAddress;
+  }
   get traced(): boolean {
     return this.parent.callbacks.traced;
   }
   trace(kind: TraceEventKind, detail?: string): void {
     this.parent.callbacks.trace(kind, detail);
+  }
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext {
+    return this.parent.callbacks.headerFormatterContext(response);
   }
 
   mostSpecificPerFilterConfig<T = unknown>(): T | undefined {
@@ -836,6 +857,10 @@ export class FilterManager {
     }
   }
 
+  private localReply(status: number, body: string, extraHeaders: [string, string][] | undefined): [ResponseHeaders, Uint8Array] {
+    return makeLocalReply(this.callbacks, status, body, extraHeaders);
+  }
+
   private executeLocalReplyIfPrepared(): void {
     const reply = this.preparedLocalReply;
     if (reply === undefined) return;
@@ -845,8 +870,7 @@ export class FilterManager {
 
   private sendLocalReplyViaFilterChain(status: number, body: string, extraHeaders: [string, string][] | undefined): void {
     if (this.destroyed || this.responseHeaders !== undefined) return;
-    const bytes = latin1Encode(body);
-    const headers = localReplyHeaders(status, bytes, extraHeaders);
+    const [headers, bytes] = this.localReply(status, body, extraHeaders);
     this.responseHeaders = headers;
     this.encodeHeadersFrom(undefined, headers, bytes.byteLength === 0);
     if (bytes.byteLength > 0) this.encodeDataFrom(undefined, bytes, true, false);
@@ -854,8 +878,7 @@ export class FilterManager {
 
   /** An encoder filter holds the response headers: the reply bypasses the filters, which would be confused by a second response. */
   private sendDirectLocalReply(status: number, body: string, extraHeaders: [string, string][] | undefined): void {
-    const bytes = latin1Encode(body);
-    const headers = localReplyHeaders(status, bytes, extraHeaders);
+    const [headers, bytes] = this.localReply(status, body, extraHeaders);
     this.responseHeaders = headers;
     this.localComplete = true;
     this.responseHeadersEncoded = true;
@@ -916,15 +939,39 @@ function startAt<T extends ActiveStreamFilterBase & { next: T | undefined }>(fir
   return canStartFromCurrent && from.iterateFromCurrent ? from : from.next;
 }
 
-/** A local reply's head: Envoy's text/plain body with its length, and what the sender adds (route headers, location…). */
-function localReplyHeaders(status: number, body: Uint8Array, extraHeaders: [string, string][] | undefined): ResponseHeaders {
+/**
+ * A local reply's head and body (Envoy's Utility::sendLocalReply): what the sender adds
+ * (route headers, location…), then local_reply_config's rewrite, then the body's length
+ * and type — text/plain, or the body format's when local_reply_config set it; a
+ * content-type already there stays unless the rewrite changed the body and added none.
+ */
+function makeLocalReply(
+  callbacks: FilterManagerCallbacks,
+  status: number,
+  body: string,
+  extraHeaders: [string, string][] | undefined,
+): [ResponseHeaders, Uint8Array] {
   const headers = new ResponseHeaders(status);
   if (extraHeaders !== undefined) for (const [name, value] of extraHeaders) headers.add(name, value);
-  if (body.byteLength > 0) {
-    headers.set("content-length", String(body.byteLength));
-    headers.set("content-type", "text/plain");
+  let contentType = "text/plain";
+  let rewritten = false;
+  let customContentType = false;
+  if (callbacks.rewriteLocalReply !== undefined) {
+    const before = headers.get("content-type");
+    const reply = callbacks.rewriteLocalReply(headers, body);
+    if (reply !== undefined) {
+      rewritten = reply.body !== body;
+      customContentType = headers.get("content-type") !== before;
+      body = reply.body;
+      contentType = reply.contentType;
+    }
   }
-  return headers;
+  const bytes = latin1Encode(body);
+  if (bytes.byteLength > 0) {
+    headers.set("content-length", String(bytes.byteLength));
+    if (!headers.has("content-type") || (rewritten && !customContentType)) headers.set("content-type", contentType);
+  }
+  return [headers, bytes];
 }
 
 /**

@@ -6,6 +6,7 @@
  * then `merge_slashes`. Routing and the upstream see the result. Paths are latin1
  * strings here (one char per byte, as the codec decodes them).
  */
+import { hasGrpcContentType } from "../grpc-common.ts";
 import type { PathNormalizationConfig } from "../../config/bootstrap.ts";
 import type { RequestHeaders } from "../message.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
@@ -232,7 +233,7 @@ export function applyPathRules(
   stream: PathRulesStream,
 ): boolean {
   const { action, path } = normalizeRequestPath(headers.path, config);
-  if (action === NormalizePathAction.Reject || (action === NormalizePathAction.Redirect && isGrpc(headers))) {
+  if (action === NormalizePathAction.Reject || (action === NormalizePathAction.Redirect && hasGrpcContentType(headers))) {
     stats.downstreamRqFailedPathNormalization.inc();
     stream.sendLocalReply(400, "", PATH_NORMALIZATION_FAILED);
     return false;
@@ -246,10 +247,3 @@ export function applyPathRules(
   return true;
 }
 
-/** Grpc::Common::hasGrpcContentType: application/grpc, alone or followed by `+` or `;`. */
-function isGrpc(headers: RequestHeaders): boolean {
-  const type = headers.get("content-type");
-  if (type === undefined || !type.startsWith("application/grpc")) return false;
-  const next = type.charCodeAt(16);
-  return Number.isNaN(next) || next === 0x2b /* + */ || next === 0x3b; /* ; */
-}

@@ -8,8 +8,9 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
  * to x-forwarded-for, and the trusted client address (xff_num_trusted_hops from the
  * right) decides x-envoy-internal — external requests lose x-envoy-* headers, which
  * only trusted callers may set, and get x-envoy-external-address; x-forwarded-proto is set at the edge
- * or when absent; x-request-id is generated when absent, or at the edge for
- * external requests.
+ * or when absent (scheme_header_transformation overrides it); add_user_agent and via
+ * add theirs; x-request-id is generated when absent, or at the edge for external
+ * requests unless preserve_external_request_id.
  */
 export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): void {
   const config = cm.config;
@@ -37,9 +38,30 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
     internal = headers.get("x-envoy-internal") === "true";
   }
-  if (config.generateRequestId && (!headers.has("x-request-id") || (config.useRemoteAddress && !internal))) {
+  // scheme_header_transformation.scheme_to_overwrite: both the scheme and what the upstream is told of it.
+  const scheme = config.schemeToOverwrite;
+  if (scheme !== undefined) {
+    headers.scheme = scheme;
+    headers.set("x-forwarded-proto", scheme);
+  }
+  const userAgent = config.userAgent;
+  if (userAgent !== undefined) {
+    headers.set("x-envoy-downstream-service-cluster", userAgent.cluster);
+    if (!headers.get("user-agent")) headers.set("user-agent", userAgent.cluster);
+    if (userAgent.nodeId) headers.set("x-envoy-downstream-service-node", userAgent.nodeId);
+  }
+  if (config.via) appendVia(headers, config.via);
+  // Envoy generates an id for every edge request (unless preserve_external_request_id), and for any without one.
+  const edge = config.useRemoteAddress && !internal;
+  if (config.generateRequestId && (!headers.has("x-request-id") || (edge && !config.preserveExternalRequestId))) {
     headers.set("x-request-id", uuid4(cm.server.runtime));
   }
+}
+
+/** Envoy's Utility::appendVia: `value` added to the via header, after ", " when there is one. */
+function appendVia(headers: RequestHeaders | ResponseHeaders, value: string): void {
+  const existing = headers.getJoined("via");
+  headers.set("via", existing ? `${existing}, ${value}` : value);
 }
 
 /** x-envoy-* request headers an external client may not set (Envoy strips them at the edge). */
@@ -53,14 +75,10 @@ function sanitizeEnvoyHeaders(headers: RequestHeaders): void {
 
 /**
  * The HCM's response header rules: hop-by-hop fields go (a 101 keeps its upgrade
- * fields); `server` per server_header_transformation; `date` when the upstream sent none.
+ * fields); `server` per server_header_transformation; `date` when the upstream sent none;
+ * x-request-id with always_set_request_id_in_response; `via`.
  */
-export function mutateResponseHeaders(
-  headers: ResponseHeaders,
-  cm: ConnectionManagerContext,
-  _request: RequestHeaders,
-  upgrade: boolean,
-): void {
+export function mutateResponseHeaders(headers: ResponseHeaders, cm: ConnectionManagerContext, request: RequestHeaders, upgrade: boolean): void {
   stripHopByHop(headers, upgrade);
   const config = cm.config;
   switch (config.serverHeaderTransformation) {
@@ -74,4 +92,10 @@ export function mutateResponseHeaders(
       break;
   }
   if (!headers.has("date")) headers.set("date", httpDate(cm.server.runtime.wallClock()));
+  // Envoy's RequestIDExtension::setInResponse: the request's id, if it has one, replaces any the upstream sent.
+  if (config.alwaysSetRequestIdInResponse) {
+    const id = request.get("x-request-id");
+    if (id !== undefined) headers.set("x-request-id", id);
+  }
+  if (config.via) appendVia(headers, config.via);
 }

@@ -9,15 +9,21 @@ import type { HeaderMap } from "../header-map.ts";
  * own objects, built only when the HCM has access logs, read synchronously, not kept.
  */
 export class StreamAccessLogContext implements AccessLogContext {
+  /** Set while local_reply_config formats a local reply. */
+  localReplyBody: string | undefined;
+
   constructor(
     private readonly info: StreamInfo,
-    private readonly request: RequestHeaders,
+    /** Undefined when no request head was parsed. */
+    private readonly request: RequestHeaders | undefined,
+    readonly protocol: string,
     private readonly response: ResponseHeaders | undefined,
     private readonly trailers: HeaderMap | undefined,
     readonly downstreamRemoteAddress: SocketAddress | undefined,
     readonly downstreamLocalAddress: SocketAddress | undefined,
     readonly connectionId: number,
     readonly durationMs: number,
+    readonly routeMetadata: Readonly<Record<string, Record<string, unknown>>> | undefined,
   ) {}
 
   get startWallClock(): number {
@@ -28,7 +34,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   }
   requestHeader(name: string): string | undefined {
     // Envoy logs the first value of a repeated field.
-    return name.startsWith(":") || name === "host" ? this.request.header(name) : this.request.get(name);
+    const request = this.request;
+    if (request === undefined) return undefined;
+    return name.startsWith(":") || name === "host" ? request.header(name) : request.get(name);
   }
   responseHeader(name: string): string | undefined {
     if (!this.response) return undefined;
@@ -36,9 +44,6 @@ export class StreamAccessLogContext implements AccessLogContext {
   }
   responseTrailer(name: string): string | undefined {
     return this.trailers?.get(name);
-  }
-  get protocol(): string {
-    return this.request.protocol;
   }
   get responseCode(): number {
     return this.info.responseCode;
@@ -48,6 +53,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   }
   get responseFlags(): readonly string[] {
     return this.info.responseFlags;
+  }
+  get healthCheck(): boolean {
+    return this.info.healthCheck;
   }
   get bytesReceived(): number {
     return this.info.bytesReceived;
@@ -63,6 +71,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   }
   get upstreamCluster(): string | undefined {
     return this.info.upstreamCluster || undefined;
+  }
+  get upstreamRequestAttemptCount(): number {
+    return this.info.attemptCount;
   }
   get routeName(): string | undefined {
     return this.info.routeName || undefined;

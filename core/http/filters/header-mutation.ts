@@ -6,7 +6,7 @@
  * or the reverse with most_specific_header_mutations_wins. Each mutation removes a
  * header or adds one by its append_action, in order.
  */
-import type { HeaderMutationConfig, HeaderMutationRule, HeaderMutationRules, RouteConfiguration } from "../../config/bootstrap.ts";
+import type { HeaderMutationConfig, HeaderMutationRule, HeaderMutationRules, HeaderValueOption, RouteConfiguration } from "../../config/bootstrap.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -17,33 +17,36 @@ import {
   type StreamFilter,
 } from "../filter.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
-import type { MutableHeaders } from "../route/custom-headers.ts";
+import { applyHeaderValueOptions, type HeaderFormatterSource, type MutableHeaders } from "../route/custom-headers.ts";
 import type { RouteMatch } from "../route/route-table.ts";
 
-/** Envoy's HeaderMutations::evaluateHeaders, one rule after another. */
-function mutate(headers: MutableHeaders, rules: readonly HeaderMutationRule[]): void {
-  for (let i = 0; i < rules.length; i++) {
-    const rule = rules[i]!;
-    if ("remove" in rule) {
-      headers.remove(rule.remove);
-      continue;
-    }
-    const { key, value, appendAction, keepEmptyValue } = rule.append;
-    if (value === "" && !keepEmptyValue) continue;
-    switch (appendAction) {
-      case "APPEND_IF_EXISTS_OR_ADD":
-        headers.add(key, value);
-        break;
-      case "ADD_IF_ABSENT":
-        if (headers.get(key) === undefined) headers.add(key, value);
-        break;
-      case "OVERWRITE_IF_EXISTS_OR_ADD":
-        headers.set(key, value);
-        break;
-      case "OVERWRITE_IF_EXISTS":
-        if (headers.get(key) !== undefined) headers.set(key, value);
-        break;
-    }
+const NO_REMOVALS: readonly string[] = [];
+
+/** A rule ready to run: a header name to remove, or one HeaderValueOption to add (a list of one, as custom-headers.ts takes). */
+type CompiledRule = string | readonly HeaderValueOption[];
+
+const COMPILED = new WeakMap<readonly HeaderMutationRule[], readonly CompiledRule[]>();
+
+function compiled(rules: readonly HeaderMutationRule[]): readonly CompiledRule[] {
+  let out = COMPILED.get(rules);
+  if (out === undefined) {
+    out = rules.map((rule) => ("remove" in rule ? rule.remove : [rule.append]));
+    COMPILED.set(rules, out);
+  }
+  return out;
+}
+
+/**
+ * Envoy's HeaderMutations::evaluateHeaders, one rule after another; an addition goes
+ * through custom-headers.ts for its append_action, keep_empty_value and %…% formatting.
+ */
+function mutate(headers: MutableHeaders, rules: readonly HeaderMutationRule[], source: HeaderFormatterSource, response: ResponseHeaders | undefined): void {
+  if (rules.length === 0) return;
+  const list = compiled(rules);
+  for (let i = 0; i < list.length; i++) {
+    const rule = list[i]!;
+    if (typeof rule === "string") headers.remove(rule);
+    else applyHeaderValueOptions(headers, NO_REMOVALS, rule, source, response);
   }
 }
 
@@ -99,9 +102,10 @@ export class HeaderMutationFilter implements StreamFilter {
   setEncoderFilterCallbacks(_callbacks: EncoderFilterCallbacks): void {}
 
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
-    mutate(headers, this.config.config.mutations.request);
-    const levels = this.config.routeMutations(this.callbacks.route, this.callbacks.routeConfig);
-    for (let i = 0; i < levels.length; i++) mutate(headers, levels[i]!.request);
+    const callbacks = this.callbacks;
+    mutate(headers, this.config.config.mutations.request, callbacks, undefined);
+    const levels = this.config.routeMutations(callbacks.route, callbacks.routeConfig);
+    for (let i = 0; i < levels.length; i++) mutate(headers, levels[i]!.request, callbacks, undefined);
     return FilterHeadersStatus.Continue;
   }
 
@@ -114,9 +118,10 @@ export class HeaderMutationFilter implements StreamFilter {
   }
 
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
-    mutate(headers, this.config.config.mutations.response);
-    const levels = this.config.routeMutations(this.callbacks.route, this.callbacks.routeConfig);
-    for (let i = 0; i < levels.length; i++) mutate(headers, levels[i]!.response);
+    const callbacks = this.callbacks;
+    mutate(headers, this.config.config.mutations.response, callbacks, headers);
+    const levels = this.config.routeMutations(callbacks.route, callbacks.routeConfig);
+    for (let i = 0; i < levels.length; i++) mutate(headers, levels[i]!.response, callbacks, headers);
     return FilterHeadersStatus.Continue;
   }
 

@@ -110,6 +110,7 @@ export class HealthCheckFilter implements StreamFilter {
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     if (this.shared.matches(headers)) {
       this.healthCheckRequest = true;
+      this.decoderCallbacks.streamInfo.healthCheck = true;
       // Answer here unless passing through — but a failed server, or a fresh cached answer, answers here anyway.
       if (!this.shared.config.passThroughMode || this.server.healthCheckFailed() || this.shared.useCachedResponse()) this.handling = true;
     }

@@ -119,7 +119,7 @@ export class LocalRateLimitFilter implements StreamFilter {
     this.usedBucket = bucket;
     stats.rateLimited.inc();
     if (!limiter.enforced()) {
-      applyHeaderValueOptions(headers, NO_REMOVALS, limiter.config.requestHeadersToAddWhenNotEnforced);
+      applyHeaderValueOptions(headers, NO_REMOVALS, limiter.config.requestHeadersToAddWhenNotEnforced, this.decoderCallbacks, undefined);
       return FilterHeadersStatus.Continue;
     }
     stats.enforced.inc();
@@ -138,7 +138,7 @@ export class LocalRateLimitFilter implements StreamFilter {
 
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     // Envoy adds response_headers_to_add to its local reply only.
-    if (this.limited) applyHeaderValueOptions(headers, NO_REMOVALS, this.limiter.config.responseHeadersToAdd);
+    if (this.limited) applyHeaderValueOptions(headers, NO_REMOVALS, this.limiter.config.responseHeadersToAdd, this.decoderCallbacks, headers);
     const bucket = this.usedBucket;
     if (bucket !== undefined && this.limiter.config.enableXRateLimitHeaders) {
       const now = approximateNow(this.server.runtime);

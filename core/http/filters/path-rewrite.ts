@@ -1,4 +1,5 @@
 import type { ForwardAction, RouteMatchConfig } from "../../config/bootstrap.ts";
+import type { RequestHeaders } from "../message.ts";
 import { type CompiledRegex, compileRegex } from "../../config/regex.ts";
 
 const compiled = new Map<string, CompiledRegex>();
@@ -22,16 +23,47 @@ export function rewritePath(path: string, match: RouteMatchConfig, action: Forwa
     const q = path.indexOf("?");
     const bare = q < 0 ? path : path.slice(0, q);
     const query = q < 0 ? "" : path.slice(q);
-    const { pattern, substitution } = action.regexRewrite;
-    let regex = compiled.get(pattern);
-    if (!regex) {
-      // Validated at config load.
-      const result = compileRegex(pattern);
-      if (!result.ok) return path;
-      regex = result.regex;
-      compiled.set(pattern, regex);
-    }
-    return regex.replaceAll(bare, substitution) + query;
+    const regex = compiledRegex(action.regexRewrite.pattern);
+    return regex ? regex.replaceAll(bare, action.regexRewrite.substitution) + query : path;
   }
   return path;
+}
+
+/**
+ * The upstream Host from the route, or undefined to keep it (Envoy's
+ * finalizeRequestHeaders): host_rewrite_literal; host_rewrite_header's first value when
+ * it is not empty; host_rewrite_path_regex applied to the path without query or
+ * fragment. auto_host_rewrite applies to DNS clusters only (Envoy docs): STATIC hosts
+ * have no name to use.
+ */
+export function rewriteHost(headers: RequestHeaders, action: ForwardAction): string | undefined {
+  if (action.hostRewriteLiteral !== undefined) return action.hostRewriteLiteral;
+  if (action.hostRewriteHeader !== undefined) return headers.get(action.hostRewriteHeader) || undefined;
+  const rewrite = action.hostRewritePathRegex;
+  if (rewrite === undefined) return undefined;
+  const path = headers.path;
+  const end = pathEnd(path);
+  const regex = compiledRegex(rewrite.pattern);
+  return regex ? regex.replaceAll(end < 0 ? path : path.slice(0, end), rewrite.substitution) : undefined;
+}
+
+/** Where the query or fragment starts (Http::PathUtil::removeQueryAndFragment), or -1. */
+function pathEnd(path: string): number {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 63 || c === 35) return i;
+  }
+  return -1;
+}
+
+function compiledRegex(pattern: string): CompiledRegex | undefined {
+  let regex = compiled.get(pattern);
+  if (!regex) {
+    // Validated at config load.
+    const result = compileRegex(pattern);
+    if (!result.ok) return undefined;
+    regex = result.regex;
+    compiled.set(pattern, regex);
+  }
+  return regex;
 }

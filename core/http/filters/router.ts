@@ -1,10 +1,12 @@
 import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
-import type { ForwardAction, RedirectAction } from "../../config/bootstrap.ts";
+import type { ForwardAction, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
-import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../../upstream/http1-conn-pool.ts";
+import type { Host } from "../../upstream/host.ts";
+import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
+import type { LoadBalancerContext } from "../../upstream/load-balancer.ts";
 import { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import { CoreResponseFlag, type ResponseFlag } from "../../stream-info/response-flags.ts";
 import { resetReasonToString, StreamResetReason } from "../stream-reset-reason.ts";
@@ -20,9 +22,14 @@ import {
 import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
-import { rewritePath } from "./path-rewrite.ts";
+import { rewriteHost, rewritePath } from "./path-rewrite.ts";
+import { generateHash, makeSetCookieValue, type HashCookieSink } from "../hash-policy.ts";
+import { uint64ToHex, xxHash64Text } from "../../util/hash.ts";
+import { formatAddress } from "../../network/address.ts";
 import { redirectLocation } from "./redirect.ts";
-import type { Host } from "../../upstream/host.ts";
+import { parseUnsigned, RetryState, RetryStatus, type RetryCallbacks } from "./retry-state.ts";
+import { copyRequestHeaders, ShadowWriter } from "./shadow-writer.ts";
+import { UpstreamRequest, type UpstreamRequestCallbacks } from "./upstream-request.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
@@ -30,8 +37,14 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
 
 const NOTHING_BUFFERED: readonly Uint8Array[] = [];
 
+/** Envoy's local reply when the request body outgrew the retry buffer while a retry waited (router.cc, decodeData). */
+const RETRY_BUFFER_EXCEEDED = "exceeded request buffer limit while retrying upstream";
+
+/** One shadow writer per server: it holds nothing per request. */
+const shadowWriters = new WeakMap<ServerContext, ShadowWriter>();
+
 /** Envoy's local reply text for resets before response headers (router.cc, onUpstreamReset). */
-const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. reset reason: ";
+const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. ";
 
 /** The stream reset a pool failure amounts to (Envoy's UpstreamRequest::onPoolFailure). */
 const POOL_FAILURE_RESET: Readonly<Record<PoolFailureReason, StreamResetReason>> = {
@@ -78,29 +91,61 @@ function resetDetails(prefix: string, reason: StreamResetReason, details: string
  * matched route — direct response, redirect, or forwarding to a cluster — and for
  * forwarding picks a host, takes a connection from the host's pool, sends the
  * (rewritten) request and streams the response back, with the route timeout and flow
- * control both ways.
+ * control both ways. With a retry policy (retry-state.ts) a failed attempt is made
+ * again — on another host with previous_hosts — after a jittered back-off, replaying the
+ * request body it kept; never once response headers went downstream. Mirror policies
+ * send a copy of the complete request to another cluster (shadow-writer.ts).
  */
-export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget {
+export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget, RetryCallbacks, LoadBalancerContext, UpstreamRequestCallbacks, HashCookieSink {
   private callbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   private action: ForwardAction | undefined;
+  private virtualHost: VirtualHostConfig | undefined;
   private cluster: Cluster | undefined;
   private upstreamHeaders: RequestHeaders | undefined;
-  private poolHandle: PoolHandle | undefined;
-  private upstream: UpstreamStream | undefined;
-  /** Request body waiting for the upstream connection (made when needed: most requests have none to hold). */
-  private buffered: Uint8Array[] | undefined;
-  private bufferedBytes = 0;
-  private bufferedTrailers: HeaderMap | undefined;
+  /** The attempt in flight (Envoy's upstream_requests_: at most one, as there is no hedging); none while a retry backs off. */
+  private upstreamRequest: UpstreamRequest | undefined;
+  private retryState: RetryState | undefined;
+  /**
+   * Request body chunks (copies): the ones waiting for the attempt's connection, and —
+   * while a retry or a mirror may need it (`retainBody`) — all of it, for a replay.
+   * Made when needed: most requests have none to hold.
+   */
+  private body: Uint8Array[] | undefined;
+  private bodyBytes = 0;
+  /** The body is kept for a replay or a mirror, up to `retryShadowBufferLimit`. */
+  private retainBody = false;
+  /** Envoy's retry_shadow_buffer_limit_: the listener's buffer limit, or the route's per_request_buffer_limit_bytes if smaller. */
+  private retryShadowBufferLimit = Infinity;
+  private trailers: HeaderMap | undefined;
   private requestEnded = false;
   private bufferedUpgradeEnd = false;
   private requestHadBody = false;
   private readDisabledForBuffer = false;
-  private responseHeadersReceived = false;
+  /** Response headers went downstream (Envoy's downstream_response_started_): no retry after this. */
+  private responseStarted = false;
   private timer: Timer | undefined;
-  /** The host chosen for the current attempt (outlier detection hears how it went). */
-  private upstreamHost: Host | undefined;
-  private retried = false;
+  /** Route timeout and per-try timeouts in ms (0: none), after the x-envoy-upstream-rq-*-timeout-ms headers. */
+  private globalTimeoutMs = 0;
+  private perTryTimeoutMs = 0;
+  private perTryIdleTimeoutMs = 0;
+  /** Envoy's timeout_response_code_: 204 when x-envoy-upstream-rq-timeout-alt-response asked for it. */
+  private timeoutResponseCode = 504;
+  /** Monotonic ms the downstream request was complete (0 until then). */
+  private requestCompleteAt = 0;
+  /** The one transparent reconnect after a reused keep-alive connection closed under the request was made. */
+  private staleConnectionRetried = false;
+  /** Envoy's attempt_count_ and is_retry_. */
+  private attemptCount = 1;
+  private isRetry = false;
+  private isTimeoutRetry = false;
+  /** The mirror policies this request is copied for, and the request as it went upstream. */
+  private shadowPolicies: RequestMirrorPolicyConfig[] | undefined;
+  private shadowHeaders: RequestHeaders | undefined;
   private done = false;
+  /** Set-Cookie values a cookie hash policy made, added to the upstream's response headers. */
+  private downstreamSetCookies: string[] | undefined;
+  /** The route's hash_policy result, worked out before the headers are rewritten for the upstream. */
+  private hashKey: bigint | undefined;
 
   constructor(private readonly server: ServerContext) {}
 
@@ -126,98 +171,198 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return FilterHeadersStatus.StopIteration;
     }
     this.action = action.route;
-    const clusterName = this.pickCluster(action.route);
+    const vhost = (this.virtualHost = match.virtualHost);
+    const clusterName = this.pickCluster(action.route, headers);
     const cluster = this.server.clusterManager.get(clusterName);
     callbacks.streamInfo.upstreamCluster = clusterName;
     if (!cluster) {
-      callbacks.sendLocalReply(503, "", "cluster_not_found", "NC");
+      // Envoy's router: cluster_not_found_response_code (503 unless set), no body, flag NC.
+      callbacks.sendLocalReply(action.route.clusterNotFoundResponseCode ?? 503, "", "cluster_not_found", "NC");
       return FilterHeadersStatus.StopIteration;
     }
     this.cluster = cluster;
-    this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route);
+    // As in Envoy, the host is chosen on the request as the client sent it (before route rewrites).
+    if (action.route.hashPolicy) this.hashKey = generateHash(action.route.hashPolicy, headers, callbacks.downstreamRemoteAddress, this);
+    // A retry or mirror keeps at most this much body (Envoy: the smaller of the stream's buffer limit and the route's).
+    const limit = callbacks.decoderBufferLimit;
+    this.retryShadowBufferLimit = Math.min(limit > 0 ? limit : Infinity, match.route.perRequestBufferLimitBytes ?? vhost.perRequestBufferLimitBytes ?? Infinity);
+    const retryPolicy = action.route.retryPolicy ?? vhost.retryPolicy;
+    this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route, retryPolicy);
+    if (vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", "1");
+    callbacks.streamInfo.attemptCount = 1;
+    const retryState = RetryState.create(retryPolicy, headers, cluster, this.server, this);
+    // An upgrade's bytes after the head are a tunnel, not a body to replay: no retries.
+    if (retryState && !headers.upgrade) this.retryState = retryState;
+    this.chooseShadowPolicies(action.route.requestMirrorPolicies ?? vhost.requestMirrorPolicies, headers);
+    this.retainBody = (this.retryState?.enabled ?? false) || this.shadowPolicies !== undefined;
     this.requestEnded = endStream;
-    if (endStream) this.startTimeout();
-    this.connect();
+    this.startAttempt();
+    if (endStream) this.onRequestComplete();
     return FilterHeadersStatus.StopIteration;
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (data.byteLength > 0) this.requestHadBody = true;
-    if (endStream) {
-      this.requestEnded = true;
-      this.startTimeout();
+    if (this.retainBody && !this.done && this.bodyBytes + data.byteLength > this.retryShadowBufferLimit && this.abandonRetryAndShadow()) {
+      return FilterDataStatus.StopIterationNoBuffer;
     }
-    if (this.upstream) {
-      this.upstream.encodeData(data, endStream);
+    if (endStream) this.requestEnded = true;
+    const stream = this.upstreamRequest?.stream;
+    if (stream) {
+      // Copied: the socket lent these bytes for this read only (port.ts: onData).
+      if (this.retainBody && data.byteLength > 0) this.keepBody(data);
+      stream.encodeData(data, endStream);
       if (data.byteLength > 0 && this.callbacks.traced) this.callbacks.trace("upstream_write", String(data.byteLength));
     } else if (!this.done) {
-      // Copied: the socket lent these bytes for this read only (port.ts: onData).
-      if (data.byteLength > 0) (this.buffered ??= []).push(keepBytes(data));
-      this.bufferedBytes += data.byteLength;
+      if (data.byteLength > 0) this.keepBody(data);
       // Waiting for a connection: past the buffer limit, stop reading the client.
       const limit = this.cluster?.config.perConnectionBufferLimitBytes ?? 0;
-      if (!this.readDisabledForBuffer && limit > 0 && this.bufferedBytes > limit) {
+      if (!this.readDisabledForBuffer && limit > 0 && this.bodyBytes > limit) {
         this.readDisabledForBuffer = true;
         this.callbacks.readDisableDownstream(true);
       }
     }
+    if (endStream) this.onRequestComplete();
     return FilterDataStatus.StopIterationNoBuffer;
   }
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     this.requestEnded = true;
-    this.startTimeout();
-    if (this.upstream) this.upstream.encodeTrailers(trailers);
-    else this.bufferedTrailers = trailers;
+    // Kept: the next attempt sends them too.
+    this.trailers = trailers;
+    this.upstreamRequest?.stream?.encodeTrailers(trailers);
+    this.onRequestComplete();
     return FilterTrailersStatus.StopIteration;
   }
 
   decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    if (this.upstream) {
-      this.upstream.encodeUpgradeData(data, endStream);
+    const stream = this.upstreamRequest?.stream;
+    if (stream) {
+      stream.encodeUpgradeData(data, endStream);
       return;
     }
     // Bytes right behind the upgrade head (a websocket frame, a TLS ClientHello after
     // CONNECT) wait for the upstream connection like a request body does.
-    if (data.byteLength > 0) (this.buffered ??= []).push(keepBytes(data));
+    if (data.byteLength > 0) this.keepBody(data);
     this.bufferedUpgradeEnd ||= endStream;
   }
 
-  // ---- upstream connection ----
+  // ---- the request's progress ----
 
-  private connect(): void {
+  /** The downstream request is complete (Envoy's onRequestComplete): the route timeout starts, mirrors go out. */
+  private onRequestComplete(): void {
+    this.requestCompleteAt = this.server.runtime.now();
+    if (this.done) return;
+    this.startTimeout();
+    if (this.shadowPolicies) this.maybeDoShadowing();
+    const request = this.upstreamRequest;
+    if (request?.createPerTryTimeoutOnRequestComplete) request.setupPerTryTimeout(this.server.timers, this.perTryTimeoutMs, this.perTryIdleTimeoutMs);
+  }
+
+  private keepBody(data: Uint8Array): void {
+    (this.body ??= []).push(keepBytes(data));
+    this.bodyBytes += data.byteLength;
+  }
+
+  /**
+   * The body outgrew the retry buffer: no retry, no mirror (Envoy's retry_or_shadow_abandoned).
+   * With no attempt in flight (a retry backing off) the request cannot go on: 507.
+   * Returns true when the request ended here.
+   */
+  private abandonRetryAndShadow(): boolean {
+    this.cluster!.stats.retryOrShadowAbandoned.inc();
+    this.retainBody = false;
+    this.retryState?.destroy();
+    this.retryState = undefined;
+    this.shadowPolicies = undefined;
+    this.shadowHeaders = undefined;
+    const request = this.upstreamRequest;
+    if (!request) {
+      this.done = true;
+      this.clearTimeout();
+      this.callbacks.sendLocalReply(507, RETRY_BUFFER_EXCEEDED, "request_payload_exceeded_retry_buffer_limit", undefined, this.responseExtraHeaders());
+      return true;
+    }
+    // The attempt has everything kept so far already; only chunks still waiting for its connection stay.
+    if (request.stream) {
+      this.body = undefined;
+      this.bodyBytes = 0;
+    }
+    return false;
+  }
+
+  // ---- upstream attempts ----
+
+  /** Pick a host and ask its pool for a stream (Envoy: a new UpstreamRequest's acceptHeadersFromRouter). */
+  private startAttempt(): void {
     const cluster = this.cluster!;
-    const host = cluster.loadBalancer.chooseHost(undefined);
+    const host = cluster.loadBalancer.chooseHost(this);
     if (!host) {
-      this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream);
+      this.done = true;
+      this.clearTimeout();
+      this.retryState?.destroy();
+      this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream, this.responseExtraHeaders());
       return;
     }
-    this.upstreamHost = host;
-    this.callbacks.streamInfo.upstreamHost = host.toString();
-    this.callbacks.streamInfo.upstreamRequestStart = approximateNow(this.server.runtime);
-    this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(new UpstreamRequest(this));
+    this.retryState?.onHostAttempted(host);
+    const info = this.callbacks.streamInfo;
+    info.upstreamHost = host.toString();
+    info.upstreamRequestStart = approximateNow(this.server.runtime);
+    const request = new UpstreamRequest(this, host);
+    this.upstreamRequest = request;
+    const handle = this.server.clusterManager.httpConnPool(cluster, host).newStream(request);
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
-    if (this.poolHandle && this.callbacks.traced) {
-      this.callbacks.trace("pool_new_connection", `${cluster.name} ${host}`);
-      this.callbacks.trace("upstream_connect_start", String(host));
+    if (handle && this.upstreamRequest === request) {
+      request.poolHandle = handle;
+      if (this.callbacks.traced) {
+        this.callbacks.trace("pool_new_connection", `${cluster.name} ${host}`);
+        this.callbacks.trace("upstream_connect_start", String(host));
+      }
     }
   }
 
-  /** @internal UpstreamRequest events follow. */
-  onPoolReady(stream: UpstreamStream): void {
-    this.poolHandle = undefined;
-    if (this.done) {
+  /** @internal The retry's back-off passed (RetryCallbacks; Envoy's doRetry). */
+  doRetry(): void {
+    if (this.done) return;
+    this.isRetry = true;
+    this.attemptCount++;
+    this.callbacks.streamInfo.attemptCount = this.attemptCount;
+    const headers = this.upstreamHeaders!;
+    const vhost = this.virtualHost!;
+    if (vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", String(this.attemptCount));
+    if (vhost.includeIsTimeoutRetryHeader) headers.set("x-envoy-is-timeout-retry", this.isTimeoutRetry ? "true" : "false");
+    // The route timeout runs from the end of the request: the upstream is told what is left of it.
+    const elapsed = this.requestCompleteAt > 0 ? this.server.runtime.now() - this.requestCompleteAt : 0;
+    this.setTimeoutHeaders(headers, elapsed);
+    this.server.log.debug(`router: retry ${this.attemptCount - 1} of ${headers.method} ${headers.path}`);
+    this.startAttempt();
+  }
+
+  /** LoadBalancerContext: the retry host predicates apply to retries only (Envoy's Filter::shouldSelectAnotherHost). */
+  shouldSelectAnotherHost(host: Host): boolean {
+    return this.isRetry && this.retryState !== undefined && this.retryState.shouldSelectAnotherHost(host);
+  }
+
+  hostSelectionRetryCount(): number {
+    return this.isRetry && this.retryState ? this.retryState.hostSelectionMaxAttempts : 1;
+  }
+
+  /** @internal UpstreamRequest events follow; an abandoned attempt's are ignored. */
+  onPoolReady(request: UpstreamRequest, stream: UpstreamStream): void {
+    if (this.done || request !== this.upstreamRequest) {
+      request.stream = undefined;
       stream.reset();
       return;
     }
-    this.upstream = stream;
     // Outlier detection (Envoy's UpstreamRequest::onPoolReady): connected; the status reports the rest.
     stream.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccess);
     if (this.callbacks.traced) this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
-    const buffered = this.buffered ?? NOTHING_BUFFERED;
-    this.buffered = undefined;
-    this.bufferedBytes = 0;
-    const trailers = this.bufferedTrailers;
+    const buffered = this.body ?? NOTHING_BUFFERED;
+    if (!this.retainBody) {
+      this.body = undefined;
+      this.bodyBytes = 0;
+    }
+    const trailers = this.trailers;
     const endAtHeaders = this.requestEnded && buffered.length === 0 && !trailers && !this.requestHadBody;
     stream.encodeHeaders(this.upstreamHeaders!, endAtHeaders);
     this.callbacks.trace("upstream_write", "request headers");
@@ -234,70 +379,144 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.readDisabledForBuffer = false;
       this.callbacks.readDisableDownstream(false);
     }
+    // Per-try timers run from a complete request on a ready stream (Envoy's UpstreamRequest::onPoolReady).
+    if (this.requestEnded) request.setupPerTryTimeout(this.server.timers, this.perTryTimeoutMs, this.perTryIdleTimeoutMs);
+    else request.createPerTryTimeoutOnRequestComplete = true;
   }
 
-  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
-    this.poolHandle = undefined;
-    if (this.done) return;
-    // Outlier detection: a connect failure, but not the circuit breakers' overflow (cluster-wide, no host's fault).
-    if (reason !== PoolFailureReason.Overflow) this.upstreamHost?.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
+  onPoolFailure(request: UpstreamRequest, reason: PoolFailureReason, transportFailureReason: string): void {
+    if (this.done || request !== this.upstreamRequest) return;
     if (transportFailureReason) this.callbacks.streamInfo.upstreamTransportFailureReason = transportFailureReason;
-    this.replyForReset(POOL_FAILURE_RESET[reason], transportFailureReason, transportFailureReason);
+    // Envoy's UpstreamRequest::onPoolFailure "mimics an upstream reset".
+    this.onAttemptReset(request, POOL_FAILURE_RESET[reason], transportFailureReason, transportFailureReason);
   }
 
-  onUpstreamReset(reason: StreamResetReason, details: string): void {
-    const stream = this.upstream;
-    this.upstream = undefined;
-    if (this.done) return;
+  onUpstreamReset(request: UpstreamRequest, stream: UpstreamStream | undefined, reason: StreamResetReason, details: string): void {
+    if (this.done || request !== this.upstreamRequest) return;
     // A keep-alive connection the upstream closed just as we reused it: the request
     // never reached it, so an idempotent request without a body is safely sent again —
-    // but only if not one byte of a response came (a status line cut short is an answer begun).
-    if (stream?.reused && !stream.responseStarted && !this.retried && !this.requestHadBody && IDEMPOTENT.has(this.upstreamHeaders!.method)) {
-      this.retried = true;
+    // but only if not one byte of a response came (a status line cut short is an answer
+    // begun). This one reconnect is no policy retry: it needs no retry_on and uses none.
+    if (
+      stream?.reused &&
+      !stream.responseStarted &&
+      !this.staleConnectionRetried &&
+      !this.requestHadBody &&
+      !this.upstreamHeaders!.upgrade &&
+      IDEMPOTENT.has(this.upstreamHeaders!.method)
+    ) {
+      this.staleConnectionRetried = true;
       this.cluster?.stats.upstreamRqRetry.inc();
       this.server.log.debug(`router: retrying on a new connection after a reused one closed (${resetReasonToString(reason)})`);
-      this.connect();
+      this.startAttempt();
       return;
     }
-    // Outlier detection (Envoy's Filter::onUpstreamReset): a reset is a local-origin failure.
-    if (reason !== StreamResetReason.Overflow) stream?.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
-    if (this.responseHeadersReceived) {
+    this.onAttemptReset(request, reason, "", details);
+  }
+
+  /** The attempt failed before or while its response came (Envoy's Filter::onUpstreamReset). */
+  private onAttemptReset(request: UpstreamRequest, reason: StreamResetReason, transportFailureReason: string, details: string): void {
+    // Outlier detection (Envoy's Filter::onUpstreamReset): a reset or failed connect is a
+    // local-origin failure — but not the circuit breakers' overflow (cluster-wide, no host's fault).
+    if (reason !== StreamResetReason.Overflow) request.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
+    if (this.maybeRetryReset(reason, request)) return;
+    this.upstreamRequest = undefined;
+    if (this.responseStarted) {
       // Part of the response went out: abort the downstream rather than end it as if complete.
       const info = this.callbacks.streamInfo;
       info.setResponseFlag(CoreResponseFlag.UpstreamRemoteReset);
       info.responseCodeDetails = resetDetails("upstream_reset_after_response_started", reason, details);
+      this.done = true;
+      this.clearTimeout();
       this.callbacks.resetStream();
       return;
     }
-    this.replyForReset(reason, "", details);
+    this.replyForReset(reason, transportFailureReason, details);
+  }
+
+  /**
+   * Retry a reset attempt if the policy says so (Envoy's maybeRetryReset): never once the
+   * response started. True when a retry is scheduled.
+   */
+  private maybeRetryReset(reason: StreamResetReason, request: UpstreamRequest, timeout = false): boolean {
+    const retryState = this.retryState;
+    if (this.responseStarted || !retryState) return false;
+    const status = retryState.shouldRetryReset(reason, request.requestStarted);
+    if (status === RetryStatus.Yes) {
+      request.resetStream();
+      this.upstreamRequest = undefined;
+      this.isTimeoutRetry = timeout;
+      return true;
+    }
+    this.flagRetryRefusal(status);
+    return false;
+  }
+
+  /** Why a retry was refused, as a response flag: UO for the retries circuit breaker, URX for num_retries used up. */
+  private flagRetryRefusal(status: RetryStatus): void {
+    if (status === RetryStatus.NoOverflow) this.callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UpstreamOverflow);
+    else if (status === RetryStatus.NoRetryLimitExceeded) this.callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UpstreamRetryLimitExceeded);
   }
 
   /**
    * Envoy's local reply for a stream reset before the response started (router.cc,
    * onUpstreamReset): 503 with the reset reason and, for a failed connect, the transport
-   * failure reason in the body; the response code details carry both, spaces as "_".
+   * failure reason in the body ("retried and the latest" after a retry); the response
+   * code details carry both, spaces as "_".
    */
   private replyForReset(reason: StreamResetReason, transportFailureReason: string, details: string): void {
+    this.done = true;
+    this.clearTimeout();
+    this.retryState?.destroy();
     const text = resetReasonToString(reason);
-    const body = transportFailureReason ? `${RESET_BEFORE_HEADERS}${text}, transport failure reason: ${transportFailureReason}` : `${RESET_BEFORE_HEADERS}${text}`;
+    const retried = this.isRetry ? "retried and the latest " : "";
+    const failure = transportFailureReason ? `, transport failure reason: ${transportFailureReason}` : "";
+    const body = `${RESET_BEFORE_HEADERS}${retried}reset reason: ${text}${failure}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
-    const overflow = reason === StreamResetReason.Overflow;
-    this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), overflow ? [["x-envoy-overloaded", "true"]] : undefined);
+    this.chargeUpstreamAbort(503);
+    let headers = this.responseExtraHeaders();
+    // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
+    if (reason === StreamResetReason.Overflow) (headers ??= []).push(["x-envoy-overloaded", "true"]);
+    this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), headers);
   }
 
-  onUpstreamAboveWriteBufferHighWatermark(): void {
-    this.callbacks.readDisableDownstream(true);
+  onUpstreamAboveWriteBufferHighWatermark(request: UpstreamRequest): void {
+    if (request === this.upstreamRequest) this.callbacks.readDisableDownstream(true);
   }
 
-  onUpstreamBelowWriteBufferLowWatermark(): void {
-    this.callbacks.readDisableDownstream(false);
+  onUpstreamBelowWriteBufferLowWatermark(request: UpstreamRequest): void {
+    if (request === this.upstreamRequest) this.callbacks.readDisableDownstream(false);
   }
 
   // ---- the response, through UpstreamRequest ----
 
-  onUpstreamHeaders(headers: ResponseHeaders, endStream: boolean): void {
-    if (this.done) return;
-    this.responseHeadersReceived = true;
+  onUpstreamHeaders(request: UpstreamRequest, headers: ResponseHeaders, endStream: boolean): void {
+    if (this.done || request !== this.upstreamRequest) return;
+    // Outlier detection and the data path's health verdict (Envoy's Filter::onUpstreamHeaders),
+    // before the retry decision: a 503 that is retried still counts against its host.
+    const host = request.host;
+    host.outlierDetector.putHttpResponseCode(headers.status);
+    // Only a health-checked host can be failed this way: others need no header lookup.
+    if (host.healthChecker !== NULL_HEALTH_CHECK_HOST_MONITOR && headers.get("x-envoy-immediate-health-check-fail") !== undefined) {
+      host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
+    }
+    const retryState = this.retryState;
+    if (retryState) {
+      const status = retryState.shouldRetryHeaders(headers);
+      if (status === RetryStatus.Yes) {
+        this.cluster!.stats.countRetriedResponse(headers.status);
+        // A complete response on a complete request leaves a reusable connection; anything else is cut.
+        if (!endStream || !this.requestEnded) request.resetStream();
+        else request.cleanup();
+        this.upstreamRequest = undefined;
+        this.isTimeoutRetry = false;
+        return;
+      }
+      this.flagRetryRefusal(status);
+      retryState.destroy();
+      this.retryState = undefined;
+    }
+    this.responseStarted = true;
     this.callbacks.trace("upstream_response_headers", String(headers.status));
     const info = this.callbacks.streamInfo;
     const now = approximateNow(this.server.runtime);
@@ -305,114 +524,231 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Envoy's router marks a proxied response so (Filter::onUpstreamHeaders): %RESPONSE_CODE_DETAILS% is via_upstream.
     info.responseCodeDetails = "via_upstream";
     this.cluster?.stats.countResponse(headers.status);
-    const host = this.upstream?.host;
-    if (host) {
-      // Outlier detection and the data path's health verdict (Envoy's Filter::onUpstreamHeaders).
-      host.outlierDetector.putHttpResponseCode(headers.status);
-      // Only a health-checked host can be failed this way: others need no header lookup.
-      if (host.healthChecker !== NULL_HEALTH_CHECK_HOST_MONITOR && headers.get("x-envoy-immediate-health-check-fail") !== undefined) {
-        host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
-      }
-    }
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
+    // Cookies a hash policy made go out only with an upstream response (router.cc, onUpstreamHeaders).
+    if (this.downstreamSetCookies) for (const cookie of this.downstreamSetCookies) headers.add("set-cookie", cookie);
+    if (this.virtualHost?.includeAttemptCountInResponse) headers.set("x-envoy-attempt-count", String(this.attemptCount));
     const match = this.callbacks.route;
-    if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig);
+    if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks, headers);
     if (endStream) this.finish();
     this.callbacks.encodeHeaders(headers, endStream);
   }
 
-  onUpstreamData(data: Uint8Array, endStream: boolean): void {
-    if (this.done) return;
+  onUpstreamData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void {
+    if (this.done || request !== this.upstreamRequest) return;
     if (endStream) this.finish();
     this.callbacks.encodeData(data, endStream);
   }
 
-  onUpstreamTrailers(trailers: HeaderMap): void {
-    if (this.done) return;
+  onUpstreamTrailers(request: UpstreamRequest, trailers: HeaderMap): void {
+    if (this.done || request !== this.upstreamRequest) return;
     this.finish();
     this.callbacks.encodeTrailers(trailers);
   }
 
-  onUpstreamUpgradeData(data: Uint8Array, endStream: boolean): void {
+  onUpstreamUpgradeData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void {
+    if (request !== this.upstreamRequest) return;
     this.callbacks.encodeUpgradeData(data, endStream);
+  }
+
+  // ---- LoadBalancerContext: the route's hash_policy ----
+
+  /** Envoy's Router::Filter::computeHashKey: the route's hash_policy over the request, if it has one. */
+  computeHashKey(): bigint | undefined {
+    return this.hashKey;
+  }
+
+  /**
+   * Envoy's addDownstreamSetCookie: the cookie's value is the hash of the connection's
+   * remote and local addresses, so requests racing on one connection get the same one.
+   */
+  addDownstreamSetCookie(name: string, path: string, ttlSeconds: number, attributes: readonly { name: string; value: string }[]): string {
+    const remote = this.callbacks.downstreamRemoteAddress;
+    const local = this.callbacks.downstreamLocalAddress;
+    const value = uint64ToHex(xxHash64Text((remote ? formatAddress(remote) : "") + (local ? formatAddress(local) : "")));
+    (this.downstreamSetCookies ??= []).push(makeSetCookieValue(name, value, path, ttlSeconds, attributes));
+    return value;
   }
 
   // ---- downstream watermarks: a slow client pauses the upstream ----
 
   onAboveWriteBufferHighWatermark(): void {
-    this.upstream?.readDisable(true);
+    this.upstreamRequest?.stream?.readDisable(true);
   }
 
   onBelowWriteBufferLowWatermark(): void {
-    this.upstream?.readDisable(false);
+    this.upstreamRequest?.stream?.readDisable(false);
   }
 
   onDestroy(): void {
-    if (this.done && !this.upstream && !this.poolHandle) return;
+    this.retryState?.destroy();
+    this.retryState = undefined;
+    if (this.done && !this.upstreamRequest) return;
     this.done = true;
     this.clearTimeout();
-    this.poolHandle?.cancel();
-    this.poolHandle = undefined;
     // An upstream stream still running when the downstream stream ends (client gone,
     // local reply) cannot be reused: its connection is closed.
-    this.upstream?.reset();
-    this.upstream = undefined;
+    this.upstreamRequest?.resetStream();
+    this.upstreamRequest = undefined;
   }
 
-  // ---- helpers ----
+  // ---- timeouts ----
 
   /** The upstream response is complete. */
   private finish(): void {
     this.callbacks.trace("upstream_message_complete");
     this.done = true;
     this.clearTimeout();
+    const request = this.upstreamRequest;
+    this.upstreamRequest = undefined;
+    request?.cleanup();
     // Envoy resets an upstream request whose response completed before the request
     // did: the connection still expects body bytes and can never be reused.
-    if (!this.requestEnded) this.upstream?.reset();
-    this.upstream = undefined;
+    if (!this.requestEnded) request?.resetStream();
     const stats = this.cluster?.stats;
     if (stats) {
       stats.upstreamRqCompleted.inc();
       stats.upstreamRqTime.record(approximateNow(this.server.runtime) - this.callbacks.streamInfo.upstreamRequestStart);
-      if (this.retried) stats.upstreamRqRetrySuccess.inc();
+      if (this.staleConnectionRetried) stats.upstreamRqRetrySuccess.inc();
     }
   }
 
   private startTimeout(): void {
-    const timeout = this.action?.timeoutMs ?? 0;
+    const timeout = this.globalTimeoutMs;
     if (timeout <= 0 || this.timer !== undefined || this.done) return;
     this.timer = this.server.timers.create(this);
     this.timer.enable(timeout);
   }
 
-  /** @internal The route timeout passed with the response incomplete (Envoy: 504, or a reset once headers went out). */
+  /** @internal The route timeout passed with the response incomplete (Envoy's onResponseTimeout: 504, or a reset once headers went out). */
   onTimer(): void {
     if (this.done) return;
-    this.poolHandle?.cancel();
-    this.poolHandle = undefined;
-    if (this.upstream) {
-      this.upstream.host.stats.rqTimeout++;
+    const request = this.upstreamRequest;
+    this.upstreamRequest = undefined;
+    if (request) {
+      // Counted per attempt in flight; none while a retry backs off.
+      this.cluster?.stats.upstreamRqTimeout.inc();
+      request.host.stats.rqTimeout++;
       // Outlier detection: a timeout, the 504 it amounts to when errors are not split.
-      this.upstream.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, 504);
+      request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, 504);
+      request.resetStream();
     }
-    this.upstream?.reset();
-    this.upstream = undefined;
-    this.callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UpstreamRequestTimeout);
-    this.cluster?.stats.upstreamRqTimeout.inc();
-    if (this.responseHeadersReceived) {
-      // Envoy's onUpstreamAbort once the response started: the details say why it was cut.
-      this.callbacks.streamInfo.responseCodeDetails = "upstream_response_timeout";
-      this.callbacks.resetStream();
-    } else this.callbacks.sendLocalReply(504, "upstream request timeout", "upstream_response_timeout", CoreResponseFlag.UpstreamRequestTimeout);
+    this.retryState?.destroy();
+    this.retryState = undefined;
+    this.timeoutAbort("upstream_response_timeout");
+  }
+
+  /** @internal A per-try timeout (Envoy's onPerTryTimeout): ignored once the response started. */
+  onPerTryTimeout(request: UpstreamRequest): void {
+    if (this.done || request !== this.upstreamRequest || this.responseStarted) return;
+    this.cluster!.stats.upstreamRqPerTryTimeout.inc();
+    this.perTryTimedOut(request, "upstream_per_try_timeout");
+  }
+
+  /** @internal A per-try idle timeout: the attempt made no progress for per_try_idle_timeout. */
+  onPerTryIdleTimeout(request: UpstreamRequest): void {
+    if (this.done || request !== this.upstreamRequest) return;
+    this.cluster!.stats.upstreamRqPerTryIdleTimeout.inc();
+    this.perTryTimedOut(request, "upstream_per_try_idle_timeout");
+  }
+
+  /** Envoy's onPerTryTimeoutCommon: the attempt is reset, and retried as a LocalReset when the policy allows. */
+  private perTryTimedOut(request: UpstreamRequest, details: string): void {
+    request.host.stats.rqTimeout++;
+    // Outlier detection (Envoy's onPerTryTimeoutCommon): a local-origin timeout.
+    request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
+    request.resetStream();
+    if (this.maybeRetryReset(StreamResetReason.LocalReset, request, true)) return;
+    this.upstreamRequest = undefined;
+    this.timeoutAbort(details);
+  }
+
+  /** Envoy's onUpstreamTimeoutAbort: 504 "upstream request timeout" (or the alternative 204), or a reset once the response started. */
+  private timeoutAbort(details: string): void {
     this.done = true;
+    this.clearTimeout();
+    this.retryState?.destroy();
+    const info = this.callbacks.streamInfo;
+    info.setResponseFlag(CoreResponseFlag.UpstreamRequestTimeout);
+    if (this.responseStarted) {
+      // Envoy's onUpstreamAbort once the response started: the details say why it was cut.
+      info.responseCodeDetails = details;
+      this.callbacks.resetStream();
+      return;
+    }
+    const body = this.timeoutResponseCode === 504 ? "upstream request timeout" : "";
+    this.chargeUpstreamAbort(this.timeoutResponseCode);
+    this.callbacks.sendLocalReply(this.timeoutResponseCode, body, details, CoreResponseFlag.UpstreamRequestTimeout, this.responseExtraHeaders());
+  }
+
+  /**
+   * Envoy's Filter::chargeUpstreamAbort: a request the upstream never answered (connect
+   * failure, reset, overflow, timeout) counts as the cluster's response with the local
+   * reply's code — upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed — as an
+   * answered one does (CodeStatsImpl::chargeBasicResponseStat).
+   */
+  private chargeUpstreamAbort(code: number): void {
+    const stats = this.cluster?.stats;
+    if (stats === undefined) return;
+    stats.countResponse(code);
+    stats.upstreamRqCompleted.inc();
   }
 
   private clearTimeout(): void {
     this.timer?.disable();
   }
 
-  private pickCluster(action: ForwardAction): string {
+  // ---- mirroring ----
+
+  /** The mirror policies that apply (Envoy's shouldShadow: runtime_fraction's default value, by a random draw); none for CONNECT. */
+  private chooseShadowPolicies(policies: readonly RequestMirrorPolicyConfig[] | undefined, headers: RequestHeaders): void {
+    if (!policies || headers.method === "CONNECT") return;
+    const runtime = this.server.runtime;
+    for (const policy of policies) {
+      if (runtime.random() * policy.fractionDenominator >= policy.fractionNumerator) continue;
+      (this.shadowPolicies ??= []).push(policy);
+    }
+    if (this.shadowPolicies) this.shadowHeaders = copyRequestHeaders(headers);
+  }
+
+  /** Send each mirror its copy of the complete request (Envoy's maybeDoShadowing). */
+  private maybeDoShadowing(): void {
+    const policies = this.shadowPolicies!;
+    const headers = this.shadowHeaders!;
+    this.shadowPolicies = undefined;
+    this.shadowHeaders = undefined;
+    let writer = shadowWriters.get(this.server);
+    if (!writer) shadowWriters.set(this.server, (writer = new ShadowWriter(this.server)));
+    const body = this.body ?? NOTHING_BUFFERED;
+    for (let i = 0; i < policies.length; i++) {
+      const policy = policies[i]!;
+      const cluster = policy.cluster ?? this.upstreamHeaders!.get(policy.clusterHeader!);
+      // A cluster_header the request lacks: no mirror for this policy.
+      if (!cluster) continue;
+      const message = { headers: i === policies.length - 1 ? headers : copyRequestHeaders(headers), body, trailers: this.trailers };
+      writer.shadow(cluster, message, this.globalTimeoutMs, policy.disableShadowHostSuffixAppend);
+    }
+    // The body stays only while a retry may still replay it (or the attempt still waits for its connection).
+    if (!this.retryState?.enabled) {
+      this.retainBody = false;
+      if (this.upstreamRequest?.stream) {
+        this.body = undefined;
+        this.bodyBytes = 0;
+      }
+    }
+  }
+
+  // ---- helpers ----
+
+  /** Headers every local reply of a forwarded request carries: x-envoy-attempt-count with include_attempt_count_in_response. */
+  private responseExtraHeaders(): [string, string][] | undefined {
+    return this.virtualHost?.includeAttemptCountInResponse ? [["x-envoy-attempt-count", String(this.attemptCount)]] : undefined;
+  }
+
+  private pickCluster(action: ForwardAction, headers: RequestHeaders): string {
     if (action.cluster !== undefined) return action.cluster;
+    // cluster_header: the header's first value names the cluster; absent, it names none (Envoy's RouteEntryImplBase::clusterEntry).
+    if (action.clusterHeader !== undefined) return headers.get(action.clusterHeader) ?? "";
     const clusters = action.weightedClusters ?? [];
     const total = clusters.reduce((sum, c) => sum + c.weight, 0);
     let pick = this.server.runtime.random() * total;
@@ -423,19 +759,64 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     return clusters[clusters.length - 1]?.name ?? "";
   }
 
-  /** The request as the upstream sees it: rewrites, route header mutations, Envoy's x-envoy-* hints. */
-  private buildUpstreamHeaders(headers: RequestHeaders, action: ForwardAction): RequestHeaders {
+  /**
+   * The request as the upstream sees it, in Envoy's order (RouteEntryImplBase::finalizeRequestHeaders):
+   * the route's header mutations, then the host rewrite (so host_rewrite_header sees
+   * headers they added), then the path rewrite (so host_rewrite_path_regex reads the
+   * path as it came).
+   */
+  private buildUpstreamHeaders(headers: RequestHeaders, action: ForwardAction, retryPolicy: RetryPolicyConfig | undefined): RequestHeaders {
     const match = this.callbacks.route!;
+    // Before the route's mutations, which may remove x-envoy-expected-rq-timeout-ms (Envoy's finalTimeout runs first too).
+    this.finalTimeout(headers, action, retryPolicy);
+    applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks);
+    const host = rewriteHost(headers, action);
+    if (host) headers.authority = host;
     const rewritten = rewritePath(headers.path, match.route.match, action);
     if (rewritten !== headers.path) {
       headers.set("x-envoy-original-path", headers.path);
       headers.path = rewritten;
     }
-    // auto_host_rewrite applies to DNS clusters only (Envoy docs); STATIC hosts have no name to use.
-    if (action.hostRewriteLiteral !== undefined) headers.authority = action.hostRewriteLiteral;
-    if (action.timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeoutMs));
-    applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig);
     return headers;
+  }
+
+  /**
+   * The route timeout and per-try timeouts (Envoy's FilterUtility::finalTimeout):
+   * x-envoy-upstream-rq-timeout-ms and x-envoy-upstream-rq-per-try-timeout-ms override the
+   * route's (the connection manager strips them from external requests), and are consumed;
+   * a per-try timeout not shorter than the route timeout is none.
+   */
+  private finalTimeout(headers: RequestHeaders, action: ForwardAction, retryPolicy: RetryPolicyConfig | undefined): void {
+    let global = action.timeoutMs;
+    const headerTimeout = headers.get("x-envoy-upstream-rq-timeout-ms");
+    if (headerTimeout !== undefined) {
+      global = parseUnsigned(headerTimeout) ?? global;
+      headers.remove("x-envoy-upstream-rq-timeout-ms");
+    }
+    let perTry = retryPolicy?.perTryTimeoutMs ?? 0;
+    const headerPerTry = headers.get("x-envoy-upstream-rq-per-try-timeout-ms");
+    if (headerPerTry !== undefined) {
+      perTry = parseUnsigned(headerPerTry) ?? perTry;
+      headers.remove("x-envoy-upstream-rq-per-try-timeout-ms");
+    }
+    if (perTry >= global && global !== 0) perTry = 0;
+    if (headers.has("x-envoy-upstream-rq-timeout-alt-response")) {
+      this.timeoutResponseCode = 204;
+      headers.remove("x-envoy-upstream-rq-timeout-alt-response");
+    }
+    this.globalTimeoutMs = global;
+    this.perTryTimeoutMs = perTry;
+    this.perTryIdleTimeoutMs = retryPolicy?.perTryIdleTimeoutMs ?? 0;
+    this.setTimeoutHeaders(headers, 0);
+  }
+
+  /** x-envoy-expected-rq-timeout-ms: the per-try timeout, else the route's, never past what is left of it (Envoy's setTimeoutHeaders). */
+  private setTimeoutHeaders(headers: RequestHeaders, elapsedMs: number): void {
+    const global = this.globalTimeoutMs;
+    let expected = this.perTryTimeoutMs > 0 ? this.perTryTimeoutMs : global;
+    if (expected <= 0) return;
+    if (global > 0) expected = elapsedMs >= global ? 1 : Math.min(expected, global - elapsedMs);
+    headers.set("x-envoy-expected-rq-timeout-ms", String(Math.round(expected)));
   }
 
   private redirect(redirect: RedirectAction, headers: RequestHeaders): void {
@@ -447,44 +828,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private localReplyWithRouteHeaders(status: number, body: string, details: string, extra: [string, string][] = []): void {
     const headers = new HeaderMap();
     for (const [name, value] of extra) headers.add(name, value);
-    applyResponseHeaderMutations(headers, this.callbacks.route!, this.callbacks.routeConfig);
+    applyResponseHeaderMutations(headers, this.callbacks.route!, this.callbacks.routeConfig, this.callbacks, undefined);
     this.callbacks.sendLocalReply(status, body, details, undefined, headers.entries());
-  }
-}
-
-/**
- * One attempt at the upstream (Envoy's `UpstreamRequest`): receives the pool's and the
- * response's events and hands them to the router, so a retry's events never mix with
- * an abandoned attempt's.
- */
-class UpstreamRequest implements UpstreamCallbacks {
-  constructor(private readonly router: RouterFilter) {}
-
-  onPoolReady(stream: UpstreamStream): void {
-    this.router.onPoolReady(stream);
-  }
-  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
-    this.router.onPoolFailure(reason, transportFailureReason);
-  }
-  onUpstreamReset(reason: StreamResetReason, details: string): void {
-    this.router.onUpstreamReset(reason, details);
-  }
-  onUpstreamAboveWriteBufferHighWatermark(): void {
-    this.router.onUpstreamAboveWriteBufferHighWatermark();
-  }
-  onUpstreamBelowWriteBufferLowWatermark(): void {
-    this.router.onUpstreamBelowWriteBufferLowWatermark();
-  }
-  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
-    this.router.onUpstreamHeaders(headers, endStream);
-  }
-  decodeData(data: Uint8Array, endStream: boolean): void {
-    this.router.onUpstreamData(data, endStream);
-  }
-  decodeTrailers(trailers: HeaderMap): void {
-    this.router.onUpstreamTrailers(trailers);
-  }
-  decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    this.router.onUpstreamUpgradeData(data, endStream);
   }
 }

@@ -10,6 +10,9 @@
  * overwrites, then appends, each decided against the headers as the level found them.
  */
 import type { HeaderMutations, HeaderValueOption, RouteConfiguration } from "../../config/bootstrap.ts";
+import type { AccessLogContext } from "../../access-log/context.ts";
+import { parseFormat, renderOmittingEmpty, type FormatPart } from "../../access-log/format.ts";
+import type { ResponseHeaders } from "../message.ts";
 import type { RouteMatch } from "./route-table.ts";
 
 /** The header operations needed, by lowercase name (HeaderMap implements them). */
@@ -21,12 +24,28 @@ export interface MutableHeaders {
   remove(name: string): void;
 }
 
-export function applyRequestHeaderMutations(headers: MutableHeaders, match: RouteMatch, routeConfig: RouteConfiguration): void {
-  applyLevels(headers, match, routeConfig, requestRemovals, requestAdditions);
+/**
+ * Where a value with %COMMAND% operators gets the stream's data: the stream (its
+ * StreamInfo, request, connection), asked only when such a value is met.
+ */
+export interface HeaderFormatterSource {
+  /** The stream as the access-log formatter sees it, with `response` as its response headers. */
+  headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext;
 }
 
-export function applyResponseHeaderMutations(headers: MutableHeaders, match: RouteMatch, routeConfig: RouteConfiguration): void {
-  applyLevels(headers, match, routeConfig, responseRemovals, responseAdditions);
+export function applyRequestHeaderMutations(headers: MutableHeaders, match: RouteMatch, routeConfig: RouteConfiguration, source: HeaderFormatterSource): void {
+  applyLevels(headers, match, routeConfig, requestRemovals, requestAdditions, source, undefined);
+}
+
+/** `response`: the response the headers are added to, for %RESP(…)% and the like (none for a local reply still being made). */
+export function applyResponseHeaderMutations(
+  headers: MutableHeaders,
+  match: RouteMatch,
+  routeConfig: RouteConfiguration,
+  source: HeaderFormatterSource,
+  response: ResponseHeaders | undefined,
+): void {
+  applyLevels(headers, match, routeConfig, responseRemovals, responseAdditions, source, response);
 }
 
 const requestRemovals = (level: HeaderMutations) => level.requestHeadersToRemove;
@@ -45,45 +64,82 @@ function applyLevels(
   routeConfig: RouteConfiguration,
   remove: (level: HeaderMutations) => string[],
   add: (level: HeaderMutations) => HeaderValueOption[],
+  source: HeaderFormatterSource,
+  response: ResponseHeaders | undefined,
 ): void {
   const reversed = routeConfig.mostSpecificHeaderMutationsWins;
   const first: HeaderMutations = reversed ? routeConfig : match.route;
   const last: HeaderMutations = reversed ? match.route : routeConfig;
-  apply(headers, remove(first), add(first));
-  apply(headers, remove(match.virtualHost), add(match.virtualHost));
-  apply(headers, remove(last), add(last));
+  apply(headers, remove(first), add(first), source, response);
+  apply(headers, remove(match.virtualHost), add(match.virtualHost), source, response);
+  apply(headers, remove(last), add(last), source, response);
 }
 
-/** One level's removals then additions (also the HTTP health checker's request_headers_to_add/_remove). */
-export function applyHeaderValueOptions(headers: MutableHeaders, remove: readonly string[], add: readonly HeaderValueOption[]): void {
-  apply(headers, remove, add);
+/** Compiled header value formats, by option (the config holds their text: it is plain data). */
+const FORMATS = new WeakMap<HeaderValueOption, readonly FormatPart[]>();
+
+function formatOf(option: HeaderValueOption): readonly FormatPart[] {
+  let parts = FORMATS.get(option);
+  if (parts === undefined) {
+    // Validated at load (custom-headers-schema.ts).
+    parts = parseFormat(option.value);
+    FORMATS.set(option, parts);
+  }
+  return parts;
 }
 
-function apply(headers: MutableHeaders, remove: readonly string[], add: readonly HeaderValueOption[]): void {
-  // Most levels have nothing to do: nothing to allocate either.
+/**
+ * The level's decisions, made against the headers as it found them, before any is
+ * carried out: [key, value, key, value, …] for overwrites, then appends. Module-level and
+ * reused: apply() runs synchronously and never re-enters.
+ */
+const OVERWRITES: string[] = [];
+const APPENDS: string[] = [];
+
+/**
+ * One list of removals and additions outside a route: Envoy's HeaderParser on one level
+ * (local_reply_config's mappers, the HTTP health checker's request headers).
+ */
+export function applyHeaderValueOptions(
+  headers: MutableHeaders,
+  remove: readonly string[],
+  add: readonly HeaderValueOption[],
+  source: HeaderFormatterSource,
+  response: ResponseHeaders | undefined,
+): void {
+  apply(headers, remove, add, source, response);
+}
+
+function apply(headers: MutableHeaders, remove: readonly string[], add: readonly HeaderValueOption[], source: HeaderFormatterSource, response: ResponseHeaders | undefined): void {
+  // Most levels have nothing to do.
   if (remove.length === 0 && add.length === 0) return;
   for (const name of remove) headers.remove(name);
-  const overwrites: HeaderValueOption[] = [];
-  const appends: HeaderValueOption[] = [];
+  const overwrites = OVERWRITES;
+  const appends = APPENDS;
+  overwrites.length = appends.length = 0;
+  let context: AccessLogContext | undefined;
   for (const option of add) {
-    // Envoy drops an entry whose value is empty, unless keep_empty_value.
-    if (option.value === "" && !option.keepEmptyValue) continue;
+    let value = option.value;
+    if (option.formatted) value = renderOmittingEmpty(formatOf(option), (context ??= source.headerFormatterContext(response)));
+    // Envoy drops an entry whose value is empty (a command that had nothing to say included), unless keep_empty_value.
+    if (value === "" && !option.keepEmptyValue) continue;
     const present = headers.get(option.key) !== undefined;
     switch (option.appendAction) {
       case "APPEND_IF_EXISTS_OR_ADD":
-        appends.push(option);
+        appends.push(option.key, value);
         break;
       case "ADD_IF_ABSENT":
-        if (!present) appends.push(option);
+        if (!present) appends.push(option.key, value);
         break;
       case "OVERWRITE_IF_EXISTS":
-        if (present) overwrites.push(option);
+        if (present) overwrites.push(option.key, value);
         break;
       case "OVERWRITE_IF_EXISTS_OR_ADD":
-        overwrites.push(option);
+        overwrites.push(option.key, value);
         break;
     }
   }
-  for (const option of overwrites) headers.set(option.key, option.value);
-  for (const option of appends) headers.add(option.key, option.value);
+  for (let i = 0; i < overwrites.length; i += 2) headers.set(overwrites[i]!, overwrites[i + 1]!);
+  for (let i = 0; i < appends.length; i += 2) headers.add(appends[i]!, appends[i + 1]!);
+  overwrites.length = appends.length = 0;
 }

@@ -34,17 +34,36 @@ export interface RouteMatch {
   readonly route: RouteConfig;
 }
 
-/** One request as the matchers see it; the lowercased path and the query are computed on demand. */
+/** Where runtime_fraction draws (the port's Runtime). */
+export interface RandomSource {
+  /** A float in [0, 1). */
+  random(): number;
+}
+
+/** One request as the matchers see it; the lowercased path, the query and the random draw are computed on demand. */
 class MatchInput {
   private lowered: string | undefined;
   private parsed: QueryParameters | undefined;
+  private drawn: number | undefined;
 
   /** The path without query string or fragment: Envoy matches prefix, path and safe_regex against it. */
   readonly path: string;
 
-  constructor(readonly request: RouteRequest) {
+  constructor(
+    readonly request: RouteRequest,
+    private readonly randomSource: RandomSource | undefined,
+  ) {
     const path = request.path;
     this.path = path.slice(0, pathEnd(path));
+  }
+
+  /**
+   * The request's one random draw, in [0, 1): Envoy draws once per stream and every
+   * runtime_fraction route is decided by that same value, so routes with fractions of
+   * 10% and 20% split requests 10/10/80, not independently.
+   */
+  get draw(): number {
+    return (this.drawn ??= this.randomSource!.random());
   }
 
   get lowerPath(): string {
@@ -84,18 +103,37 @@ function compilePathMatch(match: RouteMatchConfig): Predicate {
   return caseSensitive ? (input) => input.path.startsWith(prefix) : (input) => input.lowerPath.startsWith(prefix);
 }
 
-/** Every condition of a route: the path, then all header matchers, then all query parameter matchers. */
+/**
+ * Every condition of a route: the path, then all header matchers, then all query
+ * parameter matchers, then grpc and runtime_fraction (Envoy's RouteEntryImplBase::matchRoute
+ * ANDs them all; the order only saves work).
+ */
 function compileRoute(match: RouteMatchConfig): Predicate {
   const path = compilePathMatch(match);
   const headers = match.headers.map(compileHeaderMatcher);
   const query = match.queryParameters.map(compileQueryParameterMatcher);
+  const grpc = match.grpc === true;
+  const fraction = match.runtimeFraction;
   // Plain loops: this runs per request, and a callback per call would be garbage per request.
   return (input) => {
     if (!path(input)) return false;
     for (let i = 0; i < headers.length; i++) if (!headers[i]!(input.request)) return false;
     for (let i = 0; i < query.length; i++) if (!query[i]!(input.query)) return false;
+    if (grpc && !isGrpcRequest(input.request)) return false;
+    // Envoy's featureEnabled: random % denominator < numerator (a numerator over the denominator always matches).
+    if (fraction !== undefined && Math.floor(input.draw * fraction.denominator) >= fraction.numerator) return false;
     return true;
   };
+}
+
+/**
+ * Envoy's Grpc::Common::hasGrpcContentType: content-type exactly "application/grpc" or
+ * starting "application/grpc+" (so application/grpc-web is not gRPC).
+ */
+export function isGrpcRequest(request: HeaderSource): boolean {
+  const type = request.header("content-type");
+  if (type === undefined || !type.startsWith("application/grpc")) return false;
+  return type.length === 16 || type.charCodeAt(16) === 43; // '+'
 }
 
 /** A compiled route: its conditions, and the match it yields (made once, not per request). */
@@ -108,9 +146,16 @@ export class RouteTable {
   private readonly hosts: VirtualHostSelector;
   private readonly routes = new Map<VirtualHostConfig, CompiledRoute[]>();
 
-  constructor(readonly config: RouteConfiguration) {
+  /** `random`: where runtime_fraction draws; required when a route has one. */
+  constructor(
+    readonly config: RouteConfiguration,
+    private readonly random?: RandomSource,
+  ) {
     this.hosts = new VirtualHostSelector(config);
     for (const vhost of config.virtualHosts) {
+      if (random === undefined && vhost.routes.some((r) => r.match.runtimeFraction !== undefined)) {
+        throw new Error(`virtual host ${vhost.name}: a route with runtime_fraction needs a random source`);
+      }
       this.routes.set(
         vhost,
         vhost.routes.map((route) => ({ matches: compileRoute(route.match), match: { virtualHost: vhost, route } })),
@@ -127,7 +172,7 @@ export class RouteTable {
   route(request: RouteRequest): RouteMatch | undefined {
     const virtualHost = this.hosts.select(request.authority);
     if (virtualHost === undefined) return undefined;
-    const input = new MatchInput(request);
+    const input = new MatchInput(request, this.random);
     for (const route of this.routes.get(virtualHost)!) {
       if (route.matches(input)) return route.match;
     }

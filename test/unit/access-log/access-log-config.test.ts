@@ -224,10 +224,44 @@ describe("access_log: errors name the path", () => {
     ]);
   });
 
-  test("filter is not supported", () => {
-    expect(problems(hcmWith([{ name: "envoy.access_loggers.stdout", filter: { status_code_filter: {} } }]))).toEqual([
-      `${LOG}.filter: access log filters are not supported yet`,
+  test("filter: the supported filters, Envoy's required fields and limits", () => {
+    const comparison = { op: "GE", value: { default_value: 400, runtime_key: "access_log.status" } };
+    const logs = hcmLogs([
+      {
+        name: "envoy.access_loggers.stdout",
+        filter: {
+          or_filter: {
+            filters: [
+              { status_code_filter: { comparison } },
+              { and_filter: { filters: [{ duration_filter: { comparison: { value: { default_value: 100, runtime_key: "d" } } } }, { not_health_check_filter: {} }] } },
+              { response_flag_filter: { flags: ["UF", "URX"] } },
+              { header_filter: { header: { name: "x-debug", present_match: true } } },
+              { runtime_filter: { runtime_key: "r", percent_sampled: { numerator: 5, denominator: "TEN_THOUSAND" } } },
+            ],
+          },
+        },
+      },
     ]);
+    expect(logs![0]!.filter).toEqual({
+      type: "or",
+      filters: [
+        { type: "status_code", op: "GE", value: 400 },
+        { type: "and", filters: [{ type: "duration", op: "EQ", value: 100 }, { type: "not_health_check" }] },
+        { type: "response_flag", flags: ["UF", "URX"] },
+        { type: "header", header: { name: "x-debug", invertMatch: false, kind: { type: "present", present: true } } },
+        { type: "runtime", numerator: 5, denominator: 10_000, useIndependentRandomness: false },
+      ],
+    });
+    expect(hcmLogs([{ name: "envoy.access_loggers.stdout" }])![0]).not.toHaveProperty("filter");
+    const bad = (filter: unknown) => problems(hcmWith([{ name: "envoy.access_loggers.stdout", filter }]));
+    expect(bad({ status_code_filter: {} })).toEqual([`${LOG}.filter.status_code_filter.comparison: missing required field`]);
+    expect(bad({ status_code_filter: { comparison: { op: "GE", value: { default_value: 400 } } } })).toEqual([
+      `${LOG}.filter.status_code_filter.comparison.value.runtime_key: missing required field`,
+    ]);
+    expect(bad({ and_filter: { filters: [{ not_health_check_filter: {} }] } })[0]).toMatch(/filter\.and_filter\.filters: /);
+    expect(bad({ response_flag_filter: { flags: ["XX"] } })[0]).toMatch(/filter\.response_flag_filter\.flags\[0\]: must be one of LH, UH/);
+    expect(bad({})).toEqual([`${LOG}.filter: must set one of status_code_filter, duration_filter, not_health_check_filter, response_flag_filter, header_filter, runtime_filter, and_filter, or_filter`]);
+    expect(bad({ grpc_status_filter: {} })[0]).toMatch(/\.filter: `grpc_status_filter` is an Envoy field that polyvoy does not support yet/);
   });
 
   test("unknown logger types", () => {
@@ -242,7 +276,7 @@ describe("access_log: errors name the path", () => {
   test("file logger without a path; unknown fields; two formats", () => {
     expect(problems(hcmWith([{ name: "envoy.access_loggers.file" }]))).toEqual([`${LOG}.typed_config.path: missing required field`]);
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": FILE_TYPE, path: "" } }]))).toEqual([`${LOG}.typed_config.path: must not be empty`]);
-    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, path: "/tmp/x" } }]))).toEqual([`${LOG}.typed_config.path: unknown or unsupported field`]);
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, path: "/tmp/x" } }]))).toEqual([`${LOG}.typed_config: \`path\` is not a field of envoy.extensions.access_loggers.stream.v3.StdoutAccessLog`]);
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": FILE_TYPE, path: "/x", format: "a", log_format: { text_format: "b" } } }]))).toEqual([
       `${LOG}.typed_config: must set only one of format, json_format, typed_json_format, log_format (got format, log_format)`,
     ]);
@@ -256,8 +290,7 @@ describe("access_log: errors name the path", () => {
       problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [{ name: "f" }] } } }])),
     ).toEqual([`${LOG}.typed_config.log_format.formatters: formatter extensions are not supported`]);
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format_source: { filename: "/etc/fmt" } } } }]))).toEqual([
-      `${LOG}.typed_config.log_format.text_format_source.filename: unknown or unsupported field`,
-      `${LOG}.typed_config.log_format.text_format_source: must set one of inline_string, inline_bytes`,
+      `${LOG}.typed_config.log_format.text_format_source: \`filename\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
     ]);
   });
 

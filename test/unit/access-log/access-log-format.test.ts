@@ -166,6 +166,11 @@ describe("command operators", () => {
     expect(text(format, ctx)).toBe(expected);
   });
 
+  test("%UPSTREAM_REQUEST_ATTEMPT_COUNT%: the router's attempts, 0 where there were none", () => {
+    expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context({ upstreamRequestAttemptCount: 3 }))).toBe("3");
+    expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context())).toBe("0");
+  });
+
   test("IPv6 addresses are bracketed with a port and bare without", () => {
     const six = context({ downstreamRemoteAddress: { address: "::1", port: 8080, family: 6 }, upstreamHost: "[fe80::1]:443" });
     expect(text("%DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_REMOTE_PORT%", six)).toBe("[::1]:8080 ::1 8080");
@@ -364,5 +369,27 @@ describe("JSON formats", () => {
     const ctx = context({ req: { "user-agent": 'a "quoted" \\ agent\n\x01', "x-utf8": "caf\xc3\xa9" } });
     const line = json({ ua: "%REQ(USER-AGENT)%", utf8: "%REQ(X-UTF8)%" }, ctx);
     expect(line).toBe('{"ua":"a \\"quoted\\" \\\\ agent\\n\\u0001","utf8":"caf\xc3\xa9"}\n');
+  });
+});
+
+describe("%METADATA(ROUTE:…)%", () => {
+  const metadata = { "envoy.lb": { canary: true, team: "edge", nested: { a: { b: 1 } } } };
+  const line = (format: string, routeMetadata?: Record<string, Record<string, unknown>>) => compileTextFormat(format).format(context({ routeMetadata }));
+
+  test("a string as is, anything else as JSON, a path through nested structs, the whole namespace without a key", () => {
+    expect(line("%METADATA(ROUTE:envoy.lb:team)% %METADATA(ROUTE:envoy.lb:canary)% %METADATA(ROUTE:envoy.lb:nested:a)%", metadata)).toBe('edge true {"b":1}');
+    expect(line("%METADATA(ROUTE:envoy.lb:nested:a:b)%", metadata)).toBe("1");
+    expect(line("%METADATA(ROUTE:envoy.lb):9%", metadata)).toBe('{"canary"');
+  });
+
+  test("absent: unset", () => {
+    expect(line("%METADATA(ROUTE:envoy.lb:missing)% %METADATA(ROUTE:other:x)% %METADATA(ROUTE:envoy.lb:team:deeper)%", metadata)).toBe("- - -");
+    expect(line("%METADATA(ROUTE:envoy.lb:team)%")).toBe("-");
+    expect(line("%METADATA(DYNAMIC:envoy.lb:team)%", metadata)).toBe("-");
+  });
+
+  test("bad forms are format errors", () => {
+    expect(() => parseFormat("%METADATA(ROUTE)%")).toThrow(/METADATA needs TYPE:NAMESPACE/);
+    expect(() => parseFormat("%METADATA(CLUSTER:ns:k)%")).toThrow(/METADATA type CLUSTER is not supported/);
   });
 });

@@ -119,7 +119,7 @@ describe("outlier_detection", () => {
       "static_resources.clusters[0].outlier_detection.max_ejection_time: outlier detector's max_ejection_time cannot be smaller than base_ejection_time",
     ]);
     expect(problems({ outlier_detection: { max_ejection_percent: 101 } })[0]).toContain("static_resources.clusters[0].outlier_detection.max_ejection_percent");
-    expect(problems({ outlier_detection: { monitors: [] } })[0]).toContain("outlier_detection.monitors");
+    expect(problems({ outlier_detection: { monitors: [] } })[0]).toContain("outlier_detection: `monitors`");
   });
 });
 

@@ -88,7 +88,7 @@ describe("fault", () => {
     expect(problems(filter({ abort: { http_status: 503, header_abort: {} } }))).toEqual([
       `${HCM_FILTERS}.abort: must set only one of http_status, grpc_status, header_abort (got http_status, header_abort)`,
     ]);
-    expect(problems(filter({ abort: { http_status: 600 } }))).toEqual([`${HCM_FILTERS}.abort.http_status: must be <= 599`]);
+    expect(problems(filter({ abort: { http_status: 600 } }))).toEqual([`${HCM_FILTERS}.abort.http_status: 600 is out of range (must be <= 599)`]);
     expect(problems(filter({ delay: { fixed_delay: "0s" } }))).toEqual([`${HCM_FILTERS}.delay.fixed_delay: must be > 0`]);
   });
 });
@@ -101,8 +101,8 @@ describe("buffer", () => {
   test("max_request_bytes is required and > 0", () => {
     expect(filterConfig(filter({ max_request_bytes: 1024 }))).toEqual({ disabled: false, maxRequestBytes: 1024 });
     expect(problems(filter({}))).toEqual([`${HCM_FILTERS}.max_request_bytes: missing required field`]);
-    expect(problems(filter({ max_request_bytes: 0 }))).toEqual([`${HCM_FILTERS}.max_request_bytes: must be >= 1`]);
-    expect(problems(filter({ max_request_bytes: 1, max_request_time: "1s" }))).toEqual([`${HCM_FILTERS}.max_request_time: unknown or unsupported field`]);
+    expect(problems(filter({ max_request_bytes: 0 }))).toEqual([`${HCM_FILTERS}.max_request_bytes: 0 is out of range (must be >= 1)`]);
+    expect(problems(filter({ max_request_bytes: 1, max_request_time: "1s" }))).toEqual([`${HCM_FILTERS}: \`max_request_time\` is not a field polyvoy supports here`]);
   });
 
   test("BufferPerRoute: one of disabled (true) or buffer", () => {
@@ -117,9 +117,9 @@ describe("cors", () => {
   const POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
 
   test("the filter takes no fields; a policy's unknown field is an error naming it", () => {
-    expect(problems({ ...CORS, typed_config: { ...CORS.typed_config, allow_methods: "GET" } })).toEqual([`${HCM_FILTERS}.allow_methods: unknown or unsupported field`]);
+    expect(problems({ ...CORS, typed_config: { ...CORS.typed_config, allow_methods: "GET" } })).toEqual([`${HCM_FILTERS}: \`allow_methods\` is not a field of envoy.extensions.filters.http.cors.v3.Cors`]);
     expect(problems(CORS, { typed_per_filter_config: { "envoy.filters.http.cors": { "@type": POLICY, allow_origin: ["*"] } } })).toEqual([
-      `${ROUTE_PER_FILTER}.envoy.filters.http.cors.allow_origin: unknown or unsupported field`,
+      `${ROUTE_PER_FILTER}.envoy.filters.http.cors: \`allow_origin\` is not a field of envoy.extensions.filters.http.cors.v3.CorsPolicy`,
     ]);
   });
 

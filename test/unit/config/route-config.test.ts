@@ -351,11 +351,11 @@ describe("routes: matches and actions", () => {
 
 describe("bad HCM configs give one-line problems", () => {
   test.each<[string, Json, string[]]>([
-    ["HTTP/2 codec", { route_config: {}, codec_type: "HTTP2" }, [`${HCM}.codec_type: unsupported value "HTTP2" (supported: AUTO, HTTP1)`]],
+    ["HTTP/2 codec", { route_config: {}, codec_type: "HTTP2" }, [`${HCM}.codec_type: HTTP2 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1)`]],
     [
       "RDS instead of inline routes",
       { rds: { route_config_name: "r" } },
-      [`${HCM}.route_config: missing required field`, `${HCM}.rds: unknown or unsupported field`],
+      [`${HCM}: \`rds\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`],
     ],
     ["missing stat_prefix", { route_config: {}, stat_prefix: undefined }, [`${HCM}.stat_prefix: missing required field`]],
     ["no router", { route_config: {}, http_filters: [] }, [`${HCM}.http_filters: must contain envoy.filters.http.router (the filter that forwards requests)`]],
@@ -383,11 +383,11 @@ describe("bad HCM configs give one-line problems", () => {
     [
       "a Router option",
       { route_config: {}, http_filters: [{ ...ROUTER, typed_config: { "@type": ROUTER_TYPE, suppress_envoy_headers: true } }] },
-      [`${HCM}.http_filters[0].typed_config.suppress_envoy_headers: unknown or unsupported field`],
+      [`${HCM}.http_filters[0].typed_config: \`suppress_envoy_headers\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`],
     ],
-    ["max_request_headers_kb too big", { route_config: {}, max_request_headers_kb: 8193 }, [`${HCM}.max_request_headers_kb: must be <= 8192`]],
-    ["max_request_headers_kb zero", { route_config: {}, max_request_headers_kb: 0 }, [`${HCM}.max_request_headers_kb: must be >= 1`]],
-    ["max_headers_count zero", { route_config: {}, common_http_protocol_options: { max_headers_count: 0 } }, [`${HCM}.common_http_protocol_options.max_headers_count: must be >= 1`]],
+    ["max_request_headers_kb too big", { route_config: {}, max_request_headers_kb: 8193 }, [`${HCM}.max_request_headers_kb: 8193 is out of range (must be <= 8192)`]],
+    ["max_request_headers_kb zero", { route_config: {}, max_request_headers_kb: 0 }, [`${HCM}.max_request_headers_kb: 0 is out of range (must be >= 1)`]],
+    ["max_headers_count zero", { route_config: {}, common_http_protocol_options: { max_headers_count: 0 } }, [`${HCM}.common_http_protocol_options.max_headers_count: 0 is out of range (must be >= 1)`]],
     [
       "the same upgrade twice",
       { route_config: {}, upgrade_configs: [{ upgrade_type: "websocket" }, { upgrade_type: "WEBSOCKET" }] },
@@ -400,7 +400,7 @@ describe("bad HCM configs give one-line problems", () => {
 
   test("the HCM is no longer an unsupported network filter", () => {
     expect(problems(bootstrapWith({ route_config: {}, codec_type: "HTTP3" }))).toEqual([
-      `${HCM}.codec_type: unsupported value "HTTP3" (supported: AUTO, HTTP1)`,
+      `${HCM}.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1)`,
     ]);
   });
 });
@@ -416,7 +416,7 @@ describe("bad route configs give one-line problems", () => {
     ["no match", [{ route: { cluster: "a" } }], [`${ROUTE}.match: missing required field`]],
     ["no path specifier", [route({ match: { case_sensitive: false } })], [`${ROUTE}.match: must set one of prefix, path, safe_regex`]],
     ["two path specifiers", [route({ match: { prefix: "/", path: "/x" } })], [`${ROUTE}.match: must set only one of prefix, path, safe_regex (got prefix, path)`]],
-    ["an unsupported path specifier", [route({ match: { connect_matcher: {} } })], [`${ROUTE}.match.connect_matcher: unknown or unsupported field`, `${ROUTE}.match: must set one of prefix, path, safe_regex`]],
+    ["an unsupported path specifier", [route({ match: { connect_matcher: {} } })], [`${ROUTE}.match: \`connect_matcher\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
     [
       "a regex with lookahead (not RE2)",
       [route({ match: { safe_regex: { regex: "/(?!admin).*" } } })],
@@ -443,11 +443,11 @@ describe("bad route configs give one-line problems", () => {
       [`${ROUTE}.match.safe_regex.regex: invalid regex "/a{1001}": invalid repetition size: {1001}`],
     ],
     ["an empty regex", [route({ match: { safe_regex: { regex: "" } } })], [`${ROUTE}.match.safe_regex.regex: must not be empty`]],
-    ["no cluster", [route({ route: { timeout: "1s" } })], [`${ROUTE}.route: must set one of cluster, weighted_clusters`]],
+    ["no cluster", [route({ route: { timeout: "1s" } })], [`${ROUTE}.route: must set one of cluster, cluster_header, weighted_clusters`]],
     [
       "cluster and weighted_clusters",
       [route({ route: { cluster: "a", weighted_clusters: { clusters: [{ name: "a", weight: 1 }] } } })],
-      [`${ROUTE}.route: must set only one of cluster, weighted_clusters (got cluster, weighted_clusters)`],
+      [`${ROUTE}.route: must set only one of cluster, cluster_header, weighted_clusters (got cluster, weighted_clusters)`],
     ],
     ["weights summing to 0", [route({ route: { weighted_clusters: { clusters: [{ name: "a" }, { name: "b", weight: 0 }] } } })], [`${ROUTE}.route.weighted_clusters.clusters: the sum of weights must be greater than 0`]],
     [
@@ -455,17 +455,25 @@ describe("bad route configs give one-line problems", () => {
       [route({ route: { cluster: "a", prefix_rewrite: "/", regex_rewrite: { pattern: { regex: "x" }, substitution: "y" } } })],
       [`${ROUTE}.route: must set only one of prefix_rewrite, regex_rewrite (got prefix_rewrite, regex_rewrite)`],
     ],
-    ["a route option outside the subset", [route({ route: { cluster: "a", retry_policy: {} } })], [`${ROUTE}.route.retry_policy: unknown or unsupported field`]],
-    ["cluster_header", [route({ route: { cluster_header: "x-cluster" } })], [`${ROUTE}.route.cluster_header: unknown or unsupported field`, `${ROUTE}.route: must set one of cluster, weighted_clusters`]],
-    ["a status out of range", [{ match: { prefix: "/" }, direct_response: { status: 600 } }], [`${ROUTE}.direct_response.status: must be <= 599`]],
-    ["a body from a file", [{ match: { prefix: "/" }, direct_response: { status: 200, body: { filename: "/etc/motd" } } }], [`${ROUTE}.direct_response.body.filename: unknown or unsupported field`, `${ROUTE}.direct_response.body: must set one of inline_string, inline_bytes`]],
+    ["a route option outside the subset", [route({ route: { cluster: "a", hedge_policy: {} } })], [`${ROUTE}.route: \`hedge_policy\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    ["cluster and cluster_header", [route({ route: { cluster: "b", cluster_header: "x-cluster" } })], [`${ROUTE}.route: must set only one of cluster, cluster_header, weighted_clusters (got cluster, cluster_header)`]],
+    [
+      "two host rewrites",
+      [route({ route: { cluster: "b", host_rewrite_literal: "a", host_rewrite_header: "x-host" } })],
+      [`${ROUTE}.route: must set only one of host_rewrite_literal, auto_host_rewrite, host_rewrite_header, host_rewrite_path_regex (got host_rewrite_literal, host_rewrite_header)`],
+    ],
+    ["an unknown cluster_not_found_response_code", [route({ route: { cluster: "b", cluster_not_found_response_code: "BAD_GATEWAY" } })], [`${ROUTE}.route.cluster_not_found_response_code: "BAD_GATEWAY" is not a value of envoy.config.route.v3.RouteAction.ClusterNotFoundResponseCode (supported: SERVICE_UNAVAILABLE, NOT_FOUND, INTERNAL_SERVER_ERROR)`]],
+    ["a decorator without operation", [route({ decorator: {} })], [`${ROUTE}.decorator.operation: missing required field`]],
+    ["a runtime_fraction without default_value", [route({ match: { prefix: "/", runtime_fraction: { runtime_key: "k" } } })], [`${ROUTE}.match.runtime_fraction.default_value: missing required field`]],
+    ["a status out of range", [{ match: { prefix: "/" }, direct_response: { status: 600 } }], [`${ROUTE}.direct_response.status: 600 is out of range (must be <= 599)`]],
+    ["a body from a file", [{ match: { prefix: "/" }, direct_response: { status: 200, body: { filename: "/etc/motd" } } }], [`${ROUTE}.direct_response.body: \`filename\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
     ["bad base64", [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_bytes: "a*b" } } }], [`${ROUTE}.direct_response.body.inline_bytes: invalid base64`]],
     [
       "a body over Envoy's 4 KiB limit",
       [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "x".repeat(4097) } } }],
       [`${ROUTE}.direct_response.body: response body size is 4097 bytes; maximum is 4096 (max_direct_response_body_size_bytes)`],
     ],
-    ["an unknown redirect code", [{ match: { prefix: "/" }, redirect: { response_code: "MULTIPLE_CHOICES" } }], [`${ROUTE}.redirect.response_code: unsupported value "MULTIPLE_CHOICES" (supported: MOVED_PERMANENTLY, FOUND, SEE_OTHER, TEMPORARY_REDIRECT, PERMANENT_REDIRECT)`]],
+    ["an unknown redirect code", [{ match: { prefix: "/" }, redirect: { response_code: "MULTIPLE_CHOICES" } }], [`${ROUTE}.redirect.response_code: "MULTIPLE_CHOICES" is not a value of envoy.config.route.v3.RedirectAction.RedirectResponseCode (supported: MOVED_PERMANENTLY, FOUND, SEE_OTHER, TEMPORARY_REDIRECT, PERMANENT_REDIRECT)`]],
     [
       "https_redirect and scheme_redirect",
       [{ match: { prefix: "/" }, redirect: { https_redirect: true, scheme_redirect: "http" } }],
@@ -476,24 +484,24 @@ describe("bad route configs give one-line problems", () => {
       [route({ match: { prefix: "/", headers: [{ name: "x", exact_match: "a", prefix_match: "b" }] } })],
       [`${ROUTE}.match.headers[0]: must set only one of exact_match, prefix_match, suffix_match, contains_match, safe_regex_match, present_match, string_match (got exact_match, prefix_match)`],
     ],
-    ["range_match", [route({ match: { prefix: "/", headers: [{ name: "x", range_match: { start: 1, end: 2 } }] } })], [`${ROUTE}.match.headers[0].range_match: unknown or unsupported field`]],
+    ["range_match", [route({ match: { prefix: "/", headers: [{ name: "x", range_match: { start: 1, end: 2 } }] } })], [`${ROUTE}.match.headers[0]: \`range_match\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
     ["an empty string_match", [route({ match: { prefix: "/", headers: [{ name: "x", string_match: {} }] } })], [`${ROUTE}.match.headers[0].string_match: must set one of exact, prefix, suffix, contains, safe_regex`]],
     ["an empty prefix_match", [route({ match: { prefix: "/", headers: [{ name: "x", prefix_match: "" }] } })], [`${ROUTE}.match.headers[0].prefix_match: must not be empty`]],
     ["a query parameter without a name", [route({ match: { prefix: "/", query_parameters: [{ present_match: true }] } })], [`${ROUTE}.match.query_parameters[0].name: missing required field`]],
     [
-      "header value formatting",
-      [route({ request_headers_to_add: [{ header: { key: "x-client", value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%" } }] })],
-      [`${ROUTE}.request_headers_to_add[0].header.value: header value formatting (%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%) is not supported yet: only literal values (a literal "%" is written "%%")`],
+      "an unknown formatting command",
+      [route({ request_headers_to_add: [{ header: { key: "x-client", value: "%DOWNSTREAM_PEER_URI_SAN%" } }] })],
+      [`${ROUTE}.request_headers_to_add[0].header.value: unknown command operator %DOWNSTREAM_PEER_URI_SAN% at position 0`],
     ],
     [
-      "formatting with arguments",
-      [route({ response_headers_to_add: [{ header: { key: "x-id", value: "id=%REQ(x-request-id):10%" } }] })],
-      [`${ROUTE}.response_headers_to_add[0].header.value: header value formatting (%REQ(x-request-id):10%) is not supported yet: only literal values (a literal "%" is written "%%")`],
+      "a formatting command without its parameters",
+      [route({ response_headers_to_add: [{ header: { key: "x-id", value: "id=%REQ%" } }] })],
+      [`${ROUTE}.response_headers_to_add[0].header.value: REQ requires parameters, e.g. %REQ(X-HEADER)% (in %REQ%)`],
     ],
     [
       "a lone percent sign",
       [route({ request_headers_to_add: [{ header: { key: "x-ratio", value: "50%" } }] })],
-      [`${ROUTE}.request_headers_to_add[0].header.value: "%" at offset 2 must be written "%%" (Envoy reads %...% as a formatting command)`],
+      [`${ROUTE}.request_headers_to_add[0].header.value: no valid command operator at position 2 ("%…"); write "%%" for a literal "%"`],
     ],
     [
       "append and append_action together",
@@ -504,7 +512,7 @@ describe("bad route configs give one-line problems", () => {
     ["modifying a pseudo-header", [route({ request_headers_to_add: [{ header: { key: ":path", value: "/x" } }] })], [`${ROUTE}.request_headers_to_add[0].header.key: :-prefixed or host headers may not be modified`]],
     ["removing a pseudo-header", [route({ response_headers_to_remove: [":status"] })], [`${ROUTE}.response_headers_to_remove[0]: :-prefixed or host headers may not be removed`]],
     ["a newline in a value", [route({ request_headers_to_add: [{ header: { key: "x", value: "a\r\nb: c" } }] })], [`${ROUTE}.request_headers_to_add[0].header.value: must not contain NUL, CR or LF`]],
-    ["raw_value", [route({ request_headers_to_add: [{ header: { key: "x", raw_value: "YQ==" } }] })], [`${ROUTE}.request_headers_to_add[0].header.raw_value: unknown or unsupported field`]],
+    ["raw_value", [route({ request_headers_to_add: [{ header: { key: "x", raw_value: "YQ==" } }] })], [`${ROUTE}.request_headers_to_add[0].header: \`raw_value\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
   ])("%s", (_, routes, expected) => {
     expect(problems(withRoutes(routes))).toEqual(expected);
   });
@@ -689,13 +697,10 @@ static_resources:
         sni: www.envoyproxy.io
 `;
 
-  test("Envoy's quick-start config is refused for exactly what is missing (access log, DNS, TLS)", () => {
+  test("Envoy's quick-start config is refused for exactly what is missing (TLS)", () => {
     const listener = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
     expect(problems(ENVOY_DEMO, "yaml")).toEqual([
-      'static_resources.clusters[0].type: unsupported value "LOGICAL_DNS" (supported: STATIC)',
-      'static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "www.envoyproxy.io" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)',
-      "static_resources.clusters[0].dns_lookup_family: unknown or unsupported field",
-      "static_resources.clusters[0].transport_socket: unknown or unsupported field",
+      "static_resources.clusters[0]: `transport_socket` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
     ]);
     // Without those, the rest of it is understood.
     const trimmed = ENVOY_DEMO.replace(/ {10}access_log:\n(.*\n){3}/, "").replace(/\n {2}clusters:[\s\S]*$/, "\n  clusters:\n  - name: service_envoyproxy_io\n");

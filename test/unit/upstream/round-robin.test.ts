@@ -2,11 +2,19 @@ import { describe, expect, test } from "vitest";
 import { HealthFlag, Host } from "../../../core/upstream/host.ts";
 import { PrioritySet } from "../../../core/upstream/host-set.ts";
 import { RoundRobinLoadBalancer } from "../../../core/upstream/round-robin.ts";
+import { ClusterLbStats } from "../../../core/upstream/lb-stats.ts";
+import { DEFAULT_LOAD_BALANCING } from "../../../core/config/lb-policy-schema.ts";
+import { StatsStore } from "../../../core/stats/stats-store.ts";
+
+/** A round robin balancer whose random start is 0: the first pick is the first host. */
+function roundRobin(set: PrioritySet): RoundRobinLoadBalancer {
+  return new RoundRobinLoadBalancer({ prioritySet: set, stats: new ClusterLbStats(new StatsStore().scope("cluster.c.")), random: () => 0, config: DEFAULT_LOAD_BALANCING });
+}
 
 function balancerOver(hosts: Host[]): RoundRobinLoadBalancer {
   const set = new PrioritySet();
   set.updateHosts(0, hosts, hosts, []);
-  return new RoundRobinLoadBalancer(set);
+  return roundRobin(set);
 }
 
 describe("RoundRobinLoadBalancer", () => {
@@ -34,7 +42,7 @@ describe("RoundRobinLoadBalancer", () => {
     const hosts = [new Host("10.0.0.1", 1), new Host("10.0.0.2", 2)];
     const set = new PrioritySet();
     set.updateHosts(0, hosts, hosts, []);
-    const lb = new RoundRobinLoadBalancer(set);
+    const lb = roundRobin(set);
     hosts[0]!.healthFlagSet(HealthFlag.FailedActiveHc);
     set.refreshHealth();
     expect([lb.chooseHost(undefined), lb.chooseHost(undefined)]).toEqual([hosts[1], hosts[1]]);

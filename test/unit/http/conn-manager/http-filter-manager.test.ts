@@ -114,6 +114,9 @@ class FakeStream implements FilterManagerCallbacks {
   constructor(readonly log: string[]) {}
 
   trace(): void {}
+  headerFormatterContext(): never {
+    throw new Error("no formatted header values here");
+  }
   encodeHeaders(headers: ResponseHeaders, end: boolean): void {
     this.log.push(`codec.headers ${headers.status}${end ? " end" : ""}`);
   }

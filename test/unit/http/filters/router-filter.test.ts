@@ -234,6 +234,8 @@ describe("RouterFilter: the route timeout", () => {
     done(client);
     expect(accessLog()).toEqual(["504 UT upstream_response_timeout a"]);
     expect(stat("cluster.a.upstream_rq_timeout")).toBe(1);
+    // Envoy's chargeUpstreamAbort: the local reply's code is the cluster's response.
+    expect([stat("cluster.a.upstream_rq_504"), stat("cluster.a.upstream_rq_5xx"), stat("cluster.a.upstream_rq_completed")]).toEqual([1, 1, 1]);
   });
 
   test("the timeout starts when the request is complete, not at its headers", async () => {
@@ -286,6 +288,16 @@ describe("RouterFilter: upstream resets", () => {
     expect(client.responses.map((r) => [r.status, r.text()])).toEqual([[503, `${RESET_BEFORE_HEADERS}connection termination`]]);
     done(client);
     expect(accessLog()).toEqual(["503 UC upstream_reset_before_response_started{connection_termination|ECONNRESET} a"]);
+    expect([stat("cluster.a.upstream_rq_503"), stat("cluster.a.upstream_rq_5xx"), stat("cluster.a.upstream_rq_completed")]).toEqual([1, 1, 1]);
+  });
+
+  test("a connect failure: 503 UF, counted as the cluster's 503 as Envoy's router charges it", async () => {
+    await setup({ handlers: {} });
+    const client = exchange("GET", "/", { ms: 5000 });
+    expect(client.responses.map((r) => r.status)).toEqual([503]);
+    done(client);
+    expect(accessLog()[0]).toMatch(/^503 UF /);
+    expect([stat("cluster.a.upstream_rq_503"), stat("cluster.a.upstream_rq_5xx"), stat("cluster.a.upstream_rq_completed")]).toEqual([1, 1, 1]);
   });
 
   test("a reset after the response headers: the downstream is reset, flag UR", async () => {

@@ -1,10 +1,18 @@
 import { describe, expect, test } from "vitest";
 import type { RouteConfiguration } from "../../../../core/config/bootstrap.ts";
 import { routeConfiguration } from "../../../../core/config/route-config-schema.ts";
-import { applyRequestHeaderMutations, applyResponseHeaderMutations, type MutableHeaders } from "../../../../core/http/route/custom-headers.ts";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations, type HeaderFormatterSource, type MutableHeaders } from "../../../../core/http/route/custom-headers.ts";
 import { RouteTable, type RouteRequest } from "../../../../core/http/route/route-table.ts";
+import { ResponseHeaders } from "../../../../core/http/message.ts";
 
 type Json = Record<string, unknown>;
+
+/** Literal header values never ask for the stream. */
+const LITERALS_ONLY: HeaderFormatterSource = {
+  headerFormatterContext() {
+    throw new Error("a literal value asked for the formatter context");
+  },
+};
 
 /** A validated route_config (snake_case, as after the loader's key normalization). */
 function routeConfig(config: Json): RouteConfiguration {
@@ -301,7 +309,7 @@ describe("header mutations", () => {
   test("appends run route, then virtual host, then route_config", () => {
     const { config, match } = threeLevels((level) => ({ request_headers_to_add: [add("x-level", level)] }));
     const headers = new FakeHeaders([["x-level", "client"]]);
-    applyRequestHeaderMutations(headers, match, config);
+    applyRequestHeaderMutations(headers, match, config, LITERALS_ONLY);
     expect(headers.fields).toEqual([
       ["x-level", "client"],
       ["x-level", "route"],
@@ -313,7 +321,7 @@ describe("header mutations", () => {
   test("overwrites: the least specific level wins by default (it is applied last)", () => {
     const { config, match } = threeLevels((level) => ({ response_headers_to_add: [add("x-level", level, "OVERWRITE_IF_EXISTS_OR_ADD")] }));
     const headers = new FakeHeaders([["x-level", "upstream"]]);
-    applyResponseHeaderMutations(headers, match, config);
+    applyResponseHeaderMutations(headers, match, config, LITERALS_ONLY, undefined);
     expect(headers.fields).toEqual([["x-level", "global"]]);
   });
 
@@ -322,14 +330,75 @@ describe("header mutations", () => {
       most_specific_header_mutations_wins: true,
     });
     const headers = new FakeHeaders();
-    applyResponseHeaderMutations(headers, match, config);
+    applyResponseHeaderMutations(headers, match, config, LITERALS_ONLY, undefined);
     expect(headers.fields).toEqual([["x-level", "route"]]);
+  });
+
+  test("%COMMAND% values are rendered from the stream; one with nothing to say omits its header unless keep_empty_value", () => {
+    const config = routeConfig({
+      virtual_hosts: [
+        {
+          name: "vh",
+          domains: ["*"],
+          routes: [
+            {
+              match: { prefix: "/" },
+              direct_response: { status: 200 },
+              request_headers_to_add: [
+                add("x-client", "%REQ(x-a)% via %PROTOCOL% (100%%)"),
+                add("x-missing", "%REQ(x-none)%"),
+                { header: { key: "x-kept", value: "%REQ(x-none)%" }, keep_empty_value: true },
+                add("x-literal", "50%%"),
+              ],
+              response_headers_to_add: [add("x-status", "%RESP(:STATUS)%/%RESPONSE_CODE%")],
+            },
+          ],
+        },
+      ],
+    });
+    const match = new RouteTable(config).route(request("h"))!;
+    let asked = 0;
+    const source: HeaderFormatterSource = {
+      headerFormatterContext(response) {
+        asked++;
+        return {
+          startWallClock: 0,
+          durationMs: 0,
+          requestHeader: (name) => (name === "x-a" ? "a" : undefined),
+          responseHeader: (name) => (name === ":status" && response ? String(response.status) : undefined),
+          responseTrailer: () => undefined,
+          protocol: "HTTP/1.1",
+          responseCode: 0,
+          responseCodeDetails: undefined,
+          responseFlags: [],
+          bytesReceived: 0,
+          bytesSent: 0,
+          upstreamHost: undefined,
+          upstreamCluster: undefined,
+          downstreamRemoteAddress: undefined,
+          downstreamLocalAddress: undefined,
+          routeName: undefined,
+        };
+      },
+    };
+    const headers = new FakeHeaders();
+    applyRequestHeaderMutations(headers, match, config, source);
+    expect(headers.fields).toEqual([
+      ["x-client", "a via HTTP/1.1 (100%)"],
+      ["x-kept", ""],
+      ["x-literal", "50%"],
+    ]);
+    // One context per level, however many values ask.
+    expect(asked).toBe(1);
+    const response = new FakeHeaders();
+    applyResponseHeaderMutations(response, match, config, source, new ResponseHeaders(201));
+    expect(response.fields).toEqual([["x-status", "201/0"]]);
   });
 
   test("ADD_IF_ABSENT: the first level to add it keeps it", () => {
     const { config, match } = threeLevels((level) => ({ request_headers_to_add: [add("x-level", level, "ADD_IF_ABSENT")] }));
     const headers = new FakeHeaders();
-    applyRequestHeaderMutations(headers, match, config);
+    applyRequestHeaderMutations(headers, match, config, LITERALS_ONLY);
     expect(headers.fields).toEqual([["x-level", "route"]]);
   });
 
@@ -348,7 +417,7 @@ describe("header mutations", () => {
     });
     const match = new RouteTable(config).route(request("h"))!;
     const headers = new FakeHeaders([["x-vhost", "client"]]);
-    applyRequestHeaderMutations(headers, match, config);
+    applyRequestHeaderMutations(headers, match, config, LITERALS_ONLY);
     expect(headers.fields).toEqual([["x-vhost", "added"]]);
   });
 
@@ -376,7 +445,7 @@ describe("header mutations", () => {
     });
     const match = new RouteTable(config).route(request("h"))!;
     const headers = new FakeHeaders([["x-c", "old"]]);
-    applyResponseHeaderMutations(headers, match, config);
+    applyResponseHeaderMutations(headers, match, config, LITERALS_ONLY, undefined);
     expect(headers.fields).toEqual([
       ["x-c", "overwrite-if-exists"],
       ["x-a", "overwritten"],
@@ -404,14 +473,70 @@ describe("header mutations", () => {
     });
     const match = new RouteTable(config).route(request("h"))!;
     const headers = new FakeHeaders();
-    applyRequestHeaderMutations(headers, match, config);
+    applyRequestHeaderMutations(headers, match, config, LITERALS_ONLY);
     expect(headers.fields).toEqual([["x-kept", ""]]);
   });
 
   test("request and response mutations are separate", () => {
     const { config, match } = threeLevels((level) => ({ response_headers_to_add: [add("x-resp", level)], request_headers_to_remove: ["x-req"] }));
     const headers = new FakeHeaders([["x-req", "1"]]);
-    applyRequestHeaderMutations(headers, match, config);
+    applyRequestHeaderMutations(headers, match, config, LITERALS_ONLY);
     expect(headers.fields).toEqual([]);
+  });
+});
+
+describe("grpc and runtime_fraction", () => {
+  test("grpc: {} matches content-type application/grpc and application/grpc+…, not grpc-web", () => {
+    const table = tableOf(named("grpc", { prefix: "/", grpc: {} }), named("other", { prefix: "/" }));
+    const withType = (type?: string) => request("h", "/svc/Method", type === undefined ? {} : { "content-type": type });
+    expect(routed(table, withType("application/grpc"))).toBe("grpc");
+    expect(routed(table, withType("application/grpc+proto"))).toBe("grpc");
+    expect(routed(table, withType("application/grpc-web"))).toBe("other");
+    expect(routed(table, withType("application/json"))).toBe("other");
+    expect(routed(table, withType())).toBe("other");
+  });
+
+  test("runtime_fraction: default_value's share of requests, one draw per request shared by every route", () => {
+    const draws = [0.05, 0.15, 0.25, 0.999, 0.0999];
+    let next = 0;
+    let drawn = 0;
+    const random = {
+      random: () => {
+        drawn++;
+        return draws[next]!;
+      },
+    };
+    const config = routeConfig({
+      virtual_hosts: [
+        {
+          name: "any",
+          domains: ["*"],
+          routes: [
+            named("ten", { prefix: "/", runtime_fraction: { default_value: { numerator: 10 } } }),
+            // 20%: with the same draw, it takes the requests from 10% to 20%.
+            named("twenty", { prefix: "/", runtime_fraction: { default_value: { numerator: 2000, denominator: "TEN_THOUSAND" }, runtime_key: "k" } }),
+            named("rest", { prefix: "/" }),
+          ],
+        },
+      ],
+    });
+    const table = new RouteTable(config, random);
+    const chosen: (string | undefined)[] = [];
+    for (next = 0; next < draws.length; next++) chosen.push(routed(table, request("h")));
+    expect(chosen).toEqual(["ten", "twenty", "rest", "rest", "ten"]);
+    expect(drawn).toBe(draws.length);
+    // No draw for a request no fraction route considers.
+    drawn = 0;
+    routed(tableOf(named("plain", { prefix: "/" })), request("h"));
+    expect(drawn).toBe(0);
+    expect(() => new RouteTable(config)).toThrow(/runtime_fraction needs a random source/);
+  });
+
+  test("a numerator over the denominator always matches; 0 never", () => {
+    const random = { random: () => 0.999999 };
+    const all = new RouteTable(routeConfig({ virtual_hosts: [{ name: "a", domains: ["*"], routes: [named("all", { prefix: "/", runtime_fraction: { default_value: { numerator: 150 } } })] }] }), random);
+    expect(routed(all, request("h"))).toBe("all");
+    const none = new RouteTable(routeConfig({ virtual_hosts: [{ name: "a", domains: ["*"], routes: [named("none", { prefix: "/", runtime_fraction: { default_value: {} } })] }] }), { random: () => 0 });
+    expect(routed(none, request("h"))).toBeUndefined();
   });
 });

@@ -1,0 +1,92 @@
+/**
+ * envoy.config.accesslog.v3.AccessLogFilter: which finished streams an access log (or a
+ * local_reply_config mapper) applies to. The filters of Envoy's access_log_impl.cc that
+ * need no extension: status_code, duration, not_health_check, response_flag, header,
+ * runtime, and/or. grpc_status_filter, metadata_filter, log_type_filter and
+ * extension_filter are not supported.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { AccessLogFilterConfig } from "../config/bootstrap.ts";
+import { headerMatcher } from "../config/matcher-schema.ts";
+import { oneOf, uint32 } from "../config/proto-schema.ts";
+import { CoreResponseFlag } from "../stream-info/response-flags.ts";
+
+/** envoy.config.core.v3.RuntimeUInt32: without a runtime layer, default_value is the value. */
+const runtimeUInt32 = z.strictObject({ default_value: uint32.default(0), runtime_key: z.string().min(1) }).transform((v) => v.default_value);
+
+/** envoy.config.accesslog.v3.ComparisonFilter (op EQ is the proto default). */
+const comparison = z
+  .strictObject({ op: z.enum(["EQ", "GE", "LE", "NE"]).default("EQ"), value: runtimeUInt32 })
+  .transform((c) => ({ op: c.op, value: c.value }));
+
+const comparisonFilter = z.strictObject({ comparison });
+
+const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
+
+/** envoy.type.v3.FractionalPercent */
+const fractionalPercent = z
+  .strictObject({ numerator: uint32.default(0), denominator: z.enum(Object.keys(DENOMINATORS) as [keyof typeof DENOMINATORS]).default("HUNDRED") })
+  .transform((p) => ({ numerator: p.numerator, denominator: DENOMINATORS[p.denominator] }));
+
+/** The flags ResponseFlagFilter accepts (its proto's `in` list): Envoy's short names. */
+const RESPONSE_FLAGS: readonly string[] = [...Object.values(CoreResponseFlag), "UDO"];
+
+const responseFlag = z.string().refine((flag) => RESPONSE_FLAGS.includes(flag), { message: `must be one of ${RESPONSE_FLAGS.join(", ")}` });
+
+const filterFields = z.strictObject({
+  status_code_filter: comparisonFilter.optional(),
+  duration_filter: comparisonFilter.optional(),
+  not_health_check_filter: z.strictObject({}).optional(),
+  response_flag_filter: z.strictObject({ flags: z.array(responseFlag).default([]) }).optional(),
+  header_filter: z.strictObject({ header: headerMatcher }).optional(),
+  runtime_filter: z
+    .strictObject({
+      runtime_key: z.string().min(1),
+      percent_sampled: fractionalPercent.optional(),
+      use_independent_randomness: z.boolean().default(false),
+    })
+    .optional(),
+  // Recursive: and_filter / or_filter hold filters (Envoy: at least two).
+  and_filter: z.strictObject({ filters: z.array(z.lazy((): z.ZodType<AccessLogFilterConfig, unknown> => accessLogFilter)).min(2) }).optional(),
+  or_filter: z.strictObject({ filters: z.array(z.lazy((): z.ZodType<AccessLogFilterConfig, unknown> => accessLogFilter)).min(2) }).optional(),
+});
+
+const FILTER_KEYS = [
+  "status_code_filter",
+  "duration_filter",
+  "not_health_check_filter",
+  "response_flag_filter",
+  "header_filter",
+  "runtime_filter",
+  "and_filter",
+  "or_filter",
+] as const;
+
+export const accessLogFilter: z.ZodType<AccessLogFilterConfig, unknown> = filterFields.transform((f, ctx): AccessLogFilterConfig => {
+  const key = oneOf(f, FILTER_KEYS, ctx, true);
+  switch (key) {
+    case "status_code_filter":
+      return { type: "status_code", ...f.status_code_filter!.comparison };
+    case "duration_filter":
+      return { type: "duration", ...f.duration_filter!.comparison };
+    case "not_health_check_filter":
+      return { type: "not_health_check" };
+    case "response_flag_filter":
+      return { type: "response_flag", flags: f.response_flag_filter!.flags };
+    case "header_filter":
+      return { type: "header", header: f.header_filter!.header };
+    case "runtime_filter": {
+      const r = f.runtime_filter!;
+      // Envoy: percent_sampled unset means 0% (a runtime key would set it).
+      const percent = r.percent_sampled ?? { numerator: 0, denominator: 100 };
+      return { type: "runtime", ...percent, useIndependentRandomness: r.use_independent_randomness };
+    }
+    case "and_filter":
+      return { type: "and", filters: f.and_filter!.filters };
+    case "or_filter":
+      return { type: "or", filters: f.or_filter!.filters };
+    default:
+      return z.NEVER;
+  }
+});

@@ -1,0 +1,119 @@
+/**
+ * Schema issues → problem lines that say what to do. A key the schema refuses is either
+ * (a) an Envoy field polyvoy does not support yet, or (b) not a field of that Envoy
+ * message at all (a typo: the closest field is offered), told apart by Envoy's own
+ * protos (envoy-messages.ts) for the message the object is (proto-json.ts). An enum name
+ * likewise; a number outside its range says so with the number. A check that fails only
+ * because of a refused field (a oneof whose member was refused, a required field with an
+ * unsupported alternative) is not reported on top of it.
+ */
+import type * as z from "zod";
+import { didYouMean } from "./did-you-mean.ts";
+import { envoyEnumValues, envoyMessage } from "./envoy-messages.ts";
+import { formatPath, problemAt, type ConfigPath } from "./errors.ts";
+import { valueAt, type ProtoTree } from "./proto-json.ts";
+
+/** Where the user is told which fields polyvoy supports. */
+export const SUPPORTED_FIELDS_DOC = "docs/configuration.md";
+
+interface Problem {
+  /** Where the issue is reported. */
+  readonly at: ConfigPath;
+  readonly text: string;
+  /** A check that a refused field of the object at `at` (or of its parent) may have caused. */
+  readonly knockOn?: "object" | "parent";
+}
+
+export function describeIssues(issues: readonly z.core.$ZodIssue[], proto: ProtoTree): string[] {
+  const problems = issues.flatMap((issue) => describeIssue(issue, proto));
+  const refused = new Set(issues.filter((issue) => issue.code === "unrecognized_keys").map((issue) => formatPath(issue.path)));
+  return problems
+    .filter((p) => {
+      if (p.knockOn === "object") return !refused.has(formatPath(p.at));
+      if (p.knockOn === "parent") return !refused.has(formatPath(p.at.slice(0, -1)));
+      return true;
+    })
+    .map((p) => p.text);
+}
+
+function describeIssue(issue: z.core.$ZodIssue, proto: ProtoTree): Problem[] {
+  const at = issue.path as ConfigPath;
+  const line = (text: string, knockOn?: Problem["knockOn"]): Problem => ({ at, text: problemAt(at, text), ...(knockOn ? { knockOn } : {}) });
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return issue.keys.map((key) => line(unknownKey(key, messageOf(proto, at))));
+    case "invalid_type":
+      if (issue.input === undefined) return [line("missing required field", "parent")];
+      if (issue.expected === "int" && typeof issue.input === "number") return [line(`expected an integer, got ${issue.input}`)];
+      return [line(`expected ${issue.expected}, got ${typeName(issue.input)}`)];
+    case "invalid_value":
+      return [line(invalidValue(issue, enumOf(proto, at)))];
+    case "too_small":
+      if (issue.origin === "array") return [line(`must have at least ${issue.minimum} item${issue.minimum === 1 ? "" : "s"}`)];
+      if (issue.origin === "string") return [line("must not be empty")];
+      return [line(outOfRange(issue.input, `must be ${issue.inclusive ? ">=" : ">"} ${issue.minimum}`))];
+    case "too_big":
+      return [line(outOfRange(issue.input, `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`))];
+    default:
+      // oneof checks (proto-schema.ts oneOf): "must set one of" may be a refused member's knock-on.
+      return [line(oneLine(issue.message), issue.message.startsWith("must set one of ") ? "object" : undefined)];
+  }
+}
+
+/** (a) or (b), or, where the Envoy message is not known, neither. */
+function unknownKey(key: string, message: string | undefined): string {
+  const fields = message === undefined ? undefined : envoyMessage(message)?.fields;
+  if (fields === undefined) return `${quoteKey(key)} is not a field polyvoy supports here`;
+  if (fields.has(key)) return `${quoteKey(key)} is an Envoy field that polyvoy does not support yet (supported fields: ${SUPPORTED_FIELDS_DOC})`;
+  return `${quoteKey(key)} is not a field of ${message}${didYouMean(key, fields.keys())}`;
+}
+
+/**
+ * A key as the user wrote it, in backticks; one that could not be a field name (a YAML
+ * complex key is one, stringified) as a JSON string, cut short, so the problem stays one line.
+ */
+function quoteKey(key: string): string {
+  if (/^[\w@.\-]{1,100}$/.test(key)) return `\`${key}\``;
+  const quoted = JSON.stringify(key);
+  return quoted.length > 60 ? `${quoted.slice(0, 60)}…` : quoted;
+}
+
+function invalidValue(issue: z.core.$ZodIssueInvalidValue, enumType: string | undefined): string {
+  const supported = issue.values.map(String).join(", ");
+  const values = enumType === undefined ? undefined : envoyEnumValues(enumType);
+  if (values === undefined || typeof issue.input !== "string") return `unsupported value ${JSON.stringify(issue.input)} (supported: ${supported})`;
+  if (values.includes(issue.input)) return `${issue.input} is an Envoy value that polyvoy does not support yet (supported: ${supported})`;
+  return `${JSON.stringify(issue.input)} is not a value of ${enumType} (supported: ${supported})${didYouMean(issue.input, values)}`;
+}
+
+function outOfRange(input: unknown, bound: string): string {
+  return typeof input === "number" ? `${input} is out of range (${bound})` : bound;
+}
+
+/** The Envoy message of the object at `path`. */
+function messageOf(proto: ProtoTree, path: ConfigPath): string | undefined {
+  const value = valueAt(proto.tree, path);
+  return typeof value === "object" && value !== null ? proto.messages.get(value) : undefined;
+}
+
+/** The enum type of the field at `path` (a value of a repeated field too), if it is an enum. */
+function enumOf(proto: ProtoTree, path: ConfigPath): string | undefined {
+  let end = path.length;
+  while (end > 0 && typeof path[end - 1] === "number") end--;
+  const name = path[end - 1];
+  if (typeof name !== "string") return undefined;
+  const message = messageOf(proto, path.slice(0, end - 1));
+  const type = message === undefined ? undefined : envoyMessage(message)?.fields.get(name)?.type;
+  return type !== undefined && envoyEnumValues(type) !== undefined ? type : undefined;
+}
+
+export function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}

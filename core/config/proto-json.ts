@@ -1,0 +1,124 @@
+/**
+ * The config tree read as protobuf's JSON parser reads it for Envoy
+ * (source/common/protobuf/yaml_utility.cc, MessageUtil::loadFromJson), walking Envoy's own
+ * message types (envoy-messages.ts) from the Bootstrap down:
+ * - each field by its proto name (`port_value`) or its JSON name (`portValue`);
+ * - enum names in any case (`case_insensitive_enum_parsing`: `round_robin` is ROUND_ROBIN);
+ * - an `Any` holding a `TypedStruct` ({type_url, value}) read as the message it names
+ *   (Envoy's Config::Utility::translateOpaqueConfig);
+ * - map and Struct keys are the user's own and kept as written.
+ * The result keeps, for each object, the Envoy message it is (`messageAt`), so a refused
+ * key can be told apart: an Envoy field polyvoy lacks, or no field at all.
+ */
+import { ANY, BOOTSTRAP, envoyEnumValues, envoyMessage, isFreeForm, isTypedStruct, messageOfExtensionName, typeNameOfUrl } from "./envoy-messages.ts";
+import { problemAt, type ConfigPath } from "./errors.ts";
+
+export interface ProtoTree {
+  /** The tree with snake_case keys, enum names in upper case and TypedStructs unwrapped. */
+  readonly tree: unknown;
+  /** The Envoy message each object of `tree` is, where known. */
+  readonly messages: WeakMap<object, string>;
+}
+
+/** Fields holding maps keyed by user-chosen names, where the message type is not known. */
+const USER_KEYED_MAPS = new Set(["json_format", "typed_json_format"]);
+
+export function readProtoTree(value: unknown, problems: string[]): ProtoTree {
+  const messages = new WeakMap<object, string>();
+  const tree = walk(value, BOOTSTRAP, [], problems, messages, undefined);
+  return { tree, messages };
+}
+
+/** The object at `path` in the tree, if there is one. */
+export function valueAt(tree: unknown, path: ConfigPath): unknown {
+  let value = tree;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key as string];
+  }
+  return value;
+}
+
+/**
+ * Walk `value` as a `type` (a message or enum full name; undefined when not known).
+ * `parent` is the object holding it, which names the extension of a typed_config given
+ * without "@type".
+ */
+function walk(value: unknown, type: string | undefined, path: ConfigPath, problems: string[], messages: WeakMap<object, string>, parent: unknown): unknown {
+  if (Array.isArray(value)) return value.map((item, i) => walk(item, type, [...path, i], problems, messages, parent));
+  if (typeof value === "string" && type !== undefined) return enumName(value, type);
+  if (typeof value !== "object" || value === null) return value;
+  if (type !== undefined && isFreeForm(type)) return value;
+
+  let object = value as Record<string, unknown>;
+  let messageType = type;
+  if (type === ANY) {
+    object = unwrapTypedStruct(object);
+    const typeUrl = object["@type"];
+    messageType = typeof typeUrl === "string" ? typeNameOfUrl(typeUrl) : messageOfExtensionName(field(parent, "name"));
+  }
+  const message = messageType === undefined ? undefined : envoyMessage(messageType);
+
+  const out: Record<string, unknown> = {};
+  const givenAs = new Map<string, string>();
+  for (const [key, child] of Object.entries(object)) {
+    const name = /^[a-z][a-zA-Z0-9]*$/.test(key) ? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : key;
+    const earlier = givenAs.get(name);
+    if (earlier !== undefined) {
+      problems.push(problemAt([...path, name], `field given twice, as "${earlier}" and "${key}"`));
+      continue;
+    }
+    givenAs.set(name, key);
+    const fieldOf = message?.fields.get(name);
+    let read: unknown;
+    if (fieldOf?.map) read = walkMap(child, fieldOf.type, [...path, name], problems, messages);
+    else if (message === undefined && USER_KEYED_MAPS.has(name)) read = child;
+    else read = walk(child, fieldOf?.type, [...path, name], problems, messages, object);
+    // Defined, not assigned: a "__proto__" key assigned would set out's prototype, hiding
+    // its fields from the strict schema's unknown-key check while lookups still find them.
+    Object.defineProperty(out, name, { value: read, enumerable: true, writable: true, configurable: true });
+  }
+  if (message !== undefined) messages.set(out, message.name);
+  return out;
+}
+
+/** A map field: its keys kept as written, its values walked as `type`. */
+function walkMap(value: unknown, type: string | undefined, path: ConfigPath, problems: string[], messages: WeakMap<object, string>): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    Object.defineProperty(out, key, { value: walk(child, type, [...path, key], problems, messages, undefined), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/**
+ * protobuf's case_insensitive_enum_parsing: a name that is not an enum value as written is
+ * tried in upper case. Anything else (not an enum, no such value) is left for the schema.
+ */
+function enumName(value: string, type: string): string {
+  const values = envoyEnumValues(type);
+  if (values === undefined || values.includes(value)) return value;
+  const upper = value.toUpperCase();
+  return values.includes(upper) ? upper : value;
+}
+
+/**
+ * `{"@type": ".../xds.type.v3.TypedStruct", type_url, value}` → `{"@type": type_url, ...value}`,
+ * the message it stands for in the form every other typed_config has.
+ */
+function unwrapTypedStruct(any: Record<string, unknown>): Record<string, unknown> {
+  const typeUrl = any["@type"];
+  if (typeof typeUrl !== "string" || !isTypedStruct(typeNameOfUrl(typeUrl))) return any;
+  const inner = any["type_url"] ?? any["typeUrl"];
+  if (typeof inner !== "string") return any;
+  const value = any["value"];
+  const fields = typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  // Anything else beside type_url and value stays, for the schema to refuse.
+  const { "@type": _, type_url: _u, typeUrl: _c, value: _v, ...rest } = any;
+  return { ...rest, "@type": inner, ...fields };
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+}

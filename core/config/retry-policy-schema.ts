@@ -1,0 +1,137 @@
+/**
+ * envoy.config.route.v3.RetryPolicy and RouteAction.RequestMirrorPolicy, for routes and
+ * virtual hosts (route-config-schema.ts wires them in), with Envoy's defaults
+ * (source/common/router/config_impl.cc, RetryPolicyImpl and ShadowPolicyImpl).
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { RequestMirrorPolicyConfig, RetryPolicyConfig } from "./bootstrap.ts";
+import { headerMatcher } from "./matcher-schema.ts";
+import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
+import { parseRetryGrpcOn, parseRetryOn } from "./retry-on.ts";
+
+/** Envoy's default base interval (runtime upstream.base_retry_backoff_ms): 25 ms. */
+const DEFAULT_BASE_INTERVAL_MS = 25;
+/** rate_limited_retry_back_off.max_interval default: 300 s. */
+const DEFAULT_RATE_LIMITED_MAX_INTERVAL_MS = 300_000;
+
+const PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
+const PREVIOUS_HOSTS_TYPE = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
+
+const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" });
+
+/**
+ * retry_on: comma-separated conditions, HTTP and gRPC ones in one string. Envoy drops a
+ * name it does not know; here it is an error, so a typo cannot silently turn a retry off.
+ */
+const retryOn = z.string().transform((text, ctx) => {
+  const http = parseRetryOn(text);
+  const grpc = parseRetryGrpcOn(http.unknown.join(","));
+  for (const name of grpc.unknown) ctx.addIssue({ code: "custom", message: `unknown retry_on condition "${name}"` });
+  return http.bits | grpc.bits;
+});
+
+/** retry_host_predicate: only previous_hosts (the other predicates need canary or metadata support). */
+const retryHostPredicate = z.strictObject({
+  name: z.string().refine((name) => name === PREVIOUS_HOSTS, { message: `unsupported retry host predicate (only ${PREVIOUS_HOSTS})` }),
+  typed_config: z
+    .strictObject({
+      "@type": z.literal(PREVIOUS_HOSTS_TYPE),
+      // Envoy's PreviousHostsPredicate has no fields beyond its type.
+    })
+    .optional(),
+});
+
+const retryBackOff = z
+  .strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() })
+  .superRefine((b, ctx) => {
+    // config_impl.cc: "retry_policy.max_interval must greater than or equal to the base_interval".
+    if (b.max_interval !== undefined && b.max_interval < b.base_interval) {
+      ctx.addIssue({ code: "custom", message: "max_interval must be greater than or equal to base_interval", path: ["max_interval"] });
+    }
+  });
+
+const rateLimitedRetryBackOff = z.strictObject({
+  reset_headers: z
+    .array(z.strictObject({ name: headerName, format: z.enum(["SECONDS", "UNIX_TIMESTAMP"]).default("SECONDS") }))
+    .min(1),
+  max_interval: positiveDuration.default(DEFAULT_RATE_LIMITED_MAX_INTERVAL_MS),
+});
+
+/** envoy.config.route.v3.RetryPolicy (no retry_priority, retry_options_predicates or typed per-try options). */
+export const retryPolicy = z
+  .strictObject({
+    retry_on: retryOn.default(0),
+    num_retries: uint32.default(1),
+    per_try_timeout: durationMs.default(0),
+    per_try_idle_timeout: durationMs.default(0),
+    retry_host_predicate: z.array(retryHostPredicate).default([]),
+    host_selection_retry_max_attempts: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(1),
+    retriable_status_codes: z.array(z.number().int().min(100).max(599)).default([]),
+    retry_back_off: retryBackOff.optional(),
+    rate_limited_retry_back_off: rateLimitedRetryBackOff.optional(),
+    retriable_headers: z.array(headerMatcher).default([]),
+    retriable_request_headers: z.array(headerMatcher).default([]),
+  })
+  .transform((r): RetryPolicyConfig => {
+    const base = r.retry_back_off?.base_interval ?? DEFAULT_BASE_INTERVAL_MS;
+    const policy: RetryPolicyConfig = {
+      retryOn: r.retry_on,
+      numRetries: r.num_retries,
+      perTryTimeoutMs: r.per_try_timeout,
+      perTryIdleTimeoutMs: r.per_try_idle_timeout,
+      baseIntervalMs: base,
+      // "By default, cap the max interval to 10 times the base interval" (retry_state_impl.cc).
+      maxIntervalMs: r.retry_back_off?.max_interval ?? base * 10,
+      previousHosts: r.retry_host_predicate.length > 0,
+      hostSelectionRetryMaxAttempts: r.host_selection_retry_max_attempts,
+      retriableStatusCodes: r.retriable_status_codes,
+      retriableHeaders: r.retriable_headers,
+      retriableRequestHeaders: r.retriable_request_headers,
+    };
+    if (r.rate_limited_retry_back_off) {
+      policy.rateLimitedRetryBackOff = { resetHeaders: r.rate_limited_retry_back_off.reset_headers, maxIntervalMs: r.rate_limited_retry_back_off.max_interval };
+    }
+    return policy;
+  });
+
+const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
+
+/**
+ * envoy.config.core.v3.RuntimeFractionalPercent. There is no runtime layer here, so the
+ * runtime_key is never found and default_value decides, as in an Envoy whose runtime
+ * lacks the key.
+ */
+const runtimeFraction = z.strictObject({
+  default_value: z
+    .strictObject({ numerator: uint32.default(0), denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED") })
+    .default({ numerator: 0, denominator: "HUNDRED" }),
+  runtime_key: z.string().optional(),
+});
+
+/** envoy.config.route.v3.RouteAction.RequestMirrorPolicy */
+export const requestMirrorPolicy = z
+  .strictObject({
+    cluster: z.string().min(1).optional(),
+    cluster_header: headerName.optional(),
+    runtime_fraction: runtimeFraction.optional(),
+    // Tracing is not implemented: the mirror's span sampling has nothing to change.
+    trace_sampled: z.boolean().optional(),
+    disable_shadow_host_suffix_append: z.boolean().default(false),
+  })
+  .transform((m, ctx): RequestMirrorPolicyConfig => {
+    oneOf(m, ["cluster", "cluster_header"] as const, ctx, true);
+    // No runtime_fraction: every request is mirrored (ShadowPolicyImpl's default of 100 %).
+    const fraction = m.runtime_fraction?.default_value ?? { numerator: 100, denominator: "HUNDRED" as const };
+    const policy: RequestMirrorPolicyConfig = {
+      fractionNumerator: fraction.numerator,
+      fractionDenominator: DENOMINATORS[fraction.denominator],
+      disableShadowHostSuffixAppend: m.disable_shadow_host_suffix_append,
+    };
+    if (m.cluster !== undefined) policy.cluster = m.cluster;
+    if (m.cluster_header !== undefined) policy.clusterHeader = m.cluster_header;
+    return policy;
+  });
+
+/** per_request_buffer_limit_bytes (google.protobuf.UInt32Value). */
+export const perRequestBufferLimitBytes = uint32;

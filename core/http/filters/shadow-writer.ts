@@ -1,0 +1,155 @@
+/**
+ * Request mirroring (Envoy's `ShadowWriterImpl`, source/common/router/shadow_writer_impl.cc):
+ * a copy of a complete request is sent to another cluster, fire and forget. Its
+ * `:authority` gets a "-shadow" suffix (before any port) so the mirror's logs tell copies
+ * from real traffic; its response is read and dropped, so it never delays or fails the
+ * request it copies. It runs under the route's timeout, as Envoy's async client does.
+ */
+import type { Timer, TimerTarget } from "../../event/timers.ts";
+import type { ServerContext } from "../../server-context.ts";
+import type { Cluster } from "../../upstream/cluster.ts";
+import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../../upstream/http1-conn-pool.ts";
+import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
+import type { HeaderMap } from "../header-map.ts";
+import { RequestHeaders, type ResponseHeaders } from "../message.ts";
+import { resetReasonToString, type StreamResetReason } from "../stream-reset-reason.ts";
+
+/** What a shadow request carries: the request as it went upstream, and its body and trailers. */
+export interface ShadowMessage {
+  headers: RequestHeaders;
+  body: readonly Uint8Array[];
+  trailers: HeaderMap | undefined;
+}
+
+/**
+ * "host-shadow", or "host-shadow:port" (Envoy's shadowAppendedHost: the suffix goes
+ * before the port, so the mirror still sees the port it was addressed on).
+ */
+export function shadowAppendedHost(host: string): string {
+  const portStart = portStartOf(host);
+  return portStart < 0 ? `${host}-shadow` : `${host.slice(0, portStart)}-shadow${host.slice(portStart)}`;
+}
+
+/** Where ":port" starts in an authority, or -1 (an IPv6 literal's colons are inside brackets). */
+function portStartOf(host: string): number {
+  const colon = host.lastIndexOf(":");
+  if (colon < 0) return -1;
+  const bracket = host.lastIndexOf("]");
+  if (bracket > colon) return -1;
+  // A bare IPv6 address without brackets has no port.
+  if (bracket < 0 && host.indexOf(":") !== colon) return -1;
+  return colon;
+}
+
+/** A copy of request headers, for a mirror that outlives the original's changes. */
+export function copyRequestHeaders(headers: RequestHeaders): RequestHeaders {
+  const copy = new RequestHeaders();
+  copy.method = headers.method;
+  copy.path = headers.path;
+  copy.authority = headers.authority;
+  copy.scheme = headers.scheme;
+  copy.protocol = headers.protocol;
+  headers.forEach((name, value) => copy.add(name, value));
+  return copy;
+}
+
+export class ShadowWriter {
+  constructor(private readonly server: ServerContext) {}
+
+  /** Send `message` to `clusterName` and forget it; a cluster that does not exist is skipped (Envoy logs it at debug). */
+  shadow(clusterName: string, message: ShadowMessage, timeoutMs: number, disableHostSuffix: boolean): void {
+    const cluster = this.server.clusterManager.get(clusterName);
+    if (!cluster) {
+      this.server.log.debug(`router: shadow cluster '${clusterName}' does not exist`);
+      return;
+    }
+    if (!disableHostSuffix) message.headers.authority = shadowAppendedHost(message.headers.authority);
+    const host = cluster.loadBalancer.chooseHost(undefined);
+    if (!host) {
+      this.server.log.debug(`router: shadow cluster '${clusterName}' has no healthy upstream`);
+      return;
+    }
+    new ShadowRequest(this.server, cluster, message, timeoutMs).start(this.server.clusterManager.httpConnPool(cluster, host));
+  }
+}
+
+/** One mirrored request in flight: it sends the message and drains the response. */
+class ShadowRequest implements UpstreamCallbacks, TimerTarget {
+  private poolHandle: PoolHandle | undefined;
+  private stream: UpstreamStream | undefined;
+  private timer: Timer | undefined;
+  private done = false;
+
+  constructor(
+    private readonly server: ServerContext,
+    private readonly cluster: Cluster,
+    private readonly message: ShadowMessage,
+    private readonly timeoutMs: number,
+  ) {}
+
+  start(pool: { newStream(callbacks: UpstreamCallbacks): PoolHandle | undefined }): void {
+    if (this.timeoutMs > 0) {
+      this.timer = this.server.timers.create(this);
+      this.timer.enable(this.timeoutMs);
+    }
+    this.poolHandle = pool.newStream(this);
+  }
+
+  onPoolReady(stream: UpstreamStream): void {
+    this.poolHandle = undefined;
+    if (this.done) {
+      stream.reset();
+      return;
+    }
+    this.stream = stream;
+    const { headers, body, trailers } = this.message;
+    const bodyless = body.length === 0 && !trailers;
+    stream.encodeHeaders(headers, bodyless);
+    if (bodyless) return;
+    for (let i = 0; i < body.length; i++) stream.encodeData(body[i]!, !trailers && i === body.length - 1);
+    if (trailers) stream.encodeTrailers(trailers);
+  }
+
+  onPoolFailure(_reason: PoolFailureReason, transportFailureReason: string): void {
+    this.poolHandle = undefined;
+    this.end(`connect failed ${transportFailureReason}`);
+  }
+
+  onUpstreamReset(reason: StreamResetReason): void {
+    this.stream = undefined;
+    this.end(`reset: ${resetReasonToString(reason)}`);
+  }
+
+  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    this.cluster.stats.countResponse(headers.status);
+    if (endStream) this.end();
+  }
+  decodeData(_data: Uint8Array, endStream: boolean): void {
+    if (endStream) this.end();
+  }
+  decodeTrailers(_trailers: HeaderMap): void {
+    this.end();
+  }
+  decodeUpgradeData(): void {}
+  onUpstreamAboveWriteBufferHighWatermark(): void {}
+  onUpstreamBelowWriteBufferLowWatermark(): void {}
+
+  /** @internal The route timeout passed: the mirror is given up. */
+  onTimer(): void {
+    this.cluster.stats.upstreamRqTimeout.inc();
+    this.poolHandle?.cancel();
+    this.poolHandle = undefined;
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.reset();
+    this.end("timeout");
+  }
+
+  private end(failure?: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.timer?.disable();
+    this.stream = undefined;
+    if (failure) this.server.log.debug(`router: shadow request to '${this.cluster.name}' failed: ${failure}`);
+  }
+}

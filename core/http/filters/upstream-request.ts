@@ -1,0 +1,135 @@
+import type { Timer, TimerTarget, Timers } from "../../event/timers.ts";
+import type { Host } from "../../upstream/host.ts";
+import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../../upstream/http1-conn-pool.ts";
+import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
+import type { HeaderMap } from "../header-map.ts";
+import type { ResponseHeaders } from "../message.ts";
+import type { StreamResetReason } from "../stream-reset-reason.ts";
+
+/** What an attempt reports to (the router): each event names the attempt it is about. */
+export interface UpstreamRequestCallbacks {
+  onPoolReady(request: UpstreamRequest, stream: UpstreamStream): void;
+  onPoolFailure(request: UpstreamRequest, reason: PoolFailureReason, transportFailureReason: string): void;
+  onUpstreamReset(request: UpstreamRequest, stream: UpstreamStream | undefined, reason: StreamResetReason, details: string): void;
+  onUpstreamAboveWriteBufferHighWatermark(request: UpstreamRequest): void;
+  onUpstreamBelowWriteBufferLowWatermark(request: UpstreamRequest): void;
+  onUpstreamHeaders(request: UpstreamRequest, headers: ResponseHeaders, endStream: boolean): void;
+  onUpstreamData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void;
+  onUpstreamTrailers(request: UpstreamRequest, trailers: HeaderMap): void;
+  onUpstreamUpgradeData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void;
+  onPerTryTimeout(request: UpstreamRequest): void;
+  onPerTryIdleTimeout(request: UpstreamRequest): void;
+}
+
+/**
+ * One attempt at the upstream (Envoy's `UpstreamRequest`, source/common/router/upstream_request.cc):
+ * the host it went to, its place in the pool's queue or its stream, and its per-try
+ * timers. It hands the pool's and the response's events to the router with itself as
+ * the attempt, so the router can tell the current attempt's events from an abandoned
+ * one's (a retry replaces it).
+ */
+export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
+  /** Waiting for a connection from the pool. */
+  poolHandle: PoolHandle | undefined;
+  /** The stream, once the pool gave one. */
+  stream: UpstreamStream | undefined;
+  /** Bytes went upstream for this attempt (Envoy's first_upstream_tx_byte_sent): reset-before-request no longer applies. */
+  requestStarted = false;
+  /** The pool gave a stream before the downstream request was complete: the per-try timers start when it is. */
+  createPerTryTimeoutOnRequestComplete = false;
+  private perTryTimer: Timer | undefined;
+  private perTryIdleTimer: Timer | undefined;
+  private perTryIdleTimeoutMs = 0;
+
+  constructor(
+    private readonly router: UpstreamRequestCallbacks,
+    readonly host: Host,
+  ) {}
+
+  /**
+   * Start per_try_timeout and per_try_idle_timeout (Envoy's setupPerTryTimeout): once the
+   * request is complete and the attempt has its stream.
+   */
+  setupPerTryTimeout(timers: Timers, perTryTimeoutMs: number, perTryIdleTimeoutMs: number): void {
+    this.createPerTryTimeoutOnRequestComplete = false;
+    if (perTryTimeoutMs > 0) {
+      this.perTryTimer = timers.create(this);
+      this.perTryTimer.enable(perTryTimeoutMs);
+    }
+    if (perTryIdleTimeoutMs > 0) {
+      this.perTryIdleTimeoutMs = perTryIdleTimeoutMs;
+      this.perTryIdleTimer = timers.create(this);
+      this.perTryIdleTimer.enable(perTryIdleTimeoutMs);
+    }
+  }
+
+  /** Abandon the attempt: out of the pool's queue, its stream reset (the connection closes), timers off. */
+  resetStream(): void {
+    this.poolHandle?.cancel();
+    this.poolHandle = undefined;
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.reset();
+    this.cleanup();
+  }
+
+  /** The attempt is over: its timers stop. */
+  cleanup(): void {
+    this.perTryTimer?.disable();
+    this.perTryIdleTimer?.disable();
+  }
+
+  /** @internal A per-try timer fired. */
+  onTimer(timer: Timer): void {
+    if (timer === this.perTryTimer) this.router.onPerTryTimeout(this);
+    else this.router.onPerTryIdleTimeout(this);
+  }
+
+  /** Activity on the stream restarts the per-try idle timer. */
+  private resetPerTryIdleTimer(): void {
+    this.perTryIdleTimer?.enable(this.perTryIdleTimeoutMs);
+  }
+
+  // ---- the pool and the response ----
+
+  onPoolReady(stream: UpstreamStream): void {
+    this.poolHandle = undefined;
+    this.stream = stream;
+    this.requestStarted = true;
+    this.router.onPoolReady(this, stream);
+  }
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
+    this.poolHandle = undefined;
+    this.router.onPoolFailure(this, reason, transportFailureReason);
+  }
+  onUpstreamReset(reason: StreamResetReason, details: string): void {
+    const stream = this.stream;
+    this.stream = undefined;
+    this.cleanup();
+    this.router.onUpstreamReset(this, stream, reason, details);
+  }
+  onUpstreamAboveWriteBufferHighWatermark(): void {
+    this.router.onUpstreamAboveWriteBufferHighWatermark(this);
+  }
+  onUpstreamBelowWriteBufferLowWatermark(): void {
+    this.router.onUpstreamBelowWriteBufferLowWatermark(this);
+  }
+  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    this.resetPerTryIdleTimer();
+    if (endStream) this.cleanup();
+    this.router.onUpstreamHeaders(this, headers, endStream);
+  }
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    this.resetPerTryIdleTimer();
+    if (endStream) this.cleanup();
+    this.router.onUpstreamData(this, data, endStream);
+  }
+  decodeTrailers(trailers: HeaderMap): void {
+    this.cleanup();
+    this.router.onUpstreamTrailers(this, trailers);
+  }
+  decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    this.resetPerTryIdleTimer();
+    this.router.onUpstreamUpgradeData(this, data, endStream);
+  }
+}

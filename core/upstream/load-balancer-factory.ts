@@ -1,0 +1,32 @@
+import type { LoadBalancingConfig } from "../config/bootstrap.ts";
+import { DEFAULT_LOAD_BALANCING } from "../config/lb-policy-schema.ts";
+import type { StatsScope } from "../stats/stats-store.ts";
+import type { PrioritySet } from "./host-set.ts";
+import { LeastRequestLoadBalancer } from "./least-request.ts";
+import { ClusterLbStats } from "./lb-stats.ts";
+import type { RandomSource } from "./load-balancer-base.ts";
+import type { LoadBalancer } from "./load-balancer.ts";
+import { MaglevLoadBalancer } from "./maglev.ts";
+import { RandomLoadBalancer } from "./random-load-balancer.ts";
+import { RingHashLoadBalancer } from "./ring-hash.ts";
+import { RoundRobinLoadBalancer } from "./round-robin.ts";
+
+/**
+ * The cluster's load balancer for its lb_policy (or load_balancing_policy), over its
+ * priority set; `scope` is the cluster's stats scope (`cluster.<name>.`).
+ */
+export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource): LoadBalancer {
+  const params = { prioritySet, stats: new ClusterLbStats(scope), random, config: config ?? DEFAULT_LOAD_BALANCING };
+  switch (params.config.policy) {
+    case "ROUND_ROBIN":
+      return new RoundRobinLoadBalancer(params);
+    case "LEAST_REQUEST":
+      return new LeastRequestLoadBalancer(params);
+    case "RANDOM":
+      return new RandomLoadBalancer(params);
+    case "RING_HASH":
+      return new RingHashLoadBalancer(params, scope);
+    case "MAGLEV":
+      return new MaglevLoadBalancer(params, scope);
+  }
+}

@@ -1,0 +1,93 @@
+import type { LbEndpointConfig, LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
+import type { Logger } from "../log.ts";
+import type { ResolvedAddress, Runtime } from "../port.ts";
+import type { Cluster } from "./cluster.ts";
+import { DnsResolveTarget, type DnsAnswerHandler, type DnsDiscovery } from "./dns-resolve-target.ts";
+import { edsHealthFlag, Host, type HostOptions } from "./host.ts";
+
+/** One endpoint's name and the hosts it resolved to, by address. */
+interface Endpoint {
+  readonly target: DnsResolveTarget;
+  readonly config: LbEndpointConfig;
+  readonly priority: number;
+  /** What each of its hosts is made with besides the address: hostname, weight, priority, locality, health_status. */
+  readonly hostOptions: HostOptions;
+  /** In answer order. */
+  hosts: Host[];
+}
+
+/**
+ * STRICT_DNS discovery (Envoy's StrictDnsClusterImpl, strict_dns_cluster.cc): every
+ * endpoint's name is resolved on its own schedule and every address it resolves to is
+ * a host. A refresh keeps the Host of an address that stays (its stats and pools live
+ * on) and tells the cluster's PrioritySet only what was added and removed; the cluster
+ * manager drains the pools of removed hosts, so requests in flight on them finish.
+ * Until a name first resolves it has no hosts: requests get 503 "no healthy upstream".
+ */
+export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
+  private readonly endpoints: Endpoint[] = [];
+  private readonly byTarget = new Map<DnsResolveTarget, Endpoint>();
+
+  constructor(
+    private readonly cluster: Cluster,
+    runtime: Runtime,
+    private readonly log: Logger,
+  ) {
+    const settings = cluster.config.dns!;
+    for (const locality of cluster.config.endpoints) {
+      for (const config of locality.lbEndpoints) this.addEndpoint(locality, config, new DnsResolveTarget(cluster.name, config.address.address, settings, runtime, cluster.stats, log, this));
+    }
+  }
+
+  private addEndpoint(locality: LocalityLbEndpointsConfig, config: LbEndpointConfig, target: DnsResolveTarget): void {
+    const hostOptions: HostOptions = {
+      hostname: config.hostname ?? config.address.address,
+      weight: config.loadBalancingWeight,
+      priority: locality.priority,
+      ...(locality.locality ? { locality: locality.locality } : {}),
+      healthFlags: edsHealthFlag(config.healthStatus),
+    };
+    const endpoint: Endpoint = { target, config, priority: locality.priority, hostOptions, hosts: [] };
+    this.endpoints.push(endpoint);
+    this.byTarget.set(target, endpoint);
+  }
+
+  start(): void {
+    for (const endpoint of this.endpoints) endpoint.target.startResolve();
+  }
+
+  stop(): void {
+    for (const endpoint of this.endpoints) endpoint.target.stop();
+  }
+
+  onDnsAnswer(target: DnsResolveTarget, addresses: readonly ResolvedAddress[]): boolean {
+    const endpoint = this.byTarget.get(target)!;
+    const previous = new Map(endpoint.hosts.map((host) => [host.address, host]));
+    const hosts: Host[] = [];
+    const added: Host[] = [];
+    const seen = new Set<string>();
+    for (const { address } of addresses) {
+      // A resolver may repeat an address; it is one host (BaseDynamicClusterImpl::updateDynamicHostList).
+      if (seen.has(address)) continue;
+      seen.add(address);
+      let host = previous.get(address);
+      if (!host) {
+        const { port } = endpoint.config.address;
+        host = new Host(address, port, endpoint.hostOptions);
+        added.push(host);
+      }
+      hosts.push(host);
+    }
+    const removed = endpoint.hosts.filter((host) => !seen.has(host.address));
+    endpoint.hosts = hosts;
+    if (added.length === 0 && removed.length === 0) {
+      this.cluster.stats.updateNoRebuild.inc();
+      return true;
+    }
+    if (this.log.enabled("debug")) this.log.debug(`DNS hosts have changed for ${target.dnsAddress}`);
+    // The priority's hosts are every endpoint's of that priority, in config order.
+    const all = this.endpoints.filter((e) => e.priority === endpoint.priority).flatMap((e) => e.hosts);
+    this.cluster.prioritySet.updateHosts(endpoint.priority, all, added, removed, this.cluster.hostSetOptions(endpoint.priority));
+    return true;
+  }
+}

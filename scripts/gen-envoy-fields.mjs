@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// Writes core/config/envoy-fields.ts: the field names (and the message or enum type of each
+// field) of every Envoy v3 message that a polyvoy config can reach, read from Envoy's own
+// .proto files as the pinned `@grpc/grpc-js-xds` devDependency ships them (deps/envoy-api,
+// deps/xds, deps/protoc-gen-validate, deps/googleapis). The config loader uses it to tell a
+// field polyvoy does not support yet from a key that is no field at all, and to read enum
+// names as Envoy does. Run after changing that package's version:
+//   node scripts/gen-envoy-fields.mjs
+// test/unit/config/envoy-fields.test.ts fails while the output and the protos differ.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const require = createRequire(import.meta.url);
+const root = join(import.meta.dirname ?? fileURLToPath(new URL(".", import.meta.url)), "..");
+const xds = join(root, "node_modules/@grpc/grpc-js-xds");
+const INCLUDE = ["deps/envoy-api", "deps/xds", "deps/protoc-gen-validate", "deps/googleapis"].map((dir) => join(xds, dir));
+
+export const OUTPUT = join(root, "core/config/envoy-fields.ts");
+
+/**
+ * Where the config starts, and the messages an `Any` (typed_config) can hold for the
+ * extensions polyvoy knows or is about to; everything they reach by field is included.
+ * An `Any` is not followed: its message must be listed here.
+ */
+const ROOTS = [
+  ["envoy/config/bootstrap/v3/bootstrap.proto", "envoy.config.bootstrap.v3.Bootstrap"],
+  ["envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto", "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"],
+  ["envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto", "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"],
+  ["envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto", "envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit"],
+  ["envoy/extensions/filters/http/router/v3/router.proto", "envoy.extensions.filters.http.router.v3.Router"],
+  ["envoy/extensions/upstreams/http/v3/http_protocol_options.proto", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"],
+  ["envoy/extensions/access_loggers/file/v3/file.proto", "envoy.extensions.access_loggers.file.v3.FileAccessLog"],
+  ["envoy/extensions/access_loggers/stream/v3/stream.proto", "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"],
+  ["envoy/extensions/access_loggers/stream/v3/stream.proto", "envoy.extensions.access_loggers.stream.v3.StderrAccessLog"],
+  ["envoy/extensions/filters/http/cors/v3/cors.proto", "envoy.extensions.filters.http.cors.v3.Cors"],
+  ["envoy/extensions/filters/http/cors/v3/cors.proto", "envoy.extensions.filters.http.cors.v3.CorsPolicy"],
+  ["envoy/extensions/filters/http/fault/v3/fault.proto", "envoy.extensions.filters.http.fault.v3.HTTPFault"],
+  ["envoy/extensions/filters/http/rbac/v3/rbac.proto", "envoy.extensions.filters.http.rbac.v3.RBAC"],
+  ["envoy/extensions/filters/http/rbac/v3/rbac.proto", "envoy.extensions.filters.http.rbac.v3.RBACPerRoute"],
+  ["xds/type/v3/typed_struct.proto", "xds.type.v3.TypedStruct"],
+  ["udpa/type/v1/typed_struct.proto", "udpa.type.v1.TypedStruct"],
+];
+
+/** Well-known types the config reads as one JSON value (a number, a string), not as an object of fields. */
+const JSON_SCALARS = new Set([
+  "google.protobuf.Duration",
+  "google.protobuf.Timestamp",
+  "google.protobuf.FieldMask",
+  "google.protobuf.Empty",
+  "google.protobuf.BoolValue",
+  "google.protobuf.BytesValue",
+  "google.protobuf.DoubleValue",
+  "google.protobuf.FloatValue",
+  "google.protobuf.Int32Value",
+  "google.protobuf.Int64Value",
+  "google.protobuf.StringValue",
+  "google.protobuf.UInt32Value",
+  "google.protobuf.UInt64Value",
+]);
+/** Read by name in the loader: Any (its "@type" says the message), Struct and Value (user-keyed JSON). */
+const OPAQUE = new Set(["google.protobuf.Any", "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"]);
+
+/** The module's text. */
+export function generate() {
+  // protobufjs's parser, as the package's own loader (@grpc/proto-loader) depends on it.
+  const loaderRequire = createRequire(require.resolve("@grpc/proto-loader", { paths: [xds] }));
+  const protobuf = loaderRequire("protobufjs");
+  // google/protobuf/descriptor.proto (for options) ships with protobufjs; the other
+  // well-known types are built into it.
+  const protobufDir = join(loaderRequire.resolve("protobufjs/package.json"), "..");
+  const pkg = JSON.parse(readFileSync(join(xds, "package.json"), "utf8"));
+  const rootNs = new protobuf.Root();
+  rootNs.resolvePath = (_origin, target) => {
+    for (const dir of [...INCLUDE, protobufDir]) {
+      const path = join(dir, target);
+      if (existsSync(path)) return path;
+    }
+    return target; // google/protobuf/*.proto: protobufjs carries the well-known types itself
+  };
+  rootNs.loadSync([...new Set(ROOTS.map(([file]) => file))], { keepCase: true, alternateCommentMode: false });
+  rootNs.resolveAll();
+
+  /** @type {Map<string, object>} */
+  const types = new Map(); // full name → protobufjs Type or Enum, in the order reached
+  const queue = ROOTS.map(([, name]) => rootNs.lookup(name));
+  while (queue.length > 0) {
+    const type = queue.shift();
+    const name = type.fullName.slice(1);
+    if (types.has(name)) continue;
+    types.set(name, type);
+    if (!(type instanceof protobuf.Type) || OPAQUE.has(name)) continue;
+    for (const field of type.fieldsArray) {
+      const target = field.resolvedType;
+      if (target && !JSON_SCALARS.has(target.fullName.slice(1))) queue.push(target);
+    }
+  }
+
+  const names = [...types.keys()].sort();
+  const index = new Map(names.map((name, i) => [name, i]));
+  const messages = [];
+  const enums = [];
+  for (const name of names) {
+    const type = types.get(name);
+    if (type instanceof protobuf.Enum) {
+      enums.push(`  ${index.get(name)}: ${JSON.stringify(Object.keys(type.values).join(" "))},`);
+      continue;
+    }
+    if (OPAQUE.has(name)) continue;
+    const fields = type.fieldsArray.map((field) => {
+      const target = field.resolvedType ? field.resolvedType.fullName.slice(1) : undefined;
+      const ref = target !== undefined && !JSON_SCALARS.has(target) ? index.get(target) : undefined;
+      if (field.map) return ref === undefined ? `${field.name}{` : `${field.name}{${ref}`;
+      return ref === undefined ? field.name : `${field.name}=${ref}`;
+    });
+    messages.push(`  ${index.get(name)}: ${JSON.stringify(fields.join(" "))},`);
+  }
+
+  return `/**
+ * Envoy's v3 messages as a polyvoy config reaches them: generated by
+ * scripts/gen-envoy-fields.mjs from the .proto files in @grpc/grpc-js-xds@${pkg.version}. Do not edit.
+ *
+ * ENVOY_TYPE_NAMES lists every message and enum by full name; the other tables are keyed
+ * by an index into it. A message's entry lists its fields, space-separated: \`name\` (a
+ * scalar or a well-known type read as one JSON value), \`name=N\` (a message or enum, N),
+ * \`name{N\` (a map whose values are N) or \`name{\` (a map of scalars). An enum's entry lists
+ * its value names.
+ */
+export const ENVOY_PROTOS_SOURCE = "@grpc/grpc-js-xds@${pkg.version}";
+
+export const ENVOY_TYPE_NAMES: readonly string[] = [
+${names.map((name) => `  ${JSON.stringify(name)},`).join("\n")}
+];
+
+export const ENVOY_MESSAGE_FIELDS: { readonly [index: number]: string } = {
+${messages.join("\n")}
+};
+
+export const ENVOY_ENUM_VALUES: { readonly [index: number]: string } = {
+${enums.join("\n")}
+};
+`;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const text = generate();
+  writeFileSync(OUTPUT, text);
+  console.log(`wrote ${OUTPUT}: ${text.length} characters`);
+}

@@ -1,0 +1,39 @@
+/**
+ * Bootstrap fields around the admin, on every runtime (the details are in
+ * test/memory/admin-bootstrap.test.ts): admin.access_log_path writes each admin request
+ * to its file in Envoy's default format, admin.profile_path is accepted with an info line,
+ * and node metadata and locality show in /server_info.
+ */
+import { describe, expect, inject, test } from "vitest";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+
+describe.each(RUNTIMES)("admin bootstrap fields on %s", (runtime) => {
+  test("access_log_path logs admin requests; profile_path is said to be unused; node metadata and locality in /server_info", async () => {
+    const port = await freePort();
+    const logPath = join(mkdtempSync(join(inject("tempRoot"), "admin-log-")), "admin.log");
+    const proxy = await ProxyProcess.start(runtime, {
+      node: { id: "edge-1", metadata: { team: "web" }, locality: { region: "eu", zone: "eu-1a" } },
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: port } }, access_log_path: logPath, profile_path: "/tmp/envoy.prof" },
+    });
+    try {
+      const response = await request(`http://127.0.0.1:${port}/server_info`, { headers: { "user-agent": "e2e" } });
+      const node = ((await response.body.json()) as { node: object }).node;
+      expect(node).toMatchObject({ id: "edge-1", metadata: { team: "web" }, locality: { region: "eu", zone: "eu-1a" } });
+      expect(proxy.stderr).toContain("admin.profile_path '/tmp/envoy.prof' is accepted, but polyvoy has no CPU profiler");
+      // Envoy's file_flush_interval (1 s) passes before the line is written.
+      const deadline = Date.now() + 5000;
+      let log = "";
+      while (!log.includes("\n") && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        log = readFileSync(logPath, "utf8");
+      }
+      expect(log).toMatch(/^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET \/server_info HTTP\/1\.1" 200 - 0 \d+ \d+ - "-" "e2e" "-" "127\.0\.0\.1:\d+" "-"\n$/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});

@@ -1,0 +1,66 @@
+/** A cluster's max_connection_duration and a route's max_stream_duration against the real proxy on every runtime. */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { rawExchange } from "../support/raw-http.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each(RUNTIMES)("durations on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let proxy: ProxyProcess;
+  let port: number;
+  let adminPort: number;
+
+  beforeAll(async () => {
+    // /hang never answers.
+    echo = await httpUpstream((req, res) => {
+      if (req.url !== "/hang") res.end(req.url);
+    });
+    port = await freePort();
+    adminPort = await freePort();
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { echo: [echo.port] },
+      routes: [
+        { match: { prefix: "/hang" }, cluster: "echo", action: { route: { cluster: "echo", max_stream_duration: { max_stream_duration: "0.5s" } } } },
+        { match: { prefix: "/" }, cluster: "echo" },
+      ],
+      hcm: { common_http_protocol_options: { max_stream_duration: "30s" } },
+      clusterExtra: { common_http_protocol_options: { max_connection_duration: "1s" } },
+    });
+    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await echo?.close();
+  });
+
+  test("route max_stream_duration replaces the HCM's: 504 downstream duration timeout after 0.5 s", async () => {
+    const started = Date.now();
+    const reply = await rawExchange(port, "GET /hang HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5000);
+    expect(reply.text).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n/);
+    expect(reply.text).toMatch(/\r\n\r\ndownstream duration timeout$/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  test("cluster max_connection_duration: an upstream connection older than 1 s is closed and the next request opens another", async () => {
+    const first = await rawExchange(port, "GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3000);
+    expect(first.text).toMatch(/^HTTP\/1\.1 200/);
+    const before = echo.requests.length;
+    await sleep(1500);
+    const second = await rawExchange(port, "GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3000);
+    expect(second.text).toMatch(/^HTTP\/1\.1 200/);
+    const [one, two] = echo.requests.slice(before - 1);
+    expect(one!.url).toBe("/one");
+    expect(two!.url).toBe("/two");
+    expect(two!.connection).not.toBe(one!.connection);
+    const stats = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=max_duration_reached`)).body.text();
+    expect(stats).toMatch(/^cluster\.echo\.upstream_cx_max_duration_reached: [1-9]/m);
+  });
+});

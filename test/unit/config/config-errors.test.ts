@@ -1,0 +1,192 @@
+/**
+ * The config error taxonomy, line for line: a misspelt key (not a field of that Envoy
+ * message, with the closest field offered), an Envoy field polyvoy does not support yet,
+ * a value out of range, a reference to something missing; no knock-on lines after a
+ * refusal; and configs read as Envoy's loader reads them (enum names in any case,
+ * TypedStruct, duplicate YAML keys, `!ignore`).
+ */
+import { describe, expect, test } from "vitest";
+import { loadConfig } from "../../../core/config/load.ts";
+
+type Json = Record<string, any>;
+
+const SUPPORTED = "(supported fields: docs/configuration.md)";
+const HTTP_LISTENER = "static_resources.listeners[0]";
+const HCM = `${HTTP_LISTENER}.filter_chains[0].filters[0].typed_config`;
+const ROUTE = `${HCM}.route_config.virtual_hosts[0].routes[0]`;
+const TCP = "static_resources.listeners[1].filter_chains[0].filters[0].typed_config";
+const CLUSTER = "static_resources.clusters[0]";
+const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+
+function base(): Json {
+  return {
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 9901 } } },
+    static_resources: {
+      listeners: [
+        {
+          name: "http",
+          address: { socket_address: { address: "127.0.0.1", port_value: 10000 } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type": HCM_TYPE,
+                    stat_prefix: "ingress_http",
+                    route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "backend" } }] }] },
+                    http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+        {
+          name: "tcp",
+          address: { socket_address: { address: "127.0.0.1", port_value: 10001 } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.tcp_proxy",
+                  typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "tcp", cluster: "backend" },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [
+        {
+          name: "backend",
+          connect_timeout: "1s",
+          load_assignment: { cluster_name: "backend", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 8080 } } } }] }] },
+        },
+      ],
+    },
+  };
+}
+
+/** The base config with `change` applied. */
+function changed(change: (c: Json) => void): Json {
+  const config = base();
+  change(config);
+  return config;
+}
+
+const hcm = (c: Json): Json => c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+const route = (c: Json): Json => hcm(c).route_config.virtual_hosts[0].routes[0];
+const cluster = (c: Json): Json => c.static_resources.clusters[0];
+
+function problems(config: Json | string, format: "yaml" | "json" = "json"): readonly string[] {
+  const result = loadConfig(typeof config === "string" ? config : JSON.stringify(config), format);
+  return "problems" in result ? result.problems : [];
+}
+
+describe("config errors say what to do", () => {
+  test("the base config is valid", () => {
+    expect(problems(base())).toEqual([]);
+  });
+
+  test.each<[string, (c: Json) => void, string[]]>([
+    // (b) not a field of that Envoy message: the closest field, when close.
+    ["a misspelt cluster field", (c) => void (cluster(c).conect_timeout = "2s"), [`${CLUSTER}: \`conect_timeout\` is not a field of envoy.config.cluster.v3.Cluster; did you mean \`connect_timeout\`?`]],
+    ["a misspelt top-level field", (c) => void (c.static_resource = {}), ["config: `static_resource` is not a field of envoy.config.bootstrap.v3.Bootstrap; did you mean `static_resources`?"]],
+    ["a key nothing like a field", (c) => void (cluster(c).colour = "blue"), [`${CLUSTER}: \`colour\` is not a field of envoy.config.cluster.v3.Cluster`]],
+    ["a misspelt HCM field", (c) => void (hcm(c).stat_prefx = "x"), [`${HCM}: \`stat_prefx\` is not a field of envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager; did you mean \`stat_prefix\`?`]],
+    ["a misspelt route field", (c) => void (route(c).route.timout = "1s"), [`${ROUTE}.route: \`timout\` is not a field of envoy.config.route.v3.RouteAction; did you mean \`timeout\`?`]],
+    ["a misspelt socket address field", (c) => void (c.admin.address.socket_address.port = 1), ["admin.address.socket_address: `port` is not a field of envoy.config.core.v3.SocketAddress"]],
+    // (a) an Envoy field polyvoy does not support yet.
+    ["an unsupported cluster field", (c) => void (cluster(c).upstream_bind_config = {}), [`${CLUSTER}: \`upstream_bind_config\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["an unsupported bootstrap field, by its JSON name", (c) => void (c.statsSinks = []), [`config: \`stats_sinks\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["an unsupported listener field", (c) => void (c.static_resources.listeners[0].listener_filters = []), [`${HTTP_LISTENER}: \`listener_filters\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["an unsupported tcp_proxy field", (c) => void (c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.max_connect_attempts = 2), [`${TCP}: \`max_connect_attempts\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["an unsupported enum value", (c) => void (cluster(c).lb_policy = "CLUSTER_PROVIDED"), [`${CLUSTER}.lb_policy: CLUSTER_PROVIDED is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG)`]],
+    ["a misspelt enum value", (c) => void (cluster(c).lb_policy = "ROUND_ROBN"), [`${CLUSTER}.lb_policy: "ROUND_ROBN" is not a value of envoy.config.cluster.v3.Cluster.LbPolicy (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG); did you mean \`ROUND_ROBIN\`?`]],
+    ["a DNS cluster's endpoints may be host names", (c) => {
+      cluster(c).type = "strict_dns";
+      cluster(c).dns_lookup_family = "V4_ONLY";
+      cluster(c).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = "backend.example";
+    }, []],
+    ["a LOGICAL_DNS cluster of one endpoint", (c) => void (cluster(c).type = "LOGICAL_DNS"), []],
+    ["a host name in a STATIC cluster", (c) => void (cluster(c).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = "backend.example"), [
+      `${CLUSTER}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "backend.example" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`,
+    ]],
+    // (c) out of range.
+    ["a port out of range", (c) => void (c.admin.address.socket_address.port_value = 70000), ["admin.address.socket_address.port_value: 70000 is out of range (must be <= 65535)"]],
+    ["a negative buffer limit", (c) => void (cluster(c).per_connection_buffer_limit_bytes = -1), [`${CLUSTER}.per_connection_buffer_limit_bytes: -1 is out of range (must be >= 1)`]],
+    ["a status out of range", (c) => void (route(c).direct_response = { status: 700 }, delete route(c).route), [`${ROUTE}.direct_response.status: 700 is out of range (must be <= 599)`]],
+    // (d) a reference to something missing.
+    ["a route to a missing cluster", (c) => void (route(c).route.cluster = "bakend"), [`${ROUTE}.route.cluster: no cluster named "bakend" is defined; did you mean "backend"?`]],
+    ["tcp_proxy to a missing cluster", (c) => void (c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.cluster = "elsewhere"), [`${TCP}.cluster: no cluster named "elsewhere" is defined`]],
+    ["a weighted cluster that is missing", (c) => void (route(c).route = { weighted_clusters: { clusters: [{ name: "backend", weight: 1 }, { name: "canary", weight: 1 }] } }), [
+      `${ROUTE}.route.weighted_clusters.clusters[1].name: no cluster named "canary" is defined`,
+    ]],
+    // No knock-on lines after a refusal.
+    ["a refused cluster specifier is not also a missing one", (c) => void (route(c).route = { inline_cluster_specifier_plugin: {} }), [`${ROUTE}.route: \`inline_cluster_specifier_plugin\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["RDS is not also a missing route_config", (c) => void (delete hcm(c).route_config, (hcm(c).rds = { route_config_name: "r" })), [`${HCM}: \`rds\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["a refused path specifier is not also a missing one", (c) => void (route(c).match = { path_separated_prefix: "/a" }), [`${ROUTE}.match: \`path_separated_prefix\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["a genuinely missing oneof is still reported", (c) => void (route(c).route = { timeout: "1s" }), [`${ROUTE}.route: must set one of cluster, cluster_header, weighted_clusters`]],
+  ])("%s", (_, change, expected) => {
+    expect(problems(changed(change))).toEqual(expected);
+  });
+});
+
+describe("configs are read as Envoy reads them", () => {
+  test("enum names in any case", () => {
+    expect(problems(changed((c) => {
+      cluster(c).lb_policy = "round_robin";
+      cluster(c).type = "static";
+      hcm(c).codec_type = "auto";
+      hcm(c).server_header_transformation = "Pass_Through";
+    }))).toEqual([]);
+    const result = loadConfig(JSON.stringify(changed((c) => void (hcm(c).codec_type = "http1"))), "json");
+    expect("bootstrap" in result && (result.bootstrap.listeners[0]!.filterChains[0]!.filters[0]!.config as { codecType: string }).codecType).toBe("HTTP1");
+  });
+
+  test.each(["xds.type.v3.TypedStruct", "udpa.type.v1.TypedStruct"])("a %s typed_config is the message it names", (typedStruct) => {
+    const config = changed((c) => {
+      const { "@type": typeUrl, ...value } = hcm(c);
+      c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config = { "@type": `type.googleapis.com/${typedStruct}`, type_url: typeUrl, value };
+    });
+    expect(problems(config)).toEqual([]);
+    const result = loadConfig(JSON.stringify(config), "json");
+    expect("bootstrap" in result && result.bootstrap.listeners[0]!.filterChains[0]!.filters[0]!.type).toBe("envoy.filters.network.http_connection_manager");
+    // Its fields are checked as the message's own.
+    config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.value.stat_prefx = "x";
+    expect(problems(config)).toEqual([
+      `${HCM}: \`stat_prefx\` is not a field of envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager; did you mean \`stat_prefix\`?`,
+    ]);
+  });
+
+  test("a key given twice in YAML: the later value wins, as with Envoy's YAML loader", () => {
+    const yaml = "admin:\n  address:\n    socket_address: { address: 127.0.0.1, port_value: 1, port_value: 9901 }\n";
+    const result = loadConfig(yaml, "yaml");
+    expect("bootstrap" in result && result.bootstrap.admin?.address.port).toBe(9901);
+  });
+
+  test("keys tagged !ignore are dropped (a place for YAML anchors)", () => {
+    const yaml = "!ignore anchors:\n  - &admin { address: 127.0.0.1, port_value: 9901 }\nadmin:\n  address:\n    socket_address: *admin\n";
+    const result = loadConfig(yaml, "yaml");
+    expect("bootstrap" in result && result.bootstrap.admin?.address.port).toBe(9901);
+  });
+
+  test("a JSON file's syntax errors are JSON's", () => {
+    expect(problems('{\n  "admin": {\n    "address": {,}\n  }\n}', "json")).toEqual([
+      `config: JSON syntax error at line 3, column 17: expected a member name in double quotes, found ","`,
+    ]);
+    expect(problems('{"admin": {}', "json")).toEqual([`config: JSON syntax error at line 1, column 13: expected ',' or '}' after an object member, found the end of the text`]);
+    expect(problems('{"admin": tru}', "json")).toEqual([`config: JSON syntax error at line 1, column 11: expected a value, found "t"`]);
+    expect(problems('{"admin": {}} x', "json")).toEqual([`config: JSON syntax error at line 1, column 15: unexpected "x" after the top-level value`]);
+    expect(problems('{"a": "\\q"}', "json")).toEqual([`config: JSON syntax error at line 1, column 8: invalid escape \\q in a string`]);
+    expect(problems('{"a": 01}', "json")).toEqual([`config: JSON syntax error at line 1, column 8: invalid number`]);
+    // A byte order mark is not a syntax error.
+    expect(problems(`\uFEFF${JSON.stringify(base())}`, "json")).toEqual([]);
+  });
+
+  test("a binary file is not a text file", () => {
+    expect(problems("\u007fELF\u0002\u0001\u0001\u0000\u0000", "yaml")).toEqual(["config: not a text file (it contains NUL bytes)"]);
+    expect(problems("admin: \uFFFD\uFFFD", "yaml")).toEqual(["config: not a text file (it is not valid UTF-8)"]);
+  });
+});
