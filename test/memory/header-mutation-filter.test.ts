@@ -61,4 +61,11 @@ describe("header_mutation filter", () => {
     proxy = await routes(true);
     expect((await proxy.request("GET", "/")).get("x-level")).toBe("route");
   });
+
+  test("an added value may be an Envoy format: %REQ(...)% rendered per request", async () => {
+    proxy = await filterProxy([
+      { name: NAME, typed_config: { "@type": TYPE, mutations: { response_mutations: [add("x-echo-method", "%REQ(:METHOD)% %REQ(x-user)%")] } } },
+    ]);
+    expect((await proxy.request("GET", "/", { headers: { "x-user": "ann" } })).get("x-echo-method")).toBe("GET ann");
+  });
 });
