@@ -10,7 +10,13 @@ import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-s
 import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
 import { RouterFilter } from "./http/filters/router.ts";
 import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/health-check.ts";
-import type { HealthCheckFilterConfig } from "./config/bootstrap.ts";
+import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-ratelimit.ts";
+import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
+import { BufferFilter } from "./http/filters/buffer.ts";
+import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
+import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
+import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
+import type { BufferConfig, CsrfPolicyConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -49,6 +55,36 @@ registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
 registerHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", {
   kind: "dual",
   create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server),
+});
+
+registerHttpFilterFactory<LocalRateLimitConfig>("envoy.filters.http.local_ratelimit", {
+  kind: "dual",
+  create: (config, server) => new LocalRateLimitFilter(localRateLimiter(config, server), server),
+});
+
+registerHttpFilterFactory<FaultConfig>("envoy.filters.http.fault", {
+  kind: "decoder",
+  create: (config, server, chain) => new FaultFilter(faultFilterConfig(config, server, chain), server),
+});
+
+registerHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", {
+  kind: "decoder",
+  create: (config) => new BufferFilter(config),
+});
+
+registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", {
+  kind: "dual",
+  create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server),
+});
+
+registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
+  kind: "decoder",
+  create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server),
+});
+
+registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
+  kind: "dual",
+  create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

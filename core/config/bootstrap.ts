@@ -322,7 +322,120 @@ export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
 /** The HTTP filters a config may name. */
 export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.router"; config: Record<string, never> }
-  | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig };
+  | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig }
+  | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig }
+  | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
+  | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
+  | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
+  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig };
+
+/** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
+export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };
+
+/** envoy.extensions.filters.http.header_mutation.v3.Mutations (headers only). */
+export interface HeaderMutationRules {
+  request: HeaderMutationRule[];
+  response: HeaderMutationRule[];
+}
+
+/** envoy.extensions.filters.http.header_mutation.v3.HeaderMutation (core/http/filters/header-mutation.ts). */
+export interface HeaderMutationConfig {
+  mutations: HeaderMutationRules;
+  /** Default false: per-route mutations run route first, so the least specific level's last word wins. */
+  mostSpecificHeaderMutationsWins: boolean;
+}
+
+/** envoy.extensions.filters.http.csrf.v3.CsrfPolicy (core/http/filters/csrf.ts). */
+export interface CsrfPolicyConfig {
+  /** Required by Envoy. */
+  filterEnabled: FractionalPercent;
+  /** Absent: no shadow mode. */
+  shadowEnabled?: FractionalPercent;
+  /** Source origins accepted besides the request's own host. */
+  additionalOrigins: Exclude<ValueMatchConfig, { type: "present" }>[];
+}
+
+/**
+ * A CORS policy (core/http/filters/cors.ts): envoy.extensions.filters.http.cors.v3.CorsPolicy
+ * in typed_per_filter_config, or the deprecated `cors` of a route action or virtual host
+ * (envoy.config.route.v3.CorsPolicy, the same fields). Unset fields fall through to the
+ * next less specific policy, so "unset" is kept apart from "empty".
+ */
+export interface CorsPolicyConfig {
+  /** allow_origin_string_match; empty: not set here. */
+  allowOrigins: Exclude<ValueMatchConfig, { type: "present" }>[];
+  /** Empty: not set here. */
+  allowMethods: string;
+  allowHeaders: string;
+  exposeHeaders: string;
+  maxAge: string;
+  allowCredentials?: boolean;
+  allowPrivateNetworkAccess?: boolean;
+  forwardNotMatchingPreflights?: boolean;
+  /** Absent: enabled (Envoy's default). */
+  filterEnabled?: FractionalPercent;
+  /** Absent: no shadow mode. */
+  shadowEnabled?: FractionalPercent;
+}
+
+/** envoy.extensions.filters.http.buffer.v3.Buffer, and BufferPerRoute (core/http/filters/buffer.ts). */
+export interface BufferConfig {
+  /** A BufferPerRoute's `disabled: true`: this route's requests are not buffered. */
+  disabled: boolean;
+  /** Over this, the request is answered 413. */
+  maxRequestBytes: number;
+}
+
+/** envoy.extensions.filters.http.fault.v3.HTTPFault (core/http/filters/fault.ts). */
+export interface FaultConfig {
+  /** abort: a fixed http_status, or header_abort (the status from x-envoy-fault-abort-request). */
+  abort?: { httpStatus?: number; percentage: FractionalPercent };
+  /** delay: a fixed_delay in ms, or header_delay (the delay from x-envoy-fault-delay-request). */
+  delay?: { fixedDelayMs?: number; percentage: FractionalPercent };
+  /** Only requests to this cluster (the route's `cluster`); "" for any. */
+  upstreamCluster: string;
+  /** Only requests whose x-envoy-downstream-service-node is one of these; empty for any. */
+  downstreamNodes: string[];
+  /** Only requests matching every one. */
+  headers: HeaderMatcherConfig[];
+  /** Absent: no limit. */
+  maxActiveFaults?: number;
+  disableDownstreamClusterStats: boolean;
+}
+
+/** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */
+export interface FractionalPercent {
+  numerator: number;
+  denominator: number;
+}
+
+/** envoy.type.v3.TokenBucket. */
+export interface TokenBucketConfig {
+  maxTokens: number;
+  /** Default 1. */
+  tokensPerFill: number;
+  /** At least 50 ms (Envoy's minimum). */
+  fillIntervalMs: number;
+}
+
+/** envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit (core/http/filters/local-ratelimit.ts). */
+export interface LocalRateLimitConfig {
+  /** Stats are `<statPrefix>.http_local_rate_limit.*`. */
+  statPrefix: string;
+  /** The local reply's status: `status.code` when 400 or more, else 429. */
+  status: number;
+  /** Absent: no limit (allowed on the filter, where per-route configs set the buckets). */
+  tokenBucket?: TokenBucketConfig;
+  /** Absent: the filter is off (Envoy's default). */
+  filterEnabled?: FractionalPercent;
+  /** Absent: a request over the limit is counted but not refused (Envoy's default). */
+  filterEnforced?: FractionalPercent;
+  requestHeadersToAddWhenNotEnforced: HeaderValueOption[];
+  responseHeadersToAdd: HeaderValueOption[];
+  /** enable_x_ratelimit_headers: DRAFT_VERSION_03 → x-ratelimit-limit and -remaining on every response it applied to. */
+  enableXRateLimitHeaders: boolean;
+}
 
 /** envoy.extensions.filters.http.health_check.v3.HealthCheck (core/http/filters/health-check.ts). */
 export interface HealthCheckFilterConfig {
@@ -414,6 +527,8 @@ export interface VirtualHostConfig extends HeaderMutations {
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
    */
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
+  /** The deprecated virtual host `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
+  cors?: CorsPolicyConfig;
 }
 
 export interface RouteConfig extends HeaderMutations {
@@ -513,6 +628,8 @@ export interface ForwardAction {
   retryPolicy?: RetryPolicyConfig;
   /** request_mirror_policies; absent: the virtual host's, if any. */
   requestMirrorPolicies?: RequestMirrorPolicyConfig[];
+  /** The deprecated route `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
+  cors?: CorsPolicyConfig;
 }
 
 /** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */

@@ -21,6 +21,13 @@ import { dataSource } from "./data-source-schema.ts";
 import { durationMs, headerValue, uint32 } from "./proto-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
+import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
+import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
+import { CORS_POLICY_TYPE_URL, CORS_TYPE_URL, corsFilterConfig, corsPolicy } from "./cors-schema.ts";
+import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
+import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMutationConfig, headerMutationPerRouteConfig } from "./header-mutation-schema.ts";
+import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
+import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -43,6 +50,8 @@ type HttpFilterKind<T extends HttpFilterType> = {
   typeUrl: string;
   typedConfig: z.ZodType<Extract<UserHttpFilterConfig, { type: T }>["config"]>;
   terminal: boolean;
+  /** The per-route message it takes in typed_per_filter_config, if any (its "@type" and schema). */
+  perRoute?: { typeUrl: string; schema: z.ZodType };
 };
 
 const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
@@ -57,7 +66,51 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: healthCheckFilterConfig,
     terminal: false,
   },
+  "envoy.filters.http.local_ratelimit": {
+    typeUrl: LOCAL_RATE_LIMIT_TYPE_URL,
+    typedConfig: localRateLimitConfig,
+    terminal: false,
+    // The same message, with its token bucket required.
+    perRoute: { typeUrl: LOCAL_RATE_LIMIT_TYPE_URL, schema: localRateLimitPerRouteConfig },
+  },
+  "envoy.filters.http.fault": {
+    typeUrl: FAULT_TYPE_URL,
+    typedConfig: faultConfig,
+    terminal: false,
+    // A route's HTTPFault replaces the filter's.
+    perRoute: { typeUrl: FAULT_TYPE_URL, schema: faultConfig },
+  },
+  "envoy.filters.http.buffer": {
+    typeUrl: BUFFER_TYPE_URL,
+    typedConfig: bufferConfig,
+    terminal: false,
+    perRoute: { typeUrl: BUFFER_PER_ROUTE_TYPE_URL, schema: bufferPerRouteConfig },
+  },
+  "envoy.filters.http.cors": {
+    typeUrl: CORS_TYPE_URL,
+    typedConfig: corsFilterConfig,
+    terminal: false,
+    perRoute: { typeUrl: CORS_POLICY_TYPE_URL, schema: corsPolicy },
+  },
+  "envoy.filters.http.csrf": {
+    typeUrl: CSRF_POLICY_TYPE_URL,
+    typedConfig: csrfPolicy,
+    terminal: false,
+    perRoute: { typeUrl: CSRF_POLICY_TYPE_URL, schema: csrfPolicy },
+  },
+  "envoy.filters.http.header_mutation": {
+    typeUrl: HEADER_MUTATION_TYPE_URL,
+    typedConfig: headerMutationConfig,
+    terminal: false,
+    perRoute: { typeUrl: HEADER_MUTATION_PER_ROUTE_TYPE_URL, schema: headerMutationPerRouteConfig },
+  },
 };
+
+for (const kind of Object.values(HTTP_FILTERS) as { perRoute?: { typeUrl: string; schema: z.ZodType } }[]) {
+  if (kind.perRoute) registerPerRouteConfigSchema(kind.perRoute.typeUrl, kind.perRoute.schema);
+}
+
+const HTTP_FILTER_PREFIX = "envoy.filters.http.";
 
 /** Like network filters (schema.ts): the typed_config's "@type" decides when there is one, else the name. */
 function httpFilterType(name: string, typeUrl: string | undefined): HttpFilterType | undefined {
@@ -77,8 +130,11 @@ const httpFilter = z
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
     const type = httpFilterType(filter.name, typeUrl);
     if (type === undefined) {
-      const supported = Object.keys(HTTP_FILTERS).join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported HTTP filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
+      // Short names: the full list would pass the one-line limit of a problem (load.ts).
+      const supported = Object.keys(HTTP_FILTERS)
+        .map((type) => type.slice(HTTP_FILTER_PREFIX.length))
+        .join(", ");
+      ctx.addIssue({ code: "custom", message: `unsupported HTTP filter "${typeUrl ?? filter.name}" (supported: ${HTTP_FILTER_PREFIX}{${supported}})` });
       return z.NEVER;
     }
     const config = HTTP_FILTERS[type].typedConfig.safeParse(fields, { reportInput: true });

@@ -8,7 +8,7 @@ import type { HeaderMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig
 import { headerName, oneOf, regexMatcher } from "./proto-schema.ts";
 
 /** envoy.type.matcher.v3.StringMatcher (no `custom` extension). */
-const stringMatcher = z
+export const stringMatcher = z
   .strictObject({
     exact: z.string().optional(),
     // Envoy: prefix, suffix and contains have min_len 1.

@@ -23,6 +23,7 @@ import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
+import { corsPolicy } from "./cors-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -134,6 +135,8 @@ const forwardAction = z
     hash_policy: hashPolicy.optional(),
     retry_policy: retryPolicy.optional(),
     request_mirror_policies: z.array(requestMirrorPolicy).optional(),
+    // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
+    cors: corsPolicy.optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
@@ -159,6 +162,7 @@ const forwardAction = z
     if (a.hash_policy !== undefined && a.hash_policy.length > 0) action.hashPolicy = a.hash_policy;
     if (a.retry_policy !== undefined) action.retryPolicy = a.retry_policy;
     if (a.request_mirror_policies !== undefined) action.requestMirrorPolicies = a.request_mirror_policies;
+    if (a.cors !== undefined) action.cors = a.cors;
     return action;
   });
 
@@ -257,6 +261,8 @@ const virtualHost = z
     include_request_attempt_count: z.boolean().default(false),
     include_attempt_count_in_response: z.boolean().default(false),
     include_is_timeout_retry_header: z.boolean().default(false),
+    // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
+    cors: corsPolicy.optional(),
   })
   .transform((v): VirtualHostConfig => {
     const vhost: VirtualHostConfig = {
@@ -273,6 +279,7 @@ const virtualHost = z
     if (v.retry_policy !== undefined) vhost.retryPolicy = v.retry_policy;
     if (v.request_mirror_policies !== undefined) vhost.requestMirrorPolicies = v.request_mirror_policies;
     if (v.per_request_buffer_limit_bytes !== undefined) vhost.perRequestBufferLimitBytes = v.per_request_buffer_limit_bytes;
+    if (v.cors !== undefined) vhost.cors = v.cors;
     return vhost;
   });
 

@@ -113,6 +113,11 @@ export interface DecoderFilterCallbacks extends StreamFilterCallbacks {
   injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void;
   /** The stream's buffer limit (the listener's per_connection_buffer_limit_bytes). */
   readonly decoderBufferLimit: number;
+  /**
+   * Change the stream's buffer limit, both directions (Envoy's setDecoderBufferLimit):
+   * the buffer filter's max_request_bytes. 0: no limit.
+   */
+  setDecoderBufferLimit(limit: number): void;
   /** Send the response (the router does, with what the upstream said): it goes through the encoder filters. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;

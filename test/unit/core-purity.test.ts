@@ -22,7 +22,8 @@ const FORBIDDEN: [RegExp, string][] = [
   [/\bDeno\s*\./, "uses the Deno global"],
   [/\bBun\s*\./, "uses the Bun global"],
   [/\bprocess\s*\./, "uses process"],
-  [/\bBuffer\b/, "uses Buffer"],
+  // Not Envoy's message name in a type URL ("….buffer.v3.Buffer", the buffer filter's config).
+  [/(?<!\.v3\.)\bBuffer\b/, "uses Buffer"],
   [/\bglobalThis\s*\.\s*(Deno|Bun|process|Buffer)\b/, "reaches a runtime global through globalThis"],
   // Randomness and time come through the port (Runtime.random, randomBytes, now,
   // wallClock): the memory runtime's seed then replays a run byte for byte.

@@ -69,7 +69,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     stats.downstreamRqTotal.inc();
     stats.downstreamRqHttp1Total.inc();
     stats.downstreamRqActive.inc();
-    createFilterChain(cm.config.httpFilters, cm.server, this);
+    createFilterChain(cm.config.httpFilters, cm.server, this, cm.config);
   }
 
   get routeConfig(): RouteConfiguration {

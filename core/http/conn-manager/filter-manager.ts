@@ -300,6 +300,10 @@ export class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements
     return this.parent.bufferLimit;
   }
 
+  setDecoderBufferLimit(limit: number): void {
+    this.parent.bufferLimit = limit;
+  }
+
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     this.parent.encodeHeadersFromDecoder(headers, endStream);
   }
@@ -495,8 +499,8 @@ export class FilterManager {
   constructor(
     /** Omitted by a subclass that is its own callbacks (ActiveStream, as Envoy's passes `*this`). */
     callbacks: FilterManagerCallbacks | undefined,
-    /** Buffered body beyond this (per direction) is too large; 0: no limit. */
-    readonly bufferLimit: number,
+    /** Buffered body beyond this (per direction) is too large; 0: no limit. A filter may change it (setDecoderBufferLimit). */
+    public bufferLimit: number,
   ) {
     this.callbacks = callbacks ?? (this as unknown as FilterManagerCallbacks);
   }

@@ -7,11 +7,18 @@ import type { FilterManager } from "../conn-manager/filter-manager.ts";
  * How one HTTP filter type is built for each stream (Envoy's `NamedHttpFilterConfigFactory`
  * and the `FilterFactoryCb` it returns): `kind` says which chains the filter joins —
  * decoder (request, in config order), encoder (response, in reverse) or both (dual).
+ * `name` is the filter's name in http_filters (the key of its typed_per_filter_config).
  */
 export type HttpFilterFactory<C = unknown> =
-  | { kind: "decoder"; create(config: C, server: ServerContext): StreamDecoderFilter }
-  | { kind: "encoder"; create(config: C, server: ServerContext): StreamEncoderFilter }
-  | { kind: "dual"; create(config: C, server: ServerContext): StreamFilter };
+  | { kind: "decoder"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamDecoderFilter }
+  | { kind: "encoder"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamEncoderFilter }
+  | { kind: "dual"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamFilter };
+
+/** What a filter may know of the connection manager whose chain it joins. */
+export interface HttpFilterChainContext {
+  /** The HCM's stat_prefix: filters such as fault and cors count under `http.<statPrefix>.`. */
+  readonly statPrefix: string;
+}
 
 const FACTORIES = new Map<string, HttpFilterFactory>();
 
@@ -26,7 +33,7 @@ export function registerHttpFilterFactory<C>(type: string, factory: HttpFilterFa
 }
 
 /** Build one stream's filter chain from the HCM's http_filters, in order (Envoy's FilterChainFactory::createFilterChain). */
-export function createFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, manager: FilterManager): void {
+export function createFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, manager: FilterManager, chain: HttpFilterChainContext): void {
   // A loop, not forEach(): this runs per request, and a callback would be garbage each time.
   for (let i = 0; i < configs.length; i++) {
     const config = configs[i]!;
@@ -34,13 +41,13 @@ export function createFilterChain(configs: readonly HttpFilterConfig[], server: 
     if (factory === undefined) throw new Error(`no factory for HTTP filter type ${config.type}`); // the config schema admits only registered types
     switch (factory.kind) {
       case "decoder":
-        manager.addStreamDecoderFilter(factory.create(config.config, server), config.name);
+        manager.addStreamDecoderFilter(factory.create(config.config, server, chain, config.name), config.name);
         break;
       case "encoder":
-        manager.addStreamEncoderFilter(factory.create(config.config, server), config.name);
+        manager.addStreamEncoderFilter(factory.create(config.config, server, chain, config.name), config.name);
         break;
       case "dual":
-        manager.addStreamFilter(factory.create(config.config, server), config.name);
+        manager.addStreamFilter(factory.create(config.config, server, chain, config.name), config.name);
         break;
     }
   }

@@ -14,10 +14,10 @@ export interface HeaderSource {
 /** A query string's parameters: the first value of each name, as Envoy matches only that. */
 export type QueryParameters = ReadonlyMap<string, string>;
 
-type StringMatch = Exclude<ValueMatchConfig, { type: "present" }>;
+export type StringMatch = Exclude<ValueMatchConfig, { type: "present" }>;
 
 /** Envoy's StringMatcher as a predicate. */
-function compileStringMatch(kind: StringMatch): (value: string) => boolean {
+export function compileStringMatch(kind: StringMatch): (value: string) => boolean {
   if (kind.type === "regex") {
     const compiled = compileRegex(kind.regex);
     if (!compiled.ok) throw new Error(compiled.error); // the config loader already refused it

@@ -676,12 +676,12 @@ describe("HTTP filter manager: per-route filter config", () => {
   test("typed_per_filter_config for a type no filter declares is an error naming the field", () => {
     let err: unknown;
     try {
-      loadBootstrap(bootstrap({ "envoy.filters.http.cors": { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy" } }), "json");
+      loadBootstrap(bootstrap({ "envoy.filters.http.lua": { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute" } }), "json");
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message).toMatch(/routes\[0\]\.typed_per_filter_config\.envoy\.filters\.http\.cors: no supported HTTP filter takes per-route config of type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.cors\.v3\.CorsPolicy"/);
+    expect((err as ConfigError).message).toMatch(/routes\[0\]\.typed_per_filter_config\.envoy\.filters\.http\.lua: no supported HTTP filter takes per-route config of type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.lua\.v3\.LuaPerRoute"/);
   });
 
   test("a filter type that declares a per-route schema gets its config validated and kept by filter name", () => {
@@ -719,7 +719,7 @@ describe("HTTP filter registry", () => {
     ] as unknown as HttpFilterConfig[];
     const stream = new FakeStream(log);
     const fm = new FilterManager(stream, 1024);
-    createFilterChain(configs, {} as ServerContext, fm);
+    createFilterChain(configs, {} as ServerContext, fm, { statPrefix: "test" });
     expect(fm.decoderFilters.map((f) => f.name)).toEqual(["d", "x", "r"]);
     expect(fm.encoderFilters.map((f) => f.name)).toEqual(["x", "e"]);
     fm.decodeHeaders(new RequestHeaders(), true);

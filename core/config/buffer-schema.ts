@@ -1,0 +1,28 @@
+/**
+ * envoy.extensions.filters.http.buffer.v3.Buffer and BufferPerRoute: the buffer HTTP
+ * filter's config (core/http/filters/buffer.ts).
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { BufferConfig } from "./bootstrap.ts";
+import { oneOf, uint32 } from "./proto-schema.ts";
+
+export const BUFFER_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
+export const BUFFER_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute";
+
+/** Buffer: max_request_bytes is required and > 0. */
+const buffer = z.strictObject({ max_request_bytes: uint32.min(1) });
+
+export const bufferConfig: z.ZodType<BufferConfig> = buffer.transform((b): BufferConfig => ({ disabled: false, maxRequestBytes: b.max_request_bytes }));
+
+/** BufferPerRoute: oneof `disabled` (which must be true) or `buffer`, one required. */
+export const bufferPerRouteConfig: z.ZodType<BufferConfig> = z
+  .strictObject({
+    // Envoy: `disabled` must be true (const) when set.
+    disabled: z.literal(true).optional(),
+    buffer: buffer.optional(),
+  })
+  .transform((r, ctx): BufferConfig => {
+    oneOf(r, ["disabled", "buffer"], ctx, true);
+    return { disabled: r.disabled === true, maxRequestBytes: r.buffer?.max_request_bytes ?? 0 };
+  });

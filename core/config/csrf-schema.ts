@@ -1,0 +1,23 @@
+/**
+ * envoy.extensions.filters.http.csrf.v3.CsrfPolicy: the csrf HTTP filter's config and its
+ * per-route config (core/http/filters/csrf.ts).
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { CsrfPolicyConfig } from "./bootstrap.ts";
+import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
+import { stringMatcher } from "./matcher-schema.ts";
+
+export const CSRF_POLICY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy";
+
+export const csrfPolicy: z.ZodType<CsrfPolicyConfig> = z
+  .strictObject({
+    filter_enabled: runtimeFractionalPercent,
+    shadow_enabled: runtimeFractionalPercent.optional(),
+    additional_origins: z.array(stringMatcher).default([]),
+  })
+  .transform((p): CsrfPolicyConfig => ({
+    filterEnabled: p.filter_enabled,
+    ...(p.shadow_enabled && { shadowEnabled: p.shadow_enabled }),
+    additionalOrigins: p.additional_origins as CsrfPolicyConfig["additionalOrigins"],
+  }));

@@ -1,0 +1,82 @@
+/**
+ * envoy.extensions.filters.http.fault.v3.HTTPFault: the fault HTTP filter's config
+ * (core/http/filters/fault.ts), on the filter and as per-route config, with Envoy's
+ * rules (api/envoy/extensions/filters/http/fault/v3/fault.proto,
+ * api/envoy/extensions/filters/common/fault/v3/fault.proto).
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { FaultConfig } from "./bootstrap.ts";
+import { fractionalPercent } from "./fractional-percent-schema.ts";
+import { headerMatcher } from "./matcher-schema.ts";
+import { durationMs, oneOf, uint32 } from "./proto-schema.ts";
+import { unsupportedField } from "./unsupported-field.ts";
+
+export const FAULT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+
+/** An unset FractionalPercent is 0 %: Envoy injects nothing until a percentage is given. */
+const percentage = fractionalPercent.default({ numerator: 0, denominator: 100 });
+
+/**
+ * A runtime key: polyvoy has no runtime layers, so no key ever holds a value and the
+ * configured one applies — Envoy's behaviour with a key no layer sets.
+ */
+const runtimeKey = z.string().optional();
+
+/** FaultAbort: oneof http_status, grpc_status, header_abort. */
+const abort = z
+  .strictObject({
+    http_status: z.number().int().min(200).max(599).optional(),
+    grpc_status: unsupportedField("gRPC aborts need HTTP/2, which is not implemented: use http_status or header_abort"),
+    header_abort: z.strictObject({}).optional(),
+    percentage,
+  })
+  .transform((a, ctx): NonNullable<FaultConfig["abort"]> => {
+    oneOf(a, ["http_status", "grpc_status", "header_abort"], ctx, true);
+    return { ...(a.http_status !== undefined && { httpStatus: a.http_status }), percentage: a.percentage };
+  });
+
+/** FaultDelay: oneof fixed_delay, header_delay. */
+const delay = z
+  .strictObject({
+    fixed_delay: durationMs.optional(),
+    header_delay: z.strictObject({}).optional(),
+    percentage,
+  })
+  .transform((d, ctx): NonNullable<FaultConfig["delay"]> => {
+    oneOf(d, ["fixed_delay", "header_delay"], ctx, true);
+    // Envoy's validation: fixed_delay > 0.
+    if (d.fixed_delay === 0) ctx.addIssue({ code: "custom", message: "must be > 0", path: ["fixed_delay"] });
+    return { ...(d.fixed_delay !== undefined && { fixedDelayMs: d.fixed_delay }), percentage: d.percentage };
+  });
+
+export const faultConfig: z.ZodType<FaultConfig> = z
+  .strictObject({
+    abort: abort.optional(),
+    delay: delay.optional(),
+    upstream_cluster: z.string().default(""),
+    headers: z.array(headerMatcher).default([]),
+    downstream_nodes: z.array(z.string()).default([]),
+    max_active_faults: uint32.optional(),
+    response_rate_limit: unsupportedField("response bandwidth limits are not implemented"),
+    delay_percent_runtime: runtimeKey,
+    abort_percent_runtime: runtimeKey,
+    delay_duration_runtime: runtimeKey,
+    abort_http_status_runtime: runtimeKey,
+    max_active_faults_runtime: runtimeKey,
+    response_rate_limit_percent_runtime: runtimeKey,
+    abort_grpc_status_runtime: runtimeKey,
+    disable_downstream_cluster_stats: z.boolean().default(false),
+    filter_metadata: unsupportedField("dynamic metadata is not implemented"),
+  })
+  .transform(
+    (f): FaultConfig => ({
+      ...(f.abort && { abort: f.abort }),
+      ...(f.delay && { delay: f.delay }),
+      upstreamCluster: f.upstream_cluster,
+      downstreamNodes: f.downstream_nodes,
+      headers: f.headers,
+      ...(f.max_active_faults !== undefined && { maxActiveFaults: f.max_active_faults }),
+      disableDownstreamClusterStats: f.disable_downstream_cluster_stats,
+    }),
+  );

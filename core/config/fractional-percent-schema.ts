@@ -1,0 +1,34 @@
+/**
+ * envoy.type.v3.FractionalPercent and envoy.config.core.v3.RuntimeFractionalPercent, the
+ * "in what share of requests" knob of several HTTP filters (local_ratelimit's
+ * filter_enabled/filter_enforced, fault's percentages, cors's filter_enabled).
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { FractionalPercent } from "./bootstrap.ts";
+import { uint32 } from "./proto-schema.ts";
+
+const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
+
+/** envoy.type.v3.FractionalPercent: numerator over HUNDRED (the default), TEN_THOUSAND or MILLION. */
+export const fractionalPercent = z
+  .strictObject({
+    numerator: uint32.default(0),
+    denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED"),
+  })
+  .transform((p): FractionalPercent => ({ numerator: p.numerator, denominator: DENOMINATORS[p.denominator] }));
+
+/**
+ * envoy.config.core.v3.RuntimeFractionalPercent. polyvoy has no runtime layers, so the
+ * runtime_key never names a value and default_value always applies — which is what Envoy
+ * does with a key no layer sets; the key is accepted for that reason.
+ */
+export const runtimeFractionalPercent = z
+  .strictObject({
+    default_value: fractionalPercent,
+    runtime_key: z.string().optional(),
+  })
+  .transform((p): FractionalPercent => p.default_value);
+
+/** A FractionalPercent of 100 %. */
+export const ALWAYS: FractionalPercent = { numerator: 100, denominator: 100 };

@@ -1,0 +1,54 @@
+/**
+ * envoy.extensions.filters.http.header_mutation.v3.HeaderMutation and
+ * HeaderMutationPerRoute: the header_mutation HTTP filter's config
+ * (core/http/filters/header-mutation.ts). Header mutations only: query parameter and
+ * trailer mutations are refused by name.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { HeaderMutationConfig, HeaderMutationRule, HeaderMutationRules } from "./bootstrap.ts";
+import { headerValueOption, removableHeader } from "./custom-headers-schema.ts";
+import { oneOf } from "./proto-schema.ts";
+import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
+
+export const HEADER_MUTATION_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
+export const HEADER_MUTATION_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute";
+
+/** envoy.config.common.mutation_rules.v3.HeaderMutation: oneof remove, append (remove_on_match is refused). */
+const headerMutationRule = z
+  .strictObject({
+    remove: removableHeader.optional(),
+    append: headerValueOption.optional(),
+    remove_on_match: unsupportedField("remove_on_match is not implemented: use remove"),
+  })
+  .transform((m, ctx): HeaderMutationRule => {
+    const key = oneOf(m, ["remove", "append"] as const, ctx, true);
+    if (key === "remove") return { remove: m.remove! };
+    if (key === "append") return { append: m.append! };
+    return z.NEVER;
+  });
+
+/** envoy.extensions.filters.http.header_mutation.v3.Mutations */
+const mutations = z
+  .strictObject({
+    request_mutations: z.array(headerMutationRule).default([]),
+    response_mutations: z.array(headerMutationRule).default([]),
+    query_parameter_mutations: unsupportedField("query parameter mutations are not implemented", isEmptyList),
+    request_trailers_mutations: unsupportedField("trailer mutations are not implemented", isEmptyList),
+    response_trailers_mutations: unsupportedField("trailer mutations are not implemented", isEmptyList),
+  })
+  .transform((m): HeaderMutationRules => ({ request: m.request_mutations, response: m.response_mutations }));
+
+const NO_MUTATIONS: HeaderMutationRules = { request: [], response: [] };
+
+export const headerMutationConfig: z.ZodType<HeaderMutationConfig> = z
+  .strictObject({
+    mutations: mutations.optional(),
+    most_specific_header_mutations_wins: z.boolean().default(false),
+  })
+  .transform((c): HeaderMutationConfig => ({ mutations: c.mutations ?? NO_MUTATIONS, mostSpecificHeaderMutationsWins: c.most_specific_header_mutations_wins }));
+
+/** HeaderMutationPerRoute: its mutations. */
+export const headerMutationPerRouteConfig: z.ZodType<HeaderMutationRules> = z
+  .strictObject({ mutations: mutations.optional() })
+  .transform((c) => c.mutations ?? NO_MUTATIONS);

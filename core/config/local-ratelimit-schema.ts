@@ -1,0 +1,84 @@
+/**
+ * envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit: the local_ratelimit
+ * HTTP filter's config (core/http/filters/local-ratelimit.ts), on the filter and as
+ * per-route config (typed_per_filter_config), with Envoy's rules
+ * (source/extensions/filters/http/local_ratelimit/local_ratelimit.cc).
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { LocalRateLimitConfig, TokenBucketConfig } from "./bootstrap.ts";
+import { headerValueOption } from "./custom-headers-schema.ts";
+import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
+import { durationMs, uint32 } from "./proto-schema.ts";
+import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+
+export const LOCAL_RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+
+/** Envoy's LocalRateLimiterImpl: "local rate limit token bucket fill timer must be >= 50ms". */
+const MIN_FILL_INTERVAL_MS = 50;
+
+/** envoy.type.v3.TokenBucket */
+const tokenBucket = z
+  .strictObject({
+    max_tokens: uint32.min(1),
+    tokens_per_fill: uint32.min(1).default(1),
+    fill_interval: durationMs,
+  })
+  .superRefine((b, ctx) => {
+    if (b.fill_interval < MIN_FILL_INTERVAL_MS) {
+      ctx.addIssue({ code: "custom", message: "local rate limit token bucket fill timer must be >= 50ms", path: ["fill_interval"] });
+    }
+  })
+  .transform((b): TokenBucketConfig => ({ maxTokens: b.max_tokens, tokensPerFill: b.tokens_per_fill, fillIntervalMs: b.fill_interval }));
+
+/** envoy.type.v3.HttpStatus: the code as a number (proto enum names are not accepted). */
+const httpStatus = z.strictObject({ code: z.number().int().min(100).max(599) });
+
+const DESCRIPTORS = "descriptors and rate_limits (route rate_limits actions) are not implemented: use one token_bucket per route through typed_per_filter_config";
+
+function localRateLimit(perRoute: boolean) {
+  return z
+    .strictObject({
+      stat_prefix: z.string().min(1),
+      status: httpStatus.optional(),
+      token_bucket: tokenBucket.optional(),
+      filter_enabled: runtimeFractionalPercent.optional(),
+      filter_enforced: runtimeFractionalPercent.optional(),
+      request_headers_to_add_when_not_enforced: z.array(headerValueOption).max(10).default([]),
+      response_headers_to_add: z.array(headerValueOption).max(10).default([]),
+      enable_x_ratelimit_headers: z.enum(["OFF", "DRAFT_VERSION_03"]).default("OFF"),
+      descriptors: unsupportedField(DESCRIPTORS, isEmptyList),
+      rate_limits: unsupportedField(DESCRIPTORS, isEmptyList),
+      stage: unsupportedField("stage only selects descriptors, which are not implemented", (v) => v === 0),
+      vh_rate_limits: unsupportedField("virtual host rate_limits are not implemented", (v) => v === "OVERRIDE"),
+      always_consume_default_token_bucket: unsupportedField("descriptors are not implemented", (v) => v === true),
+      max_dynamic_descriptors: unsupportedField("descriptors are not implemented"),
+      local_rate_limit_per_downstream_connection: unsupportedField("per-connection token buckets are not implemented", isFalse),
+      local_cluster_rate_limit: unsupportedField("sharing the limit across the local cluster is not implemented"),
+      rate_limited_as_resource_exhausted: unsupportedField("gRPC status mapping needs HTTP/2, which is not implemented", isFalse),
+    })
+    .superRefine((c, ctx) => {
+      // Envoy's FilterConfig: "local rate limit token bucket must be set for per filter configs".
+      if (perRoute && c.token_bucket === undefined) {
+        ctx.addIssue({ code: "custom", message: "local rate limit token bucket must be set for per filter configs", path: ["token_bucket"] });
+      }
+    })
+    .transform(
+      (c): LocalRateLimitConfig => ({
+        statPrefix: c.stat_prefix,
+        // Envoy's toErrorCode: a status under 400 means the default, 429.
+        status: c.status !== undefined && c.status.code >= 400 ? c.status.code : 429,
+        ...(c.token_bucket && { tokenBucket: c.token_bucket }),
+        ...(c.filter_enabled && { filterEnabled: c.filter_enabled }),
+        ...(c.filter_enforced && { filterEnforced: c.filter_enforced }),
+        requestHeadersToAddWhenNotEnforced: c.request_headers_to_add_when_not_enforced,
+        responseHeadersToAdd: c.response_headers_to_add,
+        enableXRateLimitHeaders: c.enable_x_ratelimit_headers === "DRAFT_VERSION_03",
+      }),
+    );
+}
+
+/** On the filter (http_filters): the token bucket may be left to per-route configs. */
+export const localRateLimitConfig: z.ZodType<LocalRateLimitConfig> = localRateLimit(false);
+/** In typed_per_filter_config: a token bucket is required. */
+export const localRateLimitPerRouteConfig: z.ZodType<LocalRateLimitConfig> = localRateLimit(true);

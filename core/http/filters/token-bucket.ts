@@ -1,0 +1,53 @@
+import type { TokenBucketConfig } from "../../config/bootstrap.ts";
+
+/**
+ * Envoy's local rate limit bucket (AtomicTokenBucket in source/extensions/filters/common/
+ * local_ratelimit/local_ratelimit_impl.h, over AtomicTokenBucketImpl in
+ * source/common/common/token_bucket_impl.cc; the timer-driven bucket it replaced is gone
+ * since the `no_timer_based_rate_limit_token_bucket` guard was removed): tokens come back
+ * continuously at tokens_per_fill per fill_interval, up to max_tokens, counted from the
+ * monotonic clock when the bucket is used; it starts full; each request takes one whole
+ * token. The state is one instant — when the bucket was (or would have been) empty — as
+ * in Envoy, so no timer runs.
+ */
+export class TokenBucket {
+  /** Monotonic ms at which the bucket held no token; tokens now = (now − emptyAt) × rate, at most max_tokens. */
+  private emptyAt: number;
+
+  constructor(
+    readonly config: TokenBucketConfig,
+    now: number,
+  ) {
+    // Envoy's init_fill: the bucket starts full.
+    this.emptyAt = now - this.msFor(config.maxTokens);
+  }
+
+  /** Take a token if a whole one is there (Envoy's consume(1, allow_partial = false)). */
+  consume(now: number): boolean {
+    const tokens = this.tokensAt(now);
+    if (tokens < 1) return false;
+    // What is left after this token, as the instant the bucket would have been empty.
+    this.emptyAt = now - this.msFor(tokens - 1);
+    return true;
+  }
+
+  get maxTokens(): number {
+    return this.config.maxTokens;
+  }
+
+  /** Whole tokens left (Envoy truncates to uint32). */
+  remainingTokens(now: number): number {
+    return Math.floor(this.tokensAt(now));
+  }
+
+  /** Tokens now: multiply before dividing, so whole-millisecond refills give whole tokens exactly. */
+  private tokensAt(now: number): number {
+    const { maxTokens, tokensPerFill, fillIntervalMs } = this.config;
+    return Math.min(maxTokens, ((now - this.emptyAt) * tokensPerFill) / fillIntervalMs);
+  }
+
+  /** The time `tokens` take to come back. */
+  private msFor(tokens: number): number {
+    return (tokens * this.config.fillIntervalMs) / this.config.tokensPerFill;
+  }
+}

@@ -1,0 +1,186 @@
+/** The local_ratelimit, fault, buffer, cors, csrf and header_mutation HTTP filters against the real proxy on every runtime. */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+
+const RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+const FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+const BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
+const CSRF = "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy";
+const CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
+const ALWAYS = { default_value: { numerator: 100 } };
+
+function route(prefix: string, perFilter: Record<string, object> = {}) {
+  return { match: { prefix }, action: { route: { cluster: "echo" }, typed_per_filter_config: perFilter } };
+}
+
+describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let proxy: ProxyProcess;
+  let base: string;
+  let adminPort: number;
+
+  beforeAll(async () => {
+    echo = await httpUpstream((req, res) => res.end(`${req.url} ${req.body.length}`));
+    const port = await freePort();
+    adminPort = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { echo: [echo.port] },
+      routes: [
+        route("/ratelimit", {
+          "envoy.filters.http.local_ratelimit": {
+            "@type": RATELIMIT,
+            stat_prefix: "route_rl",
+            token_bucket: { max_tokens: 2, tokens_per_fill: 2, fill_interval: "1s" },
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+            response_headers_to_add: [{ header: { key: "x-local-rate-limit", value: "true" } }],
+          },
+        }),
+        route("/abort", { "envoy.filters.http.fault": { "@type": FAULT, abort: { http_status: 503, percentage: { numerator: 100 } } } }),
+        route("/cors", {
+          "envoy.filters.http.cors": {
+            "@type": CORS_POLICY,
+            allow_origin_string_match: [{ exact: "https://app.example" }],
+            allow_methods: "GET, PUT",
+            allow_headers: "content-type",
+            expose_headers: "x-request-id",
+            max_age: "600",
+            allow_credentials: true,
+          },
+        }),
+        route("/csrf", { "envoy.filters.http.csrf": { "@type": CSRF, filter_enabled: ALWAYS } }),
+        route("/delay", { "envoy.filters.http.fault": { "@type": FAULT, delay: { fixed_delay: "0.4s", percentage: { numerator: 100 } } } }),
+        route("/"),
+      ],
+      hcm: {
+        http_filters: [
+          { name: "envoy.filters.http.cors", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } },
+          // No bucket on the filter: only /ratelimit is limited.
+          { name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": RATELIMIT, stat_prefix: "rl", filter_enabled: ALWAYS, filter_enforced: ALWAYS } },
+          // header_abort: only requests asking for a fault get one.
+          { name: "envoy.filters.http.fault", typed_config: { "@type": FAULT, abort: { header_abort: {}, percentage: { numerator: 100 } } } },
+          // Off but on /csrf.
+          { name: "envoy.filters.http.csrf", typed_config: { "@type": CSRF, filter_enabled: { default_value: { numerator: 0 } } } },
+          {
+            name: "envoy.filters.http.header_mutation",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+              mutations: {
+                request_mutations: [{ remove: "x-drop-me" }, { append: { header: { key: "x-mutated", value: "yes" } } }],
+                response_mutations: [{ append: { header: { key: "x-served-by", value: "polyvoy" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" } }],
+              },
+            },
+          },
+          { name: "envoy.filters.http.buffer", typed_config: { "@type": BUFFER, max_request_bytes: 1024 } },
+          { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+        ],
+      },
+    });
+    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await echo?.close();
+  });
+
+  async function get(path: string, headers: Record<string, string> = {}) {
+    const response = await request(base + path, { headers });
+    return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
+  }
+
+  async function stats(filter: string): Promise<string> {
+    return (await request(`http://127.0.0.1:${adminPort}/stats?filter=${filter}`)).body.text();
+  }
+
+  test("local_ratelimit: 429 local_rate_limited once the route's bucket is empty, allowed again after fill_interval", async () => {
+    // Two tokens a second: a refill may land between two requests, so go on until refused.
+    expect((await get("/ratelimit")).status).toBe(200);
+    let limited = await get("/ratelimit");
+    for (let i = 0; i < 10 && limited.status !== 429; i++) limited = await get("/ratelimit");
+    expect(limited.status).toBe(429);
+    expect(limited.body).toBe("local_rate_limited");
+    expect(limited.headers["x-local-rate-limit"]).toBe("true");
+    expect((await get("/other")).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await get("/ratelimit")).status).toBe(200);
+    const text = await stats("http_local_rate_limit");
+    expect(text).toMatch(/^route_rl\.http_local_rate_limit\.rate_limited: [1-9]/m);
+    expect(text).toMatch(/^route_rl\.http_local_rate_limit\.enforced: [1-9]/m);
+  });
+
+  test("fault: abort 503 at 100 %, a header-requested abort, and a measurable delay", async () => {
+    const abort = await get("/abort");
+    expect(abort.status).toBe(503);
+    expect(abort.body).toBe("fault filter abort");
+    expect((await get("/other", { "x-envoy-fault-abort-request": "418" })).status).toBe(418);
+    expect((await get("/other")).status).toBe(200);
+    const start = performance.now();
+    const delayed = await get("/delay");
+    const elapsed = performance.now() - start;
+    expect(delayed.status).toBe(200);
+    expect(elapsed).toBeGreaterThanOrEqual(390);
+    const text = await stats("fault");
+    expect(text).toMatch(/^http\.ingress_http\.fault\.aborts_injected: 2$/m);
+    expect(text).toMatch(/^http\.ingress_http\.fault\.delays_injected: 1$/m);
+  });
+
+  test("buffer: a body over max_request_bytes gets 413, one within it reaches the upstream", async () => {
+    const big = await request(base + "/upload", { method: "POST", body: "x".repeat(2000) });
+    expect(big.statusCode).toBe(413);
+    expect(await big.body.text()).toBe("Payload Too Large");
+    const small = await request(base + "/upload", { method: "POST", body: "y".repeat(1000) });
+    expect(small.statusCode).toBe(200);
+    expect(await small.body.text()).toBe("/upload 1000");
+  });
+
+  test("cors: a preflight is answered by the proxy with the policy's headers; a simple request gets allow-origin", async () => {
+    const seen = echo.requests.length;
+    const preflight = await request(base + "/cors/item", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "PUT" },
+    });
+    expect(preflight.statusCode).toBe(200);
+    await preflight.body.text();
+    expect(preflight.headers["access-control-allow-origin"]).toBe("https://app.example");
+    expect(preflight.headers["access-control-allow-methods"]).toBe("GET, PUT");
+    expect(preflight.headers["access-control-allow-headers"]).toBe("content-type");
+    expect(preflight.headers["access-control-max-age"]).toBe("600");
+    expect(preflight.headers["access-control-allow-credentials"]).toBe("true");
+    expect(echo.requests.length).toBe(seen);
+    const simple = await get("/cors/item", { origin: "https://app.example" });
+    expect(simple.body).toBe("/cors/item 0");
+    expect(simple.headers["access-control-allow-origin"]).toBe("https://app.example");
+    expect(simple.headers["access-control-expose-headers"]).toBe("x-request-id");
+    const other = await get("/cors/item", { origin: "https://evil.example" });
+    expect(other.headers["access-control-allow-origin"]).toBeUndefined();
+    const text = await stats("cors");
+    expect(text).toMatch(/^http\.ingress_http\.cors\.origin_valid: 2$/m);
+    expect(text).toMatch(/^http\.ingress_http\.cors\.origin_invalid: 1$/m);
+  });
+
+  test("csrf: a POST from another origin gets 403 Invalid origin, one from the proxy's own origin goes through", async () => {
+    const refused = await request(base + "/csrf", { method: "POST", headers: { origin: "https://evil.example" }, body: "x" });
+    expect(refused.statusCode).toBe(403);
+    expect(await refused.body.text()).toBe("Invalid origin");
+    const allowed = await request(base + "/csrf", { method: "POST", headers: { origin: base }, body: "x" });
+    expect(allowed.statusCode).toBe(200);
+    expect(await allowed.body.text()).toBe("/csrf 1");
+  });
+
+  test("header_mutation: request headers removed and added before the upstream, a response header set", async () => {
+    const response = await get("/mutate", { "x-drop-me": "1" });
+    expect(response.status).toBe(200);
+    expect(response.headers["x-served-by"]).toBe("polyvoy");
+    const seen = echo.requests.at(-1)!;
+    expect(seen.url).toBe("/mutate");
+    expect(seen.headers["x-drop-me"]).toBeUndefined();
+    expect(seen.headers["x-mutated"]).toBe("yes");
+  });
+});

@@ -1,0 +1,169 @@
+/** The envoy.filters.http.local_ratelimit filter (core/http/filters/local-ratelimit.ts) in a proxy on the memory runtime. */
+import { afterEach, describe, expect, test } from "vitest";
+import { filterProxy, type FilterProxy } from "./support/filter-proxy.ts";
+
+const TYPE = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+const ALWAYS = { default_value: { numerator: 100, denominator: "HUNDRED" }, runtime_key: "local_rate_limit_enabled" };
+
+function localRateLimit(fields: Record<string, unknown>): object {
+  return { name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": TYPE, stat_prefix: "http_local_rate_limiter", ...fields } };
+}
+
+let proxy: FilterProxy | undefined;
+afterEach(() => {
+  proxy?.close();
+  proxy = undefined;
+});
+
+describe("local_ratelimit filter", () => {
+  test("429 local_rate_limited once the bucket is empty, and again allowed after fill_interval; stats as Envoy's", async () => {
+    proxy = await filterProxy([
+      localRateLimit({
+        token_bucket: { max_tokens: 2, tokens_per_fill: 1, fill_interval: "1s" },
+        filter_enabled: ALWAYS,
+        filter_enforced: ALWAYS,
+        response_headers_to_add: [{ append_action: "OVERWRITE_IF_EXISTS_OR_ADD", header: { key: "x-local-rate-limit", value: "true" } }],
+      }),
+    ]);
+    expect((await proxy.request("GET", "/")).status).toBe(200);
+    const second = await proxy.request("GET", "/");
+    expect(second.status).toBe(200);
+    expect(second.get("x-local-rate-limit")).toBeUndefined();
+    const limited = await proxy.request("GET", "/");
+    expect(limited.status).toBe(429);
+    expect(limited.text()).toBe("local_rate_limited");
+    expect(limited.get("x-local-rate-limit")).toBe("true");
+    // Envoy's local filter does not send the global ratelimit filter's header.
+    expect(limited.get("x-envoy-ratelimited")).toBeUndefined();
+    expect(proxy.upstreamRequests).toHaveLength(2);
+    await proxy.runtime.settle(999);
+    expect((await proxy.request("GET", "/")).status).toBe(429);
+    await proxy.runtime.settle(1);
+    expect((await proxy.request("GET", "/")).status).toBe(200);
+    expect((await proxy.request("GET", "/")).status).toBe(429);
+    const prefix = "http_local_rate_limiter.http_local_rate_limit.";
+    expect(proxy.counter(prefix + "enabled")).toBe(6);
+    expect(proxy.counter(prefix + "ok")).toBe(3);
+    expect(proxy.counter(prefix + "rate_limited")).toBe(3);
+    expect(proxy.counter(prefix + "enforced")).toBe(3);
+  });
+
+  test("tokens come back continuously, tokens_per_fill per fill_interval, never past max_tokens", async () => {
+    proxy = await filterProxy([
+      localRateLimit({ token_bucket: { max_tokens: 3, tokens_per_fill: 2, fill_interval: "0.1s" }, filter_enabled: ALWAYS, filter_enforced: ALWAYS }),
+    ]);
+    const statuses = async (n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await proxy!.request("GET", "/")).status);
+      return out;
+    };
+    expect(await statuses(4)).toEqual([200, 200, 200, 429]);
+    // Half an interval: one of the two tokens.
+    await proxy.runtime.settle(50);
+    expect(await statuses(2)).toEqual([200, 429]);
+    await proxy.runtime.settle(100);
+    expect(await statuses(3)).toEqual([200, 200, 429]);
+    await proxy.runtime.settle(10_000);
+    expect(await statuses(4)).toEqual([200, 200, 200, 429]);
+  });
+
+  test("without filter_enabled the filter is off; without filter_enforced it counts but lets the request through with request_headers_to_add_when_not_enforced", async () => {
+    proxy = await filterProxy([localRateLimit({ token_bucket: { max_tokens: 1, fill_interval: "60s" } })]);
+    expect((await proxy.request("GET", "/")).status).toBe(200);
+    expect((await proxy.request("GET", "/")).status).toBe(200);
+    expect(proxy.counter("http_local_rate_limiter.http_local_rate_limit.enabled")).toBe(0);
+    proxy.close();
+
+    proxy = await filterProxy([
+      localRateLimit({
+        token_bucket: { max_tokens: 1, fill_interval: "60s" },
+        filter_enabled: ALWAYS,
+        request_headers_to_add_when_not_enforced: [{ header: { key: "x-rate-limited", value: "yes" } }],
+      }),
+    ]);
+    expect((await proxy.request("GET", "/")).status).toBe(200);
+    expect((await proxy.request("GET", "/")).status).toBe(200);
+    expect(proxy.upstreamRequests.map((r) => r.headers.find(([n]) => n === "x-rate-limited")?.[1])).toEqual([undefined, "yes"]);
+    expect(proxy.counter("http_local_rate_limiter.http_local_rate_limit.rate_limited")).toBe(1);
+    expect(proxy.counter("http_local_rate_limiter.http_local_rate_limit.enforced")).toBe(0);
+  });
+
+  test("status overrides 429 (a code under 400 means 429); filter_enabled is a fraction of requests", async () => {
+    proxy = await filterProxy([
+      localRateLimit({ token_bucket: { max_tokens: 1, fill_interval: "60s" }, filter_enabled: ALWAYS, filter_enforced: ALWAYS, status: { code: 503 } }),
+    ]);
+    await proxy.request("GET", "/");
+    expect((await proxy.request("GET", "/")).status).toBe(503);
+    proxy.close();
+
+    proxy = await filterProxy([
+      localRateLimit({
+        token_bucket: { max_tokens: 1000, fill_interval: "60s" },
+        filter_enabled: { default_value: { numerator: 25 } },
+        filter_enforced: ALWAYS,
+      }),
+    ]);
+    for (let i = 0; i < 200; i++) await proxy.request("GET", "/");
+    const enabled = proxy.counter("http_local_rate_limiter.http_local_rate_limit.enabled");
+    expect(enabled).toBeGreaterThan(25);
+    expect(enabled).toBeLessThan(75);
+  });
+
+  test("x-ratelimit-* headers (DRAFT_VERSION_03) on answered and limited requests", async () => {
+    proxy = await filterProxy([
+      localRateLimit({
+        token_bucket: { max_tokens: 2, fill_interval: "60s" },
+        filter_enabled: ALWAYS,
+        filter_enforced: ALWAYS,
+        enable_x_ratelimit_headers: "DRAFT_VERSION_03",
+      }),
+    ]);
+    const first = await proxy.request("GET", "/");
+    expect([first.get("x-ratelimit-limit"), first.get("x-ratelimit-remaining")]).toEqual(["2", "1"]);
+    // Envoy's continuous bucket sends no x-ratelimit-reset.
+    expect(first.get("x-ratelimit-reset")).toBeUndefined();
+    // 2.5 s at 2 tokens a minute brings back a twelfth of a token: not a whole one.
+    await proxy.runtime.settle(2500);
+    const second = await proxy.request("GET", "/");
+    expect(second.get("x-ratelimit-remaining")).toBe("0");
+    const limited = await proxy.request("GET", "/");
+    expect(limited.status).toBe(429);
+    expect(limited.get("x-ratelimit-remaining")).toBe("0");
+  });
+
+  test("per-route config (typed_per_filter_config) has its own bucket and stats; other routes use the filter's", async () => {
+    proxy = await filterProxy(
+      [localRateLimit({ token_bucket: { max_tokens: 100, fill_interval: "60s" }, filter_enabled: ALWAYS, filter_enforced: ALWAYS })],
+      {
+        routes: [
+          {
+            match: { prefix: "/limited" },
+            action: {
+              route: { cluster: "backend" },
+              typed_per_filter_config: {
+                "envoy.filters.http.local_ratelimit": {
+                  "@type": TYPE,
+                  stat_prefix: "route_limiter",
+                  token_bucket: { max_tokens: 1, fill_interval: "60s" },
+                  filter_enabled: ALWAYS,
+                  filter_enforced: ALWAYS,
+                },
+              },
+            },
+          },
+          { match: { prefix: "/" }, cluster: "backend" },
+        ],
+      },
+    );
+    expect((await proxy.request("GET", "/limited")).status).toBe(200);
+    expect((await proxy.request("GET", "/limited")).status).toBe(429);
+    expect((await proxy.request("GET", "/other")).status).toBe(200);
+    expect(proxy.counter("route_limiter.http_local_rate_limit.rate_limited")).toBe(1);
+    expect(proxy.counter("http_local_rate_limiter.http_local_rate_limit.ok")).toBe(1);
+  });
+
+  test("a filter without token_bucket limits nothing", async () => {
+    proxy = await filterProxy([localRateLimit({ filter_enabled: ALWAYS, filter_enforced: ALWAYS })]);
+    for (let i = 0; i < 5; i++) expect((await proxy.request("GET", "/")).status).toBe(200);
+  });
+});

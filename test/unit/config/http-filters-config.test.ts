@@ -1,0 +1,159 @@
+/** The typed_config and per-route config of local_ratelimit, fault, buffer and cors: Envoy's defaults and refusals. */
+import { describe, expect, test } from "vitest";
+import { ConfigError } from "../../../core/config/errors.ts";
+import { loadBootstrap } from "../../../core/config/load.ts";
+import { httpProxyConfig } from "../../support/configs.ts";
+
+const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+
+function load(filter: object, routeExtra: Record<string, unknown> = {}) {
+  const config = httpProxyConfig({
+    listenPort: 10000,
+    clusters: { backend: [8080] },
+    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, ...routeExtra } }],
+    hcm: { http_filters: [filter, ROUTER] },
+  });
+  return loadBootstrap(JSON.stringify(config), "json");
+}
+
+function problems(filter: object, routeExtra: Record<string, unknown> = {}): string[] {
+  try {
+    load(filter, routeExtra);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error("loaded");
+}
+
+function filterConfig(filter: object): unknown {
+  const listener = load(filter).listeners[0] as unknown as { filterChains: { filters: { config: { httpFilters: { config: unknown }[] } }[] }[] };
+  return listener.filterChains[0]!.filters[0]!.config.httpFilters[0]!.config;
+}
+
+const HCM_FILTERS = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config";
+const ROUTE_PER_FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].typed_per_filter_config";
+
+describe("local_ratelimit", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": TYPE, stat_prefix: "rl", ...fields } });
+
+  test("Envoy's defaults: 429, off unless filter_enabled, tokens_per_fill 1", () => {
+    expect(filterConfig(filter({ token_bucket: { max_tokens: 5, fill_interval: "1s" } }))).toEqual({
+      statPrefix: "rl",
+      status: 429,
+      tokenBucket: { maxTokens: 5, tokensPerFill: 1, fillIntervalMs: 1000 },
+      requestHeadersToAddWhenNotEnforced: [],
+      responseHeadersToAdd: [],
+      enableXRateLimitHeaders: false,
+    });
+    expect((filterConfig(filter({ status: { code: 302 } })) as { status: number }).status).toBe(429);
+  });
+
+  test("refusals name the field: descriptors, a fill_interval under 50 ms, a per-route config without token_bucket, stat_prefix", () => {
+    expect(problems(filter({ descriptors: [{ entries: [{ key: "k", value: "v" }], token_bucket: { max_tokens: 1, fill_interval: "1s" } }] }))).toEqual([
+      expect.stringMatching(new RegExp(`^${HCM_FILTERS.replace(/[[\].]/g, "\\$&")}\\.descriptors: not supported: descriptors and rate_limits`)),
+    ]);
+    expect(problems(filter({ token_bucket: { max_tokens: 1, fill_interval: "0.01s" } }))).toEqual([
+      `${HCM_FILTERS}.token_bucket.fill_interval: local rate limit token bucket fill timer must be >= 50ms`,
+    ]);
+    expect(problems(filter({ local_rate_limit_per_downstream_connection: true }))[0]).toContain("local_rate_limit_per_downstream_connection: not supported");
+    expect(problems({ name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": TYPE } })).toEqual([`${HCM_FILTERS}.stat_prefix: missing required field`]);
+    expect(problems(filter({}), { typed_per_filter_config: { "envoy.filters.http.local_ratelimit": { "@type": TYPE, stat_prefix: "r" } } })).toEqual([
+      `${ROUTE_PER_FILTER}.envoy.filters.http.local_ratelimit.token_bucket: local rate limit token bucket must be set for per filter configs`,
+    ]);
+  });
+});
+
+describe("fault", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.fault", typed_config: { "@type": TYPE, ...fields } });
+
+  test("Envoy's defaults: percentages 0 %, no limit on active faults", () => {
+    expect(filterConfig(filter({ abort: { http_status: 503 }, delay: { header_delay: {} } }))).toEqual({
+      abort: { httpStatus: 503, percentage: { numerator: 0, denominator: 100 } },
+      delay: { percentage: { numerator: 0, denominator: 100 } },
+      upstreamCluster: "",
+      downstreamNodes: [],
+      headers: [],
+      disableDownstreamClusterStats: false,
+    });
+  });
+
+  test("refusals name the field: grpc_status, response_rate_limit, two error types, a status out of [200, 600)", () => {
+    expect(problems(filter({ abort: { grpc_status: 14, percentage: { numerator: 100 } } }))).toEqual([
+      expect.stringContaining(`${HCM_FILTERS}.abort.grpc_status: not supported: gRPC aborts need HTTP/2`),
+    ]);
+    expect(problems(filter({ response_rate_limit: { fixed_limit: { limit_kbps: 1 } } }))[0]).toContain("response_rate_limit: not supported");
+    expect(problems(filter({ abort: { http_status: 503, header_abort: {} } }))).toEqual([
+      `${HCM_FILTERS}.abort: must set only one of http_status, grpc_status, header_abort (got http_status, header_abort)`,
+    ]);
+    expect(problems(filter({ abort: { http_status: 600 } }))).toEqual([`${HCM_FILTERS}.abort.http_status: 600 is out of range (must be <= 599)`]);
+    expect(problems(filter({ delay: { fixed_delay: "0s" } }))).toEqual([`${HCM_FILTERS}.delay.fixed_delay: must be > 0`]);
+  });
+});
+
+describe("buffer", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
+  const PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.buffer", typed_config: { "@type": TYPE, ...fields } });
+
+  test("max_request_bytes is required and > 0", () => {
+    expect(filterConfig(filter({ max_request_bytes: 1024 }))).toEqual({ disabled: false, maxRequestBytes: 1024 });
+    expect(problems(filter({}))).toEqual([`${HCM_FILTERS}.max_request_bytes: missing required field`]);
+    expect(problems(filter({ max_request_bytes: 0 }))).toEqual([`${HCM_FILTERS}.max_request_bytes: 0 is out of range (must be >= 1)`]);
+    expect(problems(filter({ max_request_bytes: 1, max_request_time: "1s" }))).toEqual([`${HCM_FILTERS}: \`max_request_time\` is not a field polyvoy supports here`]);
+  });
+
+  test("BufferPerRoute: one of disabled (true) or buffer", () => {
+    const perRoute = (fields: Record<string, unknown>) => problems(filter({ max_request_bytes: 1 }), { typed_per_filter_config: { "envoy.filters.http.buffer": { "@type": PER_ROUTE, ...fields } } });
+    expect(perRoute({})).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.buffer: must set one of disabled, buffer`]);
+    expect(perRoute({ disabled: false })[0]).toContain("buffer.disabled: unsupported value false (supported: true)");
+  });
+});
+
+describe("cors", () => {
+  const CORS = { name: "envoy.filters.http.cors", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } };
+  const POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
+
+  test("the filter takes no fields; a policy's unknown field is an error naming it", () => {
+    expect(problems({ ...CORS, typed_config: { ...CORS.typed_config, allow_methods: "GET" } })).toEqual([`${HCM_FILTERS}: \`allow_methods\` is not a field of envoy.extensions.filters.http.cors.v3.Cors`]);
+    expect(problems(CORS, { typed_per_filter_config: { "envoy.filters.http.cors": { "@type": POLICY, allow_origin: ["*"] } } })).toEqual([
+      `${ROUTE_PER_FILTER}.envoy.filters.http.cors: \`allow_origin\` is not a field of envoy.extensions.filters.http.cors.v3.CorsPolicy`,
+    ]);
+  });
+
+  test("a route action's deprecated cors is read into the route", () => {
+    const route = load(CORS, { route: { cluster: "backend", cors: { allow_methods: "GET", allow_credentials: false } } });
+    const listener = route.listeners[0] as unknown as { filterChains: { filters: { config: { routeConfig: { virtualHosts: { routes: { action: { route: { cors: unknown } } }[] }[] } } }[] }[] };
+    expect(listener.filterChains[0]!.filters[0]!.config.routeConfig.virtualHosts[0]!.routes[0]!.action.route.cors).toEqual({
+      allowOrigins: [],
+      allowMethods: "GET",
+      allowHeaders: "",
+      exposeHeaders: "",
+      maxAge: "",
+      allowCredentials: false,
+    });
+  });
+});
+
+describe("csrf", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy";
+  test("filter_enabled is required, as in Envoy", () => {
+    expect(problems({ name: "envoy.filters.http.csrf", typed_config: { "@type": TYPE } })).toEqual([`${HCM_FILTERS}.filter_enabled: missing required field`]);
+  });
+});
+
+describe("header_mutation", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.header_mutation", typed_config: { "@type": TYPE, ...fields } });
+
+  test("refusals name the field: query parameter and trailer mutations, remove_on_match, a rule with neither remove nor append", () => {
+    expect(problems(filter({ mutations: { query_parameter_mutations: [{ remove: "q" }] } }))[0]).toContain("mutations.query_parameter_mutations: not supported");
+    expect(problems(filter({ mutations: { response_trailers_mutations: [{ remove: "t" }] } }))[0]).toContain("mutations.response_trailers_mutations: not supported");
+    expect(problems(filter({ mutations: { request_mutations: [{ remove_on_match: {} }] } }))).toEqual([
+      `${HCM_FILTERS}.mutations.request_mutations[0].remove_on_match: not supported: remove_on_match is not implemented: use remove`,
+    ]);
+    expect(problems(filter({ mutations: { request_mutations: [{}] } }))).toEqual([`${HCM_FILTERS}.mutations.request_mutations[0]: must set one of remove, append`]);
+  });
+});
