@@ -21,6 +21,7 @@ import {
 import type { RequestHeaders } from "../message.ts";
 import { compileStringMatch } from "../route/header-matcher.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
+import { PerConfig } from "../../util/per-config.ts";
 
 const INVALID_ORIGIN = "Invalid origin";
 const ORIGIN_MISMATCH = "csrf_origin_mismatch";
@@ -51,15 +52,10 @@ class CsrfPolicy {
   }
 }
 
-const POLICIES = new WeakMap<CsrfPolicyConfig, CsrfPolicy>();
+const POLICIES = new PerConfig((config: CsrfPolicyConfig) => new CsrfPolicy(config));
 
 function csrfPolicy(config: CsrfPolicyConfig): CsrfPolicy {
-  let policy = POLICIES.get(config);
-  if (!policy) {
-    policy = new CsrfPolicy(config);
-    POLICIES.set(config, policy);
-  }
-  return policy;
+  return POLICIES.get(config);
 }
 
 /** What one csrf filter's streams share (Envoy's CsrfFilterConfig). */
@@ -78,15 +74,10 @@ export class CsrfFilterConfig {
   }
 }
 
-const CONFIGS = new WeakMap<CsrfPolicyConfig, CsrfFilterConfig>();
+const CONFIGS = new PerConfig((config: CsrfPolicyConfig, server: ServerContext, chain: HttpFilterChainContext) => new CsrfFilterConfig(config, server, chain));
 
 export function csrfFilterConfig(config: CsrfPolicyConfig, server: ServerContext, chain: HttpFilterChainContext): CsrfFilterConfig {
-  let shared = CONFIGS.get(config);
-  if (!shared) {
-    shared = new CsrfFilterConfig(config, server, chain);
-    CONFIGS.set(config, shared);
-  }
-  return shared;
+  return CONFIGS.get(config, server, chain);
 }
 
 export class CsrfFilter implements StreamDecoderFilter {

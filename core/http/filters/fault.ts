@@ -27,6 +27,7 @@ import {
 import type { RequestHeaders } from "../message.ts";
 import { compileHeaderMatcher, type HeaderSource } from "../route/header-matcher.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
+import { PerConfig } from "../../util/per-config.ts";
 
 /** Envoy's fault header names (source/extensions/filters/common/fault/fault_config.h). */
 const HEADERS = {
@@ -77,15 +78,10 @@ class FaultSettings {
   }
 }
 
-const SETTINGS = new WeakMap<FaultConfig, FaultSettings>();
+const SETTINGS = new PerConfig((config: FaultConfig) => new FaultSettings(config));
 
 function faultSettings(config: FaultConfig): FaultSettings {
-  let settings = SETTINGS.get(config);
-  if (!settings) {
-    settings = new FaultSettings(config);
-    SETTINGS.set(config, settings);
-  }
-  return settings;
+  return SETTINGS.get(config);
 }
 
 /** What the streams of one fault filter share (Envoy's FaultFilterConfig): its settings and stats. */
@@ -99,15 +95,10 @@ export class FaultFilterConfig {
   }
 }
 
-const CONFIGS = new WeakMap<FaultConfig, FaultFilterConfig>();
+const CONFIGS = new PerConfig((config: FaultConfig, server: ServerContext, chain: HttpFilterChainContext) => new FaultFilterConfig(config, server, chain));
 
 export function faultFilterConfig(config: FaultConfig, server: ServerContext, chain: HttpFilterChainContext): FaultFilterConfig {
-  let shared = CONFIGS.get(config);
-  if (!shared) {
-    shared = new FaultFilterConfig(config, server, chain);
-    CONFIGS.set(config, shared);
-  }
-  return shared;
+  return CONFIGS.get(config, server, chain);
 }
 
 /** Envoy reads these headers with absl::SimpleAtoi: an unsigned decimal, else ignored. */

@@ -19,6 +19,7 @@ import {
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyHeaderValueOptions, type HeaderFormatterSource, type MutableHeaders } from "../route/custom-headers.ts";
 import type { RouteMatch } from "../route/route-table.ts";
+import { PerConfig } from "../../util/per-config.ts";
 
 const NO_REMOVALS: readonly string[] = [];
 
@@ -79,15 +80,10 @@ export class HeaderMutationFilterConfig {
 }
 
 const NONE: readonly HeaderMutationRules[] = [];
-const CONFIGS = new WeakMap<HeaderMutationConfig, HeaderMutationFilterConfig>();
+const CONFIGS = new PerConfig((config: HeaderMutationConfig, name: string) => new HeaderMutationFilterConfig(config, name));
 
 export function headerMutationFilterConfig(config: HeaderMutationConfig, name: string): HeaderMutationFilterConfig {
-  let shared = CONFIGS.get(config);
-  if (!shared) {
-    shared = new HeaderMutationFilterConfig(config, name);
-    CONFIGS.set(config, shared);
-  }
-  return shared;
+  return CONFIGS.get(config, name);
 }
 
 export class HeaderMutationFilter implements StreamFilter {

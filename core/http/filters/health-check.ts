@@ -23,6 +23,7 @@ import {
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { compileHeaderMatcher, type HeaderSource } from "../route/header-matcher.ts";
+import { PerConfig } from "../../util/per-config.ts";
 
 /** Envoy's response code details of this filter (RcDetailsValues). */
 const DETAILS = {
@@ -79,15 +80,10 @@ export class HealthCheckFilterShared {
 }
 
 /** Configs seen so far → what their streams share (one per http_filters entry). */
-const SHARED = new WeakMap<HealthCheckFilterConfig, HealthCheckFilterShared>();
+const SHARED = new PerConfig((config: HealthCheckFilterConfig, server: ServerContext) => new HealthCheckFilterShared(config, server));
 
 export function healthCheckFilterShared(config: HealthCheckFilterConfig, server: ServerContext): HealthCheckFilterShared {
-  let shared = SHARED.get(config);
-  if (!shared) {
-    shared = new HealthCheckFilterShared(config, server);
-    SHARED.set(config, shared);
-  }
-  return shared;
+  return SHARED.get(config, server);
 }
 
 export class HealthCheckFilter implements StreamFilter {

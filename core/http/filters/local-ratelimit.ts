@@ -26,6 +26,7 @@ import {
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyHeaderValueOptions } from "../route/custom-headers.ts";
 import { TokenBucket } from "./token-bucket.ts";
+import { PerConfig } from "../../util/per-config.ts";
 
 /** The local reply's body and response code details (Envoy's, both "local_rate_limited"). */
 const LOCAL_RATE_LIMITED = "local_rate_limited";
@@ -74,15 +75,10 @@ export class LocalRateLimiter {
  * per-route bucket is that route's own, as in Envoy). A config reload brings new config
  * objects, so new, full buckets.
  */
-const LIMITERS = new WeakMap<LocalRateLimitConfig, LocalRateLimiter>();
+const LIMITERS = new PerConfig((config: LocalRateLimitConfig, server: ServerContext) => new LocalRateLimiter(config, server));
 
 export function localRateLimiter(config: LocalRateLimitConfig, server: ServerContext): LocalRateLimiter {
-  let limiter = LIMITERS.get(config);
-  if (!limiter) {
-    limiter = new LocalRateLimiter(config, server);
-    LIMITERS.set(config, limiter);
-  }
-  return limiter;
+  return LIMITERS.get(config, server);
 }
 
 export class LocalRateLimitFilter implements StreamFilter {
