@@ -87,11 +87,16 @@ export class ProxyProcess {
     );
   }
 
-  /** Start polyvoy with `config` (and `env` added to the environment) and wait until `listeners` listeners report they are listening. */
+  /**
+   * Start polyvoy with `config` (and `env` added to the environment) and wait until
+   * `listeners` listeners report they are listening — by default every listener of an
+   * object config, the admin one included (it reports first, so waiting for one line
+   * would let a test connect before the proxy's own listener is bound).
+   */
   static async start(
     runtime: RuntimeName,
     config: object | string,
-    listeners = 1,
+    listeners = listenerCount(config),
     extraArgs: string[] = [],
     env?: Record<string, string>,
   ): Promise<ProxyProcess> {
@@ -153,4 +158,11 @@ export class ProxyProcess {
     clearTimeout(timer);
     return result;
   }
+}
+
+/** The listeners an object config binds (its static listeners and the admin's); 1 for a config as text. */
+function listenerCount(config: object | string): number {
+  if (typeof config === "string") return 1;
+  const bootstrap = config as { admin?: { address?: unknown }; static_resources?: { listeners?: unknown[] } };
+  return Math.max(1, (bootstrap.static_resources?.listeners?.length ?? 0) + (bootstrap.admin?.address ? 1 : 0));
 }
