@@ -1,6 +1,7 @@
 /** Real sockets for black-box tests: free ports, upstream servers, raw clients. */
 import * as net from "node:net";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 /** A port that was free a moment ago (a random one below the ephemeral range that could be bound). */
 export async function freePort(): Promise<number> {
@@ -89,4 +90,25 @@ export function peerClosed(socket: net.Socket): Promise<void> {
     socket.once("close", () => resolve());
     socket.once("error", () => resolve());
   });
+}
+
+/**
+ * The most a pair of TCP connections through a proxy can hold in kernel buffers: for each
+ * connection, the sender's send buffer and the receiver's receive buffer at Linux's autotuning
+ * maxima (tcp_wmem[2] + tcp_rmem[2], read from /proc). A test that checks backpressure
+ * reached the far end must allow this much, whatever the machine's settings: it is not the
+ * proxy's doing (tcp_rmem's maximum is 32 MiB on some machines, 6 MiB by Linux's default).
+ */
+export function kernelBufferBound(connections = 2): number {
+  const max = (file: string, fallback: number) => {
+    try {
+      const value = Number(readFileSync(file, "utf8").trim().split(/\s+/)[2]);
+      return Number.isFinite(value) && value > 0 ? value : fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  const rmem = max("/proc/sys/net/ipv4/tcp_rmem", 6 * 1024 * 1024);
+  const wmem = max("/proc/sys/net/ipv4/tcp_wmem", 4 * 1024 * 1024);
+  return connections * (rmem + wmem);
 }
