@@ -98,6 +98,7 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink {
   private readonly blocked: Http2Stream[] = [];
 
   private gotPeerSettings = false;
+  private ourSettingsAcked = false;
   /** Highest stream id the peer opened; highest we opened (client) or will open next. */
   private lastPeerStreamId = 0;
   private nextLocalStreamId: number;
@@ -125,8 +126,9 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink {
     this.options = { ...DEFAULT_HTTP2_OPTIONS, ...options };
     this.nextLocalStreamId = role === "client" ? 1 : 2;
     this.parser = new FrameParser(this, { expectPreface: role === "server", maxHeaderBlockBytes: Math.max(64 * 1024, 2 * this.options.maxHeadersKb * 1024) });
+    // The peer's encoder may use the default 4096 until it has our SETTINGS: ours applies once ACKed.
     this.decoder = new HpackDecoder({
-      maxTableSize: this.options.hpackTableSize,
+      maxTableSize: 4096,
       maxHeaderListBytes: this.options.maxHeadersKb * 1024,
       maxHeaderCount: this.options.maxHeadersCount,
       maxDecodedBytes: Math.max(4 * this.options.maxHeadersKb * 1024, 256 * 1024),
@@ -173,9 +175,10 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink {
     return stream;
   }
 
-  /** Client: another stream may be opened now (the peer's SETTINGS_MAX_CONCURRENT_STREAMS, GOAWAY, ids left). */
+  /** Client: another stream may be opened now (the peer's SETTINGS_MAX_CONCURRENT_STREAMS and our max_concurrent_streams, GOAWAY, ids left). */
   get canOpenStream(): boolean {
-    return !this.closed && !this.goAwayReceived && !this.goAwaySent && this.localStreams < this.peerMaxConcurrentStreams && this.nextLocalStreamId <= MAX_WINDOW_SIZE;
+    const limit = Math.min(this.peerMaxConcurrentStreams, this.options.maxConcurrentStreams);
+    return !this.closed && !this.goAwayReceived && !this.goAwaySent && this.localStreams < limit && this.nextLocalStreamId <= MAX_WINDOW_SIZE;
   }
 
   get activeStreams(): number {
@@ -690,6 +693,11 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink {
   onSettings(ack: boolean, settings: readonly number[]): void {
     if (ack) {
       if (!this.settingsFirst()) return;
+      if (!this.ourSettingsAcked) {
+        this.ourSettingsAcked = true;
+        // Lowered, the peer's next block must start with a table size update (RFC 7541 §4.2).
+        if (this.options.hpackTableSize !== 4096) this.decoder.setMaxTableSizeLimit(this.options.hpackTableSize);
+      }
       return;
     }
     this.gotPeerSettings = true;

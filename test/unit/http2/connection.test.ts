@@ -463,3 +463,34 @@ describe("client and server back to back", () => {
     expect(client.activeStreams).toBe(0);
   });
 });
+
+describe("HPACK table size (RFC 7541 §4.2, RFC 9113 §6.5.2)", () => {
+  test("a smaller hpack_table_size applies once our SETTINGS is ACKed; the peer must then shrink its table first", () => {
+    const h = connection("server", { hpackTableSize: 0 });
+    h.conn.start();
+    expect(h.reader.take()[0]).toMatchObject({ type: "settings", settings: [SettingId.HEADER_TABLE_SIZE, 0, SettingId.MAX_CONCURRENT_STREAMS, 2 ** 31 - 1, SettingId.INITIAL_WINDOW_SIZE, 256 * 1024 * 1024] });
+    h.conn.dispatch(CLIENT_PREFACE);
+    h.conn.dispatch(encodeSettingsFrame([]));
+    // Before the ACK, the peer may still index with the default 4096.
+    const client = rawClient();
+    h.conn.dispatch(client.headers(1, GET, true));
+    expect(h.log.logs[0]!.events).toEqual([["headers", GET, true]]);
+    h.conn.dispatch(encodeSettingsFrame([], true));
+    // Without the size update the next block is a COMPRESSION_ERROR.
+    h.conn.dispatch(client.headers(3, GET, true));
+    expect(h.reader.take().at(-1)).toMatchObject({ type: "goaway", code: Http2ErrorCode.COMPRESSION_ERROR });
+  });
+
+  test("the peer's SETTINGS_HEADER_TABLE_SIZE 0: our next block starts with a size update to 0 and indexes nothing", () => {
+    const { conn, reader, client, log, written } = startedServer();
+    conn.dispatch(encodeSettingsFrame([SettingId.HEADER_TABLE_SIZE, 0]));
+    conn.dispatch(client.headers(1, GET, true));
+    reader.take();
+    log.streams[0]!.sendHeaders([":status", "200", "x-a", "b"], true);
+    expect(reader.take()).toEqual([{ type: "headers", streamId: 1, fields: [":status", "200", "x-a", "b"], endStream: true }]);
+    const block = written.at(-1)!.subarray(9);
+    expect(block[0]).toBe(0x20); // size update to 0
+    expect(block[1]).toBe(0x88); // :status 200, indexed (static)
+    expect(block[2]! & 0xf0).toBe(0x00); // x-a: literal without indexing, the table having no room
+  });
+});
