@@ -460,6 +460,9 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink {
     stream.wasReset = true;
     stream.state = StreamState.CLOSED;
     this.remove(stream);
+    // Body held for a read-disabled stream will never be consumed: its share of the connection window comes back.
+    const held = stream.dropHeld();
+    if (held > 0 && !this.closed) this.returnConnectionWindow(held);
     stream.callbacks.onReset(code, remote);
   }
 

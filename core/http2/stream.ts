@@ -163,6 +163,14 @@ export class Http2Stream {
     this.callbacks.onTrailers(fields);
   }
 
+  /** Forget what is held (the stream was reset); returns its length, for the connection's window. */
+  dropHeld(): number {
+    const n = this.heldBytes;
+    this.held.length = 0;
+    this.heldTrailers = undefined;
+    return n;
+  }
+
   /** Held bytes (bounded by the window we gave the peer). */
   get heldBytes(): number {
     let n = 0;

@@ -251,6 +251,17 @@ describe("flow control (§5.2, §6.9)", () => {
     expect(reader.take()).toEqual([{ type: "window", streamId: 0, increment: 16384 * 2 }]);
   });
 
+  test("a reset stream's held body gives its share of the connection window back", () => {
+    const { conn, reader, client, log } = startedServer({ initialConnectionWindowSize: 65535 });
+    conn.dispatch(client.headers(1, POST, false));
+    log.streams[0]!.readDisable(true);
+    conn.dispatch(encodeDataFrame(1, new Uint8Array(16384), false));
+    conn.dispatch(encodeDataFrame(1, new Uint8Array(16384), false));
+    expect(reader.take()).toEqual([]);
+    conn.dispatch(encodeRstStreamFrame(1, Http2ErrorCode.CANCEL));
+    expect(reader.take()).toEqual([{ type: "window", streamId: 0, increment: 32768 }]);
+  });
+
   test("the peer's small window holds our body; WINDOW_UPDATEs release it in order, with END_STREAM and trailers last", () => {
     const { conn, reader, client, log } = startedServer();
     conn.dispatch(encodeSettingsFrame([SettingId.INITIAL_WINDOW_SIZE, 4]));
