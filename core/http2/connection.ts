@@ -44,7 +44,7 @@ import { HpackError } from "./hpack-error.ts";
 import { HpackWriter } from "./hpack-primitives.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "./protocol-options.ts";
 import { type FloodStat, ProtocolConstraints } from "./protocol-constraints.ts";
-import { Http2Stream, type Http2StreamCallbacks, StreamState } from "./stream.ts";
+import { Http2Stream, type Http2StreamCallbacks, type Http2StreamOwner, StreamState } from "./stream.ts";
 
 /** Why the connection is over. */
 export interface Http2ConnectionError {
@@ -76,7 +76,7 @@ export type Http2Role = "server" | "client";
 export const PREMATURE_RESET_TOTAL_STREAM_COUNT = 500;
 export const PREMATURE_RESET_MIN_STREAM_LIFETIME_MS = 1000;
 
-export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink {
+export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2StreamOwner {
   readonly options: Http2Options;
   private readonly parser: FrameParser;
   private readonly decoder: HpackDecoder;

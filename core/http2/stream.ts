@@ -4,7 +4,15 @@
  * while reading was disabled. The connection drives it; the connection manager or the
  * router sees it through `Http2StreamCallbacks` and the send methods.
  */
-import type { Http2ConnectionImpl } from "./connection.ts";
+/** What a stream asks of its connection (Http2ConnectionImpl), which does the framing and flow control. */
+export interface Http2StreamOwner {
+  sendHeaders(stream: Http2Stream, fields: readonly string[], endStream: boolean): void;
+  sendData(stream: Http2Stream, data: Uint8Array, endStream: boolean): void;
+  sendTrailers(stream: Http2Stream, fields: readonly string[]): void;
+  resetStream(stream: Http2Stream, code: number): void;
+  /** `n` bytes of body were handed on: flow-control credit for the peer. */
+  consumed(stream: Http2Stream, n: number): void;
+}
 
 /** What a stream tells its user (the HCM's ActiveStream or the router's upstream request). */
 export interface Http2StreamCallbacks {
@@ -73,7 +81,7 @@ export class Http2Stream {
 
   constructor(
     public id: number,
-    readonly connection: Http2ConnectionImpl,
+    readonly connection: Http2StreamOwner,
     sendWindow: number,
     recvWindow: number,
     startedAt: number,
