@@ -81,6 +81,31 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
     this.local ??= this.socket.localAddress;
   }
 
+  /** Set when a listener filter (proxy_protocol) restored the addresses: the socket's own peer. */
+  private direct: SocketAddress | undefined;
+
+  /** The peer the socket is connected to, whatever a PROXY protocol header said (Envoy's directRemoteAddress). */
+  get directRemoteAddress(): SocketAddress | undefined {
+    return this.direct ?? this.remoteAddress;
+  }
+
+  /**
+   * The addresses the listener filters left (Envoy's ConnectionInfoSetter
+   * restoreLocalAddress/setRemoteAddress): a PROXY header's client is the remote address
+   * from then on, for x-forwarded-for, access logs and hashing.
+   */
+  restoreAddresses(local: SocketAddress | undefined, remote: SocketAddress | undefined): void {
+    this.rememberAddresses();
+    if (remote !== undefined && remote !== this.remote) {
+      this.direct = this.remote;
+      this.remote = remote;
+    }
+    if (local !== undefined) this.local = local;
+  }
+
+  /** SNI the tls_inspector read ("" when none): Envoy's requestedServerName. */
+  requestedServerName = "";
+
   addConnectionCallbacks(callbacks: ConnectionCallbacks): void {
     // Copied, not pushed: a pushed-to array reserves room for 16 more, on every connection.
     this.callbacks = [...this.callbacks, callbacks];

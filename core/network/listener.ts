@@ -1,5 +1,11 @@
-import type { ListenerConfig } from "../config/bootstrap.ts";
+import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
+import type { Timer } from "../event/timers.ts";
+import { ActiveTcpSocket, type ActiveTcpSocketOwner } from "./active-tcp-socket.ts";
+import { FilterChainManager, type ConnectionSocketInfo } from "./filter-chain-manager.ts";
+import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, type ListenerFilterFactory } from "./listener-filters/listener-filter.ts";
+import { createListenerFilterFactory } from "./listener-filters/listener-filter-registry.ts";
+
 import type { ServerContext } from "../server-context.ts";
 import { formatAddress } from "./address.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
@@ -8,17 +14,34 @@ import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
 import { createReadFilterFactory } from "./network-filter-registry.ts";
 
+/** A filter chain as the listener runs it: its config and its network filters' factories. */
+export class FilterChain {
+  readonly filterFactories: ReadFilterFactory[];
+
+  constructor(
+    readonly config: FilterChainConfig,
+    context: ServerContext,
+  ) {
+    this.filterFactories = config.filters.map((filter) => createReadFilterFactory(filter, context));
+  }
+}
+
 /**
  * One configured listener (Envoy's `ActiveTcpListener`): binds its address, and for
- * each accepted socket builds a connection, its filter chain and the chain's filters.
- * Tracks its live connections so shutdown can close them.
+ * each accepted socket runs the listener filters (ActiveTcpSocket), chooses a filter
+ * chain by filter_chain_match (FilterChainManager), and builds the connection and the
+ * chain's network filters (`newConnection`). Tracks its live connections so shutdown
+ * can close them.
  */
-export class ActiveListener {
+export class ActiveListener implements ActiveTcpSocketOwner {
   readonly name: string;
   private listener: Listener | undefined;
-  private readonly filterFactories: ReadFilterFactory[];
+  private readonly filterChains: FilterChainManager<FilterChain>;
+  private readonly listenerFilterFactories: ListenerFilterFactory[];
   private readonly connections = new Set<Connection>();
-  private readonly stats: ListenerStats;
+  /** Sockets still in the listener filters. */
+  private readonly pendingSockets = new Set<ActiveTcpSocket>();
+  readonly stats: ListenerStats;
   private onAllClosed: (() => void) | undefined;
   /** stop_accepting_connections holds the listener closed (resumed on the address it had). */
   private paused = false;
@@ -33,9 +56,11 @@ export class ActiveListener {
   ) {
     this.name = config.name;
     this.stats = new ListenerStats(context.stats, config.address, config.statPrefix);
-    // One filter chain until filter_chain_match is supported: the config loader
-    // guarantees there is exactly one.
-    this.filterFactories = config.filterChains[0]!.filters.map((filter) => createReadFilterFactory(filter, context));
+    const chains = config.filterChains.map((chain) => ({ name: chain.name ?? "", match: chain.match, chain: new FilterChain(chain, context) }));
+    const fallback = config.defaultFilterChain && new FilterChain(config.defaultFilterChain, context);
+    // The config loader made the same check (listenerSchema): this cannot throw here.
+    this.filterChains = new FilterChainManager(formatAddress(config.address), chains, fallback);
+    this.listenerFilterFactories = (config.listenerFilters ?? []).map((filter) => createListenerFilterFactory(filter, context.stats));
   }
 
   /** The address it listens on, while it does. */
@@ -100,14 +125,49 @@ export class ActiveListener {
       this.stats.downstreamCxOverloadReject.inc();
       return closeAtOnce(socket);
     }
+    if (this.listenerFilterFactories.length === 0) return this.newConnection(socket, acceptedSocketInfo(socket), undefined);
+    const pending = new ActiveTcpSocket(
+      this,
+      socket,
+      this.listenerFilterFactories.map((make) => make()),
+      this.config.listenerFiltersTimeoutMs ?? DEFAULT_LISTENER_FILTERS_TIMEOUT_MS,
+      this.config.continueOnListenerFiltersTimeout === true,
+    );
+    this.pendingSockets.add(pending);
+    pending.start();
+  }
+
+  /**
+   * The accepted socket is through the listener filters: choose its filter chain and
+   * run it (Envoy's ActiveTcpListener::newConnection). `info` is what the filters found
+   * (addresses a PROXY header restored, SNI, ALPN, transport protocol); `peeked` the
+   * bytes they read, which the chain's first read gets.
+   *
+   * This is where a chain's transport socket (TLS termination) belongs: between the
+   * choice of `chain` and the connection's first read, the socket and `peeked` are
+   * what a TLS handshake would start from.
+   */
+  newConnection(socket: Socket, info: ConnectionSocketInfo, peeked: Uint8Array | undefined): void {
+    const chain = this.filterChains.findFilterChain(info);
+    if (chain === undefined) {
+      this.stats.noFilterChainMatch.inc();
+      if (this.context.log.enabled("debug")) {
+        const remote = info.remoteAddress;
+        this.context.log.debug(`closing connection from ${remote ? formatAddress(remote) : "?"}: no matching filter chain found`);
+      }
+      this.releaseGlobalConnection();
+      return closeAtOnce(socket);
+    }
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
+    if (info.remoteAddress !== connection.remoteAddress || info.localAddress !== connection.localAddress) connection.restoreAddresses(info.localAddress, info.remoteAddress);
+    connection.requestedServerName = info.requestedServerName;
     const tracer = this.context.tracer;
     if (tracer.on && tracer.admitConnection(this.name)) {
       connection.trace = tracer;
       const remote = connection.remoteAddress;
       tracer.record("accept", connection.id, -1, `${remote ? formatAddress(remote) : "?"} on ${this.name}`);
-      tracer.record("filter_chain", connection.id, -1, this.config.filterChains[0]!.filters.map((f) => f.name).join(","));
+      tracer.record("filter_chain", connection.id, -1, chain.config.filters.map((f) => f.name).join(","));
     }
     this.connections.add(connection);
     this.stats.downstreamCxTotal.inc();
@@ -118,8 +178,25 @@ export class ActiveListener {
       this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
     }
     const filters = new NetworkFilterManager(connection);
-    for (const factory of this.filterFactories) filters.addReadFilter(factory(connection));
+    for (const factory of chain.filterFactories) filters.addReadFilter(factory(connection));
     if (!filters.initializeReadFilters()) connection.close("FlushWrite");
+    else if (peeked !== undefined && !connection.isClosed) connection.onData(peeked);
+  }
+
+  /** @internal ActiveTcpSocketOwner: a socket closed in the listener filters. */
+  onSocketGone(socket: ActiveTcpSocket): void {
+    this.pendingSockets.delete(socket);
+    this.releaseGlobalConnection();
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
+  }
+
+  /** @internal ActiveTcpSocketOwner */
+  createTimer(target: { onTimer(): void }): Timer {
+    return this.context.timers.create(target);
+  }
+
+  private releaseGlobalConnection(): void {
+    if (this.config.ignoreGlobalConnLimit !== true) this.context.overload.releaseDownstreamConnection();
   }
 
   /** @internal A connection accepted here closed. */
@@ -129,8 +206,8 @@ export class ActiveListener {
     stats.downstreamCxDestroy.inc();
     stats.downstreamCxLengthMs.record(this.context.runtime.now() - openedAt);
     this.connections.delete(connection);
-    if (this.config.ignoreGlobalConnLimit !== true) this.context.overload.releaseDownstreamConnection();
-    if (this.connections.size === 0) this.onAllClosed?.();
+    this.releaseGlobalConnection();
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
   }
 
   /** Stop accepting new connections. */
@@ -142,9 +219,10 @@ export class ActiveListener {
 
   /** Close every live connection after flushing; resolves when all are gone. */
   closeConnections(): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.onAllClosed = resolve;
+      for (const pending of [...this.pendingSockets]) pending.close();
       for (const connection of this.connections) connection.close("FlushWrite");
     });
   }
@@ -164,6 +242,21 @@ function closeAtOnce(socket: Socket): void {
   socket.setHandler(REFUSED_SOCKET);
   socket.close();
 }
+
+/** An accepted socket that no listener filter looked at: its own addresses, raw_buffer. */
+function acceptedSocketInfo(socket: Socket): ConnectionSocketInfo {
+  const remoteAddress = socket.remoteAddress;
+  return {
+    localAddress: socket.localAddress,
+    remoteAddress,
+    directRemoteAddress: remoteAddress,
+    requestedServerName: "",
+    detectedTransportProtocol: "raw_buffer",
+    requestedApplicationProtocols: NO_PROTOCOLS,
+  };
+}
+
+const NO_PROTOCOLS: readonly string[] = [];
 
 function describe(err: unknown): string {
   return err && typeof err === "object" && "message" in err ? String((err as { message: unknown }).message) : String(err);
