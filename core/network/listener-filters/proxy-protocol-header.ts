@@ -20,7 +20,8 @@ export const MAX_V1_LENGTH = 108;
 /** Envoy's MAX_PROXY_PROTO_LEN_V2 (header and an AF_UNIX address block): what is read before a v2 header says how long it is. */
 export const MAX_V2_LENGTH = V2_HEADER_LENGTH + 216;
 const V2_ADDRESS_LENGTH_INET = 12;
-const V2_ADDRESS_LENGTH_INET6 = 40;
+// The spec's "TCP over IPv6: len = 36": two 16-byte addresses, two ports.
+const V2_ADDRESS_LENGTH_INET6 = 36;
 
 export type ProxyProtocolVersion = 1 | 2;
 
@@ -47,8 +48,6 @@ export class ProxyProtocolParser {
   private searchAt = 1;
   private version: ProxyProtocolVersion | undefined;
 
-  constructor(private readonly allowWithoutProxyProtocol: boolean) {}
-
   /**
    * How many bytes it may need: 232 until a v2 header says it is longer (its TLVs), then
    * that length (Envoy's maxReadBytes).
@@ -56,12 +55,12 @@ export class ProxyProtocolParser {
   maxReadBytes = MAX_V2_LENGTH;
 
   parse(bytes: Uint8Array): ProxyHeaderResult {
-    if (this.allowWithoutProxyProtocol && !startsWith(bytes, V2_SIGNATURE) && !startsWith(bytes, V1_SIGNATURE)) return { kind: "not_found" };
-    if (bytes.length >= V2_HEADER_LENGTH) {
-      if (startsWith(bytes, V2_SIGNATURE)) this.version = 2;
-      // Neither v2 nor v1 can follow these bytes.
-      else if (!startsWith(bytes, V1_SIGNATURE)) return { kind: "not_found" };
-    }
+    // Bytes that can start neither signature: no header. Envoy decides so at once with
+    // allow_requests_without_proxy_protocol, and otherwise at 16 bytes or the first CRLF
+    // (closing either way); deciding at once for both makes the answer the same however
+    // the bytes arrive.
+    if (!startsWith(bytes, V2_SIGNATURE) && !startsWith(bytes, V1_SIGNATURE)) return { kind: "not_found" };
+    if (bytes.length >= V2_HEADER_LENGTH && startsWith(bytes, V2_SIGNATURE)) this.version = 2;
     return this.version === 2 ? this.parseV2(bytes) : this.parseV1(bytes);
   }
 

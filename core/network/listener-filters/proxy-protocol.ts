@@ -45,7 +45,7 @@ export class ProxyProtocolFilter implements ListenerFilter {
     private readonly config: ProxyProtocolConfig,
     private readonly stats: ProxyProtocolStats,
   ) {
-    this.parser = new ProxyProtocolParser(config.allowRequestsWithoutProxyProtocol);
+    this.parser = new ProxyProtocolParser();
   }
 
   get maxReadBytes(): number {
