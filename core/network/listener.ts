@@ -148,6 +148,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
    * what a TLS handshake would start from.
    */
   newConnection(socket: Socket, info: ConnectionSocketInfo, peeked: Uint8Array | undefined): void {
+    if (info instanceof ActiveTcpSocket) this.pendingSockets.delete(info);
     const chain = this.filterChains.findFilterChain(info);
     if (chain === undefined) {
       this.stats.noFilterChainMatch.inc();
@@ -156,7 +157,9 @@ export class ActiveListener implements ActiveTcpSocketOwner {
         this.context.log.debug(`closing connection from ${remote ? formatAddress(remote) : "?"}: no matching filter chain found`);
       }
       this.releaseGlobalConnection();
-      return closeAtOnce(socket);
+      closeAtOnce(socket);
+      if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
+      return;
     }
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();

@@ -159,7 +159,7 @@ describe.each(RUNTIMES)("PROXY protocol on %s", (runtime) => {
               typed_config: {
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                 path: logPath,
-                log_format: { text_format_source: { inline_string: "%DOWNSTREAM_REMOTE_ADDRESS% %REQ(:PATH)%\n" } },
+                log_format: { text_format_source: { inline_string: "%DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT% %REQ(:PATH)%\n" } },
               },
             },
           ],
@@ -178,12 +178,12 @@ describe.each(RUNTIMES)("PROXY protocol on %s", (runtime) => {
     await upstream?.close();
   });
 
-  test("a v1 header's source is x-forwarded-for and the access log's client", async () => {
+  test("a v1 header's source is x-forwarded-for and the access log's client (the socket's peer stays the direct address)", async () => {
     const { text } = await rawExchange(port, "PROXY TCP4 203.0.113.9 198.51.100.1 41000 80\r\nGET /v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     expect(parseResponses(text)[0]?.status).toBe(200);
     expect(upstream.requests.at(-1)!.headers["x-forwarded-for"]).toBe("203.0.113.9");
     expect(upstream.requests.at(-1)!.url).toBe("/v1");
-    await expect.poll(() => (existsSync(logPath) ? readFileSync(logPath, "utf8") : ""), { timeout: 5000 }).toContain("203.0.113.9:41000 /v1");
+    await expect.poll(() => (existsSync(logPath) ? readFileSync(logPath, "utf8") : ""), { timeout: 5000 }).toContain("203.0.113.9:41000 127.0.0.1 /v1");
   });
 
   test("a v2 header (IPv6 source) written in pieces", async () => {

@@ -289,6 +289,22 @@ describe("http_inspector", () => {
   });
 });
 
+describe("shutdown", () => {
+  test("sockets still in the listener filters, and ones handed on, do not hold shutdown up", async () => {
+    const s = await setup({ listener_filters: [proxyProtocol()], chains: [{}] });
+    const waiting = s.connect();
+    waiting.socket.write(encoder.encode("PROXY TCP4"));
+    s.connect().socket.write(encoder.encode("PROXY TCP4 192.0.2.1 198.51.100.7 1 2\r\nx"));
+    s.runtime.runDue();
+    let done = false;
+    void s.server.shutdown().then(() => (done = true));
+    await s.runtime.settle(100);
+    expect(done).toBe(true);
+    expect(waiting.shut).toBe(true);
+    expect(s.stat(`${LISTENER}downstream_pre_cx_active`)).toBe(0);
+  });
+});
+
 describe("listener fields", () => {
   test("stat_prefix names the listener's stats", async () => {
     const s = await setup({ chains: [{}], extra: { stat_prefix: "public", traffic_direction: "INBOUND" } });
