@@ -227,6 +227,13 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
       }
     }
     for (const [i, listener] of this.bootstrap.listeners.entries()) {
+      if (listener.accessLog?.length) {
+        try {
+          this.accessLogs.set(listener, await this.accessLogManager.createAccessLoggers(listener.accessLog));
+        } catch (err) {
+          throw new Error(`static_resources.listeners[${i}].access_log: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
       const chains: [FilterChainConfig, string][] = listener.filterChains.map((chain, c) => [chain, `filter_chains[${c}]`]);
       if (listener.defaultFilterChain) chains.push([listener.defaultFilterChain, "default_filter_chain"]);
       for (const [chain, chainAt] of chains) {

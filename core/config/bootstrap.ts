@@ -60,6 +60,8 @@ export interface ListenerConfig {
    * `listener.<address>.` (the admin listener uses "admin").
    */
   statPrefix?: string;
+  /** access_log: a line for each connection when it ends, and for each socket that never became one; absent when none. */
+  accessLog?: AccessLogConfig[];
   /** traffic_direction (accepted; polyvoy has no tracer that reads it). */
   trafficDirection?: "INBOUND" | "OUTBOUND";
   /** Envoy's Listener.ignore_global_conn_limit: not counted or limited by the overload manager's global connection limit (the admin's is). */

@@ -360,6 +360,7 @@ export const listenerSchema = z
     continue_on_listener_filters_timeout: z.boolean().default(false),
     // Used by Envoy's tracing and some filters to know which way traffic goes; accepted.
     traffic_direction: z.enum(["UNSPECIFIED", "INBOUND", "OUTBOUND"]).default("UNSPECIFIED"),
+    access_log: accessLogs,
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     ignore_global_conn_limit: z.boolean().default(false),
   })
@@ -386,6 +387,7 @@ export const listenerSchema = z
       ...(l.continue_on_listener_filters_timeout ? { continueOnListenerFiltersTimeout: true } : {}),
       ...(l.stat_prefix ? { statPrefix: l.stat_prefix } : {}),
       ...(l.traffic_direction !== "UNSPECIFIED" ? { trafficDirection: l.traffic_direction } : {}),
+      ...(l.access_log.length > 0 ? { accessLog: l.access_log } : {}),
       ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
     };
   });

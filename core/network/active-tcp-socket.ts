@@ -13,6 +13,7 @@ export interface ActiveTcpSocketOwner {
   /** The socket closed before it became a connection. */
   onSocketGone(socket: ActiveTcpSocket): void;
   createTimer(target: { onTimer(): void }): Timer;
+  now(): number;
 }
 
 /**
@@ -43,6 +44,12 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
   private finished = false;
   private readingDisabled = false;
   private timer: Timer | undefined;
+  /** When it was accepted (the connection's start, for its duration). */
+  readonly acceptedAt: number;
+  /** Set when the listener has access logs: the wall clock at accept. */
+  acceptedWallClock: number | undefined;
+  /** Bytes read while the filters ran. */
+  bytesRead = 0;
 
   constructor(
     private readonly owner: ActiveTcpSocketOwner,
@@ -51,6 +58,7 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
     private readonly timeoutMs: number,
     private readonly continueOnTimeout: boolean,
   ) {
+    this.acceptedAt = owner.now();
     this.localAddress = io.localAddress;
     this.remoteAddress = this.directRemoteAddress = io.remoteAddress;
   }
@@ -187,6 +195,7 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
 
   onData(chunk: Uint8Array): void {
     if (this.finished) return;
+    this.bytesRead += chunk.length;
     // Copied: the socket lends its bytes for the call only.
     if (this.to + chunk.length > this.data.length) {
       const grown = new Uint8Array(Math.max(this.length + chunk.length, this.data.length * 2, 1024));

@@ -54,6 +54,9 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   private writeEnded = false;
   /** Writes queued during the current I/O event (see dispatch-scope.ts). */
   private readonly batch = new WriteBatch();
+  /** Bytes read from and written to the socket (a listener's access log: %BYTES_RECEIVED%, %BYTES_SENT%). */
+  bytesReceived = 0;
+  bytesSent = 0;
 
   constructor(
     readonly socket: Socket,
@@ -178,12 +181,14 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
 
   /** One write to the socket (a trace shows these, as they leave: a queued head and body are one). */
   private writeToSocket(data: Uint8Array): void {
+    this.bytesSent += data.byteLength;
     this.socket.write(data);
     this.traceWrite(data.byteLength);
   }
 
   /** Bytes of the event arena, which the socket copies from (no buffer made for them). */
   private writeFromArena(at: number, length: number): void {
+    this.bytesSent += length;
     this.socket.writeCopying!(arenaBytes(), at, length);
     this.traceWrite(length);
   }
@@ -246,6 +251,7 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   }
 
   onData(data: Uint8Array): void {
+    this.bytesReceived += data.byteLength;
     if (this.trace?.on) this.trace.record("downstream_read", this.id, -1, String(data.byteLength));
     enterDispatch();
     try {

@@ -2,6 +2,8 @@ import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import type { Timer } from "../event/timers.ts";
 import { ActiveTcpSocket, type ActiveTcpSocketOwner } from "./active-tcp-socket.ts";
+import type { AccessLogger } from "../access-log/logger.ts";
+import { ListenerAccessLogContext } from "./listener-access-log-context.ts";
 import { FilterChainManager, type ConnectionSocketInfo } from "./filter-chain-manager.ts";
 import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, type ListenerFilterFactory } from "./listener-filters/listener-filter.ts";
 import { createListenerFilterFactory } from "./listener-filters/listener-filter-registry.ts";
@@ -42,6 +44,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   /** Sockets still in the listener filters. */
   private readonly pendingSockets = new Set<ActiveTcpSocket>();
   readonly stats: ListenerStats;
+  /** access_log of this listener (empty: nothing to log, nothing to record). */
+  private readonly accessLoggers: readonly AccessLogger[];
   private onAllClosed: (() => void) | undefined;
   /** stop_accepting_connections holds the listener closed (resumed on the address it had). */
   private paused = false;
@@ -61,6 +65,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     // The config loader made the same check (listenerSchema): this cannot throw here.
     this.filterChains = new FilterChainManager(formatAddress(config.address), chains, fallback);
     this.listenerFilterFactories = (config.listenerFilters ?? []).map((filter) => createListenerFilterFactory(filter, context.stats));
+    this.accessLoggers = context.accessLoggers(config);
   }
 
   /** The address it listens on, while it does. */
@@ -134,6 +139,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
       this.config.continueOnListenerFiltersTimeout === true,
     );
     this.pendingSockets.add(pending);
+    if (this.accessLoggers.length > 0) pending.acceptedWallClock = this.context.runtime.wallClock();
     pending.start();
   }
 
@@ -157,6 +163,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
         this.context.log.debug(`closing connection from ${remote ? formatAddress(remote) : "?"}: no matching filter chain found`);
       }
       this.releaseGlobalConnection();
+      // Envoy's stream info gets NR (no route found) for a connection no chain takes.
+      if (this.accessLoggers.length > 0) this.logSocket(info, NO_ROUTE_FOUND);
       closeAtOnce(socket);
       if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
       return;
@@ -175,7 +183,10 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     this.connections.add(connection);
     this.stats.downstreamCxTotal.inc();
     this.stats.downstreamCxActive.inc();
-    connection.addConnectionCallbacks(new ListenerConnection(this, connection, this.context.runtime.now()));
+    const pending = info instanceof ActiveTcpSocket ? info : undefined;
+    const watch = new ListenerConnection(this, connection, pending?.acceptedAt ?? this.context.runtime.now());
+    if (this.accessLoggers.length > 0) watch.startWallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
+    connection.addConnectionCallbacks(watch);
     if (this.context.log.enabled("debug")) {
       const remote = socket.remoteAddress;
       this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
@@ -189,6 +200,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   /** @internal ActiveTcpSocketOwner: a socket closed in the listener filters. */
   onSocketGone(socket: ActiveTcpSocket): void {
     this.pendingSockets.delete(socket);
+    if (this.accessLoggers.length > 0) this.logSocket(socket, NO_FLAGS);
     this.releaseGlobalConnection();
     if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
   }
@@ -198,12 +210,41 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     return this.context.timers.create(target);
   }
 
+  /** @internal ActiveTcpSocketOwner */
+  now(): number {
+    return this.context.runtime.now();
+  }
+
   private releaseGlobalConnection(): void {
     if (this.config.ignoreGlobalConnLimit !== true) this.context.overload.releaseDownstreamConnection();
   }
 
+  /** A line in the listener's access logs for a socket that never became a connection. */
+  private logSocket(info: ConnectionSocketInfo, flags: readonly string[]): void {
+    const pending = info instanceof ActiveTcpSocket ? info : undefined;
+    const now = this.context.runtime.now();
+    const wallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
+    const duration = pending ? now - pending.acceptedAt : 0;
+    const context = new ListenerAccessLogContext(wallClock, duration, pending?.bytesRead ?? 0, 0, flags, info.remoteAddress, info.localAddress, info.directRemoteAddress, undefined);
+    for (const logger of this.accessLoggers) logger.log(context);
+  }
+
   /** @internal A connection accepted here closed. */
-  onConnectionClosed(connection: Connection, openedAt: number): void {
+  onConnectionClosed(connection: Connection, openedAt: number, startWallClock: number): void {
+    if (this.accessLoggers.length > 0) {
+      const context = new ListenerAccessLogContext(
+        startWallClock,
+        this.context.runtime.now() - openedAt,
+        connection.bytesReceived,
+        connection.bytesSent,
+        NO_FLAGS,
+        connection.remoteAddress,
+        connection.localAddress,
+        connection.directRemoteAddress,
+        connection.id,
+      );
+      for (const logger of this.accessLoggers) logger.log(context);
+    }
     const stats = this.stats;
     stats.downstreamCxActive.dec();
     stats.downstreamCxDestroy.inc();
@@ -260,6 +301,8 @@ function acceptedSocketInfo(socket: Socket): ConnectionSocketInfo {
 }
 
 const NO_PROTOCOLS: readonly string[] = [];
+const NO_FLAGS: readonly string[] = [];
+const NO_ROUTE_FOUND: readonly string[] = ["NR"];
 
 function describe(err: unknown): string {
   return err && typeof err === "object" && "message" in err ? String((err as { message: unknown }).message) : String(err);
@@ -270,6 +313,9 @@ function describe(err: unknown): string {
  * listener's set): a small object, not closures, as there is one per connection.
  */
 class ListenerConnection implements ConnectionCallbacks {
+  /** Set when the listener has access logs. */
+  startWallClock = 0;
+
   constructor(
     private readonly listener: ActiveListener,
     private readonly connection: Connection,
@@ -277,7 +323,7 @@ class ListenerConnection implements ConnectionCallbacks {
   ) {}
 
   onEvent(event: ConnectionEvent): void {
-    if (event !== "Connected") this.listener.onConnectionClosed(this.connection, this.openedAt);
+    if (event !== "Connected") this.listener.onConnectionClosed(this.connection, this.openedAt, this.startWallClock);
   }
 
   onAboveWriteBufferHighWatermark(): void {}

@@ -305,6 +305,42 @@ describe("shutdown", () => {
   });
 });
 
+describe("listener access_log", () => {
+  const accessLog = (format: string) => ({
+    access_log: [
+      {
+        name: "envoy.access_loggers.file",
+        typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/stdout", log_format: { text_format_source: { inline_string: format } } },
+      },
+    ],
+  });
+
+  test("a line per connection when it ends, a socket no chain took (NR), and one a listener filter closed", async () => {
+    const s = await setup({
+      listener_filters: [proxyProtocol()],
+      chains: [{ destination_port: 80 }],
+      extra: accessLog("%RESPONSE_FLAGS% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT% %BYTES_RECEIVED% %BYTES_SENT% %UPSTREAM_CLUSTER%\n"),
+    });
+    const served = s.connect();
+    served.socket.write(encoder.encode("PROXY TCP4 192.0.2.1 198.51.100.7 5000 80\r\nhello"));
+    s.runtime.runDue();
+    s.upstreams.get(8001)![0]!.socket.write(encoder.encode("reply!"));
+    s.runtime.runDue();
+    served.socket.close();
+    s.upstreams.get(8001)![0]!.socket.close();
+    s.runtime.runDue();
+    s.connect().socket.write(encoder.encode("PROXY TCP4 192.0.2.2 198.51.100.7 5000 81\r\nx"));
+    s.connect().socket.write(encoder.encode("nope\r\n"));
+    // On to the access logs' flush timer.
+    s.runtime.runUntilIdle();
+    expect(s.runtime.stdoutText.split("\n").filter(Boolean).sort()).toEqual([
+      "- 127.0.0.1 127.0.0.1 6 0 -",
+      "- 192.0.2.1 127.0.0.1 5 6 -",
+      "NR 192.0.2.2 127.0.0.1 44 0 -",
+    ]);
+  });
+});
+
 describe("listener fields", () => {
   test("stat_prefix names the listener's stats", async () => {
     const s = await setup({ chains: [{}], extra: { stat_prefix: "public", traffic_direction: "INBOUND" } });
