@@ -94,11 +94,16 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
 
   restoreLocalAddress(address: SocketAddress): void {
     this.localAddress = address;
+    this.addressesRestored = true;
   }
 
   setRemoteAddress(address: SocketAddress): void {
     this.remoteAddress = address;
+    this.addressesRestored = true;
   }
+
+  /** A listener filter (proxy_protocol) set the addresses: the connection takes them. */
+  addressesRestored = false;
 
   close(): void {
     if (this.finished) return;

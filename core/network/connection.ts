@@ -99,7 +99,7 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
    */
   restoreAddresses(local: SocketAddress | undefined, remote: SocketAddress | undefined): void {
     this.rememberAddresses();
-    if (remote !== undefined && remote !== this.remote) {
+    if (remote !== undefined) {
       this.direct = this.remote;
       this.remote = remote;
     }

@@ -154,7 +154,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
    * what a TLS handshake would start from.
    */
   newConnection(socket: Socket, info: ConnectionSocketInfo, peeked: Uint8Array | undefined): void {
-    if (info instanceof ActiveTcpSocket) this.pendingSockets.delete(info);
+    const pending = info instanceof ActiveTcpSocket ? info : undefined;
+    if (pending) this.pendingSockets.delete(pending);
     const chain = this.filterChains.findFilterChain(info);
     if (chain === undefined) {
       this.stats.noFilterChainMatch.inc();
@@ -171,7 +172,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     }
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
-    if (info.remoteAddress !== connection.remoteAddress || info.localAddress !== connection.localAddress) connection.restoreAddresses(info.localAddress, info.remoteAddress);
+    if (pending?.addressesRestored) connection.restoreAddresses(pending.localAddress, pending.remoteAddress);
     connection.requestedServerName = info.requestedServerName;
     const tracer = this.context.tracer;
     if (tracer.on && tracer.admitConnection(this.name)) {
@@ -183,7 +184,6 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     this.connections.add(connection);
     this.stats.downstreamCxTotal.inc();
     this.stats.downstreamCxActive.inc();
-    const pending = info instanceof ActiveTcpSocket ? info : undefined;
     const watch = new ListenerConnection(this, connection, pending?.acceptedAt ?? this.context.runtime.now());
     if (this.accessLoggers.length > 0) watch.startWallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
     connection.addConnectionCallbacks(watch);
