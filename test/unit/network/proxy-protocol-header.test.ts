@@ -86,7 +86,7 @@ describe("PROXY protocol v2", () => {
   });
 
   test("a header longer than 232 bytes (long TLVs) raises what it reads", () => {
-    const parser = new ProxyProtocolParser(false);
+    const parser = new ProxyProtocolParser();
     const bytes = v2(1, 0x11, addresses4, [0x20, 1, 0x2c, ...new Array(300).fill(0x61)]);
     expect(parser.parse(bytes.subarray(0, 232))).toEqual({ kind: "more" });
     expect(parser.maxReadBytes).toBe(bytes.length);
