@@ -197,7 +197,9 @@ class ZlibDecompressor implements StreamDecompressor {
     const out = engine.run(data, this.brotli ? C.BROTLI_OPERATION_PROCESS : C.Z_NO_FLUSH, maxOutput);
     if (engine.errno !== undefined) this.error = this.brotli ? "brotli_error" : zlibError(engine.errno);
     else if (out.byteLength > maxOutput) this.error = "output_overflow";
-    // Input after the end of a brotli stream: Envoy's brotli_redundant_input (zlib ignores it).
+    // Input after the end of a brotli stream: Envoy's brotli_redundant_input (zlib ignores
+    // it). Deno's brotli decoder reports corrupt input this way too: it stops, error-free,
+    // with input left — still a brotli_error for Envoy's stats.
     else if (this.brotli && engine.leftover > 0) this.error = "redundant_input";
     return out;
   }
