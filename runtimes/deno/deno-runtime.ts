@@ -121,7 +121,7 @@ export function createDenoRuntime(): Runtime {
     random: Math.random,
     randomBytes,
     // node:zlib through deno's node compatibility.
-    compression: zlibCompression,
+    compression: zlibCompression({ brotliReset: false }),
   };
 }
 

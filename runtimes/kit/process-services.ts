@@ -35,7 +35,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   },
   random: Math.random,
   randomBytes,
-  compression: zlibCompression,
+  compression: zlibCompression({ brotliReset: true }),
 };
 
 // ---- Append-only files (access logs) ---------------------------------------------------

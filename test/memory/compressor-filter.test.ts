@@ -99,7 +99,7 @@ describe("compressor filter: responses", () => {
     ["a content type not in the list", { "content-type": "image/png" }, HTML, undefined],
     ["cache-control: no-transform", { "content-type": "text/html", "cache-control": "public, No-Transform" }, HTML, undefined],
     ["a body already encoded", { "content-type": "text/html", "content-encoding": "deflate" }, HTML, undefined],
-  ])("%s: not compressed, no Vary", async (_name, headers, body, stat) => {
+  ] as [string, Record<string, string>, string, string | undefined][])("%s: not compressed, no Vary", async (_name, headers, body, stat) => {
     proxy = await filterProxy([compressor()]);
     proxy.upstream.handler = (_req, res) => {
       res.writeHead(200, headers);

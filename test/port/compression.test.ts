@@ -125,3 +125,39 @@ describe("compression on the memory runtime", () => {
     expect(compression.unsupported("brotli")).toMatch(/no brotli/);
   });
 });
+
+describe(`compression engines reused on ${currentRuntimeName()}`, () => {
+  test("a compressor closed mid-stream, then another from the same options: a whole new stream", async () => {
+    const compression = await real();
+    const options: CompressorOptions = { ...GZIP };
+    const first = compression.createCompressor(options);
+    first.compress(TEXT.subarray(0, 10_000), false);
+    first.close();
+    for (const brotli of [false, true]) {
+      const opts = brotli ? { ...BROTLI } : options;
+      for (let i = 0; i < 3; i++) {
+        const c = compression.createCompressor(opts);
+        const out = join([c.compress(TEXT.subarray(0, 20_000), false), c.compress(new Uint8Array(0), true)]);
+        c.close();
+        const back = brotli ? brotliDecompressSync(out) : gunzipSync(out);
+        expect(Buffer.from(back).equals(Buffer.from(TEXT.subarray(0, 20_000)))).toBe(true);
+      }
+    }
+  });
+
+  test("a decompressor that failed is not reused; the next one from the same options decodes", async () => {
+    const compression = await real();
+    const options: DecompressorOptions = { ...GUNZIP };
+    const bad = compression.createDecompressor(options);
+    bad.decompress(new TextEncoder().encode("not gzip"), 800);
+    expect(bad.error).toBe("data_error");
+    bad.close();
+    const good = compression.createDecompressor(options);
+    expect(Buffer.from(good.decompress(gzipSync(TEXT), 1e9)).equals(Buffer.from(TEXT))).toBe(true);
+    expect(good.error).toBeUndefined();
+    good.close();
+    const again = compression.createDecompressor(options);
+    expect(Buffer.from(again.decompress(gzipSync(TEXT), 1e9)).equals(Buffer.from(TEXT))).toBe(true);
+    again.close();
+  });
+});
