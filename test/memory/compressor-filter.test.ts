@@ -209,6 +209,27 @@ describe("compressor filter: responses", () => {
     expect(gunzipSync(client.responses[0]!.body).toString("latin1")).toBe(received.join(""));
   });
 
+  test("HEAD: no body goes out, and the connection serves the next request", async () => {
+    proxy = await filterProxy([compressor()]);
+    proxy.upstream.handler = (req, res) => {
+      if (req.method === "HEAD") {
+        res.writeHead(200, { "content-type": "text/html", "content-length": String(HTML.length) });
+        res.finish();
+      } else {
+        res.respond(200, HTML, { "content-type": "text/html" });
+      }
+    };
+    const client = new MemoryHttpClient(proxy.runtime, PROXY_PORT);
+    client.request("HEAD", "/", { headers: { "accept-encoding": "gzip" } });
+    await proxy.runtime.settle();
+    client.request("GET", "/", { headers: { "accept-encoding": "gzip" } });
+    await proxy.runtime.settle();
+    expect(client.error).toBeUndefined();
+    expect(client.responses).toHaveLength(2);
+    expect(client.responses[0]!.body.byteLength).toBe(0);
+    expect(gunzipSync(client.responses[1]!.body).toString("latin1")).toBe(HTML);
+  });
+
   test("response trailers: the gzip stream is finished before them", async () => {
     proxy = await filterProxy([compressor()]);
     proxy.upstream.handler = (_req, res) => {
