@@ -5,6 +5,7 @@
  */
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
+import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
 export interface SocketAddressConfig {
   address: string;
@@ -392,7 +393,58 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
-  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig };
+  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
+  | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
+  | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig };
+
+/** One direction of envoy.extensions.filters.http.compressor.v3.Compressor (CommonDirectionConfig). */
+export interface CompressorDirectionConfig {
+  /** `enabled`'s default_value (no runtime layer: the key never overrides it). */
+  enabled: boolean;
+  /** Bodies with a shorter content-length stay uncompressed (Envoy's default 30; 0 means the default). */
+  minContentLength: number;
+  /** Lowercase media types (without parameters) that may be compressed; Envoy's defaults when none given. */
+  contentTypes: readonly string[];
+}
+
+/** envoy.extensions.filters.http.compressor.v3.Compressor (core/http/filters/compressor.ts). */
+export interface CompressorConfig {
+  /** compressor_library.name: part of the stats' names. */
+  libraryName: string;
+  /** compressor_library.typed_config: the gzip or brotli compressor's settings. */
+  library: CompressorOptions;
+  /** request_direction_config: absent, requests are never compressed. */
+  request?: CompressorDirectionConfig;
+  response: CompressorDirectionConfig & {
+    disableOnEtagHeader: boolean;
+    removeAcceptEncodingHeader: boolean;
+    /** response_direction_config was given: the stats are under `response.` (else the legacy tree). */
+    directionStats: boolean;
+  };
+  chooseFirst: boolean;
+}
+
+/** envoy.extensions.filters.http.compressor.v3.CompressorPerRoute, resolved (undefined: no override). */
+export interface CompressorPerRouteConfig {
+  responseCompressionEnabled?: boolean;
+  removeAcceptEncodingHeader?: boolean;
+}
+
+/** One direction of envoy.extensions.filters.http.decompressor.v3.Decompressor. */
+export interface DecompressorDirectionConfig {
+  enabled: boolean;
+  ignoreNoTransformHeader: boolean;
+}
+
+/** envoy.extensions.filters.http.decompressor.v3.Decompressor (core/http/filters/decompressor.ts). */
+export interface DecompressorConfig {
+  libraryName: string;
+  library: DecompressorOptions;
+  /** The compression-bomb guard: at most this many bytes out per byte in (gzip's max_inflate_ratio; brotli's is 100). */
+  maxInflateRatio: number;
+  request: DecompressorDirectionConfig & { advertiseAcceptEncoding: boolean };
+  response: DecompressorDirectionConfig;
+}
 
 /** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
 export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };

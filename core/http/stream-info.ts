@@ -32,6 +32,12 @@ export class StreamInfo {
   healthCheck = false;
   /** Upstream attempts the router made (1 + retries); 0 when it forwarded nothing (%UPSTREAM_REQUEST_ATTEMPT_COUNT%). */
   attemptCount = 0;
+  /**
+   * Envoy's FilterState: objects filters of one stream share by key (the compressor
+   * filters of a chain agree on one encoding through it). Made by the first filter that
+   * stores something; most streams have none.
+   */
+  filterState: Map<string, unknown> | undefined = undefined;
 
   constructor(now: number) {
     this.startTime = now;
