@@ -15,6 +15,7 @@ import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts"
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
+import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
 const NO_LOGGERS: readonly AccessLogger[] = [];
 
@@ -31,6 +32,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   /** overload_manager's monitors and actions (inactive when not configured). */
   readonly overload: OverloadManager;
   readonly stats: StatsStore = new StatsStore();
+  readonly layeredRuntime: RuntimeLoader;
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
   /** Built by start(), once the access log files they write to are open. */
@@ -63,6 +65,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     // How the runtime wants small byte arrays made (port.ts, ownSmallArrays): one
     // setting for the process, taken from the runtime that runs the server.
     useSlabs(runtime.ownSmallArrays !== true);
+    this.layeredRuntime = new RuntimeLoader(runtime, bootstrap.layeredRuntime, this.stats);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log);
@@ -221,7 +224,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     const adminLogs = this.admin?.httpConnectionManager;
     if (adminLogs?.accessLog?.length) {
       try {
-        this.accessLogs.set(adminLogs, await this.accessLogManager.createAccessLoggers(adminLogs.accessLog));
+        this.accessLogs.set(adminLogs, await this.accessLogManager.createAccessLoggers(adminLogs.accessLog, this.layeredRuntime));
       } catch (err) {
         throw new Error(`admin.access_log: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -231,7 +234,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
         const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
         if (!configs?.length) continue;
         try {
-          this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs));
+          this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs, this.layeredRuntime));
         } catch (err) {
           const message = err instanceof Error ? err.message : String(err);
           throw new Error(`static_resources.listeners[${i}].filter_chains[0].filters[${f}].typed_config.access_log: ${message}`);

@@ -20,7 +20,20 @@ export interface Bootstrap {
   clusters: ClusterConfig[];
   /** overload_manager (core/overload/); absent when not configured. */
   overloadManager?: OverloadManagerConfig;
+  /** layered_runtime (core/runtime/); absent when not configured (no layers, as in Envoy). */
+  layeredRuntime?: LayeredRuntimeConfig;
 }
+
+/** envoy.config.bootstrap.v3.LayeredRuntime: static layers flattened to dotted keys, and at most one admin layer. */
+export interface LayeredRuntimeConfig {
+  layers: RuntimeLayerConfig[];
+}
+
+export type RuntimeLayerConfig =
+  /** static_layer: each key's raw value as Envoy keeps it ("5", "true", "{numerator: 5, denominator: MILLION}"). */
+  | { kind: "static"; name: string; values: [string, string][] }
+  /** admin_layer: set by POST /runtime_modify. */
+  | { kind: "admin"; name: string };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {
@@ -402,12 +415,28 @@ export interface FaultConfig {
   /** Absent: no limit. */
   maxActiveFaults?: number;
   disableDownstreamClusterStats: boolean;
+  /** The runtime keys that override the settings above (the *_runtime fields, or Envoy's fault.http.* defaults). */
+  runtimeKeys: FaultRuntimeKeys;
+}
+
+export interface FaultRuntimeKeys {
+  delayPercent: string;
+  abortPercent: string;
+  delayDuration: string;
+  abortHttpStatus: string;
+  maxActiveFaults: string;
 }
 
 /** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */
 export interface FractionalPercent {
   numerator: number;
   denominator: number;
+  /**
+   * A RuntimeFractionalPercent's runtime_key (or the key a filter reads for it, as the
+   * fault filter's abort_percent_runtime): a runtime layer setting it overrides this
+   * fraction (core/runtime/runtime-loader.ts).
+   */
+  runtimeKey?: string;
 }
 
 /** envoy.type.v3.TokenBucket. */
@@ -460,7 +489,8 @@ export interface AdminHttpFilterConfig {
 
 /** Answers one admin request (core/admin/admin.ts). */
 export interface AdminRequestHandler {
-  handle(request: { method: string; path: string }): { status: number; contentType: string; body: string };
+  /** `body`: a form-encoded request body (content-type application/x-www-form-urlencoded), else absent. */
+  handle(request: { method: string; path: string; body?: string }): { status: number; contentType: string; body: string };
 }
 
 export interface HeaderValueOption {
@@ -558,10 +588,10 @@ export interface RouteMatchConfig {
   /** grpc: {} — only gRPC requests (content-type application/grpc or application/grpc+…). Absent when not set. */
   grpc?: true;
   /**
-   * runtime_fraction's default_value as numerator/denominator: the route matches that
-   * fraction of requests (drawn with the runtime's random()). Absent when not set.
+   * runtime_fraction: the route matches that fraction of requests (default_value, or the
+   * runtime's value for its runtime_key; drawn once per request). Absent when not set.
    */
-  runtimeFraction?: { numerator: number; denominator: number };
+  runtimeFraction?: FractionalPercent;
 }
 
 /**
@@ -686,15 +716,16 @@ export interface AccessLogConfig {
 
 /**
  * envoy.config.accesslog.v3.AccessLogFilter (core/access-log/filter.ts evaluates it).
- * Comparison values are runtime_key's default_value (no runtime layer).
+ * Comparison values are RuntimeUInt32s: default_value, or the runtime's value for runtime_key.
  */
 export type AccessLogFilterConfig =
-  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number }
+  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number; runtimeKey?: string }
   | { type: "not_health_check" }
   /** Empty `flags`: any flag at all. */
   | { type: "response_flag"; flags: string[] }
   | { type: "header"; header: HeaderMatcherConfig }
-  | { type: "runtime"; numerator: number; denominator: number; useIndependentRandomness: boolean }
+  /** percent_sampled, with runtimeKey the filter's runtime_key. */
+  | { type: "runtime"; percent: FractionalPercent; useIndependentRandomness: boolean }
   | { type: "and" | "or"; filters: AccessLogFilterConfig[] };
 
 /**
@@ -756,9 +787,8 @@ export interface RequestMirrorPolicyConfig {
   /** One of cluster or clusterHeader. */
   cluster?: string;
   clusterHeader?: string;
-  /** runtime_fraction.default_value: numerator out of denominator (100 of 100 when unset). */
-  fractionNumerator: number;
-  fractionDenominator: number;
+  /** runtime_fraction: default_value (100 % when unset), with its runtime_key. */
+  fraction: FractionalPercent;
   disableShadowHostSuffixAppend: boolean;
 }
 

@@ -24,6 +24,7 @@ import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
 import { corsPolicy } from "./cors-schema.ts";
+import { withRuntimeKey } from "./fractional-percent-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -35,9 +36,8 @@ const DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES = 4096;
 const FRACTION_DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
 /**
- * envoy.config.core.v3.RuntimeFractionalPercent: default_value is the fraction; a
- * runtime_key is accepted and, without a runtime layer, its default applies (as in
- * Envoy when the key is not set).
+ * envoy.config.core.v3.RuntimeFractionalPercent: default_value is the fraction, which a
+ * runtime layer's value for runtime_key overrides (RouteEntryImplBase::matchRoute).
  */
 const runtimeFraction = z
   .strictObject({
@@ -47,7 +47,7 @@ const runtimeFraction = z
     }),
     runtime_key: z.string().optional(),
   })
-  .transform((r) => ({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }));
+  .transform((r) => withRuntimeKey({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }, r.runtime_key));
 
 /** envoy.config.route.v3.RouteMatch: prefix, path or safe_regex (no connect_matcher, path templates, dynamic_metadata). */
 const routeMatch = z

@@ -17,6 +17,7 @@ import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
 import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
+import { layeredRuntime } from "./runtime-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -501,6 +502,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     static_resources: staticResources.default({ listeners: [], clusters: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
+    layered_runtime: layeredRuntime.optional(),
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
@@ -515,6 +517,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
     resolveUserAgents(bootstrap);
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
+    if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
     return bootstrap;
   });
 

@@ -309,7 +309,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   rewriteLocalReply(headers: ResponseHeaders, body: string): RewrittenLocalReply | undefined {
     const config = this.cm.config.localReply;
     if (config === undefined) return undefined;
-    return localReplyFor(config, this.cm.server.runtime).rewrite(headers, body, this);
+    return localReplyFor(config, this.cm.server.layeredRuntime).rewrite(headers, body, this);
   }
 
   /** @internal LocalReplyStream */

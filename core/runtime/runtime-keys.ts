@@ -1,0 +1,28 @@
+/**
+ * The runtime keys polyvoy reads, where Envoy reads them. Envoy accepts any key in a
+ * layer, so a key not listed here is kept (and shown by GET /runtime) but changes nothing.
+ *
+ * Keys named by the config (each read per request, as Envoy's snapshot is):
+ * - a RuntimeFractionalPercent's `runtime_key`: route `match.runtime_fraction`, route
+ *   `request_mirror_policies[].runtime_fraction`, local_ratelimit `filter_enabled` and
+ *   `filter_enforced`, csrf and cors `filter_enabled` / `shadow_enabled`;
+ * - access log filters: `runtime_filter.runtime_key` (the sampled fraction) and the
+ *   RuntimeUInt32 `runtime_key` of `status_code_filter` / `duration_filter` comparisons.
+ *
+ * Keys with fixed names (fault filter, fault_filter.cc; the `*_runtime` fields rename them):
+ * - fault.http.delay.fixed_delay_percent, fault.http.abort.abort_percent (fractions);
+ * - fault.http.delay.fixed_duration_ms, fault.http.abort.http_status,
+ *   fault.http.max_active_faults (integers);
+ * - with x-envoy-downstream-service-cluster: fault.http.<cluster>.delay.fixed_delay_percent,
+ *   .abort.abort_percent, .delay.fixed_duration_ms, .abort.http_status in their place.
+ *
+ * Values are read as Envoy reads them (runtime-entry.ts): an integer is a percentage for
+ * a fraction (over 100: always), a `{numerator, denominator}` is a FractionalPercent.
+ */
+export const FAULT_RUNTIME_KEYS = {
+  delayPercent: "fault.http.delay.fixed_delay_percent",
+  abortPercent: "fault.http.abort.abort_percent",
+  delayDuration: "fault.http.delay.fixed_duration_ms",
+  abortHttpStatus: "fault.http.abort.http_status",
+  maxActiveFaults: "fault.http.max_active_faults",
+} as const;
