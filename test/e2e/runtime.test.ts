@@ -1,0 +1,98 @@
+/**
+ * layered_runtime on every runtime: GET /runtime shows the layers as Envoy does, and
+ * POST /runtime_modify (query or form parameters) changes what a runtime key decides on
+ * the next request — here the fault filter's fault.http.abort.* keys.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Agent, request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+
+const FAULT = {
+  name: "envoy.filters.http.fault",
+  typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault", abort: { http_status: 503, percentage: { numerator: 0 } } },
+};
+const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+
+describe.each(RUNTIMES)("layered_runtime on %s", (runtime) => {
+  let upstream: HttpUpstream;
+  let proxy: ProxyProcess;
+  const ports = { http: 0, admin: 0 };
+  const agent = new Agent({ keepAliveTimeout: 10_000, pipelining: 1 });
+
+  async function call(port: number, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+    const res = await request(`http://127.0.0.1:${port}${path}`, { method: (options.method ?? "GET") as "GET", headers: options.headers, body: options.body, dispatcher: agent });
+    return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
+  }
+
+  beforeAll(async () => {
+    upstream = await httpUpstream();
+    [ports.http, ports.admin] = await Promise.all([freePort(), freePort()]);
+    const config = httpProxyConfig({
+      listenPort: ports.http,
+      clusters: { backend: [upstream.port] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      hcm: { http_filters: [FAULT, ROUTER] },
+    });
+    proxy = await ProxyProcess.start(
+      runtime,
+      {
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: ports.admin } } },
+        layered_runtime: {
+          layers: [
+            { name: "base", static_layer: { fault: { http: { abort: { http_status: 502 } } }, "upstream.note": "kept, unread" } },
+            { name: "admin", admin_layer: {} },
+          ],
+        },
+        ...config,
+      },
+      2,
+    );
+  });
+
+  afterAll(async () => {
+    await agent.close();
+    await proxy?.stop("SIGKILL");
+    await upstream?.close();
+  });
+
+  test("GET /runtime: layer names and each key's value per layer, as Envoy's JSON", async () => {
+    const res = await call(ports.admin, "/runtime");
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toBe("application/json");
+    expect(JSON.parse(res.body)).toEqual({
+      layers: ["base", "admin"],
+      entries: {
+        "fault.http.abort.http_status": { layer_values: ["502", ""], final_value: "502" },
+        "upstream.note": { layer_values: ["kept, unread", ""], final_value: "kept, unread" },
+      },
+    });
+  });
+
+  test("POST /runtime_modify: an override applies to the next request; a form body works too; '' removes it; GET is refused", async () => {
+    expect((await call(ports.http, "/")).status).toBe(200);
+    const set = await call(ports.admin, "/runtime_modify?fault.http.abort.abort_percent=100", { method: "POST" });
+    expect(set).toMatchObject({ status: 200, body: "OK\n" });
+    const aborted = await call(ports.http, "/");
+    // The static layer's status replaces the configured 503.
+    expect(aborted.status).toBe(502);
+    expect(aborted.body).toBe("fault filter abort");
+
+    const form = await call(ports.admin, "/runtime_modify", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "fault.http.abort.http_status=418",
+    });
+    expect(form.status).toBe(200);
+    expect((await call(ports.http, "/")).status).toBe(418);
+    const entries = JSON.parse((await call(ports.admin, "/runtime")).body).entries;
+    expect(entries["fault.http.abort.http_status"]).toEqual({ layer_values: ["502", "418"], final_value: "418" });
+
+    expect((await call(ports.admin, "/runtime_modify?fault.http.abort.abort_percent=", { method: "POST" })).status).toBe(200);
+    expect((await call(ports.http, "/")).status).toBe(200);
+    expect((await call(ports.admin, "/runtime_modify?a=1")).status).toBe(405);
+    expect(await call(ports.admin, "/runtime_modify", { method: "POST" })).toMatchObject({ status: 400, body: expect.stringMatching(/^usage: \/runtime_modify/) });
+  });
+});
