@@ -9,6 +9,7 @@ import { formatAddress } from "./network/address.ts";
 import { ActiveListener } from "./network/listener.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
+import { compileStatsMatcher } from "./stats/stats-matcher.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
@@ -31,7 +32,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly timers: Timers;
   /** overload_manager's monitors and actions (inactive when not configured). */
   readonly overload: OverloadManager;
-  readonly stats: StatsStore = new StatsStore();
+  readonly stats: StatsStore;
   readonly layeredRuntime: RuntimeLoader;
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
@@ -61,6 +62,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     readonly log: Logger,
     readonly options: ServerOptions = {},
   ) {
+    const statsMatcher = bootstrap.statsConfig?.statsMatcher;
+    this.stats = new StatsStore(statsMatcher && compileStatsMatcher(statsMatcher));
     this.accessLogManager = new AccessLogManager(runtime);
     // How the runtime wants small byte arrays made (port.ts, ownSmallArrays): one
     // setting for the process, taken from the runtime that runs the server.

@@ -74,7 +74,7 @@ export const DEFAULT_DRAIN_TIME_S = 600;
 export class Admin implements AdminRequestHandler, TimerTarget {
   readonly listener: ActiveListener;
   private readonly handlers: AdminHandler[];
-  private readonly tags = new TagExtractor();
+  private readonly tags: TagExtractor;
   private readonly intervals = new HistogramIntervals();
   private readonly serverStats: ServerStats;
   private flushTimer: Timer | undefined;
@@ -87,6 +87,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     config: AdminConfig,
   ) {
     this.serverStats = new ServerStats(server.stats);
+    this.tags = new TagExtractor(server.bootstrap.statsConfig);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
     this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server));

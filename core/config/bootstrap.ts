@@ -22,7 +22,31 @@ export interface Bootstrap {
   overloadManager?: OverloadManagerConfig;
   /** layered_runtime (core/runtime/); absent when not configured (no layers, as in Envoy). */
   layeredRuntime?: LayeredRuntimeConfig;
+  /** stats_config; absent when not configured (Envoy's default tags, every stat kept). */
+  statsConfig?: StatsConfig;
 }
+
+/** envoy.config.metrics.v3.StatsConfig (core/stats/stats-matcher.ts, core/admin/tag-extractor.ts). */
+export interface StatsConfig {
+  /** stats_tags, in order, after Envoy's default tags when useAllDefaultTags. */
+  statsTags: TagSpecifierConfig[];
+  /** use_all_default_tags: default true. */
+  useAllDefaultTags: boolean;
+  /** stats_matcher: which stats are kept; absent: all. */
+  statsMatcher?: StatsMatcherConfig;
+}
+
+/** envoy.config.metrics.v3.TagSpecifier: a regex (its first group cut from the name, its second the value), a fixed value, or a default tag by name. */
+export type TagSpecifierConfig =
+  | { tagName: string; regex: string }
+  | { tagName: string; fixedValue: string }
+  /** No regex: Envoy's default extractor of that name. */
+  | { tagName: string };
+
+export type StatsMatcherConfig =
+  | { type: "reject_all" }
+  /** Kept: stats no pattern matches (exclusion_list) or some pattern matches (inclusion_list). */
+  | { type: "exclusion_list" | "inclusion_list"; patterns: ValueMatchConfig[] };
 
 /** envoy.config.bootstrap.v3.LayeredRuntime: static layers flattened to dotted keys, and at most one admin layer. */
 export interface LayeredRuntimeConfig {

@@ -18,6 +18,7 @@ import { formatAddress } from "../network/address.ts";
 import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 import { layeredRuntime } from "./runtime-schema.ts";
+import { statsConfig } from "./stats-config-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -503,6 +504,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
     layered_runtime: layeredRuntime.optional(),
+    stats_config: statsConfig.optional(),
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
@@ -518,6 +520,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     resolveUserAgents(bootstrap);
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
+    if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
     return bootstrap;
   });
 

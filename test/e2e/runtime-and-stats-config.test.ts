@@ -1,10 +1,14 @@
 /**
- * layered_runtime on every runtime: GET /runtime shows the layers as Envoy does, and
- * POST /runtime_modify (query or form parameters) changes what a runtime key decides on
- * the next request — here the fault filter's fault.http.abort.* keys.
+ * Two bootstrap sections on every runtime, in one proxy:
+ * - layered_runtime: GET /runtime shows the layers as Envoy does, and POST /runtime_modify
+ *   (query or form parameters) changes what a runtime key decides on the next request —
+ *   here the fault filter's fault.http.abort.* keys;
+ * - stats_config: stats_matcher leaves stats out of /stats and /stats/prometheus, and
+ *   stats_tags add tags to the Prometheus output.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Agent, request } from "undici";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
@@ -16,7 +20,7 @@ const FAULT = {
 };
 const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 
-describe.each(RUNTIMES)("layered_runtime on %s", (runtime) => {
+describe.each(RUNTIMES)("layered_runtime and stats_config on %s", (runtime) => {
   let upstream: HttpUpstream;
   let proxy: ProxyProcess;
   const ports = { http: 0, admin: 0 };
@@ -45,6 +49,13 @@ describe.each(RUNTIMES)("layered_runtime on %s", (runtime) => {
             { name: "base", static_layer: { fault: { http: { abort: { http_status: 502 } } }, "upstream.note": "kept, unread" } },
             { name: "admin", admin_layer: {} },
           ],
+        },
+        stats_config: {
+          stats_tags: [
+            { tag_name: "team", fixed_value: "edge" },
+            { tag_name: "fault_kind", regex: "\\.fault\\.((\\w+?)s_)injected$" },
+          ],
+          stats_matcher: { exclusion_list: { patterns: [{ contains: "upstream_cx_" }, { prefix: "runtime." }] } },
         },
         ...config,
       },
@@ -94,5 +105,20 @@ describe.each(RUNTIMES)("layered_runtime on %s", (runtime) => {
     expect((await call(ports.http, "/")).status).toBe(200);
     expect((await call(ports.admin, "/runtime_modify?a=1")).status).toBe(405);
     expect(await call(ports.admin, "/runtime_modify", { method: "POST" })).toMatchObject({ status: 400, body: expect.stringMatching(/^usage: \/runtime_modify/) });
+  });
+
+  test("stats_config: excluded stats are in neither /stats nor /stats/prometheus; custom tags label the Prometheus series", async () => {
+    expect((await call(ports.http, "/")).status).toBe(200);
+    const text = (await call(ports.admin, "/stats")).body;
+    expect(text).toMatch(/^cluster\.backend\.upstream_rq_total: \d+$/m);
+    expect(text).not.toMatch(/upstream_cx_/);
+    expect(text).not.toMatch(/^runtime\./m);
+    const families = parsePrometheusTextFormat((await call(ports.admin, "/stats/prometheus")).body) as { name: string; metrics: { labels?: Record<string, string> }[] }[];
+    expect(families.some((f) => f.name.includes("upstream_cx_"))).toBe(false);
+    const requests = families.find((f) => f.name === "envoy_cluster_upstream_rq_total")!;
+    expect(requests.metrics[0]!.labels).toEqual({ envoy_cluster_name: "backend", team: "edge" });
+    // The regex's first group is cut from the name and its second is the value.
+    const faults = families.find((f) => f.name === "envoy_http_fault_injected")!;
+    expect(faults.metrics.map((m) => m.labels!.fault_kind).sort()).toEqual(["abort", "delay"]);
   });
 });
