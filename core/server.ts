@@ -71,7 +71,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     this.layeredRuntime = new RuntimeLoader(runtime, bootstrap.layeredRuntime, this.stats);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log);
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log, this.layeredRuntime);
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.startedAt = runtime.now();

@@ -171,6 +171,8 @@ export interface LoadBalancingConfig {
   activeRequestBias: number;
   /** active_request_bias was configured (Envoy then always uses the weighted schedule). */
   activeRequestBiasSet: boolean;
+  /** active_request_bias's runtime_key: the runtime's value replaces the bias when the hosts change. */
+  activeRequestBiasRuntimeKey?: string;
   /** RING_HASH: minimum_ring_size (1024), maximum_ring_size (8M), hash_function (XX_HASH). */
   minimumRingSize: number;
   maximumRingSize: number;

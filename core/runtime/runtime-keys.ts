@@ -16,6 +16,13 @@
  * - with x-envoy-downstream-service-cluster: fault.http.<cluster>.delay.fixed_delay_percent,
  *   .abort.abort_percent, .delay.fixed_duration_ms, .abort.http_status in their place.
  *
+ * Keys with fixed names (clusters):
+ * - upstream.healthy_panic_threshold (load_balancer_impl.cc), read when the hosts change;
+ * - a LEAST_REQUEST active_request_bias's RuntimeDouble runtime_key, read when the hosts change;
+ * - outlier_detection.* (outlier_detection_impl.h), each numeric outlier_detection setting
+ *   under its field name (consecutive_5xx, enforcing_consecutive_5xx, interval_ms,
+ *   base_ejection_time_ms, max_ejection_percent, success_rate_stdev_factor, …), read when used.
+ *
  * Values are read as Envoy reads them (runtime-entry.ts): an integer is a percentage for
  * a fraction (over 100: always), a `{numerator, denominator}` is a FractionalPercent.
  */

@@ -4,7 +4,12 @@
  * the next request.
  */
 import { afterEach, describe, expect, test } from "vitest";
-import { MemoryHttpClient } from "./support/http-peers.ts";
+import { loadBootstrap } from "../../core/config/load.ts";
+import { Logger } from "../../core/log.ts";
+import { Server } from "../../core/server.ts";
+import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { MemoryHttpClient, MemoryHttpServer, type UpstreamHandler } from "./support/http-peers.ts";
 import { filterProxy, PROXY_PORT, type FilterProxy } from "./support/filter-proxy.ts";
 
 const FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
@@ -96,5 +101,45 @@ describe("runtime keys", () => {
     expect((await proxy.request("GET", "/")).status).toBe(200);
     override("routing.canary", "100");
     expect((await proxy.request("GET", "/")).status).toBe(299);
+  });
+});
+
+describe("runtime keys of the cluster manager", () => {
+  const PROXY = 10000;
+  const PORTS = [8081, 8082, 8083];
+  let upstreams: MemoryHttpServer[] = [];
+  afterEach(() => {
+    for (const upstream of upstreams) upstream.close();
+    upstreams = [];
+  });
+
+  async function cluster(handlers: UpstreamHandler[], clusterExtra: Record<string, unknown>, staticLayer: Record<string, unknown>) {
+    const memory = new MemoryRuntime({ seed: 1 });
+    for (const [i, handler] of handlers.entries()) upstreams.push(await MemoryHttpServer.listen(memory, PORTS[i]!, handler));
+    const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: PORTS.slice(0, handlers.length) }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra });
+    const server = new Server(memory, loadBootstrap(JSON.stringify({ ...config, ...runtime(staticLayer) }), "json"), new Logger(memory, "warn"));
+    await server.start();
+    const send = async (n: number) => {
+      const client = new MemoryHttpClient(memory, PROXY);
+      for (let i = 0; i < n; i++) client.request("GET", `/${i}`);
+      await memory.settle();
+      return client.responses.map((r) => r.text());
+    };
+    const stat = (name: string) => (server.stats.get(name) as { value: number } | undefined)?.value;
+    return { server, send, stat };
+  }
+  const ok = (name: string): UpstreamHandler => (_req, res) => res.respond(200, name);
+  const failing: UpstreamHandler = (_req, res) => res.respond(500, "bad");
+
+  test("outlier detection: outlier_detection.consecutive_5xx and .enforcing_consecutive_5xx override the cluster's settings, read when used", async () => {
+    const { server, send, stat } = await cluster([ok("a"), failing], { outlier_detection: { max_ejection_percent: 100 } }, { outlier_detection: { consecutive_5xx: 2, enforcing_consecutive_5xx: 0 } });
+    // Two 500s from b: detected (the runtime's threshold of 2, not the config's 5) but not enforced.
+    await send(4);
+    expect(stat("cluster.backend.outlier_detection.ejections_detected_consecutive_5xx")).toBe(1);
+    expect(stat("cluster.backend.outlier_detection.ejections_enforced_total")).toBe(0);
+    server.layeredRuntime.mergeValues(new Map([["outlier_detection.enforcing_consecutive_5xx", "100"]]));
+    await send(4);
+    expect(stat("cluster.backend.outlier_detection.ejections_enforced_consecutive_5xx")).toBe(1);
+    expect(new Set(await send(4))).toEqual(new Set(["a"]));
   });
 });
