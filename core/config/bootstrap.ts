@@ -4,6 +4,7 @@
  * `load.ts` builds it from YAML/JSON; nothing else in the core reads raw config.
  */
 
+import type { CidrRangeConfig } from "../network/cidr-range.ts";
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 
 export interface SocketAddressConfig {
@@ -255,6 +256,8 @@ export interface HttpConnectionManagerConfig {
   httpFilters: HttpFilterConfig[];
   useRemoteAddress: boolean;
   xffNumTrustedHops: number;
+  /** internal_address_config.cidr_ranges: the internal addresses; absent: RFC 1918, loopback and unique-local. */
+  internalCidrRanges?: CidrRangeConfig[];
   /** Default true. */
   generateRequestId: boolean;
   /** Default "envoy". */

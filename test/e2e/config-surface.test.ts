@@ -1,10 +1,12 @@
 /**
- * Two bootstrap sections on every runtime, in one proxy:
+ * Config sections on every runtime, in one proxy:
  * - layered_runtime: GET /runtime shows the layers as Envoy does, and POST /runtime_modify
  *   (query or form parameters) changes what a runtime key decides on the next request —
  *   here the fault filter's fault.http.abort.* keys;
  * - stats_config: stats_matcher leaves stats out of /stats and /stats/prometheus, and
- *   stats_tags add tags to the Prometheus output.
+ *   stats_tags add tags to the Prometheus output;
+ * - the HCM's internal_address_config: its cidr_ranges decide which trusted client
+ *   addresses are internal (x-envoy-internal) instead of the RFC 1918 / loopback default.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Agent, request } from "undici";
@@ -20,7 +22,7 @@ const FAULT = {
 };
 const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 
-describe.each(RUNTIMES)("layered_runtime and stats_config on %s", (runtime) => {
+describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_config on %s", (runtime) => {
   let upstream: HttpUpstream;
   let proxy: ProxyProcess;
   const ports = { http: 0, admin: 0 };
@@ -38,7 +40,12 @@ describe.each(RUNTIMES)("layered_runtime and stats_config on %s", (runtime) => {
       listenPort: ports.http,
       clusters: { backend: [upstream.port] },
       routes: [{ match: { prefix: "/" }, cluster: "backend" }],
-      hcm: { http_filters: [FAULT, ROUTER] },
+      hcm: {
+        http_filters: [FAULT, ROUTER],
+        use_remote_address: true,
+        xff_num_trusted_hops: 1,
+        internal_address_config: { cidr_ranges: [{ address_prefix: "203.0.113.0", prefix_len: 24 }] },
+      },
     });
     proxy = await ProxyProcess.start(
       runtime,
@@ -120,5 +127,22 @@ describe.each(RUNTIMES)("layered_runtime and stats_config on %s", (runtime) => {
     // The regex's first group is cut from the name and its second is the value.
     const faults = families.find((f) => f.name === "envoy_http_fault_injected")!;
     expect(faults.metrics.map((m) => m.labels!.fault_kind).sort()).toEqual(["abort", "delay"]);
+  });
+
+  test("internal_address_config: only cidr_ranges are internal — loopback is not, 203.0.113.x (one trusted hop) is", async () => {
+    const seen = async (xff?: string) => {
+      const res = await call(ports.http, "/", xff ? { headers: { "x-forwarded-for": xff } } : {});
+      expect(res.status).toBe(200);
+      return (JSON.parse(res.body) as { headers: Record<string, string> }).headers;
+    };
+    // The client, 127.0.0.1, with no XFF: one hop, itself — external under these ranges.
+    const direct = await seen();
+    expect(direct["x-envoy-internal"]).toBeUndefined();
+    expect(direct["x-envoy-external-address"]).toBe("127.0.0.1");
+    const inside = await seen("203.0.113.5");
+    expect(inside["x-envoy-internal"]).toBe("true");
+    expect(inside["x-envoy-external-address"]).toBeUndefined();
+    // An RFC 1918 address is no longer internal once ranges are configured.
+    expect((await seen("10.0.0.1"))["x-envoy-internal"]).toBeUndefined();
   });
 });
