@@ -35,7 +35,7 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
   // The route table is compiled once per listener and shared by its connections.
   const routeTable = new RouteTable(config.routeConfig, context.layeredRuntime);
-  const stats = new ConnectionManagerStats(context.stats, config.statPrefix);
+  const stats = new ConnectionManagerStats(context.stats, config.statPrefix, config.tracing !== undefined);
   return (connection) => new ConnectionManager(config, routeTable, context, stats, connection);
 });
 

@@ -5,6 +5,7 @@
  */
 
 import type { CidrRangeConfig } from "../network/cidr-range.ts";
+import type { TracingConfig } from "./tracing-schema.ts";
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 
 export interface SocketAddressConfig {
@@ -256,6 +257,8 @@ export interface HttpConnectionManagerConfig {
   httpFilters: HttpFilterConfig[];
   useRemoteAddress: boolean;
   xffNumTrustedHops: number;
+  /** tracing: the request-id sampling decision and tracing.* stats (no tracer); absent when not configured. */
+  tracing?: TracingConfig;
   /** internal_address_config.cidr_ranges: the internal addresses; absent: RFC 1918, loopback and unique-local. */
   internalCidrRanges?: CidrRangeConfig[];
   /** Default true. */

@@ -1,7 +1,7 @@
 /**
  * envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager:
  * the supported subset, with Envoy's defaults. Routes are given inline (route_config);
- * RDS, tracing and HTTP/2 are not supported yet, so their fields are errors.
+ * RDS and HTTP/2 are not supported yet, so their fields are errors; `tracing` works without a tracer (tracing-schema.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -20,6 +20,7 @@ import { headerValueOption } from "./custom-headers-schema.ts";
 import { dataSource } from "./data-source-schema.ts";
 import { durationMs, headerValue, uint32 } from "./proto-schema.ts";
 import { parseIp, type CidrRangeConfig } from "../network/cidr-range.ts";
+import { hcmTracing } from "./tracing-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
@@ -293,6 +294,7 @@ export const httpConnectionManager = z
     use_remote_address: z.boolean().default(false),
     xff_num_trusted_hops: uint32.default(0),
     internal_address_config: internalAddressConfig.optional(),
+    tracing: hcmTracing.optional(),
     generate_request_id: z.boolean().default(true),
     server_name: z.string().default(""),
     server_header_transformation: z.enum(["OVERWRITE", "APPEND_IF_ABSENT", "PASS_THROUGH"]).default("OVERWRITE"),
@@ -364,6 +366,7 @@ export const httpConnectionManager = z
       ...optional("alwaysSetRequestIdInResponse", c.always_set_request_id_in_response || undefined),
       ...optional("stripPortMode", c.strip_any_host_port ? ("any" as const) : c.strip_matching_host_port ? ("matching" as const) : undefined),
       ...optional("localReply", c.local_reply_config),
+      ...optional("tracing", c.tracing),
       ...optional("http1", isDefaultHttp1(c.http_protocol_options) ? undefined : c.http_protocol_options),
       ...optional("headersWithUnderscoresAction", c.common_http_protocol_options.headers_with_underscores_action === "ALLOW" ? undefined : c.common_http_protocol_options.headers_with_underscores_action),
     }),

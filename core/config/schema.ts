@@ -19,6 +19,7 @@ import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluste
 import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 import { layeredRuntime } from "./runtime-schema.ts";
 import { statsConfig } from "./stats-config-schema.ts";
+import { bootstrapTracing } from "./tracing-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -505,6 +506,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     overload_manager: overloadManager.optional(),
     layered_runtime: layeredRuntime.optional(),
     stats_config: statsConfig.optional(),
+    tracing: bootstrapTracing.optional(),
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };

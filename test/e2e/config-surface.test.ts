@@ -6,7 +6,8 @@
  * - stats_config: stats_matcher leaves stats out of /stats and /stats/prometheus, and
  *   stats_tags add tags to the Prometheus output;
  * - the HCM's internal_address_config: its cidr_ranges decide which trusted client
- *   addresses are internal (x-envoy-internal) instead of the RFC 1918 / loopback default.
+ *   addresses are internal (x-envoy-internal) instead of the RFC 1918 / loopback default;
+ * - the HCM's tracing, without a tracer: the sampling decision marked in x-request-id.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Agent, request } from "undici";
@@ -45,6 +46,7 @@ describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_conf
         use_remote_address: true,
         xff_num_trusted_hops: 1,
         internal_address_config: { cidr_ranges: [{ address_prefix: "203.0.113.0", prefix_len: 24 }] },
+        tracing: { random_sampling: { value: 100 } },
       },
     });
     proxy = await ProxyProcess.start(
@@ -144,5 +146,18 @@ describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_conf
     expect(inside["x-envoy-external-address"]).toBeUndefined();
     // An RFC 1918 address is no longer internal once ranges are configured.
     expect((await seen("10.0.0.1"))["x-envoy-internal"]).toBeUndefined();
+  });
+
+  test("tracing: the sampling decision is marked in the x-request-id the upstream sees, and counted", async () => {
+    const res = await call(ports.http, "/");
+    const id = (JSON.parse(res.body) as { headers: Record<string, string> }).headers["x-request-id"]!;
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-a[0-9a-f]{3}-/);
+    // An internal caller's x-envoy-force-trace: marked '9', and the id is returned to it.
+    const forced = await call(ports.http, "/", { headers: { "x-forwarded-for": "203.0.113.5", "x-request-id": "00000065-0000-4000-8000-000000000000", "x-envoy-force-trace": "1" } });
+    expect((JSON.parse(forced.body) as { headers: Record<string, string> }).headers["x-request-id"]).toBe("00000065-0000-9000-8000-000000000000");
+    expect(forced.headers["x-request-id"]).toBe("00000065-0000-9000-8000-000000000000");
+    const stats = (await call(ports.admin, "/stats?filter=^http\\.ingress_http\\.tracing\\.")).body;
+    expect(stats).toMatch(/^http\.ingress_http\.tracing\.random_sampling: [1-9]\d*$/m);
+    expect(stats).toMatch(/^http\.ingress_http\.tracing\.service_forced: 1$/m);
   });
 });

@@ -1,4 +1,5 @@
 import type { SocketAddress } from "../../port.ts";
+import { mutateTracingRequestHeader } from "./tracing-decision.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -129,6 +130,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       this.upgrade = true;
     }
     mutateRequestHeaders(headers, this.cm, this.upgrade);
+    const tracing = config.tracing;
+    if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
     if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
     if (config.stripPortMode !== undefined) stripPortFromHost(headers, config.stripPortMode === "any" ? undefined : this.cm.connection.localAddress?.port);

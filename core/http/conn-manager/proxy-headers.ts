@@ -139,8 +139,9 @@ export function mutateResponseHeaders(headers: ResponseHeaders, cm: ConnectionMa
       break;
   }
   if (!headers.has("date")) headers.set("date", httpDate(cm.server.runtime.wallClock()));
-  // Envoy's RequestIDExtension::setInResponse: the request's id, if it has one, replaces any the upstream sent.
-  if (config.alwaysSetRequestIdInResponse) {
+  // Envoy's RequestIDExtension::setInResponse: the request's id, if it has one, replaces any the
+  // upstream sent — with always_set_request_id_in_response, or for a request with x-envoy-force-trace.
+  if (config.alwaysSetRequestIdInResponse || request.has("x-envoy-force-trace")) {
     const id = request.get("x-request-id");
     if (id !== undefined) headers.set("x-request-id", id);
   }
