@@ -599,6 +599,8 @@ export interface RouteConfig extends HeaderMutations {
   action: RouteAction;
   /** metadata.filter_metadata, by filter namespace (%METADATA(ROUTE:…)%). Absent when none. */
   metadata?: Record<string, Record<string, unknown>>;
+  /** decorator.operation when decorator.propagate (default true): with HCM tracing, sent as x-envoy-decorator-operation. */
+  decoratorOperation?: string;
   /** per_request_buffer_limit_bytes: the most request body kept for retries and mirroring; absent: the virtual host's. */
   perRequestBufferLimitBytes?: number;
   /**

@@ -213,9 +213,9 @@ const metadata = z
   .transform((m) => m.filter_metadata);
 
 /**
- * envoy.config.route.v3.Decorator: accepted. Envoy uses it only to name the route's
- * tracing span (and x-envoy-decorator-operation when tracing runs), and polyvoy has no
- * HCM tracing, so it changes nothing here, as in Envoy without `tracing`.
+ * envoy.config.route.v3.Decorator: names the route's tracing span. Without a tracer what
+ * remains is Envoy's x-envoy-decorator-operation response header, sent when the HCM has
+ * `tracing` and propagate is true (the default); without `tracing` it changes nothing.
  */
 const decorator = z.strictObject({ operation: z.string().min(1), propagate: z.boolean().optional() });
 
@@ -243,6 +243,7 @@ const route = z
     const route: RouteConfig = { name: r.name, match: r.match, action, ...headerMutations(r) };
     if (r.typed_per_filter_config !== undefined) route.typedPerFilterConfig = r.typed_per_filter_config;
     if (r.metadata !== undefined && Object.keys(r.metadata).length > 0) route.metadata = r.metadata;
+    if (r.decorator !== undefined && r.decorator.propagate !== false) route.decoratorOperation = r.decorator.operation;
     if (r.per_request_buffer_limit_bytes !== undefined) route.perRequestBufferLimitBytes = r.per_request_buffer_limit_bytes;
     return route;
   });

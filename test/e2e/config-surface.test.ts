@@ -7,7 +7,8 @@
  *   stats_tags add tags to the Prometheus output;
  * - the HCM's internal_address_config: its cidr_ranges decide which trusted client
  *   addresses are internal (x-envoy-internal) instead of the RFC 1918 / loopback default;
- * - the HCM's tracing, without a tracer: the sampling decision marked in x-request-id.
+ * - the HCM's tracing, without a tracer: the sampling decision marked in x-request-id, and
+ *   the route decorator's x-envoy-decorator-operation.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Agent, request } from "undici";
@@ -40,7 +41,7 @@ describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_conf
     const config = httpProxyConfig({
       listenPort: ports.http,
       clusters: { backend: [upstream.port] },
-      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, decorator: { operation: "front-door" } } }],
       hcm: {
         http_filters: [FAULT, ROUTER],
         use_remote_address: true,
@@ -152,10 +153,15 @@ describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_conf
     const res = await call(ports.http, "/");
     const id = (JSON.parse(res.body) as { headers: Record<string, string> }).headers["x-request-id"]!;
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-a[0-9a-f]{3}-/);
+    expect(res.headers["x-envoy-decorator-operation"]).toBe("front-door");
     // An internal caller's x-envoy-force-trace: marked '9', and the id is returned to it.
     const forced = await call(ports.http, "/", { headers: { "x-forwarded-for": "203.0.113.5", "x-request-id": "00000065-0000-4000-8000-000000000000", "x-envoy-force-trace": "1" } });
     expect((JSON.parse(forced.body) as { headers: Record<string, string> }).headers["x-request-id"]).toBe("00000065-0000-9000-8000-000000000000");
     expect(forced.headers["x-request-id"]).toBe("00000065-0000-9000-8000-000000000000");
+    // An internal caller naming its own operation: the header stops here, and no decorator comes back.
+    const named = await call(ports.http, "/", { headers: { "x-forwarded-for": "203.0.113.5", "x-envoy-decorator-operation": "mine" } });
+    expect((JSON.parse(named.body) as { headers: Record<string, string> }).headers["x-envoy-decorator-operation"]).toBeUndefined();
+    expect(named.headers["x-envoy-decorator-operation"]).toBeUndefined();
     const stats = (await call(ports.admin, "/stats?filter=^http\\.ingress_http\\.tracing\\.")).body;
     expect(stats).toMatch(/^http\.ingress_http\.tracing\.random_sampling: [1-9]\d*$/m);
     expect(stats).toMatch(/^http\.ingress_http\.tracing\.service_forced: 1$/m);
