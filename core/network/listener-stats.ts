@@ -16,6 +16,8 @@ export class ListenerStats {
   readonly downstreamGlobalCxOverflow: Counter;
   /** Refused by envoy.overload_actions.reject_incoming_connections. */
   readonly downstreamCxOverloadReject: Counter;
+  /** Refused over the runtime's envoy.resource_limits.listener.<name>.connection_limit. */
+  readonly downstreamCxOverflow: Counter;
 
   constructor(store: StatsStore, address: { address: string; port: number }, statPrefix?: string) {
     const scope = store.scope(`listener.${statPrefix ?? `${address.address}_${address.port}`}.`);
@@ -25,5 +27,6 @@ export class ListenerStats {
     this.downstreamCxLengthMs = scope.histogram("downstream_cx_length_ms");
     this.downstreamGlobalCxOverflow = scope.counter("downstream_global_cx_overflow");
     this.downstreamCxOverloadReject = scope.counter("downstream_cx_overload_reject");
+    this.downstreamCxOverflow = scope.counter("downstream_cx_overflow");
   }
 }

@@ -19,6 +19,8 @@ export class ActiveListener {
   private readonly filterFactories: ReadFilterFactory[];
   private readonly connections = new Set<Connection>();
   private readonly stats: ListenerStats;
+  /** envoy.resource_limits.listener.<name>.connection_limit */
+  private readonly connectionLimitKey: string;
   private onAllClosed: (() => void) | undefined;
   /** stop_accepting_connections holds the listener closed (resumed on the address it had). */
   private paused = false;
@@ -32,6 +34,7 @@ export class ActiveListener {
     private readonly context: ServerContext,
   ) {
     this.name = config.name;
+    this.connectionLimitKey = `envoy.resource_limits.listener.${config.name}.connection_limit`;
     this.stats = new ListenerStats(context.stats, config.address, config.statPrefix);
     // One filter chain until filter_chain_match is supported: the config loader
     // guarantees there is exactly one.
@@ -98,6 +101,13 @@ export class ActiveListener {
     if (rejectFraction > 0 && (rejectFraction >= 1 || this.context.runtime.random() < rejectFraction)) {
       if (counted) overload.releaseDownstreamConnection();
       this.stats.downstreamCxOverloadReject.inc();
+      return closeAtOnce(socket);
+    }
+    // The listener's own limit, a runtime key only (Envoy's ListenerImpl cx_limit_runtime_key_,
+    // checked in ActiveTcpListener::onAcceptWorker): no limit unless a layer sets it.
+    if (this.connections.size >= this.context.layeredRuntime.getInteger(this.connectionLimitKey, Infinity)) {
+      if (counted) overload.releaseDownstreamConnection();
+      this.stats.downstreamCxOverflow.inc();
       return closeAtOnce(socket);
     }
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);

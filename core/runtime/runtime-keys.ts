@@ -9,12 +9,20 @@
  * - access log filters: `runtime_filter.runtime_key` (the sampled fraction) and the
  *   RuntimeUInt32 `runtime_key` of `status_code_filter` / `duration_filter` comparisons.
  *
+ * Keys with fixed names (HCM tracing, conn_manager_utility.cc): tracing.client_enabled,
+ * tracing.random_sampling, tracing.global_enabled (fractions over the `tracing` samplings).
+ *
  * Keys with fixed names (fault filter, fault_filter.cc; the `*_runtime` fields rename them):
  * - fault.http.delay.fixed_delay_percent, fault.http.abort.abort_percent (fractions);
  * - fault.http.delay.fixed_duration_ms, fault.http.abort.http_status,
  *   fault.http.max_active_faults (integers);
  * - with x-envoy-downstream-service-cluster: fault.http.<cluster>.delay.fixed_delay_percent,
  *   .abort.abort_percent, .delay.fixed_duration_ms, .abort.http_status in their place.
+ *
+ * Keys with fixed names (listeners): envoy.resource_limits.listener.<listener name>.connection_limit
+ * (ListenerImpl; no limit unless set), read on each accept. Not read:
+ * overload.global_downstream_max_connections (Envoy's deprecated fallback; polyvoy's global
+ * limit is the overload manager's envoy.resource_monitors.global_downstream_max_connections).
  *
  * Keys with fixed names (clusters):
  * - upstream.healthy_panic_threshold (load_balancer_impl.cc), read when the hosts change;

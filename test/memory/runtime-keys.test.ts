@@ -104,6 +104,24 @@ describe("runtime keys", () => {
   });
 });
 
+describe("runtime keys of listeners", () => {
+  test("envoy.resource_limits.listener.<name>.connection_limit: connections over it are closed at once and counted as downstream_cx_overflow", async () => {
+    proxy = await filterProxy([], { bootstrap: runtime() });
+    const name = proxy.server.bootstrap.listeners[0]!.name;
+    override(`envoy.resource_limits.listener.${name}.connection_limit`, "1");
+    const first = new MemoryHttpClient(proxy.runtime, PROXY_PORT);
+    await proxy.runtime.settle();
+    const second = new MemoryHttpClient(proxy.runtime, PROXY_PORT);
+    await proxy.runtime.settle();
+    expect(first.closed).toBe(false);
+    expect(second.closed).toBe(true);
+    expect(proxy.counter("listener.127.0.0.1_10000.downstream_cx_overflow")).toBe(1);
+    first.request("GET", "/");
+    await proxy.runtime.settle();
+    expect(first.responses[0]?.status).toBe(200);
+  });
+});
+
 describe("runtime keys of the cluster manager", () => {
   const PROXY = 10000;
   const PORTS = [8081, 8082, 8083];
