@@ -5,7 +5,6 @@
  */
 
 import type { CidrRangeConfig } from "../network/cidr-range.ts";
-import type { TracingConfig } from "./tracing-schema.ts";
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 
 export interface SocketAddressConfig {
@@ -457,6 +456,16 @@ export interface FaultRuntimeKeys {
   delayDuration: string;
   abortHttpStatus: string;
   maxActiveFaults: string;
+}
+
+/** The HCM's tracing sampling (config/tracing-schema.ts), each fraction with its tracing.* runtime key. */
+export interface TracingConfig {
+  /** client_sampling (x-client-trace-id requests): numerator of HUNDRED; default 100 %. */
+  clientSampling: FractionalPercent;
+  /** random_sampling: of TEN_THOUSAND (the percentage × 100, rounded); default 100 %. */
+  randomSampling: FractionalPercent;
+  /** overall_sampling: of HUNDRED; default 100 %. */
+  overallSampling: FractionalPercent;
 }
 
 /** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */

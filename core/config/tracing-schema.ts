@@ -10,7 +10,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { FractionalPercent } from "./bootstrap.ts";
+import type { TracingConfig } from "./bootstrap.ts";
 import { uint32 } from "./proto-schema.ts";
 
 const NO_TRACER = "polyvoy has no tracer to send spans to (zipkin, opentelemetry, datadog, … are not implemented); remove the provider";
@@ -25,15 +25,6 @@ const provider = z
 
 /** envoy.type.v3.Percent */
 const percent = z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value);
-
-export interface TracingConfig {
-  /** client_sampling (x-client-trace-id requests): numerator of HUNDRED; default 100 %. */
-  clientSampling: FractionalPercent;
-  /** random_sampling: of TEN_THOUSAND (the percentage × 100, rounded); default 100 %. */
-  randomSampling: FractionalPercent;
-  /** overall_sampling: of HUNDRED; default 100 %. */
-  overallSampling: FractionalPercent;
-}
 
 export const hcmTracing: z.ZodType<TracingConfig, unknown> = z
   .strictObject({

@@ -8,7 +8,7 @@
  * character of the x-request-id UUID, so the proxies after this one see the decision;
  * each decision counts in http.<prefix>.tracing.*.
  */
-import type { TracingConfig } from "../../config/tracing-schema.ts";
+import type { TracingConfig } from "../../config/bootstrap.ts";
 import type { RuntimeSnapshot } from "../../runtime/runtime-loader.ts";
 import type { Counter } from "../../stats/counter.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
