@@ -38,8 +38,8 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
   // What this runtime cannot run is refused now, at start.
   checkFilterChain(config.httpFilters, context);
   // The route table is compiled once per listener and shared by its connections.
-  const routeTable = new RouteTable(config.routeConfig, context.runtime);
-  const stats = new ConnectionManagerStats(context.stats, config.statPrefix);
+  const routeTable = new RouteTable(config.routeConfig, context.layeredRuntime);
+  const stats = new ConnectionManagerStats(context.stats, config.statPrefix, config.tracing !== undefined);
   return (connection) => new ConnectionManager(config, routeTable, context, stats, connection);
 });
 

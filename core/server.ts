@@ -9,12 +9,14 @@ import { formatAddress } from "./network/address.ts";
 import { ActiveListener } from "./network/listener.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
+import { compileStatsMatcher } from "./stats/stats-matcher.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
+import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
 const NO_LOGGERS: readonly AccessLogger[] = [];
 
@@ -30,7 +32,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly timers: Timers;
   /** overload_manager's monitors and actions (inactive when not configured). */
   readonly overload: OverloadManager;
-  readonly stats: StatsStore = new StatsStore();
+  readonly stats: StatsStore;
+  readonly layeredRuntime: RuntimeLoader;
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
   /** Built by start(), once the access log files they write to are open. */
@@ -59,13 +62,16 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     readonly log: Logger,
     readonly options: ServerOptions = {},
   ) {
+    const statsMatcher = bootstrap.statsConfig?.statsMatcher;
+    this.stats = new StatsStore(statsMatcher && compileStatsMatcher(statsMatcher));
     this.accessLogManager = new AccessLogManager(runtime);
     // How the runtime wants small byte arrays made (port.ts, ownSmallArrays): one
     // setting for the process, taken from the runtime that runs the server.
     useSlabs(runtime.ownSmallArrays !== true);
+    this.layeredRuntime = new RuntimeLoader(runtime, bootstrap.layeredRuntime, this.stats);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log);
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log, this.layeredRuntime);
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.startedAt = runtime.now();
@@ -221,7 +227,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     const adminLogs = this.admin?.httpConnectionManager;
     if (adminLogs?.accessLog?.length) {
       try {
-        this.accessLogs.set(adminLogs, await this.accessLogManager.createAccessLoggers(adminLogs.accessLog));
+        this.accessLogs.set(adminLogs, await this.accessLogManager.createAccessLoggers(adminLogs.accessLog, this.layeredRuntime));
       } catch (err) {
         throw new Error(`admin.access_log: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -229,7 +235,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     for (const [i, listener] of this.bootstrap.listeners.entries()) {
       if (listener.accessLog?.length) {
         try {
-          this.accessLogs.set(listener, await this.accessLogManager.createAccessLoggers(listener.accessLog));
+          this.accessLogs.set(listener, await this.accessLogManager.createAccessLoggers(listener.accessLog, this.layeredRuntime));
         } catch (err) {
           throw new Error(`static_resources.listeners[${i}].access_log: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -241,7 +247,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
           const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
           if (!configs?.length) continue;
           try {
-            this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs));
+            this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs, this.layeredRuntime));
           } catch (err) {
             const message = err instanceof Error ? err.message : String(err);
             throw new Error(`static_resources.listeners[${i}].${chainAt}.filters[${f}].typed_config.access_log: ${message}`);

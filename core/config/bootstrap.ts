@@ -21,7 +21,44 @@ export interface Bootstrap {
   clusters: ClusterConfig[];
   /** overload_manager (core/overload/); absent when not configured. */
   overloadManager?: OverloadManagerConfig;
+  /** layered_runtime (core/runtime/); absent when not configured (no layers, as in Envoy). */
+  layeredRuntime?: LayeredRuntimeConfig;
+  /** stats_config; absent when not configured (Envoy's default tags, every stat kept). */
+  statsConfig?: StatsConfig;
 }
+
+/** envoy.config.metrics.v3.StatsConfig (core/stats/stats-matcher.ts, core/admin/tag-extractor.ts). */
+export interface StatsConfig {
+  /** stats_tags, in order, after Envoy's default tags when useAllDefaultTags. */
+  statsTags: TagSpecifierConfig[];
+  /** use_all_default_tags: default true. */
+  useAllDefaultTags: boolean;
+  /** stats_matcher: which stats are kept; absent: all. */
+  statsMatcher?: StatsMatcherConfig;
+}
+
+/** envoy.config.metrics.v3.TagSpecifier: a regex (its first group cut from the name, its second the value), a fixed value, or a default tag by name. */
+export type TagSpecifierConfig =
+  | { tagName: string; regex: string }
+  | { tagName: string; fixedValue: string }
+  /** No regex: Envoy's default extractor of that name. */
+  | { tagName: string };
+
+export type StatsMatcherConfig =
+  | { type: "reject_all" }
+  /** Kept: stats no pattern matches (exclusion_list) or some pattern matches (inclusion_list). */
+  | { type: "exclusion_list" | "inclusion_list"; patterns: ValueMatchConfig[] };
+
+/** envoy.config.bootstrap.v3.LayeredRuntime: static layers flattened to dotted keys, and at most one admin layer. */
+export interface LayeredRuntimeConfig {
+  layers: RuntimeLayerConfig[];
+}
+
+export type RuntimeLayerConfig =
+  /** static_layer: each key's raw value as Envoy keeps it ("5", "true", "{numerator: 5, denominator: MILLION}"). */
+  | { kind: "static"; name: string; values: [string, string][] }
+  /** admin_layer: set by POST /runtime_modify. */
+  | { kind: "admin"; name: string };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {
@@ -199,6 +236,8 @@ export interface LoadBalancingConfig {
   activeRequestBias: number;
   /** active_request_bias was configured (Envoy then always uses the weighted schedule). */
   activeRequestBiasSet: boolean;
+  /** active_request_bias's runtime_key: the runtime's value replaces the bias when the hosts change. */
+  activeRequestBiasRuntimeKey?: string;
   /** RING_HASH: minimum_ring_size (1024), maximum_ring_size (8M), hash_function (XX_HASH). */
   minimumRingSize: number;
   maximumRingSize: number;
@@ -281,6 +320,10 @@ export interface HttpConnectionManagerConfig {
   httpFilters: HttpFilterConfig[];
   useRemoteAddress: boolean;
   xffNumTrustedHops: number;
+  /** tracing: the request-id sampling decision and tracing.* stats (no tracer); absent when not configured. */
+  tracing?: TracingConfig;
+  /** internal_address_config.cidr_ranges: the internal addresses; absent: RFC 1918, loopback and unique-local. */
+  internalCidrRanges?: CidrRangeConfig[];
   /** Default true. */
   generateRequestId: boolean;
   /** Default "envoy". */
@@ -518,12 +561,38 @@ export interface FaultConfig {
   /** Absent: no limit. */
   maxActiveFaults?: number;
   disableDownstreamClusterStats: boolean;
+  /** The runtime keys that override the settings above (the *_runtime fields, or Envoy's fault.http.* defaults). */
+  runtimeKeys: FaultRuntimeKeys;
+}
+
+export interface FaultRuntimeKeys {
+  delayPercent: string;
+  abortPercent: string;
+  delayDuration: string;
+  abortHttpStatus: string;
+  maxActiveFaults: string;
+}
+
+/** The HCM's tracing sampling (config/tracing-schema.ts), each fraction with its tracing.* runtime key. */
+export interface TracingConfig {
+  /** client_sampling (x-client-trace-id requests): numerator of HUNDRED; default 100 %. */
+  clientSampling: FractionalPercent;
+  /** random_sampling: of TEN_THOUSAND (the percentage × 100, rounded); default 100 %. */
+  randomSampling: FractionalPercent;
+  /** overall_sampling: of HUNDRED; default 100 %. */
+  overallSampling: FractionalPercent;
 }
 
 /** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */
 export interface FractionalPercent {
   numerator: number;
   denominator: number;
+  /**
+   * A RuntimeFractionalPercent's runtime_key (or the key a filter reads for it, as the
+   * fault filter's abort_percent_runtime): a runtime layer setting it overrides this
+   * fraction (core/runtime/runtime-loader.ts).
+   */
+  runtimeKey?: string;
 }
 
 /** envoy.type.v3.TokenBucket. */
@@ -576,7 +645,8 @@ export interface AdminHttpFilterConfig {
 
 /** Answers one admin request (core/admin/admin.ts). */
 export interface AdminRequestHandler {
-  handle(request: { method: string; path: string }): { status: number; contentType: string; body: string };
+  /** `body`: a form-encoded request body (content-type application/x-www-form-urlencoded), else absent. */
+  handle(request: { method: string; path: string; body?: string }): { status: number; contentType: string; body: string };
 }
 
 export interface HeaderValueOption {
@@ -653,6 +723,8 @@ export interface RouteConfig extends HeaderMutations {
   action: RouteAction;
   /** metadata.filter_metadata, by filter namespace (%METADATA(ROUTE:…)%). Absent when none. */
   metadata?: Record<string, Record<string, unknown>>;
+  /** decorator.operation when decorator.propagate (default true): with HCM tracing, sent as x-envoy-decorator-operation. */
+  decoratorOperation?: string;
   /** per_request_buffer_limit_bytes: the most request body kept for retries and mirroring; absent: the virtual host's. */
   perRequestBufferLimitBytes?: number;
   /**
@@ -674,10 +746,10 @@ export interface RouteMatchConfig {
   /** grpc: {} — only gRPC requests (content-type application/grpc or application/grpc+…). Absent when not set. */
   grpc?: true;
   /**
-   * runtime_fraction's default_value as numerator/denominator: the route matches that
-   * fraction of requests (drawn with the runtime's random()). Absent when not set.
+   * runtime_fraction: the route matches that fraction of requests (default_value, or the
+   * runtime's value for its runtime_key; drawn once per request). Absent when not set.
    */
-  runtimeFraction?: { numerator: number; denominator: number };
+  runtimeFraction?: FractionalPercent;
 }
 
 /**
@@ -802,15 +874,16 @@ export interface AccessLogConfig {
 
 /**
  * envoy.config.accesslog.v3.AccessLogFilter (core/access-log/filter.ts evaluates it).
- * Comparison values are runtime_key's default_value (no runtime layer).
+ * Comparison values are RuntimeUInt32s: default_value, or the runtime's value for runtime_key.
  */
 export type AccessLogFilterConfig =
-  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number }
+  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number; runtimeKey?: string }
   | { type: "not_health_check" }
   /** Empty `flags`: any flag at all. */
   | { type: "response_flag"; flags: string[] }
   | { type: "header"; header: HeaderMatcherConfig }
-  | { type: "runtime"; numerator: number; denominator: number; useIndependentRandomness: boolean }
+  /** percent_sampled, with runtimeKey the filter's runtime_key. */
+  | { type: "runtime"; percent: FractionalPercent; useIndependentRandomness: boolean }
   | { type: "and" | "or"; filters: AccessLogFilterConfig[] };
 
 /**
@@ -872,9 +945,8 @@ export interface RequestMirrorPolicyConfig {
   /** One of cluster or clusterHeader. */
   cluster?: string;
   clusterHeader?: string;
-  /** runtime_fraction.default_value: numerator out of denominator (100 of 100 when unset). */
-  fractionNumerator: number;
-  fractionDenominator: number;
+  /** runtime_fraction: default_value (100 % when unset), with its runtime_key. */
+  fraction: FractionalPercent;
   disableShadowHostSuffixAppend: boolean;
 }
 

@@ -1,11 +1,12 @@
 /**
  * envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager:
  * the supported subset, with Envoy's defaults. Routes are given inline (route_config);
- * RDS, tracing and HTTP/2 are not supported yet, so their fields are errors.
+ * RDS and HTTP/2 are not supported yet, so their fields are errors; `tracing` works without a tracer (tracing-schema.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import type {
+  CidrRangeConfig,
   EscapedSlashesAction,
   Http1ProtocolOptionsConfig,
   HttpConnectionManagerConfig,
@@ -19,6 +20,8 @@ import { accessLogFilter } from "../access-log/filter-schema.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { dataSource } from "./data-source-schema.ts";
 import { durationMs, headerValue, uint32 } from "./proto-schema.ts";
+import { parseIp } from "../network/cidr-range.ts";
+import { hcmTracing } from "./tracing-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
@@ -272,6 +275,29 @@ const upgradeConfigs = z.array(upgradeConfig).superRefine((types, ctx) => {
   });
 });
 
+/** envoy.config.core.v3.CidrRange: an IP literal and a prefix length within its version's bits. */
+const cidrRange = z
+  .strictObject({
+    address_prefix: z.string().min(1),
+    prefix_len: z.union([uint32, z.strictObject({ value: uint32.default(0) }).transform((w) => w.value)]).default(0),
+  })
+  .transform((r, ctx): CidrRangeConfig => {
+    const ip = parseIp(r.address_prefix);
+    if (ip === undefined) ctx.addIssue({ code: "custom", message: `malformed IP address: ${r.address_prefix}`, path: ["address_prefix"] });
+    else if (r.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", message: `must be at most ${ip.length * 8} for ${r.address_prefix}`, path: ["prefix_len"] });
+    return { addressPrefix: r.address_prefix, prefixLen: r.prefix_len };
+  });
+
+/**
+ * InternalAddressConfig: which trusted client addresses are internal (x-envoy-internal,
+ * x-envoy-* kept). cidr_ranges replace the default RFC 1918 / loopback / unique-local
+ * test; empty, the default stays (http_connection_manager config.h). unix_sockets has
+ * nothing to decide: polyvoy listens on IP addresses only.
+ */
+const internalAddressConfig = z
+  .strictObject({ unix_sockets: z.boolean().default(false), cidr_ranges: z.array(cidrRange).default([]) })
+  .transform((c) => ({ cidrRanges: c.cidr_ranges }));
+
 export const httpConnectionManager = z
   .strictObject({
     stat_prefix: z.string().min(1),
@@ -281,6 +307,8 @@ export const httpConnectionManager = z
     http_filters: httpFilters.prefault([]),
     use_remote_address: z.boolean().default(false),
     xff_num_trusted_hops: uint32.default(0),
+    internal_address_config: internalAddressConfig.optional(),
+    tracing: hcmTracing.optional(),
     generate_request_id: z.boolean().default(true),
     server_name: z.string().default(""),
     server_header_transformation: z.enum(["OVERWRITE", "APPEND_IF_ABSENT", "PASS_THROUGH"]).default("OVERWRITE"),
@@ -324,6 +352,7 @@ export const httpConnectionManager = z
       httpFilters: c.http_filters,
       useRemoteAddress: c.use_remote_address,
       xffNumTrustedHops: c.xff_num_trusted_hops,
+      ...(c.internal_address_config !== undefined && c.internal_address_config.cidrRanges.length > 0 && { internalCidrRanges: c.internal_address_config.cidrRanges }),
       generateRequestId: c.generate_request_id,
       // Envoy: an empty server_name means the default, "envoy".
       serverName: c.server_name === "" ? "envoy" : c.server_name,
@@ -351,6 +380,7 @@ export const httpConnectionManager = z
       ...optional("alwaysSetRequestIdInResponse", c.always_set_request_id_in_response || undefined),
       ...optional("stripPortMode", c.strip_any_host_port ? ("any" as const) : c.strip_matching_host_port ? ("matching" as const) : undefined),
       ...optional("localReply", c.local_reply_config),
+      ...optional("tracing", c.tracing),
       ...optional("http1", isDefaultHttp1(c.http_protocol_options) ? undefined : c.http_protocol_options),
       ...optional("headersWithUnderscoresAction", c.common_http_protocol_options.headers_with_underscores_action === "ALLOW" ? undefined : c.common_http_protocol_options.headers_with_underscores_action),
     }),

@@ -38,10 +38,8 @@ function wrapped<T extends z.ZodType<number>>(inner: T) {
   return z.union([inner, z.strictObject({ value: inner }).transform((w) => (w as { value: number }).value)]);
 }
 
-/** envoy.config.core.v3.RuntimeDouble: the default value (no runtime layer here, so runtime_key names nothing). */
-const runtimeDouble = z
-  .strictObject({ default_value: z.number(), runtime_key: z.string().min(1) })
-  .transform((r) => r.default_value);
+/** envoy.config.core.v3.RuntimeDouble: default_value, which the runtime's value for runtime_key replaces. */
+const runtimeDouble = z.strictObject({ default_value: z.number(), runtime_key: z.string().min(1) });
 
 /** envoy.type.v3.Percent */
 const percent = z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value);
@@ -237,7 +235,8 @@ export function loadBalancingConfig(c: LbFields, ctx: z.RefinementCtx): LoadBala
   const least = c.least_request_lb_config;
   if (least?.choice_count !== undefined) config.choiceCount = least.choice_count;
   if (least?.active_request_bias !== undefined) {
-    config.activeRequestBias = least.active_request_bias;
+    config.activeRequestBias = least.active_request_bias.default_value;
+    config.activeRequestBiasRuntimeKey = least.active_request_bias.runtime_key;
     config.activeRequestBiasSet = true;
   }
   checkPolicyConfig(config, ctx, ring ? ["ring_hash_lb_config"] : [], maglev ? ["maglev_lb_config", "table_size"] : []);
@@ -290,7 +289,7 @@ function typedPolicy(policies: z.output<typeof policyEntry>[], config: LoadBalan
     locality_weighted_lb_config?: object;
     consistent_hashing_lb_config?: z.output<typeof consistentHashingLbConfig>;
     choice_count?: number;
-    active_request_bias?: number;
+    active_request_bias?: z.output<typeof runtimeDouble>;
     hash_function?: "DEFAULT_HASH" | "XX_HASH" | "MURMUR_HASH_2";
     minimum_ring_size?: number;
     maximum_ring_size?: number;
@@ -307,7 +306,8 @@ function typedPolicy(policies: z.output<typeof policyEntry>[], config: LoadBalan
   config.failTrafficOnPanic = locality?.zone_aware_lb_config?.fail_traffic_on_panic ?? false;
   if (typed.choice_count !== undefined) config.choiceCount = typed.choice_count;
   if (typed.active_request_bias !== undefined) {
-    config.activeRequestBias = typed.active_request_bias;
+    config.activeRequestBias = typed.active_request_bias.default_value;
+    config.activeRequestBiasRuntimeKey = typed.active_request_bias.runtime_key;
     config.activeRequestBiasSet = true;
   }
   if (typed.hash_function === "MURMUR_HASH_2") config.hashFunction = "MURMUR_HASH_2";

@@ -9,6 +9,7 @@ import type { RequestMirrorPolicyConfig, RetryPolicyConfig } from "./bootstrap.t
 import { headerMatcher } from "./matcher-schema.ts";
 import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
 import { parseRetryGrpcOn, parseRetryOn } from "./retry-on.ts";
+import { withRuntimeKey } from "./fractional-percent-schema.ts";
 
 /** Envoy's default base interval (runtime upstream.base_retry_backoff_ms): 25 ms. */
 const DEFAULT_BASE_INTERVAL_MS = 25;
@@ -97,11 +98,7 @@ export const retryPolicy = z
 
 const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
-/**
- * envoy.config.core.v3.RuntimeFractionalPercent. There is no runtime layer here, so the
- * runtime_key is never found and default_value decides, as in an Envoy whose runtime
- * lacks the key.
- */
+/** envoy.config.core.v3.RuntimeFractionalPercent: default_value, which a runtime layer's value for runtime_key overrides. */
 const runtimeFraction = z.strictObject({
   default_value: z
     .strictObject({ numerator: uint32.default(0), denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED") })
@@ -124,8 +121,7 @@ export const requestMirrorPolicy = z
     // No runtime_fraction: every request is mirrored (ShadowPolicyImpl's default of 100 %).
     const fraction = m.runtime_fraction?.default_value ?? { numerator: 100, denominator: "HUNDRED" as const };
     const policy: RequestMirrorPolicyConfig = {
-      fractionNumerator: fraction.numerator,
-      fractionDenominator: DENOMINATORS[fraction.denominator],
+      fraction: withRuntimeKey({ numerator: fraction.numerator, denominator: DENOMINATORS[fraction.denominator] }, m.runtime_fraction?.runtime_key),
       disableShadowHostSuffixAppend: m.disable_shadow_host_suffix_append,
     };
     if (m.cluster !== undefined) policy.cluster = m.cluster;

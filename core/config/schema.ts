@@ -20,6 +20,9 @@ import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
 import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
+import { layeredRuntime } from "./runtime-schema.ts";
+import { statsConfig } from "./stats-config-schema.ts";
+import { bootstrapTracing } from "./tracing-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -672,6 +675,9 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     static_resources: staticResources.default({ listeners: [], clusters: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
+    layered_runtime: layeredRuntime.optional(),
+    stats_config: statsConfig.optional(),
+    tracing: bootstrapTracing.optional(),
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
@@ -686,6 +692,8 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
     resolveUserAgents(bootstrap);
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
+    if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
+    if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
     return bootstrap;
   });
 

@@ -1,3 +1,5 @@
+import type { CidrRangeConfig } from "../config/bootstrap.ts";
+
 /**
  * IP addresses as bytes and CIDR ranges over them (Envoy's `Network::Address::CidrRange`),
  * for filter_chain_match's prefix_ranges, source_prefix_ranges and
@@ -124,5 +126,32 @@ export class CidrRange {
     if (rest === 0) return true;
     const mask = (0xff << (8 - rest)) & 0xff;
     return (address[whole]! & mask) === this.bytes[whole];
+  }
+}
+
+/**
+ * A list of ranges (Envoy's Network::Address::IpList): `contains` is true when any range
+ * holds the address. An address of the other IP version never matches; an IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d, how dual-stack sockets report IPv4 peers) is read as the IPv4
+ * address, and an IPv6 zone (`%eth0`) is ignored.
+ */
+export class IpList {
+  private readonly ranges: CidrRange[];
+
+  /** Ranges must be valid (the config schema checked them). */
+  constructor(configs: readonly CidrRangeConfig[]) {
+    this.ranges = configs.map((c) => CidrRange.create(c.addressPrefix, c.prefixLen)!);
+  }
+
+  get size(): number {
+    return this.ranges.length;
+  }
+
+  contains(address: string): boolean {
+    if (address.startsWith("::ffff:") && address.includes(".")) address = address.slice(7);
+    const zone = address.indexOf("%");
+    if (zone >= 0) address = address.slice(0, zone);
+    const ip = parseIp(address);
+    return ip !== undefined && this.ranges.some((range) => range.contains(ip));
   }
 }

@@ -26,6 +26,8 @@ export class ListenerStats {
   readonly downstreamListenerFilterRemoteClose: Counter;
   /** A listener filter still wanted more than it may read. */
   readonly downstreamListenerFilterError: Counter;
+  /** Refused over the runtime's envoy.resource_limits.listener.<name>.connection_limit. */
+  readonly downstreamCxOverflow: Counter;
 
   constructor(store: StatsStore, address: { address: string; port: number }, statPrefix?: string) {
     const scope = store.scope(`listener.${statPrefix ?? `${address.address}_${address.port}`}.`);
@@ -40,5 +42,6 @@ export class ListenerStats {
     this.downstreamPreCxTimeout = scope.counter("downstream_pre_cx_timeout");
     this.downstreamListenerFilterRemoteClose = scope.counter("downstream_listener_filter_remote_close");
     this.downstreamListenerFilterError = scope.counter("downstream_listener_filter_error");
+    this.downstreamCxOverflow = scope.counter("downstream_cx_overflow");
   }
 }

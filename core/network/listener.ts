@@ -46,6 +46,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   readonly stats: ListenerStats;
   /** access_log of this listener (empty: nothing to log, nothing to record). */
   private readonly accessLoggers: readonly AccessLogger[];
+  /** envoy.resource_limits.listener.<name>.connection_limit */
+  private readonly connectionLimitKey: string;
   private onAllClosed: (() => void) | undefined;
   /** stop_accepting_connections holds the listener closed (resumed on the address it had). */
   private paused = false;
@@ -59,6 +61,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     private readonly context: ServerContext,
   ) {
     this.name = config.name;
+    this.connectionLimitKey = `envoy.resource_limits.listener.${config.name}.connection_limit`;
     this.stats = new ListenerStats(context.stats, config.address, config.statPrefix);
     const chains = config.filterChains.map((chain) => ({ name: chain.name ?? "", match: chain.match, chain: new FilterChain(chain, context) }));
     const fallback = config.defaultFilterChain && new FilterChain(config.defaultFilterChain, context);
@@ -128,6 +131,13 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     if (rejectFraction > 0 && (rejectFraction >= 1 || this.context.runtime.random() < rejectFraction)) {
       if (counted) overload.releaseDownstreamConnection();
       this.stats.downstreamCxOverloadReject.inc();
+      return closeAtOnce(socket);
+    }
+    // The listener's own limit, a runtime key only (Envoy's ListenerImpl cx_limit_runtime_key_,
+    // checked in ActiveTcpListener::onAcceptWorker): no limit unless a layer sets it.
+    if (this.connections.size + this.pendingSockets.size >= this.context.layeredRuntime.getInteger(this.connectionLimitKey, Infinity)) {
+      if (counted) overload.releaseDownstreamConnection();
+      this.stats.downstreamCxOverflow.inc();
       return closeAtOnce(socket);
     }
     if (this.listenerFilterFactories.length === 0) return this.newConnection(socket, acceptedSocketInfo(socket), undefined);

@@ -1,4 +1,5 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
+import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import { Logger } from "../log.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
@@ -24,6 +25,7 @@ export class ClusterManager {
   private readonly tcpPools = new Map<Host, TcpConnPool>();
   /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
   private readonly dnsDiscoveries: DnsDiscovery[] = [];
+  private readonly runtimeValues: RuntimeSnapshot;
   constructor(
     configs: readonly ClusterConfig[],
     stats: StatsStore,
@@ -31,9 +33,12 @@ export class ClusterManager {
     private readonly dispatcher: Dispatcher,
     /** Where DNS discovery warns of names that do not resolve, and health checks log failures. */
     private readonly log: Logger = new Logger(dispatcher.runtime),
+    /** The runtime outlier detection reads its outlier_detection.* keys from (none: the configured values). */
+    layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime),
   ) {
+    this.runtimeValues = layeredRuntime;
     for (const config of configs) {
-      const cluster = new Cluster(config, stats, () => dispatcher.runtime.random());
+      const cluster = new Cluster(config, stats, () => dispatcher.runtime.random(), layeredRuntime);
       cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
       this.clusters.set(config.name, cluster);
       if (config.type === "STATIC") continue;
@@ -69,7 +74,7 @@ export class ClusterManager {
     for (const discovery of this.dnsDiscoveries) discovery.start();
     const warming: Promise<void>[] = [];
     for (const cluster of this.clusters.values()) {
-      warming.push(cluster.initialize(this.dispatcher, this.log));
+      warming.push(cluster.initialize(this.dispatcher, this.log, this.runtimeValues));
       cluster.outlierDetector?.addChangedStateCallback((host) => {
         if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
       });

@@ -1,4 +1,6 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
+import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
+import { RuntimeOutlierDetectionConfig } from "./outlier-runtime-config.ts";
 import { edsHealthFlag, Host, NO_LOCALITY } from "./host.ts";
 import { localityKey, PrioritySet, type HostSetOptions } from "./host-set.ts";
 import { ResourceManager } from "./resource-manager.ts";
@@ -47,6 +49,8 @@ export class Cluster {
     readonly statsStore: StatsStore,
     /** The port's random(), for the load balancer's random choices. */
     random: RandomSource = fallbackRandom(),
+    /** The runtime the load balancer reads its runtime keys from (none: the configured values). */
+    layeredRuntime?: RuntimeSnapshot,
   ) {
     const store = statsStore;
     this.name = config.name;
@@ -60,7 +64,7 @@ export class Cluster {
     // No hosts until the first answer: the balancer finds an empty priority 0.
     else this.prioritySet.getOrCreateHostSet(0);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
-    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random);
+    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, layeredRuntime);
   }
 
   /**
@@ -69,10 +73,11 @@ export class Cluster {
    * health check — Envoy's cluster warming, which start-up waits for — or at once
    * without health checks.
    */
-  initialize(dispatcher: Dispatcher, log?: Logger): Promise<void> {
+  initialize(dispatcher: Dispatcher, log?: Logger, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime)): Promise<void> {
     const outlier = this.config.outlierDetection;
     if (outlier) {
-      this.outlierDetector = new OutlierDetector(outlier, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
+      const settings = new RuntimeOutlierDetectionConfig(outlier, layeredRuntime);
+      this.outlierDetector = new OutlierDetector(settings, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
       this.outlierDetector.addChangedStateCallback(() => this.prioritySet.refreshHealth());
     }
     const healthCheck = this.config.healthChecks?.[0];

@@ -7,17 +7,29 @@ import { random32, type LoadBalancerParams } from "./load-balancer-base.ts";
  * random hosts, the one with the fewest active requests wins (P2C; the first drawn on a
  * tie). With different weights, or an explicit `active_request_bias`: the EDF schedule
  * with each host weighted `weight / (active_requests + 1) ^ active_request_bias`.
- * Active requests are the host's rq_active, kept by the connection pools.
+ * Active requests are the host's rq_active, kept by the connection pools. The bias is
+ * read again (its runtime key, if any) whenever the hosts change, as Envoy's refresh does.
  */
 export class LeastRequestLoadBalancer extends EdfLoadBalancerBase {
   private readonly choiceCount: number;
-  private readonly bias: number;
+  private bias: number;
 
   constructor(params: LoadBalancerParams) {
     super(params);
     this.choiceCount = params.config.choiceCount;
     this.bias = params.config.activeRequestBias;
     this.initialize();
+  }
+
+  protected override refresh(): void {
+    const config = this.config;
+    const key = config.activeRequestBiasRuntimeKey;
+    if (key !== undefined && this.runtime !== undefined) {
+      const bias = this.runtime.getDouble(key, config.activeRequestBias);
+      // Envoy: an invalid bias from the runtime warns and falls back to 1.0.
+      this.bias = bias < 0 || Number.isNaN(bias) ? 1 : bias;
+    }
+    super.refresh();
   }
 
   protected override alwaysUseWeightedSelection(): boolean {

@@ -1,4 +1,5 @@
 import type { LoadBalancingConfig } from "../config/bootstrap.ts";
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import { EdfScheduler } from "./edf-scheduler.ts";
 import type { Host } from "./host.ts";
 import type { HostSet, PrioritySet } from "./host-set.ts";
@@ -26,6 +27,8 @@ export interface LoadBalancerParams {
   readonly stats: ClusterLbStats;
   readonly random: RandomSource;
   readonly config: LoadBalancingConfig;
+  /** The runtime (upstream.healthy_panic_threshold, active_request_bias's key); absent: the configured values. */
+  readonly runtime?: Pick<RuntimeSnapshot, "getInteger" | "getDouble">;
 }
 
 /** Which hosts of a priority a pick draws from (Envoy's HostsSource::SourceType). */
@@ -60,6 +63,7 @@ export abstract class LoadBalancerBase implements LoadBalancer {
   protected readonly stats: ClusterLbStats;
   protected readonly random: RandomSource;
   protected readonly config: LoadBalancingConfig;
+  protected readonly runtime: LoadBalancerParams["runtime"];
   /** Percent of the load each priority's healthy (and degraded) hosts take; all add up to 100. */
   protected healthyPriorityLoad: number[] = [];
   protected degradedPriorityLoad: number[] = [];
@@ -81,6 +85,7 @@ export abstract class LoadBalancerBase implements LoadBalancer {
     this.stats = params.stats;
     this.random = params.random;
     this.config = params.config;
+    this.runtime = params.runtime;
     this.recalculatePriorityState();
     this.prioritySet.addMemberUpdateCallback(() => {
       this.recalculatePriorityState();
@@ -207,7 +212,9 @@ export abstract class LoadBalancerBase implements LoadBalancer {
 
   private recalculatePanic(normalized: number): void {
     const sets = this.prioritySet.hostSetsPerPriority;
-    const threshold = Math.min(100, this.config.healthyPanicThreshold);
+    // Envoy's LoadBalancerBase reads upstream.healthy_panic_threshold whenever the hosts change.
+    const configured = this.config.healthyPanicThreshold;
+    const threshold = Math.min(100, this.runtime?.getInteger("upstream.healthy_panic_threshold", configured) ?? configured);
     const panic = new Array<boolean>(this.healthyPriorityLoad.length).fill(false);
     this.perPriorityPanic = panic;
     // Panic disabled and nothing available: all load to P=0, where no host will be found.

@@ -4,7 +4,7 @@ import type { StatsScope } from "../stats/stats-store.ts";
 import type { PrioritySet } from "./host-set.ts";
 import { LeastRequestLoadBalancer } from "./least-request.ts";
 import { ClusterLbStats } from "./lb-stats.ts";
-import type { RandomSource } from "./load-balancer-base.ts";
+import type { LoadBalancerParams, RandomSource } from "./load-balancer-base.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
 import { MaglevLoadBalancer } from "./maglev.ts";
 import { RandomLoadBalancer } from "./random-load-balancer.ts";
@@ -15,8 +15,14 @@ import { RoundRobinLoadBalancer } from "./round-robin.ts";
  * The cluster's load balancer for its lb_policy (or load_balancing_policy), over its
  * priority set; `scope` is the cluster's stats scope (`cluster.<name>.`).
  */
-export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource): LoadBalancer {
-  const params = { prioritySet, stats: new ClusterLbStats(scope), random, config: config ?? DEFAULT_LOAD_BALANCING };
+export function createLoadBalancer(
+  config: LoadBalancingConfig | undefined,
+  prioritySet: PrioritySet,
+  scope: StatsScope,
+  random: RandomSource,
+  runtime?: LoadBalancerParams["runtime"],
+): LoadBalancer {
+  const params: LoadBalancerParams = { prioritySet, stats: new ClusterLbStats(scope), random, config: config ?? DEFAULT_LOAD_BALANCING, ...(runtime && { runtime }) };
   switch (params.config.policy) {
     case "ROUND_ROBIN":
       return new RoundRobinLoadBalancer(params);

@@ -2,6 +2,7 @@ import type { Counter } from "../../stats/counter.ts";
 import type { Gauge } from "../../stats/gauge.ts";
 import type { Histogram } from "../../stats/histogram.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
+import { TracingStats } from "./tracing-decision.ts";
 
 /** Envoy's HTTP connection manager stats, `http.<stat_prefix>.*`. Shared by the listener's connections. */
 export class ConnectionManagerStats {
@@ -51,7 +52,11 @@ export class ConnectionManagerStats {
   /** Connections closed after a response by envoy.overload_actions.disable_http_keepalive. */
   readonly downstreamCxOverloadDisableKeepalive: Counter;
 
-  constructor(store: StatsStore, statPrefix: string) {
+  /** http.<prefix>.tracing.*, when the HCM has `tracing`. */
+  readonly tracing: TracingStats | undefined;
+
+  constructor(store: StatsStore, statPrefix: string, tracing = false) {
+    this.tracing = tracing ? new TracingStats(store, statPrefix) : undefined;
     const scope = store.scope(`http.${statPrefix}.`);
     this.downstreamCxTotal = scope.counter("downstream_cx_total");
     this.downstreamCxHttp1Total = scope.counter("downstream_cx_http1_total");

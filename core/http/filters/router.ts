@@ -704,12 +704,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   // ---- mirroring ----
 
-  /** The mirror policies that apply (Envoy's shouldShadow: runtime_fraction's default value, by a random draw); none for CONNECT. */
+  /** The mirror policies that apply (Envoy's shouldShadow: runtime_fraction, by a random draw); none for CONNECT. */
   private chooseShadowPolicies(policies: readonly RequestMirrorPolicyConfig[] | undefined, headers: RequestHeaders): void {
     if (!policies || headers.method === "CONNECT") return;
-    const runtime = this.server.runtime;
+    const runtime = this.server.layeredRuntime;
     for (const policy of policies) {
-      if (runtime.random() * policy.fractionDenominator >= policy.fractionNumerator) continue;
+      if (!runtime.featureEnabled(policy.fraction)) continue;
       (this.shadowPolicies ??= []).push(policy);
     }
     if (this.shadowPolicies) this.shadowHeaders = copyRequestHeaders(headers);

@@ -24,7 +24,7 @@ export interface FilterProxy {
 /** `filters` go before the router; `routes` default to one catch-all route to the upstream. */
 export async function filterProxy(
   filters: object[],
-  options: Partial<Pick<HttpProxyOptions, "routes" | "virtualHosts" | "hcm">> & { seed?: number } = {},
+  options: Partial<Pick<HttpProxyOptions, "routes" | "virtualHosts" | "hcm">> & { seed?: number; bootstrap?: Record<string, unknown> } = {},
 ): Promise<FilterProxy> {
   const runtime = new MemoryRuntime({ seed: options.seed ?? 1 });
   const upstreamRequests: FilterProxy["upstreamRequests"] = [];
@@ -39,7 +39,7 @@ export async function filterProxy(
     ...(options.virtualHosts && { virtualHosts: options.virtualHosts }),
     hcm: { http_filters: [...filters, ROUTER], ...options.hcm },
   });
-  const server = await startProxy(runtime, config);
+  const server = await startProxy(runtime, { ...config, ...options.bootstrap });
   return {
     runtime,
     server,

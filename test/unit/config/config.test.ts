@@ -336,7 +336,7 @@ describe("bad configs give one-line problems", () => {
     expect(
       problems(
         typical([
-          ["node:", "layered_runtime: {}\nnode:"],
+          ["node:", "hds_config: {}\nnode:"],
           ["admin:\n", "admin:\n  ignore_global_conn_limit: true\n"],
           ["          cluster: backend", "          cluster: backend\n          max_connect_attempts: 3"],
           ["    filter_chains:\n    - filters:", "    filter_chains:\n    - transport_socket_connect_timeout: 1s\n      filters:"],
@@ -346,7 +346,7 @@ describe("bad configs give one-line problems", () => {
       "admin: `ignore_global_conn_limit` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
       `${FILTER}.typed_config: \`max_connect_attempts\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
       `${LISTENERS}[0].filter_chains[0]: \`transport_socket_connect_timeout\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
-      "config: `layered_runtime` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+      "config: `hds_config` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
     ]);
   });
 

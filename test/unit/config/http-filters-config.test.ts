@@ -77,6 +77,13 @@ describe("fault", () => {
       downstreamNodes: [],
       headers: [],
       disableDownstreamClusterStats: false,
+      runtimeKeys: {
+        delayPercent: "fault.http.delay.fixed_delay_percent",
+        abortPercent: "fault.http.abort.abort_percent",
+        delayDuration: "fault.http.delay.fixed_duration_ms",
+        abortHttpStatus: "fault.http.abort.http_status",
+        maxActiveFaults: "fault.http.max_active_faults",
+      },
     });
   });
 

@@ -148,8 +148,8 @@ describe("request_mirror_policies", () => {
       }),
     ).routeConfig.virtualHosts[0]!.routes[0]!.action;
     expect(action.type === "route" && action.route.requestMirrorPolicies).toEqual([
-      { cluster: "m", fractionNumerator: 100, fractionDenominator: 100, disableShadowHostSuffixAppend: false },
-      { clusterHeader: "x-mirror-to", fractionNumerator: 5, fractionDenominator: 10_000, disableShadowHostSuffixAppend: false },
+      { cluster: "m", fraction: { numerator: 100, denominator: 100 }, disableShadowHostSuffixAppend: false },
+      { clusterHeader: "x-mirror-to", fraction: { numerator: 5, denominator: 10_000, runtimeKey: "mirror.x" }, disableShadowHostSuffixAppend: false },
     ]);
   });
 
