@@ -16,6 +16,11 @@ import { BufferFilter } from "./http/filters/buffer.ts";
 import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
+import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
+import { PerConfig } from "./util/per-config.ts";
+import type { UserFilterSource } from "./config/bootstrap.ts";
+import type { ServerContext } from "./server-context.ts";
+import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { BufferConfig, CsrfPolicyConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
@@ -85,6 +90,21 @@ registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
 registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
   kind: "dual",
   create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
+});
+
+// User filters (a Script's module, or one an embedding program registered), resolved at
+// start-up (http/user-filter/resolve-user-filters.ts). Shared per config: the parsed config,
+// the error counter.
+const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: ServerContext, context: { chain: HttpFilterChainContext; name: string }) => {
+  const resolved = source.resolved;
+  if (resolved === undefined) throw new Error(`user filter '${context.name}' was not loaded (Server.start() loads user filters)`);
+  const errors = server.stats.counter(`http.${context.chain.statPrefix}.${context.name}.errors`);
+  return new UserFilterConfig(context.name, resolved.definition, resolved.config, errors, server.log);
+});
+
+registerHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", {
+  kind: "dual",
+  create: (source, server, chain, name) => new UserFilter(USER_FILTER_CONFIGS.get(source, server, { chain, name })),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

@@ -233,6 +233,14 @@ export interface Runtime {
   /** Read a UTF-8 file. Rejects with a PortError (ENOENT, EACCES, EISDIR, …). */
   readTextFile(path: string): Promise<string>;
   /**
+   * Optional: import the JavaScript or TypeScript module at `path` (relative paths from the
+   * working directory, as Envoy reads every file a config names) and give its namespace:
+   * how a config's user filter module is loaded (http/user-filter/resolve-user-filters.ts).
+   * Rejects with the runtime's own error when the file is missing or fails to load.
+   * Without it, a config naming a module is refused.
+   */
+  importModule?(path: string): Promise<unknown>;
+  /**
    * Open `path` for appending, creating it (mode 0644) if missing, as Envoy opens access
    * log files. "/dev/stdout" and "/dev/stderr" are the process's own stdout and stderr
    * (fd 1 and 2, whatever they are: terminal, pipe, file or socket), never reopened.

@@ -4,6 +4,7 @@
  * `load.ts` builds it from YAML/JSON; nothing else in the core reads raw config.
  */
 
+import type { HttpFilterDefinition } from "../http/user-filter/http-filter-api.ts";
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 
 export interface SocketAddressConfig {
@@ -317,7 +318,42 @@ export interface PathNormalizationConfig {
 export type HeadersWithUnderscoresAction = "REJECT_REQUEST" | "DROP_HEADER";
 
 /** An HTTP filter: `type` is the canonical name, e.g. "envoy.filters.http.router". */
-export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
+export type HttpFilterConfig = UserHttpFilterConfig | ScriptHttpFilterConfig | AdminHttpFilterConfig;
+
+/**
+ * A filter written by the user (core/http/user-filter/): a Script config naming a module
+ * (polyvoy.filters.http.script.v1.Script), or a filter an embedding program registered.
+ * The module is loaded and the config checked by the filter's own parser at start-up
+ * (resolve-user-filters.ts), which sets `resolved`.
+ */
+export interface ScriptHttpFilterConfig {
+  name: string;
+  type: "polyvoy.filters.http.user";
+  config: UserFilterSource;
+}
+
+export interface UserFilterSource {
+  /** Script's `module`: the file to import (relative to the working directory). */
+  module?: string;
+  /** The registered filter's name (registerHttpFilter). */
+  registered?: string;
+  /** The config as written: Script's `config`, or a registered filter's typed_config fields. */
+  rawConfig: unknown;
+  /** Set at start-up: the definition and its parsed config. */
+  resolved?: { definition: HttpFilterDefinition; config: unknown };
+}
+
+/**
+ * A user filter's per-route config as the schema leaves it (ScriptPerRoute, or a registered
+ * filter's own type): checked by the filter's perRouteConfig at start-up, which replaces it.
+ */
+export interface UnresolvedUserPerRouteConfig {
+  userFilterPerRoute: true;
+  rawConfig: unknown;
+  disabled: boolean;
+  /** What the filter's perRouteConfig made of rawConfig (set at start-up). */
+  parsed?: unknown;
+}
 
 /** The HTTP filters a config may name. */
 export type UserHttpFilterConfig =

@@ -12,8 +12,10 @@ import type {
   LocalReplyConfig,
   LocalReplyMapperConfig,
   PathNormalizationConfig,
+  ScriptHttpFilterConfig,
   UserHttpFilterConfig,
 } from "./bootstrap.ts";
+import { codeFilterRefusal, SCRIPT_TYPE_URL, USER_FILTER_TYPE, userHttpFilter } from "./user-filter-schema.ts";
 import { accessLogs, bodyFormat } from "../access-log/access-log-schema.ts";
 import { accessLogFilter } from "../access-log/filter-schema.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
@@ -126,15 +128,22 @@ const httpFilter = z
     name: z.string().min(1),
     typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
   })
-  .transform((filter, ctx): UserHttpFilterConfig => {
+  .transform((filter, ctx): UserHttpFilterConfig | ScriptHttpFilterConfig => {
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
     const type = httpFilterType(filter.name, typeUrl);
     if (type === undefined) {
+      const user = userHttpFilter(filter.name, typeUrl, fields, ctx);
+      if (user !== undefined) return user;
+      const refusal = codeFilterRefusal(filter.name, typeUrl);
+      if (refusal !== undefined) {
+        ctx.addIssue({ code: "custom", message: refusal });
+        return z.NEVER;
+      }
       // Short names: the full list would pass the one-line limit of a problem (load.ts).
       const supported = Object.keys(HTTP_FILTERS)
         .map((type) => type.slice(HTTP_FILTER_PREFIX.length))
         .join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported HTTP filter "${typeUrl ?? filter.name}" (supported: ${HTTP_FILTER_PREFIX}{${supported}})` });
+      ctx.addIssue({ code: "custom", message: `unsupported HTTP filter "${typeUrl ?? filter.name}" (supported: ${HTTP_FILTER_PREFIX}{${supported}}; a TypeScript filter: "@type": "${SCRIPT_TYPE_URL}")` });
       return z.NEVER;
     }
     const config = HTTP_FILTERS[type].typedConfig.safeParse(fields, { reportInput: true });
@@ -156,7 +165,8 @@ const httpFilters = z.array(httpFilter).superRefine((filters, ctx) => {
     return;
   }
   filters.forEach((filter, i) => {
-    const terminal = HTTP_FILTERS[filter.type].terminal;
+    // A user filter never ends the chain.
+    const terminal = filter.type !== USER_FILTER_TYPE && HTTP_FILTERS[filter.type].terminal;
     const last = i === filters.length - 1;
     if (terminal && !last) {
       const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a http filter chain`;

@@ -8,6 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { codeFilterRefusal } from "./user-filter-schema.ts";
 import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
@@ -159,7 +160,8 @@ const networkFilter = z
     const type = networkFilterType(filter.name, typeUrl);
     if (type === undefined) {
       const supported = Object.keys(NETWORK_FILTERS).join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported network filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
+      const refusal = codeFilterRefusal(filter.name, typeUrl);
+      ctx.addIssue({ code: "custom", message: refusal ?? `unsupported network filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
       return z.NEVER;
     }
     // Parsed on its own (the schema depends on "@type"); its issues are re-rooted here.

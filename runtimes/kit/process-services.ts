@@ -5,6 +5,7 @@ import type { AppendFile, Runtime } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 import { randomBytes } from "./random-bytes.ts";
 import { resolveWithNodeDns } from "./node-dns-resolver.ts";
+import { importModule } from "./import-module.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -20,6 +21,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   resolve: (host, family, options) => resolveWithNodeDns(host, family, options, true),
   readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
   openAppendFile,
+  importModule,
   onSignal(signal, callback) {
     process.on(signal, callback);
   },

@@ -307,6 +307,19 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     this.dnsFailures.set(name.toLowerCase(), code);
   }
 
+  /** Modules `importModule` gives, by path (a test's user filter modules): set them with `setModule`. */
+  private readonly modules = new Map<string, unknown>();
+
+  /** Test API: what `importModule(path)` resolves to. */
+  setModule(path: string, namespace: unknown): void {
+    this.modules.set(path, namespace);
+  }
+
+  importModule(path: string): Promise<unknown> {
+    if (!this.modules.has(path)) return Promise.reject(new Error(`Cannot find module '${path}'`));
+    return Promise.resolve(this.modules.get(path));
+  }
+
   readTextFile(path: string): Promise<string> {
     const content = this.files.get(path);
     if (content === undefined) return Promise.reject(portError("ENOENT", `ENOENT: no such file or directory, open '${path}'`));

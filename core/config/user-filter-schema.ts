@@ -1,0 +1,83 @@
+/**
+ * HTTP filters users write (core/http/user-filter/) in http_filters, and the filters
+ * polyvoy will not run:
+ *
+ * - polyvoy.filters.http.script.v1.Script: `module` (the file to load) and `config`
+ *   (given to the module's own parser at start-up); per route,
+ *   polyvoy.filters.http.script.v1.ScriptPerRoute: `config`, or `disabled: true`.
+ * - a filter an embedding program registered (registerHttpFilter), by its "@type" (or by
+ *   name without typed_config): the typed_config's other fields are its config, and its
+ *   per-route config has the same "@type".
+ * - Envoy's Lua and Wasm filters are refused with a pointer to TypeScript filters.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { ScriptHttpFilterConfig, UnresolvedUserPerRouteConfig } from "./bootstrap.ts";
+import { findRegisteredHttpFilter } from "../http/user-filter/user-filter-registry.ts";
+
+export const SCRIPT_TYPE_URL = "type.googleapis.com/polyvoy.filters.http.script.v1.Script";
+export const SCRIPT_PER_ROUTE_TYPE_URL = "type.googleapis.com/polyvoy.filters.http.script.v1.ScriptPerRoute";
+export const USER_FILTER_TYPE = "polyvoy.filters.http.user";
+
+const scriptConfig = z.strictObject({
+  module: z.string().min(1),
+  config: z.unknown().optional(),
+});
+
+const scriptPerRouteConfig = z
+  .strictObject({ config: z.unknown().optional(), disabled: z.boolean().default(false) })
+  .transform((c): UnresolvedUserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: c.config, disabled: c.disabled }));
+
+/** A registered filter's per-route config: all fields are the filter's, checked at start-up. */
+const registeredPerRouteConfig = z
+  .record(z.string(), z.unknown())
+  .transform((fields): UnresolvedUserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: fields, disabled: false }));
+
+/** The per-route schema for a "@type" that is a user filter's, if it is one. */
+export function userPerRouteSchema(typeUrl: string): z.ZodType | undefined {
+  if (typeUrl === SCRIPT_PER_ROUTE_TYPE_URL) return scriptPerRouteConfig;
+  return findRegisteredHttpFilter("", typeUrl) !== undefined ? registeredPerRouteConfig : undefined;
+}
+
+/**
+ * An http_filters entry that is a user filter, as its config; undefined when it is not
+ * one; z.NEVER when it is one with a bad config (the issues are added to `ctx`).
+ */
+export function userHttpFilter(
+  name: string,
+  typeUrl: string | undefined,
+  fields: Record<string, unknown>,
+  ctx: z.RefinementCtx,
+): ScriptHttpFilterConfig | typeof z.NEVER | undefined {
+  if (typeUrl === SCRIPT_TYPE_URL) {
+    const parsed = scriptConfig.safeParse(fields, { reportInput: true });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
+      return z.NEVER;
+    }
+    return { name, type: USER_FILTER_TYPE, config: { module: parsed.data.module, rawConfig: parsed.data.config } };
+  }
+  const registered = findRegisteredHttpFilter(name, typeUrl);
+  if (registered === undefined) return undefined;
+  return { name, type: USER_FILTER_TYPE, config: { registered: registered.name!, rawConfig: fields } };
+}
+
+/** Envoy extensions that run code polyvoy cannot: what to say instead of "unsupported". */
+const CODE_FILTERS: readonly { names: readonly string[]; typeUrlPart: string; what: string }[] = [
+  { names: ["envoy.filters.http.lua"], typeUrlPart: "envoy.extensions.filters.http.lua.", what: "Lua filters" },
+  { names: ["envoy.filters.http.wasm"], typeUrlPart: "envoy.extensions.filters.http.wasm.", what: "Wasm filters" },
+  { names: ["envoy.filters.network.wasm"], typeUrlPart: "envoy.extensions.filters.network.wasm.", what: "Wasm filters" },
+];
+
+/** The refusal for Envoy's Lua and Wasm filters (by "@type" or name), undefined for anything else. */
+export function codeFilterRefusal(name: string, typeUrl: string | undefined): string | undefined {
+  for (const filter of CODE_FILTERS) {
+    if (typeUrl !== undefined ? typeUrl.includes(filter.typeUrlPart) : filter.names.includes(name)) {
+      return (
+        `"${typeUrl ?? name}": polyvoy does not run Envoy's ${filter.what}; write the filter in TypeScript or JavaScript instead ` +
+        `(typed_config "@type": "${SCRIPT_TYPE_URL}" with module: ./my-filter.ts)`
+      );
+    }
+  }
+  return undefined;
+}
