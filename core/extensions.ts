@@ -17,6 +17,7 @@ import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
 import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
+import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
 import { PerConfig } from "./util/per-config.ts";
 import type { UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
@@ -96,7 +97,7 @@ registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutat
 // start-up (http/user-filter/resolve-user-filters.ts). Shared per config: the parsed config,
 // the error counter.
 const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: ServerContext, context: { chain: HttpFilterChainContext; name: string }) => {
-  const resolved = source.resolved;
+  const resolved = resolvedUserFilter(source);
   if (resolved === undefined) throw new Error(`user filter '${context.name}' was not loaded (Server.start() loads user filters)`);
   const errors = server.stats.counter(`http.${context.chain.statPrefix}.${context.name}.errors`);
   return new UserFilterConfig(context.name, resolved.definition, resolved.config, errors, server.log);

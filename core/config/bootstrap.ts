@@ -4,7 +4,6 @@
  * `load.ts` builds it from YAML/JSON; nothing else in the core reads raw config.
  */
 
-import type { HttpFilterDefinition } from "../http/user-filter/http-filter-api.ts";
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 
 export interface SocketAddressConfig {
@@ -324,7 +323,7 @@ export type HttpFilterConfig = UserHttpFilterConfig | ScriptHttpFilterConfig | A
  * A filter written by the user (core/http/user-filter/): a Script config naming a module
  * (polyvoy.filters.http.script.v1.Script), or a filter an embedding program registered.
  * The module is loaded and the config checked by the filter's own parser at start-up
- * (resolve-user-filters.ts), which sets `resolved`.
+ * (resolve-user-filters.ts keeps what it made of this plain config).
  */
 export interface ScriptHttpFilterConfig {
   name: string;
@@ -339,20 +338,16 @@ export interface UserFilterSource {
   registered?: string;
   /** The config as written: Script's `config`, or a registered filter's typed_config fields. */
   rawConfig: unknown;
-  /** Set at start-up: the definition and its parsed config. */
-  resolved?: { definition: HttpFilterDefinition; config: unknown };
 }
 
 /**
- * A user filter's per-route config as the schema leaves it (ScriptPerRoute, or a registered
- * filter's own type): checked by the filter's perRouteConfig at start-up, which replaces it.
+ * A user filter's per-route config as written (ScriptPerRoute, or a registered filter's own
+ * type): checked by the filter's perRouteConfig at start-up (resolve-user-filters.ts).
  */
-export interface UnresolvedUserPerRouteConfig {
+export interface UserPerRouteConfig {
   userFilterPerRoute: true;
   rawConfig: unknown;
   disabled: boolean;
-  /** What the filter's perRouteConfig made of rawConfig (set at start-up). */
-  parsed?: unknown;
 }
 
 /** The HTTP filters a config may name. */

@@ -15,7 +15,7 @@ import type {
   ScriptHttpFilterConfig,
   UserHttpFilterConfig,
 } from "./bootstrap.ts";
-import { codeFilterRefusal, SCRIPT_TYPE_URL, USER_FILTER_TYPE, userHttpFilter } from "./user-filter-schema.ts";
+import { codeFilterRefusal, USER_FILTER_TYPE, userHttpFilter } from "./user-filter-schema.ts";
 import { accessLogs, bodyFormat } from "../access-log/access-log-schema.ts";
 import { accessLogFilter } from "../access-log/filter-schema.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
@@ -143,7 +143,7 @@ const httpFilter = z
       const supported = Object.keys(HTTP_FILTERS)
         .map((type) => type.slice(HTTP_FILTER_PREFIX.length))
         .join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported HTTP filter "${typeUrl ?? filter.name}" (supported: ${HTTP_FILTER_PREFIX}{${supported}}; a TypeScript filter: "@type": "${SCRIPT_TYPE_URL}")` });
+      ctx.addIssue({ code: "custom", message: `unsupported HTTP filter "${typeUrl ?? filter.name}" (supported: ${HTTP_FILTER_PREFIX}{${supported}})` });
       return z.NEVER;
     }
     const config = HTTP_FILTERS[type].typedConfig.safeParse(fields, { reportInput: true });

@@ -12,7 +12,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { ScriptHttpFilterConfig, UnresolvedUserPerRouteConfig } from "./bootstrap.ts";
+import type { ScriptHttpFilterConfig, UserPerRouteConfig } from "./bootstrap.ts";
 import { findRegisteredHttpFilter } from "../http/user-filter/user-filter-registry.ts";
 
 export const SCRIPT_TYPE_URL = "type.googleapis.com/polyvoy.filters.http.script.v1.Script";
@@ -26,12 +26,12 @@ const scriptConfig = z.strictObject({
 
 const scriptPerRouteConfig = z
   .strictObject({ config: z.unknown().optional(), disabled: z.boolean().default(false) })
-  .transform((c): UnresolvedUserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: c.config, disabled: c.disabled }));
+  .transform((c): UserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: c.config, disabled: c.disabled }));
 
 /** A registered filter's per-route config: all fields are the filter's, checked at start-up. */
 const registeredPerRouteConfig = z
   .record(z.string(), z.unknown())
-  .transform((fields): UnresolvedUserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: fields, disabled: false }));
+  .transform((fields): UserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: fields, disabled: false }));
 
 /** The per-route schema for a "@type" that is a user filter's, if it is one. */
 export function userPerRouteSchema(typeUrl: string): z.ZodType | undefined {
@@ -63,20 +63,20 @@ export function userHttpFilter(
 }
 
 /** Envoy extensions that run code polyvoy cannot: what to say instead of "unsupported". */
-const CODE_FILTERS: readonly { names: readonly string[]; typeUrlPart: string; what: string }[] = [
-  { names: ["envoy.filters.http.lua"], typeUrlPart: "envoy.extensions.filters.http.lua.", what: "Lua filters" },
-  { names: ["envoy.filters.http.wasm"], typeUrlPart: "envoy.extensions.filters.http.wasm.", what: "Wasm filters" },
-  { names: ["envoy.filters.network.wasm"], typeUrlPart: "envoy.extensions.filters.network.wasm.", what: "Wasm filters" },
+const CODE_FILTERS: readonly { name: string; typeUrlPart: string; refusal: string }[] = [
+  { name: "envoy.filters.http.lua", typeUrlPart: "envoy.extensions.filters.http.lua.", refusal: "Lua filters; write the filter in TypeScript or JavaScript" },
+  { name: "envoy.filters.http.wasm", typeUrlPart: "envoy.extensions.filters.http.wasm.", refusal: "Wasm filters; write the filter in TypeScript or JavaScript" },
+  { name: "envoy.filters.network.wasm", typeUrlPart: "envoy.extensions.filters.network.wasm.", refusal: "Wasm filters; write HTTP filters in TypeScript" },
 ];
 
-/** The refusal for Envoy's Lua and Wasm filters (by "@type" or name), undefined for anything else. */
+/**
+ * The refusal for Envoy's Lua and Wasm filters (by "@type", or by name without one),
+ * undefined for anything else. Within a problem's one-line limit (describe-issues.ts).
+ */
 export function codeFilterRefusal(name: string, typeUrl: string | undefined): string | undefined {
   for (const filter of CODE_FILTERS) {
-    if (typeUrl !== undefined ? typeUrl.includes(filter.typeUrlPart) : filter.names.includes(name)) {
-      return (
-        `"${typeUrl ?? name}": polyvoy does not run Envoy's ${filter.what}; write the filter in TypeScript or JavaScript instead ` +
-        `(typed_config "@type": "${SCRIPT_TYPE_URL}" with module: ./my-filter.ts)`
-      );
+    if (typeUrl !== undefined ? typeUrl.includes(filter.typeUrlPart) : filter.name === name) {
+      return `${filter.name}: polyvoy does not run ${filter.refusal} ("@type": "${SCRIPT_TYPE_URL}", module: ./filter.ts)`;
     }
   }
   return undefined;

@@ -26,7 +26,7 @@ afterEach(() => {
   for (const name of registered.splice(0)) unregisterHttpFilter(name);
 });
 
-function register(definition: HttpFilterDefinition<never, never>): void {
+function register<C, R>(definition: HttpFilterDefinition<C, R>): void {
   registerHttpFilter(definition);
   registered.push(definition.name!);
 }
@@ -219,7 +219,7 @@ describe("the filter contract", () => {
   });
 
   test("an async decodeHeaders holds the request (body included) until it resolves; the connection serves others meanwhile", async () => {
-    const gates: ReturnType<typeof deferred>[] = [];
+    const gates: ReturnType<typeof deferred<void>>[] = [];
     const gated = defineHttpFilter({
       create: () => ({
         async decodeHeaders(headers) {
@@ -254,7 +254,7 @@ describe("the filter contract", () => {
 
   test("async decodeData: chunks that arrive meanwhile are given in order after it settles, and the body goes on whole", async () => {
     const seen: string[] = [];
-    const gates: ReturnType<typeof deferred>[] = [];
+    const gates: ReturnType<typeof deferred<void>>[] = [];
     const slow = defineHttpFilter({
       create: () => ({
         async decodeData(data, endStream) {

@@ -5,7 +5,7 @@
  * and per-route config given to the filter's own parser. Problems are config problems,
  * one line each with the field's path, as the schema's are.
  */
-import type { Bootstrap, HttpConnectionManagerConfig, ScriptHttpFilterConfig, UnresolvedUserPerRouteConfig } from "../../config/bootstrap.ts";
+import type { Bootstrap, HttpConnectionManagerConfig, ScriptHttpFilterConfig, UserFilterSource, UserPerRouteConfig } from "../../config/bootstrap.ts";
 import { problemAt, type ConfigPath } from "../../config/errors.ts";
 import type { Runtime } from "../../port.ts";
 import { runConfigParser } from "./config-parser.ts";
@@ -14,10 +14,26 @@ import { definitionProblem, findRegisteredHttpFilter } from "./user-filter-regis
 
 const USER_FILTER_TYPE = "polyvoy.filters.http.user";
 
+/** What start-up made of each user filter's config (config is plain data: kept beside it, as util/per-config.ts does). */
+const RESOLVED = new WeakMap<UserFilterSource, { definition: HttpFilterDefinition; config: unknown }>();
+/** Each user per-route config's parsed value. */
+const PARSED_PER_ROUTE = new WeakMap<UserPerRouteConfig, unknown>();
+
+/** The loaded definition and parsed config of a user filter (undefined before resolveUserFilters). */
+export function resolvedUserFilter(source: UserFilterSource): { definition: HttpFilterDefinition; config: unknown } | undefined {
+  return RESOLVED.get(source);
+}
+
+/** A user per-route config as its filter's perRouteConfig parsed it. */
+export function parsedPerRouteConfig(perRoute: UserPerRouteConfig): unknown {
+  return PARSED_PER_ROUTE.get(perRoute);
+}
+
 /**
- * Load and check every user filter of `bootstrap`, in place (each gets its `resolved`
- * definition and config; each user per-route config its `parsed` value). Returns the
- * problems found, none when the config is good; a second call does nothing more.
+ * Load and check every user filter of `bootstrap` (its definition and parsed config, and
+ * each user per-route config's parsed value, are kept for resolvedUserFilter and
+ * parsedPerRouteConfig). Returns the problems found, none when the config is good; a
+ * second call does nothing more.
  */
 export async function resolveUserFilters(bootstrap: Bootstrap, runtime: Pick<Runtime, "importModule">): Promise<string[]> {
   const problems: string[] = [];
@@ -45,19 +61,19 @@ async function resolveConnectionManager(
   for (const [i, filter] of hcm.httpFilters.entries()) {
     if (filter.type !== USER_FILTER_TYPE) continue;
     userFilters.set(filter.name, filter);
-    if (filter.config.resolved !== undefined) continue;
+    if (RESOLVED.has(filter.config)) continue;
     const filterAt = [...at, "http_filters", i, "typed_config"];
     const definition = await loadDefinition(filter, filterAt, runtime, modules, problems);
     if (definition === undefined) continue;
     const raw = filter.config.rawConfig;
     if (definition.config === undefined) {
-      filter.config.resolved = { definition, config: raw };
+      RESOLVED.set(filter.config, { definition, config: raw });
       continue;
     }
     const parsed = runConfigParser(definition.config, raw);
     // A Script's config is its `config` field; a registered filter's, the typed_config's own fields.
     const configAt = filter.config.module !== undefined ? [...filterAt, "config"] : filterAt;
-    if (parsed.ok) filter.config.resolved = { definition, config: parsed.value };
+    if (parsed.ok) RESOLVED.set(filter.config, { definition, config: parsed.value });
     else for (const problem of parsed.problems) problems.push(problemAt([...configAt, ...problem.path], problem.message));
   }
   const route = hcm.routeConfig;
@@ -70,22 +86,22 @@ async function resolveConnectionManager(
   for (const [levelAt, perFilter] of levels) {
     if (perFilter === undefined) continue;
     for (const [name, value] of perFilter) {
-      if (!isUserPerRoute(value) || "parsed" in value) continue;
+      if (!isUserPerRoute(value) || PARSED_PER_ROUTE.has(value)) continue;
       resolvePerRoute(name, value, userFilters.get(name), [...levelAt, "typed_per_filter_config", name], problems);
     }
   }
 }
 
-function resolvePerRoute(name: string, perRoute: UnresolvedUserPerRouteConfig, filter: ScriptHttpFilterConfig | undefined, at: ConfigPath, problems: string[]): void {
+function resolvePerRoute(name: string, perRoute: UserPerRouteConfig, filter: ScriptHttpFilterConfig | undefined, at: ConfigPath, problems: string[]): void {
   if (filter === undefined) {
     problems.push(problemAt(at, `no user filter named "${name}" in http_filters`));
     return;
   }
-  const definition = filter.config.resolved?.definition;
+  const definition = RESOLVED.get(filter.config)?.definition;
   // Its filter failed to load: that problem is reported already.
   if (definition === undefined) return;
   if (perRoute.rawConfig === undefined) {
-    perRoute.parsed = undefined;
+    PARSED_PER_ROUTE.set(perRoute, undefined);
     return;
   }
   if (definition.perRouteConfig === undefined) {
@@ -94,7 +110,7 @@ function resolvePerRoute(name: string, perRoute: UnresolvedUserPerRouteConfig, f
   }
   const parsed = runConfigParser(definition.perRouteConfig, perRoute.rawConfig);
   const configAt = filter.config.module !== undefined ? [...at, "config"] : at;
-  if (parsed.ok) perRoute.parsed = parsed.value;
+  if (parsed.ok) PARSED_PER_ROUTE.set(perRoute, parsed.value);
   else for (const problem of parsed.problems) problems.push(problemAt([...configAt, ...problem.path], problem.message));
 }
 
@@ -154,6 +170,6 @@ function loadFailure(err: unknown, path: string): string {
   return message;
 }
 
-function isUserPerRoute(value: unknown): value is UnresolvedUserPerRouteConfig {
-  return typeof value === "object" && value !== null && (value as UnresolvedUserPerRouteConfig).userFilterPerRoute === true;
+function isUserPerRoute(value: unknown): value is UserPerRouteConfig {
+  return typeof value === "object" && value !== null && (value as UserPerRouteConfig).userFilterPerRoute === true;
 }

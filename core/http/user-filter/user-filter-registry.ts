@@ -19,7 +19,7 @@ const RESERVED_PREFIXES = ["envoy.", "polyvoy."];
  * Make `definition` usable from configs loaded after this call. Throws when the
  * definition has the wrong shape, or its name or type URL is taken.
  */
-export function registerHttpFilter(definition: HttpFilterDefinition<never, never>): void {
+export function registerHttpFilter<C, R>(definition: HttpFilterDefinition<C, R>): void {
   const def = definition as unknown as HttpFilterDefinition;
   const problem = definitionProblem(def);
   if (problem !== undefined) throw new TypeError(`registerHttpFilter: ${problem}`);

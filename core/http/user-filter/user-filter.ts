@@ -13,7 +13,7 @@
  * then given to the script in order once the promise settles; the last answer decides
  * whether the stream goes on.
  */
-import type { UnresolvedUserPerRouteConfig } from "../../config/bootstrap.ts";
+import type { UserPerRouteConfig } from "../../config/bootstrap.ts";
 import type { Logger } from "../../log.ts";
 import type { SocketAddress } from "../../port.ts";
 import type { Counter } from "../../stats/counter.ts";
@@ -30,6 +30,7 @@ import {
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { StreamInfo } from "../stream-info.ts";
+import { parsedPerRouteConfig } from "./resolve-user-filters.ts";
 import type { HttpFilterDefinition, HttpFilterHandlers, HttpFilterLog, HttpFilterStream } from "./http-filter-api.ts";
 
 /** Envoy's text for 500 (CodeUtility::toString), the body of the reply to a failed filter. */
@@ -182,7 +183,8 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
     return typeof action?.cluster === "string" ? action.cluster : undefined;
   }
   get perRouteConfig(): unknown {
-    return this.decoder.mostSpecificPerFilterConfig<UnresolvedUserPerRouteConfig>()?.parsed;
+    const perRoute = this.decoder.mostSpecificPerFilterConfig<UserPerRouteConfig>();
+    return perRoute === undefined ? undefined : parsedPerRouteConfig(perRoute);
   }
   get streamInfo(): StreamInfo {
     return this.decoder.streamInfo;
@@ -230,7 +232,7 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
   /** The script's callbacks for this stream, made on the first call (a route disabling the filter gives none). */
   private start(): HttpFilterHandlers {
     if (this.handlers !== undefined) return this.handlers;
-    const perRoute = this.decoder.mostSpecificPerFilterConfig<UnresolvedUserPerRouteConfig>();
+    const perRoute = this.decoder.mostSpecificPerFilterConfig<UserPerRouteConfig>();
     if (perRoute?.disabled === true) return (this.handlers = NO_HANDLERS);
     try {
       const handlers = this.shared.definition.create(this.shared.config, this);
