@@ -6,7 +6,7 @@ import { latin1Encode } from "./util/latin1.ts";
 import type { AppendFile, LogSink, Runtime } from "./port.ts";
 import { Server } from "./server.ts";
 import { VERSION } from "./version.ts";
-import { resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
+import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { hasRegisteredHttpFilters } from "./http/user-filter/user-filter-registry.ts";
 
 /**
@@ -57,7 +57,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   if (!loaded) return exit(1);
   const { bootstrap, document } = loaded;
   // User filters: their modules load and check their own configs (validate mode too).
-  const filterProblems = await resolveUserFilters(bootstrap, runtime);
+  const filterProblems = hasUnresolvedUserFilters(bootstrap) ? await resolveUserFilters(bootstrap, runtime) : [];
   if (filterProblems.length > 0) {
     for (const problem of filterProblems) runtime.log.write(`config error: ${problem}\n`);
     return exit(1);

@@ -1,5 +1,5 @@
 import "./extensions.ts";
-import { resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
+import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { ConfigError } from "./config/errors.ts";
 import { Timers, type Timer } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
@@ -179,8 +179,10 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
    */
   async start(): Promise<void> {
     // User filters' modules and configs, before anything binds (main.ts resolved them already for its error lines).
-    const problems = await resolveUserFilters(this.bootstrap, this.runtime);
-    if (problems.length > 0) throw new ConfigError(problems);
+    if (hasUnresolvedUserFilters(this.bootstrap)) {
+      const problems = await resolveUserFilters(this.bootstrap, this.runtime);
+      if (problems.length > 0) throw new ConfigError(problems);
+    }
     const adminConfig = this.bootstrap.admin;
     if (adminConfig) this.admin = new Admin(this, adminConfig);
     await this.openAccessLogs();

@@ -30,6 +30,23 @@ export function parsedPerRouteConfig(perRoute: UserPerRouteConfig): unknown {
 }
 
 /**
+ * Some user filter of `bootstrap` is not loaded yet. Checked without awaiting, so that a
+ * start-up without user filters takes no extra turn of the event loop (a memory runtime
+ * stepped by hand would not see it finish).
+ */
+export function hasUnresolvedUserFilters(bootstrap: Bootstrap): boolean {
+  for (const listener of bootstrap.listeners) {
+    for (const chain of listener.filterChains) {
+      for (const filter of chain.filters) {
+        if (filter.type !== "envoy.filters.network.http_connection_manager") continue;
+        for (const http of filter.config.httpFilters) if (http.type === USER_FILTER_TYPE && !RESOLVED.has(http.config)) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/**
  * Load and check every user filter of `bootstrap` (its definition and parsed config, and
  * each user per-route config's parsed value, are kept for resolvedUserFilter and
  * parsedPerRouteConfig). Returns the problems found, none when the config is good; a
