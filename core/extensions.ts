@@ -96,16 +96,16 @@ registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutat
 // User filters (a Script's module, or one an embedding program registered), resolved at
 // start-up (http/user-filter/resolve-user-filters.ts). Shared per config: the parsed config,
 // the error counter.
-const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: ServerContext, context: { chain: HttpFilterChainContext; name: string }) => {
+const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: ServerContext, chain: HttpFilterChainContext) => {
   const resolved = resolvedUserFilter(source);
-  if (resolved === undefined) throw new Error(`user filter '${context.name}' was not loaded (Server.start() loads user filters)`);
-  const errors = server.stats.counter(`http.${context.chain.statPrefix}.${context.name}.errors`);
-  return new UserFilterConfig(context.name, resolved.definition, resolved.config, errors, server.log);
+  if (resolved === undefined) throw new Error(`user filter '${source.filterName}' was not loaded (Server.start() loads user filters)`);
+  const errors = server.stats.counter(`http.${chain.statPrefix}.${source.filterName}.errors`);
+  return new UserFilterConfig(source.filterName, resolved.definition, resolved.config, errors, server.log);
 });
 
 registerHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", {
   kind: "dual",
-  create: (source, server, chain, name) => new UserFilter(USER_FILTER_CONFIGS.get(source, server, { chain, name })),
+  create: (source, server, chain) => new UserFilter(USER_FILTER_CONFIGS.get(source, server, chain)),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

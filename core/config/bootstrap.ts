@@ -332,6 +332,8 @@ export interface ScriptHttpFilterConfig {
 }
 
 export interface UserFilterSource {
+  /** The filter's name in http_filters (its stats and log lines say it). */
+  filterName: string;
   /** Script's `module`: the file to import (relative to the working directory). */
   module?: string;
   /** The registered filter's name (registerHttpFilter). */

@@ -55,11 +55,11 @@ export function userHttpFilter(
       for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
       return z.NEVER;
     }
-    return { name, type: USER_FILTER_TYPE, config: { module: parsed.data.module, rawConfig: parsed.data.config } };
+    return { name, type: USER_FILTER_TYPE, config: { filterName: name, module: parsed.data.module, rawConfig: parsed.data.config } };
   }
   const registered = findRegisteredHttpFilter(name, typeUrl);
   if (registered === undefined) return undefined;
-  return { name, type: USER_FILTER_TYPE, config: { registered: registered.name!, rawConfig: fields } };
+  return { name, type: USER_FILTER_TYPE, config: { filterName: name, registered: registered.name!, rawConfig: fields } };
 }
 
 /** Envoy extensions that run code polyvoy cannot: what to say instead of "unsupported". */

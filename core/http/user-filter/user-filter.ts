@@ -77,9 +77,12 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
   /** A local reply was sent by this filter (or for its failure): nothing of it continues the stream. */
   private replied = false;
   private failed = false;
-  /** A promise of this direction's is pending. */
-  private readonly pending = [false, false];
-  private readonly queues: [QueuedCall[] | undefined, QueuedCall[] | undefined] = [undefined, undefined];
+  /** A promise of the request's / the response's direction is pending (fields, not arrays: no allocation per stream). */
+  private decodePending = false;
+  private encodePending = false;
+  /** Calls that came while one was pending, per direction. */
+  private decodeQueue: QueuedCall[] | undefined;
+  private encodeQueue: QueuedCall[] | undefined;
   responseHeaders: ResponseHeaders | undefined;
 
   constructor(private readonly shared: UserFilterConfig) {}
@@ -108,12 +111,12 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
-    if (this.pending[DECODE]) return this.queue(DECODE, { kind: "data", data: data.slice(), endStream });
+    if (this.decodePending) return this.queue(DECODE, { kind: "data", data: data.slice(), endStream });
     return this.callData(DECODE, data, endStream);
   }
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
-    if (this.pending[DECODE]) {
+    if (this.decodePending) {
       this.queue(DECODE, { kind: "trailers", trailers });
       return FilterTrailersStatus.StopIteration;
     }
@@ -138,13 +141,13 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
 
   encodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.replied) return FilterDataStatus.Continue;
-    if (this.pending[ENCODE]) return this.queue(ENCODE, { kind: "data", data: data.slice(), endStream });
+    if (this.encodePending) return this.queue(ENCODE, { kind: "data", data: data.slice(), endStream });
     return this.callData(ENCODE, data, endStream);
   }
 
   encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     if (this.replied) return FilterTrailersStatus.Continue;
-    if (this.pending[ENCODE]) {
+    if (this.encodePending) {
       this.queue(ENCODE, { kind: "trailers", trailers });
       return FilterTrailersStatus.StopIteration;
     }
@@ -154,7 +157,7 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
   onDestroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.queues[DECODE] = this.queues[ENCODE] = undefined;
+    this.decodeQueue = this.encodeQueue = undefined;
     const handler = this.handlers?.onDestroy;
     if (handler === undefined) return;
     try {
@@ -208,11 +211,11 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
   }
 
   continueDecoding(): void {
-    if (!this.destroyed && !this.pending[DECODE]) this.decoder.continueDecoding();
+    if (!this.destroyed && !this.decodePending) this.decoder.continueDecoding();
   }
 
   continueEncoding(): void {
-    if (!this.destroyed && !this.pending[ENCODE]) this.encoder?.continueEncoding();
+    if (!this.destroyed && !this.encodePending) this.encoder?.continueEncoding();
   }
 
   decodingBuffer(): BodyBuffer | undefined {
@@ -311,16 +314,26 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
 
   /** Body or trailers while a call of their direction is pending: held (the filter manager buffers the body too) for after it. */
   private queue(direction: Direction, call: QueuedCall): FilterDataStatus {
-    (this.queues[direction] ??= []).push(call);
+    if (direction === DECODE) (this.decodeQueue ??= []).push(call);
+    else (this.encodeQueue ??= []).push(call);
     return FilterDataStatus.StopIterationAndWatermark;
   }
 
+  private setPending(direction: Direction, pending: boolean): void {
+    if (direction === DECODE) this.decodePending = pending;
+    else this.encodePending = pending;
+  }
+
+  private isPending(direction: Direction): boolean {
+    return direction === DECODE ? this.decodePending : this.encodePending;
+  }
+
   private await(promise: PromiseLike<unknown>, direction: Direction, where: string): void {
-    this.pending[direction] = true;
+    this.setPending(direction, true);
     promise.then(
       (status) => this.settled(direction, status, where),
       (err: unknown) => {
-        this.pending[direction] = false;
+        this.setPending(direction, false);
         if (!this.destroyed) this.fail(err, where);
       },
     );
@@ -328,7 +341,7 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
 
   /** A pending call resolved: give the script what queued meanwhile, then go on unless told to stop. */
   private settled(direction: Direction, status: unknown, where: string): void {
-    this.pending[direction] = false;
+    this.setPending(direction, false);
     if (this.destroyed || this.replied) return;
     if (status !== undefined && !isStatus(status, FilterHeadersStatus.StopAllIterationAndWatermark)) {
       this.fail(new TypeError(`resolved to ${describe(status)}, not a filter status`), where);
@@ -336,11 +349,11 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
     }
     let goOn = status === undefined || status === 0;
     try {
-      const queue = this.queues[direction];
+      const queue = direction === DECODE ? this.decodeQueue : this.encodeQueue;
       while (queue !== undefined && queue.length > 0) {
         const call = queue.shift()!;
         const result = call.kind === "data" ? this.callData(direction, call.data, call.endStream) : this.callTrailers(direction, call.trailers);
-        if (this.pending[direction] || this.destroyed || this.replied) return;
+        if (this.isPending(direction) || this.destroyed || this.replied) return;
         goOn = result === 0;
       }
       if (!goOn) return;
