@@ -19,7 +19,8 @@ import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters
 import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
 import { PerConfig } from "./util/per-config.ts";
-import type { UserFilterSource } from "./config/bootstrap.ts";
+import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";
+import { JwtAuthnFilter, jwtAuthnFilterConfig } from "./http/filters/jwt-authn/jwt-authn-filter.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { BufferConfig, CsrfPolicyConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
@@ -91,6 +92,11 @@ registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
 registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
   kind: "dual",
   create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
+});
+
+registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
+  kind: "decoder",
+  create: (config, server, chain) => new JwtAuthnFilter(jwtAuthnFilterConfig(config, server, chain), server),
 });
 
 // User filters (a Script's module, or one an embedding program registered), resolved at

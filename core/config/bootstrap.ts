@@ -361,7 +361,62 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
-  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig };
+  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
+  | { name: string; type: "envoy.filters.http.jwt_authn"; config: JwtAuthnConfig };
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication (core/http/filters/jwt-authn/). */
+export interface JwtAuthnConfig {
+  providers: Map<string, JwtProviderConfig>;
+  /** First match wins; no match: no JWT is required. */
+  rules: { match: { prefix?: string; path?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
+  requirementMap: Map<string, JwtRequirementConfig>;
+  bypassCorsPreflight: boolean;
+  stripFailureResponse: boolean;
+  /** Stats under http.<hcm prefix>.jwt_authn.<statPrefix> ("" by default). */
+  statPrefix: string;
+}
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtProvider (local_jwks only). */
+export interface JwtProviderConfig {
+  /** "" : any issuer. */
+  issuer: string;
+  /** Empty: any audience. */
+  audiences: string[];
+  requireExpiration: boolean;
+  /** The JWKS document (local_jwks), as written: parsed and checked at config time. */
+  jwks: JwtJwk[];
+  forward: boolean;
+  /** Empty (with fromParams empty): Authorization "Bearer " and the access_token parameter, Envoy's defaults. */
+  fromHeaders: { name: string; valuePrefix: string }[];
+  fromParams: string[];
+  /** "": not forwarded. */
+  forwardPayloadHeader: string;
+  padForwardPayloadHeader: boolean;
+  clockSkewSeconds: number;
+}
+
+/** One key of a JWKS (RFC 7517), public fields only. */
+export interface JwtJwk {
+  kty: string;
+  kid?: string;
+  alg?: string;
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+}
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtRequirement. */
+export type JwtRequirementConfig =
+  | { type: "provider"; provider: string; audiences?: string[] }
+  | { type: "any"; requirements: JwtRequirementConfig[] }
+  | { type: "all"; requirements: JwtRequirementConfig[] }
+  | { type: "allowMissing" }
+  | { type: "allowMissingOrFailed" };
+
+/** envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig. */
+export type JwtAuthnPerRouteConfig = { disabled: true } | { requirementName: string };
 
 /** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
 export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };

@@ -30,6 +30,7 @@ import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
 import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMutationConfig, headerMutationPerRouteConfig } from "./header-mutation-schema.ts";
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
+import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAuthnPerRouteConfig } from "./jwt-authn-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -105,6 +106,12 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: headerMutationConfig,
     terminal: false,
     perRoute: { typeUrl: HEADER_MUTATION_PER_ROUTE_TYPE_URL, schema: headerMutationPerRouteConfig },
+  },
+  "envoy.filters.http.jwt_authn": {
+    typeUrl: JWT_AUTHN_TYPE_URL,
+    typedConfig: jwtAuthnConfig,
+    terminal: false,
+    perRoute: { typeUrl: JWT_AUTHN_PER_ROUTE_TYPE_URL, schema: jwtAuthnPerRouteConfig },
   },
 };
 

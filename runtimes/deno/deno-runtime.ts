@@ -5,6 +5,7 @@ import { toPortError } from "../kit/errors.ts";
 import { randomBytes } from "../kit/random-bytes.ts";
 import { resolveWithNodeDns } from "../kit/node-dns-resolver.ts";
 import { importModule } from "../kit/import-module.ts";
+import { verifySignature } from "../kit/web-crypto-verify.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
@@ -86,6 +87,7 @@ export function createDenoRuntime(): Runtime {
     resolve: (host, family, options) => resolveWithNodeDns(host, family, options, false),
     readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
     importModule,
+    verifySignature,
     async openAppendFile(path: string): Promise<AppendFile> {
       // The process's own streams are written as they are, never reopened (a socket cannot be).
       if (path === "/dev/stdout") return new SerialAppendFile(path, (data) => writeAll(Deno.stdout, data), undefined);

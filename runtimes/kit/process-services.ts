@@ -6,6 +6,7 @@ import { toPortError } from "./errors.ts";
 import { randomBytes } from "./random-bytes.ts";
 import { resolveWithNodeDns } from "./node-dns-resolver.ts";
 import { importModule } from "./import-module.ts";
+import { verifySignature } from "./web-crypto-verify.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -22,6 +23,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
   openAppendFile,
   importModule,
+  verifySignature,
   onSignal(signal, callback) {
     process.on(signal, callback);
   },

@@ -4,9 +4,11 @@
  * unchanged, deterministically, and tests can inject faults that real sockets make hard
  * to provoke. See runtimes/memory/README.md.
  */
+import { verifySignature } from "../kit/web-crypto-verify.ts";
 import type {
   AppendFile,
   ConnectOptions,
+  JsonWebPublicKey,
   Listener,
   ListenOptions,
   LogSink,
@@ -318,6 +320,11 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   importModule(path: string): Promise<unknown> {
     if (!this.modules.has(path)) return Promise.reject(new Error(`Cannot find module '${path}'`));
     return Promise.resolve(this.modules.get(path));
+  }
+
+  /** The host's WebCrypto, as the adapters do (runtimes/kit/web-crypto-verify.ts): signatures are deterministic to verify. */
+  verifySignature(jwk: JsonWebPublicKey, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return verifySignature(jwk, alg, data, signature);
   }
 
   readTextFile(path: string): Promise<string> {
