@@ -40,6 +40,10 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
 });
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
+  // jwt_authn verifies signatures through the port (verifySignature): a runtime without it cannot run it.
+  if (context.runtime.verifySignature === undefined && config.httpFilters.some((filter) => filter.type === "envoy.filters.http.jwt_authn")) {
+    throw new Error(`envoy.filters.http.jwt_authn needs the runtime's verifySignature (WebCrypto), which ${context.runtime.name} does not offer`);
+  }
   // The route table is compiled once per listener and shared by its connections.
   const routeTable = new RouteTable(config.routeConfig, context.runtime);
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix);

@@ -11,6 +11,8 @@ import { filterProxy, PROXY_PORT, type FilterProxy } from "./support/filter-prox
 import { MemoryHttpClient } from "./support/http-peers.ts";
 import type { HttpMessage } from "./support/http-wire.ts";
 import { httpProxyConfig } from "../support/configs.ts";
+import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { startProxy } from "./support/proxy.ts";
 
 const subtle = webcrypto.subtle;
 const TYPE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
@@ -219,5 +221,12 @@ describe("jwt_authn config", () => {
     expect(() => load(jwtFilter({ rules: [{ match: { prefix: "/" }, requires: { provider_name: "nope" } }] }))).toThrow(
       `${AT}.rules[0].requires.provider_name: Required provider ['nope'] is not configured.`,
     );
+  });
+
+  test("a runtime without verifySignature refuses jwt_authn when the listener starts", async () => {
+    const runtime = new MemoryRuntime({ seed: 1 });
+    Object.defineProperty(runtime, "verifySignature", { value: undefined });
+    const config = httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: [jwtFilter(), { name: "envoy.filters.http.router" }] } });
+    await expect(startProxy(runtime, config)).rejects.toThrow(/envoy\.filters\.http\.jwt_authn needs the runtime's verifySignature/);
   });
 });
