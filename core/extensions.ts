@@ -18,6 +18,13 @@ import { BufferFilter } from "./http/filters/buffer.ts";
 import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
+import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
+import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
+import { PerConfig } from "./util/per-config.ts";
+import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";
+import { JwtAuthnFilter, jwtAuthnFilterConfig } from "./http/filters/jwt-authn/jwt-authn-filter.ts";
+import type { ServerContext } from "./server-context.ts";
+import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { BufferConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
@@ -101,6 +108,30 @@ registerHttpFilterFactory<DecompressorConfig>("envoy.filters.http.decompressor",
   kind: "dual",
   create: (config, server, chain) => new DecompressorFilter(decompressorFilterConfig(config, server, chain)),
   check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
+});
+
+registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
+  kind: "decoder",
+  create: (config, server, chain) => new JwtAuthnFilter(jwtAuthnFilterConfig(config, server, chain), server),
+  // Signatures are verified through the port (verifySignature): a runtime without it cannot run it.
+  check: (_config, server, name) => {
+    if (server.runtime.verifySignature === undefined) throw new Error(`HTTP filter ${name}: envoy.filters.http.jwt_authn needs the runtime's verifySignature (WebCrypto), which ${server.runtime.name} does not offer`);
+  },
+});
+
+// User filters (a Script's module, or one an embedding program registered), resolved at
+// start-up (http/user-filter/resolve-user-filters.ts). Shared per config: the parsed config,
+// the error counter.
+const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: ServerContext, chain: HttpFilterChainContext) => {
+  const resolved = resolvedUserFilter(source);
+  if (resolved === undefined) throw new Error(`user filter '${source.filterName}' was not loaded (Server.start() loads user filters)`);
+  const errors = server.stats.counter(`http.${chain.statPrefix}.${source.filterName}.errors`);
+  return new UserFilterConfig(source.filterName, resolved.definition, resolved.config, errors, server.log);
+});
+
+registerHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", {
+  kind: "dual",
+  create: (source, server, chain) => new UserFilter(USER_FILTER_CONFIGS.get(source, server, chain)),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

@@ -1,4 +1,6 @@
 import "./extensions.ts";
+import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
+import { ConfigError } from "./config/errors.ts";
 import { Timers, type Timer } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
 import type { Bootstrap, FilterChainConfig } from "./config/bootstrap.ts";
@@ -182,6 +184,11 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
    * the error names the listener and its address, as Envoy's startup does.
    */
   async start(): Promise<void> {
+    // User filters' modules and configs, before anything binds (main.ts resolved them already for its error lines).
+    if (hasUnresolvedUserFilters(this.bootstrap)) {
+      const problems = await resolveUserFilters(this.bootstrap, this.runtime);
+      if (problems.length > 0) throw new ConfigError(problems);
+    }
     const adminConfig = this.bootstrap.admin;
     if (adminConfig) this.admin = new Admin(this, adminConfig);
     await this.openAccessLogs();

@@ -425,7 +425,40 @@ export interface PathNormalizationConfig {
 export type HeadersWithUnderscoresAction = "REJECT_REQUEST" | "DROP_HEADER";
 
 /** An HTTP filter: `type` is the canonical name, e.g. "envoy.filters.http.router". */
-export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
+export type HttpFilterConfig = UserHttpFilterConfig | ScriptHttpFilterConfig | AdminHttpFilterConfig;
+
+/**
+ * A filter written by the user (core/http/user-filter/): a Script config naming a module
+ * (polyvoy.filters.http.script.v1.Script), or a filter an embedding program registered.
+ * The module is loaded and the config checked by the filter's own parser at start-up
+ * (resolve-user-filters.ts keeps what it made of this plain config).
+ */
+export interface ScriptHttpFilterConfig {
+  name: string;
+  type: "polyvoy.filters.http.user";
+  config: UserFilterSource;
+}
+
+export interface UserFilterSource {
+  /** The filter's name in http_filters (its stats and log lines say it). */
+  filterName: string;
+  /** Script's `module`: the file to import (relative to the working directory). */
+  module?: string;
+  /** The registered filter's name (registerHttpFilter). */
+  registered?: string;
+  /** The config as written: Script's `config`, or a registered filter's typed_config fields. */
+  rawConfig: unknown;
+}
+
+/**
+ * A user filter's per-route config as written (ScriptPerRoute, or a registered filter's own
+ * type): checked by the filter's perRouteConfig at start-up (resolve-user-filters.ts).
+ */
+export interface UserPerRouteConfig {
+  userFilterPerRoute: true;
+  rawConfig: unknown;
+  disabled: boolean;
+}
 
 /** The HTTP filters a config may name. */
 export type UserHttpFilterConfig =
@@ -438,7 +471,8 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
-  | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig };
+  | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig }
+  | { name: string; type: "envoy.filters.http.jwt_authn"; config: JwtAuthnConfig };
 
 /** One direction of envoy.extensions.filters.http.compressor.v3.Compressor (CommonDirectionConfig). */
 export interface CompressorDirectionConfig {
@@ -488,6 +522,60 @@ export interface DecompressorConfig {
   request: DecompressorDirectionConfig & { advertiseAcceptEncoding: boolean };
   response: DecompressorDirectionConfig;
 }
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication (core/http/filters/jwt-authn/). */
+export interface JwtAuthnConfig {
+  providers: Map<string, JwtProviderConfig>;
+  /** First match wins; no match: no JWT is required. */
+  rules: { match: { prefix?: string; path?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
+  requirementMap: Map<string, JwtRequirementConfig>;
+  bypassCorsPreflight: boolean;
+  stripFailureResponse: boolean;
+  /** Stats under http.<hcm prefix>.jwt_authn.<statPrefix> ("" by default). */
+  statPrefix: string;
+}
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtProvider (local_jwks only). */
+export interface JwtProviderConfig {
+  /** "" : any issuer. */
+  issuer: string;
+  /** Empty: any audience. */
+  audiences: string[];
+  requireExpiration: boolean;
+  /** The JWKS document (local_jwks), as written: parsed and checked at config time. */
+  jwks: JwtJwk[];
+  forward: boolean;
+  /** Empty (with fromParams empty): Authorization "Bearer " and the access_token parameter, Envoy's defaults. */
+  fromHeaders: { name: string; valuePrefix: string }[];
+  fromParams: string[];
+  /** "": not forwarded. */
+  forwardPayloadHeader: string;
+  padForwardPayloadHeader: boolean;
+  clockSkewSeconds: number;
+}
+
+/** One key of a JWKS (RFC 7517), public fields only. */
+export interface JwtJwk {
+  kty: string;
+  kid?: string;
+  alg?: string;
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+}
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtRequirement. */
+export type JwtRequirementConfig =
+  | { type: "provider"; provider: string; audiences?: string[] }
+  | { type: "any"; requirements: JwtRequirementConfig[] }
+  | { type: "all"; requirements: JwtRequirementConfig[] }
+  | { type: "allowMissing" }
+  | { type: "allowMissingOrFailed" };
+
+/** envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig. */
+export type JwtAuthnPerRouteConfig = { disabled: true } | { requirementName: string };
 
 /** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
 export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };

@@ -13,8 +13,10 @@ import type {
   LocalReplyConfig,
   LocalReplyMapperConfig,
   PathNormalizationConfig,
+  ScriptHttpFilterConfig,
   UserHttpFilterConfig,
 } from "./bootstrap.ts";
+import { codeFilterRefusal, USER_FILTER_TYPE, userHttpFilter } from "./user-filter-schema.ts";
 import { accessLogs, bodyFormat } from "../access-log/access-log-schema.ts";
 import { accessLogFilter } from "../access-log/filter-schema.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
@@ -33,6 +35,7 @@ import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRout
 import { COMPRESSOR_PER_ROUTE_TYPE_URL, COMPRESSOR_TYPE_URL, compressorConfig, compressorPerRouteConfig } from "./compressor-schema.ts";
 import { DECOMPRESSOR_TYPE_URL, decompressorConfig } from "./decompressor-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
+import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAuthnPerRouteConfig } from "./jwt-authn-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -120,6 +123,12 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: decompressorConfig,
     terminal: false,
   },
+  "envoy.filters.http.jwt_authn": {
+    typeUrl: JWT_AUTHN_TYPE_URL,
+    typedConfig: jwtAuthnConfig,
+    terminal: false,
+    perRoute: { typeUrl: JWT_AUTHN_PER_ROUTE_TYPE_URL, schema: jwtAuthnPerRouteConfig },
+  },
 };
 
 for (const kind of Object.values(HTTP_FILTERS) as { perRoute?: { typeUrl: string; schema: z.ZodType } }[]) {
@@ -142,10 +151,17 @@ const httpFilter = z
     name: z.string().min(1),
     typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
   })
-  .transform((filter, ctx): UserHttpFilterConfig => {
+  .transform((filter, ctx): UserHttpFilterConfig | ScriptHttpFilterConfig => {
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
     const type = httpFilterType(filter.name, typeUrl);
     if (type === undefined) {
+      const user = userHttpFilter(filter.name, typeUrl, fields, ctx);
+      if (user !== undefined) return user;
+      const refusal = codeFilterRefusal(filter.name, typeUrl);
+      if (refusal !== undefined) {
+        ctx.addIssue({ code: "custom", message: refusal });
+        return z.NEVER;
+      }
       // Short names: the full list would pass the one-line limit of a problem (load.ts).
       const supported = Object.keys(HTTP_FILTERS)
         .map((type) => type.slice(HTTP_FILTER_PREFIX.length))
@@ -172,7 +188,8 @@ const httpFilters = z.array(httpFilter).superRefine((filters, ctx) => {
     return;
   }
   filters.forEach((filter, i) => {
-    const terminal = HTTP_FILTERS[filter.type].terminal;
+    // A user filter never ends the chain.
+    const terminal = filter.type !== USER_FILTER_TYPE && HTTP_FILTERS[filter.type].terminal;
     const last = i === filters.length - 1;
     if (terminal && !last) {
       const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a http filter chain`;

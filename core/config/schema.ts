@@ -12,6 +12,7 @@ import type { Bootstrap, CidrRangeConfig, ClusterConfig, ConnectionLimitConfig, 
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
 import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
+import { codeFilterRefusal } from "./user-filter-schema.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
@@ -165,7 +166,8 @@ const networkFilter = z
     const type = networkFilterType(filter.name, typeUrl);
     if (type === undefined) {
       const supported = Object.keys(NETWORK_FILTERS).join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported network filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
+      const refusal = codeFilterRefusal(filter.name, typeUrl);
+      ctx.addIssue({ code: "custom", message: refusal ?? `unsupported network filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
       return z.NEVER;
     }
     // Parsed on its own (the schema depends on "@type"); its issues are re-rooted here.

@@ -4,10 +4,12 @@
  * unchanged, deterministically, and tests can inject faults that real sockets make hard
  * to provoke. See runtimes/memory/README.md.
  */
+import { verifySignature } from "../kit/web-crypto-verify.ts";
 import type {
   AppendFile,
   Compression,
   ConnectOptions,
+  JsonWebPublicKey,
   Listener,
   ListenOptions,
   LogSink,
@@ -307,6 +309,24 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   /** Test API: make `resolve` fail for `name` with `code` (getaddrinfo's EAI_AGAIN: a temporary failure) until the next `setDnsAnswer`. */
   setDnsFailure(name: string, code = "EAI_AGAIN"): void {
     this.dnsFailures.set(name.toLowerCase(), code);
+  }
+
+  /** Modules `importModule` gives, by path (a test's user filter modules): set them with `setModule`. */
+  private readonly modules = new Map<string, unknown>();
+
+  /** Test API: what `importModule(path)` resolves to. */
+  setModule(path: string, namespace: unknown): void {
+    this.modules.set(path, namespace);
+  }
+
+  importModule(path: string): Promise<unknown> {
+    if (!this.modules.has(path)) return Promise.reject(new Error(`Cannot find module '${path}'`));
+    return Promise.resolve(this.modules.get(path));
+  }
+
+  /** The host's WebCrypto, as the adapters do (runtimes/kit/web-crypto-verify.ts): signatures are deterministic to verify. */
+  verifySignature(jwk: JsonWebPublicKey, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return verifySignature(jwk, alg, data, signature);
   }
 
   readTextFile(path: string): Promise<string> {

@@ -24,9 +24,11 @@ export interface FilterProxy {
 /** `filters` go before the router; `routes` default to one catch-all route to the upstream. */
 export async function filterProxy(
   filters: object[],
-  options: Partial<Pick<HttpProxyOptions, "routes" | "virtualHosts" | "hcm">> & { seed?: number; bootstrap?: Record<string, unknown> } = {},
+  options: Partial<Pick<HttpProxyOptions, "routes" | "virtualHosts" | "hcm">> & { seed?: number; bootstrap?: Record<string, unknown>; modules?: Record<string, unknown> } = {},
 ): Promise<FilterProxy> {
   const runtime = new MemoryRuntime({ seed: options.seed ?? 1 });
+  // What the runtime's importModule gives (user filter modules), by path.
+  for (const [path, namespace] of Object.entries(options.modules ?? {})) runtime.setModule(path, namespace);
   const upstreamRequests: FilterProxy["upstreamRequests"] = [];
   const upstream = await MemoryHttpServer.listen(runtime, UPSTREAM_PORT, (req, res) => {
     upstreamRequests.push({ path: req.path, headers: [...req.headers], body: req.text() });
