@@ -16,6 +16,10 @@ import { BufferFilter } from "./http/filters/buffer.ts";
 import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
+import { RbacFilter, rbacFilterConfig } from "./http/filters/rbac.ts";
+import { ExtAuthzFilter, extAuthzFilterConfig } from "./http/filters/ext-authz.ts";
+import type { RbacConfig } from "./config/rbac-schema.ts";
+import type { ExtAuthzConfig } from "./config/ext-authz-schema.ts";
 import type { BufferConfig, CsrfPolicyConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
@@ -85,6 +89,16 @@ registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
 registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
   kind: "dual",
   create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
+});
+
+registerHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", {
+  kind: "decoder",
+  create: (config, server, chain) => new RbacFilter(rbacFilterConfig(config, server, chain)),
+});
+
+registerHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", {
+  kind: "dual",
+  create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

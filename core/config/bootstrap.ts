@@ -5,6 +5,8 @@
  */
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
+import type { RbacConfig } from "./rbac-schema.ts";
+import type { ExtAuthzConfig } from "./ext-authz-schema.ts";
 
 export interface SocketAddressConfig {
   address: string;
@@ -328,7 +330,9 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
-  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig };
+  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
+  | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
+  | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig };
 
 /** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
 export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };

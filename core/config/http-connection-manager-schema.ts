@@ -28,6 +28,8 @@ import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
 import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMutationConfig, headerMutationPerRouteConfig } from "./header-mutation-schema.ts";
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
+import { RBAC_PER_ROUTE_TYPE_URL, RBAC_TYPE_URL, rbacFilterConfig, rbacPerRouteConfig } from "./rbac-schema.ts";
+import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAuthzPerRouteConfig } from "./ext-authz-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -103,6 +105,18 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: headerMutationConfig,
     terminal: false,
     perRoute: { typeUrl: HEADER_MUTATION_PER_ROUTE_TYPE_URL, schema: headerMutationPerRouteConfig },
+  },
+  "envoy.filters.http.rbac": {
+    typeUrl: RBAC_TYPE_URL,
+    typedConfig: rbacFilterConfig,
+    terminal: false,
+    perRoute: { typeUrl: RBAC_PER_ROUTE_TYPE_URL, schema: rbacPerRouteConfig },
+  },
+  "envoy.filters.http.ext_authz": {
+    typeUrl: EXT_AUTHZ_TYPE_URL,
+    typedConfig: extAuthzConfig,
+    terminal: false,
+    perRoute: { typeUrl: EXT_AUTHZ_PER_ROUTE_TYPE_URL, schema: extAuthzPerRouteConfig },
   },
 };
 

@@ -76,6 +76,12 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     return this.cm.config.routeConfig;
   }
 
+  /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
+  clearRouteCache(): void {
+    this.route = this.cm.routeTable.route(this.requestHeaders);
+    this.streamInfo.routeName = this.route?.route.name ?? "";
+  }
+
   get downstreamRemoteAddress(): SocketAddress | undefined {
     return this.cm.connection.remoteAddress;
   }
@@ -128,7 +134,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
       this.upgrade = true;
     }
-    mutateRequestHeaders(headers, this.cm, this.upgrade);
+    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, this.upgrade);
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
     if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
     if (config.stripPortMode !== undefined) stripPortFromHost(headers, config.stripPortMode === "any" ? undefined : this.cm.connection.localAddress?.port);
