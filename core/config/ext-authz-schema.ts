@@ -184,7 +184,7 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = z
 export const extAuthzPerRouteConfig: z.ZodType<ExtAuthzPerRouteConfig> = z
   .strictObject({
     // Envoy: const true.
-    disabled: z.literal(true, { message: "must be true (leave it out to keep the filter on)" }).optional(),
+    disabled: z.literal(true).optional(),
     check_settings: z
       .strictObject({
         context_extensions: z.record(z.string(), z.string()).default({}),

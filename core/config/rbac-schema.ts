@@ -84,7 +84,7 @@ const cidrRange = z
 const pathMatcher = z.strictObject({ path: stringMatcher }).transform((p) => p.path as RbacStringMatch);
 
 /** `any` must be true (Envoy: const true). */
-const anyTrue = z.literal(true, { message: "must be true" });
+const anyTrue = z.literal(true);
 
 const NEEDS_TLS = "needs TLS, which polyvoy does not terminate yet";
 const NO_METADATA = "metadata matchers are not supported (polyvoy filters set no dynamic metadata they could match)";
