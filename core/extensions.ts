@@ -25,6 +25,7 @@ import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { TcpProxyFilter } from "./network/tcp-proxy.ts";
+import { NetworkRbacConfigState, NetworkRbacFilter } from "./network/rbac-filter.ts";
 import { TcpProxyStats } from "./network/tcp-proxy-stats.ts";
 
 // ---------------------------------------------------------------- network filters
@@ -47,6 +48,12 @@ registerNetworkFilterFactory("envoy.filters.network.connection_limit", (config, 
   // One count per filter config, shared by the connections through its chain.
   const limit = new ConnectionLimit(config, context);
   return (connection) => new ConnectionLimitFilter(limit, context, connection);
+});
+
+registerNetworkFilterFactory("envoy.filters.network.rbac", (config, context) => {
+  // The engines and stats are built once per filter config, shared by its connections.
+  const state = new NetworkRbacConfigState(config, context);
+  return (connection) => new NetworkRbacFilter(state, connection);
 });
 
 // ---------------------------------------------------------------- HTTP filters

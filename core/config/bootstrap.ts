@@ -5,7 +5,7 @@
  */
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
-import type { RbacConfig } from "./rbac-schema.ts";
+import type { NetworkRbacConfig, RbacConfig } from "./rbac-schema.ts";
 import type { ExtAuthzConfig } from "./ext-authz-schema.ts";
 
 export interface SocketAddressConfig {
@@ -62,7 +62,12 @@ export interface FilterChainConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig);
+
+export interface NetworkRbacFilterConfig {
+  type: "envoy.filters.network.rbac";
+  config: NetworkRbacConfig;
+}
 
 export interface ConnectionLimitFilterConfig {
   type: "envoy.filters.network.connection_limit";

@@ -8,6 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { networkRbacConfig } from "./rbac-schema.ts";
 import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
@@ -133,6 +134,10 @@ const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typedConfi
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit",
     typedConfig: connectionLimit,
   },
+  "envoy.filters.network.rbac": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
+    typedConfig: networkRbacConfig,
+  },
 };
 
 /**
@@ -181,7 +186,7 @@ const filterChain = z.strictObject({
     .superRefine((filters, ctx) => {
       // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
       filters.forEach((filter, i) => {
-        const terminal = filter.type !== "envoy.filters.network.connection_limit";
+        const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac";
         const last = i === filters.length - 1;
         if (terminal && !last) {
           const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;

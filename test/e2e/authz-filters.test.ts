@@ -29,6 +29,7 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
   let base: string;
   let adminPort: number;
   let logPath: string;
+  let tcpPort: number;
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) => res.end(`${req.method} ${req.url} user=${req.headers["x-user"] ?? "-"} body=${req.body.length}`));
@@ -116,6 +117,28 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
         ],
       },
     });
+    // A tcp_proxy listener behind the network rbac filter, which admits peers from 10/8 only.
+    tcpPort = await freePort();
+    (config as { static_resources: { listeners: object[] } }).static_resources.listeners.push({
+      name: "tcp",
+      address: { socket_address: { address: "127.0.0.1", port_value: tcpPort } },
+      filter_chains: [
+        {
+          filters: [
+            {
+              name: "envoy.filters.network.rbac",
+              typed_config: {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
+                stat_prefix: "tcp_guard",
+                rules: { action: "ALLOW", policies: { "from-10": { permissions: [{ any: true }], principals: [{ direct_remote_ip: { address_prefix: "10.0.0.0", prefix_len: 8 } }] } } },
+                shadow_rules: { action: "ALLOW", policies: { loopback: { permissions: [{ destination_port: tcpPort }], principals: [{ source_ip: { address_prefix: "127.0.0.1", prefix_len: 32 } }] } } },
+              },
+            },
+            { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "tcp", cluster: "echo" } },
+          ],
+        },
+      ],
+    });
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
   });
 
@@ -196,5 +219,14 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
     expect(log).toMatch(/^\/post-me 200 - via_upstream denied$/m);
     expect(log).toMatch(/^\/private 403 UAEX ext_authz_denied allowed$/m);
     expect(log).toMatch(/^\/open\/admin 200 - via_upstream -$/m);
+  });
+
+  test("network rbac: a connection from outside the allowed range is closed on its first bytes; shadow rules count", async () => {
+    const seen = echo.requests.length;
+    await expect(request(`http://127.0.0.1:${tcpPort}/through-tcp`)).rejects.toThrow();
+    expect(echo.requests.length).toBe(seen);
+    const text = await stats("tcp_guard");
+    expect(text).toMatch(/^tcp_guard\.rbac\.denied: 1$/m);
+    expect(text).toMatch(/^tcp_guard\.rbac\.shadow_allowed: 1$/m);
   });
 });
