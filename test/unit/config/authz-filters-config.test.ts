@@ -107,6 +107,7 @@ describe("ext_authz", () => {
       `${HCM_FILTERS}.grpc_service: not supported: grpc_service needs HTTP/2 upstreams, which polyvoy does not have yet (issue #29); use http_service`,
     ]);
     expect(problems(extAuthz({}))).toEqual([`${HCM_FILTERS}: must set http_service (grpc_service is not supported)`]);
+    expect(problems(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "authx" } } }))).toEqual([`${HCM_FILTERS}.http_service.server_uri.cluster: no cluster named "authx" is defined; did you mean "authz"?`]);
     expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))[0]).toMatch(/include_peer_certificate: not supported: .*TLS/);
     expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/pack_as_bytes: not supported: pack_as_bytes applies to gRPC services only/);
     expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: {} } }))[0]).toMatch(/http_service\.retry_policy: not supported/);
@@ -119,5 +120,36 @@ describe("ext_authz", () => {
     expect(problems(filter, perRoute({ disabled: false }))).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.ext_authz.disabled: unsupported value false (supported: true)`]);
     expect(problems(filter, perRoute({}))).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.ext_authz: must set one of disabled, check_settings`]);
     expect(() => load(filter, perRoute({ check_settings: { context_extensions: { k: "v" } } }))).not.toThrow();
+  });
+
+  test("the shape of Envoy's ext_authz sandbox (HTTP service) loads: transport_api_version V3, a bare uri, an untyped router, DNS clusters", () => {
+    const yaml = `
+static_resources:
+  listeners:
+  - address: { socket_address: { address: 127.0.0.1, port_value: 8000 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress_http
+          route_config:
+            virtual_hosts:
+            - { name: app, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: app } }] }
+          http_filters:
+          - name: envoy.filters.http.ext_authz
+            typed_config:
+              "@type": ${EXT_AUTHZ}
+              transport_api_version: V3
+              http_service:
+                server_uri: { uri: authz, cluster: authz, timeout: 0.250s }
+                authorization_response: { allowed_upstream_headers: { patterns: [{ exact: x-current-user }] } }
+          - name: envoy.filters.http.router
+            typed_config: {}
+  clusters:
+  - { name: app, type: STRICT_DNS, load_assignment: { cluster_name: app, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: localhost, port_value: 8080 } } } }] }] } }
+  - { name: authz, type: STRICT_DNS, load_assignment: { cluster_name: authz, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: localhost, port_value: 9002 } } } }] }] } }
+`;
+    expect(() => loadBootstrap(yaml, "yaml")).not.toThrow();
   });
 });
