@@ -205,4 +205,21 @@ describe("ext_authz filter with an HTTP service", () => {
     expect(response.status).toBe(299);
     expect(response.text()).toBe("gold");
   });
+
+  test("a client gone while the check is in flight cancels it: the service's connection is reset, nothing reaches the upstream", async () => {
+    const held: UpstreamResponse[] = [];
+    await setUp(extAuthz(), (_check, res) => held.push(res));
+    const client = new MemoryHttpClient(proxy!.runtime, PROXY_PORT);
+    client.request("GET", "/");
+    await proxy!.runtime.settle(10);
+    expect(held).toHaveLength(1);
+    client.socket.reset();
+    await proxy!.runtime.settle(10);
+    // The check's connection was reset, not kept: a late answer goes nowhere.
+    held[0]!.respond(200);
+    await proxy!.runtime.settle(1000);
+    expect(proxy!.upstreamRequests).toHaveLength(0);
+    expect(proxy!.counter(STATS + "ok")).toBe(0);
+    expect(proxy!.counter("cluster.authz.upstream_cx_destroy_local")).toBe(1);
+  });
 });
