@@ -6,12 +6,12 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { FractionalPercent } from "./bootstrap.ts";
+import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
 import { stringMatcher } from "./matcher-schema.ts";
 import { fractionalPercent } from "./fractional-percent-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
-import type { RbacStringMatch } from "./rbac-schema.ts";
+import type { StringMatcherConfig } from "./bootstrap.ts";
 import { statusText } from "../http/codec/status-text.ts";
 
 export const EXT_AUTHZ_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
@@ -19,52 +19,6 @@ export const EXT_AUTHZ_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extension
 
 /** Envoy's default timeout for the authorization call (ext_authz config.cc, DefaultTimeout). */
 const DEFAULT_TIMEOUT_MS = 200;
-
-/** envoy.extensions.filters.http.ext_authz.v3.BufferSettings */
-export interface ExtAuthzBufferSettings {
-  maxRequestBytes: number;
-  allowPartialMessage: boolean;
-}
-
-export interface ExtAuthzConfig {
-  /** http_service.server_uri.cluster: where the check requests go. */
-  cluster: string;
-  timeoutMs: number;
-  /** Put before the original path in the check request. */
-  pathPrefix: string;
-  /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */
-  allowedHeaders: RbacStringMatch[];
-  /** authorization_request.headers_to_add: set on every check request. */
-  headersToAdd: [string, string][];
-  /** authorization_response.*: which of the service's response headers go where. */
-  allowedUpstreamHeaders: RbacStringMatch[];
-  allowedUpstreamHeadersToAppend: RbacStringMatch[];
-  /** Empty: every header of a denial but Host goes to the client. */
-  allowedClientHeaders: RbacStringMatch[];
-  allowedClientHeadersOnSuccess: RbacStringMatch[];
-  failureModeAllow: boolean;
-  failureModeAllowHeaderAdd: boolean;
-  /** Absent: the body is not sent. */
-  withRequestBody?: ExtAuthzBufferSettings;
-  /** The local reply's status when the call fails (default 403). */
-  statusOnError: number;
-  clearRouteCache: boolean;
-  /** Stats go under http.<hcm stat_prefix>.ext_authz.<statPrefix>. */
-  statPrefix: string;
-  /** Absent: always on. */
-  filterEnabled?: FractionalPercent;
-  /** When filter_enabled is off for a request: deny it (status_on_error) rather than let it through. */
-  denyAtDisable: boolean;
-}
-
-/** ExtAuthzPerRoute */
-export interface ExtAuthzPerRouteConfig {
-  disabled: boolean;
-  /** Sent with gRPC check requests only: an HTTP service never sees them (Envoy likewise). */
-  contextExtensions: Record<string, string>;
-  disableRequestBodyBuffering: boolean;
-  withRequestBody?: ExtAuthzBufferSettings;
-}
 
 /** envoy.type.v3.HttpStatus's code: a number in [100, 599], or its StatusCode enum name ("Forbidden", "ServiceUnavailable"…). */
 const statusCode = z.union([z.number().int().min(100).max(599), z.string()]).transform((code, ctx): number => {
@@ -78,7 +32,7 @@ const statusCode = z.union([z.number().int().min(100).max(599), z.string()]).tra
 });
 
 /** envoy.type.matcher.v3.ListStringMatcher */
-const listStringMatcher = z.strictObject({ patterns: z.array(stringMatcher).min(1) }).transform((l) => l.patterns as RbacStringMatch[]);
+const listStringMatcher = z.strictObject({ patterns: z.array(stringMatcher).min(1) }).transform((l) => l.patterns as StringMatcherConfig[]);
 
 const bufferSettings = z
   .strictObject({

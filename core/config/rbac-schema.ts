@@ -7,7 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { HeaderMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";
+import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";
 import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
@@ -15,62 +15,6 @@ import { CidrRange } from "../network/cidr-range.ts";
 
 export const RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 export const RBAC_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
-
-export type RbacStringMatch = Exclude<ValueMatchConfig, { type: "present" }>;
-
-/** envoy.config.core.v3.CidrRange, kept as text (the engine compiles it). */
-export interface CidrRangeConfig {
-  addressPrefix: string;
-  prefixLen: number;
-}
-
-/** envoy.config.rbac.v3.Permission: what the request is. */
-export type RbacPermission =
-  | { type: "any" }
-  | { type: "and"; rules: RbacPermission[] }
-  | { type: "or"; rules: RbacPermission[] }
-  | { type: "not"; rule: RbacPermission }
-  | { type: "header"; header: HeaderMatcherConfig }
-  | { type: "url_path"; path: RbacStringMatch }
-  | { type: "destination_ip"; cidr: CidrRangeConfig }
-  | { type: "destination_port"; port: number }
-  | { type: "destination_port_range"; start: number; end: number };
-
-/** envoy.config.rbac.v3.Principal: who sends it. */
-export type RbacPrincipal =
-  | { type: "any" }
-  | { type: "and"; rules: RbacPrincipal[] }
-  | { type: "or"; rules: RbacPrincipal[] }
-  | { type: "not"; rule: RbacPrincipal }
-  | { type: "header"; header: HeaderMatcherConfig }
-  | { type: "url_path"; path: RbacStringMatch }
-  | { type: "direct_remote_ip" | "remote_ip" | "source_ip"; cidr: CidrRangeConfig };
-
-export interface RbacPolicyConfig {
-  name: string;
-  permissions: RbacPermission[];
-  principals: RbacPrincipal[];
-}
-
-/** envoy.config.rbac.v3.RBAC: policies in name order (Envoy keeps them in a std::map: the first match by name is the effective policy). */
-export interface RbacRulesConfig {
-  action: "ALLOW" | "DENY" | "LOG";
-  policies: RbacPolicyConfig[];
-}
-
-/** The RBAC filters' common part: enforced and shadow rules, each with its stat prefix. */
-export interface RbacConfig {
-  /** Absent: nothing is enforced (Envoy: no engine, "allowed by default"). */
-  rules?: RbacRulesConfig;
-  rulesStatPrefix: string;
-  shadowRules?: RbacRulesConfig;
-  shadowRulesStatPrefix: string;
-}
-
-/** envoy.extensions.filters.network.rbac.v3.RBAC. */
-export interface NetworkRbacConfig extends RbacConfig {
-  statPrefix: string;
-}
 
 const cidrRange = z
   .strictObject({ address_prefix: z.string().min(1), prefix_len: uint32.default(0) })
@@ -81,7 +25,7 @@ const cidrRange = z
   });
 
 /** envoy.type.matcher.v3.PathMatcher: `path`, a StringMatcher on the path without query and fragment. */
-const pathMatcher = z.strictObject({ path: stringMatcher }).transform((p) => p.path as RbacStringMatch);
+const pathMatcher = z.strictObject({ path: stringMatcher }).transform((p) => p.path as StringMatcherConfig);
 
 /** `any` must be true (Envoy: const true). */
 const anyTrue = z.literal(true);

@@ -155,6 +155,8 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
   }
 
   onUpstreamReset(reason: StreamResetReason, _details: string): void {
+    // A reset of our own making (timeout, cancel, the buffer limit) needs no answer.
+    if (this.done || this.stream === undefined) return;
     this.stream = undefined;
     if (this.responseHeaders === undefined) this.resetBeforeResponse(reason, "");
     else this.fail(AsyncFailureReason.Reset);

@@ -6,7 +6,7 @@
  * rules never match a connection. Stats: <stat_prefix>.rbac.<rules_stat_prefix>{allowed,denied},
  * <stat_prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}.
  */
-import type { NetworkRbacConfig } from "../config/rbac-schema.ts";
+import type { NetworkRbacConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { SocketAddress } from "../port.ts";

@@ -6,7 +6,7 @@
  * by name is the effective one. ALLOW allows what some policy matches, DENY what none
  * matches, LOG allows everything and says whether a policy matched.
  */
-import type { CidrRangeConfig, RbacPermission, RbacPrincipal, RbacRulesConfig } from "../config/rbac-schema.ts";
+import type { CidrRangeConfig, RbacPermission, RbacPrincipal, RbacRulesConfig } from "../config/bootstrap.ts";
 import type { SocketAddress } from "../port.ts";
 import { CidrRange, parseIp } from "../network/cidr-range.ts";
 import { compileHeaderMatcher, compileStringMatch, type HeaderSource } from "../http/route/header-matcher.ts";

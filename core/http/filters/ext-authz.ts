@@ -18,8 +18,7 @@
  * failure_mode_allowed,disabled}, and cluster.<route's cluster>.ext_authz.{ok,denied,
  * error,failure_mode_allowed}.
  */
-import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } from "../../config/ext-authz-schema.ts";
-import type { RbacStringMatch } from "../../config/rbac-schema.ts";
+import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig, StringMatcherConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { CoreResponseFlag } from "../../stream-info/response-flags.ts";
@@ -66,7 +65,7 @@ interface ClusterCounters {
   failure_mode_allowed: Counter;
 }
 
-function keyMatcher(patterns: readonly RbacStringMatch[], extra?: ReadonlySet<string>): KeyMatcher {
+function keyMatcher(patterns: readonly StringMatcherConfig[], extra?: ReadonlySet<string>): KeyMatcher {
   const tests = patterns.map(compileStringMatch);
   return (name) => {
     if (extra !== undefined && extra.has(name)) return true;

@@ -9,7 +9,7 @@
  * replaces the filter's rules. Stats: http.<stat_prefix>.rbac.<rules_stat_prefix>{allowed,denied}
  * and http.<stat_prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}.
  */
-import type { RbacConfig } from "../../config/rbac-schema.ts";
+import type { RbacConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { RbacEngine, type RbacDecision, type RbacInput } from "../../rbac/rbac-engine.ts";

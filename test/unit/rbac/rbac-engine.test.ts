@@ -1,6 +1,7 @@
 /** The RBAC engine (core/rbac/rbac-engine.ts) and CIDR ranges (core/network/cidr-range.ts): Envoy's matching rules. */
 import { describe, expect, test } from "vitest";
-import { rbacRules, type RbacRulesConfig } from "../../../core/config/rbac-schema.ts";
+import { rbacRules } from "../../../core/config/rbac-schema.ts";
+import type { RbacRulesConfig } from "../../../core/config/bootstrap.ts";
 import { RbacEngine, type RbacInput } from "../../../core/rbac/rbac-engine.ts";
 import { CidrRange, parseIp } from "../../../core/network/cidr-range.ts";
 import { RequestHeaders } from "../../../core/http/message.ts";
