@@ -7,7 +7,9 @@
 import { AdminFilter } from "./admin/admin-filter.ts";
 import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
-import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
+import { checkFilterChain, registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
+import { checkCompressionSupported, CompressorFilter, compressorFilterConfig } from "./http/filters/compressor.ts";
+import { DecompressorFilter, decompressorFilterConfig } from "./http/filters/decompressor.ts";
 import { RouterFilter } from "./http/filters/router.ts";
 import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/health-check.ts";
 import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-ratelimit.ts";
@@ -18,7 +20,7 @@ import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
 import { RbacFilter, rbacFilterConfig } from "./http/filters/rbac.ts";
 import { ExtAuthzFilter, extAuthzFilterConfig } from "./http/filters/ext-authz.ts";
-import type { BufferConfig, CsrfPolicyConfig, ExtAuthzConfig, RbacConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -36,6 +38,8 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
 });
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
+  // What this runtime cannot run is refused now, at start.
+  checkFilterChain(config.httpFilters, context);
   // The route table is compiled once per listener and shared by its connections.
   const routeTable = new RouteTable(config.routeConfig, context.runtime);
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix);
@@ -104,6 +108,18 @@ registerHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", {
 registerHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", {
   kind: "dual",
   create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
+});
+
+registerHttpFilterFactory<CompressorConfig>("envoy.filters.http.compressor", {
+  kind: "dual",
+  create: (config, server, chain) => new CompressorFilter(compressorFilterConfig(config, server, chain)),
+  check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
+});
+
+registerHttpFilterFactory<DecompressorConfig>("envoy.filters.http.decompressor", {
+  kind: "dual",
+  create: (config, server, chain) => new DecompressorFilter(decompressorFilterConfig(config, server, chain)),
+  check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

@@ -11,6 +11,9 @@
  * on some runtimes, and a proxy moves many chunks.
  */
 import type { ConfigFormat, LoadedConfig } from "./config/config-source.ts";
+import type { Compression } from "./port-compression.ts";
+
+export type * from "./port-compression.ts";
 
 /** An IP endpoint. `family` is 4 or 6. */
 export interface SocketAddress {
@@ -262,6 +265,11 @@ export interface Runtime {
    * validates in its own heap.
    */
   loadConfigIsolated?(text: string, format: ConfigFormat): Promise<LoadedConfig>;
+  /**
+   * Optional: gzip and brotli for the compressor and decompressor HTTP filters. Without
+   * it, or where `unsupported` names a reason, a config using them is refused at start.
+   */
+  readonly compression?: Compression;
   /**
    * A float in [0, 1) for the core's random choices (weighted clusters), so a runtime
    * with a seeded generator (runtimes/memory) makes them reproducible.

@@ -1,7 +1,7 @@
 import "./extensions.ts";
 import { Timers, type Timer } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
-import type { Bootstrap } from "./config/bootstrap.ts";
+import type { Bootstrap, FilterChainConfig } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import type { ServerContext } from "./server-context.ts";
@@ -227,14 +227,25 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
       }
     }
     for (const [i, listener] of this.bootstrap.listeners.entries()) {
-      for (const [f, filter] of (listener.filterChains[0]?.filters ?? []).entries()) {
-        const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
-        if (!configs?.length) continue;
+      if (listener.accessLog?.length) {
         try {
-          this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs));
+          this.accessLogs.set(listener, await this.accessLogManager.createAccessLoggers(listener.accessLog));
         } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          throw new Error(`static_resources.listeners[${i}].filter_chains[0].filters[${f}].typed_config.access_log: ${message}`);
+          throw new Error(`static_resources.listeners[${i}].access_log: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+      const chains: [FilterChainConfig, string][] = listener.filterChains.map((chain, c) => [chain, `filter_chains[${c}]`]);
+      if (listener.defaultFilterChain) chains.push([listener.defaultFilterChain, "default_filter_chain"]);
+      for (const [chain, chainAt] of chains) {
+        for (const [f, filter] of chain.filters.entries()) {
+          const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
+          if (!configs?.length) continue;
+          try {
+            this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs));
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            throw new Error(`static_resources.listeners[${i}].${chainAt}.filters[${f}].typed_config.access_log: ${message}`);
+          }
         }
       }
     }

@@ -5,6 +5,7 @@
  */
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
+import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
 export interface SocketAddressConfig {
   address: string;
@@ -45,18 +46,82 @@ export interface ListenerConfig {
   address: SocketAddressConfig;
   /** Envoy's per_connection_buffer_limit_bytes (default 1 MiB): the write-buffer high watermark. */
   perConnectionBufferLimitBytes: number;
+  /** filter_chains, in config order; a connection runs the one its filter_chain_match selects. */
   filterChains: FilterChainConfig[];
+  /** default_filter_chain: the chain for a connection no filter_chain_match selects; absent: such a connection is closed. */
+  defaultFilterChain?: FilterChainConfig;
+  /** listener_filters, in order; absent when none. */
+  listenerFilters?: ListenerFilterConfig[];
+  /** listener_filters_timeout in ms (0: none); absent for Envoy's default, 15 s. */
+  listenerFiltersTimeoutMs?: number;
+  /** continue_on_listener_filters_timeout: at the timeout, pick a filter chain with what the filters found so far instead of closing. */
+  continueOnListenerFiltersTimeout?: true;
   /**
    * Envoy's Listener.stat_prefix: stats under `listener.<stat_prefix>.` instead of
-   * `listener.<address>.`. Not read from config yet; the admin listener uses "admin".
+   * `listener.<address>.` (the admin listener uses "admin").
    */
   statPrefix?: string;
+  /** access_log: a line for each connection when it ends, and for each socket that never became one; absent when none. */
+  accessLog?: AccessLogConfig[];
+  /** traffic_direction (accepted; polyvoy has no tracer that reads it). */
+  trafficDirection?: "INBOUND" | "OUTBOUND";
   /** Envoy's Listener.ignore_global_conn_limit: not counted or limited by the overload manager's global connection limit (the admin's is). */
   ignoreGlobalConnLimit?: boolean;
 }
 
 export interface FilterChainConfig {
+  /** FilterChain.name, as Envoy's messages name chains; absent when unset. */
+  name?: string;
+  /** filter_chain_match; absent when unset (it matches every connection). */
+  match?: FilterChainMatchConfig;
   filters: NetworkFilterConfig[];
+}
+
+/** An address_prefix and prefix_len (envoy.config.core.v3.CidrRange), validated. */
+export interface CidrRangeConfig {
+  addressPrefix: string;
+  prefixLen: number;
+}
+
+/**
+ * envoy.config.listener.v3.FilterChainMatch, every field Envoy evaluates (address_suffix
+ * and suffix_len, which Envoy refuses as unimplemented, are refused). Empty lists and
+ * "" mean "any", as in Envoy.
+ */
+export interface FilterChainMatchConfig {
+  /** 0: any. */
+  destinationPort: number;
+  prefixRanges: CidrRangeConfig[];
+  directSourcePrefixRanges: CidrRangeConfig[];
+  sourceType: "ANY" | "SAME_IP_OR_LOOPBACK" | "EXTERNAL";
+  sourcePrefixRanges: CidrRangeConfig[];
+  sourcePorts: number[];
+  /** Lower-cased; `*.example.com` wildcards kept as written. */
+  serverNames: string[];
+  transportProtocol: string;
+  applicationProtocols: string[];
+}
+
+/** A listener filter (envoy.config.listener.v3.ListenerFilter): `type` is the canonical extension name. */
+export type ListenerFilterConfig = { name: string } & (
+  | { type: "envoy.filters.listener.tls_inspector"; config: TlsInspectorConfig }
+  | { type: "envoy.filters.listener.http_inspector"; config: Record<string, never> }
+  | { type: "envoy.filters.listener.proxy_protocol"; config: ProxyProtocolConfig }
+);
+
+/** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
+export interface TlsInspectorConfig {
+  /** initial_read_buffer_size: a read-size hint in Envoy; the ClientHello limit stays 64 KiB. */
+  initialReadBufferSize?: number;
+}
+
+/** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol */
+export interface ProxyProtocolConfig {
+  allowRequestsWithoutProxyProtocol: boolean;
+  /** disallowed_versions: a header of these versions closes the connection. */
+  disallowedVersions: ("V1" | "V2")[];
+  /** stat_prefix: stats under `proxy_proto.<stat_prefix>.`. */
+  statPrefix?: string;
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
@@ -335,7 +400,58 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
-  | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig };
+  | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig }
+  | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
+  | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig };
+
+/** One direction of envoy.extensions.filters.http.compressor.v3.Compressor (CommonDirectionConfig). */
+export interface CompressorDirectionConfig {
+  /** `enabled`'s default_value (no runtime layer: the key never overrides it). */
+  enabled: boolean;
+  /** Bodies with a shorter content-length stay uncompressed (Envoy's default 30; 0 means the default). */
+  minContentLength: number;
+  /** Lowercase media types (without parameters) that may be compressed; Envoy's defaults when none given. */
+  contentTypes: readonly string[];
+}
+
+/** envoy.extensions.filters.http.compressor.v3.Compressor (core/http/filters/compressor.ts). */
+export interface CompressorConfig {
+  /** compressor_library.name: part of the stats' names. */
+  libraryName: string;
+  /** compressor_library.typed_config: the gzip or brotli compressor's settings. */
+  library: CompressorOptions;
+  /** request_direction_config: absent, requests are never compressed. */
+  request?: CompressorDirectionConfig;
+  response: CompressorDirectionConfig & {
+    disableOnEtagHeader: boolean;
+    removeAcceptEncodingHeader: boolean;
+    /** response_direction_config was given: the stats are under `response.` (else the legacy tree). */
+    directionStats: boolean;
+  };
+  chooseFirst: boolean;
+}
+
+/** envoy.extensions.filters.http.compressor.v3.CompressorPerRoute, resolved (undefined: no override). */
+export interface CompressorPerRouteConfig {
+  responseCompressionEnabled?: boolean;
+  removeAcceptEncodingHeader?: boolean;
+}
+
+/** One direction of envoy.extensions.filters.http.decompressor.v3.Decompressor. */
+export interface DecompressorDirectionConfig {
+  enabled: boolean;
+  ignoreNoTransformHeader: boolean;
+}
+
+/** envoy.extensions.filters.http.decompressor.v3.Decompressor (core/http/filters/decompressor.ts). */
+export interface DecompressorConfig {
+  libraryName: string;
+  library: DecompressorOptions;
+  /** The compression-bomb guard: at most this many bytes out per byte in (gzip's max_inflate_ratio; brotli's is 100). */
+  maxInflateRatio: number;
+  request: DecompressorDirectionConfig & { advertiseAcceptEncoding: boolean };
+  response: DecompressorDirectionConfig;
+}
 
 /** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
 export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };
@@ -856,12 +972,6 @@ export interface OutlierDetectionConfig {
 
 /** envoy.type.matcher.v3.StringMatcher (no present form: that belongs to HeaderMatcher). */
 export type StringMatcherConfig = Exclude<ValueMatchConfig, { type: "present" }>;
-
-/** envoy.config.core.v3.CidrRange, kept as text (the engine compiles it). */
-export interface CidrRangeConfig {
-  addressPrefix: string;
-  prefixLen: number;
-}
 
 /** envoy.config.rbac.v3.Permission: what the request is. */
 export type RbacPermission =

@@ -27,6 +27,8 @@ import { CORS_POLICY_TYPE_URL, CORS_TYPE_URL, corsFilterConfig, corsPolicy } fro
 import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
 import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMutationConfig, headerMutationPerRouteConfig } from "./header-mutation-schema.ts";
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
+import { COMPRESSOR_PER_ROUTE_TYPE_URL, COMPRESSOR_TYPE_URL, compressorConfig, compressorPerRouteConfig } from "./compressor-schema.ts";
+import { DECOMPRESSOR_TYPE_URL, decompressorConfig } from "./decompressor-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 import { RBAC_PER_ROUTE_TYPE_URL, RBAC_TYPE_URL, rbacFilterConfig, rbacPerRouteConfig } from "./rbac-schema.ts";
 import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAuthzPerRouteConfig } from "./ext-authz-schema.ts";
@@ -117,6 +119,17 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: extAuthzConfig,
     terminal: false,
     perRoute: { typeUrl: EXT_AUTHZ_PER_ROUTE_TYPE_URL, schema: extAuthzPerRouteConfig },
+  },
+  "envoy.filters.http.compressor": {
+    typeUrl: COMPRESSOR_TYPE_URL,
+    typedConfig: compressorConfig,
+    terminal: false,
+    perRoute: { typeUrl: COMPRESSOR_PER_ROUTE_TYPE_URL, schema: compressorPerRouteConfig },
+  },
+  "envoy.filters.http.decompressor": {
+    typeUrl: DECOMPRESSOR_TYPE_URL,
+    typedConfig: decompressorConfig,
+    terminal: false,
   },
 };
 

@@ -5,7 +5,7 @@
  * Every problem found is reported (see errors.ts); nothing half-valid is returned.
  */
 import { LineCounter, parseDocument } from "yaml";
-import type { Bootstrap, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
+import type { Bootstrap, FilterChainConfig, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
 import { describeIssues, oneLine } from "./describe-issues.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
@@ -175,9 +175,11 @@ function crossCheck(tree: unknown): string[] {
       byAddress.set(key, listener);
     }
 
-    listener.filterChains.forEach((chain, c) => {
+    const chains: [FilterChainConfig, ConfigPath][] = listener.filterChains.map((chain, c) => [chain, [...at, "filter_chains", c]]);
+    if (listener.defaultFilterChain) chains.push([listener.defaultFilterChain, [...at, "default_filter_chain"]]);
+    chains.forEach(([chain, chainAt]) => {
       chain.filters.forEach((filter, f) => {
-        const typedConfig = [...at, "filter_chains", c, "filters", f, "typed_config"];
+        const typedConfig = [...chainAt, "filters", f, "typed_config"];
         if (filter.type === "envoy.filters.network.tcp_proxy" && !clusterNames.has(filter.config.cluster)) {
           problems.push(missingCluster([...typedConfig, "cluster"], filter.config.cluster, clusterNames));
         }

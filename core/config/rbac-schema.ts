@@ -11,7 +11,7 @@ import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, Rb
 import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
-import { CidrRange } from "../network/cidr-range.ts";
+import { parseIp } from "../network/cidr-range.ts";
 
 export const RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 export const RBAC_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
@@ -19,8 +19,9 @@ export const RBAC_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.fil
 const cidrRange = z
   .strictObject({ address_prefix: z.string().min(1), prefix_len: uint32.default(0) })
   .transform((c, ctx): CidrRangeConfig => {
-    const parsed = CidrRange.parse(c.address_prefix, c.prefix_len);
-    if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
+    const ip = parseIp(c.address_prefix);
+    if (ip === undefined) ctx.addIssue({ code: "custom", message: `"${c.address_prefix}" is not an IP address` });
+    else if (c.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", message: `prefix_len ${c.prefix_len} is longer than the address (${ip.length * 8} bits)` });
     return { addressPrefix: c.address_prefix, prefixLen: c.prefix_len };
   });
 

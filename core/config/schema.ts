@@ -9,7 +9,10 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { networkRbacConfig } from "./rbac-schema.ts";
-import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import { parseIp } from "../network/cidr-range.ts";
+import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
+import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
@@ -178,53 +181,221 @@ const networkFilter = z
 
 // ---- Listeners -------------------------------------------------------------------
 
-/** envoy.config.listener.v3.FilterChain, without filter_chain_match (one chain serves all). */
-const filterChain = z.strictObject({
-  filters: z
-    .array(networkFilter)
-    .min(1)
-    .superRefine((filters, ctx) => {
-      // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
-      filters.forEach((filter, i) => {
-        const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac";
-        const last = i === filters.length - 1;
-        if (terminal && !last) {
-          const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;
-          ctx.addIssue({ code: "custom", message, path: [i] });
-        } else if (!terminal && last) {
-          const message = `non-terminal filter named ${filter.name} of type ${filter.type} is the last filter in a network filter chain`;
-          ctx.addIssue({ code: "custom", message, path: [i] });
-        }
-      });
+/** A google.protobuf.UInt32Value: a number, or `{ value }`. */
+const uint32Value = z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]);
+/** A google.protobuf.BoolValue: a bool, or `{ value }`. */
+const boolValue = z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]);
+const portNumber = z.number().int().min(1).max(65535);
+
+/** envoy.config.core.v3.CidrRange, checked as Envoy's CidrRange::create checks it. */
+const cidrRange = z
+  .strictObject({
+    address_prefix: z.string().min(1),
+    prefix_len: uint32Value.pipe(z.number().int().min(0).max(128)).default(0),
+  })
+  .superRefine((c, ctx) => {
+    const ip = parseIp(c.address_prefix);
+    if (ip === undefined) ctx.addIssue({ code: "custom", path: ["address_prefix"], message: `malformed IP address: ${c.address_prefix}` });
+    else if (c.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", path: ["prefix_len"], message: `${c.prefix_len} is longer than an IPv${ip.length === 4 ? 4 : 6} address (${ip.length * 8} bits)` });
+  })
+  .transform((c): CidrRangeConfig => ({ addressPrefix: c.address_prefix, prefixLen: c.prefix_len }));
+
+/**
+ * envoy.config.listener.v3.FilterChainMatch: every field Envoy evaluates. address_suffix
+ * and suffix_len, which Envoy itself refuses ("contains unimplemented fields"), are not accepted.
+ */
+const filterChainMatch = z
+  .strictObject({
+    destination_port: uint32Value.pipe(portNumber).optional(),
+    prefix_ranges: z.array(cidrRange).default([]),
+    direct_source_prefix_ranges: z.array(cidrRange).default([]),
+    source_type: z.enum(["ANY", "SAME_IP_OR_LOOPBACK", "EXTERNAL"]).default("ANY"),
+    source_prefix_ranges: z.array(cidrRange).default([]),
+    source_ports: z.array(portNumber).default([]),
+    server_names: z.array(
+      z.string().superRefine((name, ctx) => {
+        // Envoy matches "*.example.com" and exact names only.
+        if (name.includes("*") && !name.startsWith("*.")) ctx.addIssue({ code: "custom", message: 'partial wildcards are not supported in "server_names"' });
+      }),
+    ).default([]),
+    transport_protocol: z.string().default(""),
+    application_protocols: z.array(z.string()).default([]),
+  })
+  .transform(
+    (m): FilterChainMatchConfig => ({
+      destinationPort: m.destination_port ?? 0,
+      prefixRanges: m.prefix_ranges,
+      directSourcePrefixRanges: m.direct_source_prefix_ranges,
+      sourceType: m.source_type,
+      sourcePrefixRanges: m.source_prefix_ranges,
+      sourcePorts: m.source_ports,
+      // Envoy lower-cases them (setupFilterChainMatcher); SNI is compared in lower case.
+      serverNames: m.server_names.map((name) => name.toLowerCase()),
+      transportProtocol: m.transport_protocol,
+      applicationProtocols: m.application_protocols,
     }),
-});
+  );
+
+/** The network filters of a chain, with Envoy's terminal-filter check. */
+const networkFilters = z
+  .array(networkFilter)
+  .min(1)
+  .superRefine((filters, ctx) => {
+    // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
+    filters.forEach((filter, i) => {
+      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac";
+      const last = i === filters.length - 1;
+      if (terminal && !last) {
+        const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;
+        ctx.addIssue({ code: "custom", message, path: [i] });
+      } else if (!terminal && last) {
+        const message = `non-terminal filter named ${filter.name} of type ${filter.type} is the last filter in a network filter chain`;
+        ctx.addIssue({ code: "custom", message, path: [i] });
+      }
+    });
+  });
+
+/**
+ * envoy.config.listener.v3.FilterChain: its name, filter_chain_match and network filters
+ * (transport_socket is not accepted: no TLS termination yet).
+ */
+const filterChain = z
+  .strictObject({
+    name: z.string().optional(),
+    filter_chain_match: filterChainMatch.optional(),
+    filters: networkFilters,
+  })
+  .transform((c): FilterChainConfig => ({ ...(c.name ? { name: c.name } : {}), ...(c.filter_chain_match ? { match: c.filter_chain_match } : {}), filters: c.filters }));
+
+
+/** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
+const tlsInspector = z
+  .strictObject({
+    // JA3/JA4 fingerprints go to stream info fields polyvoy does not have.
+    enable_ja3_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA3 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
+    enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
+    // Envoy: gt 255, lt 65537. A read-size hint there; here reads are what the socket gives.
+    initial_read_buffer_size: uint32Value.pipe(z.number().int().min(256).max(65536)).optional(),
+  })
+  .transform((c): TlsInspectorConfig => (c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {}));
+
+/** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */
+const proxyProtocol = z
+  .strictObject({
+    allow_requests_without_proxy_protocol: z.boolean().default(false),
+    disallowed_versions: z.array(z.enum(["V1", "V2"])).default([]),
+    stat_prefix: z.string().optional(),
+  })
+  .transform(
+    (c): ProxyProtocolConfig => ({
+      allowRequestsWithoutProxyProtocol: c.allow_requests_without_proxy_protocol,
+      disallowedVersions: c.disallowed_versions,
+      ...(c.stat_prefix ? { statPrefix: c.stat_prefix } : {}),
+    }),
+  );
+
+type ListenerFilterType = ListenerFilterConfig["type"];
+
+/** Every supported listener filter, by canonical name: its typed_config's type URL, deprecated names, and schema. */
+const LISTENER_FILTERS: { [T in ListenerFilterType]: { typeUrl: string; aliases: string[]; typedConfig: z.ZodType<Extract<ListenerFilterConfig, { type: T }>["config"]> } } = {
+  "envoy.filters.listener.tls_inspector": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+    aliases: ["envoy.listener.tls_inspector"],
+    typedConfig: tlsInspector,
+  },
+  "envoy.filters.listener.http_inspector": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+    aliases: ["envoy.listener.http_inspector"],
+    typedConfig: z.strictObject({}).transform((): Record<string, never> => ({})),
+  },
+  "envoy.filters.listener.proxy_protocol": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
+    aliases: ["envoy.listener.proxy_protocol"],
+    typedConfig: proxyProtocol,
+  },
+};
+
+/** Listener filters Envoy has that cannot work here, and why. */
+const REFUSED_LISTENER_FILTERS: Record<string, string> = {
+  "envoy.filters.listener.original_dst":
+    "envoy.filters.listener.original_dst is not supported: it reads the original destination of a redirected connection (SO_ORIGINAL_DST), which the runtimes' socket APIs do not give",
+  "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst": "",
+  "envoy.listener.original_dst": "",
+};
+
+/** envoy.config.listener.v3.ListenerFilter (filter_disabled and config_discovery are not accepted). */
+const listenerFilter = z
+  .strictObject({
+    name: z.string().min(1),
+    typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
+  })
+  .transform((filter, ctx): ListenerFilterConfig => {
+    const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
+    const key = typeUrl ?? filter.name;
+    if (key in REFUSED_LISTENER_FILTERS) {
+      ctx.addIssue({ code: "custom", message: REFUSED_LISTENER_FILTERS["envoy.filters.listener.original_dst"]! });
+      return z.NEVER;
+    }
+    const type = (Object.keys(LISTENER_FILTERS) as ListenerFilterType[]).find((each) =>
+      typeUrl !== undefined ? LISTENER_FILTERS[each].typeUrl === typeUrl : each === filter.name || LISTENER_FILTERS[each].aliases.includes(filter.name),
+    );
+    if (type === undefined) {
+      const supported = Object.keys(LISTENER_FILTERS).join(", ");
+      ctx.addIssue({ code: "custom", message: `unsupported listener filter "${key}" (supported: ${supported})` });
+      return z.NEVER;
+    }
+    const config = (LISTENER_FILTERS[type].typedConfig as z.ZodType).safeParse(fields, { reportInput: true });
+    if (!config.success) {
+      for (const issue of config.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
+      return z.NEVER;
+    }
+    return { name: filter.name, type, config: config.data } as ListenerFilterConfig;
+  });
 
 /** envoy.config.listener.v3.Listener */
 export const listenerSchema = z
   .strictObject({
     name: z.string().min(1).optional(),
     address,
-    // Envoy refuses a listener without filter chains ("no filter chains specified"), and
-    // several chains with the same (here: no) filter_chain_match ("multiple filter chains
-    // with the same matching rules are defined").
-    filter_chains: z
-      .array(filterChain)
-      .min(1)
-      .refine((chains) => chains.length <= 1, {
-        message: "multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
-      }),
+    stat_prefix: z.string().optional(),
+    filter_chains: z.array(filterChain).default([]),
+    default_filter_chain: filterChain.optional(),
+    listener_filters: z.array(listenerFilter).default([]),
+    listener_filters_timeout: duration.optional(),
+    continue_on_listener_filters_timeout: z.boolean().default(false),
+    // Used by Envoy's tracing and some filters to know which way traffic goes; accepted.
+    traffic_direction: z.enum(["UNSPECIFIED", "INBOUND", "OUTBOUND"]).default("UNSPECIFIED"),
+    access_log: accessLogs,
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     ignore_global_conn_limit: z.boolean().default(false),
   })
-  .transform(
-    (l): ListenerConfig => ({
+  .transform((l, ctx): ListenerConfig => {
+    // Checked here, on valid parts only (Envoy's listener_impl.cc and FilterChainManagerImpl::addFilterChains).
+    const at = formatAddress(l.address);
+    if (l.filter_chains.length === 0 && l.default_filter_chain === undefined) {
+      ctx.addIssue({ code: "custom", path: ["filter_chains"], message: `error adding listener '${at}': no filter chains specified` });
+    }
+    try {
+      new FilterChainManager(at, l.filter_chains.map((chain) => ({ name: chain.name ?? "", match: chain.match, chain })), undefined);
+    } catch (err) {
+      if (!(err instanceof FilterChainConfigError)) throw err;
+      ctx.addIssue({ code: "custom", path: ["filter_chains"], message: err.message });
+    }
+    return {
       name: l.name ?? formatAddress(l.address),
       address: l.address,
       perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
       filterChains: l.filter_chains,
+      ...(l.default_filter_chain ? { defaultFilterChain: l.default_filter_chain } : {}),
+      ...(l.listener_filters.length > 0 ? { listenerFilters: l.listener_filters } : {}),
+      ...(l.listener_filters_timeout !== undefined && l.listener_filters_timeout !== DEFAULT_LISTENER_FILTERS_TIMEOUT_MS ? { listenerFiltersTimeoutMs: l.listener_filters_timeout } : {}),
+      ...(l.continue_on_listener_filters_timeout ? { continueOnListenerFiltersTimeout: true } : {}),
+      ...(l.stat_prefix ? { statPrefix: l.stat_prefix } : {}),
+      ...(l.traffic_direction !== "UNSPECIFIED" ? { trafficDirection: l.traffic_direction } : {}),
+      ...(l.access_log.length > 0 ? { accessLog: l.access_log } : {}),
       ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
-    }),
-  );
+    };
+  });
 
 // ---- Clusters --------------------------------------------------------------------
 
@@ -531,7 +702,7 @@ function resolveUserAgents(bootstrap: Bootstrap): void {
   const cluster = bootstrap.node?.cluster ?? "";
   const nodeId = bootstrap.node?.id ?? "";
   for (const listener of bootstrap.listeners) {
-    for (const chain of listener.filterChains) {
+    for (const chain of [...listener.filterChains, ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : [])]) {
       for (const filter of chain.filters) {
         if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
       }

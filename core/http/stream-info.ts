@@ -40,6 +40,12 @@ export class StreamInfo {
   downstreamRemoteIp = "";
   /** Dynamic metadata by namespace (e.g. "envoy.filters.http.rbac"); undefined until a filter sets some. */
   dynamicMetadata: Record<string, Record<string, unknown>> | undefined = undefined;
+  /**
+   * Envoy's FilterState: objects filters of one stream share by key (the compressor
+   * filters of a chain agree on one encoding through it). Made by the first filter that
+   * stores something; most streams have none.
+   */
+  filterState: Map<string, unknown> | undefined = undefined;
 
   constructor(now: number) {
     this.startTime = now;

@@ -211,6 +211,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       downstream.localAddress,
       downstream.id,
       this.upstreamTransportFailureReason,
+      downstream.directRemoteAddress,
     );
     for (const logger of loggers) logger.log(context);
   }

@@ -118,7 +118,7 @@ function compilePermission(rule: RbacPermission): Matcher {
   switch (rule.type) {
     case "destination_ip": {
       const range = cidr(rule.cidr);
-      return (input) => input.localAddress !== undefined && range.contains(input.localAddress.address);
+      return (input) => inRange(range, input.localAddress);
     }
     case "destination_port": {
       const port = rule.port;
@@ -140,15 +140,15 @@ function compilePrincipal(rule: RbacPrincipal): Matcher {
     case "direct_remote_ip":
     case "source_ip": {
       const range = cidr(rule.cidr);
-      return (input) => input.directRemoteAddress !== undefined && range.contains(input.directRemoteAddress.address);
+      return (input) => inRange(range, input.directRemoteAddress);
     }
     case "remote_ip": {
       const range = cidr(rule.cidr);
       return (input) => {
         // An x-forwarded-for entry that is no address leaves the peer as the remote address (Envoy's getLastAddressFromXFF).
-        const words = input.remoteIp !== "" ? parseIp(input.remoteIp) : undefined;
-        if (words !== undefined) return range.containsWords(words);
-        return input.directRemoteAddress !== undefined && range.contains(input.directRemoteAddress.address);
+        const bytes = input.remoteIp !== "" ? ipBytes(input.remoteIp) : undefined;
+        if (bytes !== undefined) return range.contains(bytes);
+        return inRange(range, input.directRemoteAddress);
       };
     }
     default:
@@ -157,9 +157,27 @@ function compilePrincipal(rule: RbacPrincipal): Matcher {
 }
 
 function cidr(config: CidrRangeConfig): CidrRange {
-  const range = CidrRange.parse(config.addressPrefix, config.prefixLen);
-  if ("error" in range) throw new Error(range.error); // the schema refused it already
+  const range = CidrRange.create(config.addressPrefix, config.prefixLen);
+  if (range === undefined) throw new Error(`bad CIDR range ${config.addressPrefix}/${config.prefixLen}`); // the schema refused it already
   return range;
+}
+
+/**
+ * An address's bytes. An IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a dual-stack
+ * socket reports for an IPv4 peer) is taken as the IPv4 address it carries, so that an
+ * IPv4 range matches the peer whichever way the runtime's socket was opened.
+ */
+function ipBytes(text: string): Uint8Array | undefined {
+  const bytes = parseIp(text);
+  if (bytes === undefined || bytes.length !== 16) return bytes;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return bytes;
+  return bytes[10] === 0xff && bytes[11] === 0xff ? bytes.subarray(12) : bytes;
+}
+
+function inRange(range: CidrRange, address: SocketAddress | undefined): boolean {
+  if (address === undefined) return false;
+  const bytes = ipBytes(address.address);
+  return bytes !== undefined && range.contains(bytes);
 }
 
 /** Envoy's PathUtil::removeQueryAndFragment. */

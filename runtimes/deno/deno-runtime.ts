@@ -4,6 +4,7 @@ import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
 import { randomBytes } from "../kit/random-bytes.ts";
 import { resolveWithNodeDns } from "../kit/node-dns-resolver.ts";
+import { zlibCompression } from "../kit/zlib-compression.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
@@ -119,6 +120,8 @@ export function createDenoRuntime(): Runtime {
     },
     random: Math.random,
     randomBytes,
+    // node:zlib through deno's node compatibility.
+    compression: zlibCompression({ brotliReset: false }),
   };
 }
 

@@ -5,6 +5,7 @@ import type { AppendFile, Runtime } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 import { randomBytes } from "./random-bytes.ts";
 import { resolveWithNodeDns } from "./node-dns-resolver.ts";
+import { zlibCompression } from "./zlib-compression.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -34,6 +35,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   },
   random: Math.random,
   randomBytes,
+  compression: zlibCompression({ brotliReset: true }),
 };
 
 // ---- Append-only files (access logs) ---------------------------------------------------

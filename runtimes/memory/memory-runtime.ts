@@ -6,6 +6,7 @@
  */
 import type {
   AppendFile,
+  Compression,
   ConnectOptions,
   Listener,
   ListenOptions,
@@ -24,6 +25,7 @@ import { VERSION } from "../../core/version.ts";
 import { matches, mergeFaults, type ConnectionFaults, type ConnectionInfo, type FaultMatcher, type FaultRule } from "./faults.ts";
 import { MemorySocket, type SocketNetwork } from "./memory-socket.ts";
 import { Prng } from "./prng.ts";
+import { storedGzipCompression } from "./stored-gzip.ts";
 import { Lane, Scheduler, Task } from "./scheduler.ts";
 
 export interface MemoryRuntimeOptions {
@@ -348,6 +350,9 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   memoryUsage(): number | undefined {
     return undefined;
   }
+
+  /** Stored-block gzip, no brotli (stored-gzip.ts); a test may put another in its place. */
+  compression: Compression = storedGzipCompression;
 
   /** Heap in use, as a test sets it (`heapBytes`): the overload manager's fixed_heap reads it. */
   heapBytes = 0;

@@ -348,6 +348,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       connection.id,
       runtime.now() - this.streamInfo.startTime,
       this.route?.route.metadata,
+      connection.directRemoteAddress,
     );
   }
 

@@ -24,6 +24,8 @@ export class StreamAccessLogContext implements AccessLogContext {
     readonly connectionId: number,
     readonly durationMs: number,
     readonly routeMetadata: Readonly<Record<string, Record<string, unknown>>> | undefined,
+    /** The socket's peer when a PROXY header named another client. */
+    readonly downstreamDirectRemoteAddress?: SocketAddress | undefined,
   ) {}
 
   get startWallClock(): number {

@@ -372,7 +372,7 @@ describe("bad HCM configs give one-line problems", () => {
     [
       "unsupported HTTP filter by name",
       { route_config: {}, http_filters: [{ name: "envoy.filters.http.lua" }, ROUTER] },
-      [`${HCM}.http_filters[0]: unsupported HTTP filter "envoy.filters.http.lua" (supported: envoy.filters.http.{router, health_check, local_ratelimit, fault, buffer, cors, csrf, header_mutation, rbac, ext_authz})`],
+      [`${HCM}.http_filters[0]: unsupported HTTP filter "envoy.filters.http.lua" (supported: envoy.filters.http.{router, health_check, local_ratelimit, fault, buffer, cors, csrf, header_mutation, rbac, ext_authz, compressor, decompr…`],
     ],
     [
       "unsupported HTTP filter by @type",
