@@ -25,11 +25,14 @@ import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";
 import { JwtAuthnFilter, jwtAuthnFilterConfig } from "./http/filters/jwt-authn/jwt-authn-filter.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
-import type { BufferConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
+import { RbacFilter, rbacFilterConfig } from "./http/filters/rbac.ts";
+import { ExtAuthzFilter, extAuthzFilterConfig } from "./http/filters/ext-authz.ts";
+import type { BufferConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { TcpProxyFilter } from "./network/tcp-proxy.ts";
+import { NetworkRbacConfigState, NetworkRbacFilter } from "./network/rbac-filter.ts";
 import { TcpProxyStats } from "./network/tcp-proxy-stats.ts";
 
 // ---------------------------------------------------------------- network filters
@@ -54,6 +57,12 @@ registerNetworkFilterFactory("envoy.filters.network.connection_limit", (config, 
   // One count per filter config, shared by the connections through its chain.
   const limit = new ConnectionLimit(config, context);
   return (connection) => new ConnectionLimitFilter(limit, context, connection);
+});
+
+registerNetworkFilterFactory("envoy.filters.network.rbac", (config, context) => {
+  // The engines and stats are built once per filter config, shared by its connections.
+  const state = new NetworkRbacConfigState(config, context);
+  return (connection) => new NetworkRbacFilter(state, connection);
 });
 
 // ---------------------------------------------------------------- HTTP filters
@@ -96,6 +105,16 @@ registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
 registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
   kind: "dual",
   create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
+});
+
+registerHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", {
+  kind: "decoder",
+  create: (config, server, chain) => new RbacFilter(rbacFilterConfig(config, server, chain)),
+});
+
+registerHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", {
+  kind: "dual",
+  create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
 });
 
 registerHttpFilterFactory<CompressorConfig>("envoy.filters.http.compressor", {

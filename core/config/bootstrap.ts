@@ -162,7 +162,12 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig);
+
+export interface NetworkRbacFilterConfig {
+  type: "envoy.filters.network.rbac";
+  config: NetworkRbacConfig;
+}
 
 export interface ConnectionLimitFilterConfig {
   type: "envoy.filters.network.connection_limit";
@@ -470,6 +475,8 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
+  | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
+  | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig }
   | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
   | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig }
   | { name: string; type: "envoy.filters.http.jwt_authn"; config: JwtAuthnConfig };
@@ -1119,4 +1126,105 @@ export interface OutlierDetectionConfig {
   maxEjectionTimeJitterMs: number;
   successfulActiveHealthCheckUnejectHost: boolean;
   alwaysEjectOneHost: boolean;
+}
+
+// ---- RBAC (config/rbac-schema.ts, core/rbac/rbac-engine.ts) ----
+
+/** envoy.type.matcher.v3.StringMatcher (no present form: that belongs to HeaderMatcher). */
+export type StringMatcherConfig = Exclude<ValueMatchConfig, { type: "present" }>;
+
+/** envoy.config.rbac.v3.Permission: what the request is. */
+export type RbacPermission =
+  | { type: "any" }
+  | { type: "and"; rules: RbacPermission[] }
+  | { type: "or"; rules: RbacPermission[] }
+  | { type: "not"; rule: RbacPermission }
+  | { type: "header"; header: HeaderMatcherConfig }
+  | { type: "url_path"; path: StringMatcherConfig }
+  | { type: "destination_ip"; cidr: CidrRangeConfig }
+  | { type: "destination_port"; port: number }
+  | { type: "destination_port_range"; start: number; end: number };
+
+/** envoy.config.rbac.v3.Principal: who sends it. */
+export type RbacPrincipal =
+  | { type: "any" }
+  | { type: "and"; rules: RbacPrincipal[] }
+  | { type: "or"; rules: RbacPrincipal[] }
+  | { type: "not"; rule: RbacPrincipal }
+  | { type: "header"; header: HeaderMatcherConfig }
+  | { type: "url_path"; path: StringMatcherConfig }
+  | { type: "direct_remote_ip" | "remote_ip" | "source_ip"; cidr: CidrRangeConfig };
+
+export interface RbacPolicyConfig {
+  name: string;
+  permissions: RbacPermission[];
+  principals: RbacPrincipal[];
+}
+
+/** envoy.config.rbac.v3.RBAC: policies in name order (Envoy keeps them in a std::map: the first match by name is the effective policy). */
+export interface RbacRulesConfig {
+  action: "ALLOW" | "DENY" | "LOG";
+  policies: RbacPolicyConfig[];
+}
+
+/** The RBAC filters' common part: enforced and shadow rules, each with its stat prefix. */
+export interface RbacConfig {
+  /** Absent: nothing is enforced (Envoy: no engine, "allowed by default"). */
+  rules?: RbacRulesConfig;
+  rulesStatPrefix: string;
+  shadowRules?: RbacRulesConfig;
+  shadowRulesStatPrefix: string;
+}
+
+/** envoy.extensions.filters.network.rbac.v3.RBAC. */
+export interface NetworkRbacConfig extends RbacConfig {
+  statPrefix: string;
+}
+
+// ---- ext_authz (config/ext-authz-schema.ts, core/http/filters/ext-authz.ts) ----
+
+/** envoy.extensions.filters.http.ext_authz.v3.BufferSettings */
+export interface ExtAuthzBufferSettings {
+  maxRequestBytes: number;
+  allowPartialMessage: boolean;
+}
+
+export interface ExtAuthzConfig {
+  /** http_service.server_uri.cluster: where the check requests go. */
+  cluster: string;
+  timeoutMs: number;
+  /** Put before the original path in the check request. */
+  pathPrefix: string;
+  /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */
+  allowedHeaders: StringMatcherConfig[];
+  /** authorization_request.headers_to_add: set on every check request. */
+  headersToAdd: [string, string][];
+  /** authorization_response.*: which of the service's response headers go where. */
+  allowedUpstreamHeaders: StringMatcherConfig[];
+  allowedUpstreamHeadersToAppend: StringMatcherConfig[];
+  /** Empty: every header of a denial but Host goes to the client. */
+  allowedClientHeaders: StringMatcherConfig[];
+  allowedClientHeadersOnSuccess: StringMatcherConfig[];
+  failureModeAllow: boolean;
+  failureModeAllowHeaderAdd: boolean;
+  /** Absent: the body is not sent. */
+  withRequestBody?: ExtAuthzBufferSettings;
+  /** The local reply's status when the call fails (default 403). */
+  statusOnError: number;
+  clearRouteCache: boolean;
+  /** Stats go under http.<hcm stat_prefix>.ext_authz.<statPrefix>. */
+  statPrefix: string;
+  /** Absent: always on. */
+  filterEnabled?: FractionalPercent;
+  /** When filter_enabled is off for a request: deny it (status_on_error) rather than let it through. */
+  denyAtDisable: boolean;
+}
+
+/** ExtAuthzPerRoute */
+export interface ExtAuthzPerRouteConfig {
+  disabled: boolean;
+  /** Sent with gRPC check requests only: an HTTP service never sees them (Envoy likewise). */
+  contextExtensions: Record<string, string>;
+  disableRequestBodyBuffering: boolean;
+  withRequestBody?: ExtAuthzBufferSettings;
 }

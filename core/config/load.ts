@@ -185,6 +185,12 @@ function crossCheck(tree: unknown): string[] {
         }
         if (filter.type === "envoy.filters.network.http_connection_manager") {
           problems.push(...checkRouteClusters(filter.config.routeConfig, [...typedConfig, "route_config"], clusterNames));
+          // ext_authz's service cluster: with static clusters only, a missing one could only ever fail every check.
+          filter.config.httpFilters.forEach((http, h) => {
+            if (http.type === "envoy.filters.http.ext_authz" && !clusterNames.has(http.config.cluster)) {
+              problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", "http_service", "server_uri", "cluster"], http.config.cluster, clusterNames));
+            }
+          });
         }
       });
     });

@@ -8,6 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { networkRbacConfig } from "./rbac-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
@@ -140,6 +141,10 @@ const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typedConfi
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit",
     typedConfig: connectionLimit,
   },
+  "envoy.filters.network.rbac": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
+    typedConfig: networkRbacConfig,
+  },
 };
 
 /**
@@ -243,7 +248,7 @@ const networkFilters = z
   .superRefine((filters, ctx) => {
     // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
     filters.forEach((filter, i) => {
-      const terminal = filter.type !== "envoy.filters.network.connection_limit";
+      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac";
       const last = i === filters.length - 1;
       if (terminal && !last) {
         const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;

@@ -124,6 +124,11 @@ export interface DecoderFilterCallbacks extends StreamFilterCallbacks {
    * the buffer filter's max_request_bytes. 0: no limit.
    */
   setDecoderBufferLimit(limit: number): void;
+  /**
+   * Match the route again with the request headers as they are now (Envoy's
+   * clearRouteCache): for a filter that changed what routing looks at.
+   */
+  clearRouteCache(): void;
   /** Send the response (the router does, with what the upstream said): it goes through the encoder filters. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;

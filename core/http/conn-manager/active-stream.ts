@@ -79,6 +79,12 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     return this.cm.config.routeConfig;
   }
 
+  /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
+  clearRouteCache(): void {
+    this.route = this.cm.routeTable.route(this.requestHeaders);
+    this.streamInfo.routeName = this.route?.route.name ?? "";
+  }
+
   get downstreamRemoteAddress(): SocketAddress | undefined {
     return this.cm.connection.remoteAddress;
   }
@@ -131,7 +137,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
       this.upgrade = true;
     }
-    mutateRequestHeaders(headers, this.cm, this.upgrade);
+    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, this.upgrade);
     const tracing = config.tracing;
     if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.

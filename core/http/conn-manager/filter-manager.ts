@@ -78,6 +78,8 @@ export interface FilterManagerCallbacks {
   rewriteLocalReply?(headers: ResponseHeaders, body: string): { body: string; contentType: string } | undefined;
   /** The stream for the access-log formatter (route header values with %COMMAND% operators). */
   headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext;
+  /** Match the route again (Envoy's clearRouteCache); absent where there is no route table. */
+  clearRouteCache?(): void;
   /** The response, past the encoder filters, to the codec. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
@@ -306,6 +308,10 @@ export class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements
 
   setDecoderBufferLimit(limit: number): void {
     this.parent.bufferLimit = limit;
+  }
+
+  clearRouteCache(): void {
+    this.parent.callbacks.clearRouteCache?.();
   }
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {

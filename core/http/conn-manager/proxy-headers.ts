@@ -13,11 +13,14 @@ import { IpList } from "../../network/cidr-range.ts";
  * or when absent (scheme_header_transformation overrides it); add_user_agent and via
  * add theirs; x-request-id is generated when absent, or at the edge for external
  * requests unless preserve_external_request_id.
+ * Returns the client address x-forwarded-for gave (Envoy's downstream remote address),
+ * or "" when it is the connection's peer.
  */
-export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): void {
+export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): string {
   const config = cm.config;
   stripHopByHop(headers, upgrade);
   let internal = false;
+  let remoteIp = "";
   if (config.useRemoteAddress) {
     const remote = cm.connection.remoteAddress?.address ?? "";
     const xff = headers.getJoined("x-forwarded-for");
@@ -28,6 +31,7 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     const hops = forwarded.split(",").map((a) => a.trim());
     const client = hops[Math.max(0, hops.length - 1 - config.xffNumTrustedHops)] ?? remote;
     internal = isInternal(config, client);
+    if (client !== remote) remoteIp = client;
     headers.set("x-forwarded-proto", headers.scheme);
     if (internal) {
       headers.set("x-envoy-internal", "true");
@@ -44,6 +48,9 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     const xff = headers.getJoined("x-forwarded-for");
     const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
     internal = hops.length === 1 && isInternal(config, hops[0]!);
+    // Envoy's default original-IP detection without use_remote_address: the x-forwarded-for
+    // entry xff_num_trusted_hops from the right (getLastAddressFromXFF).
+    if (hops.length > config.xffNumTrustedHops) remoteIp = hops[hops.length - 1 - config.xffNumTrustedHops]!;
     if (internal) {
       headers.set("x-envoy-internal", "true");
     } else {
@@ -69,6 +76,7 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   if (config.generateRequestId && (!headers.has("x-request-id") || (edge && !config.preserveExternalRequestId))) {
     headers.set("x-request-id", uuid4(cm.server.runtime));
   }
+  return remoteIp;
 }
 
 /** Each HCM config's internal_address_config ranges, compiled on first use. */

@@ -77,6 +77,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   get upstreamRequestAttemptCount(): number {
     return this.info.attemptCount;
   }
+  get dynamicMetadata(): Readonly<Record<string, Record<string, unknown>>> | undefined {
+    return this.info.dynamicMetadata;
+  }
   get routeName(): string | undefined {
     return this.info.routeName || undefined;
   }
