@@ -198,6 +198,17 @@ export interface ClusterConfig {
   healthChecks?: HealthCheckConfig[];
   /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */
   outlierDetection?: OutlierDetectionConfig;
+  /**
+   * ignore_health_on_host_removal: a host that discovery drops is removed at once, even
+   * while active health checking passes it (otherwise it stays, /pending_dynamic_removal,
+   * until a check fails). Present only when true.
+   */
+  ignoreHealthOnHostRemoval?: true;
+  /**
+   * common_lb_config.ignore_new_hosts_until_first_hc with health_checks: a host discovery
+   * adds is excluded (/pending_active_hc) until its first check. Present only when it applies.
+   */
+  ignoreNewHostsUntilFirstHc?: true;
 }
 
 // ---- HTTP (envoy.filters.network.http_connection_manager) ----------------------------

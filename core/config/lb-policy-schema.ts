@@ -68,6 +68,8 @@ export const commonLbConfig = z.strictObject({
   zone_aware_lb_config: zoneAwareLbConfig.optional(),
   locality_weighted_lb_config: z.strictObject({}).optional(),
   consistent_hashing_lb_config: consistentHashingLbConfig.optional(),
+  // Read by the cluster (schema.ts), not the balancer: Envoy's ClusterInfoImpl::warmHosts.
+  ignore_new_hosts_until_first_hc: z.boolean().optional(),
 });
 
 const ringHashLbConfig = z.strictObject({

@@ -383,6 +383,7 @@ const clusterMessage = z
     outlier_detection: outlierDetection.optional(),
     // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
+    ignore_health_on_host_removal: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
@@ -422,6 +423,9 @@ const clusterMessage = z
       ),
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
+      ...(c.ignore_health_on_host_removal ? { ignoreHealthOnHostRemoval: true as const } : {}),
+      // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
+      ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
     }),
   );
 

@@ -147,13 +147,16 @@ export class Cluster {
     let total = 0;
     let healthy = 0;
     let degraded = 0;
+    let excluded = 0;
     for (const set of this.prioritySet.hostSetsPerPriority) {
       total += set.hosts.length;
       healthy += set.healthyHosts.length;
       degraded += set.degradedHosts.length;
+      excluded += set.excludedHosts.length;
     }
     this.stats.membershipTotal.set(total);
     this.stats.membershipHealthy.set(healthy);
     this.stats.membershipDegraded.set(degraded);
+    this.stats.membershipExcluded.set(excluded);
   }
 }

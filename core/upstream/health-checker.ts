@@ -78,6 +78,8 @@ export interface HealthCheckedCluster {
   /** upstream_cx_total tells whether the cluster ever carried traffic. */
   readonly stats: { readonly upstreamCxTotal: Counter };
   readonly statsStore: StatsStore;
+  /** ignore_new_hosts_until_first_hc (Envoy's ClusterInfo::warmHosts). */
+  readonly config?: { readonly ignoreNewHostsUntilFirstHc?: true };
 }
 
 /** Told after every check of every host (Envoy's HostStatusCb). */
@@ -111,7 +113,10 @@ export abstract class HealthCheckerImplBase {
   /**
    * Check every host, and every host discovery adds later. Hosts start failed
    * (FailedActiveHc) until their first check passes, as Envoy's clusters with health
-   * checking create them; one passing check is then enough (a faster start).
+   * checking create them; one passing check is then enough (a faster start). With
+   * ignore_new_hosts_until_first_hc, a host discovery adds later is also excluded
+   * (PendingActiveHc) until its first check, so it does not push its level into panic
+   * (BaseDynamicClusterImpl::updateDynamicHostList).
    */
   start(): void {
     for (const host of this.cluster.prioritySet.allHosts()) host.healthFlagSet(HealthFlag.FailedActiveHc);
@@ -120,7 +125,11 @@ export abstract class HealthCheckerImplBase {
     this.cluster.prioritySet.addMemberUpdateCallback((added, removed) => {
       if (this.stopped) return;
       if (added.length > 0) {
-        for (const host of added) host.healthFlagSet(HealthFlag.FailedActiveHc);
+        const warm = this.cluster.config?.ignoreNewHostsUntilFirstHc === true;
+        for (const host of added) {
+          host.healthFlagSet(HealthFlag.FailedActiveHc);
+          if (warm) host.healthFlagSet(HealthFlag.PendingActiveHc);
+        }
         this.addHosts(added);
       }
       this.removeHosts(removed);
@@ -280,6 +289,7 @@ export abstract class ActiveHealthCheckSession implements HealthCheckHostMonitor
         host.healthFlagClear(HealthFlag.ActiveHcTimeout);
         host.healthFlagClear(HealthFlag.ExcludedViaImmediateHcFail);
         host.healthFlagClear(HealthFlag.FailedActiveHc);
+        host.lastHcPassTime = this.parent.dispatcher.runtime.now();
         this.parent.incHealthy();
         transition = HealthTransition.Changed;
         this.parent.log?.info(`health_check: ${this.parent.cluster.name} ${formatAddress(host)}: healthy (${this.parent.type})`);

@@ -27,6 +27,7 @@ export class HostSet {
   private all: readonly Host[] = [];
   private healthy: readonly Host[] = [];
   private degraded: readonly Host[] = [];
+  private excluded: readonly Host[] = [];
   private localityKeys: readonly string[] = [];
   private perLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
   private healthyPerLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
@@ -48,6 +49,11 @@ export class HostSet {
 
   get degradedHosts(): readonly Host[] {
     return this.degraded;
+  }
+
+  /** Hosts out of load balancing whatever their health (Envoy's excludedHosts): pending a first health check, draining, … */
+  get excludedHosts(): readonly Host[] {
+    return this.excluded;
   }
 
   /**
@@ -87,13 +93,16 @@ export class HostSet {
   recomputeHealth(): void {
     const healthy: Host[] = [];
     const degraded: Host[] = [];
+    const excluded: Host[] = [];
     for (const host of this.all) {
       const health = host.health();
       if (health === HostHealth.Healthy) healthy.push(host);
       else if (health === HostHealth.Degraded) degraded.push(host);
+      if (host.excluded()) excluded.push(host);
     }
     this.healthy = healthy;
     this.degraded = degraded;
+    this.excluded = excluded;
     this.healthyPerLocality = this.groupByLocality(healthy);
     this.degradedPerLocality = this.groupByLocality(degraded);
   }

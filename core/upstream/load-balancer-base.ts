@@ -173,8 +173,9 @@ export abstract class LoadBalancerBase implements LoadBalancer {
     const degraded = new Array<number>(n).fill(0);
     for (let p = 0; p < sets.length; p++) {
       const set = sets[p]!;
-      const count = set.hosts.length;
-      if (count === 0) continue;
+      // Excluded hosts are left out of the total (Envoy's recalculatePerPriorityState).
+      const count = set.hosts.length - set.excludedHosts.length;
+      if (count <= 0) continue;
       // Integer math, as Envoy's: factor × healthy / total, capped at 100.
       health[p] = Math.min(100, Math.floor((set.overprovisioningFactor * set.healthyHosts.length) / count));
       degraded[p] = Math.min(100, Math.floor((set.overprovisioningFactor * set.degradedHosts.length) / count));
@@ -296,7 +297,7 @@ function distributeLoad(load: number[], availability: readonly number[], total: 
 
 /** Envoy's isHostSetInPanic: healthy + degraded share under the threshold (an empty level is 0 %). */
 function isHostSetInPanic(set: HostSet | undefined, threshold: number): boolean {
-  const count = set?.hosts.length ?? 0;
+  const count = set ? set.hosts.length - set.excludedHosts.length : 0;
   const healthy = count === 0 ? 0 : (100 * set!.healthyHosts.length) / count;
   const degraded = count === 0 ? 0 : (100 * set!.degradedHosts.length) / count;
   return healthy + degraded < threshold;
