@@ -142,6 +142,23 @@ export interface LoadBalancingConfig {
   tableSize: number;
   /** consistent_hashing_lb_config.use_hostname_for_hashing. */
   useHostnameForHashing: boolean;
+  /**
+   * consistent_hashing_lb_config.hash_balance_factor (RING_HASH, MAGLEV): bounded loads,
+   * a host takes at most this percent of the average active requests; 0: unbounded.
+   */
+  hashBalanceFactor: number;
+  /** ROUND_ROBIN, LEAST_REQUEST: slow_start_config; absent (or a zero window) without. */
+  slowStart?: SlowStartConfig;
+}
+
+/** envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig, defaults applied. */
+export interface SlowStartConfig {
+  /** slow_start_window in ms: how long a newly healthy host's weight ramps up. */
+  windowMs: number;
+  /** aggression (default 1.0: linear): the weight grows as (time / window) ^ (1 / aggression). */
+  aggression: number;
+  /** min_weight_percent (default 10): the ramp starts at this fraction of the weight. */
+  minWeightPercent: number;
 }
 
 /** Cluster.DnsLookupFamily (AUTO: IPv6 addresses when there are any, else IPv4). */

@@ -33,7 +33,7 @@ export class ClusterManager {
     private readonly log: Logger = new Logger(dispatcher.runtime),
   ) {
     for (const config of configs) {
-      const cluster = new Cluster(config, stats, () => dispatcher.runtime.random());
+      const cluster = new Cluster(config, stats, () => dispatcher.runtime.random(), () => dispatcher.runtime.now());
       cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
       this.clusters.set(config.name, cluster);
       if (config.type === "STATIC") continue;

@@ -47,6 +47,8 @@ export class Cluster {
     readonly statsStore: StatsStore,
     /** The port's random(), for the load balancer's random choices. */
     random: RandomSource = fallbackRandom(),
+    /** The port's monotonic clock (slow start). */
+    now?: () => number,
   ) {
     const store = statsStore;
     this.name = config.name;
@@ -60,7 +62,7 @@ export class Cluster {
     // No hosts until the first answer: the balancer finds an empty priority 0.
     else this.prioritySet.getOrCreateHostSet(0);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
-    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random);
+    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, now);
   }
 
   /**

@@ -26,6 +26,8 @@ export interface LoadBalancerParams {
   readonly stats: ClusterLbStats;
   readonly random: RandomSource;
   readonly config: LoadBalancingConfig;
+  /** The port's monotonic clock in ms (slow start); a balancer without one sees time stand still. */
+  readonly now?: () => number;
 }
 
 /** Which hosts of a priority a pick draws from (Envoy's HostsSource::SourceType). */

@@ -15,8 +15,8 @@ import { RoundRobinLoadBalancer } from "./round-robin.ts";
  * The cluster's load balancer for its lb_policy (or load_balancing_policy), over its
  * priority set; `scope` is the cluster's stats scope (`cluster.<name>.`).
  */
-export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource): LoadBalancer {
-  const params = { prioritySet, stats: new ClusterLbStats(scope), random, config: config ?? DEFAULT_LOAD_BALANCING };
+export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource, now?: () => number): LoadBalancer {
+  const params = { prioritySet, stats: new ClusterLbStats(scope), random, config: config ?? DEFAULT_LOAD_BALANCING, ...(now ? { now } : {}) };
   switch (params.config.policy) {
     case "ROUND_ROBIN":
       return new RoundRobinLoadBalancer(params);
