@@ -772,6 +772,8 @@ export interface RetryPolicyConfig {
   previousHosts: boolean;
   /** host_selection_retry_max_attempts: default 1. */
   hostSelectionRetryMaxAttempts: number;
+  /** retry_priority envoy.retry_priorities.previous_priorities: its update_frequency; absent without. */
+  previousPrioritiesUpdateFrequency?: number;
   retriableStatusCodes: number[];
   retriableHeaders: HeaderMatcherConfig[];
   retriableRequestHeaders: HeaderMatcherConfig[];

@@ -106,8 +106,8 @@ export abstract class EdfLoadBalancerBase extends LoadBalancerBase {
     return this.chooseWithRetries(context);
   }
 
-  protected override chooseHostOnce(_context: LoadBalancerContext | undefined): Host | undefined {
-    if (!this.hostSourceToUse(random32(this.random))) return undefined;
+  protected override chooseHostOnce(context: LoadBalancerContext | undefined): Host | undefined {
+    if (!this.hostSourceToUse(random32(this.random), context)) return undefined;
     const state = this.sourceState();
     if (!state) return undefined;
     if (state.edf) return state.edf.pickAndAdd(this.hostWeightOf);

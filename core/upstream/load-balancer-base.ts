@@ -3,7 +3,7 @@ import { EdfScheduler } from "./edf-scheduler.ts";
 import type { Host } from "./host.ts";
 import type { HostSet, PrioritySet } from "./host-set.ts";
 import type { ClusterLbStats } from "./lb-stats.ts";
-import type { LoadBalancer, LoadBalancerContext } from "./load-balancer.ts";
+import type { LoadBalancer, LoadBalancerContext, PriorityLoad } from "./load-balancer.ts";
 
 const NO_HOSTS: readonly Host[] = [];
 
@@ -57,7 +57,7 @@ export const enum SourceType {
  * Zone aware routing needs a local cluster, which polyvoy has no config for: as in Envoy
  * without `local_cluster_name`, it never happens.
  */
-export abstract class LoadBalancerBase implements LoadBalancer {
+export abstract class LoadBalancerBase implements LoadBalancer, PriorityLoad {
   protected readonly prioritySet: PrioritySet;
   protected readonly stats: ClusterLbStats;
   protected readonly random: RandomSource;
@@ -92,6 +92,15 @@ export abstract class LoadBalancerBase implements LoadBalancer {
 
   abstract chooseHost(context: LoadBalancerContext | undefined): Host | undefined;
 
+  /** PriorityLoad: the balancer's own loads, handed to a context that may adjust them. */
+  get healthy(): readonly number[] {
+    return this.healthyPriorityLoad;
+  }
+
+  get degraded(): readonly number[] {
+    return this.degradedPriorityLoad;
+  }
+
   /** Hosts or their health changed (after the priority loads are recomputed): rebuild what the policy keeps. */
   protected refresh(): void {}
 
@@ -99,15 +108,13 @@ export abstract class LoadBalancerBase implements LoadBalancer {
    * Envoy's choosePriority: `hash % 100 + 1` falls in the healthy loads, then the
    * degraded ones. Returned as priority × 2, plus 1 for degraded (no object per pick).
    */
-  protected choosePriority(hash: number): number {
+  protected choosePriority(hash: number, healthy: readonly number[] = this.healthyPriorityLoad, degraded: readonly number[] = this.degradedPriorityLoad): number {
     const point = (hash % 100) + 1;
     let aggregate = 0;
-    const healthy = this.healthyPriorityLoad;
     for (let p = 0; p < healthy.length; p++) {
       aggregate += healthy[p]!;
       if (point <= aggregate) return p * 2;
     }
-    const degraded = this.degradedPriorityLoad;
     for (let p = 0; p < degraded.length; p++) {
       aggregate += degraded[p]!;
       if (point <= aggregate) return p * 2 + 1;
@@ -120,8 +127,15 @@ export abstract class LoadBalancerBase implements LoadBalancer {
    * (locality weighted), or its healthy or degraded hosts. False: fail the pick
    * (fail_traffic_on_panic).
    */
-  protected hostSourceToUse(hash: number): boolean {
-    const chosen = this.choosePriority(hash);
+  protected hostSourceToUse(hash: number, context?: LoadBalancerContext): boolean {
+    let chosen: number;
+    if (context?.determinePriorityLoad) {
+      // Envoy's chooseHostSet: the context (a retry's retry_priority) may move the load.
+      const load = context.determinePriorityLoad(this.prioritySet, this);
+      chosen = this.choosePriority(hash, load.healthy, load.degraded);
+    } else {
+      chosen = this.choosePriority(hash);
+    }
     const priority = chosen >> 1;
     const degraded = (chosen & 1) === 1;
     this.sourcePriority = priority;
@@ -174,13 +188,8 @@ export abstract class LoadBalancerBase implements LoadBalancer {
     const health = new Array<number>(n).fill(0);
     const degraded = new Array<number>(n).fill(0);
     for (let p = 0; p < sets.length; p++) {
-      const set = sets[p]!;
-      // Excluded hosts are left out of the total (Envoy's recalculatePerPriorityState).
-      const count = set.hosts.length - set.excludedHosts.length;
-      if (count <= 0) continue;
-      // Integer math, as Envoy's: factor × healthy / total, capped at 100.
-      health[p] = Math.min(100, Math.floor((set.overprovisioningFactor * set.healthyHosts.length) / count));
-      degraded[p] = Math.min(100, Math.floor((set.overprovisioningFactor * set.degradedHosts.length) / count));
+      health[p] = priorityAvailability(sets[p]!, false);
+      degraded[p] = priorityAvailability(sets[p]!, true);
     }
     this.perPriorityHealth = health;
     this.perPriorityDegraded = degraded;
@@ -284,6 +293,18 @@ function localityScheduler(set: HostSet, eligiblePerLocality: readonly (readonly
     if (weight > 0) entries.push({ index: i, weight });
   }
   return entries.length === 0 ? undefined : EdfScheduler.createWithPicks(entries, localityEntryWeight, seed);
+}
+
+/**
+ * A priority level's healthy (or degraded) availability in percent (Envoy's
+ * recalculatePerPriorityState): overprovisioning factor × share of such hosts among the
+ * hosts not excluded, integer math, capped at 100.
+ */
+export function priorityAvailability(set: HostSet, degraded: boolean): number {
+  const count = set.hosts.length - set.excludedHosts.length;
+  if (count <= 0) return 0;
+  const eligible = degraded ? set.degradedHosts.length : set.healthyHosts.length;
+  return Math.min(100, Math.floor((set.overprovisioningFactor * eligible) / count));
 }
 
 /** Envoy's distributeLoad: as much load as each level's availability allows, in priority order. */
