@@ -192,7 +192,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     }
     // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
     // first check before listeners start (Envoy's cluster warming).
-    await this.clusterManager.initialize();
+    await this.clusterManager.initialize((path) => this.accessLogManager.file(path));
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {

@@ -844,6 +844,8 @@ export interface HealthCheckConfig {
   healthyEdgeIntervalMs: number;
   alwaysLogHealthCheckFailures: boolean;
   alwaysLogHealthCheckSuccess: boolean;
+  /** event_log_path: a file of HealthCheckEvent JSON lines; absent without. */
+  eventLogPath?: string;
   checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
 }
 

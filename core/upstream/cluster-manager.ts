@@ -4,6 +4,7 @@ import { Logger } from "../log.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
 import type { DnsDiscovery } from "./dns-resolve-target.ts";
+import type { EventLogSink } from "./health-check-event-logger.ts";
 import { HealthFlag, type Host } from "./host.ts";
 import { HealthState, HealthTransition } from "./health-checker.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
@@ -65,11 +66,22 @@ export class ClusterManager {
    * outlier has its pools drained (Envoy's onHostHealthFailure): new requests to it, if
    * any, open new connections, and its idle ones close.
    */
-  async initialize(): Promise<void> {
+  async initialize(openEventLog?: (path: string) => Promise<EventLogSink>): Promise<void> {
+    // Health check event logs first: a file that cannot be opened stops start-up, naming it.
+    const eventLogs = new Map<Cluster, EventLogSink>();
+    for (const cluster of this.clusters.values()) {
+      const path = cluster.config.healthChecks?.[0]?.eventLogPath;
+      if (path === undefined || !openEventLog) continue;
+      try {
+        eventLogs.set(cluster, await openEventLog(path));
+      } catch (err) {
+        throw new Error(`cluster '${cluster.name}': health_checks[0].event_log_path: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     for (const discovery of this.dnsDiscoveries) discovery.start();
     const warming: Promise<void>[] = [];
     for (const cluster of this.clusters.values()) {
-      warming.push(cluster.initialize(this.dispatcher, this.log));
+      warming.push(cluster.initialize(this.dispatcher, this.log, eventLogs.get(cluster)));
       cluster.outlierDetector?.addChangedStateCallback((host) => {
         if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
       });

@@ -9,6 +9,7 @@ import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Logger } from "../log.ts";
 import { HealthTransition, HealthState, type HealthCheckerImplBase } from "./health-checker.ts";
 import { createHealthChecker } from "./health-checker-factory.ts";
+import { HealthCheckEventLogger, type EventLogSink } from "./health-check-event-logger.ts";
 import { OutlierDetector } from "./outlier-detection.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
@@ -69,9 +70,9 @@ export class Cluster {
    * Start health checking and outlier detection (Envoy's ClusterImplBase::initialize with
    * setHealthChecker / setOutlierDetector). Resolves once every host had its first
    * health check — Envoy's cluster warming, which start-up waits for — or at once
-   * without health checks.
+   * without health checks. `eventLog`: the open event_log_path file.
    */
-  initialize(dispatcher: Dispatcher, log?: Logger): Promise<void> {
+  initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink): Promise<void> {
     const outlier = this.config.outlierDetection;
     if (outlier) {
       this.outlierDetector = new OutlierDetector(outlier, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
@@ -81,6 +82,7 @@ export class Cluster {
     let warmed: Promise<void> = Promise.resolve();
     if (healthCheck) {
       const checker = createHealthChecker(this, healthCheck, dispatcher, log);
+      if (eventLog) checker.eventLogger = new HealthCheckEventLogger(eventLog, this.name, checker.type, () => dispatcher.runtime.wallClock());
       this.healthChecker = checker;
       let pending = this.prioritySet.allHosts().length;
       if (pending > 0) warmed = new Promise((resolve) => checker.addHostCheckCompleteCallback(() => pending > 0 && --pending === 0 && resolve()));
