@@ -65,7 +65,11 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     useSlabs(runtime.ownSmallArrays !== true);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log);
+    const nodeLocality = bootstrap.node?.locality;
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log, {
+      ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
+      ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
+    });
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.startedAt = runtime.now();

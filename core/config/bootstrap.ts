@@ -20,6 +20,8 @@ export interface Bootstrap {
   clusters: ClusterConfig[];
   /** overload_manager (core/overload/); absent when not configured. */
   overloadManager?: OverloadManagerConfig;
+  /** cluster_manager.local_cluster_name: the cluster of this proxy's own fleet (zone aware routing); absent without. */
+  localClusterName?: string;
 }
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
@@ -142,6 +144,10 @@ export interface LoadBalancingConfig {
   tableSize: number;
   /** consistent_hashing_lb_config.use_hostname_for_hashing. */
   useHostnameForHashing: boolean;
+  /** zone_aware_lb_config.routing_enabled: percent of picks that try zone aware routing (default 100). */
+  zoneRoutingEnabled: number;
+  /** zone_aware_lb_config.min_cluster_size: fewer healthy hosts than this, no zone aware routing (default 6). */
+  zoneMinClusterSize: number;
   /**
    * consistent_hashing_lb_config.hash_balance_factor (RING_HASH, MAGLEV): bounded loads,
    * a host takes at most this percent of the average active requests; 0: unbounded.

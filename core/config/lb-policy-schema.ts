@@ -24,6 +24,8 @@ export const DEFAULT_LOAD_BALANCING: LoadBalancingConfig = {
   tableSize: 65537,
   useHostnameForHashing: false,
   hashBalanceFactor: 0,
+  zoneRoutingEnabled: 100,
+  zoneMinClusterSize: 6,
 };
 
 /** Ring sizes: Envoy validates `lte: 8388608`. */
@@ -48,10 +50,9 @@ const runtimeDouble = z
 const percent = z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value);
 
 /**
- * ZoneAwareLbConfig. Zone aware routing needs cluster_manager.local_cluster_name, which
- * polyvoy has no field for, so as in Envoy without a local cluster, only
- * fail_traffic_on_panic changes anything; routing_enabled and min_cluster_size are accepted
- * for the same reason Envoy accepts them there.
+ * ZoneAwareLbConfig: used when the bootstrap names a local cluster
+ * (cluster_manager.local_cluster_name); without one, as in Envoy, only
+ * fail_traffic_on_panic changes anything.
  */
 const zoneAwareLbConfig = z.strictObject({
   routing_enabled: percent.optional(),
@@ -261,6 +262,7 @@ export function loadBalancingConfig(c: LbFields, ctx: z.RefinementCtx): LoadBala
     config.failTrafficOnPanic = true;
     changed = true;
   }
+  if (common?.zone_aware_lb_config) changed = applyZoneAware(common.zone_aware_lb_config, config) || changed;
   const ring = c.ring_hash_lb_config;
   if (ring) {
     if (ring.minimum_ring_size !== undefined) config.minimumRingSize = ring.minimum_ring_size;
@@ -279,6 +281,20 @@ export function loadBalancingConfig(c: LbFields, ctx: z.RefinementCtx): LoadBala
   }
   checkPolicyConfig(config, ctx, ring ? ["ring_hash_lb_config"] : [], maglev ? ["maglev_lb_config", "table_size"] : []);
   return changed || ring !== undefined || maglev !== undefined || least !== undefined || config.slowStart !== undefined ? config : undefined;
+}
+
+/** routing_enabled (PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT, 100) and min_cluster_size (6). */
+function applyZoneAware(zone: z.output<typeof zoneAwareLbConfig>, config: LoadBalancingConfig): boolean {
+  let changed = false;
+  if (zone.routing_enabled !== undefined) {
+    config.zoneRoutingEnabled = Math.round(zone.routing_enabled);
+    changed = true;
+  }
+  if (zone.min_cluster_size !== undefined) {
+    config.zoneMinClusterSize = zone.min_cluster_size;
+    changed = true;
+  }
+  return changed;
 }
 
 /** Envoy's own checks when it builds the balancer (ring_hash_lb.cc, maglev_lb.cc). */
@@ -345,6 +361,7 @@ function typedPolicy(policies: z.output<typeof policyEntry>[], config: LoadBalan
   }
   config.localityWeighted = locality?.locality_weighted_lb_config !== undefined || typed.locality_weighted_lb_config !== undefined;
   config.failTrafficOnPanic = locality?.zone_aware_lb_config?.fail_traffic_on_panic ?? false;
+  if (locality?.zone_aware_lb_config) applyZoneAware(locality.zone_aware_lb_config, config);
   if (typed.choice_count !== undefined) config.choiceCount = typed.choice_count;
   if (typed.active_request_bias !== undefined) {
     config.activeRequestBias = typed.active_request_bias;

@@ -505,6 +505,15 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     static_resources: staticResources.default({ listeners: [], clusters: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
+    cluster_manager: z.strictObject({ local_cluster_name: z.string().optional() }).optional(),
+  })
+  .superRefine((b, ctx) => {
+    // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
+    const local = b.cluster_manager?.local_cluster_name;
+    if (!local) return;
+    const found = b.static_resources.clusters.find((c) => c.name === local);
+    if (!found) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `local cluster '${local}' must be defined` });
+    else if (found.endpoints.some((e) => e.priority > 0)) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `Unexpected non-zero priority for local cluster '${local}'.` });
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
@@ -519,6 +528,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
     resolveUserAgents(bootstrap);
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
+    if (b.cluster_manager?.local_cluster_name) bootstrap.localClusterName = b.cluster_manager.local_cluster_name;
     return bootstrap;
   });
 

@@ -1,7 +1,7 @@
 import type { Gauge } from "../stats/gauge.ts";
 import { Mt19937 } from "../util/mt19937.ts";
 import type { Host } from "./host.ts";
-import type { HashingLoadBalancer, NormalizedHostWeight } from "./thread-aware-load-balancer.ts";
+import type { HashingLoadBalancer, NormalizedHostWeight } from "./hashing-load-balancer.ts";
 
 /**
  * Consistent hashing with bounded loads (`hash_balance_factor`; Envoy's

@@ -5,7 +5,7 @@ import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
 import type { DnsDiscovery } from "./dns-resolve-target.ts";
 import type { EventLogSink } from "./health-check-event-logger.ts";
-import { HealthFlag, type Host } from "./host.ts";
+import { HealthFlag, NO_LOCALITY, type Host, type Locality } from "./host.ts";
 import { HealthState, HealthTransition } from "./health-checker.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
 import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
@@ -32,9 +32,20 @@ export class ClusterManager {
     private readonly dispatcher: Dispatcher,
     /** Where DNS discovery warns of names that do not resolve, and health checks log failures. */
     private readonly log: Logger = new Logger(dispatcher.runtime),
+    /** cluster_manager.local_cluster_name and node.locality: zone aware routing. */
+    local: { readonly clusterName?: string; readonly locality?: Locality } = {},
   ) {
+    const random = () => dispatcher.runtime.random();
+    const now = () => dispatcher.runtime.now();
+    // The local cluster first: every cluster's balancer follows its hosts (Envoy's local_priority_set_).
+    const localConfig = local.clusterName !== undefined ? configs.find((c) => c.name === local.clusterName) : undefined;
+    const localLocality = localConfig ? (local.locality ?? NO_LOCALITY) : undefined;
+    const localCluster = localConfig ? new Cluster(localConfig, stats, random, { now, ...(localLocality ? { localLocality } : {}) }) : undefined;
     for (const config of configs) {
-      const cluster = new Cluster(config, stats, () => dispatcher.runtime.random(), () => dispatcher.runtime.now());
+      const cluster =
+        config === localConfig
+          ? localCluster!
+          : new Cluster(config, stats, random, { now, ...(localLocality ? { localLocality } : {}), ...(localCluster ? { localPrioritySet: localCluster.prioritySet } : {}) });
       cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
       this.clusters.set(config.name, cluster);
       if (config.type === "STATIC") continue;

@@ -1,5 +1,5 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
-import { edsHealthFlag, Host, NO_LOCALITY } from "./host.ts";
+import { edsHealthFlag, Host, NO_LOCALITY, type Locality } from "./host.ts";
 import { localityKey, PrioritySet, type HostSetOptions } from "./host-set.ts";
 import { ResourceManager } from "./resource-manager.ts";
 import { ClusterStats } from "./cluster-stats.ts";
@@ -23,6 +23,16 @@ function fallbackRandom(): RandomSource {
   };
 }
 
+/** What a cluster takes from the server besides its config. */
+export interface ClusterOptions {
+  /** The port's monotonic clock (slow start). */
+  readonly now?: () => number;
+  /** The node's locality (node.locality), when the bootstrap names a local cluster. */
+  readonly localLocality?: Locality;
+  /** The local cluster's hosts (cluster_manager.local_cluster_name), for zone aware routing. */
+  readonly localPrioritySet?: PrioritySet;
+}
+
 /**
  * One upstream cluster (Envoy's `ClusterImplBase` with its `ClusterInfo`): its hosts by
  * priority, the load balancer over them, circuit breakers and stats. A STATIC cluster's
@@ -42,15 +52,17 @@ export class Cluster {
   healthChecker: HealthCheckerImplBase | undefined;
   /** Outlier detection (`outlier_detection`), once initialized. */
   outlierDetector: OutlierDetector | undefined;
+  /** The node's locality, whose hosts lead the per-locality lists (zone aware routing). */
+  private readonly localLocality: Locality | undefined;
 
   constructor(
     readonly config: ClusterConfig,
     readonly statsStore: StatsStore,
     /** The port's random(), for the load balancer's random choices. */
     random: RandomSource = fallbackRandom(),
-    /** The port's monotonic clock (slow start). */
-    now?: () => number,
+    options: ClusterOptions = {},
   ) {
+    this.localLocality = options.localLocality;
     const store = statsStore;
     this.name = config.name;
     this.resources = new ResourceManager(config.circuitBreakers, store.scope(`cluster.${config.name}.circuit_breakers.default.`));
@@ -63,7 +75,7 @@ export class Cluster {
     // No hosts until the first answer: the balancer finds an empty priority 0.
     else this.prioritySet.getOrCreateHostSet(0);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
-    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, now);
+    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, options.now, options.localPrioritySet);
   }
 
   /**
@@ -119,7 +131,11 @@ export class Cluster {
       if (group.priority === priority) localityWeights.set(localityKey(group.locality ?? NO_LOCALITY), group.loadBalancingWeight ?? 0);
     }
     const factor = this.config.overprovisioningFactor;
-    return factor !== undefined ? { localityWeights, overprovisioningFactor: factor } : { localityWeights };
+    return {
+      localityWeights,
+      ...(factor !== undefined ? { overprovisioningFactor: factor } : {}),
+      ...(this.localLocality ? { localLocality: localityKey(this.localLocality) } : {}),
+    };
   }
 
   private setStaticHosts(): void {

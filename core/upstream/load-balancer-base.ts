@@ -1,7 +1,7 @@
 import type { LoadBalancingConfig } from "../config/bootstrap.ts";
 import { EdfScheduler } from "./edf-scheduler.ts";
 import type { Host } from "./host.ts";
-import type { HostSet, PrioritySet } from "./host-set.ts";
+import { localityKey, type HostSet, type PrioritySet } from "./host-set.ts";
 import type { ClusterLbStats } from "./lb-stats.ts";
 import type { LoadBalancer, LoadBalancerContext, PriorityLoad } from "./load-balancer.ts";
 
@@ -28,6 +28,8 @@ export interface LoadBalancerParams {
   readonly config: LoadBalancingConfig;
   /** The port's monotonic clock in ms (slow start); a balancer without one sees time stand still. */
   readonly now?: () => number;
+  /** The local cluster's hosts (zone aware routing); absent without a local cluster. */
+  readonly localPrioritySet?: PrioritySet;
 }
 
 /** Which hosts of a priority a pick draws from (Envoy's HostsSource::SourceType). */
@@ -54,8 +56,10 @@ export const enum SourceType {
  * - With locality weighted balancing, a locality is picked first (an EDF schedule over
  *   locality weight × availability), then a host in it.
  *
- * Zone aware routing needs a local cluster, which polyvoy has no config for: as in Envoy
- * without `local_cluster_name`, it never happens.
+ * - Zone aware routing, with a local cluster (cluster_manager.local_cluster_name): at
+ *   priority 0, picks stay in the node's own locality as far as its share of the
+ *   upstream hosts covers the local fleet's share there; the rest go to localities with
+ *   capacity to spare.
  */
 export abstract class LoadBalancerBase implements LoadBalancer, PriorityLoad {
   protected readonly prioritySet: PrioritySet;
@@ -78,16 +82,30 @@ export abstract class LoadBalancerBase implements LoadBalancer, PriorityLoad {
   protected sourceType = SourceType.HealthyHosts;
   protected sourceLocality = 0;
 
+  /** Zone aware routing (priority 0 only): the local cluster's hosts and what was computed from them. */
+  private readonly localPrioritySet: PrioritySet | undefined;
+  private localityRouting = LocalityRoutingState.NoLocalityRouting;
+  /** LocalityResidual: out of 10000, the share of picks that stay in the local locality. */
+  private localPercentToRoute = 0;
+  /** LocalityResidual: per upstream locality, the accumulated capacity beyond the local fleet's share. */
+  private residualCapacity: number[] = [];
+
   constructor(params: LoadBalancerParams) {
     this.prioritySet = params.prioritySet;
     this.stats = params.stats;
     this.random = params.random;
     this.config = params.config;
+    this.localPrioritySet = params.localPrioritySet;
     this.recalculatePriorityState();
     this.prioritySet.addMemberUpdateCallback(() => {
       this.recalculatePriorityState();
+      this.regenerateLocalityRoutingStructures();
       this.refresh();
     });
+    if (this.localPrioritySet) {
+      this.localPrioritySet.addMemberUpdateCallback(() => this.regenerateLocalityRoutingStructures());
+      this.regenerateLocalityRoutingStructures();
+    }
   }
 
   abstract chooseHost(context: LoadBalancerContext | undefined): Host | undefined;
@@ -156,7 +174,90 @@ export abstract class LoadBalancerBase implements LoadBalancer, PriorityLoad {
       }
     }
     this.sourceType = degraded ? SourceType.DegradedHosts : SourceType.HealthyHosts;
+    if (priority !== 0 || this.localityRouting === LocalityRoutingState.NoLocalityRouting) return true;
+    // Zone aware routing (Envoy's hostSourceToUse): routing_enabled percent of the picks.
+    const enabled = this.config.zoneRoutingEnabled;
+    if (enabled < 100 && random32(this.random) % 100 >= enabled) return true;
+    if (isHostSetInPanic(this.localPrioritySet!.hostSetsPerPriority[0], Math.min(100, this.config.healthyPanicThreshold))) {
+      this.stats.lbLocalClusterNotOk.inc();
+      return !this.config.failTrafficOnPanic;
+    }
+    this.sourceType = degraded ? SourceType.LocalityDegradedHosts : SourceType.LocalityHealthyHosts;
+    this.sourceLocality = this.tryChooseLocalLocalityHosts();
     return true;
+  }
+
+  // ---- zone aware routing (ZoneAwareLoadBalancerBase) ----
+
+  /**
+   * Envoy's regenerateLocalityRoutingStructures: whether priority 0 can send everything
+   * to the local locality (its share of the upstream hosts is at least the local fleet's
+   * share there), or only part, the rest to localities with capacity to spare.
+   */
+  private regenerateLocalityRoutingStructures(): void {
+    const local = this.localPrioritySet?.hostSetsPerPriority[0];
+    const set = this.prioritySet.hostSetsPerPriority[0];
+    if (!local || !set) return;
+    this.stats.lbRecalculateZoneStructures.inc();
+    if (this.earlyExitNonLocalityRouting(set, local)) {
+      this.localityRouting = LocalityRoutingState.NoLocalityRouting;
+      return;
+    }
+    const upstream = set.healthyHostsPerLocality;
+    const percentages = localityPercentages(local.healthyHostsPerLocality, upstream);
+    const first = percentages[0]!;
+    if (set.hasLocalLocality && first.upstream > 0 && first.upstream >= first.local) {
+      this.localityRouting = LocalityRoutingState.LocalityDirect;
+      return;
+    }
+    this.localityRouting = LocalityRoutingState.LocalityResidual;
+    this.localPercentToRoute = set.hasLocalLocality && first.local > 0 ? Math.floor((first.upstream * 10000) / first.local) : 0;
+    const residual: number[] = [];
+    for (let i = 0; i < upstream.length; i++) {
+      const last = i > 0 ? residual[i - 1]! : 0;
+      const p = percentages[i]!;
+      if (i === 0 && set.hasLocalLocality) residual.push(last);
+      else residual.push(p.upstream > p.local ? last + p.upstream - p.local : last);
+    }
+    this.residualCapacity = residual;
+  }
+
+  /** Envoy's earlyExitNonLocalityRouting. */
+  private earlyExitNonLocalityRouting(set: HostSet, local: HostSet): boolean {
+    if (set.healthyHostsPerLocality.length < 2) return true;
+    if (local.hostsPerLocality.length < 2) return true;
+    if (!local.hasLocalLocality || local.hostsPerLocality[0]!.length === 0) {
+      this.stats.lbLocalClusterNotOk.inc();
+      return true;
+    }
+    if (set.healthyHosts.length < this.config.zoneMinClusterSize) {
+      this.stats.lbZoneClusterTooSmall.inc();
+      return true;
+    }
+    return false;
+  }
+
+  /** Envoy's tryChooseLocalLocalityHosts: the locality index for this pick (0: the local one). */
+  private tryChooseLocalLocalityHosts(): number {
+    if (this.localityRouting === LocalityRoutingState.LocalityDirect) {
+      this.stats.lbZoneRoutingAllDirectly.inc();
+      return 0;
+    }
+    if (random32(this.random) % 10000 < this.localPercentToRoute) {
+      this.stats.lbZoneRoutingSampled.inc();
+      return 0;
+    }
+    this.stats.lbZoneRoutingCrossZone.inc();
+    const residual = this.residualCapacity;
+    const count = residual.length;
+    if (residual[count - 1] === 0) {
+      this.stats.lbZoneNoCapacityLeft.inc();
+      return random32(this.random) % count;
+    }
+    const threshold = random32(this.random) % residual[count - 1]!;
+    let i = 0;
+    while (threshold >= residual[i]!) i++;
+    return i;
   }
 
   /** The hosts of the last hostSourceToUse(). */
@@ -271,6 +372,38 @@ export abstract class LoadBalancerBase implements LoadBalancer, PriorityLoad {
       this.localityDegraded[set.priority] = localityScheduler(set, set.degradedHostsPerLocality, set.degradedHosts.length, seed);
     }
   }
+}
+
+/** Envoy's LocalityRoutingState. */
+const enum LocalityRoutingState {
+  NoLocalityRouting,
+  /** All picks go to the local locality. */
+  LocalityDirect,
+  /** Some picks stay local, the rest go where there is capacity to spare. */
+  LocalityResidual,
+}
+
+/**
+ * Envoy's calculateLocalityPercentages: per upstream locality, out of 10000, the local
+ * fleet's share of hosts there and the upstream's.
+ */
+function localityPercentages(localPerLocality: readonly (readonly Host[])[], upstreamPerLocality: readonly (readonly Host[])[]): { local: number; upstream: number }[] {
+  let totalLocal = 0;
+  const localCounts = new Map<string, number>();
+  for (const hosts of localPerLocality) {
+    totalLocal += hosts.length;
+    if (hosts.length > 0) localCounts.set(localityKey(hosts[0]!.locality), hosts.length);
+  }
+  let totalUpstream = 0;
+  for (const hosts of upstreamPerLocality) totalUpstream += hosts.length;
+  return upstreamPerLocality.map((hosts) => {
+    if (hosts.length === 0) return { local: 0, upstream: 0 };
+    const localCount = localCounts.get(localityKey(hosts[0]!.locality)) ?? 0;
+    return {
+      local: totalLocal > 0 ? Math.floor((10000 * localCount) / totalLocal) : 0,
+      upstream: totalUpstream > 0 ? Math.floor((10000 * hosts.length) / totalUpstream) : 0,
+    };
+  });
 }
 
 /** One locality in a locality schedule. */

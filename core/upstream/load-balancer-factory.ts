@@ -15,8 +15,11 @@ import { RoundRobinLoadBalancer } from "./round-robin.ts";
  * The cluster's load balancer for its lb_policy (or load_balancing_policy), over its
  * priority set; `scope` is the cluster's stats scope (`cluster.<name>.`).
  */
-export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource, now?: () => number): LoadBalancer {
-  const params = { prioritySet, stats: new ClusterLbStats(scope), random, config: config ?? DEFAULT_LOAD_BALANCING, ...(now ? { now } : {}) };
+export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource, now?: () => number, localPrioritySet?: PrioritySet): LoadBalancer {
+  const lbConfig = config ?? DEFAULT_LOAD_BALANCING;
+  // Zone aware routing is ZoneAwareLoadBalancerBase's: the hash balancers never do it.
+  const zoneAware = localPrioritySet !== undefined && lbConfig.policy !== "RING_HASH" && lbConfig.policy !== "MAGLEV";
+  const params = { prioritySet, stats: new ClusterLbStats(scope), random, config: lbConfig, ...(now ? { now } : {}), ...(zoneAware ? { localPrioritySet } : {}) };
   switch (params.config.policy) {
     case "ROUND_ROBIN":
       return new RoundRobinLoadBalancer(params);

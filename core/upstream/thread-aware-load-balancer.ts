@@ -1,18 +1,13 @@
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { BoundedLoadHashingLoadBalancer } from "./bounded-load-hashing-lb.ts";
+import type { HashingLoadBalancer, NormalizedHostWeight } from "./hashing-load-balancer.ts";
 import type { Host } from "./host.ts";
 import type { HostSet } from "./host-set.ts";
 import type { LoadBalancerContext } from "./load-balancer.ts";
 import { LoadBalancerBase, random64, type LoadBalancerParams } from "./load-balancer-base.ts";
 
-/** A host and its share of the priority's weight (all shares add up to 1). */
-export type NormalizedHostWeight = readonly [host: Host, weight: number];
-
-/** One priority's consistent hashing structure (Envoy's HashingLoadBalancer: a ring or a Maglev table). */
-export interface HashingLoadBalancer {
-  chooseHost(hash: bigint, attempt: number): Host | undefined;
-}
+export type { HashingLoadBalancer, NormalizedHostWeight } from "./hashing-load-balancer.ts";
 
 /** The key a host is hashed by: its address ("10.0.0.1:80", "[::1]:80"), or its hostname when configured. */
 export function hostHashKey(host: Host, useHostname: boolean): string {
