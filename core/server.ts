@@ -73,7 +73,11 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     this.layeredRuntime = new RuntimeLoader(runtime, bootstrap.layeredRuntime, this.stats);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log, this.layeredRuntime);
+    const nodeLocality = bootstrap.node?.locality;
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log, this.layeredRuntime, {
+      ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
+      ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
+    });
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.startedAt = runtime.now();
@@ -205,7 +209,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     }
     // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
     // first check before listeners start (Envoy's cluster warming).
-    await this.clusterManager.initialize();
+    await this.clusterManager.initialize((path) => this.accessLogManager.file(path));
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {

@@ -25,6 +25,8 @@ export interface Bootstrap {
   layeredRuntime?: LayeredRuntimeConfig;
   /** stats_config; absent when not configured (Envoy's default tags, every stat kept). */
   statsConfig?: StatsConfig;
+  /** cluster_manager.local_cluster_name: the cluster of this proxy's own fleet (zone aware routing); absent without. */
+  localClusterName?: string;
 }
 
 /** envoy.config.metrics.v3.StatsConfig (core/stats/stats-matcher.ts, core/admin/tag-extractor.ts). */
@@ -251,6 +253,29 @@ export interface LoadBalancingConfig {
   tableSize: number;
   /** consistent_hashing_lb_config.use_hostname_for_hashing. */
   useHostnameForHashing: boolean;
+  /** zone_aware_lb_config.routing_enabled: percent of picks that try zone aware routing (default 100). */
+  zoneRoutingEnabled: number;
+  /** zone_aware_lb_config.min_cluster_size: fewer healthy hosts than this, no zone aware routing (default 6). */
+  zoneMinClusterSize: number;
+  /**
+   * consistent_hashing_lb_config.hash_balance_factor (RING_HASH, MAGLEV): bounded loads,
+   * a host takes at most this percent of the average active requests; 0: unbounded.
+   */
+  hashBalanceFactor: number;
+  /** ROUND_ROBIN, LEAST_REQUEST: slow_start_config; absent (or a zero window) without. */
+  slowStart?: SlowStartConfig;
+}
+
+/** envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig, defaults applied. */
+export interface SlowStartConfig {
+  /** slow_start_window in ms: how long a newly healthy host's weight ramps up. */
+  windowMs: number;
+  /** aggression (default 1.0: linear): the weight grows as (time / window) ^ (1 / aggression). */
+  aggression: number;
+  /** aggression's runtime_key, read at each pick as Envoy's aggression_runtime_. */
+  aggressionRuntimeKey?: string;
+  /** min_weight_percent (default 10): the ramp starts at this fraction of the weight. */
+  minWeightPercent: number;
 }
 
 /** Cluster.DnsLookupFamily (AUTO: IPv6 addresses when there are any, else IPv4). */
@@ -307,6 +332,17 @@ export interface ClusterConfig {
   healthChecks?: HealthCheckConfig[];
   /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */
   outlierDetection?: OutlierDetectionConfig;
+  /**
+   * ignore_health_on_host_removal: a host that discovery drops is removed at once, even
+   * while active health checking passes it (otherwise it stays, /pending_dynamic_removal,
+   * until a check fails). Present only when true.
+   */
+  ignoreHealthOnHostRemoval?: true;
+  /**
+   * common_lb_config.ignore_new_hosts_until_first_hc with health_checks: a host discovery
+   * adds is excluded (/pending_active_hc) until its first check. Present only when it applies.
+   */
+  ignoreNewHostsUntilFirstHc?: true;
 }
 
 // ---- HTTP (envoy.filters.network.http_connection_manager) ----------------------------
@@ -1028,6 +1064,8 @@ export interface RetryPolicyConfig {
   previousHosts: boolean;
   /** host_selection_retry_max_attempts: default 1. */
   hostSelectionRetryMaxAttempts: number;
+  /** retry_priority envoy.retry_priorities.previous_priorities: its update_frequency; absent without. */
+  previousPrioritiesUpdateFrequency?: number;
   retriableStatusCodes: number[];
   retriableHeaders: HeaderMatcherConfig[];
   retriableRequestHeaders: HeaderMatcherConfig[];
@@ -1097,6 +1135,8 @@ export interface HealthCheckConfig {
   healthyEdgeIntervalMs: number;
   alwaysLogHealthCheckFailures: boolean;
   alwaysLogHealthCheckSuccess: boolean;
+  /** event_log_path: a file of HealthCheckEvent JSON lines; absent without. */
+  eventLogPath?: string;
   checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
 }
 

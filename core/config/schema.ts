@@ -564,6 +564,7 @@ const clusterMessage = z
     outlier_detection: outlierDetection.optional(),
     // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
+    ignore_health_on_host_removal: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
@@ -603,6 +604,9 @@ const clusterMessage = z
       ),
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
+      ...(c.ignore_health_on_host_removal ? { ignoreHealthOnHostRemoval: true as const } : {}),
+      // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
+      ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
     }),
   );
 
@@ -685,6 +689,15 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     layered_runtime: layeredRuntime.optional(),
     stats_config: statsConfig.optional(),
     tracing: bootstrapTracing.optional(),
+    cluster_manager: z.strictObject({ local_cluster_name: z.string().optional() }).optional(),
+  })
+  .superRefine((b, ctx) => {
+    // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
+    const local = b.cluster_manager?.local_cluster_name;
+    if (!local) return;
+    const found = b.static_resources.clusters.find((c) => c.name === local);
+    if (!found) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `local cluster '${local}' must be defined` });
+    else if (found.endpoints.some((e) => e.priority > 0)) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `Unexpected non-zero priority for local cluster '${local}'.` });
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
@@ -701,6 +714,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
     if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
+    if (b.cluster_manager?.local_cluster_name) bootstrap.localClusterName = b.cluster_manager.local_cluster_name;
     return bootstrap;
   });
 

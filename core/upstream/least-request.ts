@@ -8,7 +8,8 @@ import { random32, type LoadBalancerParams } from "./load-balancer-base.ts";
  * tie). With different weights, or an explicit `active_request_bias`: the EDF schedule
  * with each host weighted `weight / (active_requests + 1) ^ active_request_bias`.
  * Active requests are the host's rq_active, kept by the connection pools. The bias is
- * read again (its runtime key, if any) whenever the hosts change, as Envoy's refresh does.
+ * read again (its runtime key, if any) whenever the hosts change, as Envoy's refresh does;
+ * slow start scales that weight further (edf-load-balancer-base.ts).
  */
 export class LeastRequestLoadBalancer extends EdfLoadBalancerBase {
   private readonly choiceCount: number;
@@ -38,9 +39,10 @@ export class LeastRequestLoadBalancer extends EdfLoadBalancerBase {
 
   protected hostWeight(host: Host): number {
     const active = host.stats.rqActive + 1;
-    if (this.bias === 1) return host.weight / active;
-    if (this.bias !== 0) return host.weight / Math.pow(active, this.bias);
-    return host.weight;
+    let weight = host.weight;
+    if (this.bias === 1) weight = host.weight / active;
+    else if (this.bias !== 0) weight = host.weight / Math.pow(active, this.bias);
+    return this.slowStartActive() ? this.applySlowStartFactor(weight, host) : weight;
   }
 
   protected unweightedHostPick(state: HostSourceState): Host {

@@ -6,7 +6,8 @@ import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
-import type { LoadBalancerContext } from "../../upstream/load-balancer.ts";
+import type { PrioritySet } from "../../upstream/host-set.ts";
+import type { LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
 import { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import { CoreResponseFlag, type ResponseFlag } from "../../stream-info/response-flags.ts";
 import { resetReasonToString, StreamResetReason } from "../stream-reset-reason.ts";
@@ -349,6 +350,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   hostSelectionRetryCount(): number {
     return this.isRetry && this.retryState ? this.retryState.hostSelectionMaxAttempts : 1;
+  }
+
+  /** LoadBalancerContext: only a retry's priority loads differ (Envoy's Filter::determinePriorityLoad). */
+  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad {
+    return this.isRetry && this.retryState ? this.retryState.priorityLoadForRetry(prioritySet, original) : original;
   }
 
   /** @internal UpstreamRequest events follow; an abandoned attempt's are ignored. */

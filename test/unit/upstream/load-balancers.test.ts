@@ -293,7 +293,7 @@ describe("priorities, health and panic (LoadBalancerBase)", () => {
     set.updateHosts(0, hosts, hosts, [], {});
     const store = new StatsStore();
     const memory = new MemoryRuntime({ seed: 7 });
-    const lb = createLoadBalancer({ ...DEFAULT_LOAD_BALANCING, policy: "ROUND_ROBIN" }, set, store.scope("cluster.c."), () => memory.random(), runtime);
+    const lb = createLoadBalancer({ ...DEFAULT_LOAD_BALANCING, policy: "ROUND_ROBIN" }, set, store.scope("cluster.c."), () => memory.random(), { layeredRuntime: runtime });
     runtime.mergeValues(new Map([["upstream.healthy_panic_threshold", "20"]]));
     hosts.slice(1).forEach(unhealthy);
     set.refreshHealth();
@@ -311,7 +311,7 @@ describe("priorities, health and panic (LoadBalancerBase)", () => {
     set.updateHosts(0, hosts, hosts, [], {});
     const memory = new MemoryRuntime({ seed: 7 });
     const config = { ...DEFAULT_LOAD_BALANCING, policy: "LEAST_REQUEST" as const, activeRequestBias: 1, activeRequestBiasSet: true, activeRequestBiasRuntimeKey: "lb.bias" };
-    const lb = createLoadBalancer(config, set, new StatsStore().scope("cluster.c."), () => memory.random(), runtime);
+    const lb = createLoadBalancer(config, set, new StatsStore().scope("cluster.c."), () => memory.random(), { layeredRuntime: runtime });
     // Host 1 busy: with bias 1 its weight 3 / (5 + 1) falls under host 0's 1 / 1.
     hosts[1]!.stats.rqActive = 5;
     set.refreshHealth();
