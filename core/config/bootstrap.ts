@@ -4,6 +4,7 @@
  * `load.ts` builds it from YAML/JSON; nothing else in the core reads raw config.
  */
 
+import type { DownstreamTlsConfig, UpstreamTlsConfig } from "../tls/tls-config.ts";
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 
 export interface SocketAddressConfig {
@@ -57,6 +58,8 @@ export interface ListenerConfig {
 
 export interface FilterChainConfig {
   filters: NetworkFilterConfig[];
+  /** envoy.transport_sockets.tls: TLS is terminated before the filters see the bytes. */
+  transportSocket?: DownstreamTlsConfig;
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
@@ -162,6 +165,8 @@ export interface DnsClusterConfig {
 
 export interface ClusterConfig {
   name: string;
+  /** envoy.transport_sockets.tls: upstream connections speak TLS. */
+  transportSocket?: UpstreamTlsConfig;
   type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;

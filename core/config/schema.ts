@@ -17,6 +17,8 @@ import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
 import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
+import { downstreamTransportSocket, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
+import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -175,6 +177,8 @@ const networkFilter = z
 
 /** envoy.config.listener.v3.FilterChain, without filter_chain_match (one chain serves all). */
 const filterChain = z.strictObject({
+  // TLS termination (core/tls); raw_buffer or absent: plaintext.
+  transport_socket: downstreamTransportSocket.optional(),
   filters: z
     .array(networkFilter)
     .min(1)
@@ -216,7 +220,7 @@ export const listenerSchema = z
       name: l.name ?? formatAddress(l.address),
       address: l.address,
       perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
-      filterChains: l.filter_chains,
+      filterChains: l.filter_chains.map(({ transport_socket, filters }) => (transport_socket ? { filters, transportSocket: transport_socket } : { filters })),
       ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
     }),
   );
@@ -383,6 +387,9 @@ const clusterMessage = z
     outlier_detection: outlierDetection.optional(),
     // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
+    // TLS origination (core/tls); raw_buffer or absent: plaintext.
+    transport_socket: upstreamTransportSocket.optional(),
+    transport_socket_matches: unsupportedField("transport_socket_matches (use transport_socket)", isEmptyList),
   })
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
@@ -422,6 +429,7 @@ const clusterMessage = z
       ),
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
+      ...(c.transport_socket ? { transportSocket: c.transport_socket } : {}),
     }),
   );
 

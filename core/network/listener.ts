@@ -7,6 +7,7 @@ import { ListenerStats } from "./listener-stats.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
 import { createReadFilterFactory } from "./network-filter-registry.ts";
+import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 
 /**
  * One configured listener (Envoy's `ActiveTcpListener`): binds its address, and for
@@ -17,6 +18,8 @@ export class ActiveListener {
   readonly name: string;
   private listener: Listener | undefined;
   private readonly filterFactories: ReadFilterFactory[];
+  /** The filter chain's TLS (its transport_socket), once built by prepareTransportSockets. */
+  private transportSocketFactory: SslSocketFactory | undefined;
   private readonly connections = new Set<Connection>();
   private readonly stats: ListenerStats;
   private onAllClosed: (() => void) | undefined;
@@ -45,6 +48,21 @@ export class ActiveListener {
 
   get activeConnections(): number {
     return this.connections.size;
+  }
+
+  /**
+   * Build the filter chain's transport socket (TLS contexts, from files read through the
+   * port), before the listener binds. Rejects naming the field when the config cannot be
+   * served on this runtime (a bad key, a setting its TLS cannot honour).
+   */
+  async prepareTransportSockets(): Promise<void> {
+    const tls = this.config.filterChains[0]!.transportSocket;
+    if (!tls) return;
+    try {
+      this.transportSocketFactory = await SslSocketFactory.create(this.context.runtime, tls, this.context.stats.scope(`${this.stats.prefix}ssl.`));
+    } catch (err) {
+      throw new Error(`filter_chains[0].transport_socket: ${describe(err)}`);
+    }
   }
 
   async start(): Promise<void> {
@@ -100,6 +118,9 @@ export class ActiveListener {
       this.stats.downstreamCxOverloadReject.inc();
       return closeAtOnce(socket);
     }
+    // One filter chain until filter_chain_match: chosen as the socket is accepted, with no
+    // bytes peeked (listener filters, when they come, pass what they read).
+    socket = this.applyTransportSocket(socket, undefined);
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
     const tracer = this.context.tracer;
@@ -120,6 +141,17 @@ export class ActiveListener {
     const filters = new NetworkFilterManager(connection);
     for (const factory of this.filterFactories) filters.addReadFilter(factory(connection));
     if (!filters.initializeReadFilters()) connection.close("FlushWrite");
+  }
+
+  /**
+   * The hook between choosing a filter chain and running its network filters: a chain
+   * with a transport socket (TLS) gets the accepted socket upgraded through the port's
+   * TLS capability, handing it `peeked` — bytes listener filters already read (a TLS
+   * inspector's ClientHello) — so the handshake sees every byte. The filters then see
+   * plaintext only.
+   */
+  private applyTransportSocket(socket: Socket, peeked: Uint8Array | undefined): Socket {
+    return this.transportSocketFactory ? this.transportSocketFactory.accept(socket, peeked) : socket;
   }
 
   /** @internal A connection accepted here closed. */

@@ -212,6 +212,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       downstream.id,
       this.upstreamTransportFailureReason,
     );
+    context.downstreamTls = downstream.socket.tls;
     for (const logger of loggers) logger.log(context);
   }
 

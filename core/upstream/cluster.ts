@@ -12,6 +12,8 @@ import { createHealthChecker } from "./health-checker-factory.ts";
 import { OutlierDetector } from "./outlier-detection.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
+import type { Runtime, Socket } from "../port.ts";
+import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 
 /** A fixed sequence for clusters built without the runtime's random() (tests only). */
 function fallbackRandom(): RandomSource {
@@ -41,6 +43,8 @@ export class Cluster {
   healthChecker: HealthCheckerImplBase | undefined;
   /** Outlier detection (`outlier_detection`), once initialized. */
   outlierDetector: OutlierDetector | undefined;
+  /** The cluster's TLS (`transport_socket`), once initialized. */
+  transportSocketFactory: SslSocketFactory | undefined;
 
   constructor(
     readonly config: ClusterConfig,
@@ -70,6 +74,28 @@ export class Cluster {
    * without health checks.
    */
   initialize(dispatcher: Dispatcher, log?: Logger): Promise<void> {
+    const tls = this.config.transportSocket;
+    if (!tls) return this.initializeChecks(dispatcher, log);
+    // The TLS context first: health checks connect through it.
+    return SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`)).then(
+      (factory) => {
+        this.transportSocketFactory = factory;
+        return this.initializeChecks(dispatcher, log);
+      },
+      (err: unknown) => Promise.reject(new Error(`cluster '${this.name}': transport_socket: ${err instanceof Error ? err.message : String(err)}`)),
+    );
+  }
+
+  /**
+   * Connect to one of its hosts (pools and health checks): through the cluster's
+   * transport socket (TLS) when it has one, else plain TCP.
+   */
+  connect(runtime: Runtime, address: string, port: number): Socket {
+    const factory = this.transportSocketFactory;
+    return factory ? factory.connect({ address, port }) : runtime.connect({ address, port });
+  }
+
+  private initializeChecks(dispatcher: Dispatcher, log?: Logger): Promise<void> {
     const outlier = this.config.outlierDetection;
     if (outlier) {
       this.outlierDetector = new OutlierDetector(outlier, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));

@@ -162,7 +162,7 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
     const { runtime } = parent.dispatcher;
     const host = parent.host;
     const cluster = parent.cluster;
-    this.connection = new Connection(runtime.connect({ address: host.address, port: host.port }), cluster.config.perConnectionBufferLimitBytes);
+    this.connection = new Connection(cluster.connect(runtime, host.address, host.port), cluster.config.perConnectionBufferLimitBytes);
     this.openedAt = runtime.now();
     this.remainingStreams = cluster.config.maxRequestsPerConnection ?? Infinity;
     cluster.stats.upstreamCxTotal.inc();

@@ -19,7 +19,7 @@ import { HealthFlag, type Host } from "./host.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, UnhealthyType, type HealthCheckHostMonitor } from "./host-monitors.ts";
 import { formatAddress } from "../network/address.ts";
 import { Connection, type ConnectionEvent } from "../network/connection.ts";
-import type { Runtime } from "../port.ts";
+import type { Runtime, Socket } from "../port.ts";
 
 /** A check's verdict on the host (Envoy's HealthState). */
 export const enum HealthState {
@@ -78,6 +78,8 @@ export interface HealthCheckedCluster {
   /** upstream_cx_total tells whether the cluster ever carried traffic. */
   readonly stats: { readonly upstreamCxTotal: Counter };
   readonly statsStore: StatsStore;
+  /** Open a connection to a host the way the cluster's pools do (TLS with a transport socket); absent: plain TCP. */
+  connect?(runtime: Runtime, address: string, port: number): Socket;
 }
 
 /** Told after every check of every host (Envoy's HostStatusCb). */
@@ -378,12 +380,14 @@ const FAILURE_TYPE_NAMES = ["ACTIVE", "PASSIVE", "NETWORK", "NETWORK_TIMEOUT"] a
  */
 export function connectForCheck(
   runtime: Runtime,
+  cluster: HealthCheckedCluster,
   host: Host,
   isCurrent: (connection: Connection) => boolean,
   onEvent: (event: ConnectionEvent) => void,
   onData: (data: Uint8Array, endStream: boolean) => void,
 ): Connection {
-  const connection = new Connection(runtime.connect({ address: host.address, port: host.port }), 0);
+  const socket = cluster.connect ? cluster.connect(runtime, host.address, host.port) : runtime.connect({ address: host.address, port: host.port });
+  const connection = new Connection(socket, 0);
   connection.addConnectionCallbacks({
     onEvent: (event) => {
       if (isCurrent(connection)) onEvent(event);

@@ -128,6 +128,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
       this.upgrade = true;
     }
+    // Envoy's ConnectionManagerUtility: the scheme is the connection's (https over TLS);
+    // x-forwarded-proto then tells it upstream.
+    if (this.cm.connection.socket.tls !== undefined) headers.scheme = "https";
     mutateRequestHeaders(headers, this.cm, this.upgrade);
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
     if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
@@ -330,7 +333,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const runtime = this.cm.server.runtime;
     // Once: a header value and the access log line agree on %START_TIME%.
     if (this.streamInfo.startWallClock === 0) this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
-    return new StreamAccessLogContext(
+    const context = new StreamAccessLogContext(
       this.streamInfo,
       // A request that never parsed has no method or path to log (Envoy prints "-").
       this.requestHeadersDecoded ? this.requestHeaders : undefined,
@@ -343,6 +346,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       runtime.now() - this.streamInfo.startTime,
       this.route?.route.metadata,
     );
+    context.downstreamTls = connection.socket.tls;
+    return context;
   }
 
   trace(kind: TraceEventKind, detail?: string): void {
