@@ -1,5 +1,5 @@
 import * as tls from "node:tls";
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { TlsCertificate, TlsClientOptions, TlsContext, TlsHandshakeCallbacks, TlsParams, TlsServerOptions } from "../../../core/port.ts";
 import { ENVOY_DEFAULT_CIPHER_SUITES, ENVOY_DEFAULT_ECDH_CURVES } from "../../../core/tls/tls-config.ts";
@@ -112,6 +112,7 @@ function checkParams(params: TlsParams, limits: NodeTlsLimits): void {
 
 function secureContext(certificate: TlsCertificate | undefined, params: TlsParams, trustedCa: string | undefined): tls.SecureContext {
   const options: tls.SecureContextOptions = {};
+  if (certificate) checkKeyPair(certificate);
   if (certificate) {
     options.cert = certificate.certificateChain;
     options.key = certificate.privateKey;
@@ -127,4 +128,24 @@ function secureContext(certificate: TlsCertificate | undefined, params: TlsParam
   } catch (err) {
     throw new Error(err instanceof Error ? err.message : String(err));
   }
+}
+
+/**
+ * The private key belongs to the certificate: checked here because not every runtime's
+ * createSecureContext does (Deno's accepts a mismatched pair and fails each handshake).
+ */
+function checkKeyPair(certificate: TlsCertificate): void {
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(certificate.certificateChain);
+  } catch (err) {
+    throw new Error(`certificate_chain is not a PEM certificate: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  let key;
+  try {
+    key = createPrivateKey(certificate.password !== undefined ? { key: certificate.privateKey, passphrase: certificate.password } : certificate.privateKey);
+  } catch (err) {
+    throw new Error(`private_key cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!leaf.checkPrivateKey(key)) throw new Error("private_key does not match the certificate_chain's first certificate");
 }
