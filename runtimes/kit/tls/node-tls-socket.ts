@@ -102,6 +102,8 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     const callback = this.pendingWrite;
     this.pendingWrite = undefined;
     callback?.();
+    // The TLSSocket's own write callbacks may all have run while `inner` still held bytes.
+    if (this.waitingDrain && this.bufferedAmount === 0) this.onWritten();
   }
 
   onClose(reason: CloseReason, error?: PortError): void {
@@ -146,11 +148,11 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     if (!this.context.callbacks.onHandshake(session)) {
       // Refused by the core's certificate checks: nothing is delivered, the peer gets no data.
       this.error = { code: "TLS_PEER_REFUSED", message: "peer certificate refused" };
-      this.closedLocally = false;
       this.secure.destroy();
       return;
     }
     this.handshakeDone = true;
+    if (this.closedLocally) return this.shutdown();
     if (this.context.side === "client") this.handler.onConnect();
     if (this.waitingDrain && this.bufferedAmount === 0) this.onWritten();
   }
@@ -194,6 +196,11 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     if (this.bufferedAmount > 0) this.waitingDrain = true;
   }
 
+  /** `write` copies anyway, so the caller's buffer is free as soon as this returns. */
+  writeCopying(data: Uint8Array, offset: number, length: number): void {
+    this.write(data.subarray(offset, offset + length));
+  }
+
   private readonly afterWrite = this.onWritten.bind(this);
 
   private onWritten(): void {
@@ -204,7 +211,7 @@ export class NodeTlsSocket implements Socket, SocketHandler {
   }
 
   get bufferedAmount(): number {
-    return this.secure.writableLength + this.inner.bufferedAmount;
+    return this.secure.writableLength + this.transport.writableLength + this.inner.bufferedAmount;
   }
 
   readDisable(disable: boolean): void {
@@ -233,9 +240,14 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     if (this.closedLocally || this.done) return;
     this.closedLocally = true;
     this.writeClosed = true;
+    // Queued bytes can only leave once the handshake is done (and pausing the TLSSocket
+    // would stall the handshake itself): until then onSecure or its failure decides.
+    if (this.handshakeDone) this.shutdown();
+  }
+
+  /** close_notify once what is queued is encrypted and out, then close (Envoy's SslSocket::closeSocket shuts TLS down first). */
+  private shutdown(): void {
     this.secure.pause();
-    // close_notify once what is queued is encrypted and out, then close (Envoy's
-    // SslSocket::closeSocket shuts TLS down before the socket).
     if (this.secure.writableFinished) this.secure.destroy();
     else this.secure.end(() => this.secure.destroy());
   }
