@@ -104,7 +104,7 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
     connect,
     // Bun's node:tls runs on BoringSSL and honours cipher and curve lists, but its server
     // TLSSocket never calls SNICallback (measured on Bun 1.4.5): one certificate per chain.
-    tls: nodeTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: false }, connect),
+    tls: nodeTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: false, sniKeepsDefaultKeyTypes: false }, connect),
 
     ...processServices,
     loadConfigIsolated: loadConfigInWorker,

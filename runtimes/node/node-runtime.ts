@@ -49,7 +49,7 @@ export function createNodeRuntime(): Runtime {
     },
 
     connect,
-    tls: nodeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true }, connect),
+    tls: nodeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
 
     ...processServices,
 

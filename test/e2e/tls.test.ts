@@ -99,8 +99,8 @@ async function tlsUpstream(certs: TestCerts): Promise<{ port: number; seen: Upst
   const seen: UpstreamSeen[] = [];
   const server = https.createServer(
     {
-      key: certs.read(certs.other.key),
-      cert: certs.read(certs.other.cert),
+      key: certs.read(certs.rsa.key),
+      cert: certs.read(certs.rsa.cert),
       ca: certs.read(certs.ca),
       requestCert: true,
       rejectUnauthorized: true,
@@ -240,7 +240,7 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
           cluster(
             "tls_up",
             secureUpstream.port,
-            upstreamTls({ sni: "other.test", common_tls_context: { alpn_protocols: ["http/1.1"], tls_certificates: [clientCert], validation_context: { trusted_ca: { filename: certs.ca } } } }),
+            upstreamTls({ sni: "rsa.test", common_tls_context: { alpn_protocols: ["http/1.1"], tls_certificates: [clientCert], validation_context: { trusted_ca: { filename: certs.ca } } } }),
           ),
           cluster("nginx_up", nginxPort, upstreamTls({ sni: "example.com", common_tls_context: { validation_context: { trusted_ca: { filename: certs.ca } } } })),
           // A CA that signed nothing here: the upstream's chain does not verify.
@@ -339,7 +339,7 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
     expect(r.stdout).toBe("tls upstream saw https");
     const seen = secureUpstream.seen.slice(before);
     // Envoy's client default is TLS 1.2 at most (ClientContextConfigImpl::DEFAULT_MAX_VERSION).
-    expect(seen).toEqual([{ servername: "other.test", alpn: "http/1.1", clientSubject: "client1", version: "TLSv1.2" }]);
+    expect(seen).toEqual([{ servername: "rsa.test", alpn: "http/1.1", clientSubject: "client1", version: "TLSv1.2" }]);
     const s = await stats(adminPort);
     expect(s.get("cluster.tls_up.ssl.handshake")).toBe(1);
     expect(s.get("cluster.tls_up.ssl.versions.TLSv1.2")).toBe(1);
@@ -404,6 +404,61 @@ describe.each(RUNTIMES)("TLS config refused at start on %s", (runtime) => {
     const exited = await runToExit(runtime, ["-c", writeConfig(config)]);
     expect(exited.code).toBe(1);
     expect(exited.stderr).toContain("filter_chains[0].transport_socket: private_key does not match the certificate_chain's first certificate");
+  });
+
+  test("several certificates: chosen by SNI on node and deno (the first is the default), refused on bun", async () => {
+    const port = await freePort();
+    const config = {
+      static_resources: {
+        listeners: [
+          {
+            name: "l",
+            address: { socket_address: { address: "127.0.0.1", port_value: port } },
+            filter_chains: [
+              {
+                transport_socket: tlsContext(certs, {}, {
+                  tls_certificates: [
+                    { certificate_chain: { filename: certs.server.cert }, private_key: { filename: certs.server.key } },
+                    { certificate_chain: { filename: certs.other.cert }, private_key: { filename: certs.other.key } },
+                  ],
+                }),
+                filters: [hcm("/dev/null", [{ match: { prefix: "/" }, direct_response: { status: 200 } }])],
+              },
+            ],
+          },
+        ],
+      },
+    };
+    if (runtime === "bun") {
+      const exited = await runToExit(runtime, ["-c", writeConfig(config)]);
+      expect(exited.code).toBe(1);
+      expect(exited.stderr).toContain("several tls_certificates need a certificate chosen by SNI, which bun's node:tls does not offer");
+      return;
+    }
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const subject = async (sni: string) => (await run("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", sni], "")).stdout.match(/subject=(.*)/)?.[1];
+      expect(await subject("other.test")).toMatch(/CN\s*=\s*other\.test/);
+      expect(await subject("example.com")).toMatch(/CN\s*=\s*example\.com/);
+      expect(await subject("unknown.test")).toMatch(/CN\s*=\s*example\.com/);
+    } finally {
+      await proxy.stop();
+    }
+    // Key types that differ: served by SNI on deno (rustls), refused on node (its OpenSSL keeps the first's).
+    const mixed = JSON.parse(JSON.stringify(config).replaceAll(certs.other.cert, certs.rsa.cert).replaceAll(certs.other.key, certs.rsa.key)) as object;
+    if (runtime === "node") {
+      const exited = await runToExit(runtime, ["-c", writeConfig(mixed)]);
+      expect(exited.code).toBe(1);
+      expect(exited.stderr).toContain("tls_certificates[1] is RSA, the first is EC: on node a certificate chosen by SNI must have the first's key type");
+      return;
+    }
+    const again = await ProxyProcess.start(runtime, mixed);
+    try {
+      const r = await run("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "rsa.test"], "");
+      expect(r.stdout.match(/subject=(.*)/)?.[1]).toMatch(/CN\s*=\s*rsa\.test/);
+    } finally {
+      await again.stop();
+    }
   });
 
   test("cipher_suites: honoured on node and bun, refused by name on deno", async () => {

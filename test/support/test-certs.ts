@@ -19,8 +19,10 @@ export interface TestCerts {
   ca: string;
   /** SANs: DNS:example.com, DNS:localhost, IP:127.0.0.1 (EC P-256). */
   server: CertFiles;
-  /** SANs: DNS:other.test (RSA). */
+  /** SANs: DNS:other.test (EC P-256). */
   other: CertFiles;
+  /** SANs: DNS:rsa.test (RSA 2048). */
+  rsa: CertFiles;
   /** CN=client1, SAN URI:spiffe://test/client1. */
   client: CertFiles;
   /** CN=client2, SAN URI:spiffe://test/client2 (same CA, a SAN mTLS matchers refuse). */
@@ -48,10 +50,11 @@ export function mintTestCerts(): TestCerts {
   const dir = mkdtempSync(join(tmpdir(), "polyvoy-certs-"));
   openssl(dir, ["req", "-x509", "-newkey", ...EC, "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=polyvoy test CA"]);
   const server = signed(dir, "server", "/CN=example.com", "DNS:example.com,DNS:localhost,IP:127.0.0.1", EC);
-  const other = signed(dir, "other", "/CN=other.test", "DNS:other.test", ["rsa:2048"]);
+  const other = signed(dir, "other", "/CN=other.test", "DNS:other.test", EC);
+  const rsa = signed(dir, "rsa", "/CN=rsa.test", "DNS:rsa.test", ["rsa:2048"]);
   const client = signed(dir, "client", "/O=polyvoy/CN=client1", "URI:spiffe://test/client1", EC);
   const client2 = signed(dir, "client2", "/CN=client2", "URI:spiffe://test/client2", EC);
   openssl(dir, ["req", "-x509", "-newkey", ...EC, "-nodes", "-keyout", "rogue.key", "-out", "rogue.pem", "-days", "2", "-subj", "/CN=rogue", "-addext", "subjectAltName=URI:spiffe://test/client1"]);
   const rogue = { cert: join(dir, "rogue.pem"), key: join(dir, "rogue.key") };
-  return { dir, ca: join(dir, "ca.pem"), server, other, client, client2, rogue, read: (path) => readFileSync(path, "utf8") };
+  return { dir, ca: join(dir, "ca.pem"), server, other, rsa, client, client2, rogue, read: (path) => readFileSync(path, "utf8") };
 }

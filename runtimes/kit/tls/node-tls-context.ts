@@ -14,6 +14,12 @@ export interface NodeTlsLimits {
   readonly ecdhCurves: boolean;
   /** A server TLSSocket calls SNICallback (Bun's does not), so certificates can be chosen by SNI. */
   readonly sniCallback: boolean;
+  /**
+   * A context chosen by SNICallback keeps the first context's certificate of another key
+   * type (node's OpenSSL: switching from an ECDSA default to an RSA certificate still
+   * serves the ECDSA one), so certificates chosen by SNI must share the first's key type.
+   */
+  readonly sniKeepsDefaultKeyTypes: boolean;
 }
 
 /** One filter chain's or cluster's TLS, built once: node:tls secure contexts and the socket options. */
@@ -39,6 +45,15 @@ export class NodeTlsContext implements TlsContext {
     const params = withDefaults(options.params, limits);
     const contexts = options.certificates.map((certificate) => secureContext(certificate, params, options.trustedCa));
     const byName = options.certificates.slice(1).map((certificate, i) => ({ context: contexts[i + 1]!, certificate: new X509Certificate(certificate.certificateChain) }));
+    if (limits.sniKeepsDefaultKeyTypes && byName.length > 0) {
+      const defaultType = new X509Certificate(options.certificates[0]!.certificateChain).publicKey.asymmetricKeyType;
+      for (const [i, { certificate }] of byName.entries()) {
+        const type = certificate.publicKey.asymmetricKeyType;
+        if (type !== defaultType) {
+          throw new Error(`tls_certificates[${i + 1}] is ${type?.toUpperCase()}, the first is ${defaultType?.toUpperCase()}: on ${limits.runtime} a certificate chosen by SNI must have the first's key type (its OpenSSL would go on serving the first's)`);
+        }
+      }
+    }
     const requestCert = options.requestClientCertificate || options.trustedCa !== undefined;
     return new NodeTlsContext("server", callbacks, options.trustedCa !== undefined, contexts[0]!, alpn(options.alpnProtocols), byName, requestCert);
   }
