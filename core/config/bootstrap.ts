@@ -167,6 +167,10 @@ export interface ClusterConfig {
   name: string;
   /** envoy.transport_sockets.tls: upstream connections speak TLS. */
   transportSocket?: UpstreamTlsConfig;
+  /** upstream_http_protocol_options.auto_sni: the SNI is the request's host. */
+  autoSni?: boolean;
+  /** upstream_http_protocol_options.auto_san_validation: the upstream's certificate must name that SNI. */
+  autoSanValidation?: boolean;
   type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;

@@ -365,6 +365,13 @@ const upstreamHttpProtocolOptions = z.strictObject({
 
 const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
 
+/** envoy.config.core.v3.UpstreamHttpProtocolOptions: the SNI of a TLS cluster's connections from the request's host. */
+const upstreamHttpProtocolOptionsSni = z.strictObject({
+  auto_sni: z.boolean().default(false),
+  auto_san_validation: z.boolean().default(false),
+  override_auto_sni_header: unsupportedField("override_auto_sni_header"),
+});
+
 /** envoy.config.cluster.v3.Cluster */
 const clusterMessage = z
   .strictObject({
@@ -390,6 +397,7 @@ const clusterMessage = z
     // TLS origination (core/tls); raw_buffer or absent: plaintext.
     transport_socket: upstreamTransportSocket.optional(),
     transport_socket_matches: unsupportedField("transport_socket_matches (use transport_socket)", isEmptyList),
+    upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
   })
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
@@ -430,6 +438,8 @@ const clusterMessage = z
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
       ...(c.transport_socket ? { transportSocket: c.transport_socket } : {}),
+      ...(c.upstream_http_protocol_options?.auto_sni ? { autoSni: true } : {}),
+      ...(c.upstream_http_protocol_options?.auto_san_validation ? { autoSanValidation: true } : {}),
     }),
   );
 

@@ -21,6 +21,8 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
     private readonly runtime: Runtime,
     private readonly config: DownstreamTlsConfig | UpstreamTlsConfig,
     scope: StatsScope,
+    /** auto_san_validation: the upstream's certificate must name the SNI sent. */
+    private readonly autoSanValidation: boolean,
   ) {
     this.stats = new SslStats(scope);
     this.sanMatchers = sanMatcher(config.common.validationContext);
@@ -31,10 +33,10 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
    * with an Error naming what is wrong (an unreadable file, a bad key, something this
    * runtime's TLS cannot do).
    */
-  static async create(runtime: Runtime, config: DownstreamTlsConfig | UpstreamTlsConfig, scope: StatsScope): Promise<SslSocketFactory> {
+  static async create(runtime: Runtime, config: DownstreamTlsConfig | UpstreamTlsConfig, scope: StatsScope, autoSanValidation = false): Promise<SslSocketFactory> {
     const tls = runtime.tls;
     if (!tls) throw new Error(`envoy.transport_sockets.tls is not available on ${runtime.name}: its adapter offers no TLS`);
-    const factory = new SslSocketFactory(runtime, config, scope);
+    const factory = new SslSocketFactory(runtime, config, scope, autoSanValidation);
     const common = config.common;
     const certificates = await Promise.all(common.tlsCertificates.map((c) => readCertificate(runtime, c)));
     const trustedCa = common.validationContext?.trustedCa ? await readData(runtime, common.validationContext.trustedCa, "validation_context.trusted_ca") : undefined;
@@ -62,9 +64,9 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
     return this.runtime.tls!.accept(socket, this.context, peeked);
   }
 
-  /** Connect to an upstream host over TLS, with the configured SNI. */
-  connect(options: ConnectOptions): Socket {
-    const sni = this.config.side === "upstream" ? this.config.sni : undefined;
+  /** Connect to an upstream host over TLS, with `serverName` (auto_sni) or the configured SNI. */
+  connect(options: ConnectOptions, serverName?: string): Socket {
+    const sni = serverName ?? (this.config.side === "upstream" ? this.config.sni : undefined);
     return this.runtime.tls!.connect(options, this.context, sni);
   }
 
@@ -83,7 +85,7 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
         stats.failVerifyError.inc();
         return false;
       }
-      if (this.sanMatchers && !this.sanMatchers(session)) {
+      if ((this.sanMatchers && !this.sanMatchers(session)) || (this.autoSanValidation && !namesHost(session))) {
         stats.failVerifySan.inc();
         return false;
       }
@@ -103,6 +105,19 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
   onHandshakeError(_error: PortError): void {
     this.stats.connectionError.inc();
   }
+}
+
+/** auto_san_validation: a DNS SAN of the upstream's certificate matches the SNI sent (`*.` covers one label, RFC 6125 §6.4.3). */
+function namesHost(session: TlsSession): boolean {
+  const name = session.serverName?.toLowerCase();
+  if (!name) return true;
+  return (session.peerCertificate?.subjectAltNames ?? []).some((san) => {
+    if (san.type !== "DNS") return false;
+    const pattern = san.value.toLowerCase();
+    if (!pattern.startsWith("*.")) return pattern === name;
+    const dot = name.indexOf(".");
+    return dot > 0 && name.slice(dot) === pattern.slice(1);
+  });
 }
 
 /** match_typed_subject_alt_names: any SAN of a matcher's type that the matcher accepts. */

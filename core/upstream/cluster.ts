@@ -77,7 +77,7 @@ export class Cluster {
     const tls = this.config.transportSocket;
     if (!tls) return this.initializeChecks(dispatcher, log);
     // The TLS context first: health checks connect through it.
-    return SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`)).then(
+    return SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true).then(
       (factory) => {
         this.transportSocketFactory = factory;
         return this.initializeChecks(dispatcher, log);
@@ -90,9 +90,9 @@ export class Cluster {
    * Connect to one of its hosts (pools and health checks): through the cluster's
    * transport socket (TLS) when it has one, else plain TCP.
    */
-  connect(runtime: Runtime, address: string, port: number): Socket {
+  connect(runtime: Runtime, address: string, port: number, serverName?: string): Socket {
     const factory = this.transportSocketFactory;
-    return factory ? factory.connect({ address, port }) : runtime.connect({ address, port });
+    return factory ? factory.connect({ address, port }, serverName) : runtime.connect({ address, port });
   }
 
   private initializeChecks(dispatcher: Dispatcher, log?: Logger): Promise<void> {

@@ -223,6 +223,7 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
                     { match: { prefix: "/tls-up" }, route: { cluster: "tls_up" } },
                     { match: { prefix: "/nginx" }, route: { cluster: "nginx_up" } },
                     { match: { prefix: "/bad-ca" }, route: { cluster: "bad_ca" } },
+                    { match: { prefix: "/auto" }, route: { cluster: "auto_sni" } },
                     { match: { prefix: "/" }, route: { cluster: "plain" } },
                   ]),
                 ],
@@ -243,6 +244,14 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
             upstreamTls({ sni: "rsa.test", common_tls_context: { alpn_protocols: ["http/1.1"], tls_certificates: [clientCert], validation_context: { trusted_ca: { filename: certs.ca } } } }),
           ),
           cluster("nginx_up", nginxPort, upstreamTls({ sni: "example.com", common_tls_context: { validation_context: { trusted_ca: { filename: certs.ca } } } })),
+          {
+            ...cluster(
+              "auto_sni",
+              secureUpstream.port,
+              upstreamTls({ sni: "ignored.test", common_tls_context: { tls_certificates: [clientCert], validation_context: { trusted_ca: { filename: certs.ca } } } }),
+            ),
+            upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true },
+          },
           // A CA that signed nothing here: the upstream's chain does not verify.
           cluster("bad_ca", secureUpstream.port, upstreamTls({ common_tls_context: { tls_certificates: [clientCert], validation_context: { trusted_ca: { filename: certs.rogue.cert } } } })),
         ],
@@ -351,6 +360,19 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
     const s = await stats(adminPort);
     expect(s.get("cluster.bad_ca.ssl.fail_verify_error")).toBeGreaterThanOrEqual(1);
     expect(s.get("cluster.bad_ca.ssl.handshake")).toBe(0);
+  });
+
+  test("auto_sni: the request's host is the SNI, a pool per name; auto_san_validation refuses a certificate that does not name it", async () => {
+    const before = secureUpstream.seen.length;
+    const curl = (host: string) => run("curl", ["-sS", "-w", " %{http_code}", "--cacert", certs.ca, "-H", `host: ${host}`, `https://localhost:${httpsPort}/auto`]);
+    expect((await curl("rsa.test:8443")).stdout).toBe("tls upstream saw https 200");
+    expect((await curl("RSA.test")).stdout).toBe("tls upstream saw https 200");
+    expect((await curl("other.test")).stdout).toMatch(/ 503$/);
+    expect(secureUpstream.seen.slice(before).map((seen) => seen.servername)).toEqual(["rsa.test", "RSA.test"]);
+    const s = await stats(adminPort);
+    expect(s.get("cluster.auto_sni.ssl.fail_verify_san")).toBeGreaterThanOrEqual(1);
+    // One connection per name: rsa.test, RSA.test and other.test (refused) each had a pool of their own.
+    expect(s.get("cluster.auto_sni.upstream_cx_total")).toBeGreaterThanOrEqual(3);
   });
 
   test.skipIf(!NGINX)("upstream TLS to nginx with ssl", async () => {
