@@ -145,8 +145,12 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
     // scheme_header_transformation.match_upstream (Envoy's router, FilterUtility::setUpstreamScheme):
-    // the scheme of the upstream connection, always plaintext here (no upstream TLS yet).
-    if (config.schemeMatchUpstream && this.route?.route.action.type === "route") headers.scheme = "http";
+    // the scheme of the upstream connection: https to a cluster with a TLS transport socket.
+    const action = this.route?.route.action;
+    if (config.schemeMatchUpstream && action?.type === "route") {
+      const named = action.route.cluster;
+      headers.scheme = named !== undefined && this.cm.server.clusterManager.get(named)?.config.transportSocket ? "https" : "http";
+    }
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     this.armTimers();
     super.decodeHeaders(headers, endStream);
