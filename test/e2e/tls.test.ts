@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import * as https from "node:https";
+import * as tls from "node:tls";
 import type { TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { Agent, request } from "undici";
@@ -171,6 +172,8 @@ let certs: TestCerts;
 let plain: HttpUpstream;
 let secureUpstream: Awaited<ReturnType<typeof tlsUpstream>>;
 let nginx: ChildProcess | undefined;
+let tlsEcho: tls.Server;
+let tlsEchoPort = 0;
 let nginxPort = 0;
 
 beforeAll(async () => {
@@ -179,23 +182,29 @@ beforeAll(async () => {
   secureUpstream = await tlsUpstream(certs);
   nginxPort = await freePort();
   nginx = await startNginx(certs, nginxPort);
+  // A TLS echo server: tcp_proxy's TLS upstream.
+  tlsEcho = tls.createServer({ key: certs.read(certs.server.key), cert: certs.read(certs.server.cert) }, (socket) => socket.pipe(socket));
+  await new Promise<void>((resolve) => tlsEcho.listen(0, "127.0.0.1", resolve));
+  tlsEchoPort = (tlsEcho.address() as AddressInfo).port;
 });
 
 afterAll(async () => {
   await plain?.close();
   await secureUpstream?.close();
   nginx?.kill();
+  tlsEcho?.close();
 });
 
 describe.each(RUNTIMES)("TLS on %s", (runtime) => {
   let proxy: ProxyProcess;
   let httpsPort: number;
   let mtlsPort: number;
+  let tcpPort: number;
   let adminPort: number;
   let logDir: string;
 
   beforeAll(async () => {
-    [httpsPort, mtlsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+    [httpsPort, mtlsPort, adminPort, tcpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     logDir = mkdtempSync(join(tmpdir(), "polyvoy-tls-logs-"));
     const mtlsContext = tlsContext(
       certs,
@@ -235,9 +244,22 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
             address: { socket_address: { address: "127.0.0.1", port_value: mtlsPort } },
             filter_chains: [{ transport_socket: mtlsContext, filters: [hcm(join(logDir, "mtls.log"), [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "mtls ok" } } }])] }],
           },
+          {
+            // tcp_proxy from TLS to TLS: terminated here, originated again to the echo server.
+            name: "tcp",
+            address: { socket_address: { address: "127.0.0.1", port_value: tcpPort } },
+            filter_chains: [
+              {
+                transport_socket: tlsContext(certs),
+                filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "tcp", cluster: "tls_echo" } }],
+              },
+            ],
+          },
         ],
         clusters: [
           cluster("plain", plain.port),
+          // No validation_context: Envoy does not verify the upstream then.
+          cluster("tls_echo", tlsEchoPort, upstreamTls({})),
           cluster(
             "tls_up",
             secureUpstream.port,
@@ -311,6 +333,28 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
     } finally {
       await agent.close();
     }
+  });
+
+  test("tcp_proxy, TLS in and TLS out: 2 MiB echoed whole", async () => {
+    const data = Buffer.alloc(2 * 1024 * 1024);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff;
+    const socket = tls.connect({ host: "127.0.0.1", port: tcpPort, ca: certs.read(certs.ca), servername: "example.com" });
+    const received: Buffer[] = [];
+    let got = 0;
+    await new Promise<void>((resolve, reject) => {
+      socket.on("secureConnect", () => socket.write(data));
+      socket.on("data", (chunk: Buffer) => {
+        received.push(chunk);
+        got += chunk.length;
+        if (got >= data.length) resolve();
+      });
+      socket.on("error", reject);
+    });
+    socket.destroy();
+    expect(Buffer.concat(received).equals(data)).toBe(true);
+    const s = await stats(adminPort);
+    expect(s.get("cluster.tls_echo.ssl.handshake")).toBe(1);
+    expect(s.get(`listener.127.0.0.1_${tcpPort}.ssl.handshake`)).toBe(1);
   });
 
   test("plaintext to a TLS listener: closed, counted as ssl.connection_error", async () => {
