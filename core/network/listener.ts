@@ -1,4 +1,4 @@
-import type { ListenerConfig } from "../config/bootstrap.ts";
+import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
 import { formatAddress } from "./address.ts";
@@ -18,8 +18,8 @@ export class ActiveListener {
   readonly name: string;
   private listener: Listener | undefined;
   private readonly filterFactories: ReadFilterFactory[];
-  /** The filter chain's TLS (its transport_socket), once built by prepareTransportSockets. */
-  private transportSocketFactory: SslSocketFactory | undefined;
+  /** Each filter chain's TLS (its transport_socket), once built by prepareTransportSockets. */
+  private readonly transportSocketFactories = new Map<FilterChainConfig, SslSocketFactory>();
   private readonly connections = new Set<Connection>();
   private readonly stats: ListenerStats;
   private onAllClosed: (() => void) | undefined;
@@ -56,12 +56,15 @@ export class ActiveListener {
    * served on this runtime (a bad key, a setting its TLS cannot honour).
    */
   async prepareTransportSockets(): Promise<void> {
-    const tls = this.config.filterChains[0]!.transportSocket;
-    if (!tls) return;
-    try {
-      this.transportSocketFactory = await SslSocketFactory.create(this.context.runtime, tls, this.context.stats.scope(`${this.stats.prefix}ssl.`));
-    } catch (err) {
-      throw new Error(`filter_chains[0].transport_socket: ${describe(err)}`);
+    // Envoy's listener-wide `listener.<address>.ssl.*` scope, shared by its chains.
+    const scope = this.context.stats.scope(`${this.stats.prefix}ssl.`);
+    for (const [i, chain] of this.config.filterChains.entries()) {
+      if (!chain.transportSocket) continue;
+      try {
+        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope));
+      } catch (err) {
+        throw new Error(`filter_chains[${i}].transport_socket: ${describe(err)}`);
+      }
     }
   }
 
@@ -120,7 +123,7 @@ export class ActiveListener {
     }
     // One filter chain until filter_chain_match: chosen as the socket is accepted, with no
     // bytes peeked (listener filters, when they come, pass what they read).
-    socket = this.applyTransportSocket(socket, undefined);
+    socket = this.applyTransportSocket(this.config.filterChains[0]!, socket, undefined);
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
     const tracer = this.context.tracer;
@@ -150,8 +153,9 @@ export class ActiveListener {
    * inspector's ClientHello) — so the handshake sees every byte. The filters then see
    * plaintext only.
    */
-  private applyTransportSocket(socket: Socket, peeked: Uint8Array | undefined): Socket {
-    return this.transportSocketFactory ? this.transportSocketFactory.accept(socket, peeked) : socket;
+  private applyTransportSocket(chain: FilterChainConfig, socket: Socket, peeked: Uint8Array | undefined): Socket {
+    const factory = this.transportSocketFactories.get(chain);
+    return factory ? factory.accept(socket, peeked) : socket;
   }
 
   /** @internal A connection accepted here closed. */
