@@ -1,7 +1,7 @@
 import type { ConnectOptions, PortError, Runtime, Socket, TlsCertificate, TlsContext, TlsHandshakeCallbacks, TlsSession } from "../port.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { compileStringMatch } from "../http/route/header-matcher.ts";
-import type { DownstreamTlsConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "./tls-config.ts";
+import type { DownstreamTlsConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 import { SslStats } from "./ssl-stats.ts";
 
 /**

@@ -11,7 +11,7 @@ import { dataSource } from "../config/data-source-schema.ts";
 import { stringMatcher } from "../config/matcher-schema.ts";
 import { oneOf } from "../config/proto-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "../config/unsupported-field.ts";
-import type { CommonTlsContextConfig, DownstreamTlsConfig, SanMatcherConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "./tls-config.ts";
+import type { CommonTlsContextConfig, DownstreamTlsConfig, SanMatcherConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 export const RAW_BUFFER_TRANSPORT_SOCKET = "envoy.transport_sockets.raw_buffer";
