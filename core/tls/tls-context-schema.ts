@@ -153,7 +153,15 @@ const commonTlsContext = z.strictObject({
   tls_params: tlsParams.optional(),
   tls_certificates: z.array(tlsCertificate).default([]),
   validation_context: validationContext.optional(),
-  alpn_protocols: z.array(z.string().min(1)).default([]),
+  // h2 would be chosen by most clients, whose HTTP/2 the HTTP/1 codec cannot read (HTTP/2 is not wired yet).
+  alpn_protocols: z
+    .array(z.string().min(1))
+    .default([])
+    .superRefine((protocols, ctx) => {
+      protocols.forEach((protocol, i) => {
+        if (protocol === "h2") ctx.addIssue({ code: "custom", path: [i], message: "h2 is not supported yet: polyvoy speaks HTTP/1 only (offer http/1.1)" });
+      });
+    }),
   tls_certificate_sds_secret_configs: unsupportedField("tls_certificate_sds_secret_configs (SDS)", isEmptyList),
   tls_certificate_provider_instance: unsupportedField("tls_certificate_provider_instance"),
   tls_certificate_selector: unsupportedField("tls_certificate_selector"),

@@ -61,7 +61,7 @@ describe("DownstreamTlsContext", () => {
         downstream({
           common_tls_context: {
             tls_certificates: [CERT, { certificate_chain: { inline_string: "PEM-A" }, private_key: { inline_bytes: Buffer.from("PEM-B").toString("base64") } }],
-            alpn_protocols: ["h2", "http/1.1"],
+            alpn_protocols: ["http/1.1"],
           },
         }),
       ),
@@ -71,7 +71,7 @@ describe("DownstreamTlsContext", () => {
       { certificateChain: { filename: "/certs/server.pem" }, privateKey: { filename: "/certs/server.key" } },
       { certificateChain: { inline: "PEM-A" }, privateKey: { inline: "PEM-B" } },
     ]);
-    expect(tls.common.alpnProtocols).toEqual(["h2", "http/1.1"]);
+    expect(tls.common.alpnProtocols).toEqual(["http/1.1"]);
     expect(tls.common.params).toEqual({ minVersion: "TLSv1.2", maxVersion: "TLSv1.3" });
     expect(tls.requireClientCertificate).toBe(false);
   });
@@ -120,6 +120,9 @@ describe("DownstreamTlsContext", () => {
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [{ ...CERT, certificate_chain: { environment_variable: "CERT" } }] } }))).join("\n")).toContain(
       "environment_variable: not supported",
     );
+    expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], alpn_protocols: ["h2", "http/1.1"] } })))).toEqual([
+      `${CHAIN}.common_tls_context.alpn_protocols[0]: h2 is not supported yet: polyvoy speaks HTTP/1 only (offer http/1.1)`,
+    ]);
     expect(problems(config({ name: "envoy.transport_sockets.alts" })).join("\n")).toContain('unsupported transport socket "envoy.transport_sockets.alts"');
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], validation_context: { verify_certificate_hash: ["zz"] } } }))).join("\n")).toContain("invalid hex-encoded SHA-256 zz");
   });
