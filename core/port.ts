@@ -116,6 +116,147 @@ export interface Socket {
   setNoDelay(noDelay: boolean): void;
   readonly localAddress: SocketAddress | undefined;
   readonly remoteAddress: SocketAddress | undefined;
+  /**
+   * Set on a socket made by the runtime's TLS (`Runtime.tls`): what its handshake agreed,
+   * once it is done (Envoy's `Connection::ssl()`); undefined on plain sockets.
+   */
+  readonly tls?: TlsSession | undefined;
+}
+
+// ---- TLS -------------------------------------------------------------------------------
+
+export type TlsVersion = "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
+
+/** A certificate chain and its private key, PEM text. */
+export interface TlsCertificate {
+  readonly certificateChain: string;
+  readonly privateKey: string;
+  /** The private key's passphrase, when it is encrypted. */
+  readonly password?: string;
+}
+
+/**
+ * Envoy's TlsParameters. An absent cipher or curve list is Envoy's default list
+ * (core/tls/tls-config.ts) on a runtime whose TLS takes lists, else the runtime's own.
+ */
+export interface TlsParams {
+  readonly minVersion?: TlsVersion;
+  readonly maxVersion?: TlsVersion;
+  /** OpenSSL-style cipher names (TLS 1.2 and below), e.g. ECDHE-RSA-AES128-GCM-SHA256. */
+  readonly cipherSuites?: readonly string[];
+  /** Groups for key exchange, e.g. X25519, P-256. */
+  readonly ecdhCurves?: readonly string[];
+}
+
+/** What a TLS server (the downstream side of a filter chain) is made of. */
+export interface TlsServerOptions {
+  /** One or more; the first is the default, the others are chosen by the client's SNI. */
+  readonly certificates: readonly TlsCertificate[];
+  /** Offered in preference order (ALPN, RFC 7301); empty: no ALPN. */
+  readonly alpnProtocols: readonly string[];
+  readonly params: TlsParams;
+  /** Ask the client for a certificate (it is asked for whenever `trustedCa` is set, too). */
+  readonly requestClientCertificate: boolean;
+  /**
+   * PEM CA certificates a client certificate is checked against (the result is
+   * `TlsSession.peerVerifyError`). Absent: a client certificate is not checked.
+   */
+  readonly trustedCa?: string;
+}
+
+/** What a TLS client (a cluster's upstream connections) is made of. */
+export interface TlsClientOptions {
+  /** Presented when the server asks for one. */
+  readonly certificate?: TlsCertificate;
+  readonly alpnProtocols: readonly string[];
+  readonly params: TlsParams;
+  /**
+   * PEM CA certificates the server's chain is checked against (the result is
+   * `TlsSession.peerVerifyError`). Absent: the server's certificate is not checked, as
+   * Envoy without a validation_context.
+   */
+  readonly trustedCa?: string;
+}
+
+/** A peer's certificate, as the access log and SAN checks need it. */
+export interface TlsPeerCertificate {
+  /** The subject, RFC 2253 style (`CN=client1,O=Example`), as Envoy's %DOWNSTREAM_PEER_SUBJECT%. */
+  readonly subject: string;
+  readonly subjectAltNames: readonly TlsSubjectAltName[];
+  /** SHA-256 of the DER certificate, lowercase hex without separators. */
+  readonly sha256: string;
+}
+
+export interface TlsSubjectAltName {
+  readonly type: "DNS" | "URI" | "EMAIL" | "IP_ADDRESS";
+  readonly value: string;
+}
+
+/** What a finished TLS handshake agreed. */
+export interface TlsSession {
+  /** `TLSv1.3`, `TLSv1.2`, … */
+  readonly version: string;
+  /** The cipher's OpenSSL name (`TLS_AES_128_GCM_SHA256`, `ECDHE-RSA-AES128-GCM-SHA256`). */
+  readonly cipher: string;
+  /** The ALPN protocol agreed, if any. */
+  readonly alpn: string | undefined;
+  /** The SNI the client sent (server side) or the one we sent (client side). */
+  readonly serverName: string | undefined;
+  readonly peerCertificate: TlsPeerCertificate | undefined;
+  /**
+   * Why the peer's certificate did not verify against `trustedCa` (an OpenSSL code such
+   * as UNABLE_TO_GET_ISSUER_CERT), or undefined when it did, or when there was nothing
+   * to check (no trustedCa, or no certificate presented).
+   */
+  readonly peerVerifyError: string | undefined;
+  readonly sessionReused: boolean;
+}
+
+/**
+ * A TLS socket's handshake outcome, told before any application data is delivered.
+ * Set per context (one per filter chain or cluster), not per connection.
+ */
+export interface TlsHandshakeCallbacks {
+  /**
+   * The handshake finished. Returning false refuses the peer (a certificate check the
+   * core makes: SANs, a required client certificate): the socket then closes with a
+   * TLS error and delivers nothing. The socket's `tls` is set when this is called.
+   */
+  onHandshake(session: TlsSession): boolean;
+  /** The handshake failed (the socket then closes with `error`). */
+  onHandshakeError(error: PortError): void;
+}
+
+/** A context the runtime built from TlsServerOptions or TlsClientOptions (opaque to the core). */
+export interface TlsContext {
+  readonly side: "server" | "client";
+}
+
+/**
+ * TLS with the runtime's own TLS library, as a capability of the port (Runtime.tls).
+ * A TLS socket is a port Socket: bytes in and out are plaintext, and every Socket
+ * promise holds (write never drops, counted readDisable, half-close, drain).
+ */
+export interface TlsCapability {
+  /**
+   * Build a server context. Throws an Error whose message says what is wrong (a key
+   * that does not match, PEM that does not parse, a cipher the library does not know)
+   * or what this runtime cannot do with the options.
+   */
+  serverContext(options: TlsServerOptions, callbacks: TlsHandshakeCallbacks): TlsContext;
+  /** Build a client context; throws as serverContext. */
+  clientContext(options: TlsClientOptions, callbacks: TlsHandshakeCallbacks): TlsContext;
+  /**
+   * Terminate TLS on an accepted socket: the returned socket carries the plaintext.
+   * `peeked` are bytes a listener filter already read from `socket`: the handshake
+   * sees them first, then what the socket reads.
+   */
+  accept(socket: Socket, context: TlsContext, peeked: Uint8Array | undefined): Socket;
+  /**
+   * Connect and start TLS (sending `serverName` as SNI when given). `onConnect` fires
+   * once the handshake is done and accepted; a failed handshake closes with an error.
+   */
+  connect(options: ConnectOptions, context: TlsContext, serverName: string | undefined): Socket;
 }
 
 export interface ListenOptions {
@@ -305,6 +446,8 @@ export interface Runtime {
    * of views into shared slabs (util/byte-slab.ts). Absent or false: slabs.
    */
   readonly ownSmallArrays?: boolean;
+  /** Optional: TLS (above). Without it a config with a TLS transport socket is refused at start. */
+  readonly tls?: TlsCapability;
 }
 
 /** A public key as a JSON Web Key (RFC 7517): the fields jwt_authn's keys may carry. */

@@ -213,6 +213,14 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {
+        await listener.prepareTransportSockets();
+      } catch (err) {
+        this.admin?.stop();
+        throw new Error(`static_resources.listeners[${i}] ('${listener.name}'): ${describeError(err)}`);
+      }
+    }
+    for (const [i, listener] of this.listeners.entries()) {
+      try {
         await listener.start();
       } catch (err) {
         for (const started of this.listeners.slice(0, i)) started.stopListening();

@@ -41,7 +41,7 @@
  * responseCode 0), bytes are the downstream bytes received and sent, and durationMs is
  * the connection's lifetime.
  */
-import type { SocketAddress } from "../port.ts";
+import type { SocketAddress, TlsSession } from "../port.ts";
 
 export interface AccessLogContext {
   /** Wall-clock ms since the epoch when the request (TCP: the connection) started. %START_TIME% */
@@ -95,6 +95,13 @@ export interface AccessLogContext {
   readonly downstreamDirectRemoteAddress?: SocketAddress | undefined;
   /** %DOWNSTREAM_LOCAL_ADDRESS% */
   readonly downstreamLocalAddress: SocketAddress | undefined;
+  /**
+   * The downstream connection's TLS, when it has one. %DOWNSTREAM_TLS_VERSION%
+   * %DOWNSTREAM_TLS_CIPHER% %DOWNSTREAM_PEER_SUBJECT% %REQUESTED_SERVER_NAME% …
+   */
+  readonly downstreamTls?: TlsSession | undefined;
+  /** The SNI tls_inspector read ("" or absent: none); %REQUESTED_SERVER_NAME% prefers it to the TLS session's. */
+  readonly requestedServerName?: string | undefined;
   /** The downstream connection's id. %CONNECTION_ID% */
   readonly connectionId?: number | undefined;
 

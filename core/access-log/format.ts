@@ -148,6 +148,15 @@ const OPERATORS: Record<string, OperatorKind> = {
   DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: field((ctx) => withoutPort(ctx.downstreamLocalAddress)),
   DOWNSTREAM_LOCAL_PORT: field((ctx) => portOf(ctx.downstreamLocalAddress)),
   CONNECTION_ID: field((ctx) => ctx.connectionId ?? 0),
+  // The downstream TLS (Envoy's SslConnectionInfo): "-" on a plaintext connection.
+  DOWNSTREAM_TLS_VERSION: field((ctx) => nonEmpty(ctx.downstreamTls?.version)),
+  DOWNSTREAM_TLS_CIPHER: field((ctx) => nonEmpty(ctx.downstreamTls?.cipher)),
+  DOWNSTREAM_PEER_SUBJECT: field((ctx) => nonEmpty(ctx.downstreamTls?.peerCertificate?.subject)),
+  DOWNSTREAM_PEER_FINGERPRINT_256: field((ctx) => nonEmpty(ctx.downstreamTls?.peerCertificate?.sha256)),
+  DOWNSTREAM_PEER_URI_SAN: field((ctx) => peerSans(ctx, "URI")),
+  DOWNSTREAM_PEER_DNS_SAN: field((ctx) => peerSans(ctx, "DNS")),
+  // Envoy's requestedServerName: set by tls_inspector, else by the TLS handshake.
+  REQUESTED_SERVER_NAME: field((ctx) => nonEmpty(ctx.requestedServerName || ctx.downstreamTls?.serverName)),
   ROUTE_NAME: field((ctx) => nonEmpty(ctx.routeName)),
   // Envoy's stream id is the request id (x-request-id) for HTTP streams.
   STREAM_ID: field((ctx) => ctx.requestHeader("x-request-id")),
@@ -187,6 +196,12 @@ function buildMetadataOperator(subcommand: string, maxLength: number | undefined
     const text = typeof value === "string" ? utf8ByteString(value) : utf8ByteString(JSON.stringify(value));
     return maxLength === undefined ? text : text.slice(0, maxLength);
   };
+}
+
+/** The peer certificate's SANs of one type, comma-separated (Envoy's PEER_URI_SAN, PEER_DNS_SAN). */
+function peerSans(ctx: AccessLogContext, type: "URI" | "DNS"): string | undefined {
+  const sans = ctx.downstreamTls?.peerCertificate?.subjectAltNames.filter((san) => san.type === type);
+  return sans && sans.length > 0 ? sans.map((san) => san.value).join(",") : undefined;
 }
 
 /** The names of the supported command operators (for docs and error messages). */

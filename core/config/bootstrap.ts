@@ -114,6 +114,8 @@ export interface FilterChainConfig {
   /** filter_chain_match; absent when unset (it matches every connection). */
   match?: FilterChainMatchConfig;
   filters: NetworkFilterConfig[];
+  /** envoy.transport_sockets.tls: TLS is terminated before the filters see the bytes. */
+  transportSocket?: DownstreamTlsConfig;
 }
 
 /** An address_prefix and prefix_len (envoy.config.core.v3.CidrRange), validated. */
@@ -296,6 +298,12 @@ export interface DnsClusterConfig {
 
 export interface ClusterConfig {
   name: string;
+  /** envoy.transport_sockets.tls: upstream connections speak TLS. */
+  transportSocket?: UpstreamTlsConfig;
+  /** upstream_http_protocol_options.auto_sni: the SNI is the request's host. */
+  autoSni?: boolean;
+  /** upstream_http_protocol_options.auto_san_validation: the upstream's certificate must name that SNI. */
+  autoSanValidation?: boolean;
   type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;
@@ -1267,4 +1275,67 @@ export interface ExtAuthzPerRouteConfig {
   contextExtensions: Record<string, string>;
   disableRequestBodyBuffering: boolean;
   withRequestBody?: ExtAuthzBufferSettings;
+}
+
+// ---- TLS (envoy.transport_sockets.tls; core/tls/) ---------------------------------------
+
+/**
+ * The TLS transport socket as the config loader gives it (envoy.transport_sockets.tls):
+ * data sources still unread (a filename is read when the listener or cluster starts,
+ * through the port), everything else checked.
+ */
+
+/** envoy.config.core.v3.DataSource as TLS uses it: a file, or the text inline. */
+export type TlsDataSourceConfig = { readonly filename: string } | { readonly inline: string };
+
+export interface TlsCertificateConfig {
+  readonly certificateChain: TlsDataSourceConfig;
+  readonly privateKey: TlsDataSourceConfig;
+  readonly password?: TlsDataSourceConfig;
+}
+
+/** One SubjectAltNameMatcher: a SAN of this type matching the string matcher. */
+export interface SanMatcherConfig {
+  readonly sanType: "DNS" | "URI" | "EMAIL" | "IP_ADDRESS";
+  readonly matcher: Exclude<ValueMatchConfig, { type: "present" }>;
+}
+
+/** CertificateValidationContext: the CA bundle and the peer checks made after the chain. */
+export interface ValidationContextConfig {
+  readonly trustedCa?: TlsDataSourceConfig;
+  readonly matchTypedSubjectAltNames: readonly SanMatcherConfig[];
+  /** verify_certificate_hash: SHA-256 fingerprints, lowercase hex without colons. */
+  readonly verifyCertificateHash: readonly string[];
+}
+
+/** CommonTlsContext */
+export interface CommonTlsContextConfig {
+  readonly tlsCertificates: readonly TlsCertificateConfig[];
+  readonly alpnProtocols: readonly string[];
+  readonly params: TlsParamsConfig;
+  readonly validationContext?: ValidationContextConfig;
+}
+
+/** DownstreamTlsContext, on a filter chain. */
+export interface DownstreamTlsConfig {
+  readonly side: "downstream";
+  readonly common: CommonTlsContextConfig;
+  readonly requireClientCertificate: boolean;
+}
+
+/** UpstreamTlsContext, on a cluster. */
+export interface UpstreamTlsConfig {
+  readonly side: "upstream";
+  readonly common: CommonTlsContextConfig;
+  /** The SNI sent; auto_sni sends the request's host instead when there is one. */
+  readonly sni?: string;
+  readonly autoSni: boolean;
+}
+
+/** TlsParameters as the port's TlsParams takes them (core/port.ts). */
+export interface TlsParamsConfig {
+  readonly minVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
+  readonly maxVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
+  readonly cipherSuites?: readonly string[];
+  readonly ecdhCurves?: readonly string[];
 }

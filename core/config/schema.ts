@@ -25,6 +25,8 @@ import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 import { layeredRuntime } from "./runtime-schema.ts";
 import { statsConfig } from "./stats-config-schema.ts";
 import { bootstrapTracing } from "./tracing-schema.ts";
+import { downstreamTransportSocket, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
+import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -261,16 +263,24 @@ const networkFilters = z
   });
 
 /**
- * envoy.config.listener.v3.FilterChain: its name, filter_chain_match and network filters
- * (transport_socket is not accepted: no TLS termination yet).
+ * envoy.config.listener.v3.FilterChain: its name, filter_chain_match, transport socket
+ * (TLS termination, core/tls; raw_buffer or absent: plaintext) and network filters.
  */
 const filterChain = z
   .strictObject({
     name: z.string().optional(),
     filter_chain_match: filterChainMatch.optional(),
+    transport_socket: downstreamTransportSocket.optional(),
     filters: networkFilters,
   })
-  .transform((c): FilterChainConfig => ({ ...(c.name ? { name: c.name } : {}), ...(c.filter_chain_match ? { match: c.filter_chain_match } : {}), filters: c.filters }));
+  .transform(
+    (c): FilterChainConfig => ({
+      ...(c.name ? { name: c.name } : {}),
+      ...(c.filter_chain_match ? { match: c.filter_chain_match } : {}),
+      ...(c.transport_socket ? { transportSocket: c.transport_socket } : {}),
+      filters: c.filters,
+    }),
+  );
 
 
 /** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
@@ -542,6 +552,13 @@ const upstreamHttpProtocolOptions = z.strictObject({
 
 const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
 
+/** envoy.config.core.v3.UpstreamHttpProtocolOptions: the SNI of a TLS cluster's connections from the request's host. */
+const upstreamHttpProtocolOptionsSni = z.strictObject({
+  auto_sni: z.boolean().default(false),
+  auto_san_validation: z.boolean().default(false),
+  override_auto_sni_header: unsupportedField("override_auto_sni_header"),
+});
+
 /** envoy.config.cluster.v3.Cluster */
 const clusterMessage = z
   .strictObject({
@@ -565,6 +582,10 @@ const clusterMessage = z
     // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
     ignore_health_on_host_removal: z.boolean().default(false),
+    // TLS origination (core/tls); raw_buffer or absent: plaintext.
+    transport_socket: upstreamTransportSocket.optional(),
+    transport_socket_matches: unsupportedField("transport_socket_matches (use transport_socket)", isEmptyList),
+    upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
   })
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
@@ -607,6 +628,9 @@ const clusterMessage = z
       ...(c.ignore_health_on_host_removal ? { ignoreHealthOnHostRemoval: true as const } : {}),
       // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
       ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
+      ...(c.transport_socket ? { transportSocket: c.transport_socket } : {}),
+      ...(c.upstream_http_protocol_options?.auto_sni ? { autoSni: true } : {}),
+      ...(c.upstream_http_protocol_options?.auto_san_validation ? { autoSanValidation: true } : {}),
     }),
   );
 

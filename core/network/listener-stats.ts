@@ -28,9 +28,12 @@ export class ListenerStats {
   readonly downstreamListenerFilterError: Counter;
   /** Refused over the runtime's envoy.resource_limits.listener.<name>.connection_limit. */
   readonly downstreamCxOverflow: Counter;
+  /** `listener.<address>.` or `listener.<stat_prefix>.`: where the listener's other stats (ssl.*) go too. */
+  readonly prefix: string;
 
   constructor(store: StatsStore, address: { address: string; port: number }, statPrefix?: string) {
-    const scope = store.scope(`listener.${statPrefix ?? `${address.address}_${address.port}`}.`);
+    this.prefix = `listener.${statPrefix ?? `${address.address}_${address.port}`}.`;
+    const scope = store.scope(this.prefix);
     this.downstreamCxTotal = scope.counter("downstream_cx_total");
     this.downstreamCxActive = scope.gauge("downstream_cx_active");
     this.downstreamCxDestroy = scope.counter("downstream_cx_destroy");

@@ -15,6 +15,7 @@ import { ListenerStats } from "./listener-stats.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
 import { createReadFilterFactory } from "./network-filter-registry.ts";
+import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 
 /** A filter chain as the listener runs it: its config and its network filters' factories. */
 export class FilterChain {
@@ -40,6 +41,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   private listener: Listener | undefined;
   private readonly filterChains: FilterChainManager<FilterChain>;
   private readonly listenerFilterFactories: ListenerFilterFactory[];
+  /** Each filter chain's TLS (its transport_socket), once built by prepareTransportSockets. */
+  private readonly transportSocketFactories = new Map<FilterChainConfig, SslSocketFactory>();
   private readonly connections = new Set<Connection>();
   /** Sockets still in the listener filters. */
   private readonly pendingSockets = new Set<ActiveTcpSocket>();
@@ -78,6 +81,26 @@ export class ActiveListener implements ActiveTcpSocketOwner {
 
   get activeConnections(): number {
     return this.connections.size;
+  }
+
+  /**
+   * Build the filter chain's transport socket (TLS contexts, from files read through the
+   * port), before the listener binds. Rejects naming the field when the config cannot be
+   * served on this runtime (a bad key, a setting its TLS cannot honour).
+   */
+  async prepareTransportSockets(): Promise<void> {
+    // Envoy's listener-wide `listener.<address>.ssl.*` scope, shared by its chains.
+    const scope = this.context.stats.scope(`${this.stats.prefix}ssl.`);
+    const chains: [FilterChainConfig, string][] = this.config.filterChains.map((chain, i) => [chain, `filter_chains[${i}]`]);
+    if (this.config.defaultFilterChain) chains.push([this.config.defaultFilterChain, "default_filter_chain"]);
+    for (const [chain, at] of chains) {
+      if (!chain.transportSocket) continue;
+      try {
+        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope));
+      } catch (err) {
+        throw new Error(`${at}.transport_socket: ${describe(err)}`);
+      }
+    }
   }
 
   async start(): Promise<void> {
@@ -157,11 +180,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
    * The accepted socket is through the listener filters: choose its filter chain and
    * run it (Envoy's ActiveTcpListener::newConnection). `info` is what the filters found
    * (addresses a PROXY header restored, SNI, ALPN, transport protocol); `peeked` the
-   * bytes they read, which the chain's first read gets.
-   *
-   * This is where a chain's transport socket (TLS termination) belongs: between the
-   * choice of `chain` and the connection's first read, the socket and `peeked` are
-   * what a TLS handshake would start from.
+   * bytes they read, which the chain's first read gets — or, on a chain with a transport
+   * socket, the TLS handshake (applyTransportSocket).
    */
   newConnection(socket: Socket, info: ConnectionSocketInfo, peeked: Uint8Array | undefined): void {
     const pending = info instanceof ActiveTcpSocket ? info : undefined;
@@ -179,6 +199,10 @@ export class ActiveListener implements ActiveTcpSocketOwner {
       closeAtOnce(socket);
       if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
       return;
+    }
+    if (chain.config.transportSocket !== undefined) {
+      socket = this.applyTransportSocket(chain.config, socket, peeked);
+      peeked = undefined;
     }
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
@@ -237,6 +261,18 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const duration = pending ? now - pending.acceptedAt : 0;
     const context = new ListenerAccessLogContext(wallClock, duration, pending?.bytesRead ?? 0, 0, flags, info.remoteAddress, info.localAddress, info.directRemoteAddress, undefined);
     for (const logger of this.accessLoggers) logger.log(context);
+  }
+
+  /**
+   * The hook between choosing a filter chain and running its network filters: a chain
+   * with a transport socket (TLS) gets the accepted socket upgraded through the port's
+   * TLS capability, handing it `peeked` — bytes listener filters already read (a TLS
+   * inspector's ClientHello) — so the handshake sees every byte. The filters then see
+   * plaintext only.
+   */
+  private applyTransportSocket(chain: FilterChainConfig, socket: Socket, peeked: Uint8Array | undefined): Socket {
+    const factory = this.transportSocketFactories.get(chain);
+    return factory ? factory.accept(socket, peeked) : socket;
   }
 
   /** @internal A connection accepted here closed. */

@@ -1,5 +1,5 @@
 import type { AccessLogContext } from "../access-log/context.ts";
-import type { SocketAddress } from "../port.ts";
+import type { SocketAddress, TlsSession } from "../port.ts";
 
 /** A finished tcp_proxy connection as its access log lines see it: the HTTP fields are empty. */
 export class TcpAccessLogContext implements AccessLogContext {
@@ -7,6 +7,10 @@ export class TcpAccessLogContext implements AccessLogContext {
   readonly responseCode = 0;
   readonly responseCodeDetails = undefined;
   readonly routeName = undefined;
+  /** The downstream connection's TLS, when it has one. */
+  downstreamTls: TlsSession | undefined;
+  /** The SNI the tls_inspector read, "" when none. */
+  requestedServerName: string | undefined;
 
   constructor(
     readonly startWallClock: number,

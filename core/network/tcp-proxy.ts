@@ -224,6 +224,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       this.upstreamTransportFailureReason,
       downstream.directRemoteAddress,
     );
+    context.downstreamTls = downstream.socket.tls;
+    context.requestedServerName = downstream.requestedServerName;
     for (const logger of loggers) logger.log(context);
   }
 

@@ -23,6 +23,8 @@ const TCP_POOL_IDLE_TIMEOUT_MS = 60_000;
 export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
   private readonly pools = new Map<Host, Http1ConnPool>();
+  /** auto_sni: a host's pools by the SNI their connections send (Envoy keys pools by the transport socket options). */
+  private readonly sniPools = new Map<Host, Map<string, Http1ConnPool>>();
   private readonly tcpPools = new Map<Host, TcpConnPool>();
   /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
   private readonly dnsDiscoveries: DnsDiscovery[] = [];
@@ -67,6 +69,8 @@ export class ClusterManager {
     for (const host of removed) {
       this.pools.get(host)?.drainConnections();
       this.pools.delete(host);
+      for (const pool of this.sniPools.get(host)?.values() ?? []) pool.drainConnections();
+      this.sniPools.delete(host);
       this.tcpPools.get(host)?.drainConnections();
       this.tcpPools.delete(host);
     }
@@ -127,12 +131,27 @@ export class ClusterManager {
     return [...this.clusters.values()];
   }
 
-  /** The HTTP/1 connection pool for one host of a cluster, created on first use. */
-  httpConnPool(cluster: Cluster, host: Host): Http1ConnPool {
+  /**
+   * The HTTP/1 connection pool for one host of a cluster, created on first use; with
+   * `serverName` (auto_sni), the host's pool whose TLS connections send that SNI.
+   */
+  httpConnPool(cluster: Cluster, host: Host, serverName?: string): Http1ConnPool {
+    if (serverName !== undefined) return this.sniConnPool(cluster, host, serverName);
     let pool = this.pools.get(host);
     if (!pool) {
       pool = new Http1ConnPool(cluster, host, this.dispatcher, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS);
       this.pools.set(host, pool);
+    }
+    return pool;
+  }
+
+  private sniConnPool(cluster: Cluster, host: Host, serverName: string): Http1ConnPool {
+    let byName = this.sniPools.get(host);
+    if (!byName) this.sniPools.set(host, (byName = new Map()));
+    let pool = byName.get(serverName);
+    if (!pool) {
+      pool = new Http1ConnPool(cluster, host, this.dispatcher, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, serverName);
+      byName.set(serverName, pool);
     }
     return pool;
   }
@@ -150,6 +169,7 @@ export class ClusterManager {
   /** Drain every pool (at shutdown): idle connections close now, busy ones when their streams end. */
   drainConnections(): void {
     for (const pool of this.pools.values()) pool.drainConnections();
+    for (const byName of this.sniPools.values()) for (const pool of byName.values()) pool.drainConnections();
     for (const pool of this.tcpPools.values()) pool.drainConnections();
   }
 }

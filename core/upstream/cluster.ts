@@ -15,6 +15,8 @@ import { HealthCheckEventLogger, type EventLogSink } from "./health-check-event-
 import { OutlierDetector } from "./outlier-detection.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
+import type { Runtime, Socket } from "../port.ts";
+import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 
 /** A fixed sequence for clusters built without the runtime's random() (tests only). */
 function fallbackRandom(): RandomSource {
@@ -58,6 +60,8 @@ export class Cluster {
   outlierDetector: OutlierDetector | undefined;
   /** The node's locality, whose hosts lead the per-locality lists (zone aware routing). */
   private readonly localLocality: Locality | undefined;
+  /** The cluster's TLS (`transport_socket`), once initialized. */
+  transportSocketFactory: SslSocketFactory | undefined;
 
   constructor(
     readonly config: ClusterConfig,
@@ -89,6 +93,28 @@ export class Cluster {
    * without health checks. `eventLog`: the open event_log_path file.
    */
   initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime)): Promise<void> {
+    const tls = this.config.transportSocket;
+    if (!tls) return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
+    // The TLS context first: health checks connect through it.
+    return SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true).then(
+      (factory) => {
+        this.transportSocketFactory = factory;
+        return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
+      },
+      (err: unknown) => Promise.reject(new Error(`cluster '${this.name}': transport_socket: ${err instanceof Error ? err.message : String(err)}`)),
+    );
+  }
+
+  /**
+   * Connect to one of its hosts (pools and health checks): through the cluster's
+   * transport socket (TLS) when it has one, else plain TCP.
+   */
+  connect(runtime: Runtime, address: string, port: number, serverName?: string): Socket {
+    const factory = this.transportSocketFactory;
+    return factory ? factory.connect({ address, port }, serverName) : runtime.connect({ address, port });
+  }
+
+  private initializeChecks(dispatcher: Dispatcher, log: Logger | undefined, eventLog: EventLogSink | undefined, layeredRuntime: RuntimeSnapshot): Promise<void> {
     const outlier = this.config.outlierDetection;
     if (outlier) {
       const settings = new RuntimeOutlierDetectionConfig(outlier, layeredRuntime);

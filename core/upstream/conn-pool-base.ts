@@ -162,7 +162,7 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
     const { runtime } = parent.dispatcher;
     const host = parent.host;
     const cluster = parent.cluster;
-    this.connection = new Connection(runtime.connect({ address: host.address, port: host.port }), cluster.config.perConnectionBufferLimitBytes);
+    this.connection = new Connection(cluster.connect(runtime, host.address, host.port, parent.serverName), cluster.config.perConnectionBufferLimitBytes);
     this.openedAt = runtime.now();
     this.remainingStreams = cluster.config.maxRequestsPerConnection ?? Infinity;
     cluster.stats.upstreamCxTotal.inc();
@@ -285,6 +285,8 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     readonly dispatcher: Dispatcher,
     /** How long a client may stay idle (0: no limit). */
     protected readonly idleTimeoutMs: number,
+    /** The SNI its TLS connections send instead of the cluster's (auto_sni: a pool per name). */
+    readonly serverName?: string,
   ) {}
 
   /** Make a new client; it starts connecting. */

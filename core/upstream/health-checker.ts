@@ -20,7 +20,7 @@ import { NULL_HEALTH_CHECK_HOST_MONITOR, UnhealthyType, type HealthCheckHostMoni
 import { formatAddress } from "../network/address.ts";
 import { FAILURE_TYPE_NAMES, type HealthCheckEventLogger } from "./health-check-event-logger.ts";
 import { Connection, type ConnectionEvent } from "../network/connection.ts";
-import type { Runtime } from "../port.ts";
+import type { Runtime, Socket } from "../port.ts";
 
 /** A check's verdict on the host (Envoy's HealthState). */
 export const enum HealthState {
@@ -81,6 +81,8 @@ export interface HealthCheckedCluster {
   readonly statsStore: StatsStore;
   /** ignore_new_hosts_until_first_hc (Envoy's ClusterInfo::warmHosts). */
   readonly config?: { readonly ignoreNewHostsUntilFirstHc?: true };
+  /** Open a connection to a host the way the cluster's pools do (TLS with a transport socket); absent: plain TCP. */
+  connect?(runtime: Runtime, address: string, port: number): Socket;
 }
 
 /** Told after every check of every host (Envoy's HostStatusCb). */
@@ -399,12 +401,14 @@ export abstract class ActiveHealthCheckSession implements HealthCheckHostMonitor
  */
 export function connectForCheck(
   runtime: Runtime,
+  cluster: HealthCheckedCluster,
   host: Host,
   isCurrent: (connection: Connection) => boolean,
   onEvent: (event: ConnectionEvent) => void,
   onData: (data: Uint8Array, endStream: boolean) => void,
 ): Connection {
-  const connection = new Connection(runtime.connect({ address: host.address, port: host.port }), 0);
+  const socket = cluster.connect ? cluster.connect(runtime, host.address, host.port) : runtime.connect({ address: host.address, port: host.port });
+  const connection = new Connection(socket, 0);
   connection.addConnectionCallbacks({
     onEvent: (event) => {
       if (isCurrent(connection)) onEvent(event);

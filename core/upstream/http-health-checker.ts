@@ -90,6 +90,7 @@ class HttpActiveHealthCheckSession extends ActiveHealthCheckSession implements R
   private connect(): void {
     const connection = connectForCheck(
       this.checker.dispatcher.runtime,
+      this.checker.cluster,
       this.host,
       (c) => this.connection === c,
       (event) => this.onConnectionEvent(event),

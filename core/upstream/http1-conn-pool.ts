@@ -212,8 +212,8 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
  * event-loop turn, so a FIN that arrived with the response is seen first.
  */
 export class Http1ConnPool extends ConnPoolImplBase<Http1ActiveClient, UpstreamCallbacks> {
-  constructor(cluster: Cluster, host: Host, dispatcher: Dispatcher, idleTimeoutMs: number) {
-    super(cluster, host, dispatcher, idleTimeoutMs);
+  constructor(cluster: Cluster, host: Host, dispatcher: Dispatcher, idleTimeoutMs: number, serverName?: string) {
+    super(cluster, host, dispatcher, idleTimeoutMs, serverName);
   }
 
   protected instantiateActiveClient(): Http1ActiveClient {

@@ -59,6 +59,7 @@ class TcpActiveHealthCheckSession extends ActiveHealthCheckSession {
   private connect(): void {
     const connection = connectForCheck(
       this.checker.dispatcher.runtime,
+      this.checker.cluster,
       this.host,
       (c) => this.connection === c,
       (event) => this.onConnectionEvent(event),

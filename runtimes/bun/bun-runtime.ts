@@ -6,6 +6,7 @@ import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts"
 import { BunSocket } from "./bun-socket.ts";
 import { loadConfigInWorker } from "./bun-config.ts";
 import { DEFAULT_READS_PER_EDEN_COLLECTION, EdenCollections } from "./eden-collections.ts";
+import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
 
 /** Set by createBunRuntime; the handlers below are shared by every socket. */
 let edenCollections = new EdenCollections(0);
@@ -40,6 +41,20 @@ export interface BunRuntimeOptions {
    * `POLYVOY_BUN_READS_PER_EDEN_GC` from the environment, else 5,000.
    */
   readsPerEdenCollection?: number;
+}
+
+function connect(options: ConnectOptions): Socket {
+  const socket = new BunSocket();
+  Bun.connect({
+    hostname: options.address,
+    port: options.port,
+    allowHalfOpen: true,
+    data: socket,
+    socket: outboundHandlers,
+  }).catch(() => {
+    // Reported through connectError; this only keeps the rejection handled.
+  });
+  return socket;
 }
 
 /** The port over Bun.listen / Bun.connect. */
@@ -86,19 +101,10 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
       }
     },
 
-    connect(options: ConnectOptions): Socket {
-      const socket = new BunSocket();
-      Bun.connect({
-        hostname: options.address,
-        port: options.port,
-        allowHalfOpen: true,
-        data: socket,
-        socket: outboundHandlers,
-      }).catch(() => {
-        // Reported through connectError; this only keeps the rejection handled.
-      });
-      return socket;
-    },
+    connect,
+    // Bun's node:tls runs on BoringSSL and honours cipher and curve lists, but its server
+    // TLSSocket never calls SNICallback (measured on Bun 1.4.5): one certificate per chain.
+    tls: nodeTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: false, sniKeepsDefaultKeyTypes: false }, connect),
 
     ...processServices,
     loadConfigIsolated: loadConfigInWorker,

@@ -11,6 +11,7 @@ import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
+import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
 
 const encoder = new TextEncoder();
 
@@ -31,6 +32,15 @@ async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => 
     socket.attach(conn, false);
     onAccept(socket);
   }
+}
+
+function connect(options: ConnectOptions): Socket {
+  const socket = new DenoSocket();
+  Deno.connect({ hostname: options.address, port: options.port, transport: "tcp" }).then(
+    (conn) => socket.attach(conn, true),
+    (err) => socket.fail(err),
+  );
+  return socket;
 }
 
 /** The port over Deno.listen / Deno.connect. */
@@ -64,14 +74,11 @@ export function createDenoRuntime(): Runtime {
       };
     },
 
-    connect(options: ConnectOptions): Socket {
-      const socket = new DenoSocket();
-      Deno.connect({ hostname: options.address, port: options.port, transport: "tcp" }).then(
-        (conn) => socket.attach(conn, true),
-        (err) => socket.fail(err),
-      );
-      return socket;
-    },
+    connect,
+    // Deno's node:tls runs on rustls: versions are honoured, cipher and curve lists are
+    // silently ignored (measured on Deno 2.9: a list naming one cipher, or none that
+    // exists, still negotiated rustls' defaults), so the config refuses them here.
+    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false }, connect),
 
     setTimeout: (callback, ms) => setTimeout(callback, ms),
     clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),

@@ -7,6 +7,13 @@ import { SocketReads } from "./socket-reads.ts";
 import { readThrough } from "./accepted-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
+import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
+
+function connect(options: ConnectOptions): Socket {
+  const reads = new SocketReads();
+  const socket = net.connect({ host: options.address, port: options.port, allowHalfOpen: true, onread: reads.onread });
+  return new NodeSocket(socket, true, reads);
+}
 
 /** The port over Node's `net`, timers and process. */
 export function createNodeRuntime(): Runtime {
@@ -41,11 +48,8 @@ export function createNodeRuntime(): Runtime {
       });
     },
 
-    connect(options: ConnectOptions): Socket {
-      const reads = new SocketReads();
-      const socket = net.connect({ host: options.address, port: options.port, allowHalfOpen: true, onread: reads.onread });
-      return new NodeSocket(socket, true, reads);
-    },
+    connect,
+    tls: nodeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
 
     ...processServices,
 

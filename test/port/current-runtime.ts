@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Runtime } from "../../core/port.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { withTls } from "./tls-runtime.ts";
 
 export async function currentRuntime(): Promise<Runtime> {
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
@@ -25,6 +26,10 @@ export function currentRuntimeName(): "node" | "bun" | "deno" {
 export interface PortTarget {
   /** The runtime's `name`. */
   readonly name: string;
+  /** What the suite calls it, when not its name. */
+  readonly label?: string;
+  /** Its sockets carry TLS (tls-runtime.ts). */
+  readonly tls?: boolean;
   /** Its clock is virtual (the memory runtime): timers and `now` do not follow real time. */
   readonly virtual: boolean;
   create(): Promise<Runtime>;
@@ -53,8 +58,11 @@ const PACKAGE_JSON = new URL("../../package.json", import.meta.url).pathname;
 export function portTargets(): PortTarget[] {
   return [
     { name: currentRuntimeName(), virtual: false, create: currentRuntime, ...realFs },
+    // The same runtime with every socket over its TLS (tls-runtime.ts).
+    { name: currentRuntimeName(), label: `${currentRuntimeName()} over TLS`, tls: true, virtual: false, create: async () => withTls(await currentRuntime()), ...realFs },
     {
       name: "memory",
+      label: "memory",
       virtual: true,
       // autoRun: the suite awaits port events, so the scheduler runs from the real event loop.
       create: async () => new MemoryRuntime({ autoRun: true, files: { [PACKAGE_JSON]: '{\n  "name": "polyvoy"\n}\n' } }),

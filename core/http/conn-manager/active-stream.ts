@@ -137,6 +137,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
       this.upgrade = true;
     }
+    // Envoy's ConnectionManagerUtility: the scheme is the connection's (https over TLS);
+    // x-forwarded-proto then tells it upstream.
+    if (this.cm.connection.socket.tls !== undefined) headers.scheme = "https";
     this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, this.upgrade);
     const tracing = config.tracing;
     if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
@@ -153,8 +156,12 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
     // scheme_header_transformation.match_upstream (Envoy's router, FilterUtility::setUpstreamScheme):
-    // the scheme of the upstream connection, always plaintext here (no upstream TLS yet).
-    if (config.schemeMatchUpstream && this.route?.route.action.type === "route") headers.scheme = "http";
+    // the scheme of the upstream connection: https to a cluster with a TLS transport socket.
+    const action = this.route?.route.action;
+    if (config.schemeMatchUpstream && action?.type === "route") {
+      const named = action.route.cluster;
+      headers.scheme = named !== undefined && this.cm.server.clusterManager.get(named)?.config.transportSocket ? "https" : "http";
+    }
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     if (config.tracing !== undefined) this.decorate(headers);
     this.armTimers();
@@ -357,7 +364,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const runtime = this.cm.server.runtime;
     // Once: a header value and the access log line agree on %START_TIME%.
     if (this.streamInfo.startWallClock === 0) this.streamInfo.setStartWallClock(runtime.wallClock(), runtime.now());
-    return new StreamAccessLogContext(
+    const context = new StreamAccessLogContext(
       this.streamInfo,
       // A request that never parsed has no method or path to log (Envoy prints "-").
       this.requestHeadersDecoded ? this.requestHeaders : undefined,
@@ -371,6 +378,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       this.route?.route.metadata,
       connection.directRemoteAddress,
     );
+    context.downstreamTls = connection.socket.tls;
+    context.requestedServerName = connection.requestedServerName;
+    return context;
   }
 
   trace(kind: TraceEventKind, detail?: string): void {

@@ -1,5 +1,5 @@
 import type { AccessLogContext } from "../../access-log/context.ts";
-import type { SocketAddress } from "../../port.ts";
+import type { SocketAddress, TlsSession } from "../../port.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { StreamInfo } from "../stream-info.ts";
 import type { HeaderMap } from "../header-map.ts";
@@ -11,6 +11,10 @@ import type { HeaderMap } from "../header-map.ts";
 export class StreamAccessLogContext implements AccessLogContext {
   /** Set while local_reply_config formats a local reply. */
   localReplyBody: string | undefined;
+  /** The downstream connection's TLS, when it has one. */
+  downstreamTls: TlsSession | undefined;
+  /** The SNI the tls_inspector read, "" when none. */
+  requestedServerName: string | undefined;
 
   constructor(
     private readonly info: StreamInfo,

@@ -315,7 +315,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamRequestStart = approximateNow(this.server.runtime);
     const request = new UpstreamRequest(this, host);
     this.upstreamRequest = request;
-    const handle = this.server.clusterManager.httpConnPool(cluster, host).newStream(request);
+    const handle = this.server.clusterManager.httpConnPool(cluster, host, this.autoSni(cluster)).newStream(request);
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
     if (handle && this.upstreamRequest === request) {
       request.poolHandle = handle;
@@ -324,6 +324,17 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
         this.callbacks.trace("upstream_connect_start", String(host));
       }
     }
+  }
+
+  /**
+   * upstream_http_protocol_options.auto_sni (Envoy's router.cc): a TLS cluster's
+   * connection sends the upstream request's host, without its port, as SNI.
+   */
+  private autoSni(cluster: Cluster): string | undefined {
+    if (!cluster.config.autoSni || !cluster.config.transportSocket) return undefined;
+    const authority = this.upstreamHeaders?.authority ?? "";
+    const host = authority.startsWith("[") ? authority.slice(0, authority.indexOf("]") + 1) : authority.replace(/:\d*$/, "");
+    return host === "" ? undefined : host;
   }
 
   /** @internal The retry's back-off passed (RetryCallbacks; Envoy's doRetry). */

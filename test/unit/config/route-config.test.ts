@@ -489,8 +489,8 @@ describe("bad route configs give one-line problems", () => {
     ["a query parameter without a name", [route({ match: { prefix: "/", query_parameters: [{ present_match: true }] } })], [`${ROUTE}.match.query_parameters[0].name: missing required field`]],
     [
       "an unknown formatting command",
-      [route({ request_headers_to_add: [{ header: { key: "x-client", value: "%DOWNSTREAM_PEER_URI_SAN%" } }] })],
-      [`${ROUTE}.request_headers_to_add[0].header.value: unknown command operator %DOWNSTREAM_PEER_URI_SAN% at position 0`],
+      [route({ request_headers_to_add: [{ header: { key: "x-client", value: "%UPSTREAM_PEER_SUBJECT%" } }] })],
+      [`${ROUTE}.request_headers_to_add[0].header.value: unknown command operator %UPSTREAM_PEER_SUBJECT% at position 0`],
     ],
     [
       "a formatting command without its parameters",
@@ -696,11 +696,9 @@ static_resources:
         sni: www.envoyproxy.io
 `;
 
-  test("Envoy's quick-start config is refused for exactly what is missing (TLS)", () => {
-    const listener = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
-    expect(problems(ENVOY_DEMO, "yaml")).toEqual([
-      "static_resources.clusters[0]: `transport_socket` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
-    ]);
+  test("Envoy's quick-start config loads whole: its cluster speaks TLS to www.envoyproxy.io", () => {
+    const bootstrap = loadBootstrap(ENVOY_DEMO, "yaml");
+    expect(bootstrap.clusters[0]!.transportSocket).toMatchObject({ side: "upstream", sni: "www.envoyproxy.io" });
     // Without those, the rest of it is understood.
     const trimmed = ENVOY_DEMO.replace(/ {10}access_log:\n(.*\n){3}/, "").replace(/\n {2}clusters:[\s\S]*$/, "\n  clusters:\n  - name: service_envoyproxy_io\n");
     const hcm = hcmOf(trimmed, "yaml");
