@@ -98,7 +98,7 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
   });
 
   test("the shipped examples validate", async () => {
-    for (const file of ["examples/default.yaml", "examples/tcp-proxy.yaml", "examples/front-proxy.yaml"]) {
+    for (const file of ["examples/default.yaml", "examples/tcp-proxy.yaml", "examples/front-proxy.yaml", "examples/ts-filter.yaml"]) {
       const result = await runToExit(runtime, ["--mode", "validate", "-c", join(ROOT, file)]);
       expect(result.stderr).toContain("OK");
       expect(result.code).toBe(0);
