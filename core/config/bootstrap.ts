@@ -527,8 +527,9 @@ export type UserHttpFilterConfig =
 
 /** One direction of envoy.extensions.filters.http.compressor.v3.Compressor (CommonDirectionConfig). */
 export interface CompressorDirectionConfig {
-  /** `enabled`'s default_value (no runtime layer: the key never overrides it). */
+  /** `enabled`'s default_value; its runtime_key, read per request, overrides it. */
   enabled: boolean;
+  enabledRuntimeKey?: string;
   /** Bodies with a shorter content-length stay uncompressed (Envoy's default 30; 0 means the default). */
   minContentLength: number;
   /** Lowercase media types (without parameters) that may be compressed; Envoy's defaults when none given. */
@@ -560,7 +561,9 @@ export interface CompressorPerRouteConfig {
 
 /** One direction of envoy.extensions.filters.http.decompressor.v3.Decompressor. */
 export interface DecompressorDirectionConfig {
+  /** `enabled`'s default_value; its runtime_key, read per request, overrides it. */
   enabled: boolean;
+  enabledRuntimeKey?: string;
   ignoreNoTransformHeader: boolean;
 }
 

@@ -56,10 +56,10 @@ function protoEnum(names: readonly string[]) {
   });
 }
 
-/** envoy.config.core.v3.RuntimeFeatureFlag: no runtime layer, so default_value decides. */
+/** envoy.config.core.v3.RuntimeFeatureFlag: the runtime's value of runtime_key, default_value without one. */
 export const runtimeFeatureFlag = z
   .strictObject({ default_value: z.boolean(), runtime_key: z.string().min(1) })
-  .transform((flag) => flag.default_value);
+  .transform((flag) => ({ enabled: flag.default_value, enabledRuntimeKey: flag.runtime_key }));
 
 /** Gzip.CompressionLevel: the aliases BEST_SPEED (1) and BEST_COMPRESSION (9) besides the numbered ones. */
 const GZIP_LEVELS = ["DEFAULT_COMPRESSION", ...Array.from({ length: 9 }, (_, i) => `COMPRESSION_LEVEL_${i + 1}`)];
@@ -151,8 +151,9 @@ const commonDirectionConfig = z.strictObject({
 function direction(common: z.output<typeof commonDirectionConfig>): CompressorDirectionConfig {
   const types = common.content_type.length > 0 ? common.content_type : DEFAULT_CONTENT_TYPES;
   return {
-    // Envoy's Runtime::FeatureFlag: enabled unless default_value says otherwise.
-    enabled: common.enabled ?? true,
+    // Envoy's Runtime::FeatureFlag: enabled unless default_value (or its runtime key) says otherwise.
+    enabled: common.enabled?.enabled ?? true,
+    ...(common.enabled ? { enabledRuntimeKey: common.enabled.enabledRuntimeKey } : {}),
     // contentLengthUint: 0 (or unset) is the default.
     minContentLength: common.min_content_length || DEFAULT_MIN_CONTENT_LENGTH,
     // Envoy's StringUtil::CaseUnorderedSet: matched without regard to case.

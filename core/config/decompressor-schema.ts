@@ -68,7 +68,13 @@ const decompressorLibrary = z
 /** Decompressor.CommonDirectionConfig: `enabled` unset is enabled (Envoy's Runtime::FeatureFlag default). */
 const commonDirectionConfig = z
   .strictObject({ enabled: runtimeFeatureFlag.optional(), ignore_no_transform_header: z.boolean().default(false) })
-  .transform((c): DecompressorDirectionConfig => ({ enabled: c.enabled ?? true, ignoreNoTransformHeader: c.ignore_no_transform_header }));
+  .transform(
+    (c): DecompressorDirectionConfig => ({
+      enabled: c.enabled?.enabled ?? true,
+      ...(c.enabled ? { enabledRuntimeKey: c.enabled.enabledRuntimeKey } : {}),
+      ignoreNoTransformHeader: c.ignore_no_transform_header,
+    }),
+  );
 
 export const decompressorConfig: z.ZodType<DecompressorConfig> = z
   .strictObject({

@@ -8,6 +8,9 @@
  *   `filter_enforced`, csrf and cors `filter_enabled` / `shadow_enabled`;
  * - access log filters: `runtime_filter.runtime_key` (the sampled fraction) and the
  *   RuntimeUInt32 `runtime_key` of `status_code_filter` / `duration_filter` comparisons.
+ * - a RuntimeFeatureFlag's `runtime_key` (a boolean): compressor and decompressor
+ *   `enabled` (each direction's common_config, the compressor's legacy `runtime_enabled`);
+ * - slow start's `aggression` (a RuntimeDouble), read at each pick.
  *
  * Keys with fixed names (HCM tracing, conn_manager_utility.cc): tracing.client_enabled,
  * tracing.random_sampling, tracing.global_enabled (fractions over the `tracing` samplings).

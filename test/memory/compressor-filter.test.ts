@@ -357,3 +357,31 @@ describe("decompressor filter", () => {
     expect(gunzipSync(response.body).toString("latin1")).toBe(HTML);
   });
 });
+
+describe("compressor and decompressor: `enabled` is a RuntimeFeatureFlag", () => {
+  const layers = (values: Record<string, unknown>) => ({ layered_runtime: { layers: [{ name: "static", static_layer: values }] } });
+  const enabled = (key: string) => ({ response_direction_config: { common_config: { enabled: { default_value: true, runtime_key: key } } } });
+
+  test("the runtime key's value wins over default_value, read per request", async () => {
+    proxy = await filterProxy([compressor(enabled("compress.on"))], { bootstrap: layers({ compress: { on: false } }) });
+    answer(proxy, HTML);
+    const off = await proxy.request("GET", "/", { headers: { "accept-encoding": "gzip" } });
+    expect(header(off.headers, "content-encoding")).toBeUndefined();
+    expect(Buffer.from(off.body).toString("latin1")).toBe(HTML);
+    proxy.close();
+    proxy = await filterProxy([compressor(enabled("compress.on"))], { bootstrap: layers({}) });
+    answer(proxy, HTML);
+    const on = await proxy.request("GET", "/", { headers: { "accept-encoding": "gzip" } });
+    expect(header(on.headers, "content-encoding")).toBe("gzip");
+  });
+
+  test("a decompressor direction turned off by its key leaves the body compressed", async () => {
+    const gz = gzipSync(HTML);
+    const off = { response_direction_config: { common_config: { enabled: { default_value: true, runtime_key: "decompress.on" } } } };
+    proxy = await filterProxy([decompressor(off)], { bootstrap: layers({ "decompress.on": false }) });
+    answer(proxy, gz, { "content-type": "text/html", "content-encoding": "gzip" });
+    const response = await proxy.request("GET", "/");
+    expect(header(response.headers, "content-encoding")).toBe("gzip");
+    expect(Buffer.compare(Buffer.from(response.body), gz)).toBe(0);
+  });
+});

@@ -112,7 +112,8 @@ export class CompressorFilterConfig implements CompressorInChainConfig {
   readonly contentEncoding: string;
   readonly chooseFirst: boolean;
   readonly request: DirectionConfig;
-  readonly requestEnabled: boolean;
+  /** request_direction_config, when given (RequestDirectionConfig::compressionEnabled is false without it). */
+  private readonly requestDirection: CompressorDirectionConfig | undefined;
   readonly response: DirectionConfig;
   readonly responseStats: ResponseCompressorStats;
 
@@ -128,9 +129,20 @@ export class CompressorFilterConfig implements CompressorInChainConfig {
     const stats = server.stats;
     this.request = new DirectionConfig(config.request ?? DISABLED_DIRECTION, new CompressorStats(stats, prefix + "request."));
     // RequestDirectionConfig::compressionEnabled: only when request_direction_config is given.
-    this.requestEnabled = config.request !== undefined && config.request.enabled;
+    this.requestDirection = config.request;
     this.response = new DirectionConfig(config.response, new CompressorStats(stats, config.response.directionStats ? prefix + "response." : prefix));
     this.responseStats = new ResponseCompressorStats(stats, prefix);
+  }
+
+  /** Envoy's Runtime::FeatureFlag::enabled: the runtime key's value, read per request. */
+  requestEnabled(): boolean {
+    const direction = this.requestDirection;
+    return direction !== undefined && this.server.layeredRuntime.getBoolean(direction.enabledRuntimeKey, direction.enabled);
+  }
+
+  responseEnabled(): boolean {
+    const direction = this.config.response;
+    return this.server.layeredRuntime.getBoolean(direction.enabledRuntimeKey, direction.enabled);
   }
 
   get responseContentTypes(): ReadonlySet<string> {
@@ -204,7 +216,7 @@ export class CompressorFilter implements StreamFilter {
     const request = config.request;
     if (
       !endStream &&
-      config.requestEnabled &&
+      config.requestEnabled() &&
       !isUpgrade(headers) &&
       request.isMinimumContentLength(headers) &&
       request.isContentTypeAllowed(headers) &&
@@ -295,7 +307,7 @@ export class CompressorFilter implements StreamFilter {
   }
 
   private responseCompressionEnabled(perRoute: CompressorPerRouteConfig | undefined): boolean {
-    return perRoute?.responseCompressionEnabled ?? this.config.response.config.enabled;
+    return perRoute?.responseCompressionEnabled ?? this.config.responseEnabled();
   }
 
   private removeAcceptEncodingHeader(perRoute: CompressorPerRouteConfig | undefined): boolean {

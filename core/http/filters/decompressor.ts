@@ -86,6 +86,11 @@ export class DecompressorFilterConfig {
     for (const name of gzip ? ZLIB_STATS : BROTLI_STATS) this.libraryStats.set(name, stats.counter(`${prefix}decompressor_library.${name}`));
   }
 
+  /** A direction's `enabled` (Envoy's Runtime::FeatureFlag): its runtime key's value, read per request. */
+  enabled(direction: Direction): boolean {
+    return this.server.layeredRuntime.getBoolean(direction.config.enabledRuntimeKey, direction.config.enabled);
+  }
+
   makeDecompressor(): StreamDecompressor {
     // The filter is refused at start where the runtime lacks the library (checkCompressionSupported).
     return this.server.runtime.compression!.createDecompressor(this.config.library);
@@ -145,7 +150,7 @@ export class DecompressorFilter implements StreamFilter {
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     const config = this.config;
     // Tell the upstream this hop can decompress responses.
-    if (config.response.config.enabled && config.config.request.advertiseAcceptEncoding) {
+    if (config.enabled(config.response) && config.config.request.advertiseAcceptEncoding) {
       headers.set("accept-encoding", addEncodingToAcceptEncoding(headers.getJoined("accept-encoding", ","), config.contentEncoding));
     }
     // A headers-only request has nothing to decompress.
@@ -188,7 +193,7 @@ export class DecompressorFilter implements StreamFilter {
   }
 
   private maybeInitDecompress(direction: Direction, headers: HeaderMap): StreamDecompressor | undefined {
-    if (direction.config.enabled && (direction.config.ignoreNoTransformHeader || !hasNoTransform(headers)) && this.contentEncodingMatches(headers)) {
+    if (this.config.enabled(direction) && (direction.config.ignoreNoTransformHeader || !hasNoTransform(headers)) && this.contentEncodingMatches(headers)) {
       direction.stats.decompressed.inc();
       headers.remove("content-length");
       removeFirstCoding(headers);
