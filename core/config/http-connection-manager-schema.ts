@@ -222,8 +222,8 @@ const http2ProtocolOptions = z
     max_concurrent_streams: z.number().int().min(1).max(2 ** 31 - 1).optional(),
     initial_stream_window_size: window.optional(),
     initial_connection_window_size: window.optional(),
-    allow_connect: z.literal(false, { error: "allow_connect (extended CONNECT over HTTP/2) is not supported" }).optional(),
-    allow_metadata: z.literal(false, { error: "allow_metadata is not supported" }).optional(),
+    allow_connect: z.literal(false).optional(),
+    allow_metadata: z.literal(false).optional(),
     max_outbound_frames: positive.optional(),
     max_outbound_control_frames: positive.optional(),
     max_consecutive_inbound_frames_with_empty_payload: uint32.optional(),
@@ -303,7 +303,7 @@ export const httpConnectionManager = z
     stat_prefix: z.string().min(1),
     // AUTO sniffs HTTP/2's preface in Envoy; with HTTP/1 only, AUTO means HTTP/1.1.
     // AUTO: HTTP/2 when the first bytes are the client preface (h2c prior knowledge), else HTTP/1.1.
-    codec_type: z.enum(["AUTO", "HTTP1", "HTTP2"], { error: (i) => (i.input === "HTTP3" ? "codec_type HTTP3 is not supported" : undefined) }).default("AUTO"),
+    codec_type: z.enum(["AUTO", "HTTP1", "HTTP2"]).default("AUTO"),
     route_config: routeConfiguration,
     http_filters: httpFilters.prefault([]),
     use_remote_address: z.boolean().default(false),
