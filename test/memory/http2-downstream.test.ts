@@ -262,3 +262,20 @@ describe("HTTP/2 connection timers (memory runtime)", () => {
     expect(stat("http.ingress_http.downstream_cx_idle_timeout")).toBe(1);
   });
 });
+
+describe("rapid reset (CVE-2023-44487) (memory runtime)", () => {
+  test("a client that resets most streams at once loses the connection; downstream_rq_too_many_premature_resets counts it", async () => {
+    await setup(() => {});
+    const client = new H2Client(runtime);
+    for (let i = 0; i < 600 && !client.closed; i++) {
+      const ex = client.request([":path", `/r${i}`]);
+      ex.stream.reset(0x8);
+      if (i % 50 === 49) settle();
+    }
+    settle();
+    expect(client.closed).toBe(true);
+    expect(stat("http.ingress_http.downstream_rq_too_many_premature_resets")).toBe(1);
+    expect(stat("http.ingress_http.downstream_rq_active")).toBe(0);
+    expect(stat("http.ingress_http.downstream_cx_active")).toBe(0);
+  });
+});

@@ -150,6 +150,8 @@ export class Http2ServerStream implements ResponseEncoder, Http2StreamCallbacks 
   }
 
   onWriteBufferWatermark(above: boolean): void {
+    // A response handed whole to the codec has no producer left to pause (its ActiveStream is gone).
+    if (this.responseEnded) return;
     if (above) this.decoder?.onDownstreamAboveHighWatermark();
     else this.decoder?.onDownstreamBelowLowWatermark();
   }

@@ -132,8 +132,9 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     if (!this.forget(encoder)) return;
     const stream = encoder.decoder as ActiveStream | undefined;
     if (stream === undefined) return;
-    if (this.connection.isClosed || this.closing) {
-      // The connection went away under the stream (Envoy's ConnectionTermination: DC).
+    if (this.codec.impl.closed || this.connection.isClosed || this.closing) {
+      // The connection went away under the stream (a protocol error, the client's close):
+      // Envoy's ConnectionTermination, DC.
       this.countActiveStreamDestroyed(remote);
       if (remote) stream.streamInfo.responseCodeDetails = "downstream_remote_disconnect";
       stream.onDownstreamClosed();
