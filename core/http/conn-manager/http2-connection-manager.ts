@@ -260,5 +260,31 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     if (this.closing) return;
     this.closing = true;
     this.connection.close(type);
+    if (type === "FlushWrite") this.armDelayedClose();
+  }
+
+  /**
+   * Envoy's delayed_close_timeout (1 s), as the HTTP/1 side has it: a connection closing with
+   * frames still queued for a client that stopped reading is aborted once a second passes
+   * without progress.
+   */
+  private armDelayedClose(): void {
+    const socket = this.connection.socket;
+    let last = socket.bufferedAmount;
+    if (last === 0 || this.connection.isClosed) return;
+    const timer = this.server.timers.create(() => {
+      if (this.connection.isClosed) return;
+      const now = socket.bufferedAmount;
+      if (now >= last) {
+        this.connection.close("Abort");
+        return;
+      }
+      last = now;
+      timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
+    });
+    timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
   }
 }
+
+/** Envoy's default delayed_close_timeout. */
+const DELAYED_CLOSE_TIMEOUT_MS = 1000;
