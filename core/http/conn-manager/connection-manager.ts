@@ -29,6 +29,9 @@ import type { ScaledTimerUser, TimerScaling } from "../../overload/timer-scaling
  * requests wait in the kernel (Envoy's readDisable), and resumes after the response —
  * or, when that response left the write buffer above its limit, once the client has
  * read it. The client's FIN ends the connection (HTTP/1 has no half-close here).
+ *
+ * The codec is chosen on the first bytes (chooseCodec): an HTTP/2 connection is handed to an
+ * Http2ConnectionManager (http2-connection-manager.ts), which runs it from then on.
  */
 export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget, ScaledTimerUser {
   readonly codec: ServerConnection;
