@@ -4,7 +4,11 @@
  * cors, local_ratelimit, csrf, header_mutation (one added header) and fault (no fault
  * injected) before the router, each doing its per-request work.
  *
- *   npx tsx bench/filter-chain-ab.ts [--requests N] [--pairs N]   # also: npx bun …, npx deno run -A …
+ * With --user-filter, B is a TypeScript filter (examples/filters/add-header.ts: one request
+ * header, one response header) before the router; with --with-user-filter, B is the five
+ * filters and that one.
+ *
+ *   npx tsx bench/filter-chain-ab.ts [--requests N] [--pairs N] [--user-filter | --with-user-filter]   # also: npx bun …, npx deno run -A …
  */
 import { resolve } from "node:path";
 import { PROXY_PORT, startCore, UPSTREAM_PORT } from "./lib/core-pair.ts";
@@ -34,10 +38,17 @@ const FILTERS = [
   { name: "envoy.filters.http.fault", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault" } },
 ];
 
-function withFilters(config: object): object {
+/** The TypeScript filter, by the path the memory runtime's importModule knows it under. */
+const USER_FILTER_MODULE = "./examples/filters/add-header.ts";
+const USER_FILTER = {
+  name: "add-header",
+  typed_config: { "@type": "type.googleapis.com/polyvoy.filters.http.script.v1.Script", module: USER_FILTER_MODULE, config: { header: "x-bench", value: "1" } },
+};
+
+function withFilters(config: object, filters: object[]): object {
   const copy = structuredClone(config) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: object[]; route_config: object } }[] }[] }[] } };
   const hcm = copy.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
-  hcm.http_filters.unshift(...FILTERS);
+  hcm.http_filters.unshift(...filters);
   // A CORS policy on the route configuration, so the cors filter has a policy to apply.
   (hcm.route_config as Record<string, unknown>).typed_per_filter_config = {
     "envoy.filters.http.cors": { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", allow_origin_string_match: [{ exact: "https://app.example" }] },
@@ -54,8 +65,13 @@ const requests = option("--requests", 20_000);
 const pairs = option("--pairs", 30);
 const root = resolve(import.meta.dirname, "..");
 const base = polyvoyConfig(PROXY_PORT, UPSTREAM_PORT);
+const userFilterOnly = args.includes("--user-filter");
+const withUserFilter = args.includes("--with-user-filter");
+const bFilters = userFilterOnly ? [USER_FILTER] : withUserFilter ? [...FILTERS, USER_FILTER] : FILTERS;
+const bLabel = userFilterOnly ? "a TypeScript filter + router" : withUserFilter ? "five filters + a TypeScript filter + router" : "five filters + router";
+const modules = { [USER_FILTER_MODULE]: await import(resolve(root, USER_FILTER_MODULE)) };
 const a = await startCore(root, base);
-const b = await startCore(root, withFilters(base));
+const b = await startCore(root, withFilters(base, bFilters), modules);
 for (let i = 0; i < 5; i++) {
   a(requests);
   b(requests);
@@ -80,7 +96,7 @@ for (let i = 0; i < pairs; i++) {
 }
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
 console.log(
-  `router alone ${median(as).toFixed(2)} µs/request, five filters + router ${median(bs).toFixed(2)}; ` +
+  `router alone ${median(as).toFixed(2)} µs/request, ${bLabel} ${median(bs).toFixed(2)}; ` +
     `ratio ${median(ratios).toFixed(3)} by the median of ${pairs} pairs of ${requests} requests`,
 );
 process.exit(0);

@@ -271,7 +271,8 @@ async function main() {
   const workDir = mkdtempSync(join(tmpdir(), "polyvoy-bench-"));
   const ctx = { settings, cpu, tools, nofile, workDir, origin: null, peerDepsNote: null };
 
-  const targets = TARGETS.filter((t) => !settings.only || settings.only.has(t.id));
+  // Opt-in targets (polyvoy with a TypeScript filter) run only when --only names them.
+  const targets = TARGETS.filter((t) => (settings.only ? settings.only.has(t.id) : !t.optIn));
   if (targets.some((t) => t.kind === "js" && (t.runtime === "node"))) ctx.peerDepsNote = await ensurePeerDeps(log);
 
   const date = new Date().toISOString().slice(0, 10);

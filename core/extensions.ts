@@ -7,7 +7,9 @@
 import { AdminFilter } from "./admin/admin-filter.ts";
 import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
-import { registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
+import { checkFilterChain, registerHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
+import { checkCompressionSupported, CompressorFilter, compressorFilterConfig } from "./http/filters/compressor.ts";
+import { DecompressorFilter, decompressorFilterConfig } from "./http/filters/decompressor.ts";
 import { RouterFilter } from "./http/filters/router.ts";
 import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/health-check.ts";
 import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-ratelimit.ts";
@@ -16,11 +18,21 @@ import { BufferFilter } from "./http/filters/buffer.ts";
 import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
-import type { BufferConfig, CsrfPolicyConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig } from "./config/bootstrap.ts";
+import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
+import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
+import { PerConfig } from "./util/per-config.ts";
+import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";
+import { JwtAuthnFilter, jwtAuthnFilterConfig } from "./http/filters/jwt-authn/jwt-authn-filter.ts";
+import type { ServerContext } from "./server-context.ts";
+import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
+import { RbacFilter, rbacFilterConfig } from "./http/filters/rbac.ts";
+import { ExtAuthzFilter, extAuthzFilterConfig } from "./http/filters/ext-authz.ts";
+import type { BufferConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { TcpProxyFilter } from "./network/tcp-proxy.ts";
+import { NetworkRbacConfigState, NetworkRbacFilter } from "./network/rbac-filter.ts";
 import { TcpProxyStats } from "./network/tcp-proxy-stats.ts";
 
 // ---------------------------------------------------------------- network filters
@@ -33,9 +45,11 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
 });
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
+  // What this runtime cannot run is refused now, at start.
+  checkFilterChain(config.httpFilters, context);
   // The route table is compiled once per listener and shared by its connections.
-  const routeTable = new RouteTable(config.routeConfig, context.runtime);
-  const stats = new ConnectionManagerStats(context.stats, config.statPrefix);
+  const routeTable = new RouteTable(config.routeConfig, context.layeredRuntime);
+  const stats = new ConnectionManagerStats(context.stats, config.statPrefix, config.tracing !== undefined);
   return (connection) => new ConnectionManager(config, routeTable, context, stats, connection);
 });
 
@@ -43,6 +57,12 @@ registerNetworkFilterFactory("envoy.filters.network.connection_limit", (config, 
   // One count per filter config, shared by the connections through its chain.
   const limit = new ConnectionLimit(config, context);
   return (connection) => new ConnectionLimitFilter(limit, context, connection);
+});
+
+registerNetworkFilterFactory("envoy.filters.network.rbac", (config, context) => {
+  // The engines and stats are built once per filter config, shared by its connections.
+  const state = new NetworkRbacConfigState(config, context);
+  return (connection) => new NetworkRbacFilter(state, connection);
 });
 
 // ---------------------------------------------------------------- HTTP filters
@@ -85,6 +105,52 @@ registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
 registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
   kind: "dual",
   create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
+});
+
+registerHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", {
+  kind: "decoder",
+  create: (config, server, chain) => new RbacFilter(rbacFilterConfig(config, server, chain)),
+});
+
+registerHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", {
+  kind: "dual",
+  create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
+});
+
+registerHttpFilterFactory<CompressorConfig>("envoy.filters.http.compressor", {
+  kind: "dual",
+  create: (config, server, chain) => new CompressorFilter(compressorFilterConfig(config, server, chain)),
+  check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
+});
+
+registerHttpFilterFactory<DecompressorConfig>("envoy.filters.http.decompressor", {
+  kind: "dual",
+  create: (config, server, chain) => new DecompressorFilter(decompressorFilterConfig(config, server, chain)),
+  check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
+});
+
+registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
+  kind: "decoder",
+  create: (config, server, chain) => new JwtAuthnFilter(jwtAuthnFilterConfig(config, server, chain), server),
+  // Signatures are verified through the port (verifySignature): a runtime without it cannot run it.
+  check: (_config, server, name) => {
+    if (server.runtime.verifySignature === undefined) throw new Error(`HTTP filter ${name}: envoy.filters.http.jwt_authn needs the runtime's verifySignature (WebCrypto), which ${server.runtime.name} does not offer`);
+  },
+});
+
+// User filters (a Script's module, or one an embedding program registered), resolved at
+// start-up (http/user-filter/resolve-user-filters.ts). Shared per config: the parsed config,
+// the error counter.
+const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: ServerContext, chain: HttpFilterChainContext) => {
+  const resolved = resolvedUserFilter(source);
+  if (resolved === undefined) throw new Error(`user filter '${source.filterName}' was not loaded (Server.start() loads user filters)`);
+  const errors = server.stats.counter(`http.${chain.statPrefix}.${source.filterName}.errors`);
+  return new UserFilterConfig(source.filterName, resolved.definition, resolved.config, errors, server.log);
+});
+
+registerHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", {
+  kind: "dual",
+  create: (source, server, chain) => new UserFilter(USER_FILTER_CONFIGS.get(source, server, chain)),
 });
 
 // Internal: the admin listener's only filter (never from a config file).

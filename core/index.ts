@@ -24,3 +24,25 @@ export { ConfigError } from "./config/errors.ts";
 export type { Bootstrap } from "./config/bootstrap.ts";
 export { Logger, LOG_LEVELS, type LogLevel } from "./log.ts";
 export { VERSION } from "./version.ts";
+
+// HTTP filters written in TypeScript or JavaScript (core/http/user-filter/).
+export { defineHttpFilter } from "./http/user-filter/http-filter-api.ts";
+export type {
+  ConfigIssue,
+  ConfigParser,
+  DataResult,
+  HeadersResult,
+  HttpFilterDefinition,
+  HttpFilterHandlers,
+  HttpFilterLog,
+  HttpFilterStream,
+  ParsedConfig,
+  TrailersResult,
+} from "./http/user-filter/http-filter-api.ts";
+export { registerHttpFilter, unregisterHttpFilter } from "./http/user-filter/user-filter-registry.ts";
+export { resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
+export { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus } from "./http/filter.ts";
+export type { HeaderMap } from "./http/header-map.ts";
+export type { RequestHeaders, ResponseHeaders } from "./http/message.ts";
+export type { BodyBuffer } from "./http/body-buffer.ts";
+export type { StreamInfo } from "./http/stream-info.ts";

@@ -6,6 +6,8 @@ import { latin1Encode } from "./util/latin1.ts";
 import type { AppendFile, LogSink, Runtime } from "./port.ts";
 import { Server } from "./server.ts";
 import { VERSION } from "./version.ts";
+import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
+import { hasRegisteredHttpFilters } from "./http/user-filter/user-filter-registry.ts";
 
 /**
  * The program every runtime's `main.ts` runs: parse the command line, load and
@@ -54,6 +56,12 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   const loaded = await readConfig(runtime, commandLine);
   if (!loaded) return exit(1);
   const { bootstrap, document } = loaded;
+  // User filters: their modules load and check their own configs (validate mode too).
+  const filterProblems = hasUnresolvedUserFilters(bootstrap) ? await resolveUserFilters(bootstrap, runtime) : [];
+  if (filterProblems.length > 0) {
+    for (const problem of filterProblems) runtime.log.write(`config error: ${problem}\n`);
+    return exit(1);
+  }
   if (commandLine.mode === "validate") {
     runtime.log.write(`configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
     return runtime.exit(0);
@@ -141,7 +149,8 @@ function readFailure(err: unknown): string {
  * imported only now, so a runtime that validates elsewhere never loads zod or yaml.
  */
 async function validateConfig(runtime: Runtime, text: string, format: ConfigFormat): Promise<LoadedConfig> {
-  if (runtime.loadConfigIsolated) return runtime.loadConfigIsolated(text, format);
+  // Filters registered in this heap (registerHttpFilter) are unknown to an isolated validator.
+  if (runtime.loadConfigIsolated && !hasRegisteredHttpFilters()) return runtime.loadConfigIsolated(text, format);
   const { loadConfig } = await import("./config/load.ts");
   return loadConfig(text, format);
 }

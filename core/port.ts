@@ -11,6 +11,9 @@
  * on some runtimes, and a proxy moves many chunks.
  */
 import type { ConfigFormat, LoadedConfig } from "./config/config-source.ts";
+import type { Compression } from "./port-compression.ts";
+
+export type * from "./port-compression.ts";
 
 /** An IP endpoint. `family` is 4 or 6. */
 export interface SocketAddress {
@@ -233,6 +236,23 @@ export interface Runtime {
   /** Read a UTF-8 file. Rejects with a PortError (ENOENT, EACCES, EISDIR, …). */
   readTextFile(path: string): Promise<string>;
   /**
+   * Optional: import the JavaScript or TypeScript module at `path` (relative paths from the
+   * working directory, as Envoy reads every file a config names) and give its namespace:
+   * how a config's user filter module is loaded (http/user-filter/resolve-user-filters.ts).
+   * Rejects with the runtime's own error when the file is missing or fails to load.
+   * Without it, a config naming a module is refused.
+   */
+  importModule?(path: string): Promise<unknown>;
+  /**
+   * Optional: verify a JWS signature (RFC 7515) with a public JSON Web Key (RFC 7517), for
+   * the jwt_authn filter: `alg` is the JWS algorithm (RS256/384/512, PS256/384/512,
+   * ES256/384, EdDSA), `data` the signing input (header "." payload, ASCII), `signature`
+   * the decoded signature (for ECDSA the raw r‖s of RFC 7518 §3.4). Resolves false for a
+   * signature that does not verify, rejects when the key cannot be used for `alg`.
+   * Adapters use the runtime's WebCrypto. Without it, jwt_authn is refused at start.
+   */
+  verifySignature?(jwk: JsonWebPublicKey, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  /**
    * Open `path` for appending, creating it (mode 0644) if missing, as Envoy opens access
    * log files. "/dev/stdout" and "/dev/stderr" are the process's own stdout and stderr
    * (fd 1 and 2, whatever they are: terminal, pipe, file or socket), never reopened.
@@ -263,6 +283,11 @@ export interface Runtime {
    */
   loadConfigIsolated?(text: string, format: ConfigFormat): Promise<LoadedConfig>;
   /**
+   * Optional: gzip and brotli for the compressor and decompressor HTTP filters. Without
+   * it, or where `unsupported` names a reason, a config using them is refused at start.
+   */
+  readonly compression?: Compression;
+  /**
    * A float in [0, 1) for the core's random choices (weighted clusters), so a runtime
    * with a seeded generator (runtimes/memory) makes them reproducible.
    */
@@ -280,4 +305,19 @@ export interface Runtime {
    * of views into shared slabs (util/byte-slab.ts). Absent or false: slabs.
    */
   readonly ownSmallArrays?: boolean;
+}
+
+/** A public key as a JSON Web Key (RFC 7517): the fields jwt_authn's keys may carry. */
+export interface JsonWebPublicKey {
+  kty: string;
+  kid?: string;
+  alg?: string;
+  use?: string;
+  /** RSA */
+  n?: string;
+  e?: string;
+  /** EC and OKP */
+  crv?: string;
+  x?: string;
+  y?: string;
 }

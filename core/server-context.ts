@@ -5,6 +5,7 @@ import type { Tracer } from "./trace/tracer.ts";
 import type { AccessLogger } from "./access-log/logger.ts";
 import type { ClusterManager } from "./upstream/cluster-manager.ts";
 import type { OverloadState } from "./overload/overload-manager.ts";
+import type { RuntimeSnapshot } from "./runtime/runtime-loader.ts";
 
 /** What filters and listeners may use of the server (Envoy's `Server::Configuration::FactoryContext`). */
 export interface ServerContext extends Dispatcher {
@@ -27,4 +28,9 @@ export interface ServerContext extends Dispatcher {
   readonly localClusterName: string;
   /** The overload manager's action states and global connection count (core/overload/). */
   readonly overload: OverloadState;
+  /**
+   * Envoy's runtime (`layered_runtime`, core/runtime/): the values its layers give runtime
+   * keys, over the configured defaults. Named apart from `runtime`, the port.
+   */
+  readonly layeredRuntime: RuntimeSnapshot;
 }

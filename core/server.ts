@@ -1,7 +1,9 @@
 import "./extensions.ts";
+import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
+import { ConfigError } from "./config/errors.ts";
 import { Timers, type Timer } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
-import type { Bootstrap } from "./config/bootstrap.ts";
+import type { Bootstrap, FilterChainConfig } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import type { ServerContext } from "./server-context.ts";
@@ -9,12 +11,14 @@ import { formatAddress } from "./network/address.ts";
 import { ActiveListener } from "./network/listener.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
+import { compileStatsMatcher } from "./stats/stats-matcher.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
+import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
 const NO_LOGGERS: readonly AccessLogger[] = [];
 
@@ -30,7 +34,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly timers: Timers;
   /** overload_manager's monitors and actions (inactive when not configured). */
   readonly overload: OverloadManager;
-  readonly stats: StatsStore = new StatsStore();
+  readonly stats: StatsStore;
+  readonly layeredRuntime: RuntimeLoader;
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
   /** Built by start(), once the access log files they write to are open. */
@@ -59,13 +64,20 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     readonly log: Logger,
     readonly options: ServerOptions = {},
   ) {
+    const statsMatcher = bootstrap.statsConfig?.statsMatcher;
+    this.stats = new StatsStore(statsMatcher && compileStatsMatcher(statsMatcher));
     this.accessLogManager = new AccessLogManager(runtime);
     // How the runtime wants small byte arrays made (port.ts, ownSmallArrays): one
     // setting for the process, taken from the runtime that runs the server.
     useSlabs(runtime.ownSmallArrays !== true);
+    this.layeredRuntime = new RuntimeLoader(runtime, bootstrap.layeredRuntime, this.stats);
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log);
+    const nodeLocality = bootstrap.node?.locality;
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log, this.layeredRuntime, {
+      ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
+      ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
+    });
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.startedAt = runtime.now();
@@ -176,6 +188,11 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
    * the error names the listener and its address, as Envoy's startup does.
    */
   async start(): Promise<void> {
+    // User filters' modules and configs, before anything binds (main.ts resolved them already for its error lines).
+    if (hasUnresolvedUserFilters(this.bootstrap)) {
+      const problems = await resolveUserFilters(this.bootstrap, this.runtime);
+      if (problems.length > 0) throw new ConfigError(problems);
+    }
     const adminConfig = this.bootstrap.admin;
     if (adminConfig) this.admin = new Admin(this, adminConfig);
     await this.openAccessLogs();
@@ -192,7 +209,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     }
     // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
     // first check before listeners start (Envoy's cluster warming).
-    await this.clusterManager.initialize();
+    await this.clusterManager.initialize((path) => this.accessLogManager.file(path));
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {
@@ -221,20 +238,31 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     const adminLogs = this.admin?.httpConnectionManager;
     if (adminLogs?.accessLog?.length) {
       try {
-        this.accessLogs.set(adminLogs, await this.accessLogManager.createAccessLoggers(adminLogs.accessLog));
+        this.accessLogs.set(adminLogs, await this.accessLogManager.createAccessLoggers(adminLogs.accessLog, this.layeredRuntime));
       } catch (err) {
         throw new Error(`admin.access_log: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
     for (const [i, listener] of this.bootstrap.listeners.entries()) {
-      for (const [f, filter] of (listener.filterChains[0]?.filters ?? []).entries()) {
-        const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
-        if (!configs?.length) continue;
+      if (listener.accessLog?.length) {
         try {
-          this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs));
+          this.accessLogs.set(listener, await this.accessLogManager.createAccessLoggers(listener.accessLog, this.layeredRuntime));
         } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          throw new Error(`static_resources.listeners[${i}].filter_chains[0].filters[${f}].typed_config.access_log: ${message}`);
+          throw new Error(`static_resources.listeners[${i}].access_log: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+      const chains: [FilterChainConfig, string][] = listener.filterChains.map((chain, c) => [chain, `filter_chains[${c}]`]);
+      if (listener.defaultFilterChain) chains.push([listener.defaultFilterChain, "default_filter_chain"]);
+      for (const [chain, chainAt] of chains) {
+        for (const [f, filter] of chain.filters.entries()) {
+          const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
+          if (!configs?.length) continue;
+          try {
+            this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs, this.layeredRuntime));
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            throw new Error(`static_resources.listeners[${i}].${chainAt}.filters[${f}].typed_config.access_log: ${message}`);
+          }
         }
       }
     }

@@ -74,8 +74,12 @@ interface MinimalSocket {
   write(bytes: Uint8Array): void;
 }
 
-/** One checkout's core serving the bench config on its own memory runtime; returns a batch runner (µs per request). */
-export async function startCore(root: string, bootstrap: object): Promise<(requests: number) => number> {
+/**
+ * One checkout's core serving the bench config on its own memory runtime; returns a batch
+ * runner (µs per request). `modules`: what the runtime's importModule gives by path (user
+ * filter modules the bootstrap names).
+ */
+export async function startCore(root: string, bootstrap: object, modules: Record<string, unknown> = {}): Promise<(requests: number) => number> {
   // Each checkout's modules by URL: two roots, two module graphs (one root twice: one graph, two cores).
   const at = (path: string): string => new URL(path, pathToFileURL(`${root}/`)).href;
   const { MemoryRuntime } = await import(at("runtimes/memory/memory-runtime.ts"));
@@ -83,6 +87,7 @@ export async function startCore(root: string, bootstrap: object): Promise<(reque
   const { Logger } = await import(at("core/log.ts"));
   const { Server } = await import(at("core/server.ts"));
   const runtime = new MemoryRuntime({ seed: 1, shuffle: false });
+  for (const [path, namespace] of Object.entries(modules)) runtime.setModule(path, namespace);
   const ignore = (): void => {};
   await runtime.listen({ address: "127.0.0.1", port: UPSTREAM_PORT }, (socket: MinimalSocket) => {
     socket.setHandler({

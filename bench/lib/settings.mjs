@@ -12,7 +12,9 @@ const USAGE = `usage: npm run bench -- [options]
   --idle N             idle keep-alive connections in the memory scenario (full: 10000, quick: 1000)
   --idle-settle S      seconds the idle connections stay idle before RSS is read (full: 40, quick: 0.3)
   --only a,b           only these proxies (ids: direct, polyvoy-node, polyvoy-bun, polyvoy-deno,
-                       nginx, haproxy, node-http-proxy, fastify-reply-from, bun-fetch, deno-fetch)
+                       nginx, haproxy, node-http-proxy, fastify-reply-from, bun-fetch, deno-fetch;
+                       only when named: polyvoy-node-ts-filter, polyvoy-bun-ts-filter,
+                       polyvoy-deno-ts-filter — polyvoy with a TypeScript filter before the router)
   --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "latency-half", "idle-memory", "startup"].join(", ")})
   --out DIR            results folder (default bench/results/<date>-<quick|full>)`;
 

@@ -57,6 +57,20 @@ export function polyvoyConfig(listenPort, originPort) {
   };
 }
 
+/** polyvoyConfig with examples/filters/add-header.ts (a Script) before the router. */
+export function withUserFilter(config) {
+  const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.http_filters.unshift({
+    name: "add-header",
+    typed_config: {
+      "@type": "type.googleapis.com/polyvoy.filters.http.script.v1.Script",
+      module: join(ROOT, "examples/filters/add-header.ts"),
+      config: { header: "x-bench", value: "1" },
+    },
+  });
+  return config;
+}
+
 function nginxPeerConfig(dir, port, originPort, nofile) {
   return `${nginxMain(dir, "peer", nofile)}
 http {
@@ -162,6 +176,27 @@ export const TARGETS = [
         deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
       }[runtime];
       return { port, proc: proxy(ctx, `polyvoy on ${runtime}`, ...argv) };
+    },
+  })),
+  // polyvoy with a TypeScript filter (examples/filters/add-header.ts: one request and one
+  // response header) before the router: what a user filter costs. Only with --only.
+  ...["node", "bun", "deno"].map((runtime) => ({
+    id: `polyvoy-${runtime}-ts-filter`,
+    label: `polyvoy on ${runtime} + a TypeScript filter`,
+    kind: "polyvoy-variant",
+    optIn: true,
+    runtime,
+    available: () => (runtime === "node" || existsSync(join(BIN, runtime)) ? null : `node_modules/.bin/${runtime} missing (run npm ci)`),
+    async start(ctx) {
+      const port = await freePort();
+      const config = join(ctx.workDir, `polyvoy-${runtime}-ts-filter.json`);
+      writeFileSync(config, JSON.stringify(withUserFilter(polyvoyConfig(port, ctx.origin.port)), null, 2));
+      const argv = {
+        node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config]],
+        bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config]],
+        deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
+      }[runtime];
+      return { port, proc: proxy(ctx, `polyvoy on ${runtime} + a TypeScript filter`, ...argv) };
     },
   })),
   {

@@ -12,13 +12,13 @@ import { headerMatcher } from "../config/matcher-schema.ts";
 import { oneOf, uint32 } from "../config/proto-schema.ts";
 import { CoreResponseFlag } from "../stream-info/response-flags.ts";
 
-/** envoy.config.core.v3.RuntimeUInt32: without a runtime layer, default_value is the value. */
-const runtimeUInt32 = z.strictObject({ default_value: uint32.default(0), runtime_key: z.string().min(1) }).transform((v) => v.default_value);
+/** envoy.config.core.v3.RuntimeUInt32: default_value, or the runtime's value for runtime_key (read per log). */
+const runtimeUInt32 = z.strictObject({ default_value: uint32.default(0), runtime_key: z.string().min(1) });
 
 /** envoy.config.accesslog.v3.ComparisonFilter (op EQ is the proto default). */
 const comparison = z
   .strictObject({ op: z.enum(["EQ", "GE", "LE", "NE"]).default("EQ"), value: runtimeUInt32 })
-  .transform((c) => ({ op: c.op, value: c.value }));
+  .transform((c) => ({ op: c.op, value: c.value.default_value, runtimeKey: c.value.runtime_key }));
 
 const comparisonFilter = z.strictObject({ comparison });
 
@@ -80,7 +80,7 @@ export const accessLogFilter: z.ZodType<AccessLogFilterConfig, unknown> = filter
       const r = f.runtime_filter!;
       // Envoy: percent_sampled unset means 0% (a runtime key would set it).
       const percent = r.percent_sampled ?? { numerator: 0, denominator: 100 };
-      return { type: "runtime", ...percent, useIndependentRandomness: r.use_independent_randomness };
+      return { type: "runtime", percent: { ...percent, runtimeKey: r.runtime_key }, useIndependentRandomness: r.use_independent_randomness };
     }
     case "and_filter":
       return { type: "and", filters: f.and_filter!.filters };

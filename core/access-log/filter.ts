@@ -3,28 +3,26 @@
  * StatusCodeFilter, DurationFilter, NotHealthCheckFilter, ResponseFlagFilter,
  * HeaderFilter, RuntimeFilter, AndFilter, OrFilter), compiled once per logger.
  */
-import type { AccessLogFilterConfig } from "../config/bootstrap.ts";
+import type { AccessLogFilterConfig, FractionalPercent } from "../config/bootstrap.ts";
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import { compileHeaderMatcher, type HeaderSource } from "../http/route/header-matcher.ts";
 import type { AccessLogContext } from "./context.ts";
 
 export type AccessLogFilter = (ctx: AccessLogContext) => boolean;
 
-/** Where runtime_filter draws when the stream has no request id (the port's Runtime). */
-export interface FilterRandom {
-  /** A float in [0, 1). */
-  random(): number;
-}
+/** The runtime the filters read (runtime keys) and where runtime_filter draws when the stream has no request id. */
+export type FilterRandom = Pick<RuntimeSnapshot, "random" | "fraction" | "getInteger">;
 
 export function compileAccessLogFilter(config: AccessLogFilterConfig, random: FilterRandom): AccessLogFilter {
   switch (config.type) {
     case "status_code": {
-      const compare = comparison(config.op, config.value);
+      const { op, value, runtimeKey } = config;
       // Envoy: no response code compares as 0.
-      return (ctx) => compare(ctx.responseCode);
+      return (ctx) => compare(op, ctx.responseCode, random.getInteger(runtimeKey, value));
     }
     case "duration": {
-      const compare = comparison(config.op, config.value);
-      return (ctx) => ctx.durationMs !== undefined && compare(Math.floor(ctx.durationMs));
+      const { op, value, runtimeKey } = config;
+      return (ctx) => ctx.durationMs !== undefined && compare(op, Math.floor(ctx.durationMs), random.getInteger(runtimeKey, value));
     }
     case "not_health_check":
       // A health check request is one the health_check HTTP filter marked (Envoy's StreamInfo::healthCheck()).
@@ -39,7 +37,7 @@ export function compileAccessLogFilter(config: AccessLogFilterConfig, random: Fi
       return (ctx) => matches(new RequestHeaderSource(ctx));
     }
     case "runtime":
-      return runtimeFilter(config.numerator, config.denominator, config.useIndependentRandomness, random);
+      return runtimeFilter(config.percent, config.useIndependentRandomness, random);
     case "and": {
       const filters = config.filters.map((f) => compileAccessLogFilter(f, random));
       return (ctx) => filters.every((f) => f(ctx));
@@ -51,17 +49,17 @@ export function compileAccessLogFilter(config: AccessLogFilterConfig, random: Fi
   }
 }
 
-/** ComparisonFilter::compareAgainstValue. */
-function comparison(op: "EQ" | "GE" | "LE" | "NE", value: number): (n: number) => boolean {
+/** ComparisonFilter::compareAgainstValue, the value read from the runtime each time (as Envoy's getInteger). */
+function compare(op: "EQ" | "GE" | "LE" | "NE", n: number, value: number): boolean {
   switch (op) {
     case "EQ":
-      return (n) => n === value;
+      return n === value;
     case "GE":
-      return (n) => n >= value;
+      return n >= value;
     case "LE":
-      return (n) => n <= value;
+      return n <= value;
     case "NE":
-      return (n) => n !== value;
+      return n !== value;
   }
 }
 
@@ -69,9 +67,10 @@ function comparison(op: "EQ" | "GE" | "LE" | "NE", value: number): (n: number) =
  * RuntimeFilter: `value % denominator < numerator`, the value being the request id's
  * first 8 hex digits (UUIDRequestIDExtension::toInteger), so every log of one request
  * decides alike and a traced request id samples consistently across proxies; with
- * use_independent_randomness, or without a usable id, a random draw.
+ * use_independent_randomness, or without a usable id, a random draw. The fraction is
+ * the runtime's value for runtime_key, else percent_sampled.
  */
-function runtimeFilter(numerator: number, denominator: number, independent: boolean, random: FilterRandom): AccessLogFilter {
+function runtimeFilter(percent: FractionalPercent, independent: boolean, random: FilterRandom): AccessLogFilter {
   return (ctx) => {
     let value: number | undefined;
     if (!independent) {
@@ -79,6 +78,7 @@ function runtimeFilter(numerator: number, denominator: number, independent: bool
       if (id !== undefined && /^[0-9a-fA-F]{8}/.test(id)) value = parseInt(id.slice(0, 8), 16);
     }
     value ??= Math.floor(random.random() * 0x1_0000_0000);
+    const { numerator, denominator } = random.fraction(percent);
     return value % denominator < numerator;
   };
 }

@@ -158,21 +158,27 @@ const OPERATORS: Record<string, OperatorKind> = {
     lengthAllowed: true,
     build: buildMetadataOperator,
   },
+  // Envoy's older spelling of %METADATA(DYNAMIC:…)%.
+  DYNAMIC_METADATA: {
+    syntax: "params-required",
+    lengthAllowed: true,
+    build: (subcommand, maxLength) => buildMetadataOperator(`DYNAMIC:${subcommand}`, maxLength),
+  },
 };
 
 /**
  * %METADATA(TYPE:NAMESPACE:KEY*):Z% (Envoy's MetadataFormatter): the value at KEY (a
  * path through nested structs) in NAMESPACE of the TYPE's metadata; a string as is,
  * anything else as JSON; unset when absent. ROUTE reads the route's metadata; DYNAMIC
- * is the stream's dynamic metadata, which no polyvoy filter sets, so it is always unset.
+ * the stream's dynamic metadata (set by filters such as rbac).
  */
 function buildMetadataOperator(subcommand: string, maxLength: number | undefined): Operator {
   const [type, namespace, ...path] = subcommand.split(":");
   if (namespace === undefined || namespace === "") throw new FormatError(`METADATA needs TYPE:NAMESPACE[:KEY…], got "${subcommand}"`);
-  if (type === "DYNAMIC") return () => undefined;
-  if (type !== "ROUTE") throw new FormatError(`METADATA type ${type} is not supported (supported: ROUTE, DYNAMIC)`);
+  if (type !== "ROUTE" && type !== "DYNAMIC") throw new FormatError(`METADATA type ${type} is not supported (supported: ROUTE, DYNAMIC)`);
+  const dynamic = type === "DYNAMIC";
   return (ctx) => {
-    let value: unknown = ctx.routeMetadata?.[namespace];
+    let value: unknown = (dynamic ? ctx.dynamicMetadata : ctx.routeMetadata)?.[namespace];
     for (const key of path) {
       if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
       value = (value as Record<string, unknown>)[key];

@@ -20,7 +20,8 @@ import type { AppendFile, PortError, Runtime, TimerHandle } from "../port.ts";
 import { latin1Encode } from "../util/latin1.ts";
 import type { AccessLogContext } from "./context.ts";
 import { compileFormat, type AccessLogFormatter } from "./format.ts";
-import { compileAccessLogFilter, type AccessLogFilter } from "./filter.ts";
+import { compileAccessLogFilter, type AccessLogFilter, type FilterRandom } from "./filter.ts";
+import { defaultsOnly } from "../runtime/runtime-loader.ts";
 
 export interface AccessLogOptions {
   /** Write buffered lines at least this often (Envoy's file_flush_interval). Default 1000 ms. */
@@ -239,14 +240,14 @@ export class AccessLogManager {
   }
 
   /** Loggers for one `access_log` list, in order. Rejects with AccessLogOpenError naming the first path that cannot be opened. */
-  async createAccessLoggers(configs: readonly AccessLogConfig[]): Promise<AccessLogger[]> {
+  async createAccessLoggers(configs: readonly AccessLogConfig[], runtimeValues: FilterRandom = defaultsOnly(this.runtime)): Promise<AccessLogger[]> {
     // Compile first: a bad format fails before any file is created.
     const formatters = configs.map((config) => compileFormat(config.format));
     const files = await Promise.allSettled(configs.map((config) => this.file(config.path)));
     const failed = files.find((result) => result.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return configs.map((config, i) => {
-      const filter = config.filter === undefined ? undefined : compileAccessLogFilter(config.filter, this.runtime);
+      const filter = config.filter === undefined ? undefined : compileAccessLogFilter(config.filter, runtimeValues);
       return new AccessLogger(config.name, formatters[i]!, (files[i] as PromiseFulfilledResult<AccessLogFile>).value, filter);
     });
   }

@@ -3,6 +3,7 @@ import type { Timers } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
 import { NULL_OVERLOAD_STATE, type OverloadState } from "../overload/overload-manager.ts";
 import type { Runtime } from "../port.ts";
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import type { Tracer } from "../trace/tracer.ts";
@@ -35,6 +36,9 @@ export class AdminListenerContext implements ServerContext {
   }
   get tracer(): Tracer {
     return this.server.tracer;
+  }
+  get layeredRuntime(): RuntimeSnapshot {
+    return this.server.layeredRuntime;
   }
   accessLoggers(filterConfig: object): readonly AccessLogger[] {
     return this.server.accessLoggers(filterConfig);

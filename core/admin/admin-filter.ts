@@ -9,18 +9,23 @@ import {
 } from "../http/filter.ts";
 import { ResponseHeaders, type RequestHeaders } from "../http/message.ts";
 import { utf8ByteString } from "../access-log/byte-string.ts";
-import { latin1Encode } from "../util/latin1.ts";
+import { latin1Decode, latin1Encode } from "../util/latin1.ts";
 
 /**
  * Envoy's `AdminFilter`: the only HTTP filter of the admin listener's connection
- * manager, terminal. It waits for the whole request (a body is read and ignored), has
- * the admin answer it, and sends the answer with Envoy's admin response headers.
+ * manager, terminal. It waits for the whole request, has the admin answer it, and sends
+ * the answer with Envoy's admin response headers. A form-encoded body is kept (up to
+ * FORM_BODY_LIMIT: /runtime_modify reads its parameters there); any other body is read
+ * and ignored.
  */
 export class AdminFilter implements StreamDecoderFilter {
   /** Set by the filter manager when it adds the filter, before any decode call. */
   private callbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   private headers: RequestHeaders | undefined;
   private answered = false;
+  /** The form body's chunks, when the request is form-encoded. */
+  private form: Uint8Array[] | undefined;
+  private formBytes = 0;
 
   constructor(private readonly handler: AdminRequestHandler) {}
 
@@ -30,11 +35,17 @@ export class AdminFilter implements StreamDecoderFilter {
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     this.headers = headers;
+    if (headers.get("content-type")?.split(";")[0]!.trim().toLowerCase() === FORM_URL_ENCODED) this.form = [];
     if (endStream) this.onComplete();
     return FilterHeadersStatus.StopIteration;
   }
 
-  decodeData(_data: Uint8Array, endStream: boolean): FilterDataStatus {
+  decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
+    if (this.form !== undefined && data.byteLength > 0) {
+      this.formBytes += data.byteLength;
+      // Over the limit the chunks are dropped; the request is answered 413 when complete.
+      if (this.formBytes <= FORM_BODY_LIMIT) this.form.push(data.slice());
+    }
     if (endStream) this.onComplete();
     return FilterDataStatus.StopIterationNoBuffer;
   }
@@ -46,12 +57,24 @@ export class AdminFilter implements StreamDecoderFilter {
 
   onDestroy(): void {}
 
+  /** The form's bytes as text (form encoding is ASCII; %-escapes are decoded by the admin). */
+  private formText(chunks: Uint8Array[]): string {
+    let text = "";
+    for (const chunk of chunks) text += latin1Decode(chunk, 0, chunk.byteLength);
+    return text;
+  }
+
   private onComplete(): void {
     if (this.answered || !this.headers) return;
     this.answered = true;
     let response: { status: number; contentType: string; body: string };
     try {
-      response = this.handler.handle({ method: this.headers.method, path: this.headers.path });
+      if (this.formBytes > FORM_BODY_LIMIT) {
+        response = { status: 413, contentType: TEXT, body: `admin: a form body is limited to ${FORM_BODY_LIMIT} bytes\n` };
+      } else {
+        const form = this.form === undefined ? undefined : this.formText(this.form);
+        response = this.handler.handle({ method: this.headers.method, path: this.headers.path, ...(form !== undefined && { body: form }) });
+      }
     } catch (err) {
       response = { status: 500, contentType: TEXT, body: `admin error: ${err instanceof Error ? err.message : String(err)}\n` };
     }
@@ -69,3 +92,6 @@ export class AdminFilter implements StreamDecoderFilter {
 }
 
 const TEXT = "text/plain; charset=UTF-8";
+const FORM_URL_ENCODED = "application/x-www-form-urlencoded";
+/** The most of a form body the admin keeps (form parameters are short). */
+const FORM_BODY_LIMIT = 64 * 1024;

@@ -15,6 +15,8 @@ export interface AdminRequest {
   path: string;
   /** Query parameters, percent-decoded; a key given twice keeps its first value (Envoy's). */
   query: Map<string, string>;
+  /** A form-encoded body's parameters (content-type application/x-www-form-urlencoded), decoded as the query's. */
+  form?: Map<string, string>;
 }
 
 export interface AdminHandler {

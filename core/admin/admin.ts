@@ -23,6 +23,7 @@ import { ActiveListener } from "../network/listener.ts";
 import { AdminListenerContext } from "./admin-context.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
+import type { RuntimeLoader } from "../runtime/runtime-loader.ts";
 import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
 import { VERSION } from "../version.ts";
@@ -33,6 +34,7 @@ import { ServerStats, type ServerState } from "./server-stats.ts";
 import { statsAsJson, statsAsPrometheus, statsAsText, type StatsQuery } from "./stats-render.ts";
 import { TagExtractor } from "./tag-extractor.ts";
 import { traceHandlers } from "./trace-handlers.ts";
+import { runtimeAsJson, runtimeModify } from "./runtime-handler.ts";
 import type { AdminHandler, AdminRequest, AdminResponse } from "./admin-handler.ts";
 
 /** What the admin reads and drives of the server (Envoy's `Server::Instance`, as the admin sees it). */
@@ -40,6 +42,8 @@ export interface AdminServer extends ServerContext {
   readonly bootstrap: Bootstrap;
   /** The configured listeners (not the admin's own). */
   readonly listeners: readonly ActiveListener[];
+  /** The runtime's layers, for /runtime and /runtime_modify. */
+  readonly layeredRuntime: RuntimeLoader;
   readonly options: ServerOptions;
   readonly state: ServerState;
   readonly uptimeSeconds: number;
@@ -70,7 +74,7 @@ export const DEFAULT_DRAIN_TIME_S = 600;
 export class Admin implements AdminRequestHandler, TimerTarget {
   readonly listener: ActiveListener;
   private readonly handlers: AdminHandler[];
-  private readonly tags = new TagExtractor();
+  private readonly tags: TagExtractor;
   private readonly intervals = new HistogramIntervals();
   private readonly serverStats: ServerStats;
   private flushTimer: Timer | undefined;
@@ -83,6 +87,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     config: AdminConfig,
   ) {
     this.serverStats = new ServerStats(server.stats);
+    this.tags = new TagExtractor(server.bootstrap.statsConfig);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
     this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server));
@@ -119,7 +124,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
 
   // ---- requests ----
 
-  handle(request: { method: string; path: string }): AdminResponse {
+  handle(request: { method: string; path: string; body?: string }): AdminResponse {
     const at = request.path.indexOf("?");
     const path = at < 0 ? request.path : request.path.slice(0, at);
     const query = parseQuery(at < 0 ? "" : request.path.slice(at + 1));
@@ -131,7 +136,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
       this.server.log.error(`admin path "${handler.prefix}" mutates state, method=${request.method} rather than POST`);
       return text(405, `Method ${request.method} not allowed, POST required.`);
     }
-    return handler.run({ method: request.method, path, query });
+    return handler.run({ method: request.method, path, query, ...(request.body !== undefined && { form: parseQuery(request.body) }) });
   }
 
   private createHandlers(): AdminHandler[] {
@@ -222,6 +227,16 @@ export class Admin implements AdminRequestHandler, TimerTarget {
           server.stats.resetCounters();
           return OK();
         },
+      },
+      { prefix: "/runtime", help: "print runtime values", mutates: false, run: () => json(200, runtimeAsJson(server.layeredRuntime)) },
+      {
+        prefix: "/runtime_modify",
+        help:
+          "Adds or modifies runtime values as passed in query parameters. To delete a previously added key, use an empty string as the value. " +
+          "Note that deletion only applies to overrides added via this endpoint; values loaded from disk can be modified via override but not deleted. " +
+          "E.g. ?key1=value1&key2=value2...",
+        mutates: true,
+        run: (r) => runtimeModify(server.layeredRuntime, r),
       },
       { prefix: "/server_info", help: "print server version/status information", mutates: false, run: () => this.serverInfo() },
       {

@@ -94,7 +94,13 @@ function healthStatusJson(host: Host): Record<string, unknown> {
   if (host.healthFlagGet(HealthFlag.PendingActiveHc)) status.pending_active_hc = true;
   if (host.healthFlagGet(HealthFlag.ExcludedViaImmediateHcFail)) status.excluded_via_immediate_hc_fail = true;
   if (host.healthFlagGet(HealthFlag.ActiveHcTimeout)) status.active_hc_timeout = true;
-  status.eds_health_status = host.healthFlagGet(HealthFlag.FailedEdsHealth) ? "UNHEALTHY" : host.healthFlagGet(HealthFlag.DegradedEdsHealth) ? "DEGRADED" : "HEALTHY";
+  status.eds_health_status = host.healthFlagGet(HealthFlag.FailedEdsHealth)
+    ? "UNHEALTHY"
+    : host.healthFlagGet(HealthFlag.EdsStatusDraining)
+      ? "DRAINING"
+      : host.healthFlagGet(HealthFlag.DegradedEdsHealth)
+        ? "DEGRADED"
+        : "HEALTHY";
   return status;
 }
 

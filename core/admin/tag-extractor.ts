@@ -7,7 +7,11 @@
  * envoy.cluster_name="backend".
  *
  * Only the rules for stats polyvoy has (or soon will) are listed, in Envoy's order.
+ * stats_config (Envoy's TagProducerImpl) drops them (use_all_default_tags: false) and
+ * adds its stats_tags after them: a regex of the same form, a fixed value every stat
+ * carries, or a default rule by name.
  */
+import type { StatsConfig } from "../config/bootstrap.ts";
 
 export interface Tag {
   readonly name: string;
@@ -22,9 +26,11 @@ export interface TaggedName {
 
 interface Rule {
   readonly name: string;
-  readonly regex: RegExp;
+  readonly regex?: RegExp;
   /** A substring the name must contain for the rule to apply (Envoy's fast pre-check). */
   readonly substr?: string;
+  /** A fixed_value tag: every stat has it, and its name is not changed (TagExtractorFixedImpl). */
+  readonly fixedValue?: string;
 }
 
 // The `d` flag gives capture group positions (what Envoy cuts out of the name).
@@ -51,29 +57,58 @@ const RULES: readonly Rule[] = [
   { name: "envoy.virtual_host", regex: /^vhost\.((.*?)\.)/d },
 ];
 
-/** Extracts tags from stat names, remembering each answer (stat names are few and never change). */
+/** The default tags' names (a stats_tags entry without regex names one of them). */
+export const DEFAULT_TAG_NAMES: readonly string[] = [...new Set(RULES.map((rule) => rule.name))];
+
+/** The rules stats_config asks for (Envoy's TagProducerImpl constructor). */
+function rulesOf(config: StatsConfig | undefined): readonly Rule[] {
+  if (config === undefined) return RULES;
+  const rules: Rule[] = config.useAllDefaultTags ? [...RULES] : [];
+  for (const spec of config.statsTags) {
+    if ("fixedValue" in spec) rules.push({ name: spec.tagName, fixedValue: spec.fixedValue });
+    // Envoy runs these with std::regex_search (ECMAScript syntax): a JavaScript RegExp, unanchored.
+    else if ("regex" in spec) rules.push({ name: spec.tagName, regex: new RegExp(spec.regex, "d") });
+    else rules.push(...RULES.filter((rule) => rule.name === spec.tagName));
+  }
+  return rules;
+}
+
+/**
+ * Extracts tags from stat names, remembering each answer (stat names are few and never
+ * change; the cache is bounded by the number of stats).
+ */
 export class TagExtractor {
   private readonly cache = new Map<string, TaggedName>();
+  private readonly rules: readonly Rule[];
+
+  constructor(config?: StatsConfig) {
+    this.rules = rulesOf(config);
+  }
 
   extract(statName: string): TaggedName {
     let tagged = this.cache.get(statName);
     if (!tagged) {
-      tagged = extractTags(statName);
+      tagged = extractTags(statName, this.rules);
       this.cache.set(statName, tagged);
     }
     return tagged;
   }
 }
 
-export function extractTags(statName: string): TaggedName {
+export function extractTags(statName: string, rules: readonly Rule[] = RULES): TaggedName {
   const tags: Tag[] = [];
   const cuts: [number, number][] = [];
   const seen = new Set<string>();
-  for (const rule of RULES) {
+  for (const rule of rules) {
     // One value per tag name: the first rule that matches wins (Envoy's TagProducer).
     if (seen.has(rule.name)) continue;
+    if (rule.fixedValue !== undefined) {
+      tags.push({ name: rule.name, value: rule.fixedValue });
+      seen.add(rule.name);
+      continue;
+    }
     if (rule.substr !== undefined && !statName.includes(rule.substr)) continue;
-    const match = rule.regex.exec(statName);
+    const match = rule.regex!.exec(statName);
     if (!match?.indices) continue;
     const remove = match.indices[1];
     if (!remove) continue;

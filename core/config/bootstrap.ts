@@ -6,6 +6,7 @@
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 import type { Http2Options } from "../http2/protocol-options.ts";
+import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
 export interface SocketAddressConfig {
   address: string;
@@ -21,7 +22,46 @@ export interface Bootstrap {
   clusters: ClusterConfig[];
   /** overload_manager (core/overload/); absent when not configured. */
   overloadManager?: OverloadManagerConfig;
+  /** layered_runtime (core/runtime/); absent when not configured (no layers, as in Envoy). */
+  layeredRuntime?: LayeredRuntimeConfig;
+  /** stats_config; absent when not configured (Envoy's default tags, every stat kept). */
+  statsConfig?: StatsConfig;
+  /** cluster_manager.local_cluster_name: the cluster of this proxy's own fleet (zone aware routing); absent without. */
+  localClusterName?: string;
 }
+
+/** envoy.config.metrics.v3.StatsConfig (core/stats/stats-matcher.ts, core/admin/tag-extractor.ts). */
+export interface StatsConfig {
+  /** stats_tags, in order, after Envoy's default tags when useAllDefaultTags. */
+  statsTags: TagSpecifierConfig[];
+  /** use_all_default_tags: default true. */
+  useAllDefaultTags: boolean;
+  /** stats_matcher: which stats are kept; absent: all. */
+  statsMatcher?: StatsMatcherConfig;
+}
+
+/** envoy.config.metrics.v3.TagSpecifier: a regex (its first group cut from the name, its second the value), a fixed value, or a default tag by name. */
+export type TagSpecifierConfig =
+  | { tagName: string; regex: string }
+  | { tagName: string; fixedValue: string }
+  /** No regex: Envoy's default extractor of that name. */
+  | { tagName: string };
+
+export type StatsMatcherConfig =
+  | { type: "reject_all" }
+  /** Kept: stats no pattern matches (exclusion_list) or some pattern matches (inclusion_list). */
+  | { type: "exclusion_list" | "inclusion_list"; patterns: ValueMatchConfig[] };
+
+/** envoy.config.bootstrap.v3.LayeredRuntime: static layers flattened to dotted keys, and at most one admin layer. */
+export interface LayeredRuntimeConfig {
+  layers: RuntimeLayerConfig[];
+}
+
+export type RuntimeLayerConfig =
+  /** static_layer: each key's raw value as Envoy keeps it ("5", "true", "{numerator: 5, denominator: MILLION}"). */
+  | { kind: "static"; name: string; values: [string, string][] }
+  /** admin_layer: set by POST /runtime_modify. */
+  | { kind: "admin"; name: string };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {
@@ -46,22 +86,91 @@ export interface ListenerConfig {
   address: SocketAddressConfig;
   /** Envoy's per_connection_buffer_limit_bytes (default 1 MiB): the write-buffer high watermark. */
   perConnectionBufferLimitBytes: number;
+  /** filter_chains, in config order; a connection runs the one its filter_chain_match selects. */
   filterChains: FilterChainConfig[];
+  /** default_filter_chain: the chain for a connection no filter_chain_match selects; absent: such a connection is closed. */
+  defaultFilterChain?: FilterChainConfig;
+  /** listener_filters, in order; absent when none. */
+  listenerFilters?: ListenerFilterConfig[];
+  /** listener_filters_timeout in ms (0: none); absent for Envoy's default, 15 s. */
+  listenerFiltersTimeoutMs?: number;
+  /** continue_on_listener_filters_timeout: at the timeout, pick a filter chain with what the filters found so far instead of closing. */
+  continueOnListenerFiltersTimeout?: true;
   /**
    * Envoy's Listener.stat_prefix: stats under `listener.<stat_prefix>.` instead of
-   * `listener.<address>.`. Not read from config yet; the admin listener uses "admin".
+   * `listener.<address>.` (the admin listener uses "admin").
    */
   statPrefix?: string;
+  /** access_log: a line for each connection when it ends, and for each socket that never became one; absent when none. */
+  accessLog?: AccessLogConfig[];
+  /** traffic_direction (accepted; polyvoy has no tracer that reads it). */
+  trafficDirection?: "INBOUND" | "OUTBOUND";
   /** Envoy's Listener.ignore_global_conn_limit: not counted or limited by the overload manager's global connection limit (the admin's is). */
   ignoreGlobalConnLimit?: boolean;
 }
 
 export interface FilterChainConfig {
+  /** FilterChain.name, as Envoy's messages name chains; absent when unset. */
+  name?: string;
+  /** filter_chain_match; absent when unset (it matches every connection). */
+  match?: FilterChainMatchConfig;
   filters: NetworkFilterConfig[];
 }
 
+/** An address_prefix and prefix_len (envoy.config.core.v3.CidrRange), validated. */
+export interface CidrRangeConfig {
+  addressPrefix: string;
+  prefixLen: number;
+}
+
+/**
+ * envoy.config.listener.v3.FilterChainMatch, every field Envoy evaluates (address_suffix
+ * and suffix_len, which Envoy refuses as unimplemented, are refused). Empty lists and
+ * "" mean "any", as in Envoy.
+ */
+export interface FilterChainMatchConfig {
+  /** 0: any. */
+  destinationPort: number;
+  prefixRanges: CidrRangeConfig[];
+  directSourcePrefixRanges: CidrRangeConfig[];
+  sourceType: "ANY" | "SAME_IP_OR_LOOPBACK" | "EXTERNAL";
+  sourcePrefixRanges: CidrRangeConfig[];
+  sourcePorts: number[];
+  /** Lower-cased; `*.example.com` wildcards kept as written. */
+  serverNames: string[];
+  transportProtocol: string;
+  applicationProtocols: string[];
+}
+
+/** A listener filter (envoy.config.listener.v3.ListenerFilter): `type` is the canonical extension name. */
+export type ListenerFilterConfig = { name: string } & (
+  | { type: "envoy.filters.listener.tls_inspector"; config: TlsInspectorConfig }
+  | { type: "envoy.filters.listener.http_inspector"; config: Record<string, never> }
+  | { type: "envoy.filters.listener.proxy_protocol"; config: ProxyProtocolConfig }
+);
+
+/** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
+export interface TlsInspectorConfig {
+  /** initial_read_buffer_size: a read-size hint in Envoy; the ClientHello limit stays 64 KiB. */
+  initialReadBufferSize?: number;
+}
+
+/** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol */
+export interface ProxyProtocolConfig {
+  allowRequestsWithoutProxyProtocol: boolean;
+  /** disallowed_versions: a header of these versions closes the connection. */
+  disallowedVersions: ("V1" | "V2")[];
+  /** stat_prefix: stats under `proxy_proto.<stat_prefix>.`. */
+  statPrefix?: string;
+}
+
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig);
+
+export interface NetworkRbacFilterConfig {
+  type: "envoy.filters.network.rbac";
+  config: NetworkRbacConfig;
+}
 
 export interface ConnectionLimitFilterConfig {
   type: "envoy.filters.network.connection_limit";
@@ -135,6 +244,8 @@ export interface LoadBalancingConfig {
   activeRequestBias: number;
   /** active_request_bias was configured (Envoy then always uses the weighted schedule). */
   activeRequestBiasSet: boolean;
+  /** active_request_bias's runtime_key: the runtime's value replaces the bias when the hosts change. */
+  activeRequestBiasRuntimeKey?: string;
   /** RING_HASH: minimum_ring_size (1024), maximum_ring_size (8M), hash_function (XX_HASH). */
   minimumRingSize: number;
   maximumRingSize: number;
@@ -143,6 +254,29 @@ export interface LoadBalancingConfig {
   tableSize: number;
   /** consistent_hashing_lb_config.use_hostname_for_hashing. */
   useHostnameForHashing: boolean;
+  /** zone_aware_lb_config.routing_enabled: percent of picks that try zone aware routing (default 100). */
+  zoneRoutingEnabled: number;
+  /** zone_aware_lb_config.min_cluster_size: fewer healthy hosts than this, no zone aware routing (default 6). */
+  zoneMinClusterSize: number;
+  /**
+   * consistent_hashing_lb_config.hash_balance_factor (RING_HASH, MAGLEV): bounded loads,
+   * a host takes at most this percent of the average active requests; 0: unbounded.
+   */
+  hashBalanceFactor: number;
+  /** ROUND_ROBIN, LEAST_REQUEST: slow_start_config; absent (or a zero window) without. */
+  slowStart?: SlowStartConfig;
+}
+
+/** envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig, defaults applied. */
+export interface SlowStartConfig {
+  /** slow_start_window in ms: how long a newly healthy host's weight ramps up. */
+  windowMs: number;
+  /** aggression (default 1.0: linear): the weight grows as (time / window) ^ (1 / aggression). */
+  aggression: number;
+  /** aggression's runtime_key, read at each pick as Envoy's aggression_runtime_. */
+  aggressionRuntimeKey?: string;
+  /** min_weight_percent (default 10): the ramp starts at this fraction of the weight. */
+  minWeightPercent: number;
 }
 
 /** Cluster.DnsLookupFamily (AUTO: IPv6 addresses when there are any, else IPv4). */
@@ -199,6 +333,17 @@ export interface ClusterConfig {
   healthChecks?: HealthCheckConfig[];
   /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */
   outlierDetection?: OutlierDetectionConfig;
+  /**
+   * ignore_health_on_host_removal: a host that discovery drops is removed at once, even
+   * while active health checking passes it (otherwise it stays, /pending_dynamic_removal,
+   * until a check fails). Present only when true.
+   */
+  ignoreHealthOnHostRemoval?: true;
+  /**
+   * common_lb_config.ignore_new_hosts_until_first_hc with health_checks: a host discovery
+   * adds is excluded (/pending_active_hc) until its first check. Present only when it applies.
+   */
+  ignoreNewHostsUntilFirstHc?: true;
 }
 
 // ---- HTTP (envoy.filters.network.http_connection_manager) ----------------------------
@@ -219,6 +364,10 @@ export interface HttpConnectionManagerConfig {
   httpFilters: HttpFilterConfig[];
   useRemoteAddress: boolean;
   xffNumTrustedHops: number;
+  /** tracing: the request-id sampling decision and tracing.* stats (no tracer); absent when not configured. */
+  tracing?: TracingConfig;
+  /** internal_address_config.cidr_ranges: the internal addresses; absent: RFC 1918, loopback and unique-local. */
+  internalCidrRanges?: CidrRangeConfig[];
   /** Default true. */
   generateRequestId: boolean;
   /** Default "envoy". */
@@ -337,7 +486,40 @@ export interface PathNormalizationConfig {
 export type HeadersWithUnderscoresAction = "REJECT_REQUEST" | "DROP_HEADER";
 
 /** An HTTP filter: `type` is the canonical name, e.g. "envoy.filters.http.router". */
-export type HttpFilterConfig = UserHttpFilterConfig | AdminHttpFilterConfig;
+export type HttpFilterConfig = UserHttpFilterConfig | ScriptHttpFilterConfig | AdminHttpFilterConfig;
+
+/**
+ * A filter written by the user (core/http/user-filter/): a Script config naming a module
+ * (polyvoy.filters.http.script.v1.Script), or a filter an embedding program registered.
+ * The module is loaded and the config checked by the filter's own parser at start-up
+ * (resolve-user-filters.ts keeps what it made of this plain config).
+ */
+export interface ScriptHttpFilterConfig {
+  name: string;
+  type: "polyvoy.filters.http.user";
+  config: UserFilterSource;
+}
+
+export interface UserFilterSource {
+  /** The filter's name in http_filters (its stats and log lines say it). */
+  filterName: string;
+  /** Script's `module`: the file to import (relative to the working directory). */
+  module?: string;
+  /** The registered filter's name (registerHttpFilter). */
+  registered?: string;
+  /** The config as written: Script's `config`, or a registered filter's typed_config fields. */
+  rawConfig: unknown;
+}
+
+/**
+ * A user filter's per-route config as written (ScriptPerRoute, or a registered filter's own
+ * type): checked by the filter's perRouteConfig at start-up (resolve-user-filters.ts).
+ */
+export interface UserPerRouteConfig {
+  userFilterPerRoute: true;
+  rawConfig: unknown;
+  disabled: boolean;
+}
 
 /** The HTTP filters a config may name. */
 export type UserHttpFilterConfig =
@@ -348,7 +530,115 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
-  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig };
+  | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
+  | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
+  | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig }
+  | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
+  | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig }
+  | { name: string; type: "envoy.filters.http.jwt_authn"; config: JwtAuthnConfig };
+
+/** One direction of envoy.extensions.filters.http.compressor.v3.Compressor (CommonDirectionConfig). */
+export interface CompressorDirectionConfig {
+  /** `enabled`'s default_value (no runtime layer: the key never overrides it). */
+  enabled: boolean;
+  /** Bodies with a shorter content-length stay uncompressed (Envoy's default 30; 0 means the default). */
+  minContentLength: number;
+  /** Lowercase media types (without parameters) that may be compressed; Envoy's defaults when none given. */
+  contentTypes: readonly string[];
+}
+
+/** envoy.extensions.filters.http.compressor.v3.Compressor (core/http/filters/compressor.ts). */
+export interface CompressorConfig {
+  /** compressor_library.name: part of the stats' names. */
+  libraryName: string;
+  /** compressor_library.typed_config: the gzip or brotli compressor's settings. */
+  library: CompressorOptions;
+  /** request_direction_config: absent, requests are never compressed. */
+  request?: CompressorDirectionConfig;
+  response: CompressorDirectionConfig & {
+    disableOnEtagHeader: boolean;
+    removeAcceptEncodingHeader: boolean;
+    /** response_direction_config was given: the stats are under `response.` (else the legacy tree). */
+    directionStats: boolean;
+  };
+  chooseFirst: boolean;
+}
+
+/** envoy.extensions.filters.http.compressor.v3.CompressorPerRoute, resolved (undefined: no override). */
+export interface CompressorPerRouteConfig {
+  responseCompressionEnabled?: boolean;
+  removeAcceptEncodingHeader?: boolean;
+}
+
+/** One direction of envoy.extensions.filters.http.decompressor.v3.Decompressor. */
+export interface DecompressorDirectionConfig {
+  enabled: boolean;
+  ignoreNoTransformHeader: boolean;
+}
+
+/** envoy.extensions.filters.http.decompressor.v3.Decompressor (core/http/filters/decompressor.ts). */
+export interface DecompressorConfig {
+  libraryName: string;
+  library: DecompressorOptions;
+  /** The compression-bomb guard: at most this many bytes out per byte in (gzip's max_inflate_ratio; brotli's is 100). */
+  maxInflateRatio: number;
+  request: DecompressorDirectionConfig & { advertiseAcceptEncoding: boolean };
+  response: DecompressorDirectionConfig;
+}
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication (core/http/filters/jwt-authn/). */
+export interface JwtAuthnConfig {
+  providers: Map<string, JwtProviderConfig>;
+  /** First match wins; no match: no JWT is required. */
+  rules: { match: { prefix?: string; path?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
+  requirementMap: Map<string, JwtRequirementConfig>;
+  bypassCorsPreflight: boolean;
+  stripFailureResponse: boolean;
+  /** Stats under http.<hcm prefix>.jwt_authn.<statPrefix> ("" by default). */
+  statPrefix: string;
+}
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtProvider (local_jwks only). */
+export interface JwtProviderConfig {
+  /** "" : any issuer. */
+  issuer: string;
+  /** Empty: any audience. */
+  audiences: string[];
+  requireExpiration: boolean;
+  /** The JWKS document (local_jwks), as written: parsed and checked at config time. */
+  jwks: JwtJwk[];
+  forward: boolean;
+  /** Empty (with fromParams empty): Authorization "Bearer " and the access_token parameter, Envoy's defaults. */
+  fromHeaders: { name: string; valuePrefix: string }[];
+  fromParams: string[];
+  /** "": not forwarded. */
+  forwardPayloadHeader: string;
+  padForwardPayloadHeader: boolean;
+  clockSkewSeconds: number;
+}
+
+/** One key of a JWKS (RFC 7517), public fields only. */
+export interface JwtJwk {
+  kty: string;
+  kid?: string;
+  alg?: string;
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+}
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtRequirement. */
+export type JwtRequirementConfig =
+  | { type: "provider"; provider: string; audiences?: string[] }
+  | { type: "any"; requirements: JwtRequirementConfig[] }
+  | { type: "all"; requirements: JwtRequirementConfig[] }
+  | { type: "allowMissing" }
+  | { type: "allowMissingOrFailed" };
+
+/** envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig. */
+export type JwtAuthnPerRouteConfig = { disabled: true } | { requirementName: string };
 
 /** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
 export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };
@@ -422,12 +712,38 @@ export interface FaultConfig {
   /** Absent: no limit. */
   maxActiveFaults?: number;
   disableDownstreamClusterStats: boolean;
+  /** The runtime keys that override the settings above (the *_runtime fields, or Envoy's fault.http.* defaults). */
+  runtimeKeys: FaultRuntimeKeys;
+}
+
+export interface FaultRuntimeKeys {
+  delayPercent: string;
+  abortPercent: string;
+  delayDuration: string;
+  abortHttpStatus: string;
+  maxActiveFaults: string;
+}
+
+/** The HCM's tracing sampling (config/tracing-schema.ts), each fraction with its tracing.* runtime key. */
+export interface TracingConfig {
+  /** client_sampling (x-client-trace-id requests): numerator of HUNDRED; default 100 %. */
+  clientSampling: FractionalPercent;
+  /** random_sampling: of TEN_THOUSAND (the percentage × 100, rounded); default 100 %. */
+  randomSampling: FractionalPercent;
+  /** overall_sampling: of HUNDRED; default 100 %. */
+  overallSampling: FractionalPercent;
 }
 
 /** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */
 export interface FractionalPercent {
   numerator: number;
   denominator: number;
+  /**
+   * A RuntimeFractionalPercent's runtime_key (or the key a filter reads for it, as the
+   * fault filter's abort_percent_runtime): a runtime layer setting it overrides this
+   * fraction (core/runtime/runtime-loader.ts).
+   */
+  runtimeKey?: string;
 }
 
 /** envoy.type.v3.TokenBucket. */
@@ -480,7 +796,8 @@ export interface AdminHttpFilterConfig {
 
 /** Answers one admin request (core/admin/admin.ts). */
 export interface AdminRequestHandler {
-  handle(request: { method: string; path: string }): { status: number; contentType: string; body: string };
+  /** `body`: a form-encoded request body (content-type application/x-www-form-urlencoded), else absent. */
+  handle(request: { method: string; path: string; body?: string }): { status: number; contentType: string; body: string };
 }
 
 export interface HeaderValueOption {
@@ -557,6 +874,8 @@ export interface RouteConfig extends HeaderMutations {
   action: RouteAction;
   /** metadata.filter_metadata, by filter namespace (%METADATA(ROUTE:…)%). Absent when none. */
   metadata?: Record<string, Record<string, unknown>>;
+  /** decorator.operation when decorator.propagate (default true): with HCM tracing, sent as x-envoy-decorator-operation. */
+  decoratorOperation?: string;
   /** per_request_buffer_limit_bytes: the most request body kept for retries and mirroring; absent: the virtual host's. */
   perRequestBufferLimitBytes?: number;
   /**
@@ -578,10 +897,10 @@ export interface RouteMatchConfig {
   /** grpc: {} — only gRPC requests (content-type application/grpc or application/grpc+…). Absent when not set. */
   grpc?: true;
   /**
-   * runtime_fraction's default_value as numerator/denominator: the route matches that
-   * fraction of requests (drawn with the runtime's random()). Absent when not set.
+   * runtime_fraction: the route matches that fraction of requests (default_value, or the
+   * runtime's value for its runtime_key; drawn once per request). Absent when not set.
    */
-  runtimeFraction?: { numerator: number; denominator: number };
+  runtimeFraction?: FractionalPercent;
 }
 
 /**
@@ -706,15 +1025,16 @@ export interface AccessLogConfig {
 
 /**
  * envoy.config.accesslog.v3.AccessLogFilter (core/access-log/filter.ts evaluates it).
- * Comparison values are runtime_key's default_value (no runtime layer).
+ * Comparison values are RuntimeUInt32s: default_value, or the runtime's value for runtime_key.
  */
 export type AccessLogFilterConfig =
-  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number }
+  | { type: "status_code" | "duration"; op: "EQ" | "GE" | "LE" | "NE"; value: number; runtimeKey?: string }
   | { type: "not_health_check" }
   /** Empty `flags`: any flag at all. */
   | { type: "response_flag"; flags: string[] }
   | { type: "header"; header: HeaderMatcherConfig }
-  | { type: "runtime"; numerator: number; denominator: number; useIndependentRandomness: boolean }
+  /** percent_sampled, with runtimeKey the filter's runtime_key. */
+  | { type: "runtime"; percent: FractionalPercent; useIndependentRandomness: boolean }
   | { type: "and" | "or"; filters: AccessLogFilterConfig[] };
 
 /**
@@ -764,6 +1084,8 @@ export interface RetryPolicyConfig {
   previousHosts: boolean;
   /** host_selection_retry_max_attempts: default 1. */
   hostSelectionRetryMaxAttempts: number;
+  /** retry_priority envoy.retry_priorities.previous_priorities: its update_frequency; absent without. */
+  previousPrioritiesUpdateFrequency?: number;
   retriableStatusCodes: number[];
   retriableHeaders: HeaderMatcherConfig[];
   retriableRequestHeaders: HeaderMatcherConfig[];
@@ -776,9 +1098,8 @@ export interface RequestMirrorPolicyConfig {
   /** One of cluster or clusterHeader. */
   cluster?: string;
   clusterHeader?: string;
-  /** runtime_fraction.default_value: numerator out of denominator (100 of 100 when unset). */
-  fractionNumerator: number;
-  fractionDenominator: number;
+  /** runtime_fraction: default_value (100 % when unset), with its runtime_key. */
+  fraction: FractionalPercent;
   disableShadowHostSuffixAppend: boolean;
 }
 
@@ -834,6 +1155,8 @@ export interface HealthCheckConfig {
   healthyEdgeIntervalMs: number;
   alwaysLogHealthCheckFailures: boolean;
   alwaysLogHealthCheckSuccess: boolean;
+  /** event_log_path: a file of HealthCheckEvent JSON lines; absent without. */
+  eventLogPath?: string;
   checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
 }
 
@@ -863,4 +1186,105 @@ export interface OutlierDetectionConfig {
   maxEjectionTimeJitterMs: number;
   successfulActiveHealthCheckUnejectHost: boolean;
   alwaysEjectOneHost: boolean;
+}
+
+// ---- RBAC (config/rbac-schema.ts, core/rbac/rbac-engine.ts) ----
+
+/** envoy.type.matcher.v3.StringMatcher (no present form: that belongs to HeaderMatcher). */
+export type StringMatcherConfig = Exclude<ValueMatchConfig, { type: "present" }>;
+
+/** envoy.config.rbac.v3.Permission: what the request is. */
+export type RbacPermission =
+  | { type: "any" }
+  | { type: "and"; rules: RbacPermission[] }
+  | { type: "or"; rules: RbacPermission[] }
+  | { type: "not"; rule: RbacPermission }
+  | { type: "header"; header: HeaderMatcherConfig }
+  | { type: "url_path"; path: StringMatcherConfig }
+  | { type: "destination_ip"; cidr: CidrRangeConfig }
+  | { type: "destination_port"; port: number }
+  | { type: "destination_port_range"; start: number; end: number };
+
+/** envoy.config.rbac.v3.Principal: who sends it. */
+export type RbacPrincipal =
+  | { type: "any" }
+  | { type: "and"; rules: RbacPrincipal[] }
+  | { type: "or"; rules: RbacPrincipal[] }
+  | { type: "not"; rule: RbacPrincipal }
+  | { type: "header"; header: HeaderMatcherConfig }
+  | { type: "url_path"; path: StringMatcherConfig }
+  | { type: "direct_remote_ip" | "remote_ip" | "source_ip"; cidr: CidrRangeConfig };
+
+export interface RbacPolicyConfig {
+  name: string;
+  permissions: RbacPermission[];
+  principals: RbacPrincipal[];
+}
+
+/** envoy.config.rbac.v3.RBAC: policies in name order (Envoy keeps them in a std::map: the first match by name is the effective policy). */
+export interface RbacRulesConfig {
+  action: "ALLOW" | "DENY" | "LOG";
+  policies: RbacPolicyConfig[];
+}
+
+/** The RBAC filters' common part: enforced and shadow rules, each with its stat prefix. */
+export interface RbacConfig {
+  /** Absent: nothing is enforced (Envoy: no engine, "allowed by default"). */
+  rules?: RbacRulesConfig;
+  rulesStatPrefix: string;
+  shadowRules?: RbacRulesConfig;
+  shadowRulesStatPrefix: string;
+}
+
+/** envoy.extensions.filters.network.rbac.v3.RBAC. */
+export interface NetworkRbacConfig extends RbacConfig {
+  statPrefix: string;
+}
+
+// ---- ext_authz (config/ext-authz-schema.ts, core/http/filters/ext-authz.ts) ----
+
+/** envoy.extensions.filters.http.ext_authz.v3.BufferSettings */
+export interface ExtAuthzBufferSettings {
+  maxRequestBytes: number;
+  allowPartialMessage: boolean;
+}
+
+export interface ExtAuthzConfig {
+  /** http_service.server_uri.cluster: where the check requests go. */
+  cluster: string;
+  timeoutMs: number;
+  /** Put before the original path in the check request. */
+  pathPrefix: string;
+  /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */
+  allowedHeaders: StringMatcherConfig[];
+  /** authorization_request.headers_to_add: set on every check request. */
+  headersToAdd: [string, string][];
+  /** authorization_response.*: which of the service's response headers go where. */
+  allowedUpstreamHeaders: StringMatcherConfig[];
+  allowedUpstreamHeadersToAppend: StringMatcherConfig[];
+  /** Empty: every header of a denial but Host goes to the client. */
+  allowedClientHeaders: StringMatcherConfig[];
+  allowedClientHeadersOnSuccess: StringMatcherConfig[];
+  failureModeAllow: boolean;
+  failureModeAllowHeaderAdd: boolean;
+  /** Absent: the body is not sent. */
+  withRequestBody?: ExtAuthzBufferSettings;
+  /** The local reply's status when the call fails (default 403). */
+  statusOnError: number;
+  clearRouteCache: boolean;
+  /** Stats go under http.<hcm stat_prefix>.ext_authz.<statPrefix>. */
+  statPrefix: string;
+  /** Absent: always on. */
+  filterEnabled?: FractionalPercent;
+  /** When filter_enabled is off for a request: deny it (status_on_error) rather than let it through. */
+  denyAtDisable: boolean;
+}
+
+/** ExtAuthzPerRoute */
+export interface ExtAuthzPerRouteConfig {
+  disabled: boolean;
+  /** Sent with gRPC check requests only: an HTTP service never sees them (Envoy likewise). */
+  contextExtensions: Record<string, string>;
+  disableRequestBodyBuffering: boolean;
+  withRequestBody?: ExtAuthzBufferSettings;
 }

@@ -11,17 +11,19 @@ import { fractionalPercent } from "./fractional-percent-schema.ts";
 import { headerMatcher } from "./matcher-schema.ts";
 import { durationMs, oneOf, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
+import { FAULT_RUNTIME_KEYS } from "../runtime/runtime-keys.ts";
 
 export const FAULT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
 
 /** An unset FractionalPercent is 0 %: Envoy injects nothing until a percentage is given. */
 const percentage = fractionalPercent.default({ numerator: 0, denominator: 100 });
 
-/**
- * A runtime key: polyvoy has no runtime layers, so no key ever holds a value and the
- * configured one applies — Envoy's behaviour with a key no layer sets.
- */
-const runtimeKey = z.string().optional();
+/** A runtime key overriding a setting ("" or absent: Envoy's fault.http.* key, fault_filter.h RuntimeKeys). */
+const runtimeKey = (envoyDefault: string) =>
+  z
+    .string()
+    .optional()
+    .transform((key) => (key === undefined || key === "" ? envoyDefault : key));
 
 /** FaultAbort: oneof http_status, grpc_status, header_abort. */
 const abort = z
@@ -59,13 +61,14 @@ export const faultConfig: z.ZodType<FaultConfig> = z
     downstream_nodes: z.array(z.string()).default([]),
     max_active_faults: uint32.optional(),
     response_rate_limit: unsupportedField("response bandwidth limits are not implemented"),
-    delay_percent_runtime: runtimeKey,
-    abort_percent_runtime: runtimeKey,
-    delay_duration_runtime: runtimeKey,
-    abort_http_status_runtime: runtimeKey,
-    max_active_faults_runtime: runtimeKey,
-    response_rate_limit_percent_runtime: runtimeKey,
-    abort_grpc_status_runtime: runtimeKey,
+    delay_percent_runtime: runtimeKey(FAULT_RUNTIME_KEYS.delayPercent),
+    abort_percent_runtime: runtimeKey(FAULT_RUNTIME_KEYS.abortPercent),
+    delay_duration_runtime: runtimeKey(FAULT_RUNTIME_KEYS.delayDuration),
+    abort_http_status_runtime: runtimeKey(FAULT_RUNTIME_KEYS.abortHttpStatus),
+    max_active_faults_runtime: runtimeKey(FAULT_RUNTIME_KEYS.maxActiveFaults),
+    // Read only with response_rate_limit and gRPC aborts, both refused above.
+    response_rate_limit_percent_runtime: z.string().optional(),
+    abort_grpc_status_runtime: z.string().optional(),
     disable_downstream_cluster_stats: z.boolean().default(false),
     filter_metadata: unsupportedField("dynamic metadata is not implemented"),
   })
@@ -78,5 +81,12 @@ export const faultConfig: z.ZodType<FaultConfig> = z
       headers: f.headers,
       ...(f.max_active_faults !== undefined && { maxActiveFaults: f.max_active_faults }),
       disableDownstreamClusterStats: f.disable_downstream_cluster_stats,
+      runtimeKeys: {
+        delayPercent: f.delay_percent_runtime,
+        abortPercent: f.abort_percent_runtime,
+        delayDuration: f.delay_duration_runtime,
+        abortHttpStatus: f.abort_http_status_runtime,
+        maxActiveFaults: f.max_active_faults_runtime,
+      },
     }),
   );

@@ -19,16 +19,20 @@ export const fractionalPercent = z
   .transform((p): FractionalPercent => ({ numerator: p.numerator, denominator: DENOMINATORS[p.denominator] }));
 
 /**
- * envoy.config.core.v3.RuntimeFractionalPercent. polyvoy has no runtime layers, so the
- * runtime_key never names a value and default_value always applies — which is what Envoy
- * does with a key no layer sets; the key is accepted for that reason.
+ * envoy.config.core.v3.RuntimeFractionalPercent: default_value, overridden by the value
+ * a runtime layer gives runtime_key (core/runtime/runtime-loader.ts, `fraction`).
  */
 export const runtimeFractionalPercent = z
   .strictObject({
     default_value: fractionalPercent,
     runtime_key: z.string().optional(),
   })
-  .transform((p): FractionalPercent => p.default_value);
+  .transform((p): FractionalPercent => withRuntimeKey(p.default_value, p.runtime_key));
+
+/** A fraction that runtime `key` may override (none when the key is absent or empty). */
+export function withRuntimeKey(percent: FractionalPercent, key: string | undefined): FractionalPercent {
+  return key === undefined || key === "" ? percent : { ...percent, runtimeKey: key };
+}
 
 /** A FractionalPercent of 100 %. */
 export const ALWAYS: FractionalPercent = { numerator: 100, denominator: 100 };

@@ -3,7 +3,7 @@
  * (envoy.config.cluster.v3.OutlierDetection), with Envoy's defaults and validation
  * rules (health_check.proto, outlier_detection.proto, outlier_detection_impl.cc).
  * What is not implemented is an error naming the field: gRPC and custom health checks,
- * HTTP/2 and HTTP/3 health-check codecs, event logs, TLS options, extension monitors.
+ * HTTP/2 and HTTP/3 health-check codecs, event logger extensions, TLS options, extension monitors.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -125,7 +125,7 @@ const healthCheck = z
     healthy_edge_interval: positiveDuration.optional(),
     always_log_health_check_failures: z.boolean().default(false),
     always_log_health_check_success: z.boolean().default(false),
-    event_log_path: z.unknown().optional(),
+    event_log_path: z.string().min(1).optional(),
     event_logger: z.unknown().optional(),
   })
   .transform((h, ctx): HealthCheckConfig => {
@@ -134,9 +134,7 @@ const healthCheck = z
     }
     if (h.grpc_health_check !== undefined) ctx.addIssue({ code: "custom", message: "gRPC health checks are not supported (polyvoy has no HTTP/2 client yet)", path: ["grpc_health_check"] });
     if (h.custom_health_check !== undefined) ctx.addIssue({ code: "custom", message: "custom health checkers are not supported (use http_health_check or tcp_health_check)", path: ["custom_health_check"] });
-    for (const field of ["event_log_path", "event_logger"] as const) {
-      if (h[field] !== undefined) ctx.addIssue({ code: "custom", message: "health check event logs are not supported", path: [field] });
-    }
+    if (h.event_logger !== undefined) ctx.addIssue({ code: "custom", message: "health check event logger extensions are not supported (event_log_path is)", path: ["event_logger"] });
     const kind = oneOf(h, ["http_health_check", "tcp_health_check", "grpc_health_check", "custom_health_check"] as const, ctx, true);
     if (kind === undefined || h.timeout === undefined || h.interval === undefined || h.unhealthy_threshold === undefined || h.healthy_threshold === undefined) return z.NEVER;
     const checker = kind === "http_health_check" ? h.http_health_check! : kind === "tcp_health_check" ? h.tcp_health_check! : undefined;
@@ -160,6 +158,7 @@ const healthCheck = z
       healthyEdgeIntervalMs: h.healthy_edge_interval ?? h.interval,
       alwaysLogHealthCheckFailures: h.always_log_health_check_failures,
       alwaysLogHealthCheckSuccess: h.always_log_health_check_success,
+      ...(h.event_log_path !== undefined ? { eventLogPath: h.event_log_path } : {}),
       checker,
     };
   });

@@ -6,8 +6,8 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { LbPolicyName, LoadBalancingConfig } from "./bootstrap.ts";
-import { uint32 } from "./proto-schema.ts";
+import type { LbPolicyName, LoadBalancingConfig, SlowStartConfig } from "./bootstrap.ts";
+import { durationMs, uint32 } from "./proto-schema.ts";
 
 /** Envoy's defaults (ring_hash_lb.h, maglev_lb.h, least_request_lb.h, load_balancer_impl.cc). */
 export const DEFAULT_LOAD_BALANCING: LoadBalancingConfig = {
@@ -23,6 +23,9 @@ export const DEFAULT_LOAD_BALANCING: LoadBalancingConfig = {
   hashFunction: "XX_HASH",
   tableSize: 65537,
   useHostnameForHashing: false,
+  hashBalanceFactor: 0,
+  zoneRoutingEnabled: 100,
+  zoneMinClusterSize: 6,
 };
 
 /** Ring sizes: Envoy validates `lte: 8388608`. */
@@ -38,19 +41,16 @@ function wrapped<T extends z.ZodType<number>>(inner: T) {
   return z.union([inner, z.strictObject({ value: inner }).transform((w) => (w as { value: number }).value)]);
 }
 
-/** envoy.config.core.v3.RuntimeDouble: the default value (no runtime layer here, so runtime_key names nothing). */
-const runtimeDouble = z
-  .strictObject({ default_value: z.number(), runtime_key: z.string().min(1) })
-  .transform((r) => r.default_value);
+/** envoy.config.core.v3.RuntimeDouble: default_value, which the runtime's value for runtime_key replaces. */
+const runtimeDouble = z.strictObject({ default_value: z.number(), runtime_key: z.string().min(1) });
 
 /** envoy.type.v3.Percent */
 const percent = z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value);
 
 /**
- * ZoneAwareLbConfig. Zone aware routing needs cluster_manager.local_cluster_name, which
- * polyvoy has no field for, so as in Envoy without a local cluster, only
- * fail_traffic_on_panic changes anything; routing_enabled and min_cluster_size are accepted
- * for the same reason Envoy accepts them there.
+ * ZoneAwareLbConfig: used when the bootstrap names a local cluster
+ * (cluster_manager.local_cluster_name); without one, as in Envoy, only
+ * fail_traffic_on_panic changes anything.
  */
 const zoneAwareLbConfig = z.strictObject({
   routing_enabled: percent.optional(),
@@ -58,9 +58,35 @@ const zoneAwareLbConfig = z.strictObject({
   fail_traffic_on_panic: z.boolean().optional(),
 });
 
+/** hash_balance_factor: a UInt32Value, `gte: 100` in Envoy's validation. */
 const consistentHashingLbConfig = z.strictObject({
   use_hostname_for_hashing: z.boolean().optional(),
+  hash_balance_factor: wrapped(uint32.min(100)).optional(),
 });
+
+/**
+ * envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig. Envoy falls back to
+ * an aggression of 1.0 at pick time (logging an error) when it is not above 0; a config
+ * that says so is refused here instead.
+ */
+const slowStartConfig = z
+  .strictObject({
+    slow_start_window: durationMs.optional(),
+    aggression: runtimeDouble.optional(),
+    min_weight_percent: percent.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.aggression !== undefined && !(c.aggression.default_value > 0)) ctx.addIssue({ code: "custom", path: ["aggression"], message: "aggression must be greater than 0.0" });
+  })
+  .transform(
+    (c): SlowStartConfig => ({
+      windowMs: c.slow_start_window ?? 0,
+      aggression: c.aggression?.default_value ?? 1,
+      ...(c.aggression?.runtime_key ? { aggressionRuntimeKey: c.aggression.runtime_key } : {}),
+      // PROTOBUF_PERCENT_TO_DOUBLE_OR_DEFAULT(min_weight_percent, 10)
+      minWeightPercent: c.min_weight_percent ?? 10,
+    }),
+  );
 
 /** envoy.config.cluster.v3.Cluster.CommonLbConfig */
 export const commonLbConfig = z.strictObject({
@@ -68,6 +94,8 @@ export const commonLbConfig = z.strictObject({
   zone_aware_lb_config: zoneAwareLbConfig.optional(),
   locality_weighted_lb_config: z.strictObject({}).optional(),
   consistent_hashing_lb_config: consistentHashingLbConfig.optional(),
+  // Read by the cluster (schema.ts), not the balancer: Envoy's ClusterInfoImpl::warmHosts.
+  ignore_new_hosts_until_first_hc: z.boolean().optional(),
 });
 
 const ringHashLbConfig = z.strictObject({
@@ -81,9 +109,10 @@ const maglevLbConfig = z.strictObject({ table_size: wrapped(uint64.pipe(z.number
 const leastRequestLbConfig = z.strictObject({
   choice_count: wrapped(uint32.min(2)).optional(),
   active_request_bias: runtimeDouble.optional(),
+  slow_start_config: slowStartConfig.optional(),
 });
 
-const roundRobinLbConfig = z.strictObject({});
+const roundRobinLbConfig = z.strictObject({ slow_start_config: slowStartConfig.optional() });
 
 /** envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig (a oneof). */
 const localityLbConfig = z.strictObject({
@@ -98,12 +127,14 @@ const typedPolicies = {
   [`${EXTENSION}round_robin.v3.RoundRobin`]: z.strictObject({
     "@type": z.string(),
     locality_lb_config: localityLbConfig.optional(),
+    slow_start_config: slowStartConfig.optional(),
   }),
   [`${EXTENSION}least_request.v3.LeastRequest`]: z.strictObject({
     "@type": z.string(),
     choice_count: wrapped(uint32.min(2)).optional(),
     active_request_bias: runtimeDouble.optional(),
     locality_lb_config: localityLbConfig.optional(),
+    slow_start_config: slowStartConfig.optional(),
   }),
   [`${EXTENSION}random.v3.Random`]: z.strictObject({
     "@type": z.string(),
@@ -195,6 +226,10 @@ export function loadBalancingConfig(c: LbFields, ctx: z.RefinementCtx): LoadBala
     config.useHostnameForHashing = true;
     changed = true;
   }
+  if (common?.consistent_hashing_lb_config?.hash_balance_factor !== undefined) {
+    config.hashBalanceFactor = common.consistent_hashing_lb_config.hash_balance_factor;
+    changed = true;
+  }
 
   if (c.load_balancing_policy !== undefined || c.lb_policy === "LOAD_BALANCING_POLICY_CONFIG") {
     // Envoy uses load_balancing_policy when it is set and ignores lb_policy then.
@@ -226,6 +261,7 @@ export function loadBalancingConfig(c: LbFields, ctx: z.RefinementCtx): LoadBala
     config.failTrafficOnPanic = true;
     changed = true;
   }
+  if (common?.zone_aware_lb_config) changed = applyZoneAware(common.zone_aware_lb_config, config) || changed;
   const ring = c.ring_hash_lb_config;
   if (ring) {
     if (ring.minimum_ring_size !== undefined) config.minimumRingSize = ring.minimum_ring_size;
@@ -235,13 +271,30 @@ export function loadBalancingConfig(c: LbFields, ctx: z.RefinementCtx): LoadBala
   const maglev = c.maglev_lb_config;
   if (maglev?.table_size !== undefined) config.tableSize = maglev.table_size;
   const least = c.least_request_lb_config;
+  const slowStart = least?.slow_start_config ?? c.round_robin_lb_config?.slow_start_config;
+  if (slowStart && slowStart.windowMs > 0) config.slowStart = slowStart;
   if (least?.choice_count !== undefined) config.choiceCount = least.choice_count;
   if (least?.active_request_bias !== undefined) {
-    config.activeRequestBias = least.active_request_bias;
+    config.activeRequestBias = least.active_request_bias.default_value;
+    config.activeRequestBiasRuntimeKey = least.active_request_bias.runtime_key;
     config.activeRequestBiasSet = true;
   }
   checkPolicyConfig(config, ctx, ring ? ["ring_hash_lb_config"] : [], maglev ? ["maglev_lb_config", "table_size"] : []);
-  return changed || ring !== undefined || maglev !== undefined || least !== undefined ? config : undefined;
+  return changed || ring !== undefined || maglev !== undefined || least !== undefined || config.slowStart !== undefined ? config : undefined;
+}
+
+/** routing_enabled (PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT, 100) and min_cluster_size (6). */
+function applyZoneAware(zone: z.output<typeof zoneAwareLbConfig>, config: LoadBalancingConfig): boolean {
+  let changed = false;
+  if (zone.routing_enabled !== undefined) {
+    config.zoneRoutingEnabled = Math.round(zone.routing_enabled);
+    changed = true;
+  }
+  if (zone.min_cluster_size !== undefined) {
+    config.zoneMinClusterSize = zone.min_cluster_size;
+    changed = true;
+  }
+  return changed;
 }
 
 /** Envoy's own checks when it builds the balancer (ring_hash_lb.cc, maglev_lb.cc). */
@@ -290,7 +343,8 @@ function typedPolicy(policies: z.output<typeof policyEntry>[], config: LoadBalan
     locality_weighted_lb_config?: object;
     consistent_hashing_lb_config?: z.output<typeof consistentHashingLbConfig>;
     choice_count?: number;
-    active_request_bias?: number;
+    active_request_bias?: z.output<typeof runtimeDouble>;
+    slow_start_config?: SlowStartConfig;
     hash_function?: "DEFAULT_HASH" | "XX_HASH" | "MURMUR_HASH_2";
     minimum_ring_size?: number;
     maximum_ring_size?: number;
@@ -299,15 +353,19 @@ function typedPolicy(policies: z.output<typeof policyEntry>[], config: LoadBalan
   config.policy = POLICY_OF_URL[url];
   // With the typed policies, locality settings come from the policy, not common_lb_config.
   config.useHostnameForHashing = typed.consistent_hashing_lb_config?.use_hostname_for_hashing ?? false;
+  config.hashBalanceFactor = typed.consistent_hashing_lb_config?.hash_balance_factor ?? 0;
+  if (typed.slow_start_config && typed.slow_start_config.windowMs > 0) config.slowStart = typed.slow_start_config;
   const locality = typed.locality_lb_config;
   if (locality?.zone_aware_lb_config !== undefined && locality.locality_weighted_lb_config !== undefined) {
     ctx.addIssue({ code: "custom", path: [...path, "locality_lb_config"], message: "must set only one of zone_aware_lb_config, locality_weighted_lb_config" });
   }
   config.localityWeighted = locality?.locality_weighted_lb_config !== undefined || typed.locality_weighted_lb_config !== undefined;
   config.failTrafficOnPanic = locality?.zone_aware_lb_config?.fail_traffic_on_panic ?? false;
+  if (locality?.zone_aware_lb_config) applyZoneAware(locality.zone_aware_lb_config, config);
   if (typed.choice_count !== undefined) config.choiceCount = typed.choice_count;
   if (typed.active_request_bias !== undefined) {
-    config.activeRequestBias = typed.active_request_bias;
+    config.activeRequestBias = typed.active_request_bias.default_value;
+    config.activeRequestBiasRuntimeKey = typed.active_request_bias.runtime_key;
     config.activeRequestBiasSet = true;
   }
   if (typed.hash_function === "MURMUR_HASH_2") config.hashFunction = "MURMUR_HASH_2";

@@ -5,7 +5,7 @@
  * Every problem found is reported (see errors.ts); nothing half-valid is returned.
  */
 import { LineCounter, parseDocument } from "yaml";
-import type { Bootstrap, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
+import type { Bootstrap, FilterChainConfig, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
 import { describeIssues, oneLine } from "./describe-issues.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
@@ -175,14 +175,22 @@ function crossCheck(tree: unknown): string[] {
       byAddress.set(key, listener);
     }
 
-    listener.filterChains.forEach((chain, c) => {
+    const chains: [FilterChainConfig, ConfigPath][] = listener.filterChains.map((chain, c) => [chain, [...at, "filter_chains", c]]);
+    if (listener.defaultFilterChain) chains.push([listener.defaultFilterChain, [...at, "default_filter_chain"]]);
+    chains.forEach(([chain, chainAt]) => {
       chain.filters.forEach((filter, f) => {
-        const typedConfig = [...at, "filter_chains", c, "filters", f, "typed_config"];
+        const typedConfig = [...chainAt, "filters", f, "typed_config"];
         if (filter.type === "envoy.filters.network.tcp_proxy" && !clusterNames.has(filter.config.cluster)) {
           problems.push(missingCluster([...typedConfig, "cluster"], filter.config.cluster, clusterNames));
         }
         if (filter.type === "envoy.filters.network.http_connection_manager") {
           problems.push(...checkRouteClusters(filter.config.routeConfig, [...typedConfig, "route_config"], clusterNames));
+          // ext_authz's service cluster: with static clusters only, a missing one could only ever fail every check.
+          filter.config.httpFilters.forEach((http, h) => {
+            if (http.type === "envoy.filters.http.ext_authz" && !clusterNames.has(http.config.cluster)) {
+              problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", "http_service", "server_uri", "cluster"], http.config.cluster, clusterNames));
+            }
+          });
         }
       });
     });

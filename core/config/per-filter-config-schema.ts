@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { userPerRouteSchema } from "./user-filter-schema.ts";
 
 /** Per-route config schemas by the "@type" of their message (e.g. "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"). */
 export const PER_ROUTE_CONFIG_SCHEMAS = new Map<string, z.ZodType>();
@@ -25,7 +26,7 @@ export const typedPerFilterConfig = z
     const configs = new Map<string, unknown>();
     for (const [name, any] of Object.entries(entries)) {
       const { "@type": typeUrl, ...fields } = any;
-      const schema = PER_ROUTE_CONFIG_SCHEMAS.get(typeUrl);
+      const schema = PER_ROUTE_CONFIG_SCHEMAS.get(typeUrl) ?? userPerRouteSchema(typeUrl);
       if (schema === undefined) {
         const supported = [...PER_ROUTE_CONFIG_SCHEMAS.keys()].join(", ") || "none";
         ctx.addIssue({ code: "custom", message: `no supported HTTP filter takes per-route config of type "${typeUrl}" (supported: ${supported})`, path: [name] });

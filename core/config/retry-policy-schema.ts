@@ -9,14 +9,22 @@ import type { RequestMirrorPolicyConfig, RetryPolicyConfig } from "./bootstrap.t
 import { headerMatcher } from "./matcher-schema.ts";
 import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
 import { parseRetryGrpcOn, parseRetryOn } from "./retry-on.ts";
+import { withRuntimeKey } from "./fractional-percent-schema.ts";
 
 /** Envoy's default base interval (runtime upstream.base_retry_backoff_ms): 25 ms. */
 const DEFAULT_BASE_INTERVAL_MS = 25;
 /** rate_limited_retry_back_off.max_interval default: 300 s. */
 const DEFAULT_RATE_LIMITED_MAX_INTERVAL_MS = 300_000;
 
-const PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
-const PREVIOUS_HOSTS_TYPE = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
+const HOST_PREDICATE_TYPES = {
+  "envoy.retry_host_predicates.previous_hosts": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+  "envoy.retry_host_predicates.omit_canary_hosts": "type.googleapis.com/envoy.extensions.retry.host.omit_canary_hosts.v3.OmitCanaryHostsPredicate",
+  "envoy.retry_host_predicates.omit_host_metadata": "type.googleapis.com/envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig",
+} as const;
+type HostPredicateName = keyof typeof HOST_PREDICATE_TYPES;
+
+const PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities";
+const PREVIOUS_PRIORITIES_TYPE = "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig";
 
 const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" });
 
@@ -31,16 +39,64 @@ const retryOn = z.string().transform((text, ctx) => {
   return http.bits | grpc.bits;
 });
 
-/** retry_host_predicate: only previous_hosts (the other predicates need canary or metadata support). */
-const retryHostPredicate = z.strictObject({
-  name: z.string().refine((name) => name === PREVIOUS_HOSTS, { message: `unsupported retry host predicate (only ${PREVIOUS_HOSTS})` }),
-  typed_config: z
-    .strictObject({
-      "@type": z.literal(PREVIOUS_HOSTS_TYPE),
-      // Envoy's PreviousHostsPredicate has no fields beyond its type.
-    })
-    .optional(),
-});
+/**
+ * retry_host_predicate. The extension is found by its typed_config's type (else its
+ * name), as Envoy's getAndCheckFactory. omit_canary_hosts and omit_host_metadata judge
+ * a host by its metadata (`envoy.lb` canary, metadata_match); endpoints carry no
+ * metadata here (lb_endpoints' metadata is refused), so — exactly as in Envoy for hosts
+ * without metadata — they never reject a host.
+ */
+const retryHostPredicate = z
+  .strictObject({
+    name: z.string().min(1),
+    typed_config: z
+      .looseObject({ "@type": z.string() })
+      .optional(),
+  })
+  .transform((p, ctx): HostPredicateName => {
+    const type = p.typed_config?.["@type"];
+    const name = (type !== undefined ? (Object.keys(HOST_PREDICATE_TYPES) as HostPredicateName[]).find((n) => HOST_PREDICATE_TYPES[n] === type) : (p.name as HostPredicateName)) as HostPredicateName | undefined;
+    if (name === undefined || !(name in HOST_PREDICATE_TYPES)) {
+      const supported = Object.keys(HOST_PREDICATE_TYPES).map((n) => n.replace("envoy.retry_host_predicates.", ""));
+      const message = `unsupported retry host predicate ${type ?? p.name} (supported: envoy.retry_host_predicates.{${supported.join(",")}})`;
+      ctx.addIssue({ code: "custom", message, path: type !== undefined ? ["typed_config", "@type"] : ["name"] });
+      return z.NEVER;
+    }
+    const fields = omitHostPredicateFields[name].safeParse(p.typed_config ?? {});
+    if (!fields.success) for (const issue of fields.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: ["typed_config", ...issue.path.map(String)] });
+    return name;
+  });
+
+/** What each predicate's typed_config may hold besides its type. */
+const omitHostPredicateFields: Record<HostPredicateName, z.ZodType> = {
+  "envoy.retry_host_predicates.previous_hosts": z.strictObject({ "@type": z.string().optional() }),
+  "envoy.retry_host_predicates.omit_canary_hosts": z.strictObject({ "@type": z.string().optional() }),
+  // envoy.config.core.v3.Metadata: filter_metadata (typed_filter_metadata is not matched by the predicate).
+  "envoy.retry_host_predicates.omit_host_metadata": z.strictObject({
+    "@type": z.string().optional(),
+    metadata_match: z.strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).optional() }).optional(),
+  }),
+};
+
+/** retry_priority: envoy.retry_priorities.previous_priorities (update_frequency > 0, required by Envoy). */
+const retryPriority = z
+  .strictObject({
+    name: z.string().min(1),
+    typed_config: z.strictObject({ "@type": z.string(), update_frequency: z.number().int().max(2 ** 31 - 1).optional() }).optional(),
+  })
+  .transform((p, ctx): number => {
+    const type = p.typed_config?.["@type"];
+    if ((type !== undefined && type !== PREVIOUS_PRIORITIES_TYPE) || (type === undefined && p.name !== PREVIOUS_PRIORITIES)) {
+      ctx.addIssue({ code: "custom", message: `unsupported retry priority ${type ?? p.name} (supported: ${PREVIOUS_PRIORITIES})`, path: type !== undefined ? ["typed_config", "@type"] : ["name"] });
+      return z.NEVER;
+    }
+    const frequency = p.typed_config?.update_frequency ?? 0;
+    if (frequency <= 0) {
+      ctx.addIssue({ code: "custom", message: "update_frequency: value must be greater than 0", path: ["typed_config", "update_frequency"] });
+      return z.NEVER;
+    }
+    return frequency;
+  });
 
 const retryBackOff = z
   .strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() })
@@ -58,7 +114,7 @@ const rateLimitedRetryBackOff = z.strictObject({
   max_interval: positiveDuration.default(DEFAULT_RATE_LIMITED_MAX_INTERVAL_MS),
 });
 
-/** envoy.config.route.v3.RetryPolicy (no retry_priority, retry_options_predicates or typed per-try options). */
+/** envoy.config.route.v3.RetryPolicy (no retry_options_predicates or typed per-try options). */
 export const retryPolicy = z
   .strictObject({
     retry_on: retryOn.default(0),
@@ -66,6 +122,7 @@ export const retryPolicy = z
     per_try_timeout: durationMs.default(0),
     per_try_idle_timeout: durationMs.default(0),
     retry_host_predicate: z.array(retryHostPredicate).default([]),
+    retry_priority: retryPriority.optional(),
     host_selection_retry_max_attempts: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(1),
     retriable_status_codes: z.array(z.number().int().min(100).max(599)).default([]),
     retry_back_off: retryBackOff.optional(),
@@ -83,12 +140,13 @@ export const retryPolicy = z
       baseIntervalMs: base,
       // "By default, cap the max interval to 10 times the base interval" (retry_state_impl.cc).
       maxIntervalMs: r.retry_back_off?.max_interval ?? base * 10,
-      previousHosts: r.retry_host_predicate.length > 0,
+      previousHosts: r.retry_host_predicate.includes("envoy.retry_host_predicates.previous_hosts"),
       hostSelectionRetryMaxAttempts: r.host_selection_retry_max_attempts,
       retriableStatusCodes: r.retriable_status_codes,
       retriableHeaders: r.retriable_headers,
       retriableRequestHeaders: r.retriable_request_headers,
     };
+    if (r.retry_priority !== undefined) policy.previousPrioritiesUpdateFrequency = r.retry_priority;
     if (r.rate_limited_retry_back_off) {
       policy.rateLimitedRetryBackOff = { resetHeaders: r.rate_limited_retry_back_off.reset_headers, maxIntervalMs: r.rate_limited_retry_back_off.max_interval };
     }
@@ -97,11 +155,7 @@ export const retryPolicy = z
 
 const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
-/**
- * envoy.config.core.v3.RuntimeFractionalPercent. There is no runtime layer here, so the
- * runtime_key is never found and default_value decides, as in an Envoy whose runtime
- * lacks the key.
- */
+/** envoy.config.core.v3.RuntimeFractionalPercent: default_value, which a runtime layer's value for runtime_key overrides. */
 const runtimeFraction = z.strictObject({
   default_value: z
     .strictObject({ numerator: uint32.default(0), denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED") })
@@ -124,8 +178,7 @@ export const requestMirrorPolicy = z
     // No runtime_fraction: every request is mirrored (ShadowPolicyImpl's default of 100 %).
     const fraction = m.runtime_fraction?.default_value ?? { numerator: 100, denominator: "HUNDRED" as const };
     const policy: RequestMirrorPolicyConfig = {
-      fractionNumerator: fraction.numerator,
-      fractionDenominator: DENOMINATORS[fraction.denominator],
+      fraction: withRuntimeKey({ numerator: fraction.numerator, denominator: DENOMINATORS[fraction.denominator] }, m.runtime_fraction?.runtime_key),
       disableShadowHostSuffixAppend: m.disable_shadow_host_suffix_append,
     };
     if (m.cluster !== undefined) policy.cluster = m.cluster;

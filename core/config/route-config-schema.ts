@@ -24,6 +24,7 @@ import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
 import { corsPolicy } from "./cors-schema.ts";
+import { withRuntimeKey } from "./fractional-percent-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -35,9 +36,8 @@ const DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES = 4096;
 const FRACTION_DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
 /**
- * envoy.config.core.v3.RuntimeFractionalPercent: default_value is the fraction; a
- * runtime_key is accepted and, without a runtime layer, its default applies (as in
- * Envoy when the key is not set).
+ * envoy.config.core.v3.RuntimeFractionalPercent: default_value is the fraction, which a
+ * runtime layer's value for runtime_key overrides (RouteEntryImplBase::matchRoute).
  */
 const runtimeFraction = z
   .strictObject({
@@ -47,7 +47,7 @@ const runtimeFraction = z
     }),
     runtime_key: z.string().optional(),
   })
-  .transform((r) => ({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }));
+  .transform((r) => withRuntimeKey({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }, r.runtime_key));
 
 /** envoy.config.route.v3.RouteMatch: prefix, path or safe_regex (no connect_matcher, path templates, dynamic_metadata). */
 const routeMatch = z
@@ -213,9 +213,9 @@ const metadata = z
   .transform((m) => m.filter_metadata);
 
 /**
- * envoy.config.route.v3.Decorator: accepted. Envoy uses it only to name the route's
- * tracing span (and x-envoy-decorator-operation when tracing runs), and polyvoy has no
- * HCM tracing, so it changes nothing here, as in Envoy without `tracing`.
+ * envoy.config.route.v3.Decorator: names the route's tracing span. Without a tracer what
+ * remains is Envoy's x-envoy-decorator-operation response header, sent when the HCM has
+ * `tracing` and propagate is true (the default); without `tracing` it changes nothing.
  */
 const decorator = z.strictObject({ operation: z.string().min(1), propagate: z.boolean().optional() });
 
@@ -243,6 +243,7 @@ const route = z
     const route: RouteConfig = { name: r.name, match: r.match, action, ...headerMutations(r) };
     if (r.typed_per_filter_config !== undefined) route.typedPerFilterConfig = r.typed_per_filter_config;
     if (r.metadata !== undefined && Object.keys(r.metadata).length > 0) route.metadata = r.metadata;
+    if (r.decorator !== undefined && r.decorator.propagate !== false) route.decoratorOperation = r.decorator.operation;
     if (r.per_request_buffer_limit_bytes !== undefined) route.perRequestBufferLimitBytes = r.per_request_buffer_limit_bytes;
     return route;
   });

@@ -8,7 +8,12 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { Bootstrap, ClusterConfig, ConnectionLimitConfig, LbEndpointConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, SocketAddressConfig, TcpProxyConfig } from "./bootstrap.ts";
+import { networkRbacConfig } from "./rbac-schema.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import { parseIp } from "../network/cidr-range.ts";
+import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
+import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
+import { codeFilterRefusal } from "./user-filter-schema.ts";
 import { parseDurationMs } from "./duration.ts";
 import { httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
@@ -17,6 +22,9 @@ import { overloadManager } from "./overload-schema.ts";
 import { formatAddress } from "../network/address.ts";
 import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
+import { layeredRuntime } from "./runtime-schema.ts";
+import { statsConfig } from "./stats-config-schema.ts";
+import { bootstrapTracing } from "./tracing-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -133,6 +141,10 @@ const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typedConfi
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit",
     typedConfig: connectionLimit,
   },
+  "envoy.filters.network.rbac": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
+    typedConfig: networkRbacConfig,
+  },
 };
 
 /**
@@ -159,7 +171,8 @@ const networkFilter = z
     const type = networkFilterType(filter.name, typeUrl);
     if (type === undefined) {
       const supported = Object.keys(NETWORK_FILTERS).join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported network filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
+      const refusal = codeFilterRefusal(filter.name, typeUrl);
+      ctx.addIssue({ code: "custom", message: refusal ?? `unsupported network filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
       return z.NEVER;
     }
     // Parsed on its own (the schema depends on "@type"); its issues are re-rooted here.
@@ -173,53 +186,221 @@ const networkFilter = z
 
 // ---- Listeners -------------------------------------------------------------------
 
-/** envoy.config.listener.v3.FilterChain, without filter_chain_match (one chain serves all). */
-const filterChain = z.strictObject({
-  filters: z
-    .array(networkFilter)
-    .min(1)
-    .superRefine((filters, ctx) => {
-      // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
-      filters.forEach((filter, i) => {
-        const terminal = filter.type !== "envoy.filters.network.connection_limit";
-        const last = i === filters.length - 1;
-        if (terminal && !last) {
-          const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;
-          ctx.addIssue({ code: "custom", message, path: [i] });
-        } else if (!terminal && last) {
-          const message = `non-terminal filter named ${filter.name} of type ${filter.type} is the last filter in a network filter chain`;
-          ctx.addIssue({ code: "custom", message, path: [i] });
-        }
-      });
+/** A google.protobuf.UInt32Value: a number, or `{ value }`. */
+const uint32Value = z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]);
+/** A google.protobuf.BoolValue: a bool, or `{ value }`. */
+const boolValue = z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]);
+const portNumber = z.number().int().min(1).max(65535);
+
+/** envoy.config.core.v3.CidrRange, checked as Envoy's CidrRange::create checks it. */
+const cidrRange = z
+  .strictObject({
+    address_prefix: z.string().min(1),
+    prefix_len: uint32Value.pipe(z.number().int().min(0).max(128)).default(0),
+  })
+  .superRefine((c, ctx) => {
+    const ip = parseIp(c.address_prefix);
+    if (ip === undefined) ctx.addIssue({ code: "custom", path: ["address_prefix"], message: `malformed IP address: ${c.address_prefix}` });
+    else if (c.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", path: ["prefix_len"], message: `${c.prefix_len} is longer than an IPv${ip.length === 4 ? 4 : 6} address (${ip.length * 8} bits)` });
+  })
+  .transform((c): CidrRangeConfig => ({ addressPrefix: c.address_prefix, prefixLen: c.prefix_len }));
+
+/**
+ * envoy.config.listener.v3.FilterChainMatch: every field Envoy evaluates. address_suffix
+ * and suffix_len, which Envoy itself refuses ("contains unimplemented fields"), are not accepted.
+ */
+const filterChainMatch = z
+  .strictObject({
+    destination_port: uint32Value.pipe(portNumber).optional(),
+    prefix_ranges: z.array(cidrRange).default([]),
+    direct_source_prefix_ranges: z.array(cidrRange).default([]),
+    source_type: z.enum(["ANY", "SAME_IP_OR_LOOPBACK", "EXTERNAL"]).default("ANY"),
+    source_prefix_ranges: z.array(cidrRange).default([]),
+    source_ports: z.array(portNumber).default([]),
+    server_names: z.array(
+      z.string().superRefine((name, ctx) => {
+        // Envoy matches "*.example.com" and exact names only.
+        if (name.includes("*") && !name.startsWith("*.")) ctx.addIssue({ code: "custom", message: 'partial wildcards are not supported in "server_names"' });
+      }),
+    ).default([]),
+    transport_protocol: z.string().default(""),
+    application_protocols: z.array(z.string()).default([]),
+  })
+  .transform(
+    (m): FilterChainMatchConfig => ({
+      destinationPort: m.destination_port ?? 0,
+      prefixRanges: m.prefix_ranges,
+      directSourcePrefixRanges: m.direct_source_prefix_ranges,
+      sourceType: m.source_type,
+      sourcePrefixRanges: m.source_prefix_ranges,
+      sourcePorts: m.source_ports,
+      // Envoy lower-cases them (setupFilterChainMatcher); SNI is compared in lower case.
+      serverNames: m.server_names.map((name) => name.toLowerCase()),
+      transportProtocol: m.transport_protocol,
+      applicationProtocols: m.application_protocols,
     }),
-});
+  );
+
+/** The network filters of a chain, with Envoy's terminal-filter check. */
+const networkFilters = z
+  .array(networkFilter)
+  .min(1)
+  .superRefine((filters, ctx) => {
+    // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
+    filters.forEach((filter, i) => {
+      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac";
+      const last = i === filters.length - 1;
+      if (terminal && !last) {
+        const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;
+        ctx.addIssue({ code: "custom", message, path: [i] });
+      } else if (!terminal && last) {
+        const message = `non-terminal filter named ${filter.name} of type ${filter.type} is the last filter in a network filter chain`;
+        ctx.addIssue({ code: "custom", message, path: [i] });
+      }
+    });
+  });
+
+/**
+ * envoy.config.listener.v3.FilterChain: its name, filter_chain_match and network filters
+ * (transport_socket is not accepted: no TLS termination yet).
+ */
+const filterChain = z
+  .strictObject({
+    name: z.string().optional(),
+    filter_chain_match: filterChainMatch.optional(),
+    filters: networkFilters,
+  })
+  .transform((c): FilterChainConfig => ({ ...(c.name ? { name: c.name } : {}), ...(c.filter_chain_match ? { match: c.filter_chain_match } : {}), filters: c.filters }));
+
+
+/** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
+const tlsInspector = z
+  .strictObject({
+    // JA3/JA4 fingerprints go to stream info fields polyvoy does not have.
+    enable_ja3_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA3 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
+    enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
+    // Envoy: gt 255, lt 65537. A read-size hint there; here reads are what the socket gives.
+    initial_read_buffer_size: uint32Value.pipe(z.number().int().min(256).max(65536)).optional(),
+  })
+  .transform((c): TlsInspectorConfig => (c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {}));
+
+/** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */
+const proxyProtocol = z
+  .strictObject({
+    allow_requests_without_proxy_protocol: z.boolean().default(false),
+    disallowed_versions: z.array(z.enum(["V1", "V2"])).default([]),
+    stat_prefix: z.string().optional(),
+  })
+  .transform(
+    (c): ProxyProtocolConfig => ({
+      allowRequestsWithoutProxyProtocol: c.allow_requests_without_proxy_protocol,
+      disallowedVersions: c.disallowed_versions,
+      ...(c.stat_prefix ? { statPrefix: c.stat_prefix } : {}),
+    }),
+  );
+
+type ListenerFilterType = ListenerFilterConfig["type"];
+
+/** Every supported listener filter, by canonical name: its typed_config's type URL, deprecated names, and schema. */
+const LISTENER_FILTERS: { [T in ListenerFilterType]: { typeUrl: string; aliases: string[]; typedConfig: z.ZodType<Extract<ListenerFilterConfig, { type: T }>["config"]> } } = {
+  "envoy.filters.listener.tls_inspector": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+    aliases: ["envoy.listener.tls_inspector"],
+    typedConfig: tlsInspector,
+  },
+  "envoy.filters.listener.http_inspector": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+    aliases: ["envoy.listener.http_inspector"],
+    typedConfig: z.strictObject({}).transform((): Record<string, never> => ({})),
+  },
+  "envoy.filters.listener.proxy_protocol": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
+    aliases: ["envoy.listener.proxy_protocol"],
+    typedConfig: proxyProtocol,
+  },
+};
+
+/** Listener filters Envoy has that cannot work here, and why. */
+const REFUSED_LISTENER_FILTERS: Record<string, string> = {
+  "envoy.filters.listener.original_dst":
+    "envoy.filters.listener.original_dst is not supported: it reads the original destination of a redirected connection (SO_ORIGINAL_DST), which the runtimes' socket APIs do not give",
+  "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst": "",
+  "envoy.listener.original_dst": "",
+};
+
+/** envoy.config.listener.v3.ListenerFilter (filter_disabled and config_discovery are not accepted). */
+const listenerFilter = z
+  .strictObject({
+    name: z.string().min(1),
+    typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
+  })
+  .transform((filter, ctx): ListenerFilterConfig => {
+    const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
+    const key = typeUrl ?? filter.name;
+    if (key in REFUSED_LISTENER_FILTERS) {
+      ctx.addIssue({ code: "custom", message: REFUSED_LISTENER_FILTERS["envoy.filters.listener.original_dst"]! });
+      return z.NEVER;
+    }
+    const type = (Object.keys(LISTENER_FILTERS) as ListenerFilterType[]).find((each) =>
+      typeUrl !== undefined ? LISTENER_FILTERS[each].typeUrl === typeUrl : each === filter.name || LISTENER_FILTERS[each].aliases.includes(filter.name),
+    );
+    if (type === undefined) {
+      const supported = Object.keys(LISTENER_FILTERS).join(", ");
+      ctx.addIssue({ code: "custom", message: `unsupported listener filter "${key}" (supported: ${supported})` });
+      return z.NEVER;
+    }
+    const config = (LISTENER_FILTERS[type].typedConfig as z.ZodType).safeParse(fields, { reportInput: true });
+    if (!config.success) {
+      for (const issue of config.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
+      return z.NEVER;
+    }
+    return { name: filter.name, type, config: config.data } as ListenerFilterConfig;
+  });
 
 /** envoy.config.listener.v3.Listener */
 export const listenerSchema = z
   .strictObject({
     name: z.string().min(1).optional(),
     address,
-    // Envoy refuses a listener without filter chains ("no filter chains specified"), and
-    // several chains with the same (here: no) filter_chain_match ("multiple filter chains
-    // with the same matching rules are defined").
-    filter_chains: z
-      .array(filterChain)
-      .min(1)
-      .refine((chains) => chains.length <= 1, {
-        message: "multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
-      }),
+    stat_prefix: z.string().optional(),
+    filter_chains: z.array(filterChain).default([]),
+    default_filter_chain: filterChain.optional(),
+    listener_filters: z.array(listenerFilter).default([]),
+    listener_filters_timeout: duration.optional(),
+    continue_on_listener_filters_timeout: z.boolean().default(false),
+    // Used by Envoy's tracing and some filters to know which way traffic goes; accepted.
+    traffic_direction: z.enum(["UNSPECIFIED", "INBOUND", "OUTBOUND"]).default("UNSPECIFIED"),
+    access_log: accessLogs,
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     ignore_global_conn_limit: z.boolean().default(false),
   })
-  .transform(
-    (l): ListenerConfig => ({
+  .transform((l, ctx): ListenerConfig => {
+    // Checked here, on valid parts only (Envoy's listener_impl.cc and FilterChainManagerImpl::addFilterChains).
+    const at = formatAddress(l.address);
+    if (l.filter_chains.length === 0 && l.default_filter_chain === undefined) {
+      ctx.addIssue({ code: "custom", path: ["filter_chains"], message: `error adding listener '${at}': no filter chains specified` });
+    }
+    try {
+      new FilterChainManager(at, l.filter_chains.map((chain) => ({ name: chain.name ?? "", match: chain.match, chain })), undefined);
+    } catch (err) {
+      if (!(err instanceof FilterChainConfigError)) throw err;
+      ctx.addIssue({ code: "custom", path: ["filter_chains"], message: err.message });
+    }
+    return {
       name: l.name ?? formatAddress(l.address),
       address: l.address,
       perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
       filterChains: l.filter_chains,
+      ...(l.default_filter_chain ? { defaultFilterChain: l.default_filter_chain } : {}),
+      ...(l.listener_filters.length > 0 ? { listenerFilters: l.listener_filters } : {}),
+      ...(l.listener_filters_timeout !== undefined && l.listener_filters_timeout !== DEFAULT_LISTENER_FILTERS_TIMEOUT_MS ? { listenerFiltersTimeoutMs: l.listener_filters_timeout } : {}),
+      ...(l.continue_on_listener_filters_timeout ? { continueOnListenerFiltersTimeout: true } : {}),
+      ...(l.stat_prefix ? { statPrefix: l.stat_prefix } : {}),
+      ...(l.traffic_direction !== "UNSPECIFIED" ? { trafficDirection: l.traffic_direction } : {}),
+      ...(l.access_log.length > 0 ? { accessLog: l.access_log } : {}),
       ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
-    }),
-  );
+    };
+  });
 
 // ---- Clusters --------------------------------------------------------------------
 
@@ -383,6 +564,7 @@ const clusterMessage = z
     outlier_detection: outlierDetection.optional(),
     // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
+    ignore_health_on_host_removal: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
@@ -422,6 +604,9 @@ const clusterMessage = z
       ),
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
+      ...(c.ignore_health_on_host_removal ? { ignoreHealthOnHostRemoval: true as const } : {}),
+      // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
+      ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
     }),
   );
 
@@ -501,6 +686,18 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     static_resources: staticResources.default({ listeners: [], clusters: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
+    layered_runtime: layeredRuntime.optional(),
+    stats_config: statsConfig.optional(),
+    tracing: bootstrapTracing.optional(),
+    cluster_manager: z.strictObject({ local_cluster_name: z.string().optional() }).optional(),
+  })
+  .superRefine((b, ctx) => {
+    // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
+    const local = b.cluster_manager?.local_cluster_name;
+    if (!local) return;
+    const found = b.static_resources.clusters.find((c) => c.name === local);
+    if (!found) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `local cluster '${local}' must be defined` });
+    else if (found.endpoints.some((e) => e.priority > 0)) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `Unexpected non-zero priority for local cluster '${local}'.` });
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
@@ -515,6 +712,9 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
     resolveUserAgents(bootstrap);
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
+    if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
+    if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
+    if (b.cluster_manager?.local_cluster_name) bootstrap.localClusterName = b.cluster_manager.local_cluster_name;
     return bootstrap;
   });
 
@@ -526,7 +726,7 @@ function resolveUserAgents(bootstrap: Bootstrap): void {
   const cluster = bootstrap.node?.cluster ?? "";
   const nodeId = bootstrap.node?.id ?? "";
   for (const listener of bootstrap.listeners) {
-    for (const chain of listener.filterChains) {
+    for (const chain of [...listener.filterChains, ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : [])]) {
       for (const filter of chain.filters) {
         if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
       }

@@ -111,6 +111,12 @@ export interface DecoderFilterCallbacks extends StreamFilterCallbacks {
   addDecodedData(data: Uint8Array, streaming: boolean): void;
   /** After ContinueAndDontEndStream: send body to the filters after this one (the last call with endStream). */
   injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void;
+  /**
+   * Only within decodeData: the filters after this one (or the buffer, if this filter
+   * stops) get `data` in place of the chunk the call was given — what an Envoy filter does
+   * by rewriting the Buffer::Instance it is passed (the decompressor, the compressor).
+   */
+  replaceDecodedData(data: Uint8Array): void;
   /** The stream's buffer limit (the listener's per_connection_buffer_limit_bytes). */
   readonly decoderBufferLimit: number;
   /**
@@ -118,6 +124,11 @@ export interface DecoderFilterCallbacks extends StreamFilterCallbacks {
    * the buffer filter's max_request_bytes. 0: no limit.
    */
   setDecoderBufferLimit(limit: number): void;
+  /**
+   * Match the route again with the request headers as they are now (Envoy's
+   * clearRouteCache): for a filter that changed what routing looks at.
+   */
+  clearRouteCache(): void;
   /** Send the response (the router does, with what the upstream said): it goes through the encoder filters. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
@@ -153,6 +164,8 @@ export interface EncoderFilterCallbacks extends StreamFilterCallbacks {
   addEncodedData(data: Uint8Array, streaming: boolean): void;
   /** After ContinueAndDontEndStream: send body to the filters after this one (the last call with endStream). */
   injectEncodedDataToFilterChain(data: Uint8Array, endStream: boolean): void;
+  /** As replaceDecodedData, within encodeData. */
+  replaceEncodedData(data: Uint8Array): void;
   readonly encoderBufferLimit: number;
   /** Pause / resume the response's source (the router's upstream), e.g. while this filter is backed up. */
   onEncoderFilterAboveWriteBufferHighWatermark(): void;

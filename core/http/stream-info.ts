@@ -32,6 +32,20 @@ export class StreamInfo {
   healthCheck = false;
   /** Upstream attempts the router made (1 + retries); 0 when it forwarded nothing (%UPSTREAM_REQUEST_ATTEMPT_COUNT%). */
   attemptCount = 0;
+  /**
+   * The client's address when the HCM took it from x-forwarded-for (Envoy's
+   * downstreamAddressProvider().remoteAddress(), without the port); "" when it is the
+   * connection's peer. RBAC's remote_ip reads it.
+   */
+  downstreamRemoteIp = "";
+  /** Dynamic metadata by namespace (e.g. "envoy.filters.http.rbac"); undefined until a filter sets some. */
+  dynamicMetadata: Record<string, Record<string, unknown>> | undefined = undefined;
+  /**
+   * Envoy's FilterState: objects filters of one stream share by key (the compressor
+   * filters of a chain agree on one encoding through it). Made by the first filter that
+   * stores something; most streams have none.
+   */
+  filterState: Map<string, unknown> | undefined = undefined;
 
   constructor(now: number) {
     this.startTime = now;
@@ -40,6 +54,12 @@ export class StreamInfo {
   /** Fill in startWallClock from the clocks' readings now. */
   setStartWallClock(wallClockNow: number, monotonicNow: number): void {
     this.startWallClock = wallClockNow - (monotonicNow - this.startTime);
+  }
+
+  /** Envoy's setDynamicMetadata: the fields are merged into the namespace's, replacing those of the same name. */
+  setDynamicMetadata(namespace: string, fields: Record<string, unknown>): void {
+    const all = (this.dynamicMetadata ??= {});
+    all[namespace] = { ...all[namespace], ...fields };
   }
 
   setResponseFlag(flag: ResponseFlag): void {

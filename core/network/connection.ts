@@ -54,6 +54,9 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   private writeEnded = false;
   /** Writes queued during the current I/O event (see dispatch-scope.ts). */
   private readonly batch = new WriteBatch();
+  /** Bytes read from and written to the socket (a listener's access log: %BYTES_RECEIVED%, %BYTES_SENT%). */
+  bytesReceived = 0;
+  bytesSent = 0;
 
   constructor(
     readonly socket: Socket,
@@ -80,6 +83,31 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
     this.remote ??= this.socket.remoteAddress;
     this.local ??= this.socket.localAddress;
   }
+
+  /** Set when a listener filter (proxy_protocol) restored the addresses: the socket's own peer. */
+  private direct: SocketAddress | undefined;
+
+  /** The peer the socket is connected to, whatever a PROXY protocol header said (Envoy's directRemoteAddress). */
+  get directRemoteAddress(): SocketAddress | undefined {
+    return this.direct ?? this.remoteAddress;
+  }
+
+  /**
+   * The addresses the listener filters left (Envoy's ConnectionInfoSetter
+   * restoreLocalAddress/setRemoteAddress): a PROXY header's client is the remote address
+   * from then on, for x-forwarded-for, access logs and hashing.
+   */
+  restoreAddresses(local: SocketAddress | undefined, remote: SocketAddress | undefined): void {
+    this.rememberAddresses();
+    if (remote !== undefined) {
+      this.direct = this.remote;
+      this.remote = remote;
+    }
+    if (local !== undefined) this.local = local;
+  }
+
+  /** SNI the tls_inspector read ("" when none): Envoy's requestedServerName. */
+  requestedServerName = "";
 
   addConnectionCallbacks(callbacks: ConnectionCallbacks): void {
     // Copied, not pushed: a pushed-to array reserves room for 16 more, on every connection.
@@ -158,12 +186,14 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
 
   /** One write to the socket (a trace shows these, as they leave: a queued head and body are one). */
   private writeToSocket(data: Uint8Array): void {
+    this.bytesSent += data.byteLength;
     this.socket.write(data);
     this.traceWrite(data.byteLength);
   }
 
   /** Bytes of the event arena, which the socket copies from (no buffer made for them). */
   private writeFromArena(at: number, length: number): void {
+    this.bytesSent += length;
     this.socket.writeCopying!(arenaBytes(), at, length);
     this.traceWrite(length);
   }
@@ -226,6 +256,7 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   }
 
   onData(data: Uint8Array): void {
+    this.bytesReceived += data.byteLength;
     if (this.trace?.on) this.trace.record("downstream_read", this.id, -1, String(data.byteLength));
     enterDispatch();
     try {

@@ -16,6 +16,18 @@ export class ListenerStats {
   readonly downstreamGlobalCxOverflow: Counter;
   /** Refused by envoy.overload_actions.reject_incoming_connections. */
   readonly downstreamCxOverloadReject: Counter;
+  /** No filter chain matched (and no default_filter_chain): closed. */
+  readonly noFilterChainMatch: Counter;
+  /** Sockets in the listener filters, before a connection is made. */
+  readonly downstreamPreCxActive: Gauge;
+  /** listener_filters_timeout fired. */
+  readonly downstreamPreCxTimeout: Counter;
+  /** The peer closed while the listener filters read. */
+  readonly downstreamListenerFilterRemoteClose: Counter;
+  /** A listener filter still wanted more than it may read. */
+  readonly downstreamListenerFilterError: Counter;
+  /** Refused over the runtime's envoy.resource_limits.listener.<name>.connection_limit. */
+  readonly downstreamCxOverflow: Counter;
 
   constructor(store: StatsStore, address: { address: string; port: number }, statPrefix?: string) {
     const scope = store.scope(`listener.${statPrefix ?? `${address.address}_${address.port}`}.`);
@@ -25,5 +37,11 @@ export class ListenerStats {
     this.downstreamCxLengthMs = scope.histogram("downstream_cx_length_ms");
     this.downstreamGlobalCxOverflow = scope.counter("downstream_global_cx_overflow");
     this.downstreamCxOverloadReject = scope.counter("downstream_cx_overload_reject");
+    this.noFilterChainMatch = scope.counter("no_filter_chain_match");
+    this.downstreamPreCxActive = scope.gauge("downstream_pre_cx_active");
+    this.downstreamPreCxTimeout = scope.counter("downstream_pre_cx_timeout");
+    this.downstreamListenerFilterRemoteClose = scope.counter("downstream_listener_filter_remote_close");
+    this.downstreamListenerFilterError = scope.counter("downstream_listener_filter_error");
+    this.downstreamCxOverflow = scope.counter("downstream_cx_overflow");
   }
 }

@@ -1,5 +1,13 @@
-import type { ListenerConfig } from "../config/bootstrap.ts";
+import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
+import type { Timer } from "../event/timers.ts";
+import { ActiveTcpSocket, type ActiveTcpSocketOwner } from "./active-tcp-socket.ts";
+import type { AccessLogger } from "../access-log/logger.ts";
+import { ListenerAccessLogContext } from "./listener-access-log-context.ts";
+import { FilterChainManager, type ConnectionSocketInfo } from "./filter-chain-manager.ts";
+import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, type ListenerFilterFactory } from "./listener-filters/listener-filter.ts";
+import { createListenerFilterFactory } from "./listener-filters/listener-filter-registry.ts";
+
 import type { ServerContext } from "../server-context.ts";
 import { formatAddress } from "./address.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
@@ -8,17 +16,38 @@ import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
 import { createReadFilterFactory } from "./network-filter-registry.ts";
 
+/** A filter chain as the listener runs it: its config and its network filters' factories. */
+export class FilterChain {
+  readonly filterFactories: ReadFilterFactory[];
+
+  constructor(
+    readonly config: FilterChainConfig,
+    context: ServerContext,
+  ) {
+    this.filterFactories = config.filters.map((filter) => createReadFilterFactory(filter, context));
+  }
+}
+
 /**
  * One configured listener (Envoy's `ActiveTcpListener`): binds its address, and for
- * each accepted socket builds a connection, its filter chain and the chain's filters.
- * Tracks its live connections so shutdown can close them.
+ * each accepted socket runs the listener filters (ActiveTcpSocket), chooses a filter
+ * chain by filter_chain_match (FilterChainManager), and builds the connection and the
+ * chain's network filters (`newConnection`). Tracks its live connections so shutdown
+ * can close them.
  */
-export class ActiveListener {
+export class ActiveListener implements ActiveTcpSocketOwner {
   readonly name: string;
   private listener: Listener | undefined;
-  private readonly filterFactories: ReadFilterFactory[];
+  private readonly filterChains: FilterChainManager<FilterChain>;
+  private readonly listenerFilterFactories: ListenerFilterFactory[];
   private readonly connections = new Set<Connection>();
-  private readonly stats: ListenerStats;
+  /** Sockets still in the listener filters. */
+  private readonly pendingSockets = new Set<ActiveTcpSocket>();
+  readonly stats: ListenerStats;
+  /** access_log of this listener (empty: nothing to log, nothing to record). */
+  private readonly accessLoggers: readonly AccessLogger[];
+  /** envoy.resource_limits.listener.<name>.connection_limit */
+  private readonly connectionLimitKey: string;
   private onAllClosed: (() => void) | undefined;
   /** stop_accepting_connections holds the listener closed (resumed on the address it had). */
   private paused = false;
@@ -32,10 +61,14 @@ export class ActiveListener {
     private readonly context: ServerContext,
   ) {
     this.name = config.name;
+    this.connectionLimitKey = `envoy.resource_limits.listener.${config.name}.connection_limit`;
     this.stats = new ListenerStats(context.stats, config.address, config.statPrefix);
-    // One filter chain until filter_chain_match is supported: the config loader
-    // guarantees there is exactly one.
-    this.filterFactories = config.filterChains[0]!.filters.map((filter) => createReadFilterFactory(filter, context));
+    const chains = config.filterChains.map((chain) => ({ name: chain.name ?? "", match: chain.match, chain: new FilterChain(chain, context) }));
+    const fallback = config.defaultFilterChain && new FilterChain(config.defaultFilterChain, context);
+    // The config loader made the same check (listenerSchema): this cannot throw here.
+    this.filterChains = new FilterChainManager(formatAddress(config.address), chains, fallback);
+    this.listenerFilterFactories = (config.listenerFilters ?? []).map((filter) => createListenerFilterFactory(filter, context.stats));
+    this.accessLoggers = context.accessLoggers(config);
   }
 
   /** The address it listens on, while it does. */
@@ -100,37 +133,135 @@ export class ActiveListener {
       this.stats.downstreamCxOverloadReject.inc();
       return closeAtOnce(socket);
     }
+    // The listener's own limit, a runtime key only (Envoy's ListenerImpl cx_limit_runtime_key_,
+    // checked in ActiveTcpListener::onAcceptWorker): no limit unless a layer sets it.
+    if (this.connections.size + this.pendingSockets.size >= this.context.layeredRuntime.getInteger(this.connectionLimitKey, Infinity)) {
+      if (counted) overload.releaseDownstreamConnection();
+      this.stats.downstreamCxOverflow.inc();
+      return closeAtOnce(socket);
+    }
+    if (this.listenerFilterFactories.length === 0) return this.newConnection(socket, acceptedSocketInfo(socket), undefined);
+    const pending = new ActiveTcpSocket(
+      this,
+      socket,
+      this.listenerFilterFactories.map((make) => make()),
+      this.config.listenerFiltersTimeoutMs ?? DEFAULT_LISTENER_FILTERS_TIMEOUT_MS,
+      this.config.continueOnListenerFiltersTimeout === true,
+    );
+    this.pendingSockets.add(pending);
+    if (this.accessLoggers.length > 0) pending.acceptedWallClock = this.context.runtime.wallClock();
+    pending.start();
+  }
+
+  /**
+   * The accepted socket is through the listener filters: choose its filter chain and
+   * run it (Envoy's ActiveTcpListener::newConnection). `info` is what the filters found
+   * (addresses a PROXY header restored, SNI, ALPN, transport protocol); `peeked` the
+   * bytes they read, which the chain's first read gets.
+   *
+   * This is where a chain's transport socket (TLS termination) belongs: between the
+   * choice of `chain` and the connection's first read, the socket and `peeked` are
+   * what a TLS handshake would start from.
+   */
+  newConnection(socket: Socket, info: ConnectionSocketInfo, peeked: Uint8Array | undefined): void {
+    const pending = info instanceof ActiveTcpSocket ? info : undefined;
+    if (pending) this.pendingSockets.delete(pending);
+    const chain = this.filterChains.findFilterChain(info);
+    if (chain === undefined) {
+      this.stats.noFilterChainMatch.inc();
+      if (this.context.log.enabled("debug")) {
+        const remote = info.remoteAddress;
+        this.context.log.debug(`closing connection from ${remote ? formatAddress(remote) : "?"}: no matching filter chain found`);
+      }
+      this.releaseGlobalConnection();
+      // Envoy's stream info gets NR (no route found) for a connection no chain takes.
+      if (this.accessLoggers.length > 0) this.logSocket(info, NO_ROUTE_FOUND);
+      closeAtOnce(socket);
+      if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
+      return;
+    }
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
+    if (pending?.addressesRestored) connection.restoreAddresses(pending.localAddress, pending.remoteAddress);
+    connection.requestedServerName = info.requestedServerName;
     const tracer = this.context.tracer;
     if (tracer.on && tracer.admitConnection(this.name)) {
       connection.trace = tracer;
       const remote = connection.remoteAddress;
       tracer.record("accept", connection.id, -1, `${remote ? formatAddress(remote) : "?"} on ${this.name}`);
-      tracer.record("filter_chain", connection.id, -1, this.config.filterChains[0]!.filters.map((f) => f.name).join(","));
+      tracer.record("filter_chain", connection.id, -1, chain.config.filters.map((f) => f.name).join(","));
     }
     this.connections.add(connection);
     this.stats.downstreamCxTotal.inc();
     this.stats.downstreamCxActive.inc();
-    connection.addConnectionCallbacks(new ListenerConnection(this, connection, this.context.runtime.now()));
+    const watch = new ListenerConnection(this, connection, pending?.acceptedAt ?? this.context.runtime.now());
+    if (this.accessLoggers.length > 0) watch.startWallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
+    connection.addConnectionCallbacks(watch);
     if (this.context.log.enabled("debug")) {
       const remote = socket.remoteAddress;
       this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
     }
     const filters = new NetworkFilterManager(connection);
-    for (const factory of this.filterFactories) filters.addReadFilter(factory(connection));
+    for (const factory of chain.filterFactories) filters.addReadFilter(factory(connection));
     if (!filters.initializeReadFilters()) connection.close("FlushWrite");
+    else if (peeked !== undefined && !connection.isClosed) connection.onData(peeked);
+  }
+
+  /** @internal ActiveTcpSocketOwner: a socket closed in the listener filters. */
+  onSocketGone(socket: ActiveTcpSocket): void {
+    this.pendingSockets.delete(socket);
+    if (this.accessLoggers.length > 0) this.logSocket(socket, NO_FLAGS);
+    this.releaseGlobalConnection();
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
+  }
+
+  /** @internal ActiveTcpSocketOwner */
+  createTimer(target: { onTimer(): void }): Timer {
+    return this.context.timers.create(target);
+  }
+
+  /** @internal ActiveTcpSocketOwner */
+  now(): number {
+    return this.context.runtime.now();
+  }
+
+  private releaseGlobalConnection(): void {
+    if (this.config.ignoreGlobalConnLimit !== true) this.context.overload.releaseDownstreamConnection();
+  }
+
+  /** A line in the listener's access logs for a socket that never became a connection. */
+  private logSocket(info: ConnectionSocketInfo, flags: readonly string[]): void {
+    const pending = info instanceof ActiveTcpSocket ? info : undefined;
+    const now = this.context.runtime.now();
+    const wallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
+    const duration = pending ? now - pending.acceptedAt : 0;
+    const context = new ListenerAccessLogContext(wallClock, duration, pending?.bytesRead ?? 0, 0, flags, info.remoteAddress, info.localAddress, info.directRemoteAddress, undefined);
+    for (const logger of this.accessLoggers) logger.log(context);
   }
 
   /** @internal A connection accepted here closed. */
-  onConnectionClosed(connection: Connection, openedAt: number): void {
+  onConnectionClosed(connection: Connection, openedAt: number, startWallClock: number): void {
+    if (this.accessLoggers.length > 0) {
+      const context = new ListenerAccessLogContext(
+        startWallClock,
+        this.context.runtime.now() - openedAt,
+        connection.bytesReceived,
+        connection.bytesSent,
+        NO_FLAGS,
+        connection.remoteAddress,
+        connection.localAddress,
+        connection.directRemoteAddress,
+        connection.id,
+      );
+      for (const logger of this.accessLoggers) logger.log(context);
+    }
     const stats = this.stats;
     stats.downstreamCxActive.dec();
     stats.downstreamCxDestroy.inc();
     stats.downstreamCxLengthMs.record(this.context.runtime.now() - openedAt);
     this.connections.delete(connection);
-    if (this.config.ignoreGlobalConnLimit !== true) this.context.overload.releaseDownstreamConnection();
-    if (this.connections.size === 0) this.onAllClosed?.();
+    this.releaseGlobalConnection();
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
   }
 
   /** Stop accepting new connections. */
@@ -142,9 +273,10 @@ export class ActiveListener {
 
   /** Close every live connection after flushing; resolves when all are gone. */
   closeConnections(): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.onAllClosed = resolve;
+      for (const pending of [...this.pendingSockets]) pending.close();
       for (const connection of this.connections) connection.close("FlushWrite");
     });
   }
@@ -165,6 +297,23 @@ function closeAtOnce(socket: Socket): void {
   socket.close();
 }
 
+/** An accepted socket that no listener filter looked at: its own addresses, raw_buffer. */
+function acceptedSocketInfo(socket: Socket): ConnectionSocketInfo {
+  const remoteAddress = socket.remoteAddress;
+  return {
+    localAddress: socket.localAddress,
+    remoteAddress,
+    directRemoteAddress: remoteAddress,
+    requestedServerName: "",
+    detectedTransportProtocol: "raw_buffer",
+    requestedApplicationProtocols: NO_PROTOCOLS,
+  };
+}
+
+const NO_PROTOCOLS: readonly string[] = [];
+const NO_FLAGS: readonly string[] = [];
+const NO_ROUTE_FOUND: readonly string[] = ["NR"];
+
 function describe(err: unknown): string {
   return err && typeof err === "object" && "message" in err ? String((err as { message: unknown }).message) : String(err);
 }
@@ -174,6 +323,9 @@ function describe(err: unknown): string {
  * listener's set): a small object, not closures, as there is one per connection.
  */
 class ListenerConnection implements ConnectionCallbacks {
+  /** Set when the listener has access logs. */
+  startWallClock = 0;
+
   constructor(
     private readonly listener: ActiveListener,
     private readonly connection: Connection,
@@ -181,7 +333,7 @@ class ListenerConnection implements ConnectionCallbacks {
   ) {}
 
   onEvent(event: ConnectionEvent): void {
-    if (event !== "Connected") this.listener.onConnectionClosed(this.connection, this.openedAt);
+    if (event !== "Connected") this.listener.onConnectionClosed(this.connection, this.openedAt, this.startWallClock);
   }
 
   onAboveWriteBufferHighWatermark(): void {}

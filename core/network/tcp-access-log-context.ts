@@ -20,6 +20,8 @@ export class TcpAccessLogContext implements AccessLogContext {
     readonly downstreamLocalAddress: SocketAddress | undefined,
     readonly connectionId: number,
     readonly upstreamTransportFailureReason?: string | undefined,
+    /** The socket's peer when a PROXY header named another client. */
+    readonly downstreamDirectRemoteAddress?: SocketAddress | undefined,
   ) {}
 
   requestHeader(): undefined {

@@ -15,6 +15,8 @@ import { TcpAccessLogContext } from "./tcp-access-log-context.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
 import { xxHash64Text } from "../util/hash.ts";
 import type { LoadBalancerContext } from "../upstream/load-balancer.ts";
+import type { Host } from "../upstream/host.ts";
+import { OutlierResult } from "../upstream/host-monitors.ts";
 
 /**
  * Envoy's `envoy.filters.network.tcp_proxy`: a terminal read filter that takes one
@@ -43,6 +45,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private bytesSent = 0;
   private readonly responseFlags: ResponseFlag[] = [];
   private upstreamHost: string | undefined;
+  /** The chosen host, told of connect results (outlier detection). */
+  private host: Host | undefined;
   private upstreamTransportFailureReason: string | undefined;
   private readonly downstreamCallbacks: ConnectionCallbacks;
 
@@ -96,6 +100,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     // Hold downstream bytes in the kernel until there is somewhere to send them.
     this.downstream.readDisable(true);
     this.upstreamHost = host.toString();
+    this.host = host;
     log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${this.cluster.name}')`);
     this.poolHandle = this.context.clusterManager.tcpConnPool(this.cluster, host).newStream(this);
     return FilterStatus.StopIteration;
@@ -133,6 +138,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     }
     this.upstream = upstream;
     upstream.addUpstreamCallbacks(this);
+    // Outlier detection (Envoy's Filter::onUpstreamConnection): the connect is all tcp_proxy can judge.
+    this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccessFinal);
     this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream connected`);
     this.startIdleTimer();
     const held = this.held;
@@ -143,6 +150,10 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
     this.poolHandle = undefined;
+    // Outlier detection (Envoy's tcp_proxy onUpstreamEvent / onConnectTimeout): the host
+    // refused or did not answer in time; our own failures and the circuit breakers are not its fault.
+    if (reason === PoolFailureReason.RemoteConnectionFailure) this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
+    else if (reason === PoolFailureReason.Timeout) this.host?.outlierDetector.putResult(OutlierResult.LocalOriginTimeout);
     if (this.closed) return;
     // Envoy's tcp_proxy: a connect that failed or timed out is UF; a refused pool request UO.
     this.responseFlags.push(reason === PoolFailureReason.Overflow ? CoreResponseFlag.UpstreamOverflow : CoreResponseFlag.UpstreamConnectionFailure);
@@ -211,6 +222,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       downstream.localAddress,
       downstream.id,
       this.upstreamTransportFailureReason,
+      downstream.directRemoteAddress,
     );
     for (const logger of loggers) logger.log(context);
   }

@@ -1,6 +1,7 @@
 import { Counter } from "./counter.ts";
 import { Gauge } from "./gauge.ts";
 import { Histogram } from "./histogram.ts";
+import type { StatsMatcher } from "./stats-matcher.ts";
 
 export type Stat = Counter | Gauge | Histogram;
 
@@ -8,9 +9,16 @@ export type Stat = Counter | Gauge | Histogram;
  * Every stat by its full Envoy name (`cluster.backend.upstream_rq_total`). Components
  * create their stats once, at config time or on first use, and keep the objects: the
  * store is only searched by the admin interface.
+ *
+ * With stats_config.stats_matcher (`rejects`), a rejected stat is made and kept apart:
+ * its holder counts as usual, but all() and get() never show it.
  */
 export class StatsStore {
   private readonly stats = new Map<string, Stat>();
+  /** Stats the matcher rejected, so a second lookup returns the same object. */
+  private readonly rejected = new Map<string, Stat>();
+
+  constructor(private readonly rejects?: StatsMatcher) {}
 
   counter(name: string): Counter {
     return this.getOrCreate(name, Counter, () => new Counter(name));
@@ -41,16 +49,17 @@ export class StatsStore {
   /** /reset_counters: counters to zero (gauges and histograms keep their state, as in Envoy). */
   resetCounters(): void {
     for (const stat of this.stats.values()) if (stat instanceof Counter) stat.reset();
+    for (const stat of this.rejected.values()) if (stat instanceof Counter) stat.reset();
   }
 
   private getOrCreate<T extends Stat>(name: string, kind: new (...args: never[]) => T, create: () => T): T {
-    const existing = this.stats.get(name);
+    const existing = this.stats.get(name) ?? this.rejected.get(name);
     if (existing) {
       if (!(existing instanceof kind)) throw new Error(`stat ${name} already exists as another type`);
       return existing;
     }
     const stat = create();
-    this.stats.set(name, stat);
+    (this.rejects?.(name) ? this.rejected : this.stats).set(name, stat);
     return stat;
   }
 }

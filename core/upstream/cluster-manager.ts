@@ -1,10 +1,12 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
+import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import { Logger } from "../log.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import { Cluster } from "./cluster.ts";
 import type { DnsDiscovery } from "./dns-resolve-target.ts";
-import { HealthFlag, type Host } from "./host.ts";
+import type { EventLogSink } from "./health-check-event-logger.ts";
+import { HealthFlag, NO_LOCALITY, type Host, type Locality } from "./host.ts";
 import { HealthState, HealthTransition } from "./health-checker.ts";
 import { Http1ConnPool } from "./http1-conn-pool.ts";
 import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
@@ -24,6 +26,7 @@ export class ClusterManager {
   private readonly tcpPools = new Map<Host, TcpConnPool>();
   /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
   private readonly dnsDiscoveries: DnsDiscovery[] = [];
+  private readonly runtimeValues: RuntimeSnapshot;
   constructor(
     configs: readonly ClusterConfig[],
     stats: StatsStore,
@@ -31,9 +34,23 @@ export class ClusterManager {
     private readonly dispatcher: Dispatcher,
     /** Where DNS discovery warns of names that do not resolve, and health checks log failures. */
     private readonly log: Logger = new Logger(dispatcher.runtime),
+    /** The runtime outlier detection and the balancers read their keys from (none: the configured values). */
+    layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime),
+    /** cluster_manager.local_cluster_name and node.locality: zone aware routing. */
+    local: { readonly clusterName?: string; readonly locality?: Locality } = {},
   ) {
+    this.runtimeValues = layeredRuntime;
+    const random = () => dispatcher.runtime.random();
+    const now = () => dispatcher.runtime.now();
+    // The local cluster first: every cluster's balancer follows its hosts (Envoy's local_priority_set_).
+    const localConfig = local.clusterName !== undefined ? configs.find((c) => c.name === local.clusterName) : undefined;
+    const localLocality = localConfig ? (local.locality ?? NO_LOCALITY) : undefined;
+    const localCluster = localConfig ? new Cluster(localConfig, stats, random, { now, layeredRuntime, ...(localLocality ? { localLocality } : {}) }) : undefined;
     for (const config of configs) {
-      const cluster = new Cluster(config, stats, () => dispatcher.runtime.random());
+      const cluster =
+        config === localConfig
+          ? localCluster!
+          : new Cluster(config, stats, random, { now, layeredRuntime, ...(localLocality ? { localLocality } : {}), ...(localCluster ? { localPrioritySet: localCluster.prioritySet } : {}) });
       cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
       this.clusters.set(config.name, cluster);
       if (config.type === "STATIC") continue;
@@ -65,11 +82,22 @@ export class ClusterManager {
    * outlier has its pools drained (Envoy's onHostHealthFailure): new requests to it, if
    * any, open new connections, and its idle ones close.
    */
-  async initialize(): Promise<void> {
+  async initialize(openEventLog?: (path: string) => Promise<EventLogSink>): Promise<void> {
+    // Health check event logs first: a file that cannot be opened stops start-up, naming it.
+    const eventLogs = new Map<Cluster, EventLogSink>();
+    for (const cluster of this.clusters.values()) {
+      const path = cluster.config.healthChecks?.[0]?.eventLogPath;
+      if (path === undefined || !openEventLog) continue;
+      try {
+        eventLogs.set(cluster, await openEventLog(path));
+      } catch (err) {
+        throw new Error(`cluster '${cluster.name}': health_checks[0].event_log_path: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     for (const discovery of this.dnsDiscoveries) discovery.start();
     const warming: Promise<void>[] = [];
     for (const cluster of this.clusters.values()) {
-      warming.push(cluster.initialize(this.dispatcher, this.log));
+      warming.push(cluster.initialize(this.dispatcher, this.log, eventLogs.get(cluster), this.runtimeValues));
       cluster.outlierDetector?.addChangedStateCallback((host) => {
         if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
       });

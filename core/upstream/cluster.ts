@@ -1,5 +1,7 @@
 import type { ClusterConfig } from "../config/bootstrap.ts";
-import { edsHealthFlag, Host, NO_LOCALITY } from "./host.ts";
+import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
+import { RuntimeOutlierDetectionConfig } from "./outlier-runtime-config.ts";
+import { edsHealthFlag, Host, NO_LOCALITY, type Locality } from "./host.ts";
 import { localityKey, PrioritySet, type HostSetOptions } from "./host-set.ts";
 import { ResourceManager } from "./resource-manager.ts";
 import { ClusterStats } from "./cluster-stats.ts";
@@ -9,6 +11,7 @@ import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Logger } from "../log.ts";
 import { HealthTransition, HealthState, type HealthCheckerImplBase } from "./health-checker.ts";
 import { createHealthChecker } from "./health-checker-factory.ts";
+import { HealthCheckEventLogger, type EventLogSink } from "./health-check-event-logger.ts";
 import { OutlierDetector } from "./outlier-detection.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
@@ -20,6 +23,18 @@ function fallbackRandom(): RandomSource {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return state / 4294967296;
   };
+}
+
+/** What a cluster takes from the server besides its config. */
+export interface ClusterOptions {
+  /** The port's monotonic clock (slow start). */
+  readonly now?: () => number;
+  /** The node's locality (node.locality), when the bootstrap names a local cluster. */
+  readonly localLocality?: Locality;
+  /** The local cluster's hosts (cluster_manager.local_cluster_name), for zone aware routing. */
+  readonly localPrioritySet?: PrioritySet;
+  /** The runtime the load balancer reads its runtime keys from (none: the configured values). */
+  readonly layeredRuntime?: RuntimeSnapshot;
 }
 
 /**
@@ -41,13 +56,17 @@ export class Cluster {
   healthChecker: HealthCheckerImplBase | undefined;
   /** Outlier detection (`outlier_detection`), once initialized. */
   outlierDetector: OutlierDetector | undefined;
+  /** The node's locality, whose hosts lead the per-locality lists (zone aware routing). */
+  private readonly localLocality: Locality | undefined;
 
   constructor(
     readonly config: ClusterConfig,
     readonly statsStore: StatsStore,
     /** The port's random(), for the load balancer's random choices. */
     random: RandomSource = fallbackRandom(),
+    options: ClusterOptions = {},
   ) {
+    this.localLocality = options.localLocality;
     const store = statsStore;
     this.name = config.name;
     this.resources = new ResourceManager(config.circuitBreakers, store.scope(`cluster.${config.name}.circuit_breakers.default.`));
@@ -60,25 +79,27 @@ export class Cluster {
     // No hosts until the first answer: the balancer finds an empty priority 0.
     else this.prioritySet.getOrCreateHostSet(0);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
-    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random);
+    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, options);
   }
 
   /**
    * Start health checking and outlier detection (Envoy's ClusterImplBase::initialize with
    * setHealthChecker / setOutlierDetector). Resolves once every host had its first
    * health check — Envoy's cluster warming, which start-up waits for — or at once
-   * without health checks.
+   * without health checks. `eventLog`: the open event_log_path file.
    */
-  initialize(dispatcher: Dispatcher, log?: Logger): Promise<void> {
+  initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime)): Promise<void> {
     const outlier = this.config.outlierDetection;
     if (outlier) {
-      this.outlierDetector = new OutlierDetector(outlier, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
+      const settings = new RuntimeOutlierDetectionConfig(outlier, layeredRuntime);
+      this.outlierDetector = new OutlierDetector(settings, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
       this.outlierDetector.addChangedStateCallback(() => this.prioritySet.refreshHealth());
     }
     const healthCheck = this.config.healthChecks?.[0];
     let warmed: Promise<void> = Promise.resolve();
     if (healthCheck) {
       const checker = createHealthChecker(this, healthCheck, dispatcher, log);
+      if (eventLog) checker.eventLogger = new HealthCheckEventLogger(eventLog, this.name, checker.type, () => dispatcher.runtime.wallClock());
       this.healthChecker = checker;
       let pending = this.prioritySet.allHosts().length;
       if (pending > 0) warmed = new Promise((resolve) => checker.addHostCheckCompleteCallback(() => pending > 0 && --pending === 0 && resolve()));
@@ -115,7 +136,11 @@ export class Cluster {
       if (group.priority === priority) localityWeights.set(localityKey(group.locality ?? NO_LOCALITY), group.loadBalancingWeight ?? 0);
     }
     const factor = this.config.overprovisioningFactor;
-    return factor !== undefined ? { localityWeights, overprovisioningFactor: factor } : { localityWeights };
+    return {
+      localityWeights,
+      ...(factor !== undefined ? { overprovisioningFactor: factor } : {}),
+      ...(this.localLocality ? { localLocality: localityKey(this.localLocality) } : {}),
+    };
   }
 
   private setStaticHosts(): void {
@@ -147,13 +172,16 @@ export class Cluster {
     let total = 0;
     let healthy = 0;
     let degraded = 0;
+    let excluded = 0;
     for (const set of this.prioritySet.hostSetsPerPriority) {
       total += set.hosts.length;
       healthy += set.healthyHosts.length;
       degraded += set.degradedHosts.length;
+      excluded += set.excludedHosts.length;
     }
     this.stats.membershipTotal.set(total);
     this.stats.membershipHealthy.set(healthy);
     this.stats.membershipDegraded.set(degraded);
+    this.stats.membershipExcluded.set(excluded);
   }
 }

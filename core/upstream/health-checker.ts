@@ -18,6 +18,7 @@ import type { PrioritySet } from "./host-set.ts";
 import { HealthFlag, type Host } from "./host.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, UnhealthyType, type HealthCheckHostMonitor } from "./host-monitors.ts";
 import { formatAddress } from "../network/address.ts";
+import { FAILURE_TYPE_NAMES, type HealthCheckEventLogger } from "./health-check-event-logger.ts";
 import { Connection, type ConnectionEvent } from "../network/connection.ts";
 import type { Runtime } from "../port.ts";
 
@@ -78,6 +79,8 @@ export interface HealthCheckedCluster {
   /** upstream_cx_total tells whether the cluster ever carried traffic. */
   readonly stats: { readonly upstreamCxTotal: Counter };
   readonly statsStore: StatsStore;
+  /** ignore_new_hosts_until_first_hc (Envoy's ClusterInfo::warmHosts). */
+  readonly config?: { readonly ignoreNewHostsUntilFirstHc?: true };
 }
 
 /** Told after every check of every host (Envoy's HostStatusCb). */
@@ -88,6 +91,8 @@ export abstract class HealthCheckerImplBase {
   private readonly sessions = new Map<Host, ActiveHealthCheckSession>();
   private readonly callbacks: HostCheckCompleteCallback[] = [];
   private stopped = false;
+  /** event_log_path's logger, once its file is open. */
+  eventLogger: HealthCheckEventLogger | undefined;
 
   constructor(
     readonly cluster: HealthCheckedCluster,
@@ -111,7 +116,10 @@ export abstract class HealthCheckerImplBase {
   /**
    * Check every host, and every host discovery adds later. Hosts start failed
    * (FailedActiveHc) until their first check passes, as Envoy's clusters with health
-   * checking create them; one passing check is then enough (a faster start).
+   * checking create them; one passing check is then enough (a faster start). With
+   * ignore_new_hosts_until_first_hc, a host discovery adds later is also excluded
+   * (PendingActiveHc) until its first check, so it does not push its level into panic
+   * (BaseDynamicClusterImpl::updateDynamicHostList).
    */
   start(): void {
     for (const host of this.cluster.prioritySet.allHosts()) host.healthFlagSet(HealthFlag.FailedActiveHc);
@@ -120,7 +128,11 @@ export abstract class HealthCheckerImplBase {
     this.cluster.prioritySet.addMemberUpdateCallback((added, removed) => {
       if (this.stopped) return;
       if (added.length > 0) {
-        for (const host of added) host.healthFlagSet(HealthFlag.FailedActiveHc);
+        const warm = this.cluster.config?.ignoreNewHostsUntilFirstHc === true;
+        for (const host of added) {
+          host.healthFlagSet(HealthFlag.FailedActiveHc);
+          if (warm) host.healthFlagSet(HealthFlag.PendingActiveHc);
+        }
         this.addHosts(added);
       }
       this.removeHosts(removed);
@@ -280,8 +292,10 @@ export abstract class ActiveHealthCheckSession implements HealthCheckHostMonitor
         host.healthFlagClear(HealthFlag.ActiveHcTimeout);
         host.healthFlagClear(HealthFlag.ExcludedViaImmediateHcFail);
         host.healthFlagClear(HealthFlag.FailedActiveHc);
+        host.lastHcPassTime = this.parent.dispatcher.runtime.now();
         this.parent.incHealthy();
         transition = HealthTransition.Changed;
+        this.parent.eventLogger?.logAddHealthy(host, this.firstCheck);
         this.parent.log?.info(`health_check: ${this.parent.cluster.name} ${formatAddress(host)}: healthy (${this.parent.type})`);
       } else {
         transition = HealthTransition.ChangePending;
@@ -292,14 +306,20 @@ export abstract class ActiveHealthCheckSession implements HealthCheckHostMonitor
       if (degraded) {
         host.healthFlagSet(HealthFlag.DegradedActiveHc);
         this.parent.incDegraded();
+        this.parent.eventLogger?.logDegraded(host);
       } else {
         host.healthFlagClear(HealthFlag.DegradedActiveHc);
         this.parent.decDegraded();
+        this.parent.eventLogger?.logNoLongerDegraded(host);
       }
       if (transition === HealthTransition.Unchanged) transition = HealthTransition.Changed;
     }
     this.parent.stats.success.inc();
-    if (this.parent.config.alwaysLogHealthCheckSuccess) this.parent.log?.info(`health_check: ${this.parent.cluster.name} ${formatAddress(host)}: check passed`);
+    if (this.parent.config.alwaysLogHealthCheckSuccess) {
+      this.parent.log?.info(`health_check: ${this.parent.cluster.name} ${formatAddress(host)}: check passed`);
+      // Envoy logs the event only for a check that changed nothing (the change has its own event).
+      if (transition !== HealthTransition.Changed) this.parent.eventLogger?.logSuccessfulHealthCheck(host);
+    }
     this.firstCheck = false;
     this.parent.runCallbacks(host, transition, HealthState.Healthy);
     this.timeoutTimer.disable();
@@ -329,6 +349,7 @@ export abstract class ActiveHealthCheckSession implements HealthCheckHostMonitor
         host.healthFlagSet(HealthFlag.FailedActiveHc);
         this.parent.decHealthy();
         transition = HealthTransition.Changed;
+        this.parent.eventLogger?.logEjectUnhealthy(host, type);
         this.parent.log?.warn(`health_check: ${this.parent.cluster.name} ${formatAddress(host)}: unhealthy (${this.parent.type}, ${FAILURE_TYPE_NAMES[type]})`);
       } else {
         transition = HealthTransition.ChangePending;
@@ -339,6 +360,7 @@ export abstract class ActiveHealthCheckSession implements HealthCheckHostMonitor
     else host.healthFlagClear(HealthFlag.ActiveHcTimeout);
     transition = this.clearPendingFlag(transition);
     if (this.firstCheck || this.parent.config.alwaysLogHealthCheckFailures) {
+      this.parent.eventLogger?.logUnhealthy(host, type, this.firstCheck);
       this.parent.log?.info(`health_check: ${this.parent.cluster.name} ${formatAddress(host)}: check failed (${this.parent.type}, ${FAILURE_TYPE_NAMES[type]})`);
     }
     const stats = this.parent.stats;
@@ -369,7 +391,6 @@ export abstract class ActiveHealthCheckSession implements HealthCheckHostMonitor
   }
 }
 
-const FAILURE_TYPE_NAMES = ["ACTIVE", "PASSIVE", "NETWORK", "NETWORK_TIMEOUT"] as const;
 
 /**
  * A health check session's own connection to its host. Its events and bytes reach the

@@ -14,6 +14,8 @@ export interface HostSetOptions {
   readonly localityWeights?: ReadonlyMap<string, number>;
   /** load_assignment.policy.overprovisioning_factor (percent; default 140). */
   readonly overprovisioningFactor?: number;
+  /** The node's own locality (localityKey): its hosts come first in the per-locality lists. */
+  readonly localLocality?: string;
 }
 
 const NO_HOSTS_PER_LOCALITY: readonly (readonly Host[])[] = [];
@@ -27,12 +29,14 @@ export class HostSet {
   private all: readonly Host[] = [];
   private healthy: readonly Host[] = [];
   private degraded: readonly Host[] = [];
+  private excluded: readonly Host[] = [];
   private localityKeys: readonly string[] = [];
   private perLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
   private healthyPerLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
   private degradedPerLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
   private weights: readonly number[] = [];
   private weightsByKey: ReadonlyMap<string, number> | undefined;
+  private localFirst = false;
   /** Percent: a level with this share of healthy hosts × factor/100 ≥ 100 % takes all its load. */
   overprovisioningFactor = DEFAULT_OVERPROVISIONING_FACTOR;
 
@@ -50,9 +54,15 @@ export class HostSet {
     return this.degraded;
   }
 
+  /** Hosts out of load balancing whatever their health (Envoy's excludedHosts): pending a first health check, draining, … */
+  get excludedHosts(): readonly Host[] {
+    return this.excluded;
+  }
+
   /**
    * The hosts grouped by locality (Envoy's HostsPerLocality): one list per locality,
-   * localities in LocalityLess order, each list in host order.
+   * the node's own locality first when it has hosts here, then the others in
+   * LocalityLess order; each list in host order.
    */
   get hostsPerLocality(): readonly (readonly Host[])[] {
     return this.perLocality;
@@ -66,6 +76,11 @@ export class HostSet {
     return this.degradedPerLocality;
   }
 
+  /** Is hostsPerLocality's first list the node's own locality (Envoy's hasLocalLocality)? */
+  get hasLocalLocality(): boolean {
+    return this.localFirst;
+  }
+
   /** The load_balancing_weight of each locality of hostsPerLocality (0 when not set). */
   get localityWeights(): readonly number[] {
     return this.weights;
@@ -77,6 +92,10 @@ export class HostSet {
     this.weightsByKey = options.localityWeights;
     this.overprovisioningFactor = options.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR;
     const keys = [...new Set(hosts.map((host) => localityKey(host.locality)))].sort();
+    // PriorityStateManager::updateClusterPrioritySet: the local locality goes first.
+    const local = options.localLocality;
+    this.localFirst = local !== undefined && keys.includes(local);
+    if (this.localFirst) keys.splice(keys.indexOf(local!), 1), keys.unshift(local!);
     this.localityKeys = keys;
     this.weights = keys.map((key) => this.weightsByKey?.get(key) ?? 0);
     this.perLocality = this.groupByLocality(hosts);
@@ -87,13 +106,16 @@ export class HostSet {
   recomputeHealth(): void {
     const healthy: Host[] = [];
     const degraded: Host[] = [];
+    const excluded: Host[] = [];
     for (const host of this.all) {
       const health = host.health();
       if (health === HostHealth.Healthy) healthy.push(host);
       else if (health === HostHealth.Degraded) degraded.push(host);
+      if (host.excluded()) excluded.push(host);
     }
     this.healthy = healthy;
     this.degraded = degraded;
+    this.excluded = excluded;
     this.healthyPerLocality = this.groupByLocality(healthy);
     this.degradedPerLocality = this.groupByLocality(degraded);
   }

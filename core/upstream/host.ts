@@ -59,6 +59,8 @@ export const enum HealthFlag {
   ExcludedViaImmediateHcFail = 0x80,
   /** The active health check timed out (set with FailedActiveHc). */
   ActiveHcTimeout = 0x100,
+  /** The endpoint's `health_status` is DRAINING: unhealthy and excluded from balancing. */
+  EdsStatusDraining = 0x200,
 }
 
 /** Flag → Envoy's /clusters text (HostUtility::healthFlagsToString), in Envoy's order. */
@@ -72,9 +74,16 @@ const HEALTH_FLAG_NAMES: readonly [HealthFlag, string][] = [
   [HealthFlag.PendingActiveHc, "/pending_active_hc"],
   [HealthFlag.ExcludedViaImmediateHcFail, "/excluded_via_immediate_hc_fail"],
   [HealthFlag.ActiveHcTimeout, "/active_hc_timeout"],
+  [HealthFlag.EdsStatusDraining, "/eds_status_draining"],
 ];
 
-const UNHEALTHY_FLAGS = HealthFlag.FailedActiveHc | HealthFlag.FailedOutlierCheck | HealthFlag.FailedEdsHealth;
+const UNHEALTHY_FLAGS = HealthFlag.FailedActiveHc | HealthFlag.FailedOutlierCheck | HealthFlag.FailedEdsHealth | HealthFlag.EdsStatusDraining;
+/**
+ * Flags that take a host out of load balancing altogether (upstream_impl.cc,
+ * excludeBasedOnHealthFlag): an excluded host counts neither as available nor in the
+ * total a priority level's health and panic are computed from.
+ */
+const EXCLUDED_FLAGS = HealthFlag.PendingActiveHc | HealthFlag.ExcludedViaImmediateHcFail | HealthFlag.EdsStatusDraining;
 const DEGRADED_FLAGS = HealthFlag.DegradedActiveHc | HealthFlag.DegradedEdsHealth;
 
 /** A host's health for load balancing (Envoy's `Host::Health`). */
@@ -120,6 +129,11 @@ export class Host {
   /** Where the router reports x-envoy-immediate-health-check-fail (health-checker.ts sets a real one). */
   healthChecker: HealthCheckHostMonitor = NULL_HEALTH_CHECK_HOST_MONITOR;
   private currentAddress: string;
+  /**
+   * Monotonic ms of the host's last passage to healthy by active health checking, or
+   * when slow start first saw it healthy (Envoy's Host::lastHcPassTime); undefined before.
+   */
+  lastHcPassTime: number | undefined;
 
   constructor(
     address: string,
@@ -168,6 +182,11 @@ export class Host {
     return HostHealth.Healthy;
   }
 
+  /** Excluded from load balancing (Envoy's excludeBasedOnHealthFlag). */
+  excluded(): boolean {
+    return (this.flags & EXCLUDED_FLAGS) !== 0;
+  }
+
   /** /clusters' `health_flags`: "healthy", or the set flags joined ("/failed_active_hc/failed_outlier_check"). */
   healthFlagsText(): string {
     if (this.flags === 0) return "healthy";
@@ -183,11 +202,17 @@ export class Host {
   }
 }
 
-/** Envoy's HostImpl::setEdsHealthFlag: the endpoint's health_status as a health flag. */
+/**
+ * Envoy's HostImpl::setEdsHealthFlag: the endpoint's health_status as a health flag.
+ * DRAINING is its own flag (runtime feature exclude_host_in_eds_status_draining, on by
+ * default): the host is unhealthy and excluded, so it neither takes new requests nor
+ * pushes its priority level toward panic; requests already on it finish.
+ */
 export function edsHealthFlag(status: string | undefined): number {
   switch (status) {
-    case "UNHEALTHY":
     case "DRAINING":
+      return HealthFlag.EdsStatusDraining;
+    case "UNHEALTHY":
     case "TIMEOUT":
       return HealthFlag.FailedEdsHealth;
     case "DEGRADED":

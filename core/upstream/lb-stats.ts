@@ -4,9 +4,9 @@ import type { StatsScope } from "../stats/stats-store.ts";
 
 /**
  * Envoy's ClusterLbStats (upstream.h, ALL_CLUSTER_LB_STATS) under `cluster.<name>.`.
- * Only lb_healthy_panic moves here: zone aware routing needs a local cluster and
- * subsets need lb_subset_config, neither of which polyvoy has; the rest are kept at 0
- * so /stats lists what Envoy's does.
+ * lb_healthy_panic and the zone routing counters move (zone aware routing with a local
+ * cluster); subsets need lb_subset_config, which polyvoy has not, so theirs stay at 0
+ * and /stats lists what Envoy's does.
  */
 export class ClusterLbStats {
   readonly lbHealthyPanic: Counter;

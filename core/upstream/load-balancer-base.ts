@@ -1,9 +1,10 @@
 import type { LoadBalancingConfig } from "../config/bootstrap.ts";
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import { EdfScheduler } from "./edf-scheduler.ts";
 import type { Host } from "./host.ts";
-import type { HostSet, PrioritySet } from "./host-set.ts";
+import { localityKey, type HostSet, type PrioritySet } from "./host-set.ts";
 import type { ClusterLbStats } from "./lb-stats.ts";
-import type { LoadBalancer, LoadBalancerContext } from "./load-balancer.ts";
+import type { LoadBalancer, LoadBalancerContext, PriorityLoad } from "./load-balancer.ts";
 
 const NO_HOSTS: readonly Host[] = [];
 
@@ -26,6 +27,12 @@ export interface LoadBalancerParams {
   readonly stats: ClusterLbStats;
   readonly random: RandomSource;
   readonly config: LoadBalancingConfig;
+  /** The runtime (upstream.healthy_panic_threshold, active_request_bias's key); absent: the configured values. */
+  readonly runtime?: Pick<RuntimeSnapshot, "getInteger" | "getDouble">;
+  /** The port's monotonic clock in ms (slow start); a balancer without one sees time stand still. */
+  readonly now?: () => number;
+  /** The local cluster's hosts (zone aware routing); absent without a local cluster. */
+  readonly localPrioritySet?: PrioritySet;
 }
 
 /** Which hosts of a priority a pick draws from (Envoy's HostsSource::SourceType). */
@@ -52,14 +59,17 @@ export const enum SourceType {
  * - With locality weighted balancing, a locality is picked first (an EDF schedule over
  *   locality weight × availability), then a host in it.
  *
- * Zone aware routing needs a local cluster, which polyvoy has no config for: as in Envoy
- * without `local_cluster_name`, it never happens.
+ * - Zone aware routing, with a local cluster (cluster_manager.local_cluster_name): at
+ *   priority 0, picks stay in the node's own locality as far as its share of the
+ *   upstream hosts covers the local fleet's share there; the rest go to localities with
+ *   capacity to spare.
  */
-export abstract class LoadBalancerBase implements LoadBalancer {
+export abstract class LoadBalancerBase implements LoadBalancer, PriorityLoad {
   protected readonly prioritySet: PrioritySet;
   protected readonly stats: ClusterLbStats;
   protected readonly random: RandomSource;
   protected readonly config: LoadBalancingConfig;
+  protected readonly runtime: LoadBalancerParams["runtime"];
   /** Percent of the load each priority's healthy (and degraded) hosts take; all add up to 100. */
   protected healthyPriorityLoad: number[] = [];
   protected degradedPriorityLoad: number[] = [];
@@ -76,19 +86,43 @@ export abstract class LoadBalancerBase implements LoadBalancer {
   protected sourceType = SourceType.HealthyHosts;
   protected sourceLocality = 0;
 
+  /** Zone aware routing (priority 0 only): the local cluster's hosts and what was computed from them. */
+  private readonly localPrioritySet: PrioritySet | undefined;
+  private localityRouting = LocalityRoutingState.NoLocalityRouting;
+  /** LocalityResidual: out of 10000, the share of picks that stay in the local locality. */
+  private localPercentToRoute = 0;
+  /** LocalityResidual: per upstream locality, the accumulated capacity beyond the local fleet's share. */
+  private residualCapacity: number[] = [];
+
   constructor(params: LoadBalancerParams) {
     this.prioritySet = params.prioritySet;
     this.stats = params.stats;
     this.random = params.random;
     this.config = params.config;
+    this.runtime = params.runtime;
+    this.localPrioritySet = params.localPrioritySet;
     this.recalculatePriorityState();
     this.prioritySet.addMemberUpdateCallback(() => {
       this.recalculatePriorityState();
+      this.regenerateLocalityRoutingStructures();
       this.refresh();
     });
+    if (this.localPrioritySet) {
+      this.localPrioritySet.addMemberUpdateCallback(() => this.regenerateLocalityRoutingStructures());
+      this.regenerateLocalityRoutingStructures();
+    }
   }
 
   abstract chooseHost(context: LoadBalancerContext | undefined): Host | undefined;
+
+  /** PriorityLoad: the balancer's own loads, handed to a context that may adjust them. */
+  get healthy(): readonly number[] {
+    return this.healthyPriorityLoad;
+  }
+
+  get degraded(): readonly number[] {
+    return this.degradedPriorityLoad;
+  }
 
   /** Hosts or their health changed (after the priority loads are recomputed): rebuild what the policy keeps. */
   protected refresh(): void {}
@@ -97,15 +131,13 @@ export abstract class LoadBalancerBase implements LoadBalancer {
    * Envoy's choosePriority: `hash % 100 + 1` falls in the healthy loads, then the
    * degraded ones. Returned as priority × 2, plus 1 for degraded (no object per pick).
    */
-  protected choosePriority(hash: number): number {
+  protected choosePriority(hash: number, healthy: readonly number[] = this.healthyPriorityLoad, degraded: readonly number[] = this.degradedPriorityLoad): number {
     const point = (hash % 100) + 1;
     let aggregate = 0;
-    const healthy = this.healthyPriorityLoad;
     for (let p = 0; p < healthy.length; p++) {
       aggregate += healthy[p]!;
       if (point <= aggregate) return p * 2;
     }
-    const degraded = this.degradedPriorityLoad;
     for (let p = 0; p < degraded.length; p++) {
       aggregate += degraded[p]!;
       if (point <= aggregate) return p * 2 + 1;
@@ -118,8 +150,15 @@ export abstract class LoadBalancerBase implements LoadBalancer {
    * (locality weighted), or its healthy or degraded hosts. False: fail the pick
    * (fail_traffic_on_panic).
    */
-  protected hostSourceToUse(hash: number): boolean {
-    const chosen = this.choosePriority(hash);
+  protected hostSourceToUse(hash: number, context?: LoadBalancerContext): boolean {
+    let chosen: number;
+    if (context?.determinePriorityLoad) {
+      // Envoy's chooseHostSet: the context (a retry's retry_priority) may move the load.
+      const load = context.determinePriorityLoad(this.prioritySet, this);
+      chosen = this.choosePriority(hash, load.healthy, load.degraded);
+    } else {
+      chosen = this.choosePriority(hash);
+    }
     const priority = chosen >> 1;
     const degraded = (chosen & 1) === 1;
     this.sourcePriority = priority;
@@ -140,7 +179,90 @@ export abstract class LoadBalancerBase implements LoadBalancer {
       }
     }
     this.sourceType = degraded ? SourceType.DegradedHosts : SourceType.HealthyHosts;
+    if (priority !== 0 || this.localityRouting === LocalityRoutingState.NoLocalityRouting) return true;
+    // Zone aware routing (Envoy's hostSourceToUse): routing_enabled percent of the picks.
+    const enabled = this.config.zoneRoutingEnabled;
+    if (enabled < 100 && random32(this.random) % 100 >= enabled) return true;
+    if (isHostSetInPanic(this.localPrioritySet!.hostSetsPerPriority[0], Math.min(100, this.config.healthyPanicThreshold))) {
+      this.stats.lbLocalClusterNotOk.inc();
+      return !this.config.failTrafficOnPanic;
+    }
+    this.sourceType = degraded ? SourceType.LocalityDegradedHosts : SourceType.LocalityHealthyHosts;
+    this.sourceLocality = this.tryChooseLocalLocalityHosts();
     return true;
+  }
+
+  // ---- zone aware routing (ZoneAwareLoadBalancerBase) ----
+
+  /**
+   * Envoy's regenerateLocalityRoutingStructures: whether priority 0 can send everything
+   * to the local locality (its share of the upstream hosts is at least the local fleet's
+   * share there), or only part, the rest to localities with capacity to spare.
+   */
+  private regenerateLocalityRoutingStructures(): void {
+    const local = this.localPrioritySet?.hostSetsPerPriority[0];
+    const set = this.prioritySet.hostSetsPerPriority[0];
+    if (!local || !set) return;
+    this.stats.lbRecalculateZoneStructures.inc();
+    if (this.earlyExitNonLocalityRouting(set, local)) {
+      this.localityRouting = LocalityRoutingState.NoLocalityRouting;
+      return;
+    }
+    const upstream = set.healthyHostsPerLocality;
+    const percentages = localityPercentages(local.healthyHostsPerLocality, upstream);
+    const first = percentages[0]!;
+    if (set.hasLocalLocality && first.upstream > 0 && first.upstream >= first.local) {
+      this.localityRouting = LocalityRoutingState.LocalityDirect;
+      return;
+    }
+    this.localityRouting = LocalityRoutingState.LocalityResidual;
+    this.localPercentToRoute = set.hasLocalLocality && first.local > 0 ? Math.floor((first.upstream * 10000) / first.local) : 0;
+    const residual: number[] = [];
+    for (let i = 0; i < upstream.length; i++) {
+      const last = i > 0 ? residual[i - 1]! : 0;
+      const p = percentages[i]!;
+      if (i === 0 && set.hasLocalLocality) residual.push(last);
+      else residual.push(p.upstream > p.local ? last + p.upstream - p.local : last);
+    }
+    this.residualCapacity = residual;
+  }
+
+  /** Envoy's earlyExitNonLocalityRouting. */
+  private earlyExitNonLocalityRouting(set: HostSet, local: HostSet): boolean {
+    if (set.healthyHostsPerLocality.length < 2) return true;
+    if (local.hostsPerLocality.length < 2) return true;
+    if (!local.hasLocalLocality || local.hostsPerLocality[0]!.length === 0) {
+      this.stats.lbLocalClusterNotOk.inc();
+      return true;
+    }
+    if (set.healthyHosts.length < this.config.zoneMinClusterSize) {
+      this.stats.lbZoneClusterTooSmall.inc();
+      return true;
+    }
+    return false;
+  }
+
+  /** Envoy's tryChooseLocalLocalityHosts: the locality index for this pick (0: the local one). */
+  private tryChooseLocalLocalityHosts(): number {
+    if (this.localityRouting === LocalityRoutingState.LocalityDirect) {
+      this.stats.lbZoneRoutingAllDirectly.inc();
+      return 0;
+    }
+    if (random32(this.random) % 10000 < this.localPercentToRoute) {
+      this.stats.lbZoneRoutingSampled.inc();
+      return 0;
+    }
+    this.stats.lbZoneRoutingCrossZone.inc();
+    const residual = this.residualCapacity;
+    const count = residual.length;
+    if (residual[count - 1] === 0) {
+      this.stats.lbZoneNoCapacityLeft.inc();
+      return random32(this.random) % count;
+    }
+    const threshold = random32(this.random) % residual[count - 1]!;
+    let i = 0;
+    while (threshold >= residual[i]!) i++;
+    return i;
   }
 
   /** The hosts of the last hostSourceToUse(). */
@@ -172,12 +294,8 @@ export abstract class LoadBalancerBase implements LoadBalancer {
     const health = new Array<number>(n).fill(0);
     const degraded = new Array<number>(n).fill(0);
     for (let p = 0; p < sets.length; p++) {
-      const set = sets[p]!;
-      const count = set.hosts.length;
-      if (count === 0) continue;
-      // Integer math, as Envoy's: factor × healthy / total, capped at 100.
-      health[p] = Math.min(100, Math.floor((set.overprovisioningFactor * set.healthyHosts.length) / count));
-      degraded[p] = Math.min(100, Math.floor((set.overprovisioningFactor * set.degradedHosts.length) / count));
+      health[p] = priorityAvailability(sets[p]!, false);
+      degraded[p] = priorityAvailability(sets[p]!, true);
     }
     this.perPriorityHealth = health;
     this.perPriorityDegraded = degraded;
@@ -207,7 +325,9 @@ export abstract class LoadBalancerBase implements LoadBalancer {
 
   private recalculatePanic(normalized: number): void {
     const sets = this.prioritySet.hostSetsPerPriority;
-    const threshold = Math.min(100, this.config.healthyPanicThreshold);
+    // Envoy's LoadBalancerBase reads upstream.healthy_panic_threshold whenever the hosts change.
+    const configured = this.config.healthyPanicThreshold;
+    const threshold = Math.min(100, this.runtime?.getInteger("upstream.healthy_panic_threshold", configured) ?? configured);
     const panic = new Array<boolean>(this.healthyPriorityLoad.length).fill(false);
     this.perPriorityPanic = panic;
     // Panic disabled and nothing available: all load to P=0, where no host will be found.
@@ -261,6 +381,38 @@ export abstract class LoadBalancerBase implements LoadBalancer {
   }
 }
 
+/** Envoy's LocalityRoutingState. */
+const enum LocalityRoutingState {
+  NoLocalityRouting,
+  /** All picks go to the local locality. */
+  LocalityDirect,
+  /** Some picks stay local, the rest go where there is capacity to spare. */
+  LocalityResidual,
+}
+
+/**
+ * Envoy's calculateLocalityPercentages: per upstream locality, out of 10000, the local
+ * fleet's share of hosts there and the upstream's.
+ */
+function localityPercentages(localPerLocality: readonly (readonly Host[])[], upstreamPerLocality: readonly (readonly Host[])[]): { local: number; upstream: number }[] {
+  let totalLocal = 0;
+  const localCounts = new Map<string, number>();
+  for (const hosts of localPerLocality) {
+    totalLocal += hosts.length;
+    if (hosts.length > 0) localCounts.set(localityKey(hosts[0]!.locality), hosts.length);
+  }
+  let totalUpstream = 0;
+  for (const hosts of upstreamPerLocality) totalUpstream += hosts.length;
+  return upstreamPerLocality.map((hosts) => {
+    if (hosts.length === 0) return { local: 0, upstream: 0 };
+    const localCount = localCounts.get(localityKey(hosts[0]!.locality)) ?? 0;
+    return {
+      local: totalLocal > 0 ? Math.floor((10000 * localCount) / totalLocal) : 0,
+      upstream: totalUpstream > 0 ? Math.floor((10000 * hosts.length) / totalUpstream) : 0,
+    };
+  });
+}
+
 /** One locality in a locality schedule. */
 interface LocalityEntry {
   readonly index: number;
@@ -283,6 +435,18 @@ function localityScheduler(set: HostSet, eligiblePerLocality: readonly (readonly
   return entries.length === 0 ? undefined : EdfScheduler.createWithPicks(entries, localityEntryWeight, seed);
 }
 
+/**
+ * A priority level's healthy (or degraded) availability in percent (Envoy's
+ * recalculatePerPriorityState): overprovisioning factor × share of such hosts among the
+ * hosts not excluded, integer math, capped at 100.
+ */
+export function priorityAvailability(set: HostSet, degraded: boolean): number {
+  const count = set.hosts.length - set.excludedHosts.length;
+  if (count <= 0) return 0;
+  const eligible = degraded ? set.degradedHosts.length : set.healthyHosts.length;
+  return Math.min(100, Math.floor((set.overprovisioningFactor * eligible) / count));
+}
+
 /** Envoy's distributeLoad: as much load as each level's availability allows, in priority order. */
 function distributeLoad(load: number[], availability: readonly number[], total: number, normalized: number): [number, number] {
   let first = -1;
@@ -296,7 +460,7 @@ function distributeLoad(load: number[], availability: readonly number[], total: 
 
 /** Envoy's isHostSetInPanic: healthy + degraded share under the threshold (an empty level is 0 %). */
 function isHostSetInPanic(set: HostSet | undefined, threshold: number): boolean {
-  const count = set?.hosts.length ?? 0;
+  const count = set ? set.hosts.length - set.excludedHosts.length : 0;
   const healthy = count === 0 ? 0 : (100 * set!.healthyHosts.length) / count;
   const degraded = count === 0 ? 0 : (100 * set!.degradedHosts.length) / count;
   return healthy + degraded < threshold;

@@ -4,7 +4,7 @@ import type { StatsScope } from "../stats/stats-store.ts";
 import type { PrioritySet } from "./host-set.ts";
 import { LeastRequestLoadBalancer } from "./least-request.ts";
 import { ClusterLbStats } from "./lb-stats.ts";
-import type { RandomSource } from "./load-balancer-base.ts";
+import type { LoadBalancerParams, RandomSource } from "./load-balancer-base.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
 import { MaglevLoadBalancer } from "./maglev.ts";
 import { RandomLoadBalancer } from "./random-load-balancer.ts";
@@ -15,8 +15,22 @@ import { RoundRobinLoadBalancer } from "./round-robin.ts";
  * The cluster's load balancer for its lb_policy (or load_balancing_policy), over its
  * priority set; `scope` is the cluster's stats scope (`cluster.<name>.`).
  */
-export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource): LoadBalancer {
-  const params = { prioritySet, stats: new ClusterLbStats(scope), random, config: config ?? DEFAULT_LOAD_BALANCING };
+/** What a balancer may use besides its hosts: the runtime, the clock, the local cluster. */
+export interface LoadBalancerOptions {
+  /** The runtime (upstream.healthy_panic_threshold, active_request_bias's key); absent: the configured values. */
+  readonly layeredRuntime?: LoadBalancerParams["runtime"];
+  /** The port's monotonic clock in ms (slow start). */
+  readonly now?: () => number;
+  /** The local cluster's hosts (zone aware routing). */
+  readonly localPrioritySet?: PrioritySet;
+}
+
+export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource, options: LoadBalancerOptions = {}): LoadBalancer {
+  const { layeredRuntime: runtime, now, localPrioritySet } = options;
+  const lbConfig = config ?? DEFAULT_LOAD_BALANCING;
+  // Zone aware routing is ZoneAwareLoadBalancerBase's: the hash balancers never do it.
+  const zoneAware = localPrioritySet !== undefined && lbConfig.policy !== "RING_HASH" && lbConfig.policy !== "MAGLEV";
+  const params: LoadBalancerParams = { prioritySet, stats: new ClusterLbStats(scope), random, config: lbConfig, ...(runtime && { runtime }), ...(now ? { now } : {}), ...(zoneAware ? { localPrioritySet } : {}) };
   switch (params.config.policy) {
     case "ROUND_ROBIN":
       return new RoundRobinLoadBalancer(params);

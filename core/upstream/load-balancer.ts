@@ -1,4 +1,11 @@
 import type { Host } from "./host.ts";
+import type { PrioritySet } from "./host-set.ts";
+
+/** Percent of the load per priority for healthy and for degraded hosts; together they add up to 100 (Envoy's HealthyAndDegradedLoad). */
+export interface PriorityLoad {
+  readonly healthy: readonly number[];
+  readonly degraded: readonly number[];
+}
 
 /**
  * What a load balancer may ask of the request it picks a host for (Envoy's
@@ -15,6 +22,11 @@ export interface LoadBalancerContext {
   shouldSelectAnotherHost?(host: Host): boolean;
   /** How many times a pick may be retried when `shouldSelectAnotherHost` rejects it. */
   hostSelectionRetryCount?(): number;
+  /**
+   * The priority loads to pick by instead of the balancer's own (`original`): a retry's
+   * retry_priority moving load off priorities already tried (Envoy's determinePriorityLoad).
+   */
+  determinePriorityLoad?(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad;
 }
 
 /** Picks the host for each new request or connection (Envoy's `Upstream::LoadBalancer`). */

@@ -103,7 +103,7 @@ export class MaglevLoadBalancer extends ThreadAwareLoadBalancerBase {
   private readonly maglevStats: MaglevLoadBalancerStats;
 
   constructor(params: LoadBalancerParams, scope: StatsScope) {
-    super(params);
+    super(params, scope);
     this.maglevStats = new MaglevLoadBalancerStats(scope);
     this.initialize();
   }

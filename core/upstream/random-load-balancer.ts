@@ -15,9 +15,9 @@ export class RandomLoadBalancer extends LoadBalancerBase {
     return this.chooseWithRetries(context);
   }
 
-  protected override chooseHostOnce(_context: LoadBalancerContext | undefined): Host | undefined {
+  protected override chooseHostOnce(context: LoadBalancerContext | undefined): Host | undefined {
     const hash = random32(this.random);
-    if (!this.hostSourceToUse(hash)) return undefined;
+    if (!this.hostSourceToUse(hash, context)) return undefined;
     const hosts = this.hostSourceToHosts();
     return hosts.length === 0 ? undefined : hosts[hash % hosts.length];
   }

@@ -97,7 +97,7 @@ export class RingHashLoadBalancer extends ThreadAwareLoadBalancerBase {
   private readonly ringStats: RingHashLoadBalancerStats;
 
   constructor(params: LoadBalancerParams, scope: StatsScope) {
-    super(params);
+    super(params, scope);
     this.ringStats = new RingHashLoadBalancerStats(scope);
     this.initialize();
   }

@@ -5,7 +5,7 @@ import type { LoadBalancerParams } from "./load-balancer-base.ts";
 /**
  * Envoy's ROUND_ROBIN (round_robin_lb.h): hosts in turn when their weights are equal,
  * starting at a random position; weighted by `load_balancing_weight` through the EDF
- * schedule when they differ.
+ * schedule when they differ, or while a host is in its slow start window.
  */
 export class RoundRobinLoadBalancer extends EdfLoadBalancerBase {
   constructor(params: LoadBalancerParams) {
@@ -14,7 +14,7 @@ export class RoundRobinLoadBalancer extends EdfLoadBalancerBase {
   }
 
   protected hostWeight(host: Host): number {
-    return host.weight;
+    return this.slowStartActive() ? this.applySlowStartFactor(host.weight, host) : host.weight;
   }
 
   protected unweightedHostPick(state: HostSourceState): Host {

@@ -3,7 +3,7 @@ import type { Logger } from "../log.ts";
 import type { ResolvedAddress, Runtime } from "../port.ts";
 import type { Cluster } from "./cluster.ts";
 import { DnsResolveTarget, type DnsAnswerHandler, type DnsDiscovery } from "./dns-resolve-target.ts";
-import { edsHealthFlag, Host, type HostOptions } from "./host.ts";
+import { edsHealthFlag, HealthFlag, Host, type HostOptions } from "./host.ts";
 
 /** One endpoint's name and the hosts it resolved to, by address. */
 interface Endpoint {
@@ -60,6 +60,11 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
     for (const endpoint of this.endpoints) endpoint.target.stop();
   }
 
+  /** Hosts dropped by DNS stay while health checking passes them (Envoy's dont_remove_healthy_hosts). */
+  private keepsHealthyHosts(): boolean {
+    return this.cluster.config.healthChecks !== undefined && this.cluster.config.ignoreHealthOnHostRemoval !== true;
+  }
+
   onDnsAnswer(target: DnsResolveTarget, addresses: readonly ResolvedAddress[]): boolean {
     const endpoint = this.byTarget.get(target)!;
     const previous = new Map(endpoint.hosts.map((host) => [host.address, host]));
@@ -71,6 +76,8 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
       if (seen.has(address)) continue;
       seen.add(address);
       let host = previous.get(address);
+      // Back while it was being kept for its health: an ordinary member again.
+      host?.healthFlagClear(HealthFlag.PendingDynamicRemoval);
       if (!host) {
         const { port } = endpoint.config.address;
         host = new Host(address, port, endpoint.hostOptions);
@@ -78,7 +85,21 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
       }
       hosts.push(host);
     }
-    const removed = endpoint.hosts.filter((host) => !seen.has(host.address));
+    const removed: Host[] = [];
+    const keep = this.keepsHealthyHosts();
+    for (const host of endpoint.hosts) {
+      if (seen.has(host.address)) continue;
+      // BaseDynamicClusterImpl::updateDynamicHostList: with active health checking (and
+      // without ignore_health_on_host_removal), a host the answer dropped stays while its
+      // checks pass — excluded from nothing, flagged /pending_dynamic_removal — and goes
+      // at the first answer after a check failed it.
+      if (keep && !host.healthFlagGet(HealthFlag.FailedActiveHc) && !host.healthFlagGet(HealthFlag.FailedEdsHealth)) {
+        host.healthFlagSet(HealthFlag.PendingDynamicRemoval);
+        hosts.push(host);
+      } else {
+        removed.push(host);
+      }
+    }
     endpoint.hosts = hosts;
     if (added.length === 0 && removed.length === 0) {
       this.cluster.stats.updateNoRebuild.inc();

@@ -1,15 +1,13 @@
+import type { Gauge } from "../stats/gauge.ts";
+import type { StatsScope } from "../stats/stats-store.ts";
+import { BoundedLoadHashingLoadBalancer } from "./bounded-load-hashing-lb.ts";
+import type { HashingLoadBalancer, NormalizedHostWeight } from "./hashing-load-balancer.ts";
 import type { Host } from "./host.ts";
 import type { HostSet } from "./host-set.ts";
 import type { LoadBalancerContext } from "./load-balancer.ts";
 import { LoadBalancerBase, random64, type LoadBalancerParams } from "./load-balancer-base.ts";
 
-/** A host and its share of the priority's weight (all shares add up to 1). */
-export type NormalizedHostWeight = readonly [host: Host, weight: number];
-
-/** One priority's consistent hashing structure (Envoy's HashingLoadBalancer: a ring or a Maglev table). */
-export interface HashingLoadBalancer {
-  chooseHost(hash: bigint, attempt: number): Host | undefined;
-}
+export type { HashingLoadBalancer, NormalizedHostWeight } from "./hashing-load-balancer.ts";
 
 /** The key a host is hashed by: its address ("10.0.0.1:80", "[::1]:80"), or its hostname when configured. */
 export function hostHashKey(host: Host, useHostname: boolean): string {
@@ -22,12 +20,17 @@ export function hostHashKey(host: Host, useHostname: boolean): string {
  * weights normalized to shares of 1 — across localities by their weights with locality
  * weighted balancing. The request's hash (the route's hash_policy, via the context's
  * computeHashKey) picks the priority and the host; without one, a random number does.
+ * With hash_balance_factor, each structure is wrapped in bounded loads
+ * (bounded-load-hashing-lb.ts).
  */
 export abstract class ThreadAwareLoadBalancerBase extends LoadBalancerBase {
   private perPriority: (HashingLoadBalancer | undefined)[] = [];
+  /** The cluster's upstream_rq_active, for bounded loads (hash_balance_factor). */
+  private readonly clusterRqActive: Gauge;
 
-  constructor(params: LoadBalancerParams) {
+  constructor(params: LoadBalancerParams, scope: StatsScope) {
     super(params);
+    this.clusterRqActive = scope.gauge("upstream_rq_active");
   }
 
   protected initialize(): void {
@@ -39,7 +42,9 @@ export abstract class ThreadAwareLoadBalancerBase extends LoadBalancerBase {
       const normalized: NormalizedHostWeight[] = [];
       const range = { min: 1, max: 0 };
       normalizeWeights(set, this.perPriorityPanic[set.priority] ?? false, this.config.localityWeighted, normalized, range);
-      return this.createLoadBalancer(normalized, range.min, range.max);
+      const lb = this.createLoadBalancer(normalized, range.min, range.max);
+      const factor = this.config.hashBalanceFactor;
+      return factor > 0 ? new BoundedLoadHashingLoadBalancer(lb, normalized, factor, this.clusterRqActive) : lb;
     });
   }
 

@@ -4,6 +4,9 @@ import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
 import { randomBytes } from "../kit/random-bytes.ts";
 import { resolveWithNodeDns } from "../kit/node-dns-resolver.ts";
+import { zlibCompression } from "../kit/zlib-compression.ts";
+import { importModule } from "../kit/import-module.ts";
+import { verifySignature } from "../kit/web-crypto-verify.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
@@ -84,6 +87,8 @@ export function createDenoRuntime(): Runtime {
     // gives 86400 s), so a TTL it reports need not be a DNS record's.
     resolve: (host, family, options) => resolveWithNodeDns(host, family, options, false),
     readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
+    importModule,
+    verifySignature,
     async openAppendFile(path: string): Promise<AppendFile> {
       // The process's own streams are written as they are, never reopened (a socket cannot be).
       if (path === "/dev/stdout") return new SerialAppendFile(path, (data) => writeAll(Deno.stdout, data), undefined);
@@ -119,6 +124,8 @@ export function createDenoRuntime(): Runtime {
     },
     random: Math.random,
     randomBytes,
+    // node:zlib through deno's node compatibility.
+    compression: zlibCompression({ brotliReset: false }),
   };
 }
 

@@ -5,6 +5,9 @@ import type { AppendFile, Runtime } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 import { randomBytes } from "./random-bytes.ts";
 import { resolveWithNodeDns } from "./node-dns-resolver.ts";
+import { zlibCompression } from "./zlib-compression.ts";
+import { importModule } from "./import-module.ts";
+import { verifySignature } from "./web-crypto-verify.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -20,6 +23,8 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   resolve: (host, family, options) => resolveWithNodeDns(host, family, options, true),
   readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
   openAppendFile,
+  importModule,
+  verifySignature,
   onSignal(signal, callback) {
     process.on(signal, callback);
   },
@@ -34,6 +39,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   },
   random: Math.random,
   randomBytes,
+  compression: zlibCompression({ brotliReset: true }),
 };
 
 // ---- Append-only files (access logs) ---------------------------------------------------

@@ -4,9 +4,12 @@
  * unchanged, deterministically, and tests can inject faults that real sockets make hard
  * to provoke. See runtimes/memory/README.md.
  */
+import { verifySignature } from "../kit/web-crypto-verify.ts";
 import type {
   AppendFile,
+  Compression,
   ConnectOptions,
+  JsonWebPublicKey,
   Listener,
   ListenOptions,
   LogSink,
@@ -24,6 +27,7 @@ import { VERSION } from "../../core/version.ts";
 import { matches, mergeFaults, type ConnectionFaults, type ConnectionInfo, type FaultMatcher, type FaultRule } from "./faults.ts";
 import { MemorySocket, type SocketNetwork } from "./memory-socket.ts";
 import { Prng } from "./prng.ts";
+import { storedGzipCompression } from "./stored-gzip.ts";
 import { Lane, Scheduler, Task } from "./scheduler.ts";
 
 export interface MemoryRuntimeOptions {
@@ -307,6 +311,24 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     this.dnsFailures.set(name.toLowerCase(), code);
   }
 
+  /** Modules `importModule` gives, by path (a test's user filter modules): set them with `setModule`. */
+  private readonly modules = new Map<string, unknown>();
+
+  /** Test API: what `importModule(path)` resolves to. */
+  setModule(path: string, namespace: unknown): void {
+    this.modules.set(path, namespace);
+  }
+
+  importModule(path: string): Promise<unknown> {
+    if (!this.modules.has(path)) return Promise.reject(new Error(`Cannot find module '${path}'`));
+    return Promise.resolve(this.modules.get(path));
+  }
+
+  /** The host's WebCrypto, as the adapters do (runtimes/kit/web-crypto-verify.ts): signatures are deterministic to verify. */
+  verifySignature(jwk: JsonWebPublicKey, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return verifySignature(jwk, alg, data, signature);
+  }
+
   readTextFile(path: string): Promise<string> {
     const content = this.files.get(path);
     if (content === undefined) return Promise.reject(portError("ENOENT", `ENOENT: no such file or directory, open '${path}'`));
@@ -348,6 +370,9 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   memoryUsage(): number | undefined {
     return undefined;
   }
+
+  /** Stored-block gzip, no brotli (stored-gzip.ts); a test may put another in its place. */
+  compression: Compression = storedGzipCompression;
 
   /** Heap in use, as a test sets it (`heapBytes`): the overload manager's fixed_heap reads it. */
   heapBytes = 0;

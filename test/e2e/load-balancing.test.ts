@@ -49,6 +49,7 @@ function config(listenPort: number, adminPort: number, ports: number[]): object 
                             { match: { prefix: "/maglev" }, route: { cluster: "maglev", hash_policy: [{ cookie: { name: "sticky", ttl: "60s", path: "/" } }] } },
                             { match: { prefix: "/failover" }, route: { cluster: "failover" } },
                             { match: { prefix: "/weighted" }, route: { cluster: "weighted" } },
+                            { match: { prefix: "/draining" }, route: { cluster: "draining" } },
                           ],
                         },
                       ],
@@ -71,6 +72,7 @@ function config(listenPort: number, adminPort: number, ports: number[]): object 
           { priority: 1, locality: { region: "backup", zone: "z1" }, lb_endpoints: [endpoint(ports[2]!)] },
         ]),
         cluster("weighted", {}, [{ lb_endpoints: [endpoint(ports[0]!, { load_balancing_weight: 1 }), endpoint(ports[1]!, { load_balancing_weight: 3 })] }]),
+        cluster("draining", {}, [{ lb_endpoints: [endpoint(ports[0]!), endpoint(ports[1]!, { health_status: "DRAINING" }), endpoint(ports[2]!, { health_status: "DRAINING" })] }]),
       ],
     },
   };
@@ -130,6 +132,10 @@ describe.each(RUNTIMES)("load balancing on %s", (runtime) => {
     for (let i = 0; i < 6; i++) expect((await get("/failover")).body).toBe("c");
   });
 
+  test("DRAINING endpoints are excluded: one healthy host of three is not panic, it takes every request", async () => {
+    for (let i = 0; i < 9; i++) expect((await get("/draining")).body).toBe("a");
+  });
+
   test("load_balancing_weight 1:3 under ROUND_ROBIN", async () => {
     const counts = { a: 0, b: 0 } as Record<string, number>;
     for (let i = 0; i < 40; i++) counts[(await get("/weighted")).body]!++;
@@ -143,7 +149,7 @@ describe.each(RUNTIMES)("load balancing on %s", (runtime) => {
     const [a, b, c] = upstreams.map((u) => `127.0.0.1:${u.port}`);
     expect(text).toContain(`weighted::${b}::weight::3\n`);
     expect(text).toContain(`failover::${a}::health_flags::/failed_eds_health\n`);
-    expect(text).toContain(`failover::${b}::health_flags::/failed_eds_health\n`);
+    expect(text).toContain(`failover::${b}::health_flags::/eds_status_draining\n`);
     expect(text).toContain(`failover::${c}::priority::1\n`);
     expect(text).toContain(`failover::${c}::region::backup\n`);
     expect(text).toContain(`failover::${c}::zone::z1\n`);

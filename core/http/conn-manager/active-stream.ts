@@ -1,4 +1,5 @@
 import type { SocketAddress } from "../../port.ts";
+import { mutateTracingRequestHeader } from "./tracing-decision.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -36,6 +37,8 @@ import type { AccessLogContext } from "../../access-log/context.ts";
 export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream, LocalReplyStream {
   readonly streamInfo: StreamInfo;
   route: RouteMatch | undefined;
+  /** The route's decorator operation, sent back as x-envoy-decorator-operation (HCM tracing only). */
+  private decoratedOperation: string | undefined;
   private requestComplete = false;
   private responseHeadersSent = false;
   private responseComplete = false;
@@ -74,6 +77,12 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   get routeConfig(): RouteConfiguration {
     return this.cm.config.routeConfig;
+  }
+
+  /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
+  clearRouteCache(): void {
+    this.route = this.cm.routeTable.route(this.requestHeaders);
+    this.streamInfo.routeName = this.route?.route.name ?? "";
   }
 
   get downstreamRemoteAddress(): SocketAddress | undefined {
@@ -128,7 +137,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
       this.upgrade = true;
     }
-    mutateRequestHeaders(headers, this.cm, this.upgrade);
+    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, this.upgrade);
+    const tracing = config.tracing;
+    if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
     if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
     if (config.stripPortMode !== undefined) stripPortFromHost(headers, config.stripPortMode === "any" ? undefined : this.cm.connection.localAddress?.port);
@@ -145,6 +156,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     // the scheme of the upstream connection, always plaintext here (no upstream TLS yet).
     if (config.schemeMatchUpstream && this.route?.route.action.type === "route") headers.scheme = "http";
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
+    if (config.tracing !== undefined) this.decorate(headers);
     this.armTimers();
     super.decodeHeaders(headers, endStream);
   }
@@ -172,6 +184,20 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     super.decodeUpgradeData(data, endStream);
   }
 
+  /**
+   * Envoy's ActiveStream::traceRequest for an ingress listener, as far as it works without
+   * a tracer: the route's decorator operation is to be returned in the response, unless the
+   * request names its own operation in x-envoy-decorator-operation, which is removed
+   * either way so it does not reach the service.
+   */
+  private decorate(headers: RequestHeaders): void {
+    this.decoratedOperation = this.route?.route.decoratorOperation;
+    const override = headers.get("x-envoy-decorator-operation");
+    if (override === undefined) return;
+    if (override !== "") this.decoratedOperation = undefined;
+    headers.remove("x-envoy-decorator-operation");
+  }
+
   private onRequestEnd(): void {
     if (this.requestComplete) return;
     this.requestComplete = true;
@@ -189,6 +215,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.sentResponseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
     mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
+    if (this.decoratedOperation !== undefined) headers.set("x-envoy-decorator-operation", this.decoratedOperation);
     // Draining (Envoy's drain_close): the connection closes after this response, which says so.
     if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
     // envoy.overload_actions.disable_http_keepalive: this response closes its connection,
@@ -314,7 +341,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   rewriteLocalReply(headers: ResponseHeaders, body: string): RewrittenLocalReply | undefined {
     const config = this.cm.config.localReply;
     if (config === undefined) return undefined;
-    return localReplyFor(config, this.cm.server.runtime).rewrite(headers, body, this);
+    return localReplyFor(config, this.cm.server.layeredRuntime).rewrite(headers, body, this);
   }
 
   /** @internal LocalReplyStream */
@@ -347,6 +374,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       connection.id,
       runtime.now() - this.streamInfo.startTime,
       this.route?.route.metadata,
+      connection.directRemoteAddress,
     );
   }
 

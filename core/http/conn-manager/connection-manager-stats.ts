@@ -3,6 +3,7 @@ import type { Gauge } from "../../stats/gauge.ts";
 import type { Histogram } from "../../stats/histogram.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
 import { Http2CodecStats } from "../../http2/codec-stats.ts";
+import { TracingStats } from "./tracing-decision.ts";
 
 /** Envoy's HTTP connection manager stats, `http.<stat_prefix>.*`. Shared by the listener's connections. */
 export class ConnectionManagerStats {
@@ -62,7 +63,11 @@ export class ConnectionManagerStats {
   readonly downstreamRqTooManyPrematureResets: Counter;
   private http2CodecStats: Http2CodecStats | undefined;
 
-  constructor(private readonly store: StatsStore, statPrefix: string) {
+  /** http.<prefix>.tracing.*, when the HCM has `tracing`. */
+  readonly tracing: TracingStats | undefined;
+
+  constructor(private readonly store: StatsStore, statPrefix: string, tracing = false) {
+    this.tracing = tracing ? new TracingStats(store, statPrefix) : undefined;
     const scope = store.scope(`http.${statPrefix}.`);
     this.downstreamCxTotal = scope.counter("downstream_cx_total");
     this.downstreamCxHttp1Total = scope.counter("downstream_cx_http1_total");

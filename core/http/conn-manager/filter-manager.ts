@@ -78,6 +78,8 @@ export interface FilterManagerCallbacks {
   rewriteLocalReply?(headers: ResponseHeaders, body: string): { body: string; contentType: string } | undefined;
   /** The stream for the access-log formatter (route header values with %COMMAND% operators). */
   headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext;
+  /** Match the route again (Envoy's clearRouteCache); absent where there is no route table. */
+  clearRouteCache?(): void;
   /** The response, past the encoder filters, to the codec. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
@@ -288,6 +290,10 @@ export class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements
     this.parent.addDecodedData(this, data, streaming);
   }
 
+  replaceDecodedData(data: Uint8Array): void {
+    this.parent.replaceData(data, DECODE_DATA);
+  }
+
   injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
     if (!this.headersContinued) {
       this.headersContinued = true;
@@ -302,6 +308,10 @@ export class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements
 
   setDecoderBufferLimit(limit: number): void {
     this.parent.bufferLimit = limit;
+  }
+
+  clearRouteCache(): void {
+    this.parent.callbacks.clearRouteCache?.();
   }
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
@@ -395,6 +405,10 @@ export class ActiveStreamEncoderFilter extends ActiveStreamFilterBase implements
     this.parent.addEncodedData(this, data, streaming);
   }
 
+  replaceEncodedData(data: Uint8Array): void {
+    this.parent.replaceData(data, ENCODE_DATA);
+  }
+
   injectEncodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
     if (!this.headersContinued) {
       this.headersContinued = true;
@@ -476,6 +490,8 @@ export class FilterManager {
   destroyed = false;
 
   private filterCallState = 0;
+  /** What the running data call's filter put in place of its chunk (replaceData). */
+  private replacedData: Uint8Array | undefined = undefined;
   private decoderChainAborted = false;
   private encoderChainAborted = false;
   /** The buffered body's over-limit action: pause the sender (true) or fail the stream (false). */
@@ -608,6 +624,10 @@ export class FilterManager {
       this.filterCallState |= DECODE_DATA;
       const status = entry.handle.decodeData(data, entry.endStream);
       this.filterCallState &= ~DECODE_DATA;
+      if (this.replacedData !== undefined) {
+        data = this.replacedData;
+        this.replacedData = undefined;
+      }
       if (this.decoderChainAborted) {
         this.executeLocalReplyIfPrepared();
         return;
@@ -659,6 +679,12 @@ export class FilterManager {
     } else {
       this.sendLocalReply(502, "Filter error", "filter_added_invalid_request_data");
     }
+  }
+
+  /** @internal A data call's filter rewrote its chunk (replaceDecodedData / replaceEncodedData). */
+  replaceData(data: Uint8Array, call: number): void {
+    if ((this.filterCallState & call) === 0) throw new Error("a filter replaced body data outside its data call");
+    this.replacedData = data;
   }
 
   /** @internal Envoy's FilterManager::addEncodedData. */
@@ -799,6 +825,10 @@ export class FilterManager {
       this.filterCallState |= ENCODE_DATA;
       let status = entry.handle.encodeData(data, entry.endStream);
       this.filterCallState &= ~ENCODE_DATA;
+      if (this.replacedData !== undefined) {
+        data = this.replacedData;
+        this.replacedData = undefined;
+      }
       if (this.encoderChainAborted) status = FilterDataStatus.StopIterationNoBuffer;
       if (!entry.afterData(status, data)) return;
     }

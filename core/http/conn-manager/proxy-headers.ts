@@ -1,6 +1,8 @@
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { httpDate, isInternalAddress, stripHopByHop, uuid4 } from "../headers-util.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
+import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
+import { IpList } from "../../network/cidr-range.ts";
 
 /**
  * The HCM's request header rules (Envoy's `ConnectionManagerUtility::mutateRequestHeaders`):
@@ -11,11 +13,14 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
  * or when absent (scheme_header_transformation overrides it); add_user_agent and via
  * add theirs; x-request-id is generated when absent, or at the edge for external
  * requests unless preserve_external_request_id.
+ * Returns the client address x-forwarded-for gave (Envoy's downstream remote address),
+ * or "" when it is the connection's peer.
  */
-export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): void {
+export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): string {
   const config = cm.config;
   stripHopByHop(headers, upgrade);
   let internal = false;
+  let remoteIp = "";
   if (config.useRemoteAddress) {
     const remote = cm.connection.remoteAddress?.address ?? "";
     const xff = headers.getJoined("x-forwarded-for");
@@ -25,7 +30,8 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // (Envoy's "original IP detection" with use_remote_address).
     const hops = forwarded.split(",").map((a) => a.trim());
     const client = hops[Math.max(0, hops.length - 1 - config.xffNumTrustedHops)] ?? remote;
-    internal = isInternalAddress(client);
+    internal = isInternal(config, client);
+    if (client !== remote) remoteIp = client;
     headers.set("x-forwarded-proto", headers.scheme);
     if (internal) {
       headers.set("x-envoy-internal", "true");
@@ -41,7 +47,10 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
     const xff = headers.getJoined("x-forwarded-for");
     const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
-    internal = hops.length === 1 && isInternalAddress(hops[0]!);
+    internal = hops.length === 1 && isInternal(config, hops[0]!);
+    // Envoy's default original-IP detection without use_remote_address: the x-forwarded-for
+    // entry xff_num_trusted_hops from the right (getLastAddressFromXFF).
+    if (hops.length > config.xffNumTrustedHops) remoteIp = hops[hops.length - 1 - config.xffNumTrustedHops]!;
     if (internal) {
       headers.set("x-envoy-internal", "true");
     } else {
@@ -67,6 +76,19 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   if (config.generateRequestId && (!headers.has("x-request-id") || (edge && !config.preserveExternalRequestId))) {
     headers.set("x-request-id", uuid4(cm.server.runtime));
   }
+  return remoteIp;
+}
+
+/** Each HCM config's internal_address_config ranges, compiled on first use. */
+const INTERNAL_RANGES = new WeakMap<HttpConnectionManagerConfig, IpList>();
+
+/** InternalAddressConfig::isInternalAddress: the configured cidr_ranges, else the default test. */
+function isInternal(config: HttpConnectionManagerConfig, address: string): boolean {
+  const ranges = config.internalCidrRanges;
+  if (ranges === undefined) return isInternalAddress(address);
+  let list = INTERNAL_RANGES.get(config);
+  if (list === undefined) INTERNAL_RANGES.set(config, (list = new IpList(ranges)));
+  return list.contains(address);
 }
 
 /** Envoy's Utility::appendVia: `value` added to the via header, after ", " when there is one. */
@@ -125,8 +147,9 @@ export function mutateResponseHeaders(headers: ResponseHeaders, cm: ConnectionMa
       break;
   }
   if (!headers.has("date")) headers.set("date", httpDate(cm.server.runtime.wallClock()));
-  // Envoy's RequestIDExtension::setInResponse: the request's id, if it has one, replaces any the upstream sent.
-  if (config.alwaysSetRequestIdInResponse) {
+  // Envoy's RequestIDExtension::setInResponse: the request's id, if it has one, replaces any the
+  // upstream sent — with always_set_request_id_in_response, or for a request with x-envoy-force-trace.
+  if (config.alwaysSetRequestIdInResponse || request.has("x-envoy-force-trace")) {
     const id = request.get("x-request-id");
     if (id !== undefined) headers.set("x-request-id", id);
   }

@@ -24,6 +24,8 @@ export class StreamAccessLogContext implements AccessLogContext {
     readonly connectionId: number,
     readonly durationMs: number,
     readonly routeMetadata: Readonly<Record<string, Record<string, unknown>>> | undefined,
+    /** The socket's peer when a PROXY header named another client. */
+    readonly downstreamDirectRemoteAddress?: SocketAddress | undefined,
   ) {}
 
   get startWallClock(): number {
@@ -74,6 +76,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   }
   get upstreamRequestAttemptCount(): number {
     return this.info.attemptCount;
+  }
+  get dynamicMetadata(): Readonly<Record<string, Record<string, unknown>>> | undefined {
+    return this.info.dynamicMetadata;
   }
   get routeName(): string | undefined {
     return this.info.routeName || undefined;

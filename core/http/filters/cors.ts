@@ -11,7 +11,6 @@
 import type { CorsPolicyConfig, FractionalPercent, RouteConfig, RouteConfiguration } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
-import { fractionEnabled } from "../../util/fractional-percent.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -150,8 +149,8 @@ export class CorsFilter implements StreamFilter {
     if (policy === null) return FilterHeadersStatus.Continue;
     this.policy = policy;
     // filter_enabled unset: enabled; shadow_enabled unset: off.
-    const enabled = policy.filterEnabled === undefined || fractionEnabled(policy.filterEnabled, this.server.runtime);
-    const shadowEnabled = policy.shadowEnabled !== undefined && fractionEnabled(policy.shadowEnabled, this.server.runtime);
+    const enabled = policy.filterEnabled === undefined || this.server.layeredRuntime.featureEnabled(policy.filterEnabled);
+    const shadowEnabled = policy.shadowEnabled !== undefined && this.server.layeredRuntime.featureEnabled(policy.shadowEnabled);
     if (!enabled && !shadowEnabled) return FilterHeadersStatus.Continue;
     const origin = headers.get("origin");
     if (origin === undefined || origin === "") return FilterHeadersStatus.Continue;

@@ -9,7 +9,6 @@
 import type { CsrfPolicyConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
-import { fractionEnabled } from "../../util/fractional-percent.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -95,8 +94,8 @@ export class CsrfFilter implements StreamDecoderFilter {
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
     const perRoute = this.callbacks.mostSpecificPerFilterConfig<CsrfPolicyConfig>();
     const policy = perRoute !== undefined ? csrfPolicy(perRoute) : this.config.policy;
-    const enabled = fractionEnabled(policy.config.filterEnabled, this.server.runtime);
-    const shadow = policy.config.shadowEnabled !== undefined && fractionEnabled(policy.config.shadowEnabled, this.server.runtime);
+    const enabled = this.server.layeredRuntime.featureEnabled(policy.config.filterEnabled);
+    const shadow = policy.config.shadowEnabled !== undefined && this.server.layeredRuntime.featureEnabled(policy.config.shadowEnabled);
     if (!enabled && !shadow) return FilterHeadersStatus.Continue;
     if (!isModifyMethod(headers.method)) return FilterHeadersStatus.Continue;
     const config = this.config;

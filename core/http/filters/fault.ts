@@ -15,7 +15,6 @@ import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import type { Gauge } from "../../stats/gauge.ts";
 import { CoreResponseFlag } from "../../stream-info/response-flags.ts";
-import { fractionEnabled } from "../../util/fractional-percent.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -126,6 +125,8 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
   private faultActive = false;
   /** x-envoy-downstream-service-cluster, for the per-cluster stats ("" when absent). */
   private downstreamCluster = "";
+  /** With x-envoy-downstream-service-cluster: its own runtime keys (fault.http.<cluster>.*), which take precedence. */
+  private clusterKeys: { delayPercent: string; abortPercent: string; delayDuration: string; abortHttpStatus: string } | undefined;
   private headers: RequestHeaders | undefined;
 
   constructor(
@@ -147,7 +148,17 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
     if (!this.matchesTargetUpstreamCluster(config) || !this.matchesDownstreamNodes(config, headers)) return FilterHeadersStatus.Continue;
     for (const matcher of this.settings.matchers) if (!matcher(headers)) return FilterHeadersStatus.Continue;
     this.headers = headers;
-    this.downstreamCluster = headers.get(HEADERS.downstreamServiceCluster) ?? "";
+    const downstreamCluster = headers.get(HEADERS.downstreamServiceCluster);
+    this.downstreamCluster = downstreamCluster ?? "";
+    if (downstreamCluster !== undefined) {
+      // FaultFilter::decodeHeaders: a downstream cluster's keys replace the filter's for percentages.
+      this.clusterKeys = {
+        delayPercent: `fault.http.${downstreamCluster}.delay.fixed_delay_percent`,
+        abortPercent: `fault.http.${downstreamCluster}.abort.abort_percent`,
+        delayDuration: `fault.http.${downstreamCluster}.delay.fixed_duration_ms`,
+        abortHttpStatus: `fault.http.${downstreamCluster}.abort.http_status`,
+      };
+    }
     if (this.maybeSetupDelay(headers)) return FilterHeadersStatus.StopIteration;
     if (this.maybeDoAbort(headers)) return FilterHeadersStatus.StopIteration;
     return FilterHeadersStatus.Continue;
@@ -211,10 +222,15 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
     if (delay === undefined) return undefined;
     const fixed = delay.fixedDelayMs;
     const percentage = fixed !== undefined ? delay.percentage : headerPercentage(headers, HEADERS.delayRequestPercentage, delay.percentage);
-    if (!fractionEnabled(percentage, this.server.runtime)) return undefined;
+    const runtime = this.server.layeredRuntime;
+    const keys = this.settings.config.runtimeKeys;
+    if (!runtime.featureEnabled(percentage, this.clusterKeys?.delayPercent ?? keys.delayPercent)) return undefined;
     // header_delay without a usable header: no delay.
-    const duration = fixed ?? headerNumber(headers, HEADERS.delayRequest);
-    return duration !== undefined && duration > 0 ? duration : undefined;
+    const configured = fixed ?? headerNumber(headers, HEADERS.delayRequest);
+    if (configured === undefined) return undefined;
+    let duration = runtime.getInteger(keys.delayDuration, configured);
+    if (this.clusterKeys) duration = runtime.getInteger(this.clusterKeys.delayDuration, duration);
+    return duration > 0 ? duration : undefined;
   }
 
   private abortStatus(headers: RequestHeaders): number | undefined {
@@ -222,11 +238,20 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
     if (abort === undefined) return undefined;
     const fixed = abort.httpStatus;
     const percentage = fixed !== undefined ? abort.percentage : headerPercentage(headers, HEADERS.abortRequestPercentage, abort.percentage);
-    if (!fractionEnabled(percentage, this.server.runtime)) return undefined;
-    if (fixed !== undefined) return fixed;
+    const runtime = this.server.layeredRuntime;
+    const keys = this.settings.config.runtimeKeys;
+    if (!runtime.featureEnabled(percentage, this.clusterKeys?.abortPercent ?? keys.abortPercent)) return undefined;
+    let status = fixed;
     // Envoy's HeaderAbortProvider: only a status in [200, 600) aborts.
-    const status = headerNumber(headers, HEADERS.abortRequest);
-    return status !== undefined && status >= 200 && status < 600 ? status : undefined;
+    if (status === undefined) {
+      const header = headerNumber(headers, HEADERS.abortRequest);
+      if (header === undefined || header < 200 || header >= 600) return undefined;
+      status = header;
+    }
+    // FaultFilter::abortHttpStatus: the downstream cluster's key, else the filter's, over the configured status.
+    const overridden = this.clusterKeys ? runtime.getInteger(this.clusterKeys.abortHttpStatus, status) : runtime.getInteger(keys.abortHttpStatus, status);
+    // A runtime value that is no HTTP status cannot be sent; the configured one is.
+    return overridden >= 200 && overridden < 600 ? overridden : status;
   }
 
   private abortWithStatus(status: number): void {
@@ -242,8 +267,9 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
   private tryIncActiveFaults(): boolean {
     if (this.faultActive) return true;
     const stats = this.config.stats;
-    const max = this.settings.config.maxActiveFaults;
-    if (max !== undefined && stats.activeFaults.value >= max) {
+    const config = this.settings.config;
+    const max = this.server.layeredRuntime.getInteger(config.runtimeKeys.maxActiveFaults, config.maxActiveFaults ?? Infinity);
+    if (stats.activeFaults.value >= max) {
       stats.faultsOverflow.inc();
       return false;
     }

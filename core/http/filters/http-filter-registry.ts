@@ -9,10 +9,17 @@ import type { FilterManager } from "../conn-manager/filter-manager.ts";
  * decoder (request, in config order), encoder (response, in reverse) or both (dual).
  * `name` is the filter's name in http_filters (the key of its typed_per_filter_config).
  */
-export type HttpFilterFactory<C = unknown> =
+export type HttpFilterFactory<C = unknown> = (
   | { kind: "decoder"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamDecoderFilter }
   | { kind: "encoder"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamEncoderFilter }
-  | { kind: "dual"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamFilter };
+  | { kind: "dual"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamFilter }
+) & {
+  /**
+   * Optional: throw if this runtime cannot run the filter as configured (a port
+   * capability it lacks), when the listener is built — at start, not at the first request.
+   */
+  check?(config: C, server: ServerContext, name: string): void;
+};
 
 /** What a filter may know of the connection manager whose chain it joins. */
 export interface HttpFilterChainContext {
@@ -51,4 +58,9 @@ export function createFilterChain(configs: readonly HttpFilterConfig[], server: 
         break;
     }
   }
+}
+
+/** At listener build: every filter of the chain can run on this runtime (the factories' `check`). */
+export function checkFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext): void {
+  for (const config of configs) FACTORIES.get(config.type)?.check?.(config.config, server, config.name);
 }

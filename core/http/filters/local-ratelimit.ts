@@ -13,7 +13,6 @@ import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { CoreResponseFlag } from "../../stream-info/response-flags.ts";
-import { fractionEnabled } from "../../util/fractional-percent.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -62,11 +61,11 @@ export class LocalRateLimiter {
   }
 
   enabled(): boolean {
-    return this.config.filterEnabled !== undefined && fractionEnabled(this.config.filterEnabled, this.server.runtime);
+    return this.config.filterEnabled !== undefined && this.server.layeredRuntime.featureEnabled(this.config.filterEnabled);
   }
 
   enforced(): boolean {
-    return this.config.filterEnforced !== undefined && fractionEnabled(this.config.filterEnforced, this.server.runtime);
+    return this.config.filterEnforced !== undefined && this.server.layeredRuntime.featureEnabled(this.config.filterEnforced);
   }
 }
 

@@ -11,6 +11,9 @@ import type { Dispatcher } from "../../event/dispatcher.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
+import type { PrioritySet } from "../../upstream/host-set.ts";
+import type { PriorityLoad } from "../../upstream/load-balancer.ts";
+import { PreviousPrioritiesRetryPriority } from "../../upstream/previous-priorities-retry-priority.ts";
 import { JitteredExponentialBackOffStrategy, jitteredLowerBoundBackOffMs } from "../../util/backoff-strategy.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { compileHeaderMatcher, type HeaderSource } from "../route/header-matcher.ts";
@@ -110,6 +113,8 @@ export class RetryState implements TimerTarget {
   private rateLimitedBackOffMs = 0;
   /** previous_hosts: the hosts tried so far. */
   private readonly attemptedHosts: Set<Host> | undefined;
+  /** retry_priority (previous_priorities). */
+  private readonly retryPriority: PreviousPrioritiesRetryPriority | undefined;
   /** A retry was scheduled and holds a place in the retries circuit breaker (Envoy's armed callback_). */
   private armed = false;
   private timer: Timer | undefined;
@@ -146,6 +151,8 @@ export class RetryState implements TimerTarget {
     this.retriesRemaining = policy.numRetries;
     this.backOff = new JitteredExponentialBackOffStrategy(policy.baseIntervalMs, policy.maxIntervalMs, dispatcher.runtime);
     this.attemptedHosts = policy.previousHosts ? new Set() : undefined;
+    const frequency = policy.previousPrioritiesUpdateFrequency;
+    this.retryPriority = frequency !== undefined ? new PreviousPrioritiesRetryPriority(frequency) : undefined;
     // Merge in the headers: conditions add to the policy's.
     const retryOnHeader = headers.get("x-envoy-retry-on");
     if (retryOnHeader !== undefined) this.retryOn |= parseRetryOn(retryOnHeader).bits;
@@ -192,6 +199,12 @@ export class RetryState implements TimerTarget {
   /** A host was chosen for an attempt (Envoy's `onHostAttempted`). */
   onHostAttempted(host: Host): void {
     this.attemptedHosts?.add(host);
+    this.retryPriority?.onHostAttempted(host);
+  }
+
+  /** A retry's priority loads (Envoy's priorityLoadForRetry): the retry priority's, else the balancer's. */
+  priorityLoadForRetry(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad {
+    return this.retryPriority ? this.retryPriority.determinePriorityLoad(prioritySet, original) : original;
   }
 
   /** The retry host predicates: previous_hosts rejects a host already tried. */

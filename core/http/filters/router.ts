@@ -6,7 +6,8 @@ import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
-import type { LoadBalancerContext } from "../../upstream/load-balancer.ts";
+import type { PrioritySet } from "../../upstream/host-set.ts";
+import type { LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
 import { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import { CoreResponseFlag, type ResponseFlag } from "../../stream-info/response-flags.ts";
 import { resetReasonToString, StreamResetReason } from "../stream-reset-reason.ts";
@@ -349,6 +350,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   hostSelectionRetryCount(): number {
     return this.isRetry && this.retryState ? this.retryState.hostSelectionMaxAttempts : 1;
+  }
+
+  /** LoadBalancerContext: only a retry's priority loads differ (Envoy's Filter::determinePriorityLoad). */
+  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad {
+    return this.isRetry && this.retryState ? this.retryState.priorityLoadForRetry(prioritySet, original) : original;
   }
 
   /** @internal UpstreamRequest events follow; an abandoned attempt's are ignored. */
@@ -704,12 +710,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   // ---- mirroring ----
 
-  /** The mirror policies that apply (Envoy's shouldShadow: runtime_fraction's default value, by a random draw); none for CONNECT. */
+  /** The mirror policies that apply (Envoy's shouldShadow: runtime_fraction, by a random draw); none for CONNECT. */
   private chooseShadowPolicies(policies: readonly RequestMirrorPolicyConfig[] | undefined, headers: RequestHeaders): void {
     if (!policies || headers.method === "CONNECT") return;
-    const runtime = this.server.runtime;
+    const runtime = this.server.layeredRuntime;
     for (const policy of policies) {
-      if (runtime.random() * policy.fractionDenominator >= policy.fractionNumerator) continue;
+      if (!runtime.featureEnabled(policy.fraction)) continue;
       (this.shadowPolicies ??= []).push(policy);
     }
     if (this.shadowPolicies) this.shadowHeaders = copyRequestHeaders(headers);

@@ -4,7 +4,8 @@
  * Envoy's order: pick the virtual host by authority (virtual-host-selector.ts), then the
  * first of its routes, in config order, whose every condition matches.
  */
-import type { RouteConfig, RouteConfiguration, RouteMatchConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
+import type { FractionalPercent, RouteConfig, RouteConfiguration, RouteMatchConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
+import type { RuntimeSnapshot } from "../../runtime/runtime-loader.ts";
 import { compileRegex } from "../../config/regex.ts";
 import {
   compileHeaderMatcher,
@@ -34,11 +35,8 @@ export interface RouteMatch {
   readonly route: RouteConfig;
 }
 
-/** Where runtime_fraction draws (the port's Runtime). */
-export interface RandomSource {
-  /** A float in [0, 1). */
-  random(): number;
-}
+/** Where runtime_fraction draws and reads its runtime_key (the server's layered runtime). */
+export type RandomSource = Pick<RuntimeSnapshot, "random" | "fraction">;
 
 /** One request as the matchers see it; the lowercased path, the query and the random draw are computed on demand. */
 class MatchInput {
@@ -64,6 +62,12 @@ class MatchInput {
    */
   get draw(): number {
     return (this.drawn ??= this.randomSource!.random());
+  }
+
+  /** Envoy's featureEnabled(runtime_key, default_value, random): random % denominator < numerator, over the runtime's fraction. */
+  fractionEnabled(fraction: FractionalPercent): boolean {
+    const f = this.randomSource!.fraction(fraction);
+    return Math.floor(this.draw * f.denominator) < f.numerator;
   }
 
   get lowerPath(): string {
@@ -120,8 +124,7 @@ function compileRoute(match: RouteMatchConfig): Predicate {
     for (let i = 0; i < headers.length; i++) if (!headers[i]!(input.request)) return false;
     for (let i = 0; i < query.length; i++) if (!query[i]!(input.query)) return false;
     if (grpc && !isGrpcRequest(input.request)) return false;
-    // Envoy's featureEnabled: random % denominator < numerator (a numerator over the denominator always matches).
-    if (fraction !== undefined && Math.floor(input.draw * fraction.denominator) >= fraction.numerator) return false;
+    if (fraction !== undefined && !input.fractionEnabled(fraction)) return false;
     return true;
   };
 }

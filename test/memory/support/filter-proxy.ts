@@ -24,9 +24,11 @@ export interface FilterProxy {
 /** `filters` go before the router; `routes` default to one catch-all route to the upstream. */
 export async function filterProxy(
   filters: object[],
-  options: Partial<Pick<HttpProxyOptions, "routes" | "virtualHosts" | "hcm">> & { seed?: number } = {},
+  options: Partial<Pick<HttpProxyOptions, "routes" | "virtualHosts" | "hcm" | "clusterExtra">> & { seed?: number; bootstrap?: Record<string, unknown>; modules?: Record<string, unknown>; clusters?: Record<string, number[]> } = {},
 ): Promise<FilterProxy> {
   const runtime = new MemoryRuntime({ seed: options.seed ?? 1 });
+  // What the runtime's importModule gives (user filter modules), by path.
+  for (const [path, namespace] of Object.entries(options.modules ?? {})) runtime.setModule(path, namespace);
   const upstreamRequests: FilterProxy["upstreamRequests"] = [];
   const upstream = await MemoryHttpServer.listen(runtime, UPSTREAM_PORT, (req, res) => {
     upstreamRequests.push({ path: req.path, headers: [...req.headers], body: req.text() });
@@ -34,12 +36,14 @@ export async function filterProxy(
   });
   const config = httpProxyConfig({
     listenPort: PROXY_PORT,
-    clusters: { backend: [UPSTREAM_PORT] },
+    // More clusters (an authorization service's) besides the upstream's.
+    clusters: { backend: [UPSTREAM_PORT], ...options.clusters },
+    ...(options.clusterExtra && { clusterExtra: options.clusterExtra }),
     routes: options.routes ?? [{ match: { prefix: "/" }, cluster: "backend" }],
     ...(options.virtualHosts && { virtualHosts: options.virtualHosts }),
     hcm: { http_filters: [...filters, ROUTER], ...options.hcm },
   });
-  const server = await startProxy(runtime, config);
+  const server = await startProxy(runtime, { ...config, ...options.bootstrap });
   return {
     runtime,
     server,

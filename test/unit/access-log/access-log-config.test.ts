@@ -245,11 +245,11 @@ describe("access_log: errors name the path", () => {
     expect(logs![0]!.filter).toEqual({
       type: "or",
       filters: [
-        { type: "status_code", op: "GE", value: 400 },
-        { type: "and", filters: [{ type: "duration", op: "EQ", value: 100 }, { type: "not_health_check" }] },
+        { type: "status_code", op: "GE", value: 400, runtimeKey: "access_log.status" },
+        { type: "and", filters: [{ type: "duration", op: "EQ", value: 100, runtimeKey: "d" }, { type: "not_health_check" }] },
         { type: "response_flag", flags: ["UF", "URX"] },
         { type: "header", header: { name: "x-debug", invertMatch: false, kind: { type: "present", present: true } } },
-        { type: "runtime", numerator: 5, denominator: 10_000, useIndependentRandomness: false },
+        { type: "runtime", percent: { numerator: 5, denominator: 10_000, runtimeKey: "r" }, useIndependentRandomness: false },
       ],
     });
     expect(hcmLogs([{ name: "envoy.access_loggers.stdout" }])![0]).not.toHaveProperty("filter");

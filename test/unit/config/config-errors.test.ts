@@ -100,7 +100,7 @@ describe("config errors say what to do", () => {
     // (a) an Envoy field polyvoy does not support yet.
     ["an unsupported cluster field", (c) => void (cluster(c).upstream_bind_config = {}), [`${CLUSTER}: \`upstream_bind_config\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported bootstrap field, by its JSON name", (c) => void (c.statsSinks = []), [`config: \`stats_sinks\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
-    ["an unsupported listener field", (c) => void (c.static_resources.listeners[0].listener_filters = []), [`${HTTP_LISTENER}: \`listener_filters\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["an unsupported listener field", (c) => void (c.static_resources.listeners[0].transparent = true), [`${HTTP_LISTENER}: \`transparent\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported tcp_proxy field", (c) => void (c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.max_connect_attempts = 2), [`${TCP}: \`max_connect_attempts\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported enum value", (c) => void (cluster(c).lb_policy = "CLUSTER_PROVIDED"), [`${CLUSTER}.lb_policy: CLUSTER_PROVIDED is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG)`]],
     ["a misspelt enum value", (c) => void (cluster(c).lb_policy = "ROUND_ROBN"), [`${CLUSTER}.lb_policy: "ROUND_ROBN" is not a value of envoy.config.cluster.v3.Cluster.LbPolicy (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG); did you mean \`ROUND_ROBIN\`?`]],

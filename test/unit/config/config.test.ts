@@ -336,17 +336,17 @@ describe("bad configs give one-line problems", () => {
     expect(
       problems(
         typical([
-          ["node:", "layered_runtime: {}\nnode:"],
+          ["node:", "hds_config: {}\nnode:"],
           ["admin:\n", "admin:\n  ignore_global_conn_limit: true\n"],
           ["          cluster: backend", "          cluster: backend\n          max_connect_attempts: 3"],
-          ["    filter_chains:\n    - filters:", "    filter_chains:\n    - filter_chain_match: {}\n      filters:"],
+          ["    filter_chains:\n    - filters:", "    filter_chains:\n    - transport_socket_connect_timeout: 1s\n      filters:"],
         ]),
       ),
     ).toEqual([
       "admin: `ignore_global_conn_limit` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
       `${FILTER}.typed_config: \`max_connect_attempts\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
-      `${LISTENERS}[0].filter_chains[0]: \`filter_chain_match\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
-      "config: `layered_runtime` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+      `${LISTENERS}[0].filter_chains[0]: \`transport_socket_connect_timeout\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
+      "config: `hds_config` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
     ]);
   });
 
@@ -444,7 +444,7 @@ describe("bad configs give one-line problems", () => {
 });
 
 describe("filter chains", () => {
-  test("more than one filter chain is refused, since filter_chain_match is not supported", () => {
+  test("two filter chains with the same filter_chain_match are refused, as Envoy refuses them", () => {
     const chain = {
       filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { stat_prefix: "t", cluster: "c" } }],
     };
@@ -455,7 +455,7 @@ describe("filter chains", () => {
       },
     });
     expect(() => loadBootstrap(config, "json")).toThrow(
-      "static_resources.listeners[0].filter_chains: multiple filter chains need filter_chain_match, which is not supported yet: use one filter chain",
+      "static_resources.listeners[0].filter_chains: error adding listener '127.0.0.1:1': filter chain '' has the same matching rules defined as ''. duplicate matcher is: {}",
     );
   });
 });

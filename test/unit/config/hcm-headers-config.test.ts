@@ -91,7 +91,7 @@ describe("HCM header options", () => {
     expect(config.localReply).toEqual({
       mappers: [
         {
-          filter: { type: "status_code", op: "GE", value: 500 },
+          filter: { type: "status_code", op: "GE", value: 500, runtimeKey: "k" },
           statusCode: 503,
           body: "down",
           headersToAdd: [{ key: "x-a", value: "%RESPONSE_CODE%", formatted: true, appendAction: "APPEND_IF_EXISTS_OR_ADD", keepEmptyValue: false }],

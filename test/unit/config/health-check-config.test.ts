@@ -68,7 +68,7 @@ describe("health_checks", () => {
       `${at}.http_health_check.codec_client_type: HTTP2 health checks are not supported (only HTTP1: polyvoy has no HTTP/2 or HTTP/3 client yet)`,
     ]);
     expect(problems({ health_checks: [{ ...base, grpc_health_check: {} }] })[0]).toContain(`${at}.grpc_health_check: gRPC health checks are not supported`);
-    expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/" }, event_log_path: "/tmp/hc.log" }] })).toEqual([`${at}.event_log_path: health check event logs are not supported`]);
+    expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/" }, event_logger: [{ name: "x" }] }] })).toEqual([`${at}.event_logger: health check event logger extensions are not supported (event_log_path is)`]);
     expect(problems({ health_checks: [{ timeout: "1s", interval: "5s", tcp_health_check: {} }] })).toEqual([
       `${at}.unhealthy_threshold: value is required`,
       `${at}.healthy_threshold: value is required`,

@@ -77,6 +77,13 @@ describe("fault", () => {
       downstreamNodes: [],
       headers: [],
       disableDownstreamClusterStats: false,
+      runtimeKeys: {
+        delayPercent: "fault.http.delay.fixed_delay_percent",
+        abortPercent: "fault.http.abort.abort_percent",
+        delayDuration: "fault.http.delay.fixed_duration_ms",
+        abortHttpStatus: "fault.http.abort.http_status",
+        maxActiveFaults: "fault.http.max_active_faults",
+      },
     });
   });
 
@@ -155,5 +162,40 @@ describe("header_mutation", () => {
       `${HCM_FILTERS}.mutations.request_mutations[0].remove_on_match: not supported: remove_on_match is not implemented: use remove`,
     ]);
     expect(problems(filter({ mutations: { request_mutations: [{}] } }))).toEqual([`${HCM_FILTERS}.mutations.request_mutations[0]: must set one of remove, append`]);
+  });
+});
+
+describe("Envoy's Lua and Wasm filters", () => {
+  const SCRIPT = "type.googleapis.com/polyvoy.filters.http.script.v1.Script";
+  const HTTP_FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]";
+
+  test.each([
+    ["envoy.filters.http.lua by name", { name: "envoy.filters.http.lua" }, "envoy.filters.http.lua", "Lua"],
+    ["lua by @type", { name: "lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: "" } } }, "envoy.filters.http.lua", "Lua"],
+    ["wasm by @type", { name: "w", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm" } }, "envoy.filters.http.wasm", "Wasm"],
+  ])("%s: refused, pointing to TypeScript filters", (_what, filter, name, what) => {
+    expect(problems(filter)).toEqual([
+      `${HTTP_FILTER}: ${name}: polyvoy does not run ${what} filters; write the filter in TypeScript or JavaScript ("@type": "${SCRIPT}", module: ./filter.ts)`,
+    ]);
+  });
+
+  test("envoy.filters.network.wasm: refused, pointing to TypeScript filters", () => {
+    const config = httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as {
+      static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] };
+    };
+    config.static_resources.listeners[0]!.filter_chains[0]!.filters.unshift({ name: "wasm", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm" } });
+    expect(() => loadBootstrap(JSON.stringify(config), "json")).toThrow(
+      `static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.wasm: polyvoy does not run Wasm filters; write HTTP filters in TypeScript ("@type": "${SCRIPT}", module: ./filter.ts)`,
+    );
+  });
+
+  test("a Script needs its module; unknown fields are errors", () => {
+    expect(problems({ name: "s", typed_config: { "@type": SCRIPT } })).toEqual([`${HTTP_FILTER}.typed_config.module: missing required field`]);
+    expect(problems({ name: "s", typed_config: { "@type": SCRIPT, module: "./f.ts", modul: 1 } })[0]).toMatch(/^static_resources.*http_filters\[0\]\.typed_config.*modul/);
+  });
+
+  test("a Script is not terminal: as the last filter it is refused like any non-router", () => {
+    const config = httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: [{ name: "s", typed_config: { "@type": SCRIPT, module: "./f.ts" } }] } });
+    expect(() => loadBootstrap(JSON.stringify(config), "json")).toThrow(/non-terminal filter named s of type polyvoy\.filters\.http\.user is the last filter in a http filter chain/);
   });
 });

@@ -84,8 +84,9 @@ describe("lb_policy and its settings", () => {
   });
 
   test("unsupported settings name the field", () => {
-    expect(problems("common_lb_config: { consistent_hashing_lb_config: { hash_balance_factor: 150 } }")[0]).toContain("hash_balance_factor");
-    expect(problems("round_robin_lb_config: { slow_start_config: {} }")[0]).toContain("slow_start_config");
+    expect(problems("common_lb_config: { close_connections_on_host_set_change: true }")[0]).toContain("close_connections_on_host_set_change");
+    expect(problems("common_lb_config: { consistent_hashing_lb_config: { hash_balance_factor: 99 } }")[0]).toContain("hash_balance_factor");
+    expect(problems("round_robin_lb_config: { slow_start_config: { slow_start_window: 1s, window: 2s } }")[0]).toContain("window");
   });
 });
 
@@ -128,7 +129,7 @@ ${body
 
   test("an unknown field of the typed config is named", () => {
     expect(problems(policy("maglev.v3.Maglev", "table_size: 8"))[0]).toContain("typed_config");
-    expect(problems(policy("round_robin.v3.RoundRobin", "slow_start_config: {}"))[0]).toContain("slow_start_config");
+    expect(problems(policy("round_robin.v3.RoundRobin", "slow_start_config: { aggression: 2 }"))[0]).toContain("aggression");
   });
 });
 

@@ -104,10 +104,40 @@ describe("retry_policy", () => {
     [{ retry_on: "5xx,conect-failure" }, [`${VHOST}.routes[0].route.retry_policy.retry_on: unknown retry_on condition "conect-failure"`]],
     [{ retry_back_off: { base_interval: "0.5s", max_interval: "0.1s" } }, [`${VHOST}.routes[0].route.retry_policy.retry_back_off.max_interval: max_interval must be greater than or equal to base_interval`]],
     [{ retry_back_off: { base_interval: "0s" } }, [`${VHOST}.routes[0].route.retry_policy.retry_back_off.base_interval: must be greater than 0s`]],
-    [{ retry_host_predicate: [{ name: "envoy.retry_host_predicates.omit_canary_hosts" }] }, [`${VHOST}.routes[0].route.retry_policy.retry_host_predicate[0].name: unsupported retry host predicate (only envoy.retry_host_predicates.previous_hosts)`]],
-    [{ retry_priority: { name: "envoy.retry_priorities.previous_priorities" } }, [`${VHOST}.routes[0].route.retry_policy: \`retry_priority\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    [
+      { retry_host_predicate: [{ name: "envoy.retry_host_predicates.omit_hosts" }] },
+      [
+        `${VHOST}.routes[0].route.retry_policy.retry_host_predicate[0].name: unsupported retry host predicate envoy.retry_host_predicates.omit_hosts (supported: envoy.retry_host_predicates.{previous_hosts,omit_canary_hosts,omit_host_metadata})`,
+      ],
+    ],
+    [
+      { retry_priority: { name: "envoy.retry_priorities.previous_priorities" } },
+      [`${VHOST}.routes[0].route.retry_policy.retry_priority.typed_config.update_frequency: update_frequency: value must be greater than 0`],
+    ],
+    [
+      { retry_priority: { name: "x", typed_config: { "@type": "type.googleapis.com/envoy.extensions.retry.priority.other_priority.v3.OtherPriorityConfig" } } },
+      [`${VHOST}.routes[0].route.retry_policy.retry_priority.typed_config.@type: unsupported retry priority type.googleapis.com/envoy.extensions.retry.priority.other_priority.v3.OtherPriorityConfig (supported: envoy.retry_priorities.previous_priorities)`],
+    ],
   ])("%j is refused", (retry, expected) => {
     expect(problems(withRetry(retry))).toEqual(expected);
+  });
+
+  test("retry_priority previous_priorities and the omit_* host predicates (which never reject a host here: endpoints carry no metadata)", () => {
+    const action = hcm(
+      withRetry({
+          retry_priority: {
+            name: "envoy.retry_priorities.previous_priorities",
+            typed_config: { "@type": "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig", update_frequency: 2 },
+          },
+          retry_host_predicate: [
+            { name: "envoy.retry_host_predicates.omit_canary_hosts" },
+            { name: "m", typed_config: { "@type": "type.googleapis.com/envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig", metadata_match: { filter_metadata: { "envoy.lb": { version: "v1" } } } } },
+          ],
+        }),
+    ).routeConfig.virtualHosts[0]!.routes[0]!.action;
+    const policy = action.type === "route" ? action.route.retryPolicy! : undefined!;
+    expect(policy.previousPrioritiesUpdateFrequency).toBe(2);
+    expect(policy.previousHosts).toBe(false);
   });
 
   test("on the virtual host, with the attempt-count switches and a buffer limit", () => {
@@ -148,8 +178,8 @@ describe("request_mirror_policies", () => {
       }),
     ).routeConfig.virtualHosts[0]!.routes[0]!.action;
     expect(action.type === "route" && action.route.requestMirrorPolicies).toEqual([
-      { cluster: "m", fractionNumerator: 100, fractionDenominator: 100, disableShadowHostSuffixAppend: false },
-      { clusterHeader: "x-mirror-to", fractionNumerator: 5, fractionDenominator: 10_000, disableShadowHostSuffixAppend: false },
+      { cluster: "m", fraction: { numerator: 100, denominator: 100 }, disableShadowHostSuffixAppend: false },
+      { clusterHeader: "x-mirror-to", fraction: { numerator: 5, denominator: 10_000, runtimeKey: "mirror.x" }, disableShadowHostSuffixAppend: false },
     ]);
   });
 

@@ -30,7 +30,7 @@ describe("a STATIC cluster's load_assignment reaches its balancer", () => {
     expect(Math.abs(zoneB - 3000)).toBeLessThanOrEqual(2);
   });
 
-  test("health_status: UNHEALTHY, DRAINING and TIMEOUT fail, DEGRADED degrades; priorities and hostname kept", () => {
+  test("health_status: UNHEALTHY and TIMEOUT fail, DRAINING fails and excludes (/eds_status_draining), DEGRADED degrades; priorities and hostname kept", () => {
     const cluster = clusterFrom(`static_resources:
   clusters:
   - name: c
@@ -43,12 +43,13 @@ describe("a STATIC cluster's load_assignment reaches its balancer", () => {
 `);
     expect(cluster.hosts.map((h) => [h.port, h.health(), h.healthFlagsText(), h.priority, h.hostname])).toEqual([
       [1, HostHealth.Unhealthy, "/failed_eds_health", 0, ""],
-      [2, HostHealth.Unhealthy, "/failed_eds_health", 0, ""],
+      [2, HostHealth.Unhealthy, "/eds_status_draining", 0, ""],
       [3, HostHealth.Unhealthy, "/failed_eds_health", 0, ""],
       [4, HostHealth.Degraded, "/degraded_eds_health", 0, ""],
       [5, HostHealth.Healthy, "healthy", 2, "five"],
     ]);
-    // Priority 0: no healthy host, 1 degraded of 4 (35 %); priority 2 is fully healthy and takes it all.
+    expect(cluster.prioritySet.hostSetsPerPriority[0]!.excludedHosts.map((h) => h.port)).toEqual([2]);
+    // Priority 0: no healthy host, 1 degraded of the 3 not excluded (46 %); priority 2 is fully healthy and takes it all.
     for (let i = 0; i < 20; i++) expect(cluster.loadBalancer.chooseHost(undefined)!.port).toBe(5);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { RuntimeLoader } from "../../../core/runtime/runtime-loader.ts";
 import type { LbPolicyName, LoadBalancingConfig } from "../../../core/config/bootstrap.ts";
 import { DEFAULT_LOAD_BALANCING } from "../../../core/config/lb-policy-schema.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
@@ -283,6 +284,44 @@ describe("priorities, health and panic (LoadBalancerBase)", () => {
       expect(countPicks(lb, hosts, 100)).toEqual([100, 0, 0, 0]);
       expect(store.counter("cluster.c.lb_healthy_panic").value).toBe(0);
     }
+  });
+
+  test("upstream.healthy_panic_threshold: the runtime's value replaces the configured threshold when the hosts change", () => {
+    const hosts = ports(4);
+    const runtime = new RuntimeLoader({ random: () => 0 }, { layers: [{ kind: "admin", name: "admin" }] });
+    const set = new PrioritySet();
+    set.updateHosts(0, hosts, hosts, [], {});
+    const store = new StatsStore();
+    const memory = new MemoryRuntime({ seed: 7 });
+    const lb = createLoadBalancer({ ...DEFAULT_LOAD_BALANCING, policy: "ROUND_ROBIN" }, set, store.scope("cluster.c."), () => memory.random(), { layeredRuntime: runtime });
+    runtime.mergeValues(new Map([["upstream.healthy_panic_threshold", "20"]]));
+    hosts.slice(1).forEach(unhealthy);
+    set.refreshHealth();
+    // 25 % healthy is over 20 %: no panic, only the healthy host.
+    expect(countPicks(lb, hosts, 100)).toEqual([100, 0, 0, 0]);
+    runtime.mergeValues(new Map([["upstream.healthy_panic_threshold", ""]]));
+    set.refreshHealth();
+    expect(countPicks(lb, hosts, 100)).toEqual([25, 25, 25, 25]);
+  });
+
+  test("LEAST_REQUEST active_request_bias: its runtime_key's value is read when the hosts change", () => {
+    const hosts = ports(2, [1, 3]);
+    const runtime = new RuntimeLoader({ random: () => 0 }, { layers: [{ kind: "admin", name: "admin" }] });
+    const set = new PrioritySet();
+    set.updateHosts(0, hosts, hosts, [], {});
+    const memory = new MemoryRuntime({ seed: 7 });
+    const config = { ...DEFAULT_LOAD_BALANCING, policy: "LEAST_REQUEST" as const, activeRequestBias: 1, activeRequestBiasSet: true, activeRequestBiasRuntimeKey: "lb.bias" };
+    const lb = createLoadBalancer(config, set, new StatsStore().scope("cluster.c."), () => memory.random(), { layeredRuntime: runtime });
+    // Host 1 busy: with bias 1 its weight 3 / (5 + 1) falls under host 0's 1 / 1.
+    hosts[1]!.stats.rqActive = 5;
+    set.refreshHealth();
+    const busy = countPicks(lb, hosts, 100);
+    expect(busy[0]!).toBeGreaterThan(busy[1]!);
+    // Bias 0: active requests no longer count, the weights 1:3 decide.
+    runtime.mergeValues(new Map([["lb.bias", "0"]]));
+    set.refreshHealth();
+    const weighted = countPicks(lb, hosts, 100);
+    expect(weighted[1]!).toBeGreaterThan(weighted[0]!);
   });
 
   test("panic disabled and no healthy host at all: no host (503 UH)", () => {

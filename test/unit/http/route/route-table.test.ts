@@ -3,6 +3,7 @@ import type { RouteConfiguration } from "../../../../core/config/bootstrap.ts";
 import { routeConfiguration } from "../../../../core/config/route-config-schema.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations, type HeaderFormatterSource, type MutableHeaders } from "../../../../core/http/route/custom-headers.ts";
 import { RouteTable, type RouteRequest } from "../../../../core/http/route/route-table.ts";
+import { RuntimeLoader, defaultsOnly } from "../../../../core/runtime/runtime-loader.ts";
 import { ResponseHeaders } from "../../../../core/http/message.ts";
 
 type Json = Record<string, unknown>;
@@ -520,7 +521,7 @@ describe("grpc and runtime_fraction", () => {
         },
       ],
     });
-    const table = new RouteTable(config, random);
+    const table = new RouteTable(config, defaultsOnly(random));
     const chosen: (string | undefined)[] = [];
     for (next = 0; next < draws.length; next++) chosen.push(routed(table, request("h")));
     expect(chosen).toEqual(["ten", "twenty", "rest", "rest", "ten"]);
@@ -534,9 +535,30 @@ describe("grpc and runtime_fraction", () => {
 
   test("a numerator over the denominator always matches; 0 never", () => {
     const random = { random: () => 0.999999 };
-    const all = new RouteTable(routeConfig({ virtual_hosts: [{ name: "a", domains: ["*"], routes: [named("all", { prefix: "/", runtime_fraction: { default_value: { numerator: 150 } } })] }] }), random);
+    const all = new RouteTable(routeConfig({ virtual_hosts: [{ name: "a", domains: ["*"], routes: [named("all", { prefix: "/", runtime_fraction: { default_value: { numerator: 150 } } })] }] }), defaultsOnly(random));
     expect(routed(all, request("h"))).toBe("all");
-    const none = new RouteTable(routeConfig({ virtual_hosts: [{ name: "a", domains: ["*"], routes: [named("none", { prefix: "/", runtime_fraction: { default_value: {} } })] }] }), { random: () => 0 });
+    const none = new RouteTable(routeConfig({ virtual_hosts: [{ name: "a", domains: ["*"], routes: [named("none", { prefix: "/", runtime_fraction: { default_value: {} } })] }] }), defaultsOnly({ random: () => 0 }));
     expect(routed(none, request("h"))).toBeUndefined();
+  });
+
+  test("runtime_key: the runtime's value overrides default_value, read per request (an integer is a percentage)", () => {
+    const runtime = new RuntimeLoader({ random: () => 0.3 }, { layers: [{ kind: "admin", name: "admin" }] });
+    const config = routeConfig({
+      virtual_hosts: [
+        {
+          name: "a",
+          domains: ["*"],
+          routes: [named("canary", { prefix: "/", runtime_fraction: { default_value: { numerator: 10 }, runtime_key: "routing.canary" } }), named("rest", { prefix: "/" })],
+        },
+      ],
+    });
+    const table = new RouteTable(config, runtime);
+    expect(routed(table, request("h"))).toBe("rest");
+    runtime.mergeValues(new Map([["routing.canary", "50"]]));
+    expect(routed(table, request("h"))).toBe("canary");
+    runtime.mergeValues(new Map([["routing.canary", "{numerator: 2000, denominator: TEN_THOUSAND}"]]));
+    expect(routed(table, request("h"))).toBe("rest");
+    runtime.mergeValues(new Map([["routing.canary", ""]]));
+    expect(routed(table, request("h"))).toBe("rest");
   });
 });

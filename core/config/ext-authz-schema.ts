@@ -1,0 +1,166 @@
+/**
+ * envoy.extensions.filters.http.ext_authz.v3.ExtAuthz with an http_service, and
+ * ExtAuthzPerRoute (core/http/filters/ext-authz.ts). A grpc_service needs HTTP/2
+ * upstreams, which polyvoy does not have yet: it is refused by name, as is every field
+ * that would be accepted and ignored.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } from "./bootstrap.ts";
+import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
+import { stringMatcher } from "./matcher-schema.ts";
+import { fractionalPercent } from "./fractional-percent-schema.ts";
+import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import type { StringMatcherConfig } from "./bootstrap.ts";
+import { statusText } from "../http/codec/status-text.ts";
+
+export const EXT_AUTHZ_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+export const EXT_AUTHZ_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
+
+/** Envoy's default timeout for the authorization call (ext_authz config.cc, DefaultTimeout). */
+const DEFAULT_TIMEOUT_MS = 200;
+
+/** envoy.type.v3.HttpStatus's code: a number in [100, 599], or its StatusCode enum name ("Forbidden", "ServiceUnavailable"…). */
+const statusCode = z.union([z.number().int().min(100).max(599), z.string()]).transform((code, ctx): number => {
+  if (typeof code === "number") return code;
+  for (let status = 100; status < 600; status++) {
+    const name = statusText(status).replace(/[^A-Za-z]/g, "");
+    if (name !== "Unknown" && name === code) return status;
+  }
+  ctx.addIssue({ code: "custom", message: `unknown status code "${code}" (a number, or a StatusCode name such as Forbidden)` });
+  return z.NEVER;
+});
+
+/** envoy.type.matcher.v3.ListStringMatcher */
+const listStringMatcher = z.strictObject({ patterns: z.array(stringMatcher).min(1) }).transform((l) => l.patterns as StringMatcherConfig[]);
+
+const bufferSettings = z
+  .strictObject({
+    // Envoy: gt 0.
+    max_request_bytes: uint32.min(1),
+    allow_partial_message: z.boolean().default(false),
+    pack_as_bytes: unsupportedField("pack_as_bytes applies to gRPC services only", isFalse),
+  })
+  .transform((b): ExtAuthzBufferSettings => ({ maxRequestBytes: b.max_request_bytes, allowPartialMessage: b.allow_partial_message }));
+
+/** envoy.config.core.v3.HttpUri: uri is required by Envoy but only named (the cluster is where requests go). */
+const httpUri = z.strictObject({
+  uri: z.string().min(1),
+  cluster: z.string().min(1),
+  timeout: durationMs.default(DEFAULT_TIMEOUT_MS),
+});
+
+/** envoy.config.core.v3.HeaderValue, as headers_to_add takes it: a plain value (no %…% formatting). */
+const headerToAdd = z
+  .strictObject({ key: headerName, value: headerValue.default("") })
+  .refine((h) => !/%[A-Z_]/.test(h.value), { message: "substitution formats (%…%) in authorization_request.headers_to_add are not supported yet", path: ["value"] })
+  .transform((h): [string, string] => [h.key, h.value]);
+
+const httpService = z.strictObject({
+  server_uri: httpUri,
+  path_prefix: z.string().regex(/^(\/.*)?$/, { message: 'must start with "/"' }).default(""),
+  authorization_request: z
+    .strictObject({
+      allowed_headers: listStringMatcher.optional(),
+      headers_to_add: z.array(headerToAdd).default([]),
+    })
+    .prefault({}),
+  authorization_response: z
+    .strictObject({
+      allowed_upstream_headers: listStringMatcher.optional(),
+      allowed_upstream_headers_to_append: listStringMatcher.optional(),
+      allowed_client_headers: listStringMatcher.optional(),
+      allowed_client_headers_on_success: listStringMatcher.optional(),
+      dynamic_metadata_from_headers: unsupportedField("dynamic_metadata_from_headers is not supported"),
+    })
+    .prefault({}),
+  retry_policy: unsupportedField("retry_policy for the authorization service is not supported"),
+});
+
+const GRPC_REFUSED = "grpc_service needs HTTP/2 upstreams, which polyvoy does not have yet (issue #29); use http_service";
+
+export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = z
+  .strictObject({
+    http_service: httpService.optional(),
+    grpc_service: unsupportedField(GRPC_REFUSED),
+    transport_api_version: z.enum(["V3"], { message: "only V3 is supported" }).optional(),
+    failure_mode_allow: z.boolean().default(false),
+    failure_mode_allow_header_add: z.boolean().default(false),
+    with_request_body: bufferSettings.optional(),
+    clear_route_cache: z.boolean().default(false),
+    status_on_error: z.strictObject({ code: statusCode }).optional(),
+    stat_prefix: z.string().default(""),
+    filter_enabled: z.strictObject({ default_value: fractionalPercent, runtime_key: z.string().optional() }).optional(),
+    // envoy.config.core.v3.RuntimeFeatureFlag
+    deny_at_disable: z.strictObject({ default_value: z.boolean(), runtime_key: z.string().optional() }).optional(),
+    include_peer_certificate: unsupportedField("include_peer_certificate needs TLS, which polyvoy does not terminate yet", isFalse),
+    include_tls_session: unsupportedField("include_tls_session needs TLS, which polyvoy does not terminate yet", isFalse),
+    metadata_context_namespaces: unsupportedField("metadata_context_namespaces is sent to gRPC services only", isEmptyList),
+    typed_metadata_context_namespaces: unsupportedField("typed_metadata_context_namespaces is sent to gRPC services only", isEmptyList),
+    filter_enabled_metadata: unsupportedField("filter_enabled_metadata is not supported (no dynamic metadata to match)"),
+    allowed_headers: unsupportedField("the top-level allowed_headers is not supported; use http_service.authorization_request.allowed_headers"),
+    disallowed_headers: unsupportedField("disallowed_headers is not supported"),
+    decoder_header_mutation_rules: unsupportedField("decoder_header_mutation_rules is not supported"),
+    validate_mutations: unsupportedField("validate_mutations is not supported", isFalse),
+    encode_raw_headers: unsupportedField("encode_raw_headers applies to gRPC services only", isFalse),
+    bootstrap_metadata_labels_key: unsupportedField("bootstrap_metadata_labels_key applies to gRPC services only"),
+    emit_filter_state_stats: unsupportedField("emit_filter_state_stats is not supported", isFalse),
+    charge_cluster_response_stats: unsupportedField("charge_cluster_response_stats is not supported"),
+  })
+  .superRefine((c, ctx) => {
+    if (c.http_service === undefined && c.grpc_service === undefined) ctx.addIssue({ code: "custom", message: "must set http_service (grpc_service is not supported)" });
+  })
+  .transform((c): ExtAuthzConfig => {
+    const service = c.http_service!;
+    const response = service.authorization_response;
+    return {
+      cluster: service.server_uri.cluster,
+      timeoutMs: service.server_uri.timeout,
+      pathPrefix: service.path_prefix,
+      allowedHeaders: service.authorization_request.allowed_headers ?? [],
+      headersToAdd: service.authorization_request.headers_to_add,
+      allowedUpstreamHeaders: response.allowed_upstream_headers ?? [],
+      allowedUpstreamHeadersToAppend: response.allowed_upstream_headers_to_append ?? [],
+      allowedClientHeaders: response.allowed_client_headers ?? [],
+      allowedClientHeadersOnSuccess: response.allowed_client_headers_on_success ?? [],
+      failureModeAllow: c.failure_mode_allow,
+      failureModeAllowHeaderAdd: c.failure_mode_allow_header_add,
+      ...(c.with_request_body && { withRequestBody: c.with_request_body }),
+      // Envoy's toErrorCode: anything outside the codes it knows is 403.
+      statusOnError: c.status_on_error?.code ?? 403,
+      clearRouteCache: c.clear_route_cache,
+      statPrefix: c.stat_prefix,
+      ...(c.filter_enabled && { filterEnabled: c.filter_enabled.default_value }),
+      denyAtDisable: c.deny_at_disable?.default_value ?? false,
+    };
+  });
+
+export const extAuthzPerRouteConfig: z.ZodType<ExtAuthzPerRouteConfig> = z
+  .strictObject({
+    // Envoy: const true.
+    disabled: z.literal(true).optional(),
+    check_settings: z
+      .strictObject({
+        context_extensions: z.record(z.string(), z.string()).default({}),
+        disable_request_body_buffering: z.boolean().default(false),
+        with_request_body: bufferSettings.optional(),
+      })
+      .superRefine((s, ctx) => {
+        if (s.disable_request_body_buffering && s.with_request_body) {
+          ctx.addIssue({ code: "custom", message: "only one of disable_request_body_buffering or with_request_body can be set" });
+        }
+      })
+      .optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.disabled === undefined && c.check_settings === undefined) ctx.addIssue({ code: "custom", message: "must set one of disabled, check_settings" });
+    if (c.disabled !== undefined && c.check_settings !== undefined) ctx.addIssue({ code: "custom", message: "must set only one of disabled, check_settings" });
+  })
+  .transform(
+    (c): ExtAuthzPerRouteConfig => ({
+      disabled: c.disabled === true,
+      contextExtensions: c.check_settings?.context_extensions ?? {},
+      disableRequestBodyBuffering: c.check_settings?.disable_request_body_buffering ?? false,
+      ...(c.check_settings?.with_request_body && { withRequestBody: c.check_settings.with_request_body }),
+    }),
+  );

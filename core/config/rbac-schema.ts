@@ -1,0 +1,208 @@
+/**
+ * envoy.config.rbac.v3.RBAC (rules: action and named policies of permissions and
+ * principals), and the RBAC filters' configs around it:
+ * envoy.extensions.filters.http.rbac.v3.RBAC / RBACPerRoute (core/http/filters/rbac.ts).
+ * What needs TLS (authenticated, requested_server_name), CEL (condition), metadata or
+ * the generic matcher API is refused by name, never accepted and ignored.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";
+import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
+import { oneOf, uint32 } from "./proto-schema.ts";
+import { unsupportedField } from "./unsupported-field.ts";
+import { parseIp } from "../network/cidr-range.ts";
+
+export const RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
+export const RBAC_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
+
+const cidrRange = z
+  .strictObject({ address_prefix: z.string().min(1), prefix_len: uint32.default(0) })
+  .transform((c, ctx): CidrRangeConfig => {
+    const ip = parseIp(c.address_prefix);
+    if (ip === undefined) ctx.addIssue({ code: "custom", message: `"${c.address_prefix}" is not an IP address` });
+    else if (c.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", message: `prefix_len ${c.prefix_len} is longer than the address (${ip.length * 8} bits)` });
+    return { addressPrefix: c.address_prefix, prefixLen: c.prefix_len };
+  });
+
+/** envoy.type.matcher.v3.PathMatcher: `path`, a StringMatcher on the path without query and fragment. */
+const pathMatcher = z.strictObject({ path: stringMatcher }).transform((p) => p.path as StringMatcherConfig);
+
+/** `any` must be true (Envoy: const true). */
+const anyTrue = z.literal(true);
+
+const NEEDS_TLS = "needs TLS, which polyvoy does not terminate yet";
+const NO_METADATA = "metadata matchers are not supported (polyvoy filters set no dynamic metadata they could match)";
+const NO_EXTENSIONS = "matcher extensions are not supported";
+
+const PERMISSION_RULES = [
+  "and_rules",
+  "or_rules",
+  "any",
+  "header",
+  "url_path",
+  "destination_ip",
+  "destination_port",
+  "destination_port_range",
+  "not_rule",
+] as const;
+
+export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
+  z
+    .strictObject({
+      and_rules: z.strictObject({ rules: z.array(rbacPermission).min(1) }).optional(),
+      or_rules: z.strictObject({ rules: z.array(rbacPermission).min(1) }).optional(),
+      any: anyTrue.optional(),
+      header: headerMatcher.optional(),
+      url_path: pathMatcher.optional(),
+      destination_ip: cidrRange.optional(),
+      destination_port: uint32.max(65535).optional(),
+      // envoy.type.v3.Int32Range: [start, end).
+      destination_port_range: z.strictObject({ start: z.number().int().default(0), end: z.number().int().default(0) }).optional(),
+      not_rule: rbacPermission.optional(),
+      requested_server_name: unsupportedField(`requested_server_name ${NEEDS_TLS}`),
+      metadata: unsupportedField(NO_METADATA),
+      matcher: unsupportedField(NO_EXTENSIONS),
+      uri_template: unsupportedField(NO_EXTENSIONS),
+    })
+    .transform((p, ctx): RbacPermission => {
+      const key = oneOf(p, PERMISSION_RULES, ctx, !hasRefused(p, ["requested_server_name", "metadata", "matcher", "uri_template"]));
+      switch (key) {
+        case "and_rules":
+          return { type: "and", rules: p.and_rules!.rules };
+        case "or_rules":
+          return { type: "or", rules: p.or_rules!.rules };
+        case "not_rule":
+          return { type: "not", rule: p.not_rule! };
+        case "header":
+          return { type: "header", header: p.header! };
+        case "url_path":
+          return { type: "url_path", path: p.url_path! };
+        case "destination_ip":
+          return { type: "destination_ip", cidr: p.destination_ip! };
+        case "destination_port":
+          return { type: "destination_port", port: p.destination_port! };
+        case "destination_port_range":
+          return { type: "destination_port_range", start: p.destination_port_range!.start, end: p.destination_port_range!.end };
+        case "any":
+        case undefined:
+          return { type: "any" };
+      }
+    }),
+);
+
+const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id"] as const;
+
+export const rbacPrincipal: z.ZodType<RbacPrincipal> = z.lazy(() =>
+  z
+    .strictObject({
+      and_ids: z.strictObject({ ids: z.array(rbacPrincipal).min(1) }).optional(),
+      or_ids: z.strictObject({ ids: z.array(rbacPrincipal).min(1) }).optional(),
+      any: anyTrue.optional(),
+      header: headerMatcher.optional(),
+      url_path: pathMatcher.optional(),
+      direct_remote_ip: cidrRange.optional(),
+      remote_ip: cidrRange.optional(),
+      // Deprecated in Envoy for direct_remote_ip / remote_ip; it is the connection's peer.
+      source_ip: cidrRange.optional(),
+      not_id: rbacPrincipal.optional(),
+      authenticated: unsupportedField(`authenticated ${NEEDS_TLS} (there is no peer certificate to match)`),
+      metadata: unsupportedField(NO_METADATA),
+      sourced_metadata: unsupportedField(NO_METADATA),
+      filter_state: unsupportedField("filter_state matchers are not supported"),
+      custom: unsupportedField(NO_EXTENSIONS),
+    })
+    .transform((p, ctx): RbacPrincipal => {
+      const key = oneOf(p, PRINCIPAL_IDS, ctx, !hasRefused(p, ["authenticated", "metadata", "sourced_metadata", "filter_state", "custom"]));
+      switch (key) {
+        case "and_ids":
+          return { type: "and", rules: p.and_ids!.ids };
+        case "or_ids":
+          return { type: "or", rules: p.or_ids!.ids };
+        case "not_id":
+          return { type: "not", rule: p.not_id! };
+        case "header":
+          return { type: "header", header: p.header! };
+        case "url_path":
+          return { type: "url_path", path: p.url_path! };
+        case "direct_remote_ip":
+        case "remote_ip":
+        case "source_ip":
+          return { type: key, cidr: p[key]! };
+        case "any":
+        case undefined:
+          return { type: "any" };
+      }
+    }),
+);
+
+/** A refused field is set: its own error says why; "must set one of" would only add noise. */
+function hasRefused(object: Record<string, unknown>, keys: readonly string[]): boolean {
+  return keys.some((key) => object[key] !== undefined);
+}
+
+const rbacPolicy = z.strictObject({
+  permissions: z.array(rbacPermission).min(1),
+  principals: z.array(rbacPrincipal).min(1),
+  condition: unsupportedField("CEL conditions are not supported"),
+  checked_condition: unsupportedField("CEL conditions are not supported"),
+});
+
+/** envoy.config.rbac.v3.RBAC */
+export const rbacRules = z
+  .strictObject({
+    action: z.enum(["ALLOW", "DENY", "LOG"]).default("ALLOW"),
+    policies: z.record(z.string(), rbacPolicy).default({}),
+    audit_logging_options: unsupportedField("RBAC audit loggers are not supported"),
+  })
+  .transform(
+    (r): RbacRulesConfig => ({
+      action: r.action,
+      // Envoy's engine keeps policies in a std::map: evaluated, and reported, in name order.
+      policies: Object.keys(r.policies)
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+        .map((name) => ({ name, permissions: r.policies[name]!.permissions, principals: r.policies[name]!.principals })),
+    }),
+  );
+
+/** The fields both RBAC filters take, besides the network filter's stat_prefix and enforcement_type. */
+const rbacFields = {
+  rules: rbacRules.optional(),
+  rules_stat_prefix: z.string().default(""),
+  matcher: unsupportedField("the matcher form of RBAC (xds.type.matcher.v3.Matcher) is not supported; use rules"),
+  shadow_rules: rbacRules.optional(),
+  shadow_rules_stat_prefix: z.string().default(""),
+  shadow_matcher: unsupportedField("the matcher form of RBAC (xds.type.matcher.v3.Matcher) is not supported; use shadow_rules"),
+  track_per_rule_stats: unsupportedField("per-policy stats are not supported", (v) => v === false),
+};
+
+function rbacConfigOf(c: { rules?: RbacRulesConfig | undefined; rules_stat_prefix: string; shadow_rules?: RbacRulesConfig | undefined; shadow_rules_stat_prefix: string }): RbacConfig {
+  return {
+    ...(c.rules && { rules: c.rules }),
+    rulesStatPrefix: c.rules_stat_prefix,
+    ...(c.shadow_rules && { shadowRules: c.shadow_rules }),
+    shadowRulesStatPrefix: c.shadow_rules_stat_prefix,
+  };
+}
+
+/** envoy.extensions.filters.http.rbac.v3.RBAC */
+export const rbacFilterConfig: z.ZodType<RbacConfig> = z.strictObject(rbacFields).transform(rbacConfigOf);
+
+/**
+ * envoy.extensions.filters.http.rbac.v3.RBACPerRoute: `rbac` replaces the filter's config
+ * on the route; without it (or without its rules) the route is not enforced.
+ */
+export const rbacPerRouteConfig: z.ZodType<RbacConfig> = z
+  .strictObject({ rbac: rbacFilterConfig.optional() })
+  .transform((c): RbacConfig => c.rbac ?? { rulesStatPrefix: "", shadowRulesStatPrefix: "" });
+
+/** envoy.extensions.filters.network.rbac.v3.RBAC */
+export const networkRbacConfig: z.ZodType<NetworkRbacConfig> = z
+  .strictObject({
+    ...rbacFields,
+    stat_prefix: z.string().min(1),
+    // ONE_TIME_ON_FIRST_BYTE (the default) is what the filter does; CONTINUOUS re-checks on every read, which only matters for dynamic metadata.
+    enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE"], { message: 'only ONE_TIME_ON_FIRST_BYTE is supported (CONTINUOUS matters only with metadata matchers, which are not)' }).default("ONE_TIME_ON_FIRST_BYTE"),
+    delay_deny: unsupportedField("delay_deny is not supported"),
+  })
+  .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix }));

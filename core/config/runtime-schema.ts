@@ -1,0 +1,68 @@
+/**
+ * envoy.config.bootstrap.v3.LayeredRuntime (core/runtime/runtime-loader.ts): static
+ * layers are flattened here into dotted keys as Envoy's ProtoLayer walks its Struct
+ * (runtime_impl.cc walkProtoValue); at most one admin layer. disk_layer and rtds_layer
+ * are refused: polyvoy watches no runtime directory and has no xDS.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { LayeredRuntimeConfig, RuntimeLayerConfig } from "./bootstrap.ts";
+import { oneOf } from "./proto-schema.ts";
+import { unsupportedField } from "./unsupported-field.ts";
+
+const runtimeLayer = z
+  .strictObject({
+    name: z.string().default(""),
+    static_layer: z.record(z.string(), z.unknown()).optional(),
+    disk_layer: unsupportedField(
+      "polyvoy does not read runtime values from a directory (nor watch its symlink); put them in a static_layer, or set them with POST /runtime_modify on an admin_layer",
+    ),
+    admin_layer: z.strictObject({}).optional(),
+    rtds_layer: unsupportedField("RTDS needs xDS, which polyvoy does not have; use a static_layer or an admin_layer"),
+  })
+  .transform((layer, ctx): RuntimeLayerConfig => {
+    oneOf(layer, ["static_layer", "disk_layer", "admin_layer", "rtds_layer"] as const, ctx, true);
+    if (layer.admin_layer !== undefined) return { kind: "admin", name: layer.name };
+    const values: [string, string][] = [];
+    for (const [key, value] of Object.entries(layer.static_layer ?? {})) walkValue(value, key, values, ctx);
+    return { kind: "static", name: layer.name, values };
+  });
+
+export const layeredRuntime: z.ZodType<LayeredRuntimeConfig, unknown> = z
+  .strictObject({ layers: z.array(runtimeLayer).default([]) })
+  .transform((r, ctx): LayeredRuntimeConfig => {
+    const names = new Set<string>();
+    for (const [i, layer] of r.layers.entries()) {
+      if (names.has(layer.name)) ctx.addIssue({ code: "custom", message: `Duplicate layer name: ${layer.name}`, path: ["layers", i, "name"] });
+      names.add(layer.name);
+    }
+    if (r.layers.filter((l) => l.kind === "admin").length > 1) {
+      ctx.addIssue({ code: "custom", message: "Too many admin layers specified in LayeredRuntime, at most one may be specified", path: ["layers"] });
+    }
+    // Envoy (server/configuration_impl.cc): a layered_runtime with no layers gets one unnamed admin layer.
+    return { layers: r.layers.length > 0 ? r.layers : [{ kind: "admin", name: "" }] };
+  });
+
+/**
+ * ProtoLayer::walkProtoValue: a nested object is a directory (its keys joined with "."),
+ * unless it is empty or holds `numerator`/`denominator` (a FractionalPercent, kept whole);
+ * a list or null is an error.
+ */
+function walkValue(value: unknown, key: string, out: [string, string][], ctx: z.RefinementCtx): void {
+  if (typeof value === "string") out.push([key, value]);
+  else if (typeof value === "number" || typeof value === "boolean") out.push([key, String(value)]);
+  else if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const fields = value as Record<string, unknown>;
+    const names = Object.keys(fields);
+    if (names.length === 0 || "numerator" in fields || "denominator" in fields) out.push([key, flowYaml(fields)]);
+    else for (const name of names) walkValue(fields[name], `${key}.${name}`, out, ctx);
+  } else {
+    ctx.addIssue({ code: "custom", message: `Invalid runtime entry value for ${key}`, path: ["static_layer", ...key.split(".")] });
+  }
+}
+
+/** The value as Envoy's raw string shows it (getYamlStringFromMessage, flow style): `{numerator: 5, denominator: MILLION}`. */
+function flowYaml(fields: Record<string, unknown>): string {
+  const parts = Object.entries(fields).map(([k, v]) => `${k}: ${typeof v === "string" && /^[\w.-]+$/.test(v) ? v : JSON.stringify(v)}`);
+  return `{${parts.join(", ")}}`;
+}

@@ -1,0 +1,260 @@
+/**
+ * Envoy's Http::AsyncClient (source/common/http/async_client_impl.cc) for one request:
+ * a complete message sent to a named cluster through the cluster manager — its load
+ * balancer picks a host, the host's connection pool (circuit breakers, keep-alive reuse)
+ * carries the stream — and the complete response handed back, body buffered up to a
+ * limit. For ext_authz, JWKS fetching, health checks and TypeScript filters.
+ *
+ * As in Envoy, where the request runs through a router: what the router would answer
+ * locally comes back as a response — 503 "no healthy upstream", 503 for a connection
+ * failure or a reset before the response, 504 "upstream request timeout" — and only
+ * failures after the response began are failures (Reset), or a response over the
+ * buffer limit (ExceedResponseBufferLimit). An unknown cluster is a Reset failure.
+ * Callbacks may come before send() returns (then it returns undefined, as Envoy's
+ * send returns nullptr): a caller that stops its stream for the answer checks that.
+ */
+import type { Timer, TimerTarget } from "../event/timers.ts";
+import type { ServerContext } from "../server-context.ts";
+import type { Cluster } from "../upstream/cluster.ts";
+import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
+import { PoolFailureReason } from "../upstream/pool-failure.ts";
+import type { HeaderMap } from "./header-map.ts";
+import { ResponseHeaders, type RequestHeaders } from "./message.ts";
+import { StreamResetReason, resetReasonToString } from "./stream-reset-reason.ts";
+import { latin1Encode } from "../util/latin1.ts";
+
+export const AsyncFailureReason = {
+  /** The stream was reset after its response began, or the cluster does not exist. */
+  Reset: "reset",
+  /** The response body outgrew maxResponseBytes. */
+  ExceedResponseBufferLimit: "exceed_response_buffer_limit",
+} as const;
+export type AsyncFailureReason = (typeof AsyncFailureReason)[keyof typeof AsyncFailureReason];
+
+/** A complete response (Envoy's ResponseMessage). */
+export interface AsyncResponse {
+  readonly headers: ResponseHeaders;
+  readonly body: Uint8Array;
+  readonly trailers: HeaderMap | undefined;
+  /** Why the client answered itself (Envoy's response code details, e.g. "upstream_response_timeout"); "" for the upstream's own response. */
+  readonly details: string;
+}
+
+export interface AsyncRequestCallbacks {
+  onSuccess(request: AsyncRequest, response: AsyncResponse): void;
+  onFailure(request: AsyncRequest, reason: AsyncFailureReason): void;
+}
+
+export interface AsyncRequestOptions {
+  /** The whole exchange's limit in ms (0: none). */
+  timeoutMs: number;
+  /** The most response body kept (Envoy's default buffer limit for async requests is the connection's, 1 MiB here). */
+  maxResponseBytes?: number;
+}
+
+/** Envoy's local reply text for resets before response headers (router.cc, onUpstreamReset). */
+const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. ";
+const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
+const EMPTY = new Uint8Array(0);
+
+const POOL_FAILURE_RESET: Readonly<Record<PoolFailureReason, StreamResetReason>> = {
+  [PoolFailureReason.Overflow]: StreamResetReason.Overflow,
+  [PoolFailureReason.LocalConnectionFailure]: StreamResetReason.LocalConnectionFailure,
+  [PoolFailureReason.RemoteConnectionFailure]: StreamResetReason.RemoteConnectionFailure,
+  [PoolFailureReason.Timeout]: StreamResetReason.ConnectionTimeout,
+};
+
+/** Sends requests to clusters; one per server is enough (it holds nothing per request). */
+export class AsyncClient {
+  constructor(private readonly server: ServerContext) {}
+
+  /**
+   * Send `headers` (with `body`, if any, its content-length set here) to `clusterName`.
+   * Returns the request to cancel, or undefined when the callbacks were already called.
+   */
+  send(clusterName: string, headers: RequestHeaders, body: Uint8Array | undefined, callbacks: AsyncRequestCallbacks, options: AsyncRequestOptions): AsyncRequest | undefined {
+    const request = new AsyncRequest(this.server, callbacks, headers, body, options);
+    request.start(clusterName);
+    return request.done ? undefined : request;
+  }
+}
+
+/** One request in flight (Envoy's AsyncRequestImpl). */
+export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
+  /** The callbacks were called, or the request was cancelled: nothing more happens. */
+  done = false;
+  private cluster: Cluster | undefined;
+  private poolHandle: PoolHandle | undefined;
+  private stream: UpstreamStream | undefined;
+  private timer: Timer | undefined;
+  private responseHeaders: ResponseHeaders | undefined;
+  private readonly chunks: Uint8Array[] = [];
+  private bodyBytes = 0;
+  private readonly maxResponseBytes: number;
+
+  constructor(
+    private readonly server: ServerContext,
+    private readonly callbacks: AsyncRequestCallbacks,
+    private readonly headers: RequestHeaders,
+    private readonly body: Uint8Array | undefined,
+    private readonly options: AsyncRequestOptions,
+  ) {
+    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  }
+
+  /** @internal */
+  start(clusterName: string): void {
+    const cluster = this.server.clusterManager.get(clusterName);
+    if (cluster === undefined) {
+      this.server.log.debug(`async client: cluster '${clusterName}' does not exist`);
+      this.fail(AsyncFailureReason.Reset);
+      return;
+    }
+    this.cluster = cluster;
+    const host = cluster.loadBalancer.chooseHost(undefined);
+    if (host === undefined) {
+      this.localReply(503, "no healthy upstream", "no_healthy_upstream");
+      return;
+    }
+    this.headers.set("content-length", String(this.body?.byteLength ?? 0));
+    if (this.options.timeoutMs > 0) {
+      this.timer = this.server.timers.create(this);
+      this.timer.enable(this.options.timeoutMs);
+    }
+    this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
+  }
+
+  /** Give up: the stream is reset, no callback is called (Envoy's Request::cancel). */
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+  }
+
+  // ---- the pool and the response ----
+
+  onPoolReady(stream: UpstreamStream): void {
+    this.poolHandle = undefined;
+    if (this.done) {
+      stream.reset();
+      return;
+    }
+    this.stream = stream;
+    const body = this.body;
+    if (body === undefined || body.byteLength === 0) {
+      stream.encodeHeaders(this.headers, true);
+    } else {
+      stream.encodeHeaders(this.headers, false);
+      stream.encodeData(body, true);
+    }
+  }
+
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
+    this.poolHandle = undefined;
+    this.resetBeforeResponse(POOL_FAILURE_RESET[reason], transportFailureReason);
+  }
+
+  onUpstreamReset(reason: StreamResetReason, _details: string): void {
+    // A reset of our own making (timeout, cancel, the buffer limit) needs no answer.
+    if (this.done || this.stream === undefined) return;
+    this.stream = undefined;
+    if (this.responseHeaders === undefined) this.resetBeforeResponse(reason, "");
+    else this.fail(AsyncFailureReason.Reset);
+  }
+
+  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    if (this.done) return;
+    this.responseHeaders = headers;
+    this.cluster?.stats.countResponse(headers.status);
+    if (endStream) this.succeed(undefined);
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (this.done) return;
+    if (data.byteLength > 0) {
+      this.bodyBytes += data.byteLength;
+      if (this.bodyBytes > this.maxResponseBytes) {
+        this.fail(AsyncFailureReason.ExceedResponseBufferLimit);
+        return;
+      }
+      // The codec lends its bytes for this call only.
+      this.chunks.push(data.slice());
+    }
+    if (endStream) this.succeed(undefined);
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    if (!this.done) this.succeed(trailers);
+  }
+
+  decodeUpgradeData(): void {}
+  onUpstreamAboveWriteBufferHighWatermark(): void {}
+  onUpstreamBelowWriteBufferLowWatermark(): void {}
+
+  /** @internal The request's timeout passed (Envoy's router: 504 upstream request timeout). */
+  onTimer(): void {
+    if (this.done) return;
+    this.cluster?.stats.upstreamRqTimeout.inc();
+    this.release();
+    this.localReply(504, "upstream request timeout", "upstream_response_timeout");
+  }
+
+  // ---- the end ----
+
+  private resetBeforeResponse(reason: StreamResetReason, transportFailureReason: string): void {
+    const failure = transportFailureReason ? `, transport failure reason: ${transportFailureReason}` : "";
+    this.localReply(503, `${RESET_BEFORE_HEADERS}reset reason: ${resetReasonToString(reason)}${failure}`, "upstream_reset_before_response_started");
+  }
+
+  private localReply(status: number, body: string, details: string): void {
+    if (this.done) return;
+    const headers = new ResponseHeaders(status);
+    const bytes = latin1Encode(body);
+    headers.set("content-length", String(bytes.byteLength));
+    headers.set("content-type", "text/plain");
+    this.finish();
+    this.callbacks.onSuccess(this, { headers, body: bytes, trailers: undefined, details });
+  }
+
+  private succeed(trailers: HeaderMap | undefined): void {
+    const headers = this.responseHeaders!;
+    const body = this.chunks.length === 0 ? EMPTY : this.chunks.length === 1 ? this.chunks[0]! : concat(this.chunks, this.bodyBytes);
+    // The stream is complete: the pool has it back (no reset).
+    this.stream = undefined;
+    this.finish();
+    this.callbacks.onSuccess(this, { headers, body, trailers, details: "" });
+  }
+
+  private fail(reason: AsyncFailureReason): void {
+    if (this.done) return;
+    this.release();
+    this.finish();
+    this.callbacks.onFailure(this, reason);
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.timer?.disable();
+    this.chunks.length = 0;
+  }
+
+  /** Out of the pool's queue, or the stream reset (its connection closes), timer off. */
+  private release(): void {
+    this.timer?.disable();
+    this.poolHandle?.cancel();
+    this.poolHandle = undefined;
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.reset();
+  }
+}
+
+function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,338 @@
+/**
+ * Envoy's jwt_authn HTTP filter (source/extensions/filters/http/jwt_authn/filter.cc,
+ * authenticator.cc, verifier.cc): the first rule matching the request's path (or the
+ * route's PerRouteConfig) names a requirement; the request waits while its JWTs are
+ * verified (signatures through the port's WebCrypto, so asynchronously) and goes on, or is
+ * answered 401 (403 for a disallowed audience) with jwt_verify_lib's status text as the
+ * body and a `www-authenticate: Bearer realm="<request URI>"` header (plus
+ * `, error="invalid_token"` unless the JWT was missing). Stats:
+ * http.<stat_prefix>.jwt_authn.<filter stat_prefix>{allowed,denied,cors_preflight_bypassed}.
+ */
+import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig } from "../../../config/bootstrap.ts";
+import type { ServerContext } from "../../../server-context.ts";
+import type { Counter } from "../../../stats/counter.ts";
+import { PerConfig } from "../../../util/per-config.ts";
+import {
+  FilterDataStatus,
+  FilterHeadersStatus,
+  FilterTrailersStatus,
+  UNBOUND_DECODER_FILTER_CALLBACKS,
+  type DecoderFilterCallbacks,
+  type StreamDecoderFilter,
+} from "../../filter.ts";
+import type { RequestHeaders } from "../../message.ts";
+import { parseQueryParameters } from "../../route/header-matcher.ts";
+import type { HttpFilterChainContext } from "../http-filter-registry.ts";
+import {
+  JWKS_KID_ALG_MISMATCH,
+  JWT_AUDIENCE_NOT_ALLOWED,
+  JWT_EXPIRED,
+  JWT_MISSED,
+  JWT_NOT_YET_VALID,
+  JWT_UNKNOWN_ISSUER,
+  JWT_VERIFICATION_FAIL,
+  parseJwt,
+  type Jwt,
+} from "./jwt.ts";
+
+const OK = "OK";
+/** Envoy's MaximumUriLength for the realm (filter.cc). */
+const MAXIMUM_URI_LENGTH = 256;
+const INVALID_TOKEN = ', error="invalid_token"';
+
+/** A provider with where its tokens are. */
+interface Provider {
+  readonly name: string;
+  readonly config: JwtProviderConfig;
+}
+
+/** A token found in the request, and where (to remove it when not forwarded). */
+interface FoundToken {
+  token: string;
+  provider: Provider;
+  /** The header it came from; undefined for a query parameter. */
+  header: string | undefined;
+}
+
+export class JwtAuthnFilterConfig {
+  readonly providers = new Map<string, Provider>();
+  readonly allowed: Counter;
+  readonly denied: Counter;
+  readonly corsPreflightBypassed: Counter;
+
+  constructor(
+    readonly config: JwtAuthnConfig,
+    server: ServerContext,
+    chain: HttpFilterChainContext,
+  ) {
+    for (const [name, provider] of config.providers) this.providers.set(name, { name, config: provider });
+    const prefix = `http.${chain.statPrefix}.jwt_authn.${config.statPrefix}`;
+    this.allowed = server.stats.counter(`${prefix}allowed`);
+    this.denied = server.stats.counter(`${prefix}denied`);
+    this.corsPreflightBypassed = server.stats.counter(`${prefix}cors_preflight_bypassed`);
+  }
+
+  /** The requirement of the first rule matching the path (without its query), if any. */
+  findRequirement(path: string): JwtRequirementConfig | undefined {
+    const query = path.indexOf("?");
+    const bare = query < 0 ? path : path.slice(0, query);
+    for (const rule of this.config.rules) {
+      const match = rule.match;
+      if (match.prefix !== undefined ? bare.startsWith(match.prefix) : bare === match.path) {
+        return rule.requires ?? (rule.requirementName !== undefined ? this.config.requirementMap.get(rule.requirementName) : undefined);
+      }
+    }
+    return undefined;
+  }
+}
+
+const CONFIGS = new PerConfig((config: JwtAuthnConfig, server: ServerContext, chain: HttpFilterChainContext) => new JwtAuthnFilterConfig(config, server, chain));
+
+export function jwtAuthnFilterConfig(config: JwtAuthnConfig, server: ServerContext, chain: HttpFilterChainContext): JwtAuthnFilterConfig {
+  return CONFIGS.get(config, server, chain);
+}
+
+const CALLING = 1;
+const COMPLETE = 2;
+const RESPONDED = 3;
+
+export class JwtAuthnFilter implements StreamDecoderFilter {
+  private callbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
+  private state = 0;
+  private stopped = false;
+  private destroyed = false;
+  private headers: RequestHeaders | undefined;
+  /** Tokens that verified: removed (forward false) and their payloads forwarded once the requirement holds. */
+  private verified: { found: FoundToken; jwt: Jwt }[] = [];
+
+  constructor(
+    private readonly shared: JwtAuthnFilterConfig,
+    private readonly server: ServerContext,
+  ) {}
+
+  setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
+    this.callbacks = callbacks;
+  }
+
+  decodeHeaders(headers: RequestHeaders): FilterHeadersStatus {
+    this.state = CALLING;
+    this.headers = headers;
+    if (this.shared.config.bypassCorsPreflight && headers.method === "OPTIONS" && headers.has("origin") && headers.has("access-control-request-method")) {
+      this.shared.corsPreflightBypassed.inc();
+      this.onComplete(OK);
+      return FilterHeadersStatus.Continue;
+    }
+    let requirement: JwtRequirementConfig | undefined;
+    const perRoute = this.callbacks.mostSpecificPerFilterConfig<JwtAuthnPerRouteConfig>();
+    if (perRoute !== undefined) {
+      if ("disabled" in perRoute) return this.complete();
+      requirement = this.shared.config.requirementMap.get(perRoute.requirementName);
+      if (requirement === undefined) {
+        const names = [...this.shared.config.requirementMap.keys()].join(",");
+        const error = `Wrong requirement_name: ${perRoute.requirementName}. It should be one of [${names}]`;
+        this.shared.denied.inc();
+        this.state = RESPONDED;
+        this.callbacks.sendLocalReply(403, this.shared.config.stripFailureResponse ? "" : `Failed JWT authentication: ${error}`, rcDetails(error));
+        return FilterHeadersStatus.StopIteration;
+      }
+    } else {
+      requirement = this.shared.findRequirement(headers.path);
+    }
+    if (requirement === undefined) return this.complete();
+    this.verify(requirement).then(
+      (status) => this.onComplete(status),
+      (err: unknown) => {
+        this.server.log.debug(`jwt_authn: verification failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.onComplete(JWT_VERIFICATION_FAIL);
+      },
+    );
+    if (this.state === COMPLETE) return FilterHeadersStatus.Continue;
+    this.stopped = true;
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  decodeData(): FilterDataStatus {
+    return this.state === CALLING ? FilterDataStatus.StopIterationAndWatermark : FilterDataStatus.Continue;
+  }
+
+  decodeTrailers(): FilterTrailersStatus {
+    return this.state === CALLING ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
+  }
+
+  onDestroy(): void {
+    this.destroyed = true;
+  }
+
+  private complete(): FilterHeadersStatus {
+    this.onComplete(OK);
+    return FilterHeadersStatus.Continue;
+  }
+
+  /** Envoy's Filter::onComplete. */
+  private onComplete(status: string): void {
+    if (this.destroyed || this.state === RESPONDED) return;
+    if (status !== OK) {
+      this.shared.denied.inc();
+      this.state = RESPONDED;
+      const code = status === JWT_AUDIENCE_NOT_ALLOWED ? 403 : 401;
+      if (this.shared.config.stripFailureResponse) {
+        this.callbacks.sendLocalReply(code, "", rcDetails(status));
+        return;
+      }
+      const realm = `Bearer realm="${originalUri(this.headers!)}"${status === JWT_MISSED ? "" : INVALID_TOKEN}`;
+      this.callbacks.sendLocalReply(code, status, rcDetails(status), undefined, [["www-authenticate", realm]]);
+      return;
+    }
+    this.applyVerified();
+    this.shared.allowed.inc();
+    this.state = COMPLETE;
+    if (this.stopped) this.callbacks.continueDecoding();
+  }
+
+  /** Tokens that verified: removed unless forwarded; their payload in forward_payload_header. */
+  private applyVerified(): void {
+    const headers = this.headers!;
+    for (const { found, jwt } of this.verified) {
+      const provider = found.provider.config;
+      if (!provider.forward && found.header !== undefined) headers.remove(found.header);
+      if (provider.forwardPayloadHeader !== "") {
+        let payload = jwt.payloadBase64Url;
+        if (provider.padForwardPayloadHeader) payload += "=".repeat((4 - (payload.length % 4)) % 4);
+        headers.set(provider.forwardPayloadHeader, payload);
+      }
+    }
+  }
+
+  // ---- requirements (Envoy's verifier.cc) ----
+
+  private async verify(requirement: JwtRequirementConfig): Promise<string> {
+    switch (requirement.type) {
+      case "provider": {
+        const provider = this.shared.providers.get(requirement.provider)!;
+        return this.verifyProvider(provider, requirement.audiences);
+      }
+      case "all": {
+        for (const r of requirement.requirements) {
+          const status = await this.verify(r);
+          if (status !== OK) return status;
+        }
+        return OK;
+      }
+      case "any": {
+        // OK when one is; else the first failure that is not a missing JWT (Envoy's AnyVerifierImpl).
+        let failure: string | undefined;
+        for (const r of requirement.requirements) {
+          const status = await this.verify(r);
+          if (status === OK) return OK;
+          if (failure === undefined || failure === JWT_MISSED) failure = status;
+        }
+        return failure ?? JWT_MISSED;
+      }
+      case "allowMissing": {
+        const status = await this.verifyAnyProvider();
+        return status === JWT_MISSED ? OK : status;
+      }
+      case "allowMissingOrFailed":
+        await this.verifyAnyProvider();
+        return OK;
+    }
+  }
+
+  /** One provider's tokens: the first found must verify. */
+  private async verifyProvider(provider: Provider, audiences: string[] | undefined): Promise<string> {
+    const found = this.extract(provider);
+    if (found === undefined) return JWT_MISSED;
+    return this.verifyToken(found, audiences);
+  }
+
+  /** allow_missing(_or_failed): a token at any provider's place, verified by the provider its issuer names. */
+  private async verifyAnyProvider(): Promise<string> {
+    for (const provider of this.shared.providers.values()) {
+      const found = this.extract(provider);
+      if (found === undefined) continue;
+      const jwt = parseJwt(found.token);
+      if (typeof jwt !== "string") {
+        const byIssuer = [...this.shared.providers.values()].find((p) => p.config.issuer === jwt.iss);
+        if (byIssuer !== undefined) found.provider = byIssuer;
+      }
+      return this.verifyToken(found, undefined);
+    }
+    return JWT_MISSED;
+  }
+
+  /** Envoy's authenticator.cc order: parse, issuer, time, audiences, key, signature. */
+  private async verifyToken(found: FoundToken, requirementAudiences: string[] | undefined): Promise<string> {
+    const jwt = parseJwt(found.token);
+    if (typeof jwt === "string") return jwt;
+    const provider = found.provider.config;
+    if (provider.issuer !== "" && jwt.iss !== provider.issuer) return JWT_UNKNOWN_ISSUER;
+    const now = Math.floor(this.server.runtime.wallClock() / 1000);
+    const skew = provider.clockSkewSeconds;
+    if (jwt.nbf !== 0 && now + skew < jwt.nbf) return JWT_NOT_YET_VALID;
+    if (jwt.exp !== 0 && now - skew > jwt.exp) return JWT_EXPIRED;
+    if (jwt.exp === 0 && provider.requireExpiration) return JWT_EXPIRED;
+    const audiences = requirementAudiences !== undefined && requirementAudiences.length > 0 ? requirementAudiences : provider.audiences;
+    if (audiences.length > 0 && !jwt.audiences.some((aud) => audiences.includes(aud))) return JWT_AUDIENCE_NOT_ALLOWED;
+    const keys = provider.jwks.filter((key) => keyMatches(key, jwt));
+    if (keys.length === 0) return JWKS_KID_ALG_MISMATCH;
+    const verifySignature = this.server.runtime.verifySignature!;
+    for (const key of keys) {
+      if (await verifySignature(key, jwt.alg, jwt.signingInput, jwt.signature)) {
+        this.verified.push({ found, jwt });
+        return OK;
+      }
+    }
+    return JWT_VERIFICATION_FAIL;
+  }
+
+  /** The provider's first token: its from_headers and from_params, else Envoy's defaults (Authorization Bearer, access_token). */
+  private extract(provider: Provider): FoundToken | undefined {
+    const headers = this.headers!;
+    const config = provider.config;
+    const fromHeaders = config.fromHeaders.length === 0 && config.fromParams.length === 0 ? DEFAULT_HEADERS : config.fromHeaders;
+    const fromParams = config.fromHeaders.length === 0 && config.fromParams.length === 0 ? DEFAULT_PARAMS : config.fromParams;
+    for (const { name, valuePrefix } of fromHeaders) {
+      const value = headers.get(name);
+      if (value === undefined) continue;
+      // Envoy: the prefix is matched case-sensitively, and the token is what follows it.
+      if (!value.startsWith(valuePrefix)) continue;
+      const token = value.slice(valuePrefix.length).trim();
+      if (token !== "") return { token, provider, header: name };
+    }
+    if (fromParams.length > 0 && headers.path.includes("?")) {
+      const query = parseQueryParameters(headers.path);
+      for (const name of fromParams) {
+        const token = query.get(name);
+        if (token !== undefined && token !== "") return { token, provider, header: undefined };
+      }
+    }
+    return undefined;
+  }
+}
+
+const DEFAULT_HEADERS = [{ name: "authorization", valuePrefix: "Bearer " }];
+const DEFAULT_PARAMS = ["access_token"];
+
+/** A key may verify the JWT: kid and alg agree when both say one, and its type fits the algorithm. */
+function keyMatches(key: JwtJwk, jwt: Jwt): boolean {
+  if (jwt.kid !== undefined && key.kid !== undefined && key.kid !== jwt.kid) return false;
+  if (key.alg !== undefined && key.alg !== jwt.alg) return false;
+  const family = jwt.alg.slice(0, 2);
+  if (family === "RS" || family === "PS") return key.kty === "RSA";
+  if (family === "ES") return key.kty === "EC";
+  return key.kty === "OKP";
+}
+
+/** Envoy's generateRcDetails: jwt_authn_access_denied{<status, spaces as underscores>}. */
+function rcDetails(status: string): string {
+  return `jwt_authn_access_denied{${status.replace(/\s/g, "_")}}`;
+}
+
+/**
+ * Envoy's Http::Utility::buildOriginalUri (source/common/http/utility.cc): :scheme "://"
+ * host, then x-envoy-original-path or :path (query included), cut at 256 characters.
+ */
+function originalUri(headers: RequestHeaders): string {
+  const path = (headers.get("x-envoy-original-path") ?? headers.path).slice(0, MAXIMUM_URI_LENGTH);
+  return `${headers.scheme}://${headers.authority}${path}`;
+}

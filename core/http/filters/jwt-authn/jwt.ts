@@ -1,0 +1,144 @@
+/**
+ * A JSON Web Token in compact form (RFC 7519 §3, RFC 7515 §7.1), parsed as Envoy's
+ * jwt_verify_lib parses it (jwt.cc): three base64url sections, a JSON header with a string
+ * `alg`, a JSON payload whose registered claims have the right types. Failures are
+ * jwt_verify_lib's status texts, which Envoy sends as the 401's body.
+ */
+
+export const JWT_MISSED = "Jwt is missing";
+export const JWT_EXPIRED = "Jwt is expired";
+export const JWT_NOT_YET_VALID = "Jwt not yet valid";
+export const JWT_UNKNOWN_ISSUER = "Jwt issuer is not configured";
+export const JWT_AUDIENCE_NOT_ALLOWED = "Audiences in Jwt are not allowed";
+export const JWT_VERIFICATION_FAIL = "Jwt verification fails";
+export const JWKS_KID_ALG_MISMATCH = "Jwks doesn't have key to match kid or alg from Jwt";
+
+/** The algorithms jwt_verify_lib implements (HS* aside: no shared secrets in local_jwks here). */
+const ALGORITHMS = new Set(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]);
+
+export interface Jwt {
+  alg: string;
+  kid: string | undefined;
+  iss: string;
+  audiences: string[];
+  /** Seconds since the epoch; 0 when absent. */
+  exp: number;
+  nbf: number;
+  /** The payload section as sent (base64url), for forward_payload_header. */
+  payloadBase64Url: string;
+  /** header "." payload, the bytes the signature covers. */
+  signingInput: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** Parse `token`; a string is the reason it is not a JWT. */
+export function parseJwt(token: string): Jwt | string {
+  const parts = token.split(".");
+  if (parts.length !== 3) return "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections";
+  const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
+  const headerBytes = decodeBase64Url(headerPart);
+  if (headerBytes === undefined) return "Jwt header is an invalid Base64url encoded";
+  const header = parseJsonObject(headerBytes);
+  if (header === undefined) return "Jwt header is an invalid JSON";
+  if (typeof header.alg !== "string") return "Jwt header [alg] field is required and must be a string";
+  if (!ALGORITHMS.has(header.alg)) return "Jwt header [alg] is not supported";
+  if (header.kid !== undefined && typeof header.kid !== "string") return "Jwt header [kid] field is not a string";
+  const payloadBytes = decodeBase64Url(payloadPart);
+  if (payloadBytes === undefined) return "Jwt payload is an invalid Base64url encoded";
+  const payload = parseJsonObject(payloadBytes);
+  if (payload === undefined) return "Jwt payload is an invalid JSON";
+  if (payload.iss !== undefined && typeof payload.iss !== "string") return "Jwt payload [iss] field is not a string";
+  if (payload.sub !== undefined && typeof payload.sub !== "string") return "Jwt payload [sub] field is not a string";
+  for (const claim of ["iat", "nbf", "exp"] as const) {
+    const value = payload[claim];
+    if (value === undefined) continue;
+    if (typeof value !== "number" || !Number.isInteger(value)) return `Jwt payload [${claim}] field is not an integer`;
+    if (value < 0) return `Jwt payload [${claim}] field is not a positive integer`;
+  }
+  if (payload.jti !== undefined && typeof payload.jti !== "string") return "Jwt payload [jti] field is not a string";
+  const aud = payload.aud;
+  let audiences: string[] = [];
+  if (typeof aud === "string") audiences = [aud];
+  else if (Array.isArray(aud) && aud.every((a) => typeof a === "string")) audiences = aud as string[];
+  else if (aud !== undefined) return "Jwt payload [aud] field is not a string or string list";
+  const signature = decodeBase64Url(signaturePart);
+  if (signature === undefined) return "Jwt signature is an invalid Base64url encoded";
+  const signingInput = asciiBytes(`${headerPart}.${payloadPart}`);
+  return {
+    alg: header.alg,
+    kid: header.kid as string | undefined,
+    iss: (payload.iss as string | undefined) ?? "",
+    audiences,
+    exp: (payload.exp as number | undefined) ?? 0,
+    nbf: (payload.nbf as number | undefined) ?? 0,
+    payloadBase64Url: payloadPart,
+    signingInput,
+    signature,
+  };
+}
+
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const LOOKUP = new Int8Array(128).fill(-1);
+for (let i = 0; i < BASE64URL.length; i++) LOOKUP[BASE64URL.charCodeAt(i)] = i;
+
+/** base64url without padding (RFC 7515 §2); undefined for any other character or a stray length. */
+export function decodeBase64Url(text: string): Uint8Array | undefined {
+  if (text.length % 4 === 1) return undefined;
+  const out = new Uint8Array((text.length * 3) >> 2);
+  let acc = 0;
+  let bits = 0;
+  let at = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? LOOKUP[c]! : -1;
+    if (v < 0) return undefined;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[at++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
+function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+  const text = utf8Decode(bytes);
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Strict UTF-8 (RFC 3629): undefined for malformed input. */
+function utf8Decode(bytes: Uint8Array): string | undefined {
+  let out = "";
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    let cp: number;
+    let n: number;
+    if (b < 0x80) [cp, n] = [b, 0];
+    else if (b >= 0xc2 && b < 0xe0) [cp, n] = [b & 0x1f, 1];
+    else if (b >= 0xe0 && b < 0xf0) [cp, n] = [b & 0x0f, 2];
+    else if (b >= 0xf0 && b < 0xf5) [cp, n] = [b & 0x07, 3];
+    else return undefined;
+    for (let k = 1; k <= n; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return undefined;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if ((n === 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (n === 3 && (cp < 0x10000 || cp > 0x10ffff))) return undefined;
+    out += String.fromCodePoint(cp);
+    i += n + 1;
+  }
+  return out;
+}
+
+function asciiBytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}

@@ -1,0 +1,153 @@
+/**
+ * Envoy's RBAC HTTP filter (source/extensions/filters/http/rbac/rbac_filter.cc): the
+ * shadow rules are evaluated and counted only, the enforced rules decide — a denied
+ * request gets 403 "RBAC: access denied" (details rbac_access_denied_matched_policy[…]).
+ * The results go to the stream's dynamic metadata under "envoy.filters.http.rbac"
+ * (shadow_engine_result, shadow_effective_policy_id, enforced_engine_result,
+ * enforced_effective_policy_id, each key after its rules' stat prefix), where access logs
+ * read them; LOG rules set "envoy.common" access_log_hint. A route's RBACPerRoute
+ * replaces the filter's rules. Stats: http.<stat_prefix>.rbac.<rules_stat_prefix>{allowed,denied}
+ * and http.<stat_prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}.
+ */
+import type { RbacConfig } from "../../config/bootstrap.ts";
+import type { ServerContext } from "../../server-context.ts";
+import type { Counter } from "../../stats/counter.ts";
+import { RbacEngine, type RbacDecision, type RbacInput } from "../../rbac/rbac-engine.ts";
+import type { SocketAddress } from "../../port.ts";
+import { PerConfig } from "../../util/per-config.ts";
+import {
+  FilterDataStatus,
+  FilterHeadersStatus,
+  FilterTrailersStatus,
+  UNBOUND_DECODER_FILTER_CALLBACKS,
+  type DecoderFilterCallbacks,
+  type StreamDecoderFilter,
+} from "../filter.ts";
+import type { RequestHeaders } from "../message.ts";
+import type { HttpFilterChainContext } from "./http-filter-registry.ts";
+
+export const RBAC_METADATA_NAMESPACE = "envoy.filters.http.rbac";
+/** Where LOG rules put access_log_hint (Envoy's DynamicMetadataKeys::CommonNamespace). */
+export const RBAC_COMMON_METADATA_NAMESPACE = "envoy.common";
+const ACCESS_DENIED = "RBAC: access denied";
+
+/** Envoy's responseDetail: white space in a policy's name becomes "_", so access log fields stay apart. */
+export function rbacResponseDetail(policyId: string): string {
+  return `rbac_access_denied_matched_policy[${policyId.replace(/\s/g, "_")}]`;
+}
+
+/** One RBAC config's engines and metadata keys (the filter's, or a route's RBACPerRoute). */
+export class RbacRules {
+  readonly engine: RbacEngine | undefined;
+  readonly shadowEngine: RbacEngine | undefined;
+  readonly enforcedResultKey: string;
+  readonly enforcedPolicyKey: string;
+  readonly shadowResultKey: string;
+  readonly shadowPolicyKey: string;
+
+  constructor(config: RbacConfig) {
+    this.engine = config.rules && new RbacEngine(config.rules);
+    this.shadowEngine = config.shadowRules && new RbacEngine(config.shadowRules);
+    this.enforcedResultKey = config.rulesStatPrefix + "enforced_engine_result";
+    this.enforcedPolicyKey = config.rulesStatPrefix + "enforced_effective_policy_id";
+    this.shadowResultKey = config.shadowRulesStatPrefix + "shadow_engine_result";
+    this.shadowPolicyKey = config.shadowRulesStatPrefix + "shadow_effective_policy_id";
+  }
+}
+
+const RULES = new PerConfig((config: RbacConfig) => new RbacRules(config));
+
+/** What one rbac filter's streams share: its rules and its stats. */
+export class RbacFilterConfig {
+  readonly rules: RbacRules;
+  readonly allowed: Counter;
+  readonly denied: Counter;
+  readonly shadowAllowed: Counter;
+  readonly shadowDenied: Counter;
+
+  constructor(config: RbacConfig, server: ServerContext, chain: HttpFilterChainContext) {
+    this.rules = RULES.get(config);
+    const prefix = `http.${chain.statPrefix}.rbac.`;
+    this.allowed = server.stats.counter(prefix + config.rulesStatPrefix + "allowed");
+    this.denied = server.stats.counter(prefix + config.rulesStatPrefix + "denied");
+    this.shadowAllowed = server.stats.counter(prefix + config.shadowRulesStatPrefix + "shadow_allowed");
+    this.shadowDenied = server.stats.counter(prefix + config.shadowRulesStatPrefix + "shadow_denied");
+  }
+}
+
+const CONFIGS = new PerConfig((config: RbacConfig, server: ServerContext, chain: HttpFilterChainContext) => new RbacFilterConfig(config, server, chain));
+
+export function rbacFilterConfig(config: RbacConfig, server: ServerContext, chain: HttpFilterChainContext): RbacFilterConfig {
+  return CONFIGS.get(config, server, chain);
+}
+
+export class RbacFilter implements StreamDecoderFilter, RbacInput {
+  private callbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
+  headers: RequestHeaders | undefined;
+
+  constructor(private readonly config: RbacFilterConfig) {}
+
+  setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
+    this.callbacks = callbacks;
+  }
+
+  // ---- RbacInput: what the matchers look at ----
+  get directRemoteAddress(): SocketAddress | undefined {
+    return this.callbacks.downstreamRemoteAddress;
+  }
+  get remoteIp(): string {
+    return this.callbacks.streamInfo.downstreamRemoteIp;
+  }
+  get localAddress(): SocketAddress | undefined {
+    return this.callbacks.downstreamLocalAddress;
+  }
+
+  decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
+    const perRoute = this.callbacks.mostSpecificPerFilterConfig<RbacConfig>();
+    const rules = perRoute !== undefined ? RULES.get(perRoute) : this.config.rules;
+    const { engine, shadowEngine } = rules;
+    if (engine === undefined && shadowEngine === undefined) return FilterHeadersStatus.Continue;
+    this.headers = headers;
+    const config = this.config;
+    const metadata: Record<string, string> = {};
+    if (shadowEngine !== undefined) {
+      const shadow = shadowEngine.evaluate(this);
+      (shadow.allowed ? config.shadowAllowed : config.shadowDenied).inc();
+      if (shadow.effectivePolicyId !== "") metadata[rules.shadowPolicyKey] = shadow.effectivePolicyId;
+      metadata[rules.shadowResultKey] = shadow.allowed ? "allowed" : "denied";
+    }
+    if (engine === undefined) {
+      this.callbacks.streamInfo.setDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
+      return FilterHeadersStatus.Continue;
+    }
+    const decision = engine.evaluate(this);
+    this.logHint(engine, decision);
+    if (decision.effectivePolicyId !== "") metadata[rules.enforcedPolicyKey] = decision.effectivePolicyId;
+    metadata[rules.enforcedResultKey] = decision.allowed ? "allowed" : "denied";
+    this.callbacks.streamInfo.setDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
+    if (decision.allowed) {
+      config.allowed.inc();
+      return FilterHeadersStatus.Continue;
+    }
+    config.denied.inc();
+    this.callbacks.sendLocalReply(403, ACCESS_DENIED, rbacResponseDetail(decision.effectivePolicyId || "none"));
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  /** Envoy's LOG action (enforced rules only): whether a policy matched, for access log filters. */
+  private logHint(engine: RbacEngine, decision: RbacDecision): void {
+    if (engine.action === "LOG") this.callbacks.streamInfo.setDynamicMetadata(RBAC_COMMON_METADATA_NAMESPACE, { access_log_hint: decision.logHint });
+  }
+
+  decodeData(): FilterDataStatus {
+    return FilterDataStatus.Continue;
+  }
+
+  decodeTrailers(): FilterTrailersStatus {
+    return FilterTrailersStatus.Continue;
+  }
+
+  onDestroy(): void {
+    this.headers = undefined;
+  }
+}

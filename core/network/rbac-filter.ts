@@ -1,0 +1,92 @@
+/**
+ * Envoy's RBAC network filter (source/extensions/filters/network/rbac/rbac_filter.cc):
+ * on the connection's first data (enforcement_type ONE_TIME_ON_FIRST_BYTE) the shadow
+ * rules are evaluated and counted, and the enforced rules decide — a denied connection
+ * is closed before any byte reaches the next filter (tcp_proxy, the HCM). Header and path
+ * rules never match a connection. Stats: <stat_prefix>.rbac.<rules_stat_prefix>{allowed,denied},
+ * <stat_prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}.
+ */
+import type { NetworkRbacConfig } from "../config/bootstrap.ts";
+import type { ServerContext } from "../server-context.ts";
+import type { Counter } from "../stats/counter.ts";
+import type { SocketAddress } from "../port.ts";
+import { RbacEngine, type RbacInput } from "../rbac/rbac-engine.ts";
+import type { Connection } from "./connection.ts";
+import { FilterStatus, type ReadFilter } from "./filter.ts";
+import type { ReadBuffer } from "./read-buffer.ts";
+
+/** What one network rbac filter config shares across its connections. */
+export class NetworkRbacConfigState {
+  readonly engine: RbacEngine | undefined;
+  readonly shadowEngine: RbacEngine | undefined;
+  readonly allowed: Counter;
+  readonly denied: Counter;
+  readonly shadowAllowed: Counter;
+  readonly shadowDenied: Counter;
+
+  constructor(config: NetworkRbacConfig, context: ServerContext) {
+    this.engine = config.rules && new RbacEngine(config.rules);
+    this.shadowEngine = config.shadowRules && new RbacEngine(config.shadowRules);
+    const prefix = `${config.statPrefix}${config.statPrefix.endsWith(".") ? "" : "."}rbac.`;
+    this.allowed = context.stats.counter(prefix + config.rulesStatPrefix + "allowed");
+    this.denied = context.stats.counter(prefix + config.rulesStatPrefix + "denied");
+    this.shadowAllowed = context.stats.counter(prefix + config.shadowRulesStatPrefix + "shadow_allowed");
+    this.shadowDenied = context.stats.counter(prefix + config.shadowRulesStatPrefix + "shadow_denied");
+  }
+}
+
+const enum Decision {
+  Unknown,
+  Allow,
+  Deny,
+}
+
+export class NetworkRbacFilter implements ReadFilter, RbacInput {
+  private decision = Decision.Unknown;
+  readonly headers = undefined;
+  readonly remoteIp = "";
+
+  constructor(
+    private readonly state: NetworkRbacConfigState,
+    private readonly connection: Connection,
+  ) {}
+
+  get directRemoteAddress(): SocketAddress | undefined {
+    return this.connection.remoteAddress;
+  }
+  get localAddress(): SocketAddress | undefined {
+    return this.connection.localAddress;
+  }
+
+  initializeReadFilterCallbacks(): void {}
+
+  onNewConnection(): FilterStatus {
+    return FilterStatus.Continue;
+  }
+
+  onData(buffer: ReadBuffer, _endStream: boolean): FilterStatus {
+    if (this.decision === Decision.Unknown) this.decide();
+    if (this.decision === Decision.Allow) return FilterStatus.Continue;
+    // Denied: what it sends goes nowhere.
+    buffer.drainAll();
+    return FilterStatus.StopIteration;
+  }
+
+  private decide(): void {
+    const state = this.state;
+    if (state.shadowEngine !== undefined) (state.shadowEngine.evaluate(this).allowed ? state.shadowAllowed : state.shadowDenied).inc();
+    if (state.engine === undefined) {
+      this.decision = Decision.Allow;
+      return;
+    }
+    if (state.engine.evaluate(this).allowed) {
+      state.allowed.inc();
+      this.decision = Decision.Allow;
+      return;
+    }
+    state.denied.inc();
+    this.decision = Decision.Deny;
+    // Envoy: close(NoFlush, "rbac_deny_close"); nothing was written to flush.
+    this.connection.close("FlushWrite");
+  }
+}

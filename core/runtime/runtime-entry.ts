@@ -1,0 +1,61 @@
+/**
+ * One runtime value as Envoy keeps it (Runtime::Snapshot::Entry, runtime_impl.h/.cc):
+ * the raw string, and what it parses as — a bool, an unsigned integer (a non-negative
+ * double, floored), a double, or a FractionalPercent written as YAML or JSON
+ * (`numerator: 5` / `{"numerator": 5, "denominator": "TEN_THOUSAND"}`).
+ */
+import { parse as parseYaml } from "yaml";
+import type { FractionalPercent } from "../config/bootstrap.ts";
+
+export interface RuntimeEntry {
+  readonly raw: string;
+  readonly bool?: boolean;
+  readonly uint?: number;
+  readonly double?: number;
+  readonly fraction?: FractionalPercent;
+}
+
+const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
+
+/** Envoy's SnapshotImpl::createEntry → resolveEntryType: bool, then number, then FractionalPercent. */
+export function createEntry(raw: string): RuntimeEntry {
+  const entry: { raw: string; bool?: boolean; uint?: number; double?: number; fraction?: FractionalPercent } = { raw };
+  const stripped = raw.trim();
+  // parseEntryBooleanValue: an integer also reads as a bool (non-zero), and parsing goes on.
+  if (/^\d+$/.test(stripped)) {
+    entry.bool = Number(stripped) !== 0;
+  } else if (stripped.toLowerCase() === "true" || stripped.toLowerCase() === "false") {
+    entry.bool = stripped.toLowerCase() === "true";
+    return entry;
+  }
+  // parseEntryDoubleValue (absl::SimpleAtod: surrounding whitespace allowed).
+  const number = stripped === "" ? NaN : Number(stripped);
+  if (Number.isFinite(number)) {
+    entry.double = number;
+    if (number >= 0) entry.uint = Math.floor(number);
+    return entry;
+  }
+  const fraction = parseFraction(raw);
+  if (fraction !== undefined) entry.fraction = fraction;
+  return entry;
+}
+
+/** parseEntryFractionalPercentValue: a FractionalPercent message in YAML or JSON, strictly (unknown fields refuse). */
+function parseFraction(raw: string): FractionalPercent | undefined {
+  let value: unknown;
+  try {
+    value = parseYaml(raw);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const fields = value as Record<string, unknown>;
+  for (const key of Object.keys(fields)) if (key !== "numerator" && key !== "denominator") return undefined;
+  const numerator = fields.numerator ?? 0;
+  const denominator = fields.denominator ?? "HUNDRED";
+  if (typeof numerator !== "number" || !Number.isInteger(numerator) || numerator < 0 || numerator > 0xffff_ffff) return undefined;
+  // An enum by name (any case, as Envoy's loader reads enums) or by number.
+  const scale = typeof denominator === "string" ? DENOMINATORS[denominator.toUpperCase()] : typeof denominator === "number" ? [100, 10_000, 1_000_000][denominator] : undefined;
+  if (scale === undefined) return undefined;
+  return { numerator, denominator: scale };
+}

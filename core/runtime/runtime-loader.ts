@@ -1,0 +1,181 @@
+/**
+ * Envoy's runtime (Runtime::LoaderImpl and SnapshotImpl, source/common/runtime/runtime_impl.cc):
+ * `layered_runtime`'s layers merged into one snapshot, later layers overriding earlier
+ * ones; the admin layer's values set by POST /runtime_modify (an empty value removes a
+ * key). Keys no layer sets leave every default as configured. Envoy allows any key, so
+ * unknown keys are kept and shown by GET /runtime; the keys polyvoy reads are listed in
+ * core/runtime/runtime-keys.ts.
+ *
+ * One event loop, so the snapshot is rebuilt in place when the admin layer changes
+ * (Envoy swaps a new snapshot into each worker).
+ */
+import type { FractionalPercent, LayeredRuntimeConfig } from "../config/bootstrap.ts";
+import type { Gauge } from "../stats/gauge.ts";
+import type { StatsStore } from "../stats/stats-store.ts";
+import { createEntry, type RuntimeEntry } from "./runtime-entry.ts";
+
+/** Where the snapshot draws for featureEnabled: a float in [0, 1) (the port's Runtime). */
+export interface RandomSource {
+  random(): number;
+}
+
+/**
+ * What reads runtime values (Envoy's Runtime::Snapshot, as polyvoy's features use it).
+ * Every method takes the configured default and returns it when no layer sets the key.
+ */
+export interface RuntimeSnapshot extends RandomSource {
+  /** The fraction in effect for a RuntimeFractionalPercent: the value of `key` (its runtimeKey by default), or `percent` itself. */
+  fraction(percent: FractionalPercent, key?: string): FractionalPercent;
+  /** featureEnabled(key, FractionalPercent): one random draw against fraction(percent, key). */
+  featureEnabled(percent: FractionalPercent, key?: string): boolean;
+  /** featureEnabled(key, FractionalPercent, random_value): `value % denominator < numerator`. */
+  featureEnabledFor(percent: FractionalPercent, value: number): boolean;
+  getInteger(key: string | undefined, defaultValue: number): number;
+  getDouble(key: string | undefined, defaultValue: number): number;
+  getBoolean(key: string | undefined, defaultValue: boolean): boolean;
+}
+
+/** One layer as /runtime shows it. */
+export interface RuntimeLayer {
+  readonly name: string;
+  readonly values: ReadonlyMap<string, RuntimeEntry>;
+}
+
+/** POST /runtime_modify without an admin layer (Envoy's text; the admin answers 503). */
+export class NoAdminLayerError extends Error {
+  constructor() {
+    super("No admin layer specified");
+  }
+}
+
+/** The runtime.* stats Envoy keeps (ALL_RUNTIME_STATS in runtime_impl.h). */
+class RuntimeStats {
+  readonly numKeys: Gauge;
+  readonly numLayers: Gauge;
+  readonly adminOverridesActive: Gauge;
+  constructor(private readonly store: StatsStore) {
+    this.numKeys = store.gauge("runtime.num_keys");
+    this.numLayers = store.gauge("runtime.num_layers");
+    this.adminOverridesActive = store.gauge("runtime.admin_overrides_active");
+    store.gauge("runtime.deprecated_feature_seen_since_process_start");
+    store.counter("runtime.deprecated_feature_use");
+    store.counter("runtime.load_error");
+    store.counter("runtime.override_dir_exists");
+  }
+  /** A snapshot was built: polyvoy's layers (static, admin) cannot fail to load and none is a disk override. */
+  loaded(): void {
+    this.store.counter("runtime.load_success").inc();
+    this.store.counter("runtime.override_dir_not_exists").inc();
+  }
+}
+
+export class RuntimeLoader implements RuntimeSnapshot {
+  private readonly layers: RuntimeLayer[] = [];
+  private readonly adminValues: Map<string, RuntimeEntry> | undefined;
+  private values = new Map<string, RuntimeEntry>();
+  private readonly stats: RuntimeStats | undefined;
+
+  /** `config` absent: no layers (Envoy without layered_runtime), so /runtime_modify is refused. */
+  constructor(
+    private readonly source: RandomSource,
+    config?: LayeredRuntimeConfig,
+    store?: StatsStore,
+  ) {
+    for (const layer of config?.layers ?? []) {
+      if (layer.kind === "admin") {
+        this.adminValues = new Map();
+        this.layers.push({ name: layer.name, values: this.adminValues });
+      } else {
+        const values = new Map<string, RuntimeEntry>();
+        for (const [key, raw] of layer.values) values.set(key, createEntry(raw));
+        this.layers.push({ name: layer.name, values });
+      }
+    }
+    if (store) this.stats = new RuntimeStats(store);
+    this.loadNewSnapshot();
+  }
+
+  /** The layers in order, for GET /runtime. */
+  getLayers(): readonly RuntimeLayer[] {
+    return this.layers;
+  }
+
+  get hasAdminLayer(): boolean {
+    return this.adminValues !== undefined;
+  }
+
+  /** Envoy's LoaderImpl::mergeValues (POST /runtime_modify): set each key in the admin layer; "" removes it. */
+  mergeValues(values: ReadonlyMap<string, string>): void {
+    const admin = this.adminValues;
+    if (admin === undefined) throw new NoAdminLayerError();
+    for (const [key, raw] of values) {
+      admin.delete(key);
+      if (raw !== "") admin.set(key, createEntry(raw));
+    }
+    this.stats?.adminOverridesActive.set(admin.size === 0 ? 0 : 1);
+    this.loadNewSnapshot();
+  }
+
+  private loadNewSnapshot(): void {
+    const values = new Map<string, RuntimeEntry>();
+    for (const layer of this.layers) for (const [key, entry] of layer.values) values.set(key, entry);
+    this.values = values;
+    if (this.stats) {
+      this.stats.numLayers.set(this.layers.length);
+      this.stats.numKeys.set(values.size);
+      this.stats.loaded();
+    }
+  }
+
+  /** The raw value of a key, as a layer holds it (Envoy's Snapshot::get). */
+  get(key: string): string | undefined {
+    return this.values.get(key)?.raw;
+  }
+
+  random(): number {
+    return this.source.random();
+  }
+
+  fraction(percent: FractionalPercent, key = percent.runtimeKey): FractionalPercent {
+    if (key === undefined || key === "" || this.values.size === 0) return percent;
+    const entry = this.values.get(key);
+    if (entry === undefined) return percent;
+    if (entry.fraction !== undefined) return entry.fraction;
+    // An integer is a percentage (denominator 100); over 100, always on (SnapshotImpl::featureEnabled).
+    if (entry.uint !== undefined) return { numerator: entry.uint, denominator: 100 };
+    return percent;
+  }
+
+  featureEnabled(percent: FractionalPercent, key = percent.runtimeKey): boolean {
+    const p = this.fraction(percent, key);
+    // No draw wasted on 0 % and 100 %.
+    if (p.numerator >= p.denominator) return true;
+    if (p.numerator === 0) return false;
+    return Math.floor(this.source.random() * p.denominator) < p.numerator;
+  }
+
+  featureEnabledFor(percent: FractionalPercent, value: number): boolean {
+    const p = this.fraction(percent);
+    return value % p.denominator < p.numerator;
+  }
+
+  getInteger(key: string | undefined, defaultValue: number): number {
+    if (key === undefined || key === "") return defaultValue;
+    return this.values.get(key)?.uint ?? defaultValue;
+  }
+
+  getDouble(key: string | undefined, defaultValue: number): number {
+    if (key === undefined || key === "") return defaultValue;
+    return this.values.get(key)?.double ?? defaultValue;
+  }
+
+  getBoolean(key: string | undefined, defaultValue: boolean): boolean {
+    if (key === undefined || key === "") return defaultValue;
+    return this.values.get(key)?.bool ?? defaultValue;
+  }
+}
+
+/** A snapshot with no layers: every default applies (for tests and tools that build one part alone). */
+export function defaultsOnly(source: RandomSource): RuntimeSnapshot {
+  return new RuntimeLoader(source);
+}

@@ -1,0 +1,94 @@
+/**
+ * envoy.filters.http.jwt_authn against the real proxy on every runtime: JWTs signed with
+ * keys minted for this run (WebCrypto, nothing committed) are accepted, forged and
+ * missing ones get Envoy's 401s — the signature checked by each runtime's own WebCrypto.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Buffer } from "node:buffer";
+import { webcrypto } from "node:crypto";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+
+const subtle = webcrypto.subtle;
+const TYPE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
+const b64url = (bytes: Uint8Array | string) => Buffer.from(bytes).toString("base64url");
+
+async function keyPair(alg: "RS256" | "ES256"): Promise<{ jwk: object; sign(payload: object): Promise<string> }> {
+  const params =
+    alg === "RS256" ? { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" } : { name: "ECDSA", namedCurve: "P-256" };
+  const pair = (await subtle.generateKey(params, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const kid = `${alg}-key`;
+  return {
+    jwk: { ...(await subtle.exportKey("jwk", pair.publicKey)), kid, alg },
+    async sign(payload) {
+      const input = `${b64url(JSON.stringify({ alg, kid }))}.${b64url(JSON.stringify(payload))}`;
+      const how = alg === "RS256" ? { name: "RSASSA-PKCS1-v1_5" } : { name: "ECDSA", hash: "SHA-256" };
+      return `${input}.${b64url(new Uint8Array(await subtle.sign(how, pair.privateKey, new TextEncoder().encode(input))))}`;
+    },
+  };
+}
+
+let rsa: Awaited<ReturnType<typeof keyPair>>;
+let ec: Awaited<ReturnType<typeof keyPair>>;
+let forger: Awaited<ReturnType<typeof keyPair>>;
+beforeAll(async () => {
+  [rsa, ec, forger] = await Promise.all([keyPair("RS256"), keyPair("ES256"), keyPair("RS256")]);
+});
+
+describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let proxy: ProxyProcess;
+  let base: string;
+
+  beforeAll(async () => {
+    echo = await httpUpstream((req, res) => res.end(String(req.headers["x-jwt-payload"] ?? "")));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { echo: [echo.port] },
+      routes: [{ match: { prefix: "/" }, cluster: "echo" }],
+      hcm: {
+        http_filters: [
+          {
+            name: "envoy.filters.http.jwt_authn",
+            typed_config: {
+              "@type": TYPE,
+              providers: {
+                main: { issuer: "https://issuer.example", local_jwks: { inline_string: JSON.stringify({ keys: [rsa.jwk, ec.jwk] }) }, forward_payload_header: "x-jwt-payload" },
+              },
+              rules: [{ match: { prefix: "/" }, requires: { provider_name: "main" } }],
+            },
+          },
+          { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+        ],
+      },
+    });
+    proxy = await ProxyProcess.start(runtime, config);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await echo?.close();
+  });
+
+  const get = async (token?: string) => {
+    const response = await request(`${base}/private`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return { status: response.statusCode, auth: response.headers["www-authenticate"], text: await response.body.text() };
+  };
+
+  test("RS256 and ES256 JWTs from the JWKS's keys pass (payload forwarded); forged and missing ones get 401", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    for (const signer of [rsa, ec]) {
+      const token = await signer.sign({ iss: "https://issuer.example", exp });
+      expect(await get(token)).toEqual({ status: 200, auth: undefined, text: token.split(".")[1] });
+    }
+    const forged = await forger.sign({ iss: "https://issuer.example", exp });
+    expect(await get(forged)).toEqual({ status: 401, auth: `Bearer realm="${base}/private", error="invalid_token"`, text: "Jwt verification fails" });
+    expect(await get()).toEqual({ status: 401, auth: `Bearer realm="${base}/private"`, text: "Jwt is missing" });
+    expect(await get(await rsa.sign({ iss: "https://issuer.example", exp: exp - 7200 }))).toMatchObject({ status: 401, text: "Jwt is expired" });
+  });
+});

@@ -1,0 +1,155 @@
+/** The typed_config and per-route config of rbac and ext_authz: Envoy's defaults, and what is refused by name. */
+import { describe, expect, test } from "vitest";
+import { ConfigError } from "../../../core/config/errors.ts";
+import { loadBootstrap } from "../../../core/config/load.ts";
+import { httpProxyConfig } from "../../support/configs.ts";
+
+const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+const RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
+const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+const EXT_AUTHZ_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
+
+function load(filter: object, routeExtra: Record<string, unknown> = {}) {
+  const config = httpProxyConfig({
+    listenPort: 10000,
+    clusters: { backend: [8080], authz: [9000] },
+    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, ...routeExtra } }],
+    hcm: { http_filters: [filter, ROUTER] },
+  });
+  return loadBootstrap(JSON.stringify(config), "json");
+}
+
+function problems(filter: object, routeExtra: Record<string, unknown> = {}): string[] {
+  try {
+    load(filter, routeExtra);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error("loaded");
+}
+
+function filterConfig(filter: object): unknown {
+  const listener = load(filter).listeners[0] as unknown as { filterChains: { filters: { config: { httpFilters: { config: unknown }[] } }[] }[] };
+  return listener.filterChains[0]!.filters[0]!.config.httpFilters[0]!.config;
+}
+
+const HCM_FILTERS = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config";
+const ROUTE_PER_FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].typed_per_filter_config";
+const rbac = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.rbac", typed_config: { "@type": RBAC, ...fields } });
+const extAuthz = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, ...fields } });
+const SERVICE = { server_uri: { uri: "http://authz:9000", cluster: "authz", timeout: "0.25s" } };
+
+describe("rbac", () => {
+  test("policies in name order, ALLOW by default, empty prefixes", () => {
+    const config = filterConfig(rbac({ rules: { policies: { b: { permissions: [{ any: true }], principals: [{ any: true }] }, a: { permissions: [{ destination_port: 80 }], principals: [{ remote_ip: { address_prefix: "10.0.0.0", prefix_len: 8 } }] } } } }));
+    expect(config).toEqual({
+      rules: {
+        action: "ALLOW",
+        policies: [
+          { name: "a", permissions: [{ type: "destination_port", port: 80 }], principals: [{ type: "remote_ip", cidr: { addressPrefix: "10.0.0.0", prefixLen: 8 } }] },
+          { name: "b", permissions: [{ type: "any" }], principals: [{ type: "any" }] },
+        ],
+      },
+      rulesStatPrefix: "",
+      shadowRulesStatPrefix: "",
+    });
+  });
+
+  test("what needs TLS, CEL, metadata or the matcher API is refused by name", () => {
+    const P = `${HCM_FILTERS}.rules.policies.p`;
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: "spiffe://a" } } }] } } } }))).toEqual([
+      `${P}.principals[0].authenticated: not supported: authenticated needs TLS, which polyvoy does not terminate yet (there is no peer certificate to match)`,
+    ]);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ requested_server_name: { exact: "a" } }], principals: [{ any: true }] } } } }))).toEqual([
+      `${P}.permissions[0].requested_server_name: not supported: requested_server_name needs TLS, which polyvoy does not terminate yet`,
+    ]);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: { id: 1 } } } } }))).toEqual([`${P}.condition: not supported: CEL conditions are not supported`]);
+    expect(problems(rbac({ matcher: {} }))[0]).toBe(`${HCM_FILTERS}.matcher: not supported: the matcher form of RBAC (xds.type.matcher.v3.Matcher) is not supported; use rules`);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ metadata: {} }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]\.metadata: not supported: metadata matchers/);
+  });
+
+  test("bad addresses, two rules in one permission, an empty policy and any: false are errors", () => {
+    const P = `${HCM_FILTERS}.rules.policies.p`;
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ direct_remote_ip: { address_prefix: "10.0.0.300", prefix_len: 8 } }] } } } }))).toEqual([
+      `${P}.principals[0].direct_remote_ip: "10.0.0.300" is not an IP address`,
+    ]);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true, destination_port: 1 }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]: must set only one of/);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [], principals: [{ any: true }] } } } }))[0]).toMatch(/^.*\.permissions: /);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: false }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]\.any: unsupported value false \(supported: true\)/);
+  });
+});
+
+describe("ext_authz", () => {
+  test("Envoy's defaults: 200 ms timeout, 403 on error, fail closed, no body", () => {
+    expect(filterConfig(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "authz" } } }))).toEqual({
+      cluster: "authz",
+      timeoutMs: 200,
+      pathPrefix: "",
+      allowedHeaders: [],
+      headersToAdd: [],
+      allowedUpstreamHeaders: [],
+      allowedUpstreamHeadersToAppend: [],
+      allowedClientHeaders: [],
+      allowedClientHeadersOnSuccess: [],
+      failureModeAllow: false,
+      failureModeAllowHeaderAdd: false,
+      statusOnError: 403,
+      clearRouteCache: false,
+      statPrefix: "",
+      denyAtDisable: false,
+    });
+    expect((filterConfig(extAuthz({ http_service: SERVICE, status_on_error: { code: "ServiceUnavailable" } })) as { statusOnError: number }).statusOnError).toBe(503);
+  });
+
+  test("grpc_service is refused, naming HTTP/2; what would be ignored is refused too", () => {
+    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } } }))).toEqual([
+      `${HCM_FILTERS}.grpc_service: not supported: grpc_service needs HTTP/2 upstreams, which polyvoy does not have yet (issue #29); use http_service`,
+    ]);
+    expect(problems(extAuthz({}))).toEqual([`${HCM_FILTERS}: must set http_service (grpc_service is not supported)`]);
+    expect(problems(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "authx" } } }))).toEqual([`${HCM_FILTERS}.http_service.server_uri.cluster: no cluster named "authx" is defined; did you mean "authz"?`]);
+    expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))[0]).toMatch(/include_peer_certificate: not supported: .*TLS/);
+    expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/pack_as_bytes: not supported: pack_as_bytes applies to gRPC services only/);
+    expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: {} } }))[0]).toMatch(/http_service\.retry_policy: not supported/);
+    expect(problems(extAuthz({ http_service: { ...SERVICE, path_prefix: "check" } }))[0]).toMatch(/path_prefix: must start with "\/"/);
+  });
+
+  test("ExtAuthzPerRoute: disabled can only be true, and one of disabled or check_settings", () => {
+    const filter = extAuthz({ http_service: SERVICE });
+    const perRoute = (fields: object) => ({ typed_per_filter_config: { "envoy.filters.http.ext_authz": { "@type": EXT_AUTHZ_PER_ROUTE, ...fields } } });
+    expect(problems(filter, perRoute({ disabled: false }))).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.ext_authz.disabled: unsupported value false (supported: true)`]);
+    expect(problems(filter, perRoute({}))).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.ext_authz: must set one of disabled, check_settings`]);
+    expect(() => load(filter, perRoute({ check_settings: { context_extensions: { k: "v" } } }))).not.toThrow();
+  });
+
+  test("the shape of Envoy's ext_authz sandbox (HTTP service) loads: transport_api_version V3, a bare uri, an untyped router, DNS clusters", () => {
+    const yaml = `
+static_resources:
+  listeners:
+  - address: { socket_address: { address: 127.0.0.1, port_value: 8000 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress_http
+          route_config:
+            virtual_hosts:
+            - { name: app, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: app } }] }
+          http_filters:
+          - name: envoy.filters.http.ext_authz
+            typed_config:
+              "@type": ${EXT_AUTHZ}
+              transport_api_version: V3
+              http_service:
+                server_uri: { uri: authz, cluster: authz, timeout: 0.250s }
+                authorization_response: { allowed_upstream_headers: { patterns: [{ exact: x-current-user }] } }
+          - name: envoy.filters.http.router
+            typed_config: {}
+  clusters:
+  - { name: app, type: STRICT_DNS, load_assignment: { cluster_name: app, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: localhost, port_value: 8080 } } } }] }] } }
+  - { name: authz, type: STRICT_DNS, load_assignment: { cluster_name: authz, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: localhost, port_value: 9002 } } } }] }] } }
+`;
+    expect(() => loadBootstrap(yaml, "yaml")).not.toThrow();
+  });
+});

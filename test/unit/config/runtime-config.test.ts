@@ -1,0 +1,89 @@
+/** layered_runtime: static layers flattened as Envoy's ProtoLayer does, admin layers, and the layers polyvoy refuses. */
+import { describe, expect, test } from "vitest";
+import type { Bootstrap } from "../../../core/config/bootstrap.ts";
+import { ConfigError } from "../../../core/config/errors.ts";
+import { loadBootstrap } from "../../../core/config/load.ts";
+
+function load(yaml: string): Bootstrap {
+  return loadBootstrap(yaml, "yaml");
+}
+
+function problems(yaml: string): string[] {
+  try {
+    load(yaml);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error("config loaded but should have been rejected");
+}
+
+describe("layered_runtime", () => {
+  test("a static layer's nested keys join with dots; numbers, bools and FractionalPercents keep Envoy's raw strings", () => {
+    const bootstrap = load(`
+layered_runtime:
+  layers:
+  - name: base
+    static_layer:
+      health_check:
+        min_interval: 5
+      routing.canary: 0.5
+      enabled: true
+      note: some text
+      fault:
+        http:
+          abort:
+            abort_percent: { numerator: 20, denominator: ten_thousand }
+      empty: {}
+  - name: admin
+    admin_layer: {}
+`);
+    expect(bootstrap.layeredRuntime).toEqual({
+      layers: [
+        {
+          kind: "static",
+          name: "base",
+          values: [
+            ["health_check.min_interval", "5"],
+            ["routing.canary", "0.5"],
+            ["enabled", "true"],
+            ["note", "some text"],
+            // Struct keys are the user's: the denominator is kept as written.
+            ["fault.http.abort.abort_percent", "{numerator: 20, denominator: ten_thousand}"],
+            ["empty", "{}"],
+          ],
+        },
+        { kind: "admin", name: "admin" },
+      ],
+    });
+  });
+
+  test("absent: no layers; present with none: one unnamed admin layer (Envoy's configuration_impl.cc)", () => {
+    expect(load("admin: {}").layeredRuntime).toBeUndefined();
+    expect(load("layered_runtime: {}").layeredRuntime).toEqual({ layers: [{ kind: "admin", name: "" }] });
+    expect(load("layeredRuntime: { layers: [] }").layeredRuntime).toEqual({ layers: [{ kind: "admin", name: "" }] });
+  });
+
+  test("refusals: disk and RTDS layers, two admin layers, a duplicate name, a list or null value, no layer kind", () => {
+    expect(problems("layered_runtime: { layers: [ { name: d, disk_layer: { symlink_root: /srv/runtime/current, subdirectory: envoy } } ] }")).toEqual([
+      "layered_runtime.layers[0].disk_layer: not supported: polyvoy does not read runtime values from a directory (nor watch its symlink); put them in a static_layer, or set them with POST /runtime_modify on an admin_layer",
+    ]);
+    expect(problems("layered_runtime: { layers: [ { name: r, rtds_layer: { name: x } } ] }")).toEqual([
+      "layered_runtime.layers[0].rtds_layer: not supported: RTDS needs xDS, which polyvoy does not have; use a static_layer or an admin_layer",
+    ]);
+    expect(problems("layered_runtime: { layers: [ { name: a, admin_layer: {} }, { name: b, admin_layer: {} } ] }")).toEqual([
+      "layered_runtime.layers: Too many admin layers specified in LayeredRuntime, at most one may be specified",
+    ]);
+    expect(problems("layered_runtime: { layers: [ { name: a, static_layer: {} }, { name: a, admin_layer: {} } ] }")).toEqual([
+      "layered_runtime.layers[1].name: Duplicate layer name: a",
+    ]);
+    expect(problems("layered_runtime: { layers: [ { name: a, static_layer: { x: { y: [1, 2] }, z: null } } ] }")).toEqual([
+      "layered_runtime.layers[0].static_layer.x.y: Invalid runtime entry value for x.y",
+      "layered_runtime.layers[0].static_layer.z: Invalid runtime entry value for z",
+    ]);
+    expect(problems("layered_runtime: { layers: [ { name: a } ] }")).toEqual([
+      "layered_runtime.layers[0]: must set one of static_layer, disk_layer, admin_layer, rtds_layer",
+    ]);
+    expect(problems("layered_runtime: { layers: [ { name: a, admin_layer: { foo: 1 } } ] }")[0]).toMatch(/admin_layer: `foo` is not a field/);
+  });
+});

@@ -1,0 +1,158 @@
+/** The runtime's values as Envoy's SnapshotImpl reads them, its layering, and /runtime and /runtime_modify. */
+import { describe, expect, test } from "vitest";
+import { runtimeAsJson, runtimeModify } from "../../../core/admin/runtime-handler.ts";
+import { createEntry } from "../../../core/runtime/runtime-entry.ts";
+import { RuntimeLoader } from "../../../core/runtime/runtime-loader.ts";
+import { StatsStore } from "../../../core/stats/stats-store.ts";
+
+const random = (value: number) => ({ random: () => value });
+
+describe("runtime entries (SnapshotImpl::resolveEntryType)", () => {
+  test("integers are also bools; doubles floor to uints; negatives are doubles only; true/false any case", () => {
+    expect(createEntry("5")).toEqual({ raw: "5", bool: true, uint: 5, double: 5 });
+    expect(createEntry("0")).toEqual({ raw: "0", bool: false, uint: 0, double: 0 });
+    expect(createEntry(" 3.7 ")).toEqual({ raw: " 3.7 ", uint: 3, double: 3.7 });
+    expect(createEntry("-2")).toEqual({ raw: "-2", double: -2 });
+    expect(createEntry("TRUE")).toEqual({ raw: "TRUE", bool: true });
+    expect(createEntry("hello")).toEqual({ raw: "hello" });
+    expect(createEntry("")).toEqual({ raw: "" });
+  });
+
+  test("a FractionalPercent in YAML or JSON; its denominator by name in any case or by number; anything else is no fraction", () => {
+    expect(createEntry("{numerator: 5, denominator: TEN_THOUSAND}").fraction).toEqual({ numerator: 5, denominator: 10_000 });
+    expect(createEntry('{"numerator": 7}').fraction).toEqual({ numerator: 7, denominator: 100 });
+    expect(createEntry("numerator: 1\ndenominator: million").fraction).toEqual({ numerator: 1, denominator: 1_000_000 });
+    expect(createEntry("{numerator: 1, denominator: 2}").fraction).toEqual({ numerator: 1, denominator: 1_000_000 });
+    expect(createEntry("{numerator: 1, extra: 2}").fraction).toBeUndefined();
+    expect(createEntry("{numerator: -1}").fraction).toBeUndefined();
+    expect(createEntry("{numerator: 1, denominator: THOUSAND}").fraction).toBeUndefined();
+  });
+});
+
+describe("RuntimeLoader", () => {
+  const layered = (source = random(0.5), store?: StatsStore) =>
+    new RuntimeLoader(
+      source,
+      {
+        layers: [
+          { kind: "static", name: "base", values: [["a", "1"], ["b", "base"], ["pct", "{numerator: 30}"]] },
+          { kind: "static", name: "override", values: [["b", "over"]] },
+          { kind: "admin", name: "admin" },
+        ],
+      },
+      store,
+    );
+
+  test("later layers override earlier ones; an admin override applies at once and '' removes it", () => {
+    const runtime = layered();
+    expect(runtime.get("b")).toBe("over");
+    expect(runtime.getInteger("a", 9)).toBe(1);
+    expect(runtime.getInteger("b", 9)).toBe(9);
+    expect(runtime.getInteger("missing", 9)).toBe(9);
+    expect(runtime.getBoolean("a", false)).toBe(true);
+    runtime.mergeValues(new Map([["a", "7"], ["c", "x"]]));
+    expect(runtime.getInteger("a", 9)).toBe(7);
+    runtime.mergeValues(new Map([["a", ""]]));
+    expect(runtime.getInteger("a", 9)).toBe(1);
+    expect(runtime.get("c")).toBe("x");
+  });
+
+  test("featureEnabled: the key's fraction, an integer as a percentage (over 100: always), else the default", () => {
+    const at = (draw: number) => layered(random(draw));
+    const tenPercent = { numerator: 10, denominator: 100 };
+    expect(at(0.25).featureEnabled(tenPercent)).toBe(false);
+    expect(at(0.25).featureEnabled({ ...tenPercent, runtimeKey: "pct" })).toBe(true);
+    expect(at(0.35).featureEnabled({ ...tenPercent, runtimeKey: "pct" })).toBe(false);
+    // An explicit key wins over the percent's own.
+    expect(at(0.25).featureEnabled(tenPercent, "pct")).toBe(true);
+    const runtime = at(0.999);
+    runtime.mergeValues(new Map([["int", "101"]]));
+    expect(runtime.featureEnabled(tenPercent, "int")).toBe(true);
+    runtime.mergeValues(new Map([["int", "0"]]));
+    expect(runtime.featureEnabled({ numerator: 100, denominator: 100 }, "int")).toBe(false);
+    // Not a number nor a fraction: the default applies.
+    runtime.mergeValues(new Map([["int", "sometimes"]]));
+    expect(runtime.featureEnabled({ numerator: 100, denominator: 100 }, "int")).toBe(true);
+  });
+
+  test("no admin layer: mergeValues is refused with Envoy's text", () => {
+    const runtime = new RuntimeLoader(random(0), { layers: [{ kind: "static", name: "base", values: [] }] });
+    expect(() => runtime.mergeValues(new Map([["a", "1"]]))).toThrow("No admin layer specified");
+    expect(new RuntimeLoader(random(0)).hasAdminLayer).toBe(false);
+  });
+
+  test("runtime.* stats: layers, keys, admin overrides, loads", () => {
+    const store = new StatsStore();
+    const runtime = layered(random(0), store);
+    const value = (name: string) => (store.get(name) as { value: number }).value;
+    expect(value("runtime.num_layers")).toBe(3);
+    expect(value("runtime.num_keys")).toBe(3);
+    expect(value("runtime.admin_overrides_active")).toBe(0);
+    expect(value("runtime.load_success")).toBe(1);
+    runtime.mergeValues(new Map([["new", "1"]]));
+    expect(value("runtime.num_keys")).toBe(4);
+    expect(value("runtime.admin_overrides_active")).toBe(1);
+    expect(value("runtime.load_success")).toBe(2);
+    runtime.mergeValues(new Map([["new", ""]]));
+    expect(value("runtime.admin_overrides_active")).toBe(0);
+  });
+});
+
+describe("/runtime and /runtime_modify (Envoy's RuntimeHandler)", () => {
+  test("GET /runtime: layer names, then every key sorted with its value per layer and the final value; 4-space JSON", () => {
+    const runtime = new RuntimeLoader(random(0), {
+      layers: [
+        { kind: "static", name: "layer1", values: [["string_key", "foo"], ["int_key", "1"], ["other_key", "bar"]] },
+        { kind: "admin", name: "layer2" },
+      ],
+    });
+    runtime.mergeValues(new Map([["string_key", "override"], ["extra_key", "bar"]]));
+    expect(runtimeAsJson(runtime)).toBe(`{
+    "layers": [
+        "layer1",
+        "layer2"
+    ],
+    "entries": {
+        "extra_key": {
+            "layer_values": [
+                "",
+                "bar"
+            ],
+            "final_value": "bar"
+        },
+        "int_key": {
+            "layer_values": [
+                "1",
+                ""
+            ],
+            "final_value": "1"
+        },
+        "other_key": {
+            "layer_values": [
+                "bar",
+                ""
+            ],
+            "final_value": "bar"
+        },
+        "string_key": {
+            "layer_values": [
+                "foo",
+                "override"
+            ],
+            "final_value": "override"
+        }
+    }
+}`);
+  });
+
+  test("POST /runtime_modify: query parameters, else form parameters; none: 400 with the usage; no admin layer: 503", () => {
+    const runtime = new RuntimeLoader(random(0), { layers: [{ kind: "admin", name: "admin" }] });
+    const request = (query: [string, string][], form?: [string, string][]) => ({ method: "POST", path: "/runtime_modify", query: new Map(query), ...(form && { form: new Map(form) }) });
+    expect(runtimeModify(runtime, request([["a", "1"]]))).toMatchObject({ status: 200, body: "OK\n" });
+    expect(runtimeModify(runtime, request([], [["b", "2"]]))).toMatchObject({ status: 200 });
+    expect([runtime.get("a"), runtime.get("b")]).toEqual(["1", "2"]);
+    expect(runtimeModify(runtime, request([]))).toMatchObject({ status: 400, body: expect.stringMatching(/^usage: \/runtime_modify\?key1=value1/) });
+    const none = new RuntimeLoader(random(0));
+    expect(runtimeModify(none, request([["a", "1"]]))).toMatchObject({ status: 503, body: "No admin layer specified" });
+  });
+});
