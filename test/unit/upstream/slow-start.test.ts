@@ -57,6 +57,24 @@ describe("slow_start_config", () => {
     expect(share(lb, added)).toBeCloseTo(1 / 3, 1);
   });
 
+  test("aggression's runtime_key is read at each pick (Envoy's aggression_runtime_)", () => {
+    const runtime = new MemoryRuntime({ seed: 11 });
+    const set = new PrioritySet();
+    const old = new Host("10.0.0.1", 80);
+    set.updateHosts(0, [old], [old], []);
+    let aggression = 1;
+    const layeredRuntime = { getInteger: (_key: string | undefined, value: number) => value, getDouble: (key: string | undefined, value: number) => (key === "agg" ? aggression : value) };
+    const config: LoadBalancingConfig = { ...DEFAULT_LOAD_BALANCING, policy: "ROUND_ROBIN", slowStart: { windowMs: WINDOW, aggression: 1, aggressionRuntimeKey: "agg", minWeightPercent: 10 } };
+    const lb = createLoadBalancer(config, set, new StatsStore().scope("c."), () => runtime.random(), { now: () => runtime.now(), layeredRuntime });
+    runtime.advance(2 * WINDOW);
+    const added = new Host("10.0.0.2", 80);
+    set.updateHosts(0, [old, added], [added], []);
+    runtime.advance(WINDOW / 4); // linear: 0.25 against 1
+    expect(share(lb, added)).toBeCloseTo(1 / 5, 1);
+    aggression = 2; // sqrt(0.25) = 0.5 against 1
+    expect(share(lb, added)).toBeCloseTo(1 / 3, 1);
+  });
+
   test("min_weight_percent sets where the ramp starts", () => {
     const { lb, added } = setup("ROUND_ROBIN", { minWeightPercent: 50 });
     expect(share(lb, added)).toBeCloseTo(1 / 3, 1);
@@ -110,7 +128,7 @@ describe("slow_start_config in the config", () => {
     expect(cluster(`    round_robin_lb_config: { slow_start_config: { slow_start_window: 30s } }\n`)?.slowStart).toEqual({ windowMs: 30_000, aggression: 1, minWeightPercent: 10 });
     expect(
       cluster(`    lb_policy: LEAST_REQUEST\n    least_request_lb_config: { slow_start_config: { slow_start_window: 5s, aggression: { default_value: 2, runtime_key: k }, min_weight_percent: { value: 25 } } }\n`)?.slowStart,
-    ).toEqual({ windowMs: 5000, aggression: 2, minWeightPercent: 25 });
+    ).toEqual({ windowMs: 5000, aggression: 2, aggressionRuntimeKey: "k", minWeightPercent: 25 });
   });
 
   test("the typed RoundRobin and LeastRequest policies", () => {
