@@ -5,6 +5,7 @@
  */
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
+import type { Http2Options } from "../http2/protocol-options.ts";
 import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
 export interface SocketAddressConfig {
@@ -362,8 +363,10 @@ export interface HttpConnectionManagerFilter {
 
 export interface HttpConnectionManagerConfig {
   statPrefix: string;
-  /** AUTO and HTTP1 both mean HTTP/1.1 here (HTTP/2 is not supported). */
-  codecType: "AUTO" | "HTTP1";
+  /** AUTO: HTTP/2 for a client preface (h2c prior knowledge), else HTTP/1.1. */
+  codecType: "AUTO" | "HTTP1" | "HTTP2";
+  /** http2_protocol_options, the fields set (the HTTP/2 codec's defaults are Envoy's); absent when none is. */
+  http2?: Http2ProtocolOptionsConfig;
   routeConfig: RouteConfiguration;
   /** In order; the last one is the router. */
   httpFilters: HttpFilterConfig[];
@@ -427,6 +430,23 @@ export interface HttpConnectionManagerConfig {
   /** http_protocol_options (envoy.config.core.v3.Http1ProtocolOptions), the supported part; absent when all are at their defaults. */
   http1?: Http1ProtocolOptionsConfig;
 }
+
+/** Http2ProtocolOptions as the HTTP/2 codec takes them (core/http2/protocol-options.ts). */
+export type Http2ProtocolOptionsConfig = Partial<
+  Pick<
+    Http2Options,
+    | "hpackTableSize"
+    | "maxConcurrentStreams"
+    | "initialStreamWindowSize"
+    | "initialConnectionWindowSize"
+    | "maxOutboundFrames"
+    | "maxOutboundControlFrames"
+    | "maxConsecutiveInboundFramesWithEmptyPayload"
+    | "maxInboundPriorityFramesPerStream"
+    | "maxInboundWindowUpdateFramesPerDataFrameSent"
+    | "streamErrorOnInvalidHttpMessage"
+  >
+>;
 
 /** HttpConnectionManager.local_reply_config (core/http/conn-manager/local-reply.ts applies it). */
 export interface LocalReplyConfig {

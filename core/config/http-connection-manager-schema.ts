@@ -9,6 +9,7 @@ import type {
   CidrRangeConfig,
   EscapedSlashesAction,
   Http1ProtocolOptionsConfig,
+  Http2ProtocolOptionsConfig,
   HttpConnectionManagerConfig,
   LocalReplyConfig,
   LocalReplyMapperConfig,
@@ -251,6 +252,44 @@ const http1ProtocolOptions = z
     }),
   );
 
+/**
+ * envoy.config.core.v3.Http2ProtocolOptions, the fields the HTTP/2 codec implements
+ * (core/http2/protocol-options.ts), with Envoy's ranges; unset fields keep Envoy's defaults
+ * (DEFAULT_HTTP2_OPTIONS). Others (custom_settings_parameters, connection_keepalive, metadata,
+ * allow_connect's extended CONNECT…) are refused by name.
+ */
+const window = z.number().int().min(65535).max(2 ** 31 - 1);
+const positive = uint32.min(1);
+const http2ProtocolOptions = z
+  .strictObject({
+    hpack_table_size: uint32.optional(),
+    max_concurrent_streams: z.number().int().min(1).max(2 ** 31 - 1).optional(),
+    initial_stream_window_size: window.optional(),
+    initial_connection_window_size: window.optional(),
+    allow_connect: z.literal(false).optional(),
+    allow_metadata: z.literal(false).optional(),
+    max_outbound_frames: positive.optional(),
+    max_outbound_control_frames: positive.optional(),
+    max_consecutive_inbound_frames_with_empty_payload: uint32.optional(),
+    max_inbound_priority_frames_per_stream: uint32.optional(),
+    max_inbound_window_update_frames_per_data_frame_sent: positive.optional(),
+    override_stream_error_on_invalid_http_message: z.boolean().optional(),
+  })
+  .transform((o): Http2ProtocolOptionsConfig => {
+    const out: Http2ProtocolOptionsConfig = {};
+    if (o.hpack_table_size !== undefined) out.hpackTableSize = o.hpack_table_size;
+    if (o.max_concurrent_streams !== undefined) out.maxConcurrentStreams = o.max_concurrent_streams;
+    if (o.initial_stream_window_size !== undefined) out.initialStreamWindowSize = o.initial_stream_window_size;
+    if (o.initial_connection_window_size !== undefined) out.initialConnectionWindowSize = o.initial_connection_window_size;
+    if (o.max_outbound_frames !== undefined) out.maxOutboundFrames = o.max_outbound_frames;
+    if (o.max_outbound_control_frames !== undefined) out.maxOutboundControlFrames = o.max_outbound_control_frames;
+    if (o.max_consecutive_inbound_frames_with_empty_payload !== undefined) out.maxConsecutiveInboundFramesWithEmptyPayload = o.max_consecutive_inbound_frames_with_empty_payload;
+    if (o.max_inbound_priority_frames_per_stream !== undefined) out.maxInboundPriorityFramesPerStream = o.max_inbound_priority_frames_per_stream;
+    if (o.max_inbound_window_update_frames_per_data_frame_sent !== undefined) out.maxInboundWindowUpdateFramesPerDataFrameSent = o.max_inbound_window_update_frames_per_data_frame_sent;
+    if (o.override_stream_error_on_invalid_http_message !== undefined) out.streamErrorOnInvalidHttpMessage = o.override_stream_error_on_invalid_http_message;
+    return out;
+  });
+
 function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
   return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys;
 }
@@ -330,7 +369,8 @@ export const httpConnectionManager = z
   .strictObject({
     stat_prefix: z.string().min(1),
     // AUTO sniffs HTTP/2's preface in Envoy; with HTTP/1 only, AUTO means HTTP/1.1.
-    codec_type: z.enum(["AUTO", "HTTP1"]).default("AUTO"),
+    // AUTO: HTTP/2 when the first bytes are the client preface (h2c prior knowledge), else HTTP/1.1.
+    codec_type: z.enum(["AUTO", "HTTP1", "HTTP2"]).default("AUTO"),
     route_config: routeConfiguration,
     http_filters: httpFilters.prefault([]),
     use_remote_address: z.boolean().default(false),
@@ -365,6 +405,7 @@ export const httpConnectionManager = z
     strip_matching_host_port: z.boolean().default(false),
     strip_any_host_port: z.boolean().default(false),
     http_protocol_options: http1ProtocolOptions.prefault({}),
+    http2_protocol_options: http2ProtocolOptions.prefault({}),
     local_reply_config: localReplyConfig.optional(),
   })
   .superRefine((c, ctx) => {
@@ -376,6 +417,8 @@ export const httpConnectionManager = z
     (c): HttpConnectionManagerConfig => ({
       statPrefix: c.stat_prefix,
       codecType: c.codec_type,
+      // Only when set: configs without it compare equal to what they were.
+      ...(Object.keys(c.http2_protocol_options).length > 0 ? { http2: c.http2_protocol_options } : {}),
       routeConfig: c.route_config,
       httpFilters: c.http_filters,
       useRemoteAddress: c.use_remote_address,

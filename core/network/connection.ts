@@ -175,6 +175,11 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   }
 
   /** What was written and the kernel has not taken (this event's batch and the socket's queue) is over the buffer limit. */
+  /** Bytes written and not yet taken by the peer: this event's batch and the socket's queue. */
+  get writeBufferedBytes(): number {
+    return this.batch.bytes + this.socket.bufferedAmount;
+  }
+
   get writeBufferOverLimit(): boolean {
     return this.bufferLimit > 0 && this.batch.bytes + this.socket.bufferedAmount > this.bufferLimit;
   }

@@ -70,7 +70,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.id = cm.nextStreamId();
     const stats = cm.stats;
     stats.downstreamRqTotal.inc();
-    stats.downstreamRqHttp1Total.inc();
+    cm.rqProtocolTotal.inc();
     stats.downstreamRqActive.inc();
     createFilterChain(cm.config.httpFilters, cm.server, this, cm.config);
   }
@@ -277,7 +277,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   }
 
   readDisableDownstream(disable: boolean): void {
-    if (!this.destroyed) this.cm.connection.readDisable(disable);
+    if (!this.destroyed) this.cm.readDisableStream(this, disable);
   }
 
   onRequestDataTooLarge(): void {
@@ -310,6 +310,11 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   /** The client closed or reset the connection before the stream finished. */
   onDownstreamClosed(): void {
     if (!this.responseComplete) this.streamInfo.setResponseFlag("DC");
+    this.destroy();
+  }
+
+  /** The client reset this stream (HTTP/2 RST_STREAM); its connection goes on. */
+  onDownstreamReset(): void {
     this.destroy();
   }
 

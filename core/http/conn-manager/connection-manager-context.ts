@@ -1,5 +1,6 @@
 import type { AccessLogger } from "../../access-log/logger.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
+import type { Counter } from "../../stats/counter.ts";
 import type { Connection } from "../../network/connection.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { CodecError, ServerConnection } from "../codec/codec.ts";
@@ -24,6 +25,10 @@ export interface ConnectionManagerContext {
   readonly accessLoggers: readonly AccessLogger[];
   /** When the current request's first byte arrived (its timers start there). */
   readonly requestBeganAt: number;
+  /** downstream_rq_http1_total or downstream_rq_http2_total, as the connection's protocol. */
+  readonly rqProtocolTotal: Counter;
+  /** Stop (true) or resume reading `stream`'s request: the connection's reads (HTTP/1), the stream's window (HTTP/2). */
+  readDisableStream(stream: object, disable: boolean): void;
   /** The timers its streams take turns arming. */
   streamTimers(): StreamTimers;
   /** Numbers the connection's streams (for traces). */

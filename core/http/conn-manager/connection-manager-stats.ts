@@ -2,6 +2,7 @@ import type { Counter } from "../../stats/counter.ts";
 import type { Gauge } from "../../stats/gauge.ts";
 import type { Histogram } from "../../stats/histogram.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
+import { Http2CodecStats } from "../../http2/codec-stats.ts";
 import { TracingStats } from "./tracing-decision.ts";
 
 /** Envoy's HTTP connection manager stats, `http.<stat_prefix>.*`. Shared by the listener's connections. */
@@ -52,10 +53,20 @@ export class ConnectionManagerStats {
   /** Connections closed after a response by envoy.overload_actions.disable_http_keepalive. */
   readonly downstreamCxOverloadDisableKeepalive: Counter;
 
+  readonly downstreamCxHttp2Total: Counter;
+  readonly downstreamCxHttp2Active: Gauge;
+  readonly downstreamRqHttp2Total: Counter;
+  /** HTTP/2 streams the client reset (RST_STREAM), and those we reset. */
+  readonly downstreamRqRxReset: Counter;
+  readonly downstreamRqTxReset: Counter;
+  /** HTTP/2 connections closed for too many streams reset soon after they began (CVE-2023-44487). */
+  readonly downstreamRqTooManyPrematureResets: Counter;
+  private http2CodecStats: Http2CodecStats | undefined;
+
   /** http.<prefix>.tracing.*, when the HCM has `tracing`. */
   readonly tracing: TracingStats | undefined;
 
-  constructor(store: StatsStore, statPrefix: string, tracing = false) {
+  constructor(private readonly store: StatsStore, statPrefix: string, tracing = false) {
     this.tracing = tracing ? new TracingStats(store, statPrefix) : undefined;
     const scope = store.scope(`http.${statPrefix}.`);
     this.downstreamCxTotal = scope.counter("downstream_cx_total");
@@ -90,8 +101,19 @@ export class ConnectionManagerStats {
     this.downstreamCxMaxDurationReached = scope.counter("downstream_cx_max_duration_reached");
     this.downstreamRqOverloadClose = scope.counter("downstream_rq_overload_close");
     this.downstreamCxOverloadDisableKeepalive = scope.counter("downstream_cx_overload_disable_keepalive");
+    this.downstreamCxHttp2Total = scope.counter("downstream_cx_http2_total");
+    this.downstreamCxHttp2Active = scope.gauge("downstream_cx_http2_active");
+    this.downstreamRqHttp2Total = scope.counter("downstream_rq_http2_total");
+    this.downstreamRqRxReset = scope.counter("downstream_rq_rx_reset");
+    this.downstreamRqTxReset = scope.counter("downstream_rq_tx_reset");
+    this.downstreamRqTooManyPrematureResets = scope.counter("downstream_rq_too_many_premature_resets");
     this.http1DroppedHeadersWithUnderscores = store.counter("http1.dropped_headers_with_underscores");
     this.http1RequestsRejectedWithUnderscoresInHeaders = store.counter("http1.requests_rejected_with_underscores_in_headers");
+  }
+
+  /** Envoy's HTTP/2 codec stats (rooted at `http2.`, shared by every HCM), made with the first HTTP/2 connection. */
+  http2Codec(): Http2CodecStats {
+    return (this.http2CodecStats ??= new Http2CodecStats(this.store.scope("")));
   }
 
   /** Count a finished response by its status class. */

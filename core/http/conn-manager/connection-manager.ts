@@ -13,6 +13,8 @@ import { RequestHeaders } from "../message.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { RouteTable } from "../route/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
+import { Http2ConnectionManager } from "./http2-connection-manager.ts";
+import type { Counter } from "../../stats/counter.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
@@ -27,6 +29,9 @@ import type { ScaledTimerUser, TimerScaling } from "../../overload/timer-scaling
  * requests wait in the kernel (Envoy's readDisable), and resumes after the response —
  * or, when that response left the write buffer above its limit, once the client has
  * read it. The client's FIN ends the connection (HTTP/1 has no half-close here).
+ *
+ * The codec is chosen on the first bytes (chooseCodec): an HTTP/2 connection is handed to an
+ * Http2ConnectionManager (http2-connection-manager.ts), which runs it from then on.
  */
 export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget, ScaledTimerUser {
   readonly codec: ServerConnection;
@@ -80,6 +85,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   /** Requests begun, counted only under max_requests_per_connection. */
   private accumulatedRequests = 0;
   private openedAt = 0;
+  /** The connection speaks HTTP/2 (codec_type HTTP2, or AUTO and the client preface): it runs everything from then on. */
+  private http2: Http2ConnectionManager | undefined;
+  readonly rqProtocolTotal: Counter;
 
   constructor(
     readonly config: HttpConnectionManagerConfig,
@@ -89,6 +97,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     readonly connection: Connection,
   ) {
     this.accessLoggers = server.accessLoggers(config);
+    this.rqProtocolTotal = stats.downstreamRqHttp1Total;
     this.scaling = server.overload.timerScaling;
     this.codec = new Http1ServerCodec(connection, this, {
       maxRequestHeadersBytes: config.maxRequestHeadersKb * 1024,
@@ -104,9 +113,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
     this.openedAt = this.server.runtime.now();
     this.stats.downstreamCxTotal.inc();
-    this.stats.downstreamCxHttp1Total.inc();
     this.stats.downstreamCxActive.inc();
-    this.stats.downstreamCxHttp1Active.inc();
     callbacks.connection.addConnectionCallbacks(this);
   }
 
@@ -123,7 +130,10 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
-    this.sawBytes = true;
+    if (this.http2 !== undefined || (!this.sawBytes && this.chooseCodec(buffer))) {
+      this.http2!.onData(buffer, endStream);
+      return FilterStatus.StopIteration;
+    }
     if (this.closing) {
       buffer.drainAll();
       return FilterStatus.StopIteration;
@@ -143,6 +153,35 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     buffer.drainAll();
     if (endStream && !this.closing) this.onPeerEnd();
     return FilterStatus.StopIteration;
+  }
+
+  /**
+   * The connection's first bytes: the codec is chosen now, as Envoy's HCM creates its codec
+   * on the first data (ConnectionManagerImpl::onData, ConnectionManagerUtility::determineNextProtocol):
+   * HTTP/2 for codec_type HTTP2, or for AUTO when the bytes begin with the client preface's
+   * "PRI * HTTP/2" (h2c with prior knowledge). True when the connection is HTTP/2.
+   */
+  private chooseCodec(buffer: ReadBuffer): boolean {
+    this.sawBytes = true;
+    const codecType = this.config.codecType;
+    if (codecType === "HTTP1" || (codecType === "AUTO" && !startsWithHttp2Preface(buffer))) {
+      this.stats.downstreamCxHttp1Total.inc();
+      this.stats.downstreamCxHttp1Active.inc();
+      return false;
+    }
+    this.stats.downstreamCxHttp2Total.inc();
+    this.stats.downstreamCxHttp2Active.inc();
+    // Our timers are the HTTP/2 side's now.
+    this.clearIdleTimer();
+    this.durationTimer?.disable();
+    this.scaling?.unregister(this);
+    this.http2 = new Http2ConnectionManager(this.config, this.routeTable, this.server, this.stats, this.connection, this.accessLoggers, this.server.runtime.now() - this.openedAt);
+    return true;
+  }
+
+  /** @internal ConnectionManagerContext: HTTP/1 carries one stream: its reads are the connection's. */
+  readDisableStream(_stream: object, disable: boolean): void {
+    this.connection.readDisable(disable);
   }
 
   /**
@@ -385,13 +424,14 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onEvent(event: ConnectionEvent): void {
     if (event === "Connected") return;
+    if (this.http2 !== undefined) return this.http2.onEvent(event);
     this.scaling?.unregister(this);
     this.durationTimer?.disable();
     this.clearIdleTimer();
     this.clearHeadersTimer();
     const stats = this.stats;
     stats.downstreamCxActive.dec();
-    stats.downstreamCxHttp1Active.dec();
+    if (this.sawBytes) stats.downstreamCxHttp1Active.dec();
     stats.downstreamCxDestroy.inc();
     const remote = event === "RemoteClose" || this.closedForPeer;
     (remote ? stats.downstreamCxDestroyRemote : stats.downstreamCxDestroyLocal).inc();
@@ -410,11 +450,13 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 
   onAboveWriteBufferHighWatermark(): void {
+    if (this.http2 !== undefined) return this.http2.onAboveWriteBufferHighWatermark();
     this.aboveHighWatermark = true;
     this.stream?.onDownstreamAboveHighWatermark();
   }
 
   onBelowWriteBufferLowWatermark(): void {
+    if (this.http2 !== undefined) return this.http2.onBelowWriteBufferLowWatermark();
     this.aboveHighWatermark = false;
     if (this.waitingForDrain) {
       // The client read what was written: on to the next request.
@@ -552,3 +594,15 @@ const DRAIN_TIMEOUT_MS = 5000;
 
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_TIMEOUT_MS = 1000;
+
+/** "PRI * HTTP/2": the start of the HTTP/2 client preface (RFC 9113 §3.4), as Envoy's CLIENT_MAGIC_PREFIX. */
+const HTTP2_PREFACE_START = [0x50, 0x52, 0x49, 0x20, 0x2a, 0x20, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x32];
+
+/** The first read begins with the client preface (Envoy ignores a preface split before its 12th byte, as here). */
+function startsWithHttp2Preface(buffer: ReadBuffer): boolean {
+  if (buffer.chunkCount === 0) return false;
+  const first = buffer.chunkAt(0);
+  if (first.length < HTTP2_PREFACE_START.length) return false;
+  for (let i = 0; i < HTTP2_PREFACE_START.length; i++) if (first[i] !== HTTP2_PREFACE_START[i]) return false;
+  return true;
+}

@@ -351,7 +351,14 @@ describe("routes: matches and actions", () => {
 
 describe("bad HCM configs give one-line problems", () => {
   test.each<[string, Json, string[]]>([
-    ["HTTP/2 codec", { route_config: {}, codec_type: "HTTP2" }, [`${HCM}.codec_type: HTTP2 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1)`]],
+    ["HTTP/3 codec", { route_config: {}, codec_type: "HTTP3" }, [`${HCM}.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1, HTTP2)`]],
+    [
+      "an HTTP/2 option the codec does not have",
+      { route_config: {}, http2_protocol_options: { connection_keepalive: { interval: "1s" } } },
+      [`${HCM}.http2_protocol_options: \`connection_keepalive\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`],
+    ],
+    ["extended CONNECT over HTTP/2", { route_config: {}, http2_protocol_options: { allow_connect: true } }, [`${HCM}.http2_protocol_options.allow_connect: unsupported value true (supported: false)`]],
+    ["an HTTP/2 window below 65535", { route_config: {}, http2_protocol_options: { initial_stream_window_size: 1000 } }, [`${HCM}.http2_protocol_options.initial_stream_window_size: 1000 is out of range (must be >= 65535)`]],
     [
       "RDS instead of inline routes",
       { rds: { route_config_name: "r" } },
@@ -399,7 +406,7 @@ describe("bad HCM configs give one-line problems", () => {
 
   test("the HCM is no longer an unsupported network filter", () => {
     expect(problems(bootstrapWith({ route_config: {}, codec_type: "HTTP3" }))).toEqual([
-      `${HCM}.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1)`,
+      `${HCM}.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1, HTTP2)`,
     ]);
   });
 });

@@ -1,0 +1,290 @@
+import { approximateNow } from "../../event/dispatch-scope.ts";
+import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
+import type { Timer, TimerTarget } from "../../event/timers.ts";
+import type { ServerContext } from "../../server-context.ts";
+import type { Connection, ConnectionEvent } from "../../network/connection.ts";
+import type { ReadBuffer } from "../../network/read-buffer.ts";
+import type { Counter } from "../../stats/counter.ts";
+import type { Http2ConnectionError } from "../../http2/connection.ts";
+import type { CodecError } from "../codec/codec.ts";
+import { statusText } from "../codec/status-text.ts";
+import { Http2ServerCodec, type Http2ServerCodecCallbacks, Http2ServerStream } from "../codec/http2-server-codec.ts";
+import type { RequestHeaders } from "../message.ts";
+import type { RouteTable } from "../route/route-table.ts";
+import type { AccessLogger } from "../../access-log/logger.ts";
+import { ActiveStream } from "./active-stream.ts";
+import { StreamTimers } from "./stream-timers.ts";
+import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
+import type { ConnectionManagerContext } from "./connection-manager-context.ts";
+
+/**
+ * The HTTP connection manager's HTTP/2 side (Envoy's ConnectionManagerImpl with an HTTP/2
+ * codec): many ActiveStreams at once on one connection, each fed by its `Http2ServerStream`.
+ * The ConnectionManager makes one on the connection's first bytes (codec_type HTTP2, or
+ * AUTO and the client preface) and hands it the connection's events from then on.
+ *
+ * A stream's end does not end the connection: a local reset resets the stream
+ * (RST_STREAM), and the connection closes on a protocol error, on the client's close, or
+ * once drained after our GOAWAY (drain_close, idle_timeout, max_connection_duration,
+ * max_requests_per_connection: Envoy's startDrainSequence, here GOAWAY with the last stream
+ * id, the streams in flight finishing first).
+ *
+ * Flow control: a stream whose response the client does not take holds at most the HCM's
+ * buffer limit beyond its window before its filters (the router) are told to stop
+ * (Http2Stream watermarks); the request body of a stream whose upstream cannot take more
+ * stays with the client, its window not returned (Http2Stream.readDisable).
+ */
+export class Http2ConnectionManager implements ConnectionManagerContext, Http2ServerCodecCallbacks, TimerTarget {
+  readonly codec: Http2ServerCodec;
+  readonly rqProtocolTotal: Counter;
+  private readonly streams = new Set<Http2ServerStream>();
+  /** The stream whose request head is being decoded (an HCM refusal of its head lands there). */
+  private decoding: Http2ServerStream | undefined;
+  private closing = false;
+  private closedForPeer = false;
+  private aboveHighWatermark = false;
+  requestBeganAt = 0;
+  private streamsCreated = 0;
+  private accumulatedRequests = 0;
+  /** idle_timeout while no stream is active; max_connection_duration. */
+  private idleTimer: Timer | undefined;
+  private durationTimer: Timer | undefined;
+
+  constructor(
+    readonly config: HttpConnectionManagerConfig,
+    readonly routeTable: RouteTable,
+    readonly server: ServerContext,
+    readonly stats: ConnectionManagerStats,
+    readonly connection: Connection,
+    readonly accessLoggers: readonly AccessLogger[],
+    /** Milliseconds the connection has been open (max_connection_duration counts from its start). */
+    openFor: number,
+  ) {
+    this.rqProtocolTotal = stats.downstreamRqHttp2Total;
+    const runtime = server.runtime;
+    this.codec = new Http2ServerCodec(
+      connection,
+      this,
+      stats.http2Codec(),
+      {
+        ...config.http2,
+        maxHeadersKb: config.maxRequestHeadersKb,
+        maxHeadersCount: config.maxHeadersCount,
+        // What a stream may hold of its response beyond the client's window: the connection's buffer limit.
+        ...(connection.bufferLimit > 0 ? { streamWriteBufferLimit: connection.bufferLimit } : {}),
+      },
+      () => runtime.now(),
+    );
+    this.armIdleTimer();
+    const maxDuration = config.maxConnectionDurationMs;
+    if (maxDuration !== undefined) {
+      this.durationTimer = server.timers.create(this);
+      this.durationTimer.enable(Math.max(0, maxDuration - openFor));
+    }
+  }
+
+  onData(buffer: ReadBuffer, endStream: boolean): void {
+    if (this.closing) {
+      buffer.drainAll();
+      return;
+    }
+    const count = buffer.chunkCount;
+    for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), false);
+    buffer.drainAll();
+    // HTTP/2 has no half-close of the connection: the client's FIN ends it, as in Envoy without half-close.
+    if (endStream && !this.closing) {
+      this.closedForPeer = true;
+      this.close("Abort");
+    }
+  }
+
+  // ---- Http2ServerCodecCallbacks ----
+
+  newHttp2Stream(encoder: Http2ServerStream, request: RequestHeaders): ActiveStream {
+    this.idleTimer?.disable();
+    this.requestBeganAt = approximateNow(this.server.runtime);
+    const stream = new ActiveStream(this, encoder, request);
+    this.streams.add(encoder);
+    this.decoding = encoder;
+    if (this.aboveHighWatermark) stream.onDownstreamAboveHighWatermark();
+    // max_requests_per_connection: the Nth stream is the last (Envoy drains the connection).
+    const maxRequests = this.config.maxRequestsPerConnection;
+    if (maxRequests !== undefined && ++this.accumulatedRequests >= maxRequests) {
+      this.stats.downstreamCxMaxRequestsReached.inc();
+      this.codec.keepAlive = false;
+    }
+    return stream;
+  }
+
+  onHttp2ResponseComplete(encoder: Http2ServerStream): void {
+    if (this.decoding === encoder) this.decoding = undefined;
+    const stream = encoder.decoder as ActiveStream | undefined;
+    this.forget(encoder);
+    stream?.onResponseComplete();
+    // RFC 9113 §8.1: a response complete before its request may end the stream with RST_STREAM
+    // NO_ERROR (Envoy's doEndStream resets it), once what waits for window has gone.
+    if (!encoder.requestEnded && encoder.stream.bufferedBytes === 0) encoder.reset();
+  }
+
+  onHttp2StreamReset(encoder: Http2ServerStream, code: number, remote: boolean): void {
+    void code;
+    if (this.decoding === encoder) this.decoding = undefined;
+    if (!this.forget(encoder)) return;
+    const stream = encoder.decoder as ActiveStream | undefined;
+    if (stream === undefined) return;
+    if (this.codec.impl.closed || this.connection.isClosed || this.closing) {
+      // The connection went away under the stream (a protocol error, the client's close):
+      // Envoy's ConnectionTermination, DC.
+      this.countActiveStreamDestroyed(remote);
+      if (remote) stream.streamInfo.responseCodeDetails = "downstream_remote_disconnect";
+      stream.onDownstreamClosed();
+      return;
+    }
+    if (remote) {
+      this.stats.downstreamRqRxReset.inc();
+      stream.streamInfo.responseCodeDetails = "downstream_remote_reset";
+      stream.streamInfo.setResponseFlag("DR");
+    }
+    stream.onDownstreamReset();
+  }
+
+  onHttp2ConnectionError(error: Http2ConnectionError): void {
+    if (error.reason === "too_many_premature_resets") this.stats.downstreamRqTooManyPrematureResets.inc();
+    else this.stats.downstreamCxProtocolError.inc();
+    this.server.log.debug(`[C${this.connection.id}] http/2 connection error: ${error.reason} (code ${error.code})`);
+    this.close(error.goAwaySent ? "FlushWrite" : "Abort");
+  }
+
+  onHttp2Drained(): void {
+    this.close("FlushWrite");
+  }
+
+  // ---- ConnectionManagerContext ----
+
+  streamTimers(): StreamTimers {
+    // Streams run side by side: each has its own (made only by streams with a timeout configured).
+    return new StreamTimers(this.server.timers);
+  }
+
+  nextStreamId(): number {
+    return this.streamsCreated++;
+  }
+
+  onRequestComplete(_stream: object): void {}
+
+  /** The HCM refused a request head (headers_with_underscores_action REJECT_REQUEST): that stream gets Envoy's 400, the connection goes on. */
+  onCodecError(error: CodecError): void {
+    const encoder = this.decoding;
+    const stream = encoder?.decoder as ActiveStream | undefined;
+    if (stream === undefined) return;
+    stream.sendLocalReply(error.status, statusText(error.status), error.details, "DPE");
+  }
+
+  /** A stream was reset by us (an upstream reset after the response began, a timeout): RST_STREAM for it alone. */
+  onStreamReset(stream: object): void {
+    for (const encoder of this.streams) {
+      if (encoder.decoder !== stream) continue;
+      this.forget(encoder);
+      this.stats.downstreamRqTxReset.inc();
+      encoder.reset();
+      return;
+    }
+  }
+
+  readDisableStream(stream: object, disable: boolean): void {
+    for (const encoder of this.streams) {
+      if (encoder.decoder === stream) return encoder.readDisable(disable);
+    }
+  }
+
+  // ---- the connection's events (from the ConnectionManager) ----
+
+  onEvent(event: ConnectionEvent): void {
+    if (event === "Connected") return;
+    this.idleTimer?.disable();
+    this.durationTimer?.disable();
+    const stats = this.stats;
+    stats.downstreamCxActive.dec();
+    stats.downstreamCxHttp2Active.dec();
+    stats.downstreamCxDestroy.inc();
+    const remote = event === "RemoteClose" || this.closedForPeer;
+    (remote ? stats.downstreamCxDestroyRemote : stats.downstreamCxDestroyLocal).inc();
+    this.closing = true;
+    // Every stream still open is reset as by the peer (onHttp2StreamReset: DC).
+    this.codec.destroy();
+  }
+
+  onAboveWriteBufferHighWatermark(): void {
+    this.aboveHighWatermark = true;
+    for (const encoder of this.streams) (encoder.decoder as ActiveStream | undefined)?.onDownstreamAboveHighWatermark();
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    this.aboveHighWatermark = false;
+    for (const encoder of this.streams) (encoder.decoder as ActiveStream | undefined)?.onDownstreamBelowLowWatermark();
+  }
+
+  // ---- timers ----
+
+  onTimer(timer: Timer): void {
+    if (this.connection.isClosed) return;
+    if (timer === this.durationTimer) {
+      this.stats.downstreamCxMaxDurationReached.inc();
+    } else {
+      if (this.streams.size > 0) return;
+      this.stats.downstreamCxIdleTimeout.inc();
+    }
+    // Both drain: GOAWAY, the streams in flight finish, then the connection closes (onHttp2Drained).
+    this.codec.keepAlive = false;
+  }
+
+  private armIdleTimer(): void {
+    const timeout = this.config.idleTimeoutMs;
+    if (timeout <= 0 || this.closing) return;
+    this.idleTimer ??= this.server.timers.create(this);
+    this.idleTimer.enable(timeout);
+  }
+
+  private forget(encoder: Http2ServerStream): boolean {
+    if (!this.streams.delete(encoder)) return false;
+    if (this.streams.size === 0) this.armIdleTimer();
+    return true;
+  }
+
+  private countActiveStreamDestroyed(remote: boolean): void {
+    this.stats.downstreamCxDestroyActiveRq.inc();
+    (remote ? this.stats.downstreamCxDestroyRemoteActiveRq : this.stats.downstreamCxDestroyLocalActiveRq).inc();
+  }
+
+  private close(type: "FlushWrite" | "Abort"): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.connection.close(type);
+    if (type === "FlushWrite") this.armDelayedClose();
+  }
+
+  /**
+   * Envoy's delayed_close_timeout (1 s), as the HTTP/1 side has it: a connection closing with
+   * frames still queued for a client that stopped reading is aborted once a second passes
+   * without progress.
+   */
+  private armDelayedClose(): void {
+    const socket = this.connection.socket;
+    let last = socket.bufferedAmount;
+    if (last === 0 || this.connection.isClosed) return;
+    const timer = this.server.timers.create(() => {
+      if (this.connection.isClosed) return;
+      const now = socket.bufferedAmount;
+      if (now >= last) {
+        this.connection.close("Abort");
+        return;
+      }
+      last = now;
+      timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
+    });
+    timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
+  }
+}
+
+/** Envoy's default delayed_close_timeout. */
+const DELAYED_CLOSE_TIMEOUT_MS = 1000;

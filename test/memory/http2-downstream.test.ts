@@ -1,0 +1,281 @@
+/**
+ * HTTP/2 downstream in the connection manager, on the memory runtime: an HTTP/2 client
+ * (the core's own Http2ConnectionImpl in the client role) drives h2 bytes into the HCM,
+ * an HTTP/1.1 upstream behind it. Translation both ways, local replies, resets, flow
+ * control against a client that stops reading, and GOAWAY on drain.
+ */
+import { afterEach, describe, expect, test } from "vitest";
+import type { Server } from "../../core/server.ts";
+import { Http2CodecStats } from "../../core/http2/codec-stats.ts";
+import { Http2ConnectionImpl, type Http2ConnectionError } from "../../core/http2/connection.ts";
+import type { Http2Stream } from "../../core/http2/stream.ts";
+import { StatsStore } from "../../core/stats/stats-store.ts";
+import type { SocketHandler } from "../../core/port.ts";
+import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { httpProxyConfig, type HttpProxyOptions } from "../support/configs.ts";
+import { MemoryHttpServer, type UpstreamHandler } from "./support/http-peers.ts";
+import { activeDownstreamConnections, startProxy } from "./support/proxy.ts";
+
+const PROXY = 10000;
+const UPSTREAM = 8080;
+
+interface Exchange {
+  headers: string[][];
+  body: number;
+  text: string;
+  trailers: string[] | undefined;
+  ended: boolean;
+  reset: number | undefined;
+  stream: Http2Stream;
+}
+
+/** An HTTP/2 client on one memory-runtime connection. */
+class H2Client implements SocketHandler {
+  readonly socket;
+  readonly conn: Http2ConnectionImpl;
+  error: Http2ConnectionError | undefined;
+  goAway: { lastStreamId: number; code: number } | undefined;
+  closed = false;
+
+  constructor(runtime: MemoryRuntime, options: { initialStreamWindowSize?: number } = {}) {
+    this.socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+    this.socket.setHandler(this);
+    this.conn = new Http2ConnectionImpl(
+      "client",
+      { write: (data) => this.socket.write(data.slice()) },
+      {
+        onConnectionError: (e) => (this.error = e),
+        onGoAway: (lastStreamId, code) => (this.goAway = { lastStreamId, code }),
+      },
+      new Http2CodecStats(new StatsStore().scope("client.")),
+      options,
+    );
+    this.conn.start();
+  }
+
+  request(fields: string[], body?: string, trailers?: string[]): Exchange {
+    const ex = { headers: [], body: 0, text: "", trailers: undefined, ended: false, reset: undefined } as unknown as Exchange;
+    const stream = this.conn.newStream({
+      onHeaders: (f, end) => {
+        ex.headers.push(f);
+        if (end) ex.ended = true;
+      },
+      onData: (d, end) => {
+        ex.body += d.length;
+        if (ex.text.length < 1000) ex.text += String.fromCharCode(...d.subarray(0, 1000));
+        if (end) ex.ended = true;
+      },
+      onTrailers: (f) => {
+        ex.trailers = f;
+        ex.ended = true;
+      },
+      onReset: (code) => (ex.reset = code),
+    })!;
+    ex.stream = stream;
+    const end = body === undefined && trailers === undefined;
+    stream.sendHeaders([":method", body === undefined ? "GET" : "POST", ":scheme", "http", ":authority", "example.com", ...fields], end);
+    if (body !== undefined) stream.sendData(new TextEncoder().encode(body), trailers === undefined);
+    if (trailers !== undefined) stream.sendTrailers(trailers);
+    return ex;
+  }
+
+  onConnect(): void {}
+  onData(data: Uint8Array): void {
+    this.conn.dispatch(data);
+  }
+  onEnd(): void {
+    this.socket.close();
+  }
+  onDrain(): void {
+    this.conn.onWriteDrained();
+  }
+  onClose(): void {
+    this.closed = true;
+    this.conn.destroy();
+  }
+}
+
+let runtime: MemoryRuntime;
+let server: Server;
+let upstream: MemoryHttpServer;
+
+async function setup(handler: UpstreamHandler, proxy: Partial<HttpProxyOptions> = {}): Promise<void> {
+  runtime = new MemoryRuntime({ seed: 1 });
+  upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, handler);
+  server = await startProxy(
+    runtime,
+    httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [UPSTREAM] },
+      routes: [
+        { match: { prefix: "/direct" }, action: { direct_response: { status: 202, body: { inline_string: "direct" } } } },
+        { match: { prefix: "/" }, cluster: "backend" },
+      ],
+      ...proxy,
+    }),
+  );
+}
+
+function stat(name: string): number {
+  const s = server.stats.get(name) as { value: number } | undefined;
+  return s?.value ?? -1;
+}
+
+function headerOf(fields: string[] | undefined, name: string): string | undefined {
+  if (!fields) return undefined;
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+/** Run what is due in the next second (not runUntilIdle: that would reach idle_timeout's drain). */
+function settle(): void {
+  runtime.advance(1000);
+}
+
+afterEach(() => upstream?.close());
+
+describe("HTTP/2 downstream (memory runtime)", () => {
+  test("a request is translated to HTTP/1.1 and its answer back, trailers both ways; stats count HTTP/2", async () => {
+    await setup((req, res) => {
+      res.writeHead(200, { "x-seen-host": req.get("host") ?? "", connection: "keep-alive" });
+      res.end(`body:${req.body.length}`, { "x-up-trailer": "t" });
+    });
+    const client = new H2Client(runtime);
+    const ex = client.request([":path", "/x", "cookie", "a=1", "cookie", "b=2", "te", "trailers"], "hello", ["x-req-trailer", "r"]);
+    settle();
+    expect(upstream.requests.length).toBe(1);
+    const req = upstream.requests[0]!;
+    expect(req.get("host")).toBe("example.com");
+    expect(req.get("cookie")).toBe("a=1; b=2");
+    expect(req.trailers).toEqual([["x-req-trailer", "r"]]);
+    expect(ex.ended).toBe(true);
+    expect(headerOf(ex.headers[0], ":status")).toBe("200");
+    expect(headerOf(ex.headers[0], "x-seen-host")).toBe("example.com");
+    // Connection-specific fields never go out over HTTP/2 (RFC 9113 §8.2.2).
+    expect(headerOf(ex.headers[0], "connection")).toBeUndefined();
+    expect(headerOf(ex.headers[0], "transfer-encoding")).toBeUndefined();
+    expect(ex.text).toBe("body:5");
+    expect(headerOf(ex.trailers, "x-up-trailer")).toBe("t");
+    expect(stat("http.ingress_http.downstream_cx_http2_total")).toBe(1);
+    expect(stat("http.ingress_http.downstream_cx_http2_active")).toBe(1);
+    expect(stat("http.ingress_http.downstream_rq_http2_total")).toBe(1);
+    expect(stat("http.ingress_http.downstream_cx_http1_total")).toBe(0);
+    client.socket.close();
+    settle();
+    expect(stat("http.ingress_http.downstream_cx_http2_active")).toBe(0);
+    expect(activeDownstreamConnections(server)).toBe(0);
+  });
+
+  test("direct responses and local replies go out over HTTP/2, many streams side by side", async () => {
+    await setup((_req, res) => res.respond(200, "up"));
+    const client = new H2Client(runtime);
+    const direct = client.request([":path", "/direct"]);
+    const up = client.request([":path", "/up"]);
+    const noHost = client.request([":path", "/direct", "x-a", "1"]);
+    settle();
+    expect(headerOf(direct.headers[0], ":status")).toBe("202");
+    expect(direct.text).toBe("direct");
+    expect(up.text).toBe("up");
+    expect(noHost.ended).toBe(true);
+    expect(stat("http.ingress_http.downstream_rq_http2_total")).toBe(3);
+    expect(stat("http.ingress_http.downstream_rq_active")).toBe(0);
+  });
+
+  test("a client's RST_STREAM cancels its upstream request; the connection goes on", async () => {
+    await setup(() => {});
+    const client = new H2Client(runtime);
+    const ex = client.request([":path", "/hang"]);
+    settle();
+    expect(upstream.requests.length).toBe(1);
+    ex.stream.reset(0x8);
+    settle();
+    expect(stat("http.ingress_http.downstream_rq_rx_reset")).toBe(1);
+    expect(stat("http.ingress_http.downstream_rq_active")).toBe(0);
+    expect(stat("cluster.backend.upstream_rq_active")).toBe(0);
+    expect(client.closed).toBe(false);
+  });
+
+  test("a client that stops reading: the proxy holds about the buffer limit, not the whole response, and finishes once it reads", async () => {
+    const total = 8 * 1024 * 1024;
+    await setup((_req, res) => {
+      res.writeHead(200, { "content-length": String(total) });
+      const chunk = new Uint8Array(64 * 1024);
+      for (let sent = 0; sent < total; sent += chunk.length) res.write(chunk);
+      res.end();
+    });
+    const client = new H2Client(runtime, { initialStreamWindowSize: 65535 });
+    const ex = client.request([":path", "/big"]);
+    // The client takes the bytes but returns no window for them: only 64 KiB may be sent.
+    ex.stream.readDisable(true);
+    settle();
+    expect(ex.body).toBe(0);
+    const held = stat("http2.pending_send_bytes");
+    expect(held).toBeGreaterThan(0);
+    // per_connection_buffer_limit_bytes (1 MiB) plus what one upstream read adds.
+    expect(held).toBeLessThan(2 * 1024 * 1024);
+    ex.stream.readDisable(false);
+    settle();
+    expect(ex.body).toBe(total);
+    expect(ex.ended).toBe(true);
+  });
+
+  test("drain: a draining server answers with GOAWAY, the stream in flight finishes", async () => {
+    await setup((_req, res) => res.respond(200, "ok"));
+    const client = new H2Client(runtime);
+    const drainClose = server.drainClose.bind(server);
+    server.drainClose = () => true;
+    const ex = client.request([":path", "/last"]);
+    settle();
+    server.drainClose = drainClose;
+    expect(ex.text).toBe("ok");
+    expect(client.goAway).toEqual({ lastStreamId: 1, code: 0 });
+    expect(stat("http2.goaway_sent")).toBe(1);
+    expect(client.closed).toBe(true);
+  });
+
+  test("codec_type HTTP2 answers HTTP/1.1 bytes with GOAWAY PROTOCOL_ERROR and closes", async () => {
+    await setup(() => {}, { hcm: { codec_type: "HTTP2" } });
+    const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+    let closed = false;
+    const got: number[] = [];
+    socket.setHandler({ onConnect() {}, onData: (d) => got.push(...d), onEnd: () => socket.close(), onDrain() {}, onClose: () => (closed = true) });
+    socket.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+    settle();
+    expect(closed).toBe(true);
+    // The last frame is GOAWAY (type 7) with PROTOCOL_ERROR.
+    expect(got.includes(7)).toBe(true);
+    expect(stat("http.ingress_http.downstream_cx_protocol_error")).toBe(1);
+  });
+});
+
+describe("HTTP/2 connection timers (memory runtime)", () => {
+  test("idle_timeout with no stream active drains the connection: GOAWAY, then close", async () => {
+    await setup((_req, res) => res.respond(200, "ok"), { hcm: { common_http_protocol_options: { idle_timeout: "10s" } } });
+    const client = new H2Client(runtime);
+    const ex = client.request([":path", "/"]);
+    settle();
+    expect(ex.text).toBe("ok");
+    expect(client.closed).toBe(false);
+    runtime.advance(10_000);
+    expect(client.goAway?.code).toBe(0);
+    expect(client.closed).toBe(true);
+    expect(stat("http.ingress_http.downstream_cx_idle_timeout")).toBe(1);
+  });
+});
+
+describe("rapid reset (CVE-2023-44487) (memory runtime)", () => {
+  test("a client that resets most streams at once loses the connection; downstream_rq_too_many_premature_resets counts it", async () => {
+    await setup(() => {});
+    const client = new H2Client(runtime);
+    for (let i = 0; i < 600 && !client.closed; i++) {
+      const ex = client.request([":path", `/r${i}`]);
+      ex.stream.reset(0x8);
+      if (i % 50 === 49) settle();
+    }
+    settle();
+    expect(client.closed).toBe(true);
+    expect(stat("http.ingress_http.downstream_rq_too_many_premature_resets")).toBe(1);
+    expect(stat("http.ingress_http.downstream_rq_active")).toBe(0);
+    expect(stat("http.ingress_http.downstream_cx_active")).toBe(0);
+  });
+});
