@@ -188,9 +188,11 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
     };
     for (let at = 0; at < data.length; at += 65536) senderPeer.socket.write(data.subarray(at, at + 65536));
     while (forwarded < data.length) await sleep(10);
-    // Over TLS (deno), forwarding can take long enough for the kernel's autotuned buffers
-    // to take all 8 MiB: the bytes' integrity below is what is checked then.
-    if (!(target.tls && target.name === "deno")) expect(writer.socket.bufferedAmount).toBeGreaterThan(0);
+    // Over TLS, forwarding (encryption on a loaded machine) can take long enough for the
+    // kernel's autotuned buffers to take all 8 MiB (seen on deno, and on bun in CI); the TLS
+    // socket copies what it is given at once (keepBytes), so the bytes' integrity below is
+    // what is checked then.
+    if (!target.tls) expect(writer.socket.bufferedAmount).toBeGreaterThan(0);
     slowPeer.socket.readDisable(false);
     await slowPeer.until(() => slowPeer.receivedBytes === data.length, "all bytes", 20_000);
     expect(firstDifference(concat(slowPeer.received), data)).toBe(-1);
