@@ -37,6 +37,8 @@ export class NodeTlsSocket implements Socket, SocketHandler {
   private waitingDrain = false;
   private writeClosed = false;
   private closedLocally = false;
+  /** `inner` is read-disabled (one count) while plaintext is held for a read-disabled handler. */
+  private innerHeld = false;
   private handshakeDone = false;
   private handshakeFailed = false;
   private done = false;
@@ -161,6 +163,13 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     if (this.done || this.closedLocally) return;
     if (!this.reads.disabled) return this.handler.onData(data);
     this.heldReads.hold(data, this.secure);
+    // Pausing the TLSSocket should stop it reading the transport, and the transport's full
+    // buffer then stops `inner`; Deno's node:tls reads on regardless, so `inner` stops here
+    // too (its readDisable is counted: this hold is one count, released on resume).
+    if (!this.innerHeld) {
+      this.innerHeld = true;
+      this.inner.readDisable(true);
+    }
   }
 
   private onSecureError(err: unknown): void {
@@ -218,6 +227,10 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     if (this.reads.apply(disable) !== "resume") return;
     if (this.heldReads.waiting) queueMicrotask(this.deliverHeld);
     else this.heldReads.resume(this.secure);
+    if (this.innerHeld) {
+      this.innerHeld = false;
+      if (!this.innerClosed) this.inner.readDisable(false);
+    }
   }
 
   private readonly deliverHeld = (): void => {
