@@ -1,11 +1,11 @@
-import type { webcrypto } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import type { JsonWebPublicKey } from "../../core/port.ts";
 
 type CryptoKey = webcrypto.CryptoKey;
 
 /**
  * The port's verifySignature through WebCrypto (`crypto.subtle`, the same API on Node,
- * Bun and Deno). An imported key is kept per JWK object and algorithm: the filter's keys
+ * Bun and Deno; taken from node:crypto, which all three have, so no global needs declaring). An imported key is kept per JWK object and algorithm: the filter's keys
  * live as long as its config, and importKey costs more than a verification.
  */
 type Algorithm = { import: object; verify: object };
@@ -33,7 +33,7 @@ function importKey(jwk: JsonWebPublicKey, alg: string, how: Algorithm): Promise<
   if (key === undefined) {
     // Only the public fields: WebCrypto refuses a JWK whose alg/use/key_ops disagree with the import.
     const { kty, n, e, crv, x, y } = jwk;
-    key = crypto.subtle.importKey("jwk", { kty, n, e, crv, x, y, ext: true }, how.import as never, false, ["verify"]);
+    key = webcrypto.subtle.importKey("jwk", { kty, n, e, crv, x, y, ext: true }, how.import as never, false, ["verify"]);
     byAlg.set(alg, key);
   }
   return key;
@@ -43,5 +43,5 @@ export async function verifySignature(jwk: JsonWebPublicKey, alg: string, data: 
   const how = algorithm(alg);
   if (how === undefined) throw new Error(`unsupported JWS algorithm ${alg}`);
   const key = await importKey(jwk, alg, how);
-  return crypto.subtle.verify(how.verify as never, key, signature as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>);
+  return webcrypto.subtle.verify(how.verify as never, key, signature as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>);
 }
