@@ -9,6 +9,13 @@
 // entry runs in a Bun child of this launcher, which passes signals on and exits as it does.
 // An npm_execpath inherited from an npm script (bunx keeps one it finds) names npm, not
 // Bun: then `bun` from PATH.
+//
+// `polyvoy compare …` is the runtime comparison (bench/compare.mjs): it starts polyvoy under
+// each runtime itself, so it runs here, on whichever runtime launched this file.
+if (process.argv[2] === "compare") {
+  const { compare } = await import("../bench/compare.mjs");
+  process.exit(await compare(process.argv.slice(3)));
+}
 const bunx = typeof globalThis.Bun === "undefined" && typeof globalThis.Deno === "undefined" && process.env.npm_lifecycle_event === "bunx";
 if (bunx) {
   const execPath = process.env.npm_execpath ?? "";

@@ -47,6 +47,9 @@ export const USAGE = `Usage: polyvoy [options]
                            accepted for Envoy's command lines (no hot restart here)
       --version            print the version and exit
   -h, --help               print this help and exit
+From the package's \`polyvoy\` command also:
+  polyvoy compare -c FILE [options]  this config under node, bun and deno, side by side
+                           (polyvoy compare --help)
 `;
 
 /** Thrown for a bad command line; the message is one line for stderr, followed by the usage unless `usage` is false. */

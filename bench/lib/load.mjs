@@ -19,9 +19,10 @@ export function loadTools() {
  * One closed-loop throughput run: `connections` keep-alive connections (or a new one per
  * request with `close`) for `seconds`. Resolves with {requests, duration_us, errors, latency_us}.
  */
-export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false }) {
+export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, bodyFile, tls = false }) {
   if (ctx.tools.wrk) {
-    const env = { ...process.env, BENCH_METHOD: method, BENCH_BODY_BYTES: String(uploadBytes), BENCH_CLOSE: close ? "1" : "0" };
+    const env = { ...process.env, BENCH_METHOD: method, BENCH_BODY_BYTES: String(uploadBytes), BENCH_CLOSE: close ? "1" : "0", BENCH_HOST: hostHeader ?? "", BENCH_BODY_FILE: bodyFile ?? "" };
+    const authority = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
     const argv = wrapped(ctx.cpu.load, ctx.tools.wrk, [
       "-t1",
       `-c${connections}`,
@@ -30,19 +31,21 @@ export async function throughputRun(ctx, { port, path, connections, seconds, met
       "10s",
       "-s",
       WRK_LUA,
-      `http://127.0.0.1:${port}${path}`,
+      `${tls ? "https" : "http"}://${authority}${path}`,
     ], ctx.nofile);
     const result = await run(argv, { env, timeoutMs: (seconds + 30) * 1000 });
     const line = result.stdout.split("\n").find((l) => l.startsWith("BENCH_JSON "));
     if (!line) throw new Error(`wrk gave no result (exit ${result.code}): ${result.stderr || result.stdout}`);
     return JSON.parse(line.slice("BENCH_JSON ".length));
   }
-  return nodeClient(ctx, { port, path, connections, durationMs: seconds * 1000, method, bodyBytes: uploadBytes, close, mode: "closed" });
+  if (tls) throw new Error("HTTPS needs wrk (the bench's own client speaks plain HTTP/1.1 only)");
+  return nodeClient(ctx, { port, host, path, connections, durationMs: seconds * 1000, method, bodyBytes: uploadBytes, close, mode: "closed", hostHeader, bodyFile });
 }
 
 /** The fixed-rate latency run (open loop), with an in-process warm-up. */
-export function rateRun(ctx, { port, path, rate, connections, seconds, warmupSeconds }) {
-  return nodeClient(ctx, { port, path, rate, connections, durationMs: seconds * 1000, warmupMs: warmupSeconds * 1000, mode: "rate" });
+export function rateRun(ctx, { port, path, rate, connections, seconds, warmupSeconds, host = "127.0.0.1", hostHeader, method = "GET", bodyFile, tls = false }) {
+  if (tls) throw new Error("the fixed-rate client speaks plain HTTP/1.1 only: --rate cannot measure an HTTPS listener");
+  return nodeClient(ctx, { port, host, path, rate, connections, durationMs: seconds * 1000, warmupMs: warmupSeconds * 1000, mode: "rate", hostHeader, method, bodyFile });
 }
 
 async function nodeClient(ctx, options) {

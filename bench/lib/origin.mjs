@@ -58,6 +58,9 @@ ${nginxTempPaths(dir, "origin")}
       error_page 405 =200 @uploaded;
     }
     location @uploaded { return 200 "${BODY_64.trimEnd()}\\n"; }
+    # any other path gets the 64-byte body: polyvoy compare's --origin builtin serves a
+    # user's routes, whatever paths they forward
+    location / { try_files $uri /64; }
     location = /_drop { internal; return 204; }
   }
 }

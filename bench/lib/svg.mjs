@@ -15,8 +15,9 @@ const short = (n) => (n >= 1e6 ? `${+(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${+(n
 /**
  * @param doc results document ({targets, table, meta})
  * @param series metric ids to draw side by side, e.g. ["get-64c", "get-256c"]
+ * @param title what was measured (polyvoy compare names the user's config)
  */
-export function renderChart(doc, allSeries = [["get-64c", "64 connections"], ["get-256c", "256 connections"]]) {
+export function renderChart(doc, allSeries = [["get-64c", "64 connections"], ["get-256c", "256 connections"]], title = "Small GETs (64-byte body) through each proxy") {
   const { targets, table, meta } = doc;
   const series = allSeries.filter(([id]) => Object.values(table[id] ?? {}).some((cell) => cell.median !== undefined));
   const colors = ["#3b6ea8", "#e08a2c", "#5a9e4b", "#b04a5a"];
@@ -37,7 +38,7 @@ export function renderChart(doc, allSeries = [["get-64c", "64 connections"], ["g
   const out = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  out.push(`<text x="${left}" y="22" font-size="15" font-weight="600">Small GETs (64-byte body) through each proxy — requests/s, median of ${meta.settings.runs} run${meta.settings.runs > 1 ? "s" : ""} (whiskers: min–max)</text>`);
+  out.push(`<text x="${left}" y="22" font-size="15" font-weight="600">${esc(title)} — requests/s, median of ${meta.settings.runs} run${meta.settings.runs > 1 ? "s" : ""} (whiskers: min–max)</text>`);
   out.push(`<text x="${left}" y="40" fill="#555">${esc(`${meta.date} · ${meta.mode} · ${meta.machine.cores} cores, proxy pinned to one · ${meta.machine.cpu}`)}</text>`);
 
   // grid and y axis

@@ -93,16 +93,29 @@ export class Proc {
    * that its idle-time work (a runtime's idle GC, timers) takes nothing from theirs.
    */
   pause() {
-    if (this.running) this.child.kill("SIGSTOP");
+    if (this.running) this.signal("SIGSTOP");
   }
   resume() {
-    if (this.running) this.child.kill("SIGCONT");
+    if (this.running) this.signal("SIGCONT");
+  }
+  /**
+   * process.kill, not child.kill: Deno's ChildProcess takes any signal sent through kill()
+   * as the end of the child (it reports an exit and refuses every later signal), which
+   * would leave a process that was only paused running, unstoppable (polyvoy compare runs
+   * this under deno).
+   */
+  signal(name) {
+    try {
+      process.kill(this.child.pid, name);
+    } catch {
+      // already gone
+    }
   }
   async stop(timeoutMs = 6000) {
     if (!this.running) return;
     this.resume(); // a stopped process would not act on SIGTERM
-    this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.running && this.child.kill("SIGKILL"), timeoutMs);
+    this.signal("SIGTERM");
+    const timer = setTimeout(() => this.running && this.signal("SIGKILL"), timeoutMs);
     await this.exited;
     clearTimeout(timer);
   }

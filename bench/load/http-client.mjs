@@ -10,6 +10,7 @@
 //           throughput when wrk is absent (a fallback: one node process cannot keep up with
 //           the fastest proxies, so the results say so).
 // Usage: node http-client.mjs '<json options>'   → prints one JSON line with the summary.
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { ResponseReader } from "./response-reader.mjs";
@@ -28,14 +29,17 @@ const {
   rate = 1000,
   warmupMs = 0,
   drainMs = 2000,
+  hostHeader = `${host}:${port}`,
+  bodyFile = null,
 } = options;
 
+const body = bodyFile ? readFileSync(bodyFile) : Buffer.alloc(bodyBytes, "x");
 const head =
-  `${method} ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUser-Agent: polyvoy-bench\r\n` +
+  `${method} ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nUser-Agent: polyvoy-bench\r\n` +
   (close ? "Connection: close\r\n" : "") +
-  (bodyBytes > 0 ? `Content-Type: application/octet-stream\r\nContent-Length: ${bodyBytes}\r\n` : "") +
+  (body.length > 0 ? `Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n` : "") +
   "\r\n";
-const request = Buffer.concat([Buffer.from(head, "latin1"), Buffer.alloc(bodyBytes, "x")]);
+const request = Buffer.concat([Buffer.from(head, "latin1"), body]);
 
 const errors = { connect: 0, read: 0, write: 0, status: 0, timeout: 0 };
 let completed = 0; // measured responses

@@ -1,13 +1,23 @@
 -- wrk script for every throughput scenario: method, upload size and `Connection: close`
--- come from the environment; done() prints one machine-readable line for the harness.
+-- (BENCH_BODY_FILE, BENCH_HOST: polyvoy compare's --body and --host) come from the environment; done() prints one machine-readable line for the harness.
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body_bytes = tonumber(os.getenv("BENCH_BODY_BYTES") or "0")
 
 wrk.method = method
 wrk.headers["User-Agent"] = "polyvoy-bench"
-if body_bytes > 0 then
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file and body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/octet-stream"
+elseif body_bytes > 0 then
   wrk.body = string.rep("x", body_bytes)
   wrk.headers["Content-Type"] = "application/octet-stream"
+end
+local host = os.getenv("BENCH_HOST")
+if host and host ~= "" then
+  wrk.headers["Host"] = host
 end
 if os.getenv("BENCH_CLOSE") == "1" then
   wrk.headers["Connection"] = "close"

@@ -17,8 +17,8 @@ Bun.serve({
       await req.arrayBuffer(); // read the whole upload before answering, as the nginx origin does
       return new Response(bodies.get("/64"), { headers });
     }
-    const body = bodies.get(path);
-    return body ? new Response(body, { headers }) : new Response("not found\n", { status: 404 });
+    // any other path gets the 64-byte body, as the nginx origin (polyvoy compare's --origin builtin)
+    return new Response(bodies.get(path) ?? bodies.get("/64"), { headers });
   },
 });
 console.error(`bun origin listening on 127.0.0.1:${portArg}`);

@@ -43,13 +43,16 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-test("the tarball holds the command, the built JavaScript with its types, the sources and LICENSE; no tests, bench, CI or docs", () => {
+test("the tarball holds the command, the built JavaScript with its types, the sources and LICENSE; no tests, bench (but what `polyvoy compare` runs), CI or docs", () => {
   const files = tarballFiles.map((f) => f.replace(/^package\//, ""));
   for (const f of ["LICENSE", "README.md", "package.json", "bin/polyvoy.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-deno.js", "dist/polyvoy-core.mjs"]) {
     expect(files).toContain(f);
   }
   for (const f of ["dist/lib/node.mjs", "dist/lib/deno.mjs", "dist/types/runtimes/node/index.d.ts", "dist/types/core/index.d.ts", "runtimes/bun/index.ts"]) expect(files).toContain(f);
-  expect(files.filter((f) => /^(test|bench|docs|scripts|examples|\.ci)\/|\.test\.ts$|^(vitest\.config|tsconfig|deno)\.json|^vitest/.test(f))).toEqual([]);
+  const compareFiles = /^bench\/(compare\.mjs|lib\/[\w-]+\.mjs|load\/[\w-]+\.(mjs|lua)|peers\/bun-origin\.ts)$/;
+  expect(files.filter((f) => !compareFiles.test(f) && /^(test|bench|docs|scripts|examples|\.ci)\/|\.test\.ts$|^(vitest\.config|tsconfig|deno)\.json|^vitest/.test(f))).toEqual([]);
+  expect(files).toContain("bench/compare.mjs");
+  expect(files.filter((f) => /^bench\/(run\.mjs|core-ab|soak|results)/.test(f))).toEqual([]);
   expect(files.filter((f) => f.startsWith("runtimes/memory/"))).toEqual([]);
   expect(readFileSync(join(app, "node_modules/polyvoy/LICENSE"), "utf8")).toContain("Apache License\n                           Version 2.0, January 2004");
   expect(pkg.private).toBeUndefined();
@@ -130,6 +133,16 @@ describe.each(RUNTIMES)("the installed package on %s", (runtime) => {
     await proxiesOneRequest(cmd, args, folder, runtime);
   });
 });
+
+test("`npx polyvoy compare` from the package measures a config under node, bun and deno (the prebuilt entries)", async () => {
+  const port = await freePort();
+  const config = join(app, "compare.json");
+  writeFileSync(config, JSON.stringify(httpProxyConfig({ listenPort: port, clusters: {}, routes: [{ match: { prefix: "/" }, action: { direct_response: { status: 200, body: { inline_string: "ok" } } } }] })));
+  const result = spawnSync("npx", ["polyvoy", "compare", "-c", "compare.json", "--quick", "--duration", "1s", "--warmup", "0", "--out", "compare-out"], { cwd: app, env, encoding: "utf8", timeout: 120_000 });
+  expect(result.status, result.stderr).toBe(0);
+  const doc = JSON.parse(readFileSync(join(app, "compare-out/results.json"), "utf8"));
+  for (const runtime of RUNTIMES) expect(doc.summary.runtimes[runtime].targets.t1.rps.median, runtime).toBeGreaterThan(0);
+}, 150_000);
 
 test("the package's type declarations check against a program that uses them", () => {
   writeFileSync(

@@ -1,0 +1,108 @@
+// polyvoy compare's reading of a config and of its command line (bench/lib/compare-*.mjs).
+import { describe, expect, test } from "vitest";
+import { planTargets, pointClustersAt } from "../../bench/lib/compare-config.mjs";
+import { parseCompareArgs, parseDuration } from "../../bench/lib/compare-settings.mjs";
+
+const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+
+function bootstrap(routes: object[], domains = ["*"], chainExtra: object = {}) {
+  return {
+    static_resources: {
+      listeners: [
+        {
+          name: "l",
+          address: { socket_address: { address: "0.0.0.0", port_value: 8080 } },
+          filter_chains: [{ ...chainExtra, filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: { "@type": HCM, route_config: { virtual_hosts: [{ name: "v", domains, routes }] } } }] }],
+        },
+        { name: "tcp", address: { socket_address: { address: "127.0.0.1", port_value: 9000 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy" }] }] },
+      ],
+      clusters: [{ name: "svc", type: "STRICT_DNS", connect_timeout: "0.25s", transport_socket: { name: "tls" }, load_assignment: { cluster_name: "svc", endpoints: [] } }],
+    },
+  };
+}
+
+describe("planTargets", () => {
+  const direct = (path: string) => ({ match: { prefix: path }, direct_response: { status: 200 } });
+  const routed = (path: string) => ({ match: { prefix: path }, route: { cluster: "svc" } });
+
+  test("direct responses of HTTP listeners are the default targets (at most four); a tcp_proxy listener is not one", () => {
+    const plan = planTargets(bootstrap([direct("/a"), routed("/api"), direct("/b"), direct("/c"), direct("/d"), direct("/e")], ["www.example.com", "*.example.com"]));
+    expect(plan.listeners.map((l) => l.port)).toEqual([8080]);
+    expect(plan.targets.map((t) => [t.id, t.path, t.host, t.source])).toEqual([
+      ["t1", "/a", "www.example.com", "direct_response"],
+      ["t2", "/b", "www.example.com", "direct_response"],
+      ["t3", "/c", "www.example.com", "direct_response"],
+      ["t4", "/d", "www.example.com", "direct_response"],
+    ]);
+    expect(plan.targets[0]!.listener.host).toBe("127.0.0.1"); // 0.0.0.0 is reached on loopback
+    expect(plan.upstreamRoutes.map((r) => r.path)).toEqual(["/api"]);
+  });
+
+  test("routes to clusters become targets with the builtin origin; --target paths and --host are added", () => {
+    const plan = planTargets(bootstrap([routed("/api"), { match: { prefix: "/h", headers: [{ name: "x" }] }, direct_response: { status: 200 } }], ["*.example.com"]), {
+      withUpstreams: true,
+      targets: ["/x"],
+      host: "h.test",
+    });
+    expect(plan.targets.map((t) => [t.path, t.host, t.source])).toEqual([
+      ["/api", "h.test", "route"],
+      ["/x", "h.test", "target"],
+    ]);
+  });
+
+  test("a wildcard domain gets a name it matches; TLS chains are measured over https", () => {
+    const plan = planTargets(bootstrap([direct("/")], ["*.example.com"], { transport_socket: { name: "envoy.transport_sockets.tls" } }));
+    expect(plan.targets[0]!.host).toBe("www.example.com");
+    expect(plan.targets[0]!.listener.tls).toBe(true);
+  });
+});
+
+test("pointClustersAt keeps each cluster's name and connect timeout, and nothing of its upstream", () => {
+  const doc = bootstrap([]);
+  const pointed = pointClustersAt(doc, 4321);
+  expect(pointed.static_resources.clusters).toEqual([
+    {
+      name: "svc",
+      type: "STATIC",
+      connect_timeout: "0.25s",
+      load_assignment: { cluster_name: "svc", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 4321 } } } }] }] },
+    },
+  ]);
+  expect(doc.static_resources.clusters[0]!.type).toBe("STRICT_DNS"); // the user's config is not changed
+});
+
+describe("the command line", () => {
+  test("durations", () => {
+    expect([parseDuration("10s"), parseDuration("500ms"), parseDuration("1m"), parseDuration("2.5")]).toEqual([10, 0.5, 60, 2.5]);
+    expect(parseDuration("ten")).toBeNaN();
+  });
+
+  test("defaults, --quick, and the options", () => {
+    expect(parseCompareArgs(["-c", "e.yaml"])).toMatchObject({ config: "e.yaml", runtimes: ["node", "bun", "deno"], rounds: 3, seconds: 10, connections: 64, rate: null });
+    expect(parseCompareArgs(["-c", "e.yaml", "--quick"])).toMatchObject({ rounds: 1, seconds: 3 });
+    expect(parseCompareArgs(["-c", "e.yaml", "--runtimes", "bun,deno", "--target", "/a", "--target", "/b", "--duration", "2s", "--rate", "500", "--origin", "builtin"])).toMatchObject({
+      runtimes: ["bun", "deno"],
+      targets: ["/a", "/b"],
+      seconds: 2,
+      rate: 500,
+      origin: "builtin",
+    });
+  });
+
+  test("bad command lines say what is wrong, then the usage", () => {
+    const error = (argv: string[]) => {
+      try {
+        parseCompareArgs(argv);
+      } catch (e) {
+        return (e as Error).message.split("\n")[0];
+      }
+      return "no error";
+    };
+    expect(error([])).toBe("-c FILE is required");
+    expect(error(["-c", "e.yaml", "--connections", "0"])).toBe("--connections: connections must be a positive integer, not '0'");
+    expect(error(["-c", "e.yaml", "--duration", "soon"])).toBe("--duration: 'soon' is not a duration (e.g. 10s, 500ms)");
+    expect(error(["-c", "e.yaml", "--target", "api"])).toBe("--target: 'api' is not a path (it starts with /)");
+    expect(error(["-c", "e.yaml", "--origin", "mine"])).toBe("--origin: only 'builtin' is known, not 'mine'");
+    expect(error(["-c", "e.yaml", "--colour"])).toBe("unknown option '--colour'");
+  });
+});
