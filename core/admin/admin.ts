@@ -26,6 +26,7 @@ import type { ServerContext } from "../server-context.ts";
 import type { RuntimeLoader } from "../runtime/runtime-loader.ts";
 import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
+import { compileRegex, type CompiledRegex } from "../config/regex.ts";
 import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
 import { configDump, configDumpResource } from "./config-dump.ts";
@@ -315,13 +316,13 @@ ${rows}    </tbody>
 
   private statsQuery(query: Map<string, string>): StatsQuery | AdminResponse {
     const pattern = query.get("filter");
-    let filter: RegExp | undefined;
+    let filter: CompiledRegex | undefined;
     if (pattern !== undefined) {
-      try {
-        filter = new RegExp(pattern);
-      } catch (err) {
-        return text(400, `Invalid regex: "${err instanceof Error ? err.message : String(err)}"\n`);
-      }
+      // RE2, as Envoy's StatsParams::parse (source/server/admin/stats_params.cc): linear in
+      // the stat names whatever the pattern, and the same syntax as everywhere else.
+      const compiled = compileRegex(pattern);
+      if (!compiled.ok) return text(400, "Invalid re2 regex");
+      filter = compiled.regex;
     }
     return { usedOnly: query.has("usedonly"), filter };
   }

@@ -5,18 +5,20 @@
 import { Counter } from "../stats/counter.ts";
 import { DEFAULT_BUCKETS, Histogram, QUANTILES } from "../stats/histogram.ts";
 import type { Stat } from "../stats/stats-store.ts";
+import type { CompiledRegex } from "../config/regex.ts";
 import type { HistogramIntervals } from "./histogram-intervals.ts";
 import type { TagExtractor } from "./tag-extractor.ts";
 
 /** `?usedonly` and `?filter=<regex>`, as Envoy's stats handlers take them. */
 export interface StatsQuery {
   usedOnly: boolean;
-  filter: RegExp | undefined;
+  /** `?filter=`: RE2, matched anywhere in the name. */
+  filter: CompiledRegex | undefined;
 }
 
 /** Envoy's shouldShowMetric: used (when asked) and the regex found somewhere in the name. */
 export function shouldShow(stat: Stat, query: StatsQuery): boolean {
-  return (!query.usedOnly || stat.used) && (query.filter === undefined || query.filter.test(stat.name));
+  return (!query.usedOnly || stat.used) && (query.filter === undefined || query.filter.partialMatch(stat.name));
 }
 
 /** A double as Envoy's fmt `{}` prints it (shortest form; NaN as "nan"), to 6 significant digits. */

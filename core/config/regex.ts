@@ -27,6 +27,11 @@ export class CompiledRegex {
     private readonly full: RE2JS,
   ) {}
 
+  /** RE2::PartialMatch: anywhere in the value (the admin's `/stats?filter=`). */
+  partialMatch(value: string): boolean {
+    return this.re.test(matchInput(value));
+  }
+
   /** RE2::FullMatch: the whole value, not a part of it (safe_regex and StringMatcher.safe_regex). */
   fullMatch(value: string): boolean {
     return this.full.testExact(matchInput(value));
