@@ -34,14 +34,18 @@ import { registerNetworkFilterFactory } from "./network/network-filter-registry.
 import { TcpProxyFilter } from "./network/tcp-proxy.ts";
 import { NetworkRbacConfigState, NetworkRbacFilter } from "./network/rbac-filter.ts";
 import { TcpProxyStats } from "./network/tcp-proxy-stats.ts";
+import { pickWeighted } from "./util/weighted-pick.ts";
 
 // ---------------------------------------------------------------- network filters
 
 registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context) => {
-  const cluster = context.clusterManager.get(config.cluster);
-  if (!cluster) throw new Error(`tcp_proxy ${config.statPrefix}: unknown cluster '${config.cluster}'`);
+  const clusters = config.clusters.map(({ name, weight }) => {
+    const cluster = context.clusterManager.get(name);
+    if (!cluster) throw new Error(`tcp_proxy ${config.statPrefix}: unknown cluster '${name}'`);
+    return { cluster, weight };
+  });
   const stats = new TcpProxyStats(context.stats, config.statPrefix);
-  return (connection) => new TcpProxyFilter(config, cluster, context, stats, connection);
+  return (connection) => new TcpProxyFilter(config, pickWeighted(clusters, context.runtime.random())!.cluster, context, stats, connection);
 });
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {

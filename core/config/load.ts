@@ -180,8 +180,11 @@ function crossCheck(tree: unknown): string[] {
     chains.forEach(([chain, chainAt]) => {
       chain.filters.forEach((filter, f) => {
         const typedConfig = [...chainAt, "filters", f, "typed_config"];
-        if (filter.type === "envoy.filters.network.tcp_proxy" && !clusterNames.has(filter.config.cluster)) {
-          problems.push(missingCluster([...typedConfig, "cluster"], filter.config.cluster, clusterNames));
+        if (filter.type === "envoy.filters.network.tcp_proxy") {
+          const weighted = filter.config.clusters.length > 1 || filter.config.clusters[0]!.weight !== 1;
+          filter.config.clusters.forEach(({ name }, w) => {
+            if (!clusterNames.has(name)) problems.push(missingCluster(weighted ? [...typedConfig, "weighted_clusters", "clusters", w, "name"] : [...typedConfig, "cluster"], name, clusterNames));
+          });
         }
         if (filter.type === "envoy.filters.network.http_connection_manager") {
           problems.push(...checkRouteClusters(filter.config.routeConfig, [...typedConfig, "route_config"], clusterNames));

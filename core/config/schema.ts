@@ -89,21 +89,37 @@ const endpointAddress = z
 
 // ---- Network filters ---------------------------------------------------------------
 
-/** envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy (single cluster only). */
+/** TcpProxy.WeightedCluster: each cluster's weight is at least 1 (tcp_proxy.proto). */
+const tcpWeightedClusters = z
+  .strictObject({
+    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: z.number().int().min(1).max(0xffff_ffff) })).min(1),
+  })
+  .superRefine((w, ctx) => {
+    if (w.clusters.reduce((sum, c) => sum + c.weight, 0) > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
+  });
+
+/** envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy. */
 const tcpProxy = z
   .strictObject({
     stat_prefix: z.string().min(1),
-    cluster: z.string(),
+    cluster: z.string().optional(),
+    weighted_clusters: tcpWeightedClusters.optional(),
     // "If not set, defaults to 1 hour. If set to 0s, the timeout will be disabled."
     idle_timeout: duration.default(DEFAULT_TCP_IDLE_TIMEOUT_MS),
     access_log: accessLogs,
     // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
     hash_policy: z.array(z.strictObject({ source_ip: z.strictObject({}) })).max(1).optional(),
   })
+  .superRefine((c, ctx) => {
+    // the cluster_specifier oneof: exactly one of them
+    if ((c.cluster === undefined) === (c.weighted_clusters === undefined)) {
+      ctx.addIssue({ code: "custom", message: "set exactly one of cluster and weighted_clusters", path: [c.cluster === undefined ? "cluster" : "weighted_clusters"] });
+    }
+  })
   .transform(
     (c): TcpProxyConfig => ({
       statPrefix: c.stat_prefix,
-      cluster: c.cluster,
+      clusters: c.weighted_clusters?.clusters ?? [{ name: c.cluster ?? "", weight: 1 }],
       idleTimeoutMs: c.idle_timeout,
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.

@@ -270,3 +270,35 @@ describe.each(RUNTIMES)("tcp_proxy failures and lifecycle on %s", (runtime) => {
     await upstream.close();
   });
 });
+
+describe.each(RUNTIMES)("tcp_proxy weighted_clusters on %s", (runtime) => {
+  test("each connection goes to one cluster, picked by weight (1:3 over 200 connections)", async () => {
+    const upstreams = await Promise.all(["a", "b"].map((id) => tcpServer((socket) => socket.end(id))));
+    const port = await freePort();
+    const config = tcpProxyConfig({ listenPort: port, upstreamPorts: [upstreams[0]!.port] }) as { static_resources: { listeners: any[]; clusters: any[] } };
+    const [upstreamCluster] = config.static_resources.clusters;
+    config.static_resources.clusters.push({
+      ...upstreamCluster,
+      name: "canary",
+      load_assignment: { cluster_name: "canary", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: upstreams[1]!.port } } } }] }] },
+    });
+    const tcp = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    delete tcp.cluster;
+    tcp.weighted_clusters = { clusters: [{ name: "upstream", weight: 1 }, { name: "canary", weight: 3 }] };
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const counts = { a: 0, b: 0 };
+      for (let batch = 0; batch < 10; batch++) {
+        const replies = await Promise.all(Array.from({ length: 20 }, async () => String(await readAll(await connect(port)))));
+        for (const reply of replies) counts[reply as "a" | "b"]++;
+      }
+      expect(counts.a + counts.b).toBe(200);
+      // expected 50 and 150; a standard deviation of 6.1: ±25 is four of them
+      expect(counts.a).toBeGreaterThan(25);
+      expect(counts.a).toBeLessThan(75);
+    } finally {
+      await proxy.stop("SIGKILL");
+      await Promise.all(upstreams.map((u) => u.close()));
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
+import { pickWeighted } from "../../util/weighted-pick.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
@@ -770,14 +771,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (action.cluster !== undefined) return action.cluster;
     // cluster_header: the header's first value names the cluster; absent, it names none (Envoy's RouteEntryImplBase::clusterEntry).
     if (action.clusterHeader !== undefined) return headers.get(action.clusterHeader) ?? "";
-    const clusters = action.weightedClusters ?? [];
-    const total = clusters.reduce((sum, c) => sum + c.weight, 0);
-    let pick = this.server.runtime.random() * total;
-    for (const c of clusters) {
-      pick -= c.weight;
-      if (pick < 0) return c.name;
-    }
-    return clusters[clusters.length - 1]?.name ?? "";
+    return pickWeighted(action.weightedClusters ?? [], this.server.runtime.random())?.name ?? "";
   }
 
   /**

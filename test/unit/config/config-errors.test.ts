@@ -78,6 +78,7 @@ function changed(change: (c: Json) => void): Json {
 const hcm = (c: Json): Json => c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
 const route = (c: Json): Json => hcm(c).route_config.virtual_hosts[0].routes[0];
 const cluster = (c: Json): Json => c.static_resources.clusters[0];
+const tcp = (c: Json): Json => c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config;
 
 function problems(config: Json | string, format: "yaml" | "json" = "json"): readonly string[] {
   const result = loadConfig(typeof config === "string" ? config : JSON.stringify(config), format);
@@ -120,6 +121,12 @@ describe("config errors say what to do", () => {
     // (d) a reference to something missing.
     ["a route to a missing cluster", (c) => void (route(c).route.cluster = "bakend"), [`${ROUTE}.route.cluster: no cluster named "bakend" is defined; did you mean "backend"?`]],
     ["tcp_proxy to a missing cluster", (c) => void (c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.cluster = "elsewhere"), [`${TCP}.cluster: no cluster named "elsewhere" is defined`]],
+    ["a tcp_proxy weighted cluster that is missing", (c) => void (tcp(c).weighted_clusters = { clusters: [{ name: "backend", weight: 1 }, { name: "canary", weight: 2 }] }, delete tcp(c).cluster), [
+      `${TCP}.weighted_clusters.clusters[1].name: no cluster named "canary" is defined`,
+    ]],
+    ["tcp_proxy with both cluster and weighted_clusters", (c) => void (tcp(c).weighted_clusters = { clusters: [{ name: "backend", weight: 1 }] }), [`${TCP}.weighted_clusters: set exactly one of cluster and weighted_clusters`]],
+    ["tcp_proxy with neither", (c) => void delete tcp(c).cluster, [`${TCP}.cluster: set exactly one of cluster and weighted_clusters`]],
+    ["a tcp_proxy cluster weight of 0", (c) => void (tcp(c).weighted_clusters = { clusters: [{ name: "backend", weight: 0 }] }, delete tcp(c).cluster), [`${TCP}.weighted_clusters.clusters[0].weight: 0 is out of range (must be >= 1)`]],
     ["a weighted cluster that is missing", (c) => void (route(c).route = { weighted_clusters: { clusters: [{ name: "backend", weight: 1 }, { name: "canary", weight: 1 }] } }), [
       `${ROUTE}.route.weighted_clusters.clusters[1].name: no cluster named "canary" is defined`,
     ]],

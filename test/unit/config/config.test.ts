@@ -81,7 +81,7 @@ const TYPICAL_BOOTSTRAP: Bootstrap = {
             {
               name: "envoy.filters.network.tcp_proxy",
               type: "envoy.filters.network.tcp_proxy",
-              config: { statPrefix: "ingress_tcp", cluster: "backend", idleTimeoutMs: 3_600_000 },
+              config: { statPrefix: "ingress_tcp", clusters: [{ name: "backend", weight: 1 }], idleTimeoutMs: 3_600_000 },
             },
           ],
         },
@@ -173,7 +173,7 @@ describe("valid configs", () => {
     expect(bootstrap.listeners).toHaveLength(1);
     expect(bootstrap.listeners[0]!.address).toEqual({ address: "127.0.0.1", port: 10000 });
     const filter = bootstrap.listeners[0]!.filterChains[0]!.filters[0]!;
-    expect(filter.type === "envoy.filters.network.tcp_proxy" && filter.config.cluster).toBe("service");
+    expect(filter.type === "envoy.filters.network.tcp_proxy" && filter.config.clusters).toEqual([{ name: "service", weight: 1 }]);
     expect(bootstrap.clusters.map((c) => [c.name, c.endpoints.flatMap((l) => l.lbEndpoints.map((e) => e.address))])).toEqual([["service", [{ address: "127.0.0.1", port: 8080 }]]]);
   });
 
