@@ -20,8 +20,8 @@ export interface CommandLine {
   serviceCluster?: string;
   serviceNode?: string;
   serviceZone?: string;
-  /** --drain-strategy: only "immediate" (every connection is told to close at once when draining). */
-  drainStrategy?: "immediate";
+  /** --drain-strategy: "gradual" (Envoy's default: the share of connections told to close grows over the drain time) or "immediate". */
+  drainStrategy?: "gradual" | "immediate";
   /** --parent-shutdown-time-s: accepted for Envoy's scripts; with no hot restart there is no parent to shut down. */
   parentShutdownTimeS?: number;
   /** --disable-hot-restart: accepted; polyvoy has no hot restart. */
@@ -36,7 +36,8 @@ export const USAGE = `Usage: polyvoy [options]
       --mode MODE          serve (default) or validate: check the config and exit 0/1
   -l, --log-level LEVEL    ${LOG_LEVELS.join(", ")} (default info)
       --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful (default 600)
-      --drain-strategy immediate  how connections drain (only immediate: all told to close at once)
+      --drain-strategy gradual|immediate  how connections drain: gradual (default) tells a share
+                           growing to all over the drain time to close, immediate all at once
       --log-path FILE      append the log to FILE instead of stderr
       --log-format FORMAT  log line format (default "[%Y-%m-%d %T.%e][%l] %v"; flags ${LOG_FORMAT_FLAGS.map((f) => `%${f}`).join(" ")})
       --log-format-escaped escape control characters in log messages (\n, \t, \x1b …)
@@ -131,8 +132,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         break;
       case "--drain-strategy": {
         const strategy = value();
-        if (strategy === "gradual") throw new UsageError('--drain-strategy: "gradual" is not supported: polyvoy drains immediately (every connection is told to close at once)');
-        if (strategy !== "immediate") throw new UsageError(`--drain-strategy: unknown strategy "${strategy}" (supported: immediate)`);
+        if (strategy !== "immediate" && strategy !== "gradual") throw new UsageError(`--drain-strategy: unknown strategy "${strategy}" (supported: gradual, immediate)`);
         line.drainStrategy = strategy;
         break;
       }

@@ -57,6 +57,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   /** A graceful drain is under way: HTTP/1 responses close their connections. */
   private draining = false;
   private drainTimer: Timer | undefined;
+  /** When a graceful drain's time is over (runtime.now() ms). */
+  private drainDeadline = 0;
 
   constructor(
     readonly runtime: Runtime,
@@ -106,8 +108,21 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     return this.bootstrap.node?.cluster ?? "";
   }
 
+  /**
+   * Envoy's DrainManagerImpl::drainClose: always while health checks fail; while draining,
+   * always with --drain-strategy immediate, and with gradual (Envoy's default) with
+   * probability elapsed / drain time, in whole seconds as Envoy counts them, so connections
+   * are told to close spread over the drain time rather than all in its first second.
+   */
   drainClose(): boolean {
-    return this.failingHealthChecks || this.draining;
+    if (this.failingHealthChecks) return true;
+    if (!this.draining) return false;
+    const drainTimeS = this.options.commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S;
+    if ((this.options.commandLine?.drainStrategy ?? "gradual") === "immediate" || drainTimeS === 0) return true;
+    const remainingMs = this.drainDeadline - this.runtime.now();
+    if (remainingMs <= 0) return true;
+    const elapsedS = drainTimeS - Math.floor(remainingMs / 1000);
+    return elapsedS > Math.floor(this.runtime.random() * drainTimeS);
   }
 
   failHealthcheck(fail: boolean): void {
@@ -118,7 +133,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   /**
    * /drain_listeners: stop accepting on every configured listener (not the admin's) —
    * at once, or with `graceful` after --drain-time-s, meanwhile still accepting and
-   * closing every HTTP/1 connection after its next response (connection: close).
+   * telling connections to close after a response as drainClose() decides.
    * Open connections are not cut either way, as in Envoy.
    */
   drainListeners(graceful: boolean): void {
@@ -133,7 +148,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     if (this.draining) return;
     this.draining = true;
     const seconds = this.options.commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S;
-    this.log.info(`admin: draining listeners gracefully for ${seconds} s`);
+    this.drainDeadline = this.runtime.now() + seconds * 1000;
+    this.log.info(`admin: draining listeners gracefully for ${seconds} s (${this.options.commandLine?.drainStrategy ?? "gradual"})`);
     this.drainTimer = this.timers.create(() => {
       this.drainTimer = undefined;
       this.log.info("admin: drain time over: listeners stopped");

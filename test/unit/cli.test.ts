@@ -183,12 +183,11 @@ describe("parseCommandLine", () => {
     });
   });
 
-  test("--drain-strategy: immediate (what polyvoy does); gradual is refused with the reason", () => {
+  test("--drain-strategy: gradual (Envoy's default) or immediate", () => {
     expect(parseCommandLine(["-c", "x", "--drain-strategy", "immediate"]).drainStrategy).toBe("immediate");
-    expect(usageError(["-c", "x", "--drain-strategy", "gradual"])).toBe(
-      '--drain-strategy: "gradual" is not supported: polyvoy drains immediately (every connection is told to close at once)',
-    );
-    expect(usageError(["-c", "x", "--drain-strategy", "slow"])).toBe('--drain-strategy: unknown strategy "slow" (supported: immediate)');
+    expect(parseCommandLine(["-c", "x", "--drain-strategy", "gradual"]).drainStrategy).toBe("gradual");
+    expect(parseCommandLine(["-c", "x"]).drainStrategy).toBeUndefined();
+    expect(usageError(["-c", "x", "--drain-strategy", "slow"])).toBe('--drain-strategy: unknown strategy "slow" (supported: gradual, immediate)');
   });
 
   test("--parent-shutdown-time-s takes whole seconds", () => {
