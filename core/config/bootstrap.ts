@@ -328,6 +328,19 @@ export interface ClusterConfig {
    * legacy cluster field) in ms: a connection older drains. Absent when unlimited (the default).
    */
   maxConnectionDurationMs?: number;
+  /**
+   * HTTP/2 is the protocol of the cluster's HTTP upstream connections, with these codec
+   * options (the fields set; Envoy's defaults otherwise): typed_extension_protocol_options'
+   * HttpProtocolOptions (explicit_http_config or use_downstream_protocol_config with
+   * http2_protocol_options) or the deprecated cluster field. Absent: HTTP/1.1.
+   */
+  http2?: Http2ProtocolOptionsConfig;
+  /**
+   * use_downstream_protocol_config (or protocol_selection USE_DOWNSTREAM_PROTOCOL): a
+   * request's upstream speaks its downstream's version (HTTP/2 for HTTP/2, else HTTP/1.1);
+   * a request with no downstream (the async client, mirrors) the configured one.
+   */
+  useDownstreamProtocol?: true;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: {
     maxConnections: number;
