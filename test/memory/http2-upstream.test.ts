@@ -9,6 +9,10 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../core/config/load.ts";
 import type { Server } from "../../core/server.ts";
+import { Http2CodecStats } from "../../core/http2/codec-stats.ts";
+import { Http2ConnectionImpl } from "../../core/http2/connection.ts";
+import type { Socket } from "../../core/port.ts";
+import { StatsStore } from "../../core/stats/stats-store.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig, type HttpRoute } from "../support/configs.ts";
 import { type H2Exchange, MemoryH2Server } from "./support/h2-peers.ts";
@@ -275,6 +279,27 @@ describe("HTTP/2 upstream pool", () => {
     expect(client!.responses[0]?.status).toBe(503);
   });
 
+  test("an upgrade (WebSocket) toward an HTTP/2 upstream is refused: 503 local reset, the upstream never sees it", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    upstream = await MemoryH2Server.listen(runtime, UPSTREAM);
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [UPSTREAM] },
+        routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+        clusterExtra: typedHttp2(),
+        hcm: { upgrade_configs: [{ upgrade_type: "websocket" }] },
+      }),
+    );
+    const [client] = clients(1);
+    client!.request("GET", "/ws", { headers: { connection: "upgrade", upgrade: "websocket" } });
+    settle();
+    expect(client!.responses[0]?.status).toBe(503);
+    expect(client!.responses[0]?.text()).toBe("upstream connect error or disconnect/reset before headers. reset reason: local reset");
+    expect(upstream!.exchanges).toHaveLength(0);
+  });
+
   test("the deprecated cluster field http2_protocol_options selects HTTP/2 too", async () => {
     await proxy({ http2_protocol_options: {} });
     upstream!.onRequest = (ex) => ex.respond(200, "legacy");
@@ -283,6 +308,51 @@ describe("HTTP/2 upstream pool", () => {
     settle();
     expect(client!.responses[0]?.text()).toBe("legacy");
     expect(stat("cluster.backend.upstream_cx_http2_total")).toBe(1);
+  });
+});
+
+/** A downstream HTTP/2 client (the core's codec in the client role) on one memory connection. */
+function h2Client(window: number): { conn: Http2ConnectionImpl; socket: Socket } {
+  const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+  const conn = new Http2ConnectionImpl("client", { write: (data) => socket.write(data.slice()) }, { onConnectionError() {} }, new Http2CodecStats(new StatsStore().scope("client.")), {
+    initialStreamWindowSize: window,
+  });
+  socket.setHandler({ onConnect() {}, onData: (d) => conn.dispatch(d), onEnd: () => socket.close(), onDrain: () => conn.onWriteDrained(), onClose: () => conn.destroy() });
+  conn.start();
+  return { conn, socket };
+}
+
+describe("HTTP/2 upstream flow control", () => {
+  test("a downstream that stops reading stops the upstream at its window: polyvoy holds about its buffer limit, not the stream; all of it arrives once the reader reads", async () => {
+    const total = 8 * 1024 * 1024;
+    await proxy(typedHttp2({ initial_stream_window_size: 65535, initial_connection_window_size: 65535 }));
+    upstream!.onRequest = (ex) => ex.respond(200, "z".repeat(total));
+    const { conn } = h2Client(65535);
+    let received = 0;
+    let ended = false;
+    const stream = conn.newStream({
+      onHeaders() {},
+      onData: (d, end) => {
+        received += d.length;
+        ended ||= end;
+      },
+      onTrailers() {},
+      onReset() {},
+    })!;
+    stream.sendHeaders([":method", "GET", ":scheme", "http", ":authority", "example.com", ":path", "/big"], true);
+    stream.readDisable(true);
+    settle();
+    settle();
+    const upstreamStream = upstream!.exchanges[0]!.stream;
+    const sentByUpstream = total - upstreamStream.pendingBytes;
+    // The downstream's buffer limit (1 MiB) and the upstream stream's 64 KiB window, with some slack for one read.
+    expect(sentByUpstream).toBeLessThan(2 * 1024 * 1024);
+    expect(received).toBe(0);
+    stream.readDisable(false);
+    for (let i = 0; i < 20 && !ended; i++) settle();
+    expect(received).toBe(total);
+    expect(ended).toBe(true);
+    expect(upstreamStream.pendingBytes).toBe(0);
   });
 });
 
