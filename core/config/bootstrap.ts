@@ -1137,6 +1137,8 @@ export interface StatusRange {
 
 export interface HttpHealthCheckConfig {
   kind: "http";
+  /** codec_client_type: HTTP/1.1 (default) or HTTP/2 (h2c, or h2 over the cluster's TLS), a stream per check. */
+  codecClientType: "HTTP1" | "HTTP2";
   /** `host`; empty: the cluster's name is sent as Host, as Envoy does. */
   host: string;
   path: string;

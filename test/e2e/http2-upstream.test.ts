@@ -57,7 +57,8 @@ interface Msg {
   n: number;
 }
 
-type EchoClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+type Rpc = (...args: unknown[]) => unknown;
+type EchoClient = grpc.Client & { Unary: Rpc; ServerStream: Rpc; ClientStream: Rpc; Bidi: Rpc; Hang: Rpc; Fail: Rpc };
 
 /** A gRPC server recording which calls the client cancelled (a cancellation that reached it). */
 function grpcServer(definition: grpc.GrpcObject): { server: grpc.Server; cancelled: string[]; hanging: Set<string> } {

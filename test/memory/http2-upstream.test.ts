@@ -8,7 +8,8 @@
  */
 import { afterEach, describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../core/config/load.ts";
-import type { Server } from "../../core/server.ts";
+import { Logger } from "../../core/log.ts";
+import { Server } from "../../core/server.ts";
 import { Http2CodecStats } from "../../core/http2/codec-stats.ts";
 import { Http2ConnectionImpl } from "../../core/http2/connection.ts";
 import type { Socket } from "../../core/port.ts";
@@ -353,6 +354,54 @@ describe("HTTP/2 upstream flow control", () => {
     expect(received).toBe(total);
     expect(ended).toBe(true);
     expect(upstreamStream.pendingBytes).toBe(0);
+  });
+});
+
+describe("HTTP health checks over HTTP/2 (codec_client_type: HTTP2)", () => {
+  async function checked(status: () => number): Promise<void> {
+    runtime = new MemoryRuntime({ seed: 1 });
+    upstream = await MemoryH2Server.listen(runtime, UPSTREAM);
+    upstream.onRequest = (ex) => (ex.header(":path") === "/healthz" ? ex.respond(status()) : ex.respond(200, "traffic"));
+    const config = httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [UPSTREAM] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      clusterExtra: {
+        ...typedHttp2(),
+        health_checks: [{ timeout: "1s", interval: "5s", no_traffic_interval: "5s", unhealthy_threshold: 1, healthy_threshold: 1, reuse_connection: true, http_health_check: { path: "/healthz", codec_client_type: "HTTP2" } }],
+      },
+    });
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    const started = server.start();
+    await runtime.settle();
+    await started;
+  }
+
+  test("checks go out as HTTP/2 streams on one connection (GET /healthz, :authority the cluster name, user-agent Envoy/HC); a failing status fails the host", async () => {
+    let status = 200;
+    await checked(() => status);
+    expect(server.clusterManager.get("backend")!.hosts[0]!.healthFlagsText()).toBe("healthy");
+    const first = upstream!.exchanges[0]!;
+    expect([first.header(":method"), first.header(":path"), first.header(":authority"), first.header("user-agent")]).toEqual(["GET", "/healthz", "backend", "Envoy/HC"]);
+    runtime.advance(5000);
+    runtime.advance(1000);
+    // reuse_connection: the second check is another stream on the same connection.
+    expect(upstream!.exchanges.filter((ex) => ex.header(":path") === "/healthz").map((ex) => ex.stream.id)).toEqual([1, 3]);
+    expect(upstream!.connections).toHaveLength(1);
+    status = 503;
+    runtime.advance(5000);
+    runtime.advance(1000);
+    expect(server.clusterManager.get("backend")!.hosts[0]!.healthFlagsText()).toBe("/failed_active_hc");
+    expect(stat("cluster.backend.health_check.failure")).toBe(1);
+  });
+
+  test("an RST_STREAM answering the check is a network failure", async () => {
+    await checked(() => 200);
+    upstream!.onRequest = (ex) => ex.stream.reset(0x2);
+    runtime.advance(5000);
+    runtime.advance(1000);
+    expect(server.clusterManager.get("backend")!.hosts[0]!.healthFlagsText()).toBe("/failed_active_hc");
+    expect(stat("cluster.backend.health_check.network_failure")).toBe(1);
   });
 });
 
