@@ -335,6 +335,8 @@ export interface ClusterConfig {
    * http2_protocol_options) or the deprecated cluster field. Absent: HTTP/1.1.
    */
   http2?: Http2ProtocolOptionsConfig;
+  /** common_http_protocol_options.idle_timeout of its HTTP upstream connections in ms (0: none); absent: Envoy's 1 hour. */
+  idleTimeoutMs?: number;
   /**
    * use_downstream_protocol_config (or protocol_selection USE_DOWNSTREAM_PROTOCOL): a
    * request's upstream speaks its downstream's version (HTTP/2 for HTTP/2, else HTTP/1.1);

@@ -9,7 +9,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { networkRbacConfig } from "./rbac-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, Http2ProtocolOptionsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
 import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
@@ -529,11 +529,21 @@ function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
+/** envoy.config.core.v3.UpstreamHttpProtocolOptions: the SNI of a TLS cluster's connections from the request's host. */
+const upstreamHttpProtocolOptionsSni = z.strictObject({
+  auto_sni: z.boolean().default(false),
+  auto_san_validation: z.boolean().default(false),
+  override_auto_sni_header: unsupportedField("override_auto_sni_header"),
+});
+
+
 /**
  * envoy.config.core.v3.HttpProtocolOptions as a cluster's upstream options: the fields an
  * upstream connection uses (max_connection_duration: 0 or unset is no limit).
  */
 const upstreamCommonHttpProtocolOptions = z.strictObject({
+  // "If not specified, this defaults to 1 hour"; 0 disables it.
+  idle_timeout: duration.optional(),
   max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
   max_connection_duration: duration.optional(),
 });
@@ -564,7 +574,8 @@ const upstreamHttpProtocolOptions = z
   .strictObject({
     "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
-    upstream_http_protocol_options: unsupportedField("upstream_http_protocol_options inside HttpProtocolOptions (set the cluster's upstream_http_protocol_options)"),
+    // Its place since v3 (the cluster's field is deprecated): the same auto_sni and auto_san_validation.
+    upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
     explicit_http_config: upstreamProtocolVersions.optional(),
     use_downstream_protocol_config: upstreamProtocolVersions.optional(),
     // Envoy's mixed pool connects, then speaks h2 or http/1.1 as ALPN agreed (mixed_conn_pool.cc): not built yet.
@@ -603,13 +614,6 @@ function upstreamProtocol(
   const downstream = typed ? typed.use_downstream_protocol_config !== undefined : protocolSelection === "USE_DOWNSTREAM_PROTOCOL";
   return { ...(downstream ? { useDownstreamProtocol: true as const } : {}), ...(http2 !== undefined ? { http2 } : {}) };
 }
-
-/** envoy.config.core.v3.UpstreamHttpProtocolOptions: the SNI of a TLS cluster's connections from the request's host. */
-const upstreamHttpProtocolOptionsSni = z.strictObject({
-  auto_sni: z.boolean().default(false),
-  auto_san_validation: z.boolean().default(false),
-  override_auto_sni_header: unsupportedField("override_auto_sni_header"),
-});
 
 /** envoy.config.cluster.v3.Cluster */
 const clusterMessage = z
@@ -661,6 +665,10 @@ const clusterMessage = z
         const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its explicit_http_config or use_downstream_protocol_config instead";
         ctx.addIssue({ code: "custom", message, path: [legacy] });
       }
+      if (c.upstream_http_protocol_options !== undefined && c.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].upstream_http_protocol_options !== undefined) {
+        const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions.upstream_http_protocol_options: set that one only";
+        ctx.addIssue({ code: "custom", message, path: ["upstream_http_protocol_options"] });
+      }
     }
   })
   .transform(
@@ -690,9 +698,10 @@ const clusterMessage = z
       ...(c.ignore_health_on_host_removal ? { ignoreHealthOnHostRemoval: true as const } : {}),
       // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
       ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
-      ...(c.transport_socket ? { transportSocket: c.transport_socket } : {}),
-      ...(c.upstream_http_protocol_options?.auto_sni ? { autoSni: true } : {}),
-      ...(c.upstream_http_protocol_options?.auto_san_validation ? { autoSanValidation: true } : {}),
+      ...upstreamTransport(c.transport_socket, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options),
+      ...(sniOptions(c)?.auto_sni ? { autoSni: true } : {}),
+      ...(sniOptions(c)?.auto_san_validation ? { autoSanValidation: true } : {}),
+      ...upstreamIdleTimeout(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.idle_timeout ?? c.common_http_protocol_options?.idle_timeout),
       ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection),
     }),
   );
@@ -725,6 +734,32 @@ function withLoadBalancing(loadBalancing: LoadBalancingConfig | undefined): { lo
 
 function withOverprovisioningFactor(factor: number | undefined): { overprovisioningFactor?: number } {
   return factor !== undefined ? { overprovisioningFactor: factor } : {};
+}
+
+/** The cluster's UpstreamHttpProtocolOptions: inside the typed HttpProtocolOptions, else the deprecated cluster field. */
+function sniOptions(c: { typed_extension_protocol_options?: z.infer<typeof typedExtensionProtocolOptions>; upstream_http_protocol_options?: z.infer<typeof upstreamHttpProtocolOptionsSni> }) {
+  return c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.upstream_http_protocol_options ?? c.upstream_http_protocol_options;
+}
+
+/**
+ * The cluster's TLS. An HTTP/2-only cluster whose TLS context offers no ALPN offers "h2":
+ * Envoy's HTTP/2 pools give the TLS socket "h2" as its ALPN fallback, and TLS servers
+ * (gRPC ones among them) speak HTTP/2 only when ALPN agreed on it.
+ */
+function upstreamTransport(
+  tls: UpstreamTlsConfig | undefined,
+  typed: UpstreamHttpProtocolOptions | undefined,
+  legacyHttp2: Http2ProtocolOptionsConfig | undefined,
+): { transportSocket?: UpstreamTlsConfig } {
+  if (!tls) return {};
+  const http2Only = typed ? typed.explicit_http_config?.http2_protocol_options !== undefined : legacyHttp2 !== undefined;
+  if (!http2Only || tls.common.alpnProtocols.length > 0) return { transportSocket: tls };
+  return { transportSocket: { ...tls, common: { ...tls.common, alpnProtocols: ["h2"] } } };
+}
+
+/** common_http_protocol_options.idle_timeout of upstream connections (ms; 0: none); absent: Envoy's 1 hour. */
+function upstreamIdleTimeout(ms: number | undefined): { idleTimeoutMs?: number } {
+  return ms !== undefined ? { idleTimeoutMs: ms } : {};
 }
 
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {

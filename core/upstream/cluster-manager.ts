@@ -166,9 +166,10 @@ export class ClusterManager {
   }
 
   private newHttpPool(cluster: Cluster, host: Host, http2: boolean, serverName?: string): HttpConnPool {
+    const idleTimeoutMs = cluster.config.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS;
     return http2
-      ? new Http2ConnPool(cluster, host, this.dispatcher, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, serverName)
-      : new Http1ConnPool(cluster, host, this.dispatcher, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, serverName);
+      ? new Http2ConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName)
+      : new Http1ConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName);
   }
 
   private sniConnPool(cluster: Cluster, host: Host, serverName: string, http2: boolean): HttpConnPool {

@@ -266,6 +266,20 @@ describe("HTTP/2 upstream pool", () => {
     expectNoLeaks([client!]);
   });
 
+  test("common_http_protocol_options.idle_timeout closes an idle HTTP/2 connection (upstream_cx_idle_timeout)", async () => {
+    await proxy(typedHttp2({}, { idle_timeout: "2s" }));
+    upstream!.onRequest = (ex) => ex.respond(200, "ok");
+    const [client] = clients(1);
+    client!.request("GET", "/");
+    settle();
+    expect(client!.responses[0]?.status).toBe(200);
+    expect(pooledConnections(server, "backend")).toBe(1);
+    runtime.advance(3000);
+    expect(pooledConnections(server, "backend")).toBe(0);
+    expect(stat("cluster.backend.upstream_cx_idle_timeout")).toBe(1);
+    expect(upstream!.connections[0]!.closed).toBe(true);
+  });
+
   test("use_downstream_protocol_config: an HTTP/1.1 request goes out as HTTP/1.1 (here to an h2-only upstream, which fails it)", async () => {
     await proxy({
       typed_extension_protocol_options: {
@@ -421,6 +435,15 @@ describe("HTTP/2 upstream config", () => {
     ["an HTTP/2 field not implemented", typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: "1s" } } } }), "connection_keepalive"],
   ])("refused: %s", (_name, cluster, message) => {
     expect(() => load(cluster)).toThrow(message);
+  });
+
+  test("an HTTP/2-only TLS cluster without alpn_protocols offers h2; HttpProtocolOptions.upstream_http_protocol_options is the cluster's", () => {
+    const tls = { transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext" } } };
+    const cluster = (load({ ...tls, ...typed({ explicit_http_config: { http2_protocol_options: {} }, upstream_http_protocol_options: { auto_sni: true } }) }) as { clusters: { transportSocket: { common: { alpnProtocols: string[] } }; autoSni?: boolean }[] }).clusters[0]!;
+    expect(cluster.transportSocket.common.alpnProtocols).toEqual(["h2"]);
+    expect(cluster.autoSni).toBe(true);
+    const h1 = (load({ ...tls, ...typed({ explicit_http_config: { http_protocol_options: {} } }) }) as { clusters: { transportSocket: { common: { alpnProtocols: string[] } } }[] }).clusters[0]!;
+    expect(h1.transportSocket.common.alpnProtocols).toEqual([]);
   });
 
   test("accepted: explicit HTTP/2 with codec options, HTTP/1, use_downstream", () => {
