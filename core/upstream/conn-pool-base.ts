@@ -36,9 +36,11 @@
  *
  * A protocol's pool subclasses it: `instantiateActiveClient` makes its client and
  * `onPoolReady` hands an attached client to the stream's owner. Users: the HTTP/1 pool
- * (http1-conn-pool.ts) and the TCP pool (tcp-conn-pool.ts, for tcp_proxy); the HTTP/2
- * pool and health checkers come next (an HTTP/2 client keeps `activeStreams` below its
- * limit and stays Ready, calls `onStreamClosed` per stream, and `drain` on GOAWAY).
+ * (http1-conn-pool.ts), the HTTP/2 pool (http2-conn-pool.ts: a client stays Ready while
+ * below its stream limit, becomes ready only once the peer's SETTINGS came —
+ * `readyOnConnect` false —, changes its limit through `onClientStreamLimitChanged`, calls
+ * `onStreamClosed` per stream and drains on GOAWAY) and the TCP pool (tcp-conn-pool.ts,
+ * for tcp_proxy).
  */
 import { approximateNow } from "../event/dispatch-scope.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
