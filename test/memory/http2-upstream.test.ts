@@ -266,6 +266,34 @@ describe("HTTP/2 upstream pool", () => {
     expectNoLeaks([client!]);
   });
 
+  test("an upstream that accepts but never sends its SETTINGS: the connect timeout fails the request (503, connection timeout)", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    const silent = await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => socket.setHandler({ onConnect() {}, onData() {}, onEnd() {}, onDrain() {}, onClose() {} }));
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra: typedHttp2() }),
+    );
+    const [client] = clients(1);
+    client!.request("GET", "/");
+    settle();
+    settle();
+    expect(client!.responses[0]?.status).toBe(503);
+    expect(client!.responses[0]?.text()).toBe("upstream connect error or disconnect/reset before headers. reset reason: connection timeout");
+    expect(stat("cluster.backend.upstream_cx_connect_timeout")).toBe(1);
+    silent.close();
+  });
+
+  test("request trailers go out as an HTTP/2 trailer block", async () => {
+    await proxy(typedHttp2());
+    upstream!.onRequest = (ex) => ex.respond(200, `trailers ${JSON.stringify(ex.trailers)}`);
+    const [client] = clients(1);
+    client!.send("POST /t HTTP/1.1\r\nhost: example.com\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-req-trailer: r\r\n\r\n");
+    client!.parser.expectResponseTo("POST");
+    settle();
+    expect(upstream!.exchanges[0]!.body).toBe("abc");
+    expect(client!.responses[0]?.text()).toBe('trailers ["x-req-trailer","r"]');
+  });
+
   test("common_http_protocol_options.idle_timeout closes an idle HTTP/2 connection (upstream_cx_idle_timeout)", async () => {
     await proxy(typedHttp2({}, { idle_timeout: "2s" }));
     upstream!.onRequest = (ex) => ex.respond(200, "ok");
