@@ -447,6 +447,23 @@ describe("HTTP health checks over HTTP/2 (codec_client_type: HTTP2)", () => {
   });
 });
 
+describe("use_downstream_protocol_config with an HTTP/2 downstream", () => {
+  test("an h2c request goes out as HTTP/2 (and an HTTP/1.1 one to the same host would use its HTTP/1 pool)", async () => {
+    await proxy({
+      typed_extension_protocol_options: { [HTTP2_OPTIONS]: { "@type": `type.googleapis.com/${HTTP2_OPTIONS}`, use_downstream_protocol_config: {} } },
+    });
+    upstream!.onRequest = (ex) => ex.respond(200, "via h2");
+    const { conn } = h2Client(65535);
+    let text = "";
+    const stream = conn.newStream({ onHeaders() {}, onData: (d) => (text += new TextDecoder().decode(d)), onTrailers() {}, onReset() {} })!;
+    stream.sendHeaders([":method", "GET", ":scheme", "http", ":authority", "example.com", ":path", "/"], true);
+    settle();
+    expect(text).toBe("via h2");
+    expect(stat("cluster.backend.upstream_cx_http2_total")).toBe(1);
+    expect(stat("cluster.backend.upstream_cx_http1_total")).toBe(0);
+  });
+});
+
 describe("HTTP/2 upstream config", () => {
   function load(cluster: Record<string, unknown>): unknown {
     const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra: cluster });
