@@ -329,6 +329,21 @@ export interface ClusterConfig {
    * legacy cluster field) in ms: a connection older drains. Absent when unlimited (the default).
    */
   maxConnectionDurationMs?: number;
+  /**
+   * HTTP/2 is the protocol of the cluster's HTTP upstream connections, with these codec
+   * options (the fields set; Envoy's defaults otherwise): typed_extension_protocol_options'
+   * HttpProtocolOptions (explicit_http_config or use_downstream_protocol_config with
+   * http2_protocol_options) or the deprecated cluster field. Absent: HTTP/1.1.
+   */
+  http2?: Http2ProtocolOptionsConfig;
+  /** common_http_protocol_options.idle_timeout of its HTTP upstream connections in ms (0: none); absent: Envoy's 1 hour. */
+  idleTimeoutMs?: number;
+  /**
+   * use_downstream_protocol_config (or protocol_selection USE_DOWNSTREAM_PROTOCOL): a
+   * request's upstream speaks its downstream's version (HTTP/2 for HTTP/2, else HTTP/1.1);
+   * a request with no downstream (the async client, mirrors) the configured one.
+   */
+  useDownstreamProtocol?: true;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: {
     maxConnections: number;
@@ -1125,6 +1140,8 @@ export interface StatusRange {
 
 export interface HttpHealthCheckConfig {
   kind: "http";
+  /** codec_client_type: HTTP/1.1 (default) or HTTP/2 (h2c, or h2 over the cluster's TLS), a stream per check. */
+  codecClientType: "HTTP1" | "HTTP2";
   /** `host`; empty: the cluster's name is sent as Host, as Envoy does. */
   host: string;
   path: string;

@@ -76,8 +76,8 @@ const httpHealthCheck = z
     method: z.enum(["METHOD_UNSPECIFIED", ...METHODS]).default("GET"),
   })
   .superRefine((h, ctx) => {
-    if (h.codec_client_type !== "HTTP1") {
-      ctx.addIssue({ code: "custom", message: `${h.codec_client_type} health checks are not supported (only HTTP1: polyvoy has no HTTP/2 or HTTP/3 client yet)`, path: ["codec_client_type"] });
+    if (h.codec_client_type === "HTTP3") {
+      ctx.addIssue({ code: "custom", message: "HTTP3 health checks are not supported (polyvoy has no HTTP/3 client)", path: ["codec_client_type"] });
     }
     if (h.send !== undefined) ctx.addIssue({ code: "custom", message: "is not supported (a request body for HTTP health checks)", path: ["send"] });
     if (h.service_name_matcher !== undefined) ctx.addIssue({ code: "custom", message: "is not supported (x-envoy-upstream-healthchecked-cluster verification)", path: ["service_name_matcher"] });
@@ -85,6 +85,7 @@ const httpHealthCheck = z
   .transform(
     (h): HttpHealthCheckConfig => ({
       kind: "http",
+      codecClientType: h.codec_client_type === "HTTP2" ? "HTTP2" : "HTTP1",
       host: h.host,
       path: h.path,
       method: h.method === "METHOD_UNSPECIFIED" ? "GET" : h.method,

@@ -260,7 +260,7 @@ const http1ProtocolOptions = z
  */
 const window = z.number().int().min(65535).max(2 ** 31 - 1);
 const positive = uint32.min(1);
-const http2ProtocolOptions = z
+export const http2ProtocolOptions = z
   .strictObject({
     hpack_table_size: uint32.optional(),
     max_concurrent_streams: z.number().int().min(1).max(2 ** 31 - 1).optional(),

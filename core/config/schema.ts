@@ -9,13 +9,13 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { networkRbacConfig } from "./rbac-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
 import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
 import { codeFilterRefusal } from "./user-filter-schema.ts";
 import { parseDurationMs } from "./duration.ts";
-import { httpConnectionManager } from "./http-connection-manager-schema.ts";
+import { http2ProtocolOptions, httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
 import { healthChecks, outlierDetection } from "./health-check-schema.ts";
 import { overloadManager } from "./overload-schema.ts";
@@ -545,35 +545,91 @@ function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
-/**
- * envoy.extensions.upstreams.http.v3.HttpProtocolOptions, the one
- * typed_extension_protocol_options entry supported: HTTP/1 upstreams (Envoy requires one
- * of the upstream_protocol_options; only explicit_http_config with http_protocol_options
- * is HTTP/1) and common_http_protocol_options.max_requests_per_connection.
- */
-/**
- * envoy.config.core.v3.HttpProtocolOptions as a cluster's upstream options: the fields an
- * upstream connection uses (max_connection_duration: 0 or unset is no limit).
- */
-const upstreamCommonHttpProtocolOptions = z.strictObject({
-  max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
-  max_connection_duration: duration.optional(),
-});
-
-const upstreamHttpProtocolOptions = z.strictObject({
-  "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
-  common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
-  explicit_http_config: z.strictObject({ http_protocol_options: z.strictObject({}) }, { message: "must set explicit_http_config (HTTP/1; the other upstream protocols are not supported)" }),
-});
-
-const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
-
 /** envoy.config.core.v3.UpstreamHttpProtocolOptions: the SNI of a TLS cluster's connections from the request's host. */
 const upstreamHttpProtocolOptionsSni = z.strictObject({
   auto_sni: z.boolean().default(false),
   auto_san_validation: z.boolean().default(false),
   override_auto_sni_header: unsupportedField("override_auto_sni_header"),
 });
+
+
+/**
+ * envoy.config.core.v3.HttpProtocolOptions as a cluster's upstream options: the fields an
+ * upstream connection uses (max_connection_duration: 0 or unset is no limit).
+ */
+const upstreamCommonHttpProtocolOptions = z.strictObject({
+  // "If not specified, this defaults to 1 hour"; 0 disables it.
+  idle_timeout: duration.optional(),
+  max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
+  max_connection_duration: duration.optional(),
+});
+
+/** Upstream Http1ProtocolOptions: none of its fields is implemented for upstream connections (each is refused by name). */
+const upstreamHttp1ProtocolOptions = z.strictObject({});
+const http3Refused = unsupportedField("HTTP/3 upstreams (http3_protocol_options) are not implemented");
+
+/**
+ * The HTTP versions one of HttpProtocolOptions' upstream_protocol_options allows: HTTP/1.1
+ * (http_protocol_options) and HTTP/2 (http2_protocol_options, the codec's fields as the
+ * HCM takes them, core/http2/protocol-options.ts).
+ */
+const upstreamProtocolVersions = z.strictObject({
+  http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
+  http2_protocol_options: http2ProtocolOptions.optional(),
+  http3_protocol_options: http3Refused,
+});
+
+/**
+ * envoy.extensions.upstreams.http.v3.HttpProtocolOptions, the one
+ * typed_extension_protocol_options entry: exactly one of explicit_http_config (one
+ * version), use_downstream_protocol_config (the downstream's version: HTTP/2 for an HTTP/2
+ * request, else HTTP/1.1) and auto_config (by ALPN; refused), as Envoy requires one; and
+ * common_http_protocol_options.
+ */
+const upstreamHttpProtocolOptions = z
+  .strictObject({
+    "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
+    common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
+    // Its place since v3 (the cluster's field is deprecated): the same auto_sni and auto_san_validation.
+    upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
+    explicit_http_config: upstreamProtocolVersions.optional(),
+    use_downstream_protocol_config: upstreamProtocolVersions.optional(),
+    // Envoy's mixed pool connects, then speaks h2 or http/1.1 as ALPN agreed (mixed_conn_pool.cc): not built yet.
+    auto_config: unsupportedField("auto_config (HTTP/1.1 or HTTP/2 chosen by ALPN per connection) is not implemented yet: set explicit_http_config or use_downstream_protocol_config"),
+    http_filters: unsupportedField("upstream http_filters", isEmptyList),
+    header_validation_config: unsupportedField("header_validation_config"),
+  })
+  .superRefine((o, ctx) => {
+    const set = [o.explicit_http_config, o.use_downstream_protocol_config, o.auto_config].filter((v) => v !== undefined).length;
+    if (set !== 1) {
+      const message = set === 0 ? "must set one of explicit_http_config, use_downstream_protocol_config, auto_config" : "only one of explicit_http_config, use_downstream_protocol_config, auto_config may be set";
+      ctx.addIssue({ code: "custom", message });
+    }
+    const explicit = o.explicit_http_config;
+    if (explicit !== undefined) {
+      const versions = [explicit.http_protocol_options, explicit.http2_protocol_options, explicit.http3_protocol_options].filter((v) => v !== undefined).length;
+      if (versions !== 1) ctx.addIssue({ code: "custom", message: "must set exactly one of http_protocol_options, http2_protocol_options, http3_protocol_options", path: ["explicit_http_config"] });
+    }
+  });
+
+const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
+
+type UpstreamHttpProtocolOptions = z.infer<typeof upstreamHttpProtocolOptions>;
+
+/**
+ * The protocol a cluster's HTTP upstream connections speak, and their HTTP/2 codec options
+ * (Envoy's ClusterInfoImpl::upstreamHttpProtocol): the typed HttpProtocolOptions, else the
+ * deprecated cluster fields (http2_protocol_options, protocol_selection), else HTTP/1.1.
+ */
+function upstreamProtocol(
+  typed: UpstreamHttpProtocolOptions | undefined,
+  legacyHttp2: Http2ProtocolOptionsConfig | undefined,
+  protocolSelection: "USE_CONFIGURED_PROTOCOL" | "USE_DOWNSTREAM_PROTOCOL",
+): Pick<ClusterConfig, "useDownstreamProtocol" | "http2"> {
+  const http2 = typed ? (typed.explicit_http_config ?? typed.use_downstream_protocol_config)?.http2_protocol_options : legacyHttp2;
+  const downstream = typed ? typed.use_downstream_protocol_config !== undefined : protocolSelection === "USE_DOWNSTREAM_PROTOCOL";
+  return { ...(downstream ? { useDownstreamProtocol: true as const } : {}), ...(http2 !== undefined ? { http2 } : {}) };
+}
 
 /** envoy.config.cluster.v3.Cluster */
 const clusterMessage = z
@@ -591,6 +647,9 @@ const clusterMessage = z
     load_assignment: loadAssignment.optional(),
     circuit_breakers: circuitBreakers.optional(),
     typed_extension_protocol_options: typedExtensionProtocolOptions.optional(),
+    // Deprecated in v3 for the typed option above: HTTP/2 upstream connections with these options.
+    http2_protocol_options: http2ProtocolOptions.optional(),
+    protocol_selection: z.enum(["USE_CONFIGURED_PROTOCOL", "USE_DOWNSTREAM_PROTOCOL"]).default("USE_CONFIGURED_PROTOCOL"),
     // Deprecated in v3 for the typed option above, which Envoy refuses it beside.
     max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
     health_checks: healthChecks.optional(),
@@ -615,6 +674,17 @@ const clusterMessage = z
     if (c.common_http_protocol_options !== undefined && c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS] !== undefined) {
       const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its common_http_protocol_options instead";
       ctx.addIssue({ code: "custom", message, path: ["common_http_protocol_options"] });
+    }
+    if (c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS] !== undefined) {
+      for (const legacy of ["http2_protocol_options", "protocol_selection"] as const) {
+        if (legacy === "protocol_selection" ? c.protocol_selection === "USE_CONFIGURED_PROTOCOL" : c[legacy] === undefined) continue;
+        const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its explicit_http_config or use_downstream_protocol_config instead";
+        ctx.addIssue({ code: "custom", message, path: [legacy] });
+      }
+      if (c.upstream_http_protocol_options !== undefined && c.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].upstream_http_protocol_options !== undefined) {
+        const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions.upstream_http_protocol_options: set that one only";
+        ctx.addIssue({ code: "custom", message, path: ["upstream_http_protocol_options"] });
+      }
     }
   })
   .transform(
@@ -644,9 +714,11 @@ const clusterMessage = z
       ...(c.ignore_health_on_host_removal ? { ignoreHealthOnHostRemoval: true as const } : {}),
       // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
       ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
-      ...(c.transport_socket ? { transportSocket: c.transport_socket } : {}),
-      ...(c.upstream_http_protocol_options?.auto_sni ? { autoSni: true } : {}),
-      ...(c.upstream_http_protocol_options?.auto_san_validation ? { autoSanValidation: true } : {}),
+      ...upstreamTransport(c.transport_socket, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options),
+      ...(sniOptions(c)?.auto_sni ? { autoSni: true } : {}),
+      ...(sniOptions(c)?.auto_san_validation ? { autoSanValidation: true } : {}),
+      ...upstreamIdleTimeout(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.idle_timeout ?? c.common_http_protocol_options?.idle_timeout),
+      ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection),
     }),
   );
 
@@ -678,6 +750,32 @@ function withLoadBalancing(loadBalancing: LoadBalancingConfig | undefined): { lo
 
 function withOverprovisioningFactor(factor: number | undefined): { overprovisioningFactor?: number } {
   return factor !== undefined ? { overprovisioningFactor: factor } : {};
+}
+
+/** The cluster's UpstreamHttpProtocolOptions: inside the typed HttpProtocolOptions, else the deprecated cluster field. */
+function sniOptions(c: { typed_extension_protocol_options?: z.infer<typeof typedExtensionProtocolOptions>; upstream_http_protocol_options?: z.infer<typeof upstreamHttpProtocolOptionsSni> }) {
+  return c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.upstream_http_protocol_options ?? c.upstream_http_protocol_options;
+}
+
+/**
+ * The cluster's TLS. An HTTP/2-only cluster whose TLS context offers no ALPN offers "h2":
+ * Envoy's HTTP/2 pools give the TLS socket "h2" as its ALPN fallback, and TLS servers
+ * (gRPC ones among them) speak HTTP/2 only when ALPN agreed on it.
+ */
+function upstreamTransport(
+  tls: UpstreamTlsConfig | undefined,
+  typed: UpstreamHttpProtocolOptions | undefined,
+  legacyHttp2: Http2ProtocolOptionsConfig | undefined,
+): { transportSocket?: UpstreamTlsConfig } {
+  if (!tls) return {};
+  const http2Only = typed ? typed.explicit_http_config?.http2_protocol_options !== undefined : legacyHttp2 !== undefined;
+  if (!http2Only || tls.common.alpnProtocols.length > 0) return { transportSocket: tls };
+  return { transportSocket: { ...tls, common: { ...tls.common, alpnProtocols: ["h2"] } } };
+}
+
+/** common_http_protocol_options.idle_timeout of upstream connections (ms; 0: none); absent: Envoy's 1 hour. */
+function upstreamIdleTimeout(ms: number | undefined): { idleTimeoutMs?: number } {
+  return ms !== undefined ? { idleTimeoutMs: ms } : {};
 }
 
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {

@@ -441,6 +441,7 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
   private close(stream: Http2Stream): void {
     stream.state = StreamState.CLOSED;
     this.remove(stream);
+    stream.callbacks.onClose?.();
   }
 
   private remove(stream: Http2Stream): void {

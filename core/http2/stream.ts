@@ -23,6 +23,12 @@ export interface Http2StreamCallbacks {
   onTrailers(fields: string[]): void;
   /** The stream is gone: `remote` when the peer reset it (or the connection went away), else ours. */
   onReset(code: number, remote: boolean): void;
+  /**
+   * Both sides ended and the connection forgot the stream (§5.1 closed), not by a reset: it
+   * no longer counts against the concurrency limit. Body held while reading was disabled
+   * may still be delivered after it.
+   */
+  onClose?(): void;
   /** Send-side backpressure: what the stream holds unsent crossed its limit (true) or drained below half (false). */
   onWriteBufferWatermark?(above: boolean): void;
 }

@@ -8,7 +8,8 @@ import type { DnsDiscovery } from "./dns-resolve-target.ts";
 import type { EventLogSink } from "./health-check-event-logger.ts";
 import { HealthFlag, NO_LOCALITY, type Host, type Locality } from "./host.ts";
 import { HealthState, HealthTransition } from "./health-checker.ts";
-import { Http1ConnPool } from "./http1-conn-pool.ts";
+import { Http1ConnPool, type PoolHandle, type UpstreamCallbacks } from "./http1-conn-pool.ts";
+import { Http2ConnPool } from "./http2-conn-pool.ts";
 import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
 import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
@@ -19,12 +20,23 @@ const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
 /** A TCP pool's connections are handed out at once and close with their owner: an idle one is an accident, gone in a minute. */
 const TCP_POOL_IDLE_TIMEOUT_MS = 60_000;
 
+/** An HTTP connection pool of one host, whichever version it speaks. */
+export interface HttpConnPool {
+  newStream(callbacks: UpstreamCallbacks): PoolHandle | undefined;
+  drainConnections(): void;
+  /** Connections open, and streams waiting for one (tests, stats). */
+  readonly connectionCount: number;
+  readonly pendingCount: number;
+}
+
 /** Owns every cluster by name, and their connection pools per host (Envoy's `Upstream::ClusterManager`). */
 export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
-  private readonly pools = new Map<Host, Http1ConnPool>();
-  /** auto_sni: a host's pools by the SNI their connections send (Envoy keys pools by the transport socket options). */
-  private readonly sniPools = new Map<Host, Map<string, Http1ConnPool>>();
+  private readonly pools = new Map<Host, HttpConnPool>();
+  /** A host's HTTP/2 pool beside its HTTP/1 one (use_downstream_protocol_config needs both). */
+  private readonly http2Pools = new Map<Host, HttpConnPool>();
+  /** auto_sni: a host's pools by the SNI their connections send (Envoy keys pools by the transport socket options), "h2 " before the name for HTTP/2. */
+  private readonly sniPools = new Map<Host, Map<string, HttpConnPool>>();
   private readonly tcpPools = new Map<Host, TcpConnPool>();
   /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
   private readonly dnsDiscoveries: DnsDiscovery[] = [];
@@ -69,6 +81,8 @@ export class ClusterManager {
     for (const host of removed) {
       this.pools.get(host)?.drainConnections();
       this.pools.delete(host);
+      this.http2Pools.get(host)?.drainConnections();
+      this.http2Pools.delete(host);
       for (const pool of this.sniPools.get(host)?.values() ?? []) pool.drainConnections();
       this.sniPools.delete(host);
       this.tcpPools.get(host)?.drainConnections();
@@ -132,26 +146,40 @@ export class ClusterManager {
   }
 
   /**
-   * The HTTP/1 connection pool for one host of a cluster, created on first use; with
-   * `serverName` (auto_sni), the host's pool whose TLS connections send that SNI.
+   * The HTTP connection pool for one host of a cluster, created on first use: HTTP/2 or
+   * HTTP/1.1 as the cluster says (Envoy's ClusterInfoImpl::upstreamHttpProtocol), for
+   * use_downstream_protocol_config by `downstreamProtocol` (the request's, "HTTP/2" or
+   * "HTTP/1.x"; absent for a request with no downstream). With `serverName` (auto_sni),
+   * the host's pool whose TLS connections send that SNI.
    */
-  httpConnPool(cluster: Cluster, host: Host, serverName?: string): Http1ConnPool {
-    if (serverName !== undefined) return this.sniConnPool(cluster, host, serverName);
-    let pool = this.pools.get(host);
+  httpConnPool(cluster: Cluster, host: Host, serverName?: string, downstreamProtocol?: string): HttpConnPool {
+    const config = cluster.config;
+    const http2 = config.useDownstreamProtocol && downstreamProtocol !== undefined ? downstreamProtocol === "HTTP/2" : config.http2 !== undefined;
+    if (serverName !== undefined) return this.sniConnPool(cluster, host, serverName, http2);
+    const pools = http2 ? this.http2Pools : this.pools;
+    let pool = pools.get(host);
     if (!pool) {
-      pool = new Http1ConnPool(cluster, host, this.dispatcher, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS);
-      this.pools.set(host, pool);
+      pool = this.newHttpPool(cluster, host, http2);
+      pools.set(host, pool);
     }
     return pool;
   }
 
-  private sniConnPool(cluster: Cluster, host: Host, serverName: string): Http1ConnPool {
+  private newHttpPool(cluster: Cluster, host: Host, http2: boolean, serverName?: string): HttpConnPool {
+    const idleTimeoutMs = cluster.config.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS;
+    return http2
+      ? new Http2ConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName)
+      : new Http1ConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName);
+  }
+
+  private sniConnPool(cluster: Cluster, host: Host, serverName: string, http2: boolean): HttpConnPool {
     let byName = this.sniPools.get(host);
     if (!byName) this.sniPools.set(host, (byName = new Map()));
-    let pool = byName.get(serverName);
+    const key = http2 ? `h2 ${serverName}` : serverName;
+    let pool = byName.get(key);
     if (!pool) {
-      pool = new Http1ConnPool(cluster, host, this.dispatcher, DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS, serverName);
-      byName.set(serverName, pool);
+      pool = this.newHttpPool(cluster, host, http2, serverName);
+      byName.set(key, pool);
     }
     return pool;
   }
@@ -169,6 +197,7 @@ export class ClusterManager {
   /** Drain every pool (at shutdown): idle connections close now, busy ones when their streams end. */
   drainConnections(): void {
     for (const pool of this.pools.values()) pool.drainConnections();
+    for (const pool of this.http2Pools.values()) pool.drainConnections();
     for (const byName of this.sniPools.values()) for (const pool of byName.values()) pool.drainConnections();
     for (const pool of this.tcpPools.values()) pool.drainConnections();
   }

@@ -7,6 +7,7 @@ import type { StatsScope, StatsStore } from "../stats/stats-store.ts";
 export class ClusterStats {
   readonly upstreamCxTotal: Counter;
   readonly upstreamCxHttp1Total: Counter;
+  readonly upstreamCxHttp2Total: Counter;
   readonly upstreamCxActive: Gauge;
   readonly upstreamCxConnectFail: Counter;
   readonly upstreamCxConnectTimeout: Counter;
@@ -71,6 +72,7 @@ export class ClusterStats {
   ) {
     this.upstreamCxTotal = scope.counter("upstream_cx_total");
     this.upstreamCxHttp1Total = scope.counter("upstream_cx_http1_total");
+    this.upstreamCxHttp2Total = scope.counter("upstream_cx_http2_total");
     this.upstreamCxActive = scope.gauge("upstream_cx_active");
     this.upstreamCxConnectFail = scope.counter("upstream_cx_connect_fail");
     this.upstreamCxConnectTimeout = scope.counter("upstream_cx_connect_timeout");

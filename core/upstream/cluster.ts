@@ -5,6 +5,7 @@ import { edsHealthFlag, Host, NO_LOCALITY, type Locality } from "./host.ts";
 import { localityKey, PrioritySet, type HostSetOptions } from "./host-set.ts";
 import { ResourceManager } from "./resource-manager.ts";
 import { ClusterStats } from "./cluster-stats.ts";
+import { Http2CodecStats } from "../http2/codec-stats.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
@@ -62,6 +63,7 @@ export class Cluster {
   private readonly localLocality: Locality | undefined;
   /** The cluster's TLS (`transport_socket`), once initialized. */
   transportSocketFactory: SslSocketFactory | undefined;
+  private http2Stats: Http2CodecStats | undefined;
 
   constructor(
     readonly config: ClusterConfig,
@@ -84,6 +86,11 @@ export class Cluster {
     else this.prioritySet.getOrCreateHostSet(0);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
     this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, options);
+  }
+
+  /** Its HTTP/2 upstream connections' codec stats (cluster.<name>.http2.*, Envoy's names), made on first use. */
+  get http2CodecStats(): Http2CodecStats {
+    return (this.http2Stats ??= new Http2CodecStats(this.statsStore.scope(`cluster.${this.name}.`)));
   }
 
   /**

@@ -36,9 +36,11 @@
  *
  * A protocol's pool subclasses it: `instantiateActiveClient` makes its client and
  * `onPoolReady` hands an attached client to the stream's owner. Users: the HTTP/1 pool
- * (http1-conn-pool.ts) and the TCP pool (tcp-conn-pool.ts, for tcp_proxy); the HTTP/2
- * pool and health checkers come next (an HTTP/2 client keeps `activeStreams` below its
- * limit and stays Ready, calls `onStreamClosed` per stream, and `drain` on GOAWAY).
+ * (http1-conn-pool.ts), the HTTP/2 pool (http2-conn-pool.ts: a client stays Ready while
+ * below its stream limit, becomes ready only once the peer's SETTINGS came —
+ * `readyOnConnect` false —, changes its limit through `onClientStreamLimitChanged`, calls
+ * `onStreamClosed` per stream and drains on GOAWAY) and the TCP pool (tcp-conn-pool.ts,
+ * for tcp_proxy).
  */
 import { approximateNow } from "../event/dispatch-scope.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
@@ -136,6 +138,18 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
   readonly connection: Connection;
   /** Streams it carries now. */
   activeStreams = 0;
+  /**
+   * Streams it may carry at once: 1 for HTTP/1 and TCP; for HTTP/2 the configured
+   * max_concurrent_streams, then the peer's SETTINGS_MAX_CONCURRENT_STREAMS below it
+   * (changed through the pool's `onClientStreamLimitChanged`).
+   */
+  concurrentStreamLimit: number;
+  /**
+   * Whether it takes streams as soon as its connection is up. A protocol that must first
+   * hear from the peer (HTTP/2: its SETTINGS say how many streams it takes) sets it false
+   * and calls `onReady` itself; the connect timer runs until then.
+   */
+  protected readonly readyOnConnect: boolean = true;
   /** Monotonic ms it last became idle (no stream), and how long it may stay so. */
   idleSince = 0;
   idleLimit = Infinity;
@@ -156,9 +170,9 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
 
   constructor(
     protected readonly parent: ConnPoolImplBase<ActiveClient, PoolFailureCallbacks>,
-    /** Streams it may carry at once (1 for HTTP/1 and TCP). */
-    readonly concurrentStreamLimit: number,
+    concurrentStreamLimit: number,
   ) {
+    this.concurrentStreamLimit = concurrentStreamLimit;
     const { runtime } = parent.dispatcher;
     const host = parent.host;
     const cluster = parent.cluster;
@@ -211,8 +225,6 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
   // ---- ConnectionCallbacks (a subclass that overrides onEvent calls super first) ----
 
   onEvent(event: ConnectionEvent, error?: PortError): void {
-    this.connectTimer?.disable();
-    this.connectTimer = undefined;
     const cluster = this.parent.cluster;
     const stats = cluster.stats;
     const now = this.parent.dispatcher.runtime.now();
@@ -225,9 +237,11 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
         this.durationTimer = this.parent.dispatcher.timers.create(() => this.onConnectionDurationTimeout());
         this.durationTimer.enable(maxDuration);
       }
-      this.parent.onClientConnected(this);
+      if (this.readyOnConnect) this.onReady();
       return;
     }
+    this.connectTimer?.disable();
+    this.connectTimer = undefined;
     this.durationTimer?.disable();
     this.durationTimer = undefined;
     stats.upstreamCxActive.dec();
@@ -258,6 +272,13 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
   onAboveWriteBufferHighWatermark(): void {}
 
   onBelowWriteBufferLowWatermark(): void {}
+
+  /** It can take streams now (connected, and for HTTP/2 the peer's SETTINGS came): the connect timer stops. */
+  protected onReady(): void {
+    this.connectTimer?.disable();
+    this.connectTimer = undefined;
+    this.parent.onClientConnected(this);
+  }
 }
 
 /**
@@ -466,6 +487,28 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     this.connectingStreamCapacity -= client.concurrentStreamLimit;
     this.makeReady(client as C);
     this.onUpstreamReady();
+  }
+
+  /**
+   * @internal `client`'s stream limit changed (HTTP/2: the peer's SETTINGS_MAX_CONCURRENT_STREAMS;
+   * Envoy's MultiplexedActiveClientBase::onSettings): the capacity on its way, and whether
+   * it is Ready or Busy, follow; capacity lost may open another connection for the pending
+   * streams, capacity gained is offered to them.
+   */
+  onClientStreamLimitChanged(client: C, limit: number): void {
+    const delta = limit - client.concurrentStreamLimit;
+    if (delta === 0) return;
+    client.concurrentStreamLimit = limit;
+    if (client.state === ActiveClientState.Connecting) {
+      this.connectingStreamCapacity += delta;
+      if (delta < 0 && this.pending.size > 0) this.tryCreateNewConnections();
+      return;
+    }
+    if (client.state === ActiveClientState.Ready && client.activeStreams >= limit) this.setState(client, ActiveClientState.Busy);
+    else if (client.state === ActiveClientState.Busy && client.activeStreams < limit) {
+      this.makeReady(client);
+      this.onUpstreamReady();
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * Envoy's HTTP health checker (source/extensions/health_checkers/http/health_checker_impl.cc):
- * per host, an HTTP/1 connection of its own (not the cluster's pools: a check must not
+ * per host, an HTTP/1 connection of its own (HTTP/2 with `codec_client_type: HTTP2`, a
+ * stream per check) (not the cluster's pools: a check must not
  * count as traffic, nor wait behind requests) carrying `GET <path>` with
  * `host: <host or cluster name>` and `user-agent: Envoy/HC`. A status in
  * expected_statuses (default 200 only) passes; `x-envoy-degraded` passes degraded; a
@@ -10,6 +11,8 @@
 import type { HttpHealthCheckConfig, StatusRange } from "../config/bootstrap.ts";
 import type { RequestEncoder, ResponseDecoder } from "../http/codec/codec.ts";
 import { Http1ClientCodec } from "../http/codec/http1-client-codec.ts";
+import { Http2ClientCodec } from "../http/codec/http2-client-codec.ts";
+import { Http2CodecStats } from "../http2/codec-stats.ts";
 import type { HeaderMap } from "../http/header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../http/message.ts";
 import { applyHeaderValueOptions, type HeaderFormatterSource } from "../http/route/custom-headers.ts";
@@ -50,6 +53,13 @@ export class HttpHealthCheckerImpl extends HealthCheckerImplBase {
     super(...args);
     this.receive = this.http.receive.map(hexToBytes);
   }
+
+  private http2StatsValue: Http2CodecStats | undefined;
+
+  /** The HTTP/2 codec's stats of its checks, the cluster's http2.* (Envoy's codec client counts there too). */
+  get http2Stats(): Http2CodecStats {
+    return (this.http2StatsValue ??= new Http2CodecStats(this.cluster.statsStore.scope(`cluster.${this.cluster.name}.`)));
+  }
 }
 
 const enum HealthCheckResult {
@@ -61,7 +71,7 @@ const enum HealthCheckResult {
 
 class HttpActiveHealthCheckSession extends ActiveHealthCheckSession implements ResponseDecoder {
   private connection: Connection | undefined;
-  private codec: Http1ClientCodec | undefined;
+  private codec: Http1ClientCodec | Http2ClientCodec | undefined;
   private connected = false;
   /** A check waits for the connection to be made. */
   private requestPending = false;
@@ -98,7 +108,7 @@ class HttpActiveHealthCheckSession extends ActiveHealthCheckSession implements R
     );
     this.connection = connection;
     this.connected = false;
-    this.codec = new Http1ClientCodec(connection);
+    this.codec = this.checker.http.codecClientType === "HTTP2" ? new Http2ClientCodec(connection, this.checker.http2Stats, () => this.resetStream()) : new Http1ClientCodec(connection);
   }
 
   private sendRequest(): void {

@@ -7,7 +7,7 @@
  * The decoder has already refused malformed lists (core/http2/header-validation.ts).
  */
 import { HeaderMap } from "../header-map.ts";
-import { RequestHeaders, type ResponseHeaders } from "../message.ts";
+import { RequestHeaders, ResponseHeaders } from "../message.ts";
 
 /** A request's fields (already validated) as the HCM's request headers. */
 export function requestHeadersFromHttp2(fields: readonly string[]): RequestHeaders {
@@ -85,4 +85,40 @@ function appendFields(fields: string[], map: HeaderMap): void {
     if (name === "te" && value !== "trailers") continue;
     fields.push(name, value);
   }
+}
+
+/**
+ * A request head as an HTTP/2 field list, for an upstream (Envoy's ClientConnectionImpl):
+ * the pseudo-headers first (`:authority` from the Host, §8.3.1), then the fields without the
+ * connection-specific ones (§8.2.2) and without `host`, which `:authority` carries.
+ * `scheme` is the request's :scheme when it has one.
+ */
+export function requestFieldsToHttp2(headers: RequestHeaders): string[] {
+  const fields: string[] = [":method", headers.method, ":scheme", headers.scheme, ":authority", headers.authority, ":path", headers.path];
+  const n = headers.size;
+  for (let i = 0; i < n; i++) {
+    const name = headers.nameAt(i).toLowerCase();
+    if (isConnectionSpecific(name) || name === "host") continue;
+    const value = headers.valueAt(i);
+    if (name === "te" && value !== "trailers") continue;
+    fields.push(name, value);
+  }
+  return fields;
+}
+
+/** A response head from an upstream's (validated) HTTP/2 fields: `:status`, then the regular fields. */
+export function responseHeadersFromHttp2(fields: readonly string[]): ResponseHeaders {
+  let status = 0;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === ":status") {
+      status = Number(fields[i + 1]);
+      break;
+    }
+  }
+  const headers = new ResponseHeaders(status);
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (name.charCodeAt(0) !== 0x3a) headers.add(name, fields[i + 1]!);
+  }
+  return headers;
 }

@@ -316,7 +316,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamRequestStart = approximateNow(this.server.runtime);
     const request = new UpstreamRequest(this, host);
     this.upstreamRequest = request;
-    const handle = this.server.clusterManager.httpConnPool(cluster, host, this.autoSni(cluster)).newStream(request);
+    const handle = this.server.clusterManager.httpConnPool(cluster, host, this.autoSni(cluster), this.upstreamHeaders?.protocol).newStream(request);
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
     if (handle && this.upstreamRequest === request) {
       request.poolHandle = handle;

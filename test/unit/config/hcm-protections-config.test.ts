@@ -85,8 +85,8 @@ describe("cluster max_requests_per_connection", () => {
   test("unsupported parts of HttpProtocolOptions name the field", () => {
     expect(clusterProblems(typed({ common_http_protocol_options: { max_requests_per_connection: 1 } })).join("\n")).toMatch(/explicit_http_config/);
     expect(
-      clusterProblems(typed({ common_http_protocol_options: { idle_timeout: "1s" }, explicit_http_config: { http_protocol_options: {} } })).join("\n"),
-    ).toMatch(/common_http_protocol_options: `idle_timeout` is an Envoy field/);
+      clusterProblems(typed({ common_http_protocol_options: { max_headers_count: 10 }, explicit_http_config: { http_protocol_options: {} } })).join("\n"),
+    ).toMatch(/common_http_protocol_options: `max_headers_count` is an Envoy field/);
     expect(clusterProblems(typed({ explicit_http2_config: {}, explicit_http_config: { http_protocol_options: {} } })).join("\n")).toMatch(/explicit_http2_config/);
     expect(clusterProblems({ typed_extension_protocol_options: { "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": {} } }).join("\n")).toMatch(
       /typed_extension_protocol_options/,

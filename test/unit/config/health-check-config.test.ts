@@ -43,6 +43,7 @@ describe("health_checks", () => {
         alwaysLogHealthCheckSuccess: false,
         checker: {
           kind: "http",
+          codecClientType: "HTTP1",
           host: "",
           path: "/healthz",
           method: "GET",
@@ -64,9 +65,10 @@ describe("health_checks", () => {
 
   test("what is not implemented, or not valid, is an error naming the field", () => {
     const at = "static_resources.clusters[0].health_checks[0]";
-    expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/", codec_client_type: "HTTP2" } }] })).toEqual([
-      `${at}.http_health_check.codec_client_type: HTTP2 health checks are not supported (only HTTP1: polyvoy has no HTTP/2 or HTTP/3 client yet)`,
+    expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/", codec_client_type: "HTTP3" } }] })).toEqual([
+      `${at}.http_health_check.codec_client_type: HTTP3 health checks are not supported (polyvoy has no HTTP/3 client)`,
     ]);
+    expect(load({ health_checks: [{ ...base, http_health_check: { path: "/", codec_client_type: "HTTP2" } }] }).clusters[0]!.healthChecks![0]!.checker).toMatchObject({ codecClientType: "HTTP2" });
     expect(problems({ health_checks: [{ ...base, grpc_health_check: {} }] })[0]).toContain(`${at}.grpc_health_check: gRPC health checks are not supported`);
     expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/" }, event_logger: [{ name: "x" }] }] })).toEqual([`${at}.event_logger: health check event logger extensions are not supported (event_log_path is)`]);
     expect(problems({ health_checks: [{ timeout: "1s", interval: "5s", tcp_health_check: {} }] })).toEqual([
