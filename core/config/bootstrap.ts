@@ -770,6 +770,8 @@ export interface TokenBucketConfig {
 export interface LocalRateLimitConfig {
   /** Stats are `<statPrefix>.http_local_rate_limit.*`. */
   statPrefix: string;
+  /** A limited gRPC request gets grpc-status 8 RESOURCE_EXHAUSTED rather than the status mapped (14 for 429). */
+  rateLimitedAsResourceExhausted: boolean;
   /** The local reply's status: `status.code` when 400 or more, else 429. */
   status: number;
   /** Absent: no limit (allowed on the filter, where per-route configs set the buckets). */

@@ -259,9 +259,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   }
 
   /** Answer from the HCM (bad requests, timeouts, codec errors): through the filter manager, as a filter's would. */
-  override sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
+  override sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void {
     if (this.destroyed || this.responseComplete) return;
-    super.sendLocalReply(status, body, details, flag, extraHeaders);
+    super.sendLocalReply(status, body, details, flag, extraHeaders, grpcStatus);
   }
 
   resetStream(): void {
