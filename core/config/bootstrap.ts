@@ -1150,6 +1150,17 @@ export interface TcpHealthCheckConfig {
   receive: string[];
 }
 
+/** HealthCheck.GrpcHealthCheck: grpc.health.v1.Health/Check over HTTP/2. */
+export interface GrpcHealthCheckConfig {
+  kind: "grpc";
+  /** `service_name`, the HealthCheckRequest's service; empty: the server's overall health. */
+  serviceName: string;
+  /** `authority`; empty: the cluster's name, as Envoy does. */
+  authority: string;
+  /** `initial_metadata`: headers added to each check. */
+  initialMetadata: HeaderValueOption[];
+}
+
 export interface HealthCheckConfig {
   timeoutMs: number;
   intervalMs: number;
@@ -1170,7 +1181,7 @@ export interface HealthCheckConfig {
   alwaysLogHealthCheckSuccess: boolean;
   /** event_log_path: a file of HealthCheckEvent JSON lines; absent without. */
   eventLogPath?: string;
-  checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
+  checker: HttpHealthCheckConfig | TcpHealthCheckConfig | GrpcHealthCheckConfig;
 }
 
 export interface OutlierDetectionConfig {
