@@ -967,6 +967,13 @@ export interface ForwardAction {
   autoHostRewrite: boolean;
   /** Default 15 s; 0 disables. */
   timeoutMs: number;
+  /**
+   * max_grpc_timeout (deprecated in Envoy, still honoured): a gRPC request's route timeout is
+   * its grpc-timeout capped at this (0: no cap), instead of `timeoutMs`. Absent when not set.
+   */
+  maxGrpcTimeoutMs?: number;
+  /** grpc_timeout_offset: taken off the grpc-timeout first (unless that would leave none). */
+  grpcTimeoutOffsetMs?: number;
   /** Per-route stream idle timeout; undefined means the HCM's stream_idle_timeout. */
   idleTimeoutMs?: number;
   /**
