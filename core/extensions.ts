@@ -17,6 +17,7 @@ import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
 import { BufferFilter } from "./http/filters/buffer.ts";
 import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
+import { GrpcWebFilter } from "./http/filters/grpc-web.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
 import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
@@ -95,6 +96,11 @@ registerHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", {
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", {
   kind: "dual",
   create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server),
+});
+
+registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.grpc_web", {
+  kind: "dual",
+  create: (_config, server) => new GrpcWebFilter(server),
 });
 
 registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {

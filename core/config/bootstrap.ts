@@ -537,6 +537,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.grpc_web"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }

@@ -103,6 +103,11 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     terminal: false,
     perRoute: { typeUrl: CORS_POLICY_TYPE_URL, schema: corsPolicy },
   },
+  "envoy.filters.http.grpc_web": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
+    typedConfig: z.strictObject({}),
+    terminal: false,
+  },
   "envoy.filters.http.csrf": {
     typeUrl: CSRF_POLICY_TYPE_URL,
     typedConfig: csrfPolicy,
