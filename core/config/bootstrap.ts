@@ -538,6 +538,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_web"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
@@ -1156,6 +1157,12 @@ export interface TcpHealthCheckConfig {
   send: string;
   /** Lowercase hex payloads, all expected in order in what the host answers. */
   receive: string[];
+}
+
+/** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */
+export interface GrpcHttp1BridgeConfig {
+  upgradeProtobufToGrpc: boolean;
+  ignoreQueryParameters: boolean;
 }
 
 /** HealthCheck.GrpcHealthCheck: grpc.health.v1.Health/Check over HTTP/2. */

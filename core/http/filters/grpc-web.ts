@@ -21,6 +21,7 @@ import {
 } from "../filter.ts";
 import { GRPC_FH_TRAILERS, grpcFrameHeader } from "../grpc-frame.ts";
 import { httpToGrpcStatus, isGrpcContentType, percentEncodeGrpcMessage } from "../grpc-common.ts";
+import { GrpcRequestStats } from "../grpc-stats.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 
@@ -33,8 +34,6 @@ const GRPC_ACCEPT_ENCODING = "identity,deflate,gzip";
 /** How much of a non-gRPC response's body becomes its grpc-message (the rest is dropped). */
 const MAX_NON_GRPC_MESSAGE = 1024;
 const BAD_BASE64 = "Bad gRPC-web request, invalid base64 data.";
-/** Envoy's Grpc::Context status stat names: the well-known codes, else "other". */
-const MAX_KNOWN_STATUS = 16;
 
 /** Grpc::Common::isGrpcWebRequest-ish: a gRPC-Web content type, binary or text. */
 function isGrpcWebContentType(type: string | undefined): boolean {
@@ -58,8 +57,8 @@ export class GrpcWebFilter implements StreamFilter {
   /** The response is not gRPC: its body becomes grpc-message, in `responseHeaders`. */
   private nonGrpcResponse: ResponseHeaders | undefined;
   private nonGrpcBody = "";
-  /** `cluster.<c>.grpc-web.<service>.<method>.` when the request names a gRPC method on a known cluster. */
-  private statPrefix: string | undefined;
+  /** Per-method stats, when the request names a gRPC method on a route to one cluster. */
+  private stats: GrpcRequestStats | undefined;
 
   constructor(private readonly server: ServerContext) {}
 
@@ -77,7 +76,7 @@ export class GrpcWebFilter implements StreamFilter {
     const type = headers.get("content-type");
     if (!isGrpcWebContentType(type)) return FilterHeadersStatus.Continue;
     this.isGrpcWeb = true;
-    this.setupStatTracking(headers);
+    this.stats = GrpcRequestStats.forRequest(this.server.stats, this.decoder.route, headers.path, "grpc-web");
     this.textRequest = isGrpcWebTextContentType(type);
     this.textResponse = isGrpcWebTextContentType(headers.get("accept"));
     headers.remove("content-length");
@@ -112,7 +111,7 @@ export class GrpcWebFilter implements StreamFilter {
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): FilterHeadersStatus {
     if (!this.isGrpcWeb) return FilterHeadersStatus.Continue;
-    this.chargeStat(headers.get("grpc-status"));
+    this.stats?.charge(headers.get("grpc-status"));
     headers.remove("content-length");
     const grpc = headers.status === 200 && isGrpcContentType(headers.get("content-type"));
     headers.set("content-type", this.textResponse ? GRPC_WEB_TEXT_PROTO : GRPC_WEB_PROTO);
@@ -155,7 +154,7 @@ export class GrpcWebFilter implements StreamFilter {
       clear(trailers);
       return FilterTrailersStatus.Continue;
     }
-    this.chargeStat(trailers.get("grpc-status"));
+    this.stats?.charge(trailers.get("grpc-status"));
     let block = "";
     for (const [name, value] of trailers.entries()) block += `${name}:${value}\r\n`;
     const payload = latin1Encode(block);
@@ -176,31 +175,6 @@ export class GrpcWebFilter implements StreamFilter {
     this.decodeRemainder = undefined;
     this.encodeRemainder = undefined;
     this.nonGrpcResponse = undefined;
-  }
-
-  // ---- stats (Envoy's Grpc::Context::chargeStat with Protocol::GrpcWeb) ----
-
-  private setupStatTracking(headers: RequestHeaders): void {
-    const action = this.decoder.route?.route.action;
-    const cluster = action?.type === "route" ? action.route.cluster : undefined;
-    if (cluster === undefined) return;
-    // resolveDynamicServiceAndMethod: "/<service>/<method>", nothing else.
-    const query = headers.path.indexOf("?");
-    const parts = (query < 0 ? headers.path : headers.path.slice(0, query)).split("/");
-    if (parts.length !== 3 || parts[0] !== "" || parts[1] === "" || parts[2] === "") return;
-    this.statPrefix = `cluster.${cluster}.grpc-web.${parts[1]}.${parts[2]}.`;
-  }
-
-  private chargeStat(grpcStatus: string | undefined): void {
-    const prefix = this.statPrefix;
-    if (prefix === undefined || grpcStatus === undefined) return;
-    const stats = this.server.stats;
-    const n = /^\d+$/.test(grpcStatus) ? Number(grpcStatus) : -1;
-    stats.counter(prefix + (n >= 0 && n <= MAX_KNOWN_STATUS ? String(n) : "other")).inc();
-    stats.counter(prefix + (grpcStatus === "0" ? "success" : "failure")).inc();
-    stats.counter(prefix + "total").inc();
-    // Once per stream: the headers of a trailers-only answer, else the trailers.
-    this.statPrefix = undefined;
   }
 }
 
