@@ -17,6 +17,8 @@ import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
 import { BufferFilter } from "./http/filters/buffer.ts";
 import { CorsFilter, corsFilterConfig } from "./http/filters/cors.ts";
 import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
+import { GrpcWebFilter } from "./http/filters/grpc-web.ts";
+import { GrpcHttp1BridgeFilter } from "./http/filters/grpc-http1-bridge.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
 import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
@@ -27,7 +29,7 @@ import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import { RbacFilter, rbacFilterConfig } from "./http/filters/rbac.ts";
 import { ExtAuthzFilter, extAuthzFilterConfig } from "./http/filters/ext-authz.ts";
-import type { BufferConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -99,6 +101,16 @@ registerHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", {
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", {
   kind: "dual",
   create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server),
+});
+
+registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.grpc_web", {
+  kind: "dual",
+  create: (_config, server) => new GrpcWebFilter(server),
+});
+
+registerHttpFilterFactory<GrpcHttp1BridgeConfig>("envoy.filters.http.grpc_http1_bridge", {
+  kind: "dual",
+  create: (config, server) => new GrpcHttp1BridgeFilter(config, server),
 });
 
 registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {

@@ -553,6 +553,8 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.grpc_web"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
@@ -786,6 +788,8 @@ export interface TokenBucketConfig {
 export interface LocalRateLimitConfig {
   /** Stats are `<statPrefix>.http_local_rate_limit.*`. */
   statPrefix: string;
+  /** A limited gRPC request gets grpc-status 8 RESOURCE_EXHAUSTED rather than the status mapped (14 for 429). */
+  rateLimitedAsResourceExhausted: boolean;
   /** The local reply's status: `status.code` when 400 or more, else 429. */
   status: number;
   /** Absent: no limit (allowed on the filter, where per-route configs set the buckets). */
@@ -981,6 +985,13 @@ export interface ForwardAction {
   autoHostRewrite: boolean;
   /** Default 15 s; 0 disables. */
   timeoutMs: number;
+  /**
+   * max_grpc_timeout (deprecated in Envoy, still honoured): a gRPC request's route timeout is
+   * its grpc-timeout capped at this (0: no cap), instead of `timeoutMs`. Absent when not set.
+   */
+  maxGrpcTimeoutMs?: number;
+  /** grpc_timeout_offset: taken off the grpc-timeout first (unless that would leave none). */
+  grpcTimeoutOffsetMs?: number;
   /** Per-route stream idle timeout; undefined means the HCM's stream_idle_timeout. */
   idleTimeoutMs?: number;
   /**
@@ -1166,6 +1177,23 @@ export interface TcpHealthCheckConfig {
   receive: string[];
 }
 
+/** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */
+export interface GrpcHttp1BridgeConfig {
+  upgradeProtobufToGrpc: boolean;
+  ignoreQueryParameters: boolean;
+}
+
+/** HealthCheck.GrpcHealthCheck: grpc.health.v1.Health/Check over HTTP/2. */
+export interface GrpcHealthCheckConfig {
+  kind: "grpc";
+  /** `service_name`, the HealthCheckRequest's service; empty: the server's overall health. */
+  serviceName: string;
+  /** `authority`; empty: the cluster's name, as Envoy does. */
+  authority: string;
+  /** `initial_metadata`: headers added to each check. */
+  initialMetadata: HeaderValueOption[];
+}
+
 export interface HealthCheckConfig {
   timeoutMs: number;
   intervalMs: number;
@@ -1186,7 +1214,7 @@ export interface HealthCheckConfig {
   alwaysLogHealthCheckSuccess: boolean;
   /** event_log_path: a file of HealthCheckEvent JSON lines; absent without. */
   eventLogPath?: string;
-  checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
+  checker: HttpHealthCheckConfig | TcpHealthCheckConfig | GrpcHealthCheckConfig;
 }
 
 export interface OutlierDetectionConfig {

@@ -1,5 +1,6 @@
 /** envoy.config.core.v3.DataSource, inline forms only (no filename, no environment_variable). */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import { utf8Encode } from "../util/utf8.ts";
 import * as z from "zod";
 import { decodeBase64 } from "../util/base64.ts";
 import { latin1Decode } from "../util/latin1.ts";
@@ -30,16 +31,3 @@ export const dataSource = z
     return latin1Decode(bytes, 0, bytes.length);
   });
 
-/** UTF-8 without TextEncoder, which the core's ES2022 library does not declare. */
-function utf8Encode(text: string): Uint8Array {
-  const out: number[] = [];
-  for (const char of text) {
-    let c = char.codePointAt(0)!;
-    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate, as TextEncoder does
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-  }
-  return Uint8Array.from(out);
-}

@@ -2,12 +2,12 @@
  * A cluster's `health_checks` (envoy.config.core.v3.HealthCheck) and `outlier_detection`
  * (envoy.config.cluster.v3.OutlierDetection), with Envoy's defaults and validation
  * rules (health_check.proto, outlier_detection.proto, outlier_detection_impl.cc).
- * What is not implemented is an error naming the field: gRPC and custom health checks,
+ * What is not implemented is an error naming the field: custom health checks,
  * HTTP/2 and HTTP/3 health-check codecs, event logger extensions, TLS options, extension monitors.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { HealthCheckConfig, HttpHealthCheckConfig, OutlierDetectionConfig, StatusRange, TcpHealthCheckConfig } from "./bootstrap.ts";
+import type { GrpcHealthCheckConfig, HealthCheckConfig, HttpHealthCheckConfig, OutlierDetectionConfig, StatusRange, TcpHealthCheckConfig } from "./bootstrap.ts";
 import { headerValueOption, removableHeader } from "./custom-headers-schema.ts";
 import { durationMs, oneOf, uint32 } from "./proto-schema.ts";
 import { decodeBase64 } from "../util/base64.ts";
@@ -52,6 +52,12 @@ const statusRange = z
     if (r.start >= r.end) ctx.addIssue({ code: "custom", message: `range [${r.start}, ${r.end}) is empty` });
   });
 
+/** A health check is no stream: the %…% commands have nothing to format from here. */
+const healthCheckHeaders = z
+  .array(headerValueOption.refine((option) => !option.formatted, { message: "%…% commands are not supported in a health check's request headers" }))
+  .max(1000)
+  .default([]);
+
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] as const;
 
 /** envoy.config.core.v3.HealthCheck.HttpHealthCheck */
@@ -62,11 +68,7 @@ const httpHealthCheck = z
     send: z.unknown().optional(),
     receive: z.array(payload).default([]),
     response_buffer_size: z.number().int().min(0).optional(),
-    // A health check is no stream: the %…% commands have nothing to format from here.
-    request_headers_to_add: z
-      .array(headerValueOption.refine((option) => !option.formatted, { message: "%…% commands are not supported in a health check's request headers" }))
-      .max(1000)
-      .default([]),
+    request_headers_to_add: healthCheckHeaders,
     request_headers_to_remove: z.array(removableHeader).default([]),
     expected_statuses: z.array(statusRange).default([]),
     retriable_statuses: z.array(statusRange).default([]),
@@ -103,6 +105,19 @@ const tcpHealthCheck = z
   .strictObject({ send: payload.optional(), receive: z.array(payload).default([]) })
   .transform((t): TcpHealthCheckConfig => ({ kind: "tcp", send: t.send ?? "", receive: t.receive }));
 
+/** envoy.config.core.v3.HealthCheck.GrpcHealthCheck */
+const grpcHealthCheck = z
+  .strictObject({
+    service_name: z.string().default(""),
+    // Envoy's rule: a well-formed header value, no CR, LF or NUL.
+    authority: z
+      .string()
+      .regex(/^[^\0\r\n]*$/, "must be a valid header value")
+      .default(""),
+    initial_metadata: healthCheckHeaders,
+  })
+  .transform((g): GrpcHealthCheckConfig => ({ kind: "grpc", serviceName: g.service_name, authority: g.authority, initialMetadata: g.initial_metadata }));
+
 /** envoy.config.core.v3.HealthCheck */
 const healthCheck = z
   .strictObject({
@@ -117,7 +132,7 @@ const healthCheck = z
     reuse_connection: z.boolean().default(true),
     http_health_check: httpHealthCheck.optional(),
     tcp_health_check: tcpHealthCheck.optional(),
-    grpc_health_check: z.unknown().optional(),
+    grpc_health_check: grpcHealthCheck.optional(),
     custom_health_check: z.unknown().optional(),
     no_traffic_interval: positiveDuration.optional(),
     no_traffic_healthy_interval: positiveDuration.optional(),
@@ -133,12 +148,11 @@ const healthCheck = z
     for (const field of ["timeout", "interval", "unhealthy_threshold", "healthy_threshold"] as const) {
       if (h[field] === undefined) ctx.addIssue({ code: "custom", message: "value is required", path: [field] });
     }
-    if (h.grpc_health_check !== undefined) ctx.addIssue({ code: "custom", message: "gRPC health checks are not supported (polyvoy has no HTTP/2 client yet)", path: ["grpc_health_check"] });
     if (h.custom_health_check !== undefined) ctx.addIssue({ code: "custom", message: "custom health checkers are not supported (use http_health_check or tcp_health_check)", path: ["custom_health_check"] });
     if (h.event_logger !== undefined) ctx.addIssue({ code: "custom", message: "health check event logger extensions are not supported (event_log_path is)", path: ["event_logger"] });
     const kind = oneOf(h, ["http_health_check", "tcp_health_check", "grpc_health_check", "custom_health_check"] as const, ctx, true);
     if (kind === undefined || h.timeout === undefined || h.interval === undefined || h.unhealthy_threshold === undefined || h.healthy_threshold === undefined) return z.NEVER;
-    const checker = kind === "http_health_check" ? h.http_health_check! : kind === "tcp_health_check" ? h.tcp_health_check! : undefined;
+    const checker = kind === "http_health_check" ? h.http_health_check! : kind === "tcp_health_check" ? h.tcp_health_check! : kind === "grpc_health_check" ? h.grpc_health_check! : undefined;
     if (!checker) return z.NEVER;
     const noTrafficIntervalMs = h.no_traffic_interval ?? DEFAULT_NO_TRAFFIC_INTERVAL_MS;
     const unhealthyIntervalMs = h.unhealthy_interval ?? h.interval;

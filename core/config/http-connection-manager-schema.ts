@@ -103,6 +103,18 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     terminal: false,
     perRoute: { typeUrl: CORS_POLICY_TYPE_URL, schema: corsPolicy },
   },
+  "envoy.filters.http.grpc_web": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
+    typedConfig: z.strictObject({}),
+    terminal: false,
+  },
+  "envoy.filters.http.grpc_http1_bridge": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.http.grpc_http1_bridge.v3.Config",
+    typedConfig: z
+      .strictObject({ upgrade_protobuf_to_grpc: z.boolean().default(false), ignore_query_parameters: z.boolean().default(false) })
+      .transform((c) => ({ upgradeProtobufToGrpc: c.upgrade_protobuf_to_grpc, ignoreQueryParameters: c.ignore_query_parameters })),
+    terminal: false,
+  },
   "envoy.filters.http.csrf": {
     typeUrl: CSRF_POLICY_TYPE_URL,
     typedConfig: csrfPolicy,

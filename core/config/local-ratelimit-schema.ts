@@ -55,7 +55,7 @@ function localRateLimit(perRoute: boolean) {
       max_dynamic_descriptors: unsupportedField("descriptors are not implemented"),
       local_rate_limit_per_downstream_connection: unsupportedField("per-connection token buckets are not implemented", isFalse),
       local_cluster_rate_limit: unsupportedField("sharing the limit across the local cluster is not implemented"),
-      rate_limited_as_resource_exhausted: unsupportedField("gRPC status mapping needs HTTP/2, which is not implemented", isFalse),
+      rate_limited_as_resource_exhausted: z.boolean().default(false),
     })
     .superRefine((c, ctx) => {
       // Envoy's FilterConfig: "local rate limit token bucket must be set for per filter configs".
@@ -74,6 +74,7 @@ function localRateLimit(perRoute: boolean) {
         requestHeadersToAddWhenNotEnforced: c.request_headers_to_add_when_not_enforced,
         responseHeadersToAdd: c.response_headers_to_add,
         enableXRateLimitHeaders: c.enable_x_ratelimit_headers === "DRAFT_VERSION_03",
+        rateLimitedAsResourceExhausted: c.rate_limited_as_resource_exhausted,
       }),
     );
 }

@@ -130,6 +130,8 @@ const forwardAction = z
     host_rewrite_header: headerName.optional(),
     host_rewrite_path_regex: regexRewrite.optional(),
     timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
+    max_grpc_timeout: durationMs.optional(),
+    grpc_timeout_offset: durationMs.optional(),
     idle_timeout: durationMs.optional(),
     max_stream_duration: maxStreamDuration.optional(),
     hash_policy: hashPolicy.optional(),
@@ -159,6 +161,8 @@ const forwardAction = z
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
     if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
     if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
+    if (a.max_grpc_timeout !== undefined) action.maxGrpcTimeoutMs = a.max_grpc_timeout;
+    if (a.grpc_timeout_offset !== undefined) action.grpcTimeoutOffsetMs = a.grpc_timeout_offset;
     if (a.hash_policy !== undefined && a.hash_policy.length > 0) action.hashPolicy = a.hash_policy;
     if (a.retry_policy !== undefined) action.retryPolicy = a.retry_policy;
     if (a.request_mirror_policies !== undefined) action.requestMirrorPolicies = a.request_mirror_policies;

@@ -81,9 +81,10 @@ export interface StreamFilterCallbacks {
   /**
    * Answer the request from here: status, body, Envoy's response code details and flag.
    * The reply goes through the encoder filters; once response headers went downstream,
-   * the stream is reset instead.
+   * the stream is reset instead. To a gRPC request the reply is a trailers-only gRPC
+   * response whose grpc-status is `grpcStatus`, or the status mapped (httpToGrpcStatus).
    */
-  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void;
+  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void;
   /** Abort the stream: if the response already started, the downstream connection is reset. */
   resetStream(): void;
   /** Record a request-lifecycle trace event for this stream (a no-op unless it is traced). */

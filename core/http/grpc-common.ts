@@ -10,7 +10,11 @@ const MAX_GRPC_TIMEOUT_VALUE = 99_999_999;
 
 /** Grpc::Common::hasGrpcContentType: application/grpc, alone or followed by `+` or `;`. */
 export function hasGrpcContentType(headers: RequestHeaders): boolean {
-  const type = headers.get("content-type");
+  return isGrpcContentType(headers.get("content-type"));
+}
+
+/** The content-type test of hasGrpcContentType (so application/grpc-web is not gRPC). */
+export function isGrpcContentType(type: string | undefined): boolean {
   if (type === undefined || !type.startsWith("application/grpc")) return false;
   const next = type.charCodeAt(16);
   return Number.isNaN(next) || next === 0x2b /* + */ || next === 0x3b; /* ; */
@@ -68,4 +72,71 @@ export function toGrpcTimeout(ms: number): string {
     }
   }
   return `${time}${units[unit]}`;
+}
+
+/** gRPC status codes (Envoy's Grpc::Status::WellKnownGrpcStatus; grpc's doc/statuscodes.md). */
+export const GrpcStatus = {
+  Ok: 0,
+  Canceled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  Aborted: 10,
+  OutOfRange: 11,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  DataLoss: 15,
+  Unauthenticated: 16,
+} as const;
+
+/**
+ * Grpc::Utility::httpToGrpcStatus (source/common/grpc/status.cc), after grpc's
+ * doc/http-grpc-status-mapping.md: the status a gRPC client sees for an HTTP status.
+ */
+export function httpToGrpcStatus(httpStatus: number): number {
+  switch (httpStatus) {
+    case 400:
+      return GrpcStatus.Internal;
+    case 401:
+      return GrpcStatus.Unauthenticated;
+    case 403:
+      return GrpcStatus.PermissionDenied;
+    case 404:
+      return GrpcStatus.Unimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GrpcStatus.Unavailable;
+    default:
+      return GrpcStatus.Unknown;
+  }
+}
+
+const HEX = "0123456789ABCDEF";
+
+/**
+ * Http::Utility::PercentEncoding::encode with '%' reserved: the `grpc-message` form of a
+ * text (PROTOCOL-HTTP2.md, "Responses"): bytes outside 0x20..0x7D and '%' become %XX.
+ * The text is taken as Latin-1, as the local reply's body is.
+ */
+export function percentEncodeGrpcMessage(text: string): string {
+  let i = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c >= 0x7e || c === 0x25) break;
+  }
+  if (i === text.length) return text;
+  let out = text.slice(0, i);
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i) & 0xff;
+    out += c < 0x20 || c >= 0x7e || c === 0x25 ? `%${HEX[c >> 4]}${HEX[c & 15]}` : String.fromCharCode(c);
+  }
+  return out;
 }

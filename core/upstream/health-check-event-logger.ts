@@ -19,7 +19,7 @@ export class HealthCheckEventLogger {
   constructor(
     private readonly sink: EventLogSink,
     private readonly clusterName: string,
-    /** "HTTP" or "TCP" (envoy.data.core.v3.HealthCheckerType). */
+    /** "HTTP", "TCP" or "GRPC" (envoy.data.core.v3.HealthCheckerType). */
     private readonly checkerType: string,
     private readonly wallClock: () => number,
   ) {}

@@ -130,8 +130,10 @@ describe.each(RUNTIMES)("route fields on %s", (runtime) => {
   });
 
   test("match.grpc: only requests with a gRPC content-type", async () => {
-    expect((await get(port, "/svc/M", "Content-Type: application/grpc\r\n")).body).toBe("grpc");
-    expect((await get(port, "/svc/M", "Content-Type: application/grpc+proto\r\n")).body).toBe("grpc");
+    // A direct response to a gRPC request is a gRPC local reply: its body is the grpc-message.
+    expect((await get(port, "/svc/M", "Content-Type: application/grpc\r\n")).headers["grpc-message"]).toBe("grpc");
+    expect((await get(port, "/svc/M", "Content-Type: application/grpc+proto\r\n")).headers["grpc-message"]).toBe("grpc");
+    expect((await get(port, "/svc/M", "Content-Type: application/grpc;charset=utf-8\r\n")).headers["grpc-message"]).toBe("grpc");
     expect((await get(port, "/svc/M", "Content-Type: application/grpc-web\r\n")).body).toBe("not grpc");
     expect((await get(port, "/svc/M")).body).toBe("not grpc");
   });

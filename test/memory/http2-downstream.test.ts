@@ -6,94 +6,14 @@
  */
 import { afterEach, describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
-import { Http2CodecStats } from "../../core/http2/codec-stats.ts";
-import { Http2ConnectionImpl, type Http2ConnectionError } from "../../core/http2/connection.ts";
-import type { Http2Stream } from "../../core/http2/stream.ts";
-import { StatsStore } from "../../core/stats/stats-store.ts";
-import type { SocketHandler } from "../../core/port.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig, type HttpProxyOptions } from "../support/configs.ts";
 import { MemoryHttpServer, type UpstreamHandler } from "./support/http-peers.ts";
 import { activeDownstreamConnections, startProxy } from "./support/proxy.ts";
+import { H2Client } from "./support/h2-client.ts";
 
 const PROXY = 10000;
 const UPSTREAM = 8080;
-
-interface Exchange {
-  headers: string[][];
-  body: number;
-  text: string;
-  trailers: string[] | undefined;
-  ended: boolean;
-  reset: number | undefined;
-  stream: Http2Stream;
-}
-
-/** An HTTP/2 client on one memory-runtime connection. */
-class H2Client implements SocketHandler {
-  readonly socket;
-  readonly conn: Http2ConnectionImpl;
-  error: Http2ConnectionError | undefined;
-  goAway: { lastStreamId: number; code: number } | undefined;
-  closed = false;
-
-  constructor(runtime: MemoryRuntime, options: { initialStreamWindowSize?: number } = {}) {
-    this.socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
-    this.socket.setHandler(this);
-    this.conn = new Http2ConnectionImpl(
-      "client",
-      { write: (data) => this.socket.write(data.slice()) },
-      {
-        onConnectionError: (e) => (this.error = e),
-        onGoAway: (lastStreamId, code) => (this.goAway = { lastStreamId, code }),
-      },
-      new Http2CodecStats(new StatsStore().scope("client.")),
-      options,
-    );
-    this.conn.start();
-  }
-
-  request(fields: string[], body?: string, trailers?: string[]): Exchange {
-    const ex = { headers: [], body: 0, text: "", trailers: undefined, ended: false, reset: undefined } as unknown as Exchange;
-    const stream = this.conn.newStream({
-      onHeaders: (f, end) => {
-        ex.headers.push(f);
-        if (end) ex.ended = true;
-      },
-      onData: (d, end) => {
-        ex.body += d.length;
-        if (ex.text.length < 1000) ex.text += String.fromCharCode(...d.subarray(0, 1000));
-        if (end) ex.ended = true;
-      },
-      onTrailers: (f) => {
-        ex.trailers = f;
-        ex.ended = true;
-      },
-      onReset: (code) => (ex.reset = code),
-    })!;
-    ex.stream = stream;
-    const end = body === undefined && trailers === undefined;
-    stream.sendHeaders([":method", body === undefined ? "GET" : "POST", ":scheme", "http", ":authority", "example.com", ...fields], end);
-    if (body !== undefined) stream.sendData(new TextEncoder().encode(body), trailers === undefined);
-    if (trailers !== undefined) stream.sendTrailers(trailers);
-    return ex;
-  }
-
-  onConnect(): void {}
-  onData(data: Uint8Array): void {
-    this.conn.dispatch(data);
-  }
-  onEnd(): void {
-    this.socket.close();
-  }
-  onDrain(): void {
-    this.conn.onWriteDrained();
-  }
-  onClose(): void {
-    this.closed = true;
-    this.conn.destroy();
-  }
-}
 
 let runtime: MemoryRuntime;
 let server: Server;
@@ -140,7 +60,7 @@ describe("HTTP/2 downstream (memory runtime)", () => {
       res.writeHead(200, { "x-seen-host": req.get("host") ?? "", connection: "keep-alive" });
       res.end(`body:${req.body.length}`, { "x-up-trailer": "t" });
     });
-    const client = new H2Client(runtime);
+    const client = new H2Client(runtime, PROXY);
     const ex = client.request([":path", "/x", "cookie", "a=1", "cookie", "b=2", "te", "trailers"], "hello", ["x-req-trailer", "r"]);
     settle();
     expect(upstream.requests.length).toBe(1);
@@ -168,7 +88,7 @@ describe("HTTP/2 downstream (memory runtime)", () => {
 
   test("direct responses and local replies go out over HTTP/2, many streams side by side", async () => {
     await setup((_req, res) => res.respond(200, "up"));
-    const client = new H2Client(runtime);
+    const client = new H2Client(runtime, PROXY);
     const direct = client.request([":path", "/direct"]);
     const up = client.request([":path", "/up"]);
     const noHost = client.request([":path", "/direct", "x-a", "1"]);
@@ -183,7 +103,7 @@ describe("HTTP/2 downstream (memory runtime)", () => {
 
   test("a client's RST_STREAM cancels its upstream request; the connection goes on", async () => {
     await setup(() => {});
-    const client = new H2Client(runtime);
+    const client = new H2Client(runtime, PROXY);
     const ex = client.request([":path", "/hang"]);
     settle();
     expect(upstream.requests.length).toBe(1);
@@ -203,7 +123,7 @@ describe("HTTP/2 downstream (memory runtime)", () => {
       for (let sent = 0; sent < total; sent += chunk.length) res.write(chunk);
       res.end();
     });
-    const client = new H2Client(runtime, { initialStreamWindowSize: 65535 });
+    const client = new H2Client(runtime, PROXY, { initialStreamWindowSize: 65535 });
     const ex = client.request([":path", "/big"]);
     // The client takes the bytes but returns no window for them: only 64 KiB may be sent.
     ex.stream.readDisable(true);
@@ -221,7 +141,7 @@ describe("HTTP/2 downstream (memory runtime)", () => {
 
   test("drain: a draining server answers with GOAWAY, the stream in flight finishes", async () => {
     await setup((_req, res) => res.respond(200, "ok"));
-    const client = new H2Client(runtime);
+    const client = new H2Client(runtime, PROXY);
     const drainClose = server.drainClose.bind(server);
     server.drainClose = () => true;
     const ex = client.request([":path", "/last"]);
@@ -251,7 +171,7 @@ describe("HTTP/2 downstream (memory runtime)", () => {
 describe("HTTP/2 connection timers (memory runtime)", () => {
   test("idle_timeout with no stream active drains the connection: GOAWAY, then close", async () => {
     await setup((_req, res) => res.respond(200, "ok"), { hcm: { common_http_protocol_options: { idle_timeout: "10s" } } });
-    const client = new H2Client(runtime);
+    const client = new H2Client(runtime, PROXY);
     const ex = client.request([":path", "/"]);
     settle();
     expect(ex.text).toBe("ok");
@@ -266,7 +186,7 @@ describe("HTTP/2 connection timers (memory runtime)", () => {
 describe("rapid reset (CVE-2023-44487) (memory runtime)", () => {
   test("a client that resets most streams at once loses the connection; downstream_rq_too_many_premature_resets counts it", async () => {
     await setup(() => {});
-    const client = new H2Client(runtime);
+    const client = new H2Client(runtime, PROXY);
     for (let i = 0; i < 600 && !client.closed; i++) {
       const ex = client.request([":path", `/r${i}`]);
       ex.stream.reset(0x8);

@@ -1,3 +1,4 @@
+import { GrpcStatus } from "../grpc-common.ts";
 import type { SocketAddress } from "../../port.ts";
 import { mutateTracingRequestHeader } from "./tracing-decision.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
@@ -259,9 +260,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   }
 
   /** Answer from the HCM (bad requests, timeouts, codec errors): through the filter manager, as a filter's would. */
-  override sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
+  override sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void {
     if (this.destroyed || this.responseComplete) return;
-    super.sendLocalReply(status, body, details, flag, extraHeaders);
+    super.sendLocalReply(status, body, details, flag, extraHeaders, grpcStatus);
   }
 
   resetStream(): void {
@@ -451,12 +452,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   /**
    * @internal common_http_protocol_options.max_stream_duration passed (Envoy's
    * ActiveStream::onStreamMaxDurationReached): 408 while the request is incomplete, 504
-   * after; a response already started is reset (sendLocalReply does that).
+   * after (to a gRPC request, grpc-status 4 DEADLINE_EXCEEDED); a response already started
+   * is reset (sendLocalReply does that).
    */
   onMaxDurationTimeout(): void {
     if (this.destroyed) return;
     this.cm.stats.downstreamRqMaxDurationReached.inc();
-    this.sendLocalReply(requestTimeoutCode(this.requestComplete), "downstream duration timeout", "max_duration_timeout");
+    this.sendLocalReply(requestTimeoutCode(this.requestComplete), "downstream duration timeout", "max_duration_timeout", undefined, undefined, GrpcStatus.DeadlineExceeded);
   }
 
   /** The stream idle timeout as reduce_timeouts scales it now (HTTP_DOWNSTREAM_STREAM_IDLE). */

@@ -40,6 +40,7 @@ import type { RouteConfiguration, RouteConfig, VirtualHostConfig } from "../../c
 import { EMPTY_BYTES } from "../../util/bytes.ts";
 import type { SocketAddress } from "../../port.ts";
 import { latin1Encode } from "../../util/latin1.ts";
+import { httpToGrpcStatus, isGrpcRequestHeaders, percentEncodeGrpcMessage } from "../grpc-common.ts";
 import { BodyBuffer } from "../body-buffer.ts";
 import {
   FilterDataStatus,
@@ -118,6 +119,7 @@ interface PreparedLocalReply {
   status: number;
   body: string;
   extraHeaders: [string, string][] | undefined;
+  grpcStatus: number | undefined;
 }
 
 /** State and callbacks common to a filter on either path (Envoy's ActiveStreamFilterBase). */
@@ -169,8 +171,8 @@ abstract class ActiveStreamFilterBase {
     return mostSpecificPerFilterConfig(callbacks.route, callbacks.routeConfig, this.name) as T | undefined;
   }
 
-  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
-    this.parent.sendLocalReply(status, body, details, flag, extraHeaders);
+  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void {
+    this.parent.sendLocalReply(status, body, details, flag, extraHeaders, grpcStatus);
   }
 
   resetStream(): void {
@@ -863,7 +865,7 @@ export class FilterManager {
    * response exists yet (deferred until a running decoder filter returns), straight to the
    * codec when an encoder filter holds the response headers, a reset once they went out.
    */
-  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][]): void {
+  sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void {
     if (this.destroyed || this.remoteEncodeComplete) return;
     const callbacks = this.callbacks;
     // Whatever filter call is running is the last of its chain.
@@ -875,40 +877,40 @@ export class FilterManager {
     if (callbacks.traced) callbacks.trace("local_reply", `${status} ${details}`);
     if (this.responseHeaders === undefined) {
       if (this.filterCallState & IS_DECODING) {
-        this.preparedLocalReply ??= { status, body, extraHeaders };
+        this.preparedLocalReply ??= { status, body, extraHeaders, grpcStatus };
         return;
       }
-      this.sendLocalReplyViaFilterChain(status, body, extraHeaders);
+      this.sendLocalReplyViaFilterChain(status, body, extraHeaders, grpcStatus);
     } else if (!this.responseHeadersEncoded) {
-      this.sendDirectLocalReply(status, body, extraHeaders);
+      this.sendDirectLocalReply(status, body, extraHeaders, grpcStatus);
     } else {
       // Headers are out: the only honest way to end is to reset (Envoy aborts the connection).
       callbacks.resetStream();
     }
   }
 
-  private localReply(status: number, body: string, extraHeaders: [string, string][] | undefined): [ResponseHeaders, Uint8Array] {
-    return makeLocalReply(this.callbacks, status, body, extraHeaders);
+  private localReply(status: number, body: string, extraHeaders: [string, string][] | undefined, grpcStatus: number | undefined): [ResponseHeaders, Uint8Array] {
+    return makeLocalReply(this.callbacks, status, body, extraHeaders, grpcStatus);
   }
 
   private executeLocalReplyIfPrepared(): void {
     const reply = this.preparedLocalReply;
     if (reply === undefined) return;
     this.preparedLocalReply = undefined;
-    this.sendLocalReplyViaFilterChain(reply.status, reply.body, reply.extraHeaders);
+    this.sendLocalReplyViaFilterChain(reply.status, reply.body, reply.extraHeaders, reply.grpcStatus);
   }
 
-  private sendLocalReplyViaFilterChain(status: number, body: string, extraHeaders: [string, string][] | undefined): void {
+  private sendLocalReplyViaFilterChain(status: number, body: string, extraHeaders: [string, string][] | undefined, grpcStatus: number | undefined): void {
     if (this.destroyed || this.responseHeaders !== undefined) return;
-    const [headers, bytes] = this.localReply(status, body, extraHeaders);
+    const [headers, bytes] = this.localReply(status, body, extraHeaders, grpcStatus);
     this.responseHeaders = headers;
     this.encodeHeadersFrom(undefined, headers, bytes.byteLength === 0);
     if (bytes.byteLength > 0) this.encodeDataFrom(undefined, bytes, true, false);
   }
 
   /** An encoder filter holds the response headers: the reply bypasses the filters, which would be confused by a second response. */
-  private sendDirectLocalReply(status: number, body: string, extraHeaders: [string, string][] | undefined): void {
-    const [headers, bytes] = this.localReply(status, body, extraHeaders);
+  private sendDirectLocalReply(status: number, body: string, extraHeaders: [string, string][] | undefined, grpcStatus: number | undefined): void {
+    const [headers, bytes] = this.localReply(status, body, extraHeaders, grpcStatus);
     this.responseHeaders = headers;
     this.localComplete = true;
     this.responseHeadersEncoded = true;
@@ -980,6 +982,7 @@ function makeLocalReply(
   status: number,
   body: string,
   extraHeaders: [string, string][] | undefined,
+  grpcStatus: number | undefined,
 ): [ResponseHeaders, Uint8Array] {
   const headers = new ResponseHeaders(status);
   if (extraHeaders !== undefined) for (const [name, value] of extraHeaders) headers.add(name, value);
@@ -996,12 +999,34 @@ function makeLocalReply(
       contentType = reply.contentType;
     }
   }
+  const request = callbacks.requestHeaders;
+  if (isGrpcRequestHeaders(request)) return [grpcLocalReply(headers, body, contentType, request.method === "HEAD", grpcStatus), EMPTY_BYTES];
   const bytes = latin1Encode(body);
   if (bytes.byteLength > 0) {
     headers.set("content-length", String(bytes.byteLength));
     if (!headers.has("content-type") || (rewritten && !customContentType)) headers.set("content-type", contentType);
   }
   return [headers, bytes];
+}
+
+/**
+ * The local reply to a gRPC request (Envoy's Utility::prepareLocalReply with is_grpc): a
+ * trailers-only response — HTTP 200, application/grpc, `grpc-status` (the filter's, one
+ * local_reply_config added, or the HTTP status mapped by httpToGrpcStatus) and the body as
+ * `grpc-message` — since a gRPC client reads the outcome from grpc-status alone.
+ */
+function grpcLocalReply(headers: ResponseHeaders, body: string, contentType: string, isHead: boolean, grpcStatus: number | undefined): ResponseHeaders {
+  const httpStatus = headers.status;
+  headers.status = 200;
+  headers.set("content-type", "application/grpc");
+  if (!headers.get("grpc-status")) headers.set("grpc-status", String(grpcStatus ?? httpToGrpcStatus(httpStatus)));
+  if (body !== "" && !isHead) {
+    // A JSON body format ends in a newline, which a header value cannot carry.
+    if (contentType === "application/json" && body.endsWith("\n")) body = body.slice(0, -1);
+    headers.set("grpc-message", percentEncodeGrpcMessage(body));
+  }
+  headers.remove("content-length");
+  return headers;
 }
 
 /**

@@ -8,6 +8,7 @@
  * Not enforced, it goes on with request_headers_to_add_when_not_enforced.
  * Envoy's local filter sends no `x-envoy-ratelimited` (the global ratelimit filter does).
  */
+import { GrpcStatus } from "../grpc-common.ts";
 import type { LocalRateLimitConfig } from "../../config/bootstrap.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ServerContext } from "../../server-context.ts";
@@ -119,7 +120,8 @@ export class LocalRateLimitFilter implements StreamFilter {
     }
     stats.enforced.inc();
     this.limited = true;
-    this.decoderCallbacks.sendLocalReply(limiter.config.status, LOCAL_RATE_LIMITED, LOCAL_RATE_LIMITED, CoreResponseFlag.RateLimited);
+    const grpcStatus = limiter.config.rateLimitedAsResourceExhausted ? GrpcStatus.ResourceExhausted : undefined;
+    this.decoderCallbacks.sendLocalReply(limiter.config.status, LOCAL_RATE_LIMITED, LOCAL_RATE_LIMITED, CoreResponseFlag.RateLimited, undefined, grpcStatus);
     return FilterHeadersStatus.StopIteration;
   }
 

@@ -1,3 +1,4 @@
+import { getGrpcTimeoutMs, isGrpcRequestHeaders, toGrpcTimeout } from "../grpc-common.ts";
 import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import { pickWeighted } from "../../util/weighted-pick.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
@@ -132,6 +133,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private perTryIdleTimeoutMs = 0;
   /** Envoy's timeout_response_code_: 204 when x-envoy-upstream-rq-timeout-alt-response asked for it. */
   private timeoutResponseCode = 504;
+  /** A gRPC request on a route with max_grpc_timeout: grpc-timeout is rewritten to the expected timeout. */
+  private grpcTimeoutFromRoute = false;
   /** Monotonic ms the downstream request was complete (0 until then). */
   private requestCompleteAt = 0;
   /** The one transparent reconnect after a reused keep-alive connection closed under the request was made. */
@@ -803,6 +806,17 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    */
   private finalTimeout(headers: RequestHeaders, action: ForwardAction, retryPolicy: RetryPolicyConfig | undefined): void {
     let global = action.timeoutMs;
+    // max_grpc_timeout (not with max_stream_duration's "new timeouts"): a gRPC request's
+    // timeout is its grpc-timeout (none: infinite) less grpc_timeout_offset, capped (0: no cap).
+    this.grpcTimeoutFromRoute = action.maxGrpcTimeoutMs !== undefined && action.maxStreamDuration === undefined && isGrpcRequestHeaders(headers);
+    if (this.grpcTimeoutFromRoute) {
+      const max = action.maxGrpcTimeoutMs!;
+      let grpcTimeout = getGrpcTimeoutMs(headers) ?? 0;
+      const offset = action.grpcTimeoutOffsetMs;
+      if (offset !== undefined && offset < grpcTimeout) grpcTimeout -= offset;
+      if (max !== 0 && (grpcTimeout === 0 || grpcTimeout > max)) grpcTimeout = max;
+      global = grpcTimeout;
+    }
     const headerTimeout = headers.get("x-envoy-upstream-rq-timeout-ms");
     if (headerTimeout !== undefined) {
       global = parseUnsigned(headerTimeout) ?? global;
@@ -832,6 +846,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (expected <= 0) return;
     if (global > 0) expected = elapsedMs >= global ? 1 : Math.min(expected, global - elapsedMs);
     headers.set("x-envoy-expected-rq-timeout-ms", String(Math.round(expected)));
+    // The upstream gRPC server learns the time it really has (a per-try timeout included).
+    if (this.grpcTimeoutFromRoute) headers.set("grpc-timeout", toGrpcTimeout(Math.round(expected)));
   }
 
   private redirect(redirect: RedirectAction, headers: RequestHeaders): void {

@@ -4,6 +4,7 @@
  * Envoy's order: pick the virtual host by authority (virtual-host-selector.ts), then the
  * first of its routes, in config order, whose every condition matches.
  */
+import { isGrpcContentType } from "../grpc-common.ts";
 import type { FractionalPercent, RouteConfig, RouteConfiguration, RouteMatchConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { RuntimeSnapshot } from "../../runtime/runtime-loader.ts";
 import { compileRegex } from "../../config/regex.ts";
@@ -129,14 +130,9 @@ function compileRoute(match: RouteMatchConfig): Predicate {
   };
 }
 
-/**
- * Envoy's Grpc::Common::hasGrpcContentType: content-type exactly "application/grpc" or
- * starting "application/grpc+" (so application/grpc-web is not gRPC).
- */
+/** Envoy's Grpc::Common::isGrpcRequestHeaders, on what the route table reads: a gRPC content-type. */
 export function isGrpcRequest(request: HeaderSource): boolean {
-  const type = request.header("content-type");
-  if (type === undefined || !type.startsWith("application/grpc")) return false;
-  return type.length === 16 || type.charCodeAt(16) === 43; // '+'
+  return isGrpcContentType(request.header("content-type"));
 }
 
 /** A compiled route: its conditions, and the match it yields (made once, not per request). */

@@ -58,6 +58,13 @@ describe("health_checks", () => {
     ]);
   });
 
+  test("grpc_health_check: service_name, authority and initial_metadata; empty by default", () => {
+    const plain = load({ health_checks: [{ ...base, grpc_health_check: {} }] }).clusters[0]!;
+    expect(plain.healthChecks![0]!.checker).toEqual({ kind: "grpc", serviceName: "", authority: "", initialMetadata: [] });
+    const full = load({ health_checks: [{ ...base, grpc_health_check: { service_name: "pkg.Svc", authority: "svc.local", initial_metadata: [{ header: { key: "x-hc", value: "1" } }] } }] }).clusters[0]!;
+    expect(full.healthChecks![0]!.checker).toMatchObject({ kind: "grpc", serviceName: "pkg.Svc", authority: "svc.local", initialMetadata: [{ key: "x-hc", value: "1" }] });
+  });
+
   test("tcp payloads: text is hex, binary base64", () => {
     const cluster = load({ health_checks: [{ ...base, tcp_health_check: { send: { text: "50494E47" }, receive: [{ binary: "UE9ORw==" }] } }] }).clusters[0]!;
     expect(cluster.healthChecks![0]!.checker).toEqual({ kind: "tcp", send: "50494e47", receive: ["504f4e47"] });
@@ -69,7 +76,8 @@ describe("health_checks", () => {
       `${at}.http_health_check.codec_client_type: HTTP3 health checks are not supported (polyvoy has no HTTP/3 client)`,
     ]);
     expect(load({ health_checks: [{ ...base, http_health_check: { path: "/", codec_client_type: "HTTP2" } }] }).clusters[0]!.healthChecks![0]!.checker).toMatchObject({ codecClientType: "HTTP2" });
-    expect(problems({ health_checks: [{ ...base, grpc_health_check: {} }] })[0]).toContain(`${at}.grpc_health_check: gRPC health checks are not supported`);
+    expect(problems({ health_checks: [{ ...base, grpc_health_check: { service_name: "s", unknown: 1 } }] })[0]).toContain(`${at}.grpc_health_check`);
+    expect(problems({ health_checks: [{ ...base, grpc_health_check: { initial_metadata: [{ header: { key: "x", value: "%START_TIME%" } }] } }] })[0]).toContain("%…% commands are not supported");
     expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/" }, event_logger: [{ name: "x" }] }] })).toEqual([`${at}.event_logger: health check event logger extensions are not supported (event_log_path is)`]);
     expect(problems({ health_checks: [{ timeout: "1s", interval: "5s", tcp_health_check: {} }] })).toEqual([
       `${at}.unhealthy_threshold: value is required`,

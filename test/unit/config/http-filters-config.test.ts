@@ -46,6 +46,7 @@ describe("local_ratelimit", () => {
       requestHeadersToAddWhenNotEnforced: [],
       responseHeadersToAdd: [],
       enableXRateLimitHeaders: false,
+      rateLimitedAsResourceExhausted: false,
     });
     expect((filterConfig(filter({ status: { code: 302 } })) as { status: number }).status).toBe(429);
   });
