@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile } from "node:child_process";
 import * as http2 from "node:http2";
 import { readFileSync } from "node:fs";
+import * as tls from "node:tls";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
@@ -145,6 +146,20 @@ describe.each(RUNTIMES)("HTTP/2 over TLS downstream on %s", (runtime) => {
     expect(s.get("http.h2tls.downstream_cx_http2_total")).toBeGreaterThanOrEqual(1);
     expect(s.get("http.h2tls.downstream_cx_http1_total")).toBeGreaterThanOrEqual(1);
     expect(s.get("http.h2tls.downstream_rq_http2_total")).toBeGreaterThanOrEqual(1);
+  });
+
+  test("ALPN http/1.1 wins over bytes that look like the HTTP/2 preface (Envoy's determineNextProtocol): the HTTP/1 codec answers", async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ host: "127.0.0.1", port, servername: "example.com", ca: readFileSync(certs.ca), ALPNProtocols: ["http/1.1"] }, () => {
+        expect(socket.alpnProtocol).toBe("http/1.1");
+        socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+      });
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+      socket.on("close", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 4\d\d /);
   });
 
   test("openssl s_client offered h2,http/1.1 is told h2", async () => {
