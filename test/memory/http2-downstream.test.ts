@@ -219,17 +219,33 @@ describe("HTTP/2 downstream (memory runtime)", () => {
     expect(ex.ended).toBe(true);
   });
 
-  test("drain: a draining server answers with GOAWAY, the stream in flight finishes", async () => {
-    await setup((_req, res) => res.respond(200, "ok"));
+  test("drain, in Envoy's two steps: GOAWAY 2^31-1 with a response, drain_timeout later the final GOAWAY; the stream in flight finishes, then close", async () => {
+    let answer: (() => void) | undefined;
+    await setup((req, res) => {
+      if (req.path === "/slow") answer = () => res.respond(200, "slow");
+      else res.respond(200, "ok");
+    });
     const client = new H2Client(runtime);
     const drainClose = server.drainClose.bind(server);
     server.drainClose = () => true;
-    const ex = client.request([":path", "/last"]);
+    const slow = client.request([":path", "/slow"]);
+    const first = client.request([":path", "/first"]);
+    settle();
+    expect(first.text).toBe("ok");
+    expect(answer).toBeDefined();
+    expect(client.goAway).toEqual({ lastStreamId: 2 ** 31 - 1, code: 0 });
+    expect(stat("http2.goaway_graceful_sent")).toBe(1);
+    expect(stat("http2.goaway_sent")).toBe(0);
+    expect(client.closed).toBe(false);
+    runtime.advance(4000);
+    // drain_timeout (5 s) after the notice: the final GOAWAY names the last stream (3); /slow finishes, then the connection closes.
+    expect(client.goAway).toEqual({ lastStreamId: 3, code: 0 });
+    expect(stat("http2.goaway_sent")).toBe(1);
+    expect(client.closed).toBe(false);
+    answer!();
     settle();
     server.drainClose = drainClose;
-    expect(ex.text).toBe("ok");
-    expect(client.goAway).toEqual({ lastStreamId: 1, code: 0 });
-    expect(stat("http2.goaway_sent")).toBe(1);
+    expect(slow.text).toBe("slow");
     expect(client.closed).toBe(true);
   });
 
@@ -257,7 +273,11 @@ describe("HTTP/2 connection timers (memory runtime)", () => {
     expect(ex.text).toBe("ok");
     expect(client.closed).toBe(false);
     runtime.advance(10_000);
-    expect(client.goAway?.code).toBe(0);
+    // Envoy's startDrainSequence: the notice first, the final GOAWAY drain_timeout (5 s) later, then close.
+    expect(client.goAway).toEqual({ lastStreamId: 2 ** 31 - 1, code: 0 });
+    expect(client.closed).toBe(false);
+    runtime.advance(5000);
+    expect(client.goAway).toEqual({ lastStreamId: 1, code: 0 });
     expect(client.closed).toBe(true);
     expect(stat("http.ingress_http.downstream_cx_idle_timeout")).toBe(1);
   });

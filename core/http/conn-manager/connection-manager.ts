@@ -13,7 +13,7 @@ import { RequestHeaders } from "../message.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { RouteTable } from "../route/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
-import { Http2ConnectionManager } from "./http2-connection-manager.ts";
+import { DRAIN_TIMEOUT_MS, Http2ConnectionManager } from "./http2-connection-manager.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
@@ -591,9 +591,6 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     if (this.timerFor === "idle") this.timer?.disable();
   }
 }
-
-/** Envoy's default drain_timeout (HttpConnectionManager.drain_timeout). */
-const DRAIN_TIMEOUT_MS = 5000;
 
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_TIMEOUT_MS = 1000;

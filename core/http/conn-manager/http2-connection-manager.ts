@@ -25,9 +25,11 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
  *
  * A stream's end does not end the connection: a local reset resets the stream
  * (RST_STREAM), and the connection closes on a protocol error, on the client's close, or
- * once drained after our GOAWAY (drain_close, idle_timeout, max_connection_duration,
- * max_requests_per_connection: Envoy's startDrainSequence, here GOAWAY with the last stream
- * id, the streams in flight finishing first).
+ * once drained (drain_close, idle_timeout, max_connection_duration,
+ * max_requests_per_connection, overload's disable_keepalive). The drain is Envoy's two-step
+ * startDrainSequence: GOAWAY with stream id 2^31-1 first (the client stops opening streams,
+ * and those it opened meanwhile are still served), then drain_timeout later the GOAWAY
+ * naming the last stream processed; the connection closes once the streams in flight end.
  *
  * Flow control: a stream whose response the client does not take holds at most the HCM's
  * buffer limit beyond its window before its filters (the router) are told to stop
@@ -49,6 +51,8 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   /** idle_timeout while no stream is active; max_connection_duration. */
   private idleTimer: Timer | undefined;
   private durationTimer: Timer | undefined;
+  /** Between the drain's two GOAWAYs (startDrainSequence). */
+  private drainTimer: Timer | undefined;
 
   constructor(
     readonly config: HttpConnectionManagerConfig,
@@ -159,6 +163,14 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     this.close("FlushWrite");
   }
 
+  /** Envoy's ConnectionManagerImpl::startDrainSequence: the shutdown notice now, the final GOAWAY at drain_timeout (onDrainTimeout). */
+  startDrainSequence(): void {
+    if (this.closing || this.drainTimer !== undefined) return;
+    this.codec.shutdownNotice();
+    this.drainTimer = this.server.timers.create(this);
+    this.drainTimer.enable(DRAIN_TIMEOUT_MS);
+  }
+
   // ---- ConnectionManagerContext ----
 
   streamTimers(): StreamTimers {
@@ -203,6 +215,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     if (event === "Connected") return;
     this.idleTimer?.disable();
     this.durationTimer?.disable();
+    this.drainTimer?.disable();
     const stats = this.stats;
     stats.downstreamCxActive.dec();
     stats.downstreamCxHttp2Active.dec();
@@ -228,13 +241,18 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
 
   onTimer(timer: Timer): void {
     if (this.connection.isClosed) return;
+    if (timer === this.drainTimer) {
+      // Envoy's onDrainTimeout: the final GOAWAY; onHttp2Drained closes once no stream is left.
+      this.codec.goAway();
+      return;
+    }
     if (timer === this.durationTimer) {
       this.stats.downstreamCxMaxDurationReached.inc();
     } else {
       if (this.streams.size > 0) return;
       this.stats.downstreamCxIdleTimeout.inc();
     }
-    // Both drain: GOAWAY, the streams in flight finish, then the connection closes (onHttp2Drained).
+    // Both drain (startDrainSequence): the streams in flight finish, then the connection closes.
     this.codec.keepAlive = false;
   }
 
@@ -288,3 +306,6 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
 
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_TIMEOUT_MS = 1000;
+
+/** Envoy's default drain_timeout (HttpConnectionManager.drain_timeout; the field is not supported yet). */
+export const DRAIN_TIMEOUT_MS = 5000;
