@@ -283,6 +283,51 @@ describe("HTTP/2 connection timers (memory runtime)", () => {
   });
 });
 
+describe("HTTP/2 connection_keepalive (memory runtime)", () => {
+  const keepalive = { hcm: { http2_protocol_options: { connection_keepalive: { interval: "10s", timeout: "2s" } } } };
+
+  /** A raw client: the preface and an empty SETTINGS, then silence (it never answers a PING). */
+  function silentClient(): { frameTypes: number[]; closed: () => boolean } {
+    const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+    let closed = false;
+    const bytes: number[] = [];
+    socket.setHandler({ onConnect() {}, onData: (d) => bytes.push(...d), onEnd: () => socket.close(), onDrain() {}, onClose: () => (closed = true) });
+    socket.write(new Uint8Array([...new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0]));
+    const frameTypes: number[] = [];
+    return {
+      get frameTypes() {
+        frameTypes.length = 0;
+        for (let at = 0; at + 9 <= bytes.length; at += 9 + ((bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!)) frameTypes.push(bytes[at + 3]!);
+        return frameTypes;
+      },
+      closed: () => closed,
+    };
+  }
+
+  test("a client that answers PINGs keeps its connection; one that does not is closed after the timeout, counted as http2.keepalive_timeout", async () => {
+    await setup((_req, res) => res.respond(200, "ok"), keepalive);
+    const answering = new H2Client(runtime);
+    const ex = answering.request([":path", "/"]);
+    const silent = silentClient();
+    settle();
+    expect(ex.text).toBe("ok");
+    // PING type 6: none before the interval.
+    expect(silent.frameTypes).not.toContain(6);
+    // 1 s in: the PING goes 10 s plus up to 15 % jitter after the connection began (10–11.5 s),
+    // and the connection closes 2 s after it, unanswered (12–13.5 s).
+    runtime.advance(10_600);
+    expect(silent.frameTypes).toContain(6);
+    expect(silent.closed()).toBe(false);
+    runtime.advance(2_000);
+    expect(silent.closed()).toBe(true);
+    expect(stat("http2.keepalive_timeout")).toBe(1);
+    // The answering client has been PINGed several times by now and is still connected.
+    runtime.advance(60_000);
+    expect(answering.closed).toBe(false);
+    expect(stat("http2.keepalive_timeout")).toBe(1);
+  });
+});
+
 describe("rapid reset (CVE-2023-44487) (memory runtime)", () => {
   test("a client that resets most streams at once loses the connection; downstream_rq_too_many_premature_resets counts it", async () => {
     await setup(() => {});

@@ -36,6 +36,8 @@ export interface Http2ServerCodecCallbacks {
   onHttp2Drained(): void;
   /** keepAlive went false: the connection manager drains the connection (Envoy's startDrainSequence). */
   startDrainSequence(): void;
+  /** The client answered a PING of ours (connection_keepalive). */
+  onHttp2PingAck(): void;
 }
 
 /** What the codec tells a stream's user beyond the request (flow control of the response). */
@@ -115,6 +117,10 @@ export class Http2ServerCodec implements ServerConnection, ByteSink, Http2Connec
 
   onDrained(): void {
     this.callbacks.onHttp2Drained();
+  }
+
+  onPingAck(): void {
+    this.callbacks.onHttp2PingAck();
   }
 }
 

@@ -6,6 +6,8 @@ import type { Connection, ConnectionEvent } from "../../network/connection.ts";
 import type { ReadBuffer } from "../../network/read-buffer.ts";
 import type { Counter } from "../../stats/counter.ts";
 import type { Http2ConnectionError } from "../../http2/connection.ts";
+import type { Http2CodecStats } from "../../http2/codec-stats.ts";
+import { Http2Keepalive, type Http2KeepaliveOwner } from "../../http2/keepalive.ts";
 import type { CodecError } from "../codec/codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { Http2ServerCodec, type Http2ServerCodecCallbacks, Http2ServerStream } from "../codec/http2-server-codec.ts";
@@ -36,8 +38,11 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
  * (Http2Stream watermarks); the request body of a stream whose upstream cannot take more
  * stays with the client, its window not returned (Http2Stream.readDisable).
  */
-export class Http2ConnectionManager implements ConnectionManagerContext, Http2ServerCodecCallbacks, TimerTarget {
+export class Http2ConnectionManager implements ConnectionManagerContext, Http2ServerCodecCallbacks, Http2KeepaliveOwner, TimerTarget {
   readonly codec: Http2ServerCodec;
+  private readonly codecStats: Http2CodecStats;
+  /** http2_protocol_options.connection_keepalive: PINGs, and the connection closed when one goes unanswered. */
+  private readonly keepalive: Http2Keepalive | undefined;
   readonly rqProtocolTotal: Counter;
   private readonly streams = new Set<Http2ServerStream>();
   /** The stream whose request head is being decoded (an HCM refusal of its head lands there). */
@@ -66,12 +71,14 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   ) {
     this.rqProtocolTotal = stats.downstreamRqHttp2Total;
     const runtime = server.runtime;
+    const { connectionKeepalive, ...codecOptions } = config.http2 ?? {};
+    this.codecStats = stats.http2Codec();
     this.codec = new Http2ServerCodec(
       connection,
       this,
-      stats.http2Codec(),
+      this.codecStats,
       {
-        ...config.http2,
+        ...codecOptions,
         maxHeadersKb: config.maxRequestHeadersKb,
         maxHeadersCount: config.maxHeadersCount,
         // What a stream may hold of its response beyond the client's window: the connection's buffer limit.
@@ -79,6 +86,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
       },
       () => runtime.now(),
     );
+    if (connectionKeepalive !== undefined) this.keepalive = new Http2Keepalive(connectionKeepalive, server.timers, () => runtime.random(), () => runtime.now(), this);
     this.armIdleTimer();
     const maxDuration = config.maxConnectionDurationMs;
     if (maxDuration !== undefined) {
@@ -92,6 +100,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
       buffer.drainAll();
       return;
     }
+    this.keepalive?.onBytesReceived();
     const count = buffer.chunkCount;
     for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), false);
     buffer.drainAll();
@@ -163,6 +172,24 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     this.close("FlushWrite");
   }
 
+  onHttp2PingAck(): void {
+    this.keepalive?.onPingAck();
+  }
+
+  // ---- Http2KeepaliveOwner ----
+
+  sendPing(opaque: Uint8Array): void {
+    this.codec.impl.ping(opaque);
+  }
+
+  /** Envoy's onKeepaliveResponseTimeout: http2.keepalive_timeout, and the connection closed without flushing. */
+  onKeepaliveTimeout(): void {
+    if (this.closing) return;
+    this.codecStats.keepalive_timeout.inc();
+    this.server.log.debug(`[C${this.connection.id}] closing connection due to keepalive timeout`);
+    this.close("Abort");
+  }
+
   /** Envoy's ConnectionManagerImpl::startDrainSequence: the shutdown notice now, the final GOAWAY at drain_timeout (onDrainTimeout). */
   startDrainSequence(): void {
     if (this.closing || this.drainTimer !== undefined) return;
@@ -216,6 +243,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     this.idleTimer?.disable();
     this.durationTimer?.disable();
     this.drainTimer?.disable();
+    this.keepalive?.destroy();
     const stats = this.stats;
     stats.downstreamCxActive.dec();
     stats.downstreamCxHttp2Active.dec();
