@@ -1,5 +1,3 @@
-import type { Timer, Timers } from "../event/timers.ts";
-
 /** http2_protocol_options.connection_keepalive (Envoy's KeepaliveSettings), in milliseconds. */
 export interface Http2KeepaliveSettings {
   /** How often a PING is sent; 0: never (only `timeout` is armed, which then never fires). */
@@ -8,6 +6,13 @@ export interface Http2KeepaliveSettings {
   readonly timeoutMs: number;
   /** `interval_jitter`: up to this percentage of the interval is added to each (Envoy: 15). */
   readonly intervalJitterPercent: number;
+}
+
+/** A timer as core/event/timers.ts makes them (declared here: the config types import this file). */
+export interface KeepaliveTimer {
+  enable(ms: number): void;
+  disable(): void;
+  readonly enabled: boolean;
 }
 
 /** What the keepalive asks of its connection. */
@@ -26,20 +31,20 @@ export interface Http2KeepaliveOwner {
  * queued behind other frames on a slow link is not a dead peer); here any bytes received.
  */
 export class Http2Keepalive {
-  private readonly sendTimer: Timer | undefined;
-  private readonly timeoutTimer: Timer;
+  private readonly sendTimer: KeepaliveTimer | undefined;
+  private readonly timeoutTimer: KeepaliveTimer;
 
   constructor(
     private readonly settings: Http2KeepaliveSettings,
-    timers: Timers,
+    createTimer: (callback: () => void) => KeepaliveTimer,
     /** A number in [0, 1), for the jitter. */
     private readonly random: () => number,
     /** Milliseconds, written into the PING's opaque data (as Envoy, to match a PING with its ACK when debugging). */
     private readonly now: () => number,
     private readonly owner: Http2KeepaliveOwner,
   ) {
-    if (settings.intervalMs > 0) this.sendTimer = timers.create(() => this.sendKeepalive());
-    this.timeoutTimer = timers.create(() => owner.onKeepaliveTimeout());
+    if (settings.intervalMs > 0) this.sendTimer = createTimer(() => this.sendKeepalive());
+    this.timeoutTimer = createTimer(() => owner.onKeepaliveTimeout());
     // The first interval, with jitter.
     this.onPingAck();
   }

@@ -86,7 +86,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
       },
       () => runtime.now(),
     );
-    if (connectionKeepalive !== undefined) this.keepalive = new Http2Keepalive(connectionKeepalive, server.timers, () => runtime.random(), () => runtime.now(), this);
+    if (connectionKeepalive !== undefined) this.keepalive = new Http2Keepalive(connectionKeepalive, (callback) => server.timers.create(callback), () => runtime.random(), () => runtime.now(), this);
     this.armIdleTimer();
     const maxDuration = config.maxConnectionDurationMs;
     if (maxDuration !== undefined) {
