@@ -3,13 +3,15 @@
  * `h2, http/1.1` with codec_type AUTO speaks HTTP/2 to a client that chose h2 (curl
  * --http2, nghttp, h2load, node's http2 over https) and HTTP/1.1 to one that did not, on
  * the same port; the upstream is told https. A tls_inspector's application_protocols
- * picks a filter chain by the h2 the client offers. Certificates are minted by the test.
+ * picks a filter chain by the h2 the client offers. Also HTTP/2's drain notice and PING
+ * keepalive with real sockets. Certificates are minted by the test.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile } from "node:child_process";
 import * as http2 from "node:http2";
 import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
+import * as net from "node:net";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
@@ -83,10 +85,11 @@ describe.each(RUNTIMES)("HTTP/2 over TLS downstream on %s", (runtime) => {
   let port: number;
   let h2OnlyPort: number;
   let inspectedPort: number;
+  let keepalivePort: number;
   let adminPort: number;
 
   beforeAll(async () => {
-    [port, h2OnlyPort, inspectedPort, adminPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    [port, h2OnlyPort, inspectedPort, keepalivePort, adminPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const listener = (name: string, listenPort: number, rest: Record<string, unknown>) => ({ name, address: { socket_address: { address: "127.0.0.1", port_value: listenPort } }, ...rest });
     proxy = await ProxyProcess.start(runtime, {
       admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
@@ -106,6 +109,10 @@ describe.each(RUNTIMES)("HTTP/2 over TLS downstream on %s", (runtime) => {
               { filter_chain_match: { application_protocols: ["h2"] }, transport_socket: tlsContext(certs, ["h2", "http/1.1"]), filters: [hcm("inspected_h2", direct("h2 chain"))] },
               { transport_socket: tlsContext(certs, ["http/1.1"]), filters: [hcm("inspected_other", direct("other chain"))] },
             ],
+          }),
+          // Plaintext (h2c) with PING keepalive: a PING every second, the connection closed when one goes unanswered for a second.
+          listener("keepalive", keepalivePort, {
+            filter_chains: [{ filters: [hcm("keepalive", direct("kept alive"), { http2_protocol_options: { connection_keepalive: { interval: "1s", timeout: "1s" } } })] }],
           }),
         ],
         clusters: [
@@ -213,6 +220,52 @@ describe.each(RUNTIMES)("HTTP/2 over TLS downstream on %s", (runtime) => {
     const h1 = await curl(h2OnlyPort, ["--http1.1"]);
     expect(h1.stdout).not.toContain("h2 only");
     expect(h1.code).not.toBe(0);
+  });
+
+  test("a draining server (/healthcheck/fail) sends Envoy's drain notice: GOAWAY with stream id 2^31-1, the response still whole", async () => {
+    const admin = (path: string) => fetch(`http://127.0.0.1:${adminPort}${path}`, { method: "POST" });
+    const session = http2.connect(`https://localhost:${port}`, { ca: readFileSync(certs.ca) });
+    const goAway = new Promise<number>((resolve) => session.on("goaway", (_code: number, lastStreamId: number) => resolve(lastStreamId)));
+    session.on("error", () => {});
+    try {
+      await (await admin("/healthcheck/fail")).text();
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = session.request({ ":path": "/draining" });
+        const chunks: Buffer[] = [];
+        req.on("data", (d: Buffer) => chunks.push(d));
+        req.on("end", () => resolve(Buffer.concat(chunks).toString()));
+        req.on("error", reject);
+      });
+      expect((JSON.parse(body) as Echo).url).toBe("/draining");
+      expect(await goAway).toBe(2 ** 31 - 1);
+    } finally {
+      await (await admin("/healthcheck/ok")).text();
+      session.destroy();
+    }
+  });
+
+  test("connection_keepalive: a client that answers PINGs (nghttp) is served; one that never does is closed, counted as keepalive_timeout", async () => {
+    const n = await run("nghttp", [`http://127.0.0.1:${keepalivePort}/`]);
+    expect(n.stdout).toBe("kept alive");
+    const closed = await new Promise<{ frames: number[] }>((resolve) => {
+      const socket = net.connect(keepalivePort, "127.0.0.1", () => {
+        // The preface and an empty SETTINGS, then silence.
+        socket.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+      });
+      let bytes = Buffer.alloc(0);
+      socket.on("data", (d: Buffer) => (bytes = Buffer.concat([bytes, d])));
+      socket.on("error", () => {});
+      socket.on("close", () => {
+        const frames: number[] = [];
+        for (let at = 0; at + 9 <= bytes.length; at += 9 + bytes.readUIntBE(at, 3)) frames.push(bytes[at + 3]!);
+        resolve({ frames });
+      });
+    });
+    // SETTINGS (4), its ACK, then a PING (6) left unanswered.
+    expect(closed.frames).toContain(6);
+    const s = await stats(adminPort);
+    const timeouts = [...s].filter(([name]) => name.endsWith("http2.keepalive_timeout")).reduce((sum, [, v]) => sum + v, 0);
+    expect(timeouts).toBe(1);
   });
 
   test("tls_inspector: application_protocols [h2] matches a client that offers h2", async () => {
