@@ -18,7 +18,8 @@ import { join, resolve } from "node:path";
 import { loadTools, throughputRun } from "./lib/load.mjs";
 import { startOrigin } from "./lib/origin.mjs";
 import { aggregate, renderMarkdown } from "./lib/report.mjs";
-import { THROUGHPUT, fmt, measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
+import { PROTOCOL_SCENARIOS, THROUGHPUT, fmt, measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
+import { mintBenchCertificate } from "./lib/tls.mjs";
 import { measureStartup, renderStartup } from "./lib/startup.mjs";
 import { parseArgs } from "./lib/settings.mjs";
 import { renderChart } from "./lib/svg.mjs";
@@ -73,7 +74,7 @@ async function sanityCheck(port) {
 }
 
 async function startTarget(ctx, target) {
-  const { port, proc } = await target.start(ctx);
+  const { port, proc, ports = {} } = await target.start(ctx);
   if (proc) started.add(proc);
   try {
     await waitReady(port, "/64", 64, proc);
@@ -82,7 +83,7 @@ async function startTarget(ctx, target) {
     if (proc) started.delete(proc);
     throw error;
   }
-  return { port, proc };
+  return { port, proc, ports };
 }
 
 async function stopTarget(proc) {
@@ -236,12 +237,12 @@ async function measureLoadRound(ctx, targets, results, round, notes) {
     const scenarioIds = [...THROUGHPUT.map((s) => s.id), "latency"].filter((id) => settings.scenarios.has(id));
     for (const id of scenarioIds) {
       log(`-- ${id}`);
-      for (const { target, entry, port, proc } of running) {
+      for (const { target, entry, port, proc, ports } of running) {
         proc?.resume();
         const measured =
           id === "latency"
             ? await measureLatency(ctx, port, log, "latency", settings.rate, 1, target.label)
-            : await measureThroughput(ctx, port, log, 1, id, target.label, proc?.pid);
+            : await measureThroughput(ctx, port, log, 1, id, target.label, proc?.pid, ports);
         addRound(entry.scenarios, measured);
         proc?.pause();
       }
@@ -269,7 +270,10 @@ async function main() {
     settings.idleConnections = idleMax;
   }
   const workDir = mkdtempSync(join(tmpdir(), "polyvoy-bench-"));
-  const ctx = { settings, cpu, tools, nofile, workDir, origin: null, peerDepsNote: null };
+  const ctx = { settings, cpu, tools, nofile, workDir, origin: null, peerDepsNote: null, certificate: null };
+  // The TLS scenarios' certificate (one, self-signed, for polyvoy and nginx alike), minted now.
+  if (["https-get", "h2-tls-get"].some((id) => settings.scenarios.has(id))) ctx.certificate = mintBenchCertificate(workDir);
+  if (PROTOCOL_SCENARIOS.some((id) => settings.scenarios.has(id)) && !tools.h2load) notes.push("h2load not found (apt-get install nghttp2-client): the HTTP/2 scenarios are not measured");
 
   // Opt-in targets (polyvoy with a TypeScript filter) run only when --only names them.
   const targets = TARGETS.filter((t) => (settings.only ? settings.only.has(t.id) : !t.optIn));

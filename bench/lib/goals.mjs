@@ -79,6 +79,17 @@ export function checkGoals(table) {
     measured: bodies.every((v) => v === undefined) ? "–" : `${bodies.map((v) => (v === undefined ? "–" : times(v))).join(" / ")} (responses, then uploads: node / bun / deno)`,
     met: verdict(bodies, (v) => v >= 0.5),
   });
+  // HTTP/2 (issue 29) and HTTPS (issue 27): the best runtime in the scenario against nginx.
+  for (const [metric, label] of [
+    ["h2c-get", "HTTP/2 (h2c, h2load 8 connections × 100 streams): the fastest runtime ≥ 0.5× nginx"],
+    ["https-get", "HTTPS small GETs over keep-alive: the fastest runtime ≥ 0.5× nginx with TLS"],
+  ]) {
+    const best = POLYVOYS.filter((id) => medianOf(table, metric, id) !== undefined).sort((a, b) => medianOf(table, metric, b) - medianOf(table, metric, a))[0];
+    const r = best ? ratioOf(table, metric, best, "nginx") : undefined;
+    // Not measured unless the run had the scenario (it is left out of --quick).
+    if (!best && medianOf(table, metric, "nginx") === undefined) continue;
+    goals.push({ target: label, measured: r === undefined ? "–" : `${RUNTIME[best]} ${times(r)}`, met: verdict([r], (v) => v >= 0.5) });
+  }
   return goals;
 }
 

@@ -12,14 +12,17 @@ const IDLE = join(BENCH, "load/idle-conns.mjs");
 
 export function loadTools() {
   const wrk = which("wrk");
-  return { wrk, throughput: wrk ? "wrk" : "node-client" };
+  return { wrk, h2load: which("h2load"), throughput: wrk ? "wrk" : "node-client" };
 }
 
 /**
  * One closed-loop throughput run: `connections` keep-alive connections (or a new one per
  * request with `close`) for `seconds`. Resolves with {requests, duration_us, errors, latency_us}.
  */
-export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, bodyFile, tls = false }) {
+export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, bodyFile, tls = false, protocol, streams = 1 }) {
+  if (protocol === "h2c" || protocol === "h2") return h2loadRun(ctx, { url: `${protocol === "h2" ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`, connections, streams, seconds, hostHeader });
+  const scheme = tls || protocol === "https" ? "https" : "http";
+  if (scheme === "https" && !ctx.tools.wrk) throw new Error("wrk not found: the bench's node client does not speak TLS");
   if (ctx.tools.wrk) {
     const env = { ...process.env, BENCH_METHOD: method, BENCH_BODY_BYTES: String(uploadBytes), BENCH_CLOSE: close ? "1" : "0", BENCH_HOST: hostHeader ?? "", BENCH_BODY_FILE: bodyFile ?? "" };
     const authority = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -31,15 +34,47 @@ export async function throughputRun(ctx, { port, path, connections, seconds, met
       "10s",
       "-s",
       WRK_LUA,
-      `${tls ? "https" : "http"}://${authority}${path}`,
+      `${scheme}://${authority}${path}`,
     ], ctx.nofile);
     const result = await run(argv, { env, timeoutMs: (seconds + 30) * 1000 });
     const line = result.stdout.split("\n").find((l) => l.startsWith("BENCH_JSON "));
     if (!line) throw new Error(`wrk gave no result (exit ${result.code}): ${result.stderr || result.stdout}`);
     return JSON.parse(line.slice("BENCH_JSON ".length));
   }
-  if (tls) throw new Error("HTTPS needs wrk (the bench's own client speaks plain HTTP/1.1 only)");
   return nodeClient(ctx, { port, host, path, connections, durationMs: seconds * 1000, method, bodyBytes: uploadBytes, close, mode: "closed", hostHeader, bodyFile });
+}
+
+/**
+ * One h2load run (one thread, on the load core): `connections` HTTP/2 connections with
+ * `streams` requests in flight on each, for `seconds`; an https URL negotiates h2 by ALPN.
+ * Resolves with wrk's summary shape; h2load gives no percentiles, so latency_us holds its
+ * mean request time in p50 and its maximum in p99.
+ */
+async function h2loadRun(ctx, { url, connections, streams, seconds, hostHeader }) {
+  if (!ctx.tools.h2load) throw new Error("h2load not found (apt-get install nghttp2-client)");
+  const host = hostHeader ? ["-H", `:authority: ${hostHeader}`] : [];
+  const argv = wrapped(ctx.cpu.load, ctx.tools.h2load, ["-t1", `-c${connections}`, `-m${streams}`, `-D${seconds}`, ...host, url], ctx.nofile);
+  const result = await run(argv, { timeoutMs: (seconds + 30) * 1000 });
+  return parseH2load(result.stdout, result.stderr, result.code);
+}
+
+/** h2load's text summary → {requests, duration_us, errors, latency_us}. */
+export function parseH2load(stdout, stderr = "", code = 0) {
+  const finished = /finished in ([\d.]+)(ms|s),/.exec(stdout);
+  const counts = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
+  if (!finished || !counts || !codes) throw new Error(`h2load gave no result (exit ${code}): ${(stderr || stdout).slice(-500)}`);
+  const toUs = (value, unit) => Number(value) * ({ us: 1, ms: 1000, s: 1e6 }[unit] ?? 1);
+  const time = /time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)/.exec(stdout);
+  const [, , , done, , failed, errored, timeout] = counts.map(Number);
+  const non2xx = Number(codes[2]) + Number(codes[3]) + Number(codes[4]);
+  return {
+    requests: done,
+    duration_us: toUs(finished[1], finished[2]),
+    // `status`: answered but not 2xx (throughputSample leaves them out of req/s), as wrk.lua counts
+    errors: { status: non2xx, failed: failed - non2xx > 0 ? failed - non2xx : 0, errored, timeout },
+    latency_us: time ? { p50: toUs(time[5], time[6]), p99: toUs(time[3], time[4]) } : { p50: 0, p99: 0 },
+  };
 }
 
 /** The fixed-rate latency run (open loop), with an in-process warm-up. */

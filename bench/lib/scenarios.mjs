@@ -26,7 +26,16 @@ export const THROUGHPUT = [
     bytes: MiB,
   },
   { id: "churn", title: "connection churn (`Connection: close` on every request), 64 connections", path: "/64", connections: 64, close: true, unit: "req/s" },
+  // HTTP/2 and TLS to the proxy (the origin stays HTTP/1.1): only targets that listen for
+  // the protocol are measured (polyvoy and nginx; see `ports` in targets.mjs). Left out of
+  // --quick.
+  { id: "h2c-get", title: "HTTP/2 (h2c) small GETs, 100 streams on each of 8 connections (h2load)", path: "/64", connections: 8, streams: 100, protocol: "h2c", unit: "req/s" },
+  { id: "https-get", title: "HTTPS (HTTP/1.1 over TLS) small GETs, 64 keep-alive connections", path: "/64", connections: 64, protocol: "https", unit: "req/s" },
+  { id: "h2-tls-get", title: "HTTP/2 over TLS (ALPN h2) small GETs, 100 streams on each of 8 connections (h2load)", path: "/64", connections: 8, streams: 100, protocol: "h2", unit: "req/s" },
 ];
+
+/** Scenarios that need a listener of their own protocol (h2c, https, h2 over TLS). */
+export const PROTOCOL_SCENARIOS = THROUGHPUT.filter((s) => s.protocol).map((s) => s.id);
 
 /** Every metric row of the report, in order; the latency scenario gives three, memory one. */
 export const METRICS = [
@@ -88,11 +97,14 @@ function processCostText(samples) {
  * every selected one, or only `only` (a scenario id). Returns {scenarioId: {samples}}.
  * `label` starts each log line (the scenario's id by default).
  */
-export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs, only = null, label = null, pid = null) {
+export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs, only = null, label = null, pid = null, ports = {}) {
   const out = {};
   for (const scenario of THROUGHPUT) {
     if (!ctx.settings.scenarios.has(scenario.id) || (only && scenario.id !== only)) continue;
-    const params = { port, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close };
+    // A scenario in another protocol runs against the target's listener for it, if it has one.
+    const scenarioPort = scenario.protocol ? ports[scenario.protocol] : port;
+    if (scenarioPort === undefined) continue;
+    const params = { port: scenarioPort, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close, protocol: scenario.protocol, streams: scenario.streams };
     try {
       if (ctx.settings.warmupSeconds > 0) await throughputRun(ctx, { ...params, seconds: ctx.settings.warmupSeconds });
       const samples = [];

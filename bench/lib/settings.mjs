@@ -1,9 +1,9 @@
 // Command-line options: `npm run bench` (full) or `npm run bench -- --quick` (about a minute).
-import { METRICS, THROUGHPUT } from "./scenarios.mjs";
+import { METRICS, PROTOCOL_SCENARIOS, THROUGHPUT } from "./scenarios.mjs";
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick              one short run of each scenario but get-256c and body-16k (about a
-                       minute; what CI runs)
+  --quick              one short run of each scenario but get-256c, body-16k and the HTTP/2
+                       and TLS ones (h2c-get, https-get, h2-tls-get) (about a minute; what CI runs)
   --runs N             runs per scenario (full: 3, quick: 1)
   --seconds S          seconds per throughput run (full: 5, quick: 1)
   --warmup S           warm-up seconds before each scenario (full: 2, quick: 0)
@@ -39,8 +39,14 @@ export function parseArgs(argv) {
     pauseMs: quick ? 50 : 500,
     only: null,
     // --quick leaves out the 256-connection and 16 KiB scenarios (the same paths as 64
-    // connections and 1 MiB) to stay near a minute
-    scenarios: new Set([...THROUGHPUT.map((s) => s.id).filter((id) => !quick || (id !== "get-256c" && id !== "body-16k")), "latency", "latency-half", "idle-memory", "startup"]),
+    // connections and 1 MiB), and HTTP/2 and TLS (--scenarios names them), to stay near a minute
+    scenarios: new Set([
+      ...THROUGHPUT.map((s) => s.id).filter((id) => !quick || (id !== "get-256c" && id !== "body-16k" && !PROTOCOL_SCENARIOS.includes(id))),
+      "latency",
+      "latency-half",
+      "idle-memory",
+      "startup",
+    ]),
     out: null,
   };
   for (let i = 0; i < argv.length; i++) {

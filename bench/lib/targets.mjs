@@ -57,6 +57,30 @@ export function polyvoyConfig(listenPort, originPort) {
   };
 }
 
+/**
+ * polyvoyConfig with a second listener terminating TLS (ALPN h2, http/1.1), the same HCM
+ * behind it: the https and h2 scenarios' (h2c needs none: codec_type AUTO takes the preface).
+ */
+export function withTlsListener(config, tlsPort, certificate) {
+  const [plain] = config.static_resources.listeners;
+  const tls = {
+    name: "envoy.transport_sockets.tls",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+      common_tls_context: {
+        alpn_protocols: ["h2", "http/1.1"],
+        tls_certificates: [{ certificate_chain: { filename: certificate.cert }, private_key: { filename: certificate.key } }],
+      },
+    },
+  };
+  config.static_resources.listeners.push({
+    name: "bench-tls",
+    address: { socket_address: { address: "127.0.0.1", port_value: tlsPort } },
+    filter_chains: [{ ...plain.filter_chains[0], transport_socket: tls }],
+  });
+  return config;
+}
+
 /** polyvoyConfig with examples/filters/add-header.ts (a Script) before the router. */
 export function withUserFilter(config) {
   const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
@@ -71,7 +95,32 @@ export function withUserFilter(config) {
   return config;
 }
 
-function nginxPeerConfig(dir, port, originPort, nofile) {
+/**
+ * The HTTP/2 and TLS scenarios' listeners of the nginx peer: h2c (prior knowledge) on one
+ * port, TLS with ALPN h2 and http/1.1 on another (nginx 1.22's `listen … http2`; `http2 on`
+ * from 1.25.1 is the same).
+ */
+function nginxExtraServers(ports, certificate, location) {
+  const servers = [`  server {\n    listen 127.0.0.1:${ports.h2c} http2 backlog=4096;\n${location}\n  }`];
+  if (certificate && ports.https) {
+    servers.push(`  server {
+    listen 127.0.0.1:${ports.https} ssl http2 backlog=4096;
+    ssl_certificate ${certificate.cert};
+    ssl_certificate_key ${certificate.key};
+${location}
+  }`);
+  }
+  return servers.join("\n");
+}
+
+function nginxPeerConfig(dir, port, originPort, nofile, ports = null, certificate = null) {
+  const location = `    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_max_temp_file_size 0;
+    }`;
   return `${nginxMain(dir, "peer", nofile)}
 http {
   access_log off;
@@ -87,14 +136,9 @@ ${nginxTempPaths(dir, "peer")}
   }
   server {
     listen 127.0.0.1:${port} backlog=4096;
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_request_buffering off;
-      proxy_max_temp_file_size 0;
-    }
+${location}
   }
+${ports ? nginxExtraServers(ports, certificate, location) : ""}
 }
 `;
 }
@@ -168,14 +212,21 @@ export const TARGETS = [
     async start(ctx) {
       const port = await freePort();
       const config = join(ctx.workDir, `polyvoy-${runtime}.json`);
-      writeFileSync(config, JSON.stringify(polyvoyConfig(port, ctx.origin.port), null, 2));
+      // h2c on the same listener (codec_type AUTO); https and h2 on a TLS one when a scenario needs it.
+      const ports = { h2c: port };
+      let bootstrap = polyvoyConfig(port, ctx.origin.port);
+      if (ctx.certificate) {
+        ports.https = ports.h2 = await freePort();
+        bootstrap = withTlsListener(bootstrap, ports.https, ctx.certificate);
+      }
+      writeFileSync(config, JSON.stringify(bootstrap, null, 2));
       // started exactly as test/support/proxy-process.ts does
       const argv = {
         node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config]],
         bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config]],
         deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
       }[runtime];
-      return { port, proc: proxy(ctx, `polyvoy on ${runtime}`, ...argv) };
+      return { port, ports, proc: proxy(ctx, `polyvoy on ${runtime}`, ...argv) };
     },
   })),
   // polyvoy with a TypeScript filter (examples/filters/add-header.ts: one request and one
@@ -207,9 +258,11 @@ export const TARGETS = [
     available: () => (which("nginx") ? null : "nginx not installed (apt-get install nginx)"),
     async start(ctx) {
       const port = await freePort();
+      const ports = { h2c: await freePort() };
+      if (ctx.certificate) ports.https = ports.h2 = await freePort();
       const conf = join(ctx.workDir, "peer-nginx.conf");
-      writeFileSync(conf, nginxPeerConfig(ctx.workDir, port, ctx.origin.port, ctx.nofile));
-      return { port, proc: proxy(ctx, "nginx", which("nginx"), ["-c", conf, "-p", ctx.workDir]) };
+      writeFileSync(conf, nginxPeerConfig(ctx.workDir, port, ctx.origin.port, ctx.nofile, ports, ctx.certificate));
+      return { port, ports, proc: proxy(ctx, "nginx", which("nginx"), ["-c", conf, "-p", ctx.workDir]) };
     },
   },
   {

@@ -6,6 +6,7 @@
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 import type { Http2Options } from "../http2/protocol-options.ts";
+import type { Http2KeepaliveSettings } from "../http2/keepalive.ts";
 import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
 export interface SocketAddressConfig {
@@ -462,7 +463,10 @@ export type Http2ProtocolOptionsConfig = Partial<
     | "maxInboundWindowUpdateFramesPerDataFrameSent"
     | "streamErrorOnInvalidHttpMessage"
   >
->;
+> & {
+  /** connection_keepalive: PINGs and their timeout (core/http2/keepalive.ts), not a codec setting. */
+  connectionKeepalive?: Http2KeepaliveSettings;
+};
 
 /** HttpConnectionManager.local_reply_config (core/http/conn-manager/local-reply.ts applies it). */
 export interface LocalReplyConfig {

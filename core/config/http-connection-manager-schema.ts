@@ -267,10 +267,27 @@ const http1ProtocolOptions = z
 /**
  * envoy.config.core.v3.Http2ProtocolOptions, the fields the HTTP/2 codec implements
  * (core/http2/protocol-options.ts), with Envoy's ranges; unset fields keep Envoy's defaults
- * (DEFAULT_HTTP2_OPTIONS). Others (custom_settings_parameters, connection_keepalive, metadata,
+ * (DEFAULT_HTTP2_OPTIONS), and connection_keepalive. Others (custom_settings_parameters, metadata,
  * allow_connect's extended CONNECT…) are refused by name.
  */
 const window = z.number().int().min(65535).max(2 ** 31 - 1);
+/** Envoy's KeepaliveSettings: durations of at least 1 ms; timeout required. */
+const atLeastOneMs = durationMs.refine((ms) => ms >= 1, { message: "must be at least 1ms" });
+const keepaliveSettings = z
+  .strictObject({
+    interval: atLeastOneMs.optional(),
+    timeout: atLeastOneMs.optional(),
+    interval_jitter: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
+    // Envoy's client codec alone reads it (a PING before a new stream on an idle upstream connection).
+    connection_idle_interval: z
+      .unknown()
+      .optional()
+      .refine((v) => v === undefined, { message: "connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's" }),
+  })
+  .superRefine((k, ctx) => {
+    if (k.timeout === undefined) ctx.addIssue({ code: "custom", path: ["timeout"], message: "missing required field" });
+  })
+  .transform((k) => ({ intervalMs: k.interval ?? 0, timeoutMs: k.timeout ?? 0, intervalJitterPercent: k.interval_jitter?.value ?? 15 }));
 const positive = uint32.min(1);
 export const http2ProtocolOptions = z
   .strictObject({
@@ -286,9 +303,11 @@ export const http2ProtocolOptions = z
     max_inbound_priority_frames_per_stream: uint32.optional(),
     max_inbound_window_update_frames_per_data_frame_sent: positive.optional(),
     override_stream_error_on_invalid_http_message: z.boolean().optional(),
+    connection_keepalive: keepaliveSettings.optional(),
   })
   .transform((o): Http2ProtocolOptionsConfig => {
     const out: Http2ProtocolOptionsConfig = {};
+    if (o.connection_keepalive !== undefined) out.connectionKeepalive = o.connection_keepalive;
     if (o.hpack_table_size !== undefined) out.hpackTableSize = o.hpack_table_size;
     if (o.max_concurrent_streams !== undefined) out.maxConcurrentStreams = o.max_concurrent_streams;
     if (o.initial_stream_window_size !== undefined) out.initialStreamWindowSize = o.initial_stream_window_size;

@@ -153,15 +153,8 @@ const commonTlsContext = z.strictObject({
   tls_params: tlsParams.optional(),
   tls_certificates: z.array(tlsCertificate).default([]),
   validation_context: validationContext.optional(),
-  // h2 would be chosen by most clients, whose HTTP/2 the HTTP/1 codec cannot read (HTTP/2 is not wired yet).
-  alpn_protocols: z
-    .array(z.string().min(1))
-    .default([])
-    .superRefine((protocols, ctx) => {
-      protocols.forEach((protocol, i) => {
-        if (protocol === "h2") ctx.addIssue({ code: "custom", path: [i], message: "h2 is not supported yet: polyvoy speaks HTTP/1 only (offer http/1.1)" });
-      });
-    }),
+  // Downstream, h2 makes the HCM (codec_type AUTO) speak HTTP/2 on the connection (connection-manager.ts).
+  alpn_protocols: z.array(z.string().min(1)).default([]),
   tls_certificate_sds_secret_configs: unsupportedField("tls_certificate_sds_secret_configs (SDS)", isEmptyList),
   tls_certificate_provider_instance: unsupportedField("tls_certificate_provider_instance"),
   tls_certificate_selector: unsupportedField("tls_certificate_selector"),
@@ -225,6 +218,10 @@ const upstreamTlsContext = z
     if ((u.common_tls_context?.tls_certificates.length ?? 0) > 1) {
       ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "Multiple TLS certificates are not supported for client contexts" });
     }
+    // An upstream choosing h2 would be handed HTTP/1 by the cluster's HTTP/1 pool.
+    u.common_tls_context?.alpn_protocols.forEach((protocol, i) => {
+      if (protocol === "h2") ctx.addIssue({ code: "custom", path: ["common_tls_context", "alpn_protocols", i], message: "h2 is not supported yet upstream: polyvoy's upstream connections speak HTTP/1 only (offer http/1.1)" });
+    });
   })
   .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false }));
 

@@ -139,17 +139,33 @@ describe("HTTP/2 downstream (memory runtime)", () => {
     expect(ex.ended).toBe(true);
   });
 
-  test("drain: a draining server answers with GOAWAY, the stream in flight finishes", async () => {
-    await setup((_req, res) => res.respond(200, "ok"));
+  test("drain, in Envoy's two steps: GOAWAY 2^31-1 with a response, drain_timeout later the final GOAWAY; the stream in flight finishes, then close", async () => {
+    let answer: (() => void) | undefined;
+    await setup((req, res) => {
+      if (req.path === "/slow") answer = () => res.respond(200, "slow");
+      else res.respond(200, "ok");
+    });
     const client = new H2Client(runtime, PROXY);
     const drainClose = server.drainClose.bind(server);
     server.drainClose = () => true;
-    const ex = client.request([":path", "/last"]);
+    const slow = client.request([":path", "/slow"]);
+    const first = client.request([":path", "/first"]);
+    settle();
+    expect(first.text).toBe("ok");
+    expect(answer).toBeDefined();
+    expect(client.goAway).toEqual({ lastStreamId: 2 ** 31 - 1, code: 0 });
+    expect(stat("http2.goaway_graceful_sent")).toBe(1);
+    expect(stat("http2.goaway_sent")).toBe(0);
+    expect(client.closed).toBe(false);
+    runtime.advance(4000);
+    // drain_timeout (5 s) after the notice: the final GOAWAY names the last stream (3); /slow finishes, then the connection closes.
+    expect(client.goAway).toEqual({ lastStreamId: 3, code: 0 });
+    expect(stat("http2.goaway_sent")).toBe(1);
+    expect(client.closed).toBe(false);
+    answer!();
     settle();
     server.drainClose = drainClose;
-    expect(ex.text).toBe("ok");
-    expect(client.goAway).toEqual({ lastStreamId: 1, code: 0 });
-    expect(stat("http2.goaway_sent")).toBe(1);
+    expect(slow.text).toBe("slow");
     expect(client.closed).toBe(true);
   });
 
@@ -177,9 +193,58 @@ describe("HTTP/2 connection timers (memory runtime)", () => {
     expect(ex.text).toBe("ok");
     expect(client.closed).toBe(false);
     runtime.advance(10_000);
-    expect(client.goAway?.code).toBe(0);
+    // Envoy's startDrainSequence: the notice first, the final GOAWAY drain_timeout (5 s) later, then close.
+    expect(client.goAway).toEqual({ lastStreamId: 2 ** 31 - 1, code: 0 });
+    expect(client.closed).toBe(false);
+    runtime.advance(5000);
+    expect(client.goAway).toEqual({ lastStreamId: 1, code: 0 });
     expect(client.closed).toBe(true);
     expect(stat("http.ingress_http.downstream_cx_idle_timeout")).toBe(1);
+  });
+});
+
+describe("HTTP/2 connection_keepalive (memory runtime)", () => {
+  const keepalive = { hcm: { http2_protocol_options: { connection_keepalive: { interval: "10s", timeout: "2s" } } } };
+
+  /** A raw client: the preface and an empty SETTINGS, then silence (it never answers a PING). */
+  function silentClient(): { frameTypes: number[]; closed: () => boolean } {
+    const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+    let closed = false;
+    const bytes: number[] = [];
+    socket.setHandler({ onConnect() {}, onData: (d) => bytes.push(...d), onEnd: () => socket.close(), onDrain() {}, onClose: () => (closed = true) });
+    socket.write(new Uint8Array([...new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0]));
+    const frameTypes: number[] = [];
+    return {
+      get frameTypes() {
+        frameTypes.length = 0;
+        for (let at = 0; at + 9 <= bytes.length; at += 9 + ((bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!)) frameTypes.push(bytes[at + 3]!);
+        return frameTypes;
+      },
+      closed: () => closed,
+    };
+  }
+
+  test("a client that answers PINGs keeps its connection; one that does not is closed after the timeout, counted as http2.keepalive_timeout", async () => {
+    await setup((_req, res) => res.respond(200, "ok"), keepalive);
+    const answering = new H2Client(runtime, PROXY);
+    const ex = answering.request([":path", "/"]);
+    const silent = silentClient();
+    settle();
+    expect(ex.text).toBe("ok");
+    // PING type 6: none before the interval.
+    expect(silent.frameTypes).not.toContain(6);
+    // 1 s in: the PING goes 10 s plus up to 15 % jitter after the connection began (10–11.5 s),
+    // and the connection closes 2 s after it, unanswered (12–13.5 s).
+    runtime.advance(10_600);
+    expect(silent.frameTypes).toContain(6);
+    expect(silent.closed()).toBe(false);
+    runtime.advance(2_000);
+    expect(silent.closed()).toBe(true);
+    expect(stat("http2.keepalive_timeout")).toBe(1);
+    // The answering client has been PINGed several times by now and is still connected.
+    runtime.advance(60_000);
+    expect(answering.closed).toBe(false);
+    expect(stat("http2.keepalive_timeout")).toBe(1);
   });
 });
 

@@ -34,6 +34,10 @@ export interface Http2ServerCodecCallbacks {
   onHttp2ConnectionError(error: Http2ConnectionError): void;
   /** After our GOAWAY the last stream closed. */
   onHttp2Drained(): void;
+  /** keepAlive went false: the connection manager drains the connection (Envoy's startDrainSequence). */
+  startDrainSequence(): void;
+  /** The client answered a PING of ours (connection_keepalive). */
+  onHttp2PingAck(): void;
 }
 
 /** What the codec tells a stream's user beyond the request (flow control of the response). */
@@ -61,7 +65,7 @@ export class Http2ServerCodec implements ServerConnection, ByteSink, Http2Connec
     this.impl.start();
   }
 
-  /** False once the connection is draining: setting it sends GOAWAY (Envoy's HTTP/2 drain: streams in flight finish). */
+  /** False once the connection is draining: setting it starts the connection manager's drain sequence (streams in flight finish). */
   get keepAlive(): boolean {
     return this.keepAliveValue;
   }
@@ -69,6 +73,16 @@ export class Http2ServerCodec implements ServerConnection, ByteSink, Http2Connec
   set keepAlive(value: boolean) {
     if (value || !this.keepAliveValue) return;
     this.keepAliveValue = false;
+    this.callbacks.startDrainSequence();
+  }
+
+  /** The drain's first step: GOAWAY with the largest stream id (Envoy's ServerConnection::shutdownNotice). */
+  shutdownNotice(): void {
+    this.impl.shutdownNotice();
+  }
+
+  /** The drain's last step: GOAWAY naming the last stream processed; the connection ends once the streams in flight have. */
+  goAway(): void {
     this.impl.goAway();
   }
 
@@ -103,6 +117,10 @@ export class Http2ServerCodec implements ServerConnection, ByteSink, Http2Connec
 
   onDrained(): void {
     this.callbacks.onHttp2Drained();
+  }
+
+  onPingAck(): void {
+    this.callbacks.onHttp2PingAck();
   }
 }
 

@@ -13,7 +13,7 @@ import { RequestHeaders } from "../message.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { RouteTable } from "../route/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
-import { Http2ConnectionManager } from "./http2-connection-manager.ts";
+import { DRAIN_TIMEOUT_MS, Http2ConnectionManager } from "./http2-connection-manager.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
@@ -157,14 +157,17 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   /**
    * The connection's first bytes: the codec is chosen now, as Envoy's HCM creates its codec
-   * on the first data (ConnectionManagerImpl::onData, ConnectionManagerUtility::determineNextProtocol):
-   * HTTP/2 for codec_type HTTP2, or for AUTO when the bytes begin with the client preface's
-   * "PRI * HTTP/2" (h2c with prior knowledge). True when the connection is HTTP/2.
+   * on the first data (ConnectionManagerImpl::onData, ConnectionManagerUtility::autoCreateCodec):
+   * HTTP/2 for codec_type HTTP2, HTTP/1 for HTTP1, whatever ALPN chose. For AUTO, the
+   * protocol TLS negotiated by ALPN decides when there is one (h2: HTTP/2, any other:
+   * HTTP/1, even for bytes that look like the preface), else the bytes do: the client
+   * preface's "PRI * HTTP/2" is h2c with prior knowledge (determineNextProtocol).
+   * True when the connection is HTTP/2.
    */
   private chooseCodec(buffer: ReadBuffer): boolean {
     this.sawBytes = true;
     const codecType = this.config.codecType;
-    if (codecType === "HTTP1" || (codecType === "AUTO" && !startsWithHttp2Preface(buffer))) {
+    if (codecType === "HTTP1" || (codecType === "AUTO" && !autoIsHttp2(this.connection.socket.tls?.alpn, buffer))) {
       this.stats.downstreamCxHttp1Total.inc();
       this.stats.downstreamCxHttp1Active.inc();
       return false;
@@ -589,14 +592,16 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 }
 
-/** Envoy's default drain_timeout (HttpConnectionManager.drain_timeout). */
-const DRAIN_TIMEOUT_MS = 5000;
-
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_TIMEOUT_MS = 1000;
 
 /** "PRI * HTTP/2": the start of the HTTP/2 client preface (RFC 9113 §3.4), as Envoy's CLIENT_MAGIC_PREFIX. */
 const HTTP2_PREFACE_START = [0x50, 0x52, 0x49, 0x20, 0x2a, 0x20, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x32];
+
+/** AUTO's choice (Envoy's determineNextProtocol): the ALPN protocol if TLS agreed one, else the preface. */
+function autoIsHttp2(alpn: string | undefined, buffer: ReadBuffer): boolean {
+  return alpn !== undefined ? alpn === "h2" : startsWithHttp2Preface(buffer);
+}
 
 /** The first read begins with the client preface (Envoy ignores a preface split before its 12th byte, as here). */
 function startsWithHttp2Preface(buffer: ReadBuffer): boolean {

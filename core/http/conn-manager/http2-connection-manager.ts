@@ -6,6 +6,8 @@ import type { Connection, ConnectionEvent } from "../../network/connection.ts";
 import type { ReadBuffer } from "../../network/read-buffer.ts";
 import type { Counter } from "../../stats/counter.ts";
 import type { Http2ConnectionError } from "../../http2/connection.ts";
+import type { Http2CodecStats } from "../../http2/codec-stats.ts";
+import { Http2Keepalive, type Http2KeepaliveOwner } from "../../http2/keepalive.ts";
 import type { CodecError } from "../codec/codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { Http2ServerCodec, type Http2ServerCodecCallbacks, Http2ServerStream } from "../codec/http2-server-codec.ts";
@@ -25,17 +27,22 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
  *
  * A stream's end does not end the connection: a local reset resets the stream
  * (RST_STREAM), and the connection closes on a protocol error, on the client's close, or
- * once drained after our GOAWAY (drain_close, idle_timeout, max_connection_duration,
- * max_requests_per_connection: Envoy's startDrainSequence, here GOAWAY with the last stream
- * id, the streams in flight finishing first).
+ * once drained (drain_close, idle_timeout, max_connection_duration,
+ * max_requests_per_connection, overload's disable_keepalive). The drain is Envoy's two-step
+ * startDrainSequence: GOAWAY with stream id 2^31-1 first (the client stops opening streams,
+ * and those it opened meanwhile are still served), then drain_timeout later the GOAWAY
+ * naming the last stream processed; the connection closes once the streams in flight end.
  *
  * Flow control: a stream whose response the client does not take holds at most the HCM's
  * buffer limit beyond its window before its filters (the router) are told to stop
  * (Http2Stream watermarks); the request body of a stream whose upstream cannot take more
  * stays with the client, its window not returned (Http2Stream.readDisable).
  */
-export class Http2ConnectionManager implements ConnectionManagerContext, Http2ServerCodecCallbacks, TimerTarget {
+export class Http2ConnectionManager implements ConnectionManagerContext, Http2ServerCodecCallbacks, Http2KeepaliveOwner, TimerTarget {
   readonly codec: Http2ServerCodec;
+  private readonly codecStats: Http2CodecStats;
+  /** http2_protocol_options.connection_keepalive: PINGs, and the connection closed when one goes unanswered. */
+  private readonly keepalive: Http2Keepalive | undefined;
   readonly rqProtocolTotal: Counter;
   private readonly streams = new Set<Http2ServerStream>();
   /** The stream whose request head is being decoded (an HCM refusal of its head lands there). */
@@ -49,6 +56,8 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   /** idle_timeout while no stream is active; max_connection_duration. */
   private idleTimer: Timer | undefined;
   private durationTimer: Timer | undefined;
+  /** Between the drain's two GOAWAYs (startDrainSequence). */
+  private drainTimer: Timer | undefined;
 
   constructor(
     readonly config: HttpConnectionManagerConfig,
@@ -62,12 +71,14 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   ) {
     this.rqProtocolTotal = stats.downstreamRqHttp2Total;
     const runtime = server.runtime;
+    const { connectionKeepalive, ...codecOptions } = config.http2 ?? {};
+    this.codecStats = stats.http2Codec();
     this.codec = new Http2ServerCodec(
       connection,
       this,
-      stats.http2Codec(),
+      this.codecStats,
       {
-        ...config.http2,
+        ...codecOptions,
         maxHeadersKb: config.maxRequestHeadersKb,
         maxHeadersCount: config.maxHeadersCount,
         // What a stream may hold of its response beyond the client's window: the connection's buffer limit.
@@ -75,6 +86,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
       },
       () => runtime.now(),
     );
+    if (connectionKeepalive !== undefined) this.keepalive = new Http2Keepalive(connectionKeepalive, (callback) => server.timers.create(callback), () => runtime.random(), () => runtime.now(), this);
     this.armIdleTimer();
     const maxDuration = config.maxConnectionDurationMs;
     if (maxDuration !== undefined) {
@@ -88,6 +100,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
       buffer.drainAll();
       return;
     }
+    this.keepalive?.onBytesReceived();
     const count = buffer.chunkCount;
     for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), false);
     buffer.drainAll();
@@ -159,6 +172,32 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     this.close("FlushWrite");
   }
 
+  onHttp2PingAck(): void {
+    this.keepalive?.onPingAck();
+  }
+
+  // ---- Http2KeepaliveOwner ----
+
+  sendPing(opaque: Uint8Array): void {
+    this.codec.impl.ping(opaque);
+  }
+
+  /** Envoy's onKeepaliveResponseTimeout: http2.keepalive_timeout, and the connection closed without flushing. */
+  onKeepaliveTimeout(): void {
+    if (this.closing) return;
+    this.codecStats.keepalive_timeout.inc();
+    this.server.log.debug(`[C${this.connection.id}] closing connection due to keepalive timeout`);
+    this.close("Abort");
+  }
+
+  /** Envoy's ConnectionManagerImpl::startDrainSequence: the shutdown notice now, the final GOAWAY at drain_timeout (onDrainTimeout). */
+  startDrainSequence(): void {
+    if (this.closing || this.drainTimer !== undefined) return;
+    this.codec.shutdownNotice();
+    this.drainTimer = this.server.timers.create(this);
+    this.drainTimer.enable(DRAIN_TIMEOUT_MS);
+  }
+
   // ---- ConnectionManagerContext ----
 
   streamTimers(): StreamTimers {
@@ -203,6 +242,8 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     if (event === "Connected") return;
     this.idleTimer?.disable();
     this.durationTimer?.disable();
+    this.drainTimer?.disable();
+    this.keepalive?.destroy();
     const stats = this.stats;
     stats.downstreamCxActive.dec();
     stats.downstreamCxHttp2Active.dec();
@@ -228,13 +269,18 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
 
   onTimer(timer: Timer): void {
     if (this.connection.isClosed) return;
+    if (timer === this.drainTimer) {
+      // Envoy's onDrainTimeout: the final GOAWAY; onHttp2Drained closes once no stream is left.
+      this.codec.goAway();
+      return;
+    }
     if (timer === this.durationTimer) {
       this.stats.downstreamCxMaxDurationReached.inc();
     } else {
       if (this.streams.size > 0) return;
       this.stats.downstreamCxIdleTimeout.inc();
     }
-    // Both drain: GOAWAY, the streams in flight finish, then the connection closes (onHttp2Drained).
+    // Both drain (startDrainSequence): the streams in flight finish, then the connection closes.
     this.codec.keepAlive = false;
   }
 
@@ -288,3 +334,6 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
 
 /** Envoy's default delayed_close_timeout. */
 const DELAYED_CLOSE_TIMEOUT_MS = 1000;
+
+/** Envoy's default drain_timeout (HttpConnectionManager.drain_timeout; the field is not supported yet). */
+export const DRAIN_TIMEOUT_MS = 5000;

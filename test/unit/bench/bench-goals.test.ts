@@ -49,6 +49,19 @@ describe("bench speed targets", () => {
     expect(goalsOf(goodRun()).tail.measured).toBe("bun +0.70 ms (2.50 against direct's 1.80; per round +0.70, +0.70, +0.90, +0.70, +0.70)");
   });
 
+  test("HTTP/2 (h2c) and HTTPS targets appear only when the run measured them: the best runtime against nginx", () => {
+    expect(checkGoals(goodRun())).toHaveLength(7);
+    const table: Table = {
+      ...goodRun(),
+      "h2c-get": { "polyvoy-node": cell(20_000), "polyvoy-bun": cell(26_000), "polyvoy-deno": cell(15_000), nginx: cell(50_000) },
+      "https-get": { "polyvoy-node": cell(9_000), "polyvoy-bun": cell(8_000), "polyvoy-deno": cell(7_000), nginx: cell(20_000) },
+    };
+    const goals = checkGoals(table);
+    expect(goals).toHaveLength(9);
+    expect(goals[7]).toMatchObject({ met: true, measured: "bun 0.52×" });
+    expect(goals[8]).toMatchObject({ met: false, measured: "node 0.45×" });
+  });
+
   test("a ratio below its target is missed, and a pair target needs both halves", () => {
     const table = goodRun();
     table["get-64c"]!["fastify-reply-from"] = cell(18_000); // node 1.39× reply-from, still 2.5× node-http-proxy

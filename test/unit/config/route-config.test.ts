@@ -354,8 +354,18 @@ describe("bad HCM configs give one-line problems", () => {
     ["HTTP/3 codec", { route_config: {}, codec_type: "HTTP3" }, [`${HCM}.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1, HTTP2)`]],
     [
       "an HTTP/2 option the codec does not have",
+      { route_config: {}, http2_protocol_options: { custom_settings_parameters: [] } },
+      [`${HCM}.http2_protocol_options: \`custom_settings_parameters\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`],
+    ],
+    [
+      "connection_keepalive without its timeout",
       { route_config: {}, http2_protocol_options: { connection_keepalive: { interval: "1s" } } },
-      [`${HCM}.http2_protocol_options: \`connection_keepalive\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`],
+      [`${HCM}.http2_protocol_options.connection_keepalive.timeout: missing required field`],
+    ],
+    [
+      "connection_keepalive.connection_idle_interval on the HCM (Envoy's client codec alone reads it)",
+      { route_config: {}, http2_protocol_options: { connection_keepalive: { timeout: "1s", connection_idle_interval: "5s" } } },
+      [`${HCM}.http2_protocol_options.connection_keepalive.connection_idle_interval: connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's`],
     ],
     ["extended CONNECT over HTTP/2", { route_config: {}, http2_protocol_options: { allow_connect: true } }, [`${HCM}.http2_protocol_options.allow_connect: unsupported value true (supported: false)`]],
     ["an HTTP/2 window below 65535", { route_config: {}, http2_protocol_options: { initial_stream_window_size: 1000 } }, [`${HCM}.http2_protocol_options.initial_stream_window_size: 1000 is out of range (must be >= 65535)`]],
