@@ -330,6 +330,12 @@ export interface AppendFile {
   close(): Promise<void>;
 }
 
+/** A directory being watched (Runtime.watchDirectory). */
+export interface DirectoryWatch {
+  /** Stop watching; no onChange after it. */
+  close(): void;
+}
+
 /** Everything the core asks of a runtime. */
 export interface Runtime {
   /** The runtime's name (logged at start-up, shown by `--version`). */
@@ -376,6 +382,15 @@ export interface Runtime {
   resolve(host: string, family: ResolveFamily, options?: ResolveOptions): Promise<ResolvedAddress[]>;
   /** Read a UTF-8 file. Rejects with a PortError (ENOENT, EACCES, EISDIR, …). */
   readTextFile(path: string): Promise<string>;
+  /**
+   * Optional: watch the directory `path` (Envoy's Filesystem::Watcher, inotify on Linux):
+   * `onChange(name)` is called after an entry of it is created, written, moved in or out,
+   * or removed, with the entry's name when the runtime tells it (undefined when it does
+   * not: then anything may have changed). Calls may come in bursts for one change. Throws
+   * a PortError when the directory cannot be watched (ENOENT, …). Without it, the core
+   * polls the files it would watch (core/tls/file-watch.ts).
+   */
+  watchDirectory?(path: string, onChange: (name: string | undefined) => void): DirectoryWatch;
   /**
    * Optional: import the JavaScript or TypeScript module at `path` (relative paths from the
    * working directory, as Envoy reads every file a config names) and give its namespace:

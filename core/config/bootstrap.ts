@@ -28,6 +28,8 @@ export interface Bootstrap {
   statsConfig?: StatsConfig;
   /** cluster_manager.local_cluster_name: the cluster of this proxy's own fleet (zone aware routing); absent without. */
   localClusterName?: string;
+  /** static_resources.secrets (core/tls/secret-manager.ts); absent when none. */
+  secrets?: SecretConfig[];
 }
 
 /** envoy.config.metrics.v3.StatsConfig (core/stats/stats-matcher.ts, core/admin/tag-extractor.ts). */
@@ -1315,6 +1317,28 @@ export interface TlsCertificateConfig {
   readonly certificateChain: TlsDataSourceConfig;
   readonly privateKey: TlsDataSourceConfig;
   readonly password?: TlsDataSourceConfig;
+  /** watched_directory: in a secret delivered by SDS, the directory whose changes reload the files. */
+  readonly watchedDirectory?: string;
+}
+
+/** envoy.extensions.transport_sockets.tls.v3.Secret: a TLS certificate or a validation context, by name. */
+export type SecretConfig =
+  | { readonly name: string; readonly tlsCertificate: TlsCertificateConfig }
+  | { readonly name: string; readonly validationContext: ValidationContextConfig };
+
+/**
+ * SdsSecretConfig: a secret by name, from static_resources.secrets (no sdsConfig) or
+ * from an SDS file (a DiscoveryResponse holding it), watched for changes.
+ */
+export interface SdsSecretConfig {
+  readonly name: string;
+  readonly sdsConfig?: SdsConfigSource;
+}
+
+/** ConfigSource with path_config_source (or the older `path`): the file, and the directory whose moves reload it. */
+export interface SdsConfigSource {
+  readonly path: string;
+  readonly watchedDirectory?: string;
 }
 
 /** One SubjectAltNameMatcher: a SAN of this type matching the string matcher. */
@@ -1329,6 +1353,8 @@ export interface ValidationContextConfig {
   readonly matchTypedSubjectAltNames: readonly SanMatcherConfig[];
   /** verify_certificate_hash: SHA-256 fingerprints, lowercase hex without colons. */
   readonly verifyCertificateHash: readonly string[];
+  /** watched_directory: in a secret delivered by SDS, the directory whose changes reload trusted_ca. */
+  readonly watchedDirectory?: string;
 }
 
 /** CommonTlsContext */
@@ -1337,6 +1363,10 @@ export interface CommonTlsContextConfig {
   readonly alpnProtocols: readonly string[];
   readonly params: TlsParamsConfig;
   readonly validationContext?: ValidationContextConfig;
+  /** tls_certificate_sds_secret_configs (instead of tlsCertificates). */
+  readonly tlsCertificateSds: readonly SdsSecretConfig[];
+  /** validation_context_sds_secret_config (instead of validationContext). */
+  readonly validationContextSds?: SdsSecretConfig;
 }
 
 /** DownstreamTlsContext, on a filter chain. */

@@ -96,7 +96,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     for (const [chain, at] of chains) {
       if (!chain.transportSocket) continue;
       try {
-        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope));
+        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope, false, this.context.secretManager));
       } catch (err) {
         throw new Error(`${at}.transport_socket: ${describe(err)}`);
       }

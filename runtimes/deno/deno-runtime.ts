@@ -12,6 +12,7 @@ import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
+import { watchDirectory } from "../kit/watch-directory.ts";
 
 const encoder = new TextEncoder();
 
@@ -94,6 +95,7 @@ export function createDenoRuntime(): Runtime {
     // gives 86400 s), so a TTL it reports need not be a DNS record's.
     resolve: (host, family, options) => resolveWithNodeDns(host, family, options, false),
     readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
+    watchDirectory,
     importModule,
     verifySignature,
     async openAppendFile(path: string): Promise<AppendFile> {

@@ -1,0 +1,225 @@
+/**
+ * Secrets on every runtime, black-box: static_resources.secrets named by
+ * tls_certificate_sds_secret_configs and validation_context_sds_secret_config (mTLS),
+ * and an SDS file (path_config_source) watched by the proxy: a new file, or a
+ * certificate rotated on disk, is served on new connections without a restart; a bad
+ * file keeps the secret in use, counted in sds.<name>.update_failure / update_rejected.
+ * Certificates are minted by the test (test-certs.ts).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { copyFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import * as tls from "node:tls";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { mintTestCerts, type CertFiles, type TestCerts } from "../support/test-certs.ts";
+
+const SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+
+let certs: TestCerts;
+
+beforeAll(() => {
+  certs = mintTestCerts();
+});
+
+function downstreamTls(common: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return {
+    name: "envoy.transport_sockets.tls",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", common_tls_context: common, ...extra },
+  };
+}
+
+function listener(name: string, port: number, transportSocket: object, body: string) {
+  return {
+    name,
+    address: { socket_address: { address: "127.0.0.1", port_value: port } },
+    filter_chains: [
+      {
+        transport_socket: transportSocket,
+        filters: [
+          {
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+              stat_prefix: name,
+              route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }] }] },
+              http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** Write `text` to `path` as certificate tooling does: a temp file renamed over it. */
+function replaceFile(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** An SDS DiscoveryResponse holding one tls_certificate secret. */
+function sdsCertificate(name: string, files: CertFiles): string {
+  return [
+    "resources:",
+    `- "@type": ${SECRET_TYPE}`,
+    `  name: ${name}`,
+    "  tls_certificate:",
+    `    certificate_chain: { filename: ${files.cert} }`,
+    `    private_key: { filename: ${files.key} }`,
+    "",
+  ].join("\n");
+}
+
+/** The CN of the certificate a TLS server presents (SNI example.com), and whether the handshake gave an HTTP 200. */
+function servedSubject(port: number, clientCert?: CertFiles): Promise<{ cn: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername: "example.com",
+      rejectUnauthorized: false,
+      ...(clientCert ? { cert: certs.read(clientCert.cert), key: certs.read(clientCert.key) } : {}),
+    });
+    let body = "";
+    let cn: string | undefined;
+    socket.on("secureConnect", () => {
+      cn = socket.getPeerCertificate().subject?.CN as string | undefined;
+      socket.write("GET / HTTP/1.1\r\nhost: example.com\r\nconnection: close\r\n\r\n");
+    });
+    socket.on("data", (d: Buffer) => (body += d.toString()));
+    socket.on("end", () => resolve({ cn, body }));
+    socket.on("close", () => resolve({ cn, body }));
+    socket.on("error", (err) => (cn === undefined ? reject(err) : resolve({ cn, body })));
+  });
+}
+
+async function stats(adminPort: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();
+  const map = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const at = line.lastIndexOf(": ");
+    if (at > 0) map.set(line.slice(0, at), Number(line.slice(at + 2)));
+  }
+  return map;
+}
+
+/** Poll until `check` passes (the watch reacts within a moment, the poll fallback within a second). */
+async function eventually<T>(probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (check(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.each(RUNTIMES)("secrets and SDS on %s", (runtime) => {
+  let proxy: ProxyProcess;
+  let staticPort: number;
+  let sdsPort: number;
+  let adminPort: number;
+  let dir: string;
+  let sdsPath: string;
+  let certPath: CertFiles;
+
+  beforeAll(async () => {
+    [staticPort, sdsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+    dir = mkdtempSync(join(tmpdir(), "polyvoy-sds-"));
+    // The SDS secret names files of its own, which the test rotates.
+    certPath = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+    copyFileSync(certs.server.cert, certPath.cert);
+    copyFileSync(certs.server.key, certPath.key);
+    sdsPath = join(dir, "sds.yaml");
+    writeFileSync(sdsPath, sdsCertificate("server_cert", certPath));
+    const config = {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+      static_resources: {
+        secrets: [
+          { name: "static_cert", tls_certificate: { certificate_chain: { filename: certs.server.cert }, private_key: { filename: certs.server.key } } },
+          {
+            name: "client_ca",
+            validation_context: { trusted_ca: { filename: certs.ca }, match_typed_subject_alt_names: [{ san_type: "URI", matcher: { exact: "spiffe://test/client1" } }] },
+          },
+        ],
+        listeners: [
+          listener(
+            "static",
+            staticPort,
+            downstreamTls({ tls_certificate_sds_secret_configs: [{ name: "static_cert" }], validation_context_sds_secret_config: { name: "client_ca" } }, { require_client_certificate: true }),
+            "static secret",
+          ),
+          listener("sds", sdsPort, downstreamTls({ tls_certificate_sds_secret_configs: [{ name: "server_cert", sds_config: { path_config_source: { path: sdsPath }, resource_api_version: "V3" } }] }), "sds secret"),
+        ],
+        clusters: [],
+      },
+    };
+    proxy = await ProxyProcess.start(runtime, config);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  test("static secrets: the certificate and the mTLS validation context by name", async () => {
+    const ok = await servedSubject(staticPort, certs.client);
+    expect(ok.cn).toBe("example.com");
+    expect(ok.body).toContain("static secret");
+    // client2's SAN is not the one the secret's validation context matches.
+    const refused = await servedSubject(staticPort, certs.client2);
+    expect(refused.body).toBe("");
+    const s = await stats(adminPort);
+    expect(s.get(`listener.127.0.0.1_${staticPort}.ssl.fail_verify_san`)).toBeGreaterThanOrEqual(1);
+  });
+
+  test("an SDS file: served, then a new file and a rotated certificate are used by new connections; bad files keep the secret", async () => {
+    const first = await servedSubject(sdsPort);
+    expect(first).toEqual({ cn: "example.com", body: expect.stringContaining("sds secret") });
+    expect((await stats(adminPort)).get("sds.server_cert.update_success")).toBe(1);
+
+    // A new SDS file naming other files.
+    replaceFile(sdsPath, sdsCertificate("server_cert", certs.other));
+    expect((await eventually(() => servedSubject(sdsPort), (r) => r.cn === "other.test")).cn).toBe("other.test");
+    expect((await stats(adminPort)).get("sds.server_cert.update_success")).toBe(2);
+
+    // Not YAML: update_failure; the wrong secret name: update_rejected. The secret in use stays.
+    replaceFile(sdsPath, "resources: [ {{{");
+    await eventually(() => stats(adminPort), (s) => s.get("sds.server_cert.update_failure") === 1);
+    replaceFile(sdsPath, sdsCertificate("another_name", certs.server));
+    const s = await eventually(() => stats(adminPort), (s) => s.get("sds.server_cert.update_rejected") === 1);
+    expect(s.get("sds.server_cert.update_failure")).toBe(1);
+    expect(s.get("sds.server_cert.update_rejected")).toBe(1);
+    expect(proxy.stderr).toContain("Unexpected SDS secret (expecting server_cert): another_name");
+    expect((await servedSubject(sdsPort)).cn).toBe("other.test");
+
+    // Back to the test's own files, then the certificate rotated on disk (key first, then chain).
+    replaceFile(sdsPath, sdsCertificate("server_cert", certPath));
+    expect((await eventually(() => servedSubject(sdsPort), (r) => r.cn === "example.com")).cn).toBe("example.com");
+    replaceFile(certPath.key, certs.read(certs.rsa.key));
+    replaceFile(certPath.cert, certs.read(certs.rsa.cert));
+    const rotated = await eventually(() => servedSubject(sdsPort), (r) => r.cn === "rsa.test");
+    expect(rotated).toEqual({ cn: "rsa.test", body: expect.stringContaining("sds secret") });
+  });
+});
+
+describe.each(RUNTIMES)("secret config errors on %s", (runtime) => {
+  test("an unknown static secret is refused naming the field", async () => {
+    const path = writeConfig({ static_resources: { listeners: [listener("a", 1, downstreamTls({ tls_certificate_sds_secret_configs: [{ name: "nope" }] }), "x")] } });
+    const r = await runToExit(runtime, ["--mode", "validate", "-c", path]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("tls_certificate_sds_secret_configs[0].name: Unknown static secret: nope");
+  });
+
+  test("tls_certificates beside SDS, and an xDS sds_config, are refused naming the field", async () => {
+    const common = {
+      tls_certificates: [{ certificate_chain: { filename: "a.pem" }, private_key: { filename: "a.key" } }],
+      tls_certificate_sds_secret_configs: [{ name: "x", sds_config: { ads: {} } }],
+    };
+    const path = writeConfig({ static_resources: { listeners: [listener("b", 2, downstreamTls(common), "x")] } });
+    const r = await runToExit(runtime, ["--mode", "validate", "-c", path]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("set tls_certificates or tls_certificate_sds_secret_configs, not both");
+    expect(r.stderr).toMatch(/sds_config\.ads: .*polyvoy has no xDS client/);
+  });
+});
