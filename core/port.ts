@@ -185,6 +185,13 @@ export interface TlsPeerCertificate {
   readonly subjectAltNames: readonly TlsSubjectAltName[];
   /** SHA-256 of the DER certificate, lowercase hex without separators. */
   readonly sha256: string;
+  /** The certificate as PEM (x-forwarded-client-cert's Cert); adapters may compute it on first read. */
+  readonly pem: string;
+  /**
+   * The peer's chain as PEM, its certificate first, then the issuers the runtime
+   * reports, a self-signed root left out (x-forwarded-client-cert's Chain); computed on first read.
+   */
+  readonly chainPem: string;
 }
 
 export interface TlsSubjectAltName {
@@ -203,6 +210,8 @@ export interface TlsSession {
   /** The SNI the client sent (server side) or the one we sent (client side). */
   readonly serverName: string | undefined;
   readonly peerCertificate: TlsPeerCertificate | undefined;
+  /** The first URI SAN of the certificate this side presented (x-forwarded-client-cert's By), if any; computed on first read. */
+  readonly localUriSan: string | undefined;
   /**
    * Why the peer's certificate did not verify against `trustedCa` (an OpenSSL code such
    * as UNABLE_TO_GET_ISSUER_CERT), or undefined when it did, or when there was nothing

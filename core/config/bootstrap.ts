@@ -415,6 +415,10 @@ export interface HttpConnectionManagerConfig {
   schemeMatchUpstream?: true;
   /** via: appended to the via header of requests and responses; absent when "" (the default: none). */
   via?: string;
+  /** forward_client_cert_details (x-forwarded-client-cert, http/conn-manager/xfcc.ts); absent for SANITIZE, the default. */
+  forwardClientCert?: "FORWARD_ONLY" | "APPEND_FORWARD" | "SANITIZE_SET" | "ALWAYS_FORWARD_ONLY";
+  /** set_current_client_cert_details: what APPEND_FORWARD and SANITIZE_SET add, in Envoy's order; absent when none. */
+  clientCertDetails?: readonly ("Subject" | "Cert" | "Chain" | "URI" | "DNS")[];
   /**
    * add_user_agent: the bootstrap's node.cluster goes in x-envoy-downstream-service-cluster
    * and in user-agent when absent, node.id in x-envoy-downstream-service-node (Envoy's
