@@ -266,6 +266,21 @@ export interface TlsCapability {
    * once the handshake is done and accepted; a failed handshake closes with an error.
    */
   connect(options: ConnectOptions, context: TlsContext, serverName: string | undefined): Socket;
+  /**
+   * Optional: what the first certificate of `pem` says (the admin's /certs). Throws when
+   * it is not a PEM certificate. Without it, /certs lists paths only.
+   */
+  describeCertificate?(pem: string): CertificateInfo;
+}
+
+/** A certificate's details, as the admin's /certs shows them (Envoy's CertificateDetails). */
+export interface CertificateInfo {
+  /** Lowercase hex, as Envoy prints it. */
+  readonly serialNumber: string;
+  readonly subjectAltNames: readonly TlsSubjectAltName[];
+  /** notBefore and notAfter, wall-clock ms since the epoch. */
+  readonly validFrom: number;
+  readonly expiration: number;
 }
 
 export interface ListenOptions {

@@ -103,6 +103,11 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     }
   }
 
+  /** The filter chains' TLS contexts (the admin's /certs). */
+  get tlsContexts(): readonly SslSocketFactory[] {
+    return [...this.transportSocketFactories.values()];
+  }
+
   async start(): Promise<void> {
     const { address, port } = this.config.address;
     this.listener = await this.context.runtime.listen({ address, port }, (socket) => this.onAccept(socket));

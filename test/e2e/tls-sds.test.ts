@@ -11,6 +11,7 @@ import { copyFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import * as tls from "node:tls";
+import { X509Certificate } from "node:crypto";
 import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCerts, type CertFiles, type TestCerts } from "../support/test-certs.ts";
@@ -200,6 +201,36 @@ describe.each(RUNTIMES)("secrets and SDS on %s", (runtime) => {
     replaceFile(certPath.cert, certs.read(certs.rsa.cert));
     const rotated = await eventually(() => servedSubject(sdsPort), (r) => r.cn === "rsa.test");
     expect(rotated).toEqual({ cn: "rsa.test", body: expect.stringContaining("sds secret") });
+  });
+
+  test("/certs: each TLS context's CA and certificates in Envoy's JSON, the rotated one as it is now", async () => {
+    const response = await fetch(`http://127.0.0.1:${adminPort}/certs`);
+    expect(response.headers.get("content-type")).toBe("application/json");
+    const body = (await response.json()) as { certificates: { ca_cert: unknown[]; cert_chain: unknown[] }[] };
+    const detailsOf = (path: string, pem: string, sans: object[]) => {
+      const x509 = new X509Certificate(pem);
+      const expiration = Date.parse(x509.validTo);
+      return {
+        path,
+        serial_number: x509.serialNumber.toLowerCase(),
+        subject_alt_names: sans,
+        days_until_expiration: String(Math.floor((expiration - Date.now()) / 86_400_000)),
+        valid_from: new Date(Date.parse(x509.validFrom)).toISOString().replace(".000Z", "Z"),
+        expiration_time: new Date(expiration).toISOString().replace(".000Z", "Z"),
+      };
+    };
+    const serverSans = [{ dns: "example.com" }, { dns: "localhost" }, { ip_address: "127.0.0.1" }];
+    const onDisk = certs.read(certPath.cert);
+    expect(body).toEqual({
+      certificates: [
+        {
+          ca_cert: [detailsOf(certs.ca, certs.read(certs.ca), [])],
+          cert_chain: [detailsOf(certs.server.cert, certs.read(certs.server.cert), serverSans)],
+        },
+        // The SDS secret's file as it is now: rotated to rsa.test by the test before (when it ran).
+        { ca_cert: [], cert_chain: [detailsOf(certPath.cert, onDisk, onDisk === certs.read(certs.rsa.cert) ? [{ dns: "rsa.test" }] : serverSans)] },
+      ],
+    });
   });
 });
 
