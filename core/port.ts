@@ -158,6 +158,12 @@ export interface TlsServerOptions {
   /** Ask the client for a certificate (it is asked for whenever `trustedCa` is set, too). */
   readonly requestClientCertificate: boolean;
   /**
+   * allow_expired_certificate: the core lets an expired peer certificate through, so
+   * `peerVerifyError` must tell expiry apart (CERT_HAS_EXPIRED, CERT_NOT_YET_VALID); a
+   * runtime that cannot throws.
+   */
+  readonly allowExpiredCertificate?: boolean;
+  /**
    * PEM CA certificates a client certificate is checked against (the result is
    * `TlsSession.peerVerifyError`). Absent: a client certificate is not checked.
    */
@@ -168,6 +174,8 @@ export interface TlsServerOptions {
 export interface TlsClientOptions {
   /** Presented when the server asks for one. */
   readonly certificate?: TlsCertificate;
+  /** As TlsServerOptions.allowExpiredCertificate. */
+  readonly allowExpiredCertificate?: boolean;
   readonly alpnProtocols: readonly string[];
   readonly params: TlsParams;
   /**
@@ -185,6 +193,8 @@ export interface TlsPeerCertificate {
   readonly subjectAltNames: readonly TlsSubjectAltName[];
   /** SHA-256 of the DER certificate, lowercase hex without separators. */
   readonly sha256: string;
+  /** SHA-256 of its SubjectPublicKeyInfo, base64 (verify_certificate_spki); adapters may compute it on first read. */
+  readonly spkiSha256: string;
   /** The certificate as PEM (x-forwarded-client-cert's Cert); adapters may compute it on first read. */
   readonly pem: string;
   /**

@@ -1357,6 +1357,12 @@ export interface ValidationContextConfig {
   readonly matchTypedSubjectAltNames: readonly SanMatcherConfig[];
   /** verify_certificate_hash: SHA-256 fingerprints, lowercase hex without colons. */
   readonly verifyCertificateHash: readonly string[];
+  /** verify_certificate_spki: base64 SHA-256 of the SubjectPublicKeyInfo; absent when none. */
+  readonly verifyCertificateSpki?: readonly string[];
+  /** allow_expired_certificate: an expired (or not yet valid) peer certificate passes the chain check. */
+  readonly allowExpiredCertificate?: true;
+  /** trust_chain_verification ACCEPT_UNTRUSTED: a chain that does not verify is counted (fail_verify_error) and accepted. */
+  readonly acceptUntrusted?: true;
   /** watched_directory: in a secret delivered by SDS, the directory whose changes reload trusted_ca. */
   readonly watchedDirectory?: string;
 }

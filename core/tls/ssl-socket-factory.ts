@@ -89,7 +89,10 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
   private build(certificates: readonly TlsCertificate[], validation: ResolvedValidationContext | undefined): TlsContext {
     const tls = this.runtime.tls!;
     const common = this.config.common;
-    const withCa = validation?.trustedCa !== undefined ? { trustedCa: validation.trustedCa } : {};
+    const withCa = {
+      ...(validation?.trustedCa !== undefined ? { trustedCa: validation.trustedCa } : {}),
+      ...(validation?.config.allowExpiredCertificate ? { allowExpiredCertificate: true } : {}),
+    };
     const plain = certificates.map(({ certificateChain, privateKey, password }) => (password !== undefined ? { certificateChain, privateKey, password } : { certificateChain, privateKey }));
     if (this.config.side === "downstream") {
       const requestClientCertificate = this.config.requireClientCertificate || checksPeer(validation?.config);
@@ -133,15 +136,21 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
       return false;
     }
     if (cert) {
-      if (session.peerVerifyError !== undefined && validation?.trustedCa !== undefined) {
+      const verifyError = session.peerVerifyError;
+      // allow_expired_certificate: Envoy's DefaultCertValidator lets these two through.
+      const expiredAllowed = validation?.allowExpiredCertificate === true && (verifyError === "CERT_HAS_EXPIRED" || verifyError === "CERT_NOT_YET_VALID");
+      if (verifyError !== undefined && validation?.trustedCa !== undefined && !expiredAllowed) {
         stats.failVerifyError.inc();
-        return false;
+        // trust_chain_verification ACCEPT_UNTRUSTED: counted, then accepted.
+        if (validation.acceptUntrusted !== true) return false;
       }
       if ((this.sanMatchers && !this.sanMatchers(session)) || (this.autoSanValidation && !namesHost(session))) {
         stats.failVerifySan.inc();
         return false;
       }
-      if (validation && validation.verifyCertificateHash.length > 0 && !validation.verifyCertificateHash.includes(cert.sha256)) {
+      // verify_certificate_hash or verify_certificate_spki: a certificate matching either list passes.
+      const spkis = validation?.verifyCertificateSpki ?? [];
+      if (validation && (validation.verifyCertificateHash.length > 0 || spkis.length > 0) && !validation.verifyCertificateHash.includes(cert.sha256) && !(spkis.length > 0 && spkis.includes(cert.spkiSha256))) {
         stats.failVerifyCertHash.inc();
         return false;
       }
@@ -190,7 +199,7 @@ export interface CertificateInUse extends TlsCertificate {
 }
 
 function checksPeer(v: ValidationContextConfig | undefined): boolean {
-  return v !== undefined && (v.matchTypedSubjectAltNames.length > 0 || v.verifyCertificateHash.length > 0);
+  return v !== undefined && (v.matchTypedSubjectAltNames.length > 0 || v.verifyCertificateHash.length > 0 || (v.verifyCertificateSpki?.length ?? 0) > 0);
 }
 
 function certificateOf(secret: ResolvedSecret): CertificateInUse {

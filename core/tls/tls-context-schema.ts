@@ -137,11 +137,11 @@ function validationContextSchema(inSecret: boolean) {
       match_typed_subject_alt_names: z.array(sanMatcher).default([]),
       verify_certificate_hash: z.array(z.string()).default([]),
       match_subject_alt_names: unsupportedField("match_subject_alt_names (deprecated: use match_typed_subject_alt_names)", isEmptyList),
-      verify_certificate_spki: unsupportedField("verify_certificate_spki", isEmptyList),
-      crl: unsupportedField("crl"),
-      allow_expired_certificate: unsupportedField("allow_expired_certificate", isFalse),
-      trust_chain_verification: unsupportedField("trust_chain_verification", (v) => v === "VERIFY_TRUST_CHAIN"),
-      only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl", isFalse),
+      verify_certificate_spki: z.array(z.string()).default([]),
+      crl: unsupportedField("crl (certificate revocation lists are not wired to the runtimes' TLS yet)"),
+      allow_expired_certificate: z.boolean().default(false),
+      trust_chain_verification: z.enum(["VERIFY_TRUST_CHAIN", "ACCEPT_UNTRUSTED"]).default("VERIFY_TRUST_CHAIN"),
+      only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl (no crl support yet)", isFalse),
       max_verify_depth: unsupportedField("max_verify_depth"),
       custom_validator_config: unsupportedField("custom_validator_config"),
       watched_directory: inSecret ? watchedDirectory.optional() : watchedDirectoryOutsideSds,
@@ -155,10 +155,17 @@ function validationContextSchema(inSecret: boolean) {
         if (!/^[0-9a-f]{64}$/.test(hex)) ctx.addIssue({ code: "custom", path: ["verify_certificate_hash", i], message: `invalid hex-encoded SHA-256 ${hash}` });
         return hex;
       });
+      // Envoy (DefaultCertValidator): each a base64 SHA-256, "Invalid base64-encoded SHA-256 …".
+      v.verify_certificate_spki.forEach((spki, i) => {
+        if (!/^[A-Za-z0-9+/]{43}=$/.test(spki)) ctx.addIssue({ code: "custom", path: ["verify_certificate_spki", i], message: `Invalid base64-encoded SHA-256 ${spki}` });
+      });
       return {
         ...(v.trusted_ca ? { trustedCa: v.trusted_ca } : {}),
         matchTypedSubjectAltNames: v.match_typed_subject_alt_names,
         verifyCertificateHash: hashes,
+        ...(v.verify_certificate_spki.length > 0 ? { verifyCertificateSpki: v.verify_certificate_spki } : {}),
+        ...(v.allow_expired_certificate ? { allowExpiredCertificate: true as const } : {}),
+        ...(v.trust_chain_verification === "ACCEPT_UNTRUSTED" ? { acceptUntrusted: true as const } : {}),
         ...(typeof v.watched_directory === "string" ? { watchedDirectory: v.watched_directory } : {}),
       };
     });

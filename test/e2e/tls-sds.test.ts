@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { copyFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import * as tls from "node:tls";
 import { X509Certificate } from "node:crypto";
 import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCerts, type CertFiles, type TestCerts } from "../support/test-certs.ts";
+import { adminStats, tlsGet } from "../support/tls-probe.ts";
 
 const SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
@@ -71,39 +71,6 @@ function sdsCertificate(name: string, files: CertFiles): string {
     `    private_key: { filename: ${files.key} }`,
     "",
   ].join("\n");
-}
-
-/** The CN of the certificate a TLS server presents (SNI example.com), and whether the handshake gave an HTTP 200. */
-function servedSubject(port: number, clientCert?: CertFiles): Promise<{ cn: string | undefined; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: "127.0.0.1",
-      port,
-      servername: "example.com",
-      rejectUnauthorized: false,
-      ...(clientCert ? { cert: certs.read(clientCert.cert), key: certs.read(clientCert.key) } : {}),
-    });
-    let body = "";
-    let cn: string | undefined;
-    socket.on("secureConnect", () => {
-      cn = socket.getPeerCertificate().subject?.CN as string | undefined;
-      socket.write("GET / HTTP/1.1\r\nhost: example.com\r\nconnection: close\r\n\r\n");
-    });
-    socket.on("data", (d: Buffer) => (body += d.toString()));
-    socket.on("end", () => resolve({ cn, body }));
-    socket.on("close", () => resolve({ cn, body }));
-    socket.on("error", (err) => (cn === undefined ? reject(err) : resolve({ cn, body })));
-  });
-}
-
-async function stats(adminPort: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();
-  const map = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const at = line.lastIndexOf(": ");
-    if (at > 0) map.set(line.slice(0, at), Number(line.slice(at + 2)));
-  }
-  return map;
 }
 
 /** Poll until `check` passes (the watch reacts within a moment, the poll fallback within a second). */
@@ -164,42 +131,42 @@ describe.each(RUNTIMES)("secrets and SDS on %s", (runtime) => {
   });
 
   test("static secrets: the certificate and the mTLS validation context by name", async () => {
-    const ok = await servedSubject(staticPort, certs.client);
+    const ok = await tlsGet(staticPort, certs.client);
     expect(ok.cn).toBe("example.com");
     expect(ok.body).toContain("static secret");
     // client2's SAN is not the one the secret's validation context matches.
-    const refused = await servedSubject(staticPort, certs.client2);
+    const refused = await tlsGet(staticPort, certs.client2);
     expect(refused.body).toBe("");
-    const s = await stats(adminPort);
+    const s = await adminStats(adminPort);
     expect(s.get(`listener.127.0.0.1_${staticPort}.ssl.fail_verify_san`)).toBeGreaterThanOrEqual(1);
   });
 
   test("an SDS file: served, then a new file and a rotated certificate are used by new connections; bad files keep the secret", async () => {
-    const first = await servedSubject(sdsPort);
+    const first = await tlsGet(sdsPort);
     expect(first).toEqual({ cn: "example.com", body: expect.stringContaining("sds secret") });
-    expect((await stats(adminPort)).get("sds.server_cert.update_success")).toBe(1);
+    expect((await adminStats(adminPort)).get("sds.server_cert.update_success")).toBe(1);
 
     // A new SDS file naming other files.
     replaceFile(sdsPath, sdsCertificate("server_cert", certs.other));
-    expect((await eventually(() => servedSubject(sdsPort), (r) => r.cn === "other.test")).cn).toBe("other.test");
-    expect((await stats(adminPort)).get("sds.server_cert.update_success")).toBe(2);
+    expect((await eventually(() => tlsGet(sdsPort), (r) => r.cn === "other.test")).cn).toBe("other.test");
+    expect((await adminStats(adminPort)).get("sds.server_cert.update_success")).toBe(2);
 
     // Not YAML: update_failure; the wrong secret name: update_rejected. The secret in use stays.
     replaceFile(sdsPath, "resources: [ {{{");
-    await eventually(() => stats(adminPort), (s) => s.get("sds.server_cert.update_failure") === 1);
+    await eventually(() => adminStats(adminPort), (s) => s.get("sds.server_cert.update_failure") === 1);
     replaceFile(sdsPath, sdsCertificate("another_name", certs.server));
-    const s = await eventually(() => stats(adminPort), (s) => s.get("sds.server_cert.update_rejected") === 1);
+    const s = await eventually(() => adminStats(adminPort), (s) => s.get("sds.server_cert.update_rejected") === 1);
     expect(s.get("sds.server_cert.update_failure")).toBe(1);
     expect(s.get("sds.server_cert.update_rejected")).toBe(1);
     expect(proxy.stderr).toContain("Unexpected SDS secret (expecting server_cert): another_name");
-    expect((await servedSubject(sdsPort)).cn).toBe("other.test");
+    expect((await tlsGet(sdsPort)).cn).toBe("other.test");
 
     // Back to the test's own files, then the certificate rotated on disk (key first, then chain).
     replaceFile(sdsPath, sdsCertificate("server_cert", certPath));
-    expect((await eventually(() => servedSubject(sdsPort), (r) => r.cn === "example.com")).cn).toBe("example.com");
+    expect((await eventually(() => tlsGet(sdsPort), (r) => r.cn === "example.com")).cn).toBe("example.com");
     replaceFile(certPath.key, certs.read(certs.rsa.key));
     replaceFile(certPath.cert, certs.read(certs.rsa.cert));
-    const rotated = await eventually(() => servedSubject(sdsPort), (r) => r.cn === "rsa.test");
+    const rotated = await eventually(() => tlsGet(sdsPort), (r) => r.cn === "rsa.test");
     expect(rotated).toEqual({ cn: "rsa.test", body: expect.stringContaining("sds secret") });
   });
 

@@ -1,5 +1,6 @@
 import type * as tls from "node:tls";
 import { Buffer } from "node:buffer";
+import { createHash, X509Certificate } from "node:crypto";
 import type { TlsPeerCertificate, TlsSession, TlsSubjectAltName } from "../../../core/port.ts";
 
 /** What a node:tls TLSSocket's finished handshake agreed, in the port's terms. */
@@ -44,11 +45,15 @@ function peerCertificateOf(secure: tls.TLSSocket): TlsPeerCertificate | undefine
   if (!cert || cert.raw === undefined && cert.subject === undefined) return undefined;
   let pem: string | undefined;
   let chainPem: string | undefined;
+  let spki: string | undefined;
   return {
     subject: formatSubject(cert.subject as unknown as Record<string, string | string[]> | undefined),
     subjectAltNames: parseSubjectAltNames(cert.subjectaltname),
     sha256: (cert.fingerprint256 ?? "").replace(/:/g, "").toLowerCase(),
     // PEM only when x-forwarded-client-cert asks for it: not every handshake pays for it.
+    get spkiSha256(): string {
+      return (spki ??= cert.raw ? spkiSha256(cert.raw) : "");
+    },
     get pem(): string {
       return (pem ??= cert.raw ? toPem(cert.raw) : "");
     },
@@ -56,6 +61,12 @@ function peerCertificateOf(secure: tls.TLSSocket): TlsPeerCertificate | undefine
       return (chainPem ??= chainOf(secure));
     },
   };
+}
+
+/** base64 SHA-256 of the certificate's SubjectPublicKeyInfo (DER), as Envoy's verify_certificate_spki. */
+function spkiSha256(der: Uint8Array): string {
+  const spki = new X509Certificate(der).publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(spki).digest("base64");
 }
 
 /** DER to PEM (RFC 7468 §2: base64 in lines of 64). */
