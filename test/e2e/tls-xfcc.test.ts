@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile, execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -94,10 +94,25 @@ function encoded(pem: string): string {
 
 describe.each(RUNTIMES)("x-forwarded-client-cert on %s", (runtime) => {
   let proxy: ProxyProcess;
+  let logPath: string;
   const ports: Record<string, number> = {};
 
   beforeAll(async () => {
-    for (const name of ["set", "append", "sanitize", "forward", "always"]) ports[name] = await freePort();
+    for (const name of ["set", "append", "sanitize", "forward", "always", "hop"]) ports[name] = await freePort();
+    logPath = join(certs.dir, `upstream-tls-${runtime}.log`);
+    const hop = listener("hop", ports.hop!, {
+      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "self_tls" } }] }] },
+      access_log: [
+        {
+          name: "envoy.access_loggers.file",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            path: logPath,
+            log_format: { text_format_source: { inline_string: "%UPSTREAM_TLS_VERSION% %UPSTREAM_PEER_SUBJECT% %UPSTREAM_PEER_DNS_SAN% %UPSTREAM_PEER_URI_SAN% %DOWNSTREAM_TLS_VERSION%\n" } },
+          },
+        },
+      ],
+    }, false);
     const all = { subject: true, cert: true, chain: true, uri: true, dns: true };
     proxy = await ProxyProcess.start(runtime, {
       static_resources: {
@@ -107,8 +122,23 @@ describe.each(RUNTIMES)("x-forwarded-client-cert on %s", (runtime) => {
           listener("sanitize", ports.sanitize!, {}, true),
           listener("forward", ports.forward!, { forward_client_cert_details: "FORWARD_ONLY" }, false),
           listener("always", ports.always!, { forward_client_cert_details: "ALWAYS_FORWARD_ONLY" }, false),
+          hop,
         ],
         clusters: [
+          {
+            // The proxy's own mTLS listener, over TLS with the client certificate: the upstream TLS operators.
+            name: "self_tls",
+            connect_timeout: "2s",
+            transport_socket: {
+              name: "envoy.transport_sockets.tls",
+              typed_config: {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                sni: "example.com",
+                common_tls_context: { tls_certificates: [{ certificate_chain: { filename: certs.client.cert }, private_key: { filename: certs.client.key } }], validation_context: { trusted_ca: { filename: certs.ca } } },
+              },
+            },
+            load_assignment: { cluster_name: "self_tls", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: ports.set } } } }] }] },
+          },
           {
             name: "up",
             connect_timeout: "2s",
@@ -141,5 +171,16 @@ describe.each(RUNTIMES)("x-forwarded-client-cert on %s", (runtime) => {
     expect(await seenXfcc(ports.sanitize!, true, "By=x;Hash=y")).toBeUndefined();
     expect(await seenXfcc(ports.forward!, false, "By=x;Hash=y")).toBeUndefined();
     expect(await seenXfcc(ports.always!, false, "By=x;Hash=y")).toBe("By=x;Hash=y");
+  });
+
+  test("upstream TLS access-log operators: version, peer subject and SANs of the upstream connection", async () => {
+    // Through the hop listener (plain) to the proxy's own mTLS listener: its element reaches the upstream.
+    expect(await seenXfcc(ports.hop!, false)).toMatch(/^By=spiffe:\/\/test\/proxy;Hash=[0-9a-f]{64};Subject="CN=client1,O=polyvoy";/);
+    let line = "";
+    for (let i = 0; i < 100 && line === ""; i++) {
+      line = existsSync(logPath) ? readFileSync(logPath, "utf8").trim() : "";
+      if (line === "") await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(line).toBe("TLSv1.2 CN=example.com example.com spiffe://test/proxy -");
   });
 });
