@@ -158,6 +158,12 @@ export interface TlsServerOptions {
   /** Ask the client for a certificate (it is asked for whenever `trustedCa` is set, too). */
   readonly requestClientCertificate: boolean;
   /**
+   * allow_expired_certificate: the core lets an expired peer certificate through, so
+   * `peerVerifyError` must tell expiry apart (CERT_HAS_EXPIRED, CERT_NOT_YET_VALID); a
+   * runtime that cannot throws.
+   */
+  readonly allowExpiredCertificate?: boolean;
+  /**
    * PEM CA certificates a client certificate is checked against (the result is
    * `TlsSession.peerVerifyError`). Absent: a client certificate is not checked.
    */
@@ -168,6 +174,8 @@ export interface TlsServerOptions {
 export interface TlsClientOptions {
   /** Presented when the server asks for one. */
   readonly certificate?: TlsCertificate;
+  /** As TlsServerOptions.allowExpiredCertificate. */
+  readonly allowExpiredCertificate?: boolean;
   readonly alpnProtocols: readonly string[];
   readonly params: TlsParams;
   /**
@@ -185,6 +193,15 @@ export interface TlsPeerCertificate {
   readonly subjectAltNames: readonly TlsSubjectAltName[];
   /** SHA-256 of the DER certificate, lowercase hex without separators. */
   readonly sha256: string;
+  /** SHA-256 of its SubjectPublicKeyInfo, base64 (verify_certificate_spki); adapters may compute it on first read. */
+  readonly spkiSha256: string;
+  /** The certificate as PEM (x-forwarded-client-cert's Cert); adapters may compute it on first read. */
+  readonly pem: string;
+  /**
+   * The peer's chain as PEM, its certificate first, then the issuers the runtime
+   * reports, a self-signed root left out (x-forwarded-client-cert's Chain); computed on first read.
+   */
+  readonly chainPem: string;
 }
 
 export interface TlsSubjectAltName {
@@ -203,6 +220,8 @@ export interface TlsSession {
   /** The SNI the client sent (server side) or the one we sent (client side). */
   readonly serverName: string | undefined;
   readonly peerCertificate: TlsPeerCertificate | undefined;
+  /** The first URI SAN of the certificate this side presented (x-forwarded-client-cert's By), if any; computed on first read. */
+  readonly localUriSan: string | undefined;
   /**
    * Why the peer's certificate did not verify against `trustedCa` (an OpenSSL code such
    * as UNABLE_TO_GET_ISSUER_CERT), or undefined when it did, or when there was nothing
@@ -257,6 +276,21 @@ export interface TlsCapability {
    * once the handshake is done and accepted; a failed handshake closes with an error.
    */
   connect(options: ConnectOptions, context: TlsContext, serverName: string | undefined): Socket;
+  /**
+   * Optional: what the first certificate of `pem` says (the admin's /certs). Throws when
+   * it is not a PEM certificate. Without it, /certs lists paths only.
+   */
+  describeCertificate?(pem: string): CertificateInfo;
+}
+
+/** A certificate's details, as the admin's /certs shows them (Envoy's CertificateDetails). */
+export interface CertificateInfo {
+  /** Lowercase hex, as Envoy prints it. */
+  readonly serialNumber: string;
+  readonly subjectAltNames: readonly TlsSubjectAltName[];
+  /** notBefore and notAfter, wall-clock ms since the epoch. */
+  readonly validFrom: number;
+  readonly expiration: number;
 }
 
 export interface ListenOptions {
@@ -330,6 +364,12 @@ export interface AppendFile {
   close(): Promise<void>;
 }
 
+/** A directory being watched (Runtime.watchDirectory). */
+export interface DirectoryWatch {
+  /** Stop watching; no onChange after it. */
+  close(): void;
+}
+
 /** Everything the core asks of a runtime. */
 export interface Runtime {
   /** The runtime's name (logged at start-up, shown by `--version`). */
@@ -376,6 +416,15 @@ export interface Runtime {
   resolve(host: string, family: ResolveFamily, options?: ResolveOptions): Promise<ResolvedAddress[]>;
   /** Read a UTF-8 file. Rejects with a PortError (ENOENT, EACCES, EISDIR, …). */
   readTextFile(path: string): Promise<string>;
+  /**
+   * Optional: watch the directory `path` (Envoy's Filesystem::Watcher, inotify on Linux):
+   * `onChange(name)` is called after an entry of it is created, written, moved in or out,
+   * or removed, with the entry's name when the runtime tells it (undefined when it does
+   * not: then anything may have changed). Calls may come in bursts for one change. Throws
+   * a PortError when the directory cannot be watched (ENOENT, …). Without it, the core
+   * polls the files it would watch (core/tls/file-watch.ts).
+   */
+  watchDirectory?(path: string, onChange: (name: string | undefined) => void): DirectoryWatch;
   /**
    * Optional: import the JavaScript or TypeScript module at `path` (relative paths from the
    * working directory, as Envoy reads every file a config names) and give its namespace:

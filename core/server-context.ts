@@ -6,6 +6,7 @@ import type { AccessLogger } from "./access-log/logger.ts";
 import type { ClusterManager } from "./upstream/cluster-manager.ts";
 import type { OverloadState } from "./overload/overload-manager.ts";
 import type { RuntimeSnapshot } from "./runtime/runtime-loader.ts";
+import type { SecretManager } from "./tls/secret-manager.ts";
 
 /** What filters and listeners may use of the server (Envoy's `Server::Configuration::FactoryContext`). */
 export interface ServerContext extends Dispatcher {
@@ -33,4 +34,6 @@ export interface ServerContext extends Dispatcher {
    * keys, over the configured defaults. Named apart from `runtime`, the port.
    */
   readonly layeredRuntime: RuntimeSnapshot;
+  /** Secrets by name (static_resources.secrets, SDS files) for TLS contexts; absent: none can be named. */
+  readonly secretManager?: SecretManager;
 }

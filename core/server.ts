@@ -1,4 +1,5 @@
 import "./extensions.ts";
+import { SecretManager } from "./tls/secret-manager.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { ConfigError } from "./config/errors.ts";
 import { Timers, type Timer } from "./event/timers.ts";
@@ -38,6 +39,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly layeredRuntime: RuntimeLoader;
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
+  /** static_resources.secrets and the SDS files TLS contexts name (core/tls/secret-manager.ts). */
+  readonly secretManager: SecretManager;
   /** Built by start(), once the access log files they write to are open. */
   readonly listeners: ActiveListener[] = [];
   /** The admin interface, when `admin.address` is configured (started by start()). */
@@ -76,6 +79,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     this.tracer = new Tracer(runtime);
     this.timers = new Timers(runtime);
     const nodeLocality = bootstrap.node?.locality;
+    this.secretManager = new SecretManager(runtime, log, this.stats, bootstrap.secrets);
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log, this.layeredRuntime, {
       ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
@@ -225,7 +229,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     }
     // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
     // first check before listeners start (Envoy's cluster warming).
-    await this.clusterManager.initialize((path) => this.accessLogManager.file(path));
+    await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {
@@ -296,6 +300,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   async shutdown(): Promise<void> {
     this.clearDrainTimer();
     this.overload.stop();
+    this.secretManager.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
     for (const listener of this.listeners) listener.stopListening();

@@ -100,6 +100,8 @@ export interface AccessLogContext {
    * %DOWNSTREAM_TLS_CIPHER% %DOWNSTREAM_PEER_SUBJECT% %REQUESTED_SERVER_NAME% …
    */
   readonly downstreamTls?: TlsSession | undefined;
+  /** The upstream connection's TLS, when it had one. %UPSTREAM_TLS_VERSION% %UPSTREAM_PEER_SUBJECT% … */
+  readonly upstreamTls?: TlsSession | undefined;
   /** The SNI tls_inspector read ("" or absent: none); %REQUESTED_SERVER_NAME% prefers it to the TLS session's. */
   readonly requestedServerName?: string | undefined;
   /** The downstream connection's id. %CONNECTION_ID% */

@@ -9,7 +9,7 @@
  * An unset value prints "-" (or "" with omit_empty_values); in typed JSON it is null.
  */
 import type { AccessLogFormatConfig, AccessLogJsonValue } from "../config/bootstrap.ts";
-import type { SocketAddress } from "../port.ts";
+import type { SocketAddress, TlsSession } from "../port.ts";
 import { jsonString, utf8ByteString } from "./byte-string.ts";
 import type { AccessLogContext } from "./context.ts";
 import { FormatError } from "./format-error.ts";
@@ -155,6 +155,13 @@ const OPERATORS: Record<string, OperatorKind> = {
   DOWNSTREAM_PEER_FINGERPRINT_256: field((ctx) => nonEmpty(ctx.downstreamTls?.peerCertificate?.sha256)),
   DOWNSTREAM_PEER_URI_SAN: field((ctx) => peerSans(ctx, "URI")),
   DOWNSTREAM_PEER_DNS_SAN: field((ctx) => peerSans(ctx, "DNS")),
+  // The upstream connection's TLS (Envoy's upstreamSslConnection): "-" over plaintext.
+  UPSTREAM_TLS_VERSION: field((ctx) => nonEmpty(ctx.upstreamTls?.version)),
+  UPSTREAM_TLS_CIPHER: field((ctx) => nonEmpty(ctx.upstreamTls?.cipher)),
+  UPSTREAM_PEER_SUBJECT: field((ctx) => nonEmpty(ctx.upstreamTls?.peerCertificate?.subject)),
+  UPSTREAM_PEER_FINGERPRINT_256: field((ctx) => nonEmpty(ctx.upstreamTls?.peerCertificate?.sha256)),
+  UPSTREAM_PEER_URI_SAN: field((ctx) => sansOf(ctx.upstreamTls, "URI")),
+  UPSTREAM_PEER_DNS_SAN: field((ctx) => sansOf(ctx.upstreamTls, "DNS")),
   // Envoy's requestedServerName: set by tls_inspector, else by the TLS handshake.
   REQUESTED_SERVER_NAME: field((ctx) => nonEmpty(ctx.requestedServerName || ctx.downstreamTls?.serverName)),
   ROUTE_NAME: field((ctx) => nonEmpty(ctx.routeName)),
@@ -200,8 +207,7 @@ function buildMetadataOperator(subcommand: string, maxLength: number | undefined
 
 /** The peer certificate's SANs of one type, comma-separated (Envoy's PEER_URI_SAN, PEER_DNS_SAN). */
 function peerSans(ctx: AccessLogContext, type: "URI" | "DNS"): string | undefined {
-  const sans = ctx.downstreamTls?.peerCertificate?.subjectAltNames.filter((san) => san.type === type);
-  return sans && sans.length > 0 ? sans.map((san) => san.value).join(",") : undefined;
+  return sansOf(ctx.downstreamTls, type);
 }
 
 /** The names of the supported command operators (for docs and error messages). */
@@ -409,4 +415,10 @@ export function compileJsonFormat(json: { [key: string]: AccessLogJsonValue }, o
 export function compileFormat(config: AccessLogFormatConfig): AccessLogFormatter {
   if (config.type === "text") return compileTextFormat(config.format, config.omitEmptyValues);
   return compileJsonFormat(config.json, config);
+}
+
+/** A TLS peer's SANs of one type, comma-separated as Envoy prints them. */
+function sansOf(tls: TlsSession | undefined, type: "URI" | "DNS"): string | undefined {
+  const sans = tls?.peerCertificate?.subjectAltNames.filter((san) => san.type === type).map((san) => san.value);
+  return sans && sans.length > 0 ? sans.join(",") : undefined;
 }

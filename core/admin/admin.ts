@@ -8,6 +8,7 @@
  * change the server answer only POST (405 otherwise); an unknown path gets 404 and the
  * list of endpoints.
  */
+import { certsAsJson } from "./certs.ts";
 import type {
   AdminConfig,
   AdminRequestHandler,
@@ -153,6 +154,15 @@ export class Admin implements AdminRequestHandler, TimerTarget {
           r.query.get("format") === "json"
             ? json(200, clustersAsJson(server.clusterManager.all()))
             : text(200, clustersAsText(server.clusterManager.all())),
+      },
+      {
+        prefix: "/certs",
+        help: "print certs on machine",
+        mutates: false,
+        run: () => {
+          const clusters = server.clusterManager.all().flatMap((c) => (c.transportSocketFactory ? [c.transportSocketFactory] : []));
+          return json(200, certsAsJson(server.runtime, [...clusters, ...server.listeners.flatMap((l) => l.tlsContexts)]));
+        },
       },
       {
         prefix: "/config_dump",

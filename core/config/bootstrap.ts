@@ -29,6 +29,8 @@ export interface Bootstrap {
   statsConfig?: StatsConfig;
   /** cluster_manager.local_cluster_name: the cluster of this proxy's own fleet (zone aware routing); absent without. */
   localClusterName?: string;
+  /** static_resources.secrets (core/tls/secret-manager.ts); absent when none. */
+  secrets?: SecretConfig[];
 }
 
 /** envoy.config.metrics.v3.StatsConfig (core/stats/stats-matcher.ts, core/admin/tag-extractor.ts). */
@@ -430,6 +432,10 @@ export interface HttpConnectionManagerConfig {
   schemeMatchUpstream?: true;
   /** via: appended to the via header of requests and responses; absent when "" (the default: none). */
   via?: string;
+  /** forward_client_cert_details (x-forwarded-client-cert, http/conn-manager/xfcc.ts); absent for SANITIZE, the default. */
+  forwardClientCert?: "FORWARD_ONLY" | "APPEND_FORWARD" | "SANITIZE_SET" | "ALWAYS_FORWARD_ONLY";
+  /** set_current_client_cert_details: what APPEND_FORWARD and SANITIZE_SET add, in Envoy's order; absent when none. */
+  clientCertDetails?: readonly ("Subject" | "Cert" | "Chain" | "URI" | "DNS")[];
   /**
    * add_user_agent: the bootstrap's node.cluster goes in x-envoy-downstream-service-cluster
    * and in user-agent when absent, node.id in x-envoy-downstream-service-node (Envoy's
@@ -1365,6 +1371,28 @@ export interface TlsCertificateConfig {
   readonly certificateChain: TlsDataSourceConfig;
   readonly privateKey: TlsDataSourceConfig;
   readonly password?: TlsDataSourceConfig;
+  /** watched_directory: in a secret delivered by SDS, the directory whose changes reload the files. */
+  readonly watchedDirectory?: string;
+}
+
+/** envoy.extensions.transport_sockets.tls.v3.Secret: a TLS certificate or a validation context, by name. */
+export type SecretConfig =
+  | { readonly name: string; readonly tlsCertificate: TlsCertificateConfig }
+  | { readonly name: string; readonly validationContext: ValidationContextConfig };
+
+/**
+ * SdsSecretConfig: a secret by name, from static_resources.secrets (no sdsConfig) or
+ * from an SDS file (a DiscoveryResponse holding it), watched for changes.
+ */
+export interface SdsSecretConfig {
+  readonly name: string;
+  readonly sdsConfig?: SdsConfigSource;
+}
+
+/** ConfigSource with path_config_source (or the older `path`): the file, and the directory whose moves reload it. */
+export interface SdsConfigSource {
+  readonly path: string;
+  readonly watchedDirectory?: string;
 }
 
 /** One SubjectAltNameMatcher: a SAN of this type matching the string matcher. */
@@ -1379,6 +1407,14 @@ export interface ValidationContextConfig {
   readonly matchTypedSubjectAltNames: readonly SanMatcherConfig[];
   /** verify_certificate_hash: SHA-256 fingerprints, lowercase hex without colons. */
   readonly verifyCertificateHash: readonly string[];
+  /** verify_certificate_spki: base64 SHA-256 of the SubjectPublicKeyInfo; absent when none. */
+  readonly verifyCertificateSpki?: readonly string[];
+  /** allow_expired_certificate: an expired (or not yet valid) peer certificate passes the chain check. */
+  readonly allowExpiredCertificate?: true;
+  /** trust_chain_verification ACCEPT_UNTRUSTED: a chain that does not verify is counted (fail_verify_error) and accepted. */
+  readonly acceptUntrusted?: true;
+  /** watched_directory: in a secret delivered by SDS, the directory whose changes reload trusted_ca. */
+  readonly watchedDirectory?: string;
 }
 
 /** CommonTlsContext */
@@ -1387,6 +1423,10 @@ export interface CommonTlsContextConfig {
   readonly alpnProtocols: readonly string[];
   readonly params: TlsParamsConfig;
   readonly validationContext?: ValidationContextConfig;
+  /** tls_certificate_sds_secret_configs (instead of tlsCertificates). */
+  readonly tlsCertificateSds: readonly SdsSecretConfig[];
+  /** validation_context_sds_secret_config (instead of validationContext). */
+  readonly validationContextSds?: SdsSecretConfig;
 }
 
 /** DownstreamTlsContext, on a filter chain. */

@@ -396,6 +396,28 @@ const internalAddressConfig = z
   .strictObject({ unix_sockets: z.boolean().default(false), cidr_ranges: z.array(cidrRange).default([]) })
   .transform((c) => ({ cidrRanges: c.cidr_ranges }));
 
+/**
+ * HttpConnectionManager.SetCurrentClientCertDetails, as the list Envoy builds from it
+ * (http_connection_manager/config.cc): Subject, Cert, Chain, URI, DNS, in that order.
+ */
+const setCurrentClientCertDetails = z
+  .strictObject({
+    subject: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((v) => v.value)]).default(false),
+    cert: z.boolean().default(false),
+    chain: z.boolean().default(false),
+    dns: z.boolean().default(false),
+    uri: z.boolean().default(false),
+  })
+  .transform((d) => {
+    const details: ("Subject" | "Cert" | "Chain" | "URI" | "DNS")[] = [];
+    if (d.subject) details.push("Subject");
+    if (d.cert) details.push("Cert");
+    if (d.chain) details.push("Chain");
+    if (d.uri) details.push("URI");
+    if (d.dns) details.push("DNS");
+    return details;
+  });
+
 export const httpConnectionManager = z
   .strictObject({
     stat_prefix: z.string().min(1),
@@ -429,6 +451,8 @@ export const httpConnectionManager = z
     scheme_header_transformation: schemeHeaderTransformation.optional(),
     // Envoy: well_known_regex HTTP_HEADER_VALUE, not strict.
     via: headerValue.default(""),
+    forward_client_cert_details: z.enum(["SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY"]).default("SANITIZE"),
+    set_current_client_cert_details: setCurrentClientCertDetails.optional(),
     add_user_agent: z.boolean().default(false),
     preserve_external_request_id: z.boolean().default(false),
     always_set_request_id_in_response: z.boolean().default(false),
@@ -476,6 +500,8 @@ export const httpConnectionManager = z
       ...optional("schemeToOverwrite", c.scheme_header_transformation?.scheme_to_overwrite),
       ...optional("schemeMatchUpstream", c.scheme_header_transformation?.match_upstream || undefined),
       ...optional("via", c.via || undefined),
+      ...optional("forwardClientCert", c.forward_client_cert_details === "SANITIZE" ? undefined : c.forward_client_cert_details),
+      ...optional("clientCertDetails", c.set_current_client_cert_details?.length ? c.set_current_client_cert_details : undefined),
       // Envoy's user agent is the local node's cluster: schema.ts fills it in from the bootstrap's node.
       ...optional("userAgent", c.add_user_agent ? { cluster: "", nodeId: "" } : undefined),
       ...optional("preserveExternalRequestId", c.preserve_external_request_id || undefined),

@@ -29,6 +29,13 @@ export function readProtoTree(value: unknown, problems: string[]): ProtoTree {
   return { tree, messages };
 }
 
+/** readProtoTree for a value that is a `type` (a message's full name, or google.protobuf.Any) rather than a Bootstrap. */
+export function readProtoTreeAs(value: unknown, type: string, problems: string[]): ProtoTree {
+  const messages = new WeakMap<object, string>();
+  const tree = walk(value, type, [], problems, messages, undefined);
+  return { tree, messages };
+}
+
 /** The object at `path` in the tree, if there is one. */
 export function valueAt(tree: unknown, path: ConfigPath): unknown {
   let value = tree;

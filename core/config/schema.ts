@@ -25,7 +25,8 @@ import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 import { layeredRuntime } from "./runtime-schema.ts";
 import { statsConfig } from "./stats-config-schema.ts";
 import { bootstrapTracing } from "./tracing-schema.ts";
-import { downstreamTransportSocket, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
+import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
+import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -814,6 +815,7 @@ const statsFlushInterval = duration.refine((ms) => ms >= 1 && ms < 300_000, { me
 const staticResources = z.strictObject({
   listeners: z.array(listenerSchema).default([]),
   clusters: z.array(cluster).default([]),
+  secrets: z.array(secretSchema).default([]),
 });
 
 /** envoy.config.bootstrap.v3.Bootstrap */
@@ -821,7 +823,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
   .strictObject({
     node: node.optional(),
     admin: admin.optional(),
-    static_resources: staticResources.default({ listeners: [], clusters: [] }),
+    static_resources: staticResources.default({ listeners: [], clusters: [], secrets: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
     layered_runtime: layeredRuntime.optional(),
@@ -829,6 +831,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     tracing: bootstrapTracing.optional(),
     cluster_manager: z.strictObject({ local_cluster_name: z.string().optional() }).optional(),
   })
+  .superRefine((b, ctx) => checkStaticSecrets(b.static_resources, ctx))
   .superRefine((b, ctx) => {
     // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
     const local = b.cluster_manager?.local_cluster_name;
@@ -839,6 +842,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
+    if (b.static_resources.secrets.length > 0) bootstrap.secrets = b.static_resources.secrets;
     if (b.node !== undefined) bootstrap.node = b.node;
     if (b.admin?.address !== undefined) {
       const accessLog = [...(b.admin.access_log_path === "" ? [] : [defaultFileAccessLog(b.admin.access_log_path)]), ...b.admin.access_log];

@@ -1,3 +1,4 @@
+import type { TlsSession } from "../port.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
 
 const NO_FLAGS: readonly ResponseFlag[] = [];
@@ -23,6 +24,8 @@ export class StreamInfo {
   routeName = "";
   upstreamCluster = "";
   upstreamHost = "";
+  /** The upstream connection's TLS (the last attempt's), when it had one. */
+  upstreamTls: TlsSession | undefined = undefined;
   /** Why the upstream connection failed, as Envoy renders it ("delayed connect error: 111"); "" if it did not. */
   upstreamTransportFailureReason = "";
   /** Monotonic ms the upstream request started and its response headers arrived. */

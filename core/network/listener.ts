@@ -96,11 +96,16 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     for (const [chain, at] of chains) {
       if (!chain.transportSocket) continue;
       try {
-        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope));
+        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope, false, this.context.secretManager));
       } catch (err) {
         throw new Error(`${at}.transport_socket: ${describe(err)}`);
       }
     }
+  }
+
+  /** The filter chains' TLS contexts (the admin's /certs). */
+  get tlsContexts(): readonly SslSocketFactory[] {
+    return [...this.transportSocketFactories.values()];
   }
 
   async start(): Promise<void> {

@@ -1,8 +1,10 @@
 import type { ConnectOptions, PortError, Runtime, Socket, TlsCertificate, TlsContext, TlsHandshakeCallbacks, TlsSession } from "../port.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { compileStringMatch } from "../http/route/header-matcher.ts";
-import type { DownstreamTlsConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
+import type { DownstreamTlsConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 import { SslStats } from "./ssl-stats.ts";
+import { pathOf, readCertificate, readValidationContext, type ResolvedSecret, type ResolvedValidationContext } from "./read-secret.ts";
+import type { SecretManager } from "./secret-manager.ts";
 
 /**
  * A filter chain's or a cluster's TLS (Envoy's ServerSslSocketFactory and
@@ -10,12 +12,18 @@ import { SslStats } from "./ssl-stats.ts";
  * config (files read through the port), and the checks Envoy's DefaultCertValidator
  * makes on a peer certificate, with their stats. The runtime verifies the chain; the
  * SANs, the certificate hash and a required certificate are checked here, once the
- * handshake is done and before any application byte is delivered.
+ * handshake is done and before any application byte is delivered. Certificates and the
+ * validation context may come from secrets (SecretManager): an SDS update builds a new
+ * runtime context, which new connections use (Envoy's onAddOrUpdateSecret).
  */
 export class SslSocketFactory implements TlsHandshakeCallbacks {
   readonly stats: SslStats;
   private context!: TlsContext;
-  private readonly sanMatchers: ((session: TlsSession) => boolean) | undefined;
+  private sanMatchers: ((session: TlsSession) => boolean) | undefined;
+  /** The certificates in use (read from the config's files, or its secrets). */
+  certificates: readonly CertificateInUse[] = [];
+  /** The validation context in use, its trusted CA read. */
+  validation: (ResolvedValidationContext & { readonly path: string }) | undefined;
 
   private constructor(
     private readonly runtime: Runtime,
@@ -25,7 +33,6 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
     private readonly autoSanValidation: boolean,
   ) {
     this.stats = new SslStats(scope);
-    this.sanMatchers = sanMatcher(config.common.validationContext);
   }
 
   /**
@@ -33,30 +40,78 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
    * with an Error naming what is wrong (an unreadable file, a bad key, something this
    * runtime's TLS cannot do).
    */
-  static async create(runtime: Runtime, config: DownstreamTlsConfig | UpstreamTlsConfig, scope: StatsScope, autoSanValidation = false): Promise<SslSocketFactory> {
-    const tls = runtime.tls;
-    if (!tls) throw new Error(`envoy.transport_sockets.tls is not available on ${runtime.name}: its adapter offers no TLS`);
+  static async create(runtime: Runtime, config: DownstreamTlsConfig | UpstreamTlsConfig, scope: StatsScope, autoSanValidation = false, secrets?: SecretManager): Promise<SslSocketFactory> {
+    if (!runtime.tls) throw new Error(`envoy.transport_sockets.tls is not available on ${runtime.name}: its adapter offers no TLS`);
     const factory = new SslSocketFactory(runtime, config, scope, autoSanValidation);
     const common = config.common;
-    const certificates = await Promise.all(common.tlsCertificates.map((c) => readCertificate(runtime, c)));
-    const trustedCa = common.validationContext?.trustedCa ? await readData(runtime, common.validationContext.trustedCa, "validation_context.trusted_ca") : undefined;
-    const withCa = trustedCa !== undefined ? { trustedCa } : {};
-    if (config.side === "downstream") {
-      factory.context = tls.serverContext(
-        { certificates, alpnProtocols: common.alpnProtocols, params: common.params, requestClientCertificate: config.requireClientCertificate || factory.checksPeer, ...withCa },
-        factory,
-      );
-    } else {
-      const certificate = certificates[0];
-      factory.context = tls.clientContext({ alpnProtocols: common.alpnProtocols, params: common.params, ...withCa, ...(certificate ? { certificate } : {}) }, factory);
-    }
+    const needSecrets = (): SecretManager => {
+      if (!secrets) throw new Error("secrets are not available here");
+      return secrets;
+    };
+    // Certificates and validation context: from the config's data sources, or from secrets.
+    const certificateProviders = await Promise.all(
+      common.tlsCertificateSds.map((ref, i) =>
+        needSecrets()
+          .tlsCertificate(ref)
+          .catch((err: unknown) => Promise.reject(new Error(`tls_certificate_sds_secret_configs[${i}] ('${ref.name}'): ${describeError(err)}`))),
+      ),
+    );
+    const validationRef = common.validationContextSds;
+    const validationProvider = validationRef
+      ? await needSecrets()
+          .validationContext(validationRef)
+          .catch((err: unknown) => Promise.reject(new Error(`validation_context_sds_secret_config ('${validationRef.name}'): ${describeError(err)}`)))
+      : undefined;
+    const certificates =
+      certificateProviders.length > 0
+        ? certificateProviders.map((provider) => certificateOf(provider.secret))
+        : await Promise.all(common.tlsCertificates.map(async (c) => ({ ...(await readCertificate(runtime, c)), path: pathOf(c.certificateChain) })));
+    const validation = validationProvider ? validationOf(validationProvider.secret) : common.validationContext ? { ...(await readValidationContext(runtime, common.validationContext)), path: pathOf(common.validationContext.trustedCa) } : undefined;
+    factory.apply(certificates, validation, factory.build(certificates, validation));
+    // Each update builds a context beside the one in use; the SDS api switches once every user could.
+    certificateProviders.forEach((provider, i) =>
+      provider.addUpdateCallback((secret) => {
+        const next = [...factory.certificates];
+        next[i] = certificateOf(secret);
+        const context = factory.build(next, factory.validation);
+        return () => factory.apply(next, factory.validation, context);
+      }),
+    );
+    validationProvider?.addUpdateCallback((secret) => {
+      const next = validationOf(secret);
+      const context = factory.build(factory.certificates, next);
+      return () => factory.apply(factory.certificates, next, context);
+    });
     return factory;
+  }
+
+  /** The runtime's context for these certificates and this validation context (throws naming what is wrong). */
+  private build(certificates: readonly TlsCertificate[], validation: ResolvedValidationContext | undefined): TlsContext {
+    const tls = this.runtime.tls!;
+    const common = this.config.common;
+    const withCa = {
+      ...(validation?.trustedCa !== undefined ? { trustedCa: validation.trustedCa } : {}),
+      ...(validation?.config.allowExpiredCertificate ? { allowExpiredCertificate: true } : {}),
+    };
+    const plain = certificates.map(({ certificateChain, privateKey, password }) => (password !== undefined ? { certificateChain, privateKey, password } : { certificateChain, privateKey }));
+    if (this.config.side === "downstream") {
+      const requestClientCertificate = this.config.requireClientCertificate || checksPeer(validation?.config);
+      return tls.serverContext({ certificates: plain, alpnProtocols: common.alpnProtocols, params: common.params, requestClientCertificate, ...withCa }, this);
+    }
+    const certificate = plain[0];
+    return tls.clientContext({ alpnProtocols: common.alpnProtocols, params: common.params, ...withCa, ...(certificate ? { certificate } : {}) }, this);
+  }
+
+  private apply(certificates: readonly CertificateInUse[], validation: SslSocketFactory["validation"], context: TlsContext): void {
+    this.certificates = certificates;
+    this.validation = validation;
+    this.sanMatchers = sanMatcher(validation?.config);
+    this.context = context;
   }
 
   /** The validation context asks for checks of the peer's certificate beyond its chain. */
   private get checksPeer(): boolean {
-    const v = this.config.common.validationContext;
-    return v !== undefined && (v.matchTypedSubjectAltNames.length > 0 || v.verifyCertificateHash.length > 0);
+    return checksPeer(this.validation?.config);
   }
 
   /** Terminate TLS on an accepted socket (`peeked`: bytes a listener filter already read). */
@@ -73,7 +128,7 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
   /** Envoy's DefaultCertValidator order: a missing certificate, the chain, the SANs, the hash. */
   onHandshake(session: TlsSession): boolean {
     const stats = this.stats;
-    const validation = this.config.common.validationContext;
+    const validation = this.validation?.config;
     const cert = session.peerCertificate;
     const required = this.config.side === "upstream" ? validation?.trustedCa !== undefined || this.checksPeer : this.config.requireClientCertificate;
     if (!cert && required) {
@@ -81,15 +136,21 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
       return false;
     }
     if (cert) {
-      if (session.peerVerifyError !== undefined && validation?.trustedCa !== undefined) {
+      const verifyError = session.peerVerifyError;
+      // allow_expired_certificate: Envoy's DefaultCertValidator lets these two through.
+      const expiredAllowed = validation?.allowExpiredCertificate === true && (verifyError === "CERT_HAS_EXPIRED" || verifyError === "CERT_NOT_YET_VALID");
+      if (verifyError !== undefined && validation?.trustedCa !== undefined && !expiredAllowed) {
         stats.failVerifyError.inc();
-        return false;
+        // trust_chain_verification ACCEPT_UNTRUSTED: counted, then accepted.
+        if (validation.acceptUntrusted !== true) return false;
       }
       if ((this.sanMatchers && !this.sanMatchers(session)) || (this.autoSanValidation && !namesHost(session))) {
         stats.failVerifySan.inc();
         return false;
       }
-      if (validation && validation.verifyCertificateHash.length > 0 && !validation.verifyCertificateHash.includes(cert.sha256)) {
+      // verify_certificate_hash or verify_certificate_spki: a certificate matching either list passes.
+      const spkis = validation?.verifyCertificateSpki ?? [];
+      if (validation && (validation.verifyCertificateHash.length > 0 || spkis.length > 0) && !validation.verifyCertificateHash.includes(cert.sha256) && !(spkis.length > 0 && spkis.includes(cert.spkiSha256))) {
         stats.failVerifyCertHash.inc();
         return false;
       }
@@ -131,19 +192,26 @@ function sanMatcher(validation: ValidationContextConfig | undefined): ((session:
   };
 }
 
-async function readCertificate(runtime: Runtime, c: { certificateChain: TlsDataSourceConfig; privateKey: TlsDataSourceConfig; password?: TlsDataSourceConfig }): Promise<TlsCertificate> {
-  const certificateChain = await readData(runtime, c.certificateChain, "certificate_chain");
-  const privateKey = await readData(runtime, c.privateKey, "private_key");
-  const password = c.password ? await readData(runtime, c.password, "password") : undefined;
-  return password !== undefined ? { certificateChain, privateKey, password } : { certificateChain, privateKey };
+/** A certificate in use, with where it came from (the admin's /certs shows it). */
+export interface CertificateInUse extends TlsCertificate {
+  /** certificate_chain's file, or "<inline>". */
+  readonly path: string;
 }
 
-async function readData(runtime: Runtime, source: TlsDataSourceConfig, field: string): Promise<string> {
-  if ("inline" in source) return source.inline;
-  try {
-    return await runtime.readTextFile(source.filename);
-  } catch (err) {
-    const error = err as Partial<PortError>;
-    throw new Error(`${field}: cannot read ${source.filename}: ${error.code ?? ""} ${error.message ?? String(err)}`.replace(/\s+/g, " ").trim());
-  }
+function checksPeer(v: ValidationContextConfig | undefined): boolean {
+  return v !== undefined && (v.matchTypedSubjectAltNames.length > 0 || v.verifyCertificateHash.length > 0 || (v.verifyCertificateSpki?.length ?? 0) > 0);
+}
+
+function certificateOf(secret: ResolvedSecret): CertificateInUse {
+  if (secret.kind !== "tlsCertificate") throw new Error("not a tls_certificate secret");
+  return { ...secret.certificate, path: secret.path };
+}
+
+function validationOf(secret: ResolvedSecret): ResolvedValidationContext & { readonly path: string } {
+  if (secret.kind !== "validationContext") throw new Error("not a validation_context secret");
+  return { ...secret.validation, path: secret.path };
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -11,7 +11,7 @@ import { dataSource } from "../config/data-source-schema.ts";
 import { stringMatcher } from "../config/matcher-schema.ts";
 import { oneOf } from "../config/proto-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "../config/unsupported-field.ts";
-import type { CommonTlsContextConfig, DownstreamTlsConfig, SanMatcherConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
+import type { CommonTlsContextConfig, DownstreamTlsConfig, SanMatcherConfig, SdsConfigSource, SdsSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 export const RAW_BUFFER_TRANSPORT_SOCKET = "envoy.transport_sockets.raw_buffer";
@@ -80,23 +80,36 @@ function toParams(p: TlsParamsInput | undefined, side: "downstream" | "upstream"
   return params;
 }
 
-/** TlsCertificate: a chain and its key (no OCSP staple, SCTs, private key providers or PKCS#12). */
-const tlsCertificate = z
-  .strictObject({
-    certificate_chain: tlsDataSource,
-    private_key: tlsDataSource,
-    password: tlsDataSource.optional(),
-    pkcs12: unsupportedField("pkcs12 (use certificate_chain and private_key)"),
-    watched_directory: unsupportedField("watched_directory"),
-    private_key_provider: unsupportedField("private_key_provider"),
-    ocsp_staple: unsupportedField("ocsp_staple"),
-    signed_certificate_timestamp: unsupportedField("signed_certificate_timestamp", isEmptyList),
-  })
-  .transform((c): TlsCertificateConfig => ({
-    certificateChain: c.certificate_chain,
-    privateKey: c.private_key,
-    ...(c.password ? { password: c.password } : {}),
-  }));
+/** envoy.config.core.v3.WatchedDirectory */
+const watchedDirectory = z.strictObject({ path: z.string().min(1) }).transform((w) => w.path);
+
+/** Where watched_directory is refused: Envoy only honours it in a secret delivered by SDS. */
+const watchedDirectoryOutsideSds = unsupportedField("watched_directory (it applies to a secret delivered by SDS only: use tls_certificate_sds_secret_configs / validation_context_sds_secret_config with an sds_config)");
+
+/**
+ * TlsCertificate: a chain and its key (no OCSP staple, SCTs, private key providers or
+ * PKCS#12). `inSecret`: inside a Secret, where watched_directory applies.
+ */
+function tlsCertificateSchema(inSecret: boolean) {
+  return z
+    .strictObject({
+      certificate_chain: tlsDataSource,
+      private_key: tlsDataSource,
+      password: tlsDataSource.optional(),
+      pkcs12: unsupportedField("pkcs12 (use certificate_chain and private_key)"),
+      watched_directory: inSecret ? watchedDirectory.optional() : watchedDirectoryOutsideSds,
+      private_key_provider: unsupportedField("private_key_provider"),
+      ocsp_staple: unsupportedField("ocsp_staple"),
+      signed_certificate_timestamp: unsupportedField("signed_certificate_timestamp", isEmptyList),
+    })
+    .transform((c): TlsCertificateConfig => ({
+      certificateChain: c.certificate_chain,
+      privateKey: c.private_key,
+      ...(c.password ? { password: c.password } : {}),
+      ...(typeof c.watched_directory === "string" ? { watchedDirectory: c.watched_directory } : {}),
+    }));
+}
+const tlsCertificate = tlsCertificateSchema(false);
 
 const SAN_TYPES = ["DNS", "URI", "EMAIL", "IP_ADDRESS"] as const;
 
@@ -116,50 +129,114 @@ const sanMatcher = z
     return { sanType: m.san_type, matcher: m.matcher };
   });
 
-/** CertificateValidationContext */
-const validationContext = z
-  .strictObject({
-    trusted_ca: tlsDataSource.optional(),
-    match_typed_subject_alt_names: z.array(sanMatcher).default([]),
-    verify_certificate_hash: z.array(z.string()).default([]),
-    match_subject_alt_names: unsupportedField("match_subject_alt_names (deprecated: use match_typed_subject_alt_names)", isEmptyList),
-    verify_certificate_spki: unsupportedField("verify_certificate_spki", isEmptyList),
-    crl: unsupportedField("crl"),
-    allow_expired_certificate: unsupportedField("allow_expired_certificate", isFalse),
-    trust_chain_verification: unsupportedField("trust_chain_verification", (v) => v === "VERIFY_TRUST_CHAIN"),
-    only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl", isFalse),
-    max_verify_depth: unsupportedField("max_verify_depth"),
-    custom_validator_config: unsupportedField("custom_validator_config"),
-    watched_directory: unsupportedField("watched_directory"),
-    ca_certificate_provider_instance: unsupportedField("ca_certificate_provider_instance"),
-    system_root_certs: unsupportedField("system_root_certs"),
-    custom_signer_validation: unsupportedField("custom_signer_validation"),
-  })
-  .transform((v, ctx): ValidationContextConfig => {
-    const hashes = v.verify_certificate_hash.map((hash, i) => {
-      const hex = hash.replace(/:/g, "").toLowerCase();
-      if (!/^[0-9a-f]{64}$/.test(hex)) ctx.addIssue({ code: "custom", path: ["verify_certificate_hash", i], message: `invalid hex-encoded SHA-256 ${hash}` });
-      return hex;
+/** CertificateValidationContext; `inSecret` as for tlsCertificateSchema. */
+function validationContextSchema(inSecret: boolean) {
+  return z
+    .strictObject({
+      trusted_ca: tlsDataSource.optional(),
+      match_typed_subject_alt_names: z.array(sanMatcher).default([]),
+      verify_certificate_hash: z.array(z.string()).default([]),
+      match_subject_alt_names: unsupportedField("match_subject_alt_names (deprecated: use match_typed_subject_alt_names)", isEmptyList),
+      verify_certificate_spki: z.array(z.string()).default([]),
+      crl: unsupportedField("crl (certificate revocation lists are not wired to the runtimes' TLS yet)"),
+      allow_expired_certificate: z.boolean().default(false),
+      trust_chain_verification: z.enum(["VERIFY_TRUST_CHAIN", "ACCEPT_UNTRUSTED"]).default("VERIFY_TRUST_CHAIN"),
+      only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl (no crl support yet)", isFalse),
+      max_verify_depth: unsupportedField("max_verify_depth"),
+      custom_validator_config: unsupportedField("custom_validator_config"),
+      watched_directory: inSecret ? watchedDirectory.optional() : watchedDirectoryOutsideSds,
+      ca_certificate_provider_instance: unsupportedField("ca_certificate_provider_instance"),
+      system_root_certs: unsupportedField("system_root_certs"),
+      custom_signer_validation: unsupportedField("custom_signer_validation"),
+    })
+    .transform((v, ctx): ValidationContextConfig => {
+      const hashes = v.verify_certificate_hash.map((hash, i) => {
+        const hex = hash.replace(/:/g, "").toLowerCase();
+        if (!/^[0-9a-f]{64}$/.test(hex)) ctx.addIssue({ code: "custom", path: ["verify_certificate_hash", i], message: `invalid hex-encoded SHA-256 ${hash}` });
+        return hex;
+      });
+      // Envoy (DefaultCertValidator): each a base64 SHA-256, "Invalid base64-encoded SHA-256 …".
+      v.verify_certificate_spki.forEach((spki, i) => {
+        if (!/^[A-Za-z0-9+/]{43}=$/.test(spki)) ctx.addIssue({ code: "custom", path: ["verify_certificate_spki", i], message: `Invalid base64-encoded SHA-256 ${spki}` });
+      });
+      return {
+        ...(v.trusted_ca ? { trustedCa: v.trusted_ca } : {}),
+        matchTypedSubjectAltNames: v.match_typed_subject_alt_names,
+        verifyCertificateHash: hashes,
+        ...(v.verify_certificate_spki.length > 0 ? { verifyCertificateSpki: v.verify_certificate_spki } : {}),
+        ...(v.allow_expired_certificate ? { allowExpiredCertificate: true as const } : {}),
+        ...(v.trust_chain_verification === "ACCEPT_UNTRUSTED" ? { acceptUntrusted: true as const } : {}),
+        ...(typeof v.watched_directory === "string" ? { watchedDirectory: v.watched_directory } : {}),
+      };
     });
-    return {
-      ...(v.trusted_ca ? { trustedCa: v.trusted_ca } : {}),
-      matchTypedSubjectAltNames: v.match_typed_subject_alt_names,
-      verifyCertificateHash: hashes,
-    };
+}
+const validationContext = validationContextSchema(false);
+
+/** PathConfigSource */
+const pathConfigSource = z.strictObject({
+  path: z.string().min(1),
+  watched_directory: watchedDirectory.optional(),
+});
+
+/**
+ * ConfigSource for SDS: a file (path_config_source, or the older `path`). The file is a
+ * DiscoveryResponse whose one resource is the Secret (core/tls/sds-api.ts).
+ */
+const sdsConfigSource = z
+  .strictObject({
+    path: z.string().min(1).optional(),
+    path_config_source: pathConfigSource.optional(),
+    resource_api_version: z.literal("V3").optional(),
+    initial_fetch_timeout: unsupportedField("initial_fetch_timeout (an SDS file is read before the listener or cluster starts)"),
+    api_config_source: unsupportedField("api_config_source (polyvoy has no xDS client: use path_config_source)"),
+    ads: unsupportedField("ads (polyvoy has no xDS client: use path_config_source)"),
+    self: unsupportedField("self (polyvoy has no xDS client: use path_config_source)"),
+    authorities: unsupportedField("authorities", isEmptyList),
+  })
+  .transform((c, ctx): SdsConfigSource => {
+    const key = oneOf(c, ["path", "path_config_source"] as const, ctx, true);
+    if (key === undefined) return z.NEVER;
+    if (key === "path") return { path: c.path! };
+    const source = c.path_config_source!;
+    return { path: source.path, ...(typeof source.watched_directory === "string" ? { watchedDirectory: source.watched_directory } : {}) };
+  });
+
+/** SdsSecretConfig: without sds_config, a secret of static_resources.secrets. */
+const sdsSecretConfig = z
+  .strictObject({
+    name: z.string().min(1),
+    sds_config: sdsConfigSource.optional(),
+  })
+  .transform((c): SdsSecretConfig => ({ name: c.name, ...(c.sds_config ? { sdsConfig: c.sds_config } : {}) }));
+
+/** envoy.extensions.transport_sockets.tls.v3.Secret (static_resources.secrets, or an SDS file's resource). */
+export const secretSchema = z
+  .strictObject({
+    "@type": z.literal(`${TYPE_PREFIX}Secret`).optional(),
+    name: z.string().min(1),
+    tls_certificate: tlsCertificateSchema(true).optional(),
+    validation_context: validationContextSchema(true).optional(),
+    session_ticket_keys: unsupportedField("session_ticket_keys secrets"),
+    generic_secret: unsupportedField("generic_secret"),
+  })
+  .transform((s, ctx): SecretConfig => {
+    const key = oneOf(s, ["tls_certificate", "validation_context"] as const, ctx, true);
+    if (key === undefined) return z.NEVER;
+    return key === "tls_certificate" ? { name: s.name, tlsCertificate: s.tls_certificate! } : { name: s.name, validationContext: s.validation_context! };
   });
 
 /** CommonTlsContext */
-const commonTlsContext = z.strictObject({
+const commonTlsContextFields = z.strictObject({
   tls_params: tlsParams.optional(),
   tls_certificates: z.array(tlsCertificate).default([]),
   validation_context: validationContext.optional(),
   // Downstream, h2 makes the HCM (codec_type AUTO) speak HTTP/2 on the connection (connection-manager.ts).
   alpn_protocols: z.array(z.string().min(1)).default([]),
-  tls_certificate_sds_secret_configs: unsupportedField("tls_certificate_sds_secret_configs (SDS)", isEmptyList),
+  tls_certificate_sds_secret_configs: z.array(sdsSecretConfig).default([]),
   tls_certificate_provider_instance: unsupportedField("tls_certificate_provider_instance"),
   tls_certificate_selector: unsupportedField("tls_certificate_selector"),
   custom_tls_certificate_selector: unsupportedField("custom_tls_certificate_selector"),
-  validation_context_sds_secret_config: unsupportedField("validation_context_sds_secret_config (SDS)"),
+  validation_context_sds_secret_config: sdsSecretConfig.optional(),
   combined_validation_context: unsupportedField("combined_validation_context (use validation_context)"),
   validation_context_certificate_provider: unsupportedField("validation_context_certificate_provider"),
   validation_context_certificate_provider_instance: unsupportedField("validation_context_certificate_provider_instance"),
@@ -167,12 +244,26 @@ const commonTlsContext = z.strictObject({
   key_log: unsupportedField("key_log"),
 });
 
+/** CommonTlsContext, its oneofs checked. */
+const commonTlsContext = commonTlsContextFields
+  .superRefine((c, ctx) => {
+    // Envoy's CommonTlsContext oneofs: certificates inline or by SDS, a validation context inline or by SDS.
+    if (c.tls_certificates.length > 0 && c.tls_certificate_sds_secret_configs.length > 0) {
+      ctx.addIssue({ code: "custom", path: ["tls_certificate_sds_secret_configs"], message: "set tls_certificates or tls_certificate_sds_secret_configs, not both" });
+    }
+    if (c.validation_context && c.validation_context_sds_secret_config) {
+      ctx.addIssue({ code: "custom", path: ["validation_context_sds_secret_config"], message: "set validation_context or validation_context_sds_secret_config, not both" });
+    }
+  });
+
 function toCommon(c: z.output<typeof commonTlsContext> | undefined, side: "downstream" | "upstream"): CommonTlsContextConfig {
   return {
     tlsCertificates: c?.tls_certificates ?? [],
     alpnProtocols: c?.alpn_protocols ?? [],
     params: toParams(c?.tls_params, side),
     ...(c?.validation_context ? { validationContext: c.validation_context } : {}),
+    tlsCertificateSds: c?.tls_certificate_sds_secret_configs ?? [],
+    ...(c?.validation_context_sds_secret_config ? { validationContextSds: c.validation_context_sds_secret_config } : {}),
   };
 }
 
@@ -194,7 +285,8 @@ const downstreamTlsContext = z
   })
   .superRefine((d, ctx) => {
     // Envoy (ServerContextConfigImpl): "No TLS certificates found for server context".
-    if ((d.common_tls_context?.tls_certificates.length ?? 0) === 0) {
+    const c = d.common_tls_context;
+    if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) === 0) {
       ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "No TLS certificates found for server context" });
     }
   })
@@ -215,7 +307,8 @@ const upstreamTlsContext = z
   })
   .superRefine((u, ctx) => {
     // Envoy (ClientContextConfigImpl): "Multiple TLS certificates are not supported for client contexts".
-    if ((u.common_tls_context?.tls_certificates.length ?? 0) > 1) {
+    const c = u.common_tls_context;
+    if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) > 1) {
       ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "Multiple TLS certificates are not supported for client contexts" });
     }
     // An upstream choosing h2 would be handed HTTP/1 by the cluster's HTTP/1 pool.

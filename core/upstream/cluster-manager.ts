@@ -1,3 +1,4 @@
+import type { SecretManager } from "../tls/secret-manager.ts";
 import type { ClusterConfig } from "../config/bootstrap.ts";
 import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
@@ -100,7 +101,7 @@ export class ClusterManager {
    * outlier has its pools drained (Envoy's onHostHealthFailure): new requests to it, if
    * any, open new connections, and its idle ones close.
    */
-  async initialize(openEventLog?: (path: string) => Promise<EventLogSink>): Promise<void> {
+  async initialize(openEventLog?: (path: string) => Promise<EventLogSink>, secrets?: SecretManager): Promise<void> {
     // Health check event logs first: a file that cannot be opened stops start-up, naming it.
     const eventLogs = new Map<Cluster, EventLogSink>();
     for (const cluster of this.clusters.values()) {
@@ -115,7 +116,7 @@ export class ClusterManager {
     for (const discovery of this.dnsDiscoveries) discovery.start();
     const warming: Promise<void>[] = [];
     for (const cluster of this.clusters.values()) {
-      warming.push(cluster.initialize(this.dispatcher, this.log, eventLogs.get(cluster), this.runtimeValues));
+      warming.push(cluster.initialize(this.dispatcher, this.log, eventLogs.get(cluster), this.runtimeValues, secrets));
       cluster.outlierDetector?.addChangedStateCallback((host) => {
         if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
       });

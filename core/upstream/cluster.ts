@@ -18,6 +18,7 @@ import { createLoadBalancer } from "./load-balancer-factory.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
 import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
+import type { SecretManager } from "../tls/secret-manager.ts";
 
 /** A fixed sequence for clusters built without the runtime's random() (tests only). */
 function fallbackRandom(): RandomSource {
@@ -99,11 +100,11 @@ export class Cluster {
    * health check — Envoy's cluster warming, which start-up waits for — or at once
    * without health checks. `eventLog`: the open event_log_path file.
    */
-  initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime)): Promise<void> {
+  initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime), secrets?: SecretManager): Promise<void> {
     const tls = this.config.transportSocket;
     if (!tls) return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
     // The TLS context first: health checks connect through it.
-    return SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true).then(
+    return SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true, secrets).then(
       (factory) => {
         this.transportSocketFactory = factory;
         return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);

@@ -1,3 +1,4 @@
+import type { TlsSession } from "../port.ts";
 import type { ConnectionEvent } from "../network/connection.ts";
 import type { PortError } from "../port.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
@@ -28,6 +29,8 @@ export interface UpstreamStream extends RequestEncoder {
   readonly reused: boolean;
   /** Some byte of this stream's response arrived (a status line cut short counts): a reset then is no stale keep-alive. */
   readonly responseStarted: boolean;
+  /** The upstream connection's TLS, when it has one (%UPSTREAM_TLS_VERSION% …); optional for other pools. */
+  readonly tls?: TlsSession | undefined;
   /** Stop/start reading the response (flow control toward a slow downstream). */
   readDisable(disable: boolean): void;
   /** Abandon the stream: its connection is closed, never reused. */
@@ -71,6 +74,10 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
 
   get reused(): boolean {
     return this.requestsServed > 0;
+  }
+
+  get tls(): TlsSession | undefined {
+    return this.connection.socket.tls;
   }
 
   get responseStarted(): boolean {

@@ -12,6 +12,7 @@ import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
+import { watchDirectory } from "../kit/watch-directory.ts";
 
 const encoder = new TextEncoder();
 
@@ -78,7 +79,7 @@ export function createDenoRuntime(): Runtime {
     // Deno's node:tls runs on rustls: versions are honoured, cipher and curve lists are
     // silently ignored (measured on Deno 2.9: a list naming one cipher, or none that
     // exists, still negotiated rustls' defaults), so the config refuses them here.
-    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false }, connect),
+    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false }, connect),
 
     setTimeout: (callback, ms) => setTimeout(callback, ms),
     clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
@@ -94,6 +95,7 @@ export function createDenoRuntime(): Runtime {
     // gives 86400 s), so a TTL it reports need not be a DNS record's.
     resolve: (host, family, options) => resolveWithNodeDns(host, family, options, false),
     readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
+    watchDirectory,
     importModule,
     verifySignature,
     async openAppendFile(path: string): Promise<AppendFile> {

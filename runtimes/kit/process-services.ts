@@ -8,6 +8,7 @@ import { resolveWithNodeDns } from "./node-dns-resolver.ts";
 import { zlibCompression } from "./zlib-compression.ts";
 import { importModule } from "./import-module.ts";
 import { verifySignature } from "./web-crypto-verify.ts";
+import { watchDirectory } from "./watch-directory.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -22,6 +23,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   // getaddrinfo for the addresses; DNS TTLs from node:dns's own resolver (c-ares in both).
   resolve: (host, family, options) => resolveWithNodeDns(host, family, options, true),
   readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
+  watchDirectory,
   openAppendFile,
   importModule,
   verifySignature,

@@ -3,6 +3,7 @@ import { httpDate, isInternalAddress, stripHopByHop, uuid4 } from "../headers-ut
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import { IpList } from "../../network/cidr-range.ts";
+import { mutateXfccRequestHeader } from "./xfcc.ts";
 
 /**
  * The HCM's request header rules (Envoy's `ConnectionManagerUtility::mutateRequestHeaders`):
@@ -12,7 +13,7 @@ import { IpList } from "../../network/cidr-range.ts";
  * only trusted callers may set, and get x-envoy-external-address; x-forwarded-proto is set at the edge
  * or when absent (scheme_header_transformation overrides it); add_user_agent and via
  * add theirs; x-request-id is generated when absent, or at the edge for external
- * requests unless preserve_external_request_id.
+ * requests unless preserve_external_request_id; x-forwarded-client-cert (xfcc.ts).
  * Returns the client address x-forwarded-for gave (Envoy's downstream remote address),
  * or "" when it is the connection's peer.
  */
@@ -76,6 +77,7 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   if (config.generateRequestId && (!headers.has("x-request-id") || (edge && !config.preserveExternalRequestId))) {
     headers.set("x-request-id", uuid4(cm.server.runtime));
   }
+  mutateXfccRequestHeader(headers, cm.connection.socket.tls, config);
   return remoteIp;
 }
 

@@ -69,6 +69,10 @@ export class StreamAccessLogContext implements AccessLogContext {
   get bytesSent(): number {
     return this.info.bytesSent;
   }
+  get upstreamTls(): TlsSession | undefined {
+    return this.info.upstreamTls;
+  }
+
   get upstreamHost(): string | undefined {
     return this.info.upstreamHost || undefined;
   }

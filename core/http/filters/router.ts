@@ -381,6 +381,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     // Outlier detection (Envoy's UpstreamRequest::onPoolReady): connected; the status reports the rest.
     stream.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccess);
+    this.callbacks.streamInfo.upstreamTls = stream.tls;
     if (this.callbacks.traced) this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
     const buffered = this.body ?? NOTHING_BUFFERED;
     if (!this.retainBody) {

@@ -20,6 +20,12 @@ export interface NodeTlsLimits {
    * serves the ECDSA one), so certificates chosen by SNI must share the first's key type.
    */
   readonly sniKeepsDefaultKeyTypes: boolean;
+  /**
+   * The chain check's error names an expired certificate CERT_HAS_EXPIRED, as OpenSSL
+   * does (absent: true). Deno's rustls-backed node:tls reports expiry otherwise, so
+   * allow_expired_certificate cannot be honoured there.
+   */
+  readonly namesExpiry?: boolean;
 }
 
 /** One filter chain's or cluster's TLS, built once: node:tls secure contexts and the socket options. */
@@ -38,6 +44,7 @@ export class NodeTlsContext implements TlsContext {
 
   static server(options: TlsServerOptions, callbacks: TlsHandshakeCallbacks, limits: NodeTlsLimits): NodeTlsContext {
     checkParams(options.params, limits);
+    checkExpiry(options.allowExpiredCertificate, limits);
     if (options.certificates.length === 0) throw new Error("a TLS server needs a certificate");
     if (options.certificates.length > 1 && !limits.sniCallback) {
       throw new Error(`several tls_certificates need a certificate chosen by SNI, which ${limits.runtime}'s node:tls does not offer (its TLSSocket never calls SNICallback): configure one`);
@@ -60,6 +67,7 @@ export class NodeTlsContext implements TlsContext {
 
   static client(options: TlsClientOptions, callbacks: TlsHandshakeCallbacks, limits: NodeTlsLimits): NodeTlsContext {
     checkParams(options.params, limits);
+    checkExpiry(options.allowExpiredCertificate, limits);
     const context = secureContext(options.certificate, withDefaults(options.params, limits), options.trustedCa);
     return new NodeTlsContext("client", callbacks, options.trustedCa !== undefined, context, alpn(options.alpnProtocols), [], false);
   }
@@ -114,6 +122,12 @@ function withDefaults(params: TlsParams, limits: NodeTlsLimits): TlsParams {
     ...(limits.cipherSuites && !params.cipherSuites ? { cipherSuites: ENVOY_DEFAULT_CIPHER_SUITES } : {}),
     ...(limits.ecdhCurves && !params.ecdhCurves ? { ecdhCurves: ENVOY_DEFAULT_ECDH_CURVES } : {}),
   };
+}
+
+function checkExpiry(allowExpired: boolean | undefined, limits: NodeTlsLimits): void {
+  if (allowExpired && limits.namesExpiry === false) {
+    throw new Error(`validation_context.allow_expired_certificate cannot be honoured on ${limits.runtime}: its node:tls does not tell an expired certificate from other chain errors`);
+  }
 }
 
 function checkParams(params: TlsParams, limits: NodeTlsLimits): void {

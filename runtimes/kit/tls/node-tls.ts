@@ -1,6 +1,7 @@
 import type { ConnectOptions, Socket, TlsCapability, TlsContext } from "../../../core/port.ts";
 import { NodeTlsContext, type NodeTlsLimits } from "./node-tls-context.ts";
 import { NodeTlsSocket } from "./node-tls-socket.ts";
+import { describeCertificate } from "./describe-certificate.ts";
 
 /**
  * The port's TLS capability over the runtime's `node:tls` (node-tls-socket.ts): the
@@ -17,6 +18,7 @@ export function nodeTlsCapability(limits: NodeTlsLimits, connect: (options: Conn
     connect(options: ConnectOptions, context: TlsContext, serverName: string | undefined): Socket {
       return new NodeTlsSocket(connect(options), asNodeContext(context, "client"), serverName, undefined);
     },
+    describeCertificate,
   };
 }
 

@@ -1,4 +1,6 @@
 import type * as tls from "node:tls";
+import { Buffer } from "node:buffer";
+import { createHash, X509Certificate } from "node:crypto";
 import type { TlsPeerCertificate, TlsSession, TlsSubjectAltName } from "../../../core/port.ts";
 
 /** What a node:tls TLSSocket's finished handshake agreed, in the port's terms. */
@@ -7,7 +9,13 @@ export function tlsSession(secure: tls.TLSSocket, sentServerName: string | undef
   const alpn = secure.alpnProtocol;
   const serverName = sentServerName ?? ((secure as unknown as { servername?: unknown }).servername || undefined);
   const peerCertificate = peerCertificateOf(secure);
+  let localUriSan: string | undefined | null = null;
   return {
+    // Read once, when x-forwarded-client-cert asks for it.
+    get localUriSan(): string | undefined {
+      if (localUriSan === null) localUriSan = firstUriSan(secure);
+      return localUriSan;
+    },
     version: secure.getProtocol() ?? "",
     cipher: cipher?.name ?? "",
     alpn: typeof alpn === "string" && alpn !== "" ? alpn : undefined,
@@ -35,11 +43,59 @@ function verifyError(secure: tls.TLSSocket): string | undefined {
 function peerCertificateOf(secure: tls.TLSSocket): TlsPeerCertificate | undefined {
   const cert = secure.getPeerCertificate() as Partial<tls.PeerCertificate> | undefined;
   if (!cert || cert.raw === undefined && cert.subject === undefined) return undefined;
+  let pem: string | undefined;
+  let chainPem: string | undefined;
+  let spki: string | undefined;
   return {
     subject: formatSubject(cert.subject as unknown as Record<string, string | string[]> | undefined),
     subjectAltNames: parseSubjectAltNames(cert.subjectaltname),
     sha256: (cert.fingerprint256 ?? "").replace(/:/g, "").toLowerCase(),
+    // PEM only when x-forwarded-client-cert asks for it: not every handshake pays for it.
+    get spkiSha256(): string {
+      return (spki ??= cert.raw ? spkiSha256(cert.raw) : "");
+    },
+    get pem(): string {
+      return (pem ??= cert.raw ? toPem(cert.raw) : "");
+    },
+    get chainPem(): string {
+      return (chainPem ??= chainOf(secure));
+    },
   };
+}
+
+/** base64 SHA-256 of the certificate's SubjectPublicKeyInfo (DER), as Envoy's verify_certificate_spki. */
+function spkiSha256(der: Uint8Array): string {
+  const spki = new X509Certificate(der).publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(spki).digest("base64");
+}
+
+/** DER to PEM (RFC 7468 §2: base64 in lines of 64). */
+function toPem(der: Uint8Array): string {
+  const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64");
+  return `-----BEGIN CERTIFICATE-----\n${base64.replace(/.{64}/g, "$&\n").replace(/\n$/, "")}\n-----END CERTIFICATE-----\n`;
+}
+
+/** The peer's certificate and its issuers as the runtime reports them, up to a self-signed root (left out). */
+function chainOf(secure: tls.TLSSocket): string {
+  let cert = secure.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
+  let pem = "";
+  const seen = new Set<unknown>();
+  while (cert?.raw && !seen.has(cert)) {
+    seen.add(cert);
+    const issuer = cert.issuerCertificate as tls.DetailedPeerCertificate | undefined;
+    const selfSigned = issuer === cert || (issuer !== undefined && issuer.fingerprint256 === cert.fingerprint256);
+    if (selfSigned && pem !== "") break;
+    pem += toPem(cert.raw);
+    if (selfSigned) break;
+    cert = issuer;
+  }
+  return pem;
+}
+
+function firstUriSan(secure: tls.TLSSocket): string | undefined {
+  const own = secure.getCertificate() as Partial<tls.PeerCertificate> | null | object;
+  const sans = parseSubjectAltNames((own as Partial<tls.PeerCertificate> | null)?.subjectaltname);
+  return sans.find((san) => san.type === "URI")?.value;
 }
 
 /**

@@ -506,8 +506,8 @@ describe("bad route configs give one-line problems", () => {
     ["a query parameter without a name", [route({ match: { prefix: "/", query_parameters: [{ present_match: true }] } })], [`${ROUTE}.match.query_parameters[0].name: missing required field`]],
     [
       "an unknown formatting command",
-      [route({ request_headers_to_add: [{ header: { key: "x-client", value: "%UPSTREAM_PEER_SUBJECT%" } }] })],
-      [`${ROUTE}.request_headers_to_add[0].header.value: unknown command operator %UPSTREAM_PEER_SUBJECT% at position 0`],
+      [route({ request_headers_to_add: [{ header: { key: "x-client", value: "%UPSTREAM_PEER_ISSUER%" } }] })],
+      [`${ROUTE}.request_headers_to_add[0].header.value: unknown command operator %UPSTREAM_PEER_ISSUER% at position 0`],
     ],
     [
       "a formatting command without its parameters",

@@ -114,7 +114,7 @@ describe("DownstreamTlsContext", () => {
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, session_ticket_keys: { keys: [] } })))).toEqual([`${CHAIN}.session_ticket_keys: not supported: session_ticket_keys`]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, ocsp_staple_policy: "MUST_STAPLE" })))).toEqual([`${CHAIN}.ocsp_staple_policy: not supported: ocsp_staple_policy (no OCSP stapling)`]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], tls_certificate_sds_secret_configs: [{ name: "x" }] } })))).toEqual([
-      `${CHAIN}.common_tls_context.tls_certificate_sds_secret_configs: not supported: tls_certificate_sds_secret_configs (SDS)`,
+      `${CHAIN}.common_tls_context.tls_certificate_sds_secret_configs: set tls_certificates or tls_certificate_sds_secret_configs, not both`,
     ]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], tls_params: { cipher_suites: ["[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]"] } } }))).join("\n")).toContain("BoringSSL syntax");
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [{ ...CERT, certificate_chain: { environment_variable: "CERT" } }] } }))).join("\n")).toContain(

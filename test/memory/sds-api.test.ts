@@ -1,0 +1,60 @@
+/**
+ * SdsApi on the memory runtime, which has no watchDirectory: the SDS file and the files
+ * its secret names are polled (core/util/file-watch.ts), a changed file is applied, a bad
+ * one keeps the secret with Envoy's stats, and a user refusing the secret keeps it too.
+ */
+import { describe, expect, test } from "vitest";
+import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { Logger } from "../../core/log.ts";
+import { StatsStore } from "../../core/stats/stats-store.ts";
+import { SdsApi, type ResolvedSecret } from "../../core/tls/sds-api.ts";
+import { POLL_MS } from "../../core/util/file-watch.ts";
+
+const SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+
+function sds(name: string, chainFile: string): string {
+  return `resources:\n- "@type": ${SECRET}\n  name: ${name}\n  tls_certificate:\n    certificate_chain: { filename: ${chainFile} }\n    private_key: { inline_string: KEY }\n`;
+}
+
+describe("SdsApi (polled files)", () => {
+  test("updates from the SDS file and from the certificate file; bad files and refusals keep the secret", async () => {
+    const runtime = new MemoryRuntime({ files: { "/etc/sds.yaml": sds("s", "/etc/a.pem"), "/etc/a.pem": "CHAIN-A", "/etc/b.pem": "CHAIN-B" } });
+    const stats = new StatsStore();
+    const api = new SdsApi(runtime, new Logger(runtime), "s", "tlsCertificate", { path: "/etc/sds.yaml" }, stats.scope("sds.s."));
+    await api.start();
+    const chain = () => (api.secret as Extract<ResolvedSecret, { kind: "tlsCertificate" }>).certificate.certificateChain;
+    const counter = (name: string) => stats.scope("sds.s.").counter(name).value;
+    expect(chain()).toBe("CHAIN-A");
+    let refuse = false;
+    const seen: string[] = [];
+    api.addUpdateCallback((secret) => {
+      if (refuse) throw new Error("the runtime refused it");
+      return () => seen.push(secret.kind === "tlsCertificate" ? secret.certificate.certificateChain : "");
+    });
+
+    runtime.files.set("/etc/sds.yaml", sds("s", "/etc/b.pem"));
+    await runtime.settle(2 * POLL_MS);
+    expect(chain()).toBe("CHAIN-B");
+    runtime.files.set("/etc/b.pem", "CHAIN-B2");
+    await runtime.settle(2 * POLL_MS);
+    expect(chain()).toBe("CHAIN-B2");
+    expect(seen).toEqual(["CHAIN-B", "CHAIN-B2"]);
+
+    runtime.files.set("/etc/sds.yaml", "resources: [");
+    await runtime.settle(2 * POLL_MS);
+    runtime.files.set("/etc/sds.yaml", sds("other", "/etc/a.pem"));
+    await runtime.settle(2 * POLL_MS);
+    refuse = true;
+    runtime.files.set("/etc/b.pem", "CHAIN-B3");
+    await runtime.settle(2 * POLL_MS);
+    expect(chain()).toBe("CHAIN-B2");
+    expect([counter("update_success"), counter("update_failure"), counter("update_rejected"), counter("key_rotation_failed")]).toEqual([2, 1, 1, 1]);
+    api.stop();
+  });
+
+  test("a missing file at start is an error naming it", async () => {
+    const runtime = new MemoryRuntime();
+    const api = new SdsApi(runtime, new Logger(runtime), "s", "tlsCertificate", { path: "/nope.yaml" }, new StatsStore().scope("sds.s."));
+    await expect(api.start()).rejects.toThrow(/sds_config \/nope\.yaml: .*ENOENT/);
+  });
+});
