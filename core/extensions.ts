@@ -46,7 +46,7 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
   // What this runtime cannot run is refused now, at start.
-  checkFilterChain(config.httpFilters, context);
+  checkFilterChain(config.httpFilters, context, { statPrefix: config.statPrefix });
   // The route table is compiled once per listener and shared by its connections.
   const routeTable = new RouteTable(config.routeConfig, context.layeredRuntime);
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix, config.tracing !== undefined);
@@ -133,8 +133,10 @@ registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
   kind: "decoder",
   create: (config, server, chain) => new JwtAuthnFilter(jwtAuthnFilterConfig(config, server, chain), server),
   // Signatures are verified through the port (verifySignature): a runtime without it cannot run it.
-  check: (_config, server, name) => {
+  check: (config, server, name, chain) => {
     if (server.runtime.verifySignature === undefined) throw new Error(`HTTP filter ${name}: envoy.filters.http.jwt_authn needs the runtime's verifySignature (WebCrypto), which ${server.runtime.name} does not offer`);
+    // remote_jwks with async_fetch: fetched now, and the listener waits unless fast_listener.
+    jwtAuthnFilterConfig(config, server, chain).startAsyncFetches();
   },
 });
 

@@ -1,3 +1,4 @@
+import type { InitManager } from "./init/init-manager.ts";
 import type { Logger } from "./log.ts";
 import type { Dispatcher } from "./event/dispatcher.ts";
 import type { StatsStore } from "./stats/stats-store.ts";
@@ -33,4 +34,6 @@ export interface ServerContext extends Dispatcher {
    * keys, over the configured defaults. Named apart from `runtime`, the port.
    */
   readonly layeredRuntime: RuntimeSnapshot;
+  /** Work the listeners wait for before they bind (Envoy's init manager). */
+  readonly initManager: InitManager;
 }
