@@ -20,6 +20,8 @@ import { CsrfFilter, csrfFilterConfig } from "./http/filters/csrf.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
 import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
+import { UserFilterStats } from "./http/user-filter/user-filter-stats.ts";
+import { AsyncClient } from "./http/async-client.ts";
 import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";
 import { JwtAuthnFilter, jwtAuthnFilterConfig } from "./http/filters/jwt-authn/jwt-authn-filter.ts";
@@ -146,8 +148,9 @@ registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
 const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: ServerContext, chain: HttpFilterChainContext) => {
   const resolved = resolvedUserFilter(source);
   if (resolved === undefined) throw new Error(`user filter '${source.filterName}' was not loaded (Server.start() loads user filters)`);
-  const errors = server.stats.counter(`http.${chain.statPrefix}.${source.filterName}.errors`);
-  return new UserFilterConfig(source.filterName, resolved.definition, resolved.config, errors, server.log);
+  const prefix = `http.${chain.statPrefix}.${source.filterName}.`;
+  const services = { stats: new UserFilterStats(server.stats, prefix), server, client: new AsyncClient(server) };
+  return new UserFilterConfig(source.filterName, resolved.definition, resolved.config, server.stats.counter(`${prefix}errors`), server.log, services);
 });
 
 registerHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", {
