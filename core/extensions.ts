@@ -21,6 +21,8 @@ import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters
 import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
 import { UserFilterStats } from "./http/user-filter/user-filter-stats.ts";
+import { NetworkUserFilter, NetworkUserFilterConfig } from "./network/user-filter/network-user-filter.ts";
+import { resolvedNetworkScript } from "./network/user-filter/resolve-network-script.ts";
 import { AsyncClient } from "./http/async-client.ts";
 import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";
@@ -65,6 +67,16 @@ registerNetworkFilterFactory("envoy.filters.network.rbac", (config, context) => 
   // The engines and stats are built once per filter config, shared by its connections.
   const state = new NetworkRbacConfigState(config, context);
   return (connection) => new NetworkRbacFilter(state, connection);
+});
+
+// A network filter written in TypeScript (network/user-filter/), loaded at start-up.
+registerNetworkFilterFactory("polyvoy.filters.network.script", (script, context) => {
+  const resolved = resolvedNetworkScript(script);
+  if (resolved === undefined) throw new Error(`network script '${script.module}' was not loaded (Server.start() loads user filters)`);
+  const name = script.filterName;
+  const prefix = `network_script.${name}.`;
+  const shared = new NetworkUserFilterConfig(name, resolved.definition, resolved.config, context.stats.counter(`${prefix}errors`), context.log, new UserFilterStats(context.stats, prefix));
+  return (connection) => new NetworkUserFilter(shared, connection);
 });
 
 // ---------------------------------------------------------------- HTTP filters

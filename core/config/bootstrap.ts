@@ -167,7 +167,22 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig);
+
+/** polyvoy.filters.network.script.v1.Script: a network filter written in TypeScript (core/network/user-filter/). */
+export interface NetworkScriptFilterConfig {
+  type: "polyvoy.filters.network.script";
+  config: NetworkScriptConfig;
+}
+
+export interface NetworkScriptConfig {
+  /** The filter's name in the chain (its stats and log lines are named by it). */
+  filterName: string;
+  /** The module to load (its default export, or `filter`, is the definition). */
+  module: string;
+  /** `config` as written: given to the definition's parser at start-up. */
+  rawConfig: unknown;
+}
 
 export interface NetworkRbacFilterConfig {
   type: "envoy.filters.network.rbac";

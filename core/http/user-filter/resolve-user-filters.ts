@@ -11,6 +11,7 @@ import type { Runtime } from "../../port.ts";
 import { runConfigParser } from "./config-parser.ts";
 import type { HttpFilterDefinition } from "./http-filter-api.ts";
 import { definitionProblem, findRegisteredHttpFilter } from "./user-filter-registry.ts";
+import { isNetworkScriptResolved, NETWORK_SCRIPT_TYPE, resolveNetworkScript } from "../../network/user-filter/resolve-network-script.ts";
 
 const USER_FILTER_TYPE = "polyvoy.filters.http.user";
 
@@ -38,6 +39,7 @@ export function hasUnresolvedUserFilters(bootstrap: Bootstrap): boolean {
   for (const listener of bootstrap.listeners) {
     for (const chain of listener.filterChains) {
       for (const filter of chain.filters) {
+        if (filter.type === NETWORK_SCRIPT_TYPE && !isNetworkScriptResolved(filter.config)) return true;
         if (filter.type !== "envoy.filters.network.http_connection_manager") continue;
         for (const http of filter.config.httpFilters) if (http.type === USER_FILTER_TYPE && !RESOLVED.has(http.config)) return true;
       }
@@ -58,8 +60,9 @@ export async function resolveUserFilters(bootstrap: Bootstrap, runtime: Pick<Run
   for (const [l, listener] of bootstrap.listeners.entries()) {
     for (const [c, chain] of listener.filterChains.entries()) {
       for (const [f, filter] of chain.filters.entries()) {
-        if (filter.type !== "envoy.filters.network.http_connection_manager") continue;
         const at: ConfigPath = ["static_resources", "listeners", l, "filter_chains", c, "filters", f, "typed_config"];
+        if (filter.type === NETWORK_SCRIPT_TYPE) await resolveNetworkScript(filter.config, at, runtime, modules, problems);
+        if (filter.type !== "envoy.filters.network.http_connection_manager") continue;
         await resolveConnectionManager(filter.config, at, runtime, modules, problems);
       }
     }
@@ -147,6 +150,21 @@ async function loadDefinition(
   }
   const path = source.module!;
   const moduleAt = [...at, "module"];
+  const definition = await importScript(path, moduleAt, runtime, modules, problems);
+  if (definition === undefined) return undefined;
+  const problem = definitionProblem(definition);
+  if (problem !== undefined) {
+    problems.push(problemAt(moduleAt, `'${path}': ${problem}`));
+    return undefined;
+  }
+  return definition as HttpFilterDefinition;
+}
+
+/**
+ * A Script module's export (`default`, else `filter`), imported once per path; undefined
+ * (with the problem added) when it cannot be loaded or exports neither.
+ */
+export async function importScript(path: string, moduleAt: ConfigPath, runtime: Pick<Runtime, "importModule">, modules: Map<string, Promise<unknown>>, problems: string[]): Promise<unknown> {
   if (runtime.importModule === undefined) {
     problems.push(problemAt(moduleAt, `cannot load '${path}': this runtime cannot import modules`));
     return undefined;
@@ -169,12 +187,7 @@ async function loadDefinition(
     problems.push(problemAt(moduleAt, `'${path}' exports no filter (export default defineHttpFilter({ create() {…} }), or export const filter)`));
     return undefined;
   }
-  const problem = definitionProblem(definition);
-  if (problem !== undefined) {
-    problems.push(problemAt(moduleAt, `'${path}': ${problem}`));
-    return undefined;
-  }
-  return definition as HttpFilterDefinition;
+  return definition;
 }
 
 /** A load failure on one line; a .ts file node cannot read without a loader says what to do. */
