@@ -21,8 +21,8 @@ import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters
 import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
 import { UserFilterStats } from "./http/user-filter/user-filter-stats.ts";
-import { NetworkUserFilter, NetworkUserFilterConfig } from "./network/user-filter/network-user-filter.ts";
-import { resolvedNetworkScript } from "./network/user-filter/resolve-network-script.ts";
+import { NetworkUserFilter, NetworkUserFilterConfig } from "./network-script/network-user-filter.ts";
+import { resolvedNetworkScript } from "./network-script/resolve-network-script.ts";
 import { AsyncClient } from "./http/async-client.ts";
 import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";

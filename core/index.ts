@@ -40,9 +40,9 @@ export type {
   TrailersResult,
 } from "./http/user-filter/http-filter-api.ts";
 export { HttpCallError } from "./http/user-filter/http-call.ts";
-// Network (L4) filters written in TypeScript or JavaScript (core/network/user-filter/).
-export { defineNetworkFilter } from "./network/user-filter/network-filter-api.ts";
-export type { NetworkFilterConnection, NetworkFilterDefinition, NetworkFilterHandlers, NetworkFilterResult, NetworkFilterStatus } from "./network/user-filter/network-filter-api.ts";
+// Network (L4) filters written in TypeScript or JavaScript (cor./network-script/).
+export { defineNetworkFilter } from "./network-script/network-filter-api.ts";
+export type { NetworkFilterConnection, NetworkFilterDefinition, NetworkFilterHandlers, NetworkFilterResult, NetworkFilterStatus } from "./network-script/network-filter-api.ts";
 export type { HttpCallFailure, HttpCallOptions, HttpCallRequest, HttpCallResponse } from "./http/user-filter/http-call.ts";
 export type { HttpFilterStats, UserCounter, UserGauge, UserHistogram, UserHistogramUnit } from "./http/user-filter/user-filter-stats.ts";
 export { registerHttpFilter, unregisterHttpFilter } from "./http/user-filter/user-filter-registry.ts";

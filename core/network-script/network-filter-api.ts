@@ -20,9 +20,9 @@
  * Continue, it goes on. A throw or a rejection closes that connection (logged once,
  * counted in network_script.<filter name>.errors), never the process.
  */
-import type { SocketAddress } from "../../port.ts";
-import type { ConfigParser, HttpFilterLog, ParsedConfig } from "../../http/user-filter/http-filter-api.ts";
-import type { HttpFilterStats } from "../../http/user-filter/user-filter-stats.ts";
+import type { SocketAddress } from "../port.ts";
+import type { ConfigParser, HttpFilterLog, ParsedConfig } from "../http/user-filter/http-filter-api.ts";
+import type { HttpFilterStats } from "../http/user-filter/user-filter-stats.ts";
 
 /** Continue (0) or StopIteration (1): the values of Envoy's Network::FilterStatus. */
 export type NetworkFilterStatus = 0 | 1;

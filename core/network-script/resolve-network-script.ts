@@ -4,11 +4,11 @@
  * imported, its export checked, and the Script's config given to its parser. Problems
  * are config problems at the field's path.
  */
-import type { NetworkScriptConfig } from "../../config/bootstrap.ts";
-import { problemAt, type ConfigPath } from "../../config/errors.ts";
-import type { Runtime } from "../../port.ts";
-import { isConfigParser, runConfigParser } from "../../http/user-filter/config-parser.ts";
-import { importScript } from "../../http/user-filter/resolve-user-filters.ts";
+import type { NetworkScriptConfig } from "../config/bootstrap.ts";
+import { problemAt, type ConfigPath } from "../config/errors.ts";
+import type { Runtime } from "../port.ts";
+import { isConfigParser, runConfigParser } from "../http/user-filter/config-parser.ts";
+import { importScript } from "../http/user-filter/import-script.ts";
 import type { NetworkFilterDefinition } from "./network-filter-api.ts";
 
 export const NETWORK_SCRIPT_TYPE = "polyvoy.filters.network.script";

@@ -3,16 +3,16 @@
  * that drives its callbacks, and its write filter on the connection. A throw or a
  * rejection closes that connection, is logged and counted (network_script.<name>.errors).
  */
-import type { Logger } from "../../log.ts";
-import type { SocketAddress } from "../../port.ts";
-import type { Counter } from "../../stats/counter.ts";
-import { utf8ByteString } from "../../access-log/byte-string.ts";
-import { latin1Encode } from "../../util/latin1.ts";
-import type { HttpFilterLog } from "../../http/user-filter/http-filter-api.ts";
-import type { HttpFilterStats } from "../../http/user-filter/user-filter-stats.ts";
-import type { Connection } from "../connection.ts";
-import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../filter.ts";
-import type { ReadBuffer } from "../read-buffer.ts";
+import type { Logger } from "../log.ts";
+import type { SocketAddress } from "../port.ts";
+import type { Counter } from "../stats/counter.ts";
+import { utf8ByteString } from "../access-log/byte-string.ts";
+import { latin1Encode } from "../util/latin1.ts";
+import type { HttpFilterLog } from "../http/user-filter/http-filter-api.ts";
+import type { HttpFilterStats } from "../http/user-filter/user-filter-stats.ts";
+import type { Connection } from "../network/connection.ts";
+import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../network/filter.ts";
+import type { ReadBuffer } from "../network/read-buffer.ts";
 import type { NetworkFilterConnection, NetworkFilterDefinition, NetworkFilterHandlers } from "./network-filter-api.ts";
 
 /** What one network Script config shares across its connections. */
