@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { connect, freePort, peerClosed, readAll, tcpServer, type TcpServer } from "../support/net-helpers.ts";
 import { tcpProxyConfig } from "../support/configs.ts";
 
@@ -99,5 +99,14 @@ describe.each(RUNTIMES)("network Script filters on %s", (runtime) => {
     while (!received.includes("again") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     other.end();
     expect((await echoed).toString()).toBe("welcome\nagain");
+  });
+
+  test("--mode validate loads the modules, in default_filter_chain too: a missing one is a config error naming the field", async () => {
+    const config = tcpProxyConfig({ listenPort: 1, upstreamPorts: [2] }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[]; default_filter_chain?: object }[] } };
+    const listener = config.static_resources.listeners[0]!;
+    listener.default_filter_chain = { filters: [{ name: "s", typed_config: { "@type": SCRIPT, module: "./no/such-filter.mjs" } }, ...listener.filter_chains[0]!.filters] };
+    const result = await runToExit(runtime, ["-c", writeConfig(config), "--mode", "validate"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/config error: static_resources\.listeners\[0\]\.default_filter_chain\.filters\[0\]\.typed_config\.module: cannot load '\.\/no\/such-filter\.mjs': /);
   });
 });

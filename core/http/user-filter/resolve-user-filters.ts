@@ -5,7 +5,7 @@
  * and per-route config given to the filter's own parser. Problems are config problems,
  * one line each with the field's path, as the schema's are.
  */
-import type { Bootstrap, HttpConnectionManagerConfig, ScriptHttpFilterConfig, UserFilterSource, UserPerRouteConfig } from "../../config/bootstrap.ts";
+import type { Bootstrap, FilterChainConfig, HttpConnectionManagerConfig, ScriptHttpFilterConfig, UserFilterSource, UserPerRouteConfig } from "../../config/bootstrap.ts";
 import { problemAt, type ConfigPath } from "../../config/errors.ts";
 import type { Runtime } from "../../port.ts";
 import { runConfigParser } from "./config-parser.ts";
@@ -38,7 +38,7 @@ export function parsedPerRouteConfig(perRoute: UserPerRouteConfig): unknown {
  */
 export function hasUnresolvedUserFilters(bootstrap: Bootstrap): boolean {
   for (const listener of bootstrap.listeners) {
-    for (const chain of listener.filterChains) {
+    for (const chain of listener.defaultFilterChain !== undefined ? [...listener.filterChains, listener.defaultFilterChain] : listener.filterChains) {
       for (const filter of chain.filters) {
         if (filter.type === NETWORK_SCRIPT_TYPE && !isNetworkScriptResolved(filter.config)) return true;
         if (filter.type !== "envoy.filters.network.http_connection_manager") continue;
@@ -59,9 +59,11 @@ export async function resolveUserFilters(bootstrap: Bootstrap, runtime: Pick<Run
   const problems: string[] = [];
   const modules = new Map<string, Promise<unknown>>();
   for (const [l, listener] of bootstrap.listeners.entries()) {
-    for (const [c, chain] of listener.filterChains.entries()) {
+    const chains: [FilterChainConfig, ConfigPath][] = listener.filterChains.map((chain, c) => [chain, ["filter_chains", c]]);
+    if (listener.defaultFilterChain !== undefined) chains.push([listener.defaultFilterChain, ["default_filter_chain"]]);
+    for (const [chain, chainAt] of chains) {
       for (const [f, filter] of chain.filters.entries()) {
-        const at: ConfigPath = ["static_resources", "listeners", l, "filter_chains", c, "filters", f, "typed_config"];
+        const at: ConfigPath = ["static_resources", "listeners", l, ...chainAt, "filters", f, "typed_config"];
         if (filter.type === NETWORK_SCRIPT_TYPE) await resolveNetworkScript(filter.config, at, runtime, modules, problems);
         if (filter.type !== "envoy.filters.network.http_connection_manager") continue;
         await resolveConnectionManager(filter.config, at, runtime, modules, problems);
