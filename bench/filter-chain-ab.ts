@@ -6,9 +6,11 @@
  *
  * With --user-filter, B is a TypeScript filter (examples/filters/add-header.ts: one request
  * header, one response header) before the router; with --with-user-filter, B is the five
- * filters and that one.
+ * filters and that one. With --target-chain, B is the chain of the performance target:
+ * cors, local_ratelimit, header_mutation, rbac (one ALLOW policy on a path prefix and a
+ * header) and the TypeScript filter.
  *
- *   npx tsx bench/filter-chain-ab.ts [--requests N] [--pairs N] [--user-filter | --with-user-filter]   # also: npx bun …, npx deno run -A …
+ *   npx tsx bench/filter-chain-ab.ts [--requests N] [--pairs N] [--user-filter | --with-user-filter | --target-chain]   # also: npx bun …, npx deno run -A …
  */
 import { resolve } from "node:path";
 import { PROXY_PORT, startCore, UPSTREAM_PORT } from "./lib/core-pair.ts";
@@ -37,6 +39,23 @@ const FILTERS = [
   },
   { name: "envoy.filters.http.fault", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault" } },
 ];
+
+/** The performance target's rbac: one ALLOW policy every bench request matches (a path prefix and a header present). */
+const RBAC = {
+  name: "envoy.filters.http.rbac",
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+    rules: {
+      action: "ALLOW",
+      policies: {
+        bench: {
+          permissions: [{ url_path: { path: { prefix: "/" } } }],
+          principals: [{ header: { name: "host", present_match: true } }],
+        },
+      },
+    },
+  },
+};
 
 /** The TypeScript filter, by the path the memory runtime's importModule knows it under. */
 const USER_FILTER_MODULE = "./examples/filters/add-header.ts";
@@ -67,8 +86,16 @@ const root = resolve(import.meta.dirname, "..");
 const base = polyvoyConfig(PROXY_PORT, UPSTREAM_PORT);
 const userFilterOnly = args.includes("--user-filter");
 const withUserFilter = args.includes("--with-user-filter");
-const bFilters = userFilterOnly ? [USER_FILTER] : withUserFilter ? [...FILTERS, USER_FILTER] : FILTERS;
-const bLabel = userFilterOnly ? "a TypeScript filter + router" : withUserFilter ? "five filters + a TypeScript filter + router" : "five filters + router";
+const targetChain = args.includes("--target-chain");
+const [cors, ratelimit, , headerMutation] = FILTERS;
+const bFilters = userFilterOnly ? [USER_FILTER] : withUserFilter ? [...FILTERS, USER_FILTER] : targetChain ? [cors, ratelimit, headerMutation, RBAC, USER_FILTER] : FILTERS;
+const bLabel = userFilterOnly
+  ? "a TypeScript filter + router"
+  : withUserFilter
+    ? "five filters + a TypeScript filter + router"
+    : targetChain
+      ? "cors, local_ratelimit, header_mutation, rbac, a TypeScript filter + router"
+      : "five filters + router";
 const modules = { [USER_FILTER_MODULE]: await import(resolve(root, USER_FILTER_MODULE)) };
 const a = await startCore(root, base);
 const b = await startCore(root, withFilters(base, bFilters), modules);

@@ -22,6 +22,10 @@ import { GrpcHttp1BridgeFilter } from "./http/filters/grpc-http1-bridge.ts";
 import { HeaderMutationFilter, headerMutationFilterConfig } from "./http/filters/header-mutation.ts";
 import { UserFilter, UserFilterConfig } from "./http/user-filter/user-filter.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
+import { UserFilterStats } from "./http/user-filter/user-filter-stats.ts";
+import { NetworkUserFilter, NetworkUserFilterConfig } from "./network-script/network-user-filter.ts";
+import { resolvedNetworkScript } from "./network-script/resolve-network-script.ts";
+import { AsyncClient } from "./http/async-client.ts";
 import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";
 import { JwtAuthnFilter, jwtAuthnFilterConfig } from "./http/filters/jwt-authn/jwt-authn-filter.ts";
@@ -52,7 +56,7 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
   // What this runtime cannot run is refused now, at start.
-  checkFilterChain(config.httpFilters, context);
+  checkFilterChain(config.httpFilters, context, { statPrefix: config.statPrefix });
   // The route table is compiled once per listener and shared by its connections.
   const routeTable = new RouteTable(config.routeConfig, context.layeredRuntime);
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix, config.tracing !== undefined);
@@ -69,6 +73,16 @@ registerNetworkFilterFactory("envoy.filters.network.rbac", (config, context) => 
   // The engines and stats are built once per filter config, shared by its connections.
   const state = new NetworkRbacConfigState(config, context);
   return (connection) => new NetworkRbacFilter(state, connection);
+});
+
+// A network filter written in TypeScript (network/user-filter/), loaded at start-up.
+registerNetworkFilterFactory("polyvoy.filters.network.script", (script, context) => {
+  const resolved = resolvedNetworkScript(script);
+  if (resolved === undefined) throw new Error(`network script '${script.module}' was not loaded (Server.start() loads user filters)`);
+  const name = script.filterName;
+  const prefix = `network_script.${name}.`;
+  const shared = new NetworkUserFilterConfig(name, resolved.definition, resolved.config, context.stats.counter(`${prefix}errors`), context.log, new UserFilterStats(context.stats, prefix));
+  return (connection) => new NetworkUserFilter(shared, connection);
 });
 
 // ---------------------------------------------------------------- HTTP filters
@@ -149,8 +163,10 @@ registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
   kind: "decoder",
   create: (config, server, chain) => new JwtAuthnFilter(jwtAuthnFilterConfig(config, server, chain), server),
   // Signatures are verified through the port (verifySignature): a runtime without it cannot run it.
-  check: (_config, server, name) => {
+  check: (config, server, name, chain) => {
     if (server.runtime.verifySignature === undefined) throw new Error(`HTTP filter ${name}: envoy.filters.http.jwt_authn needs the runtime's verifySignature (WebCrypto), which ${server.runtime.name} does not offer`);
+    // remote_jwks with async_fetch: fetched now, and the listener waits unless fast_listener.
+    jwtAuthnFilterConfig(config, server, chain).startAsyncFetches();
   },
 });
 
@@ -160,8 +176,9 @@ registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
 const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: ServerContext, chain: HttpFilterChainContext) => {
   const resolved = resolvedUserFilter(source);
   if (resolved === undefined) throw new Error(`user filter '${source.filterName}' was not loaded (Server.start() loads user filters)`);
-  const errors = server.stats.counter(`http.${chain.statPrefix}.${source.filterName}.errors`);
-  return new UserFilterConfig(source.filterName, resolved.definition, resolved.config, errors, server.log);
+  const prefix = `http.${chain.statPrefix}.${source.filterName}.`;
+  const services = { stats: new UserFilterStats(server.stats, prefix), server, client: new AsyncClient(server) };
+  return new UserFilterConfig(source.filterName, resolved.definition, resolved.config, server.stats.counter(`${prefix}errors`), server.log, services);
 });
 
 registerHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", {

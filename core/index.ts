@@ -39,6 +39,12 @@ export type {
   ParsedConfig,
   TrailersResult,
 } from "./http/user-filter/http-filter-api.ts";
+export { HttpCallError } from "./http/user-filter/http-call.ts";
+// Network (L4) filters written in TypeScript or JavaScript (cor./network-script/).
+export { defineNetworkFilter } from "./network-script/network-filter-api.ts";
+export type { NetworkFilterConnection, NetworkFilterDefinition, NetworkFilterHandlers, NetworkFilterResult, NetworkFilterStatus } from "./network-script/network-filter-api.ts";
+export type { HttpCallFailure, HttpCallOptions, HttpCallRequest, HttpCallResponse } from "./http/user-filter/http-call.ts";
+export type { HttpFilterStats, UserCounter, UserGauge, UserHistogram, UserHistogramUnit } from "./http/user-filter/user-filter-stats.ts";
 export { registerHttpFilter, unregisterHttpFilter } from "./http/user-filter/user-filter-registry.ts";
 export { resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 export { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus } from "./http/filter.ts";

@@ -1,3 +1,4 @@
+import type { InitManager } from "./init/init-manager.ts";
 import type { Logger } from "./log.ts";
 import type { Dispatcher } from "./event/dispatcher.ts";
 import type { StatsStore } from "./stats/stats-store.ts";
@@ -36,4 +37,6 @@ export interface ServerContext extends Dispatcher {
   readonly layeredRuntime: RuntimeSnapshot;
   /** Secrets by name (static_resources.secrets, SDS files) for TLS contexts; absent: none can be named. */
   readonly secretManager?: SecretManager;
+  /** Work the listeners wait for before they bind (Envoy's init manager). */
+  readonly initManager: InitManager;
 }

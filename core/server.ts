@@ -18,6 +18,7 @@ import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
+import { InitManager } from "./init/init-manager.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
@@ -35,6 +36,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly timers: Timers;
   /** overload_manager's monitors and actions (inactive when not configured). */
   readonly overload: OverloadManager;
+  readonly initManager = new InitManager();
   readonly stats: StatsStore;
   readonly layeredRuntime: RuntimeLoader;
   readonly tracer: Tracer;
@@ -238,6 +240,11 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
         this.admin?.stop();
         throw new Error(`static_resources.listeners[${i}] ('${listener.name}'): ${describeError(err)}`);
       }
+    }
+    // What the listeners' filters started (jwt_authn's first JWKS fetch) finishes before they bind.
+    if (this.initManager.pending.length > 0) {
+      this.log.info(`waiting for ${this.initManager.pending.join(", ")} before listening`);
+      await this.initManager.wait();
     }
     for (const [i, listener] of this.listeners.entries()) {
       try {

@@ -1,5 +1,6 @@
 import type { AccessLogger } from "../access-log/logger.ts";
 import type { Timers } from "../event/timers.ts";
+import type { InitManager } from "../init/init-manager.ts";
 import type { Logger } from "../log.ts";
 import { NULL_OVERLOAD_STATE, type OverloadState } from "../overload/overload-manager.ts";
 import type { Runtime } from "../port.ts";
@@ -36,6 +37,9 @@ export class AdminListenerContext implements ServerContext {
   }
   get tracer(): Tracer {
     return this.server.tracer;
+  }
+  get initManager(): InitManager {
+    return this.server.initManager;
   }
   get layeredRuntime(): RuntimeSnapshot {
     return this.server.layeredRuntime;

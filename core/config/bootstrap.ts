@@ -170,7 +170,22 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig);
+
+/** polyvoy.filters.network.script.v1.Script: a network filter written in TypeScript (core/network/user-filter/). */
+export interface NetworkScriptFilterConfig {
+  type: "polyvoy.filters.network.script";
+  config: NetworkScriptConfig;
+}
+
+export interface NetworkScriptConfig {
+  /** The filter's name in the chain (its stats and log lines are named by it). */
+  filterName: string;
+  /** The module to load (its default export, or `filter`, is the definition). */
+  module: string;
+  /** `config` as written: given to the definition's parser at start-up. */
+  rawConfig: unknown;
+}
 
 export interface NetworkRbacFilterConfig {
   type: "envoy.filters.network.rbac";
@@ -637,15 +652,17 @@ export interface JwtAuthnConfig {
   statPrefix: string;
 }
 
-/** envoy.extensions.filters.http.jwt_authn.v3.JwtProvider (local_jwks only). */
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtProvider. */
 export interface JwtProviderConfig {
   /** "" : any issuer. */
   issuer: string;
   /** Empty: any audience. */
   audiences: string[];
   requireExpiration: boolean;
-  /** The JWKS document (local_jwks), as written: parsed and checked at config time. */
+  /** The keys of local_jwks, parsed and checked at config time; empty with remote_jwks. */
   jwks: JwtJwk[];
+  /** remote_jwks: the keys are fetched through a cluster and cached. */
+  remoteJwks?: RemoteJwksConfig;
   forward: boolean;
   /** Empty (with fromParams empty): Authorization "Bearer " and the access_token parameter, Envoy's defaults. */
   fromHeaders: { name: string; valuePrefix: string }[];
@@ -654,6 +671,22 @@ export interface JwtProviderConfig {
   forwardPayloadHeader: string;
   padForwardPayloadHeader: boolean;
   clockSkewSeconds: number;
+}
+
+/** envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks. */
+export interface RemoteJwksConfig {
+  /** http_uri.uri: the request's :authority, :path and :scheme. */
+  uri: string;
+  /** http_uri.cluster: where the request goes. */
+  cluster: string;
+  /** http_uri.timeout in ms (0: none). */
+  timeoutMs: number;
+  /** cache_duration in ms (Envoy's default 600 s). */
+  cacheDurationMs: number;
+  /** async_fetch: fetched at start-up and before expiry instead of on demand. */
+  asyncFetch?: { fastListener: boolean; failedRefetchDurationMs: number };
+  /** retry_policy (envoy.config.core.v3.RetryPolicy): retries on 5xx, gateway-error, connect-failure, reset. */
+  retryPolicy?: { numRetries: number; baseIntervalMs: number; maxIntervalMs: number };
 }
 
 /** One key of a JWKS (RFC 7517), public fields only. */

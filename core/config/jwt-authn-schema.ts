@@ -1,15 +1,17 @@
 /**
  * envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication and PerRouteConfig: the
- * jwt_authn filter's config (core/http/filters/jwt-authn/). Keys come from local_jwks only:
- * remote_jwks needs fetching through a cluster, which is not built yet, and is refused.
- * Each JWKS is parsed here, so a bad key is a config error (Envoy refuses a local JWKS that
- * does not parse, source/extensions/filters/http/jwt_authn/jwks_cache.cc).
+ * jwt_authn filter's config (core/http/filters/jwt-authn/). Keys come from local_jwks,
+ * parsed here so a bad key is a config error (Envoy refuses a local JWKS that does not
+ * parse, source/extensions/filters/http/jwt_authn/jwks_cache.cc), or from remote_jwks,
+ * fetched through a cluster (jwt-authn/remote-jwks.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig } from "./bootstrap.ts";
+import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig, RemoteJwksConfig } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
-import { headerName, oneOf, uint32 } from "./proto-schema.ts";
+import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
+import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
+import { parseJwks } from "../http/filters/jwt-authn/jwks.ts";
 
 export const JWT_AUTHN_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
 export const JWT_AUTHN_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig";
@@ -17,36 +19,61 @@ export const JWT_AUTHN_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extension
 /** Envoy's JwtProvider.clock_skew_seconds default. */
 const DEFAULT_CLOCK_SKEW_SECONDS = 60;
 
-/** A JWKS document's keys: the public fields of each (kty RSA, EC or OKP). */
-function parseJwks(text: string, ctx: z.RefinementCtx): JwtJwk[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    ctx.addIssue({ code: "custom", message: "Jwks is an invalid JSON", path: ["local_jwks"] });
-    return [];
-  }
-  const keys = (doc as { keys?: unknown } | null)?.keys;
-  if (keys === undefined) ctx.addIssue({ code: "custom", message: "Jwks does not have [keys] field", path: ["local_jwks"] });
-  else if (!Array.isArray(keys)) ctx.addIssue({ code: "custom", message: "[keys] in Jwks is not an array", path: ["local_jwks"] });
-  if (!Array.isArray(keys)) return [];
-  const jwks: JwtJwk[] = [];
-  for (const key of keys as Record<string, unknown>[]) {
-    const str = (name: string): string | undefined => (typeof key?.[name] === "string" ? (key[name] as string) : undefined);
-    const kty = str("kty");
-    const ok = (kty === "RSA" && str("n") && str("e")) || (kty === "EC" && str("crv") && str("x") && str("y")) || (kty === "OKP" && str("crv") === "Ed25519" && str("x"));
-    // Envoy skips keys it cannot use; a JWKS with none is an error.
-    if (!ok) continue;
-    const jwk: JwtJwk = { kty: kty! };
-    for (const field of ["kid", "alg", "n", "e", "crv", "x", "y"] as const) {
-      const value = str(field);
-      if (value !== undefined) jwk[field] = value;
-    }
-    jwks.push(jwk);
-  }
-  if (jwks.length === 0) ctx.addIssue({ code: "custom", message: "Jwks doesn't have any valid public key", path: ["local_jwks"] });
-  return jwks;
-}
+/** Envoy's RemoteJwks.cache_duration default (jwks_cache.cc, jwks_async_fetcher.cc). */
+const DEFAULT_CACHE_DURATION_MS = 600_000;
+/** Envoy's JwksAsyncFetch.failed_refetch_duration default. */
+const DEFAULT_FAILED_REFETCH_MS = 1000;
+/** Envoy's convertCoreToRouteRetryPolicy defaults (source/common/http/utility.cc): base 1 s, max 10 × base. */
+const DEFAULT_RETRY_BASE_INTERVAL_MS = 1000;
+
+const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" });
+
+/** envoy.config.core.v3.HttpUri: timeout is required by Envoy. */
+const httpUri = z.strictObject({
+  uri: z.string().min(1).refine((uri) => /^https?:\/\/[^/?#]+/i.test(uri), { message: "must be an absolute http:// or https:// URI" }),
+  cluster: z.string().min(1),
+  timeout: durationMs,
+});
+
+/**
+ * envoy.config.core.v3.RetryPolicy as the JWKS fetcher converts it (convertCoreToRouteRetryPolicy):
+ * the retry conditions are fixed to "5xx,gateway-error,connect-failure,reset", so a
+ * retry_on would be ignored by Envoy: refused here rather than ignored.
+ */
+const coreRetryPolicy = z
+  .strictObject({
+    retry_back_off: z.strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() }).optional(),
+    num_retries: uint32.default(1),
+    retry_on: unsupportedField("Envoy's JWKS fetcher retries on 5xx,gateway-error,connect-failure,reset whatever retry_on says", (v) => v === ""),
+    retry_priority: unsupportedField("retry priorities are not implemented for the JWKS fetcher"),
+    retry_host_predicate: unsupportedField("retry host predicates are not implemented for the JWKS fetcher", isEmptyList),
+    host_selection_retry_max_attempts: unsupportedField("retry host predicates are not implemented for the JWKS fetcher", (v) => v === 0 || v === "0"),
+  })
+  .transform((r, ctx) => {
+    const base = r.retry_back_off?.base_interval ?? DEFAULT_RETRY_BASE_INTERVAL_MS;
+    const max = r.retry_back_off?.max_interval ?? base * 10;
+    if (max < base) ctx.addIssue({ code: "custom", message: "max_interval must be greater than or equal to the base_interval", path: ["retry_back_off", "max_interval"] });
+    return { numRetries: r.num_retries, baseIntervalMs: base, maxIntervalMs: max };
+  });
+
+/** envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks. */
+const remoteJwks = z
+  .strictObject({
+    http_uri: httpUri,
+    cache_duration: positiveDuration.optional(),
+    async_fetch: z.strictObject({ fast_listener: z.boolean().default(false), failed_refetch_duration: positiveDuration.default(DEFAULT_FAILED_REFETCH_MS) }).optional(),
+    retry_policy: coreRetryPolicy.optional(),
+  })
+  .transform(
+    (r): RemoteJwksConfig => ({
+      uri: r.http_uri.uri,
+      cluster: r.http_uri.cluster,
+      timeoutMs: r.http_uri.timeout,
+      cacheDurationMs: r.cache_duration ?? DEFAULT_CACHE_DURATION_MS,
+      ...(r.async_fetch !== undefined && { asyncFetch: { fastListener: r.async_fetch.fast_listener, failedRefetchDurationMs: r.async_fetch.failed_refetch_duration } }),
+      ...(r.retry_policy !== undefined && { retryPolicy: r.retry_policy }),
+    }),
+  );
 
 const provider = z
   .strictObject({
@@ -54,7 +81,7 @@ const provider = z
     audiences: z.array(z.string()).default([]),
     require_expiration: z.boolean().default(false),
     local_jwks: dataSource.optional(),
-    remote_jwks: z.unknown().optional(),
+    remote_jwks: remoteJwks.optional(),
     forward: z.boolean().default(false),
     from_headers: z.array(z.strictObject({ name: headerName, value_prefix: z.string().default("") })).default([]),
     from_params: z.array(z.string().min(1)).default([]),
@@ -63,19 +90,22 @@ const provider = z
     clock_skew_seconds: uint32.default(DEFAULT_CLOCK_SKEW_SECONDS),
   })
   .transform((p, ctx): JwtProviderConfig => {
-    if (p.remote_jwks !== undefined) {
-      ctx.addIssue({ code: "custom", message: "remote_jwks is not supported yet (no async HTTP client to fetch it through a cluster): give the keys in local_jwks", path: ["remote_jwks"] });
+    if ((p.remote_jwks === undefined) === (p.local_jwks === undefined)) {
+      ctx.addIssue({ code: "custom", message: "must set exactly one of remote_jwks, local_jwks" });
       return z.NEVER;
     }
-    if (p.local_jwks === undefined) {
-      ctx.addIssue({ code: "custom", message: "must set one of remote_jwks, local_jwks (only local_jwks is supported)" });
-      return z.NEVER;
+    let jwks: JwtJwk[] = [];
+    if (p.local_jwks !== undefined) {
+      const parsed = parseJwks(p.local_jwks);
+      if (parsed.ok) jwks = parsed.keys;
+      else ctx.addIssue({ code: "custom", message: parsed.error, path: ["local_jwks"] });
     }
     return {
       issuer: p.issuer,
       audiences: p.audiences,
       requireExpiration: p.require_expiration,
-      jwks: parseJwks(p.local_jwks, ctx),
+      jwks,
+      ...(p.remote_jwks !== undefined && { remoteJwks: p.remote_jwks }),
       forward: p.forward,
       fromHeaders: p.from_headers.map((h) => ({ name: h.name.toLowerCase(), valuePrefix: h.value_prefix })),
       fromParams: p.from_params,

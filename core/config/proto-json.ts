@@ -22,6 +22,8 @@ export interface ProtoTree {
 
 /** Fields holding maps keyed by user-chosen names, where the message type is not known. */
 const USER_KEYED_MAPS = new Set(["json_format", "typed_json_format"]);
+/** Maps of messages keyed by user-chosen names (jwt_authn's), where the message type is not known: keys kept, values walked. */
+const USER_KEYED_MESSAGE_MAPS = new Set(["providers", "requirement_map"]);
 
 export function readProtoTree(value: unknown, problems: string[]): ProtoTree {
   const messages = new WeakMap<object, string>();
@@ -80,6 +82,7 @@ function walk(value: unknown, type: string | undefined, path: ConfigPath, proble
     let read: unknown;
     if (fieldOf?.map) read = walkMap(child, fieldOf.type, [...path, name], problems, messages);
     else if (message === undefined && USER_KEYED_MAPS.has(name)) read = child;
+    else if (message === undefined && USER_KEYED_MESSAGE_MAPS.has(name)) read = walkMap(child, undefined, [...path, name], problems, messages);
     else read = walk(child, fieldOf?.type, [...path, name], problems, messages, object);
     // Defined, not assigned: a "__proto__" key assigned would set out's prototype, hiding
     // its fields from the strict schema's unknown-key check while lookups still find them.

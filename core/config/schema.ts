@@ -10,6 +10,7 @@
 import * as z from "zod";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
 import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
@@ -164,6 +165,10 @@ const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typedConfi
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
     typedConfig: networkRbacConfig,
   },
+  "polyvoy.filters.network.script": {
+    typeUrl: NETWORK_SCRIPT_TYPE_URL,
+    typedConfig: networkScriptConfig,
+  },
 };
 
 /**
@@ -200,6 +205,8 @@ const networkFilter = z
       for (const issue of config.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
       return z.NEVER;
     }
+    // A network Script is named by its chain entry (its stats, its log lines).
+    if (type === "polyvoy.filters.network.script") (config.data as { filterName: string }).filterName = filter.name;
     return { name: filter.name, type, config: config.data } as NetworkFilterConfig;
   });
 
@@ -267,7 +274,7 @@ const networkFilters = z
   .superRefine((filters, ctx) => {
     // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
     filters.forEach((filter, i) => {
-      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac";
+      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "polyvoy.filters.network.script";
       const last = i === filters.length - 1;
       if (terminal && !last) {
         const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;

@@ -12,7 +12,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { ScriptHttpFilterConfig, UserPerRouteConfig } from "./bootstrap.ts";
+import type { NetworkScriptConfig, ScriptHttpFilterConfig, UserPerRouteConfig } from "./bootstrap.ts";
 import { findRegisteredHttpFilter } from "../http/user-filter/user-filter-registry.ts";
 
 export const SCRIPT_TYPE_URL = "type.googleapis.com/polyvoy.filters.http.script.v1.Script";
@@ -23,6 +23,11 @@ const scriptConfig = z.strictObject({
   module: z.string().min(1),
   config: z.unknown().optional(),
 });
+
+export const NETWORK_SCRIPT_TYPE_URL = "type.googleapis.com/polyvoy.filters.network.script.v1.Script";
+
+/** polyvoy.filters.network.script.v1.Script: a network filter's module and config (core/network/user-filter/). */
+export const networkScriptConfig = scriptConfig.transform((c): NetworkScriptConfig => ({ filterName: "", module: c.module, rawConfig: c.config }));
 
 const scriptPerRouteConfig = z
   .strictObject({ config: z.unknown().optional(), disabled: z.boolean().default(false) })

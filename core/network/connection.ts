@@ -118,6 +118,30 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
     this.sink = sink;
   }
 
+  /**
+   * Envoy's write filters (Network::WriteFilter::onWrite), in the reverse order of their
+   * adding: each sees what the connection is about to write and returns false to drop it
+   * (it may write something else itself: writes from a write filter skip the filters).
+   * Only user network filters add them; a connection without any pays one check per write.
+   */
+  private writeFilters: ((data: Uint8Array, endStream: boolean) => boolean)[] | undefined;
+  private inWriteFilter = false;
+
+  addWriteFilter(filter: (data: Uint8Array, endStream: boolean) => boolean): void {
+    this.writeFilters = [filter, ...(this.writeFilters ?? [])];
+  }
+
+  /** A write of a network filter's own: it skips the write filters (Envoy's write from a filter's callbacks). */
+  writeFromFilter(data: Uint8Array, endStream: boolean): void {
+    const nested = this.inWriteFilter;
+    this.inWriteFilter = true;
+    try {
+      this.write(data, endStream);
+    } finally {
+      this.inWriteFilter = nested;
+    }
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -125,6 +149,7 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   /** Write bytes; `endStream` half-closes our side after them. */
   write(data: Uint8Array, endStream: boolean): void {
     if (this.closed || this.writeEnded) return;
+    if (this.writeFilters !== undefined && !this.inWriteFilter && !this.runWriteFilters(data, endStream)) return;
     if (data.byteLength > 0) {
       if (inDispatch() && !endStream) {
         const batch = this.batch;
@@ -151,7 +176,8 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
    */
   writeEncoded(encoder: ByteEncoder): void {
     if (this.closed || this.writeEnded || encoder.byteLength === 0) return;
-    if (this.socket.writeCopying && inDispatch()) {
+    // Write filters see bytes: the head is encoded apart for them.
+    if (this.socket.writeCopying && inDispatch() && this.writeFilters === undefined) {
       const batch = this.batch;
       const wasEmpty = batch.count === 0;
       if (batch.encodeIntoRun(encoder)) {
@@ -160,6 +186,17 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
       }
     }
     this.write(encodedBytes(encoder), false);
+  }
+
+  /** False when a write filter dropped the write; their own writes meanwhile skip the filters. */
+  private runWriteFilters(data: Uint8Array, endStream: boolean): boolean {
+    this.inWriteFilter = true;
+    try {
+      for (const filter of this.writeFilters!) if (!filter(data, endStream) || this.closed) return false;
+      return true;
+    } finally {
+      this.inWriteFilter = false;
+    }
   }
 
   /**

@@ -45,14 +45,21 @@ describe.each(RUNTIMES)("TypeScript filters on %s", (runtime) => {
   let proxy: ProxyProcess;
   let base: string;
   let adminPort: number;
+  let slowCallsCancelled = 0;
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) => res.end(JSON.stringify({ url: req.url, headers: req.headers })));
-    // The authorization service: "Bearer good" is user alice; anything else 403.
+    // The authorization service: "Bearer good" is user alice; "Bearer slow" waits (and notes whether the proxy hung up first); anything else 403.
     auth = await httpUpstream((req, res) => {
       const { authorization } = JSON.parse(req.body.toString()) as { authorization: string | null };
       if (authorization === "Bearer good") res.setHeader("x-user", "alice").end("ok");
-      else res.writeHead(403).end("denied by the auth service\n");
+      else if (authorization === "Bearer slow") {
+        const timer = setTimeout(() => res.end("ok"), 3000);
+        res.on("close", () => {
+          clearTimeout(timer);
+          if (!res.writableEnded) slowCallsCancelled++;
+        });
+      } else res.writeHead(403).end("denied by the auth service\n");
     });
     const port = await freePort();
     adminPort = await freePort();
@@ -64,7 +71,7 @@ describe.each(RUNTIMES)("TypeScript filters on %s", (runtime) => {
     });
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { echo: [echo.port] },
+      clusters: { echo: [echo.port], auth: [auth.port] },
       routes: [
         route("/per-route", [], { "add-header": { "@type": SCRIPT_PER_ROUTE, config: { value: "from the route" } } }),
         route("/open", [], { "api-key": { "@type": SCRIPT_PER_ROUTE, disabled: true }, "auth-service": { "@type": SCRIPT_PER_ROUTE, disabled: true } }),
@@ -75,7 +82,7 @@ describe.each(RUNTIMES)("TypeScript filters on %s", (runtime) => {
           script("failing", join(folder, "failing.mjs")),
           script("add-header", "examples/filters/add-header.ts", { header: "x-hello", value: "world" }),
           script("api-key", "./examples/filters/api-key.ts", { keys: ["k1"] }),
-          script("auth-service", "./examples/filters/auth-service.ts", { url: `http://127.0.0.1:${auth.port}/check`, timeout_ms: 5000 }),
+          script("auth-service", "./examples/filters/auth-service.ts", { cluster: "auth", path: "/check", timeout_ms: 5000 }),
           { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
         ],
       },
@@ -95,7 +102,7 @@ describe.each(RUNTIMES)("TypeScript filters on %s", (runtime) => {
     return { status: response.statusCode, headers: response.headers, text };
   };
 
-  test("add-header (config from the Script) and its per-route value; api-key's 401; auth-service's fetch", async () => {
+  test("add-header (config from the Script) and its per-route value; api-key's 401; auth-service's httpCall and stats", async () => {
     const allowed = await get("/x", { "x-api-key": "k1", authorization: "Bearer good" });
     expect(allowed.status).toBe(200);
     const seen = JSON.parse(allowed.text) as { headers: Record<string, string> };
@@ -119,6 +126,27 @@ describe.each(RUNTIMES)("TypeScript filters on %s", (runtime) => {
 
     // ScriptPerRoute disabled: neither check applies on /open.
     expect((await get("/open")).status).toBe(200);
+
+    // auth-service's call went through the auth cluster (Host is the cluster's name), and its stats count.
+    expect(auth.requests[0]!.headers.host).toBe("auth");
+    expect(auth.requests[0]!.url).toBe("/check");
+    const stats = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=auth-service`)).body.text();
+    expect(stats).toContain("http.ingress_http.auth-service.allowed: 2");
+    expect(stats).toContain("http.ingress_http.auth-service.denied: 1");
+    expect(stats).toMatch(/http\.ingress_http\.auth-service\.check_time: P0\(/);
+    const clusterStats = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=cluster.auth.upstream_rq_`)).body.text();
+    expect(clusterStats).toContain("cluster.auth.upstream_rq_200: 2");
+  });
+
+  test("auth-service: a client that leaves while the call is in flight cancels it (the service sees the proxy hang up)", async () => {
+    const controller = new AbortController();
+    const pending = request(base + "/x", { headers: { "x-api-key": "k1", authorization: "Bearer slow" }, signal: controller.signal }).catch((err: Error) => err);
+    const deadline = Date.now() + 10_000;
+    while (!auth.requests.some((r) => r.body.includes("Bearer slow")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    while (slowCallsCancelled === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(slowCallsCancelled).toBe(1);
   });
 
   test("a filter that throws or rejects: 500 for that stream, one log line, counted; the proxy serves on", async () => {

@@ -212,10 +212,18 @@ describe("jwt_authn config", () => {
     loadBootstrap(JSON.stringify(httpProxyConfig({ listenPort: 1, clusters: { backend: [2] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: [filter, { name: "envoy.filters.http.router" }] } })), "json");
   const AT = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config";
 
-  test("remote_jwks is refused; a JWKS without usable keys, an unknown provider in a requirement are errors", () => {
-    expect(() => load(jwtFilter({}, { local_jwks: undefined, remote_jwks: { http_uri: { uri: "https://x", cluster: "c", timeout: "1s" } } }))).toThrow(
-      `${AT}.providers.main.remote_jwks: remote_jwks is not supported yet`,
-    );
+  test("remote_jwks fields Envoy's fetcher ignores are refused; a JWKS without usable keys, an unknown provider in a requirement are errors", () => {
+    const remote = (extra: object) => jwtFilter({}, { local_jwks: undefined, remote_jwks: { http_uri: { uri: "https://x", cluster: "backend", timeout: "1s" }, ...extra } });
+    expect(() => load(remote({}))).not.toThrow();
+    // Provider names are the user's (a map key, kept as written); the fields inside are read in either case.
+    const camel = jwtFilter({}, { local_jwks: undefined, remoteJwks: { httpUri: { uri: "https://x", cluster: "backend", timeout: "1s" } } }) as { typed_config: { providers: Record<string, unknown>; rules: unknown } };
+    camel.typed_config.providers = { myProvider: camel.typed_config.providers["main"] };
+    camel.typed_config.rules = [{ match: { prefix: "/" }, requires: { providerName: "myProvider" } }];
+    expect(() => load(camel)).not.toThrow();
+    expect(() => load(remote({ retry_policy: { retry_on: "5xx" } }))).toThrow(`${AT}.providers.main.remote_jwks.retry_policy.retry_on: not supported: Envoy's JWKS fetcher retries on 5xx,gateway-error,connect-failure,reset whatever retry_on says`);
+    expect(() => load(remote({ retry_policy: { retry_back_off: { base_interval: "2s", max_interval: "1s" } } }))).toThrow(`${AT}.providers.main.remote_jwks.retry_policy.retry_back_off.max_interval: max_interval must be greater than or equal to the base_interval`);
+    expect(() => load(jwtFilter({}, { local_jwks: undefined }))).toThrow(`${AT}.providers.main: must set exactly one of remote_jwks, local_jwks`);
+    expect(() => load(jwtFilter({}, { remote_jwks: { http_uri: { uri: "https://x", cluster: "backend", timeout: "1s" } } }))).toThrow(`${AT}.providers.main: must set exactly one of remote_jwks, local_jwks`);
     expect(() => load(jwtFilter({}, { local_jwks: { inline_string: '{"keys":[{"kty":"RSA"}]}' } }))).toThrow(`${AT}.providers.main.local_jwks: Jwks doesn't have any valid public key`);
     expect(() => load(jwtFilter({}, { local_jwks: { inline_string: "{" } }))).toThrow(`${AT}.providers.main.local_jwks: Jwks is an invalid JSON`);
     expect(() => load(jwtFilter({ rules: [{ match: { prefix: "/" }, requires: { provider_name: "nope" } }] }))).toThrow(

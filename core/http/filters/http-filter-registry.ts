@@ -18,7 +18,7 @@ export type HttpFilterFactory<C = unknown> = (
    * Optional: throw if this runtime cannot run the filter as configured (a port
    * capability it lacks), when the listener is built — at start, not at the first request.
    */
-  check?(config: C, server: ServerContext, name: string): void;
+  check?(config: C, server: ServerContext, name: string, chain: HttpFilterChainContext): void;
 };
 
 /** What a filter may know of the connection manager whose chain it joins. */
@@ -61,6 +61,6 @@ export function createFilterChain(configs: readonly HttpFilterConfig[], server: 
 }
 
 /** At listener build: every filter of the chain can run on this runtime (the factories' `check`). */
-export function checkFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext): void {
-  for (const config of configs) FACTORIES.get(config.type)?.check?.(config.config, server, config.name);
+export function checkFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, chain: HttpFilterChainContext): void {
+  for (const config of configs) FACTORIES.get(config.type)?.check?.(config.config, server, config.name, chain);
 }

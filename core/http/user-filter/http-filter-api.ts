@@ -14,6 +14,8 @@ import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { StreamInfo } from "../stream-info.ts";
 import type { SocketAddress } from "../../port.ts";
+import type { HttpCallOptions, HttpCallRequest, HttpCallResponse } from "./http-call.ts";
+import type { HttpFilterStats } from "./user-filter-stats.ts";
 
 /**
  * How a filter's config (and per-route config) is checked and turned into what `create`
@@ -111,6 +113,19 @@ export interface HttpFilterStream<PerRoute = unknown> {
   resetStream(): void;
   /** The proxy's log, each line prefixed with the filter's name. */
   readonly log: HttpFilterLog;
+  /**
+   * Send a request to a cluster of the config through the proxy's async HTTP client (its
+   * load balancer, connection pools, circuit breakers) and get the complete response, as
+   * Envoy's Lua httpCall does. What the router would answer itself is a response (503 no
+   * healthy upstream or a failed connection, 504 after `timeout`, default 5 s); the
+   * promise rejects with an HttpCallError (its `reason`: "unknown_cluster", "reset",
+   * "exceed_response_buffer_limit" past `maxResponseBytes` (default 1 MiB),
+   * "too_many_calls" past 64 in flight, "cancelled" when the stream ended first — every
+   * call in flight is cancelled then).
+   */
+  httpCall(cluster: string, request: HttpCallRequest, options?: HttpCallOptions): Promise<HttpCallResponse>;
+  /** Counters, gauges and histograms under `http.<stat_prefix>.<filter name>.<name>`, shared by the filter's streams. */
+  readonly stats: HttpFilterStats;
 }
 
 export interface HttpFilterLog {

@@ -5,12 +5,14 @@
  * and per-route config given to the filter's own parser. Problems are config problems,
  * one line each with the field's path, as the schema's are.
  */
-import type { Bootstrap, HttpConnectionManagerConfig, ScriptHttpFilterConfig, UserFilterSource, UserPerRouteConfig } from "../../config/bootstrap.ts";
+import type { Bootstrap, FilterChainConfig, HttpConnectionManagerConfig, ScriptHttpFilterConfig, UserFilterSource, UserPerRouteConfig } from "../../config/bootstrap.ts";
 import { problemAt, type ConfigPath } from "../../config/errors.ts";
 import type { Runtime } from "../../port.ts";
 import { runConfigParser } from "./config-parser.ts";
 import type { HttpFilterDefinition } from "./http-filter-api.ts";
 import { definitionProblem, findRegisteredHttpFilter } from "./user-filter-registry.ts";
+import { importScript } from "./import-script.ts";
+import { isNetworkScriptResolved, NETWORK_SCRIPT_TYPE, resolveNetworkScript } from "../../network-script/resolve-network-script.ts";
 
 const USER_FILTER_TYPE = "polyvoy.filters.http.user";
 
@@ -36,8 +38,9 @@ export function parsedPerRouteConfig(perRoute: UserPerRouteConfig): unknown {
  */
 export function hasUnresolvedUserFilters(bootstrap: Bootstrap): boolean {
   for (const listener of bootstrap.listeners) {
-    for (const chain of listener.filterChains) {
+    for (const chain of listener.defaultFilterChain !== undefined ? [...listener.filterChains, listener.defaultFilterChain] : listener.filterChains) {
       for (const filter of chain.filters) {
+        if (filter.type === NETWORK_SCRIPT_TYPE && !isNetworkScriptResolved(filter.config)) return true;
         if (filter.type !== "envoy.filters.network.http_connection_manager") continue;
         for (const http of filter.config.httpFilters) if (http.type === USER_FILTER_TYPE && !RESOLVED.has(http.config)) return true;
       }
@@ -56,10 +59,13 @@ export async function resolveUserFilters(bootstrap: Bootstrap, runtime: Pick<Run
   const problems: string[] = [];
   const modules = new Map<string, Promise<unknown>>();
   for (const [l, listener] of bootstrap.listeners.entries()) {
-    for (const [c, chain] of listener.filterChains.entries()) {
+    const chains: [FilterChainConfig, ConfigPath][] = listener.filterChains.map((chain, c) => [chain, ["filter_chains", c]]);
+    if (listener.defaultFilterChain !== undefined) chains.push([listener.defaultFilterChain, ["default_filter_chain"]]);
+    for (const [chain, chainAt] of chains) {
       for (const [f, filter] of chain.filters.entries()) {
+        const at: ConfigPath = ["static_resources", "listeners", l, ...chainAt, "filters", f, "typed_config"];
+        if (filter.type === NETWORK_SCRIPT_TYPE) await resolveNetworkScript(filter.config, at, runtime, modules, problems);
         if (filter.type !== "envoy.filters.network.http_connection_manager") continue;
-        const at: ConfigPath = ["static_resources", "listeners", l, "filter_chains", c, "filters", f, "typed_config"];
         await resolveConnectionManager(filter.config, at, runtime, modules, problems);
       }
     }
@@ -147,44 +153,14 @@ async function loadDefinition(
   }
   const path = source.module!;
   const moduleAt = [...at, "module"];
-  if (runtime.importModule === undefined) {
-    problems.push(problemAt(moduleAt, `cannot load '${path}': this runtime cannot import modules`));
-    return undefined;
-  }
-  let loading = modules.get(path);
-  if (loading === undefined) {
-    loading = runtime.importModule(path);
-    modules.set(path, loading);
-  }
-  let namespace: unknown;
-  try {
-    namespace = await loading;
-  } catch (err) {
-    problems.push(problemAt(moduleAt, `cannot load '${path}': ${loadFailure(err, path)}`));
-    return undefined;
-  }
-  const exports = (namespace ?? {}) as { default?: unknown; filter?: unknown };
-  const definition = exports.default ?? exports.filter;
-  if (definition === undefined) {
-    problems.push(problemAt(moduleAt, `'${path}' exports no filter (export default defineHttpFilter({ create() {…} }), or export const filter)`));
-    return undefined;
-  }
+  const definition = await importScript(path, moduleAt, runtime, modules, problems);
+  if (definition === undefined) return undefined;
   const problem = definitionProblem(definition);
   if (problem !== undefined) {
     problems.push(problemAt(moduleAt, `'${path}': ${problem}`));
     return undefined;
   }
   return definition as HttpFilterDefinition;
-}
-
-/** A load failure on one line; a .ts file node cannot read without a loader says what to do. */
-function loadFailure(err: unknown, path: string): string {
-  const e = err as { code?: unknown; message?: unknown };
-  const message = (typeof e?.message === "string" ? e.message : String(err)).split("\n")[0]!;
-  if (e?.code === "ERR_UNKNOWN_FILE_EXTENSION" && /\.[cm]?tsx?$/.test(path)) {
-    return `${message} (node runs TypeScript modules with a loader: node --import tsx …; or give a .js/.mjs file)`;
-  }
-  return message;
 }
 
 function isUserPerRoute(value: unknown): value is UserPerRouteConfig {

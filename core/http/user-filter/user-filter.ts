@@ -30,7 +30,11 @@ import {
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { StreamInfo } from "../stream-info.ts";
+import type { ServerContext } from "../../server-context.ts";
+import type { AsyncClient } from "../async-client.ts";
+import { HttpCallError, HttpCalls, type HttpCallOptions, type HttpCallRequest, type HttpCallResponse } from "./http-call.ts";
 import { parsedPerRouteConfig } from "./resolve-user-filters.ts";
+import type { HttpFilterStats } from "./user-filter-stats.ts";
 import type { HttpFilterDefinition, HttpFilterHandlers, HttpFilterLog, HttpFilterStream } from "./http-filter-api.ts";
 
 /** Envoy's text for 500 (CodeUtility::toString), the body of the reply to a failed filter. */
@@ -48,6 +52,8 @@ export class UserFilterConfig {
     readonly config: unknown,
     readonly errors: Counter,
     readonly serverLog: Logger,
+    /** The filter's stats (`stream.stats`) and what `stream.httpCall` sends through. */
+    readonly services: { readonly stats: HttpFilterStats; readonly server: ServerContext; readonly client: AsyncClient },
   ) {
     const prefix = `${name}: `;
     this.log = {
@@ -84,6 +90,8 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
   private decodeQueue: QueuedCall[] | undefined;
   private encodeQueue: QueuedCall[] | undefined;
   responseHeaders: ResponseHeaders | undefined;
+  /** The stream's httpCalls, made on the first. */
+  private calls: HttpCalls | undefined;
 
   constructor(private readonly shared: UserFilterConfig) {}
 
@@ -158,6 +166,7 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
     if (this.destroyed) return;
     this.destroyed = true;
     this.decodeQueue = this.encodeQueue = undefined;
+    this.calls?.cancelAll();
     const handler = this.handlers?.onDestroy;
     if (handler === undefined) return;
     try {
@@ -200,6 +209,16 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
   }
   get log(): HttpFilterLog {
     return this.shared.log;
+  }
+  get stats(): HttpFilterStats {
+    return this.shared.services.stats;
+  }
+
+  httpCall(cluster: string, request: HttpCallRequest, options?: HttpCallOptions): Promise<HttpCallResponse> {
+    if (this.destroyed) return Promise.reject(new HttpCallError("cancelled", `httpCall to '${cluster}': the stream has ended`));
+    const services = this.shared.services;
+    this.calls ??= new HttpCalls(services.server, services.client);
+    return this.calls.call(cluster, request, options);
   }
 
   sendLocalReply(status: number, body = "", options?: { headers?: Record<string, string> | [string, string][]; details?: string }): void {

@@ -6,7 +6,9 @@
  * answered 401 (403 for a disallowed audience) with jwt_verify_lib's status text as the
  * body and a `www-authenticate: Bearer realm="<request URI>"` header (plus
  * `, error="invalid_token"` unless the JWT was missing). Stats:
- * http.<stat_prefix>.jwt_authn.<filter stat_prefix>{allowed,denied,cors_preflight_bypassed}.
+ * http.<stat_prefix>.jwt_authn.<filter stat_prefix>{allowed,denied,cors_preflight_bypassed,
+ * jwks_fetch_success,jwks_fetch_failed}. A remote_jwks provider's keys come from
+ * remote-jwks.ts: a request whose keys are missing or expired waits for their fetch.
  */
 import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig } from "../../../config/bootstrap.ts";
 import type { ServerContext } from "../../../server-context.ts";
@@ -23,7 +25,10 @@ import {
 import type { RequestHeaders } from "../../message.ts";
 import { parseQueryParameters } from "../../route/header-matcher.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
+import { AsyncClient } from "../../async-client.ts";
+import { RemoteJwks, type JwksFetchStats } from "./remote-jwks.ts";
 import {
+  JWKS_FETCH_FAIL,
   JWKS_KID_ALG_MISMATCH,
   JWT_AUDIENCE_NOT_ALLOWED,
   JWT_EXPIRED,
@@ -40,10 +45,11 @@ const OK = "OK";
 const MAXIMUM_URI_LENGTH = 256;
 const INVALID_TOKEN = ', error="invalid_token"';
 
-/** A provider with where its tokens are. */
+/** A provider with where its tokens are, and its remote keys' cache. */
 interface Provider {
   readonly name: string;
   readonly config: JwtProviderConfig;
+  readonly remote: RemoteJwks | undefined;
 }
 
 /** A token found in the request, and where (to remove it when not forwarded). */
@@ -59,17 +65,38 @@ export class JwtAuthnFilterConfig {
   readonly allowed: Counter;
   readonly denied: Counter;
   readonly corsPreflightBypassed: Counter;
+  private asyncFetchesStarted = false;
 
   constructor(
     readonly config: JwtAuthnConfig,
-    server: ServerContext,
+    private readonly server: ServerContext,
     chain: HttpFilterChainContext,
   ) {
-    for (const [name, provider] of config.providers) this.providers.set(name, { name, config: provider });
     const prefix = `http.${chain.statPrefix}.jwt_authn.${config.statPrefix}`;
     this.allowed = server.stats.counter(`${prefix}allowed`);
     this.denied = server.stats.counter(`${prefix}denied`);
     this.corsPreflightBypassed = server.stats.counter(`${prefix}cors_preflight_bypassed`);
+    let fetchStats: JwksFetchStats | undefined;
+    let client: AsyncClient | undefined;
+    for (const [name, provider] of config.providers) {
+      let remote: RemoteJwks | undefined;
+      if (provider.remoteJwks !== undefined) {
+        fetchStats ??= { success: server.stats.counter(`${prefix}jwks_fetch_success`), failed: server.stats.counter(`${prefix}jwks_fetch_failed`) };
+        client ??= new AsyncClient(server);
+        remote = new RemoteJwks(server, client, provider.remoteJwks, fetchStats);
+      }
+      this.providers.set(name, { name, config: provider, remote });
+    }
+  }
+
+  /** remote_jwks with async_fetch: the first fetches, which the listener waits for unless fast_listener (once). */
+  startAsyncFetches(): void {
+    if (this.asyncFetchesStarted) return;
+    this.asyncFetchesStarted = true;
+    for (const provider of this.providers.values()) {
+      const first = provider.remote?.startAsyncFetch();
+      if (first !== undefined) this.server.initManager.add(`jwt_authn provider ${provider.name}'s JWKS (${provider.config.remoteJwks!.uri})`, first);
+    }
   }
 
   /** The requirement of the first rule matching the path (without its query), if any. */
@@ -273,7 +300,16 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
     if (jwt.exp === 0 && provider.requireExpiration) return JWT_EXPIRED;
     const audiences = requirementAudiences !== undefined && requirementAudiences.length > 0 ? requirementAudiences : provider.audiences;
     if (audiences.length > 0 && !jwt.audiences.some((aud) => audiences.includes(aud))) return JWT_AUDIENCE_NOT_ALLOWED;
-    const keys = provider.jwks.filter((key) => keyMatches(key, jwt));
+    let jwks = provider.jwks;
+    const remote = found.provider.remote;
+    if (remote !== undefined) {
+      // Missing or expired keys: this request waits for a fetch (Envoy's authenticator.cc startVerify).
+      const fetched = remote.cached() ?? (await remote.fetch());
+      if (fetched === undefined) return JWKS_FETCH_FAIL;
+      if (this.destroyed) return JWT_VERIFICATION_FAIL;
+      jwks = fetched;
+    }
+    const keys = jwks.filter((key) => keyMatches(key, jwt));
     if (keys.length === 0) return JWKS_KID_ALG_MISMATCH;
     const verifySignature = this.server.runtime.verifySignature!;
     for (const key of keys) {

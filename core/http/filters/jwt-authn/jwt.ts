@@ -11,6 +11,8 @@ export const JWT_NOT_YET_VALID = "Jwt not yet valid";
 export const JWT_UNKNOWN_ISSUER = "Jwt issuer is not configured";
 export const JWT_AUDIENCE_NOT_ALLOWED = "Audiences in Jwt are not allowed";
 export const JWT_VERIFICATION_FAIL = "Jwt verification fails";
+/** jwt_verify_lib's Status::JwksFetchFail. */
+export const JWKS_FETCH_FAIL = "Jwks remote fetch is failed";
 export const JWKS_KID_ALG_MISMATCH = "Jwks doesn't have key to match kid or alg from Jwt";
 
 /** The algorithms jwt_verify_lib implements (HS* aside: no shared secrets in local_jwks here). */
