@@ -27,6 +27,7 @@ import { statsConfig } from "./stats-config-schema.ts";
 import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
+import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -172,9 +173,8 @@ const networkFilter = z
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
     const type = networkFilterType(filter.name, typeUrl);
     if (type === undefined) {
-      const supported = Object.keys(NETWORK_FILTERS).join(", ");
       const refusal = codeFilterRefusal(filter.name, typeUrl);
-      ctx.addIssue({ code: "custom", message: refusal ?? `unsupported network filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
+      ctx.addIssue({ code: "custom", message: refusal ?? missingExtension("network", filter.name, typeUrl, Object.keys(NETWORK_FILTERS)) });
       return z.NEVER;
     }
     // Parsed on its own (the schema depends on "@type"); its issues are re-rooted here.
@@ -355,8 +355,8 @@ const listenerFilter = z
       typeUrl !== undefined ? LISTENER_FILTERS[each].typeUrl === typeUrl : each === filter.name || LISTENER_FILTERS[each].aliases.includes(filter.name),
     );
     if (type === undefined) {
-      const supported = Object.keys(LISTENER_FILTERS).join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported listener filter "${key}" (supported: ${supported})` });
+      const udp = filter.name.startsWith("envoy.filters.udp_listener.") || (typeUrl?.includes(".filters.udp.") ?? false);
+      ctx.addIssue({ code: "custom", message: missingExtension(udp ? "udp_listener" : "listener", filter.name, typeUrl, Object.keys(LISTENER_FILTERS)) });
       return z.NEVER;
     }
     const config = (LISTENER_FILTERS[type].typedConfig as z.ZodType).safeParse(fields, { reportInput: true });
@@ -708,6 +708,9 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     node: node.optional(),
     admin: admin.optional(),
     static_resources: staticResources.default({ listeners: [], clusters: [] }),
+    dynamic_resources: unsupportedField(
+      "polyvoy has no xDS (LDS, CDS, ADS, nor their files on disk); put listeners and clusters in static_resources",
+    ),
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
     layered_runtime: layeredRuntime.optional(),
