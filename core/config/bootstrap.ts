@@ -61,7 +61,12 @@ export type RuntimeLayerConfig =
   /** static_layer: each key's raw value as Envoy keeps it ("5", "true", "{numerator: 5, denominator: MILLION}"). */
   | { kind: "static"; name: string; values: [string, string][] }
   /** admin_layer: set by POST /runtime_modify. */
-  | { kind: "admin"; name: string };
+  | { kind: "admin"; name: string }
+  /**
+   * disk_layer: the files under symlink_root/subdirectory (and /<service cluster> with
+   * append_service_cluster), read once at start-up (core/runtime/disk-layer.ts).
+   */
+  | { kind: "disk"; name: string; symlinkRoot: string; subdirectory: string; appendServiceCluster: boolean };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {
