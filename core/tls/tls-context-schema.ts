@@ -122,7 +122,9 @@ const validationContext = z
     trusted_ca: tlsDataSource.optional(),
     match_typed_subject_alt_names: z.array(sanMatcher).default([]),
     verify_certificate_hash: z.array(z.string()).default([]),
-    match_subject_alt_names: unsupportedField("match_subject_alt_names (deprecated: use match_typed_subject_alt_names)", isEmptyList),
+    // Deprecated, still read by Envoy: each matcher applies to DNS, URI, EMAIL and IP_ADDRESS
+    // SANs alike (CertificateValidationContextConfigImpl's getSubjectAltNameMatchers).
+    match_subject_alt_names: z.array(stringMatcher).default([]),
     verify_certificate_spki: unsupportedField("verify_certificate_spki", isEmptyList),
     crl: unsupportedField("crl"),
     allow_expired_certificate: unsupportedField("allow_expired_certificate", isFalse),
@@ -141,9 +143,11 @@ const validationContext = z
       if (!/^[0-9a-f]{64}$/.test(hex)) ctx.addIssue({ code: "custom", path: ["verify_certificate_hash", i], message: `invalid hex-encoded SHA-256 ${hash}` });
       return hex;
     });
+    // (A StringMatcher is never "present"; the test narrows its type.)
+    const untyped = v.match_subject_alt_names.flatMap((matcher) => (matcher.type === "present" ? [] : SAN_TYPES.map((sanType): SanMatcherConfig => ({ sanType, matcher }))));
     return {
       ...(v.trusted_ca ? { trustedCa: v.trusted_ca } : {}),
-      matchTypedSubjectAltNames: v.match_typed_subject_alt_names,
+      matchTypedSubjectAltNames: [...v.match_typed_subject_alt_names, ...untyped],
       verifyCertificateHash: hashes,
     };
   });
