@@ -218,6 +218,8 @@ export interface LbEndpointConfig {
   loadBalancingWeight: number;
   /** health_status; absent when UNKNOWN/HEALTHY (no flag). */
   healthStatus?: "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
+  /** Endpoint.health_check_config: another port to check (0: the serving port), the Host header of HTTP checks. */
+  healthCheck?: { port: number; hostname: string };
 }
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints */

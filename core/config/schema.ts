@@ -26,7 +26,7 @@ import { layeredRuntime } from "./runtime-schema.ts";
 import { statsConfig } from "./stats-config-schema.ts";
 import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
-import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
+import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
 import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -417,7 +417,19 @@ export const listenerSchema = z
 /** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status and weight (no metadata). */
 const lbEndpoint = z
   .strictObject({
-    endpoint: z.strictObject({ address: endpointAddress, hostname: z.string().optional() }),
+    endpoint: z.strictObject({
+      address: endpointAddress,
+      hostname: z.string().optional(),
+      // envoy.config.endpoint.v3.Endpoint.HealthCheckConfig
+      health_check_config: z
+        .strictObject({
+          port_value: z.number().int().min(0).max(65535).default(0),
+          hostname: z.string().default(""),
+          address: unsupportedField("health_check_config.address (a health check address of its own)"),
+          disable_active_health_check: unsupportedField("disable_active_health_check", isFalse),
+        })
+        .optional(),
+    }),
     health_status: z.enum(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]).optional(),
     // UInt32Value, gte 1.
     load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
@@ -425,6 +437,8 @@ const lbEndpoint = z
   .transform((e): LbEndpointConfig => {
     const endpoint: LbEndpointConfig = { address: e.endpoint.address, loadBalancingWeight: e.load_balancing_weight ?? 1 };
     if (e.endpoint.hostname) endpoint.hostname = e.endpoint.hostname;
+    const healthCheck = e.endpoint.health_check_config;
+    if (healthCheck && (healthCheck.port_value !== 0 || healthCheck.hostname !== "")) endpoint.healthCheck = { port: healthCheck.port_value, hostname: healthCheck.hostname };
     if (e.health_status !== undefined && e.health_status !== "UNKNOWN" && e.health_status !== "HEALTHY") endpoint.healthStatus = e.health_status;
     return endpoint;
   });

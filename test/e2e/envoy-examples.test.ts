@@ -65,6 +65,8 @@ async function localize(file: string, upstreams: Record<string, number>, change?
       for (const { endpoint } of locality.lb_endpoints) {
         const address = endpoint.address.socket_address;
         if (address.address in upstreams) {
+          // A health check port that is the serving port (the locality example's) moves with it.
+          if (endpoint.health_check_config?.port_value === address.port_value) endpoint.health_check_config.port_value = upstreams[address.address];
           address.port_value = upstreams[address.address];
           address.address = "127.0.0.1";
         } else if (address.address === "127.0.0.1" && ports.has(address.port_value)) {
@@ -199,6 +201,27 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
         }).on("error", reject);
       });
       expect(JSON.parse(gunzipSync(plain).toString("utf8")).items).toHaveLength(200);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("locality-load-balancing: health-checked STRICT_DNS hosts in four localities; traffic goes to the healthy priority 0 host", async () => {
+    const backends = [service1, service2, json];
+    const { config, port } = await localize("locality-load-balancing/envoy-proxy.yaml", {
+      "backend-local-1": service1.port,
+      "backend-local-2": service2.port,
+      "backend-remote-1": json.port,
+      "backend-remote-2": json.port,
+    });
+    const before = backends.map((b) => b.requests.length);
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      for (let i = 0; i < 3; i++) expect(await (await fetch(`http://127.0.0.1:${port(3000)}/`)).text()).toBe("Hello from behind Envoy (service 1)!\n");
+      // Every host was health checked: GET / with the cluster's name as host, Envoy/HC as user-agent.
+      const checks = () => backends.flatMap((b, i) => b.requests.slice(before[i]).filter((r) => r.headers["user-agent"] === "Envoy/HC"));
+      await expect.poll(() => checks().length, { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
+      expect(new Set(checks().map((r) => `${r.method} ${r.url} ${r.headers.host}`))).toEqual(new Set(["GET / backend"]));
     } finally {
       await proxy.stop();
     }
