@@ -720,11 +720,12 @@ const staticResources = z.strictObject({
 export const bootstrapSchema: z.ZodType<Bootstrap> = z
   .strictObject({
     node: node.optional(),
-    admin: admin.optional(),
-    static_resources: staticResources.default({ listeners: [], clusters: [] }),
+    // First: a config built on xDS has no other problem worth reading before this one.
     dynamic_resources: unsupportedField(
       "polyvoy has no xDS (LDS, CDS, ADS, nor their files on disk); put listeners and clusters in static_resources",
     ),
+    admin: admin.optional(),
+    static_resources: staticResources.default({ listeners: [], clusters: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
     layered_runtime: layeredRuntime.optional(),
