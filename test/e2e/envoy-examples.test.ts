@@ -217,11 +217,15 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     const before = backends.map((b) => b.requests.length);
     const proxy = await ProxyProcess.start(runtime, config);
     try {
-      for (let i = 0; i < 3; i++) expect(await (await fetch(`http://127.0.0.1:${port(3000)}/`)).text()).toBe("Hello from behind Envoy (service 1)!\n");
-      // Every host was health checked: GET / with the cluster's name as host, Envoy/HC as user-agent.
-      const checks = () => backends.flatMap((b, i) => b.requests.slice(before[i]).filter((r) => r.headers["user-agent"] === "Envoy/HC"));
-      await expect.poll(() => checks().length, { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
-      expect(new Set(checks().map((r) => `${r.method} ${r.url} ${r.headers.host}`))).toEqual(new Set(["GET / backend"]));
+      // Every host is health checked (GET / with the cluster's name as host, Envoy/HC as
+      // user-agent); until backend-local-1's first check passes, priority 1 carries traffic.
+      const checks = (i: number) => backends[i]!.requests.slice(before[i]).filter((r) => r.headers["user-agent"] === "Envoy/HC");
+      await expect.poll(() => [checks(0).length > 0, checks(1).length > 0, checks(2).length > 1], { timeout: 10_000 }).toEqual([true, true, true]);
+      expect(new Set([0, 1, 2].flatMap(checks).map((r) => `${r.method} ${r.url} ${r.headers.host}`))).toEqual(new Set(["GET / backend"]));
+      // Once its first check has passed (the answer may still be on its way back), priority 0 takes every request.
+      const get = async () => (await fetch(`http://127.0.0.1:${port(3000)}/`)).text();
+      await expect.poll(get, { timeout: 10_000 }).toBe("Hello from behind Envoy (service 1)!\n");
+      for (let i = 0; i < 3; i++) expect(await get()).toBe("Hello from behind Envoy (service 1)!\n");
     } finally {
       await proxy.stop();
     }
