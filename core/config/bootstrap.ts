@@ -987,6 +987,11 @@ export interface ForwardAction {
   requestMirrorPolicies?: RequestMirrorPolicyConfig[];
   /** The deprecated route `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
   cors?: CorsPolicyConfig;
+  /**
+   * upgrade_configs: upgrade type (lowercased) → enabled, overriding the HCM's upgrade_configs
+   * for this route (Envoy's createUpgradeFilterChain); absent when none.
+   */
+  upgrades?: Map<string, boolean>;
 }
 
 /** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */
