@@ -12,6 +12,8 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import * as net from "node:net";
+import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { inject } from "vitest";
 import { parse as yamlParse } from "yaml";
@@ -228,6 +230,40 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       for (let i = 0; i < 3; i++) expect(await get()).toBe("Hello from behind Envoy (service 1)!\n");
     } finally {
       await proxy.stop();
+    }
+  });
+
+  test("websocket envoy-ws-route: the /ws route's upgrade_configs lets a websocket upgrade through; / is a direct response", async () => {
+    // An upstream that accepts any upgrade and answers each chunk with "pong".
+    const upstream = http.createServer((_, res) => res.end("not an upgrade\n"));
+    const tunnels: net.Socket[] = [];
+    upstream.on("upgrade", (_req, socket: net.Socket) => {
+      tunnels.push(socket);
+      socket.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+      socket.on("data", () => socket.write("pong"));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    const { config, port } = await localize("websocket/envoy-ws-route.yaml", { "service-ws": (upstream.address() as AddressInfo).port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${port(10000)}/`)).text()).toBe("NotWebSocket\n");
+      const socket = net.connect(port(10000), "127.0.0.1");
+      let received = "";
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk: string) => {
+        received += chunk;
+        if (received.endsWith("\r\n\r\n") && received.startsWith("HTTP/1.1 101")) socket.write("ping");
+      });
+      socket.write("GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+      await expect.poll(() => received.endsWith("pong"), { timeout: 10_000 }).toBe(true);
+      expect(received).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      socket.destroy();
+    } finally {
+      await proxy.stop();
+      // An upgraded socket is no longer the server's to close.
+      for (const tunnel of tunnels) tunnel.destroy();
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
     }
   });
 
