@@ -348,6 +348,12 @@ export interface LogSink {
  * is queued behind the ones before and done asynchronously, in order, never
  * interleaved with one another (a short write is completed before the next starts).
  */
+/** One entry of a directory (Runtime.readDirectory). */
+export interface DirectoryEntry {
+  readonly name: string;
+  readonly type: "file" | "directory" | "other";
+}
+
 export interface AppendFile {
   /** The path it was opened with. */
   readonly path: string;
@@ -425,6 +431,12 @@ export interface Runtime {
    * polls the files it would watch (core/tls/file-watch.ts).
    */
   watchDirectory?(path: string, onChange: (name: string | undefined) => void): DirectoryWatch;
+  /**
+   * Optional: the entries of a directory, a symbolic link typed as what it points to (a
+   * dangling one as "other"), for a layered_runtime disk_layer (core/runtime/disk-layer.ts).
+   * Rejects with a PortError (ENOENT, ENOTDIR, EACCES, …). Without it, a disk_layer is refused.
+   */
+  readDirectory?(path: string): Promise<DirectoryEntry[]>;
   /**
    * Optional: import the JavaScript or TypeScript module at `path` (relative paths from the
    * working directory, as Envoy reads every file a config names) and give its namespace:

@@ -215,6 +215,10 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
       const problems = await resolveUserFilters(this.bootstrap, this.runtime);
       if (problems.length > 0) throw new ConfigError(problems);
     }
+    // layered_runtime disk layers, read once before anything binds (runtime/disk-layer.ts).
+    await this.layeredRuntime.loadDiskLayers(this.runtime, this.bootstrap.node?.cluster ?? "", (layer, message) =>
+      this.log.warn(`runtime disk layer '${layer}' not loaded: ${message}`),
+    );
     const adminConfig = this.bootstrap.admin;
     if (adminConfig) this.admin = new Admin(this, adminConfig);
     await this.openAccessLogs();

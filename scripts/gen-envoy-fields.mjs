@@ -39,6 +39,8 @@ const ROOTS = [
   ["envoy/extensions/filters/http/fault/v3/fault.proto", "envoy.extensions.filters.http.fault.v3.HTTPFault"],
   ["envoy/extensions/filters/http/rbac/v3/rbac.proto", "envoy.extensions.filters.http.rbac.v3.RBAC"],
   ["envoy/extensions/filters/http/rbac/v3/rbac.proto", "envoy.extensions.filters.http.rbac.v3.RBACPerRoute"],
+  ["envoy/extensions/transport_sockets/tls/v3/tls.proto", "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"],
+  ["envoy/extensions/transport_sockets/tls/v3/tls.proto", "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"],
   ["xds/type/v3/typed_struct.proto", "xds.type.v3.TypedStruct"],
   ["udpa/type/v1/typed_struct.proto", "udpa.type.v1.TypedStruct"],
 ];
@@ -112,7 +114,8 @@ export function generate() {
       const target = field.resolvedType ? field.resolvedType.fullName.slice(1) : undefined;
       const ref = target !== undefined && !JSON_SCALARS.has(target) ? index.get(target) : undefined;
       if (field.map) return ref === undefined ? `${field.name}{` : `${field.name}{${ref}`;
-      return ref === undefined ? field.name : `${field.name}=${ref}`;
+      const name = field.repeated ? `${field.name}[]` : field.name;
+      return ref === undefined ? name : `${name}=${ref}`;
     });
     messages.push(`  ${index.get(name)}: ${JSON.stringify(fields.join(" "))},`);
   }
@@ -124,8 +127,8 @@ export function generate() {
  * ENVOY_TYPE_NAMES lists every message and enum by full name; the other tables are keyed
  * by an index into it. A message's entry lists its fields, space-separated: \`name\` (a
  * scalar or a well-known type read as one JSON value), \`name=N\` (a message or enum, N),
- * \`name{N\` (a map whose values are N) or \`name{\` (a map of scalars). An enum's entry lists
- * its value names.
+ * \`name{N\` (a map whose values are N) or \`name{\` (a map of scalars); \`name[]\` or
+ * \`name[]=N\` is a repeated field. An enum's entry lists its value names.
  */
 export const ENVOY_PROTOS_SOURCE = "@grpc/grpc-js-xds@${pkg.version}";
 

@@ -12,6 +12,7 @@ import { oneOf } from "../config/proto-schema.ts";
 import { utf8ByteString } from "./byte-string.ts";
 import { compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
 import { accessLogFilter } from "./filter-schema.ts";
+import { missingExtension } from "../config/missing-extension.ts";
 
 const FILE_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const STDOUT_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
@@ -188,8 +189,7 @@ const accessLog = z
     const { "@type": typeUrl, ...fields } = log.typed_config ?? {};
     const type = accessLoggerType(log.name, typeUrl);
     if (type === undefined) {
-      const supported = Object.keys(ACCESS_LOGGERS).join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported access logger "${typeUrl ?? log.name}" (supported: ${supported})` });
+      ctx.addIssue({ code: "custom", message: missingExtension("access_logger", log.name, typeUrl, Object.keys(ACCESS_LOGGERS)) });
       return z.NEVER;
     }
     const config = ACCESS_LOGGERS[type].typedConfig.safeParse(fields, { reportInput: true });

@@ -64,7 +64,12 @@ export type RuntimeLayerConfig =
   /** static_layer: each key's raw value as Envoy keeps it ("5", "true", "{numerator: 5, denominator: MILLION}"). */
   | { kind: "static"; name: string; values: [string, string][] }
   /** admin_layer: set by POST /runtime_modify. */
-  | { kind: "admin"; name: string };
+  | { kind: "admin"; name: string }
+  /**
+   * disk_layer: the files under symlink_root/subdirectory (and /<service cluster> with
+   * append_service_cluster), read once at start-up (core/runtime/disk-layer.ts).
+   */
+  | { kind: "disk"; name: string; symlinkRoot: string; subdirectory: string; appendServiceCluster: boolean };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {
@@ -232,6 +237,8 @@ export interface LbEndpointConfig {
   loadBalancingWeight: number;
   /** health_status; absent when UNKNOWN/HEALTHY (no flag). */
   healthStatus?: "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
+  /** Endpoint.health_check_config: another port to check (0: the serving port), the Host header of HTTP checks. */
+  healthCheck?: { port: number; hostname: string };
 }
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints */
@@ -1050,6 +1057,11 @@ export interface ForwardAction {
   requestMirrorPolicies?: RequestMirrorPolicyConfig[];
   /** The deprecated route `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
   cors?: CorsPolicyConfig;
+  /**
+   * upgrade_configs: upgrade type (lowercased) → enabled, overriding the HCM's upgrade_configs
+   * for this route (Envoy's createUpgradeFilterChain); absent when none.
+   */
+  upgrades?: Map<string, boolean>;
 }
 
 /** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */

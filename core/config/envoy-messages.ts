@@ -20,6 +20,8 @@ export interface EnvoyField {
   readonly type: string | undefined;
   /** A map field: its keys are the user's, its values of `type`. */
   readonly map: boolean;
+  /** A repeated field (a list in JSON). */
+  readonly repeated: boolean;
 }
 
 export interface EnvoyMessage {
@@ -48,9 +50,9 @@ export function envoyMessage(name: string): EnvoyMessage | undefined {
   const fields = new Map<string, EnvoyField>();
   for (const each of spec.split(" ")) {
     if (each === "") continue;
-    const match = /^([A-Za-z0-9_]+)(?:([={])(\d*))?$/.exec(each)!;
-    const type = match[3] ? ENVOY_TYPE_NAMES[Number(match[3])] : undefined;
-    fields.set(match[1]!, { name: match[1]!, type, map: match[2] === "{" });
+    const match = /^([A-Za-z0-9_]+)(\[\])?(?:([={])(\d*))?$/.exec(each)!;
+    const type = match[4] ? ENVOY_TYPE_NAMES[Number(match[4])] : undefined;
+    fields.set(match[1]!, { name: match[1]!, type, map: match[3] === "{", repeated: match[2] !== undefined });
   }
   const message = { name, fields };
   messages.set(name, message);

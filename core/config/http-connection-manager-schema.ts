@@ -39,6 +39,7 @@ import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAuthnPerRouteConfig } from "./jwt-authn-schema.ts";
 import { RBAC_PER_ROUTE_TYPE_URL, RBAC_TYPE_URL, rbacFilterConfig, rbacPerRouteConfig } from "./rbac-schema.ts";
 import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAuthzPerRouteConfig } from "./ext-authz-schema.ts";
+import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -189,8 +190,7 @@ const httpFilter = z
         ctx.addIssue({ code: "custom", message: refusal });
         return z.NEVER;
       }
-      // The list is longer than a problem's one line (describe-issues.ts): the reference has it.
-      ctx.addIssue({ code: "custom", message: `unsupported HTTP filter "${typeUrl ?? filter.name}" (the HTTP filters polyvoy has: docs/configuration.md)` });
+      ctx.addIssue({ code: "custom", message: missingExtension("http", filter.name, typeUrl, Object.keys(HTTP_FILTERS)) });
       return z.NEVER;
     }
     const config = HTTP_FILTERS[type].typedConfig.safeParse(fields, { reportInput: true });

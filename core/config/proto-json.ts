@@ -6,7 +6,11 @@
  * - enum names in any case (`case_insensitive_enum_parsing`: `round_robin` is ROUND_ROBIN);
  * - an `Any` holding a `TypedStruct` ({type_url, value}) read as the message it names
  *   (Envoy's Config::Utility::translateOpaqueConfig);
- * - map and Struct keys are the user's own and kept as written.
+ * - map and Struct keys are the user's own and kept as written;
+ * - a repeated field given one value instead of a list holds that one value, as protobuf's
+ *   JSON parser reads it in the legacy mode Envoy uses ("The original ESF parser permits a
+ *   single element in place of an array thereof", json/internal/parser.cc). Envoy's own
+ *   tls and double-proxy examples write `tls_certificates:` so.
  * The result keeps, for each object, the Envoy message it is (`messageAt`), so a refused
  * key can be told apart: an Envoy field polyvoy lacks, or no field at all.
  */
@@ -81,6 +85,7 @@ function walk(value: unknown, type: string | undefined, path: ConfigPath, proble
     const fieldOf = message?.fields.get(name);
     let read: unknown;
     if (fieldOf?.map) read = walkMap(child, fieldOf.type, [...path, name], problems, messages);
+    else if (fieldOf?.repeated && child !== null && !Array.isArray(child)) read = [walk(child, fieldOf.type, [...path, name, 0], problems, messages, object)];
     else if (message === undefined && USER_KEYED_MAPS.has(name)) read = child;
     else if (message === undefined && USER_KEYED_MESSAGE_MAPS.has(name)) read = walkMap(child, undefined, [...path, name], problems, messages);
     else read = walk(child, fieldOf?.type, [...path, name], problems, messages, object);

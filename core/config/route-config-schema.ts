@@ -25,6 +25,7 @@ import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllReg
 import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
 import { corsPolicy } from "./cors-schema.ts";
 import { withRuntimeKey } from "./fractional-percent-schema.ts";
+import { unsupportedField } from "./unsupported-field.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -115,6 +116,19 @@ const maxStreamDuration = z
 
 const CLUSTER_NOT_FOUND_CODES = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 } as const;
 
+/**
+ * RouteAction.UpgradeConfig: an upgrade type (compared case-insensitively, as Envoy does)
+ * and whether it is enabled on this route (default true). connect_config belongs to
+ * CONNECT tunnelling, which the HCM refuses.
+ */
+const routeUpgradeConfig = z
+  .strictObject({
+    upgrade_type: z.string().min(1),
+    enabled: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
+    connect_config: unsupportedField("connect_config (CONNECT tunnelling)"),
+  })
+  .transform((u) => ({ type: u.upgrade_type.toLowerCase(), enabled: u.enabled }));
+
 /** envoy.config.route.v3.RouteAction (forwarding to a cluster). */
 const forwardAction = z
   .strictObject({
@@ -139,6 +153,7 @@ const forwardAction = z
     request_mirror_policies: z.array(requestMirrorPolicy).optional(),
     // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
     cors: corsPolicy.optional(),
+    upgrade_configs: z.array(routeUpgradeConfig).optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
@@ -167,6 +182,15 @@ const forwardAction = z
     if (a.retry_policy !== undefined) action.retryPolicy = a.retry_policy;
     if (a.request_mirror_policies !== undefined) action.requestMirrorPolicies = a.request_mirror_policies;
     if (a.cors !== undefined) action.cors = a.cors;
+    if (a.upgrade_configs !== undefined && a.upgrade_configs.length > 0) {
+      const upgrades = new Map<string, boolean>();
+      for (const [i, u] of a.upgrade_configs.entries()) {
+        // Envoy (config_impl.cc): "Duplicate upgrade <type>".
+        if (upgrades.has(u.type)) ctx.addIssue({ code: "custom", message: `Duplicate upgrade ${u.type}`, path: ["upgrade_configs", i, "upgrade_type"] });
+        upgrades.set(u.type, u.enabled);
+      }
+      action.upgrades = upgrades;
+    }
     return action;
   });
 

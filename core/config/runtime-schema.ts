@@ -1,8 +1,8 @@
 /**
  * envoy.config.bootstrap.v3.LayeredRuntime (core/runtime/runtime-loader.ts): static
  * layers are flattened here into dotted keys as Envoy's ProtoLayer walks its Struct
- * (runtime_impl.cc walkProtoValue); at most one admin layer. disk_layer and rtds_layer
- * are refused: polyvoy watches no runtime directory and has no xDS.
+ * (runtime_impl.cc walkProtoValue); at most one admin layer. A disk_layer is read once at
+ * start-up (core/runtime/disk-layer.ts); rtds_layer is refused: polyvoy has no xDS.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -14,15 +14,20 @@ const runtimeLayer = z
   .strictObject({
     name: z.string().default(""),
     static_layer: z.record(z.string(), z.unknown()).optional(),
-    disk_layer: unsupportedField(
-      "polyvoy does not read runtime values from a directory (nor watch its symlink); put them in a static_layer, or set them with POST /runtime_modify on an admin_layer",
-    ),
+    // envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer
+    disk_layer: z
+      .strictObject({ symlink_root: z.string().default(""), subdirectory: z.string().default(""), append_service_cluster: z.boolean().default(false) })
+      .optional(),
     admin_layer: z.strictObject({}).optional(),
     rtds_layer: unsupportedField("RTDS needs xDS, which polyvoy does not have; use a static_layer or an admin_layer"),
   })
   .transform((layer, ctx): RuntimeLayerConfig => {
     oneOf(layer, ["static_layer", "disk_layer", "admin_layer", "rtds_layer"] as const, ctx, true);
     if (layer.admin_layer !== undefined) return { kind: "admin", name: layer.name };
+    if (layer.disk_layer !== undefined) {
+      const disk = layer.disk_layer;
+      return { kind: "disk", name: layer.name, symlinkRoot: disk.symlink_root, subdirectory: disk.subdirectory, appendServiceCluster: disk.append_service_cluster };
+    }
     const values: [string, string][] = [];
     for (const [key, value] of Object.entries(layer.static_layer ?? {})) walkValue(value, key, values, ctx);
     return { kind: "static", name: layer.name, values };

@@ -28,7 +28,8 @@ import { statsConfig } from "./stats-config-schema.ts";
 import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
-import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
+import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -194,9 +195,8 @@ const networkFilter = z
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
     const type = networkFilterType(filter.name, typeUrl);
     if (type === undefined) {
-      const supported = Object.keys(NETWORK_FILTERS).join(", ");
       const refusal = codeFilterRefusal(filter.name, typeUrl);
-      ctx.addIssue({ code: "custom", message: refusal ?? `unsupported network filter "${typeUrl ?? filter.name}" (supported: ${supported})` });
+      ctx.addIssue({ code: "custom", message: refusal ?? missingExtension("network", filter.name, typeUrl, Object.keys(NETWORK_FILTERS)) });
       return z.NEVER;
     }
     // Parsed on its own (the schema depends on "@type"); its issues are re-rooted here.
@@ -379,8 +379,8 @@ const listenerFilter = z
       typeUrl !== undefined ? LISTENER_FILTERS[each].typeUrl === typeUrl : each === filter.name || LISTENER_FILTERS[each].aliases.includes(filter.name),
     );
     if (type === undefined) {
-      const supported = Object.keys(LISTENER_FILTERS).join(", ");
-      ctx.addIssue({ code: "custom", message: `unsupported listener filter "${key}" (supported: ${supported})` });
+      const udp = filter.name.startsWith("envoy.filters.udp_listener.") || (typeUrl?.includes(".filters.udp.") ?? false);
+      ctx.addIssue({ code: "custom", message: missingExtension(udp ? "udp_listener" : "listener", filter.name, typeUrl, Object.keys(LISTENER_FILTERS)) });
       return z.NEVER;
     }
     const config = (LISTENER_FILTERS[type].typedConfig as z.ZodType).safeParse(fields, { reportInput: true });
@@ -441,7 +441,19 @@ export const listenerSchema = z
 /** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status and weight (no metadata). */
 const lbEndpoint = z
   .strictObject({
-    endpoint: z.strictObject({ address: endpointAddress, hostname: z.string().optional() }),
+    endpoint: z.strictObject({
+      address: endpointAddress,
+      hostname: z.string().optional(),
+      // envoy.config.endpoint.v3.Endpoint.HealthCheckConfig
+      health_check_config: z
+        .strictObject({
+          port_value: z.number().int().min(0).max(65535).default(0),
+          hostname: z.string().default(""),
+          address: unsupportedField("health_check_config.address (a health check address of its own)"),
+          disable_active_health_check: unsupportedField("disable_active_health_check", isFalse),
+        })
+        .optional(),
+    }),
     health_status: z.enum(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]).optional(),
     // UInt32Value, gte 1.
     load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
@@ -449,6 +461,8 @@ const lbEndpoint = z
   .transform((e): LbEndpointConfig => {
     const endpoint: LbEndpointConfig = { address: e.endpoint.address, loadBalancingWeight: e.load_balancing_weight ?? 1 };
     if (e.endpoint.hostname) endpoint.hostname = e.endpoint.hostname;
+    const healthCheck = e.endpoint.health_check_config;
+    if (healthCheck && (healthCheck.port_value !== 0 || healthCheck.hostname !== "")) endpoint.healthCheck = { port: healthCheck.port_value, hostname: healthCheck.hostname };
     if (e.health_status !== undefined && e.health_status !== "UNKNOWN" && e.health_status !== "HEALTHY") endpoint.healthStatus = e.health_status;
     return endpoint;
   });
@@ -829,6 +843,10 @@ const staticResources = z.strictObject({
 export const bootstrapSchema: z.ZodType<Bootstrap> = z
   .strictObject({
     node: node.optional(),
+    // First: a config built on xDS has no other problem worth reading before this one.
+    dynamic_resources: unsupportedField(
+      "polyvoy has no xDS (LDS, CDS, ADS, nor their files on disk); put listeners and clusters in static_resources",
+    ),
     admin: admin.optional(),
     static_resources: staticResources.default({ listeners: [], clusters: [], secrets: [] }),
     stats_flush_interval: statsFlushInterval.optional(),

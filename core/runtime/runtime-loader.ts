@@ -7,11 +7,14 @@
  * core/runtime/runtime-keys.ts.
  *
  * One event loop, so the snapshot is rebuilt in place when the admin layer changes
- * (Envoy swaps a new snapshot into each worker).
+ * (Envoy swaps a new snapshot into each worker). Disk layers are empty until
+ * loadDiskLayers() reads them, once, before the server binds (disk-layer.ts).
  */
 import type { FractionalPercent, LayeredRuntimeConfig } from "../config/bootstrap.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
+import type { Runtime } from "../port.ts";
+import { diskLayerPath, readDiskLayer } from "./disk-layer.ts";
 import { createEntry, type RuntimeEntry } from "./runtime-entry.ts";
 
 /** Where the snapshot draws for featureEnabled: a float in [0, 1) (the port's Runtime). */
@@ -62,15 +65,28 @@ class RuntimeStats {
     store.counter("runtime.load_error");
     store.counter("runtime.override_dir_exists");
   }
-  /** A snapshot was built: polyvoy's layers (static, admin) cannot fail to load and none is a disk override. */
-  loaded(): void {
-    this.store.counter("runtime.load_success").inc();
-    this.store.counter("runtime.override_dir_not_exists").inc();
+  /**
+   * A snapshot was built (LoaderImpl::createNewSnapshot): load_error when a disk layer
+   * could not be read; override_dir_exists when more than one disk layer was read (Envoy
+   * counts `disk_layers > 1`, kept as it is).
+   */
+  loaded(errorLayers: number, diskLayers: number): void {
+    this.store.counter(errorLayers === 0 ? "runtime.load_success" : "runtime.load_error").inc();
+    this.store.counter(diskLayers > 1 ? "runtime.override_dir_exists" : "runtime.override_dir_not_exists").inc();
   }
+}
+
+/** A disk layer's config and, once read, its values (`present`: its directory existed and was read). */
+interface DiskLayerState {
+  readonly config: Extract<LayeredRuntimeConfig["layers"][number], { kind: "disk" }>;
+  readonly layer: RuntimeLayer & { values: Map<string, RuntimeEntry> };
+  present: boolean;
 }
 
 export class RuntimeLoader implements RuntimeSnapshot {
   private readonly layers: RuntimeLayer[] = [];
+  private readonly diskLayers: DiskLayerState[] = [];
+  private diskErrors = 0;
   private readonly adminValues: Map<string, RuntimeEntry> | undefined;
   private values = new Map<string, RuntimeEntry>();
   private readonly stats: RuntimeStats | undefined;
@@ -85,6 +101,10 @@ export class RuntimeLoader implements RuntimeSnapshot {
       if (layer.kind === "admin") {
         this.adminValues = new Map();
         this.layers.push({ name: layer.name, values: this.adminValues });
+      } else if (layer.kind === "disk") {
+        const state: DiskLayerState = { config: layer, layer: { name: layer.name, values: new Map() }, present: false };
+        this.diskLayers.push(state);
+        this.layers.push(state.layer);
       } else {
         const values = new Map<string, RuntimeEntry>();
         for (const [key, raw] of layer.values) values.set(key, createEntry(raw));
@@ -95,9 +115,31 @@ export class RuntimeLoader implements RuntimeSnapshot {
     this.loadNewSnapshot();
   }
 
-  /** The layers in order, for GET /runtime. */
+  /** The layers in order, for GET /runtime (a disk layer whose directory was not there is none). */
   getLayers(): readonly RuntimeLayer[] {
-    return this.layers;
+    return this.layers.filter((layer) => this.diskLayers.every((disk) => disk.layer !== layer || disk.present));
+  }
+
+  /**
+   * Read the disk layers (once; `serviceCluster` is the node's cluster, for
+   * append_service_cluster). A layer that cannot be read is left out, as in Envoy; its
+   * error is given to `onError` (Envoy logs it at debug level) and counted in load_error.
+   */
+  async loadDiskLayers(runtime: Pick<Runtime, "readDirectory" | "readTextFile">, serviceCluster: string, onError?: (layer: string, message: string) => void): Promise<void> {
+    if (this.diskLayers.length === 0) return;
+    this.diskErrors = 0;
+    for (const disk of this.diskLayers) {
+      const { symlinkRoot, subdirectory, appendServiceCluster } = disk.config;
+      const result = await readDiskLayer(runtime, diskLayerPath(symlinkRoot, subdirectory, appendServiceCluster ? serviceCluster : undefined));
+      disk.layer.values.clear();
+      disk.present = result.kind === "loaded";
+      if (result.kind === "loaded") for (const [key, raw] of result.values) disk.layer.values.set(key, createEntry(raw));
+      if (result.kind === "error") {
+        this.diskErrors++;
+        onError?.(disk.config.name, result.message);
+      }
+    }
+    this.loadNewSnapshot();
   }
 
   get hasAdminLayer(): boolean {
@@ -118,12 +160,13 @@ export class RuntimeLoader implements RuntimeSnapshot {
 
   private loadNewSnapshot(): void {
     const values = new Map<string, RuntimeEntry>();
-    for (const layer of this.layers) for (const [key, entry] of layer.values) values.set(key, entry);
+    const layers = this.getLayers();
+    for (const layer of layers) for (const [key, entry] of layer.values) values.set(key, entry);
     this.values = values;
     if (this.stats) {
-      this.stats.numLayers.set(this.layers.length);
+      this.stats.numLayers.set(layers.length);
       this.stats.numKeys.set(values.size);
-      this.stats.loaded();
+      this.stats.loaded(this.diskErrors, this.diskLayers.filter((disk) => disk.present).length);
     }
   }
 

@@ -136,7 +136,9 @@ function validationContextSchema(inSecret: boolean) {
       trusted_ca: tlsDataSource.optional(),
       match_typed_subject_alt_names: z.array(sanMatcher).default([]),
       verify_certificate_hash: z.array(z.string()).default([]),
-      match_subject_alt_names: unsupportedField("match_subject_alt_names (deprecated: use match_typed_subject_alt_names)", isEmptyList),
+      // Deprecated, still read by Envoy: each matcher applies to DNS, URI, EMAIL and IP_ADDRESS
+      // SANs alike (CertificateValidationContextConfigImpl's getSubjectAltNameMatchers).
+      match_subject_alt_names: z.array(stringMatcher).default([]),
       verify_certificate_spki: z.array(z.string()).default([]),
       crl: unsupportedField("crl (certificate revocation lists are not wired to the runtimes' TLS yet)"),
       allow_expired_certificate: z.boolean().default(false),
@@ -159,9 +161,11 @@ function validationContextSchema(inSecret: boolean) {
       v.verify_certificate_spki.forEach((spki, i) => {
         if (!/^[A-Za-z0-9+/]{43}=$/.test(spki)) ctx.addIssue({ code: "custom", path: ["verify_certificate_spki", i], message: `Invalid base64-encoded SHA-256 ${spki}` });
       });
+      // (A StringMatcher is never "present"; the test narrows its type.)
+      const untyped = v.match_subject_alt_names.flatMap((matcher) => (matcher.type === "present" ? [] : SAN_TYPES.map((sanType): SanMatcherConfig => ({ sanType, matcher }))));
       return {
         ...(v.trusted_ca ? { trustedCa: v.trusted_ca } : {}),
-        matchTypedSubjectAltNames: v.match_typed_subject_alt_names,
+        matchTypedSubjectAltNames: [...v.match_typed_subject_alt_names, ...untyped],
         verifyCertificateHash: hashes,
         ...(v.verify_certificate_spki.length > 0 ? { verifyCertificateSpki: v.verify_certificate_spki } : {}),
         ...(v.allow_expired_certificate ? { allowExpiredCertificate: true as const } : {}),

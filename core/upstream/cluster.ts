@@ -190,6 +190,7 @@ export class Cluster {
             ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
             ...(group.locality ? { locality: group.locality } : {}),
             healthFlags: edsHealthFlag(endpoint.healthStatus),
+            ...(endpoint.healthCheck ? { healthCheckPort: endpoint.healthCheck.port, healthCheckHostname: endpoint.healthCheck.hostname } : {}),
           }),
         );
       }

@@ -407,7 +407,8 @@ export function connectForCheck(
   onEvent: (event: ConnectionEvent) => void,
   onData: (data: Uint8Array, endStream: boolean) => void,
 ): Connection {
-  const socket = cluster.connect ? cluster.connect(runtime, host.address, host.port) : runtime.connect({ address: host.address, port: host.port });
+  const port = host.healthCheckPort;
+  const socket = cluster.connect ? cluster.connect(runtime, host.address, port) : runtime.connect({ address: host.address, port });
   const connection = new Connection(socket, 0);
   connection.addConnectionCallbacks({
     onEvent: (event) => {

@@ -112,6 +112,10 @@ export interface HostOptions {
   readonly locality?: Locality;
   /** Initial health flags (an endpoint's `health_status` UNHEALTHY → FailedEdsHealth). */
   readonly healthFlags?: number;
+  /** health_check_config.port_value: the port active health checks connect to (0: the serving port). */
+  readonly healthCheckPort?: number;
+  /** health_check_config.hostname: the Host of HTTP health checks without http_health_check.host. */
+  readonly healthCheckHostname?: string;
 }
 
 /** One upstream endpoint of a cluster (Envoy's `Upstream::Host`). */
@@ -146,7 +150,14 @@ export class Host {
     this.priority = options.priority ?? 0;
     this.locality = options.locality ?? NO_LOCALITY;
     this.flags = options.healthFlags ?? 0;
+    this.healthCheckPort = options.healthCheckPort || port;
+    this.hostnameForHealthChecks = options.healthCheckHostname ?? "";
   }
+
+  /** Where active health checks connect (Envoy's healthCheckAddress: the host's address, health_check_config's port). */
+  readonly healthCheckPort: number;
+  /** Envoy's hostnameForHealthChecks(): health_check_config.hostname, "" when not set. */
+  readonly hostnameForHealthChecks: string;
 
   /** The IP address new connections go to. */
   get address(): string {

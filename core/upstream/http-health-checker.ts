@@ -122,7 +122,8 @@ class HttpActiveHealthCheckSession extends ActiveHealthCheckSession implements R
     headers.method = http.method;
     headers.path = http.path;
     // Envoy's HealthCheckerFactory::getHostname: the configured host, else the cluster's name.
-    headers.authority = http.host !== "" ? http.host : this.checker.cluster.name;
+    // getHostname (health_checker_impl.cc): the check's host, the endpoint's health_check_config.hostname, the cluster's name.
+    headers.authority = http.host !== "" ? http.host : this.host.hostnameForHealthChecks !== "" ? this.host.hostnameForHealthChecks : this.checker.cluster.name;
     headers.add("user-agent", USER_AGENT);
     applyHeaderValueOptions(headers, http.requestHeadersToRemove, http.requestHeadersToAdd, NO_FORMATTING, undefined);
     const encoder: RequestEncoder = this.codec!.newStream(this);

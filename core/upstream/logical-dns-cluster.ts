@@ -42,7 +42,13 @@ export class LogicalDnsCluster implements DnsAnswerHandler, DnsDiscovery {
     if (!this.host) {
       // Priority 0 whatever the config says (Envoy rewrites it: one host has no failover).
       const hostname = this.endpoint.hostname ?? this.endpoint.address.address;
-      this.host = new Host(first.address, this.endpoint.address.port, { hostname, weight: this.endpoint.loadBalancingWeight, priority: 0 });
+      const healthCheck = this.endpoint.healthCheck;
+      this.host = new Host(first.address, this.endpoint.address.port, {
+        hostname,
+        weight: this.endpoint.loadBalancingWeight,
+        priority: 0,
+        ...(healthCheck ? { healthCheckPort: healthCheck.port, healthCheckHostname: healthCheck.hostname } : {}),
+      });
       this.cluster.prioritySet.updateHosts(0, [this.host], [this.host], [], this.cluster.hostSetOptions(0));
     } else if (this.host.address !== first.address) {
       this.host.setAddress(first.address);

@@ -46,6 +46,7 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
       priority: locality.priority,
       ...(locality.locality ? { locality: locality.locality } : {}),
       healthFlags: edsHealthFlag(config.healthStatus),
+      ...(config.healthCheck ? { healthCheckPort: config.healthCheck.port, healthCheckHostname: config.healthCheck.hostname } : {}),
     };
     const endpoint: Endpoint = { target, config, priority: locality.priority, hostOptions, hosts: [] };
     this.endpoints.push(endpoint);

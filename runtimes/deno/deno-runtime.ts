@@ -1,5 +1,5 @@
 import { setImmediate } from "node:timers";
-import type { AppendFile, ConnectOptions, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
+import type { AppendFile, ConnectOptions, DirectoryEntry, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
 import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
 import { randomBytes } from "../kit/random-bytes.ts";
@@ -96,6 +96,19 @@ export function createDenoRuntime(): Runtime {
     resolve: (host, family, options) => resolveWithNodeDns(host, family, options, false),
     readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
     watchDirectory,
+    async readDirectory(path: string): Promise<DirectoryEntry[]> {
+      const entries: DirectoryEntry[] = [];
+      try {
+        for await (const entry of Deno.readDir(path)) {
+          // A symbolic link is typed as what it points to (Deno.stat follows it).
+          const target = entry.isSymlink ? await Deno.stat(`${path}/${entry.name}`).catch(() => undefined) : entry;
+          entries.push({ name: entry.name, type: target?.isFile ? "file" : target?.isDirectory ? "directory" : "other" });
+        }
+      } catch (err) {
+        throw toPortError(err);
+      }
+      return entries;
+    },
     importModule,
     verifySignature,
     async openAppendFile(path: string): Promise<AppendFile> {

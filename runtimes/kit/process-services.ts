@@ -1,7 +1,7 @@
 import { SerialAppendFile } from "./serial-append-file.ts";
 import { close as fsClose, open as fsOpen, write as fsWrite } from "node:fs";
-import { readFile } from "node:fs/promises";
-import type { AppendFile, Runtime } from "../../core/port.ts";
+import { readdir, readFile, stat } from "node:fs/promises";
+import type { AppendFile, DirectoryEntry, Runtime } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 import { randomBytes } from "./random-bytes.ts";
 import { resolveWithNodeDns } from "./node-dns-resolver.ts";
@@ -24,6 +24,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   resolve: (host, family, options) => resolveWithNodeDns(host, family, options, true),
   readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
   watchDirectory,
+  readDirectory,
   openAppendFile,
   importModule,
   verifySignature,
@@ -87,4 +88,16 @@ function writeAll(fd: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) resolve();
     else step();
   });
+}
+
+/** The port's readDirectory through node:fs: a symbolic link is stat()ed for what it points to. */
+async function readDirectory(path: string): Promise<DirectoryEntry[]> {
+  const entries = await readdir(path, { withFileTypes: true }).catch((err: unknown) => Promise.reject(toPortError(err)));
+  return Promise.all(
+    entries.map(async (entry): Promise<DirectoryEntry> => {
+      if (!entry.isSymbolicLink()) return { name: entry.name, type: entry.isFile() ? "file" : entry.isDirectory() ? "directory" : "other" };
+      const target = await stat(`${path}/${entry.name}`).catch(() => undefined);
+      return { name: entry.name, type: target?.isFile() ? "file" : target?.isDirectory() ? "directory" : "other" };
+    }),
+  );
 }

@@ -7,6 +7,7 @@
 import { verifySignature } from "../kit/web-crypto-verify.ts";
 import type {
   AppendFile,
+  DirectoryEntry,
   Compression,
   ConnectOptions,
   JsonWebPublicKey,
@@ -333,6 +334,23 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     const content = this.files.get(path);
     if (content === undefined) return Promise.reject(portError("ENOENT", `ENOENT: no such file or directory, open '${path}'`));
     return Promise.resolve(content);
+  }
+
+  readDirectory(path: string): Promise<DirectoryEntry[]> {
+    if (!this.isDirectory(path)) {
+      const code = this.files.has(path) ? "ENOTDIR" : "ENOENT";
+      return Promise.reject(portError(code, `${code}: cannot read directory '${path}'`));
+    }
+    const dir = normalizeDir(path);
+    const prefix = dir === "/" ? "/" : `${dir}/`;
+    const entries = new Map<string, DirectoryEntry>();
+    for (const name of [...this.files.keys(), ...this.directories]) {
+      if (!name.startsWith(prefix) || name === prefix) continue;
+      const child = name.slice(prefix.length).split("/")[0]!;
+      const full = `${prefix}${child}`;
+      entries.set(child, { name: child, type: this.files.has(full) ? "file" : "directory" });
+    }
+    return Promise.resolve([...entries.values()]);
   }
 
   openAppendFile(path: string): Promise<AppendFile> {

@@ -105,6 +105,27 @@ describe("HTTP health checks", () => {
     expect(checks).toBe(4);
   });
 
+  test("an endpoint's health_check_config: checks go to its port_value (traffic stays on the serving port), with its hostname as host", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    const seen: HttpMessage[] = [];
+    // Both hosts serve traffic on 8081/8082 and answer /healthz 200 there; the health
+    // ports 9081/9082 answer 503 for the first host and 200 for the second.
+    for (const [i, port] of [8081, 8082].entries()) upstreams.push(await MemoryHttpServer.listen(runtime, port, upstream(`host${i}`, () => 200)));
+    upstreams.push(await MemoryHttpServer.listen(runtime, 9081, upstream("health0", () => 503, seen)));
+    upstreams.push(await MemoryHttpServer.listen(runtime, 9082, upstream("health1", () => 200, seen)));
+    const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [8081, 8082] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra: httpCheck() }) as any;
+    const endpoints = config.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints;
+    endpoints[0].endpoint.health_check_config = { port_value: 9081, hostname: "backend-local-1" };
+    endpoints[1].endpoint.health_check_config = { port_value: 9082 };
+    await startServer(config);
+    expect(flags()).toEqual(["/failed_active_hc", "healthy"]);
+    expect(seen.map((m) => header(m, "host")).sort()).toEqual(["backend", "backend-local-1"]);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    for (let i = 0; i < 2; i++) client.request("GET", `/r${i}`);
+    await runtime.settle();
+    expect(client.responses.map((r) => r.text())).toEqual(["host1", "host1"]);
+  });
+
   test("a wrong status fails a healthy host at once; passing again needs healthy_threshold checks in a row, the ones in between at healthy_edge_interval", async () => {
     let status = 200;
     await proxy([upstream("a", () => status)], httpCheck({ healthy_edge_interval: "1s", no_traffic_interval: "5s" }));

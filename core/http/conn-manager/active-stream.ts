@@ -132,16 +132,12 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       if (!this.cm.config.upgradeTypes.includes("connect")) return this.sendLocalReply(403, "", "upgrade_failed");
       this.upgrade = true;
     }
+    // An Upgrade is allowed or refused once the route is known (below).
     const upgradeType = headers.upgrade ? headers.get("upgrade")?.toLowerCase() : undefined;
-    if (upgradeType !== undefined) {
-      // Envoy: an upgrade not listed in upgrade_configs is refused with 403.
-      if (!this.cm.config.upgradeTypes.includes(upgradeType)) return this.sendLocalReply(403, "", "upgrade_failed");
-      this.upgrade = true;
-    }
     // Envoy's ConnectionManagerUtility: the scheme is the connection's (https over TLS);
     // x-forwarded-proto then tells it upstream.
     if (this.cm.connection.socket.tls !== undefined) headers.scheme = "https";
-    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, this.upgrade);
+    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, this.upgrade || upgradeType !== undefined);
     const tracing = config.tracing;
     if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
@@ -156,6 +152,17 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.route = this.cm.routeTable.route(headers);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
+    if (upgradeType !== undefined) {
+      // Envoy's createUpgradeFilterChain: the route's upgrade_configs first (enabled: false
+      // refuses, an entry enables even what the HCM does not list), then the HCM's; an
+      // upgrade neither allows is refused with 403.
+      const routeAction = this.route?.route.action;
+      const onRoute = routeAction?.type === "route" ? routeAction.route.upgrades?.get(upgradeType) : undefined;
+      if (onRoute === false || (onRoute === undefined && !this.cm.config.upgradeTypes.includes(upgradeType))) {
+        return this.sendLocalReply(403, "", "upgrade_failed");
+      }
+      this.upgrade = true;
+    }
     // scheme_header_transformation.match_upstream (Envoy's router, FilterUtility::setUpstreamScheme):
     // the scheme of the upstream connection: https to a cluster with a TLS transport socket.
     const action = this.route?.route.action;

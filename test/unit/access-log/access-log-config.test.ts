@@ -266,10 +266,10 @@ describe("access_log: errors name the path", () => {
 
   test("unknown logger types", () => {
     expect(problems(hcmWith([{ name: "envoy.access_loggers.http_grpc" }]))).toEqual([
-      `${LOG}: unsupported access logger "envoy.access_loggers.http_grpc" (supported: envoy.access_loggers.file, envoy.access_loggers.stdout, envoy.access_loggers.stderr)`,
+      `${LOG}: envoy.access_loggers.http_grpc (gRPC access log service) is an Envoy access logger that polyvoy does not have (polyvoy's: docs/configuration.md)`,
     ]);
     expect(problems(hcmWith([{ name: "x", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig" } }]))).toEqual([
-      expect.stringContaining(`${LOG}: unsupported access logger "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry`),
+      `${LOG}: envoy.access_loggers.open_telemetry (OpenTelemetry access logs) is an Envoy access logger that polyvoy does not have (polyvoy's: docs/configuration.md)`,
     ]);
   });
 

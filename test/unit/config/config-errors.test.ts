@@ -167,6 +167,19 @@ describe("configs are read as Envoy reads them", () => {
     ]);
   });
 
+  test("a repeated field given one value holds that value, as protobuf's legacy JSON parser reads it (Envoy's tls example)", () => {
+    const config = changed((c) => {
+      hcm(c).http_filters = hcm(c).http_filters[0]; // one filter, not a list of one
+      c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].domains = "*";
+    });
+    expect(problems(config)).toEqual([]);
+    const result = loadConfig(JSON.stringify(config), "json");
+    const httpConfig = "bootstrap" in result ? (result.bootstrap.listeners[0]!.filterChains[0]!.filters[0]!.config as { httpFilters: { name: string }[] }) : undefined;
+    expect(httpConfig?.httpFilters.map((f) => f.name)).toEqual(["envoy.filters.http.router"]);
+    // A field that is not repeated still takes no list.
+    expect(problems(changed((c) => void (hcm(c).stat_prefix = ["a"])))).toEqual([`${HCM}.stat_prefix: expected string, got array`]);
+  });
+
   test("a key given twice in YAML: the later value wins, as with Envoy's YAML loader", () => {
     const yaml = "admin:\n  address:\n    socket_address: { address: 127.0.0.1, port_value: 1, port_value: 9901 }\n";
     const result = loadConfig(yaml, "yaml");

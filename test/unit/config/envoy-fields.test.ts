@@ -22,9 +22,10 @@ describe("Envoy's field lists", () => {
 
   test("hold what the config reaches, with field types", () => {
     const cluster = envoyMessage("envoy.config.cluster.v3.Cluster")!;
-    expect(cluster.fields.get("connect_timeout")).toEqual({ name: "connect_timeout", type: undefined, map: false });
+    expect(cluster.fields.get("connect_timeout")).toEqual({ name: "connect_timeout", type: undefined, map: false, repeated: false });
     expect(cluster.fields.get("lb_policy")?.type).toBe("envoy.config.cluster.v3.Cluster.LbPolicy");
-    expect(cluster.fields.get("typed_extension_protocol_options")).toEqual({ name: "typed_extension_protocol_options", type: "google.protobuf.Any", map: true });
+    expect(cluster.fields.get("typed_extension_protocol_options")).toEqual({ name: "typed_extension_protocol_options", type: "google.protobuf.Any", map: true, repeated: false });
+    expect(cluster.fields.get("health_checks")).toEqual({ name: "health_checks", type: "envoy.config.core.v3.HealthCheck", map: false, repeated: true });
     expect(envoyEnumValues("envoy.config.cluster.v3.Cluster.DiscoveryType")).toEqual(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"]);
     expect(envoyMessage("envoy.config.bootstrap.v3.Bootstrap")!.fields.get("static_resources")?.type).toBe("envoy.config.bootstrap.v3.Bootstrap.StaticResources");
     expect(envoyMessage("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager")!.fields.has("stat_prefix")).toBe(true);

@@ -389,12 +389,12 @@ describe("bad HCM configs give one-line problems", () => {
     [
       "unsupported HTTP filter by name",
       { route_config: {}, http_filters: [{ name: "envoy.filters.http.ratelimit" }, ROUTER] },
-      [`${HCM}.http_filters[0]: unsupported HTTP filter "envoy.filters.http.ratelimit" (the HTTP filters polyvoy has: docs/configuration.md)`],
+      [`${HCM}.http_filters[0]: envoy.filters.http.ratelimit (the global (gRPC) rate limit service client) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
     ],
     [
       "unsupported HTTP filter by @type",
       { route_config: {}, http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit" } }] },
-      [`${HCM}.http_filters[0]: unsupported HTTP filter "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit" (the HTTP filters polyvoy has: docs/configuration.md)`],
+      [`${HCM}.http_filters[0]: envoy.filters.http.ratelimit (the global (gRPC) rate limit service client) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
     ],
     [
       "a Router option",

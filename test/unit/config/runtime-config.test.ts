@@ -64,10 +64,14 @@ layered_runtime:
     expect(load("layeredRuntime: { layers: [] }").layeredRuntime).toEqual({ layers: [{ kind: "admin", name: "" }] });
   });
 
-  test("refusals: disk and RTDS layers, two admin layers, a duplicate name, a list or null value, no layer kind", () => {
-    expect(problems("layered_runtime: { layers: [ { name: d, disk_layer: { symlink_root: /srv/runtime/current, subdirectory: envoy } } ] }")).toEqual([
-      "layered_runtime.layers[0].disk_layer: not supported: polyvoy does not read runtime values from a directory (nor watch its symlink); put them in a static_layer, or set them with POST /runtime_modify on an admin_layer",
-    ]);
+  test("a disk layer: its directory, read at start-up", () => {
+    expect(load("layered_runtime: { layers: [ { name: d, disk_layer: { symlink_root: /srv/runtime/current, subdirectory: envoy } } ] }").layeredRuntime).toEqual({
+      layers: [{ kind: "disk", name: "d", symlinkRoot: "/srv/runtime/current", subdirectory: "envoy", appendServiceCluster: false }],
+    });
+    expect(problems("layered_runtime: { layers: [ { name: d, disk_layer: { symlink_root: /r, subdirectry: envoy } } ] }")[0]).toMatch(/disk_layer: `subdirectry` is not a field of envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer; did you mean `subdirectory`\?/);
+  });
+
+  test("refusals: RTDS layers, two admin layers, a duplicate name, a list or null value, no layer kind", () => {
     expect(problems("layered_runtime: { layers: [ { name: r, rtds_layer: { name: x } } ] }")).toEqual([
       "layered_runtime.layers[0].rtds_layer: not supported: RTDS needs xDS, which polyvoy does not have; use a static_layer or an admin_layer",
     ]);

@@ -103,6 +103,31 @@ describe("DownstreamTlsContext", () => {
     });
   });
 
+  test("the deprecated match_subject_alt_names: each matcher for DNS, URI, EMAIL and IP_ADDRESS SANs alike, after the typed ones (Envoy's double-proxy example)", () => {
+    const b = load(
+      config(
+        downstream({
+          common_tls_context: {
+            tls_certificates: [CERT],
+            validation_context: {
+              trusted_ca: { filename: "/certs/ca.pem" },
+              match_typed_subject_alt_names: [{ san_type: "URI", matcher: { prefix: "spiffe://test/" } }],
+              match_subject_alt_names: [{ exact: "proxy-postgres-frontend.example.com" }],
+            },
+          },
+        }),
+      ),
+    );
+    const exact = { type: "exact", value: "proxy-postgres-frontend.example.com", ignoreCase: false };
+    expect(b.listeners[0]!.filterChains[0]!.transportSocket!.common.validationContext!.matchTypedSubjectAltNames).toEqual([
+      { sanType: "URI", matcher: { type: "prefix", value: "spiffe://test/", ignoreCase: false } },
+      { sanType: "DNS", matcher: exact },
+      { sanType: "URI", matcher: exact },
+      { sanType: "EMAIL", matcher: exact },
+      { sanType: "IP_ADDRESS", matcher: exact },
+    ]);
+  });
+
   test("raw_buffer is plaintext", () => {
     const b = load(config({ name: "envoy.transport_sockets.raw_buffer" }));
     expect(b.listeners[0]!.filterChains[0]!.transportSocket).toBeUndefined();

@@ -4,6 +4,7 @@ import { runtimeAsJson, runtimeModify } from "../../../core/admin/runtime-handle
 import { createEntry } from "../../../core/runtime/runtime-entry.ts";
 import { RuntimeLoader } from "../../../core/runtime/runtime-loader.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
+import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 
 const random = (value: number) => ({ random: () => value });
 
@@ -154,5 +155,60 @@ describe("/runtime and /runtime_modify (Envoy's RuntimeHandler)", () => {
     expect(runtimeModify(runtime, request([]))).toMatchObject({ status: 400, body: expect.stringMatching(/^usage: \/runtime_modify\?key1=value1/) });
     const none = new RuntimeLoader(random(0));
     expect(runtimeModify(none, request([["a", "1"]]))).toMatchObject({ status: 503, body: "No admin layer specified" });
+  });
+});
+
+describe("disk layers (Envoy's DiskLayer), read once from the memory runtime's files", () => {
+  // The fault-injection example's runtime files, as its enable_abort_fault_injection.sh writes them.
+  const files = {
+    "/srv/runtime/current/envoy/fault/http/abort/abort_percent": "100\n",
+    "/srv/runtime/current/envoy/fault/http/abort/http_status": "503\n",
+    "/srv/runtime/current/envoy/commented": "# a placeholder\n\n  spaced  \n",
+    "/srv/runtime/current/envoy/multi": "a\n#skip\nb \n",
+    "/srv/runtime/current/envoy/edge/cluster-a/only_here": "1",
+  };
+  const disk = (subdirectory = "envoy", appendServiceCluster = false) => ({ kind: "disk" as const, name: "disk", symlinkRoot: "/srv/runtime/current", subdirectory, appendServiceCluster });
+
+  test("each file a key named by its path, '/' as '.'; comment lines dropped, the last line right-trimmed; later layers win", async () => {
+    const store = new StatsStore();
+    const loader = new RuntimeLoader(random(0.5), { layers: [disk(), { kind: "static", name: "over", values: [["fault.http.abort.http_status", "502"]] }] }, store);
+    expect(loader.get("fault.http.abort.abort_percent")).toBeUndefined(); // not read yet
+    await loader.loadDiskLayers(new MemoryRuntime({ files }), "");
+    expect(loader.get("fault.http.abort.abort_percent")).toBe("100");
+    expect(loader.getInteger("fault.http.abort.abort_percent", 0)).toBe(100);
+    expect(loader.get("fault.http.abort.http_status")).toBe("502");
+    expect(loader.get("commented")).toBe("  spaced");
+    expect(loader.get("multi")).toBe("a\nb");
+    expect(loader.get("edge.cluster-a.only_here")).toBe("1");
+    expect(loader.getLayers().map((l) => l.name)).toEqual(["disk", "over"]);
+    const value = (name: string) => (store.get(name) as { value: number }).value;
+    expect(value("runtime.num_layers")).toBe(2);
+    expect(value("runtime.load_success")).toBe(2);
+  });
+
+  test("append_service_cluster reads <root>/<subdirectory>/<node.cluster>", async () => {
+    const loader = new RuntimeLoader(random(0.5), { layers: [disk("envoy/edge", true)] });
+    await loader.loadDiskLayers(new MemoryRuntime({ files }), "cluster-a");
+    expect(loader.get("only_here")).toBe("1");
+  });
+
+  test("a directory that does not exist is no layer (and no error), as in Envoy", async () => {
+    const store = new StatsStore();
+    const loader = new RuntimeLoader(random(0.5), { layers: [disk("missing")] }, store);
+    await loader.loadDiskLayers(new MemoryRuntime({ files }), "");
+    expect(loader.getLayers()).toEqual([]);
+    expect((store.get("runtime.load_error") as { value: number }).value).toBe(0);
+    expect((store.get("runtime.num_layers") as { value: number }).value).toBe(0);
+  });
+
+  test("a tree deeper than 16 levels is left out and counted in runtime.load_error", async () => {
+    const deep = `/srv/runtime/current/envoy/${Array.from({ length: 17 }, (_, i) => `d${i}`).join("/")}/key`;
+    const store = new StatsStore();
+    const errors: string[] = [];
+    const loader = new RuntimeLoader(random(0.5), { layers: [disk()] }, store);
+    await loader.loadDiskLayers(new MemoryRuntime({ files: { ...files, [deep]: "1" } }), "", (layer, message) => errors.push(`${layer}: ${message}`));
+    expect(errors).toEqual(["disk: Walk recursion depth exceeded 16"]);
+    expect(loader.get("fault.http.abort.abort_percent")).toBeUndefined();
+    expect((store.get("runtime.load_error") as { value: number }).value).toBe(1);
   });
 });

@@ -56,7 +56,7 @@ let server: Server;
 let upstreams: RawPeer[];
 
 /** The proxy (access log to stdout) in front of a raw upstream that `onUpstream` drives. */
-async function setup(onUpstream: (peer: RawPeer) => void, hcm: Record<string, unknown> = {}): Promise<void> {
+async function setup(onUpstream: (peer: RawPeer) => void, hcm: Record<string, unknown> = {}, routeAction?: Record<string, unknown>): Promise<void> {
   runtime = new MemoryRuntime({ seed: 1 });
   upstreams = [];
   await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => {
@@ -70,7 +70,7 @@ async function setup(onUpstream: (peer: RawPeer) => void, hcm: Record<string, un
     httpProxyConfig({
       listenPort: PROXY,
       clusters: { backend: [UPSTREAM] },
-      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      routes: [{ match: { prefix: "/" }, ...(routeAction ? { action: { route: { cluster: "backend", ...routeAction } } } : { cluster: "backend" }) }],
       hcm: {
         access_log: [
           {
@@ -204,6 +204,36 @@ describe("upgrades", () => {
     c.socket.close();
     runtime.runUntilIdle();
     expect(accessLog()).toEqual(["101 DC downstream_remote_disconnect 4"]);
+  });
+});
+
+describe("upgrades per route (RouteAction.upgrade_configs, Envoy's createUpgradeFilterChain)", () => {
+  const UPGRADE = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\r\n";
+  const switching = (up: RawPeer) => {
+    if (up.text.endsWith("\r\n\r\n")) up.send("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  };
+
+  test("a route's upgrade_configs entry enables an upgrade the HCM does not list (Envoy's websocket envoy-ws-route example)", async () => {
+    await setup(switching, {}, { upgrade_configs: [{ upgrade_type: "websocket" }] });
+    const c = client();
+    c.send(UPGRADE);
+    runtime.runDue();
+    expect(c.text).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+  });
+
+  test("enabled: false on the route refuses what the HCM allows, with 403", async () => {
+    await setup(
+      () => {
+        throw new Error("nothing reaches the upstream");
+      },
+      { upgrade_configs: [{ upgrade_type: "websocket" }] },
+      { upgrade_configs: [{ upgrade_type: "websocket", enabled: false }] },
+    );
+    const c = client();
+    c.send(UPGRADE);
+    runtime.runDue();
+    expect(c.text).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(accessLog()).toEqual(["403 - upgrade_failed 0"]);
   });
 });
 

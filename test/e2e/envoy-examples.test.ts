@@ -1,0 +1,288 @@
+/**
+ * Envoy's own example configs (test/fixtures/envoy-examples), served on every runtime as
+ * written but for where things are: their listeners and admin on free 127.0.0.1 ports,
+ * their upstream host names (docker-compose services in Envoy's sandboxes: service1,
+ * backend-service, …) mapped to 127.0.0.1 and real node:http upstreams, a disk layer's
+ * symlink_root in a temp folder, a TLS key and certificate minted at test time in place of
+ * the placeholder (README there). What each request shows is what Envoy's sandbox's
+ * verify.sh checks for that example.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import * as http from "node:http";
+import * as https from "node:https";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as net from "node:net";
+import type { AddressInfo } from "node:net";
+import { gunzipSync } from "node:zlib";
+import { inject } from "vitest";
+import { parse as yamlParse } from "yaml";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { ProxyProcess, ROOT, RUNTIMES } from "../support/proxy-process.ts";
+import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+
+type Json = Record<string, any>;
+
+const FIXTURES = join(ROOT, "test/fixtures/envoy-examples");
+
+let certs: TestCerts;
+beforeAll(() => {
+  certs = mintTestCerts();
+});
+
+/** The example's PEM placeholders replaced by the minted server certificate and key, kept at their indentation. */
+function withMintedPem(text: string): string {
+  const pem = (block: string, indent: string) => block.trimEnd().split("\n").map((line) => `${indent}${line}`).join("\n");
+  return text
+    .replace(/^( *)-----BEGIN CERTIFICATE-----\n\s*\(the example's self-signed certificate: minted at test time\)\n\s*-----END CERTIFICATE-----/m, (_, indent: string) => pem(certs.read(certs.server.cert), indent))
+    .replace(/^( *)-----BEGIN PRIVATE KEY-----\n\s*\(the example's private key: minted at test time\)\n\s*-----END PRIVATE KEY-----/m, (_, indent: string) => pem(certs.read(certs.server.key), indent));
+}
+
+interface Localized {
+  config: Json;
+  /** The example's own listener port → the free port it listens on now. */
+  port(examplePort: number): number;
+}
+
+/**
+ * The example with its listeners and admin on free 127.0.0.1 ports, each endpoint named in
+ * `upstreams` (host name → port) at 127.0.0.1 and that port, and an endpoint at one of the
+ * example's own ports (its admin, as the local_ratelimit and gzip examples route
+ * /stats/prometheus there) moved along with it.
+ */
+async function localize(file: string, upstreams: Record<string, number>, change?: (config: Json) => void): Promise<Localized> {
+  const config = yamlParse(withMintedPem(readFileSync(join(FIXTURES, file), "utf8"))) as Json;
+  const ports = new Map<number, number>();
+  const move = async (socketAddress: Json) => {
+    const port = await freePort();
+    ports.set(socketAddress.port_value, port);
+    socketAddress.address = "127.0.0.1";
+    socketAddress.port_value = port;
+  };
+  for (const listener of config.static_resources.listeners) await move(listener.address.socket_address);
+  if (config.admin) await move(config.admin.address.socket_address);
+  for (const cluster of config.static_resources.clusters ?? []) {
+    for (const locality of cluster.load_assignment?.endpoints ?? []) {
+      for (const { endpoint } of locality.lb_endpoints) {
+        const address = endpoint.address.socket_address;
+        if (address.address in upstreams) {
+          // A health check port that is the serving port (the locality example's) moves with it.
+          if (endpoint.health_check_config?.port_value === address.port_value) endpoint.health_check_config.port_value = upstreams[address.address];
+          address.port_value = upstreams[address.address];
+          address.address = "127.0.0.1";
+        } else if (address.address === "127.0.0.1" && ports.has(address.port_value)) {
+          address.port_value = ports.get(address.port_value);
+        }
+      }
+    }
+  }
+  change?.(config);
+  return { config, port: (examplePort) => ports.get(examplePort)! };
+}
+
+/** A GET over TLS trusting the test CA (the minted certificate names 127.0.0.1). */
+function httpsGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.get({ host: "127.0.0.1", port, path, ca: readFileSync(certs.ca), agent: false }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode!, body }));
+    });
+    request.on("error", reject);
+  });
+}
+
+describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
+  let service1: HttpUpstream;
+  let service2: HttpUpstream;
+  let json: HttpUpstream;
+
+  beforeAll(async () => {
+    service1 = await httpUpstream((_, res) => res.end("Hello from behind Envoy (service 1)!\n"));
+    service2 = await httpUpstream((_, res) => res.end("Hello from behind Envoy (service 2)!\n"));
+    // The gzip and brotli sandboxes' service: a JSON document well over min_content_length.
+    json = await httpUpstream((_, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) }));
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all([service1?.close(), service2?.close(), json?.close()]);
+  });
+
+  test("front-proxy: /service/1 and /service/2 over HTTP on :8080 and HTTPS on :8443, STRICT_DNS clusters", async () => {
+    const { config, port } = await localize("front-proxy/envoy.yaml", { service1: service1.port, service2: service2.port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const one = await fetch(`http://127.0.0.1:${port(8080)}/service/1`);
+      expect(one.status).toBe(200);
+      expect(await one.text()).toBe("Hello from behind Envoy (service 1)!\n");
+      expect(await (await fetch(`http://127.0.0.1:${port(8080)}/service/2`)).text()).toBe("Hello from behind Envoy (service 2)!\n");
+      expect(await httpsGet(port(8443), "/service/2")).toEqual({ status: 200, body: "Hello from behind Envoy (service 2)!\n" });
+      // No route for "/": Envoy's 404.
+      expect((await fetch(`http://127.0.0.1:${port(8080)}/`)).status).toBe(404);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("fault-injection: the disk layer's fault.http.abort.* files abort every request with 503 (enable_abort_fault_injection.sh)", async () => {
+    // The sandbox's /srv/runtime: a versioned tree and `current`, a symbolic link to it.
+    const root = mkdtempSync(join(inject("tempRoot"), "runtime-"));
+    mkdirSync(join(root, "v1/envoy/fault/http/abort"), { recursive: true });
+    writeFileSync(join(root, "v1/envoy/fault/http/abort/abort_percent"), "100\n");
+    writeFileSync(join(root, "v1/envoy/fault/http/abort/http_status"), "503\n");
+    symlinkSync(join(root, "v1"), join(root, "current"));
+    const { config, port } = await localize("fault-injection/envoy.yaml", { backend: service1.port }, (c) => {
+      c.layered_runtime.layers[0].disk_layer.symlink_root = join(root, "current");
+    });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const aborted = await fetch(`http://127.0.0.1:${port(9211)}/`);
+      expect(aborted.status).toBe(503);
+      expect(await aborted.text()).toBe("fault filter abort");
+    } finally {
+      await proxy.stop();
+    }
+    // Without the runtime files (a symlink_root that does not exist: no layer), requests pass.
+    const plain = await localize("fault-injection/envoy.yaml", { backend: service1.port }, (c) => {
+      c.layered_runtime.layers[0].disk_layer.symlink_root = join(root, "missing");
+    });
+    const proxy2 = await ProxyProcess.start(runtime, plain.config);
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${plain.port(9211)}/`)).text()).toBe("Hello from behind Envoy (service 1)!\n");
+    } finally {
+      await proxy2.stop();
+    }
+  });
+
+  test("local_ratelimit: 2 requests per 5 s; :10000 only counts (filter_enforced 0 %), :9902 (the admin's stats) answers the third with 429", async () => {
+    const { config, port } = await localize("local_ratelimit/envoy.yaml", { service: service1.port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    const three = async (url: string) => {
+      const seen = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(url);
+        seen.push([response.status, response.headers.get("x-local-rate-limit"), await response.text()] as const);
+      }
+      return seen;
+    };
+    try {
+      expect((await three(`http://127.0.0.1:${port(10000)}/`)).map(([status]) => status)).toEqual([200, 200, 200]);
+      const stats = await three(`http://127.0.0.1:${port(9902)}/stats/prometheus`);
+      expect(stats.map(([status, header]) => [status, header])).toEqual([
+        [200, null],
+        [200, null],
+        [429, "true"],
+      ]);
+      expect(stats[2]![2]).toBe("local_rate_limited");
+      // The third request to :10000 was over the limit: counted, not enforced.
+      expect(stats[1]![2]).toMatch(/^envoy_http_local_rate_limiter_http_local_rate_limit_rate_limited\{?.*\}? 1$/m);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("gzip: a JSON response over 100 bytes is gzipped for a client that accepts it", async () => {
+    const { config, port } = await localize("gzip/gzip-envoy.yaml", { service: json.port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const response = await fetch(`http://127.0.0.1:${port(10000)}/`, { headers: { "accept-encoding": "gzip" } });
+      expect(response.headers.get("content-encoding")).toBe("gzip");
+      // fetch decodes gzip itself; node:http gives the bytes on the wire.
+      const body = JSON.parse(await response.text()) as { items: unknown[] };
+      expect(body.items).toHaveLength(200);
+      const plain = await new Promise<Buffer>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port: port(10000), path: "/", headers: { "accept-encoding": "gzip" }, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve(Buffer.concat(chunks)));
+        }).on("error", reject);
+      });
+      expect(JSON.parse(gunzipSync(plain).toString("utf8")).items).toHaveLength(200);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("locality-load-balancing: health-checked STRICT_DNS hosts in four localities; traffic goes to the healthy priority 0 host", async () => {
+    const backends = [service1, service2, json];
+    const { config, port } = await localize("locality-load-balancing/envoy-proxy.yaml", {
+      "backend-local-1": service1.port,
+      "backend-local-2": service2.port,
+      "backend-remote-1": json.port,
+      "backend-remote-2": json.port,
+    });
+    const before = backends.map((b) => b.requests.length);
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      // Every host is health checked (GET / with the cluster's name as host, Envoy/HC as
+      // user-agent); until backend-local-1's first check passes, priority 1 carries traffic.
+      const checks = (i: number) => backends[i]!.requests.slice(before[i]).filter((r) => r.headers["user-agent"] === "Envoy/HC");
+      await expect.poll(() => [checks(0).length > 0, checks(1).length > 0, checks(2).length > 1], { timeout: 10_000 }).toEqual([true, true, true]);
+      expect(new Set([0, 1, 2].flatMap(checks).map((r) => `${r.method} ${r.url} ${r.headers.host}`))).toEqual(new Set(["GET / backend"]));
+      // Once its first check has passed (the answer may still be on its way back), priority 0 takes every request.
+      const get = async () => (await fetch(`http://127.0.0.1:${port(3000)}/`)).text();
+      await expect.poll(get, { timeout: 10_000 }).toBe("Hello from behind Envoy (service 1)!\n");
+      for (let i = 0; i < 3; i++) expect(await get()).toBe("Hello from behind Envoy (service 1)!\n");
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("websocket envoy-ws-route: the /ws route's upgrade_configs lets a websocket upgrade through; / is a direct response", async () => {
+    // An upstream that accepts any upgrade and answers each chunk with "pong".
+    const upstream = http.createServer((_, res) => res.end("not an upgrade\n"));
+    const tunnels: net.Socket[] = [];
+    upstream.on("upgrade", (_req, socket: net.Socket) => {
+      tunnels.push(socket);
+      socket.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+      socket.on("data", () => socket.write("pong"));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    const { config, port } = await localize("websocket/envoy-ws-route.yaml", { "service-ws": (upstream.address() as AddressInfo).port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${port(10000)}/`)).text()).toBe("NotWebSocket\n");
+      const socket = net.connect(port(10000), "127.0.0.1");
+      let received = "";
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk: string) => {
+        received += chunk;
+        if (received.endsWith("\r\n\r\n") && received.startsWith("HTTP/1.1 101")) socket.write("ping");
+      });
+      socket.write("GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+      await expect.poll(() => received.endsWith("pong"), { timeout: 10_000 }).toBe(true);
+      expect(received).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      socket.destroy();
+    } finally {
+      await proxy.stop();
+      // An upgraded socket is no longer the server's to close.
+      for (const tunnel of tunnels) tunnel.destroy();
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  });
+
+  test("cors backend: a preflight from any origin to /cors/open is answered by the proxy", async () => {
+    const { config, port } = await localize("cors/backend/envoy.yaml", { "backend-service": service1.port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const preflight = await fetch(`http://127.0.0.1:${port(10000)}/cors/open`, {
+        method: "OPTIONS",
+        headers: { origin: "http://example.com", "access-control-request-method": "GET" },
+      });
+      expect(preflight.status).toBe(200);
+      expect(preflight.headers.get("access-control-allow-origin")).toBe("http://example.com");
+      expect(preflight.headers.get("access-control-allow-methods")).toBe("GET");
+      expect(service1.requests.some((r) => r.method === "OPTIONS")).toBe(false);
+      const get = await fetch(`http://127.0.0.1:${port(10000)}/cors/open`, { headers: { origin: "http://example.com" } });
+      expect(get.headers.get("access-control-allow-origin")).toBe("http://example.com");
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
