@@ -253,9 +253,14 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     if (this.closedLocally || this.done) return;
     this.closedLocally = true;
     this.writeClosed = true;
-    // Queued bytes can only leave once the handshake is done (and pausing the TLSSocket
-    // would stall the handshake itself): until then onSecure or its failure decides.
-    if (this.handshakeDone) this.shutdown();
+    if (this.handshakeDone) return this.shutdown();
+    // Before the handshake is done there is no TLS session to shut down: with no plaintext
+    // queued, close now (Envoy's SslSocket::closeSocket sends close_notify only once the
+    // handshake is complete), else a peer that never finishes its handshake would keep
+    // the socket forever. Queued plaintext can only leave once the handshake is done (and
+    // pausing the TLSSocket would stall the handshake itself): then onSecure or its failure
+    // decides, and the caller's delayed close bounds the wait (bufferedAmount counts it).
+    if (this.secure.writableLength === 0) this.secure.destroy();
   }
 
   /** close_notify once what is queued is encrypted and out, then close (Envoy's SslSocket::closeSocket shuts TLS down first). */
