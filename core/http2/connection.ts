@@ -586,8 +586,10 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       return; // A stream of ours already closed (we reset it): frames in flight are ignored.
     }
     if (streamId <= this.lastPeerStreamId) return this.streamError(streamId, Http2ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream");
-    if (this.goAwaySent && streamId > this.goAwayLastStreamId) return; // §6.8: ignored after our GOAWAY.
+    // Past our GOAWAY's last stream: ignored (§6.8), but no longer idle, so the body that
+    // follows is ignored too rather than a connection error (nghttp2 does the same).
     this.lastPeerStreamId = streamId;
+    if (this.goAwaySent && streamId > this.goAwayLastStreamId) return;
     if (this.peerStreams >= this.options.maxConcurrentStreams) {
       return this.streamError(streamId, Http2ErrorCode.REFUSED_STREAM, "too many concurrent streams");
     }

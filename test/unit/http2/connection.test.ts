@@ -438,6 +438,20 @@ describe("GOAWAY (§6.8)", () => {
     expect(log.events).toEqual([["drained"]]);
   });
 
+  test("after our GOAWAY, the body of a stream it ignored is ignored too (no connection error for the streams in flight)", () => {
+    const { conn, reader, client, log } = startedServer();
+    conn.dispatch(client.headers(1, GET, true));
+    conn.goAway();
+    reader.take();
+    // The client opened stream 3 with a body before it read our GOAWAY.
+    conn.dispatch(client.headers(3, POST, false));
+    conn.dispatch(encodeDataFrame(3, enc.encode("late body"), true));
+    expect(log.errors).toEqual([]);
+    expect(reader.take()).toEqual([]);
+    log.streams[0]!.sendHeaders([":status", "204"], true);
+    expect(log.events).toEqual([["drained"]]);
+  });
+
   test("client: a GOAWAY refuses our streams above its last id (REFUSED_STREAM, safe to retry) and stops new ones", () => {
     const { client, clientLog, server, pump } = pair();
     const a = new StreamLog();
