@@ -127,7 +127,7 @@ describe("the port's TLS capability", () => {
     expect(session!.peerVerifyError).toBeDefined();
   });
 
-  test("close() before the handshake is done closes at once when nothing is queued (a silent peer cannot keep the socket)", async () => {
+  test("close() before the handshake is done: a peer that never finishes it cannot keep the socket", async () => {
     const server = serverContext(new Outcomes());
     let accepted: SocketRecorder | undefined;
     const listener = await runtime.listen({ address: "127.0.0.1", port: 0 }, (socket) => (accepted = new SocketRecorder(runtime.tls!.accept(socket, server, undefined))));
