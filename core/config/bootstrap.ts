@@ -111,7 +111,7 @@ export interface ListenerConfig {
   statPrefix?: string;
   /** access_log: a line for each connection when it ends, and for each socket that never became one; absent when none. */
   accessLog?: AccessLogConfig[];
-  /** traffic_direction (accepted; polyvoy has no tracer that reads it). */
+  /** traffic_direction: OUTBOUND makes its HCMs' tracing egress (TracingConfig.operationName). */
   trafficDirection?: "INBOUND" | "OUTBOUND";
   /** Envoy's Listener.ignore_global_conn_limit: not counted or limited by the overload manager's global connection limit (the admin's is). */
   ignoreGlobalConnLimit?: boolean;
@@ -811,6 +811,12 @@ export interface TracingConfig {
   randomSampling: FractionalPercent;
   /** overall_sampling: of HUNDRED; default 100 %. */
   overallSampling: FractionalPercent;
+  /**
+   * Envoy's Tracing::OperationName, from the listener's traffic_direction (OUTBOUND:
+   * egress, else ingress; http_connection_manager config.cc): which way the route's
+   * decorator operation travels in x-envoy-decorator-operation.
+   */
+  operationName: "ingress" | "egress";
 }
 
 /** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */

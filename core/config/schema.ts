@@ -402,7 +402,7 @@ export const listenerSchema = z
     listener_filters: z.array(listenerFilter).default([]),
     listener_filters_timeout: duration.optional(),
     continue_on_listener_filters_timeout: z.boolean().default(false),
-    // Used by Envoy's tracing and some filters to know which way traffic goes; accepted.
+    // Envoy's HCM tracing reads it (its operation name: egress for OUTBOUND, else ingress).
     traffic_direction: z.enum(["UNSPECIFIED", "INBOUND", "OUTBOUND"]).default("UNSPECIFIED"),
     access_log: accessLogs,
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
@@ -419,6 +419,13 @@ export const listenerSchema = z
     } catch (err) {
       if (!(err instanceof FilterChainConfigError)) throw err;
       ctx.addIssue({ code: "custom", path: ["filter_chains"], message: err.message });
+    }
+    if (l.traffic_direction === "OUTBOUND") {
+      for (const chain of [...l.filter_chains, ...(l.default_filter_chain ? [l.default_filter_chain] : [])]) {
+        for (const filter of chain.filters) {
+          if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.tracing) filter.config.tracing = { ...filter.config.tracing, operationName: "egress" };
+        }
+      }
     }
     return {
       name: l.name ?? formatAddress(l.address),

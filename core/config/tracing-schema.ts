@@ -43,6 +43,8 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = z
       clientSampling: { numerator: Math.floor(t.client_sampling ?? 100), denominator: 100, runtimeKey: "tracing.client_enabled" },
       randomSampling: { numerator: Math.round((t.random_sampling ?? 100) * 100), denominator: 10_000, runtimeKey: "tracing.random_sampling" },
       overallSampling: { numerator: Math.floor(t.overall_sampling ?? 100), denominator: 100, runtimeKey: "tracing.global_enabled" },
+      // The listener's traffic_direction decides it (listenerSchema).
+      operationName: "ingress",
     }),
   );
 

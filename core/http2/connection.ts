@@ -380,17 +380,18 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
   }
 
   private flushBlocked(): void {
-    let i = 0;
-    while (i < this.blocked.length && this.connSendWindow > 0 && !this.closed) {
-      const stream = this.blocked[i]!;
+    // A snapshot: a stream that ends or is reset while flushing leaves the list (remove).
+    for (const stream of [...this.blocked]) {
+      if (this.connSendWindow <= 0 || this.closed) return;
+      if (!stream.queued) continue;
       this.flushStream(stream);
-      if (stream.pending.length === 0 || stream.wasReset) {
-        stream.queued = false;
-        this.blocked.splice(i, 1);
-      } else {
-        i++;
-      }
+      if (stream.queued && (stream.pending.length === 0 || stream.wasReset)) this.unblock(stream);
     }
+  }
+
+  private unblock(stream: Http2Stream): void {
+    stream.queued = false;
+    this.blocked.splice(this.blocked.indexOf(stream), 1);
   }
 
   private checkWatermark(stream: Http2Stream): void {
@@ -450,6 +451,9 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     this.stats.pending_send_bytes.dec(stream.pendingBytes);
     stream.pendingBytes = 0;
     stream.pending.length = 0;
+    // Out of the blocked list now: a peer that never opens the connection window would
+    // otherwise keep every stream it reset there.
+    if (stream.queued) this.unblock(stream);
     if (this.isPeerStream(stream.id)) this.peerStreams--;
     else this.localStreams--;
     this.closedStreams++;
@@ -583,8 +587,10 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       return; // A stream of ours already closed (we reset it): frames in flight are ignored.
     }
     if (streamId <= this.lastPeerStreamId) return this.streamError(streamId, Http2ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream");
-    if (this.goAwaySent && streamId > this.goAwayLastStreamId) return; // §6.8: ignored after our GOAWAY.
+    // Past our GOAWAY's last stream: ignored (§6.8), but no longer idle, so the body that
+    // follows is ignored too rather than a connection error (nghttp2 does the same).
     this.lastPeerStreamId = streamId;
+    if (this.goAwaySent && streamId > this.goAwayLastStreamId) return;
     if (this.peerStreams >= this.options.maxConcurrentStreams) {
       return this.streamError(streamId, Http2ErrorCode.REFUSED_STREAM, "too many concurrent streams");
     }

@@ -75,6 +75,21 @@ function hcm(logPath: string, routes: object[]) {
   };
 }
 
+/** A listener "l" on `port` whose one chain terminates TLS (`common`: the CommonTlsContext's fields) and answers 200 itself. */
+function directResponseTlsListener(port: number, common: Record<string, unknown>) {
+  return {
+    static_resources: {
+      listeners: [
+        {
+          name: "l",
+          address: { socket_address: { address: "127.0.0.1", port_value: port } },
+          filter_chains: [{ transport_socket: tlsContext(certs, {}, common), filters: [hcm("/dev/null", [{ match: { prefix: "/" }, direct_response: { status: 200 } }])] }],
+        },
+      ],
+    },
+  };
+}
+
 function cluster(name: string, port: number, transportSocket?: object) {
   return {
     name,
@@ -428,22 +443,7 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
 describe.each(RUNTIMES)("TLS config refused at start on %s", (runtime) => {
   test("a certificate file that cannot be read names the listener and the field", async () => {
     const port = await freePort();
-    const config = {
-      static_resources: {
-        listeners: [
-          {
-            name: "l",
-            address: { socket_address: { address: "127.0.0.1", port_value: port } },
-            filter_chains: [
-              {
-                transport_socket: tlsContext(certs, {}, { tls_certificates: [{ certificate_chain: { filename: "/nonexistent/cert.pem" }, private_key: { filename: certs.server.key } }] }),
-                filters: [hcm("/dev/null", [{ match: { prefix: "/" }, direct_response: { status: 200 } }])],
-              },
-            ],
-          },
-        ],
-      },
-    };
+    const config = directResponseTlsListener(port, { tls_certificates: [{ certificate_chain: { filename: "/nonexistent/cert.pem" }, private_key: { filename: certs.server.key } }] });
     const exited = await runToExit(runtime, ["-c", writeConfig(config)]);
     expect(exited.code).toBe(1);
     expect(exited.stderr).toContain("static_resources.listeners[0] ('l'): filter_chains[0].transport_socket: certificate_chain: cannot read /nonexistent/cert.pem: ENOENT");
@@ -451,22 +451,7 @@ describe.each(RUNTIMES)("TLS config refused at start on %s", (runtime) => {
 
   test("a key that does not match its certificate", async () => {
     const port = await freePort();
-    const config = {
-      static_resources: {
-        listeners: [
-          {
-            name: "l",
-            address: { socket_address: { address: "127.0.0.1", port_value: port } },
-            filter_chains: [
-              {
-                transport_socket: tlsContext(certs, {}, { tls_certificates: [{ certificate_chain: { filename: certs.server.cert }, private_key: { filename: certs.client.key } }] }),
-                filters: [hcm("/dev/null", [{ match: { prefix: "/" }, direct_response: { status: 200 } }])],
-              },
-            ],
-          },
-        ],
-      },
-    };
+    const config = directResponseTlsListener(port, { tls_certificates: [{ certificate_chain: { filename: certs.server.cert }, private_key: { filename: certs.client.key } }] });
     const exited = await runToExit(runtime, ["-c", writeConfig(config)]);
     expect(exited.code).toBe(1);
     expect(exited.stderr).toContain("filter_chains[0].transport_socket: private_key does not match the certificate_chain's first certificate");
@@ -474,27 +459,12 @@ describe.each(RUNTIMES)("TLS config refused at start on %s", (runtime) => {
 
   test("several certificates: chosen by SNI on node and deno (the first is the default), refused on bun", async () => {
     const port = await freePort();
-    const config = {
-      static_resources: {
-        listeners: [
-          {
-            name: "l",
-            address: { socket_address: { address: "127.0.0.1", port_value: port } },
-            filter_chains: [
-              {
-                transport_socket: tlsContext(certs, {}, {
-                  tls_certificates: [
-                    { certificate_chain: { filename: certs.server.cert }, private_key: { filename: certs.server.key } },
-                    { certificate_chain: { filename: certs.other.cert }, private_key: { filename: certs.other.key } },
-                  ],
-                }),
-                filters: [hcm("/dev/null", [{ match: { prefix: "/" }, direct_response: { status: 200 } }])],
-              },
-            ],
-          },
-        ],
-      },
-    };
+    const config = directResponseTlsListener(port, {
+      tls_certificates: [
+        { certificate_chain: { filename: certs.server.cert }, private_key: { filename: certs.server.key } },
+        { certificate_chain: { filename: certs.other.cert }, private_key: { filename: certs.other.key } },
+      ],
+    });
     if (runtime === "bun") {
       const exited = await runToExit(runtime, ["-c", writeConfig(config)]);
       expect(exited.code).toBe(1);
@@ -529,22 +499,7 @@ describe.each(RUNTIMES)("TLS config refused at start on %s", (runtime) => {
 
   test("cipher_suites: honoured on node and bun, refused by name on deno", async () => {
     const port = await freePort();
-    const config = {
-      static_resources: {
-        listeners: [
-          {
-            name: "l",
-            address: { socket_address: { address: "127.0.0.1", port_value: port } },
-            filter_chains: [
-              {
-                transport_socket: tlsContext(certs, {}, { tls_params: { tls_maximum_protocol_version: "TLSv1_2", cipher_suites: ["ECDHE-ECDSA-CHACHA20-POLY1305"] } }),
-                filters: [hcm("/dev/null", [{ match: { prefix: "/" }, direct_response: { status: 200 } }])],
-              },
-            ],
-          },
-        ],
-      },
-    };
+    const config = directResponseTlsListener(port, { tls_params: { tls_maximum_protocol_version: "TLSv1_2", cipher_suites: ["ECDHE-ECDSA-CHACHA20-POLY1305"] } });
     if (runtime === "deno") {
       const exited = await runToExit(runtime, ["-c", writeConfig(config)]);
       expect(exited.code).toBe(1);

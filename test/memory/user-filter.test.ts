@@ -333,6 +333,7 @@ describe("the filter contract", () => {
     ["a throw in encodeHeaders", { encodeHeaders: () => { throw new Error("boom"); } }],
     ["a throw in create()", undefined],
     ["a status that is no status", { decodeHeaders: () => "stop" as never }],
+    ["a thenable whose then() throws", { decodeHeaders: () => ({ then: () => { throw new Error("boom"); } }) as never }],
   ])("%s: that stream gets 500, logged and counted; the next request is served", async (_what, handlers) => {
     let calls = 0;
     const failing = defineHttpFilter({

@@ -127,6 +127,21 @@ describe("the port's TLS capability", () => {
     expect(session!.peerVerifyError).toBeDefined();
   });
 
+  test("close() before the handshake is done: a peer that never finishes it cannot keep the socket", async () => {
+    const server = serverContext(new Outcomes());
+    let accepted: SocketRecorder | undefined;
+    const listener = await runtime.listen({ address: "127.0.0.1", port: 0 }, (socket) => (accepted = new SocketRecorder(runtime.tls!.accept(socket, server, undefined))));
+    cleanups.push(() => listener.close());
+    // A peer that connects and never sends its ClientHello.
+    const plain = new SocketRecorder(runtime.connect({ address: "127.0.0.1", port: listener.address.port }));
+    cleanups.push(() => plain.socket.reset());
+    await plain.until(() => plain.connected && accepted !== undefined, "connect");
+    accepted!.socket.close();
+    await accepted!.until(() => accepted!.closeReason !== undefined, "the accepted socket's close");
+    expect(accepted!.closeReason).toBe("local");
+    await plain.until(() => plain.ended || plain.closeReason !== undefined, "the peer sees the close");
+  });
+
   test("a peer that does not speak TLS: the handshake fails, told once, and the socket closes with an error", async () => {
     const outcomes = new Outcomes();
     const server = serverContext(outcomes);

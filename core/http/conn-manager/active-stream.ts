@@ -171,7 +171,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       headers.scheme = named !== undefined && this.cm.server.clusterManager.get(named)?.config.transportSocket ? "https" : "http";
     }
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
-    if (config.tracing !== undefined) this.decorate(headers);
+    if (config.tracing !== undefined) this.decorate(headers, config.tracing.operationName);
     this.armTimers();
     super.decodeHeaders(headers, endStream);
   }
@@ -200,13 +200,19 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   }
 
   /**
-   * Envoy's ActiveStream::traceRequest for an ingress listener, as far as it works without
-   * a tracer: the route's decorator operation is to be returned in the response, unless the
-   * request names its own operation in x-envoy-decorator-operation, which is removed
-   * either way so it does not reach the service.
+   * Envoy's ActiveStream::traceRequest, as far as it works without a tracer. Egress (an
+   * OUTBOUND listener): the route's decorator operation goes upstream in the request.
+   * Ingress: it is to be returned in the response, unless the request names its own
+   * operation in x-envoy-decorator-operation, which is removed either way so it does not
+   * reach the service.
    */
-  private decorate(headers: RequestHeaders): void {
+  private decorate(headers: RequestHeaders, operationName: "ingress" | "egress"): void {
     this.decoratedOperation = this.route?.route.decoratorOperation;
+    if (operationName === "egress") {
+      if (this.decoratedOperation !== undefined) headers.set("x-envoy-decorator-operation", this.decoratedOperation);
+      this.decoratedOperation = undefined;
+      return;
+    }
     const override = headers.get("x-envoy-decorator-operation");
     if (override === undefined) return;
     if (override !== "") this.decoratedOperation = undefined;
@@ -230,7 +236,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.sentResponseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
     mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
+    // Ingress: the decorator's operation back to the client; egress: the service's own
+    // operation (a span override) goes no further (ActiveStream::encodeHeaders).
     if (this.decoratedOperation !== undefined) headers.set("x-envoy-decorator-operation", this.decoratedOperation);
+    else if (this.cm.config.tracing?.operationName === "egress") headers.remove("x-envoy-decorator-operation");
     // Draining (Envoy's drain_close): the connection closes after this response, which says so.
     if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
     // envoy.overload_actions.disable_http_keepalive: this response closes its connection,

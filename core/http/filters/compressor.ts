@@ -15,8 +15,7 @@
 import type { CompressorConfig, CompressorDirectionConfig, CompressorPerRouteConfig } from "../../config/bootstrap.ts";
 import type { StreamCompressor } from "../../port-compression.ts";
 import type { ServerContext } from "../../server-context.ts";
-import type { Counter } from "../../stats/counter.ts";
-import type { StatsStore } from "../../stats/stats-store.ts";
+import { counterSet, type CounterSet } from "../../stats/counter-set.ts";
 import { PerConfig } from "../../util/per-config.ts";
 import {
   FilterDataStatus,
@@ -42,42 +41,20 @@ const DECISION_KEY = "encoding_decision";
 const COMPRESSED_TRANSFER_CODINGS = new Set(["gzip", "br", "deflate", "compress", "zstd"]);
 
 /** COMMON_COMPRESSOR_STATS. */
-class CompressorStats {
-  readonly compressed: Counter;
-  readonly notCompressed: Counter;
-  readonly totalUncompressedBytes: Counter;
-  readonly totalCompressedBytes: Counter;
-  readonly contentLengthTooSmall: Counter;
-
-  constructor(stats: StatsStore, prefix: string) {
-    this.compressed = stats.counter(prefix + "compressed");
-    this.notCompressed = stats.counter(prefix + "not_compressed");
-    this.totalUncompressedBytes = stats.counter(prefix + "total_uncompressed_bytes");
-    this.totalCompressedBytes = stats.counter(prefix + "total_compressed_bytes");
-    this.contentLengthTooSmall = stats.counter(prefix + "content_length_too_small");
-  }
-}
+const COMPRESSOR_STATS = ["compressed", "not_compressed", "total_uncompressed_bytes", "total_compressed_bytes", "content_length_too_small"] as const;
+type CompressorStats = CounterSet<(typeof COMPRESSOR_STATS)[number]>;
 
 /** RESPONSE_COMPRESSOR_STATS. */
-class ResponseCompressorStats {
-  readonly noAcceptHeader: Counter;
-  readonly headerIdentity: Counter;
-  readonly headerCompressorUsed: Counter;
-  readonly headerCompressorOvershadowed: Counter;
-  readonly headerWildcard: Counter;
-  readonly headerNotValid: Counter;
-  readonly notCompressedEtag: Counter;
-
-  constructor(stats: StatsStore, prefix: string) {
-    this.noAcceptHeader = stats.counter(prefix + "no_accept_header");
-    this.headerIdentity = stats.counter(prefix + "header_identity");
-    this.headerCompressorUsed = stats.counter(prefix + "header_compressor_used");
-    this.headerCompressorOvershadowed = stats.counter(prefix + "header_compressor_overshadowed");
-    this.headerWildcard = stats.counter(prefix + "header_wildcard");
-    this.headerNotValid = stats.counter(prefix + "header_not_valid");
-    this.notCompressedEtag = stats.counter(prefix + "not_compressed_etag");
-  }
-}
+const RESPONSE_COMPRESSOR_STATS = [
+  "no_accept_header",
+  "header_identity",
+  "header_compressor_used",
+  "header_compressor_overshadowed",
+  "header_wildcard",
+  "header_not_valid",
+  "not_compressed_etag",
+] as const;
+type ResponseCompressorStats = CounterSet<(typeof RESPONSE_COMPRESSOR_STATS)[number]>;
 
 /** CompressorFilterConfig::DirectionConfig. */
 class DirectionConfig {
@@ -97,7 +74,7 @@ class DirectionConfig {
     // absl::SimpleAtoi: an unsigned decimal, surrounding whitespace allowed.
     const trimmed = value.trim();
     const ok = /^\+?\d+$/.test(trimmed) && Number(trimmed) >= this.config.minContentLength;
-    if (!ok) this.stats.contentLengthTooSmall.inc();
+    if (!ok) this.stats.content_length_too_small.inc();
     return ok;
   }
 
@@ -127,11 +104,11 @@ export class CompressorFilterConfig implements CompressorInChainConfig {
     this.chooseFirst = config.chooseFirst;
     const prefix = `http.${chain.statPrefix}.compressor.${config.libraryName}.${gzip ? "gzip" : "brotli"}.`;
     const stats = server.stats;
-    this.request = new DirectionConfig(config.request ?? DISABLED_DIRECTION, new CompressorStats(stats, prefix + "request."));
+    this.request = new DirectionConfig(config.request ?? DISABLED_DIRECTION, counterSet(stats, prefix + "request.", COMPRESSOR_STATS));
     // RequestDirectionConfig::compressionEnabled: only when request_direction_config is given.
     this.requestDirection = config.request;
-    this.response = new DirectionConfig(config.response, new CompressorStats(stats, config.response.directionStats ? prefix + "response." : prefix));
-    this.responseStats = new ResponseCompressorStats(stats, prefix);
+    this.response = new DirectionConfig(config.response, counterSet(stats, config.response.directionStats ? prefix + "response." : prefix, COMPRESSOR_STATS));
+    this.responseStats = counterSet(stats, prefix, RESPONSE_COMPRESSOR_STATS);
   }
 
   /** Envoy's Runtime::FeatureFlag::enabled: the runtime key's value, read per request. */
@@ -228,7 +205,7 @@ export class CompressorFilter implements StreamFilter {
       request.stats.compressed.inc();
       this.requestCompressor = config.makeCompressor();
     } else {
-      request.stats.notCompressed.inc();
+      request.stats.not_compressed.inc();
     }
     return FilterHeadersStatus.Continue;
   }
@@ -266,7 +243,7 @@ export class CompressorFilter implements StreamFilter {
       response.stats.compressed.inc();
       this.responseCompressor = config.makeCompressor();
     } else {
-      response.stats.notCompressed.inc();
+      response.stats.not_compressed.inc();
     }
     // Even when this client's Accept-Encoding ruled compression out, another's may not: a
     // cache in front must know the response varies with it.
@@ -295,9 +272,9 @@ export class CompressorFilter implements StreamFilter {
 
   /** Envoy's compressAndUpdateStats; the last call also releases the library's state at once. */
   private compress(compressor: StreamCompressor, stats: CompressorStats, data: Uint8Array, finish: boolean, response: boolean): Uint8Array {
-    stats.totalUncompressedBytes.inc(data.byteLength);
+    stats.total_uncompressed_bytes.inc(data.byteLength);
     const out = compressor.compress(data, finish);
-    stats.totalCompressedBytes.inc(out.byteLength);
+    stats.total_compressed_bytes.inc(out.byteLength);
     if (finish) {
       compressor.close();
       if (response) this.responseCompressor = undefined;
@@ -321,7 +298,7 @@ export class CompressorFilter implements StreamFilter {
 
   private isEtagAllowed(headers: ResponseHeaders): boolean {
     const allowed = !(this.config.config.response.disableOnEtagHeader && headers.has("etag"));
-    if (!allowed) this.config.responseStats.notCompressedEtag.inc();
+    if (!allowed) this.config.responseStats.not_compressed_etag.inc();
     return allowed;
   }
 
@@ -339,7 +316,7 @@ export class CompressorFilter implements StreamFilter {
   private isAcceptEncodingAllowed(maybeCompress: boolean, headers: ResponseHeaders): boolean {
     if (!maybeCompress) return false;
     if (this.acceptEncoding === undefined) {
-      this.config.responseStats.noAcceptHeader.inc();
+      this.config.responseStats.no_accept_header.inc();
       return false;
     }
     const state = this.decoderCallbacks.streamInfo.filterState!;
@@ -358,16 +335,16 @@ export class CompressorFilter implements StreamFilter {
     switch (decision.stat) {
       case HeaderStat.ValidCompressor:
         // Another compressor filter of the chain was chosen: overshadowed.
-        (compress ? stats.headerCompressorUsed : stats.headerCompressorOvershadowed).inc();
+        (compress ? stats.header_compressor_used : stats.header_compressor_overshadowed).inc();
         break;
       case HeaderStat.Identity:
-        stats.headerIdentity.inc();
+        stats.header_identity.inc();
         break;
       case HeaderStat.Wildcard:
-        stats.headerWildcard.inc();
+        stats.header_wildcard.inc();
         break;
       default:
-        stats.headerNotValid.inc();
+        stats.header_not_valid.inc();
         break;
     }
     return compress;

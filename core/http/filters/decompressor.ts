@@ -18,7 +18,7 @@
 import type { DecompressorConfig, DecompressorDirectionConfig } from "../../config/bootstrap.ts";
 import type { DecompressError, StreamDecompressor } from "../../port-compression.ts";
 import type { ServerContext } from "../../server-context.ts";
-import type { Counter } from "../../stats/counter.ts";
+import { counterSet, type CounterSet } from "../../stats/counter-set.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
 import { PerConfig } from "../../util/per-config.ts";
 import {
@@ -35,33 +35,21 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
 
 /** ALL_DECOMPRESSOR_STATS. */
-class DecompressorStats {
-  readonly decompressed: Counter;
-  readonly notDecompressed: Counter;
-  readonly totalUncompressedBytes: Counter;
-  readonly totalCompressedBytes: Counter;
-
-  constructor(stats: StatsStore, prefix: string) {
-    this.decompressed = stats.counter(prefix + "decompressed");
-    this.notDecompressed = stats.counter(prefix + "not_decompressed");
-    this.totalUncompressedBytes = stats.counter(prefix + "total_uncompressed_bytes");
-    this.totalCompressedBytes = stats.counter(prefix + "total_compressed_bytes");
-  }
-}
+const DECOMPRESSOR_STATS = ["decompressed", "not_decompressed", "total_uncompressed_bytes", "total_compressed_bytes"] as const;
 
 /** The library's error counters (ALL_ZLIB_DECOMPRESSOR_STATS, ALL_BROTLI_DECOMPRESSOR_STATS). */
 const ZLIB_STATS = ["zlib_errno", "zlib_stream_error", "zlib_data_error", "zlib_mem_error", "zlib_buf_error", "zlib_version_error"] as const;
 const BROTLI_STATS = ["brotli_error", "brotli_output_overflow", "brotli_redundant_input"] as const;
 
 class Direction {
-  readonly stats: DecompressorStats;
+  readonly stats: CounterSet<(typeof DECOMPRESSOR_STATS)[number]>;
 
   constructor(
     readonly config: DecompressorDirectionConfig,
     stats: StatsStore,
     prefix: string,
   ) {
-    this.stats = new DecompressorStats(stats, prefix);
+    this.stats = counterSet(stats, prefix, DECOMPRESSOR_STATS);
   }
 }
 
@@ -70,7 +58,7 @@ export class DecompressorFilterConfig {
   readonly contentEncoding: string;
   readonly request: Direction;
   readonly response: Direction;
-  private readonly libraryStats = new Map<string, Counter>();
+  private readonly libraryStats: Partial<CounterSet<(typeof ZLIB_STATS)[number] | (typeof BROTLI_STATS)[number]>>;
 
   constructor(
     readonly config: DecompressorConfig,
@@ -83,7 +71,7 @@ export class DecompressorFilterConfig {
     const stats = server.stats;
     this.request = new Direction(config.request, stats, prefix + "request.");
     this.response = new Direction(config.response, stats, prefix + "response.");
-    for (const name of gzip ? ZLIB_STATS : BROTLI_STATS) this.libraryStats.set(name, stats.counter(`${prefix}decompressor_library.${name}`));
+    this.libraryStats = counterSet(stats, `${prefix}decompressor_library.`, gzip ? ZLIB_STATS : BROTLI_STATS);
   }
 
   /** A direction's `enabled` (Envoy's Runtime::FeatureFlag): its runtime key's value, read per request. */
@@ -100,12 +88,12 @@ export class DecompressorFilterConfig {
   chargeError(error: DecompressError): void {
     if (this.config.library.algorithm === "gzip") {
       // Envoy's zlib decompressor counts the inflate-ratio guard as a data error.
-      const name = error === "output_overflow" || error === "redundant_input" || error === "brotli_error" ? "zlib_data_error" : `zlib_${error}`;
-      this.libraryStats.get(name)?.inc();
+      const name = error === "output_overflow" || error === "redundant_input" || error === "brotli_error" ? "zlib_data_error" : (`zlib_${error}` as const);
+      this.libraryStats[name]?.inc();
     } else {
-      this.libraryStats.get("brotli_error")!.inc();
-      if (error === "output_overflow") this.libraryStats.get("brotli_output_overflow")!.inc();
-      else if (error === "redundant_input") this.libraryStats.get("brotli_redundant_input")!.inc();
+      this.libraryStats.brotli_error!.inc();
+      if (error === "output_overflow") this.libraryStats.brotli_output_overflow!.inc();
+      else if (error === "redundant_input") this.libraryStats.brotli_redundant_input!.inc();
     }
   }
 }
@@ -199,7 +187,7 @@ export class DecompressorFilter implements StreamFilter {
       removeFirstCoding(headers);
       return this.config.makeDecompressor();
     }
-    direction.stats.notDecompressed.inc();
+    direction.stats.not_decompressed.inc();
     return undefined;
   }
 
@@ -215,8 +203,8 @@ export class DecompressorFilter implements StreamFilter {
     const hadError = decompressor.error !== undefined;
     const out = decompressor.decompress(data, this.config.config.maxInflateRatio * data.byteLength);
     if (!hadError && decompressor.error !== undefined) this.config.chargeError(decompressor.error);
-    direction.stats.totalCompressedBytes.inc(data.byteLength);
-    direction.stats.totalUncompressedBytes.inc(out.byteLength);
+    direction.stats.total_compressed_bytes.inc(data.byteLength);
+    direction.stats.total_uncompressed_bytes.inc(out.byteLength);
     return out;
   }
 }

@@ -349,7 +349,9 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
 
   private await(promise: PromiseLike<unknown>, direction: Direction, where: string): void {
     this.setPending(direction, true);
-    promise.then(
+    // Promise.resolve: a script's own thenable whose then() throws (or calls back twice)
+    // becomes one rejection (or one settlement), not an exception in the filter chain.
+    Promise.resolve(promise).then(
       (status) => this.settled(direction, status, where),
       (err: unknown) => {
         this.setPending(direction, false);

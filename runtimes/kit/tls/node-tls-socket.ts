@@ -22,6 +22,9 @@ import { tlsSession } from "./tls-session.ts";
  * so TLS output waiting on a slow peer shows in the TLSSocket's own writableLength and
  * in `bufferedAmount`, and node's stream stops encrypting more than its high-water mark.
  */
+/** How long close() waits for a handshake still under way (as Envoy's default delayed_close_timeout). */
+const CLOSE_HANDSHAKE_WAIT_MS = 1000;
+
 export class NodeTlsSocket implements Socket, SocketHandler {
   tls: TlsSession | undefined;
   private handler: SocketHandler = detachedHandler;
@@ -40,6 +43,8 @@ export class NodeTlsSocket implements Socket, SocketHandler {
   /** `inner` is read-disabled (one count) while plaintext is held for a read-disabled handler. */
   private innerHeld = false;
   private handshakeDone = false;
+  /** close() came before the handshake finished: how long it may still take. */
+  private handshakeWait: ReturnType<typeof setTimeout> | undefined;
   private handshakeFailed = false;
   private done = false;
   private error: PortError | undefined;
@@ -154,6 +159,7 @@ export class NodeTlsSocket implements Socket, SocketHandler {
       return;
     }
     this.handshakeDone = true;
+    clearTimeout(this.handshakeWait);
     if (this.closedLocally) return this.shutdown();
     if (this.context.side === "client") this.handler.onConnect();
     if (this.waitingDrain && this.bufferedAmount === 0) this.onWritten();
@@ -184,6 +190,7 @@ export class NodeTlsSocket implements Socket, SocketHandler {
   private onSecureClose(): void {
     if (this.done) return;
     this.done = true;
+    clearTimeout(this.handshakeWait);
     this.closeInner(this.error !== undefined && !this.closedLocally);
     const reason: CloseReason = this.closedLocally ? "local" : this.error ? "error" : "remote";
     const handler = this.handler;
@@ -253,9 +260,16 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     if (this.closedLocally || this.done) return;
     this.closedLocally = true;
     this.writeClosed = true;
+    if (this.handshakeDone) return this.shutdown();
     // Queued bytes can only leave once the handshake is done (and pausing the TLSSocket
-    // would stall the handshake itself): until then onSecure or its failure decides.
-    if (this.handshakeDone) this.shutdown();
+    // would stall the handshake itself), and a peer that already counts itself connected
+    // would see a reset if we closed under its last handshake flight: onSecure (or the
+    // handshake's failure) decides. A peer that never finishes its handshake must not keep
+    // the socket, though: past CLOSE_HANDSHAKE_WAIT_MS it is closed without a TLS shutdown
+    // (Envoy's SslSocket::closeSocket sends close_notify only after a complete handshake).
+    this.handshakeWait = setTimeout(() => {
+      if (!this.handshakeDone && !this.done) this.secure.destroy();
+    }, CLOSE_HANDSHAKE_WAIT_MS);
   }
 
   /** close_notify once what is queued is encrypted and out, then close (Envoy's SslSocket::closeSocket shuts TLS down first). */

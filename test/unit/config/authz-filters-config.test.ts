@@ -1,41 +1,12 @@
 /** The typed_config and per-route config of rbac and ext_authz: Envoy's defaults, and what is refused by name. */
 import { describe, expect, test } from "vitest";
-import { ConfigError } from "../../../core/config/errors.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
-import { httpProxyConfig } from "../../support/configs.ts";
+import { HCM_FILTERS, ROUTE_PER_FILTER, filterConfig, load, problems } from "./http-filter-config.ts";
 
-const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 const RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
 const EXT_AUTHZ_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
 
-function load(filter: object, routeExtra: Record<string, unknown> = {}) {
-  const config = httpProxyConfig({
-    listenPort: 10000,
-    clusters: { backend: [8080], authz: [9000] },
-    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, ...routeExtra } }],
-    hcm: { http_filters: [filter, ROUTER] },
-  });
-  return loadBootstrap(JSON.stringify(config), "json");
-}
-
-function problems(filter: object, routeExtra: Record<string, unknown> = {}): string[] {
-  try {
-    load(filter, routeExtra);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error("loaded");
-}
-
-function filterConfig(filter: object): unknown {
-  const listener = load(filter).listeners[0] as unknown as { filterChains: { filters: { config: { httpFilters: { config: unknown }[] } }[] }[] };
-  return listener.filterChains[0]!.filters[0]!.config.httpFilters[0]!.config;
-}
-
-const HCM_FILTERS = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config";
-const ROUTE_PER_FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].typed_per_filter_config";
 const rbac = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.rbac", typed_config: { "@type": RBAC, ...fields } });
 const extAuthz = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, ...fields } });
 const SERVICE = { server_uri: { uri: "http://authz:9000", cluster: "authz", timeout: "0.25s" } };

@@ -1,40 +1,12 @@
 /** The compressor and decompressor filters' typed_config and CompressorPerRoute: Envoy's defaults and refusals. */
 import { describe, expect, test } from "vitest";
-import { ConfigError } from "../../../core/config/errors.ts";
-import { loadBootstrap } from "../../../core/config/load.ts";
-import { httpProxyConfig } from "../../support/configs.ts";
+import { filterConfig, load, problems } from "./http-filter-config.ts";
 
-const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 const COMPRESSOR = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor";
 const DECOMPRESSOR = "type.googleapis.com/envoy.extensions.filters.http.decompressor.v3.Decompressor";
 const GZIP = "type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip";
 const BROTLI = "type.googleapis.com/envoy.extensions.compression.brotli.compressor.v3.Brotli";
 const PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.CompressorPerRoute";
-
-function load(filter: object, routeExtra: Record<string, unknown> = {}) {
-  const config = httpProxyConfig({
-    listenPort: 10000,
-    clusters: { backend: [8080] },
-    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, ...routeExtra } }],
-    hcm: { http_filters: [filter, ROUTER] },
-  });
-  return loadBootstrap(JSON.stringify(config), "json");
-}
-
-function problems(filter: object, routeExtra: Record<string, unknown> = {}): string[] {
-  try {
-    load(filter, routeExtra);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error("loaded");
-}
-
-function filterConfig(filter: object): Record<string, unknown> {
-  const listener = load(filter).listeners[0] as unknown as { filterChains: { filters: { config: { httpFilters: { config: unknown }[] } }[] }[] };
-  return listener.filterChains[0]!.filters[0]!.config.httpFilters[0]!.config as Record<string, unknown>;
-}
 
 const compressor = (fields: Record<string, unknown>, library: Record<string, unknown> = { "@type": GZIP }) => ({
   name: "envoy.filters.http.compressor",

@@ -1,8 +1,8 @@
 /** The DNS cluster types and their fields: Envoy's defaults and Envoy's refusals. */
 import { describe, expect, test } from "vitest";
 import type { ClusterConfig } from "../../../core/config/bootstrap.ts";
-import { ConfigError } from "../../../core/config/errors.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
+import { yamlProblems as problems } from "./config-problems.ts";
 
 function clusterYaml(fields: string, endpoints = "address: backend.svc, port_value: 8080"): string {
   return `
@@ -24,16 +24,6 @@ ${fields
 
 function cluster(yaml: string): ClusterConfig {
   return loadBootstrap(yaml, "yaml").clusters[0]!;
-}
-
-function problems(yaml: string): string[] {
-  try {
-    loadBootstrap(yaml, "yaml");
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error("config loaded but should have been rejected");
 }
 
 const AT = "static_resources.clusters[0]";

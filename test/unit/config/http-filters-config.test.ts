@@ -1,38 +1,8 @@
 /** The typed_config and per-route config of local_ratelimit, fault, buffer and cors: Envoy's defaults and refusals. */
 import { describe, expect, test } from "vitest";
-import { ConfigError } from "../../../core/config/errors.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
-
-const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
-
-function load(filter: object, routeExtra: Record<string, unknown> = {}) {
-  const config = httpProxyConfig({
-    listenPort: 10000,
-    clusters: { backend: [8080] },
-    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, ...routeExtra } }],
-    hcm: { http_filters: [filter, ROUTER] },
-  });
-  return loadBootstrap(JSON.stringify(config), "json");
-}
-
-function problems(filter: object, routeExtra: Record<string, unknown> = {}): string[] {
-  try {
-    load(filter, routeExtra);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error("loaded");
-}
-
-function filterConfig(filter: object): unknown {
-  const listener = load(filter).listeners[0] as unknown as { filterChains: { filters: { config: { httpFilters: { config: unknown }[] } }[] }[] };
-  return listener.filterChains[0]!.filters[0]!.config.httpFilters[0]!.config;
-}
-
-const HCM_FILTERS = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config";
-const ROUTE_PER_FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].typed_per_filter_config";
+import { HCM_FILTERS, ROUTE_PER_FILTER, filterConfig, load, problems } from "./http-filter-config.ts";
 
 describe("local_ratelimit", () => {
   const TYPE = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";

@@ -1,21 +1,11 @@
 /** layered_runtime: static layers flattened as Envoy's ProtoLayer does, admin layers, and the layers polyvoy refuses. */
 import { describe, expect, test } from "vitest";
 import type { Bootstrap } from "../../../core/config/bootstrap.ts";
-import { ConfigError } from "../../../core/config/errors.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
+import { yamlProblems as problems } from "./config-problems.ts";
 
 function load(yaml: string): Bootstrap {
   return loadBootstrap(yaml, "yaml");
-}
-
-function problems(yaml: string): string[] {
-  try {
-    load(yaml);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error("config loaded but should have been rejected");
 }
 
 describe("layered_runtime", () => {

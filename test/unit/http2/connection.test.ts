@@ -228,6 +228,21 @@ describe("flow control (§5.2, §6.9)", () => {
     expect(frames.some((f) => f.type === "goaway")).toBe(false);
   });
 
+  test("a stream reset while its body waits for the connection window is forgotten at once (a peer that never opens the window cannot pile them up)", () => {
+    const { conn, client, log } = startedServer();
+    const blocked = () => (conn as unknown as { blocked: unknown[] }).blocked.length;
+    for (let id = 1; id <= 9; id += 2) {
+      conn.dispatch(client.headers(id, GET, true));
+      const stream = log.streams.at(-1)!;
+      stream.sendHeaders([":status", "200"], false);
+      // More than the peer's default connection window (65 535): the rest waits.
+      stream.sendData(new Uint8Array(70_000), true);
+      conn.dispatch(encodeRstStreamFrame(id, Http2ErrorCode.CANCEL));
+    }
+    expect(conn.streams.size).toBe(0);
+    expect(blocked()).toBe(0);
+  });
+
   test("a read-disabled stream holds DATA and returns no window; re-enabled, it delivers and WINDOW_UPDATEs", () => {
     const { conn, reader, client, log } = startedServer({ initialStreamWindowSize: 65535, initialConnectionWindowSize: 65535 });
     conn.dispatch(client.headers(1, POST, false));
@@ -419,6 +434,20 @@ describe("GOAWAY (§6.8)", () => {
     expect(stats.goaway_graceful_sent.value).toBe(1);
     conn.dispatch(client.headers(3, GET, true));
     expect(log.streams).toHaveLength(1);
+    log.streams[0]!.sendHeaders([":status", "204"], true);
+    expect(log.events).toEqual([["drained"]]);
+  });
+
+  test("after our GOAWAY, the body of a stream it ignored is ignored too (no connection error for the streams in flight)", () => {
+    const { conn, reader, client, log } = startedServer();
+    conn.dispatch(client.headers(1, GET, true));
+    conn.goAway();
+    reader.take();
+    // The client opened stream 3 with a body before it read our GOAWAY.
+    conn.dispatch(client.headers(3, POST, false));
+    conn.dispatch(encodeDataFrame(3, enc.encode("late body"), true));
+    expect(log.errors).toEqual([]);
+    expect(reader.take()).toEqual([]);
     log.streams[0]!.sendHeaders([":status", "204"], true);
     expect(log.events).toEqual([["drained"]]);
   });

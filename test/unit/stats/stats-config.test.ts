@@ -1,24 +1,14 @@
 /** stats_config: its schema, the stats matcher (what the store keeps) and tag extraction (default and custom tags). */
 import { describe, expect, test } from "vitest";
 import type { Bootstrap } from "../../../core/config/bootstrap.ts";
-import { ConfigError } from "../../../core/config/errors.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
+import { yamlProblems as problems } from "../config/config-problems.ts";
 import { TagExtractor } from "../../../core/admin/tag-extractor.ts";
 import { compileStatsMatcher } from "../../../core/stats/stats-matcher.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
 
 function load(yaml: string): Bootstrap {
   return loadBootstrap(yaml, "yaml");
-}
-
-function problems(yaml: string): string[] {
-  try {
-    load(yaml);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error("config loaded but should have been rejected");
 }
 
 describe("stats_config", () => {

@@ -31,6 +31,7 @@ describe("tracing: the trace decision in x-request-id", () => {
       clientSampling: { numerator: 100, denominator: 100, runtimeKey: "tracing.client_enabled" },
       randomSampling: { numerator: 10_000, denominator: 10_000, runtimeKey: "tracing.random_sampling" },
       overallSampling: { numerator: 100, denominator: 100, runtimeKey: "tracing.global_enabled" },
+      operationName: "ingress",
     });
     expect(config({ random_sampling: { value: 1.25 }, verbose: true, custom_tags: [{ tag: "a", literal: { value: "b" } }], max_path_tag_length: 64 }).randomSampling.numerator).toBe(125);
   });
