@@ -8,25 +8,9 @@
 import * as z from "zod";
 import type { LbPolicyName, LoadBalancingConfig, SlowStartConfig } from "./bootstrap.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
+import { DEFAULT_LOAD_BALANCING } from "./lb-policy-defaults.ts";
 
-/** Envoy's defaults (ring_hash_lb.h, maglev_lb.h, least_request_lb.h, load_balancer_impl.cc). */
-export const DEFAULT_LOAD_BALANCING: LoadBalancingConfig = {
-  policy: "ROUND_ROBIN",
-  healthyPanicThreshold: 50,
-  localityWeighted: false,
-  failTrafficOnPanic: false,
-  choiceCount: 2,
-  activeRequestBias: 1,
-  activeRequestBiasSet: false,
-  minimumRingSize: 1024,
-  maximumRingSize: 8 * 1024 * 1024,
-  hashFunction: "XX_HASH",
-  tableSize: 65537,
-  useHostnameForHashing: false,
-  hashBalanceFactor: 0,
-  zoneRoutingEnabled: 100,
-  zoneMinClusterSize: 6,
-};
+export { DEFAULT_LOAD_BALANCING };
 
 /** Ring sizes: Envoy validates `lte: 8388608`. */
 const MAX_RING_SIZE = 8_388_608;

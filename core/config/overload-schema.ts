@@ -7,18 +7,12 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { durationMs, oneOf } from "./proto-schema.ts";
+import { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS } from "../overload/overload-names.ts";
+
+export { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS };
 
 /** Envoy's refresh_interval default: 1 s. */
 const DEFAULT_REFRESH_INTERVAL_MS = 1000;
-
-export const FIXED_HEAP = "envoy.resource_monitors.fixed_heap";
-export const GLOBAL_DOWNSTREAM_MAX_CONNECTIONS = "envoy.resource_monitors.global_downstream_max_connections";
-
-export const STOP_ACCEPTING_REQUESTS = "envoy.overload_actions.stop_accepting_requests";
-export const DISABLE_HTTP_KEEPALIVE = "envoy.overload_actions.disable_http_keepalive";
-export const STOP_ACCEPTING_CONNECTIONS = "envoy.overload_actions.stop_accepting_connections";
-export const REJECT_INCOMING_CONNECTIONS = "envoy.overload_actions.reject_incoming_connections";
-export const REDUCE_TIMEOUTS = "envoy.overload_actions.reduce_timeouts";
 
 export type OverloadActionName =
   | typeof STOP_ACCEPTING_REQUESTS

@@ -1,13 +1,5 @@
-import {
-  DISABLE_HTTP_KEEPALIVE,
-  FIXED_HEAP,
-  REDUCE_TIMEOUTS,
-  REJECT_INCOMING_CONNECTIONS,
-  STOP_ACCEPTING_CONNECTIONS,
-  STOP_ACCEPTING_REQUESTS,
-  type OverloadActionName,
-  type OverloadManagerConfig,
-} from "../config/overload-schema.ts";
+import type { OverloadActionName, OverloadManagerConfig } from "../config/overload-schema.ts";
+import { DISABLE_HTTP_KEEPALIVE, FIXED_HEAP, REDUCE_TIMEOUTS, REJECT_INCOMING_CONNECTIONS, STOP_ACCEPTING_CONNECTIONS, STOP_ACCEPTING_REQUESTS } from "./overload-names.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { Logger } from "../log.ts";

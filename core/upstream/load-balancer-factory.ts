@@ -1,5 +1,5 @@
 import type { LoadBalancingConfig } from "../config/bootstrap.ts";
-import { DEFAULT_LOAD_BALANCING } from "../config/lb-policy-schema.ts";
+import { DEFAULT_LOAD_BALANCING } from "../config/lb-policy-defaults.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import type { PrioritySet } from "./host-set.ts";
 import { LeastRequestLoadBalancer } from "./least-request.ts";

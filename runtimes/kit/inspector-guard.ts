@@ -12,9 +12,11 @@
  * milliseconds; on any runtime that opens one anyway, node included), unless it was
  * already open when the guard was installed (the user started the runtime with
  * --inspect: they asked for a debugger). Bun opens no inspector on a signal; the
- * listener keeps SIGUSR1 from killing it before the core asks for the signal.
+ * listener keeps SIGUSR1 from killing it before the core asks for the signal, and
+ * node:inspector is not loaded there (it costs Bun some 20 ms of start-up).
+ * node:inspector is imported after the listener is installed, off the start-up path: until
+ * it has loaded, a SIGUSR1 waits for it.
  */
-import * as inspector from "node:inspector";
 import process from "node:process";
 import { setTimeout } from "node:timers";
 
@@ -23,23 +25,39 @@ const WATCH_MS = 1000;
 
 let installed = false;
 let openAtStart = false;
+let inspector: typeof import("node:inspector") | undefined;
+let inspectorLoaded: Promise<void> | undefined;
+/** A SIGUSR1 came before node:inspector loaded: an inspector open then is the signal's doing, not the user's. */
+let signalledBeforeLoad = false;
 
 /** Install the guard (idempotent): main.ts files call it first thing, adapters again on creation. */
 export function guardInspector(): void {
   if (installed) return;
   installed = true;
-  openAtStart = inspectorUrl() !== undefined;
   process.on("SIGUSR1", onSigusr1);
+  if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") return;
+  inspectorLoaded = import("node:inspector").then(
+    (module) => {
+      inspector = module;
+      openAtStart = !signalledBeforeLoad && inspectorUrl() !== undefined;
+    },
+    () => undefined,
+  );
 }
 
 function onSigusr1(): void {
+  if (!inspector) {
+    signalledBeforeLoad = true;
+    void inspectorLoaded?.then(() => inspector && onSigusr1());
+    return;
+  }
   if (openAtStart) return;
   const deadline = Date.now() + WATCH_MS;
   const check = (): void => {
     const url = inspectorUrl();
     if (url !== undefined) {
       try {
-        inspector.close();
+        inspector!.close();
       } catch {
         // nothing more we can do; the warning says so
       }
@@ -53,7 +71,7 @@ function onSigusr1(): void {
 
 function inspectorUrl(): string | undefined {
   try {
-    return inspector.url() ?? undefined;
+    return inspector?.url() ?? undefined;
   } catch {
     return undefined;
   }
