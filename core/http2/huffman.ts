@@ -50,12 +50,21 @@ export function huffmanCode(symbol: number): { code: number; length: number } {
  * Per (node, nibble): the next node in the low 16 bits, the symbol emitted (or 0x1ff for
  * none) in bits 16..24, and FAIL when the nibble walks into EOS.
  */
-const FSM = new Uint32Array(256 * 16);
 const NO_SYMBOL = 0x1ff;
 const FAIL = 0x8000_0000;
-/** 1 where a string may end at this node: it is the root, or reached from it by at most seven 1 bits (EOS's prefix, §5.2). */
-const ACCEPTS = new Uint8Array(256);
-{
+
+interface DecodingMachine {
+  fsm: Uint32Array;
+  /** 1 where a string may end at this node: it is the root, or reached from it by at most seven 1 bits (EOS's prefix, §5.2). */
+  accepts: Uint8Array;
+}
+
+/** Built on the first decode, not at start-up (only HTTP/2 decodes Huffman strings). */
+let machine: DecodingMachine | undefined;
+
+function buildDecodingMachine(): DecodingMachine {
+  const FSM = new Uint32Array(256 * 16);
+  const ACCEPTS = new Uint8Array(256);
   // The code tree: internal nodes 0..255 (0 the root); children[node*2+bit] is a node, or ~symbol for a leaf.
   const children = new Int32Array(512).fill(0);
   let nodes = 1;
@@ -99,6 +108,7 @@ const ACCEPTS = new Uint8Array(256);
       FSM[node * 16 + nibble] = (fail | (symbol << 16) | at) >>> 0;
     }
   }
+  return { fsm: FSM, accepts: ACCEPTS };
 }
 
 /**
@@ -107,6 +117,7 @@ const ACCEPTS = new Uint8Array(256);
  * made of EOS's leading 1 bits (RFC 7541 §5.2).
  */
 export function huffmanDecode(bytes: Uint8Array, start: number, end: number, out: Uint8Array): number {
+  const { fsm: FSM, accepts: ACCEPTS } = (machine ??= buildDecodingMachine());
   let node = 0;
   let n = 0;
   for (let i = start; i < end; i++) {
