@@ -1,0 +1,60 @@
+/**
+ * What the proxy loads before it reads its config: each runtime's main.ts and what it
+ * imports statically. zod, the config schemas and the Envoy field tables come only with the
+ * config loader (core/config/load.ts), which core/main.ts imports when it validates a config
+ * — on Bun in the config worker, never in the proxy's heap (runtimes/bun/bun-config.ts).
+ * A static import of a schema file from the proxy's code (for a constant, say) would bring
+ * them all back into every start-up.
+ */
+import { describe, expect, test } from "vitest";
+import { build, type Metafile } from "esbuild";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dirname, "../..");
+
+/** The inputs reachable from `entry` through static imports only (what loads at start-up). */
+async function staticallyLoaded(entry: string): Promise<string[]> {
+  const result = await build({
+    entryPoints: [join(ROOT, entry)],
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: "esm",
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    external: ["node:*", "bun:*"],
+    logLevel: "silent",
+  });
+  return reachable(result.metafile, entry);
+}
+
+function reachable(metafile: Metafile, entry: string): string[] {
+  const seen = new Set<string>([entry]);
+  const queue = [entry];
+  while (queue.length > 0) {
+    const input = metafile.inputs[queue.pop()!];
+    for (const imported of input?.imports ?? []) {
+      if (imported.kind === "dynamic-import" || imported.external || seen.has(imported.path)) continue;
+      seen.add(imported.path);
+      queue.push(imported.path);
+    }
+  }
+  return [...seen].sort();
+}
+
+describe("start-up imports", () => {
+  for (const runtime of ["node", "bun", "deno"]) {
+    test(`runtimes/${runtime}/main.ts loads no zod, config schema or Envoy field table before the config`, async () => {
+      const loaded = await staticallyLoaded(`runtimes/${runtime}/main.ts`);
+      expect(loaded).toContain("core/server.ts");
+      const configOnly = loaded.filter((path) => /node_modules\/zod\/|-schema\.ts$|core\/config\/(schema|load|envoy-fields|envoy-messages)\.ts$/.test(path));
+      expect(configOnly).toEqual([]);
+    });
+  }
+
+  test("the check sees the config loader where it is imported statically", async () => {
+    const loaded = await staticallyLoaded("core/config/load.ts");
+    expect(loaded).toContain("core/config/schema.ts");
+    expect(loaded.some((path) => path.includes("node_modules/zod/"))).toBe(true);
+  });
+});
