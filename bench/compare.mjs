@@ -84,7 +84,10 @@ async function measureTarget(ctx, settings, target, pid) {
     bodyFile: settings.body ?? undefined,
     tls: target.listener.tls,
     connections: settings.connections,
+    // an HTTP/2-only listener: h2load, the connections' streams spread as the bench's h2 scenario does
+    ...(target.listener.http2 ? { protocol: target.listener.tls ? "h2" : "h2c", streams: 10 } : {}),
   };
+  if (target.listener.http2 && settings.rate !== null) throw new Error("--rate: the fixed-rate client speaks HTTP/1.1 only, and this listener HTTP/2 only");
   if (settings.warmupSeconds > 0 && settings.rate === null) await throughputRun(ctx, { ...request, seconds: settings.warmupSeconds });
   const before = pid ? processCounters(pid) : null;
   let peakRss = 0;
@@ -100,7 +103,8 @@ async function measureTarget(ctx, settings, target, pid) {
     return {
       rps: seconds > 0 ? summary.requests / seconds : 0,
       requests: summary.requests,
-      latencyMs: { p50: summary.latency_us.p50 / 1000, p99: summary.latency_us.p99 / 1000, p999: summary.latency_us.p999 / 1000 },
+      // h2load reports no percentiles: its mean stands in p50 and its maximum in p99 (load.mjs)
+      latencyMs: { p50: summary.latency_us.p50 / 1000, p99: summary.latency_us.p99 / 1000, p999: summary.latency_us.p999 === undefined ? null : summary.latency_us.p999 / 1000 },
       errors: summary.errors,
       cpuUsPerRequest: before && after && summary.requests > 0 ? (after.cpuUs - before.cpuUs) / summary.requests : null,
       rssLoadMiB: pid ? peakRss / MiB : null,
@@ -158,6 +162,7 @@ export async function compare(argv, log = (line) => console.log(line)) {
   const workDir = mkdtempSync(join(tmpdir(), "polyvoy-compare-"));
   const ctx = { tools: loadTools(), cpu: cpuPlan(), nofile: nofileHardLimit(), workDir, started: new Set() };
   if (ctx.cpu.note) notes.push(ctx.cpu.note);
+  if (plan.targets.some((t) => t.listener.http2)) notes.push("HTTP/2-only listeners are measured with h2load (10 streams per connection), which reports no percentiles: p50 is its mean request time and p99 its maximum");
   if (!ctx.tools.wrk && settings.rate === null) notes.push("wrk not found: the bench's own node client generates the load (one process; it may not keep up with the fastest runtime)");
   const onSignal = async () => {
     await Promise.all([...ctx.started].map((p) => p.stop()));
@@ -228,7 +233,7 @@ export async function compare(argv, log = (line) => console.log(line)) {
       settings: { runs: settings.rounds, seconds: settings.seconds, warmupSeconds: settings.warmupSeconds, connections: settings.connections, rate: settings.rate, method: settings.method, origin: settings.origin },
     },
     runtimes: runtimes.map((r) => ({ runtime: r.runtime, exe: r.exe ?? null, skipped: r.skipped ?? null })),
-    targets: plan.targets.map((t) => ({ id: t.id, path: t.path, host: t.host ?? null, source: t.source, listener: `${t.listener.host}:${t.listener.port}`, tls: t.listener.tls })),
+    targets: plan.targets.map((t) => ({ id: t.id, path: t.path, host: t.host ?? null, source: t.source, listener: `${t.listener.host}:${t.listener.port}`, tls: t.listener.tls, http2: t.listener.http2 })),
     notes,
     measurements,
   };

@@ -5,6 +5,7 @@ export interface HttpListener {
   host: string;
   port: number;
   tls: boolean;
+  http2: boolean;
   hcm: Record<string, any>;
 }
 

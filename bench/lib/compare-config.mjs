@@ -65,6 +65,8 @@ export function httpListeners(bootstrap) {
         host: connectAddress(socket.address),
         port: socket.port_value,
         tls: chain.transport_socket !== undefined,
+        // codec_type HTTP2 only speaks HTTP/2 (h2load); AUTO serves wrk's HTTP/1.1 too
+        http2: String(hcm.typed_config?.codec_type ?? "").toUpperCase() === "HTTP2",
         hcm: hcm.typed_config ?? {},
       });
       break;

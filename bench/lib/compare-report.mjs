@@ -68,7 +68,7 @@ function errorText(cell) {
 
 function describeTarget(t) {
   const what = { direct_response: "direct response", route: "route → origin", target: "--target" }[t.source];
-  return `${t.tls ? "https" : "http"}://${t.listener}${t.path} (${what}${t.host ? `, Host: ${t.host}` : ""})`;
+  return `${t.tls ? "https" : "http"}://${t.listener}${t.path} (${what}${t.host ? `, Host: ${t.host}` : ""}${t.http2 ? ", HTTP/2 with h2load" : ""})`;
 }
 
 /** Rows for one target: [header, ...rows] as arrays of cells. */

@@ -5,14 +5,14 @@ import { parseCompareArgs, parseDuration } from "../../bench/lib/compare-setting
 
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
-function bootstrap(routes: object[], domains = ["*"], chainExtra: object = {}) {
+function bootstrap(routes: object[], domains = ["*"], chainExtra: object = {}, hcmExtra: object = {}) {
   return {
     static_resources: {
       listeners: [
         {
           name: "l",
           address: { socket_address: { address: "0.0.0.0", port_value: 8080 } },
-          filter_chains: [{ ...chainExtra, filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: { "@type": HCM, route_config: { virtual_hosts: [{ name: "v", domains, routes }] } } }] }],
+          filter_chains: [{ ...chainExtra, filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: { "@type": HCM, ...hcmExtra, route_config: { virtual_hosts: [{ name: "v", domains, routes }] } } }] }],
         },
         { name: "tcp", address: { socket_address: { address: "127.0.0.1", port_value: 9000 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy" }] }] },
       ],
@@ -54,6 +54,8 @@ describe("planTargets", () => {
     const plan = planTargets(bootstrap([direct("/")], ["*.example.com"], { transport_socket: { name: "envoy.transport_sockets.tls" } }));
     expect(plan.targets[0]!.host).toBe("www.example.com");
     expect(plan.targets[0]!.listener.tls).toBe(true);
+    expect(plan.targets[0]!.listener.http2).toBe(false);
+    expect(planTargets(bootstrap([direct("/")], ["*"], {}, { codec_type: "http2" })).targets[0]!.listener.http2).toBe(true); // h2load, not wrk
   });
 });
 
