@@ -166,13 +166,20 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
       requirement = this.shared.findRequirement(headers.path);
     }
     if (requirement === undefined) return this.complete();
-    this.verify(requirement).then(
-      (status) => this.onComplete(status),
-      (err: unknown) => {
-        this.server.log.debug(`jwt_authn: verification failed: ${err instanceof Error ? err.message : String(err)}`);
-        this.onComplete(JWT_VERIFICATION_FAIL);
-      },
-    );
+    this.verify(requirement)
+      .then(
+        (status) => this.onComplete(status),
+        (err: unknown) => {
+          this.server.log.debug(`jwt_authn: verification failed: ${err instanceof Error ? err.message : String(err)}`);
+          this.onComplete(JWT_VERIFICATION_FAIL);
+        },
+      )
+      // What onComplete itself throws (a local reply or continuing the stream) must end this
+      // stream, not escape as an unhandled rejection, which ends a node process.
+      .catch((err: unknown) => {
+        this.server.log.error(`jwt_authn: ${err instanceof Error ? err.message : String(err)}`);
+        if (!this.destroyed) this.callbacks.resetStream();
+      });
     if (this.state === COMPLETE) return FilterHeadersStatus.Continue;
     this.stopped = true;
     return FilterHeadersStatus.StopIteration;
