@@ -49,7 +49,7 @@ export const USAGE = `Usage: polyvoy [options]
       --version            print the version and exit
   -h, --help               print this help and exit
 From the package's \`polyvoy\` command also:
-  polyvoy compare -c FILE [options]  this config under node, bun and deno, side by side
+  polyvoy compare -c FILE [options]  this config under each runtime, side by side
                            (polyvoy compare --help)
 `;
 
