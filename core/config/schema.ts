@@ -602,9 +602,16 @@ const http3Refused = unsupportedField("HTTP/3 upstreams (http3_protocol_options)
  * (http_protocol_options) and HTTP/2 (http2_protocol_options, the codec's fields as the
  * HCM takes them, core/http2/protocol-options.ts).
  */
+/** The HCM's http2_protocol_options on a cluster: the same codec fields; upstream connections send no keepalive PINGs yet. */
+const upstreamHttp2ProtocolOptions = http2ProtocolOptions.superRefine((o, ctx) => {
+  if (o.connectionKeepalive !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["connection_keepalive"], message: "is not supported yet on clusters (upstream HTTP/2 connections send no keepalive PINGs)" });
+  }
+});
+
 const upstreamProtocolVersions = z.strictObject({
   http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
-  http2_protocol_options: http2ProtocolOptions.optional(),
+  http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
   http3_protocol_options: http3Refused,
 });
 
@@ -677,7 +684,7 @@ const clusterMessage = z
     circuit_breakers: circuitBreakers.optional(),
     typed_extension_protocol_options: typedExtensionProtocolOptions.optional(),
     // Deprecated in v3 for the typed option above: HTTP/2 upstream connections with these options.
-    http2_protocol_options: http2ProtocolOptions.optional(),
+    http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
     protocol_selection: z.enum(["USE_CONFIGURED_PROTOCOL", "USE_DOWNSTREAM_PROTOCOL"]).default("USE_CONFIGURED_PROTOCOL"),
     // Deprecated in v3 for the typed option above, which Envoy refuses it beside.
     max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),

@@ -88,6 +88,10 @@ describe("cluster max_requests_per_connection", () => {
       clusterProblems(typed({ common_http_protocol_options: { max_headers_count: 10 }, explicit_http_config: { http_protocol_options: {} } })).join("\n"),
     ).toMatch(/common_http_protocol_options: `max_headers_count` is an Envoy field/);
     expect(clusterProblems(typed({ explicit_http2_config: {}, explicit_http_config: { http_protocol_options: {} } })).join("\n")).toMatch(/explicit_http2_config/);
+    // the HCM's keepalive PINGs are not sent upstream: refused there, not ignored
+    expect(clusterProblems(typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: "10s", timeout: "1s" } } } })).join("\n")).toMatch(
+      /http2_protocol_options\.connection_keepalive: is not supported yet on clusters/,
+    );
     expect(clusterProblems({ typed_extension_protocol_options: { "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": {} } }).join("\n")).toMatch(
       /typed_extension_protocol_options/,
     );
