@@ -36,7 +36,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly timers: Timers;
   /** overload_manager's monitors and actions (inactive when not configured). */
   readonly overload: OverloadManager;
-  readonly initManager = new InitManager();
+  readonly initManager: InitManager = new InitManager();
   readonly stats: StatsStore;
   readonly layeredRuntime: RuntimeLoader;
   readonly tracer: Tracer;
