@@ -95,10 +95,11 @@ test("node as the launcher: the example config on every runtime, the table, resu
     const direct = Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk.stdout)?.[1]);
     expect(direct, wrk.stdout + wrk.stderr).toBeGreaterThan(0);
     const ratio = doc.summary.runtimes.node.targets.t1.rps.median / direct;
-    // the machine's noise (two cores, the proxy pinned to one in compare) is well within 4×;
-    // a unit or counting error (ms for s, responses for bytes) is not
-    expect(ratio).toBeGreaterThan(0.25);
-    expect(ratio).toBeLessThan(4);
+    // A unit or counting error is 100× or more (ms for s: 1000×; bytes for responses: the
+    // response's size). The machine's noise is not: CI's loaded two cores, with compare's
+    // proxy pinned to one and measured without warm-up, once gave 0.17.
+    expect(ratio).toBeGreaterThan(0.05);
+    expect(ratio).toBeLessThan(20);
   } finally {
     await proxy.stop();
   }

@@ -159,7 +159,10 @@ describe.each(RUNTIMES)("HTTP bodies and flow control on %s", (runtime) => {
       `[${runtime}] HTTP slow reader: upstream wrote ${(sentWhilePaused / MiB).toFixed(1)} MiB while the client was paused; ` +
         `proxy RSS +${((peakWhilePaused - before) / MiB).toFixed(1)} MiB while paused`,
     );
-    expect(peakWhilePaused - before).toBeLessThan(16 * MiB);
+    // Buffering the stream would hold most of the 128 MiB; what is held back is a few
+    // read buffers. Bun's RSS also carries garbage its collector has not taken yet
+    // (17.8 MiB once on CI), so the bound leaves room for that.
+    expect(peakWhilePaused - before).toBeLessThan(24 * MiB);
   });
 
   // The bytes a proxy could not write yet stay queued while it reads on: the queue must
