@@ -33,6 +33,8 @@ export class ClusterStats {
   readonly upstreamRqPendingTotal: Counter;
   readonly upstreamRqPendingActive: Gauge;
   readonly upstreamRqPendingOverflow: Counter;
+  /** Requests given up before a pool connection was theirs (Envoy: conn_pool_base.cc onPendingStreamCancel). */
+  readonly upstreamRqCancelled: Counter;
   readonly upstreamRqTime: Histogram;
   readonly upstreamRqTimeout: Counter;
   readonly upstreamRqRetry: Counter;
@@ -96,6 +98,7 @@ export class ClusterStats {
     this.upstreamRqPendingTotal = scope.counter("upstream_rq_pending_total");
     this.upstreamRqPendingActive = scope.gauge("upstream_rq_pending_active");
     this.upstreamRqPendingOverflow = scope.counter("upstream_rq_pending_overflow");
+    this.upstreamRqCancelled = scope.counter("upstream_rq_cancelled");
     this.upstreamRqTime = scope.histogram("upstream_rq_time");
     this.upstreamRqTimeout = scope.counter("upstream_rq_timeout");
     this.upstreamRqRetry = scope.counter("upstream_rq_retry");

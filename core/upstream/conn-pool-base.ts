@@ -551,6 +551,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   onPendingStreamCancel(pending: PendingStream<P>): void {
     if (pending.list !== this.pending) return;
     this.removePending(pending);
+    this.cluster.stats.upstreamRqCancelled.inc();
     const last = this.connecting.tail;
     if (last && this.closeExcessOnCancel() && this.connectingStreamCapacity - last.concurrentStreamLimit >= this.pending.size) {
       this.closeClient(last, "Abort");

@@ -282,7 +282,7 @@ describe("TCP pool on the pool base", () => {
     expect(cluster.resources.connections.count).toBe(0);
   });
 
-  test("a cancelled pending request closes the connection opened for it (Envoy's CloseExcess)", async () => {
+  test("a cancelled pending request closes the connection opened for it (Envoy's CloseExcess) and counts upstream_rq_cancelled", async () => {
     const { pool, cluster } = await tcpPool();
     runtime.setFaults({ port: UPSTREAM }, { connectDelayMs: 100 });
     const owner = new Owner();
@@ -295,6 +295,7 @@ describe("TCP pool on the pool base", () => {
     expect(owner.failure).toBeUndefined();
     expect(cluster.resources.connections.count).toBe(0);
     expect(cluster.resources.pendingRequests.count).toBe(0);
+    expect(cluster.stats.upstreamRqCancelled.value).toBe(1);
   });
 
   test("failures are typed: refused → RemoteConnectionFailure with 'delayed connect error: 111'; blackholed → Timeout at connect_timeout", async () => {
