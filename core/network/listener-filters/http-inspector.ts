@@ -39,6 +39,7 @@ const TCHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export class HttpInspector implements ListenerFilter {
   readonly maxReadBytes = MAX_INSPECT_SIZE;
   private callbacks!: ListenerFilterCallbacks;
+  private readonly sniffer = new RequestLineSniffer();
 
   constructor(private readonly stats: HttpInspectorStats) {}
 
@@ -52,7 +53,7 @@ export class HttpInspector implements ListenerFilter {
 
   onData(buffer: ListenerFilterBuffer): FilterStatus {
     const bytes = buffer.bytes;
-    const found = inspect(bytes);
+    const found = this.sniffer.inspect(bytes);
     if (found === "more") {
       if (bytes.length < MAX_INSPECT_SIZE) return FilterStatus.StopIteration;
       this.stats.readError.inc();
@@ -69,24 +70,54 @@ export class HttpInspector implements ListenerFilter {
   }
 }
 
-/** The protocol the first bytes show; "more" while undecided; undefined: not HTTP. */
-function inspect(bytes: Uint8Array): "h2c" | "http/1.1" | "http/1.0" | "more" | undefined {
-  const prefaceLength = Math.min(bytes.length, HTTP2_PREFACE.length);
-  let preface = true;
-  for (let i = 0; i < prefaceLength && preface; i++) preface = bytes[i] === HTTP2_PREFACE.charCodeAt(i);
-  if (preface) return bytes.length < HTTP2_PREFACE.length ? "more" : "h2c";
-  if (bytes[0] === 0x0d || bytes[0] === 0x0a) return undefined;
-  const newline = bytes.indexOf(0x0a);
-  const end = newline < 0 ? bytes.length : newline;
-  let line = "";
-  for (let i = 0; i < end; i++) line += String.fromCharCode(bytes[i]!);
-  if (line.endsWith("\r")) line = line.slice(0, -1);
-  const parts = line.split(" ");
-  // What is there so far must be able to start a request line (the parser would stop at the first bad byte).
-  if (!TCHAR.test(parts[0]!) && !(parts.length === 1 && parts[0] === "")) return undefined;
-  if (newline < 0) return parts.length > 3 ? undefined : "more";
-  if (parts.length !== 3 || parts[1] === "") return undefined;
-  const version = /^HTTP\/(\d)\.(\d)$/.exec(parts[2]!);
-  if (!version) return undefined;
-  return version[1] === "1" && version[2] === "1" ? "http/1.1" : "http/1.0";
+const SPACE = 0x20;
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * What the first bytes of a connection show: the HTTP/2 preface, an HTTP/1 request line, or
+ * neither. Called with the whole peeked buffer each time more arrives (the listener filter
+ * buffer only grows); it reads only the bytes it has not seen, so a request line sent a byte
+ * at a time costs its length, not its length squared.
+ */
+export class RequestLineSniffer {
+  /** Bytes of the buffer already read into `line`. */
+  private scanned = 0;
+  /** The request line so far, without its LF. */
+  private line = "";
+  private spaces = 0;
+  /** Whether every byte before the first space is an RFC 9110 tchar. */
+  private methodIsToken = true;
+
+  /** The protocol the bytes show; "more" while undecided; undefined: not HTTP. */
+  inspect(bytes: Uint8Array): "h2c" | "http/1.1" | "http/1.0" | "more" | undefined {
+    const prefaceLength = Math.min(bytes.length, HTTP2_PREFACE.length);
+    let preface = true;
+    for (let i = 0; i < prefaceLength && preface; i++) preface = bytes[i] === HTTP2_PREFACE.charCodeAt(i);
+    if (preface) return bytes.length < HTTP2_PREFACE.length ? "more" : "h2c";
+    if (bytes[0] === CR || bytes[0] === LF) return undefined;
+    let newline = -1;
+    for (let i = this.scanned; i < bytes.length; i++) {
+      const byte = bytes[i]!;
+      if (byte === LF) {
+        newline = i;
+        break;
+      }
+      if (byte === SPACE) this.spaces++;
+      else if (this.spaces === 0 && !TCHAR.test(String.fromCharCode(byte))) this.methodIsToken = false;
+      this.line += String.fromCharCode(byte);
+    }
+    this.scanned = newline < 0 ? bytes.length : newline;
+    // What is there so far must be able to start a request line (the parser would stop at the
+    // first bad byte): a method of tchars, or nothing yet.
+    const emptyMethod = this.line.length === 0 || this.line.charCodeAt(0) === SPACE;
+    if (!this.methodIsToken || (emptyMethod && this.spaces > 0)) return undefined;
+    if (newline < 0) return this.spaces > 2 ? undefined : "more";
+    const line = this.line.endsWith("\r") ? this.line.slice(0, -1) : this.line;
+    const parts = line.split(" ");
+    if (parts.length !== 3 || parts[1] === "") return undefined;
+    const version = /^HTTP\/(\d)\.(\d)$/.exec(parts[2]!);
+    if (!version) return undefined;
+    return version[1] === "1" && version[2] === "1" ? "http/1.1" : "http/1.0";
+  }
 }
