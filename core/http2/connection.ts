@@ -430,8 +430,10 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
   // ------------------------------------------------------------------ stream ends
 
   private endLocal(stream: Http2Stream): void {
-    if (stream.state === StreamState.OPEN) stream.state = StreamState.HALF_CLOSED_LOCAL;
-    else if (stream.state === StreamState.HALF_CLOSED_REMOTE) this.close(stream);
+    if (stream.state === StreamState.OPEN) {
+      stream.state = StreamState.HALF_CLOSED_LOCAL;
+      stream.callbacks.onLocalEnd?.();
+    } else if (stream.state === StreamState.HALF_CLOSED_REMOTE) this.close(stream);
   }
 
   private endRemote(stream: Http2Stream): void {

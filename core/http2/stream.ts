@@ -29,6 +29,11 @@ export interface Http2StreamCallbacks {
    * may still be delivered after it.
    */
   onClose?(): void;
+  /**
+   * Our side ended (END_STREAM went out, §5.1 half-closed (local)) while the peer's has not:
+   * called when it was held back by flow control too, not only when sent at once.
+   */
+  onLocalEnd?(): void;
   /** Send-side backpressure: what the stream holds unsent crossed its limit (true) or drained below half (false). */
   onWriteBufferWatermark?(above: boolean): void;
 }

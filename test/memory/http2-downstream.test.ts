@@ -139,6 +139,33 @@ describe("HTTP/2 downstream (memory runtime)", () => {
     expect(ex.ended).toBe(true);
   });
 
+  test("a response complete while the request is still open ends the stream with RST_STREAM NO_ERROR (§8.1), also when its end waited for window", async () => {
+    const size = 200 * 1024;
+    await setup(() => {});
+    // The upstream answers from the request head, without waiting for the body.
+    upstream.earlyHandler = (_head, res) => {
+      res.respond(200, "x".repeat(size));
+      return true;
+    };
+    const client = new H2Client(runtime, PROXY, { initialStreamWindowSize: 65535 });
+    const small = client.request([":path", "/direct"], "part of a body", undefined, true);
+    settle();
+    expect(small.ended).toBe(true);
+    expect(small.reset).toBe(0);
+    // More than the client's window: the response's end waits until the client reads.
+    const big = client.request([":path", "/big"], "part of a body", undefined, true);
+    big.stream.readDisable(true);
+    settle();
+    expect(big.ended).toBe(false);
+    expect(big.reset).toBeUndefined();
+    big.stream.readDisable(false);
+    settle();
+    expect(big.body).toBe(size);
+    expect(big.ended).toBe(true);
+    expect(big.reset).toBe(0);
+    expect(client.error).toBeUndefined();
+  });
+
   test("drain, in Envoy's two steps: GOAWAY 2^31-1 with a response, drain_timeout later the final GOAWAY; the stream in flight finishes, then close", async () => {
     let answer: (() => void) | undefined;
     await setup((req, res) => {

@@ -174,6 +174,12 @@ export class Http2ServerStream implements ResponseEncoder, Http2StreamCallbacks 
     else this.decoder?.onDownstreamBelowLowWatermark();
   }
 
+  onLocalEnd(): void {
+    // The response's END_STREAM went out after waiting for window, the request still open:
+    // RFC 9113 §8.1's RST_STREAM NO_ERROR, which onHttp2ResponseComplete could not send yet.
+    if (this.responseEnded && !this.requestEnded) this.reset();
+  }
+
   /** Reset the stream from our side (RST_STREAM NO_ERROR, as Envoy's local reset). */
   reset(): void {
     if (this.resetting || this.stream.wasReset) return;

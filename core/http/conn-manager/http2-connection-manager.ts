@@ -135,7 +135,8 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     this.forget(encoder);
     stream?.onResponseComplete();
     // RFC 9113 §8.1: a response complete before its request may end the stream with RST_STREAM
-    // NO_ERROR (Envoy's doEndStream resets it), once what waits for window has gone.
+    // NO_ERROR (Envoy's doEndStream resets it), once what waits for window has gone (else the
+    // codec's stream does it when its END_STREAM goes out: Http2ServerStream.onLocalEnd).
     if (!encoder.requestEnded && encoder.stream.bufferedBytes === 0) encoder.reset();
   }
 

@@ -40,7 +40,8 @@ export class H2Client implements SocketHandler {
     this.conn.start();
   }
 
-  request(fields: string[], body?: string, trailers?: string[]): Exchange {
+  /** `keepOpen`: the request body is sent without END_STREAM (the request stays open). */
+  request(fields: string[], body?: string, trailers?: string[], keepOpen = false): Exchange {
     const ex = { headers: [], body: 0, text: "", trailers: undefined, ended: false, reset: undefined } as unknown as Exchange;
     const stream = this.conn.newStream({
       onHeaders: (f, end) => {
@@ -61,7 +62,7 @@ export class H2Client implements SocketHandler {
     ex.stream = stream;
     const end = body === undefined && trailers === undefined;
     stream.sendHeaders([":method", body === undefined ? "GET" : "POST", ":scheme", "http", ":authority", "example.com", ...fields], end);
-    if (body !== undefined) stream.sendData(new TextEncoder().encode(body), trailers === undefined);
+    if (body !== undefined) stream.sendData(new TextEncoder().encode(body), trailers === undefined && !keepOpen);
     if (trailers !== undefined) stream.sendTrailers(trailers);
     return ex;
   }
