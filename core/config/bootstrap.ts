@@ -428,6 +428,10 @@ export interface HttpConnectionManagerConfig {
   requestTimeoutMs: number;
   /** Default 0 (disabled). */
   requestHeadersTimeoutMs: number;
+  /** drain_timeout; absent: Envoy's 5 s. */
+  drainTimeoutMs?: number;
+  /** delayed_close_timeout; absent: Envoy's 1 s; 0 disables. */
+  delayedCloseTimeoutMs?: number;
   /** common_http_protocol_options.idle_timeout: default 1 h; 0 disables. */
   idleTimeoutMs: number;
   /** common_http_protocol_options.max_headers_count: default 100. */

@@ -436,6 +436,8 @@ export const httpConnectionManager = z
     stream_idle_timeout: durationMs.default(DEFAULT_STREAM_IDLE_TIMEOUT_MS),
     request_timeout: durationMs.default(0),
     request_headers_timeout: durationMs.default(0),
+    drain_timeout: durationMs.optional(),
+    delayed_close_timeout: durationMs.optional(),
     // prefault: a missing field is parsed as {} so its own defaults (and checks) apply.
     common_http_protocol_options: commonHttpProtocolOptions.prefault({}),
     // Envoy: gt 0, lte 8192.
@@ -486,6 +488,8 @@ export const httpConnectionManager = z
       streamIdleTimeoutMs: c.stream_idle_timeout,
       requestTimeoutMs: c.request_timeout,
       requestHeadersTimeoutMs: c.request_headers_timeout,
+      ...optional("drainTimeoutMs", c.drain_timeout),
+      ...optional("delayedCloseTimeoutMs", c.delayed_close_timeout),
       idleTimeoutMs: c.common_http_protocol_options.idle_timeout,
       maxHeadersCount: c.common_http_protocol_options.max_headers_count,
       maxRequestHeadersKb: c.max_request_headers_kb,

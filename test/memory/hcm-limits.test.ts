@@ -236,6 +236,19 @@ describe("the connection's idle_timeout (#32 item 9)", () => {
     expectNoLeaks();
   });
 
+  test("drain_timeout sets how long a connection that carried requests drains after idle_timeout", async () => {
+    await setup({ hcm: { common_http_protocol_options: { idle_timeout: "30s" }, drain_timeout: "2s" } });
+    const used = new MemoryHttpClient(runtime, PROXY);
+    used.request("GET", "/a");
+    runtime.runDue();
+    runtime.advance(30_000);
+    runtime.advance(1_999);
+    expect(used.ended).toBe(false);
+    runtime.advance(1);
+    expect(used.ended).toBe(true);
+    expectNoLeaks();
+  });
+
   test("a request that comes while the connection drains is answered with Connection: close", async () => {
     await setup({ hcm: { common_http_protocol_options: { idle_timeout: "30s" } } });
     const client = new MemoryHttpClient(runtime, PROXY);
@@ -249,5 +262,41 @@ describe("the connection's idle_timeout (#32 item 9)", () => {
     ]);
     expect(client.ended).toBe(true);
     expectNoLeaks();
+  });
+});
+
+describe("delayed_close_timeout", () => {
+  /** A Connection: close request for 64 KiB whose client reads nothing: the proxy's close waits on its queue. */
+  async function stalledClose(hcm: Record<string, unknown>): Promise<MemoryHttpClient> {
+    await setup({ hcm });
+    runtime.setFaults({ port: PROXY }, { receiveWindow: 4 * KiB });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.socket.readDisable(true);
+    client.request("GET", "/a", { headers: { connection: "close" } });
+    runtime.runDue();
+    return client;
+  }
+
+  test("the default 1 s: a closing connection making no progress is aborted a second later", async () => {
+    const client = await stalledClose({});
+    runtime.advance(999);
+    expect(client.closeReason).toBeUndefined();
+    runtime.advance(1);
+    expect(client.wasReset).toBe(true);
+  });
+
+  test("configured, it is that long; 0 turns it off (the close waits for the client to read)", async () => {
+    let client = await stalledClose({ delayed_close_timeout: "3s" });
+    runtime.advance(2_999);
+    expect(client.closeReason).toBeUndefined();
+    runtime.advance(1);
+    expect(client.wasReset).toBe(true);
+    client = await stalledClose({ delayed_close_timeout: "0s" });
+    runtime.advance(60_000);
+    expect(client.closeReason).toBeUndefined();
+    client.socket.readDisable(false);
+    runtime.runDue();
+    expect(client.responses.map((r) => [r.status, r.body.length])).toEqual([[200, 64 * KiB]]);
+    expect(client.ended).toBe(true);
   });
 });

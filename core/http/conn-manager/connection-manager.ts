@@ -13,7 +13,8 @@ import { RequestHeaders } from "../message.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { RouteTable } from "../route/route-table.ts";
 import { ActiveStream } from "./active-stream.ts";
-import { DRAIN_TIMEOUT_MS, Http2ConnectionManager } from "./http2-connection-manager.ts";
+import { DEFAULT_DRAIN_TIMEOUT_MS, Http2ConnectionManager } from "./http2-connection-manager.ts";
+import { armDelayedClose, DEFAULT_DELAYED_CLOSE_TIMEOUT_MS } from "./delayed-close.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
@@ -395,32 +396,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     if (this.closing) return;
     this.closing = true;
     this.connection.close("FlushWrite");
-    this.armDelayedClose();
-  }
-
-  /**
-   * Envoy's delayed_close_timeout (1 s): a connection closing with bytes still queued
-   * for a client that has stopped reading is aborted once a full second passes with
-   * no progress, so a stalled reader cannot pin the connection and its buffer forever.
-   */
-  private armDelayedClose(): void {
-    const socket = this.connection.socket;
-    let last = socket.bufferedAmount;
-    if (last === 0) return;
-    // Its own timer (the connection's one timer may still be wanted by a drain):
-    // made once per closing connection, never per request.
-    const timer = this.server.timers.create(() => {
-      if (this.connection.isClosed) return;
-      const now = socket.bufferedAmount;
-      if (now >= last) {
-        this.server.log.debug(`[C${this.connection.id}] delayed close timeout: aborting`);
-        this.connection.close("Abort");
-        return;
-      }
-      last = now;
-      timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
-    });
-    timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
+    armDelayedClose(this.connection, this.server.timers, this.config.delayedCloseTimeoutMs ?? DEFAULT_DELAYED_CLOSE_TIMEOUT_MS, this.server.log);
   }
 
   // ---- ConnectionCallbacks ----
@@ -534,8 +510,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   /**
    * Envoy's ConnectionManagerImpl::onIdleTimeout: a connection that never sent a byte
    * (no codec yet) closes now; one that carried requests starts its drain sequence and
-   * closes drain_timeout later (Envoy's default, 5 s, as polyvoy has no drain_timeout
-   * field), answering a request that comes meanwhile with Connection: close.
+   * closes drain_timeout later (default 5 s), answering a request that comes meanwhile with Connection: close.
    */
   private onIdleTimeout(): void {
     if (this.stream || this.connection.isClosed) return;
@@ -546,7 +521,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
       return;
     }
     this.draining = true;
-    this.armTimer("drain", DRAIN_TIMEOUT_MS);
+    this.armTimer("drain", this.config.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   }
 
   /**
@@ -566,7 +541,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     if (this.draining) return;
     this.draining = true;
     if (this.stream) this.codec.keepAlive = false;
-    else if (this.timerFor !== "headers" || !this.timer?.enabled) this.armTimer("drain", DRAIN_TIMEOUT_MS);
+    else if (this.timerFor !== "headers" || !this.timer?.enabled) this.armTimer("drain", this.config.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   }
 
   private onDrainTimeout(): void {
@@ -592,8 +567,6 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 }
 
-/** Envoy's default delayed_close_timeout. */
-const DELAYED_CLOSE_TIMEOUT_MS = 1000;
 
 /** "PRI * HTTP/2": the start of the HTTP/2 client preface (RFC 9113 §3.4), as Envoy's CLIENT_MAGIC_PREFIX. */
 const HTTP2_PREFACE_START = [0x50, 0x52, 0x49, 0x20, 0x2a, 0x20, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x32];

@@ -16,6 +16,7 @@ import type { RouteTable } from "../route/route-table.ts";
 import type { AccessLogger } from "../../access-log/logger.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { StreamTimers } from "./stream-timers.ts";
+import { armDelayedClose, DEFAULT_DELAYED_CLOSE_TIMEOUT_MS } from "./delayed-close.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 
@@ -196,7 +197,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     if (this.closing || this.drainTimer !== undefined) return;
     this.codec.shutdownNotice();
     this.drainTimer = this.server.timers.create(this);
-    this.drainTimer.enable(DRAIN_TIMEOUT_MS);
+    this.drainTimer.enable(this.config.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   }
 
   // ---- ConnectionManagerContext ----
@@ -307,34 +308,9 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     if (this.closing) return;
     this.closing = true;
     this.connection.close(type);
-    if (type === "FlushWrite") this.armDelayedClose();
-  }
-
-  /**
-   * Envoy's delayed_close_timeout (1 s), as the HTTP/1 side has it: a connection closing with
-   * frames still queued for a client that stopped reading is aborted once a second passes
-   * without progress.
-   */
-  private armDelayedClose(): void {
-    const socket = this.connection.socket;
-    let last = socket.bufferedAmount;
-    if (last === 0 || this.connection.isClosed) return;
-    const timer = this.server.timers.create(() => {
-      if (this.connection.isClosed) return;
-      const now = socket.bufferedAmount;
-      if (now >= last) {
-        this.connection.close("Abort");
-        return;
-      }
-      last = now;
-      timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
-    });
-    timer.enable(DELAYED_CLOSE_TIMEOUT_MS);
+    if (type === "FlushWrite") armDelayedClose(this.connection, this.server.timers, this.config.delayedCloseTimeoutMs ?? DEFAULT_DELAYED_CLOSE_TIMEOUT_MS, this.server.log);
   }
 }
 
-/** Envoy's default delayed_close_timeout. */
-const DELAYED_CLOSE_TIMEOUT_MS = 1000;
-
-/** Envoy's default drain_timeout (HttpConnectionManager.drain_timeout; the field is not supported yet). */
-export const DRAIN_TIMEOUT_MS = 5000;
+/** Envoy's default HttpConnectionManager.drain_timeout. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5000;
