@@ -6,7 +6,15 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: "unit", include: ["test/unit/**/*.test.ts", "test/port/**/*.test.ts", "test/memory/**/*.test.ts"] } },
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts", "test/port/**/*.test.ts", "test/memory/**/*.test.ts"],
+          // A hang guard, not a speed check: on a loaded two-core machine, tests that spawn a
+          // runtime or run a thousand requests took over vitest's default 5 s.
+          testTimeout: 20_000,
+        },
+      },
       {
         test: {
           name: "e2e",
