@@ -83,9 +83,12 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
           hostname: options.address,
           port: options.port,
           // Without exclusive, Bun binds with SO_REUSEPORT and a second proxy on the
-          // same port would silently share it instead of failing with EADDRINUSE; a
-          // worker's shared listener (--concurrency) wants exactly that.
+          // same port would silently share it instead of failing with EADDRINUSE.
           exclusive: options.shared !== true,
+          // A worker's shared listener (--concurrency): every worker binds the address with
+          // SO_REUSEPORT and the kernel spreads connections over them (measured on Bun
+          // 1.4.5: exclusive: false alone does not let a second process bind).
+          ...(options.shared === true && { reusePort: true }),
           allowHalfOpen: true,
           socket: handlers((handle) => {
             const socket = new BunSocket();
