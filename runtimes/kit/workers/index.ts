@@ -4,11 +4,12 @@
  * SO_REUSEPORT listeners on Bun and Deno); the rest is shared.
  */
 import type { SignalName, WorkerProcesses } from "../../../core/port.ts";
-import { WorkerSupervisor, type LaunchWorker } from "./worker-supervisor.ts";
+import type { LaunchWorker } from "./worker-supervisor.ts";
 import { announce, stopWithSupervisor } from "./worker-side.ts";
 import { workerFromEnvironment } from "./worker-identity.ts";
 
-export { spawnLauncher, type LaunchWorker, type WorkerChild } from "./worker-supervisor.ts";
+export type { LaunchWorker, WorkerChild } from "./worker-supervisor.ts";
+export { spawnLauncher } from "./spawn-launcher.ts";
 
 /** `launcher(argv)` makes the function that starts one worker running this program with the command line `argv`. */
 export function workerProcesses(launcher: (argv: readonly string[]) => Promise<LaunchWorker>, onSignal: (signal: SignalName, callback: () => void) => void): WorkerProcesses {
@@ -17,6 +18,8 @@ export function workerProcesses(launcher: (argv: readonly string[]) => Promise<L
   return {
     worker: worker && { index: worker.index, count: worker.count },
     async supervise(options) {
+      // Loaded only here: a single process (no --concurrency) never loads the supervisor and its admin.
+      const { WorkerSupervisor } = await import("./worker-supervisor.ts");
       return new WorkerSupervisor(options, await launcher(options.argv), onSignal).run();
     },
     async announceStarted(admin) {

@@ -10,7 +10,6 @@
 import { mkdtemp, readFile, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import type { SignalName, SuperviseOptions } from "../../../core/port.ts";
 import { AdminFront } from "./admin-front.ts";
 import { announcementPath, WORKER_ENV, type Announcement } from "./worker-identity.ts";
@@ -219,27 +218,4 @@ export class WorkerSupervisor {
 function describe(err: unknown): string {
   const e = err as { message?: string; code?: string };
   return `${e.message ?? String(err)}${e.code ? ` (${e.code})` : ""}`;
-}
-
-/** Workers started with node:child_process (Bun and Deno): `command args…`, stdio shared with the supervisor. */
-export async function spawnLauncher(command: string, args: readonly string[]): Promise<LaunchWorker> {
-  const { spawn } = await import("node:child_process");
-  return (env) => {
-    const child = spawn(command, args, { stdio: "inherit", env: { ...process.env, ...env } });
-    return {
-      pid: child.pid,
-      kill: (signal) => void child.kill(signal),
-      onExit(callback) {
-        let exited = false;
-        const once = (code: number | null, signal: string | null) => {
-          if (exited) return;
-          exited = true;
-          callback(code, signal);
-        };
-        child.on("exit", once);
-        // Could not be started at all (the executable gone): an exit as any other.
-        child.on("error", () => once(null, null));
-      },
-    };
-  };
 }
