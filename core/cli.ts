@@ -26,6 +26,11 @@ export interface CommandLine {
   parentShutdownTimeS?: number;
   /** --disable-hot-restart: accepted; polyvoy has no hot restart. */
   disableHotRestart?: boolean;
+  /**
+   * --concurrency: how many worker processes share the listeners (Envoy's worker threads).
+   * Unset is 1, one process, not Envoy's default of one per core (docs/architecture.md, Workers).
+   */
+  concurrency?: number;
   help: boolean;
   version: boolean;
 }
@@ -44,6 +49,8 @@ export const USAGE = `Usage: polyvoy [options]
       --component-log-level COMPONENT:LEVEL,...  a level per component (e.g. upstream:debug,http:trace)
       --service-cluster NAME, --service-node ID, --service-zone ZONE
                            the node's cluster, id and zone (over the config's node)
+      --concurrency N      N worker processes sharing every listener, one admin for all
+                           (default 1: one process)
       --parent-shutdown-time-s SECONDS, --disable-hot-restart
                            accepted for Envoy's command lines (no hot restart here)
       --version            print the version and exit
@@ -67,8 +74,10 @@ export class UsageError extends Error {
 const REFUSED: Record<string, string> = {
   "--base-id": "polyvoy has no hot restart (no shared memory region to name)",
   "--restart-epoch": "polyvoy has no hot restart",
-  "--concurrency": "polyvoy runs one worker (no worker threads yet)",
 };
+
+/** Each worker is a process with its own heap: more than this is a typo, not a machine. */
+export const MAX_CONCURRENCY = 256;
 
 function wholeSeconds(flag: string, text: string): number {
   const seconds = Number(text);
@@ -167,9 +176,17 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       case "--disable-hot-restart":
         line.disableHotRestart = true;
         break;
+      case "--concurrency": {
+        const text = value();
+        const count = Number(text);
+        if (!/^\d+$/.test(text) || !Number.isSafeInteger(count) || count < 1 || count > MAX_CONCURRENCY) {
+          throw new UsageError(`--concurrency: expected a whole number of workers from 1 to ${MAX_CONCURRENCY}, got "${text}"`);
+        }
+        line.concurrency = count;
+        break;
+      }
       case "--base-id":
       case "--restart-epoch":
-      case "--concurrency":
         throw new UsageError(`${flag} is not supported: ${REFUSED[flag]}`, false);
       case "-h":
       case "--help":

@@ -75,7 +75,34 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     };
   }
 
-  log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}`);
+  // --concurrency N: the supervisor of N workers (docs/architecture.md, Workers), or one of them.
+  const concurrency = commandLine.concurrency ?? 1;
+  const workers = concurrency > 1 ? runtime.workers : undefined;
+  if (concurrency > 1 && !workers) {
+    log.error(`--concurrency ${concurrency}: polyvoy on ${runtime.name} cannot run worker processes (use --concurrency 1)`);
+    return exit(1);
+  }
+  if (workers && workers.worker === undefined) {
+    log.info(`polyvoy ${VERSION} starting ${concurrency} workers on ${runtime.name} ${runtime.version}`);
+    const admin = bootstrap.admin?.address;
+    return exit(
+      await workers.supervise({
+        count: concurrency,
+        argv,
+        admin: admin && { address: admin.address, port: admin.port },
+        statsConfig: bootstrap.statsConfig,
+        log,
+        // SIGHUP: each worker reloads its own config; SIGUSR1: each reopens its access logs.
+        forwardSignals: ["SIGHUP", "SIGUSR1"],
+      }),
+    );
+  }
+  if (workers?.worker !== undefined && bootstrap.admin) {
+    // The supervisor serves the configured admin address; this worker's admin is its own, on loopback.
+    bootstrap.admin = { ...bootstrap.admin, address: { ...bootstrap.admin.address, address: "127.0.0.1", port: 0 } };
+  }
+
+  log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}${workers?.worker ? ` (worker ${workers.worker.index} of ${concurrency})` : ""}`);
   const server = new Server(runtime, bootstrap, log, { commandLine, configDocument: document });
   // SIGTERM, SIGINT and the admin's /quitquitquit all end here: Server.stop() shuts
   // down once and then calls this. Signals are handled from before the first listener
@@ -94,6 +121,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     log.error(err instanceof Error ? err.message : String(err));
     return exit(1);
   }
+  if (workers?.worker !== undefined) await workers.announceStarted(server.admin?.listener.boundAddress);
 }
 
 /** Log lines appended to the --log-path file; a failed write is reported once on stderr. */

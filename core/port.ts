@@ -296,6 +296,12 @@ export interface CertificateInfo {
 export interface ListenOptions {
   readonly address: string;
   readonly port: number;
+  /**
+   * Other worker processes of this proxy listen on the same address (--concurrency):
+   * bind with SO_REUSEPORT, or the runtime's own sharing (node:cluster). Unset: the
+   * address is this process's alone, and a second bind fails with EADDRINUSE.
+   */
+  readonly shared?: boolean;
 }
 
 /** A bound, listening TCP socket. */
@@ -377,6 +383,43 @@ export interface DirectoryWatch {
 }
 
 /** Everything the core asks of a runtime. */
+/** A worker's place among its supervisor's workers (--concurrency). */
+export interface WorkerIdentity {
+  /** 0 … count-1; a restarted worker keeps its index. */
+  readonly index: number;
+  readonly count: number;
+}
+
+/** What the supervisor is given: the command line to start each worker with, and where the one admin listens. */
+export interface SuperviseOptions {
+  readonly count: number;
+  /** The command line, as given; each worker runs it again. */
+  readonly argv: readonly string[];
+  /** The configured admin address, served by the supervisor for all workers; undefined when the config has no admin. */
+  readonly admin: { readonly address: string; readonly port: number } | undefined;
+  /** bootstrap.stats_config, so the merged /stats/prometheus tags names as each worker would. */
+  readonly statsConfig: unknown;
+  /** Lines for the application log (main.ts's logger: level, format and --log-path apply). */
+  readonly log: { info(message: string): void; warn(message: string): void; error(message: string): void };
+  /** A signal the supervisor caught and passes on to every worker (SIGHUP: each worker reloads itself). */
+  readonly forwardSignals: readonly SignalName[];
+}
+
+/**
+ * Optional: --concurrency N, N worker processes running this same core and config and
+ * sharing each listener (Envoy's worker threads; docs/architecture.md, Workers). The
+ * process a user starts supervises: it starts the workers, serves the one admin (stats
+ * merged across workers), passes signals on and restarts a worker that crashes.
+ */
+export interface WorkerProcesses {
+  /** Set in a process a supervisor started as one of its workers; undefined in the one a user started. */
+  readonly worker: WorkerIdentity | undefined;
+  /** Start the workers and supervise them; resolves with the exit code once all have stopped. */
+  supervise(options: SuperviseOptions): Promise<number>;
+  /** In a worker, once its server has started: tell the supervisor, with where this worker's own admin listens (an internal loopback port), if it has one. */
+  announceStarted(admin: SocketAddress | undefined): Promise<void>;
+}
+
 export interface Runtime {
   /** The runtime's name (logged at start-up, shown by `--version`). */
   readonly name: string;
@@ -509,6 +552,8 @@ export interface Runtime {
   readonly ownSmallArrays?: boolean;
   /** Optional: TLS (above). Without it a config with a TLS transport socket is refused at start. */
   readonly tls?: TlsCapability;
+  /** Optional: worker processes (--concurrency above 1); without it such a command line is refused. */
+  readonly workers?: WorkerProcesses;
 }
 
 /** A public key as a JSON Web Key (RFC 7517): the fields jwt_authn's keys may carry. */

@@ -113,7 +113,7 @@ ${location}
   return servers.join("\n");
 }
 
-function nginxPeerConfig(dir, port, originPort, nofile, ports = null, certificate = null) {
+export function nginxPeerConfig(dir, port, originPort, nofile, ports = null, certificate = null) {
   const location = `    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;

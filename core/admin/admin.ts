@@ -27,13 +27,13 @@ import type { ServerContext } from "../server-context.ts";
 import type { RuntimeLoader } from "../runtime/runtime-loader.ts";
 import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
-import { compileRegex, type CompiledRegex } from "../config/regex.ts";
 import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
 import { configDump, configDumpResource } from "./config-dump.ts";
 import { HistogramIntervals, STATS_FLUSH_INTERVAL_MS } from "./histogram-intervals.ts";
 import { ServerStats, type ServerState } from "./server-stats.ts";
-import { statsAsJson, statsAsPrometheus, statsAsText, type StatsQuery } from "./stats-render.ts";
+import { statsResponse } from "./stats-render.ts";
+import { workerStatsSnapshot } from "./worker-stats.ts";
 import { TagExtractor } from "./tag-extractor.ts";
 import { traceHandlers } from "./trace-handlers.ts";
 import { runtimeAsJson, runtimeModify } from "./runtime-handler.ts";
@@ -92,7 +92,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     this.tags = new TagExtractor(server.bootstrap.statsConfig);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
-    this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server));
+    this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server), { exclusive: true });
     this.handlers = this.createHandlers();
   }
 
@@ -270,7 +270,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
           ["usedonly", "Only include stats that have been written by system since restart"],
           ["filter", "Regular expression (JavaScript syntax) for filtering stats"],
         ],
-        run: (r) => this.prometheus(r),
+        run: (r) => this.stats(r),
       },
     ];
     handlers.push(...traceHandlers(server.tracer));
@@ -324,19 +324,6 @@ ${rows}    </tbody>
 
   // ---- stats ----
 
-  private statsQuery(query: Map<string, string>): StatsQuery | AdminResponse {
-    const pattern = query.get("filter");
-    let filter: CompiledRegex | undefined;
-    if (pattern !== undefined) {
-      // RE2, as Envoy's StatsParams::parse (source/server/admin/stats_params.cc): linear in
-      // the stat names whatever the pattern, and the same syntax as everywhere else.
-      const compiled = compileRegex(pattern);
-      if (!compiled.ok) return text(400, "Invalid re2 regex");
-      filter = compiled.regex;
-    }
-    return { usedOnly: query.has("usedonly"), filter };
-  }
-
   /** Bring the server.* gauges up to date before they are shown. */
   private refreshServerStats(): void {
     const server = this.server;
@@ -345,29 +332,17 @@ ${rows}    </tbody>
       uptimeSeconds: server.uptimeSeconds,
       totalConnections: server.listeners.reduce((n, listener) => n + listener.activeConnections, 0),
       memoryBytes: server.runtime.memoryUsage(),
+      concurrency: server.options.commandLine?.concurrency ?? 1,
     });
   }
 
   private stats(request: AdminRequest): AdminResponse {
-    const query = this.statsQuery(request.query);
-    if ("status" in query) return query;
-    const format = request.query.get("format") ?? "text";
-    if (format === "prometheus") return this.prometheus(request);
-    if (format !== "text" && format !== "json") {
-      return text(404, "usage: /stats?format=json  or /stats?format=prometheus \n\n");
+    this.refreshServerStats();
+    // A worker's snapshot for its supervisor's merged /stats (--concurrency; worker-stats.ts).
+    if (request.query.get("format") === "worker" && this.server.runtime.workers?.worker !== undefined) {
+      return json(200, workerStatsSnapshot(this.server.stats.all(), this.intervals));
     }
-    this.refreshServerStats();
-    const all = this.server.stats.all();
-    return format === "json"
-      ? json(200, statsAsJson(all, query, this.intervals, request.query.has("pretty")))
-      : text(200, statsAsText(all, query, this.intervals));
-  }
-
-  private prometheus(request: AdminRequest): AdminResponse {
-    const query = this.statsQuery(request.query);
-    if ("status" in query) return query;
-    this.refreshServerStats();
-    return text(200, statsAsPrometheus(this.server.stats.all(), query, this.tags));
+    return statsResponse(request.path === "/stats/prometheus" ? "/stats/prometheus" : "/stats", request.query, this.server.stats.all(), this.intervals, this.tags);
   }
 
   // ---- server ----
@@ -382,7 +357,7 @@ ${rows}    </tbody>
       uptime_current_epoch: uptime,
       uptime_all_epochs: uptime,
       command_line_options: {
-        concurrency: 1,
+        concurrency: commandLine?.concurrency ?? 1,
         config_path: commandLine?.configPath ?? "",
         config_yaml: commandLine?.configYaml ?? "",
         log_level: commandLine?.logLevel ?? "info",
@@ -468,7 +443,7 @@ function toLogLevel(name: string): LogLevel | undefined {
 }
 
 /** Envoy's parseAndDecodeQueryString: `a&b=c` → {a: "", b: "c"}, percent-decoded, first value wins. */
-function parseQuery(query: string): Map<string, string> {
+export function parseQuery(query: string): Map<string, string> {
   const params = new Map<string, string>();
   for (const part of query.split("&")) {
     if (part === "") continue;

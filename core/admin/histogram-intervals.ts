@@ -11,13 +11,19 @@ interface IntervalState {
   count: number;
 }
 
+/** What the stats renderers ask of interval statistics. */
+export interface IntervalQuantiles {
+  /** The interval quantiles (QUANTILES), NaN each when the last interval recorded nothing. */
+  quantiles(histogram: Histogram): number[];
+}
+
 /**
  * Envoy prints each histogram's quantiles twice: over the last flush interval and over
  * its whole life ("cumulative"). Histograms only keep cumulative buckets, so every
  * flush (STATS_FLUSH_INTERVAL_MS, run by the admin) takes the difference since the
  * previous one: recording stays as cheap as before.
  */
-export class HistogramIntervals {
+export class HistogramIntervals implements IntervalQuantiles {
   private readonly state = new Map<Histogram, IntervalState>();
 
   flush(histograms: readonly Histogram[]): void {
@@ -40,7 +46,12 @@ export class HistogramIntervals {
     }
   }
 
-  /** The interval quantiles (QUANTILES), NaN each when the last interval recorded nothing. */
+  /** The bucket counts of the last flush interval (a worker's snapshot, worker-stats.ts); undefined before the first flush. */
+  intervalCounts(histogram: Histogram): readonly number[] | undefined {
+    const state = this.state.get(histogram);
+    return state && [...state.interval];
+  }
+
   quantiles(histogram: Histogram): number[] {
     const state = this.state.get(histogram);
     if (!state || state.count === 0) return QUANTILES.map(() => NaN);

@@ -14,6 +14,8 @@ export interface ServerStatsSource {
   readonly totalConnections: number;
   /** Resident set size, where the runtime can tell. */
   readonly memoryBytes: number | undefined;
+  /** --concurrency: the workers (processes) sharing the listeners. */
+  readonly concurrency: number;
 }
 
 /**
@@ -44,8 +46,8 @@ export class ServerStats {
     this.uptime.set(Math.floor(source.uptimeSeconds));
     this.live.set(source.state === "LIVE" ? 1 : 0);
     this.state.set(SERVER_STATES[source.state]);
-    // One event loop: Envoy's --concurrency 1.
-    this.concurrency.set(1);
+    // Envoy's: the number of workers (here processes of one event loop each).
+    this.concurrency.set(source.concurrency);
     const memory = source.memoryBytes;
     if (memory !== undefined) this.memoryAllocated.set(memory);
     this.totalConnections.set(source.totalConnections);

@@ -5,8 +5,9 @@
 import { Counter } from "../stats/counter.ts";
 import { DEFAULT_BUCKETS, Histogram, QUANTILES } from "../stats/histogram.ts";
 import type { Stat } from "../stats/stats-store.ts";
-import type { CompiledRegex } from "../config/regex.ts";
-import type { HistogramIntervals } from "./histogram-intervals.ts";
+import { compileRegex, type CompiledRegex } from "../config/regex.ts";
+import type { AdminResponse } from "./admin-handler.ts";
+import type { IntervalQuantiles } from "./histogram-intervals.ts";
 import type { TagExtractor } from "./tag-extractor.ts";
 
 /** `?usedonly` and `?filter=<regex>`, as Envoy's stats handlers take them. */
@@ -14,6 +15,42 @@ export interface StatsQuery {
   usedOnly: boolean;
   /** `?filter=`: RE2, matched anywhere in the name. */
   filter: CompiledRegex | undefined;
+}
+
+const TEXT = "text/plain; charset=UTF-8";
+
+/** `?usedonly` and `?filter=` as Envoy's StatsParams::parse reads them, or the 400 a bad regex gets. */
+export function statsQuery(query: ReadonlyMap<string, string>): StatsQuery | AdminResponse {
+  const pattern = query.get("filter");
+  let filter: CompiledRegex | undefined;
+  if (pattern !== undefined) {
+    // RE2, as Envoy's StatsParams::parse (source/server/admin/stats_params.cc): linear in
+    // the stat names whatever the pattern, and the same syntax as everywhere else.
+    const compiled = compileRegex(pattern);
+    if (!compiled.ok) return { status: 400, contentType: TEXT, body: "Invalid re2 regex" };
+    filter = compiled.regex;
+  }
+  return { usedOnly: query.has("usedonly"), filter };
+}
+
+/**
+ * `/stats` (text, `?format=json`, `?format=prometheus`) and `/stats/prometheus` over
+ * `stats`: the one admin process's, or every worker's merged (worker-stats.ts).
+ */
+export function statsResponse(
+  path: "/stats" | "/stats/prometheus",
+  params: ReadonlyMap<string, string>,
+  stats: readonly Stat[],
+  intervals: IntervalQuantiles,
+  tags: TagExtractor,
+): AdminResponse {
+  const query = statsQuery(params);
+  if ("status" in query) return query;
+  const format = path === "/stats/prometheus" ? "prometheus" : (params.get("format") ?? "text");
+  if (format === "prometheus") return { status: 200, contentType: TEXT, body: statsAsPrometheus(stats, query, tags) };
+  if (format === "json") return { status: 200, contentType: "application/json", body: statsAsJson(stats, query, intervals, params.has("pretty")) };
+  if (format === "text") return { status: 200, contentType: TEXT, body: statsAsText(stats, query, intervals) };
+  return { status: 404, contentType: TEXT, body: "usage: /stats?format=json  or /stats?format=prometheus \n\n" };
 }
 
 /** Envoy's shouldShowMetric: used (when asked) and the regex found somewhere in the name. */
@@ -40,7 +77,7 @@ const QUANTILE_PERCENTS = QUANTILES.map((q) => Number((q * 100).toPrecision(6)))
  * Envoy's `ParentHistogram::quantileSummary`: "P0(interval,cumulative) P25(…) …", or
  * "No recorded values" for a histogram nothing was recorded in.
  */
-export function quantileSummary(histogram: Histogram, intervals: HistogramIntervals): string {
+export function quantileSummary(histogram: Histogram, intervals: IntervalQuantiles): string {
   if (!histogram.used) return "No recorded values";
   const interval = intervals.quantiles(histogram);
   return QUANTILES.map(
@@ -49,7 +86,7 @@ export function quantileSummary(histogram: Histogram, intervals: HistogramInterv
 }
 
 /** `/stats`: counters and gauges as `name: value`, sorted by name, then histograms. */
-export function statsAsText(stats: readonly Stat[], query: StatsQuery, intervals: HistogramIntervals): string {
+export function statsAsText(stats: readonly Stat[], query: StatsQuery, intervals: IntervalQuantiles): string {
   let out = "";
   const histograms: Histogram[] = [];
   for (const stat of stats) {
@@ -66,7 +103,7 @@ export function statsAsText(stats: readonly Stat[], query: StatsQuery, intervals
  * "computed_quantiles":[{"name":…,"values":[{"interval":…,"cumulative":…},…]}]}}]}`, as Envoy's
  * statsAsJson (NaN quantiles are null).
  */
-export function statsAsJson(stats: readonly Stat[], query: StatsQuery, intervals: HistogramIntervals, pretty: boolean): string {
+export function statsAsJson(stats: readonly Stat[], query: StatsQuery, intervals: IntervalQuantiles, pretty: boolean): string {
   const entries: unknown[] = [];
   const computed: { name: string; values: { interval: number | null; cumulative: number | null }[] }[] = [];
   const orNull = (value: number): number | null => (Number.isFinite(value) ? significant(value) : null);

@@ -58,11 +58,20 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   private stopped = false;
   /** The address bound, kept to listen there again after a pause. */
   private lastAddress: SocketAddress | undefined;
+  /**
+   * In a worker process (--concurrency), every worker binds the same address and the
+   * kernel (SO_REUSEPORT) or node:cluster spreads connections over them, as Envoy's
+   * worker threads share each listener (Envoy's enable_reuse_port). The admin's own is
+   * `exclusive`: each worker's admin is its own, on a port of its own.
+   */
+  private readonly shared: boolean;
 
   constructor(
     readonly config: ListenerConfig,
     private readonly context: ServerContext,
+    options: { exclusive?: boolean } = {},
   ) {
+    this.shared = options.exclusive !== true && context.runtime.workers?.worker !== undefined;
     this.name = config.name;
     this.connectionLimitKey = `envoy.resource_limits.listener.${config.name}.connection_limit`;
     this.stats = new ListenerStats(context.stats, config.address, config.statPrefix);
@@ -110,7 +119,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
 
   async start(): Promise<void> {
     const { address, port } = this.config.address;
-    this.listener = await this.context.runtime.listen({ address, port }, (socket) => this.onAccept(socket));
+    this.listener = await this.context.runtime.listen({ address, port, shared: this.shared }, (socket) => this.onAccept(socket));
     this.lastAddress = this.listener.address;
     this.context.log.info(`listener '${this.name}' listening on ${formatAddress(this.listener.address)}`);
   }
@@ -134,7 +143,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     this.paused = false;
     const bound = this.lastAddress;
     if (this.stopped || bound === undefined || this.listener !== undefined) return;
-    this.context.runtime.listen({ address: bound.address, port: bound.port }, (socket) => this.onAccept(socket)).then(
+    this.context.runtime.listen({ address: bound.address, port: bound.port, shared: this.shared }, (socket) => this.onAccept(socket)).then(
       (listener) => {
         // Paused again, or stopped, while binding: the new socket goes at once.
         if (this.paused || this.stopped) return listener.close();

@@ -37,6 +37,8 @@ export interface BunGlobal {
     hostname: string;
     port: number;
     exclusive: boolean;
+    /** SO_REUSEPORT: other processes may bind the same address (worker processes, --concurrency). */
+    reusePort?: boolean;
     allowHalfOpen: boolean;
     socket: BunSocketHandlers;
   }): { readonly port: number; readonly hostname: string; stop(closeActiveConnections?: boolean): void };

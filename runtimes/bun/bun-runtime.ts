@@ -1,6 +1,7 @@
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
 import { heapStats } from "bun:jsc";
 import { processServices } from "../kit/process-services.ts";
+import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
 import { toPortError } from "../kit/errors.ts";
 import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
 import { BunSocket } from "./bun-socket.ts";
@@ -83,7 +84,11 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
           port: options.port,
           // Without exclusive, Bun binds with SO_REUSEPORT and a second proxy on the
           // same port would silently share it instead of failing with EADDRINUSE.
-          exclusive: true,
+          exclusive: options.shared !== true,
+          // A worker's shared listener (--concurrency): every worker binds the address with
+          // SO_REUSEPORT and the kernel spreads connections over them (measured on Bun
+          // 1.4.5: exclusive: false alone does not let a second process bind).
+          ...(options.shared === true && { reusePort: true }),
           allowHalfOpen: true,
           socket: handlers((handle) => {
             const socket = new BunSocket();
@@ -107,6 +112,11 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
     tls: nodeTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: false, sniKeepsDefaultKeyTypes: false }, connect),
 
     ...processServices,
+    // Workers: this program again in Bun child processes, listening with SO_REUSEPORT (Bun.listen without exclusive).
+    workers: workerProcesses(
+      (argv) => spawnLauncher(process.execPath, [...process.execArgv, process.argv[1]!, ...argv]),
+      (signal, callback) => void process.on(signal, callback),
+    ),
     loadConfigIsolated: loadConfigInWorker,
     // Bun's process.memoryUsage() counts neither byte arrays nor most of JavaScriptCore's
     // heap; bun:jsc's statistics do (the same measure as heapUsed + external on V8).

@@ -36,13 +36,17 @@ export interface DenoFsFile extends DenoWriter {
 export interface DenoGlobal {
   readonly version: { deno: string };
   readonly args: string[];
-  listen(options: { hostname: string; port: number; transport: "tcp" }): DenoListener;
+  /** reusePort: SO_REUSEPORT, only with --unstable-net (the worker supervisor starts Deno workers with it). */
+  listen(options: { hostname: string; port: number; transport: "tcp"; reusePort?: boolean }): DenoListener;
   connect(options: { hostname: string; port: number; transport: "tcp" }): Promise<DenoConn>;
   readTextFile(path: string): Promise<string>;
   readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
   stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean }>;
   open(path: string, options: { write: true; append: true; create: true; mode: number }): Promise<DenoFsFile>;
   addSignalListener(signal: string, handler: () => void): void;
+  /** The deno executable, and the program's entry (a file: URL), to start worker processes (--concurrency). */
+  execPath(): string;
+  readonly mainModule: string;
   readonly stdout: DenoWriter;
   readonly stderr: DenoWriter & { writeSync(data: Uint8Array): number };
   exit(code: number): never;

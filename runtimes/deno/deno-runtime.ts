@@ -13,6 +13,8 @@ import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
 import { watchDirectory } from "../kit/watch-directory.ts";
+import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
+import { fileURLToPath } from "node:url";
 
 const encoder = new TextEncoder();
 
@@ -58,7 +60,7 @@ export function createDenoRuntime(): Runtime {
     async listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
       let listener: DenoListener;
       try {
-        listener = Deno.listen({ hostname: options.address, port: options.port, transport: "tcp" });
+        listener = Deno.listen({ hostname: options.address, port: options.port, transport: "tcp", ...(options.shared === true && { reusePort: true }) });
       } catch (err) {
         throw toPortError(err);
       }
@@ -131,6 +133,13 @@ export function createDenoRuntime(): Runtime {
     onSignal(signal: SignalName, callback: () => void) {
       Deno.addSignalListener(signal, callback);
     },
+    // Workers: this program again in Deno child processes. Deno.listen's reusePort (SO_REUSEPORT)
+    // is unstable, so each worker runs with --unstable-net whatever the supervisor was given.
+    // A worker has every permission (-A): spawning it took --allow-run already.
+    workers: workerProcesses(
+      (argv) => spawnLauncher(Deno.execPath(), ["run", "-A", "--unstable-net", fileURLToPath(Deno.mainModule), ...argv]),
+      (signal, callback) => Deno.addSignalListener(signal, callback),
+    ),
     log: {
       write(line) {
         const bytes = encoder.encode(line);

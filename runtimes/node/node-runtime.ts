@@ -1,6 +1,7 @@
 import * as net from "node:net";
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
 import { processServices } from "../kit/process-services.ts";
+import { workerProcesses, type LaunchWorker } from "../kit/workers/index.ts";
 import { toPortError } from "../kit/errors.ts";
 import { NodeSocket } from "./node-socket.ts";
 import { SocketReads } from "./socket-reads.ts";
@@ -38,7 +39,9 @@ export function createNodeRuntime(): Runtime {
       return new Promise((resolve, reject) => {
         // Kept for the server's life: a later error (EMFILE on accept) must not crash the process.
         server.on("error", (err) => reject(toPortError(err)));
-        server.listen({ host: options.address, port: options.port, exclusive: true }, () => {
+        // A worker's shared listener (--concurrency): Node 20's net has no reusePort, so the
+        // workers are node:cluster's and a non-exclusive listen shares the primary's socket.
+        server.listen({ host: options.address, port: options.port, exclusive: options.shared !== true }, () => {
           const bound = server.address() as net.AddressInfo;
           resolve({
             address: { address: bound.address, port: bound.port, family: bound.family === "IPv6" ? 6 : 4 },
@@ -52,6 +55,7 @@ export function createNodeRuntime(): Runtime {
     tls: nodeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
 
     ...processServices,
+    workers: workerProcesses(clusterLauncher, (signal, callback) => void process.on(signal, callback)),
 
     // After the I/O already received (the port's contract: the HTTP/1 pool must see a FIN
     // that came right behind a response before it reuses the connection). Outbound
@@ -60,5 +64,24 @@ export function createNodeRuntime(): Runtime {
     // one setImmediate would run between them (the conformance suite's defer test): two
     // do not, as on Bun.
     defer: (callback) => void setImmediate(() => setImmediate(callback)),
+  };
+}
+
+/**
+ * Node 20's net has no reusePort (Node 22.12 added it): the workers are node:cluster's,
+ * whose shared listening socket spreads connections over them (round-robin from the
+ * primary, Node's default on Linux). Each runs this same program (process.argv[1]) with
+ * the same Node flags (tsx's --import among them).
+ */
+async function clusterLauncher(argv: readonly string[]): Promise<LaunchWorker> {
+  const cluster = (await import("node:cluster")).default;
+  cluster.setupPrimary({ args: [...argv] });
+  return (env) => {
+    const worker = cluster.fork(env);
+    return {
+      pid: worker.process.pid,
+      kill: (signal) => void worker.process.kill(signal),
+      onExit: (callback) => void worker.on("exit", callback),
+    };
   };
 }

@@ -67,11 +67,20 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
     expect(proxy.stderr).not.toContain("listening on");
   });
 
-  test("--base-id, --restart-epoch and --concurrency: one line naming the flag, exit 1", async () => {
-    for (const flag of ["--base-id", "--restart-epoch", "--concurrency"]) {
+  test("--base-id and --restart-epoch: one line naming the flag, exit 1", async () => {
+    for (const flag of ["--base-id", "--restart-epoch"]) {
       const result = await runToExit(runtime, ["--config-yaml", "static_resources: {}", flag, "1"]);
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(new RegExp(`^polyvoy: ${flag} is not supported: [^\\n]+\\n$`));
+    }
+  });
+
+  test("--concurrency that is not a count of workers: one line, exit 1", async () => {
+    // Each value's message is in test/unit/cli.test.ts; here, that the process says it and exits.
+    for (const bad of ["0", "1.5"]) {
+      const result = await runToExit(runtime, ["--config-yaml", "static_resources: {}", "--concurrency", bad]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^polyvoy: --concurrency: expected a whole number of workers from 1 to 256, got "${bad.replace(".", "\\.")}"\\n`));
     }
   });
 

@@ -122,11 +122,19 @@ describe("parseCommandLine", () => {
     expect(USAGE).toContain("trace, debug, info, warn, error, critical, off");
   });
 
-  test("--base-id, --restart-epoch and --concurrency are refused by name, without the usage", () => {
+  test("--concurrency: a whole number of workers from 1 to 256", () => {
+    expect(parseCommandLine(["-c", "x"]).concurrency).toBeUndefined();
+    expect(parseCommandLine(["-c", "x", "--concurrency", "1"]).concurrency).toBe(1);
+    expect(parseCommandLine(["-c", "x", "--concurrency=4"]).concurrency).toBe(4);
+    for (const bad of ["0", "-2", "2.5", "x", "", "257", "1e3"]) {
+      expect(usageError(["-c", "x", "--concurrency", bad])).toBe(`--concurrency: expected a whole number of workers from 1 to 256, got "${bad}"`);
+    }
+  });
+
+  test("--base-id and --restart-epoch are refused by name, without the usage", () => {
     for (const [argv, why] of [
       [["--base-id", "1"], "--base-id is not supported: polyvoy has no hot restart (no shared memory region to name)"],
       [["--restart-epoch=0"], "--restart-epoch is not supported: polyvoy has no hot restart"],
-      [["--concurrency", "2"], "--concurrency is not supported: polyvoy runs one worker (no worker threads yet)"],
     ] as const) {
       expect(usageError(["-c", "x", ...argv])).toBe(why);
       try {

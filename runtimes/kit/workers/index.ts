@@ -1,0 +1,29 @@
+/**
+ * The port's `workers` capability (core/port.ts, WorkerProcesses) for an adapter: the
+ * adapter says how a worker is started (node:cluster on Node, a child process with
+ * SO_REUSEPORT listeners on Bun and Deno); the rest is shared.
+ */
+import type { SignalName, WorkerProcesses } from "../../../core/port.ts";
+import type { LaunchWorker } from "./worker-supervisor.ts";
+import { announce, stopWithSupervisor } from "./worker-side.ts";
+import { workerFromEnvironment } from "./worker-identity.ts";
+
+export type { LaunchWorker, WorkerChild } from "./worker-supervisor.ts";
+export { spawnLauncher } from "./spawn-launcher.ts";
+
+/** `launcher(argv)` makes the function that starts one worker running this program with the command line `argv`. */
+export function workerProcesses(launcher: (argv: readonly string[]) => Promise<LaunchWorker>, onSignal: (signal: SignalName, callback: () => void) => void): WorkerProcesses {
+  const worker = workerFromEnvironment();
+  if (worker) stopWithSupervisor();
+  return {
+    worker: worker && { index: worker.index, count: worker.count },
+    async supervise(options) {
+      // Loaded only here: a single process (no --concurrency) never loads the supervisor and its admin.
+      const { WorkerSupervisor } = await import("./worker-supervisor.ts");
+      return new WorkerSupervisor(options, await launcher(options.argv), onSignal).run();
+    },
+    async announceStarted(admin) {
+      if (worker) await announce(worker, admin);
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * How a worker process knows it is one (--concurrency): its supervisor starts it with
+ * these variables in its environment, and it announces itself in the supervisor's
+ * private folder once its server has started (announce.ts).
+ */
+import process from "node:process";
+import type { WorkerIdentity } from "../../../core/port.ts";
+
+export const WORKER_ENV = {
+  index: "POLYVOY_WORKER_INDEX",
+  count: "POLYVOY_WORKER_COUNT",
+  folder: "POLYVOY_WORKER_DIR",
+} as const;
+
+export interface WorkerEnvironment extends WorkerIdentity {
+  /** The supervisor's private folder, where the worker announces itself. */
+  readonly folder: string;
+}
+
+/** This process's place among the workers, when a supervisor started it; undefined otherwise. */
+export function workerFromEnvironment(): WorkerEnvironment | undefined {
+  const index = Number(process.env[WORKER_ENV.index]);
+  const count = Number(process.env[WORKER_ENV.count]);
+  const folder = process.env[WORKER_ENV.folder];
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || index < 0 || index >= count || !folder) return undefined;
+  return { index, count, folder };
+}
+
+/** The file a worker announces itself in. */
+export function announcementPath(folder: string, index: number): string {
+  return `${folder}/worker-${index}.json`;
+}
+
+/** What a worker announces: its pid, and where its own admin listens (absent without an admin). */
+export interface Announcement {
+  readonly pid: number;
+  readonly admin?: { readonly address: string; readonly port: number };
+}

@@ -1,0 +1,221 @@
+/**
+ * --concurrency N: the process a user starts becomes the supervisor of N worker
+ * processes, each running the same core with the same command line and config and
+ * sharing every listener (SO_REUSEPORT, or node:cluster's shared socket). Envoy runs
+ * workers as threads of one process (source/server/worker_impl.cc); here they are
+ * processes, so the supervisor does what the shared process did: one admin for all
+ * (admin-front.ts), signals passed on, and a worker that dies restarted (a thread
+ * cannot die alone in Envoy; a process can).
+ */
+import { mkdtemp, readFile, rm, unlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SignalName, SuperviseOptions } from "../../../core/port.ts";
+import { AdminFront } from "./admin-front.ts";
+import { announcementPath, WORKER_ENV, type Announcement } from "./worker-identity.ts";
+
+/** A started worker process, as the runtime's way of starting one gives it. */
+export interface WorkerChild {
+  readonly pid: number | undefined;
+  kill(signal: SignalName | "SIGKILL"): void;
+  onExit(callback: (code: number | null, signal: string | null) => void): void;
+}
+
+/** Start one worker: this program again, with `env` added to the environment. */
+export type LaunchWorker = (env: Record<string, string>) => WorkerChild;
+
+/** More restarts than this within RESTART_WINDOW_MS: the workers keep dying, so the supervisor gives up and exits 1. */
+export const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+/** How often startup looks for the workers' announcements. */
+const READY_POLL_MS = 50;
+/** A stop waits this long for workers to exit before it SIGKILLs them (a worker's own shutdown gives up after 5 s + its drain). */
+const STOP_KILL_MS = 15 * 60_000;
+
+interface Slot {
+  readonly index: number;
+  child: WorkerChild | undefined;
+  pid: number | undefined;
+}
+
+/** A worker's own admin, as it announced it. */
+export interface WorkerAdmin {
+  readonly index: number;
+  readonly pid: number;
+  readonly address: string;
+  readonly port: number;
+}
+
+export class WorkerSupervisor {
+  private readonly slots: Slot[];
+  private folder = "";
+  private stopping = false;
+  private exitCode = 0;
+  private started = false;
+  private readonly restarts: number[] = [];
+  private admin: AdminFront | undefined;
+  private finish: ((code: number) => void) | undefined;
+  private killTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly options: SuperviseOptions,
+    private readonly launch: LaunchWorker,
+    private readonly onSignal: (signal: SignalName, callback: () => void) => void,
+  ) {
+    this.slots = Array.from({ length: options.count }, (_, index) => ({ index, child: undefined, pid: undefined }));
+  }
+
+  get log(): SuperviseOptions["log"] {
+    return this.options.log;
+  }
+
+  /** Bind the admin, start the workers and resolve with the exit code once all have stopped. */
+  async run(): Promise<number> {
+    const done = new Promise<number>((resolve) => (this.finish = resolve));
+    this.folder = await mkdtemp(join(tmpdir(), "polyvoy-workers-"));
+    // The admin first, as a single process's: a port taken is an error before any worker starts.
+    if (this.options.admin) {
+      this.admin = new AdminFront(this, this.options.statsConfig);
+      try {
+        await this.admin.listen(this.options.admin);
+      } catch (err) {
+        const { address, port } = this.options.admin;
+        this.log.error(`admin listener cannot bind to ${address.includes(":") ? `[${address}]` : address}:${port}: ${describe(err)}`);
+        await rm(this.folder, { recursive: true, force: true });
+        return 1;
+      }
+    }
+    this.onSignal("SIGTERM", () => this.stop("caught SIGTERM"));
+    this.onSignal("SIGINT", () => this.stop("caught SIGINT"));
+    // SIGHUP (each worker reloads its config itself) and SIGUSR1 (each reopens its access logs).
+    for (const signal of this.options.forwardSignals) this.onSignal(signal, () => this.signalWorkers(signal));
+    for (const slot of this.slots) this.startWorker(slot);
+    void this.waitStarted();
+    return done;
+  }
+
+  /** The admins of the workers that are up, first worker first (admin-front.ts asks them). */
+  async workerAdmins(): Promise<WorkerAdmin[]> {
+    const admins: WorkerAdmin[] = [];
+    for (const slot of this.slots) {
+      const announced = await this.announcement(slot);
+      if (announced?.admin) admins.push({ index: slot.index, pid: announced.pid, ...announced.admin });
+    }
+    return admins;
+  }
+
+  /** /quitquitquit is on its way to every worker: their exits are the end, not crashes. */
+  quitting(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info("admin /quitquitquit, stopping all workers");
+    this.armKillTimer();
+  }
+
+  /** SIGTERM/SIGINT, or a worker that keeps dying: every worker stops (draining, as one process does), then the supervisor exits. */
+  stop(reason: string, code = 0): void {
+    if (this.stopping) {
+      if (code !== 0) this.exitCode = code;
+      return;
+    }
+    this.stopping = true;
+    this.exitCode = code;
+    this.log.info(`${reason}, stopping ${this.liveCount()} workers`);
+    this.signalWorkers("SIGTERM");
+    this.armKillTimer();
+    this.finishIfDone();
+  }
+
+  private signalWorkers(signal: SignalName): void {
+    for (const slot of this.slots) slot.child?.kill(signal);
+  }
+
+  private armKillTimer(): void {
+    this.killTimer ??= setTimeout(() => {
+      for (const slot of this.slots) slot.child?.kill("SIGKILL");
+    }, STOP_KILL_MS);
+    this.killTimer.unref?.();
+  }
+
+  private liveCount(): number {
+    return this.slots.filter((slot) => slot.child !== undefined).length;
+  }
+
+  private startWorker(slot: Slot): void {
+    const child = this.launch({
+      [WORKER_ENV.index]: String(slot.index),
+      [WORKER_ENV.count]: String(this.options.count),
+      [WORKER_ENV.folder]: this.folder,
+    });
+    slot.child = child;
+    slot.pid = child.pid;
+    child.onExit((code, signal) => this.onWorkerExit(slot, child, code, signal));
+  }
+
+  private async announcement(slot: Slot): Promise<Announcement | undefined> {
+    if (slot.child === undefined || slot.pid === undefined) return undefined;
+    try {
+      const announced = JSON.parse(await readFile(announcementPath(this.folder, slot.index), "utf8")) as Announcement;
+      // A restarted worker's predecessor's announcement is not this worker's.
+      return announced.pid === slot.pid ? announced : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Startup ends when every worker has announced itself; one that exits before is a failed start (exit 1). */
+  private async waitStarted(): Promise<void> {
+    while (!this.stopping) {
+      const announced = await Promise.all(this.slots.map((slot) => this.announcement(slot)));
+      if (announced.every((a) => a !== undefined)) {
+        this.started = true;
+        this.log.info(`all ${this.options.count} workers started (pids ${this.slots.map((s) => s.pid).join(", ")})`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+  }
+
+  private onWorkerExit(slot: Slot, child: WorkerChild, code: number | null, signal: string | null): void {
+    if (slot.child !== child) return;
+    slot.child = undefined;
+    void unlink(announcementPath(this.folder, slot.index)).catch(() => {});
+    const how = signal !== null ? `signal ${signal}` : `code ${code}`;
+    if (this.stopping) {
+      this.log.info(`worker ${slot.index} (pid ${child.pid}) exited with ${how}`);
+      return this.finishIfDone();
+    }
+    if (!this.started) {
+      // The worker said why on the log; the others started the same config and go too.
+      this.log.error(`worker ${slot.index} (pid ${child.pid}) exited with ${how} while starting`);
+      return this.stop("a worker failed to start", 1);
+    }
+    const now = performance.now();
+    this.restarts.push(now);
+    while (this.restarts.length > 0 && this.restarts[0]! < now - RESTART_WINDOW_MS) this.restarts.shift();
+    if (this.restarts.length > MAX_RESTARTS) {
+      this.log.error(`worker ${slot.index} (pid ${child.pid}) exited with ${how}: more than ${MAX_RESTARTS} worker restarts within ${RESTART_WINDOW_MS / 1000} s, giving up`);
+      return this.stop("workers keep exiting", 1);
+    }
+    this.startWorker(slot);
+    this.log.warn(`worker ${slot.index} (pid ${child.pid}) exited with ${how}; restarted as pid ${slot.pid}`);
+  }
+
+  private finishIfDone(): void {
+    if (!this.stopping || this.liveCount() > 0 || !this.finish) return;
+    const finish = this.finish;
+    this.finish = undefined;
+    clearTimeout(this.killTimer);
+    void (async () => {
+      await this.admin?.close();
+      await rm(this.folder, { recursive: true, force: true });
+      this.log.info("exiting");
+      finish(this.exitCode);
+    })();
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; code?: string };
+  return `${e.message ?? String(err)}${e.code ? ` (${e.code})` : ""}`;
+}

@@ -1,0 +1,90 @@
+/** The supervisor's merge of its workers' stats and /clusters (core/admin/worker-stats.ts), over real stores. */
+import { describe, expect, test } from "vitest";
+import { HistogramIntervals } from "../../core/admin/histogram-intervals.ts";
+import { statsAsText } from "../../core/admin/stats-render.ts";
+import { gaugeIsSummed, mergeClustersJson, mergeClustersText, mergeWorkerStats, workerStatsSnapshot, type WorkerStatsSnapshot } from "../../core/admin/worker-stats.ts";
+import { Counter } from "../../core/stats/counter.ts";
+import { Gauge } from "../../core/stats/gauge.ts";
+import { Histogram } from "../../core/stats/histogram.ts";
+import { StatsStore } from "../../core/stats/stats-store.ts";
+
+function snapshotOf(store: StatsStore, intervals = new HistogramIntervals()): WorkerStatsSnapshot {
+  return JSON.parse(workerStatsSnapshot(store.all(), intervals)) as WorkerStatsSnapshot;
+}
+
+describe("mergeWorkerStats", () => {
+  test("counters and share gauges summed, copy gauges once, histograms' buckets summed", () => {
+    const a = new StatsStore();
+    const b = new StatsStore();
+    a.counter("http.ingress.downstream_rq_total").inc(3);
+    b.counter("http.ingress.downstream_rq_total").inc(4);
+    a.gauge("http.ingress.downstream_cx_active").set(2);
+    b.gauge("http.ingress.downstream_cx_active").set(5);
+    a.gauge("cluster.backend.membership_total").set(3);
+    b.gauge("cluster.backend.membership_total").set(3);
+    a.gauge("server.concurrency").set(2);
+    b.gauge("server.concurrency").set(2);
+    b.counter("only.in.b").inc();
+    for (const v of [1, 2, 3]) a.histogram("http.ingress.downstream_rq_time").record(v);
+    for (const v of [100, 200]) b.histogram("http.ingress.downstream_rq_time").record(v);
+
+    const { stats } = mergeWorkerStats([snapshotOf(a), snapshotOf(b)]);
+    const byName = new Map(stats.map((s) => [s.name, s]));
+    expect((byName.get("http.ingress.downstream_rq_total") as Counter).value).toBe(7);
+    expect((byName.get("http.ingress.downstream_cx_active") as Gauge).value).toBe(7);
+    expect((byName.get("cluster.backend.membership_total") as Gauge).value).toBe(3);
+    expect((byName.get("server.concurrency") as Gauge).value).toBe(2);
+    expect((byName.get("only.in.b") as Counter).value).toBe(1);
+    const h = byName.get("http.ingress.downstream_rq_time") as Histogram;
+    expect([h.count, h.sum, h.min, h.max]).toEqual([5, 306, 1, 200]);
+    expect(h.quantile(1)).toBe(200);
+    // Sorted by name, as the admin prints them.
+    expect(stats.map((s) => s.name)).toEqual([...stats.map((s) => s.name)].sort());
+  });
+
+  test("the interval quantiles come from the workers' summed interval buckets", () => {
+    const a = new StatsStore();
+    const intervals = new HistogramIntervals();
+    a.histogram("h").record(7);
+    intervals.flush([a.histogram("h")]);
+    const merged = mergeWorkerStats([snapshotOf(a, intervals), snapshotOf(a, intervals)]);
+    const text = statsAsText(merged.stats, { usedOnly: false, filter: undefined }, merged.intervals);
+    expect(text).toMatch(/^h: P0\(7,7\) /m);
+    // Before a flush there is no interval: nan, as in one process.
+    const fresh = mergeWorkerStats([snapshotOf(a)]);
+    expect(statsAsText(fresh.stats, { usedOnly: false, filter: undefined }, fresh.intervals)).toMatch(/^h: P0\(nan,7\) /m);
+  });
+
+  test("a gauge is a share unless it is a copy of one value", () => {
+    expect(gaugeIsSummed("cluster.a.upstream_cx_active")).toBe(true);
+    expect(gaugeIsSummed("server.memory_allocated")).toBe(true);
+    expect(gaugeIsSummed("cluster.a.b.membership_healthy")).toBe(false);
+    expect(gaugeIsSummed("server.live")).toBe(false);
+  });
+});
+
+describe("mergeClusters", () => {
+  test("text: host stats summed, everything else the first worker's", () => {
+    const one = "b::observability_name::b\nb::default_priority::max_connections::1024\nb::127.0.0.1:80::rq_total::3\nb::127.0.0.1:80::cx_active::1\nb::127.0.0.1:80::health_flags::healthy\n";
+    const two = "b::observability_name::b\nb::default_priority::max_connections::1024\nb::127.0.0.1:80::rq_total::4\nb::127.0.0.1:80::cx_active::2\nb::127.0.0.1:80::health_flags::/failed_active_hc\n";
+    expect(mergeClustersText([one, two])).toBe(
+      "b::observability_name::b\nb::default_priority::max_connections::1024\nb::127.0.0.1:80::rq_total::7\nb::127.0.0.1:80::cx_active::3\nb::127.0.0.1:80::health_flags::healthy\n",
+    );
+  });
+
+  test("json: values summed as proto3 strings, zero left out", () => {
+    const worker = (rq: number, cx?: number) =>
+      JSON.stringify({
+        cluster_statuses: [
+          {
+            name: "b",
+            host_statuses: [
+              { address: { socket_address: { address: "127.0.0.1", port_value: 80 } }, stats: [{ name: "rq_total", ...(rq ? { value: String(rq) } : {}) }, { name: "cx_active", ...(cx ? { value: String(cx) } : {}), type: "GAUGE" }] },
+            ],
+          },
+        ],
+      });
+    const merged = JSON.parse(mergeClustersJson([worker(0), worker(5, 0)])) as { cluster_statuses: { host_statuses: { stats: unknown[] }[] }[] };
+    expect(merged.cluster_statuses[0]!.host_statuses[0]!.stats).toEqual([{ name: "rq_total", value: "5" }, { name: "cx_active", type: "GAUGE" }]);
+  });
+});
