@@ -79,7 +79,8 @@ const median = (values) => [...values].sort((a, b) => a - b)[(values.length - 1)
 export async function measureStartup(ctx, log, runtimes = ["node", "bun", "deno"]) {
   const runs = ctx.settings.mode === "quick" ? 3 : 7;
   const settleMs = 1000;
-  const built = await run(["npm", ["run", "--silent", "build"]]);
+  // A loaded machine may take minutes to build; run()'s default 2 min would kill it silently.
+  const built = await run(["npm", ["run", "--silent", "build"]], { timeoutMs: 600_000 });
   if (built.code !== 0) throw new Error(`npm run build failed:\n${built.stderr.slice(-2000)}`);
   writeFileSync(
     join(ctx.workDir, "bare-listener.mjs"),
