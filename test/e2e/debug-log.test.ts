@@ -18,15 +18,18 @@ async function refusedUpstreamConfig(): Promise<{ port: number; config: object }
 const FORMAT = ["--log-format", "[%l][%n] %v"];
 
 describe.each(RUNTIMES)("debug and trace logs on %s", (runtime) => {
-  test("-l debug: a route miss and a failed upstream connect, with [C][S] ids and components", async () => {
+  test("-l debug --component-log-level http:trace: a route miss and a failed upstream connect, with [C][S] ids and components", async () => {
     const { port, config } = await refusedUpstreamConfig();
-    const proxy = await ProxyProcess.start(runtime, config, 1, ["-l", "debug", ...FORMAT]);
+    const proxy = await ProxyProcess.start(runtime, config, 1, ["-l", "debug", "--component-log-level", "http:trace", ...FORMAT]);
     try {
       expect((await fetch(`http://127.0.0.1:${port}/nowhere`)).status).toBe(404);
       expect((await fetch(`http://127.0.0.1:${port}/up`)).status).toBe(503);
       await proxy.waitForLog(/Sending local reply with details upstream_reset_before_response_started/g);
       const log = proxy.stderr;
       expect(log).toMatch(/\[debug\]\[config\] loading 1 listener\(s\)/);
+      // http at trace: the HTTP/1 codec's bytes; the other components stay at debug.
+      expect(log).toMatch(/\[trace\]\[http\] \[C\d+\] parsing \d+ bytes/);
+      expect(log).not.toMatch(/\[trace\]\[(router|pool|config)\]/);
       expect(log).toMatch(/\[debug\]\[router\] \[C\d+\]\[S\d+\] no route match for URL '\/nowhere'/);
       expect(log).toMatch(/\[debug\]\[http\] \[C\d+\]\[S\d+\] Sending local reply with details route_not_found/);
       expect(log).toMatch(/\[debug\]\[pool\] \[C\d+\] creating a new connection to 127\.0\.0\.1:\d+/);
