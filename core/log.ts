@@ -95,14 +95,18 @@ export class Logger {
   private parts: FormatPart[] | undefined;
   private escaped = false;
   private readonly components = new Map<LogComponent, ComponentLogger>();
+  /** The level every component got last (`--log-level`), which a component made later starts at. */
+  private allLevel: LogLevel;
 
   constructor(
     private readonly runtime: Pick<Runtime, "log" | "wallClock">,
     level: LogLevel = "info",
   ) {
     this.threshold = LOG_LEVELS.indexOf(level);
+    this.allLevel = level;
   }
 
+  /** The "main" component's level. */
   get level(): LogLevel {
     return LOG_LEVELS[this.threshold]!;
   }
@@ -110,13 +114,14 @@ export class Logger {
   /** Sets every component's level, as `--log-level` and the admin's /logging?level= do. */
   set level(level: LogLevel) {
     this.threshold = LOG_LEVELS.indexOf(level);
+    this.allLevel = level;
     for (const component of this.components.values()) component.level = level;
   }
 
   /** The logger of one of Envoy's components but "main", the Logger itself (memoised: callers keep it in a field). */
   component(name: Exclude<LogComponent, "main">): ComponentLogger {
     let component = this.components.get(name);
-    if (!component) this.components.set(name, (component = new ComponentLogger(this, name, this.level)));
+    if (!component) this.components.set(name, (component = new ComponentLogger(this, name, this.allLevel)));
     return component;
   }
 
@@ -128,7 +133,7 @@ export class Logger {
 
   /** The level of every component, "main" first (what /logging lists). */
   componentLevels(): [LogComponent, LogLevel][] {
-    return LOG_COMPONENTS.map((name) => [name, name === "main" ? this.level : (this.components.get(name)?.level ?? this.level)]);
+    return LOG_COMPONENTS.map((name) => [name, name === "main" ? this.level : (this.components.get(name)?.level ?? this.allLevel)]);
   }
 
   /** Whether debug lines are written: the guard before building one. */

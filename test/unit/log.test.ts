@@ -28,6 +28,8 @@ describe("Logger", () => {
     log.debug("not written either");
     log.setComponentLevel("main", "debug");
     log.debug("main's");
+    // A component made after main's own level was set starts at the global level, not main's.
+    log.component("config").debug("not written: config is at info");
     expect(lines).toEqual(["[trace][router] [C1][S0] a\n", "[debug][main] main's\n"]);
     // The global level (admin /logging?level=) sets every component again.
     log.level = "warn";
