@@ -4,10 +4,14 @@ import { utcParts, type UtcParts } from "./util/civil-time.ts";
 /** Envoy's log levels, least to most severe (`--log-level`). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "critical", "off"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogComponent = (typeof LOG_COMPONENTS)[number];
 
 /**
  * Envoy's logger components (source/common/common/logger.h, ALL_LOGGER_IDS), the names
- * `--component-log-level` takes. polyvoy's own messages are all logged as "main" so far.
+ * `--component-log-level` takes and `%n` prints. What polyvoy logs under which: "main"
+ * (start-up, shutdown, admin), "config" (config load steps), "http" (local replies, the
+ * HTTP/1 codec at trace), "http2" (the HTTP/2 codec at trace), "router" (route misses,
+ * upstream resets), "pool" (connection pool events). See Logger.component.
  */
 export const LOG_COMPONENTS = [
   "admin", "alternate_protocols_cache", "aws", "assert", "backtrace", "cache_filter", "client", "compression", "config",
@@ -20,7 +24,7 @@ export const LOG_COMPONENTS = [
 /**
  * The `--log-format` flags polyvoy writes: spdlog's, as Envoy passes them through — %Y year,
  * %m month, %d day, %H %M %S hour, minute, second, %T = %H:%M:%S, %e milliseconds (all UTC),
- * %l level, %n logger name (the component: "main"), %t thread id (always 1: one thread),
+ * %l level, %n logger name (the component: "main", "router"…), %t thread id (always 1: one thread),
  * %v the message, %% a percent sign. Any other flag is an error naming it.
  */
 export const LOG_FORMAT_FLAGS = ["Y", "m", "d", "H", "M", "S", "T", "e", "l", "n", "t", "v", "%"] as const;
@@ -83,25 +87,63 @@ function escapeMessage(message: string): string {
 /**
  * Leveled logging to the runtime's sink (stderr, or `--log-path`), one line per message,
  * by default in the shape `[2026-11-26 10:12:25.123][info] message` (`--log-format`).
+ * The Logger itself is the "main" component; `component(name)` gives the others, each with
+ * its own level (Envoy's per-component loggers, `--component-log-level`).
  */
 export class Logger {
   private threshold: number;
   private parts: FormatPart[] | undefined;
   private escaped = false;
+  private readonly components = new Map<LogComponent, ComponentLogger>();
+  /** The level every component got last (`--log-level`), which a component made later starts at. */
+  private allLevel: LogLevel;
 
   constructor(
     private readonly runtime: Pick<Runtime, "log" | "wallClock">,
     level: LogLevel = "info",
   ) {
     this.threshold = LOG_LEVELS.indexOf(level);
+    this.allLevel = level;
   }
 
+  /** The "main" component's level. */
   get level(): LogLevel {
     return LOG_LEVELS[this.threshold]!;
   }
 
+  /** Sets every component's level, as `--log-level` and the admin's /logging?level= do. */
   set level(level: LogLevel) {
     this.threshold = LOG_LEVELS.indexOf(level);
+    this.allLevel = level;
+    for (const component of this.components.values()) component.level = level;
+  }
+
+  /** The logger of one of Envoy's components but "main", the Logger itself (memoised: callers keep it in a field). */
+  component(name: Exclude<LogComponent, "main">): ComponentLogger {
+    let component = this.components.get(name);
+    if (!component) this.components.set(name, (component = new ComponentLogger(this, name, this.allLevel)));
+    return component;
+  }
+
+  /** `--component-log-level name:level` and /logging?name=level: one component's level. */
+  setComponentLevel(name: LogComponent, level: LogLevel): void {
+    if (name === "main") this.threshold = LOG_LEVELS.indexOf(level);
+    else this.component(name).level = level;
+  }
+
+  /** The level of every component, "main" first (what /logging lists). */
+  componentLevels(): [LogComponent, LogLevel][] {
+    return LOG_COMPONENTS.map((name) => [name, name === "main" ? this.level : (this.components.get(name)?.level ?? this.allLevel)]);
+  }
+
+  /** Whether debug lines are written: the guard before building one. */
+  get debugOn(): boolean {
+    return this.threshold <= 1;
+  }
+
+  /** Whether trace lines are written: the guard before building one. */
+  get traceOn(): boolean {
+    return this.threshold === 0;
   }
 
   /** Cheap guard for callers that would otherwise build a message nobody reads. */
@@ -132,7 +174,11 @@ export class Logger {
   }
 
   private write(level: number, message: string): void {
-    if (level < this.threshold) return;
+    if (level >= this.threshold) this.writeLine(level, message, "main");
+  }
+
+  /** One line of `component` at `level` (its threshold already checked). */
+  writeLine(level: number, message: string, component: LogComponent): void {
     const t = utcParts(this.runtime.wallClock());
     const text = this.escaped ? escapeMessage(message) : message;
     if (!this.parts) {
@@ -140,12 +186,12 @@ export class Logger {
       return;
     }
     let line = "";
-    for (const part of this.parts) line += "text" in part ? part.text : flagText(part.flag, t, level, text);
+    for (const part of this.parts) line += "text" in part ? part.text : flagText(part.flag, t, level, text, component);
     this.runtime.log.write(line + "\n");
   }
 }
 
-function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: number, message: string): string {
+function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: number, message: string, component: LogComponent): string {
   switch (flag) {
     case "Y":
       return String(t.year);
@@ -166,7 +212,7 @@ function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: n
     case "l":
       return LOG_LEVELS[level]!;
     case "n":
-      return "main";
+      return component;
     case "t":
       return "1";
     case "v":
@@ -174,4 +220,65 @@ function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: n
     case "%":
       return "%";
   }
+}
+
+/**
+ * One component's logger: its own level, the root Logger's sink and format. Messages that
+ * cost something to build are guarded (`if (log.debugOn) log.debug(...)`), as Envoy's
+ * ENVOY_LOG macros check the level before formatting.
+ */
+export class ComponentLogger {
+  private threshold: number;
+  /** Whether debug (and trace) lines are written: plain fields, read on hot paths. */
+  debugOn = false;
+  traceOn = false;
+
+  constructor(
+    private readonly root: Logger,
+    readonly name: LogComponent,
+    level: LogLevel,
+  ) {
+    this.threshold = 0;
+    this.level = level;
+  }
+
+  get level(): LogLevel {
+    return LOG_LEVELS[this.threshold]!;
+  }
+
+  set level(level: LogLevel) {
+    this.threshold = LOG_LEVELS.indexOf(level);
+    this.debugOn = this.threshold <= 1;
+    this.traceOn = this.threshold === 0;
+  }
+
+  enabled(level: LogLevel): boolean {
+    return LOG_LEVELS.indexOf(level) >= this.threshold;
+  }
+
+  trace(message: string): void {
+    if (this.threshold === 0) this.root.writeLine(0, message, this.name);
+  }
+  debug(message: string): void {
+    if (this.threshold <= 1) this.root.writeLine(1, message, this.name);
+  }
+  info(message: string): void {
+    if (this.threshold <= 2) this.root.writeLine(2, message, this.name);
+  }
+  warn(message: string): void {
+    if (this.threshold <= 3) this.root.writeLine(3, message, this.name);
+  }
+  error(message: string): void {
+    if (this.threshold <= 4) this.root.writeLine(4, message, this.name);
+  }
+}
+
+/** Envoy's ENVOY_CONN_LOG prefix: `[C12] `. */
+export function connLogPrefix(connectionId: number): string {
+  return `[C${connectionId}] `;
+}
+
+/** Envoy's ENVOY_STREAM_LOG prefix: `[C12][S345] `. */
+export function streamLogPrefix(connectionId: number | undefined, streamId: number): string {
+  return connectionId === undefined ? `[S${streamId}] ` : `[C${connectionId}][S${streamId}] `;
 }

@@ -1,7 +1,7 @@
 import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts";
 import { formatFromPath, type ConfigFormat, type LoadedConfig, type ValidConfig } from "./config/config-source.ts";
 import { utf8ByteString } from "./access-log/byte-string.ts";
-import { DEFAULT_LOG_FORMAT, Logger } from "./log.ts";
+import { DEFAULT_LOG_FORMAT, Logger, type ComponentLogger, type LogComponent } from "./log.ts";
 import { latin1Encode } from "./util/latin1.ts";
 import type { AppendFile, LogSink, Runtime } from "./port.ts";
 import { Server } from "./server.ts";
@@ -49,11 +49,12 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     return runtime.exit(code);
   };
   const log = new Logger({ log: logFile ? fileLogSink(logFile, runtime.log) : runtime.log, wallClock: () => runtime.wallClock() });
-  // All of polyvoy's messages are logged as the "main" component so far (log.ts).
-  log.level = commandLine.componentLogLevels?.main ?? commandLine.logLevel;
+  // --log-level sets every component, --component-log-level overrides some (as Envoy's).
+  log.level = commandLine.logLevel;
+  for (const [name, level] of Object.entries(commandLine.componentLogLevels ?? {})) log.setComponentLevel(name as LogComponent, level);
   log.setFormat(commandLine.logFormat ?? DEFAULT_LOG_FORMAT, commandLine.logFormatEscaped === true);
 
-  const loaded = await readConfig(runtime, commandLine);
+  const loaded = await readConfig(runtime, commandLine, log.component("config"));
   if (!loaded) return exit(1);
   const { bootstrap, document } = loaded;
   // User filters: their modules load and check their own configs (validate mode too).
@@ -136,7 +137,7 @@ function fileLogSink(file: AppendFile, stderr: LogSink): LogSink {
 }
 
 /** Read and validate the config; on failure print one line per problem and return undefined. */
-async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<ValidConfig | undefined> {
+async function readConfig(runtime: Runtime, commandLine: CommandLine, log: ComponentLogger): Promise<ValidConfig | undefined> {
   let text: string;
   let format: ConfigFormat = "yaml";
   if (commandLine.configPath !== undefined) {
@@ -150,8 +151,13 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine): Promise<V
   } else {
     text = commandLine.configYaml!; // YAML is a superset of JSON, as Envoy's --config-yaml accepts both
   }
+  const source = commandLine.configPath !== undefined ? `'${commandLine.configPath}'` : "--config-yaml";
+  if (log.debugOn) log.debug(`validating ${source} (${format}, ${text.length} characters)`);
   const loaded = await validateConfig(runtime, text, format);
-  if ("bootstrap" in loaded) return loaded;
+  if ("bootstrap" in loaded) {
+    if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
+    return loaded;
+  }
   for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
   return undefined;
 }

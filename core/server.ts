@@ -82,7 +82,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     this.timers = new Timers(runtime);
     const nodeLocality = bootstrap.node?.locality;
     this.secretManager = new SecretManager(runtime, log, this.stats, bootstrap.secrets);
-    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers }, log, this.layeredRuntime, {
+    this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers, log }, log, this.layeredRuntime, {
       ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
     });
@@ -233,9 +233,13 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
         throw new Error(`admin listener cannot bind to ${formatAddress(adminConfig.address)}: ${describeError(err)}`);
       }
     }
+    // Envoy's MainImpl::initialize logs these steps ("loading N cluster(s)") at info; here at debug.
+    const configLog = this.log.component("config");
+    if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.secrets?.length ?? 0} static secret(s), ${this.bootstrap.clusters.length} cluster(s)`);
     // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
     // first check before listeners start (Envoy's cluster warming).
     await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
+    if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.listeners.length} listener(s)`);
     for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
     for (const [i, listener] of this.listeners.entries()) {
       try {
@@ -261,6 +265,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
       }
     }
     this.initialized = true;
+    if (configLog.debugOn) configLog.debug("all listeners bound: the server is live");
     this.overload.start();
     // Stopped while starting (a signal): what was bound since must not stay open.
     if (this.stopping) {

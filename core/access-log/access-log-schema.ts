@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "../config/lazy-schema.ts";
 import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue } from "../config/bootstrap.ts";
 import { dataSource } from "../config/data-source-schema.ts";
 import { oneOf } from "../config/proto-schema.ts";
@@ -38,7 +39,8 @@ const formatString = z.string().transform((text, ctx) => {
  * objects or lists. Keys and strings become UTF-8 byte strings; each problem is reported
  * at its own key.
  */
-const jsonFormat = z.record(z.string(), z.unknown()).transform((struct, ctx) => {
+const jsonFormat = lazySchema(() =>
+  z.record(z.string(), z.unknown()).transform((struct, ctx) => {
   let ok = true;
   const walk = (value: unknown, path: (string | number)[]): AccessLogJsonValue => {
     if (typeof value === "string") {
@@ -69,7 +71,7 @@ const jsonFormat = z.record(z.string(), z.unknown()).transform((struct, ctx) => 
   };
   const json = walk(struct, []) as { [key: string]: AccessLogJsonValue };
   return ok ? json : z.NEVER;
-});
+}));
 
 /** envoy.config.core.v3.DataSource holding a format: inline_string or inline_bytes. */
 const textFormatSource = z
@@ -92,7 +94,8 @@ const textFormatSource = z
   });
 
 /** envoy.config.core.v3.SubstitutionFormatString's fields. */
-const substitutionFormatFields = z
+const substitutionFormatFields = lazySchema(() =>
+  z
   .strictObject({
     text_format: formatString.optional(),
     json_format: jsonFormat.optional(),
@@ -105,7 +108,7 @@ const substitutionFormatFields = z
       .refine((list) => list.length === 0, { message: "formatter extensions are not supported" })
       .optional(),
     json_format_options: z.strictObject({ sort_properties: z.boolean().default(false) }).optional(),
-  });
+  }));
 
 function toFormat(f: z.output<typeof substitutionFormatFields>, ctx: z.RefinementCtx): AccessLogFormatConfig {
   const key = oneOf(f, ["text_format", "json_format", "text_format_source"] as const, ctx, true);
@@ -179,7 +182,8 @@ function accessLoggerType(name: string, typeUrl: string | undefined): AccessLogg
 }
 
 /** envoy.config.accesslog.v3.AccessLog */
-const accessLog = z
+const accessLog = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().default(""),
     filter: accessLogFilter.optional(),
@@ -208,7 +212,7 @@ const accessLog = z
     const logger: AccessLogConfig = { name: log.name, type, path: config.data.path, format: config.data.format };
     if (log.filter !== undefined) logger.filter = log.filter;
     return logger;
-  });
+  }));
 
 /**
  * A file logger in Envoy's default format: what the admin's deprecated `access_log_path`
@@ -219,4 +223,5 @@ export function defaultFileAccessLog(path: string): AccessLogConfig {
 }
 
 /** The `access_log` field: loggers in order. */
-export const accessLogs = z.array(accessLog).default([]);
+export const accessLogs = lazySchema(() =>
+  z.array(accessLog).default([]));

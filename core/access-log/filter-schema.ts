@@ -7,20 +7,23 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "../config/lazy-schema.ts";
 import type { AccessLogFilterConfig } from "../config/bootstrap.ts";
 import { headerMatcher } from "../config/matcher-schema.ts";
 import { oneOf, uint32 } from "../config/proto-schema.ts";
 import { CoreResponseFlag } from "../stream-info/response-flags.ts";
 
 /** envoy.config.core.v3.RuntimeUInt32: default_value, or the runtime's value for runtime_key (read per log). */
-const runtimeUInt32 = z.strictObject({ default_value: uint32.default(0), runtime_key: z.string().min(1) });
+const runtimeUInt32 = lazySchema(() =>
+  z.strictObject({ default_value: uint32.default(0), runtime_key: z.string().min(1) }));
 
 /** envoy.config.accesslog.v3.ComparisonFilter (op EQ is the proto default). */
 const comparison = z
   .strictObject({ op: z.enum(["EQ", "GE", "LE", "NE"]).default("EQ"), value: runtimeUInt32 })
   .transform((c) => ({ op: c.op, value: c.value.default_value, runtimeKey: c.value.runtime_key }));
 
-const comparisonFilter = z.strictObject({ comparison });
+const comparisonFilter = lazySchema(() =>
+  z.strictObject({ comparison }));
 
 const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
@@ -34,7 +37,8 @@ const RESPONSE_FLAGS: readonly string[] = [...Object.values(CoreResponseFlag), "
 
 const responseFlag = z.string().refine((flag) => RESPONSE_FLAGS.includes(flag), { message: `must be one of ${RESPONSE_FLAGS.join(", ")}` });
 
-const filterFields = z.strictObject({
+const filterFields = lazySchema(() =>
+  z.strictObject({
   status_code_filter: comparisonFilter.optional(),
   duration_filter: comparisonFilter.optional(),
   not_health_check_filter: z.strictObject({}).optional(),
@@ -50,7 +54,7 @@ const filterFields = z.strictObject({
   // Recursive: and_filter / or_filter hold filters (Envoy: at least two).
   and_filter: z.strictObject({ filters: z.array(z.lazy((): z.ZodType<AccessLogFilterConfig, unknown> => accessLogFilter)).min(2) }).optional(),
   or_filter: z.strictObject({ filters: z.array(z.lazy((): z.ZodType<AccessLogFilterConfig, unknown> => accessLogFilter)).min(2) }).optional(),
-});
+}));
 
 const FILTER_KEYS = [
   "status_code_filter",

@@ -4,6 +4,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { BufferConfig } from "./bootstrap.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
 
@@ -11,7 +12,8 @@ export const BUFFER_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.htt
 export const BUFFER_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute";
 
 /** Buffer: max_request_bytes is required and > 0. */
-const buffer = z.strictObject({ max_request_bytes: uint32.min(1) });
+const buffer = lazySchema(() =>
+  z.strictObject({ max_request_bytes: uint32.min(1) }));
 
 export const bufferConfig: z.ZodType<BufferConfig> = buffer.transform((b): BufferConfig => ({ disabled: false, maxRequestBytes: b.max_request_bytes }));
 

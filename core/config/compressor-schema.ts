@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { CompressorConfig, CompressorDirectionConfig, CompressorPerRouteConfig } from "./bootstrap.ts";
 import type { CompressorOptions } from "../port-compression.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
@@ -63,7 +64,8 @@ export const runtimeFeatureFlag = z
 
 /** Gzip.CompressionLevel: the aliases BEST_SPEED (1) and BEST_COMPRESSION (9) besides the numbered ones. */
 const GZIP_LEVELS = ["DEFAULT_COMPRESSION", ...Array.from({ length: 9 }, (_, i) => `COMPRESSION_LEVEL_${i + 1}`)];
-const gzipLevel = z.union([z.string(), z.number().int()]).transform((value, ctx) => {
+const gzipLevel = lazySchema(() =>
+  z.union([z.string(), z.number().int()]).transform((value, ctx) => {
   const name = typeof value === "string" ? value.toUpperCase() : undefined;
   const index = name === "BEST_SPEED" ? 1 : name === "BEST_COMPRESSION" ? 9 : name !== undefined ? GZIP_LEVELS.indexOf(name) : value;
   if (typeof index !== "number" || index < 0 || index > 9) {
@@ -72,7 +74,7 @@ const gzipLevel = z.union([z.string(), z.number().int()]).transform((value, ctx)
   }
   // DEFAULT_COMPRESSION is zlib's Z_DEFAULT_COMPRESSION (level 6).
   return index === 0 ? -1 : index;
-});
+}));
 
 const chunkSize = uint32.min(4096).max(65536).default(4096);
 
@@ -120,7 +122,8 @@ const brotli = z
   );
 
 /** compressor_library: an envoy.config.core.v3.TypedExtensionConfig naming gzip or brotli. */
-const compressorLibrary = z
+const compressorLibrary = lazySchema(() =>
+  z
   .strictObject({ name: z.string().min(1), typed_config: z.looseObject({ "@type": z.string() }) })
   .transform((library, ctx): { name: string; options: CompressorOptions } => {
     const { "@type": typeUrl, ...fields } = library.typed_config;
@@ -139,14 +142,15 @@ const compressorLibrary = z
       return z.NEVER;
     }
     return { name: library.name, options: parsed.data };
-  });
+  }));
 
 /** Compressor.CommonDirectionConfig. */
-const commonDirectionConfig = z.strictObject({
+const commonDirectionConfig = lazySchema(() =>
+  z.strictObject({
   enabled: runtimeFeatureFlag.optional(),
   min_content_length: uint32.optional(),
   content_type: z.array(z.string()).default([]),
-});
+}));
 
 function direction(common: z.output<typeof commonDirectionConfig>): CompressorDirectionConfig {
   const types = common.content_type.length > 0 ? common.content_type : DEFAULT_CONTENT_TYPES;
@@ -161,7 +165,8 @@ function direction(common: z.output<typeof commonDirectionConfig>): CompressorDi
   };
 }
 
-export const compressorConfig: z.ZodType<CompressorConfig> = z
+export const compressorConfig: z.ZodType<CompressorConfig> = lazySchema(() =>
+  z
   .strictObject({
     // The deprecated v2-era fields, used when response_direction_config is not given.
     content_length: uint32.optional(),
@@ -198,10 +203,11 @@ export const compressorConfig: z.ZodType<CompressorConfig> = z
       },
       chooseFirst: c.choose_first,
     };
-  });
+  }));
 
 /** CompressorPerRoute: oneof `disabled` (which must be true) or `overrides`, one required. */
-export const compressorPerRouteConfig: z.ZodType<CompressorPerRouteConfig> = z
+export const compressorPerRouteConfig: z.ZodType<CompressorPerRouteConfig> = lazySchema(() =>
+  z
   .strictObject({
     disabled: z.literal(true).optional(),
     overrides: z
@@ -220,4 +226,4 @@ export const compressorPerRouteConfig: z.ZodType<CompressorPerRouteConfig> = z
       responseCompressionEnabled: true,
       ...(response.remove_accept_encoding_header !== undefined && { removeAcceptEncodingHeader: response.remove_accept_encoding_header }),
     };
-  });
+  }));

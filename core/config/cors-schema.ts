@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { CorsPolicyConfig } from "./bootstrap.ts";
 import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
 import { stringMatcher } from "./matcher-schema.ts";
@@ -15,9 +16,11 @@ export const CORS_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.
 export const CORS_POLICY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
 
 /** The filter's config: the Cors message has no fields (policies live on routes). */
-export const corsFilterConfig = z.strictObject({});
+export const corsFilterConfig = lazySchema(() =>
+  z.strictObject({}));
 
-export const corsPolicy: z.ZodType<CorsPolicyConfig> = z
+export const corsPolicy: z.ZodType<CorsPolicyConfig> = lazySchema(() =>
+  z
   .strictObject({
     allow_origin_string_match: z.array(stringMatcher).default([]),
     allow_methods: headerValue.default(""),
@@ -44,4 +47,4 @@ export const corsPolicy: z.ZodType<CorsPolicyConfig> = z
     if (p.filter_enabled !== undefined) policy.filterEnabled = p.filter_enabled;
     if (p.shadow_enabled !== undefined) policy.shadowEnabled = p.shadow_enabled;
     return policy;
-  });
+  }));

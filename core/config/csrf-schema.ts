@@ -4,13 +4,15 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { CsrfPolicyConfig } from "./bootstrap.ts";
 import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
 import { stringMatcher } from "./matcher-schema.ts";
 
 export const CSRF_POLICY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy";
 
-export const csrfPolicy: z.ZodType<CsrfPolicyConfig> = z
+export const csrfPolicy: z.ZodType<CsrfPolicyConfig> = lazySchema(() =>
+  z
   .strictObject({
     filter_enabled: runtimeFractionalPercent,
     shadow_enabled: runtimeFractionalPercent.optional(),
@@ -20,4 +22,4 @@ export const csrfPolicy: z.ZodType<CsrfPolicyConfig> = z
     filterEnabled: p.filter_enabled,
     ...(p.shadow_enabled && { shadowEnabled: p.shadow_enabled }),
     additionalOrigins: p.additional_origins as CsrfPolicyConfig["additionalOrigins"],
-  }));
+  })));

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutations, HeaderValueOption } from "./bootstrap.ts";
 import { headerName, headerValue } from "./proto-schema.ts";
 import { FormatError, parseFormat, type FormatPart } from "../access-log/format.ts";
@@ -32,7 +33,8 @@ const formattedHeaderValue = headerValue.transform((text, ctx): { value: string;
 /** Envoy: pseudo-headers and host are rewritten by route actions, not by header mutations. */
 const isPseudoOrHost = (name: string) => name.startsWith(":") || name === "host";
 
-export const headerValueOption = z
+export const headerValueOption = lazySchema(() =>
+  z
   .strictObject({
     header: z.strictObject({
       key: headerName.refine((name) => !isPseudoOrHost(name), { message: ":-prefixed or host headers may not be modified" }),
@@ -53,7 +55,7 @@ export const headerValueOption = z
     const option: HeaderValueOption = { key: o.header.key, value: o.header.value.value, appendAction, keepEmptyValue: o.keep_empty_value };
     if (o.header.value.formatted) option.formatted = true;
     return option;
-  });
+  }));
 
 export const removableHeader = headerName.refine((name) => !isPseudoOrHost(name), {
   message: ":-prefixed or host headers may not be removed",

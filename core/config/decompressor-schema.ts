@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { DecompressorConfig, DecompressorDirectionConfig } from "./bootstrap.ts";
 import type { DecompressorOptions } from "../port-compression.ts";
 import { uint32 } from "./proto-schema.ts";
@@ -47,7 +48,8 @@ const brotli = z
     }),
   );
 
-const decompressorLibrary = z
+const decompressorLibrary = lazySchema(() =>
+  z
   .strictObject({ name: z.string().min(1), typed_config: z.looseObject({ "@type": z.string() }) })
   .transform((library, ctx): Library & { name: string } => {
     const { "@type": typeUrl, ...fields } = library.typed_config;
@@ -63,7 +65,7 @@ const decompressorLibrary = z
       return z.NEVER;
     }
     return { name: library.name, ...parsed.data };
-  });
+  }));
 
 /** Decompressor.CommonDirectionConfig: `enabled` unset is enabled (Envoy's Runtime::FeatureFlag default). */
 const commonDirectionConfig = z
@@ -76,7 +78,8 @@ const commonDirectionConfig = z
     }),
   );
 
-export const decompressorConfig: z.ZodType<DecompressorConfig> = z
+export const decompressorConfig: z.ZodType<DecompressorConfig> = lazySchema(() =>
+  z
   .strictObject({
     decompressor_library: decompressorLibrary,
     request_direction_config: z
@@ -92,4 +95,4 @@ export const decompressorConfig: z.ZodType<DecompressorConfig> = z
       request: { ...d.request_direction_config.common_config, advertiseAcceptEncoding: d.request_direction_config.advertise_accept_encoding },
       response: d.response_direction_config.common_config,
     }),
-  );
+  ));

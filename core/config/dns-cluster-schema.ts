@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { DnsClusterConfig, DnsLookupFamily } from "./bootstrap.ts";
 import { durationMs } from "./proto-schema.ts";
 
@@ -15,10 +16,11 @@ export const DEFAULT_DNS_REFRESH_RATE_MS = 5000;
 const overOneMs = durationMs.refine((ms) => ms > 1, { message: "must be greater than 1ms" });
 
 /** Cluster.RefreshRate */
-const refreshRate = z.strictObject({
+const refreshRate = lazySchema(() =>
+  z.strictObject({
   base_interval: overOneMs,
   max_interval: overOneMs.optional(),
-});
+}));
 
 const GETADDRINFO = "type.googleapis.com/envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig";
 const CARES = "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig";
@@ -32,7 +34,8 @@ const NO_CUSTOM_RESOLVERS =
  * resolvers, as getaddrinfo uses). Anything that would change where or how names are
  * looked up is refused, saying why.
  */
-const typedDnsResolverConfig = z
+const typedDnsResolverConfig = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     typed_config: z.looseObject({ "@type": z.string() }),
@@ -46,12 +49,13 @@ const typedDnsResolverConfig = z
     for (const key of Object.keys(settings)) {
       ctx.addIssue({ code: "custom", message: `not supported: ${NO_CUSTOM_RESOLVERS}`, path: ["typed_config", key] });
     }
-  });
+  }));
 
 /** The deprecated dns_resolution_config (resolvers and options for c-ares): nothing in it can be honoured. */
-const dnsResolutionConfig = z.looseObject({}).superRefine((config, ctx) => {
+const dnsResolutionConfig = lazySchema(() =>
+  z.looseObject({}).superRefine((config, ctx) => {
   for (const key of Object.keys(config)) ctx.addIssue({ code: "custom", message: `not supported: ${NO_CUSTOM_RESOLVERS}`, path: [key] });
-});
+}));
 
 /** The DNS fields, spread into the Cluster's schema. */
 export const dnsClusterFields = {

@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
 import { stringMatcher } from "./matcher-schema.ts";
@@ -21,7 +22,8 @@ export const EXT_AUTHZ_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extension
 const DEFAULT_TIMEOUT_MS = 200;
 
 /** envoy.type.v3.HttpStatus's code: a number in [100, 599], or its StatusCode enum name ("Forbidden", "ServiceUnavailable"…). */
-const statusCode = z.union([z.number().int().min(100).max(599), z.string()]).transform((code, ctx): number => {
+const statusCode = lazySchema(() =>
+  z.union([z.number().int().min(100).max(599), z.string()]).transform((code, ctx): number => {
   if (typeof code === "number") return code;
   for (let status = 100; status < 600; status++) {
     const name = statusText(status).replace(/[^A-Za-z]/g, "");
@@ -29,10 +31,11 @@ const statusCode = z.union([z.number().int().min(100).max(599), z.string()]).tra
   }
   ctx.addIssue({ code: "custom", message: `unknown status code "${code}" (a number, or a StatusCode name such as Forbidden)` });
   return z.NEVER;
-});
+}));
 
 /** envoy.type.matcher.v3.ListStringMatcher */
-const listStringMatcher = z.strictObject({ patterns: z.array(stringMatcher).min(1) }).transform((l) => l.patterns as StringMatcherConfig[]);
+const listStringMatcher = lazySchema(() =>
+  z.strictObject({ patterns: z.array(stringMatcher).min(1) }).transform((l) => l.patterns as StringMatcherConfig[]));
 
 const bufferSettings = z
   .strictObject({
@@ -44,11 +47,12 @@ const bufferSettings = z
   .transform((b): ExtAuthzBufferSettings => ({ maxRequestBytes: b.max_request_bytes, allowPartialMessage: b.allow_partial_message }));
 
 /** envoy.config.core.v3.HttpUri: uri is required by Envoy but only named (the cluster is where requests go). */
-const httpUri = z.strictObject({
+const httpUri = lazySchema(() =>
+  z.strictObject({
   uri: z.string().min(1),
   cluster: z.string().min(1),
   timeout: durationMs.default(DEFAULT_TIMEOUT_MS),
-});
+}));
 
 /** envoy.config.core.v3.HeaderValue, as headers_to_add takes it: a plain value (no %…% formatting). */
 const headerToAdd = z
@@ -56,7 +60,8 @@ const headerToAdd = z
   .refine((h) => !/%[A-Z_]/.test(h.value), { message: "substitution formats (%…%) in authorization_request.headers_to_add are not supported yet", path: ["value"] })
   .transform((h): [string, string] => [h.key, h.value]);
 
-const httpService = z.strictObject({
+const httpService = lazySchema(() =>
+  z.strictObject({
   server_uri: httpUri,
   path_prefix: z.string().regex(/^(\/.*)?$/, { message: 'must start with "/"' }).default(""),
   authorization_request: z
@@ -75,11 +80,12 @@ const httpService = z.strictObject({
     })
     .prefault({}),
   retry_policy: unsupportedField("retry_policy for the authorization service is not supported"),
-});
+}));
 
 const GRPC_REFUSED = "grpc_service needs HTTP/2 upstreams, which polyvoy does not have yet (issue #29); use http_service";
 
-export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = z
+export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
+  z
   .strictObject({
     http_service: httpService.optional(),
     grpc_service: unsupportedField(GRPC_REFUSED),
@@ -133,9 +139,10 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = z
       ...(c.filter_enabled && { filterEnabled: c.filter_enabled.default_value }),
       denyAtDisable: c.deny_at_disable?.default_value ?? false,
     };
-  });
+  }));
 
-export const extAuthzPerRouteConfig: z.ZodType<ExtAuthzPerRouteConfig> = z
+export const extAuthzPerRouteConfig: z.ZodType<ExtAuthzPerRouteConfig> = lazySchema(() =>
+  z
   .strictObject({
     // Envoy: const true.
     disabled: z.literal(true).optional(),
@@ -163,4 +170,4 @@ export const extAuthzPerRouteConfig: z.ZodType<ExtAuthzPerRouteConfig> = z
       disableRequestBodyBuffering: c.check_settings?.disable_request_body_buffering ?? false,
       ...(c.check_settings?.with_request_body && { withRequestBody: c.check_settings.with_request_body }),
     }),
-  );
+  ));

@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { FaultConfig } from "./bootstrap.ts";
 import { fractionalPercent } from "./fractional-percent-schema.ts";
 import { headerMatcher } from "./matcher-schema.ts";
@@ -26,7 +27,8 @@ const runtimeKey = (envoyDefault: string) =>
     .transform((key) => (key === undefined || key === "" ? envoyDefault : key));
 
 /** FaultAbort: oneof http_status, grpc_status, header_abort. */
-const abort = z
+const abort = lazySchema(() =>
+  z
   .strictObject({
     http_status: z.number().int().min(200).max(599).optional(),
     grpc_status: unsupportedField("gRPC aborts need HTTP/2, which is not implemented: use http_status or header_abort"),
@@ -36,10 +38,11 @@ const abort = z
   .transform((a, ctx): NonNullable<FaultConfig["abort"]> => {
     oneOf(a, ["http_status", "grpc_status", "header_abort"], ctx, true);
     return { ...(a.http_status !== undefined && { httpStatus: a.http_status }), percentage: a.percentage };
-  });
+  }));
 
 /** FaultDelay: oneof fixed_delay, header_delay. */
-const delay = z
+const delay = lazySchema(() =>
+  z
   .strictObject({
     fixed_delay: durationMs.optional(),
     header_delay: z.strictObject({}).optional(),
@@ -50,9 +53,10 @@ const delay = z
     // Envoy's validation: fixed_delay > 0.
     if (d.fixed_delay === 0) ctx.addIssue({ code: "custom", message: "must be > 0", path: ["fixed_delay"] });
     return { ...(d.fixed_delay !== undefined && { fixedDelayMs: d.fixed_delay }), percentage: d.percentage };
-  });
+  }));
 
-export const faultConfig: z.ZodType<FaultConfig> = z
+export const faultConfig: z.ZodType<FaultConfig> = lazySchema(() =>
+  z
   .strictObject({
     abort: abort.optional(),
     delay: delay.optional(),
@@ -89,4 +93,4 @@ export const faultConfig: z.ZodType<FaultConfig> = z
         maxActiveFaults: f.max_active_faults_runtime,
       },
     }),
-  );
+  ));

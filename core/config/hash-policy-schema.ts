@@ -4,15 +4,18 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { HashPolicyConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue, oneOf, replaceAllRegex } from "./proto-schema.ts";
 
-const cookieAttribute = z.strictObject({
+const cookieAttribute = lazySchema(() =>
+  z.strictObject({
   name: z.string().min(1).max(16384).regex(/^[^\0\r\n;= ]+$/, { message: "must be a cookie attribute name" }),
   value: headerValue.max(16384).default(""),
-});
+}));
 
-const hashPolicyEntry = z
+const hashPolicyEntry = lazySchema(() =>
+  z
   .strictObject({
     header: z
       .strictObject({
@@ -62,7 +65,8 @@ const hashPolicyEntry = z
       default:
         return undefined;
     }
-  });
+  }));
 
 /** RouteAction.hash_policy */
-export const hashPolicy = z.array(hashPolicyEntry).transform((list) => list.filter((p): p is HashPolicyConfig => p !== undefined));
+export const hashPolicy = lazySchema(() =>
+  z.array(hashPolicyEntry).transform((list) => list.filter((p): p is HashPolicyConfig => p !== undefined)));

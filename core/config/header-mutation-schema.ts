@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutationConfig, HeaderMutationRule, HeaderMutationRules } from "./bootstrap.ts";
 import { headerValueOption, removableHeader } from "./custom-headers-schema.ts";
 import { oneOf } from "./proto-schema.ts";
@@ -29,7 +30,8 @@ const headerMutationRule = z
   });
 
 /** envoy.extensions.filters.http.header_mutation.v3.Mutations */
-const mutations = z
+const mutations = lazySchema(() =>
+  z
   .strictObject({
     request_mutations: z.array(headerMutationRule).default([]),
     response_mutations: z.array(headerMutationRule).default([]),
@@ -37,7 +39,7 @@ const mutations = z
     request_trailers_mutations: unsupportedField("trailer mutations are not implemented", isEmptyList),
     response_trailers_mutations: unsupportedField("trailer mutations are not implemented", isEmptyList),
   })
-  .transform((m): HeaderMutationRules => ({ request: m.request_mutations, response: m.response_mutations }));
+  .transform((m): HeaderMutationRules => ({ request: m.request_mutations, response: m.response_mutations })));
 
 const NO_MUTATIONS: HeaderMutationRules = { request: [], response: [] };
 

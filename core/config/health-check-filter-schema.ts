@@ -4,14 +4,17 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { HealthCheckFilterConfig } from "./bootstrap.ts";
 import { headerMatcher } from "./matcher-schema.ts";
 import { durationMs } from "./proto-schema.ts";
 
 /** envoy.type.v3.Percent */
-const percent = z.strictObject({ value: z.number().min(0).max(100).default(0) }).transform((p) => p.value);
+const percent = lazySchema(() =>
+  z.strictObject({ value: z.number().min(0).max(100).default(0) }).transform((p) => p.value));
 
-export const healthCheckFilterConfig: z.ZodType<HealthCheckFilterConfig> = z
+export const healthCheckFilterConfig: z.ZodType<HealthCheckFilterConfig> = lazySchema(() =>
+  z
   .strictObject({
     // A BoolValue Envoy requires ("value is required").
     pass_through_mode: z.boolean({ message: "value is required" }),
@@ -32,4 +35,4 @@ export const healthCheckFilterConfig: z.ZodType<HealthCheckFilterConfig> = z
       clusterMinHealthyPercentages: Object.entries(c.cluster_min_healthy_percentages),
       headers: c.headers,
     }),
-  );
+  ));

@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { GrpcHealthCheckConfig, HealthCheckConfig, HttpHealthCheckConfig, OutlierDetectionConfig, StatusRange, TcpHealthCheckConfig } from "./bootstrap.ts";
 import { headerValueOption, removableHeader } from "./custom-headers-schema.ts";
 import { durationMs, oneOf, uint32 } from "./proto-schema.ts";
@@ -61,7 +62,8 @@ const healthCheckHeaders = z
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] as const;
 
 /** envoy.config.core.v3.HealthCheck.HttpHealthCheck */
-const httpHealthCheck = z
+const httpHealthCheck = lazySchema(() =>
+  z
   .strictObject({
     host: z.string().default(""),
     path: z.string().min(1),
@@ -98,12 +100,13 @@ const httpHealthCheck = z
       receive: h.receive,
       responseBufferSize: h.response_buffer_size ?? 1024,
     }),
-  );
+  ));
 
 /** envoy.config.core.v3.HealthCheck.TcpHealthCheck */
-const tcpHealthCheck = z
+const tcpHealthCheck = lazySchema(() =>
+  z
   .strictObject({ send: payload.optional(), receive: z.array(payload).default([]) })
-  .transform((t): TcpHealthCheckConfig => ({ kind: "tcp", send: t.send ?? "", receive: t.receive }));
+  .transform((t): TcpHealthCheckConfig => ({ kind: "tcp", send: t.send ?? "", receive: t.receive })));
 
 /** envoy.config.core.v3.HealthCheck.GrpcHealthCheck */
 const grpcHealthCheck = z
@@ -179,9 +182,10 @@ const healthCheck = z
   });
 
 /** Envoy (cluster_manager_impl.cc) takes at most one: "Multiple health checks not supported". */
-export const healthChecks = z.array(healthCheck).superRefine((checks, ctx) => {
+export const healthChecks = lazySchema(() =>
+  z.array(healthCheck).superRefine((checks, ctx) => {
   if (checks.length > 1) ctx.addIssue({ code: "custom", message: "Multiple health checks not supported" });
-});
+}));
 
 /** envoy.config.cluster.v3.OutlierDetection, defaults from outlier_detection.proto. */
 export const outlierDetection = z

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type {
   CidrRangeConfig,
   EscapedSlashesAction,
@@ -174,7 +175,8 @@ function httpFilterType(name: string, typeUrl: string | undefined): HttpFilterTy
 }
 
 /** envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter */
-const httpFilter = z
+const httpFilter = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
@@ -199,14 +201,15 @@ const httpFilter = z
       return z.NEVER;
     }
     return { name: filter.name, type, config: config.data } as UserHttpFilterConfig;
-  });
+  }));
 
 /**
  * Envoy's terminal-filter check ("Error: terminal filter named X of type Y must be the
  * last filter in a http filter chain", and the converse). Unlike Envoy, an empty list is
  * refused too: without the router no request would ever be answered.
  */
-const httpFilters = z.array(httpFilter).superRefine((filters, ctx) => {
+const httpFilters = lazySchema(() =>
+  z.array(httpFilter).superRefine((filters, ctx) => {
   if (filters.length === 0) {
     ctx.addIssue({ code: "custom", message: "must contain envoy.filters.http.router (the filter that forwards requests)" });
     return;
@@ -223,7 +226,7 @@ const httpFilters = z.array(httpFilter).superRefine((filters, ctx) => {
       ctx.addIssue({ code: "custom", message, path: [i] });
     }
   });
-});
+}));
 
 // ---- The connection manager ----------------------------------------------------------
 
@@ -232,7 +235,8 @@ const httpFilters = z.array(httpFilter).superRefine((filters, ctx) => {
  * max_requests_per_connection, max_stream_duration, max_connection_duration and
  * headers_with_underscores_action only.
  */
-const commonHttpProtocolOptions = z.strictObject({
+const commonHttpProtocolOptions = lazySchema(() =>
+  z.strictObject({
   // "If not specified, this defaults to 1 hour." 0 disables it.
   idle_timeout: durationMs.default(DEFAULT_IDLE_TIMEOUT_MS),
   max_headers_count: uint32.min(1).default(DEFAULT_MAX_HEADERS_COUNT),
@@ -243,13 +247,14 @@ const commonHttpProtocolOptions = z.strictObject({
   max_stream_duration: durationMs.default(0),
   // Unset or 0: no limit.
   max_connection_duration: durationMs.default(0),
-});
+}));
 
 /**
  * envoy.config.core.v3.Http1ProtocolOptions: accept_http_10, default_host_for_http_10 and
  * header_key_format (proper_case_words only; stateful_formatter is an extension).
  */
-const http1ProtocolOptions = z
+const http1ProtocolOptions = lazySchema(() =>
+  z
   .strictObject({
     accept_http_10: z.boolean().default(false),
     default_host_for_http_10: z.string().default(""),
@@ -262,7 +267,7 @@ const http1ProtocolOptions = z
       defaultHostForHttp10: o.default_host_for_http_10,
       properCaseHeaderKeys: o.header_key_format?.proper_case_words !== undefined,
     }),
-  );
+  ));
 
 /**
  * envoy.config.core.v3.Http2ProtocolOptions, the fields the HTTP/2 codec implements
@@ -273,7 +278,8 @@ const http1ProtocolOptions = z
 const window = z.number().int().min(65535).max(2 ** 31 - 1);
 /** Envoy's KeepaliveSettings: durations of at least 1 ms; timeout required. */
 const atLeastOneMs = durationMs.refine((ms) => ms >= 1, { message: "must be at least 1ms" });
-const keepaliveSettings = z
+const keepaliveSettings = lazySchema(() =>
+  z
   .strictObject({
     interval: atLeastOneMs.optional(),
     timeout: atLeastOneMs.optional(),
@@ -287,7 +293,7 @@ const keepaliveSettings = z
   .superRefine((k, ctx) => {
     if (k.timeout === undefined) ctx.addIssue({ code: "custom", path: ["timeout"], message: "missing required field" });
   })
-  .transform((k) => ({ intervalMs: k.interval ?? 0, timeoutMs: k.timeout ?? 0, intervalJitterPercent: k.interval_jitter?.value ?? 15 }));
+  .transform((k) => ({ intervalMs: k.interval ?? 0, timeoutMs: k.timeout ?? 0, intervalJitterPercent: k.interval_jitter?.value ?? 15 })));
 const positive = uint32.min(1);
 export const http2ProtocolOptions = z
   .strictObject({
@@ -326,7 +332,8 @@ function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
 }
 
 /** LocalReplyConfig.ResponseMapper: filter is required; status_code in [200, 600). */
-const responseMapper = z
+const responseMapper = lazySchema(() =>
+  z
   .strictObject({
     filter: accessLogFilter,
     status_code: z.number().int().min(200).max(599).optional(),
@@ -340,19 +347,21 @@ const responseMapper = z
     if (m.body !== undefined) mapper.body = m.body;
     if (m.body_format_override !== undefined) mapper.bodyFormatOverride = m.body_format_override;
     return mapper;
-  });
+  }));
 
 /** HttpConnectionManager.local_reply_config (Envoy's LocalReplyConfig). */
-const localReplyConfig = z
+const localReplyConfig = lazySchema(() =>
+  z
   .strictObject({ mappers: z.array(responseMapper).default([]), body_format: bodyFormat.optional() })
-  .transform((c): LocalReplyConfig => (c.body_format === undefined ? { mappers: c.mappers } : { mappers: c.mappers, bodyFormat: c.body_format }));
+  .transform((c): LocalReplyConfig => (c.body_format === undefined ? { mappers: c.mappers } : { mappers: c.mappers, bodyFormat: c.body_format })));
 
 /** HttpConnectionManager.scheme_header_transformation (SchemeHeaderTransformation). */
-const schemeHeaderTransformation = z.strictObject({
+const schemeHeaderTransformation = lazySchema(() =>
+  z.strictObject({
   // Envoy: string in: ["http", "https"].
   scheme_to_overwrite: z.enum(["http", "https"]).optional(),
   match_upstream: z.boolean().default(false),
-});
+}));
 
 /** normalize_path, merge_slashes and path_with_escaped_slashes_action, or undefined when all are Envoy's defaults (no per-request work). */
 function pathNormalization(normalizePath: boolean, mergeSlashes: boolean, escaped: string): PathNormalizationConfig | undefined {
@@ -363,18 +372,21 @@ function pathNormalization(normalizePath: boolean, mergeSlashes: boolean, escape
 }
 
 /** UpgradeConfig: the type only (no per-upgrade filters, no `enabled`). Envoy compares it case-insensitively. */
-const upgradeConfig = z.strictObject({ upgrade_type: z.string().min(1) }).transform((u) => u.upgrade_type.toLowerCase());
+const upgradeConfig = lazySchema(() =>
+  z.strictObject({ upgrade_type: z.string().min(1) }).transform((u) => u.upgrade_type.toLowerCase()));
 
-const upgradeConfigs = z.array(upgradeConfig).superRefine((types, ctx) => {
+const upgradeConfigs = lazySchema(() =>
+  z.array(upgradeConfig).superRefine((types, ctx) => {
   types.forEach((type, i) => {
     if (types.indexOf(type) !== i) {
       ctx.addIssue({ code: "custom", message: `multiple upgrade configs with the same name: "${type}"`, path: [i, "upgrade_type"] });
     }
   });
-});
+}));
 
 /** envoy.config.core.v3.CidrRange: an IP literal and a prefix length within its version's bits. */
-const cidrRange = z
+const cidrRange = lazySchema(() =>
+  z
   .strictObject({
     address_prefix: z.string().min(1),
     prefix_len: z.union([uint32, z.strictObject({ value: uint32.default(0) }).transform((w) => w.value)]).default(0),
@@ -384,7 +396,7 @@ const cidrRange = z
     if (ip === undefined) ctx.addIssue({ code: "custom", message: `malformed IP address: ${r.address_prefix}`, path: ["address_prefix"] });
     else if (r.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", message: `must be at most ${ip.length * 8} for ${r.address_prefix}`, path: ["prefix_len"] });
     return { addressPrefix: r.address_prefix, prefixLen: r.prefix_len };
-  });
+  }));
 
 /**
  * InternalAddressConfig: which trusted client addresses are internal (x-envoy-internal,
@@ -392,15 +404,17 @@ const cidrRange = z
  * test; empty, the default stays (http_connection_manager config.h). unix_sockets has
  * nothing to decide: polyvoy listens on IP addresses only.
  */
-const internalAddressConfig = z
+const internalAddressConfig = lazySchema(() =>
+  z
   .strictObject({ unix_sockets: z.boolean().default(false), cidr_ranges: z.array(cidrRange).default([]) })
-  .transform((c) => ({ cidrRanges: c.cidr_ranges }));
+  .transform((c) => ({ cidrRanges: c.cidr_ranges })));
 
 /**
  * HttpConnectionManager.SetCurrentClientCertDetails, as the list Envoy builds from it
  * (http_connection_manager/config.cc): Subject, Cert, Chain, URI, DNS, in that order.
  */
-const setCurrentClientCertDetails = z
+const setCurrentClientCertDetails = lazySchema(() =>
+  z
   .strictObject({
     subject: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((v) => v.value)]).default(false),
     cert: z.boolean().default(false),
@@ -416,7 +430,7 @@ const setCurrentClientCertDetails = z
     if (d.uri) details.push("URI");
     if (d.dns) details.push("DNS");
     return details;
-  });
+  }));
 
 export const httpConnectionManager = z
   .strictObject({

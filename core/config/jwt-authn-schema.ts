@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig, RemoteJwksConfig } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
 import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
@@ -29,18 +30,20 @@ const DEFAULT_RETRY_BASE_INTERVAL_MS = 1000;
 const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" });
 
 /** envoy.config.core.v3.HttpUri: timeout is required by Envoy. */
-const httpUri = z.strictObject({
+const httpUri = lazySchema(() =>
+  z.strictObject({
   uri: z.string().min(1).refine((uri) => /^https?:\/\/[^/?#]+/i.test(uri), { message: "must be an absolute http:// or https:// URI" }),
   cluster: z.string().min(1),
   timeout: durationMs,
-});
+}));
 
 /**
  * envoy.config.core.v3.RetryPolicy as the JWKS fetcher converts it (convertCoreToRouteRetryPolicy):
  * the retry conditions are fixed to "5xx,gateway-error,connect-failure,reset", so a
  * retry_on would be ignored by Envoy: refused here rather than ignored.
  */
-const coreRetryPolicy = z
+const coreRetryPolicy = lazySchema(() =>
+  z
   .strictObject({
     retry_back_off: z.strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() }).optional(),
     num_retries: uint32.default(1),
@@ -54,10 +57,11 @@ const coreRetryPolicy = z
     const max = r.retry_back_off?.max_interval ?? base * 10;
     if (max < base) ctx.addIssue({ code: "custom", message: "max_interval must be greater than or equal to the base_interval", path: ["retry_back_off", "max_interval"] });
     return { numRetries: r.num_retries, baseIntervalMs: base, maxIntervalMs: max };
-  });
+  }));
 
 /** envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks. */
-const remoteJwks = z
+const remoteJwks = lazySchema(() =>
+  z
   .strictObject({
     http_uri: httpUri,
     cache_duration: positiveDuration.optional(),
@@ -73,9 +77,10 @@ const remoteJwks = z
       ...(r.async_fetch !== undefined && { asyncFetch: { fastListener: r.async_fetch.fast_listener, failedRefetchDurationMs: r.async_fetch.failed_refetch_duration } }),
       ...(r.retry_policy !== undefined && { retryPolicy: r.retry_policy }),
     }),
-  );
+  ));
 
-const provider = z
+const provider = lazySchema(() =>
+  z
   .strictObject({
     issuer: z.string().default(""),
     audiences: z.array(z.string()).default([]),
@@ -113,7 +118,7 @@ const provider = z
       padForwardPayloadHeader: p.pad_forward_payload_header,
       clockSkewSeconds: p.clock_skew_seconds,
     };
-  });
+  }));
 
 const REQUIREMENT_KINDS = ["provider_name", "provider_and_audiences", "requires_any", "requires_all", "allow_missing_or_failed", "allow_missing"] as const;
 
@@ -166,7 +171,8 @@ function requirement(raw: RawRequirement, providers: ReadonlyMap<string, unknown
   }
 }
 
-export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = z
+export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
+  z
   .strictObject({
     providers: z.record(z.string().min(1), provider).default({}),
     rules: z
@@ -203,7 +209,7 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = z
       rules.push({ match: { ...(rule.match.prefix !== undefined && { prefix: rule.match.prefix }), ...(rule.match.path !== undefined && { path: rule.match.path }) }, ...(requires && { requires }), ...(rule.requirement_name !== undefined && { requirementName: rule.requirement_name }) });
     });
     return { providers, rules, requirementMap, bypassCorsPreflight: c.bypass_cors_preflight, stripFailureResponse: c.strip_failure_response, statPrefix: c.stat_prefix };
-  });
+  }));
 
 export const jwtAuthnPerRouteConfig: z.ZodType<JwtAuthnPerRouteConfig> = z
   .strictObject({ disabled: z.literal(true).optional(), requirement_name: z.string().min(1).optional() })

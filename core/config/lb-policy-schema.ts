@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { LbPolicyName, LoadBalancingConfig, SlowStartConfig } from "./bootstrap.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
 import { DEFAULT_LOAD_BALANCING } from "./lb-policy-defaults.ts";
@@ -18,7 +19,8 @@ const MAX_RING_SIZE = 8_388_608;
 const MAX_TABLE_SIZE = 5_000_011;
 
 /** A google.protobuf.UInt64Value: JSON carries it as a number or a decimal string. */
-const uint64 = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER));
+const uint64 = lazySchema(() =>
+  z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)));
 
 /** google.protobuf.UInt32Value / UInt64Value may also be written as {value: n}. */
 function wrapped<T extends z.ZodType<number>>(inner: T) {
@@ -26,27 +28,31 @@ function wrapped<T extends z.ZodType<number>>(inner: T) {
 }
 
 /** envoy.config.core.v3.RuntimeDouble: default_value, which the runtime's value for runtime_key replaces. */
-const runtimeDouble = z.strictObject({ default_value: z.number(), runtime_key: z.string().min(1) });
+const runtimeDouble = lazySchema(() =>
+  z.strictObject({ default_value: z.number(), runtime_key: z.string().min(1) }));
 
 /** envoy.type.v3.Percent */
-const percent = z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value);
+const percent = lazySchema(() =>
+  z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value));
 
 /**
  * ZoneAwareLbConfig: used when the bootstrap names a local cluster
  * (cluster_manager.local_cluster_name); without one, as in Envoy, only
  * fail_traffic_on_panic changes anything.
  */
-const zoneAwareLbConfig = z.strictObject({
+const zoneAwareLbConfig = lazySchema(() =>
+  z.strictObject({
   routing_enabled: percent.optional(),
   min_cluster_size: wrapped(uint64).optional(),
   fail_traffic_on_panic: z.boolean().optional(),
-});
+}));
 
 /** hash_balance_factor: a UInt32Value, `gte: 100` in Envoy's validation. */
-const consistentHashingLbConfig = z.strictObject({
+const consistentHashingLbConfig = lazySchema(() =>
+  z.strictObject({
   use_hostname_for_hashing: z.boolean().optional(),
   hash_balance_factor: wrapped(uint32.min(100)).optional(),
-});
+}));
 
 /**
  * envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig. Envoy falls back to
@@ -73,36 +79,42 @@ const slowStartConfig = z
   );
 
 /** envoy.config.cluster.v3.Cluster.CommonLbConfig */
-export const commonLbConfig = z.strictObject({
+export const commonLbConfig = lazySchema(() =>
+  z.strictObject({
   healthy_panic_threshold: percent.optional(),
   zone_aware_lb_config: zoneAwareLbConfig.optional(),
   locality_weighted_lb_config: z.strictObject({}).optional(),
   consistent_hashing_lb_config: consistentHashingLbConfig.optional(),
   // Read by the cluster (schema.ts), not the balancer: Envoy's ClusterInfoImpl::warmHosts.
   ignore_new_hosts_until_first_hc: z.boolean().optional(),
-});
+}));
 
-const ringHashLbConfig = z.strictObject({
+const ringHashLbConfig = lazySchema(() =>
+  z.strictObject({
   minimum_ring_size: wrapped(uint64.pipe(z.number().max(MAX_RING_SIZE))).optional(),
   hash_function: z.enum(["XX_HASH", "MURMUR_HASH_2"]).optional(),
   maximum_ring_size: wrapped(uint64.pipe(z.number().max(MAX_RING_SIZE))).optional(),
-});
+}));
 
-const maglevLbConfig = z.strictObject({ table_size: wrapped(uint64.pipe(z.number().max(MAX_TABLE_SIZE))).optional() });
+const maglevLbConfig = lazySchema(() =>
+  z.strictObject({ table_size: wrapped(uint64.pipe(z.number().max(MAX_TABLE_SIZE))).optional() }));
 
-const leastRequestLbConfig = z.strictObject({
+const leastRequestLbConfig = lazySchema(() =>
+  z.strictObject({
   choice_count: wrapped(uint32.min(2)).optional(),
   active_request_bias: runtimeDouble.optional(),
   slow_start_config: slowStartConfig.optional(),
-});
+}));
 
-const roundRobinLbConfig = z.strictObject({ slow_start_config: slowStartConfig.optional() });
+const roundRobinLbConfig = lazySchema(() =>
+  z.strictObject({ slow_start_config: slowStartConfig.optional() }));
 
 /** envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig (a oneof). */
-const localityLbConfig = z.strictObject({
+const localityLbConfig = lazySchema(() =>
+  z.strictObject({
   zone_aware_lb_config: zoneAwareLbConfig.optional(),
   locality_weighted_lb_config: z.strictObject({}).optional(),
-});
+}));
 
 const EXTENSION = "type.googleapis.com/envoy.extensions.load_balancing_policies.";
 
@@ -151,15 +163,17 @@ const POLICY_OF_URL: Record<TypedPolicyUrl, LbPolicyName> = {
 };
 
 /** One policy of load_balancing_policy.policies: kept raw, the first supported one is parsed. */
-const policyEntry = z.strictObject({
+const policyEntry = lazySchema(() =>
+  z.strictObject({
   typed_extension_config: z.strictObject({
     name: z.string().min(1),
     typed_config: z.looseObject({ "@type": z.string() }),
   }),
-});
+}));
 
 /** envoy.config.cluster.v3.LoadBalancingPolicy */
-const loadBalancingPolicy = z.strictObject({ policies: z.array(policyEntry).min(1) });
+const loadBalancingPolicy = lazySchema(() =>
+  z.strictObject({ policies: z.array(policyEntry).min(1) }));
 
 /** The cluster fields this file owns, spread into the cluster schema. */
 export const lbPolicyFields = {

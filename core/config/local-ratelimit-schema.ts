@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { LocalRateLimitConfig, TokenBucketConfig } from "./bootstrap.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
@@ -32,7 +33,8 @@ const tokenBucket = z
   .transform((b): TokenBucketConfig => ({ maxTokens: b.max_tokens, tokensPerFill: b.tokens_per_fill, fillIntervalMs: b.fill_interval }));
 
 /** envoy.type.v3.HttpStatus: the code as a number (proto enum names are not accepted). */
-const httpStatus = z.strictObject({ code: z.number().int().min(100).max(599) });
+const httpStatus = lazySchema(() =>
+  z.strictObject({ code: z.number().int().min(100).max(599) }));
 
 const DESCRIPTORS = "descriptors and rate_limits (route rate_limits actions) are not implemented: use one token_bucket per route through typed_per_filter_config";
 

@@ -4,6 +4,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";
 import { headerName, oneOf, regexMatcher } from "./proto-schema.ts";
 
@@ -37,7 +38,8 @@ const HEADER_SPECIFIERS = [
 ] as const;
 
 /** envoy.config.route.v3.HeaderMatcher (no range_match, no treat_missing_header_as_empty). */
-const headerMatcherFields = z.strictObject({
+const headerMatcherFields = lazySchema(() =>
+  z.strictObject({
   name: headerName,
   // The deprecated direct forms (case-sensitive), still common in configs.
   exact_match: z.string().optional(),
@@ -48,7 +50,7 @@ const headerMatcherFields = z.strictObject({
   present_match: z.boolean().optional(),
   string_match: stringMatcher.optional(),
   invert_match: z.boolean().default(false),
-});
+}));
 
 export const headerMatcher = headerMatcherFields.transform((m, ctx): HeaderMatcherConfig => {
   const key = oneOf(m, HEADER_SPECIFIERS, ctx, false);

@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import { durationMs, oneOf } from "./proto-schema.ts";
 import { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS } from "../overload/overload-names.ts";
 
@@ -72,7 +73,8 @@ const REFUSED_TIMER_TYPES: Record<string, string> = {
 };
 
 /** envoy.config.overload.v3.ScaleTimersOverloadActionConfig */
-const scaleTimersConfig = z
+const scaleTimersConfig = lazySchema(() =>
+  z
   .strictObject({
     "@type": z.literal("type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig"),
     timer_scale_factors: z
@@ -103,7 +105,7 @@ const scaleTimersConfig = z
       minimums.set(t.timer, t.minimum);
     }
     return minimums;
-  });
+  }));
 
 export interface OverloadManagerConfig {
   refreshIntervalMs: number;
@@ -114,17 +116,20 @@ export interface OverloadManagerConfig {
 const unitInterval = z.number().min(0).max(1);
 
 /** A proto uint64/int64: JSON gives it as a number or a decimal string. */
-const positiveInteger = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
+const positiveInteger = lazySchema(() =>
+  z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)));
 
-const fixedHeapConfig = z.strictObject({
+const fixedHeapConfig = lazySchema(() =>
+  z.strictObject({
   "@type": z.literal("type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig"),
   max_heap_size_bytes: positiveInteger,
-});
+}));
 
-const downstreamConnectionsConfig = z.strictObject({
+const downstreamConnectionsConfig = lazySchema(() =>
+  z.strictObject({
   "@type": z.literal("type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"),
   max_active_downstream_connections: positiveInteger,
-});
+}));
 
 const resourceMonitor = z
   .strictObject({ name: z.string().min(1), typed_config: z.unknown() })
@@ -145,7 +150,8 @@ const resourceMonitor = z
       : { name: GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, maxActiveDownstreamConnections: typed.max_active_downstream_connections };
   });
 
-const trigger = z
+const trigger = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     threshold: z.strictObject({ value: unitInterval }).optional(),
@@ -162,9 +168,10 @@ const trigger = z
       return { resource: t.name, type: "scaled", scalingThreshold: scaling_threshold, saturationThreshold: saturation_threshold };
     }
     return z.NEVER;
-  });
+  }));
 
-const action = z
+const action = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     triggers: z.array(trigger).min(1),
@@ -192,10 +199,11 @@ const action = z
       seen.add(t.resource);
     }
     return { name: a.name as OverloadActionName, triggers: a.triggers, ...(timerMinimums ? { timerMinimums } : {}) };
-  });
+  }));
 
 /** envoy.config.overload.v3.OverloadManager (no buffer_factory_config, no loadshed_points). */
-export const overloadManager = z
+export const overloadManager = lazySchema(() =>
+  z
   .strictObject({
     // Envoy reads 0s as a 0 ms period: a refresh loop that never yields. Refused instead.
     refresh_interval: durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" }).optional(),
@@ -231,4 +239,4 @@ export const overloadManager = z
       resourceMonitors: o.resource_monitors,
       actions: o.actions,
     }),
-  );
+  ));

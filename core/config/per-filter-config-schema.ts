@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import { userPerRouteSchema } from "./user-filter-schema.ts";
 
 /** Per-route config schemas by the "@type" of their message (e.g. "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"). */
@@ -18,7 +19,8 @@ export function registerPerRouteConfigSchema(typeUrl: string, schema: z.ZodType)
 }
 
 /** The field, on each of the three levels; the map is absent when none is given. */
-export const typedPerFilterConfig = z
+export const typedPerFilterConfig = lazySchema(() =>
+  z
   .record(z.string().min(1), z.looseObject({ "@type": z.string() }))
   .optional()
   .transform((entries, ctx): ReadonlyMap<string, unknown> | undefined => {
@@ -40,4 +42,4 @@ export const typedPerFilterConfig = z
       configs.set(name, parsed.data);
     }
     return configs;
-  });
+  }));

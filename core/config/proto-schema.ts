@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import { parseDurationMs } from "./duration.ts";
 import { compileRegex } from "./regex.ts";
 
@@ -49,9 +50,10 @@ export const replaceAllRegex = re2Regex;
  * envoy.type.matcher.v3.RegexMatcher: `regex`, with the deprecated engine selector
  * `google_re2: {}` accepted and ignored (RE2 is the only engine).
  */
-export const regexMatcher = z
+export const regexMatcher = lazySchema(() =>
+  z
   .strictObject({ regex: fullMatchRegex, google_re2: z.strictObject({}).optional() })
-  .transform((m) => m.regex);
+  .transform((m) => m.regex));
 
 /**
  * A proto oneof: at most one of `keys` may be set (and one must be, if `required`).

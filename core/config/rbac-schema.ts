@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";
 import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
@@ -26,7 +27,8 @@ const cidrRange = z
   });
 
 /** envoy.type.matcher.v3.PathMatcher: `path`, a StringMatcher on the path without query and fragment. */
-const pathMatcher = z.strictObject({ path: stringMatcher }).transform((p) => p.path as StringMatcherConfig);
+const pathMatcher = lazySchema(() =>
+  z.strictObject({ path: stringMatcher }).transform((p) => p.path as StringMatcherConfig));
 
 /** `any` must be true (Envoy: const true). */
 const anyTrue = z.literal(true);
@@ -141,15 +143,17 @@ function hasRefused(object: Record<string, unknown>, keys: readonly string[]): b
   return keys.some((key) => object[key] !== undefined);
 }
 
-const rbacPolicy = z.strictObject({
+const rbacPolicy = lazySchema(() =>
+  z.strictObject({
   permissions: z.array(rbacPermission).min(1),
   principals: z.array(rbacPrincipal).min(1),
   condition: unsupportedField("CEL conditions are not supported"),
   checked_condition: unsupportedField("CEL conditions are not supported"),
-});
+}));
 
 /** envoy.config.rbac.v3.RBAC */
-export const rbacRules = z
+export const rbacRules = lazySchema(() =>
+  z
   .strictObject({
     action: z.enum(["ALLOW", "DENY", "LOG"]).default("ALLOW"),
     policies: z.record(z.string(), rbacPolicy).default({}),
@@ -163,7 +167,7 @@ export const rbacRules = z
         .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
         .map((name) => ({ name, permissions: r.policies[name]!.permissions, principals: r.policies[name]!.principals })),
     }),
-  );
+  ));
 
 /** The fields both RBAC filters take, besides the network filter's stat_prefix and enforcement_type. */
 const rbacFields = {
@@ -186,7 +190,8 @@ function rbacConfigOf(c: { rules?: RbacRulesConfig | undefined; rules_stat_prefi
 }
 
 /** envoy.extensions.filters.http.rbac.v3.RBAC */
-export const rbacFilterConfig: z.ZodType<RbacConfig> = z.strictObject(rbacFields).transform(rbacConfigOf);
+export const rbacFilterConfig: z.ZodType<RbacConfig> = lazySchema(() =>
+  z.strictObject(rbacFields).transform(rbacConfigOf));
 
 /**
  * envoy.extensions.filters.http.rbac.v3.RBACPerRoute: `rbac` replaces the filter's config

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { RequestMirrorPolicyConfig, RetryPolicyConfig } from "./bootstrap.ts";
 import { headerMatcher } from "./matcher-schema.ts";
 import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
@@ -79,7 +80,8 @@ const omitHostPredicateFields: Record<HostPredicateName, z.ZodType> = {
 };
 
 /** retry_priority: envoy.retry_priorities.previous_priorities (update_frequency > 0, required by Envoy). */
-const retryPriority = z
+const retryPriority = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     typed_config: z.strictObject({ "@type": z.string(), update_frequency: z.number().int().max(2 ** 31 - 1).optional() }).optional(),
@@ -96,7 +98,7 @@ const retryPriority = z
       return z.NEVER;
     }
     return frequency;
-  });
+  }));
 
 const retryBackOff = z
   .strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() })
@@ -107,15 +109,17 @@ const retryBackOff = z
     }
   });
 
-const rateLimitedRetryBackOff = z.strictObject({
+const rateLimitedRetryBackOff = lazySchema(() =>
+  z.strictObject({
   reset_headers: z
     .array(z.strictObject({ name: headerName, format: z.enum(["SECONDS", "UNIX_TIMESTAMP"]).default("SECONDS") }))
     .min(1),
   max_interval: positiveDuration.default(DEFAULT_RATE_LIMITED_MAX_INTERVAL_MS),
-});
+}));
 
 /** envoy.config.route.v3.RetryPolicy (no retry_options_predicates or typed per-try options). */
-export const retryPolicy = z
+export const retryPolicy = lazySchema(() =>
+  z
   .strictObject({
     retry_on: retryOn.default(0),
     num_retries: uint32.default(1),
@@ -151,17 +155,18 @@ export const retryPolicy = z
       policy.rateLimitedRetryBackOff = { resetHeaders: r.rate_limited_retry_back_off.reset_headers, maxIntervalMs: r.rate_limited_retry_back_off.max_interval };
     }
     return policy;
-  });
+  }));
 
 const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
 /** envoy.config.core.v3.RuntimeFractionalPercent: default_value, which a runtime layer's value for runtime_key overrides. */
-const runtimeFraction = z.strictObject({
+const runtimeFraction = lazySchema(() =>
+  z.strictObject({
   default_value: z
     .strictObject({ numerator: uint32.default(0), denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED") })
     .default({ numerator: 0, denominator: "HUNDRED" }),
   runtime_key: z.string().optional(),
-});
+}));
 
 /** envoy.config.route.v3.RouteAction.RequestMirrorPolicy */
 export const requestMirrorPolicy = z

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type {
   DirectResponseAction,
   ForwardAction,
@@ -40,7 +41,8 @@ const FRACTION_DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_0
  * envoy.config.core.v3.RuntimeFractionalPercent: default_value is the fraction, which a
  * runtime layer's value for runtime_key overrides (RouteEntryImplBase::matchRoute).
  */
-const runtimeFraction = z
+const runtimeFraction = lazySchema(() =>
+  z
   .strictObject({
     default_value: z.strictObject({
       numerator: uint32.default(0),
@@ -48,10 +50,11 @@ const runtimeFraction = z
     }),
     runtime_key: z.string().optional(),
   })
-  .transform((r) => withRuntimeKey({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }, r.runtime_key));
+  .transform((r) => withRuntimeKey({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }, r.runtime_key)));
 
 /** envoy.config.route.v3.RouteMatch: prefix, path or safe_regex (no connect_matcher, path templates, dynamic_metadata). */
-const routeMatch = z
+const routeMatch = lazySchema(() =>
+  z
   .strictObject({
     prefix: z.string().optional(),
     path: z.string().optional(),
@@ -74,12 +77,13 @@ const routeMatch = z
     if (m.grpc !== undefined) match.grpc = true;
     if (m.runtime_fraction !== undefined) match.runtimeFraction = m.runtime_fraction;
     return match;
-  });
+  }));
 
 // ---- Actions ---------------------------------------------------------------------
 
 /** envoy.config.route.v3.WeightedCluster: name and weight per cluster only. */
-const weightedClusters = z
+const weightedClusters = lazySchema(() =>
+  z
   .strictObject({
     clusters: z.array(z.strictObject({ name: z.string().min(1), weight: uint32.default(0) })).min(1),
   })
@@ -89,15 +93,16 @@ const weightedClusters = z
     if (total === 0) ctx.addIssue({ code: "custom", message: "the sum of weights must be greater than 0", path: ["clusters"] });
     if (total > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
   })
-  .transform((w) => w.clusters);
+  .transform((w) => w.clusters));
 
 /** envoy.type.matcher.v3.RegexMatchAndSubstitute; `substitution` keeps RE2's \1 group syntax. */
-const regexRewrite = z
+const regexRewrite = lazySchema(() =>
+  z
   .strictObject({
     pattern: z.strictObject({ regex: replaceAllRegex, google_re2: z.strictObject({}).optional() }),
     substitution: z.string(),
   })
-  .transform((r) => ({ pattern: r.pattern.regex, substitution: r.substitution }));
+  .transform((r) => ({ pattern: r.pattern.regex, substitution: r.substitution })));
 
 /** envoy.config.route.v3.RouteAction.MaxStreamDuration: each field absent when unset. */
 const maxStreamDuration = z
@@ -121,16 +126,18 @@ const CLUSTER_NOT_FOUND_CODES = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTE
  * and whether it is enabled on this route (default true). connect_config belongs to
  * CONNECT tunnelling, which the HCM refuses.
  */
-const routeUpgradeConfig = z
+const routeUpgradeConfig = lazySchema(() =>
+  z
   .strictObject({
     upgrade_type: z.string().min(1),
     enabled: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
     connect_config: unsupportedField("connect_config (CONNECT tunnelling)"),
   })
-  .transform((u) => ({ type: u.upgrade_type.toLowerCase(), enabled: u.enabled }));
+  .transform((u) => ({ type: u.upgrade_type.toLowerCase(), enabled: u.enabled })));
 
 /** envoy.config.route.v3.RouteAction (forwarding to a cluster). */
-const forwardAction = z
+const forwardAction = lazySchema(() =>
+  z
   .strictObject({
     cluster: z.string().min(1).optional(),
     // Envoy: min_len 1, an HTTP header name (not a pseudo-header: it is looked up among the fields).
@@ -192,7 +199,7 @@ const forwardAction = z
       action.upgrades = upgrades;
     }
     return action;
-  });
+  }));
 
 const REDIRECT_CODES = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 } as const;
 
@@ -236,16 +243,18 @@ const directResponseAction = z
  * envoy.config.core.v3.Metadata: filter_metadata (a Struct per filter namespace). Kept
  * for %METADATA(ROUTE:…)%; typed_filter_metadata is not supported.
  */
-const metadata = z
+const metadata = lazySchema(() =>
+  z
   .strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) })
-  .transform((m) => m.filter_metadata);
+  .transform((m) => m.filter_metadata));
 
 /**
  * envoy.config.route.v3.Decorator: names the route's tracing span. Without a tracer what
  * remains is Envoy's x-envoy-decorator-operation response header, sent when the HCM has
  * `tracing` and propagate is true (the default); without `tracing` it changes nothing.
  */
-const decorator = z.strictObject({ operation: z.string().min(1), propagate: z.boolean().optional() });
+const decorator = lazySchema(() =>
+  z.strictObject({ operation: z.string().min(1), propagate: z.boolean().optional() }));
 
 /** envoy.config.route.v3.Route */
 const route = z
@@ -277,7 +286,8 @@ const route = z
   });
 
 /** envoy.config.route.v3.VirtualHost */
-const virtualHost = z
+const virtualHost = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     domains: z.array(headerValue).min(1),
@@ -310,10 +320,11 @@ const virtualHost = z
     if (v.per_request_buffer_limit_bytes !== undefined) vhost.perRequestBufferLimitBytes = v.per_request_buffer_limit_bytes;
     if (v.cors !== undefined) vhost.cors = v.cors;
     return vhost;
-  });
+  }));
 
 /** envoy.config.route.v3.RouteConfiguration (no vhds, no cluster validation switch). */
-export const routeConfiguration = z
+export const routeConfiguration = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().default(""),
     virtual_hosts: z.array(virtualHost).default([]),
@@ -335,7 +346,7 @@ export const routeConfiguration = z
     };
     if (c.typed_per_filter_config !== undefined) config.typedPerFilterConfig = c.typed_per_filter_config;
     return config;
-  });
+  }));
 
 /**
  * Envoy refuses a domain listed twice in one route configuration (compared lowercased,

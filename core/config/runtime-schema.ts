@@ -6,11 +6,13 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { LayeredRuntimeConfig, RuntimeLayerConfig } from "./bootstrap.ts";
 import { oneOf } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 
-const runtimeLayer = z
+const runtimeLayer = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().default(""),
     static_layer: z.record(z.string(), z.unknown()).optional(),
@@ -31,9 +33,10 @@ const runtimeLayer = z
     const values: [string, string][] = [];
     for (const [key, value] of Object.entries(layer.static_layer ?? {})) walkValue(value, key, values, ctx);
     return { kind: "static", name: layer.name, values };
-  });
+  }));
 
-export const layeredRuntime: z.ZodType<LayeredRuntimeConfig, unknown> = z
+export const layeredRuntime: z.ZodType<LayeredRuntimeConfig, unknown> = lazySchema(() =>
+  z
   .strictObject({ layers: z.array(runtimeLayer).default([]) })
   .transform((r, ctx): LayeredRuntimeConfig => {
     const names = new Set<string>();
@@ -46,7 +49,7 @@ export const layeredRuntime: z.ZodType<LayeredRuntimeConfig, unknown> = z
     }
     // Envoy (server/configuration_impl.cc): a layered_runtime with no layers gets one unnamed admin layer.
     return { layers: r.layers.length > 0 ? r.layers : [{ kind: "admin", name: "" }] };
-  });
+  }));
 
 /**
  * ProtoLayer::walkProtoValue: a nested object is a directory (its keys joined with "."),

@@ -8,6 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
@@ -49,7 +50,8 @@ const duration = z.unknown().transform((value, ctx) => {
 /** A google.protobuf.UInt32Value buffer limit. */
 const bufferLimitBytes = z.number().int().min(1).max(0xffff_ffff);
 
-const isIpLiteral = z.union([z.ipv4(), z.ipv6()]);
+const isIpLiteral = lazySchema(() =>
+  z.union([z.ipv4(), z.ipv6()]));
 
 /**
  * Envoy parses listener, admin and STATIC endpoint addresses as IP literals
@@ -73,13 +75,15 @@ const socketAddress = z
   .transform((s): SocketAddressConfig => ({ address: s.address, port: s.port_value }));
 
 /** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
-const address = z.strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address);
+const address = lazySchema(() =>
+  z.strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address));
 
 /**
  * An endpoint's address: an IP literal, or for STRICT_DNS and LOGICAL_DNS clusters a
  * name to resolve. The cluster checks which (it knows its type).
  */
-const endpointAddress = z
+const endpointAddress = lazySchema(() =>
+  z
   .strictObject({
     socket_address: z.strictObject({
       address: z.string().min(1),
@@ -87,22 +91,24 @@ const endpointAddress = z
       protocol: z.enum(["TCP"]).optional(),
     }),
   })
-  .transform((a): SocketAddressConfig => ({ address: a.socket_address.address, port: a.socket_address.port_value }));
+  .transform((a): SocketAddressConfig => ({ address: a.socket_address.address, port: a.socket_address.port_value })));
 
 
 // ---- Network filters ---------------------------------------------------------------
 
 /** TcpProxy.WeightedCluster: each cluster's weight is at least 1 (tcp_proxy.proto). */
-const tcpWeightedClusters = z
+const tcpWeightedClusters = lazySchema(() =>
+  z
   .strictObject({
     clusters: z.array(z.strictObject({ name: z.string().min(1), weight: z.number().int().min(1).max(0xffff_ffff) })).min(1),
   })
   .superRefine((w, ctx) => {
     if (w.clusters.reduce((sum, c) => sum + c.weight, 0) > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
-  });
+  }));
 
 /** envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy. */
-const tcpProxy = z
+const tcpProxy = lazySchema(() =>
+  z
   .strictObject({
     stat_prefix: z.string().min(1),
     cluster: z.string().optional(),
@@ -128,17 +134,18 @@ const tcpProxy = z
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
     }),
-  );
+  ));
 
 /** envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit */
-const connectionLimit = z
+const connectionLimit = lazySchema(() =>
+  z
   .strictObject({
     stat_prefix: z.string().min(1),
     // Envoy: required, gte 1 (a UInt64Value; JSON gives it as a number or a string).
     max_connections: z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1)),
     delay: duration.optional(),
   })
-  .transform((c): ConnectionLimitConfig => ({ statPrefix: c.stat_prefix, maxConnections: c.max_connections, delayMs: c.delay ?? 0 }));
+  .transform((c): ConnectionLimitConfig => ({ statPrefix: c.stat_prefix, maxConnections: c.max_connections, delayMs: c.delay ?? 0 })));
 
 type NetworkFilterType = NetworkFilterConfig["type"];
 type ConfigOf<T extends NetworkFilterType> = Extract<NetworkFilterConfig, { type: T }>["config"];
@@ -184,7 +191,8 @@ export function networkFilterType(name: string, typeUrl: string | undefined): Ne
 }
 
 /** envoy.config.listener.v3.Filter */
-const networkFilter = z
+const networkFilter = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     // A google.protobuf.Any in JSON: "@type" plus the message's own fields. "@type" is
@@ -208,14 +216,16 @@ const networkFilter = z
     // A network Script is named by its chain entry (its stats, its log lines).
     if (type === "polyvoy.filters.network.script") (config.data as { filterName: string }).filterName = filter.name;
     return { name: filter.name, type, config: config.data } as NetworkFilterConfig;
-  });
+  }));
 
 // ---- Listeners -------------------------------------------------------------------
 
 /** A google.protobuf.UInt32Value: a number, or `{ value }`. */
-const uint32Value = z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]);
+const uint32Value = lazySchema(() =>
+  z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]));
 /** A google.protobuf.BoolValue: a bool, or `{ value }`. */
-const boolValue = z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]);
+const boolValue = lazySchema(() =>
+  z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]));
 const portNumber = z.number().int().min(1).max(65535);
 
 /** envoy.config.core.v3.CidrRange, checked as Envoy's CidrRange::create checks it. */
@@ -235,7 +245,8 @@ const cidrRange = z
  * envoy.config.listener.v3.FilterChainMatch: every field Envoy evaluates. address_suffix
  * and suffix_len, which Envoy itself refuses ("contains unimplemented fields"), are not accepted.
  */
-const filterChainMatch = z
+const filterChainMatch = lazySchema(() =>
+  z
   .strictObject({
     destination_port: uint32Value.pipe(portNumber).optional(),
     prefix_ranges: z.array(cidrRange).default([]),
@@ -265,7 +276,7 @@ const filterChainMatch = z
       transportProtocol: m.transport_protocol,
       applicationProtocols: m.application_protocols,
     }),
-  );
+  ));
 
 /** The network filters of a chain, with Envoy's terminal-filter check. */
 const networkFilters = z
@@ -319,7 +330,8 @@ const tlsInspector = z
   .transform((c): TlsInspectorConfig => (c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {}));
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */
-const proxyProtocol = z
+const proxyProtocol = lazySchema(() =>
+  z
   .strictObject({
     allow_requests_without_proxy_protocol: z.boolean().default(false),
     disallowed_versions: z.array(z.enum(["V1", "V2"])).default([]),
@@ -331,7 +343,7 @@ const proxyProtocol = z
       disallowedVersions: c.disallowed_versions,
       ...(c.stat_prefix ? { statPrefix: c.stat_prefix } : {}),
     }),
-  );
+  ));
 
 type ListenerFilterType = ListenerFilterConfig["type"];
 
@@ -363,7 +375,8 @@ const REFUSED_LISTENER_FILTERS: Record<string, string> = {
 };
 
 /** envoy.config.listener.v3.ListenerFilter (filter_disabled and config_discovery are not accepted). */
-const listenerFilter = z
+const listenerFilter = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
@@ -389,10 +402,11 @@ const listenerFilter = z
       return z.NEVER;
     }
     return { name: filter.name, type, config: config.data } as ListenerFilterConfig;
-  });
+  }));
 
 /** envoy.config.listener.v3.Listener */
-export const listenerSchema = z
+export const listenerSchema = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1).optional(),
     address,
@@ -441,12 +455,13 @@ export const listenerSchema = z
       ...(l.access_log.length > 0 ? { accessLog: l.access_log } : {}),
       ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
     };
-  });
+  }));
 
 // ---- Clusters --------------------------------------------------------------------
 
 /** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status and weight (no metadata). */
-const lbEndpoint = z
+const lbEndpoint = lazySchema(() =>
+  z
   .strictObject({
     endpoint: z.strictObject({
       address: endpointAddress,
@@ -472,7 +487,7 @@ const lbEndpoint = z
     if (healthCheck && (healthCheck.port_value !== 0 || healthCheck.hostname !== "")) endpoint.healthCheck = { port: healthCheck.port_value, hostname: healthCheck.hostname };
     if (e.health_status !== undefined && e.health_status !== "UNKNOWN" && e.health_status !== "HEALTHY") endpoint.healthStatus = e.health_status;
     return endpoint;
-  });
+  }));
 
 /** envoy.config.core.v3.Locality */
 const locality = z
@@ -480,7 +495,8 @@ const locality = z
   .transform((l) => ({ region: l.region ?? "", zone: l.zone ?? "", subZone: l.sub_zone ?? "" }));
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints: locality, its weight and priority (no metadata, proximity). */
-const localityLbEndpoints = z
+const localityLbEndpoints = lazySchema(() =>
+  z
   .strictObject({
     locality: locality.optional(),
     lb_endpoints: z.array(lbEndpoint).default([]),
@@ -499,15 +515,17 @@ const localityLbEndpoints = z
     if (l.locality !== undefined && (l.locality.region || l.locality.zone || l.locality.subZone)) endpoints.locality = l.locality;
     if (l.load_balancing_weight !== undefined) endpoints.loadBalancingWeight = l.load_balancing_weight;
     return endpoints;
-  });
+  }));
 
 /** envoy.config.endpoint.v3.ClusterLoadAssignment.Policy: overprovisioning_factor (percent, default 140) and weighted_priority_health. */
-const loadAssignmentPolicy = z.strictObject({
+const loadAssignmentPolicy = lazySchema(() =>
+  z.strictObject({
   overprovisioning_factor: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
-});
+}));
 
 /** envoy.config.endpoint.v3.ClusterLoadAssignment */
-const loadAssignment = z
+const loadAssignment = lazySchema(() =>
+  z
   .strictObject({
     cluster_name: z.string().min(1), // required by Envoy's proto validation
     endpoints: z.array(localityLbEndpoints).default([]),
@@ -520,7 +538,7 @@ const loadAssignment = z
     for (const [priority, sum] of sums) {
       if (sum > 0xffff_ffff) ctx.addIssue({ code: "custom", path: ["endpoints"], message: `the sum of the locality weights of priority ${priority} (${sum}) exceeds 4294967295` });
     }
-  });
+  }));
 
 /** Envoy's circuit breaker defaults (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
 const DEFAULT_THRESHOLD = 1024;
@@ -533,19 +551,21 @@ const threshold = z.number().int().min(0).max(0xffff_ffff);
  * active and pending requests, but never fewer than min_retry_concurrency (default 3).
  * Configured, it replaces max_retries (resource_manager_impl.h, RetryBudgetImpl).
  */
-const retryBudget = z
+const retryBudget = lazySchema(() =>
+  z
   .strictObject({
     budget_percent: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
     min_retry_concurrency: threshold.optional(),
   })
-  .transform((b) => ({ budgetPercent: b.budget_percent?.value ?? 20, minRetryConcurrency: b.min_retry_concurrency ?? 3 }));
+  .transform((b) => ({ budgetPercent: b.budget_percent?.value ?? 20, minRetryConcurrency: b.min_retry_concurrency ?? 3 })));
 
 /**
  * envoy.config.cluster.v3.CircuitBreakers: per-priority thresholds. Only routes of
  * priority DEFAULT exist here, so HIGH thresholds are accepted and never reached —
  * exactly what Envoy does for a config without high-priority routes.
  */
-const circuitBreakers = z.strictObject({
+const circuitBreakers = lazySchema(() =>
+  z.strictObject({
   thresholds: z
     .array(
       z.strictObject({
@@ -558,7 +578,7 @@ const circuitBreakers = z.strictObject({
       }),
     )
     .default([]),
-});
+}));
 
 function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined): ClusterConfig["circuitBreakers"] {
   const t = breakers?.thresholds.find((each) => each.priority === "DEFAULT");
@@ -575,26 +595,29 @@ function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 /** envoy.config.core.v3.UpstreamHttpProtocolOptions: the SNI of a TLS cluster's connections from the request's host. */
-const upstreamHttpProtocolOptionsSni = z.strictObject({
+const upstreamHttpProtocolOptionsSni = lazySchema(() =>
+  z.strictObject({
   auto_sni: z.boolean().default(false),
   auto_san_validation: z.boolean().default(false),
   override_auto_sni_header: unsupportedField("override_auto_sni_header"),
-});
+}));
 
 
 /**
  * envoy.config.core.v3.HttpProtocolOptions as a cluster's upstream options: the fields an
  * upstream connection uses (max_connection_duration: 0 or unset is no limit).
  */
-const upstreamCommonHttpProtocolOptions = z.strictObject({
+const upstreamCommonHttpProtocolOptions = lazySchema(() =>
+  z.strictObject({
   // "If not specified, this defaults to 1 hour"; 0 disables it.
   idle_timeout: duration.optional(),
   max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
   max_connection_duration: duration.optional(),
-});
+}));
 
 /** Upstream Http1ProtocolOptions: none of its fields is implemented for upstream connections (each is refused by name). */
-const upstreamHttp1ProtocolOptions = z.strictObject({});
+const upstreamHttp1ProtocolOptions = lazySchema(() =>
+  z.strictObject({}));
 const http3Refused = unsupportedField("HTTP/3 upstreams (http3_protocol_options) are not implemented");
 
 /**
@@ -609,11 +632,12 @@ const upstreamHttp2ProtocolOptions = http2ProtocolOptions.superRefine((o, ctx) =
   }
 });
 
-const upstreamProtocolVersions = z.strictObject({
+const upstreamProtocolVersions = lazySchema(() =>
+  z.strictObject({
   http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
   http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
   http3_protocol_options: http3Refused,
-});
+}));
 
 /**
  * envoy.extensions.upstreams.http.v3.HttpProtocolOptions, the one
@@ -648,7 +672,8 @@ const upstreamHttpProtocolOptions = z
     }
   });
 
-const typedExtensionProtocolOptions = z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() });
+const typedExtensionProtocolOptions = lazySchema(() =>
+  z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() }));
 
 type UpstreamHttpProtocolOptions = z.infer<typeof upstreamHttpProtocolOptions>;
 
@@ -825,36 +850,40 @@ function maxConnectionDuration(ms: number | undefined): { maxConnectionDurationM
 // ---- Bootstrap -------------------------------------------------------------------
 
 /** envoy.config.core.v3.Node: carried for logs and the admin's /server_info only. */
-const node = z.strictObject({
+const node = lazySchema(() =>
+  z.strictObject({
   id: z.string().optional(),
   cluster: z.string().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   locality: z.strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() }).optional(),
-});
+}));
 
 /**
  * envoy.config.bootstrap.v3.Admin. Without an address there is no admin listener, as in
  * Envoy. access_log_path (deprecated, "" for none) is a file logger in Envoy's default
  * format, logged before those of access_log.
  */
-const admin = z.strictObject({
+const admin = lazySchema(() =>
+  z.strictObject({
   address: address.optional(),
   access_log_path: z.string().default(""),
   access_log: accessLogs,
   profile_path: z.string().optional(),
-});
+}));
 
 /** Envoy validates stats_flush_interval as `lt: 300s, gte: 1ms`; the default is 5 s. */
 const statsFlushInterval = duration.refine((ms) => ms >= 1 && ms < 300_000, { message: "must be at least 1ms and less than 300s" });
 
-const staticResources = z.strictObject({
+const staticResources = lazySchema(() =>
+  z.strictObject({
   listeners: z.array(listenerSchema).default([]),
   clusters: z.array(cluster).default([]),
   secrets: z.array(secretSchema).default([]),
-});
+}));
 
 /** envoy.config.bootstrap.v3.Bootstrap */
-export const bootstrapSchema: z.ZodType<Bootstrap> = z
+export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
+  z
   .strictObject({
     node: node.optional(),
     // First: a config built on xDS has no other problem worth reading before this one.
@@ -897,7 +926,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
     if (b.cluster_manager?.local_cluster_name) bootstrap.localClusterName = b.cluster_manager.local_cluster_name;
     return bootstrap;
-  });
+  }));
 
 /**
  * add_user_agent: Envoy's user agent is the local node's cluster (LocalInfo::clusterName,

@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { StatsConfig, StatsMatcherConfig, TagSpecifierConfig } from "./bootstrap.ts";
 import { stringMatcher } from "./matcher-schema.ts";
 import { oneOf } from "./proto-schema.ts";
@@ -13,7 +14,8 @@ import { unsupportedField } from "./unsupported-field.ts";
 import { DEFAULT_TAG_NAMES } from "../admin/tag-extractor.ts";
 
 /** google.protobuf.BoolValue: a bool, or {value: bool}. */
-const boolValue = z.union([z.boolean(), z.strictObject({ value: z.boolean().default(false) }).transform((w) => w.value)]);
+const boolValue = lazySchema(() =>
+  z.union([z.boolean(), z.strictObject({ value: z.boolean().default(false) }).transform((w) => w.value)]));
 
 /**
  * TagSpecifier. Envoy runs a user's regex with std::regex (ECMAScript syntax) as a search,
@@ -44,7 +46,8 @@ const tagSpecifier = z
   });
 
 /** envoy.type.matcher.v3.ListStringMatcher: at least one pattern. */
-const listStringMatcher = z.strictObject({ patterns: z.array(stringMatcher).min(1) });
+const listStringMatcher = lazySchema(() =>
+  z.strictObject({ patterns: z.array(stringMatcher).min(1) }));
 
 const statsMatcher = z
   .strictObject({
@@ -60,7 +63,8 @@ const statsMatcher = z
     return { type: "inclusion_list", patterns: m.inclusion_list?.patterns ?? [] };
   });
 
-export const statsConfig: z.ZodType<StatsConfig, unknown> = z
+export const statsConfig: z.ZodType<StatsConfig, unknown> = lazySchema(() =>
+  z
   .strictObject({
     stats_tags: z.array(tagSpecifier).default([]),
     use_all_default_tags: boolValue.default(true),
@@ -71,4 +75,4 @@ export const statsConfig: z.ZodType<StatsConfig, unknown> = z
     statsTags: s.stats_tags,
     useAllDefaultTags: s.use_all_default_tags,
     ...(s.stats_matcher !== undefined && { statsMatcher: s.stats_matcher }),
-  }));
+  })));

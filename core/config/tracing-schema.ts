@@ -10,6 +10,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { TracingConfig } from "./bootstrap.ts";
 import { uint32 } from "./proto-schema.ts";
 
@@ -24,9 +25,11 @@ const provider = z
   });
 
 /** envoy.type.v3.Percent */
-const percent = z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value);
+const percent = lazySchema(() =>
+  z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value));
 
-export const hcmTracing: z.ZodType<TracingConfig, unknown> = z
+export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
+  z
   .strictObject({
     client_sampling: percent.optional(),
     random_sampling: percent.optional(),
@@ -46,7 +49,8 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = z
       // The listener's traffic_direction decides it (listenerSchema).
       operationName: "ingress",
     }),
-  );
+  ));
 
 /** The bootstrap's tracing: only its provider (`http`), which is refused. */
-export const bootstrapTracing = z.strictObject({ http: provider.optional() });
+export const bootstrapTracing = lazySchema(() =>
+  z.strictObject({ http: provider.optional() }));

@@ -12,6 +12,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { NetworkScriptConfig, ScriptHttpFilterConfig, UserPerRouteConfig } from "./bootstrap.ts";
 import { findRegisteredHttpFilter } from "../http/user-filter/user-filter-registry.ts";
 
@@ -19,10 +20,11 @@ export const SCRIPT_TYPE_URL = "type.googleapis.com/polyvoy.filters.http.script.
 export const SCRIPT_PER_ROUTE_TYPE_URL = "type.googleapis.com/polyvoy.filters.http.script.v1.ScriptPerRoute";
 export const USER_FILTER_TYPE = "polyvoy.filters.http.user";
 
-const scriptConfig = z.strictObject({
+const scriptConfig = lazySchema(() =>
+  z.strictObject({
   module: z.string().min(1),
   config: z.unknown().optional(),
-});
+}));
 
 export const NETWORK_SCRIPT_TYPE_URL = "type.googleapis.com/polyvoy.filters.network.script.v1.Script";
 

@@ -69,6 +69,8 @@ export interface StreamFilterCallbacks {
   readonly route: RouteMatch | undefined;
   /** The route configuration the match came from (for its header mutations). */
   readonly routeConfig: RouteConfiguration;
+  /** Envoy's ENVOY_STREAM_LOG prefix, `[C12][S3] `: call it only for a debug line that is written. */
+  logPrefix(): string;
   /** The downstream connection's peer and local addresses (Envoy's downstreamAddressProvider). */
   readonly downstreamRemoteAddress: SocketAddress | undefined;
   readonly downstreamLocalAddress: SocketAddress | undefined;

@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "../config/lazy-schema.ts";
 import type { TlsParams, TlsVersion } from "../port.ts";
 import { dataSource } from "../config/data-source-schema.ts";
 import { stringMatcher } from "../config/matcher-schema.ts";
@@ -40,7 +41,8 @@ const tlsDataSource = z
   });
 
 /** BoolValue in proto3 JSON: a bool, or `{ value }` as some configs write it. */
-const boolValue = z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((v) => v.value)]);
+const boolValue = lazySchema(() =>
+  z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((v) => v.value)]));
 
 const VERSIONS: Record<string, TlsVersion | undefined> = {
   TLS_AUTO: undefined,
@@ -52,7 +54,8 @@ const VERSIONS: Record<string, TlsVersion | undefined> = {
 const version = z.enum(["TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"]);
 
 /** TlsParameters */
-const tlsParams = z
+const tlsParams = lazySchema(() =>
+  z
   .strictObject({
     tls_minimum_protocol_version: version.default("TLS_AUTO"),
     tls_maximum_protocol_version: version.default("TLS_AUTO"),
@@ -66,7 +69,7 @@ const tlsParams = z
     p.cipher_suites.forEach((suite, i) => {
       if (/[[\]|]/.test(suite)) ctx.addIssue({ code: "custom", path: ["cipher_suites", i], message: `equal-preference cipher groups ("${suite}") are BoringSSL syntax, not supported: list the ciphers one by one` });
     });
-  });
+  }));
 
 type TlsParamsInput = z.output<typeof tlsParams>;
 
@@ -81,7 +84,8 @@ function toParams(p: TlsParamsInput | undefined, side: "downstream" | "upstream"
 }
 
 /** envoy.config.core.v3.WatchedDirectory */
-const watchedDirectory = z.strictObject({ path: z.string().min(1) }).transform((w) => w.path);
+const watchedDirectory = lazySchema(() =>
+  z.strictObject({ path: z.string().min(1) }).transform((w) => w.path));
 
 /** Where watched_directory is refused: Envoy only honours it in a secret delivered by SDS. */
 const watchedDirectoryOutsideSds = unsupportedField("watched_directory (it applies to a secret delivered by SDS only: use tls_certificate_sds_secret_configs / validation_context_sds_secret_config with an sds_config)");
@@ -177,10 +181,11 @@ function validationContextSchema(inSecret: boolean) {
 const validationContext = validationContextSchema(false);
 
 /** PathConfigSource */
-const pathConfigSource = z.strictObject({
+const pathConfigSource = lazySchema(() =>
+  z.strictObject({
   path: z.string().min(1),
   watched_directory: watchedDirectory.optional(),
-});
+}));
 
 /**
  * ConfigSource for SDS: a file (path_config_source, or the older `path`). The file is a
@@ -230,7 +235,8 @@ export const secretSchema = z
   });
 
 /** CommonTlsContext */
-const commonTlsContextFields = z.strictObject({
+const commonTlsContextFields = lazySchema(() =>
+  z.strictObject({
   tls_params: tlsParams.optional(),
   tls_certificates: z.array(tlsCertificate).default([]),
   validation_context: validationContext.optional(),
@@ -246,7 +252,7 @@ const commonTlsContextFields = z.strictObject({
   validation_context_certificate_provider_instance: unsupportedField("validation_context_certificate_provider_instance"),
   custom_handshaker: unsupportedField("custom_handshaker"),
   key_log: unsupportedField("key_log"),
-});
+}));
 
 /** CommonTlsContext, its oneofs checked. */
 const commonTlsContext = commonTlsContextFields

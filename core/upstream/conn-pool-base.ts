@@ -50,6 +50,7 @@ import type { PortError } from "../port.ts";
 import type { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
 import { PoolFailureReason, transportFailureReason } from "./pool-failure.ts";
+import { connLogPrefix, type ComponentLogger } from "../log.ts";
 
 /** How often a pool looks for idle clients past their limit. */
 const IDLE_SWEEP_MS = 500;
@@ -285,6 +286,9 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
  * The shared pool of one upstream host (see the file comment). `C` is the protocol's
  * client, `P` what a stream's owner passes to `newStream`.
  */
+/** How a pool failure reads in a debug line. */
+const POOL_FAILURE_NAMES: Record<PoolFailureReason, string> = ["overflow", "local connection failure", "remote connection failure", "connection timeout"];
+
 export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFailureCallbacks> implements TimerTarget {
   private readonly connecting = new LinkedList<ActiveClient>();
   private readonly ready = new LinkedList<ActiveClient>();
@@ -299,6 +303,8 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   private released: C[] = [];
   private releasedSpare: C[] = [];
   private sweepTimer: Timer | undefined;
+  /** The "pool" component's logger (Envoy's conn_pool_base.cc logs there); absent without a server's. */
+  private readonly log: ComponentLogger | undefined;
 
   constructor(
     readonly cluster: Cluster,
@@ -308,7 +314,9 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     protected readonly idleTimeoutMs: number,
     /** The SNI its TLS connections send instead of the cluster's (auto_sni: a pool per name). */
     readonly serverName?: string,
-  ) {}
+  ) {
+    this.log = dispatcher.log?.component("pool");
+  }
 
   /** Make a new client; it starts connecting. */
   protected abstract instantiateActiveClient(): C;
@@ -350,6 +358,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
       callbacks.onPoolFailure(PoolFailureReason.Overflow, "");
       return undefined;
     }
+    if (this.log?.debugOn) this.log.debug(`queueing stream due to no available connections (ready=${this.ready.size} busy=${this.busy.size} connecting=${this.connecting.size})`);
     const pending = new PendingStream<P>(this as ConnPoolImplBase<ActiveClient, P>, callbacks);
     this.pending.push(pending);
     resources.pendingRequests.inc();
@@ -392,6 +401,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     this.host.stats.rqTotal++;
     this.host.stats.rqActive++;
     resources.requests.inc();
+    if (this.log?.debugOn) this.log.debug(`${connLogPrefix(client.connection.id)}creating stream`);
     this.onPoolReady(client, callbacks);
   }
 
@@ -458,6 +468,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
       if (!client) return;
       const next = this.pending.head;
       this.removePending(next);
+      if (this.log?.debugOn) this.log.debug(`${connLogPrefix(client.connection.id)}attaching to next stream`);
       this.attachStreamToClient(client, next.callbacks);
     }
   }
@@ -475,6 +486,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     // anyway, or its pending streams could never be served.
     if (!canCreate && this.connectionCount > 0) return false;
     const client = this.instantiateActiveClient();
+    if (this.log?.debugOn) this.log.debug(`${connLogPrefix(client.connection.id)}creating a new connection to ${this.host.address}:${this.host.port} (connecting=${this.connectingStreamCapacity})`);
     this.cluster.resources.connections.inc();
     this.connectingStreamCapacity += client.concurrentStreamLimit;
     this.connecting.push(client);
@@ -484,6 +496,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   /** @internal */
   onClientConnected(client: ActiveClient): void {
     if (client.state !== ActiveClientState.Connecting) return;
+    if (this.log?.debugOn) this.log.debug(`${connLogPrefix(client.connection.id)}connected`);
     this.connectingStreamCapacity -= client.concurrentStreamLimit;
     this.makeReady(client as C);
     this.onUpstreamReady();
@@ -520,6 +533,10 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   onClientGone(client: ActiveClient, connectFailure: PoolFailureReason | undefined, transportFailure: string): void {
     if (client.state === ActiveClientState.Closed) return;
     const wasConnecting = client.state === ActiveClientState.Connecting;
+    if (this.log?.debugOn) {
+      const failure = connectFailure === undefined ? "" : `, failure reason: ${transportFailure || POOL_FAILURE_NAMES[connectFailure]}`;
+      this.log.debug(`${connLogPrefix(client.connection.id)}client disconnected${wasConnecting ? " before it connected" : ""}${failure}`);
+    }
     client.list?.remove(client);
     client.state = ActiveClientState.Closed;
     this.cluster.resources.connections.dec();

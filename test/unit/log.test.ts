@@ -13,6 +13,30 @@ function fakeRuntime(now = T0): { lines: string[]; clock: { now: number }; runti
 }
 
 describe("Logger", () => {
+  test("components: --log-level sets them all, a component's own level overrides it, %n names it", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "info");
+    log.setFormat("[%l][%n] %v");
+    const router = log.component("router");
+    const pool = log.component("pool");
+    expect(log.component("router")).toBe(router);
+    expect([router.debugOn, router.traceOn]).toEqual([false, false]);
+    log.setComponentLevel("router", "trace");
+    expect([router.debugOn, router.traceOn, pool.debugOn]).toEqual([true, true, false]);
+    router.trace("[C1][S0] a");
+    pool.debug("not written");
+    log.debug("not written either");
+    log.setComponentLevel("main", "debug");
+    log.debug("main's");
+    // A component made after main's own level was set starts at the global level, not main's.
+    log.component("config").debug("not written: config is at info");
+    expect(lines).toEqual(["[trace][router] [C1][S0] a\n", "[debug][main] main's\n"]);
+    // The global level (admin /logging?level=) sets every component again.
+    log.level = "warn";
+    expect([router.level, pool.level, log.level]).toEqual(["warn", "warn", "warn"]);
+    expect(log.componentLevels().find(([name]) => name === "router")).toEqual(["router", "warn"]);
+  });
+
   test("writes one line in Envoy's shape, timestamped from the runtime's wall clock", () => {
     const { lines, runtime } = fakeRuntime();
     new Logger(runtime).info("listener 'main' bound");

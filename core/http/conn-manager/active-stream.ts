@@ -22,6 +22,7 @@ import type { StreamTimers, TimedStream } from "./stream-timers.ts";
 import { streamDurationMs } from "./stream-duration.ts";
 import type { TraceEventKind } from "../../trace/tracer.ts";
 import type { AccessLogContext } from "../../access-log/context.ts";
+import { streamLogPrefix } from "../../log.ts";
 
 /**
  * One request/response exchange on a downstream connection (Envoy's
@@ -278,12 +279,20 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   /** Answer from the HCM (bad requests, timeouts, codec errors): through the filter manager, as a filter's would. */
   override sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void {
     if (this.destroyed || this.responseComplete) return;
+    // Envoy's DownstreamFilterManager::sendLocalReply: ENVOY_STREAM_LOG(debug, "Sending local reply with details {}").
+    const log = this.cm.server.log.component("http");
+    if (log.debugOn) log.debug(`${this.logPrefix()}Sending local reply with details ${details}`);
     super.sendLocalReply(status, body, details, flag, extraHeaders, grpcStatus);
   }
 
   resetStream(): void {
     if (this.destroyed) return;
     this.resetDownstream();
+  }
+
+  /** Envoy's ENVOY_STREAM_LOG prefix, `[C12][S3] ` (built only for a line that is written). */
+  logPrefix(): string {
+    return streamLogPrefix(this.cm.connection.id, this.id);
   }
 
   /** Abort: the downstream connection is reset, so a half-sent response is never taken as complete. */

@@ -21,6 +21,7 @@ import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { AccessLogger } from "../../access-log/logger.ts";
 import type { ScaledTimerUser, TimerScaling } from "../../overload/timer-scaling.ts";
+import { connLogPrefix, type ComponentLogger } from "../../log.ts";
 
 /**
  * Envoy's HTTP connection manager (`envoy.filters.network.http_connection_manager`):
@@ -90,6 +91,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   private http2: Http2ConnectionManager | undefined;
   readonly rqProtocolTotal: Counter;
 
+  /** The "http" component's logger: the HTTP/1 codec's trace lines (Envoy's http1 codec_impl.cc). */
+  private readonly log: ComponentLogger;
+
   constructor(
     readonly config: HttpConnectionManagerConfig,
     readonly routeTable: RouteTable,
@@ -98,6 +102,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     readonly connection: Connection,
   ) {
     this.accessLoggers = server.accessLoggers(config);
+    this.log = server.log.component("http");
     this.rqProtocolTotal = stats.downstreamRqHttp1Total;
     this.scaling = server.overload.timerScaling;
     this.codec = new Http1ServerCodec(connection, this, {
@@ -148,6 +153,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
       this.connection.readDisable(true);
     }
     const count = buffer.chunkCount;
+    if (this.log.traceOn) this.log.trace(`${connLogPrefix(this.connection.id)}parsing ${buffer.length} bytes`);
     this.inCodec++;
     for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), false);
     this.inCodec--;

@@ -72,6 +72,8 @@ export interface FilterManagerCallbacks {
   readonly downstreamLocalAddress?: SocketAddress | undefined;
   readonly traced: boolean;
   trace(kind: TraceEventKind, detail?: string): void;
+  /** The `[C12][S3] ` prefix of this stream's debug lines (absent for a stream without a connection, as in tests). */
+  logPrefix?(): string;
   /**
    * local_reply_config: rewrite a local reply made with `headers` (status and added
    * headers may change there) and `body`; undefined when there is no such config.
@@ -164,6 +166,10 @@ abstract class ActiveStreamFilterBase {
   }
   headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext {
     return this.parent.callbacks.headerFormatterContext(response);
+  }
+
+  logPrefix(): string {
+    return this.parent.callbacks.logPrefix?.() ?? "";
   }
 
   mostSpecificPerFilterConfig<T = unknown>(): T | undefined {

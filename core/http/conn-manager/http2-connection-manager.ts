@@ -14,6 +14,7 @@ import { Http2ServerCodec, type Http2ServerCodecCallbacks, Http2ServerStream } f
 import type { RequestHeaders } from "../message.ts";
 import type { RouteTable } from "../route/route-table.ts";
 import type { AccessLogger } from "../../access-log/logger.ts";
+import { connLogPrefix, type ComponentLogger } from "../../log.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import { armDelayedClose, DEFAULT_DELAYED_CLOSE_TIMEOUT_MS } from "./delayed-close.ts";
@@ -59,6 +60,8 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   private durationTimer: Timer | undefined;
   /** Between the drain's two GOAWAYs (startDrainSequence). */
   private drainTimer: Timer | undefined;
+  /** The "http2" component's logger: the codec's trace lines (Envoy's http2 codec_impl.cc). */
+  private readonly log: ComponentLogger;
 
   constructor(
     readonly config: HttpConnectionManagerConfig,
@@ -71,6 +74,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     openFor: number,
   ) {
     this.rqProtocolTotal = stats.downstreamRqHttp2Total;
+    this.log = server.log.component("http2");
     const runtime = server.runtime;
     const { connectionKeepalive, ...codecOptions } = config.http2 ?? {};
     this.codecStats = stats.http2Codec();
@@ -102,6 +106,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
       return;
     }
     this.keepalive?.onBytesReceived();
+    if (this.log.traceOn) this.log.trace(`${connLogPrefix(this.connection.id)}dispatching ${buffer.length} bytes`);
     const count = buffer.chunkCount;
     for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), false);
     buffer.drainAll();
@@ -225,6 +230,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   onStreamReset(stream: object): void {
     for (const encoder of this.streams) {
       if (encoder.decoder !== stream) continue;
+      if (this.log.traceOn) this.log.trace(`${connLogPrefix(this.connection.id)}sending RST_STREAM`);
       this.forget(encoder);
       this.stats.downstreamRqTxReset.inc();
       encoder.reset();

@@ -163,6 +163,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const callbacks = this.callbacks;
     const match = callbacks.route;
     if (!match) {
+      const log = this.server.log.component("router");
+      if (log.debugOn) log.debug(`${callbacks.logPrefix()}no route match for URL '${headers.path}'`);
       callbacks.sendLocalReply(404, "", "route_not_found", "NR");
       return FilterHeadersStatus.StopIteration;
     }
@@ -182,6 +184,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     callbacks.streamInfo.upstreamCluster = clusterName;
     if (!cluster) {
       // Envoy's router: cluster_not_found_response_code (503 unless set), no body, flag NC.
+      const log = this.server.log.component("router");
+      if (log.debugOn) log.debug(`${callbacks.logPrefix()}unknown cluster '${clusterName}'`);
       callbacks.sendLocalReply(action.route.clusterNotFoundResponseCode ?? 503, "", "cluster_not_found", "NC");
       return FilterHeadersStatus.StopIteration;
     }
@@ -433,7 +437,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     ) {
       this.staleConnectionRetried = true;
       this.cluster?.stats.upstreamRqRetry.inc();
-      this.server.log.debug(`router: retrying on a new connection after a reused one closed (${resetReasonToString(reason)})`);
+      const log = this.server.log.component("router");
+      if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}retrying on a new connection after a reused one closed (${resetReasonToString(reason)})`);
       this.startAttempt();
       return;
     }
@@ -442,6 +447,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /** The attempt failed before or while its response came (Envoy's Filter::onUpstreamReset). */
   private onAttemptReset(request: UpstreamRequest, reason: StreamResetReason, transportFailureReason: string, details: string): void {
+    const log = this.server.log.component("router");
+    if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}upstream reset: reset reason: ${resetReasonToString(reason)}, transport failure reason: ${transportFailureReason}`);
     // Outlier detection (Envoy's Filter::onUpstreamReset): a reset or failed connect is a
     // local-origin failure — but not the circuit breakers' overflow (cluster-wide, no host's fault).
     if (reason !== StreamResetReason.Overflow) request.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
