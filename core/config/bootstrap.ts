@@ -6,6 +6,7 @@
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 import type { Http2Options } from "../http2/protocol-options.ts";
+import type { GrpcServiceTarget } from "../http/grpc-async-client.ts";
 import type { Http2KeepaliveSettings } from "../http2/keepalive.ts";
 import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
@@ -1365,12 +1366,16 @@ export interface NetworkRbacConfig extends RbacConfig {
 export interface ExtAuthzBufferSettings {
   maxRequestBytes: number;
   allowPartialMessage: boolean;
+  /** gRPC only: the body goes in raw_body (bytes) rather than body (string). */
+  packAsBytes: boolean;
 }
 
 export interface ExtAuthzConfig {
-  /** http_service.server_uri.cluster: where the check requests go. */
+  /** http_service.server_uri.cluster or grpc_service.envoy_grpc.cluster_name: where the checks go. */
   cluster: string;
   timeoutMs: number;
+  /** Set for a grpc_service (envoy.service.auth.v3.Authorization/Check); the http_service fields below are then at their defaults. */
+  grpc?: GrpcServiceTarget;
   /** Put before the original path in the check request. */
   pathPrefix: string;
   /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */
