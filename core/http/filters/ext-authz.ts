@@ -37,6 +37,7 @@ import { GrpcAsyncClient, type GrpcUnaryCallbacks, type GrpcUnaryRequest } from 
 import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
 import { CHECK_METHOD, decodeCheckResponse, encodeCheckRequest, HeaderAppendAction, type CheckRequestAttributes, type HeaderMutation } from "./ext-authz-proto.ts";
 import type { HeaderMap } from "../header-map.ts";
+import { isValidHeaderField } from "../headers-util.ts";
 import { AsyncClient, type AsyncFailureReason, type AsyncRequest, type AsyncRequestCallbacks, type AsyncResponse } from "../async-client.ts";
 import {
   FilterDataStatus,
@@ -514,12 +515,8 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
 
 const PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body";
 const NO_EXTENSIONS: Readonly<Record<string, string>> = {};
-/** RFC 9110 §5.1 field-name (lowercased), and a value without NUL, CR or LF: a service's header can be no more. */
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const BAD_VALUE = /[\0\r\n]/;
-
 function isValidMutation(m: HeaderMutation): boolean {
-  return FIELD_NAME.test(m.name) && !BAD_VALUE.test(m.value);
+  return isValidHeaderField(m.name, m.value);
 }
 
 /** One HeaderValueOption on a header map, by its append_action (Envoy's ext_authz filter, onComplete). */
