@@ -6,7 +6,6 @@
 
 import type { OverloadManagerConfig } from "./overload-schema.ts";
 import type { Http2Options } from "../http2/protocol-options.ts";
-import type { GrpcServiceTarget } from "../http/grpc-async-client.ts";
 import type { Http2KeepaliveSettings } from "../http2/keepalive.ts";
 import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
@@ -1365,6 +1364,15 @@ export interface RbacConfig {
 /** envoy.extensions.filters.network.rbac.v3.RBAC. */
 export interface NetworkRbacConfig extends RbacConfig {
   statPrefix: string;
+}
+
+/** GrpcService.EnvoyGrpc with the GrpcService's initial_metadata (config/grpc-service-schema.ts, core/http/grpc-async-client.ts). */
+export interface GrpcServiceTarget {
+  clusterName: string;
+  /** The :authority; "" for the cluster's name (Envoy's default). */
+  authority: string;
+  /** Headers sent with every call. */
+  initialMetadata: readonly (readonly [string, string])[];
 }
 
 // ---- ext_authz (config/ext-authz-schema.ts, core/http/filters/ext-authz.ts) ----

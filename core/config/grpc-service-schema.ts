@@ -5,7 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { GrpcServiceTarget } from "../http/grpc-async-client.ts";
+import type { GrpcServiceTarget } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue } from "./proto-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
 

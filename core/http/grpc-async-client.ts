@@ -8,20 +8,14 @@
  * itself (no healthy host, a reset, its timeout) is a failure with the status
  * httpToGrpcStatus gives it, as Envoy's AsyncStreamImpl sees the router's local replies.
  */
+import type { GrpcServiceTarget } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import { AsyncClient, type AsyncFailureReason, type AsyncRequest, type AsyncRequestCallbacks, type AsyncResponse } from "./async-client.ts";
 import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, parseGrpcStatus, toGrpcTimeout } from "./grpc-common.ts";
 import { encodeGrpcFrame, GRPC_FH_DEFAULT, GrpcFrameDecoder, type GrpcFrame } from "./grpc-frame.ts";
 import { RequestHeaders } from "./message.ts";
 
-/** Envoy's GrpcService.EnvoyGrpc, with the GrpcService's initial_metadata. */
-export interface GrpcServiceTarget {
-  clusterName: string;
-  /** The :authority; "" for the cluster's name (Envoy's default). */
-  authority: string;
-  /** Headers sent with every call. */
-  initialMetadata: readonly (readonly [string, string])[];
-}
+export type { GrpcServiceTarget };
 
 export interface GrpcUnaryCallbacks {
   /** The response message's bytes (grpc-status 0). */
