@@ -33,7 +33,8 @@ import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import { RbacFilter, rbacFilterConfig } from "./http/filters/rbac.ts";
 import { ExtAuthzFilter, extAuthzFilterConfig } from "./http/filters/ext-authz.ts";
-import type { BufferConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import { RateLimitFilter, rateLimitFilterConfig } from "./http/filters/ratelimit.ts";
+import type { BufferConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -145,6 +146,11 @@ registerHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", {
 registerHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", {
   kind: "dual",
   create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
+});
+
+registerHttpFilterFactory<RateLimitConfig>("envoy.filters.http.ratelimit", {
+  kind: "dual",
+  create: (config, server) => new RateLimitFilter(rateLimitFilterConfig(config, server)),
 });
 
 registerHttpFilterFactory<CompressorConfig>("envoy.filters.http.compressor", {

@@ -595,6 +595,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
   | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig }
+  | { name: string; type: "envoy.filters.http.ratelimit"; config: RateLimitConfig }
   | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
   | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig }
   | { name: string; type: "envoy.filters.http.jwt_authn"; config: JwtAuthnConfig };
@@ -957,6 +958,8 @@ export interface VirtualHostConfig extends HeaderMutations {
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
   /** The deprecated virtual host `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
   cors?: CorsPolicyConfig;
+  /** rate_limits: descriptors for the ratelimit filter, for routes without their own. Absent when none. */
+  rateLimits?: RateLimitPolicyConfig[];
 }
 
 export interface RouteConfig extends HeaderMutations {
@@ -1030,6 +1033,10 @@ export type RouteAction =
 export interface ForwardAction {
   /** One of cluster, clusterHeader or weightedClusters. */
   cluster?: string;
+  /** rate_limits: descriptors for the ratelimit filter. Absent when none. */
+  rateLimits?: RateLimitPolicyConfig[];
+  /** include_vh_rate_limits: the virtual host's rate_limits apply too (else only when the route has none). */
+  includeVhRateLimits?: boolean;
   /** cluster_header: the cluster named by this request header (lowercased). */
   clusterHeader?: string;
   weightedClusters?: { name: string; weight: number }[];
@@ -1363,18 +1370,31 @@ export interface NetworkRbacConfig extends RbacConfig {
   statPrefix: string;
 }
 
+/** GrpcService.EnvoyGrpc with the GrpcService's initial_metadata (config/grpc-service-schema.ts, core/http/grpc-async-client.ts). */
+export interface GrpcServiceTarget {
+  clusterName: string;
+  /** The :authority; "" for the cluster's name (Envoy's default). */
+  authority: string;
+  /** Headers sent with every call. */
+  initialMetadata: readonly (readonly [string, string])[];
+}
+
 // ---- ext_authz (config/ext-authz-schema.ts, core/http/filters/ext-authz.ts) ----
 
 /** envoy.extensions.filters.http.ext_authz.v3.BufferSettings */
 export interface ExtAuthzBufferSettings {
   maxRequestBytes: number;
   allowPartialMessage: boolean;
+  /** gRPC only: the body goes in raw_body (bytes) rather than body (string). */
+  packAsBytes: boolean;
 }
 
 export interface ExtAuthzConfig {
-  /** http_service.server_uri.cluster: where the check requests go. */
+  /** http_service.server_uri.cluster or grpc_service.envoy_grpc.cluster_name: where the checks go. */
   cluster: string;
   timeoutMs: number;
+  /** Set for a grpc_service (envoy.service.auth.v3.Authorization/Check); the http_service fields below are then at their defaults. */
+  grpc?: GrpcServiceTarget;
   /** Put before the original path in the check request. */
   pathPrefix: string;
   /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */
@@ -1506,4 +1526,38 @@ export interface TlsParamsConfig {
   readonly maxVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
   readonly cipherSuites?: readonly string[];
   readonly ecdhCurves?: readonly string[];
+}
+
+// ---- ratelimit (config/ratelimit-schema.ts, core/http/route/rate-limit-policy.ts, core/http/filters/ratelimit.ts) ----
+
+/** One action of a route's RateLimit: how it makes one descriptor entry (Envoy's RateLimit.Action). */
+export type RateLimitActionConfig =
+  | { type: "source_cluster" }
+  | { type: "destination_cluster" }
+  | { type: "request_headers"; headerName: string; descriptorKey: string; skipIfAbsent: boolean }
+  | { type: "remote_address" }
+  | { type: "generic_key"; descriptorKey: string; descriptorValue: string }
+  | { type: "header_value_match"; descriptorKey: string; descriptorValue: string; expectMatch: boolean; headers: HeaderMatcherConfig[] };
+
+/** envoy.config.route.v3.RateLimit: the actions that make one descriptor, for the filters of one stage. */
+export interface RateLimitPolicyConfig {
+  stage: number;
+  actions: RateLimitActionConfig[];
+}
+
+/** envoy.extensions.filters.http.ratelimit.v3.RateLimit */
+export interface RateLimitConfig {
+  domain: string;
+  stage: number;
+  /** Which requests are limited: x-envoy-internal: true ones, the others, or both. */
+  requestType: "internal" | "external" | "both";
+  timeoutMs: number;
+  failureModeDeny: boolean;
+  rateLimitedAsResourceExhausted: boolean;
+  /** rate_limit_service.grpc_service (envoy.service.ratelimit.v3.RateLimitService). */
+  service: GrpcServiceTarget;
+  enableXRateLimitHeaders: boolean;
+  disableXEnvoyRateLimitedHeader: boolean;
+  rateLimitedStatus: number;
+  statusOnError: number;
 }

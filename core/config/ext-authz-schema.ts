@@ -1,8 +1,7 @@
 /**
- * envoy.extensions.filters.http.ext_authz.v3.ExtAuthz with an http_service, and
- * ExtAuthzPerRoute (core/http/filters/ext-authz.ts). A grpc_service needs HTTP/2
- * upstreams, which polyvoy does not have yet: it is refused by name, as is every field
- * that would be accepted and ignored.
+ * envoy.extensions.filters.http.ext_authz.v3.ExtAuthz with an http_service or a
+ * grpc_service (envoy_grpc), and ExtAuthzPerRoute (core/http/filters/ext-authz.ts). Every
+ * field that would be accepted and ignored is refused by name.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -12,6 +11,7 @@ import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
 import { stringMatcher } from "./matcher-schema.ts";
 import { fractionalPercent } from "./fractional-percent-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { grpcService } from "./grpc-service-schema.ts";
 import type { StringMatcherConfig } from "./bootstrap.ts";
 import { statusText } from "../http/codec/status-text.ts";
 
@@ -42,9 +42,9 @@ const bufferSettings = z
     // Envoy: gt 0.
     max_request_bytes: uint32.min(1),
     allow_partial_message: z.boolean().default(false),
-    pack_as_bytes: unsupportedField("pack_as_bytes applies to gRPC services only", isFalse),
+    pack_as_bytes: z.boolean().default(false),
   })
-  .transform((b): ExtAuthzBufferSettings => ({ maxRequestBytes: b.max_request_bytes, allowPartialMessage: b.allow_partial_message }));
+  .transform((b): ExtAuthzBufferSettings => ({ maxRequestBytes: b.max_request_bytes, allowPartialMessage: b.allow_partial_message, packAsBytes: b.pack_as_bytes }));
 
 /** envoy.config.core.v3.HttpUri: uri is required by Envoy but only named (the cluster is where requests go). */
 const httpUri = lazySchema(() =>
@@ -82,13 +82,11 @@ const httpService = lazySchema(() =>
   retry_policy: unsupportedField("retry_policy for the authorization service is not supported"),
 }));
 
-const GRPC_REFUSED = "grpc_service needs HTTP/2 upstreams, which polyvoy does not have yet (issue #29); use http_service";
-
 export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
   z
   .strictObject({
     http_service: httpService.optional(),
-    grpc_service: unsupportedField(GRPC_REFUSED),
+    grpc_service: grpcService({ timeout: "taken" }).optional(),
     transport_api_version: z.enum(["V3"], { message: "only V3 is supported" }).optional(),
     failure_mode_allow: z.boolean().default(false),
     failure_mode_allow_header_add: z.boolean().default(false),
@@ -101,27 +99,33 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
     deny_at_disable: z.strictObject({ default_value: z.boolean(), runtime_key: z.string().optional() }).optional(),
     include_peer_certificate: unsupportedField("include_peer_certificate needs TLS, which polyvoy does not terminate yet", isFalse),
     include_tls_session: unsupportedField("include_tls_session needs TLS, which polyvoy does not terminate yet", isFalse),
-    metadata_context_namespaces: unsupportedField("metadata_context_namespaces is sent to gRPC services only", isEmptyList),
-    typed_metadata_context_namespaces: unsupportedField("typed_metadata_context_namespaces is sent to gRPC services only", isEmptyList),
+    metadata_context_namespaces: unsupportedField("metadata_context_namespaces is not supported (no dynamic metadata is sent)", isEmptyList),
+    typed_metadata_context_namespaces: unsupportedField("typed_metadata_context_namespaces is not supported (no dynamic metadata is sent)", isEmptyList),
     filter_enabled_metadata: unsupportedField("filter_enabled_metadata is not supported (no dynamic metadata to match)"),
     allowed_headers: unsupportedField("the top-level allowed_headers is not supported; use http_service.authorization_request.allowed_headers"),
     disallowed_headers: unsupportedField("disallowed_headers is not supported"),
     decoder_header_mutation_rules: unsupportedField("decoder_header_mutation_rules is not supported"),
     validate_mutations: unsupportedField("validate_mutations is not supported", isFalse),
-    encode_raw_headers: unsupportedField("encode_raw_headers applies to gRPC services only", isFalse),
-    bootstrap_metadata_labels_key: unsupportedField("bootstrap_metadata_labels_key applies to gRPC services only"),
+    encode_raw_headers: unsupportedField("encode_raw_headers is not supported", isFalse),
+    bootstrap_metadata_labels_key: unsupportedField("bootstrap_metadata_labels_key is not supported (no node metadata labels)"),
     emit_filter_state_stats: unsupportedField("emit_filter_state_stats is not supported", isFalse),
     charge_cluster_response_stats: unsupportedField("charge_cluster_response_stats is not supported"),
   })
   .superRefine((c, ctx) => {
-    if (c.http_service === undefined && c.grpc_service === undefined) ctx.addIssue({ code: "custom", message: "must set http_service (grpc_service is not supported)" });
+    if ((c.http_service === undefined) === (c.grpc_service === undefined)) ctx.addIssue({ code: "custom", message: "must set one of http_service, grpc_service" });
+    // Envoy ignores pack_as_bytes for an HTTP service; polyvoy says so rather than accept it.
+    if (c.http_service !== undefined && c.with_request_body?.packAsBytes) {
+      ctx.addIssue({ code: "custom", message: "not supported: pack_as_bytes applies to grpc_service only", path: ["with_request_body", "pack_as_bytes"] });
+    }
   })
   .transform((c): ExtAuthzConfig => {
-    const service = c.http_service!;
+    const grpc = c.grpc_service;
+    const service = c.http_service ?? httpService.parse({ server_uri: { uri: "grpc", cluster: "grpc" } });
     const response = service.authorization_response;
     return {
-      cluster: service.server_uri.cluster,
-      timeoutMs: service.server_uri.timeout,
+      cluster: grpc?.target.clusterName ?? service.server_uri.cluster,
+      timeoutMs: grpc === undefined ? service.server_uri.timeout : (grpc.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+      ...(grpc && { grpc: grpc.target }),
       pathPrefix: service.path_prefix,
       allowedHeaders: service.authorization_request.allowed_headers ?? [],
       headersToAdd: service.authorization_request.headers_to_add,

@@ -39,6 +39,7 @@ import { DECOMPRESSOR_TYPE_URL, decompressorConfig } from "./decompressor-schema
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAuthnPerRouteConfig } from "./jwt-authn-schema.ts";
 import { RBAC_PER_ROUTE_TYPE_URL, RBAC_TYPE_URL, rbacFilterConfig, rbacPerRouteConfig } from "./rbac-schema.ts";
+import { RATE_LIMIT_TYPE_URL, rateLimitConfig } from "./ratelimit-schema.ts";
 import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAuthzPerRouteConfig } from "./ext-authz-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 
@@ -140,6 +141,11 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: extAuthzConfig,
     terminal: false,
     perRoute: { typeUrl: EXT_AUTHZ_PER_ROUTE_TYPE_URL, schema: extAuthzPerRouteConfig },
+  },
+  "envoy.filters.http.ratelimit": {
+    typeUrl: RATE_LIMIT_TYPE_URL,
+    typedConfig: rateLimitConfig,
+    terminal: false,
   },
   "envoy.filters.http.compressor": {
     typeUrl: COMPRESSOR_TYPE_URL,

@@ -194,10 +194,15 @@ function crossCheck(tree: unknown): string[] {
         }
         if (filter.type === "envoy.filters.network.http_connection_manager") {
           problems.push(...checkRouteClusters(filter.config.routeConfig, [...typedConfig, "route_config"], clusterNames));
-          // ext_authz's service cluster: with static clusters only, a missing one could only ever fail every check.
+          // ext_authz's (and ratelimit's) service cluster: with static clusters only, a missing one could only ever fail every check.
           filter.config.httpFilters.forEach((http, h) => {
             if (http.type === "envoy.filters.http.ext_authz" && !clusterNames.has(http.config.cluster)) {
-              problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", "http_service", "server_uri", "cluster"], http.config.cluster, clusterNames));
+              const at = http.config.grpc !== undefined ? ["grpc_service", "envoy_grpc", "cluster_name"] : ["http_service", "server_uri", "cluster"];
+              problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", ...at], http.config.cluster, clusterNames));
+            }
+            if (http.type === "envoy.filters.http.ratelimit" && !clusterNames.has(http.config.service.clusterName)) {
+              const at = ["rate_limit_service", "grpc_service", "envoy_grpc", "cluster_name"];
+              problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", ...at], http.config.service.clusterName, clusterNames));
             }
           });
         }

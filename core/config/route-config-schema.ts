@@ -20,6 +20,7 @@ import type {
 import { dataSource } from "./data-source-schema.ts";
 import { hashPolicy } from "./hash-policy-schema.ts";
 import { headerMutationFields, headerMutations } from "./custom-headers-schema.ts";
+import { rateLimitPolicy } from "./ratelimit-schema.ts";
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
@@ -161,6 +162,8 @@ const forwardAction = lazySchema(() =>
     // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
     cors: corsPolicy.optional(),
     upgrade_configs: z.array(routeUpgradeConfig).optional(),
+    rate_limits: z.array(rateLimitPolicy).optional(),
+    include_vh_rate_limits: z.boolean().default(false),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
@@ -189,6 +192,8 @@ const forwardAction = lazySchema(() =>
     if (a.retry_policy !== undefined) action.retryPolicy = a.retry_policy;
     if (a.request_mirror_policies !== undefined) action.requestMirrorPolicies = a.request_mirror_policies;
     if (a.cors !== undefined) action.cors = a.cors;
+    if (a.rate_limits !== undefined && a.rate_limits.length > 0) action.rateLimits = a.rate_limits;
+    if (a.include_vh_rate_limits) action.includeVhRateLimits = true;
     if (a.upgrade_configs !== undefined && a.upgrade_configs.length > 0) {
       const upgrades = new Map<string, boolean>();
       for (const [i, u] of a.upgrade_configs.entries()) {
@@ -302,6 +307,7 @@ const virtualHost = lazySchema(() =>
     include_is_timeout_retry_header: z.boolean().default(false),
     // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
     cors: corsPolicy.optional(),
+    rate_limits: z.array(rateLimitPolicy).optional(),
   })
   .transform((v): VirtualHostConfig => {
     const vhost: VirtualHostConfig = {
@@ -319,6 +325,7 @@ const virtualHost = lazySchema(() =>
     if (v.request_mirror_policies !== undefined) vhost.requestMirrorPolicies = v.request_mirror_policies;
     if (v.per_request_buffer_limit_bytes !== undefined) vhost.perRequestBufferLimitBytes = v.per_request_buffer_limit_bytes;
     if (v.cors !== undefined) vhost.cors = v.cors;
+    if (v.rate_limits !== undefined && v.rate_limits.length > 0) vhost.rateLimits = v.rate_limits;
     return vhost;
   }));
 

@@ -95,6 +95,12 @@ export const GrpcStatus = {
   Unauthenticated: 16,
 } as const;
 
+/** Grpc::Common::getGrpcStatus: a decimal grpc-status, else none. */
+export function parseGrpcStatus(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,10}$/.test(value)) return undefined;
+  return Number(value);
+}
+
 /**
  * Grpc::Utility::httpToGrpcStatus (source/common/grpc/status.cc), after grpc's
  * doc/http-grpc-status-mapping.md: the status a gRPC client sees for an HTTP status.

@@ -94,3 +94,16 @@ export function httpDate(wallClockMs: number): string {
   }
   return cachedDate;
 }
+
+/** RFC 9110 §5.1 field-name, lowercased. */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const NUL_CR_LF = /[\0\r\n]/;
+
+/**
+ * A header a remote service asked for (ext_authz, ratelimit) that can go on the wire: a
+ * lowercase token name and a value without NUL, CR or LF. Anything else would break the
+ * message it joins (or split it in two), so it is dropped.
+ */
+export function isValidHeaderField(name: string, value: string): boolean {
+  return FIELD_NAME.test(name) && !NUL_CR_LF.test(value);
+}

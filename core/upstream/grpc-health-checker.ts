@@ -13,7 +13,7 @@ import { Http2ConnectionImpl, type Http2ConnectionCallbacks, type Http2Connectio
 import { Http2ErrorCode } from "../http2/frame.ts";
 import type { Http2Stream, Http2StreamCallbacks } from "../http2/stream.ts";
 import { encodeGrpcFrame, GRPC_FH_DEFAULT, GrpcFrameDecoder, type GrpcFrame } from "../http/grpc-frame.ts";
-import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, toGrpcTimeout } from "../http/grpc-common.ts";
+import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, parseGrpcStatus, toGrpcTimeout } from "../http/grpc-common.ts";
 import { RequestHeaders } from "../http/message.ts";
 import { applyHeaderValueOptions, type HeaderFormatterSource } from "../http/route/custom-headers.ts";
 import type { Connection, ConnectionEvent } from "../network/connection.ts";
@@ -282,10 +282,4 @@ const NO_REMOVALS: readonly string[] = [];
 function field(fields: readonly string[], name: string): string | undefined {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
-}
-
-/** Grpc::Common::getGrpcStatus: a decimal grpc-status, else none. */
-function parseGrpcStatus(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d{1,10}$/.test(value)) return undefined;
-  return Number(value);
 }

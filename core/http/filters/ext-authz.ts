@@ -14,6 +14,14 @@
  * - 5xx, a failed connection, a reset, the timeout: Error — with failure_mode_allow the
  *   request goes on (x-envoy-auth-failure-mode-allowed: true if asked), else
  *   status_on_error (403) with an empty body, details ext_authz_error, flag UAEX.
+ * With a grpc_service the check is envoy.service.auth.v3.Authorization/Check
+ * (ext_authz_grpc_impl.cc, check_request_utils.cc) through the gRPC async client: a
+ * CheckRequest with the peers' addresses, the request's headers (pseudo-headers too, each
+ * name once), method, path, host, scheme, protocol, size and, with with_request_body, its
+ * body; a CheckResponse whose status is OK allows the request with ok_response's header
+ * mutations (append_action), headers_to_remove and response_headers_to_add; another status
+ * denies it with denied_response's status (403 by default), headers and body; a failed call
+ * is an Error as above.
  * Stats: http.<stat_prefix>.ext_authz.[<filter stat_prefix>.]{ok,denied,error,
  * failure_mode_allowed,disabled}, and cluster.<route's cluster>.ext_authz.{ok,denied,
  * error,failure_mode_allowed}.
@@ -25,6 +33,11 @@ import { CoreResponseFlag } from "../../stream-info/response-flags.ts";
 import { fractionEnabled } from "../../util/fractional-percent.ts";
 import { latin1Decode } from "../../util/latin1.ts";
 import { PerConfig } from "../../util/per-config.ts";
+import { GrpcAsyncClient, type GrpcUnaryCallbacks, type GrpcUnaryRequest } from "../grpc-async-client.ts";
+import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
+import { CHECK_METHOD, decodeCheckResponse, encodeCheckRequest, HeaderAppendAction, type CheckRequestAttributes, type HeaderMutation } from "./ext-authz-proto.ts";
+import type { HeaderMap } from "../header-map.ts";
+import { isValidHeaderField } from "../headers-util.ts";
 import { AsyncClient, type AsyncFailureReason, type AsyncRequest, type AsyncRequestCallbacks, type AsyncResponse } from "../async-client.ts";
 import {
   FilterDataStatus,
@@ -84,6 +97,7 @@ export class ExtAuthzFilterConfig {
   readonly clientHeaders: KeyMatcher;
   readonly clientHeadersOnSuccess: KeyMatcher;
   readonly client: AsyncClient;
+  readonly grpcClient: GrpcAsyncClient | undefined;
   readonly ok: Counter;
   readonly denied: Counter;
   readonly error: Counter;
@@ -102,6 +116,7 @@ export class ExtAuthzFilterConfig {
     this.clientHeaders = config.allowedClientHeaders.length > 0 ? keyMatcher(config.allowedClientHeaders, CLIENT_HEADERS_WITH_A_LIST) : (name) => name !== "host" && name !== ":authority";
     this.clientHeadersOnSuccess = config.allowedClientHeadersOnSuccess.length > 0 ? keyMatcher(config.allowedClientHeadersOnSuccess) : NOTHING;
     this.client = new AsyncClient(server);
+    this.grpcClient = config.grpc === undefined ? undefined : new GrpcAsyncClient(server);
     const prefix = `http.${chain.statPrefix}.ext_authz.${config.statPrefix === "" ? "" : config.statPrefix + "."}`;
     this.ok = server.stats.counter(prefix + "ok");
     this.denied = server.stats.counter(prefix + "denied");
@@ -145,7 +160,15 @@ const enum State {
 
 /** What the service answered, sorted into Envoy's CheckStatus. */
 type CheckResult =
-  | { status: "ok"; headersToSet: [string, string][]; headersToAppend: [string, string][]; headersToRemove: string[]; responseHeadersToAdd: [string, string][] }
+  | {
+      status: "ok";
+      headersToSet: [string, string][];
+      headersToAppend: [string, string][];
+      headersToRemove: string[];
+      /** A gRPC service's ok_response.headers, applied in order by their append_action. */
+      headerMutations: HeaderMutation[];
+      responseHeadersToAdd: HeaderMutation[];
+    }
   | { status: "denied"; code: number; body: string; headers: [string, string][] }
   | { status: "error" };
 
@@ -162,8 +185,8 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
   private bufferSettings: ExtAuthzBufferSettings | undefined;
   private bufferData = false;
   private requestHeaders: RequestHeaders | undefined;
-  private request: AsyncRequest | undefined;
-  private responseHeadersToAdd: [string, string][] | undefined;
+  private request: AsyncRequest | GrpcUnaryRequest | undefined;
+  private responseHeadersToAdd: HeaderMutation[] | undefined;
   /** The route's cluster's counters when the check started (Envoy's cluster_). */
   private clusterCounters: ClusterCounters | undefined;
 
@@ -218,8 +241,7 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
 
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     const add = this.responseHeadersToAdd;
-    // Envoy's HTTP client appends them (addCopy).
-    if (add !== undefined) for (const [name, value] of add) headers.add(name, value);
+    if (add !== undefined) for (const mutation of add) applyMutation(headers, mutation);
     return FilterHeadersStatus.Continue;
   }
 
@@ -252,6 +274,17 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     const cluster = action?.type === "route" ? action.route.cluster : undefined;
     this.clusterCounters = cluster === undefined ? undefined : shared.clusterStats(cluster);
     const headers = this.requestHeaders!;
+    if (shared.grpcClient !== undefined) {
+      const body = this.bufferData ? this.checkBody(lastData) : undefined;
+      const whole = (this.decoderCallbacks.decodingBuffer()?.length ?? 0) + (lastData?.byteLength ?? 0);
+      const message = encodeCheckRequest(this.checkAttributes(headers, body, body !== undefined && body.byteLength < whole));
+      this.state = State.Calling;
+      this.stopped = true;
+      this.initiatingCall = true;
+      this.request = shared.grpcClient.send(config.grpc!, CHECK_METHOD, message, this.grpcCallbacks(), config.timeoutMs);
+      this.initiatingCall = false;
+      return;
+    }
     const check = new RequestHeaders();
     check.method = headers.method;
     check.path = config.pathPrefix + headers.path;
@@ -292,6 +325,85 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     return body;
   }
 
+  /** Envoy's CheckRequestUtils::createHttpCheck. */
+  private checkAttributes(headers: RequestHeaders, body: Uint8Array | undefined, partial: boolean): CheckRequestAttributes {
+    const callbacks = this.decoderCallbacks;
+    const streamInfo = callbacks.streamInfo;
+    const server = this.shared.server;
+    if (streamInfo.startWallClock === 0) streamInfo.setStartWallClock(server.runtime.wallClock(), server.runtime.now());
+    const joined: [string, string][] = [
+      [":authority", headers.authority],
+      [":method", headers.method],
+      [":path", headers.path],
+      [":scheme", headers.scheme],
+    ];
+    const seen = new Set<string>();
+    for (let i = 0; i < headers.size; i++) {
+      const name = headers.nameAt(i);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      joined.push([name, headers.getJoined(name, ",")!]);
+    }
+    const settings = this.bufferSettings;
+    // Envoy's x-envoy-auth-partial-body: whether the body was cut at max_request_bytes.
+    if (body !== undefined) joined.push([PARTIAL_BODY_HEADER, String(partial)]);
+    const perRoute = callbacks.mostSpecificPerFilterConfig<ExtAuthzPerRouteConfig>();
+    const contentLength = headers.get("content-length");
+    return {
+      source: { address: callbacks.downstreamRemoteAddress, service: headers.get("x-envoy-downstream-service-cluster") ?? "" },
+      destination: { address: callbacks.downstreamLocalAddress, service: "" },
+      timeMs: streamInfo.startWallClock,
+      http: {
+        // Envoy sends its stream id, which polyvoy does not have: the request's x-request-id stands in.
+        id: headers.get("x-request-id") ?? "",
+        method: headers.method,
+        headers: joined,
+        path: headers.path,
+        host: headers.authority,
+        scheme: headers.scheme,
+        // The HTTP request size in bytes; -1 when unknown (attribute_context.proto).
+        size: contentLength !== undefined && /^\d+$/.test(contentLength) ? Number(contentLength) : -1,
+        protocol: headers.protocol,
+        body,
+        packAsBytes: settings?.packAsBytes ?? false,
+      },
+      contextExtensions: perRoute?.contextExtensions ?? NO_EXTENSIONS,
+    };
+  }
+
+  private grpcCallbacks(): GrpcUnaryCallbacks {
+    return {
+      onSuccess: (message) => this.onComplete(this.toGrpcCheckResult(message)),
+      onFailure: () => this.onComplete(ERROR_RESULT),
+    };
+  }
+
+  /** Envoy's GrpcClientImpl::onSuccess. */
+  private toGrpcCheckResult(message: Uint8Array): CheckResult {
+    let response;
+    try {
+      response = decodeCheckResponse(message);
+    } catch (e) {
+      if (e instanceof ProtoDecodeError) return ERROR_RESULT;
+      throw e;
+    }
+    if (response.ok) {
+      return {
+        status: "ok",
+        headersToSet: [],
+        headersToAppend: [],
+        headersToRemove: response.headersToRemove,
+        headerMutations: response.headers.filter(isValidMutation),
+        responseHeadersToAdd: response.responseHeadersToAdd.filter(isValidMutation),
+      };
+    }
+    const headers: [string, string][] = [];
+    for (const m of response.headers) if (isValidMutation(m) && !NEVER_COPIED.has(m.name)) headers.push([m.name, m.value]);
+    // A status Envoy's local reply could not send is its default, 403.
+    const code = response.status >= 200 && response.status <= 599 ? response.status : 403;
+    return { status: "denied", code, body: response.body, headers };
+  }
+
   /** @internal AsyncRequestCallbacks */
   onSuccess(_request: AsyncRequest, response: AsyncResponse): void {
     this.onComplete(this.toCheckResult(response));
@@ -317,14 +429,15 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
           if (trimmed !== "") headersToRemove.push(trimmed);
         }
       }
-      const result: CheckResult = { status: "ok", headersToSet: [], headersToAppend: [], headersToRemove, responseHeadersToAdd: [] };
+      const result: CheckResult = { status: "ok", headersToSet: [], headersToAppend: [], headersToRemove, headerMutations: [], responseHeadersToAdd: [] };
       for (let i = 0; i < headers.size; i++) {
         const name = headers.nameAt(i);
         if (name === HEADERS_TO_REMOVE) continue;
         const value = headers.valueAt(i);
         if (shared.upstreamHeaders(name)) result.headersToSet.push([name, value]);
         if (shared.upstreamHeadersToAppend(name)) result.headersToAppend.push([name, value]);
-        if (shared.clientHeadersOnSuccess(name)) result.responseHeadersToAdd.push([name, value]);
+        // Envoy's HTTP client appends them (addCopy).
+        if (shared.clientHeadersOnSuccess(name)) result.responseHeadersToAdd.push({ name, value, action: HeaderAppendAction.AppendIfExistsOrAdd, appendJoined: false });
       }
       return result;
     }
@@ -352,9 +465,13 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
           const existing = headers.getJoined(name, ",");
           if (existing !== undefined) headers.set(name, `${existing},${value}`);
         }
+        for (const mutation of result.headerMutations) {
+          // Envoy's isModifiableHeader: no pseudo-header, no Host.
+          if (!mutation.name.startsWith(":") && !NOT_REMOVABLE.has(mutation.name)) applyMutation(headers, mutation);
+        }
         for (const name of result.headersToRemove) if (!name.startsWith(":") && !NOT_REMOVABLE.has(name)) headers.remove(name);
         if (result.responseHeadersToAdd.length > 0) this.responseHeadersToAdd = result.responseHeadersToAdd;
-        if (shared.config.clearRouteCache && (result.headersToSet.length > 0 || result.headersToAppend.length > 0 || result.headersToRemove.length > 0)) {
+        if (shared.config.clearRouteCache && (result.headersToSet.length > 0 || result.headersToAppend.length > 0 || result.headerMutations.length > 0 || result.headersToRemove.length > 0)) {
           callbacks.clearRouteCache();
         }
         this.countCluster("ok");
@@ -393,5 +510,32 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     this.bufferData = false;
     this.stopped = false;
     if (!this.initiatingCall) this.decoderCallbacks.continueDecoding();
+  }
+}
+
+const PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body";
+const NO_EXTENSIONS: Readonly<Record<string, string>> = {};
+function isValidMutation(m: HeaderMutation): boolean {
+  return isValidHeaderField(m.name, m.value);
+}
+
+/** One HeaderValueOption on a header map, by its append_action (Envoy's ext_authz filter, onComplete). */
+function applyMutation(headers: HeaderMap, m: HeaderMutation): void {
+  switch (m.action) {
+    case HeaderAppendAction.AppendIfExistsOrAdd: {
+      const existing = m.appendJoined ? headers.getJoined(m.name, ",") : undefined;
+      if (existing !== undefined) headers.set(m.name, `${existing},${m.value}`);
+      else headers.add(m.name, m.value);
+      return;
+    }
+    case HeaderAppendAction.AddIfAbsent:
+      if (!headers.has(m.name)) headers.add(m.name, m.value);
+      return;
+    case HeaderAppendAction.OverwriteIfExistsOrAdd:
+      headers.set(m.name, m.value);
+      return;
+    case HeaderAppendAction.OverwriteIfExists:
+      if (headers.has(m.name)) headers.set(m.name, m.value);
+      return;
   }
 }

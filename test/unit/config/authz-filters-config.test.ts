@@ -73,14 +73,18 @@ describe("ext_authz", () => {
     expect((filterConfig(extAuthz({ http_service: SERVICE, status_on_error: { code: "ServiceUnavailable" } })) as { statusOnError: number }).statusOnError).toBe(503);
   });
 
-  test("grpc_service is refused, naming HTTP/2; what would be ignored is refused too", () => {
-    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } } }))).toEqual([
-      `${HCM_FILTERS}.grpc_service: not supported: grpc_service needs HTTP/2 upstreams, which polyvoy does not have yet (issue #29); use http_service`,
-    ]);
-    expect(problems(extAuthz({}))).toEqual([`${HCM_FILTERS}: must set http_service (grpc_service is not supported)`]);
+  test("grpc_service: envoy_grpc with its timeout (default 0.2s) and metadata; google_grpc, both services or neither refused; what would be ignored is refused too", () => {
+    const grpc = filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz", authority: "auth.local" }, initial_metadata: [{ key: "X-K", value: "v" }] }, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } })) as Record<string, unknown>;
+    expect(grpc).toMatchObject({ cluster: "authz", timeoutMs: 200, grpc: { clusterName: "authz", authority: "auth.local", initialMetadata: [["x-k", "v"]] }, withRequestBody: { maxRequestBytes: 10, allowPartialMessage: false, packAsBytes: true } });
+    expect((filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "1s" } })) as { timeoutMs: number }).timeoutMs).toBe(1000);
+    expect(problems(extAuthz({ grpc_service: { google_grpc: { target_uri: "x", stat_prefix: "y" } } }))[0]).toMatch(/grpc_service\.google_grpc: not supported: google_grpc/);
+    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz", retry_policy: {} } } }))[0]).toMatch(/envoy_grpc\.retry_policy: not supported/);
+    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authx" } } }))).toEqual([`${HCM_FILTERS}.grpc_service.envoy_grpc.cluster_name: no cluster named "authx" is defined; did you mean "authz"?`]);
+    expect(problems(extAuthz({}))).toEqual([`${HCM_FILTERS}: must set one of http_service, grpc_service`]);
+    expect(problems(extAuthz({ http_service: SERVICE, grpc_service: { envoy_grpc: { cluster_name: "authz" } } }))).toEqual([`${HCM_FILTERS}: must set one of http_service, grpc_service`]);
     expect(problems(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "authx" } } }))).toEqual([`${HCM_FILTERS}.http_service.server_uri.cluster: no cluster named "authx" is defined; did you mean "authz"?`]);
     expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))[0]).toMatch(/include_peer_certificate: not supported: .*TLS/);
-    expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/pack_as_bytes: not supported: pack_as_bytes applies to gRPC services only/);
+    expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/pack_as_bytes: not supported: pack_as_bytes applies to grpc_service only/);
     expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: {} } }))[0]).toMatch(/http_service\.retry_policy: not supported/);
     expect(problems(extAuthz({ http_service: { ...SERVICE, path_prefix: "check" } }))[0]).toMatch(/path_prefix: must start with "\/"/);
   });

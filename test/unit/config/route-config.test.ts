@@ -388,13 +388,13 @@ describe("bad HCM configs give one-line problems", () => {
     ],
     [
       "unsupported HTTP filter by name",
-      { route_config: {}, http_filters: [{ name: "envoy.filters.http.ratelimit" }, ROUTER] },
-      [`${HCM}.http_filters[0]: envoy.filters.http.ratelimit (the global (gRPC) rate limit service client) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
+      { route_config: {}, http_filters: [{ name: "envoy.filters.http.ext_proc" }, ROUTER] },
+      [`${HCM}.http_filters[0]: envoy.filters.http.ext_proc (external processing) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
     ],
     [
       "unsupported HTTP filter by @type",
-      { route_config: {}, http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit" } }] },
-      [`${HCM}.http_filters[0]: envoy.filters.http.ratelimit (the global (gRPC) rate limit service client) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
+      { route_config: {}, http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor" } }] },
+      [`${HCM}.http_filters[0]: envoy.filters.http.ext_proc (external processing) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
     ],
     [
       "a Router option",

@@ -1,0 +1,264 @@
+/**
+ * ext_authz with a grpc_service on every runtime: a real @grpc/grpc-js server implementing
+ * envoy.service.auth.v3.Authorization, loaded with @grpc/proto-loader from Envoy's own
+ * protos (in @grpc/grpc-js-xds), a node:http upstream, undici and curl as clients.
+ * Allowed (with header mutations), denied (status, headers, body), the service down
+ * (status_on_error) and failure_mode_allow; what the service received; stats and UAEX.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { readFile } from "node:fs/promises";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { envoyProtoDirs } from "../support/envoy-protos.ts";
+
+const execFileAsync = promisify(execFile);
+const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+const EXT_AUTHZ_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
+
+function loadService(file: string, path: string[]): grpc.ServiceClientConstructor {
+  const definition = protoLoader.loadSync(file, { includeDirs: envoyProtoDirs(), keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
+  let at: unknown = grpc.loadPackageDefinition(definition);
+  for (const part of path) at = (at as Record<string, unknown>)[part];
+  return at as grpc.ServiceClientConstructor;
+}
+
+interface CheckRequest {
+  attributes: {
+    source?: { address?: { socket_address?: { address: string; port_value: number } }; service?: string };
+    destination?: { address?: { socket_address?: { address: string; port_value: number } } };
+    request?: { time?: { seconds: number }; http?: { method: string; path: string; host: string; scheme: string; protocol: string; size: number; headers: Record<string, string>; body?: string } };
+    context_extensions?: Record<string, string>;
+  };
+}
+
+/** The authorization service: "Bearer good" allowed with header mutations, "Bearer broken" an INTERNAL error, the rest denied. */
+async function startAuthorization(): Promise<{ port: number; checks: CheckRequest[]; metadata: grpc.Metadata[]; deadlines: grpc.Deadline[]; close(): void }> {
+  const Authorization = loadService("envoy/service/auth/v3/external_auth.proto", ["envoy", "service", "auth", "v3", "Authorization"]);
+  const checks: CheckRequest[] = [];
+  const metadata: grpc.Metadata[] = [];
+  const deadlines: grpc.Deadline[] = [];
+  const server = new grpc.Server();
+  server.addService(Authorization.service, {
+    Check: (call: grpc.ServerUnaryCall<CheckRequest, object>, callback: grpc.sendUnaryData<object>) => {
+      checks.push(call.request);
+      metadata.push(call.metadata);
+      deadlines.push(call.getDeadline());
+      const auth = call.request.attributes.request?.http?.headers?.["authorization"];
+      if (auth === "Bearer good") {
+        callback(null, {
+          status: { code: 0 },
+          ok_response: {
+            headers: [
+              { header: { key: "x-user", value: "alice" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" },
+              { header: { key: "x-tag", value: "two" }, append: { value: true } },
+              { header: { key: "x-absent", value: "added" }, append_action: "ADD_IF_ABSENT" },
+              { header: { key: "x-keep", value: "not-used" }, append_action: "ADD_IF_ABSENT" },
+            ],
+            headers_to_remove: ["x-secret"],
+            response_headers_to_add: [{ header: { key: "x-authz-said", value: "ok" } }],
+          },
+        });
+      } else if (auth === "Bearer broken") {
+        callback({ code: grpc.status.INTERNAL, details: "broken" });
+      } else {
+        callback(null, {
+          status: { code: grpc.status.PERMISSION_DENIED },
+          denied_response: {
+            status: { code: "Unauthorized" },
+            headers: [{ header: { key: "x-reason", value: "bad-token" } }, { header: { key: "content-type", value: "application/json" } }],
+            body: JSON.stringify({ denied: call.request.attributes.request?.http?.path }),
+          },
+        });
+      }
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { port, checks, metadata, deadlines, close: () => server.forceShutdown() };
+}
+
+function extAuthz(cluster: string, extra: Record<string, unknown>): object {
+  return {
+    name: "envoy.filters.http.ext_authz",
+    typed_config: {
+      "@type": EXT_AUTHZ,
+      grpc_service: { envoy_grpc: { cluster_name: cluster }, timeout: "2s", initial_metadata: [{ key: "x-from", value: "polyvoy" }] },
+      transport_api_version: "V3",
+      ...extra,
+    },
+  };
+}
+
+describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let authz: Awaited<ReturnType<typeof startAuthorization>>;
+  let proxy: ProxyProcess;
+  let base: string;
+  let down: string;
+  let allowDown: string;
+  let adminPort: number;
+  let logPath: string;
+
+  beforeAll(async () => {
+    echo = await httpUpstream((req, res) =>
+      res.end(`${req.method} ${req.url} user=${req.headers["x-user"] ?? "-"} tag=${req.headers["x-tag"] ?? "-"} absent=${req.headers["x-absent"] ?? "-"} keep=${req.headers["x-keep"] ?? "-"} secret=${req.headers["x-secret"] ?? "-"}`),
+    );
+    authz = await startAuthorization();
+    const deadPort = await freePort();
+    const [port, downPort, allowPort] = [await freePort(), await freePort(), await freePort()];
+    adminPort = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    down = `http://127.0.0.1:${downPort}`;
+    allowDown = `http://127.0.0.1:${allowPort}`;
+    logPath = join(mkdtempSync(join(tmpdir(), "polyvoy-authz-grpc-")), "access.log");
+    const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { echo: [echo.port], authz: [authz.port], dead: [deadPort] },
+      routes: [
+        {
+          match: { prefix: "/tenant" },
+          action: {
+            route: { cluster: "echo" },
+            typed_per_filter_config: { "envoy.filters.http.ext_authz": { "@type": EXT_AUTHZ_PER_ROUTE, check_settings: { context_extensions: { tenant: "acme" } } } },
+          },
+        },
+        { match: { prefix: "/" }, cluster: "echo" },
+      ],
+      hcm: {
+        access_log: [
+          {
+            name: "envoy.access_loggers.file",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+              path: logPath,
+              log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n" } },
+            },
+          },
+        ],
+        http_filters: [extAuthz("authz", { with_request_body: { max_request_bytes: 4, allow_partial_message: true } }), router],
+      },
+    }) as { static_resources: { listeners: { name: string; address: object; filter_chains: { filters: { typed_config: { http_filters: object[]; stat_prefix: string } }[] }[] }[]; clusters: Record<string, unknown>[] } };
+    const resources = config.static_resources;
+    for (const cluster of resources.clusters) if (cluster.name === "authz" || cluster.name === "dead") cluster.http2_protocol_options = {};
+    // Two more listeners whose service is down: fail closed with status_on_error, and failure_mode_allow.
+    const listener = resources.listeners[0]!;
+    const variant = (name: string, listenPort: number, filter: object) => {
+      const copy = structuredClone(listener);
+      copy.name = name;
+      copy.address = { socket_address: { address: "127.0.0.1", port_value: listenPort } };
+      const hcm = copy.filter_chains[0]!.filters[0]!.typed_config;
+      hcm.stat_prefix = name;
+      hcm.http_filters = [filter, router];
+      return copy;
+    };
+    resources.listeners.push(variant("down", downPort, extAuthz("dead", { status_on_error: { code: 503 } })));
+    resources.listeners.push(variant("allow_down", allowPort, extAuthz("dead", { failure_mode_allow: true, failure_mode_allow_header_add: true })));
+    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await echo?.close();
+    authz?.close();
+  });
+
+  async function stats(filter: string): Promise<string> {
+    return (await request(`http://127.0.0.1:${adminPort}/stats?filter=${filter}`)).body.text();
+  }
+
+  test("allowed: the upstream sees the service's header mutations, the client its response header; the CheckRequest carried the request", async () => {
+    const seen = authz.checks.length;
+    const response = await request(base + "/items?x=1", {
+      method: "POST",
+      headers: { authorization: "Bearer good", "x-tag": "one", "x-keep": "mine", "x-secret": "s3cret", "x-request-id": "rid-1" },
+      body: "hello",
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers["x-authz-said"]).toBe("ok");
+    expect(await response.body.text()).toBe("POST /items?x=1 user=alice tag=one,two absent=added keep=mine secret=-");
+    const check = authz.checks[seen]!.attributes;
+    const http = check.request!.http!;
+    expect(http.method).toBe("POST");
+    expect(http.path).toBe("/items?x=1");
+    expect(http.host).toBe(base.slice("http://".length));
+    expect(http.scheme).toBe("http");
+    expect(http.protocol).toBe("HTTP/1.1");
+    expect(http.size).toBe(5);
+    expect(http.headers[":method"]).toBe("POST");
+    expect(http.headers["x-secret"]).toBe("s3cret");
+    expect(http.headers["x-request-id"]).toBe("rid-1");
+    // max_request_bytes 4 with allow_partial_message: the first 4 bytes, flagged partial.
+    expect(http.body).toBe("hell");
+    expect(http.headers["x-envoy-auth-partial-body"]).toBe("true");
+    expect(check.source!.address!.socket_address!.address).toBe("127.0.0.1");
+    expect(check.destination!.address!.socket_address!.port_value).toBe(Number(new URL(base).port));
+    expect(Math.abs(check.request!.time!.seconds - Date.now() / 1000)).toBeLessThan(60);
+    const metadata = authz.metadata[seen]!;
+    expect(metadata.get("x-from")).toEqual(["polyvoy"]);
+    // grpc-timeout (the 2 s timeout) became the call's deadline.
+    const deadline = Number(authz.deadlines[seen]);
+    expect(Number.isFinite(deadline) && deadline <= Date.now() + 2000).toBe(true);
+  });
+
+  test("per-route context_extensions reach the service", async () => {
+    const seen = authz.checks.length;
+    const response = await request(base + "/tenant/a", { headers: { authorization: "Bearer good" } });
+    expect(response.statusCode).toBe(200);
+    await response.body.text();
+    expect(authz.checks[seen]!.attributes.context_extensions).toEqual({ tenant: "acme" });
+  });
+
+  test("denied: curl gets the denied_response's status, headers and body; the upstream never sees it", async () => {
+    const seen = echo.requests.length;
+    const { stdout } = await execFileAsync("curl", ["-s", "-i", "-H", "authorization: Bearer nope", base + "/private"], { encoding: "utf8" });
+    expect(stdout).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n/);
+    expect(stdout).toMatch(/\r\nx-reason: bad-token\r\n/);
+    expect(stdout).toMatch(/\r\ncontent-type: application\/json\r\n/);
+    expect(stdout.endsWith('{"denied":"/private"}')).toBe(true);
+    expect(echo.requests.length).toBe(seen);
+  });
+
+  test("a gRPC error from the service is 403 with an empty body", async () => {
+    const response = await request(base + "/x", { headers: { authorization: "Bearer broken" } });
+    expect(response.statusCode).toBe(403);
+    expect(await response.body.text()).toBe("");
+  });
+
+  test("the service down: status_on_error, or with failure_mode_allow the request goes on marked", async () => {
+    const closed = await request(down + "/y", { headers: { authorization: "Bearer good" } });
+    expect(closed.statusCode).toBe(503);
+    expect(await closed.body.text()).toBe("");
+    const seen = echo.requests.length;
+    const open = await request(allowDown + "/z", { headers: { authorization: "Bearer good" } });
+    expect(open.statusCode).toBe(200);
+    expect(await open.body.text()).toBe("GET /z user=- tag=- absent=- keep=- secret=-");
+    expect(echo.requests[seen]!.headers["x-envoy-auth-failure-mode-allowed"]).toBe("true");
+  });
+
+  test("stats and the access log's UAEX", async () => {
+    const text = await stats("ext_authz");
+    expect(text).toMatch(/^http\.ingress_http\.ext_authz\.ok: [1-9]/m);
+    expect(text).toMatch(/^http\.ingress_http\.ext_authz\.denied: 1$/m);
+    expect(text).toMatch(/^http\.ingress_http\.ext_authz\.error: 1$/m);
+    expect(text).toMatch(/^http\.down\.ext_authz\.error: 1$/m);
+    expect(text).toMatch(/^http\.allow_down\.ext_authz\.failure_mode_allowed: 1$/m);
+    let log = "";
+    for (let i = 0; i < 50 && !log.includes("/z "); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      log = await readFile(logPath, "utf8").catch(() => "");
+    }
+    expect(log).toMatch(/^\/private 401 UAEX ext_authz_denied$/m);
+    expect(log).toMatch(/^\/x 403 UAEX ext_authz_error$/m);
+    expect(log).toMatch(/^\/items\?x=1 200 - via_upstream$/m);
+  });
+});

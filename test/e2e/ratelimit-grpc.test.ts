@@ -1,0 +1,229 @@
+/**
+ * The global rate limit filter on every runtime, against a real rate limit service: a
+ * @grpc/grpc-js server implementing envoy.service.ratelimit.v3.RateLimitService (loaded
+ * from Envoy's protos in @grpc/grpc-js-xds) that counts hits per descriptor and allows
+ * two per descriptor. Route and virtual host rate_limits, 429 with x-envoy-ratelimited and
+ * the x-ratelimit headers, RESOURCE_EXHAUSTED to gRPC clients, the service down with and
+ * without failure_mode_deny, stats and the RL flag.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { readFile } from "node:fs/promises";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { envoyProtoDirs } from "../support/envoy-protos.ts";
+
+const execFileAsync = promisify(execFile);
+const RATE_LIMIT = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
+const LIMIT = 2;
+
+interface RateLimitRequest {
+  domain: string;
+  descriptors: { entries: { key: string; value: string }[] }[];
+}
+
+/** The rate limit service: LIMIT hits per descriptor (in domain "polyvoy"), then OVER_LIMIT. */
+async function startRateLimitService(): Promise<{ port: number; requests: RateLimitRequest[]; close(): void }> {
+  const definition = protoLoader.loadSync("envoy/service/ratelimit/v3/rls.proto", { includeDirs: envoyProtoDirs(), keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { ratelimit: { v3: { RateLimitService: grpc.ServiceClientConstructor } } } } };
+  const requests: RateLimitRequest[] = [];
+  const hits = new Map<string, number>();
+  const server = new grpc.Server();
+  server.addService(pkg.envoy.service.ratelimit.v3.RateLimitService.service, {
+    ShouldRateLimit: (call: grpc.ServerUnaryCall<RateLimitRequest, object>, callback: grpc.sendUnaryData<object>) => {
+      requests.push(call.request);
+      const statuses = call.request.descriptors.map((d) => {
+        const key = `${call.request.domain}|${d.entries.map((e) => `${e.key}=${e.value}`).join(",")}`;
+        const count = (hits.get(key) ?? 0) + 1;
+        hits.set(key, count);
+        const over = count > LIMIT;
+        return {
+          code: over ? "OVER_LIMIT" : "OK",
+          current_limit: { name: d.entries[0]!.value, requests_per_unit: LIMIT, unit: "MINUTE" },
+          limit_remaining: Math.max(0, LIMIT - count),
+          duration_until_reset: { seconds: 30 },
+        };
+      });
+      const over = statuses.some((s) => s.code === "OVER_LIMIT");
+      callback(null, {
+        overall_code: over ? "OVER_LIMIT" : "OK",
+        statuses,
+        response_headers_to_add: [{ key: "x-rls", value: "seen" }],
+        request_headers_to_add: [{ key: "x-rls-checked", value: "yes" }],
+        raw_body: over ? Buffer.from("slow down") : Buffer.alloc(0),
+      });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { port, requests, close: () => server.forceShutdown() };
+}
+
+function rateLimitFilter(cluster: string, extra: Record<string, unknown>): object {
+  return {
+    name: "envoy.filters.http.ratelimit",
+    typed_config: {
+      "@type": RATE_LIMIT,
+      domain: "polyvoy",
+      timeout: "2s",
+      rate_limit_service: { grpc_service: { envoy_grpc: { cluster_name: cluster } }, transport_api_version: "V3" },
+      ...extra,
+    },
+  };
+}
+
+describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let rls: Awaited<ReturnType<typeof startRateLimitService>>;
+  let proxy: ProxyProcess;
+  let base: string;
+  let down: string;
+  let denyDown: string;
+  let adminPort: number;
+  let logPath: string;
+
+  beforeAll(async () => {
+    echo = await httpUpstream((req, res) => res.end(`${req.method} ${req.url} checked=${req.headers["x-rls-checked"] ?? "-"}`));
+    rls = await startRateLimitService();
+    const deadPort = await freePort();
+    const [port, downPort, denyPort] = [await freePort(), await freePort(), await freePort()];
+    adminPort = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    down = `http://127.0.0.1:${downPort}`;
+    denyDown = `http://127.0.0.1:${denyPort}`;
+    logPath = join(mkdtempSync(join(tmpdir(), "polyvoy-ratelimit-")), "access.log");
+    const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { echo: [echo.port], rls: [rls.port], dead: [deadPort] },
+      routes: [],
+      virtualHosts: [
+        {
+          name: "backend",
+          domains: ["*"],
+          // For routes without their own: POST requests, per destination cluster.
+          rate_limits: [{ actions: [{ destination_cluster: {} }, { header_value_match: { descriptor_value: "post", headers: [{ name: ":method", string_match: { exact: "POST" } }] } }] }],
+          routes: [
+            {
+              match: { prefix: "/limited" },
+              route: {
+                cluster: "echo",
+                rate_limits: [
+                  { actions: [{ generic_key: { descriptor_value: "api" } }, { request_headers: { header_name: "x-user", descriptor_key: "user" } }] },
+                  // Another stage's: never sent by this filter (stage 0).
+                  { stage: 1, actions: [{ generic_key: { descriptor_value: "stage-one" } }] },
+                ],
+              },
+            },
+            { match: { prefix: "/" }, route: { cluster: "echo" } },
+          ],
+        },
+      ],
+      hcm: {
+        access_log: [
+          {
+            name: "envoy.access_loggers.file",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+              path: logPath,
+              log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n" } },
+            },
+          },
+        ],
+        http_filters: [rateLimitFilter("rls", { enable_x_ratelimit_headers: "DRAFT_VERSION_03", rate_limited_as_resource_exhausted: true }), router],
+      },
+    }) as { static_resources: { listeners: { name: string; address: object; filter_chains: { filters: { typed_config: { http_filters: object[]; stat_prefix: string } }[] }[] }[]; clusters: Record<string, unknown>[] } };
+    const resources = config.static_resources;
+    for (const cluster of resources.clusters) if (cluster.name === "rls" || cluster.name === "dead") cluster.http2_protocol_options = {};
+    const listener = resources.listeners[0]!;
+    const variant = (name: string, listenPort: number, filter: object) => {
+      const copy = structuredClone(listener);
+      copy.name = name;
+      copy.address = { socket_address: { address: "127.0.0.1", port_value: listenPort } };
+      const hcm = copy.filter_chains[0]!.filters[0]!.typed_config;
+      hcm.stat_prefix = name;
+      hcm.http_filters = [filter, router];
+      return copy;
+    };
+    resources.listeners.push(variant("down", downPort, rateLimitFilter("dead", {})));
+    resources.listeners.push(variant("deny_down", denyPort, rateLimitFilter("dead", { failure_mode_deny: true })));
+    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await echo?.close();
+    rls?.close();
+  });
+
+  test("a route's rate_limits: two requests pass with the x-ratelimit headers, the third is 429 with x-envoy-ratelimited and the service's body", async () => {
+    const seen = rls.requests.length;
+    for (let i = 0; i < LIMIT; i++) {
+      const ok = await request(base + "/limited/a", { headers: { "x-user": "alice" } });
+      expect(ok.statusCode).toBe(200);
+      expect(await ok.body.text()).toBe("GET /limited/a checked=yes");
+      expect(ok.headers["x-rls"]).toBe("seen");
+      expect(ok.headers["x-ratelimit-limit"]).toBe(`${LIMIT}, ${LIMIT};w=60;name="api"`);
+      expect(ok.headers["x-ratelimit-remaining"]).toBe(String(LIMIT - 1 - i));
+      expect(ok.headers["x-ratelimit-reset"]).toBe("30");
+    }
+    const { stdout } = await execFileAsync("curl", ["-s", "-i", "-H", "x-user: alice", base + "/limited/a"], { encoding: "utf8" });
+    expect(stdout).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    expect(stdout).toMatch(/\r\nx-envoy-ratelimited: true\r\n/);
+    expect(stdout).toMatch(/\r\nx-ratelimit-remaining: 0\r\n/);
+    expect(stdout.endsWith("\r\n\r\nslow down")).toBe(true);
+    // What the service was asked: the domain and the one stage-0 descriptor, in action order.
+    expect(rls.requests[seen]).toEqual({ domain: "polyvoy", descriptors: [{ entries: [{ key: "generic_key", value: "api" }, { key: "user", value: "alice" }] }] });
+    // Another user is another descriptor; without x-user there is no descriptor, so no call.
+    expect((await request(base + "/limited/a", { headers: { "x-user": "bob" } })).statusCode).toBe(200);
+    const before = rls.requests.length;
+    const anonymous = await request(base + "/limited/a");
+    expect(anonymous.statusCode).toBe(200);
+    expect(await anonymous.body.text()).toBe("GET /limited/a checked=-");
+    expect(rls.requests.length).toBe(before);
+  });
+
+  test("the virtual host's rate_limits for a route without its own; a gRPC client gets RESOURCE_EXHAUSTED", async () => {
+    const seen = rls.requests.length;
+    expect((await request(base + "/other")).statusCode).toBe(200); // GET: the header match fails, no descriptor, no call
+    expect(rls.requests.length).toBe(seen);
+    for (let i = 0; i < LIMIT; i++) expect((await request(base + "/other", { method: "POST", body: "x" })).statusCode).toBe(200);
+    expect(rls.requests[seen]!.descriptors).toEqual([{ entries: [{ key: "destination_cluster", value: "echo" }, { key: "header_match", value: "post" }] }]);
+    const grpcCall = await request(base + "/pkg.Svc/Method", { method: "POST", headers: { "content-type": "application/grpc" }, body: "" });
+    expect(grpcCall.statusCode).toBe(200);
+    expect(grpcCall.headers["grpc-status"]).toBe("8");
+    await grpcCall.body.text();
+  });
+
+  test("the service down: the request goes on (failure_mode_allowed), or with failure_mode_deny is 500", async () => {
+    const open = await request(down + "/limited/x", { headers: { "x-user": "carol" } });
+    expect(open.statusCode).toBe(200);
+    expect(await open.body.text()).toBe("GET /limited/x checked=-");
+    const closed = await request(denyDown + "/limited/x", { headers: { "x-user": "carol" } });
+    expect(closed.statusCode).toBe(500);
+    await closed.body.text();
+  });
+
+  test("stats on the route's cluster and the access log's RL and RLSE", async () => {
+    const text = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=ratelimit`)).body.text();
+    expect(text).toMatch(/^cluster\.echo\.ratelimit\.ok: [1-9]/m);
+    expect(text).toMatch(/^cluster\.echo\.ratelimit\.over_limit: 2$/m);
+    expect(text).toMatch(/^cluster\.echo\.ratelimit\.error: 2$/m);
+    expect(text).toMatch(/^cluster\.echo\.ratelimit\.failure_mode_allowed: 1$/m);
+    let log = "";
+    for (let i = 0; i < 50 && !log.includes(" RLSE "); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      log = await readFile(logPath, "utf8").catch(() => "");
+    }
+    expect(log).toMatch(/^\/limited\/a 429 RL request_rate_limited$/m);
+    expect(log).toMatch(/^\/limited\/x 500 RLSE rate_limiter_error$/m);
+  });
+});
