@@ -1068,7 +1068,30 @@ export interface ForwardAction {
    * for this route (Envoy's createUpgradeFilterChain); absent when none.
    */
   upgrades?: Map<string, boolean>;
+  /**
+   * internal_redirect_policy (or the deprecated internal_redirect_action HANDLE_INTERNAL_REDIRECT):
+   * the router follows a 3xx from the upstream itself (core/http/filters/internal-redirect.ts).
+   */
+  internalRedirectPolicy?: InternalRedirectPolicyConfig;
 }
+
+/** envoy.config.route.v3.InternalRedirectPolicy. */
+export interface InternalRedirectPolicyConfig {
+  /** Redirects one downstream request may follow (default 1). */
+  maxInternalRedirects: number;
+  /** The 3xx codes followed: of 301, 302, 303, 307, 308 (default 302 only). */
+  redirectResponseCodes: ReadonlySet<number>;
+  allowCrossSchemeRedirect: boolean;
+  predicates: InternalRedirectPredicateConfig[];
+  /** Lowercased names of response headers copied onto the redirected request. */
+  responseHeadersToCopy: string[];
+}
+
+/** The envoy.internal_redirect_predicates extensions. */
+export type InternalRedirectPredicateConfig =
+  | { type: "allow_listed_routes"; allowedRouteNames: ReadonlySet<string> }
+  | { type: "previous_routes" }
+  | { type: "safe_cross_scheme" };
 
 /** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */
 export interface RouteMaxStreamDuration {

@@ -26,6 +26,7 @@ import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./
 import { corsPolicy } from "./cors-schema.ts";
 import { withRuntimeKey } from "./fractional-percent-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
+import { internalRedirectAction, internalRedirectPolicy, legacyInternalRedirectPolicy, maxInternalRedirects } from "./internal-redirect-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -154,6 +155,10 @@ const forwardAction = z
     // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
     cors: corsPolicy.optional(),
     upgrade_configs: z.array(routeUpgradeConfig).optional(),
+    internal_redirect_policy: internalRedirectPolicy.optional(),
+    // Deprecated: read only without internal_redirect_policy (buildInternalRedirectPolicy).
+    internal_redirect_action: internalRedirectAction.optional(),
+    max_internal_redirects: maxInternalRedirects.optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
@@ -182,6 +187,8 @@ const forwardAction = z
     if (a.retry_policy !== undefined) action.retryPolicy = a.retry_policy;
     if (a.request_mirror_policies !== undefined) action.requestMirrorPolicies = a.request_mirror_policies;
     if (a.cors !== undefined) action.cors = a.cors;
+    const redirectPolicy = a.internal_redirect_policy ?? legacyInternalRedirectPolicy(a.internal_redirect_action, a.max_internal_redirects);
+    if (redirectPolicy !== undefined) action.internalRedirectPolicy = redirectPolicy;
     if (a.upgrade_configs !== undefined && a.upgrade_configs.length > 0) {
       const upgrades = new Map<string, boolean>();
       for (const [i, u] of a.upgrade_configs.entries()) {

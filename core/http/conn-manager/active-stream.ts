@@ -48,6 +48,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private idleTimeoutMs = 0;
   private lastActivity = 0;
   private upgrade = false;
+  /** Made by an internal redirect (Envoy's is_internally_created_): the HCM sanitized the request on the first pass. */
+  private internallyCreated = false;
   /** This stream's number on its connection, for traces. */
   readonly id: number;
   /** Set at the headers when the connection is traced and the path passes the trace's filter. */
@@ -80,6 +82,24 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     return this.cm.config.routeConfig;
   }
 
+  /**
+   * @internal FilterManagerCallbacks: Envoy's ActiveStream::recreateStream. This stream ends
+   * (logged, its filters destroyed) without a response, and a new stream on the same
+   * downstream stream takes the request as it is now through the whole filter chain again,
+   * `body` as its complete body (the router followed a redirect only once it had all of it).
+   */
+  recreateStream(body: Uint8Array | undefined): boolean {
+    if (this.destroyed) return false;
+    const headers = this.requestHeaders;
+    this.destroy();
+    const next = this.cm.recreateStream(this, this.encoder, headers);
+    next.internallyCreated = true;
+    next.streamInfo.setFromForRecreateStream(this.streamInfo);
+    next.decodeHeaders(headers, body === undefined);
+    if (body !== undefined) next.decodeData(body, true);
+    return true;
+  }
+
   /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
   clearRouteCache(): void {
     this.route = this.cm.routeTable.route(this.requestHeaders);
@@ -107,6 +127,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       if (endStream) this.trace("message_complete");
     }
     const config = this.cm.config;
+    if (this.internallyCreated) return this.decodeRecreatedHeaders(headers, endStream);
     // Envoy's HTTP/1 codec checks header names first; a refusal is a protocol error.
     if (config.headersWithUnderscoresAction !== undefined && !checkHeadersWithUnderscores(headers, config.headersWithUnderscoresAction, this.cm.stats)) {
       return this.cm.onCodecError({ status: 400, details: UNEXPECTED_UNDERSCORE, reason: "header name contains underscores" });
@@ -149,6 +170,22 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       headers.remove("expect");
       this.encoder.encodeHeaders(new ResponseHeaders(100), false);
     }
+    this.routeAndDecode(headers, endStream, upgradeType);
+  }
+
+  /**
+   * The second pass of an internal redirect (Envoy's decodeHeaders with
+   * is_internally_created_): the request was checked and its headers sanitized on the
+   * first pass; it is routed and filtered again.
+   */
+  private decodeRecreatedHeaders(headers: RequestHeaders, endStream: boolean): void {
+    if (endStream) this.onRequestEnd();
+    this.routeAndDecode(headers, endStream, undefined);
+  }
+
+  /** Route the request, then hand it to the filters. */
+  private routeAndDecode(headers: RequestHeaders, endStream: boolean, upgradeType: string | undefined): void {
+    const config = this.cm.config;
     this.route = this.cm.routeTable.route(headers);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";

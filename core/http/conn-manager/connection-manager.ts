@@ -305,6 +305,13 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     return stream;
   }
 
+  recreateStream(stream: ActiveStream, encoder: ResponseEncoder, request: RequestHeaders): ActiveStream {
+    const next = new ActiveStream(this, encoder, request);
+    // The codec keeps its decoder (the old stream): the request is complete, it sends no more.
+    if (this.stream === stream) this.stream = next;
+    return next;
+  }
+
   onCodecError(error: CodecError): void {
     this.stats.downstreamCxProtocolError.inc();
     this.server.log.debug(`[C${this.connection.id}] codec error: ${error.reason} (${error.details})`);
