@@ -973,8 +973,10 @@ export interface RouteConfig extends HeaderMutations {
 }
 
 export interface RouteMatchConfig {
-  /** Exactly one of prefix, path, safeRegex (RE2 syntax, core/config/regex.ts). */
+  /** Exactly one of prefix, path, safeRegex (RE2 syntax, core/config/regex.ts), connect. */
   prefix?: string;
+  /** connect_matcher: CONNECT requests only (the only way to match an HTTP/1.1 CONNECT, which has no path). */
+  connect?: true;
   path?: string;
   safeRegex?: string;
   /** Default true. */
@@ -1073,6 +1075,11 @@ export interface ForwardAction {
    * the router follows a 3xx from the upstream itself (core/http/filters/internal-redirect.ts).
    */
   internalRedirectPolicy?: InternalRedirectPolicyConfig;
+  /**
+   * upgrade_configs CONNECT with connect_config: the router terminates CONNECT requests and
+   * sends their payload to the upstream over TCP (core/http/filters/tcp-upstream.ts).
+   */
+  terminateConnect?: true;
 }
 
 /** envoy.config.route.v3.InternalRedirectPolicy. */

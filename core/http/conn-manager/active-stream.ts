@@ -148,17 +148,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     }
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (so is an HTTP/1.0 one: routing needs it).
     if (!headers.authority) return this.sendLocalReply(400, "Bad Request", "missing_host_header");
-    // CONNECT tunnels need upgrade_configs "CONNECT" (Envoy refuses them otherwise).
-    if (headers.method === "CONNECT") {
-      if (!this.cm.config.upgradeTypes.includes("connect")) return this.sendLocalReply(403, "", "upgrade_failed");
-      this.upgrade = true;
-    }
-    // An Upgrade is allowed or refused once the route is known (below).
-    const upgradeType = headers.upgrade ? headers.get("upgrade")?.toLowerCase() : undefined;
+    // An Upgrade, or a CONNECT (Envoy's upgrade type "CONNECT"), is allowed or refused once
+    // the route is known (below).
+    const upgradeType = headers.method === "CONNECT" ? "connect" : headers.upgrade ? headers.get("upgrade")?.toLowerCase() : undefined;
     // Envoy's ConnectionManagerUtility: the scheme is the connection's (https over TLS);
     // x-forwarded-proto then tells it upstream.
     if (this.cm.connection.socket.tls !== undefined) headers.scheme = "https";
-    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, this.upgrade || upgradeType !== undefined);
+    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, upgradeType !== undefined);
     const tracing = config.tracing;
     if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
@@ -272,22 +268,28 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.responseHeadersSent = true;
     this.sentResponseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
-    mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
+    const tunnel = this.opensTunnel(headers.status);
+    mutateResponseHeaders(headers, this.cm, this.requestHeaders, tunnel);
     // Ingress: the decorator's operation back to the client; egress: the service's own
     // operation (a span override) goes no further (ActiveStream::encodeHeaders).
     if (this.decoratedOperation !== undefined) headers.set("x-envoy-decorator-operation", this.decoratedOperation);
     else if (this.cm.config.tracing?.operationName === "egress") headers.remove("x-envoy-decorator-operation");
     // Draining (Envoy's drain_close): the connection closes after this response, which says so.
-    if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
+    if (this.cm.server.drainClose() && !tunnel) this.cm.codec.keepAlive = false;
     // envoy.overload_actions.disable_http_keepalive: this response closes its connection,
     // with the action's state as the probability (ActiveStream::encodeHeaders).
     const closeAfter = this.cm.server.overload.disableHttpKeepalive.value;
-    if (closeAfter > 0 && this.cm.codec.keepAlive && !(this.upgrade && headers.status === 101) && (closeAfter >= 1 || this.cm.server.runtime.random() < closeAfter)) {
+    if (closeAfter > 0 && this.cm.codec.keepAlive && !tunnel && (closeAfter >= 1 || this.cm.server.runtime.random() < closeAfter)) {
       this.cm.codec.keepAlive = false;
       this.cm.stats.downstreamCxOverloadDisableKeepalive.inc();
     }
     if (endStream) this.markResponseComplete();
     this.encoder.encodeHeaders(headers, endStream);
+  }
+
+  /** This response makes the stream a tunnel: a 101 to an upgrade, a 2xx to CONNECT (RFC 9110 §9.3.6). */
+  private opensTunnel(status: number): boolean {
+    return this.upgrade && (status === 101 || (this.requestHeaders.method === "CONNECT" && status >= 200 && status < 300));
   }
 
   encodeData(data: Uint8Array, endStream: boolean): void {

@@ -35,6 +35,7 @@ import { copyRequestHeaders, ShadowWriter } from "./shadow-writer.ts";
 import { UpstreamRequest, type UpstreamRequestCallbacks } from "./upstream-request.ts";
 import { convertRequestHeadersForInternalRedirect, type InternalRedirectTarget } from "./internal-redirect.ts";
 import type { RouterStats } from "./router-stats.ts";
+import { newTcpUpstreamStream } from "./tcp-upstream.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
@@ -329,7 +330,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamRequestStart = approximateNow(this.server.runtime);
     const request = new UpstreamRequest(this, host);
     this.upstreamRequest = request;
-    const handle = this.server.clusterManager.httpConnPool(cluster, host, this.autoSni(cluster), this.upstreamHeaders?.protocol).newStream(request);
+    const clusterManager = this.server.clusterManager;
+    // A CONNECT the route terminates (connect_config) is a TCP tunnel to the host (Envoy's router TcpConnPool).
+    const handle =
+      this.action?.terminateConnect && this.upstreamHeaders?.method === "CONNECT"
+        ? newTcpUpstreamStream(clusterManager.tcpConnPool(cluster, host), host, request)
+        : clusterManager.httpConnPool(cluster, host, this.autoSni(cluster), this.upstreamHeaders?.protocol).newStream(request);
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
     if (handle && this.upstreamRequest === request) {
       request.poolHandle = handle;

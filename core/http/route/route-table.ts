@@ -52,7 +52,9 @@ class MatchInput {
     readonly request: RouteRequest,
     private readonly randomSource: RandomSource | undefined,
   ) {
-    const path = request.path;
+    // A CONNECT has no path to match (Envoy's HTTP/1 codec sets none; its authority-form
+    // target is the Host): only connect_matcher, or an empty prefix, matches it.
+    const path = request.method === "CONNECT" ? "" : request.path;
     this.path = path.slice(0, pathEnd(path));
   }
 
@@ -91,8 +93,10 @@ function pathEnd(path: string): number {
 
 type Predicate = (input: MatchInput) => boolean;
 
-/** prefix / path / safe_regex. case_sensitive: false applies to prefix and path only (Envoy ignores it for regexes). */
+/** prefix / path / safe_regex / connect_matcher. case_sensitive: false applies to prefix and path only (Envoy ignores it for regexes). */
 function compilePathMatch(match: RouteMatchConfig): Predicate {
+  // Envoy's ConnectRouteEntryImpl: CONNECT requests, whatever their authority.
+  if (match.connect) return (input) => input.request.method === "CONNECT";
   if (match.safeRegex !== undefined) {
     const compiled = compileRegex(match.safeRegex);
     if (!compiled.ok) throw new Error(compiled.error); // the config loader already refused it

@@ -444,9 +444,19 @@ describe("bad route configs give one-line problems", () => {
       [`${ROUTE}: must set only one of route, redirect, direct_response (got route, direct_response)`],
     ],
     ["no match", [{ route: { cluster: "a" } }], [`${ROUTE}.match: missing required field`]],
-    ["no path specifier", [route({ match: { case_sensitive: false } })], [`${ROUTE}.match: must set one of prefix, path, safe_regex`]],
-    ["two path specifiers", [route({ match: { prefix: "/", path: "/x" } })], [`${ROUTE}.match: must set only one of prefix, path, safe_regex (got prefix, path)`]],
-    ["an unsupported path specifier", [route({ match: { connect_matcher: {} } })], [`${ROUTE}.match: \`connect_matcher\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    ["no path specifier", [route({ match: { case_sensitive: false } })], [`${ROUTE}.match: must set one of prefix, path, safe_regex, connect_matcher`]],
+    ["two path specifiers", [route({ match: { prefix: "/", path: "/x" } })], [`${ROUTE}.match: must set only one of prefix, path, safe_regex, connect_matcher (got prefix, path)`]],
+    ["an unsupported path specifier", [route({ match: { path_separated_prefix: "/a" } })], [`${ROUTE}.match: \`path_separated_prefix\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    [
+      "connect_config on an upgrade other than CONNECT",
+      [route({ route: { cluster: "a", upgrade_configs: [{ upgrade_type: "websocket", connect_config: {} }] } })],
+      [`${ROUTE}.route.upgrade_configs[0].connect_config: Non-CONNECT upgrade type websocket has ConnectConfig`],
+    ],
+    [
+      "connect_config.allow_post",
+      [route({ route: { cluster: "a", upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { allow_post: true } }] } })],
+      [`${ROUTE}.route.upgrade_configs[0].connect_config.allow_post: not supported: allow_post (POST payloads tunnelled as raw TCP)`],
+    ],
     [
       "an internal redirect predicate polyvoy does not know",
       [route({ route: { cluster: "a", internal_redirect_policy: { predicates: [{ name: "x", typed_config: { "@type": "type.googleapis.com/acme.Predicate" } }] } } })],
