@@ -990,6 +990,22 @@ export interface RouteMatchConfig {
    * runtime's value for its runtime_key; drawn once per request). Absent when not set.
    */
   runtimeFraction?: FractionalPercent;
+  /** dynamic_metadata: every matcher must match the stream's dynamic metadata. Absent when none. */
+  dynamicMetadata?: MetadataMatcherConfig[];
+}
+
+/** envoy.type.matcher.v3.MetadataMatcher (core/http/route/metadata-matcher.ts). */
+export interface MetadataMatcherConfig {
+  filter: string;
+  path: string[];
+  value:
+    | { type: "null" }
+    | { type: "bool"; value: boolean }
+    | { type: "double_exact"; value: number }
+    | { type: "double_range"; start: number; end: number }
+    | { type: "present"; present: boolean }
+    | { type: "string"; match: Exclude<ValueMatchConfig, { type: "present" }> };
+  invert: boolean;
 }
 
 /**

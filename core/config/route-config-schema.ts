@@ -19,7 +19,7 @@ import type {
 import { dataSource } from "./data-source-schema.ts";
 import { hashPolicy } from "./hash-policy-schema.ts";
 import { headerMutationFields, headerMutations } from "./custom-headers-schema.ts";
-import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
+import { headerMatcher, metadataMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
@@ -51,7 +51,7 @@ const runtimeFraction = z
   })
   .transform((r) => withRuntimeKey({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }, r.runtime_key));
 
-/** envoy.config.route.v3.RouteMatch: prefix, path, safe_regex or connect_matcher (no path templates, dynamic_metadata). */
+/** envoy.config.route.v3.RouteMatch: prefix, path, safe_regex or connect_matcher (no path templates, filter_state). */
 const routeMatch = z
   .strictObject({
     prefix: z.string().optional(),
@@ -67,6 +67,7 @@ const routeMatch = z
     // RouteMatch.GrpcRouteMatchOptions has no fields.
     grpc: z.strictObject({}).optional(),
     runtime_fraction: runtimeFraction.optional(),
+    dynamic_metadata: z.array(metadataMatcher).default([]),
   })
   .transform((m, ctx): RouteMatchConfig => {
     oneOf(m, ["prefix", "path", "safe_regex", "connect_matcher"] as const, ctx, true);
@@ -77,6 +78,7 @@ const routeMatch = z
     if (m.connect_matcher !== undefined) match.connect = true;
     if (m.grpc !== undefined) match.grpc = true;
     if (m.runtime_fraction !== undefined) match.runtimeFraction = m.runtime_fraction;
+    if (m.dynamic_metadata.length > 0) match.dynamicMetadata = m.dynamic_metadata;
     return match;
   });
 

@@ -102,7 +102,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
   clearRouteCache(): void {
-    this.route = this.cm.routeTable.route(this.requestHeaders);
+    this.route = this.cm.routeTable.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
     this.streamInfo.routeName = this.route?.route.name ?? "";
   }
 
@@ -182,7 +182,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   /** Route the request, then hand it to the filters. */
   private routeAndDecode(headers: RequestHeaders, endStream: boolean, upgradeType: string | undefined): void {
     const config = this.cm.config;
-    this.route = this.cm.routeTable.route(headers);
+    this.route = this.cm.routeTable.route(headers, this.streamInfo.dynamicMetadata);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
     if (upgradeType !== undefined) {
