@@ -92,7 +92,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (this.destroyed) return false;
     const headers = this.requestHeaders;
     this.destroy();
-    const next = this.cm.recreateStream(this, this.encoder, headers);
+    const next = new ActiveStream(this.cm, this.encoder, headers);
+    this.cm.replaceStream(this, next, this.encoder);
     next.internallyCreated = true;
     next.streamInfo.setFromForRecreateStream(this.streamInfo);
     next.decodeHeaders(headers, body === undefined);

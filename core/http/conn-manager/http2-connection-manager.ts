@@ -8,7 +8,7 @@ import type { Counter } from "../../stats/counter.ts";
 import type { Http2ConnectionError } from "../../http2/connection.ts";
 import type { Http2CodecStats } from "../../http2/codec-stats.ts";
 import { Http2Keepalive, type Http2KeepaliveOwner } from "../../http2/keepalive.ts";
-import type { CodecError, ResponseEncoder } from "../codec/codec.ts";
+import type { CodecError, RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { Http2ServerCodec, type Http2ServerCodecCallbacks, Http2ServerStream } from "../codec/http2-server-codec.ts";
 import type { RequestHeaders } from "../message.ts";
@@ -129,11 +129,10 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     return stream;
   }
 
-  recreateStream(_stream: ActiveStream, encoder: ResponseEncoder, request: RequestHeaders): ActiveStream {
-    const next = new ActiveStream(this, encoder, request);
-    (encoder as Http2ServerStream).decoder = next;
-    if (this.aboveHighWatermark) next.onDownstreamAboveHighWatermark();
-    return next;
+  replaceStream(_stream: object, next: RequestDecoder, encoder: ResponseEncoder): void {
+    const stream = next as ActiveStream;
+    (encoder as Http2ServerStream).decoder = stream;
+    if (this.aboveHighWatermark) stream.onDownstreamAboveHighWatermark();
   }
 
   onHttp2ResponseComplete(encoder: Http2ServerStream): void {
