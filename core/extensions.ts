@@ -11,6 +11,7 @@ import { checkFilterChain, registerHttpFilterFactory } from "./http/filters/http
 import { checkCompressionSupported, CompressorFilter, compressorFilterConfig } from "./http/filters/compressor.ts";
 import { DecompressorFilter, decompressorFilterConfig } from "./http/filters/decompressor.ts";
 import { RouterFilter } from "./http/filters/router.ts";
+import { routerStats } from "./http/filters/router-stats.ts";
 import { HealthCheckFilter, healthCheckFilterShared } from "./http/filters/health-check.ts";
 import { LocalRateLimitFilter, localRateLimiter } from "./http/filters/local-ratelimit.ts";
 import { FaultFilter, faultFilterConfig } from "./http/filters/fault.ts";
@@ -90,7 +91,7 @@ registerNetworkFilterFactory("polyvoy.filters.network.script", (script, context)
 
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
   kind: "decoder",
-  create: (_config, server) => new RouterFilter(server),
+  create: (_config, server, chain) => new RouterFilter(server, routerStats(server, chain)),
 });
 
 registerHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", {

@@ -980,8 +980,10 @@ export interface RouteConfig extends HeaderMutations {
 }
 
 export interface RouteMatchConfig {
-  /** Exactly one of prefix, path, safeRegex (RE2 syntax, core/config/regex.ts). */
+  /** Exactly one of prefix, path, safeRegex (RE2 syntax, core/config/regex.ts), connect. */
   prefix?: string;
+  /** connect_matcher: CONNECT requests only (the only way to match an HTTP/1.1 CONNECT, which has no path). */
+  connect?: true;
   path?: string;
   safeRegex?: string;
   /** Default true. */
@@ -995,6 +997,22 @@ export interface RouteMatchConfig {
    * runtime's value for its runtime_key; drawn once per request). Absent when not set.
    */
   runtimeFraction?: FractionalPercent;
+  /** dynamic_metadata: every matcher must match the stream's dynamic metadata. Absent when none. */
+  dynamicMetadata?: MetadataMatcherConfig[];
+}
+
+/** envoy.type.matcher.v3.MetadataMatcher (core/http/route/metadata-matcher.ts). */
+export interface MetadataMatcherConfig {
+  filter: string;
+  path: string[];
+  value:
+    | { type: "null" }
+    | { type: "bool"; value: boolean }
+    | { type: "double_exact"; value: number }
+    | { type: "double_range"; start: number; end: number }
+    | { type: "present"; present: boolean }
+    | { type: "string"; match: Exclude<ValueMatchConfig, { type: "present" }> };
+  invert: boolean;
 }
 
 /**
@@ -1079,7 +1097,35 @@ export interface ForwardAction {
    * for this route (Envoy's createUpgradeFilterChain); absent when none.
    */
   upgrades?: Map<string, boolean>;
+  /**
+   * internal_redirect_policy (or the deprecated internal_redirect_action HANDLE_INTERNAL_REDIRECT):
+   * the router follows a 3xx from the upstream itself (core/http/filters/internal-redirect.ts).
+   */
+  internalRedirectPolicy?: InternalRedirectPolicyConfig;
+  /**
+   * upgrade_configs CONNECT with connect_config: the router terminates CONNECT requests and
+   * sends their payload to the upstream over TCP (core/http/filters/tcp-upstream.ts).
+   */
+  terminateConnect?: true;
 }
+
+/** envoy.config.route.v3.InternalRedirectPolicy. */
+export interface InternalRedirectPolicyConfig {
+  /** Redirects one downstream request may follow (default 1). */
+  maxInternalRedirects: number;
+  /** The 3xx codes followed: of 301, 302, 303, 307, 308 (default 302 only). */
+  redirectResponseCodes: ReadonlySet<number>;
+  allowCrossSchemeRedirect: boolean;
+  predicates: InternalRedirectPredicateConfig[];
+  /** Lowercased names of response headers copied onto the redirected request. */
+  responseHeadersToCopy: string[];
+}
+
+/** The envoy.internal_redirect_predicates extensions. */
+export type InternalRedirectPredicateConfig =
+  | { type: "allow_listed_routes"; allowedRouteNames: ReadonlySet<string> }
+  | { type: "previous_routes" }
+  | { type: "safe_cross_scheme" };
 
 /** RouteAction.MaxStreamDuration, in ms; each absent when unset (0 is a value: see stream-duration.ts). */
 export interface RouteMaxStreamDuration {

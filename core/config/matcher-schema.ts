@@ -5,7 +5,8 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
-import type { HeaderMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";
+import type { HeaderMatcherConfig, MetadataMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";
+import { unsupportedField } from "./unsupported-field.ts";
 import { headerName, oneOf, regexMatcher } from "./proto-schema.ts";
 
 /** envoy.type.matcher.v3.StringMatcher (no `custom` extension). */
@@ -93,3 +94,47 @@ export const queryParameterMatcher = z
     const kind = m.string_match ?? { type: "present", present: m.present_match ?? true };
     return { name: m.name, kind };
   });
+
+/** envoy.type.matcher.v3.ValueMatcher (no list_match, or_match). */
+const valueMatcher = z
+  .strictObject({
+    null_match: z.strictObject({}).optional(),
+    double_match: z.strictObject({ exact: z.number().optional(), range: z.strictObject({ start: z.number(), end: z.number() }).optional() }).optional(),
+    string_match: stringMatcher.optional(),
+    bool_match: z.boolean().optional(),
+    present_match: z.boolean().optional(),
+    list_match: unsupportedField("list_match (matching a list's elements)"),
+    or_match: unsupportedField("or_match"),
+  })
+  .transform((v, ctx): MetadataMatcherConfig["value"] => {
+    const key = oneOf(v, ["null_match", "double_match", "string_match", "bool_match", "present_match"] as const, ctx, true);
+    switch (key) {
+      case "null_match":
+        return { type: "null" };
+      case "bool_match":
+        return { type: "bool", value: v.bool_match! };
+      case "present_match":
+        return { type: "present", present: v.present_match! };
+      case "string_match":
+        return { type: "string", match: v.string_match! as Exclude<ValueMatchConfig, { type: "present" }> };
+      case "double_match": {
+        const d = v.double_match!;
+        if (d.exact !== undefined && d.range === undefined) return { type: "double_exact", value: d.exact };
+        if (d.range !== undefined && d.exact === undefined) return { type: "double_range", start: d.range.start, end: d.range.end };
+        ctx.addIssue({ code: "custom", message: "must set one of exact, range", path: ["double_match"] });
+        return z.NEVER;
+      }
+      default:
+        return z.NEVER;
+    }
+  });
+
+/** envoy.type.matcher.v3.MetadataMatcher: the value at `path` in the `filter` namespace. */
+export const metadataMatcher = z
+  .strictObject({
+    filter: z.string().min(1),
+    path: z.array(z.strictObject({ key: z.string().min(1) })).min(1),
+    value: valueMatcher,
+    invert: z.boolean().default(false),
+  })
+  .transform((m): MetadataMatcherConfig => ({ filter: m.filter, path: m.path.map((p) => p.key), value: m.value, invert: m.invert }));

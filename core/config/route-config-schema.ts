@@ -21,13 +21,14 @@ import { dataSource } from "./data-source-schema.ts";
 import { hashPolicy } from "./hash-policy-schema.ts";
 import { headerMutationFields, headerMutations } from "./custom-headers-schema.ts";
 import { rateLimitPolicy } from "./ratelimit-schema.ts";
-import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
+import { headerMatcher, metadataMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
 import { corsPolicy } from "./cors-schema.ts";
 import { withRuntimeKey } from "./fractional-percent-schema.ts";
-import { unsupportedField } from "./unsupported-field.ts";
+import { isFalse, unsupportedField } from "./unsupported-field.ts";
+import { internalRedirectAction, internalRedirectPolicy, legacyInternalRedirectPolicy, maxInternalRedirects } from "./internal-redirect-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -53,13 +54,15 @@ const runtimeFraction = lazySchema(() =>
   })
   .transform((r) => withRuntimeKey({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }, r.runtime_key)));
 
-/** envoy.config.route.v3.RouteMatch: prefix, path or safe_regex (no connect_matcher, path templates, dynamic_metadata). */
+/** envoy.config.route.v3.RouteMatch: prefix, path, safe_regex or connect_matcher (no path templates, filter_state). */
 const routeMatch = lazySchema(() =>
   z
   .strictObject({
     prefix: z.string().optional(),
     path: z.string().optional(),
     safe_regex: regexMatcher.optional(),
+    // RouteMatch.ConnectMatcher has no fields.
+    connect_matcher: z.strictObject({}).optional(),
     // "Indicates that prefix/path matching should be case sensitive. The default is true.
     // Ignored for safe_regex matching."
     case_sensitive: z.boolean().default(true),
@@ -68,15 +71,18 @@ const routeMatch = lazySchema(() =>
     // RouteMatch.GrpcRouteMatchOptions has no fields.
     grpc: z.strictObject({}).optional(),
     runtime_fraction: runtimeFraction.optional(),
+    dynamic_metadata: z.array(metadataMatcher).default([]),
   })
   .transform((m, ctx): RouteMatchConfig => {
-    oneOf(m, ["prefix", "path", "safe_regex"] as const, ctx, true);
+    oneOf(m, ["prefix", "path", "safe_regex", "connect_matcher"] as const, ctx, true);
     const match: RouteMatchConfig = { caseSensitive: m.case_sensitive, headers: m.headers, queryParameters: m.query_parameters };
     if (m.prefix !== undefined) match.prefix = m.prefix;
     if (m.path !== undefined) match.path = m.path;
     if (m.safe_regex !== undefined) match.safeRegex = m.safe_regex;
+    if (m.connect_matcher !== undefined) match.connect = true;
     if (m.grpc !== undefined) match.grpc = true;
     if (m.runtime_fraction !== undefined) match.runtimeFraction = m.runtime_fraction;
+    if (m.dynamic_metadata.length > 0) match.dynamicMetadata = m.dynamic_metadata;
     return match;
   }));
 
@@ -124,17 +130,27 @@ const CLUSTER_NOT_FOUND_CODES = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTE
 
 /**
  * RouteAction.UpgradeConfig: an upgrade type (compared case-insensitively, as Envoy does)
- * and whether it is enabled on this route (default true). connect_config belongs to
- * CONNECT tunnelling, which the HCM refuses.
+ * and whether it is enabled on this route (default true). connect_config, on a CONNECT
+ * entry only, makes the router terminate CONNECT (a TCP tunnel to the upstream).
  */
 const routeUpgradeConfig = lazySchema(() =>
   z
   .strictObject({
     upgrade_type: z.string().min(1),
     enabled: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
-    connect_config: unsupportedField("connect_config (CONNECT tunnelling)"),
+    connect_config: z
+      .strictObject({
+        proxy_protocol_config: unsupportedField("proxy_protocol_config (a PROXY protocol header on the tunnel's upstream connection)"),
+        allow_post: unsupportedField("allow_post (POST payloads tunnelled as raw TCP)", isFalse),
+      })
+      .optional(),
   })
-  .transform((u) => ({ type: u.upgrade_type.toLowerCase(), enabled: u.enabled })));
+  .transform((u, ctx) => {
+    const type = u.upgrade_type.toLowerCase();
+    // Envoy (config_impl.cc), word for word.
+    if (u.connect_config !== undefined && type !== "connect") ctx.addIssue({ code: "custom", message: `Non-CONNECT upgrade type ${u.upgrade_type} has ConnectConfig`, path: ["connect_config"] });
+    return { type, enabled: u.enabled, terminate: u.connect_config !== undefined };
+  }));
 
 /** envoy.config.route.v3.RouteAction (forwarding to a cluster). */
 const forwardAction = lazySchema(() =>
@@ -164,6 +180,10 @@ const forwardAction = lazySchema(() =>
     upgrade_configs: z.array(routeUpgradeConfig).optional(),
     rate_limits: z.array(rateLimitPolicy).optional(),
     include_vh_rate_limits: z.boolean().default(false),
+    internal_redirect_policy: internalRedirectPolicy.optional(),
+    // Deprecated: read only without internal_redirect_policy (buildInternalRedirectPolicy).
+    internal_redirect_action: internalRedirectAction.optional(),
+    max_internal_redirects: maxInternalRedirects.optional(),
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
@@ -194,12 +214,15 @@ const forwardAction = lazySchema(() =>
     if (a.cors !== undefined) action.cors = a.cors;
     if (a.rate_limits !== undefined && a.rate_limits.length > 0) action.rateLimits = a.rate_limits;
     if (a.include_vh_rate_limits) action.includeVhRateLimits = true;
+    const redirectPolicy = a.internal_redirect_policy ?? legacyInternalRedirectPolicy(a.internal_redirect_action, a.max_internal_redirects);
+    if (redirectPolicy !== undefined) action.internalRedirectPolicy = redirectPolicy;
     if (a.upgrade_configs !== undefined && a.upgrade_configs.length > 0) {
       const upgrades = new Map<string, boolean>();
       for (const [i, u] of a.upgrade_configs.entries()) {
         // Envoy (config_impl.cc): "Duplicate upgrade <type>".
         if (upgrades.has(u.type)) ctx.addIssue({ code: "custom", message: `Duplicate upgrade ${u.type}`, path: ["upgrade_configs", i, "upgrade_type"] });
         upgrades.set(u.type, u.enabled);
+        if (u.terminate && u.enabled) action.terminateConnect = true;
       }
       action.upgrades = upgrades;
     }

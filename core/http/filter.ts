@@ -132,6 +132,12 @@ export interface DecoderFilterCallbacks extends StreamFilterCallbacks {
    * clearRouteCache): for a filter that changed what routing looks at.
    */
   clearRouteCache(): void;
+  /**
+   * End this stream without a response and run the request as its headers are now through
+   * a new stream's filter chain on the same downstream stream, with `body` as its complete
+   * body (Envoy's recreateStream, for internal redirects). False where the stream cannot.
+   */
+  recreateStream(body: Uint8Array | undefined): boolean;
   /** Send the response (the router does, with what the upstream said): it goes through the encoder filters. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;

@@ -8,8 +8,8 @@ const NO_FLAGS: readonly ResponseFlag[] = [];
  * upstream chosen, the response code and flags. Access logs and stats read it.
  */
 export class StreamInfo {
-  /** Monotonic ms when the request began. */
-  readonly startTime: number;
+  /** Monotonic ms when the request began (a recreated stream keeps its first stream's). */
+  startTime: number;
   /**
    * Wall-clock ms when the request began: worked out from the monotonic start when an
    * access log needs it (setStartWallClock), not read for every request.
@@ -63,6 +63,18 @@ export class StreamInfo {
   setDynamicMetadata(namespace: string, fields: Record<string, unknown>): void {
     const all = (this.dynamicMetadata ??= {});
     all[namespace] = { ...all[namespace], ...fields };
+  }
+
+  /**
+   * Envoy's StreamInfoImpl::setFromForRecreateStream: a stream an internal redirect made
+   * keeps what belongs to the downstream request — its start, and the filter state of
+   * request lifespan (the redirect count) — not what the first pass did upstream.
+   */
+  setFromForRecreateStream(first: StreamInfo): void {
+    this.startTime = first.startTime;
+    this.startWallClock = first.startWallClock;
+    this.downstreamRemoteIp = first.downstreamRemoteIp;
+    this.filterState = first.filterState;
   }
 
   setResponseFlag(flag: ResponseFlag): void {

@@ -47,6 +47,9 @@ export class ClusterStats {
   readonly upstreamRqPerTryIdleTimeout: Counter;
   /** Retry or mirror buffering given up: the request body passed the buffer limit. */
   readonly retryOrShadowAbandoned: Counter;
+  /** Internal redirects the router followed, or tried to and passed the 3xx through (Envoy's router.cc, setupRedirect). */
+  readonly upstreamInternalRedirectSucceededTotal: Counter;
+  readonly upstreamInternalRedirectFailedTotal: Counter;
   readonly upstreamRqCompleted: Counter;
   readonly membershipHealthy: Gauge;
   readonly membershipDegraded: Gauge;
@@ -110,6 +113,8 @@ export class ClusterStats {
     this.upstreamRqPerTryTimeout = scope.counter("upstream_rq_per_try_timeout");
     this.upstreamRqPerTryIdleTimeout = scope.counter("upstream_rq_per_try_idle_timeout");
     this.retryOrShadowAbandoned = scope.counter("retry_or_shadow_abandoned");
+    this.upstreamInternalRedirectSucceededTotal = scope.counter("upstream_internal_redirect_succeeded_total");
+    this.upstreamInternalRedirectFailedTotal = scope.counter("upstream_internal_redirect_failed_total");
     this.upstreamRqCompleted = scope.counter("upstream_rq_completed");
     this.membershipHealthy = scope.gauge("membership_healthy");
     this.membershipDegraded = scope.gauge("membership_degraded");

@@ -13,3 +13,15 @@ export function keepBytes(data: Uint8Array): Uint8Array {
   copy.set(data);
   return copy;
 }
+
+/** `chunks` (holding `total` bytes) as one array. */
+export function concatBytes(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}

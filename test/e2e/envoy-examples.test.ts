@@ -267,6 +267,34 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     }
   });
 
+  test("configs/terminate_http1_connect: a CONNECT is answered 200 and its payload reaches the LOGICAL_DNS cluster's host over TCP", async () => {
+    // The example's upstream is www.google.com:443; here a TCP echo server stands in for it.
+    const echo = net.createServer((socket) => {
+      socket.on("error", () => {});
+      socket.on("data", (data) => socket.write(data));
+      socket.on("end", () => socket.end());
+    });
+    await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
+    const { config, port } = await localize("configs/terminate_http1_connect.yaml", { "www.google.com": (echo.address() as AddressInfo).port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const socket = net.connect(port(10001), "127.0.0.1");
+      let received = "";
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk: string) => {
+        received += chunk;
+        if (received.endsWith("\r\n\r\n") && received.startsWith("HTTP/1.1 200")) socket.write("through the tunnel");
+      });
+      socket.write("CONNECT www.google.com:443 HTTP/1.1\r\nHost: www.google.com:443\r\n\r\n");
+      await expect.poll(() => received.endsWith("through the tunnel"), { timeout: 10_000 }).toBe(true);
+      expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      socket.destroy();
+    } finally {
+      await proxy.stop();
+      await new Promise((resolve) => echo.close(resolve));
+    }
+  });
+
   test("cors backend: a preflight from any origin to /cors/open is answered by the proxy", async () => {
     const { config, port } = await localize("cors/backend/envoy.yaml", { "backend-service": service1.port });
     const proxy = await ProxyProcess.start(runtime, config);

@@ -6,6 +6,8 @@ export interface AbsoluteUrl {
   path: string;
   /** The scheme is http or https (any case): the only ones Envoy accepts (`Utility::schemeIsValid`). */
   httpScheme: boolean;
+  /** The scheme, lowercased. */
+  scheme: string;
 }
 
 /**
@@ -37,6 +39,7 @@ export function parseAbsoluteUrl(url: string): AbsoluteUrl | undefined {
     authority: url.slice(hostStart, end),
     path: rest === "" ? "/" : rest.charCodeAt(0) === 47 ? rest : `/${rest}`,
     httpScheme: scheme === "http" || scheme === "https",
+    scheme,
   };
 }
 

@@ -49,6 +49,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private idleTimeoutMs = 0;
   private lastActivity = 0;
   private upgrade = false;
+  /** Made by an internal redirect (Envoy's is_internally_created_): the HCM sanitized the request on the first pass. */
+  private internallyCreated = false;
   /** This stream's number on its connection, for traces. */
   readonly id: number;
   /** Set at the headers when the connection is traced and the path passes the trace's filter. */
@@ -81,9 +83,28 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     return this.cm.config.routeConfig;
   }
 
+  /**
+   * @internal FilterManagerCallbacks: Envoy's ActiveStream::recreateStream. This stream ends
+   * (logged, its filters destroyed) without a response, and a new stream on the same
+   * downstream stream takes the request as it is now through the whole filter chain again,
+   * `body` as its complete body (the router followed a redirect only once it had all of it).
+   */
+  recreateStream(body: Uint8Array | undefined): boolean {
+    if (this.destroyed) return false;
+    const headers = this.requestHeaders;
+    this.destroy();
+    const next = new ActiveStream(this.cm, this.encoder, headers);
+    this.cm.replaceStream(this, next, this.encoder);
+    next.internallyCreated = true;
+    next.streamInfo.setFromForRecreateStream(this.streamInfo);
+    next.decodeHeaders(headers, body === undefined);
+    if (body !== undefined) next.decodeData(body, true);
+    return true;
+  }
+
   /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
   clearRouteCache(): void {
-    this.route = this.cm.routeTable.route(this.requestHeaders);
+    this.route = this.cm.routeTable.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
     this.streamInfo.routeName = this.route?.route.name ?? "";
   }
 
@@ -108,6 +129,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       if (endStream) this.trace("message_complete");
     }
     const config = this.cm.config;
+    if (this.internallyCreated) return this.decodeRecreatedHeaders(headers, endStream);
     // Envoy's HTTP/1 codec checks header names first; a refusal is a protocol error.
     if (config.headersWithUnderscoresAction !== undefined && !checkHeadersWithUnderscores(headers, config.headersWithUnderscoresAction, this.cm.stats)) {
       return this.cm.onCodecError({ status: 400, details: UNEXPECTED_UNDERSCORE, reason: "header name contains underscores" });
@@ -128,17 +150,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     }
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (so is an HTTP/1.0 one: routing needs it).
     if (!headers.authority) return this.sendLocalReply(400, "Bad Request", "missing_host_header");
-    // CONNECT tunnels need upgrade_configs "CONNECT" (Envoy refuses them otherwise).
-    if (headers.method === "CONNECT") {
-      if (!this.cm.config.upgradeTypes.includes("connect")) return this.sendLocalReply(403, "", "upgrade_failed");
-      this.upgrade = true;
-    }
-    // An Upgrade is allowed or refused once the route is known (below).
-    const upgradeType = headers.upgrade ? headers.get("upgrade")?.toLowerCase() : undefined;
+    // An Upgrade, or a CONNECT (Envoy's upgrade type "CONNECT"), is allowed or refused once
+    // the route is known (below).
+    const upgradeType = headers.method === "CONNECT" ? "connect" : headers.upgrade ? headers.get("upgrade")?.toLowerCase() : undefined;
     // Envoy's ConnectionManagerUtility: the scheme is the connection's (https over TLS);
     // x-forwarded-proto then tells it upstream.
     if (this.cm.connection.socket.tls !== undefined) headers.scheme = "https";
-    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, this.upgrade || upgradeType !== undefined);
+    this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, upgradeType !== undefined);
     const tracing = config.tracing;
     if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
     // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
@@ -150,7 +168,23 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       headers.remove("expect");
       this.encoder.encodeHeaders(new ResponseHeaders(100), false);
     }
-    this.route = this.cm.routeTable.route(headers);
+    this.routeAndDecode(headers, endStream, upgradeType);
+  }
+
+  /**
+   * The second pass of an internal redirect (Envoy's decodeHeaders with
+   * is_internally_created_): the request was checked and its headers sanitized on the
+   * first pass; it is routed and filtered again.
+   */
+  private decodeRecreatedHeaders(headers: RequestHeaders, endStream: boolean): void {
+    if (endStream) this.onRequestEnd();
+    this.routeAndDecode(headers, endStream, undefined);
+  }
+
+  /** Route the request, then hand it to the filters. */
+  private routeAndDecode(headers: RequestHeaders, endStream: boolean, upgradeType: string | undefined): void {
+    const config = this.cm.config;
+    this.route = this.cm.routeTable.route(headers, this.streamInfo.dynamicMetadata);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
     if (upgradeType !== undefined) {
@@ -236,22 +270,28 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.responseHeadersSent = true;
     this.sentResponseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
-    mutateResponseHeaders(headers, this.cm, this.requestHeaders, this.upgrade && headers.status === 101);
+    const tunnel = this.opensTunnel(headers.status);
+    mutateResponseHeaders(headers, this.cm, this.requestHeaders, tunnel);
     // Ingress: the decorator's operation back to the client; egress: the service's own
     // operation (a span override) goes no further (ActiveStream::encodeHeaders).
     if (this.decoratedOperation !== undefined) headers.set("x-envoy-decorator-operation", this.decoratedOperation);
     else if (this.cm.config.tracing?.operationName === "egress") headers.remove("x-envoy-decorator-operation");
     // Draining (Envoy's drain_close): the connection closes after this response, which says so.
-    if (this.cm.server.drainClose() && !(this.upgrade && headers.status === 101)) this.cm.codec.keepAlive = false;
+    if (this.cm.server.drainClose() && !tunnel) this.cm.codec.keepAlive = false;
     // envoy.overload_actions.disable_http_keepalive: this response closes its connection,
     // with the action's state as the probability (ActiveStream::encodeHeaders).
     const closeAfter = this.cm.server.overload.disableHttpKeepalive.value;
-    if (closeAfter > 0 && this.cm.codec.keepAlive && !(this.upgrade && headers.status === 101) && (closeAfter >= 1 || this.cm.server.runtime.random() < closeAfter)) {
+    if (closeAfter > 0 && this.cm.codec.keepAlive && !tunnel && (closeAfter >= 1 || this.cm.server.runtime.random() < closeAfter)) {
       this.cm.codec.keepAlive = false;
       this.cm.stats.downstreamCxOverloadDisableKeepalive.inc();
     }
     if (endStream) this.markResponseComplete();
     this.encoder.encodeHeaders(headers, endStream);
+  }
+
+  /** This response makes the stream a tunnel: a 101 to an upgrade, a 2xx to CONNECT (RFC 9110 §9.3.6). */
+  private opensTunnel(status: number): boolean {
+    return this.upgrade && (status === 101 || (this.requestHeaders.method === "CONNECT" && status >= 200 && status < 300));
   }
 
   encodeData(data: Uint8Array, endStream: boolean): void {

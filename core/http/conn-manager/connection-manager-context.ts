@@ -3,7 +3,7 @@ import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import type { Counter } from "../../stats/counter.ts";
 import type { Connection } from "../../network/connection.ts";
 import type { ServerContext } from "../../server-context.ts";
-import type { CodecError, ServerConnection } from "../codec/codec.ts";
+import type { CodecError, RequestDecoder, ResponseEncoder, ServerConnection } from "../codec/codec.ts";
 import type { RouteTable } from "../route/route-table.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { StreamTimers } from "./stream-timers.ts";
@@ -37,6 +37,11 @@ export interface ConnectionManagerContext {
   onRequestComplete(stream: object): void;
   /** A request refused as a protocol error (400 and close, as the codec's own errors). */
   onCodecError(error: CodecError): void;
+  /**
+   * `next` (an ActiveStream) takes the place of `stream` (destroyed) on the same downstream
+   * stream, answering through `encoder` (Envoy's recreateStream: an internal redirect).
+   */
+  replaceStream(stream: object, next: RequestDecoder, encoder: ResponseEncoder): void;
   /** `stream` (compared by identity) was reset: the connection cannot continue. */
   onStreamReset(stream: object): void;
 }

@@ -6,7 +6,7 @@ import type { ServerContext } from "../../server-context.ts";
 import type { Connection, ConnectionCallbacks, ConnectionEvent } from "../../network/connection.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../../network/filter.ts";
 import type { ReadBuffer } from "../../network/read-buffer.ts";
-import type { CodecError, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from "../codec/codec.ts";
+import type { CodecError, RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from "../codec/codec.ts";
 import { Http1ServerCodec } from "../codec/http1-server-codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { RequestHeaders } from "../message.ts";
@@ -310,6 +310,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     const stream = new ActiveStream(this, encoder, request);
     this.stream = stream;
     return stream;
+  }
+
+  replaceStream(stream: object, next: RequestDecoder, _encoder: ResponseEncoder): void {
+    // The codec keeps its decoder (the old stream): the request is complete, it sends no more.
+    if (this.stream === stream) this.stream = next as ActiveStream;
   }
 
   onCodecError(error: CodecError): void {

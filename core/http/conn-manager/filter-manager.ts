@@ -83,6 +83,8 @@ export interface FilterManagerCallbacks {
   headerFormatterContext(response: ResponseHeaders | undefined): AccessLogContext;
   /** Match the route again (Envoy's clearRouteCache); absent where there is no route table. */
   clearRouteCache?(): void;
+  /** Envoy's recreateStream (DecoderFilterCallbacks.recreateStream); absent where a stream cannot be made again. */
+  recreateStream?(body: Uint8Array | undefined): boolean;
   /** The response, past the encoder filters, to the codec. */
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
@@ -320,6 +322,10 @@ export class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements
 
   clearRouteCache(): void {
     this.parent.callbacks.clearRouteCache?.();
+  }
+
+  recreateStream(body: Uint8Array | undefined): boolean {
+    return this.parent.callbacks.recreateStream?.(body) ?? false;
   }
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {

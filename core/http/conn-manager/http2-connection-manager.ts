@@ -8,7 +8,7 @@ import type { Counter } from "../../stats/counter.ts";
 import type { Http2ConnectionError } from "../../http2/connection.ts";
 import type { Http2CodecStats } from "../../http2/codec-stats.ts";
 import { Http2Keepalive, type Http2KeepaliveOwner } from "../../http2/keepalive.ts";
-import type { CodecError } from "../codec/codec.ts";
+import type { CodecError, RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { Http2ServerCodec, type Http2ServerCodecCallbacks, Http2ServerStream } from "../codec/http2-server-codec.ts";
 import type { RequestHeaders } from "../message.ts";
@@ -133,6 +133,12 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
       this.codec.keepAlive = false;
     }
     return stream;
+  }
+
+  replaceStream(_stream: object, next: RequestDecoder, encoder: ResponseEncoder): void {
+    const stream = next as ActiveStream;
+    (encoder as Http2ServerStream).decoder = stream;
+    if (this.aboveHighWatermark) stream.onDownstreamAboveHighWatermark();
   }
 
   onHttp2ResponseComplete(encoder: Http2ServerStream): void {

@@ -1,8 +1,8 @@
 import { getGrpcTimeoutMs, isGrpcRequestHeaders, toGrpcTimeout } from "../grpc-common.ts";
-import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
+import { concatBytes, EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import { pickWeighted } from "../../util/weighted-pick.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
-import type { ForwardAction, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
+import type { ForwardAction, InternalRedirectPolicyConfig, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
@@ -33,6 +33,9 @@ import { redirectLocation } from "./redirect.ts";
 import { parseUnsigned, RetryState, RetryStatus, type RetryCallbacks } from "./retry-state.ts";
 import { copyRequestHeaders, ShadowWriter } from "./shadow-writer.ts";
 import { UpstreamRequest, type UpstreamRequestCallbacks } from "./upstream-request.ts";
+import { convertRequestHeadersForInternalRedirect, type InternalRedirectTarget } from "./internal-redirect.ts";
+import type { RouterStats } from "./router-stats.ts";
+import { newTcpUpstreamStream } from "./tcp-upstream.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
@@ -97,9 +100,11 @@ function resetDetails(prefix: string, reason: StreamResetReason, details: string
  * control both ways. With a retry policy (retry-state.ts) a failed attempt is made
  * again — on another host with previous_hosts — after a jittered back-off, replaying the
  * request body it kept; never once response headers went downstream. Mirror policies
- * send a copy of the complete request to another cluster (shadow-writer.ts).
+ * send a copy of the complete request to another cluster (shadow-writer.ts). With an
+ * internal_redirect_policy a 3xx from the upstream is followed here: the request, as its
+ * Location says, runs through a new stream's filter chain (internal-redirect.ts).
  */
-export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget, RetryCallbacks, LoadBalancerContext, UpstreamRequestCallbacks, HashCookieSink {
+export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget, RetryCallbacks, LoadBalancerContext, UpstreamRequestCallbacks, HashCookieSink, InternalRedirectTarget {
   private callbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   private action: ForwardAction | undefined;
   private virtualHost: VirtualHostConfig | undefined;
@@ -115,8 +120,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    */
   private body: Uint8Array[] | undefined;
   private bodyBytes = 0;
-  /** The body is kept for a replay or a mirror, up to `retryShadowBufferLimit`. */
+  /** The body is kept for a replay, a mirror or an internal redirect, up to `retryShadowBufferLimit`. */
   private retainBody = false;
+  /** The body outgrew `retryShadowBufferLimit` (Envoy's request_buffer_overflowed_): no internal redirect. */
+  private requestBufferOverflowed = false;
   /** Envoy's retry_shadow_buffer_limit_: the listener's buffer limit, or the route's per_request_buffer_limit_bytes if smaller. */
   private retryShadowBufferLimit = Infinity;
   private trailers: HeaderMap | undefined;
@@ -152,7 +159,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** The route's hash_policy result, worked out before the headers are rewritten for the upstream. */
   private hashKey: bigint | undefined;
 
-  constructor(private readonly server: ServerContext) {}
+  constructor(
+    private readonly server: ServerContext,
+    private readonly stats: RouterStats,
+  ) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
     this.callbacks = callbacks;
@@ -203,7 +213,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // An upgrade's bytes after the head are a tunnel, not a body to replay: no retries.
     if (retryState && !headers.upgrade) this.retryState = retryState;
     this.chooseShadowPolicies(action.route.requestMirrorPolicies ?? vhost.requestMirrorPolicies, headers);
-    this.retainBody = (this.retryState?.enabled ?? false) || this.shadowPolicies !== undefined;
+    this.retainBody = (this.retryState?.enabled ?? false) || this.shadowPolicies !== undefined || action.route.internalRedirectPolicy !== undefined;
     this.requestEnded = endStream;
     this.startAttempt();
     if (endStream) this.onRequestComplete();
@@ -281,6 +291,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private abandonRetryAndShadow(): boolean {
     this.cluster!.stats.retryOrShadowAbandoned.inc();
     this.retainBody = false;
+    this.requestBufferOverflowed = true;
     this.retryState?.destroy();
     this.retryState = undefined;
     this.shadowPolicies = undefined;
@@ -323,7 +334,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamRequestStart = approximateNow(this.server.runtime);
     const request = new UpstreamRequest(this, host);
     this.upstreamRequest = request;
-    const handle = this.server.clusterManager.httpConnPool(cluster, host, this.autoSni(cluster), this.upstreamHeaders?.protocol).newStream(request);
+    const clusterManager = this.server.clusterManager;
+    // A CONNECT the route terminates (connect_config) is a TCP tunnel to the host (Envoy's router TcpConnPool).
+    const handle =
+      this.action?.terminateConnect && this.upstreamHeaders?.method === "CONNECT"
+        ? newTcpUpstreamStream(clusterManager.tcpConnPool(cluster, host), host, request)
+        : clusterManager.httpConnPool(cluster, host, this.autoSni(cluster), this.upstreamHeaders?.protocol).newStream(request);
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
     if (handle && this.upstreamRequest === request) {
       request.poolHandle = handle;
@@ -549,6 +565,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       retryState.destroy();
       this.retryState = undefined;
     }
+    // A redirect the policy covers is followed rather than passed on (the 3xx is not charged).
+    const redirectPolicy = this.action?.internalRedirectPolicy;
+    if (redirectPolicy?.redirectResponseCodes.has(headers.status) && this.setupRedirect(redirectPolicy, headers)) return;
     this.responseStarted = true;
     this.callbacks.trace("upstream_response_headers", String(headers.status));
     const info = this.callbacks.streamInfo;
@@ -582,6 +601,44 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onUpstreamUpgradeData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void {
     if (request !== this.upstreamRequest) return;
     this.callbacks.encodeUpgradeData(data, endStream);
+  }
+
+  // ---- internal redirects ----
+
+  /**
+   * Envoy's Filter::setupRedirect: follow the upstream's 3xx if the whole request (body
+   * included, within the buffer limit) is here and the policy allows the Location; the
+   * stream is recreated with the converted request. False: the 3xx goes downstream.
+   */
+  private setupRedirect(policy: InternalRedirectPolicyConfig, headers: ResponseHeaders): boolean {
+    const stats = this.cluster!.stats;
+    const location = headers.get("location");
+    if (this.requestEnded && !this.requestBufferOverflowed && location !== undefined) {
+      const converted = convertRequestHeadersForInternalRedirect(policy, this.callbacks.route!.route.name, this.upstreamHeaders!, headers, location, this);
+      if (converted.ok) {
+        const body = converted.dropBody || this.bodyBytes === 0 ? undefined : concatBytes(this.body!, this.bodyBytes);
+        this.server.log.debug(`router: internal redirect to ${location}`);
+        // This filter is destroyed in there (its upstream request reset); the new stream has its own router.
+        if (this.callbacks.recreateStream(body)) {
+          stats.upstreamInternalRedirectSucceededTotal.inc();
+          return true;
+        }
+      } else if (converted.reason !== undefined) {
+        this.stats.passthroughInternalRedirect[converted.reason].inc();
+      }
+    }
+    stats.upstreamInternalRedirectFailedTotal.inc();
+    return false;
+  }
+
+  /** @internal InternalRedirectTarget: route again with the request as it is now; the route's name, or undefined for none. */
+  reroute(): string | undefined {
+    this.callbacks.clearRouteCache();
+    return this.callbacks.route?.route.name;
+  }
+
+  get streamInfo() {
+    return this.callbacks.streamInfo;
   }
 
   // ---- LoadBalancerContext: the route's hash_policy ----
@@ -761,8 +818,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       const message = { headers: i === policies.length - 1 ? headers : copyRequestHeaders(headers), body, trailers: this.trailers };
       writer.shadow(cluster, message, this.globalTimeoutMs, policy.disableShadowHostSuffixAppend);
     }
-    // The body stays only while a retry may still replay it (or the attempt still waits for its connection).
-    if (!this.retryState?.enabled) {
+    // The body stays only while a retry or a redirect may still replay it (or the attempt still waits for its connection).
+    if (!this.retryState?.enabled && this.action?.internalRedirectPolicy === undefined) {
       this.retainBody = false;
       if (this.upstreamRequest?.stream) {
         this.body = undefined;

@@ -16,6 +16,7 @@ import {
   type QueryParameters,
 } from "./header-matcher.ts";
 import { VirtualHostSelector } from "./virtual-host-selector.ts";
+import { compileMetadataMatcher, type MetadataByNamespace } from "./metadata-matcher.ts";
 
 /**
  * What routing needs from a request. `header()` takes lowercase names and must answer
@@ -51,8 +52,12 @@ class MatchInput {
   constructor(
     readonly request: RouteRequest,
     private readonly randomSource: RandomSource | undefined,
+    /** The stream's dynamic metadata, for dynamic_metadata matchers. */
+    readonly dynamicMetadata: MetadataByNamespace,
   ) {
-    const path = request.path;
+    // A CONNECT has no path to match (Envoy's HTTP/1 codec sets none; its authority-form
+    // target is the Host): only connect_matcher, or an empty prefix, matches it.
+    const path = request.method === "CONNECT" ? "" : request.path;
     this.path = path.slice(0, pathEnd(path));
   }
 
@@ -91,8 +96,10 @@ function pathEnd(path: string): number {
 
 type Predicate = (input: MatchInput) => boolean;
 
-/** prefix / path / safe_regex. case_sensitive: false applies to prefix and path only (Envoy ignores it for regexes). */
+/** prefix / path / safe_regex / connect_matcher. case_sensitive: false applies to prefix and path only (Envoy ignores it for regexes). */
 function compilePathMatch(match: RouteMatchConfig): Predicate {
+  // Envoy's ConnectRouteEntryImpl: CONNECT requests, whatever their authority.
+  if (match.connect) return (input) => input.request.method === "CONNECT";
   if (match.safeRegex !== undefined) {
     const compiled = compileRegex(match.safeRegex);
     if (!compiled.ok) throw new Error(compiled.error); // the config loader already refused it
@@ -119,6 +126,7 @@ function compileRoute(match: RouteMatchConfig): Predicate {
   const query = match.queryParameters.map(compileQueryParameterMatcher);
   const grpc = match.grpc === true;
   const fraction = match.runtimeFraction;
+  const metadata = (match.dynamicMetadata ?? []).map(compileMetadataMatcher);
   // Plain loops: this runs per request, and a callback per call would be garbage per request.
   return (input) => {
     if (!path(input)) return false;
@@ -126,6 +134,7 @@ function compileRoute(match: RouteMatchConfig): Predicate {
     for (let i = 0; i < query.length; i++) if (!query[i]!(input.query)) return false;
     if (grpc && !isGrpcRequest(input.request)) return false;
     if (fraction !== undefined && !input.fractionEnabled(fraction)) return false;
+    for (let i = 0; i < metadata.length; i++) if (!metadata[i]!(input.dynamicMetadata)) return false;
     return true;
   };
 }
@@ -167,11 +176,14 @@ export class RouteTable {
     return this.hosts.select(authority);
   }
 
-  /** The first matching route of the request's virtual host, or undefined (Envoy: 404, response flag NR). */
-  route(request: RouteRequest): RouteMatch | undefined {
+  /**
+   * The first matching route of the request's virtual host, or undefined (Envoy: 404,
+   * response flag NR). `dynamicMetadata`: the stream's, for dynamic_metadata matchers.
+   */
+  route(request: RouteRequest, dynamicMetadata?: MetadataByNamespace): RouteMatch | undefined {
     const virtualHost = this.hosts.select(request.authority);
     if (virtualHost === undefined) return undefined;
-    const input = new MatchInput(request, this.random);
+    const input = new MatchInput(request, this.random, dynamicMetadata);
     for (const route of this.routes.get(virtualHost)!) {
       if (route.matches(input)) return route.match;
     }

@@ -291,6 +291,20 @@ describe("routes: matches and actions", () => {
     ]);
   });
 
+  test("internal redirects: the policy with Envoy's defaults and ranges; the deprecated action becomes one", () => {
+    const policy = (fields: Json) => (firstRoute(withRoutes([route({ route: { cluster: "a", ...fields } })])).action as { route: { internalRedirectPolicy?: unknown } }).route.internalRedirectPolicy;
+    expect(policy({ internal_redirect_policy: {} })).toEqual({ maxInternalRedirects: 1, redirectResponseCodes: new Set([302]), allowCrossSchemeRedirect: false, predicates: [], responseHeadersToCopy: [] });
+    // Codes other than 301, 302, 303, 307 and 308 are dropped, as Envoy does.
+    expect(policy({ internal_redirect_policy: { max_internal_redirects: 3, redirect_response_codes: [301, 200, 307], allow_cross_scheme_redirect: true } })).toMatchObject({
+      maxInternalRedirects: 3,
+      redirectResponseCodes: new Set([301, 307]),
+      allowCrossSchemeRedirect: true,
+    });
+    expect(policy({ internal_redirect_action: "HANDLE_INTERNAL_REDIRECT", max_internal_redirects: 4 })).toMatchObject({ maxInternalRedirects: 4, redirectResponseCodes: new Set([302]) });
+    expect(policy({ internal_redirect_action: "PASS_THROUGH_INTERNAL_REDIRECT" })).toBeUndefined();
+    expect(policy({})).toBeUndefined();
+  });
+
   test("direct responses: bodies become byte strings (inline_string as UTF-8, inline_bytes decoded)", () => {
     const routes = hcmOf(
       withRoutes([
@@ -430,9 +444,29 @@ describe("bad route configs give one-line problems", () => {
       [`${ROUTE}: must set only one of route, redirect, direct_response (got route, direct_response)`],
     ],
     ["no match", [{ route: { cluster: "a" } }], [`${ROUTE}.match: missing required field`]],
-    ["no path specifier", [route({ match: { case_sensitive: false } })], [`${ROUTE}.match: must set one of prefix, path, safe_regex`]],
-    ["two path specifiers", [route({ match: { prefix: "/", path: "/x" } })], [`${ROUTE}.match: must set only one of prefix, path, safe_regex (got prefix, path)`]],
-    ["an unsupported path specifier", [route({ match: { connect_matcher: {} } })], [`${ROUTE}.match: \`connect_matcher\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    ["no path specifier", [route({ match: { case_sensitive: false } })], [`${ROUTE}.match: must set one of prefix, path, safe_regex, connect_matcher`]],
+    ["two path specifiers", [route({ match: { prefix: "/", path: "/x" } })], [`${ROUTE}.match: must set only one of prefix, path, safe_regex, connect_matcher (got prefix, path)`]],
+    ["an unsupported path specifier", [route({ match: { path_separated_prefix: "/a" } })], [`${ROUTE}.match: \`path_separated_prefix\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    [
+      "connect_config on an upgrade other than CONNECT",
+      [route({ route: { cluster: "a", upgrade_configs: [{ upgrade_type: "websocket", connect_config: {} }] } })],
+      [`${ROUTE}.route.upgrade_configs[0].connect_config: Non-CONNECT upgrade type websocket has ConnectConfig`],
+    ],
+    [
+      "connect_config.allow_post",
+      [route({ route: { cluster: "a", upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { allow_post: true } }] } })],
+      [`${ROUTE}.route.upgrade_configs[0].connect_config.allow_post: not supported: allow_post (POST payloads tunnelled as raw TCP)`],
+    ],
+    [
+      "an internal redirect predicate polyvoy does not know",
+      [route({ route: { cluster: "a", internal_redirect_policy: { predicates: [{ name: "x", typed_config: { "@type": "type.googleapis.com/acme.Predicate" } }] } } })],
+      [`${ROUTE}.route.internal_redirect_policy.predicates[0].typed_config.@type: unsupported internal redirect predicate type.googleapis.com/acme.Predicate (supported: envoy.internal_redirect_predicates.{allow_listed_routes,previous_routes,safe_cross_scheme})`],
+    ],
+    [
+      "Host in response_headers_to_copy",
+      [route({ route: { cluster: "a", internal_redirect_policy: { response_headers_to_copy: ["Host"] } } })],
+      [`${ROUTE}.route.internal_redirect_policy.response_headers_to_copy[0]: :-prefixed headers or Hosts may not be specified here.`],
+    ],
     [
       "a regex with lookahead (not RE2)",
       [route({ match: { safe_regex: { regex: "/(?!admin).*" } } })],

@@ -562,3 +562,43 @@ describe("grpc and runtime_fraction", () => {
     expect(routed(table, request("h"))).toBe("rest");
   });
 });
+
+describe("connect_matcher and dynamic_metadata", () => {
+  test("connect_matcher matches CONNECT only; a CONNECT matches no path matcher but an empty prefix", () => {
+    const table = tableOf(named("connect", { connect_matcher: {} }), named("slash", { prefix: "/" }), named("empty", { prefix: "" }));
+    expect(routed(table, request("h:443", "h:443", {}, "CONNECT"))).toBe("connect");
+    expect(routed(table, request("h", "/x"))).toBe("slash");
+    const noConnect = tableOf(named("slash", { prefix: "/" }), named("empty", { prefix: "" }));
+    expect(routed(noConnect, request("h:443", "h:443", {}, "CONNECT"))).toBe("empty");
+  });
+
+  test("dynamic_metadata: the value at the path in the filter's namespace, per ValueMatcher, inverted with invert", () => {
+    const meta = (value: Json, extra: Json = {}) => ({ filter: "acme", path: [{ key: "user" }, { key: "tier" }], value, ...extra });
+    const table = tableOf(
+      named("gold", { prefix: "/", dynamic_metadata: [meta({ string_match: { exact: "gold" } })] }),
+      named("score", { prefix: "/", dynamic_metadata: [{ filter: "acme", path: [{ key: "score" }], value: { double_match: { range: { start: 1, end: 10 } } } }] }),
+      named("flag", { prefix: "/", dynamic_metadata: [{ filter: "acme", path: [{ key: "flag" }], value: { bool_match: true } }] }),
+      named("not-present", { prefix: "/", dynamic_metadata: [meta({ present_match: true }, { invert: true })] }),
+      named("rest", { prefix: "/" }),
+    );
+    const at = (metadata: Record<string, Record<string, unknown>> | undefined) => table.route(request("h"), metadata)?.route.name;
+    expect(at({ acme: { user: { tier: "gold" } } })).toBe("gold");
+    expect(at({ acme: { user: { tier: "silver" }, score: 1 } })).toBe("score");
+    // [start, end): 10 is out.
+    expect(at({ acme: { user: { tier: "silver" }, score: 10, flag: true } })).toBe("flag");
+    expect(at({ acme: { user: { tier: "silver" }, flag: false } })).toBe("rest");
+    // No metadata at all: only the inverted presence check matches.
+    expect(at(undefined)).toBe("not-present");
+  });
+
+  test("dynamic_metadata refuses list_match and or_match by name, and wants one value matcher", () => {
+    const parse = (value: Json) => routeConfiguration.safeParse({ virtual_hosts: [{ name: "v", domains: ["*"], routes: [named("r", { prefix: "/", dynamic_metadata: [{ filter: "a", path: [{ key: "k" }], value }] })] }] });
+    const messages = (value: Json) => {
+      const result = parse(value);
+      return result.success ? [] : result.error.issues.map((i) => i.message);
+    };
+    expect(messages({ list_match: { one_of: { bool_match: true } } })).toEqual(["not supported: list_match (matching a list's elements)"]);
+    expect(messages({})).toEqual(["must set one of null_match, double_match, string_match, bool_match, present_match"]);
+    expect(messages({ null_match: {} })).toEqual([]);
+  });
+});

@@ -1,0 +1,43 @@
+import type { MetadataMatcherConfig } from "../../config/bootstrap.ts";
+import { compileStringMatch } from "./header-matcher.ts";
+
+/** Metadata by filter namespace, as StreamInfo keeps the dynamic metadata. */
+export type MetadataByNamespace = Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined;
+
+/**
+ * Envoy's Matchers::MetadataMatcher (source/common/common/matchers.cc): the value at
+ * `path` in the `filter` namespace (through nested structs), matched by the ValueMatcher,
+ * the result inverted with `invert`. A path that leads nowhere has no value: no matcher
+ * matches it (so `invert` makes it a match).
+ */
+export function compileMetadataMatcher(config: MetadataMatcherConfig): (metadata: MetadataByNamespace) => boolean {
+  const matches = compileValueMatch(config.value);
+  return (metadata) => {
+    let value: unknown = metadata?.[config.filter];
+    for (const key of config.path) {
+      value = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+    }
+    return matches(value) !== config.invert;
+  };
+}
+
+function compileValueMatch(match: MetadataMatcherConfig["value"]): (value: unknown) => boolean {
+  switch (match.type) {
+    case "null":
+      return (value) => value === null;
+    case "bool":
+      return (value) => value === match.value;
+    case "double_exact":
+      return (value) => typeof value === "number" && value === match.value;
+    case "double_range":
+      // envoy.type.v3.DoubleRange: [start, end).
+      return (value) => typeof value === "number" && value >= match.start && value < match.end;
+    case "present":
+      // Envoy's PresentMatcher: present_match false matches nothing; a struct or list is no primitive value.
+      return (value) => match.present && value !== undefined && (value === null || typeof value !== "object");
+    case "string": {
+      const matches = compileStringMatch(match.match);
+      return (value) => typeof value === "string" && matches(value);
+    }
+  }
+}
