@@ -168,6 +168,12 @@ export interface TlsServerOptions {
    * `TlsSession.peerVerifyError`). Absent: a client certificate is not checked.
    */
   readonly trustedCa?: string;
+  /**
+   * PEM certificate revocation lists: every certificate of the client's chain is checked
+   * against them (a revoked one or one whose issuer has no CRL fails the chain check,
+   * CERT_REVOKED / UNABLE_TO_GET_CRL). A runtime that cannot throws.
+   */
+  readonly crl?: string;
 }
 
 /** What a TLS client (a cluster's upstream connections) is made of. */
@@ -184,6 +190,8 @@ export interface TlsClientOptions {
    * Envoy without a validation_context.
    */
   readonly trustedCa?: string;
+  /** As TlsServerOptions.crl, for the server's chain. */
+  readonly crl?: string;
 }
 
 /** A peer's certificate, as the access log and SAN checks need it. */

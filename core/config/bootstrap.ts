@@ -1455,6 +1455,8 @@ export interface SanMatcherConfig {
 /** CertificateValidationContext: the CA bundle and the peer checks made after the chain. */
 export interface ValidationContextConfig {
   readonly trustedCa?: TlsDataSourceConfig;
+  /** crl: PEM certificate revocation lists every certificate of the peer's chain is checked against (needs trustedCa). */
+  readonly crl?: TlsDataSourceConfig;
   readonly matchTypedSubjectAltNames: readonly SanMatcherConfig[];
   /** verify_certificate_hash: SHA-256 fingerprints, lowercase hex without colons. */
   readonly verifyCertificateHash: readonly string[];

@@ -24,6 +24,8 @@ export function pathOf(source: TlsDataSourceConfig | undefined): string {
 export interface ResolvedValidationContext {
   readonly config: ValidationContextConfig;
   readonly trustedCa?: string;
+  /** The CRLs (PEM text). */
+  readonly crl?: string;
 }
 
 /** A certificate's data sources read through the port. */
@@ -36,12 +38,14 @@ export async function readCertificate(runtime: Runtime, c: TlsCertificateConfig)
 
 export async function readValidationContext(runtime: Runtime, config: ValidationContextConfig): Promise<ResolvedValidationContext> {
   if (!config.trustedCa) return { config };
-  return { config, trustedCa: await readData(runtime, config.trustedCa, "validation_context.trusted_ca") };
+  const trustedCa = await readData(runtime, config.trustedCa, "validation_context.trusted_ca");
+  if (!config.crl) return { config, trustedCa };
+  return { config, trustedCa, crl: await readData(runtime, config.crl, "validation_context.crl") };
 }
 
 /** The files a certificate or validation context reads (what an SDS secret's rotation watches). */
 export function filesOf(config: TlsCertificateConfig | ValidationContextConfig): string[] {
-  const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password] : [config.trustedCa];
+  const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password] : [config.trustedCa, config.crl];
   return sources.flatMap((source) => (source && "filename" in source ? [source.filename] : []));
 }
 

@@ -91,6 +91,7 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
     const common = this.config.common;
     const withCa = {
       ...(validation?.trustedCa !== undefined ? { trustedCa: validation.trustedCa } : {}),
+      ...(validation?.crl !== undefined ? { crl: validation.crl } : {}),
       ...(validation?.config.allowExpiredCertificate ? { allowExpiredCertificate: true } : {}),
     };
     const plain = certificates.map(({ certificateChain, privateKey, password }) => (password !== undefined ? { certificateChain, privateKey, password } : { certificateChain, privateKey }));

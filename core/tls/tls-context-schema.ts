@@ -140,10 +140,12 @@ function validationContextSchema(inSecret: boolean) {
       // SANs alike (CertificateValidationContextConfigImpl's getSubjectAltNameMatchers).
       match_subject_alt_names: z.array(stringMatcher).default([]),
       verify_certificate_spki: z.array(z.string()).default([]),
-      crl: unsupportedField("crl (certificate revocation lists are not wired to the runtimes' TLS yet)"),
+      crl: tlsDataSource.optional(),
       allow_expired_certificate: z.boolean().default(false),
       trust_chain_verification: z.enum(["VERIFY_TRUST_CHAIN", "ACCEPT_UNTRUSTED"]).default("VERIFY_TRUST_CHAIN"),
-      only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl (no crl support yet)", isFalse),
+      // node:tls sets OpenSSL's X509_V_FLAG_CRL_CHECK_ALL whenever it is given a CRL (node's
+      // SecureContext::AddCRL), so only the whole-chain check (Envoy's default) can be had.
+      only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl (the runtimes' node:tls checks every certificate of the chain against the CRLs whenever one is given)", isFalse),
       max_verify_depth: unsupportedField("max_verify_depth"),
       custom_validator_config: unsupportedField("custom_validator_config"),
       watched_directory: inSecret ? watchedDirectory.optional() : watchedDirectoryOutsideSds,
@@ -152,6 +154,8 @@ function validationContextSchema(inSecret: boolean) {
       custom_signer_validation: unsupportedField("custom_signer_validation"),
     })
     .transform((v, ctx): ValidationContextConfig => {
+      // Envoy (CertificateValidationContextConfigImpl): a CRL without a CA to check against.
+      if (v.crl && !v.trusted_ca) ctx.addIssue({ code: "custom", path: ["crl"], message: `Failed to load CRL from ${"filename" in v.crl ? v.crl.filename : "<inline>"} without trusted CA` });
       const hashes = v.verify_certificate_hash.map((hash, i) => {
         const hex = hash.replace(/:/g, "").toLowerCase();
         if (!/^[0-9a-f]{64}$/.test(hex)) ctx.addIssue({ code: "custom", path: ["verify_certificate_hash", i], message: `invalid hex-encoded SHA-256 ${hash}` });
@@ -165,6 +169,7 @@ function validationContextSchema(inSecret: boolean) {
       const untyped = v.match_subject_alt_names.flatMap((matcher) => (matcher.type === "present" ? [] : SAN_TYPES.map((sanType): SanMatcherConfig => ({ sanType, matcher }))));
       return {
         ...(v.trusted_ca ? { trustedCa: v.trusted_ca } : {}),
+        ...(v.crl ? { crl: v.crl } : {}),
         matchTypedSubjectAltNames: [...v.match_typed_subject_alt_names, ...untyped],
         verifyCertificateHash: hashes,
         ...(v.verify_certificate_spki.length > 0 ? { verifyCertificateSpki: v.verify_certificate_spki } : {}),

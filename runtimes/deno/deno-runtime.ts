@@ -78,8 +78,9 @@ export function createDenoRuntime(): Runtime {
     connect,
     // Deno's node:tls runs on rustls: versions are honoured, cipher and curve lists are
     // silently ignored (measured on Deno 2.9: a list naming one cipher, or none that
-    // exists, still negotiated rustls' defaults), so the config refuses them here.
-    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false }, connect),
+    // exists, still negotiated rustls' defaults), so the config refuses them here; a
+    // `crl` is ignored as well (a revoked client certificate verified), so it is refused.
+    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false, crl: false }, connect),
 
     setTimeout: (callback, ms) => setTimeout(callback, ms),
     clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),

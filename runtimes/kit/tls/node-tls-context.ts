@@ -26,6 +26,11 @@ export interface NodeTlsLimits {
    * allow_expired_certificate cannot be honoured there.
    */
   readonly namesExpiry?: boolean;
+  /**
+   * `crl` is honoured (absent: true): a revoked certificate fails the chain check with
+   * CERT_REVOKED. Deno's rustls-backed node:tls accepts the option and ignores it.
+   */
+  readonly crl?: boolean;
 }
 
 /** One filter chain's or cluster's TLS, built once: node:tls secure contexts and the socket options. */
@@ -44,13 +49,13 @@ export class NodeTlsContext implements TlsContext {
 
   static server(options: TlsServerOptions, callbacks: TlsHandshakeCallbacks, limits: NodeTlsLimits): NodeTlsContext {
     checkParams(options.params, limits);
-    checkExpiry(options.allowExpiredCertificate, limits);
+    checkValidation(options, limits);
     if (options.certificates.length === 0) throw new Error("a TLS server needs a certificate");
     if (options.certificates.length > 1 && !limits.sniCallback) {
       throw new Error(`several tls_certificates need a certificate chosen by SNI, which ${limits.runtime}'s node:tls does not offer (its TLSSocket never calls SNICallback): configure one`);
     }
     const params = withDefaults(options.params, limits);
-    const contexts = options.certificates.map((certificate) => secureContext(certificate, params, options.trustedCa));
+    const contexts = options.certificates.map((certificate) => secureContext(certificate, params, options));
     const byName = options.certificates.slice(1).map((certificate, i) => ({ context: contexts[i + 1]!, certificate: new X509Certificate(certificate.certificateChain) }));
     if (limits.sniKeepsDefaultKeyTypes && byName.length > 0) {
       const defaultType = new X509Certificate(options.certificates[0]!.certificateChain).publicKey.asymmetricKeyType;
@@ -67,8 +72,8 @@ export class NodeTlsContext implements TlsContext {
 
   static client(options: TlsClientOptions, callbacks: TlsHandshakeCallbacks, limits: NodeTlsLimits): NodeTlsContext {
     checkParams(options.params, limits);
-    checkExpiry(options.allowExpiredCertificate, limits);
-    const context = secureContext(options.certificate, withDefaults(options.params, limits), options.trustedCa);
+    checkValidation(options, limits);
+    const context = secureContext(options.certificate, withDefaults(options.params, limits), options);
     return new NodeTlsContext("client", callbacks, options.trustedCa !== undefined, context, alpn(options.alpnProtocols), [], false);
   }
 
@@ -124,9 +129,12 @@ function withDefaults(params: TlsParams, limits: NodeTlsLimits): TlsParams {
   };
 }
 
-function checkExpiry(allowExpired: boolean | undefined, limits: NodeTlsLimits): void {
-  if (allowExpired && limits.namesExpiry === false) {
+function checkValidation(options: { allowExpiredCertificate?: boolean; crl?: string }, limits: NodeTlsLimits): void {
+  if (options.allowExpiredCertificate && limits.namesExpiry === false) {
     throw new Error(`validation_context.allow_expired_certificate cannot be honoured on ${limits.runtime}: its node:tls does not tell an expired certificate from other chain errors`);
+  }
+  if (options.crl !== undefined && limits.crl === false) {
+    throw new Error(`validation_context.crl cannot be honoured on ${limits.runtime}: its node:tls ignores certificate revocation lists (a revoked certificate would pass)`);
   }
 }
 
@@ -139,7 +147,7 @@ function checkParams(params: TlsParams, limits: NodeTlsLimits): void {
   }
 }
 
-function secureContext(certificate: TlsCertificate | undefined, params: TlsParams, trustedCa: string | undefined): tls.SecureContext {
+function secureContext(certificate: TlsCertificate | undefined, params: TlsParams, validation: { trustedCa?: string; crl?: string }): tls.SecureContext {
   const options: tls.SecureContextOptions = {};
   if (certificate) checkKeyPair(certificate);
   if (certificate) {
@@ -147,7 +155,9 @@ function secureContext(certificate: TlsCertificate | undefined, params: TlsParam
     options.key = certificate.privateKey;
     if (certificate.password !== undefined) options.passphrase = certificate.password;
   }
-  if (trustedCa !== undefined) options.ca = trustedCa;
+  if (validation.trustedCa !== undefined) options.ca = validation.trustedCa;
+  // node:tls checks the whole chain against these (X509_V_FLAG_CRL_CHECK_ALL), as Envoy by default.
+  if (validation.crl !== undefined) options.crl = validation.crl;
   if (params.minVersion) options.minVersion = params.minVersion;
   if (params.maxVersion) options.maxVersion = params.maxVersion;
   if (params.cipherSuites) options.ciphers = params.cipherSuites.join(":");
