@@ -1487,6 +1487,15 @@ export interface DownstreamTlsConfig {
   readonly side: "downstream";
   readonly common: CommonTlsContextConfig;
   readonly requireClientCertificate: boolean;
+  /** session_ticket_keys (each key's data source), disable_*_session_resumption, session_timeout. */
+  readonly session?: DownstreamTlsSessionConfig;
+}
+
+export interface DownstreamTlsSessionConfig {
+  readonly ticketKeys?: readonly TlsDataSourceConfig[];
+  readonly disableStateless?: true;
+  readonly disableStateful?: true;
+  readonly timeoutSeconds?: number;
 }
 
 /** UpstreamTlsContext, on a cluster. */
@@ -1496,6 +1505,8 @@ export interface UpstreamTlsConfig {
   /** The SNI sent; auto_sni sends the request's host instead when there is one. */
   readonly sni?: string;
   readonly autoSni: boolean;
+  /** max_session_keys (Envoy's default 1; 0 turns upstream session resumption off). */
+  readonly maxSessionKeys: number;
 }
 
 /** TlsParameters as the port's TlsParams takes them (core/port.ts). */

@@ -1,4 +1,5 @@
 import type { PortError, Runtime, TlsCertificate } from "../port.ts";
+import { latin1Encode } from "../util/latin1.ts";
 import type { SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 
 /** A secret with its files read (what a TLS context is built from), and the file it came from ("<inline>" when none). */
@@ -47,6 +48,18 @@ export async function readValidationContext(runtime: Runtime, config: Validation
 export function filesOf(config: TlsCertificateConfig | ValidationContextConfig): string[] {
   const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password] : [config.trustedCa, config.crl];
   return sources.flatMap((source) => (source && "filename" in source ? [source.filename] : []));
+}
+
+/** A data source's bytes: a file read as binary (through the port's readFileBytes), inline data as given. */
+export async function readBytes(runtime: Runtime, source: TlsDataSourceConfig, field: string): Promise<Uint8Array> {
+  if ("inline" in source) return latin1Encode(source.inline);
+  if (!runtime.readFileBytes) throw new Error(`${field}: ${runtime.name} cannot read binary files`);
+  try {
+    return await runtime.readFileBytes(source.filename);
+  } catch (err) {
+    const error = err as Partial<PortError>;
+    throw new Error(`${field}: cannot read ${source.filename}: ${error.code ?? ""} ${error.message ?? String(err)}`.replace(/\s+/g, " ").trim());
+  }
 }
 
 export async function readData(runtime: Runtime, source: TlsDataSourceConfig, field: string): Promise<string> {

@@ -9,9 +9,9 @@ import * as z from "zod";
 import type { TlsParams, TlsVersion } from "../port.ts";
 import { dataSource } from "../config/data-source-schema.ts";
 import { stringMatcher } from "../config/matcher-schema.ts";
-import { oneOf } from "../config/proto-schema.ts";
+import { durationMs, oneOf } from "../config/proto-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "../config/unsupported-field.ts";
-import type { CommonTlsContextConfig, DownstreamTlsConfig, SanMatcherConfig, SdsConfigSource, SdsSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
+import type { CommonTlsContextConfig, DownstreamTlsConfig, DownstreamTlsSessionConfig, SanMatcherConfig, SdsConfigSource, SdsSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 export const RAW_BUFFER_TRANSPORT_SOCKET = "envoy.transport_sockets.raw_buffer";
@@ -276,6 +276,12 @@ function toCommon(c: z.output<typeof commonTlsContext> | undefined, side: "downs
   };
 }
 
+/**
+ * TlsSessionTicketKeys: one or more keys, each 80 bytes (checked once read: a file's
+ * length is only known then). The first encrypts new tickets.
+ */
+const sessionTicketKeys = z.strictObject({ keys: z.array(tlsDataSource).min(1) }).transform((k) => k.keys);
+
 /** DownstreamTlsContext */
 const downstreamTlsContext = z
   .strictObject({
@@ -283,23 +289,35 @@ const downstreamTlsContext = z
     common_tls_context: commonTlsContext.optional(),
     require_client_certificate: boolValue.default(false),
     require_sni: unsupportedField("require_sni", isFalse),
-    session_ticket_keys: unsupportedField("session_ticket_keys"),
-    session_ticket_keys_sds_secret_config: unsupportedField("session_ticket_keys_sds_secret_config"),
-    disable_stateless_session_resumption: unsupportedField("disable_stateless_session_resumption", isFalse),
-    disable_stateful_session_resumption: unsupportedField("disable_stateful_session_resumption", isFalse),
-    session_timeout: unsupportedField("session_timeout"),
+    session_ticket_keys: sessionTicketKeys.optional(),
+    session_ticket_keys_sds_secret_config: unsupportedField("session_ticket_keys_sds_secret_config (use session_ticket_keys)"),
+    disable_stateless_session_resumption: boolValue.default(false),
+    disable_stateful_session_resumption: boolValue.default(false),
+    // Envoy: lt 2^32 s (ServerContextConfigImpl hands whole seconds to SSL_CTX_set_timeout).
+    session_timeout: durationMs.refine((ms) => ms < 2 ** 32 * 1000, { message: "must be less than 4294967296s" }).optional(),
     ocsp_staple_policy: unsupportedField("ocsp_staple_policy (no OCSP stapling)", (v) => v === "LENIENT_STAPLING"),
     full_scan_certs_on_sni_mismatch: unsupportedField("full_scan_certs_on_sni_mismatch"),
     prefer_client_ciphers: unsupportedField("prefer_client_ciphers", isFalse),
   })
   .superRefine((d, ctx) => {
+    // Envoy's oneof session_ticket_keys_type.
+    if (d.session_ticket_keys && d.disable_stateless_session_resumption) {
+      ctx.addIssue({ code: "custom", path: ["disable_stateless_session_resumption"], message: "set session_ticket_keys or disable_stateless_session_resumption, not both" });
+    }
     // Envoy (ServerContextConfigImpl): "No TLS certificates found for server context".
     const c = d.common_tls_context;
     if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) === 0) {
       ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "No TLS certificates found for server context" });
     }
   })
-  .transform((d): DownstreamTlsConfig => ({ side: "downstream", common: toCommon(d.common_tls_context, "downstream"), requireClientCertificate: d.require_client_certificate }));
+  .transform((d): DownstreamTlsConfig => {
+    const session: { -readonly [K in keyof DownstreamTlsSessionConfig]: DownstreamTlsSessionConfig[K] } = {};
+    if (d.session_ticket_keys) session.ticketKeys = d.session_ticket_keys;
+    if (d.disable_stateless_session_resumption) session.disableStateless = true;
+    if (d.disable_stateful_session_resumption) session.disableStateful = true;
+    if (d.session_timeout !== undefined) session.timeoutSeconds = Math.floor(d.session_timeout / 1000);
+    return { side: "downstream", common: toCommon(d.common_tls_context, "downstream"), requireClientCertificate: d.require_client_certificate, ...(Object.keys(session).length > 0 ? { session } : {}) };
+  });
 
 /** UpstreamTlsContext */
 const upstreamTlsContext = z
@@ -311,7 +329,8 @@ const upstreamTlsContext = z
     auto_host_sni: unsupportedField("auto_host_sni", isFalse),
     auto_sni_san_validation: unsupportedField("auto_sni_san_validation", isFalse),
     allow_renegotiation: unsupportedField("allow_renegotiation (the runtimes' TLS libraries do not renegotiate as clients)", isFalse),
-    max_session_keys: unsupportedField("max_session_keys"),
+    // Envoy's default 1; 0 turns resumption off.
+    max_session_keys: z.number().int().min(0).max(0xffff_ffff).default(1),
     enforce_rsa_key_usage: unsupportedField("enforce_rsa_key_usage"),
   })
   .superRefine((u, ctx) => {
@@ -325,7 +344,7 @@ const upstreamTlsContext = z
       if (protocol === "h2") ctx.addIssue({ code: "custom", path: ["common_tls_context", "alpn_protocols", i], message: "h2 in an upstream alpn_protocols is not supported yet (the protocol is not chosen by ALPN): for HTTP/2 set the cluster's explicit_http_config http2_protocol_options, and polyvoy offers h2 itself" });
     });
   })
-  .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false }));
+  .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false, maxSessionKeys: u.max_session_keys }));
 
 /**
  * envoy.config.core.v3.TransportSocket: `envoy.transport_sockets.tls` (by name or by
