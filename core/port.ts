@@ -168,6 +168,29 @@ export interface TlsServerOptions {
    * `TlsSession.peerVerifyError`). Absent: a client certificate is not checked.
    */
   readonly trustedCa?: string;
+  /**
+   * PEM certificate revocation lists: every certificate of the client's chain is checked
+   * against them (a revoked one or one whose issuer has no CRL fails the chain check,
+   * CERT_REVOKED / UNABLE_TO_GET_CRL). A runtime that cannot throws.
+   */
+  readonly crl?: string;
+  /** Session resumption (Envoy's DownstreamTlsContext session settings). Absent: the runtime's defaults (tickets with keys of its own). */
+  readonly session?: TlsServerSessionOptions;
+}
+
+/** How a TLS server resumes sessions. */
+export interface TlsServerSessionOptions {
+  /**
+   * session_ticket_keys: Envoy's 80-byte keys (16-byte name, 32-byte HMAC secret, 32-byte
+   * AES key), the first encrypting new tickets. A runtime that cannot use them throws.
+   */
+  readonly ticketKeys?: readonly Uint8Array[];
+  /** disable_stateless_session_resumption: no session tickets are issued. */
+  readonly disableStateless?: boolean;
+  /** disable_stateful_session_resumption: no session-ID cache. */
+  readonly disableStateful?: boolean;
+  /** session_timeout in whole seconds: how long a session may be resumed (the ticket lifetime hint). */
+  readonly timeoutSeconds?: number;
 }
 
 /** What a TLS client (a cluster's upstream connections) is made of. */
@@ -184,6 +207,13 @@ export interface TlsClientOptions {
    * Envoy without a validation_context.
    */
   readonly trustedCa?: string;
+  /** As TlsServerOptions.crl, for the server's chain. */
+  readonly crl?: string;
+  /**
+   * max_session_keys: how many sessions the context keeps to resume later connections
+   * with (the newest one for the same SNI is offered). 0 or absent: no resumption.
+   */
+  readonly maxSessionKeys?: number;
 }
 
 /** A peer's certificate, as the access log and SAN checks need it. */
@@ -465,6 +495,8 @@ export interface Runtime {
   resolve(host: string, family: ResolveFamily, options?: ResolveOptions): Promise<ResolvedAddress[]>;
   /** Read a UTF-8 file. Rejects with a PortError (ENOENT, EACCES, EISDIR, …). */
   readTextFile(path: string): Promise<string>;
+  /** Optional: read a file's bytes (binary TLS data: session ticket keys, OCSP responses). Rejects as readTextFile. */
+  readFileBytes?(path: string): Promise<Uint8Array>;
   /**
    * Optional: watch the directory `path` (Envoy's Filesystem::Watcher, inotify on Linux):
    * `onChange(name)` is called after an entry of it is created, written, moved in or out,

@@ -1525,6 +1525,8 @@ export interface SanMatcherConfig {
 /** CertificateValidationContext: the CA bundle and the peer checks made after the chain. */
 export interface ValidationContextConfig {
   readonly trustedCa?: TlsDataSourceConfig;
+  /** crl: PEM certificate revocation lists every certificate of the peer's chain is checked against (needs trustedCa). */
+  readonly crl?: TlsDataSourceConfig;
   readonly matchTypedSubjectAltNames: readonly SanMatcherConfig[];
   /** verify_certificate_hash: SHA-256 fingerprints, lowercase hex without colons. */
   readonly verifyCertificateHash: readonly string[];
@@ -1555,6 +1557,15 @@ export interface DownstreamTlsConfig {
   readonly side: "downstream";
   readonly common: CommonTlsContextConfig;
   readonly requireClientCertificate: boolean;
+  /** session_ticket_keys (each key's data source), disable_*_session_resumption, session_timeout. */
+  readonly session?: DownstreamTlsSessionConfig;
+}
+
+export interface DownstreamTlsSessionConfig {
+  readonly ticketKeys?: readonly TlsDataSourceConfig[];
+  readonly disableStateless?: true;
+  readonly disableStateful?: true;
+  readonly timeoutSeconds?: number;
 }
 
 /** UpstreamTlsContext, on a cluster. */
@@ -1564,6 +1575,8 @@ export interface UpstreamTlsConfig {
   /** The SNI sent; auto_sni sends the request's host instead when there is one. */
   readonly sni?: string;
   readonly autoSni: boolean;
+  /** max_session_keys (Envoy's default 1; 0 turns upstream session resumption off). */
+  readonly maxSessionKeys: number;
 }
 
 /** TlsParameters as the port's TlsParams takes them (core/port.ts). */

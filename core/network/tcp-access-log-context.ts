@@ -11,6 +11,8 @@ export class TcpAccessLogContext implements AccessLogContext {
   downstreamTls: TlsSession | undefined;
   /** The SNI the tls_inspector read, "" when none. */
   requestedServerName: string | undefined;
+  /** The upstream connection's TLS, when one was made over TLS. %UPSTREAM_TLS_VERSION% %UPSTREAM_PEER_SUBJECT% … */
+  upstreamTls: TlsSession | undefined;
 
   constructor(
     readonly startWallClock: number,

@@ -1,6 +1,6 @@
 import type { TcpProxyConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
-import type { PortError } from "../port.ts";
+import type { PortError, TlsSession } from "../port.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { PoolHandle } from "../upstream/conn-pool-base.ts";
@@ -45,6 +45,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private bytesSent = 0;
   private readonly responseFlags: ResponseFlag[] = [];
   private upstreamHost: string | undefined;
+  /** The upstream connection's TLS, kept for the access log past the connection's release. */
+  private upstreamTls: TlsSession | undefined;
   /** The chosen host, told of connect results (outlier detection). */
   private host: Host | undefined;
   private upstreamTransportFailureReason: string | undefined;
@@ -137,6 +139,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       return;
     }
     this.upstream = upstream;
+    this.upstreamTls = upstream.connection.socket.tls;
     upstream.addUpstreamCallbacks(this);
     // Outlier detection (Envoy's Filter::onUpstreamConnection): the connect is all tcp_proxy can judge.
     this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccessFinal);
@@ -226,6 +229,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     );
     context.downstreamTls = downstream.socket.tls;
     context.requestedServerName = downstream.requestedServerName;
+    context.upstreamTls = this.upstreamTls;
     for (const logger of loggers) logger.log(context);
   }
 

@@ -1,4 +1,5 @@
 import type { PortError, Runtime, TlsCertificate } from "../port.ts";
+import { latin1Encode } from "../util/latin1.ts";
 import type { SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 
 /** A secret with its files read (what a TLS context is built from), and the file it came from ("<inline>" when none). */
@@ -24,6 +25,8 @@ export function pathOf(source: TlsDataSourceConfig | undefined): string {
 export interface ResolvedValidationContext {
   readonly config: ValidationContextConfig;
   readonly trustedCa?: string;
+  /** The CRLs (PEM text). */
+  readonly crl?: string;
 }
 
 /** A certificate's data sources read through the port. */
@@ -36,13 +39,27 @@ export async function readCertificate(runtime: Runtime, c: TlsCertificateConfig)
 
 export async function readValidationContext(runtime: Runtime, config: ValidationContextConfig): Promise<ResolvedValidationContext> {
   if (!config.trustedCa) return { config };
-  return { config, trustedCa: await readData(runtime, config.trustedCa, "validation_context.trusted_ca") };
+  const trustedCa = await readData(runtime, config.trustedCa, "validation_context.trusted_ca");
+  if (!config.crl) return { config, trustedCa };
+  return { config, trustedCa, crl: await readData(runtime, config.crl, "validation_context.crl") };
 }
 
 /** The files a certificate or validation context reads (what an SDS secret's rotation watches). */
 export function filesOf(config: TlsCertificateConfig | ValidationContextConfig): string[] {
-  const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password] : [config.trustedCa];
+  const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password] : [config.trustedCa, config.crl];
   return sources.flatMap((source) => (source && "filename" in source ? [source.filename] : []));
+}
+
+/** A data source's bytes: a file read as binary (through the port's readFileBytes), inline data as given. */
+export async function readBytes(runtime: Runtime, source: TlsDataSourceConfig, field: string): Promise<Uint8Array> {
+  if ("inline" in source) return latin1Encode(source.inline);
+  if (!runtime.readFileBytes) throw new Error(`${field}: ${runtime.name} cannot read binary files`);
+  try {
+    return await runtime.readFileBytes(source.filename);
+  } catch (err) {
+    const error = err as Partial<PortError>;
+    throw new Error(`${field}: cannot read ${source.filename}: ${error.code ?? ""} ${error.message ?? String(err)}`.replace(/\s+/g, " ").trim());
+  }
 }
 
 export async function readData(runtime: Runtime, source: TlsDataSourceConfig, field: string): Promise<string> {

@@ -1,9 +1,9 @@
-import type { ConnectOptions, PortError, Runtime, Socket, TlsCertificate, TlsContext, TlsHandshakeCallbacks, TlsSession } from "../port.ts";
+import type { ConnectOptions, PortError, Runtime, Socket, TlsCertificate, TlsContext, TlsHandshakeCallbacks, TlsServerSessionOptions, TlsSession } from "../port.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { compileStringMatch } from "../http/route/header-matcher.ts";
-import type { DownstreamTlsConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
+import type { DownstreamTlsConfig, DownstreamTlsSessionConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 import { SslStats } from "./ssl-stats.ts";
-import { pathOf, readCertificate, readValidationContext, type ResolvedSecret, type ResolvedValidationContext } from "./read-secret.ts";
+import { pathOf, readBytes, readCertificate, readValidationContext, type ResolvedSecret, type ResolvedValidationContext } from "./read-secret.ts";
 import type { SecretManager } from "./secret-manager.ts";
 
 /**
@@ -24,6 +24,8 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
   certificates: readonly CertificateInUse[] = [];
   /** The validation context in use, its trusted CA read. */
   validation: (ResolvedValidationContext & { readonly path: string }) | undefined;
+  /** Downstream: the session settings, ticket keys read. */
+  private session: TlsServerSessionOptions | undefined;
 
   private constructor(
     private readonly runtime: Runtime,
@@ -66,6 +68,7 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
       certificateProviders.length > 0
         ? certificateProviders.map((provider) => certificateOf(provider.secret))
         : await Promise.all(common.tlsCertificates.map(async (c) => ({ ...(await readCertificate(runtime, c)), path: pathOf(c.certificateChain) })));
+    if (config.side === "downstream" && config.session) factory.session = await readSession(runtime, config.session);
     const validation = validationProvider ? validationOf(validationProvider.secret) : common.validationContext ? { ...(await readValidationContext(runtime, common.validationContext)), path: pathOf(common.validationContext.trustedCa) } : undefined;
     factory.apply(certificates, validation, factory.build(certificates, validation));
     // Each update builds a context beside the one in use; the SDS api switches once every user could.
@@ -91,15 +94,16 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
     const common = this.config.common;
     const withCa = {
       ...(validation?.trustedCa !== undefined ? { trustedCa: validation.trustedCa } : {}),
+      ...(validation?.crl !== undefined ? { crl: validation.crl } : {}),
       ...(validation?.config.allowExpiredCertificate ? { allowExpiredCertificate: true } : {}),
     };
     const plain = certificates.map(({ certificateChain, privateKey, password }) => (password !== undefined ? { certificateChain, privateKey, password } : { certificateChain, privateKey }));
     if (this.config.side === "downstream") {
       const requestClientCertificate = this.config.requireClientCertificate || checksPeer(validation?.config);
-      return tls.serverContext({ certificates: plain, alpnProtocols: common.alpnProtocols, params: common.params, requestClientCertificate, ...withCa }, this);
+      return tls.serverContext({ certificates: plain, alpnProtocols: common.alpnProtocols, params: common.params, requestClientCertificate, ...withCa, ...(this.session ? { session: this.session } : {}) }, this);
     }
     const certificate = plain[0];
-    return tls.clientContext({ alpnProtocols: common.alpnProtocols, params: common.params, ...withCa, ...(certificate ? { certificate } : {}) }, this);
+    return tls.clientContext({ alpnProtocols: common.alpnProtocols, params: common.params, maxSessionKeys: this.config.maxSessionKeys, ...withCa, ...(certificate ? { certificate } : {}) }, this);
   }
 
   private apply(certificates: readonly CertificateInUse[], validation: SslSocketFactory["validation"], context: TlsContext): void {
@@ -210,6 +214,27 @@ function certificateOf(secret: ResolvedSecret): CertificateInUse {
 function validationOf(secret: ResolvedSecret): ResolvedValidationContext & { readonly path: string } {
   if (secret.kind !== "validationContext") throw new Error("not a validation_context secret");
   return { ...secret.validation, path: secret.path };
+}
+
+/** Envoy's session ticket key: 16-byte name, 32-byte HMAC secret, 32-byte AES-256 key (ServerContextConfigImpl). */
+const SESSION_TICKET_KEY_LENGTH = 80;
+
+async function readSession(runtime: Runtime, config: DownstreamTlsSessionConfig): Promise<TlsServerSessionOptions> {
+  const ticketKeys = config.ticketKeys
+    ? await Promise.all(
+        config.ticketKeys.map(async (source, i) => {
+          const key = await readBytes(runtime, source, `session_ticket_keys.keys[${i}]`);
+          if (key.byteLength !== SESSION_TICKET_KEY_LENGTH) throw new Error(`Incorrect TLS session ticket key length. Length ${key.byteLength}, expected length ${SESSION_TICKET_KEY_LENGTH}.`);
+          return key;
+        }),
+      )
+    : undefined;
+  return {
+    ...(ticketKeys ? { ticketKeys } : {}),
+    ...(config.disableStateless ? { disableStateless: true } : {}),
+    ...(config.disableStateful ? { disableStateful: true } : {}),
+    ...(config.timeoutSeconds !== undefined ? { timeoutSeconds: config.timeoutSeconds } : {}),
+  };
 }
 
 function describeError(err: unknown): string {

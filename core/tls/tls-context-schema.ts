@@ -10,9 +10,9 @@ import { lazySchema } from "../config/lazy-schema.ts";
 import type { TlsParams, TlsVersion } from "../port.ts";
 import { dataSource } from "../config/data-source-schema.ts";
 import { stringMatcher } from "../config/matcher-schema.ts";
-import { oneOf } from "../config/proto-schema.ts";
+import { durationMs, oneOf } from "../config/proto-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "../config/unsupported-field.ts";
-import type { CommonTlsContextConfig, DownstreamTlsConfig, SanMatcherConfig, SdsConfigSource, SdsSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
+import type { CommonTlsContextConfig, DownstreamTlsConfig, DownstreamTlsSessionConfig, SanMatcherConfig, SdsConfigSource, SdsSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 export const RAW_BUFFER_TRANSPORT_SOCKET = "envoy.transport_sockets.raw_buffer";
@@ -144,10 +144,12 @@ function validationContextSchema(inSecret: boolean) {
       // SANs alike (CertificateValidationContextConfigImpl's getSubjectAltNameMatchers).
       match_subject_alt_names: z.array(stringMatcher).default([]),
       verify_certificate_spki: z.array(z.string()).default([]),
-      crl: unsupportedField("crl (certificate revocation lists are not wired to the runtimes' TLS yet)"),
+      crl: tlsDataSource.optional(),
       allow_expired_certificate: z.boolean().default(false),
       trust_chain_verification: z.enum(["VERIFY_TRUST_CHAIN", "ACCEPT_UNTRUSTED"]).default("VERIFY_TRUST_CHAIN"),
-      only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl (no crl support yet)", isFalse),
+      // node:tls sets OpenSSL's X509_V_FLAG_CRL_CHECK_ALL whenever it is given a CRL (node's
+      // SecureContext::AddCRL), so only the whole-chain check (Envoy's default) can be had.
+      only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl (the runtimes' node:tls checks every certificate of the chain against the CRLs whenever one is given)", isFalse),
       max_verify_depth: unsupportedField("max_verify_depth"),
       custom_validator_config: unsupportedField("custom_validator_config"),
       watched_directory: inSecret ? watchedDirectory.optional() : watchedDirectoryOutsideSds,
@@ -156,6 +158,8 @@ function validationContextSchema(inSecret: boolean) {
       custom_signer_validation: unsupportedField("custom_signer_validation"),
     })
     .transform((v, ctx): ValidationContextConfig => {
+      // Envoy (CertificateValidationContextConfigImpl): a CRL without a CA to check against.
+      if (v.crl && !v.trusted_ca) ctx.addIssue({ code: "custom", path: ["crl"], message: `Failed to load CRL from ${"filename" in v.crl ? v.crl.filename : "<inline>"} without trusted CA` });
       const hashes = v.verify_certificate_hash.map((hash, i) => {
         const hex = hash.replace(/:/g, "").toLowerCase();
         if (!/^[0-9a-f]{64}$/.test(hex)) ctx.addIssue({ code: "custom", path: ["verify_certificate_hash", i], message: `invalid hex-encoded SHA-256 ${hash}` });
@@ -169,6 +173,7 @@ function validationContextSchema(inSecret: boolean) {
       const untyped = v.match_subject_alt_names.flatMap((matcher) => (matcher.type === "present" ? [] : SAN_TYPES.map((sanType): SanMatcherConfig => ({ sanType, matcher }))));
       return {
         ...(v.trusted_ca ? { trustedCa: v.trusted_ca } : {}),
+        ...(v.crl ? { crl: v.crl } : {}),
         matchTypedSubjectAltNames: [...v.match_typed_subject_alt_names, ...untyped],
         verifyCertificateHash: hashes,
         ...(v.verify_certificate_spki.length > 0 ? { verifyCertificateSpki: v.verify_certificate_spki } : {}),
@@ -277,6 +282,12 @@ function toCommon(c: z.output<typeof commonTlsContext> | undefined, side: "downs
   };
 }
 
+/**
+ * TlsSessionTicketKeys: one or more keys, each 80 bytes (checked once read: a file's
+ * length is only known then). The first encrypts new tickets.
+ */
+const sessionTicketKeys = z.strictObject({ keys: z.array(tlsDataSource).min(1) }).transform((k) => k.keys);
+
 /** DownstreamTlsContext */
 const downstreamTlsContext = z
   .strictObject({
@@ -284,23 +295,35 @@ const downstreamTlsContext = z
     common_tls_context: commonTlsContext.optional(),
     require_client_certificate: boolValue.default(false),
     require_sni: unsupportedField("require_sni", isFalse),
-    session_ticket_keys: unsupportedField("session_ticket_keys"),
-    session_ticket_keys_sds_secret_config: unsupportedField("session_ticket_keys_sds_secret_config"),
-    disable_stateless_session_resumption: unsupportedField("disable_stateless_session_resumption", isFalse),
-    disable_stateful_session_resumption: unsupportedField("disable_stateful_session_resumption", isFalse),
-    session_timeout: unsupportedField("session_timeout"),
+    session_ticket_keys: sessionTicketKeys.optional(),
+    session_ticket_keys_sds_secret_config: unsupportedField("session_ticket_keys_sds_secret_config (use session_ticket_keys)"),
+    disable_stateless_session_resumption: boolValue.default(false),
+    disable_stateful_session_resumption: boolValue.default(false),
+    // Envoy: lt 2^32 s (ServerContextConfigImpl hands whole seconds to SSL_CTX_set_timeout).
+    session_timeout: durationMs.refine((ms) => ms < 2 ** 32 * 1000, { message: "must be less than 4294967296s" }).optional(),
     ocsp_staple_policy: unsupportedField("ocsp_staple_policy (no OCSP stapling)", (v) => v === "LENIENT_STAPLING"),
     full_scan_certs_on_sni_mismatch: unsupportedField("full_scan_certs_on_sni_mismatch"),
     prefer_client_ciphers: unsupportedField("prefer_client_ciphers", isFalse),
   })
   .superRefine((d, ctx) => {
+    // Envoy's oneof session_ticket_keys_type.
+    if (d.session_ticket_keys && d.disable_stateless_session_resumption) {
+      ctx.addIssue({ code: "custom", path: ["disable_stateless_session_resumption"], message: "set session_ticket_keys or disable_stateless_session_resumption, not both" });
+    }
     // Envoy (ServerContextConfigImpl): "No TLS certificates found for server context".
     const c = d.common_tls_context;
     if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) === 0) {
       ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "No TLS certificates found for server context" });
     }
   })
-  .transform((d): DownstreamTlsConfig => ({ side: "downstream", common: toCommon(d.common_tls_context, "downstream"), requireClientCertificate: d.require_client_certificate }));
+  .transform((d): DownstreamTlsConfig => {
+    const session: { -readonly [K in keyof DownstreamTlsSessionConfig]: DownstreamTlsSessionConfig[K] } = {};
+    if (d.session_ticket_keys) session.ticketKeys = d.session_ticket_keys;
+    if (d.disable_stateless_session_resumption) session.disableStateless = true;
+    if (d.disable_stateful_session_resumption) session.disableStateful = true;
+    if (d.session_timeout !== undefined) session.timeoutSeconds = Math.floor(d.session_timeout / 1000);
+    return { side: "downstream", common: toCommon(d.common_tls_context, "downstream"), requireClientCertificate: d.require_client_certificate, ...(Object.keys(session).length > 0 ? { session } : {}) };
+  });
 
 /** UpstreamTlsContext */
 const upstreamTlsContext = z
@@ -312,7 +335,8 @@ const upstreamTlsContext = z
     auto_host_sni: unsupportedField("auto_host_sni", isFalse),
     auto_sni_san_validation: unsupportedField("auto_sni_san_validation", isFalse),
     allow_renegotiation: unsupportedField("allow_renegotiation (the runtimes' TLS libraries do not renegotiate as clients)", isFalse),
-    max_session_keys: unsupportedField("max_session_keys"),
+    // Envoy's default 1; 0 turns resumption off.
+    max_session_keys: z.number().int().min(0).max(0xffff_ffff).default(1),
     enforce_rsa_key_usage: unsupportedField("enforce_rsa_key_usage"),
   })
   .superRefine((u, ctx) => {
@@ -326,7 +350,7 @@ const upstreamTlsContext = z
       if (protocol === "h2") ctx.addIssue({ code: "custom", path: ["common_tls_context", "alpn_protocols", i], message: "h2 in an upstream alpn_protocols is not supported yet (the protocol is not chosen by ALPN): for HTTP/2 set the cluster's explicit_http_config http2_protocol_options, and polyvoy offers h2 itself" });
     });
   })
-  .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false }));
+  .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false, maxSessionKeys: u.max_session_keys }));
 
 /**
  * envoy.config.core.v3.TransportSocket: `envoy.transport_sockets.tls` (by name or by

@@ -40,6 +40,7 @@ export interface DenoGlobal {
   listen(options: { hostname: string; port: number; transport: "tcp"; reusePort?: boolean }): DenoListener;
   connect(options: { hostname: string; port: number; transport: "tcp" }): Promise<DenoConn>;
   readTextFile(path: string): Promise<string>;
+  readFile(path: string): Promise<Uint8Array>;
   readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
   stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean }>;
   open(path: string, options: { write: true; append: true; create: true; mode: number }): Promise<DenoFsFile>;

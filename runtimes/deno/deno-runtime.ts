@@ -80,8 +80,11 @@ export function createDenoRuntime(): Runtime {
     connect,
     // Deno's node:tls runs on rustls: versions are honoured, cipher and curve lists are
     // silently ignored (measured on Deno 2.9: a list naming one cipher, or none that
-    // exists, still negotiated rustls' defaults), so the config refuses them here.
-    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false }, connect),
+    // exists, still negotiated rustls' defaults), so the config refuses them here; a
+    // `crl` is ignored as well (a revoked client certificate verified), and so are
+    // ticketKeys, secureOptions' SSL_OP_NO_TICKET and sessionTimeout (sessions resumed
+    // regardless, even across two servers given different keys): all refused.
+    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false, crl: false, ticketKeys: false, sessionSettings: false }, connect),
 
     setTimeout: (callback, ms) => setTimeout(callback, ms),
     clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
@@ -97,6 +100,7 @@ export function createDenoRuntime(): Runtime {
     // gives 86400 s), so a TTL it reports need not be a DNS record's.
     resolve: (host, family, options) => resolveWithNodeDns(host, family, options, false),
     readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
+    readFileBytes: (path) => Deno.readFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
     watchDirectory,
     async readDirectory(path: string): Promise<DirectoryEntry[]> {
       const entries: DirectoryEntry[] = [];

@@ -81,6 +81,15 @@ async function localize(file: string, upstreams: Record<string, number>, change?
   return { config, port: (examplePort) => ports.get(examplePort)! };
 }
 
+/**
+ * The TLS sandboxes' 0.25 s connect_timeout raised to 5 s: it covers the TLS handshake too
+ * (as in Envoy, whose connection counts as connected once the handshake is done), and a
+ * loaded test machine can take longer than that.
+ */
+function slowMachine(config: Json): void {
+  for (const cluster of config.static_resources.clusters ?? []) cluster.connect_timeout = "5s";
+}
+
 /** A GET over TLS trusting the test CA (the minted certificate names 127.0.0.1). */
 function httpsGet(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -311,6 +320,73 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       expect(get.headers.get("access-control-allow-origin")).toBe("http://example.com");
     } finally {
       await proxy.stop();
+    }
+  });
+
+  test("tls: HTTPS to HTTP, HTTP to HTTPS, and HTTPS passed through by tcp_proxy (the sandbox's three configs)", async () => {
+    const tlsService = https.createServer({ key: certs.read(certs.server.key), cert: certs.read(certs.server.cert) }, (req, res) => res.end(`https service saw ${req.url}`));
+    await new Promise<void>((resolve) => tlsService.listen(0, "127.0.0.1", resolve));
+    const tlsPort = (tlsService.address() as AddressInfo).port;
+    try {
+      const httpsHttp = await localize("tls/envoy-https-http.yaml", { "service-http-https": service1.port }, slowMachine);
+      const httpHttps = await localize("tls/envoy-http-https.yaml", { "service-https": tlsPort }, slowMachine);
+      const passthrough = await localize("tls/envoy-https-passthrough.yaml", { "service-https": tlsPort }, slowMachine);
+      const proxies: ProxyProcess[] = [];
+      for (const l of [httpsHttp, httpHttps, passthrough]) proxies.push(await ProxyProcess.start(runtime, l.config));
+      try {
+        expect(await httpsGet(httpsHttp.port(10000), "/")).toEqual({ status: 200, body: "Hello from behind Envoy (service 1)!\n" });
+        const upgraded = await fetch(`http://127.0.0.1:${httpHttps.port(10000)}/up`);
+        expect(await upgraded.text()).toBe("https service saw /up");
+        expect(await httpsGet(passthrough.port(10000), "/through")).toEqual({ status: 200, body: "https service saw /through" });
+      } finally {
+        await Promise.all(proxies.map((p) => p.stop()));
+      }
+    } finally {
+      tlsService.closeAllConnections();
+      await new Promise((resolve) => tlsService.close(resolve));
+    }
+  });
+
+  test("tls-sni: the proxy picks a filter chain by SNI (tls_inspector); the client proxy sends each domain's SNI; domain3 passes TLS through", async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "tls-sni-"));
+    mkdirSync(join(dir, "certs"));
+    for (const n of [1, 2]) {
+      writeFileSync(join(dir, `certs/domain${n}.crt.pem`), certs.read(certs.server.cert));
+      writeFileSync(join(dir, `certs/domain${n}.key.pem`), certs.read(certs.server.key));
+    }
+    const upstream3 = https.createServer({ key: certs.read(certs.other.key), cert: certs.read(certs.other.cert) }, (req, res) => res.end(`upstream3 saw ${req.url}`));
+    await new Promise<void>((resolve) => upstream3.listen(0, "127.0.0.1", resolve));
+    const upstream3Port = (upstream3.address() as AddressInfo).port;
+    // The sandbox's certs/ folder, next to the config.
+    const inDir = (config: Json) => {
+      slowMachine(config);
+      for (const chain of config.static_resources.listeners[0].filter_chains) {
+        for (const c of chain.transport_socket?.typed_config.common_tls_context.tls_certificates ?? []) {
+          c.certificate_chain.filename = join(dir, c.certificate_chain.filename);
+          c.private_key.filename = join(dir, c.private_key.filename);
+        }
+      }
+    };
+    try {
+      const proxy = await localize("tls-sni/envoy.yaml", { "http-upstream1": service1.port, "http-upstream2": service2.port, "https-upstream3": upstream3Port }, inDir);
+      const proxyProcess = await ProxyProcess.start(runtime, proxy.config);
+      try {
+        const client = await localize("tls-sni/envoy-client.yaml", { proxy: proxy.port(10000) }, slowMachine);
+        const clientProcess = await ProxyProcess.start(runtime, client.config);
+        try {
+          const base = `http://127.0.0.1:${client.port(10000)}`;
+          expect(await (await fetch(`${base}/domain1`)).text()).toBe("Hello from behind Envoy (service 1)!\n");
+          expect(await (await fetch(`${base}/domain2`)).text()).toBe("Hello from behind Envoy (service 2)!\n");
+          expect(await (await fetch(`${base}/domain3`)).text()).toBe("upstream3 saw /domain3");
+        } finally {
+          await clientProcess.stop();
+        }
+      } finally {
+        await proxyProcess.stop();
+      }
+    } finally {
+      upstream3.closeAllConnections();
+      await new Promise((resolve) => upstream3.close(resolve));
     }
   });
 });

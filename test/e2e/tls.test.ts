@@ -266,7 +266,26 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
             filter_chains: [
               {
                 transport_socket: tlsContext(certs),
-                filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "tcp", cluster: "tls_echo" } }],
+                filters: [
+                  {
+                    name: "envoy.filters.network.tcp_proxy",
+                    typed_config: {
+                      "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                      stat_prefix: "tcp",
+                      cluster: "tls_echo",
+                      access_log: [
+                        {
+                          name: "envoy.access_loggers.file",
+                          typed_config: {
+                            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                            path: join(logDir, "tcp.log"),
+                            log_format: { text_format_source: { inline_string: "%UPSTREAM_TLS_VERSION% %UPSTREAM_PEER_DNS_SAN% %UPSTREAM_PEER_SUBJECT% %DOWNSTREAM_TLS_VERSION%\n" } },
+                          },
+                        },
+                      ],
+                    },
+                  },
+                ],
               },
             ],
           },
@@ -370,6 +389,9 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
     const s = await stats(adminPort);
     expect(s.get("cluster.tls_echo.ssl.handshake")).toBe(1);
     expect(s.get(`listener.127.0.0.1_${tcpPort}.ssl.handshake`)).toBe(1);
+    // The upstream connection's TLS in tcp_proxy's access log.
+    const [line] = await logLines(join(logDir, "tcp.log"), 1);
+    expect(line).toMatch(/^TLSv1\.2 example\.com,localhost CN=example\.com TLSv1\.3$/);
   });
 
   test("plaintext to a TLS listener: closed, counted as ssl.connection_error", async () => {

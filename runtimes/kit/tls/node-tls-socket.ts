@@ -1,5 +1,6 @@
 import * as tls from "node:tls";
 import { Duplex } from "node:stream";
+import type { Buffer } from "node:buffer";
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler, TlsSession } from "../../../core/port.ts";
 import { keepBytes } from "../../../core/util/bytes.ts";
 import { ReadDisableCount } from "../read-disable-count.ts";
@@ -84,6 +85,7 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     });
     secure.on("error", (err: unknown) => this.onSecureError(err));
     secure.on("close", () => this.onSecureClose());
+    if (context.side === "client" && context.keepsSessions) secure.on("session", (session: Buffer) => context.keepSession(serverName, session));
   }
 
   // ---- the inner (ciphertext) socket's events ----

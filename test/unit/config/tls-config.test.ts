@@ -136,7 +136,7 @@ describe("DownstreamTlsContext", () => {
   test("refusals name the field: no certificate, unknown fields, fields not implemented, BoringSSL cipher groups, other transport sockets", () => {
     expect(problems(config(downstream({ common_tls_context: {} })))).toEqual([`${CHAIN}.common_tls_context.tls_certificates: No TLS certificates found for server context`]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, bogus: 1 }))).join("\n")).toContain(`${CHAIN}`);
-    expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, session_ticket_keys: { keys: [] } })))).toEqual([`${CHAIN}.session_ticket_keys: not supported: session_ticket_keys`]);
+    expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, session_ticket_keys_sds_secret_config: { name: "k" } })))).toEqual([`${CHAIN}.session_ticket_keys_sds_secret_config: not supported: session_ticket_keys_sds_secret_config (use session_ticket_keys)`]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, ocsp_staple_policy: "MUST_STAPLE" })))).toEqual([`${CHAIN}.ocsp_staple_policy: not supported: ocsp_staple_policy (no OCSP stapling)`]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], tls_certificate_sds_secret_configs: [{ name: "x" }] } })))).toEqual([
       `${CHAIN}.common_tls_context.tls_certificate_sds_secret_configs: set tls_certificates or tls_certificate_sds_secret_configs, not both`,

@@ -1,0 +1,165 @@
+/**
+ * Certificate revocation lists (validation_context.crl) on every runtime, black-box: a CA
+ * run with `openssl ca` issues certificates, revokes one and publishes its CRL; the proxy
+ * refuses the revoked client certificate (mTLS) and the revoked upstream certificate,
+ * counting `ssl.fail_verify_error` as Envoy. Deno's node:tls ignores CRLs: refused at start.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { mintTestCa, type TestCa } from "../support/test-ca.ts";
+import type { CertFiles } from "../support/test-certs.ts";
+import { adminStats, tlsGet } from "../support/tls-probe.ts";
+
+let ca: TestCa;
+let server: CertFiles;
+let good: CertFiles;
+let revoked: CertFiles;
+let crl: string;
+
+beforeAll(() => {
+  ca = mintTestCa();
+  server = ca.issue("server");
+  good = ca.issue("client1");
+  revoked = ca.issue("revoked");
+  ca.revoke(revoked);
+  crl = ca.crl();
+});
+
+const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+
+function hcm(name: string, route: Record<string, unknown>) {
+  return {
+    name: "envoy.filters.network.http_connection_manager",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      stat_prefix: name,
+      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, ...route }] }] },
+      http_filters: [ROUTER],
+    },
+  };
+}
+
+function mtlsListener(name: string, port: number, validation: Record<string, unknown>) {
+  return {
+    name,
+    address: { socket_address: { address: "127.0.0.1", port_value: port } },
+    filter_chains: [
+      {
+        transport_socket: {
+          name: "envoy.transport_sockets.tls",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            require_client_certificate: true,
+            common_tls_context: {
+              tls_certificates: [{ certificate_chain: { filename: server.cert }, private_key: { filename: server.key } }],
+              validation_context: { trusted_ca: { filename: ca.ca }, ...validation },
+            },
+          },
+        },
+        filters: [hcm(name, { direct_response: { status: 200, body: { inline_string: `${name} ok` } } })],
+      },
+    ],
+  };
+}
+
+function plainListener(name: string, port: number, cluster: string) {
+  return { name, address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [{ filters: [hcm(name, { route: { cluster } })] }] };
+}
+
+function tlsCluster(name: string, port: number, validation: Record<string, unknown>) {
+  return {
+    name,
+    connect_timeout: "2s",
+    transport_socket: {
+      name: "envoy.transport_sockets.tls",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        sni: "localhost",
+        common_tls_context: { validation_context: { trusted_ca: { filename: ca.ca }, ...validation } },
+      },
+    },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+  };
+}
+
+/** An HTTPS upstream serving `files`. */
+async function httpsUpstream(files: CertFiles): Promise<{ port: number; close(): Promise<void> }> {
+  const upstream = https.createServer({ key: ca.read(files.key), cert: ca.read(files.cert) }, (_req, res) => res.end("upstream ok"));
+  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+  return { port: (upstream.address() as AddressInfo).port, close: () => new Promise((resolve) => upstream.close(() => resolve())) };
+}
+
+describe.each(RUNTIMES)("validation_context.crl on %s", (runtime) => {
+  let proxy: ProxyProcess | undefined;
+  const ports: Record<string, number> = {};
+  let goodUpstream: Awaited<ReturnType<typeof httpsUpstream>>;
+  let revokedUpstream: Awaited<ReturnType<typeof httpsUpstream>>;
+  const stat = (name: string) => `listener.127.0.0.1_${ports[name]}.ssl.fail_verify_error`;
+
+  beforeAll(async () => {
+    goodUpstream = await httpsUpstream(server);
+    revokedUpstream = await httpsUpstream(revoked);
+    for (const name of ["file", "inline", "toGood", "toRevoked", "admin"]) ports[name] = await freePort();
+    if (runtime === "deno") return;
+    proxy = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: ports.admin } } },
+      static_resources: {
+        listeners: [
+          mtlsListener("file", ports.file!, { crl: { filename: crl } }),
+          mtlsListener("inline", ports.inline!, { crl: { inline_string: ca.read(crl) } }),
+          plainListener("toGood", ports.toGood!, "good"),
+          plainListener("toRevoked", ports.toRevoked!, "revoked"),
+        ],
+        clusters: [tlsCluster("good", goodUpstream.port, { crl: { filename: crl } }), tlsCluster("revoked", revokedUpstream.port, { crl: { filename: crl } })],
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await goodUpstream?.close();
+    await revokedUpstream?.close();
+  });
+
+  test("a revoked client certificate is refused (fail_verify_error); one the CRL does not list passes", async () => {
+    if (runtime === "deno") {
+      const path = writeConfig({ static_resources: { listeners: [mtlsListener("file", ports.file!, { crl: { filename: crl } })] } });
+      const r = await runToExit(runtime, ["-c", path]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("validation_context.crl cannot be honoured on deno");
+      return;
+    }
+    for (const name of ["file", "inline"]) {
+      expect((await tlsGet(ports[name]!, good)).body).toContain(`${name} ok`);
+      expect((await tlsGet(ports[name]!, revoked)).body).toBe("");
+    }
+    const stats = await adminStats(ports.admin!);
+    expect(stats.get(stat("file"))).toBe(1);
+    expect(stats.get(stat("inline"))).toBe(1);
+  });
+
+  test("upstream: a revoked server certificate fails the connection (cluster ssl.fail_verify_error)", async () => {
+    if (runtime === "deno") return;
+    expect(await (await fetch(`http://127.0.0.1:${ports.toGood}/`)).text()).toBe("upstream ok");
+    expect((await fetch(`http://127.0.0.1:${ports.toRevoked}/`)).status).toBe(503);
+    const stats = await adminStats(ports.admin!);
+    expect(stats.get("cluster.revoked.ssl.fail_verify_error")).toBeGreaterThanOrEqual(1);
+    expect(stats.get("cluster.good.ssl.fail_verify_error")).toBe(0);
+  });
+});
+
+describe.each(RUNTIMES)("crl settings refused on %s", (runtime) => {
+  test("only_verify_leaf_cert_crl, and a crl without trusted_ca", async () => {
+    const withoutCa = mtlsListener("b", 2, {});
+    const context = withoutCa.filter_chains[0]!.transport_socket.typed_config.common_tls_context;
+    context.validation_context = { crl: { filename: "x.crl" } } as never;
+    const path = writeConfig({ static_resources: { listeners: [mtlsListener("a", 1, { crl: { filename: "x.crl" }, only_verify_leaf_cert_crl: true }), withoutCa] } });
+    const r = await runToExit(runtime, ["--mode", "validate", "-c", path]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/only_verify_leaf_cert_crl: not supported/);
+    expect(r.stderr).toContain("Failed to load CRL from x.crl without trusted CA");
+  });
+});
