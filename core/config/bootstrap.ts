@@ -369,6 +369,12 @@ export interface ClusterConfig {
    * a request with no downstream (the async client, mirrors) the configured one.
    */
   useDownstreamProtocol?: true;
+  /**
+   * auto_config: each connection speaks HTTP/2 when its TLS handshake agreed on ALPN `h2`,
+   * else HTTP/1.1 (core/upstream/mixed-conn-pool.ts); `http2` then holds its
+   * http2_protocol_options. Only with TLS (Envoy refuses it on a transport without ALPN).
+   */
+  autoHttp?: true;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: {
     maxConnections: number;
