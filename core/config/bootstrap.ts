@@ -784,8 +784,12 @@ export interface BufferConfig {
 
 /** envoy.extensions.filters.http.fault.v3.HTTPFault (core/http/filters/fault.ts). */
 export interface FaultConfig {
-  /** abort: a fixed http_status, or header_abort (the status from x-envoy-fault-abort-request). */
-  abort?: { httpStatus?: number; percentage: FractionalPercent };
+  /**
+   * abort: a fixed http_status, a fixed grpc_status (a gRPC local reply with that status;
+   * HTTP 200 to a request that is not gRPC), or header_abort (x-envoy-fault-abort-request,
+   * else x-envoy-fault-abort-grpc-request).
+   */
+  abort?: { httpStatus?: number; grpcStatus?: number; percentage: FractionalPercent };
   /** delay: a fixed_delay in ms, or header_delay (the delay from x-envoy-fault-delay-request). */
   delay?: { fixedDelayMs?: number; percentage: FractionalPercent };
   /** Only requests to this cluster (the route's `cluster`); "" for any. */
@@ -806,6 +810,7 @@ export interface FaultRuntimeKeys {
   abortPercent: string;
   delayDuration: string;
   abortHttpStatus: string;
+  abortGrpcStatus: string;
   maxActiveFaults: string;
 }
 

@@ -53,14 +53,16 @@ describe("fault", () => {
         abortPercent: "fault.http.abort.abort_percent",
         delayDuration: "fault.http.delay.fixed_duration_ms",
         abortHttpStatus: "fault.http.abort.http_status",
+        abortGrpcStatus: "fault.http.abort.grpc_status",
         maxActiveFaults: "fault.http.max_active_faults",
       },
     });
   });
 
-  test("refusals name the field: grpc_status, response_rate_limit, two error types, a status out of [200, 600)", () => {
-    expect(problems(filter({ abort: { grpc_status: 14, percentage: { numerator: 100 } } }))).toEqual([
-      expect.stringContaining(`${HCM_FILTERS}.abort.grpc_status: not supported: gRPC aborts need HTTP/2`),
+  test("refusals name the field: response_rate_limit, two error types, a status out of [200, 600); grpc_status is accepted", () => {
+    expect(() => load(filter({ abort: { grpc_status: 14, percentage: { numerator: 100 } } }))).not.toThrow();
+    expect(problems(filter({ abort: { grpc_status: 14, http_status: 503 } }))).toEqual([
+      `${HCM_FILTERS}.abort: must set only one of http_status, grpc_status, header_abort (got http_status, grpc_status)`,
     ]);
     expect(problems(filter({ response_rate_limit: { fixed_limit: { limit_kbps: 1 } } }))[0]).toContain("response_rate_limit: not supported");
     expect(problems(filter({ abort: { http_status: 503, header_abort: {} } }))).toEqual([
