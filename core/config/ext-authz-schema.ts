@@ -1,7 +1,7 @@
 /**
  * envoy.extensions.filters.http.ext_authz.v3.ExtAuthz with an http_service, and
- * ExtAuthzPerRoute (core/http/filters/ext-authz.ts). A grpc_service needs HTTP/2
- * upstreams, which polyvoy does not have yet: it is refused by name, as is every field
+ * ExtAuthzPerRoute (core/http/filters/ext-authz.ts). A grpc_service (the gRPC
+ * authorization client) is not written yet: it is refused by name, as is every field
  * that would be accepted and ignored.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
@@ -77,7 +77,7 @@ const httpService = z.strictObject({
   retry_policy: unsupportedField("retry_policy for the authorization service is not supported"),
 });
 
-const GRPC_REFUSED = "grpc_service needs HTTP/2 upstreams, which polyvoy does not have yet (issue #29); use http_service";
+const GRPC_REFUSED = "grpc_service (ext_authz's gRPC authorization client) is not implemented yet; use http_service";
 
 export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = z
   .strictObject({

@@ -75,7 +75,7 @@ describe("ext_authz", () => {
 
   test("grpc_service is refused, naming HTTP/2; what would be ignored is refused too", () => {
     expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } } }))).toEqual([
-      `${HCM_FILTERS}.grpc_service: not supported: grpc_service needs HTTP/2 upstreams, which polyvoy does not have yet (issue #29); use http_service`,
+      `${HCM_FILTERS}.grpc_service: not supported: grpc_service (ext_authz's gRPC authorization client) is not implemented yet; use http_service`,
     ]);
     expect(problems(extAuthz({}))).toEqual([`${HCM_FILTERS}: must set http_service (grpc_service is not supported)`]);
     expect(problems(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "authx" } } }))).toEqual([`${HCM_FILTERS}.http_service.server_uri.cluster: no cluster named "authx" is defined; did you mean "authz"?`]);
