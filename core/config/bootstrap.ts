@@ -938,6 +938,8 @@ export interface RouteConfiguration extends HeaderMutations {
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
    */
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
+  /** envoy.config.route.v3.FilterConfig entries' `disabled`, by HTTP filter name (absent when none). */
+  filterDisabled?: ReadonlyMap<string, boolean>;
 }
 
 export interface VirtualHostConfig extends HeaderMutations {
@@ -962,6 +964,8 @@ export interface VirtualHostConfig extends HeaderMutations {
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
    */
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
+  /** envoy.config.route.v3.FilterConfig entries' `disabled`, by HTTP filter name (absent when none). */
+  filterDisabled?: ReadonlyMap<string, boolean>;
   /** The deprecated virtual host `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
   cors?: CorsPolicyConfig;
 }
@@ -981,6 +985,8 @@ export interface RouteConfig extends HeaderMutations {
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
    */
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
+  /** envoy.config.route.v3.FilterConfig entries' `disabled`, by HTTP filter name (absent when none). */
+  filterDisabled?: ReadonlyMap<string, boolean>;
 }
 
 export interface RouteMatchConfig {
