@@ -369,6 +369,12 @@ export interface ClusterConfig {
    * a request with no downstream (the async client, mirrors) the configured one.
    */
   useDownstreamProtocol?: true;
+  /**
+   * auto_config: each connection speaks HTTP/2 when its TLS handshake agreed on ALPN `h2`,
+   * else HTTP/1.1 (core/upstream/mixed-conn-pool.ts); `http2` then holds its
+   * http2_protocol_options. Only with TLS (Envoy refuses it on a transport without ALPN).
+   */
+  autoHttp?: true;
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: {
     maxConnections: number;
@@ -783,8 +789,12 @@ export interface BufferConfig {
 
 /** envoy.extensions.filters.http.fault.v3.HTTPFault (core/http/filters/fault.ts). */
 export interface FaultConfig {
-  /** abort: a fixed http_status, or header_abort (the status from x-envoy-fault-abort-request). */
-  abort?: { httpStatus?: number; percentage: FractionalPercent };
+  /**
+   * abort: a fixed http_status, a fixed grpc_status (a gRPC local reply with that status;
+   * HTTP 200 to a request that is not gRPC), or header_abort (x-envoy-fault-abort-request,
+   * else x-envoy-fault-abort-grpc-request).
+   */
+  abort?: { httpStatus?: number; grpcStatus?: number; percentage: FractionalPercent };
   /** delay: a fixed_delay in ms, or header_delay (the delay from x-envoy-fault-delay-request). */
   delay?: { fixedDelayMs?: number; percentage: FractionalPercent };
   /** Only requests to this cluster (the route's `cluster`); "" for any. */
@@ -805,6 +815,7 @@ export interface FaultRuntimeKeys {
   abortPercent: string;
   delayDuration: string;
   abortHttpStatus: string;
+  abortGrpcStatus: string;
   maxActiveFaults: string;
 }
 
@@ -932,6 +943,8 @@ export interface RouteConfiguration extends HeaderMutations {
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
    */
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
+  /** envoy.config.route.v3.FilterConfig entries' `disabled`, by HTTP filter name (absent when none). */
+  filterDisabled?: ReadonlyMap<string, boolean>;
 }
 
 export interface VirtualHostConfig extends HeaderMutations {
@@ -956,6 +969,8 @@ export interface VirtualHostConfig extends HeaderMutations {
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
    */
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
+  /** envoy.config.route.v3.FilterConfig entries' `disabled`, by HTTP filter name (absent when none). */
+  filterDisabled?: ReadonlyMap<string, boolean>;
   /** The deprecated virtual host `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
   cors?: CorsPolicyConfig;
   /** rate_limits: descriptors for the ratelimit filter, for routes without their own. Absent when none. */
@@ -977,6 +992,8 @@ export interface RouteConfig extends HeaderMutations {
    * by the schema its filter declared (per-filter-config-schema.ts). Absent when none.
    */
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
+  /** envoy.config.route.v3.FilterConfig entries' `disabled`, by HTTP filter name (absent when none). */
+  filterDisabled?: ReadonlyMap<string, boolean>;
 }
 
 export interface RouteMatchConfig {

@@ -31,13 +31,14 @@ const abort = lazySchema(() =>
   z
   .strictObject({
     http_status: z.number().int().min(200).max(599).optional(),
-    grpc_status: unsupportedField("gRPC aborts need HTTP/2, which is not implemented: use http_status or header_abort"),
+    // Envoy's proto: a plain uint32 (a status outside 0–16 is sent as it is).
+    grpc_status: uint32.optional(),
     header_abort: z.strictObject({}).optional(),
     percentage,
   })
   .transform((a, ctx): NonNullable<FaultConfig["abort"]> => {
     oneOf(a, ["http_status", "grpc_status", "header_abort"], ctx, true);
-    return { ...(a.http_status !== undefined && { httpStatus: a.http_status }), percentage: a.percentage };
+    return { ...(a.http_status !== undefined && { httpStatus: a.http_status }), ...(a.grpc_status !== undefined && { grpcStatus: a.grpc_status }), percentage: a.percentage };
   }));
 
 /** FaultDelay: oneof fixed_delay, header_delay. */
@@ -70,9 +71,9 @@ export const faultConfig: z.ZodType<FaultConfig> = lazySchema(() =>
     delay_duration_runtime: runtimeKey(FAULT_RUNTIME_KEYS.delayDuration),
     abort_http_status_runtime: runtimeKey(FAULT_RUNTIME_KEYS.abortHttpStatus),
     max_active_faults_runtime: runtimeKey(FAULT_RUNTIME_KEYS.maxActiveFaults),
-    // Read only with response_rate_limit and gRPC aborts, both refused above.
+    // Read only with response_rate_limit, refused above.
     response_rate_limit_percent_runtime: z.string().optional(),
-    abort_grpc_status_runtime: z.string().optional(),
+    abort_grpc_status_runtime: runtimeKey(FAULT_RUNTIME_KEYS.abortGrpcStatus),
     disable_downstream_cluster_stats: z.boolean().default(false),
     filter_metadata: unsupportedField("dynamic metadata is not implemented"),
   })
@@ -90,6 +91,7 @@ export const faultConfig: z.ZodType<FaultConfig> = lazySchema(() =>
         abortPercent: f.abort_percent_runtime,
         delayDuration: f.delay_duration_runtime,
         abortHttpStatus: f.abort_http_status_runtime,
+        abortGrpcStatus: f.abort_grpc_status_runtime,
         maxActiveFaults: f.max_active_faults_runtime,
       },
     }),

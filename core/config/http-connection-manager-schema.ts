@@ -1,7 +1,7 @@
 /**
  * envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager:
  * the supported subset, with Envoy's defaults. Routes are given inline (route_config);
- * RDS and HTTP/2 are not supported yet, so their fields are errors; `tracing` works without a tracer (tracing-schema.ts).
+ * RDS and HTTP/3 are not supported, so their fields are errors; `tracing` works without a tracer (tracing-schema.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";

@@ -9,7 +9,7 @@ export const RetryOn = {
   GatewayError: 1 << 1,
   ConnectFailure: 1 << 2,
   Retriable4xx: 1 << 3,
-  /** An HTTP/2 RST_STREAM REFUSED_STREAM: never happens on HTTP/1, so never matches here. */
+  /** An HTTP/2 RST_STREAM REFUSED_STREAM, or a stream above an upstream GOAWAY's last-stream-id (never on HTTP/1). */
   RefusedStream: 1 << 4,
   GrpcCancelled: 1 << 5,
   GrpcDeadlineExceeded: 1 << 6,

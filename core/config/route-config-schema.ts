@@ -306,7 +306,7 @@ const route = z
     else if (key === "direct_response") action = { type: "direct_response", directResponse: r.direct_response! };
     else return z.NEVER;
     const route: RouteConfig = { name: r.name, match: r.match, action, ...headerMutations(r) };
-    if (r.typed_per_filter_config !== undefined) route.typedPerFilterConfig = r.typed_per_filter_config;
+    if (r.typed_per_filter_config !== undefined) Object.assign(route, r.typed_per_filter_config);
     if (r.metadata !== undefined && Object.keys(r.metadata).length > 0) route.metadata = r.metadata;
     if (r.decorator !== undefined && r.decorator.propagate !== false) route.decoratorOperation = r.decorator.operation;
     if (r.per_request_buffer_limit_bytes !== undefined) route.perRequestBufferLimitBytes = r.per_request_buffer_limit_bytes;
@@ -343,7 +343,7 @@ const virtualHost = lazySchema(() =>
     if (v.include_request_attempt_count) vhost.includeRequestAttemptCount = true;
     if (v.include_attempt_count_in_response) vhost.includeAttemptCountInResponse = true;
     if (v.include_is_timeout_retry_header) vhost.includeIsTimeoutRetryHeader = true;
-    if (v.typed_per_filter_config !== undefined) vhost.typedPerFilterConfig = v.typed_per_filter_config;
+    if (v.typed_per_filter_config !== undefined) Object.assign(vhost, v.typed_per_filter_config);
     if (v.retry_policy !== undefined) vhost.retryPolicy = v.retry_policy;
     if (v.request_mirror_policies !== undefined) vhost.requestMirrorPolicies = v.request_mirror_policies;
     if (v.per_request_buffer_limit_bytes !== undefined) vhost.perRequestBufferLimitBytes = v.per_request_buffer_limit_bytes;
@@ -374,7 +374,7 @@ export const routeConfiguration = lazySchema(() =>
       ignorePortInHostMatching: c.ignore_port_in_host_matching,
       mostSpecificHeaderMutationsWins: c.most_specific_header_mutations_wins,
     };
-    if (c.typed_per_filter_config !== undefined) config.typedPerFilterConfig = c.typed_per_filter_config;
+    if (c.typed_per_filter_config !== undefined) Object.assign(config, c.typed_per_filter_config);
     return config;
   }));
 

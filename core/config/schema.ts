@@ -639,11 +639,19 @@ const upstreamProtocolVersions = lazySchema(() =>
   http3_protocol_options: http3Refused,
 }));
 
+/** HttpProtocolOptions.AutoHttpConfig: HTTP/1.1 and HTTP/2 options for the connections of each protocol; no HTTP/3. */
+const autoHttpConfig = z.strictObject({
+  http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
+  http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
+  http3_protocol_options: http3Refused,
+  alternate_protocols_cache_options: unsupportedField("alternate_protocols_cache_options (HTTP/3 upstreams are not implemented)"),
+});
+
 /**
  * envoy.extensions.upstreams.http.v3.HttpProtocolOptions, the one
  * typed_extension_protocol_options entry: exactly one of explicit_http_config (one
  * version), use_downstream_protocol_config (the downstream's version: HTTP/2 for an HTTP/2
- * request, else HTTP/1.1) and auto_config (by ALPN; refused), as Envoy requires one; and
+ * request, else HTTP/1.1) and auto_config (by ALPN per TLS connection), as Envoy requires one; and
  * common_http_protocol_options.
  */
 const upstreamHttpProtocolOptions = z
@@ -654,8 +662,8 @@ const upstreamHttpProtocolOptions = z
     upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
     explicit_http_config: upstreamProtocolVersions.optional(),
     use_downstream_protocol_config: upstreamProtocolVersions.optional(),
-    // Envoy's mixed pool connects, then speaks h2 or http/1.1 as ALPN agreed (mixed_conn_pool.cc): not built yet.
-    auto_config: unsupportedField("auto_config (HTTP/1.1 or HTTP/2 chosen by ALPN per connection) is not implemented yet: set explicit_http_config or use_downstream_protocol_config"),
+    // Envoy's mixed pool: each TLS connection speaks h2 or http/1.1 as ALPN agreed (core/upstream/mixed-conn-pool.ts).
+    auto_config: autoHttpConfig.optional(),
     http_filters: unsupportedField("upstream http_filters", isEmptyList),
     header_validation_config: unsupportedField("header_validation_config"),
   })
@@ -686,7 +694,11 @@ function upstreamProtocol(
   typed: UpstreamHttpProtocolOptions | undefined,
   legacyHttp2: Http2ProtocolOptionsConfig | undefined,
   protocolSelection: "USE_CONFIGURED_PROTOCOL" | "USE_DOWNSTREAM_PROTOCOL",
-): Pick<ClusterConfig, "useDownstreamProtocol" | "http2"> {
+): Pick<ClusterConfig, "useDownstreamProtocol" | "http2" | "autoHttp"> {
+  if (typed?.auto_config !== undefined) {
+    const http2 = typed.auto_config.http2_protocol_options;
+    return { autoHttp: true, ...(http2 !== undefined ? { http2 } : {}) };
+  }
   const http2 = typed ? (typed.explicit_http_config ?? typed.use_downstream_protocol_config)?.http2_protocol_options : legacyHttp2;
   const downstream = typed ? typed.use_downstream_protocol_config !== undefined : protocolSelection === "USE_DOWNSTREAM_PROTOCOL";
   return { ...(downstream ? { useDownstreamProtocol: true as const } : {}), ...(http2 !== undefined ? { http2 } : {}) };
@@ -741,6 +753,11 @@ const clusterMessage = z
         if (legacy === "protocol_selection" ? c.protocol_selection === "USE_CONFIGURED_PROTOCOL" : c[legacy] === undefined) continue;
         const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its explicit_http_config or use_downstream_protocol_config instead";
         ctx.addIssue({ code: "custom", message, path: [legacy] });
+      }
+      // Envoy (upstream_impl.cc): "ALPN configured for cluster … which has a non-ALPN transport socket".
+      if (c.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].auto_config !== undefined && c.transport_socket === undefined) {
+        const message = `auto_config chooses the protocol by ALPN, which cluster '${c.name}' cannot offer: it has no TLS transport_socket (Envoy refuses it too)`;
+        ctx.addIssue({ code: "custom", message, path: ["typed_extension_protocol_options", HTTP_PROTOCOL_OPTIONS, "auto_config"] });
       }
       if (c.upstream_http_protocol_options !== undefined && c.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].upstream_http_protocol_options !== undefined) {
         const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions.upstream_http_protocol_options: set that one only";
@@ -819,9 +836,10 @@ function sniOptions(c: { typed_extension_protocol_options?: z.infer<typeof typed
 }
 
 /**
- * The cluster's TLS. An HTTP/2-only cluster whose TLS context offers no ALPN offers "h2":
- * Envoy's HTTP/2 pools give the TLS socket "h2" as its ALPN fallback, and TLS servers
- * (gRPC ones among them) speak HTTP/2 only when ALPN agreed on it.
+ * The cluster's TLS. A TLS context that offers no ALPN offers the cluster's protocols, as
+ * Envoy's pools give the TLS socket an ALPN fallback: "h2" for an HTTP/2-only cluster (TLS
+ * servers, gRPC ones among them, speak HTTP/2 only when ALPN agreed on it), "h2,http/1.1"
+ * for auto_config. Alpn_protocols set in the context are offered as they are.
  */
 function upstreamTransport(
   tls: UpstreamTlsConfig | undefined,
@@ -830,8 +848,9 @@ function upstreamTransport(
 ): { transportSocket?: UpstreamTlsConfig } {
   if (!tls) return {};
   const http2Only = typed ? typed.explicit_http_config?.http2_protocol_options !== undefined : legacyHttp2 !== undefined;
-  if (!http2Only || tls.common.alpnProtocols.length > 0) return { transportSocket: tls };
-  return { transportSocket: { ...tls, common: { ...tls.common, alpnProtocols: ["h2"] } } };
+  const fallback = typed?.auto_config !== undefined ? ["h2", "http/1.1"] : http2Only ? ["h2"] : [];
+  if (fallback.length === 0 || tls.common.alpnProtocols.length > 0) return { transportSocket: tls };
+  return { transportSocket: { ...tls, common: { ...tls.common, alpnProtocols: fallback } } };
 }
 
 /** common_http_protocol_options.idle_timeout of upstream connections (ms; 0: none); absent: Envoy's 1 hour. */

@@ -185,6 +185,11 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     return this.streams.size;
   }
 
+  /** The peer began a header block it has not finished (nothing else may come from it until it does, RFC 9113 §6.10). */
+  get receivingHeaders(): boolean {
+    return this.parser.inHeaders;
+  }
+
   /**
    * Graceful drain, first step (Envoy's shutdownNotice, nghttp2_submit_shutdown_notice): GOAWAY
    * with the largest stream id, so the peer stops opening streams while those in flight finish.

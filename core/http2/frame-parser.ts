@@ -116,6 +116,11 @@ export class FrameParser {
     return this.block !== undefined;
   }
 
+  /** A header block has begun and is not whole yet: a HEADERS frame's payload partly read, or CONTINUATION awaited. */
+  get inHeaders(): boolean {
+    return this.block !== undefined || (this.state === State.PAYLOAD && this.type === FrameType.HEADERS);
+  }
+
   /** Feed bytes; every complete frame in them is handled before this returns. */
   feed(data: Uint8Array): void {
     let at = 0;

@@ -114,6 +114,11 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
     this.callbacks = [...this.callbacks, callbacks];
   }
 
+  /** `next` hears this connection's events instead of `previous` (an upstream pool's client handing its connection over). */
+  replaceConnectionCallbacks(previous: ConnectionCallbacks, next: ConnectionCallbacks): void {
+    this.callbacks = this.callbacks.map((c) => (c === previous ? next : c));
+  }
+
   setReadSink(sink: ConnectionReadSink): void {
     this.sink = sink;
   }

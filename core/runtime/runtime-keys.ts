@@ -42,5 +42,6 @@ export const FAULT_RUNTIME_KEYS = {
   abortPercent: "fault.http.abort.abort_percent",
   delayDuration: "fault.http.delay.fixed_duration_ms",
   abortHttpStatus: "fault.http.abort.http_status",
+  abortGrpcStatus: "fault.http.abort.grpc_status",
   maxActiveFaults: "fault.http.max_active_faults",
 } as const;

@@ -345,10 +345,6 @@ const upstreamTlsContext = z
     if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) > 1) {
       ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "Multiple TLS certificates are not supported for client contexts" });
     }
-    // Which pool a connection uses is fixed by the cluster, not chosen by ALPN (auto_config is refused).
-    u.common_tls_context?.alpn_protocols.forEach((protocol, i) => {
-      if (protocol === "h2") ctx.addIssue({ code: "custom", path: ["common_tls_context", "alpn_protocols", i], message: "h2 in an upstream alpn_protocols is not supported yet (the protocol is not chosen by ALPN): for HTTP/2 set the cluster's explicit_http_config http2_protocol_options, and polyvoy offers h2 itself" });
-    });
   })
   .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false, maxSessionKeys: u.max_session_keys }));
 

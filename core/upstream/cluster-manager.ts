@@ -11,6 +11,7 @@ import { HealthFlag, NO_LOCALITY, type Host, type Locality } from "./host.ts";
 import { HealthState, HealthTransition } from "./health-checker.ts";
 import { Http1ConnPool, type PoolHandle, type UpstreamCallbacks } from "./http1-conn-pool.ts";
 import { Http2ConnPool } from "./http2-conn-pool.ts";
+import { MixedConnPool } from "./mixed-conn-pool.ts";
 import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
 import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
@@ -147,15 +148,16 @@ export class ClusterManager {
   }
 
   /**
-   * The HTTP connection pool for one host of a cluster, created on first use: HTTP/2 or
-   * HTTP/1.1 as the cluster says (Envoy's ClusterInfoImpl::upstreamHttpProtocol), for
+   * The HTTP connection pool for one host of a cluster, created on first use: HTTP/2,
+   * HTTP/1.1 or (auto_config) chosen by ALPN per connection, as the cluster says (Envoy's ClusterInfoImpl::upstreamHttpProtocol), for
    * use_downstream_protocol_config by `downstreamProtocol` (the request's, "HTTP/2" or
    * "HTTP/1.x"; absent for a request with no downstream). With `serverName` (auto_sni),
    * the host's pool whose TLS connections send that SNI.
    */
   httpConnPool(cluster: Cluster, host: Host, serverName?: string, downstreamProtocol?: string): HttpConnPool {
     const config = cluster.config;
-    const http2 = config.useDownstreamProtocol && downstreamProtocol !== undefined ? downstreamProtocol === "HTTP/2" : config.http2 !== undefined;
+    // auto_config's pools (the mixed pool, which picks the protocol per connection) are kept as the HTTP/1 ones.
+    const http2 = config.autoHttp ? false : config.useDownstreamProtocol && downstreamProtocol !== undefined ? downstreamProtocol === "HTTP/2" : config.http2 !== undefined;
     if (serverName !== undefined) return this.sniConnPool(cluster, host, serverName, http2);
     const pools = http2 ? this.http2Pools : this.pools;
     let pool = pools.get(host);
@@ -168,6 +170,7 @@ export class ClusterManager {
 
   private newHttpPool(cluster: Cluster, host: Host, http2: boolean, serverName?: string): HttpConnPool {
     const idleTimeoutMs = cluster.config.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS;
+    if (cluster.config.autoHttp) return new MixedConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName);
     return http2
       ? new Http2ConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName)
       : new Http1ConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName);

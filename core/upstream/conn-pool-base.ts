@@ -172,21 +172,41 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
   constructor(
     protected readonly parent: ConnPoolImplBase<ActiveClient, PoolFailureCallbacks>,
     concurrentStreamLimit: number,
+    /**
+     * A client of the same pool whose connection this one takes over, once connected (the
+     * mixed pool's protocol choice by ALPN, Envoy's HttpConnPoolImplMixed::onConnected):
+     * it was counted as a connection already, and its connect timer's remaining time goes on.
+     */
+    adopted?: ActiveClient,
   ) {
     this.concurrentStreamLimit = concurrentStreamLimit;
     const { runtime } = parent.dispatcher;
     const host = parent.host;
     const cluster = parent.cluster;
+    this.remainingStreams = cluster.config.maxRequestsPerConnection ?? Infinity;
+    this.connectTimer = parent.dispatcher.timers.create(this);
+    if (adopted) {
+      this.connection = adopted.handOver(this);
+      this.openedAt = adopted.openedAt;
+      this.connectTimer.enable(Math.max(0, cluster.config.connectTimeoutMs - (runtime.now() - this.openedAt)));
+      return;
+    }
     this.connection = new Connection(cluster.connect(runtime, host.address, host.port, parent.serverName), cluster.config.perConnectionBufferLimitBytes);
     this.openedAt = runtime.now();
-    this.remainingStreams = cluster.config.maxRequestsPerConnection ?? Infinity;
     cluster.stats.upstreamCxTotal.inc();
     cluster.stats.upstreamCxActive.inc();
     host.stats.cxTotal++;
     host.stats.cxActive++;
     this.connection.addConnectionCallbacks(this);
-    this.connectTimer = parent.dispatcher.timers.create(this);
     this.connectTimer.enable(cluster.config.connectTimeoutMs);
+  }
+
+  /** Give this client's connection to `successor` (see the constructor's `adopted`): this client hears no more of it. */
+  private handOver(successor: ActiveClient): Connection {
+    this.connectTimer?.disable();
+    this.connectTimer = undefined;
+    this.connection.replaceConnectionCallbacks(this, successor);
+    return this.connection;
   }
 
   get host(): Host {
@@ -491,6 +511,21 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     this.connectingStreamCapacity += client.concurrentStreamLimit;
     this.connecting.push(client);
     return canCreate;
+  }
+
+  /**
+   * @internal `next` took over the connection of `client`, a Connecting client of this pool
+   * (the mixed pool, once ALPN chose the protocol): it takes its place, and its stream
+   * limit replaces the one the pending streams counted on.
+   */
+  replaceConnectingClient(client: ActiveClient, next: C): void {
+    if (client.state !== ActiveClientState.Connecting) return;
+    this.connecting.remove(client);
+    client.state = ActiveClientState.Closed;
+    this.connectingStreamCapacity += next.concurrentStreamLimit - client.concurrentStreamLimit;
+    this.connecting.push(next);
+    // Less room than counted on (HTTP/1.1 where HTTP/2 was hoped for): more connections for the streams waiting.
+    if (this.pending.size > 0) this.tryCreateNewConnections();
   }
 
   /** @internal */

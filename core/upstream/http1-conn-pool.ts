@@ -42,7 +42,7 @@ export interface UpstreamStream extends RequestEncoder {
  * and its `StreamWrapper`): carries one request at a time; reusable once both the
  * request and its response are complete and the upstream allowed keep-alive.
  */
-class Http1ActiveClient extends ActiveClient implements UpstreamStream, ResponseDecoder {
+export class Http1ActiveClient extends ActiveClient implements UpstreamStream, ResponseDecoder {
   readonly codec: Http1ClientCodec;
   requestsServed = 0;
   private callbacks: UpstreamCallbacks | undefined;
@@ -55,8 +55,12 @@ class Http1ActiveClient extends ActiveClient implements UpstreamStream, Response
   /** The current stream's response status (0 until its headers came), for the host's rq_success/rq_error. */
   private responseStatus = 0;
 
-  constructor(private readonly pool: Http1ConnPool) {
-    super(pool, 1);
+  /** `adopted`: the mixed pool's client whose connection, connected and speaking HTTP/1.1, this one takes over. */
+  constructor(
+    private readonly pool: ConnPoolImplBase<ActiveClient, UpstreamCallbacks>,
+    adopted?: ActiveClient,
+  ) {
+    super(pool, 1, adopted);
     const stats = pool.cluster.stats;
     stats.upstreamCxHttp1Total.inc();
     this.codec = new Http1ClientCodec({
@@ -236,8 +240,13 @@ export class Http1ConnPool extends ConnPoolImplBase<Http1ActiveClient, UpstreamC
    * first rather than race the upstream's close with a new request.
    */
   protected override idleLimitFor(client: Http1ActiveClient): number {
-    const upstreamLimit = client.codec.keepAliveTimeoutMs;
-    if (upstreamLimit === undefined) return super.idleLimitFor(client);
-    return Math.min(this.idleTimeoutMs > 0 ? this.idleTimeoutMs : Infinity, Math.max(0, upstreamLimit - 1000));
+    return http1IdleLimit(client, this.idleTimeoutMs);
   }
+}
+
+/** How long an idle HTTP/1.1 upstream connection is kept: the pool's idle timeout (0: none), within the upstream's Keep-Alive timeout less a second. */
+export function http1IdleLimit(client: Http1ActiveClient, idleTimeoutMs: number): number {
+  const poolLimit = idleTimeoutMs > 0 ? idleTimeoutMs : Infinity;
+  const upstreamLimit = client.codec.keepAliveTimeoutMs;
+  return upstreamLimit === undefined ? poolLimit : Math.min(poolLimit, Math.max(0, upstreamLimit - 1000));
 }

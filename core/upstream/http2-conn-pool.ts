@@ -50,6 +50,12 @@ function codecOptions(cluster: Cluster): Partial<Http2Options> {
   return { ...cluster.config.http2, streamWriteBufferLimit: cluster.config.perConnectionBufferLimitBytes };
 }
 
+/** The streams a new HTTP/2 connection is counted for until the peer's SETTINGS come (Envoy's calculateInitialStreamsLimit). */
+export function initialStreamLimit(cluster: Cluster): number {
+  const configured = cluster.config.http2?.maxConcurrentStreams ?? DEFAULT_HTTP2_OPTIONS.maxConcurrentStreams;
+  return Math.min(configured, cluster.config.maxRequestsPerConnection ?? Infinity);
+}
+
 /**
  * One request on an HTTP/2 upstream connection (Envoy's `ClientConnectionImpl::ClientStreamImpl`
  * with the pool's stream wrapper): the router's `UpstreamStream`, and the codec stream's callbacks.
@@ -204,7 +210,7 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
  * One HTTP/2 upstream connection (Envoy's `Http2::ActiveClient`): its client codec and the
  * streams on it.
  */
-class Http2ActiveClient extends ActiveClient implements ByteSink, Http2ConnectionCallbacks {
+export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2ConnectionCallbacks {
   readonly codec: Http2ConnectionImpl;
   protected override readonly readyOnConnect = false;
   /** The streams it carries, for the connection's watermarks. */
@@ -213,10 +219,14 @@ class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Connectio
   private terminated = false;
   private readonly configuredLimit: number;
 
-  constructor(private readonly pool: Http2ConnPool) {
+  /** `adopted`: the mixed pool's client whose connection, connected with ALPN h2, this one takes over. */
+  constructor(
+    private readonly pool: ConnPoolImplBase<ActiveClient, UpstreamCallbacks>,
+    adopted?: ActiveClient,
+  ) {
     const options = codecOptions(pool.cluster);
     const configured = options.maxConcurrentStreams ?? DEFAULT_HTTP2_OPTIONS.maxConcurrentStreams;
-    super(pool, Math.min(configured, pool.cluster.config.maxRequestsPerConnection ?? Infinity));
+    super(pool, initialStreamLimit(pool.cluster), adopted);
     this.configuredLimit = configured;
     const { runtime } = pool.dispatcher;
     pool.cluster.stats.upstreamCxHttp2Total.inc();

@@ -1,7 +1,8 @@
 /**
  * Local replies to gRPC requests on every runtime, black-box: a @grpc/grpc-js client over
  * h2c (codec_type AUTO) sees the gRPC status Envoy's Utility::sendLocalReply gives each
- * HTTP status (httpToGrpcStatus) and the reply's text as the status details.
+ * HTTP status (httpToGrpcStatus) and the reply's text as the status details; the fault
+ * filter's gRPC aborts (`abort.grpc_status`, x-envoy-fault-abort-grpc-request).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
@@ -11,10 +12,12 @@ import { httpProxyConfig } from "../support/configs.ts";
 
 const identity = (b: Buffer): Buffer => b;
 
+const FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+
 /** One unary call of `method` with an empty message; the error (or null) the client reports. */
-function call(client: grpc.Client, method: string): Promise<grpc.ServiceError | null> {
+function call(client: grpc.Client, method: string, metadata = new grpc.Metadata()): Promise<grpc.ServiceError | null> {
   return new Promise((resolve) => {
-    client.makeUnaryRequest(method, identity, identity, Buffer.alloc(0), (error) => resolve(error));
+    client.makeUnaryRequest(method, identity, identity, Buffer.alloc(0), metadata, (error) => resolve(error));
   });
 }
 
@@ -33,8 +36,22 @@ describe.each(RUNTIMES)("gRPC local replies on %s", (runtime) => {
         routes: [
           { match: { prefix: "/pkg.Svc/Denied" }, action: { direct_response: { status: 403, body: { inline_string: "not for you" } } } },
           { match: { prefix: "/pkg.Svc/Dead" }, cluster: "dead" },
+          {
+            match: { prefix: "/pkg.Svc/Fault" },
+            action: {
+              route: { cluster: "empty" },
+              typed_per_filter_config: { "envoy.filters.http.fault": { "@type": FAULT, abort: { grpc_status: 8, percentage: { numerator: 100 } } } },
+            },
+          },
           { match: { prefix: "/pkg.Svc/" }, cluster: "empty" },
         ],
+        hcm: {
+          http_filters: [
+            // By default the request's x-envoy-fault-abort-grpc-request says; /pkg.Svc/Fault's route sets grpc_status.
+            { name: "envoy.filters.http.fault", typed_config: { "@type": FAULT, abort: { header_abort: {}, percentage: { numerator: 100 } } } },
+            { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+          ],
+        },
       }),
     );
     client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -64,5 +81,17 @@ describe.each(RUNTIMES)("gRPC local replies on %s", (runtime) => {
   test("a direct response 403: PERMISSION_DENIED with its body", async () => {
     const error = await call(client, "/pkg.Svc/Denied");
     expect(error).toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: "not for you" });
+  });
+
+  test("fault abort.grpc_status: that status, 'fault filter abort' as details", async () => {
+    const error = await call(client, "/pkg.Svc/Fault");
+    expect(error).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, details: "fault filter abort" });
+  });
+
+  test("fault header_abort with x-envoy-fault-abort-grpc-request: the status the request names", async () => {
+    const metadata = new grpc.Metadata();
+    metadata.set("x-envoy-fault-abort-grpc-request", "9");
+    const error = await call(client, "/pkg.Svc/Method", metadata);
+    expect(error).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: "fault filter abort" });
   });
 });

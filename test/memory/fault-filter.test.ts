@@ -24,6 +24,27 @@ describe("fault filter", () => {
     expect(proxy.counter(STATS + "active_faults")).toBe(0);
   });
 
+  test("abort grpc_status: a gRPC request gets that grpc-status (HTTP 200); another request Envoy's HTTP 200 'fault filter abort'", async () => {
+    proxy = await filterProxy([fault({ abort: { grpc_status: 8, percentage: { numerator: 100 } } })]);
+    const grpc = await proxy.request("POST", "/pkg.Svc/M", { headers: { "content-type": "application/grpc" }, body: "" });
+    expect(grpc.status).toBe(200);
+    expect(grpc.get("grpc-status")).toBe("8");
+    expect(grpc.get("grpc-message")).toBe("fault filter abort");
+    const plain = await proxy.request("GET", "/");
+    expect(plain.status).toBe(200);
+    expect(plain.text()).toBe("fault filter abort");
+    expect(proxy.upstreamRequests).toHaveLength(0);
+    expect(proxy.counter(STATS + "aborts_injected")).toBe(2);
+  });
+
+  test("header_abort: x-envoy-fault-abort-request wins over x-envoy-fault-abort-grpc-request", async () => {
+    proxy = await filterProxy([fault({ abort: { header_abort: {}, percentage: { numerator: 100 } } })]);
+    const grpcHeaders = { "content-type": "application/grpc", "x-envoy-fault-abort-grpc-request": "14" };
+    expect((await proxy.request("POST", "/pkg.Svc/M", { headers: grpcHeaders, body: "" })).get("grpc-status")).toBe("14");
+    // The HTTP status is mapped for the gRPC reply: 403 → PERMISSION_DENIED.
+    expect((await proxy.request("POST", "/pkg.Svc/M", { headers: { ...grpcHeaders, "x-envoy-fault-abort-request": "403" }, body: "" })).get("grpc-status")).toBe("7");
+  });
+
   test("an unset percentage is 0 %: nothing injected", async () => {
     proxy = await filterProxy([fault({ abort: { http_status: 503 }, delay: { fixed_delay: "1s" } })]);
     expect((await proxy.request("GET", "/")).status).toBe(200);

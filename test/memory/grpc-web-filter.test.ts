@@ -50,7 +50,17 @@ async function setup(): Promise<void> {
   ];
   server = await startProxy(
     runtime,
-    httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM], empty: [] }, routes: [{ match: { prefix: "/none." }, cluster: "empty" }, { match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: filters } }),
+    httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [UPSTREAM], empty: [] },
+      routes: [
+        { match: { prefix: "/none." }, cluster: "empty" },
+        // grpc_web disabled on this route (FilterConfig disabled: Envoy's per-route filter disabling).
+        { match: { prefix: "/plain." }, action: { route: { cluster: "backend" }, typed_per_filter_config: { "envoy.filters.http.grpc_web": { "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", disabled: true } } } },
+        { match: { prefix: "/" }, cluster: "backend" },
+      ],
+      hcm: { http_filters: filters },
+    }),
   );
 }
 
@@ -99,6 +109,17 @@ describe("grpc_web", () => {
     expect(server.stats.get("cluster.backend.grpc-web.pkg.Svc.Echo.success")).toMatchObject({ value: 1 });
     expect(server.stats.get("cluster.backend.grpc-web.pkg.Svc.Echo.0")).toMatchObject({ value: 1 });
     expect(server.stats.get("cluster.backend.grpc-web.pkg.Svc.Echo.total")).toMatchObject({ value: 1 });
+  });
+
+  test("a route whose typed_per_filter_config disables grpc_web (FilterConfig disabled): the request passes untouched", async () => {
+    await setup();
+    const response = call("/plain.Svc/Echo", { "content-type": "application/grpc-web+proto" }, frame(0, "hello"));
+    expect(upstream.requests[0]!.get("content-type")).toBe("application/grpc-web+proto");
+    expect(upstream.requests[0]!.get("te")).toBeUndefined();
+    // The upstream's gRPC answer comes back as it is: no trailer frame, content type unchanged.
+    expect(response.get("content-type")).toBe("application/grpc");
+    expect(Buffer.from(response.body)).toEqual(Buffer.concat([frame(0, "hello"), frame(0, "hello")]));
+    expect(server.stats.get("cluster.backend.grpc-web.plain.Svc.Echo.total")).toBeUndefined();
   });
 
   test("text: base64 both ways, whatever the request's chunking (padding between chunks included)", async () => {

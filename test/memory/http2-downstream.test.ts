@@ -230,6 +230,58 @@ describe("HTTP/2 connection timers (memory runtime)", () => {
   });
 });
 
+describe("HTTP/2 request_headers_timeout (memory runtime)", () => {
+  /** A raw client: the preface, an empty SETTINGS, then `head` (the start of a request's HEADERS), then silence. */
+  function stallingClient(head: number[]): { frameTypes: () => number[]; closed: () => boolean } {
+    const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+    let closed = false;
+    const bytes: number[] = [];
+    socket.setHandler({ onConnect() {}, onData: (d) => bytes.push(...d), onEnd: () => socket.close(), onDrain() {}, onClose: () => (closed = true) });
+    socket.write(new Uint8Array([...new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0, ...head]));
+    return {
+      frameTypes: () => {
+        const types: number[] = [];
+        for (let at = 0; at + 9 <= bytes.length; at += 9 + ((bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!)) types.push(bytes[at + 3]!);
+        return types;
+      },
+      closed: () => closed,
+    };
+  }
+  const timeout = { hcm: { request_headers_timeout: "5s" } };
+  // HEADERS (type 1) of 10 bytes on stream 1: only 3 of them come.
+  const partialFrame = [0, 0, 10, 1, 0, 0, 0, 0, 1, 0x82, 0x86, 0x84];
+  // A whole HEADERS frame without END_HEADERS: the CONTINUATION never comes.
+  const noContinuation = [0, 0, 3, 1, 0, 0, 0, 0, 1, 0x82, 0x86, 0x84];
+
+  test.each([
+    ["a HEADERS frame cut short", partialFrame],
+    ["a header block whose CONTINUATION never comes", noContinuation],
+  ])("%s: at the timeout downstream_rq_header_timeout, GOAWAY and close", async (_name, head) => {
+    await setup((_req, res) => res.respond(200, "ok"), timeout);
+    const client = stallingClient(head);
+    runtime.advance(4000);
+    expect(client.closed()).toBe(false);
+    runtime.advance(1500);
+    expect(client.frameTypes()).toContain(7);
+    expect(client.closed()).toBe(true);
+    expect(stat("http.ingress_http.downstream_rq_header_timeout")).toBe(1);
+  });
+
+  test("a complete head stops it: a request whose body is slow is not cut by it", async () => {
+    await setup((req, res) => res.respond(200, `got ${req.body.length}`), timeout);
+    const client = new H2Client(runtime, PROXY);
+    let text = "";
+    const stream = client.conn.newStream({ onHeaders() {}, onData: (d) => (text += new TextDecoder().decode(d)), onTrailers() {}, onReset() {} })!;
+    stream.sendHeaders([":method", "POST", ":scheme", "http", ":authority", "example.com", ":path", "/"], false);
+    runtime.advance(8000);
+    expect(client.closed).toBe(false);
+    stream.sendData(new TextEncoder().encode("late"), true);
+    settle();
+    expect(text).toBe("got 4");
+    expect(stat("http.ingress_http.downstream_rq_header_timeout")).toBe(0);
+  });
+});
+
 describe("HTTP/2 connection_keepalive (memory runtime)", () => {
   const keepalive = { hcm: { http2_protocol_options: { connection_keepalive: { interval: "10s", timeout: "2s" } } } };
 

@@ -472,7 +472,8 @@ describe("HTTP/2 upstream config", () => {
   const typed = (o: Record<string, unknown>) => ({ typed_extension_protocol_options: { [HTTP2_OPTIONS]: { "@type": `type.googleapis.com/${HTTP2_OPTIONS}`, ...o } } });
 
   test.each([
-    ["auto_config", typed({ auto_config: { http2_protocol_options: {} } }), "auto_config"],
+    ["auto_config without TLS (Envoy: ALPN on a non-ALPN transport socket)", typed({ auto_config: { http2_protocol_options: {} } }), "auto_config chooses the protocol by ALPN, which cluster 'backend' cannot offer: it has no TLS transport_socket"],
+    ["auto_config over HTTP/3", typed({ auto_config: { http3_protocol_options: {} } }), "http3_protocol_options"],
     ["HTTP/3", typed({ explicit_http_config: { http3_protocol_options: {} } }), "http3_protocol_options"],
     ["no protocol", typed({}), "must set one of explicit_http_config, use_downstream_protocol_config, auto_config"],
     ["two versions", typed({ explicit_http_config: { http_protocol_options: {}, http2_protocol_options: {} } }), "exactly one of"],
@@ -489,6 +490,19 @@ describe("HTTP/2 upstream config", () => {
     expect(cluster.autoSni).toBe(true);
     const h1 = (load({ ...tls, ...typed({ explicit_http_config: { http_protocol_options: {} } }) }) as { clusters: { transportSocket: { common: { alpnProtocols: string[] } } }[] }).clusters[0]!;
     expect(h1.transportSocket.common.alpnProtocols).toEqual([]);
+  });
+
+  test("auto_config over TLS offers h2,http/1.1 (or the context's alpn_protocols) and keeps its HTTP/2 options", () => {
+    const tls = (alpn?: string[]) => ({
+      transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", ...(alpn ? { common_tls_context: { alpn_protocols: alpn } } : {}) } },
+    });
+    type Loaded = { clusters: { transportSocket: { common: { alpnProtocols: string[] } }; autoHttp?: boolean; http2?: { maxConcurrentStreams?: number } }[] };
+    const auto = (load({ ...tls(), ...typed({ auto_config: { http2_protocol_options: { max_concurrent_streams: 7 }, http_protocol_options: {} } }) }) as Loaded).clusters[0]!;
+    expect(auto.transportSocket.common.alpnProtocols).toEqual(["h2", "http/1.1"]);
+    expect(auto.autoHttp).toBe(true);
+    expect(auto.http2?.maxConcurrentStreams).toBe(7);
+    const custom = (load({ ...tls(["http/1.1"]), ...typed({ auto_config: {} }) }) as Loaded).clusters[0]!;
+    expect(custom.transportSocket.common.alpnProtocols).toEqual(["http/1.1"]);
   });
 
   test("accepted: explicit HTTP/2 with codec options, HTTP/1, use_downstream", () => {

@@ -10,7 +10,7 @@ import { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { RouteMatch } from "../route/route-table.ts";
 import { StreamInfo } from "../stream-info.ts";
 import { createFilterChain } from "../filters/http-filter-registry.ts";
-import { FilterManager, type FilterManagerCallbacks } from "./filter-manager.ts";
+import { anyFilterDisabling, FilterManager, type FilterManagerCallbacks, filterDisabled } from "./filter-manager.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./proxy-headers.ts";
 import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-with-underscores.ts";
@@ -187,6 +187,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.route = this.cm.routeTable.route(headers, this.streamInfo.dynamicMetadata);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
+    // typed_per_filter_config FilterConfig `disabled`: those filters leave this stream's chain.
+    const match = this.route;
+    if (match !== undefined && anyFilterDisabling(match, config.routeConfig)) this.removeFilters((name) => filterDisabled(match, config.routeConfig, name) === true);
     if (upgradeType !== undefined) {
       // Envoy's createUpgradeFilterChain: the route's upgrade_configs first (enabled: false
       // refuses, an entry enables even what the HCM does not list), then the HCM's; an

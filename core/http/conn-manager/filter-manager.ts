@@ -581,6 +581,32 @@ export class FilterManager {
     this.lastDecoder?.handle.decodeUpgradeData?.(data, endStream);
   }
 
+  /**
+   * Take the filters `disabled` names out of the chain before any of them ran (Envoy decides
+   * it when the chain is made, once the route is known): they see nothing of the stream.
+   */
+  removeFilters(disabled: (name: string) => boolean): void {
+    let previous: ActiveStreamDecoderFilter | undefined;
+    // The terminal filter (the router) always stays: without it the request would get no answer.
+    for (let entry = this.firstDecoder; entry !== undefined && entry.next !== undefined; entry = entry.next) {
+      if (!disabled(entry.name)) {
+        previous = entry;
+        continue;
+      }
+      if (previous === undefined) this.firstDecoder = entry.next;
+      else previous.next = entry.next;
+    }
+    let previousEncoder: ActiveStreamEncoderFilter | undefined;
+    for (let entry = this.firstEncoder; entry !== undefined; entry = entry.next) {
+      if (!disabled(entry.name)) {
+        previousEncoder = entry;
+        continue;
+      }
+      if (previousEncoder === undefined) this.firstEncoder = entry.next;
+      else previousEncoder.next = entry.next;
+    }
+  }
+
   /** The decoder filters in config order (a new array, for inspection: the hot path walks the links). */
   get decoderFilters(): ActiveStreamDecoderFilter[] {
     const filters: ActiveStreamDecoderFilter[] = [];
@@ -1052,4 +1078,18 @@ export function mostSpecificPerFilterConfig(match: RouteMatch | undefined, route
 
 function perFilterConfig(level: RouteConfig | VirtualHostConfig | RouteConfiguration, name: string): unknown {
   return level.typedPerFilterConfig?.get(name);
+}
+
+/**
+ * Envoy's RouteEntryImplBase::filterDisabled: the `disabled` of the most specific
+ * FilterConfig for `name` (route, then virtual host, then route configuration); undefined
+ * when no level has one.
+ */
+export function filterDisabled(match: RouteMatch, routeConfig: RouteConfiguration, name: string): boolean | undefined {
+  return match.route.filterDisabled?.get(name) ?? match.virtualHost.filterDisabled?.get(name) ?? routeConfig.filterDisabled?.get(name);
+}
+
+/** Whether any level of the match disables some filter (the common case, none, costs three checks). */
+export function anyFilterDisabling(match: RouteMatch, routeConfig: RouteConfiguration): boolean {
+  return match.route.filterDisabled !== undefined || match.virtualHost.filterDisabled !== undefined || routeConfig.filterDisabled !== undefined;
 }

@@ -62,6 +62,8 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   private drainTimer: Timer | undefined;
   /** The "http2" component's logger: the codec's trace lines (Envoy's http2 codec_impl.cc). */
   private readonly log: ComponentLogger;
+  /** request_headers_timeout: runs while a request's header block is incomplete. */
+  private headersTimer: Timer | undefined;
 
   constructor(
     readonly config: HttpConnectionManagerConfig,
@@ -110,6 +112,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     const count = buffer.chunkCount;
     for (let i = 0; i < count && !this.closing; i++) this.codec.dispatch(buffer.chunkAt(i), false);
     buffer.drainAll();
+    if (this.config.requestHeadersTimeoutMs > 0) this.checkHeadersTimer();
     // HTTP/2 has no half-close of the connection: the client's FIN ends it, as in Envoy without half-close.
     if (endStream && !this.closing) {
       this.closedForPeer = true;
@@ -257,6 +260,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     this.idleTimer?.disable();
     this.durationTimer?.disable();
     this.drainTimer?.disable();
+    this.headersTimer?.disable();
     this.keepalive?.destroy();
     const stats = this.stats;
     stats.downstreamCxActive.dec();
@@ -283,6 +287,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
 
   onTimer(timer: Timer): void {
     if (this.connection.isClosed) return;
+    if (timer === this.headersTimer) return this.onRequestHeadersTimeout();
     if (timer === this.drainTimer) {
       // Envoy's onDrainTimeout: the final GOAWAY; onHttp2Drained closes once no stream is left.
       this.codec.goAway();
@@ -296,6 +301,36 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     }
     // Both drain (startDrainSequence): the streams in flight finish, then the connection closes.
     this.codec.keepAlive = false;
+  }
+
+  /**
+   * request_headers_timeout (Envoy's request_header_timer_, armed when a stream begins and
+   * stopped when its headers are complete): it runs from the first byte of a request's
+   * HEADERS frame to the end of its header block.
+   */
+  private checkHeadersTimer(): void {
+    if (this.closing) return;
+    if (!this.codec.impl.receivingHeaders) {
+      this.headersTimer?.disable();
+      return;
+    }
+    this.headersTimer ??= this.server.timers.create(this);
+    if (!this.headersTimer.enabled) this.headersTimer.enable(this.config.requestHeadersTimeoutMs);
+  }
+
+  /**
+   * A request head did not complete in time: downstream_rq_header_timeout. Envoy answers
+   * the stream 408; here the stream does not exist before its head is decoded, and a
+   * connection inside a header block can carry nothing else (RFC 9113 §6.10), so the
+   * connection ends: GOAWAY, then it closes (streams in flight with it: their client could
+   * not even return window for them).
+   */
+  private onRequestHeadersTimeout(): void {
+    if (this.closing || !this.codec.impl.receivingHeaders) return;
+    this.stats.downstreamRqHeaderTimeout.inc();
+    this.server.log.debug(`[C${this.connection.id}] request header timeout`);
+    this.codec.goAway();
+    this.close("FlushWrite");
   }
 
   private armIdleTimer(): void {

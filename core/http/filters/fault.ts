@@ -4,7 +4,8 @@
  * (response flag DI) and/or abort it with a local reply "fault filter abort" (response
  * flag FI), each in `percentage` of requests. With header_delay / header_abort the
  * request itself says how: x-envoy-fault-delay-request (ms) and
- * x-envoy-fault-abort-request (status), in at most the configured percentage, lowered by
+ * x-envoy-fault-abort-request (status; else x-envoy-fault-abort-grpc-request, a gRPC
+ * status), in at most the configured percentage, lowered by
  * x-envoy-fault-delay-request-percentage / x-envoy-fault-abort-request-percentage.
  * A route's typed_per_filter_config replaces the filter's settings. max_active_faults
  * caps the requests being faulted at once (the gauge active_faults).
@@ -34,6 +35,7 @@ const HEADERS = {
   delayRequestPercentage: "x-envoy-fault-delay-request-percentage",
   abortRequest: "x-envoy-fault-abort-request",
   abortRequestPercentage: "x-envoy-fault-abort-request-percentage",
+  abortGrpcRequest: "x-envoy-fault-abort-grpc-request",
   downstreamServiceCluster: "x-envoy-downstream-service-cluster",
   downstreamServiceNode: "x-envoy-downstream-service-node",
 } as const;
@@ -126,7 +128,7 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
   /** x-envoy-downstream-service-cluster, for the per-cluster stats ("" when absent). */
   private downstreamCluster = "";
   /** With x-envoy-downstream-service-cluster: its own runtime keys (fault.http.<cluster>.*), which take precedence. */
-  private clusterKeys: { delayPercent: string; abortPercent: string; delayDuration: string; abortHttpStatus: string } | undefined;
+  private clusterKeys: { delayPercent: string; abortPercent: string; delayDuration: string; abortHttpStatus: string; abortGrpcStatus: string } | undefined;
   private headers: RequestHeaders | undefined;
 
   constructor(
@@ -157,6 +159,7 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
         abortPercent: `fault.http.${downstreamCluster}.abort.abort_percent`,
         delayDuration: `fault.http.${downstreamCluster}.delay.fixed_duration_ms`,
         abortHttpStatus: `fault.http.${downstreamCluster}.abort.http_status`,
+        abortGrpcStatus: `fault.http.${downstreamCluster}.abort.grpc_status`,
       };
     }
     if (this.maybeSetupDelay(headers)) return FilterHeadersStatus.StopIteration;
@@ -187,7 +190,7 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
     const headers = this.headers!;
     const status = this.abortStatus(headers);
     if (status !== undefined) {
-      this.abortWithStatus(status);
+      this.abortWithStatus(status.http, status.grpc);
       return;
     }
     // No longer a fault once the delay is over (no other kind is implemented to keep it active).
@@ -213,7 +216,7 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
   private maybeDoAbort(headers: RequestHeaders): boolean {
     const status = this.abortStatus(headers);
     if (status === undefined || !this.tryIncActiveFaults()) return false;
-    this.abortWithStatus(status);
+    this.abortWithStatus(status.http, status.grpc);
     return true;
   }
 
@@ -233,34 +236,43 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
     return duration > 0 ? duration : undefined;
   }
 
-  private abortStatus(headers: RequestHeaders): number | undefined {
+  /**
+   * Envoy's FaultFilter::abortStatus: an HTTP status wins; else a gRPC status, sent as a
+   * local reply of HTTP 200 carrying it (the gRPC reply to a gRPC request).
+   */
+  private abortStatus(headers: RequestHeaders): { http: number; grpc?: number } | undefined {
     const abort = this.settings.config.abort;
     if (abort === undefined) return undefined;
-    const fixed = abort.httpStatus;
-    const percentage = fixed !== undefined ? abort.percentage : headerPercentage(headers, HEADERS.abortRequestPercentage, abort.percentage);
+    const fixed = abort.httpStatus !== undefined || abort.grpcStatus !== undefined;
+    const percentage = fixed ? abort.percentage : headerPercentage(headers, HEADERS.abortRequestPercentage, abort.percentage);
     const runtime = this.server.layeredRuntime;
     const keys = this.settings.config.runtimeKeys;
     if (!runtime.featureEnabled(percentage, this.clusterKeys?.abortPercent ?? keys.abortPercent)) return undefined;
-    let status = fixed;
+    let status = abort.httpStatus;
     // Envoy's HeaderAbortProvider: only a status in [200, 600) aborts.
-    if (status === undefined) {
+    if (!fixed) {
       const header = headerNumber(headers, HEADERS.abortRequest);
-      if (header === undefined || header < 200 || header >= 600) return undefined;
-      status = header;
+      if (header !== undefined && header >= 200 && header < 600) status = header;
     }
-    // FaultFilter::abortHttpStatus: the downstream cluster's key, else the filter's, over the configured status.
-    const overridden = this.clusterKeys ? runtime.getInteger(this.clusterKeys.abortHttpStatus, status) : runtime.getInteger(keys.abortHttpStatus, status);
-    // A runtime value that is no HTTP status cannot be sent; the configured one is.
-    return overridden >= 200 && overridden < 600 ? overridden : status;
+    if (status !== undefined) {
+      // FaultFilter::abortHttpStatus: the downstream cluster's key, else the filter's, over the configured status.
+      const overridden = this.clusterKeys ? runtime.getInteger(this.clusterKeys.abortHttpStatus, status) : runtime.getInteger(keys.abortHttpStatus, status);
+      // A runtime value that is no HTTP status cannot be sent; the configured one is.
+      return { http: overridden >= 200 && overridden < 600 ? overridden : status };
+    }
+    const grpc = fixed ? abort.grpcStatus : headerNumber(headers, HEADERS.abortGrpcRequest);
+    if (grpc === undefined) return undefined;
+    // FaultFilter::abortGrpcStatus: the downstream cluster's key replaces the filter's, both over the configured status.
+    return { http: 200, grpc: runtime.getInteger(this.clusterKeys?.abortGrpcStatus ?? keys.abortGrpcStatus, grpc) };
   }
 
-  private abortWithStatus(status: number): void {
+  private abortWithStatus(status: number, grpcStatus?: number): void {
     const stats = this.config.stats;
     if (this.downstreamCluster !== "" && !this.settings.config.disableDownstreamClusterStats) {
       stats.downstreamCluster(this.downstreamCluster, "aborts_injected").inc();
     }
     stats.abortsInjected.inc();
-    this.callbacks.sendLocalReply(status, FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, CoreResponseFlag.FaultInjected);
+    this.callbacks.sendLocalReply(status, FAULT_ABORT_BODY, FAULT_ABORT_DETAILS, CoreResponseFlag.FaultInjected, undefined, grpcStatus);
   }
 
   /** Envoy's tryIncActiveFaults: one active fault per stream; over max_active_faults, faults_overflow and no fault. */

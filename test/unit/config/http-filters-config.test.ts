@@ -53,14 +53,16 @@ describe("fault", () => {
         abortPercent: "fault.http.abort.abort_percent",
         delayDuration: "fault.http.delay.fixed_duration_ms",
         abortHttpStatus: "fault.http.abort.http_status",
+        abortGrpcStatus: "fault.http.abort.grpc_status",
         maxActiveFaults: "fault.http.max_active_faults",
       },
     });
   });
 
-  test("refusals name the field: grpc_status, response_rate_limit, two error types, a status out of [200, 600)", () => {
-    expect(problems(filter({ abort: { grpc_status: 14, percentage: { numerator: 100 } } }))).toEqual([
-      expect.stringContaining(`${HCM_FILTERS}.abort.grpc_status: not supported: gRPC aborts need HTTP/2`),
+  test("refusals name the field: response_rate_limit, two error types, a status out of [200, 600); grpc_status is accepted", () => {
+    expect(() => load(filter({ abort: { grpc_status: 14, percentage: { numerator: 100 } } }))).not.toThrow();
+    expect(problems(filter({ abort: { grpc_status: 14, http_status: 503 } }))).toEqual([
+      `${HCM_FILTERS}.abort: must set only one of http_status, grpc_status, header_abort (got http_status, grpc_status)`,
     ]);
     expect(problems(filter({ response_rate_limit: { fixed_limit: { limit_kbps: 1 } } }))[0]).toContain("response_rate_limit: not supported");
     expect(problems(filter({ abort: { http_status: 503, header_abort: {} } }))).toEqual([
@@ -168,5 +170,27 @@ describe("Envoy's Lua and Wasm filters", () => {
   test("a Script is not terminal: as the last filter it is refused like any non-router", () => {
     const config = httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: [{ name: "s", typed_config: { "@type": SCRIPT, module: "./f.ts" } }] } });
     expect(() => loadBootstrap(JSON.stringify(config), "json")).toThrow(/non-terminal filter named s of type polyvoy\.filters\.http\.user is the last filter in a http filter chain/);
+  });
+});
+
+describe("envoy.config.route.v3.FilterConfig in typed_per_filter_config", () => {
+  const FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+  const WRAPPER = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
+  const filter = { name: "envoy.filters.http.fault", typed_config: { "@type": FAULT } };
+  const routeOf = (b: ReturnType<typeof load>) =>
+    (b.listeners[0] as unknown as { filterChains: { filters: { config: { routeConfig: { virtualHosts: { routes: { typedPerFilterConfig?: Map<string, unknown>; filterDisabled?: Map<string, boolean> }[] }[] } } }[] }[] }).filterChains[0]!.filters[0]!.config.routeConfig.virtualHosts[0]!.routes[0]!;
+  const perRoute = (entry: Record<string, unknown>) => ({ typed_per_filter_config: { "envoy.filters.http.fault": { "@type": WRAPPER, ...entry } } });
+
+  test("disabled, and a wrapped config given to the filter as its own", () => {
+    expect(routeOf(load(filter, perRoute({ disabled: true }))).filterDisabled?.get("envoy.filters.http.fault")).toBe(true);
+    const wrapped = routeOf(load(filter, perRoute({ config: { "@type": FAULT, abort: { http_status: 503 } } })));
+    expect(wrapped.filterDisabled?.get("envoy.filters.http.fault")).toBe(false);
+    expect(wrapped.typedPerFilterConfig?.get("envoy.filters.http.fault")).toMatchObject({ abort: { httpStatus: 503 } });
+  });
+
+  test("refused: is_optional, an unknown field, a wrapped config of an unknown type", () => {
+    expect(problems(filter, perRoute({ is_optional: true })).join("\n")).toContain("not supported: is_optional: true");
+    expect(problems(filter, perRoute({ bogus: 1 })).join("\n")).toContain(`${ROUTE_PER_FILTER}.envoy.filters.http.fault`);
+    expect(problems(filter, perRoute({ config: { "@type": "type.googleapis.com/x.Y" } })).join("\n")).toContain('no supported HTTP filter takes per-route config of type "type.googleapis.com/x.Y"');
   });
 });

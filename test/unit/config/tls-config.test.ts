@@ -145,11 +145,9 @@ describe("DownstreamTlsContext", () => {
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [{ ...CERT, certificate_chain: { environment_variable: "CERT" } }] } }))).join("\n")).toContain(
       "environment_variable: not supported",
     );
-    // h2 is served downstream (the HCM speaks HTTP/2 when ALPN chose it); upstream it is refused while clusters speak HTTP/1.
+    // h2 is served downstream (the HCM speaks HTTP/2 when ALPN chose it), and offered upstream as written (auto_config picks the codec by it).
     expect(load(config(downstream({ common_tls_context: { tls_certificates: [CERT], alpn_protocols: ["h2", "http/1.1"] } }))).listeners[0]!.filterChains[0]!.transportSocket!.common.alpnProtocols).toEqual(["h2", "http/1.1"]);
-    expect(problems(config(undefined, upstream({ common_tls_context: { alpn_protocols: ["h2", "http/1.1"] } })))).toEqual([
-      `${CLUSTER}.transport_socket.typed_config.common_tls_context.alpn_protocols[0]: h2 in an upstream alpn_protocols is not supported yet (the protocol is not chosen by ALPN): for HTTP/2 set the cluster's explicit_http_config http2_protocol_options, and polyvoy offers h2 itself`,
-    ]);
+    expect(load(config(undefined, upstream({ common_tls_context: { alpn_protocols: ["h2", "http/1.1"] } }))).clusters[0]!.transportSocket!.common.alpnProtocols).toEqual(["h2", "http/1.1"]);
     expect(problems(config({ name: "envoy.transport_sockets.alts" })).join("\n")).toContain('unsupported transport socket "envoy.transport_sockets.alts"');
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], validation_context: { verify_certificate_hash: ["zz"] } } }))).join("\n")).toContain("invalid hex-encoded SHA-256 zz");
   });
