@@ -68,7 +68,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
 
   constructor(
     readonly runtime: Runtime,
-    readonly bootstrap: Bootstrap,
+    /** The config running: a reload (core/config-reloader.ts) replaces its listeners and clusters. */
+    public bootstrap: Bootstrap,
     readonly log: Logger,
     readonly options: ServerOptions = {},
   ) {
@@ -194,8 +195,9 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     const { drainTimeS, strategy } = this.drainSettings;
     this.log.info(`${reason}, draining for up to ${drainTimeS} s (${strategy}) before shutting down`);
     this.listenerManager.stopListening();
-    // A graceful /drain_listeners already under way goes on: its drain time ends this one.
-    this.drainManager.startDrainSequence(() => this.stop("drain time over"));
+    // Every connection is told at once, whatever the strategy: nothing new comes to spread
+    // the load over. A graceful /drain_listeners already under way: its drain time ends this one.
+    this.drainManager.startDrainSequence(() => this.stop("drain time over"), true);
     void this.listenerManager.whenClosed().then(() => this.stop("connections drained"));
   }
 

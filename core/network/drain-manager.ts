@@ -38,6 +38,8 @@ export class DrainManager implements TimerTarget {
   private queue: DrainCloseTarget[] = [];
   private stepMs = 0;
   private completions: (() => void)[] = [];
+  /** Every connection told to close now, whatever the strategy (SIGTERM's drain). */
+  private allNow = false;
 
   constructor(
     private readonly runtime: Runtime,
@@ -53,7 +55,7 @@ export class DrainManager implements TimerTarget {
   drainClose(): boolean {
     if (!this.started) return false;
     const drainTimeS = this.settings.drainTimeS;
-    if (this.settings.strategy === "immediate" || drainTimeS === 0) return true;
+    if (this.allNow || this.settings.strategy === "immediate" || drainTimeS === 0) return true;
     const remainingMs = this.deadline - this.runtime.now();
     if (remainingMs <= 0) return true;
     const elapsedS = drainTimeS - Math.floor(remainingMs / 1000);
@@ -63,16 +65,24 @@ export class DrainManager implements TimerTarget {
   add(target: DrainCloseTarget): void {
     this.targets.add(target);
     // A connection that comes while an immediate drain runs is told at once.
-    if (this.started && this.settings.strategy === "immediate") target.onDrainClose();
+    if (this.started && (this.allNow || this.settings.strategy === "immediate")) target.onDrainClose();
   }
 
   remove(target: DrainCloseTarget): void {
     this.targets.delete(target);
   }
 
-  /** Start draining; `onComplete` after the drain time (of the drain already under way, if any). */
-  startDrainSequence(onComplete?: () => void): void {
+  /**
+   * Start draining; `onComplete` after the drain time (of the drain already under way, if
+   * any). `allNow`: every connection is told at once, as with `immediate`.
+   */
+  startDrainSequence(onComplete?: () => void, allNow = false): void {
     if (onComplete) this.completions.push(onComplete);
+    if (allNow && !this.allNow) {
+      this.allNow = true;
+      this.queue = [];
+      if (this.started) for (const target of [...this.targets]) target.onDrainClose();
+    }
     if (this.started) {
       if (this.timer === undefined) this.onTimer();
       return;
@@ -81,7 +91,7 @@ export class DrainManager implements TimerTarget {
     const drainMs = this.settings.drainTimeS * 1000;
     this.deadline = this.runtime.now() + drainMs;
     this.timer = this.timers.create(this);
-    if (this.settings.strategy === "immediate" || this.targets.size === 0) {
+    if (this.allNow || this.settings.strategy === "immediate" || this.targets.size === 0) {
       for (const target of [...this.targets]) target.onDrainClose();
       this.timer.enable(drainMs);
       return;
@@ -93,12 +103,12 @@ export class DrainManager implements TimerTarget {
 
   /** @internal The next gradual step, or the end of the drain time. */
   onTimer(): void {
-    if (this.queue.length > 0) {
-      const target = this.queue.shift()!;
-      if (this.targets.has(target)) target.onDrainClose();
-      if (this.queue.length > 0) return this.timer!.enable(this.stepMs);
-      return this.timer!.enable(Math.max(0, this.deadline - this.runtime.now()));
-    }
+    const target = this.queue.shift();
+    if (target && this.targets.has(target)) target.onDrainClose();
+    this.timer ??= this.timers.create(this);
+    if (this.queue.length > 0) return this.timer.enable(this.stepMs);
+    const rest = this.deadline - this.runtime.now();
+    if (rest > 0) return this.timer.enable(rest);
     this.timer = undefined;
     const completions = this.completions;
     this.completions = [];
