@@ -38,6 +38,8 @@ export class ConfigReloader {
   private watch: FileWatch | undefined;
   /** The document of the config running (snake_case keys), compared with the next. */
   private document: Record<string, unknown>;
+  /** Clusters a reload dropped, removed once the listeners it drained are gone (their routes may still name them). */
+  private readonly pendingRemovals = new Set<string>();
   private readonly stats: { attempt: Counter; success: Counter; rejected: Counter; failure: Counter };
 
   constructor(
@@ -168,11 +170,19 @@ export class ConfigReloader {
         this.log.error(`config reload: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    // Clusters dropped go once the listeners drained now are gone: the old listeners'
+    // routes may name them until their last connection ends (else those requests get 503 NC).
     const keepClusters = new Set(bootstrap.clusters.map((c) => c.name));
-    for (const cluster of clusterManager.all()) {
-      if (keepClusters.has(cluster.name)) continue;
-      if (clusterManager.removeCluster(cluster.name)) this.log.info(`config reload: cluster '${cluster.name}' removed`);
-      else failed.add(`cluster '${cluster.name}'`);
+    for (const name of this.pendingRemovals) if (keepClusters.has(name)) this.pendingRemovals.delete(name);
+    const dropped = clusterManager.all().filter((c) => !keepClusters.has(c.name)).map((c) => c.name);
+    for (const name of dropped) this.pendingRemovals.add(name);
+    if (dropped.length > 0) {
+      void listenerManager.whenDrained().then(() => {
+        for (const name of dropped) {
+          if (!this.pendingRemovals.delete(name)) continue;
+          if (clusterManager.removeCluster(name)) this.log.info(`config reload: cluster '${name}' removed`);
+        }
+      });
     }
     return failed;
   }

@@ -144,6 +144,11 @@ export class ListenerManager {
     return Promise.all([...this.listeners(), ...this.drainingListeners].map((l) => l.whenClosed())).then(() => {});
   }
 
+  /** Resolves once the listeners draining now are gone. */
+  whenDrained(): Promise<void> {
+    return Promise.all([...this.drainingListeners].map((l) => l.whenClosed())).then(() => {});
+  }
+
   /** Close every connection, active and draining listeners' (shutdown); resolves when all are gone. */
   closeConnections(): Promise<void> {
     for (const entry of this.active.values()) entry.drain.stop();
