@@ -43,6 +43,8 @@ function constantLoad(port: number, refusedEnds = false): Load {
           resolve("ok");
         });
       });
+      // A request left unanswered is a failure too (not a hang of the test).
+      req.setTimeout(10_000, () => req.destroy(new Error("no response in 10 s")));
       req.on("error", (err: NodeJS.ErrnoException) => {
         if (refusedEnds && err.code === "ECONNREFUSED") return resolve("refused");
         load.failures.push(`request: ${err.code ?? err.message}`);
@@ -77,7 +79,10 @@ function fresh(port: number): Promise<string> {
         res.on("data", (d: string) => (body += d));
         res.on("end", () => resolve(res.statusCode === 200 ? body : `${res.statusCode} ${body}`));
       })
-      .on("error", reject);
+      .on("error", reject)
+      .setTimeout(10_000, function (this: http.ClientRequest) {
+        this.destroy(new Error("no response in 10 s"));
+      });
   });
 }
 
@@ -133,6 +138,8 @@ describe.each(RUNTIMES)("drain and reload on %s", (runtime) => {
       expect(stats).toMatch(/^listener_manager\.listener_added: 11$/m);
       expect(stats).toMatch(/^listener_manager\.listener_removed: 10$/m);
       expect(stats).toMatch(/^listener_manager\.listener_modified: 20$/m);
+    } catch (err) {
+      throw new Error(`${String(err)}\n${proxy.stderr.slice(-4000)}`);
     } finally {
       await load.stop();
       await proxy.stop("SIGINT");
@@ -141,7 +148,7 @@ describe.each(RUNTIMES)("drain and reload on %s", (runtime) => {
     expect(load.ok).toBeGreaterThan(20);
     expect([...load.bodies].sort()).toEqual(["A", "B"]);
     expect(proxy.stderr).toMatch(/config reload refused: .*bogus_field/);
-  });
+  }, 120_000);
 
   test("SIGTERM with --drain-time-s under constant load: no request fails, exit 0", async () => {
     const port = await freePort();
