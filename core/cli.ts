@@ -6,7 +6,7 @@ export interface CommandLine {
   configYaml?: string;
   mode: "serve" | "validate";
   logLevel: LogLevel;
-  /** --drain-time-s: how long /drain_listeners?graceful drains before listeners stop (Envoy's default 600). */
+  /** --drain-time-s: how long /drain_listeners?graceful, a removed or replaced listener, and (when given) SIGTERM drain (Envoy's default 600). */
   drainTimeS?: number;
   /** --log-path: the application log goes to this file (appended) instead of stderr. */
   logPath?: string;
@@ -31,6 +31,8 @@ export interface CommandLine {
    * Unset is 1, one process, not Envoy's default of one per core (docs/architecture.md, Workers).
    */
   concurrency?: number;
+  /** --watch-config: reload the config file when it changes (as on SIGHUP; core/config-reloader.ts). */
+  watchConfig?: boolean;
   help: boolean;
   version: boolean;
 }
@@ -40,7 +42,9 @@ export const USAGE = `Usage: polyvoy [options]
       --config-yaml YAML   bootstrap config given inline as YAML (or JSON)
       --mode MODE          serve (default) or validate: check the config and exit 0/1
   -l, --log-level LEVEL    ${LOG_LEVELS.join(", ")} (default info)
-      --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful (default 600)
+      --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful and of
+                           listeners removed or changed by a reload (default 600); when given,
+                           SIGTERM drains (up to that long) before exiting
       --drain-strategy gradual|immediate  how connections drain: gradual (default) tells a share
                            growing to all over the drain time to close, immediate all at once
       --log-path FILE      append the log to FILE instead of stderr
@@ -53,6 +57,7 @@ export const USAGE = `Usage: polyvoy [options]
                            (default 1: one process)
       --parent-shutdown-time-s SECONDS, --disable-hot-restart
                            accepted for Envoy's command lines (no hot restart here)
+      --watch-config       reload the config file when it changes, as SIGHUP does
       --version            print the version and exit
   -h, --help               print this help and exit
 From the package's \`polyvoy\` command also:
@@ -185,6 +190,9 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         line.concurrency = count;
         break;
       }
+      case "--watch-config":
+        line.watchConfig = true;
+        break;
       case "--base-id":
       case "--restart-epoch":
         throw new UsageError(`${flag} is not supported: ${REFUSED[flag]}`, false);

@@ -47,13 +47,15 @@ import { pickWeighted } from "./util/weighted-pick.ts";
 // ---------------------------------------------------------------- network filters
 
 registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context) => {
-  const clusters = config.clusters.map(({ name, weight }) => {
-    const cluster = context.clusterManager.get(name);
-    if (!cluster) throw new Error(`tcp_proxy ${config.statPrefix}: unknown cluster '${name}'`);
-    return { cluster, weight };
-  });
+  for (const { name } of config.clusters) {
+    if (!context.clusterManager.get(name)) throw new Error(`tcp_proxy ${config.statPrefix}: unknown cluster '${name}'`);
+  }
   const stats = new TcpProxyStats(context.stats, config.statPrefix);
-  return (connection) => new TcpProxyFilter(config, pickWeighted(clusters, context.runtime.random())!.cluster, context, stats, connection);
+  // The cluster by name per connection, as Envoy's: one replaced at run time serves new connections.
+  return (connection) => {
+    const name = pickWeighted(config.clusters, context.runtime.random())!.name;
+    return new TcpProxyFilter(config, context.clusterManager.get(name), context, stats, connection);
+  };
 });
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {

@@ -5,15 +5,17 @@ import { DEFAULT_LOG_FORMAT, Logger, type ComponentLogger, type LogComponent } f
 import { latin1Encode } from "./util/latin1.ts";
 import type { AppendFile, LogSink, Runtime } from "./port.ts";
 import { Server } from "./server.ts";
+import { ConfigReloader } from "./config-reloader.ts";
 import { VERSION } from "./version.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
-import { hasRegisteredHttpFilters } from "./http/user-filter/user-filter-registry.ts";
+import { readFailure, validateConfig } from "./config/validate-config.ts";
 
 /**
  * The program every runtime's `main.ts` runs: parse the command line, load and
- * validate the config, start the server, and stop cleanly on SIGTERM/SIGINT. As Envoy's
- * server: SIGUSR1 reopens the access log files (logrotate's signal), SIGHUP is logged
- * and otherwise ignored (no hot restart here).
+ * validate the config, start the server, and stop cleanly on SIGTERM/SIGINT (SIGTERM
+ * drains first when --drain-time-s is given). As Envoy's server: SIGUSR1 reopens the
+ * access log files (logrotate's signal). SIGHUP reloads the config file
+ * (core/config-reloader.ts), as does a change of it with --watch-config.
  * A config that fails exits 1 with one line per problem and starts nothing.
  */
 export async function runMain(runtime: Runtime, argv: readonly string[]): Promise<void> {
@@ -108,20 +110,34 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   // SIGTERM, SIGINT and the admin's /quitquitquit all end here: Server.stop() shuts
   // down once and then calls this. Signals are handled from before the first listener
   // binds, so a SIGTERM that races startup still ends in a clean exit 0.
-  server.onStopped = () => void exit(0);
-  runtime.onSignal("SIGTERM", () => server.stop("caught SIGTERM"));
+  const reloader = new ConfigReloader(runtime, server, commandLine, log, document);
+  server.onStopped = () => {
+    reloader.close();
+    void exit(0);
+  };
+  // Envoy's SIGTERM shuts down at once; with --drain-time-s given, polyvoy drains first.
+  runtime.onSignal("SIGTERM", () => (commandLine.drainTimeS !== undefined ? server.drainAndStop("caught SIGTERM") : server.stop("caught SIGTERM")));
   runtime.onSignal("SIGINT", () => server.stop("caught SIGINT"));
   runtime.onSignal("SIGUSR1", () => {
     log.info("caught SIGUSR1. Reopening access logs.");
     void server.reopenAccessLogs();
   });
-  runtime.onSignal("SIGHUP", () => log.warn("caught and eating SIGHUP. polyvoy has no hot restart: SIGTERM stops it."));
+  // Before start() ends, a SIGHUP waits: the reload runs once the first config serves.
+  let started = false;
+  let reloadAsked = false;
+  runtime.onSignal("SIGHUP", () => {
+    if (started) void reloader.reload("caught SIGHUP");
+    else reloadAsked = true;
+  });
   try {
     await server.start();
   } catch (err) {
     log.error(err instanceof Error ? err.message : String(err));
     return exit(1);
   }
+  started = true;
+  if (commandLine.watchConfig) reloader.watchFile();
+  if (reloadAsked) void reloader.reload("caught SIGHUP");
   if (workers?.worker !== undefined) await workers.announceStarted(server.admin?.listener.boundAddress);
 }
 
@@ -160,31 +176,4 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
   }
   for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
   return undefined;
-}
-
-/** Why a config file could not be read, in words, by the PortError's code; anything else as the runtime said it. */
-function readFailure(err: unknown): string {
-  const e = (err && typeof err === "object" ? err : {}) as { code?: unknown; message?: unknown };
-  switch (e.code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-      return "permission denied";
-    case "EISDIR":
-      return "it is a directory, not a file";
-    default:
-      return typeof e.message === "string" ? e.message : String(err);
-  }
-}
-
-/**
- * Validate where the runtime wants it: off the proxy's heap when it offers that
- * (port.ts, loadConfigIsolated), else here. The loader is
- * imported only now, so a runtime that validates elsewhere never loads zod or yaml.
- */
-async function validateConfig(runtime: Runtime, text: string, format: ConfigFormat): Promise<LoadedConfig> {
-  // Filters registered in this heap (registerHttpFilter) are unknown to an isolated validator.
-  if (runtime.loadConfigIsolated && !hasRegisteredHttpFilters()) return runtime.loadConfigIsolated(text, format);
-  const { loadConfig } = await import("./config/load.ts");
-  return loadConfig(text, format);
 }

@@ -54,7 +54,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   constructor(
     private readonly config: TcpProxyConfig,
-    private readonly cluster: Cluster,
+    /** Looked up by name for this connection (undefined: removed since the config named it). */
+    private readonly clusterOrNone: Cluster | undefined,
     private readonly context: ServerContext,
     private readonly stats: TcpProxyStats,
     private readonly downstream: Connection,
@@ -66,6 +67,11 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       onAboveWriteBufferHighWatermark: () => this.upstream?.connection.readDisable(true),
       onBelowWriteBufferLowWatermark: () => this.upstream?.connection.readDisable(false),
     };
+  }
+
+  /** Set whenever the filter runs past onNewConnection's check. */
+  private get cluster(): Cluster {
+    return this.clusterOrNone!;
   }
 
   /** Envoy's tcp_proxy hash_policy source_ip (Network::HashPolicyImpl): xxHash64 of the client's IP. */
@@ -81,6 +87,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   onNewConnection(): FilterStatus {
     const { log } = this.context;
     this.stats.downstreamCxTotal.inc();
+    if (this.clusterOrNone === undefined) {
+      // The cluster was removed at run time (a reload, CDS): Envoy's tcp_proxy closes the connection (NC).
+      this.stats.downstreamCxNoRoute.inc();
+      this.responseFlags.push(CoreResponseFlag.NoClusterFound);
+      this.downstream.close("FlushWrite");
+      return FilterStatus.StopIteration;
+    }
     const host = this.cluster.loadBalancer.chooseHost(this);
     if (!host) {
       this.stats.downstreamCxNoRoute.inc();

@@ -73,6 +73,8 @@ export function runToExit(runtime: RuntimeName, args: string[], timeoutMs = 20_0
 /** A running proxy. */
 export class ProxyProcess {
   stderr = "";
+  /** The config file it was started with (a reload test rewrites it). */
+  configPath = "";
   private exited: Promise<Exited>;
 
   private constructor(
@@ -104,6 +106,7 @@ export class ProxyProcess {
     const [cmd, argv] = proxyCommand(runtime, ["-c", path, ...extraArgs]);
     const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: env && { ...process.env, ...env } });
     const proxy = new ProxyProcess(runtime, child);
+    proxy.configPath = path;
     await proxy.waitForLog(/listening on/g, listeners);
     return proxy;
   }
