@@ -19,6 +19,7 @@ import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts"
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
+import { XdsManager } from "./config/xds/xds-manager.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
@@ -43,6 +44,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly clusterManager: ClusterManager;
   /** static_resources.secrets and the SDS files TLS contexts name (core/tls/secret-manager.ts). */
   readonly secretManager: SecretManager;
+  /** RDS and EDS files (core/config/xds/). */
+  readonly xdsManager: XdsManager = new XdsManager();
   /** Built by start(), once the access log files they write to are open. */
   readonly listeners: ActiveListener[] = [];
   /** The admin interface, when `admin.address` is configured (started by start()). */
@@ -312,6 +315,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     this.clearDrainTimer();
     this.overload.stop();
     this.secretManager.stop();
+    this.xdsManager.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
     for (const listener of this.listeners) listener.stopListening();

@@ -9,7 +9,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { networkRbacConfig } from "./rbac-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
@@ -29,6 +29,7 @@ import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -506,6 +507,14 @@ const loadAssignmentPolicy = z.strictObject({
   overprovisioning_factor: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
 });
 
+/** Cluster.EdsClusterConfig: the ConfigSource of the endpoints, and the name asked for (default: the cluster's). */
+const edsClusterConfig = z
+  .strictObject({
+    eds_config: configSourceSchema("EDS"),
+    service_name: z.string().optional(),
+  })
+  .transform((e): EdsClusterConfig => ({ configSource: e.eds_config, ...(e.service_name ? { serviceName: e.service_name } : {}) }));
+
 /** envoy.config.endpoint.v3.ClusterLoadAssignment */
 const loadAssignment = z
   .strictObject({
@@ -671,8 +680,10 @@ function upstreamProtocol(
 const clusterMessage = z
   .strictObject({
     name: z.string().min(1),
-    // Envoy's default discovery type is STATIC; EDS and ORIGINAL_DST are not implemented.
-    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS"]).default("STATIC"),
+    // Envoy's default discovery type is STATIC; ORIGINAL_DST is not implemented.
+    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"]).default("STATIC"),
+    // EDS: where the ClusterLoadAssignment comes from (core/upstream/eds-cluster.ts).
+    eds_cluster_config: edsClusterConfig.optional(),
     ...dnsClusterFields,
     // Envoy validates connect_timeout as `gt: {}`: zero is refused.
     connect_timeout: duration
@@ -701,6 +712,11 @@ const clusterMessage = z
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
     checkDnsFields(c, ctx);
+    // cds.proto: eds_cluster_config is "Configuration to use for EDS updates for the Cluster"; without EDS it would do nothing.
+    if (c.type === "EDS" && c.eds_cluster_config === undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster needs eds_cluster_config (its eds_config names the file of its endpoints)", path: ["eds_cluster_config"] });
+    if (c.type !== "EDS" && c.eds_cluster_config !== undefined) ctx.addIssue({ code: "custom", message: "applies to type: EDS clusters only", path: ["eds_cluster_config"] });
+    // Envoy ignores an EDS cluster's load_assignment (eds.cc reads its endpoints from EDS only): refused rather than ignored.
+    if (c.type === "EDS" && c.load_assignment !== undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster's endpoints come from eds_cluster_config; load_assignment would be ignored", path: ["load_assignment"] });
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {
       const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
@@ -727,7 +743,8 @@ const clusterMessage = z
     (c, ctx): ClusterConfig => ({
       name: c.name,
       type: c.type,
-      ...(c.type !== "STATIC" ? { dns: dnsClusterConfig(c) } : {}),
+      ...(c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS" ? { dns: dnsClusterConfig(c) } : {}),
+      ...(c.eds_cluster_config ? { eds: c.eds_cluster_config } : {}),
       connectTimeoutMs: c.connect_timeout,
       lbPolicy: c.lb_policy,
       ...withLoadBalancing(loadBalancingConfig(c, ctx)),
@@ -759,6 +776,19 @@ const clusterMessage = z
   );
 
 const cluster = clusterMessage;
+
+/**
+ * A ClusterLoadAssignment delivered by EDS (core/upstream/eds-cluster.ts): its addresses
+ * are IP literals, as a STATIC cluster's (Envoy resolves EDS addresses as IPs).
+ */
+export const edsLoadAssignment = loadAssignment.superRefine((a, ctx) => {
+  a.endpoints.forEach((locality, l) =>
+    (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
+      if (typeof endpoint.address?.address !== "string" || isIpLiteral.safeParse(endpoint.address.address).success) return;
+      ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path: ["endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"] });
+    }),
+  );
+});
 
 /**
  * What each discovery type makes of its endpoints' addresses: STATIC needs IP literals;

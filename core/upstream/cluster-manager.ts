@@ -12,6 +12,7 @@ import { HealthState, HealthTransition } from "./health-checker.ts";
 import { Http1ConnPool, type PoolHandle, type UpstreamCallbacks } from "./http1-conn-pool.ts";
 import { Http2ConnPool } from "./http2-conn-pool.ts";
 import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
+import { EdsClusterImpl } from "./eds-cluster.ts";
 import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
 
@@ -41,6 +42,8 @@ export class ClusterManager {
   private readonly tcpPools = new Map<Host, TcpConnPool>();
   /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
   private readonly dnsDiscoveries: DnsDiscovery[] = [];
+  /** The discovery of each EDS cluster (eds-cluster.ts). */
+  readonly edsClusters: EdsClusterImpl[] = [];
   private readonly runtimeValues: RuntimeSnapshot;
   constructor(
     configs: readonly ClusterConfig[],
@@ -69,6 +72,10 @@ export class ClusterManager {
       cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
       this.clusters.set(config.name, cluster);
       if (config.type === "STATIC") continue;
+      if (config.type === "EDS") {
+        this.edsClusters.push(new EdsClusterImpl(cluster, dispatcher.runtime, this.log, stats));
+        continue;
+      }
       this.dnsDiscoveries.push(config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, dispatcher.runtime, this.log) : new LogicalDnsCluster(cluster, dispatcher.runtime, this.log));
     }
   }
@@ -114,7 +121,8 @@ export class ClusterManager {
       }
     }
     for (const discovery of this.dnsDiscoveries) discovery.start();
-    const warming: Promise<void>[] = [];
+    // An EDS cluster warms with its first read (Envoy's EdsClusterImpl initializes on its first update).
+    const warming: Promise<void>[] = this.edsClusters.map((eds) => eds.start());
     for (const cluster of this.clusters.values()) {
       warming.push(cluster.initialize(this.dispatcher, this.log, eventLogs.get(cluster), this.runtimeValues, secrets));
       cluster.outlierDetector?.addChangedStateCallback((host) => {
@@ -134,6 +142,7 @@ export class ClusterManager {
   /** Stop discovery, health checking and outlier detection (at shutdown): no more DNS queries, checks or their timers. */
   shutdown(): void {
     for (const discovery of this.dnsDiscoveries) discovery.stop();
+    for (const eds of this.edsClusters) eds.stop();
     for (const cluster of this.clusters.values()) cluster.stopHealthChecking();
   }
 

@@ -7,7 +7,7 @@ import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../message.ts";
-import type { RouteMatch } from "../route/route-table.ts";
+import type { RouteMatch, RouteTable } from "../route/route-table.ts";
 import { StreamInfo } from "../stream-info.ts";
 import { createFilterChain } from "../filters/http-filter-registry.ts";
 import { FilterManager, type FilterManagerCallbacks } from "./filter-manager.ts";
@@ -58,6 +58,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private sentResponseHeaders: ResponseHeaders | undefined;
   private sentResponseTrailers: HeaderMap | undefined;
 
+  /** The route table as the stream began (Envoy's snapped route config): an RDS update applies to new streams. */
+  private readonly routes: RouteTable;
+
   constructor(
     private readonly cm: ConnectionManagerContext,
     private readonly encoder: ResponseEncoder,
@@ -73,16 +76,17 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     stats.downstreamRqTotal.inc();
     cm.rqProtocolTotal.inc();
     stats.downstreamRqActive.inc();
+    this.routes = cm.routeTable;
     createFilterChain(cm.config.httpFilters, cm.server, this, cm.config);
   }
 
   get routeConfig(): RouteConfiguration {
-    return this.cm.config.routeConfig;
+    return this.routes.config;
   }
 
   /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
   clearRouteCache(): void {
-    this.route = this.cm.routeTable.route(this.requestHeaders);
+    this.route = this.routes.route(this.requestHeaders);
     this.streamInfo.routeName = this.route?.route.name ?? "";
   }
 
@@ -149,7 +153,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       headers.remove("expect");
       this.encoder.encodeHeaders(new ResponseHeaders(100), false);
     }
-    this.route = this.cm.routeTable.route(headers);
+    this.route = this.routes.route(headers);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
     if (upgradeType !== undefined) {

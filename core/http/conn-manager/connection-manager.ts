@@ -12,6 +12,7 @@ import { statusText } from "../codec/status-text.ts";
 import { RequestHeaders } from "../message.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { RouteTable } from "../route/route-table.ts";
+import type { RouteConfigProvider } from "../route/route-config-provider.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { DRAIN_TIMEOUT_MS, Http2ConnectionManager } from "./http2-connection-manager.ts";
 import type { Counter } from "../../stats/counter.ts";
@@ -89,9 +90,14 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   private http2: Http2ConnectionManager | undefined;
   readonly rqProtocolTotal: Counter;
 
+  get routeTable(): RouteTable {
+    return this.routes.routeTable;
+  }
+
   constructor(
     readonly config: HttpConnectionManagerConfig,
-    readonly routeTable: RouteTable,
+    /** The route table now (static, or the last RDS update): each new stream snaps it. */
+    private readonly routes: RouteConfigProvider,
     readonly server: ServerContext,
     readonly stats: ConnectionManagerStats,
     readonly connection: Connection,
@@ -178,7 +184,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.clearIdleTimer();
     this.durationTimer?.disable();
     this.scaling?.unregister(this);
-    this.http2 = new Http2ConnectionManager(this.config, this.routeTable, this.server, this.stats, this.connection, this.accessLoggers, this.server.runtime.now() - this.openedAt);
+    this.http2 = new Http2ConnectionManager(this.config, this.routes, this.server, this.stats, this.connection, this.accessLoggers, this.server.runtime.now() - this.openedAt);
     return true;
   }
 
