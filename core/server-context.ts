@@ -9,6 +9,7 @@ import type { OverloadState } from "./overload/overload-manager.ts";
 import type { RuntimeSnapshot } from "./runtime/runtime-loader.ts";
 import type { SecretManager } from "./tls/secret-manager.ts";
 import type { XdsManager } from "./config/xds/xds-manager.ts";
+import type { DrainCloseTarget } from "./network/drain-manager.ts";
 
 /** What filters and listeners may use of the server (Envoy's `Server::Configuration::FactoryContext`). */
 export interface ServerContext extends Dispatcher {
@@ -25,6 +26,13 @@ export interface ServerContext extends Dispatcher {
    * `connection: close` and their connection closes after them.
    */
   drainClose(): boolean;
+  /**
+   * Envoy's `DrainDecision::addOnDrainCloseCb`: a connection manager asks to be told when
+   * its listener or the server starts draining, so an idle connection closes gracefully
+   * too (absent: nothing tells it).
+   */
+  addDrainCloseTarget?(target: DrainCloseTarget): void;
+  removeDrainCloseTarget?(target: DrainCloseTarget): void;
   /** Envoy's `healthCheckFailed()`: the admin's /healthcheck/fail is in effect (the health_check filter answers 503). */
   healthCheckFailed(): boolean;
   /** The local node's cluster, `node.cluster` (Envoy's LocalInfo::clusterName); "" when unset. */

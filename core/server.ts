@@ -2,14 +2,16 @@ import "./extensions.ts";
 import { SecretManager } from "./tls/secret-manager.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { ConfigError } from "./config/errors.ts";
-import { Timers, type Timer } from "./event/timers.ts";
+import { Timers } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
-import type { Bootstrap, FilterChainConfig } from "./config/bootstrap.ts";
+import type { Bootstrap, FilterChainConfig, ListenerConfig } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import type { ServerContext } from "./server-context.ts";
 import { formatAddress } from "./network/address.ts";
-import { ActiveListener } from "./network/listener.ts";
+import type { ActiveListener } from "./network/listener.ts";
+import { ListenerManager, type ListenerManagerHost } from "./network/listener-manager.ts";
+import { DrainManager, type DrainCloseTarget, type DrainSettings } from "./network/drain-manager.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
 import { compileStatsMatcher } from "./stats/stats-matcher.ts";
@@ -33,7 +35,7 @@ const SHUTDOWN_GRACE_MS = 5000;
  * cluster manager, the admin interface and the listeners, started together and shut
  * down together; its state (live, draining) as the admin shows and changes it.
  */
-export class Server implements ServerContext, AdminServer, OverloadCallbacks {
+export class Server implements ServerContext, AdminServer, OverloadCallbacks, ListenerManagerHost {
   readonly timers: Timers;
   /** overload_manager's monitors and actions (inactive when not configured). */
   readonly overload: OverloadManager;
@@ -46,8 +48,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   readonly secretManager: SecretManager;
   /** RDS and EDS files (core/config/xds/). */
   readonly xdsManager: XdsManager = new XdsManager();
-  /** Built by start(), once the access log files they write to are open. */
-  readonly listeners: ActiveListener[] = [];
+  /** The listeners by name (added by start(), changed by a reload or xDS). */
+  readonly listenerManager: ListenerManager;
   /** The admin interface, when `admin.address` is configured (started by start()). */
   admin: Admin | undefined;
   /** Called once stop() has shut the server down (main.ts exits 0). */
@@ -59,14 +61,13 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   private readonly accessLogs = new Map<object, AccessLogger[]>();
   private initialized = false;
   private stopping = false;
+  /** SIGTERM's drain is under way (drainAndStop). */
+  private drainingToStop = false;
   private failingHealthChecks = false;
   /** /drain_listeners was called (the server is no longer LIVE). */
   private drainStarted = false;
-  /** A graceful drain is under way: HTTP/1 responses close their connections. */
-  private draining = false;
-  private drainTimer: Timer | undefined;
-  /** When a graceful drain's time is over (runtime.now() ms). */
-  private drainDeadline = 0;
+  /** The server's drain (/drain_listeners?graceful, SIGTERM): HTTP/1 responses close their connections, HTTP/2 ones GOAWAY. */
+  private readonly drainManager: DrainManager;
 
   constructor(
     readonly runtime: Runtime,
@@ -91,6 +92,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     });
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
+    this.drainManager = new DrainManager(runtime, this.timers, this.drainSettings);
+    this.listenerManager = new ListenerManager(this);
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
   }
@@ -103,6 +106,21 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
   get state(): ServerState {
     if (!this.initialized) return "PRE_INITIALIZING";
     return this.failingHealthChecks || this.drainStarted || this.stopping ? "DRAINING" : "LIVE";
+  }
+
+  /** The configured listeners being served (not the admin's, nor those draining after a removal). */
+  get listeners(): readonly ActiveListener[] {
+    return this.listenerManager.listeners();
+  }
+
+  /** @internal ListenerManagerHost: listeners see the server as their context. */
+  get context(): ServerContext {
+    return this;
+  }
+
+  /** --drain-time-s and --drain-strategy (Envoy's defaults: 600 s, gradual). */
+  get drainSettings(): DrainSettings {
+    return { drainTimeS: this.options.commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S, strategy: this.options.commandLine?.drainStrategy ?? "gradual" };
   }
 
   get uptimeSeconds(): number {
@@ -124,14 +142,15 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
    * are told to close spread over the drain time rather than all in its first second.
    */
   drainClose(): boolean {
-    if (this.failingHealthChecks) return true;
-    if (!this.draining) return false;
-    const drainTimeS = this.options.commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S;
-    if ((this.options.commandLine?.drainStrategy ?? "gradual") === "immediate" || drainTimeS === 0) return true;
-    const remainingMs = this.drainDeadline - this.runtime.now();
-    if (remainingMs <= 0) return true;
-    const elapsedS = drainTimeS - Math.floor(remainingMs / 1000);
-    return elapsedS > Math.floor(this.runtime.random() * drainTimeS);
+    return this.failingHealthChecks || this.drainManager.drainClose();
+  }
+
+  addDrainCloseTarget(target: DrainCloseTarget): void {
+    this.drainManager.add(target);
+  }
+
+  removeDrainCloseTarget(target: DrainCloseTarget): void {
+    this.drainManager.remove(target);
   }
 
   failHealthcheck(fail: boolean): void {
@@ -150,21 +169,37 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     this.drainStarted = true;
     if (!graceful) {
       this.log.info("admin: draining listeners: listeners stopped");
-      this.clearDrainTimer();
-      for (const listener of this.listeners) listener.stopListening();
+      this.drainManager.stop();
+      this.listenerManager.stopListening();
       return;
     }
-    if (this.draining) return;
-    this.draining = true;
-    const seconds = this.options.commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S;
-    this.drainDeadline = this.runtime.now() + seconds * 1000;
-    this.log.info(`admin: draining listeners gracefully for ${seconds} s (${this.options.commandLine?.drainStrategy ?? "gradual"})`);
-    this.drainTimer = this.timers.create(() => {
-      this.drainTimer = undefined;
+    if (this.drainManager.draining) return;
+    const { drainTimeS, strategy } = this.drainSettings;
+    this.log.info(`admin: draining listeners gracefully for ${drainTimeS} s (${strategy})`);
+    this.drainManager.startDrainSequence(() => {
       this.log.info("admin: drain time over: listeners stopped");
-      for (const listener of this.listeners) listener.stopListening();
+      this.listenerManager.stopListening();
     });
-    this.drainTimer.enable(seconds * 1000);
+  }
+
+  /**
+   * SIGTERM: a graceful drain, then exit. Listeners stop accepting at once (a load
+   * balancer sees refused connections and moves on; the admin keeps answering), the
+   * connections are told to close (HTTP/1 `Connection: close`, HTTP/2 GOAWAY, idle ones
+   * closed after drain_timeout) as --drain-strategy says over --drain-time-s; the server
+   * stops once the last connection is gone, or when the drain time is over (what is
+   * left is closed then).
+   */
+  drainAndStop(reason: string): void {
+    if (this.stopping || this.drainingToStop) return;
+    this.drainingToStop = true;
+    this.drainStarted = true;
+    const { drainTimeS, strategy } = this.drainSettings;
+    this.log.info(`${reason}, draining for up to ${drainTimeS} s (${strategy}) before shutting down`);
+    this.listenerManager.stopListening();
+    // A graceful /drain_listeners already under way goes on: its drain time ends this one.
+    this.drainManager.startDrainSequence(() => this.stop("drain time over"));
+    void this.listenerManager.whenClosed().then(() => this.stop("connections drained"));
   }
 
   /** @internal stop_accepting_connections saturated or cleared: every configured listener (not the admin's) pauses or resumes. */
@@ -176,10 +211,6 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     }
   }
 
-  private clearDrainTimer(): void {
-    this.drainTimer?.disable();
-    this.drainTimer = undefined;
-  }
 
   /**
    * Shut down once, whoever asks (SIGTERM, SIGINT, the admin's /quitquitquit): stop
@@ -239,28 +270,15 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
     // first check before listeners start (Envoy's cluster warming).
     await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
-    for (const config of this.bootstrap.listeners) this.listeners.push(new ActiveListener(config, this));
-    for (const [i, listener] of this.listeners.entries()) {
+    // Each listener built, its init targets (jwt_authn's first JWKS fetch) awaited, then bound;
+    // if one fails, those already bound close and start-up fails naming it.
+    for (const [i, config] of this.bootstrap.listeners.entries()) {
       try {
-        await listener.prepareTransportSockets();
+        await this.listenerManager.addOrUpdateListener(config, { at: `static_resources.listeners[${i}]` });
       } catch (err) {
+        this.listenerManager.stopListening();
         this.admin?.stop();
-        throw new Error(`static_resources.listeners[${i}] ('${listener.name}'): ${describeError(err)}`);
-      }
-    }
-    // What the listeners' filters started (jwt_authn's first JWKS fetch) finishes before they bind.
-    if (this.initManager.pending.length > 0) {
-      this.log.info(`waiting for ${this.initManager.pending.join(", ")} before listening`);
-      await this.initManager.wait();
-    }
-    for (const [i, listener] of this.listeners.entries()) {
-      try {
-        await listener.start();
-      } catch (err) {
-        for (const started of this.listeners.slice(0, i)) started.stopListening();
-        this.admin?.stop();
-        const address = formatAddress(this.bootstrap.listeners[i]!.address);
-        throw new Error(`listener '${listener.name}' cannot bind to ${address}: ${describeError(err)}`);
+        throw err;
       }
     }
     this.initialized = true;
@@ -268,7 +286,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
     // Stopped while starting (a signal): what was bound since must not stay open.
     if (this.stopping) {
       this.admin?.stop();
-      for (const listener of this.listeners) listener.stopListening();
+      this.listenerManager.stopListening();
     }
   }
 
@@ -285,26 +303,28 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
         throw new Error(`admin.access_log: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    for (const [i, listener] of this.bootstrap.listeners.entries()) {
-      if (listener.accessLog?.length) {
-        try {
-          this.accessLogs.set(listener, await this.accessLogManager.createAccessLoggers(listener.accessLog, this.layeredRuntime));
-        } catch (err) {
-          throw new Error(`static_resources.listeners[${i}].access_log: ${err instanceof Error ? err.message : String(err)}`);
-        }
+  }
+
+  /** @internal ListenerManagerHost: a listener's access logs and its filters', opened before it is built; errors name the field under `at`. */
+  async openListenerAccessLogs(listener: ListenerConfig, at: string): Promise<void> {
+    if (listener.accessLog?.length) {
+      try {
+        this.accessLogs.set(listener, await this.accessLogManager.createAccessLoggers(listener.accessLog, this.layeredRuntime));
+      } catch (err) {
+        throw new Error(`${at}.access_log: ${err instanceof Error ? err.message : String(err)}`);
       }
-      const chains: [FilterChainConfig, string][] = listener.filterChains.map((chain, c) => [chain, `filter_chains[${c}]`]);
-      if (listener.defaultFilterChain) chains.push([listener.defaultFilterChain, "default_filter_chain"]);
-      for (const [chain, chainAt] of chains) {
-        for (const [f, filter] of chain.filters.entries()) {
-          const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
-          if (!configs?.length) continue;
-          try {
-            this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs, this.layeredRuntime));
-          } catch (err) {
-            const message = err instanceof Error ? err.message : String(err);
-            throw new Error(`static_resources.listeners[${i}].${chainAt}.filters[${f}].typed_config.access_log: ${message}`);
-          }
+    }
+    const chains: [FilterChainConfig, string][] = listener.filterChains.map((chain, c) => [chain, `filter_chains[${c}]`]);
+    if (listener.defaultFilterChain) chains.push([listener.defaultFilterChain, "default_filter_chain"]);
+    for (const [chain, chainAt] of chains) {
+      for (const [f, filter] of chain.filters.entries()) {
+        const configs = "accessLog" in filter.config ? filter.config.accessLog : undefined;
+        if (!configs?.length) continue;
+        try {
+          this.accessLogs.set(filter.config, await this.accessLogManager.createAccessLoggers(configs, this.layeredRuntime));
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          throw new Error(`${at}.${chainAt}.filters[${f}].typed_config.access_log: ${message}`);
         }
       }
     }
@@ -312,15 +332,14 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks {
 
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */
   async shutdown(): Promise<void> {
-    this.clearDrainTimer();
+    this.drainManager.stop();
     this.overload.stop();
     this.secretManager.stop();
     this.xdsManager.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
-    for (const listener of this.listeners) listener.stopListening();
-    const all = this.admin ? [...this.listeners, this.admin.listener] : this.listeners;
-    const closed = Promise.all(all.map((listener) => listener.closeConnections()));
+    this.listenerManager.stopListening();
+    const closed = Promise.all([this.listenerManager.closeConnections(), this.admin?.listener.closeConnections()]);
     await this.within(SHUTDOWN_GRACE_MS, closed);
     this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,

@@ -70,8 +70,8 @@ const OK = (): AdminResponse => text(200, "OK\n");
 /** The one logger polyvoy has, as /logging names it (Envoy has one per component). */
 const LOGGER_NAME = "polyvoy";
 
-/** Envoy's --drain-time-s default. */
-export const DEFAULT_DRAIN_TIME_S = 600;
+import { DEFAULT_DRAIN_TIME_S } from "../network/drain-manager.ts";
+export { DEFAULT_DRAIN_TIME_S };
 
 export class Admin implements AdminRequestHandler, TimerTarget {
   readonly listener: ActiveListener;
@@ -388,7 +388,7 @@ ${rows}    </tbody>
         log_level: commandLine?.logLevel ?? "info",
         mode: commandLine?.mode === "validate" ? "Validate" : "Serve",
         drain_time: `${commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S}s`,
-        drain_strategy: "Immediate",
+        drain_strategy: commandLine?.drainStrategy === "immediate" ? "Immediate" : "Gradual",
         parent_shutdown_time: `${commandLine?.parentShutdownTimeS ?? 900}s`,
         restart_epoch: 0,
         disable_hot_restart: true,

@@ -51,7 +51,13 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   private readonly accessLoggers: readonly AccessLogger[];
   /** envoy.resource_limits.listener.<name>.connection_limit */
   private readonly connectionLimitKey: string;
-  private onAllClosed: (() => void) | undefined;
+  /** Called once no connection (or socket in the listener filters) is left. */
+  private allClosedWaiters: (() => void)[] = [];
+  /**
+   * Who the bound socket's accepted connections go to: this listener, or the one that
+   * took its socket over (a listener updated in place, takeOver).
+   */
+  private acceptor: { target: ActiveListener } = { target: this };
   /** stop_accepting_connections holds the listener closed (resumed on the address it had). */
   private paused = false;
   /** stopListening was called: the listener never listens again. */
@@ -110,7 +116,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
 
   async start(): Promise<void> {
     const { address, port } = this.config.address;
-    this.listener = await this.context.runtime.listen({ address, port }, (socket) => this.onAccept(socket));
+    const acceptor = this.acceptor;
+    this.listener = await this.context.runtime.listen({ address, port }, (socket) => acceptor.target.onAccept(socket));
     this.lastAddress = this.listener.address;
     this.context.log.info(`listener '${this.name}' listening on ${formatAddress(this.listener.address)}`);
   }
@@ -134,7 +141,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     this.paused = false;
     const bound = this.lastAddress;
     if (this.stopped || bound === undefined || this.listener !== undefined) return;
-    this.context.runtime.listen({ address: bound.address, port: bound.port }, (socket) => this.onAccept(socket)).then(
+    const acceptor = this.acceptor;
+    this.context.runtime.listen({ address: bound.address, port: bound.port }, (socket) => acceptor.target.onAccept(socket)).then(
       (listener) => {
         // Paused again, or stopped, while binding: the new socket goes at once.
         if (this.paused || this.stopped) return listener.close();
@@ -145,7 +153,36 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     );
   }
 
-  private onAccept(socket: Socket): void {
+  /**
+   * Take over `previous`'s bound socket (a listener updated in place, Envoy's in-place
+   * filter chain update): connections it accepts from now on are this listener's, on its
+   * filter chains; those `previous` has keep running on its own until they end or it drains.
+   */
+  takeOver(previous: ActiveListener): void {
+    this.listener = previous.listener;
+    this.lastAddress = previous.lastAddress;
+    this.paused = previous.paused;
+    this.acceptor = previous.acceptor;
+    this.acceptor.target = this;
+    previous.listener = undefined;
+    previous.stopped = true;
+  }
+
+  /** Resolves once no connection is left (at once if none). */
+  whenClosed(): Promise<void> {
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.allClosedWaiters.push(resolve));
+  }
+
+  private onAllClosed(): void {
+    const waiters = this.allClosedWaiters;
+    if (waiters.length === 0) return;
+    this.allClosedWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** @internal The bound socket accepted a connection. */
+  onAccept(socket: Socket): void {
     // The overload manager's proactive global connection limit, then
     // reject_incoming_connections' fraction, as Envoy's TcpListenerImpl::onSocketEvent
     // checks them before a connection is made: the socket is closed at once.
@@ -202,7 +239,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
       // Envoy's stream info gets NR (no route found) for a connection no chain takes.
       if (this.accessLoggers.length > 0) this.logSocket(info, NO_ROUTE_FOUND);
       closeAtOnce(socket);
-      if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
+      if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed();
       return;
     }
     if (chain.config.transportSocket !== undefined) {
@@ -241,7 +278,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     this.pendingSockets.delete(socket);
     if (this.accessLoggers.length > 0) this.logSocket(socket, NO_FLAGS);
     this.releaseGlobalConnection();
-    if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed();
   }
 
   /** @internal ActiveTcpSocketOwner */
@@ -302,7 +339,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     stats.downstreamCxLengthMs.record(this.context.runtime.now() - openedAt);
     this.connections.delete(connection);
     this.releaseGlobalConnection();
-    if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed?.();
+    if (this.connections.size === 0 && this.pendingSockets.size === 0) this.onAllClosed();
   }
 
   /** Stop accepting new connections. */
@@ -314,12 +351,10 @@ export class ActiveListener implements ActiveTcpSocketOwner {
 
   /** Close every live connection after flushing; resolves when all are gone. */
   closeConnections(): Promise<void> {
-    if (this.connections.size === 0 && this.pendingSockets.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.onAllClosed = resolve;
-      for (const pending of [...this.pendingSockets]) pending.close();
-      for (const connection of this.connections) connection.close("FlushWrite");
-    });
+    const closed = this.whenClosed();
+    for (const pending of [...this.pendingSockets]) pending.close();
+    for (const connection of [...this.connections]) connection.close("FlushWrite");
+    return closed;
   }
 }
 

@@ -15,6 +15,9 @@ import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
 import { EdsClusterImpl } from "./eds-cluster.ts";
 import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
+import type { Counter } from "../stats/counter.ts";
+import type { Gauge } from "../stats/gauge.ts";
+import { configHash } from "../util/config-hash.ts";
 
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
 const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
@@ -31,23 +34,49 @@ export interface HttpConnPool {
   readonly pendingCount: number;
 }
 
-/** Owns every cluster by name, and their connection pools per host (Envoy's `Upstream::ClusterManager`). */
+/** How a cluster is added or updated (addOrUpdateCluster). */
+export interface ClusterUpdateOptions {
+  /** What identifies the config's content: an unchanged hash is no update. Default: configHash(config). */
+  hash?: string;
+  /** xDS version_info (the admin's config dump). */
+  versionInfo?: string;
+}
+
+/**
+ * Owns every cluster by name, and their connection pools per host (Envoy's
+ * `Upstream::ClusterManager`). Clusters can be added, replaced and removed while the
+ * server runs (ClusterManagerImpl::addOrUpdateCluster / removeCluster): requests look
+ * their cluster up by name when they start, so new ones use the new cluster; those in
+ * flight keep the Cluster object they started with and finish on its pools, which a
+ * replaced or removed cluster drains (no new streams, connections closed as their
+ * streams end). Stats as Envoy's: cluster_manager.cluster_added / cluster_modified /
+ * cluster_removed, active_clusters, warming_clusters.
+ */
 export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
+  /** Each cluster's config hash and xDS version_info (addOrUpdateCluster). */
+  private readonly hashes = new Map<Cluster, { hash: string; versionInfo: string | undefined }>();
   private readonly pools = new Map<Host, HttpConnPool>();
   /** A host's HTTP/2 pool beside its HTTP/1 one (use_downstream_protocol_config needs both). */
   private readonly http2Pools = new Map<Host, HttpConnPool>();
   /** auto_sni: a host's pools by the SNI their connections send (Envoy keys pools by the transport socket options), "h2 " before the name for HTTP/2. */
   private readonly sniPools = new Map<Host, Map<string, HttpConnPool>>();
   private readonly tcpPools = new Map<Host, TcpConnPool>();
-  /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
-  private readonly dnsDiscoveries: DnsDiscovery[] = [];
-  /** The discovery of each EDS cluster (eds-cluster.ts). */
-  readonly edsClusters: EdsClusterImpl[] = [];
+  /** The discovery of each STRICT_DNS, LOGICAL_DNS and EDS cluster. */
+  private readonly dnsDiscoveries = new Map<Cluster, DnsDiscovery | EdsClusterImpl>();
   private readonly runtimeValues: RuntimeSnapshot;
+  private readonly localInfo: { readonly clusterName?: string; readonly locality?: Locality };
+  /** The local cluster's priority set, which every other cluster's balancer follows (zone aware routing). */
+  private localPrioritySet: Cluster["prioritySet"] | undefined;
+  private localLocality: Locality | undefined;
+  /** What initialize() was given, for clusters added later. */
+  private openEventLog: ((path: string) => Promise<EventLogSink>) | undefined;
+  private secrets: SecretManager | undefined;
+  private initialized = false;
+  private readonly cmStats: { clusterAdded: Counter; clusterModified: Counter; clusterRemoved: Counter; activeClusters: Gauge; warmingClusters: Gauge };
   constructor(
     configs: readonly ClusterConfig[],
-    stats: StatsStore,
+    private readonly statsStore: StatsStore,
     /** The event loop its pools run on (their connections and timers). */
     private readonly dispatcher: Dispatcher,
     /** Where DNS discovery warns of names that do not resolve, and health checks log failures. */
@@ -58,26 +87,122 @@ export class ClusterManager {
     local: { readonly clusterName?: string; readonly locality?: Locality } = {},
   ) {
     this.runtimeValues = layeredRuntime;
-    const random = () => dispatcher.runtime.random();
-    const now = () => dispatcher.runtime.now();
+    this.localInfo = local;
+    const scope = statsStore.scope("cluster_manager.");
+    this.cmStats = {
+      clusterAdded: scope.counter("cluster_added"),
+      clusterModified: scope.counter("cluster_modified"),
+      clusterRemoved: scope.counter("cluster_removed"),
+      activeClusters: scope.gauge("active_clusters"),
+      warmingClusters: scope.gauge("warming_clusters"),
+    };
     // The local cluster first: every cluster's balancer follows its hosts (Envoy's local_priority_set_).
     const localConfig = local.clusterName !== undefined ? configs.find((c) => c.name === local.clusterName) : undefined;
-    const localLocality = localConfig ? (local.locality ?? NO_LOCALITY) : undefined;
-    const localCluster = localConfig ? new Cluster(localConfig, stats, random, { now, layeredRuntime, ...(localLocality ? { localLocality } : {}) }) : undefined;
-    for (const config of configs) {
-      const cluster =
-        config === localConfig
-          ? localCluster!
-          : new Cluster(config, stats, random, { now, layeredRuntime, ...(localLocality ? { localLocality } : {}), ...(localCluster ? { localPrioritySet: localCluster.prioritySet } : {}) });
-      cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
-      this.clusters.set(config.name, cluster);
-      if (config.type === "STATIC") continue;
-      if (config.type === "EDS") {
-        this.edsClusters.push(new EdsClusterImpl(cluster, dispatcher.runtime, this.log, stats));
-        continue;
-      }
-      this.dnsDiscoveries.push(config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, dispatcher.runtime, this.log) : new LogicalDnsCluster(cluster, dispatcher.runtime, this.log));
+    if (localConfig) this.add(localConfig, {});
+    for (const config of configs) if (config !== localConfig) this.add(config, {});
+    this.cmStats.clusterAdded.inc(configs.length);
+    this.cmStats.activeClusters.set(this.clusters.size);
+  }
+
+  /** Build a cluster and put it in the map under its name (its discovery made, not started). */
+  private add(config: ClusterConfig, options: ClusterUpdateOptions): Cluster {
+    const runtime = this.dispatcher.runtime;
+    const random = () => runtime.random();
+    const now = () => runtime.now();
+    const isLocal = config.name === this.localInfo.clusterName;
+    if (isLocal) this.localLocality = this.localInfo.locality ?? NO_LOCALITY;
+    const localLocality = this.localLocality;
+    const cluster = new Cluster(config, this.statsStore, random, {
+      now,
+      layeredRuntime: this.runtimeValues,
+      ...(localLocality ? { localLocality } : {}),
+      ...(!isLocal && this.localPrioritySet ? { localPrioritySet: this.localPrioritySet } : {}),
+    });
+    if (isLocal) this.localPrioritySet = cluster.prioritySet;
+    cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
+    this.clusters.set(config.name, cluster);
+    this.hashes.set(cluster, { hash: options.hash ?? configHash(config), versionInfo: options.versionInfo });
+    if (config.type === "EDS") this.dnsDiscoveries.set(cluster, new EdsClusterImpl(cluster, runtime, this.log, this.statsStore));
+    else if (config.type !== "STATIC") {
+      this.dnsDiscoveries.set(cluster, config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, runtime, this.log) : new LogicalDnsCluster(cluster, runtime, this.log));
     }
+    return cluster;
+  }
+
+  /**
+   * Envoy's ClusterManagerImpl::addOrUpdateCluster: resolves true once the cluster is
+   * added or replaced, false when its config is unchanged (nothing done). The new cluster
+   * warms first (TLS context, first health checks, DNS discovery started) while the old
+   * one, if any, serves; then new requests use it and the old one's pools drain.
+   * Rejects (the old cluster serving on) when it cannot be initialized.
+   * The local cluster (cluster_manager.local_cluster_name) cannot be replaced: the
+   * other clusters' balancers follow its hosts.
+   */
+  async addOrUpdateCluster(config: ClusterConfig, options: ClusterUpdateOptions = {}): Promise<boolean> {
+    const hash = options.hash ?? configHash(config);
+    const existing = this.clusters.get(config.name);
+    if (existing && this.hashes.get(existing)?.hash === hash) return false;
+    if (existing && config.name === this.localInfo.clusterName) {
+      throw new Error(`cluster '${config.name}' is the local cluster (cluster_manager.local_cluster_name): it cannot change while polyvoy runs`);
+    }
+    // Built apart, then swapped in: the map keeps the old one until the new one is warm.
+    const cluster = this.add(config, { hash, ...(options.versionInfo !== undefined ? { versionInfo: options.versionInfo } : {}) });
+    if (existing) this.clusters.set(config.name, existing);
+    else this.clusters.delete(config.name);
+    if (this.initialized) {
+      this.cmStats.warmingClusters.inc();
+      try {
+        await this.initializeCluster(cluster);
+      } catch (err) {
+        this.stopCluster(cluster);
+        throw err;
+      } finally {
+        this.cmStats.warmingClusters.dec();
+      }
+    }
+    this.clusters.set(config.name, cluster);
+    if (existing) {
+      this.cmStats.clusterModified.inc();
+      this.retire(existing);
+    } else {
+      this.cmStats.clusterAdded.inc();
+    }
+    this.cmStats.activeClusters.set(this.clusters.size);
+    return true;
+  }
+
+  /**
+   * Envoy's ClusterManagerImpl::removeCluster: new requests no longer find it (as a
+   * cluster never configured: 503 NC); those in flight finish on its pools, which drain.
+   * False when there is no cluster of that name, or it is the local cluster.
+   */
+  removeCluster(name: string): boolean {
+    const cluster = this.clusters.get(name);
+    if (!cluster || name === this.localInfo.clusterName) return false;
+    this.clusters.delete(name);
+    this.cmStats.clusterRemoved.inc();
+    this.cmStats.activeClusters.set(this.clusters.size);
+    this.retire(cluster);
+    return true;
+  }
+
+  /** The xDS version_info a cluster was last added or updated with. */
+  versionInfo(name: string): string | undefined {
+    const cluster = this.clusters.get(name);
+    return cluster && this.hashes.get(cluster)?.versionInfo;
+  }
+
+  /** A cluster replaced or removed: discovery and checks stop, its hosts' pools drain. */
+  private retire(cluster: Cluster): void {
+    this.stopCluster(cluster);
+    this.onHostsRemoved(cluster.prioritySet.allHosts());
+  }
+
+  private stopCluster(cluster: Cluster): void {
+    this.dnsDiscoveries.get(cluster)?.stop();
+    this.dnsDiscoveries.delete(cluster);
+    this.hashes.delete(cluster);
+    cluster.stopHealthChecking();
   }
 
   /**
@@ -109,30 +234,45 @@ export class ClusterManager {
    * any, open new connections, and its idle ones close.
    */
   async initialize(openEventLog?: (path: string) => Promise<EventLogSink>, secrets?: SecretManager): Promise<void> {
+    this.openEventLog = openEventLog;
+    this.secrets = secrets;
+    this.initialized = true;
     // Health check event logs first: a file that cannot be opened stops start-up, naming it.
-    const eventLogs = new Map<Cluster, EventLogSink>();
-    for (const cluster of this.clusters.values()) {
-      const path = cluster.config.healthChecks?.[0]?.eventLogPath;
-      if (path === undefined || !openEventLog) continue;
-      try {
-        eventLogs.set(cluster, await openEventLog(path));
-      } catch (err) {
-        throw new Error(`cluster '${cluster.name}': health_checks[0].event_log_path: ${err instanceof Error ? err.message : String(err)}`);
-      }
+    const eventLogs = new Map<Cluster, EventLogSink | undefined>();
+    for (const cluster of this.clusters.values()) eventLogs.set(cluster, await this.openClusterEventLog(cluster));
+    for (const discovery of this.dnsDiscoveries.values()) discovery.start();
+    await Promise.all([...this.clusters.values()].map((cluster) => this.startCluster(cluster, eventLogs.get(cluster))));
+  }
+
+  /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */
+  private async initializeCluster(cluster: Cluster): Promise<void> {
+    const eventLog = await this.openClusterEventLog(cluster);
+    this.dnsDiscoveries.get(cluster)?.start();
+    await this.startCluster(cluster, eventLog);
+  }
+
+  private async openClusterEventLog(cluster: Cluster): Promise<EventLogSink | undefined> {
+    const path = cluster.config.healthChecks?.[0]?.eventLogPath;
+    if (path === undefined || !this.openEventLog) return undefined;
+    try {
+      return await this.openEventLog(path);
+    } catch (err) {
+      throw new Error(`cluster '${cluster.name}': health_checks[0].event_log_path: ${err instanceof Error ? err.message : String(err)}`);
     }
-    for (const discovery of this.dnsDiscoveries) discovery.start();
-    // An EDS cluster warms with its first read (Envoy's EdsClusterImpl initializes on its first update).
-    const warming: Promise<void>[] = this.edsClusters.map((eds) => eds.start());
-    for (const cluster of this.clusters.values()) {
-      warming.push(cluster.initialize(this.dispatcher, this.log, eventLogs.get(cluster), this.runtimeValues, secrets));
-      cluster.outlierDetector?.addChangedStateCallback((host) => {
-        if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
-      });
-      cluster.healthChecker?.addHostCheckCompleteCallback((host, transition, state) => {
-        if (transition === HealthTransition.Changed && state === HealthState.Unhealthy) this.onHostHealthFailure(host);
-      });
-    }
-    await Promise.all(warming);
+  }
+
+  private startCluster(cluster: Cluster, eventLog: EventLogSink | undefined): Promise<void> {
+    const initialized = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
+    // An EDS cluster warms with its first read too (Envoy's EdsClusterImpl initializes on its first update).
+    const discovery = this.dnsDiscoveries.get(cluster);
+    const warmed = discovery instanceof EdsClusterImpl ? Promise.all([initialized, discovery.warmed]).then(() => undefined) : initialized;
+    cluster.outlierDetector?.addChangedStateCallback((host) => {
+      if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
+    });
+    cluster.healthChecker?.addHostCheckCompleteCallback((host, transition, state) => {
+      if (transition === HealthTransition.Changed && state === HealthState.Unhealthy) this.onHostHealthFailure(host);
+    });
+    return warmed;
   }
 
   private onHostHealthFailure(host: Host): void {
@@ -141,13 +281,17 @@ export class ClusterManager {
 
   /** Stop discovery, health checking and outlier detection (at shutdown): no more DNS queries, checks or their timers. */
   shutdown(): void {
-    for (const discovery of this.dnsDiscoveries) discovery.stop();
-    for (const eds of this.edsClusters) eds.stop();
+    for (const discovery of this.dnsDiscoveries.values()) discovery.stop();
     for (const cluster of this.clusters.values()) cluster.stopHealthChecking();
   }
 
   get(name: string): Cluster | undefined {
     return this.clusters.get(name);
+  }
+
+  /** The EDS clusters' discoveries (the admin's /config_dump?include_eds). */
+  edsClusters(): EdsClusterImpl[] {
+    return [...this.dnsDiscoveries.values()].filter((d) => d instanceof EdsClusterImpl);
   }
 
   /** Every cluster, in config order (the admin's /clusters). */

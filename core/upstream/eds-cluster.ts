@@ -44,9 +44,12 @@ export class EdsClusterImpl {
     );
   }
 
-  /** Read the file and start watching it; resolves when the first read is done. */
-  async start(): Promise<void> {
-    await this.subscription.start();
+  /** Settles when the first read is done (the cluster's warming). */
+  warmed: Promise<void> = Promise.resolve();
+
+  /** Read the file and start watching it. */
+  start(): void {
+    this.warmed = this.subscription.start().then(() => undefined);
   }
 
   stop(): void {

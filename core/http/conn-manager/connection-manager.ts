@@ -15,6 +15,7 @@ import type { RouteTable } from "../route/route-table.ts";
 import type { RouteConfigProvider } from "../route/route-config-provider.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { DRAIN_TIMEOUT_MS, Http2ConnectionManager } from "./http2-connection-manager.ts";
+import type { DrainCloseTarget } from "../../network/drain-manager.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
@@ -34,7 +35,7 @@ import type { ScaledTimerUser, TimerScaling } from "../../overload/timer-scaling
  * The codec is chosen on the first bytes (chooseCodec): an HTTP/2 connection is handed to an
  * Http2ConnectionManager (http2-connection-manager.ts), which runs it from then on.
  */
-export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget, ScaledTimerUser {
+export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget, ScaledTimerUser, DrainCloseTarget {
   readonly codec: ServerConnection;
   private stream: ActiveStream | undefined;
   /** The current request is complete and its response is not. */
@@ -125,6 +126,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onNewConnection(): FilterStatus {
     this.scaling?.register(this);
+    this.server.addDrainCloseTarget?.(this);
     this.armIdleTimer();
     const maxConnectionDurationMs = this.config.maxConnectionDurationMs;
     if (maxConnectionDurationMs !== undefined) {
@@ -185,6 +187,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.durationTimer?.disable();
     this.scaling?.unregister(this);
     this.http2 = new Http2ConnectionManager(this.config, this.routes, this.server, this.stats, this.connection, this.accessLoggers, this.server.runtime.now() - this.openedAt);
+    if (this.draining) this.http2.startDrainSequence();
     return true;
   }
 
@@ -433,6 +436,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onEvent(event: ConnectionEvent): void {
     if (event === "Connected") return;
+    this.server.removeDrainCloseTarget?.(this);
     if (this.http2 !== undefined) return this.http2.onEvent(event);
     this.scaling?.unregister(this);
     this.durationTimer?.disable();
@@ -569,6 +573,21 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
       this.close();
       return;
     }
+    if (this.draining) return;
+    this.draining = true;
+    if (this.stream) this.codec.keepAlive = false;
+    else if (this.timerFor !== "headers" || !this.timer?.enabled) this.armTimer("drain", DRAIN_TIMEOUT_MS);
+  }
+
+  /**
+   * The listener or the server drains (Envoy's drain-close callback): HTTP/2 starts its
+   * two-step GOAWAY; on HTTP/1 the response in progress (or the request whose head is
+   * coming in) is the connection's last, and an idle connection closes drain_timeout
+   * later unless a last request comes — so a client sending on it meanwhile is answered.
+   */
+  onDrainClose(): void {
+    if (this.connection.isClosed) return;
+    if (this.http2 !== undefined) return this.http2.startDrainSequence();
     if (this.draining) return;
     this.draining = true;
     if (this.stream) this.codec.keepAlive = false;

@@ -1,0 +1,239 @@
+import type { ListenerConfig } from "../config/bootstrap.ts";
+import type { Counter } from "../stats/counter.ts";
+import type { Gauge } from "../stats/gauge.ts";
+import type { ServerContext } from "../server-context.ts";
+import { configHash } from "../util/config-hash.ts";
+import { formatAddress } from "./address.ts";
+import { DrainManager, type DrainSettings } from "./drain-manager.ts";
+import { ActiveListener } from "./listener.ts";
+import { ListenerFactoryContext } from "./listener-factory-context.ts";
+
+/** What the listener manager needs of the server. */
+export interface ListenerManagerHost {
+  /** The server as listeners see it. */
+  readonly context: ServerContext;
+  /** --drain-time-s and --drain-strategy: how a removed or replaced listener drains. */
+  readonly drainSettings: DrainSettings;
+  /** Open the listener's access logs and its filters' (context.accessLoggers finds them then); rejects naming the field under `at`. */
+  openListenerAccessLogs(config: ListenerConfig, at: string): Promise<void>;
+}
+
+/** How a listener is added or updated. */
+export interface ListenerUpdateOptions {
+  /**
+   * What identifies the config's content: an unchanged hash is no update (Envoy's
+   * ListenerImpl hash). Default: configHash(config). Callers holding the raw document
+   * (a reload, xDS) pass a hash of it.
+   */
+  hash?: string;
+  /** Where the config came from, prefixed to error messages ("static_resources.listeners[0]"). */
+  at?: string;
+  /** xDS version_info (the admin's config dump). */
+  versionInfo?: string;
+}
+
+interface ActiveEntry {
+  listener: ActiveListener;
+  hash: string;
+  versionInfo: string | undefined;
+  drain: DrainManager;
+}
+
+/**
+ * Listeners by name, added, updated and removed while the server runs (Envoy's
+ * `ListenerManagerImpl`, source/server/listener_manager_impl.cc, without workers):
+ *
+ * - **add**: the listener is built (access logs, filter chains, TLS), its init targets
+ *   awaited, then it binds. Any failure rejects and leaves everything as it was.
+ * - **update** (same name, other config): the new listener is built beside the old; on
+ *   the same address it takes the old one's bound socket over (no moment without a
+ *   listening socket), on another it binds its own. New connections land on the new
+ *   filter chains; the old listener's connections run on on the old ones while it drains.
+ * - **remove**: the listener stops accepting at once and drains.
+ *
+ * A draining listener's connections are told to close by its own DrainManager
+ * (--drain-strategy over --drain-time-s: HTTP/1 `Connection: close`, HTTP/2 GOAWAY); when
+ * the drain time is over, what is left is closed. It is gone as soon as its last
+ * connection is (Envoy waits out the drain time either way).
+ *
+ * Updates run one at a time, in the order asked. Stats as Envoy's: listener_manager.
+ * listener_added / listener_modified / listener_removed / listener_create_success /
+ * listener_create_failure, total_listeners_active / total_listeners_draining /
+ * total_listeners_warming (always 0: a listener is bound before it counts as active).
+ */
+export class ListenerManager {
+  private readonly active = new Map<string, ActiveEntry>();
+  private readonly drainingListeners = new Set<ActiveListener>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly stats: {
+    listenerAdded: Counter;
+    listenerModified: Counter;
+    listenerRemoved: Counter;
+    listenerCreateSuccess: Counter;
+    listenerCreateFailure: Counter;
+    totalListenersActive: Gauge;
+    totalListenersDraining: Gauge;
+  };
+
+  constructor(private readonly host: ListenerManagerHost) {
+    const scope = host.context.stats.scope("listener_manager.");
+    this.stats = {
+      listenerAdded: scope.counter("listener_added"),
+      listenerModified: scope.counter("listener_modified"),
+      listenerRemoved: scope.counter("listener_removed"),
+      listenerCreateSuccess: scope.counter("listener_create_success"),
+      listenerCreateFailure: scope.counter("listener_create_failure"),
+      totalListenersActive: scope.gauge("total_listeners_active"),
+      totalListenersDraining: scope.gauge("total_listeners_draining"),
+    };
+    scope.gauge("total_listeners_warming");
+  }
+
+  /** The active listeners, in the order they were added. */
+  listeners(): ActiveListener[] {
+    return [...this.active.values()].map((entry) => entry.listener);
+  }
+
+  get(name: string): ActiveListener | undefined {
+    return this.active.get(name)?.listener;
+  }
+
+  /** The xDS version_info a listener was last added or updated with. */
+  versionInfo(name: string): string | undefined {
+    return this.active.get(name)?.versionInfo;
+  }
+
+  /** Listeners removed or replaced whose connections are still draining. */
+  get drainingCount(): number {
+    return this.drainingListeners.size;
+  }
+
+  /**
+   * Envoy's ListenerManagerImpl::addOrUpdateListener: resolves true once the listener is
+   * added or updated (serving), false when its config is unchanged (nothing done);
+   * rejects with an Error naming the problem when it cannot be built or bound, the
+   * listener of that name (if any) serving on unchanged.
+   */
+  addOrUpdateListener(config: ListenerConfig, options: ListenerUpdateOptions = {}): Promise<boolean> {
+    return this.serialized(() => this.addOrUpdate(config, options));
+  }
+
+  /**
+   * Envoy's ListenerManagerImpl::removeListener: the listener stops accepting now and
+   * drains. False when there is no listener of that name.
+   */
+  removeListener(name: string): boolean {
+    const entry = this.active.get(name);
+    if (!entry) return false;
+    this.active.delete(name);
+    entry.listener.stopListening();
+    this.stats.listenerRemoved.inc();
+    this.context.log.info(`listener '${name}' removed: draining its connections`);
+    this.drainListener(entry);
+    this.updateGauges();
+    return true;
+  }
+
+  /** Every active listener stops accepting (the server drains or stops); they stay listed. */
+  stopListening(): void {
+    for (const entry of this.active.values()) entry.listener.stopListening();
+  }
+
+  /** Resolves once every listener's connections are gone, draining ones included. */
+  whenClosed(): Promise<void> {
+    return Promise.all([...this.listeners(), ...this.drainingListeners].map((l) => l.whenClosed())).then(() => {});
+  }
+
+  /** Close every connection, active and draining listeners' (shutdown); resolves when all are gone. */
+  closeConnections(): Promise<void> {
+    for (const entry of this.active.values()) entry.drain.stop();
+    return Promise.all([...this.listeners(), ...this.drainingListeners].map((l) => l.closeConnections())).then(() => {});
+  }
+
+  private get context(): ServerContext {
+    return this.host.context;
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async addOrUpdate(config: ListenerConfig, options: ListenerUpdateOptions): Promise<boolean> {
+    const hash = options.hash ?? configHash(config);
+    const existing = this.active.get(config.name);
+    if (existing && existing.hash === hash) return false;
+    const at = options.at ?? `listener '${config.name}'`;
+    const drain = new DrainManager(this.context.runtime, this.context.timers, this.host.drainSettings);
+    let listener: ActiveListener;
+    try {
+      await this.host.openListenerAccessLogs(config, at);
+      listener = new ActiveListener(config, new ListenerFactoryContext(this.context, drain));
+      try {
+        await listener.prepareTransportSockets();
+      } catch (err) {
+        throw new Error(`${at} ('${config.name}'): ${describe(err)}`);
+      }
+      // What its filters started (jwt_authn's first JWKS fetch) finishes before it serves.
+      const initManager = this.context.initManager;
+      if (initManager.pending.length > 0) {
+        this.context.log.info(`waiting for ${initManager.pending.join(", ")} before listening`);
+        await initManager.wait();
+      }
+      const sameAddress = existing && formatAddress(existing.listener.config.address) === formatAddress(config.address) && existing.listener.boundAddress !== undefined;
+      if (sameAddress) {
+        listener.takeOver(existing.listener);
+      } else {
+        try {
+          await listener.start();
+        } catch (err) {
+          throw new Error(`listener '${config.name}' cannot bind to ${formatAddress(config.address)}: ${describe(err)}`);
+        }
+      }
+    } catch (err) {
+      this.stats.listenerCreateFailure.inc();
+      throw err;
+    }
+    this.stats.listenerCreateSuccess.inc();
+    this.active.set(config.name, { listener, hash, versionInfo: options.versionInfo, drain });
+    if (existing) {
+      // Replaced: the old one no longer accepts (its socket is the new one's, or closed) and drains.
+      existing.listener.stopListening();
+      this.stats.listenerModified.inc();
+      this.context.log.info(`listener '${config.name}' updated: new connections use the new config, the old one's drain`);
+      this.drainListener(existing);
+    } else {
+      this.stats.listenerAdded.inc();
+    }
+    this.updateGauges();
+    return true;
+  }
+
+  /** The listener drains: told to close over the drain time, closed at its end, gone with its last connection. */
+  private drainListener(entry: ActiveEntry): void {
+    const listener = entry.listener;
+    this.drainingListeners.add(listener);
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      entry.drain.stop();
+      this.drainingListeners.delete(listener);
+      this.updateGauges();
+    };
+    entry.drain.startDrainSequence(() => void listener.closeConnections().then(finish));
+    void listener.whenClosed().then(finish);
+  }
+
+  private updateGauges(): void {
+    this.stats.totalListenersActive.set(this.active.size);
+    this.stats.totalListenersDraining.set(this.drainingListeners.size);
+  }
+}
+
+function describe(err: unknown): string {
+  const reason = err && typeof err === "object" && "message" in err ? String((err as { message: unknown }).message) : String(err);
+  const code = err && typeof err === "object" && "code" in err ? ` (${(err as { code: string }).code})` : "";
+  return `${reason}${code}`;
+}
