@@ -4,7 +4,7 @@ import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter
 import { ConfigError } from "./config/errors.ts";
 import { Timers } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
-import type { Bootstrap, FilterChainConfig, ListenerConfig } from "./config/bootstrap.ts";
+import type { Bootstrap, ClusterConfig, FilterChainConfig, ListenerConfig } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import type { ServerContext } from "./server-context.ts";
@@ -22,6 +22,7 @@ import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
 import { XdsManager } from "./config/xds/xds-manager.ts";
+import { DynamicResourceApi } from "./config/xds/lds-cds-api.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
@@ -269,6 +270,16 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
     // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
     // first check before listeners start (Envoy's cluster warming).
+    // CDS first (Envoy's order: clusters, then the listeners that name them), read before the clusters start.
+    const dynamic = this.bootstrap.dynamicResources;
+    if (dynamic?.cds) {
+      const cds = new DynamicResourceApi<ClusterConfig>("cluster", dynamic.cds, this.runtime, this.log, this.stats, {
+        addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, options),
+        remove: (name) => this.clusterManager.removeCluster(name),
+      });
+      this.xdsManager.add(cds);
+      await cds.start();
+    }
     await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
     // Each listener built, its init targets (jwt_authn's first JWKS fetch) awaited, then bound;
     // if one fails, those already bound close and start-up fails naming it.
@@ -280,6 +291,14 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
         this.admin?.stop();
         throw err;
       }
+    }
+    if (dynamic?.lds) {
+      const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, this.runtime, this.log, this.stats, {
+        addOrUpdate: (config, options) => this.listenerManager.addOrUpdateListener(config, options),
+        remove: (name) => this.listenerManager.removeListener(name),
+      });
+      this.xdsManager.add(lds);
+      await lds.start();
     }
     this.initialized = true;
     this.overload.start();

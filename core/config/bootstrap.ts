@@ -16,6 +16,8 @@ export interface SocketAddressConfig {
 
 export interface Bootstrap {
   node?: NodeConfig;
+  /** dynamic_resources: listeners (LDS) and clusters (CDS) from files (core/config/xds/lds-cds-api.ts). */
+  dynamicResources?: { readonly lds?: SdsConfigSource; readonly cds?: SdsConfigSource };
   admin?: AdminConfig;
   /** stats_flush_interval in ms; absent for Envoy's default (5 s). */
   statsFlushIntervalMs?: number;

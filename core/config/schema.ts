@@ -775,7 +775,8 @@ const clusterMessage = z
     }),
   );
 
-const cluster = clusterMessage;
+/** envoy.config.cluster.v3.Cluster (CDS resources too: core/config/xds/lds-cds-api.ts). */
+export const cluster = clusterMessage;
 
 /**
  * A ClusterLoadAssignment delivered by EDS (core/upstream/eds-cluster.ts): its addresses
@@ -883,14 +884,20 @@ const staticResources = z.strictObject({
   secrets: z.array(secretSchema).default([]),
 });
 
+/** Bootstrap.DynamicResources: LDS and CDS from files (Envoy's filesystem subscriptions). */
+const dynamicResources = z.strictObject({
+  lds_config: configSourceSchema("LDS").optional(),
+  cds_config: configSourceSchema("CDS").optional(),
+  ads_config: unsupportedField("ads_config (polyvoy has no xDS client for a management server yet: give lds_config and cds_config a path_config_source)"),
+  lds_resources_locator: unsupportedField("lds_resources_locator (xdstp:// names need a management server)"),
+  cds_resources_locator: unsupportedField("cds_resources_locator (xdstp:// names need a management server)"),
+});
+
 /** envoy.config.bootstrap.v3.Bootstrap */
 export const bootstrapSchema: z.ZodType<Bootstrap> = z
   .strictObject({
     node: node.optional(),
-    // First: a config built on xDS has no other problem worth reading before this one.
-    dynamic_resources: unsupportedField(
-      "polyvoy has no xDS (LDS, CDS, ADS, nor their files on disk); put listeners and clusters in static_resources",
-    ),
+    dynamic_resources: dynamicResources.optional(),
     admin: admin.optional(),
     static_resources: staticResources.default({ listeners: [], clusters: [], secrets: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
@@ -913,6 +920,9 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = z
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
     if (b.static_resources.secrets.length > 0) bootstrap.secrets = b.static_resources.secrets;
     if (b.node !== undefined) bootstrap.node = b.node;
+    if (b.dynamic_resources?.lds_config || b.dynamic_resources?.cds_config) {
+      bootstrap.dynamicResources = { ...(b.dynamic_resources.lds_config ? { lds: b.dynamic_resources.lds_config } : {}), ...(b.dynamic_resources.cds_config ? { cds: b.dynamic_resources.cds_config } : {}) };
+    }
     if (b.admin?.address !== undefined) {
       const accessLog = [...(b.admin.access_log_path === "" ? [] : [defaultFileAccessLog(b.admin.access_log_path)]), ...b.admin.access_log];
       bootstrap.admin = { address: b.admin.address };

@@ -65,6 +65,11 @@ export class FilesystemSubscription {
     this.stats = new SubscriptionStats(scope);
   }
 
+  /** Wall-clock ms now (the port's). */
+  clock(): number {
+    return this.runtime.wallClock();
+  }
+
   get path(): string {
     return this.source.path;
   }
