@@ -28,7 +28,7 @@ import { parseIp } from "../network/cidr-range.ts";
 import { hcmTracing } from "./tracing-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
 import { configSourceSchema } from "./xds/config-source-schema.ts";
-import { emptyRouteConfiguration } from "../http/route/route-config-provider.ts";
+import { emptyRouteConfiguration } from "../http/route/empty-route-config.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
 import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";

@@ -1,5 +1,5 @@
 import type { LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
-import type { RawDiscoveryResponse } from "../config/xds/discovery-response.ts";
+import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
 import { FilesystemSubscription } from "../config/xds/filesystem-subscription.ts";
 import type { DynamicResource } from "../config/xds/xds-manager.ts";
 import type { Logger } from "../log.ts";

@@ -26,11 +26,7 @@ export class XdsUpdateError extends Error {
   }
 }
 
-/** A DiscoveryResponse as read: its version and its resources, not yet checked. */
-export interface RawDiscoveryResponse {
-  readonly versionInfo: string;
-  readonly resources: readonly unknown[];
-}
+import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 
 /** One resource, checked: the parsed config, and the resource as written (for /config_dump). */
 export interface DecodedResource<T> {

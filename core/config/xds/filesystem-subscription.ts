@@ -5,7 +5,7 @@ import type { Counter } from "../../stats/counter.ts";
 import type { Gauge } from "../../stats/gauge.ts";
 import type { StatsScope } from "../../stats/stats-store.ts";
 import { FileWatch } from "../../util/file-watch.ts";
-import type { RawDiscoveryResponse } from "./discovery-response.ts";
+import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 
 /**
  * What a subscription's owner does with a DiscoveryResponse: check every resource and

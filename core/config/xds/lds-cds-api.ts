@@ -2,7 +2,7 @@ import type { Logger } from "../../log.ts";
 import type { Runtime } from "../../port.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
 import type { ClusterConfig, ListenerConfig, SdsConfigSource } from "../bootstrap.ts";
-import type { RawDiscoveryResponse } from "./discovery-response.ts";
+import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import { FilesystemSubscription } from "./filesystem-subscription.ts";
 import type { DynamicResource, XdsResourceOwner } from "./xds-manager.ts";
 

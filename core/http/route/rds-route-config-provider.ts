@@ -1,11 +1,12 @@
 import type { RdsConfig } from "../../config/bootstrap.ts";
 import { FilesystemSubscription } from "../../config/xds/filesystem-subscription.ts";
-import type { RawDiscoveryResponse } from "../../config/xds/discovery-response.ts";
+import type { RawDiscoveryResponse } from "../../config/xds/raw-discovery-response.ts";
 import type { DynamicResource, XdsResourceOwner } from "../../config/xds/xds-manager.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import type { Gauge } from "../../stats/gauge.ts";
-import { emptyRouteConfiguration, type RouteConfigProvider } from "./route-config-provider.ts";
+import { emptyRouteConfiguration } from "./empty-route-config.ts";
+import type { RouteConfigProvider } from "./route-config-provider.ts";
 import { RouteTable } from "./route-table.ts";
 
 const ROUTE_CONFIGURATION_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";

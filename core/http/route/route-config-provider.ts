@@ -1,4 +1,3 @@
-import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RouteTable } from "./route-table.ts";
 
 /**
@@ -9,18 +8,4 @@ import type { RouteTable } from "./route-table.ts";
  */
 export interface RouteConfigProvider {
   readonly routeTable: RouteTable;
-}
-
-/** Envoy's NullConfigImpl: what an RDS connection manager routes with before its first update (no virtual host: 404 NR). */
-export function emptyRouteConfiguration(name: string): RouteConfiguration {
-  return {
-    name,
-    virtualHosts: [],
-    requestHeadersToAdd: [],
-    requestHeadersToRemove: [],
-    responseHeadersToAdd: [],
-    responseHeadersToRemove: [],
-    ignorePortInHostMatching: false,
-    mostSpecificHeaderMutationsWins: false,
-  };
 }
