@@ -37,6 +37,7 @@ import { ExtAuthzFilter, extAuthzFilterConfig } from "./http/filters/ext-authz.t
 import { RateLimitFilter, rateLimitFilterConfig } from "./http/filters/ratelimit.ts";
 import type { BufferConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
+import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-limit.ts";
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { TcpProxyFilter } from "./network/tcp-proxy.ts";
@@ -61,10 +62,10 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
   // What this runtime cannot run is refused now, at start.
   checkFilterChain(config.httpFilters, context, { statPrefix: config.statPrefix });
-  // The route table is compiled once per listener and shared by its connections.
-  const routeTable = new RouteTable(config.routeConfig, context.layeredRuntime);
+  // The route table is compiled once per listener and shared by its connections (RDS: once per update).
+  const routes = config.rds ? new RdsRouteConfigProvider(config.rds, config.statPrefix, context) : { routeTable: new RouteTable(config.routeConfig, context.layeredRuntime) };
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix, config.tracing !== undefined);
-  return (connection) => new ConnectionManager(config, routeTable, context, stats, connection);
+  return (connection) => new ConnectionManager(config, routes, context, stats, connection);
 });
 
 registerNetworkFilterFactory("envoy.filters.network.connection_limit", (config, context) => {

@@ -8,6 +8,7 @@ import type { ClusterManager } from "./upstream/cluster-manager.ts";
 import type { OverloadState } from "./overload/overload-manager.ts";
 import type { RuntimeSnapshot } from "./runtime/runtime-loader.ts";
 import type { SecretManager } from "./tls/secret-manager.ts";
+import type { XdsManager } from "./config/xds/xds-manager.ts";
 import type { DrainCloseTarget } from "./network/drain-manager.ts";
 
 /** What filters and listeners may use of the server (Envoy's `Server::Configuration::FactoryContext`). */
@@ -45,6 +46,8 @@ export interface ServerContext extends Dispatcher {
   readonly layeredRuntime: RuntimeSnapshot;
   /** Secrets by name (static_resources.secrets, SDS files) for TLS contexts; absent: none can be named. */
   readonly secretManager?: SecretManager;
+  /** The xDS subscriptions (RDS, EDS, …): stopped at shutdown, listed by /config_dump; absent in tests that need none. */
+  readonly xdsManager?: XdsManager;
   /** Work the listeners wait for before they bind (Envoy's init manager). */
   readonly initManager: InitManager;
 }

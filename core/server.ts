@@ -4,7 +4,7 @@ import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter
 import { ConfigError } from "./config/errors.ts";
 import { Timers } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
-import type { Bootstrap, FilterChainConfig, ListenerConfig } from "./config/bootstrap.ts";
+import type { Bootstrap, ClusterConfig, FilterChainConfig, ListenerConfig } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import type { ServerContext } from "./server-context.ts";
@@ -21,6 +21,8 @@ import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts"
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
+import { XdsManager } from "./config/xds/xds-manager.ts";
+import { DynamicResourceApi } from "./config/xds/lds-cds-api.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
@@ -45,6 +47,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   readonly clusterManager: ClusterManager;
   /** static_resources.secrets and the SDS files TLS contexts name (core/tls/secret-manager.ts). */
   readonly secretManager: SecretManager;
+  /** RDS and EDS files (core/config/xds/). */
+  readonly xdsManager: XdsManager = new XdsManager();
   /** The listeners by name (added by start(), changed by a reload or xDS). */
   readonly listenerManager: ListenerManager;
   /** The admin interface, when `admin.address` is configured (started by start()). */
@@ -271,6 +275,16 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.secrets?.length ?? 0} static secret(s), ${this.bootstrap.clusters.length} cluster(s)`);
     // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
     // first check before listeners start (Envoy's cluster warming).
+    // CDS first (Envoy's order: clusters, then the listeners that name them), read before the clusters start.
+    const dynamic = this.bootstrap.dynamicResources;
+    if (dynamic?.cds) {
+      const cds = new DynamicResourceApi<ClusterConfig>("cluster", dynamic.cds, this.runtime, this.log, this.stats, {
+        addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, options),
+        remove: (name) => this.clusterManager.removeCluster(name),
+      });
+      this.xdsManager.add(cds);
+      await cds.start();
+    }
     await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.listeners.length} listener(s)`);
     // Each listener built, its init targets (jwt_authn's first JWKS fetch) awaited, then bound;
@@ -283,6 +297,14 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
         this.admin?.stop();
         throw err;
       }
+    }
+    if (dynamic?.lds) {
+      const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, this.runtime, this.log, this.stats, {
+        addOrUpdate: (config, options) => this.listenerManager.addOrUpdateListener(config, options),
+        remove: (name) => this.listenerManager.removeListener(name),
+      });
+      this.xdsManager.add(lds);
+      await lds.start();
     }
     this.initialized = true;
     if (configLog.debugOn) configLog.debug("all listeners bound: the server is live");
@@ -339,6 +361,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.drainManager.stop();
     this.overload.stop();
     this.secretManager.stop();
+    this.xdsManager.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
     this.listenerManager.stopListening();

@@ -392,11 +392,18 @@ ${rows}    </tbody>
   }
 
   private configDump(request: AdminRequest): AdminResponse {
-    const dump = configDump(this.server.options.configDocument, this.server.bootstrap, this.server.configLoadedAt);
+    const server = this.server;
+    // Envoy lists EDS only when asked (include_eds), as its dump would otherwise be huge.
+    const includeEds = request.query.get("include_eds") !== undefined;
+    const dynamic = {
+      routes: server.xdsManager?.dynamic("route") ?? [],
+      ...(includeEds ? { endpoints: server.clusterManager.edsClusters().flatMap((eds) => eds.dump()) } : {}),
+    };
+    const dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);
     const resource = request.query.get("resource");
     if (resource === undefined || resource === "") return json(200, JSON.stringify(dump, null, 2));
     const only = configDumpResource(dump, resource);
-    if (!only) return text(404, `${resource} not found in config dump (one of static_clusters, static_listeners, static_route_configs)\n`);
+    if (!only) return text(404, `${resource} not found in config dump (one of static_clusters, static_listeners, static_route_configs, dynamic_route_configs, dynamic_endpoint_configs)\n`);
     return json(200, JSON.stringify(only, null, 2));
   }
 

@@ -3,9 +3,19 @@
  * list with the bootstrap, then the static clusters, listeners and route configs — made
  * from the config document as loaded (after camelCase → snake_case), so it reads like
  * the config that is running. `?resource=static_clusters` (…) lists one kind, as Envoy's.
+ * Resources from xDS files (core/config/xds/) are listed beside: RDS route configs under
+ * dynamic_route_configs, and with `?include_eds` the EDS assignments under an
+ * EndpointsConfigDump's dynamic_endpoint_configs, each with its version_info.
  */
 import type { Bootstrap } from "../config/bootstrap.ts";
 import { isoTimestamp } from "../util/civil-time.ts";
+import type { DynamicResource } from "../config/xds/xds-manager.ts";
+
+/** What xDS delivered, for the dump: RDS route configs, and EDS assignments (only with ?include_eds). */
+export interface DynamicConfigs {
+  readonly routes: readonly DynamicResource[];
+  readonly endpoints?: readonly DynamicResource[];
+}
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
 
@@ -24,7 +34,7 @@ function list(value: unknown): unknown[] {
  *   otherwise the effective Bootstrap is dumped as it is.
  * @param loadedAt wall-clock ms when the config was loaded (each entry's last_updated).
  */
-export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: number): Json {
+export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: number, dynamic: DynamicConfigs = { routes: [] }): Json {
   const lastUpdated = isoTimestamp(loadedAt);
   const doc = isObject(document) ? document : undefined;
   const resources = isObject(doc?.static_resources) ? doc.static_resources : {};
@@ -58,7 +68,32 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
           route_config: typed("type.googleapis.com/envoy.config.route.v3.RouteConfiguration", r),
           last_updated: lastUpdated,
         })),
+        ...(dynamic.routes.length > 0
+          ? {
+              dynamic_route_configs: dynamic.routes.map((r) => ({
+                version_info: r.versionInfo,
+                route_config: typed("type.googleapis.com/envoy.config.route.v3.RouteConfiguration", r.document),
+                last_updated: isoTimestamp(r.lastUpdated),
+              })),
+            }
+          : {}),
       },
+      ...(dynamic.endpoints
+        ? [
+            {
+              "@type": `${ADMIN}EndpointsConfigDump`,
+              ...(dynamic.endpoints.length > 0
+                ? {
+                    dynamic_endpoint_configs: dynamic.endpoints.map((e) => ({
+                      version_info: e.versionInfo,
+                      endpoint_config: typed("type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", e.document),
+                      last_updated: isoTimestamp(e.lastUpdated),
+                    })),
+                  }
+                : {}),
+            },
+          ]
+        : []),
     ],
   };
 }
@@ -68,6 +103,8 @@ const RESOURCES: Record<string, string> = {
   static_clusters: `${ADMIN}ClustersConfigDump.StaticCluster`,
   static_listeners: `${ADMIN}ListenersConfigDump.StaticListener`,
   static_route_configs: `${ADMIN}RoutesConfigDump.StaticRouteConfig`,
+  dynamic_route_configs: `${ADMIN}RoutesConfigDump.DynamicRouteConfig`,
+  dynamic_endpoint_configs: `${ADMIN}EndpointsConfigDump.DynamicEndpointConfig`,
 };
 
 /** Envoy's `/config_dump?resource=<field>`: each entry of that field, typed; undefined for an unknown field. */

@@ -16,6 +16,8 @@ export interface SocketAddressConfig {
 
 export interface Bootstrap {
   node?: NodeConfig;
+  /** dynamic_resources: listeners (LDS) and clusters (CDS) from files (core/config/xds/lds-cds-api.ts). */
+  dynamicResources?: { readonly lds?: SdsConfigSource; readonly cds?: SdsConfigSource };
   admin?: AdminConfig;
   /** stats_flush_interval in ms; absent for Envoy's default (5 s). */
   statsFlushIntervalMs?: number;
@@ -331,9 +333,11 @@ export interface ClusterConfig {
   autoSni?: boolean;
   /** upstream_http_protocol_options.auto_san_validation: the upstream's certificate must name that SNI. */
   autoSanValidation?: boolean;
-  type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+  type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS";
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;
+  /** Present for EDS clusters: where their endpoints come from. */
+  eds?: EdsClusterConfig;
   connectTimeoutMs: number;
   lbPolicy: LbPolicyName | "LOAD_BALANCING_POLICY_CONFIG";
   /** The load balancer's settings; absent when all are Envoy's defaults (ROUND_ROBIN). */
@@ -414,7 +418,13 @@ export interface HttpConnectionManagerConfig {
   codecType: "AUTO" | "HTTP1" | "HTTP2";
   /** http2_protocol_options, the fields set (the HTTP/2 codec's defaults are Envoy's); absent when none is. */
   http2?: Http2ProtocolOptionsConfig;
+  /**
+   * route_config; with `rds`, an empty one (Envoy's NullConfigImpl: every request 404 NR)
+   * until the RDS file gives the route configuration.
+   */
   routeConfig: RouteConfiguration;
+  /** rds: the route configuration comes from an RDS file (core/http/route/rds-route-config-provider.ts). */
+  rds?: RdsConfig;
   /** In order; the last one is the router. */
   httpFilters: HttpFilterConfig[];
   useRemoteAddress: boolean;
@@ -1525,6 +1535,18 @@ export type SecretConfig =
 export interface SdsSecretConfig {
   readonly name: string;
   readonly sdsConfig?: SdsConfigSource;
+}
+
+/** Cluster.eds_cluster_config: the file of the ClusterLoadAssignment, and its cluster_name (absent: the cluster's name). */
+export interface EdsClusterConfig {
+  readonly configSource: SdsConfigSource;
+  readonly serviceName?: string;
+}
+
+/** HttpConnectionManager.rds: which route configuration, from which ConfigSource. */
+export interface RdsConfig {
+  readonly configSource: SdsConfigSource;
+  readonly routeConfigName: string;
 }
 
 /** ConfigSource with path_config_source (or the older `path`): the file, and the directory whose moves reload it. */

@@ -1,7 +1,7 @@
 /**
  * envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager:
- * the supported subset, with Envoy's defaults. Routes are given inline (route_config);
- * RDS and HTTP/3 are not supported, so their fields are errors; `tracing` works without a tracer (tracing-schema.ts).
+ * the supported subset, with Envoy's defaults. Routes are given inline (route_config) or
+ * by RDS from a file (rds); `tracing` works without a tracer (tracing-schema.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -15,6 +15,7 @@ import type {
   LocalReplyConfig,
   LocalReplyMapperConfig,
   PathNormalizationConfig,
+  RdsConfig,
   ScriptHttpFilterConfig,
   UserHttpFilterConfig,
 } from "./bootstrap.ts";
@@ -23,10 +24,12 @@ import { accessLogs, bodyFormat } from "../access-log/access-log-schema.ts";
 import { accessLogFilter } from "../access-log/filter-schema.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { dataSource } from "./data-source-schema.ts";
-import { durationMs, headerValue, uint32 } from "./proto-schema.ts";
+import { durationMs, headerValue, oneOf, uint32 } from "./proto-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { hcmTracing } from "./tracing-schema.ts";
 import { routeConfiguration } from "./route-config-schema.ts";
+import { configSourceSchema } from "./xds/config-source-schema.ts";
+import { emptyRouteConfiguration } from "../http/route/empty-route-config.ts";
 import { healthCheckFilterConfig } from "./health-check-filter-schema.ts";
 import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRouteConfig } from "./local-ratelimit-schema.ts";
 import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
@@ -438,13 +441,23 @@ const setCurrentClientCertDetails = lazySchema(() =>
     return details;
   }));
 
+/** HttpConnectionManager.Rds: the route configuration by name, from a ConfigSource (a file). */
+const rds = z
+  .strictObject({
+    config_source: configSourceSchema("RDS"),
+    route_config_name: z.string().min(1),
+  })
+  .transform((r): RdsConfig => ({ configSource: r.config_source, routeConfigName: r.route_config_name }));
+
 export const httpConnectionManager = z
   .strictObject({
     stat_prefix: z.string().min(1),
     // AUTO sniffs HTTP/2's preface in Envoy; with HTTP/1 only, AUTO means HTTP/1.1.
     // AUTO: HTTP/2 when the first bytes are the client preface (h2c prior knowledge), else HTTP/1.1.
     codec_type: z.enum(["AUTO", "HTTP1", "HTTP2"]).default("AUTO"),
-    route_config: routeConfiguration,
+    // oneof route_specifier (required); scoped_routes is refused as an unknown field.
+    route_config: routeConfiguration.optional(),
+    rds: rds.optional(),
     http_filters: httpFilters.prefault([]),
     use_remote_address: z.boolean().default(false),
     xff_num_trusted_hops: uint32.default(0),
@@ -486,6 +499,7 @@ export const httpConnectionManager = z
     local_reply_config: localReplyConfig.optional(),
   })
   .superRefine((c, ctx) => {
+    oneOf(c, ["route_config", "rds"] as const, ctx, true);
     if (c.strip_matching_host_port && c.strip_any_host_port) {
       ctx.addIssue({ code: "custom", message: "only one of strip_matching_host_port, strip_any_host_port may be set", path: ["strip_any_host_port"] });
     }
@@ -496,7 +510,8 @@ export const httpConnectionManager = z
       codecType: c.codec_type,
       // Only when set: configs without it compare equal to what they were.
       ...(Object.keys(c.http2_protocol_options).length > 0 ? { http2: c.http2_protocol_options } : {}),
-      routeConfig: c.route_config,
+      routeConfig: c.route_config ?? emptyRouteConfiguration(c.rds?.routeConfigName ?? ""),
+      ...optional("rds", c.rds),
       httpFilters: c.http_filters,
       useRemoteAddress: c.use_remote_address,
       xffNumTrustedHops: c.xff_num_trusted_hops,

@@ -10,7 +10,7 @@
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
@@ -30,6 +30,7 @@ import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -523,6 +524,14 @@ const loadAssignmentPolicy = lazySchema(() =>
   overprovisioning_factor: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
 }));
 
+/** Cluster.EdsClusterConfig: the ConfigSource of the endpoints, and the name asked for (default: the cluster's). */
+const edsClusterConfig = z
+  .strictObject({
+    eds_config: configSourceSchema("EDS"),
+    service_name: z.string().optional(),
+  })
+  .transform((e): EdsClusterConfig => ({ configSource: e.eds_config, ...(e.service_name ? { serviceName: e.service_name } : {}) }));
+
 /** envoy.config.endpoint.v3.ClusterLoadAssignment */
 const loadAssignment = lazySchema(() =>
   z
@@ -708,8 +717,10 @@ function upstreamProtocol(
 const clusterMessage = z
   .strictObject({
     name: z.string().min(1),
-    // Envoy's default discovery type is STATIC; EDS and ORIGINAL_DST are not implemented.
-    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS"]).default("STATIC"),
+    // Envoy's default discovery type is STATIC; ORIGINAL_DST is not implemented.
+    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"]).default("STATIC"),
+    // EDS: where the ClusterLoadAssignment comes from (core/upstream/eds-cluster.ts).
+    eds_cluster_config: edsClusterConfig.optional(),
     ...dnsClusterFields,
     // Envoy validates connect_timeout as `gt: {}`: zero is refused.
     connect_timeout: duration
@@ -738,6 +749,11 @@ const clusterMessage = z
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
     checkDnsFields(c, ctx);
+    // cds.proto: eds_cluster_config is "Configuration to use for EDS updates for the Cluster"; without EDS it would do nothing.
+    if (c.type === "EDS" && c.eds_cluster_config === undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster needs eds_cluster_config (its eds_config names the file of its endpoints)", path: ["eds_cluster_config"] });
+    if (c.type !== "EDS" && c.eds_cluster_config !== undefined) ctx.addIssue({ code: "custom", message: "applies to type: EDS clusters only", path: ["eds_cluster_config"] });
+    // Envoy ignores an EDS cluster's load_assignment (eds.cc reads its endpoints from EDS only): refused rather than ignored.
+    if (c.type === "EDS" && c.load_assignment !== undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster's endpoints come from eds_cluster_config; load_assignment would be ignored", path: ["load_assignment"] });
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {
       const message = "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be specified";
@@ -769,7 +785,8 @@ const clusterMessage = z
     (c, ctx): ClusterConfig => ({
       name: c.name,
       type: c.type,
-      ...(c.type !== "STATIC" ? { dns: dnsClusterConfig(c) } : {}),
+      ...(c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS" ? { dns: dnsClusterConfig(c) } : {}),
+      ...(c.eds_cluster_config ? { eds: c.eds_cluster_config } : {}),
       connectTimeoutMs: c.connect_timeout,
       lbPolicy: c.lb_policy,
       ...withLoadBalancing(loadBalancingConfig(c, ctx)),
@@ -800,7 +817,21 @@ const clusterMessage = z
     }),
   );
 
-const cluster = clusterMessage;
+/** envoy.config.cluster.v3.Cluster (CDS resources too: core/config/xds/lds-cds-api.ts). */
+export const cluster = clusterMessage;
+
+/**
+ * A ClusterLoadAssignment delivered by EDS (core/upstream/eds-cluster.ts): its addresses
+ * are IP literals, as a STATIC cluster's (Envoy resolves EDS addresses as IPs).
+ */
+export const edsLoadAssignment = loadAssignment.superRefine((a, ctx) => {
+  a.endpoints.forEach((locality, l) =>
+    (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
+      if (typeof endpoint.address?.address !== "string" || isIpLiteral.safeParse(endpoint.address.address).success) return;
+      ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path: ["endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"] });
+    }),
+  );
+});
 
 /**
  * What each discovery type makes of its endpoints' addresses: STATIC needs IP literals;
@@ -900,15 +931,21 @@ const staticResources = lazySchema(() =>
   secrets: z.array(secretSchema).default([]),
 }));
 
+/** Bootstrap.DynamicResources: LDS and CDS from files (Envoy's filesystem subscriptions). */
+const dynamicResources = z.strictObject({
+  lds_config: configSourceSchema("LDS").optional(),
+  cds_config: configSourceSchema("CDS").optional(),
+  ads_config: unsupportedField("ads_config (polyvoy has no xDS client for a management server yet: give lds_config and cds_config a path_config_source)"),
+  lds_resources_locator: unsupportedField("lds_resources_locator (xdstp:// names need a management server)"),
+  cds_resources_locator: unsupportedField("cds_resources_locator (xdstp:// names need a management server)"),
+});
+
 /** envoy.config.bootstrap.v3.Bootstrap */
 export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
   z
   .strictObject({
     node: node.optional(),
-    // First: a config built on xDS has no other problem worth reading before this one.
-    dynamic_resources: unsupportedField(
-      "polyvoy has no xDS (LDS, CDS, ADS, nor their files on disk); put listeners and clusters in static_resources",
-    ),
+    dynamic_resources: dynamicResources.optional(),
     admin: admin.optional(),
     static_resources: staticResources.default({ listeners: [], clusters: [], secrets: [] }),
     stats_flush_interval: statsFlushInterval.optional(),
@@ -931,6 +968,9 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
     if (b.static_resources.secrets.length > 0) bootstrap.secrets = b.static_resources.secrets;
     if (b.node !== undefined) bootstrap.node = b.node;
+    if (b.dynamic_resources?.lds_config || b.dynamic_resources?.cds_config) {
+      bootstrap.dynamicResources = { ...(b.dynamic_resources.lds_config ? { lds: b.dynamic_resources.lds_config } : {}), ...(b.dynamic_resources.cds_config ? { cds: b.dynamic_resources.cds_config } : {}) };
+    }
     if (b.admin?.address !== undefined) {
       const accessLog = [...(b.admin.access_log_path === "" ? [] : [defaultFileAccessLog(b.admin.access_log_path)]), ...b.admin.access_log];
       bootstrap.admin = { address: b.admin.address };

@@ -9,6 +9,7 @@ import type { ServerContext } from "../server-context.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import type { SecretManager } from "../tls/secret-manager.ts";
 import type { Tracer } from "../trace/tracer.ts";
+import type { XdsManager } from "../config/xds/xds-manager.ts";
 import type { ClusterManager } from "../upstream/cluster-manager.ts";
 import type { DrainCloseTarget, DrainManager } from "./drain-manager.ts";
 
@@ -54,6 +55,9 @@ export class ListenerFactoryContext implements ServerContext {
   }
   get secretManager(): SecretManager | undefined {
     return this.server.secretManager;
+  }
+  get xdsManager(): XdsManager | undefined {
+    return this.server.xdsManager;
   }
   get localClusterName(): string {
     return this.server.localClusterName;

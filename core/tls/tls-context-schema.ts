@@ -11,6 +11,7 @@ import type { TlsParams, TlsVersion } from "../port.ts";
 import { dataSource } from "../config/data-source-schema.ts";
 import { stringMatcher } from "../config/matcher-schema.ts";
 import { durationMs, oneOf } from "../config/proto-schema.ts";
+import { configSourceSchema, watchedDirectory } from "../config/xds/config-source-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "../config/unsupported-field.ts";
 import type { CommonTlsContextConfig, DownstreamTlsConfig, DownstreamTlsSessionConfig, SanMatcherConfig, SdsConfigSource, SdsSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 
@@ -84,8 +85,6 @@ function toParams(p: TlsParamsInput | undefined, side: "downstream" | "upstream"
 }
 
 /** envoy.config.core.v3.WatchedDirectory */
-const watchedDirectory = lazySchema(() =>
-  z.strictObject({ path: z.string().min(1) }).transform((w) => w.path));
 
 /** Where watched_directory is refused: Envoy only honours it in a secret delivered by SDS. */
 const watchedDirectoryOutsideSds = unsupportedField("watched_directory (it applies to a secret delivered by SDS only: use tls_certificate_sds_secret_configs / validation_context_sds_secret_config with an sds_config)");
@@ -185,35 +184,8 @@ function validationContextSchema(inSecret: boolean) {
 }
 const validationContext = validationContextSchema(false);
 
-/** PathConfigSource */
-const pathConfigSource = lazySchema(() =>
-  z.strictObject({
-  path: z.string().min(1),
-  watched_directory: watchedDirectory.optional(),
-}));
-
-/**
- * ConfigSource for SDS: a file (path_config_source, or the older `path`). The file is a
- * DiscoveryResponse whose one resource is the Secret (core/tls/sds-api.ts).
- */
-const sdsConfigSource = z
-  .strictObject({
-    path: z.string().min(1).optional(),
-    path_config_source: pathConfigSource.optional(),
-    resource_api_version: z.literal("V3").optional(),
-    initial_fetch_timeout: unsupportedField("initial_fetch_timeout (an SDS file is read before the listener or cluster starts)"),
-    api_config_source: unsupportedField("api_config_source (polyvoy has no xDS client: use path_config_source)"),
-    ads: unsupportedField("ads (polyvoy has no xDS client: use path_config_source)"),
-    self: unsupportedField("self (polyvoy has no xDS client: use path_config_source)"),
-    authorities: unsupportedField("authorities", isEmptyList),
-  })
-  .transform((c, ctx): SdsConfigSource => {
-    const key = oneOf(c, ["path", "path_config_source"] as const, ctx, true);
-    if (key === undefined) return z.NEVER;
-    if (key === "path") return { path: c.path! };
-    const source = c.path_config_source!;
-    return { path: source.path, ...(typeof source.watched_directory === "string" ? { watchedDirectory: source.watched_directory } : {}) };
-  });
+/** ConfigSource for SDS: a file whose DiscoveryResponse holds the Secret (core/tls/sds-api.ts). */
+const sdsConfigSource = configSourceSchema("SDS");
 
 /** SdsSecretConfig: without sds_config, a secret of static_resources.secrets. */
 const sdsSecretConfig = z

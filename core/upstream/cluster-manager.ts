@@ -13,6 +13,7 @@ import { Http1ConnPool, type PoolHandle, type UpstreamCallbacks } from "./http1-
 import { Http2ConnPool } from "./http2-conn-pool.ts";
 import { MixedConnPool } from "./mixed-conn-pool.ts";
 import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
+import { EdsClusterImpl } from "./eds-cluster.ts";
 import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
 import type { Counter } from "../stats/counter.ts";
@@ -62,8 +63,8 @@ export class ClusterManager {
   /** auto_sni: a host's pools by the SNI their connections send (Envoy keys pools by the transport socket options), "h2 " before the name for HTTP/2. */
   private readonly sniPools = new Map<Host, Map<string, HttpConnPool>>();
   private readonly tcpPools = new Map<Host, TcpConnPool>();
-  /** The discovery of each STRICT_DNS and LOGICAL_DNS cluster. */
-  private readonly dnsDiscoveries = new Map<Cluster, DnsDiscovery>();
+  /** The discovery of each STRICT_DNS, LOGICAL_DNS and EDS cluster. */
+  private readonly dnsDiscoveries = new Map<Cluster, DnsDiscovery | EdsClusterImpl>();
   private readonly runtimeValues: RuntimeSnapshot;
   private readonly localInfo: { readonly clusterName?: string; readonly locality?: Locality };
   /** The local cluster's priority set, which every other cluster's balancer follows (zone aware routing). */
@@ -122,7 +123,8 @@ export class ClusterManager {
     cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
     this.clusters.set(config.name, cluster);
     this.hashes.set(cluster, { hash: options.hash ?? configHash(config), versionInfo: options.versionInfo });
-    if (config.type !== "STATIC") {
+    if (config.type === "EDS") this.dnsDiscoveries.set(cluster, new EdsClusterImpl(cluster, runtime, this.log, this.statsStore));
+    else if (config.type !== "STATIC") {
       this.dnsDiscoveries.set(cluster, config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, runtime, this.log) : new LogicalDnsCluster(cluster, runtime, this.log));
     }
     return cluster;
@@ -261,7 +263,10 @@ export class ClusterManager {
   }
 
   private startCluster(cluster: Cluster, eventLog: EventLogSink | undefined): Promise<void> {
-    const warmed = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
+    const initialized = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
+    // An EDS cluster warms with its first read too (Envoy's EdsClusterImpl initializes on its first update).
+    const discovery = this.dnsDiscoveries.get(cluster);
+    const warmed = discovery instanceof EdsClusterImpl ? Promise.all([initialized, discovery.warmed]).then(() => undefined) : initialized;
     cluster.outlierDetector?.addChangedStateCallback((host) => {
       if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
     });
@@ -283,6 +288,11 @@ export class ClusterManager {
 
   get(name: string): Cluster | undefined {
     return this.clusters.get(name);
+  }
+
+  /** The EDS clusters' discoveries (the admin's /config_dump?include_eds). */
+  edsClusters(): EdsClusterImpl[] {
+    return [...this.dnsDiscoveries.values()].filter((d) => d instanceof EdsClusterImpl);
   }
 
   /** Every cluster, in config order (the admin's /clusters). */

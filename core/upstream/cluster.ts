@@ -1,4 +1,4 @@
-import type { ClusterConfig } from "../config/bootstrap.ts";
+import type { ClusterConfig, LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
 import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import { RuntimeOutlierDetectionConfig } from "./outlier-runtime-config.ts";
 import { edsHealthFlag, Host, NO_LOCALITY, type Locality } from "./host.ts";
@@ -164,12 +164,16 @@ export class Cluster {
    * load_balancing_weight and the overprovisioning factor. Discovery passes it with every
    * `prioritySet.updateHosts` (DNS clusters too: their localities come from the same config).
    */
-  hostSetOptions(priority: number): HostSetOptions {
+  hostSetOptions(
+    priority: number,
+    /** An EDS cluster's: those of its last ClusterLoadAssignment. */
+    endpoints: readonly LocalityLbEndpointsConfig[] = this.config.endpoints,
+    factor: number | undefined = this.config.overprovisioningFactor,
+  ): HostSetOptions {
     const localityWeights = new Map<string, number>();
-    for (const group of this.config.endpoints) {
+    for (const group of endpoints) {
       if (group.priority === priority) localityWeights.set(localityKey(group.locality ?? NO_LOCALITY), group.loadBalancingWeight ?? 0);
     }
-    const factor = this.config.overprovisioningFactor;
     return {
       localityWeights,
       ...(factor !== undefined ? { overprovisioningFactor: factor } : {}),

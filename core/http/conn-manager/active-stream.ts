@@ -7,7 +7,7 @@ import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../message.ts";
-import type { RouteMatch } from "../route/route-table.ts";
+import type { RouteMatch, RouteTable } from "../route/route-table.ts";
 import { StreamInfo } from "../stream-info.ts";
 import { createFilterChain } from "../filters/http-filter-registry.ts";
 import { anyFilterDisabling, FilterManager, type FilterManagerCallbacks, filterDisabled } from "./filter-manager.ts";
@@ -61,6 +61,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private sentResponseHeaders: ResponseHeaders | undefined;
   private sentResponseTrailers: HeaderMap | undefined;
 
+  /** The route table as the stream began (Envoy's snapped route config): an RDS update applies to new streams. */
+  private readonly routes: RouteTable;
+
   constructor(
     private readonly cm: ConnectionManagerContext,
     private readonly encoder: ResponseEncoder,
@@ -76,11 +79,12 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     stats.downstreamRqTotal.inc();
     cm.rqProtocolTotal.inc();
     stats.downstreamRqActive.inc();
+    this.routes = cm.routeTable;
     createFilterChain(cm.config.httpFilters, cm.server, this, cm.config);
   }
 
   get routeConfig(): RouteConfiguration {
-    return this.cm.config.routeConfig;
+    return this.routes.config;
   }
 
   /**
@@ -104,7 +108,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
   clearRouteCache(): void {
-    this.route = this.cm.routeTable.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
+    this.route = this.routes.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
     this.streamInfo.routeName = this.route?.route.name ?? "";
   }
 
@@ -184,7 +188,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   /** Route the request, then hand it to the filters. */
   private routeAndDecode(headers: RequestHeaders, endStream: boolean, upgradeType: string | undefined): void {
     const config = this.cm.config;
-    this.route = this.cm.routeTable.route(headers, this.streamInfo.dynamicMetadata);
+    this.route = this.routes.route(headers, this.streamInfo.dynamicMetadata);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
     // typed_per_filter_config FilterConfig `disabled`: those filters leave this stream's chain.

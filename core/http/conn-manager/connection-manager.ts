@@ -12,6 +12,7 @@ import { statusText } from "../codec/status-text.ts";
 import { RequestHeaders } from "../message.ts";
 import type { ResponseFlag } from "../filter.ts";
 import type { RouteTable } from "../route/route-table.ts";
+import type { RouteConfigProvider } from "../route/route-config-provider.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { DEFAULT_DRAIN_TIMEOUT_MS, Http2ConnectionManager } from "./http2-connection-manager.ts";
 import { armDelayedClose, DEFAULT_DELAYED_CLOSE_TIMEOUT_MS } from "./delayed-close.ts";
@@ -95,9 +96,14 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   /** The "http" component's logger: the HTTP/1 codec's trace lines (Envoy's http1 codec_impl.cc). */
   private readonly log: ComponentLogger;
 
+  get routeTable(): RouteTable {
+    return this.routes.routeTable;
+  }
+
   constructor(
     readonly config: HttpConnectionManagerConfig,
-    readonly routeTable: RouteTable,
+    /** The route table now (static, or the last RDS update): each new stream snaps it. */
+    private readonly routes: RouteConfigProvider,
     readonly server: ServerContext,
     readonly stats: ConnectionManagerStats,
     readonly connection: Connection,
@@ -187,7 +193,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.clearIdleTimer();
     this.durationTimer?.disable();
     this.scaling?.unregister(this);
-    this.http2 = new Http2ConnectionManager(this.config, this.routeTable, this.server, this.stats, this.connection, this.accessLoggers, this.server.runtime.now() - this.openedAt);
+    this.http2 = new Http2ConnectionManager(this.config, this.routes, this.server, this.stats, this.connection, this.accessLoggers, this.server.runtime.now() - this.openedAt);
     if (this.draining) this.http2.startDrainSequence();
     return true;
   }

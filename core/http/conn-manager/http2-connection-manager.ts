@@ -13,6 +13,7 @@ import { statusText } from "../codec/status-text.ts";
 import { Http2ServerCodec, type Http2ServerCodecCallbacks, Http2ServerStream } from "../codec/http2-server-codec.ts";
 import type { RequestHeaders } from "../message.ts";
 import type { RouteTable } from "../route/route-table.ts";
+import type { RouteConfigProvider } from "../route/route-config-provider.ts";
 import type { AccessLogger } from "../../access-log/logger.ts";
 import { connLogPrefix, type ComponentLogger } from "../../log.ts";
 import { ActiveStream } from "./active-stream.ts";
@@ -65,9 +66,14 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   /** request_headers_timeout: runs while a request's header block is incomplete. */
   private headersTimer: Timer | undefined;
 
+  get routeTable(): RouteTable {
+    return this.routes.routeTable;
+  }
+
   constructor(
     readonly config: HttpConnectionManagerConfig,
-    readonly routeTable: RouteTable,
+    /** The route table now (static, or the last RDS update): each new stream snaps it. */
+    private readonly routes: RouteConfigProvider,
     readonly server: ServerContext,
     readonly stats: ConnectionManagerStats,
     readonly connection: Connection,

@@ -1,0 +1,97 @@
+import type { Logger } from "../../log.ts";
+import type { Runtime } from "../../port.ts";
+import type { StatsStore } from "../../stats/stats-store.ts";
+import type { ClusterConfig, ListenerConfig, SdsConfigSource } from "../bootstrap.ts";
+import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
+import { FilesystemSubscription } from "./filesystem-subscription.ts";
+import type { DynamicResource, XdsResourceOwner } from "./xds-manager.ts";
+
+const LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener";
+const CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+
+/** What LDS or CDS changes: the listener manager's or the cluster manager's add/update and remove. */
+export interface ResourceManager<T> {
+  addOrUpdate(config: T, options: { hash: string; versionInfo: string }): Promise<boolean>;
+  remove(name: string): boolean;
+}
+
+/**
+ * Envoy's LdsApiImpl and CdsApiImpl (source/common/listener_manager/lds_api.cc,
+ * source/common/upstream/cds_api_impl.cc) over a filesystem subscription: each file is
+ * the state of the world. Every resource is checked with the static_resources schema
+ * first (one invalid: the whole update is rejected, nothing changes); then each is added
+ * or updated (an unchanged one, by its text, is left alone) and those the file no longer
+ * names are removed. One that cannot be applied (a listener that cannot bind) is
+ * reported as the update's rejection while the others apply, as Envoy does. Stats:
+ * `listener_manager.lds.*` / `cluster_manager.cds.*` (the subscription's).
+ */
+export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implements XdsResourceOwner {
+  private readonly subscription: FilesystemSubscription;
+  /** What this API added, by name. */
+  private readonly current = new Map<string, DynamicResource>();
+
+  constructor(
+    readonly kind: "listener" | "cluster",
+    source: SdsConfigSource,
+    runtime: Runtime,
+    log: Logger,
+    stats: StatsStore,
+    private readonly manager: ResourceManager<T>,
+  ) {
+    const scope = stats.scope(kind === "listener" ? "listener_manager.lds." : "cluster_manager.cds.");
+    this.subscription = new FilesystemSubscription(runtime, log, kind === "listener" ? "lds" : "cds", source, scope, (response, path) => this.onConfigUpdate(response, path));
+  }
+
+  /** The first read (applied or not: Envoy's init target is ready either way). */
+  async start(): Promise<void> {
+    await this.subscription.start();
+  }
+
+  stop(): void {
+    this.subscription.stop();
+  }
+
+  dump(): readonly DynamicResource[] {
+    return [...this.current.values()];
+  }
+
+  get versionInfo(): string {
+    return this.subscription.versionInfo;
+  }
+
+  private async onConfigUpdate(response: RawDiscoveryResponse, path: string): Promise<void> {
+    const { decodeResource, XdsUpdateError } = await import("./discovery-response.ts");
+    const { listenerSchema, cluster } = await import("../schema.ts");
+    const decoded = response.resources.map((resource, i) =>
+      this.kind === "listener" ? decodeResource(resource, LISTENER_TYPE, listenerSchema, path, i) : decodeResource(resource, CLUSTER_TYPE, cluster, path, i),
+    );
+    const names = new Set<string>();
+    for (const { value } of decoded) {
+      const name = value.name ?? "";
+      if (names.has(name)) throw new XdsUpdateError("rejected", `duplicate ${this.kind} ${name} found`);
+      names.add(name);
+    }
+    const errors: string[] = [];
+    for (const { value, document } of decoded) {
+      const name = value.name ?? "";
+      const text = JSON.stringify(document);
+      try {
+        await this.manager.addOrUpdate(value as T, { hash: text, versionInfo: response.versionInfo });
+        const previous = this.current.get(name);
+        if (!previous || JSON.stringify(previous.document) !== text) this.current.set(name, { name, versionInfo: response.versionInfo, lastUpdated: this.wallClock(), document });
+      } catch (err) {
+        errors.push(`${this.kind} '${name}': ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    for (const name of [...this.current.keys()]) {
+      if (names.has(name)) continue;
+      this.manager.remove(name);
+      this.current.delete(name);
+    }
+    if (errors.length > 0) throw new XdsUpdateError("rejected", `Error adding/updating ${this.kind}(s) ${errors.join("; ")}`);
+  }
+
+  private wallClock(): number {
+    return this.subscription.clock();
+  }
+}

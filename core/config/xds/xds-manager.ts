@@ -1,0 +1,47 @@
+/**
+ * What the server knows of its xDS subscriptions: each one registered here is stopped at
+ * shutdown, and what it last accepted (version_info, when, the resource as written) is
+ * listed by /config_dump under the dynamic_* fields, as Envoy's config tracker does
+ * (server/config_tracker_impl.cc).
+ */
+
+/** One resource as /config_dump shows it. */
+export interface DynamicResource {
+  readonly name: string;
+  readonly versionInfo: string;
+  /** Wall-clock ms when it was accepted. */
+  readonly lastUpdated: number;
+  /** The resource as written (snake_case keys, without its "@type"). */
+  readonly document: unknown;
+}
+
+/** A subscription's owner: RDS route configs, EDS load assignments, LDS listeners, CDS clusters. */
+export interface XdsResourceOwner {
+  readonly kind: "route" | "endpoint" | "cluster" | "listener";
+  /** What it serves now (none before its first accepted update). */
+  dump(): readonly DynamicResource[];
+  stop(): void;
+}
+
+export class XdsManager {
+  private readonly owners = new Set<XdsResourceOwner>();
+
+  add(owner: XdsResourceOwner): void {
+    this.owners.add(owner);
+  }
+
+  remove(owner: XdsResourceOwner): void {
+    this.owners.delete(owner);
+  }
+
+  /** Every resource of `kind` now served, by name. */
+  dynamic(kind: XdsResourceOwner["kind"]): DynamicResource[] {
+    const out: DynamicResource[] = [];
+    for (const owner of this.owners) if (owner.kind === kind) out.push(...owner.dump());
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  stop(): void {
+    for (const owner of this.owners) owner.stop();
+  }
+}

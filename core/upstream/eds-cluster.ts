@@ -1,0 +1,127 @@
+import type { LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
+import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
+import { FilesystemSubscription } from "../config/xds/filesystem-subscription.ts";
+import type { DynamicResource } from "../config/xds/xds-manager.ts";
+import type { Logger } from "../log.ts";
+import type { Runtime } from "../port.ts";
+import type { StatsStore } from "../stats/stats-store.ts";
+import type { Cluster } from "./cluster.ts";
+import { edsHealthFlag, Host } from "./host.ts";
+
+const CLUSTER_LOAD_ASSIGNMENT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+
+/**
+ * Envoy's EdsClusterImpl (source/extensions/clusters/eds/eds.cc) over a filesystem
+ * subscription: the cluster's hosts are the ClusterLoadAssignment named by
+ * eds_cluster_config.service_name (or the cluster's name) in a watched file. An update
+ * keeps the Host of an endpoint that stays unchanged (its stats, pools and health live
+ * on) and tells the cluster's PrioritySet only what was added and removed, as DNS
+ * discovery does: the cluster manager drains the pools of removed hosts, so requests
+ * in flight on them finish. A refused update (not one assignment of that name, an
+ * address that is not an IP) keeps the hosts in use. Stats: the subscription's under
+ * `cluster.<name>.` (update_attempt, update_success, update_failure, update_rejected,
+ * update_empty, update_time, version), as Envoy's. The cluster warms (start() resolves)
+ * once the first read is done, applied or not.
+ */
+export class EdsClusterImpl {
+  private readonly subscription: FilesystemSubscription;
+  private readonly serviceName: string;
+  /** Each host by what makes it (address, port, weight, locality, health, priority). */
+  private hostsByKey = new Map<string, Host>();
+  private priorities = 0;
+  private accepted: DynamicResource | undefined;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly runtime: Runtime,
+    private readonly log: Logger,
+    stats: StatsStore,
+  ) {
+    const eds = cluster.config.eds!;
+    this.serviceName = eds.serviceName ?? cluster.name;
+    this.subscription = new FilesystemSubscription(runtime, log, `eds cluster '${cluster.name}'`, eds.configSource, stats.scope(`cluster.${cluster.name}.`), (response, path) =>
+      this.onConfigUpdate(response, path),
+    );
+  }
+
+  /** Settles when the first read is done (the cluster's warming). */
+  warmed: Promise<void> = Promise.resolve();
+
+  /** Read the file and start watching it. */
+  start(): void {
+    this.warmed = this.subscription.start().then(() => undefined);
+  }
+
+  stop(): void {
+    this.subscription.stop();
+  }
+
+  /** The assignment in use, for /config_dump (EndpointsConfigDump). */
+  dump(): readonly DynamicResource[] {
+    return this.accepted ? [this.accepted] : [];
+  }
+
+  /** EdsClusterImpl::onConfigUpdate: one ClusterLoadAssignment, of the expected name. */
+  private async onConfigUpdate(response: RawDiscoveryResponse, path: string): Promise<void> {
+    const { resources } = response;
+    const stats = this.cluster.stats;
+    if (resources.length === 0) {
+      // validateUpdateSize: the hosts stay as they are.
+      stats.updateEmpty.inc();
+      this.log.debug(`Missing ClusterLoadAssignment for ${this.serviceName} in onConfigUpdate()`);
+      return;
+    }
+    const { decodeResource, XdsUpdateError } = await import("../config/xds/discovery-response.ts");
+    if (resources.length !== 1) throw new XdsUpdateError("rejected", `Unexpected EDS resource length: ${resources.length}`);
+    const { edsLoadAssignment } = await import("../config/schema.ts");
+    const { value, document } = decodeResource(resources[0], CLUSTER_LOAD_ASSIGNMENT_TYPE, edsLoadAssignment, path, 0);
+    if (value.cluster_name !== this.serviceName) throw new XdsUpdateError("rejected", `Unexpected EDS cluster (expecting ${this.serviceName}): ${value.cluster_name}`);
+    this.updateHosts(value.endpoints, value.policy?.overprovisioning_factor);
+    this.accepted = { name: this.serviceName, versionInfo: response.versionInfo, lastUpdated: this.runtime.wallClock(), document };
+  }
+
+  private updateHosts(localities: readonly LocalityLbEndpointsConfig[], overprovisioningFactor: number | undefined): void {
+    const previous = this.hostsByKey;
+    const next = new Map<string, Host>();
+    const byPriority: Host[][] = [];
+    const added: Host[][] = [];
+    for (const group of localities) {
+      const hosts = (byPriority[group.priority] ??= []);
+      for (const endpoint of group.lbEndpoints) {
+        const { address, port } = endpoint.address;
+        const key = JSON.stringify([group.priority, address, port, endpoint.loadBalancingWeight, endpoint.hostname, group.locality, endpoint.healthStatus, endpoint.healthCheck]);
+        // An endpoint listed twice is one host (BaseDynamicClusterImpl::updateDynamicHostList).
+        if (next.has(key)) continue;
+        let host = previous.get(key);
+        if (!host) {
+          host = new Host(address, port, {
+            weight: endpoint.loadBalancingWeight,
+            priority: group.priority,
+            ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
+            ...(group.locality ? { locality: group.locality } : {}),
+            healthFlags: edsHealthFlag(endpoint.healthStatus),
+            ...(endpoint.healthCheck ? { healthCheckPort: endpoint.healthCheck.port, healthCheckHostname: endpoint.healthCheck.hostname } : {}),
+          });
+          (added[group.priority] ??= []).push(host);
+        }
+        next.set(key, host);
+        hosts.push(host);
+      }
+    }
+    const removed: Host[][] = [];
+    for (const [key, host] of previous) if (!next.has(key)) (removed[host.priority] ??= []).push(host);
+    this.hostsByKey = next;
+    const priorities = Math.max(this.priorities, byPriority.length, 1);
+    this.priorities = byPriority.length;
+    let changed = false;
+    for (let priority = 0; priority < priorities; priority++) {
+      const add = added[priority] ?? [];
+      const remove = removed[priority] ?? [];
+      if (add.length === 0 && remove.length === 0) continue;
+      changed = true;
+      const options = this.cluster.hostSetOptions(priority, localities, overprovisioningFactor);
+      this.cluster.prioritySet.updateHosts(priority, byPriority[priority] ?? [], add, remove, options);
+    }
+    if (!changed) this.cluster.stats.updateNoRebuild.inc();
+  }
+}

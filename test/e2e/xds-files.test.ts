@@ -1,0 +1,175 @@
+/**
+ * Envoy's filesystem xDS on every runtime, black-box: an HTTP connection manager whose
+ * routes come from an RDS file (rds.config_source.path_config_source) and a cluster whose
+ * endpoints come from an EDS file (type: EDS, eds_cluster_config). The test rewrites the
+ * files (a temp file renamed over, as config tooling does) while clients keep sending
+ * requests: new streams follow each change, no request fails, an invalid file is
+ * refused (update_rejected) and the last good config keeps serving; /config_dump lists
+ * the dynamic resources with their version_info.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { adminStats } from "../support/tls-probe.ts";
+
+const ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+const CLA_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+
+/** Write `text` to `path` as config tooling does: a temp file renamed over it. */
+function replaceFile(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+function rdsFile(version: string, body: string, name = "local_route"): string {
+  return JSON.stringify({
+    version_info: version,
+    resources: [
+      {
+        "@type": ROUTE_TYPE,
+        name,
+        virtual_hosts: [
+          {
+            name: "all",
+            domains: ["*"],
+            routes: [
+              { match: { prefix: "/direct" }, direct_response: { status: 200, body: { inline_string: body } } },
+              { match: { prefix: "/" }, route: { cluster: "backend" } },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+}
+
+function edsFile(version: string, address: string, port: number): string {
+  return JSON.stringify({
+    version_info: version,
+    resources: [{ "@type": CLA_TYPE, cluster_name: "backend", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: port } } } }] }] }],
+  });
+}
+
+/** An upstream answering its own name. */
+async function namedUpstream(name: string): Promise<{ port: number; close: () => void }> {
+  const server = http.createServer((_req, res) => res.end(name));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+}
+
+async function eventually<T>(probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (check(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.each(RUNTIMES)("xDS from files on %s", (runtime) => {
+  let proxy: ProxyProcess;
+  let port: number;
+  let adminPort: number;
+  let dir: string;
+  const upstreams: { port: number; close: () => void }[] = [];
+
+  beforeAll(async () => {
+    [port, adminPort] = [await freePort(), await freePort()];
+    upstreams.push(await namedUpstream("a"), await namedUpstream("b"));
+    dir = mkdtempSync(join(tmpdir(), "polyvoy-xds-"));
+    writeFileSync(join(dir, "rds.json"), rdsFile("r1", "v1"));
+    writeFileSync(join(dir, "eds.json"), edsFile("e1", "127.0.0.1", upstreams[0]!.port));
+    proxy = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+      static_resources: {
+        listeners: [
+          {
+            name: "ingress",
+            address: { socket_address: { address: "127.0.0.1", port_value: port } },
+            filter_chains: [
+              {
+                filters: [
+                  {
+                    name: "envoy.filters.network.http_connection_manager",
+                    typed_config: {
+                      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                      stat_prefix: "ingress",
+                      rds: { route_config_name: "local_route", config_source: { path_config_source: { path: join(dir, "rds.json") }, resource_api_version: "V3" } },
+                      http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+        clusters: [{ name: "backend", type: "EDS", connect_timeout: "1s", eds_cluster_config: { eds_config: { path_config_source: { path: join(dir, "eds.json") } } } }],
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    for (const upstream of upstreams) upstream.close();
+  });
+
+  test("RDS and EDS files: changes followed under constant load, invalid files rejected, no failed request", async () => {
+    const get = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      return `${response.status} ${await response.text()}`;
+    };
+    expect(await get("/direct")).toBe("200 v1");
+    expect(await get("/x")).toBe("200 a");
+
+    // Clients keep sending while the files change; every answer must be a 200 from a known config.
+    const failures: string[] = [];
+    let sent = 0;
+    let running = true;
+    const client = async (path: string, allowed: string[]) => {
+      while (running) {
+        sent++;
+        const answer = await get(path).catch((err: unknown) => String(err));
+        if (!allowed.includes(answer)) failures.push(`${path}: ${answer}`);
+      }
+    };
+    const load = Promise.all([client("/direct", ["200 v1", "200 v2"]), client("/y", ["200 a", "200 b"]), client("/z", ["200 a", "200 b"])]);
+
+    replaceFile(join(dir, "eds.json"), edsFile("e2", "127.0.0.1", upstreams[1]!.port));
+    expect(await eventually(() => get("/x"), (a) => a === "200 b")).toBe("200 b");
+    replaceFile(join(dir, "rds.json"), rdsFile("r2", "v2"));
+    expect(await eventually(() => get("/direct"), (a) => a === "200 v2")).toBe("200 v2");
+
+    // Invalid: an unknown field in the route configuration; an EDS address that is not an IP. Both kept as they were.
+    replaceFile(join(dir, "rds.json"), rdsFile("r3", "v3").replace('"virtual_hosts"', '"bogus":1,"virtual_hosts"'));
+    replaceFile(join(dir, "eds.json"), edsFile("e3", "not-an-ip.example", upstreams[0]!.port));
+    const stats = await eventually(
+      () => adminStats(adminPort),
+      (s) => s.get("http.ingress.rds.local_route.update_rejected") === 1 && s.get("cluster.backend.update_rejected") === 1,
+    );
+    expect(stats.get("http.ingress.rds.local_route.update_rejected")).toBe(1);
+    expect(stats.get("http.ingress.rds.local_route.update_success")).toBe(2);
+    expect(stats.get("http.ingress.rds.local_route.config_reload")).toBe(2);
+    expect(stats.get("cluster.backend.update_rejected")).toBe(1);
+    expect(stats.get("cluster.backend.update_success")).toBe(2);
+    expect(await get("/direct")).toBe("200 v2");
+    expect(await get("/x")).toBe("200 b");
+    expect(proxy.stderr).toContain("`bogus` is not a field of envoy.config.route.v3.RouteConfiguration");
+
+    running = false;
+    await load;
+    expect(failures).toEqual([]);
+    expect(sent).toBeGreaterThan(10);
+
+    // /config_dump: the route config as the last good file gave it, with its version; EDS with include_eds.
+    const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump?resource=dynamic_route_configs`)).json()) as { configs: { version_info: string; route_config: { name: string } }[] };
+    expect(dump.configs).toHaveLength(1);
+    expect(dump.configs[0]).toMatchObject({ version_info: "r2", route_config: { "@type": ROUTE_TYPE, name: "local_route" } });
+    const eds = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump?include_eds&resource=dynamic_endpoint_configs`)).json()) as { configs: unknown[] };
+    expect(eds.configs).toEqual([expect.objectContaining({ version_info: "e2", endpoint_config: expect.objectContaining({ "@type": CLA_TYPE, cluster_name: "backend" }) })]);
+  });
+});
