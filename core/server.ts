@@ -23,6 +23,7 @@ import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
 import { XdsManager } from "./config/xds/xds-manager.ts";
 import { DynamicResourceApi } from "./config/xds/lds-cds-api.ts";
+import { decodeLoadAssignment } from "./config/xds/eds-resource.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
@@ -91,7 +92,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers, log }, log, this.layeredRuntime, {
       ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
-    });
+    }, decodeLoadAssignment);
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.drainManager = new DrainManager(runtime, this.timers, this.drainSettings);

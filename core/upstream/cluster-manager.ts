@@ -14,6 +14,7 @@ import { Http2ConnPool } from "./http2-conn-pool.ts";
 import { MixedConnPool } from "./mixed-conn-pool.ts";
 import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
 import { EdsClusterImpl } from "./eds-cluster.ts";
+import type { LoadAssignmentDecoder } from "../config/xds/load-assignment.ts";
 import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
 import type { Counter } from "../stats/counter.ts";
@@ -86,6 +87,8 @@ export class ClusterManager {
     layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime),
     /** cluster_manager.local_cluster_name and node.locality: zone aware routing. */
     local: { readonly clusterName?: string; readonly locality?: Locality } = {},
+    /** How EDS clusters read their resources (config/xds/eds-resource.ts; without it, an EDS cluster is refused). */
+    private readonly decodeLoadAssignment?: LoadAssignmentDecoder,
   ) {
     this.runtimeValues = layeredRuntime;
     this.localInfo = local;
@@ -123,7 +126,10 @@ export class ClusterManager {
     cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
     this.clusters.set(config.name, cluster);
     this.hashes.set(cluster, { hash: options.hash ?? configHash(config), versionInfo: options.versionInfo });
-    if (config.type === "EDS") this.dnsDiscoveries.set(cluster, new EdsClusterImpl(cluster, runtime, this.log, this.statsStore));
+    if (config.type === "EDS") {
+      if (this.decodeLoadAssignment === undefined) throw new Error(`cluster '${config.name}': EDS needs the server's load assignment decoder`);
+      this.dnsDiscoveries.set(cluster, new EdsClusterImpl(cluster, runtime, this.log, this.statsStore, this.decodeLoadAssignment));
+    }
     else if (config.type !== "STATIC") {
       this.dnsDiscoveries.set(cluster, config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, runtime, this.log) : new LogicalDnsCluster(cluster, runtime, this.log));
     }

@@ -2,13 +2,12 @@ import type { LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
 import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
 import { FilesystemSubscription } from "../config/xds/filesystem-subscription.ts";
 import type { DynamicResource } from "../config/xds/xds-manager.ts";
+import type { LoadAssignmentDecoder } from "../config/xds/load-assignment.ts";
 import type { Logger } from "../log.ts";
 import type { Runtime } from "../port.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import type { Cluster } from "./cluster.ts";
 import { edsHealthFlag, Host } from "./host.ts";
-
-const CLUSTER_LOAD_ASSIGNMENT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 
 /**
  * Envoy's EdsClusterImpl (source/extensions/clusters/eds/eds.cc) over a filesystem
@@ -36,6 +35,8 @@ export class EdsClusterImpl {
     private readonly runtime: Runtime,
     private readonly log: Logger,
     stats: StatsStore,
+    /** config/xds/eds-resource.ts's decodeLoadAssignment, given by the server (it needs the schemas). */
+    private readonly decode: LoadAssignmentDecoder,
   ) {
     const eds = cluster.config.eds!;
     this.serviceName = eds.serviceName ?? cluster.name;
@@ -71,10 +72,9 @@ export class EdsClusterImpl {
       this.log.debug(`Missing ClusterLoadAssignment for ${this.serviceName} in onConfigUpdate()`);
       return;
     }
-    const { decodeResource, XdsUpdateError } = await import("../config/xds/discovery-response.ts");
+    const { XdsUpdateError } = await import("../config/xds/discovery-response.ts");
     if (resources.length !== 1) throw new XdsUpdateError("rejected", `Unexpected EDS resource length: ${resources.length}`);
-    const { edsLoadAssignment } = await import("../config/schema.ts");
-    const { value, document } = decodeResource(resources[0], CLUSTER_LOAD_ASSIGNMENT_TYPE, edsLoadAssignment, path, 0);
+    const { value, document } = await this.decode(resources[0], path);
     if (value.cluster_name !== this.serviceName) throw new XdsUpdateError("rejected", `Unexpected EDS cluster (expecting ${this.serviceName}): ${value.cluster_name}`);
     this.updateHosts(value.endpoints, value.policy?.overprovisioning_factor);
     this.accepted = { name: this.serviceName, versionInfo: response.versionInfo, lastUpdated: this.runtime.wallClock(), document };

@@ -1,0 +1,13 @@
+/** What an EDS cluster is given to read its resources (a leaf module: no schema behind it). */
+import type { LocalityLbEndpointsConfig } from "../bootstrap.ts";
+import type { DecodedResource } from "./discovery-response.ts";
+
+/** A ClusterLoadAssignment as EDS delivers it, validated. */
+export interface ClusterLoadAssignment {
+  readonly cluster_name: string;
+  readonly endpoints: readonly LocalityLbEndpointsConfig[];
+  readonly policy?: { readonly overprovisioning_factor?: number | undefined } | undefined;
+}
+
+/** Decodes one EDS resource; throws XdsUpdateError("rejected") naming what is wrong. */
+export type LoadAssignmentDecoder = (resource: unknown, path: string) => Promise<DecodedResource<ClusterLoadAssignment>>;
