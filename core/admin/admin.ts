@@ -29,7 +29,7 @@ import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
 import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
-import { configDump, configDumpResource } from "./config-dump.ts";
+import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource } from "./config-dump.ts";
 import { HistogramIntervals, STATS_FLUSH_INTERVAL_MS } from "./histogram-intervals.ts";
 import { ServerStats, type ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
@@ -396,6 +396,8 @@ ${rows}    </tbody>
     // Envoy lists EDS only when asked (include_eds), as its dump would otherwise be huge.
     const includeEds = request.query.get("include_eds") !== undefined;
     const dynamic = {
+      clusters: server.xdsManager?.dynamic("cluster") ?? [],
+      listeners: server.xdsManager?.dynamic("listener") ?? [],
       routes: server.xdsManager?.dynamic("route") ?? [],
       ...(includeEds ? { endpoints: server.clusterManager.edsClusters().flatMap((eds) => eds.dump()) } : {}),
     };
@@ -403,7 +405,7 @@ ${rows}    </tbody>
     const resource = request.query.get("resource");
     if (resource === undefined || resource === "") return json(200, JSON.stringify(dump, null, 2));
     const only = configDumpResource(dump, resource);
-    if (!only) return text(404, `${resource} not found in config dump (one of static_clusters, static_listeners, static_route_configs, dynamic_route_configs, dynamic_endpoint_configs)\n`);
+    if (!only) return text(404, `${resource} not found in config dump (one of ${CONFIG_DUMP_RESOURCES.join(", ")})\n`);
     return json(200, JSON.stringify(only, null, 2));
   }
 

@@ -3,21 +3,27 @@
  * list with the bootstrap, then the static clusters, listeners and route configs — made
  * from the config document as loaded (after camelCase → snake_case), so it reads like
  * the config that is running. `?resource=static_clusters` (…) lists one kind, as Envoy's.
- * Resources from xDS files (core/config/xds/) are listed beside: RDS route configs under
- * dynamic_route_configs, and with `?include_eds` the EDS assignments under an
- * EndpointsConfigDump's dynamic_endpoint_configs, each with its version_info.
+ * Resources from xDS files (core/config/xds/) are listed beside, each with its
+ * version_info: CDS clusters under dynamic_active_clusters, LDS listeners under
+ * dynamic_listeners (their active_state), RDS route configs under dynamic_route_configs,
+ * and with `?include_eds` the EDS assignments under an EndpointsConfigDump's
+ * dynamic_endpoint_configs.
  */
 import type { Bootstrap } from "../config/bootstrap.ts";
 import { isoTimestamp } from "../util/civil-time.ts";
 import type { DynamicResource } from "../config/xds/xds-manager.ts";
 
-/** What xDS delivered, for the dump: RDS route configs, and EDS assignments (only with ?include_eds). */
+/** What xDS delivered, for the dump: CDS clusters, LDS listeners, RDS route configs, and EDS assignments (only with ?include_eds). */
 export interface DynamicConfigs {
+  readonly clusters?: readonly DynamicResource[];
+  readonly listeners?: readonly DynamicResource[];
   readonly routes: readonly DynamicResource[];
   readonly endpoints?: readonly DynamicResource[];
 }
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
+const CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+const LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener";
 
 type Json = Record<string, unknown>;
 
@@ -56,11 +62,29 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
       { "@type": `${ADMIN}BootstrapConfigDump`, bootstrap: doc ?? bootstrap, last_updated: lastUpdated },
       {
         "@type": `${ADMIN}ClustersConfigDump`,
-        static_clusters: clusters.map((c) => ({ cluster: typed("type.googleapis.com/envoy.config.cluster.v3.Cluster", c), last_updated: lastUpdated })),
+        static_clusters: clusters.map((c) => ({ cluster: typed(CLUSTER_TYPE, c), last_updated: lastUpdated })),
+        ...(dynamic.clusters?.length
+          ? {
+              dynamic_active_clusters: dynamic.clusters.map((c) => ({
+                version_info: c.versionInfo,
+                cluster: typed(CLUSTER_TYPE, c.document),
+                last_updated: isoTimestamp(c.lastUpdated),
+              })),
+            }
+          : {}),
       },
       {
         "@type": `${ADMIN}ListenersConfigDump`,
-        static_listeners: listeners.map((l) => ({ listener: typed("type.googleapis.com/envoy.config.listener.v3.Listener", l), last_updated: lastUpdated })),
+        static_listeners: listeners.map((l) => ({ listener: typed(LISTENER_TYPE, l), last_updated: lastUpdated })),
+        ...(dynamic.listeners?.length
+          ? {
+              // ListenersConfigDump.DynamicListener: the listener serving now is its active_state.
+              dynamic_listeners: dynamic.listeners.map((l) => ({
+                name: l.name,
+                active_state: { version_info: l.versionInfo, listener: typed(LISTENER_TYPE, l.document), last_updated: isoTimestamp(l.lastUpdated) },
+              })),
+            }
+          : {}),
       },
       {
         "@type": `${ADMIN}RoutesConfigDump`,
@@ -101,11 +125,16 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
 /** `?resource=`: the repeated fields that can be asked for, and their entries' type names. */
 const RESOURCES: Record<string, string> = {
   static_clusters: `${ADMIN}ClustersConfigDump.StaticCluster`,
+  dynamic_active_clusters: `${ADMIN}ClustersConfigDump.DynamicCluster`,
   static_listeners: `${ADMIN}ListenersConfigDump.StaticListener`,
+  dynamic_listeners: `${ADMIN}ListenersConfigDump.DynamicListener`,
   static_route_configs: `${ADMIN}RoutesConfigDump.StaticRouteConfig`,
   dynamic_route_configs: `${ADMIN}RoutesConfigDump.DynamicRouteConfig`,
   dynamic_endpoint_configs: `${ADMIN}EndpointsConfigDump.DynamicEndpointConfig`,
 };
+
+/** The fields `?resource=` takes, for the 404's message. */
+export const CONFIG_DUMP_RESOURCES: readonly string[] = Object.keys(RESOURCES);
 
 /** Envoy's `/config_dump?resource=<field>`: each entry of that field, typed; undefined for an unknown field. */
 export function configDumpResource(dump: Json, resource: string): Json | undefined {
