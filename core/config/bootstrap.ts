@@ -884,6 +884,21 @@ export interface LocalRateLimitConfig {
   responseHeadersToAdd: HeaderValueOption[];
   /** enable_x_ratelimit_headers: DRAFT_VERSION_03 → x-ratelimit-limit and -remaining on every response it applied to. */
   enableXRateLimitHeaders: boolean;
+  /** descriptors: buckets for the request descriptors the route's rate_limits make (absent: none). */
+  descriptors?: LocalRateLimitDescriptorConfig[];
+  /** stage: which of the route's rate_limits make descriptors (default 0). */
+  stage?: number;
+  /** vh_rate_limits: the virtual host's rate_limits as well (INCLUDE), only without route ones (OVERRIDE, the default), or never (IGNORE). */
+  vhRateLimits?: "OVERRIDE" | "INCLUDE" | "IGNORE";
+  /** always_consume_default_token_bucket (default true): the default bucket is drawn from even when a descriptor matched. */
+  alwaysConsumeDefaultTokenBucket?: boolean;
+}
+
+/** envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor */
+export interface LocalRateLimitDescriptorConfig {
+  /** Key and value of each entry, in order; a request descriptor matches when equal. */
+  entries: [string, string][];
+  tokenBucket: TokenBucketConfig;
 }
 
 /** envoy.extensions.filters.http.health_check.v3.HealthCheck (core/http/filters/health-check.ts). */

@@ -7,7 +7,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
-import type { LocalRateLimitConfig, TokenBucketConfig } from "./bootstrap.ts";
+import type { LocalRateLimitConfig, LocalRateLimitDescriptorConfig, TokenBucketConfig } from "./bootstrap.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
@@ -36,7 +36,28 @@ const tokenBucket = z
 const httpStatus = lazySchema(() =>
   z.strictObject({ code: z.number().int().min(100).max(599) }));
 
-const DESCRIPTORS = "descriptors and rate_limits (route rate_limits actions) are not implemented: use one token_bucket per route through typed_per_filter_config";
+/** envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor */
+const descriptor = lazySchema(() =>
+  z
+    .strictObject({
+      entries: z.array(z.strictObject({ key: z.string().min(1), value: z.string() })).min(1),
+      token_bucket: tokenBucket,
+    })
+    .transform((d): LocalRateLimitDescriptorConfig => ({ entries: d.entries.map((e) => [e.key, e.value]), tokenBucket: d.token_bucket })),
+);
+
+/** Envoy's LocalRateLimiterImpl: each descriptor once. */
+function uniqueDescriptors(descriptors: LocalRateLimitDescriptorConfig[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  descriptors.forEach((d, i) => {
+    const key = JSON.stringify(d.entries);
+    if (seen.has(key)) {
+      const text = d.entries.map(([k, v]) => `${k}=${v}`).join(", ");
+      ctx.addIssue({ code: "custom", message: `duplicate descriptor in the local rate descriptor: ${text}`, path: ["descriptors", i] });
+    }
+    seen.add(key);
+  });
+}
 
 function localRateLimit(perRoute: boolean) {
   return z
@@ -49,17 +70,19 @@ function localRateLimit(perRoute: boolean) {
       request_headers_to_add_when_not_enforced: z.array(headerValueOption).max(10).default([]),
       response_headers_to_add: z.array(headerValueOption).max(10).default([]),
       enable_x_ratelimit_headers: z.enum(["OFF", "DRAFT_VERSION_03"]).default("OFF"),
-      descriptors: unsupportedField(DESCRIPTORS, isEmptyList),
-      rate_limits: unsupportedField(DESCRIPTORS, isEmptyList),
-      stage: unsupportedField("stage only selects descriptors, which are not implemented", (v) => v === 0),
-      vh_rate_limits: unsupportedField("virtual host rate_limits are not implemented", (v) => v === "OVERRIDE"),
-      always_consume_default_token_bucket: unsupportedField("descriptors are not implemented", (v) => v === true),
-      max_dynamic_descriptors: unsupportedField("descriptors are not implemented"),
+      descriptors: z.array(descriptor).default([]),
+      // The filter's own rate_limits (newer Envoy): the route's and virtual host's are read.
+      rate_limits: unsupportedField("the filter's own rate_limits (put them on the route or virtual host)", isEmptyList),
+      stage: uint32.max(10).default(0),
+      vh_rate_limits: z.enum(["OVERRIDE", "INCLUDE", "IGNORE"]).default("OVERRIDE"),
+      always_consume_default_token_bucket: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
+      max_dynamic_descriptors: unsupportedField("dynamic descriptors (entries with an empty value matching any value)"),
       local_rate_limit_per_downstream_connection: unsupportedField("per-connection token buckets are not implemented", isFalse),
       local_cluster_rate_limit: unsupportedField("sharing the limit across the local cluster is not implemented"),
       rate_limited_as_resource_exhausted: z.boolean().default(false),
     })
     .superRefine((c, ctx) => {
+      uniqueDescriptors(c.descriptors, ctx);
       // Envoy's FilterConfig: "local rate limit token bucket must be set for per filter configs".
       if (perRoute && c.token_bucket === undefined) {
         ctx.addIssue({ code: "custom", message: "local rate limit token bucket must be set for per filter configs", path: ["token_bucket"] });
@@ -77,6 +100,13 @@ function localRateLimit(perRoute: boolean) {
         responseHeadersToAdd: c.response_headers_to_add,
         enableXRateLimitHeaders: c.enable_x_ratelimit_headers === "DRAFT_VERSION_03",
         rateLimitedAsResourceExhausted: c.rate_limited_as_resource_exhausted,
+        // Only when descriptors are configured: without them the rest means nothing (Envoy's hasDescriptors).
+        ...(c.descriptors.length > 0 && {
+          descriptors: c.descriptors,
+          stage: c.stage,
+          vhRateLimits: c.vh_rate_limits,
+          alwaysConsumeDefaultTokenBucket: c.always_consume_default_token_bucket,
+        }),
       }),
     );
 }

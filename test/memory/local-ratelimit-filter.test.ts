@@ -166,4 +166,107 @@ describe("local_ratelimit filter", () => {
     proxy = await filterProxy([localRateLimit({ filter_enabled: ALWAYS, filter_enforced: ALWAYS })]);
     for (let i = 0; i < 5; i++) expect((await proxy.request("GET", "/")).status).toBe(200);
   });
+
+  describe("descriptors", () => {
+    const USER_LIMITS = [{ actions: [{ request_headers: { header_name: "x-user", descriptor_key: "user" } }] }];
+    const statuses = async (n: number, headers: Record<string, string> = {}) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await proxy!.request("GET", "/", { headers })).status);
+      return out;
+    };
+
+    test("the route's rate_limits make the request's descriptors: a configured one is that descriptor's bucket, the rest use the default", async () => {
+      proxy = await filterProxy(
+        [
+          localRateLimit({
+            token_bucket: { max_tokens: 100, fill_interval: "60s" },
+            descriptors: [{ entries: [{ key: "user", value: "alice" }], token_bucket: { max_tokens: 2, fill_interval: "60s" } }],
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+            enable_x_ratelimit_headers: "DRAFT_VERSION_03",
+          }),
+        ],
+        { routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", rate_limits: USER_LIMITS } } }] },
+      );
+      expect(await statuses(3, { "x-user": "alice" })).toEqual([200, 200, 429]);
+      expect(await statuses(3, { "x-user": "bob" })).toEqual([200, 200, 200]);
+      expect(await statuses(2)).toEqual([200, 200]);
+      // The headers describe the descriptor's bucket for alice, the default one for bob.
+      expect((await proxy.request("GET", "/", { headers: { "x-user": "alice" } })).get("x-ratelimit-limit")).toBe("2");
+      expect((await proxy.request("GET", "/", { headers: { "x-user": "bob" } })).get("x-ratelimit-limit")).toBe("100");
+    });
+
+    test("always_consume_default_token_bucket: by default a matched request draws from the default bucket too; false, only from its descriptor's", async () => {
+      const config = (always: boolean) =>
+        localRateLimit({
+          token_bucket: { max_tokens: 2, fill_interval: "60s" },
+          descriptors: [{ entries: [{ key: "user", value: "alice" }], token_bucket: { max_tokens: 5, fill_interval: "60s" } }],
+          always_consume_default_token_bucket: always,
+          filter_enabled: ALWAYS,
+          filter_enforced: ALWAYS,
+        });
+      const routes = [{ match: { prefix: "/" }, action: { route: { cluster: "backend", rate_limits: USER_LIMITS } } }];
+      proxy = await filterProxy([config(true)], { routes });
+      expect(await statuses(4, { "x-user": "alice" })).toEqual([200, 200, 429, 429]);
+      proxy.close();
+      proxy = await filterProxy([config(false)], { routes });
+      expect(await statuses(6, { "x-user": "alice" })).toEqual([200, 200, 200, 200, 200, 429]);
+      expect(await statuses(3, { "x-user": "bob" })).toEqual([200, 200, 429]);
+    });
+
+    test("several matched descriptors: the slowest-filling first, and a request it limits takes nothing from the others", async () => {
+      proxy = await filterProxy(
+        [
+          localRateLimit({
+            descriptors: [
+              { entries: [{ key: "generic_key", value: "all" }], token_bucket: { max_tokens: 3, tokens_per_fill: 10, fill_interval: "1s" } },
+              { entries: [{ key: "user", value: "alice" }], token_bucket: { max_tokens: 1, fill_interval: "60s" } },
+            ],
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+          }),
+        ],
+        {
+          routes: [
+            {
+              match: { prefix: "/" },
+              action: { route: { cluster: "backend", rate_limits: [...USER_LIMITS, { actions: [{ generic_key: { descriptor_value: "all" } }] }] } },
+            },
+          ],
+        },
+      );
+      // alice's bucket (1 per minute) is drawn first: her second request is limited without taking from "all".
+      expect(await statuses(3, { "x-user": "alice" })).toEqual([200, 429, 429]);
+      expect(await statuses(3, { "x-user": "bob" })).toEqual([200, 200, 429]);
+    });
+
+    test("vh_rate_limits: the virtual host's rate_limits when the route has none (OVERRIDE), never with IGNORE; stage selects", async () => {
+      const virtualHosts = [
+        {
+          name: "backend",
+          domains: ["*"],
+          rate_limits: [{ actions: [{ generic_key: { descriptor_value: "vhost" } }] }, { stage: 1, actions: [{ generic_key: { descriptor_value: "stage1" } }] }],
+          routes: [{ match: { prefix: "/" }, route: { cluster: "backend" } }],
+        },
+      ];
+      const config = (fields: Record<string, unknown>) =>
+        localRateLimit({
+          descriptors: [
+            { entries: [{ key: "generic_key", value: "vhost" }], token_bucket: { max_tokens: 1, fill_interval: "60s" } },
+            { entries: [{ key: "generic_key", value: "stage1" }], token_bucket: { max_tokens: 2, fill_interval: "60s" } },
+          ],
+          filter_enabled: ALWAYS,
+          filter_enforced: ALWAYS,
+          ...fields,
+        });
+      proxy = await filterProxy([config({})], { virtualHosts });
+      expect(await statuses(2)).toEqual([200, 429]);
+      proxy.close();
+      proxy = await filterProxy([config({ vh_rate_limits: "IGNORE" })], { virtualHosts });
+      expect(await statuses(3)).toEqual([200, 200, 200]);
+      proxy.close();
+      proxy = await filterProxy([config({ stage: 1 })], { virtualHosts });
+      expect(await statuses(3)).toEqual([200, 200, 429]);
+    });
+  });
 });

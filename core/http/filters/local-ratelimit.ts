@@ -6,10 +6,15 @@
  * it is counted as rate limited and, when enforced (filter_enforced), answered locally:
  * 429 (or `status`) "local_rate_limited" with response_headers_to_add, response flag RL.
  * Not enforced, it goes on with request_headers_to_add_when_not_enforced.
+ * With `descriptors`, the route's (and virtual host's) rate_limits of the config's stage make
+ * the request's descriptors, as for the global ratelimit filter; each configured descriptor
+ * equal to one of them is drawn from, the slowest-filling first, and the request is limited
+ * at the first that is empty (Envoy's LocalRateLimiterImpl::requestAllowed); the default
+ * bucket is drawn from when none matched, or always with always_consume_default_token_bucket.
  * Envoy's local filter sends no `x-envoy-ratelimited` (the global ratelimit filter does).
  */
 import { GrpcStatus } from "../grpc-common.ts";
-import type { LocalRateLimitConfig } from "../../config/bootstrap.ts";
+import type { LocalRateLimitConfig, LocalRateLimitDescriptorConfig } from "../../config/bootstrap.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
@@ -27,10 +32,12 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyHeaderValueOptions } from "../route/custom-headers.ts";
 import { TokenBucket } from "./token-bucket.ts";
 import { PerConfig } from "../../util/per-config.ts";
+import { routeDescriptors, type RateLimitDescriptor } from "../route/rate-limit-policy.ts";
 
 /** The local reply's body and response code details (Envoy's, both "local_rate_limited"). */
 const LOCAL_RATE_LIMITED = "local_rate_limited";
 const NO_REMOVALS: readonly string[] = [];
+const NO_DESCRIPTORS: readonly RateLimitDescriptor[] = [];
 
 /** Envoy's LocalRateLimitStats, `<stat_prefix>.http_local_rate_limit.*`. */
 class LocalRateLimitStats {
@@ -48,17 +55,73 @@ class LocalRateLimitStats {
   }
 }
 
-/** One config's limiter (Envoy's FilterConfig): its bucket and stats, shared by every stream it applies to. */
+/** A configured descriptor's bucket, found by its entries' key. */
+interface DescriptorBucket {
+  readonly key: string;
+  readonly bucket: TokenBucket;
+}
+
+/** The entries as one string: what a request descriptor must equal (key and value, in order). */
+function descriptorKey(entries: RateLimitDescriptor | LocalRateLimitDescriptorConfig["entries"]): string {
+  return JSON.stringify(entries);
+}
+
+/** Tokens per ms: Envoy draws from the slowest-filling descriptor first, so a limited request takes nothing from the others. */
+function fillRate(d: LocalRateLimitDescriptorConfig): number {
+  return d.tokenBucket.tokensPerFill / d.tokenBucket.fillIntervalMs;
+}
+
+/** The outcome for one request: allowed or not, and the bucket the x-ratelimit headers describe. */
+export interface RateLimitDecision {
+  allowed: boolean;
+  bucket: TokenBucket | undefined;
+}
+
+/** One config's limiter (Envoy's FilterConfig): its buckets and stats, shared by every stream it applies to. */
 export class LocalRateLimiter {
   readonly stats: LocalRateLimitStats;
   readonly bucket: TokenBucket | undefined;
+  /** The descriptors' buckets, slowest-filling first (Envoy's sorted_descriptors_). */
+  readonly descriptors: readonly DescriptorBucket[];
+  private readonly descriptorsByKey: ReadonlyMap<string, TokenBucket>;
 
   constructor(
     readonly config: LocalRateLimitConfig,
     private readonly server: ServerContext,
   ) {
     this.stats = new LocalRateLimitStats(server, config.statPrefix);
-    this.bucket = config.tokenBucket && new TokenBucket(config.tokenBucket, server.runtime.now());
+    const now = server.runtime.now();
+    this.bucket = config.tokenBucket && new TokenBucket(config.tokenBucket, now);
+    const sorted = [...(config.descriptors ?? [])].sort((a, b) => fillRate(a) - fillRate(b));
+    this.descriptors = sorted.map((d) => ({ key: descriptorKey(d.entries), bucket: new TokenBucket(d.tokenBucket, now) }));
+    this.descriptorsByKey = new Map(this.descriptors.map((d) => [d.key, d.bucket]));
+  }
+
+  /**
+   * Envoy's requestAllowed. The bucket for the headers is that of the first request
+   * descriptor configured (descriptorHelper), else the default one.
+   */
+  requestAllowed(requestDescriptors: readonly RateLimitDescriptor[], now: number): RateLimitDecision {
+    let matched = false;
+    let headerBucket: TokenBucket | undefined;
+    if (this.descriptors.length > 0 && requestDescriptors.length > 0) {
+      const keys = requestDescriptors.map(descriptorKey);
+      for (const key of keys) {
+        headerBucket = this.descriptorsByKey.get(key);
+        if (headerBucket !== undefined) break;
+      }
+      for (const descriptor of this.descriptors) {
+        if (!keys.includes(descriptor.key)) continue;
+        matched = true;
+        if (!descriptor.bucket.consume(now)) return { allowed: false, bucket: headerBucket };
+      }
+    }
+    const bucket = headerBucket ?? this.bucket;
+    if (!matched || this.config.alwaysConsumeDefaultTokenBucket !== false) {
+      // No default bucket: nothing more to limit (Envoy: "no rate limiting is applied").
+      return { allowed: this.bucket === undefined || this.bucket.consume(now), bucket };
+    }
+    return { allowed: true, bucket };
   }
 
   enabled(): boolean {
@@ -105,14 +168,13 @@ export class LocalRateLimitFilter implements StreamFilter {
     if (!limiter.enabled()) return FilterHeadersStatus.Continue;
     const stats = limiter.stats;
     stats.enabled.inc();
-    const bucket = limiter.bucket;
-    // No token bucket: nothing to limit (Envoy: "no rate limiting is applied").
-    if (bucket === undefined || bucket.consume(approximateNow(this.server.runtime))) {
-      this.usedBucket = bucket;
+    const descriptors = limiter.descriptors.length > 0 ? this.requestDescriptors(headers, limiter.config) : NO_DESCRIPTORS;
+    const { allowed, bucket } = limiter.requestAllowed(descriptors, approximateNow(this.server.runtime));
+    this.usedBucket = bucket;
+    if (allowed) {
       stats.ok.inc();
       return FilterHeadersStatus.Continue;
     }
-    this.usedBucket = bucket;
     stats.rateLimited.inc();
     if (!limiter.enforced()) {
       applyHeaderValueOptions(headers, NO_REMOVALS, limiter.config.requestHeadersToAddWhenNotEnforced, this.decoderCallbacks, undefined);
@@ -123,6 +185,20 @@ export class LocalRateLimitFilter implements StreamFilter {
     const grpcStatus = limiter.config.rateLimitedAsResourceExhausted ? GrpcStatus.ResourceExhausted : undefined;
     this.decoderCallbacks.sendLocalReply(limiter.config.status, LOCAL_RATE_LIMITED, LOCAL_RATE_LIMITED, CoreResponseFlag.RateLimited, undefined, grpcStatus);
     return FilterHeadersStatus.StopIteration;
+  }
+
+  /** Envoy's Filter::populateDescriptors. */
+  private requestDescriptors(headers: RequestHeaders, config: LocalRateLimitConfig): RateLimitDescriptor[] {
+    const callbacks = this.decoderCallbacks;
+    const match = callbacks.route;
+    if (match === undefined || match.route.action.type !== "route") return [];
+    const action = match.route.action.route;
+    const context = {
+      localServiceCluster: this.server.localClusterName,
+      destinationCluster: callbacks.streamInfo.upstreamCluster || (action.cluster ?? ""),
+      remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.address ?? ""),
+    };
+    return routeDescriptors(action, match.virtualHost, config.stage ?? 0, config.vhRateLimits ?? "OVERRIDE", headers, context);
   }
 
   decodeData(): FilterDataStatus {

@@ -35,7 +35,7 @@ import { GrpcStatus } from "../grpc-common.ts";
 import { GrpcAsyncClient, type GrpcUnaryCallbacks, type GrpcUnaryRequest } from "../grpc-async-client.ts";
 import { isValidHeaderField } from "../headers-util.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
-import { populateDescriptors, type DescriptorContext, type RateLimitDescriptor } from "../route/rate-limit-policy.ts";
+import { routeDescriptors, type DescriptorContext } from "../route/rate-limit-policy.ts";
 import { decodeRateLimitResponse, encodeRateLimitRequest, RateLimitCode, SHOULD_RATE_LIMIT_METHOD, type DescriptorStatus } from "./ratelimit-proto.ts";
 
 const RATE_LIMITED = "request_rate_limited";
@@ -168,11 +168,8 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
       destinationCluster: cluster,
       remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.address ?? ""),
     };
-    const descriptors: RateLimitDescriptor[] = [];
-    if (action.rateLimits !== undefined) populateDescriptors(action.rateLimits, config.stage, headers, context, descriptors);
-    // Envoy's vh_rate_limits: include_vh_rate_limits adds the virtual host's; by default (OVERRIDE) they apply when the route has none.
-    const vhost = match.virtualHost.rateLimits;
-    if (vhost !== undefined && (action.includeVhRateLimits === true || action.rateLimits === undefined)) populateDescriptors(vhost, config.stage, headers, context, descriptors);
+    // Envoy's vh_rate_limits: OVERRIDE (the per-route vh_rate_limits is refused), or INCLUDE with include_vh_rate_limits.
+    const descriptors = routeDescriptors(action, match.virtualHost, config.stage, "OVERRIDE", headers, context);
     if (descriptors.length === 0) return;
     this.requestHeaders = headers;
     this.state = State.Calling;

@@ -5,7 +5,7 @@
  * actions, in order; an action that cannot produce its entry (a missing header, a header
  * match that went the other way) drops that whole descriptor.
  */
-import type { RateLimitActionConfig, RateLimitPolicyConfig } from "../../config/bootstrap.ts";
+import type { ForwardAction, RateLimitActionConfig, RateLimitPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { RequestHeaders } from "../message.ts";
 import { compileHeaderMatcher, type HeaderSource } from "./header-matcher.ts";
 
@@ -97,4 +97,29 @@ export function populateDescriptors(policies: readonly RateLimitPolicyConfig[], 
     const descriptor = entry.populateDescriptor(headers, context);
     if (descriptor !== undefined) out.push(descriptor);
   }
+}
+
+/** Envoy's VhRateLimitOptions: the virtual host's rate_limits only when the route has none (the default), as well, or never. */
+export type VhRateLimits = "OVERRIDE" | "INCLUDE" | "IGNORE";
+
+/**
+ * The descriptors of a request routed to `action` in `virtualHost` (the filters'
+ * populateRateLimitDescriptors): the route's rate_limits of `stage`, then the virtual
+ * host's as `vhRateLimits` says — INCLUDE whatever it says when the route sets
+ * include_vh_rate_limits (getVirtualHostRateLimitOption).
+ */
+export function routeDescriptors(
+  action: ForwardAction,
+  virtualHost: VirtualHostConfig,
+  stage: number,
+  vhRateLimits: VhRateLimits,
+  headers: RequestHeaders,
+  context: DescriptorContext,
+): RateLimitDescriptor[] {
+  const out: RateLimitDescriptor[] = [];
+  if (action.rateLimits !== undefined) populateDescriptors(action.rateLimits, stage, headers, context, out);
+  const vhost = virtualHost.rateLimits;
+  const option = action.includeVhRateLimits === true ? "INCLUDE" : vhRateLimits;
+  if (vhost !== undefined && (option === "INCLUDE" || (option === "OVERRIDE" && action.rateLimits === undefined))) populateDescriptors(vhost, stage, headers, context, out);
+  return out;
 }

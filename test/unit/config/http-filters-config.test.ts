@@ -21,10 +21,19 @@ describe("local_ratelimit", () => {
     expect((filterConfig(filter({ status: { code: 302 } })) as { status: number }).status).toBe(429);
   });
 
-  test("refusals name the field: descriptors, a fill_interval under 50 ms, a per-route config without token_bucket, stat_prefix", () => {
-    expect(problems(filter({ descriptors: [{ entries: [{ key: "k", value: "v" }], token_bucket: { max_tokens: 1, fill_interval: "1s" } }] }))).toEqual([
-      expect.stringMatching(new RegExp(`^${HCM_FILTERS.replace(/[[\].]/g, "\\$&")}\\.descriptors: not supported: descriptors and rate_limits`)),
-    ]);
+  test("descriptors with their buckets, stage, vh_rate_limits and always_consume_default_token_bucket (default true); a duplicate descriptor refused", () => {
+    const descriptor = { entries: [{ key: "k", value: "v" }], token_bucket: { max_tokens: 1, fill_interval: "1s" } };
+    expect(filterConfig(filter({ descriptors: [descriptor], stage: 2, vh_rate_limits: "INCLUDE" }))).toMatchObject({
+      descriptors: [{ entries: [["k", "v"]], tokenBucket: { maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 1000 } }],
+      stage: 2,
+      vhRateLimits: "INCLUDE",
+      alwaysConsumeDefaultTokenBucket: true,
+    });
+    expect(problems(filter({ descriptors: [descriptor, descriptor] }))).toEqual([`${HCM_FILTERS}.descriptors[1]: duplicate descriptor in the local rate descriptor: k=v`]);
+    expect(problems(filter({ rate_limits: [{ actions: [{ generic_key: { descriptor_value: "x" } }] }] }))[0]).toContain("rate_limits: not supported: the filter's own rate_limits");
+  });
+
+  test("refusals name the field: a fill_interval under 50 ms, a per-route config without token_bucket, stat_prefix", () => {
     expect(problems(filter({ token_bucket: { max_tokens: 1, fill_interval: "0.01s" } }))).toEqual([
       `${HCM_FILTERS}.token_bucket.fill_interval: local rate limit token bucket fill timer must be >= 50ms`,
     ]);
