@@ -132,7 +132,7 @@ describe("config errors say what to do", () => {
     ]],
     // No knock-on lines after a refusal.
     ["a refused cluster specifier is not also a missing one", (c) => void (route(c).route = { inline_cluster_specifier_plugin: {} }), [`${ROUTE}.route: \`inline_cluster_specifier_plugin\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
-    ["RDS is not also a missing route_config", (c) => void (delete hcm(c).route_config, (hcm(c).rds = { route_config_name: "r" })), [`${HCM}: \`rds\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["RDS is not also a missing route_config", (c) => void (delete hcm(c).route_config, (hcm(c).rds = { route_config_name: "r" })), [`${HCM}.rds.config_source: missing required field`]],
     ["a refused path specifier is not also a missing one", (c) => void (route(c).match = { path_separated_prefix: "/a" }), [`${ROUTE}.match: \`path_separated_prefix\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["a genuinely missing oneof is still reported", (c) => void (route(c).route = { timeout: "1s" }), [`${ROUTE}.route: must set one of cluster, cluster_header, weighted_clusters`]],
   ])("%s", (_, change, expected) => {

@@ -354,8 +354,13 @@ describe("bad configs give one-line problems", () => {
     expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    lb_policy: CLUSTER_PROVIDED"]]))).toEqual([
       'static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG)',
     ]);
+    expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: ORIGINAL_DST"]]))).toEqual([
+      'static_resources.clusters[0].type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)',
+    ]);
+    // EDS is supported: without eds_cluster_config, and with a load_assignment it would not read, it says so.
     expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: EDS"]]))).toEqual([
-      'static_resources.clusters[0].type: EDS is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS)',
+      "static_resources.clusters[0].eds_cluster_config: an EDS cluster needs eds_cluster_config (its eds_config names the file of its endpoints)",
+      "static_resources.clusters[0].load_assignment: an EDS cluster's endpoints come from eds_cluster_config; load_assignment would be ignored",
     ]);
   });
 

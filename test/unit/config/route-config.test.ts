@@ -384,9 +384,9 @@ describe("bad HCM configs give one-line problems", () => {
     ["extended CONNECT over HTTP/2", { route_config: {}, http2_protocol_options: { allow_connect: true } }, [`${HCM}.http2_protocol_options.allow_connect: unsupported value true (supported: false)`]],
     ["an HTTP/2 window below 65535", { route_config: {}, http2_protocol_options: { initial_stream_window_size: 1000 } }, [`${HCM}.http2_protocol_options.initial_stream_window_size: 1000 is out of range (must be >= 65535)`]],
     [
-      "RDS instead of inline routes",
+      "RDS without its config source",
       { rds: { route_config_name: "r" } },
-      [`${HCM}: \`rds\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`],
+      [`${HCM}.rds.config_source: missing required field`],
     ],
     ["missing stat_prefix", { route_config: {}, stat_prefix: undefined }, [`${HCM}.stat_prefix: missing required field`]],
     ["no router", { route_config: {}, http_filters: [] }, [`${HCM}.http_filters: must contain envoy.filters.http.router (the filter that forwards requests)`]],
