@@ -149,9 +149,17 @@ export class ConfigReloader {
     const nextStatic = asRecord(next["static_resources"]);
     const rawListeners = byName(nextStatic["listeners"]);
     const rawClusters = byName(nextStatic["clusters"]);
+    // What runs now, as written: an entry written the same is no change (Envoy compares the
+    // resource's hash). The managers' own hashes cannot tell on the first reload: the
+    // listeners and clusters of the start were added from the parsed config.
+    const runningStatic = asRecord(this.document["static_resources"]);
+    const runningListeners = byName(runningStatic["listeners"]);
+    const runningClusters = byName(runningStatic["clusters"]);
+    const unchanged = (running: Map<string, unknown>, next: Map<string, unknown>, name: string) => running.has(name) && configHash(running.get(name)) === configHash(next.get(name));
     const clusterManager = this.server.clusterManager;
     const listenerManager = this.server.listenerManager;
     for (const config of bootstrap.clusters) {
+      if (clusterManager.get(config.name) !== undefined && unchanged(runningClusters, rawClusters, config.name)) continue;
       try {
         const changed = await clusterManager.addOrUpdateCluster(config, { hash: configHash(rawClusters.get(config.name)) });
         if (changed) this.log.info(`config reload: cluster '${config.name}' added or replaced`);
@@ -163,6 +171,7 @@ export class ConfigReloader {
     const keep = new Set(bootstrap.listeners.map((l) => l.name));
     for (const listener of listenerManager.listeners()) if (!keep.has(listener.name)) listenerManager.removeListener(listener.name);
     for (const [i, config] of bootstrap.listeners.entries()) {
+      if (listenerManager.get(config.name) !== undefined && unchanged(runningListeners, rawListeners, config.name)) continue;
       try {
         await listenerManager.addOrUpdateListener(config, { hash: configHash(rawListeners.get(config.name)), at: `static_resources.listeners[${i}]` });
       } catch (err) {

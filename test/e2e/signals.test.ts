@@ -107,6 +107,8 @@ describe.each(RUNTIMES)("signals on %s", (runtime) => {
     proxy.child.kill("SIGHUP");
     await proxy.waitForLog(/caught SIGHUP: reloading '.*'/);
     await proxy.waitForLog(/config reload: done/);
+    // The same file: nothing to update (no listener drained, no cluster replaced).
+    expect(proxy.stderr).not.toMatch(/listener 'http' updated|cluster '.*' added or replaced/);
     const res = await fetch(`http://127.0.0.1:${port}/after-hup`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("ok");
