@@ -168,8 +168,9 @@ export class ConfigReloader {
         this.log.error(`config reload: cluster '${config.name}': ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    // Only what the file had: listeners and clusters from LDS and CDS are theirs to remove.
     const keep = new Set(bootstrap.listeners.map((l) => l.name));
-    for (const listener of listenerManager.listeners()) if (!keep.has(listener.name)) listenerManager.removeListener(listener.name);
+    for (const listener of listenerManager.listeners()) if (!keep.has(listener.name) && runningListeners.has(listener.name)) listenerManager.removeListener(listener.name);
     for (const [i, config] of bootstrap.listeners.entries()) {
       if (listenerManager.get(config.name) !== undefined && unchanged(runningListeners, rawListeners, config.name)) continue;
       try {
@@ -183,7 +184,7 @@ export class ConfigReloader {
     // routes may name them until their last connection ends (else those requests get 503 NC).
     const keepClusters = new Set(bootstrap.clusters.map((c) => c.name));
     for (const name of this.pendingRemovals) if (keepClusters.has(name)) this.pendingRemovals.delete(name);
-    const dropped = clusterManager.all().filter((c) => !keepClusters.has(c.name)).map((c) => c.name);
+    const dropped = clusterManager.all().filter((c) => !keepClusters.has(c.name) && runningClusters.has(c.name)).map((c) => c.name);
     for (const name of dropped) this.pendingRemovals.add(name);
     if (dropped.length > 0) {
       void listenerManager.whenDrained().then(() => {

@@ -61,11 +61,13 @@ const COPIED_GAUGES = new Set([
   "runtime.num_layers",
   "runtime.admin_overrides_active",
 ]);
-const COPIED_CLUSTER_GAUGES = /^cluster\.[^]+\.(membership_total|membership_healthy|membership_degraded|membership_excluded|max_host_weight|version)$/;
+const COPIED_CLUSTER_GAUGES = /^cluster\.[^]+\.(membership_total|membership_healthy|membership_degraded|membership_excluded|max_host_weight|version|update_time)$/;
+/** Each xDS subscription's last update time and version hash (LDS, CDS, RDS), read by every worker. */
+const COPIED_XDS_GAUGES = /^(listener_manager\.lds|cluster_manager\.cds|http\.[^]+\.rds\.[^]+)\.(update_time|version|config_reload_time_ms)$/;
 
 /** A gauge summed across workers (a share), or shown once (a copy). */
 export function gaugeIsSummed(name: string): boolean {
-  return !COPIED_GAUGES.has(name) && !COPIED_CLUSTER_GAUGES.test(name);
+  return !COPIED_GAUGES.has(name) && !COPIED_CLUSTER_GAUGES.test(name) && !COPIED_XDS_GAUGES.test(name);
 }
 
 /** This worker's stats, for the supervisor to merge. */

@@ -285,5 +285,20 @@ describe.each(RUNTIMES)("LDS and CDS from files on %s", (runtime) => {
     expect(listeners.configs).toEqual([
       expect.objectContaining({ name: "dyn", active_state: expect.objectContaining({ version_info: "l2", listener: expect.objectContaining({ "@type": LISTENER_TYPE, name: "dyn" }) }) }),
     ]);
+
+    // A reload of the bootstrap file (no static resources) leaves what LDS and CDS gave alone.
+    proxy.child.kill("SIGHUP");
+    await proxy.waitForLog(/config reload: done/);
+    // On a new connection: a removed listener would refuse it (one kept alive would still be served).
+    const fresh = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (d: string) => (body += d)).on("end", () => resolve(`${res.statusCode} ${body}`));
+        }).on("error", reject);
+      });
+    expect(await fresh("/direct")).toBe("200 v2");
+    expect(await fresh("/x")).toBe("200 b");
+    expect((await adminStats(adminPort)).get("listener_manager.listener_removed") ?? 0).toBe(0);
   });
 });

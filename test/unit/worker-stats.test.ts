@@ -60,6 +60,10 @@ describe("mergeWorkerStats", () => {
     expect(gaugeIsSummed("server.memory_allocated")).toBe(true);
     expect(gaugeIsSummed("cluster.a.b.membership_healthy")).toBe(false);
     expect(gaugeIsSummed("server.live")).toBe(false);
+    // Every worker reads the same xDS files: their times and versions are copies.
+    expect(gaugeIsSummed("cluster_manager.cds.update_time")).toBe(false);
+    expect(gaugeIsSummed("http.ingress.rds.local_route.version")).toBe(false);
+    expect(gaugeIsSummed("cluster.backend.update_time")).toBe(false);
   });
 });
 
