@@ -47,6 +47,10 @@ function constantLoad(port: number, refusedEnds = false): Load {
       req.setTimeout(10_000, () => req.destroy(new Error("no response in 10 s")));
       req.on("error", (err: NodeJS.ErrnoException) => {
         if (refusedEnds && err.code === "ECONNREFUSED") return resolve("refused");
+        // A new connection the kernel (or deno's own accept queue) had taken when the listener
+        // closed is reset, not refused: it never reached the proxy, like a refused one.
+        // Kept-alive connections must never see this.
+        if (refusedEnds && agent === false && err.code === "ECONNRESET") return resolve("refused");
         load.failures.push(`request: ${err.code ?? err.message}`);
         resolve("ok");
       });
