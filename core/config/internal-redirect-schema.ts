@@ -61,8 +61,12 @@ export const internalRedirectPolicy = z
       // Envoy's InternalRedirectPolicyImpl (config_impl.cc), word for word.
       if (isForbiddenCopy(name.toLowerCase())) ctx.addIssue({ code: "custom", message: ":-prefixed headers or Hosts may not be specified here.", path: ["response_headers_to_copy", i] });
     });
+    // Envoy ignores other codes; polyvoy refuses them, as every value it would not act on.
+    p.redirect_response_codes.forEach((c, i) => {
+      if (!REDIRECT_CODES.has(c)) ctx.addIssue({ code: "custom", message: `${c} is not a redirect code Envoy follows (301, 302, 303, 307, 308): it would be ignored`, path: ["redirect_response_codes", i] });
+    });
     // Empty: 302 only (the proto's default).
-    const codes = p.redirect_response_codes.length === 0 ? [302] : p.redirect_response_codes.filter((c) => REDIRECT_CODES.has(c));
+    const codes = p.redirect_response_codes.length === 0 ? [302] : p.redirect_response_codes;
     return {
       maxInternalRedirects: p.max_internal_redirects,
       redirectResponseCodes: new Set(codes),

@@ -294,8 +294,11 @@ describe("routes: matches and actions", () => {
   test("internal redirects: the policy with Envoy's defaults and ranges; the deprecated action becomes one", () => {
     const policy = (fields: Json) => (firstRoute(withRoutes([route({ route: { cluster: "a", ...fields } })])).action as { route: { internalRedirectPolicy?: unknown } }).route.internalRedirectPolicy;
     expect(policy({ internal_redirect_policy: {} })).toEqual({ maxInternalRedirects: 1, redirectResponseCodes: new Set([302]), allowCrossSchemeRedirect: false, predicates: [], responseHeadersToCopy: [] });
-    // Codes other than 301, 302, 303, 307 and 308 are dropped, as Envoy does.
-    expect(policy({ internal_redirect_policy: { max_internal_redirects: 3, redirect_response_codes: [301, 200, 307], allow_cross_scheme_redirect: true } })).toMatchObject({
+    // Codes other than 301, 302, 303, 307 and 308 (Envoy ignores them) are refused.
+    expect(problems(withRoutes([route({ route: { cluster: "a", internal_redirect_policy: { redirect_response_codes: [301, 200] } } })]))).toEqual([
+      expect.stringMatching(/internal_redirect_policy\.redirect_response_codes\[1\]: 200 is not a redirect code Envoy follows \(301, 302, 303, 307, 308\): it would be ignored$/),
+    ]);
+    expect(policy({ internal_redirect_policy: { max_internal_redirects: 3, redirect_response_codes: [301, 307], allow_cross_scheme_redirect: true } })).toMatchObject({
       maxInternalRedirects: 3,
       redirectResponseCodes: new Set([301, 307]),
       allowCrossSchemeRedirect: true,
