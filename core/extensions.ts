@@ -94,84 +94,123 @@ registerNetworkFilterFactory("polyvoy.filters.network.script", (script, context)
 
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
   kind: "decoder",
-  create: (_config, server, chain) => new RouterFilter(server, routerStats(server, chain)),
+  createFilterFactory: (_config, server, chain) => {
+    const stats = routerStats(server, chain);
+    return () => new RouterFilter(server, stats);
+  },
 });
 
 registerHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", {
   kind: "dual",
-  create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server),
+  createFilterFactory: (config, server) => {
+    const shared = healthCheckFilterShared(config, server);
+    return () => new HealthCheckFilter(shared, server);
+  },
 });
 
 registerHttpFilterFactory<LocalRateLimitConfig>("envoy.filters.http.local_ratelimit", {
   kind: "dual",
-  create: (config, server) => new LocalRateLimitFilter(localRateLimiter(config, server), server),
+  createFilterFactory: (config, server) => {
+    const shared = localRateLimiter(config, server);
+    return () => new LocalRateLimitFilter(shared, server);
+  },
 });
 
 registerHttpFilterFactory<FaultConfig>("envoy.filters.http.fault", {
   kind: "decoder",
-  create: (config, server, chain) => new FaultFilter(faultFilterConfig(config, server, chain), server),
+  createFilterFactory: (config, server, chain) => {
+    const shared = faultFilterConfig(config, server, chain);
+    return () => new FaultFilter(shared, server);
+  },
 });
 
 registerHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", {
   kind: "decoder",
-  create: (config) => new BufferFilter(config),
+  createFilterFactory: (config) => () => new BufferFilter(config),
 });
 
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", {
   kind: "dual",
-  create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server),
+  createFilterFactory: (config, server, chain, name) => {
+    const shared = corsFilterConfig(config, server, chain, name);
+    return () => new CorsFilter(shared, server);
+  },
 });
 
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.grpc_web", {
   kind: "dual",
-  create: (_config, server) => new GrpcWebFilter(server),
+  createFilterFactory: (_config, server) => () => new GrpcWebFilter(server),
 });
 
 registerHttpFilterFactory<GrpcHttp1BridgeConfig>("envoy.filters.http.grpc_http1_bridge", {
   kind: "dual",
-  create: (config, server) => new GrpcHttp1BridgeFilter(config, server),
+  createFilterFactory: (config, server) => () => new GrpcHttp1BridgeFilter(config, server),
 });
 
 registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
   kind: "decoder",
-  create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server),
+  createFilterFactory: (config, server, chain) => {
+    const shared = csrfFilterConfig(config, server, chain);
+    return () => new CsrfFilter(shared, server);
+  },
 });
 
 registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
   kind: "dual",
-  create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
+  createFilterFactory: (config, _server, _chain, name) => {
+    const shared = headerMutationFilterConfig(config, name);
+    return () => new HeaderMutationFilter(shared);
+  },
 });
 
 registerHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", {
   kind: "decoder",
-  create: (config, server, chain) => new RbacFilter(rbacFilterConfig(config, server, chain)),
+  createFilterFactory: (config, server, chain) => {
+    const shared = rbacFilterConfig(config, server, chain);
+    return () => new RbacFilter(shared);
+  },
 });
 
 registerHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", {
   kind: "dual",
-  create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
+  createFilterFactory: (config, server, chain) => {
+    const shared = extAuthzFilterConfig(config, server, chain);
+    return () => new ExtAuthzFilter(shared);
+  },
 });
 
 registerHttpFilterFactory<RateLimitConfig>("envoy.filters.http.ratelimit", {
   kind: "dual",
-  create: (config, server) => new RateLimitFilter(rateLimitFilterConfig(config, server)),
+  createFilterFactory: (config, server) => {
+    const shared = rateLimitFilterConfig(config, server);
+    return () => new RateLimitFilter(shared);
+  },
 });
 
 registerHttpFilterFactory<CompressorConfig>("envoy.filters.http.compressor", {
   kind: "dual",
-  create: (config, server, chain) => new CompressorFilter(compressorFilterConfig(config, server, chain)),
+  createFilterFactory: (config, server, chain) => {
+    const shared = compressorFilterConfig(config, server, chain);
+    return () => new CompressorFilter(shared);
+  },
   check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
 });
 
 registerHttpFilterFactory<DecompressorConfig>("envoy.filters.http.decompressor", {
   kind: "dual",
-  create: (config, server, chain) => new DecompressorFilter(decompressorFilterConfig(config, server, chain)),
+  createFilterFactory: (config, server, chain) => {
+    const shared = decompressorFilterConfig(config, server, chain);
+    return () => new DecompressorFilter(shared);
+  },
   check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
 });
 
 registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
   kind: "decoder",
-  create: (config, server, chain) => new JwtAuthnFilter(jwtAuthnFilterConfig(config, server, chain), server),
+  createFilterFactory: (config, server, chain) => {
+    const shared = jwtAuthnFilterConfig(config, server, chain);
+    return () => new JwtAuthnFilter(shared, server);
+  },
   // Signatures are verified through the port (verifySignature): a runtime without it cannot run it.
   check: (config, server, name, chain) => {
     if (server.runtime.verifySignature === undefined) throw new Error(`HTTP filter ${name}: envoy.filters.http.jwt_authn needs the runtime's verifySignature (WebCrypto), which ${server.runtime.name} does not offer`);
@@ -193,11 +232,14 @@ const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: Ser
 
 registerHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", {
   kind: "dual",
-  create: (source, server, chain) => new UserFilter(USER_FILTER_CONFIGS.get(source, server, chain)),
+  createFilterFactory: (source, server, chain) => {
+    const shared = USER_FILTER_CONFIGS.get(source, server, chain);
+    return () => new UserFilter(shared);
+  },
 });
 
 // Internal: the admin listener's only filter (never from a config file).
 registerHttpFilterFactory<{ handler: ConstructorParameters<typeof AdminFilter>[0] }>("polyvoy.internal.admin", {
   kind: "decoder",
-  create: (config) => new AdminFilter(config.handler),
+  createFilterFactory: (config) => () => new AdminFilter(config.handler),
 });
