@@ -94,123 +94,84 @@ registerNetworkFilterFactory("polyvoy.filters.network.script", (script, context)
 
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
   kind: "decoder",
-  createFilterFactory: (_config, server, chain) => {
-    const stats = routerStats(server, chain);
-    return () => new RouterFilter(server, stats);
-  },
+  create: (_config, server, chain) => new RouterFilter(server, routerStats(server, chain)),
 });
 
 registerHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", {
   kind: "dual",
-  createFilterFactory: (config, server) => {
-    const shared = healthCheckFilterShared(config, server);
-    return () => new HealthCheckFilter(shared, server);
-  },
+  create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server),
 });
 
 registerHttpFilterFactory<LocalRateLimitConfig>("envoy.filters.http.local_ratelimit", {
   kind: "dual",
-  createFilterFactory: (config, server) => {
-    const shared = localRateLimiter(config, server);
-    return () => new LocalRateLimitFilter(shared, server);
-  },
+  create: (config, server) => new LocalRateLimitFilter(localRateLimiter(config, server), server),
 });
 
 registerHttpFilterFactory<FaultConfig>("envoy.filters.http.fault", {
   kind: "decoder",
-  createFilterFactory: (config, server, chain) => {
-    const shared = faultFilterConfig(config, server, chain);
-    return () => new FaultFilter(shared, server);
-  },
+  create: (config, server, chain) => new FaultFilter(faultFilterConfig(config, server, chain), server),
 });
 
 registerHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", {
   kind: "decoder",
-  createFilterFactory: (config) => () => new BufferFilter(config),
+  create: (config) => new BufferFilter(config),
 });
 
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", {
   kind: "dual",
-  createFilterFactory: (config, server, chain, name) => {
-    const shared = corsFilterConfig(config, server, chain, name);
-    return () => new CorsFilter(shared, server);
-  },
+  create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server),
 });
 
 registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.grpc_web", {
   kind: "dual",
-  createFilterFactory: (_config, server) => () => new GrpcWebFilter(server),
+  create: (_config, server) => new GrpcWebFilter(server),
 });
 
 registerHttpFilterFactory<GrpcHttp1BridgeConfig>("envoy.filters.http.grpc_http1_bridge", {
   kind: "dual",
-  createFilterFactory: (config, server) => () => new GrpcHttp1BridgeFilter(config, server),
+  create: (config, server) => new GrpcHttp1BridgeFilter(config, server),
 });
 
 registerHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", {
   kind: "decoder",
-  createFilterFactory: (config, server, chain) => {
-    const shared = csrfFilterConfig(config, server, chain);
-    return () => new CsrfFilter(shared, server);
-  },
+  create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server),
 });
 
 registerHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", {
   kind: "dual",
-  createFilterFactory: (config, _server, _chain, name) => {
-    const shared = headerMutationFilterConfig(config, name);
-    return () => new HeaderMutationFilter(shared);
-  },
+  create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)),
 });
 
 registerHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", {
   kind: "decoder",
-  createFilterFactory: (config, server, chain) => {
-    const shared = rbacFilterConfig(config, server, chain);
-    return () => new RbacFilter(shared);
-  },
+  create: (config, server, chain) => new RbacFilter(rbacFilterConfig(config, server, chain)),
 });
 
 registerHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", {
   kind: "dual",
-  createFilterFactory: (config, server, chain) => {
-    const shared = extAuthzFilterConfig(config, server, chain);
-    return () => new ExtAuthzFilter(shared);
-  },
+  create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
 });
 
 registerHttpFilterFactory<RateLimitConfig>("envoy.filters.http.ratelimit", {
   kind: "dual",
-  createFilterFactory: (config, server) => {
-    const shared = rateLimitFilterConfig(config, server);
-    return () => new RateLimitFilter(shared);
-  },
+  create: (config, server) => new RateLimitFilter(rateLimitFilterConfig(config, server)),
 });
 
 registerHttpFilterFactory<CompressorConfig>("envoy.filters.http.compressor", {
   kind: "dual",
-  createFilterFactory: (config, server, chain) => {
-    const shared = compressorFilterConfig(config, server, chain);
-    return () => new CompressorFilter(shared);
-  },
+  create: (config, server, chain) => new CompressorFilter(compressorFilterConfig(config, server, chain)),
   check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
 });
 
 registerHttpFilterFactory<DecompressorConfig>("envoy.filters.http.decompressor", {
   kind: "dual",
-  createFilterFactory: (config, server, chain) => {
-    const shared = decompressorFilterConfig(config, server, chain);
-    return () => new DecompressorFilter(shared);
-  },
+  create: (config, server, chain) => new DecompressorFilter(decompressorFilterConfig(config, server, chain)),
   check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
 });
 
 registerHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", {
   kind: "decoder",
-  createFilterFactory: (config, server, chain) => {
-    const shared = jwtAuthnFilterConfig(config, server, chain);
-    return () => new JwtAuthnFilter(shared, server);
-  },
+  create: (config, server, chain) => new JwtAuthnFilter(jwtAuthnFilterConfig(config, server, chain), server),
   // Signatures are verified through the port (verifySignature): a runtime without it cannot run it.
   check: (config, server, name, chain) => {
     if (server.runtime.verifySignature === undefined) throw new Error(`HTTP filter ${name}: envoy.filters.http.jwt_authn needs the runtime's verifySignature (WebCrypto), which ${server.runtime.name} does not offer`);
@@ -232,14 +193,11 @@ const USER_FILTER_CONFIGS = new PerConfig((source: UserFilterSource, server: Ser
 
 registerHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", {
   kind: "dual",
-  createFilterFactory: (source, server, chain) => {
-    const shared = USER_FILTER_CONFIGS.get(source, server, chain);
-    return () => new UserFilter(shared);
-  },
+  create: (source, server, chain) => new UserFilter(USER_FILTER_CONFIGS.get(source, server, chain)),
 });
 
 // Internal: the admin listener's only filter (never from a config file).
 registerHttpFilterFactory<{ handler: ConstructorParameters<typeof AdminFilter>[0] }>("polyvoy.internal.admin", {
   kind: "decoder",
-  createFilterFactory: (config) => () => new AdminFilter(config.handler),
+  create: (config) => new AdminFilter(config.handler),
 });

@@ -176,12 +176,7 @@ abstract class ActiveStreamFilterBase {
 
   mostSpecificPerFilterConfig<T = unknown>(): T | undefined {
     const callbacks = this.parent.callbacks;
-    const match = callbacks.route;
-    if (match === undefined) return undefined;
-    // A RouteTable's match carries every filter's config resolved (route-table.ts): one get.
-    const merged = match.perFilterConfig;
-    if (merged !== undefined) return merged.get(this.name) as T | undefined;
-    return mostSpecificPerFilterConfig(match, callbacks.routeConfig, this.name) as T | undefined;
+    return mostSpecificPerFilterConfig(callbacks.route, callbacks.routeConfig, this.name) as T | undefined;
   }
 
   sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void {
@@ -1078,8 +1073,6 @@ function grpcLocalReply(headers: ResponseHeaders, body: string, contentType: str
  */
 export function mostSpecificPerFilterConfig(match: RouteMatch | undefined, routeConfig: RouteConfiguration, name: string): unknown {
   if (match === undefined) return undefined;
-  const merged = match.perFilterConfig;
-  if (merged !== undefined) return merged.get(name);
   return perFilterConfig(match.route, name) ?? perFilterConfig(match.virtualHost, name) ?? perFilterConfig(routeConfig, name);
 }
 

@@ -4,17 +4,15 @@ import type { StreamDecoderFilter, StreamEncoderFilter, StreamFilter } from "../
 import type { FilterManager } from "../conn-manager/filter-manager.ts";
 
 /**
- * How one HTTP filter type is built (Envoy's `NamedHttpFilterConfigFactory`):
- * createFilterFactory is its createFilterFactoryFromProto — it makes what the streams of
- * one filter config share (stats, compiled rules, buckets) once, and returns the
- * `FilterFactoryCb` that makes each stream's filter. `kind` says which chains the filter
- * joins — decoder (request, in config order), encoder (response, in reverse) or both
- * (dual). `name` is the filter's name in http_filters (the key of its typed_per_filter_config).
+ * How one HTTP filter type is built for each stream (Envoy's `NamedHttpFilterConfigFactory`
+ * and the `FilterFactoryCb` it returns): `kind` says which chains the filter joins —
+ * decoder (request, in config order), encoder (response, in reverse) or both (dual).
+ * `name` is the filter's name in http_filters (the key of its typed_per_filter_config).
  */
 export type HttpFilterFactory<C = unknown> = (
-  | { kind: "decoder"; createFilterFactory(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): () => StreamDecoderFilter }
-  | { kind: "encoder"; createFilterFactory(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): () => StreamEncoderFilter }
-  | { kind: "dual"; createFilterFactory(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): () => StreamFilter }
+  | { kind: "decoder"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamDecoderFilter }
+  | { kind: "encoder"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamEncoderFilter }
+  | { kind: "dual"; create(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): StreamFilter }
 ) & {
   /**
    * Optional: throw if this runtime cannot run the filter as configured (a port
@@ -41,55 +39,22 @@ export function registerHttpFilterFactory<C>(type: string, factory: HttpFilterFa
   FACTORIES.set(type, factory as HttpFilterFactory);
 }
 
-const DECODER = 0;
-const ENCODER = 1;
-const DUAL = 2;
-
-/** One http_filters entry, resolved: its FilterFactoryCb and where its filters join the chain. */
-interface ChainEntry {
-  readonly kind: typeof DECODER | typeof ENCODER | typeof DUAL;
-  readonly name: string;
-  readonly make: () => StreamDecoderFilter | StreamEncoderFilter | StreamFilter;
-}
-
-/**
- * An HCM's http_filters resolved once (Envoy's FilterChainFactory holds the callbacks its
- * config made): the registry lookup and each filter's shared config are not redone per
- * stream. Made on the chain's first stream, so a filter's shared state appears when it did
- * before; kept for as long as the config lives (a reload brings new config objects).
- */
-const CHAINS = new WeakMap<readonly HttpFilterConfig[], readonly ChainEntry[]>();
-
-function resolveChain(configs: readonly HttpFilterConfig[], server: ServerContext, chain: HttpFilterChainContext): readonly ChainEntry[] {
-  const entries: ChainEntry[] = [];
-  for (const config of configs) {
-    const factory = FACTORIES.get(config.type);
-    if (factory === undefined) throw new Error(`no factory for HTTP filter type ${config.type}`); // the config schema admits only registered types
-    const kind = factory.kind === "decoder" ? DECODER : factory.kind === "encoder" ? ENCODER : DUAL;
-    entries.push({ kind, name: config.name, make: factory.createFilterFactory(config.config, server, chain, config.name) });
-  }
-  return entries;
-}
-
 /** Build one stream's filter chain from the HCM's http_filters, in order (Envoy's FilterChainFactory::createFilterChain). */
 export function createFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, manager: FilterManager, chain: HttpFilterChainContext): void {
-  let entries = CHAINS.get(configs);
-  if (entries === undefined) {
-    entries = resolveChain(configs, server, chain);
-    CHAINS.set(configs, entries);
-  }
   // A loop, not forEach(): this runs per request, and a callback would be garbage each time.
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!;
-    switch (entry.kind) {
-      case DECODER:
-        manager.addStreamDecoderFilter(entry.make() as StreamDecoderFilter, entry.name);
+  for (let i = 0; i < configs.length; i++) {
+    const config = configs[i]!;
+    const factory = FACTORIES.get(config.type);
+    if (factory === undefined) throw new Error(`no factory for HTTP filter type ${config.type}`); // the config schema admits only registered types
+    switch (factory.kind) {
+      case "decoder":
+        manager.addStreamDecoderFilter(factory.create(config.config, server, chain, config.name), config.name);
         break;
-      case ENCODER:
-        manager.addStreamEncoderFilter(entry.make() as StreamEncoderFilter, entry.name);
+      case "encoder":
+        manager.addStreamEncoderFilter(factory.create(config.config, server, chain, config.name), config.name);
         break;
-      case DUAL:
-        manager.addStreamFilter(entry.make() as StreamFilter, entry.name);
+      case "dual":
+        manager.addStreamFilter(factory.create(config.config, server, chain, config.name), config.name);
         break;
     }
   }

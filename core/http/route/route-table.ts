@@ -35,24 +35,6 @@ export interface RouteRequest extends HeaderSource {
 export interface RouteMatch {
   readonly virtualHost: VirtualHostConfig;
   readonly route: RouteConfig;
-  /**
-   * Each filter's most specific typed_per_filter_config by its name in http_filters (the
-   * route's, else the virtual host's, else the route configuration's), merged when the
-   * table is built, so a filter's lookup per request is one get. Absent on a match made
-   * elsewhere than a RouteTable: the levels are looked at one by one.
-   */
-  readonly perFilterConfig?: ReadonlyMap<string, unknown>;
-}
-
-const NO_PER_FILTER_CONFIG: ReadonlyMap<string, unknown> = new Map();
-
-/** Envoy's mostSpecificPerFilterConfig for every name at once: the least specific level first, each more specific one replacing it. */
-function mergedPerFilterConfig(route: RouteConfig, virtualHost: VirtualHostConfig, config: RouteConfiguration): ReadonlyMap<string, unknown> {
-  const levels = [config.typedPerFilterConfig, virtualHost.typedPerFilterConfig, route.typedPerFilterConfig];
-  if (levels.every((level) => level === undefined || level.size === 0)) return NO_PER_FILTER_CONFIG;
-  const merged = new Map<string, unknown>();
-  for (const level of levels) if (level !== undefined) for (const [name, value] of level) if (value !== undefined && value !== null) merged.set(name, value);
-  return merged;
 }
 
 /** Where runtime_fraction draws and reads its runtime_key (the server's layered runtime). */
@@ -184,7 +166,7 @@ export class RouteTable {
       }
       this.routes.set(
         vhost,
-        vhost.routes.map((route) => ({ matches: compileRoute(route.match), match: { virtualHost: vhost, route, perFilterConfig: mergedPerFilterConfig(route, vhost, config) } })),
+        vhost.routes.map((route) => ({ matches: compileRoute(route.match), match: { virtualHost: vhost, route } })),
       );
     }
   }

@@ -708,9 +708,9 @@ describe("HTTP filter registry", () => {
       made.push(f);
       return f;
     };
-    registerHttpFilterFactory<{ label: string }>("test.decoder", { kind: "decoder", createFilterFactory: (c) => () => make(c.label) });
-    registerHttpFilterFactory<{ label: string }>("test.encoder", { kind: "encoder", createFilterFactory: (c) => () => make(c.label) });
-    registerHttpFilterFactory<{ label: string }>("test.dual", { kind: "dual", createFilterFactory: (c) => () => make(c.label) });
+    registerHttpFilterFactory<{ label: string }>("test.decoder", { kind: "decoder", create: (c) => make(c.label) });
+    registerHttpFilterFactory<{ label: string }>("test.encoder", { kind: "encoder", create: (c) => make(c.label) });
+    registerHttpFilterFactory<{ label: string }>("test.dual", { kind: "dual", create: (c) => make(c.label) });
     const configs = [
       { name: "d", type: "test.decoder", config: { label: "d" } },
       { name: "e", type: "test.encoder", config: { label: "e" } },
