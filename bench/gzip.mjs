@@ -2,7 +2,10 @@
 // gzip of 16 KiB responses: polyvoy's compressor filter on node, bun and deno against nginx's
 // `gzip on` at the same level, each proxying the same nginx origin (one 16 KiB JSON
 // document), wrk with `Accept-Encoding: gzip` on 64 keep-alive connections. The issue's
-// target: polyvoy at least 0.5× nginx's requests per second.
+// target: polyvoy at least 0.5× nginx's requests per second. Beside req/s, the proxy's CPU
+// per request (user + system of its process from /proc/<pid>/stat over each run, divided by
+// wrk's request count): on a loaded machine req/s mostly measures the other processes, the
+// CPU a request costs much less so.
 //
 //   node bench/gzip.mjs [--level 1] [--seconds 10] [--runs 3] [--connections 64] [--only polyvoy-bun,nginx]
 //
@@ -18,7 +21,7 @@ import { gunzipSync } from "node:zlib";
 import http from "node:http";
 import { nginxMain, nginxTempPaths } from "./lib/origin.mjs";
 import { polyvoyConfig } from "./lib/targets.mjs";
-import { BIN, Proc, ROOT, cpuPlan, freePort, nofileHardLimit, run, sleep, which, wrapped } from "./lib/system.mjs";
+import { BIN, Proc, ROOT, cpuPlan, freePort, nofileHardLimit, processCounters, run, sleep, which, wrapped } from "./lib/system.mjs";
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -145,13 +148,18 @@ async function ready(port, proc) {
   throw new Error(`${proc?.label} not ready:\n${proc?.output.slice(-2000)}`);
 }
 
-async function wrkRun(port, duration) {
+/** One wrk run: requests per second, and the proxy's (`pid`) CPU µs per request when /proc tells it. */
+async function wrkRun(port, duration, pid) {
   const argv = wrapped(cpu.load, wrk, ["-t1", `-c${connections}`, `-d${duration}s`, "--timeout", "10s", "-H", "Accept-Encoding: gzip", `http://127.0.0.1:${port}/16k.json`], nofile);
+  const before = processCounters(pid);
   const result = await run(argv, { timeoutMs: (duration + 30) * 1000 });
+  const after = processCounters(pid);
   const rps = Number(result.stdout.match(/Requests\/sec:\s+([\d.]+)/)?.[1]);
   if (!Number.isFinite(rps)) throw new Error(`wrk: ${result.stderr || result.stdout}`);
   if (/Non-2xx|Socket errors/.test(result.stdout)) console.log(`    wrk reported errors: ${result.stdout.match(/(Non-2xx.*|Socket errors.*)/)?.[0]}`);
-  return rps;
+  const requests = Number(result.stdout.match(/(\d+) requests in/)?.[1]);
+  const cpuUs = before && after && requests > 0 ? (after.cpuUs - before.cpuUs) / requests : NaN;
+  return { rps, cpuUs };
 }
 
 const TARGETS = [
@@ -193,17 +201,24 @@ try {
     const proc = target.start(port, originPort);
     started.add(proc);
     const gzBytes = await ready(port, proc);
-    await wrkRun(port, 3); // warm-up
+    await wrkRun(port, 3, proc.pid); // warm-up
     const samples = [];
-    for (let i = 0; i < runs; i++) samples.push(await wrkRun(port, seconds));
+    for (let i = 0; i < runs; i++) samples.push(await wrkRun(port, seconds, proc.pid));
     await proc.stop();
     started.delete(proc);
-    const median = [...samples].sort((a, b) => a - b)[samples.length >> 1];
-    results[target.id] = median;
-    console.log(`  ${target.id.padEnd(14)} ${samples.map((s) => s.toFixed(0)).join("  ")} req/s (median ${median.toFixed(0)}; ${gzBytes} bytes gzipped)`);
+    const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const rps = median(samples.map((s) => s.rps));
+    const cpuUs = median(samples.map((s) => s.cpuUs));
+    results[target.id] = { rps, cpuUs };
+    console.log(
+      `  ${target.id.padEnd(14)} ${samples.map((s) => s.rps.toFixed(0)).join("  ")} req/s (median ${rps.toFixed(0)}); ` +
+        `${samples.map((s) => s.cpuUs.toFixed(0)).join("  ")} CPU µs/request (median ${cpuUs.toFixed(0)}); ${gzBytes} bytes gzipped`,
+    );
   }
   if (results.nginx) {
-    for (const [id, rps] of Object.entries(results)) if (id !== "nginx") console.log(`  ${id}: ${(rps / results.nginx).toFixed(2)}× nginx`);
+    for (const [id, r] of Object.entries(results)) {
+      if (id !== "nginx") console.log(`  ${id}: ${(r.rps / results.nginx.rps).toFixed(2)}× nginx's req/s, ${(results.nginx.cpuUs / r.cpuUs).toFixed(2)}× nginx's requests per CPU second`);
+    }
   }
 } finally {
   await Promise.all([...started].map((proc) => proc.stop()));
