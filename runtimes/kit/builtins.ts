@@ -2,10 +2,10 @@
  * Node's built-in modules that only some configs need (TLS, certificates, compression,
  * the workers' admin front, DNS clusters), loaded on first use with
  * `process.getBuiltinModule` (node ≥ 20.16, Bun, Deno 2) rather than imported at start:
- * loading node:tls, node:crypto, node:http and node:zlib is a good part of a small
- * config's start-up on every runtime (docs/performance.md, "Start-up: built-in modules
- * on first use"). The first call loads the module synchronously, so the callers stay
- * synchronous.
+ * loading node:tls, node:crypto, node:http and node:zlib was ~10 % of a small config's
+ * start-up on node (docs/performance.md, "Start-up: built-in modules and more schemas on
+ * first use; where the rest goes"). The first call loads the module synchronously, so the
+ * callers stay synchronous.
  */
 import process from "node:process";
 import type * as Crypto from "node:crypto";
