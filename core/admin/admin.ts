@@ -18,7 +18,7 @@ import type {
   ListenerConfig,
   RouteConfiguration,
 } from "../config/bootstrap.ts";
-import { DEFAULT_LOG_FORMAT, LOG_LEVELS, type LogLevel } from "../log.ts";
+import { DEFAULT_LOG_FORMAT, LOG_COMPONENTS, LOG_LEVELS, type LogComponent, type Logger, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
 import { AdminListenerContext } from "./admin-context.ts";
@@ -66,9 +66,6 @@ const HTML = "text/html; charset=UTF-8";
 const text = (status: number, body: string): AdminResponse => ({ status, contentType: TEXT, body });
 const json = (status: number, body: string): AdminResponse => ({ status, contentType: JSON_TYPE, body });
 const OK = (): AdminResponse => text(200, "OK\n");
-
-/** The one logger polyvoy has, as /logging names it (Envoy has one per component). */
-const LOGGER_NAME = "polyvoy";
 
 import { DEFAULT_DRAIN_TIME_S } from "../network/drain-manager.ts";
 export { DEFAULT_DRAIN_TIME_S };
@@ -211,7 +208,10 @@ export class Admin implements AdminRequestHandler, TimerTarget {
         prefix: "/logging",
         help: "query/change logging levels",
         mutates: true,
-        params: [["level", `desired logging level: ${LOG_LEVELS.join(", ")}`]],
+        params: [
+          ["paths", "Change multiple logging levels by setting to <logger_name1>:<desired_level1>,<logger_name2>:<desired_level2>."],
+          ["level", `desired logging level, this will change all loggers's level: ${SPDLOG_LEVELS.join(", ")}`],
+        ],
         run: (r) => this.logging(r.query),
       },
       {
@@ -422,27 +422,71 @@ ${rows}    </tbody>
     return json(200, JSON.stringify({ listener_statuses: statuses }, null, 2));
   }
 
-  /** Envoy's /logging: POST ?level=<level> (or ?polyvoy=<level>, the one logger by name) sets it; the answer lists the loggers. */
+  /**
+   * Envoy's /logging (source/server/admin/logs_handler.cc): with one parameter, POST
+   * `?level=<level>` sets every component, `?<component>=<level>` one, and
+   * `?paths=<component>:<level>,...` several (all or none: an unknown name changes nothing);
+   * anything else is a 400 with the usage. The answer lists every component's level.
+   */
   private logging(query: Map<string, string>): AdminResponse {
     const log = this.server.log;
     let status = 200;
     let out = "";
     if (query.size > 0) {
-      const level = query.size === 1 ? toLogLevel([...query.values()][0]!) : undefined;
-      const name = [...query.keys()][0];
-      if (level !== undefined && (name === "level" || name === LOGGER_NAME)) {
-        log.level = level;
-        log.info(`admin: log level set to ${level}`);
-      } else {
+      const error = changeLogLevels(log, query);
+      if (error !== undefined) {
+        status = 400;
+        out += `error: ${error}\n\n`;
         out += "usage: /logging?<name>=<level> (change single level)\n";
+        out += "usage: /logging?paths=name1:level1,name2:level2,... (change multiple levels)\n";
         out += "usage: /logging?level=<level> (change all levels)\n";
-        out += `levels: ${LOG_LEVELS.join(" ")} \n`;
-        status = 404;
+        out += `levels: ${SPDLOG_LEVELS.map((l) => `${l} `).join("")}\n`;
       }
     }
-    out += `active loggers:\n  ${LOGGER_NAME}: ${log.level}\n\n`;
-    return text(status, out);
+    out += "active loggers:\n";
+    for (const [name, level] of log.componentLevels()) out += `  ${name}: ${spdlogLevel(level)}\n`;
+    return text(status, out + "\n");
   }
+}
+
+/** spdlog's level names, as Envoy's /logging prints and takes them ("warning", not "warn"). */
+const SPDLOG_LEVELS = ["trace", "debug", "info", "warning", "error", "critical", "off"] as const;
+const spdlogLevel = (level: LogLevel): string => (level === "warn" ? "warning" : level);
+
+/** Envoy's LogsHandler::changeLogLevel: the change the one parameter asks for, or the reason it is refused. */
+function changeLogLevels(log: Logger, query: Map<string, string>): string | undefined {
+  if (query.size !== 1) return "invalid number of parameters";
+  const [key, value] = [...query][0]!;
+  if (key === "level") {
+    const level = toLogLevel(value);
+    if (level === undefined) return "unknown logger level";
+    log.component("admin").info(`change all log levels: level='${spdlogLevel(level)}'`);
+    log.level = level;
+    return undefined;
+  }
+  const changes = new Map<string, LogLevel>();
+  if (key === "paths") {
+    for (const pair of value.split(",")) {
+      if (pair.trim() === "") continue;
+      const colon = pair.indexOf(":");
+      const name = (colon < 0 ? pair : pair.slice(0, colon)).trim();
+      const levelName = colon < 0 ? "" : pair.slice(colon + 1).trim();
+      if (name === "" || levelName === "") return "empty logger name or empty logger level";
+      const level = toLogLevel(levelName);
+      if (level === undefined) return "unknown logger level";
+      changes.set(name, level);
+    }
+  } else {
+    const level = toLogLevel(value);
+    if (level === undefined) return "unknown logger level";
+    changes.set(key, level);
+  }
+  for (const name of changes.keys()) if (!(LOG_COMPONENTS as readonly string[]).includes(name)) return "unknown logger name";
+  for (const [name, level] of changes) {
+    log.component("admin").info(`change log level: name='${name}' level='${spdlogLevel(level)}'`);
+    log.setComponentLevel(name as LogComponent, level);
+  }
+  return undefined;
 }
 
 /** A level by polyvoy's name or spdlog's ("warning" is Envoy's spelling of warn). */

@@ -58,9 +58,10 @@ function protoEnum(names: readonly string[]) {
 }
 
 /** envoy.config.core.v3.RuntimeFeatureFlag: the runtime's value of runtime_key, default_value without one. */
-export const runtimeFeatureFlag = z
-  .strictObject({ default_value: z.boolean(), runtime_key: z.string().min(1) })
-  .transform((flag) => ({ enabled: flag.default_value, enabledRuntimeKey: flag.runtime_key }));
+export const runtimeFeatureFlag = lazySchema(() =>
+  z
+    .strictObject({ default_value: z.boolean(), runtime_key: z.string().min(1) })
+    .transform((flag) => ({ enabled: flag.default_value, enabledRuntimeKey: flag.runtime_key })));
 
 /** Gzip.CompressionLevel: the aliases BEST_SPEED (1) and BEST_COMPRESSION (9) besides the numbered ones. */
 const GZIP_LEVELS = ["DEFAULT_COMPRESSION", ...Array.from({ length: 9 }, (_, i) => `COMPRESSION_LEVEL_${i + 1}`)];
@@ -79,47 +80,49 @@ const gzipLevel = lazySchema(() =>
 const chunkSize = uint32.min(4096).max(65536).default(4096);
 
 /** envoy.extensions.compression.gzip.compressor.v3.Gzip (defaults: gzip/compressor/config.h). */
-const gzip = z
-  .strictObject({
-    memory_level: uint32.min(1).max(9).default(5),
-    compression_level: gzipLevel.default(-1),
-    compression_strategy: protoEnum(["DEFAULT_STRATEGY", "FILTERED", "HUFFMAN_ONLY", "RLE", "FIXED"]).default(0),
-    window_bits: uint32.min(9).max(15).default(12),
-    chunk_size: chunkSize,
-  })
-  .transform(
-    (g): CompressorOptions => ({
-      algorithm: "gzip",
-      level: g.compression_level,
-      windowBits: g.window_bits,
-      memoryLevel: g.memory_level,
-      strategy: g.compression_strategy,
-      chunkSize: g.chunk_size,
-    }),
-  );
+const gzip = lazySchema(() =>
+  z
+    .strictObject({
+      memory_level: uint32.min(1).max(9).default(5),
+      compression_level: gzipLevel.default(-1),
+      compression_strategy: protoEnum(["DEFAULT_STRATEGY", "FILTERED", "HUFFMAN_ONLY", "RLE", "FIXED"]).default(0),
+      window_bits: uint32.min(9).max(15).default(12),
+      chunk_size: chunkSize,
+    })
+    .transform(
+      (g): CompressorOptions => ({
+        algorithm: "gzip",
+        level: g.compression_level,
+        windowBits: g.window_bits,
+        memoryLevel: g.memory_level,
+        strategy: g.compression_strategy,
+        chunkSize: g.chunk_size,
+      }),
+    ));
 
 /** envoy.extensions.compression.brotli.compressor.v3.Brotli (defaults: brotli/compressor/config.h). */
-const brotli = z
-  .strictObject({
-    quality: uint32.max(11).default(3),
-    encoder_mode: protoEnum(["DEFAULT", "GENERIC", "TEXT", "FONT"]).default(0),
-    window_bits: uint32.min(10).max(24).default(18),
-    input_block_bits: uint32.min(16).max(24).default(24),
-    chunk_size: chunkSize,
-    disable_literal_context_modeling: z.boolean().default(false),
-  })
-  .transform(
-    (b): CompressorOptions => ({
-      algorithm: "brotli",
-      quality: b.quality,
-      windowBits: b.window_bits,
-      inputBlockBits: b.input_block_bits,
-      // BrotliEncoderMode: DEFAULT and GENERIC are BROTLI_MODE_GENERIC (0), TEXT 1, FONT 2.
-      mode: Math.max(0, b.encoder_mode - 1),
-      disableLiteralContextModeling: b.disable_literal_context_modeling,
-      chunkSize: b.chunk_size,
-    }),
-  );
+const brotli = lazySchema(() =>
+  z
+    .strictObject({
+      quality: uint32.max(11).default(3),
+      encoder_mode: protoEnum(["DEFAULT", "GENERIC", "TEXT", "FONT"]).default(0),
+      window_bits: uint32.min(10).max(24).default(18),
+      input_block_bits: uint32.min(16).max(24).default(24),
+      chunk_size: chunkSize,
+      disable_literal_context_modeling: z.boolean().default(false),
+    })
+    .transform(
+      (b): CompressorOptions => ({
+        algorithm: "brotli",
+        quality: b.quality,
+        windowBits: b.window_bits,
+        inputBlockBits: b.input_block_bits,
+        // BrotliEncoderMode: DEFAULT and GENERIC are BROTLI_MODE_GENERIC (0), TEXT 1, FONT 2.
+        mode: Math.max(0, b.encoder_mode - 1),
+        disableLiteralContextModeling: b.disable_literal_context_modeling,
+        chunkSize: b.chunk_size,
+      }),
+    ));
 
 /** compressor_library: an envoy.config.core.v3.TypedExtensionConfig naming gzip or brotli. */
 const compressorLibrary = lazySchema(() =>

@@ -37,14 +37,15 @@ const statusCode = lazySchema(() =>
 const listStringMatcher = lazySchema(() =>
   z.strictObject({ patterns: z.array(stringMatcher).min(1) }).transform((l) => l.patterns as StringMatcherConfig[]));
 
-const bufferSettings = z
-  .strictObject({
-    // Envoy: gt 0.
-    max_request_bytes: uint32.min(1),
-    allow_partial_message: z.boolean().default(false),
-    pack_as_bytes: z.boolean().default(false),
-  })
-  .transform((b): ExtAuthzBufferSettings => ({ maxRequestBytes: b.max_request_bytes, allowPartialMessage: b.allow_partial_message, packAsBytes: b.pack_as_bytes }));
+const bufferSettings = lazySchema(() =>
+  z
+    .strictObject({
+      // Envoy: gt 0.
+      max_request_bytes: uint32.min(1),
+      allow_partial_message: z.boolean().default(false),
+      pack_as_bytes: z.boolean().default(false),
+    })
+    .transform((b): ExtAuthzBufferSettings => ({ maxRequestBytes: b.max_request_bytes, allowPartialMessage: b.allow_partial_message, packAsBytes: b.pack_as_bytes })));
 
 /** envoy.config.core.v3.HttpUri: uri is required by Envoy but only named (the cluster is where requests go). */
 const httpUri = lazySchema(() =>
@@ -55,10 +56,11 @@ const httpUri = lazySchema(() =>
 }));
 
 /** envoy.config.core.v3.HeaderValue, as headers_to_add takes it: a plain value (no %…% formatting). */
-const headerToAdd = z
-  .strictObject({ key: headerName, value: headerValue.default("") })
-  .refine((h) => !/%[A-Z_]/.test(h.value), { message: "substitution formats (%…%) in authorization_request.headers_to_add are not supported yet", path: ["value"] })
-  .transform((h): [string, string] => [h.key, h.value]);
+const headerToAdd = lazySchema(() =>
+  z
+    .strictObject({ key: headerName, value: headerValue.default("") })
+    .refine((h) => !/%[A-Z_]/.test(h.value), { message: "substitution formats (%…%) in authorization_request.headers_to_add are not supported yet", path: ["value"] })
+    .transform((h): [string, string] => [h.key, h.value]));
 
 const httpService = lazySchema(() =>
   z.strictObject({

@@ -22,42 +22,45 @@ const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be g
 const percent = uint32.max(100);
 
 /** envoy.config.core.v3.HealthCheck.Payload: `text` is hex, `binary` base64 bytes. Output: lowercase hex. */
-const payload = z
-  .strictObject({ text: z.string().optional(), binary: z.string().optional() })
-  .transform((p, ctx): string => {
-    const key = oneOf(p, ["text", "binary"] as const, ctx, true);
-    if (key === "text") {
-      // Envoy: Hex::decode of the text; a bad hex string is "invalid hex string".
-      const text = p.text!;
-      if (text.length === 0 || text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) {
-        ctx.addIssue({ code: "custom", message: `invalid hex string '${text}'`, path: ["text"] });
-        return z.NEVER;
+const payload = lazySchema(() =>
+  z
+    .strictObject({ text: z.string().optional(), binary: z.string().optional() })
+    .transform((p, ctx): string => {
+      const key = oneOf(p, ["text", "binary"] as const, ctx, true);
+      if (key === "text") {
+        // Envoy: Hex::decode of the text; a bad hex string is "invalid hex string".
+        const text = p.text!;
+        if (text.length === 0 || text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) {
+          ctx.addIssue({ code: "custom", message: `invalid hex string '${text}'`, path: ["text"] });
+          return z.NEVER;
+        }
+        return text.toLowerCase();
       }
-      return text.toLowerCase();
-    }
-    if (key === "binary") {
-      const bytes = decodeBase64(p.binary!.replace(/=+$/, ""));
-      let hex = "";
-      for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
-      return hex;
-    }
-    return z.NEVER;
-  });
+      if (key === "binary") {
+        const bytes = decodeBase64(p.binary!.replace(/=+$/, ""));
+        let hex = "";
+        for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
+        return hex;
+      }
+      return z.NEVER;
+    }));
 
 /** envoy.type.v3.Int64Range for statuses: Envoy refuses a start below 100 or an end above 600. */
-const statusRange = z
-  .strictObject({ start: z.number().int(), end: z.number().int() })
-  .superRefine((r, ctx) => {
-    if (r.start < 100) ctx.addIssue({ code: "custom", message: `start of range [${r.start}, ${r.end}) must be at least 100`, path: ["start"] });
-    if (r.end > 600) ctx.addIssue({ code: "custom", message: `end of range [${r.start}, ${r.end}) must be at most 600`, path: ["end"] });
-    if (r.start >= r.end) ctx.addIssue({ code: "custom", message: `range [${r.start}, ${r.end}) is empty` });
-  });
+const statusRange = lazySchema(() =>
+  z
+    .strictObject({ start: z.number().int(), end: z.number().int() })
+    .superRefine((r, ctx) => {
+      if (r.start < 100) ctx.addIssue({ code: "custom", message: `start of range [${r.start}, ${r.end}) must be at least 100`, path: ["start"] });
+      if (r.end > 600) ctx.addIssue({ code: "custom", message: `end of range [${r.start}, ${r.end}) must be at most 600`, path: ["end"] });
+      if (r.start >= r.end) ctx.addIssue({ code: "custom", message: `range [${r.start}, ${r.end}) is empty` });
+    }));
 
 /** A health check is no stream: the %…% commands have nothing to format from here. */
-const healthCheckHeaders = z
-  .array(headerValueOption.refine((option) => !option.formatted, { message: "%…% commands are not supported in a health check's request headers" }))
-  .max(1000)
-  .default([]);
+const healthCheckHeaders = lazySchema(() =>
+  z
+    .array(headerValueOption.refine((option) => !option.formatted, { message: "%…% commands are not supported in a health check's request headers" }))
+    .max(1000)
+    .default([]));
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] as const;
 
@@ -109,77 +112,79 @@ const tcpHealthCheck = lazySchema(() =>
   .transform((t): TcpHealthCheckConfig => ({ kind: "tcp", send: t.send ?? "", receive: t.receive })));
 
 /** envoy.config.core.v3.HealthCheck.GrpcHealthCheck */
-const grpcHealthCheck = z
-  .strictObject({
-    service_name: z.string().default(""),
-    // Envoy's rule: a well-formed header value, no CR, LF or NUL.
-    authority: z
-      .string()
-      .regex(/^[^\0\r\n]*$/, "must be a valid header value")
-      .default(""),
-    initial_metadata: healthCheckHeaders,
-  })
-  .transform((g): GrpcHealthCheckConfig => ({ kind: "grpc", serviceName: g.service_name, authority: g.authority, initialMetadata: g.initial_metadata }));
+const grpcHealthCheck = lazySchema(() =>
+  z
+    .strictObject({
+      service_name: z.string().default(""),
+      // Envoy's rule: a well-formed header value, no CR, LF or NUL.
+      authority: z
+        .string()
+        .regex(/^[^\0\r\n]*$/, "must be a valid header value")
+        .default(""),
+      initial_metadata: healthCheckHeaders,
+    })
+    .transform((g): GrpcHealthCheckConfig => ({ kind: "grpc", serviceName: g.service_name, authority: g.authority, initialMetadata: g.initial_metadata })));
 
 /** envoy.config.core.v3.HealthCheck */
-const healthCheck = z
-  .strictObject({
-    // Required by Envoy ("value is required"), checked below so each missing one is named.
-    timeout: positiveDuration.optional(),
-    interval: positiveDuration.optional(),
-    initial_jitter: durationMs.optional(),
-    interval_jitter: durationMs.optional(),
-    interval_jitter_percent: uint32.optional(),
-    unhealthy_threshold: uint32.optional(),
-    healthy_threshold: uint32.optional(),
-    reuse_connection: z.boolean().default(true),
-    http_health_check: httpHealthCheck.optional(),
-    tcp_health_check: tcpHealthCheck.optional(),
-    grpc_health_check: grpcHealthCheck.optional(),
-    custom_health_check: z.unknown().optional(),
-    no_traffic_interval: positiveDuration.optional(),
-    no_traffic_healthy_interval: positiveDuration.optional(),
-    unhealthy_interval: positiveDuration.optional(),
-    unhealthy_edge_interval: positiveDuration.optional(),
-    healthy_edge_interval: positiveDuration.optional(),
-    always_log_health_check_failures: z.boolean().default(false),
-    always_log_health_check_success: z.boolean().default(false),
-    event_log_path: z.string().min(1).optional(),
-    event_logger: z.unknown().optional(),
-  })
-  .transform((h, ctx): HealthCheckConfig => {
-    for (const field of ["timeout", "interval", "unhealthy_threshold", "healthy_threshold"] as const) {
-      if (h[field] === undefined) ctx.addIssue({ code: "custom", message: "value is required", path: [field] });
-    }
-    if (h.custom_health_check !== undefined) ctx.addIssue({ code: "custom", message: "custom health checkers are not supported (use http_health_check or tcp_health_check)", path: ["custom_health_check"] });
-    if (h.event_logger !== undefined) ctx.addIssue({ code: "custom", message: "health check event logger extensions are not supported (event_log_path is)", path: ["event_logger"] });
-    const kind = oneOf(h, ["http_health_check", "tcp_health_check", "grpc_health_check", "custom_health_check"] as const, ctx, true);
-    if (kind === undefined || h.timeout === undefined || h.interval === undefined || h.unhealthy_threshold === undefined || h.healthy_threshold === undefined) return z.NEVER;
-    const checker = kind === "http_health_check" ? h.http_health_check! : kind === "tcp_health_check" ? h.tcp_health_check! : kind === "grpc_health_check" ? h.grpc_health_check! : undefined;
-    if (!checker) return z.NEVER;
-    const noTrafficIntervalMs = h.no_traffic_interval ?? DEFAULT_NO_TRAFFIC_INTERVAL_MS;
-    const unhealthyIntervalMs = h.unhealthy_interval ?? h.interval;
-    return {
-      timeoutMs: h.timeout,
-      intervalMs: h.interval,
-      initialJitterMs: h.initial_jitter ?? 0,
-      intervalJitterMs: h.interval_jitter ?? 0,
-      intervalJitterPercent: h.interval_jitter_percent ?? 0,
-      unhealthyThreshold: h.unhealthy_threshold,
-      healthyThreshold: h.healthy_threshold,
-      reuseConnection: h.reuse_connection,
-      noTrafficIntervalMs,
-      noTrafficHealthyIntervalMs: h.no_traffic_healthy_interval ?? noTrafficIntervalMs,
-      unhealthyIntervalMs,
-      // Envoy (health_checker_impl.cc): the unhealthy edge defaults to unhealthy_interval, the healthy edge to interval.
-      unhealthyEdgeIntervalMs: h.unhealthy_edge_interval ?? unhealthyIntervalMs,
-      healthyEdgeIntervalMs: h.healthy_edge_interval ?? h.interval,
-      alwaysLogHealthCheckFailures: h.always_log_health_check_failures,
-      alwaysLogHealthCheckSuccess: h.always_log_health_check_success,
-      ...(h.event_log_path !== undefined ? { eventLogPath: h.event_log_path } : {}),
-      checker,
-    };
-  });
+const healthCheck = lazySchema(() =>
+  z
+    .strictObject({
+      // Required by Envoy ("value is required"), checked below so each missing one is named.
+      timeout: positiveDuration.optional(),
+      interval: positiveDuration.optional(),
+      initial_jitter: durationMs.optional(),
+      interval_jitter: durationMs.optional(),
+      interval_jitter_percent: uint32.optional(),
+      unhealthy_threshold: uint32.optional(),
+      healthy_threshold: uint32.optional(),
+      reuse_connection: z.boolean().default(true),
+      http_health_check: httpHealthCheck.optional(),
+      tcp_health_check: tcpHealthCheck.optional(),
+      grpc_health_check: grpcHealthCheck.optional(),
+      custom_health_check: z.unknown().optional(),
+      no_traffic_interval: positiveDuration.optional(),
+      no_traffic_healthy_interval: positiveDuration.optional(),
+      unhealthy_interval: positiveDuration.optional(),
+      unhealthy_edge_interval: positiveDuration.optional(),
+      healthy_edge_interval: positiveDuration.optional(),
+      always_log_health_check_failures: z.boolean().default(false),
+      always_log_health_check_success: z.boolean().default(false),
+      event_log_path: z.string().min(1).optional(),
+      event_logger: z.unknown().optional(),
+    })
+    .transform((h, ctx): HealthCheckConfig => {
+      for (const field of ["timeout", "interval", "unhealthy_threshold", "healthy_threshold"] as const) {
+        if (h[field] === undefined) ctx.addIssue({ code: "custom", message: "value is required", path: [field] });
+      }
+      if (h.custom_health_check !== undefined) ctx.addIssue({ code: "custom", message: "custom health checkers are not supported (use http_health_check or tcp_health_check)", path: ["custom_health_check"] });
+      if (h.event_logger !== undefined) ctx.addIssue({ code: "custom", message: "health check event logger extensions are not supported (event_log_path is)", path: ["event_logger"] });
+      const kind = oneOf(h, ["http_health_check", "tcp_health_check", "grpc_health_check", "custom_health_check"] as const, ctx, true);
+      if (kind === undefined || h.timeout === undefined || h.interval === undefined || h.unhealthy_threshold === undefined || h.healthy_threshold === undefined) return z.NEVER;
+      const checker = kind === "http_health_check" ? h.http_health_check! : kind === "tcp_health_check" ? h.tcp_health_check! : kind === "grpc_health_check" ? h.grpc_health_check! : undefined;
+      if (!checker) return z.NEVER;
+      const noTrafficIntervalMs = h.no_traffic_interval ?? DEFAULT_NO_TRAFFIC_INTERVAL_MS;
+      const unhealthyIntervalMs = h.unhealthy_interval ?? h.interval;
+      return {
+        timeoutMs: h.timeout,
+        intervalMs: h.interval,
+        initialJitterMs: h.initial_jitter ?? 0,
+        intervalJitterMs: h.interval_jitter ?? 0,
+        intervalJitterPercent: h.interval_jitter_percent ?? 0,
+        unhealthyThreshold: h.unhealthy_threshold,
+        healthyThreshold: h.healthy_threshold,
+        reuseConnection: h.reuse_connection,
+        noTrafficIntervalMs,
+        noTrafficHealthyIntervalMs: h.no_traffic_healthy_interval ?? noTrafficIntervalMs,
+        unhealthyIntervalMs,
+        // Envoy (health_checker_impl.cc): the unhealthy edge defaults to unhealthy_interval, the healthy edge to interval.
+        unhealthyEdgeIntervalMs: h.unhealthy_edge_interval ?? unhealthyIntervalMs,
+        healthyEdgeIntervalMs: h.healthy_edge_interval ?? h.interval,
+        alwaysLogHealthCheckFailures: h.always_log_health_check_failures,
+        alwaysLogHealthCheckSuccess: h.always_log_health_check_success,
+        ...(h.event_log_path !== undefined ? { eventLogPath: h.event_log_path } : {}),
+        checker,
+      };
+    }));
 
 /** Envoy (cluster_manager_impl.cc) takes at most one: "Multiple health checks not supported". */
 export const healthChecks = lazySchema(() =>
@@ -188,64 +193,65 @@ export const healthChecks = lazySchema(() =>
 }));
 
 /** envoy.config.cluster.v3.OutlierDetection, defaults from outlier_detection.proto. */
-export const outlierDetection = z
-  .strictObject({
-    consecutive_5xx: uint32.default(5),
-    interval: positiveDuration.default(10_000),
-    base_ejection_time: positiveDuration.default(30_000),
-    max_ejection_percent: percent.default(10),
-    enforcing_consecutive_5xx: percent.default(100),
-    enforcing_success_rate: percent.default(100),
-    success_rate_minimum_hosts: uint32.default(5),
-    success_rate_request_volume: uint32.default(100),
-    success_rate_stdev_factor: uint32.default(1900),
-    consecutive_gateway_failure: uint32.default(5),
-    enforcing_consecutive_gateway_failure: percent.default(0),
-    split_external_local_origin_errors: z.boolean().default(false),
-    consecutive_local_origin_failure: uint32.default(5),
-    enforcing_consecutive_local_origin_failure: percent.default(100),
-    enforcing_local_origin_success_rate: percent.default(100),
-    failure_percentage_threshold: percent.default(85),
-    enforcing_failure_percentage: percent.default(0),
-    enforcing_failure_percentage_local_origin: percent.default(0),
-    failure_percentage_minimum_hosts: uint32.default(5),
-    failure_percentage_request_volume: uint32.default(50),
-    max_ejection_time: positiveDuration.optional(),
-    max_ejection_time_jitter: durationMs.default(0),
-    successful_active_health_check_uneject_host: z.boolean().default(true),
-    always_eject_one_host: z.boolean().default(false),
-  })
-  .transform((o, ctx): OutlierDetectionConfig => {
-    // Envoy: max_ejection_time defaults to 300 s or base_ejection_time, whichever is larger.
-    const maxEjectionTimeMs = o.max_ejection_time ?? Math.max(300_000, o.base_ejection_time);
-    if (maxEjectionTimeMs < o.base_ejection_time) {
-      ctx.addIssue({ code: "custom", message: "outlier detector's max_ejection_time cannot be smaller than base_ejection_time", path: ["max_ejection_time"] });
-      return z.NEVER;
-    }
-    return {
-      consecutive5xx: o.consecutive_5xx,
-      intervalMs: o.interval,
-      baseEjectionTimeMs: o.base_ejection_time,
-      maxEjectionPercent: o.max_ejection_percent,
-      enforcingConsecutive5xx: o.enforcing_consecutive_5xx,
-      enforcingSuccessRate: o.enforcing_success_rate,
-      successRateMinimumHosts: o.success_rate_minimum_hosts,
-      successRateRequestVolume: o.success_rate_request_volume,
-      successRateStdevFactor: o.success_rate_stdev_factor,
-      consecutiveGatewayFailure: o.consecutive_gateway_failure,
-      enforcingConsecutiveGatewayFailure: o.enforcing_consecutive_gateway_failure,
-      splitExternalLocalOriginErrors: o.split_external_local_origin_errors,
-      consecutiveLocalOriginFailure: o.consecutive_local_origin_failure,
-      enforcingConsecutiveLocalOriginFailure: o.enforcing_consecutive_local_origin_failure,
-      enforcingLocalOriginSuccessRate: o.enforcing_local_origin_success_rate,
-      failurePercentageThreshold: o.failure_percentage_threshold,
-      enforcingFailurePercentage: o.enforcing_failure_percentage,
-      enforcingFailurePercentageLocalOrigin: o.enforcing_failure_percentage_local_origin,
-      failurePercentageMinimumHosts: o.failure_percentage_minimum_hosts,
-      failurePercentageRequestVolume: o.failure_percentage_request_volume,
-      maxEjectionTimeMs,
-      maxEjectionTimeJitterMs: o.max_ejection_time_jitter,
-      successfulActiveHealthCheckUnejectHost: o.successful_active_health_check_uneject_host,
-      alwaysEjectOneHost: o.always_eject_one_host,
-    };
-  });
+export const outlierDetection = lazySchema(() =>
+  z
+    .strictObject({
+      consecutive_5xx: uint32.default(5),
+      interval: positiveDuration.default(10_000),
+      base_ejection_time: positiveDuration.default(30_000),
+      max_ejection_percent: percent.default(10),
+      enforcing_consecutive_5xx: percent.default(100),
+      enforcing_success_rate: percent.default(100),
+      success_rate_minimum_hosts: uint32.default(5),
+      success_rate_request_volume: uint32.default(100),
+      success_rate_stdev_factor: uint32.default(1900),
+      consecutive_gateway_failure: uint32.default(5),
+      enforcing_consecutive_gateway_failure: percent.default(0),
+      split_external_local_origin_errors: z.boolean().default(false),
+      consecutive_local_origin_failure: uint32.default(5),
+      enforcing_consecutive_local_origin_failure: percent.default(100),
+      enforcing_local_origin_success_rate: percent.default(100),
+      failure_percentage_threshold: percent.default(85),
+      enforcing_failure_percentage: percent.default(0),
+      enforcing_failure_percentage_local_origin: percent.default(0),
+      failure_percentage_minimum_hosts: uint32.default(5),
+      failure_percentage_request_volume: uint32.default(50),
+      max_ejection_time: positiveDuration.optional(),
+      max_ejection_time_jitter: durationMs.default(0),
+      successful_active_health_check_uneject_host: z.boolean().default(true),
+      always_eject_one_host: z.boolean().default(false),
+    })
+    .transform((o, ctx): OutlierDetectionConfig => {
+      // Envoy: max_ejection_time defaults to 300 s or base_ejection_time, whichever is larger.
+      const maxEjectionTimeMs = o.max_ejection_time ?? Math.max(300_000, o.base_ejection_time);
+      if (maxEjectionTimeMs < o.base_ejection_time) {
+        ctx.addIssue({ code: "custom", message: "outlier detector's max_ejection_time cannot be smaller than base_ejection_time", path: ["max_ejection_time"] });
+        return z.NEVER;
+      }
+      return {
+        consecutive5xx: o.consecutive_5xx,
+        intervalMs: o.interval,
+        baseEjectionTimeMs: o.base_ejection_time,
+        maxEjectionPercent: o.max_ejection_percent,
+        enforcingConsecutive5xx: o.enforcing_consecutive_5xx,
+        enforcingSuccessRate: o.enforcing_success_rate,
+        successRateMinimumHosts: o.success_rate_minimum_hosts,
+        successRateRequestVolume: o.success_rate_request_volume,
+        successRateStdevFactor: o.success_rate_stdev_factor,
+        consecutiveGatewayFailure: o.consecutive_gateway_failure,
+        enforcingConsecutiveGatewayFailure: o.enforcing_consecutive_gateway_failure,
+        splitExternalLocalOriginErrors: o.split_external_local_origin_errors,
+        consecutiveLocalOriginFailure: o.consecutive_local_origin_failure,
+        enforcingConsecutiveLocalOriginFailure: o.enforcing_consecutive_local_origin_failure,
+        enforcingLocalOriginSuccessRate: o.enforcing_local_origin_success_rate,
+        failurePercentageThreshold: o.failure_percentage_threshold,
+        enforcingFailurePercentage: o.enforcing_failure_percentage,
+        enforcingFailurePercentageLocalOrigin: o.enforcing_failure_percentage_local_origin,
+        failurePercentageMinimumHosts: o.failure_percentage_minimum_hosts,
+        failurePercentageRequestVolume: o.failure_percentage_request_volume,
+        maxEjectionTimeMs,
+        maxEjectionTimeJitterMs: o.max_ejection_time_jitter,
+        successfulActiveHealthCheckUnejectHost: o.successful_active_health_check_uneject_host,
+        alwaysEjectOneHost: o.always_eject_one_host,
+      };
+    }));

@@ -59,24 +59,25 @@ const consistentHashingLbConfig = lazySchema(() =>
  * an aggression of 1.0 at pick time (logging an error) when it is not above 0; a config
  * that says so is refused here instead.
  */
-const slowStartConfig = z
-  .strictObject({
-    slow_start_window: durationMs.optional(),
-    aggression: runtimeDouble.optional(),
-    min_weight_percent: percent.optional(),
-  })
-  .superRefine((c, ctx) => {
-    if (c.aggression !== undefined && !(c.aggression.default_value > 0)) ctx.addIssue({ code: "custom", path: ["aggression"], message: "aggression must be greater than 0.0" });
-  })
-  .transform(
-    (c): SlowStartConfig => ({
-      windowMs: c.slow_start_window ?? 0,
-      aggression: c.aggression?.default_value ?? 1,
-      ...(c.aggression?.runtime_key ? { aggressionRuntimeKey: c.aggression.runtime_key } : {}),
-      // PROTOBUF_PERCENT_TO_DOUBLE_OR_DEFAULT(min_weight_percent, 10)
-      minWeightPercent: c.min_weight_percent ?? 10,
-    }),
-  );
+const slowStartConfig = lazySchema(() =>
+  z
+    .strictObject({
+      slow_start_window: durationMs.optional(),
+      aggression: runtimeDouble.optional(),
+      min_weight_percent: percent.optional(),
+    })
+    .superRefine((c, ctx) => {
+      if (c.aggression !== undefined && !(c.aggression.default_value > 0)) ctx.addIssue({ code: "custom", path: ["aggression"], message: "aggression must be greater than 0.0" });
+    })
+    .transform(
+      (c): SlowStartConfig => ({
+        windowMs: c.slow_start_window ?? 0,
+        aggression: c.aggression?.default_value ?? 1,
+        ...(c.aggression?.runtime_key ? { aggressionRuntimeKey: c.aggression.runtime_key } : {}),
+        // PROTOBUF_PERCENT_TO_DOUBLE_OR_DEFAULT(min_weight_percent, 10)
+        minWeightPercent: c.min_weight_percent ?? 10,
+      }),
+    ));
 
 /** envoy.config.cluster.v3.Cluster.CommonLbConfig */
 export const commonLbConfig = lazySchema(() =>

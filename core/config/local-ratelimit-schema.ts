@@ -19,18 +19,19 @@ export const LOCAL_RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.f
 const MIN_FILL_INTERVAL_MS = 50;
 
 /** envoy.type.v3.TokenBucket */
-const tokenBucket = z
-  .strictObject({
-    max_tokens: uint32.min(1),
-    tokens_per_fill: uint32.min(1).default(1),
-    fill_interval: durationMs,
-  })
-  .superRefine((b, ctx) => {
-    if (b.fill_interval < MIN_FILL_INTERVAL_MS) {
-      ctx.addIssue({ code: "custom", message: "local rate limit token bucket fill timer must be >= 50ms", path: ["fill_interval"] });
-    }
-  })
-  .transform((b): TokenBucketConfig => ({ maxTokens: b.max_tokens, tokensPerFill: b.tokens_per_fill, fillIntervalMs: b.fill_interval }));
+const tokenBucket = lazySchema(() =>
+  z
+    .strictObject({
+      max_tokens: uint32.min(1),
+      tokens_per_fill: uint32.min(1).default(1),
+      fill_interval: durationMs,
+    })
+    .superRefine((b, ctx) => {
+      if (b.fill_interval < MIN_FILL_INTERVAL_MS) {
+        ctx.addIssue({ code: "custom", message: "local rate limit token bucket fill timer must be >= 50ms", path: ["fill_interval"] });
+      }
+    })
+    .transform((b): TokenBucketConfig => ({ maxTokens: b.max_tokens, tokensPerFill: b.tokens_per_fill, fillIntervalMs: b.fill_interval })));
 
 /** envoy.type.v3.HttpStatus: the code as a number (proto enum names are not accepted). */
 const httpStatus = lazySchema(() =>

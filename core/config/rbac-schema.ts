@@ -17,14 +17,15 @@ import { parseIp } from "../network/cidr-range.ts";
 export const RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 export const RBAC_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
 
-const cidrRange = z
-  .strictObject({ address_prefix: z.string().min(1), prefix_len: uint32.default(0) })
-  .transform((c, ctx): CidrRangeConfig => {
-    const ip = parseIp(c.address_prefix);
-    if (ip === undefined) ctx.addIssue({ code: "custom", message: `"${c.address_prefix}" is not an IP address` });
-    else if (c.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", message: `prefix_len ${c.prefix_len} is longer than the address (${ip.length * 8} bits)` });
-    return { addressPrefix: c.address_prefix, prefixLen: c.prefix_len };
-  });
+const cidrRange = lazySchema(() =>
+  z
+    .strictObject({ address_prefix: z.string().min(1), prefix_len: uint32.default(0) })
+    .transform((c, ctx): CidrRangeConfig => {
+      const ip = parseIp(c.address_prefix);
+      if (ip === undefined) ctx.addIssue({ code: "custom", message: `"${c.address_prefix}" is not an IP address` });
+      else if (c.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", message: `prefix_len ${c.prefix_len} is longer than the address (${ip.length * 8} bits)` });
+      return { addressPrefix: c.address_prefix, prefixLen: c.prefix_len };
+    }));
 
 /** envoy.type.matcher.v3.PathMatcher: `path`, a StringMatcher on the path without query and fragment. */
 const pathMatcher = lazySchema(() =>
@@ -197,17 +198,19 @@ export const rbacFilterConfig: z.ZodType<RbacConfig> = lazySchema(() =>
  * envoy.extensions.filters.http.rbac.v3.RBACPerRoute: `rbac` replaces the filter's config
  * on the route; without it (or without its rules) the route is not enforced.
  */
-export const rbacPerRouteConfig: z.ZodType<RbacConfig> = z
-  .strictObject({ rbac: rbacFilterConfig.optional() })
-  .transform((c): RbacConfig => c.rbac ?? { rulesStatPrefix: "", shadowRulesStatPrefix: "" });
+export const rbacPerRouteConfig: z.ZodType<RbacConfig> = lazySchema(() =>
+  z
+    .strictObject({ rbac: rbacFilterConfig.optional() })
+    .transform((c): RbacConfig => c.rbac ?? { rulesStatPrefix: "", shadowRulesStatPrefix: "" }));
 
 /** envoy.extensions.filters.network.rbac.v3.RBAC */
-export const networkRbacConfig: z.ZodType<NetworkRbacConfig> = z
-  .strictObject({
-    ...rbacFields,
-    stat_prefix: z.string().min(1),
-    // ONE_TIME_ON_FIRST_BYTE (the default) is what the filter does; CONTINUOUS re-checks on every read, which only matters for dynamic metadata.
-    enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE"], { message: 'only ONE_TIME_ON_FIRST_BYTE is supported (CONTINUOUS matters only with metadata matchers, which are not)' }).default("ONE_TIME_ON_FIRST_BYTE"),
-    delay_deny: unsupportedField("delay_deny is not supported"),
-  })
-  .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix }));
+export const networkRbacConfig: z.ZodType<NetworkRbacConfig> = lazySchema(() =>
+  z
+    .strictObject({
+      ...rbacFields,
+      stat_prefix: z.string().min(1),
+      // ONE_TIME_ON_FIRST_BYTE (the default) is what the filter does; CONTINUOUS re-checks on every read, which only matters for dynamic metadata.
+      enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE"], { message: 'only ONE_TIME_ON_FIRST_BYTE is supported (CONTINUOUS matters only with metadata matchers, which are not)' }).default("ONE_TIME_ON_FIRST_BYTE"),
+      delay_deny: unsupportedField("delay_deny is not supported"),
+    })
+    .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix })));

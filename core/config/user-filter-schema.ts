@@ -31,14 +31,16 @@ export const NETWORK_SCRIPT_TYPE_URL = "type.googleapis.com/polyvoy.filters.netw
 /** polyvoy.filters.network.script.v1.Script: a network filter's module and config (core/network/user-filter/). */
 export const networkScriptConfig = scriptConfig.transform((c): NetworkScriptConfig => ({ filterName: "", module: c.module, rawConfig: c.config }));
 
-const scriptPerRouteConfig = z
-  .strictObject({ config: z.unknown().optional(), disabled: z.boolean().default(false) })
-  .transform((c): UserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: c.config, disabled: c.disabled }));
+const scriptPerRouteConfig = lazySchema(() =>
+  z
+    .strictObject({ config: z.unknown().optional(), disabled: z.boolean().default(false) })
+    .transform((c): UserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: c.config, disabled: c.disabled })));
 
 /** A registered filter's per-route config: all fields are the filter's, checked at start-up. */
-const registeredPerRouteConfig = z
-  .record(z.string(), z.unknown())
-  .transform((fields): UserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: fields, disabled: false }));
+const registeredPerRouteConfig = lazySchema(() =>
+  z
+    .record(z.string(), z.unknown())
+    .transform((fields): UserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: fields, disabled: false })));
 
 /** The per-route schema for a "@type" that is a user filter's, if it is one. */
 export function userPerRouteSchema(typeUrl: string): z.ZodType | undefined {

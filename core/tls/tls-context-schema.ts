@@ -21,25 +21,26 @@ const TYPE_PREFIX = "type.googleapis.com/envoy.extensions.transport_sockets.tls.
 const RAW_BUFFER_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
 
 /** DataSource: filename, inline_string or inline_bytes (no environment_variable: the port reads no environment). */
-const tlsDataSource = z
-  .strictObject({
-    filename: z.string().min(1).optional(),
-    inline_string: z.string().optional(),
-    inline_bytes: z.string().optional(),
-    environment_variable: unsupportedField("environment_variable (use filename or inline_string)"),
-    watched_directory: unsupportedField("watched_directory"),
-  })
-  .transform((d, ctx): TlsDataSourceConfig => {
-    const key = oneOf(d, ["filename", "inline_string", "inline_bytes"] as const, ctx, true);
-    if (key === undefined) return z.NEVER;
-    if (key === "filename") return { filename: d.filename! };
-    const inline = dataSource.safeParse({ [key]: d[key] });
-    if (!inline.success) {
-      for (const issue of inline.error.issues) ctx.addIssue({ ...issue, path: [key] });
-      return z.NEVER;
-    }
-    return { inline: inline.data };
-  });
+const tlsDataSource = lazySchema(() =>
+  z
+    .strictObject({
+      filename: z.string().min(1).optional(),
+      inline_string: z.string().optional(),
+      inline_bytes: z.string().optional(),
+      environment_variable: unsupportedField("environment_variable (use filename or inline_string)"),
+      watched_directory: unsupportedField("watched_directory"),
+    })
+    .transform((d, ctx): TlsDataSourceConfig => {
+      const key = oneOf(d, ["filename", "inline_string", "inline_bytes"] as const, ctx, true);
+      if (key === undefined) return z.NEVER;
+      if (key === "filename") return { filename: d.filename! };
+      const inline = dataSource.safeParse({ [key]: d[key] });
+      if (!inline.success) {
+        for (const issue of inline.error.issues) ctx.addIssue({ ...issue, path: [key] });
+        return z.NEVER;
+      }
+      return { inline: inline.data };
+    }));
 
 /** BoolValue in proto3 JSON: a bool, or `{ value }` as some configs write it. */
 const boolValue = lazySchema(() =>
@@ -117,20 +118,21 @@ const tlsCertificate = tlsCertificateSchema(false);
 const SAN_TYPES = ["DNS", "URI", "EMAIL", "IP_ADDRESS"] as const;
 
 /** SubjectAltNameMatcher (OTHER_NAME is not supported: the runtimes do not expose it). */
-const sanMatcher = z
-  .strictObject({
-    san_type: z.enum(["SAN_TYPE_UNSPECIFIED", ...SAN_TYPES, "OTHER_NAME"]),
-    matcher: stringMatcher,
-    oid: unsupportedField("oid (OTHER_NAME)"),
-  })
-  .transform((m, ctx): SanMatcherConfig => {
-    if (m.san_type === "SAN_TYPE_UNSPECIFIED" || m.san_type === "OTHER_NAME") {
-      ctx.addIssue({ code: "custom", path: ["san_type"], message: m.san_type === "OTHER_NAME" ? "OTHER_NAME is not supported" : "must be DNS, URI, EMAIL or IP_ADDRESS" });
-      return z.NEVER;
-    }
-    if (m.matcher.type === "present") return z.NEVER;
-    return { sanType: m.san_type, matcher: m.matcher };
-  });
+const sanMatcher = lazySchema(() =>
+  z
+    .strictObject({
+      san_type: z.enum(["SAN_TYPE_UNSPECIFIED", ...SAN_TYPES, "OTHER_NAME"]),
+      matcher: stringMatcher,
+      oid: unsupportedField("oid (OTHER_NAME)"),
+    })
+    .transform((m, ctx): SanMatcherConfig => {
+      if (m.san_type === "SAN_TYPE_UNSPECIFIED" || m.san_type === "OTHER_NAME") {
+        ctx.addIssue({ code: "custom", path: ["san_type"], message: m.san_type === "OTHER_NAME" ? "OTHER_NAME is not supported" : "must be DNS, URI, EMAIL or IP_ADDRESS" });
+        return z.NEVER;
+      }
+      if (m.matcher.type === "present") return z.NEVER;
+      return { sanType: m.san_type, matcher: m.matcher };
+    }));
 
 /** CertificateValidationContext; `inSecret` as for tlsCertificateSchema. */
 function validationContextSchema(inSecret: boolean) {
@@ -188,28 +190,30 @@ const validationContext = validationContextSchema(false);
 const sdsConfigSource = configSourceSchema("SDS");
 
 /** SdsSecretConfig: without sds_config, a secret of static_resources.secrets. */
-const sdsSecretConfig = z
-  .strictObject({
-    name: z.string().min(1),
-    sds_config: sdsConfigSource.optional(),
-  })
-  .transform((c): SdsSecretConfig => ({ name: c.name, ...(c.sds_config ? { sdsConfig: c.sds_config } : {}) }));
+const sdsSecretConfig = lazySchema(() =>
+  z
+    .strictObject({
+      name: z.string().min(1),
+      sds_config: sdsConfigSource.optional(),
+    })
+    .transform((c): SdsSecretConfig => ({ name: c.name, ...(c.sds_config ? { sdsConfig: c.sds_config } : {}) })));
 
 /** envoy.extensions.transport_sockets.tls.v3.Secret (static_resources.secrets, or an SDS file's resource). */
-export const secretSchema = z
-  .strictObject({
-    "@type": z.literal(`${TYPE_PREFIX}Secret`).optional(),
-    name: z.string().min(1),
-    tls_certificate: tlsCertificateSchema(true).optional(),
-    validation_context: validationContextSchema(true).optional(),
-    session_ticket_keys: unsupportedField("session_ticket_keys secrets"),
-    generic_secret: unsupportedField("generic_secret"),
-  })
-  .transform((s, ctx): SecretConfig => {
-    const key = oneOf(s, ["tls_certificate", "validation_context"] as const, ctx, true);
-    if (key === undefined) return z.NEVER;
-    return key === "tls_certificate" ? { name: s.name, tlsCertificate: s.tls_certificate! } : { name: s.name, validationContext: s.validation_context! };
-  });
+export const secretSchema = lazySchema(() =>
+  z
+    .strictObject({
+      "@type": z.literal(`${TYPE_PREFIX}Secret`).optional(),
+      name: z.string().min(1),
+      tls_certificate: tlsCertificateSchema(true).optional(),
+      validation_context: validationContextSchema(true).optional(),
+      session_ticket_keys: unsupportedField("session_ticket_keys secrets"),
+      generic_secret: unsupportedField("generic_secret"),
+    })
+    .transform((s, ctx): SecretConfig => {
+      const key = oneOf(s, ["tls_certificate", "validation_context"] as const, ctx, true);
+      if (key === undefined) return z.NEVER;
+      return key === "tls_certificate" ? { name: s.name, tlsCertificate: s.tls_certificate! } : { name: s.name, validationContext: s.validation_context! };
+    }));
 
 /** CommonTlsContext */
 const commonTlsContextFields = lazySchema(() =>
@@ -258,67 +262,70 @@ function toCommon(c: z.output<typeof commonTlsContext> | undefined, side: "downs
  * TlsSessionTicketKeys: one or more keys, each 80 bytes (checked once read: a file's
  * length is only known then). The first encrypts new tickets.
  */
-const sessionTicketKeys = z.strictObject({ keys: z.array(tlsDataSource).min(1) }).transform((k) => k.keys);
+const sessionTicketKeys = lazySchema(() =>
+  z.strictObject({ keys: z.array(tlsDataSource).min(1) }).transform((k) => k.keys));
 
 /** DownstreamTlsContext */
-const downstreamTlsContext = z
-  .strictObject({
-    "@type": z.literal(`${TYPE_PREFIX}DownstreamTlsContext`).optional(),
-    common_tls_context: commonTlsContext.optional(),
-    require_client_certificate: boolValue.default(false),
-    require_sni: unsupportedField("require_sni", isFalse),
-    session_ticket_keys: sessionTicketKeys.optional(),
-    session_ticket_keys_sds_secret_config: unsupportedField("session_ticket_keys_sds_secret_config (use session_ticket_keys)"),
-    disable_stateless_session_resumption: boolValue.default(false),
-    disable_stateful_session_resumption: boolValue.default(false),
-    // Envoy: lt 2^32 s (ServerContextConfigImpl hands whole seconds to SSL_CTX_set_timeout).
-    session_timeout: durationMs.refine((ms) => ms < 2 ** 32 * 1000, { message: "must be less than 4294967296s" }).optional(),
-    ocsp_staple_policy: unsupportedField("ocsp_staple_policy (no OCSP stapling)", (v) => v === "LENIENT_STAPLING"),
-    full_scan_certs_on_sni_mismatch: unsupportedField("full_scan_certs_on_sni_mismatch"),
-    prefer_client_ciphers: unsupportedField("prefer_client_ciphers", isFalse),
-  })
-  .superRefine((d, ctx) => {
-    // Envoy's oneof session_ticket_keys_type.
-    if (d.session_ticket_keys && d.disable_stateless_session_resumption) {
-      ctx.addIssue({ code: "custom", path: ["disable_stateless_session_resumption"], message: "set session_ticket_keys or disable_stateless_session_resumption, not both" });
-    }
-    // Envoy (ServerContextConfigImpl): "No TLS certificates found for server context".
-    const c = d.common_tls_context;
-    if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) === 0) {
-      ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "No TLS certificates found for server context" });
-    }
-  })
-  .transform((d): DownstreamTlsConfig => {
-    const session: { -readonly [K in keyof DownstreamTlsSessionConfig]: DownstreamTlsSessionConfig[K] } = {};
-    if (d.session_ticket_keys) session.ticketKeys = d.session_ticket_keys;
-    if (d.disable_stateless_session_resumption) session.disableStateless = true;
-    if (d.disable_stateful_session_resumption) session.disableStateful = true;
-    if (d.session_timeout !== undefined) session.timeoutSeconds = Math.floor(d.session_timeout / 1000);
-    return { side: "downstream", common: toCommon(d.common_tls_context, "downstream"), requireClientCertificate: d.require_client_certificate, ...(Object.keys(session).length > 0 ? { session } : {}) };
-  });
+const downstreamTlsContext = lazySchema(() =>
+  z
+    .strictObject({
+      "@type": z.literal(`${TYPE_PREFIX}DownstreamTlsContext`).optional(),
+      common_tls_context: commonTlsContext.optional(),
+      require_client_certificate: boolValue.default(false),
+      require_sni: unsupportedField("require_sni", isFalse),
+      session_ticket_keys: sessionTicketKeys.optional(),
+      session_ticket_keys_sds_secret_config: unsupportedField("session_ticket_keys_sds_secret_config (use session_ticket_keys)"),
+      disable_stateless_session_resumption: boolValue.default(false),
+      disable_stateful_session_resumption: boolValue.default(false),
+      // Envoy: lt 2^32 s (ServerContextConfigImpl hands whole seconds to SSL_CTX_set_timeout).
+      session_timeout: durationMs.refine((ms) => ms < 2 ** 32 * 1000, { message: "must be less than 4294967296s" }).optional(),
+      ocsp_staple_policy: unsupportedField("ocsp_staple_policy (no OCSP stapling)", (v) => v === "LENIENT_STAPLING"),
+      full_scan_certs_on_sni_mismatch: unsupportedField("full_scan_certs_on_sni_mismatch"),
+      prefer_client_ciphers: unsupportedField("prefer_client_ciphers", isFalse),
+    })
+    .superRefine((d, ctx) => {
+      // Envoy's oneof session_ticket_keys_type.
+      if (d.session_ticket_keys && d.disable_stateless_session_resumption) {
+        ctx.addIssue({ code: "custom", path: ["disable_stateless_session_resumption"], message: "set session_ticket_keys or disable_stateless_session_resumption, not both" });
+      }
+      // Envoy (ServerContextConfigImpl): "No TLS certificates found for server context".
+      const c = d.common_tls_context;
+      if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) === 0) {
+        ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "No TLS certificates found for server context" });
+      }
+    })
+    .transform((d): DownstreamTlsConfig => {
+      const session: { -readonly [K in keyof DownstreamTlsSessionConfig]: DownstreamTlsSessionConfig[K] } = {};
+      if (d.session_ticket_keys) session.ticketKeys = d.session_ticket_keys;
+      if (d.disable_stateless_session_resumption) session.disableStateless = true;
+      if (d.disable_stateful_session_resumption) session.disableStateful = true;
+      if (d.session_timeout !== undefined) session.timeoutSeconds = Math.floor(d.session_timeout / 1000);
+      return { side: "downstream", common: toCommon(d.common_tls_context, "downstream"), requireClientCertificate: d.require_client_certificate, ...(Object.keys(session).length > 0 ? { session } : {}) };
+    }));
 
 /** UpstreamTlsContext */
-const upstreamTlsContext = z
-  .strictObject({
-    "@type": z.literal(`${TYPE_PREFIX}UpstreamTlsContext`).optional(),
-    common_tls_context: commonTlsContext.optional(),
-    // Envoy: max_bytes 255, no NUL (ClientContextConfigImpl).
-    sni: z.string().max(255).refine((s) => !s.includes("\0"), { message: "SNI names containing NULL-byte are not allowed" }).optional(),
-    auto_host_sni: unsupportedField("auto_host_sni", isFalse),
-    auto_sni_san_validation: unsupportedField("auto_sni_san_validation", isFalse),
-    allow_renegotiation: unsupportedField("allow_renegotiation (the runtimes' TLS libraries do not renegotiate as clients)", isFalse),
-    // Envoy's default 1; 0 turns resumption off.
-    max_session_keys: z.number().int().min(0).max(0xffff_ffff).default(1),
-    enforce_rsa_key_usage: unsupportedField("enforce_rsa_key_usage"),
-  })
-  .superRefine((u, ctx) => {
-    // Envoy (ClientContextConfigImpl): "Multiple TLS certificates are not supported for client contexts".
-    const c = u.common_tls_context;
-    if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) > 1) {
-      ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "Multiple TLS certificates are not supported for client contexts" });
-    }
-  })
-  .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false, maxSessionKeys: u.max_session_keys }));
+const upstreamTlsContext = lazySchema(() =>
+  z
+    .strictObject({
+      "@type": z.literal(`${TYPE_PREFIX}UpstreamTlsContext`).optional(),
+      common_tls_context: commonTlsContext.optional(),
+      // Envoy: max_bytes 255, no NUL (ClientContextConfigImpl).
+      sni: z.string().max(255).refine((s) => !s.includes("\0"), { message: "SNI names containing NULL-byte are not allowed" }).optional(),
+      auto_host_sni: unsupportedField("auto_host_sni", isFalse),
+      auto_sni_san_validation: unsupportedField("auto_sni_san_validation", isFalse),
+      allow_renegotiation: unsupportedField("allow_renegotiation (the runtimes' TLS libraries do not renegotiate as clients)", isFalse),
+      // Envoy's default 1; 0 turns resumption off.
+      max_session_keys: z.number().int().min(0).max(0xffff_ffff).default(1),
+      enforce_rsa_key_usage: unsupportedField("enforce_rsa_key_usage"),
+    })
+    .superRefine((u, ctx) => {
+      // Envoy (ClientContextConfigImpl): "Multiple TLS certificates are not supported for client contexts".
+      const c = u.common_tls_context;
+      if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) > 1) {
+        ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "Multiple TLS certificates are not supported for client contexts" });
+      }
+    })
+    .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false, maxSessionKeys: u.max_session_keys })));
 
 /**
  * envoy.config.core.v3.TransportSocket: `envoy.transport_sockets.tls` (by name or by

@@ -1,4 +1,4 @@
-import * as dnsPromises from "node:dns/promises";
+import { nodeDnsPromises } from "./builtins.ts";
 import type { ResolvedAddress, ResolveFamily, ResolveOptions } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 
@@ -21,7 +21,7 @@ export async function resolveWithNodeDns(
   options: ResolveOptions | undefined,
   dnsTtls: boolean,
   /** node:dns/promises (a test gives its own `lookup`). */
-  dns: NodeDns = dnsPromises,
+  dns: NodeDns = nodeDnsPromises(),
 ): Promise<ResolvedAddress[]> {
   const wantTtl = dnsTtls && options?.ttl === true;
   const ttls = wantTtl ? queryTtls(dns, host, family) : undefined;

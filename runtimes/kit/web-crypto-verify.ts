@@ -1,4 +1,5 @@
-import { webcrypto } from "node:crypto";
+import type { webcrypto } from "node:crypto";
+import { nodeCrypto } from "./builtins.ts";
 import type { JsonWebPublicKey } from "../../core/port.ts";
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -33,7 +34,7 @@ function importKey(jwk: JsonWebPublicKey, alg: string, how: Algorithm): Promise<
   if (key === undefined) {
     // Only the public fields: WebCrypto refuses a JWK whose alg/use/key_ops disagree with the import.
     const { kty, n, e, crv, x, y } = jwk;
-    key = webcrypto.subtle.importKey("jwk", { kty, n, e, crv, x, y, ext: true }, how.import as never, false, ["verify"]);
+    key = nodeCrypto().webcrypto.subtle.importKey("jwk", { kty, n, e, crv, x, y, ext: true }, how.import as never, false, ["verify"]);
     byAlg.set(alg, key);
   }
   return key;
@@ -43,5 +44,5 @@ export async function verifySignature(jwk: JsonWebPublicKey, alg: string, data: 
   const how = algorithm(alg);
   if (how === undefined) throw new Error(`unsupported JWS algorithm ${alg}`);
   const key = await importKey(jwk, alg, how);
-  return webcrypto.subtle.verify(how.verify as never, key, signature as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>);
+  return nodeCrypto().webcrypto.subtle.verify(how.verify as never, key, signature as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>);
 }

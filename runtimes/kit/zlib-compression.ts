@@ -1,4 +1,5 @@
-import * as zlib from "node:zlib";
+import type * as Zlib from "node:zlib";
+import { nodeZlib } from "./builtins.ts";
 import type {
   Compression,
   CompressionAlgorithm,
@@ -41,7 +42,8 @@ interface NativeHandle {
   close(): void;
 }
 
-const C = zlib.constants;
+/** node:zlib's constants, once it is loaded (a zlibCompression engine is made). */
+let C: typeof Zlib.constants;
 
 /** zlib's return codes (zlib.h) as Envoy's ZlibDecompressorImpl::chargeErrorStats names them. */
 function zlibError(errno: number): DecompressError {
@@ -165,6 +167,7 @@ const MAX_CHUNK_SIZE = 65536;
 const scratch = new Uint8Array(MAX_CHUNK_SIZE);
 
 function newCompressorEngine(options: CompressorOptions): SyncEngine {
+  const zlib = nodeZlib();
   const engine =
     options.algorithm === "gzip"
       ? zlib.createGzip({ level: options.level, windowBits: options.windowBits, memLevel: options.memoryLevel, strategy: options.strategy, chunkSize: options.chunkSize })
@@ -213,6 +216,7 @@ class ZlibCompressor implements StreamCompressor {
 }
 
 function newDecompressorEngine(options: DecompressorOptions): SyncEngine {
+  const zlib = nodeZlib();
   const engine =
     options.algorithm === "brotli"
       ? zlib.createBrotliDecompress({
@@ -264,15 +268,23 @@ class ZlibDecompressor implements StreamDecompressor {
  * test/port/compression.test.ts), so its brotli engines are made fresh for each stream.
  */
 export function zlibCompression(options: { brotliReset: boolean }): Compression {
+  // node:zlib is loaded with the first engine: a config with no compressor never loads it.
+  const load = (): typeof Zlib => {
+    const zlib = nodeZlib();
+    C ??= zlib.constants;
+    return zlib;
+  };
   const reusable = (algorithm: CompressionAlgorithm) => algorithm === "gzip" || options.brotliReset;
   return {
     unsupported(_algorithm: CompressionAlgorithm): string | undefined {
       return undefined;
     },
     createCompressor(compressorOptions: CompressorOptions): StreamCompressor {
+      load();
       return new ZlibCompressor(compressorOptions, reusable(compressorOptions.algorithm));
     },
     createDecompressor(decompressorOptions: DecompressorOptions): StreamDecompressor {
+      load();
       return new ZlibDecompressor(decompressorOptions, reusable(decompressorOptions.algorithm));
     },
   };

@@ -375,23 +375,64 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     expect(info.command_line_options.config_path).toMatch(/envoy\.json$/);
   });
 
-  test("/logging: GET shows the level, POST ?level= changes it", async () => {
-    const before = await admin("/logging");
-    expect([before.status, before.body]).toEqual([200, "active loggers:\n  polyvoy: info\n\n"]);
-    const set = await admin("/logging?level=debug", "POST");
-    expect(set.status).toBe(200);
-    expect(set.body).toContain("polyvoy: debug");
-    expect((await admin("/logging")).body).toContain("polyvoy: debug");
-    // Debug lines now appear: a new connection is logged.
+  /** GET /logging's list as a map, component → level, in the order Envoy lists them. */
+  async function loggers(): Promise<Map<string, string>> {
+    const res = await admin("/logging");
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/^active loggers:\n(  [a-z_0-9]+: [a-z]+\n)+\n$/);
+    return new Map(res.body.split("\n").slice(1, -2).map((line) => line.trim().split(": ") as [string, string]));
+  }
+
+  test("/logging: GET lists every component's level; POST ?level=, ?<component>= and ?paths= change them as Envoy's", async () => {
+    const before = await loggers();
+    // Envoy's components (logger.h ALL_LOGGER_IDS), all at the --log-level.
+    expect([...before.keys()]).toEqual(expect.arrayContaining(["admin", "config", "connection", "http", "http2", "main", "pool", "router", "upstream"]));
+    expect(new Set(before.values())).toEqual(new Set(["info"]));
+
+    // One component: router lines at debug appear, http's (local replies) do not.
+    const one = await admin("/logging?router=debug", "POST");
+    expect(one.status).toBe(200);
+    expect(one.body).toContain("\n  router: debug\n");
+    expect(one.body).toContain("\n  http: info\n");
+    await proxy.waitForLog(/\[info\] change log level: name='router' level='debug'/);
+
+    // Several at once.
+    const paths = await admin("/logging?paths=http:trace,upstream:warning,pool:debug", "POST");
+    expect(paths.status).toBe(200);
+    const afterPaths = await loggers();
+    expect([afterPaths.get("http"), afterPaths.get("upstream"), afterPaths.get("pool"), afterPaths.get("router"), afterPaths.get("main")]).toEqual([
+      "trace",
+      "warning",
+      "debug",
+      "debug",
+      "info",
+    ]);
+    // The pool's debug lines are written now (Envoy's "[C12] creating stream").
     const fresh = await request(`http://127.0.0.1:${ports.http}/debug`, { reset: true });
     await fresh.body.text();
-    await proxy.waitForLog(/\[debug\] \[C\d+\] new connection from \S+ on 'http'/);
+    await proxy.waitForLog(/\[debug\] \[C\d+\] creating stream/);
 
-    const bad = await admin("/logging?level=loud", "POST");
-    expect(bad.status).toBe(404);
-    expect(bad.body).toContain("usage: /logging?level=<level> (change all levels)");
-    expect(bad.body).toContain("polyvoy: debug");
-    expect((await admin("/logging?level=info", "POST")).body).toContain("polyvoy: info");
+    // All or nothing: an unknown name in ?paths= changes none of them.
+    const unknown = await admin("/logging?paths=router:info,nosuch:debug", "POST");
+    expect(unknown.status).toBe(400);
+    expect(unknown.body).toMatch(/^error: unknown logger name\n\nusage: \/logging\?<name>=<level> \(change single level\)\n/);
+    expect(unknown.body).toContain("usage: /logging?paths=name1:level1,name2:level2,... (change multiple levels)\n");
+    expect(unknown.body).toContain("\n  router: debug\n");
+    for (const [path, error] of [
+      ["/logging?level=loud", "unknown logger level"],
+      ["/logging?router=loud", "unknown logger level"],
+      ["/logging?paths=router", "empty logger name or empty logger level"],
+      ["/logging?router=info&http=info", "invalid number of parameters"],
+    ]) {
+      const bad = await admin(path!, "POST");
+      expect([path, bad.status, bad.body.split("\n")[0]]).toEqual([path, 400, `error: ${error}`]);
+    }
+
+    // ?level= sets every component again.
+    const all = await admin("/logging?level=info", "POST");
+    expect(all.status).toBe(200);
+    await proxy.waitForLog(/change all log levels: level='info'/);
+    expect(new Set((await loggers()).values())).toEqual(new Set(["info"]));
   });
 
   test("mutating endpoints refuse GET with 405 and change nothing", async () => {
@@ -402,7 +443,7 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
       expect([path, res.status, res.body]).toEqual([path, 405, "Method GET not allowed, POST required."]);
     }
     expect((await admin("/ready")).body).toBe("LIVE\n");
-    expect((await admin("/logging")).body).toContain("polyvoy: info");
+    expect((await admin("/logging")).body).toContain("\n  main: info\n");
     expect((await stats()).get("cluster.backend.upstream_rq_200")).toBe(served);
     expect(await refused(ports.http)).toBe(false);
   });

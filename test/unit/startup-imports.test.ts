@@ -12,8 +12,8 @@ import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "../..");
 
-/** The inputs reachable from `entry` through static imports only (what loads at start-up). */
-async function staticallyLoaded(entry: string): Promise<string[]> {
+/** The inputs reachable from `entry` through static imports only (what loads at start-up), and the runtime modules they import. */
+async function staticallyLoaded(entry: string, externals?: Set<string>): Promise<string[]> {
   const result = await build({
     entryPoints: [join(ROOT, entry)],
     bundle: true,
@@ -25,16 +25,21 @@ async function staticallyLoaded(entry: string): Promise<string[]> {
     external: ["node:*", "bun:*"],
     logLevel: "silent",
   });
-  return reachable(result.metafile, entry);
+  return reachable(result.metafile, entry, externals);
 }
 
-function reachable(metafile: Metafile, entry: string): string[] {
+function reachable(metafile: Metafile, entry: string, externals = new Set<string>()): string[] {
   const seen = new Set<string>([entry]);
   const queue = [entry];
   while (queue.length > 0) {
     const input = metafile.inputs[queue.pop()!];
     for (const imported of input?.imports ?? []) {
-      if (imported.kind === "dynamic-import" || imported.external || seen.has(imported.path)) continue;
+      if (imported.kind === "dynamic-import") continue;
+      if (imported.external) {
+        externals.add(imported.path);
+        continue;
+      }
+      if (seen.has(imported.path)) continue;
       seen.add(imported.path);
       queue.push(imported.path);
     }
@@ -49,6 +54,15 @@ describe("start-up imports", () => {
       expect(loaded).toContain("core/server.ts");
       const configOnly = loaded.filter((path) => /node_modules\/zod\/|-schema\.ts$|core\/config\/(schema|load|envoy-fields|envoy-messages)\.ts$/.test(path));
       expect(configOnly).toEqual([]);
+    });
+  }
+
+  for (const runtime of ["node", "bun", "deno"]) {
+    test(`runtimes/${runtime}/main.ts imports none of node:tls, node:crypto, node:http, node:zlib, node:dns at start (runtimes/kit/builtins.ts loads them on first use)`, async () => {
+      const externals = new Set<string>();
+      await staticallyLoaded(`runtimes/${runtime}/main.ts`, externals);
+      expect(externals.has("node:net") || externals.has("node:process")).toBe(true);
+      expect([...externals].filter((path) => /^node:(tls|crypto|http|https|http2|zlib|dns)(\/|$)/.test(path))).toEqual([]);
     });
   }
 

@@ -1,6 +1,7 @@
-import * as tls from "node:tls";
+import type * as tls from "node:tls";
 import { Buffer } from "node:buffer";
-import { constants, createPrivateKey, X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
+import { nodeCrypto, nodeTls } from "../builtins.ts";
 import type { Duplex } from "node:stream";
 import type { TlsCertificate, TlsClientOptions, TlsContext, TlsHandshakeCallbacks, TlsParams, TlsServerOptions, TlsServerSessionOptions } from "../../../core/port.ts";
 import { ENVOY_DEFAULT_CIPHER_SUITES, ENVOY_DEFAULT_ECDH_CURVES } from "../../../core/tls/tls-config.ts";
@@ -79,9 +80,9 @@ export class NodeTlsContext implements TlsContext {
     }
     const params = withDefaults(options.params, limits);
     const contexts = options.certificates.map((certificate) => secureContext(certificate, params, options, options.session));
-    const byName = options.certificates.slice(1).map((certificate, i) => ({ context: contexts[i + 1]!, certificate: new X509Certificate(certificate.certificateChain) }));
+    const byName = options.certificates.slice(1).map((certificate, i) => ({ context: contexts[i + 1]!, certificate: new (nodeCrypto().X509Certificate)(certificate.certificateChain) }));
     if (limits.sniKeepsDefaultKeyTypes && byName.length > 0) {
-      const defaultType = new X509Certificate(options.certificates[0]!.certificateChain).publicKey.asymmetricKeyType;
+      const defaultType = new (nodeCrypto().X509Certificate)(options.certificates[0]!.certificateChain).publicKey.asymmetricKeyType;
       for (const [i, { certificate }] of byName.entries()) {
         const type = certificate.publicKey.asymmetricKeyType;
         if (type !== defaultType) {
@@ -229,10 +230,10 @@ function secureContext(certificate: TlsCertificate | undefined, params: TlsParam
   // tls.Server's newSession/resumeSession events (SSL_SESS_CACHE_NO_INTERNAL): a TLSSocket
   // has none, so disable_stateful_session_resumption holds as is.
   if (session?.ticketKeys) options.ticketKeys = nodeTicketKey(session.ticketKeys[0]!);
-  if (session?.disableStateless) options.secureOptions = constants.SSL_OP_NO_TICKET ?? 0x4000;
+  if (session?.disableStateless) options.secureOptions = nodeCrypto().constants.SSL_OP_NO_TICKET ?? 0x4000;
   if (session?.timeoutSeconds !== undefined) options.sessionTimeout = session.timeoutSeconds;
   try {
-    return tls.createSecureContext(options);
+    return nodeTls().createSecureContext(options);
   } catch (err) {
     throw new Error(err instanceof Error ? err.message : String(err));
   }
@@ -245,13 +246,13 @@ function secureContext(certificate: TlsCertificate | undefined, params: TlsParam
 function checkKeyPair(certificate: TlsCertificate): void {
   let leaf: X509Certificate;
   try {
-    leaf = new X509Certificate(certificate.certificateChain);
+    leaf = new (nodeCrypto().X509Certificate)(certificate.certificateChain);
   } catch (err) {
     throw new Error(`certificate_chain is not a PEM certificate: ${err instanceof Error ? err.message : String(err)}`);
   }
   let key;
   try {
-    key = createPrivateKey(certificate.password !== undefined ? { key: certificate.privateKey, passphrase: certificate.password } : certificate.privateKey);
+    key = nodeCrypto().createPrivateKey(certificate.password !== undefined ? { key: certificate.privateKey, passphrase: certificate.password } : certificate.privateKey);
   } catch (err) {
     throw new Error(`private_key cannot be read: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -1,5 +1,6 @@
-import * as tls from "node:tls";
-import { Duplex } from "node:stream";
+import type * as tls from "node:tls";
+import type { Duplex } from "node:stream";
+import { nodeStream, nodeTls } from "../builtins.ts";
 import type { Buffer } from "node:buffer";
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler, TlsSession } from "../../../core/port.ts";
 import { keepBytes } from "../../../core/util/bytes.ts";
@@ -59,7 +60,7 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     peeked: Uint8Array | undefined,
   ) {
     inner.setHandler(this);
-    this.transport = new Duplex({
+    this.transport = new (nodeStream().Duplex)({
       allowHalfOpen: true,
       read: () => this.resumeInner(),
       write: (chunk: Uint8Array, _encoding, callback) => this.writeCiphertext(chunk, callback),
@@ -75,8 +76,8 @@ export class NodeTlsSocket implements Socket, SocketHandler {
     if (peeked && peeked.byteLength > 0) this.transport.push(keepBytes(peeked));
     this.secure =
       context.side === "server"
-        ? new tls.TLSSocket(this.transport, context.serverSocketOptions())
-        : tls.connect(context.clientConnectOptions(this.transport, serverName));
+        ? new (nodeTls().TLSSocket)(this.transport, context.serverSocketOptions())
+        : nodeTls().connect(context.clientConnectOptions(this.transport, serverName));
     const secure = this.secure;
     secure.on(context.side === "server" ? "secure" : "secureConnect", () => this.onSecure(serverName));
     secure.on("data", (data: Uint8Array) => this.onPlaintext(data));

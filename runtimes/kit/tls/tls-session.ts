@@ -1,6 +1,6 @@
 import type * as tls from "node:tls";
 import { Buffer } from "node:buffer";
-import { createHash, X509Certificate } from "node:crypto";
+import { nodeCrypto } from "../builtins.ts";
 import type { TlsPeerCertificate, TlsSession, TlsSubjectAltName } from "../../../core/port.ts";
 
 /** What a node:tls TLSSocket's finished handshake agreed, in the port's terms. */
@@ -65,8 +65,8 @@ function peerCertificateOf(secure: tls.TLSSocket): TlsPeerCertificate | undefine
 
 /** base64 SHA-256 of the certificate's SubjectPublicKeyInfo (DER), as Envoy's verify_certificate_spki. */
 function spkiSha256(der: Uint8Array): string {
-  const spki = new X509Certificate(der).publicKey.export({ type: "spki", format: "der" });
-  return createHash("sha256").update(spki).digest("base64");
+  const spki = new (nodeCrypto().X509Certificate)(der).publicKey.export({ type: "spki", format: "der" });
+  return nodeCrypto().createHash("sha256").update(spki).digest("base64");
 }
 
 /** DER to PEM (RFC 7468 §2: base64 in lines of 64). */

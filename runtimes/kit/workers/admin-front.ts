@@ -11,7 +11,8 @@
  *   returned;
  * - anything else (/ready, /server_info, /config_dump, /listeners …): the first worker's.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { nodeHttp } from "../builtins.ts";
 import type { StatsConfig } from "../../../core/config/bootstrap.ts";
 import { parseQuery } from "../../../core/admin/admin.ts";
 import { statsResponse } from "../../../core/admin/stats-render.ts";
@@ -48,7 +49,7 @@ export class AdminFront {
   }
 
   listen(at: { address: string; port: number }): Promise<void> {
-    const server = createServer((request, response) => {
+    const server = nodeHttp().createServer((request, response) => {
       this.serve(request, response).catch((err: unknown) => {
         this.supervisor.log.error(`admin: ${request.method} ${request.url}: ${(err as Error).message ?? String(err)}`);
         if (!response.headersSent) response.writeHead(502, { "content-type": "text/plain; charset=UTF-8" });

@@ -1,0 +1,30 @@
+/**
+ * Node's built-in modules that only some configs need (TLS, certificates, compression,
+ * the workers' admin front, DNS clusters), loaded on first use with
+ * `process.getBuiltinModule` (node ≥ 20.16, Bun, Deno 2) rather than imported at start:
+ * loading node:tls, node:crypto, node:http and node:zlib was ~10 % of a small config's
+ * start-up on node (docs/performance.md, "Start-up: built-in modules and more schemas on
+ * first use; where the rest goes"). The first call loads the module synchronously, so the
+ * callers stay synchronous.
+ */
+import process from "node:process";
+import type * as Crypto from "node:crypto";
+import type * as DnsPromises from "node:dns/promises";
+import type * as Http from "node:http";
+import type * as Stream from "node:stream";
+import type * as Tls from "node:tls";
+import type * as Zlib from "node:zlib";
+
+let tls: typeof Tls | undefined;
+let crypto: typeof Crypto | undefined;
+let http: typeof Http | undefined;
+let stream: typeof Stream | undefined;
+let zlib: typeof Zlib | undefined;
+let dnsPromises: typeof DnsPromises | undefined;
+
+export const nodeTls = (): typeof Tls => (tls ??= process.getBuiltinModule("node:tls"));
+export const nodeCrypto = (): typeof Crypto => (crypto ??= process.getBuiltinModule("node:crypto"));
+export const nodeHttp = (): typeof Http => (http ??= process.getBuiltinModule("node:http"));
+export const nodeStream = (): typeof Stream => (stream ??= process.getBuiltinModule("node:stream"));
+export const nodeZlib = (): typeof Zlib => (zlib ??= process.getBuiltinModule("node:zlib"));
+export const nodeDnsPromises = (): typeof DnsPromises => (dnsPromises ??= process.getBuiltinModule("node:dns/promises"));
