@@ -50,4 +50,11 @@ export interface ServerContext extends Dispatcher {
   readonly xdsManager?: XdsManager;
   /** Work the listeners wait for before they bind (Envoy's init manager). */
   readonly initManager: InitManager;
+  /**
+   * Run `callback` once the listener whose filters were built with this context is gone
+   * (drained after a removal or an update, or never started): what its filter configs
+   * keep running — an RDS subscription, jwt_authn's JWKS refetch timer — stops with it, as
+   * Envoy's go with the destroyed filter config. Absent (the server's own context): never.
+   */
+  onListenerDestroyed?(callback: () => void): void;
 }

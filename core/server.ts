@@ -280,8 +280,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     const dynamic = this.bootstrap.dynamicResources;
     if (dynamic?.cds) {
       const cds = new DynamicResourceApi<ClusterConfig>("cluster", dynamic.cds, this.runtime, this.log, this.stats, {
-        addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, options),
-        remove: (name) => this.clusterManager.removeCluster(name),
+        addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, { ...options, addedViaApi: true }),
+        remove: (name) => this.clusterManager.removeCluster(name, { viaApi: true }),
       });
       this.xdsManager.add(cds);
       await cds.start();
@@ -301,8 +301,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
     if (dynamic?.lds) {
       const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, this.runtime, this.log, this.stats, {
-        addOrUpdate: (config, options) => this.listenerManager.addOrUpdateListener(config, options),
-        remove: (name) => this.listenerManager.removeListener(name),
+        addOrUpdate: (config, options) => this.listenerManager.addOrUpdateListener(config, { ...options, addedViaApi: true }),
+        remove: (name) => this.listenerManager.removeListener(name, { viaApi: true }),
       });
       this.xdsManager.add(lds);
       await lds.start();
@@ -355,6 +355,13 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
         }
       }
     }
+  }
+
+  /** @internal ListenerManagerHost: a listener gone: its access loggers and its filters' leave the map (the files stay open, shared by path). */
+  closeListenerAccessLogs(listener: ListenerConfig): void {
+    this.accessLogs.delete(listener);
+    const chains = listener.defaultFilterChain ? [...listener.filterChains, listener.defaultFilterChain] : listener.filterChains;
+    for (const chain of chains) for (const filter of chain.filters) this.accessLogs.delete(filter.config);
   }
 
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */

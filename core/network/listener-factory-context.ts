@@ -20,6 +20,9 @@ import type { DrainCloseTarget, DrainManager } from "./drain-manager.ts";
  * serve on (Envoy's per-listener DrainManager, ListenerImpl::local_drain_manager_).
  */
 export class ListenerFactoryContext implements ServerContext {
+  /** What stops when the listener is gone (onListenerDestroyed). */
+  private destroyCallbacks: (() => void)[] | undefined = [];
+
   constructor(
     protected readonly server: ServerContext,
     /** The listener's own drain (none: only the server's). */
@@ -78,5 +81,15 @@ export class ListenerFactoryContext implements ServerContext {
   }
   healthCheckFailed(): boolean {
     return this.server.healthCheckFailed();
+  }
+  onListenerDestroyed(callback: () => void): void {
+    if (this.destroyCallbacks === undefined) return callback();
+    this.destroyCallbacks.push(callback);
+  }
+  /** The listener is gone: run what its filters registered (once). */
+  destroy(): void {
+    const callbacks = this.destroyCallbacks ?? [];
+    this.destroyCallbacks = undefined;
+    for (const callback of callbacks) callback();
   }
 }
