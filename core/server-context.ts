@@ -31,8 +31,13 @@ export interface ServerContext extends Dispatcher {
    * its listener or the server starts draining, so an idle connection closes gracefully
    * too (absent: nothing tells it).
    */
-  addDrainCloseTarget?(target: DrainCloseTarget): void;
-  removeDrainCloseTarget?(target: DrainCloseTarget): void;
+  addDrainCloseTarget?(target: DrainCloseTarget, inbound?: boolean): void;
+  removeDrainCloseTarget?(target: DrainCloseTarget, inbound?: boolean): void;
+  /**
+   * drainClose() for a listener of a traffic direction: `/drain_listeners?inboundonly`
+   * drains only the listeners whose traffic_direction is INBOUND (absent: drainClose()).
+   */
+  drainCloseFor?(inbound: boolean): boolean;
   /** Envoy's `healthCheckFailed()`: the admin's /healthcheck/fail is in effect (the health_check filter answers 503). */
   healthCheckFailed(): boolean;
   /** The local node's cluster, `node.cluster` (Envoy's LocalInfo::clusterName); "" when unset. */

@@ -27,6 +27,8 @@ export class ListenerFactoryContext implements ServerContext {
     protected readonly server: ServerContext,
     /** The listener's own drain (none: only the server's). */
     private readonly drain?: DrainManager,
+    /** The listener's traffic_direction is INBOUND (`/drain_listeners?inboundonly` drains it). */
+    private readonly inbound = false,
   ) {}
 
   get runtime(): Runtime {
@@ -69,14 +71,15 @@ export class ListenerFactoryContext implements ServerContext {
     return this.server.accessLoggers(filterConfig);
   }
   drainClose(): boolean {
-    return this.server.drainClose() || (this.drain?.drainClose() ?? false);
+    const server = this.server.drainCloseFor ? this.server.drainCloseFor(this.inbound) : this.server.drainClose();
+    return server || (this.drain?.drainClose() ?? false);
   }
   addDrainCloseTarget(target: DrainCloseTarget): void {
-    this.server.addDrainCloseTarget?.(target);
+    this.server.addDrainCloseTarget?.(target, this.inbound);
     this.drain?.add(target);
   }
   removeDrainCloseTarget(target: DrainCloseTarget): void {
-    this.server.removeDrainCloseTarget?.(target);
+    this.server.removeDrainCloseTarget?.(target, this.inbound);
     this.drain?.remove(target);
   }
   healthCheckFailed(): boolean {

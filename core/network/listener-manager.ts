@@ -169,9 +169,9 @@ export class ListenerManager {
     return this.queue.then(() => {});
   }
 
-  /** Every active listener stops accepting (the server drains or stops); they stay listed. */
-  stopListening(): void {
-    for (const entry of this.active.values()) entry.listener.stopListening();
+  /** Every active listener (or those `which` picks) stops accepting (the server drains or stops); they stay listed. */
+  stopListening(which?: (listener: ActiveListener) => boolean): void {
+    for (const entry of this.active.values()) if (!which || which(entry.listener)) entry.listener.stopListening();
   }
 
   /** Resolves once every listener's connections are gone, draining ones included. */
@@ -213,7 +213,7 @@ export class ListenerManager {
     }
     const at = options.at ?? `listener '${config.name}'`;
     const drain = new DrainManager(this.context.runtime, this.context.timers, this.host.drainSettings);
-    const context = new ListenerFactoryContext(this.context, drain);
+    const context = new ListenerFactoryContext(this.context, drain, config.trafficDirection === "INBOUND");
     let listener: ActiveListener;
     try {
       await this.host.openListenerAccessLogs(config, at);
