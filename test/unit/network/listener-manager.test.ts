@@ -5,12 +5,12 @@
  * server's map); a removal asked while an update of the same name is queued applies after
  * it; LDS cannot update or remove a static listener (Envoy's blockUpdate/blockRemove).
  */
-import { describe, expect, test } from "vitest";
+import { beforeEach, describe, expect, test } from "vitest";
 import type { ListenerConfig } from "../../../core/config/bootstrap.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import type { Server } from "../../../core/server.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
-import { MemoryHttpClient } from "../../memory/support/http-peers.ts";
+import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
 import { startProxy } from "../../memory/support/proxy.ts";
 
 const PORT = 10000;
@@ -20,7 +20,7 @@ const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "ty
 const directResponse = (body: string) => ({ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } });
 
 /** A listener whose connection manager answers `body`, or takes its routes from the RDS file. */
-function listenerDoc(name: string, port: number, routes: { body: string } | "rds", accessLogPath?: string): Record<string, unknown> {
+function listenerDoc(name: string, port: number, routes: { body: string } | "rds", accessLogPath?: string, httpFilters: object[] = []): Record<string, unknown> {
   return {
     name,
     address: { socket_address: { address: "127.0.0.1", port_value: port } },
@@ -35,7 +35,7 @@ function listenerDoc(name: string, port: number, routes: { body: string } | "rds
               ...(routes === "rds"
                 ? { rds: { route_config_name: "routes", config_source: { path_config_source: { path: RDS_PATH }, resource_api_version: "V3" } } }
                 : { route_config: { name: "local", virtual_hosts: [{ name: "all", domains: ["*"], routes: [directResponse(routes.body)] }] } }),
-              http_filters: [ROUTER],
+              http_filters: [...httpFilters, ROUTER],
               ...(accessLogPath
                 ? { access_log: [{ name: "envoy.access_loggers.file", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: accessLogPath } }] }
                 : {}),
@@ -58,10 +58,14 @@ function rdsFile(version: string, body: string): string {
 
 let runtime: MemoryRuntime;
 
-async function setup(listener: Record<string, unknown>, files: Record<string, string> = {}): Promise<Server> {
-  runtime = new MemoryRuntime({ seed: 1, files, directories: ["/xds", "/logs"] });
-  return start(startProxy(runtime, { static_resources: { listeners: [listener] } }));
+async function setup(listener: Record<string, unknown>, files: Record<string, string> = {}, clusters: object[] = []): Promise<Server> {
+  runtime ??= new MemoryRuntime({ seed: 1, files, directories: ["/xds", "/logs"] });
+  return start(startProxy(runtime, { static_resources: { listeners: [listener], clusters } }));
 }
+
+beforeEach(() => {
+  runtime = undefined!;
+});
 
 /** Let `ms` of virtual time pass, in steps, with promises settling between them. */
 async function elapse(ms: number): Promise<void> {
@@ -149,5 +153,35 @@ describe("ListenerManager updates", () => {
     expect(manager.removeListener("d", { viaApi: true })).toBe(true);
     await start(manager.settled());
     expect(manager.get("d")).toBeUndefined();
+  });
+
+  test("a replaced listener's jwt_authn async_fetch stops refetching once it is gone", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    let fetches = 0;
+    const jwks = await MemoryHttpServer.listen(runtime, 8090, (_req, res) => {
+      fetches++;
+      res.respond(200, JSON.stringify({ keys: [] }), { "content-type": "application/json" });
+    });
+    const jwt = (text: string) => ({
+      name: "envoy.filters.http.jwt_authn",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        providers: { p: { issuer: text, remote_jwks: { http_uri: { uri: "http://jwks.example/jwks", cluster: "jwks", timeout: "1s" }, cache_duration: "10s", async_fetch: { failed_refetch_duration: "1s" } } } },
+        rules: [{ match: { prefix: "/secure" }, requires: { provider_name: "p" } }],
+      },
+    });
+    const cluster = { name: "jwks", type: "STATIC", connect_timeout: "1s", load_assignment: { cluster_name: "jwks", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 8090 } } } }] }] } };
+    const server = await setup(listenerDoc("l", PORT, { body: "one" }, undefined, [jwt("one")]), {}, [cluster]);
+    await elapse(3000);
+    const alone = fetches;
+    expect(alone).toBeGreaterThanOrEqual(2);
+    await start(server.listenerManager.addOrUpdateListener(listenerConfig(listenerDoc("l", PORT, { body: "two" }, undefined, [jwt("two")]))));
+    await start(server.listenerManager.whenDrained());
+    fetches = 0;
+    await elapse(3000);
+    // One fetcher (the new listener's) at its pace, as before the update: not two.
+    expect(fetches).toBeLessThanOrEqual(alone + 1);
+    expect(fetches).toBeGreaterThanOrEqual(alone - 1);
+    jwks.close();
   });
 });
