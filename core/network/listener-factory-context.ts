@@ -71,7 +71,7 @@ export class ListenerFactoryContext implements ServerContext {
     return this.server.accessLoggers(filterConfig);
   }
   drainClose(): boolean {
-    const server = this.server.drainCloseFor ? this.server.drainCloseFor(this.inbound) : this.server.drainClose();
+    const server = this.inbound && this.server.drainCloseFor ? this.server.drainCloseFor(true) : this.server.drainClose();
     return server || (this.drain?.drainClose() ?? false);
   }
   addDrainCloseTarget(target: DrainCloseTarget): void {
