@@ -38,8 +38,14 @@ export class ConfigReloader {
   private watch: FileWatch | undefined;
   /** The document of the config running (snake_case keys), compared with the next. */
   private document: Record<string, unknown>;
-  /** Clusters a reload dropped, removed once the listeners it drained are gone (their routes may still name them). */
-  private readonly pendingRemovals = new Set<string>();
+  /**
+   * Clusters a reload dropped, removed once the listeners it drained are gone (their routes
+   * may still name them): by name, the reload that dropped it last (a cluster dropped,
+   * re-added and dropped again waits for the last drop's listeners, not the first's).
+   */
+  private readonly pendingRemovals = new Map<string, number>();
+  /** Reloads applied so far (pendingRemovals' tokens). */
+  private applied = 0;
   private readonly stats: { attempt: Counter; success: Counter; rejected: Counter; failure: Counter };
 
   constructor(
@@ -183,13 +189,17 @@ export class ConfigReloader {
     // Clusters dropped go once the listeners drained now are gone: the old listeners'
     // routes may name them until their last connection ends (else those requests get 503 NC).
     const keepClusters = new Set(bootstrap.clusters.map((c) => c.name));
-    for (const name of this.pendingRemovals) if (keepClusters.has(name)) this.pendingRemovals.delete(name);
+    for (const name of [...this.pendingRemovals.keys()]) if (keepClusters.has(name)) this.pendingRemovals.delete(name);
     const dropped = clusterManager.all().filter((c) => !keepClusters.has(c.name) && runningClusters.has(c.name)).map((c) => c.name);
-    for (const name of dropped) this.pendingRemovals.add(name);
+    const token = ++this.applied;
+    for (const name of dropped) this.pendingRemovals.set(name, token);
+    // The listeners this reload removes or replaces are draining once the queued changes are done.
+    await listenerManager.settled();
     if (dropped.length > 0) {
       void listenerManager.whenDrained().then(() => {
         for (const name of dropped) {
-          if (!this.pendingRemovals.delete(name)) continue;
+          if (this.pendingRemovals.get(name) !== token) continue;
+          this.pendingRemovals.delete(name);
           if (clusterManager.removeCluster(name)) this.log.info(`config reload: cluster '${name}' removed`);
         }
       });

@@ -31,8 +31,13 @@ export interface ServerContext extends Dispatcher {
    * its listener or the server starts draining, so an idle connection closes gracefully
    * too (absent: nothing tells it).
    */
-  addDrainCloseTarget?(target: DrainCloseTarget): void;
-  removeDrainCloseTarget?(target: DrainCloseTarget): void;
+  addDrainCloseTarget?(target: DrainCloseTarget, inbound?: boolean): void;
+  removeDrainCloseTarget?(target: DrainCloseTarget, inbound?: boolean): void;
+  /**
+   * drainClose() for a listener of a traffic direction: `/drain_listeners?inboundonly`
+   * drains only the listeners whose traffic_direction is INBOUND (absent: drainClose()).
+   */
+  drainCloseFor?(inbound: boolean): boolean;
   /** Envoy's `healthCheckFailed()`: the admin's /healthcheck/fail is in effect (the health_check filter answers 503). */
   healthCheckFailed(): boolean;
   /** The local node's cluster, `node.cluster` (Envoy's LocalInfo::clusterName); "" when unset. */
@@ -50,4 +55,11 @@ export interface ServerContext extends Dispatcher {
   readonly xdsManager?: XdsManager;
   /** Work the listeners wait for before they bind (Envoy's init manager). */
   readonly initManager: InitManager;
+  /**
+   * Run `callback` once the listener whose filters were built with this context is gone
+   * (drained after a removal or an update, or never started): what its filter configs
+   * keep running — an RDS subscription, jwt_authn's JWKS refetch timer — stops with it, as
+   * Envoy's go with the destroyed filter config. Absent (the server's own context): never.
+   */
+  onListenerDestroyed?(callback: () => void): void;
 }

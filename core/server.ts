@@ -33,6 +33,13 @@ const NO_LOGGERS: readonly AccessLogger[] = [];
 const SHUTDOWN_GRACE_MS = 5000;
 
 /**
+ * SIGTERM's drain: once the drain time is over and the listeners closed, how long the
+ * connections left (each told to close: after its response in flight, an idle one after
+ * the HCM's drain_timeout, 5 s by default) get to end before they are closed.
+ */
+const DRAIN_END_GRACE_MS = 10_000;
+
+/**
  * The proxy server built from a bootstrap (Envoy's `Server::InstanceImpl`): the
  * cluster manager, the admin interface and the listeners, started together and shut
  * down together; its state (live, draining) as the admin shows and changes it.
@@ -68,8 +75,10 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   private failingHealthChecks = false;
   /** /drain_listeners was called (the server is no longer LIVE). */
   private drainStarted = false;
-  /** The server's drain (/drain_listeners?graceful, SIGTERM): HTTP/1 responses close their connections, HTTP/2 ones GOAWAY. */
+  /** The server's drain of the listeners not INBOUND (/drain_listeners?graceful, SIGTERM): HTTP/1 responses close their connections, HTTP/2 ones GOAWAY. */
   private readonly drainManager: DrainManager;
+  /** The same for listeners whose traffic_direction is INBOUND (/drain_listeners?inboundonly drains only these). */
+  private readonly inboundDrainManager: DrainManager;
 
   constructor(
     readonly runtime: Runtime,
@@ -96,6 +105,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.drainManager = new DrainManager(runtime, this.timers, this.drainSettings);
+    this.inboundDrainManager = new DrainManager(runtime, this.timers, this.drainSettings);
     this.listenerManager = new ListenerManager(this);
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
@@ -145,15 +155,23 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
    * are told to close spread over the drain time rather than all in its first second.
    */
   drainClose(): boolean {
-    return this.failingHealthChecks || this.drainManager.drainClose();
+    return this.drainCloseFor(false);
   }
 
-  addDrainCloseTarget(target: DrainCloseTarget): void {
-    this.drainManager.add(target);
+  drainCloseFor(inbound: boolean): boolean {
+    return this.failingHealthChecks || this.drainOf(inbound).drainClose();
   }
 
-  removeDrainCloseTarget(target: DrainCloseTarget): void {
-    this.drainManager.remove(target);
+  addDrainCloseTarget(target: DrainCloseTarget, inbound = false): void {
+    this.drainOf(inbound).add(target);
+  }
+
+  removeDrainCloseTarget(target: DrainCloseTarget, inbound = false): void {
+    this.drainOf(inbound).remove(target);
+  }
+
+  private drainOf(inbound: boolean): DrainManager {
+    return inbound ? this.inboundDrainManager : this.drainManager;
   }
 
   failHealthcheck(fail: boolean): void {
@@ -162,48 +180,72 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   }
 
   /**
-   * /drain_listeners: stop accepting on every configured listener (not the admin's) —
-   * at once, or with `graceful` after --drain-time-s, meanwhile still accepting and
-   * telling connections to close after a response as drainClose() decides.
-   * Open connections are not cut either way, as in Envoy.
+   * /drain_listeners (Envoy's ListenersHandler::handlerDrainListeners): stop accepting on
+   * every configured listener (not the admin's), or with `inboundOnly` on those whose
+   * traffic_direction is INBOUND — at once, or with `graceful` after --drain-time-s,
+   * meanwhile still accepting and telling connections to close (drainClose(), and the
+   * drain-close callbacks spread over the drain time by --drain-strategy); `skipExit`
+   * (graceful only) leaves the listeners accepting when the drain time is over. A graceful
+   * drain already under way (of those listeners) is not started again. Open connections
+   * are not cut either way, as in Envoy.
    */
-  drainListeners(graceful: boolean): void {
+  drainListeners(graceful: boolean, inboundOnly = false, skipExit = false): void {
     if (this.stopping) return;
     this.drainStarted = true;
+    const which = inboundOnly ? "inbound listeners" : "listeners";
+    const stopListening = (): void => this.listenerManager.stopListening(inboundOnly ? (l) => l.config.trafficDirection === "INBOUND" : undefined);
     if (!graceful) {
-      this.log.info("admin: draining listeners: listeners stopped");
-      this.drainManager.stop();
-      this.listenerManager.stopListening();
+      this.log.info(`admin: draining ${which}: listeners stopped`);
+      this.inboundDrainManager.stop();
+      if (!inboundOnly) this.drainManager.stop();
+      stopListening();
       return;
     }
-    if (this.drainManager.draining) return;
+    const managers = inboundOnly ? [this.inboundDrainManager] : [this.inboundDrainManager, this.drainManager];
+    const starting = managers.filter((m) => !m.draining);
+    if (starting.length === 0) return;
     const { drainTimeS, strategy } = this.drainSettings;
-    this.log.info(`admin: draining listeners gracefully for ${drainTimeS} s (${strategy})`);
-    this.drainManager.startDrainSequence(() => {
-      this.log.info("admin: drain time over: listeners stopped");
-      this.listenerManager.stopListening();
-    });
+    this.log.info(`admin: draining ${which} gracefully for ${drainTimeS} s (${strategy})`);
+    for (const [i, manager] of starting.entries()) {
+      const last = i === starting.length - 1;
+      manager.startDrainSequence(
+        last && !skipExit
+          ? () => {
+              this.log.info(`admin: drain time over: ${which} stopped`);
+              stopListening();
+            }
+          : undefined,
+      );
+    }
   }
 
   /**
-   * SIGTERM: a graceful drain, then exit. Listeners stop accepting at once (a load
-   * balancer sees refused connections and moves on; the admin keeps answering), the
-   * connections are told to close (HTTP/1 `Connection: close`, HTTP/2 GOAWAY, idle ones
-   * closed after drain_timeout) as --drain-strategy says over --drain-time-s; the server
-   * stops once the last connection is gone, or when the drain time is over (what is
-   * left is closed then).
+   * SIGTERM with --drain-time-s: Envoy's graceful drain (`/drain_listeners?graceful`, as
+   * a hot restart's parent drains), then exit. During the drain time the listeners keep
+   * accepting (the admin keeps answering, /ready says DRAINING): new connections are
+   * served and, like the open ones, told to close — HTTP/1 `Connection: close` on a
+   * response, HTTP/2 GOAWAY — with `gradual` (the default) with a probability rising from
+   * 0 to 1 over the drain time, with `immediate` at once. When the drain time is over the
+   * listeners close, every connection left is told to close now, and the server stops
+   * once they are gone (DRAIN_END_GRACE_MS at most; what is left then is closed).
+   * A graceful /drain_listeners already under way: its drain time ends this one.
    */
   drainAndStop(reason: string): void {
     if (this.stopping || this.drainingToStop) return;
     this.drainingToStop = true;
     this.drainStarted = true;
     const { drainTimeS, strategy } = this.drainSettings;
-    this.log.info(`${reason}, draining for up to ${drainTimeS} s (${strategy}) before shutting down`);
-    this.listenerManager.stopListening();
-    // Every connection is told at once, whatever the strategy: nothing new comes to spread
-    // the load over. A graceful /drain_listeners already under way: its drain time ends this one.
-    this.drainManager.startDrainSequence(() => this.stop("drain time over"), true);
-    void this.listenerManager.whenClosed().then(() => this.stop("connections drained"));
+    this.log.info(`${reason}, draining for ${drainTimeS} s (${strategy}) before shutting down: the listeners accept until then`);
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      this.log.info("drain time over: listeners stopped");
+      this.listenerManager.stopListening();
+      for (const manager of [this.inboundDrainManager, this.drainManager]) manager.startDrainSequence(undefined, true);
+      void this.within(DRAIN_END_GRACE_MS, this.listenerManager.whenClosed()).then(() => this.stop("drain over"));
+    };
+    for (const manager of [this.inboundDrainManager, this.drainManager]) manager.startDrainSequence(end);
   }
 
   /** @internal stop_accepting_connections saturated or cleared: every configured listener (not the admin's) pauses or resumes. */
@@ -280,8 +322,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     const dynamic = this.bootstrap.dynamicResources;
     if (dynamic?.cds) {
       const cds = new DynamicResourceApi<ClusterConfig>("cluster", dynamic.cds, this.runtime, this.log, this.stats, {
-        addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, options),
-        remove: (name) => this.clusterManager.removeCluster(name),
+        addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, { ...options, addedViaApi: true }),
+        remove: (name) => this.clusterManager.removeCluster(name, { viaApi: true }),
       });
       this.xdsManager.add(cds);
       await cds.start();
@@ -301,8 +343,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
     if (dynamic?.lds) {
       const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, this.runtime, this.log, this.stats, {
-        addOrUpdate: (config, options) => this.listenerManager.addOrUpdateListener(config, options),
-        remove: (name) => this.listenerManager.removeListener(name),
+        addOrUpdate: (config, options) => this.listenerManager.addOrUpdateListener(config, { ...options, addedViaApi: true }),
+        remove: (name) => this.listenerManager.removeListener(name, { viaApi: true }),
       });
       this.xdsManager.add(lds);
       await lds.start();
@@ -357,9 +399,17 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
   }
 
+  /** @internal ListenerManagerHost: a listener gone: its access loggers and its filters' leave the map (the files stay open, shared by path). */
+  closeListenerAccessLogs(listener: ListenerConfig): void {
+    this.accessLogs.delete(listener);
+    const chains = listener.defaultFilterChain ? [...listener.filterChains, listener.defaultFilterChain] : listener.filterChains;
+    for (const chain of chains) for (const filter of chain.filters) this.accessLogs.delete(filter.config);
+  }
+
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */
   async shutdown(): Promise<void> {
     this.drainManager.stop();
+    this.inboundDrainManager.stop();
     this.overload.stop();
     this.secretManager.stop();
     this.xdsManager.stop();

@@ -11,6 +11,9 @@ export class AdminListenerContext extends ListenerFactoryContext {
     return NULL_OVERLOAD_STATE;
   }
   /** The admin's connections are not drained: it answers while the proxy drains. */
+  override drainClose(): boolean {
+    return false;
+  }
   override addDrainCloseTarget(): void {}
   override removeDrainCloseTarget(): void {}
 }

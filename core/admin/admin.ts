@@ -53,8 +53,8 @@ export interface AdminServer extends ServerContext {
   readonly configLoadedAt: number;
   /** Envoy's `failHealthcheck`: /healthcheck/fail and /healthcheck/ok. */
   failHealthcheck(fail: boolean): void;
-  /** /drain_listeners: stop accepting now, or after the graceful drain time. */
-  drainListeners(graceful: boolean): void;
+  /** /drain_listeners: stop accepting now, or after the graceful drain time; only the INBOUND listeners with inboundOnly; skipExit: not even then. */
+  drainListeners(graceful: boolean, inboundOnly?: boolean, skipExit?: boolean): void;
   /** Shut down cleanly and exit 0, as SIGTERM does. */
   stop(reason: string): void;
 }
@@ -172,9 +172,17 @@ export class Admin implements AdminRequestHandler, TimerTarget {
         prefix: "/drain_listeners",
         help: "drain listeners",
         mutates: true,
-        params: [["graceful", "When draining listeners, enter a graceful drain period prior to closing listeners (--drain-time-s)"]],
+        params: [
+          ["inboundonly", "Drains all inbound listeners. traffic_direction field in envoy_v3_api_msg_config.listener.v3.Listener is used to determine whether a listener is inbound or outbound."],
+          ["graceful", "When draining listeners, enter a graceful drain period prior to closing listeners. This behaviour and duration is configurable via server options or CLI"],
+          ["skip_exit", "When draining listeners, do not exit after the drain period. This must be used with graceful"],
+        ],
         run: (r) => {
-          server.drainListeners(r.query.has("graceful"));
+          const graceful = r.query.has("graceful");
+          const skipExit = r.query.has("skip_exit");
+          // Envoy's handlerDrainListeners: skip_exit means nothing without a drain period.
+          if (skipExit && !graceful) return text(400, "skip_exit requires graceful\n");
+          server.drainListeners(graceful, r.query.has("inboundonly"), skipExit);
           return OK();
         },
       },

@@ -20,10 +20,15 @@ import type { DrainCloseTarget, DrainManager } from "./drain-manager.ts";
  * serve on (Envoy's per-listener DrainManager, ListenerImpl::local_drain_manager_).
  */
 export class ListenerFactoryContext implements ServerContext {
+  /** What stops when the listener is gone (onListenerDestroyed). */
+  private destroyCallbacks: (() => void)[] | undefined = [];
+
   constructor(
     protected readonly server: ServerContext,
     /** The listener's own drain (none: only the server's). */
     private readonly drain?: DrainManager,
+    /** The listener's traffic_direction is INBOUND (`/drain_listeners?inboundonly` drains it). */
+    private readonly inbound = false,
   ) {}
 
   get runtime(): Runtime {
@@ -66,17 +71,28 @@ export class ListenerFactoryContext implements ServerContext {
     return this.server.accessLoggers(filterConfig);
   }
   drainClose(): boolean {
-    return this.server.drainClose() || (this.drain?.drainClose() ?? false);
+    const server = this.inbound && this.server.drainCloseFor ? this.server.drainCloseFor(true) : this.server.drainClose();
+    return server || (this.drain?.drainClose() ?? false);
   }
   addDrainCloseTarget(target: DrainCloseTarget): void {
-    this.server.addDrainCloseTarget?.(target);
+    this.server.addDrainCloseTarget?.(target, this.inbound);
     this.drain?.add(target);
   }
   removeDrainCloseTarget(target: DrainCloseTarget): void {
-    this.server.removeDrainCloseTarget?.(target);
+    this.server.removeDrainCloseTarget?.(target, this.inbound);
     this.drain?.remove(target);
   }
   healthCheckFailed(): boolean {
     return this.server.healthCheckFailed();
+  }
+  onListenerDestroyed(callback: () => void): void {
+    if (this.destroyCallbacks === undefined) return callback();
+    this.destroyCallbacks.push(callback);
+  }
+  /** The listener is gone: run what its filters registered (once). */
+  destroy(): void {
+    const callbacks = this.destroyCallbacks ?? [];
+    this.destroyCallbacks = undefined;
+    for (const callback of callbacks) callback();
   }
 }

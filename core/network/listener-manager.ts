@@ -16,6 +16,8 @@ export interface ListenerManagerHost {
   readonly drainSettings: DrainSettings;
   /** Open the listener's access logs and its filters' (context.accessLoggers finds them then); rejects naming the field under `at`. */
   openListenerAccessLogs(config: ListenerConfig, at: string): Promise<void>;
+  /** The listener is gone (drained, or never started): forget its access loggers. */
+  closeListenerAccessLogs(config: ListenerConfig): void;
 }
 
 /** How a listener is added or updated. */
@@ -30,6 +32,12 @@ export interface ListenerUpdateOptions {
   at?: string;
   /** xDS version_info (the admin's config dump). */
   versionInfo?: string;
+  /**
+   * Added by LDS (Envoy's added_via_api): it cannot update or remove a listener that was
+   * not (a static one, or a reload's): Envoy's ListenerImpl::blockUpdate/blockRemove,
+   * "duplicate/locked listener '…'. no add/update" — the update is skipped.
+   */
+  addedViaApi?: boolean;
 }
 
 interface ActiveEntry {
@@ -37,6 +45,8 @@ interface ActiveEntry {
   hash: string;
   versionInfo: string | undefined;
   drain: DrainManager;
+  context: ListenerFactoryContext;
+  addedViaApi: boolean;
 }
 
 /**
@@ -115,28 +125,53 @@ export class ListenerManager {
    * listener of that name (if any) serving on unchanged.
    */
   addOrUpdateListener(config: ListenerConfig, options: ListenerUpdateOptions = {}): Promise<boolean> {
-    return this.serialized(() => this.addOrUpdate(config, options));
+    const name = config.name;
+    this.pendingNames.set(name, (this.pendingNames.get(name) ?? 0) + 1);
+    const done = (): void => {
+      const left = (this.pendingNames.get(name) ?? 1) - 1;
+      if (left > 0) this.pendingNames.set(name, left);
+      else this.pendingNames.delete(name);
+    };
+    return this.serialized(() => this.addOrUpdate(config, options)).finally(done);
   }
 
   /**
-   * Envoy's ListenerManagerImpl::removeListener: the listener stops accepting now and
-   * drains. False when there is no listener of that name.
+   * Envoy's ListenerManagerImpl::removeListener: the listener stops accepting and drains,
+   * after the updates asked for before (an update of that name under way finishes first,
+   * then its listener is removed). False when there is no listener of that name (nor one
+   * being added), or `viaApi` (LDS) names one it did not add ("unknown/locked listener").
    */
-  removeListener(name: string): boolean {
+  removeListener(name: string, options: { viaApi?: boolean } = {}): boolean {
     const entry = this.active.get(name);
-    if (!entry) return false;
+    if (entry ? options.viaApi === true && !entry.addedViaApi : !this.pendingNames.has(name)) {
+      if (entry) this.context.log.debug(`unknown/locked listener '${name}'. no remove`);
+      return false;
+    }
+    void this.serialized(async () => {
+      this.removeNow(name, options.viaApi === true);
+    });
+    return true;
+  }
+
+  private removeNow(name: string, viaApi: boolean): void {
+    const entry = this.active.get(name);
+    if (!entry || (viaApi && !entry.addedViaApi)) return;
     this.active.delete(name);
     entry.listener.stopListening();
     this.stats.listenerRemoved.inc();
     this.context.log.info(`listener '${name}' removed: draining its connections`);
     this.drainListener(entry);
     this.updateGauges();
-    return true;
   }
 
-  /** Every active listener stops accepting (the server drains or stops); they stay listed. */
-  stopListening(): void {
-    for (const entry of this.active.values()) entry.listener.stopListening();
+  /** Resolves once the updates and removals asked for so far are done. */
+  settled(): Promise<void> {
+    return this.queue.then(() => {});
+  }
+
+  /** Every active listener (or those `which` picks) stops accepting (the server drains or stops); they stay listed. */
+  stopListening(which?: (listener: ActiveListener) => boolean): void {
+    for (const entry of this.active.values()) if (!which || which(entry.listener)) entry.listener.stopListening();
   }
 
   /** Resolves once every listener's connections are gone, draining ones included. */
@@ -159,6 +194,9 @@ export class ListenerManager {
     return this.host.context;
   }
 
+  /** Names of the listeners whose add or update is queued or under way. */
+  private readonly pendingNames = new Map<string, number>();
+
   private serialized<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
     this.queue = next.catch(() => {});
@@ -169,12 +207,17 @@ export class ListenerManager {
     const hash = options.hash ?? configHash(config);
     const existing = this.active.get(config.name);
     if (existing && existing.hash === hash) return false;
+    if (existing && options.addedViaApi === true && !existing.addedViaApi) {
+      this.context.log.debug(`duplicate/locked listener '${config.name}'. no add/update`);
+      return false;
+    }
     const at = options.at ?? `listener '${config.name}'`;
     const drain = new DrainManager(this.context.runtime, this.context.timers, this.host.drainSettings);
+    const context = new ListenerFactoryContext(this.context, drain, config.trafficDirection === "INBOUND");
     let listener: ActiveListener;
     try {
       await this.host.openListenerAccessLogs(config, at);
-      listener = new ActiveListener(config, new ListenerFactoryContext(this.context, drain));
+      listener = new ActiveListener(config, context);
       try {
         await listener.prepareTransportSockets();
       } catch (err) {
@@ -198,10 +241,12 @@ export class ListenerManager {
       }
     } catch (err) {
       this.stats.listenerCreateFailure.inc();
+      // What it opened or started (access loggers, RDS, JWKS fetches) goes with it.
+      this.destroy(config, context);
       throw err;
     }
     this.stats.listenerCreateSuccess.inc();
-    this.active.set(config.name, { listener, hash, versionInfo: options.versionInfo, drain });
+    this.active.set(config.name, { listener, hash, versionInfo: options.versionInfo, drain, context, addedViaApi: options.addedViaApi === true });
     if (existing) {
       // Replaced: the old one no longer accepts (its socket is the new one's, or closed) and drains.
       existing.listener.stopListening();
@@ -225,10 +270,17 @@ export class ListenerManager {
       done = true;
       entry.drain.stop();
       this.drainingListeners.delete(listener);
+      this.destroy(listener.config, entry.context);
       this.updateGauges();
     };
     entry.drain.startDrainSequence(() => void listener.closeConnections().then(finish));
     void listener.whenClosed().then(finish);
+  }
+
+  /** A listener gone: its filters' subscriptions and timers stop, its access loggers are forgotten. */
+  private destroy(config: ListenerConfig, context: ListenerFactoryContext): void {
+    context.destroy();
+    this.host.closeListenerAccessLogs(config);
   }
 
   private updateGauges(): void {

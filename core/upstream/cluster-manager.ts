@@ -42,6 +42,11 @@ export interface ClusterUpdateOptions {
   hash?: string;
   /** xDS version_info (the admin's config dump). */
   versionInfo?: string;
+  /**
+   * Added by CDS (Envoy's added_via_api): it cannot update or remove a cluster that was
+   * not (a static one, or a reload's) — Envoy's ClusterData::blockUpdate — and is skipped.
+   */
+  addedViaApi?: boolean;
 }
 
 /**
@@ -57,7 +62,11 @@ export interface ClusterUpdateOptions {
 export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
   /** Each cluster's config hash and xDS version_info (addOrUpdateCluster). */
-  private readonly hashes = new Map<Cluster, { hash: string; versionInfo: string | undefined }>();
+  private readonly hashes = new Map<Cluster, { hash: string; versionInfo: string | undefined; addedViaApi: boolean }>();
+  /** addOrUpdateCluster calls, one at a time in the order asked (a reload and CDS may name one cluster). */
+  private updates: Promise<unknown> = Promise.resolve();
+  /** The cluster warming under each name (addOrUpdateCluster); removeCluster cancels it. */
+  private readonly warming = new Map<string, Cluster>();
   private readonly pools = new Map<Host, HttpConnPool>();
   /** A host's HTTP/2 pool beside its HTTP/1 one (use_downstream_protocol_config needs both). */
   private readonly http2Pools = new Map<Host, HttpConnPool>();
@@ -125,7 +134,7 @@ export class ClusterManager {
     if (isLocal) this.localPrioritySet = cluster.prioritySet;
     cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
     this.clusters.set(config.name, cluster);
-    this.hashes.set(cluster, { hash: options.hash ?? configHash(config), versionInfo: options.versionInfo });
+    this.hashes.set(cluster, { hash: options.hash ?? configHash(config), versionInfo: options.versionInfo, addedViaApi: options.addedViaApi === true });
     if (config.type === "EDS") {
       if (this.decodeLoadAssignment === undefined) throw new Error(`cluster '${config.name}': EDS needs the server's load assignment decoder`);
       this.dnsDiscoveries.set(cluster, new EdsClusterImpl(cluster, runtime, this.log, this.statsStore, this.decodeLoadAssignment));
@@ -145,19 +154,35 @@ export class ClusterManager {
    * The local cluster (cluster_manager.local_cluster_name) cannot be replaced: the
    * other clusters' balancers follow its hosts.
    */
-  async addOrUpdateCluster(config: ClusterConfig, options: ClusterUpdateOptions = {}): Promise<boolean> {
+  addOrUpdateCluster(config: ClusterConfig, options: ClusterUpdateOptions = {}): Promise<boolean> {
+    // One at a time: two updates of one name warming side by side would each retire the
+    // cluster they found, and the first one's new cluster would never be retired.
+    const run = () => this.addOrUpdate(config, options);
+    const next = this.updates.then(run, run);
+    this.updates = next.catch(() => {});
+    return next;
+  }
+
+  private async addOrUpdate(config: ClusterConfig, options: ClusterUpdateOptions): Promise<boolean> {
     const hash = options.hash ?? configHash(config);
     const existing = this.clusters.get(config.name);
-    if (existing && this.hashes.get(existing)?.hash === hash) return false;
+    const known = existing && this.hashes.get(existing);
+    if (known && known.hash === hash) return false;
+    // Envoy's ClusterData::blockUpdate: CDS cannot change a static cluster ("cds: add/update cluster '…' skipped").
+    if (known && options.addedViaApi === true && !known.addedViaApi) {
+      this.log.debug(`cds: add/update cluster '${config.name}' skipped: it is a static cluster`);
+      return false;
+    }
     if (existing && config.name === this.localInfo.clusterName) {
       throw new Error(`cluster '${config.name}' is the local cluster (cluster_manager.local_cluster_name): it cannot change while polyvoy runs`);
     }
     // Built apart, then swapped in: the map keeps the old one until the new one is warm.
-    const cluster = this.add(config, { hash, ...(options.versionInfo !== undefined ? { versionInfo: options.versionInfo } : {}) });
+    const cluster = this.add(config, { hash, addedViaApi: options.addedViaApi === true, ...(options.versionInfo !== undefined ? { versionInfo: options.versionInfo } : {}) });
     if (existing) this.clusters.set(config.name, existing);
     else this.clusters.delete(config.name);
     if (this.initialized) {
       this.cmStats.warmingClusters.inc();
+      this.warming.set(config.name, cluster);
       try {
         await this.initializeCluster(cluster);
       } catch (err) {
@@ -166,11 +191,19 @@ export class ClusterManager {
       } finally {
         this.cmStats.warmingClusters.dec();
       }
+      // Removed while it warmed (Envoy's removeCluster drops a warming cluster too).
+      if (this.warming.get(config.name) !== cluster) {
+        this.stopCluster(cluster);
+        return false;
+      }
+      this.warming.delete(config.name);
     }
+    const current = this.clusters.get(config.name);
     this.clusters.set(config.name, cluster);
-    if (existing) {
+    // What it replaces is what serves now (a removal while it warmed: nothing).
+    if (current) {
       this.cmStats.clusterModified.inc();
-      this.retire(existing);
+      this.retire(current);
     } else {
       this.cmStats.clusterAdded.inc();
     }
@@ -181,11 +214,17 @@ export class ClusterManager {
   /**
    * Envoy's ClusterManagerImpl::removeCluster: new requests no longer find it (as a
    * cluster never configured: 503 NC); those in flight finish on its pools, which drain.
-   * False when there is no cluster of that name, or it is the local cluster.
+   * False when there is no cluster of that name, or it is the local cluster, or `viaApi`
+   * (CDS) names one it did not add. One of that name warming is dropped.
    */
-  removeCluster(name: string): boolean {
+  removeCluster(name: string, options: { viaApi?: boolean } = {}): boolean {
+    if (name === this.localInfo.clusterName) return false;
+    // Envoy's removeCluster: only what CDS added can CDS remove.
+    const removable = (c: Cluster | undefined): c is Cluster => c !== undefined && (options.viaApi !== true || this.hashes.get(c)?.addedViaApi === true);
+    const warming = this.warming.get(name);
+    if (removable(warming)) this.warming.delete(name);
     const cluster = this.clusters.get(name);
-    if (!cluster || name === this.localInfo.clusterName) return false;
+    if (!removable(cluster)) return removable(warming);
     this.clusters.delete(name);
     this.cmStats.clusterRemoved.inc();
     this.cmStats.activeClusters.set(this.clusters.size);

@@ -7,14 +7,17 @@ import type { Logger } from "../log.ts";
 import type { Runtime } from "../port.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import type { Cluster } from "./cluster.ts";
-import { edsHealthFlag, Host } from "./host.ts";
+import { edsHealthFlag, HealthFlag, Host } from "./host.ts";
+
+/** The health flags an endpoint's EDS health_status sets. */
+const EDS_FLAGS = HealthFlag.FailedEdsHealth | HealthFlag.DegradedEdsHealth | HealthFlag.EdsStatusDraining;
 
 /**
  * Envoy's EdsClusterImpl (source/extensions/clusters/eds/eds.cc) over a filesystem
  * subscription: the cluster's hosts are the ClusterLoadAssignment named by
  * eds_cluster_config.service_name (or the cluster's name) in a watched file. An update
- * keeps the Host of an endpoint that stays unchanged (its stats, pools and health live
- * on) and tells the cluster's PrioritySet only what was added and removed, as DNS
+ * keeps the Host of an endpoint that stays (its stats, pools and health live on; a new
+ * weight or health_status is set on it in place, as Envoy's updateDynamicHostList does) and tells the cluster's PrioritySet only what was added and removed, as DNS
  * discovery does: the cluster manager drains the pools of removed hosts, so requests
  * in flight on them finish. A refused update (not one assignment of that name, an
  * address that is not an IP) keeps the hosts in use. Stats: the subscription's under
@@ -25,7 +28,7 @@ import { edsHealthFlag, Host } from "./host.ts";
 export class EdsClusterImpl {
   private readonly subscription: FilesystemSubscription;
   private readonly serviceName: string;
-  /** Each host by what makes it (address, port, weight, locality, health, priority). */
+  /** Each host by what makes it (address, port, hostname, locality, health check address, priority); weight and EDS health change in place. */
   private hostsByKey = new Map<string, Host>();
   private priorities = 0;
   private accepted: DynamicResource | undefined;
@@ -85,15 +88,27 @@ export class EdsClusterImpl {
     const next = new Map<string, Host>();
     const byPriority: Host[][] = [];
     const added: Host[][] = [];
+    const updatedInPlace: boolean[] = [];
     for (const group of localities) {
       const hosts = (byPriority[group.priority] ??= []);
       for (const endpoint of group.lbEndpoints) {
         const { address, port } = endpoint.address;
-        const key = JSON.stringify([group.priority, address, port, endpoint.loadBalancingWeight, endpoint.hostname, group.locality, endpoint.healthStatus, endpoint.healthCheck]);
+        const key = JSON.stringify([group.priority, address, port, endpoint.hostname, group.locality, endpoint.healthCheck]);
         // An endpoint listed twice is one host (BaseDynamicClusterImpl::updateDynamicHostList).
         if (next.has(key)) continue;
         let host = previous.get(key);
-        if (!host) {
+        if (host) {
+          // Envoy's updateDynamicHostList updates a host that stays in place: its weight and
+          // EDS health status change, its pools, stats and active health state live on.
+          const edsFlags = edsHealthFlag(endpoint.healthStatus);
+          const hostEdsFlags = (host.healthFlagGet(HealthFlag.FailedEdsHealth) ? HealthFlag.FailedEdsHealth : 0) | (host.healthFlagGet(HealthFlag.DegradedEdsHealth) ? HealthFlag.DegradedEdsHealth : 0) | (host.healthFlagGet(HealthFlag.EdsStatusDraining) ? HealthFlag.EdsStatusDraining : 0);
+          if (host.weight !== endpoint.loadBalancingWeight || hostEdsFlags !== edsFlags) {
+            host.weight = endpoint.loadBalancingWeight;
+            host.healthFlagClear(EDS_FLAGS);
+            if (edsFlags !== 0) host.healthFlagSet(edsFlags);
+            updatedInPlace[group.priority] = true;
+          }
+        } else {
           host = new Host(address, port, {
             weight: endpoint.loadBalancingWeight,
             priority: group.priority,
@@ -117,7 +132,7 @@ export class EdsClusterImpl {
     for (let priority = 0; priority < priorities; priority++) {
       const add = added[priority] ?? [];
       const remove = removed[priority] ?? [];
-      if (add.length === 0 && remove.length === 0) continue;
+      if (add.length === 0 && remove.length === 0 && updatedInPlace[priority] !== true) continue;
       changed = true;
       const options = this.cluster.hostSetOptions(priority, localities, overprovisioningFactor);
       this.cluster.prioritySet.updateHosts(priority, byPriority[priority] ?? [], add, remove, options);

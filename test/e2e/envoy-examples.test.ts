@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
 import * as https from "node:https";
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
@@ -135,6 +135,73 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       expect((await fetch(`http://127.0.0.1:${port(8080)}/`)).status).toBe(404);
     } finally {
       await proxy.stop();
+    }
+  });
+
+  test("dynamic-config-fs: LDS and CDS from files (the sandbox's lds.yaml and cds.yaml); a new cds.yaml moved into place sends traffic to service2", async () => {
+    const config = yamlParse(readFileSync(join(FIXTURES, "dynamic-config-fs/envoy.yaml"), "utf8")) as Json;
+    const dir = mkdtempSync(join(inject("tempRoot"), "dynamic-config-fs-"));
+    const [listenPort, adminPort] = await Promise.all([freePort(), freePort()]);
+    config.admin.address.socket_address = { address: "127.0.0.1", port_value: adminPort };
+    config.dynamic_resources.lds_config.path_config_source.path = join(dir, "lds.yaml");
+    config.dynamic_resources.cds_config.path_config_source.path = join(dir, "cds.yaml");
+    const route = { name: "local_route", virtual_hosts: [{ name: "local_service", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "example_proxy_cluster" } }] }] };
+    const lds = {
+      resources: [
+        {
+          "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+          name: "listener_0",
+          address: { socket_address: { address: "127.0.0.1", port_value: listenPort } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    stat_prefix: "ingress_http",
+                    http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+                    route_config: route,
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const cds = (port: number) => ({
+      resources: [
+        {
+          "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+          name: "example_proxy_cluster",
+          type: "STRICT_DNS",
+          load_assignment: { cluster_name: "example_proxy_cluster", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+        },
+      ],
+    });
+    writeFileSync(join(dir, "lds.yaml"), JSON.stringify(lds));
+    writeFileSync(join(dir, "cds.yaml"), JSON.stringify(cds(service1.port)));
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      await proxy.waitForLog(/listener 'listener_0' listening/);
+      expect(await (await fetch(`http://127.0.0.1:${listenPort}/`)).text()).toBe("Hello from behind Envoy (service 1)!\n");
+      // As the sandbox's verify.sh: the new file is written beside and moved over the watched one.
+      writeFileSync(join(dir, "cds.tmp"), JSON.stringify(cds(service2.port)));
+      renameSync(join(dir, "cds.tmp"), join(dir, "cds.yaml"));
+      let body = "";
+      for (let i = 0; i < 100 && !body.includes("service 2"); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        body = await (await fetch(`http://127.0.0.1:${listenPort}/`)).text();
+      }
+      expect(body).toBe("Hello from behind Envoy (service 2)!\n");
+      const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as Json;
+      expect(JSON.stringify(dump)).toContain("example_proxy_cluster");
+    } catch (err) {
+      throw new Error(`${String(err)}\n${proxy.stderr.slice(-3000)}`);
+    } finally {
+      await proxy.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -45,6 +45,23 @@ describe("admin and node bootstrap fields", () => {
     expect(runtime.files.get("/var/log/admin-short.log")).toBe("/ready 200\n");
   });
 
+  test("admin.access_log with envoy.access_loggers.stdout and stderr logs admin requests there (Envoy's dynamic-config-fs example has one)", async () => {
+    const runtime = await start({
+      admin: {
+        address: adminAt,
+        access_log: [
+          { name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", log_format: { text_format_source: { inline_string: "out %REQ(:PATH)% %RESPONSE_CODE%\n" } } } },
+          { name: "envoy.access_loggers.stderr", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog", log_format: { text_format_source: { inline_string: "err %REQ(:PATH)% %RESPONSE_CODE%\n" } } } },
+        ],
+      },
+    });
+    expect((await get(runtime, "/ready")).status).toBe(200);
+    expect((await get(runtime, "/nothing-here")).status).toBe(404);
+    await runtime.settle(1000);
+    expect(runtime.stdoutText).toBe("out /ready 200\nout /nothing-here 404\n");
+    expect(runtime.stderrText).toContain("err /ready 200\nerr /nothing-here 404\n");
+  });
+
   test("an admin access log that cannot be opened is a startup error naming admin.access_log", async () => {
     const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify({ admin: { address: adminAt, access_log_path: "/nowhere/admin.log" } }) } });
     await runMain(runtime, ["-c", CONFIG_PATH]);

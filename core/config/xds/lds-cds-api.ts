@@ -76,9 +76,9 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
       const name = value.name ?? "";
       const text = JSON.stringify(document);
       try {
-        await this.manager.addOrUpdate(value as T, { hash: text, versionInfo: response.versionInfo });
-        const previous = this.current.get(name);
-        if (!previous || JSON.stringify(previous.document) !== text) this.current.set(name, { name, versionInfo: response.versionInfo, lastUpdated: this.wallClock(), document });
+        const changed = await this.manager.addOrUpdate(value as T, { hash: text, versionInfo: response.versionInfo });
+        // Not changed: the same text, or a static resource of that name (Envoy skips it; it stays static).
+        if (changed) this.current.set(name, { name, versionInfo: response.versionInfo, lastUpdated: this.wallClock(), document });
       } catch (err) {
         errors.push(`${this.kind} '${name}': ${err instanceof Error ? err.message : String(err)}`);
       }

@@ -315,9 +315,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /** Pick a host and ask its pool for a stream (Envoy: a new UpstreamRequest's acceptHeadersFromRouter). */
   private startAttempt(): void {
-    const cluster = this.cluster!;
-    const host = cluster.loadBalancer.chooseHost(this);
-    if (!host) {
+    const cluster = this.cluster;
+    const host = cluster?.loadBalancer.chooseHost(this);
+    if (!cluster || !host) {
       this.done = true;
       this.clearTimeout();
       this.retryState?.destroy();
@@ -375,6 +375,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const elapsed = this.requestCompleteAt > 0 ? this.server.runtime.now() - this.requestCompleteAt : 0;
     this.setTimeoutHeaders(headers, elapsed);
     this.server.log.debug(`router: retry ${this.attemptCount - 1} of ${headers.method} ${headers.path}`);
+    // The cluster by name again, as Envoy's doRetry: one replaced (CDS, a reload) since the
+    // first attempt serves the retry — the old one's hosts are draining, a pool opened on one
+    // would stay until its idle timeout — and one removed ends it (503 UH).
+    this.cluster = this.server.clusterManager.get(this.cluster!.name);
     this.startAttempt();
   }
 

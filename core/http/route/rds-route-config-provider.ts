@@ -51,6 +51,11 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     // The listener binds once the first read is done, applied or not (Envoy's RDS init target).
     context.initManager.add(`RDS '${this.name}'`, this.subscription.start().then(() => undefined));
     context.xdsManager?.add(this);
+    // Its listener gone (removed, or replaced by an update): it stops watching and leaves /config_dump.
+    context.onListenerDestroyed?.(() => {
+      this.stop();
+      context.xdsManager?.remove(this);
+    });
   }
 
   dump(): readonly DynamicResource[] {

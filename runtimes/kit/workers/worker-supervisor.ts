@@ -104,12 +104,19 @@ export class WorkerSupervisor {
     return admins;
   }
 
-  /** /quitquitquit is on its way to every worker: their exits are the end, not crashes. */
-  quitting(): void {
-    if (this.stopping) return;
-    this.stopping = true;
-    this.log.info("admin /quitquitquit, stopping all workers");
-    this.armKillTimer();
+  /**
+   * /quitquitquit is on its way to the workers in `reached` (those that had announced their
+   * admin): their exits are the end, not crashes. A worker the quit cannot reach (one
+   * restarted and not yet announced) is sent SIGTERM, or it would run until the kill timer.
+   */
+  quitting(reached: readonly WorkerAdmin[]): void {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.log.info("admin /quitquitquit, stopping all workers");
+      this.armKillTimer();
+    }
+    const pids = new Set(reached.map((w) => w.pid));
+    for (const slot of this.slots) if (slot.child !== undefined && (slot.pid === undefined || !pids.has(slot.pid))) slot.child.kill("SIGTERM");
   }
 
   /** SIGTERM/SIGINT, or a worker that keeps dying: every worker stops (draining, as one process does), then the supervisor exits. */
@@ -142,6 +149,8 @@ export class WorkerSupervisor {
   }
 
   private startWorker(slot: Slot): void {
+    // A stopping supervisor starts no worker (a restart racing a quit would never be told).
+    if (this.stopping) return;
     const child = this.launch({
       [WORKER_ENV.index]: String(slot.index),
       [WORKER_ENV.count]: String(this.options.count),

@@ -97,6 +97,10 @@ export class JwtAuthnFilterConfig {
       const first = provider.remote?.startAsyncFetch();
       if (first !== undefined) this.server.initManager.add(`jwt_authn provider ${provider.name}'s JWKS (${provider.config.remoteJwks!.uri})`, first);
     }
+    // Envoy's JwksAsyncFetcher goes with the filter config: its listener gone, no more refetches.
+    this.server.onListenerDestroyed?.(() => {
+      for (const provider of this.providers.values()) provider.remote?.stop();
+    });
   }
 
   /** The requirement of the first rule matching the path (without its query), if any. */

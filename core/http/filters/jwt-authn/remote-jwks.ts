@@ -37,6 +37,8 @@ export class RemoteJwks implements JwksReceiver {
   private waiters: Waiter[] = [];
   private readonly fetcher: JwksFetcher;
   private refetchTimer: Timer | undefined;
+  /** stop() was called: a fetch in flight settles its waiters but arms no refetch. */
+  private stopped = false;
   /** Resolves after the first async fetch (for the listener to wait on). */
   private firstFetch: (() => void) | undefined;
 
@@ -69,11 +71,18 @@ export class RemoteJwks implements JwksReceiver {
    */
   startAsyncFetch(): Promise<void> | undefined {
     const async = this.config.asyncFetch;
-    if (async === undefined) return undefined;
+    if (async === undefined || this.stopped) return undefined;
     this.refetchTimer = this.server.timers.create(() => this.start());
     const waiting = async.fastListener ? undefined : new Promise<void>((resolve) => (this.firstFetch = resolve));
     this.start();
     return waiting;
+  }
+
+  /** async_fetch ends (its listener is gone): no refetch from now on. */
+  stop(): void {
+    this.stopped = true;
+    this.refetchTimer?.disable();
+    this.refetchTimer = undefined;
   }
 
   onJwksSuccess(keys: JwtJwk[]): void {
@@ -82,7 +91,7 @@ export class RemoteJwks implements JwksReceiver {
     this.keys = keys;
     this.expiresAt = this.server.runtime.now() + this.config.cacheDurationMs;
     const duration = this.config.cacheDurationMs;
-    this.refetchTimer?.enable(duration > REFETCH_BEFORE_EXPIRED_MS ? duration - REFETCH_BEFORE_EXPIRED_MS : duration);
+    if (!this.stopped) this.refetchTimer?.enable(duration > REFETCH_BEFORE_EXPIRED_MS ? duration - REFETCH_BEFORE_EXPIRED_MS : duration);
     this.settle(keys);
   }
 
@@ -90,7 +99,7 @@ export class RemoteJwks implements JwksReceiver {
     this.fetching = false;
     this.stats.failed.inc();
     this.server.log.warn(`jwt_authn: Jwks fetching url=${this.config.uri}: failed`);
-    this.refetchTimer?.enable(this.config.asyncFetch!.failedRefetchDurationMs);
+    if (!this.stopped) this.refetchTimer?.enable(this.config.asyncFetch!.failedRefetchDurationMs);
     this.settle(undefined);
   }
 

@@ -1,0 +1,73 @@
+/**
+ * The --concurrency supervisor (runtimes/kit/workers/worker-supervisor.ts) with workers it
+ * launches through its LaunchWorker seam: a worker restarted just before /quitquitquit has
+ * not announced its admin, so the quit the admin front sends cannot reach it — the
+ * supervisor stops it with SIGTERM; once quitting, a worker that exits is not restarted.
+ */
+import { writeFile } from "node:fs/promises";
+import { describe, expect, test } from "vitest";
+import type { SignalName } from "../../../../core/port.ts";
+import { WorkerSupervisor, type WorkerChild } from "../../../../runtimes/kit/workers/worker-supervisor.ts";
+import { announcementPath, WORKER_ENV } from "../../../../runtimes/kit/workers/worker-identity.ts";
+
+/** A worker process as the supervisor sees it: its pid, the signals it got, and an exit the test decides. */
+class Worker implements WorkerChild {
+  readonly signals: string[] = [];
+  private exitCallback: ((code: number | null, signal: string | null) => void) | undefined;
+  constructor(
+    readonly pid: number,
+    readonly index: number,
+    readonly folder: string,
+  ) {}
+  kill(signal: SignalName | "SIGKILL"): void {
+    this.signals.push(signal);
+  }
+  onExit(callback: (code: number | null, signal: string | null) => void): void {
+    this.exitCallback = callback;
+  }
+  exit(code: number): void {
+    this.exitCallback?.(code, null);
+  }
+  announce(): Promise<void> {
+    return writeFile(announcementPath(this.folder, this.index), JSON.stringify({ pid: this.pid, admin: { address: "127.0.0.1", port: 20000 + this.pid } }));
+  }
+}
+
+const until = async (condition: () => boolean): Promise<void> => {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(condition()).toBe(true);
+};
+
+describe("WorkerSupervisor", () => {
+  test("a worker restarted as /quitquitquit comes is stopped with SIGTERM; none is restarted after", async () => {
+    const workers: Worker[] = [];
+    const lines: string[] = [];
+    const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    const supervisor = new WorkerSupervisor(
+      { count: 2, argv: [], admin: undefined, statsConfig: undefined, log, forwardSignals: [] },
+      (env) => {
+        const worker = new Worker(100 + workers.length, Number(env[WORKER_ENV.index]), env[WORKER_ENV.folder]!);
+        workers.push(worker);
+        return worker;
+      },
+      () => {},
+    );
+    const exited = supervisor.run();
+    await until(() => workers.length === 2);
+    await Promise.all(workers.map((w) => w.announce()));
+    await until(() => lines.some((l) => l.startsWith("all 2 workers started")));
+    // Worker 1 crashes and is restarted; the new one has not announced itself yet.
+    workers[1]!.exit(1);
+    expect(workers).toHaveLength(3);
+    const reached = await supervisor.workerAdmins();
+    expect(reached.map((w) => w.pid)).toEqual([100]);
+    supervisor.quitting(reached);
+    expect(workers[0]!.signals).toEqual([]);
+    expect(workers[2]!.signals).toEqual(["SIGTERM"]);
+    // The quit's worker exits; the other one too: no restart, the supervisor exits 0.
+    workers[0]!.exit(0);
+    workers[2]!.exit(0);
+    expect(await exited).toBe(0);
+    expect(workers).toHaveLength(3);
+  });
+});
