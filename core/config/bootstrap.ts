@@ -9,6 +9,9 @@ import type { Http2Options } from "../http2/protocol-options.ts";
 import type { Http2KeepaliveSettings } from "../http2/keepalive.ts";
 import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
+/** envoy.config.core.v3.Metadata's filter_metadata: a Struct (as JSON) per filter namespace. */
+export type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+
 export interface SocketAddressConfig {
   address: string;
   port: number;
@@ -241,6 +244,8 @@ export interface LbEndpointConfig {
   healthStatus?: "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
   /** Endpoint.health_check_config: another port to check (0: the serving port), the Host header of HTTP checks. */
   healthCheck?: { port: number; hostname: string };
+  /** LbEndpoint.metadata's filter_metadata (subset load balancing reads `envoy.lb`); absent when unset. */
+  metadata?: FilterMetadata;
 }
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints */
@@ -252,6 +257,8 @@ export interface LocalityLbEndpointsConfig {
   locality?: { region: string; zone: string; subZone: string };
   /** load_balancing_weight of the locality (1–128); absent when unset (weight 0: no load under locality weighted balancing). */
   loadBalancingWeight?: number;
+  /** LocalityLbEndpoints.metadata's filter_metadata; absent when unset. */
+  metadata?: FilterMetadata;
 }
 
 export type LbPolicyName = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
@@ -1280,6 +1287,10 @@ export interface RetryPolicyConfig {
   maxIntervalMs: number;
   /** retry_host_predicate has envoy.retry_host_predicates.previous_hosts. */
   previousHosts: boolean;
+  /** retry_host_predicate has envoy.retry_host_predicates.omit_canary_hosts. */
+  omitCanaryHosts?: true;
+  /** Each envoy.retry_host_predicates.omit_host_metadata's `envoy.lb` labels (non-empty sets only). */
+  omitHostMetadata?: readonly (readonly (readonly [string, unknown])[])[];
   /** host_selection_retry_max_attempts: default 1. */
   hostSelectionRetryMaxAttempts: number;
   /** retry_priority envoy.retry_priorities.previous_priorities: its update_frequency; absent without. */

@@ -6,6 +6,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
+import { metadataSchema } from "./metadata-schema.ts";
 import type {
   DirectResponseAction,
   ForwardAction,
@@ -267,14 +268,7 @@ const directResponseAction = z
 
 // ---- Routes and virtual hosts ------------------------------------------------------
 
-/**
- * envoy.config.core.v3.Metadata: filter_metadata (a Struct per filter namespace). Kept
- * for %METADATA(ROUTE:…)%; typed_filter_metadata is not supported.
- */
-const metadata = lazySchema(() =>
-  z
-  .strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) })
-  .transform((m) => m.filter_metadata));
+const metadata = metadataSchema;
 
 /**
  * envoy.config.route.v3.Decorator: names the route's tracing span. Without a tracer what

@@ -9,6 +9,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
+import { metadataSchema } from "./metadata-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
@@ -460,7 +461,7 @@ export const listenerSchema = lazySchema(() =>
 
 // ---- Clusters --------------------------------------------------------------------
 
-/** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status and weight (no metadata). */
+/** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status, metadata and weight. */
 const lbEndpoint = lazySchema(() =>
   z
   .strictObject({
@@ -478,6 +479,7 @@ const lbEndpoint = lazySchema(() =>
         .optional(),
     }),
     health_status: z.enum(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]).optional(),
+    metadata: metadataSchema.optional(),
     // UInt32Value, gte 1.
     load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
   })
@@ -487,6 +489,7 @@ const lbEndpoint = lazySchema(() =>
     const healthCheck = e.endpoint.health_check_config;
     if (healthCheck && (healthCheck.port_value !== 0 || healthCheck.hostname !== "")) endpoint.healthCheck = { port: healthCheck.port_value, hostname: healthCheck.hostname };
     if (e.health_status !== undefined && e.health_status !== "UNKNOWN" && e.health_status !== "HEALTHY") endpoint.healthStatus = e.health_status;
+    if (e.metadata !== undefined && Object.keys(e.metadata).length > 0) endpoint.metadata = e.metadata;
     return endpoint;
   }));
 
@@ -495,11 +498,17 @@ const locality = z
   .strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
   .transform((l) => ({ region: l.region ?? "", zone: l.zone ?? "", subZone: l.sub_zone ?? "" }));
 
-/** envoy.config.endpoint.v3.LocalityLbEndpoints: locality, its weight and priority (no metadata, proximity). */
+/**
+ * envoy.config.endpoint.v3.LocalityLbEndpoints: locality, its weight, priority and
+ * metadata (no proximity). Envoy reads a locality's metadata only in
+ * transport_socket_matches and the HTTP/1.1 proxy transport socket, neither of which
+ * polyvoy accepts: it is kept on the hosts (Host.localityMetadata) for them.
+ */
 const localityLbEndpoints = lazySchema(() =>
   z
   .strictObject({
     locality: locality.optional(),
+    metadata: metadataSchema.optional(),
     lb_endpoints: z.array(lbEndpoint).default([]),
     // UInt32Value, gte 1.
     load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
@@ -515,6 +524,7 @@ const localityLbEndpoints = lazySchema(() =>
     const endpoints: LocalityLbEndpointsConfig = { priority: l.priority, lbEndpoints: l.lb_endpoints };
     if (l.locality !== undefined && (l.locality.region || l.locality.zone || l.locality.subZone)) endpoints.locality = l.locality;
     if (l.load_balancing_weight !== undefined) endpoints.loadBalancingWeight = l.load_balancing_weight;
+    if (l.metadata !== undefined && Object.keys(l.metadata).length > 0) endpoints.metadata = l.metadata;
     return endpoints;
   }));
 

@@ -243,6 +243,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     context.downstreamTls = downstream.socket.tls;
     context.requestedServerName = downstream.requestedServerName;
     context.upstreamTls = this.upstreamTls;
+    context.upstreamHostMetadata = this.host?.metadata;
     for (const logger of loggers) logger.log(context);
   }
 

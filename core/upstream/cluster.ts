@@ -195,6 +195,8 @@ export class Cluster {
             ...(group.locality ? { locality: group.locality } : {}),
             healthFlags: edsHealthFlag(endpoint.healthStatus),
             ...(endpoint.healthCheck ? { healthCheckPort: endpoint.healthCheck.port, healthCheckHostname: endpoint.healthCheck.hostname } : {}),
+            ...(endpoint.metadata ? { metadata: endpoint.metadata } : {}),
+            ...(group.metadata ? { localityMetadata: group.metadata } : {}),
           }),
         );
       }

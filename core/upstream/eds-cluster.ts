@@ -1,4 +1,4 @@
-import type { LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
+import type { FilterMetadata, LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
 import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
 import { FilesystemSubscription } from "../config/xds/filesystem-subscription.ts";
 import type { DynamicResource } from "../config/xds/xds-manager.ts";
@@ -85,6 +85,7 @@ export class EdsClusterImpl {
     const next = new Map<string, Host>();
     const byPriority: Host[][] = [];
     const added: Host[][] = [];
+    const metadataChanged: boolean[] = [];
     for (const group of localities) {
       const hosts = (byPriority[group.priority] ??= []);
       for (const endpoint of group.lbEndpoints) {
@@ -101,8 +102,15 @@ export class EdsClusterImpl {
             ...(group.locality ? { locality: group.locality } : {}),
             healthFlags: edsHealthFlag(endpoint.healthStatus),
             ...(endpoint.healthCheck ? { healthCheckPort: endpoint.healthCheck.port, healthCheckHostname: endpoint.healthCheck.hostname } : {}),
+            ...(endpoint.metadata ? { metadata: endpoint.metadata } : {}),
+            ...(group.metadata ? { localityMetadata: group.metadata } : {}),
           });
           (added[group.priority] ??= []).push(host);
+        } else if (!sameMetadata(host, endpoint.metadata, group.metadata)) {
+          // BaseDynamicClusterImpl::updateDynamicHostList: new metadata on a kept host is set in place and counts as a change (subsets are rebuilt).
+          host.metadata = endpoint.metadata ?? {};
+          host.localityMetadata = group.metadata ?? {};
+          metadataChanged[group.priority] = true;
         }
         next.set(key, host);
         hosts.push(host);
@@ -117,11 +125,16 @@ export class EdsClusterImpl {
     for (let priority = 0; priority < priorities; priority++) {
       const add = added[priority] ?? [];
       const remove = removed[priority] ?? [];
-      if (add.length === 0 && remove.length === 0) continue;
+      if (add.length === 0 && remove.length === 0 && !metadataChanged[priority]) continue;
       changed = true;
       const options = this.cluster.hostSetOptions(priority, localities, overprovisioningFactor);
       this.cluster.prioritySet.updateHosts(priority, byPriority[priority] ?? [], add, remove, options);
     }
     if (!changed) this.cluster.stats.updateNoRebuild.inc();
   }
+}
+
+/** Does the host carry this endpoint's and locality's metadata (compared as JSON, as Envoy compares the protos)? */
+function sameMetadata(host: Host, metadata: FilterMetadata | undefined, localityMetadata: FilterMetadata | undefined): boolean {
+  return JSON.stringify(host.metadata) === JSON.stringify(metadata ?? {}) && JSON.stringify(host.localityMetadata) === JSON.stringify(localityMetadata ?? {});
 }

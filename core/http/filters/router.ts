@@ -331,6 +331,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.action?.autoHostRewrite && host.hostname !== "" && this.upstreamHeaders) this.upstreamHeaders.authority = host.hostname;
     const info = this.callbacks.streamInfo;
     info.upstreamHost = host.toString();
+    info.upstreamHostMetadata = host.metadata;
     info.upstreamRequestStart = approximateNow(this.server.runtime);
     const request = new UpstreamRequest(this, host);
     this.upstreamRequest = request;
