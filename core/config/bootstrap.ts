@@ -261,6 +261,30 @@ export interface LocalityLbEndpointsConfig {
   metadata?: FilterMetadata;
 }
 
+/** Cluster.LbSubsetConfig.LbSubsetSelector: keys sorted and unique. */
+export interface LbSubsetSelectorConfig {
+  readonly keys: readonly string[];
+  readonly fallbackPolicy: "NOT_DEFINED" | "NO_FALLBACK" | "ANY_ENDPOINT" | "DEFAULT_SUBSET" | "KEYS_SUBSET";
+  /** KEYS_SUBSET: the keys to try again with, sorted. */
+  readonly fallbackKeysSubset?: readonly string[];
+}
+
+/** envoy.config.cluster.v3.Cluster.LbSubsetConfig (core/upstream/subset-load-balancer.ts). */
+export interface LbSubsetConfig {
+  readonly fallbackPolicy: "NO_FALLBACK" | "ANY_ENDPOINT" | "DEFAULT_SUBSET";
+  /** default_subset's fields: the `envoy.lb` labels of the default subset's hosts. */
+  readonly defaultSubset: readonly (readonly [string, unknown])[];
+  readonly selectors: readonly LbSubsetSelectorConfig[];
+  readonly localityWeightAware: boolean;
+  readonly scaleLocalityWeight: boolean;
+  readonly panicModeAny: boolean;
+  readonly listAsAny: boolean;
+  readonly allowRedundantKeys: boolean;
+}
+
+/** Route metadata_match's `envoy.lb` fields as (name, value) pairs sorted by name (Envoy's MetadataMatchCriteria). */
+export type MetadataMatchCriteria = readonly (readonly [string, unknown])[];
+
 export type LbPolicyName = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
 
 /**
@@ -354,6 +378,8 @@ export interface ClusterConfig {
   perConnectionBufferLimitBytes: number;
   /** load_assignment.endpoints: the localities in config order, each with its endpoints. */
   endpoints: LocalityLbEndpointsConfig[];
+  /** lb_subset_config with at least one subset selector (Envoy's subset load balancer is on); absent otherwise. */
+  lbSubset?: LbSubsetConfig;
   /**
    * Requests per upstream connection, from typed_extension_protocol_options'
    * HttpProtocolOptions.common_http_protocol_options or the legacy cluster field;
@@ -1106,7 +1132,10 @@ export interface ForwardAction {
   includeVhRateLimits?: boolean;
   /** cluster_header: the cluster named by this request header (lowercased). */
   clusterHeader?: string;
-  weightedClusters?: { name: string; weight: number }[];
+  /** Each entry's metadataMatch is the route's merged with its own (its own values win). */
+  weightedClusters?: { name: string; weight: number; metadataMatch?: MetadataMatchCriteria }[];
+  /** metadata_match's `envoy.lb` criteria, sorted by name (the subset load balancer's); absent when none. */
+  metadataMatch?: MetadataMatchCriteria;
   /** cluster_not_found_response_code: 404 (NOT_FOUND) or 500 (INTERNAL_SERVER_ERROR); absent for 503 (SERVICE_UNAVAILABLE, the default). */
   clusterNotFoundResponseCode?: 404 | 500;
   /** host_rewrite_header: the upstream Host is this request header's value when it has one (lowercased name). */

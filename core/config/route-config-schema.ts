@@ -9,6 +9,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import { metadataSchema } from "./metadata-schema.ts";
 import type {
   DirectResponseAction,
+  MetadataMatchCriteria,
   ForwardAction,
   RedirectAction,
   RouteAction,
@@ -89,11 +90,11 @@ const routeMatch = lazySchema(() =>
 
 // ---- Actions ---------------------------------------------------------------------
 
-/** envoy.config.route.v3.WeightedCluster: name and weight per cluster only. */
+/** envoy.config.route.v3.WeightedCluster: name, weight and metadata_match per cluster. */
 const weightedClusters = lazySchema(() =>
   z
   .strictObject({
-    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: uint32.default(0) })).min(1),
+    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: uint32.default(0), metadata_match: metadataMatch.optional() })).min(1),
   })
   .superRefine((w, ctx) => {
     const total = w.clusters.reduce((sum, c) => sum + c.weight, 0);
@@ -101,7 +102,26 @@ const weightedClusters = lazySchema(() =>
     if (total === 0) ctx.addIssue({ code: "custom", message: "the sum of weights must be greater than 0", path: ["clusters"] });
     if (total > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
   })
-  .transform((w) => w.clusters));
+  .transform((w) => w.clusters.map((c) => ({ name: c.name, weight: c.weight, ...(c.metadata_match !== undefined ? { metadataMatch: c.metadata_match } : {}) }))));
+
+/**
+ * RouteAction.metadata_match (and a weighted cluster's): the `envoy.lb` fields as sorted
+ * criteria (Envoy's MetadataMatchCriteriaImpl reads only that namespace, so the others
+ * do nothing there either). Undefined when it has none.
+ */
+const metadataMatch = lazySchema(() =>
+  metadataSchema.transform((m): MetadataMatchCriteria | undefined => {
+    const lb = m["envoy.lb"];
+    if (lb === undefined || Object.keys(lb).length === 0) return undefined;
+    return Object.entries(lb).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }));
+
+/** Envoy's MetadataMatchCriteriaImpl::mergeMatchCriteria: the route's criteria with the cluster's added and overriding. */
+function mergeMatchCriteria(route: MetadataMatchCriteria | undefined, cluster: MetadataMatchCriteria): MetadataMatchCriteria {
+  const merged = new Map(route ?? []);
+  for (const [name, value] of cluster) merged.set(name, value);
+  return [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
 
 /** envoy.type.matcher.v3.RegexMatchAndSubstitute; `substitution` keeps RE2's \1 group syntax. */
 const regexRewrite = lazySchema(() =>
@@ -161,6 +181,7 @@ const forwardAction = lazySchema(() =>
     // Envoy: min_len 1, an HTTP header name (not a pseudo-header: it is looked up among the fields).
     cluster_header: headerName.optional(),
     weighted_clusters: weightedClusters.optional(),
+    metadata_match: metadataMatch.optional(),
     cluster_not_found_response_code: z.enum(Object.keys(CLUSTER_NOT_FOUND_CODES) as [keyof typeof CLUSTER_NOT_FOUND_CODES]).default("SERVICE_UNAVAILABLE"),
     prefix_rewrite: headerValue.optional(),
     regex_rewrite: regexRewrite.optional(),
@@ -202,7 +223,14 @@ const forwardAction = lazySchema(() =>
     if (a.cluster_header !== undefined) action.clusterHeader = a.cluster_header.toLowerCase();
     if (a.host_rewrite_header !== undefined) action.hostRewriteHeader = a.host_rewrite_header.toLowerCase();
     if (a.host_rewrite_path_regex !== undefined) action.hostRewritePathRegex = a.host_rewrite_path_regex;
-    if (a.weighted_clusters !== undefined) action.weightedClusters = a.weighted_clusters;
+    if (a.metadata_match !== undefined) action.metadataMatch = a.metadata_match;
+    if (a.weighted_clusters !== undefined) {
+      action.weightedClusters = a.weighted_clusters.map((c) => {
+        const { metadataMatch: own, ...rest } = c;
+        const merged = own !== undefined ? mergeMatchCriteria(a.metadata_match, own) : a.metadata_match;
+        return merged !== undefined ? { ...rest, metadataMatch: merged } : rest;
+      });
+    }
     if (a.prefix_rewrite !== undefined) action.prefixRewrite = a.prefix_rewrite;
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
     if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;

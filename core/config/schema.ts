@@ -10,6 +10,7 @@
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import { metadataSchema } from "./metadata-schema.ts";
+import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
@@ -754,6 +755,7 @@ const clusterMessage = z
     // TLS origination (core/tls); raw_buffer or absent: plaintext.
     transport_socket: upstreamTransportSocket.optional(),
     transport_socket_matches: unsupportedField("transport_socket_matches (use transport_socket)", isEmptyList),
+    lb_subset_config: lbSubsetConfig.optional(),
     upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
   })
   .superRefine((c, ctx) => {
@@ -803,6 +805,8 @@ const clusterMessage = z
       ...withOverprovisioningFactor(c.load_assignment?.policy?.overprovisioning_factor),
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
       endpoints: c.load_assignment?.endpoints ?? [],
+      // SubsetInfoImpl::isEnabled: subset load balancing is on when there are selectors.
+      ...(c.lb_subset_config !== undefined && c.lb_subset_config.selectors.length > 0 ? { lbSubset: c.lb_subset_config } : {}),
       circuitBreakers: defaultThresholds(c.circuit_breakers),
       // 0 or unset: no limit. Present only when set, so other configs compare as before.
       ...maxRequestsPerConnection(
