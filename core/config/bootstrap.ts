@@ -223,7 +223,7 @@ export interface TcpProxyFilter {
 export interface TcpProxyConfig {
   statPrefix: string;
   /** `cluster` (one, weight 1) or `weighted_clusters`: each connection picks one by weight. */
-  clusters: { name: string; weight: number }[];
+  clusters: { name: string; weight: number; metadataMatch?: MetadataMatchCriteria }[];
   /** 0 disables; Envoy's default is 1 hour. */
   idleTimeoutMs: number;
   /** hash_policy source_ip: hash the downstream's IP for RING_HASH and MAGLEV clusters. */

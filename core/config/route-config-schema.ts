@@ -6,10 +6,9 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
-import { metadataSchema } from "./metadata-schema.ts";
+import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
 import type {
   DirectResponseAction,
-  MetadataMatchCriteria,
   ForwardAction,
   RedirectAction,
   RouteAction,
@@ -103,25 +102,6 @@ const weightedClusters = lazySchema(() =>
     if (total > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
   })
   .transform((w) => w.clusters.map((c) => ({ name: c.name, weight: c.weight, ...(c.metadata_match !== undefined ? { metadataMatch: c.metadata_match } : {}) }))));
-
-/**
- * RouteAction.metadata_match (and a weighted cluster's): the `envoy.lb` fields as sorted
- * criteria (Envoy's MetadataMatchCriteriaImpl reads only that namespace, so the others
- * do nothing there either). Undefined when it has none.
- */
-const metadataMatch = lazySchema(() =>
-  metadataSchema.transform((m): MetadataMatchCriteria | undefined => {
-    const lb = m["envoy.lb"];
-    if (lb === undefined || Object.keys(lb).length === 0) return undefined;
-    return Object.entries(lb).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  }));
-
-/** Envoy's MetadataMatchCriteriaImpl::mergeMatchCriteria: the route's criteria with the cluster's added and overriding. */
-function mergeMatchCriteria(route: MetadataMatchCriteria | undefined, cluster: MetadataMatchCriteria): MetadataMatchCriteria {
-  const merged = new Map(route ?? []);
-  for (const [name, value] of cluster) merged.set(name, value);
-  return [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
 
 /** envoy.type.matcher.v3.RegexMatchAndSubstitute; `substitution` keeps RE2's \1 group syntax. */
 const regexRewrite = lazySchema(() =>
@@ -227,7 +207,7 @@ const forwardAction = lazySchema(() =>
     if (a.weighted_clusters !== undefined) {
       action.weightedClusters = a.weighted_clusters.map((c) => {
         const { metadataMatch: own, ...rest } = c;
-        const merged = own !== undefined ? mergeMatchCriteria(a.metadata_match, own) : a.metadata_match;
+        const merged = clusterMatchCriteria(a.metadata_match, own);
         return merged !== undefined ? { ...rest, metadataMatch: merged } : rest;
       });
     }

@@ -9,7 +9,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
-import { metadataSchema } from "./metadata-schema.ts";
+import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
 import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
@@ -103,7 +103,7 @@ const endpointAddress = lazySchema(() =>
 const tcpWeightedClusters = lazySchema(() =>
   z
   .strictObject({
-    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: z.number().int().min(1).max(0xffff_ffff) })).min(1),
+    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: z.number().int().min(1).max(0xffff_ffff), metadata_match: metadataMatch.optional() })).min(1),
   })
   .superRefine((w, ctx) => {
     if (w.clusters.reduce((sum, c) => sum + c.weight, 0) > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
@@ -116,6 +116,8 @@ const tcpProxy = lazySchema(() =>
     stat_prefix: z.string().min(1),
     cluster: z.string().optional(),
     weighted_clusters: tcpWeightedClusters.optional(),
+    // The subset load balancer's criteria (a weighted cluster's merged over them).
+    metadata_match: metadataMatch.optional(),
     // "If not set, defaults to 1 hour. If set to 0s, the timeout will be disabled."
     idle_timeout: duration.default(DEFAULT_TCP_IDLE_TIMEOUT_MS),
     access_log: accessLogs,
@@ -131,7 +133,10 @@ const tcpProxy = lazySchema(() =>
   .transform(
     (c): TcpProxyConfig => ({
       statPrefix: c.stat_prefix,
-      clusters: c.weighted_clusters?.clusters ?? [{ name: c.cluster ?? "", weight: 1 }],
+      clusters: (c.weighted_clusters?.clusters ?? [{ name: c.cluster ?? "", weight: 1, metadata_match: undefined }]).map((w) => {
+        const criteria = clusterMatchCriteria(c.metadata_match, w.metadata_match);
+        return { name: w.name, weight: w.weight, ...(criteria !== undefined ? { metadataMatch: criteria } : {}) };
+      }),
       idleTimeoutMs: c.idle_timeout,
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.

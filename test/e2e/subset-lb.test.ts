@@ -29,7 +29,7 @@ function endpoint(port: number, lb: object): object {
 
 const lbMatch = (lb: object) => ({ filter_metadata: { "envoy.lb": lb } });
 
-function config(listenPort: number, adminPort: number, ports: number[], logPath: string): object {
+function config(listenPort: number, adminPort: number, ports: number[], logPath: string, tcpPort: number): object {
   return {
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
     static_resources: {
@@ -92,6 +92,25 @@ function config(listenPort: number, adminPort: number, ports: number[], logPath:
             },
           ],
         },
+        {
+          name: "tcp",
+          address: { socket_address: { address: "127.0.0.1", port_value: tcpPort } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.tcp_proxy",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                    stat_prefix: "tcp",
+                    metadata_match: lbMatch({ version: "v1" }),
+                    weighted_clusters: { clusters: [{ name: "subsets", weight: 1, metadata_match: lbMatch({ stage: "prod" }) }] },
+                  },
+                },
+              ],
+            },
+          ],
+        },
       ],
       clusters: [
         {
@@ -121,13 +140,15 @@ describe.each(RUNTIMES)("subset load balancing on %s", (runtime) => {
   let port: number;
   let adminPort: number;
   let logPath: string;
+  let tcpPort: number;
 
   beforeAll(async () => {
     for (const [name, , status] of HOSTS) upstreams.push(await httpUpstream((_req, res) => ((res.statusCode = status), res.end(name))));
     port = await freePort();
     adminPort = await freePort();
     logPath = join(inject("tempRoot"), `subset-lb-${runtime}-${port}.log`);
-    proxy = await ProxyProcess.start(runtime, config(port, adminPort, upstreams.map((u) => u.port), logPath));
+    tcpPort = await freePort();
+    proxy = await ProxyProcess.start(runtime, config(port, adminPort, upstreams.map((u) => u.port), logPath, tcpPort));
   });
 
   afterAll(async () => {
@@ -170,6 +191,13 @@ describe.each(RUNTIMES)("subset load balancing on %s", (runtime) => {
     expect(await stat("lb_subsets_active")).toBe(3);
     expect(await stat("lb_subsets_created")).toBe(3);
     expect(await stat("lb_subsets_selected")).toBeGreaterThanOrEqual(8 + 8 + 1 + 8);
+  });
+
+  test("tcp_proxy: metadata_match with a weighted cluster's merged over it (version v1, stage prod) reaches only a", async () => {
+    for (let i = 0; i < 4; i++) {
+      const response = await request(`http://127.0.0.1:${tcpPort}/`, { reset: true });
+      expect(await response.body.text()).toBe("a");
+    }
   });
 
   test("omit_canary_hosts: a retry never lands on a canary (envoy.lb canary: true), so every request ends on a or c", async () => {
