@@ -74,7 +74,9 @@ export type RuntimeLayerConfig =
    * disk_layer: the files under symlink_root/subdirectory (and /<service cluster> with
    * append_service_cluster), read once at start-up (core/runtime/disk-layer.ts).
    */
-  | { kind: "disk"; name: string; symlinkRoot: string; subdirectory: string; appendServiceCluster: boolean };
+  | { kind: "disk"; name: string; symlinkRoot: string; subdirectory: string; appendServiceCluster: boolean }
+  /** rtds_layer: the Runtime resource `resourceName` from the file of rtds_config (core/runtime/rtds-subscription.ts). */
+  | { kind: "rtds"; name: string; resourceName: string; source: SdsConfigSource };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {

@@ -63,7 +63,6 @@ const lbMeta = { filter_metadata: { "envoy.lb": { v: 1 } }, typed_filter_metadat
 const USES: Record<string, Json> = {
   ads_config: { dynamic_resources: { ads_config: { api_type: "GRPC" } } },
   scoped_routes: withHcm({ route_config: undefined, scoped_routes: { name: "x" } }),
-  rtds_layer: { layered_runtime: { layers: [{ name: "r", rtds_layer: { name: "r" } }] } },
   http3_protocol_options: withHcm({ http3_protocol_options: {} }),
   transport_socket_matches: withCluster({ transport_socket_matches: [{ name: "m", match: {}, transport_socket: { name: "envoy.transport_sockets.raw_buffer" } }] }),
   "envoy.filters.listener.original_dst": withListener({ listener_filters: [{ name: "envoy.filters.listener.original_dst", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst" } }] }),
