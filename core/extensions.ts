@@ -54,8 +54,8 @@ registerNetworkFilterFactory("envoy.filters.network.tcp_proxy", (config, context
   const stats = new TcpProxyStats(context.stats, config.statPrefix);
   // The cluster by name per connection, as Envoy's: one replaced at run time serves new connections.
   return (connection) => {
-    const name = pickWeighted(config.clusters, context.runtime.random())!.name;
-    return new TcpProxyFilter(config, context.clusterManager.get(name), context, stats, connection);
+    const picked = pickWeighted(config.clusters, context.runtime.random())!;
+    return new TcpProxyFilter(config, context.clusterManager.get(picked.name), context, stats, connection, picked.metadataMatch);
   };
 });
 

@@ -1,4 +1,6 @@
 import "./extensions.ts";
+import { startRtdsSubscription } from "./runtime/rtds-subscription.ts";
+import type { FilesystemSubscription } from "./config/xds/filesystem-subscription.ts";
 import { SecretManager } from "./tls/secret-manager.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { ConfigError } from "./config/errors.ts";
@@ -51,6 +53,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   readonly initManager: InitManager = new InitManager();
   readonly stats: StatsStore;
   readonly layeredRuntime: RuntimeLoader;
+  /** rtds_layer subscriptions (core/runtime/rtds-subscription.ts). */
+  private readonly rtdsSubscriptions: FilesystemSubscription[] = [];
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
   /** static_resources.secrets and the SDS files TLS contexts name (core/tls/secret-manager.ts). */
@@ -299,6 +303,13 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     await this.layeredRuntime.loadDiskLayers(this.runtime, this.bootstrap.node?.cluster ?? "", (layer, message) =>
       this.log.warn(`runtime disk layer '${layer}' not loaded: ${message}`),
     );
+    // rtds_layer: each Runtime resource's file read before anything binds, then watched.
+    for (const layer of this.bootstrap.layeredRuntime?.layers ?? []) {
+      if (layer.kind !== "rtds") continue;
+      const subscription = startRtdsSubscription(this.runtime, this.log, this.layeredRuntime, layer.resourceName, layer.source, this.stats.scope(`runtime.${layer.resourceName}.`));
+      this.rtdsSubscriptions.push(subscription);
+      await subscription.start();
+    }
     const adminConfig = this.bootstrap.admin;
     if (adminConfig) this.admin = new Admin(this, adminConfig);
     await this.openAccessLogs();
@@ -413,6 +424,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.overload.stop();
     this.secretManager.stop();
     this.xdsManager.stop();
+    for (const subscription of this.rtdsSubscriptions) subscription.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
     this.listenerManager.stopListening();

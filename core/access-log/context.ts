@@ -113,6 +113,8 @@ export interface AccessLogContext {
   readonly localReplyBody?: string | undefined;
   /** The route's metadata.filter_metadata, by namespace. %METADATA(ROUTE:NAMESPACE:KEY)% */
   readonly routeMetadata?: Readonly<Record<string, Record<string, unknown>>> | undefined;
+  /** The chosen upstream host's endpoint metadata, by namespace. %UPSTREAM_METADATA(NAMESPACE:KEY)%, %METADATA(UPSTREAM_HOST:NAMESPACE:KEY)% */
+  readonly upstreamHostMetadata?: Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined;
   /** The stream's dynamic metadata, by namespace (filters such as rbac set it). %METADATA(DYNAMIC:NAMESPACE:KEY)%, %DYNAMIC_METADATA(NAMESPACE:KEY)% */
   readonly dynamicMetadata?: Readonly<Record<string, Record<string, unknown>>> | undefined;
 }

@@ -174,6 +174,12 @@ const OPERATORS: Record<string, OperatorKind> = {
     lengthAllowed: true,
     build: buildMetadataOperator,
   },
+  // Envoy's UpstreamHostMetadataFormatter: %METADATA(UPSTREAM_HOST:…)%.
+  UPSTREAM_METADATA: {
+    syntax: "params-required",
+    lengthAllowed: true,
+    build: (subcommand, maxLength) => buildMetadataOperator(`UPSTREAM_HOST:${subcommand}`, maxLength),
+  },
   // Envoy's older spelling of %METADATA(DYNAMIC:…)%.
   DYNAMIC_METADATA: {
     syntax: "params-required",
@@ -182,19 +188,26 @@ const OPERATORS: Record<string, OperatorKind> = {
   },
 };
 
+const METADATA_SOURCES = {
+  ROUTE: (ctx: AccessLogContext) => ctx.routeMetadata,
+  DYNAMIC: (ctx: AccessLogContext) => ctx.dynamicMetadata,
+  UPSTREAM_HOST: (ctx: AccessLogContext) => ctx.upstreamHostMetadata,
+} as const;
+
 /**
  * %METADATA(TYPE:NAMESPACE:KEY*):Z% (Envoy's MetadataFormatter): the value at KEY (a
  * path through nested structs) in NAMESPACE of the TYPE's metadata; a string as is,
  * anything else as JSON; unset when absent. ROUTE reads the route's metadata; DYNAMIC
- * the stream's dynamic metadata (set by filters such as rbac).
+ * the stream's dynamic metadata (set by filters such as rbac); UPSTREAM_HOST the chosen
+ * host's endpoint metadata (also %UPSTREAM_METADATA(NAMESPACE:KEY*)%).
  */
 function buildMetadataOperator(subcommand: string, maxLength: number | undefined): Operator {
   const [type, namespace, ...path] = subcommand.split(":");
   if (namespace === undefined || namespace === "") throw new FormatError(`METADATA needs TYPE:NAMESPACE[:KEY…], got "${subcommand}"`);
-  if (type !== "ROUTE" && type !== "DYNAMIC") throw new FormatError(`METADATA type ${type} is not supported (supported: ROUTE, DYNAMIC)`);
-  const dynamic = type === "DYNAMIC";
+  if (type !== "ROUTE" && type !== "DYNAMIC" && type !== "UPSTREAM_HOST") throw new FormatError(`METADATA type ${type} is not supported (supported: ROUTE, DYNAMIC, UPSTREAM_HOST)`);
+  const source = METADATA_SOURCES[type];
   return (ctx) => {
-    let value: unknown = (dynamic ? ctx.dynamicMetadata : ctx.routeMetadata)?.[namespace];
+    let value: unknown = source(ctx)?.[namespace];
     for (const key of path) {
       if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
       value = (value as Record<string, unknown>)[key];

@@ -9,6 +9,9 @@ import type { Http2Options } from "../http2/protocol-options.ts";
 import type { Http2KeepaliveSettings } from "../http2/keepalive.ts";
 import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
 
+/** envoy.config.core.v3.Metadata's filter_metadata: a Struct (as JSON) per filter namespace. */
+export type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+
 export interface SocketAddressConfig {
   address: string;
   port: number;
@@ -71,7 +74,9 @@ export type RuntimeLayerConfig =
    * disk_layer: the files under symlink_root/subdirectory (and /<service cluster> with
    * append_service_cluster), read once at start-up (core/runtime/disk-layer.ts).
    */
-  | { kind: "disk"; name: string; symlinkRoot: string; subdirectory: string; appendServiceCluster: boolean };
+  | { kind: "disk"; name: string; symlinkRoot: string; subdirectory: string; appendServiceCluster: boolean }
+  /** rtds_layer: the Runtime resource `resourceName` from the file of rtds_config (core/runtime/rtds-subscription.ts). */
+  | { kind: "rtds"; name: string; resourceName: string; source: SdsConfigSource };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {
@@ -220,7 +225,7 @@ export interface TcpProxyFilter {
 export interface TcpProxyConfig {
   statPrefix: string;
   /** `cluster` (one, weight 1) or `weighted_clusters`: each connection picks one by weight. */
-  clusters: { name: string; weight: number }[];
+  clusters: { name: string; weight: number; metadataMatch?: MetadataMatchCriteria }[];
   /** 0 disables; Envoy's default is 1 hour. */
   idleTimeoutMs: number;
   /** hash_policy source_ip: hash the downstream's IP for RING_HASH and MAGLEV clusters. */
@@ -241,6 +246,8 @@ export interface LbEndpointConfig {
   healthStatus?: "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
   /** Endpoint.health_check_config: another port to check (0: the serving port), the Host header of HTTP checks. */
   healthCheck?: { port: number; hostname: string };
+  /** LbEndpoint.metadata's filter_metadata (subset load balancing reads `envoy.lb`); absent when unset. */
+  metadata?: FilterMetadata;
 }
 
 /** envoy.config.endpoint.v3.LocalityLbEndpoints */
@@ -252,7 +259,33 @@ export interface LocalityLbEndpointsConfig {
   locality?: { region: string; zone: string; subZone: string };
   /** load_balancing_weight of the locality (1–128); absent when unset (weight 0: no load under locality weighted balancing). */
   loadBalancingWeight?: number;
+  /** LocalityLbEndpoints.metadata's filter_metadata; absent when unset. */
+  metadata?: FilterMetadata;
 }
+
+/** Cluster.LbSubsetConfig.LbSubsetSelector: keys sorted and unique. */
+export interface LbSubsetSelectorConfig {
+  readonly keys: readonly string[];
+  readonly fallbackPolicy: "NOT_DEFINED" | "NO_FALLBACK" | "ANY_ENDPOINT" | "DEFAULT_SUBSET" | "KEYS_SUBSET";
+  /** KEYS_SUBSET: the keys to try again with, sorted. */
+  readonly fallbackKeysSubset?: readonly string[];
+}
+
+/** envoy.config.cluster.v3.Cluster.LbSubsetConfig (core/upstream/subset-load-balancer.ts). */
+export interface LbSubsetConfig {
+  readonly fallbackPolicy: "NO_FALLBACK" | "ANY_ENDPOINT" | "DEFAULT_SUBSET";
+  /** default_subset's fields: the `envoy.lb` labels of the default subset's hosts. */
+  readonly defaultSubset: readonly (readonly [string, unknown])[];
+  readonly selectors: readonly LbSubsetSelectorConfig[];
+  readonly localityWeightAware: boolean;
+  readonly scaleLocalityWeight: boolean;
+  readonly panicModeAny: boolean;
+  readonly listAsAny: boolean;
+  readonly allowRedundantKeys: boolean;
+}
+
+/** Route metadata_match's `envoy.lb` fields as (name, value) pairs sorted by name (Envoy's MetadataMatchCriteria). */
+export type MetadataMatchCriteria = readonly (readonly [string, unknown])[];
 
 export type LbPolicyName = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
 
@@ -347,6 +380,8 @@ export interface ClusterConfig {
   perConnectionBufferLimitBytes: number;
   /** load_assignment.endpoints: the localities in config order, each with its endpoints. */
   endpoints: LocalityLbEndpointsConfig[];
+  /** lb_subset_config with at least one subset selector (Envoy's subset load balancer is on); absent otherwise. */
+  lbSubset?: LbSubsetConfig;
   /**
    * Requests per upstream connection, from typed_extension_protocol_options'
    * HttpProtocolOptions.common_http_protocol_options or the legacy cluster field;
@@ -1099,7 +1134,10 @@ export interface ForwardAction {
   includeVhRateLimits?: boolean;
   /** cluster_header: the cluster named by this request header (lowercased). */
   clusterHeader?: string;
-  weightedClusters?: { name: string; weight: number }[];
+  /** Each entry's metadataMatch is the route's merged with its own (its own values win). */
+  weightedClusters?: { name: string; weight: number; metadataMatch?: MetadataMatchCriteria }[];
+  /** metadata_match's `envoy.lb` criteria, sorted by name (the subset load balancer's); absent when none. */
+  metadataMatch?: MetadataMatchCriteria;
   /** cluster_not_found_response_code: 404 (NOT_FOUND) or 500 (INTERNAL_SERVER_ERROR); absent for 503 (SERVICE_UNAVAILABLE, the default). */
   clusterNotFoundResponseCode?: 404 | 500;
   /** host_rewrite_header: the upstream Host is this request header's value when it has one (lowercased name). */
@@ -1280,6 +1318,10 @@ export interface RetryPolicyConfig {
   maxIntervalMs: number;
   /** retry_host_predicate has envoy.retry_host_predicates.previous_hosts. */
   previousHosts: boolean;
+  /** retry_host_predicate has envoy.retry_host_predicates.omit_canary_hosts. */
+  omitCanaryHosts?: true;
+  /** Each envoy.retry_host_predicates.omit_host_metadata's `envoy.lb` labels (non-empty sets only). */
+  omitHostMetadata?: readonly (readonly (readonly [string, unknown])[])[];
   /** host_selection_retry_max_attempts: default 1. */
   hostSelectionRetryMaxAttempts: number;
   /** retry_priority envoy.retry_priorities.previous_priorities: its update_frequency; absent without. */

@@ -40,12 +40,18 @@ const retryOn = z.string().transform((text, ctx) => {
   return http.bits | grpc.bits;
 });
 
+/** A retry host predicate as parsed: its name, and omit_host_metadata's `envoy.lb` labels. */
+interface HostPredicate {
+  readonly name: HostPredicateName;
+  readonly labels?: readonly (readonly [string, unknown])[];
+}
+
 /**
  * retry_host_predicate. The extension is found by its typed_config's type (else its
- * name), as Envoy's getAndCheckFactory. omit_canary_hosts and omit_host_metadata judge
- * a host by its metadata (`envoy.lb` canary, metadata_match); endpoints carry no
- * metadata here (lb_endpoints' metadata is refused), so — exactly as in Envoy for hosts
- * without metadata — they never reject a host.
+ * name), as Envoy's getAndCheckFactory. omit_canary_hosts rejects a host whose `envoy.lb`
+ * metadata has `canary: true`; omit_host_metadata one whose `envoy.lb` metadata has every
+ * label of its metadata_match's `envoy.lb` (Envoy's OmitHostsRetryPredicate reads only
+ * that namespace: the others are accepted and do nothing there too).
  */
 const retryHostPredicate = z
   .strictObject({
@@ -54,7 +60,7 @@ const retryHostPredicate = z
       .looseObject({ "@type": z.string() })
       .optional(),
   })
-  .transform((p, ctx): HostPredicateName => {
+  .transform((p, ctx): HostPredicate => {
     const type = p.typed_config?.["@type"];
     const name = (type !== undefined ? (Object.keys(HOST_PREDICATE_TYPES) as HostPredicateName[]).find((n) => HOST_PREDICATE_TYPES[n] === type) : (p.name as HostPredicateName)) as HostPredicateName | undefined;
     if (name === undefined || !(name in HOST_PREDICATE_TYPES)) {
@@ -64,8 +70,13 @@ const retryHostPredicate = z
       return z.NEVER;
     }
     const fields = omitHostPredicateFields[name].safeParse(p.typed_config ?? {});
-    if (!fields.success) for (const issue of fields.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: ["typed_config", ...issue.path.map(String)] });
-    return name;
+    if (!fields.success) {
+      for (const issue of fields.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: ["typed_config", ...issue.path.map(String)] });
+      return z.NEVER;
+    }
+    if (name !== "envoy.retry_host_predicates.omit_host_metadata") return { name };
+    const lb = (fields.data as { metadata_match?: { filter_metadata?: Record<string, Record<string, unknown>> } }).metadata_match?.filter_metadata?.["envoy.lb"] ?? {};
+    return { name, labels: Object.entries(lb) };
   });
 
 /** What each predicate's typed_config may hold besides its type. */
@@ -144,13 +155,17 @@ export const retryPolicy = lazySchema(() =>
       baseIntervalMs: base,
       // "By default, cap the max interval to 10 times the base interval" (retry_state_impl.cc).
       maxIntervalMs: r.retry_back_off?.max_interval ?? base * 10,
-      previousHosts: r.retry_host_predicate.includes("envoy.retry_host_predicates.previous_hosts"),
+      previousHosts: r.retry_host_predicate.some((p) => p.name === "envoy.retry_host_predicates.previous_hosts"),
       hostSelectionRetryMaxAttempts: r.host_selection_retry_max_attempts,
       retriableStatusCodes: r.retriable_status_codes,
       retriableHeaders: r.retriable_headers,
       retriableRequestHeaders: r.retriable_request_headers,
     };
     if (r.retry_priority !== undefined) policy.previousPrioritiesUpdateFrequency = r.retry_priority;
+    if (r.retry_host_predicate.some((p) => p.name === "envoy.retry_host_predicates.omit_canary_hosts")) policy.omitCanaryHosts = true;
+    // Envoy: an empty label set never rejects (metadataLabelMatch would match every host).
+    const omit = r.retry_host_predicate.flatMap((p) => (p.labels !== undefined && p.labels.length > 0 ? [p.labels] : []));
+    if (omit.length > 0) policy.omitHostMetadata = omit;
     if (r.rate_limited_retry_back_off) {
       policy.rateLimitedRetryBackOff = { resetHeaders: r.rate_limited_retry_back_off.reset_headers, maxIntervalMs: r.rate_limited_retry_back_off.max_interval };
     }

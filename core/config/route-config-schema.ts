@@ -6,6 +6,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
+import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
 import type {
   DirectResponseAction,
   ForwardAction,
@@ -88,11 +89,11 @@ const routeMatch = lazySchema(() =>
 
 // ---- Actions ---------------------------------------------------------------------
 
-/** envoy.config.route.v3.WeightedCluster: name and weight per cluster only. */
+/** envoy.config.route.v3.WeightedCluster: name, weight and metadata_match per cluster. */
 const weightedClusters = lazySchema(() =>
   z
   .strictObject({
-    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: uint32.default(0) })).min(1),
+    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: uint32.default(0), metadata_match: metadataMatch.optional() })).min(1),
   })
   .superRefine((w, ctx) => {
     const total = w.clusters.reduce((sum, c) => sum + c.weight, 0);
@@ -100,7 +101,7 @@ const weightedClusters = lazySchema(() =>
     if (total === 0) ctx.addIssue({ code: "custom", message: "the sum of weights must be greater than 0", path: ["clusters"] });
     if (total > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
   })
-  .transform((w) => w.clusters));
+  .transform((w) => w.clusters.map((c) => ({ name: c.name, weight: c.weight, ...(c.metadata_match !== undefined ? { metadataMatch: c.metadata_match } : {}) }))));
 
 /** envoy.type.matcher.v3.RegexMatchAndSubstitute; `substitution` keeps RE2's \1 group syntax. */
 const regexRewrite = lazySchema(() =>
@@ -160,6 +161,7 @@ const forwardAction = lazySchema(() =>
     // Envoy: min_len 1, an HTTP header name (not a pseudo-header: it is looked up among the fields).
     cluster_header: headerName.optional(),
     weighted_clusters: weightedClusters.optional(),
+    metadata_match: metadataMatch.optional(),
     cluster_not_found_response_code: z.enum(Object.keys(CLUSTER_NOT_FOUND_CODES) as [keyof typeof CLUSTER_NOT_FOUND_CODES]).default("SERVICE_UNAVAILABLE"),
     prefix_rewrite: headerValue.optional(),
     regex_rewrite: regexRewrite.optional(),
@@ -201,7 +203,14 @@ const forwardAction = lazySchema(() =>
     if (a.cluster_header !== undefined) action.clusterHeader = a.cluster_header.toLowerCase();
     if (a.host_rewrite_header !== undefined) action.hostRewriteHeader = a.host_rewrite_header.toLowerCase();
     if (a.host_rewrite_path_regex !== undefined) action.hostRewritePathRegex = a.host_rewrite_path_regex;
-    if (a.weighted_clusters !== undefined) action.weightedClusters = a.weighted_clusters;
+    if (a.metadata_match !== undefined) action.metadataMatch = a.metadata_match;
+    if (a.weighted_clusters !== undefined) {
+      action.weightedClusters = a.weighted_clusters.map((c) => {
+        const { metadataMatch: own, ...rest } = c;
+        const merged = clusterMatchCriteria(a.metadata_match, own);
+        return merged !== undefined ? { ...rest, metadataMatch: merged } : rest;
+      });
+    }
     if (a.prefix_rewrite !== undefined) action.prefixRewrite = a.prefix_rewrite;
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
     if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
@@ -267,14 +276,7 @@ const directResponseAction = z
 
 // ---- Routes and virtual hosts ------------------------------------------------------
 
-/**
- * envoy.config.core.v3.Metadata: filter_metadata (a Struct per filter namespace). Kept
- * for %METADATA(ROUTE:…)%; typed_filter_metadata is not supported.
- */
-const metadata = lazySchema(() =>
-  z
-  .strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) })
-  .transform((m) => m.filter_metadata));
+const metadata = metadataSchema;
 
 /**
  * envoy.config.route.v3.Decorator: names the route's tracing span. Without a tracer what

@@ -2,14 +2,15 @@
  * envoy.config.bootstrap.v3.LayeredRuntime (core/runtime/runtime-loader.ts): static
  * layers are flattened here into dotted keys as Envoy's ProtoLayer walks its Struct
  * (runtime_impl.cc walkProtoValue); at most one admin layer. A disk_layer is read once at
- * start-up (core/runtime/disk-layer.ts); rtds_layer is refused: polyvoy has no xDS.
+ * start-up (core/runtime/disk-layer.ts); an rtds_layer's Runtime resource comes from the
+ * file of its rtds_config (core/runtime/rtds-subscription.ts), as LDS/CDS from files.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LayeredRuntimeConfig, RuntimeLayerConfig } from "./bootstrap.ts";
 import { oneOf } from "./proto-schema.ts";
-import { unsupportedField } from "./unsupported-field.ts";
+import { configSourceSchema } from "./xds/config-source-schema.ts";
 
 const runtimeLayer = lazySchema(() =>
   z
@@ -21,11 +22,13 @@ const runtimeLayer = lazySchema(() =>
       .strictObject({ symlink_root: z.string().default(""), subdirectory: z.string().default(""), append_service_cluster: z.boolean().default(false) })
       .optional(),
     admin_layer: z.strictObject({}).optional(),
-    rtds_layer: unsupportedField("RTDS needs xDS, which polyvoy does not have; use a static_layer or an admin_layer"),
+    // envoy.config.bootstrap.v3.RuntimeLayer.RtdsLayer: `name` is the Runtime resource's.
+    rtds_layer: z.strictObject({ name: z.string().min(1), rtds_config: configSourceSchema("RTDS") }).optional(),
   })
   .transform((layer, ctx): RuntimeLayerConfig => {
     oneOf(layer, ["static_layer", "disk_layer", "admin_layer", "rtds_layer"] as const, ctx, true);
     if (layer.admin_layer !== undefined) return { kind: "admin", name: layer.name };
+    if (layer.rtds_layer !== undefined) return { kind: "rtds", name: layer.name, resourceName: layer.rtds_layer.name, source: layer.rtds_layer.rtds_config };
     if (layer.disk_layer !== undefined) {
       const disk = layer.disk_layer;
       return { kind: "disk", name: layer.name, symlinkRoot: disk.symlink_root, subdirectory: disk.subdirectory, appendServiceCluster: disk.append_service_cluster };
@@ -50,6 +53,15 @@ export const layeredRuntime: z.ZodType<LayeredRuntimeConfig, unknown> = lazySche
     // Envoy (server/configuration_impl.cc): a layered_runtime with no layers gets one unnamed admin layer.
     return { layers: r.layers.length > 0 ? r.layers : [{ kind: "admin", name: "" }] };
   }));
+
+/** An RTDS Runtime resource's `layer` Struct as flattened keys, or the problems that refuse it. */
+export function flattenRuntimeLayer(layer: Record<string, unknown>): { values: [string, string][]; problems: string[] } {
+  const values: [string, string][] = [];
+  const problems: string[] = [];
+  const ctx = { addIssue: (issue: { message?: string }) => problems.push(issue.message ?? "invalid") } as unknown as z.RefinementCtx;
+  for (const [key, value] of Object.entries(layer)) walkValue(value, key, values, ctx);
+  return { values, problems };
+}
 
 /**
  * ProtoLayer::walkProtoValue: a nested object is a directory (its keys joined with "."),

@@ -9,6 +9,8 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
+import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
+import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
@@ -101,7 +103,7 @@ const endpointAddress = lazySchema(() =>
 const tcpWeightedClusters = lazySchema(() =>
   z
   .strictObject({
-    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: z.number().int().min(1).max(0xffff_ffff) })).min(1),
+    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: z.number().int().min(1).max(0xffff_ffff), metadata_match: metadataMatch.optional() })).min(1),
   })
   .superRefine((w, ctx) => {
     if (w.clusters.reduce((sum, c) => sum + c.weight, 0) > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
@@ -114,6 +116,8 @@ const tcpProxy = lazySchema(() =>
     stat_prefix: z.string().min(1),
     cluster: z.string().optional(),
     weighted_clusters: tcpWeightedClusters.optional(),
+    // The subset load balancer's criteria (a weighted cluster's merged over them).
+    metadata_match: metadataMatch.optional(),
     // "If not set, defaults to 1 hour. If set to 0s, the timeout will be disabled."
     idle_timeout: duration.default(DEFAULT_TCP_IDLE_TIMEOUT_MS),
     access_log: accessLogs,
@@ -129,7 +133,10 @@ const tcpProxy = lazySchema(() =>
   .transform(
     (c): TcpProxyConfig => ({
       statPrefix: c.stat_prefix,
-      clusters: c.weighted_clusters?.clusters ?? [{ name: c.cluster ?? "", weight: 1 }],
+      clusters: (c.weighted_clusters?.clusters ?? [{ name: c.cluster ?? "", weight: 1, metadata_match: undefined }]).map((w) => {
+        const criteria = clusterMatchCriteria(c.metadata_match, w.metadata_match);
+        return { name: w.name, weight: w.weight, ...(criteria !== undefined ? { metadataMatch: criteria } : {}) };
+      }),
       idleTimeoutMs: c.idle_timeout,
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
@@ -460,7 +467,7 @@ export const listenerSchema = lazySchema(() =>
 
 // ---- Clusters --------------------------------------------------------------------
 
-/** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status and weight (no metadata). */
+/** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status, metadata and weight. */
 const lbEndpoint = lazySchema(() =>
   z
   .strictObject({
@@ -478,6 +485,7 @@ const lbEndpoint = lazySchema(() =>
         .optional(),
     }),
     health_status: z.enum(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]).optional(),
+    metadata: metadataSchema.optional(),
     // UInt32Value, gte 1.
     load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
   })
@@ -487,6 +495,7 @@ const lbEndpoint = lazySchema(() =>
     const healthCheck = e.endpoint.health_check_config;
     if (healthCheck && (healthCheck.port_value !== 0 || healthCheck.hostname !== "")) endpoint.healthCheck = { port: healthCheck.port_value, hostname: healthCheck.hostname };
     if (e.health_status !== undefined && e.health_status !== "UNKNOWN" && e.health_status !== "HEALTHY") endpoint.healthStatus = e.health_status;
+    if (e.metadata !== undefined && Object.keys(e.metadata).length > 0) endpoint.metadata = e.metadata;
     return endpoint;
   }));
 
@@ -495,11 +504,17 @@ const locality = z
   .strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
   .transform((l) => ({ region: l.region ?? "", zone: l.zone ?? "", subZone: l.sub_zone ?? "" }));
 
-/** envoy.config.endpoint.v3.LocalityLbEndpoints: locality, its weight and priority (no metadata, proximity). */
+/**
+ * envoy.config.endpoint.v3.LocalityLbEndpoints: locality, its weight, priority and
+ * metadata (no proximity). Envoy reads a locality's metadata only in
+ * transport_socket_matches and the HTTP/1.1 proxy transport socket, neither of which
+ * polyvoy accepts: it is kept on the hosts (Host.localityMetadata) for them.
+ */
 const localityLbEndpoints = lazySchema(() =>
   z
   .strictObject({
     locality: locality.optional(),
+    metadata: metadataSchema.optional(),
     lb_endpoints: z.array(lbEndpoint).default([]),
     // UInt32Value, gte 1.
     load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
@@ -515,6 +530,7 @@ const localityLbEndpoints = lazySchema(() =>
     const endpoints: LocalityLbEndpointsConfig = { priority: l.priority, lbEndpoints: l.lb_endpoints };
     if (l.locality !== undefined && (l.locality.region || l.locality.zone || l.locality.subZone)) endpoints.locality = l.locality;
     if (l.load_balancing_weight !== undefined) endpoints.loadBalancingWeight = l.load_balancing_weight;
+    if (l.metadata !== undefined && Object.keys(l.metadata).length > 0) endpoints.metadata = l.metadata;
     return endpoints;
   }));
 
@@ -744,6 +760,7 @@ const clusterMessage = z
     // TLS origination (core/tls); raw_buffer or absent: plaintext.
     transport_socket: upstreamTransportSocket.optional(),
     transport_socket_matches: unsupportedField("transport_socket_matches (use transport_socket)", isEmptyList),
+    lb_subset_config: lbSubsetConfig.optional(),
     upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
   })
   .superRefine((c, ctx) => {
@@ -793,6 +810,8 @@ const clusterMessage = z
       ...withOverprovisioningFactor(c.load_assignment?.policy?.overprovisioning_factor),
       perConnectionBufferLimitBytes: c.per_connection_buffer_limit_bytes,
       endpoints: c.load_assignment?.endpoints ?? [],
+      // SubsetInfoImpl::isEnabled: subset load balancing is on when there are selectors.
+      ...(c.lb_subset_config !== undefined && c.lb_subset_config.selectors.length > 0 ? { lbSubset: c.lb_subset_config } : {}),
       circuitBreakers: defaultThresholds(c.circuit_breakers),
       // 0 or unset: no limit. Present only when set, so other configs compare as before.
       ...maxRequestsPerConnection(

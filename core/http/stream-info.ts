@@ -1,3 +1,4 @@
+import type { FilterMetadata } from "../config/bootstrap.ts";
 import type { TlsSession } from "../port.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
 
@@ -24,6 +25,8 @@ export class StreamInfo {
   routeName = "";
   upstreamCluster = "";
   upstreamHost = "";
+  /** The chosen host's endpoint metadata (%UPSTREAM_METADATA%); undefined until a host is chosen. */
+  upstreamHostMetadata: FilterMetadata | undefined = undefined;
   /** The upstream connection's TLS (the last attempt's), when it had one. */
   upstreamTls: TlsSession | undefined = undefined;
   /** Why the upstream connection failed, as Envoy renders it ("delayed connect error: 111"); "" if it did not. */

@@ -1,3 +1,4 @@
+import type { FilterMetadata } from "../config/bootstrap.ts";
 import type { AccessLogContext } from "../access-log/context.ts";
 import type { SocketAddress, TlsSession } from "../port.ts";
 
@@ -13,6 +14,8 @@ export class TcpAccessLogContext implements AccessLogContext {
   requestedServerName: string | undefined;
   /** The upstream connection's TLS, when one was made over TLS. %UPSTREAM_TLS_VERSION% %UPSTREAM_PEER_SUBJECT% … */
   upstreamTls: TlsSession | undefined;
+  /** The upstream host's endpoint metadata. %UPSTREAM_METADATA% */
+  upstreamHostMetadata: FilterMetadata | undefined;
 
   constructor(
     readonly startWallClock: number,

@@ -1,4 +1,4 @@
-import type { TcpProxyConfig } from "../config/bootstrap.ts";
+import type { MetadataMatchCriteria, TcpProxyConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { PortError, TlsSession } from "../port.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
@@ -59,6 +59,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     private readonly context: ServerContext,
     private readonly stats: TcpProxyStats,
     private readonly downstream: Connection,
+    /** metadata_match's criteria for the picked cluster (the subset load balancer's). */
+    private readonly metadataMatch?: MetadataMatchCriteria,
   ) {
     this.startWallClock = context.runtime.wallClock();
     this.started = context.runtime.now();
@@ -78,6 +80,11 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   computeHashKey(): bigint | undefined {
     const remote = this.config.hashSourceIp ? this.downstream.remoteAddress : undefined;
     return remote ? xxHash64Text(remote.address) : undefined;
+  }
+
+  /** LoadBalancerContext: tcp_proxy's metadata_match (Envoy's TcpProxy::Filter::metadataMatchCriteria). */
+  metadataMatchCriteria(): MetadataMatchCriteria | undefined {
+    return this.metadataMatch;
   }
 
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
@@ -243,6 +250,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     context.downstreamTls = downstream.socket.tls;
     context.requestedServerName = downstream.requestedServerName;
     context.upstreamTls = this.upstreamTls;
+    context.upstreamHostMetadata = this.host?.metadata;
     for (const logger of loggers) logger.log(context);
   }
 

@@ -88,6 +88,8 @@ export class RuntimeLoader implements RuntimeSnapshot {
   private readonly diskLayers: DiskLayerState[] = [];
   private diskErrors = 0;
   private readonly adminValues: Map<string, RuntimeEntry> | undefined;
+  /** rtds_layer values by the name of its Runtime resource. */
+  private readonly rtdsLayers = new Map<string, Map<string, RuntimeEntry>>();
   private values = new Map<string, RuntimeEntry>();
   private readonly stats: RuntimeStats | undefined;
 
@@ -105,6 +107,11 @@ export class RuntimeLoader implements RuntimeSnapshot {
         const state: DiskLayerState = { config: layer, layer: { name: layer.name, values: new Map() }, present: false };
         this.diskLayers.push(state);
         this.layers.push(state.layer);
+      } else if (layer.kind === "rtds") {
+        // Empty until its first update (Envoy's RtdsSubscription starts with an empty ProtoLayer).
+        const values = new Map<string, RuntimeEntry>();
+        this.rtdsLayers.set(layer.resourceName, values);
+        this.layers.push({ name: layer.name, values });
       } else {
         const values = new Map<string, RuntimeEntry>();
         for (const [key, raw] of layer.values) values.set(key, createEntry(raw));
@@ -139,6 +146,15 @@ export class RuntimeLoader implements RuntimeSnapshot {
         onError?.(disk.config.name, result.message);
       }
     }
+    this.loadNewSnapshot();
+  }
+
+  /** An RTDS update (Envoy's RtdsSubscription::onConfigUpdate): the layer's values replaced whole. */
+  setRtdsLayer(name: string, values: readonly (readonly [string, string])[]): void {
+    const layer = this.rtdsLayers.get(name);
+    if (layer === undefined) return;
+    layer.clear();
+    for (const [key, raw] of values) layer.set(key, createEntry(raw));
     this.loadNewSnapshot();
   }
 

@@ -86,7 +86,7 @@ export class Cluster {
     // No hosts until the first answer: the balancer finds an empty priority 0.
     else this.prioritySet.getOrCreateHostSet(0);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
-    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, options);
+    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
   }
 
   /** Its HTTP/2 upstream connections' codec stats (cluster.<name>.http2.*, Envoy's names), made on first use. */
@@ -195,6 +195,8 @@ export class Cluster {
             ...(group.locality ? { locality: group.locality } : {}),
             healthFlags: edsHealthFlag(endpoint.healthStatus),
             ...(endpoint.healthCheck ? { healthCheckPort: endpoint.healthCheck.port, healthCheckHostname: endpoint.healthCheck.hostname } : {}),
+            ...(endpoint.metadata ? { metadata: endpoint.metadata } : {}),
+            ...(group.metadata ? { localityMetadata: group.metadata } : {}),
           }),
         );
       }

@@ -1,4 +1,4 @@
-import type { LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
+import type { FilterMetadata, LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
 import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
 import { FilesystemSubscription } from "../config/xds/filesystem-subscription.ts";
 import type { DynamicResource } from "../config/xds/xds-manager.ts";
@@ -108,6 +108,12 @@ export class EdsClusterImpl {
             if (edsFlags !== 0) host.healthFlagSet(edsFlags);
             updatedInPlace[group.priority] = true;
           }
+          if (!sameMetadata(host, endpoint.metadata, group.metadata)) {
+            // New metadata on a kept host is set in place and counts as a change (subsets are rebuilt).
+            host.metadata = endpoint.metadata ?? {};
+            host.localityMetadata = group.metadata ?? {};
+            updatedInPlace[group.priority] = true;
+          }
         } else {
           host = new Host(address, port, {
             weight: endpoint.loadBalancingWeight,
@@ -116,6 +122,8 @@ export class EdsClusterImpl {
             ...(group.locality ? { locality: group.locality } : {}),
             healthFlags: edsHealthFlag(endpoint.healthStatus),
             ...(endpoint.healthCheck ? { healthCheckPort: endpoint.healthCheck.port, healthCheckHostname: endpoint.healthCheck.hostname } : {}),
+            ...(endpoint.metadata ? { metadata: endpoint.metadata } : {}),
+            ...(group.metadata ? { localityMetadata: group.metadata } : {}),
           });
           (added[group.priority] ??= []).push(host);
         }
@@ -139,4 +147,9 @@ export class EdsClusterImpl {
     }
     if (!changed) this.cluster.stats.updateNoRebuild.inc();
   }
+}
+
+/** Does the host carry this endpoint's and locality's metadata (compared as JSON, as Envoy compares the protos)? */
+function sameMetadata(host: Host, metadata: FilterMetadata | undefined, localityMetadata: FilterMetadata | undefined): boolean {
+  return JSON.stringify(host.metadata) === JSON.stringify(metadata ?? {}) && JSON.stringify(host.localityMetadata) === JSON.stringify(localityMetadata ?? {});
 }

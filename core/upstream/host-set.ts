@@ -10,7 +10,11 @@ export function localityKey(locality: Locality): string {
 
 /** What discovery knows about a priority level besides its hosts. */
 export interface HostSetOptions {
-  /** load_balancing_weight per locality (by localityKey); a locality not in it weighs 0. */
+  /**
+   * load_balancing_weight per locality (by localityKey); a locality not in it weighs 0.
+   * Absent: the level has no locality weights (Envoy's null LocalityWeights, as a subset
+   * without locality_weight_aware has), and locality weighted balancing does not apply.
+   */
   readonly localityWeights?: ReadonlyMap<string, number>;
   /** load_assignment.policy.overprovisioning_factor (percent; default 140). */
   readonly overprovisioningFactor?: number;
@@ -37,6 +41,7 @@ export class HostSet {
   private weights: readonly number[] = [];
   private weightsByKey: ReadonlyMap<string, number> | undefined;
   private localFirst = false;
+  private lastOptions: HostSetOptions = {};
   /** Percent: a level with this share of healthy hosts × factor/100 ≥ 100 % takes all its load. */
   overprovisioningFactor = DEFAULT_OVERPROVISIONING_FACTOR;
 
@@ -86,6 +91,11 @@ export class HostSet {
     return this.weights;
   }
 
+  /** The options of the last setHosts (a subset's host sets copy them: subset-load-balancer.ts). */
+  get options(): HostSetOptions {
+    return this.lastOptions;
+  }
+
   /** Replace the hosts and recompute the health subsets from each host's flags. */
   setHosts(hosts: readonly Host[], options: HostSetOptions = {}): void {
     this.all = hosts;
@@ -97,7 +107,8 @@ export class HostSet {
     this.localFirst = local !== undefined && keys.includes(local);
     if (this.localFirst) keys.splice(keys.indexOf(local!), 1), keys.unshift(local!);
     this.localityKeys = keys;
-    this.weights = keys.map((key) => this.weightsByKey?.get(key) ?? 0);
+    this.weights = this.weightsByKey === undefined ? [] : keys.map((key) => this.weightsByKey!.get(key) ?? 0);
+    this.lastOptions = options;
     this.perLocality = this.groupByLocality(hosts);
     this.recomputeHealth();
   }

@@ -1,3 +1,4 @@
+import type { FilterMetadata } from "../config/bootstrap.ts";
 import { formatAddress } from "../network/address.ts";
 import { NULL_DETECTOR_HOST_MONITOR, NULL_HEALTH_CHECK_HOST_MONITOR, type DetectorHostMonitor, type HealthCheckHostMonitor } from "./host-monitors.ts";
 
@@ -116,7 +117,13 @@ export interface HostOptions {
   readonly healthCheckPort?: number;
   /** health_check_config.hostname: the Host of HTTP health checks without http_health_check.host. */
   readonly healthCheckHostname?: string;
+  /** LbEndpoint.metadata's filter_metadata. */
+  readonly metadata?: FilterMetadata;
+  /** The metadata of its LocalityLbEndpoints. */
+  readonly localityMetadata?: FilterMetadata;
 }
+
+const NO_METADATA: FilterMetadata = {};
 
 /** One upstream endpoint of a cluster (Envoy's `Upstream::Host`). */
 export class Host {
@@ -126,6 +133,14 @@ export class Host {
   weight: number;
   priority: number;
   readonly locality: Locality;
+  /**
+   * The endpoint's filter_metadata (Envoy's Host::metadata): `envoy.lb` keys place it in
+   * subsets (subset-load-balancer.ts); %UPSTREAM_METADATA% and omit_host_metadata read it.
+   * Replaced, not edited, by an EDS update that changes it (Envoy updates it in place too).
+   */
+  metadata: FilterMetadata;
+  /** Its locality's filter_metadata (Envoy's Host::localityMetadata). */
+  localityMetadata: FilterMetadata;
   /** HealthFlag bits; set and cleared by health checking and outlier detection. */
   private flags: number;
   /** Where the router reports results (outlier-detection.ts sets a real one). */
@@ -149,6 +164,8 @@ export class Host {
     this.weight = options.weight ?? 1;
     this.priority = options.priority ?? 0;
     this.locality = options.locality ?? NO_LOCALITY;
+    this.metadata = options.metadata ?? NO_METADATA;
+    this.localityMetadata = options.localityMetadata ?? NO_METADATA;
     this.flags = options.healthFlags ?? 0;
     this.healthCheckPort = options.healthCheckPort || port;
     this.hostnameForHealthChecks = options.healthCheckHostname ?? "";
@@ -158,6 +175,14 @@ export class Host {
   readonly healthCheckPort: number;
   /** Envoy's hostnameForHealthChecks(): health_check_config.hostname, "" when not set. */
   readonly hostnameForHealthChecks: string;
+
+  /**
+   * Envoy's Host::canary(): the `envoy.lb` metadata's `canary` is true (HostDescriptionImpl
+   * reads Config::MetadataEnvoyLbKeys::get().CANARY); the omit_canary_hosts retry predicate reads it.
+   */
+  get canary(): boolean {
+    return this.metadata["envoy.lb"]?.["canary"] === true;
+  }
 
   /** The IP address new connections go to. */
   get address(): string {

@@ -1,4 +1,4 @@
-import type { LoadBalancingConfig } from "../config/bootstrap.ts";
+import type { LbSubsetConfig, LoadBalancingConfig } from "../config/bootstrap.ts";
 import { DEFAULT_LOAD_BALANCING } from "../config/lb-policy-defaults.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import type { PrioritySet } from "./host-set.ts";
@@ -10,6 +10,7 @@ import { MaglevLoadBalancer } from "./maglev.ts";
 import { RandomLoadBalancer } from "./random-load-balancer.ts";
 import { RingHashLoadBalancer } from "./ring-hash.ts";
 import { RoundRobinLoadBalancer } from "./round-robin.ts";
+import { SubsetLoadBalancer } from "./subset-load-balancer.ts";
 
 /**
  * The cluster's load balancer for its lb_policy (or load_balancing_policy), over its
@@ -23,9 +24,15 @@ export interface LoadBalancerOptions {
   readonly now?: () => number;
   /** The local cluster's hosts (zone aware routing). */
   readonly localPrioritySet?: PrioritySet;
+  /** lb_subset_config with selectors: a subset load balancer whose subsets each have a balancer of the policy. */
+  readonly lbSubset?: LbSubsetConfig;
 }
 
 export function createLoadBalancer(config: LoadBalancingConfig | undefined, prioritySet: PrioritySet, scope: StatsScope, random: RandomSource, options: LoadBalancerOptions = {}): LoadBalancer {
+  const { lbSubset, ...childOptions } = options;
+  if (lbSubset !== undefined) {
+    return new SubsetLoadBalancer(lbSubset, prioritySet, new ClusterLbStats(scope), (subset) => createLoadBalancer(config, subset, scope, random, childOptions));
+  }
   const { layeredRuntime: runtime, now, localPrioritySet } = options;
   const lbConfig = config ?? DEFAULT_LOAD_BALANCING;
   // Zone aware routing is ZoneAwareLoadBalancerBase's: the hash balancers never do it.

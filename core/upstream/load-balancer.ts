@@ -1,3 +1,4 @@
+import type { MetadataMatchCriteria } from "../config/bootstrap.ts";
 import type { Host } from "./host.ts";
 import type { PrioritySet } from "./host-set.ts";
 
@@ -27,6 +28,12 @@ export interface LoadBalancerContext {
    * retry_priority moving load off priorities already tried (Envoy's determinePriorityLoad).
    */
   determinePriorityLoad?(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad;
+  /**
+   * The route's metadata_match `envoy.lb` criteria, sorted by name (with the stream's
+   * `envoy.lb` dynamic metadata merged in): the subset load balancer picks by them.
+   * Undefined when there are none.
+   */
+  metadataMatchCriteria?(): MetadataMatchCriteria | undefined;
 }
 
 /** Picks the host for each new request or connection (Envoy's `Upstream::LoadBalancer`). */

@@ -1,4 +1,4 @@
-import type { LbEndpointConfig } from "../config/bootstrap.ts";
+import type { FilterMetadata, LbEndpointConfig } from "../config/bootstrap.ts";
 import type { Logger } from "../log.ts";
 import type { ResolvedAddress, Runtime } from "../port.ts";
 import type { Cluster } from "./cluster.ts";
@@ -17,6 +17,7 @@ export class LogicalDnsCluster implements DnsAnswerHandler, DnsDiscovery {
   private readonly target: DnsResolveTarget;
   private readonly endpoint: LbEndpointConfig;
   private host: Host | undefined;
+  private readonly localityMetadata: FilterMetadata | undefined;
 
   constructor(
     private readonly cluster: Cluster,
@@ -25,6 +26,7 @@ export class LogicalDnsCluster implements DnsAnswerHandler, DnsDiscovery {
   ) {
     // The schema checked that there is exactly one endpoint.
     this.endpoint = cluster.config.endpoints[0]!.lbEndpoints[0]!;
+    this.localityMetadata = cluster.config.endpoints[0]!.metadata;
     this.target = new DnsResolveTarget(cluster.name, this.endpoint.address.address, cluster.config.dns!, runtime, cluster.stats, log, this);
   }
 
@@ -48,6 +50,8 @@ export class LogicalDnsCluster implements DnsAnswerHandler, DnsDiscovery {
         weight: this.endpoint.loadBalancingWeight,
         priority: 0,
         ...(healthCheck ? { healthCheckPort: healthCheck.port, healthCheckHostname: healthCheck.hostname } : {}),
+        ...(this.endpoint.metadata ? { metadata: this.endpoint.metadata } : {}),
+        ...(this.localityMetadata ? { localityMetadata: this.localityMetadata } : {}),
       });
       this.cluster.prioritySet.updateHosts(0, [this.host], [this.host], [], this.cluster.hostSetOptions(0));
     } else if (this.host.address !== first.address) {

@@ -47,6 +47,8 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
       ...(locality.locality ? { locality: locality.locality } : {}),
       healthFlags: edsHealthFlag(config.healthStatus),
       ...(config.healthCheck ? { healthCheckPort: config.healthCheck.port, healthCheckHostname: config.healthCheck.hostname } : {}),
+      ...(config.metadata ? { metadata: config.metadata } : {}),
+      ...(locality.metadata ? { localityMetadata: locality.metadata } : {}),
     };
     const endpoint: Endpoint = { target, config, priority: locality.priority, hostOptions, hosts: [] };
     this.endpoints.push(endpoint);

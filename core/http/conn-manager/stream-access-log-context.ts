@@ -76,6 +76,9 @@ export class StreamAccessLogContext implements AccessLogContext {
   get upstreamHost(): string | undefined {
     return this.info.upstreamHost || undefined;
   }
+  get upstreamHostMetadata(): StreamInfo["upstreamHostMetadata"] {
+    return this.info.upstreamHostMetadata;
+  }
   get upstreamTransportFailureReason(): string | undefined {
     return this.info.upstreamTransportFailureReason || undefined;
   }

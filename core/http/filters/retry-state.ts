@@ -18,6 +18,7 @@ import { JitteredExponentialBackOffStrategy, jitteredLowerBoundBackOffMs } from 
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { compileHeaderMatcher, type HeaderSource } from "../route/header-matcher.ts";
 import { StreamResetReason } from "../stream-reset-reason.ts";
+import { metadataLabelMatch } from "../../upstream/metadata-match.ts";
 
 /** What shouldRetry* decided (Envoy's `RetryStatus`). */
 export const RetryStatus = {
@@ -207,9 +208,17 @@ export class RetryState implements TimerTarget {
     return this.retryPriority ? this.retryPriority.determinePriorityLoad(prioritySet, original) : original;
   }
 
-  /** The retry host predicates: previous_hosts rejects a host already tried. */
+  /**
+   * The retry host predicates (Envoy's RetryStateImpl::shouldSelectAnotherHost: any one
+   * rejecting is enough): previous_hosts rejects a host already tried, omit_canary_hosts
+   * a canary, omit_host_metadata a host whose `envoy.lb` metadata has all its labels.
+   */
   shouldSelectAnotherHost(host: Host): boolean {
-    return this.attemptedHosts?.has(host) ?? false;
+    if (this.attemptedHosts?.has(host)) return true;
+    if (this.policy.omitCanaryHosts && host.canary) return true;
+    const omit = this.policy.omitHostMetadata;
+    if (omit !== undefined) for (const labels of omit) if (metadataLabelMatch(labels, host.metadata, false)) return true;
+    return false;
   }
 
   /** A response's headers arrived: retry it? */

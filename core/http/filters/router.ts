@@ -2,7 +2,7 @@ import { getGrpcTimeoutMs, isGrpcRequestHeaders, toGrpcTimeout } from "../grpc-c
 import { concatBytes, EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import { pickWeighted } from "../../util/weighted-pick.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
-import type { ForwardAction, InternalRedirectPolicyConfig, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
+import type { ForwardAction, InternalRedirectPolicyConfig, MetadataMatchCriteria, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
@@ -10,6 +10,7 @@ import type { Host } from "../../upstream/host.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 import type { PrioritySet } from "../../upstream/host-set.ts";
 import type { LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
+import { ENVOY_LB } from "../../upstream/metadata-match.ts";
 import { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import { CoreResponseFlag, type ResponseFlag } from "../../stream-info/response-flags.ts";
 import { resetReasonToString, StreamResetReason } from "../stream-reset-reason.ts";
@@ -158,6 +159,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private downstreamSetCookies: string[] | undefined;
   /** The route's hash_policy result, worked out before the headers are rewritten for the upstream. */
   private hashKey: bigint | undefined;
+  /** The route entry's (or weighted cluster's) metadata_match criteria. */
+  private routeMetadataMatch: MetadataMatchCriteria | undefined;
 
   constructor(
     private readonly server: ServerContext,
@@ -331,6 +334,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.action?.autoHostRewrite && host.hostname !== "" && this.upstreamHeaders) this.upstreamHeaders.authority = host.hostname;
     const info = this.callbacks.streamInfo;
     info.upstreamHost = host.toString();
+    info.upstreamHostMetadata = host.metadata;
     info.upstreamRequestStart = approximateNow(this.server.runtime);
     const request = new UpstreamRequest(this, host);
     this.upstreamRequest = request;
@@ -840,10 +844,26 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   private pickCluster(action: ForwardAction, headers: RequestHeaders): string {
+    this.routeMetadataMatch = action.metadataMatch;
     if (action.cluster !== undefined) return action.cluster;
     // cluster_header: the header's first value names the cluster; absent, it names none (Envoy's RouteEntryImplBase::clusterEntry).
     if (action.clusterHeader !== undefined) return headers.get(action.clusterHeader) ?? "";
-    return pickWeighted(action.weightedClusters ?? [], this.server.runtime.random())?.name ?? "";
+    const picked = pickWeighted(action.weightedClusters ?? [], this.server.runtime.random());
+    // A weighted cluster's entry has the route's criteria merged with its own (WeightedClusterEntry).
+    this.routeMetadataMatch = picked?.metadataMatch;
+    return picked?.name ?? "";
+  }
+
+  /**
+   * LoadBalancerContext: the route entry's metadata_match criteria, with the stream's
+   * `envoy.lb` dynamic metadata merged over them (Envoy's Router::Filter::metadataMatchCriteria).
+   */
+  metadataMatchCriteria(): MetadataMatchCriteria | undefined {
+    const dynamic = this.callbacks.streamInfo.dynamicMetadata?.[ENVOY_LB];
+    if (dynamic === undefined) return this.routeMetadataMatch;
+    const merged = new Map(this.routeMetadataMatch ?? []);
+    for (const [name, value] of Object.entries(dynamic)) merged.set(name, value);
+    return [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /**

@@ -122,7 +122,7 @@ describe("retry_policy", () => {
     expect(problems(withRetry(retry))).toEqual(expected);
   });
 
-  test("retry_priority previous_priorities and the omit_* host predicates (which never reject a host here: endpoints carry no metadata)", () => {
+  test("retry_priority previous_priorities and the omit_* host predicates (omit_host_metadata keeps its envoy.lb labels)", () => {
     const action = hcm(
       withRetry({
           retry_priority: {
@@ -138,6 +138,8 @@ describe("retry_policy", () => {
     const policy = action.type === "route" ? action.route.retryPolicy! : undefined!;
     expect(policy.previousPrioritiesUpdateFrequency).toBe(2);
     expect(policy.previousHosts).toBe(false);
+    expect(policy.omitCanaryHosts).toBe(true);
+    expect(policy.omitHostMetadata).toEqual([[["version", "v1"]]]);
   });
 
   test("on the virtual host, with the attempt-count switches and a buffer limit", () => {

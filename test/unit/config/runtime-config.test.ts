@@ -61,9 +61,9 @@ layered_runtime:
     expect(problems("layered_runtime: { layers: [ { name: d, disk_layer: { symlink_root: /r, subdirectry: envoy } } ] }")[0]).toMatch(/disk_layer: `subdirectry` is not a field of envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer; did you mean `subdirectory`\?/);
   });
 
-  test("refusals: RTDS layers, two admin layers, a duplicate name, a list or null value, no layer kind", () => {
-    expect(problems("layered_runtime: { layers: [ { name: r, rtds_layer: { name: x } } ] }")).toEqual([
-      "layered_runtime.layers[0].rtds_layer: not supported: RTDS needs xDS, which polyvoy does not have; use a static_layer or an admin_layer",
+  test("refusals: RTDS from a management server, two admin layers, a duplicate name, a list or null value, no layer kind", () => {
+    expect(problems("layered_runtime: { layers: [ { name: r, rtds_layer: { name: x, rtds_config: { ads: {} } } } ] }")).toEqual([
+      "layered_runtime.layers[0].rtds_layer.rtds_config.ads: not supported: ads (polyvoy has no xDS client for a management server yet: use path_config_source)",
     ]);
     expect(problems("layered_runtime: { layers: [ { name: a, admin_layer: {} }, { name: b, admin_layer: {} } ] }")).toEqual([
       "layered_runtime.layers: Too many admin layers specified in LayeredRuntime, at most one may be specified",
