@@ -1,4 +1,5 @@
 import type { TlsSession } from "../port.ts";
+import type { RouteMatch } from "./route/route-table.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
 
 const NO_FLAGS: readonly ResponseFlag[] = [];
@@ -22,6 +23,12 @@ export class StreamInfo {
   bytesReceived = 0;
   bytesSent = 0;
   routeName = "";
+  /** The route's cluster, chosen when the route was resolved (core/http/route/route-cluster.ts); "" for none. */
+  routeCluster = "";
+  /** The route match routeCluster was chosen for. */
+  routeClusterOf: RouteMatch | undefined = undefined;
+  /** The stream's random value in [0, 1) for weighted_clusters (Envoy's stream_id_); -1 until drawn. */
+  routeRandom = -1;
   upstreamCluster = "";
   upstreamHost = "";
   /** The upstream connection's TLS (the last attempt's), when it had one. */

@@ -50,6 +50,7 @@ import {
 } from "../filter.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { compileStringMatch } from "../route/header-matcher.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
 
 const DENIED = "ext_authz_denied";
@@ -270,9 +271,8 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     const callbacks = this.decoderCallbacks;
     const shared = this.shared;
     const config = shared.config;
-    const action = callbacks.route?.route.action;
-    const cluster = action?.type === "route" ? action.route.cluster : undefined;
-    this.clusterCounters = cluster === undefined ? undefined : shared.clusterStats(cluster);
+    const cluster = routeCluster(callbacks, shared.server.runtime);
+    this.clusterCounters = cluster === "" ? undefined : shared.clusterStats(cluster);
     const headers = this.requestHeaders!;
     if (shared.grpcClient !== undefined) {
       const body = this.bufferData ? this.checkBody(lastData) : undefined;

@@ -36,6 +36,7 @@ import { GrpcAsyncClient, type GrpcUnaryCallbacks, type GrpcUnaryRequest } from 
 import { isValidHeaderField } from "../headers-util.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { routeDescriptors, type DescriptorContext } from "../route/rate-limit-policy.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import { decodeRateLimitResponse, encodeRateLimitRequest, RateLimitCode, SHOULD_RATE_LIMIT_METHOD, type DescriptorStatus } from "./ratelimit-proto.ts";
 
 const RATE_LIMITED = "request_rate_limited";
@@ -158,8 +159,9 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
     const match = callbacks.route;
     if (match === undefined || match.route.action.type !== "route") return;
     const action = match.route.action.route;
-    const cluster = callbacks.streamInfo.upstreamCluster || action.cluster;
-    if (cluster === undefined) return;
+    // Envoy's callbacks_->clusterInfo(): the cluster chosen for this stream when its route was
+    // resolved (a weighted_clusters pick, a cluster_header's value), the one the router will use.
+    const cluster = routeCluster(callbacks, this.shared.server.runtime);
     const counters = this.shared.clusterStats(cluster);
     if (counters === undefined) return;
     this.counters = counters;

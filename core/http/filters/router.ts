@@ -1,6 +1,5 @@
 import { getGrpcTimeoutMs, isGrpcRequestHeaders, toGrpcTimeout } from "../grpc-common.ts";
 import { concatBytes, EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
-import { pickWeighted } from "../../util/weighted-pick.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, InternalRedirectPolicyConfig, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
@@ -26,6 +25,7 @@ import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
 import { rewriteHost, rewritePath } from "./path-rewrite.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import { generateHash, makeSetCookieValue, type HashCookieSink } from "../hash-policy.ts";
 import { uint64ToHex, xxHash64Text } from "../../util/hash.ts";
 import { formatAddress } from "../../network/address.ts";
@@ -189,7 +189,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     this.action = action.route;
     const vhost = (this.virtualHost = match.virtualHost);
-    const clusterName = this.pickCluster(action.route, headers);
+    // The cluster chosen when the route was resolved, the one the filters before saw too.
+    const clusterName = routeCluster(callbacks, this.server.runtime);
     const cluster = this.server.clusterManager.get(clusterName);
     callbacks.streamInfo.upstreamCluster = clusterName;
     if (!cluster) {
@@ -833,13 +834,6 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** Headers every local reply of a forwarded request carries: x-envoy-attempt-count with include_attempt_count_in_response. */
   private responseExtraHeaders(): [string, string][] | undefined {
     return this.virtualHost?.includeAttemptCountInResponse ? [["x-envoy-attempt-count", String(this.attemptCount)]] : undefined;
-  }
-
-  private pickCluster(action: ForwardAction, headers: RequestHeaders): string {
-    if (action.cluster !== undefined) return action.cluster;
-    // cluster_header: the header's first value names the cluster; absent, it names none (Envoy's RouteEntryImplBase::clusterEntry).
-    if (action.clusterHeader !== undefined) return headers.get(action.clusterHeader) ?? "";
-    return pickWeighted(action.weightedClusters ?? [], this.server.runtime.random())?.name ?? "";
   }
 
   /**
