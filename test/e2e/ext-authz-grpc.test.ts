@@ -13,24 +13,16 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
-import { envoyProtoDirs } from "../support/envoy-protos.ts";
+import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
 
 const execFileAsync = promisify(execFile);
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
 const EXT_AUTHZ_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
-
-function loadService(file: string, path: string[]): grpc.ServiceClientConstructor {
-  const definition = protoLoader.loadSync(file, { includeDirs: envoyProtoDirs(), keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
-  let at: unknown = grpc.loadPackageDefinition(definition);
-  for (const part of path) at = (at as Record<string, unknown>)[part];
-  return at as grpc.ServiceClientConstructor;
-}
 
 interface CheckRequest {
   attributes: {
@@ -43,12 +35,10 @@ interface CheckRequest {
 
 /** The authorization service: "Bearer good" allowed with header mutations, "Bearer broken" an INTERNAL error, the rest denied. */
 async function startAuthorization(): Promise<{ port: number; checks: CheckRequest[]; metadata: grpc.Metadata[]; deadlines: grpc.Deadline[]; close(): void }> {
-  const Authorization = loadService("envoy/service/auth/v3/external_auth.proto", ["envoy", "service", "auth", "v3", "Authorization"]);
   const checks: CheckRequest[] = [];
   const metadata: grpc.Metadata[] = [];
   const deadlines: grpc.Deadline[] = [];
-  const server = new grpc.Server();
-  server.addService(Authorization.service, {
+  const service = await startEnvoyGrpcService("envoy/service/auth/v3/external_auth.proto", "envoy.service.auth.v3.Authorization", {
     Check: (call: grpc.ServerUnaryCall<CheckRequest, object>, callback: grpc.sendUnaryData<object>) => {
       checks.push(call.request);
       metadata.push(call.metadata);
@@ -82,8 +72,7 @@ async function startAuthorization(): Promise<{ port: number; checks: CheckReques
       }
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { port, checks, metadata, deadlines, close: () => server.forceShutdown() };
+  return { ...service, checks, metadata, deadlines };
 }
 
 function extAuthz(cluster: string, extra: Record<string, unknown>): object {

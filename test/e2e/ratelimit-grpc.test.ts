@@ -2,7 +2,7 @@
  * The global rate limit filter on every runtime, against a real rate limit service: a
  * @grpc/grpc-js server implementing envoy.service.ratelimit.v3.RateLimitService (loaded
  * from Envoy's protos in @grpc/grpc-js-xds) that counts hits per descriptor and allows
- * two per descriptor. Route and virtual host rate_limits, 429 with x-envoy-ratelimited and
+ * two per descriptor. Route and virtual host rate_limits (a weighted_clusters route's too), 429 with x-envoy-ratelimited and
  * the x-ratelimit headers, RESOURCE_EXHAUSTED to gRPC clients, the service down with and
  * without failure_mode_deny, stats and the RL flag.
  */
@@ -14,13 +14,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
-import { envoyProtoDirs } from "../support/envoy-protos.ts";
+import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
 
 const execFileAsync = promisify(execFile);
 const RATE_LIMIT = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
@@ -33,12 +32,9 @@ interface RateLimitRequest {
 
 /** The rate limit service: LIMIT hits per descriptor (in domain "polyvoy"), then OVER_LIMIT. */
 async function startRateLimitService(): Promise<{ port: number; requests: RateLimitRequest[]; close(): void }> {
-  const definition = protoLoader.loadSync("envoy/service/ratelimit/v3/rls.proto", { includeDirs: envoyProtoDirs(), keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { ratelimit: { v3: { RateLimitService: grpc.ServiceClientConstructor } } } } };
   const requests: RateLimitRequest[] = [];
   const hits = new Map<string, number>();
-  const server = new grpc.Server();
-  server.addService(pkg.envoy.service.ratelimit.v3.RateLimitService.service, {
+  const service = await startEnvoyGrpcService("envoy/service/ratelimit/v3/rls.proto", "envoy.service.ratelimit.v3.RateLimitService", {
     ShouldRateLimit: (call: grpc.ServerUnaryCall<RateLimitRequest, object>, callback: grpc.sendUnaryData<object>) => {
       requests.push(call.request);
       const statuses = call.request.descriptors.map((d) => {
@@ -63,8 +59,7 @@ async function startRateLimitService(): Promise<{ port: number; requests: RateLi
       });
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { port, requests, close: () => server.forceShutdown() };
+  return { ...service, requests };
 }
 
 function rateLimitFilter(cluster: string, extra: Record<string, unknown>): object {
@@ -82,6 +77,7 @@ function rateLimitFilter(cluster: string, extra: Record<string, unknown>): objec
 
 describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
   let echo: HttpUpstream;
+  let echoB: HttpUpstream;
   let rls: Awaited<ReturnType<typeof startRateLimitService>>;
   let proxy: ProxyProcess;
   let base: string;
@@ -92,6 +88,7 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) => res.end(`${req.method} ${req.url} checked=${req.headers["x-rls-checked"] ?? "-"}`));
+    echoB = await httpUpstream((req, res) => res.end(`B ${req.url}`));
     rls = await startRateLimitService();
     const deadPort = await freePort();
     const [port, downPort, denyPort] = [await freePort(), await freePort(), await freePort()];
@@ -103,7 +100,7 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { echo: [echo.port], rls: [rls.port], dead: [deadPort] },
+      clusters: { echo: [echo.port], rls: [rls.port], dead: [deadPort], w_a: [echo.port], w_b: [echoB.port] },
       routes: [],
       virtualHosts: [
         {
@@ -121,6 +118,14 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
                   // Another stage's: never sent by this filter (stage 0).
                   { stage: 1, actions: [{ generic_key: { descriptor_value: "stage-one" } }] },
                 ],
+              },
+            },
+            {
+              // The cluster is picked once per stream: the filter's destination_cluster is the one the router uses.
+              match: { prefix: "/weighted" },
+              route: {
+                weighted_clusters: { clusters: [{ name: "w_a", weight: 50 }, { name: "w_b", weight: 50 }] },
+                rate_limits: [{ actions: [{ generic_key: { descriptor_value: "weighted" } }, { destination_cluster: {} }] }],
               },
             },
             { match: { prefix: "/" }, route: { cluster: "echo" } },
@@ -161,6 +166,7 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
   afterAll(async () => {
     await proxy?.stop("SIGKILL");
     await echo?.close();
+    await echoB?.close();
     rls?.close();
   });
 
@@ -201,6 +207,34 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     expect(grpcCall.statusCode).toBe(200);
     expect(grpcCall.headers["grpc-status"]).toBe("8");
     await grpcCall.body.text();
+  });
+
+  test("a weighted_clusters route is limited too, per the cluster picked for the stream, which the router then uses", async () => {
+    const served: Record<string, number> = { w_a: 0, w_b: 0 };
+    let limited = 0;
+    for (let i = 0; i < 12; i++) {
+      const seen = rls.requests.length;
+      const res = await request(base + "/weighted");
+      const body = await res.body.text();
+      expect(rls.requests.length).toBe(seen + 1);
+      const entries = rls.requests[seen]!.descriptors[0]!.entries;
+      expect(entries[0]).toEqual({ key: "generic_key", value: "weighted" });
+      const picked = entries[1]!.value;
+      if (res.statusCode === 429) {
+        limited++;
+        continue;
+      }
+      expect(res.statusCode).toBe(200);
+      // The router forwarded to the cluster the filter asked about.
+      expect(body.startsWith(picked === "w_b" ? "B " : "GET ")).toBe(true);
+      served[picked]!++;
+    }
+    expect(served.w_a).toBeLessThanOrEqual(LIMIT);
+    expect(served.w_b).toBeLessThanOrEqual(LIMIT);
+    expect(limited).toBe(12 - served.w_a! - served.w_b!);
+    const text = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=ratelimit`)).body.text();
+    const over = (c: string) => Number(new RegExp(`^cluster\\.${c}\\.ratelimit\\.over_limit: (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    expect(over("w_a") + over("w_b")).toBe(limited);
   });
 
   test("the service down: the request goes on (failure_mode_allowed), or with failure_mode_deny is 500", async () => {
