@@ -121,6 +121,21 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
               },
             },
             {
+              // RateLimitPerRoute: its own domain and rate_limits; the route's and the virtual host's are not read.
+              match: { prefix: "/perroute" },
+              route: { cluster: "echo", rate_limits: [{ actions: [{ generic_key: { descriptor_value: "never" } }] }] },
+              typed_per_filter_config: {
+                "envoy.filters.http.ratelimit": {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute",
+                  domain: "per-route",
+                  rate_limits: [
+                    { actions: [{ query_parameters: { query_parameter_name: "key", descriptor_key: "key" } }, { masked_remote_address: { v4_prefix_mask_len: 24 } }] },
+                    { actions: [{ query_parameter_value_match: { descriptor_value: "debug", query_parameters: [{ name: "debug", present_match: true }] } }] },
+                  ],
+                },
+              },
+            },
+            {
               // The cluster is picked once per stream: the filter's destination_cluster is the one the router uses.
               match: { prefix: "/weighted" },
               route: {
@@ -143,7 +158,14 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
             },
           },
         ],
-        http_filters: [rateLimitFilter("rls", { enable_x_ratelimit_headers: "DRAFT_VERSION_03", rate_limited_as_resource_exhausted: true }), router],
+        http_filters: [
+          rateLimitFilter("rls", {
+            enable_x_ratelimit_headers: "DRAFT_VERSION_03",
+            rate_limited_as_resource_exhausted: true,
+            response_headers_to_add: [{ header: { key: "x-limited-path", value: "%REQ(:PATH)%" } }],
+          }),
+          router,
+        ],
       },
     }) as { static_resources: { listeners: { name: string; address: object; filter_chains: { filters: { typed_config: { http_filters: object[]; stat_prefix: string } }[] }[] }[]; clusters: Record<string, unknown>[] } };
     const resources = config.static_resources;
@@ -180,11 +202,14 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
       expect(ok.headers["x-ratelimit-limit"]).toBe(`${LIMIT}, ${LIMIT};w=60;name="api"`);
       expect(ok.headers["x-ratelimit-remaining"]).toBe(String(LIMIT - 1 - i));
       expect(ok.headers["x-ratelimit-reset"]).toBe("30");
+      expect(ok.headers["x-limited-path"]).toBeUndefined();
     }
     const { stdout } = await execFileAsync("curl", ["-s", "-i", "-H", "x-user: alice", base + "/limited/a"], { encoding: "utf8" });
     expect(stdout).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
     expect(stdout).toMatch(/\r\nx-envoy-ratelimited: true\r\n/);
     expect(stdout).toMatch(/\r\nx-ratelimit-remaining: 0\r\n/);
+    // The filter's response_headers_to_add, formatted, on the rate-limited reply only.
+    expect(stdout).toMatch(/\r\nx-limited-path: \/limited\/a\r\n/);
     expect(stdout.endsWith("\r\n\r\nslow down")).toBe(true);
     // What the service was asked: the domain and the one stage-0 descriptor, in action order.
     expect(rls.requests[seen]).toEqual({ domain: "polyvoy", descriptors: [{ entries: [{ key: "generic_key", value: "api" }, { key: "user", value: "alice" }] }] });
@@ -207,6 +232,29 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     expect(grpcCall.statusCode).toBe(200);
     expect(grpcCall.headers["grpc-status"]).toBe("8");
     await grpcCall.body.text();
+  });
+
+  test("RateLimitPerRoute: its domain and rate_limits (query_parameters, masked_remote_address, query_parameter_value_match) replace the route's", async () => {
+    const seen = rls.requests.length;
+    for (let i = 0; i < LIMIT; i++) expect((await request(base + "/perroute?key=k%201")).statusCode).toBe(200);
+    expect(rls.requests[seen]).toEqual({
+      domain: "per-route",
+      descriptors: [{ entries: [{ key: "key", value: "k 1" }, { key: "masked_remote_address", value: "127.0.0.0/24" }] }],
+    });
+    const limited = await request(base + "/perroute?key=k%201");
+    expect(limited.statusCode).toBe(429);
+    await limited.body.text();
+    // With ?debug the second rate limit makes its descriptor too.
+    const before = rls.requests.length;
+    expect((await request(base + "/perroute?debug&key=k2")).statusCode).toBe(200);
+    expect(rls.requests[before]!.descriptors).toEqual([
+      { entries: [{ key: "key", value: "k2" }, { key: "masked_remote_address", value: "127.0.0.0/24" }] },
+      { entries: [{ key: "query_match", value: "debug" }] },
+    ]);
+    // Neither makes a descriptor: no call.
+    const none = rls.requests.length;
+    expect((await request(base + "/perroute")).statusCode).toBe(200);
+    expect(rls.requests.length).toBe(none);
   });
 
   test("a weighted_clusters route is limited too, per the cluster picked for the stream, which the router then uses", async () => {
@@ -249,7 +297,8 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
   test("stats on the route's cluster and the access log's RL and RLSE", async () => {
     const text = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=ratelimit`)).body.text();
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.ok: [1-9]/m);
-    expect(text).toMatch(/^cluster\.echo\.ratelimit\.over_limit: 2$/m);
+    // /limited/a and /perroute once each, and the gRPC call.
+    expect(text).toMatch(/^cluster\.echo\.ratelimit\.over_limit: 3$/m);
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.error: 2$/m);
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.failure_mode_allowed: 1$/m);
     let log = "";
