@@ -29,7 +29,9 @@ export function decodeStruct(bytes: Uint8Array, depth = 0): Record<string, unkno
       else if (entry.field === 2 && entry.wire === WireType.Len) value = decodeValue(entry.lengthDelimited(), depth + 1);
       else entry.skip();
     }
-    out[key] = value;
+    // A key "__proto__" is a field like any other, not the object's prototype.
+    if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
   }
   return out;
 }
