@@ -1692,7 +1692,10 @@ export type RateLimitActionConfig =
   | { type: "request_headers"; headerName: string; descriptorKey: string; skipIfAbsent: boolean }
   | { type: "remote_address" }
   | { type: "generic_key"; descriptorKey: string; descriptorValue: string }
-  | { type: "header_value_match"; descriptorKey: string; descriptorValue: string; expectMatch: boolean; headers: HeaderMatcherConfig[] };
+  | { type: "header_value_match"; descriptorKey: string; descriptorValue: string; expectMatch: boolean; headers: HeaderMatcherConfig[] }
+  | { type: "masked_remote_address"; v4PrefixMaskLen: number; v6PrefixMaskLen: number }
+  | { type: "query_parameters"; queryParameterName: string; descriptorKey: string; skipIfAbsent: boolean }
+  | { type: "query_parameter_value_match"; descriptorKey: string; descriptorValue: string; expectMatch: boolean; queryParameters: QueryParameterMatcherConfig[] };
 
 /** envoy.config.route.v3.RateLimit: the actions that make one descriptor, for the filters of one stage. */
 export interface RateLimitPolicyConfig {
@@ -1715,4 +1718,17 @@ export interface RateLimitConfig {
   disableXEnvoyRateLimitedHeader: boolean;
   rateLimitedStatus: number;
   statusOnError: number;
+  /** Added to the rate-limited local reply (after the service's headers). */
+  responseHeadersToAdd: HeaderValueOption[];
+  /** The filter's own rate_limits: when set, the route's and virtual host's are not read. */
+  rateLimits?: RateLimitPolicyConfig[];
+}
+
+/** envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute */
+export interface RateLimitPerRouteConfig {
+  vhRateLimits: "OVERRIDE" | "INCLUDE" | "IGNORE";
+  /** Replaces the filter's domain; "" keeps it. */
+  domain: string;
+  /** When set, the only rate limits of the route (the filter's, the route's and the virtual host's are not read). */
+  rateLimits?: RateLimitPolicyConfig[];
 }

@@ -42,7 +42,7 @@ import { DECOMPRESSOR_TYPE_URL, decompressorConfig } from "./decompressor-schema
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAuthnPerRouteConfig } from "./jwt-authn-schema.ts";
 import { RBAC_PER_ROUTE_TYPE_URL, RBAC_TYPE_URL, rbacFilterConfig, rbacPerRouteConfig } from "./rbac-schema.ts";
-import { RATE_LIMIT_TYPE_URL, rateLimitConfig } from "./ratelimit-schema.ts";
+import { RATE_LIMIT_PER_ROUTE_TYPE_URL, RATE_LIMIT_TYPE_URL, rateLimitConfig, rateLimitPerRouteConfig } from "./ratelimit-schema.ts";
 import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAuthzPerRouteConfig } from "./ext-authz-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 
@@ -149,6 +149,7 @@ const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typeUrl: RATE_LIMIT_TYPE_URL,
     typedConfig: rateLimitConfig,
     terminal: false,
+    perRoute: { typeUrl: RATE_LIMIT_PER_ROUTE_TYPE_URL, schema: rateLimitPerRouteConfig },
   },
   "envoy.filters.http.compressor": {
     typeUrl: COMPRESSOR_TYPE_URL,

@@ -8,9 +8,10 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
-import type { RateLimitActionConfig, RateLimitConfig, RateLimitPolicyConfig } from "./bootstrap.ts";
+import type { RateLimitActionConfig, RateLimitConfig, RateLimitPerRouteConfig, RateLimitPolicyConfig } from "./bootstrap.ts";
 import { grpcService } from "./grpc-service-schema.ts";
-import { headerMatcher } from "./matcher-schema.ts";
+import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
+import { headerValueOption } from "./custom-headers-schema.ts";
 import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
 
@@ -19,10 +20,22 @@ export const RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters
 /** Envoy's default for the filter's `timeout` (ratelimit config.cc). */
 const DEFAULT_TIMEOUT_MS = 20;
 
+const UInt32Value = lazySchema(() =>
+  z.union([uint32, z.strictObject({ value: uint32 }).transform((w) => w.value)]));
 const BoolValue = lazySchema(() =>
   z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]));
 
-const ACTIONS = ["source_cluster", "destination_cluster", "request_headers", "remote_address", "generic_key", "header_value_match"] as const;
+const ACTIONS = [
+  "source_cluster",
+  "destination_cluster",
+  "request_headers",
+  "remote_address",
+  "generic_key",
+  "header_value_match",
+  "masked_remote_address",
+  "query_parameters",
+  "query_parameter_value_match",
+] as const;
 
 /** envoy.config.route.v3.RateLimit.Action */
 const action = lazySchema(() =>
@@ -41,12 +54,21 @@ const action = lazySchema(() =>
           headers: z.array(headerMatcher).min(1),
         })
         .optional(),
-      masked_remote_address: unsupportedField("the masked_remote_address rate limit action is not supported yet"),
+      masked_remote_address: z
+        .strictObject({ v4_prefix_mask_len: UInt32Value.pipe(z.number().max(32)).optional(), v6_prefix_mask_len: UInt32Value.pipe(z.number().max(128)).optional() })
+        .optional(),
       dynamic_metadata: unsupportedField("the dynamic_metadata rate limit action is not supported"),
       metadata: unsupportedField("the metadata rate limit action is not supported"),
       extension: unsupportedField("rate limit action extensions are not supported"),
-      query_parameters: unsupportedField("the query_parameters rate limit action is not supported yet"),
-      query_parameter_value_match: unsupportedField("the query_parameter_value_match rate limit action is not supported yet"),
+      query_parameters: z.strictObject({ query_parameter_name: z.string().min(1), descriptor_key: z.string().min(1), skip_if_absent: z.boolean().default(false) }).optional(),
+      query_parameter_value_match: z
+        .strictObject({
+          descriptor_key: z.string().default(""),
+          descriptor_value: z.string().min(1),
+          expect_match: BoolValue.default(true),
+          query_parameters: z.array(queryParameterMatcher).min(1),
+        })
+        .optional(),
     })
     .transform((a, ctx): RateLimitActionConfig => {
       const key = oneOf(a, ACTIONS, ctx, true);
@@ -67,6 +89,19 @@ const action = lazySchema(() =>
           const h = a.header_value_match!;
           return { type: key, descriptorKey: h.descriptor_key === "" ? "header_match" : h.descriptor_key, descriptorValue: h.descriptor_value, expectMatch: h.expect_match, headers: h.headers };
         }
+        case "masked_remote_address": {
+          // Envoy's defaults: the whole address (32 and 128 bits).
+          const m = a.masked_remote_address!;
+          return { type: key, v4PrefixMaskLen: m.v4_prefix_mask_len ?? 32, v6PrefixMaskLen: m.v6_prefix_mask_len ?? 128 };
+        }
+        case "query_parameters": {
+          const q = a.query_parameters!;
+          return { type: key, queryParameterName: q.query_parameter_name, descriptorKey: q.descriptor_key, skipIfAbsent: q.skip_if_absent };
+        }
+        case "query_parameter_value_match": {
+          const q = a.query_parameter_value_match!;
+          return { type: key, descriptorKey: q.descriptor_key === "" ? "query_match" : q.descriptor_key, descriptorValue: q.descriptor_value, expectMatch: q.expect_match, queryParameters: q.query_parameters };
+        }
         default:
           return z.NEVER;
       }
@@ -84,6 +119,23 @@ export const rateLimitPolicy = lazySchema(() =>
       hits_addend: unsupportedField("hits_addend is not supported"),
     })
     .transform((r): RateLimitPolicyConfig => ({ stage: r.stage, actions: r.actions })));
+
+/**
+ * A RateLimit in the filter's own or a route's RateLimitPerRoute `rate_limits` (Envoy's
+ * filters/common/ratelimit_config): the route's message, but "'stage' field and
+ * 'disable_key' field are not supported"; every entry applies, whatever the filter's stage.
+ */
+const filterRateLimit = lazySchema(() =>
+  z
+    .unknown()
+    .superRefine((raw, ctx) => {
+      if (typeof raw === "object" && raw !== null && "stage" in raw) ctx.addIssue({ code: "custom", message: "stage is not supported in the filter's rate_limits (Envoy: 'stage' field and 'disable_key' field are not supported)", path: ["stage"] });
+    })
+    .pipe(rateLimitPolicy)
+    .transform((p): RateLimitPolicyConfig => ({ stage: ANY_STAGE, actions: p.actions })));
+
+/** The stage of a filter-level rate limit: every filter's. */
+export const ANY_STAGE = -1;
 
 /** envoy.type.v3.HttpStatus as a number; Envoy's toErrorCode makes anything under 400 the default. */
 function errorStatus(fallback: number) {
@@ -110,12 +162,12 @@ export const rateLimitConfig: z.ZodType<RateLimitConfig> = lazySchema(() =>
       disable_x_envoy_ratelimited_header: z.boolean().default(false),
       rate_limited_status: errorStatus(429),
       status_on_error: errorStatus(500),
-      response_headers_to_add: unsupportedField("response_headers_to_add is not supported yet"),
+      response_headers_to_add: z.array(headerValueOption).max(10).default([]),
       stat_prefix: unsupportedField("stat_prefix is not supported yet", (v) => v === ""),
       filter_enabled: unsupportedField("filter_enabled is not supported yet"),
       filter_enforced: unsupportedField("filter_enforced is not supported yet"),
       failure_mode_deny_percent: unsupportedField("failure_mode_deny_percent is not supported yet"),
-      rate_limits: unsupportedField("the filter's own rate_limits are not supported: put them on the route or virtual host"),
+      rate_limits: z.array(filterRateLimit).optional(),
     })
     .transform(
       (c): RateLimitConfig => ({
@@ -130,5 +182,27 @@ export const rateLimitConfig: z.ZodType<RateLimitConfig> = lazySchema(() =>
         disableXEnvoyRateLimitedHeader: c.disable_x_envoy_ratelimited_header,
         rateLimitedStatus: c.rate_limited_status,
         statusOnError: c.status_on_error,
+        responseHeadersToAdd: c.response_headers_to_add,
+        ...(c.rate_limits !== undefined && c.rate_limits.length > 0 ? { rateLimits: c.rate_limits } : {}),
+      }),
+    ));
+
+export const RATE_LIMIT_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute";
+
+/** envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute */
+export const rateLimitPerRouteConfig: z.ZodType<RateLimitPerRouteConfig> = lazySchema(() =>
+  z
+    .strictObject({
+      vh_rate_limits: z.enum(["OVERRIDE", "INCLUDE", "IGNORE"]).default("OVERRIDE"),
+      // Envoy's proto marks it not implemented: it reads only DEFAULT (getRateLimitOverrideOption is gone from the filter).
+      override_option: unsupportedField("override_option is not implemented by Envoy's ratelimit filter", (v) => v === "DEFAULT" || v === 0),
+      rate_limits: z.array(filterRateLimit).optional(),
+      domain: z.string().default(""),
+    })
+    .transform(
+      (c): RateLimitPerRouteConfig => ({
+        vhRateLimits: c.vh_rate_limits,
+        domain: c.domain,
+        ...(c.rate_limits !== undefined && c.rate_limits.length > 0 ? { rateLimits: c.rate_limits } : {}),
       }),
     ));

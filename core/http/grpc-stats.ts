@@ -5,7 +5,6 @@
  * `.success` or `.failure`, and `.total`, once per stream.
  */
 import type { StatsStore } from "../stats/stats-store.ts";
-import type { RouteMatch } from "./route/route-table.ts";
 
 const MAX_KNOWN_STATUS = 16;
 
@@ -21,10 +20,8 @@ export class GrpcRequestStats {
    * Envoy's resolveDynamicServiceAndMethod on `path` ("/<service>/<method>", query ignored),
    * for a route to one named cluster; undefined otherwise (nothing is counted).
    */
-  static forRequest(stats: StatsStore, route: RouteMatch | undefined, path: string, protocol: "grpc" | "grpc-web"): GrpcRequestStats | undefined {
-    const action = route?.route.action;
-    const cluster = action?.type === "route" ? action.route.cluster : undefined;
-    if (cluster === undefined) return undefined;
+  static forRequest(stats: StatsStore, cluster: string, path: string, protocol: "grpc" | "grpc-web"): GrpcRequestStats | undefined {
+    if (cluster === "") return undefined;
     const query = path.indexOf("?");
     const parts = (query < 0 ? path : path.slice(0, query)).split("/");
     if (parts.length !== 3 || parts[0] !== "" || parts[1] === "" || parts[2] === "") return undefined;

@@ -1,5 +1,6 @@
-import type { FilterMetadata } from "../config/bootstrap.ts";
+import type { FilterMetadata, MetadataMatchCriteria } from "../config/bootstrap.ts";
 import type { TlsSession } from "../port.ts";
+import type { RouteMatch } from "./route/route-table.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
 
 const NO_FLAGS: readonly ResponseFlag[] = [];
@@ -23,6 +24,14 @@ export class StreamInfo {
   bytesReceived = 0;
   bytesSent = 0;
   routeName = "";
+  /** The route's cluster, chosen when the route was resolved (core/http/route/route-cluster.ts); "" for none. */
+  routeCluster = "";
+  /** The route match routeCluster was chosen for. */
+  routeClusterOf: RouteMatch | undefined = undefined;
+  /** The stream's random value in [0, 1) for weighted_clusters (Envoy's stream_id_); -1 until drawn. */
+  routeRandom = -1;
+  /** The chosen route entry's metadata_match criteria (a weighted cluster's merged over the route's). */
+  routeMetadataMatch: MetadataMatchCriteria | undefined = undefined;
   upstreamCluster = "";
   upstreamHost = "";
   /** The chosen host's endpoint metadata (%UPSTREAM_METADATA%); undefined until a host is chosen. */

@@ -158,6 +158,14 @@ export class ProtoReader {
     return this.varint64() !== 0n;
   }
 
+  /** A double field (8 bytes, little-endian IEEE 754). */
+  double(): number {
+    this.expect(WireType.I64);
+    this.advance(8);
+    const b = this.bytes;
+    return new DataView(b.buffer, b.byteOffset + this.at - 8, 8).getFloat64(0, true);
+  }
+
   /** A length-delimited field's bytes (string, bytes, a sub-message), a view of the message's. */
   lengthDelimited(): Uint8Array {
     this.expect(WireType.Len);

@@ -11,3 +11,27 @@ export function utf8Encode(text: string): Uint8Array {
   }
   return Uint8Array.from(out);
 }
+
+/** Strict UTF-8 to text (no TextDecoder in the core's library); undefined for bytes that are not UTF-8. */
+export function utf8Decode(bytes: Uint8Array): string | undefined {
+  let out = "";
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    let cp: number;
+    let n: number;
+    if (b < 0x80) [cp, n] = [b, 0];
+    else if (b >= 0xc2 && b < 0xe0) [cp, n] = [b & 0x1f, 1];
+    else if (b >= 0xe0 && b < 0xf0) [cp, n] = [b & 0x0f, 2];
+    else if (b >= 0xf0 && b < 0xf5) [cp, n] = [b & 0x07, 3];
+    else return undefined;
+    for (let k = 1; k <= n; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return undefined;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if ((n === 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (n === 3 && (cp < 0x10000 || cp > 0x10ffff))) return undefined;
+    out += String.fromCodePoint(cp);
+    i += n + 1;
+  }
+  return out;
+}

@@ -3,7 +3,8 @@
  * envoy.service.auth.v3.Authorization, loaded with @grpc/proto-loader from Envoy's own
  * protos (in @grpc/grpc-js-xds), a node:http upstream, undici and curl as clients.
  * Allowed (with header mutations), denied (status, headers, body), the service down
- * (status_on_error) and failure_mode_allow; what the service received; stats and UAEX.
+ * (status_on_error) and failure_mode_allow; what the service received; stats and UAEX; the
+ * service's query parameter changes and dynamic metadata (read by an access log).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile } from "node:child_process";
@@ -13,24 +14,16 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
-import { envoyProtoDirs } from "../support/envoy-protos.ts";
+import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
 
 const execFileAsync = promisify(execFile);
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
 const EXT_AUTHZ_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
-
-function loadService(file: string, path: string[]): grpc.ServiceClientConstructor {
-  const definition = protoLoader.loadSync(file, { includeDirs: envoyProtoDirs(), keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
-  let at: unknown = grpc.loadPackageDefinition(definition);
-  for (const part of path) at = (at as Record<string, unknown>)[part];
-  return at as grpc.ServiceClientConstructor;
-}
 
 interface CheckRequest {
   attributes: {
@@ -43,12 +36,10 @@ interface CheckRequest {
 
 /** The authorization service: "Bearer good" allowed with header mutations, "Bearer broken" an INTERNAL error, the rest denied. */
 async function startAuthorization(): Promise<{ port: number; checks: CheckRequest[]; metadata: grpc.Metadata[]; deadlines: grpc.Deadline[]; close(): void }> {
-  const Authorization = loadService("envoy/service/auth/v3/external_auth.proto", ["envoy", "service", "auth", "v3", "Authorization"]);
   const checks: CheckRequest[] = [];
   const metadata: grpc.Metadata[] = [];
   const deadlines: grpc.Deadline[] = [];
-  const server = new grpc.Server();
-  server.addService(Authorization.service, {
+  const service = await startEnvoyGrpcService("envoy/service/auth/v3/external_auth.proto", "envoy.service.auth.v3.Authorization", {
     Check: (call: grpc.ServerUnaryCall<CheckRequest, object>, callback: grpc.sendUnaryData<object>) => {
       checks.push(call.request);
       metadata.push(call.metadata);
@@ -68,6 +59,13 @@ async function startAuthorization(): Promise<{ port: number; checks: CheckReques
             response_headers_to_add: [{ header: { key: "x-authz-said", value: "ok" } }],
           },
         });
+      } else if (auth === "Bearer query") {
+        callback(null, {
+          status: { code: 0 },
+          // google.protobuf.Value's fields in camelCase: proto-loader takes the well-known types from protobufjs's own.
+          dynamic_metadata: { fields: { user: { stringValue: "alice" }, score: { numberValue: 7 }, tags: { listValue: { values: [{ stringValue: "a" }, { boolValue: true }] } } } },
+          ok_response: { query_parameters_to_set: [{ key: "x", value: "2" }, { key: "added", value: "yes" }], query_parameters_to_remove: ["drop"] },
+        });
       } else if (auth === "Bearer broken") {
         callback({ code: grpc.status.INTERNAL, details: "broken" });
       } else {
@@ -82,8 +80,7 @@ async function startAuthorization(): Promise<{ port: number; checks: CheckReques
       }
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { port, checks, metadata, deadlines, close: () => server.forceShutdown() };
+  return { ...service, checks, metadata, deadlines };
 }
 
 function extAuthz(cluster: string, extra: Record<string, unknown>): object {
@@ -107,6 +104,7 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
   let allowDown: string;
   let adminPort: number;
   let logPath: string;
+  let metadataLogPath: string;
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) =>
@@ -120,6 +118,7 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     down = `http://127.0.0.1:${downPort}`;
     allowDown = `http://127.0.0.1:${allowPort}`;
     logPath = join(mkdtempSync(join(tmpdir(), "polyvoy-authz-grpc-")), "access.log");
+    metadataLogPath = join(logPath, "..", "metadata.log");
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     const config = httpProxyConfig({
       listenPort: port,
@@ -142,6 +141,15 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
               "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
               path: logPath,
               log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n" } },
+            },
+          },
+          {
+            // The service's dynamic metadata, as later filters and logs read it.
+            name: "envoy.access_loggers.file",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+              path: metadataLogPath,
+              log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %DYNAMIC_METADATA(envoy.filters.http.ext_authz:user)% %DYNAMIC_METADATA(envoy.filters.http.ext_authz)%\n" } },
             },
           },
         ],
@@ -208,6 +216,21 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     // grpc-timeout (the 2 s timeout) became the call's deadline.
     const deadline = Number(authz.deadlines[seen]);
     expect(Number.isFinite(deadline) && deadline <= Date.now() + 2000).toBe(true);
+  });
+
+  test("ok_response query_parameters_to_set/_to_remove rewrite the query (sorted by name, as Envoy's QueryParamsMulti); the CheckResponse's dynamic_metadata lands under envoy.filters.http.ext_authz", async () => {
+    const response = await request(base + "/q?drop=1&x=1&b=2&x=3", { headers: { authorization: "Bearer query" } });
+    expect(response.statusCode).toBe(200);
+    expect((await response.body.text()).split(" ")[1]).toBe("/q?added=yes&b=2&x=2");
+    let log = "";
+    for (let i = 0; i < 50 && !log.includes("/q?"); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      log = await readFile(metadataLogPath, "utf8").catch(() => "");
+    }
+    // %REQ(:PATH)% is the path as the upstream got it; the namespace as JSON.
+    const line = log.split("\n").find((l) => l.startsWith("/q?"))!;
+    expect(line.slice(0, line.indexOf(" {"))).toBe("/q?added=yes&b=2&x=2 alice");
+    expect(JSON.parse(line.slice(line.indexOf(" {") + 1))).toEqual({ user: "alice", score: 7, tags: ["a", true] });
   });
 
   test("per-route context_extensions reach the service", async () => {

@@ -2,7 +2,7 @@
  * The global rate limit filter on every runtime, against a real rate limit service: a
  * @grpc/grpc-js server implementing envoy.service.ratelimit.v3.RateLimitService (loaded
  * from Envoy's protos in @grpc/grpc-js-xds) that counts hits per descriptor and allows
- * two per descriptor. Route and virtual host rate_limits, 429 with x-envoy-ratelimited and
+ * two per descriptor. Route and virtual host rate_limits (a weighted_clusters route's too), 429 with x-envoy-ratelimited and
  * the x-ratelimit headers, RESOURCE_EXHAUSTED to gRPC clients, the service down with and
  * without failure_mode_deny, stats and the RL flag.
  */
@@ -14,13 +14,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
-import { envoyProtoDirs } from "../support/envoy-protos.ts";
+import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
 
 const execFileAsync = promisify(execFile);
 const RATE_LIMIT = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
@@ -33,12 +32,9 @@ interface RateLimitRequest {
 
 /** The rate limit service: LIMIT hits per descriptor (in domain "polyvoy"), then OVER_LIMIT. */
 async function startRateLimitService(): Promise<{ port: number; requests: RateLimitRequest[]; close(): void }> {
-  const definition = protoLoader.loadSync("envoy/service/ratelimit/v3/rls.proto", { includeDirs: envoyProtoDirs(), keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { ratelimit: { v3: { RateLimitService: grpc.ServiceClientConstructor } } } } };
   const requests: RateLimitRequest[] = [];
   const hits = new Map<string, number>();
-  const server = new grpc.Server();
-  server.addService(pkg.envoy.service.ratelimit.v3.RateLimitService.service, {
+  const service = await startEnvoyGrpcService("envoy/service/ratelimit/v3/rls.proto", "envoy.service.ratelimit.v3.RateLimitService", {
     ShouldRateLimit: (call: grpc.ServerUnaryCall<RateLimitRequest, object>, callback: grpc.sendUnaryData<object>) => {
       requests.push(call.request);
       const statuses = call.request.descriptors.map((d) => {
@@ -63,8 +59,7 @@ async function startRateLimitService(): Promise<{ port: number; requests: RateLi
       });
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { port, requests, close: () => server.forceShutdown() };
+  return { ...service, requests };
 }
 
 function rateLimitFilter(cluster: string, extra: Record<string, unknown>): object {
@@ -82,6 +77,7 @@ function rateLimitFilter(cluster: string, extra: Record<string, unknown>): objec
 
 describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
   let echo: HttpUpstream;
+  let echoB: HttpUpstream;
   let rls: Awaited<ReturnType<typeof startRateLimitService>>;
   let proxy: ProxyProcess;
   let base: string;
@@ -92,6 +88,7 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) => res.end(`${req.method} ${req.url} checked=${req.headers["x-rls-checked"] ?? "-"}`));
+    echoB = await httpUpstream((req, res) => res.end(`B ${req.url}`));
     rls = await startRateLimitService();
     const deadPort = await freePort();
     const [port, downPort, denyPort] = [await freePort(), await freePort(), await freePort()];
@@ -103,7 +100,7 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { echo: [echo.port], rls: [rls.port], dead: [deadPort] },
+      clusters: { echo: [echo.port], rls: [rls.port], dead: [deadPort], w_a: [echo.port], w_b: [echoB.port] },
       routes: [],
       virtualHosts: [
         {
@@ -123,6 +120,29 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
                 ],
               },
             },
+            {
+              // RateLimitPerRoute: its own domain and rate_limits; the route's and the virtual host's are not read.
+              match: { prefix: "/perroute" },
+              route: { cluster: "echo", rate_limits: [{ actions: [{ generic_key: { descriptor_value: "never" } }] }] },
+              typed_per_filter_config: {
+                "envoy.filters.http.ratelimit": {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute",
+                  domain: "per-route",
+                  rate_limits: [
+                    { actions: [{ query_parameters: { query_parameter_name: "key", descriptor_key: "key" } }, { masked_remote_address: { v4_prefix_mask_len: 24 } }] },
+                    { actions: [{ query_parameter_value_match: { descriptor_value: "debug", query_parameters: [{ name: "debug", present_match: true }] } }] },
+                  ],
+                },
+              },
+            },
+            {
+              // The cluster is picked once per stream: the filter's destination_cluster is the one the router uses.
+              match: { prefix: "/weighted" },
+              route: {
+                weighted_clusters: { clusters: [{ name: "w_a", weight: 50 }, { name: "w_b", weight: 50 }] },
+                rate_limits: [{ actions: [{ generic_key: { descriptor_value: "weighted" } }, { destination_cluster: {} }] }],
+              },
+            },
             { match: { prefix: "/" }, route: { cluster: "echo" } },
           ],
         },
@@ -138,7 +158,14 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
             },
           },
         ],
-        http_filters: [rateLimitFilter("rls", { enable_x_ratelimit_headers: "DRAFT_VERSION_03", rate_limited_as_resource_exhausted: true }), router],
+        http_filters: [
+          rateLimitFilter("rls", {
+            enable_x_ratelimit_headers: "DRAFT_VERSION_03",
+            rate_limited_as_resource_exhausted: true,
+            response_headers_to_add: [{ header: { key: "x-limited-path", value: "%REQ(:PATH)%" } }],
+          }),
+          router,
+        ],
       },
     }) as { static_resources: { listeners: { name: string; address: object; filter_chains: { filters: { typed_config: { http_filters: object[]; stat_prefix: string } }[] }[] }[]; clusters: Record<string, unknown>[] } };
     const resources = config.static_resources;
@@ -161,6 +188,7 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
   afterAll(async () => {
     await proxy?.stop("SIGKILL");
     await echo?.close();
+    await echoB?.close();
     rls?.close();
   });
 
@@ -174,11 +202,14 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
       expect(ok.headers["x-ratelimit-limit"]).toBe(`${LIMIT}, ${LIMIT};w=60;name="api"`);
       expect(ok.headers["x-ratelimit-remaining"]).toBe(String(LIMIT - 1 - i));
       expect(ok.headers["x-ratelimit-reset"]).toBe("30");
+      expect(ok.headers["x-limited-path"]).toBeUndefined();
     }
     const { stdout } = await execFileAsync("curl", ["-s", "-i", "-H", "x-user: alice", base + "/limited/a"], { encoding: "utf8" });
     expect(stdout).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
     expect(stdout).toMatch(/\r\nx-envoy-ratelimited: true\r\n/);
     expect(stdout).toMatch(/\r\nx-ratelimit-remaining: 0\r\n/);
+    // The filter's response_headers_to_add, formatted, on the rate-limited reply only.
+    expect(stdout).toMatch(/\r\nx-limited-path: \/limited\/a\r\n/);
     expect(stdout.endsWith("\r\n\r\nslow down")).toBe(true);
     // What the service was asked: the domain and the one stage-0 descriptor, in action order.
     expect(rls.requests[seen]).toEqual({ domain: "polyvoy", descriptors: [{ entries: [{ key: "generic_key", value: "api" }, { key: "user", value: "alice" }] }] });
@@ -203,6 +234,57 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     await grpcCall.body.text();
   });
 
+  test("RateLimitPerRoute: its domain and rate_limits (query_parameters, masked_remote_address, query_parameter_value_match) replace the route's", async () => {
+    const seen = rls.requests.length;
+    for (let i = 0; i < LIMIT; i++) expect((await request(base + "/perroute?key=k%201")).statusCode).toBe(200);
+    expect(rls.requests[seen]).toEqual({
+      domain: "per-route",
+      descriptors: [{ entries: [{ key: "key", value: "k 1" }, { key: "masked_remote_address", value: "127.0.0.0/24" }] }],
+    });
+    const limited = await request(base + "/perroute?key=k%201");
+    expect(limited.statusCode).toBe(429);
+    await limited.body.text();
+    // With ?debug the second rate limit makes its descriptor too.
+    const before = rls.requests.length;
+    expect((await request(base + "/perroute?debug&key=k2")).statusCode).toBe(200);
+    expect(rls.requests[before]!.descriptors).toEqual([
+      { entries: [{ key: "key", value: "k2" }, { key: "masked_remote_address", value: "127.0.0.0/24" }] },
+      { entries: [{ key: "query_match", value: "debug" }] },
+    ]);
+    // Neither makes a descriptor: no call.
+    const none = rls.requests.length;
+    expect((await request(base + "/perroute")).statusCode).toBe(200);
+    expect(rls.requests.length).toBe(none);
+  });
+
+  test("a weighted_clusters route is limited too, per the cluster picked for the stream, which the router then uses", async () => {
+    const served: Record<string, number> = { w_a: 0, w_b: 0 };
+    let limited = 0;
+    for (let i = 0; i < 12; i++) {
+      const seen = rls.requests.length;
+      const res = await request(base + "/weighted");
+      const body = await res.body.text();
+      expect(rls.requests.length).toBe(seen + 1);
+      const entries = rls.requests[seen]!.descriptors[0]!.entries;
+      expect(entries[0]).toEqual({ key: "generic_key", value: "weighted" });
+      const picked = entries[1]!.value;
+      if (res.statusCode === 429) {
+        limited++;
+        continue;
+      }
+      expect(res.statusCode).toBe(200);
+      // The router forwarded to the cluster the filter asked about.
+      expect(body.startsWith(picked === "w_b" ? "B " : "GET ")).toBe(true);
+      served[picked]!++;
+    }
+    expect(served.w_a).toBeLessThanOrEqual(LIMIT);
+    expect(served.w_b).toBeLessThanOrEqual(LIMIT);
+    expect(limited).toBe(12 - served.w_a! - served.w_b!);
+    const text = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=ratelimit`)).body.text();
+    const over = (c: string) => Number(new RegExp(`^cluster\\.${c}\\.ratelimit\\.over_limit: (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    expect(over("w_a") + over("w_b")).toBe(limited);
+  });
+
   test("the service down: the request goes on (failure_mode_allowed), or with failure_mode_deny is 500", async () => {
     const open = await request(down + "/limited/x", { headers: { "x-user": "carol" } });
     expect(open.statusCode).toBe(200);
@@ -215,7 +297,8 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
   test("stats on the route's cluster and the access log's RL and RLSE", async () => {
     const text = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=ratelimit`)).body.text();
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.ok: [1-9]/m);
-    expect(text).toMatch(/^cluster\.echo\.ratelimit\.over_limit: 2$/m);
+    // /limited/a and /perroute once each, and the gRPC call.
+    expect(text).toMatch(/^cluster\.echo\.ratelimit\.over_limit: 3$/m);
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.error: 2$/m);
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.failure_mode_allowed: 1$/m);
     let log = "";

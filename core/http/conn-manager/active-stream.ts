@@ -8,6 +8,7 @@ import type { ResponseFlag } from "../filter.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { RouteMatch, RouteTable } from "../route/route-table.ts";
+import { resolveRouteCluster } from "../route/route-cluster.ts";
 import { StreamInfo } from "../stream-info.ts";
 import { createFilterChain } from "../filters/http-filter-registry.ts";
 import { anyFilterDisabling, FilterManager, type FilterManagerCallbacks, filterDisabled } from "./filter-manager.ts";
@@ -110,6 +111,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   clearRouteCache(): void {
     this.route = this.routes.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
     this.streamInfo.routeName = this.route?.route.name ?? "";
+    resolveRouteCluster(this.streamInfo, this.route, this.requestHeaders, this.cm.server.runtime);
   }
 
   get downstreamRemoteAddress(): SocketAddress | undefined {
@@ -191,6 +193,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.route = this.routes.route(headers, this.streamInfo.dynamicMetadata);
     if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
+    const cluster = resolveRouteCluster(this.streamInfo, this.route, headers, this.cm.server.runtime);
     // typed_per_filter_config FilterConfig `disabled`: those filters leave this stream's chain.
     const match = this.route;
     if (match !== undefined && anyFilterDisabling(match, config.routeConfig)) this.removeFilters((name) => filterDisabled(match, config.routeConfig, name) === true);
@@ -207,10 +210,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     }
     // scheme_header_transformation.match_upstream (Envoy's router, FilterUtility::setUpstreamScheme):
     // the scheme of the upstream connection: https to a cluster with a TLS transport socket.
-    const action = this.route?.route.action;
-    if (config.schemeMatchUpstream && action?.type === "route") {
-      const named = action.route.cluster;
-      headers.scheme = named !== undefined && this.cm.server.clusterManager.get(named)?.config.transportSocket ? "https" : "http";
+    if (config.schemeMatchUpstream && this.route?.route.action.type === "route") {
+      headers.scheme = cluster !== "" && this.cm.server.clusterManager.get(cluster)?.config.transportSocket ? "https" : "http";
     }
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     if (config.tracing !== undefined) this.decorate(headers, config.tracing.operationName);

@@ -5,6 +5,7 @@
  * envoy/config/core/v3/address.proto and base.proto, google/rpc/status.proto,
  * google/protobuf/timestamp.proto and envoy/type/v3/http_status.proto.
  */
+import { decodeStruct } from "../../util/protobuf-struct.ts";
 import type { SocketAddress } from "../../port.ts";
 import { latin1Decode } from "../../util/latin1.ts";
 import { ProtoReader, ProtoWriter, WireType } from "../../util/protobuf-wire.ts";
@@ -59,8 +60,16 @@ export interface HeaderMutation {
 
 /** A CheckResponse sorted as Envoy's GrpcClientImpl::onSuccess reads it. */
 export type CheckResponse =
-  | { ok: true; headers: HeaderMutation[]; headersToRemove: string[]; responseHeadersToAdd: HeaderMutation[] }
-  | { ok: false; status: number; headers: HeaderMutation[]; body: string };
+  | {
+      ok: true;
+      headers: HeaderMutation[];
+      headersToRemove: string[];
+      responseHeadersToAdd: HeaderMutation[];
+      queryParametersToSet: [string, string][];
+      queryParametersToRemove: string[];
+      dynamicMetadata: Record<string, unknown> | undefined;
+    }
+  | { ok: false; status: number; headers: HeaderMutation[]; body: string; dynamicMetadata: Record<string, unknown> | undefined };
 
 export const CHECK_METHOD = "/envoy.service.auth.v3.Authorization/Check";
 
@@ -148,29 +157,50 @@ function readHeaderValueOption(bytes: Uint8Array): HeaderMutation {
 
 /**
  * CheckResponse { google.rpc.Status status = 1 { int32 code = 1; }; DeniedHttpResponse denied_response = 2;
- * OkHttpResponse ok_response = 3; }. Throws ProtoDecodeError on bytes that are no message.
+ * OkHttpResponse ok_response = 3; google.protobuf.Struct dynamic_metadata = 4; }. Throws ProtoDecodeError on bytes that are no message.
  */
 export function decodeCheckResponse(bytes: Uint8Array): CheckResponse {
   let code = 0;
   let denied: Uint8Array | undefined;
   let ok: Uint8Array | undefined;
+  let dynamicMetadata: Record<string, unknown> | undefined;
   readMessage(bytes, (r) => {
     if (r.wire !== WireType.Len) return false;
     if (r.field === 1) readMessage(r.lengthDelimited(), (s) => (s.field === 1 && s.wire === WireType.Varint ? ((code = s.int32()), true) : false));
     else if (r.field === 2) denied = r.lengthDelimited();
     else if (r.field === 3) ok = r.lengthDelimited();
+    // google.protobuf.Struct dynamic_metadata = 4
+    else if (r.field === 4) dynamicMetadata = decodeStruct(r.lengthDelimited());
     else return false;
     return true;
   });
   if (code === 0) {
-    const result: CheckResponse = { ok: true, headers: [], headersToRemove: [], responseHeadersToAdd: [] };
-    // OkHttpResponse { headers = 2; headers_to_remove = 5; response_headers_to_add = 6; }
+    const result: CheckResponse = { ok: true, headers: [], headersToRemove: [], responseHeadersToAdd: [], queryParametersToSet: [], queryParametersToRemove: [], dynamicMetadata };
+    // OkHttpResponse { headers = 2; dynamic_metadata = 3 (deprecated); headers_to_remove = 5;
+    // response_headers_to_add = 6; QueryParameter query_parameters_to_set = 7 { key = 1; value = 2; };
+    // query_parameters_to_remove = 8; }
     if (ok !== undefined) {
       readMessage(ok, (r) => {
         if (r.wire !== WireType.Len) return false;
         if (r.field === 2) result.headers.push(readHeaderValueOption(r.lengthDelimited()));
-        else if (r.field === 5) result.headersToRemove.push(text(r).toLowerCase());
+        // Envoy's GrpcClientImpl reads the deprecated one only without the CheckResponse's.
+        else if (r.field === 3) {
+          const deprecated = decodeStruct(r.lengthDelimited());
+          if (dynamicMetadata === undefined) result.dynamicMetadata = deprecated;
+        } else if (r.field === 5) result.headersToRemove.push(text(r).toLowerCase());
         else if (r.field === 6) result.responseHeadersToAdd.push(readHeaderValueOption(r.lengthDelimited()));
+        else if (r.field === 7) {
+          let key = "";
+          let value = "";
+          readMessage(r.lengthDelimited(), (q) => {
+            if (q.wire !== WireType.Len) return false;
+            if (q.field === 1) key = text(q);
+            else if (q.field === 2) value = text(q);
+            else return false;
+            return true;
+          });
+          result.queryParametersToSet.push([key, value]);
+        } else if (r.field === 8) result.queryParametersToRemove.push(text(r));
         else return false;
         return true;
       });
@@ -178,7 +208,7 @@ export function decodeCheckResponse(bytes: Uint8Array): CheckResponse {
     return result;
   }
   // Denied: 403 unless the DeniedHttpResponse { HttpStatus status = 1 { code = 1 }; headers = 2; body = 3; } says otherwise.
-  const result: CheckResponse = { ok: false, status: 403, headers: [], body: "" };
+  const result: CheckResponse = { ok: false, status: 403, headers: [], body: "", dynamicMetadata };
   if (denied !== undefined) {
     readMessage(denied, (r) => {
       if (r.field === 1 && r.wire === WireType.Len) {

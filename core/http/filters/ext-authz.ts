@@ -50,6 +50,7 @@ import {
 } from "../filter.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { compileStringMatch } from "../route/header-matcher.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
 
 const DENIED = "ext_authz_denied";
@@ -168,8 +169,13 @@ type CheckResult =
       /** A gRPC service's ok_response.headers, applied in order by their append_action. */
       headerMutations: HeaderMutation[];
       responseHeadersToAdd: HeaderMutation[];
+      /** A gRPC service's ok_response.query_parameters_to_set and _to_remove. */
+      queryParametersToSet?: [string, string][];
+      queryParametersToRemove?: string[];
+      /** A gRPC service's CheckResponse.dynamic_metadata. */
+      dynamicMetadata?: Record<string, unknown> | undefined;
     }
-  | { status: "denied"; code: number; body: string; headers: [string, string][] }
+  | { status: "denied"; code: number; body: string; headers: [string, string][]; dynamicMetadata?: Record<string, unknown> | undefined }
   | { status: "error" };
 
 const ERROR_RESULT: CheckResult = { status: "error" };
@@ -270,9 +276,8 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     const callbacks = this.decoderCallbacks;
     const shared = this.shared;
     const config = shared.config;
-    const action = callbacks.route?.route.action;
-    const cluster = action?.type === "route" ? action.route.cluster : undefined;
-    this.clusterCounters = cluster === undefined ? undefined : shared.clusterStats(cluster);
+    const cluster = routeCluster(callbacks, shared.server.runtime);
+    this.clusterCounters = cluster === "" ? undefined : shared.clusterStats(cluster);
     const headers = this.requestHeaders!;
     if (shared.grpcClient !== undefined) {
       const body = this.bufferData ? this.checkBody(lastData) : undefined;
@@ -395,13 +400,16 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
         headersToRemove: response.headersToRemove,
         headerMutations: response.headers.filter(isValidMutation),
         responseHeadersToAdd: response.responseHeadersToAdd.filter(isValidMutation),
+        queryParametersToSet: response.queryParametersToSet,
+        queryParametersToRemove: response.queryParametersToRemove,
+        dynamicMetadata: response.dynamicMetadata,
       };
     }
     const headers: [string, string][] = [];
     for (const m of response.headers) if (isValidMutation(m) && !NEVER_COPIED.has(m.name)) headers.push([m.name, m.value]);
     // A status Envoy's local reply could not send is its default, 403.
     const code = response.status >= 200 && response.status <= 599 ? response.status : 403;
-    return { status: "denied", code, body: response.body, headers };
+    return { status: "denied", code, body: response.body, headers, dynamicMetadata: response.dynamicMetadata };
   }
 
   /** @internal AsyncRequestCallbacks */
@@ -456,6 +464,9 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     this.request = undefined;
     const shared = this.shared;
     const callbacks = this.decoderCallbacks;
+    // Envoy's onComplete: the service's dynamic metadata, under the filter's name, whatever it decided.
+    const metadata = result.status === "error" ? undefined : result.dynamicMetadata;
+    if (metadata !== undefined && Object.keys(metadata).length > 0) callbacks.streamInfo.setDynamicMetadata(EXT_AUTHZ_NAMESPACE, metadata);
     switch (result.status) {
       case "ok": {
         const headers = this.requestHeaders!;
@@ -470,8 +481,12 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
           if (!mutation.name.startsWith(":") && !NOT_REMOVABLE.has(mutation.name)) applyMutation(headers, mutation);
         }
         for (const name of result.headersToRemove) if (!name.startsWith(":") && !NOT_REMOVABLE.has(name)) headers.remove(name);
+        const toSet = result.queryParametersToSet ?? NO_PARAMETERS;
+        const toRemove = result.queryParametersToRemove ?? NO_NAMES;
+        const queryChanged = toSet.length > 0 || toRemove.length > 0;
+        if (queryChanged) headers.path = rewriteQuery(headers.path, toSet, toRemove);
         if (result.responseHeadersToAdd.length > 0) this.responseHeadersToAdd = result.responseHeadersToAdd;
-        if (shared.config.clearRouteCache && (result.headersToSet.length > 0 || result.headersToAppend.length > 0 || result.headerMutations.length > 0 || result.headersToRemove.length > 0)) {
+        if (shared.config.clearRouteCache && (queryChanged || result.headersToSet.length > 0 || result.headersToAppend.length > 0 || result.headerMutations.length > 0 || result.headersToRemove.length > 0)) {
           callbacks.clearRouteCache();
         }
         this.countCluster("ok");
@@ -515,6 +530,41 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
 
 const PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body";
 const NO_EXTENSIONS: Readonly<Record<string, string>> = {};
+const NO_PARAMETERS: readonly [string, string][] = [];
+const NO_NAMES: readonly string[] = [];
+/** Where the filter's dynamic metadata goes (Envoy's HttpFilterNames ExtAuthorization). */
+const EXT_AUTHZ_NAMESPACE = "envoy.filters.http.ext_authz";
+
+/**
+ * The path with its query changed as Envoy's QueryParamsMulti does (source/common/http/utility.cc):
+ * the parameters parsed (not decoded), each to set replacing all of its name, each to remove
+ * gone, then written back sorted by name (its btree_map), "name=value" joined by "&"; no "?"
+ * when none is left.
+ */
+function rewriteQuery(path: string, toSet: readonly [string, string][], toRemove: readonly string[]): string {
+  const start = path.indexOf("?");
+  const base = start < 0 ? path : path.slice(0, start);
+  const params = new Map<string, string[]>();
+  if (start >= 0) {
+    for (const param of path.slice(start + 1).split("&")) {
+      if (param === "") continue;
+      const equals = param.indexOf("=");
+      const name = equals < 0 ? param : param.slice(0, equals);
+      const value = equals < 0 ? "" : param.slice(equals + 1);
+      const values = params.get(name);
+      if (values === undefined) params.set(name, [value]);
+      else values.push(value);
+    }
+  }
+  for (const [name, value] of toSet) params.set(name, [value]);
+  for (const name of toRemove) params.delete(name);
+  if (params.size === 0) return base;
+  const names = [...params.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const parts: string[] = [];
+  for (const name of names) for (const value of params.get(name)!) parts.push(`${name}=${value}`);
+  return `${base}?${parts.join("&")}`;
+}
+
 function isValidMutation(m: HeaderMutation): boolean {
   return isValidHeaderField(m.name, m.value);
 }

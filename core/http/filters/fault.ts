@@ -26,6 +26,7 @@ import {
 } from "../filter.ts";
 import type { RequestHeaders } from "../message.ts";
 import { compileHeaderMatcher, type HeaderSource } from "../route/header-matcher.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
 import { PerConfig } from "../../util/per-config.ts";
 
@@ -290,11 +291,10 @@ export class FaultFilter implements StreamDecoderFilter, TimerTarget {
     return true;
   }
 
-  /** upstream_cluster: the route's cluster (a weighted_clusters route names none, so it never matches). */
+  /** upstream_cluster: the route's cluster, as chosen for this stream (a weighted_clusters pick included). */
   private matchesTargetUpstreamCluster(config: FaultConfig): boolean {
     if (config.upstreamCluster === "") return true;
-    const action = this.callbacks.route?.route.action;
-    return action?.type === "route" && action.route.cluster === config.upstreamCluster;
+    return this.callbacks.route?.route.action.type === "route" && routeCluster(this.callbacks, this.server.runtime) === config.upstreamCluster;
   }
 
   private matchesDownstreamNodes(config: FaultConfig, headers: RequestHeaders): boolean {

@@ -21,6 +21,7 @@ import {
 import { encodeGrpcFrame, GRPC_FH_DEFAULT, GRPC_FRAME_HEADER_SIZE } from "../grpc-frame.ts";
 import { isGrpcRequestHeaders } from "../grpc-common.ts";
 import { GrpcRequestStats } from "../grpc-stats.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 
@@ -61,7 +62,7 @@ export class GrpcHttp1BridgeFilter implements StreamFilter {
       if (endStream) this.decoder.addDecodedData(encodeGrpcFrame(GRPC_FH_DEFAULT, new Uint8Array(0)), false);
     }
     const grpc = isGrpcRequestHeaders(headers);
-    if (grpc || protobuf) this.stats = GrpcRequestStats.forRequest(this.server.stats, this.decoder.route, headers.path, "grpc");
+    if (grpc || protobuf) this.stats = GrpcRequestStats.forRequest(this.server.stats, routeCluster(this.decoder, this.server.runtime), headers.path, "grpc");
     if (grpc && headers.protocol !== "HTTP/2") this.bridging = true;
     if (this.config.ignoreQueryParameters) {
       const query = headers.path.indexOf("?");

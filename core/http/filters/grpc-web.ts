@@ -22,6 +22,7 @@ import {
 import { GRPC_FH_TRAILERS, grpcFrameHeader } from "../grpc-frame.ts";
 import { httpToGrpcStatus, isGrpcContentType, percentEncodeGrpcMessage } from "../grpc-common.ts";
 import { GrpcRequestStats } from "../grpc-stats.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 
@@ -76,7 +77,7 @@ export class GrpcWebFilter implements StreamFilter {
     const type = headers.get("content-type");
     if (!isGrpcWebContentType(type)) return FilterHeadersStatus.Continue;
     this.isGrpcWeb = true;
-    this.stats = GrpcRequestStats.forRequest(this.server.stats, this.decoder.route, headers.path, "grpc-web");
+    this.stats = GrpcRequestStats.forRequest(this.server.stats, routeCluster(this.decoder, this.server.runtime), headers.path, "grpc-web");
     this.textRequest = isGrpcWebTextContentType(type);
     this.textResponse = isGrpcWebTextContentType(headers.get("accept"));
     headers.remove("content-length");

@@ -33,6 +33,7 @@ import { applyHeaderValueOptions } from "../route/custom-headers.ts";
 import { TokenBucket } from "./token-bucket.ts";
 import { PerConfig } from "../../util/per-config.ts";
 import { routeDescriptors, type RateLimitDescriptor } from "../route/rate-limit-policy.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 
 /** The local reply's body and response code details (Envoy's, both "local_rate_limited"). */
 const LOCAL_RATE_LIMITED = "local_rate_limited";
@@ -195,7 +196,7 @@ export class LocalRateLimitFilter implements StreamFilter {
     const action = match.route.action.route;
     const context = {
       localServiceCluster: this.server.localClusterName,
-      destinationCluster: callbacks.streamInfo.upstreamCluster || (action.cluster ?? ""),
+      destinationCluster: routeCluster(callbacks, this.server.runtime),
       remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.address ?? ""),
     };
     return routeDescriptors(action, match.virtualHost, config.stage ?? 0, config.vhRateLimits ?? "OVERRIDE", headers, context);

@@ -15,7 +15,7 @@
  * filters/http/common/ratelimit_headers.cc) from the descriptor statuses.
  * Stats: cluster.<the route's cluster>.ratelimit.{ok,over_limit,error,failure_mode_allowed}.
  */
-import type { RateLimitConfig } from "../../config/bootstrap.ts";
+import type { RateLimitConfig, RateLimitPerRouteConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { CoreResponseFlag } from "../../stream-info/response-flags.ts";
@@ -35,11 +35,14 @@ import { GrpcStatus } from "../grpc-common.ts";
 import { GrpcAsyncClient, type GrpcUnaryCallbacks, type GrpcUnaryRequest } from "../grpc-async-client.ts";
 import { isValidHeaderField } from "../headers-util.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
-import { routeDescriptors, type DescriptorContext } from "../route/rate-limit-policy.ts";
+import { populateDescriptors, routeDescriptors, type DescriptorContext, type RateLimitDescriptor } from "../route/rate-limit-policy.ts";
+import { applyHeaderValueOptions } from "../route/custom-headers.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import { decodeRateLimitResponse, encodeRateLimitRequest, RateLimitCode, SHOULD_RATE_LIMIT_METHOD, type DescriptorStatus } from "./ratelimit-proto.ts";
 
 const RATE_LIMITED = "request_rate_limited";
 const RATE_LIMITER_ERROR = "rate_limiter_error";
+const NO_REMOVALS: readonly string[] = [];
 
 interface ClusterCounters {
   ok: Counter;
@@ -102,6 +105,8 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
   private request: GrpcUnaryRequest | undefined;
   private requestHeaders: RequestHeaders | undefined;
   private counters: ClusterCounters | undefined;
+  /** This filter answered over-limit: its local reply gets response_headers_to_add. */
+  private overLimitReply = false;
   /** The service's response headers and the x-ratelimit ones, for the response. */
   private responseHeadersToAdd: [string, string][] | undefined;
 
@@ -129,6 +134,12 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     // Our own local reply carried them already.
     if (this.state !== State.Responded && this.responseHeadersToAdd !== undefined) for (const [name, value] of this.responseHeadersToAdd) headers.add(name, value);
+    // The filter's response_headers_to_add, on the rate-limited reply only, after the service's
+    // (Envoy's complete(): responseHeadersParser().evaluateHeaders in the local reply's callback).
+    if (this.overLimitReply) {
+      this.overLimitReply = false;
+      applyHeaderValueOptions(headers, NO_REMOVALS, this.shared.config.responseHeadersToAdd, this.decoderCallbacks, headers);
+    }
     return FilterHeadersStatus.Continue;
   }
 
@@ -158,8 +169,9 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
     const match = callbacks.route;
     if (match === undefined || match.route.action.type !== "route") return;
     const action = match.route.action.route;
-    const cluster = callbacks.streamInfo.upstreamCluster || action.cluster;
-    if (cluster === undefined) return;
+    // Envoy's callbacks_->clusterInfo(): the cluster chosen for this stream when its route was
+    // resolved (a weighted_clusters pick, a cluster_header's value), the one the router will use.
+    const cluster = routeCluster(callbacks, this.shared.server.runtime);
     const counters = this.shared.clusterStats(cluster);
     if (counters === undefined) return;
     this.counters = counters;
@@ -168,13 +180,24 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
       destinationCluster: cluster,
       remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.address ?? ""),
     };
-    // Envoy's vh_rate_limits: OVERRIDE (the per-route vh_rate_limits is refused), or INCLUDE with include_vh_rate_limits.
-    const descriptors = routeDescriptors(action, match.virtualHost, config.stage, "OVERRIDE", headers, context);
+    // Envoy's populateRateLimitDescriptors: the route's RateLimitPerRoute rate_limits, else
+    // the filter's own, else the route's and (as vh_rate_limits says) the virtual host's.
+    const perRoute = callbacks.mostSpecificPerFilterConfig<RateLimitPerRouteConfig>();
+    const own = perRoute?.rateLimits ?? config.rateLimits;
+    let descriptors: RateLimitDescriptor[];
+    if (own !== undefined) {
+      descriptors = [];
+      populateDescriptors(own, config.stage, headers, context, descriptors);
+    } else {
+      descriptors = routeDescriptors(action, match.virtualHost, config.stage, perRoute?.vhRateLimits ?? "OVERRIDE", headers, context);
+    }
     if (descriptors.length === 0) return;
+    // RateLimitPerRoute's domain replaces the filter's (Envoy's getDomain).
+    const domain = perRoute !== undefined && perRoute.domain !== "" ? perRoute.domain : config.domain;
     this.requestHeaders = headers;
     this.state = State.Calling;
     this.initiatingCall = true;
-    this.request = this.shared.client.send(config.service, SHOULD_RATE_LIMIT_METHOD, encodeRateLimitRequest(config.domain, descriptors), this, config.timeoutMs);
+    this.request = this.shared.client.send(config.service, SHOULD_RATE_LIMIT_METHOD, encodeRateLimitRequest(domain, descriptors), this, config.timeoutMs);
     this.initiatingCall = false;
   }
 
@@ -214,6 +237,7 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
     const callbacks = this.decoderCallbacks;
     if (status === LimitStatus.OverLimit) {
       this.state = State.Responded;
+      this.overLimitReply = this.shared.config.responseHeadersToAdd.length > 0;
       const extra: [string, string][] = config.disableXEnvoyRateLimitedHeader ? toAdd : [["x-envoy-ratelimited", "true"], ...toAdd];
       const grpcStatus = config.rateLimitedAsResourceExhausted ? GrpcStatus.ResourceExhausted : undefined;
       callbacks.sendLocalReply(config.rateLimitedStatus, body, RATE_LIMITED, CoreResponseFlag.RateLimited, extra, grpcStatus);

@@ -1,6 +1,5 @@
 import { getGrpcTimeoutMs, isGrpcRequestHeaders, toGrpcTimeout } from "../grpc-common.ts";
 import { concatBytes, EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
-import { pickWeighted } from "../../util/weighted-pick.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, InternalRedirectPolicyConfig, MetadataMatchCriteria, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
@@ -27,6 +26,7 @@ import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
 import { rewriteHost, rewritePath } from "./path-rewrite.ts";
+import { routeCluster } from "../route/route-cluster.ts";
 import { generateHash, makeSetCookieValue, type HashCookieSink } from "../hash-policy.ts";
 import { uint64ToHex, xxHash64Text } from "../../util/hash.ts";
 import { formatAddress } from "../../network/address.ts";
@@ -192,7 +192,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     this.action = action.route;
     const vhost = (this.virtualHost = match.virtualHost);
-    const clusterName = this.pickCluster(action.route, headers);
+    // The cluster chosen when the route was resolved, the one the filters before saw too.
+    const clusterName = routeCluster(callbacks, this.server.runtime);
+    this.routeMetadataMatch = callbacks.streamInfo.routeMetadataMatch;
     const cluster = this.server.clusterManager.get(clusterName);
     callbacks.streamInfo.upstreamCluster = clusterName;
     if (!cluster) {
@@ -841,17 +843,6 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** Headers every local reply of a forwarded request carries: x-envoy-attempt-count with include_attempt_count_in_response. */
   private responseExtraHeaders(): [string, string][] | undefined {
     return this.virtualHost?.includeAttemptCountInResponse ? [["x-envoy-attempt-count", String(this.attemptCount)]] : undefined;
-  }
-
-  private pickCluster(action: ForwardAction, headers: RequestHeaders): string {
-    this.routeMetadataMatch = action.metadataMatch;
-    if (action.cluster !== undefined) return action.cluster;
-    // cluster_header: the header's first value names the cluster; absent, it names none (Envoy's RouteEntryImplBase::clusterEntry).
-    if (action.clusterHeader !== undefined) return headers.get(action.clusterHeader) ?? "";
-    const picked = pickWeighted(action.weightedClusters ?? [], this.server.runtime.random());
-    // A weighted cluster's entry has the route's criteria merged with its own (WeightedClusterEntry).
-    this.routeMetadataMatch = picked?.metadataMatch;
-    return picked?.name ?? "";
   }
 
   /**

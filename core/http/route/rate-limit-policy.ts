@@ -7,7 +7,8 @@
  */
 import type { ForwardAction, RateLimitActionConfig, RateLimitPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { RequestHeaders } from "../message.ts";
-import { compileHeaderMatcher, type HeaderSource } from "./header-matcher.ts";
+import { CidrRange } from "../../network/cidr-range.ts";
+import { compileHeaderMatcher, compileQueryParameterMatcher, parseQueryParameters, type HeaderSource } from "./header-matcher.ts";
 
 /** One descriptor: its entries, key and value (envoy.extensions.common.ratelimit.v3.RateLimitDescriptor). */
 export type RateLimitDescriptor = readonly (readonly [string, string])[];
@@ -63,7 +64,47 @@ function compileAction(action: RateLimitActionConfig): CompiledAction {
         return true;
       };
     }
+    case "masked_remote_address": {
+      // Envoy's MaskedRemoteAddressAction: the client's address masked to the prefix of its version, as a CIDR ("10.1.0.0/16").
+      const { v4PrefixMaskLen, v6PrefixMaskLen } = action;
+      return (_h, context, out) => {
+        const address = context.remoteAddress;
+        if (address === "") return false;
+        const range = CidrRange.create(address, address.includes(":") ? v6PrefixMaskLen : v4PrefixMaskLen);
+        if (range === undefined) return false;
+        out.push(["masked_remote_address", range.toString()]);
+        return true;
+      };
+    }
+    case "query_parameters": {
+      // Envoy's QueryParametersAction: the parameter's first value, percent-decoded; absent as request_headers.
+      const { queryParameterName, descriptorKey, skipIfAbsent } = action;
+      return (headers, _c, out) => {
+        const value = parseQueryParameters(headers.path).get(queryParameterName);
+        if (value === undefined) return skipIfAbsent;
+        out.push([descriptorKey, percentDecode(value)]);
+        return true;
+      };
+    }
+    case "query_parameter_value_match": {
+      // Envoy's QueryParameterValueMatchAction: every matcher (ConfigUtility::matchQueryParams), as expect_match says.
+      const matchers = action.queryParameters.map(compileQueryParameterMatcher);
+      const entry: [string, string] = [action.descriptorKey, action.descriptorValue];
+      const expectMatch = action.expectMatch;
+      return (headers, _c, out) => {
+        const query = parseQueryParameters(headers.path);
+        if (matchers.every((m) => m(query)) !== expectMatch) return false;
+        out.push(entry);
+        return true;
+      };
+    }
   }
+}
+
+/** %XX sequences as the bytes they name (latin1, as header values are); a malformed one stays (Envoy's PercentEncoding::decode). */
+function percentDecode(value: string): string {
+  if (!value.includes("%")) return value;
+  return value.replace(/%([0-9a-fA-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /** One RateLimit, compiled. */
@@ -93,7 +134,8 @@ export function populateDescriptors(policies: readonly RateLimitPolicyConfig[], 
     COMPILED.set(policies, entries);
   }
   for (const entry of entries) {
-    if (entry.stage !== stage) continue;
+    // -1: a filter's own rate_limits (ratelimit-schema.ts ANY_STAGE), which apply at every stage.
+    if (entry.stage !== stage && entry.stage !== -1) continue;
     const descriptor = entry.populateDescriptor(headers, context);
     if (descriptor !== undefined) out.push(descriptor);
   }

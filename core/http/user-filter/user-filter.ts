@@ -13,6 +13,7 @@
  * then given to the script in order once the promise settles; the last answer decides
  * whether the stream goes on.
  */
+import { routeCluster } from "../route/route-cluster.ts";
 import type { UserPerRouteConfig } from "../../config/bootstrap.ts";
 import type { Logger } from "../../log.ts";
 import type { SocketAddress } from "../../port.ts";
@@ -191,8 +192,8 @@ export class UserFilter implements StreamFilter, HttpFilterStream<unknown> {
     return this.decoder.route?.virtualHost.name;
   }
   get clusterName(): string | undefined {
-    const action = this.decoder.route?.route.action as { type?: string; cluster?: unknown } | undefined;
-    return typeof action?.cluster === "string" ? action.cluster : undefined;
+    const cluster = routeCluster(this.decoder, this.shared.services.server.runtime);
+    return cluster === "" ? undefined : cluster;
   }
   get perRouteConfig(): unknown {
     const perRoute = this.decoder.mostSpecificPerFilterConfig<UserPerRouteConfig>();

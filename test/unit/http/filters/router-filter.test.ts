@@ -218,6 +218,55 @@ describe("RouterFilter: what the route says", () => {
   });
 });
 
+describe("RouterFilter: the cluster chosen once per stream (route-cluster.ts)", () => {
+  test("weighted clusters: a filter before the router sees the pick the router forwards to (fault upstream_cluster aborts exactly the streams picked for b)", async () => {
+    await setup({
+      seed: 7,
+      routes: [{ match: { prefix: "/" }, action: { route: { weighted_clusters: { clusters: [{ name: "a", weight: 50 }, { name: "b", weight: 50 }] } } } }],
+      proxy: {
+        hcm: {
+          http_filters: [
+            {
+              name: "envoy.filters.http.fault",
+              typed_config: {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+                abort: { http_status: 418, percentage: { numerator: 100 } },
+                upstream_cluster: "b",
+              },
+            },
+            { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+          ],
+        },
+      },
+    });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    for (let i = 0; i < 40; i++) {
+      client.request("GET", "/");
+      runtime.runDue();
+    }
+    done(client);
+    const statuses = client.responses.map((r) => r.status);
+    const toA = statuses.filter((s) => s === 200).length;
+    const aborted = statuses.filter((s) => s === 418).length;
+    // Both happen (the split still follows the weights), and nothing else.
+    expect(toA + aborted).toBe(40);
+    expect(toA).toBeGreaterThan(5);
+    expect(aborted).toBeGreaterThan(5);
+    // Had the fault filter and the router drawn apart, b would have seen some requests.
+    expect(upstreams[1]!.requests).toHaveLength(0);
+    expect(upstreams[0]!.requests).toHaveLength(toA);
+    expect(stat("http.ingress_http.fault.aborts_injected")).toBe(aborted);
+  });
+
+  test("cluster_header: read once when the route is resolved; the filters and the router agree", async () => {
+    await setup({ routes: [{ match: { prefix: "/" }, action: { route: { cluster_header: "x-cluster" } } }] });
+    const client = exchange("GET", "/p", { headers: { "x-cluster": "b" } });
+    expect(client.responses.map((r) => r.text())).toEqual(["b /p"]);
+    done(client);
+    expect(accessLog()).toEqual(["200 - via_upstream b"]);
+  });
+});
+
 describe("RouterFilter: the route timeout", () => {
   test("no response within the route's timeout: 504 'upstream request timeout', flag UT, upstream_rq_timeout; the upstream connection is dropped", async () => {
     await setup({

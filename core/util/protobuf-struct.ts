@@ -1,0 +1,83 @@
+/**
+ * google.protobuf.Struct from the wire (struct.proto) as the JSON object it stands for, for
+ * the dynamic metadata services send (ext_authz's CheckResponse.dynamic_metadata):
+ * Struct { map<string, Value> fields = 1 }, Value { null_value = 1; number_value = 2;
+ * string_value = 3; bool_value = 4; struct_value = 5; list_value = 6 },
+ * ListValue { repeated Value values = 1 }. Nesting is bounded: a deeper message is an error.
+ */
+import { utf8Decode } from "./utf8.ts";
+import { ProtoDecodeError, ProtoReader, WireType } from "./protobuf-wire.ts";
+
+/** How deep structs and lists may nest (protobuf's own parsers stop at 100). */
+const MAX_DEPTH = 100;
+
+export function decodeStruct(bytes: Uint8Array, depth = 0): Record<string, unknown> {
+  if (depth > MAX_DEPTH) throw new ProtoDecodeError("Struct nested too deep");
+  const out: Record<string, unknown> = {};
+  const reader = new ProtoReader(bytes);
+  while (reader.next()) {
+    if (reader.field !== 1 || reader.wire !== WireType.Len) {
+      reader.skip();
+      continue;
+    }
+    // A map entry: key = 1, value = 2.
+    const entry = new ProtoReader(reader.lengthDelimited());
+    let key = "";
+    let value: unknown = null;
+    while (entry.next()) {
+      if (entry.field === 1 && entry.wire === WireType.Len) key = text(entry.lengthDelimited());
+      else if (entry.field === 2 && entry.wire === WireType.Len) value = decodeValue(entry.lengthDelimited(), depth + 1);
+      else entry.skip();
+    }
+    // A key "__proto__" is a field like any other, not the object's prototype.
+    if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
+  }
+  return out;
+}
+
+/** A proto3 string: valid UTF-8 or the message is malformed. */
+function text(bytes: Uint8Array): string {
+  const value = utf8Decode(bytes);
+  if (value === undefined) throw new ProtoDecodeError("a string that is not UTF-8");
+  return value;
+}
+
+function decodeValue(bytes: Uint8Array, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw new ProtoDecodeError("Struct nested too deep");
+  let value: unknown = null;
+  const reader = new ProtoReader(bytes);
+  while (reader.next()) {
+    switch (reader.field) {
+      case 1:
+        reader.skip();
+        value = null;
+        break;
+      case 2:
+        value = reader.double();
+        break;
+      case 3:
+        value = text(reader.lengthDelimited());
+        break;
+      case 4:
+        value = reader.bool();
+        break;
+      case 5:
+        value = decodeStruct(reader.lengthDelimited(), depth + 1);
+        break;
+      case 6: {
+        const list: unknown[] = [];
+        const items = new ProtoReader(reader.lengthDelimited());
+        while (items.next()) {
+          if (items.field === 1 && items.wire === WireType.Len) list.push(decodeValue(items.lengthDelimited(), depth + 1));
+          else items.skip();
+        }
+        value = list;
+        break;
+      }
+      default:
+        reader.skip();
+    }
+  }
+  return value;
+}
