@@ -30,7 +30,7 @@ import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
-import { configSourceSchema } from "./xds/config-source-schema.ts";
+import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -527,7 +527,7 @@ const loadAssignmentPolicy = lazySchema(() =>
 /** Cluster.EdsClusterConfig: the ConfigSource of the endpoints, and the name asked for (default: the cluster's). */
 const edsClusterConfig = z
   .strictObject({
-    eds_config: configSourceSchema("EDS"),
+    eds_config: configSourceSchema("EDS", "server"),
     service_name: z.string().optional(),
   })
   .transform((e): EdsClusterConfig => ({ configSource: e.eds_config, ...(e.service_name ? { serviceName: e.service_name } : {}) }));
@@ -931,11 +931,11 @@ const staticResources = lazySchema(() =>
   secrets: z.array(secretSchema).default([]),
 }));
 
-/** Bootstrap.DynamicResources: LDS and CDS from files (Envoy's filesystem subscriptions). */
+/** Bootstrap.DynamicResources: LDS and CDS from files or a management server, and the ADS stream's server. */
 const dynamicResources = z.strictObject({
-  lds_config: configSourceSchema("LDS").optional(),
-  cds_config: configSourceSchema("CDS").optional(),
-  ads_config: unsupportedField("ads_config (polyvoy has no xDS client for a management server yet: give lds_config and cds_config a path_config_source)"),
+  lds_config: configSourceSchema("LDS", "server").optional(),
+  cds_config: configSourceSchema("CDS", "server").optional(),
+  ads_config: apiConfigSource.optional(),
   lds_resources_locator: unsupportedField("lds_resources_locator (xdstp:// names need a management server)"),
   cds_resources_locator: unsupportedField("cds_resources_locator (xdstp:// names need a management server)"),
 });
@@ -968,8 +968,13 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
     if (b.static_resources.secrets.length > 0) bootstrap.secrets = b.static_resources.secrets;
     if (b.node !== undefined) bootstrap.node = b.node;
-    if (b.dynamic_resources?.lds_config || b.dynamic_resources?.cds_config) {
-      bootstrap.dynamicResources = { ...(b.dynamic_resources.lds_config ? { lds: b.dynamic_resources.lds_config } : {}), ...(b.dynamic_resources.cds_config ? { cds: b.dynamic_resources.cds_config } : {}) };
+    const dynamic = b.dynamic_resources;
+    if (dynamic?.lds_config || dynamic?.cds_config || dynamic?.ads_config) {
+      bootstrap.dynamicResources = {
+        ...(dynamic.lds_config ? { lds: dynamic.lds_config } : {}),
+        ...(dynamic.cds_config ? { cds: dynamic.cds_config } : {}),
+        ...(dynamic.ads_config ? { ads: { kind: "grpc", ...dynamic.ads_config, initialFetchTimeoutMs: 0 } } : {}),
+      };
     }
     if (b.admin?.address !== undefined) {
       const accessLog = [...(b.admin.access_log_path === "" ? [] : [defaultFileAccessLog(b.admin.access_log_path)]), ...b.admin.access_log];

@@ -168,6 +168,30 @@ export class ProtoReader {
     return this.bytes.subarray(start, this.at);
   }
 
+  /** A fixed32/float field's four bytes as a little-endian view (wire type I32). */
+  fixed32View(): DataView {
+    this.expect(WireType.I32);
+    return this.rawView(4);
+  }
+
+  /** A fixed64/double field's eight bytes as a little-endian view (wire type I64). */
+  fixed64View(): DataView {
+    this.expect(WireType.I64);
+    return this.rawView(8);
+  }
+
+  /** The next `n` bytes, whatever the wire type (a packed repeated field's elements). */
+  rawView(n: number): DataView {
+    const start = this.at;
+    this.advance(n);
+    return new DataView(this.bytes.buffer, this.bytes.byteOffset + start, n);
+  }
+
+  /** Every byte was read (a packed field's elements end with it). */
+  atEnd(): boolean {
+    return this.at >= this.bytes.byteLength;
+  }
+
   /** Passes over the current field's value. */
   skip(): void {
     switch (this.wire) {
