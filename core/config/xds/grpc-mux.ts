@@ -8,8 +8,9 @@
  * watch gets its own resources; RDS and EDS watches with none are skipped, as Envoy), and
  * answered: an ACK (the new version_info, the nonce) when every watch took it, else a
  * NACK (the previous version_info, the nonce, error_detail with code INTERNAL and the
- * reason) while the watches keep what they had. Responses are applied one at a time in
- * order. A stream that ends is opened again after a jittered back-off (base 500 ms, max
+ * reason) while the watches keep what they had. Each type's responses are applied one
+ * at a time in order; the ACK follows once the update is applied (its clusters or
+ * listeners warmed: Envoy ACKs a CDS or LDS update before they warm). A stream that ends is opened again after a jittered back-off (base 500 ms, max
  * 30 s: Envoy's) and every type is asked for again with its last accepted version.
  * Stats under `control_plane.`: connected_state, rate_limit_enforced, pending_requests.
  */
@@ -56,6 +57,18 @@ interface ApiState {
   versionInfo: string;
   /** The last response's nonce on this stream. */
   nonce: string;
+  /**
+   * Its responses, applied one at a time in order. One queue per type: a CDS update
+   * waits for its clusters' first EDS answer (warming), which comes on the same stream.
+   */
+  queue: Promise<void>;
+  /**
+   * The accepted resources by name (named types: RDS, EDS). A watch added for a name
+   * already received gets it from here: a replaced EDS cluster or a listener's new RDS
+   * provider asks for the same names, which a server need not answer again (Envoy's EDS
+   * resources cache, source/extensions/config_subscription/grpc/eds_resources_cache_impl.cc).
+   */
+  readonly cache: Map<string, Record<string, unknown>>;
 }
 
 class MuxWatch implements Watch {
@@ -76,7 +89,6 @@ export class GrpcMux implements GrpcMuxLike {
   private stream: GrpcAsyncStream | undefined;
   private retryTimer: TimerHandle | undefined;
   private readonly backoff: JitteredExponentialBackOffStrategy;
-  private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private firstRequestSent = false;
   private stopped = false;
@@ -103,11 +115,17 @@ export class GrpcMux implements GrpcMuxLike {
   watch(typeUrl: string, resourceNames: readonly string[], callbacks: WatchCallbacks): Watch {
     let state = this.states.get(typeUrl);
     if (state === undefined) {
-      state = { typeUrl, watches: new Set(), versionInfo: "", nonce: "" };
+      state = { typeUrl, watches: new Set(), versionInfo: "", nonce: "", queue: Promise.resolve(), cache: new Map() };
       this.states.set(typeUrl, state);
     }
     const watch = new MuxWatch(this, state, resourceNames, callbacks);
     state.watches.add(watch);
+    const cached = resourceNames.flatMap((name) => state.cache.get(name) ?? []);
+    if (cached.length > 0) {
+      const update: RawDiscoveryResponse = { versionInfo: state.versionInfo, resources: cached };
+      // Refused or not, the subscription logs and counts it; the server's next push follows.
+      state.queue = state.queue.then(() => (state.watches.has(watch) ? watch.callbacks.onConfigUpdate(update) : undefined)).catch(() => undefined);
+    }
     if (this.stream === undefined && this.retryTimer === undefined) this.establish();
     else if (this.stream !== undefined) this.sendRequest(state, undefined);
     return watch;
@@ -173,24 +191,14 @@ export class GrpcMux implements GrpcMuxLike {
       this.onRemoteClose(stream, GrpcStatus.ResourceExhausted, "too many responses queued");
       return;
     }
-    this.queued++;
-    this.queue = this.queue.then(() => this.apply(stream, message)).finally(() => {
-      this.queued--;
-    });
-  }
-
-  /** One DiscoveryResponse: decode, hand to the watches, ACK or NACK. */
-  private async apply(stream: GrpcAsyncStream, message: Uint8Array): Promise<void> {
     let response: DecodedDiscoveryResponse;
     try {
       response = decodeDiscoveryResponse(message);
     } catch (err) {
       // Not a DiscoveryResponse: Envoy closes the stream (the codec fails); so do we.
       this.server.log.warn(`xds: a DiscoveryResponse that cannot be decoded: ${err instanceof Error ? err.message : String(err)}`);
-      if (this.stream === stream) {
-        stream.reset();
-        this.onRemoteClose(stream, GrpcStatus.Internal, "DiscoveryResponse decode error");
-      }
+      stream.reset();
+      this.onRemoteClose(stream, GrpcStatus.Internal, "DiscoveryResponse decode error");
       return;
     }
     const state = this.states.get(response.typeUrl);
@@ -199,6 +207,15 @@ export class GrpcMux implements GrpcMuxLike {
       this.server.log.debug(`xds: a response for ${response.typeUrl}, which nothing watches`);
       return;
     }
+    this.queued++;
+    state.queue = state.queue.then(() => this.apply(stream, state, response)).finally(() => {
+      this.queued--;
+    });
+  }
+
+  /** One DiscoveryResponse: decode, hand to the watches, ACK or NACK. */
+  private async apply(stream: GrpcAsyncStream, state: ApiState, response: DecodedDiscoveryResponse): Promise<void> {
+    // A response of a stream that has ended since is dropped: the new stream asks again.
     if (this.stream !== stream) return;
     state.nonce = response.nonce;
     let error: string | undefined;
@@ -221,7 +238,15 @@ export class GrpcMux implements GrpcMuxLike {
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
-    if (error === undefined) state.versionInfo = response.versionInfo;
+    if (error === undefined) {
+      state.versionInfo = response.versionInfo;
+      if (response.typeUrl === RDS_TYPE || response.typeUrl === EDS_TYPE) {
+        for (const bytes of response.resources) {
+          const resource = anyToJson(bytes);
+          state.cache.set(resourceName(response.typeUrl, resource), resource);
+        }
+      }
+    }
     if (this.stream === stream) this.sendRequest(state, error);
   }
 
