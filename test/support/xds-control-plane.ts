@@ -70,7 +70,9 @@ export class XdsControlPlane {
   private server: grpc.Server | undefined;
   private nonce = 0;
   port = 0;
-  private readonly root: { lookupType(name: string): { fromObject(o: object): unknown; encode(m: unknown): { finish(): Uint8Array } } };
+  private readonly root: {
+    lookupType(name: string): { fromObject(o: object): unknown; encode(m: unknown): { finish(): Uint8Array }; decode(b: Uint8Array): unknown; toObject(m: unknown, o: object): Record<string, unknown> };
+  };
   private readonly services: grpc.GrpcObject;
 
   constructor() {
@@ -96,6 +98,12 @@ export class XdsControlPlane {
     const name = String(typeUrl).slice(String(typeUrl).lastIndexOf("/") + 1);
     const type = this.root.lookupType(name);
     return { type_url: String(typeUrl), value: Buffer.from(type.encode(type.fromObject(fields)).finish()) };
+  }
+
+  /** `bytes` as protobufjs reads message `name` (enums by name, 64-bit as numbers, defaults left out). */
+  toObject(name: string, bytes: Uint8Array): Record<string, unknown> {
+    const type = this.root.lookupType(name);
+    return JSON.parse(JSON.stringify(type.toObject(type.decode(bytes), { enums: String, longs: Number, defaults: false, json: true })));
   }
 
   /** Set `typeUrl`'s resources at `version` and push them to every stream that asked for the type. */
