@@ -10,7 +10,7 @@
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
@@ -956,6 +956,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     cluster_manager: z.strictObject({ local_cluster_name: z.string().optional() }).optional(),
   })
   .superRefine((b, ctx) => checkStaticSecrets(b.static_resources, ctx))
+  .superRefine((b, ctx) => checkAdsSources(b.dynamic_resources?.ads_config !== undefined, b.dynamic_resources, b.static_resources, ctx))
   .superRefine((b, ctx) => {
     // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
     const local = b.cluster_manager?.local_cluster_name;
@@ -1003,6 +1004,35 @@ function resolveUserAgents(bootstrap: Bootstrap): void {
     for (const chain of [...listener.filterChains, ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : [])]) {
       for (const filter of chain.filters) {
         if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
+      }
+    }
+  }
+}
+
+/**
+ * A ConfigSource `ads: {}` needs dynamic_resources.ads_config (Envoy refuses it at start:
+ * "ADS must be configured to support an ADS config source"). Checked where the bootstrap
+ * names them: LDS, CDS, static EDS clusters and static listeners' RDS.
+ */
+function checkAdsSources(
+  hasAds: boolean,
+  dynamic: { lds_config?: XdsConfigSource | undefined; cds_config?: XdsConfigSource | undefined } | undefined,
+  statics: { listeners: readonly ListenerConfig[]; clusters: readonly ClusterConfig[] },
+  ctx: z.RefinementCtx,
+): void {
+  if (hasAds) return;
+  const isAds = (source: XdsConfigSource | undefined) => source !== undefined && "kind" in source && source.kind === "ads";
+  const refuse = (path: (string | number)[]) => ctx.addIssue({ code: "custom", path, message: "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)" });
+  if (isAds(dynamic?.lds_config)) refuse(["dynamic_resources", "lds_config", "ads"]);
+  if (isAds(dynamic?.cds_config)) refuse(["dynamic_resources", "cds_config", "ads"]);
+  for (const [i, cluster] of statics.clusters.entries()) {
+    if (isAds(cluster.eds?.configSource)) refuse(["static_resources", "clusters", i, "eds_cluster_config", "eds_config", "ads"]);
+  }
+  for (const [i, listener] of statics.listeners.entries()) {
+    for (const [c, chain] of listener.filterChains.entries()) {
+      for (const [f, filter] of chain.filters.entries()) {
+        const rds = (filter.config as { rds?: { configSource?: XdsConfigSource } }).rds;
+        if (isAds(rds?.configSource)) refuse(["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "rds", "config_source", "ads"]);
       }
     }
   }

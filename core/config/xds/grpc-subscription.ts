@@ -11,7 +11,7 @@ import type { TimerHandle } from "../../port.ts";
 import type { AdsConfigSource, ApiConfigSource } from "../bootstrap.ts";
 import { SubscriptionStats, type ConfigUpdateCallback, describeUpdateError, errorKind, versionHash } from "./filesystem-subscription.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
-import type { Subscription, SubscriptionContext, Watch, WatchCallbacks } from "./subscription-types.ts";
+import type { GrpcMuxLike, Subscription, SubscriptionContext, Watch, WatchCallbacks } from "./subscription-types.ts";
 
 export class GrpcSubscription implements Subscription, WatchCallbacks {
   private readonly stats: SubscriptionStats;
@@ -44,7 +44,14 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
   async start(): Promise<string | undefined> {
     const openMux = this.context.openMux;
     if (openMux === undefined) return "no management server";
-    const mux = await openMux(this.source, this.typeUrl);
+    let mux: GrpcMuxLike;
+    try {
+      mux = await openMux(this.source, this.typeUrl);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.context.log.error(`${this.name}: ${message}`);
+      return message;
+    }
     if (this.stopped) return "stopped";
     return new Promise((resolve) => {
       this.initDone = resolve;

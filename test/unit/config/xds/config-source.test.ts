@@ -40,6 +40,7 @@ describe("ConfigSource from a management server", () => {
     [{ cds_config: { api_config_source: api({ cluster_names: ["xds_cluster"] }) } }, "dynamic_resources.cds_config.api_config_source.cluster_names: not supported: cluster_names (a gRPC api_config_source names its cluster in grpc_services)"],
     [{ cds_config: { api_config_source: api({ grpc_services: [] }) } }, "dynamic_resources.cds_config.api_config_source.grpc_services: Only singleton gRPC service lists supported"],
     [{ cds_config: { path: "/tmp/cds.yaml", initial_fetch_timeout: "1s" } }, "dynamic_resources.cds_config.initial_fetch_timeout: initial_fetch_timeout is for a management server (a CDS file is read before anything waits on it)"],
+    [{ cds_config: { ads: {} } }, "dynamic_resources.cds_config.ads: ADS must be configured to support an ADS config source (dynamic_resources.ads_config)"],
     [{ cds_config: { ads: {}, path: "/tmp/cds.yaml" } }, "dynamic_resources.cds_config: must set only one of path, path_config_source, api_config_source, ads (got path, ads)"],
   ])("%j is refused by name", (dynamic, problem) => {
     expect(load(dynamic).problems?.[0]).toBe(problem);
