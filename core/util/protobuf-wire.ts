@@ -57,6 +57,33 @@ export class ProtoWriter {
     return this;
   }
 
+  /**
+   * A oneof member or a field with presence: written even at its default (a Value's
+   * null_value 0, number_value 0, string_value "" mean something).
+   */
+  explicitUint(field: number, value: number): this {
+    this.tag(field, WireType.Varint);
+    this.varint(value);
+    return this;
+  }
+
+  explicitString(field: number, value: string): this {
+    const bytes = utf8Encode(value);
+    this.tag(field, WireType.Len);
+    this.varint(bytes.byteLength);
+    this.append(bytes);
+    return this;
+  }
+
+  /** A double field (wire type I64, little-endian), written even when 0. */
+  explicitDouble(field: number, value: number): this {
+    this.tag(field, WireType.I64);
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setFloat64(0, value, true);
+    this.append(bytes);
+    return this;
+  }
+
   /** A sub-message, built by `build` on a writer of its own. */
   message(field: number, build: (writer: ProtoWriter) => void): this {
     const inner = new ProtoWriter();

@@ -119,7 +119,7 @@ describe.each(RUNTIMES)("xDS from a management server (ADS) on %s", (runtime) =>
     proxy = await ProxyProcess.start(
       runtime,
       {
-        node: { id: "polyvoy-test", cluster: "test" },
+        node: { id: "polyvoy-test", cluster: "test", metadata: { team: "edge", weight: 0, tags: ["a", true, null] } },
         admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
         dynamic_resources: {
           ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] },
@@ -150,6 +150,14 @@ describe.each(RUNTIMES)("xDS from a management server (ADS) on %s", (runtime) =>
     expect(acked(CLUSTER, "c1") && acked(ENDPOINT, "e1") && acked(LISTENER, "l1") && acked(ROUTE, "r1")).toBe(true);
     expect(new Set(controlPlane.requests.map((r) => r.service))).toEqual(new Set(["ads"]));
     expect(controlPlane.requests[0]!.nodeId).toBe("polyvoy-test");
+    expect(controlPlane.requests[0]!.nodeMetadata).toMatchObject({
+      fields: {
+        // proto-loader names the well-known Value's fields in camelCase.
+        team: { stringValue: "edge" },
+        weight: { numberValue: 0 },
+        tags: { listValue: { values: [{ stringValue: "a" }, { boolValue: true }, { nullValue: "NULL_VALUE" }] } },
+      },
+    });
     expect(controlPlane.requestsOf(ROUTE)[0]!.resourceNames).toEqual(["dyn_route"]);
 
     const failures: string[] = [];

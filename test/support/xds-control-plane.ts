@@ -27,6 +27,8 @@ export interface RecordedRequest {
   resourceNames: string[];
   errorDetail: { code: number; message: string } | undefined;
   nodeId: string;
+  /** node.metadata as proto-loader reads a Struct ({fields: {key: {kind, <kind>: value}}}). */
+  nodeMetadata: unknown;
 }
 
 interface Snapshot {
@@ -162,6 +164,7 @@ export class XdsControlPlane {
         resourceNames: names,
         errorDetail: error ? { code: error.code ?? 0, message: error.message ?? "" } : undefined,
         nodeId: String((request["node"] as { id?: string } | undefined)?.id ?? ""),
+        nodeMetadata: (request["node"] as { metadata?: unknown } | undefined)?.metadata,
       });
       const before = state.asked.get(typeUrl);
       state.asked.set(typeUrl, names);
