@@ -219,8 +219,9 @@ export class GrpcMux implements GrpcMuxLike {
     if (this.stream !== stream) return;
     state.nonce = response.nonce;
     let error: string | undefined;
+    let resources: Record<string, unknown>[] = [];
     try {
-      const resources = response.resources.map((bytes) => anyToJson(bytes));
+      resources = response.resources.map((bytes) => anyToJson(bytes));
       for (const resource of resources) {
         if (resource["@type"] !== response.typeUrl) throw new Error(`${response.typeUrl} does not match the message-wide type URL ${String(resource["@type"])} in DiscoveryResponse`);
       }
@@ -241,10 +242,7 @@ export class GrpcMux implements GrpcMuxLike {
     if (error === undefined) {
       state.versionInfo = response.versionInfo;
       if (response.typeUrl === RDS_TYPE || response.typeUrl === EDS_TYPE) {
-        for (const bytes of response.resources) {
-          const resource = anyToJson(bytes);
-          state.cache.set(resourceName(response.typeUrl, resource), resource);
-        }
+        for (const resource of resources) state.cache.set(resourceName(response.typeUrl, resource), resource);
       }
     }
     if (this.stream === stream) this.sendRequest(state, error);
