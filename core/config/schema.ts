@@ -1021,17 +1021,18 @@ function checkAdsSources(
   ctx: z.RefinementCtx,
 ): void {
   if (hasAds) return;
-  const isAds = (source: XdsConfigSource | undefined) => source !== undefined && "kind" in source && source.kind === "ads";
+  // Refinements run even over parts that failed (their values may be missing): every step is guarded.
+  const isAds = (source: XdsConfigSource | undefined) => typeof source === "object" && source !== null && "kind" in source && source.kind === "ads";
   const refuse = (path: (string | number)[]) => ctx.addIssue({ code: "custom", path, message: "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)" });
   if (isAds(dynamic?.lds_config)) refuse(["dynamic_resources", "lds_config", "ads"]);
   if (isAds(dynamic?.cds_config)) refuse(["dynamic_resources", "cds_config", "ads"]);
-  for (const [i, cluster] of statics.clusters.entries()) {
-    if (isAds(cluster.eds?.configSource)) refuse(["static_resources", "clusters", i, "eds_cluster_config", "eds_config", "ads"]);
+  for (const [i, cluster] of (statics?.clusters ?? []).entries()) {
+    if (isAds(cluster?.eds?.configSource)) refuse(["static_resources", "clusters", i, "eds_cluster_config", "eds_config", "ads"]);
   }
-  for (const [i, listener] of statics.listeners.entries()) {
-    for (const [c, chain] of listener.filterChains.entries()) {
-      for (const [f, filter] of chain.filters.entries()) {
-        const rds = (filter.config as { rds?: { configSource?: XdsConfigSource } }).rds;
+  for (const [i, listener] of (statics?.listeners ?? []).entries()) {
+    for (const [c, chain] of (listener?.filterChains ?? []).entries()) {
+      for (const [f, filter] of (chain?.filters ?? []).entries()) {
+        const rds = (filter?.config as { rds?: { configSource?: XdsConfigSource } } | undefined)?.rds;
         if (isAds(rds?.configSource)) refuse(["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "rds", "config_source", "ads"]);
       }
     }
