@@ -6,7 +6,7 @@ import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter
 import { ConfigError } from "./config/errors.ts";
 import { Timers } from "./event/timers.ts";
 import { useSlabs } from "./util/byte-slab.ts";
-import type { Bootstrap, ClusterConfig, FilterChainConfig, ListenerConfig } from "./config/bootstrap.ts";
+import type { AdsConfigSource, ApiConfigSource, Bootstrap, ClusterConfig, FilterChainConfig, ListenerConfig, XdsConfigSource } from "./config/bootstrap.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./port.ts";
 import type { ServerContext } from "./server-context.ts";
@@ -25,6 +25,7 @@ import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
 import { XdsManager } from "./config/xds/xds-manager.ts";
 import { DynamicResourceApi } from "./config/xds/lds-cds-api.ts";
+import type { GrpcMuxLike, SubscriptionContext } from "./config/xds/subscription-types.ts";
 import { decodeLoadAssignment } from "./config/xds/eds-resource.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 import { RuntimeLoader } from "./runtime/runtime-loader.ts";
@@ -61,6 +62,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   readonly secretManager: SecretManager;
   /** RDS and EDS files (core/config/xds/). */
   readonly xdsManager: XdsManager = new XdsManager();
+  /** Management servers' streams, by source (see openMux). */
+  private readonly muxes = new Map<string, Promise<GrpcMuxLike>>();
   /** The listeners by name (added by start(), changed by a reload or xDS). */
   readonly listenerManager: ListenerManager;
   /** The admin interface, when `admin.address` is configured (started by start()). */
@@ -102,10 +105,12 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.timers = new Timers(runtime);
     const nodeLocality = bootstrap.node?.locality;
     this.secretManager = new SecretManager(runtime, log, this.stats, bootstrap.secrets);
+    // Management servers' streams open only when a subscription names one (grpc-mux.ts is loaded then).
+    this.xdsManager.openMux = (source, typeUrl) => this.openMux(source, typeUrl);
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers, log }, log, this.layeredRuntime, {
       ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
-    }, decodeLoadAssignment);
+    }, Object.assign((resource: unknown, path: string) => decodeLoadAssignment(resource, path), { mux: this.xdsManager }));
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
     this.overload.callbacks = this;
     this.drainManager = new DrainManager(runtime, this.timers, this.drainSettings);
@@ -331,15 +336,13 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     // first check before listeners start (Envoy's cluster warming).
     // CDS first (Envoy's order: clusters, then the listeners that name them), read before the clusters start.
     const dynamic = this.bootstrap.dynamicResources;
-    if (dynamic?.cds) {
-      const cds = new DynamicResourceApi<ClusterConfig>("cluster", dynamic.cds, this.runtime, this.log, this.stats, {
-        addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, { ...options, addedViaApi: true }),
-        remove: (name) => this.clusterManager.removeCluster(name, { viaApi: true }),
-      });
-      this.xdsManager.add(cds);
-      await cds.start();
-    }
+    const subscriptionContext = { runtime: this.runtime, log: this.log, openMux: this.xdsManager.openMux };
+    // A management server is reached through a static cluster: those are initialized
+    // first, then CDS (and the EDS of its clusters) warms, then LDS (Envoy's init order).
+    const cdsFromServer = dynamic?.cds !== undefined && !("path" in dynamic.cds);
+    if (!cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
     await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
+    if (cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.listeners.length} listener(s)`);
     // Each listener built, its init targets (jwt_authn's first JWKS fetch) awaited, then bound;
     // if one fails, those already bound close and start-up fails naming it.
@@ -353,7 +356,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       }
     }
     if (dynamic?.lds) {
-      const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, this.runtime, this.log, this.stats, {
+      const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, subscriptionContext, this.stats, {
         addOrUpdate: (config, options) => this.listenerManager.addOrUpdateListener(config, { ...options, addedViaApi: true }),
         remove: (name) => this.listenerManager.removeListener(name, { viaApi: true }),
       });
@@ -368,6 +371,37 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       this.admin?.stop();
       this.listenerManager.stopListening();
     }
+  }
+
+  /** CDS's first update (clusters warmed), from a file or a management server. */
+  private async startCds(source: XdsConfigSource | undefined, context: SubscriptionContext): Promise<void> {
+    if (source === undefined) return;
+    const cds = new DynamicResourceApi<ClusterConfig>("cluster", source, context, this.stats, {
+      addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, { ...options, addedViaApi: true }),
+      remove: (name) => this.clusterManager.removeCluster(name, { viaApi: true }),
+    });
+    this.xdsManager.add(cds);
+    await cds.start();
+  }
+
+  /** The stream to a management server: ADS's, or one per source cluster and type (grpc-mux.ts, loaded when first used). */
+  private openMux(source: ApiConfigSource | AdsConfigSource, typeUrl: string): Promise<GrpcMuxLike> {
+    const ads = this.bootstrap.dynamicResources?.ads;
+    if (source.kind === "ads" && ads === undefined) return Promise.reject(new Error("ADS must be configured to support an ADS config source (dynamic_resources.ads_config)"));
+    const api = source.kind === "ads" ? ads! : source;
+    const key = source.kind === "ads" ? "ads" : `${api.target.clusterName}\n${typeUrl}`;
+    let mux = this.muxes.get(key);
+    if (mux === undefined) {
+      mux = import("./config/xds/grpc-mux.ts").then(({ GrpcMux, ADS_METHOD, TYPE_METHODS }) => {
+        const method = source.kind === "ads" ? ADS_METHOD : TYPE_METHODS[typeUrl];
+        if (method === undefined) throw new Error(`no discovery service for ${typeUrl}`);
+        const created = new GrpcMux(this, api.target, method, this.bootstrap.node, api.nodeOnFirstMessageOnly);
+        this.xdsManager.onStop(() => created.stop());
+        return created;
+      });
+      this.muxes.set(key, mux);
+    }
+    return mux;
   }
 
   /**
@@ -451,3 +485,4 @@ function describeError(err: unknown): string {
   const code = err && typeof err === "object" && "code" in err ? ` (${(err as { code: string }).code})` : "";
   return `${reason}${code}`;
 }
+

@@ -20,7 +20,7 @@ export interface SocketAddressConfig {
 export interface Bootstrap {
   node?: NodeConfig;
   /** dynamic_resources: listeners (LDS) and clusters (CDS) from files (core/config/xds/lds-cds-api.ts). */
-  dynamicResources?: { readonly lds?: SdsConfigSource; readonly cds?: SdsConfigSource };
+  dynamicResources?: { readonly lds?: XdsConfigSource; readonly cds?: XdsConfigSource; readonly ads?: ApiConfigSource };
   admin?: AdminConfig;
   /** stats_flush_interval in ms; absent for Envoy's default (5 s). */
   statsFlushIntervalMs?: number;
@@ -1596,13 +1596,13 @@ export interface SdsSecretConfig {
 
 /** Cluster.eds_cluster_config: the file of the ClusterLoadAssignment, and its cluster_name (absent: the cluster's name). */
 export interface EdsClusterConfig {
-  readonly configSource: SdsConfigSource;
+  readonly configSource: XdsConfigSource;
   readonly serviceName?: string;
 }
 
 /** HttpConnectionManager.rds: which route configuration, from which ConfigSource. */
 export interface RdsConfig {
-  readonly configSource: SdsConfigSource;
+  readonly configSource: XdsConfigSource;
   readonly routeConfigName: string;
 }
 
@@ -1611,6 +1611,25 @@ export interface SdsConfigSource {
   readonly path: string;
   readonly watchedDirectory?: string;
 }
+
+/** ConfigSource.api_config_source with api_type GRPC: a management server's cluster (core/config/xds/grpc-mux.ts). */
+export interface ApiConfigSource {
+  readonly kind: "grpc";
+  readonly target: GrpcServiceTarget;
+  /** Send the node only on a stream's first request (set_node_on_first_message_only). */
+  readonly nodeOnFirstMessageOnly: boolean;
+  /** initial_fetch_timeout in ms (0: wait forever); for dynamic_resources.ads_config unused. */
+  readonly initialFetchTimeoutMs: number;
+}
+
+/** ConfigSource.ads: the resources come over dynamic_resources.ads_config's stream. */
+export interface AdsConfigSource {
+  readonly kind: "ads";
+  readonly initialFetchTimeoutMs: number;
+}
+
+/** Where xDS resources come from: a file, a management server, or the ADS stream. */
+export type XdsConfigSource = SdsConfigSource | ApiConfigSource | AdsConfigSource;
 
 /** One SubjectAltNameMatcher: a SAN of this type matching the string matcher. */
 export interface SanMatcherConfig {

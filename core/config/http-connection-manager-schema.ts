@@ -445,7 +445,7 @@ const setCurrentClientCertDetails = lazySchema(() =>
 /** HttpConnectionManager.Rds: the route configuration by name, from a ConfigSource (a file). */
 const rds = z
   .strictObject({
-    config_source: configSourceSchema("RDS"),
+    config_source: configSourceSchema("RDS", "server"),
     route_config_name: z.string().min(1),
   })
   .transform((r): RdsConfig => ({ configSource: r.config_source, routeConfigName: r.route_config_name }));

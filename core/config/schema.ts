@@ -12,7 +12,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
 import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
@@ -32,7 +32,7 @@ import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
-import { configSourceSchema } from "./xds/config-source-schema.ts";
+import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
@@ -543,7 +543,7 @@ const loadAssignmentPolicy = lazySchema(() =>
 /** Cluster.EdsClusterConfig: the ConfigSource of the endpoints, and the name asked for (default: the cluster's). */
 const edsClusterConfig = z
   .strictObject({
-    eds_config: configSourceSchema("EDS"),
+    eds_config: configSourceSchema("EDS", "server"),
     service_name: z.string().optional(),
   })
   .transform((e): EdsClusterConfig => ({ configSource: e.eds_config, ...(e.service_name ? { serviceName: e.service_name } : {}) }));
@@ -950,11 +950,11 @@ const staticResources = lazySchema(() =>
   secrets: z.array(secretSchema).default([]),
 }));
 
-/** Bootstrap.DynamicResources: LDS and CDS from files (Envoy's filesystem subscriptions). */
+/** Bootstrap.DynamicResources: LDS and CDS from files or a management server, and the ADS stream's server. */
 const dynamicResources = z.strictObject({
-  lds_config: configSourceSchema("LDS").optional(),
-  cds_config: configSourceSchema("CDS").optional(),
-  ads_config: unsupportedField("ads_config (polyvoy has no xDS client for a management server yet: give lds_config and cds_config a path_config_source)"),
+  lds_config: configSourceSchema("LDS", "server").optional(),
+  cds_config: configSourceSchema("CDS", "server").optional(),
+  ads_config: apiConfigSource.optional(),
   lds_resources_locator: unsupportedField("lds_resources_locator (xdstp:// names need a management server)"),
   cds_resources_locator: unsupportedField("cds_resources_locator (xdstp:// names need a management server)"),
 });
@@ -975,6 +975,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     cluster_manager: z.strictObject({ local_cluster_name: z.string().optional() }).optional(),
   })
   .superRefine((b, ctx) => checkStaticSecrets(b.static_resources, ctx))
+  .superRefine((b, ctx) => checkAdsSources(b.dynamic_resources?.ads_config !== undefined, b.dynamic_resources, b.static_resources, ctx))
   .superRefine((b, ctx) => {
     // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
     const local = b.cluster_manager?.local_cluster_name;
@@ -987,8 +988,13 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
     if (b.static_resources.secrets.length > 0) bootstrap.secrets = b.static_resources.secrets;
     if (b.node !== undefined) bootstrap.node = b.node;
-    if (b.dynamic_resources?.lds_config || b.dynamic_resources?.cds_config) {
-      bootstrap.dynamicResources = { ...(b.dynamic_resources.lds_config ? { lds: b.dynamic_resources.lds_config } : {}), ...(b.dynamic_resources.cds_config ? { cds: b.dynamic_resources.cds_config } : {}) };
+    const dynamic = b.dynamic_resources;
+    if (dynamic?.lds_config || dynamic?.cds_config || dynamic?.ads_config) {
+      bootstrap.dynamicResources = {
+        ...(dynamic.lds_config ? { lds: dynamic.lds_config } : {}),
+        ...(dynamic.cds_config ? { cds: dynamic.cds_config } : {}),
+        ...(dynamic.ads_config ? { ads: { kind: "grpc", ...dynamic.ads_config, initialFetchTimeoutMs: 0 } } : {}),
+      };
     }
     if (b.admin?.address !== undefined) {
       const accessLog = [...(b.admin.access_log_path === "" ? [] : [defaultFileAccessLog(b.admin.access_log_path)]), ...b.admin.access_log];
@@ -1017,6 +1023,36 @@ function resolveUserAgents(bootstrap: Bootstrap): void {
     for (const chain of [...listener.filterChains, ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : [])]) {
       for (const filter of chain.filters) {
         if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
+      }
+    }
+  }
+}
+
+/**
+ * A ConfigSource `ads: {}` needs dynamic_resources.ads_config (Envoy refuses it at start:
+ * "ADS must be configured to support an ADS config source"). Checked where the bootstrap
+ * names them: LDS, CDS, static EDS clusters and static listeners' RDS.
+ */
+function checkAdsSources(
+  hasAds: boolean,
+  dynamic: { lds_config?: XdsConfigSource | undefined; cds_config?: XdsConfigSource | undefined } | undefined,
+  statics: { listeners: readonly ListenerConfig[]; clusters: readonly ClusterConfig[] },
+  ctx: z.RefinementCtx,
+): void {
+  if (hasAds) return;
+  // Refinements run even over parts that failed (their values may be missing): every step is guarded.
+  const isAds = (source: XdsConfigSource | undefined) => typeof source === "object" && source !== null && "kind" in source && source.kind === "ads";
+  const refuse = (path: (string | number)[]) => ctx.addIssue({ code: "custom", path, message: "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)" });
+  if (isAds(dynamic?.lds_config)) refuse(["dynamic_resources", "lds_config", "ads"]);
+  if (isAds(dynamic?.cds_config)) refuse(["dynamic_resources", "cds_config", "ads"]);
+  for (const [i, cluster] of (statics?.clusters ?? []).entries()) {
+    if (isAds(cluster?.eds?.configSource)) refuse(["static_resources", "clusters", i, "eds_cluster_config", "eds_config", "ads"]);
+  }
+  for (const [i, listener] of (statics?.listeners ?? []).entries()) {
+    for (const [c, chain] of (listener?.filterChains ?? []).entries()) {
+      for (const [f, filter] of (chain?.filters ?? []).entries()) {
+        const rds = (filter?.config as { rds?: { configSource?: XdsConfigSource } } | undefined)?.rds;
+        if (isAds(rds?.configSource)) refuse(["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "rds", "config_source", "ads"]);
       }
     }
   }

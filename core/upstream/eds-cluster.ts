@@ -1,6 +1,6 @@
 import type { FilterMetadata, LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
 import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
-import { FilesystemSubscription } from "../config/xds/filesystem-subscription.ts";
+import { createSubscription, type Subscription } from "../config/xds/subscription.ts";
 import type { DynamicResource } from "../config/xds/xds-manager.ts";
 import type { LoadAssignmentDecoder } from "../config/xds/load-assignment.ts";
 import type { Logger } from "../log.ts";
@@ -11,6 +11,8 @@ import { edsHealthFlag, HealthFlag, Host } from "./host.ts";
 
 /** The health flags an endpoint's EDS health_status sets. */
 const EDS_FLAGS = HealthFlag.FailedEdsHealth | HealthFlag.DegradedEdsHealth | HealthFlag.EdsStatusDraining;
+
+const CLUSTER_LOAD_ASSIGNMENT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 
 /**
  * Envoy's EdsClusterImpl (source/extensions/clusters/eds/eds.cc) over a filesystem
@@ -26,7 +28,7 @@ const EDS_FLAGS = HealthFlag.FailedEdsHealth | HealthFlag.DegradedEdsHealth | He
  * once the first read is done, applied or not.
  */
 export class EdsClusterImpl {
-  private readonly subscription: FilesystemSubscription;
+  private readonly subscription: Subscription;
   private readonly serviceName: string;
   /** Each host by what makes it (address, port, hostname, locality, health check address, priority); weight and EDS health change in place. */
   private hostsByKey = new Map<string, Host>();
@@ -43,7 +45,8 @@ export class EdsClusterImpl {
   ) {
     const eds = cluster.config.eds!;
     this.serviceName = eds.serviceName ?? cluster.name;
-    this.subscription = new FilesystemSubscription(runtime, log, `eds cluster '${cluster.name}'`, eds.configSource, stats.scope(`cluster.${cluster.name}.`), (response, path) =>
+    const context = { runtime, log, openMux: decode.mux?.openMux };
+    this.subscription = createSubscription(context, `eds cluster '${cluster.name}'`, eds.configSource, CLUSTER_LOAD_ASSIGNMENT_TYPE, [this.serviceName], stats.scope(`cluster.${cluster.name}.`), (response, path) =>
       this.onConfigUpdate(response, path),
     );
   }

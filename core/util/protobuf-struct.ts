@@ -5,7 +5,7 @@
  * string_value = 3; bool_value = 4; struct_value = 5; list_value = 6 },
  * ListValue { repeated Value values = 1 }. Nesting is bounded: a deeper message is an error.
  */
-import { utf8Decode } from "./utf8.ts";
+import { utf8DecodeStrict } from "./utf8.ts";
 import { ProtoDecodeError, ProtoReader, WireType } from "./protobuf-wire.ts";
 
 /** How deep structs and lists may nest (protobuf's own parsers stop at 100). */
@@ -38,7 +38,7 @@ export function decodeStruct(bytes: Uint8Array, depth = 0): Record<string, unkno
 
 /** A proto3 string: valid UTF-8 or the message is malformed. */
 function text(bytes: Uint8Array): string {
-  const value = utf8Decode(bytes);
+  const value = utf8DecodeStrict(bytes);
   if (value === undefined) throw new ProtoDecodeError("a string that is not UTF-8");
   return value;
 }

@@ -57,6 +57,33 @@ export class ProtoWriter {
     return this;
   }
 
+  /**
+   * A oneof member or a field with presence: written even at its default (a Value's
+   * null_value 0, number_value 0, string_value "" mean something).
+   */
+  explicitUint(field: number, value: number): this {
+    this.tag(field, WireType.Varint);
+    this.varint(value);
+    return this;
+  }
+
+  explicitString(field: number, value: string): this {
+    const bytes = utf8Encode(value);
+    this.tag(field, WireType.Len);
+    this.varint(bytes.byteLength);
+    this.append(bytes);
+    return this;
+  }
+
+  /** A double field (wire type I64, little-endian), written even when 0. */
+  explicitDouble(field: number, value: number): this {
+    this.tag(field, WireType.I64);
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setFloat64(0, value, true);
+    this.append(bytes);
+    return this;
+  }
+
   /** A sub-message, built by `build` on a writer of its own. */
   message(field: number, build: (writer: ProtoWriter) => void): this {
     const inner = new ProtoWriter();
@@ -174,6 +201,30 @@ export class ProtoReader {
     const start = this.at;
     this.at += Number(length);
     return this.bytes.subarray(start, this.at);
+  }
+
+  /** A fixed32/float field's four bytes as a little-endian view (wire type I32). */
+  fixed32View(): DataView {
+    this.expect(WireType.I32);
+    return this.rawView(4);
+  }
+
+  /** A fixed64/double field's eight bytes as a little-endian view (wire type I64). */
+  fixed64View(): DataView {
+    this.expect(WireType.I64);
+    return this.rawView(8);
+  }
+
+  /** The next `n` bytes, whatever the wire type (a packed repeated field's elements). */
+  rawView(n: number): DataView {
+    const start = this.at;
+    this.advance(n);
+    return new DataView(this.bytes.buffer, this.bytes.byteOffset + start, n);
+  }
+
+  /** Every byte was read (a packed field's elements end with it). */
+  atEnd(): boolean {
+    return this.at >= this.bytes.byteLength;
   }
 
   /** Passes over the current field's value. */

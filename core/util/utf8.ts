@@ -12,8 +12,38 @@ export function utf8Encode(text: string): Uint8Array {
   return Uint8Array.from(out);
 }
 
+const decoder = (() => {
+  const Decoder = (globalThis as unknown as { TextDecoder?: new () => { decode(bytes: Uint8Array): string } }).TextDecoder;
+  return typeof Decoder === "function" ? new Decoder() : undefined;
+})();
+
+/** UTF-8 bytes as text, malformed sequences as U+FFFD (the runtime's TextDecoder where there is one). */
+export function utf8Decode(bytes: Uint8Array): string {
+  if (decoder) return decoder.decode(bytes);
+  let out = "";
+  for (let i = 0; i < bytes.byteLength; ) {
+    const b = bytes[i]!;
+    const need = b < 0x80 ? 0 : b >= 0xf0 && b < 0xf8 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : -1;
+    let c = need === 0 ? b : need === 1 ? b & 0x1f : need === 2 ? b & 0x0f : b & 0x07;
+    let ok = need >= 0 && i + need < bytes.byteLength + (need === 0 ? 1 : 0);
+    for (let k = 1; ok && k <= need; k++) {
+      const next = bytes[i + k]!;
+      if ((next & 0xc0) !== 0x80) ok = false;
+      else c = (c << 6) | (next & 0x3f);
+    }
+    if (!ok) {
+      out += "\ufffd";
+      i++;
+      continue;
+    }
+    out += String.fromCodePoint(c);
+    i += need + 1;
+  }
+  return out;
+}
+
 /** Strict UTF-8 to text (no TextDecoder in the core's library); undefined for bytes that are not UTF-8. */
-export function utf8Decode(bytes: Uint8Array): string | undefined {
+export function utf8DecodeStrict(bytes: Uint8Array): string | undefined {
   let out = "";
   for (let i = 0; i < bytes.length; ) {
     const b = bytes[i]!;

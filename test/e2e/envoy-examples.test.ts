@@ -21,6 +21,7 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { ProxyProcess, ROOT, RUNTIMES } from "../support/proxy-process.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+import { CLUSTER, LISTENER, XdsControlPlane } from "../support/xds-control-plane.ts";
 
 type Json = Record<string, any>;
 
@@ -60,7 +61,7 @@ async function localize(file: string, upstreams: Record<string, number>, change?
     socketAddress.address = "127.0.0.1";
     socketAddress.port_value = port;
   };
-  for (const listener of config.static_resources.listeners) await move(listener.address.socket_address);
+  for (const listener of config.static_resources.listeners ?? []) await move(listener.address.socket_address);
   if (config.admin) await move(config.admin.address.socket_address);
   for (const cluster of config.static_resources.clusters ?? []) {
     for (const locality of cluster.load_assignment?.endpoints ?? []) {
@@ -454,6 +455,49 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     } finally {
       upstream3.closeAllConnections();
       await new Promise((resolve) => upstream3.close(resolve));
+    }
+  });
+
+  test("dynamic-config-cp: listener and cluster from the management server over ADS (test/support's control plane in go-control-plane's place)", async () => {
+    const controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    const listenerPort = await freePort();
+    try {
+      const { config } = await localize("dynamic-config-cp/envoy.yaml", { "go-control-plane": cpPort });
+      // The sandbox's control plane serves listener_0 routing to example_proxy_cluster (the service).
+      controlPlane.setSnapshot(CLUSTER, "1", [
+        { name: "example_proxy_cluster", type: "STATIC", connect_timeout: { seconds: 5 }, load_assignment: { cluster_name: "example_proxy_cluster", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: service1.port } } } }] }] } },
+      ]);
+      controlPlane.setSnapshot(LISTENER, "1", [
+        {
+          name: "listener_0",
+          address: { socket_address: { address: "127.0.0.1", port_value: listenerPort } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    stat_prefix: "http",
+                    route_config: { name: "local_route", virtual_hosts: [{ name: "local_service", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "example_proxy_cluster" } }] }] },
+                    http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ]);
+      const proxy = await ProxyProcess.start(runtime, config, 2);
+      try {
+        expect(await (await fetch(`http://127.0.0.1:${listenerPort}/`)).text()).toBe("Hello from behind Envoy (service 1)!\n");
+        expect(controlPlane.requests[0]).toMatchObject({ service: "ads", nodeId: "test-id" });
+      } finally {
+        await proxy.stop();
+      }
+    } finally {
+      await controlPlane.stop();
     }
   });
 });

@@ -1,15 +1,18 @@
 /**
  * envoy.config.core.v3.ConfigSource as polyvoy reads it: a file (path_config_source, or
- * the older `path`), Envoy's filesystem subscription (config_subscription/filesystem/).
- * The other sources (a management server over gRPC or REST, ADS, self) are refused by
- * name. Used by SDS (sds_config), RDS (rds.config_source), EDS (eds_cluster_config) and
- * dynamic_resources (lds_config, cds_config).
+ * the older `path`), Envoy's filesystem subscription (config_subscription/filesystem/);
+ * for LDS, CDS, RDS and EDS also a management server over a state-of-the-world gRPC
+ * stream (api_config_source with api_type GRPC, grpc-mux.ts) or the ADS stream
+ * (`ads: {}`, dynamic_resources.ads_config). DELTA_GRPC, REST and `self` are refused by
+ * name, as is a server for SDS. Used by SDS (sds_config), RDS (rds.config_source), EDS
+ * (eds_cluster_config) and dynamic_resources (lds_config, cds_config, ads_config).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { SdsConfigSource } from "../bootstrap.ts";
-import { oneOf } from "../proto-schema.ts";
-import { isEmptyList, unsupportedField } from "../unsupported-field.ts";
+import type { AdsConfigSource, ApiConfigSource, SdsConfigSource, XdsConfigSource } from "../bootstrap.ts";
+import { grpcService } from "../grpc-service-schema.ts";
+import { durationMs, oneOf } from "../proto-schema.ts";
+import { isEmptyList, isFalse, unsupportedField } from "../unsupported-field.ts";
 
 /** WatchedDirectory: the directory whose moves reload the file (Envoy's atomic symlink swap). */
 export const watchedDirectory = z.strictObject({ path: z.string().min(1) }).transform((w) => w.path);
@@ -20,27 +23,62 @@ const pathConfigSource = z.strictObject({
   watched_directory: watchedDirectory.optional(),
 });
 
-const NO_SERVER = "polyvoy has no xDS client for a management server yet: use path_config_source";
+const NO_SERVER = "polyvoy has no xDS client for a management server for secrets: use path_config_source";
+
+/** Envoy's default initial_fetch_timeout (config_source.proto). */
+const DEFAULT_INITIAL_FETCH_TIMEOUT_MS = 15_000;
+
+/** ApiConfigSource with api_type GRPC (api_config_source.proto); `what` names it in errors. */
+export const apiConfigSource = z
+  .strictObject({
+    api_type: z.string().optional(),
+    transport_api_version: z.literal("V3").optional(),
+    grpc_services: z.array(grpcService({ timeout: "timeout (an xDS stream has no deadline)" })).default([]),
+    cluster_names: unsupportedField("cluster_names (a gRPC api_config_source names its cluster in grpc_services)", isEmptyList),
+    refresh_delay: unsupportedField("refresh_delay (only for api_type REST, which polyvoy does not support)"),
+    request_timeout: unsupportedField("request_timeout (only for api_type REST, which polyvoy does not support)"),
+    rate_limit_settings: unsupportedField("rate_limit_settings (polyvoy does not rate-limit its xDS requests)"),
+    set_node_on_first_message_only: z.boolean().default(false),
+    config_validators: unsupportedField("config_validators", isEmptyList),
+  })
+  .superRefine((c, ctx) => {
+    const type = c.api_type ?? "LEGACY_SOURCE";
+    if (type === "DELTA_GRPC") ctx.addIssue({ code: "custom", path: ["api_type"], message: "DELTA_GRPC (incremental xDS) is not supported by polyvoy: use GRPC (state of the world)" });
+    else if (type === "REST") ctx.addIssue({ code: "custom", path: ["api_type"], message: "REST (JSON polling) is not supported by polyvoy: use GRPC" });
+    else if (type !== "GRPC") ctx.addIssue({ code: "custom", path: ["api_type"], message: `unsupported "${type}": polyvoy's management-server client speaks GRPC` });
+    if (c.grpc_services.length !== 1) ctx.addIssue({ code: "custom", path: ["grpc_services"], message: "Only singleton gRPC service lists supported" });
+  })
+  .transform((c) => ({ target: c.grpc_services[0]!.target, nodeOnFirstMessageOnly: c.set_node_on_first_message_only }));
 
 /**
- * ConfigSource: the file and the directory to watch. `what` names the subscription for
- * initial_fetch_timeout's refusal (a file is read at once, before anything waits on it).
+ * ConfigSource: the file and the directory to watch, or (with `server`) a management
+ * server. `what` names the subscription for the refusals.
  */
-export function configSourceSchema(what: string) {
+export function configSourceSchema(what: string): z.ZodType<SdsConfigSource>;
+export function configSourceSchema(what: string, server: "server"): z.ZodType<XdsConfigSource>;
+export function configSourceSchema(what: string, server?: "server"): z.ZodType<XdsConfigSource> {
+  const serverField = (name: string) => (server ? undefined : unsupportedField(`${name} (${NO_SERVER})`));
   return z
     .strictObject({
       path: z.string().min(1).optional(),
       path_config_source: pathConfigSource.optional(),
       resource_api_version: z.literal("V3").optional(),
-      initial_fetch_timeout: unsupportedField(`initial_fetch_timeout (a ${what} file is read before anything waits on it)`),
-      api_config_source: unsupportedField(`api_config_source (${NO_SERVER})`),
-      ads: unsupportedField(`ads (${NO_SERVER})`),
-      self: unsupportedField(`self (${NO_SERVER})`),
+      initial_fetch_timeout: server ? durationMs.optional() : unsupportedField(`initial_fetch_timeout (a ${what} file is read before anything waits on it)`),
+      api_config_source: serverField("api_config_source") ?? apiConfigSource.optional(),
+      ads: serverField("ads") ?? z.strictObject({}).optional(),
+      self: unsupportedField(`self (polyvoy has no xDS client for a management server's self source: use api_config_source or ads)`),
       authorities: unsupportedField("authorities", isEmptyList),
     })
-    .transform((c, ctx): SdsConfigSource => {
-      const key = oneOf(c, ["path", "path_config_source"] as const, ctx, true);
+    .transform((c, ctx): XdsConfigSource => {
+      const key = oneOf(c, ["path", "path_config_source", "api_config_source", "ads"] as const, ctx, true);
       if (key === undefined) return z.NEVER;
+      const initialFetchTimeoutMs = typeof c.initial_fetch_timeout === "number" ? c.initial_fetch_timeout : DEFAULT_INITIAL_FETCH_TIMEOUT_MS;
+      if (key === "api_config_source") return { kind: "grpc", ...(c.api_config_source as { target: ApiConfigSource["target"]; nodeOnFirstMessageOnly: boolean }), initialFetchTimeoutMs } satisfies ApiConfigSource;
+      if (key === "ads") return { kind: "ads", initialFetchTimeoutMs } satisfies AdsConfigSource;
+      if (c.initial_fetch_timeout !== undefined && server) {
+        ctx.addIssue({ code: "custom", path: ["initial_fetch_timeout"], message: `initial_fetch_timeout is for a management server (a ${what} file is read before anything waits on it)` });
+        return z.NEVER;
+      }
       if (key === "path") return { path: c.path! };
       const source = c.path_config_source!;
       return { path: source.path, ...(typeof source.watched_directory === "string" ? { watchedDirectory: source.watched_directory } : {}) };

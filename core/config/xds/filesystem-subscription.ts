@@ -15,7 +15,7 @@ import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 export type ConfigUpdateCallback = (response: RawDiscoveryResponse, path: string) => Promise<void> | void;
 
 /** Envoy's SubscriptionStats (config/subscription.h), under the owner's scope. */
-class SubscriptionStats {
+export class SubscriptionStats {
   readonly updateAttempt: Counter;
   readonly updateSuccess: Counter;
   readonly updateFailure: Counter;
@@ -24,6 +24,8 @@ class SubscriptionStats {
   readonly updateTime: Gauge;
   /** A hash of the last accepted version_info (Envoy: xxHash64 of it; here a 52-bit polynomial hash). */
   readonly version: Gauge;
+  /** initial_fetch_timeout passed before the first update (management servers only). */
+  readonly initFetchTimeout: Counter;
 
   constructor(scope: StatsScope) {
     this.updateAttempt = scope.counter("update_attempt");
@@ -32,6 +34,7 @@ class SubscriptionStats {
     this.updateRejected = scope.counter("update_rejected");
     this.updateTime = scope.gauge("update_time");
     this.version = scope.gauge("version");
+    this.initFetchTimeout = scope.counter("init_fetch_timeout");
   }
 }
 
@@ -109,7 +112,7 @@ export class FilesystemSubscription {
     } catch (err) {
       const failure = errorKind(err) === "failure";
       (failure ? stats.updateFailure : stats.updateRejected).inc();
-      const message = describe(err);
+      const message = describeUpdateError(err);
       const kept = this.lastUpdated > 0 ? " (the config in use is kept)" : "";
       this.log.warn(`${this.name}: filesystem config update ${failure ? "failure" : "rejected"}: ${message}${kept}`);
       return message;
@@ -123,21 +126,21 @@ export class FilesystemSubscription {
   }
 }
 
-function errorKind(err: unknown): "failure" | "rejected" {
+export function errorKind(err: unknown): "failure" | "rejected" {
   const kind = (err as { kind?: unknown }).kind;
   if (kind === "failure" || kind === "rejected") return kind;
   // The file could not be read (a PortError): Envoy's update failure.
   return typeof (err as { code?: unknown }).code === "string" ? "failure" : "rejected";
 }
 
-function describe(err: unknown): string {
+export function describeUpdateError(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
   const message = typeof e.message === "string" ? e.message : String(err);
   return typeof e.code === "string" && !message.includes(e.code) ? `${e.code} ${message}` : message;
 }
 
 /** A polynomial hash of the string, kept to 52 bits (a gauge holds a double). */
-function versionHash(version: string): number {
+export function versionHash(version: string): number {
   let hash = 0;
   for (let i = 0; i < version.length; i++) hash = (hash * 131 + version.charCodeAt(i)) % 2 ** 52;
   return hash;

@@ -1,9 +1,7 @@
-import type { Logger } from "../../log.ts";
-import type { Runtime } from "../../port.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
-import type { ClusterConfig, ListenerConfig, SdsConfigSource } from "../bootstrap.ts";
+import type { ClusterConfig, ListenerConfig, XdsConfigSource } from "../bootstrap.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
-import { FilesystemSubscription } from "./filesystem-subscription.ts";
+import { createSubscription, type Subscription, type SubscriptionContext } from "./subscription.ts";
 import type { DynamicResource, XdsResourceOwner } from "./xds-manager.ts";
 
 const LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener";
@@ -26,20 +24,20 @@ export interface ResourceManager<T> {
  * `listener_manager.lds.*` / `cluster_manager.cds.*` (the subscription's).
  */
 export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implements XdsResourceOwner {
-  private readonly subscription: FilesystemSubscription;
+  private readonly subscription: Subscription;
   /** What this API added, by name. */
   private readonly current = new Map<string, DynamicResource>();
 
   constructor(
     readonly kind: "listener" | "cluster",
-    source: SdsConfigSource,
-    runtime: Runtime,
-    log: Logger,
+    source: XdsConfigSource,
+    context: SubscriptionContext,
     stats: StatsStore,
     private readonly manager: ResourceManager<T>,
   ) {
     const scope = stats.scope(kind === "listener" ? "listener_manager.lds." : "cluster_manager.cds.");
-    this.subscription = new FilesystemSubscription(runtime, log, kind === "listener" ? "lds" : "cds", source, scope, (response, path) => this.onConfigUpdate(response, path));
+    const typeUrl = kind === "listener" ? LISTENER_TYPE : CLUSTER_TYPE;
+    this.subscription = createSubscription(context, kind === "listener" ? "lds" : "cds", source, typeUrl, [], scope, (response, path) => this.onConfigUpdate(response, path));
   }
 
   /** The first read (applied or not: Envoy's init target is ready either way). */

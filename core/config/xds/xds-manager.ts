@@ -23,8 +23,18 @@ export interface XdsResourceOwner {
   stop(): void;
 }
 
+import type { OpenMux } from "./subscription-types.ts";
+
 export class XdsManager {
   private readonly owners = new Set<XdsResourceOwner>();
+  /** How gRPC subscriptions reach their management server's stream (set by the server; absent: files only). */
+  openMux: OpenMux | undefined;
+  /** Stopped with the owners (the management servers' streams). */
+  private readonly stoppers: (() => void)[] = [];
+
+  onStop(stop: () => void): void {
+    this.stoppers.push(stop);
+  }
 
   add(owner: XdsResourceOwner): void {
     this.owners.add(owner);
@@ -43,5 +53,6 @@ export class XdsManager {
 
   stop(): void {
     for (const owner of this.owners) owner.stop();
+    for (const stop of this.stoppers.splice(0)) stop();
   }
 }

@@ -1,5 +1,5 @@
 import type { RdsConfig } from "../../config/bootstrap.ts";
-import { FilesystemSubscription } from "../../config/xds/filesystem-subscription.ts";
+import { createSubscription, type Subscription } from "../../config/xds/subscription.ts";
 import type { RawDiscoveryResponse } from "../../config/xds/raw-discovery-response.ts";
 import type { DynamicResource, XdsResourceOwner } from "../../config/xds/xds-manager.ts";
 import type { ServerContext } from "../../server-context.ts";
@@ -27,7 +27,7 @@ const ROUTE_CONFIGURATION_TYPE = "type.googleapis.com/envoy.config.route.v3.Rout
 export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceOwner {
   readonly kind = "route";
   routeTable: RouteTable;
-  private readonly subscription: FilesystemSubscription;
+  private readonly subscription: Subscription;
   private readonly name: string;
   private accepted: DynamicResource | undefined;
   /** The accepted resource's text: an unchanged one is not compiled again (Envoy compares hashes). */
@@ -47,7 +47,8 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     this.updateEmpty = scope.counter("update_empty");
     this.configReload = scope.counter("config_reload");
     this.configReloadTimeMs = scope.gauge("config_reload_time_ms");
-    this.subscription = new FilesystemSubscription(context.runtime, context.log, `rds '${this.name}'`, rds.configSource, scope, (response, path) => this.onConfigUpdate(response, path));
+    const subscriptionContext = { runtime: context.runtime, log: context.log, openMux: context.xdsManager?.openMux };
+    this.subscription = createSubscription(subscriptionContext, `rds '${this.name}'`, rds.configSource, ROUTE_CONFIGURATION_TYPE, [this.name], scope, (response, path) => this.onConfigUpdate(response, path));
     // The listener binds once the first read is done, applied or not (Envoy's RDS init target).
     context.initManager.add(`RDS '${this.name}'`, this.subscription.start().then(() => undefined));
     context.xdsManager?.add(this);

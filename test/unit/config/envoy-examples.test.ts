@@ -24,6 +24,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["csrf/samesite/envoy.yaml", undefined],
   ["double-proxy/envoy-backend.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.postgres_proxy (the PostgreSQL protocol filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
   ["double-proxy/envoy-frontend.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.postgres_proxy (the PostgreSQL protocol filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
+  ["dynamic-config-cp/envoy.yaml", undefined],
   ["dynamic-config-fs/envoy.yaml", undefined],
   ["ext_authz/config/http-service.yaml", undefined],
   ["ext_authz/config/opa-service/v3.yaml", undefined],

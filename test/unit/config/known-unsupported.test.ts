@@ -61,7 +61,6 @@ const lbMeta = { filter_metadata: { "envoy.lb": { v: 1 } }, typed_filter_metadat
 
 /** A documented name → a config that uses it. */
 const USES: Record<string, Json> = {
-  ads_config: { dynamic_resources: { ads_config: { api_type: "GRPC" } } },
   scoped_routes: withHcm({ route_config: undefined, scoped_routes: { name: "x" } }),
   http3_protocol_options: withHcm({ http3_protocol_options: {} }),
   transport_socket_matches: withCluster({ transport_socket_matches: [{ name: "m", match: {}, transport_socket: { name: "envoy.transport_sockets.raw_buffer" } }] }),

@@ -1,0 +1,45 @@
+/** The shapes shared by subscriptions, the gRPC mux and their owners (subscription.ts makes them). */
+import type { Logger } from "../../log.ts";
+import type { Runtime } from "../../port.ts";
+import type { AdsConfigSource, ApiConfigSource } from "../bootstrap.ts";
+import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
+
+export interface Subscription {
+  /** Resolves when the first update was applied, refused or timed out (the reason it was not applied, or undefined). */
+  start(): Promise<string | undefined>;
+  stop(): void;
+  /** version_info of the last accepted update ("" before one). */
+  readonly versionInfo: string;
+  /** Wall-clock ms of the last accepted update (0 before one). */
+  readonly lastUpdated: number;
+  /** Wall-clock ms now (the port's). */
+  clock(): number;
+}
+
+/** What a gRPC mux calls for one watch (Envoy's SubscriptionCallbacks). */
+export interface WatchCallbacks {
+  /** The resources of the watch's type (those it names, for a named watch); throw to NACK. */
+  onConfigUpdate(response: RawDiscoveryResponse): Promise<void>;
+  /** The stream failed (Envoy's ConnectionFailure). */
+  onConfigUpdateFailed(reason: string): void;
+}
+
+export interface Watch {
+  remove(): void;
+}
+
+/** A management server's stream (grpc-mux.ts), shared by every subscription of its source. */
+export interface GrpcMuxLike {
+  watch(typeUrl: string, resourceNames: readonly string[], callbacks: WatchCallbacks): Watch;
+}
+
+/** How a subscription reaches its gRPC mux: the server opens it (once per source and type, or ADS) and hands it over. */
+export type OpenMux = (source: ApiConfigSource | AdsConfigSource, typeUrl: string) => Promise<GrpcMuxLike>;
+
+/** Everything a subscription needs besides its own name and callback. */
+export interface SubscriptionContext {
+  readonly runtime: Runtime;
+  readonly log: Logger;
+  /** Absent: only file sources (a config without a management server). */
+  readonly openMux?: OpenMux | undefined;
+}

@@ -1,0 +1,188 @@
+/**
+ * Envoy's Grpc::AsyncStream (source/common/grpc/async_client_impl.cc, AsyncStreamImpl):
+ * one long-lived bidirectional gRPC call to a cluster through the cluster manager — its
+ * load balancer picks a host, the host's HTTP/2 pool carries the stream — for xDS's
+ * StreamAggregatedResources and the per-type Stream*s. Messages sent before the stream is
+ * ready wait in a bounded queue; received frames are split (grpc-frame.ts) and handed on
+ * one by one. The call ends with onRemoteClose(status, message): the server's trailers,
+ * or what the pool or the connection failed with (Unavailable, as Envoy maps resets).
+ */
+import type { ServerContext } from "../server-context.ts";
+import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
+import type { PoolFailureReason } from "../upstream/pool-failure.ts";
+import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from "./grpc-common.ts";
+import { encodeGrpcFrame, GRPC_FH_DEFAULT, GrpcFrameDecoder, type GrpcFrame } from "./grpc-frame.ts";
+import type { HeaderMap } from "./header-map.ts";
+import { RequestHeaders, type ResponseHeaders } from "./message.ts";
+import type { StreamResetReason } from "./stream-reset-reason.ts";
+
+export interface GrpcStreamCallbacks {
+  /** One message from the server (its bytes, the call's to keep). */
+  onReceiveMessage(message: Uint8Array): void;
+  /** The call ended: the server's grpc-status and grpc-message, or the local failure's. No callback follows. */
+  onRemoteClose(status: number, message: string): void;
+}
+
+/** Messages queued before the stream is ready: more is the caller's bug (xDS sends one per type). */
+const MAX_PENDING_MESSAGES = 1024;
+
+export class GrpcAsyncStream implements UpstreamCallbacks {
+  private poolHandle: PoolHandle | undefined;
+  private stream: UpstreamStream | undefined;
+  private readonly pending: Uint8Array[] = [];
+  private readonly frames: GrpcFrameDecoder;
+  private responseHeaders: ResponseHeaders | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly server: ServerContext,
+    private readonly callbacks: GrpcStreamCallbacks,
+    /** The largest message taken (Envoy's max_receive_message_length; unbounded there). */
+    maxMessageBytes: number,
+  ) {
+    this.frames = new GrpcFrameDecoder(maxMessageBytes, (flags) => flags === GRPC_FH_DEFAULT);
+  }
+
+  /**
+   * Open `method` ("/package.Service/Method") on `clusterName`. Failures (no such
+   * cluster, no healthy host) come as onRemoteClose, possibly before this returns.
+   */
+  start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[]): void {
+    const cluster = this.server.clusterManager.get(clusterName);
+    if (cluster === undefined) return this.close(GrpcStatus.Unavailable, `cluster '${clusterName}' does not exist`);
+    const host = cluster.loadBalancer.chooseHost(undefined);
+    if (host === undefined) return this.close(GrpcStatus.Unavailable, "no healthy upstream");
+    const headers = new RequestHeaders();
+    headers.method = "POST";
+    headers.path = method;
+    headers.scheme = "http";
+    headers.authority = authority !== "" ? authority : clusterName;
+    headers.set("content-type", "application/grpc");
+    headers.set("te", "trailers");
+    for (const [name, value] of initialMetadata) headers.add(name, value);
+    this.pendingHeaders = headers;
+    this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
+  }
+
+  private pendingHeaders: RequestHeaders | undefined;
+
+  /** Send one message (queued until the stream is ready). False once the call is closed or the queue is full. */
+  sendMessage(message: Uint8Array): boolean {
+    if (this.closed) return false;
+    const frame = encodeGrpcFrame(GRPC_FH_DEFAULT, message);
+    if (this.stream === undefined) {
+      if (this.pending.length >= MAX_PENDING_MESSAGES) return false;
+      this.pending.push(frame);
+      return true;
+    }
+    this.stream.encodeData(frame, false);
+    return true;
+  }
+
+  /** End the call from our side: the stream is reset, no callback follows (Envoy's AsyncStream::resetStream). */
+  reset(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.release();
+  }
+
+  // ---- the pool and the response ----
+
+  onPoolReady(stream: UpstreamStream): void {
+    this.poolHandle = undefined;
+    if (this.closed) {
+      stream.reset();
+      return;
+    }
+    this.stream = stream;
+    stream.encodeHeaders(this.pendingHeaders!, false);
+    this.pendingHeaders = undefined;
+    for (const frame of this.pending.splice(0)) {
+      if (this.stream === undefined) return;
+      this.stream.encodeData(frame, false);
+    }
+  }
+
+  onPoolFailure(_reason: PoolFailureReason, transportFailureReason: string): void {
+    this.poolHandle = undefined;
+    this.close(GrpcStatus.Unavailable, `upstream connect error${transportFailureReason ? `: ${transportFailureReason}` : ""}`);
+  }
+
+  onUpstreamReset(_reason: StreamResetReason, details: string): void {
+    this.stream = undefined;
+    this.close(GrpcStatus.Unavailable, `stream reset${details ? `: ${details}` : ""}`);
+  }
+
+  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    if (this.closed) return;
+    this.responseHeaders = headers;
+    if (headers.status !== 200) {
+      this.release();
+      return this.close(parseGrpcStatus(headers.get("grpc-status")) ?? httpToGrpcStatus(headers.status), headers.get("grpc-message") ?? `HTTP status ${headers.status}`);
+    }
+    // Trailers-only: the call ended at once.
+    if (endStream) return this.onTrailers(headers);
+    if (!isGrpcContentType(headers.get("content-type"))) {
+      this.release();
+      this.close(GrpcStatus.Internal, "not a gRPC content type");
+    }
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (this.closed) return;
+    if (data.byteLength > 0) {
+      const frames: GrpcFrame[] | undefined = this.frames.decode(data);
+      if (frames === undefined) {
+        this.release();
+        return this.close(GrpcStatus.Internal, "gRPC wire protocol decode error");
+      }
+      for (const frame of frames) {
+        if (this.closed) return;
+        this.callbacks.onReceiveMessage(frame.data);
+      }
+    }
+    if (endStream && !this.closed) {
+      this.stream = undefined;
+      this.close(GrpcStatus.Internal, "the stream ended without trailers");
+    }
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    this.onTrailers(trailers);
+  }
+
+  decodeUpgradeData(): void {}
+  onUpstreamAboveWriteBufferHighWatermark(): void {}
+  onUpstreamBelowWriteBufferLowWatermark(): void {}
+
+  private onTrailers(trailers: HeaderMap): void {
+    if (this.closed) return;
+    // The response is complete: the stream is done, the pool has it back once our side ends too.
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.reset();
+    const status = parseGrpcStatus(trailers.get("grpc-status"));
+    this.close(status ?? GrpcStatus.Internal, status === undefined ? "no grpc-status" : (trailers.get("grpc-message") ?? ""));
+  }
+
+  private close(status: number, message: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.release();
+    this.callbacks.onRemoteClose(status, message);
+  }
+
+  private release(): void {
+    this.pending.length = 0;
+    this.poolHandle?.cancel();
+    this.poolHandle = undefined;
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.reset();
+  }
+
+  /** @internal For stats: the response headers came. */
+  get established(): boolean {
+    return this.responseHeaders !== undefined;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * xDS from a real management server on every runtime, black-box: test/support's control
+ * plane (@grpc/grpc-js with Envoy's own protos) serves ADS; polyvoy takes its clusters
+ * (CDS), their endpoints (EDS), a listener (LDS) and its routes (RDS) from it. While
+ * clients keep sending, the server pushes new endpoints, routes, clusters and a second
+ * listener: no request fails. An invalid route configuration is NACKed (the previous
+ * version, the nonce, error_detail naming the problem) and the old one keeps serving.
+ * The control plane restarts: polyvoy reconnects and asks again with the versions it
+ * has. Then the per-type services (api_config_source GRPC) and initial_fetch_timeout.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { adminStats } from "../support/tls-probe.ts";
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsControlPlane } from "../support/xds-control-plane.ts";
+
+const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+const HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+async function namedUpstream(name: string): Promise<{ port: number; close: () => void }> {
+  const server = http.createServer((_req, res) => res.end(name));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+}
+
+async function eventually<T>(probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch((err: unknown) => err as T);
+    if (check(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The static cluster of the management server: HTTP/2, as gRPC needs. */
+function xdsCluster(port: number, name = "xds_cluster"): object {
+  return {
+    name,
+    type: "STATIC",
+    connect_timeout: "1s",
+    typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": HTTP_OPTIONS, explicit_http_config: { http2_protocol_options: {} } } },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+  };
+}
+
+const grpcSource = (cluster: string, extra: object = {}) => ({
+  api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: cluster } }] },
+  resource_api_version: "V3",
+  ...extra,
+});
+
+function listener(name: string, port: number, statPrefix: string, routeConfigName: string, source: object): Record<string, unknown> {
+  return {
+    name,
+    address: { socket_address: { address: "127.0.0.1", port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type": HCM,
+              stat_prefix: statPrefix,
+              rds: { route_config_name: routeConfigName, config_source: source },
+              http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": ROUTER } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function route(name: string, body: string, status = 200): Record<string, unknown> {
+  return {
+    name,
+    virtual_hosts: [
+      {
+        name: "all",
+        domains: ["*"],
+        routes: [
+          { match: { prefix: "/direct" }, direct_response: { status, body: { inline_string: body } } },
+          { match: { prefix: "/" }, route: { cluster: "backend" } },
+        ],
+      },
+    ],
+  };
+}
+
+function edsCluster(name: string, source: object, connectTimeoutS = 1): Record<string, unknown> {
+  return { name, type: "EDS", connect_timeout: { seconds: connectTimeoutS }, eds_cluster_config: { eds_config: source } };
+}
+
+function endpoints(cluster: string, port: number): Record<string, unknown> {
+  return { cluster_name: cluster, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] };
+}
+
+describe.each(RUNTIMES)("xDS from a management server (ADS) on %s", (runtime) => {
+  let proxy: ProxyProcess;
+  let controlPlane: XdsControlPlane;
+  let port: number;
+  let port2: number;
+  let adminPort: number;
+  const upstreams: { port: number; close: () => void }[] = [];
+  const ads = { ads: {}, resource_api_version: "V3" };
+
+  beforeAll(async () => {
+    [port, port2, adminPort] = [await freePort(), await freePort(), await freePort()];
+    upstreams.push(await namedUpstream("a"), await namedUpstream("b"));
+    controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    controlPlane.setSnapshot(CLUSTER, "c1", [edsCluster("backend", ads)]);
+    controlPlane.setSnapshot(ENDPOINT, "e1", [endpoints("backend", upstreams[0]!.port)]);
+    controlPlane.setSnapshot(LISTENER, "l1", [listener("dyn", port, "dyn", "dyn_route", ads)]);
+    controlPlane.setSnapshot(ROUTE, "r1", [route("dyn_route", "v1")]);
+    proxy = await ProxyProcess.start(
+      runtime,
+      {
+        node: { id: "polyvoy-test", cluster: "test", metadata: { team: "edge", weight: 0, tags: ["a", true, null] } },
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        dynamic_resources: {
+          ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] },
+          cds_config: ads,
+          lds_config: ads,
+        },
+        static_resources: { clusters: [xdsCluster(cpPort)] },
+      },
+      2,
+    );
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await controlPlane?.stop();
+    for (const upstream of upstreams) upstream.close();
+  });
+
+  test("clusters, endpoints, listeners and routes pushed under constant load; a NACK keeps the old config; a restarted control plane is reconnected", async () => {
+    const get = async (p: number, path: string) => {
+      const response = await fetch(`http://127.0.0.1:${p}${path}`);
+      return `${response.status} ${await response.text()}`;
+    };
+    expect(await get(port, "/direct")).toBe("200 v1");
+    expect(await get(port, "/x")).toBe("200 a");
+    // One stream, every type ACKed with its version, the node sent.
+    const acked = (type: string, version: string) => controlPlane.requestsOf(type).some((r) => r.versionInfo === version && r.responseNonce !== "" && r.errorDetail === undefined);
+    expect(acked(CLUSTER, "c1") && acked(ENDPOINT, "e1") && acked(LISTENER, "l1") && acked(ROUTE, "r1")).toBe(true);
+    expect(new Set(controlPlane.requests.map((r) => r.service))).toEqual(new Set(["ads"]));
+    expect(controlPlane.requests[0]!.nodeId).toBe("polyvoy-test");
+    expect(controlPlane.requests[0]!.nodeMetadata).toMatchObject({
+      fields: {
+        // proto-loader names the well-known Value's fields in camelCase.
+        team: { stringValue: "edge" },
+        weight: { numberValue: 0 },
+        tags: { listValue: { values: [{ stringValue: "a" }, { boolValue: true }, { nullValue: "NULL_VALUE" }] } },
+      },
+    });
+    expect(controlPlane.requestsOf(ROUTE)[0]!.resourceNames).toEqual(["dyn_route"]);
+
+    const failures: string[] = [];
+    let sent = 0;
+    let running = true;
+    const client = async (p: number, path: string, allowed: string[]) => {
+      while (running) {
+        sent++;
+        const answer = await get(p, path).catch((err: unknown) => String(err));
+        if (!allowed.includes(answer)) failures.push(`${path}: ${answer}`);
+      }
+    };
+    const load = Promise.all([client(port, "/direct", ["200 v1", "200 v2"]), client(port, "/y", ["200 a", "200 b"]), client(port, "/z", ["200 a", "200 b"])]);
+
+    controlPlane.setSnapshot(ENDPOINT, "e2", [endpoints("backend", upstreams[1]!.port)]);
+    expect(await eventually(() => get(port, "/x"), (a) => a === "200 b")).toBe("200 b");
+    controlPlane.setSnapshot(ROUTE, "r2", [route("dyn_route", "v2")]);
+    expect(await eventually(() => get(port, "/direct"), (a) => a === "200 v2")).toBe("200 v2");
+    // A changed cluster (its connect timeout): replaced without failing a request.
+    controlPlane.setSnapshot(CLUSTER, "c2", [edsCluster("backend", ads, 2)]);
+    expect(await eventually(async () => acked(CLUSTER, "c2"), (a) => a)).toBe(true);
+    // A second listener, with its own route configuration.
+    controlPlane.setSnapshot(ROUTE, "r3", [route("dyn_route", "v2"), route("second_route", "second")]);
+    controlPlane.setSnapshot(LISTENER, "l2", [listener("dyn", port, "dyn", "dyn_route", ads), listener("second", port2, "second", "second_route", ads)]);
+    expect(await eventually(() => get(port2, "/direct"), (a) => a === "200 second")).toBe("200 second");
+
+    // Invalid: a direct_response status Envoy refuses (below 200). NACKed; v2 keeps serving.
+    controlPlane.setSnapshot(ROUTE, "r4", [route("dyn_route", "bad", 99), route("second_route", "second")]);
+    const nack = await eventually(async () => controlPlane.requestsOf(ROUTE).find((r) => r.errorDetail !== undefined), (r) => r !== undefined);
+    expect(nack).toBeDefined();
+    expect(nack!.versionInfo).toBe("r3");
+    expect(nack!.responseNonce).not.toBe("");
+    expect(nack!.errorDetail!.code).toBe(13);
+    expect(nack!.errorDetail!.message).toContain("status");
+    expect(await get(port, "/direct")).toBe("200 v2");
+
+    running = false;
+    await load;
+    expect(failures).toEqual([]);
+    expect(sent).toBeGreaterThan(10);
+
+    const stats = await adminStats(adminPort);
+    expect(stats.get("control_plane.connected_state")).toBe(1);
+    expect(stats.get("cluster_manager.cds.update_success")).toBe(2);
+    expect(stats.get("listener_manager.lds.update_success")).toBe(2);
+    expect(stats.get("http.dyn.rds.dyn_route.update_rejected")).toBe(1);
+    expect(stats.get("cluster.backend.update_success")).toBeGreaterThanOrEqual(2);
+
+    // /config_dump: the route configuration as the last good version gave it.
+    const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump?resource=dynamic_route_configs`)).json()) as { configs: { version_info: string; route_config: { name: string } }[] };
+    expect(dump.configs.find((c) => c.route_config.name === "dyn_route")).toMatchObject({ version_info: "r3" });
+
+    // The control plane restarts (same port, same snapshots but a fixed route): polyvoy reconnects and asks with what it has.
+    const cpPort = controlPlane.port;
+    const before = controlPlane.requests.length;
+    await controlPlane.stop();
+    expect(await eventually(async () => (await adminStats(adminPort)).get("control_plane.connected_state"), (s) => s === 0)).toBe(0);
+    controlPlane.setSnapshot(ROUTE, "r5", [route("dyn_route", "v5"), route("second_route", "second")]);
+    await controlPlane.start(cpPort);
+    expect(await eventually(() => get(port, "/direct"), (a) => a === "200 v5", 60_000)).toBe("200 v5");
+    const again = controlPlane.requests.slice(before);
+    expect(again.find((r) => r.typeUrl === CLUSTER && r.responseNonce === "")?.versionInfo).toBe("c2");
+    expect(await get(port2, "/direct")).toBe("200 second");
+  });
+});
+
+describe.each(RUNTIMES)("xDS per-type services and initial_fetch_timeout on %s", (runtime) => {
+  test("CDS and EDS from their own services; LDS the server never answers: initial_fetch_timeout lets the server start", async () => {
+    const [adminPort] = [await freePort()];
+    const upstream = await namedUpstream("direct");
+    const controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    const source = grpcSource("xds_cluster");
+    controlPlane.setSnapshot(CLUSTER, "c1", [edsCluster("backend", source)]);
+    controlPlane.setSnapshot(ENDPOINT, "e1", [endpoints("backend", upstream.port)]);
+    const proxy = await ProxyProcess.start(
+      runtime,
+      {
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        dynamic_resources: { cds_config: source, lds_config: grpcSource("xds_cluster", { initial_fetch_timeout: "1s" }) },
+        static_resources: { clusters: [xdsCluster(cpPort)] },
+      },
+      1,
+    );
+    try {
+      const stats = await eventually(() => adminStats(adminPort), (s) => s.get("listener_manager.lds.init_fetch_timeout") === 1 && s.get("cluster.backend.update_success") === 1);
+      expect(stats.get("listener_manager.lds.init_fetch_timeout")).toBe(1);
+      expect(stats.get("cluster_manager.cds.update_success")).toBe(1);
+      expect(stats.get("cluster.backend.update_success")).toBe(1);
+      expect(new Set(controlPlane.requests.map((r) => r.service))).toEqual(new Set(["cds", "eds", "lds"]));
+      const ready = await eventually(async () => (await fetch(`http://127.0.0.1:${adminPort}/ready`)).status, (s) => s === 200);
+      expect(ready).toBe(200);
+      const clusters = await (await fetch(`http://127.0.0.1:${adminPort}/clusters`)).text();
+      expect(clusters).toContain(`backend::127.0.0.1:${upstream.port}::`);
+    } finally {
+      await proxy.stop();
+      await controlPlane.stop();
+      upstream.close();
+    }
+  });
+});

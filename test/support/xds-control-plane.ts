@@ -1,0 +1,198 @@
+/**
+ * A real xDS management server for the tests: @grpc/grpc-js serving Envoy's own
+ * AggregatedDiscoveryService and the per-type Listener/Cluster/Route/Endpoint discovery
+ * services (protos from @grpc/grpc-js-xds, loaded with @grpc/proto-loader), state of the
+ * world. Snapshots are set per type (resources written as protobufjs objects with "@type";
+ * durations as {seconds, nanos}) and pushed to every open stream that asked for the type;
+ * every DiscoveryRequest is recorded, so a test sees the ACKs and NACKs.
+ */
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { envoyProtoDirs } from "./envoy-protos.ts";
+
+export const LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener";
+export const CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+export const ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+export const ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+
+/** A DiscoveryRequest as the server received it. */
+export interface RecordedRequest {
+  service: string;
+  typeUrl: string;
+  versionInfo: string;
+  responseNonce: string;
+  resourceNames: string[];
+  errorDetail: { code: number; message: string } | undefined;
+  nodeId: string;
+  /** node.metadata as proto-loader reads a Struct ({fields: {key: {kind, <kind>: value}}}). */
+  nodeMetadata: unknown;
+}
+
+interface Snapshot {
+  version: string;
+  resources: { type_url: string; value: Buffer }[];
+  names: string[];
+}
+
+type Stream = grpc.ServerDuplexStream<Record<string, unknown>, Record<string, unknown>>;
+
+interface StreamState {
+  stream: Stream;
+  /** Per type: the names asked for last ([]: all), and the version last sent. */
+  asked: Map<string, string[]>;
+  sent: Map<string, string>;
+}
+
+const RESOURCE_PROTOS = [
+  "envoy/config/listener/v3/listener.proto",
+  "envoy/config/cluster/v3/cluster.proto",
+  "envoy/config/route/v3/route.proto",
+  "envoy/config/endpoint/v3/endpoint.proto",
+  "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
+  "envoy/extensions/filters/http/router/v3/router.proto",
+  "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
+  "envoy/extensions/access_loggers/stream/v3/stream.proto",
+];
+
+const SERVICE_PROTOS = [
+  "envoy/service/discovery/v3/ads.proto",
+  "envoy/service/listener/v3/lds.proto",
+  "envoy/service/cluster/v3/cds.proto",
+  "envoy/service/route/v3/rds.proto",
+  "envoy/service/endpoint/v3/eds.proto",
+];
+
+export class XdsControlPlane {
+  readonly requests: RecordedRequest[] = [];
+  private readonly snapshots = new Map<string, Snapshot>();
+  private readonly streams = new Set<StreamState>();
+  private server: grpc.Server | undefined;
+  private nonce = 0;
+  port = 0;
+  private readonly root: {
+    lookupType(name: string): { fromObject(o: object): unknown; encode(m: unknown): { finish(): Uint8Array }; decode(b: Uint8Array): unknown; toObject(m: unknown, o: object): Record<string, unknown> };
+  };
+  private readonly services: grpc.GrpcObject;
+
+  constructor() {
+    const dirs = envoyProtoDirs();
+    this.services = grpc.loadPackageDefinition(protoLoader.loadSync(SERVICE_PROTOS, { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true, includeDirs: dirs }));
+    // protobufjs (proto-loader's own) encodes the resources: its Any takes "@type" objects.
+    const require = createRequire(createRequire(import.meta.url).resolve("@grpc/proto-loader"));
+    const protobuf = require("protobufjs");
+    const protobufDir = join(require.resolve("protobufjs/package.json"), "..");
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin: string, target: string) => {
+      for (const dir of [...dirs, protobufDir]) if (existsSync(join(dir, target))) return join(dir, target);
+      return target;
+    };
+    root.loadSync(RESOURCE_PROTOS, { keepCase: true });
+    root.resolveAll();
+    this.root = root;
+  }
+
+  /** The resource's bytes as an Any (for a test that builds a response by hand). */
+  encodeAny(resource: Record<string, unknown>): { type_url: string; value: Buffer } {
+    const { "@type": typeUrl, ...fields } = resource;
+    const name = String(typeUrl).slice(String(typeUrl).lastIndexOf("/") + 1);
+    const type = this.root.lookupType(name);
+    return { type_url: String(typeUrl), value: Buffer.from(type.encode(type.fromObject(fields)).finish()) };
+  }
+
+  /** `bytes` as protobufjs reads message `name` (enums by name, 64-bit as numbers, defaults left out). */
+  toObject(name: string, bytes: Uint8Array): Record<string, unknown> {
+    const type = this.root.lookupType(name);
+    return JSON.parse(JSON.stringify(type.toObject(type.decode(bytes), { enums: String, longs: Number, defaults: false, json: true })));
+  }
+
+  /** Set `typeUrl`'s resources at `version` and push them to every stream that asked for the type. */
+  setSnapshot(typeUrl: string, version: string, resources: Record<string, unknown>[]): void {
+    const names = resources.map((r) => String(typeUrl === ENDPOINT ? r["cluster_name"] : r["name"]));
+    this.snapshots.set(typeUrl, { version, resources: resources.map((r) => this.encodeAny({ "@type": typeUrl, ...r })), names });
+    for (const state of this.streams) if (state.asked.has(typeUrl)) this.send(state, typeUrl);
+  }
+
+  /** The requests of `typeUrl` so far. */
+  requestsOf(typeUrl: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.typeUrl === typeUrl);
+  }
+
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  async start(port = 0): Promise<number> {
+    const server = new grpc.Server();
+    const discovery = (path: string[]) => path.reduce<any>((o, k) => o[k], this.services);
+    const handler = (service: string) => (stream: Stream) => this.onStream(service, stream);
+    server.addService(discovery(["envoy", "service", "discovery", "v3", "AggregatedDiscoveryService"]).service, { StreamAggregatedResources: handler("ads"), DeltaAggregatedResources: (s: Stream) => s.destroy() });
+    server.addService(discovery(["envoy", "service", "listener", "v3", "ListenerDiscoveryService"]).service, { StreamListeners: handler("lds"), DeltaListeners: (s: Stream) => s.destroy(), FetchListeners: unimplemented });
+    server.addService(discovery(["envoy", "service", "cluster", "v3", "ClusterDiscoveryService"]).service, { StreamClusters: handler("cds"), DeltaClusters: (s: Stream) => s.destroy(), FetchClusters: unimplemented });
+    server.addService(discovery(["envoy", "service", "route", "v3", "RouteDiscoveryService"]).service, { StreamRoutes: handler("rds"), DeltaRoutes: (s: Stream) => s.destroy(), FetchRoutes: unimplemented });
+    server.addService(discovery(["envoy", "service", "endpoint", "v3", "EndpointDiscoveryService"]).service, { StreamEndpoints: handler("eds"), DeltaEndpoints: (s: Stream) => s.destroy(), FetchEndpoints: unimplemented });
+    this.port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    );
+    this.server = server;
+    return this.port;
+  }
+
+  /** Close every stream and stop serving (a restart is start(port) again). */
+  async stop(): Promise<void> {
+    for (const state of this.streams) state.stream.destroy();
+    this.streams.clear();
+    const server = this.server;
+    this.server = undefined;
+    server?.forceShutdown();
+  }
+
+  private onStream(service: string, stream: Stream): void {
+    const state: StreamState = { stream, asked: new Map(), sent: new Map() };
+    this.streams.add(state);
+    stream.on("data", (request: Record<string, unknown>) => {
+      const typeUrl = String(request["type_url"] ?? "");
+      const error = request["error_detail"] as { code?: number; message?: string } | undefined;
+      const names = (request["resource_names"] as string[] | undefined) ?? [];
+      this.requests.push({
+        service,
+        typeUrl,
+        versionInfo: String(request["version_info"] ?? ""),
+        responseNonce: String(request["response_nonce"] ?? ""),
+        resourceNames: names,
+        errorDetail: error ? { code: error.code ?? 0, message: error.message ?? "" } : undefined,
+        nodeId: String((request["node"] as { id?: string } | undefined)?.id ?? ""),
+        nodeMetadata: (request["node"] as { metadata?: unknown } | undefined)?.metadata,
+      });
+      const before = state.asked.get(typeUrl);
+      state.asked.set(typeUrl, names);
+      // The first ask, or new names: send what there is; an ACK or a NACK needs no answer.
+      if (before === undefined || before.join() !== names.join()) {
+        state.sent.delete(typeUrl);
+        this.send(state, typeUrl);
+      }
+    });
+    const end = () => this.streams.delete(state);
+    stream.on("end", () => {
+      end();
+      stream.end();
+    });
+    stream.on("error", end);
+    stream.on("close", end);
+  }
+
+  private send(state: StreamState, typeUrl: string): void {
+    const snapshot = this.snapshots.get(typeUrl);
+    if (snapshot === undefined || state.sent.get(typeUrl) === snapshot.version) return;
+    const names = state.asked.get(typeUrl) ?? [];
+    const resources = names.length === 0 ? snapshot.resources : snapshot.resources.filter((_r, i) => names.includes(snapshot.names[i]!));
+    state.sent.set(typeUrl, snapshot.version);
+    state.stream.write({ version_info: snapshot.version, resources, type_url: typeUrl, nonce: String(++this.nonce) });
+  }
+}
+
+function unimplemented(_call: unknown, callback: grpc.sendUnaryData<unknown>): void {
+  callback({ code: grpc.status.UNIMPLEMENTED, details: "state of the world streams only" });
+}

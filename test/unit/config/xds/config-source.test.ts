@@ -1,0 +1,48 @@
+/**
+ * ConfigSource with a management server (core/config/xds/config-source-schema.ts): what
+ * is taken (GRPC, ADS, initial_fetch_timeout with Envoy's 15 s default) and what is refused
+ * by name (DELTA_GRPC, REST, the REST-only fields, a server for SDS, ADS without ads_config
+ * is a start-up error, not a config one).
+ */
+import { describe, expect, test } from "vitest";
+import { loadConfig } from "../../../../core/config/load.ts";
+
+const XDS_CLUSTER = {
+  name: "xds_cluster",
+  type: "STATIC",
+  connect_timeout: "1s",
+  http2_protocol_options: {},
+  load_assignment: { cluster_name: "xds_cluster", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 18000 } } } }] }] },
+};
+
+function load(dynamic: object): { problems?: readonly string[]; bootstrap?: { dynamicResources?: unknown } } {
+  const result = loadConfig(JSON.stringify({ dynamic_resources: dynamic, static_resources: { clusters: [XDS_CLUSTER] } }), "json");
+  return result as never;
+}
+
+const api = (extra: object = {}) => ({ api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }], ...extra });
+
+describe("ConfigSource from a management server", () => {
+  test("GRPC and ADS are taken, initial_fetch_timeout defaults to 15 s", () => {
+    const result = load({ ads_config: api(), cds_config: { ads: {}, resource_api_version: "V3" }, lds_config: { api_config_source: api(), initial_fetch_timeout: "2s" } });
+    expect(result.problems).toBeUndefined();
+    expect(result.bootstrap!.dynamicResources).toEqual({
+      cds: { kind: "ads", initialFetchTimeoutMs: 15_000 },
+      lds: { kind: "grpc", target: { clusterName: "xds_cluster", authority: "", initialMetadata: [] }, nodeOnFirstMessageOnly: false, initialFetchTimeoutMs: 2000 },
+      ads: { kind: "grpc", target: { clusterName: "xds_cluster", authority: "", initialMetadata: [] }, nodeOnFirstMessageOnly: false, initialFetchTimeoutMs: 0 },
+    });
+  });
+
+  test.each([
+    [{ lds_config: { api_config_source: api({ api_type: "DELTA_GRPC" }) } }, "dynamic_resources.lds_config.api_config_source.api_type: DELTA_GRPC (incremental xDS) is not supported by polyvoy: use GRPC (state of the world)"],
+    [{ lds_config: { api_config_source: api({ api_type: "REST" }) } }, "dynamic_resources.lds_config.api_config_source.api_type: REST (JSON polling) is not supported by polyvoy: use GRPC"],
+    [{ cds_config: { api_config_source: api({ refresh_delay: "1s" }) } }, "dynamic_resources.cds_config.api_config_source.refresh_delay: not supported: refresh_delay (only for api_type REST, which polyvoy does not support)"],
+    [{ cds_config: { api_config_source: api({ cluster_names: ["xds_cluster"] }) } }, "dynamic_resources.cds_config.api_config_source.cluster_names: not supported: cluster_names (a gRPC api_config_source names its cluster in grpc_services)"],
+    [{ cds_config: { api_config_source: api({ grpc_services: [] }) } }, "dynamic_resources.cds_config.api_config_source.grpc_services: Only singleton gRPC service lists supported"],
+    [{ cds_config: { path: "/tmp/cds.yaml", initial_fetch_timeout: "1s" } }, "dynamic_resources.cds_config.initial_fetch_timeout: initial_fetch_timeout is for a management server (a CDS file is read before anything waits on it)"],
+    [{ cds_config: { ads: {} } }, "dynamic_resources.cds_config.ads: ADS must be configured to support an ADS config source (dynamic_resources.ads_config)"],
+    [{ cds_config: { ads: {}, path: "/tmp/cds.yaml" } }, "dynamic_resources.cds_config: must set only one of path, path_config_source, api_config_source, ads (got path, ads)"],
+  ])("%j is refused by name", (dynamic, problem) => {
+    expect(load(dynamic).problems?.[0]).toBe(problem);
+  });
+});
