@@ -504,6 +504,7 @@ export type Http2ProtocolOptionsConfig = Partial<
     | "maxConcurrentStreams"
     | "initialStreamWindowSize"
     | "initialConnectionWindowSize"
+    | "allowConnect"
     | "maxOutboundFrames"
     | "maxOutboundControlFrames"
     | "maxConsecutiveInboundFramesWithEmptyPayload"

@@ -281,8 +281,9 @@ const http1ProtocolOptions = lazySchema(() =>
 /**
  * envoy.config.core.v3.Http2ProtocolOptions, the fields the HTTP/2 codec implements
  * (core/http2/protocol-options.ts), with Envoy's ranges; unset fields keep Envoy's defaults
- * (DEFAULT_HTTP2_OPTIONS), and connection_keepalive. Others (custom_settings_parameters, metadata,
- * allow_connect's extended CONNECT…) are refused by name.
+ * (DEFAULT_HTTP2_OPTIONS), and connection_keepalive; allow_connect: extended CONNECT (RFC 8441)
+ * advertised and accepted, websockets over HTTP/2 (core/http/codec/http2-headers.ts). Others
+ * (custom_settings_parameters, metadata…) are refused by name.
  */
 const window = z.number().int().min(65535).max(2 ** 31 - 1);
 /** Envoy's KeepaliveSettings: durations of at least 1 ms; timeout required. */
@@ -310,7 +311,7 @@ export const http2ProtocolOptions = z
     max_concurrent_streams: z.number().int().min(1).max(2 ** 31 - 1).optional(),
     initial_stream_window_size: window.optional(),
     initial_connection_window_size: window.optional(),
-    allow_connect: z.literal(false).optional(),
+    allow_connect: z.boolean().optional(),
     allow_metadata: z.literal(false).optional(),
     max_outbound_frames: positive.optional(),
     max_outbound_control_frames: positive.optional(),
@@ -323,6 +324,7 @@ export const http2ProtocolOptions = z
   .transform((o): Http2ProtocolOptionsConfig => {
     const out: Http2ProtocolOptionsConfig = {};
     if (o.connection_keepalive !== undefined) out.connectionKeepalive = o.connection_keepalive;
+    if (o.allow_connect === true) out.allowConnect = true;
     if (o.hpack_table_size !== undefined) out.hpackTableSize = o.hpack_table_size;
     if (o.max_concurrent_streams !== undefined) out.maxConcurrentStreams = o.max_concurrent_streams;
     if (o.initial_stream_window_size !== undefined) out.initialStreamWindowSize = o.initial_stream_window_size;
