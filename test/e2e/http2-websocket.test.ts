@@ -9,6 +9,7 @@
  *   client as a 200;
  * - both at once, Envoy's two-hop deployment: `ws` client → polyvoy (HTTP/1.1) → HTTP/2 →
  *   polyvoy (allow_connect) → HTTP/1.1 `ws` echo server;
+ * - an HTTP/1.1 CONNECT → a node:http2 server: a CONNECT with :authority only (RFC 9113 §8.5);
  * - an upgrade toward an HTTP/2 upstream that did not enable extended CONNECT: refused
  *   locally (RFC 8441 §3), a 503 with the reset's details.
  */
@@ -16,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createHash } from "node:crypto";
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
@@ -153,6 +155,12 @@ describe.each(RUNTIMES)("WebSockets over HTTP/2 (extended CONNECT) on %s", (runt
     h2 = http2.createServer({ settings: { enableConnectProtocol: true } });
     h2.on("stream", (stream, headers) => {
       h2Seen.push(headers);
+      if (headers[":method"] === "CONNECT" && headers[":protocol"] === undefined) {
+        // A plain CONNECT (RFC 9113 §8.5): the tunnel echoes.
+        stream.respond({ ":status": 200 });
+        stream.pipe(stream);
+        return;
+      }
       if (headers[":method"] !== "CONNECT" || headers[":protocol"] !== "websocket") {
         stream.respond({ ":status": 400 });
         stream.end();
@@ -180,7 +188,8 @@ describe.each(RUNTIMES)("WebSockets over HTTP/2 (extended CONNECT) on %s", (runt
     const config = {
       static_resources: {
         listeners: [
-          listener("front", front, { codec_type: "HTTP1" }, [
+          listener("front", front, { codec_type: "HTTP1", upgrade_configs: [{ upgrade_type: "websocket" }, { upgrade_type: "CONNECT" }] }, [
+            { match: { connect_matcher: {} }, route: { cluster: "h2_upstream" } },
             { match: { prefix: "/h2up" }, route: { cluster: "h2_upstream" } },
             { match: { prefix: "/hop" }, route: { cluster: "inner" } },
             { match: { prefix: "/refused" }, route: { cluster: "h2_plain" } },
@@ -276,6 +285,38 @@ describe.each(RUNTIMES)("WebSockets over HTTP/2 (extended CONNECT) on %s", (runt
     expect(h1Seen.length).toBe(before + 1);
     expect(h1Methods.at(-1)).toBe("GET");
     expect(h1Seen.at(-1)!["upgrade"]).toBe("websocket");
+  });
+
+  test("HTTP/1.1 CONNECT → HTTP/2 upstream: a CONNECT with :authority only, its 200 opens the tunnel, bytes echoed", async () => {
+    const socket = net.connect(front, "127.0.0.1");
+    try {
+      let got = Buffer.alloc(0);
+      const head = await new Promise<string>((resolve, reject) => {
+        socket.on("error", reject);
+        socket.on("data", (d: Buffer) => {
+          got = Buffer.concat([got, d]);
+          const end = got.indexOf("\r\n\r\n");
+          if (end >= 0) resolve(got.subarray(0, end).toString("latin1"));
+        });
+        socket.write("CONNECT tunnel.test:443 HTTP/1.1\r\nHost: tunnel.test:443\r\n\r\n");
+      });
+      expect(head).toMatch(/^HTTP\/1\.1 200 /);
+      const seen = h2Seen.at(-1)!;
+      expect([seen[":method"], seen[":authority"], seen[":path"], seen[":scheme"]]).toEqual(["CONNECT", "tunnel.test:443", undefined, undefined]);
+      const start = got.indexOf("\r\n\r\n") + 4;
+      const echoed = new Promise<string>((resolve) => {
+        const check = () => {
+          const text = got.subarray(start).toString("latin1");
+          if (text.length >= 12) resolve(text);
+        };
+        socket.on("data", check);
+        check();
+      });
+      socket.write("tunnel bytes");
+      expect(await echoed).toBe("tunnel bytes");
+    } finally {
+      socket.destroy();
+    }
   });
 
   test("an upgrade toward an HTTP/2 upstream that did not enable extended CONNECT is reset locally: 503", async () => {

@@ -384,7 +384,7 @@ describe("bad HCM configs give one-line problems", () => {
       { route_config: {}, http2_protocol_options: { connection_keepalive: { timeout: "1s", connection_idle_interval: "5s" } } },
       [`${HCM}.http2_protocol_options.connection_keepalive.connection_idle_interval: connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's`],
     ],
-    ["extended CONNECT over HTTP/2", { route_config: {}, http2_protocol_options: { allow_connect: true } }, [`${HCM}.http2_protocol_options.allow_connect: unsupported value true (supported: false)`]],
+    ["METADATA frames over HTTP/2", { route_config: {}, http2_protocol_options: { allow_metadata: true } }, [`${HCM}.http2_protocol_options.allow_metadata: unsupported value true (supported: false)`]],
     ["an HTTP/2 window below 65535", { route_config: {}, http2_protocol_options: { initial_stream_window_size: 1000 } }, [`${HCM}.http2_protocol_options.initial_stream_window_size: 1000 is out of range (must be >= 65535)`]],
     [
       "RDS without its config source",
