@@ -322,25 +322,73 @@ describe("HTTP/2 upstream pool", () => {
     expect(client!.responses[0]?.status).toBe(503);
   });
 
-  test("an upgrade (WebSocket) toward an HTTP/2 upstream is refused: 503 local reset, the upstream never sees it", async () => {
+  async function upgradeProxy(upstreamOptions: Record<string, unknown>): Promise<void> {
     runtime = new MemoryRuntime({ seed: 1 });
-    upstream = await MemoryH2Server.listen(runtime, UPSTREAM);
+    upstream = await MemoryH2Server.listen(runtime, UPSTREAM, upstreamOptions);
     server = await startProxy(
       runtime,
       httpProxyConfig({
         listenPort: PROXY,
         clusters: { backend: [UPSTREAM] },
         routes: [{ match: { prefix: "/" }, cluster: "backend" }],
-        clusterExtra: typedHttp2(),
+        clusterExtra: typedHttp2({ allow_connect: true }),
         hcm: { upgrade_configs: [{ upgrade_type: "websocket" }] },
       }),
     );
+  }
+
+  test("an upgrade toward an HTTP/2 upstream that did not enable extended CONNECT (RFC 8441 §3) is reset locally: 503, the upstream never sees it", async () => {
+    await upgradeProxy({});
     const [client] = clients(1);
     client!.request("GET", "/ws", { headers: { connection: "upgrade", upgrade: "websocket" } });
     settle();
     expect(client!.responses[0]?.status).toBe(503);
     expect(client!.responses[0]?.text()).toBe("upstream connect error or disconnect/reset before headers. reset reason: local reset");
     expect(upstream!.exchanges).toHaveLength(0);
+  });
+
+  test("an upgrade (WebSocket) goes out as an extended CONNECT; the upstream's 200 comes back as a 101, then DATA is the tunnel both ways", async () => {
+    await upgradeProxy({ allowConnect: true });
+    const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+    let received = "";
+    let ended = false;
+    socket.setHandler({
+      onConnect() {},
+      onData: (data: Uint8Array) => void (received += new TextDecoder().decode(data)),
+      onEnd: () => void (ended = true),
+      onDrain() {},
+      onClose() {},
+    });
+    socket.write(new TextEncoder().encode("GET /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\nearly"));
+    settle();
+    const exchange = upstream!.exchanges[0]!;
+    expect(exchange.fields.slice(0, 10)).toEqual([":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "ws.test", ":path", "/chat"]);
+    expect(exchange.header("upgrade")).toBeUndefined();
+    expect(exchange.header("connection")).toBeUndefined();
+    expect(exchange.header("sec-websocket-version")).toBe("13");
+    // The bytes behind the upgrade head went out as DATA, the stream still open.
+    expect(exchange.body).toBe("early");
+    expect(exchange.ended).toBe(false);
+    exchange.stream.sendHeaders([":status", "200", "sec-websocket-accept", "k"], false);
+    settle();
+    expect(received).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    expect(received.toLowerCase()).toContain("upgrade: websocket\r\n");
+    expect(received.toLowerCase()).toContain("connection: upgrade\r\n");
+    expect(received.toLowerCase()).toContain("sec-websocket-accept: k\r\n");
+    exchange.stream.sendData(new TextEncoder().encode("from upstream"), false);
+    socket.write(new TextEncoder().encode(" and more"));
+    settle();
+    expect(received.endsWith("\r\n\r\nfrom upstream")).toBe(true);
+    expect(exchange.body).toBe("early and more");
+    // Each side's end passes on as a half-close: the client's FIN is END_STREAM, the upstream's END_STREAM a FIN.
+    socket.end();
+    settle();
+    expect(exchange.ended).toBe(true);
+    exchange.stream.sendData(new Uint8Array(0), true);
+    settle();
+    expect(ended).toBe(true);
+    expect(stat("cluster.backend.upstream_rq_101")).toBe(1);
+    expect(stat("cluster.backend.http2.streams_active")).toBe(0);
   });
 
   test("the deprecated cluster field http2_protocol_options selects HTTP/2 too", async () => {
