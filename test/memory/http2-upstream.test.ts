@@ -527,8 +527,17 @@ describe("HTTP/2 upstream config", () => {
     ["two versions", typed({ explicit_http_config: { http_protocol_options: {}, http2_protocol_options: {} } }), "exactly one of"],
     ["typed and legacy", { ...typed({ explicit_http_config: { http2_protocol_options: {} } }), http2_protocol_options: {} }, "http2_protocol_options"],
     ["an HTTP/2 field not implemented", typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: "1s" } } } }), "connection_keepalive"],
+    ["both deprecated protocol fields", { http_protocol_options: {}, http2_protocol_options: {} }, "cannot be set with http2_protocol_options"],
+    ["the deprecated http_protocol_options beside the typed options", { ...typed({ explicit_http_config: { http2_protocol_options: {} } }), http_protocol_options: {} }, "http_protocol_options: cannot be set with typed_extension_protocol_options"],
+    ["an HTTP/1 upstream option not implemented", { http_protocol_options: { accept_http_10: true } }, "accept_http_10"],
   ])("refused: %s", (_name, cluster, message) => {
     expect(() => load(cluster)).toThrow(message);
+  });
+
+  test("the deprecated cluster field http_protocol_options: {} (Envoy's grpc-bridge example) is HTTP/1.1", () => {
+    const cluster = (load({ http_protocol_options: {} }) as { clusters: { http2?: unknown; useDownstreamProtocol?: true }[] }).clusters[0]!;
+    expect(cluster.http2).toBeUndefined();
+    expect(cluster.useDownstreamProtocol).toBeUndefined();
   });
 
   test("an HTTP/2-only TLS cluster without alpn_protocols offers h2; HttpProtocolOptions.upstream_http_protocol_options is the cluster's", () => {
