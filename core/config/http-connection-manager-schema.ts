@@ -319,6 +319,8 @@ export const http2ProtocolOptions = z
     max_inbound_priority_frames_per_stream: uint32.optional(),
     max_inbound_window_update_frames_per_data_frame_sent: positive.optional(),
     override_stream_error_on_invalid_http_message: z.boolean().optional(),
+    // Deprecated for the override above, which wins when both are set (Envoy's parseHttp2Settings).
+    stream_error_on_invalid_http_messaging: z.boolean().optional(),
     connection_keepalive: keepaliveSettings.optional(),
   })
   .transform((o): Http2ProtocolOptionsConfig => {
@@ -334,7 +336,8 @@ export const http2ProtocolOptions = z
     if (o.max_consecutive_inbound_frames_with_empty_payload !== undefined) out.maxConsecutiveInboundFramesWithEmptyPayload = o.max_consecutive_inbound_frames_with_empty_payload;
     if (o.max_inbound_priority_frames_per_stream !== undefined) out.maxInboundPriorityFramesPerStream = o.max_inbound_priority_frames_per_stream;
     if (o.max_inbound_window_update_frames_per_data_frame_sent !== undefined) out.maxInboundWindowUpdateFramesPerDataFrameSent = o.max_inbound_window_update_frames_per_data_frame_sent;
-    if (o.override_stream_error_on_invalid_http_message !== undefined) out.streamErrorOnInvalidHttpMessage = o.override_stream_error_on_invalid_http_message;
+    const streamError = o.override_stream_error_on_invalid_http_message ?? o.stream_error_on_invalid_http_messaging;
+    if (streamError !== undefined) out.streamErrorOnInvalidHttpMessage = streamError;
     return out;
   });
 

@@ -762,3 +762,18 @@ static_resources:
     });
   });
 });
+
+describe("http2_protocol_options on the HCM", () => {
+  test("allow_connect: true reaches the codec; false or unset leaves extended CONNECT off", () => {
+    expect(hcmOf(bootstrapWith({ route_config: {}, http2_protocol_options: { allow_connect: true } })).http2?.allowConnect).toBe(true);
+    expect(hcmOf(bootstrapWith({ route_config: {}, http2_protocol_options: { allow_connect: false } })).http2?.allowConnect).toBeUndefined();
+    expect(hcmOf(bootstrapWith({ route_config: {} })).http2?.allowConnect).toBeUndefined();
+  });
+
+  test("the deprecated stream_error_on_invalid_http_messaging applies unless override_stream_error_on_invalid_http_message says otherwise", () => {
+    const streamError = (options: Json) => hcmOf(bootstrapWith({ route_config: {}, http2_protocol_options: options })).http2?.streamErrorOnInvalidHttpMessage;
+    expect(streamError({ stream_error_on_invalid_http_messaging: true })).toBe(true);
+    expect(streamError({ stream_error_on_invalid_http_messaging: true, override_stream_error_on_invalid_http_message: false })).toBe(false);
+    expect(streamError({})).toBeUndefined();
+  });
+});
