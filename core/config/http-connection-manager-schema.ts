@@ -288,24 +288,37 @@ const http1ProtocolOptions = lazySchema(() =>
 const window = z.number().int().min(65535).max(2 ** 31 - 1);
 /** Envoy's KeepaliveSettings: durations of at least 1 ms; timeout required. */
 const atLeastOneMs = durationMs.refine((ms) => ms >= 1, { message: "must be at least 1ms" });
-const keepaliveSettings = lazySchema(() =>
-  z
-  .strictObject({
-    interval: atLeastOneMs.optional(),
-    timeout: atLeastOneMs.optional(),
-    interval_jitter: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
-    // Envoy's client codec alone reads it (a PING before a new stream on an idle upstream connection).
-    connection_idle_interval: z
-      .unknown()
-      .optional()
-      .refine((v) => v === undefined, { message: "connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's" }),
-  })
-  .superRefine((k, ctx) => {
-    if (k.timeout === undefined) ctx.addIssue({ code: "custom", path: ["timeout"], message: "missing required field" });
-  })
-  .transform((k) => ({ intervalMs: k.interval ?? 0, timeoutMs: k.timeout ?? 0, intervalJitterPercent: k.interval_jitter?.value ?? 15 })));
+/**
+ * KeepaliveSettings. `connection_idle_interval` is read by Envoy's client codec alone (a PING
+ * before a new stream on a connection idle that long): refused on the HCM as meaningless, and
+ * on clusters as not implemented.
+ */
+const keepaliveSettingsFor = (where: "hcm" | "cluster") =>
+  lazySchema(() =>
+    z
+      .strictObject({
+        interval: atLeastOneMs.optional(),
+        timeout: atLeastOneMs.optional(),
+        interval_jitter: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
+        connection_idle_interval: z
+          .unknown()
+          .optional()
+          .refine((v) => v === undefined, {
+            message:
+              where === "hcm"
+                ? "connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's"
+                : "connection_idle_interval is not supported yet (no PING before a stream on an idle upstream connection)",
+          }),
+      })
+      .superRefine((k, ctx) => {
+        if (k.timeout === undefined) ctx.addIssue({ code: "custom", path: ["timeout"], message: "missing required field" });
+      })
+      .transform((k) => ({ intervalMs: k.interval ?? 0, timeoutMs: k.timeout ?? 0, intervalJitterPercent: k.interval_jitter?.value ?? 15 })),
+  );
+const keepaliveSettings = keepaliveSettingsFor("hcm");
+const clusterKeepaliveSettings = keepaliveSettingsFor("cluster");
 const positive = uint32.min(1);
-export const http2ProtocolOptions = z
+const http2ProtocolOptionsFor = (keepalive: typeof keepaliveSettings) => z
   .strictObject({
     hpack_table_size: uint32.optional(),
     max_concurrent_streams: z.number().int().min(1).max(2 ** 31 - 1).optional(),
@@ -321,7 +334,7 @@ export const http2ProtocolOptions = z
     override_stream_error_on_invalid_http_message: z.boolean().optional(),
     // Deprecated for the override above, which wins when both are set (Envoy's parseHttp2Settings).
     stream_error_on_invalid_http_messaging: z.boolean().optional(),
-    connection_keepalive: keepaliveSettings.optional(),
+    connection_keepalive: keepalive.optional(),
   })
   .transform((o): Http2ProtocolOptionsConfig => {
     const out: Http2ProtocolOptionsConfig = {};
@@ -340,6 +353,10 @@ export const http2ProtocolOptions = z
     if (streamError !== undefined) out.streamErrorOnInvalidHttpMessage = streamError;
     return out;
   });
+/** The HCM's http2_protocol_options. */
+export const http2ProtocolOptions = http2ProtocolOptionsFor(keepaliveSettings);
+/** A cluster's: the same fields, its connection_keepalive without connection_idle_interval. */
+export const clusterHttp2ProtocolOptions = http2ProtocolOptionsFor(clusterKeepaliveSettings);
 
 function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
   return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys;

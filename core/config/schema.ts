@@ -17,7 +17,7 @@ import { FilterChainConfigError, FilterChainManager } from "../network/filter-ch
 import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
 import { codeFilterRefusal } from "./user-filter-schema.ts";
 import { parseDurationMs } from "./duration.ts";
-import { http2ProtocolOptions, httpConnectionManager } from "./http-connection-manager-schema.ts";
+import { clusterHttp2ProtocolOptions, httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
 import { healthChecks, outlierDetection } from "./health-check-schema.ts";
 import { overloadManager } from "./overload-schema.ts";
@@ -634,12 +634,8 @@ const http3Refused = unsupportedField("HTTP/3 upstreams (http3_protocol_options)
  * (http_protocol_options) and HTTP/2 (http2_protocol_options, the codec's fields as the
  * HCM takes them, core/http2/protocol-options.ts).
  */
-/** The HCM's http2_protocol_options on a cluster: the same codec fields; upstream connections send no keepalive PINGs yet. */
-const upstreamHttp2ProtocolOptions = http2ProtocolOptions.superRefine((o, ctx) => {
-  if (o.connectionKeepalive !== undefined) {
-    ctx.addIssue({ code: "custom", path: ["connection_keepalive"], message: "is not supported yet on clusters (upstream HTTP/2 connections send no keepalive PINGs)" });
-  }
-});
+/** The HCM's http2_protocol_options on a cluster: the same codec fields, connection_keepalive's PINGs on upstream connections. */
+const upstreamHttp2ProtocolOptions = clusterHttp2ProtocolOptions;
 
 const upstreamProtocolVersions = lazySchema(() =>
   z.strictObject({

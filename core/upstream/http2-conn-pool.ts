@@ -47,6 +47,7 @@ import { EMPTY_BYTES } from "../util/bytes.ts";
 import { StreamResetReason } from "../http/stream-reset-reason.ts";
 import { type Http2ConnectionCallbacks, type Http2ConnectionError, Http2ConnectionImpl } from "../http2/connection.ts";
 import { Http2ErrorCode } from "../http2/frame.ts";
+import { Http2Keepalive, type Http2KeepaliveOwner } from "../http2/keepalive.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http2/protocol-options.ts";
 import type { Http2Stream, Http2StreamCallbacks } from "../http2/stream.ts";
 import type { ByteSink } from "../network/byte-sink.ts";
@@ -68,7 +69,8 @@ const LOCAL_RESET_CODE = Http2ErrorCode.CANCEL;
 
 /** The codec options of a cluster's HTTP/2 connections: its http2_protocol_options over Envoy's defaults. */
 function codecOptions(cluster: Cluster): Partial<Http2Options> {
-  return { ...cluster.config.http2, streamWriteBufferLimit: cluster.config.perConnectionBufferLimitBytes };
+  const { connectionKeepalive: _keepalive, ...options } = cluster.config.http2 ?? {};
+  return { ...options, streamWriteBufferLimit: cluster.config.perConnectionBufferLimitBytes };
 }
 
 /** The streams a new HTTP/2 connection is counted for until the peer's SETTINGS come (Envoy's calculateInitialStreamsLimit). */
@@ -255,8 +257,10 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
  * One HTTP/2 upstream connection (Envoy's `Http2::ActiveClient`): its client codec and the
  * streams on it.
  */
-export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2ConnectionCallbacks {
+export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2ConnectionCallbacks, Http2KeepaliveOwner {
   readonly codec: Http2ConnectionImpl;
+  /** http2_protocol_options.connection_keepalive: PINGs once connected, the connection closed when one goes unanswered. */
+  private keepalive: Http2Keepalive | undefined;
   protected override readonly readyOnConnect = false;
   /** The streams it carries, for the connection's watermarks. */
   private readonly streams = new Set<Http2UpstreamStream>();
@@ -321,6 +325,7 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
 
   private onUpstreamData(data: Uint8Array, endStream: boolean): void {
     this.pool.cluster.stats.upstreamCxRxBytesTotal.inc(data.byteLength);
+    this.keepalive?.onBytesReceived();
     this.codec.dispatch(data);
     // The upstream half-closed: the connection is done; streams still open lose their response.
     if (endStream && this.state !== ActiveClientState.Closed) this.close("FlushWrite");
@@ -359,6 +364,27 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
     if (this.state !== ActiveClientState.Closed && this.activeStreams === 0) this.close("FlushWrite");
   }
 
+  onPingAck(): void {
+    this.keepalive?.onPingAck();
+  }
+
+  // ---- Http2KeepaliveOwner ----
+
+  sendPing(opaque: Uint8Array): void {
+    this.codec.ping(opaque);
+  }
+
+  /**
+   * Envoy's onKeepaliveResponseTimeout on a client connection: http2.keepalive_timeout (the
+   * cluster's), and the connection closed without flushing; its streams end as
+   * `connection termination`.
+   */
+  onKeepaliveTimeout(): void {
+    if (this.state === ActiveClientState.Closed) return;
+    this.pool.cluster.http2CodecStats.keepalive_timeout.inc();
+    this.close("Abort");
+  }
+
   // ---- ConnectionCallbacks ----
 
   /** TCP (and TLS) is up; the client is Ready once the peer's SETTINGS come. */
@@ -370,10 +396,16 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
       this.connectionUp = true;
       // The preface and our SETTINGS (RFC 9113 §3.4); the peer's come back before any stream starts.
       this.codec.start();
+      const settings = this.pool.cluster.config.http2?.connectionKeepalive;
+      if (settings !== undefined) {
+        const { runtime, timers } = this.pool.dispatcher;
+        this.keepalive = new Http2Keepalive(settings, (callback) => timers.create(callback), () => runtime.random(), () => runtime.now(), this);
+      }
       return;
     }
     if (this.state !== ActiveClientState.Closed) return;
     this.terminated = true;
+    this.keepalive?.destroy();
     this.codec.destroy();
   }
 
