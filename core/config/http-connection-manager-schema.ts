@@ -290,8 +290,7 @@ const window = z.number().int().min(65535).max(2 ** 31 - 1);
 const atLeastOneMs = durationMs.refine((ms) => ms >= 1, { message: "must be at least 1ms" });
 /**
  * KeepaliveSettings. `connection_idle_interval` is read by Envoy's client codec alone (a PING
- * before a new stream on a connection idle that long): refused on the HCM as meaningless, and
- * on clusters as not implemented.
+ * before a new stream on a connection idle that long): refused on the HCM as meaningless.
  */
 const keepaliveSettingsFor = (where: "hcm" | "cluster") =>
   lazySchema(() =>
@@ -300,20 +299,23 @@ const keepaliveSettingsFor = (where: "hcm" | "cluster") =>
         interval: atLeastOneMs.optional(),
         timeout: atLeastOneMs.optional(),
         interval_jitter: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
-        connection_idle_interval: z
-          .unknown()
-          .optional()
-          .refine((v) => v === undefined, {
-            message:
-              where === "hcm"
-                ? "connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's"
-                : "connection_idle_interval is not supported yet (no PING before a stream on an idle upstream connection)",
-          }),
+        connection_idle_interval:
+          where === "cluster"
+            ? atLeastOneMs.optional()
+            : z
+                .unknown()
+                .optional()
+                .refine((v) => v === undefined, { message: "connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's" }),
       })
       .superRefine((k, ctx) => {
         if (k.timeout === undefined) ctx.addIssue({ code: "custom", path: ["timeout"], message: "missing required field" });
       })
-      .transform((k) => ({ intervalMs: k.interval ?? 0, timeoutMs: k.timeout ?? 0, intervalJitterPercent: k.interval_jitter?.value ?? 15 })),
+      .transform((k) => ({
+        intervalMs: k.interval ?? 0,
+        timeoutMs: k.timeout ?? 0,
+        intervalJitterPercent: k.interval_jitter?.value ?? 15,
+        ...(typeof k.connection_idle_interval === "number" ? { connectionIdleIntervalMs: k.connection_idle_interval } : {}),
+      })),
   );
 const keepaliveSettings = keepaliveSettingsFor("hcm");
 const clusterKeepaliveSettings = keepaliveSettingsFor("cluster");

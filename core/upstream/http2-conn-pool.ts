@@ -261,6 +261,8 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
   readonly codec: Http2ConnectionImpl;
   /** http2_protocol_options.connection_keepalive: PINGs once connected, the connection closed when one goes unanswered. */
   private keepalive: Http2Keepalive | undefined;
+  /** When the upstream last sent bytes (connection_idle_interval). */
+  private lastReceivedAt = 0;
   protected override readonly readyOnConnect = false;
   /** The streams it carries, for the connection's watermarks. */
   private readonly streams = new Set<Http2UpstreamStream>();
@@ -285,6 +287,10 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
 
   /** Start a stream for `callbacks` (the pool counted it). */
   attach(callbacks: UpstreamCallbacks): void {
+    // Envoy's ClientConnectionImpl::newStream: a connection that received nothing for
+    // connection_idle_interval is PINGed first (the stream goes on; no ACK in time closes it).
+    const idleInterval = this.pool.cluster.config.http2?.connectionKeepalive?.connectionIdleIntervalMs ?? 0;
+    if (idleInterval > 0 && this.pool.dispatcher.runtime.now() - this.lastReceivedAt > idleInterval) this.keepalive?.sendNow();
     if (this.refusesStreams) {
       // Its GOAWAY or failure is being handled: the stream was never started, so it is refused.
       this.pool.onStreamClosed(this, false);
@@ -325,6 +331,7 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
 
   private onUpstreamData(data: Uint8Array, endStream: boolean): void {
     this.pool.cluster.stats.upstreamCxRxBytesTotal.inc(data.byteLength);
+    this.lastReceivedAt = this.pool.dispatcher.runtime.now();
     this.keepalive?.onBytesReceived();
     this.codec.dispatch(data);
     // The upstream half-closed: the connection is done; streams still open lose their response.

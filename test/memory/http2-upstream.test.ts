@@ -439,6 +439,34 @@ describe("HTTP/2 upstream connection_keepalive", () => {
   });
 });
 
+describe("HTTP/2 upstream connection_keepalive.connection_idle_interval", () => {
+  test("a stream on a connection idle past the interval is preceded by a PING; unanswered, the connection closes; a busy connection gets none", async () => {
+    await proxy(typedHttp2({ connection_keepalive: { timeout: "1s", connection_idle_interval: "2s" } }));
+    upstream!.onRequest = (exchange) => exchange.respond(200, "ok");
+    const [client] = clients(1);
+    client!.request("GET", "/a");
+    settle();
+    expect(client!.responses[0]?.status).toBe(200);
+    const connection = upstream!.connections[0]!;
+    // Within the interval: no PING, so an upstream that reads nothing for a while costs nothing.
+    connection.socket.readDisable(true);
+    client!.request("GET", "/b");
+    for (let i = 0; i < 3; i++) settle();
+    expect(stat("cluster.backend.http2.keepalive_timeout")).toBe(0);
+    connection.socket.readDisable(false);
+    settle();
+    expect(client!.responses[1]?.status).toBe(200);
+    // Idle past the interval: the next stream is preceded by a PING, which goes unanswered.
+    for (let i = 0; i < 3; i++) settle();
+    connection.socket.readDisable(true);
+    client!.request("GET", "/c");
+    for (let i = 0; i < 2; i++) settle();
+    expect(stat("cluster.backend.http2.keepalive_timeout")).toBe(1);
+    expect(stat("cluster.backend.upstream_cx_active")).toBe(0);
+    expect(client!.responses[2]?.status).toBe(503);
+  });
+});
+
 describe("HTTP/2 upstream flow control", () => {
   test("a downstream that stops reading stops the upstream at its window: polyvoy holds about its buffer limit, not the stream; all of it arrives once the reader reads", async () => {
     const total = 8 * 1024 * 1024;
@@ -552,7 +580,6 @@ describe("HTTP/2 upstream config", () => {
     ["no protocol", typed({}), "must set one of explicit_http_config, use_downstream_protocol_config, auto_config"],
     ["two versions", typed({ explicit_http_config: { http_protocol_options: {}, http2_protocol_options: {} } }), "exactly one of"],
     ["typed and legacy", { ...typed({ explicit_http_config: { http2_protocol_options: {} } }), http2_protocol_options: {} }, "http2_protocol_options"],
-    ["connection_keepalive's connection_idle_interval (not implemented)", typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { timeout: "1s", connection_idle_interval: "5s" } } } }), "connection_idle_interval is not supported yet"],
     ["both deprecated protocol fields", { http_protocol_options: {}, http2_protocol_options: {} }, "cannot be set with http2_protocol_options"],
     ["the deprecated http_protocol_options beside the typed options", { ...typed({ explicit_http_config: { http2_protocol_options: {} } }), http_protocol_options: {} }, "http_protocol_options: cannot be set with typed_extension_protocol_options"],
     ["an HTTP/1 upstream option not implemented", { http_protocol_options: { accept_http_10: true } }, "accept_http_10"],
