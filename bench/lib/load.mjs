@@ -21,6 +21,12 @@ export function loadTools() {
  */
 export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, bodyFile, tls = false, protocol, streams = 1 }) {
   if (protocol === "h2c" || protocol === "h2") return h2loadRun(ctx, { url: `${protocol === "h2" ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`, connections, streams, seconds, hostHeader });
+  // gRPC unary: h2c POSTs of the gRPC origin's one request (its file), as a gRPC client sends them.
+  if (protocol === "grpc") {
+    if (!ctx.grpcOrigin) throw new Error("no gRPC origin");
+    const grpc = ["-d", ctx.grpcOrigin.requestFile, "-H", "content-type: application/grpc", "-H", "te: trailers"];
+    return h2loadRun(ctx, { url: `http://${host}:${port}${path}`, connections, streams, seconds, hostHeader, extra: grpc });
+  }
   const scheme = tls || protocol === "https" ? "https" : "http";
   if (scheme === "https" && !ctx.tools.wrk) throw new Error("wrk not found: the bench's node client does not speak TLS");
   if (ctx.tools.wrk) {
@@ -50,10 +56,10 @@ export async function throughputRun(ctx, { port, path, connections, seconds, met
  * Resolves with wrk's summary shape; h2load gives no percentiles, so latency_us holds its
  * mean request time in p50 and its maximum in p99.
  */
-async function h2loadRun(ctx, { url, connections, streams, seconds, hostHeader }) {
+async function h2loadRun(ctx, { url, connections, streams, seconds, hostHeader, extra = [] }) {
   if (!ctx.tools.h2load) throw new Error("h2load not found (apt-get install nghttp2-client)");
   const host = hostHeader ? ["-H", `:authority: ${hostHeader}`] : [];
-  const argv = wrapped(ctx.cpu.load, ctx.tools.h2load, ["-t1", `-c${connections}`, `-m${streams}`, `-D${seconds}`, ...host, url], ctx.nofile);
+  const argv = wrapped(ctx.cpu.load, ctx.tools.h2load, ["-t1", `-c${connections}`, `-m${streams}`, `-D${seconds}`, ...host, ...extra, url], ctx.nofile);
   const result = await run(argv, { timeoutMs: (seconds + 30) * 1000 });
   return parseH2load(result.stdout, result.stderr, result.code);
 }

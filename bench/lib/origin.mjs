@@ -89,3 +89,29 @@ export async function startOrigin(ctx) {
   await waitReady(port, "/64", 64, proc);
   return { port, proc, kind };
 }
+
+/** The gRPC unary scenario's Echo service and its one request, as h2load posts it. */
+export const GRPC_PROTO = 'syntax = "proto3"; package bench; service Echo { rpc Unary (Msg) returns (Msg); } message Msg { string text = 1; }\n';
+export const GRPC_PATH = "/bench.Echo/Unary";
+
+/**
+ * The gRPC origin (bench/peers/grpc-origin.mjs, @grpc/grpc-js) on the load core, and the
+ * request body h2load posts to it: one gRPC message (the 5-byte prefix, then Msg{text: "hello"}).
+ */
+export async function startGrpcOrigin(ctx) {
+  const proto = join(ctx.workDir, "grpc-echo.proto");
+  writeFileSync(proto, GRPC_PROTO);
+  const message = Buffer.from([0x0a, 0x05, ...Buffer.from("hello")]);
+  const requestFile = join(ctx.workDir, "grpc-request.bin");
+  writeFileSync(requestFile, Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]));
+  const proc = new Proc("gRPC origin (@grpc/grpc-js)", wrapped(ctx.cpu.load, process.execPath, [join(BENCH, "peers/grpc-origin.mjs"), proto], ctx.nofile));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const match = /listening (\d+)/.exec(proc.output);
+    if (match) return { port: Number(match[1]), proc, requestFile };
+    if (!proc.running) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await proc.stop();
+  throw new Error(`the gRPC origin did not start: ${proc.output.slice(-500)}`);
+}

@@ -1,6 +1,6 @@
 // The scenarios, and how one target is measured in each: warm-up, several runs, the raw
 // numbers of every run kept for results.json.
-import { SIZES } from "./origin.mjs";
+import { GRPC_PATH, SIZES } from "./origin.mjs";
 import { openIdle, rateRun, throughputRun } from "./load.mjs";
 import { fdCount, processCounters, rssBytes, sleep } from "./system.mjs";
 
@@ -32,9 +32,12 @@ export const THROUGHPUT = [
   { id: "h2c-get", title: "HTTP/2 (h2c) small GETs, 100 streams on each of 8 connections (h2load)", path: "/64", connections: 8, streams: 100, protocol: "h2c", unit: "req/s" },
   { id: "https-get", title: "HTTPS (HTTP/1.1 over TLS) small GETs, 64 keep-alive connections", path: "/64", connections: 64, protocol: "https", unit: "req/s" },
   { id: "h2-tls-get", title: "HTTP/2 over TLS (ALPN h2) small GETs, 100 streams on each of 8 connections (h2load)", path: "/64", connections: 8, streams: 100, protocol: "h2", unit: "req/s" },
+  // gRPC unary (h2load posting one message to a @grpc/grpc-js Echo service, bench/peers/grpc-origin.mjs):
+  // direct and through polyvoy (h2c downstream, an HTTP/2 cluster) only; the other peers have no gRPC route.
+  { id: "grpc-unary", title: "gRPC unary (@grpc/grpc-js echo), 10 streams on each of 8 connections (h2load)", path: GRPC_PATH, connections: 8, streams: 10, protocol: "grpc", unit: "req/s" },
 ];
 
-/** Scenarios that need a listener of their own protocol (h2c, https, h2 over TLS). */
+/** Scenarios that need a listener of their own protocol (h2c, https, h2 over TLS, gRPC). */
 export const PROTOCOL_SCENARIOS = THROUGHPUT.filter((s) => s.protocol).map((s) => s.id);
 
 /** Every metric row of the report, in order; the latency scenario gives three, memory one. */

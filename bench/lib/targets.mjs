@@ -58,6 +58,28 @@ export function polyvoyConfig(listenPort, originPort) {
 }
 
 /**
+ * polyvoyConfig with the gRPC unary scenario's route: `/bench.Echo/` to a cluster of the
+ * gRPC origin speaking HTTP/2 (explicit_http_config), no route timeout.
+ */
+export function withGrpcRoute(config, grpcPort) {
+  const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.route_config.virtual_hosts[0].routes.unshift({ match: { prefix: "/bench.Echo/" }, route: { cluster: "grpc", timeout: "0s" } });
+  config.static_resources.clusters.push({
+    name: "grpc",
+    type: "STATIC",
+    connect_timeout: "1s",
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+    load_assignment: { cluster_name: "grpc", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: grpcPort } } } }] }] },
+  });
+  return config;
+}
+
+/**
  * polyvoyConfig with a second listener terminating TLS (ALPN h2, http/1.1), the same HCM
  * behind it: the https and h2 scenarios' (h2c needs none: codec_type AUTO takes the preface).
  */
@@ -200,7 +222,8 @@ export const TARGETS = [
     runtime: null,
     available: () => null,
     async start(ctx) {
-      return { port: ctx.origin.port, proc: null };
+      // gRPC unary direct: h2load to the gRPC origin itself.
+      return { port: ctx.origin.port, proc: null, ports: ctx.grpcOrigin ? { grpc: ctx.grpcOrigin.port } : {} };
     },
   },
   ...["node", "bun", "deno"].map((runtime) => ({
@@ -218,6 +241,11 @@ export const TARGETS = [
       if (ctx.certificate) {
         ports.https = ports.h2 = await freePort();
         bootstrap = withTlsListener(bootstrap, ports.https, ctx.certificate);
+      }
+      // gRPC unary: the same listener routes the Echo service to the gRPC origin over HTTP/2.
+      if (ctx.grpcOrigin) {
+        ports.grpc = port;
+        bootstrap = withGrpcRoute(bootstrap, ctx.grpcOrigin.port);
       }
       writeFileSync(config, JSON.stringify(bootstrap, null, 2));
       // started exactly as test/support/proxy-process.ts does

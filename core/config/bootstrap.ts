@@ -539,6 +539,7 @@ export type Http2ProtocolOptionsConfig = Partial<
     | "maxConcurrentStreams"
     | "initialStreamWindowSize"
     | "initialConnectionWindowSize"
+    | "allowConnect"
     | "maxOutboundFrames"
     | "maxOutboundControlFrames"
     | "maxConsecutiveInboundFramesWithEmptyPayload"

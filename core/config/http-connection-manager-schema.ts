@@ -282,36 +282,52 @@ const http1ProtocolOptions = lazySchema(() =>
 /**
  * envoy.config.core.v3.Http2ProtocolOptions, the fields the HTTP/2 codec implements
  * (core/http2/protocol-options.ts), with Envoy's ranges; unset fields keep Envoy's defaults
- * (DEFAULT_HTTP2_OPTIONS), and connection_keepalive. Others (custom_settings_parameters, metadata,
- * allow_connect's extended CONNECT…) are refused by name.
+ * (DEFAULT_HTTP2_OPTIONS), and connection_keepalive; allow_connect: extended CONNECT (RFC 8441)
+ * advertised and accepted, websockets over HTTP/2 (core/http/codec/http2-headers.ts). Others
+ * (custom_settings_parameters, metadata…) are refused by name.
  */
 const window = z.number().int().min(65535).max(2 ** 31 - 1);
 /** Envoy's KeepaliveSettings: durations of at least 1 ms; timeout required. */
 const atLeastOneMs = durationMs.refine((ms) => ms >= 1, { message: "must be at least 1ms" });
-const keepaliveSettings = lazySchema(() =>
-  z
-  .strictObject({
-    interval: atLeastOneMs.optional(),
-    timeout: atLeastOneMs.optional(),
-    interval_jitter: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
-    // Envoy's client codec alone reads it (a PING before a new stream on an idle upstream connection).
-    connection_idle_interval: z
-      .unknown()
-      .optional()
-      .refine((v) => v === undefined, { message: "connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's" }),
-  })
-  .superRefine((k, ctx) => {
-    if (k.timeout === undefined) ctx.addIssue({ code: "custom", path: ["timeout"], message: "missing required field" });
-  })
-  .transform((k) => ({ intervalMs: k.interval ?? 0, timeoutMs: k.timeout ?? 0, intervalJitterPercent: k.interval_jitter?.value ?? 15 })));
+/**
+ * KeepaliveSettings. `connection_idle_interval` is read by Envoy's client codec alone (a PING
+ * before a new stream on a connection idle that long): refused on the HCM as meaningless.
+ */
+const keepaliveSettingsFor = (where: "hcm" | "cluster") =>
+  lazySchema(() =>
+    z
+      .strictObject({
+        interval: atLeastOneMs.optional(),
+        timeout: atLeastOneMs.optional(),
+        interval_jitter: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
+        connection_idle_interval:
+          where === "cluster"
+            ? atLeastOneMs.optional()
+            : z
+                .unknown()
+                .optional()
+                .refine((v) => v === undefined, { message: "connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's" }),
+      })
+      .superRefine((k, ctx) => {
+        if (k.timeout === undefined) ctx.addIssue({ code: "custom", path: ["timeout"], message: "missing required field" });
+      })
+      .transform((k) => ({
+        intervalMs: k.interval ?? 0,
+        timeoutMs: k.timeout ?? 0,
+        intervalJitterPercent: k.interval_jitter?.value ?? 15,
+        ...(typeof k.connection_idle_interval === "number" ? { connectionIdleIntervalMs: k.connection_idle_interval } : {}),
+      })),
+  );
+const keepaliveSettings = keepaliveSettingsFor("hcm");
+const clusterKeepaliveSettings = keepaliveSettingsFor("cluster");
 const positive = uint32.min(1);
-export const http2ProtocolOptions = z
+const http2ProtocolOptionsFor = (keepalive: typeof keepaliveSettings) => z
   .strictObject({
     hpack_table_size: uint32.optional(),
     max_concurrent_streams: z.number().int().min(1).max(2 ** 31 - 1).optional(),
     initial_stream_window_size: window.optional(),
     initial_connection_window_size: window.optional(),
-    allow_connect: z.literal(false).optional(),
+    allow_connect: z.boolean().optional(),
     allow_metadata: z.literal(false).optional(),
     max_outbound_frames: positive.optional(),
     max_outbound_control_frames: positive.optional(),
@@ -319,11 +335,14 @@ export const http2ProtocolOptions = z
     max_inbound_priority_frames_per_stream: uint32.optional(),
     max_inbound_window_update_frames_per_data_frame_sent: positive.optional(),
     override_stream_error_on_invalid_http_message: z.boolean().optional(),
-    connection_keepalive: keepaliveSettings.optional(),
+    // Deprecated for the override above, which wins when both are set (Envoy's parseHttp2Settings).
+    stream_error_on_invalid_http_messaging: z.boolean().optional(),
+    connection_keepalive: keepalive.optional(),
   })
   .transform((o): Http2ProtocolOptionsConfig => {
     const out: Http2ProtocolOptionsConfig = {};
     if (o.connection_keepalive !== undefined) out.connectionKeepalive = o.connection_keepalive;
+    if (o.allow_connect === true) out.allowConnect = true;
     if (o.hpack_table_size !== undefined) out.hpackTableSize = o.hpack_table_size;
     if (o.max_concurrent_streams !== undefined) out.maxConcurrentStreams = o.max_concurrent_streams;
     if (o.initial_stream_window_size !== undefined) out.initialStreamWindowSize = o.initial_stream_window_size;
@@ -333,9 +352,14 @@ export const http2ProtocolOptions = z
     if (o.max_consecutive_inbound_frames_with_empty_payload !== undefined) out.maxConsecutiveInboundFramesWithEmptyPayload = o.max_consecutive_inbound_frames_with_empty_payload;
     if (o.max_inbound_priority_frames_per_stream !== undefined) out.maxInboundPriorityFramesPerStream = o.max_inbound_priority_frames_per_stream;
     if (o.max_inbound_window_update_frames_per_data_frame_sent !== undefined) out.maxInboundWindowUpdateFramesPerDataFrameSent = o.max_inbound_window_update_frames_per_data_frame_sent;
-    if (o.override_stream_error_on_invalid_http_message !== undefined) out.streamErrorOnInvalidHttpMessage = o.override_stream_error_on_invalid_http_message;
+    const streamError = o.override_stream_error_on_invalid_http_message ?? o.stream_error_on_invalid_http_messaging;
+    if (streamError !== undefined) out.streamErrorOnInvalidHttpMessage = streamError;
     return out;
   });
+/** The HCM's http2_protocol_options. */
+export const http2ProtocolOptions = http2ProtocolOptionsFor(keepaliveSettings);
+/** A cluster's: the same fields, its connection_keepalive without connection_idle_interval. */
+export const clusterHttp2ProtocolOptions = http2ProtocolOptionsFor(clusterKeepaliveSettings);
 
 function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
   return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys;

@@ -19,7 +19,7 @@ import { FilterChainConfigError, FilterChainManager } from "../network/filter-ch
 import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
 import { codeFilterRefusal } from "./user-filter-schema.ts";
 import { parseDurationMs } from "./duration.ts";
-import { http2ProtocolOptions, httpConnectionManager } from "./http-connection-manager-schema.ts";
+import { clusterHttp2ProtocolOptions, httpConnectionManager } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
 import { healthChecks, outlierDetection } from "./health-check-schema.ts";
 import { overloadManager } from "./overload-schema.ts";
@@ -650,12 +650,8 @@ const http3Refused = unsupportedField("HTTP/3 upstreams (http3_protocol_options)
  * (http_protocol_options) and HTTP/2 (http2_protocol_options, the codec's fields as the
  * HCM takes them, core/http2/protocol-options.ts).
  */
-/** The HCM's http2_protocol_options on a cluster: the same codec fields; upstream connections send no keepalive PINGs yet. */
-const upstreamHttp2ProtocolOptions = http2ProtocolOptions.superRefine((o, ctx) => {
-  if (o.connectionKeepalive !== undefined) {
-    ctx.addIssue({ code: "custom", path: ["connection_keepalive"], message: "is not supported yet on clusters (upstream HTTP/2 connections send no keepalive PINGs)" });
-  }
-});
+/** The HCM's http2_protocol_options on a cluster: the same codec fields, connection_keepalive's PINGs on upstream connections. */
+const upstreamHttp2ProtocolOptions = clusterHttp2ProtocolOptions;
 
 const upstreamProtocolVersions = lazySchema(() =>
   z.strictObject({
@@ -749,6 +745,9 @@ const clusterMessage = z
     typed_extension_protocol_options: typedExtensionProtocolOptions.optional(),
     // Deprecated in v3 for the typed option above: HTTP/2 upstream connections with these options.
     http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
+    // Deprecated likewise: HTTP/1.1 upstream connections (the default), with no option of its own
+    // implemented (each refused by name), as Envoy's grpc-bridge example writes `{}`.
+    http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
     protocol_selection: z.enum(["USE_CONFIGURED_PROTOCOL", "USE_DOWNSTREAM_PROTOCOL"]).default("USE_CONFIGURED_PROTOCOL"),
     // Deprecated in v3 for the typed option above, which Envoy refuses it beside.
     max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
@@ -781,8 +780,12 @@ const clusterMessage = z
       const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its common_http_protocol_options instead";
       ctx.addIssue({ code: "custom", message, path: ["common_http_protocol_options"] });
     }
+    // Envoy's ClusterInfoImpl: the two deprecated protocol fields name one protocol each.
+    if (c.http_protocol_options !== undefined && c.http2_protocol_options !== undefined) {
+      ctx.addIssue({ code: "custom", message: "cannot be set with http2_protocol_options: a cluster's connections speak one of HTTP/1.1 and HTTP/2", path: ["http_protocol_options"] });
+    }
     if (c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS] !== undefined) {
-      for (const legacy of ["http2_protocol_options", "protocol_selection"] as const) {
+      for (const legacy of ["http2_protocol_options", "http_protocol_options", "protocol_selection"] as const) {
         if (legacy === "protocol_selection" ? c.protocol_selection === "USE_CONFIGURED_PROTOCOL" : c[legacy] === undefined) continue;
         const message = "cannot be set with typed_extension_protocol_options' HttpProtocolOptions: set its explicit_http_config or use_downstream_protocol_config instead";
         ctx.addIssue({ code: "custom", message, path: [legacy] });

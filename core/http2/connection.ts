@@ -147,7 +147,9 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     if (this.role === "client") settings.push(SettingId.ENABLE_PUSH, 0);
     settings.push(SettingId.MAX_CONCURRENT_STREAMS, this.options.maxConcurrentStreams);
     settings.push(SettingId.INITIAL_WINDOW_SIZE, this.options.initialStreamWindowSize);
-    if (this.role === "server" && this.options.allowConnect) settings.push(SettingId.ENABLE_CONNECT_PROTOCOL, 1);
+    // allow_connect: both roles advertise it, as Envoy's codec does (codec_impl.cc); a server
+    // reading it accepts :protocol (RFC 8441 §3), a client's is informational.
+    if (this.options.allowConnect) settings.push(SettingId.ENABLE_CONNECT_PROTOCOL, 1);
     this.writeFrame(encodeSettingsFrame(settings), true);
     const raise = this.options.initialConnectionWindowSize - DEFAULT_INITIAL_WINDOW_SIZE;
     if (raise > 0) {

@@ -6,6 +6,8 @@ export interface Http2KeepaliveSettings {
   readonly timeoutMs: number;
   /** `interval_jitter`: up to this percentage of the interval is added to each (Envoy: 15). */
   readonly intervalJitterPercent: number;
+  /** `connection_idle_interval` (client connections only): a PING before a new stream on a connection that received nothing for this long; 0: none. */
+  readonly connectionIdleIntervalMs?: number;
 }
 
 /** A timer as core/event/timers.ts makes them (declared here: the config types import this file). */
@@ -68,6 +70,11 @@ export class Http2Keepalive {
   destroy(): void {
     this.sendTimer?.disable();
     this.timeoutTimer.disable();
+  }
+
+  /** Envoy's ClientConnectionImpl::newStream on a connection idle past connection_idle_interval: a PING now. */
+  sendNow(): void {
+    this.sendKeepalive();
   }
 
   private sendKeepalive(): void {

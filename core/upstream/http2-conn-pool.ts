@@ -24,14 +24,30 @@
  *   the downstream (the router's watermark callbacks), as does the connection's write
  *   buffer. The response: the router read-disables the stream while the downstream is
  *   slow, and the upstream's window is returned only for body handed on.
+ * - **Upgrades and CONNECT** (Envoy's ClientStreamImpl::encodeHeaders): an HTTP/1 upgrade
+ *   (a websocket) goes as an extended CONNECT (RFC 8441) — only to an upstream whose
+ *   SETTINGS enabled it, as §3 requires; to another the stream is reset locally — and its
+ *   200 comes back as the 101 the downstream expects; a CONNECT goes as one (RFC 9113 §8.5).
+ *   After the 2xx the stream's DATA both ways is the tunnel's bytes, END_STREAM its half-close.
  */
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { HeaderMap } from "../http/header-map.ts";
 import type { RequestHeaders } from "../http/message.ts";
-import { requestFieldsToHttp2, responseHeadersFromHttp2, trailerFieldsToHttp2, trailersFromHttp2 } from "../http/codec/http2-headers.ts";
+import {
+  connectRequestFieldsToHttp2,
+  requestFieldsToHttp2,
+  responseHeadersFromHttp2,
+  trailerFieldsToHttp2,
+  trailersFromHttp2,
+  transformUpgradeResponseFromH2toH1,
+  upgradeOf,
+  upgradeRequestFieldsToHttp2,
+} from "../http/codec/http2-headers.ts";
+import { EMPTY_BYTES } from "../util/bytes.ts";
 import { StreamResetReason } from "../http/stream-reset-reason.ts";
 import { type Http2ConnectionCallbacks, type Http2ConnectionError, Http2ConnectionImpl } from "../http2/connection.ts";
 import { Http2ErrorCode } from "../http2/frame.ts";
+import { Http2Keepalive, type Http2KeepaliveOwner } from "../http2/keepalive.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http2/protocol-options.ts";
 import type { Http2Stream, Http2StreamCallbacks } from "../http2/stream.ts";
 import type { ByteSink } from "../network/byte-sink.ts";
@@ -42,12 +58,19 @@ import { ActiveClient, ActiveClientState, ConnPoolImplBase } from "./conn-pool-b
 import type { Host } from "./host.ts";
 import type { UpstreamCallbacks, UpstreamStream } from "./http1-conn-pool.ts";
 
+/**
+ * The reset details of an upgrade to an HTTP/2 upstream that did not send
+ * SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3: the extended CONNECT cannot be sent).
+ */
+export const EXTENDED_CONNECT_NOT_ENABLED = "http2.extended_connect_not_enabled_by_upstream";
+
 /** What the router's reset of an upstream stream sends (Envoy's reasonToReset for a local reset: CANCEL upstream). */
 const LOCAL_RESET_CODE = Http2ErrorCode.CANCEL;
 
 /** The codec options of a cluster's HTTP/2 connections: its http2_protocol_options over Envoy's defaults. */
 function codecOptions(cluster: Cluster): Partial<Http2Options> {
-  return { ...cluster.config.http2, streamWriteBufferLimit: cluster.config.perConnectionBufferLimitBytes };
+  const { connectionKeepalive: _keepalive, ...options } = cluster.config.http2 ?? {};
+  return { ...options, streamWriteBufferLimit: cluster.config.perConnectionBufferLimitBytes };
 }
 
 /** The streams a new HTTP/2 connection is counted for until the peer's SETTINGS come (Envoy's calculateInitialStreamsLimit). */
@@ -71,6 +94,11 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
   private responseStatus = 0;
   /** Inside our own reset: the codec reports it back at once, which must not be reported again. */
   private resetting = false;
+  /** The request is an upgrade (its token) or a CONNECT: a 2xx opens a tunnel. */
+  private upgradeType: string | undefined;
+  private connect = false;
+  /** The tunnel is open: DATA is the tunnel's bytes (decodeUpgradeData), not a body. */
+  private tunnel = false;
 
   constructor(
     private readonly client: Http2ActiveClient,
@@ -97,9 +125,17 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
   // ---- UpstreamStream (router → upstream) ----
 
   encodeHeaders(headers: RequestHeaders, endStream: boolean): void {
-    if (headers.upgrade || headers.method === "CONNECT") {
-      // Envoy turns an upgrade into extended CONNECT (RFC 8441) toward an HTTP/2 upstream; not implemented.
-      this.refuse("upgrade_or_connect_to_http2_upstream_not_supported");
+    const upgrade = upgradeOf(headers);
+    if (upgrade !== undefined) {
+      // RFC 8441 §3: a client MUST NOT send :protocol to a server that did not enable it.
+      if (!this.client.codec.peerEnableConnectProtocol) return this.refuse(EXTENDED_CONNECT_NOT_ENABLED);
+      this.upgradeType = upgrade;
+      this.stream.sendHeaders(upgradeRequestFieldsToHttp2(headers, upgrade), endStream);
+      return;
+    }
+    if (headers.method === "CONNECT") {
+      this.connect = true;
+      this.stream.sendHeaders(connectRequestFieldsToHttp2(headers), endStream);
       return;
     }
     this.stream.sendHeaders(requestFieldsToHttp2(headers), endStream);
@@ -113,8 +149,10 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
     this.stream.sendTrailers(trailerFieldsToHttp2(trailers));
   }
 
-  encodeUpgradeData(): void {
-    // Never reached: an upgrade is refused at its headers.
+  /** The tunnel's bytes from downstream (after an upgrade or CONNECT head): DATA; their end, END_STREAM. */
+  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    if (this.stream.wasReset || this.stream.localEnded) return;
+    this.stream.sendData(data, endStream);
   }
 
   readDisable(disable: boolean): void {
@@ -145,6 +183,12 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
     const headers = responseHeadersFromHttp2(fields);
     // 1xx: polyvoy answers Expect: 100-continue itself (as the HTTP/1 client codec does), so interim heads go no further.
     if (headers.status < 200) return;
+    if (this.upgradeType !== undefined) {
+      this.tunnel = headers.status === 200;
+      transformUpgradeResponseFromH2toH1(headers, this.upgradeType);
+    } else if (this.connect) {
+      this.tunnel = headers.status >= 200 && headers.status < 300;
+    }
     this.responseStarted = true;
     this.responseStatus = headers.status;
     const callbacks = this.callbacks;
@@ -155,12 +199,15 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
   onData(data: Uint8Array, endStream: boolean): void {
     const callbacks = this.callbacks;
     if (endStream) this.detach(true);
-    callbacks?.decodeData(data, endStream);
+    if (this.tunnel) callbacks?.decodeUpgradeData(data, endStream);
+    else callbacks?.decodeData(data, endStream);
   }
 
   onTrailers(fields: string[]): void {
     const callbacks = this.detach(true);
-    callbacks?.decodeTrailers(trailersFromHttp2(fields));
+    // Trailers end a tunnel as END_STREAM does (its upstream half-closed).
+    if (this.tunnel) callbacks?.decodeUpgradeData(EMPTY_BYTES, true);
+    else callbacks?.decodeTrailers(trailersFromHttp2(fields));
   }
 
   onReset(code: number, remote: boolean): void {
@@ -210,8 +257,12 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
  * One HTTP/2 upstream connection (Envoy's `Http2::ActiveClient`): its client codec and the
  * streams on it.
  */
-export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2ConnectionCallbacks {
+export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2ConnectionCallbacks, Http2KeepaliveOwner {
   readonly codec: Http2ConnectionImpl;
+  /** http2_protocol_options.connection_keepalive: PINGs once connected, the connection closed when one goes unanswered. */
+  private keepalive: Http2Keepalive | undefined;
+  /** When the upstream last sent bytes (connection_idle_interval). */
+  private lastReceivedAt = 0;
   protected override readonly readyOnConnect = false;
   /** The streams it carries, for the connection's watermarks. */
   private readonly streams = new Set<Http2UpstreamStream>();
@@ -236,6 +287,10 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
 
   /** Start a stream for `callbacks` (the pool counted it). */
   attach(callbacks: UpstreamCallbacks): void {
+    // Envoy's ClientConnectionImpl::newStream: a connection that received nothing for
+    // connection_idle_interval is PINGed first (the stream goes on; no ACK in time closes it).
+    const idleInterval = this.pool.cluster.config.http2?.connectionKeepalive?.connectionIdleIntervalMs ?? 0;
+    if (idleInterval > 0 && this.pool.dispatcher.runtime.now() - this.lastReceivedAt > idleInterval) this.keepalive?.sendNow();
     if (this.refusesStreams) {
       // Its GOAWAY or failure is being handled: the stream was never started, so it is refused.
       this.pool.onStreamClosed(this, false);
@@ -276,6 +331,8 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
 
   private onUpstreamData(data: Uint8Array, endStream: boolean): void {
     this.pool.cluster.stats.upstreamCxRxBytesTotal.inc(data.byteLength);
+    this.lastReceivedAt = this.pool.dispatcher.runtime.now();
+    this.keepalive?.onBytesReceived();
     this.codec.dispatch(data);
     // The upstream half-closed: the connection is done; streams still open lose their response.
     if (endStream && this.state !== ActiveClientState.Closed) this.close("FlushWrite");
@@ -314,6 +371,27 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
     if (this.state !== ActiveClientState.Closed && this.activeStreams === 0) this.close("FlushWrite");
   }
 
+  onPingAck(): void {
+    this.keepalive?.onPingAck();
+  }
+
+  // ---- Http2KeepaliveOwner ----
+
+  sendPing(opaque: Uint8Array): void {
+    this.codec.ping(opaque);
+  }
+
+  /**
+   * Envoy's onKeepaliveResponseTimeout on a client connection: http2.keepalive_timeout (the
+   * cluster's), and the connection closed without flushing; its streams end as
+   * `connection termination`.
+   */
+  onKeepaliveTimeout(): void {
+    if (this.state === ActiveClientState.Closed) return;
+    this.pool.cluster.http2CodecStats.keepalive_timeout.inc();
+    this.close("Abort");
+  }
+
   // ---- ConnectionCallbacks ----
 
   /** TCP (and TLS) is up; the client is Ready once the peer's SETTINGS come. */
@@ -325,10 +403,16 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
       this.connectionUp = true;
       // The preface and our SETTINGS (RFC 9113 §3.4); the peer's come back before any stream starts.
       this.codec.start();
+      const settings = this.pool.cluster.config.http2?.connectionKeepalive;
+      if (settings !== undefined) {
+        const { runtime, timers } = this.pool.dispatcher;
+        this.keepalive = new Http2Keepalive(settings, (callback) => timers.create(callback), () => runtime.random(), () => runtime.now(), this);
+      }
       return;
     }
     if (this.state !== ActiveClientState.Closed) return;
     this.terminated = true;
+    this.keepalive?.destroy();
     this.codec.destroy();
   }
 

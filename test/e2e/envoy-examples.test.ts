@@ -344,6 +344,34 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     }
   });
 
+  test("grpc-bridge client: an HTTP/1.1 gRPC call through the bridge filter gets its status in the headers and a content-length (LOGICAL_DNS backend-proxy)", async () => {
+    // The sandbox's kv-backend-proxy (its server-side Envoy) stands in as an HTTP/1.1 upstream answering gRPC with trailers.
+    const backend = await httpUpstream((req, res) => {
+      res.writeHead(200, { "content-type": "application/grpc", "x-seen-path": req.url ?? "" });
+      res.addTrailers({ "grpc-status": "0", "grpc-message": "OK" });
+      res.end(Buffer.from([0, 0, 0, 0, 5, ...Buffer.from("value")]));
+    });
+    const { config, port } = await localize("grpc-bridge/client/envoy-proxy.yaml", { "kv-backend-proxy": backend.port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const response = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const request = http.request({ host: "127.0.0.1", port: port(9911), method: "POST", path: "/kv.KV/Get", headers: { host: "grpc", "content-type": "application/grpc" }, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (d: Buffer) => chunks.push(d));
+          res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        request.on("error", reject);
+        request.end(Buffer.from([0, 0, 0, 0, 3, ...Buffer.from("foo")]));
+      });
+      expect([response.status, response.headers["grpc-status"], response.headers["grpc-message"], response.headers["content-length"]]).toEqual([200, "0", "OK", "10"]);
+      expect(response.headers["x-seen-path"]).toBe("/kv.KV/Get");
+      expect(response.body.subarray(5).toString()).toBe("value");
+    } finally {
+      await proxy.stop();
+      await backend.close();
+    }
+  });
+
   test("configs/terminate_http1_connect: a CONNECT is answered 200 and its payload reaches the LOGICAL_DNS cluster's host over TCP", async () => {
     // The example's upstream is www.google.com:443; here a TCP echo server stands in for it.
     const echo = net.createServer((socket) => {

@@ -343,3 +343,96 @@ describe("rapid reset (CVE-2023-44487) (memory runtime)", () => {
     expect(stat("http.ingress_http.downstream_cx_active")).toBe(0);
   });
 });
+
+describe("extended CONNECT (RFC 8441) downstream (memory runtime)", () => {
+  test("with allow_connect, SETTINGS enable it and a websocket CONNECT reaches an HTTP/1.1 upstream as GET + Upgrade; its 101 comes back as a 200, then DATA is the tunnel", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    // A raw HTTP/1.1 upstream: records the upgrade request, answers 101, then echoes with a prefix.
+    let head = "";
+    let tunnelled = "";
+    let upstreamEnded = false;
+    const listener = await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => {
+      socket.setHandler({
+        onConnect() {},
+        onData(data: Uint8Array) {
+          const text = new TextDecoder().decode(data);
+          if (!head.includes("\r\n\r\n")) {
+            head += text;
+            const end = head.indexOf("\r\n\r\n");
+            if (end < 0) return;
+            tunnelled += head.slice(end + 4);
+            head = head.slice(0, end + 4);
+            socket.write(new TextEncoder().encode("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: k\r\n\r\n"));
+            return;
+          }
+          tunnelled += text;
+          socket.write(new TextEncoder().encode(`echo:${text}`));
+        },
+        onEnd() {
+          upstreamEnded = true;
+          socket.end();
+        },
+        onDrain() {},
+        onClose() {},
+      });
+    });
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [UPSTREAM] },
+        routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+        hcm: { codec_type: "HTTP2", http2_protocol_options: { allow_connect: true }, upgrade_configs: [{ upgrade_type: "websocket" }] },
+      }),
+    );
+    const client = new H2Client(runtime, PROXY);
+    settle();
+    expect(client.conn.peerEnableConnectProtocol).toBe(true);
+    const headers: string[][] = [];
+    let text = "";
+    let ended = false;
+    const stream = client.conn.newStream({
+      onHeaders: (f) => void headers.push(f),
+      onData: (d, end) => {
+        text += new TextDecoder().decode(d);
+        if (end) ended = true;
+      },
+      onTrailers() {},
+      onReset() {},
+    })!;
+    stream.sendHeaders([":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":path", "/chat", ":authority", "ws.test", "sec-websocket-version", "13"], false);
+    stream.sendData(new TextEncoder().encode("hi"), false);
+    settle();
+    expect(head).toMatch(/^GET \/chat HTTP\/1\.1\r\n/);
+    expect(head.toLowerCase()).toContain("upgrade: websocket\r\n");
+    expect(head.toLowerCase()).toContain("connection: upgrade\r\n");
+    expect(head.toLowerCase()).toContain("host: ws.test\r\n");
+    expect(headerOf(headers[0], ":status")).toBe("200");
+    expect(headerOf(headers[0], "sec-websocket-accept")).toBe("k");
+    expect(headerOf(headers[0], "upgrade")).toBeUndefined();
+    expect(tunnelled).toBe("hi");
+    stream.sendData(new TextEncoder().encode("more"), false);
+    settle();
+    expect(text).toContain("echo:more");
+    // The client's END_STREAM is the upstream connection's FIN; the upstream's FIN ends the stream.
+    stream.sendData(new Uint8Array(0), true);
+    settle();
+    expect(upstreamEnded).toBe(true);
+    expect(ended).toBe(true);
+    expect(stat("http.ingress_http.downstream_rq_active")).toBe(0);
+    listener.close();
+  });
+
+  test("without allow_connect, :protocol is a malformed request (as Envoy: the connection ends, PROTOCOL_ERROR)", async () => {
+    await setup((_req, res) => res.respond(200, "up"), { hcm: { codec_type: "HTTP2" } });
+    const client = new H2Client(runtime, PROXY);
+    settle();
+    expect(client.conn.peerEnableConnectProtocol).toBe(false);
+    const stream = client.conn.newStream({ onHeaders() {}, onData() {}, onTrailers() {}, onReset() {} })!;
+    stream.sendHeaders([":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":path", "/chat", ":authority", "ws.test"], false);
+    settle();
+    expect(client.goAway?.code).toBe(1);
+    expect(upstream.requests).toHaveLength(0);
+    expect(stat("http2.rx_messaging_error")).toBe(1);
+  });
+});

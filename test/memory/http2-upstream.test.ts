@@ -322,25 +322,73 @@ describe("HTTP/2 upstream pool", () => {
     expect(client!.responses[0]?.status).toBe(503);
   });
 
-  test("an upgrade (WebSocket) toward an HTTP/2 upstream is refused: 503 local reset, the upstream never sees it", async () => {
+  async function upgradeProxy(upstreamOptions: Record<string, unknown>): Promise<void> {
     runtime = new MemoryRuntime({ seed: 1 });
-    upstream = await MemoryH2Server.listen(runtime, UPSTREAM);
+    upstream = await MemoryH2Server.listen(runtime, UPSTREAM, upstreamOptions);
     server = await startProxy(
       runtime,
       httpProxyConfig({
         listenPort: PROXY,
         clusters: { backend: [UPSTREAM] },
         routes: [{ match: { prefix: "/" }, cluster: "backend" }],
-        clusterExtra: typedHttp2(),
+        clusterExtra: typedHttp2({ allow_connect: true }),
         hcm: { upgrade_configs: [{ upgrade_type: "websocket" }] },
       }),
     );
+  }
+
+  test("an upgrade toward an HTTP/2 upstream that did not enable extended CONNECT (RFC 8441 §3) is reset locally: 503, the upstream never sees it", async () => {
+    await upgradeProxy({});
     const [client] = clients(1);
     client!.request("GET", "/ws", { headers: { connection: "upgrade", upgrade: "websocket" } });
     settle();
     expect(client!.responses[0]?.status).toBe(503);
     expect(client!.responses[0]?.text()).toBe("upstream connect error or disconnect/reset before headers. reset reason: local reset");
     expect(upstream!.exchanges).toHaveLength(0);
+  });
+
+  test("an upgrade (WebSocket) goes out as an extended CONNECT; the upstream's 200 comes back as a 101, then DATA is the tunnel both ways", async () => {
+    await upgradeProxy({ allowConnect: true });
+    const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+    let received = "";
+    let ended = false;
+    socket.setHandler({
+      onConnect() {},
+      onData: (data: Uint8Array) => void (received += new TextDecoder().decode(data)),
+      onEnd: () => void (ended = true),
+      onDrain() {},
+      onClose() {},
+    });
+    socket.write(new TextEncoder().encode("GET /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\nearly"));
+    settle();
+    const exchange = upstream!.exchanges[0]!;
+    expect(exchange.fields.slice(0, 10)).toEqual([":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "ws.test", ":path", "/chat"]);
+    expect(exchange.header("upgrade")).toBeUndefined();
+    expect(exchange.header("connection")).toBeUndefined();
+    expect(exchange.header("sec-websocket-version")).toBe("13");
+    // The bytes behind the upgrade head went out as DATA, the stream still open.
+    expect(exchange.body).toBe("early");
+    expect(exchange.ended).toBe(false);
+    exchange.stream.sendHeaders([":status", "200", "sec-websocket-accept", "k"], false);
+    settle();
+    expect(received).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    expect(received.toLowerCase()).toContain("upgrade: websocket\r\n");
+    expect(received.toLowerCase()).toContain("connection: upgrade\r\n");
+    expect(received.toLowerCase()).toContain("sec-websocket-accept: k\r\n");
+    exchange.stream.sendData(new TextEncoder().encode("from upstream"), false);
+    socket.write(new TextEncoder().encode(" and more"));
+    settle();
+    expect(received.endsWith("\r\n\r\nfrom upstream")).toBe(true);
+    expect(exchange.body).toBe("early and more");
+    // Each side's end passes on as a half-close: the client's FIN is END_STREAM, the upstream's END_STREAM a FIN.
+    socket.end();
+    settle();
+    expect(exchange.ended).toBe(true);
+    exchange.stream.sendData(new Uint8Array(0), true);
+    settle();
+    expect(ended).toBe(true);
+    expect(stat("cluster.backend.upstream_rq_101")).toBe(1);
+    expect(stat("cluster.backend.http2.streams_active")).toBe(0);
   });
 
   test("the deprecated cluster field http2_protocol_options selects HTTP/2 too", async () => {
@@ -364,6 +412,60 @@ function h2Client(window: number): { conn: Http2ConnectionImpl; socket: Socket }
   conn.start();
   return { conn, socket };
 }
+
+describe("HTTP/2 upstream connection_keepalive", () => {
+  test("PINGs every interval on the upstream connection; answered, it stays; unanswered past the timeout, it closes (cluster http2.keepalive_timeout)", async () => {
+    await proxy(typedHttp2({ connection_keepalive: { interval: "2s", timeout: "1s", interval_jitter: {} } }));
+    upstream!.onRequest = (exchange) => exchange.respond(200, "ok");
+    const [client] = clients(1);
+    client!.request("GET", "/a");
+    settle();
+    expect(client!.responses[0]?.status).toBe(200);
+    const connection = upstream!.connections[0]!;
+    // The upstream's codec answers PINGs: ten seconds of them keep the connection.
+    for (let i = 0; i < 10; i++) settle();
+    expect(connection.closed).toBe(false);
+    expect(stat("cluster.backend.http2.keepalive_timeout")).toBe(0);
+    // An upstream that stops reading answers none: the next PING times out.
+    connection.socket.readDisable(true);
+    for (let i = 0; i < 4; i++) settle();
+    expect(stat("cluster.backend.http2.keepalive_timeout")).toBe(1);
+    expect(stat("cluster.backend.upstream_cx_active")).toBe(0);
+    // The next request opens a new connection.
+    client!.request("GET", "/b");
+    settle();
+    expect(client!.responses[1]?.status).toBe(200);
+    expect(upstream!.connections).toHaveLength(2);
+  });
+});
+
+describe("HTTP/2 upstream connection_keepalive.connection_idle_interval", () => {
+  test("a stream on a connection idle past the interval is preceded by a PING; unanswered, the connection closes; a busy connection gets none", async () => {
+    await proxy(typedHttp2({ connection_keepalive: { timeout: "1s", connection_idle_interval: "2s" } }));
+    upstream!.onRequest = (exchange) => exchange.respond(200, "ok");
+    const [client] = clients(1);
+    client!.request("GET", "/a");
+    settle();
+    expect(client!.responses[0]?.status).toBe(200);
+    const connection = upstream!.connections[0]!;
+    // Within the interval: no PING, so an upstream that reads nothing for a while costs nothing.
+    connection.socket.readDisable(true);
+    client!.request("GET", "/b");
+    for (let i = 0; i < 3; i++) settle();
+    expect(stat("cluster.backend.http2.keepalive_timeout")).toBe(0);
+    connection.socket.readDisable(false);
+    settle();
+    expect(client!.responses[1]?.status).toBe(200);
+    // Idle past the interval: the next stream is preceded by a PING, which goes unanswered.
+    for (let i = 0; i < 3; i++) settle();
+    connection.socket.readDisable(true);
+    client!.request("GET", "/c");
+    for (let i = 0; i < 2; i++) settle();
+    expect(stat("cluster.backend.http2.keepalive_timeout")).toBe(1);
+    expect(stat("cluster.backend.upstream_cx_active")).toBe(0);
+    expect(client!.responses[2]?.status).toBe(503);
+  });
+});
 
 describe("HTTP/2 upstream flow control", () => {
   test("a downstream that stops reading stops the upstream at its window: polyvoy holds about its buffer limit, not the stream; all of it arrives once the reader reads", async () => {
@@ -478,9 +580,17 @@ describe("HTTP/2 upstream config", () => {
     ["no protocol", typed({}), "must set one of explicit_http_config, use_downstream_protocol_config, auto_config"],
     ["two versions", typed({ explicit_http_config: { http_protocol_options: {}, http2_protocol_options: {} } }), "exactly one of"],
     ["typed and legacy", { ...typed({ explicit_http_config: { http2_protocol_options: {} } }), http2_protocol_options: {} }, "http2_protocol_options"],
-    ["an HTTP/2 field not implemented", typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: "1s" } } } }), "connection_keepalive"],
+    ["both deprecated protocol fields", { http_protocol_options: {}, http2_protocol_options: {} }, "cannot be set with http2_protocol_options"],
+    ["the deprecated http_protocol_options beside the typed options", { ...typed({ explicit_http_config: { http2_protocol_options: {} } }), http_protocol_options: {} }, "http_protocol_options: cannot be set with typed_extension_protocol_options"],
+    ["an HTTP/1 upstream option not implemented", { http_protocol_options: { accept_http_10: true } }, "accept_http_10"],
   ])("refused: %s", (_name, cluster, message) => {
     expect(() => load(cluster)).toThrow(message);
+  });
+
+  test("the deprecated cluster field http_protocol_options: {} (Envoy's grpc-bridge example) is HTTP/1.1", () => {
+    const cluster = (load({ http_protocol_options: {} }) as { clusters: { http2?: unknown; useDownstreamProtocol?: true }[] }).clusters[0]!;
+    expect(cluster.http2).toBeUndefined();
+    expect(cluster.useDownstreamProtocol).toBeUndefined();
   });
 
   test("an HTTP/2-only TLS cluster without alpn_protocols offers h2; HttpProtocolOptions.upstream_http_protocol_options is the cluster's", () => {

@@ -17,7 +17,8 @@ import type { Http2Stream, Http2StreamCallbacks } from "../../http2/stream.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { RequestDecoder, ResponseEncoder, ServerConnection } from "./codec.ts";
-import { requestHeadersFromHttp2, responseFieldsToHttp2, trailerFieldsToHttp2, trailersFromHttp2 } from "./http2-headers.ts";
+import { requestHeadersFromHttp2, responseFieldsToHttp2, responseFieldsToHttp2ForUpgrade, trailerFieldsToHttp2, trailersFromHttp2 } from "./http2-headers.ts";
+import { EMPTY_BYTES } from "../../util/bytes.ts";
 
 /** RST_STREAM code for our own resets: Envoy's reasonToReset sends NO_ERROR for a local reset (codec_impl.cc). */
 const LOCAL_RESET_CODE = 0x0;
@@ -134,6 +135,12 @@ export class Http2ServerStream implements ResponseEncoder, Http2StreamCallbacks 
   responseEnded = false;
   /** Inside our own reset: the codec calls onReset back at once, which must not reset again. */
   private resetting = false;
+  /**
+   * The request was an extended CONNECT (RFC 8441), an upgrade to the HCM: its DATA is the
+   * tunnel's bytes, handed on as the HTTP/1 codec hands an upgrade's (decodeUpgradeData),
+   * and END_STREAM the client's half-close.
+   */
+  private upgrade = false;
 
   constructor(
     readonly stream: Http2Stream,
@@ -149,17 +156,20 @@ export class Http2ServerStream implements ResponseEncoder, Http2StreamCallbacks 
 
   onHeaders(fields: string[], endStream: boolean): void {
     const request = requestHeadersFromHttp2(fields);
+    this.upgrade = request.upgrade;
     const decoder = this.callbacks.newHttp2Stream(this, request);
     this.decoder = decoder;
     decoder.decodeHeaders(request, endStream);
   }
 
   onData(data: Uint8Array, endStream: boolean): void {
-    this.decoder?.decodeData(data, endStream);
+    if (this.upgrade) this.decoder?.decodeUpgradeData(data, endStream);
+    else this.decoder?.decodeData(data, endStream);
   }
 
   onTrailers(fields: string[]): void {
-    this.decoder?.decodeTrailers(trailersFromHttp2(fields));
+    if (this.upgrade) this.decoder?.decodeUpgradeData(EMPTY_BYTES, true);
+    else this.decoder?.decodeTrailers(trailersFromHttp2(fields));
   }
 
   onReset(code: number, remote: boolean): void {
@@ -196,7 +206,8 @@ export class Http2ServerStream implements ResponseEncoder, Http2StreamCallbacks 
   // ---- the response (ResponseEncoder) ----
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
-    this.stream.sendHeaders(responseFieldsToHttp2(headers), endStream);
+    // A 101 to an extended CONNECT goes as its 200 (Envoy's transformUpgradeResponseFromH1toH2).
+    this.stream.sendHeaders(this.upgrade ? responseFieldsToHttp2ForUpgrade(headers) : responseFieldsToHttp2(headers), endStream);
     if (endStream) this.onResponseEnd();
   }
 

@@ -88,10 +88,13 @@ describe("cluster max_requests_per_connection", () => {
       clusterProblems(typed({ common_http_protocol_options: { max_headers_count: 10 }, explicit_http_config: { http_protocol_options: {} } })).join("\n"),
     ).toMatch(/common_http_protocol_options: `max_headers_count` is an Envoy field/);
     expect(clusterProblems(typed({ explicit_http2_config: {}, explicit_http_config: { http_protocol_options: {} } })).join("\n")).toMatch(/explicit_http2_config/);
-    // the HCM's keepalive PINGs are not sent upstream: refused there, not ignored
-    expect(clusterProblems(typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: "10s", timeout: "1s" } } } })).join("\n")).toMatch(
-      /http2_protocol_options\.connection_keepalive: is not supported yet on clusters/,
-    );
+    // keepalive PINGs go upstream too, and connection_idle_interval's PING before a stream on an idle connection
+    const keepalive = typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: "10s", timeout: "1s" } } } });
+    const cluster = loadBootstrap(JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { b: [1] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], clusterExtra: keepalive })), "json").clusters[0]!;
+    expect(cluster.http2?.connectionKeepalive).toEqual({ intervalMs: 10_000, timeoutMs: 1000, intervalJitterPercent: 15 });
+    const idle = typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { timeout: "1s", connection_idle_interval: "5s" } } } });
+    const idleCluster = loadBootstrap(JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { b: [1] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], clusterExtra: idle })), "json").clusters[0]!;
+    expect(idleCluster.http2?.connectionKeepalive?.connectionIdleIntervalMs).toBe(5000);
     expect(clusterProblems({ typed_extension_protocol_options: { "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": {} } }).join("\n")).toMatch(
       /typed_extension_protocol_options/,
     );

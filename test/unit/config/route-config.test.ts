@@ -384,7 +384,7 @@ describe("bad HCM configs give one-line problems", () => {
       { route_config: {}, http2_protocol_options: { connection_keepalive: { timeout: "1s", connection_idle_interval: "5s" } } },
       [`${HCM}.http2_protocol_options.connection_keepalive.connection_idle_interval: connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's`],
     ],
-    ["extended CONNECT over HTTP/2", { route_config: {}, http2_protocol_options: { allow_connect: true } }, [`${HCM}.http2_protocol_options.allow_connect: unsupported value true (supported: false)`]],
+    ["METADATA frames over HTTP/2", { route_config: {}, http2_protocol_options: { allow_metadata: true } }, [`${HCM}.http2_protocol_options.allow_metadata: unsupported value true (supported: false)`]],
     ["an HTTP/2 window below 65535", { route_config: {}, http2_protocol_options: { initial_stream_window_size: 1000 } }, [`${HCM}.http2_protocol_options.initial_stream_window_size: 1000 is out of range (must be >= 65535)`]],
     [
       "RDS without its config source",
@@ -760,5 +760,20 @@ static_resources:
       type: "route",
       route: { cluster: "service_envoyproxy_io", hostRewriteLiteral: "www.envoyproxy.io", autoHostRewrite: false, timeoutMs: 15_000 },
     });
+  });
+});
+
+describe("http2_protocol_options on the HCM", () => {
+  test("allow_connect: true reaches the codec; false or unset leaves extended CONNECT off", () => {
+    expect(hcmOf(bootstrapWith({ route_config: {}, http2_protocol_options: { allow_connect: true } })).http2?.allowConnect).toBe(true);
+    expect(hcmOf(bootstrapWith({ route_config: {}, http2_protocol_options: { allow_connect: false } })).http2?.allowConnect).toBeUndefined();
+    expect(hcmOf(bootstrapWith({ route_config: {} })).http2?.allowConnect).toBeUndefined();
+  });
+
+  test("the deprecated stream_error_on_invalid_http_messaging applies unless override_stream_error_on_invalid_http_message says otherwise", () => {
+    const streamError = (options: Json) => hcmOf(bootstrapWith({ route_config: {}, http2_protocol_options: options })).http2?.streamErrorOnInvalidHttpMessage;
+    expect(streamError({ stream_error_on_invalid_http_messaging: true })).toBe(true);
+    expect(streamError({ stream_error_on_invalid_http_messaging: true, override_stream_error_on_invalid_http_message: false })).toBe(false);
+    expect(streamError({})).toBeUndefined();
   });
 });
