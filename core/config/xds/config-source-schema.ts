@@ -23,7 +23,6 @@ const pathConfigSource = z.strictObject({
   watched_directory: watchedDirectory.optional(),
 });
 
-const NO_SERVER = "polyvoy has no xDS client for a management server for secrets: use path_config_source";
 
 /** Envoy's default initial_fetch_timeout (config_source.proto). */
 const DEFAULT_INITIAL_FETCH_TIMEOUT_MS = 15_000;
@@ -57,7 +56,7 @@ export const apiConfigSource = z
 export function configSourceSchema(what: string): z.ZodType<SdsConfigSource>;
 export function configSourceSchema(what: string, server: "server"): z.ZodType<XdsConfigSource>;
 export function configSourceSchema(what: string, server?: "server"): z.ZodType<XdsConfigSource> {
-  const serverField = (name: string) => (server ? undefined : unsupportedField(`${name} (${NO_SERVER})`));
+  const serverField = (name: string) => (server ? undefined : unsupportedField(`${name} (polyvoy reads ${what} from files only, not from a management server: use path_config_source)`));
   return z
     .strictObject({
       path: z.string().min(1).optional(),

@@ -77,6 +77,8 @@ describe("envoy.service.auth.v3", () => {
         ],
         headers_to_remove: ["X-Gone"],
         response_headers_to_add: [{ header: { key: "x-resp", value: "r" } }],
+        query_parameters_to_set: [{ key: "page", value: "2" }],
+        query_parameters_to_remove: ["debug"],
       },
     });
     expect(decodeCheckResponse(new Uint8Array(bytes))).toEqual({
@@ -89,6 +91,8 @@ describe("envoy.service.auth.v3", () => {
       ],
       headersToRemove: ["x-gone"],
       responseHeadersToAdd: [{ name: "x-resp", value: "r", action: HeaderAppendAction.AppendIfExistsOrAdd, appendJoined: false }],
+      queryParametersToSet: [["page", "2"]],
+      queryParametersToRemove: ["debug"],
     });
   });
 
