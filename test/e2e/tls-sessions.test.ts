@@ -31,12 +31,12 @@ beforeAll(() => {
 });
 
 /** A first connection to `first`, then one to `second` offering its session: "New" or "Reused", and the second's output. */
-async function resume(first: number, second: number, version = "-tls1_3"): Promise<{ result: string; out: string }> {
+async function resume(first: number, second: number, version = "-tls1_3", extra: string[] = []): Promise<{ result: string; out: string }> {
   const file = join(dir, `session-${Math.random().toString(36).slice(2)}`);
-  await sClient(first, ["-servername", "example.com", version, "-sess_out", file]);
+  await sClient(first, ["-servername", "example.com", version, ...extra, "-sess_out", file]);
   // TLS 1.3 without a ticket: s_client has no session to write.
   if (!existsSync(file)) return { result: "no session", out: "" };
-  const out = await sClient(second, ["-servername", "example.com", version, "-sess_in", file]);
+  const out = await sClient(second, ["-servername", "example.com", version, ...extra, "-sess_in", file]);
   return { result: /^(New|Reused),/m.exec(out)?.[1] ?? `? ${out.slice(0, 400)}`, out };
 }
 
@@ -59,13 +59,14 @@ describe.each(RUNTIMES)("TLS session resumption on %s", (runtime) => {
     // Closes each connection after its response, so each request makes a new TLS connection.
     upstream = await httpsUpstream(certs.server, "upstream ok", true);
     const upstreamPort = upstream.port;
-    for (const name of ["plain", "other", "keys1", "keys2", "stateless", "noResumption", "timeout", "reuse", "noReuse", "admin"]) ports[name] = await freePort();
+    for (const name of ["plain", "mtls", "other", "keys1", "keys2", "stateless", "noResumption", "timeout", "reuse", "noReuse", "admin"]) ports[name] = await freePort();
     proxy = await ProxyProcess.start(runtime, {
       admin: { address: { socket_address: { address: "127.0.0.1", port_value: ports.admin } } },
       static_resources: {
         listeners: [
           sessionListener("plain", ports.plain!, {}),
           sessionListener("other", ports.other!, {}),
+          tlsListener("mtls", ports.mtls!, { certificate: certs.server, context: { require_client_certificate: true }, common: { validation_context: { trusted_ca: { filename: certs.ca } } } }),
           ...(can.ticketKeys ? [sessionListener("keys1", ports.keys1!, TICKET_KEYS()), sessionListener("keys2", ports.keys2!, TICKET_KEYS_INLINE())] : []),
           ...(can.settings ? [sessionListener("stateless", ports.stateless!, { disable_stateless_session_resumption: true }),
                 sessionListener("noResumption", ports.noResumption!, { disable_stateless_session_resumption: true, disable_stateful_session_resumption: true }),
@@ -87,6 +88,12 @@ describe.each(RUNTIMES)("TLS session resumption on %s", (runtime) => {
     expect((await resume(ports.plain!, ports.plain!)).result).toBe("Reused");
     expect((await resume(ports.plain!, ports.plain!, "-tls1_2")).result).toBe("Reused");
     expect((await adminStats(ports.admin!)).get(`listener.127.0.0.1_${ports.plain}.ssl.session_reused`)).toBe(2);
+  });
+
+  test("a listener asking for client certificates resumes sessions too (its session ID context is set)", async () => {
+    const client = ["-cert", certs.client.cert, "-key", certs.client.key];
+    expect((await resume(ports.mtls!, ports.mtls!, "-tls1_3", client)).result).toBe("Reused");
+    expect((await resume(ports.mtls!, ports.mtls!, "-tls1_2", client)).result).toBe("Reused");
   });
 
   test("session_ticket_keys: two listeners given one key resume each other's sessions (node; refused elsewhere)", async () => {
