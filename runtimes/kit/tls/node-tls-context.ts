@@ -206,8 +206,11 @@ function serverEvents(contexts: readonly tls.SecureContext[], options: TlsServer
   return server;
 }
 
-/** node:tls's default sessionTimeout (seconds), which its OpenSSL also checks on a cached session. */
-const NODE_SESSION_TIMEOUT_S = 300;
+/**
+ * A bare secure context's session timeout (seconds): OpenSSL's default, 7200 (a tls.Server
+ * would set 300; BoringSSL's, Envoy's, is 7200 too). OpenSSL also checks it on a cached session.
+ */
+const NODE_SESSION_TIMEOUT_S = 7200;
 /** BoringSSL's SSL_DEFAULT_SESSION_CACHE_SIZE, Envoy's session cache bound. */
 const SESSION_CACHE_SIZE = 20 * 1024;
 
