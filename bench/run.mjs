@@ -272,7 +272,7 @@ async function main() {
   const workDir = mkdtempSync(join(tmpdir(), "polyvoy-bench-"));
   const ctx = { settings, cpu, tools, nofile, workDir, origin: null, grpcOrigin: null, peerDepsNote: null, certificate: null };
   // The TLS scenarios' certificate (one, self-signed, for polyvoy and nginx alike), minted now.
-  if (["https-get", "h2-tls-get"].some((id) => settings.scenarios.has(id))) ctx.certificate = mintBenchCertificate(workDir);
+  if (["https-get", "https-churn", "h2-tls-get"].some((id) => settings.scenarios.has(id))) ctx.certificate = mintBenchCertificate(workDir);
   if (PROTOCOL_SCENARIOS.some((id) => settings.scenarios.has(id)) && !tools.h2load) notes.push("h2load not found (apt-get install nghttp2-client): the HTTP/2 scenarios are not measured");
 
   // Opt-in targets (polyvoy with a TypeScript filter) run only when --only names them.

@@ -133,6 +133,12 @@ export interface TlsCertificate {
   readonly privateKey: string;
   /** The private key's passphrase, when it is encrypted. */
   readonly password?: string;
+  /**
+   * A DER OCSP response for the certificate (ocsp_staple). The core decides, handshake by
+   * handshake, whether it is stapled (TlsHandshakeCallbacks.onOcspRequest); a runtime
+   * that cannot staple throws when one is given.
+   */
+  readonly ocspStaple?: Uint8Array;
 }
 
 /**
@@ -274,6 +280,14 @@ export interface TlsHandshakeCallbacks {
   onHandshake(session: TlsSession): boolean;
   /** The handshake failed (the socket then closes with `error`). */
   onHandshakeError(error: PortError): void;
+  /**
+   * Server side, during the handshake, when the client asked for the certificate's status
+   * (the status_request extension, RFC 6066 §8) and the runtime can staple: what to do for
+   * `certificate` (an index into TlsServerOptions.certificates, the one chosen): staple
+   * these bytes, staple nothing ("none"), or fail the handshake ("fail"). Envoy's
+   * ocspStapleAction. Absent: nothing is ever stapled.
+   */
+  onOcspRequest?(certificate: number): Uint8Array | "none" | "fail";
 }
 
 /** A context the runtime built from TlsServerOptions or TlsClientOptions (opaque to the core). */

@@ -31,6 +31,9 @@ export const THROUGHPUT = [
   // --quick.
   { id: "h2c-get", title: "HTTP/2 (h2c) small GETs, 100 streams on each of 8 connections (h2load)", path: "/64", connections: 8, streams: 100, protocol: "h2c", unit: "req/s" },
   { id: "https-get", title: "HTTPS (HTTP/1.1 over TLS) small GETs, 64 keep-alive connections", path: "/64", connections: 64, protocol: "https", unit: "req/s" },
+  // A full TLS handshake per request (wrk opens a new connection after each response; its
+  // client keeps no session, so none is resumed): new TLS connections per second.
+  { id: "https-churn", title: "new TLS connections per second (HTTPS, `Connection: close` on every request), 64 connections", path: "/64", connections: 64, close: true, protocol: "https", unit: "req/s" },
   { id: "h2-tls-get", title: "HTTP/2 over TLS (ALPN h2) small GETs, 100 streams on each of 8 connections (h2load)", path: "/64", connections: 8, streams: 100, protocol: "h2", unit: "req/s" },
   // gRPC unary (h2load posting one message to a @grpc/grpc-js Echo service, bench/peers/grpc-origin.mjs):
   // direct and through polyvoy (h2c downstream, an HTTP/2 cluster) only; the other peers have no gRPC route.

@@ -3,8 +3,8 @@ import { METRICS, PROTOCOL_SCENARIOS, THROUGHPUT } from "./scenarios.mjs";
 
 const USAGE = `usage: npm run bench -- [options]
   --quick              one short run of each scenario but get-256c, body-16k and the HTTP/2,
-                       TLS and gRPC ones (h2c-get, https-get, h2-tls-get, grpc-unary) (about a
-                       minute; what CI runs)
+                       TLS and gRPC ones (h2c-get, https-get, https-churn, h2-tls-get,
+                       grpc-unary) (about a minute; what CI runs)
   --runs N             runs per scenario (full: 3, quick: 1)
   --seconds S          seconds per throughput run (full: 5, quick: 1)
   --warmup S           warm-up seconds before each scenario (full: 2, quick: 0)

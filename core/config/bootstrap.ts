@@ -1579,6 +1579,8 @@ export interface TlsCertificateConfig {
   readonly password?: TlsDataSourceConfig;
   /** watched_directory: in a secret delivered by SDS, the directory whose changes reload the files. */
   readonly watchedDirectory?: string;
+  /** ocsp_staple: a DER OCSP response for the certificate, stapled when the client asks (downstream only). */
+  readonly ocspStaple?: TlsDataSourceConfig;
 }
 
 /** envoy.extensions.transport_sockets.tls.v3.Secret: a TLS certificate or a validation context, by name. */
@@ -1673,9 +1675,14 @@ export interface DownstreamTlsConfig {
   readonly side: "downstream";
   readonly common: CommonTlsContextConfig;
   readonly requireClientCertificate: boolean;
+  /** ocsp_staple_policy (Envoy's default LENIENT_STAPLING). */
+  readonly ocspStaplePolicy: OcspStaplePolicy;
   /** session_ticket_keys (each key's data source), disable_*_session_resumption, session_timeout. */
   readonly session?: DownstreamTlsSessionConfig;
 }
+
+/** DownstreamTlsContext.OcspStaplePolicy. */
+export type OcspStaplePolicy = "LENIENT_STAPLING" | "STRICT_STAPLING" | "MUST_STAPLE";
 
 export interface DownstreamTlsSessionConfig {
   readonly ticketKeys?: readonly TlsDataSourceConfig[];

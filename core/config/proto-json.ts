@@ -10,7 +10,11 @@
  * - a repeated field given one value instead of a list holds that one value, as protobuf's
  *   JSON parser reads it in the legacy mode Envoy uses ("The original ESF parser permits a
  *   single element in place of an array thereof", json/internal/parser.cc). Envoy's own
- *   tls and double-proxy examples write `tls_certificates:` so.
+ *   tls and double-proxy examples write `tls_certificates:` so;
+ * - a field given as null is a field not given (the proto3 JSON mapping: "null is an accepted
+ *   value for all field types and treated as the default value"), but for a
+ *   google.protobuf.Value, where null is a value. Envoy's tls-inspector example writes an
+ *   empty `filter_chain_match:` so.
  * The result keeps, for each object, the Envoy message it is (`messageAt`), so a refused
  * key can be told apart: an Envoy field polyvoy lacks, or no field at all.
  */
@@ -83,6 +87,7 @@ function walk(value: unknown, type: string | undefined, path: ConfigPath, proble
     }
     givenAs.set(name, key);
     const fieldOf = message?.fields.get(name);
+    if (child === null && fieldOf !== undefined && fieldOf.type !== "google.protobuf.Value") continue;
     let read: unknown;
     if (fieldOf?.map) read = walkMap(child, fieldOf.type, [...path, name], problems, messages);
     else if (fieldOf?.repeated && child !== null && !Array.isArray(child)) read = [walk(child, fieldOf.type, [...path, name, 0], problems, messages, object)];

@@ -34,7 +34,8 @@ export async function readCertificate(runtime: Runtime, c: TlsCertificateConfig)
   const certificateChain = await readData(runtime, c.certificateChain, "certificate_chain");
   const privateKey = await readData(runtime, c.privateKey, "private_key");
   const password = c.password ? await readData(runtime, c.password, "password") : undefined;
-  return password !== undefined ? { certificateChain, privateKey, password } : { certificateChain, privateKey };
+  const ocspStaple = c.ocspStaple ? await readBytes(runtime, c.ocspStaple, "ocsp_staple") : undefined;
+  return { certificateChain, privateKey, ...(password !== undefined ? { password } : {}), ...(ocspStaple ? { ocspStaple } : {}) };
 }
 
 export async function readValidationContext(runtime: Runtime, config: ValidationContextConfig): Promise<ResolvedValidationContext> {
@@ -46,7 +47,7 @@ export async function readValidationContext(runtime: Runtime, config: Validation
 
 /** The files a certificate or validation context reads (what an SDS secret's rotation watches). */
 export function filesOf(config: TlsCertificateConfig | ValidationContextConfig): string[] {
-  const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password] : [config.trustedCa, config.crl];
+  const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password, config.ocspStaple] : [config.trustedCa, config.crl];
   return sources.flatMap((source) => (source && "filename" in source ? [source.filename] : []));
 }
 

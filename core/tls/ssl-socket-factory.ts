@@ -5,6 +5,7 @@ import type { DownstreamTlsConfig, DownstreamTlsSessionConfig, UpstreamTlsConfig
 import { SslStats } from "./ssl-stats.ts";
 import { pathOf, readBytes, readCertificate, readValidationContext, type ResolvedSecret, type ResolvedValidationContext } from "./read-secret.ts";
 import type { SecretManager } from "./secret-manager.ts";
+import { OcspStapler } from "./ocsp-stapler.ts";
 
 /**
  * A filter chain's or a cluster's TLS (Envoy's ServerSslSocketFactory and
@@ -26,6 +27,8 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
   validation: (ResolvedValidationContext & { readonly path: string }) | undefined;
   /** Downstream: the session settings, ticket keys read. */
   private session: TlsServerSessionOptions | undefined;
+  /** Downstream: the certificates' OCSP staples and the policy (replaced with the certificates). */
+  private stapler: OcspStapler | undefined;
 
   private constructor(
     private readonly runtime: Runtime,
@@ -89,7 +92,7 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
   }
 
   /** The runtime's context for these certificates and this validation context (throws naming what is wrong). */
-  private build(certificates: readonly TlsCertificate[], validation: ResolvedValidationContext | undefined): TlsContext {
+  private build(certificates: readonly TlsCertificate[], validation: ResolvedValidationContext | undefined): { context: TlsContext; stapler?: OcspStapler } {
     const tls = this.runtime.tls!;
     const common = this.config.common;
     const withCa = {
@@ -97,20 +100,23 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
       ...(validation?.crl !== undefined ? { crl: validation.crl } : {}),
       ...(validation?.config.allowExpiredCertificate ? { allowExpiredCertificate: true } : {}),
     };
-    const plain = certificates.map(({ certificateChain, privateKey, password }) => (password !== undefined ? { certificateChain, privateKey, password } : { certificateChain, privateKey }));
+    const plain = certificates.map(({ certificateChain, privateKey, password, ocspStaple }) => ({ certificateChain, privateKey, ...(password !== undefined ? { password } : {}), ...(ocspStaple ? { ocspStaple } : {}) }));
     if (this.config.side === "downstream") {
       const requestClientCertificate = this.config.requireClientCertificate || checksPeer(validation?.config);
-      return tls.serverContext({ certificates: plain, alpnProtocols: common.alpnProtocols, params: common.params, requestClientCertificate, ...withCa, ...(this.session ? { session: this.session } : {}) }, this);
+      const stapler = new OcspStapler(plain, this.config.ocspStaplePolicy);
+      const context = tls.serverContext({ certificates: plain, alpnProtocols: common.alpnProtocols, params: common.params, requestClientCertificate, ...withCa, ...(this.session ? { session: this.session } : {}) }, this);
+      return { context, stapler };
     }
     const certificate = plain[0];
-    return tls.clientContext({ alpnProtocols: common.alpnProtocols, params: common.params, maxSessionKeys: this.config.maxSessionKeys, ...withCa, ...(certificate ? { certificate } : {}) }, this);
+    return { context: tls.clientContext({ alpnProtocols: common.alpnProtocols, params: common.params, maxSessionKeys: this.config.maxSessionKeys, ...withCa, ...(certificate ? { certificate } : {}) }, this) };
   }
 
-  private apply(certificates: readonly CertificateInUse[], validation: SslSocketFactory["validation"], context: TlsContext): void {
+  private apply(certificates: readonly CertificateInUse[], validation: SslSocketFactory["validation"], built: { context: TlsContext; stapler?: OcspStapler }): void {
     this.certificates = certificates;
     this.validation = validation;
     this.sanMatchers = sanMatcher(validation?.config);
-    this.context = context;
+    this.context = built.context;
+    this.stapler = built.stapler;
   }
 
   /** The validation context asks for checks of the peer's certificate beyond its chain. */
@@ -169,6 +175,17 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
 
   onHandshakeError(_error: PortError): void {
     this.stats.connectionError.inc();
+  }
+
+  /** The client asked for a staple of `certificate` (Envoy's DefaultTlsCertificateSelector::selectTlsContext counts). */
+  onOcspRequest(certificate: number): Uint8Array | "none" | "fail" {
+    const stats = this.stats;
+    stats.ocspStapleRequests.inc();
+    const action = this.stapler ? this.stapler.action(certificate, this.runtime.wallClock()) : "none";
+    if (action === "fail") stats.ocspStapleFailed.inc();
+    else if (action === "none") stats.ocspStapleOmitted.inc();
+    else stats.ocspStapleResponses.inc();
+    return action;
   }
 }
 

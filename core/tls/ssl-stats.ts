@@ -17,6 +17,11 @@ export class SslStats {
   readonly failVerifyError: Counter;
   readonly failVerifySan: Counter;
   readonly failVerifyCertHash: Counter;
+  /** OCSP stapling: handshakes whose client asked for a staple, and what was done. */
+  readonly ocspStapleRequests: Counter;
+  readonly ocspStapleResponses: Counter;
+  readonly ocspStapleOmitted: Counter;
+  readonly ocspStapleFailed: Counter;
   private readonly byName = new Map<string, Counter>();
 
   constructor(private readonly scope: StatsScope) {
@@ -28,6 +33,10 @@ export class SslStats {
     this.failVerifyError = scope.counter("fail_verify_error");
     this.failVerifySan = scope.counter("fail_verify_san");
     this.failVerifyCertHash = scope.counter("fail_verify_cert_hash");
+    this.ocspStapleRequests = scope.counter("ocsp_staple_requests");
+    this.ocspStapleResponses = scope.counter("ocsp_staple_responses");
+    this.ocspStapleOmitted = scope.counter("ocsp_staple_omitted");
+    this.ocspStapleFailed = scope.counter("ocsp_staple_failed");
   }
 
   /** `versions.TLSv1.3`, `ciphers.TLS_AES_128_GCM_SHA256`, … */

@@ -91,8 +91,9 @@ function toParams(p: TlsParamsInput | undefined, side: "downstream" | "upstream"
 const watchedDirectoryOutsideSds = unsupportedField("watched_directory (it applies to a secret delivered by SDS only: use tls_certificate_sds_secret_configs / validation_context_sds_secret_config with an sds_config)");
 
 /**
- * TlsCertificate: a chain and its key (no OCSP staple, SCTs, private key providers or
- * PKCS#12). `inSecret`: inside a Secret, where watched_directory applies.
+ * TlsCertificate: a chain, its key and its OCSP staple (DER, checked once read: Envoy's
+ * OcspResponseWrapper); no SCTs, private key providers or PKCS#12. `inSecret`: inside a
+ * Secret, where watched_directory applies.
  */
 function tlsCertificateSchema(inSecret: boolean) {
   return z
@@ -103,7 +104,7 @@ function tlsCertificateSchema(inSecret: boolean) {
       pkcs12: unsupportedField("pkcs12 (use certificate_chain and private_key)"),
       watched_directory: inSecret ? watchedDirectory.optional() : watchedDirectoryOutsideSds,
       private_key_provider: unsupportedField("private_key_provider"),
-      ocsp_staple: unsupportedField("ocsp_staple"),
+      ocsp_staple: tlsDataSource.optional(),
       signed_certificate_timestamp: unsupportedField("signed_certificate_timestamp", isEmptyList),
     })
     .transform((c): TlsCertificateConfig => ({
@@ -111,6 +112,7 @@ function tlsCertificateSchema(inSecret: boolean) {
       privateKey: c.private_key,
       ...(c.password ? { password: c.password } : {}),
       ...(typeof c.watched_directory === "string" ? { watchedDirectory: c.watched_directory } : {}),
+      ...(c.ocsp_staple ? { ocspStaple: c.ocsp_staple } : {}),
     }));
 }
 const tlsCertificate = tlsCertificateSchema(false);
@@ -279,7 +281,7 @@ const downstreamTlsContext = lazySchema(() =>
       disable_stateful_session_resumption: boolValue.default(false),
       // Envoy: lt 2^32 s (ServerContextConfigImpl hands whole seconds to SSL_CTX_set_timeout).
       session_timeout: durationMs.refine((ms) => ms < 2 ** 32 * 1000, { message: "must be less than 4294967296s" }).optional(),
-      ocsp_staple_policy: unsupportedField("ocsp_staple_policy (no OCSP stapling)", (v) => v === "LENIENT_STAPLING"),
+      ocsp_staple_policy: z.enum(["LENIENT_STAPLING", "STRICT_STAPLING", "MUST_STAPLE"]).default("LENIENT_STAPLING"),
       full_scan_certs_on_sni_mismatch: unsupportedField("full_scan_certs_on_sni_mismatch"),
       prefer_client_ciphers: unsupportedField("prefer_client_ciphers", isFalse),
     })
@@ -300,7 +302,13 @@ const downstreamTlsContext = lazySchema(() =>
       if (d.disable_stateless_session_resumption) session.disableStateless = true;
       if (d.disable_stateful_session_resumption) session.disableStateful = true;
       if (d.session_timeout !== undefined) session.timeoutSeconds = Math.floor(d.session_timeout / 1000);
-      return { side: "downstream", common: toCommon(d.common_tls_context, "downstream"), requireClientCertificate: d.require_client_certificate, ...(Object.keys(session).length > 0 ? { session } : {}) };
+      return {
+        side: "downstream",
+        common: toCommon(d.common_tls_context, "downstream"),
+        requireClientCertificate: d.require_client_certificate,
+        ocspStaplePolicy: d.ocsp_staple_policy,
+        ...(Object.keys(session).length > 0 ? { session } : {}),
+      };
     }));
 
 /** UpstreamTlsContext */
@@ -324,6 +332,10 @@ const upstreamTlsContext = lazySchema(() =>
       if ((c?.tls_certificates.length ?? 0) + (c?.tls_certificate_sds_secret_configs.length ?? 0) > 1) {
         ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates"], message: "Multiple TLS certificates are not supported for client contexts" });
       }
+      // A staple goes with a server's certificate (RFC 6066 §8): a client certificate's would never be sent.
+      c?.tls_certificates.forEach((certificate, i) => {
+        if (certificate.ocspStaple) ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates", i, "ocsp_staple"], message: "not supported: a client certificate is never stapled (OCSP stapling is the server's, RFC 6066 §8)" });
+      });
     })
     .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false, maxSessionKeys: u.max_session_keys })));
 

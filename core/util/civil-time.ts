@@ -53,6 +53,17 @@ export function utcParts(epochMs: number): UtcParts {
   };
 }
 
+/** The inverse of utcParts for a UTC date and time (days_from_civil): milliseconds since the epoch. */
+export function utcEpochMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  const days = era * 146_097 + doe - 719_468;
+  return days * MS_PER_DAY + ((hour * 60 + minute) * 60 + second) * 1000;
+}
+
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : String(n));
 const pad4 = (n: number): string => String(n).padStart(4, "0");

@@ -110,7 +110,7 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
     // Bun's node:tls runs on BoringSSL and honours cipher and curve lists, but its server
     // TLSSocket never calls SNICallback (measured on Bun 1.4.5): one certificate per chain;
     // it ignores ticketKeys too (two servers given one key do not resume each other's sessions).
-    tls: nodeTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: false, sniKeepsDefaultKeyTypes: false, ticketKeys: false }, connect),
+    tls: nodeTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: false, sniKeepsDefaultKeyTypes: false, ticketKeys: false, ocspStapling: false, sessionCache: false }, connect),
 
     ...processServices,
     // Workers: this program again in Bun child processes, listening with SO_REUSEPORT (Bun.listen without exclusive).

@@ -84,7 +84,7 @@ export function createDenoRuntime(): Runtime {
     // `crl` is ignored as well (a revoked client certificate verified), and so are
     // ticketKeys, secureOptions' SSL_OP_NO_TICKET and sessionTimeout (sessions resumed
     // regardless, even across two servers given different keys): all refused.
-    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false, crl: false, ticketKeys: false, sessionSettings: false }, connect),
+    tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false, crl: false, ticketKeys: false, sessionSettings: false, ocspStapling: false, sessionCache: false }, connect),
 
     setTimeout: (callback, ms) => setTimeout(callback, ms),
     clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),

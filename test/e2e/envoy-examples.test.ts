@@ -8,17 +8,22 @@
  * verify.sh checks for that example.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { execFile } from "node:child_process";
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import * as https from "node:https";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { inject } from "vitest";
 import { parse as yamlParse } from "yaml";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
+import { mintTestCa } from "../support/test-ca.ts";
+import { adminStats } from "../support/tls-probe.ts";
 import { ProxyProcess, ROOT, RUNTIMES } from "../support/proxy-process.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
 import { CLUSTER, LISTENER, XdsControlPlane } from "../support/xds-control-plane.ts";
@@ -101,6 +106,13 @@ function httpsGet(port: number, path: string): Promise<{ status: number; body: s
       response.on("end", () => resolve({ status: response.statusCode!, body }));
     });
     request.on("error", reject);
+  });
+}
+
+/** curl's output (the sandbox's verify.sh asks with curl), with `localhost` resolved to 127.0.0.1. */
+function curl(port: number, args: string[], url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("curl", ["-sS", "--max-time", "20", "--resolve", `localhost:${port}:127.0.0.1`, ...args, url], (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
   });
 }
 
@@ -526,6 +538,117 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       }
     } finally {
       await controlPlane.stop();
+    }
+  });
+
+  test("tls-inspector: TLS passed through by ALPN (h2, http/1.1) to two HTTPS services, plain HTTP to a third; tls_inspector stats as verify.sh checks them", async () => {
+    const tlsOptions = { key: certs.read(certs.server.key), cert: certs.read(certs.server.cert) };
+    const h2 = http2.createSecureServer(tlsOptions, (req, res) => res.end(`service-https-http2 saw HTTP/${req.httpVersion}`));
+    const h1 = https.createServer(tlsOptions, (req, res) => res.end(`service-https-http1.1 saw HTTP/${req.httpVersion}`));
+    const plain = http.createServer((req, res) => res.end(`service-http saw HTTP/${req.httpVersion}`));
+    for (const server of [h2, h1, plain]) await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const portOf = (server: net.Server) => (server.address() as AddressInfo).port;
+    try {
+      const { config, port } = await localize("tls-inspector/envoy.yaml", { "service-https-http2": portOf(h2), "service-https-http1.1": portOf(h1), "service-http": portOf(plain) });
+      const proxy = await ProxyProcess.start(runtime, config);
+      try {
+        const at = port(10000);
+        expect(await curl(at, ["-k", "--http1.1"], `https://localhost:${at}`)).toBe("service-https-http1.1 saw HTTP/1.1");
+        expect(await curl(at, ["-k", "--http2"], `https://localhost:${at}`)).toBe("service-https-http2 saw HTTP/2.0");
+        expect(await curl(at, [], `http://localhost:${at}`)).toBe("service-http saw HTTP/1.1");
+        const stats = await adminStats(port(12345));
+        expect(["alpn_found", "sni_found", "tls_found", "tls_not_found"].map((name) => stats.get(`tls_inspector.${name}`))).toEqual([2, 2, 2, 1]);
+      } finally {
+        await proxy.stop();
+      }
+    } finally {
+      for (const server of [h2, h1, plain]) {
+        if ("closeAllConnections" in server) server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    }
+  });
+
+  test("double-proxy: the frontend proxy carries TCP to the backend proxy over mTLS (each checks the other's SAN); a client without the frontend's certificate is refused", async () => {
+    // verify.sh's certificates: one CA, one key, a certificate per proxy naming it in its SAN.
+    const ca = mintTestCa();
+    const dir = mkdtempSync(join(inject("tempRoot"), "double-proxy-"));
+    const run = (args: string[]) => new Promise<void>((resolve, reject) => execFile("openssl", args, { cwd: dir }, (error) => (error ? reject(error) : resolve())));
+    await run(["genrsa", "-out", "example.com.key", "2048"]);
+    for (const side of ["frontend", "backend"]) {
+      const name = `proxy-postgres-${side}.example.com`;
+      writeFileSync(join(dir, `${side}.ext`), `subjectAltName=DNS:${name}\n`);
+      await run(["req", "-new", "-sha256", "-key", "example.com.key", "-subj", `/C=US/ST=CA/O=MyExample, Inc./CN=${name}`, "-out", `${side}.csr`]);
+      await run(["x509", "-req", "-in", `${side}.csr`, "-CA", ca.ca, "-CAkey", join(ca.dir, "ca.key"), "-CAcreateserial", "-extfile", `${side}.ext`, "-out", `${side}.crt`, "-days", "2", "-sha256"]);
+    }
+    // The compose file's mounts: each proxy's certs/ folder.
+    const files: Record<string, string> = {
+      "certs/cacert.pem": ca.ca,
+      "certs/servercert.pem": join(dir, "backend.crt"),
+      "certs/serverkey.pem": join(dir, "example.com.key"),
+      "certs/clientcert.pem": join(dir, "frontend.crt"),
+      "certs/clientkey.pem": join(dir, "example.com.key"),
+    };
+    const withFiles = (config: Json) => {
+      const walk = (value: unknown): void => {
+        if (typeof value !== "object" || value === null) return;
+        for (const [key, child] of Object.entries(value)) {
+          if (key === "filename" && typeof child === "string" && child in files) (value as Json)[key] = files[child];
+          else walk(child);
+        }
+      };
+      walk(config);
+      // The one change: postgres_proxy (stats from the PostgreSQL protocol) is not a polyvoy filter.
+      const chain = config.static_resources.listeners[0].filter_chains[0];
+      expect(chain.filters[0].name).toBe("envoy.filters.network.postgres_proxy");
+      chain.filters.shift();
+      slowMachine(config);
+    };
+    // postgres: an echo server stands in for it.
+    const postgres = net.createServer((socket) => {
+      socket.on("error", () => {});
+      socket.on("data", (data) => socket.write(data));
+      socket.on("end", () => socket.end());
+    });
+    await new Promise<void>((resolve) => postgres.listen(0, "127.0.0.1", resolve));
+    try {
+      const backend = await localize("double-proxy/envoy-backend.yaml", { postgres: (postgres.address() as AddressInfo).port }, withFiles);
+      const backendProcess = await ProxyProcess.start(runtime, backend.config);
+      try {
+        const frontend = await localize("double-proxy/envoy-frontend.yaml", { "proxy-postgres-backend.example.com": backend.port(5432) }, withFiles);
+        const frontendProcess = await ProxyProcess.start(runtime, frontend.config);
+        try {
+          const echoed = await new Promise<string>((resolve, reject) => {
+            const socket = net.connect(frontend.port(5432), "127.0.0.1");
+            let received = "";
+            socket.setEncoding("latin1");
+            socket.on("connect", () => socket.write("SELECT version();"));
+            socket.on("data", (chunk: string) => {
+              received += chunk;
+              if (received.length >= "SELECT version();".length) socket.end();
+            });
+            socket.on("close", () => resolve(received));
+            socket.on("error", reject);
+          });
+          expect(echoed).toBe("SELECT version();");
+          // The backend requires the frontend's certificate: a client without one gets nothing through.
+          const refused = await new Promise<string>((resolve) => {
+            const socket = tls.connect({ host: "127.0.0.1", port: backend.port(5432), ca: readFileSync(ca.ca), servername: "proxy-postgres-backend.example.com", checkServerIdentity: () => undefined });
+            let received = "";
+            socket.on("secureConnect", () => socket.write("SELECT 1;"));
+            socket.on("data", (d: Buffer) => (received += d.toString()));
+            socket.on("error", () => {});
+            socket.on("close", () => resolve(received));
+          });
+          expect(refused).toBe("");
+        } finally {
+          await frontendProcess.stop();
+        }
+      } finally {
+        await backendProcess.stop();
+      }
+    } finally {
+      await new Promise((resolve) => postgres.close(resolve));
     }
   });
 });

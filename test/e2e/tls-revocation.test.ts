@@ -5,13 +5,12 @@
  * counting `ssl.fail_verify_error` as Envoy. Deno's node:tls ignores CRLs: refused at start.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import * as https from "node:https";
-import type { AddressInfo } from "node:net";
 import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCa, type TestCa } from "../support/test-ca.ts";
 import type { CertFiles } from "../support/test-certs.ts";
 import { adminStats, tlsGet } from "../support/tls-probe.ts";
+import { httpsUpstream, plainListener, tlsCluster, tlsListener, type HttpsUpstream } from "../support/tls-configs.ts";
 
 let ca: TestCa;
 let server: CertFiles;
@@ -28,75 +27,21 @@ beforeAll(() => {
   crl = ca.crl();
 });
 
-const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
-
-function hcm(name: string, route: Record<string, unknown>) {
-  return {
-    name: "envoy.filters.network.http_connection_manager",
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-      stat_prefix: name,
-      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, ...route }] }] },
-      http_filters: [ROUTER],
-    },
-  };
-}
-
+/** A listener requiring a client certificate checked against the CA and `validation`. */
 function mtlsListener(name: string, port: number, validation: Record<string, unknown>) {
-  return {
-    name,
-    address: { socket_address: { address: "127.0.0.1", port_value: port } },
-    filter_chains: [
-      {
-        transport_socket: {
-          name: "envoy.transport_sockets.tls",
-          typed_config: {
-            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-            require_client_certificate: true,
-            common_tls_context: {
-              tls_certificates: [{ certificate_chain: { filename: server.cert }, private_key: { filename: server.key } }],
-              validation_context: { trusted_ca: { filename: ca.ca }, ...validation },
-            },
-          },
-        },
-        filters: [hcm(name, { direct_response: { status: 200, body: { inline_string: `${name} ok` } } })],
-      },
-    ],
-  };
+  return tlsListener(name, port, { certificate: server, context: { require_client_certificate: true }, common: { validation_context: { trusted_ca: { filename: ca.ca }, ...validation } } });
 }
 
-function plainListener(name: string, port: number, cluster: string) {
-  return { name, address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [{ filters: [hcm(name, { route: { cluster } })] }] };
-}
-
-function tlsCluster(name: string, port: number, validation: Record<string, unknown>) {
-  return {
-    name,
-    connect_timeout: "2s",
-    transport_socket: {
-      name: "envoy.transport_sockets.tls",
-      typed_config: {
-        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-        sni: "localhost",
-        common_tls_context: { validation_context: { trusted_ca: { filename: ca.ca }, ...validation } },
-      },
-    },
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
-  };
-}
-
-/** An HTTPS upstream serving `files`. */
-async function httpsUpstream(files: CertFiles): Promise<{ port: number; close(): Promise<void> }> {
-  const upstream = https.createServer({ key: ca.read(files.key), cert: ca.read(files.cert) }, (_req, res) => res.end("upstream ok"));
-  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-  return { port: (upstream.address() as AddressInfo).port, close: () => new Promise((resolve) => upstream.close(() => resolve())) };
+/** A cluster checking its host's certificate against the CA and `validation`. */
+function verifyingCluster(name: string, port: number, validation: Record<string, unknown>) {
+  return tlsCluster(name, port, { sni: "localhost", common_tls_context: { validation_context: { trusted_ca: { filename: ca.ca }, ...validation } } });
 }
 
 describe.each(RUNTIMES)("validation_context.crl on %s", (runtime) => {
   let proxy: ProxyProcess | undefined;
   const ports: Record<string, number> = {};
-  let goodUpstream: Awaited<ReturnType<typeof httpsUpstream>>;
-  let revokedUpstream: Awaited<ReturnType<typeof httpsUpstream>>;
+  let goodUpstream: HttpsUpstream;
+  let revokedUpstream: HttpsUpstream;
   const stat = (name: string) => `listener.127.0.0.1_${ports[name]}.ssl.fail_verify_error`;
 
   beforeAll(async () => {
@@ -113,7 +58,7 @@ describe.each(RUNTIMES)("validation_context.crl on %s", (runtime) => {
           plainListener("toGood", ports.toGood!, "good"),
           plainListener("toRevoked", ports.toRevoked!, "revoked"),
         ],
-        clusters: [tlsCluster("good", goodUpstream.port, { crl: { filename: crl } }), tlsCluster("revoked", revokedUpstream.port, { crl: { filename: crl } })],
+        clusters: [verifyingCluster("good", goodUpstream.port, { crl: { filename: crl } }), verifyingCluster("revoked", revokedUpstream.port, { crl: { filename: crl } })],
       },
     });
   });
@@ -153,9 +98,7 @@ describe.each(RUNTIMES)("validation_context.crl on %s", (runtime) => {
 
 describe.each(RUNTIMES)("crl settings refused on %s", (runtime) => {
   test("only_verify_leaf_cert_crl, and a crl without trusted_ca", async () => {
-    const withoutCa = mtlsListener("b", 2, {});
-    const context = withoutCa.filter_chains[0]!.transport_socket.typed_config.common_tls_context;
-    context.validation_context = { crl: { filename: "x.crl" } } as never;
+    const withoutCa = tlsListener("b", 2, { certificate: server, context: { require_client_certificate: true }, common: { validation_context: { crl: { filename: "x.crl" } } } });
     const path = writeConfig({ static_resources: { listeners: [mtlsListener("a", 1, { crl: { filename: "x.crl" }, only_verify_leaf_cert_crl: true }), withoutCa] } });
     const r = await runToExit(runtime, ["--mode", "validate", "-c", path]);
     expect(r.code).not.toBe(0);

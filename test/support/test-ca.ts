@@ -18,8 +18,11 @@ export interface TestCa {
   revoke(files: CertFiles): void;
   /** The CRL as of now (PEM file). */
   crl(): string;
-  /** A DER OCSP response for `files` as of now, valid for `days` (a negative count: already past its nextUpdate). */
-  ocspResponse(files: CertFiles, options?: { days?: number; minutes?: number }): string;
+  /**
+   * A DER OCSP response for `files` as of now, valid for `days` or `minutes` (default one
+   * day); `withoutNextUpdate`: no nextUpdate at all, which Envoy counts as expired.
+   */
+  ocspResponse(files: CertFiles, options?: { days?: number; minutes?: number; withoutNextUpdate?: boolean }): string;
   read(path: string): string;
 }
 
@@ -69,9 +72,10 @@ export function mintTestCa(): TestCa {
       openssl(["ca", "-config", "ca.cnf", "-gencrl", "-out", path]);
       return path;
     },
-    ocspResponse(files, { days, minutes } = {}) {
+    ocspResponse(files, { days, minutes, withoutNextUpdate } = {}) {
       const path = join(dir, `ocsp-${++responses}.der`);
-      const validity = minutes !== undefined ? ["-nmin", String(minutes)] : ["-ndays", String(days ?? 1)];
+      // `openssl ocsp` leaves nextUpdate out when given neither -ndays nor -nmin.
+      const validity = withoutNextUpdate ? [] : minutes !== undefined ? ["-nmin", String(minutes)] : ["-ndays", String(days ?? 1)];
       openssl(["ocsp", "-index", "db/index.txt", "-rsigner", "ca.pem", "-rkey", "ca.key", "-CA", "ca.pem", "-issuer", "ca.pem", "-cert", files.cert, "-respout", path, ...validity]);
       return path;
     },

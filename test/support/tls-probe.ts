@@ -1,5 +1,6 @@
 /** Small TLS clients for the e2e tests: what certificate a listener serves, and whether it answers a client certificate. */
 import * as tls from "node:tls";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { CertFiles } from "./test-certs.ts";
 
@@ -38,4 +39,23 @@ export async function adminStats(adminPort: number): Promise<Map<string, number>
     if (at > 0) map.set(line.slice(0, at), Number(line.slice(at + 2)));
   }
   return map;
+}
+
+/**
+ * One `openssl s_client` handshake to 127.0.0.1:`port` with `args` (-servername, -status,
+ * -sess_out FILE, …) sending one GET that closes the connection; its stdout and stderr.
+ */
+export function sClient(port: number, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-ign_eof", ...args]);
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill(), 10_000);
+    child.on("close", () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    child.stdin.end("GET / HTTP/1.1\r\nhost: example.com\r\nconnection: close\r\n\r\n");
+  });
 }

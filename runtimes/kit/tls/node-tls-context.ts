@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import type { X509Certificate } from "node:crypto";
 import { nodeCrypto, nodeTls } from "../builtins.ts";
 import type { Duplex } from "node:stream";
+import { EventEmitter } from "node:events";
 import type { TlsCertificate, TlsClientOptions, TlsContext, TlsHandshakeCallbacks, TlsParams, TlsServerOptions, TlsServerSessionOptions } from "../../../core/port.ts";
 import { ENVOY_DEFAULT_CIPHER_SUITES, ENVOY_DEFAULT_ECDH_CURVES } from "../../../core/tls/tls-config.ts";
 
@@ -43,6 +44,19 @@ export interface NodeTlsLimits {
    * Deno's rustls-backed node:tls ignores both (it issues tickets and resumes regardless).
    */
   readonly sessionSettings?: boolean;
+  /**
+   * A server TLSSocket given a `server` with an OCSPRequest listener asks it for a staple
+   * when the client sends status_request (node's _tls_wrap requestOCSP; absent: true).
+   * Bun's and Deno's never emit OCSPRequest, even on a tls.Server.
+   */
+  readonly ocspStapling?: boolean;
+  /**
+   * A server TLSSocket given a `server` with newSession/resumeSession listeners keeps
+   * sessions there for session-ID resumption (node's enableSessionCallbacks; absent:
+   * true). Bun's never emits them (and resumes no session by ID); Deno's rustls keeps a
+   * cache of its own.
+   */
+  readonly sessionCache?: boolean;
 }
 
 /** A session a client context keeps to resume a later connection to the same SNI. */
@@ -65,6 +79,8 @@ export class NodeTlsContext implements TlsContext {
     private readonly requestCert: boolean,
     /** Client side: max_session_keys. */
     private readonly maxSessionKeys = 0,
+    /** Server side: what node's TLSSocket asks a tls.Server for (OCSP staples, cached sessions), when the runtime asks. */
+    private readonly server?: EventEmitter,
   ) {}
 
   /** Client side: the newest sessions first, at most maxSessionKeys (Envoy's ClientContextImpl session_keys_). */
@@ -79,7 +95,7 @@ export class NodeTlsContext implements TlsContext {
       throw new Error(`several tls_certificates need a certificate chosen by SNI, which ${limits.runtime}'s node:tls does not offer (its TLSSocket never calls SNICallback): configure one`);
     }
     const params = withDefaults(options.params, limits);
-    const contexts = options.certificates.map((certificate) => secureContext(certificate, params, options, options.session));
+    const contexts = options.certificates.map((certificate) => secureContext(certificate, params, options, options.session ?? {}));
     const byName = options.certificates.slice(1).map((certificate, i) => ({ context: contexts[i + 1]!, certificate: new (nodeCrypto().X509Certificate)(certificate.certificateChain) }));
     if (limits.sniKeepsDefaultKeyTypes && byName.length > 0) {
       const defaultType = new (nodeCrypto().X509Certificate)(options.certificates[0]!.certificateChain).publicKey.asymmetricKeyType;
@@ -90,8 +106,12 @@ export class NodeTlsContext implements TlsContext {
         }
       }
     }
+    if (limits.ocspStapling === false && options.certificates.some((c) => c.ocspStaple !== undefined)) {
+      throw new Error(`ocsp_staple cannot be honoured on ${limits.runtime}: its node:tls never asks for a staple (a TLSSocket never emits OCSPRequest, even on a tls.Server), so nothing would be stapled`);
+    }
     const requestCert = options.requestClientCertificate || options.trustedCa !== undefined;
-    return new NodeTlsContext("server", callbacks, options.trustedCa !== undefined, contexts[0]!, alpn(options.alpnProtocols), byName, requestCert);
+    const server = serverEvents(contexts, options, callbacks, limits);
+    return new NodeTlsContext("server", callbacks, options.trustedCa !== undefined, contexts[0]!, alpn(options.alpnProtocols), byName, requestCert, 0, server);
   }
 
   static client(options: TlsClientOptions, callbacks: TlsHandshakeCallbacks, limits: NodeTlsLimits): NodeTlsContext {
@@ -111,6 +131,7 @@ export class NodeTlsContext implements TlsContext {
     };
     if (this.alpnProtocols) options.ALPNProtocols = this.alpnProtocols;
     if (this.byName.length > 0) options.SNICallback = this.selectBySni;
+    if (this.server) (options as { server?: unknown }).server = this.server;
     return options;
   }
 
@@ -152,6 +173,73 @@ export class NodeTlsContext implements TlsContext {
     }
     callback(null, this.secureContext);
   };
+}
+
+/**
+ * What node's server TLSSocket asks of the tls.Server it belongs to (lib/_tls_wrap.js:
+ * requestOCSP emits OCSPRequest with the chosen context's certificate, loadSession
+ * resumeSession, onnewsession newSession), answered for a TLSSocket that has no
+ * tls.Server: an EventEmitter with the two fields those paths read (`_sharedCreds`, the
+ * default context; `_contexts`, no addContext names). Undefined when nothing is asked.
+ */
+function serverEvents(contexts: readonly tls.SecureContext[], options: TlsServerOptions, callbacks: TlsHandshakeCallbacks, limits: NodeTlsLimits): EventEmitter | undefined {
+  const ocsp = limits.ocspStapling !== false && callbacks.onOcspRequest !== undefined;
+  const cache = limits.sessionCache !== false && options.session?.disableStateful !== true;
+  if (!ocsp && !cache) return undefined;
+  const server = Object.assign(new EventEmitter(), { _sharedCreds: contexts[0], _contexts: [] });
+  if (ocsp) {
+    const certificates = options.certificates.map((c) => new (nodeCrypto().X509Certificate)(c.certificateChain).raw);
+    server.on("OCSPRequest", (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => {
+      const index = Math.max(0, certificates.findIndex((raw) => raw.equals(certificate)));
+      const action = callbacks.onOcspRequest!(index);
+      if (action === "fail") return done(new Error("OCSP staple required by ocsp_staple_policy but not available"));
+      done(null, action === "none" ? undefined : Buffer.from(action.buffer, action.byteOffset, action.byteLength));
+    });
+  }
+  if (cache) {
+    const sessions = new SessionCache(options.session?.timeoutSeconds ?? NODE_SESSION_TIMEOUT_S);
+    server.on("newSession", (id: Buffer, session: Buffer, done: () => void) => {
+      sessions.add(id, session);
+      done();
+    });
+    server.on("resumeSession", (id: Buffer, done: (err: Error | null, session: Buffer | null) => void) => done(null, sessions.get(id) ?? null));
+  }
+  return server;
+}
+
+/**
+ * A bare secure context's session timeout (seconds): OpenSSL's default, 7200 (a tls.Server
+ * would set 300; BoringSSL's, Envoy's, is 7200 too). OpenSSL also checks it on a cached session.
+ */
+const NODE_SESSION_TIMEOUT_S = 7200;
+/** BoringSSL's SSL_DEFAULT_SESSION_CACHE_SIZE, Envoy's session cache bound. */
+const SESSION_CACHE_SIZE = 20 * 1024;
+
+/**
+ * A server context's sessions by ID, for stateful resumption (Envoy leaves
+ * BoringSSL's internal session cache on unless disable_stateful_session_resumption):
+ * at most SESSION_CACHE_SIZE, the oldest dropped first, none kept past the session timeout.
+ */
+class SessionCache {
+  private readonly sessions = new Map<string, { session: Buffer; expires: number }>();
+
+  constructor(private readonly timeoutSeconds: number) {}
+
+  add(id: Buffer, session: Buffer): void {
+    const key = id.toString("hex");
+    this.sessions.delete(key);
+    this.sessions.set(key, { session, expires: Date.now() + this.timeoutSeconds * 1000 });
+    if (this.sessions.size > SESSION_CACHE_SIZE) this.sessions.delete(this.sessions.keys().next().value!);
+  }
+
+  get(id: Buffer): Buffer | undefined {
+    const key = id.toString("hex");
+    const kept = this.sessions.get(key);
+    if (!kept) return undefined;
+    if (kept.expires > Date.now()) return kept.session;
+    this.sessions.delete(key);
+    return undefined;
+  }
 }
 
 function alpn(protocols: readonly string[]): string[] | undefined {
@@ -226,17 +314,32 @@ function secureContext(certificate: TlsCertificate | undefined, params: TlsParam
   if (params.maxVersion) options.maxVersion = params.maxVersion;
   if (params.cipherSuites) options.ciphers = params.cipherSuites.join(":");
   if (params.ecdhCurves) options.ecdhCurve = params.ecdhCurves.join(":");
-  // Stateful resumption needs a session cache, which node:tls keeps only through a
-  // tls.Server's newSession/resumeSession events (SSL_SESS_CACHE_NO_INTERNAL): a TLSSocket
-  // has none, so disable_stateful_session_resumption holds as is.
+  // Stateful resumption: node:tls keeps sessions only through a tls.Server's
+  // newSession/resumeSession events (SSL_SESS_CACHE_NO_INTERNAL), which serverEvents answers.
   if (session?.ticketKeys) options.ticketKeys = nodeTicketKey(session.ticketKeys[0]!);
   if (session?.disableStateless) options.secureOptions = nodeCrypto().constants.SSL_OP_NO_TICKET ?? 0x4000;
   if (session?.timeoutSeconds !== undefined) options.sessionTimeout = session.timeoutSeconds;
+  let context: tls.SecureContext;
   try {
-    return nodeTls().createSecureContext(options);
+    context = nodeTls().createSecureContext(options);
   } catch (err) {
     throw new Error(err instanceof Error ? err.message : String(err));
   }
+  if (session && certificate) setSessionIdContext(context, certificate);
+  return context;
+}
+
+/**
+ * A server context's session ID context (SSL_CTX_set_session_id_context), which a
+ * tls.Server sets and a bare secure context lacks: without it OpenSSL refuses to resume
+ * any session on a context that asks for client certificates. Derived from the
+ * certificate, as Envoy's (ServerContextImpl::generateHashForSessionContextId hashes the
+ * certificates' names) so sessions resume only where the same certificate is served.
+ * Runtimes whose context has no such method keep their own.
+ */
+function setSessionIdContext(context: tls.SecureContext, certificate: TlsCertificate): void {
+  const native = (context as unknown as { context?: { setSessionIdContext?: (id: string) => void } }).context;
+  native?.setSessionIdContext?.(nodeCrypto().createHash("sha256").update(certificate.certificateChain).digest("hex").slice(0, 32));
 }
 
 /**

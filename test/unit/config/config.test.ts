@@ -410,6 +410,12 @@ describe("bad configs give one-line problems", () => {
     expect(problemsByName[0]).toBe(`${FILTER}: envoy.filters.network.echo (the echo filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)`);
   });
 
+  test("a field given as null is a field not given (proto3 JSON), as Envoy's tls-inspector example's empty filter_chain_match", () => {
+    expect(loadBootstrap(typical([["    - filters:\n", "    - filter_chain_match:\n      filters:\n"], ["  id: proxy-1", "  id: proxy-1\n  metadata: null"]]), "yaml")).toEqual(TYPICAL_BOOTSTRAP);
+    // A null where a value is required is still missing.
+    expect(problems(typical([["        port_value: 10000", "        port_value: null"]]))[0]).toMatch(/port_value/);
+  });
+
   test("camelCase and snake_case spellings of one field", () => {
     expect(problems(typical([["port_value: 10000", "port_value: 10000\n        portValue: 10001"]]))).toEqual([
       `${LISTENERS}[0].address.socket_address.port_value: field given twice, as "port_value" and "portValue"`,

@@ -41,6 +41,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["mysql/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.mysql_proxy (the MySQL protocol filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
   ["redis/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.redis_proxy (the Redis proxy) is an Envoy network filter that polyvoy does not have (by a v2 \"@type\", which Envoy dropped in 1.18) (polyvoy's: docs/configuration.md)"],
   ["route-mirror/envoy.yaml", undefined],
+  ["tls-inspector/envoy.yaml", undefined],
   ["tls-sni/envoy-client.yaml", undefined],
   ["tls-sni/envoy.yaml", undefined],
   ["tls/envoy-http-https.yaml", undefined],

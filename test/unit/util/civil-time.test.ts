@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { imfFixdate, isoTimestamp, utcParts } from "../../../core/util/civil-time.ts";
+import { imfFixdate, isoTimestamp, utcEpochMs, utcParts } from "../../../core/util/civil-time.ts";
 
 describe("civil time (UTC fields without the host's Date)", () => {
   test("agrees with Date on ISO strings, IMF-fixdate and fields across four centuries, leap days and negative times", () => {
@@ -14,6 +14,8 @@ describe("civil time (UTC fields without the host's Date)", () => {
         date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds(), date.getUTCMilliseconds(), date.getUTCDay(),
       ]);
       expect(p.yearDay).toBe((Date.UTC(p.year, p.month - 1, p.day) - Date.UTC(p.year, 0, 1)) / 86_400_000 + 1);
+      // utcEpochMs is its inverse (to the second).
+      expect(utcEpochMs(p.year, p.month, p.day, p.hour, p.minute, p.second) + p.millisecond, String(ms)).toBe(ms);
     }
   });
 });
