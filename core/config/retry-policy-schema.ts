@@ -22,7 +22,7 @@ const HOST_PREDICATE_TYPES = {
   "envoy.retry_host_predicates.omit_canary_hosts": "type.googleapis.com/envoy.extensions.retry.host.omit_canary_hosts.v3.OmitCanaryHostsPredicate",
   "envoy.retry_host_predicates.omit_host_metadata": "type.googleapis.com/envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig",
 } as const;
-type HostPredicateName = keyof typeof HOST_PREDICATE_TYPES;
+export type HostPredicateName = keyof typeof HOST_PREDICATE_TYPES;
 
 const PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities";
 const PREVIOUS_PRIORITIES_TYPE = "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig";
@@ -41,7 +41,7 @@ const retryOn = z.string().transform((text, ctx) => {
 });
 
 /** A retry host predicate as parsed: its name, and omit_host_metadata's `envoy.lb` labels. */
-interface HostPredicate {
+export interface HostPredicate {
   readonly name: HostPredicateName;
   readonly labels?: readonly (readonly [string, unknown])[];
 }
