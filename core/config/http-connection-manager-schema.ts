@@ -6,6 +6,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
+import { enableTrailers } from "./http1-trailers-schema.ts";
 import type {
   CidrRangeConfig,
   EscapedSlashesAction,
@@ -260,8 +261,9 @@ const commonHttpProtocolOptions = lazySchema(() =>
 }));
 
 /**
- * envoy.config.core.v3.Http1ProtocolOptions: accept_http_10, default_host_for_http_10 and
- * header_key_format (proper_case_words only; stateful_formatter is an extension).
+ * envoy.config.core.v3.Http1ProtocolOptions: accept_http_10, default_host_for_http_10,
+ * header_key_format (proper_case_words only; stateful_formatter is an extension) and
+ * enable_trailers (true only: http1-trailers-schema.ts).
  */
 const http1ProtocolOptions = lazySchema(() =>
   z
@@ -269,6 +271,7 @@ const http1ProtocolOptions = lazySchema(() =>
     accept_http_10: z.boolean().default(false),
     default_host_for_http_10: z.string().default(""),
     header_key_format: z.strictObject({ proper_case_words: z.strictObject({}).optional() }).optional(),
+    enable_trailers: enableTrailers,
   })
   .transform(
     (o): Http1ProtocolOptionsConfig => ({

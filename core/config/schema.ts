@@ -32,6 +32,7 @@ import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 
@@ -640,9 +641,9 @@ const upstreamCommonHttpProtocolOptions = lazySchema(() =>
   max_connection_duration: duration.optional(),
 }));
 
-/** Upstream Http1ProtocolOptions: none of its fields is implemented for upstream connections (each is refused by name). */
+/** Upstream Http1ProtocolOptions: enable_trailers (true only: http1-trailers-schema.ts); its other fields are refused by name. */
 const upstreamHttp1ProtocolOptions = lazySchema(() =>
-  z.strictObject({}));
+  z.strictObject({ enable_trailers: enableTrailers }));
 const http3Refused = unsupportedField("HTTP/3 upstreams (http3_protocol_options) are not implemented");
 
 /**

@@ -35,6 +35,16 @@ describe.each(RUNTIMES)("request trailers on %s", (runtime) => {
         listenPort: port,
         clusters: { up: [(upstream.address() as AddressInfo).port] },
         routes: [{ match: { prefix: "/" }, cluster: "up" }],
+        // Envoy's HTTP/1 codec forwards trailers only with enable_trailers on both sides; polyvoy always does and takes the field.
+        hcm: { http_protocol_options: { enable_trailers: true } },
+        clusterExtra: {
+          typed_extension_protocol_options: {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+              "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+              explicit_http_config: { http_protocol_options: { enable_trailers: true } },
+            },
+          },
+        },
       }),
     );
   });
