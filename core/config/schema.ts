@@ -430,6 +430,13 @@ export const listenerSchema = lazySchema(() =>
     access_log: accessLogs,
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
     ignore_global_conn_limit: z.boolean().default(false),
+    // Envoy balances a listener's connections across one process's worker threads; a polyvoy
+    // process has one event loop (one worker), so each connection already goes to the one
+    // worker there is. Across `--concurrency` processes, the kernel (reuse_port) or
+    // node:cluster spreads them (docs/configuration.md, Listener).
+    connection_balance_config: z
+      .strictObject({ exact_balance: z.strictObject({}).optional(), extend_balance: unsupportedField("extend_balance (a connection balancer extension)") })
+      .optional(),
   })
   .transform((l, ctx): ListenerConfig => {
     // Checked here, on valid parts only (Envoy's listener_impl.cc and FilterChainManagerImpl::addFilterChains).

@@ -350,6 +350,13 @@ describe("bad configs give one-line problems", () => {
     ]);
   });
 
+  test("connection_balance_config: exact_balance is what one worker per process does; a balancer extension is refused", () => {
+    expect(loadBootstrap(typical([["    filter_chains:\n    - filters:", "    connection_balance_config: { exact_balance: {} }\n    filter_chains:\n    - filters:"]]), "yaml").listeners).toHaveLength(1);
+    expect(problems(typical([["    filter_chains:\n    - filters:", "    connection_balance_config: { extend_balance: { name: x } }\n    filter_chains:\n    - filters:"]]))).toEqual([
+      `${LISTENERS}[0].connection_balance_config.extend_balance: not supported: extend_balance (a connection balancer extension)`,
+    ]);
+  });
+
   test("unsupported enum value", () => {
     expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    lb_policy: CLUSTER_PROVIDED"]]))).toEqual([
       'static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG)',
