@@ -149,8 +149,8 @@ export class Admin implements AdminRequestHandler, TimerTarget {
         params: [["format", "File format to use: text (default) or json"]],
         run: (r) =>
           r.query.get("format") === "json"
-            ? json(200, clustersAsJson(server.clusterManager.all()))
-            : text(200, clustersAsText(server.clusterManager.all())),
+            ? json(200, clustersAsJson(server.clusterManager.all(), (c) => server.clusterManager.addedViaApi(c)))
+            : text(200, clustersAsText(server.clusterManager.all(), (c) => server.clusterManager.addedViaApi(c))),
       },
       {
         prefix: "/certs",

@@ -4,8 +4,12 @@ import type { Cluster } from "../upstream/cluster.ts";
 import { HealthFlag, type Host, type Locality } from "../upstream/host.ts";
 import { SuccessRateMonitorType } from "../upstream/host-monitors.ts";
 
-/** Envoy's defaults for priority HIGH, which polyvoy's config does not set (only DEFAULT thresholds are read). */
+/** Envoy's defaults for priority HIGH, when the config sets no HIGH thresholds. */
 const HIGH_PRIORITY = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
+
+/** Whether CDS (a file or a management server) added the cluster: Envoy's added_via_api. */
+export type AddedViaApi = (cluster: Cluster) => boolean;
+const NONE_VIA_API: AddedViaApi = () => false;
 
 /**
  * Envoy's text form, one `cluster::…::value` line each: the cluster's
@@ -13,19 +17,19 @@ const HIGH_PRIORITY = { maxConnections: 1024, maxPendingRequests: 1024, maxReque
  * per host its counters and gauges (sorted by name), health flags, weight, locality,
  * priority and success rates (-1 unless outlier detection computed one last interval).
  */
-export function clustersAsText(clusters: readonly Cluster[]): string {
+export function clustersAsText(clusters: readonly Cluster[], addedViaApi: AddedViaApi = NONE_VIA_API): string {
   let out = "";
   for (const cluster of clusters) {
     const name = cluster.name;
     out += `${name}::observability_name::${name}\n`;
     const thresholds = cluster.config.circuitBreakers;
-    for (const [priority, t] of [["default", thresholds], ["high", HIGH_PRIORITY]] as const) {
+    for (const [priority, t] of [["default", thresholds], ["high", cluster.config.circuitBreakersHigh ?? HIGH_PRIORITY]] as const) {
       out += `${name}::${priority}_priority::max_connections::${t.maxConnections}\n`;
       out += `${name}::${priority}_priority::max_pending_requests::${t.maxPendingRequests}\n`;
       out += `${name}::${priority}_priority::max_requests::${t.maxRequests}\n`;
       out += `${name}::${priority}_priority::max_retries::${t.maxRetries}\n`;
     }
-    out += `${name}::added_via_api::false\n`;
+    out += `${name}::added_via_api::${addedViaApi(cluster)}\n`;
     for (const host of cluster.hosts) {
       const at = `${name}::${formatAddress(host)}`;
       const stats = [...host.stats.counters(), ...host.stats.gauges()].sort(([a], [b]) => (a < b ? -1 : 1));
@@ -49,7 +53,7 @@ export function clustersAsText(clusters: readonly Cluster[]): string {
  * `/clusters?format=json`: envoy.admin.v3.Clusters in proto3 JSON as Envoy prints it
  * (zero values and false are left out; uint64 stat values are strings).
  */
-export function clustersAsJson(clusters: readonly Cluster[]): string {
+export function clustersAsJson(clusters: readonly Cluster[], addedViaApi: AddedViaApi = NONE_VIA_API): string {
   const thresholds = (t: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number }) => ({
     max_connections: t.maxConnections,
     max_pending_requests: t.maxPendingRequests,
@@ -77,9 +81,10 @@ export function clustersAsJson(clusters: readonly Cluster[]): string {
       ...successRatesJson(host),
     })),
     circuit_breakers: {
-      thresholds: [thresholds(cluster.config.circuitBreakers), { priority: "HIGH", ...thresholds(HIGH_PRIORITY) }],
+      thresholds: [thresholds(cluster.config.circuitBreakers), { priority: "HIGH", ...thresholds(cluster.config.circuitBreakersHigh ?? HIGH_PRIORITY) }],
     },
     observability_name: cluster.name,
+    ...(addedViaApi(cluster) ? { added_via_api: true } : {}),
   }));
   return JSON.stringify({ cluster_statuses: statuses }, null, 2);
 }

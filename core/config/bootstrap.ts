@@ -423,6 +423,12 @@ export interface ClusterConfig {
     /** retry_budget (percent of active requests, floor of concurrent retries); absent: max_retries alone limits retries. */
     retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
   };
+  /**
+   * circuit_breakers thresholds for priority HIGH (Envoy's defaults as DEFAULT's), shown by
+   * the admin's /clusters: no route is of priority HIGH (route `priority` is refused), so they
+   * are never reached, as in Envoy for a config without high-priority routes. Absent: the defaults.
+   */
+  circuitBreakersHigh?: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
   /** health_checks (core/upstream/health-checker.ts); absent when none. */
   healthChecks?: HealthCheckConfig[];
   /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */

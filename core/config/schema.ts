@@ -613,6 +613,20 @@ const circuitBreakers = lazySchema(() =>
     .default([]),
 }));
 
+/** The HIGH thresholds, when the config sets them (for /clusters; see ClusterConfig.circuitBreakersHigh). */
+function highThresholds(breakers: z.infer<typeof circuitBreakers> | undefined): Pick<ClusterConfig, "circuitBreakersHigh"> {
+  const t = breakers?.thresholds.find((each) => each.priority === "HIGH");
+  if (t === undefined) return {};
+  return {
+    circuitBreakersHigh: {
+      maxConnections: t.max_connections ?? DEFAULT_THRESHOLD,
+      maxPendingRequests: t.max_pending_requests ?? DEFAULT_THRESHOLD,
+      maxRequests: t.max_requests ?? DEFAULT_THRESHOLD,
+      maxRetries: t.max_retries ?? DEFAULT_MAX_RETRIES,
+    },
+  };
+}
+
 function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined): ClusterConfig["circuitBreakers"] {
   const t = breakers?.thresholds.find((each) => each.priority === "DEFAULT");
   const limits: ClusterConfig["circuitBreakers"] = {
@@ -824,6 +838,7 @@ const clusterMessage = z
       // SubsetInfoImpl::isEnabled: subset load balancing is on when there are selectors.
       ...(c.lb_subset_config !== undefined && c.lb_subset_config.selectors.length > 0 ? { lbSubset: c.lb_subset_config } : {}),
       circuitBreakers: defaultThresholds(c.circuit_breakers),
+      ...highThresholds(c.circuit_breakers),
       // 0 or unset: no limit. Present only when set, so other configs compare as before.
       ...maxRequestsPerConnection(
         c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection ??

@@ -63,6 +63,11 @@ export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
   /** Each cluster's config hash and xDS version_info (addOrUpdateCluster). */
   private readonly hashes = new Map<Cluster, { hash: string; versionInfo: string | undefined; addedViaApi: boolean }>();
+
+  /** CDS added this cluster (Envoy's added_via_api, shown by /clusters). */
+  addedViaApi(cluster: Cluster): boolean {
+    return this.hashes.get(cluster)?.addedViaApi === true;
+  }
   /** addOrUpdateCluster calls, one at a time in the order asked (a reload and CDS may name one cluster). */
   private updates: Promise<unknown> = Promise.resolve();
   /** The cluster warming under each name (addOrUpdateCluster); removeCluster cancels it. */

@@ -23,7 +23,9 @@ function adminConfig(ports: { http: number; tcp: number; admin: number; upstream
     listenPort: ports.http,
     clusters: { backend: [ports.upstream], tcp_backend: [ports.upstream] },
     routes: [{ match: { prefix: "/" }, cluster: "backend" }],
-  }) as { static_resources: { listeners: unknown[]; clusters: unknown[] } };
+  }) as { static_resources: { listeners: unknown[]; clusters: Record<string, unknown>[] } };
+  // HIGH thresholds: no route is high priority, but /clusters shows them as configured.
+  config.static_resources.clusters[1]!.circuit_breakers = { thresholds: [{ priority: "HIGH", max_connections: 7, max_retries: 9 }] };
   config.static_resources.listeners.push({
     name: "tcp",
     address: { socket_address: { address: "127.0.0.1", port_value: ports.tcp } },
@@ -297,6 +299,10 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
       "backend::default_priority::max_retries::3",
       "backend::high_priority::max_connections::1024",
       "backend::added_via_api::false",
+      "tcp_backend::default_priority::max_connections::1024",
+      "tcp_backend::high_priority::max_connections::7",
+      "tcp_backend::high_priority::max_pending_requests::1024",
+      "tcp_backend::high_priority::max_retries::9",
       `${host}::rq_total::${REQUESTS}`,
       `${host}::rq_success::${REQUESTS}`,
       `${host}::rq_error::0`,
