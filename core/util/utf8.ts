@@ -13,8 +13,9 @@ export function utf8Encode(text: string): Uint8Array {
 }
 
 const decoder = (() => {
-  const Decoder = (globalThis as unknown as { TextDecoder?: new () => { decode(bytes: Uint8Array): string } }).TextDecoder;
-  return typeof Decoder === "function" ? new Decoder() : undefined;
+  const Decoder = (globalThis as unknown as { TextDecoder?: new (label: string, options: { ignoreBOM: boolean }) => { decode(bytes: Uint8Array): string } }).TextDecoder;
+  // ignoreBOM: a leading U+FEFF is kept (a nonce or version echoed back must be the same string).
+  return typeof Decoder === "function" ? new Decoder("utf-8", { ignoreBOM: true }) : undefined;
 })();
 
 /** UTF-8 bytes as text, malformed sequences as U+FFFD (the runtime's TextDecoder where there is one). */

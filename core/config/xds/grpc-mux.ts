@@ -226,6 +226,9 @@ export class GrpcMux implements GrpcMuxLike {
         if (resource["@type"] !== response.typeUrl) throw new Error(`${response.typeUrl} does not match the message-wide type URL ${String(resource["@type"])} in DiscoveryResponse`);
       }
       for (const watch of [...state.watches]) {
+        // A watch removed while an earlier one applied (a retired EDS cluster, a drained
+        // listener's RDS) gets nothing more, and cannot NACK the others' update.
+        if (!state.watches.has(watch)) continue;
         const mine = watch.names.length === 0 ? resources : resources.filter((r) => watch.names.includes(resourceName(response.typeUrl, r)));
         // onConfigUpdate reaches RDS and EDS watches only when the response has theirs.
         if (watch.names.length > 0 && mine.length === 0 && (response.typeUrl === RDS_TYPE || response.typeUrl === EDS_TYPE)) continue;

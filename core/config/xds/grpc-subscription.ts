@@ -76,6 +76,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
   }
 
   async onConfigUpdate(response: RawDiscoveryResponse): Promise<void> {
+    if (this.stopped) return;
     const stats = this.stats;
     stats.updateAttempt.inc();
     try {

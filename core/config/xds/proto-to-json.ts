@@ -106,7 +106,7 @@ function decodeMessage(fields: Map<number, WireField>, bytes: Uint8Array, depth:
         else entry.skip();
       }
       const map = (out[field.name] ??= {}) as Record<string, Json>;
-      map[String(key)] = value ?? defaultValue(field.kind);
+      setOwn(map, String(key), value ?? defaultValue(field.kind));
       continue;
     }
     if (field.repeated) {
@@ -310,9 +310,15 @@ function structJson(bytes: Uint8Array, depth: number): Json {
       else if (entry.field === 2) value = valueJson(entry.lengthDelimited(), depth + 1);
       else entry.skip();
     }
-    out[key] = value;
+    setOwn(out, key, value);
   }
   return out;
+}
+
+/** A key from the wire as an own property, `__proto__` too (a plain assignment would set the prototype), as JSON.parse does. */
+function setOwn(target: Record<string, Json>, key: string, value: Json): void {
+  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 function listJson(bytes: Uint8Array, depth: number): Json[] {
