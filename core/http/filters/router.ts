@@ -239,12 +239,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       if (data.byteLength > 0 && this.callbacks.traced) this.callbacks.trace("upstream_write", String(data.byteLength));
     } else if (!this.done) {
       if (data.byteLength > 0) this.keepBody(data);
-      // Waiting for a connection: past the buffer limit, stop reading the client.
-      const limit = this.cluster?.config.perConnectionBufferLimitBytes ?? 0;
-      if (!this.readDisabledForBuffer && limit > 0 && this.bodyBytes > limit) {
-        this.readDisabledForBuffer = true;
-        this.callbacks.readDisableDownstream(true);
-      }
+      this.limitBufferedBody();
     }
     if (endStream) this.onRequestComplete();
     return FilterDataStatus.StopIterationNoBuffer;
@@ -269,6 +264,16 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // CONNECT) wait for the upstream connection like a request body does.
     if (data.byteLength > 0) this.keepBody(data);
     this.bufferedUpgradeEnd ||= endStream;
+    this.limitBufferedBody();
+  }
+
+  /** Waiting for a connection: past the cluster's buffer limit, stop reading the client (resumed in onPoolReady). */
+  private limitBufferedBody(): void {
+    const limit = this.cluster?.config.perConnectionBufferLimitBytes ?? 0;
+    if (!this.readDisabledForBuffer && limit > 0 && this.bodyBytes > limit) {
+      this.readDisabledForBuffer = true;
+      this.callbacks.readDisableDownstream(true);
+    }
   }
 
   // ---- the request's progress ----
@@ -425,6 +430,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.upstreamHeaders!.upgrade) {
       for (const chunk of buffered) stream.encodeUpgradeData(chunk, false);
       if (this.bufferedUpgradeEnd) stream.encodeUpgradeData(EMPTY_BYTES, true);
+      if (this.readDisabledForBuffer) {
+        this.readDisabledForBuffer = false;
+        this.callbacks.readDisableDownstream(false);
+      }
       return;
     }
     const last = buffered.length - 1;
