@@ -4,6 +4,7 @@
  * `alg`, a JSON payload whose registered claims have the right types. Failures are
  * jwt_verify_lib's status texts, which Envoy sends as the 401's body.
  */
+import { utf8DecodeStrict } from "../../../util/utf8.ts";
 
 export const JWT_MISSED = "Jwt is missing";
 export const JWT_EXPIRED = "Jwt is expired";
@@ -105,7 +106,7 @@ export function decodeBase64Url(text: string): Uint8Array | undefined {
 }
 
 function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
-  const text = utf8Decode(bytes);
+  const text = utf8DecodeStrict(bytes);
   if (text === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(text);
@@ -113,30 +114,6 @@ function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined
   } catch {
     return undefined;
   }
-}
-
-/** Strict UTF-8 (RFC 3629): undefined for malformed input. */
-function utf8Decode(bytes: Uint8Array): string | undefined {
-  let out = "";
-  for (let i = 0; i < bytes.length; ) {
-    const b = bytes[i]!;
-    let cp: number;
-    let n: number;
-    if (b < 0x80) [cp, n] = [b, 0];
-    else if (b >= 0xc2 && b < 0xe0) [cp, n] = [b & 0x1f, 1];
-    else if (b >= 0xe0 && b < 0xf0) [cp, n] = [b & 0x0f, 2];
-    else if (b >= 0xf0 && b < 0xf5) [cp, n] = [b & 0x07, 3];
-    else return undefined;
-    for (let k = 1; k <= n; k++) {
-      const c = bytes[i + k];
-      if (c === undefined || (c & 0xc0) !== 0x80) return undefined;
-      cp = (cp << 6) | (c & 0x3f);
-    }
-    if ((n === 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (n === 3 && (cp < 0x10000 || cp > 0x10ffff))) return undefined;
-    out += String.fromCodePoint(cp);
-    i += n + 1;
-  }
-  return out;
 }
 
 function asciiBytes(text: string): Uint8Array {
