@@ -18,13 +18,15 @@ import type * as Zlib from "node:zlib";
 let tls: typeof Tls | undefined;
 let crypto: typeof Crypto | undefined;
 let http: typeof Http | undefined;
-let stream: typeof Stream | undefined;
+/** What the kit uses of node:stream (Deno's node types give the whole module a `default` getBuiltinModule's type lacks). */
+type StreamModule = Pick<typeof Stream, "Duplex">;
+let stream: StreamModule | undefined;
 let zlib: typeof Zlib | undefined;
 let dnsPromises: typeof DnsPromises | undefined;
 
 export const nodeTls = (): typeof Tls => (tls ??= process.getBuiltinModule("node:tls"));
 export const nodeCrypto = (): typeof Crypto => (crypto ??= process.getBuiltinModule("node:crypto"));
 export const nodeHttp = (): typeof Http => (http ??= process.getBuiltinModule("node:http"));
-export const nodeStream = (): typeof Stream => (stream ??= process.getBuiltinModule("node:stream"));
+export const nodeStream = (): StreamModule => (stream ??= process.getBuiltinModule("node:stream"));
 export const nodeZlib = (): typeof Zlib => (zlib ??= process.getBuiltinModule("node:zlib"));
 export const nodeDnsPromises = (): typeof DnsPromises => (dnsPromises ??= process.getBuiltinModule("node:dns/promises"));
