@@ -4,15 +4,17 @@
  * Struct { map<string, Value> fields = 1 }, Value { null_value = 1; number_value = 2;
  * string_value = 3; bool_value = 4; struct_value = 5; list_value = 6 },
  * ListValue { repeated Value values = 1 }. Nesting is bounded: a deeper message is an error.
+ * The xDS decoder (config/xds/proto-to-json.ts) reads the three well-known types with these,
+ * passing the depth it has reached.
  */
 import { utf8DecodeStrict } from "./utf8.ts";
 import { ProtoDecodeError, ProtoReader, WireType } from "./protobuf-wire.ts";
 
-/** How deep structs and lists may nest (protobuf's own parsers stop at 100). */
-const MAX_DEPTH = 100;
+/** How deep messages may nest (protobuf's own parsers stop at 100). */
+export const MAX_DEPTH = 100;
 
 export function decodeStruct(bytes: Uint8Array, depth = 0): Record<string, unknown> {
-  if (depth > MAX_DEPTH) throw new ProtoDecodeError("Struct nested too deep");
+  if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");
   const out: Record<string, unknown> = {};
   const reader = new ProtoReader(bytes);
   while (reader.next()) {
@@ -43,8 +45,9 @@ function text(bytes: Uint8Array): string {
   return value;
 }
 
-function decodeValue(bytes: Uint8Array, depth: number): unknown {
-  if (depth > MAX_DEPTH) throw new ProtoDecodeError("Struct nested too deep");
+/** google.protobuf.Value: the JSON value it stands for. */
+export function decodeValue(bytes: Uint8Array, depth = 0): unknown {
+  if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");
   let value: unknown = null;
   const reader = new ProtoReader(bytes);
   while (reader.next()) {
@@ -65,19 +68,24 @@ function decodeValue(bytes: Uint8Array, depth: number): unknown {
       case 5:
         value = decodeStruct(reader.lengthDelimited(), depth + 1);
         break;
-      case 6: {
-        const list: unknown[] = [];
-        const items = new ProtoReader(reader.lengthDelimited());
-        while (items.next()) {
-          if (items.field === 1 && items.wire === WireType.Len) list.push(decodeValue(items.lengthDelimited(), depth + 1));
-          else items.skip();
-        }
-        value = list;
+      case 6:
+        value = decodeList(reader.lengthDelimited(), depth + 1);
         break;
-      }
       default:
         reader.skip();
     }
   }
   return value;
+}
+
+/** google.protobuf.ListValue: a JSON array. */
+export function decodeList(bytes: Uint8Array, depth = 0): unknown[] {
+  if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");
+  const list: unknown[] = [];
+  const items = new ProtoReader(bytes);
+  while (items.next()) {
+    if (items.field === 1 && items.wire === WireType.Len) list.push(decodeValue(items.lengthDelimited(), depth + 1));
+    else items.skip();
+  }
+  return list;
 }

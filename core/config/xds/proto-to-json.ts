@@ -11,6 +11,7 @@
  */
 import { encodeBase64 as base64Encode } from "../../util/base64.ts";
 import { isoTimestamp } from "../../util/civil-time.ts";
+import { decodeList, decodeStruct, decodeValue, MAX_DEPTH } from "../../util/protobuf-struct.ts";
 import { ProtoDecodeError, ProtoReader, WireType } from "../../util/protobuf-wire.ts";
 import { utf8Decode } from "../../util/utf8.ts";
 import { WIRE_ENUM_VALUES, WIRE_MESSAGE_FIELDS, WIRE_TYPE_NAMES } from "./envoy-wire-types.ts";
@@ -25,8 +26,6 @@ interface WireField {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** Nesting deeper than this is refused (a hostile message must not exhaust the stack). */
-const MAX_DEPTH = 100;
 
 let messages: Map<string, Map<number, WireField>> | undefined;
 let enums: Map<string, Map<number, string>> | undefined;
@@ -293,76 +292,10 @@ function timestampJson(bytes: Uint8Array): string {
   return `${iso}${fraction}Z`;
 }
 
-function structJson(bytes: Uint8Array, depth: number): Json {
-  if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");
-  const out: Record<string, Json> = {};
-  const reader = new ProtoReader(bytes);
-  while (reader.next()) {
-    if (reader.field !== 1) {
-      reader.skip();
-      continue;
-    }
-    const entry = new ProtoReader(reader.lengthDelimited());
-    let key = "";
-    let value: Json = null;
-    while (entry.next()) {
-      if (entry.field === 1) key = utf8Decode(entry.lengthDelimited());
-      else if (entry.field === 2) value = valueJson(entry.lengthDelimited(), depth + 1);
-      else entry.skip();
-    }
-    setOwn(out, key, value);
-  }
-  return out;
-}
-
 /** A key from the wire as an own property, `__proto__` too (a plain assignment would set the prototype), as JSON.parse does. */
 function setOwn(target: Record<string, Json>, key: string, value: Json): void {
   if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
-}
-
-function listJson(bytes: Uint8Array, depth: number): Json[] {
-  if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");
-  const out: Json[] = [];
-  const reader = new ProtoReader(bytes);
-  while (reader.next()) {
-    if (reader.field === 1) out.push(valueJson(reader.lengthDelimited(), depth + 1));
-    else reader.skip();
-  }
-  return out;
-}
-
-/** google.protobuf.Value: null_value 1, number_value 2, string_value 3, bool_value 4, struct_value 5, list_value 6. */
-function valueJson(bytes: Uint8Array, depth: number): Json {
-  if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");
-  const reader = new ProtoReader(bytes);
-  let value: Json = null;
-  while (reader.next()) {
-    switch (reader.field) {
-      case 1:
-        reader.skip();
-        value = null;
-        break;
-      case 2:
-        value = reader.fixed64View().getFloat64(0, true);
-        break;
-      case 3:
-        value = utf8Decode(reader.lengthDelimited());
-        break;
-      case 4:
-        value = reader.bool();
-        break;
-      case 5:
-        value = structJson(reader.lengthDelimited(), depth + 1);
-        break;
-      case 6:
-        value = listJson(reader.lengthDelimited(), depth + 1);
-        break;
-      default:
-        reader.skip();
-    }
-  }
-  return value;
 }
 
 /** google.protobuf.Any: type_url 1, value 2. */
@@ -387,9 +320,10 @@ function decodeAny(bytes: Uint8Array, depth: number): Record<string, Json> {
 
 const WELL_KNOWN: Readonly<Record<string, (bytes: Uint8Array, depth: number) => Json>> = {
   Any: (bytes, depth) => decodeAny(bytes, depth),
-  Struct: (bytes, depth) => structJson(bytes, depth),
-  Value: (bytes, depth) => valueJson(bytes, depth),
-  ListValue: (bytes, depth) => listJson(bytes, depth),
+  // Struct, Value and ListValue hold plain JSON values by construction.
+  Struct: (bytes, depth) => decodeStruct(bytes, depth) as Json,
+  Value: (bytes, depth) => decodeValue(bytes, depth) as Json,
+  ListValue: (bytes, depth) => decodeList(bytes, depth) as Json,
   Duration: (bytes) => durationJson(bytes),
   Timestamp: (bytes) => timestampJson(bytes),
   FieldMask: (bytes) => {
