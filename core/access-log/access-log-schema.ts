@@ -167,7 +167,7 @@ function streamAccessLog(path: string) {
 
 type AccessLoggerType = AccessLogConfig["type"];
 
-const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typedConfig: z.ZodType<{ path: string; format: AccessLogFormatConfig }> } } = {
+export const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typedConfig: z.ZodType<{ path: string; format: AccessLogFormatConfig }> } } = {
   "envoy.access_loggers.file": { typeUrl: FILE_TYPE_URL, typedConfig: fileAccessLog },
   "envoy.access_loggers.stdout": { typeUrl: STDOUT_TYPE_URL, typedConfig: streamAccessLog("/dev/stdout") },
   "envoy.access_loggers.stderr": { typeUrl: STDERR_TYPE_URL, typedConfig: streamAccessLog("/dev/stderr") },

@@ -80,7 +80,7 @@ const gzipLevel = lazySchema(() =>
 const chunkSize = uint32.min(4096).max(65536).default(4096);
 
 /** envoy.extensions.compression.gzip.compressor.v3.Gzip (defaults: gzip/compressor/config.h). */
-const gzip = lazySchema(() =>
+export const gzip = lazySchema(() =>
   z
     .strictObject({
       memory_level: uint32.min(1).max(9).default(5),
@@ -101,7 +101,7 @@ const gzip = lazySchema(() =>
     ));
 
 /** envoy.extensions.compression.brotli.compressor.v3.Brotli (defaults: brotli/compressor/config.h). */
-const brotli = lazySchema(() =>
+export const brotli = lazySchema(() =>
   z
     .strictObject({
       quality: uint32.max(11).default(3),

@@ -26,7 +26,7 @@ const chunkSize = uint32.min(4096).max(65536).default(4096);
 
 type Library = { options: DecompressorOptions; maxInflateRatio: number };
 
-const gzip = z
+export const gzip = z
   .strictObject({
     window_bits: uint32.min(9).max(15).default(15),
     chunk_size: chunkSize,
@@ -39,7 +39,7 @@ const gzip = z
     }),
   );
 
-const brotli = z
+export const brotli = z
   .strictObject({ disable_ring_buffer_reallocation: z.boolean().default(false), chunk_size: chunkSize })
   .transform(
     (b): Library => ({

@@ -72,7 +72,7 @@ type HttpFilterKind<T extends HttpFilterType> = {
   perRoute?: { typeUrl: string; schema: z.ZodType };
 };
 
-const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
+export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   "envoy.filters.http.router": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
     // No Router option is supported yet: every field is an error.

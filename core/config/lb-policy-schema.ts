@@ -120,7 +120,7 @@ const localityLbConfig = lazySchema(() =>
 const EXTENSION = "type.googleapis.com/envoy.extensions.load_balancing_policies.";
 
 /** The typed_config of each supported policy, by its type URL. */
-const typedPolicies = {
+export const typedPolicies = {
   [`${EXTENSION}round_robin.v3.RoundRobin`]: z.strictObject({
     "@type": z.string(),
     locality_lb_config: localityLbConfig.optional(),

@@ -165,7 +165,7 @@ type ConfigOf<T extends NetworkFilterType> = Extract<NetworkFilterConfig, { type
  * add its variant to `NetworkFilterConfig` in bootstrap.ts and an entry here (the
  * compiler asks for it).
  */
-const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typedConfig: z.ZodType<ConfigOf<T>> } } = {
+export const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typedConfig: z.ZodType<ConfigOf<T>> } } = {
   "envoy.filters.network.tcp_proxy": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
     typedConfig: tcpProxy,
@@ -357,7 +357,7 @@ const proxyProtocol = lazySchema(() =>
 type ListenerFilterType = ListenerFilterConfig["type"];
 
 /** Every supported listener filter, by canonical name: its typed_config's type URL, deprecated names, and schema. */
-const LISTENER_FILTERS: { [T in ListenerFilterType]: { typeUrl: string; aliases: string[]; typedConfig: z.ZodType<Extract<ListenerFilterConfig, { type: T }>["config"]> } } = {
+export const LISTENER_FILTERS: { [T in ListenerFilterType]: { typeUrl: string; aliases: string[]; typedConfig: z.ZodType<Extract<ListenerFilterConfig, { type: T }>["config"]> } } = {
   "envoy.filters.listener.tls_inspector": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
     aliases: ["envoy.listener.tls_inspector"],

@@ -268,7 +268,7 @@ const sessionTicketKeys = lazySchema(() =>
   z.strictObject({ keys: z.array(tlsDataSource).min(1) }).transform((k) => k.keys));
 
 /** DownstreamTlsContext */
-const downstreamTlsContext = lazySchema(() =>
+export const downstreamTlsContext = lazySchema(() =>
   z
     .strictObject({
       "@type": z.literal(`${TYPE_PREFIX}DownstreamTlsContext`).optional(),
@@ -312,7 +312,7 @@ const downstreamTlsContext = lazySchema(() =>
     }));
 
 /** UpstreamTlsContext */
-const upstreamTlsContext = lazySchema(() =>
+export const upstreamTlsContext = lazySchema(() =>
   z
     .strictObject({
       "@type": z.literal(`${TYPE_PREFIX}UpstreamTlsContext`).optional(),
