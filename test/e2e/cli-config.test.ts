@@ -220,7 +220,7 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
     const cases: [string[], string][] = [
       [["--mode", "validate", "-c", binary], "config error: config: not a text file (it contains NUL bytes)"],
       [["--mode", "validate", "-c", notUtf8], "config error: config: not a text file (it is not valid UTF-8)"],
-      [["--mode", "validate", "-c", brokenJson], "config error: config: JSON syntax error"],
+      [["--mode", "validate", "-c", brokenJson], "config error: config: JSON syntax error at line 3, column 18: expected a value"],
       [["--mode", "validate", "-c", "/nonexistent/envoy.json"], "config error: cannot read '/nonexistent/envoy.json': no such file"],
       [["-c", brokenJson], "config error: config: JSON syntax error"],
     ];
