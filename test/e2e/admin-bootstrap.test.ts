@@ -1,8 +1,9 @@
 /**
  * Bootstrap fields around the admin, on every runtime (the details are in
  * test/memory/admin-bootstrap.test.ts): admin.access_log_path writes each admin request
- * to its file in Envoy's default format, admin.profile_path is accepted with an info line,
- * and node metadata and locality show in /server_info.
+ * to its file in Envoy's default format, as does the typed admin.access_log list (with its
+ * own format and filters), admin.profile_path is accepted with an info line, and node
+ * metadata and locality show in /server_info.
  */
 import { describe, expect, inject, test } from "vitest";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -32,6 +33,42 @@ describe.each(RUNTIMES)("admin bootstrap fields on %s", (runtime) => {
         log = readFileSync(logPath, "utf8");
       }
       expect(log).toMatch(/^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET \/server_info HTTP\/1\.1" 200 - 0 \d+ \d+ - "-" "e2e" "-" "127\.0\.0\.1:\d+" "-"\n$/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe.each(RUNTIMES)("typed admin.access_log on %s", (runtime) => {
+  test("each admin request logged by the access_log list's file logger, in its format and through its filter", async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(inject("tempRoot"), "admin-typed-log-"));
+    const file = (name: string, extra: object) => ({
+      name: "envoy.access_loggers.file",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: join(dir, name), ...extra },
+    });
+    const proxy = await ProxyProcess.start(runtime, {
+      admin: {
+        address: { socket_address: { address: "127.0.0.1", port_value: port } },
+        access_log: [
+          file("all.log", { log_format: { text_format_source: { inline_string: "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %REQ(USER-AGENT)%\n" } } }),
+          // Only the failed ones.
+          { ...file("errors.log", { log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %RESPONSE_CODE%\n" } } }), filter: { status_code_filter: { comparison: { op: "GE", value: { default_value: 400, runtime_key: "admin.log.min" } } } } },
+        ],
+      },
+    });
+    try {
+      expect((await request(`http://127.0.0.1:${port}/ready`, { headers: { "user-agent": "e2e-typed" } })).statusCode).toBe(200);
+      expect((await request(`http://127.0.0.1:${port}/no-such-page`, { headers: { "user-agent": "e2e-typed" } })).statusCode).toBe(404);
+      const read = (name: string) => {
+        try {
+          return readFileSync(join(dir, name), "utf8");
+        } catch {
+          return "";
+        }
+      };
+      await expect.poll(() => read("all.log"), { timeout: 5000 }).toBe("GET /ready 200 e2e-typed\nGET /no-such-page 404 e2e-typed\n");
+      await expect.poll(() => read("errors.log"), { timeout: 5000 }).toBe("/no-such-page 404\n");
     } finally {
       await proxy.stop();
     }

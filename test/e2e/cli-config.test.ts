@@ -4,9 +4,10 @@
  */
 import { describe, expect, test } from "vitest";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { proxyCommand, ROOT, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { request } from "undici";
+import { ProxyProcess, proxyCommand, ROOT, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { connect, freePort, tcpServer } from "../support/net-helpers.ts";
 import { tcpProxyConfig } from "../support/configs.ts";
 
@@ -41,6 +42,39 @@ function camelCaseKeys(value: unknown): unknown {
   return Object.fromEntries(
     Object.entries(value).map(([key, child]) => [key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), camelCaseKeys(child)]),
   );
+}
+
+/** A YAML config whose HCM (xds.type.v3.TypedStruct) and router (udpa.type.v1.TypedStruct) are TypedStructs. */
+function typedStructConfig(port: number): string {
+  return `static_resources:
+  listeners:
+    - name: http
+      address:
+        socket_address:
+                address: 127.0.0.1
+                port_value: ${port}
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/xds.type.v3.TypedStruct
+                type_url: type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                value:
+                  stat_prefix: ingress
+                  route_config:
+                    virtual_hosts:
+                      - name: all
+                        domains: ["*"]
+                        routes:
+                          - match: { prefix: "/" }
+                            direct_response: { status: 200, body: { inline_string: "typed struct" } }
+                  http_filters:
+                    - name: envoy.filters.http.router
+                      typed_config:
+                        "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                        type_url: type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+                        value: {}
+`;
 }
 
 function missingClusterConfig(port: number): object {
@@ -144,6 +178,59 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
       expect(result.code, args.join(" ")).toBe(1);
       expect(result.stderr).toContain(message);
     }
+  });
+
+  test("TypedStruct typed_config (xds.type.v3 and udpa.type.v1) validates and serves", async () => {
+    const port = await freePort();
+    const path = writeConfig(typedStructConfig(port));
+    const validated = await runToExit(runtime, ["--mode", "validate", "-c", path]);
+    expect(validated.stderr).toMatch(/configuration '.*envoy\.yaml' OK/);
+    expect(validated.code).toBe(0);
+    const proxy = await ProxyProcess.start(runtime, typedStructConfig(port));
+    try {
+      const res = await request(`http://127.0.0.1:${port}/`);
+      expect(res.statusCode).toBe(200);
+      expect(await res.body.text()).toBe("typed struct");
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+
+  test("a key given twice in one YAML mapping: the later value wins, as Envoy's YAML loader (yaml_utility.cc) takes it", async () => {
+    const port = await freePort();
+    // The listener's port_value twice: the proxy listens on the second.
+    const text = typedStructConfig(port).replace(`port_value: ${port}`, `port_value: 1\n                port_value: ${port}`);
+    expect(text).toContain("port_value: 1\n");
+    expect((await runToExit(runtime, ["--mode", "validate", "-c", writeConfig(text)])).code).toBe(0);
+    const proxy = await ProxyProcess.start(runtime, text);
+    try {
+      expect(await (await request(`http://127.0.0.1:${port}/`)).body.text()).toBe("typed struct");
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+
+  test("unreadable configs: a binary file, a broken .json in JSON terms, a missing file — each a config error line", async () => {
+    const binary = writeConfig("placeholder");
+    writeFileSync(binary, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00]));
+    const notUtf8 = writeConfig("placeholder");
+    writeFileSync(notUtf8, Buffer.concat([Buffer.from("admin: "), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from("\n")]));
+    const brokenJson = writeConfig('{\n  "static_resources": {\n    "clusters": [,]\n  }\n}\n', "json");
+    // Under --mode validate, and one real start (the same reading path).
+    const cases: [string[], string][] = [
+      [["--mode", "validate", "-c", binary], "config error: config: not a text file (it contains NUL bytes)"],
+      [["--mode", "validate", "-c", notUtf8], "config error: config: not a text file (it is not valid UTF-8)"],
+      [["--mode", "validate", "-c", brokenJson], "config error: config: JSON syntax error at line 3, column 18: expected a value"],
+      [["--mode", "validate", "-c", "/nonexistent/envoy.json"], "config error: cannot read '/nonexistent/envoy.json': no such file"],
+      [["-c", brokenJson], "config error: config: JSON syntax error"],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runToExit(runtime, args, 60_000)));
+    results.forEach((result, i) => {
+      const [args, line] = cases[i]!;
+      expect(result.code, args.join(" ")).toBe(1);
+      expect(result.stderr).toContain(line);
+      expect(result.stderr).not.toMatch(/YAML|listening on|    at /);
+    });
   });
 
   test("--version names the runtime", async () => {

@@ -167,3 +167,73 @@ describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_conf
     expect(stats).toMatch(/^http\.ingress_http\.tracing\.service_forced: 1$/m);
   });
 });
+
+/**
+ * stats_flush_interval (polyvoy's flush closes the histograms' interval: the first of each
+ * quantile pair in /stats), use_all_default_tags: false (no tags taken out of the names, so
+ * the Prometheus series carry the whole name), and stats_matcher's inclusion_list and
+ * reject_all: true.
+ */
+describe.each(RUNTIMES)("stats_flush_interval, use_all_default_tags and stats_matcher on %s", (runtime) => {
+  let upstream: HttpUpstream;
+  let proxy: ProxyProcess;
+  let rejecting: ProxyProcess;
+  const ports = { http: 0, admin: 0, rejectHttp: 0, rejectAdmin: 0 };
+
+  async function get(port: number, path: string): Promise<string> {
+    const res = await request(`http://127.0.0.1:${port}${path}`);
+    expect(res.statusCode).toBe(200);
+    return res.body.text();
+  }
+
+  beforeAll(async () => {
+    upstream = await httpUpstream();
+    [ports.http, ports.admin, ports.rejectHttp, ports.rejectAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const admin = (port: number) => ({ address: { socket_address: { address: "127.0.0.1", port_value: port } } });
+    const config = (port: number) => httpProxyConfig({ listenPort: port, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] });
+    [proxy, rejecting] = await Promise.all([
+      ProxyProcess.start(runtime, {
+        admin: admin(ports.admin),
+        stats_flush_interval: "0.3s",
+        stats_config: {
+          use_all_default_tags: false,
+          stats_matcher: { inclusion_list: { patterns: [{ prefix: "cluster.backend.upstream_rq" }, { exact: "http.ingress_http.downstream_rq_time" }] } },
+        },
+        ...config(ports.http),
+      }),
+      ProxyProcess.start(runtime, { admin: admin(ports.rejectAdmin), stats_config: { stats_matcher: { reject_all: true } }, ...config(ports.rejectHttp) }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([proxy?.stop("SIGKILL"), rejecting?.stop("SIGKILL")]);
+    await upstream?.close();
+  });
+
+  test("stats_flush_interval 0.3s: a request's time shows in the interval quantiles after a flush, and leaves them at the next", async () => {
+    const histogram = async () => (await get(ports.admin, "/stats?filter=^http\\.ingress_http\\.downstream_rq_time$")).trim();
+    await get(ports.http, "/");
+    // Envoy's default (5 s) would leave the interval empty ("nan") for seconds.
+    await expect.poll(histogram, { timeout: 2000, interval: 50 }).toMatch(/^http\.ingress_http\.downstream_rq_time: P0\(\d[\d.]*,\d[\d.]*\)/);
+    await expect.poll(histogram, { timeout: 2000, interval: 50 }).toMatch(/^http\.ingress_http\.downstream_rq_time: P0\(nan,\d[\d.]*\)/);
+  });
+
+  test("inclusion_list: only the listed stats, in /stats and /stats/prometheus; use_all_default_tags false: no envoy_cluster_name label", async () => {
+    await get(ports.http, "/");
+    const names = (await get(ports.admin, "/stats")).trim().split("\n").map((line) => line.slice(0, line.indexOf(":")));
+    expect(names.length).toBeGreaterThan(2);
+    for (const name of names) expect(name === "http.ingress_http.downstream_rq_time" || name.startsWith("cluster.backend.upstream_rq")).toBe(true);
+    expect(names).toContain("cluster.backend.upstream_rq_total");
+    const families = parsePrometheusTextFormat(await get(ports.admin, "/stats/prometheus")) as { name: string; metrics: { labels?: Record<string, string> }[] }[];
+    const total = families.find((f) => f.name === "envoy_cluster_backend_upstream_rq_total");
+    expect(total?.metrics[0]?.labels ?? {}).toEqual({});
+    expect(families.find((f) => f.name === "envoy_cluster_upstream_rq_total")).toBeUndefined();
+    for (const family of families) expect(family.name).toMatch(/^envoy_(cluster_backend_upstream_rq|http_ingress_http_downstream_rq_time)/);
+  });
+
+  test("reject_all: true: no stat in /stats or /stats/prometheus, while the proxy serves", async () => {
+    await get(ports.rejectHttp, "/");
+    expect((await get(ports.rejectAdmin, "/stats")).trim()).toBe("");
+    expect((await get(ports.rejectAdmin, "/stats/prometheus")).trim()).toBe("");
+  });
+});

@@ -4,7 +4,8 @@
  * protos (in @grpc/grpc-js-xds), a node:http upstream, undici and curl as clients.
  * Allowed (with header mutations), denied (status, headers, body), the service down
  * (status_on_error) and failure_mode_allow; what the service received; stats and UAEX; the
- * service's query parameter changes and dynamic metadata (read by an access log).
+ * service's query parameter changes and dynamic metadata (read by an access log, and by a
+ * route's match.dynamic_metadata once clear_route_cache has the route chosen again).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile } from "node:child_process";
@@ -59,6 +60,9 @@ async function startAuthorization(): Promise<{ port: number; checks: CheckReques
             response_headers_to_add: [{ header: { key: "x-authz-said", value: "ok" } }],
           },
         });
+      } else if (auth === "Bearer gold") {
+        // A header mutation, so that clear_route_cache clears it (Envoy clears only then).
+        callback(null, { status: { code: 0 }, dynamic_metadata: { fields: { tier: { stringValue: "gold" } } }, ok_response: { headers: [{ header: { key: "x-tier", value: "gold" } }] } });
       } else if (auth === "Bearer query") {
         callback(null, {
           status: { code: 0 },
@@ -102,6 +106,7 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
   let base: string;
   let down: string;
   let allowDown: string;
+  let routed: string;
   let adminPort: number;
   let logPath: string;
   let metadataLogPath: string;
@@ -112,11 +117,12 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     );
     authz = await startAuthorization();
     const deadPort = await freePort();
-    const [port, downPort, allowPort] = [await freePort(), await freePort(), await freePort()];
+    const [port, downPort, allowPort, routedPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     adminPort = await freePort();
     base = `http://127.0.0.1:${port}`;
     down = `http://127.0.0.1:${downPort}`;
     allowDown = `http://127.0.0.1:${allowPort}`;
+    routed = `http://127.0.0.1:${routedPort}`;
     logPath = join(mkdtempSync(join(tmpdir(), "polyvoy-authz-grpc-")), "access.log");
     metadataLogPath = join(logPath, "..", "metadata.log");
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
@@ -124,6 +130,11 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
       listenPort: port,
       clusters: { echo: [echo.port], authz: [authz.port], dead: [deadPort] },
       routes: [
+        {
+          // Only for a stream whose ext_authz metadata says tier gold.
+          match: { prefix: "/", dynamic_metadata: [{ filter: "envoy.filters.http.ext_authz", path: [{ key: "tier" }], value: { string_match: { exact: "gold" } } }] },
+          action: { direct_response: { status: 200, body: { inline_string: "gold route" } } },
+        },
         {
           match: { prefix: "/tenant" },
           action: {
@@ -171,6 +182,7 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     };
     resources.listeners.push(variant("down", downPort, extAuthz("dead", { status_on_error: { code: 503 } })));
     resources.listeners.push(variant("allow_down", allowPort, extAuthz("dead", { failure_mode_allow: true, failure_mode_allow_header_add: true })));
+    resources.listeners.push(variant("routed", routedPort, extAuthz("authz", { clear_route_cache: true })));
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
   });
 
@@ -216,6 +228,18 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     // grpc-timeout (the 2 s timeout) became the call's deadline.
     const deadline = Number(authz.deadlines[seen]);
     expect(Number.isFinite(deadline) && deadline <= Date.now() + 2000).toBe(true);
+  });
+
+  test("route match.dynamic_metadata: the service's metadata picks the route once clear_route_cache has it chosen again", async () => {
+    const gold = await request(routed + "/shop", { headers: { authorization: "Bearer gold" } });
+    expect(gold.statusCode).toBe(200);
+    expect(await gold.body.text()).toBe("gold route");
+    // Other metadata (or none): the route the metadata matcher refuses is passed over.
+    const other = await request(routed + "/shop", { headers: { authorization: "Bearer good" } });
+    expect(await other.body.text()).toMatch(/^GET \/shop user=alice/);
+    // Without clear_route_cache the route was chosen before the service answered.
+    const early = await request(base + "/shop", { headers: { authorization: "Bearer gold" } });
+    expect(await early.body.text()).toMatch(/^GET \/shop user=-/);
   });
 
   test("ok_response query_parameters_to_set/_to_remove rewrite the query (sorted by name, as Envoy's QueryParamsMulti); the CheckResponse's dynamic_metadata lands under envoy.filters.http.ext_authz", async () => {

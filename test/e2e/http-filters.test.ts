@@ -1,4 +1,9 @@
-/** The local_ratelimit, fault, buffer, cors, csrf and header_mutation HTTP filters against the real proxy on every runtime. */
+/**
+ * The local_ratelimit, fault, buffer, cors, csrf and header_mutation HTTP filters against the
+ * real proxy on every runtime. The cors filter reads typed_per_filter_config policies, and
+ * without one the deprecated `cors` of the route action and of the virtual host, merged
+ * field by field with the route's first (Envoy's CorsFilter::initializeCorsPolicies).
+ */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -81,6 +86,18 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
           { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
         ],
       },
+    });
+    // A virtual host with the deprecated (non-typed) `cors`, and a route of it with its own.
+    const routeConfig = (config as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { route_config: { virtual_hosts: object[] } } }[] }[] }[] } })
+      .static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.route_config;
+    routeConfig.virtual_hosts.unshift({
+      name: "legacy-cors",
+      domains: ["legacy.example"],
+      cors: { allow_origin_string_match: [{ suffix: ".vh.example" }], allow_methods: "GET", allow_headers: "x-vh", max_age: "60" },
+      routes: [
+        { match: { prefix: "/route-cors" }, route: { cluster: "echo", cors: { allow_methods: "DELETE", expose_headers: "x-route" } } },
+        { match: { prefix: "/" }, route: { cluster: "echo" } },
+      ],
     });
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
   });
@@ -182,5 +199,38 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
     expect(seen.url).toBe("/mutate");
     expect(seen.headers["x-drop-me"]).toBeUndefined();
     expect(seen.headers["x-mutated"]).toBe("yes");
+  });
+
+  test("deprecated cors on a virtual host and a route: preflight and actual requests, the route's fields first", async () => {
+    const seen = echo.requests.length;
+    const preflight = (path: string, origin: string) =>
+      request(base + path, { method: "OPTIONS", headers: { host: "legacy.example", origin, "access-control-request-method": "GET" } });
+    // The virtual host's policy alone.
+    const vh = await preflight("/page", "https://a.vh.example");
+    await vh.body.text();
+    expect(vh.statusCode).toBe(200);
+    expect(vh.headers["access-control-allow-origin"]).toBe("https://a.vh.example");
+    expect(vh.headers["access-control-allow-methods"]).toBe("GET");
+    expect(vh.headers["access-control-allow-headers"]).toBe("x-vh");
+    expect(vh.headers["access-control-max-age"]).toBe("60");
+    // The route's allow_methods over the virtual host's; its origins are the virtual host's.
+    const routed = await preflight("/route-cors", "https://b.vh.example");
+    await routed.body.text();
+    expect(routed.headers["access-control-allow-origin"]).toBe("https://b.vh.example");
+    expect(routed.headers["access-control-allow-methods"]).toBe("DELETE");
+    expect(routed.headers["access-control-allow-headers"]).toBe("x-vh");
+    expect(echo.requests.length).toBe(seen);
+    // An origin outside the policy: the preflight goes on to the upstream, without CORS headers.
+    const foreign = await preflight("/page", "https://evil.example");
+    await foreign.body.text();
+    expect(foreign.headers["access-control-allow-origin"]).toBeUndefined();
+    expect(echo.requests.length).toBe(seen + 1);
+    // Actual requests: allow-origin, and the route's expose_headers.
+    const actual = await get("/route-cors/x", { host: "legacy.example", origin: "https://c.vh.example" });
+    expect(actual.body).toBe("/route-cors/x 0");
+    expect(actual.headers["access-control-allow-origin"]).toBe("https://c.vh.example");
+    expect(actual.headers["access-control-expose-headers"]).toBe("x-route");
+    const plain = await get("/page", { host: "legacy.example", origin: "https://evil.example" });
+    expect(plain.headers["access-control-allow-origin"]).toBeUndefined();
   });
 });

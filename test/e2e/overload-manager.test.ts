@@ -160,3 +160,90 @@ describe.each(RUNTIMES)("overload_manager reduce_timeouts on %s", (runtime) => {
     expect(Date.now() - started).toBeLessThan(8000);
   });
 });
+
+/**
+ * The connection-level actions, each in a proxy of its own (each alone decides what a
+ * connection gets), triggered by a fixed_heap monitor whose 1 KiB max the heap is always
+ * over: stop_accepting_connections (polyvoy closes the listening socket while it holds, so a
+ * connect is refused; Envoy leaves it in the kernel's backlog), reject_incoming_connections
+ * (accepted, then closed at once) and disable_http_keepalive (each response closes its
+ * connection).
+ */
+describe.each(RUNTIMES)("overload_manager connection actions on %s", (runtime) => {
+  let echo: HttpUpstream;
+  const proxies: Record<string, { proxy: ProxyProcess; port: number; admin: number }> = {};
+  const ACTIONS = ["stop_accepting_connections", "reject_incoming_connections", "disable_http_keepalive"];
+
+  beforeAll(async () => {
+    echo = await httpUpstream((req, res) => res.end(req.url));
+    // One after the other: three starting at once on a loaded machine can take past the start timeout.
+    for (const action of ACTIONS) {
+      const [port, admin] = await Promise.all([freePort(), freePort()]);
+      const config = httpProxyConfig({ listenPort: port, clusters: { echo: [echo.port] }, routes: [{ match: { prefix: "/" }, cluster: "echo" }] });
+      // A listener that would bind after the first sample starts paused and never says it listens: wait for the admin's only.
+      const listeners = action === "stop_accepting_connections" ? 1 : undefined;
+      const proxy = await ProxyProcess.start(runtime, {
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+        ...config,
+        overload_manager: {
+          refresh_interval: "0.1s",
+          resource_monitors: [
+            {
+              name: "envoy.resource_monitors.fixed_heap",
+              typed_config: { "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig", max_heap_size_bytes: 1024 },
+            },
+          ],
+          actions: [{ name: `envoy.overload_actions.${action}`, triggers: [{ name: "envoy.resource_monitors.fixed_heap", threshold: { value: 0.9 } }] }],
+        },
+      }, listeners);
+      proxies[action] = { proxy, port, admin };
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(Object.values(proxies).map(({ proxy }) => proxy.stop("SIGKILL")));
+    await echo?.close();
+  });
+
+  async function stats(action: string, filter: string): Promise<string> {
+    return (await request(`http://127.0.0.1:${proxies[action]!.admin}/stats?filter=${encodeURIComponent(filter)}`)).body.text();
+  }
+
+  async function active(action: string): Promise<void> {
+    await expect.poll(() => stats(action, `^overload\\.envoy\\.overload_actions\\.${action}\\.active$`), { timeout: 5000 }).toMatch(/: 1$/m);
+  }
+
+  /** What a connection gets for one request: "refused", "closed" (without an answer), or the response's head. */
+  function attempt(port: number): Promise<string> {
+    return rawExchange(port, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n", 2000).then(
+      ({ text, closed }) => (text ? text.slice(0, text.indexOf("\r\n\r\n")) + (closed ? "\r\n[closed]" : "") : closed ? "closed" : "no answer"),
+      (err: NodeJS.ErrnoException) => (err.code === "ECONNREFUSED" ? "refused" : err.code === "ECONNRESET" ? "closed" : `error ${err.code}`),
+    );
+  }
+
+  test("stop_accepting_connections: new connections are not taken (refused), the admin still answers", async () => {
+    await active("stop_accepting_connections");
+    const { port, admin, proxy } = proxies["stop_accepting_connections"]!;
+    await expect.poll(() => attempt(port), { timeout: 5000 }).toBe("refused");
+    expect((await request(`http://127.0.0.1:${admin}/ready`)).statusCode).toBe(200);
+    expect(proxy.stderr).toContain("stopped accepting connections (overload)");
+    expect(echo.requests.filter((r) => r.url === "/x")).toHaveLength(0);
+  });
+
+  test("reject_incoming_connections: each connection is closed unanswered and counted", async () => {
+    await active("reject_incoming_connections");
+    const { port } = proxies["reject_incoming_connections"]!;
+    expect(await attempt(port)).toBe("closed");
+    expect(await stats("reject_incoming_connections", "downstream_cx_overload_reject")).toMatch(new RegExp(`^listener\\.127\\.0\\.0\\.1_${port}\\.downstream_cx_overload_reject: [1-9]`, "m"));
+  });
+
+  test("disable_http_keepalive: a keep-alive request is answered with connection: close and the connection closes", async () => {
+    await active("disable_http_keepalive");
+    const { port } = proxies["disable_http_keepalive"]!;
+    const head = await attempt(port);
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(head.toLowerCase()).toContain("\r\nconnection: close\r\n");
+    expect(head).toMatch(/\[closed\]$/);
+    expect(await stats("disable_http_keepalive", "overload_disable_keepalive")).toMatch(/^http\.ingress_http\.downstream_cx_overload_disable_keepalive: [1-9]/m);
+  });
+});

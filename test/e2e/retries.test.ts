@@ -81,6 +81,7 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
         midbody: [midBodyPort, good.port],
         good: [good.port],
         mirror: [mirror.port],
+        dead: [deadPort],
       },
       routes: [],
       virtualHosts: [
@@ -96,6 +97,7 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
             route("/big", "fivexx", retry5xx, { per_request_buffer_limit_bytes: 1024 }),
             route("/post", "fivexx", retry5xx),
             route("/mirror", "good", { request_mirror_policies: [{ cluster: "mirror" }] }),
+            route("/dead", "dead"),
           ],
         },
       ],
@@ -135,6 +137,22 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
     const s = await stats(adminPort);
     expect(s.get("cluster.connfail.upstream_cx_connect_fail")).toBe(1);
     expect(s.get("cluster.connfail.upstream_rq_retry")).toBe(1);
+    // The retried connect failure is no response of the cluster's: only the two 200s count.
+    expect(s.get("cluster.connfail.upstream_rq_503")).toBeUndefined();
+    expect(s.get("cluster.connfail.upstream_rq_200")).toBe(2);
+    expect(s.get("cluster.connfail.upstream_rq_completed")).toBe(2);
+  });
+
+  test("a connect failure not retried: the local 503 counts as the cluster's 503 (Envoy's chargeUpstreamAbort)", async () => {
+    const res = await get("/dead/x");
+    expect(res.status).toBe(503);
+    expect(res.body).toMatch(/^upstream connect error or disconnect\/reset before headers\. reset reason: connection failure, transport failure reason: /);
+    const s = await stats(adminPort);
+    expect(s.get("cluster.dead.upstream_cx_connect_fail")).toBe(1);
+    expect(s.get("cluster.dead.upstream_rq_503")).toBe(1);
+    expect(s.get("cluster.dead.upstream_rq_5xx")).toBe(1);
+    expect(s.get("cluster.dead.upstream_rq_completed")).toBe(1);
+    expect(s.get("http.ingress_http.downstream_rq_5xx")).toBeGreaterThanOrEqual(1);
   });
 
   test("per_try_timeout: a hanging host is given 0.3 s, then the other host answers", async () => {
