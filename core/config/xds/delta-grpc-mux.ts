@@ -63,6 +63,8 @@ interface TypeState {
   readonly subscribed: Set<string>;
   /** The wildcard was asked for on this stream. */
   wildcard: boolean;
+  /** A request of this type was sent on this stream (the first carries initial_resource_versions). */
+  requested: boolean;
   /** Applied one at a time, in order (as grpc-mux.ts: a CDS update waits for its EDS answer). */
   queue: Promise<void>;
 }
@@ -121,7 +123,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
   watch(typeUrl: string, resourceNames: readonly string[], callbacks: WatchCallbacks): Watch {
     let state = this.states.get(typeUrl);
     if (state === undefined) {
-      state = { typeUrl, watches: new Set(), resources: new Map(), versionInfo: "", subscribed: new Set(), wildcard: false, queue: Promise.resolve() };
+      state = { typeUrl, watches: new Set(), resources: new Map(), versionInfo: "", subscribed: new Set(), wildcard: false, requested: false, queue: Promise.resolve() };
       this.states.set(typeUrl, state);
     }
     const watch = new DeltaWatch(this, state, resourceNames, callbacks);
@@ -157,7 +159,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     for (const state of this.states.values()) {
       state.subscribed.clear();
       state.wildcard = false;
-      this.sendRequest(state, undefined, true);
+      state.requested = false;
+      this.sendRequest(state, undefined);
     }
   }
 
@@ -241,16 +244,17 @@ export class DeltaGrpcMux implements GrpcMuxLike {
       state.resources = next;
       state.versionInfo = response.systemVersionInfo;
     }
-    if (this.stream.generation === generation) this.sendRequest(state, error, false, response.nonce);
+    if (this.stream.generation === generation) this.sendRequest(state, error, response.nonce);
   }
 
   /**
    * A DeltaDiscoveryRequest for `state`'s type: the names to subscribe and unsubscribe
    * since the last one, with the nonce of the response it answers (ACK, or NACK with
-   * `error`). `initial`: the stream's first for the type, with initial_resource_versions.
+   * `error`). The stream's first for the type carries initial_resource_versions.
    */
-  private sendRequest(state: TypeState, error: string | undefined, initial = false, nonce = ""): void {
+  private sendRequest(state: TypeState, error: string | undefined, nonce = ""): void {
     if (!this.stream.open) return;
+    const initial = !state.requested;
     const wanted = wantedNames(state);
     const subscribe: string[] = [];
     const unsubscribe: string[] = [];
@@ -263,6 +267,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     state.subscribed.clear();
     for (const name of wanted.names) state.subscribed.add(name);
     state.wildcard = wanted.wildcard;
+    state.requested = true;
     const writer = new ProtoWriter();
     if (!this.nodeOnFirstMessageOnly || !this.firstRequestSent) writer.message(1, (node) => encodeNode(node, this.node));
     writer.string(2, state.typeUrl);
