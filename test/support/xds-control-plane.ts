@@ -78,6 +78,7 @@ const RESOURCE_PROTOS = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
+  "envoy/service/discovery/v3/discovery.proto",
 ];
 
 const SERVICE_PROTOS = [
@@ -128,6 +129,12 @@ export class XdsControlPlane {
     const name = String(typeUrl).slice(String(typeUrl).lastIndexOf("/") + 1);
     const type = this.root.lookupType(name);
     return { type_url: String(typeUrl), value: Buffer.from(type.encode(type.fromObject(fields)).finish()) };
+  }
+
+  /** `message` (a protobufjs object of the full message name `name`) as bytes. */
+  encodeMessage(name: string, message: Record<string, unknown>): Uint8Array {
+    const type = this.root.lookupType(name);
+    return type.encode(type.fromObject(message)).finish();
   }
 
   /** `bytes` as protobufjs reads message `name` (enums by name, 64-bit as numbers, defaults left out). */
