@@ -3,7 +3,9 @@
  * xDS stream's life around a GrpcAsyncStream — open it, hand each message on, and when it
  * ends open it again after a jittered back-off (base 500 ms, max 30 s: Envoy's
  * RETRY_INITIAL_DELAY_MS and RETRY_MAX_DELAY_MS), the back-off reset by the first
- * message. Stats `control_plane.connected_state` (1 from the first message to the end).
+ * message. Stats `control_plane.connected_state` (1 from the first message to the end),
+ * `control_plane.rate_limit_enforced` and `control_plane.pending_requests` (Envoy's names;
+ * 0: polyvoy does not rate-limit its requests).
  * Used by the incremental mux (delta-grpc-mux.ts).
  */
 import { GrpcAsyncStream } from "../../http/grpc-async-stream.ts";
@@ -41,7 +43,10 @@ export class XdsStream {
     private readonly callbacks: XdsStreamCallbacks,
   ) {
     this.backoff = new JitteredExponentialBackOffStrategy(XDS_BACKOFF_BASE_MS, XDS_BACKOFF_MAX_MS, server.runtime);
-    this.connectedState = server.stats.scope("control_plane.").gauge("connected_state");
+    const scope = server.stats.scope("control_plane.");
+    this.connectedState = scope.gauge("connected_state");
+    scope.counter("rate_limit_enforced");
+    scope.gauge("pending_requests");
   }
 
   /** A stream is open (messages sent now go on it). */
