@@ -241,6 +241,10 @@ export class DeltaGrpcMux implements GrpcMuxLike {
       error = err instanceof Error ? err.message : String(err);
     }
     if (error === undefined) {
+      // Only what is watched now is kept: a name unsubscribed while this applied, or one the
+      // server sent unasked, must not reappear in a reconnect's initial_resource_versions.
+      const wanted = wantedNames(state);
+      if (!wanted.wildcard) for (const name of next.keys()) if (!wanted.names.has(name)) next.delete(name);
       state.resources = next;
       state.versionInfo = response.systemVersionInfo;
     }
