@@ -260,6 +260,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     if (!this.stream.open) return;
     const initial = !state.requested;
     const wanted = wantedNames(state);
+    // Nothing watched on a new stream: say nothing (a first request without names would be the wildcard).
+    if (initial && !wanted.wildcard && wanted.names.size === 0) return;
     const subscribe: string[] = [];
     const unsubscribe: string[] = [];
     for (const name of wanted.names) if (!state.subscribed.has(name)) subscribe.push(name);
