@@ -107,6 +107,10 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.secretManager = new SecretManager(runtime, log, this.stats, bootstrap.secrets);
     // Management servers' streams open only when a subscription names one (grpc-mux.ts is loaded then).
     this.xdsManager.openMux = (source, typeUrl) => this.openMux(source, typeUrl);
+    // REST sources poll through the proxy's own HTTP client (rest-fetch.ts, loaded when first used).
+    this.xdsManager.restFetch = (clusterName, path, body, timeoutMs, maxResponseBytes) =>
+      import("./config/xds/rest-fetch.ts").then(({ restFetch }) => restFetch(this, clusterName, path, body, timeoutMs, maxResponseBytes));
+    this.xdsManager.node = bootstrap.node;
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers, log }, log, this.layeredRuntime, {
       ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
@@ -336,7 +340,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     // first check before listeners start (Envoy's cluster warming).
     // CDS first (Envoy's order: clusters, then the listeners that name them), read before the clusters start.
     const dynamic = this.bootstrap.dynamicResources;
-    const subscriptionContext = { runtime: this.runtime, log: this.log, openMux: this.xdsManager.openMux };
+    const subscriptionContext = { runtime: this.runtime, log: this.log, openMux: this.xdsManager.openMux, restFetch: this.xdsManager.restFetch, node: this.bootstrap.node };
     // A management server is reached through a static cluster: those are initialized
     // first, then CDS (and the EDS of its clusters) warms, then LDS (Envoy's init order).
     const cdsFromServer = dynamic?.cds !== undefined && !("path" in dynamic.cds);
@@ -389,16 +393,24 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     const ads = this.bootstrap.dynamicResources?.ads;
     if (source.kind === "ads" && ads === undefined) return Promise.reject(new Error("ADS must be configured to support an ADS config source (dynamic_resources.ads_config)"));
     const api = source.kind === "ads" ? ads! : source;
-    const key = source.kind === "ads" ? "ads" : `${api.target.clusterName}\n${typeUrl}`;
+    const key = source.kind === "ads" ? "ads" : `${api.delta ? "delta" : "sotw"}\n${api.target.clusterName}\n${typeUrl}`;
     let mux = this.muxes.get(key);
     if (mux === undefined) {
-      mux = import("./config/xds/grpc-mux.ts").then(({ GrpcMux, ADS_METHOD, TYPE_METHODS }) => {
-        const method = source.kind === "ads" ? ADS_METHOD : TYPE_METHODS[typeUrl];
-        if (method === undefined) throw new Error(`no discovery service for ${typeUrl}`);
-        const created = new GrpcMux(this, api.target, method, this.bootstrap.node, api.nodeOnFirstMessageOnly);
-        this.xdsManager.onStop(() => created.stop());
-        return created;
-      });
+      mux = api.delta
+        ? import("./config/xds/delta-grpc-mux.ts").then(({ DeltaGrpcMux, DELTA_ADS_METHOD, DELTA_TYPE_METHODS }) => {
+            const method = source.kind === "ads" ? DELTA_ADS_METHOD : DELTA_TYPE_METHODS[typeUrl];
+            if (method === undefined) throw new Error(`no discovery service for ${typeUrl}`);
+            const created = new DeltaGrpcMux(this, api.target, method, this.bootstrap.node, api.nodeOnFirstMessageOnly);
+            this.xdsManager.onStop(() => created.stop());
+            return created;
+          })
+        : import("./config/xds/grpc-mux.ts").then(({ GrpcMux, ADS_METHOD, TYPE_METHODS }) => {
+            const method = source.kind === "ads" ? ADS_METHOD : TYPE_METHODS[typeUrl];
+            if (method === undefined) throw new Error(`no discovery service for ${typeUrl}`);
+            const created = new GrpcMux(this, api.target, method, this.bootstrap.node, api.nodeOnFirstMessageOnly);
+            this.xdsManager.onStop(() => created.stop());
+            return created;
+          });
       this.muxes.set(key, mux);
     }
     return mux;

@@ -1621,13 +1621,26 @@ export interface SdsConfigSource {
   readonly watchedDirectory?: string;
 }
 
-/** ConfigSource.api_config_source with api_type GRPC: a management server's cluster (core/config/xds/grpc-mux.ts). */
+/** ConfigSource.api_config_source with api_type GRPC or DELTA_GRPC: a management server's cluster (core/config/xds/grpc-mux.ts, delta-grpc-mux.ts). */
 export interface ApiConfigSource {
   readonly kind: "grpc";
   readonly target: GrpcServiceTarget;
+  /** api_type DELTA_GRPC: incremental xDS (DeltaDiscoveryRequest/Response). */
+  readonly delta: boolean;
   /** Send the node only on a stream's first request (set_node_on_first_message_only). */
   readonly nodeOnFirstMessageOnly: boolean;
   /** initial_fetch_timeout in ms (0: wait forever); for dynamic_resources.ads_config unused. */
+  readonly initialFetchTimeoutMs: number;
+}
+
+/** ConfigSource.api_config_source with api_type REST: JSON polling of cluster_names[0] (core/config/xds/http-subscription.ts). */
+export interface RestConfigSource {
+  readonly kind: "rest";
+  readonly clusterName: string;
+  /** refresh_delay in ms: the wait between two polls. */
+  readonly refreshDelayMs: number;
+  /** request_timeout in ms (Envoy's default 1 s). */
+  readonly requestTimeoutMs: number;
   readonly initialFetchTimeoutMs: number;
 }
 
@@ -1638,7 +1651,7 @@ export interface AdsConfigSource {
 }
 
 /** Where xDS resources come from: a file, a management server, or the ADS stream. */
-export type XdsConfigSource = SdsConfigSource | ApiConfigSource | AdsConfigSource;
+export type XdsConfigSource = SdsConfigSource | ApiConfigSource | RestConfigSource | AdsConfigSource;
 
 /** One SubjectAltNameMatcher: a SAN of this type matching the string matcher. */
 export interface SanMatcherConfig {

@@ -980,7 +980,8 @@ const staticResources = lazySchema(() =>
 const dynamicResources = z.strictObject({
   lds_config: configSourceSchema("LDS", "server").optional(),
   cds_config: configSourceSchema("CDS", "server").optional(),
-  ads_config: apiConfigSource.optional(),
+  // ADS is one gRPC stream (Envoy's cluster_manager_impl.cc takes GRPC or DELTA_GRPC only).
+  ads_config: apiConfigSource.refine((a) => a.kind === "grpc", { message: "api_type REST cannot aggregate: ads_config needs GRPC or DELTA_GRPC", path: ["api_type"] }).optional(),
   lds_resources_locator: unsupportedField("lds_resources_locator (xdstp:// names need a management server)"),
   cds_resources_locator: unsupportedField("cds_resources_locator (xdstp:// names need a management server)"),
 });
@@ -1019,7 +1020,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
       bootstrap.dynamicResources = {
         ...(dynamic.lds_config ? { lds: dynamic.lds_config } : {}),
         ...(dynamic.cds_config ? { cds: dynamic.cds_config } : {}),
-        ...(dynamic.ads_config ? { ads: { kind: "grpc", ...dynamic.ads_config, initialFetchTimeoutMs: 0 } } : {}),
+        ...(dynamic.ads_config?.kind === "grpc" ? { ads: { ...dynamic.ads_config, initialFetchTimeoutMs: 0 } } : {}),
       };
     }
     if (b.admin?.address !== undefined) {

@@ -45,7 +45,7 @@ export class EdsClusterImpl {
   ) {
     const eds = cluster.config.eds!;
     this.serviceName = eds.serviceName ?? cluster.name;
-    const context = { runtime, log, openMux: decode.mux?.openMux };
+    const context = { runtime, log, openMux: decode.mux?.openMux, restFetch: decode.mux?.restFetch, node: decode.mux?.node };
     this.subscription = createSubscription(context, `eds cluster '${cluster.name}'`, eds.configSource, CLUSTER_LOAD_ASSIGNMENT_TYPE, [this.serviceName], stats.scope(`cluster.${cluster.name}.`), (response, path) =>
       this.onConfigUpdate(response, path),
     );

@@ -1,15 +1,16 @@
 /**
  * envoy.config.core.v3.ConfigSource as polyvoy reads it: a file (path_config_source, or
  * the older `path`), Envoy's filesystem subscription (config_subscription/filesystem/);
- * for LDS, CDS, RDS and EDS also a management server over a state-of-the-world gRPC
- * stream (api_config_source with api_type GRPC, grpc-mux.ts) or the ADS stream
- * (`ads: {}`, dynamic_resources.ads_config). DELTA_GRPC, REST and `self` are refused by
- * name, as is a server for SDS. Used by SDS (sds_config), RDS (rds.config_source), EDS
+ * for LDS, CDS, RDS and EDS also a management server: a state-of-the-world gRPC stream
+ * (api_config_source with api_type GRPC, grpc-mux.ts), an incremental one (DELTA_GRPC,
+ * delta-grpc-mux.ts), JSON polling (REST, http-subscription.ts) or the ADS stream
+ * (`ads: {}`, dynamic_resources.ads_config). `self` is refused by name, as is a server
+ * for SDS. Used by SDS (sds_config), RDS (rds.config_source), EDS
  * (eds_cluster_config) and dynamic_resources (lds_config, cds_config, ads_config).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import type { AdsConfigSource, ApiConfigSource, SdsConfigSource, XdsConfigSource } from "../bootstrap.ts";
+import type { AdsConfigSource, ApiConfigSource, RestConfigSource, SdsConfigSource, XdsConfigSource } from "../bootstrap.ts";
 import { grpcService } from "../grpc-service-schema.ts";
 import { durationMs, oneOf } from "../proto-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "../unsupported-field.ts";
@@ -27,27 +28,51 @@ const pathConfigSource = z.strictObject({
 /** Envoy's default initial_fetch_timeout (config_source.proto). */
 const DEFAULT_INITIAL_FETCH_TIMEOUT_MS = 15_000;
 
-/** ApiConfigSource with api_type GRPC (api_config_source.proto); `what` names it in errors. */
+/** Envoy's default request_timeout for REST (Utility::apiConfigSourceRequestTimeout). */
+const DEFAULT_REST_REQUEST_TIMEOUT_MS = 1000;
+
+/**
+ * ApiConfigSource (api_config_source.proto): api_type GRPC (state of the world, grpc-mux.ts),
+ * DELTA_GRPC (incremental, delta-grpc-mux.ts) or REST (JSON polling, http-subscription.ts),
+ * with the checks of Envoy's Utility::checkApiConfigSourceNames and apiConfigSourceRefreshDelay.
+ */
 export const apiConfigSource = z
   .strictObject({
     api_type: z.string().optional(),
     transport_api_version: z.literal("V3").optional(),
     grpc_services: z.array(grpcService({ timeout: "timeout (an xDS stream has no deadline)" })).default([]),
-    cluster_names: unsupportedField("cluster_names (a gRPC api_config_source names its cluster in grpc_services)", isEmptyList),
-    refresh_delay: unsupportedField("refresh_delay (only for api_type REST, which polyvoy does not support)"),
-    request_timeout: unsupportedField("request_timeout (only for api_type REST, which polyvoy does not support)"),
+    cluster_names: z.array(z.string().min(1)).default([]),
+    refresh_delay: durationMs.optional(),
+    request_timeout: durationMs.optional(),
     rate_limit_settings: unsupportedField("rate_limit_settings (polyvoy does not rate-limit its xDS requests)"),
     set_node_on_first_message_only: z.boolean().default(false),
     config_validators: unsupportedField("config_validators", isEmptyList),
   })
   .superRefine((c, ctx) => {
     const type = c.api_type ?? "LEGACY_SOURCE";
-    if (type === "DELTA_GRPC") ctx.addIssue({ code: "custom", path: ["api_type"], message: "DELTA_GRPC (incremental xDS) is not supported by polyvoy: use GRPC (state of the world)" });
-    else if (type === "REST") ctx.addIssue({ code: "custom", path: ["api_type"], message: "REST (JSON polling) is not supported by polyvoy: use GRPC" });
-    else if (type !== "GRPC") ctx.addIssue({ code: "custom", path: ["api_type"], message: `unsupported "${type}": polyvoy's management-server client speaks GRPC` });
-    if (c.grpc_services.length !== 1) ctx.addIssue({ code: "custom", path: ["grpc_services"], message: "Only singleton gRPC service lists supported" });
+    if (type === "GRPC" || type === "DELTA_GRPC") {
+      if (c.cluster_names.length > 0) ctx.addIssue({ code: "custom", path: ["cluster_names"], message: "(DELTA_)GRPC must not have a cluster name specified (it names its cluster in grpc_services)" });
+      if (c.grpc_services.length !== 1) ctx.addIssue({ code: "custom", path: ["grpc_services"], message: "Only singleton gRPC service lists supported" });
+      // Envoy reads them for REST only; taking them here would accept a field and ignore it.
+      if (c.refresh_delay !== undefined) ctx.addIssue({ code: "custom", path: ["refresh_delay"], message: "refresh_delay is for api_type REST only (a gRPC stream is pushed to)" });
+      if (c.request_timeout !== undefined) ctx.addIssue({ code: "custom", path: ["request_timeout"], message: "request_timeout is for api_type REST only (a gRPC stream has no deadline)" });
+    } else if (type === "REST") {
+      if (c.grpc_services.length > 0) ctx.addIssue({ code: "custom", path: ["grpc_services"], message: "REST, not a gRPC type, must not have a gRPC service specified" });
+      if (c.cluster_names.length !== 1) ctx.addIssue({ code: "custom", path: ["cluster_names"], message: "REST must have a singleton cluster name specified" });
+      if (c.refresh_delay === undefined) ctx.addIssue({ code: "custom", path: ["refresh_delay"], message: "refresh_delay is required for REST API configuration sources" });
+      if (c.set_node_on_first_message_only) ctx.addIssue({ code: "custom", path: ["set_node_on_first_message_only"], message: "set_node_on_first_message_only is for gRPC streams (every REST request carries the node)" });
+    } else {
+      ctx.addIssue({ code: "custom", path: ["api_type"], message: `unsupported "${type}": polyvoy's management-server client speaks GRPC, DELTA_GRPC and REST` });
+    }
   })
-  .transform((c) => ({ target: c.grpc_services[0]!.target, nodeOnFirstMessageOnly: c.set_node_on_first_message_only }));
+  .transform((c): ApiSource =>
+    c.api_type === "REST"
+      ? { kind: "rest", clusterName: c.cluster_names[0]!, refreshDelayMs: c.refresh_delay as number, requestTimeoutMs: typeof c.request_timeout === "number" ? c.request_timeout : DEFAULT_REST_REQUEST_TIMEOUT_MS }
+      : { kind: "grpc", target: c.grpc_services[0]!.target, nodeOnFirstMessageOnly: c.set_node_on_first_message_only, delta: c.api_type === "DELTA_GRPC" },
+  );
+
+/** An api_config_source as read, before its initial_fetch_timeout is added. */
+export type ApiSource = Omit<ApiConfigSource, "initialFetchTimeoutMs"> | Omit<RestConfigSource, "initialFetchTimeoutMs">;
 
 /**
  * ConfigSource: the file and the directory to watch, or (with `server`) a management
@@ -72,7 +97,7 @@ export function configSourceSchema(what: string, server?: "server"): z.ZodType<X
       const key = oneOf(c, ["path", "path_config_source", "api_config_source", "ads"] as const, ctx, true);
       if (key === undefined) return z.NEVER;
       const initialFetchTimeoutMs = typeof c.initial_fetch_timeout === "number" ? c.initial_fetch_timeout : DEFAULT_INITIAL_FETCH_TIMEOUT_MS;
-      if (key === "api_config_source") return { kind: "grpc", ...(c.api_config_source as { target: ApiConfigSource["target"]; nodeOnFirstMessageOnly: boolean }), initialFetchTimeoutMs } satisfies ApiConfigSource;
+      if (key === "api_config_source") return { ...(c.api_config_source as ApiSource), initialFetchTimeoutMs };
       if (key === "ads") return { kind: "ads", initialFetchTimeoutMs } satisfies AdsConfigSource;
       if (c.initial_fetch_timeout !== undefined && server) {
         ctx.addIssue({ code: "custom", path: ["initial_fetch_timeout"], message: `initial_fetch_timeout is for a management server (a ${what} file is read before anything waits on it)` });

@@ -1,7 +1,7 @@
 /** What an EDS cluster is given to read its resources (a leaf module: no schema behind it). */
-import type { LocalityLbEndpointsConfig } from "../bootstrap.ts";
+import type { LocalityLbEndpointsConfig, NodeConfig } from "../bootstrap.ts";
 import type { DecodedResource } from "./discovery-response.ts";
-import type { OpenMux } from "./subscription-types.ts";
+import type { OpenMux, RestFetch } from "./subscription-types.ts";
 
 /** A ClusterLoadAssignment as EDS delivers it, validated. */
 export interface ClusterLoadAssignment {
@@ -15,4 +15,4 @@ export interface ClusterLoadAssignment {
  * carries the server's way to its management servers (for EDS from api_config_source or
  * ADS), so the cluster manager hands both to EDS clusters as one.
  */
-export type LoadAssignmentDecoder = ((resource: unknown, path: string) => Promise<DecodedResource<ClusterLoadAssignment>>) & { readonly mux?: { readonly openMux: OpenMux | undefined } };
+export type LoadAssignmentDecoder = ((resource: unknown, path: string) => Promise<DecodedResource<ClusterLoadAssignment>>) & { readonly mux?: { readonly openMux: OpenMux | undefined; readonly restFetch?: RestFetch | undefined; readonly node?: NodeConfig | undefined } };

@@ -1,7 +1,7 @@
 /** The shapes shared by subscriptions, the gRPC mux and their owners (subscription.ts makes them). */
 import type { Logger } from "../../log.ts";
 import type { Runtime } from "../../port.ts";
-import type { AdsConfigSource, ApiConfigSource } from "../bootstrap.ts";
+import type { AdsConfigSource, ApiConfigSource, NodeConfig } from "../bootstrap.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 
 export interface Subscription {
@@ -36,10 +36,23 @@ export interface GrpcMuxLike {
 /** How a subscription reaches its gRPC mux: the server opens it (once per source and type, or ADS) and hands it over. */
 export type OpenMux = (source: ApiConfigSource | AdsConfigSource, typeUrl: string) => Promise<GrpcMuxLike>;
 
+/** A POST's answer: the status and the body (at most maxResponseBytes). */
+export interface RestResponse {
+  readonly status: number;
+  readonly body: Uint8Array;
+}
+
+/** How a REST subscription sends (the server's, over its AsyncClient); rejects on a reset, a timeout or a body over the limit. */
+export type RestFetch = (clusterName: string, path: string, body: Uint8Array, timeoutMs: number, maxResponseBytes: number) => Promise<RestResponse>;
+
 /** Everything a subscription needs besides its own name and callback. */
 export interface SubscriptionContext {
   readonly runtime: Runtime;
   readonly log: Logger;
   /** Absent: only file sources (a config without a management server). */
   readonly openMux?: OpenMux | undefined;
+  /** How a REST source polls (absent: no REST sources). */
+  readonly restFetch?: RestFetch | undefined;
+  /** The bootstrap's node, for REST requests (a gRPC mux has its own). */
+  readonly node?: NodeConfig | undefined;
 }

@@ -1,7 +1,8 @@
 /**
  * Envoy's Config::Subscription (envoy/config/subscription.h) as the xDS owners (LDS, CDS,
  * RDS, EDS) see it, whatever the source: a file (filesystem-subscription.ts) or a
- * management server's gRPC stream (grpc-subscription.ts over grpc-mux.ts). The owner
+ * management server's gRPC stream (grpc-subscription.ts over grpc-mux.ts or
+ * delta-grpc-mux.ts) or its REST endpoint (http-subscription.ts). The owner
  * hands a callback that applies a whole DiscoveryResponse or throws to refuse it.
  */
 import type { StatsScope } from "../../stats/stats-store.ts";
@@ -9,6 +10,7 @@ import type { XdsConfigSource } from "../bootstrap.ts";
 import type { ConfigUpdateCallback } from "./filesystem-subscription.ts";
 import { FilesystemSubscription } from "./filesystem-subscription.ts";
 import { GrpcSubscription } from "./grpc-subscription.ts";
+import { HttpSubscription } from "./http-subscription.ts";
 import type { Subscription, SubscriptionContext } from "./subscription-types.ts";
 
 export type { GrpcMuxLike, OpenMux, Subscription, SubscriptionContext, Watch, WatchCallbacks } from "./subscription-types.ts";
@@ -27,5 +29,6 @@ export function createSubscription(
   onUpdate: ConfigUpdateCallback,
 ): Subscription {
   if ("path" in source) return new FilesystemSubscription(context.runtime, context.log, name, source, scope, onUpdate);
+  if (source.kind === "rest") return new HttpSubscription(context, name, source, typeUrl, resourceNames, scope, onUpdate);
   return new GrpcSubscription(context, name, source, typeUrl, resourceNames, scope, onUpdate);
 }

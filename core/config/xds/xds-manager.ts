@@ -23,12 +23,16 @@ export interface XdsResourceOwner {
   stop(): void;
 }
 
-import type { OpenMux } from "./subscription-types.ts";
+import type { NodeConfig } from "../bootstrap.ts";
+import type { OpenMux, RestFetch } from "./subscription-types.ts";
 
 export class XdsManager {
   private readonly owners = new Set<XdsResourceOwner>();
   /** How gRPC subscriptions reach their management server's stream (set by the server; absent: files only). */
   openMux: OpenMux | undefined;
+  /** How REST subscriptions poll (set by the server, with the bootstrap's node). */
+  restFetch: RestFetch | undefined;
+  node: NodeConfig | undefined;
   /** Stopped with the owners (the management servers' streams). */
   private readonly stoppers: (() => void)[] = [];
 

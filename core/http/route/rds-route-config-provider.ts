@@ -47,7 +47,7 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     this.updateEmpty = scope.counter("update_empty");
     this.configReload = scope.counter("config_reload");
     this.configReloadTimeMs = scope.gauge("config_reload_time_ms");
-    const subscriptionContext = { runtime: context.runtime, log: context.log, openMux: context.xdsManager?.openMux };
+    const subscriptionContext = { runtime: context.runtime, log: context.log, openMux: context.xdsManager?.openMux, restFetch: context.xdsManager?.restFetch, node: context.xdsManager?.node };
     this.subscription = createSubscription(subscriptionContext, `rds '${this.name}'`, rds.configSource, ROUTE_CONFIGURATION_TYPE, [this.name], scope, (response, path) => this.onConfigUpdate(response, path));
     // The listener binds once the first read is done, applied or not (Envoy's RDS init target).
     context.initManager.add(`RDS '${this.name}'`, this.subscription.start().then(() => undefined));

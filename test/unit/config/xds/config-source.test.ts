@@ -1,8 +1,9 @@
 /**
  * ConfigSource with a management server (core/config/xds/config-source-schema.ts): what
- * is taken (GRPC, ADS, initial_fetch_timeout with Envoy's 15 s default) and what is refused
- * by name (DELTA_GRPC, REST, the REST-only fields, a server for SDS, ADS without ads_config
- * is a start-up error, not a config one).
+ * is taken (GRPC, DELTA_GRPC, REST, ADS, initial_fetch_timeout with Envoy's 15 s default,
+ * REST's request_timeout with its 1 s default) and what is refused by name (the REST-only
+ * fields on gRPC, gRPC services on REST, REST without refresh_delay or for ADS, a server
+ * for SDS, ADS without ads_config).
  */
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../../../core/config/load.ts";
@@ -28,16 +29,31 @@ describe("ConfigSource from a management server", () => {
     expect(result.problems).toBeUndefined();
     expect(result.bootstrap!.dynamicResources).toEqual({
       cds: { kind: "ads", initialFetchTimeoutMs: 15_000 },
-      lds: { kind: "grpc", target: { clusterName: "xds_cluster", authority: "", initialMetadata: [] }, nodeOnFirstMessageOnly: false, initialFetchTimeoutMs: 2000 },
-      ads: { kind: "grpc", target: { clusterName: "xds_cluster", authority: "", initialMetadata: [] }, nodeOnFirstMessageOnly: false, initialFetchTimeoutMs: 0 },
+      lds: { kind: "grpc", target: { clusterName: "xds_cluster", authority: "", initialMetadata: [] }, nodeOnFirstMessageOnly: false, delta: false, initialFetchTimeoutMs: 2000 },
+      ads: { kind: "grpc", target: { clusterName: "xds_cluster", authority: "", initialMetadata: [] }, nodeOnFirstMessageOnly: false, delta: false, initialFetchTimeoutMs: 0 },
+    });
+  });
+
+  test("DELTA_GRPC (ADS and per type) and REST are taken", () => {
+    const rest = { api_type: "REST", transport_api_version: "V3", cluster_names: ["xds_cluster"], refresh_delay: "2s" };
+    const result = load({ ads_config: api({ api_type: "DELTA_GRPC" }), cds_config: { api_config_source: rest }, lds_config: { api_config_source: { ...rest, request_timeout: "3s" } } });
+    expect(result.problems).toBeUndefined();
+    expect(result.bootstrap!.dynamicResources).toEqual({
+      cds: { kind: "rest", clusterName: "xds_cluster", refreshDelayMs: 2000, requestTimeoutMs: 1000, initialFetchTimeoutMs: 15_000 },
+      lds: { kind: "rest", clusterName: "xds_cluster", refreshDelayMs: 2000, requestTimeoutMs: 3000, initialFetchTimeoutMs: 15_000 },
+      ads: { kind: "grpc", target: { clusterName: "xds_cluster", authority: "", initialMetadata: [] }, nodeOnFirstMessageOnly: false, delta: true, initialFetchTimeoutMs: 0 },
     });
   });
 
   test.each([
-    [{ lds_config: { api_config_source: api({ api_type: "DELTA_GRPC" }) } }, "dynamic_resources.lds_config.api_config_source.api_type: DELTA_GRPC (incremental xDS) is not supported by polyvoy: use GRPC (state of the world)"],
-    [{ lds_config: { api_config_source: api({ api_type: "REST" }) } }, "dynamic_resources.lds_config.api_config_source.api_type: REST (JSON polling) is not supported by polyvoy: use GRPC"],
-    [{ cds_config: { api_config_source: api({ refresh_delay: "1s" }) } }, "dynamic_resources.cds_config.api_config_source.refresh_delay: not supported: refresh_delay (only for api_type REST, which polyvoy does not support)"],
-    [{ cds_config: { api_config_source: api({ cluster_names: ["xds_cluster"] }) } }, "dynamic_resources.cds_config.api_config_source.cluster_names: not supported: cluster_names (a gRPC api_config_source names its cluster in grpc_services)"],
+    [{ lds_config: { api_config_source: api({ api_type: "REST" }) } }, "dynamic_resources.lds_config.api_config_source.grpc_services: REST, not a gRPC type, must not have a gRPC service specified"],
+    [{ lds_config: { api_config_source: { api_type: "REST", cluster_names: ["xds_cluster"] } } }, "dynamic_resources.lds_config.api_config_source.refresh_delay: refresh_delay is required for REST API configuration sources"],
+    [{ lds_config: { api_config_source: { api_type: "REST", refresh_delay: "1s" } } }, "dynamic_resources.lds_config.api_config_source.cluster_names: REST must have a singleton cluster name specified"],
+    [{ ads_config: { api_type: "REST", cluster_names: ["xds_cluster"], refresh_delay: "1s" } }, "dynamic_resources.ads_config.api_type: api_type REST cannot aggregate: ads_config needs GRPC or DELTA_GRPC"],
+    [{ lds_config: { api_config_source: api({ api_type: "AGGREGATED_GRPC" }) } }, 'dynamic_resources.lds_config.api_config_source.api_type: unsupported "AGGREGATED_GRPC": polyvoy\'s management-server client speaks GRPC, DELTA_GRPC and REST'],
+    [{ cds_config: { api_config_source: api({ refresh_delay: "1s" }) } }, "dynamic_resources.cds_config.api_config_source.refresh_delay: refresh_delay is for api_type REST only (a gRPC stream is pushed to)"],
+    [{ cds_config: { api_config_source: api({ api_type: "DELTA_GRPC", request_timeout: "1s" }) } }, "dynamic_resources.cds_config.api_config_source.request_timeout: request_timeout is for api_type REST only (a gRPC stream has no deadline)"],
+    [{ cds_config: { api_config_source: api({ cluster_names: ["xds_cluster"] }) } }, "dynamic_resources.cds_config.api_config_source.cluster_names: (DELTA_)GRPC must not have a cluster name specified (it names its cluster in grpc_services)"],
     [{ cds_config: { api_config_source: api({ grpc_services: [] }) } }, "dynamic_resources.cds_config.api_config_source.grpc_services: Only singleton gRPC service lists supported"],
     [{ cds_config: { path: "/tmp/cds.yaml", initial_fetch_timeout: "1s" } }, "dynamic_resources.cds_config.initial_fetch_timeout: initial_fetch_timeout is for a management server (a CDS file is read before anything waits on it)"],
     [{ cds_config: { ads: {} } }, "dynamic_resources.cds_config.ads: ADS must be configured to support an ADS config source (dynamic_resources.ads_config)"],
