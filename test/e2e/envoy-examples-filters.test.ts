@@ -199,6 +199,25 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
     });
   });
 
+  describe("rbac: the matcher form denies a request whose Referer is not Envoy's docs", () => {
+    let backend: HttpUpstream;
+    beforeAll(async () => {
+      backend = await httpUpstream((_, res) => res.end("Hello from the backend\n"));
+    });
+    afterAll(() => backend?.close());
+    const proxy = serve(runtime, () => localize("rbac/envoy.yaml", { backend: backend.port }));
+
+    test("no Referer: 403 RBAC: access denied; a docs Referer passes; the rbac stats count both", async () => {
+      const denied = await send(proxy.at.port(10000), "/");
+      expect([denied.status, denied.body]).toEqual([403, "RBAC: access denied"]);
+      const allowed = await send(proxy.at.port(10000), "/", { headers: { referer: "https://www.envoyproxy.io/docs/envoy" } });
+      expect([allowed.status, allowed.body]).toEqual([200, "Hello from the backend\n"]);
+      expect(backend.requests).toHaveLength(1);
+      const stats = await adminStats(proxy.at.port(10001));
+      expect([stats.get("http.ingress_http.rbac.allowed"), stats.get("http.ingress_http.rbac.denied")]).toEqual([1, 1]);
+    });
+  });
+
   describe("route-mirror: /service/1 mirrored to service1-mirror, /service/2 to the cluster named by x-mirror-cluster", () => {
     const names = ["service1", "service1-mirror", "service2", "service2-mirror"] as const;
     const services = {} as Record<(typeof names)[number], HttpUpstream>;
