@@ -132,6 +132,8 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
   });
 
   describe("ext_authz", () => {
+    // The sandbox's users.json: token → user.
+    const users: Record<string, string> = { token1: "user1", token2: "user2", token3: "user3" };
     let upstream: HttpUpstream;
     beforeAll(async () => {
       upstream = await httpUpstream((req, res) => res.end(`Hello ${req.headers["x-current-user"] ?? "nobody"} from behind Envoy!`));
@@ -151,7 +153,6 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
     describe("http-service: the example's HTTP authorization service (a Bearer token from users.json, its user sent upstream as x-current-user)", () => {
       let authz: HttpUpstream;
       beforeAll(async () => {
-        const users: Record<string, string> = { token1: "user1", token2: "user2", token3: "user3" };
         // auth/http-service/server.js: 200 with x-current-user for a known token, 403 otherwise.
         authz = await httpUpstream((req, res) => {
           const [scheme, token] = String(req.headers.authorization ?? "").split(" ");
@@ -170,6 +171,34 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
         expect([allowed.status, allowed.body]).toEqual([200, "Hello user1 from behind Envoy!"]);
         // The check request is the client's, path included (Envoy's raw HTTP check).
         expect(authz.requests.at(-1)).toMatchObject({ method: "GET", url: "/service" });
+      });
+    });
+
+    describe("grpc-service: a gRPC Authorization service as the example's auth/grpc-service (auth/v3/auth.go)", () => {
+      let authz: { port: number; close(): void };
+      beforeAll(async () => {
+        authz = await startEnvoyGrpcService("envoy/service/auth/v3/external_auth.proto", "envoy.service.auth.v3.Authorization", {
+          Check: (call: grpc.ServerUnaryCall<{ attributes: { request?: { http?: { headers?: Record<string, string> } } } }, object>, callback: grpc.sendUnaryData<object>) => {
+            // strings.Fields(authorization): "Bearer <token>" with a known token is OK with x-current-user, the rest PERMISSION_DENIED.
+            const fields = (call.request.attributes.request?.http?.headers?.["authorization"] ?? "").split(/\s+/).filter((f) => f !== "");
+            const user = fields.length === 2 && fields[0] === "Bearer" ? users[fields[1]!] : undefined;
+            if (user !== undefined) callback(null, { status: { code: 0 }, ok_response: { headers: [{ append: { value: false }, header: { key: "x-current-user", value: user } }] } });
+            else callback(null, { status: { code: grpc.status.PERMISSION_DENIED } });
+          },
+        });
+      });
+      afterAll(() => authz?.close());
+      const proxy = serve(runtime, () =>
+        localize("ext_authz/config/grpc-service/v3.yaml", { "upstream-service": upstream.port, "ext_authz-grpc-service": authz.port }, (config) => {
+          slowAuthz(config);
+          slowMachine(config);
+        }),
+      );
+
+      test("no token: 403; Bearer token2: 200, the upstream sees x-current-user: user2", async () => {
+        expect((await send(proxy.at.port(8000), "/service")).status).toBe(403);
+        const allowed = await send(proxy.at.port(8000), "/service", { headers: { authorization: "Bearer token2" } });
+        expect([allowed.status, allowed.body]).toEqual([200, "Hello user2 from behind Envoy!"]);
       });
     });
 

@@ -26,6 +26,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["double-proxy/envoy-frontend.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.postgres_proxy (the PostgreSQL protocol filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
   ["dynamic-config-cp/envoy.yaml", undefined],
   ["dynamic-config-fs/envoy.yaml", undefined],
+  ["ext_authz/config/grpc-service/v3.yaml", undefined],
   ["ext_authz/config/http-service.yaml", undefined],
   ["ext_authz/config/opa-service/v3.yaml", undefined],
   ["ext_proc/config/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.ext_proc (external processing) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
