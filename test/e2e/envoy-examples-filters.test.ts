@@ -305,7 +305,7 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
     });
   });
 
-  describe("websocket: ws → ws, wss → wss, wss passed through by tcp_proxy (the sandbox's three proxies)", () => {
+  describe("websocket: ws → ws, wss → wss, wss → ws, wss passed through by tcp_proxy (the sandbox's proxies)", () => {
     const certs = exampleCerts();
     let plain: http.Server;
     let secure: https.Server;
@@ -332,6 +332,7 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
     });
     const ws = serve(runtime, () => localize("websocket/envoy-ws.yaml", { "service-ws": ports.ws }, slowMachine));
     const wss = serve(runtime, () => localize("websocket/envoy-wss.yaml", { "service-wss": ports.wss }, slowMachine));
+    const wssWs = serve(runtime, () => localize("websocket/envoy-wss-ws.yaml", { "service-ws": ports.ws }, slowMachine));
     const passthrough = serve(runtime, () => localize("websocket/envoy-wss-passthrough.yaml", { "service-wss": ports.wss }));
 
     /** verify.sh's interact_ws: HELO answered by the backend, then another message on the same socket. */
@@ -354,6 +355,7 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
     test("each proxy carries the conversation", async () => {
       expect(await interact(`ws://127.0.0.1:${ws.at.port(10000)}`)).toEqual(["[ws] HELO", "[ws] GOODBYE"]);
       expect(await interact(`wss://127.0.0.1:${wss.at.port(10000)}`)).toEqual(["[wss] HELO", "[wss] GOODBYE"]);
+      expect(await interact(`wss://127.0.0.1:${wssWs.at.port(10000)}`)).toEqual(["[ws] HELO", "[ws] GOODBYE"]);
       expect(await interact(`wss://127.0.0.1:${passthrough.at.port(10000)}`)).toEqual(["[wss] HELO", "[wss] GOODBYE"]);
     });
   });

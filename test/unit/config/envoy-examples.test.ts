@@ -53,6 +53,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["websocket/envoy-ws-route.yaml", undefined],
   ["websocket/envoy-ws.yaml", undefined],
   ["websocket/envoy-wss-passthrough.yaml", undefined],
+  ["websocket/envoy-wss-ws.yaml", undefined],
   ["websocket/envoy-wss.yaml", undefined],
   ["zipkin/envoy-front-proxy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider: not supported: tracer \"envoy.tracers.zipkin\": polyvoy has no tracer to send spans to (zipkin, opentelemetry, datadog, \u2026 are not implemented); remove the provider"],
 ];
