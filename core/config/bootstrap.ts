@@ -1493,12 +1493,36 @@ export interface RbacRulesConfig {
   policies: RbacPolicyConfig[];
 }
 
-/** The RBAC filters' common part: enforced and shadow rules, each with its stat prefix. */
+/** What an RBAC matcher predicate looks at (an xds.type.matcher.v3 data input). */
+export type RbacMatchInput = { type: "request_header"; name: string };
+
+/** xds.type.matcher.v3.Matcher.MatcherList.Predicate. */
+export type RbacMatcherPredicate =
+  | { type: "single"; input: RbacMatchInput; value: StringMatcherConfig }
+  | { type: "and" | "or"; predicates: RbacMatcherPredicate[] }
+  | { type: "not"; predicate: RbacMatcherPredicate };
+
+/** envoy.config.rbac.v3.Action: what a matcher's on_match does (`name` is the effective policy). */
+export interface RbacMatcherAction {
+  name: string;
+  action: "ALLOW" | "DENY" | "LOG";
+}
+
+/** xds.type.matcher.v3.Matcher (the matcher_list form, each on_match an RBAC Action). */
+export interface RbacMatcherConfig {
+  matchers: { predicate: RbacMatcherPredicate; action: RbacMatcherAction }[];
+  /** Absent: a request no matcher matches is denied (Envoy's matcher engine). */
+  onNoMatch?: RbacMatcherAction;
+}
+
+/** The RBAC filters' common part: enforced and shadow rules (or, HTTP only, matchers), each with its stat prefix. */
 export interface RbacConfig {
-  /** Absent: nothing is enforced (Envoy: no engine, "allowed by default"). */
+  /** Absent (and no matcher): nothing is enforced (Envoy: no engine, "allowed by default"). */
   rules?: RbacRulesConfig;
+  matcher?: RbacMatcherConfig;
   rulesStatPrefix: string;
   shadowRules?: RbacRulesConfig;
+  shadowMatcher?: RbacMatcherConfig;
   shadowRulesStatPrefix: string;
 }
 

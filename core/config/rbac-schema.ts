@@ -3,13 +3,15 @@
  * principals), and the RBAC filters' configs around it:
  * envoy.extensions.filters.http.rbac.v3.RBAC / RBACPerRoute (core/http/filters/rbac.ts).
  * What needs TLS (authenticated, requested_server_name), CEL (condition), metadata or
- * the generic matcher API is refused by name, never accepted and ignored.
+ * the generic matcher API inside rules is refused by name, never accepted and ignored; the
+ * HTTP filter's matcher form is rbac-matcher-schema.ts (the network filter refuses it).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";
 import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
+import { rbacMatcher } from "./rbac-matcher-schema.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 import { parseIp } from "../network/cidr-range.ts";
@@ -174,10 +176,10 @@ export const rbacRules = lazySchema(() =>
 const rbacFields = {
   rules: rbacRules.optional(),
   rules_stat_prefix: z.string().default(""),
-  matcher: unsupportedField("the matcher form of RBAC (xds.type.matcher.v3.Matcher) is not supported; use rules"),
+  matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher) is not supported; use rules"),
   shadow_rules: rbacRules.optional(),
   shadow_rules_stat_prefix: z.string().default(""),
-  shadow_matcher: unsupportedField("the matcher form of RBAC (xds.type.matcher.v3.Matcher) is not supported; use shadow_rules"),
+  shadow_matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher) is not supported; use shadow_rules"),
   track_per_rule_stats: unsupportedField("per-policy stats are not supported", (v) => v === false),
 };
 
@@ -190,9 +192,19 @@ function rbacConfigOf(c: { rules?: RbacRulesConfig | undefined; rules_stat_prefi
   };
 }
 
-/** envoy.extensions.filters.http.rbac.v3.RBAC */
+/**
+ * envoy.extensions.filters.http.rbac.v3.RBAC: `rules` or `matcher` (its matcher form,
+ * rbac-matcher-schema.ts), and `shadow_rules` or `shadow_matcher`.
+ */
 export const rbacFilterConfig: z.ZodType<RbacConfig> = lazySchema(() =>
-  z.strictObject(rbacFields).transform(rbacConfigOf));
+  z
+    .strictObject({ ...rbacFields, matcher: rbacMatcher.optional(), shadow_matcher: rbacMatcher.optional() })
+    .superRefine((c, ctx) => {
+      // Envoy's RoleBasedAccessControlFilterConfig takes one or the other (engine_impl's createEngine / createShadowEngine).
+      if (c.rules && c.matcher) ctx.addIssue({ code: "custom", message: "must set only one of rules, matcher" });
+      if (c.shadow_rules && c.shadow_matcher) ctx.addIssue({ code: "custom", message: "must set only one of shadow_rules, shadow_matcher" });
+    })
+    .transform((c): RbacConfig => ({ ...rbacConfigOf(c), ...(c.matcher && { matcher: c.matcher }), ...(c.shadow_matcher && { shadowMatcher: c.shadow_matcher }) })));
 
 /**
  * envoy.extensions.filters.http.rbac.v3.RBACPerRoute: `rbac` replaces the filter's config

@@ -28,8 +28,8 @@ type Matcher = (input: RbacInput) => boolean;
 /** What one evaluation found: whether the engine allows it, and the effective policy's name ("" for none). */
 export interface RbacDecision {
   allowed: boolean;
-  /** LOG only: whether a policy matched (Envoy's access_log_hint). */
-  logHint: boolean;
+  /** Whether it is logged (Envoy's access_log_hint): set only where the engine decides about logging (a LOG action). */
+  logHint: boolean | undefined;
   effectivePolicyId: string;
 }
 
@@ -44,9 +44,6 @@ export class RbacEngine {
     });
   }
 
-  get action(): RbacRulesConfig["action"] {
-    return this.rules.action;
-  }
 
   /** Envoy's handleAction. */
   evaluate(input: RbacInput): RbacDecision {
@@ -60,9 +57,9 @@ export class RbacEngine {
     const matched = effectivePolicyId !== "";
     switch (this.rules.action) {
       case "ALLOW":
-        return { allowed: matched, logHint: false, effectivePolicyId };
+        return { allowed: matched, logHint: undefined, effectivePolicyId };
       case "DENY":
-        return { allowed: !matched, logHint: false, effectivePolicyId };
+        return { allowed: !matched, logHint: undefined, effectivePolicyId };
       case "LOG":
         return { allowed: true, logHint: matched, effectivePolicyId };
     }

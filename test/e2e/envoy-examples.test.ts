@@ -1,11 +1,11 @@
 /**
  * Envoy's own example configs (test/fixtures/envoy-examples), served on every runtime as
- * written but for where things are: their listeners and admin on free 127.0.0.1 ports,
- * their upstream host names (docker-compose services in Envoy's sandboxes: service1,
- * backend-service, …) mapped to 127.0.0.1 and real node:http upstreams, a disk layer's
- * symlink_root in a temp folder, a TLS key and certificate minted at test time in place of
- * the placeholder (README there). What each request shows is what Envoy's sandbox's
- * verify.sh checks for that example.
+ * written but for where things are (test/support/envoy-examples.ts): listeners and admin on
+ * free 127.0.0.1 ports, upstream host names mapped to 127.0.0.1 and real node:http
+ * upstreams, a disk layer's symlink_root in a temp folder, TLS keys and certificates minted
+ * at test time. What each request shows is what Envoy's sandbox's verify.sh checks for that
+ * example. The HTTP filter examples (csrf, cors, ext_authz, rbac, brotli, route-mirror,
+ * websocket, CONNECT) are served in envoy-examples-filters.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile } from "node:child_process";
@@ -24,97 +24,15 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCa } from "../support/test-ca.ts";
 import { adminStats } from "../support/tls-probe.ts";
-import { ProxyProcess, ROOT, RUNTIMES } from "../support/proxy-process.ts";
-import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import type { TestCerts } from "../support/test-certs.ts";
+import { curl, exampleCerts, FIXTURES, httpsGet, localize, slowMachine, type Json } from "../support/envoy-examples.ts";
 import { CLUSTER, LISTENER, XdsControlPlane } from "../support/xds-control-plane.ts";
-
-type Json = Record<string, any>;
-
-const FIXTURES = join(ROOT, "test/fixtures/envoy-examples");
 
 let certs: TestCerts;
 beforeAll(() => {
-  certs = mintTestCerts();
+  certs = exampleCerts();
 });
-
-/** The example's PEM placeholders replaced by the minted server certificate and key, kept at their indentation. */
-function withMintedPem(text: string): string {
-  const pem = (block: string, indent: string) => block.trimEnd().split("\n").map((line) => `${indent}${line}`).join("\n");
-  return text
-    .replace(/^( *)-----BEGIN CERTIFICATE-----\n\s*\(the example's self-signed certificate: minted at test time\)\n\s*-----END CERTIFICATE-----/m, (_, indent: string) => pem(certs.read(certs.server.cert), indent))
-    .replace(/^( *)-----BEGIN PRIVATE KEY-----\n\s*\(the example's private key: minted at test time\)\n\s*-----END PRIVATE KEY-----/m, (_, indent: string) => pem(certs.read(certs.server.key), indent));
-}
-
-interface Localized {
-  config: Json;
-  /** The example's own listener port → the free port it listens on now. */
-  port(examplePort: number): number;
-}
-
-/**
- * The example with its listeners and admin on free 127.0.0.1 ports, each endpoint named in
- * `upstreams` (host name → port) at 127.0.0.1 and that port, and an endpoint at one of the
- * example's own ports (its admin, as the local_ratelimit and gzip examples route
- * /stats/prometheus there) moved along with it.
- */
-async function localize(file: string, upstreams: Record<string, number>, change?: (config: Json) => void): Promise<Localized> {
-  const config = yamlParse(withMintedPem(readFileSync(join(FIXTURES, file), "utf8"))) as Json;
-  const ports = new Map<number, number>();
-  const move = async (socketAddress: Json) => {
-    const port = await freePort();
-    ports.set(socketAddress.port_value, port);
-    socketAddress.address = "127.0.0.1";
-    socketAddress.port_value = port;
-  };
-  for (const listener of config.static_resources.listeners ?? []) await move(listener.address.socket_address);
-  if (config.admin) await move(config.admin.address.socket_address);
-  for (const cluster of config.static_resources.clusters ?? []) {
-    for (const locality of cluster.load_assignment?.endpoints ?? []) {
-      for (const { endpoint } of locality.lb_endpoints) {
-        const address = endpoint.address.socket_address;
-        if (address.address in upstreams) {
-          // A health check port that is the serving port (the locality example's) moves with it.
-          if (endpoint.health_check_config?.port_value === address.port_value) endpoint.health_check_config.port_value = upstreams[address.address];
-          address.port_value = upstreams[address.address];
-          address.address = "127.0.0.1";
-        } else if (address.address === "127.0.0.1" && ports.has(address.port_value)) {
-          address.port_value = ports.get(address.port_value);
-        }
-      }
-    }
-  }
-  change?.(config);
-  return { config, port: (examplePort) => ports.get(examplePort)! };
-}
-
-/**
- * The TLS sandboxes' 0.25 s connect_timeout raised to 5 s: it covers the TLS handshake too
- * (as in Envoy, whose connection counts as connected once the handshake is done), and a
- * loaded test machine can take longer than that.
- */
-function slowMachine(config: Json): void {
-  for (const cluster of config.static_resources.clusters ?? []) cluster.connect_timeout = "5s";
-}
-
-/** A GET over TLS trusting the test CA (the minted certificate names 127.0.0.1). */
-function httpsGet(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = https.get({ host: "127.0.0.1", port, path, ca: readFileSync(certs.ca), agent: false }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode!, body }));
-    });
-    request.on("error", reject);
-  });
-}
-
-/** curl's output (the sandbox's verify.sh asks with curl), with `localhost` resolved to 127.0.0.1. */
-function curl(port: number, args: string[], url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("curl", ["-sS", "--max-time", "20", "--resolve", `localhost:${port}:127.0.0.1`, ...args, url], (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
-  });
-}
 
 describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
   let service1: HttpUpstream;
@@ -409,25 +327,6 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     } finally {
       await proxy.stop();
       await new Promise((resolve) => echo.close(resolve));
-    }
-  });
-
-  test("cors backend: a preflight from any origin to /cors/open is answered by the proxy", async () => {
-    const { config, port } = await localize("cors/backend/envoy.yaml", { "backend-service": service1.port });
-    const proxy = await ProxyProcess.start(runtime, config);
-    try {
-      const preflight = await fetch(`http://127.0.0.1:${port(10000)}/cors/open`, {
-        method: "OPTIONS",
-        headers: { origin: "http://example.com", "access-control-request-method": "GET" },
-      });
-      expect(preflight.status).toBe(200);
-      expect(preflight.headers.get("access-control-allow-origin")).toBe("http://example.com");
-      expect(preflight.headers.get("access-control-allow-methods")).toBe("GET");
-      expect(service1.requests.some((r) => r.method === "OPTIONS")).toBe(false);
-      const get = await fetch(`http://127.0.0.1:${port(10000)}/cors/open`, { headers: { origin: "http://example.com" } });
-      expect(get.headers.get("access-control-allow-origin")).toBe("http://example.com");
-    } finally {
-      await proxy.stop();
     }
   });
 

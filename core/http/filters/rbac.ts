@@ -13,6 +13,7 @@ import type { RbacConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { RbacEngine, type RbacDecision, type RbacInput } from "../../rbac/rbac-engine.ts";
+import { RbacMatcherEngine } from "../../rbac/rbac-matcher-engine.ts";
 import type { SocketAddress } from "../../port.ts";
 import { PerConfig } from "../../util/per-config.ts";
 import {
@@ -38,16 +39,16 @@ export function rbacResponseDetail(policyId: string): string {
 
 /** One RBAC config's engines and metadata keys (the filter's, or a route's RBACPerRoute). */
 export class RbacRules {
-  readonly engine: RbacEngine | undefined;
-  readonly shadowEngine: RbacEngine | undefined;
+  readonly engine: RbacEngine | RbacMatcherEngine | undefined;
+  readonly shadowEngine: RbacEngine | RbacMatcherEngine | undefined;
   readonly enforcedResultKey: string;
   readonly enforcedPolicyKey: string;
   readonly shadowResultKey: string;
   readonly shadowPolicyKey: string;
 
   constructor(config: RbacConfig) {
-    this.engine = config.rules && new RbacEngine(config.rules);
-    this.shadowEngine = config.shadowRules && new RbacEngine(config.shadowRules);
+    this.engine = config.rules ? new RbacEngine(config.rules) : config.matcher && new RbacMatcherEngine(config.matcher);
+    this.shadowEngine = config.shadowRules ? new RbacEngine(config.shadowRules) : config.shadowMatcher && new RbacMatcherEngine(config.shadowMatcher);
     this.enforcedResultKey = config.rulesStatPrefix + "enforced_engine_result";
     this.enforcedPolicyKey = config.rulesStatPrefix + "enforced_effective_policy_id";
     this.shadowResultKey = config.shadowRulesStatPrefix + "shadow_engine_result";
@@ -121,7 +122,7 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
       return FilterHeadersStatus.Continue;
     }
     const decision = engine.evaluate(this);
-    this.logHint(engine, decision);
+    this.logHint(decision);
     if (decision.effectivePolicyId !== "") metadata[rules.enforcedPolicyKey] = decision.effectivePolicyId;
     metadata[rules.enforcedResultKey] = decision.allowed ? "allowed" : "denied";
     this.callbacks.streamInfo.setDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
@@ -134,9 +135,9 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
     return FilterHeadersStatus.StopIteration;
   }
 
-  /** Envoy's LOG action (enforced rules only): whether a policy matched, for access log filters. */
-  private logHint(engine: RbacEngine, decision: RbacDecision): void {
-    if (engine.action === "LOG") this.callbacks.streamInfo.setDynamicMetadata(RBAC_COMMON_METADATA_NAMESPACE, { access_log_hint: decision.logHint });
+  /** Envoy's LOG action (enforced rules or matcher only): whether it is logged, for access log filters. */
+  private logHint(decision: RbacDecision): void {
+    if (decision.logHint !== undefined) this.callbacks.streamInfo.setDynamicMetadata(RBAC_COMMON_METADATA_NAMESPACE, { access_log_hint: decision.logHint });
   }
 
   decodeData(): FilterDataStatus {

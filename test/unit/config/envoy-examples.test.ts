@@ -26,6 +26,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["double-proxy/envoy-frontend.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.postgres_proxy (the PostgreSQL protocol filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
   ["dynamic-config-cp/envoy.yaml", undefined],
   ["dynamic-config-fs/envoy.yaml", undefined],
+  ["ext_authz/config/grpc-service/v3.yaml", undefined],
   ["ext_authz/config/http-service.yaml", undefined],
   ["ext_authz/config/opa-service/v3.yaml", undefined],
   ["ext_proc/config/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.ext_proc (external processing) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
@@ -39,6 +40,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["locality-load-balancing/envoy-proxy.yaml", undefined],
   ["lua/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.lua: polyvoy does not run Lua filters; write the filter in TypeScript or JavaScript (\"@type\": \"type.googleapis.com/polyvoy.filters.http.script.v1.Script\", module: ./filter.ts)"],
   ["mysql/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.mysql_proxy (the MySQL protocol filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
+  ["rbac/envoy.yaml", undefined],
   ["redis/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.redis_proxy (the Redis proxy) is an Envoy network filter that polyvoy does not have (by a v2 \"@type\", which Envoy dropped in 1.18) (polyvoy's: docs/configuration.md)"],
   ["route-mirror/envoy.yaml", undefined],
   ["tls-inspector/envoy.yaml", undefined],
@@ -51,6 +53,8 @@ const EXPECTED: [string, string | undefined][] = [
   ["websocket/envoy-ws-route.yaml", undefined],
   ["websocket/envoy-ws.yaml", undefined],
   ["websocket/envoy-wss-passthrough.yaml", undefined],
+  ["websocket/envoy-wss-ws.yaml", undefined],
+  ["websocket/envoy-wss.yaml", undefined],
   ["zipkin/envoy-front-proxy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider: not supported: tracer \"envoy.tracers.zipkin\": polyvoy has no tracer to send spans to (zipkin, opentelemetry, datadog, \u2026 are not implemented); remove the provider"],
 ];
 

@@ -47,9 +47,9 @@ describe("RbacEngine", () => {
         },
       }),
     );
-    expect(engine.evaluate(input({ path: "/admin/x?q=1" }))).toEqual({ allowed: true, logHint: false, effectivePolicyId: "a-admin-get" });
-    expect(engine.evaluate(input({ path: "/admin/x", method: "POST" }))).toEqual({ allowed: true, logHint: false, effectivePolicyId: "z-admin" });
-    expect(engine.evaluate(input({ path: "/public" }))).toEqual({ allowed: false, logHint: false, effectivePolicyId: "" });
+    expect(engine.evaluate(input({ path: "/admin/x?q=1" }))).toEqual({ allowed: true, logHint: undefined, effectivePolicyId: "a-admin-get" });
+    expect(engine.evaluate(input({ path: "/admin/x", method: "POST" }))).toEqual({ allowed: true, logHint: undefined, effectivePolicyId: "z-admin" });
+    expect(engine.evaluate(input({ path: "/public" }))).toEqual({ allowed: false, logHint: undefined, effectivePolicyId: "" });
   });
 
   test("DENY: denied when a policy matches; LOG: always allowed, the hint says whether one matched", () => {
