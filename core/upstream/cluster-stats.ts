@@ -141,6 +141,36 @@ export class ClusterStats {
   }
 
   /**
+   * The router's charge of a response (or of the local reply standing for one) beyond the
+   * basic counts: Envoy's CodeStatsImpl::chargeResponseStat writes each category's
+   * upstream_rq_completed, upstream_rq_<N>xx and upstream_rq_<code> — `canary.` for a canary
+   * host, and `internal.` or `external.` by the request's x-envoy-internal
+   * (source/common/http/codes.cc, writeCategory).
+   */
+  countResponseCategories(status: number, internal: boolean, canary: boolean): void {
+    if (canary) this.categoryCounters("canary").count(status);
+    this.categoryCounters(internal ? "internal" : "external").count(status);
+  }
+
+  /** Envoy's chargeResponseTiming beyond upstream_rq_time: the same categories' upstream_rq_time. */
+  recordResponseTimeCategories(ms: number, internal: boolean, canary: boolean): void {
+    if (canary) this.categoryCounters("canary").time.record(ms);
+    this.categoryCounters(internal ? "internal" : "external").time.record(ms);
+  }
+
+  private categories: Map<string, ResponseCategory> | undefined;
+
+  private categoryCounters(category: "canary" | "internal" | "external"): ResponseCategory {
+    const categories = (this.categories ??= new Map());
+    let found = categories.get(category);
+    if (found === undefined) {
+      found = new ResponseCategory(this.scope, `${category}.`);
+      categories.set(category, found);
+    }
+    return found;
+  }
+
+  /**
    * Count a response the router retried instead of passing on (Envoy's
    * chargeBasicResponseStat under the `retry.` prefix: retry.upstream_rq_503, retry.upstream_rq_5xx).
    */
@@ -156,3 +186,34 @@ export class ClusterStats {
     if (klass >= 1 && klass <= 5) this.scope.counter(`retry.upstream_rq_${klass}xx`).inc();
   }
 }
+
+/** One category's response counters (created on first use, as Envoy's dynamic stat names are) and its upstream_rq_time. */
+class ResponseCategory {
+  private readonly completed: Counter;
+  private readonly byCode = new Map<number, Counter>();
+  private readonly byClass = new Map<number, Counter>();
+  readonly time: Histogram;
+
+  constructor(
+    private readonly scope: StatsScope,
+    private readonly prefix: string,
+  ) {
+    this.completed = scope.counter(`${prefix}upstream_rq_completed`);
+    this.time = scope.histogram(`${prefix}upstream_rq_time`);
+  }
+
+  count(status: number): void {
+    this.completed.inc();
+    const klass = Math.floor(status / 100);
+    // Envoy's upstreamRqGroup: no group for a code outside 1xx-5xx.
+    if (klass >= 1 && klass <= 5) {
+      let group = this.byClass.get(klass);
+      if (group === undefined) this.byClass.set(klass, (group = this.scope.counter(`${this.prefix}upstream_rq_${klass}xx`)));
+      group.inc();
+    }
+    let code = this.byCode.get(status);
+    if (code === undefined) this.byCode.set(status, (code = this.scope.counter(`${this.prefix}upstream_rq_${status}`)));
+    code.inc();
+  }
+}
+

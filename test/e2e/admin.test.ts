@@ -282,7 +282,13 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
 
     // ?filter applies here too; /stats?format=prometheus is the same output.
     const filtered = await admin(`/stats/prometheus?filter=${encodeURIComponent("upstream_rq_2")}`);
-    expect(parsePrometheusTextFormat(filtered.body).map((f) => f.name)).toEqual(["envoy_cluster_upstream_rq", "envoy_cluster_upstream_rq_xx"]);
+    expect(parsePrometheusTextFormat(filtered.body).map((f) => f.name)).toEqual([
+      // The router's external. category (no x-envoy-internal) as well, as Envoy's CodeStatsImpl.
+      "envoy_cluster_external_upstream_rq",
+      "envoy_cluster_external_upstream_rq_xx",
+      "envoy_cluster_upstream_rq",
+      "envoy_cluster_upstream_rq_xx",
+    ]);
     expect((await admin(`/stats?format=prometheus&filter=${encodeURIComponent("upstream_rq_2")}`)).body).toBe(filtered.body);
   });
 

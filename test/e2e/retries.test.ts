@@ -153,6 +153,21 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
     expect(s.get("cluster.dead.upstream_rq_5xx")).toBe(1);
     expect(s.get("cluster.dead.upstream_rq_completed")).toBe(1);
     expect(s.get("http.ingress_http.downstream_rq_5xx")).toBeGreaterThanOrEqual(1);
+    // And by where the request came from (Envoy's CodeStatsImpl::writeCategory): external here;
+    // one whose single x-forwarded-for is an RFC 1918 address is internal (x-envoy-internal).
+    expect(s.get("cluster.dead.external.upstream_rq_503")).toBe(1);
+    expect(s.get("cluster.dead.external.upstream_rq_5xx")).toBe(1);
+    expect(s.get("cluster.dead.external.upstream_rq_completed")).toBe(1);
+    const internal = await request(`http://127.0.0.1:${port}/dead/y`, { dispatcher: agent, headers: { "x-forwarded-for": "10.0.0.1" } });
+    await internal.body.text();
+    expect(internal.statusCode).toBe(503);
+    const after = await stats(adminPort);
+    expect(after.get("cluster.dead.internal.upstream_rq_503")).toBe(1);
+    expect(after.get("cluster.dead.internal.upstream_rq_completed")).toBe(1);
+    expect(after.get("cluster.dead.external.upstream_rq_503")).toBe(1);
+    expect(after.get("cluster.dead.upstream_rq_503")).toBe(2);
+    // A proxied response: its code under external. too.
+    expect(after.get("cluster.connfail.external.upstream_rq_200")).toBe(2);
   });
 
   test("per_try_timeout: a hanging host is given 0.3 s, then the other host answers", async () => {

@@ -161,6 +161,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private hashKey: bigint | undefined;
   /** The route entry's (or weighted cluster's) metadata_match criteria. */
   private routeMetadataMatch: MetadataMatchCriteria | undefined;
+  /** The request's x-envoy-internal is "true": its responses count under the cluster's `internal.` stats, else `external.`. */
+  private internalRequest = false;
+  /** The host of the last attempt is a canary: its responses count under `canary.` too. */
+  private canaryHost = false;
 
   constructor(
     private readonly server: ServerContext,
@@ -191,6 +195,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return FilterHeadersStatus.StopIteration;
     }
     this.action = action.route;
+    this.internalRequest = headers.get("x-envoy-internal") === "true";
     const vhost = (this.virtualHost = match.virtualHost);
     // The cluster chosen when the route was resolved, the one the filters before saw too.
     const clusterName = routeCluster(callbacks, this.server.runtime);
@@ -499,6 +504,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.callbacks.resetStream();
       return;
     }
+    this.canaryHost = request.host.canary;
     this.replyForReset(reason, transportFailureReason, details);
   }
 
@@ -594,7 +600,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamResponseHeadersAt = now;
     // Envoy's router marks a proxied response so (Filter::onUpstreamHeaders): %RESPONSE_CODE_DETAILS% is via_upstream.
     info.responseCodeDetails = "via_upstream";
-    this.cluster?.stats.countResponse(headers.status);
+    // Envoy's chargeUpstreamCode: canary by the host or the upstream's x-envoy-upstream-canary.
+    this.canaryHost = host.canary || headers.get("x-envoy-upstream-canary") === "true";
+    const clusterStats = this.cluster?.stats;
+    if (clusterStats) {
+      clusterStats.countResponse(headers.status);
+      clusterStats.countResponseCategories(headers.status, this.internalRequest, this.canaryHost);
+    }
     headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     // Cookies a hash policy made go out only with an upstream response (router.cc, onUpstreamHeaders).
     if (this.downstreamSetCookies) for (const cookie of this.downstreamSetCookies) headers.add("set-cookie", cookie);
@@ -717,7 +729,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const stats = this.cluster?.stats;
     if (stats) {
       stats.upstreamRqCompleted.inc();
-      stats.upstreamRqTime.record(approximateNow(this.server.runtime) - this.callbacks.streamInfo.upstreamRequestStart);
+      const time = approximateNow(this.server.runtime) - this.callbacks.streamInfo.upstreamRequestStart;
+      stats.upstreamRqTime.record(time);
+      stats.recordResponseTimeCategories(time, this.internalRequest, this.canaryHost);
       if (this.staleConnectionRetried) stats.upstreamRqRetrySuccess.inc();
     }
   }
@@ -735,6 +749,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const request = this.upstreamRequest;
     this.upstreamRequest = undefined;
     if (request) {
+      this.canaryHost = request.host.canary;
       // Counted per attempt in flight; none while a retry backs off.
       this.cluster?.stats.upstreamRqTimeout.inc();
       request.host.stats.rqTimeout++;
@@ -763,6 +778,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /** Envoy's onPerTryTimeoutCommon: the attempt is reset, and retried as a LocalReset when the policy allows. */
   private perTryTimedOut(request: UpstreamRequest, details: string): void {
+    this.canaryHost = request.host.canary;
     request.host.stats.rqTimeout++;
     // Outlier detection (Envoy's onPerTryTimeoutCommon): a local-origin timeout.
     request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
@@ -801,6 +817,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (stats === undefined) return;
     stats.countResponse(code);
     stats.upstreamRqCompleted.inc();
+    stats.countResponseCategories(code, this.internalRequest, this.canaryHost);
   }
 
   private clearTimeout(): void {

@@ -349,6 +349,22 @@ describe("RouterFilter: upstream resets", () => {
     expect([stat("cluster.a.upstream_rq_503"), stat("cluster.a.upstream_rq_5xx"), stat("cluster.a.upstream_rq_completed")]).toEqual([1, 1, 1]);
   });
 
+  test("charged responses also count by category: external. or internal. (x-envoy-internal), and canary. (x-envoy-upstream-canary)", async () => {
+    await setup({ handlers: { [A]: (req, res) => res.respond(200, "a", req.path === "/canary" ? { "x-envoy-upstream-canary": "true" } : {}) } });
+    const external = exchange("GET", "/plain");
+    // A single RFC 1918 x-forwarded-for: the HCM marks the request internal.
+    const internal = exchange("GET", "/canary", { headers: { "x-forwarded-for": "10.0.0.1" } });
+    expect([...external.responses, ...internal.responses].map((r) => r.status)).toEqual([200, 200]);
+    done(external, internal);
+    const counts = (category: string) => ["upstream_rq_completed", "upstream_rq_2xx", "upstream_rq_200"].map((name) => stat(`cluster.a.${category}.${name}`));
+    expect(counts("external")).toEqual([1, 1, 1]);
+    expect(counts("internal")).toEqual([1, 1, 1]);
+    expect(counts("canary")).toEqual([1, 1, 1]);
+    expect(stat("cluster.a.upstream_rq_200")).toBe(2);
+    const recorded = (name: string) => (server.stats.get(name) as { counts: Float64Array } | undefined)?.counts.reduce((a, b) => a + b, 0);
+    expect([recorded("cluster.a.external.upstream_rq_time"), recorded("cluster.a.internal.upstream_rq_time"), recorded("cluster.a.canary.upstream_rq_time")]).toEqual([1, 1, 1]);
+  });
+
   test("a reset after the response headers: the downstream is reset, flag UR", async () => {
     await setup({
       handlers: {
