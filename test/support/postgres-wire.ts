@@ -72,3 +72,37 @@ export function selectResult(columns: string[], rows: string[][]): Uint8Array {
 export function serverGreeting(): Uint8Array {
   return concat(authenticationOk(), parameterStatus("server_version", "16.0"), parameterStatus("client_encoding", "UTF8"), backendKeyData(1234, 5678), readyForQuery());
 }
+
+/**
+ * Reads a byte stream as PostgreSQL messages: the untyped startup packet first (when
+ * `startup`), then type + length messages. Returns whole messages as they complete.
+ */
+export class MessageReader {
+  private buffered: Uint8Array = new Uint8Array(0);
+  constructor(private expectStartup: boolean) {}
+
+  push(chunk: Uint8Array): { type: string; body: Uint8Array }[] {
+    this.buffered = concat(this.buffered, chunk);
+    const out: { type: string; body: Uint8Array }[] = [];
+    for (;;) {
+      const view = new DataView(this.buffered.buffer, this.buffered.byteOffset, this.buffered.byteLength);
+      if (this.expectStartup) {
+        if (this.buffered.byteLength < 4) return out;
+        const length = view.getInt32(0);
+        if (this.buffered.byteLength < length) return out;
+        const body = this.buffered.slice(4, length);
+        this.buffered = this.buffered.slice(length);
+        // An SSLRequest is answered, then the real startup follows.
+        const code = new DataView(body.buffer).getInt32(0);
+        if (code !== 80877103) this.expectStartup = false;
+        out.push({ type: code === 80877103 ? "SSLRequest" : "Startup", body });
+        continue;
+      }
+      if (this.buffered.byteLength < 5) return out;
+      const length = view.getInt32(1);
+      if (this.buffered.byteLength < 1 + length) return out;
+      out.push({ type: String.fromCharCode(this.buffered[0]!), body: this.buffered.slice(5, 1 + length) });
+      this.buffered = this.buffered.slice(1 + length);
+    }
+  }
+}
