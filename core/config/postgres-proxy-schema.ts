@@ -25,7 +25,8 @@ export const postgresProxyConfig: z.ZodType<PostgresProxyConfig> = lazySchema(()
       ),
       upstream_ssl: unsupportedField(
         "upstream_ssl REQUIRE/PREFER switches the upstream connection to TLS after the server's 'S' (a StartTLS upstream transport socket), which polyvoy does not have; only DISABLE is accepted",
-        (v) => v === "DISABLE" || v === 0,
+        // Envoy reads enum names in any case.
+        (v) => (typeof v === "string" ? v.toUpperCase() === "DISABLE" : v === 0),
       ),
     })
     .transform((c): PostgresProxyConfig => ({ statPrefix: c.stat_prefix, enableSqlParsing: c.enable_sql_parsing ?? true })));
