@@ -42,6 +42,8 @@ import { ConnectionLimit, ConnectionLimitFilter } from "./network/connection-lim
 import { registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { TcpProxyFilter } from "./network/tcp-proxy.ts";
 import { NetworkRbacConfigState, NetworkRbacFilter } from "./network/rbac-filter.ts";
+import { PostgresFilter } from "./network/postgres/postgres-filter.ts";
+import { postgresProxyStats } from "./network/postgres/postgres-proxy-stats.ts";
 import { TcpProxyStats } from "./network/tcp-proxy-stats.ts";
 import { pickWeighted } from "./util/weighted-pick.ts";
 
@@ -78,6 +80,11 @@ registerNetworkFilterFactory("envoy.filters.network.rbac", (config, context) => 
   // The engines and stats are built once per filter config, shared by its connections.
   const state = new NetworkRbacConfigState(config, context);
   return (connection) => new NetworkRbacFilter(state, connection);
+});
+
+registerNetworkFilterFactory("envoy.filters.network.postgres_proxy", (config, context) => {
+  const stats = postgresProxyStats(context.stats, config.statPrefix);
+  return (connection) => new PostgresFilter(config, stats, connection);
 });
 
 // A network filter written in TypeScript (network/user-filter/), loaded at start-up.

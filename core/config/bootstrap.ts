@@ -182,7 +182,7 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig);
 
 /** polyvoy.filters.network.script.v1.Script: a network filter written in TypeScript (core/network/user-filter/). */
 export interface NetworkScriptFilterConfig {
@@ -197,6 +197,18 @@ export interface NetworkScriptConfig {
   module: string;
   /** `config` as written: given to the definition's parser at start-up. */
   rawConfig: unknown;
+}
+
+export interface PostgresProxyFilterConfig {
+  type: "envoy.filters.network.postgres_proxy";
+  config: PostgresProxyConfig;
+}
+
+/** envoy.extensions.filters.network.postgres_proxy.v3alpha.PostgresProxy (terminate_ssl and upstream_ssl only at their defaults). */
+export interface PostgresProxyConfig {
+  statPrefix: string;
+  /** Envoy's default: true. Query and Parse messages' SQL feeds the connection's dynamic metadata. */
+  enableSqlParsing: boolean;
 }
 
 export interface NetworkRbacFilterConfig {

@@ -57,6 +57,17 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   /** Bytes read from and written to the socket (a listener's access log: %BYTES_RECEIVED%, %BYTES_SENT%). */
   bytesReceived = 0;
   bytesSent = 0;
+  /**
+   * The connection's dynamic metadata by namespace (Envoy's connection StreamInfo), set by
+   * network filters (postgres_proxy) and read by access logs (%DYNAMIC_METADATA%).
+   */
+  dynamicMetadata: Record<string, Record<string, unknown>> | undefined;
+
+  /** Envoy's StreamInfo::setDynamicMetadata: the fields are merged into the namespace's, a field given again replaced. */
+  setDynamicMetadata(namespace: string, fields: Readonly<Record<string, unknown>>): void {
+    const all = (this.dynamicMetadata ??= Object.create(null) as Record<string, Record<string, unknown>>);
+    all[namespace] = { ...all[namespace], ...fields };
+  }
 
   constructor(
     readonly socket: Socket,

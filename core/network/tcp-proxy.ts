@@ -251,6 +251,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     context.requestedServerName = downstream.requestedServerName;
     context.upstreamTls = this.upstreamTls;
     context.upstreamHostMetadata = this.host?.metadata;
+    context.dynamicMetadata = downstream.dynamicMetadata;
     for (const logger of loggers) logger.log(context);
   }
 

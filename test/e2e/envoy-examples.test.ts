@@ -24,6 +24,7 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCa } from "../support/test-ca.ts";
 import { adminStats } from "../support/tls-probe.ts";
+import { postgresServer, postgresSession } from "../support/postgres-server.ts";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import type { TestCerts } from "../support/test-certs.ts";
 import { curl, exampleCerts, FIXTURES, httpsGet, localize, slowMachine, type Json } from "../support/envoy-examples.ts";
@@ -468,7 +469,7 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     }
   });
 
-  test("double-proxy: the frontend proxy carries TCP to the backend proxy over mTLS (each checks the other's SAN); a client without the frontend's certificate is refused", async () => {
+  test("double-proxy: a PostgreSQL session through both proxies' postgres_proxy, frontend to backend over mTLS (each checks the other's SAN), counted by both; a client without the frontend's certificate is refused", async () => {
     // verify.sh's certificates: one CA, one key, a certificate per proxy naming it in its SAN.
     const ca = mintTestCa();
     const dir = mkdtempSync(join(inject("tempRoot"), "double-proxy-"));
@@ -497,39 +498,35 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
         }
       };
       walk(config);
-      // The one change: postgres_proxy (stats from the PostgreSQL protocol) is not a polyvoy filter.
-      const chain = config.static_resources.listeners[0].filter_chains[0];
-      expect(chain.filters[0].name).toBe("envoy.filters.network.postgres_proxy");
-      chain.filters.shift();
       slowMachine(config);
+      // Not in the example (it has no admin): one to read the postgres_proxy counters.
+      config.admin = { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } };
     };
-    // postgres: an echo server stands in for it.
-    const postgres = net.createServer((socket) => {
-      socket.on("error", () => {});
-      socket.on("data", (data) => socket.write(data));
-      socket.on("end", () => socket.end());
-    });
-    await new Promise<void>((resolve) => postgres.listen(0, "127.0.0.1", resolve));
+    const withAdmin = async (localized: Awaited<ReturnType<typeof localize>>) => {
+      const adminPort = await freePort();
+      localized.config.admin.address.socket_address.port_value = adminPort;
+      return adminPort;
+    };
+    // postgres: a server speaking the protocol's bytes stands in for it.
+    const postgres = await postgresServer();
     try {
-      const backend = await localize("double-proxy/envoy-backend.yaml", { postgres: (postgres.address() as AddressInfo).port }, withFiles);
+      const backend = await localize("double-proxy/envoy-backend.yaml", { postgres: postgres.port }, withFiles);
+      const backendAdmin = await withAdmin(backend);
       const backendProcess = await ProxyProcess.start(runtime, backend.config);
       try {
         const frontend = await localize("double-proxy/envoy-frontend.yaml", { "proxy-postgres-backend.example.com": backend.port(5432) }, withFiles);
+        const frontendAdmin = await withAdmin(frontend);
         const frontendProcess = await ProxyProcess.start(runtime, frontend.config);
         try {
-          const echoed = await new Promise<string>((resolve, reject) => {
-            const socket = net.connect(frontend.port(5432), "127.0.0.1");
-            let received = "";
-            socket.setEncoding("latin1");
-            socket.on("connect", () => socket.write("SELECT version();"));
-            socket.on("data", (chunk: string) => {
-              received += chunk;
-              if (received.length >= "SELECT version();".length) socket.end();
-            });
-            socket.on("close", () => resolve(received));
-            socket.on("error", reject);
-          });
-          expect(echoed).toBe("SELECT version();");
+          // verify.sh: psql -c 'SELECT 1' through the frontend; here a raw client does the same.
+          const replies = await postgresSession(frontend.port(5432), { user: "postgres", queries: ["SELECT version()", "CREATE TABLE t (id INT)"] });
+          expect(replies).toEqual(["RSSKZ", "TDCZ", "CZ"]);
+          expect(postgres.queries).toEqual(["SELECT version()", "CREATE TABLE t (id INT)"]);
+          // Both proxies decoded the session (stat_prefix egress_postgres in both files).
+          for (const adminPort of [frontendAdmin, backendAdmin]) {
+            const stats = await adminStats(adminPort);
+            expect(["sessions_unencrypted", "statements_select", "statements_other", "statements_parsed", "messages_frontend"].map((name) => stats.get(`postgres.egress_postgres.${name}`))).toEqual([1, 1, 1, 2, 3]);
+          }
           // The backend requires the frontend's certificate: a client without one gets nothing through.
           const refused = await new Promise<string>((resolve) => {
             const socket = tls.connect({ host: "127.0.0.1", port: backend.port(5432), ca: readFileSync(ca.ca), servername: "proxy-postgres-backend.example.com", checkServerIdentity: () => undefined });
@@ -547,7 +544,7 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
         await backendProcess.stop();
       }
     } finally {
-      await new Promise((resolve) => postgres.close(resolve));
+      await postgres.close();
     }
   });
 });

@@ -6,6 +6,7 @@
  * a policy with nothing to staple serves as on node. The staple checks Envoy makes at load
  * run on every runtime.
  */
+import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -29,6 +30,17 @@ beforeAll(() => {
   expired = ca.ocspResponse(server, { withoutNextUpdate: true });
   otherStaple = ca.ocspResponse(other);
 });
+
+/** A staple's thisUpdate and nextUpdate as openssl reads them, RFC 3339 (admin's google.protobuf.Timestamp). */
+function ocspTimes(file: string): { valid_from: string; expiration?: string } {
+  const text = execFileSync("openssl", ["ocsp", "-respin", file, "-resp_text", "-noverify"], { encoding: "utf8" });
+  const at = (label: string) => {
+    const match = new RegExp(`${label}: (.+ GMT)`).exec(text);
+    return match ? new Date(match[1]!.replace(/\s+/g, " ")).toISOString().replace(".000Z", "Z") : undefined;
+  };
+  const next = at("Next Update");
+  return { valid_from: at("This Update")!, ...(next !== undefined ? { expiration: next } : {}) };
+}
 
 function stapled(name: string, port: number, policy: string | undefined, file: string | undefined) {
   return tlsListener(name, port, {
@@ -86,6 +98,15 @@ describe.each(RUNTIMES)("OCSP stapling on %s", (runtime) => {
     const stats = await adminStats(ports.admin!);
     expect([stat("lenient", "requests"), stat("lenient", "responses"), stat("lenient", "omitted")].map((s) => stats.get(s))).toEqual([1, 1, 0]);
     expect(stats.get(stat("must", "responses"))).toBe(1);
+  });
+
+  test("/certs shows each stapled certificate's ocsp_details (thisUpdate, nextUpdate) as Envoy's", async () => {
+    if (!staples) return;
+    const { certificates } = (await (await fetch(`http://127.0.0.1:${ports.admin}/certs`)).json()) as { certificates: { cert_chain: { ocsp_details?: unknown }[] }[] };
+    // One context per listener, in listener order: lenient, lenientExpired, strictExpired, strictNone, must.
+    expect(certificates.map((c) => c.cert_chain[0]!.ocsp_details)).toEqual([ocspTimes(staple), ocspTimes(expired), ocspTimes(expired), undefined, ocspTimes(staple)]);
+    expect(ocspTimes(staple).expiration).toBeDefined();
+    expect(ocspTimes(expired).expiration).toBeUndefined();
   });
 
   test("an expired staple (no nextUpdate): LENIENT_STAPLING omits it, STRICT_STAPLING fails the handshake; STRICT_STAPLING without a staple staples nothing", async () => {

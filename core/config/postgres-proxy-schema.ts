@@ -1,0 +1,32 @@
+/**
+ * envoy.extensions.filters.network.postgres_proxy.v3alpha.PostgresProxy
+ * (contrib/envoy/extensions/filters/network/postgres_proxy/v3alpha/postgres_proxy.proto).
+ * terminate_ssl needs Envoy's starttls transport socket and upstream_ssl needs a
+ * StartTLS upstream socket; polyvoy has neither, so both are accepted only at their
+ * defaults (false, DISABLE) and refused by name otherwise.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import type { PostgresProxyConfig } from "./bootstrap.ts";
+import { lazySchema } from "./lazy-schema.ts";
+import { isFalse, unsupportedField } from "./unsupported-field.ts";
+
+/** A google.protobuf.BoolValue: a bool, or `{ value }`. */
+const boolValue = z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]);
+
+export const postgresProxyConfig: z.ZodType<PostgresProxyConfig> = lazySchema(() =>
+  z
+    .strictObject({
+      stat_prefix: z.string().min(1),
+      enable_sql_parsing: boolValue.optional(),
+      terminate_ssl: unsupportedField(
+        "terminate_ssl answers the client's SSLRequest and starts TLS on the downstream connection through Envoy's starttls transport socket, which polyvoy does not have; terminate TLS on a listener that clients reach with sslmode=require through a TLS-aware front, or leave it false (the SSLRequest then passes to the server)",
+        isFalse,
+      ),
+      upstream_ssl: unsupportedField(
+        "upstream_ssl REQUIRE/PREFER switches the upstream connection to TLS after the server's 'S' (a StartTLS upstream transport socket), which polyvoy does not have; only DISABLE is accepted",
+        // Envoy reads enum names in any case.
+        (v) => (typeof v === "string" ? v.toUpperCase() === "DISABLE" : v === 0),
+      ),
+    })
+    .transform((c): PostgresProxyConfig => ({ statPrefix: c.stat_prefix, enableSqlParsing: c.enable_sql_parsing ?? true })));
