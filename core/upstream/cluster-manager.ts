@@ -237,16 +237,18 @@ export class ClusterManager {
     const entry: WarmingCluster = { cluster, settle, done: warmed.then(() => undefined, () => undefined) };
     this.warming.set(name, entry);
     this.cmStats.warmingClusters.set(this.warming.size);
-    this.initializeCluster(cluster).then(
+    const current = (): boolean => this.warming.get(name) === entry;
+    this.initializeCluster(cluster, current).then(
       () => {
-        if (this.warming.get(name) !== entry) return;
+        // Dropped while it warmed: what it started since stops too.
+        if (!current()) return this.stopCluster(cluster);
         this.warming.delete(name);
         this.cmStats.warmingClusters.set(this.warming.size);
         this.activate(name, cluster);
         settle(true);
       },
       (err: unknown) => {
-        if (this.warming.get(name) !== entry) return;
+        if (!current()) return this.stopCluster(cluster);
         this.warming.delete(name);
         this.cmStats.warmingClusters.set(this.warming.size);
         this.stopCluster(cluster);
@@ -361,8 +363,10 @@ export class ClusterManager {
   }
 
   /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */
-  private async initializeCluster(cluster: Cluster): Promise<void> {
+  private async initializeCluster(cluster: Cluster, current: () => boolean): Promise<void> {
     const eventLog = await this.openClusterEventLog(cluster);
+    // Replaced or removed while its event log opened: nothing starts.
+    if (!current()) return;
     this.dnsDiscoveries.get(cluster)?.start();
     await this.startCluster(cluster, eventLog);
   }
