@@ -289,3 +289,26 @@ describe("CDS from a management server", () => {
     started!.xdsManager.stop();
   });
 });
+
+describe("streams per grpc_service", () => {
+  test("two EDS sources on one cluster with different initial_metadata get a stream each, each with its own headers", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+    const source = (value: string) => ({
+      api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" }, initial_metadata: [{ key: "x-tenant", value }] }] },
+      resource_api_version: "V3",
+      initial_fetch_timeout: "1s",
+    });
+    const eds = (name: string, tenant: string) => ({ name, type: "EDS", connect_timeout: "1s", eds_cluster_config: { eds_config: source(tenant) } });
+    const starting = startProxy(runtime, { node: { id: "n1" }, static_resources: { clusters: [xdsCluster, eds("a", "one"), eds("b", "two"), eds("c", "one")] } });
+    await elapse(1500);
+    const server = await starting;
+    const streams = cp.streams.filter((s) => s.header(":path")[0] === "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints");
+    expect(streams.map((s) => s.header("x-tenant")).sort()).toEqual([["one"], ["two"]]);
+    const names = (tenant: string) => streams.find((s) => s.header("x-tenant")[0] === tenant)!.of(EDS).at(-1)!.resourceNames;
+    expect(names("one")).toEqual(["a", "c"]);
+    expect(names("two")).toEqual(["b"]);
+    server.xdsManager.stop();
+  });
+});
+
