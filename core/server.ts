@@ -381,19 +381,28 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   private async startCds(source: XdsConfigSource | undefined, context: SubscriptionContext): Promise<void> {
     if (source === undefined) return;
     const cds = new DynamicResourceApi<ClusterConfig>("cluster", source, context, this.stats, {
-      addOrUpdate: (config, options) => this.clusterManager.addOrUpdateCluster(config, { ...options, addedViaApi: true }),
+      // Validated and taken now; it warms on its own (Envoy's CdsApiImpl ACKs before warming).
+      addOrUpdate: async (config, options) => {
+        const update = this.clusterManager.updateCluster(config, { ...options, addedViaApi: true });
+        update.warmed.catch((err: unknown) => this.log.warn(`cds: cluster '${config.name}' cannot be initialized: ${describeError(err)} (the one in use, if any, serves on)`));
+        return update.changed;
+      },
       remove: (name) => this.clusterManager.removeCluster(name, { viaApi: true }),
+      whenWarm: () => this.clusterManager.whenWarm(),
     });
     this.xdsManager.add(cds);
     await cds.start();
   }
 
-  /** The stream to a management server: ADS's, or one per source cluster and type (grpc-mux.ts, loaded when first used). */
+  /** The stream to a management server: ADS's, or one per type and grpc_service config (grpc-mux.ts, loaded when first used). */
   private openMux(source: ApiConfigSource | AdsConfigSource, typeUrl: string): Promise<GrpcMuxLike> {
     const ads = this.bootstrap.dynamicResources?.ads;
     if (source.kind === "ads" && ads === undefined) return Promise.reject(new Error("ADS must be configured to support an ADS config source (dynamic_resources.ads_config)"));
     const api = source.kind === "ads" ? ads! : source;
-    const key = source.kind === "ads" ? "ads" : `${api.delta ? "delta" : "sotw"}\n${api.target.clusterName}\n${typeUrl}`;
+    // Per type, one stream per distinct grpc_service (cluster, authority, initial_metadata)
+    // and node setting: two sources that differ in those never share a stream's headers or
+    // node (Envoy opens a stream per subscription's config source).
+    const key = source.kind === "ads" ? "ads" : JSON.stringify([api.delta ? "delta" : "sotw", typeUrl, api.target.clusterName, api.target.authority, api.target.initialMetadata, api.nodeOnFirstMessageOnly]);
     let mux = this.muxes.get(key);
     if (mux === undefined) {
       mux = api.delta

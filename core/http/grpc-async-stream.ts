@@ -17,6 +17,8 @@ import { RequestHeaders, type ResponseHeaders } from "./message.ts";
 import type { StreamResetReason } from "./stream-reset-reason.ts";
 
 export interface GrpcStreamCallbacks {
+  /** The stream has a connection and its headers went out: messages are written at once from now on. */
+  onReady?(): void;
   /** One message from the server (its bytes, the call's to keep). */
   onReceiveMessage(message: Uint8Array): void;
   /** The call ended: the server's grpc-status and grpc-message, or the local failure's. No callback follows. */
@@ -101,6 +103,7 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
       if (this.stream === undefined) return;
       this.stream.encodeData(frame, false);
     }
+    if (this.stream !== undefined && !this.closed) this.callbacks.onReady?.();
   }
 
   onPoolFailure(_reason: PoolFailureReason, transportFailureReason: string): void {

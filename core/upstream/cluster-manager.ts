@@ -49,6 +49,20 @@ export interface ClusterUpdateOptions {
   addedViaApi?: boolean;
 }
 
+/** What updateCluster did: whether anything changes, and when the new cluster serves. */
+export interface ClusterUpdate {
+  readonly changed: boolean;
+  /** True once it serves; false when replaced or removed first (or nothing changed); rejects when it cannot be initialized. */
+  readonly warmed: Promise<boolean>;
+}
+
+interface WarmingCluster {
+  readonly cluster: Cluster;
+  settle(active: boolean): void;
+  /** Settles when it serves, is dropped or fails. */
+  readonly done: Promise<void>;
+}
+
 /**
  * Owns every cluster by name, and their connection pools per host (Envoy's
  * `Upstream::ClusterManager`). Clusters can be added, replaced and removed while the
@@ -68,10 +82,8 @@ export class ClusterManager {
   addedViaApi(cluster: Cluster): boolean {
     return this.hashes.get(cluster)?.addedViaApi === true;
   }
-  /** addOrUpdateCluster calls, one at a time in the order asked (a reload and CDS may name one cluster). */
-  private updates: Promise<unknown> = Promise.resolve();
-  /** The cluster warming under each name (addOrUpdateCluster); removeCluster cancels it. */
-  private readonly warming = new Map<string, Cluster>();
+  /** The cluster warming under each name (Envoy's warming_clusters_): a newer update or removeCluster drops it. */
+  private readonly warming = new Map<string, WarmingCluster>();
   private readonly pools = new Map<Host, HttpConnPool>();
   /** A host's HTTP/2 pool beside its HTTP/1 one (use_downstream_protocol_config needs both). */
   private readonly http2Pools = new Map<Host, HttpConnPool>();
@@ -151,69 +163,120 @@ export class ClusterManager {
   }
 
   /**
-   * Envoy's ClusterManagerImpl::addOrUpdateCluster: resolves true once the cluster is
-   * added or replaced, false when its config is unchanged (nothing done). The new cluster
-   * warms first (TLS context, first health checks, DNS discovery started) while the old
-   * one, if any, serves; then new requests use it and the old one's pools drain.
-   * Rejects (the old cluster serving on) when it cannot be initialized.
-   * The local cluster (cluster_manager.local_cluster_name) cannot be replaced: the
-   * other clusters' balancers follow its hosts.
+   * Envoy's ClusterManagerImpl::addOrUpdateCluster, awaited: resolves true once the new
+   * cluster serves (see updateCluster), false when nothing changed or it was replaced or
+   * removed while it warmed; rejects when it cannot be built or initialized (the old
+   * cluster serving on). A reload awaits this; CDS uses updateCluster (it ACKs before warming).
    */
   addOrUpdateCluster(config: ClusterConfig, options: ClusterUpdateOptions = {}): Promise<boolean> {
-    // One at a time: two updates of one name warming side by side would each retire the
-    // cluster they found, and the first one's new cluster would never be retired.
-    const run = () => this.addOrUpdate(config, options);
-    const next = this.updates.then(run, run);
-    this.updates = next.catch(() => {});
-    return next;
+    try {
+      const update = this.updateCluster(config, options);
+      return update.changed ? update.warmed : Promise.resolve(false);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  private async addOrUpdate(config: ClusterConfig, options: ClusterUpdateOptions): Promise<boolean> {
+  /**
+   * Envoy's ClusterManagerImpl::addOrUpdateCluster: validates and builds the cluster now
+   * (throws when it cannot be built; nothing changes), and returns whether anything
+   * changes. After start-up the new cluster warms (TLS context, its first health checks,
+   * its first EDS answer, discovery started) in the warming map while the old one, if
+   * any, serves; `warmed` resolves true when it is swapped in (new requests use it, the
+   * old one's pools drain), false when a newer update of that name or a removal replaced
+   * it first (Envoy's warming_clusters_), and rejects when it cannot be initialized.
+   * Clusters warm side by side: one that never warms (an EDS answer that never comes)
+   * holds back only itself. An update with the config that serves (or warms) now changes
+   * nothing, and CDS cannot change a static cluster (Envoy's blockUpdate). The local
+   * cluster (cluster_manager.local_cluster_name) cannot be replaced: the other clusters'
+   * balancers follow its hosts.
+   */
+  updateCluster(config: ClusterConfig, options: ClusterUpdateOptions = {}): ClusterUpdate {
+    const name = config.name;
     const hash = options.hash ?? configHash(config);
-    const existing = this.clusters.get(config.name);
+    const existing = this.clusters.get(name);
     const known = existing && this.hashes.get(existing);
-    if (known && known.hash === hash) return false;
+    const warmingNow = this.warming.get(name);
+    const knownWarming = warmingNow && this.hashes.get(warmingNow.cluster);
+    const unchanged: ClusterUpdate = { changed: false, warmed: Promise.resolve(false) };
     // Envoy's ClusterData::blockUpdate: CDS cannot change a static cluster ("cds: add/update cluster '…' skipped").
-    if (known && options.addedViaApi === true && !known.addedViaApi) {
-      this.log.debug(`cds: add/update cluster '${config.name}' skipped: it is a static cluster`);
-      return false;
+    if (options.addedViaApi === true && ((known && !known.addedViaApi) || (knownWarming && !knownWarming.addedViaApi))) {
+      this.log.debug(`cds: add/update cluster '${name}' skipped: it is a static cluster`);
+      return unchanged;
     }
-    if (existing && config.name === this.localInfo.clusterName) {
-      throw new Error(`cluster '${config.name}' is the local cluster (cluster_manager.local_cluster_name): it cannot change while polyvoy runs`);
+    if (knownWarming && knownWarming.hash === hash) return unchanged;
+    if (known && known.hash === hash) {
+      // Back to what serves: a different config still warming is dropped (Envoy keeps it
+      // warming and swaps it in, so the state would not be the update's; see docs/control-plane.md).
+      if (warmingNow) this.dropWarming(name, warmingNow);
+      return unchanged;
+    }
+    if (existing && name === this.localInfo.clusterName) {
+      throw new Error(`cluster '${name}' is the local cluster (cluster_manager.local_cluster_name): it cannot change while polyvoy runs`);
     }
     // Built apart, then swapped in: the map keeps the old one until the new one is warm.
     const cluster = this.add(config, { hash, addedViaApi: options.addedViaApi === true, ...(options.versionInfo !== undefined ? { versionInfo: options.versionInfo } : {}) });
-    if (existing) this.clusters.set(config.name, existing);
-    else this.clusters.delete(config.name);
-    if (this.initialized) {
-      this.cmStats.warmingClusters.inc();
-      this.warming.set(config.name, cluster);
-      try {
-        await this.initializeCluster(cluster);
-      } catch (err) {
-        this.stopCluster(cluster);
-        throw err;
-      } finally {
-        this.cmStats.warmingClusters.dec();
-      }
-      // Removed while it warmed (Envoy's removeCluster drops a warming cluster too).
-      if (this.warming.get(config.name) !== cluster) {
-        this.stopCluster(cluster);
-        return false;
-      }
-      this.warming.delete(config.name);
+    if (existing) this.clusters.set(name, existing);
+    else this.clusters.delete(name);
+    // Envoy counts the update when it is taken, warming or not.
+    if (existing || warmingNow) this.cmStats.clusterModified.inc();
+    else this.cmStats.clusterAdded.inc();
+    if (!this.initialized) {
+      // Before start-up's initialize (a CDS file read first): it starts with the others.
+      this.activate(name, cluster);
+      return { changed: true, warmed: Promise.resolve(true) };
     }
-    const current = this.clusters.get(config.name);
-    this.clusters.set(config.name, cluster);
-    // What it replaces is what serves now (a removal while it warmed: nothing).
-    if (current) {
-      this.cmStats.clusterModified.inc();
-      this.retire(current);
-    } else {
-      this.cmStats.clusterAdded.inc();
-    }
+    // A newer update of a cluster still warming replaces the warming one.
+    if (warmingNow) this.dropWarming(name, warmingNow);
+    let settle!: (active: boolean) => void;
+    let fail!: (err: unknown) => void;
+    const warmed = new Promise<boolean>((resolve, reject) => {
+      settle = resolve;
+      fail = reject;
+    });
+    const entry: WarmingCluster = { cluster, settle, done: warmed.then(() => undefined, () => undefined) };
+    this.warming.set(name, entry);
+    this.cmStats.warmingClusters.set(this.warming.size);
+    const current = (): boolean => this.warming.get(name) === entry;
+    this.initializeCluster(cluster, current).then(
+      () => {
+        // Dropped while it warmed: what it started since stops too.
+        if (!current()) return this.stopCluster(cluster);
+        this.warming.delete(name);
+        this.cmStats.warmingClusters.set(this.warming.size);
+        this.activate(name, cluster);
+        settle(true);
+      },
+      (err: unknown) => {
+        if (!current()) return this.stopCluster(cluster);
+        this.warming.delete(name);
+        this.cmStats.warmingClusters.set(this.warming.size);
+        this.stopCluster(cluster);
+        fail(err);
+      },
+    );
+    return { changed: true, warmed };
+  }
+
+  /** Envoy's clusterWarmingToActive: the cluster serves; what served under its name (now) is retired. */
+  private activate(name: string, cluster: Cluster): void {
+    const current = this.clusters.get(name);
+    this.clusters.set(name, cluster);
+    if (current) this.retire(current);
     this.cmStats.activeClusters.set(this.clusters.size);
-    return true;
+  }
+
+  /** A warming cluster replaced or removed: it stops, its update resolves false. */
+  private dropWarming(name: string, entry: WarmingCluster): void {
+    this.warming.delete(name);
+    this.cmStats.warmingClusters.set(this.warming.size);
+    this.stopCluster(entry.cluster);
+    entry.settle(false);
+  }
+
+  /** Resolves once no cluster warms (those added while waiting too): start-up's CDS waits for its clusters (Envoy's ClusterManagerInitHelper). */
+  async whenWarm(): Promise<void> {
+    while (this.warming.size > 0) await Promise.all([...this.warming.values()].map((entry) => entry.done));
   }
 
   /**
@@ -227,13 +290,17 @@ export class ClusterManager {
     // Envoy's removeCluster: only what CDS added can CDS remove.
     const removable = (c: Cluster | undefined): c is Cluster => c !== undefined && (options.viaApi !== true || this.hashes.get(c)?.addedViaApi === true);
     const warming = this.warming.get(name);
-    if (removable(warming)) this.warming.delete(name);
     const cluster = this.clusters.get(name);
-    if (!removable(cluster)) return removable(warming);
-    this.clusters.delete(name);
+    const removeWarming = warming !== undefined && removable(warming.cluster);
+    const removeActive = removable(cluster);
+    if (removeWarming) this.dropWarming(name, warming);
+    if (removeActive) {
+      this.clusters.delete(name);
+      this.retire(cluster);
+    }
+    if (!removeWarming && !removeActive) return false;
     this.cmStats.clusterRemoved.inc();
     this.cmStats.activeClusters.set(this.clusters.size);
-    this.retire(cluster);
     return true;
   }
 
@@ -296,8 +363,10 @@ export class ClusterManager {
   }
 
   /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */
-  private async initializeCluster(cluster: Cluster): Promise<void> {
+  private async initializeCluster(cluster: Cluster, current: () => boolean): Promise<void> {
     const eventLog = await this.openClusterEventLog(cluster);
+    // Replaced or removed while its event log opened: nothing starts.
+    if (!current()) return;
     this.dnsDiscoveries.get(cluster)?.start();
     await this.startCluster(cluster, eventLog);
   }
@@ -332,6 +401,7 @@ export class ClusterManager {
 
   /** Stop discovery, health checking and outlier detection (at shutdown): no more DNS queries, checks or their timers. */
   shutdown(): void {
+    for (const [name, entry] of [...this.warming]) this.dropWarming(name, entry);
     for (const discovery of this.dnsDiscoveries.values()) discovery.stop();
     for (const cluster of this.clusters.values()) cluster.stopHealthChecking();
   }

@@ -176,3 +176,52 @@ describe.each(RUNTIMES)("xDS per-type services and initial_fetch_timeout on %s",
     }
   });
 });
+
+describe.each(RUNTIMES)("CDS ACKed before its clusters warm on %s", (runtime) => {
+  test("a server that sends EDS only after the CDS ACK is served; a cluster whose EDS never comes holds back no later CDS update", async () => {
+    const [adminPort] = [await freePort()];
+    const upstream = await namedUpstream("x");
+    const controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    // EDS over ADS, waiting for its first answer forever.
+    const forever = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: {} };
+    const staticCluster = (name: string) => ({ name, type: "STATIC", connect_timeout: { seconds: 1 }, load_assignment: endpoints(name, upstream.port) });
+    controlPlane.setSnapshot(CLUSTER, "c1", [edsCluster("backend", forever)]);
+    const proxy = await ProxyProcess.start(
+      runtime,
+      {
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        dynamic_resources: {
+          ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] },
+          cds_config: { ads: {}, resource_api_version: "V3" },
+        },
+        static_resources: { clusters: [xdsCluster(cpPort)] },
+      },
+      1,
+    );
+    const acked = (version: string) => controlPlane.requestsOf(CLUSTER).some((r) => r.versionInfo === version && r.responseNonce !== "" && r.errorDetail === undefined);
+    const clusters = async () => (await fetch(`http://127.0.0.1:${adminPort}/clusters`)).text();
+    try {
+      // The ACK comes while "backend" warms (no EDS sent yet); EDS follows it.
+      expect(await eventually(async () => acked("c1"), (v) => v === true)).toBe(true);
+      expect(controlPlane.requestsOf(ENDPOINT).some((r) => r.resourceNames.includes("backend"))).toBe(true);
+      controlPlane.setSnapshot(ENDPOINT, "e1", [endpoints("backend", upstream.port)]);
+      expect(await eventually(clusters, (t) => typeof t === "string" && t.includes(`backend::127.0.0.1:${upstream.port}::`))).toContain(`backend::127.0.0.1:${upstream.port}::`);
+      // "stuck" never gets endpoints: the update is ACKed anyway, and the next one applies.
+      controlPlane.setSnapshot(CLUSTER, "c2", [edsCluster("backend", forever), edsCluster("stuck", forever)]);
+      expect(await eventually(async () => acked("c2"), (v) => v === true)).toBe(true);
+      const warming = await eventually(() => adminStats(adminPort), (s) => s.get("cluster_manager.warming_clusters") === 1);
+      expect(warming.get("cluster_manager.warming_clusters")).toBe(1);
+      controlPlane.setSnapshot(CLUSTER, "c3", [edsCluster("backend", forever), staticCluster("fine")]);
+      expect(await eventually(async () => acked("c3"), (v) => v === true)).toBe(true);
+      expect(await eventually(clusters, (t) => typeof t === "string" && t.includes("fine::"))).toContain(`fine::127.0.0.1:${upstream.port}::`);
+      const stats = await eventually(() => adminStats(adminPort), (s) => s.get("cluster_manager.warming_clusters") === 0);
+      expect(stats.get("cluster_manager.warming_clusters")).toBe(0);
+      expect(await clusters()).not.toContain("stuck::");
+    } finally {
+      await proxy.stop();
+      await controlPlane.stop();
+      upstream.close();
+    }
+  });
+});

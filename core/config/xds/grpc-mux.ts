@@ -9,9 +9,12 @@
  * answered: an ACK (the new version_info, the nonce) when every watch took it, else a
  * NACK (the previous version_info, the nonce, error_detail with code INTERNAL and the
  * reason) while the watches keep what they had. Each type's responses are applied one
- * at a time in order; the ACK follows once the update is applied (its clusters or
- * listeners warmed: Envoy ACKs a CDS or LDS update before they warm). A stream that ends is opened again after a jittered back-off (base 500 ms, max
- * 30 s: Envoy's) and every type is asked for again with its last accepted version.
+ * at a time in order, the newest replacing one not yet applied (RDS/EDS: merged by
+ * name); applying validates and takes the update — clusters and listeners warm after,
+ * so the ACK does not wait for them (Envoy's CdsApiImpl/LdsApiImpl). Requests owed are
+ * kept per type and written once the stream is ready. A stream that ends is opened again
+ * after a jittered back-off (base 500 ms, max 30 s: Envoy's) and every watched type is
+ * asked for again with its last accepted version.
  * Stats under `control_plane.`: connected_state, rate_limit_enforced, pending_requests.
  */
 import type { NodeConfig } from "../../config/bootstrap.ts";
@@ -45,10 +48,25 @@ const RDS_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 
 /** The largest DiscoveryResponse taken (Envoy's is unbounded; a bound is ours). */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-/** Responses waiting to be applied: more means the server outpaces us badly; the stream is restarted. */
-const MAX_QUEUED_RESPONSES = 64;
+/**
+ * The bytes of responses received and not yet applied, over all types (each type keeps
+ * at most one, coalesced): more means the server outpaces us badly; the stream is restarted.
+ */
+const MAX_PENDING_BYTES = 2 * MAX_MESSAGE_BYTES;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+
+/** A response received, decoded, waiting to be applied. */
+interface PendingResponse {
+  readonly stream: GrpcAsyncStream;
+  readonly versionInfo: string;
+  readonly nonce: string;
+  /** Decoded resources; for RDS and EDS merged by name with older pending ones. */
+  readonly resources: Record<string, unknown>[];
+  /** Why it cannot be applied (a resource that does not decode): it is NACKed. */
+  readonly error: string | undefined;
+  readonly bytes: number;
+}
 
 interface ApiState {
   readonly typeUrl: string;
@@ -58,15 +76,29 @@ interface ApiState {
   /** The last response's nonce on this stream. */
   nonce: string;
   /**
-   * Its responses, applied one at a time in order. One queue per type: a CDS update
-   * waits for its clusters' first EDS answer (warming), which comes on the same stream.
+   * Its updates, applied one at a time in order (a watch's cached resources, then the
+   * responses). Applying does not wait for warming (clusters, listeners), so this only
+   * orders the watches' callbacks.
    */
   queue: Promise<void>;
   /**
-   * The accepted resources by name (named types: RDS, EDS). A watch added for a name
-   * already received gets it from here: a replaced EDS cluster or a listener's new RDS
-   * provider asks for the same names, which a server need not answer again (Envoy's EDS
-   * resources cache, source/extensions/config_subscription/grpc/eds_resources_cache_impl.cc).
+   * The newest response not yet applied. A state-of-the-world response replaces the one
+   * before it (only the newest state matters; the ACK of the newest carries its nonce,
+   * which is the one the server waits for); RDS and EDS responses may carry only the
+   * resources that changed, so theirs are merged by name.
+   */
+  pending: PendingResponse | undefined;
+  /** A task to apply `pending` is queued. */
+  scheduled: boolean;
+  /** A DiscoveryRequest is owed for this type (sent when the stream is ready), with this NACK reason. */
+  requestOwed: boolean;
+  requestError: string | undefined;
+  /**
+   * The accepted resources by name (named types: RDS, EDS), of names a watch wants. A
+   * watch added for a name already received gets it from here: a replaced EDS cluster or
+   * a listener's new RDS provider asks for the same names, which a server need not
+   * answer again (Envoy's EDS resources cache, source/extensions/config_subscription/
+   * grpc/eds_resources_cache_impl.cc). Names no watch wants any more are dropped.
    */
   readonly cache: Map<string, Record<string, unknown>>;
 }
@@ -87,9 +119,11 @@ class MuxWatch implements Watch {
 export class GrpcMux implements GrpcMuxLike {
   private readonly states = new Map<string, ApiState>();
   private stream: GrpcAsyncStream | undefined;
+  /** The stream's headers went out: requests are written now (before, they are owed, per type). */
+  private ready = false;
   private retryTimer: TimerHandle | undefined;
   private readonly backoff: JitteredExponentialBackOffStrategy;
-  private queued = 0;
+  private pendingBytes = 0;
   private firstRequestSent = false;
   private stopped = false;
   private readonly connectedState: Gauge;
@@ -115,7 +149,7 @@ export class GrpcMux implements GrpcMuxLike {
   watch(typeUrl: string, resourceNames: readonly string[], callbacks: WatchCallbacks): Watch {
     let state = this.states.get(typeUrl);
     if (state === undefined) {
-      state = { typeUrl, watches: new Set(), versionInfo: "", nonce: "", queue: Promise.resolve(), cache: new Map() };
+      state = { typeUrl, watches: new Set(), versionInfo: "", nonce: "", queue: Promise.resolve(), pending: undefined, scheduled: false, requestOwed: false, requestError: undefined, cache: new Map() };
       this.states.set(typeUrl, state);
     }
     const watch = new MuxWatch(this, state, resourceNames, callbacks);
@@ -127,7 +161,7 @@ export class GrpcMux implements GrpcMuxLike {
       state.queue = state.queue.then(() => (state.watches.has(watch) ? watch.callbacks.onConfigUpdate(update) : undefined)).catch(() => undefined);
     }
     if (this.stream === undefined && this.retryTimer === undefined) this.establish();
-    else if (this.stream !== undefined) this.sendRequest(state, undefined);
+    else if (this.stream !== undefined) this.queueRequest(state, undefined);
     return watch;
   }
 
@@ -135,8 +169,14 @@ export class GrpcMux implements GrpcMuxLike {
   removeWatch(watch: MuxWatch): void {
     const state = watch.state;
     if (!state.watches.delete(watch)) return;
-    // What the remaining watches want (Envoy sends the narrowed names; none left: an empty list).
-    if (this.stream !== undefined && !this.stopped) this.sendRequest(state, undefined);
+    // The cache keeps only what a watch still wants.
+    const wanted = new Set<string>();
+    for (const w of state.watches) for (const name of w.names) wanted.add(name);
+    for (const name of [...state.cache.keys()]) if (!wanted.has(name)) state.cache.delete(name);
+    // Envoy's GrpcMuxImpl::WatchImpl::remove: a named watch's removal sends the narrowed
+    // names — none left: an empty list, which after names is "unsubscribe from all" (xDS
+    // protocol, "Unsubscribing from resources"), never a wildcard; a wildcard watch's sends nothing.
+    if (watch.names.length > 0 && this.stream !== undefined && !this.stopped) this.queueRequest(state, undefined);
   }
 
   stop(): void {
@@ -145,31 +185,44 @@ export class GrpcMux implements GrpcMuxLike {
     this.retryTimer = undefined;
     this.stream?.reset();
     this.stream = undefined;
+    this.dropPending();
     this.connectedState.set(0);
   }
 
   private establish(): void {
     if (this.stopped) return;
     this.firstRequestSent = false;
+    this.ready = false;
     const stream = new GrpcAsyncStream(this.server, {
+      onReady: () => this.onReady(stream),
       onReceiveMessage: (message) => this.onReceiveMessage(stream, message),
       onRemoteClose: (status, message) => this.onRemoteClose(stream, status, message),
     }, MAX_MESSAGE_BYTES);
     this.stream = stream;
     this.server.log.debug(`xds: opening ${this.method} to cluster '${this.target.clusterName}'`);
-    stream.start(this.target.clusterName, this.method, this.target.authority, this.target.initialMetadata);
-    if (this.stream !== stream) return;
-    // Every type, with the version it has: the server may answer only what changed since.
+    // Every type watched, with the version it has: the server may answer only what changed
+    // since. A type no watch wants is not asked (its empty list would be a wildcard on a new stream).
     for (const state of this.states.values()) {
       state.nonce = "";
-      this.sendRequest(state, undefined);
+      if (state.watches.size > 0) this.queueRequest(state, undefined);
     }
+    stream.start(this.target.clusterName, this.method, this.target.authority, this.target.initialMetadata);
+    // Envoy's GrpcStream::establishNewStream: connected once the stream is started (not on its first response).
+    if (this.stream === stream) this.connectedState.set(1);
+  }
+
+  private onReady(stream: GrpcAsyncStream): void {
+    if (this.stream !== stream) return;
+    this.ready = true;
+    this.flushRequests();
   }
 
   private onRemoteClose(stream: GrpcAsyncStream, status: number, message: string): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
+    this.ready = false;
     this.connectedState.set(0);
+    this.dropPending();
     if (this.stopped) return;
     this.server.log.warn(`xds: ${this.method} to cluster '${this.target.clusterName}' closed: gRPC status ${status}${message ? ` ${message}` : ""}`);
     for (const state of this.states.values()) for (const watch of state.watches) watch.callbacks.onConfigUpdateFailed(message || `gRPC status ${status}`);
@@ -180,26 +233,27 @@ export class GrpcMux implements GrpcMuxLike {
     }, delay);
   }
 
+  /** A stream ended: what it received and did not apply is dropped (the next stream asks again). */
+  private dropPending(): void {
+    for (const state of this.states.values()) {
+      state.pending = undefined;
+      state.requestOwed = false;
+      state.requestError = undefined;
+    }
+    this.pendingBytes = 0;
+  }
+
   private onReceiveMessage(stream: GrpcAsyncStream, message: Uint8Array): void {
     if (this.stream !== stream) return;
-    // The stream works: the next failure waits from the base again (Envoy resets on the first response).
+    // The stream works: the next failure waits from the base again (Envoy's GrpcStream::onReceiveMessage).
     this.backoff.reset();
-    this.connectedState.set(1);
-    if (this.queued >= MAX_QUEUED_RESPONSES) {
-      this.server.log.warn(`xds: ${MAX_QUEUED_RESPONSES} responses wait to be applied: restarting the stream`);
-      stream.reset();
-      this.onRemoteClose(stream, GrpcStatus.ResourceExhausted, "too many responses queued");
-      return;
-    }
     let response: DecodedDiscoveryResponse;
     try {
       response = decodeDiscoveryResponse(message);
     } catch (err) {
       // Not a DiscoveryResponse: Envoy closes the stream (the codec fails); so do we.
       this.server.log.warn(`xds: a DiscoveryResponse that cannot be decoded: ${err instanceof Error ? err.message : String(err)}`);
-      stream.reset();
-      this.onRemoteClose(stream, GrpcStatus.Internal, "DiscoveryResponse decode error");
-      return;
+      return this.restart(stream, GrpcStatus.Internal, "DiscoveryResponse decode error");
     }
     const state = this.states.get(response.typeUrl);
     if (state === undefined) {
@@ -207,31 +261,76 @@ export class GrpcMux implements GrpcMuxLike {
       this.server.log.debug(`xds: a response for ${response.typeUrl}, which nothing watches`);
       return;
     }
-    this.queued++;
-    state.queue = state.queue.then(() => this.apply(stream, state, response)).finally(() => {
-      this.queued--;
-    });
-  }
-
-  /** One DiscoveryResponse: decode, hand to the watches, ACK or NACK. */
-  private async apply(stream: GrpcAsyncStream, state: ApiState, response: DecodedDiscoveryResponse): Promise<void> {
-    // A response of a stream that has ended since is dropped: the new stream asks again.
-    if (this.stream !== stream) return;
-    state.nonce = response.nonce;
-    let error: string | undefined;
+    if (state.watches.size === 0) {
+      // Envoy's GrpcMuxImpl::onDiscoveryResponse with no watches: nothing left to want and
+      // nothing sent is accepted quietly (a removed cluster's EDS); resources are NACKed
+      // by asking again with the old version.
+      state.nonce = response.nonce;
+      if (response.resources.length === 0) state.versionInfo = response.versionInfo;
+      else {
+        this.server.log.warn(`xds: ignoring unwatched type URL ${response.typeUrl}`);
+        this.queueRequest(state, undefined);
+      }
+      return;
+    }
     let resources: Record<string, unknown>[] = [];
+    let error: string | undefined;
     try {
       resources = response.resources.map((bytes) => anyToJson(bytes));
       for (const resource of resources) {
         if (resource["@type"] !== response.typeUrl) throw new Error(`${response.typeUrl} does not match the message-wide type URL ${String(resource["@type"])} in DiscoveryResponse`);
       }
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+      resources = [];
+    }
+    const older = state.pending;
+    const named = response.typeUrl === RDS_TYPE || response.typeUrl === EDS_TYPE;
+    if (older !== undefined) {
+      this.pendingBytes -= older.bytes;
+      this.server.log.debug(`xds: ${response.typeUrl} version ${older.versionInfo} superseded by ${response.versionInfo} before it was applied`);
+    }
+    // RDS/EDS: the older one's resources the newer does not name still apply (a failed one: nothing of either).
+    const merged = named && older !== undefined && older.error === undefined && error === undefined ? mergeByName(response.typeUrl, older.resources, resources) : resources;
+    const bytes = message.byteLength + (named && older !== undefined ? older.bytes : 0);
+    state.pending = { stream, versionInfo: response.versionInfo, nonce: response.nonce, resources: merged, error, bytes };
+    this.pendingBytes += bytes;
+    if (this.pendingBytes > MAX_PENDING_BYTES) {
+      this.server.log.warn(`xds: ${this.pendingBytes} bytes of responses wait to be applied: restarting the stream`);
+      return this.restart(stream, GrpcStatus.ResourceExhausted, "too many response bytes queued");
+    }
+    if (state.scheduled) return;
+    state.scheduled = true;
+    state.queue = state.queue.then(() => {
+      state.scheduled = false;
+      const next = state.pending;
+      state.pending = undefined;
+      if (next === undefined) return;
+      this.pendingBytes -= next.bytes;
+      return this.apply(state, next);
+    });
+  }
+
+  private restart(stream: GrpcAsyncStream, status: number, message: string): void {
+    stream.reset();
+    this.onRemoteClose(stream, status, message);
+  }
+
+  /** One response: hand it to the watches, then ACK or NACK. */
+  private async apply(state: ApiState, response: PendingResponse): Promise<void> {
+    // A response of a stream that has ended since is dropped: the new stream asks again.
+    if (this.stream !== response.stream) return;
+    state.nonce = response.nonce;
+    let error = response.error;
+    const resources = response.resources;
+    if (error === undefined) {
       for (const watch of [...state.watches]) {
         // A watch removed while an earlier one applied (a retired EDS cluster, a drained
         // listener's RDS) gets nothing more, and cannot NACK the others' update.
         if (!state.watches.has(watch)) continue;
-        const mine = watch.names.length === 0 ? resources : resources.filter((r) => watch.names.includes(resourceName(response.typeUrl, r)));
+        const mine = watch.names.length === 0 ? resources : resources.filter((r) => watch.names.includes(resourceName(state.typeUrl, r)));
         // onConfigUpdate reaches RDS and EDS watches only when the response has theirs.
-        if (watch.names.length > 0 && mine.length === 0 && (response.typeUrl === RDS_TYPE || response.typeUrl === EDS_TYPE)) continue;
+        if (watch.names.length > 0 && mine.length === 0 && (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE)) continue;
         const update: RawDiscoveryResponse = { versionInfo: response.versionInfo, resources: mine };
         try {
           await watch.callbacks.onConfigUpdate(update);
@@ -239,19 +338,45 @@ export class GrpcMux implements GrpcMuxLike {
           error ??= err instanceof Error ? err.message : String(err);
         }
       }
-    } catch (err) {
-      error = err instanceof Error ? err.message : String(err);
     }
     if (error === undefined) {
       state.versionInfo = response.versionInfo;
-      if (response.typeUrl === RDS_TYPE || response.typeUrl === EDS_TYPE) {
-        for (const resource of resources) state.cache.set(resourceName(response.typeUrl, resource), resource);
+      if (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE) {
+        const wanted = new Set<string>();
+        for (const watch of state.watches) for (const name of watch.names) wanted.add(name);
+        for (const resource of resources) {
+          const name = resourceName(state.typeUrl, resource);
+          if (wanted.has(name)) state.cache.set(name, resource);
+        }
       }
     }
-    if (this.stream === stream) this.sendRequest(state, error);
+    if (this.stream === response.stream) this.queueRequest(state, error);
   }
 
-  /** A DiscoveryRequest for `state`'s type: an ACK, a NACK (with `error`), or the first ask. */
+  /**
+   * A DiscoveryRequest is owed for `state`'s type: an ACK, a NACK (with `error`), or an
+   * ask. What is owed is state, not messages (Envoy's request queue holds type URLs): it
+   * is built from the type's state when the stream can take it, one per type however
+   * often it was asked for, so nothing is lost while the stream connects.
+   */
+  private queueRequest(state: ApiState, error: string | undefined): void {
+    state.requestOwed = true;
+    state.requestError = error;
+    if (this.ready) this.flushRequests();
+    else this.pendingRequests.set([...this.states.values()].filter((s) => s.requestOwed).length);
+  }
+
+  private flushRequests(): void {
+    for (const state of this.states.values()) {
+      if (!state.requestOwed || !this.ready) continue;
+      const error = state.requestError;
+      state.requestOwed = false;
+      state.requestError = undefined;
+      this.sendRequest(state, error);
+    }
+    this.pendingRequests.set(0);
+  }
+
   private sendRequest(state: ApiState, error: string | undefined): void {
     const stream = this.stream;
     if (stream === undefined) return;
@@ -267,9 +392,14 @@ export class GrpcMux implements GrpcMuxLike {
     writer.string(4, state.typeUrl).string(5, state.nonce);
     if (error !== undefined) writer.message(6, (status) => status.uint(1, GrpcStatus.Internal).string(2, error));
     this.firstRequestSent = true;
-    this.pendingRequests.set(0);
     stream.sendMessage(writer.finish());
   }
+}
+
+/** RDS/EDS resources of two responses: the newer's, and the older's the newer does not name. */
+function mergeByName(typeUrl: string, older: readonly Record<string, unknown>[], newer: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  const names = new Set(newer.map((r) => resourceName(typeUrl, r)));
+  return [...older.filter((r) => !names.has(resourceName(typeUrl, r))), ...newer];
 }
 
 interface DecodedDiscoveryResponse {

@@ -9,8 +9,11 @@ const CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 
 /** What LDS or CDS changes: the listener manager's or the cluster manager's add/update and remove. */
 export interface ResourceManager<T> {
+  /** True when it changes anything (CDS: the cluster is taken and warms; the update does not wait for it). */
   addOrUpdate(config: T, options: { hash: string; versionInfo: string }): Promise<boolean>;
   remove(name: string): boolean;
+  /** Resolves once what the updates so far started is warm (CDS's clusters): the first update's init target waits for it. */
+  whenWarm?(): Promise<void>;
 }
 
 /**
@@ -40,9 +43,14 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
     this.subscription = createSubscription(context, kind === "listener" ? "lds" : "cds", source, typeUrl, [], scope, (response, path) => this.onConfigUpdate(response, path));
   }
 
-  /** The first read (applied or not: Envoy's init target is ready either way). */
+  /**
+   * The first read (applied or not: Envoy's init target is ready either way), and the
+   * warming of what it added: Envoy's ClusterManagerInitHelper starts LDS once CDS's
+   * clusters are initialized. Later updates are answered (ACKed) before they warm.
+   */
   async start(): Promise<void> {
     await this.subscription.start();
+    await this.manager.whenWarm?.();
   }
 
   stop(): void {

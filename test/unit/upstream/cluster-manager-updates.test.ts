@@ -1,7 +1,7 @@
 /**
  * The cluster manager's run-time updates (core/upstream/cluster-manager.ts) on the memory
- * runtime, through a started server: addOrUpdateCluster serialized (a reload and a CDS
- * update naming one cluster), static clusters locked against CDS (Envoy's blockUpdate),
+ * runtime, through a started server: clusters warming side by side, a newer update
+ * replacing one still warming (Envoy's warming_clusters_), static clusters locked against CDS (Envoy's blockUpdate),
  * a removal while a cluster warms, EDS weight and health changes applied in place, and a
  * retry after its cluster was replaced going to the new cluster (Envoy's doRetry).
  */
@@ -76,7 +76,7 @@ function get(path: string): MemoryHttpClient {
 const stat = (server: Server, name: string) => (server.stats.get(name) as { value: number } | undefined)?.value ?? 0;
 
 describe("ClusterManager updates", () => {
-  test("two updates of one cluster at once apply in order: the first one's cluster is retired (its health checks stop)", async () => {
+  test("a newer update of a cluster still warming replaces the warming one (it never serves; its health checks stop)", async () => {
     let checks = 0;
     const server = await setup({
       [A]: (req, res) => {
@@ -87,7 +87,7 @@ describe("ClusterManager updates", () => {
     const manager = server.clusterManager;
     const first = manager.addOrUpdateCluster(staticCluster("a", A, { ...healthChecked, per_connection_buffer_limit_bytes: 1000 }));
     const second = manager.addOrUpdateCluster(staticCluster("a", A, { ...healthChecked, per_connection_buffer_limit_bytes: 2000 }));
-    expect(await drive(Promise.all([first, second]))).toEqual([true, true]);
+    expect(await drive(Promise.all([first, second]))).toEqual([false, true]);
     expect(manager.get("a")!.config.perConnectionBufferLimitBytes).toBe(2000);
     expect(stat(server, "cluster_manager.cluster_modified")).toBe(2);
     checks = 0;
@@ -112,6 +112,37 @@ describe("ClusterManager updates", () => {
     // A reload (static) may still replace a static cluster.
     expect(await drive(manager.addOrUpdateCluster(staticCluster("a", B)))).toBe(true);
     expect(manager.get("a")).not.toBe(before);
+  });
+
+  test("clusters warm side by side: one that never warms holds back only itself, and a newer update replaces it", async () => {
+    const server = await setup({ [A]: (_req, res) => res.respond(200, "a"), [B]: (_req, res) => res.respond(200, "b") });
+    const manager = server.clusterManager;
+    // EDS from a server that does not exist, waiting forever (initial_fetch_timeout 0s): it never warms.
+    const edsForever = () =>
+      clusterConfig({
+        name: "c",
+        type: "EDS",
+        eds_cluster_config: { eds_config: { api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "nowhere" } }] }, initial_fetch_timeout: "0s", resource_api_version: "V3" } },
+      });
+    const stuck = manager.updateCluster(edsForever(), { addedViaApi: true });
+    expect(stuck.changed).toBe(true);
+    let stuckSettled: boolean | undefined;
+    void stuck.warmed.then((v) => (stuckSettled = v));
+    await elapse(2000);
+    expect(stuckSettled).toBeUndefined();
+    expect(stat(server, "cluster_manager.warming_clusters")).toBe(1);
+    // Another cluster warms and serves meanwhile.
+    expect(await drive(manager.addOrUpdateCluster(staticCluster("d", B, healthChecked), { addedViaApi: true }))).toBe(true);
+    expect(manager.get("d")).toBeDefined();
+    expect(manager.get("c")).toBeUndefined();
+    // The same config again is no change; a new one for "c" replaces the warming one.
+    expect(manager.updateCluster(edsForever(), { addedViaApi: true }).changed).toBe(false);
+    expect(await drive(manager.addOrUpdateCluster(staticCluster("c", A), { addedViaApi: true }))).toBe(true);
+    expect(stuckSettled).toBe(false);
+    expect(manager.get("c")!.config.type).toBe("STATIC");
+    expect(stat(server, "cluster_manager.warming_clusters")).toBe(0);
+    expect(stat(server, "cluster_manager.cluster_added")).toBe(3);
+    expect(stat(server, "cluster_manager.cluster_modified")).toBe(1);
   });
 
   test("a cluster removed while it warms is never added", async () => {

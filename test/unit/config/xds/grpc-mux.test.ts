@@ -1,0 +1,314 @@
+/**
+ * The state-of-the-world gRPC mux (core/config/xds/grpc-mux.ts, Envoy's GrpcMuxImpl) on
+ * the memory runtime, against a memory management server (test/memory/support/
+ * xds-server.ts) that answers only when told: the first request, ACK and NACK (version,
+ * nonce, error_detail), connected_state, reconnect after the port's back-off with the
+ * last versions, requests owed while the stream connects (one per type, none lost),
+ * unsubscribing (empty names, never a wildcard on a new stream), the RDS/EDS cache
+ * pruned, coalescing of responses not yet applied, and a server whose CDS is ACKed
+ * before its clusters warm (Envoy's CdsApiImpl).
+ */
+import { afterEach, describe, expect, test } from "vitest";
+import { ADS_METHOD, GrpcMux } from "../../../../core/config/xds/grpc-mux.ts";
+import type { RawDiscoveryResponse } from "../../../../core/config/xds/raw-discovery-response.ts";
+import type { WatchCallbacks } from "../../../../core/config/xds/subscription-types.ts";
+import type { Server } from "../../../../core/server.ts";
+import { ProtoWriter } from "../../../../core/util/protobuf-wire.ts";
+import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
+import { startProxy } from "../../../memory/support/proxy.ts";
+import { MemoryXdsServer } from "../../../memory/support/xds-server.ts";
+
+const CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+const EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+const XDS_PORT = 18000;
+const HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+let runtime: MemoryRuntime;
+let cp: MemoryXdsServer;
+let muxes: GrpcMux[] = [];
+
+afterEach(() => {
+  for (const mux of muxes) mux.stop();
+  muxes = [];
+  cp?.close();
+});
+
+const xdsCluster = {
+  name: "xds",
+  type: "STATIC",
+  connect_timeout: "1s",
+  typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": HTTP_OPTIONS, explicit_http_config: { http2_protocol_options: {} } } },
+  load_assignment: { cluster_name: "xds", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: XDS_PORT } } } }] }] },
+};
+
+async function setup(): Promise<Server> {
+  runtime = new MemoryRuntime({ seed: 7 });
+  cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+  return startProxy(runtime, { node: { id: "n1", cluster: "c1" }, static_resources: { clusters: [xdsCluster] } });
+}
+
+function newMux(server: Server): GrpcMux {
+  const mux = new GrpcMux(server, { clusterName: "xds", authority: "", initialMetadata: [] }, ADS_METHOD, { id: "n1", cluster: "c1" }, false);
+  muxes.push(mux);
+  return mux;
+}
+
+/** Let `ms` of virtual time pass, in steps, with promises settling between them. */
+async function elapse(ms: number): Promise<void> {
+  for (let t = 0; t < ms; t += 10) {
+    runtime.advance(10);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+/** Settle promises and let the memory sockets carry what was written, without virtual time passing much. */
+async function settle(): Promise<void> {
+  await elapse(50);
+}
+
+/** A Cluster resource with only its name (field 1). */
+const clusterResource = (name: string) => new ProtoWriter().string(1, name).finish();
+/** A ClusterLoadAssignment with only its cluster_name (field 1). */
+const assignment = (name: string) => new ProtoWriter().string(1, name).finish();
+
+/** Watch callbacks recording each update; `refuse` makes them throw (NACK). */
+function recorder(options: { refuse?: string; hold?: Promise<void> } = {}): WatchCallbacks & { updates: RawDiscoveryResponse[]; failures: string[] } {
+  const updates: RawDiscoveryResponse[] = [];
+  const failures: string[] = [];
+  return {
+    updates,
+    failures,
+    async onConfigUpdate(response) {
+      updates.push(response);
+      if (options.hold) await options.hold;
+      if (options.refuse) throw new Error(options.refuse);
+    },
+    onConfigUpdateFailed(reason) {
+      failures.push(reason);
+    },
+  };
+}
+
+const gauge = (server: Server, name: string) => (server.stats.get(name) as { value: number } | undefined)?.value;
+
+describe("GrpcMux (state of the world)", () => {
+  test("first request, ACK, NACK: version_info, nonce, node, error_detail", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    let refuse: string | undefined;
+    const updates: string[] = [];
+    mux.watch(CDS, [], {
+      async onConfigUpdate(response) {
+        updates.push(response.versionInfo);
+        if (refuse) throw new Error(refuse);
+      },
+      onConfigUpdateFailed() {},
+    });
+    await settle();
+    const stream = cp.last;
+    expect(stream.header(":path")).toEqual([ADS_METHOD]);
+    expect(stream.requests).toEqual([{ versionInfo: "", nodeId: "n1", resourceNames: [], typeUrl: CDS, responseNonce: "", error: undefined }]);
+    stream.respond(CDS, "v1", "n-1", [clusterResource("a")]);
+    await settle();
+    expect(updates).toEqual(["v1"]);
+    expect(stream.requests[1]).toMatchObject({ versionInfo: "v1", responseNonce: "n-1", error: undefined });
+    refuse = "bad cluster";
+    stream.respond(CDS, "v2", "n-2", [clusterResource("a")]);
+    await settle();
+    // NACK: the version in use, the refused response's nonce, the reason (code 13 INTERNAL).
+    expect(stream.requests[2]).toMatchObject({ versionInfo: "v1", responseNonce: "n-2", error: { code: 13, message: "bad cluster" } });
+  });
+
+  test("connected_state is 1 once the stream is started, before any response (Envoy's establishNewStream); 0 when it ends", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    mux.watch(CDS, [], recorder());
+    await settle();
+    expect(cp.streams).toHaveLength(1);
+    expect(gauge(server, "control_plane.connected_state")).toBe(1);
+    cp.last.close(14);
+    await settle();
+    expect(gauge(server, "control_plane.connected_state")).toBe(0);
+  });
+
+  test("a stream that ends is opened again after the back-off, asking again with the last accepted version and the node", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    const callbacks = recorder();
+    mux.watch(CDS, [], callbacks);
+    await settle();
+    cp.last.respond(CDS, "v1", "n-1", [clusterResource("a")]);
+    await settle();
+    cp.last.close(14);
+    await settle();
+    expect(callbacks.failures).toHaveLength(1);
+    expect(cp.streams).toHaveLength(1);
+    // Envoy's back-off: base 500 ms, jittered: the new stream comes within it, not at once.
+    await elapse(600);
+    expect(cp.streams).toHaveLength(2);
+    expect(cp.last.requests[0]).toEqual({ versionInfo: "v1", nodeId: "n1", resourceNames: [], typeUrl: CDS, responseNonce: "", error: undefined });
+  });
+
+  test("requests asked for while the stream connects are owed per type: none is lost, one request carries every name", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    const names = Array.from({ length: 1100 }, (_, i) => `c${String(i).padStart(4, "0")}`);
+    // Synchronously, before the stream has a connection: more than the stream's pre-ready queue holds.
+    for (const name of names) mux.watch(EDS, [name], recorder());
+    await settle();
+    const eds = cp.last.of(EDS);
+    expect(eds.length).toBeGreaterThan(0);
+    expect(eds.length).toBeLessThan(5);
+    expect(eds.at(-1)!.resourceNames).toEqual(names);
+  });
+
+  test("the last named watch removed: an empty list (unsubscribe); a new stream does not ask for that type (it would be a wildcard); its cache is gone", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    mux.watch(CDS, [], recorder());
+    const first = recorder();
+    const watch = mux.watch(EDS, ["a"], first);
+    await settle();
+    cp.last.respond(EDS, "e1", "n-1", [assignment("a")]);
+    await settle();
+    expect(first.updates).toHaveLength(1);
+    watch.remove();
+    await settle();
+    expect(cp.last.of(EDS).at(-1)).toMatchObject({ resourceNames: [], versionInfo: "e1" });
+    cp.last.close(14);
+    await elapse(1000);
+    expect(cp.streams).toHaveLength(2);
+    expect(cp.last.requests.map((r) => r.typeUrl)).toEqual([CDS]);
+    // Watched again: asked for by name, and not served from a cache of what nothing wanted.
+    const again = recorder();
+    mux.watch(EDS, ["a"], again);
+    await settle();
+    expect(cp.last.of(EDS).at(-1)!.resourceNames).toEqual(["a"]);
+    expect(again.updates).toHaveLength(0);
+  });
+
+  test("a replaced EDS watch (same name added before the old one is removed) gets the cached resource at once", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    const old = mux.watch(EDS, ["a"], recorder());
+    await settle();
+    cp.last.respond(EDS, "e1", "n-1", [assignment("a")]);
+    await settle();
+    const next = recorder();
+    mux.watch(EDS, ["a"], next);
+    old.remove();
+    await settle();
+    expect(next.updates.map((u) => u.versionInfo)).toEqual(["e1"]);
+  });
+
+  test("responses that come while one applies are coalesced: only the newest state applies and is ACKed; EDS ones merge by name", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    const cds = recorder({ hold });
+    mux.watch(CDS, [], cds);
+    await settle();
+    const stream = cp.last;
+    stream.respond(CDS, "v1", "n-1", [clusterResource("a")]);
+    await settle();
+    stream.respond(CDS, "v2", "n-2", [clusterResource("b")]);
+    stream.respond(CDS, "v3", "n-3", [clusterResource("c")]);
+    await settle();
+    release();
+    await settle();
+    expect(cds.updates.map((u) => u.versionInfo)).toEqual(["v1", "v3"]);
+    expect(stream.of(CDS).slice(1).map((r) => [r.versionInfo, r.responseNonce])).toEqual([
+      ["v1", "n-1"],
+      ["v3", "n-3"],
+    ]);
+
+    // EDS: responses naming different clusters both apply.
+    let releaseEds!: () => void;
+    const holdEds = new Promise<void>((resolve) => (releaseEds = resolve));
+    const x = recorder({ hold: holdEds });
+    const a = recorder();
+    const b = recorder();
+    mux.watch(EDS, ["x"], x);
+    mux.watch(EDS, ["a"], a);
+    mux.watch(EDS, ["b"], b);
+    await settle();
+    stream.respond(EDS, "e1", "n-4", [assignment("x")]);
+    await settle();
+    stream.respond(EDS, "e2", "n-5", [assignment("a")]);
+    stream.respond(EDS, "e3", "n-6", [assignment("b")]);
+    await settle();
+    releaseEds();
+    await settle();
+    expect([a.updates.map((u) => u.versionInfo), b.updates.map((u) => u.versionInfo)]).toEqual([["e3"], ["e3"]]);
+    expect(stream.of(EDS).at(-1)).toMatchObject({ versionInfo: "e3", responseNonce: "n-6" });
+  });
+});
+
+describe("CDS from a management server", () => {
+  test("a CDS update is ACKed before its EDS cluster warms; a server that sends EDS only after that ACK is served", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+    const ads = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "0s" };
+    const starting = startProxy(runtime, {
+      node: { id: "n1", cluster: "c1" },
+      static_resources: { clusters: [xdsCluster] },
+      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, cds_config: ads },
+    });
+    let started: Server | undefined;
+    void starting.then((s) => (started = s));
+    await settle();
+    // Cluster "e": EDS over ADS (Cluster fields: name 1, type 2 = EDS 3, eds_cluster_config 3 {eds_config 1 {ads 3, resource_api_version 6 = V3 2}}, connect_timeout 4).
+    const edsCluster = new ProtoWriter()
+      .string(1, "e")
+      .uint(2, 3)
+      .message(3, (eds) => eds.message(1, (source) => source.message(3, () => {}).uint(6, 2)))
+      .message(4, (d) => d.uint(1, 1))
+      .finish();
+    cp.onRequest = (stream, request) => {
+      // The EDS answer only once the CDS update was ACKed.
+      if (request.typeUrl === CDS && request.responseNonce === "n-1" && request.error === undefined) {
+        runtime.setTimeout(() => {
+          const cla = new ProtoWriter()
+            .string(1, "e")
+            .message(2, (l) => l.message(2, (lb) => lb.message(1, (ep) => ep.message(1, (addr) => addr.message(1, (sa) => sa.string(2, "127.0.0.1").uint(3, 8080))))))
+            .finish();
+          stream.respond(EDS, "e1", "n-2", [cla]);
+        }, 100);
+      }
+    };
+    cp.last.respond(CDS, "v1", "n-1", [edsCluster]);
+    await elapse(1000);
+    const stream = cp.last;
+    const ack = stream.requests.findIndex((r) => r.typeUrl === CDS && r.responseNonce === "n-1");
+    expect(ack).toBeGreaterThan(-1);
+    expect(stream.of(CDS)[1]).toMatchObject({ versionInfo: "v1", error: undefined });
+    expect(started).toBeDefined();
+    expect(started!.clusterManager.get("e")!.hosts.map((h) => h.port)).toEqual([8080]);
+    expect(gauge(started!, "cluster_manager.warming_clusters")).toBe(0);
+    started!.xdsManager.stop();
+  });
+});
+
+describe("streams per grpc_service", () => {
+  test("two EDS sources on one cluster with different initial_metadata get a stream each, each with its own headers", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+    const source = (value: string) => ({
+      api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" }, initial_metadata: [{ key: "x-tenant", value }] }] },
+      resource_api_version: "V3",
+      initial_fetch_timeout: "1s",
+    });
+    const eds = (name: string, tenant: string) => ({ name, type: "EDS", connect_timeout: "1s", eds_cluster_config: { eds_config: source(tenant) } });
+    const starting = startProxy(runtime, { node: { id: "n1" }, static_resources: { clusters: [xdsCluster, eds("a", "one"), eds("b", "two"), eds("c", "one")] } });
+    await elapse(1500);
+    const server = await starting;
+    const streams = cp.streams.filter((s) => s.header(":path")[0] === "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints");
+    expect(streams.map((s) => s.header("x-tenant")).sort()).toEqual([["one"], ["two"]]);
+    const names = (tenant: string) => streams.find((s) => s.header("x-tenant")[0] === tenant)!.of(EDS).at(-1)!.resourceNames;
+    expect(names("one")).toEqual(["a", "c"]);
+    expect(names("two")).toEqual(["b"]);
+    server.xdsManager.stop();
+  });
+});
+
