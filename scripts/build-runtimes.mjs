@@ -57,11 +57,15 @@ const inlineConfigWorker = {
 const NODE_SCRIPT_BEGIN = "\n//#polyvoy-script-begin\n";
 const NODE_SCRIPT_END = "\n//#polyvoy-script-end\n";
 
+// `--entry node` (bun, deno): that runtime's one-file entry only, none of the rest (for a
+// test that needs just it: test/e2e/node-code-cache.test.ts).
+const onlyEntry = process.argv.includes("--entry") ? process.argv[process.argv.indexOf("--entry") + 1] : undefined;
 const mains = [
   ["node", "dist/polyvoy-node.mjs"],
   ["bun", "dist/polyvoy-bun.js"],
   ["deno", "dist/polyvoy-deno.js"],
-];
+].filter(([runtime]) => onlyEntry === undefined || runtime === onlyEntry);
+if (mains.length === 0) throw new Error(`--entry: no runtime '${onlyEntry}' (node, bun or deno)`);
 for (const [runtime, outfile] of mains) {
   const banner = `// polyvoy ${version} on ${runtime}: \`${runtime === "deno" ? "deno run -A" : runtime} ${outfile.slice(5)} -c envoy.yaml\` (core and ${runtime} adapter in one file).`;
   if (runtime === "node") {
@@ -97,6 +101,11 @@ async function nodeScriptModule(banner) {
     `${banner}\nimport { createRequire } from "node:module";\n` +
     `${NODE_SCRIPT_BEGIN}(function (require) {\n${body}\n})${NODE_SCRIPT_END}(createRequire(import.meta.url));\n`
   );
+}
+
+if (onlyEntry !== undefined) {
+  for (const [, file] of mains) console.error(`${file}: ${(readFileSync(join(root, file)).length / 1024).toFixed(0)} KiB`);
+  process.exit(0);
 }
 
 const lib = join(root, "dist/lib");

@@ -21,7 +21,7 @@ let config: string;
 let port: number;
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs")], { cwd: ROOT, stdio: "pipe" });
+  execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", "node"], { cwd: ROOT, stdio: "pipe" });
   folder = mkdtempSync(join(tmpdir(), "polyvoy-code-cache-"));
   mkdirSync(join(folder, "pkg/bin"), { recursive: true });
   mkdirSync(join(folder, "pkg/dist"));
