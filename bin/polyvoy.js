@@ -31,6 +31,10 @@ if (bunx) {
     process.exit(1);
   });
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+} else if (typeof globalThis.Bun !== "undefined" || typeof globalThis.Deno !== "undefined") {
+  await import(typeof globalThis.Bun !== "undefined" ? "../dist/polyvoy-bun.js" : "../dist/polyvoy-deno.js");
 } else {
-  await import(typeof globalThis.Bun !== "undefined" ? "../dist/polyvoy-bun.js" : typeof globalThis.Deno !== "undefined" ? "../dist/polyvoy-deno.js" : "../dist/polyvoy-node.mjs");
+  // Node: with V8's code cache (bun and deno keep their own).
+  const { startNodeEntry } = await import("./node-code-cache.js");
+  await startNodeEntry(new URL("../dist/polyvoy-node.mjs", import.meta.url));
 }

@@ -59,7 +59,8 @@ if (only.length === 0 || only.includes("node")) {
   });
   const blob = join(work, "polyvoy.blob");
   const config = join(work, "sea-config.json");
-  writeFileSync(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true }));
+  // useCodeCache: V8 compiles the script at build time and the executable starts from its code cache.
+  writeFileSync(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
   execFileSync(process.execPath, ["--experimental-sea-config", config], { stdio: ["ignore", "ignore", "inherit"] });
   const target = join(out, "polyvoy-node");
   rmSync(target, { force: true });

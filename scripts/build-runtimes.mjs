@@ -53,19 +53,59 @@ const inlineConfigWorker = {
   },
 };
 
+// Shared with bin/node-code-cache.js, which finds the script between them.
+const NODE_SCRIPT_BEGIN = "\n//#polyvoy-script-begin\n";
+const NODE_SCRIPT_END = "\n//#polyvoy-script-end\n";
+
+// `--entry node` (bun, deno): that runtime's one-file entry only, none of the rest (for a
+// test that needs just it: test/e2e/node-code-cache.test.ts).
+const onlyEntry = process.argv.includes("--entry") ? process.argv[process.argv.indexOf("--entry") + 1] : undefined;
 const mains = [
   ["node", "dist/polyvoy-node.mjs"],
   ["bun", "dist/polyvoy-bun.js"],
   ["deno", "dist/polyvoy-deno.js"],
-];
+].filter(([runtime]) => onlyEntry === undefined || runtime === onlyEntry);
+if (mains.length === 0) throw new Error(`--entry: no runtime '${onlyEntry}' (node, bun or deno)`);
 for (const [runtime, outfile] of mains) {
+  const banner = `// polyvoy ${version} on ${runtime}: \`${runtime === "deno" ? "deno run -A" : runtime} ${outfile.slice(5)} -c envoy.yaml\` (core and ${runtime} adapter in one file).`;
+  if (runtime === "node") {
+    writeFileSync(join(root, outfile), await nodeScriptModule(banner));
+    continue;
+  }
   await build({
     ...common,
     entryPoints: [join(root, `runtimes/${runtime}/main.ts`)],
     outfile: join(root, outfile),
     plugins: runtime === "bun" ? [inlineConfigWorker] : [],
-    banner: { js: `// polyvoy ${version} on ${runtime}: \`${runtime === "deno" ? "deno run -A" : runtime} ${outfile.slice(5)} -c envoy.yaml\` (core and ${runtime} adapter in one file).` },
+    banner: { js: banner },
   });
+}
+
+/**
+ * The Node entry as an ES module whose code is one function expression between two marker
+ * lines: `node polyvoy-node.mjs` runs it as a module, and bin/polyvoy.js compiles the text
+ * between the markers as a script with V8's code cache (bin/node-code-cache.js), which
+ * node 20 offers for scripts only (vm.Script's cachedData). Inside the function the bundle
+ * is CommonJS: its node: imports are require() calls, given a require made for this file.
+ */
+async function nodeScriptModule(banner) {
+  const out = await build({
+    ...common,
+    format: "cjs",
+    entryPoints: [join(root, "runtimes/node/main.ts")],
+    write: false,
+  });
+  const body = out.outputFiles[0].text;
+  if (body.includes(NODE_SCRIPT_END)) throw new Error("the node bundle contains the script end marker");
+  return (
+    `${banner}\nimport { createRequire } from "node:module";\n` +
+    `${NODE_SCRIPT_BEGIN}(function (require) {\n${body}\n})${NODE_SCRIPT_END}(createRequire(import.meta.url));\n`
+  );
+}
+
+if (onlyEntry !== undefined) {
+  for (const [, file] of mains) console.error(`${file}: ${(readFileSync(join(root, file)).length / 1024).toFixed(0)} KiB`);
+  process.exit(0);
 }
 
 const lib = join(root, "dist/lib");

@@ -5,6 +5,8 @@
  * does not use: only the listener filters, HTTP filters, TLS contexts, health checks and
  * load-balancing policies a config names are built.
  */
+// First: zod reads its global settings when a schema is built.
+import "./zod-config.ts";
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 

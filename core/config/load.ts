@@ -4,9 +4,8 @@
  * told apart by Envoy's own protos (describe-issues.ts) → cross-checks.
  * Every problem found is reported (see errors.ts); nothing half-valid is returned.
  */
+import "./zod-config.ts";
 import { LineCounter, parseDocument } from "yaml";
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
 import type { Bootstrap, FilterChainConfig, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
 import { describeIssues, oneLine } from "./describe-issues.ts";
 import { didYouMean } from "./did-you-mean.ts";
@@ -18,10 +17,6 @@ import { formatAddress } from "../network/address.ts";
 import type { ConfigFormat, LoadedConfig, ValidConfig } from "./config-source.ts";
 
 export { formatFromPath, type ConfigFormat } from "./config-source.ts";
-
-// A config is parsed once: zod's JIT, which compiles a parser for each object schema the
-// first time it parses, costs more than it saves here.
-z.config({ jitless: true });
 
 /** Parse, validate and default a bootstrap config. Throws ConfigError listing every problem. */
 export function loadBootstrap(text: string, format: ConfigFormat): Bootstrap {

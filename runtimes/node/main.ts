@@ -4,4 +4,8 @@ import "../kit/process-guards.ts";
 import { runMain } from "../../core/main.ts";
 import { createNodeRuntime } from "./node-runtime.ts";
 
-await runMain(createNodeRuntime(), process.argv.slice(2));
+// No top-level await: the package bundles this entry as a script (scripts/build-runtimes.mjs)
+// so that bin/polyvoy.js can start it with V8's code cache (bin/node-code-cache.js).
+// runMain reports its own failures and exits; anything else is an unhandled rejection,
+// which ends node as an uncaught error would.
+void runMain(createNodeRuntime(), process.argv.slice(2));

@@ -1,0 +1,109 @@
+/**
+ * `polyvoy` on node starts the bundle with V8's code cache (bin/node-code-cache.js): the
+ * first start writes the cache, the next ones use it, and the cache is never trusted
+ * blindly — data V8 refuses is replaced, a changed bundle gets a cache of its own, and a
+ * cache directory others could write is not used. The package's bin and node bundle are
+ * copied into a folder of their own; TMPDIR points node's os.tmpdir() at a fresh folder.
+ */
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CommandProcess } from "../support/command-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { ROOT } from "../support/proxy-process.ts";
+
+const NODE = "node";
+let folder: string;
+let cacheRoot: string;
+let config: string;
+let port: number;
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", "node"], { cwd: ROOT, stdio: "pipe" });
+  folder = mkdtempSync(join(tmpdir(), "polyvoy-code-cache-"));
+  mkdirSync(join(folder, "pkg/bin"), { recursive: true });
+  mkdirSync(join(folder, "pkg/dist"));
+  for (const file of ["bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs"]) copyFileSync(join(ROOT, file), join(folder, "pkg", file));
+  writeFileSync(join(folder, "pkg/package.json"), JSON.stringify({ type: "module" }));
+  cacheRoot = join(folder, "tmp");
+  mkdirSync(cacheRoot);
+  port = await freePort();
+  config = join(folder, "envoy.json");
+  const hcm = {
+    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    stat_prefix: "cache",
+    route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "cached ok" } } }] }] },
+    http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+  };
+  const listener = { name: "l", address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: hcm }] }] };
+  writeFileSync(config, JSON.stringify({ static_resources: { listeners: [listener] } }));
+}, 180_000);
+
+afterAll(() => {
+  if (folder) rmSync(folder, { recursive: true, force: true });
+});
+
+const cacheDir = () => join(cacheRoot, `polyvoy-compile-cache-${process.getuid?.() ?? 0}`);
+const cacheFiles = () => {
+  try {
+    return readdirSync(cacheDir()).sort();
+  } catch {
+    return [];
+  }
+};
+
+/** Starts `node bin/polyvoy.js`, checks it answers, keeps it running `holdMs` (the cache is written 2 s after start), stops it. */
+async function runOnce(holdMs: number, until?: () => boolean): Promise<void> {
+  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", config], folder, { ...process.env, TMPDIR: cacheRoot });
+  try {
+    await proxy.waitFor("listening on", 60_000);
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    expect(await res.text()).toBe("cached ok");
+    const deadline = Date.now() + holdMs;
+    while (Date.now() < deadline && !(until?.() ?? false)) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    await proxy.stop();
+  }
+  expect(proxy.stderr).not.toMatch(/error|warning/i);
+}
+
+test("the first start writes the cache (a directory of the user's own, mode 0700; the file 0600), the next start uses it and leaves it as it is", async () => {
+  await runOnce(30_000, () => cacheFiles().some((f) => f.endsWith(".v8cache")));
+  const file = cacheFiles()[0]!;
+  expect(cacheFiles()).toEqual([expect.stringMatching(/^[0-9a-f]{64}\.v8cache$/)]);
+  expect(statSync(cacheDir()).mode & 0o777).toBe(0o700);
+  expect(statSync(join(cacheDir(), file)).mode & 0o777).toBe(0o600);
+  const written = statSync(join(cacheDir(), file)).mtimeMs;
+  // Accepted data is not written again: 5 s is past the write's 2 s delay.
+  await runOnce(5_000);
+  expect(cacheFiles()).toEqual([file]);
+  expect(statSync(join(cacheDir(), file)).mtimeMs).toBe(written);
+}, 180_000);
+
+test("data V8 refuses (here: garbage of the same length) is replaced, and the proxy starts as without a cache", async () => {
+  const file = cacheFiles()[0]!;
+  const path = join(cacheDir(), file);
+  const garbage = Buffer.alloc(statSync(path).size, 0x5a);
+  writeFileSync(path, garbage);
+  await runOnce(30_000, () => !readFileSync(path).equals(garbage));
+  expect(readFileSync(path).equals(garbage)).toBe(false);
+  expect(cacheFiles()).toEqual([file]);
+}, 180_000);
+
+test("a changed bundle gets a cache of its own (the file is named by the bundle's SHA-256), never the old one's", async () => {
+  const old = cacheFiles()[0]!;
+  appendFileSync(join(folder, "pkg/dist/polyvoy-node.mjs"), "// changed\n");
+  await runOnce(30_000, () => cacheFiles().length === 2);
+  expect(cacheFiles()).toHaveLength(2);
+  expect(cacheFiles()).toContain(old);
+}, 180_000);
+
+test("a cache directory that others can write is not used: no cache is read or written there", async () => {
+  for (const f of cacheFiles()) rmSync(join(cacheDir(), f));
+  chmodSync(cacheDir(), 0o777);
+  await runOnce(5_000);
+  expect(cacheFiles()).toEqual([]);
+  chmodSync(cacheDir(), 0o700);
+}, 180_000);
