@@ -43,6 +43,8 @@ export const DELTA_TYPE_METHODS: Readonly<Record<string, string>> = {
 const EDS_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 /** Responses waiting to be applied: more means the server outpaces us badly; the stream is restarted. */
 const MAX_QUEUED_RESPONSES = 64;
+/** The bytes of received responses waiting to be applied, at most (each holds its whole message). */
+const MAX_QUEUED_BYTES = 128 * 1024 * 1024;
 /** The most names one type may track (subscribed or received); a bound is ours. */
 const MAX_RESOURCES_PER_TYPE = 100_000;
 
@@ -102,6 +104,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
   private readonly states = new Map<string, TypeState>();
   private readonly stream: XdsStream;
   private queued = 0;
+  private queuedBytes = 0;
   private firstRequestSent = false;
 
   constructor(
@@ -166,8 +169,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
 
   private onMessage(message: Uint8Array): void {
     const generation = this.stream.generation;
-    if (this.queued >= MAX_QUEUED_RESPONSES) {
-      this.server.log.warn(`xds: ${MAX_QUEUED_RESPONSES} delta responses wait to be applied: restarting the stream`);
+    if (this.queued >= MAX_QUEUED_RESPONSES || this.queuedBytes + message.byteLength > MAX_QUEUED_BYTES) {
+      this.server.log.warn(`xds: ${this.queued} delta responses (${this.queuedBytes} bytes) wait to be applied: restarting the stream`);
       this.stream.fail(GrpcStatus.ResourceExhausted, "too many responses queued");
       return;
     }
@@ -186,10 +189,18 @@ export class DeltaGrpcMux implements GrpcMuxLike {
       return;
     }
     this.queued++;
+    this.queuedBytes += message.byteLength;
     state.queue = state.queue
       .then(() => this.apply(generation, state, response))
+      .catch((err: unknown) => {
+        // Outside apply's own error handling (a request that could not be written): the
+        // stream restarts rather than leave this type's queue rejected for good.
+        this.server.log.warn(`xds: applying a delta ${response.typeUrl} response failed: ${err instanceof Error ? err.message : String(err)}`);
+        if (this.stream.generation === generation) this.stream.fail(GrpcStatus.Internal, "delta response apply error");
+      })
       .finally(() => {
         this.queued--;
+        this.queuedBytes -= message.byteLength;
       });
   }
 
@@ -213,13 +224,22 @@ export class DeltaGrpcMux implements GrpcMuxLike {
         added.add(entry.name);
       }
       const removed = new Set<string>();
+      // Named EDS resources the server says it does not have: the cluster is told (an empty
+      // update: Envoy's EdsClusterImpl counts update_empty and ends its warming).
+      const absent = new Set<string>();
       for (const name of response.removedResources) {
-        if (!next.has(name)) continue;
+        if (!next.has(name)) {
+          if (!state.wildcard && response.typeUrl === EDS_TYPE) absent.add(name);
+          continue;
+        }
         if (state.wildcard) {
           next.delete(name);
           removed.add(name);
         } else {
           this.server.log.warn(`xds: the server removed ${response.typeUrl} '${name}' by delta: it stays in use (a named resource is kept, as Envoy's RDS and EDS do)`);
+          // Kept for its owner, but with no version: a reconnect does not claim to hold it
+          // (Envoy's DeltaSubscriptionState marks it waiting for the server).
+          next.set(name, { ...next.get(name)!, version: "" });
         }
       }
       if (next.size > MAX_RESOURCES_PER_TYPE) throw new Error(`more than ${MAX_RESOURCES_PER_TYPE} ${response.typeUrl} resources`);
@@ -227,8 +247,11 @@ export class DeltaGrpcMux implements GrpcMuxLike {
         // A watch removed while an earlier one applied gets nothing more.
         if (!state.watches.has(watch)) continue;
         const wildcard = watch.names.length === 0;
-        if (!wildcard && !watch.names.some((name) => added.has(name))) continue;
-        if (wildcard && added.size === 0 && removed.size === 0) continue;
+        if (!wildcard && !watch.names.some((name) => added.has(name) || absent.has(name))) continue;
+        // A response that adds and removes nothing still reaches the wildcard watches (Envoy's
+        // WatchMap "notify empty update"): a server with no clusters lets CDS finish starting.
+        const empty = response.resources.length === 0 && response.removedResources.length === 0;
+        if (wildcard && added.size === 0 && removed.size === 0 && !empty) continue;
         const mine = wildcard ? [...next.values()].map((held) => held.resource) : watch.names.flatMap((name) => next.get(name)?.resource ?? []);
         const update: RawDiscoveryResponse = { versionInfo: response.systemVersionInfo, resources: mine };
         try {
@@ -279,7 +302,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     writer.string(2, state.typeUrl);
     for (const name of subscribe.sort()) writer.string(3, name);
     for (const name of unsubscribe.sort()) writer.string(4, name);
-    if (initial) for (const [name, held] of [...state.resources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) writer.mapEntry(5, name, held.version);
+    if (initial) for (const [name, held] of [...state.resources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (held.version !== "") writer.mapEntry(5, name, held.version);
     writer.string(6, nonce);
     if (error !== undefined) writer.message(7, (status) => status.uint(1, GrpcStatus.Internal).string(2, error));
     this.firstRequestSent = true;

@@ -38,6 +38,8 @@ export class HttpSubscription implements Subscription {
   private readonly path: string;
   private readonly origin: string;
   private timer: TimerHandle | undefined;
+  /** Gives up the poll in flight, if any. */
+  private cancelPoll: (() => void) | undefined;
   private initTimer: TimerHandle | undefined;
   private initDone: ((reason: string | undefined) => void) | undefined;
   private stopped = false;
@@ -87,6 +89,8 @@ export class HttpSubscription implements Subscription {
     this.stopped = true;
     if (this.timer !== undefined) this.context.runtime.clearTimeout(this.timer);
     this.timer = undefined;
+    this.cancelPoll?.();
+    this.cancelPoll = undefined;
     this.ready("stopped");
   }
 
@@ -96,11 +100,14 @@ export class HttpSubscription implements Subscription {
     let response: RestResponse | undefined;
     let failure: string | undefined;
     try {
-      response = await fetch(this.source.clusterName, this.path, utf8Encode(JSON.stringify(this.request())), this.source.requestTimeoutMs, MAX_REST_RESPONSE_BYTES);
+      response = await fetch(this.source.clusterName, this.path, utf8Encode(JSON.stringify(this.request())), this.source.requestTimeoutMs, MAX_REST_RESPONSE_BYTES, (cancel) => {
+        this.cancelPoll = cancel;
+      });
       if (response.status !== 200) failure = `status ${response.status}`;
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }
+    this.cancelPoll = undefined;
     if (this.stopped) return;
     if (failure !== undefined) {
       // RestApiFetcher::onSuccess (status not 200) and onFailure: ConnectionFailure.

@@ -12,7 +12,7 @@ import type { RestResponse } from "./subscription-types.ts";
 /** One client per server (it holds nothing per request). */
 const clients = new WeakMap<ServerContext, AsyncClient>();
 
-export function restFetch(server: ServerContext, clusterName: string, path: string, body: Uint8Array, timeoutMs: number, maxResponseBytes: number): Promise<RestResponse> {
+export function restFetch(server: ServerContext, clusterName: string, path: string, body: Uint8Array, timeoutMs: number, maxResponseBytes: number, onCancel?: (cancel: () => void) => void): Promise<RestResponse> {
   let client = clients.get(server);
   if (client === undefined) {
     client = new AsyncClient(server);
@@ -25,7 +25,7 @@ export function restFetch(server: ServerContext, clusterName: string, path: stri
   headers.authority = clusterName;
   headers.set("content-type", "application/json");
   return new Promise((resolve, reject) => {
-    client.send(
+    const request = client.send(
       clusterName,
       headers,
       body,
@@ -35,5 +35,7 @@ export function restFetch(server: ServerContext, clusterName: string, path: stri
       },
       { timeoutMs, maxResponseBytes },
     );
+    // Cancelled, the promise never settles: its subscription has stopped and awaits nothing.
+    if (request !== undefined) onCancel?.(() => request.cancel());
   });
 }

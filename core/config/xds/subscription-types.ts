@@ -43,7 +43,8 @@ export interface RestResponse {
 }
 
 /** How a REST subscription sends (the server's, over its AsyncClient); rejects on a reset, a timeout or a body over the limit. */
-export type RestFetch = (clusterName: string, path: string, body: Uint8Array, timeoutMs: number, maxResponseBytes: number) => Promise<RestResponse>;
+/** `onCancel` receives what gives the request up (a stopped subscription must not leave its poll running: Envoy's RestApiFetcher cancels in its destructor). */
+export type RestFetch = (clusterName: string, path: string, body: Uint8Array, timeoutMs: number, maxResponseBytes: number, onCancel?: (cancel: () => void) => void) => Promise<RestResponse>;
 
 /** Everything a subscription needs besides its own name and callback. */
 export interface SubscriptionContext {

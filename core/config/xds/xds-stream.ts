@@ -3,11 +3,13 @@
  * xDS stream's life around a GrpcAsyncStream — open it, hand each message on, and when it
  * ends open it again after a jittered back-off (base 500 ms, max 30 s: Envoy's
  * RETRY_INITIAL_DELAY_MS and RETRY_MAX_DELAY_MS), the back-off reset by the first
- * message. Stats `control_plane.connected_state` (1 from the first message to the end),
+ * message. Stats `control_plane.connected_state` (1 from the stream's start to its end, as
+ * Envoy's establishNewStream sets it),
  * `control_plane.rate_limit_enforced` and `control_plane.pending_requests` (Envoy's names;
  * 0: polyvoy does not rate-limit its requests).
  * Used by the incremental mux (delta-grpc-mux.ts).
  */
+import { GrpcStatus } from "../../http/grpc-common.ts";
 import { GrpcAsyncStream } from "../../http/grpc-async-stream.ts";
 import type { TimerHandle } from "../../port.ts";
 import type { ServerContext } from "../../server-context.ts";
@@ -59,12 +61,18 @@ export class XdsStream {
     if (this.stream === undefined && this.retryTimer === undefined) this.establish();
   }
 
-  /** Send on the current stream; false when none is open (the next one resends the state). */
+  /**
+   * Send on the current stream; false when none is open (the next one resends the state).
+   * A request the stream cannot take (its queue before the connection is up is full) is not
+   * dropped silently: the stream restarts, and the new one asks for the whole state again.
+   */
   send(message: Uint8Array): boolean {
     const stream = this.stream;
     if (stream === undefined) return false;
-    stream.sendMessage(message);
-    return true;
+    if (stream.sendMessage(message)) return true;
+    this.server.log.warn(`xds: ${this.method}: too many requests queued before the stream was ready: restarting it`);
+    this.fail(GrpcStatus.ResourceExhausted, "request queue full");
+    return false;
   }
 
   /** End the current stream as failed (a response that cannot be read, too much queued): a new one follows. */
@@ -98,7 +106,6 @@ export class XdsStream {
           if (this.stream !== stream) return;
           // The stream works: the next failure waits from the base again (Envoy resets on the first response).
           this.backoff.reset();
-          this.connectedState.set(1);
           this.callbacks.onMessage(message);
         },
         onRemoteClose: (status, message) => this.onRemoteClose(stream, status, message),
@@ -109,6 +116,7 @@ export class XdsStream {
     this.server.log.debug(`xds: opening ${this.method} to cluster '${this.target.clusterName}'`);
     stream.start(this.target.clusterName, this.method, this.target.authority, this.target.initialMetadata);
     if (this.stream !== stream) return;
+    this.connectedState.set(1);
     this.callbacks.onStreamEstablished();
   }
 
