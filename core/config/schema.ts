@@ -756,6 +756,9 @@ const clusterMessage = z
     // EDS: where the ClusterLoadAssignment comes from (core/upstream/eds-cluster.ts).
     eds_cluster_config: edsClusterConfig.optional(),
     ...dnsClusterFields,
+    // Whether start-up (and a CDS cluster's warming) waits for a DNS cluster's first
+    // resolution or an EDS cluster's first update; a STATIC cluster has nothing to wait for.
+    wait_for_warm_on_init: z.boolean().default(true),
     // Envoy validates connect_timeout as `gt: {}`: zero is refused.
     connect_timeout: duration
       .refine((ms) => ms > 0, { message: "must be greater than 0s" })
@@ -829,6 +832,7 @@ const clusterMessage = z
       type: c.type,
       ...(c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS" ? { dns: dnsClusterConfig(c) } : {}),
       ...(c.eds_cluster_config ? { eds: c.eds_cluster_config } : {}),
+      ...(c.wait_for_warm_on_init ? {} : { waitForWarmOnInit: false as const }),
       connectTimeoutMs: c.connect_timeout,
       lbPolicy: c.lb_policy,
       ...withLoadBalancing(loadBalancingConfig(c, ctx)),
