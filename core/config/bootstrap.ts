@@ -424,13 +424,22 @@ export interface ClusterConfig {
     maxRetries: number;
     /** retry_budget (percent of active requests, floor of concurrent retries); absent: max_retries alone limits retries. */
     retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+    /** track_remaining: the circuit_breakers.default.remaining_* gauges. */
+    trackRemaining?: true;
   };
   /**
    * circuit_breakers thresholds for priority HIGH (Envoy's defaults as DEFAULT's), shown by
    * the admin's /clusters: no route is of priority HIGH (route `priority` is refused), so they
    * are never reached, as in Envoy for a config without high-priority routes. Absent: the defaults.
    */
-  circuitBreakersHigh?: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
+  circuitBreakersHigh?: {
+    maxConnections: number;
+    maxPendingRequests: number;
+    maxRequests: number;
+    maxRetries: number;
+    retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+    trackRemaining?: true;
+  };
   /** health_checks (core/upstream/health-checker.ts); absent when none. */
   healthChecks?: HealthCheckConfig[];
   /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */

@@ -608,6 +608,10 @@ const circuitBreakers = lazySchema(() =>
         max_requests: threshold.optional(),
         max_retries: threshold.optional(),
         retry_budget: retryBudget.optional(),
+        // The remaining_{cx,pending,rq,retries} gauges (Envoy's ResourceManagerImpl).
+        track_remaining: z.boolean().default(false),
+        // Envoy's limit on a cluster's connection pools (and its remaining_cx_pools gauge).
+        max_connection_pools: unsupportedField("max_connection_pools: polyvoy does not count a cluster's connection pools (one per host, protocol and SNI), so it cannot limit them"),
       }),
     )
     .default([]),
@@ -623,6 +627,8 @@ function highThresholds(breakers: z.infer<typeof circuitBreakers> | undefined): 
       maxPendingRequests: t.max_pending_requests ?? DEFAULT_THRESHOLD,
       maxRequests: t.max_requests ?? DEFAULT_THRESHOLD,
       maxRetries: t.max_retries ?? DEFAULT_MAX_RETRIES,
+      ...(t.retry_budget ? { retryBudget: t.retry_budget } : {}),
+      ...(t.track_remaining ? { trackRemaining: true as const } : {}),
     },
   };
 }
@@ -636,6 +642,7 @@ function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined
     maxRetries: t?.max_retries ?? DEFAULT_MAX_RETRIES,
   };
   if (t?.retry_budget) limits.retryBudget = t.retry_budget;
+  if (t?.track_remaining) limits.trackRemaining = true;
   return limits;
 }
 
