@@ -369,6 +369,8 @@ export interface ClusterConfig {
   type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS";
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;
+  /** preconnect_policy.per_upstream_preconnect_ratio (1–3); absent: 1, no connection opened ahead of streams. */
+  perUpstreamPreconnectRatio?: number;
   /** wait_for_warm_on_init: false (DNS and EDS clusters): start-up and CDS warming do not wait for the first resolution or update. */
   waitForWarmOnInit?: false;
   /** Present for EDS clusters: where their endpoints come from. */

@@ -80,6 +80,8 @@ const USES: Record<string, Json> = {
   typed_filter_metadata: withCluster({}, { cluster_name: "c", endpoints: [{ lb_endpoints: [ep({ metadata: lbMeta })] }] }),
   dns_resolution_config: withCluster({ type: "STRICT_DNS", dns_resolution_config: { resolvers: [{ socket_address: { address: "8.8.8.8", port_value: 53 } }] } }),
   ORIGINAL_DST: withCluster({ type: "ORIGINAL_DST" }),
+  "preconnect_policy.predictive_preconnect_ratio": withCluster({ preconnect_policy: { predictive_preconnect_ratio: 2 } }),
+  max_connection_pools: withCluster({ circuit_breakers: { thresholds: [{ max_connection_pools: 5 }] } }),
   weighted_priority_health: withCluster({}, { cluster_name: "c", endpoints: [{ lb_endpoints: [ep()] }], policy: { weighted_priority_health: true } }),
   drop_overloads: withCluster({}, { cluster_name: "c", endpoints: [{ lb_endpoints: [ep()] }], policy: { drop_overloads: [{ category: "x", drop_percentage: { numerator: 1 } }] } }),
   endpoint_stale_after: withCluster({}, { cluster_name: "c", endpoints: [{ lb_endpoints: [ep()] }], policy: { endpoint_stale_after: "1s" } }),
