@@ -76,6 +76,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   /** Each filter config's access loggers (opened at startup, shared by its connections). */
   private readonly accessLogs = new Map<object, AccessLogger[]>();
   private initialized = false;
+  /** The cluster manager's initialization (and CDS's first update) is done: listeners come next. */
+  private clustersInitialized = false;
   private stopping = false;
   /** SIGTERM's drain is under way (drainAndStop). */
   private drainingToStop = false;
@@ -125,12 +127,14 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   }
 
   /**
-   * Envoy's ServerInfo.State: PRE_INITIALIZING until every listener is bound, then LIVE;
+   * Envoy's ServerInfo.State (InstanceImpl::serverState): PRE_INITIALIZING while the
+   * clusters warm (DNS clusters' first resolutions, EDS's first update, first health
+   * checks), INITIALIZING while the listeners are built and bound, then LIVE;
    * DRAINING once health checks were failed (/healthcheck/fail), listeners drained
    * (/drain_listeners) or shutdown began.
    */
   get state(): ServerState {
-    if (!this.initialized) return "PRE_INITIALIZING";
+    if (!this.initialized) return this.clustersInitialized ? "INITIALIZING" : "PRE_INITIALIZING";
     return this.failingHealthChecks || this.drainStarted || this.stopping ? "DRAINING" : "LIVE";
   }
 
@@ -336,8 +340,9 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     // Envoy's MainImpl::initialize logs these steps ("loading N cluster(s)") at info; here at debug.
     const configLog = this.log.component("config");
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.secrets?.length ?? 0} static secret(s), ${this.bootstrap.clusters.length} cluster(s)`);
-    // DNS clusters start resolving (nothing waits for them); health-checked hosts get their
-    // first check before listeners start (Envoy's cluster warming).
+    // Clusters warm before any listener starts (Envoy's ClusterManagerInitHelper): each DNS
+    // cluster's first resolution of every name, answered or failed, and health-checked
+    // hosts' first check; the admin answers /ready with PRE_INITIALIZING meanwhile.
     // CDS first (Envoy's order: clusters, then the listeners that name them), read before the clusters start.
     const dynamic = this.bootstrap.dynamicResources;
     const subscriptionContext = { runtime: this.runtime, log: this.log, openMux: this.xdsManager.openMux, restFetch: this.xdsManager.restFetch, node: this.bootstrap.node };
@@ -347,6 +352,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     if (!cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
     await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
     if (cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
+    this.clustersInitialized = true;
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.listeners.length} listener(s)`);
     // Each listener built, its init targets (jwt_authn's first JWKS fetch) awaited, then bound;
     // if one fails, those already bound close and start-up fails naming it.

@@ -381,6 +381,10 @@ export interface ClusterConfig {
   type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS";
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;
+  /** preconnect_policy.per_upstream_preconnect_ratio (1–3); absent: 1, no connection opened ahead of streams. */
+  perUpstreamPreconnectRatio?: number;
+  /** wait_for_warm_on_init: false (DNS and EDS clusters): start-up and CDS warming do not wait for the first resolution or update. */
+  waitForWarmOnInit?: false;
   /** Present for EDS clusters: where their endpoints come from. */
   eds?: EdsClusterConfig;
   connectTimeoutMs: number;
@@ -434,13 +438,22 @@ export interface ClusterConfig {
     maxRetries: number;
     /** retry_budget (percent of active requests, floor of concurrent retries); absent: max_retries alone limits retries. */
     retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+    /** track_remaining: the circuit_breakers.default.remaining_* gauges. */
+    trackRemaining?: true;
   };
   /**
    * circuit_breakers thresholds for priority HIGH (Envoy's defaults as DEFAULT's), shown by
    * the admin's /clusters: no route is of priority HIGH (route `priority` is refused), so they
    * are never reached, as in Envoy for a config without high-priority routes. Absent: the defaults.
    */
-  circuitBreakersHigh?: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
+  circuitBreakersHigh?: {
+    maxConnections: number;
+    maxPendingRequests: number;
+    maxRequests: number;
+    maxRetries: number;
+    retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+    trackRemaining?: true;
+  };
   /** health_checks (core/upstream/health-checker.ts); absent when none. */
   healthChecks?: HealthCheckConfig[];
   /** outlier_detection (core/upstream/outlier-detection.ts); absent when not configured. */

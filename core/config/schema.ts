@@ -613,6 +613,10 @@ const circuitBreakers = lazySchema(() =>
         max_requests: threshold.optional(),
         max_retries: threshold.optional(),
         retry_budget: retryBudget.optional(),
+        // The remaining_{cx,pending,rq,retries} gauges (Envoy's ResourceManagerImpl).
+        track_remaining: z.boolean().default(false),
+        // Envoy's limit on a cluster's connection pools (and its remaining_cx_pools gauge).
+        max_connection_pools: unsupportedField("max_connection_pools: polyvoy does not count a cluster's connection pools (one per host, protocol and SNI), so it cannot limit them"),
       }),
     )
     .default([]),
@@ -628,6 +632,8 @@ function highThresholds(breakers: z.infer<typeof circuitBreakers> | undefined): 
       maxPendingRequests: t.max_pending_requests ?? DEFAULT_THRESHOLD,
       maxRequests: t.max_requests ?? DEFAULT_THRESHOLD,
       maxRetries: t.max_retries ?? DEFAULT_MAX_RETRIES,
+      ...(t.retry_budget ? { retryBudget: t.retry_budget } : {}),
+      ...(t.track_remaining ? { trackRemaining: true as const } : {}),
     },
   };
 }
@@ -641,6 +647,7 @@ function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined
     maxRetries: t?.max_retries ?? DEFAULT_MAX_RETRIES,
   };
   if (t?.retry_budget) limits.retryBudget = t.retry_budget;
+  if (t?.track_remaining) limits.trackRemaining = true;
   return limits;
 }
 
@@ -752,6 +759,25 @@ function upstreamProtocol(
   return { ...(downstream ? { useDownstreamProtocol: true as const } : {}), ...(http2 !== undefined ? { http2 } : {}) };
 }
 
+/**
+ * Cluster.PreconnectPolicy: per_upstream_preconnect_ratio opens connections ahead of
+ * streams in each host's pool (Envoy's ConnPoolImplBase::shouldCreateNewConnection;
+ * core/upstream/conn-pool-base.ts). predictive_preconnect_ratio needs the load balancer
+ * to pick the next host ahead of time (Envoy's peekAnotherHost), which polyvoy's cannot.
+ */
+const preconnectPolicy = lazySchema(() =>
+  z.strictObject({
+    // A DoubleValue (a bare number in JSON and YAML), which Envoy validates as {gte: 1.0, lte: 3.0}.
+    per_upstream_preconnect_ratio: z.number().min(1).max(3).optional(),
+    predictive_preconnect_ratio: unsupportedField("predictive_preconnect_ratio: polyvoy's load balancers cannot choose the next request's host ahead of it (Envoy's peekAnotherHost), which predictive preconnecting needs"),
+  }));
+
+/** The ratio when it opens connections ahead of streams (above 1). */
+function preconnectRatio(policy: z.infer<typeof preconnectPolicy> | undefined): Pick<ClusterConfig, "perUpstreamPreconnectRatio"> {
+  const value = policy?.per_upstream_preconnect_ratio;
+  return value !== undefined && value > 1 ? { perUpstreamPreconnectRatio: value } : {};
+}
+
 /** envoy.config.cluster.v3.Cluster */
 const clusterMessage = z
   .strictObject({
@@ -761,6 +787,10 @@ const clusterMessage = z
     // EDS: where the ClusterLoadAssignment comes from (core/upstream/eds-cluster.ts).
     eds_cluster_config: edsClusterConfig.optional(),
     ...dnsClusterFields,
+    // Whether start-up (and a CDS cluster's warming) waits for a DNS cluster's first
+    // resolution or an EDS cluster's first update; a STATIC cluster has nothing to wait for.
+    wait_for_warm_on_init: z.boolean().default(true),
+    preconnect_policy: preconnectPolicy.optional(),
     // Envoy validates connect_timeout as `gt: {}`: zero is refused.
     connect_timeout: duration
       .refine((ms) => ms > 0, { message: "must be greater than 0s" })
@@ -834,6 +864,8 @@ const clusterMessage = z
       type: c.type,
       ...(c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS" ? { dns: dnsClusterConfig(c) } : {}),
       ...(c.eds_cluster_config ? { eds: c.eds_cluster_config } : {}),
+      ...(c.wait_for_warm_on_init ? {} : { waitForWarmOnInit: false as const }),
+      ...preconnectRatio(c.preconnect_policy),
       connectTimeoutMs: c.connect_timeout,
       lbPolicy: c.lb_policy,
       ...withLoadBalancing(loadBalancingConfig(c, ctx)),

@@ -343,11 +343,11 @@ export class ClusterManager {
 
   /**
    * Start discovery, health checking and outlier detection. Every DNS cluster resolves
-   * its names now and keeps refreshing them; nothing waits for the answers (Envoy's
-   * init manager would hold the listeners until each DNS cluster's first resolution
-   * completed): a request before a name's first answer finds no host. Resolves once
-   * each health-checked host known by then had its first check (Envoy's cluster
-   * warming: listeners start after it). A host failing a health check or ejected as an
+   * its names now and keeps refreshing them. Resolves once each DNS cluster had its
+   * first resolution of every name (answered or failed), each EDS cluster its first
+   * update, and each health-checked host known by then its first check (Envoy's
+   * ClusterManagerInitHelper: the server starts its listeners after it), except for
+   * clusters with wait_for_warm_on_init: false. A host failing a health check or ejected as an
    * outlier has its pools drained (Envoy's onHostHealthFailure): new requests to it, if
    * any, open new connections, and its idle ones close.
    */
@@ -383,9 +383,12 @@ export class ClusterManager {
 
   private startCluster(cluster: Cluster, eventLog: EventLogSink | undefined): Promise<void> {
     const initialized = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
-    // An EDS cluster warms with its first read too (Envoy's EdsClusterImpl initializes on its first update).
+    // A DNS cluster warms with each name's first resolution, answered or failed (Envoy's
+    // DnsClusterImpl / LogicalDnsCluster::startPreInit), an EDS cluster with its first
+    // update (EdsClusterImpl); wait_for_warm_on_init: false completes at once instead.
     const discovery = this.dnsDiscoveries.get(cluster);
-    const warmed = discovery instanceof EdsClusterImpl ? Promise.all([initialized, discovery.warmed]).then(() => undefined) : initialized;
+    const waits = discovery !== undefined && cluster.config.waitForWarmOnInit !== false;
+    const warmed = waits ? Promise.all([initialized, discovery.warmed]).then(() => undefined) : initialized;
     cluster.outlierDetector?.addChangedStateCallback((host) => {
       if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
     });

@@ -77,6 +77,9 @@ export class Cluster {
     const store = statsStore;
     this.name = config.name;
     this.resources = new ResourceManager(config.circuitBreakers, store.scope(`cluster.${config.name}.circuit_breakers.default.`));
+    // No route is of priority HIGH: its remaining_* gauges stay at the limits, as Envoy's would.
+    const high = config.circuitBreakersHigh;
+    if (high?.trackRemaining) new ResourceManager(high, store.scope(`cluster.${config.name}.circuit_breakers.high.`), false);
     this.stats = new ClusterStats(store, config.name);
     this.prioritySet.addMemberUpdateCallback((added, removed) => {
       if (added.length > 0 || removed.length > 0) this.stats.membershipChange.inc();

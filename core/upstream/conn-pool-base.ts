@@ -48,7 +48,7 @@ import type { Timer, TimerTarget } from "../event/timers.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
 import type { PortError } from "../port.ts";
 import type { Cluster } from "./cluster.ts";
-import type { Host } from "./host.ts";
+import { HostHealth, type Host } from "./host.ts";
 import { PoolFailureReason, transportFailureReason } from "./pool-failure.ts";
 import { connLogPrefix, type ComponentLogger } from "../log.ts";
 
@@ -319,6 +319,8 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   private connectingStreamCapacity = 0;
   /** Streams the clients waiting for delayed reuse will be able to carry. */
   private releasingStreamCapacity = 0;
+  /** Streams attached to this pool's clients (Envoy's num_active_streams_), for the preconnect ratio. */
+  private activeStreams = 0;
   /** Clients released this turn, and the array the next turn's go to (two taking turns, none made per turn). */
   private released: C[] = [];
   private releasedSpare: C[] = [];
@@ -370,6 +372,8 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     const client = this.readyClient();
     if (client) {
       this.attachStreamToClient(client, callbacks);
+      // Envoy: with a preconnect ratio, a connection may open ahead of the next stream.
+      if (this.cluster.config.perUpstreamPreconnectRatio !== undefined) this.tryCreateNewConnections();
       return undefined;
     }
     const resources = this.cluster.resources;
@@ -410,6 +414,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
       return;
     }
     client.activeStreams++;
+    this.activeStreams++;
     if (--client.remainingStreams === 0) {
       // max_requests_per_connection: its last stream; it closes when that ends (Envoy's
       // ConnPoolImplBase::attachStreamToClient drains it and counts upstream_cx_max_requests).
@@ -432,6 +437,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
    */
   onStreamClosed(client: C, delayAttaching: boolean): void {
     client.activeStreams--;
+    this.activeStreams--;
     this.cluster.stats.upstreamRqActive.dec();
     this.host.stats.rqActive--;
     this.cluster.resources.requests.dec();
@@ -498,8 +504,24 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     for (let i = 0; i < MAX_CONNECTIONS_PER_CALL; i++) if (!this.tryCreateNewConnection()) return;
   }
 
+  /**
+   * Envoy's shouldCreateNewConnection (local preconnect): the streams to provision for —
+   * pending and active, times the cluster's per_upstream_preconnect_ratio — outnumber the
+   * capacity there is — what is connecting, about to be released and free on Ready clients,
+   * plus the active streams. With the ratio 1 (the default), or for a host not healthy,
+   * this is "the pending streams outnumber the capacity on its way".
+   */
+  private shouldCreateNewConnection(): boolean {
+    const onItsWay = this.connectingStreamCapacity + this.releasingStreamCapacity;
+    const ratio = this.cluster.config.perUpstreamPreconnectRatio;
+    if (ratio === undefined || this.host.health() !== HostHealth.Healthy) return this.pending.size > onItsWay;
+    let free = 0;
+    for (let client = this.ready.head; client; client = client.next) free += client.currentUnusedCapacity;
+    return (this.pending.size + this.activeStreams) * ratio > onItsWay + free + this.activeStreams;
+  }
+
   private tryCreateNewConnection(): boolean {
-    if (this.pending.size <= this.connectingStreamCapacity + this.releasingStreamCapacity) return false;
+    if (!this.shouldCreateNewConnection()) return false;
     const canCreate = this.cluster.resources.connections.canCreate();
     if (!canCreate) this.cluster.stats.upstreamCxOverflow.inc();
     // Envoy: at the limit because of other hosts' connections, a pool with none opens one

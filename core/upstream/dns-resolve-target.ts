@@ -10,6 +10,12 @@ export interface DnsDiscovery {
   start(): void;
   /** No more resolutions or timers (shutdown). */
   stop(): void;
+  /**
+   * Settles once every name had its first resolution, answered or failed (or discovery
+   * stopped first): Envoy's onPreInitComplete, which the init manager waits for before
+   * listeners start (strict_dns_cluster.cc, logical_dns_cluster.cc).
+   */
+  readonly warmed: Promise<void>;
 }
 
 /** What a DNS cluster does with each completed resolution of one of its names. */
@@ -37,6 +43,9 @@ export class DnsResolveTarget {
   private stopped = false;
   /** A failure or an empty answer was logged as a warning; the next good answer says so too. */
   private warned = false;
+  private markFirstDone!: () => void;
+  /** Settles at the first completed resolution (success or failure) or at stop(). */
+  readonly firstDone: Promise<void> = new Promise((resolve) => (this.markFirstDone = resolve));
 
   constructor(
     readonly clusterName: string,
@@ -69,6 +78,7 @@ export class DnsResolveTarget {
   /** No more queries (cluster removed, server shutting down); an answer still on its way is dropped. */
   stop(): void {
     this.stopped = true;
+    this.markFirstDone();
     if (this.timer !== undefined) this.runtime.clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -109,15 +119,17 @@ export class DnsResolveTarget {
     this.schedule(retryMs);
   }
 
-  private schedule(ms: number): void {
-    this.timer = this.runtime.setTimeout(() => this.startResolve(), ms);
-  }
-
   /** One warning per run of failures, not one per refresh. */
   private warnOnce(problem: string): void {
     if (this.warned) return;
     this.warned = true;
     this.log.warn(`cluster '${this.clusterName}': ${this.dnsAddress} ${problem}`);
+  }
+
+  private schedule(ms: number): void {
+    this.timer = this.runtime.setTimeout(() => this.startResolve(), ms);
+    // Envoy's ResolveTarget completes its first resolution after the host update (or the failure) and the next timer.
+    this.markFirstDone();
   }
 }
 

@@ -30,6 +30,11 @@ export class LogicalDnsCluster implements DnsAnswerHandler, DnsDiscovery {
     this.target = new DnsResolveTarget(cluster.name, this.endpoint.address.address, cluster.config.dns!, runtime, cluster.stats, log, this);
   }
 
+  /** The name resolved (or failed) once (LogicalDnsCluster::startResolve's first completion). */
+  get warmed(): Promise<void> {
+    return this.target.firstDone;
+  }
+
   start(): void {
     this.target.startResolve();
   }

@@ -4,7 +4,9 @@ import type { StatsScope } from "../stats/stats-store.ts";
 /**
  * One circuit breaker (Envoy's `ResourceManagerImpl::ResourceImpl`): a live count checked
  * against its threshold before it grows, and its `*_open` gauge, 1 while the count is at
- * the threshold (nothing more is admitted), else 0.
+ * the threshold (nothing more is admitted), else 0. With `track_remaining`, its
+ * `remaining_*` gauge: how many more are admitted (the limit less the count, never below 0;
+ * ResourceImpl::updateRemaining).
  */
 export class Resource {
   count = 0;
@@ -12,22 +14,37 @@ export class Resource {
   constructor(
     readonly max: number,
     private readonly open: Gauge | undefined,
+    protected readonly remaining?: Gauge,
   ) {
     open?.set(max > 0 ? 0 : 1);
+    remaining?.set(max);
+  }
+
+  /** The limit now (a retry budget's moves with the load). */
+  get limit(): number {
+    return this.max;
   }
 
   canCreate(): boolean {
-    return this.count < this.max;
+    return this.count < this.limit;
   }
 
   inc(): void {
     this.count++;
     if (this.open && this.count >= this.max) this.open.set(1);
+    this.updateRemaining();
   }
 
   dec(): void {
     this.count--;
     if (this.open && this.count === this.max - 1) this.open.set(0);
+    this.updateRemaining();
+  }
+
+  protected updateRemaining(): void {
+    if (this.remaining === undefined) return;
+    const limit = this.limit;
+    this.remaining.set(limit > this.count ? limit - this.count : 0);
   }
 }
 
@@ -44,27 +61,30 @@ export class RetryResource extends Resource {
     private readonly budget: { budgetPercent: number; minRetryConcurrency: number } | undefined,
     private readonly requests: Resource,
     private readonly pendingRequests: Resource,
+    remaining?: Gauge,
   ) {
-    super(maxRetries, open);
+    super(maxRetries, open, remaining);
+    // Envoy's RetryBudgetImpl sets remaining_retries from its budget (no load yet: the floor).
+    this.updateRemaining();
   }
 
   /** The limit now: the budget moves with the cluster's load. */
-  get limit(): number {
+  override get limit(): number {
     const budget = this.budget;
     if (!budget) return this.max;
     const active = this.requests.count + this.pendingRequests.count;
     return Math.max(Math.floor((budget.budgetPercent / 100) * active), budget.minRetryConcurrency);
-  }
-
-  override canCreate(): boolean {
-    return this.count < this.limit;
   }
 }
 
 /**
  * A cluster's circuit breakers (Envoy's `ResourceManager` for priority DEFAULT): live
  * counts of connections, pending requests, requests and retries across all of the
- * cluster's hosts, with Envoy's `circuit_breakers.default.{cx,rq_pending,rq,rq_retry}_open` gauges.
+ * cluster's hosts, with Envoy's `circuit_breakers.default.{cx,rq_pending,rq,rq_retry}_open`
+ * gauges, and with `trackRemaining` its `remaining_{cx,pending,rq,retries}` gauges
+ * (ClusterCircuitBreakersStats' REMAINING_GAUGEs, made only when track_remaining is set).
+ * `remaining_cx_pools` is not made: its limit, max_connection_pools, is refused (see
+ * docs/configuration.md).
  */
 export class ResourceManager {
   readonly connections: Resource;
@@ -79,13 +99,18 @@ export class ResourceManager {
       maxRequests: number;
       maxRetries?: number;
       retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+      trackRemaining?: boolean;
     },
     scope?: StatsScope,
+    /** false: no `*_open` gauges (a priority no route uses, made for its remaining_* gauges only). */
+    openGauges = true,
   ) {
-    this.connections = new Resource(limits.maxConnections, scope?.gauge("cx_open"));
-    this.pendingRequests = new Resource(limits.maxPendingRequests, scope?.gauge("rq_pending_open"));
-    this.requests = new Resource(limits.maxRequests, scope?.gauge("rq_open"));
+    const open = (name: string): Gauge | undefined => (openGauges ? scope?.gauge(name) : undefined);
+    const remaining = (name: string): Gauge | undefined => (limits.trackRemaining ? scope?.gauge(name) : undefined);
+    this.connections = new Resource(limits.maxConnections, open("cx_open"), remaining("remaining_cx"));
+    this.pendingRequests = new Resource(limits.maxPendingRequests, open("rq_pending_open"), remaining("remaining_pending"));
+    this.requests = new Resource(limits.maxRequests, open("rq_open"), remaining("remaining_rq"));
     // Envoy's default max_retries is 3 (envoy.config.cluster.v3.CircuitBreakers.Thresholds).
-    this.retries = new RetryResource(limits.maxRetries ?? 3, scope?.gauge("rq_retry_open"), limits.retryBudget, this.requests, this.pendingRequests);
+    this.retries = new RetryResource(limits.maxRetries ?? 3, open("rq_retry_open"), limits.retryBudget, this.requests, this.pendingRequests, remaining("remaining_retries"));
   }
 }

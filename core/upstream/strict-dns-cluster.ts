@@ -22,7 +22,8 @@ interface Endpoint {
  * a host. A refresh keeps the Host of an address that stays (its stats and pools live
  * on) and tells the cluster's PrioritySet only what was added and removed; the cluster
  * manager drains the pools of removed hosts, so requests in flight on them finish.
- * Until a name first resolves it has no hosts: requests get 503 "no healthy upstream".
+ * Until a name first resolves it has no hosts: the cluster manager holds start-up (and a
+ * CDS cluster's warming) until each name's first resolution completed, answered or not.
  */
 export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
   private readonly endpoints: Endpoint[] = [];
@@ -53,6 +54,11 @@ export class StrictDnsCluster implements DnsAnswerHandler, DnsDiscovery {
     const endpoint: Endpoint = { target, config, priority: locality.priority, hostOptions, hosts: [] };
     this.endpoints.push(endpoint);
     this.byTarget.set(target, endpoint);
+  }
+
+  /** Every name resolved (or failed) once; no endpoints: at once (Envoy's DnsClusterImpl::startPreInit). */
+  get warmed(): Promise<void> {
+    return Promise.all(this.endpoints.map((e) => e.target.firstDone)).then(() => undefined);
   }
 
   start(): void {

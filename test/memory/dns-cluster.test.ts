@@ -84,9 +84,9 @@ describe("STRICT_DNS", () => {
     expect(hosts).toEqual([NAME]);
   });
 
-  test("a request before the first answer gets 503 no healthy upstream; after it, every address is a host", async () => {
-    // The resolver takes 100 ms to answer; the listener accepts meanwhile.
-    await setup("STRICT_DNS", ["10.0.0.1", "10.0.0.2"], {}, undefined, 100);
+  test("wait_for_warm_on_init: false: a request before the first answer gets 503 no healthy upstream; after it, every address is a host", async () => {
+    // The resolver takes 100 ms to answer; start-up does not wait for it, so the listener accepts meanwhile.
+    await setup("STRICT_DNS", ["10.0.0.1", "10.0.0.2"], { wait_for_warm_on_init: false }, undefined, 100);
     await upstreamAt("10.0.0.1");
     await upstreamAt("10.0.0.2");
     expect(addresses()).toEqual([]);

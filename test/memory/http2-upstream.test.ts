@@ -131,6 +131,29 @@ describe("HTTP/2 upstream pool", () => {
     expectNoLeaks(all);
   });
 
+  test("preconnect_policy.per_upstream_preconnect_ratio 2: a second connection opens once two streams fill the first (Envoy's shouldCreateNewConnection); without it, none", async () => {
+    for (const ratio of [2, undefined]) {
+      await proxy({ ...typedHttp2({ max_concurrent_streams: 2 }), ...(ratio ? { preconnect_policy: { per_upstream_preconnect_ratio: ratio } } : {}) });
+      const held: H2Exchange[] = [];
+      upstream!.onRequest = (ex) => held.push(ex);
+      const all = clients(2);
+      all[0]!.request("GET", "/a");
+      settle();
+      // One stream: (1 + 0) × 2 is not above the 2 streams the first connection offers.
+      expect(stat("cluster.backend.upstream_cx_http2_total")).toBe(1);
+      all[1]!.request("GET", "/b");
+      settle();
+      expect(held).toHaveLength(2);
+      // Two active streams: 2 × 2 > 0 free + 2 active, so one more connection (ratio 2); 2 × 1 is not.
+      expect(stat("cluster.backend.upstream_cx_http2_total")).toBe(ratio ? 2 : 1);
+      for (const ex of held) ex.respond(200, "ok");
+      settle();
+      expect(all.map((c) => c.responses[0]?.status)).toEqual([200, 200]);
+      expectNoLeaks(all);
+      upstream!.close();
+    }
+  });
+
   test("the configured max_concurrent_streams caps streams per connection below the peer's", async () => {
     await proxy(typedHttp2({ max_concurrent_streams: 1 }));
     const held: H2Exchange[] = [];
