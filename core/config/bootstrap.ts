@@ -1548,6 +1548,8 @@ export interface ExtAuthzConfig {
   dynamicMetadataFromHeaders: StringMatcherConfig[];
   /** gRPC service only: the downstream peer's certificate in CheckRequest source.certificate. */
   includePeerCertificate: boolean;
+  /** gRPC service only: CheckRequest attributes.tls_session (its sni). */
+  includeTlsSession: boolean;
   failureModeAllow: boolean;
   failureModeAllowHeaderAdd: boolean;
   /** Absent: the body is not sent. */

@@ -100,7 +100,7 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
     // envoy.config.core.v3.RuntimeFeatureFlag
     deny_at_disable: z.strictObject({ default_value: z.boolean(), runtime_key: z.string().optional() }).optional(),
     include_peer_certificate: z.boolean().default(false),
-    include_tls_session: unsupportedField("include_tls_session is not supported (no TLSSession is sent)", isFalse),
+    include_tls_session: z.boolean().default(false),
     metadata_context_namespaces: unsupportedField("metadata_context_namespaces is not supported (no dynamic metadata is sent)", isEmptyList),
     typed_metadata_context_namespaces: unsupportedField("typed_metadata_context_namespaces is not supported (no dynamic metadata is sent)", isEmptyList),
     filter_enabled_metadata: unsupportedField("filter_enabled_metadata is not supported (no dynamic metadata to match)"),
@@ -124,6 +124,9 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
     if (c.http_service !== undefined && c.include_peer_certificate) {
       ctx.addIssue({ code: "custom", message: "not supported: include_peer_certificate applies to grpc_service only (an HTTP service is sent no certificate)", path: ["include_peer_certificate"] });
     }
+    if (c.http_service !== undefined && c.include_tls_session) {
+      ctx.addIssue({ code: "custom", message: "not supported: include_tls_session applies to grpc_service only (an HTTP service is sent no TLS session)", path: ["include_tls_session"] });
+    }
   })
   .transform((c): ExtAuthzConfig => {
     const grpc = c.grpc_service;
@@ -142,6 +145,7 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
       allowedClientHeadersOnSuccess: response.allowed_client_headers_on_success ?? [],
       dynamicMetadataFromHeaders: response.dynamic_metadata_from_headers ?? [],
       includePeerCertificate: c.include_peer_certificate,
+      includeTlsSession: c.include_tls_session,
       failureModeAllow: c.failure_mode_allow,
       failureModeAllowHeaderAdd: c.failure_mode_allow_header_add,
       ...(c.with_request_body && { withRequestBody: c.with_request_body }),

@@ -32,6 +32,7 @@ interface CheckRequest {
     destination?: { address?: { socket_address?: { address: string; port_value: number } }; principal?: string; certificate?: string };
     request?: { time?: { seconds: number }; http?: { method: string; path: string; host: string; scheme: string; protocol: string; size: number; headers: Record<string, string>; body?: string } };
     context_extensions?: Record<string, string>;
+    tls_session?: { sni?: string };
   };
 }
 
@@ -177,7 +178,7 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     // mTLS downstream with include_peer_certificate: the client's certificate goes to the service.
     certs = mintTestCerts();
     mtlsPort = await freePort();
-    const mtls = variant("mtls", mtlsPort, extAuthz("authz", { include_peer_certificate: true }));
+    const mtls = variant("mtls", mtlsPort, extAuthz("authz", { include_peer_certificate: true, include_tls_session: true }));
     (mtls.filter_chains[0] as Record<string, unknown>).transport_socket = {
       name: "envoy.transport_sockets.tls",
       typed_config: {
@@ -266,6 +267,8 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     expect(decodeURIComponent(source.certificate!)).toBe(pem);
     expect(source.certificate).toBe(encodeURIComponent(pem).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
     expect(source.principal).toBe("spiffe://test/client1");
+    // include_tls_session: the SNI curl sent.
+    expect(authz.checks[seen]!.attributes.tls_session).toEqual({ sni: "example.com" });
     // The proxy's certificate has no URI SAN: no destination principal polyvoy can name.
     expect(authz.checks[seen]!.attributes.destination!.certificate).toBeUndefined();
     // Plain HTTP (the filter without include_peer_certificate, no TLS): neither field.
@@ -273,6 +276,7 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     await (await request(base + "/plain", { headers: { authorization: "Bearer good" } })).body.text();
     expect(authz.checks[plain]!.attributes.source!.certificate).toBeUndefined();
     expect(authz.checks[plain]!.attributes.source!.principal).toBeUndefined();
+    expect(authz.checks[plain]!.attributes.tls_session).toBeUndefined();
   });
 
   test("per-route context_extensions reach the service", async () => {

@@ -44,6 +44,8 @@ export interface CheckRequestAttributes {
   timeMs: number;
   http: CheckHttpRequest;
   contextExtensions: Readonly<Record<string, string>>;
+  /** With include_tls_session: AttributeContext.TLSSession { string sni = 1; }, sent even when empty. */
+  tlsSession?: { sni: string } | undefined;
 }
 
 /** HeaderValueOption.HeaderAppendAction, and the deprecated `append` BoolValue's two meanings. */
@@ -113,6 +115,8 @@ export function encodeCheckRequest(attributes: CheckRequestAttributes): Uint8Arr
         });
       });
       for (const [key, value] of Object.entries(attributes.contextExtensions)) context.mapEntry(10, key, value);
+      const tls = attributes.tlsSession;
+      if (tls !== undefined) context.message(12, (session) => session.string(1, tls.sni));
     })
     .finish();
 }

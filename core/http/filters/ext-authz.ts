@@ -389,6 +389,9 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
         packAsBytes: settings?.packAsBytes ?? false,
       },
       contextExtensions: perRoute?.contextExtensions ?? NO_EXTENSIONS,
+      // Envoy's setTLSSession: the message is there whenever asked for; sni the TLS session's, else
+      // the connection's requested server name (which over HTTP only TLS gives).
+      ...(this.shared.config.includeTlsSession && { tlsSession: { sni: tls?.serverName ?? "" } }),
     };
   }
 

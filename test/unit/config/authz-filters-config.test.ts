@@ -65,6 +65,7 @@ describe("ext_authz", () => {
       allowedClientHeadersOnSuccess: [],
       dynamicMetadataFromHeaders: [],
       includePeerCertificate: false,
+      includeTlsSession: false,
       failureModeAllow: false,
       failureModeAllowHeaderAdd: false,
       statusOnError: 403,
@@ -88,7 +89,8 @@ describe("ext_authz", () => {
     // Envoy's HTTP client sends the CheckRequest's headers and body only: the certificate would go nowhere.
     expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))).toEqual([`${HCM_FILTERS}.include_peer_certificate: not supported: include_peer_certificate applies to grpc_service only (an HTTP service is sent no certificate)`]);
     expect(filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } }, include_peer_certificate: true }))).toMatchObject({ includePeerCertificate: true });
-    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } }, include_tls_session: true }))[0]).toMatch(/include_tls_session: not supported/);
+    expect(filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } }, include_tls_session: true }))).toMatchObject({ includeTlsSession: true });
+    expect(problems(extAuthz({ http_service: SERVICE, include_tls_session: true }))[0]).toMatch(/include_tls_session: not supported: include_tls_session applies to grpc_service only/);
     expect(filterConfig(extAuthz({ http_service: { ...SERVICE, authorization_response: { dynamic_metadata_from_headers: { patterns: [{ prefix: "x-user" }] } } } }))).toMatchObject({ dynamicMetadataFromHeaders: [{ type: "prefix", value: "x-user", ignoreCase: false }] });
     expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/pack_as_bytes: not supported: pack_as_bytes applies to grpc_service only/);
     expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: {} } }))[0]).toMatch(/http_service\.retry_policy: not supported/);

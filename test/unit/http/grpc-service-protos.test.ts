@@ -63,6 +63,12 @@ describe("envoy.service.auth.v3", () => {
       body: "héllo",
     });
     expect(attrs.context_extensions).toEqual({ tenant: "acme" });
+    expect(attrs.tls_session).toBeUndefined();
+    const withTls = Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, tlsSession: { sni: "api.example" } }))) as Record<string, any>;
+    expect(withTls.attributes.tls_session).toEqual({ sni: "api.example" });
+    // Asked for without an SNI: the message is there, empty (Envoy's mutable_tls_session()).
+    const empty = Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, tlsSession: { sni: "" } }))) as Record<string, any>;
+    expect(empty.attributes.tls_session).toEqual({});
     const raw = Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, http: { ...ATTRIBUTES.http, size: 5, packAsBytes: true } }))) as Record<string, any>;
     expect(Buffer.from(raw.attributes.request.http.raw_body).toString()).toBe("héllo");
     expect(raw.attributes.request.http.body).toBeUndefined();
