@@ -1593,6 +1593,12 @@ export interface ExtAuthzConfig {
   /** Empty: every header of a denial but Host goes to the client. */
   allowedClientHeaders: StringMatcherConfig[];
   allowedClientHeadersOnSuccess: StringMatcherConfig[];
+  /** The service's response headers copied, name → value, into the dynamic metadata under envoy.filters.http.ext_authz. */
+  dynamicMetadataFromHeaders: StringMatcherConfig[];
+  /** gRPC service only: the downstream peer's certificate in CheckRequest source.certificate. */
+  includePeerCertificate: boolean;
+  /** gRPC service only: CheckRequest attributes.tls_session (its sni). */
+  includeTlsSession: boolean;
   failureModeAllow: boolean;
   failureModeAllowHeaderAdd: boolean;
   /** Absent: the body is not sent. */

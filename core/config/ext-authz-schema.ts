@@ -78,7 +78,7 @@ const httpService = lazySchema(() =>
       allowed_upstream_headers_to_append: listStringMatcher.optional(),
       allowed_client_headers: listStringMatcher.optional(),
       allowed_client_headers_on_success: listStringMatcher.optional(),
-      dynamic_metadata_from_headers: unsupportedField("dynamic_metadata_from_headers is not supported"),
+      dynamic_metadata_from_headers: listStringMatcher.optional(),
     })
     .prefault({}),
   retry_policy: unsupportedField("retry_policy for the authorization service is not supported"),
@@ -99,8 +99,8 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
     filter_enabled: z.strictObject({ default_value: fractionalPercent, runtime_key: z.string().optional() }).optional(),
     // envoy.config.core.v3.RuntimeFeatureFlag
     deny_at_disable: z.strictObject({ default_value: z.boolean(), runtime_key: z.string().optional() }).optional(),
-    include_peer_certificate: unsupportedField("include_peer_certificate needs TLS, which polyvoy does not terminate yet", isFalse),
-    include_tls_session: unsupportedField("include_tls_session needs TLS, which polyvoy does not terminate yet", isFalse),
+    include_peer_certificate: z.boolean().default(false),
+    include_tls_session: z.boolean().default(false),
     metadata_context_namespaces: unsupportedField("metadata_context_namespaces is not supported (no dynamic metadata is sent)", isEmptyList),
     typed_metadata_context_namespaces: unsupportedField("typed_metadata_context_namespaces is not supported (no dynamic metadata is sent)", isEmptyList),
     filter_enabled_metadata: unsupportedField("filter_enabled_metadata is not supported (no dynamic metadata to match)"),
@@ -119,6 +119,14 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
     if (c.http_service !== undefined && c.with_request_body?.packAsBytes) {
       ctx.addIssue({ code: "custom", message: "not supported: pack_as_bytes applies to grpc_service only", path: ["with_request_body", "pack_as_bytes"] });
     }
+    // Likewise the certificate: Envoy's HTTP client builds its request from the CheckRequest's
+    // headers and body only (ext_authz_http_impl.cc, RawHttpClientImpl::check).
+    if (c.http_service !== undefined && c.include_peer_certificate) {
+      ctx.addIssue({ code: "custom", message: "not supported: include_peer_certificate applies to grpc_service only (an HTTP service is sent no certificate)", path: ["include_peer_certificate"] });
+    }
+    if (c.http_service !== undefined && c.include_tls_session) {
+      ctx.addIssue({ code: "custom", message: "not supported: include_tls_session applies to grpc_service only (an HTTP service is sent no TLS session)", path: ["include_tls_session"] });
+    }
   })
   .transform((c): ExtAuthzConfig => {
     const grpc = c.grpc_service;
@@ -135,6 +143,9 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
       allowedUpstreamHeadersToAppend: response.allowed_upstream_headers_to_append ?? [],
       allowedClientHeaders: response.allowed_client_headers ?? [],
       allowedClientHeadersOnSuccess: response.allowed_client_headers_on_success ?? [],
+      dynamicMetadataFromHeaders: response.dynamic_metadata_from_headers ?? [],
+      includePeerCertificate: c.include_peer_certificate,
+      includeTlsSession: c.include_tls_session,
       failureModeAllow: c.failure_mode_allow,
       failureModeAllowHeaderAdd: c.failure_mode_allow_header_add,
       ...(c.with_request_body && { withRequestBody: c.with_request_body }),

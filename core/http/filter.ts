@@ -15,7 +15,7 @@ import type { RouteMatch } from "./route/route-table.ts";
 import type { TraceEventKind } from "../trace/tracer.ts";
 import type { BodyBuffer } from "./body-buffer.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
-import type { SocketAddress } from "../port.ts";
+import type { SocketAddress, TlsSession } from "../port.ts";
 
 export const FilterHeadersStatus = {
   /** Go on to the next filter. */
@@ -74,6 +74,8 @@ export interface StreamFilterCallbacks {
   /** The downstream connection's peer and local addresses (Envoy's downstreamAddressProvider). */
   readonly downstreamRemoteAddress: SocketAddress | undefined;
   readonly downstreamLocalAddress: SocketAddress | undefined;
+  /** The downstream connection's TLS session, undefined over plain TCP (Envoy's connection()->ssl()). */
+  readonly downstreamTls: TlsSession | undefined;
   /**
    * This filter's typed_per_filter_config (keyed by its name in http_filters): the
    * route's, else the virtual host's, else the route configuration's (Envoy's

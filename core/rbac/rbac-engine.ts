@@ -27,42 +27,50 @@ type Matcher = (input: RbacInput) => boolean;
 
 /** What one evaluation found: whether the engine allows it, and the effective policy's name ("" for none). */
 export interface RbacDecision {
-  allowed: boolean;
+  readonly allowed: boolean;
   /** Whether it is logged (Envoy's access_log_hint): set only where the engine decides about logging (a LOG action). */
-  logHint: boolean | undefined;
-  effectivePolicyId: string;
+  readonly logHint: boolean | undefined;
+  readonly effectivePolicyId: string;
+}
+
+interface CompiledPolicy {
+  readonly matches: Matcher;
+  /** The decision when this policy is the effective one: made once, so evaluating allocates nothing. */
+  readonly decision: RbacDecision;
 }
 
 export class RbacEngine {
-  private readonly policies: { name: string; matches: Matcher }[];
+  private readonly policies: CompiledPolicy[];
+  /** The decision when no policy matches. */
+  private readonly noMatch: RbacDecision;
 
   constructor(readonly rules: RbacRulesConfig) {
     this.policies = rules.policies.map((policy) => {
       const permissions = policy.permissions.map(compilePermission);
       const principals = policy.principals.map(compilePrincipal);
-      return { name: policy.name, matches: (input: RbacInput) => anyOf(permissions, input) && anyOf(principals, input) };
+      return { matches: (input: RbacInput) => anyOf(permissions, input) && anyOf(principals, input), decision: decide(rules.action, policy.name) };
     });
+    this.noMatch = decide(rules.action, "");
   }
 
 
   /** Envoy's handleAction. */
   evaluate(input: RbacInput): RbacDecision {
-    let effectivePolicyId = "";
-    for (const policy of this.policies) {
-      if (policy.matches(input)) {
-        effectivePolicyId = policy.name;
-        break;
-      }
-    }
-    const matched = effectivePolicyId !== "";
-    switch (this.rules.action) {
-      case "ALLOW":
-        return { allowed: matched, logHint: undefined, effectivePolicyId };
-      case "DENY":
-        return { allowed: !matched, logHint: undefined, effectivePolicyId };
-      case "LOG":
-        return { allowed: true, logHint: matched, effectivePolicyId };
-    }
+    for (const policy of this.policies) if (policy.matches(input)) return policy.decision;
+    return this.noMatch;
+  }
+}
+
+/** Envoy's handleAction for an effective policy named `effectivePolicyId` ("" for none matched). */
+function decide(action: RbacRulesConfig["action"], effectivePolicyId: string): RbacDecision {
+  const matched = effectivePolicyId !== "";
+  switch (action) {
+    case "ALLOW":
+      return Object.freeze({ allowed: matched, logHint: undefined, effectivePolicyId });
+    case "DENY":
+      return Object.freeze({ allowed: !matched, logHint: undefined, effectivePolicyId });
+    case "LOG":
+      return Object.freeze({ allowed: true, logHint: matched, effectivePolicyId });
   }
 }
 

@@ -29,6 +29,7 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
   let base: string;
   let adminPort: number;
   let logPath: string;
+  let metadataLogPath: string;
   let tcpPort: number;
 
   beforeAll(async () => {
@@ -37,7 +38,7 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
     authz = await httpUpstream((req, res) => {
       const auth = req.headers.authorization;
       if (auth === "Bearer good") {
-        res.writeHead(200, { "x-user": "alice", "x-authz-said": "ok" });
+        res.writeHead(200, { "x-user": "alice", "x-authz-said": "ok", "x-meta-user": "alice", "x-meta-tier": "gold" });
         res.end();
       } else if (auth === "Bearer slow") {
         setTimeout(() => res.end(), 2000);
@@ -45,7 +46,7 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
         res.writeHead(500);
         res.end("oops");
       } else {
-        res.writeHead(403, { "content-type": "application/json", "x-reason": "bad-token" });
+        res.writeHead(403, { "content-type": "application/json", "x-reason": "bad-token", "x-meta-reason": "bad-token" });
         res.end(JSON.stringify({ denied: req.url, body: req.body.toString() }));
       }
     });
@@ -53,6 +54,7 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
     adminPort = await freePort();
     base = `http://127.0.0.1:${port}`;
     logPath = join(mkdtempSync(join(tmpdir(), "polyvoy-authz-")), "access.log");
+    metadataLogPath = join(logPath, "..", "metadata.log");
     const config = httpProxyConfig({
       listenPort: port,
       clusters: { echo: [echo.port], authz: [authz.port] },
@@ -83,6 +85,15 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
               },
             },
           },
+          {
+            // What ext_authz's dynamic_metadata_from_headers put in the stream's dynamic metadata.
+            name: "envoy.access_loggers.file",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+              path: metadataLogPath,
+              log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %DYNAMIC_METADATA(envoy.filters.http.ext_authz:x-meta-user)% %DYNAMIC_METADATA(envoy.filters.http.ext_authz)%\n" } },
+            },
+          },
         ],
         http_filters: [
           {
@@ -107,7 +118,11 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
                 server_uri: { uri: `http://127.0.0.1:${authz.port}`, cluster: "authz", timeout: "0.5s" },
                 path_prefix: "/auth",
                 authorization_request: { headers_to_add: [{ key: "x-from", value: "polyvoy" }] },
-                authorization_response: { allowed_upstream_headers: { patterns: [{ exact: "x-user" }] }, allowed_client_headers_on_success: { patterns: [{ exact: "x-authz-said" }] } },
+                authorization_response: {
+                  allowed_upstream_headers: { patterns: [{ exact: "x-user" }] },
+                  allowed_client_headers_on_success: { patterns: [{ exact: "x-authz-said" }] },
+                  dynamic_metadata_from_headers: { patterns: [{ prefix: "x-meta-" }] },
+                },
               },
               with_request_body: { max_request_bytes: 1024, allow_partial_message: true },
               failure_mode_allow: false,
@@ -173,6 +188,31 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
     expect(stdout).toMatch(/\r\ncontent-type: application\/json\r\n/);
     expect(stdout.endsWith('{"denied":"/auth/private","body":""}')).toBe(true);
     expect(echo.requests.length).toBe(seen);
+  });
+
+  test("ext_authz: dynamic_metadata_from_headers puts the service's matching headers, allowed or denied, under envoy.filters.http.ext_authz for the access log", async () => {
+    expect((await request(base + "/meta-ok", { headers: { authorization: "Bearer good" } })).statusCode).toBe(200);
+    const denied = await request(base + "/meta-denied", { headers: { authorization: "Bearer nope" } });
+    expect(denied.statusCode).toBe(403);
+    // No allowed_client_headers list: the client gets the metadata header too, as Envoy sends it.
+    expect(denied.headers["x-meta-reason"]).toBe("bad-token");
+    await denied.body.text();
+    const unchecked = await request(base + "/open/meta-none");
+    expect(unchecked.statusCode).toBe(200);
+    await unchecked.body.text();
+    let log = "";
+    for (let i = 0; i < 50 && !log.includes("/open/meta-none"); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      log = await readFile(metadataLogPath, "utf8").catch(() => "");
+    }
+    const line = (path: string) => log.split("\n").find((l) => l.startsWith(path + " "))!;
+    const ok = line("/meta-ok");
+    expect(ok.slice(0, ok.indexOf(" {"))).toBe("/meta-ok alice");
+    expect(JSON.parse(ok.slice(ok.indexOf(" {") + 1))).toEqual({ "x-meta-user": "alice", "x-meta-tier": "gold" });
+    const no = line("/meta-denied");
+    expect(JSON.parse(no.slice(no.indexOf(" {") + 1))).toEqual({ "x-meta-reason": "bad-token" });
+    // A route the filter does not check gets none.
+    expect(line("/open/meta-none")).toBe("/open/meta-none - -");
   });
 
   test("ext_authz: a 5xx from the service and a timeout are 403 with an empty body (fail closed); a disabled route is not checked", async () => {

@@ -21,6 +21,7 @@ import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
+import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
 
 const execFileAsync = promisify(execFile);
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
@@ -28,10 +29,11 @@ const EXT_AUTHZ_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.e
 
 interface CheckRequest {
   attributes: {
-    source?: { address?: { socket_address?: { address: string; port_value: number } }; service?: string };
-    destination?: { address?: { socket_address?: { address: string; port_value: number } } };
+    source?: { address?: { socket_address?: { address: string; port_value: number } }; service?: string; principal?: string; certificate?: string };
+    destination?: { address?: { socket_address?: { address: string; port_value: number } }; principal?: string; certificate?: string };
     request?: { time?: { seconds: number }; http?: { method: string; path: string; host: string; scheme: string; protocol: string; size: number; headers: Record<string, string>; body?: string } };
     context_extensions?: Record<string, string>;
+    tls_session?: { sni?: string };
   };
 }
 
@@ -110,6 +112,8 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
   let adminPort: number;
   let logPath: string;
   let metadataLogPath: string;
+  let mtlsPort: number;
+  let certs: TestCerts;
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) =>
@@ -183,6 +187,22 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     resources.listeners.push(variant("down", downPort, extAuthz("dead", { status_on_error: { code: 503 } })));
     resources.listeners.push(variant("allow_down", allowPort, extAuthz("dead", { failure_mode_allow: true, failure_mode_allow_header_add: true })));
     resources.listeners.push(variant("routed", routedPort, extAuthz("authz", { clear_route_cache: true })));
+    // mTLS downstream with include_peer_certificate: the client's certificate goes to the service.
+    certs = mintTestCerts();
+    mtlsPort = await freePort();
+    const mtls = variant("mtls", mtlsPort, extAuthz("authz", { include_peer_certificate: true, include_tls_session: true }));
+    (mtls.filter_chains[0] as Record<string, unknown>).transport_socket = {
+      name: "envoy.transport_sockets.tls",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        require_client_certificate: true,
+        common_tls_context: {
+          tls_certificates: [{ certificate_chain: { filename: certs.server.cert }, private_key: { filename: certs.server.key } }],
+          validation_context: { trusted_ca: { filename: certs.ca } },
+        },
+      },
+    };
+    resources.listeners.push(mtls);
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
   });
 
@@ -255,6 +275,32 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     const line = log.split("\n").find((l) => l.startsWith("/q?"))!;
     expect(line.slice(0, line.indexOf(" {"))).toBe("/q?added=yes&b=2&x=2 alice");
     expect(JSON.parse(line.slice(line.indexOf(" {") + 1))).toEqual({ user: "alice", score: 7, tags: ["a", true] });
+  });
+
+  test("include_peer_certificate over mTLS: the client's URL-encoded PEM as source.certificate, its URI SAN as source.principal; none over plain HTTP", async () => {
+    const seen = authz.checks.length;
+    const { stdout } = await execFileAsync(
+      "curl",
+      ["-sS", "--max-time", "10", "--cacert", certs.ca, "--cert", certs.client.cert, "--key", certs.client.key, "--resolve", `example.com:${mtlsPort}:127.0.0.1`, "-H", "authorization: Bearer good", `https://example.com:${mtlsPort}/cert`],
+      { encoding: "utf8" },
+    );
+    expect(stdout).toBe("GET /cert user=alice tag=two absent=added keep=not-used secret=-");
+    const source = authz.checks[seen]!.attributes.source!;
+    // Envoy's urlEncodedPemEncodedPeerCertificate: all but ALPHA, DIGIT and "-._~" percent-encoded.
+    const pem = certs.read(certs.client.cert);
+    expect(decodeURIComponent(source.certificate!)).toBe(pem);
+    expect(source.certificate).toBe(encodeURIComponent(pem).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
+    expect(source.principal).toBe("spiffe://test/client1");
+    // include_tls_session: the SNI curl sent.
+    expect(authz.checks[seen]!.attributes.tls_session).toEqual({ sni: "example.com" });
+    // The proxy's certificate has no URI SAN: no destination principal polyvoy can name.
+    expect(authz.checks[seen]!.attributes.destination!.certificate).toBeUndefined();
+    // Plain HTTP (the filter without include_peer_certificate, no TLS): neither field.
+    const plain = authz.checks.length;
+    await (await request(base + "/plain", { headers: { authorization: "Bearer good" } })).body.text();
+    expect(authz.checks[plain]!.attributes.source!.certificate).toBeUndefined();
+    expect(authz.checks[plain]!.attributes.source!.principal).toBeUndefined();
+    expect(authz.checks[plain]!.attributes.tls_session).toBeUndefined();
   });
 
   test("per-route context_extensions reach the service", async () => {

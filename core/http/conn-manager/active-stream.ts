@@ -1,5 +1,5 @@
 import { GrpcStatus } from "../grpc-common.ts";
-import type { SocketAddress } from "../../port.ts";
+import type { SocketAddress, TlsSession } from "../../port.ts";
 import { mutateTracingRequestHeader } from "./tracing-decision.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
@@ -120,6 +120,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   get downstreamLocalAddress(): SocketAddress | undefined {
     return this.cm.connection.localAddress;
+  }
+
+  get downstreamTls(): TlsSession | undefined {
+    return this.cm.connection.socket.tls;
   }
 
   // ---- RequestDecoder: the codec's events ----

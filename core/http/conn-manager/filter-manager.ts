@@ -38,7 +38,7 @@
  */
 import type { RouteConfiguration, RouteConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import { EMPTY_BYTES } from "../../util/bytes.ts";
-import type { SocketAddress } from "../../port.ts";
+import type { SocketAddress, TlsSession } from "../../port.ts";
 import { latin1Encode } from "../../util/latin1.ts";
 import { httpToGrpcStatus, isGrpcRequestHeaders, percentEncodeGrpcMessage } from "../grpc-common.ts";
 import { BodyBuffer } from "../body-buffer.ts";
@@ -70,6 +70,7 @@ export interface FilterManagerCallbacks {
   /** The downstream connection's addresses (absent for a stream without one, as in tests). */
   readonly downstreamRemoteAddress?: SocketAddress | undefined;
   readonly downstreamLocalAddress?: SocketAddress | undefined;
+  readonly downstreamTls?: TlsSession | undefined;
   readonly traced: boolean;
   trace(kind: TraceEventKind, detail?: string): void;
   /** The `[C12][S3] ` prefix of this stream's debug lines (absent for a stream without a connection, as in tests). */
@@ -159,6 +160,9 @@ abstract class ActiveStreamFilterBase {
   }
   get downstreamLocalAddress(): SocketAddress | undefined {
     return this.parent.callbacks.downstreamLocalAddress;
+  }
+  get downstreamTls(): TlsSession | undefined {
+    return this.parent.callbacks.downstreamTls;
   }
   get traced(): boolean {
     return this.parent.callbacks.traced;

@@ -1,6 +1,7 @@
 import type { RequestHeaders } from "../message.ts";
 import type { TlsSession } from "../../port.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
+import { urlEncodePem } from "../../tls/url-encoded-pem.ts";
 
 /**
  * x-forwarded-client-cert, as Envoy's ConnectionManagerUtility::mutateXfccRequestHeader
@@ -49,13 +50,4 @@ export function mutateXfccRequestHeader(headers: RequestHeaders, tls: TlsSession
   const element = details.join(";");
   const existing = mode === "APPEND_FORWARD" ? headers.getJoined("x-forwarded-client-cert") : undefined;
   headers.set("x-forwarded-client-cert", existing ? `${existing},${element}` : element);
-}
-
-/**
- * Envoy's urlEncodedPemEncodedPeerCertificate (PercentEncoding::urlEncodeQueryParameter):
- * everything but ALPHA, DIGIT and "-._~" percent-encoded — in a PEM, the newlines,
- * spaces, "+", "/" and "=".
- */
-function urlEncodePem(pem: string): string {
-  return pem.replace(/[^A-Za-z0-9\-._~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
 }

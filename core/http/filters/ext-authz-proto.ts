@@ -15,6 +15,10 @@ export interface CheckPeer {
   address: SocketAddress | undefined;
   /** Source only: x-envoy-downstream-service-cluster. */
   service: string;
+  /** The TLS certificate's first URI SAN, else first DNS SAN, else subject; "" without TLS. */
+  principal: string;
+  /** Source only, with include_peer_certificate: the peer's URL-encoded PEM certificate. */
+  certificate: string;
 }
 
 /** AttributeContext.HttpRequest. Strings are header text (Latin-1, one char a byte): their bytes go on the wire as they are. */
@@ -40,6 +44,8 @@ export interface CheckRequestAttributes {
   timeMs: number;
   http: CheckHttpRequest;
   contextExtensions: Readonly<Record<string, string>>;
+  /** With include_tls_session: AttributeContext.TLSSession { string sni = 1; }, sent even when empty. */
+  tlsSession?: { sni: string } | undefined;
 }
 
 /** HeaderValueOption.HeaderAppendAction, and the deprecated `append` BoolValue's two meanings. */
@@ -85,6 +91,8 @@ function writePeer(peer: CheckPeer, writer: ProtoWriter): void {
   // Address.socket_address: SocketAddress { protocol = 1 (TCP = 0), address = 2, port_value = 3 }.
   if (address !== undefined) writer.message(1, (a) => a.message(1, (s) => s.string(2, address.address).uint(3, address.port)));
   writer.string(2, peer.service);
+  writer.string(4, peer.principal);
+  writer.string(5, peer.certificate);
 }
 
 /** CheckRequest { AttributeContext attributes = 1; } */
@@ -107,6 +115,8 @@ export function encodeCheckRequest(attributes: CheckRequestAttributes): Uint8Arr
         });
       });
       for (const [key, value] of Object.entries(attributes.contextExtensions)) context.mapEntry(10, key, value);
+      const tls = attributes.tlsSession;
+      if (tls !== undefined) context.message(12, (session) => session.string(1, tls.sni));
     })
     .finish();
 }

@@ -11,12 +11,15 @@
  * - another status below 500: Denied — the client gets that status, the service's body
  *   and its allowed_client_headers (all but Host when none are listed); details
  *   ext_authz_denied, flag UAEX.
+ * - either way, the response headers matching dynamic_metadata_from_headers go into the
+ *   stream's dynamic metadata under envoy.filters.http.ext_authz.
  * - 5xx, a failed connection, a reset, the timeout: Error — with failure_mode_allow the
  *   request goes on (x-envoy-auth-failure-mode-allowed: true if asked), else
  *   status_on_error (403) with an empty body, details ext_authz_error, flag UAEX.
  * With a grpc_service the check is envoy.service.auth.v3.Authorization/Check
  * (ext_authz_grpc_impl.cc, check_request_utils.cc) through the gRPC async client: a
- * CheckRequest with the peers' addresses, the request's headers (pseudo-headers too, each
+ * CheckRequest with the peers' addresses and TLS principals (the client's certificate too
+ * with include_peer_certificate), the request's headers (pseudo-headers too, each
  * name once), method, path, host, scheme, protocol, size and, with with_request_body, its
  * body; a CheckResponse whose status is OK allows the request with ok_response's header
  * mutations (append_action), headers_to_remove and response_headers_to_add; another status
@@ -51,6 +54,8 @@ import {
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { compileStringMatch } from "../route/header-matcher.ts";
 import { routeCluster } from "../route/route-cluster.ts";
+import { urlEncodePem } from "../../tls/url-encoded-pem.ts";
+import type { TlsPeerCertificate } from "../../port.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
 
 const DENIED = "ext_authz_denied";
@@ -97,6 +102,7 @@ export class ExtAuthzFilterConfig {
   readonly upstreamHeadersToAppend: KeyMatcher;
   readonly clientHeaders: KeyMatcher;
   readonly clientHeadersOnSuccess: KeyMatcher;
+  readonly metadataHeaders: KeyMatcher;
   readonly client: AsyncClient;
   readonly grpcClient: GrpcAsyncClient | undefined;
   readonly ok: Counter;
@@ -116,6 +122,7 @@ export class ExtAuthzFilterConfig {
     // No list: every header but Host; a list: its headers and a few a denial needs.
     this.clientHeaders = config.allowedClientHeaders.length > 0 ? keyMatcher(config.allowedClientHeaders, CLIENT_HEADERS_WITH_A_LIST) : (name) => name !== "host" && name !== ":authority";
     this.clientHeadersOnSuccess = config.allowedClientHeadersOnSuccess.length > 0 ? keyMatcher(config.allowedClientHeadersOnSuccess) : NOTHING;
+    this.metadataHeaders = config.dynamicMetadataFromHeaders.length > 0 ? keyMatcher(config.dynamicMetadataFromHeaders) : NOTHING;
     this.client = new AsyncClient(server);
     this.grpcClient = config.grpc === undefined ? undefined : new GrpcAsyncClient(server);
     const prefix = `http.${chain.statPrefix}.ext_authz.${config.statPrefix === "" ? "" : config.statPrefix + "."}`;
@@ -354,9 +361,18 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     if (body !== undefined) joined.push([PARTIAL_BODY_HEADER, String(partial)]);
     const perRoute = callbacks.mostSpecificPerFilterConfig<ExtAuthzPerRouteConfig>();
     const contentLength = headers.get("content-length");
+    const tls = callbacks.downstreamTls;
+    const peer = tls?.peerCertificate;
     return {
-      source: { address: callbacks.downstreamRemoteAddress, service: headers.get("x-envoy-downstream-service-cluster") ?? "" },
-      destination: { address: callbacks.downstreamLocalAddress, service: "" },
+      source: {
+        address: callbacks.downstreamRemoteAddress,
+        service: headers.get("x-envoy-downstream-service-cluster") ?? "",
+        principal: peer === undefined ? "" : peerPrincipal(peer),
+        certificate: peer !== undefined && this.shared.config.includePeerCertificate && peer.pem !== "" ? urlEncodePem(peer.pem) : "",
+      },
+      // Envoy's local principal is our certificate's URI SAN, else its DNS SAN, else its
+      // subject; the port tells the first only (TlsSession.localUriSan).
+      destination: { address: callbacks.downstreamLocalAddress, service: "", principal: tls?.localUriSan ?? "", certificate: "" },
       timeMs: streamInfo.startWallClock,
       http: {
         // Envoy sends its stream id, which polyvoy does not have: the request's x-request-id stands in.
@@ -373,6 +389,9 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
         packAsBytes: settings?.packAsBytes ?? false,
       },
       contextExtensions: perRoute?.contextExtensions ?? NO_EXTENSIONS,
+      // Envoy's setTLSSession: the message is there whenever asked for; sni the TLS session's, else
+      // the connection's requested server name (which over HTTP only TLS gives).
+      ...(this.shared.config.includeTlsSession && { tlsSession: { sni: tls?.serverName ?? "" } }),
     };
   }
 
@@ -437,7 +456,7 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
           if (trimmed !== "") headersToRemove.push(trimmed);
         }
       }
-      const result: CheckResult = { status: "ok", headersToSet: [], headersToAppend: [], headersToRemove, headerMutations: [], responseHeadersToAdd: [] };
+      const result: CheckResult = { status: "ok", headersToSet: [], headersToAppend: [], headersToRemove, headerMutations: [], responseHeadersToAdd: [], dynamicMetadata: this.metadataFromHeaders(headers) };
       for (let i = 0; i < headers.size; i++) {
         const name = headers.nameAt(i);
         if (name === HEADERS_TO_REMOVE) continue;
@@ -455,7 +474,25 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
       if (name === HEADERS_TO_REMOVE || NEVER_COPIED.has(name)) continue;
       if (shared.clientHeaders(name)) copied.push([name, headers.valueAt(i)]);
     }
-    return { status: "denied", code: status, body: latin1Decode(response.body, 0, response.body.byteLength), headers: copied };
+    return { status: "denied", code: status, body: latin1Decode(response.body, 0, response.body.byteLength), headers: copied, dynamicMetadata: this.metadataFromHeaders(headers) };
+  }
+
+  /**
+   * dynamic_metadata_from_headers: each matching header of the service's response (but
+   * x-envoy-auth-headers-to-remove) as a string value under its name, a repeated one's
+   * last value winning (Envoy's SuccessResponse in ext_authz_http_impl.cc, for OK and denied).
+   */
+  private metadataFromHeaders(headers: HeaderMap): Record<string, unknown> | undefined {
+    const matches = this.shared.metadataHeaders;
+    if (matches === NOTHING) return undefined;
+    let metadata: Record<string, unknown> | undefined;
+    for (let i = 0; i < headers.size; i++) {
+      const name = headers.nameAt(i);
+      if (name === HEADERS_TO_REMOVE || !matches(name)) continue;
+      metadata ??= {};
+      metadata[name] = headers.valueAt(i);
+    }
+    return metadata;
   }
 
   /** Envoy's Filter::onComplete. */
@@ -563,6 +600,16 @@ function rewriteQuery(path: string, toSet: readonly [string, string][], toRemove
   const parts: string[] = [];
   for (const name of names) for (const value of params.get(name)!) parts.push(`${name}=${value}`);
   return `${base}?${parts.join("&")}`;
+}
+
+/** Envoy's setAttrContextPeer for the remote peer: its first URI SAN, else its first DNS SAN, else its subject. */
+function peerPrincipal(cert: TlsPeerCertificate): string {
+  let dns: string | undefined;
+  for (const san of cert.subjectAltNames) {
+    if (san.type === "URI") return san.value;
+    if (san.type === "DNS" && dns === undefined) dns = san.value;
+  }
+  return dns ?? cert.subject;
 }
 
 function isValidMutation(m: HeaderMutation): boolean {

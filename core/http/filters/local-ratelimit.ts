@@ -73,9 +73,9 @@ function fillRate(d: LocalRateLimitDescriptorConfig): number {
 }
 
 /** The outcome for one request: allowed or not, and the bucket the x-ratelimit headers describe. */
-export interface RateLimitDecision {
-  allowed: boolean;
-  bucket: TokenBucket | undefined;
+/** Where requestAllowed tells which bucket the request drew from (the filter itself: no result object per request). */
+export interface UsedBucket {
+  usedBucket: TokenBucket | undefined;
 }
 
 /** One config's limiter (Envoy's FilterConfig): its buckets and stats, shared by every stream it applies to. */
@@ -102,7 +102,7 @@ export class LocalRateLimiter {
    * Envoy's requestAllowed. The bucket for the headers is that of the first request
    * descriptor configured (descriptorHelper), else the default one.
    */
-  requestAllowed(requestDescriptors: readonly RateLimitDescriptor[], now: number): RateLimitDecision {
+  requestAllowed(requestDescriptors: readonly RateLimitDescriptor[], now: number, used: UsedBucket): boolean {
     let matched = false;
     let headerBucket: TokenBucket | undefined;
     if (this.descriptors.length > 0 && requestDescriptors.length > 0) {
@@ -114,15 +114,18 @@ export class LocalRateLimiter {
       for (const descriptor of this.descriptors) {
         if (!keys.includes(descriptor.key)) continue;
         matched = true;
-        if (!descriptor.bucket.consume(now)) return { allowed: false, bucket: headerBucket };
+        if (!descriptor.bucket.consume(now)) {
+          used.usedBucket = headerBucket;
+          return false;
+        }
       }
     }
-    const bucket = headerBucket ?? this.bucket;
+    used.usedBucket = headerBucket ?? this.bucket;
     if (!matched || this.config.alwaysConsumeDefaultTokenBucket !== false) {
       // No default bucket: nothing more to limit (Envoy: "no rate limiting is applied").
-      return { allowed: this.bucket === undefined || this.bucket.consume(now), bucket };
+      return this.bucket === undefined || this.bucket.consume(now);
     }
-    return { allowed: true, bucket };
+    return true;
   }
 
   enabled(): boolean {
@@ -145,10 +148,10 @@ export function localRateLimiter(config: LocalRateLimitConfig, server: ServerCon
   return LIMITERS.get(config, server);
 }
 
-export class LocalRateLimitFilter implements StreamFilter {
+export class LocalRateLimitFilter implements StreamFilter, UsedBucket {
   private decoderCallbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
-  /** The bucket this request drew from, for the x-ratelimit headers (Envoy's token_bucket_context_). */
-  private usedBucket: TokenBucket | undefined;
+  /** The bucket this request drew from, for the x-ratelimit headers (Envoy's token_bucket_context_); set by the limiter. */
+  usedBucket: TokenBucket | undefined;
   private limited = false;
 
   constructor(
@@ -170,9 +173,7 @@ export class LocalRateLimitFilter implements StreamFilter {
     const stats = limiter.stats;
     stats.enabled.inc();
     const descriptors = limiter.descriptors.length > 0 ? this.requestDescriptors(headers, limiter.config) : NO_DESCRIPTORS;
-    const { allowed, bucket } = limiter.requestAllowed(descriptors, approximateNow(this.server.runtime));
-    this.usedBucket = bucket;
-    if (allowed) {
+    if (limiter.requestAllowed(descriptors, approximateNow(this.server.runtime), this)) {
       stats.ok.inc();
       return FilterHeadersStatus.Continue;
     }

@@ -118,14 +118,14 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
       metadata[rules.shadowResultKey] = shadow.allowed ? "allowed" : "denied";
     }
     if (engine === undefined) {
-      this.callbacks.streamInfo.setDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
+      this.callbacks.streamInfo.adoptDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
       return FilterHeadersStatus.Continue;
     }
     const decision = engine.evaluate(this);
     this.logHint(decision);
     if (decision.effectivePolicyId !== "") metadata[rules.enforcedPolicyKey] = decision.effectivePolicyId;
     metadata[rules.enforcedResultKey] = decision.allowed ? "allowed" : "denied";
-    this.callbacks.streamInfo.setDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
+    this.callbacks.streamInfo.adoptDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
     if (decision.allowed) {
       config.allowed.inc();
       return FilterHeadersStatus.Continue;

@@ -64,6 +64,9 @@ describe("ext_authz", () => {
       allowedUpstreamHeadersToAppend: [],
       allowedClientHeaders: [],
       allowedClientHeadersOnSuccess: [],
+      dynamicMetadataFromHeaders: [],
+      includePeerCertificate: false,
+      includeTlsSession: false,
       failureModeAllow: false,
       failureModeAllowHeaderAdd: false,
       statusOnError: 403,
@@ -84,7 +87,12 @@ describe("ext_authz", () => {
     expect(problems(extAuthz({}))).toEqual([`${HCM_FILTERS}: must set one of http_service, grpc_service`]);
     expect(problems(extAuthz({ http_service: SERVICE, grpc_service: { envoy_grpc: { cluster_name: "authz" } } }))).toEqual([`${HCM_FILTERS}: must set one of http_service, grpc_service`]);
     expect(problems(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "authx" } } }))).toEqual([`${HCM_FILTERS}.http_service.server_uri.cluster: no cluster named "authx" is defined; did you mean "authz"?`]);
-    expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))[0]).toMatch(/include_peer_certificate: not supported: .*TLS/);
+    // Envoy's HTTP client sends the CheckRequest's headers and body only: the certificate would go nowhere.
+    expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))).toEqual([`${HCM_FILTERS}.include_peer_certificate: not supported: include_peer_certificate applies to grpc_service only (an HTTP service is sent no certificate)`]);
+    expect(filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } }, include_peer_certificate: true }))).toMatchObject({ includePeerCertificate: true });
+    expect(filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } }, include_tls_session: true }))).toMatchObject({ includeTlsSession: true });
+    expect(problems(extAuthz({ http_service: SERVICE, include_tls_session: true }))[0]).toMatch(/include_tls_session: not supported: include_tls_session applies to grpc_service only/);
+    expect(filterConfig(extAuthz({ http_service: { ...SERVICE, authorization_response: { dynamic_metadata_from_headers: { patterns: [{ prefix: "x-user" }] } } } }))).toMatchObject({ dynamicMetadataFromHeaders: [{ type: "prefix", value: "x-user", ignoreCase: false }] });
     expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/pack_as_bytes: not supported: pack_as_bytes applies to grpc_service only/);
     expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: {} } }))[0]).toMatch(/http_service\.retry_policy: not supported/);
     expect(problems(extAuthz({ http_service: { ...SERVICE, path_prefix: "check" } }))[0]).toMatch(/path_prefix: must start with "\/"/);

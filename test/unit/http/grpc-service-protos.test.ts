@@ -18,8 +18,8 @@ const Check = auth["Check"]!;
 const ShouldRateLimit = rls["ShouldRateLimit"]!;
 
 const ATTRIBUTES: CheckRequestAttributes = {
-  source: { address: { address: "10.0.0.1", port: 5555, family: 4 }, service: "front" },
-  destination: { address: { address: "127.0.0.1", port: 8080, family: 4 }, service: "" },
+  source: { address: { address: "10.0.0.1", port: 5555, family: 4 }, service: "front", principal: "spiffe://test/client", certificate: "-----BEGIN%20CERTIFICATE-----%0A" },
+  destination: { address: { address: "127.0.0.1", port: 8080, family: 4 }, service: "", principal: "spiffe://test/proxy", certificate: "" },
   timeMs: 1_700_000_000_250,
   http: {
     id: "rid",
@@ -44,6 +44,10 @@ describe("envoy.service.auth.v3", () => {
     const decoded = Check.requestDeserialize(Buffer.from(encodeCheckRequest(ATTRIBUTES))) as Record<string, any>;
     const attrs = decoded.attributes;
     expect(attrs.source.service).toBe("front");
+    expect(attrs.source.principal).toBe("spiffe://test/client");
+    expect(attrs.source.certificate).toBe("-----BEGIN%20CERTIFICATE-----%0A");
+    expect(attrs.destination.principal).toBe("spiffe://test/proxy");
+    expect(attrs.destination.certificate).toBeUndefined();
     expect(attrs.source.address.socket_address).toMatchObject({ address: "10.0.0.1", port_value: 5555 });
     expect(attrs.destination.address.socket_address).toMatchObject({ address: "127.0.0.1", port_value: 8080 });
     expect(attrs.request.time).toEqual({ seconds: 1_700_000_000, nanos: 250_000_000 });
@@ -59,6 +63,12 @@ describe("envoy.service.auth.v3", () => {
       body: "héllo",
     });
     expect(attrs.context_extensions).toEqual({ tenant: "acme" });
+    expect(attrs.tls_session).toBeUndefined();
+    const withTls = Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, tlsSession: { sni: "api.example" } }))) as Record<string, any>;
+    expect(withTls.attributes.tls_session).toEqual({ sni: "api.example" });
+    // Asked for without an SNI: the message is there, empty (Envoy's mutable_tls_session()).
+    const empty = Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, tlsSession: { sni: "" } }))) as Record<string, any>;
+    expect(empty.attributes.tls_session).toEqual({});
     const raw = Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, http: { ...ATTRIBUTES.http, size: 5, packAsBytes: true } }))) as Record<string, any>;
     expect(Buffer.from(raw.attributes.request.http.raw_body).toString()).toBe("héllo");
     expect(raw.attributes.request.http.body).toBeUndefined();
