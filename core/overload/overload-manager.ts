@@ -3,6 +3,7 @@ import { DISABLE_HTTP_KEEPALIVE, FIXED_HEAP, REDUCE_TIMEOUTS, REJECT_INCOMING_CO
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope, StatsStore } from "../stats/stats-store.ts";
@@ -84,12 +85,16 @@ export class OverloadManager implements OverloadState, TimerTarget {
   private readonly globalConnectionsFailedUpdates: Counter | undefined;
   private timer: Timer | undefined;
   callbacks: OverloadCallbacks | undefined;
+  /** Downstream connections counted against overload.global_downstream_max_connections (no monitor configured). */
+  private acceptedSockets = 0;
 
   constructor(
     private readonly config: OverloadManagerConfig | undefined,
     private readonly dispatcher: Dispatcher,
     stats: StatsStore,
     private readonly log: Logger,
+    /** The layered runtime: overload.global_downstream_max_connections, when no monitor limits connections. */
+    private readonly layeredRuntime?: Pick<RuntimeSnapshot, "getInteger">,
   ) {
     const scope = stats.scope("overload.");
     let connections: DownstreamConnectionsMonitor | undefined;
@@ -156,18 +161,38 @@ export class OverloadManager implements OverloadState, TimerTarget {
     return this.stopAcceptingConnections.saturated;
   }
 
+  /**
+   * Envoy's TcpListenerImpl::rejectCxOverGlobalLimit: with the
+   * global_downstream_max_connections monitor, its allocation; without, the deprecated
+   * runtime key overload.global_downstream_max_connections against the accepted sockets
+   * (no limit unless a layer sets it; read at every accept, so /runtime_modify applies to
+   * the next connection). With both, the monitor wins, as in Envoy.
+   */
   tryAllocateDownstreamConnection(): boolean {
     const connections = this.globalConnections;
-    if (connections === undefined || connections.tryAllocateResource(1)) return true;
+    if (connections === undefined) {
+      const limit = this.layeredRuntime?.getInteger(GLOBAL_MAX_CX_RUNTIME_KEY, Infinity) ?? Infinity;
+      if (this.acceptedSockets >= limit) return false;
+      this.acceptedSockets++;
+      return true;
+    }
+    if (connections.tryAllocateResource(1)) return true;
     this.globalConnectionsFailedUpdates!.inc();
     return false;
   }
 
   releaseDownstreamConnection(): void {
     const connections = this.globalConnections;
-    if (connections !== undefined && !connections.tryDeallocateResource(1)) this.globalConnectionsFailedUpdates!.inc();
+    if (connections === undefined) {
+      if (this.acceptedSockets > 0) this.acceptedSockets--;
+      return;
+    }
+    if (!connections.tryDeallocateResource(1)) this.globalConnectionsFailedUpdates!.inc();
   }
 }
+
+/** Envoy's Runtime::Keys::GlobalMaxCxRuntimeKey (deprecated in favour of the resource monitor). */
+export const GLOBAL_MAX_CX_RUNTIME_KEY = "overload.global_downstream_max_connections";
 
 /**
  * Envoy's null overload manager: what the admin interface runs under, so an overloaded

@@ -1,19 +1,33 @@
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
+
+/** What a circuit breaker reads its runtime override from (absent: the configured value). */
+export type ResourceRuntime = Pick<RuntimeSnapshot, "getInteger">;
 
 /**
  * One circuit breaker (Envoy's `ResourceManagerImpl::ResourceImpl`): a live count checked
  * against its threshold before it grows, and its `*_open` gauge, 1 while the count is at
- * the threshold (nothing more is admitted), else 0.
+ * the threshold (nothing more is admitted), else 0. The threshold is the runtime key
+ * `circuit_breakers.<cluster>.<priority>.<field>` when set, else the configured one, read
+ * at every check as Envoy's BasicResourceLimitImpl::max() does, so /runtime_modify
+ * changes it live (resource_manager_impl.h).
  */
 export class Resource {
   count = 0;
 
   constructor(
-    readonly max: number,
+    private readonly configured: number,
     private readonly open: Gauge | undefined,
+    private readonly runtime?: ResourceRuntime,
+    private readonly runtimeKey?: string,
   ) {
-    open?.set(max > 0 ? 0 : 1);
+    open?.set(configured > 0 ? 0 : 1);
+  }
+
+  /** The threshold now (the runtime's override or the configured value). */
+  get max(): number {
+    return this.runtime && this.runtimeKey ? this.runtime.getInteger(this.runtimeKey, this.configured) : this.configured;
   }
 
   canCreate(): boolean {
@@ -22,12 +36,12 @@ export class Resource {
 
   inc(): void {
     this.count++;
-    if (this.open && this.count >= this.max) this.open.set(1);
+    this.open?.set(this.canCreate() ? 0 : 1);
   }
 
   dec(): void {
     this.count--;
-    if (this.open && this.count === this.max - 1) this.open.set(0);
+    this.open?.set(this.canCreate() ? 0 : 1);
   }
 }
 
@@ -35,7 +49,8 @@ export class Resource {
  * The retries circuit breaker (Envoy's `RetryBudgetImpl`, resource_manager_impl.h):
  * max_retries concurrent retries, or — with a retry_budget — at most budget_percent of
  * the cluster's active plus pending requests, never fewer than min_retry_concurrency.
- * The rq_retry_open gauge follows max_retries either way, as in Envoy.
+ * The rq_retry_open gauge follows max_retries either way, as in Envoy. (The budget's own
+ * runtime keys, `<prefix>retry_budget.*`, are not read: listed in docs/configuration.md.)
  */
 export class RetryResource extends Resource {
   constructor(
@@ -44,8 +59,10 @@ export class RetryResource extends Resource {
     private readonly budget: { budgetPercent: number; minRetryConcurrency: number } | undefined,
     private readonly requests: Resource,
     private readonly pendingRequests: Resource,
+    runtime?: ResourceRuntime,
+    runtimeKey?: string,
   ) {
-    super(maxRetries, open);
+    super(maxRetries, open, runtime, runtimeKey);
   }
 
   /** The limit now: the budget moves with the cluster's load. */
@@ -61,10 +78,31 @@ export class RetryResource extends Resource {
   }
 }
 
+/** A priority's thresholds (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
+export interface ResourceLimits {
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  maxRetries?: number;
+  retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+}
+
+/** Where a ResourceManager reads its runtime overrides: Envoy's `circuit_breakers.<cluster>.<priority>.` keys. */
+export interface ResourceManagerRuntime {
+  readonly runtime: ResourceRuntime;
+  /** `circuit_breakers.<cluster name>.<default|high>.` (cluster_manager_impl / upstream_impl.cc). */
+  readonly prefix: string;
+}
+
+/** Envoy's runtime key prefix of a cluster's circuit breakers at a priority. */
+export function circuitBreakersRuntimePrefix(clusterName: string, priority: "default" | "high"): string {
+  return `circuit_breakers.${clusterName}.${priority}.`;
+}
+
 /**
- * A cluster's circuit breakers (Envoy's `ResourceManager` for priority DEFAULT): live
+ * A cluster's circuit breakers at one priority (Envoy's `ResourceManager`): live
  * counts of connections, pending requests, requests and retries across all of the
- * cluster's hosts, with Envoy's `circuit_breakers.default.{cx,rq_pending,rq,rq_retry}_open` gauges.
+ * cluster's hosts, with Envoy's `circuit_breakers.<priority>.{cx,rq_pending,rq,rq_retry}_open` gauges.
  */
 export class ResourceManager {
   readonly connections: Resource;
@@ -72,20 +110,13 @@ export class ResourceManager {
   readonly requests: Resource;
   readonly retries: RetryResource;
 
-  constructor(
-    limits: {
-      maxConnections: number;
-      maxPendingRequests: number;
-      maxRequests: number;
-      maxRetries?: number;
-      retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
-    },
-    scope?: StatsScope,
-  ) {
-    this.connections = new Resource(limits.maxConnections, scope?.gauge("cx_open"));
-    this.pendingRequests = new Resource(limits.maxPendingRequests, scope?.gauge("rq_pending_open"));
-    this.requests = new Resource(limits.maxRequests, scope?.gauge("rq_open"));
+  constructor(limits: ResourceLimits, scope?: StatsScope, runtime?: ResourceManagerRuntime) {
+    const rt = runtime?.runtime;
+    const key = (field: string) => (runtime ? runtime.prefix + field : undefined);
+    this.connections = new Resource(limits.maxConnections, scope?.gauge("cx_open"), rt, key("max_connections"));
+    this.pendingRequests = new Resource(limits.maxPendingRequests, scope?.gauge("rq_pending_open"), rt, key("max_pending_requests"));
+    this.requests = new Resource(limits.maxRequests, scope?.gauge("rq_open"), rt, key("max_requests"));
     // Envoy's default max_retries is 3 (envoy.config.cluster.v3.CircuitBreakers.Thresholds).
-    this.retries = new RetryResource(limits.maxRetries ?? 3, scope?.gauge("rq_retry_open"), limits.retryBudget, this.requests, this.pendingRequests);
+    this.retries = new RetryResource(limits.maxRetries ?? 3, scope?.gauge("rq_retry_open"), limits.retryBudget, this.requests, this.pendingRequests, rt, key("max_retries"));
   }
 }
