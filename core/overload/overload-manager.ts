@@ -1,5 +1,6 @@
 import type { OverloadActionName, OverloadManagerConfig } from "../config/overload-schema.ts";
-import { DISABLE_HTTP_KEEPALIVE, FIXED_HEAP, REDUCE_TIMEOUTS, REJECT_INCOMING_CONNECTIONS, STOP_ACCEPTING_CONNECTIONS, STOP_ACCEPTING_REQUESTS } from "./overload-names.ts";
+import { DISABLE_HTTP_KEEPALIVE, FIXED_HEAP, REDUCE_TIMEOUTS, REJECT_INCOMING_CONNECTIONS, SHRINK_HEAP, STOP_ACCEPTING_CONNECTIONS, STOP_ACCEPTING_REQUESTS } from "./overload-names.ts";
+import { HeapShrinker } from "./heap-shrinker.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
@@ -84,6 +85,8 @@ export class OverloadManager implements OverloadState, TimerTarget {
   private readonly globalConnections: DownstreamConnectionsMonitor | undefined;
   private readonly globalConnectionsFailedUpdates: Counter | undefined;
   private timer: Timer | undefined;
+  /** shrink_heap's 10 s look, when the action is configured. */
+  private readonly heapShrinker: HeapShrinker | undefined;
   callbacks: OverloadCallbacks | undefined;
   /** Downstream connections counted against overload.global_downstream_max_connections (no monitor configured). */
   private acceptedSockets = 0;
@@ -116,6 +119,8 @@ export class OverloadManager implements OverloadState, TimerTarget {
     this.disableHttpKeepalive = this.stateOf(DISABLE_HTTP_KEEPALIVE);
     this.rejectIncomingConnections = this.stateOf(REJECT_INCOMING_CONNECTIONS);
     this.stopAcceptingConnections = this.stateOf(STOP_ACCEPTING_CONNECTIONS);
+    const shrinkHeap = this.actions.get(SHRINK_HEAP);
+    this.heapShrinker = shrinkHeap ? new HeapShrinker(dispatcher, shrinkHeap.state, scope, log) : undefined;
     const reduceTimeouts = this.actions.get(REDUCE_TIMEOUTS);
     this.timerScaling = reduceTimeouts?.config.timerMinimums ? new TimerScaling(reduceTimeouts.config.timerMinimums, reduceTimeouts.state) : undefined;
   }
@@ -126,12 +131,14 @@ export class OverloadManager implements OverloadState, TimerTarget {
 
   /** Start sampling: the first sample is one refresh_interval from now, as in Envoy. */
   start(): void {
+    this.heapShrinker?.start();
     if (this.resources.length === 0 || this.config === undefined) return;
     this.timer = this.dispatcher.timers.create(this);
     this.timer.enable(this.config.refreshIntervalMs);
   }
 
   stop(): void {
+    this.heapShrinker?.stop();
     this.timer?.disable();
     this.timer = undefined;
   }
