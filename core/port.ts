@@ -565,6 +565,13 @@ export interface Runtime {
    */
   heapUsage?(): number;
   /**
+   * Optional: hand free memory back to the system as far as the runtime can (Envoy's
+   * Memory::Utils::releaseFreeMemory, tcmalloc's ReleaseFreeMemory), for the overload
+   * manager's envoy.overload_actions.shrink_heap, at most every 10 s while it is active.
+   * Absent where the runtime offers no such call: the action then does nothing (logged once).
+   */
+  releaseFreeMemory?(): void;
+  /**
    * Optional: load and validate a config (config/load.ts, `loadConfig`) somewhere whose
    * heap does not outlive it, such as a worker that ends, and hand back plain data. An
    * adapter offers it where keeping the validator's modules loaded costs the proxy

@@ -117,7 +117,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
     }, Object.assign((resource: unknown, path: string) => decodeLoadAssignment(resource, path), { mux: this.xdsManager }));
-    this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log);
+    this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log, this.layeredRuntime);
     this.overload.callbacks = this;
     this.drainManager = new DrainManager(runtime, this.timers, this.drainSettings);
     this.inboundDrainManager = new DrainManager(runtime, this.timers, this.drainSettings);

@@ -4,8 +4,12 @@ import type { Cluster } from "../upstream/cluster.ts";
 import { HealthFlag, type Host, type Locality } from "../upstream/host.ts";
 import { SuccessRateMonitorType } from "../upstream/host-monitors.ts";
 
-/** Envoy's defaults for priority HIGH, when the config sets no HIGH thresholds. */
-const HIGH_PRIORITY = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
+import type { ResourceManager } from "../upstream/resource-manager.ts";
+
+/** A priority's thresholds now: the runtime's circuit_breakers.<cluster>.<priority>.* or the configured ones (Envoy prints resource.max()). */
+function thresholdsNow(r: ResourceManager): { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number } {
+  return { maxConnections: r.connections.max, maxPendingRequests: r.pendingRequests.max, maxRequests: r.requests.max, maxRetries: r.retries.max };
+}
 
 /** Whether CDS (a file or a management server) added the cluster: Envoy's added_via_api. */
 export type AddedViaApi = (cluster: Cluster) => boolean;
@@ -22,8 +26,7 @@ export function clustersAsText(clusters: readonly Cluster[], addedViaApi: AddedV
   for (const cluster of clusters) {
     const name = cluster.name;
     out += `${name}::observability_name::${name}\n`;
-    const thresholds = cluster.config.circuitBreakers;
-    for (const [priority, t] of [["default", thresholds], ["high", cluster.config.circuitBreakersHigh ?? HIGH_PRIORITY]] as const) {
+    for (const [priority, t] of [["default", thresholdsNow(cluster.resources)], ["high", thresholdsNow(cluster.resourcesHigh)]] as const) {
       out += `${name}::${priority}_priority::max_connections::${t.maxConnections}\n`;
       out += `${name}::${priority}_priority::max_pending_requests::${t.maxPendingRequests}\n`;
       out += `${name}::${priority}_priority::max_requests::${t.maxRequests}\n`;
@@ -81,7 +84,7 @@ export function clustersAsJson(clusters: readonly Cluster[], addedViaApi: AddedV
       ...successRatesJson(host),
     })),
     circuit_breakers: {
-      thresholds: [thresholds(cluster.config.circuitBreakers), { priority: "HIGH", ...thresholds(cluster.config.circuitBreakersHigh ?? HIGH_PRIORITY) }],
+      thresholds: [thresholds(thresholdsNow(cluster.resources)), { priority: "HIGH", ...thresholds(thresholdsNow(cluster.resourcesHigh)) }],
     },
     observability_name: cluster.name,
     ...(addedViaApi(cluster) ? { added_via_api: true } : {}),

@@ -425,6 +425,12 @@ export interface ClusterConfig {
    */
   useDownstreamProtocol?: true;
   /**
+   * Its HTTP/1 http_protocol_options.enable_trailers (typed HttpProtocolOptions or the
+   * deprecated cluster field): request trailers written and response trailers passed on
+   * on its HTTP/1 connections. Absent: both dropped, as Envoy's default.
+   */
+  http1EnableTrailers?: true;
+  /**
    * auto_config: each connection speaks HTTP/2 when its TLS handshake agreed on ALPN `h2`,
    * else HTTP/1.1 (core/upstream/mixed-conn-pool.ts); `http2` then holds its
    * http2_protocol_options. Only with TLS (Envoy refuses it on a transport without ALPN).
@@ -613,6 +619,8 @@ export interface Http1ProtocolOptionsConfig {
   defaultHostForHttp10: string;
   /** header_key_format.proper_case_words: response header names written Proper-Case (default false: lowercase). */
   properCaseHeaderKeys: boolean;
+  /** enable_trailers: HTTP/1 request trailers passed on and response trailers written (default false: both dropped). */
+  enableTrailers: boolean;
 }
 
 /** HttpConnectionManager.PathWithEscapedSlashesAction (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED in Envoy). */

@@ -263,7 +263,7 @@ const commonHttpProtocolOptions = lazySchema(() =>
 /**
  * envoy.config.core.v3.Http1ProtocolOptions: accept_http_10, default_host_for_http_10,
  * header_key_format (proper_case_words only; stateful_formatter is an extension) and
- * enable_trailers (true only: http1-trailers-schema.ts).
+ * enable_trailers (http1-trailers-schema.ts).
  */
 const http1ProtocolOptions = lazySchema(() =>
   z
@@ -279,6 +279,7 @@ const http1ProtocolOptions = lazySchema(() =>
       // The proto: "a no-op if accept_http_10 is not true".
       defaultHostForHttp10: o.default_host_for_http_10,
       properCaseHeaderKeys: o.header_key_format?.proper_case_words !== undefined,
+      enableTrailers: o.enable_trailers,
     }),
   ));
 
@@ -365,7 +366,7 @@ export const http2ProtocolOptions = http2ProtocolOptionsFor(keepaliveSettings);
 export const clusterHttp2ProtocolOptions = http2ProtocolOptionsFor(clusterKeepaliveSettings);
 
 function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
-  return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys;
+  return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys && !o.enableTrailers;
 }
 
 /** LocalReplyConfig.ResponseMapper: filter is required; status_code in [200, 600). */

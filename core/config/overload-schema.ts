@@ -8,9 +8,9 @@
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import { durationMs, oneOf } from "./proto-schema.ts";
-import { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS } from "../overload/overload-names.ts";
+import { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS, SHRINK_HEAP } from "../overload/overload-names.ts";
 
-export { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS };
+export { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS, SHRINK_HEAP };
 
 /** Envoy's refresh_interval default: 1 s. */
 const DEFAULT_REFRESH_INTERVAL_MS = 1000;
@@ -20,14 +20,13 @@ export type OverloadActionName =
   | typeof DISABLE_HTTP_KEEPALIVE
   | typeof STOP_ACCEPTING_CONNECTIONS
   | typeof REJECT_INCOMING_CONNECTIONS
-  | typeof REDUCE_TIMEOUTS;
+  | typeof REDUCE_TIMEOUTS
+  | typeof SHRINK_HEAP;
 
-const SUPPORTED_ACTIONS: readonly OverloadActionName[] = [STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS];
+const SUPPORTED_ACTIONS: readonly OverloadActionName[] = [STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS, SHRINK_HEAP];
 
 /** Envoy actions polyvoy refuses, and why (a config naming one must not seem protected). */
 const REFUSED_ACTIONS: Record<string, string> = {
-  "envoy.overload_actions.shrink_heap":
-    "not supported: Envoy's action hands tcmalloc's free pages back to the OS; none of polyvoy's runtimes offers a call that does that (a forced garbage collection is not it)",
   "envoy.overload_actions.reset_high_memory_stream": "not supported (it needs per-stream buffer accounting, which polyvoy does not have)",
   "envoy.overload_actions.close_idle_http_connections": "not supported (it applies to HTTP/3 connections, which polyvoy does not have)",
 };

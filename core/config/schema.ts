@@ -674,7 +674,7 @@ const upstreamCommonHttpProtocolOptions = lazySchema(() =>
   max_connection_duration: duration.optional(),
 }));
 
-/** Upstream Http1ProtocolOptions: enable_trailers (true only: http1-trailers-schema.ts); its other fields are refused by name. */
+/** Upstream Http1ProtocolOptions: enable_trailers (http1-trailers-schema.ts); its other fields are refused by name. */
 const upstreamHttp1ProtocolOptions = lazySchema(() =>
   z.strictObject({ enable_trailers: enableTrailers }));
 const http3Refused = unsupportedField("HTTP/3 upstreams (http3_protocol_options) are not implemented");
@@ -749,14 +749,17 @@ function upstreamProtocol(
   typed: UpstreamHttpProtocolOptions | undefined,
   legacyHttp2: Http2ProtocolOptionsConfig | undefined,
   protocolSelection: "USE_CONFIGURED_PROTOCOL" | "USE_DOWNSTREAM_PROTOCOL",
-): Pick<ClusterConfig, "useDownstreamProtocol" | "http2" | "autoHttp"> {
+  legacyHttp1: { enable_trailers: boolean } | undefined,
+): Pick<ClusterConfig, "useDownstreamProtocol" | "http2" | "autoHttp" | "http1EnableTrailers"> {
+  const http1 = typed ? (typed.auto_config ?? typed.explicit_http_config ?? typed.use_downstream_protocol_config)?.http_protocol_options : legacyHttp1;
+  const trailers = http1?.enable_trailers === true ? { http1EnableTrailers: true as const } : {};
   if (typed?.auto_config !== undefined) {
     const http2 = typed.auto_config.http2_protocol_options;
-    return { autoHttp: true, ...(http2 !== undefined ? { http2 } : {}) };
+    return { autoHttp: true, ...(http2 !== undefined ? { http2 } : {}), ...trailers };
   }
   const http2 = typed ? (typed.explicit_http_config ?? typed.use_downstream_protocol_config)?.http2_protocol_options : legacyHttp2;
   const downstream = typed ? typed.use_downstream_protocol_config !== undefined : protocolSelection === "USE_DOWNSTREAM_PROTOCOL";
-  return { ...(downstream ? { useDownstreamProtocol: true as const } : {}), ...(http2 !== undefined ? { http2 } : {}) };
+  return { ...(downstream ? { useDownstreamProtocol: true as const } : {}), ...(http2 !== undefined ? { http2 } : {}), ...trailers };
 }
 
 /**
@@ -895,7 +898,7 @@ const clusterMessage = z
       ...(sniOptions(c)?.auto_sni ? { autoSni: true } : {}),
       ...(sniOptions(c)?.auto_san_validation ? { autoSanValidation: true } : {}),
       ...upstreamIdleTimeout(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.idle_timeout ?? c.common_http_protocol_options?.idle_timeout),
-      ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection),
+      ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection, c.http_protocol_options),
     }),
   );
 

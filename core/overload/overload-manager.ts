@@ -1,8 +1,10 @@
 import type { OverloadActionName, OverloadManagerConfig } from "../config/overload-schema.ts";
-import { DISABLE_HTTP_KEEPALIVE, FIXED_HEAP, REDUCE_TIMEOUTS, REJECT_INCOMING_CONNECTIONS, STOP_ACCEPTING_CONNECTIONS, STOP_ACCEPTING_REQUESTS } from "./overload-names.ts";
+import { DISABLE_HTTP_KEEPALIVE, FIXED_HEAP, REDUCE_TIMEOUTS, REJECT_INCOMING_CONNECTIONS, SHRINK_HEAP, STOP_ACCEPTING_CONNECTIONS, STOP_ACCEPTING_REQUESTS } from "./overload-names.ts";
+import { HeapShrinker } from "./heap-shrinker.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope, StatsStore } from "../stats/stats-store.ts";
@@ -83,13 +85,19 @@ export class OverloadManager implements OverloadState, TimerTarget {
   private readonly globalConnections: DownstreamConnectionsMonitor | undefined;
   private readonly globalConnectionsFailedUpdates: Counter | undefined;
   private timer: Timer | undefined;
+  /** shrink_heap's 10 s look, when the action is configured. */
+  private readonly heapShrinker: HeapShrinker | undefined;
   callbacks: OverloadCallbacks | undefined;
+  /** Downstream connections counted against overload.global_downstream_max_connections (no monitor configured). */
+  private acceptedSockets = 0;
 
   constructor(
     private readonly config: OverloadManagerConfig | undefined,
     private readonly dispatcher: Dispatcher,
     stats: StatsStore,
     private readonly log: Logger,
+    /** The layered runtime: overload.global_downstream_max_connections, when no monitor limits connections. */
+    private readonly layeredRuntime?: Pick<RuntimeSnapshot, "getInteger">,
   ) {
     const scope = stats.scope("overload.");
     let connections: DownstreamConnectionsMonitor | undefined;
@@ -111,6 +119,8 @@ export class OverloadManager implements OverloadState, TimerTarget {
     this.disableHttpKeepalive = this.stateOf(DISABLE_HTTP_KEEPALIVE);
     this.rejectIncomingConnections = this.stateOf(REJECT_INCOMING_CONNECTIONS);
     this.stopAcceptingConnections = this.stateOf(STOP_ACCEPTING_CONNECTIONS);
+    const shrinkHeap = this.actions.get(SHRINK_HEAP);
+    this.heapShrinker = shrinkHeap ? new HeapShrinker(dispatcher, shrinkHeap.state, scope, log) : undefined;
     const reduceTimeouts = this.actions.get(REDUCE_TIMEOUTS);
     this.timerScaling = reduceTimeouts?.config.timerMinimums ? new TimerScaling(reduceTimeouts.config.timerMinimums, reduceTimeouts.state) : undefined;
   }
@@ -121,12 +131,14 @@ export class OverloadManager implements OverloadState, TimerTarget {
 
   /** Start sampling: the first sample is one refresh_interval from now, as in Envoy. */
   start(): void {
+    this.heapShrinker?.start();
     if (this.resources.length === 0 || this.config === undefined) return;
     this.timer = this.dispatcher.timers.create(this);
     this.timer.enable(this.config.refreshIntervalMs);
   }
 
   stop(): void {
+    this.heapShrinker?.stop();
     this.timer?.disable();
     this.timer = undefined;
   }
@@ -156,18 +168,38 @@ export class OverloadManager implements OverloadState, TimerTarget {
     return this.stopAcceptingConnections.saturated;
   }
 
+  /**
+   * Envoy's TcpListenerImpl::rejectCxOverGlobalLimit: with the
+   * global_downstream_max_connections monitor, its allocation; without, the deprecated
+   * runtime key overload.global_downstream_max_connections against the accepted sockets
+   * (no limit unless a layer sets it; read at every accept, so /runtime_modify applies to
+   * the next connection). With both, the monitor wins, as in Envoy.
+   */
   tryAllocateDownstreamConnection(): boolean {
     const connections = this.globalConnections;
-    if (connections === undefined || connections.tryAllocateResource(1)) return true;
+    if (connections === undefined) {
+      const limit = this.layeredRuntime?.getInteger(GLOBAL_MAX_CX_RUNTIME_KEY, Infinity) ?? Infinity;
+      if (this.acceptedSockets >= limit) return false;
+      this.acceptedSockets++;
+      return true;
+    }
+    if (connections.tryAllocateResource(1)) return true;
     this.globalConnectionsFailedUpdates!.inc();
     return false;
   }
 
   releaseDownstreamConnection(): void {
     const connections = this.globalConnections;
-    if (connections !== undefined && !connections.tryDeallocateResource(1)) this.globalConnectionsFailedUpdates!.inc();
+    if (connections === undefined) {
+      if (this.acceptedSockets > 0) this.acceptedSockets--;
+      return;
+    }
+    if (!connections.tryDeallocateResource(1)) this.globalConnectionsFailedUpdates!.inc();
   }
 }
+
+/** Envoy's Runtime::Keys::GlobalMaxCxRuntimeKey (deprecated in favour of the resource monitor). */
+export const GLOBAL_MAX_CX_RUNTIME_KEY = "overload.global_downstream_max_connections";
 
 /**
  * Envoy's null overload manager: what the admin interface runs under, so an overloaded

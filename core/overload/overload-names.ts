@@ -11,3 +11,4 @@ export const DISABLE_HTTP_KEEPALIVE = "envoy.overload_actions.disable_http_keepa
 export const STOP_ACCEPTING_CONNECTIONS = "envoy.overload_actions.stop_accepting_connections";
 export const REJECT_INCOMING_CONNECTIONS = "envoy.overload_actions.reject_incoming_connections";
 export const REDUCE_TIMEOUTS = "envoy.overload_actions.reduce_timeouts";
+export const SHRINK_HEAP = "envoy.overload_actions.shrink_heap";

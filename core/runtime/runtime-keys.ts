@@ -23,12 +23,19 @@
  *   .abort.abort_percent, .delay.fixed_duration_ms, .abort.http_status in their place.
  *
  * Keys with fixed names (listeners): envoy.resource_limits.listener.<listener name>.connection_limit
- * (ListenerImpl; no limit unless set), read on each accept. Not read:
- * overload.global_downstream_max_connections (Envoy's deprecated fallback; polyvoy's global
- * limit is the overload manager's envoy.resource_monitors.global_downstream_max_connections).
+ * (ListenerImpl; no limit unless set), read on each accept; overload.global_downstream_max_connections
+ * (TcpListenerImpl::rejectCxOverGlobalLimit, Envoy's deprecated form of the global limit),
+ * read on each accept when the overload manager has no global_downstream_max_connections
+ * monitor (with one, the monitor wins, as in Envoy).
  *
  * Keys with fixed names (clusters):
+ * - circuit_breakers.<cluster>.<default|high>.max_connections, .max_pending_requests,
+ *   .max_requests, .max_retries (ResourceManagerImpl), read at every check;
  * - upstream.healthy_panic_threshold (load_balancer_impl.cc), read when the hosts change;
+ * - upstream.zone_routing.enabled (a percentage, read per pick) and
+ *   upstream.zone_routing.min_cluster_size (read when the hosts change), load_balancer_impl.cc;
+ * - health_check.min_interval / health_check.max_interval (ms, health_checker_impl.cc),
+ *   bounding every health check interval;
  * - a LEAST_REQUEST active_request_bias's RuntimeDouble runtime_key, read when the hosts change;
  * - outlier_detection.* (outlier_detection_impl.h), each numeric outlier_detection setting
  *   under its field name (consecutive_5xx, enforcing_consecutive_5xx, interval_ms,

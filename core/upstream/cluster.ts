@@ -3,7 +3,7 @@ import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts
 import { RuntimeOutlierDetectionConfig } from "./outlier-runtime-config.ts";
 import { edsHealthFlag, Host, NO_LOCALITY, type Locality } from "./host.ts";
 import { localityKey, PrioritySet, type HostSetOptions } from "./host-set.ts";
-import { ResourceManager } from "./resource-manager.ts";
+import { circuitBreakersRuntimePrefix, ResourceManager } from "./resource-manager.ts";
 import { ClusterStats } from "./cluster-stats.ts";
 import { Http2CodecStats } from "../http2/codec-stats.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
@@ -19,6 +19,9 @@ import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
 import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 import type { SecretManager } from "../tls/secret-manager.ts";
+
+/** Envoy's thresholds for priority HIGH when the config sets none (CircuitBreakers.Thresholds defaults). */
+const HIGH_PRIORITY_DEFAULTS = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
 
 /** A fixed sequence for clusters built without the runtime's random() (tests only). */
 function fallbackRandom(): RandomSource {
@@ -54,6 +57,11 @@ export class Cluster {
   readonly loadBalancer: LoadBalancer;
   /** Circuit breakers, shared by the connection pools of all its hosts. */
   readonly resources: ResourceManager;
+  /**
+   * Priority HIGH's circuit breakers: no route is of priority HIGH (route `priority` is
+   * refused), so nothing counts against them; /clusters shows their thresholds.
+   */
+  readonly resourcesHigh: ResourceManager;
 
   readonly stats: ClusterStats;
   /** Active health checking (`health_checks`), once initialized. */
@@ -76,10 +84,13 @@ export class Cluster {
     this.localLocality = options.localLocality;
     const store = statsStore;
     this.name = config.name;
-    this.resources = new ResourceManager(config.circuitBreakers, store.scope(`cluster.${config.name}.circuit_breakers.default.`));
-    // No route is of priority HIGH: its remaining_* gauges stay at the limits, as Envoy's would.
-    const high = config.circuitBreakersHigh;
-    if (high?.trackRemaining) new ResourceManager(high, store.scope(`cluster.${config.name}.circuit_breakers.high.`), false);
+    const runtime = options.layeredRuntime;
+    this.resources = new ResourceManager(config.circuitBreakers, store.scope(`cluster.${config.name}.circuit_breakers.default.`), { runtime: runtime && { runtime, prefix: circuitBreakersRuntimePrefix(config.name, "default") } });
+    // No route is of priority HIGH: no *_open gauges; its remaining_* gauges (track_remaining) stay at the limits, as Envoy's would.
+    this.resourcesHigh = new ResourceManager(config.circuitBreakersHigh ?? HIGH_PRIORITY_DEFAULTS, store.scope(`cluster.${config.name}.circuit_breakers.high.`), {
+      runtime: runtime && { runtime, prefix: circuitBreakersRuntimePrefix(config.name, "high") },
+      openGauges: false,
+    });
     this.stats = new ClusterStats(store, config.name);
     this.prioritySet.addMemberUpdateCallback((added, removed) => {
       if (added.length > 0 || removed.length > 0) this.stats.membershipChange.inc();
@@ -136,6 +147,7 @@ export class Cluster {
     let warmed: Promise<void> = Promise.resolve();
     if (healthCheck) {
       const checker = createHealthChecker(this, healthCheck, dispatcher, log);
+      checker.layeredRuntime = layeredRuntime;
       if (eventLog) checker.eventLogger = new HealthCheckEventLogger(eventLog, this.name, checker.type, () => dispatcher.runtime.wallClock());
       this.healthChecker = checker;
       let pending = this.prioritySet.allHosts().length;

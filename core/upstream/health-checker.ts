@@ -21,6 +21,7 @@ import { formatAddress } from "../network/address.ts";
 import { FAILURE_TYPE_NAMES, type HealthCheckEventLogger } from "./health-check-event-logger.ts";
 import { Connection, type ConnectionEvent } from "../network/connection.ts";
 import type { Runtime, Socket } from "../port.ts";
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 
 /** A check's verdict on the host (Envoy's HealthState). */
 export const enum HealthState {
@@ -95,6 +96,8 @@ export abstract class HealthCheckerImplBase {
   private stopped = false;
   /** event_log_path's logger, once its file is open. */
   eventLogger: HealthCheckEventLogger | undefined;
+  /** The layered runtime (health_check.min_interval / max_interval); absent: no bounds. */
+  layeredRuntime: Pick<RuntimeSnapshot, "getInteger"> | undefined;
 
   constructor(
     readonly cluster: HealthCheckedCluster,
@@ -205,6 +208,13 @@ export abstract class HealthCheckerImplBase {
     const percentMod = Math.floor((this.config.intervalJitterPercent * baseMs) / 100);
     if (percentMod > 0) ms += Math.floor(random.random() * percentMod);
     if (jitterMs > 0) ms += Math.floor(random.random() * jitterMs);
+    // The runtime bounds every interval (health_checker_impl.cc intervalWithJitter):
+    // health_check.max_interval (default: none), then health_check.min_interval (default 0).
+    const values = this.layeredRuntime;
+    if (values) {
+      ms = Math.min(ms, values.getInteger("health_check.max_interval", Number.MAX_SAFE_INTEGER));
+      ms = Math.max(ms, values.getInteger("health_check.min_interval", 0));
+    }
     return Math.max(1, ms);
   }
 

@@ -72,7 +72,7 @@ export class Http1ActiveClient extends ActiveClient implements UpstreamStream, R
         stats.upstreamCxTxBytesTotal.inc(encoder.byteLength);
         this.connection.writeEncoded(encoder);
       },
-    });
+    }, pool.cluster.config.http1EnableTrailers === true);
     this.connection.setReadSink({ onData: (data, endStream) => this.onUpstreamData(data, endStream) });
   }
 

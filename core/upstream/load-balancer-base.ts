@@ -180,8 +180,10 @@ export abstract class LoadBalancerBase implements LoadBalancer, PriorityLoad {
     }
     this.sourceType = degraded ? SourceType.DegradedHosts : SourceType.HealthyHosts;
     if (priority !== 0 || this.localityRouting === LocalityRoutingState.NoLocalityRouting) return true;
-    // Zone aware routing (Envoy's hostSourceToUse): routing_enabled percent of the picks.
-    const enabled = this.config.zoneRoutingEnabled;
+    // Zone aware routing (Envoy's hostSourceToUse): routing_enabled percent of the picks,
+    // or the runtime's upstream.zone_routing.enabled (featureEnabled, read per pick).
+    const configured = this.config.zoneRoutingEnabled;
+    const enabled = this.runtime?.getInteger("upstream.zone_routing.enabled", configured) ?? configured;
     if (enabled < 100 && random32(this.random) % 100 >= enabled) return true;
     if (isHostSetInPanic(this.localPrioritySet!.hostSetsPerPriority[0], Math.min(100, this.config.healthyPanicThreshold))) {
       this.stats.lbLocalClusterNotOk.inc();
@@ -235,7 +237,9 @@ export abstract class LoadBalancerBase implements LoadBalancer, PriorityLoad {
       this.stats.lbLocalClusterNotOk.inc();
       return true;
     }
-    if (set.healthyHosts.length < this.config.zoneMinClusterSize) {
+    // upstream.zone_routing.min_cluster_size overrides it, read here as Envoy does (when the hosts change).
+    const minClusterSize = this.runtime?.getInteger("upstream.zone_routing.min_cluster_size", this.config.zoneMinClusterSize) ?? this.config.zoneMinClusterSize;
+    if (set.healthyHosts.length < minClusterSize) {
       this.stats.lbZoneClusterTooSmall.inc();
       return true;
     }

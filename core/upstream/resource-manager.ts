@@ -1,23 +1,37 @@
+import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
+
+/** What a circuit breaker reads its runtime override from (absent: the configured value). */
+export type ResourceRuntime = Pick<RuntimeSnapshot, "getInteger">;
 
 /**
  * One circuit breaker (Envoy's `ResourceManagerImpl::ResourceImpl`): a live count checked
  * against its threshold before it grows, and its `*_open` gauge, 1 while the count is at
- * the threshold (nothing more is admitted), else 0. With `track_remaining`, its
- * `remaining_*` gauge: how many more are admitted (the limit less the count, never below 0;
+ * the threshold (nothing more is admitted), else 0. The threshold is the runtime key
+ * `circuit_breakers.<cluster>.<priority>.<field>` when set, else the configured one, read
+ * at every check as Envoy's BasicResourceLimitImpl::max() does, so /runtime_modify
+ * changes it live (resource_manager_impl.h). With `track_remaining`, its `remaining_*`
+ * gauge: how many more are admitted (the limit less the count, never below 0;
  * ResourceImpl::updateRemaining).
  */
 export class Resource {
   count = 0;
 
   constructor(
-    readonly max: number,
+    private readonly configured: number,
     private readonly open: Gauge | undefined,
     protected readonly remaining?: Gauge,
+    private readonly runtime?: ResourceRuntime,
+    private readonly runtimeKey?: string,
   ) {
-    open?.set(max > 0 ? 0 : 1);
-    remaining?.set(max);
+    open?.set(configured > 0 ? 0 : 1);
+    remaining?.set(configured);
+  }
+
+  /** The threshold now (the runtime's override or the configured value). */
+  get max(): number {
+    return this.runtime && this.runtimeKey ? this.runtime.getInteger(this.runtimeKey, this.configured) : this.configured;
   }
 
   /** The limit now (a retry budget's moves with the load). */
@@ -31,13 +45,13 @@ export class Resource {
 
   inc(): void {
     this.count++;
-    if (this.open && this.count >= this.max) this.open.set(1);
+    this.open?.set(this.count >= this.max ? 1 : 0);
     this.updateRemaining();
   }
 
   dec(): void {
     this.count--;
-    if (this.open && this.count === this.max - 1) this.open.set(0);
+    this.open?.set(this.count >= this.max ? 1 : 0);
     this.updateRemaining();
   }
 
@@ -52,7 +66,8 @@ export class Resource {
  * The retries circuit breaker (Envoy's `RetryBudgetImpl`, resource_manager_impl.h):
  * max_retries concurrent retries, or — with a retry_budget — at most budget_percent of
  * the cluster's active plus pending requests, never fewer than min_retry_concurrency.
- * The rq_retry_open gauge follows max_retries either way, as in Envoy.
+ * The rq_retry_open gauge follows max_retries either way, as in Envoy. (The budget's own
+ * runtime keys, `<prefix>retry_budget.*`, are not read: listed in docs/configuration.md.)
  */
 export class RetryResource extends Resource {
   constructor(
@@ -62,8 +77,10 @@ export class RetryResource extends Resource {
     private readonly requests: Resource,
     private readonly pendingRequests: Resource,
     remaining?: Gauge,
+    runtime?: ResourceRuntime,
+    runtimeKey?: string,
   ) {
-    super(maxRetries, open, remaining);
+    super(maxRetries, open, remaining, runtime, runtimeKey);
     // Envoy's RetryBudgetImpl sets remaining_retries from its budget (no load yet: the floor).
     this.updateRemaining();
   }
@@ -77,11 +94,34 @@ export class RetryResource extends Resource {
   }
 }
 
+/** A priority's thresholds (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
+export interface ResourceLimits {
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  maxRetries?: number;
+  retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+  /** Make the `remaining_*` gauges (track_remaining). */
+  trackRemaining?: boolean;
+}
+
+/** Where a ResourceManager reads its runtime overrides: Envoy's `circuit_breakers.<cluster>.<priority>.` keys. */
+export interface ResourceManagerRuntime {
+  readonly runtime: ResourceRuntime;
+  /** `circuit_breakers.<cluster name>.<default|high>.` (cluster_manager_impl / upstream_impl.cc). */
+  readonly prefix: string;
+}
+
+/** Envoy's runtime key prefix of a cluster's circuit breakers at a priority. */
+export function circuitBreakersRuntimePrefix(clusterName: string, priority: "default" | "high"): string {
+  return `circuit_breakers.${clusterName}.${priority}.`;
+}
+
 /**
- * A cluster's circuit breakers (Envoy's `ResourceManager` for priority DEFAULT): live
+ * A cluster's circuit breakers at one priority (Envoy's `ResourceManager`): live
  * counts of connections, pending requests, requests and retries across all of the
- * cluster's hosts, with Envoy's `circuit_breakers.default.{cx,rq_pending,rq,rq_retry}_open`
- * gauges, and with `trackRemaining` its `remaining_{cx,pending,rq,retries}` gauges
+ * cluster's hosts, with Envoy's `circuit_breakers.<priority>.{cx,rq_pending,rq,rq_retry}_open` gauges,
+ * and with `trackRemaining` its `remaining_{cx,pending,rq,retries}` gauges
  * (ClusterCircuitBreakersStats' REMAINING_GAUGEs, made only when track_remaining is set).
  * `remaining_cx_pools` is not made: its limit, max_connection_pools, is refused (see
  * docs/configuration.md).
@@ -93,24 +133,23 @@ export class ResourceManager {
   readonly retries: RetryResource;
 
   constructor(
-    limits: {
-      maxConnections: number;
-      maxPendingRequests: number;
-      maxRequests: number;
-      maxRetries?: number;
-      retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
-      trackRemaining?: boolean;
-    },
+    limits: ResourceLimits,
     scope?: StatsScope,
-    /** false: no `*_open` gauges (a priority no route uses, made for its remaining_* gauges only). */
-    openGauges = true,
+    options: {
+      runtime?: ResourceManagerRuntime | undefined;
+      /** false: no `*_open` gauges (a priority no route uses, made for its remaining_* gauges and runtime keys only). */
+      openGauges?: boolean;
+    } = {},
   ) {
-    const open = (name: string): Gauge | undefined => (openGauges ? scope?.gauge(name) : undefined);
+    const runtime = options.runtime;
+    const rt = runtime?.runtime;
+    const key = (field: string) => (runtime ? runtime.prefix + field : undefined);
+    const open = (name: string): Gauge | undefined => (options.openGauges !== false ? scope?.gauge(name) : undefined);
     const remaining = (name: string): Gauge | undefined => (limits.trackRemaining ? scope?.gauge(name) : undefined);
-    this.connections = new Resource(limits.maxConnections, open("cx_open"), remaining("remaining_cx"));
-    this.pendingRequests = new Resource(limits.maxPendingRequests, open("rq_pending_open"), remaining("remaining_pending"));
-    this.requests = new Resource(limits.maxRequests, open("rq_open"), remaining("remaining_rq"));
+    this.connections = new Resource(limits.maxConnections, open("cx_open"), remaining("remaining_cx"), rt, key("max_connections"));
+    this.pendingRequests = new Resource(limits.maxPendingRequests, open("rq_pending_open"), remaining("remaining_pending"), rt, key("max_pending_requests"));
+    this.requests = new Resource(limits.maxRequests, open("rq_open"), remaining("remaining_rq"), rt, key("max_requests"));
     // Envoy's default max_retries is 3 (envoy.config.cluster.v3.CircuitBreakers.Thresholds).
-    this.retries = new RetryResource(limits.maxRetries ?? 3, open("rq_retry_open"), limits.retryBudget, this.requests, this.pendingRequests, remaining("remaining_retries"));
+    this.retries = new RetryResource(limits.maxRetries ?? 3, open("rq_retry_open"), limits.retryBudget, this.requests, this.pendingRequests, remaining("remaining_retries"), rt, key("max_retries"));
   }
 }

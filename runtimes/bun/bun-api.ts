@@ -33,6 +33,10 @@ export interface BunSocketHandlers {
 
 export interface BunGlobal {
   readonly version: string;
+  /** A garbage collection; `true`: synchronous and full. */
+  gc(force: boolean): void;
+  /** Asks JavaScriptCore to shrink its heap (release free memory); absent in some versions. */
+  shrink?(): void;
   listen(options: {
     hostname: string;
     port: number;

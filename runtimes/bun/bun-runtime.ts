@@ -125,6 +125,11 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
       const stats = heapStats();
       return stats.heapSize + stats.extraMemorySize;
     },
+    // shrink_heap: a full collection, then JavaScriptCore's heap shrink, which returns free memory.
+    releaseFreeMemory() {
+      Bun.gc(true);
+      Bun.shrink?.();
+    },
     // After the I/O already received (the port's contract, which the HTTP/1 pool relies
     // on to see a FIN that came right behind a response before it reuses the connection).
     // Bun reads a socket's EOF on the poll after its data, and one setImmediate runs

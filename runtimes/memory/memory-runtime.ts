@@ -399,6 +399,9 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     return this.heapBytes;
   }
 
+  /** shrink_heap's call: none (as on Deno), unless a test puts one here. */
+  releaseFreeMemory: (() => void) | undefined = undefined;
+
   // ================================================================ test API: driving time
 
   /** Run everything due up to `ms` virtual ms from now, in order; the clock ends `ms` later. Returns the events run. */

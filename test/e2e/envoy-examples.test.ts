@@ -275,7 +275,7 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     }
   });
 
-  test("grpc-bridge client: an HTTP/1.1 gRPC call through the bridge filter gets its status in the headers and a content-length (LOGICAL_DNS backend-proxy)", async () => {
+  test("grpc-bridge client: an HTTP/1.1 gRPC call through the bridge filter gets the message; the HTTP/1.1 cluster drops the upstream's trailers, as Envoy's (LOGICAL_DNS backend-proxy)", async () => {
     // The sandbox's kv-backend-proxy (its server-side Envoy) stands in as an HTTP/1.1 upstream answering gRPC with trailers.
     const backend = await httpUpstream((req, res) => {
       res.writeHead(200, { "content-type": "application/grpc", "x-seen-path": req.url ?? "" });
@@ -294,7 +294,12 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
         request.on("error", reject);
         request.end(Buffer.from([0, 0, 0, 0, 3, ...Buffer.from("foo")]));
       });
-      expect([response.status, response.headers["grpc-status"], response.headers["grpc-message"], response.headers["content-length"]]).toEqual([200, "0", "OK", "10"]);
+      // The example's cluster is HTTP/1.1 (`http_protocol_options: {}`) without enable_trailers:
+      // Envoy's HTTP/1 codec drops the upstream's trailers, so the bridge sees no grpc-status
+      // and, as Envoy's Http1BridgeFilter::encodeData, passes the message on at the end of the
+      // stream without setting a content-length (that and the trailer-to-header copy happen in
+      // encodeTrailers; covered over HTTP/2 in grpc-http1-bridge.test.ts).
+      expect([response.status, response.headers["grpc-status"], response.headers["grpc-message"], response.headers["content-length"]]).toEqual([200, undefined, undefined, undefined]);
       expect(response.headers["x-seen-path"]).toBe("/kv.KV/Get");
       expect(response.body.subarray(5).toString()).toBe("value");
     } finally {

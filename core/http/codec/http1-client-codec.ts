@@ -57,10 +57,12 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
   /** Set when the upstream sent bytes that are not a valid response. */
   protocolError: string | undefined;
 
-  constructor(sink: ByteSink) {
+  /** `enableTrailers`: the cluster's Http1ProtocolOptions.enable_trailers (default: trailers dropped both ways). */
+  constructor(sink: ByteSink, enableTrailers = false) {
     super(MAX_RESPONSE_HEAD_BYTES, MAX_RESPONSE_HEADERS, NO_RESPONSE);
+    this.keepTrailers = enableTrailers;
     this.parser = new LlhttpParser(PARSER_RESPONSE, this);
-    this.requestEncoder = new RequestEncoderImpl(sink);
+    this.requestEncoder = new RequestEncoderImpl(sink, enableTrailers);
   }
 
   protected newHead(): ResponseHeaders {

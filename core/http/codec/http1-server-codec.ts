@@ -17,6 +17,8 @@ export interface ServerCodecLimits {
   properCaseHeaderKeys?: boolean;
   /** Http1ProtocolOptions.accept_http_10: an HTTP/1.0 request is answered with an HTTP/1.0 status line. */
   acceptHttp10?: boolean;
+  /** Http1ProtocolOptions.enable_trailers: request trailers passed on, response trailers written (default: both dropped). */
+  enableTrailers?: boolean;
 }
 
 /**
@@ -63,7 +65,8 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
   ) {
     super(limits.maxRequestHeadersBytes, limits.maxHeadersCount, NO_REQUEST);
     this.parser = new LlhttpParser(PARSER_REQUEST, this);
-    this.responseEncoder = new ResponseEncoderImpl(sink, this, limits.properCaseHeaderKeys ?? false, limits.acceptHttp10 ?? false);
+    this.keepTrailers = limits.enableTrailers === true;
+    this.responseEncoder = new ResponseEncoderImpl(sink, this, limits.properCaseHeaderKeys ?? false, limits.acceptHttp10 ?? false, this.keepTrailers);
   }
 
   protected newHead(): RequestHeaders {
@@ -362,8 +365,9 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
     private readonly connection: Http1ServerCodec,
     private readonly properCase: boolean,
     private readonly supportsHttp10: boolean,
+    writeTrailers: boolean,
   ) {
-    super(sink);
+    super(sink, writeTrailers);
   }
 
   /** A new request began: nothing is known of it yet (a reply now answers bytes that never made a request). */

@@ -19,6 +19,12 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
   protected headBytes = 0;
   protected inTrailers = false;
   protected trailers: HeaderMap | undefined;
+  /**
+   * Http1ProtocolOptions.enable_trailers: false (Envoy's default) reads trailer fields
+   * within the same size budget and drops them (codec_impl.cc ignores them), so the
+   * message ends with its body.
+   */
+  protected keepTrailers = false;
   private field = "";
   /** `field` is a known name, already lowercase (see known-header-names.ts). */
   private fieldIsLowercase = false;
@@ -188,6 +194,13 @@ export abstract class MessageParser<Head extends HeaderMap> implements LlhttpHan
   protected completeField(): number {
     if (this.limitError) return HPE_USER;
     if (!this.readingValue && this.field === "") return HPE_OK;
+    if (this.inTrailers && !this.keepTrailers) {
+      this.field = "";
+      this.value = "";
+      this.readingValue = false;
+      this.valueEndsInWhitespace = false;
+      return HPE_OK;
+    }
     const target = this.inTrailers ? (this.trailers ??= new HeaderMap()) : this.head;
     const value = this.valueEndsInWhitespace ? trimTrailingWhitespace(this.value) : this.value;
     target.add(this.fieldIsLowercase ? this.field : this.field.toLowerCase(), value);

@@ -20,7 +20,11 @@ export abstract class StreamEncoderImpl {
    */
   protected bodyless = false;
 
-  constructor(protected readonly sink: ByteSink) {}
+  constructor(
+    protected readonly sink: ByteSink,
+    /** Http1ProtocolOptions.enable_trailers: write trailers (false, Envoy's default: drop them). */
+    private readonly writeTrailers = false,
+  ) {}
 
   /**
    * Choose the body's framing for a head and add its field to `extra` (RFC 9112 §6):
@@ -57,8 +61,13 @@ export abstract class StreamEncoderImpl {
     if (endStream) this.endEncode();
   }
 
-  /** Trailers exist only in a chunked body (RFC 9112 §7.1.2); otherwise they are dropped and the stream just ends. */
+  /**
+   * Trailers exist only in a chunked body (RFC 9112 §7.1.2); otherwise, or without
+   * enable_trailers (Envoy's encodeTrailersBase: endEncode), they are dropped and the
+   * stream just ends.
+   */
   encodeTrailers(trailers: HeaderMap): void {
+    if (!this.writeTrailers) return this.endEncode();
     // The last chunk, the trailer fields and the blank line: one head-like write.
     if (this.chunkEncoding) writeEncoded(this.sink, headEncoder("0", trailers));
     this.chunkEncoding = false;

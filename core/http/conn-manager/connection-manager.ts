@@ -117,6 +117,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
       maxHeadersCount: config.maxHeadersCount,
       properCaseHeaderKeys: config.http1?.properCaseHeaderKeys,
       acceptHttp10: config.http1?.acceptHttp10,
+      enableTrailers: config.http1?.enableTrailers,
     });
   }
 

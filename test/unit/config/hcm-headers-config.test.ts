@@ -70,9 +70,9 @@ describe("HCM header options", () => {
     expect(problems({ scheme_header_transformation: { scheme_to_overwrite: "ftp" } })).toMatch(/scheme_to_overwrite/);
     expect(problems({ via: "a\nb" })).toMatch(/via/);
     expect(problems({ http_protocol_options: { header_key_format: { stateful_formatter: {} } } })).toMatch(/stateful_formatter/);
-    // enable_trailers: true is what polyvoy's HTTP/1 codec does; false (drop them) it cannot do.
-    expect(problems({ http_protocol_options: { enable_trailers: false } })).toMatch(/http_protocol_options\.enable_trailers: not supported: false \(polyvoy's HTTP\/1 codec always forwards trailers/);
-    expect(() => hcmConfig({ http_protocol_options: { enable_trailers: true } })).not.toThrow();
+    // enable_trailers: true passes HTTP/1 trailers on; false (Envoy's default) drops them.
+    expect(hcmConfig({ http_protocol_options: { enable_trailers: true } }).http1?.enableTrailers).toBe(true);
+    expect(hcmConfig({ http_protocol_options: { enable_trailers: false } }).http1).toBeUndefined();
   });
 
   test("local_reply_config: mappers with their filter, status, body, headers and formats; body_format's content type", () => {

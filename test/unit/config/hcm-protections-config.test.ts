@@ -88,10 +88,13 @@ describe("cluster max_requests_per_connection", () => {
       clusterProblems(typed({ common_http_protocol_options: { max_headers_count: 10 }, explicit_http_config: { http_protocol_options: {} } })).join("\n"),
     ).toMatch(/common_http_protocol_options: `max_headers_count` is an Envoy field/);
     expect(clusterProblems(typed({ explicit_http2_config: {}, explicit_http_config: { http_protocol_options: {} } })).join("\n")).toMatch(/explicit_http2_config/);
-    // Upstream HTTP/1 trailers: true is what the codec does; false (drop them) is refused.
-    const trailers = typed({ explicit_http_config: { http_protocol_options: { enable_trailers: true } } });
-    expect(loadBootstrap(JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { b: [1] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], clusterExtra: trailers })), "json").clusters).toHaveLength(1);
-    expect(clusterProblems(typed({ explicit_http_config: { http_protocol_options: { enable_trailers: false } } })).join("\n")).toMatch(/http_protocol_options\.enable_trailers: not supported: false/);
+    // Upstream HTTP/1 trailers: true passes them on; false and unset drop them, as Envoy's codec.
+    const withTrailers = (enable: boolean) => {
+      const extra = typed({ explicit_http_config: { http_protocol_options: { enable_trailers: enable } } });
+      return loadBootstrap(JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { b: [1] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], clusterExtra: extra })), "json").clusters[0]!;
+    };
+    expect(withTrailers(true).http1EnableTrailers).toBe(true);
+    expect(withTrailers(false).http1EnableTrailers).toBeUndefined();
     // keepalive PINGs go upstream too, and connection_idle_interval's PING before a stream on an idle connection
     const keepalive = typed({ explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: "10s", timeout: "1s" } } } });
     const cluster = loadBootstrap(JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { b: [1] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], clusterExtra: keepalive })), "json").clusters[0]!;

@@ -51,8 +51,9 @@ describe("overload_manager config", () => {
     expect(problems({ resource_monitors: [{ name: "envoy.resource_monitors.cpu_utilization", typed_config: {} }] }).join("\n")).toMatch(
       /overload_manager\.resource_monitors\[0\]\.name.*unsupported resource monitor "envoy.resource_monitors.cpu_utilization"/,
     );
-    expect(problems({ resource_monitors: [heap], actions: [{ ...stopRequests(), name: "envoy.overload_actions.shrink_heap" }] }).join("\n")).toMatch(
-      /overload_manager\.actions\[0\]\.name.*shrink_heap.*not supported.*tcmalloc/,
+    expect(load({ resource_monitors: [heap], actions: [{ ...stopRequests(), name: "envoy.overload_actions.shrink_heap" }] }).overloadManager?.actions[0]?.name).toBe("envoy.overload_actions.shrink_heap");
+    expect(problems({ resource_monitors: [heap], actions: [{ ...stopRequests(), name: "envoy.overload_actions.reset_high_memory_stream" }] }).join("\n")).toMatch(
+      /overload_manager\.actions\[0\]\.name.*reset_high_memory_stream.*not supported/,
     );
     expect(problems({ resource_monitors: [heap], buffer_factory_config: {} }).join("\n")).toMatch(/overload_manager.*buffer_factory_config/);
     expect(problems({ resource_monitors: [{ ...heap, typed_config: { ...heap.typed_config, extra: 1 } }] }).join("\n")).toMatch(/resource_monitors\[0\]\.typed_config.*extra/);

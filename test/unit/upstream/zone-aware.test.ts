@@ -12,6 +12,7 @@ import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { Host, type Locality } from "../../../core/upstream/host.ts";
 import { localityKey, PrioritySet } from "../../../core/upstream/host-set.ts";
 import { createLoadBalancer } from "../../../core/upstream/load-balancer-factory.ts";
+import { RuntimeLoader } from "../../../core/runtime/runtime-loader.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 
 const zone = (z: string): Locality => ({ region: "r", zone: z, subZone: "" });
@@ -26,12 +27,12 @@ function hostsIn(counts: number[], port0: number): { set: PrioritySet; byZone: H
   return { set, byZone };
 }
 
-function setup(upstream: number[], local: number[] | undefined, config: Partial<LoadBalancingConfig> = {}, policy: LbPolicyName = "ROUND_ROBIN") {
+function setup(upstream: number[], local: number[] | undefined, config: Partial<LoadBalancingConfig> = {}, policy: LbPolicyName = "ROUND_ROBIN", layeredRuntime?: RuntimeLoader) {
   const runtime = new MemoryRuntime({ seed: 21 });
   const { set, byZone } = hostsIn(upstream, 1000);
   const localSet = local ? hostsIn(local, 5000).set : undefined;
   const store = new StatsStore();
-  const lb = createLoadBalancer({ ...DEFAULT_LOAD_BALANCING, ...config, policy }, set, store.scope("cluster.c."), () => runtime.random(), { localPrioritySet: localSet });
+  const lb = createLoadBalancer({ ...DEFAULT_LOAD_BALANCING, ...config, policy }, set, store.scope("cluster.c."), () => runtime.random(), { localPrioritySet: localSet, ...(layeredRuntime ? { layeredRuntime } : {}) });
   const stat = (name: string) => (store.get(`cluster.c.${name}`) as { value: number } | undefined)?.value ?? 0;
   /** The share of `n` picks per zone. */
   const shares = (n = 6000) => {
@@ -77,6 +78,19 @@ describe("zone aware routing", () => {
     const half = setup([2, 2, 2], [1, 1, 1], { zoneRoutingEnabled: 50 }).shares();
     // Half the picks stay local; the other half is plain round robin (a third local).
     expect(half[0]).toBeCloseTo(0.5 + 0.5 / 3, 1);
+  });
+
+  test("upstream.zone_routing.enabled (per pick) and upstream.zone_routing.min_cluster_size (when the hosts change) override the config", () => {
+    const values = new RuntimeLoader(new MemoryRuntime({ seed: 4 }), { layers: [{ kind: "admin", name: "admin" }] });
+    const { shares, set } = setup([2, 2, 2], [1, 1, 1], {}, "ROUND_ROBIN", values);
+    expect(shares()).toEqual([1, 0, 0]);
+    values.mergeValues(new Map([["upstream.zone_routing.enabled", "0"]]));
+    expect(shares()[0]).toBeCloseTo(1 / 3, 1);
+    values.mergeValues(new Map([["upstream.zone_routing.enabled", ""], ["upstream.zone_routing.min_cluster_size", "7"]]));
+    // Read by earlyExitNonLocalityRouting: it applies once the hosts change, as in Envoy.
+    expect(shares()).toEqual([1, 0, 0]);
+    set.updateHosts(0, set.hostSetsPerPriority[0]!.hosts, set.hostSetsPerPriority[0]!.hosts, [], { localLocality: LOCAL });
+    expect(shares()[0]).toBeCloseTo(1 / 3, 1);
   });
 
   test("no local cluster, or a hash balancer: plain balancing", () => {

@@ -61,9 +61,10 @@ afterEach(() => {
   for (const codec of codecs.splice(0)) codec.destroy();
 });
 
-function client(): { codec: Http1ClientCodec; sink: Sink } {
+/** `enableTrailers`: the cluster's Http1ProtocolOptions.enable_trailers (these tests set it unless they test the default). */
+function client(enableTrailers = true): { codec: Http1ClientCodec; sink: Sink } {
   const sink = new Sink();
-  const codec = new Http1ClientCodec(sink);
+  const codec = new Http1ClientCodec(sink, enableTrailers);
   codecs.push(codec);
   return { codec, sink };
 }
@@ -129,6 +130,17 @@ describe("Http1ClientCodec: request encoding", () => {
     trailers.add("x-sum", "1");
     encoder.encodeTrailers(trailers);
     expect(sink.text).toBe("POST / HTTP/1.1\r\nhost: h\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nx-sum: 1\r\n\r\n");
+  });
+
+  test("without enable_trailers (Envoy's default) trailers are not written: the last chunk alone ends the body", () => {
+    const { codec, sink } = client(false);
+    const encoder = codec.newStream(new Recorder());
+    encoder.encodeHeaders(request("POST", "/", "h"), false);
+    encoder.encodeData(bytes("ab"), false);
+    const trailers = new HeaderMap();
+    trailers.add("x-sum", "1");
+    encoder.encodeTrailers(trailers);
+    expect(sink.text).toBe("POST / HTTP/1.1\r\nhost: h\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n");
   });
 
   test("a content-length body goes out as is", () => {

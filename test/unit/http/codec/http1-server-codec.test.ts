@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { CodecError, RequestDecoder, ResponseEncoder, ServerConnectionCallbacks } from "../../../../core/http/codec/codec.ts";
-import { Http1ServerCodec } from "../../../../core/http/codec/http1-server-codec.ts";
+import { Http1ServerCodec, type ServerCodecLimits } from "../../../../core/http/codec/http1-server-codec.ts";
 import type { ByteSink } from "../../../../core/network/byte-sink.ts";
 import { HeaderMap } from "../../../../core/http/header-map.ts";
 import { type RequestHeaders, ResponseHeaders } from "../../../../core/http/message.ts";
@@ -78,7 +78,8 @@ class Harness implements ServerConnectionCallbacks {
   responsesComplete = 0;
   requestsBegun = 0;
   constructor(
-    limits = { maxRequestHeadersBytes: 60 * 1024, maxHeadersCount: 100 },
+    // enable_trailers on: the trailer tests below read them; the default (off) has its own test.
+    limits: ServerCodecLimits = { maxRequestHeadersBytes: 60 * 1024, maxHeadersCount: 100, enableTrailers: true },
     readonly hooks: Hooks = {},
   ) {
     this.codec = new Http1ServerCodec(this.sink, this, limits);
@@ -316,6 +317,18 @@ describe("Http1ServerCodec: requests", () => {
     expect(h.codec.requestComplete).toBe(true);
   });
 
+  test("without enable_trailers (Envoy's default) trailer fields are read and dropped: the body ends the request", () => {
+    const h = new Harness({ maxRequestHeadersBytes: 120, maxHeadersCount: 100 }).feed(
+      "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n",
+    );
+    expect(h.errors).toEqual([]);
+    expect(mergeData(h.stream.events)).toMatchObject([{ kind: "headers", end: false }, { kind: "data", data: "hello", end: true }]);
+    expect(h.codec.requestComplete).toBe(true);
+    // Still within the size budget, though dropped.
+    const big = new Harness({ maxRequestHeadersBytes: 120, maxHeadersCount: 100 }).feed(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ${"t".repeat(200)}\r\n\r\n`);
+    expect(big.errors).toMatchObject([{ status: 431, details: "http1.headers_too_large" }]);
+  });
+
   test("chunked body without trailers ends with empty data", () => {
     const h = new Harness().feed("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
     expect(mergeData(h.stream.events)).toMatchObject([{ kind: "headers", end: false }, { kind: "data", data: "abc", end: true }]);
@@ -548,7 +561,7 @@ describe("Http1ServerCodec: errors", () => {
   });
 
   test("trailers have their own size budget, as Envoy counts headers and trailers apart", () => {
-    const limits = { maxRequestHeadersBytes: 120, maxHeadersCount: 100 };
+    const limits = { maxRequestHeadersBytes: 120, maxHeadersCount: 100, enableTrailers: true };
     const h = new Harness(limits).feed(
       `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX-A: ${"a".repeat(60)}\r\n\r\n0\r\nX-T: ${"t".repeat(60)}\r\n\r\n`,
     );
@@ -621,6 +634,17 @@ describe("Http1ServerCodec: response framing", () => {
     trailers.add("x-checksum", "123");
     h.stream.encoder.encodeTrailers(trailers);
     expect(h.sink.text).toBe("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-checksum: 123\r\n\r\n");
+    expect(h.responsesComplete).toBe(1);
+  });
+
+  test("without enable_trailers (Envoy's default) response trailers are not written: the last chunk alone", () => {
+    const h = new Harness({ maxRequestHeadersBytes: 60 * 1024, maxHeadersCount: 100 }).feed(GET);
+    h.stream.encoder.encodeHeaders(response(200), false);
+    h.stream.encoder.encodeData(bytes("abc"), false);
+    const trailers = new HeaderMap();
+    trailers.add("x-checksum", "123");
+    h.stream.encoder.encodeTrailers(trailers);
+    expect(h.sink.text).toBe("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
     expect(h.responsesComplete).toBe(1);
   });
 

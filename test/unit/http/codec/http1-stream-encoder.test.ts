@@ -62,7 +62,7 @@ class Decoder implements RequestDecoder, ResponseDecoder {
 
 class Server implements ServerConnectionCallbacks {
   readonly sink = new Sink();
-  readonly codec = new Http1ServerCodec(this.sink, this, { maxRequestHeadersBytes: 60 * 1024, maxHeadersCount: 100 });
+  readonly codec = new Http1ServerCodec(this.sink, this, { maxRequestHeadersBytes: 60 * 1024, maxHeadersCount: 100, enableTrailers: true });
   readonly decoder = new Decoder();
   encoder: ResponseEncoder | undefined;
   errors: string[] = [];
@@ -90,7 +90,7 @@ function server(): Server {
 
 function client(): { codec: Http1ClientCodec; sink: Sink } {
   const sink = new Sink();
-  const codec = new Http1ClientCodec(sink);
+  const codec = new Http1ClientCodec(sink, true);
   codecs.push(codec);
   return { codec, sink };
 }
