@@ -473,6 +473,11 @@ describe("RouterFilter: timing and the request body", () => {
         [A]: (req, res) =>
           res.respond(200, "ok", { "x-intact": String(firstDifference(req.body, body) === -1 && req.body.length === body.length), "x-trailer": req.trailers.map(([n, v]) => `${n}=${v}`).join() }),
       },
+      // Trailers pass an HTTP/1 proxy only with enable_trailers on both sides (Envoy's codec drops them otherwise).
+      proxy: {
+        hcm: { http_protocol_options: { enable_trailers: true } },
+        clusterExtra: { typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicit_http_config: { http_protocol_options: { enable_trailers: true } } } } },
+      },
     });
     runtime.setFaults({ port: A }, { connectDelayMs: 50 });
     const client = new MemoryHttpClient(runtime, PROXY);
