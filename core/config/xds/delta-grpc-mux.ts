@@ -28,7 +28,7 @@ import { encodeNode } from "./discovery-node.ts";
 import { anyToJson } from "./proto-to-json.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import type { GrpcMuxLike, Watch, WatchCallbacks } from "./subscription-types.ts";
-import { XdsStream } from "./xds-stream.ts";
+import { type OpenXdsCall, XdsStream } from "./xds-stream.ts";
 
 export const DELTA_ADS_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 
@@ -110,6 +110,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     method: string,
     private readonly node: NodeConfig | undefined,
     private readonly nodeOnFirstMessageOnly: boolean,
+    openCall?: OpenXdsCall,
   ) {
     this.stream = new XdsStream(server, target, method, {
       onStreamEstablished: () => this.onStreamEstablished(),
@@ -117,7 +118,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
       onStreamClosed: (reason) => {
         for (const state of this.states.values()) for (const watch of state.watches) watch.callbacks.onConfigUpdateFailed(reason);
       },
-    });
+    }, openCall);
   }
 
   watch(typeUrl: string, resourceNames: readonly string[], callbacks: WatchCallbacks): Watch {
