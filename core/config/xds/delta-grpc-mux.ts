@@ -229,7 +229,11 @@ export class DeltaGrpcMux implements GrpcMuxLike {
         if (!state.watches.has(watch)) continue;
         const wildcard = watch.names.length === 0;
         if (!wildcard && !watch.names.some((name) => added.has(name))) continue;
-        if (wildcard && added.size === 0 && removed.size === 0) continue;
+        // A wildcard watch hears of a change, and of a response that changes nothing at all
+        // (no resources, no removals: Envoy's WatchMap "notify empty update"), so a server with
+        // no listeners or clusters still completes LDS/CDS init, as in Envoy (watch_map.cc).
+        const empty = added.size === 0 && response.removedResources.length === 0;
+        if (wildcard && added.size === 0 && removed.size === 0 && !empty) continue;
         const mine = wildcard ? [...next.values()].map((held) => held.resource) : watch.names.flatMap((name) => next.get(name)?.resource ?? []);
         const update: RawDiscoveryResponse = { versionInfo: response.systemVersionInfo, resources: mine };
         try {

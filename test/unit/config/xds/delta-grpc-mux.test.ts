@@ -220,6 +220,20 @@ describe("DeltaGrpcMux: responses", () => {
     expect(h.call().of(LISTENER)[3]!.error_detail).toBeUndefined();
   });
 
+  test("wildcard: an empty response is handed on as an empty update (Envoy's WatchMap notifies it), so init completes", async () => {
+    const h = harness();
+    const { rec } = h.watch(CLUSTER, []);
+    h.call().respond(CLUSTER, "n1", []);
+    await settled();
+    expect(rec.updates).toEqual([{ versionInfo: "n1", names: [] }]);
+    expect(h.call().of(CLUSTER)[1]).toMatchObject({ response_nonce: "n1" });
+    // A named watch hears nothing of it.
+    const named = h.watch(ROUTE, ["r1"]);
+    h.call().respond(ROUTE, "n2", []);
+    await settled();
+    expect(named.rec.updates).toEqual([]);
+  });
+
   test("per-resource versions: an update of one keeps the other's; a new stream sends both", async () => {
     const h = harness();
     h.watch(CLUSTER, []);
