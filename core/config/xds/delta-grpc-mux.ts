@@ -50,6 +50,12 @@ const MAX_RESOURCES_PER_TYPE = 100_000;
 interface HeldResource {
   readonly version: string;
   readonly resource: Record<string, unknown>;
+  /**
+   * The server removed it while a named watch kept it in use: it has no version worth
+   * telling a new stream (Envoy's ResourceState::waitingForServer), which then sends it
+   * again if it exists.
+   */
+  readonly removedByServer?: true;
 }
 
 interface TypeState {
@@ -221,6 +227,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
           removed.add(name);
         } else {
           this.server.log.warn(`xds: the server removed ${response.typeUrl} '${name}' by delta: it stays in use (a named resource is kept, as Envoy's RDS and EDS do)`);
+          const held = next.get(name)!;
+          next.set(name, { version: held.version, resource: held.resource, removedByServer: true });
         }
       }
       if (next.size > MAX_RESOURCES_PER_TYPE) throw new Error(`more than ${MAX_RESOURCES_PER_TYPE} ${response.typeUrl} resources`);
@@ -284,7 +292,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     writer.string(2, state.typeUrl);
     for (const name of subscribe.sort()) writer.string(3, name);
     for (const name of unsubscribe.sort()) writer.string(4, name);
-    if (initial) for (const [name, held] of [...state.resources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) writer.mapEntry(5, name, held.version);
+    if (initial) for (const [name, held] of [...state.resources].filter(([, held]) => held.removedByServer !== true).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) writer.mapEntry(5, name, held.version);
     writer.string(6, nonce);
     if (error !== undefined) writer.message(7, (status) => status.uint(1, GrpcStatus.Internal).string(2, error));
     this.firstRequestSent = true;

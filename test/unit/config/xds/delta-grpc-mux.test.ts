@@ -264,7 +264,7 @@ describe("DeltaGrpcMux: responses", () => {
     expect(h.call().of(ENDPOINT)[0]!.initial_resource_versions).toEqual({ e1: "1" });
   });
 
-  test("a named watch keeps a resource the server removes (as Envoy's RDS and EDS)", async () => {
+  test("a named watch keeps a resource the server removes (as Envoy's RDS and EDS), without its version on a new stream", async () => {
     const h = harness();
     const { rec } = h.watch(ROUTE, ["r1"]);
     h.call().respond(ROUTE, "n1", [{ name: "r1", version: "v1" }]);
@@ -273,9 +273,23 @@ describe("DeltaGrpcMux: responses", () => {
     await settled();
     expect(rec.updates).toEqual([{ versionInfo: "n1", names: ["r1"] }]);
     expect(h.call().of(ROUTE)[2]).toMatchObject({ response_nonce: "n2" });
+    // A new watch of it still gets the one in use.
+    const again = h.watch(ROUTE, ["r1"]);
+    await settled();
+    expect(again.rec.updates).toEqual([{ versionInfo: "n2", names: ["r1"] }]);
+    // A new stream subscribes to it with no version (Envoy's waitingForServer), so the server sends it if it exists.
     h.call().callbacks.onRemoteClose(14, "gone");
     h.runtime.advance(500);
-    expect(h.call().of(ROUTE)[0]!.initial_resource_versions).toEqual({ r1: "v1" });
+    const first = h.call().of(ROUTE)[0]!;
+    expect(first.resource_names_subscribe).toEqual(["r1"]);
+    expect(first.initial_resource_versions).toBeUndefined();
+    // Sent again: in use, with its version.
+    h.call().respond(ROUTE, "n3", [{ name: "r1", version: "v3" }]);
+    await settled();
+    expect(rec.updates.at(-1)).toEqual({ versionInfo: "n3", names: ["r1"] });
+    h.call().callbacks.onRemoteClose(14, "gone");
+    h.runtime.advance(500);
+    expect(h.call().of(ROUTE)[0]!.initial_resource_versions).toEqual({ r1: "v3" });
   });
 
   test("a second watch of a held name gets it at once, without asking the server", async () => {
