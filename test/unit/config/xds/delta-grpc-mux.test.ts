@@ -84,12 +84,12 @@ class Recorder {
   };
 }
 
-function harness() {
+function harness(nodeOnFirstMessageOnly = false) {
   const runtime = new MemoryRuntime({ seed: 1 });
   const server = { runtime, log: new Logger(runtime, "off"), stats: new StatsStore() } as unknown as ServerContext;
   const target: GrpcServiceTarget = { clusterName: "xds", authority: "", initialMetadata: [] };
   const calls: FakeCall[] = [];
-  const mux = new DeltaGrpcMux(server, target, DELTA_ADS_METHOD, { id: "node-1", cluster: "c" } as never, false, (callbacks) => {
+  const mux = new DeltaGrpcMux(server, target, DELTA_ADS_METHOD, { id: "node-1", cluster: "c" } as never, nodeOnFirstMessageOnly, (callbacks) => {
     const call = new FakeCall(callbacks);
     calls.push(call);
     return call;
@@ -126,6 +126,21 @@ describe("DeltaGrpcMux: the first requests", () => {
     expect(rds).toMatchObject({ type_url: ROUTE, resource_names_subscribe: ["r1", "r2"] });
     expect(eds).toMatchObject({ type_url: ENDPOINT, resource_names_subscribe: ["e1"] });
     expect(h.call().sent).toHaveLength(4);
+  });
+
+  test("set_node_on_first_message_only: the node on each stream's first request only", () => {
+    const h = harness(true);
+    h.watch(LISTENER, []);
+    h.watch(CLUSTER, []);
+    expect(h.call().sent.map((r) => r.node?.id)).toEqual(["node-1", undefined]);
+    h.call().callbacks.onRemoteClose(14, "gone");
+    h.runtime.advance(500);
+    expect(h.call().sent.map((r) => r.node?.id)).toEqual(["node-1", undefined]);
+    // Without it, every request carries the node.
+    const all = harness();
+    all.watch(LISTENER, []);
+    all.watch(CLUSTER, []);
+    expect(all.call().sent.map((r) => r.node?.id)).toEqual(["node-1", "node-1"]);
   });
 
   test("a wildcard watch added after named ones subscribes to '*'; removing it unsubscribes '*'", () => {
