@@ -28,7 +28,7 @@ import { encodeNode } from "./discovery-node.ts";
 import { anyToJson } from "./proto-to-json.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import type { GrpcMuxLike, Watch, WatchCallbacks } from "./subscription-types.ts";
-import { XdsStream } from "./xds-stream.ts";
+import { type OpenXdsCall, XdsStream } from "./xds-stream.ts";
 
 export const DELTA_ADS_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 
@@ -52,6 +52,12 @@ const MAX_RESOURCES_PER_TYPE = 100_000;
 interface HeldResource {
   readonly version: string;
   readonly resource: Record<string, unknown>;
+  /**
+   * The server removed it while a named watch kept it in use: it has no version worth
+   * telling a new stream (Envoy's ResourceState::waitingForServer), which then sends it
+   * again if it exists.
+   */
+  readonly removedByServer?: true;
 }
 
 interface TypeState {
@@ -113,6 +119,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     method: string,
     private readonly node: NodeConfig | undefined,
     private readonly nodeOnFirstMessageOnly: boolean,
+    openCall?: OpenXdsCall,
   ) {
     this.stream = new XdsStream(server, target, method, {
       onStreamEstablished: () => this.onStreamEstablished(),
@@ -120,7 +127,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
       onStreamClosed: (reason) => {
         for (const state of this.states.values()) for (const watch of state.watches) watch.callbacks.onConfigUpdateFailed(reason);
       },
-    });
+    }, openCall);
   }
 
   watch(typeUrl: string, resourceNames: readonly string[], callbacks: WatchCallbacks): Watch {
@@ -237,9 +244,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
           removed.add(name);
         } else {
           this.server.log.warn(`xds: the server removed ${response.typeUrl} '${name}' by delta: it stays in use (a named resource is kept, as Envoy's RDS and EDS do)`);
-          // Kept for its owner, but with no version: a reconnect does not claim to hold it
-          // (Envoy's DeltaSubscriptionState marks it waiting for the server).
-          next.set(name, { ...next.get(name)!, version: "" });
+          const held = next.get(name)!;
+          next.set(name, { version: held.version, resource: held.resource, removedByServer: true });
         }
       }
       if (next.size > MAX_RESOURCES_PER_TYPE) throw new Error(`more than ${MAX_RESOURCES_PER_TYPE} ${response.typeUrl} resources`);
@@ -248,9 +254,10 @@ export class DeltaGrpcMux implements GrpcMuxLike {
         if (!state.watches.has(watch)) continue;
         const wildcard = watch.names.length === 0;
         if (!wildcard && !watch.names.some((name) => added.has(name) || absent.has(name))) continue;
-        // A response that adds and removes nothing still reaches the wildcard watches (Envoy's
-        // WatchMap "notify empty update"): a server with no clusters lets CDS finish starting.
-        const empty = response.resources.length === 0 && response.removedResources.length === 0;
+        // A wildcard watch hears of a change, and of a response that changes nothing at all
+        // (no resources, no removals: Envoy's WatchMap "notify empty update"), so a server with
+        // no listeners or clusters still completes LDS/CDS init, as in Envoy (watch_map.cc).
+        const empty = added.size === 0 && response.removedResources.length === 0;
         if (wildcard && added.size === 0 && removed.size === 0 && !empty) continue;
         const mine = wildcard ? [...next.values()].map((held) => held.resource) : watch.names.flatMap((name) => next.get(name)?.resource ?? []);
         const update: RawDiscoveryResponse = { versionInfo: response.systemVersionInfo, resources: mine };
@@ -302,7 +309,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     writer.string(2, state.typeUrl);
     for (const name of subscribe.sort()) writer.string(3, name);
     for (const name of unsubscribe.sort()) writer.string(4, name);
-    if (initial) for (const [name, held] of [...state.resources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (held.version !== "") writer.mapEntry(5, name, held.version);
+    if (initial) for (const [name, held] of [...state.resources].filter(([, held]) => held.removedByServer !== true).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) writer.mapEntry(5, name, held.version);
     writer.string(6, nonce);
     if (error !== undefined) writer.message(7, (status) => status.uint(1, GrpcStatus.Internal).string(2, error));
     this.firstRequestSent = true;

@@ -10,7 +10,7 @@
  * Used by the incremental mux (delta-grpc-mux.ts).
  */
 import { GrpcStatus } from "../../http/grpc-common.ts";
-import { GrpcAsyncStream } from "../../http/grpc-async-stream.ts";
+import { GrpcAsyncStream, type GrpcStreamCallbacks } from "../../http/grpc-async-stream.ts";
 import type { TimerHandle } from "../../port.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Gauge } from "../../stats/gauge.ts";
@@ -31,8 +31,18 @@ export interface XdsStreamCallbacks {
   onStreamClosed(reason: string): void;
 }
 
+/** The gRPC call under the stream (GrpcAsyncStream; a unit test drives a fake server side through it). */
+export interface XdsCall {
+  start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[]): void;
+  sendMessage(message: Uint8Array): boolean;
+  reset(): void;
+}
+
+/** Makes the call for one stream (default: a GrpcAsyncStream over the cluster manager). */
+export type OpenXdsCall = (callbacks: GrpcStreamCallbacks, maxMessageBytes: number) => XdsCall;
+
 export class XdsStream {
-  private stream: GrpcAsyncStream | undefined;
+  private stream: XdsCall | undefined;
   private retryTimer: TimerHandle | undefined;
   private readonly backoff: JitteredExponentialBackOffStrategy;
   private stopped = false;
@@ -43,6 +53,7 @@ export class XdsStream {
     private readonly target: GrpcServiceTarget,
     readonly method: string,
     private readonly callbacks: XdsStreamCallbacks,
+    private readonly openCall: OpenXdsCall = (callbacks, maxMessageBytes) => new GrpcAsyncStream(server, callbacks, maxMessageBytes),
   ) {
     this.backoff = new JitteredExponentialBackOffStrategy(XDS_BACKOFF_BASE_MS, XDS_BACKOFF_MAX_MS, server.runtime);
     const scope = server.stats.scope("control_plane.");
@@ -99,8 +110,7 @@ export class XdsStream {
 
   private establish(): void {
     if (this.stopped) return;
-    const stream = new GrpcAsyncStream(
-      this.server,
+    const stream: XdsCall = this.openCall(
       {
         onReceiveMessage: (message) => {
           if (this.stream !== stream) return;
@@ -120,7 +130,7 @@ export class XdsStream {
     this.callbacks.onStreamEstablished();
   }
 
-  private onRemoteClose(stream: GrpcAsyncStream, status: number, message: string): void {
+  private onRemoteClose(stream: XdsCall, status: number, message: string): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
     this.connectedState.set(0);
