@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
-import { httpProxyConfig } from "../support/configs.ts";
+import { HCM_WITH_TRAILERS, HTTP1_CLUSTER_WITH_TRAILERS, httpProxyConfig } from "../support/configs.ts";
 import { H2Client } from "./support/h2-client.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "./support/http-peers.ts";
 import type { HttpMessage } from "./support/http-wire.ts";
@@ -52,7 +52,7 @@ async function setup(bridge: Record<string, unknown> = {}): Promise<void> {
   ];
   server = await startProxy(
     runtime,
-    httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM], empty: [] }, routes: [{ match: { prefix: "/none." }, cluster: "empty" }, { match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: filters } }),
+    httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM], empty: [] }, routes: [{ match: { prefix: "/none." }, cluster: "empty" }, { match: { prefix: "/" }, cluster: "backend" }], hcm: { ...HCM_WITH_TRAILERS, http_filters: filters }, clusterExtra: HTTP1_CLUSTER_WITH_TRAILERS }),
   );
 }
 

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
-import { httpProxyConfig } from "../support/configs.ts";
+import { HCM_WITH_TRAILERS, HTTP1_CLUSTER_WITH_TRAILERS, httpProxyConfig } from "../support/configs.ts";
 import { H2Client } from "./support/h2-client.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "./support/http-peers.ts";
 import type { HttpMessage } from "./support/http-wire.ts";
@@ -59,7 +59,9 @@ async function setup(): Promise<void> {
         { match: { prefix: "/plain." }, action: { route: { cluster: "backend" }, typed_per_filter_config: { "envoy.filters.http.grpc_web": { "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", disabled: true } } } },
         { match: { prefix: "/" }, cluster: "backend" },
       ],
-      hcm: { http_filters: filters },
+      // The upstream is HTTP/1 here: its trailers (grpc-status) reach the filter with enable_trailers.
+      hcm: { ...HCM_WITH_TRAILERS, http_filters: filters },
+      clusterExtra: HTTP1_CLUSTER_WITH_TRAILERS,
     }),
   );
 }

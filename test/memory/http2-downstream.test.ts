@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
-import { httpProxyConfig, type HttpProxyOptions } from "../support/configs.ts";
+import { HTTP1_CLUSTER_WITH_TRAILERS, httpProxyConfig, type HttpProxyOptions } from "../support/configs.ts";
 import { MemoryHttpServer, type UpstreamHandler } from "./support/http-peers.ts";
 import { activeDownstreamConnections, startProxy } from "./support/proxy.ts";
 import { H2Client } from "./support/h2-client.ts";
@@ -59,7 +59,7 @@ describe("HTTP/2 downstream (memory runtime)", () => {
     await setup((req, res) => {
       res.writeHead(200, { "x-seen-host": req.get("host") ?? "", connection: "keep-alive" });
       res.end(`body:${req.body.length}`, { "x-up-trailer": "t" });
-    });
+    }, { clusterExtra: HTTP1_CLUSTER_WITH_TRAILERS });
     const client = new H2Client(runtime, PROXY);
     const ex = client.request([":path", "/x", "cookie", "a=1", "cookie", "b=2", "te", "trailers"], "hello", ["x-req-trailer", "r"]);
     settle();

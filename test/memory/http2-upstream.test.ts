@@ -15,7 +15,7 @@ import { Http2ConnectionImpl } from "../../core/http2/connection.ts";
 import type { Socket } from "../../core/port.ts";
 import { StatsStore } from "../../core/stats/stats-store.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
-import { httpProxyConfig, type HttpRoute } from "../support/configs.ts";
+import { HCM_WITH_TRAILERS, httpProxyConfig, type HttpRoute } from "../support/configs.ts";
 import { type H2Exchange, MemoryH2Server } from "./support/h2-peers.ts";
 import { MemoryHttpClient } from "./support/http-peers.ts";
 import { pooledConnections, resourceCounters, startProxy } from "./support/proxy.ts";
@@ -45,12 +45,12 @@ function typedHttp2(http2: Record<string, unknown> = {}, common?: Record<string,
   };
 }
 
-async function proxy(clusterExtra: Record<string, unknown>, options: { upstream?: Record<string, unknown>; routes?: HttpRoute[] } = {}): Promise<void> {
+async function proxy(clusterExtra: Record<string, unknown>, options: { upstream?: Record<string, unknown>; routes?: HttpRoute[]; hcm?: Record<string, unknown> } = {}): Promise<void> {
   runtime = new MemoryRuntime({ seed: 1 });
   upstream = await MemoryH2Server.listen(runtime, UPSTREAM, options.upstream ?? {});
   server = await startProxy(
     runtime,
-    httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM] }, routes: options.routes ?? [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra }),
+    httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM] }, routes: options.routes ?? [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra, ...(options.hcm ? { hcm: options.hcm } : {}) }),
   );
 }
 
@@ -77,7 +77,8 @@ function expectNoLeaks(all: MemoryHttpClient[]): void {
 
 describe("HTTP/2 upstream pool", () => {
   test("an HTTP/1.1 request goes out as HTTP/2: :authority from Host, connection-specific fields dropped, te: trailers kept; trailers both ways", async () => {
-    await proxy(typedHttp2());
+    // The client speaks HTTP/1.1: its trailers pass with the HCM's enable_trailers.
+    await proxy(typedHttp2(), { hcm: HCM_WITH_TRAILERS });
     upstream!.onRequest = (ex) => ex.respond(200, `got ${ex.body}`, ["grpc-status", "0"]);
     const [client] = clients(1);
     client!.request("POST", "/echo?x=1", { headers: { te: "trailers", "keep-alive": "timeout=5", "x-custom": "v" }, body: "hello", chunked: true });
@@ -307,7 +308,7 @@ describe("HTTP/2 upstream pool", () => {
   });
 
   test("request trailers go out as an HTTP/2 trailer block", async () => {
-    await proxy(typedHttp2());
+    await proxy(typedHttp2(), { hcm: HCM_WITH_TRAILERS });
     upstream!.onRequest = (ex) => ex.respond(200, `trailers ${JSON.stringify(ex.trailers)}`);
     const [client] = clients(1);
     client!.send("POST /t HTTP/1.1\r\nhost: example.com\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-req-trailer: r\r\n\r\n");

@@ -32,7 +32,7 @@ import type { ConnectionFaults, DirectionFaults } from "../../runtimes/memory/fa
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import type { Prng } from "../../runtimes/memory/prng.ts";
 import type { Socket } from "../../core/port.ts";
-import { httpProxyConfig, tcpProxyConfig } from "../support/configs.ts";
+import { HCM_WITH_TRAILERS, HTTP1_CLUSTER_WITH_TRAILERS, httpProxyConfig, tcpProxyConfig } from "../support/configs.ts";
 import { concat, SocketRecorder } from "../port/socket-recorder.ts";
 import { MemoryHttpClient, MemoryHttpServer, type UpstreamResponse } from "./support/http-peers.ts";
 import { encodeMessage, firstDifference, pattern as makePattern, type HttpHead, type HttpMessage } from "./support/http-wire.ts";
@@ -462,8 +462,10 @@ async function runSeed(seed: number, faults = true): Promise<SeedResult> {
       clusters: { backend: UPSTREAMS },
       routes: [{ match: { prefix: "/" }, cluster: "backend" }],
       listenerExtra: { per_connection_buffer_limit_bytes: bufferLimit },
-      ...(hcm ? { hcm } : {}),
+      // Trailers both ways (the invariants check they arrive): enable_trailers on both HTTP/1 sides.
+      hcm: { ...HCM_WITH_TRAILERS, ...hcm },
       clusterExtra: {
+        ...HTTP1_CLUSTER_WITH_TRAILERS,
         connect_timeout: "1s",
         per_connection_buffer_limit_bytes: bufferLimit,
         ...(breakers ? { circuit_breakers: { thresholds: [breakers] } } : {}),

@@ -135,3 +135,18 @@ export function httpProxyConfig(options: HttpProxyOptions): object {
     },
   };
 }
+
+/**
+ * HTTP/1 trailers pass a proxy only with enable_trailers on the side that speaks HTTP/1
+ * (Envoy's codec drops them otherwise): the HCM's option for an HTTP/1 client, the
+ * cluster's for an HTTP/1 upstream.
+ */
+export const HCM_WITH_TRAILERS = { http_protocol_options: { enable_trailers: true } } as const;
+export const HTTP1_CLUSTER_WITH_TRAILERS = {
+  typed_extension_protocol_options: {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+      "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+      explicit_http_config: { http_protocol_options: { enable_trailers: true } },
+    },
+  },
+} as const;
