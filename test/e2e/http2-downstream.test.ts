@@ -11,7 +11,7 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { httpProxyConfig } from "../support/configs.ts";
+import { HTTP1_CLUSTER_WITH_TRAILERS, httpProxyConfig } from "../support/configs.ts";
 
 function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {
@@ -112,6 +112,8 @@ describe.each(RUNTIMES)("HTTP/2 downstream on %s", (runtime) => {
         { match: { prefix: "/" }, cluster: "up" },
       ],
       hcm: { http2_protocol_options: { max_concurrent_streams: 100, initial_stream_window_size: 65535 } },
+      // The upstream speaks HTTP/1.1: its trailers pass with the cluster's enable_trailers.
+      clusterExtra: HTTP1_CLUSTER_WITH_TRAILERS,
     }) as { static_resources: { listeners: Record<string, unknown>[]; clusters: unknown[] } };
     const h2Only = httpProxyConfig({
       listenPort: h2OnlyPort,
