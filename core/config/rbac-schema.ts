@@ -200,9 +200,10 @@ export const rbacFilterConfig: z.ZodType<RbacConfig> = lazySchema(() =>
   z
     .strictObject({ ...rbacFields, matcher: rbacMatcher.optional(), shadow_matcher: rbacMatcher.optional() })
     .superRefine((c, ctx) => {
-      // Envoy's RoleBasedAccessControlFilterConfig takes one or the other (engine_impl's createEngine / createShadowEngine).
-      if (c.rules && c.matcher) ctx.addIssue({ code: "custom", message: "must set only one of rules, matcher" });
-      if (c.shadow_rules && c.shadow_matcher) ctx.addIssue({ code: "custom", message: "must set only one of shadow_rules, shadow_matcher" });
+      // Envoy's createEngine / createShadowEngine use the matcher and ignore the rules with a
+      // warning ("RBAC rules are ignored when matcher is configured"); polyvoy never ignores a field.
+      if (c.rules && c.matcher) ctx.addIssue({ code: "custom", message: "must set only one of rules, matcher (Envoy would ignore rules)" });
+      if (c.shadow_rules && c.shadow_matcher) ctx.addIssue({ code: "custom", message: "must set only one of shadow_rules, shadow_matcher (Envoy would ignore shadow_rules)" });
     })
     .transform((c): RbacConfig => ({ ...rbacConfigOf(c), ...(c.matcher && { matcher: c.matcher }), ...(c.shadow_matcher && { shadowMatcher: c.shadow_matcher }) })));
 

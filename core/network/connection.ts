@@ -34,6 +34,8 @@ let nextConnectionId = 0;
 
 /** Queued writes up to this size are joined into one buffer (one copy); larger ones go out as they are. */
 const JOIN_LIMIT = 16 * 1024;
+/** The most fields one dynamic metadata namespace of a connection holds (a bound is ours). */
+const MAX_METADATA_FIELDS = 1024;
 
 /**
  * A downstream or upstream TCP connection over a port Socket (Envoy's
@@ -63,10 +65,23 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
    */
   dynamicMetadata: Record<string, Record<string, unknown>> | undefined;
 
-  /** Envoy's StreamInfo::setDynamicMetadata: the fields are merged into the namespace's, a field given again replaced. */
+  /**
+   * Envoy's StreamInfo::setDynamicMetadata: the fields are merged into the namespace's, a
+   * field given again replaced. A namespace holds at most MAX_METADATA_FIELDS fields (a
+   * client choosing the keys, as postgres_proxy's table names, must not grow it without end):
+   * new fields past that are dropped, fields already there still updated.
+   */
   setDynamicMetadata(namespace: string, fields: Readonly<Record<string, unknown>>): void {
     const all = (this.dynamicMetadata ??= Object.create(null) as Record<string, Record<string, unknown>>);
-    all[namespace] = { ...all[namespace], ...fields };
+    const target = (all[namespace] ??= Object.create(null) as Record<string, unknown>);
+    let size = Object.keys(target).length;
+    for (const [key, value] of Object.entries(fields)) {
+      if (!(key in target)) {
+        if (size >= MAX_METADATA_FIELDS) continue;
+        size++;
+      }
+      target[key] = value;
+    }
   }
 
   constructor(

@@ -139,11 +139,16 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     const watch = new DeltaWatch(this, state, resourceNames, callbacks);
     state.watches.add(watch);
     // What this mux already has for it: a server sends a resource once per stream.
-    const held = resourceNames.flatMap((name) => state.resources.get(name)?.resource ?? []);
-    if (held.length > 0) {
-      const update: RawDiscoveryResponse = { versionInfo: state.versionInfo, resources: held };
-      state.queue = state.queue.then(() => (state.watches.has(watch) ? watch.callbacks.onConfigUpdate(update) : undefined)).catch(() => undefined);
-    }
+    // Read once the responses being applied are done: one applying now was handed to the
+    // watches there were when it began, and this watch was not among them.
+    state.queue = state.queue
+      .then(() => {
+        const held = resourceNames.flatMap((name) => state.resources.get(name)?.resource ?? []);
+        if (held.length === 0 || !state.watches.has(watch)) return undefined;
+        const update: RawDiscoveryResponse = { versionInfo: state.versionInfo, resources: held };
+        return watch.callbacks.onConfigUpdate(update);
+      })
+      .catch(() => undefined);
     if (!this.stream.open) this.stream.ensureOpen();
     else this.sendRequest(state, undefined);
     return watch;

@@ -154,12 +154,17 @@ export class GrpcMux implements GrpcMuxLike {
     }
     const watch = new MuxWatch(this, state, resourceNames, callbacks);
     state.watches.add(watch);
-    const cached = resourceNames.flatMap((name) => state.cache.get(name) ?? []);
-    if (cached.length > 0) {
-      const update: RawDiscoveryResponse = { versionInfo: state.versionInfo, resources: cached };
-      // Refused or not, the subscription logs and counts it; the server's next push follows.
-      state.queue = state.queue.then(() => (state.watches.has(watch) ? watch.callbacks.onConfigUpdate(update) : undefined)).catch(() => undefined);
-    }
+    // Read once the responses being applied are done (one applying now was handed to the
+    // watches there were when it began, and this watch was not among them). Refused or not,
+    // the subscription logs and counts it; the server's next push follows.
+    state.queue = state.queue
+      .then(() => {
+        const cached = resourceNames.flatMap((name) => state.cache.get(name) ?? []);
+        if (cached.length === 0 || !state.watches.has(watch)) return undefined;
+        const update: RawDiscoveryResponse = { versionInfo: state.versionInfo, resources: cached };
+        return watch.callbacks.onConfigUpdate(update);
+      })
+      .catch(() => undefined);
     if (this.stream === undefined && this.retryTimer === undefined) this.establish();
     else if (this.stream !== undefined) this.queueRequest(state, undefined);
     return watch;

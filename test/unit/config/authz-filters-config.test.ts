@@ -37,7 +37,7 @@ describe("rbac", () => {
     ]);
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: { id: 1 } } } } }))).toEqual([`${P}.condition: not supported: CEL conditions are not supported`]);
     expect(problems(rbac({ matcher: { matcher_tree: {} } }))[0]).toBe(`${HCM_FILTERS}.matcher.matcher_tree: not supported: matcher_tree is not supported in RBAC matchers; use matcher_list`);
-    expect(problems(rbac({ rules: {}, matcher: {} }))).toEqual([`${HCM_FILTERS}: must set only one of rules, matcher`]);
+    expect(problems(rbac({ rules: {}, matcher: {} }))).toEqual([`${HCM_FILTERS}: must set only one of rules, matcher (Envoy would ignore rules)`]);
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ metadata: {} }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]\.metadata: not supported: metadata matchers/);
   });
 
