@@ -15,65 +15,12 @@
 import { resolve } from "node:path";
 import { PROXY_PORT, startCore, UPSTREAM_PORT } from "./lib/core-pair.ts";
 import { polyvoyConfig } from "./lib/targets.mjs";
-
-const ALWAYS = { default_value: { numerator: 100 } };
-const FILTERS = [
-  { name: "envoy.filters.http.cors", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } },
-  {
-    name: "envoy.filters.http.local_ratelimit",
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-      stat_prefix: "bench",
-      token_bucket: { max_tokens: 1_000_000_000, tokens_per_fill: 1_000_000_000, fill_interval: "1s" },
-      filter_enabled: ALWAYS,
-      filter_enforced: ALWAYS,
-    },
-  },
-  { name: "envoy.filters.http.csrf", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy", filter_enabled: ALWAYS } },
-  {
-    name: "envoy.filters.http.header_mutation",
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
-      mutations: { request_mutations: [{ append: { header: { key: "x-bench", value: "1" } } }] },
-    },
-  },
-  { name: "envoy.filters.http.fault", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault" } },
-];
-
-/** The performance target's rbac: one ALLOW policy every bench request matches (a path prefix and a header present). */
-const RBAC = {
-  name: "envoy.filters.http.rbac",
-  typed_config: {
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
-    rules: {
-      action: "ALLOW",
-      policies: {
-        bench: {
-          permissions: [{ url_path: { path: { prefix: "/" } } }],
-          principals: [{ header: { name: "host", present_match: true } }],
-        },
-      },
-    },
-  },
-};
+import { CORS, CSRF, FAULT, HEADER_MUTATION, LOCAL_RATELIMIT, targetChain as theTargetChain, userFilter, withFilters } from "./lib/target-chain.mjs";
 
 /** The TypeScript filter, by the path the memory runtime's importModule knows it under. */
 const USER_FILTER_MODULE = "./examples/filters/add-header.ts";
-const USER_FILTER = {
-  name: "add-header",
-  typed_config: { "@type": "type.googleapis.com/polyvoy.filters.http.script.v1.Script", module: USER_FILTER_MODULE, config: { header: "x-bench", value: "1" } },
-};
-
-function withFilters(config: object, filters: object[]): object {
-  const copy = structuredClone(config) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: object[]; route_config: object } }[] }[] }[] } };
-  const hcm = copy.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
-  hcm.http_filters.unshift(...filters);
-  // A CORS policy on the route configuration, so the cors filter has a policy to apply.
-  (hcm.route_config as Record<string, unknown>).typed_per_filter_config = {
-    "envoy.filters.http.cors": { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", allow_origin_string_match: [{ exact: "https://app.example" }] },
-  };
-  return copy;
-}
+const USER_FILTER = userFilter(USER_FILTER_MODULE);
+const FILTERS = [CORS, LOCAL_RATELIMIT, CSRF, HEADER_MUTATION, FAULT];
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number => {
@@ -87,8 +34,7 @@ const base = polyvoyConfig(PROXY_PORT, UPSTREAM_PORT);
 const userFilterOnly = args.includes("--user-filter");
 const withUserFilter = args.includes("--with-user-filter");
 const targetChain = args.includes("--target-chain");
-const [cors, ratelimit, , headerMutation] = FILTERS;
-const bFilters = userFilterOnly ? [USER_FILTER] : withUserFilter ? [...FILTERS, USER_FILTER] : targetChain ? [cors, ratelimit, headerMutation, RBAC, USER_FILTER] : FILTERS;
+const bFilters = userFilterOnly ? [USER_FILTER] : withUserFilter ? [...FILTERS, USER_FILTER] : targetChain ? theTargetChain(USER_FILTER_MODULE) : FILTERS;
 const bLabel = userFilterOnly
   ? "a TypeScript filter + router"
   : withUserFilter

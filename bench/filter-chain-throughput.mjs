@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// The performance target's filter chain by throughput (issue #28: cors, local_ratelimit,
+// header_mutation, rbac and a TypeScript filter before the router cost at most 15 % of
+// small-GET throughput against the router alone, on every runtime): `polyvoy compare` on
+// the bench config without the chain, then with it (bench/lib/target-chain.mjs), each
+// runtime pinned to one core, small GETs (/64) to the bench's origin; printed per runtime:
+// req/s and CPU µs per request of both, and the chain's cost. The two configs run one after
+// the other, so a machine whose load changes between them moves the figures: run it quiet.
+//
+//   node bench/filter-chain-throughput.mjs [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { targetChain, withFilters } from "./lib/target-chain.mjs";
+import { polyvoyConfig } from "./lib/targets.mjs";
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "3" },
+    duration: { type: "string", default: "5s" },
+    runtimes: { type: "string", default: "node,bun,deno" },
+  },
+});
+const root = resolve(import.meta.dirname, "..");
+const dir = mkdtempSync(join(tmpdir(), "polyvoy-filter-chain-"));
+// Ports are the compare tool's to rewrite: --origin builtin points every cluster at its origin.
+const base = polyvoyConfig(10000, 10001);
+const configs = {
+  "router alone": base,
+  "the chain + router": withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))),
+};
+
+const results = {};
+for (const [label, config] of Object.entries(configs)) {
+  const path = join(dir, `${label.replace(/\W+/g, "-")}.json`);
+  const out = `${path}.out`;
+  writeFileSync(path, JSON.stringify(config));
+  console.error(`== ${label}`);
+  const args = [join(root, "bench/compare.mjs"), "-c", path, "--origin", "builtin", "--target", "/64", "--rounds", values.rounds, "--duration", values.duration, "--runtimes", values.runtimes, "--out", out];
+  const run = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+  if (run.status !== 0) {
+    console.error(`polyvoy compare failed for ${label} (exit ${run.status})`);
+    process.exit(1);
+  }
+  const summary = JSON.parse(readFileSync(join(out, "results.json"), "utf8")).summary;
+  const target = JSON.parse(readFileSync(join(out, "results.json"), "utf8")).targets.find((t) => t.path === "/64").id;
+  results[label] = Object.fromEntries(
+    Object.entries(summary.runtimes)
+      .filter(([runtime]) => runtime !== "direct")
+      .map(([runtime, r]) => [runtime, { rps: r.targets?.[target]?.rps?.median, cpu: r.targets?.[target]?.cpuUsPerRequest }]),
+  );
+}
+
+const [alone, chained] = Object.values(results);
+console.log(`small GETs (/64), 64 connections, ${values.rounds} rounds of ${values.duration}, each runtime pinned to one core`);
+for (const runtime of Object.keys(alone)) {
+  const a = alone[runtime];
+  const b = chained[runtime];
+  if (!a?.rps || !b?.rps) {
+    console.log(`  ${runtime}: not measured`);
+    continue;
+  }
+  const cost = (1 - b.rps / a.rps) * 100;
+  const cpu = a.cpu && b.cpu ? `; CPU ${a.cpu.toFixed(1)} → ${b.cpu.toFixed(1)} µs/request` : "";
+  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, the chain costs ${cost.toFixed(1)} % (target ≤ 15 %)${cpu}`);
+}
