@@ -53,7 +53,10 @@ describe.each(RUNTIMES)("overload_manager on %s", (runtime) => {
             },
           },
         ],
-        actions: [{ name: "envoy.overload_actions.stop_accepting_requests", triggers: [{ name: "envoy.resource_monitors.fixed_heap", threshold: { value: 0.95 } }] }],
+        actions: [
+          { name: "envoy.overload_actions.stop_accepting_requests", triggers: [{ name: "envoy.resource_monitors.fixed_heap", threshold: { value: 0.95 } }] },
+          { name: "envoy.overload_actions.shrink_heap", triggers: [{ name: "envoy.resource_monitors.fixed_heap", threshold: { value: 0.95 } }] },
+        ],
       },
     });
   });
@@ -78,6 +81,19 @@ describe.each(RUNTIMES)("overload_manager on %s", (runtime) => {
     // The admin is never shed.
     expect((await request(`http://127.0.0.1:${adminPort}/ready`)).statusCode).toBe(200);
   });
+
+  test("shrink_heap: active while the heap is over the max; every 10 s bun hands free memory back (shrink_count), node and deno say once they cannot", async () => {
+    await expect.poll(() => stats("shrink_heap.active"), { timeout: 5000 }).toMatch(/^overload\.envoy\.overload_actions\.shrink_heap\.active: 1$/m);
+    if (runtime === "bun") {
+      // Envoy's HeapShrinker looks every 10 s.
+      await expect.poll(() => stats("shrink_heap.shrink_count"), { timeout: 16_000, interval: 500 }).toMatch(/^overload\.envoy\.overload_actions\.shrink_heap\.shrink_count: [1-9]/m);
+    } else {
+      // No --expose-gc: the runtime has no call that releases free memory.
+      expect(proxy.stderr).toContain("overload action envoy.overload_actions.shrink_heap: the");
+      expect(proxy.stderr).toContain("offers no call that releases free memory");
+      expect(await stats("shrink_heap.shrink_count")).toMatch(/^overload\.envoy\.overload_actions\.shrink_heap\.shrink_count: 0$/m);
+    }
+  }, 25_000);
 
   test("global_downstream_max_connections: the connection past the limit is closed at once", async () => {
     // Earlier connections (closed by their clients) leave the count a moment later.
