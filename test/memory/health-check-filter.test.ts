@@ -91,6 +91,15 @@ describe("health_check filter", () => {
     expect(upstreamSeen).toBe(1);
   });
 
+  test("a check passed through is not charged to the cluster's response stats (Envoy's chargeUpstreamCode skips health checks); another request is", async () => {
+    await proxy({ pass_through_mode: true });
+    const stat = (name: string) => (server.stats.get(`cluster.backend.${name}`) as { value: number } | undefined)?.value ?? 0;
+    expect((await get("/healthz")).status).toBe(200);
+    expect([stat("upstream_rq_200"), stat("upstream_rq_completed"), stat("external.upstream_rq_200")]).toEqual([0, 0, 0]);
+    expect((await get("/other")).status).toBe(200);
+    expect([stat("upstream_rq_200"), stat("upstream_rq_completed"), stat("external.upstream_rq_200")]).toEqual([1, 1, 1]);
+  });
+
   test("cache_time: the upstream's answer is reused for that long", async () => {
     await proxy({ pass_through_mode: true, cache_time: "2s" });
     upstreamStatus = 503;

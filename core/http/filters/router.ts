@@ -600,9 +600,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamResponseHeadersAt = now;
     // Envoy's router marks a proxied response so (Filter::onUpstreamHeaders): %RESPONSE_CODE_DETAILS% is via_upstream.
     info.responseCodeDetails = "via_upstream";
-    // Envoy's chargeUpstreamCode: canary by the host or the upstream's x-envoy-upstream-canary.
+    // Envoy's chargeUpstreamCode: canary by the host or the upstream's x-envoy-upstream-canary;
+    // nothing charged for a request the health_check filter passed through.
     this.canaryHost = host.canary || headers.get("x-envoy-upstream-canary") === "true";
-    const clusterStats = this.cluster?.stats;
+    const clusterStats = info.healthCheck ? undefined : this.cluster?.stats;
     if (clusterStats) {
       clusterStats.countResponse(headers.status);
       clusterStats.countResponseCategories(headers.status, this.internalRequest, this.canaryHost);
@@ -726,12 +727,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Envoy resets an upstream request whose response completed before the request
     // did: the connection still expects body bytes and can never be reused.
     if (!this.requestEnded) request?.resetStream();
-    const stats = this.cluster?.stats;
+    // Envoy's onUpstreamComplete: no timing for a health check passed through; canary by the host alone.
+    const stats = this.callbacks.streamInfo.healthCheck ? undefined : this.cluster?.stats;
     if (stats) {
       stats.upstreamRqCompleted.inc();
       const time = approximateNow(this.server.runtime) - this.callbacks.streamInfo.upstreamRequestStart;
       stats.upstreamRqTime.record(time);
-      stats.recordResponseTimeCategories(time, this.internalRequest, this.canaryHost);
+      stats.recordResponseTimeCategories(time, this.internalRequest, request?.host.canary === true);
       if (this.staleConnectionRetried) stats.upstreamRqRetrySuccess.inc();
     }
   }
@@ -814,7 +816,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    */
   private chargeUpstreamAbort(code: number): void {
     const stats = this.cluster?.stats;
-    if (stats === undefined) return;
+    if (stats === undefined || this.callbacks.streamInfo.healthCheck) return;
     stats.countResponse(code);
     stats.upstreamRqCompleted.inc();
     stats.countResponseCategories(code, this.internalRequest, this.canaryHost);
