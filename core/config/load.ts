@@ -149,6 +149,8 @@ function crossCheck(tree: unknown): string[] {
     clusterNames.add(name);
   });
 
+  problems.push(...checkConfigSourceClusters(tree, resources));
+
   const byName = new Map<string, { named: boolean }>();
   const byAddress = new Map<string, ListenerConfig>();
   items(field(resources, "listeners")).forEach((raw, i) => {
@@ -228,6 +230,37 @@ function checkRouteClusters(routeConfig: RouteConfiguration, at: ConfigPath, clu
     });
     vhost.requestMirrorPolicies?.forEach((m, i) => m.cluster !== undefined && missing([...at, "virtual_hosts", v, "request_mirror_policies", i, "cluster"], m.cluster));
   });
+  return problems;
+}
+
+/**
+ * dynamic_resources' management servers: an envoy_grpc or REST source names a cluster of
+ * static_resources that is not EDS (Envoy's checkApiConfigSourceSubscriptionBackingCluster:
+ * the cluster that brings the config cannot itself come from it).
+ */
+function checkConfigSourceClusters(tree: unknown, resources: unknown): string[] {
+  const staticNonEds = new Set<string>();
+  for (const raw of items(field(resources, "clusters"))) {
+    const name = field(raw, "name");
+    const type = field(raw, "type");
+    if (typeof name === "string" && !(typeof type === "string" && type.toUpperCase() === "EDS")) staticNonEds.add(name);
+  }
+  const problems: string[] = [];
+  const dynamic = field(tree, "dynamic_resources");
+  for (const key of ["lds_config", "cds_config", "ads_config"]) {
+    const api = key === "ads_config" ? field(dynamic, key) : field(field(dynamic, key), "api_config_source");
+    if (api === undefined) continue;
+    const at: ConfigPath = key === "ads_config" ? ["dynamic_resources", key] : ["dynamic_resources", key, "api_config_source"];
+    const named: [ConfigPath, unknown][] = [
+      ...items(field(api, "grpc_services")).map((g, i): [ConfigPath, unknown] => [[...at, "grpc_services", i, "envoy_grpc", "cluster_name"], field(field(g, "envoy_grpc"), "cluster_name")]),
+      ...items(field(api, "cluster_names")).map((n, i): [ConfigPath, unknown] => [[...at, "cluster_names", i], n]),
+    ];
+    for (const [path, name] of named) {
+      if (typeof name === "string" && !staticNonEds.has(name)) {
+        problems.push(problemAt(path, `envoy.config.core.v3.ApiConfigSource must have a statically defined non-EDS cluster: '${name}' does not exist, was added via api, or is an EDS cluster`));
+      }
+    }
+  }
   return problems;
 }
 

@@ -24,6 +24,17 @@ function load(dynamic: object): { problems?: readonly string[]; bootstrap?: { dy
 const api = (extra: object = {}) => ({ api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }], ...extra });
 
 describe("ConfigSource from a management server", () => {
+  test("the server's cluster is a static one, not EDS (Envoy's checkApiConfigSourceSubscriptionBackingCluster)", () => {
+    const message = (name: string) => `must have a statically defined non-EDS cluster: '${name}' does not exist, was added via api, or is an EDS cluster`;
+    expect(load({ ads_config: api({ grpc_services: [{ envoy_grpc: { cluster_name: "nope" } }] }), cds_config: { ads: {} } }).problems).toEqual([
+      `dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: envoy.config.core.v3.ApiConfigSource ${message("nope")}`,
+    ]);
+    const rest = { api_type: "REST", transport_api_version: "V3", cluster_names: ["eds_cluster"], refresh_delay: "1s" };
+    const eds = { name: "eds_cluster", type: "EDS", connect_timeout: "1s", eds_cluster_config: { eds_config: { api_config_source: api(), resource_api_version: "V3" } } };
+    const result = loadConfig(JSON.stringify({ dynamic_resources: { lds_config: { api_config_source: rest } }, static_resources: { clusters: [XDS_CLUSTER, eds] } }), "json") as { problems?: string[] };
+    expect(result.problems).toEqual([`dynamic_resources.lds_config.api_config_source.cluster_names[0]: envoy.config.core.v3.ApiConfigSource ${message("eds_cluster")}`]);
+  });
+
   test("GRPC and ADS are taken, initial_fetch_timeout defaults to 15 s", () => {
     const result = load({ ads_config: api(), cds_config: { ads: {}, resource_api_version: "V3" }, lds_config: { api_config_source: api(), initial_fetch_timeout: "2s" } });
     expect(result.problems).toBeUndefined();
