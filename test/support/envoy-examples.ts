@@ -50,7 +50,9 @@ export async function localize(file: string, upstreams: Record<string, number>, 
   const config = yamlParse(withMintedPem(readFileSync(join(FIXTURES, file), "utf8"))) as Json;
   const ports = new Map<number, number>();
   const move = async (socketAddress: Json) => {
-    const port = await freePort();
+    // Free now but not yet bound: two of this config's addresses must not get the same one.
+    let port = await freePort();
+    while ([...ports.values()].includes(port)) port = await freePort();
     ports.set(socketAddress.port_value, port);
     socketAddress.address = "127.0.0.1";
     socketAddress.port_value = port;
