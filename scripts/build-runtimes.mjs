@@ -97,6 +97,9 @@ async function nodeScriptModule(banner) {
   });
   const body = out.outputFiles[0].text;
   if (body.includes(NODE_SCRIPT_END)) throw new Error("the node bundle contains the script end marker");
+  // bin/node-code-cache.js reads ASCII as latin1 (cheaper than UTF-8); esbuild escapes
+  // everything else (its default charset), so this only fails if that default changes.
+  if (!/^[\x00-\x7f]*$/.test(body)) throw new Error("the node bundle is not ASCII");
   return (
     `${banner}\nimport { createRequire } from "node:module";\n` +
     `${NODE_SCRIPT_BEGIN}(function (require) {\n${body}\n})${NODE_SCRIPT_END}(createRequire(import.meta.url));\n`
