@@ -94,7 +94,9 @@ export function checkGoals(table) {
   const PEERS = { node: ["node-http-proxy", "fastify-reply-from"], bun: ["bun-fetch"], deno: ["deno-fetch"] };
   const rss = POLYVOYS.map((id) => {
     const peers = PEERS[RUNTIME[id]].map((peer) => medianOf(table, "rss-load-peak", peer)).filter((v) => v !== undefined);
-    const mine = medianOf(table, "rss-load-peak", id);
+    // As the package runs it, when the run measured that (--only polyvoy-<runtime>-package): on
+    // node the sources run through tsx, which holds tens of MiB of its own.
+    const mine = medianOf(table, "rss-load-peak", `${id}-package`) ?? medianOf(table, "rss-load-peak", id);
     return mine === undefined || peers.length === 0 ? undefined : { mine, best: Math.min(...peers) };
   });
   // Not measured unless the run had the small-GET scenario on a target with a process.

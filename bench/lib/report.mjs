@@ -84,6 +84,24 @@ function errorsText(cell) {
   return `${kinds.length ? kinds.join(", ") : cell.errors.toLocaleString("en-US")} (${cell.requests.toLocaleString("en-US")} ${cell.requests === 1 ? "request" : "requests"})`;
 }
 
+/**
+ * postgres_proxy's cost per target: queries/s with the filter over tcp_proxy alone (medians),
+ * and the proxy's CPU time per query of each (less noisy on a shared machine).
+ */
+export function postgresFilterCost(doc, shown) {
+  const cpu = (id, scenario) => median((doc.results[id]?.scenarios?.[scenario]?.samples ?? []).map((s) => s.cpuUsPerRequest).filter((v) => typeof v === "number"));
+  const parts = [];
+  for (const target of shown) {
+    const alone = doc.table.postgres?.[target.id]?.median;
+    const filtered = doc.table["postgres-filter"]?.[target.id]?.median;
+    if (typeof alone !== "number" || typeof filtered !== "number" || !alone) continue;
+    const [a, b] = [cpu(target.id, "postgres"), cpu(target.id, "postgres-filter")];
+    const cpuText = a !== null && b !== null ? `; CPU ${fmt(a)} → ${fmt(b)} µs/query, ${(b / a).toFixed(2)}×` : "";
+    parts.push(`${target.label} ${(filtered / alone).toFixed(2)}× (${fmt(alone)} → ${fmt(filtered)} queries/s${cpuText})`);
+  }
+  return `postgres_proxy's cost (with the filter ÷ tcp_proxy alone, medians): ${parts.length ? parts.join(", ") : "–"}.`;
+}
+
 export function renderMarkdown(doc) {
   const { meta, targets, table, notes } = doc;
   const byId = Object.fromEntries(targets.map((t) => [t.id, t]));
@@ -159,6 +177,7 @@ export function renderMarkdown(doc) {
         `| ${target.label} | ${target.runtime ?? (target.kind === "direct" ? "–" : "native")} | ${fmt(cell.median)} | ${fmt(cell.min)}–${fmt(cell.max)} | ${vsPeer} | ${vsNginx} | ${errorsText(cell)} |`,
       );
     }
+    if (metric.id === "postgres-filter") lines.push("", postgresFilterCost(doc, shown));
     if ((metric.scenario === "latency" || metric.scenario === "latency-half") && row.direct?.median !== undefined) {
       const added = shown
         .filter((t) => t.kind !== "direct" && row[t.id]?.median !== undefined)

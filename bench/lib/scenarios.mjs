@@ -37,6 +37,13 @@ export const THROUGHPUT = [
   { id: "h2-tls-get", title: "HTTP/2 over TLS (ALPN h2) small GETs, 100 streams on each of 8 connections (h2load)", path: "/64", connections: 8, streams: 100, protocol: "h2", unit: "req/s" },
   // gRPC unary (h2load posting one message to a @grpc/grpc-js Echo service, bench/peers/grpc-origin.mjs):
   // direct and through polyvoy (h2c downstream, an HTTP/2 cluster) only; the other peers have no gRPC route.
+  // PostgreSQL (protocol 3.0) over tcp_proxy, to bench/peers/postgres-origin.mjs: each of 64
+  // sessions sends a simple query (SELECT 1) and waits for its ReadyForQuery (bench/load/
+  // postgres-client.mjs), through tcp_proxy alone and with postgres_proxy before it (its
+  // decoding both ways, stats and SQL metadata): the filter's cost is the ratio of the two.
+  // Direct and polyvoy only (the peers are HTTP proxies).
+  { id: "postgres", title: "PostgreSQL simple queries through tcp_proxy, 64 sessions", connections: 64, protocol: "postgres", unit: "queries/s" },
+  { id: "postgres-filter", title: "PostgreSQL simple queries through postgres_proxy + tcp_proxy, 64 sessions", connections: 64, protocol: "postgres-filter", unit: "queries/s" },
   { id: "grpc-unary", title: "gRPC unary (@grpc/grpc-js echo), 10 streams on each of 8 connections (h2load)", path: GRPC_PATH, connections: 8, streams: 10, protocol: "grpc", unit: "req/s" },
 ];
 

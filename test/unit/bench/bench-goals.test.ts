@@ -122,6 +122,8 @@ describe("bench speed targets", () => {
     expect(checkGoals(table)[7]!.met).toBe(true);
     delete table["rss-load-peak"]!["deno-fetch"];
     expect(checkGoals(table)[7]).toMatchObject({ met: null, measured: "node 80.0 vs 85.0, bun 30.0 vs 31.0, deno – MiB" });
+    table["rss-load-peak"]!["polyvoy-node-package"] = cell(60);
+    expect(checkGoals(table)[7]!.measured).toMatch(/^node 60\.0 vs 85\.0, /);
   });
 
   test("the section is a table with a verdict per target; a quick run's figures are not judged", () => {
