@@ -10,7 +10,8 @@
 //
 //   --runtime node|bun|deno   (default node)
 //   --variant JSON            {"name", "env": {…}, "args": [runtime flags before the script]}; repeatable
-//   --scenarios a,b           throughput scenarios (default get-64c,body-1m,upload-1m)
+//   --scenarios a,b           throughput scenarios (default get-64c,body-1m,upload-1m; postgres and
+//                             postgres-filter add the PostgreSQL origin and listeners)
 //   --rounds N --seconds S --warmup S   (default 3, 5, 2)
 //   --no-build                (dist/ is already built from this tree)
 import { join } from "node:path";
@@ -18,10 +19,10 @@ import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import os from "node:os";
 import { loadTools } from "./lib/load.mjs";
-import { startOrigin } from "./lib/origin.mjs";
+import { startOrigin, startPostgresOrigin } from "./lib/origin.mjs";
 import { THROUGHPUT, fmt, measureThroughput } from "./lib/scenarios.mjs";
 import { BIN, Proc, ROOT, cpuPlan, nofileHardLimit, run, waitReady, wrapped, freePort } from "./lib/system.mjs";
-import { polyvoyConfig } from "./lib/targets.mjs";
+import { polyvoyConfig, withPostgresListeners } from "./lib/targets.mjs";
 import { median } from "./lib/report.mjs";
 
 function parse(argv) {
@@ -66,7 +67,7 @@ const log = (line) => console.log(line);
 const settings = { runs: 1, seconds: o.seconds, warmupSeconds: o.warmup, pauseMs: 300, scenarios: new Set(o.scenarios) };
 const started = new Set();
 const workDir = mkdtempSync(join(tmpdir(), "polyvoy-env-ab-"));
-const ctx = { settings, cpu: cpuPlan(), tools: loadTools(), nofile: nofileHardLimit(), workDir, origin: null };
+const ctx = { settings, cpu: cpuPlan(), tools: loadTools(), nofile: nofileHardLimit(), workDir, origin: null, postgresOrigin: null };
 const loadBefore = os.loadavg()[0];
 
 async function main() {
@@ -74,6 +75,10 @@ async function main() {
   if (built.code !== 0) throw new Error(`npm run build failed:\n${built.stderr.slice(-2000)}`);
   ctx.origin = await startOrigin(ctx);
   started.add(ctx.origin.proc);
+  if (o.scenarios.some((id) => id.startsWith("postgres"))) {
+    ctx.postgresOrigin = await startPostgresOrigin(ctx);
+    started.add(ctx.postgresOrigin.proc);
+  }
   const runner = { node: [process.execPath, []], bun: [join(BIN, "bun"), []], deno: [join(BIN, "deno"), ["run", "-A"]] }[o.runtime];
   const results = Object.fromEntries(o.variants.map((v) => [v.name, {}]));
   for (let round = 1; round <= o.rounds; round++) {
@@ -82,13 +87,20 @@ async function main() {
     for (const variant of [...o.variants.slice(shift), ...o.variants.slice(0, shift)]) {
       const port = await freePort();
       const config = join(workDir, `${variant.name}.json`);
-      writeFileSync(config, JSON.stringify(polyvoyConfig(port, ctx.origin.port)));
+      const ports = {};
+      let bootstrap = polyvoyConfig(port, ctx.origin.port);
+      if (ctx.postgresOrigin) {
+        ports.postgres = await freePort();
+        ports["postgres-filter"] = await freePort();
+        bootstrap = withPostgresListeners(bootstrap, ports, ctx.postgresOrigin.port);
+      }
+      writeFileSync(config, JSON.stringify(bootstrap));
       const argv = wrapped(ctx.cpu.proxy, runner[0], [...runner[1], ...variant.args, join(ROOT, "bin/polyvoy.js"), "-c", config], ctx.nofile);
       const proc = new Proc(variant.name, argv, { env: { ...process.env, ...variant.env } });
       started.add(proc);
       try {
         await waitReady(port, "/64", 64, proc);
-        const measured = await measureThroughput(ctx, port, log, 1, null, `${variant.name}`, proc.pid);
+        const measured = await measureThroughput(ctx, port, log, 1, null, `${variant.name}`, proc.pid, ports);
         for (const [id, got] of Object.entries(measured)) (results[variant.name][id] ??= []).push(...(got.samples ?? []));
       } finally {
         await proc.stop();
@@ -103,7 +115,7 @@ async function main() {
   for (const v of o.variants) {
     const r = results[v.name];
     const m = (id, key) => fmt(median((r[id] ?? []).map((s) => s[key]).filter((x) => typeof x === "number")));
-    log(`| ${v.name} | ${o.scenarios.map((id) => m(id, "value")).join(" | ")} | ${m("get-64c", "rssPeakMiB")} | ${m("get-64c", "rssEndMiB")} |`);
+    log(`| ${v.name} | ${o.scenarios.map((id) => `${m(id, "value")} (CPU ${m(id, "cpuUsPerRequest")} µs)`).join(" | ")} | ${m("get-64c", "rssPeakMiB")} | ${m("get-64c", "rssEndMiB")} |`);
   }
 }
 
