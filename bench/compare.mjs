@@ -20,7 +20,7 @@ import { Progress } from "./lib/progress.mjs";
 import { loadTools, rateRun, throughputRun } from "./lib/load.mjs";
 import { startOrigin } from "./lib/origin.mjs";
 import { renderChart } from "./lib/svg.mjs";
-import { Proc, ROOT, cpuPlan, machineInfo, nofileHardLimit, processCounters, rssBytes, sleep, wrapped } from "./lib/system.mjs";
+import { Proc, ROOT, cpuPlan, machineInfo, nofileHardLimit, processCounters, sleep, treeRssBytes, wrapped } from "./lib/system.mjs";
 
 const MiB = 1024 * 1024;
 /** How long a runtime gets to listen before it counts as failed to start. */
@@ -114,9 +114,10 @@ async function measureTarget(ctx, settings, target, pid) {
   }
 }
 
+/** The RSS of polyvoy's process tree (its workers with --concurrency too), as the bench reads it. */
 function safeRss(pid) {
   try {
-    return rssBytes(pid);
+    return treeRssBytes(pid);
   } catch {
     return 0;
   }

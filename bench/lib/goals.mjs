@@ -90,6 +90,25 @@ export function checkGoals(table) {
     if (!best && medianOf(table, metric, "nginx") === undefined) continue;
     goals.push({ target: label, measured: r === undefined ? "–" : `${RUNTIME[best]} ${times(r)}`, met: verdict([r], (v) => v >= 0.5) });
   }
+  // Issue 26's footprint: RSS under the small-GET load ≤ the best JS peer on the same runtime.
+  const PEERS = { node: ["node-http-proxy", "fastify-reply-from"], bun: ["bun-fetch"], deno: ["deno-fetch"] };
+  const rss = POLYVOYS.map((id) => {
+    const peers = PEERS[RUNTIME[id]].map((peer) => medianOf(table, "rss-load-peak", peer)).filter((v) => v !== undefined);
+    // As the package runs it, when the run measured that (--only polyvoy-<runtime>-package): on
+    // node the sources run through tsx, which holds tens of MiB of its own.
+    const fromPackage = medianOf(table, "rss-load-peak", `${id}-package`);
+    const mine = fromPackage ?? medianOf(table, "rss-load-peak", id);
+    return mine === undefined || peers.length === 0 ? undefined : { mine, best: Math.min(...peers), sources: fromPackage === undefined };
+  });
+  // Not measured unless the run had the small-GET scenario on a target with a process.
+  if (rss.some((v) => v !== undefined))
+    goals.push({
+      target: "RSS under the small-GET load (peak) ≤ the best JS peer on the same runtime, every runtime",
+      measured:
+        POLYVOYS.map((id, i) => `${RUNTIME[id]} ${rss[i] ? `${fmt(rss[i].mine)}${rss[i].sources ? " (from the sources)" : ""} vs ${fmt(rss[i].best)}` : "–"}`).join(", ") + " MiB",
+      met: verdict(rss, (v) => v.mine <= v.best),
+    });
+
   return goals;
 }
 

@@ -9,6 +9,7 @@ import { BENCH, run, which, wrapped } from "./system.mjs";
 const WRK_LUA = join(BENCH, "load/wrk.lua");
 const CLIENT = join(BENCH, "load/http-client.mjs");
 const IDLE = join(BENCH, "load/idle-conns.mjs");
+const POSTGRES = join(BENCH, "load/postgres-client.mjs");
 
 export function loadTools() {
   const wrk = which("wrk");
@@ -27,6 +28,7 @@ export async function throughputRun(ctx, { port, path, connections, seconds, met
     const grpc = ["-d", ctx.grpcOrigin.requestFile, "-H", "content-type: application/grpc", "-H", "te: trailers"];
     return h2loadRun(ctx, { url: `http://${host}:${port}${path}`, connections, streams, seconds, hostHeader, extra: grpc });
   }
+  if (protocol === "postgres" || protocol === "postgres-filter") return postgresRun(ctx, { port, host, connections, seconds });
   const scheme = tls || protocol === "https" ? "https" : "http";
   if (scheme === "https" && !ctx.tools.wrk) throw new Error("wrk not found: the bench's node client does not speak TLS");
   if (ctx.tools.wrk) {
@@ -81,6 +83,15 @@ export function parseH2load(stdout, stderr = "", code = 0) {
     errors: { status: non2xx, failed: failed - non2xx > 0 ? failed - non2xx : 0, errored, timeout },
     latency_us: time ? { p50: toUs(time[5], time[6]), p99: toUs(time[3], time[4]) } : { p50: 0, p99: 0 },
   };
+}
+
+/** One PostgreSQL run (bench/load/postgres-client.mjs, on the load core): wrk's summary shape, queries as requests. */
+async function postgresRun(ctx, { port, host, connections, seconds }) {
+  const argv = wrapped(ctx.cpu.load, process.execPath, [POSTGRES, JSON.stringify({ port, host, connections, seconds })], ctx.nofile);
+  const result = await run(argv, { timeoutMs: (seconds + 30) * 1000 });
+  const line = result.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (!line) throw new Error(`the PostgreSQL client gave no result (exit ${result.code}): ${result.stderr.slice(-500)}`);
+  return JSON.parse(line);
 }
 
 /** The fixed-rate latency run (open loop), with an in-process warm-up. */

@@ -115,3 +115,20 @@ export async function startGrpcOrigin(ctx) {
   await proc.stop();
   throw new Error(`the gRPC origin did not start: ${proc.output.slice(-500)}`);
 }
+
+/**
+ * The PostgreSQL scenarios' origin (bench/peers/postgres-origin.mjs: the protocol's bytes
+ * over node:net, one row per simple query) on the load core.
+ */
+export async function startPostgresOrigin(ctx) {
+  const proc = new Proc("PostgreSQL origin (bench/peers/postgres-origin.mjs)", wrapped(ctx.cpu.load, process.execPath, [join(BENCH, "peers/postgres-origin.mjs"), "0"], ctx.nofile));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const match = /listening (\d+)/.exec(proc.output);
+    if (match) return { port: Number(match[1]), proc };
+    if (!proc.running) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await proc.stop();
+  throw new Error(`the PostgreSQL origin did not start: ${proc.output.slice(-500)}`);
+}

@@ -33,7 +33,9 @@ export function aggregate(results, targets) {
         table[metric.id][target.id] = { error: entry.error };
         continue;
       }
-      const values = entry.samples.map((s) => (metric.field ? s[metric.field] : s.value));
+      // A field only some targets have (the RSS under load: none for direct) leaves the others' cells out.
+      const values = entry.samples.map((s) => (metric.field ? s[metric.field] : s.value)).filter((v) => typeof v === "number");
+      if (values.length === 0) continue;
       table[metric.id][target.id] = {
         median: median(values),
         min: Math.min(...values),
@@ -82,6 +84,24 @@ function errorsText(cell) {
   return `${kinds.length ? kinds.join(", ") : cell.errors.toLocaleString("en-US")} (${cell.requests.toLocaleString("en-US")} ${cell.requests === 1 ? "request" : "requests"})`;
 }
 
+/**
+ * postgres_proxy's cost per target: queries/s with the filter over tcp_proxy alone (medians),
+ * and the proxy's CPU time per query of each (less noisy on a shared machine).
+ */
+export function postgresFilterCost(doc, shown) {
+  const cpu = (id, scenario) => median((doc.results[id]?.scenarios?.[scenario]?.samples ?? []).map((s) => s.cpuUsPerRequest).filter((v) => typeof v === "number"));
+  const parts = [];
+  for (const target of shown) {
+    const alone = doc.table.postgres?.[target.id]?.median;
+    const filtered = doc.table["postgres-filter"]?.[target.id]?.median;
+    if (typeof alone !== "number" || typeof filtered !== "number" || !alone) continue;
+    const [a, b] = [cpu(target.id, "postgres"), cpu(target.id, "postgres-filter")];
+    const cpuText = a !== null && b !== null ? `; CPU ${fmt(a)} → ${fmt(b)} µs/query, ${(b / a).toFixed(2)}×` : "";
+    parts.push(`${target.label} ${(filtered / alone).toFixed(2)}× (${fmt(alone)} → ${fmt(filtered)} queries/s${cpuText})`);
+  }
+  return `postgres_proxy's cost (with the filter ÷ tcp_proxy alone, medians): ${parts.length ? parts.join(", ") : "–"}.`;
+}
+
 export function renderMarkdown(doc) {
   const { meta, targets, table, notes } = doc;
   const byId = Object.fromEntries(targets.map((t) => [t.id, t]));
@@ -96,6 +116,7 @@ export function renderMarkdown(doc) {
     `- Load: ${meta.load}`,
     `- Runs: ${s.runs} round${s.runs > 1 ? "s" : ""}; in each, every proxy on a fresh process, measured scenario by scenario: one scenario's runs of all proxies back to back (each proxy stopped in place, SIGSTOP, while the others run), ${s.warmupSeconds ? `${s.warmupSeconds} s warm-up, then ` : ""}one run of ${s.seconds} s (so the n-th runs of all proxies in a scenario come from the same minute or two; the order of the proxies rotates from round to round); cells are the median${s.runs > 1 ? ", (min–max) in the details" : ""}. ⚠ = the load tool counted errors (see the details).`,
     `- Latency: ${s.rate} req/s over ${s.latencyConnections} keep-alive connections for ${s.latencySeconds} s per run (open loop, from when each request was due)${meta.halfRate ? `; "at half of polyvoy's max rate": ${s.latencyRounds} round${s.latencyRounds > 1 ? "s" : ""}; in each, half of what the fastest polyvoy (${meta.halfRate.fastest}) made on small GETs at 64 connections right before, on a fresh process (${meta.halfRate.rates.map((r) => r.toLocaleString("en-US")).join(", ")} req/s), for direct, polyvoy and nginx (the added latency is over direct)` : ""}.`,
+    `- RSS under load: of the proxy's process tree (its own and any child's VmRSS, /proc), read every 0.2 s during the small-GET scenario at 64 connections (its warm-up included, on the round's fresh process, which has only passed the pass-through check before): the highest reading, and the reading when the run ended.`,
     `- Idle memory: ${s.idleConnections.toLocaleString("en-US")} keep-alive connections, each after one request; (RSS after − RSS before) / N, from /proc/<pid>/status, with RSS after taken once the connections have been idle for ${s.idleSettleMs / 1000} s (garbage-collected runtimes free the burst's garbage in an idle-time collection: V8's memory reducer ran 24–28 s after it here; nginx and HAProxy are sampled after ${s.settleMs / 1000} s), and ${s.settleMs / 1000} s after opening for the second row.`,
     `- Took ${Math.round(meta.seconds / 6) / 10} min; 1-minute load average ${meta.loadavg.before} before, ${meta.loadavg.max} at most, ${meta.loadavg.after} after (the bench itself keeps both cores busy, about 2: much more means other work shared the machine).`,
     "",
@@ -156,6 +177,7 @@ export function renderMarkdown(doc) {
         `| ${target.label} | ${target.runtime ?? (target.kind === "direct" ? "–" : "native")} | ${fmt(cell.median)} | ${fmt(cell.min)}–${fmt(cell.max)} | ${vsPeer} | ${vsNginx} | ${errorsText(cell)} |`,
       );
     }
+    if (metric.id === "postgres-filter") lines.push("", postgresFilterCost(doc, shown));
     if ((metric.scenario === "latency" || metric.scenario === "latency-half") && row.direct?.median !== undefined) {
       const added = shown
         .filter((t) => t.kind !== "direct" && row[t.id]?.median !== undefined)

@@ -2,7 +2,7 @@
 // numbers of every run kept for results.json.
 import { GRPC_PATH, SIZES } from "./origin.mjs";
 import { openIdle, rateRun, throughputRun } from "./load.mjs";
-import { fdCount, processCounters, rssBytes, sleep } from "./system.mjs";
+import { fdCount, processCounters, rssBytes, sleep, treeRssBytes } from "./system.mjs";
 
 const MiB = 1024 * 1024;
 
@@ -37,6 +37,13 @@ export const THROUGHPUT = [
   { id: "h2-tls-get", title: "HTTP/2 over TLS (ALPN h2) small GETs, 100 streams on each of 8 connections (h2load)", path: "/64", connections: 8, streams: 100, protocol: "h2", unit: "req/s" },
   // gRPC unary (h2load posting one message to a @grpc/grpc-js Echo service, bench/peers/grpc-origin.mjs):
   // direct and through polyvoy (h2c downstream, an HTTP/2 cluster) only; the other peers have no gRPC route.
+  // PostgreSQL (protocol 3.0) over tcp_proxy, to bench/peers/postgres-origin.mjs: each of 64
+  // sessions sends a simple query (SELECT 1) and waits for its ReadyForQuery (bench/load/
+  // postgres-client.mjs), through tcp_proxy alone and with postgres_proxy before it (its
+  // decoding both ways, stats and SQL metadata): the filter's cost is the ratio of the two.
+  // Direct and polyvoy only (the peers are HTTP proxies).
+  { id: "postgres", title: "PostgreSQL simple queries through tcp_proxy, 64 sessions", connections: 64, protocol: "postgres", unit: "queries/s" },
+  { id: "postgres-filter", title: "PostgreSQL simple queries through postgres_proxy + tcp_proxy, 64 sessions", connections: 64, protocol: "postgres-filter", unit: "queries/s" },
   { id: "grpc-unary", title: "gRPC unary (@grpc/grpc-js echo), 10 streams on each of 8 connections (h2load)", path: GRPC_PATH, connections: 8, streams: 10, protocol: "grpc", unit: "req/s" },
 ];
 
@@ -56,6 +63,11 @@ export const METRICS = [
   { id: "latency-half-p999", scenario: "latency-half", title: "latency at half of polyvoy's max rate, p99.9", unit: "ms", better: "lower", field: "p999" },
   // Memory per idle connection once the runtime's own idle-time collection has run (the
   // issue's target), and the same connections just after opening, garbage of the burst included.
+  // RSS of the proxy's process tree under the small-GET load (issue 26's footprint target:
+  // ≤ the best JS peer on the same runtime): the highest sample during the scenario (its
+  // warm-up included) and the RSS when its run ended.
+  { id: "rss-load-peak", scenario: "get-64c", title: "RSS under load (small GETs, 64 connections), peak", unit: "MiB", better: "lower", field: "rssPeakMiB" },
+  { id: "rss-load-end", scenario: "get-64c", title: "RSS under load (small GETs, 64 connections), at the run's end", unit: "MiB", better: "lower", field: "rssEndMiB" },
   { id: "idle-memory", scenario: "idle-memory", title: "memory per idle keep-alive connection, after the idle settle (full run: 40 s)", unit: "KiB/conn", better: "lower" },
   { id: "idle-memory-open", scenario: "idle-memory", title: "memory per keep-alive connection just after opening (full run: 2 s)", unit: "KiB/conn", better: "lower", field: "valueOpen" },
 ];
@@ -98,6 +110,28 @@ function processCostText(samples) {
   return `  (CPU ${cpu} µs/req, ${per("faultsPerRequest")} faults/req, ${per("readsPerRequest")} reads/req, ${per("writesPerRequest")} writes/req)`;
 }
 
+/** How often the RSS of a target's process tree is read while it is under load. */
+const RSS_SAMPLE_MS = 200;
+
+/**
+ * Samples the RSS of `pid`'s process tree every RSS_SAMPLE_MS from now on; read() → the
+ * highest since the start (or the last read) and the RSS now, in MiB.
+ */
+function rssSampler(pid) {
+  const now = () => treeRssBytes(pid) / MiB;
+  let peak = now();
+  const timer = setInterval(() => (peak = Math.max(peak, now())), RSS_SAMPLE_MS);
+  return {
+    read() {
+      const end = now();
+      const sample = { rssPeakMiB: Math.max(peak, end), rssEndMiB: end };
+      peak = end;
+      return sample;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 /**
  * Throughput scenarios against a running target (port), `runs` runs each after a warm-up:
  * every selected one, or only `only` (a scenario id). Returns {scenarioId: {samples}}.
@@ -111,6 +145,7 @@ export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs
     const scenarioPort = scenario.protocol ? ports[scenario.protocol] : port;
     if (scenarioPort === undefined) continue;
     const params = { port: scenarioPort, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close, protocol: scenario.protocol, streams: scenario.streams };
+    const rss = pid ? rssSampler(pid) : null;
     try {
       if (ctx.settings.warmupSeconds > 0) await throughputRun(ctx, { ...params, seconds: ctx.settings.warmupSeconds });
       const samples = [];
@@ -118,14 +153,18 @@ export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs
         const before = processCounters(pid);
         const sample = throughputSample(scenario, await throughputRun(ctx, { ...params, seconds: ctx.settings.seconds }));
         addProcessCost(sample, before, processCounters(pid));
+        if (rss) Object.assign(sample, rss.read());
         samples.push(sample);
         await sleep(ctx.settings.pauseMs);
       }
       out[scenario.id] = { samples };
-      log(`  ${(label ?? scenario.id).padEnd(22)} ${samples.map((s) => fmt(s.value)).join("  ")} ${scenario.unit}${samples.some((s) => s.errors) ? `  (errors: ${samples.map((s) => s.errors).join(", ")})` : ""}${processCostText(samples)}`);
+      const rssText = rss ? `  (RSS ${samples.map((s) => `${fmt(s.rssPeakMiB)} peak, ${fmt(s.rssEndMiB)} end`).join("; ")} MiB)` : "";
+      log(`  ${(label ?? scenario.id).padEnd(22)} ${samples.map((s) => fmt(s.value)).join("  ")} ${scenario.unit}${samples.some((s) => s.errors) ? `  (errors: ${samples.map((s) => s.errors).join(", ")})` : ""}${processCostText(samples)}${rssText}`);
     } catch (error) {
       out[scenario.id] = { error: error.message };
       log(`  ${(label ?? scenario.id).padEnd(22)} failed: ${error.message}`);
+    } finally {
+      rss?.stop();
     }
   }
   return out;

@@ -15,7 +15,9 @@ const USAGE = `usage: npm run bench -- [options]
   --only a,b           only these proxies (ids: direct, polyvoy-node, polyvoy-bun, polyvoy-deno,
                        nginx, haproxy, node-http-proxy, fastify-reply-from, bun-fetch, deno-fetch;
                        only when named: polyvoy-node-ts-filter, polyvoy-bun-ts-filter,
-                       polyvoy-deno-ts-filter — polyvoy with a TypeScript filter before the router)
+                       polyvoy-deno-ts-filter — polyvoy with a TypeScript filter before the router;
+                       polyvoy-node-package, polyvoy-bun-package, polyvoy-deno-package —
+                       polyvoy as the package runs it, bin/polyvoy.js after \`npm run build\`)
   --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "latency-half", "idle-memory", "startup"].join(", ")})
   --out DIR            results folder (default bench/results/<date>-<quick|full>)`;
 

@@ -192,6 +192,39 @@ export function rssBytes(pid) {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/**
+ * Resident set size of `pid` and every process under it (a runtime's helper processes: an
+ * esbuild service, nginx's workers), in bytes; 0 once `pid` is gone. Shared pages are
+ * counted once per process, as `ps` would.
+ */
+export function treeRssBytes(pid) {
+  const children = new Map(); // ppid → [pid]
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // field 4 (ppid) follows the command name, which may hold spaces
+      const ppid = Number(readFileSync(`/proc/${name}/stat`, "utf8").split(") ")[1].split(" ")[1]);
+      const list = children.get(ppid);
+      if (list) list.push(Number(name));
+      else children.set(ppid, [Number(name)]);
+    } catch {
+      // exited while we listed
+    }
+  }
+  let total = 0;
+  const queue = [pid];
+  while (queue.length) {
+    const next = queue.pop();
+    try {
+      total += rssBytes(next);
+    } catch {
+      // exited while we read
+    }
+    queue.push(...(children.get(next) ?? []));
+  }
+  return total;
+}
+
 let clockTicks;
 
 /**

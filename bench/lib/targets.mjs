@@ -103,6 +103,30 @@ export function withTlsListener(config, tlsPort, certificate) {
   return config;
 }
 
+/**
+ * polyvoyConfig with the PostgreSQL scenarios' two listeners to the PostgreSQL origin:
+ * tcp_proxy alone, and postgres_proxy (SQL parsing on, Envoy's default) before tcp_proxy.
+ */
+export function withPostgresListeners(config, ports, postgresPort) {
+  const tcpProxy = {
+    name: "envoy.filters.network.tcp_proxy",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "postgres_tcp", cluster: "postgres" },
+  };
+  const postgresProxy = {
+    name: "envoy.filters.network.postgres_proxy",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.postgres_proxy.v3alpha.PostgresProxy", stat_prefix: "bench" },
+  };
+  const listener = (name, port, filters) => ({ name, address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [{ filters }] });
+  config.static_resources.listeners.push(listener("postgres", ports.postgres, [tcpProxy]), listener("postgres-filter", ports["postgres-filter"], [postgresProxy, tcpProxy]));
+  config.static_resources.clusters.push({
+    name: "postgres",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: { cluster_name: "postgres", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: postgresPort } } } }] }] },
+  });
+  return config;
+}
+
 /** polyvoyConfig with examples/filters/add-header.ts (a Script) before the router. */
 export function withUserFilter(config) {
   const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
@@ -208,6 +232,15 @@ export async function ensurePeerDeps(log) {
   return null;
 }
 
+let built = null;
+/** `npm run build` once per bench run (the package targets run its bundles). */
+function ensureBuilt() {
+  built ??= run(["npm", ["run", "--silent", "build"]], { timeoutMs: 600_000 }).then((result) => {
+    if (result.code !== 0) throw new Error(`npm run build failed:\n${result.stderr.slice(-2000)}`);
+  });
+  return built;
+}
+
 const proxy = (ctx, label, cmd, args) => new Proc(label, wrapped(ctx.cpu.proxy, cmd, args, ctx.nofile));
 
 /**
@@ -222,8 +255,11 @@ export const TARGETS = [
     runtime: null,
     available: () => null,
     async start(ctx) {
-      // gRPC unary direct: h2load to the gRPC origin itself.
-      return { port: ctx.origin.port, proc: null, ports: ctx.grpcOrigin ? { grpc: ctx.grpcOrigin.port } : {} };
+      // gRPC unary and PostgreSQL direct: to those origins themselves.
+      const ports = {};
+      if (ctx.grpcOrigin) ports.grpc = ctx.grpcOrigin.port;
+      if (ctx.postgresOrigin) ports.postgres = ctx.postgresOrigin.port;
+      return { port: ctx.origin.port, proc: null, ports };
     },
   },
   ...["node", "bun", "deno"].map((runtime) => ({
@@ -246,6 +282,11 @@ export const TARGETS = [
       if (ctx.grpcOrigin) {
         ports.grpc = port;
         bootstrap = withGrpcRoute(bootstrap, ctx.grpcOrigin.port);
+      }
+      if (ctx.postgresOrigin) {
+        ports.postgres = await freePort();
+        ports["postgres-filter"] = await freePort();
+        bootstrap = withPostgresListeners(bootstrap, ports, ctx.postgresOrigin.port);
       }
       writeFileSync(config, JSON.stringify(bootstrap, null, 2));
       // started exactly as test/support/proxy-process.ts does
@@ -276,6 +317,25 @@ export const TARGETS = [
         deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
       }[runtime];
       return { port, proc: proxy(ctx, `polyvoy on ${runtime} + a TypeScript filter`, ...argv) };
+    },
+  })),
+  // polyvoy as the package runs it (`<runtime> bin/polyvoy.js`: the one-file bundle of
+  // dist/, built by `npm run build` first), what a user of `npx polyvoy` gets: on node
+  // without tsx, which holds tens of MiB of its own. Only with --only.
+  ...["node", "bun", "deno"].map((runtime) => ({
+    id: `polyvoy-${runtime}-package`,
+    label: `polyvoy on ${runtime} from the package`,
+    kind: "polyvoy-variant",
+    optIn: true,
+    runtime,
+    available: () => (runtime === "node" || existsSync(join(BIN, runtime)) ? null : `node_modules/.bin/${runtime} missing (run npm ci)`),
+    async start(ctx) {
+      await ensureBuilt();
+      const port = await freePort();
+      const config = join(ctx.workDir, `polyvoy-${runtime}-package.json`);
+      writeFileSync(config, JSON.stringify(polyvoyConfig(port, ctx.origin.port), null, 2));
+      const runner = { node: [process.execPath, []], bun: [join(BIN, "bun"), []], deno: [join(BIN, "deno"), ["run", "-A"]] }[runtime];
+      return { port, proc: proxy(ctx, `polyvoy on ${runtime} from the package`, runner[0], [...runner[1], join(ROOT, "bin/polyvoy.js"), "-c", config]) };
     },
   })),
   {

@@ -14,13 +14,18 @@
  * glibc raises its thresholds itself when a block it had mmap'd is freed (mallopt(3),
  * M_MMAP_THRESHOLD: "dynamic adjustment"): the mmap threshold becomes that block's size
  * (at most 32 MiB on 64-bit) and the trim threshold twice that. Allocating and dropping
- * one block just under that maximum at startup moves the process to the state glibc
- * would reach on its own after its first large free: up to 64 MiB of freed heap is
- * kept for reuse instead of being returned. Envoy avoids the same churn by linking
- * tcmalloc; a JavaScript process cannot pick its allocator.
+ * one 8 MiB block at startup moves the process to the state glibc would reach on its
+ * own after its first free of such a block: up to 16 MiB of freed heap top is kept for
+ * reuse instead of being returned. Envoy avoids the same churn by linking tcmalloc; a
+ * JavaScript process cannot pick its allocator.
+ *
+ * Why 8 MiB and not glibc's largest (32 MiB, keeping up to 64 MiB): what is kept counts
+ * in the process's RSS the whole time, and under many small requests most of it is never
+ * needed again; 8 MiB still keeps what large bodies free between two collections, a
+ * smaller block does not (docs/performance.md, "RSS under load").
  *
  * Harmless elsewhere: with GLIBC_TUNABLES setting a malloc threshold glibc ignores the
- * dynamic rule, and under another allocator it costs one 32 MiB allocation and free at
+ * dynamic rule, and under another allocator it costs one 8 MiB allocation and free at
  * startup (glibc's calloc skips zeroing fresh mmap'd pages, so there it touches nothing).
  * Bun's adapter does not call it: Bun's ArrayBuffers do not come from glibc's malloc.
  * V8 frees the block at its first collection, which startup itself triggers.
@@ -29,8 +34,5 @@ export function raiseMallocThresholds(): void {
   void new ArrayBuffer(WARMUP_BLOCK_BYTES);
 }
 
-/**
- * 32 MiB minus a little: the dynamic rule applies only to blocks of at most
- * DEFAULT_MMAP_THRESHOLD_MAX (32 MiB on 64-bit), chunk header included.
- */
-const WARMUP_BLOCK_BYTES = (32 << 20) - (64 << 10);
+/** See above: twice this is the freed heap top glibc keeps. */
+const WARMUP_BLOCK_BYTES = 8 << 20;

@@ -102,6 +102,30 @@ describe("bench speed targets", () => {
     expect(once.measured).toContain("the higher in 1 of 5 rounds");
   });
 
+  test("RSS under load appears only when measured: each runtime's peak against its best JS peer, every runtime needed", () => {
+    const table: Table = {
+      ...goodRun(),
+      "rss-load-peak": {
+        "polyvoy-node": cell(80),
+        "polyvoy-bun": cell(40),
+        "polyvoy-deno": cell(120),
+        "node-http-proxy": cell(85),
+        "fastify-reply-from": cell(95),
+        "bun-fetch": cell(31),
+        "deno-fetch": cell(130),
+      },
+    };
+    const goals = checkGoals(table);
+    expect(goals).toHaveLength(8);
+    expect(goals[7]).toMatchObject({ met: false, measured: "node 80.0 (from the sources) vs 85.0, bun 40.0 (from the sources) vs 31.0, deno 120 (from the sources) vs 130 MiB" });
+    table["rss-load-peak"]!["polyvoy-bun"] = cell(30);
+    expect(checkGoals(table)[7]!.met).toBe(true);
+    delete table["rss-load-peak"]!["deno-fetch"];
+    expect(checkGoals(table)[7]).toMatchObject({ met: null, measured: "node 80.0 (from the sources) vs 85.0, bun 30.0 (from the sources) vs 31.0, deno – MiB" });
+    table["rss-load-peak"]!["polyvoy-node-package"] = cell(60);
+    expect(checkGoals(table)[7]!.measured).toMatch(/^node 60\.0 vs 85\.0, bun 30\.0 \(from the sources\)/);
+  });
+
   test("the section is a table with a verdict per target; a quick run's figures are not judged", () => {
     const table = goodRun();
     table["get-64c"]!.nginx = cell(54_000);
