@@ -2,7 +2,7 @@
  * Node's TLS sockets sit on the net.Socket's own handle (runtimes/node/native-tls-socket.ts),
  * not over a JS Duplex: an accepted socket is handed over by NodeSocket.detach with every
  * byte it read already — the bytes a listener filter peeked and the bytes the plain socket
- * held while its reads were disabled — in order. (The port conformance suite holds these
+ * held while its reads were disabled — in order; reset() stays an RST. (The port conformance suite holds these
  * sockets to the rest of the contract; this file runs on node only.)
  */
 import * as net from "node:net";
@@ -94,5 +94,12 @@ describe.skipIf(currentRuntimeName() !== "node")("node: TLS on the accepted net.
     upgraded!.write(new TextEncoder().encode("pong"));
     for (let i = 0; i < 200 && Buffer.concat(received).length < 4; i++) await sleep(10);
     expect(Buffer.concat(received).toString()).toBe("pong");
+    // reset() is an RST on the wire (net's resetAndClosing under the TLSSocket's close), not a FIN.
+    const peerError = new Promise<string | undefined>((resolve) => {
+      client.once("error", (err: NodeJS.ErrnoException) => resolve(err.code));
+      client.once("end", () => resolve("FIN"));
+    });
+    upgraded!.reset();
+    expect(await peerError).toBe("ECONNRESET");
   });
 });
