@@ -54,6 +54,20 @@ export class HeldReads {
     this.resume(socket);
   }
 
+  /** A FIN waits behind held bytes. */
+  get endWaiting(): boolean {
+    return this.heldEnd;
+  }
+
+  /** The held bytes go to whoever takes the socket over (paused, and left paused); nothing is held after. */
+  take(): Uint8Array | undefined {
+    const held = this.held;
+    this.held = undefined;
+    this.heldEnd = false;
+    this.paused = false;
+    return held;
+  }
+
   resume(socket: PausableReads | undefined): void {
     if (!this.paused) return;
     this.paused = false;

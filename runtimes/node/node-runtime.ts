@@ -8,7 +8,7 @@ import { SocketReads } from "./socket-reads.ts";
 import { readThrough } from "./accepted-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
-import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
+import { nodeNativeTlsCapability } from "./node-tls.ts";
 
 function connect(options: ConnectOptions): Socket {
   const reads = new SocketReads();
@@ -52,7 +52,7 @@ export function createNodeRuntime(): Runtime {
     },
 
     connect,
-    tls: nodeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
+    tls: nodeNativeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
 
     ...processServices,
     workers: workerProcesses(clusterLauncher, (signal, callback) => void process.on(signal, callback)),

@@ -20,36 +20,60 @@ export class NodeSocket implements Socket {
   private error: PortError | undefined;
   /** While reads are disabled node goes on reading until a chunk comes (held-reads.ts). */
   private readonly heldReads = new HeldReads();
+  /** The peer's FIN came (the net.Socket reads no more). */
+  private ended = false;
+  /** Handed over by `detach`: nothing here touches the net.Socket any more. */
+  private detached = false;
 
   /**
-   * `reads`: the socket's reusable read buffers (socket-reads.ts), given to the
+   * `buffers`: the socket's reusable read buffers (socket-reads.ts), given to the
    * net.Socket as `onread`; without them (see accepted-socket.ts) node's 'data' events.
    */
   constructor(
     private readonly socket: net.Socket,
     connecting: boolean,
-    reads?: SocketReads,
+    private readonly buffers?: SocketReads,
   ) {
     // The port's sockets start with TCP_NODELAY, as Envoy's connections do: a proxy
     // writes a head and then a body, and Nagle would hold the second write for the
     // peer's delayed ACK (~40 ms).
     socket.setNoDelay(true);
-    if (reads) reads.attach(socket, (data) => this.onRead(data));
+    if (buffers) buffers.attach(socket, (data) => this.onRead(data));
     else socket.on("data", (data: Uint8Array) => this.onRead(data));
     socket.on("end", () => {
+      this.ended = true;
       if (!this.heldReads.holdEnd()) this.handler.onEnd();
     });
     socket.on("error", (err) => {
       this.error ??= toPortError(err);
     });
     socket.on("close", () => {
-      reads?.release();
+      buffers?.release();
       const reason: CloseReason = this.closedLocally ? "local" : this.error ? "error" : "remote";
       const handler = this.handler;
       this.handler = detachedHandler;
       handler.onClose(reason, reason === "local" ? undefined : this.error);
     });
     if (connecting) socket.once("connect", () => this.handler.onConnect());
+  }
+
+  /**
+   * Hand the net.Socket over, paused, with the bytes held for a read-disabled handler (TLS
+   * made on its handle: native-tls-socket.ts). This Socket is done with it: no event of the
+   * net.Socket reaches the handler any more. Undefined (nothing changed) when it cannot be
+   * handed over whole: closed or closing, or the peer's FIN already came (node reads no
+   * more from the handle, so whoever takes it would never see that FIN).
+   */
+  detach(): { socket: net.Socket; held: Uint8Array | undefined } | undefined {
+    const socket = this.socket;
+    if (this.detached || this.closedLocally || this.writeClosed || this.ended || this.heldReads.endWaiting || socket.destroyed || socket.readableEnded || socket.connecting) return undefined;
+    this.detached = true;
+    socket.pause();
+    for (const event of ["data", "end", "error", "close", "connect"]) socket.removeAllListeners(event);
+    this.buffers?.attach(socket, ignoreData);
+    this.buffers?.release();
+    this.handler = detachedHandler;
+    return { socket, held: this.heldReads.take() };
   }
 
   setHandler(handler: SocketHandler): void {
@@ -92,7 +116,7 @@ export class NodeSocket implements Socket {
 
   /** Reading was enabled: what was held goes first (later, not inside readDisable's caller). */
   private readonly deliverHeld = (): void => {
-    if (this.reads.disabled || this.socket.destroyed) return;
+    if (this.reads.disabled || this.socket.destroyed || this.detached) return;
     this.heldReads.deliver(this.handler, this.reads, this.socket);
   };
 
@@ -140,7 +164,9 @@ export class NodeSocket implements Socket {
   }
 }
 
-function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | undefined {
+function ignoreData(): void {}
+
+export function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | undefined {
   if (address === undefined || port === undefined) return undefined;
   return { address, port, family: family === "IPv6" ? 6 : 4 };
 }

@@ -17,7 +17,9 @@ import { tlsSession } from "./tls-session.ts";
  * comes from `inner`. Node, Bun and Deno each implement node:tls with their own TLS
  * library (OpenSSL, BoringSSL, rustls), and each runs a TLSSocket over a Duplex as a
  * server as well as a client; the Duplex is what lets a server-side handshake start
- * with bytes a listener filter already read (`peeked`).
+ * with bytes a listener filter already read (`peeked`). Bun and Deno use it; node makes
+ * its TLS sockets on the net.Socket's own handle (runtimes/node/native-tls-socket.ts) and
+ * comes here only for an accepted socket it cannot hand over whole.
  *
  * The inner socket keeps the port's write-queue promise (Bun and Deno write partially):
  * the Duplex's write completes only once `inner` has handed everything to the kernel,

@@ -22,7 +22,7 @@ export function nodeTlsCapability(limits: NodeTlsLimits, connect: (options: Conn
   };
 }
 
-function asNodeContext(context: TlsContext, side: "server" | "client"): NodeTlsContext {
+export function asNodeContext(context: TlsContext, side: "server" | "client"): NodeTlsContext {
   if (!(context instanceof NodeTlsContext) || context.side !== side) throw new Error(`not a ${side} context of this runtime's TLS`);
   return context;
 }
