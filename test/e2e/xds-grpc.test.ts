@@ -189,3 +189,47 @@ describe.each(RUNTIMES)("CDS ACKed before its clusters warm on %s", (runtime) =>
     }
   });
 });
+
+describe.each(RUNTIMES)("LDS ACKed before its listeners warm on %s", (runtime) => {
+  test("a server that sends RDS only after the LDS ACK is served; a listener that cannot bind is counted in listener_create_failure after the ACK", async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const taken = await namedUpstream("taken");
+    const controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    // RDS over ADS, waiting for its first answer forever: only the route configuration lets the listener bind.
+    const forever = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: {} };
+    controlPlane.setSnapshot(LISTENER, "l1", [listener("dyn", port, "dyn", "dyn_route", forever)]);
+    const proxy = await ProxyProcess.start(
+      runtime,
+      {
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        dynamic_resources: {
+          ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] },
+          lds_config: { ads: {}, resource_api_version: "V3" },
+        },
+        static_resources: { clusters: [xdsCluster(cpPort)] },
+      },
+      1,
+    );
+    const acked = (version: string) => controlPlane.requestsOf(LISTENER).some((r) => r.versionInfo === version && r.responseNonce !== "" && r.errorDetail === undefined);
+    try {
+      // The ACK comes while "dyn" waits for its routes; RDS follows it, then it serves.
+      expect(await eventually(async () => acked("l1"), (v) => v === true)).toBe(true);
+      expect((await adminStats(adminPort)).get("listener_manager.total_listeners_warming")).toBe(1);
+      controlPlane.setSnapshot(ROUTE, "r1", [route("dyn_route", "v1")]);
+      expect(await eventually(() => getText(port, "/direct"), (a) => a === "200 v1")).toBe("200 v1");
+      // A second listener on an address in use: ACKed (it was valid), then it cannot bind: counted and dropped; "dyn" serves on.
+      controlPlane.setSnapshot(LISTENER, "l2", [listener("dyn", port, "dyn", "dyn_route", forever), listener("clash", taken.port, "clash", "dyn_route", forever)]);
+      expect(await eventually(async () => acked("l2"), (v) => v === true)).toBe(true);
+      const stats = await eventually(() => adminStats(adminPort), (s) => s.get("listener_manager.listener_create_failure") === 1);
+      expect(stats.get("listener_manager.listener_create_failure")).toBe(1);
+      expect(stats.get("listener_manager.total_listeners_warming")).toBe(0);
+      expect(stats.get("listener_manager.total_listeners_active")).toBe(1);
+      expect(await getText(port, "/direct")).toBe("200 v1");
+    } finally {
+      await proxy.stop();
+      await controlPlane.stop();
+      taken.close();
+    }
+  });
+});
