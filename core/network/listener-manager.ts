@@ -3,6 +3,7 @@ import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { ServerContext } from "../server-context.ts";
 import { configHash } from "../util/config-hash.ts";
+import { InitManager } from "../init/init-manager.ts";
 import { formatAddress } from "./address.ts";
 import { DrainManager, type DrainSettings } from "./drain-manager.ts";
 import { ActiveListener } from "./listener.ts";
@@ -195,10 +196,12 @@ export class ListenerManager {
       }
       const built = await this.build(config, options);
       if (built === undefined) return { changed: false, warmed: Promise.resolve(false) };
+      // Its own init targets (its RDS, JWKS fetches): a listener warming beside it does not wait for them.
+      const targets = this.context.initManager.take();
       const entry: WarmingEntry = { listener: built.listener, hash: built.hash, context: built.context, cancelled: false, warmed: Promise.resolve(false) };
       this.warming.set(name, entry);
       this.updateGauges();
-      entry.warmed = this.warm(built, entry).then(
+      entry.warmed = this.warm(built, { entry, targets }).then(
         (ok) => ok,
         (err: unknown) => {
           // Envoy's addListenerToWorker failure: "listener '…' failed to listen on address '…' on worker".
@@ -297,6 +300,8 @@ export class ListenerManager {
     if (warming === undefined) return;
     this.warming.delete(name);
     warming.cancelled = true;
+    // What it started (its RDS subscription) stops now: its init targets settle, nothing it asked for stays watched.
+    warming.context.destroy();
     this.updateGauges();
   }
 
@@ -333,8 +338,9 @@ export class ListenerManager {
    * Its init targets awaited, then it binds (or takes the old one's socket over) and
    * serves; false when `warming` was cancelled meanwhile. Rejects when it cannot bind.
    */
-  private async warm(built: BuiltListener, warming?: WarmingEntry): Promise<boolean> {
+  private async warm(built: BuiltListener, own?: { entry: WarmingEntry; targets: readonly { name: string; ready: Promise<void> }[] }): Promise<boolean> {
     const { config, options, listener, hash, drain, context } = built;
+    const warming = own?.entry;
     const cancelled = (): boolean => {
       if (warming === undefined || !warming.cancelled) return false;
       this.destroy(config, context);
@@ -343,10 +349,10 @@ export class ListenerManager {
     try {
       // What its filters started (RDS, jwt_authn's first JWKS fetch) finishes before it serves.
       const initManager = this.context.initManager;
-      if (initManager.pending.length > 0) {
-        this.context.log.info(`waiting for ${initManager.pending.join(", ")} before listening`);
-        await initManager.wait();
-      }
+      const pending = own !== undefined ? own.targets.map((t) => t.name) : initManager.pending;
+      if (pending.length > 0) this.context.log.info(`listener '${config.name}': waiting for ${pending.join(", ")} before listening`);
+      if (own !== undefined) await InitManager.waitFor(own.targets);
+      else if (pending.length > 0) await initManager.wait();
       if (cancelled()) return false;
       const existing = this.active.get(config.name);
       const sameAddress = existing && formatAddress(existing.listener.config.address) === formatAddress(config.address) && existing.listener.boundAddress !== undefined;

@@ -332,19 +332,24 @@ describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
     expect(started!.listenerManager.get("l")?.boundAddress?.port).toBe(10080);
     expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(0);
 
-    // A second listener: ACKed at once and warming (its own RDS name is never answered) — then replaced by a newer update before it serves.
+    // Two more listeners: "w" warms (its own RDS name is never answered) without holding back "x" (RDS "r", held);
+    // both ACKed at once; then "w" is dropped by a newer update before it serves.
     const waiting = { ...listener("w", 10081, "w") };
     (waiting.filter_chains[0]!.filters[0]!.typed_config.rds as { route_config_name: string }).route_config_name = "never";
-    stream.respond(LISTENER, "v2", "n-3", [any(listener("l", 10080)), any(waiting)]);
+    stream.respond(LISTENER, "v2", "n-3", [any(listener("l", 10080)), any(waiting), any(listener("x", 10082, "x"))]);
     await elapse(500);
     expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-3")).toMatchObject({ versionInfo: "v2", error: undefined });
     expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(1);
     expect(started!.listenerManager.get("w")).toBeUndefined();
-    stream.respond(LISTENER, "v3", "n-4", [any(listener("l", 10080))]);
+    expect(started!.listenerManager.get("x")?.boundAddress?.port).toBe(10082);
+    expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["never", "r"]);
+    stream.respond(LISTENER, "v3", "n-4", [any(listener("l", 10080)), any(listener("x", 10082, "x"))]);
     await elapse(500);
     expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-4")).toMatchObject({ versionInfo: "v3", error: undefined });
     expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(0);
     expect(started!.listenerManager.get("w")).toBeUndefined();
+    // The dropped listener's RDS name is no longer asked for.
+    expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["r"]);
 
     // Invalid (no address): NACKed with the last good version and error_detail; "l" serves on.
     stream.respond(LISTENER, "v4", "n-5", [any({ "@type": LISTENER, name: "bad" })]);
