@@ -367,8 +367,10 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
     if (dynamic?.lds) {
       const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, subscriptionContext, this.stats, {
-        addOrUpdate: (config, options) => this.listenerManager.addOrUpdateListener(config, { ...options, addedViaApi: true }),
+        // Built and taken now; it warms (its RDS, then it binds) on its own: Envoy's LdsApiImpl ACKs before warming.
+        addOrUpdate: async (config, options) => (await this.listenerManager.updateListener(config, { ...options, addedViaApi: true })).changed,
         remove: (name) => this.listenerManager.removeListener(name, { viaApi: true }),
+        whenWarm: () => this.listenerManager.whenWarm(),
       });
       this.xdsManager.add(lds);
       await lds.start();

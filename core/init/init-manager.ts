@@ -17,6 +17,20 @@ export class InitManager {
     return this.targets.map((t) => t.name);
   }
 
+  /**
+   * The targets added so far, taken out: a listener warming on its own (LDS) waits for
+   * those its build added and for no other listener's (Envoy gives each listener its own
+   * init manager), then waits for them with waitFor.
+   */
+  take(): readonly { name: string; ready: Promise<void> }[] {
+    return this.targets.splice(0);
+  }
+
+  /** Resolves once the targets are done (a rejection counts as done). */
+  static async waitFor(targets: readonly { ready: Promise<void> }[]): Promise<void> {
+    await Promise.all(targets.map((t) => t.ready.catch(() => {})));
+  }
+
   /** Resolves once every target added so far is done. */
   async wait(): Promise<void> {
     while (this.targets.length > 0) {

@@ -3,6 +3,7 @@ import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { ServerContext } from "../server-context.ts";
 import { configHash } from "../util/config-hash.ts";
+import { InitManager } from "../init/init-manager.ts";
 import { formatAddress } from "./address.ts";
 import { DrainManager, type DrainSettings } from "./drain-manager.ts";
 import { ActiveListener } from "./listener.ts";
@@ -40,6 +41,32 @@ export interface ListenerUpdateOptions {
   addedViaApi?: boolean;
 }
 
+/** What updateListener did: whether anything changes, and when the new listener serves (false: it never does). */
+export interface ListenerUpdate {
+  readonly changed: boolean;
+  readonly warmed: Promise<boolean>;
+}
+
+/** A listener built and waiting for its init targets (RDS, a JWKS fetch) before it binds: Envoy's warming_listeners_. */
+interface WarmingEntry {
+  listener: ActiveListener;
+  hash: string;
+  context: ListenerFactoryContext;
+  /** Replaced by a newer update of its name, removed, or the server stops: it never binds. */
+  cancelled: boolean;
+  warmed: Promise<boolean>;
+}
+
+/** A listener built (access logs, filter chains, TLS), not yet warmed. */
+interface BuiltListener {
+  config: ListenerConfig;
+  options: ListenerUpdateOptions;
+  listener: ActiveListener;
+  hash: string;
+  drain: DrainManager;
+  context: ListenerFactoryContext;
+}
+
 interface ActiveEntry {
   listener: ActiveListener;
   hash: string;
@@ -66,14 +93,20 @@ interface ActiveEntry {
  * the drain time is over, what is left is closed. It is gone as soon as its last
  * connection is (Envoy waits out the drain time either way).
  *
- * Updates run one at a time, in the order asked. Stats as Envoy's: listener_manager.
- * listener_added / listener_modified / listener_removed / listener_create_success /
- * listener_create_failure, total_listeners_active / total_listeners_draining /
- * total_listeners_warming (always 0: a listener is bound before it counts as active).
+ * Updates run one at a time, in the order asked. LDS (updateListener) does not wait for
+ * warming: the update is answered once its listeners are built, and each warms on its own
+ * (Envoy's warming_listeners_; lds_api.cc ACKs what addOrUpdateListener took) — a newer
+ * update or a removal of its name replaces a warming listener. One that then cannot bind
+ * is reported as Envoy's worker failure (listener_manager_impl.cc addListenerToWorker: a
+ * critical log "failed to listen on address", listener_create_failure) and dropped.
+ * Stats as Envoy's: listener_manager.listener_added / listener_modified / listener_removed /
+ * listener_create_success / listener_create_failure, total_listeners_active /
+ * total_listeners_draining / total_listeners_warming.
  */
 export class ListenerManager {
   private readonly active = new Map<string, ActiveEntry>();
   private readonly drainingListeners = new Set<ActiveListener>();
+  private readonly warming = new Map<string, WarmingEntry>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly stats: {
     listenerAdded: Counter;
@@ -83,6 +116,7 @@ export class ListenerManager {
     listenerCreateFailure: Counter;
     totalListenersActive: Gauge;
     totalListenersDraining: Gauge;
+    totalListenersWarming: Gauge;
   };
 
   constructor(private readonly host: ListenerManagerHost) {
@@ -95,8 +129,8 @@ export class ListenerManager {
       listenerCreateFailure: scope.counter("listener_create_failure"),
       totalListenersActive: scope.gauge("total_listeners_active"),
       totalListenersDraining: scope.gauge("total_listeners_draining"),
+      totalListenersWarming: scope.gauge("total_listeners_warming"),
     };
-    scope.gauge("total_listeners_warming");
   }
 
   /** The active listeners, in the order they were added. */
@@ -132,7 +166,61 @@ export class ListenerManager {
       if (left > 0) this.pendingNames.set(name, left);
       else this.pendingNames.delete(name);
     };
-    return this.serialized(() => this.addOrUpdate(config, options)).finally(done);
+    return this.serialized(async () => {
+      const built = await this.build(config, options);
+      return built === undefined ? false : this.warm(built);
+    }).finally(done);
+  }
+
+  /**
+   * LDS's add or update (Envoy's addOrUpdateListener as lds_api.cc calls it): resolves
+   * once the listener is built — rejects when it cannot be, as the NACK's reason — with
+   * `warmed`, which resolves true once it serves, false when it never does (replaced or
+   * removed while warming, or it cannot bind: logged and counted, the update was taken).
+   */
+  updateListener(config: ListenerConfig, options: ListenerUpdateOptions = {}): Promise<ListenerUpdate> {
+    const name = config.name;
+    this.pendingNames.set(name, (this.pendingNames.get(name) ?? 0) + 1);
+    return this.serialized(async (): Promise<ListenerUpdate> => {
+      const hash = options.hash ?? configHash(config);
+      const warming = this.warming.get(name);
+      if (warming !== undefined) {
+        if (warming.hash === hash) return { changed: false, warmed: warming.warmed };
+        // A newer update replaces the warming listener (Envoy: a warming listener is updated in place).
+        this.cancelWarming(name);
+        if (this.active.get(name)?.hash === hash) {
+          // Back to the config that serves (Envoy's blockLdsUpdate on the active one): counted as a modification.
+          this.stats.listenerModified.inc();
+          return { changed: true, warmed: Promise.resolve(true) };
+        }
+      }
+      const built = await this.build(config, options);
+      if (built === undefined) return { changed: false, warmed: Promise.resolve(false) };
+      // Its own init targets (its RDS, JWKS fetches): a listener warming beside it does not wait for them.
+      const targets = this.context.initManager.take();
+      const entry: WarmingEntry = { listener: built.listener, hash: built.hash, context: built.context, cancelled: false, warmed: Promise.resolve(false) };
+      this.warming.set(name, entry);
+      this.updateGauges();
+      entry.warmed = this.warm(built, { entry, targets }).then(
+        (ok) => ok,
+        (err: unknown) => {
+          // Envoy's addListenerToWorker failure: "listener '…' failed to listen on address '…' on worker".
+          this.context.log.error(`listener '${name}' failed to listen on address '${formatAddress(config.address)}': ${describe(err)}`);
+          return false;
+        },
+      );
+      return { changed: true, warmed: entry.warmed };
+    }).finally(() => {
+      const left = (this.pendingNames.get(name) ?? 1) - 1;
+      if (left > 0) this.pendingNames.set(name, left);
+      else this.pendingNames.delete(name);
+    });
+  }
+
+  /** Resolves once the listeners warming now serve or are gone (LDS's first update: the server's init waits for them). */
+  async whenWarm(): Promise<void> {
+    await this.queue;
+    await Promise.all([...this.warming.values()].map((entry) => entry.warmed));
   }
 
   /**
@@ -143,7 +231,7 @@ export class ListenerManager {
    */
   removeListener(name: string, options: { viaApi?: boolean } = {}): boolean {
     const entry = this.active.get(name);
-    if (entry ? options.viaApi === true && !entry.addedViaApi : !this.pendingNames.has(name)) {
+    if (entry ? options.viaApi === true && !entry.addedViaApi : !this.pendingNames.has(name) && !this.warming.has(name)) {
       if (entry) this.context.log.debug(`unknown/locked listener '${name}'. no remove`);
       return false;
     }
@@ -154,6 +242,8 @@ export class ListenerManager {
   }
 
   private removeNow(name: string, viaApi: boolean): void {
+    // A warming listener of that name never binds (only LDS adds warming ones).
+    if (viaApi) this.cancelWarming(name);
     const entry = this.active.get(name);
     if (!entry || (viaApi && !entry.addedViaApi)) return;
     this.active.delete(name);
@@ -171,6 +261,7 @@ export class ListenerManager {
 
   /** Every active listener (or those `which` picks) stops accepting (the server drains or stops); they stay listed. */
   stopListening(which?: (listener: ActiveListener) => boolean): void {
+    for (const [name, warming] of [...this.warming]) if (!which || which(warming.listener)) this.cancelWarming(name);
     for (const entry of this.active.values()) if (!which || which(entry.listener)) entry.listener.stopListening();
   }
 
@@ -203,32 +294,67 @@ export class ListenerManager {
     return next;
   }
 
-  private async addOrUpdate(config: ListenerConfig, options: ListenerUpdateOptions): Promise<boolean> {
+  /** A warming listener of `name` is dropped: it never binds; what it started stops. */
+  private cancelWarming(name: string): void {
+    const warming = this.warming.get(name);
+    if (warming === undefined) return;
+    this.warming.delete(name);
+    warming.cancelled = true;
+    // What it started (its RDS subscription) stops now: its init targets settle, nothing it asked for stays watched.
+    warming.context.destroy();
+    this.updateGauges();
+  }
+
+  /** Build the listener (access logs, filter chains, TLS); undefined when nothing changes. Rejects naming the problem, nothing changed. */
+  private async build(config: ListenerConfig, options: ListenerUpdateOptions): Promise<BuiltListener | undefined> {
     const hash = options.hash ?? configHash(config);
     const existing = this.active.get(config.name);
-    if (existing && existing.hash === hash) return false;
+    if (existing && existing.hash === hash) return undefined;
     if (existing && options.addedViaApi === true && !existing.addedViaApi) {
       this.context.log.debug(`duplicate/locked listener '${config.name}'. no add/update`);
-      return false;
+      return undefined;
     }
     const at = options.at ?? `listener '${config.name}'`;
     const drain = new DrainManager(this.context.runtime, this.context.timers, this.host.drainSettings);
     const context = new ListenerFactoryContext(this.context, drain, config.trafficDirection === "INBOUND");
-    let listener: ActiveListener;
     try {
       await this.host.openListenerAccessLogs(config, at);
-      listener = new ActiveListener(config, context);
+      const listener = new ActiveListener(config, context);
       try {
         await listener.prepareTransportSockets();
       } catch (err) {
         throw new Error(`${at} ('${config.name}'): ${describe(err)}`);
       }
-      // What its filters started (jwt_authn's first JWKS fetch) finishes before it serves.
+      return { config, options, listener, hash, drain, context };
+    } catch (err) {
+      this.stats.listenerCreateFailure.inc();
+      // What it opened or started (access loggers, RDS, JWKS fetches) goes with it.
+      this.destroy(config, context);
+      throw err;
+    }
+  }
+
+  /**
+   * Its init targets awaited, then it binds (or takes the old one's socket over) and
+   * serves; false when `warming` was cancelled meanwhile. Rejects when it cannot bind.
+   */
+  private async warm(built: BuiltListener, own?: { entry: WarmingEntry; targets: readonly { name: string; ready: Promise<void> }[] }): Promise<boolean> {
+    const { config, options, listener, hash, drain, context } = built;
+    const warming = own?.entry;
+    const cancelled = (): boolean => {
+      if (warming === undefined || !warming.cancelled) return false;
+      this.destroy(config, context);
+      return true;
+    };
+    try {
+      // What its filters started (RDS, jwt_authn's first JWKS fetch) finishes before it serves.
       const initManager = this.context.initManager;
-      if (initManager.pending.length > 0) {
-        this.context.log.info(`waiting for ${initManager.pending.join(", ")} before listening`);
-        await initManager.wait();
-      }
+      const pending = own !== undefined ? own.targets.map((t) => t.name) : initManager.pending;
+      if (pending.length > 0) this.context.log.info(`listener '${config.name}': waiting for ${pending.join(", ")} before listening`);
+      if (own !== undefined) await InitManager.waitFor(own.targets);
+      else if (pending.length > 0) await initManager.wait();
+      if (cancelled()) return false;
+      const existing = this.active.get(config.name);
       const sameAddress = existing && formatAddress(existing.listener.config.address) === formatAddress(config.address) && existing.listener.boundAddress !== undefined;
       if (sameAddress) {
         listener.takeOver(existing.listener);
@@ -238,13 +364,21 @@ export class ListenerManager {
         } catch (err) {
           throw new Error(`listener '${config.name}' cannot bind to ${formatAddress(config.address)}: ${describe(err)}`);
         }
+        if (warming?.cancelled) {
+          listener.stopListening();
+          cancelled();
+          return false;
+        }
       }
     } catch (err) {
       this.stats.listenerCreateFailure.inc();
-      // What it opened or started (access loggers, RDS, JWKS fetches) goes with it.
+      if (warming !== undefined && this.warming.get(config.name) === warming) this.warming.delete(config.name);
       this.destroy(config, context);
+      this.updateGauges();
       throw err;
     }
+    if (warming !== undefined) this.warming.delete(config.name);
+    const existing = this.active.get(config.name);
     this.stats.listenerCreateSuccess.inc();
     this.active.set(config.name, { listener, hash, versionInfo: options.versionInfo, drain, context, addedViaApi: options.addedViaApi === true });
     if (existing) {
@@ -286,6 +420,7 @@ export class ListenerManager {
   private updateGauges(): void {
     this.stats.totalListenersActive.set(this.active.size);
     this.stats.totalListenersDraining.set(this.drainingListeners.size);
+    this.stats.totalListenersWarming.set(this.warming.size);
   }
 }
 

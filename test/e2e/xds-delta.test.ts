@@ -14,54 +14,25 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsControlPlane } from "../support/xds-control-plane.ts";
+import { ADS_SOURCE, type AdsSetup, constantLoad, getText, startAdsSetup } from "../support/xds-e2e.ts";
 import { edsCluster, endpoints, eventually, grpcSource, listener, namedUpstream, restSource, route, xdsCluster } from "../support/xds-resources.ts";
 
-const get = async (p: number, path: string) => {
-  const response = await fetch(`http://127.0.0.1:${p}${path}`);
-  return `${response.status} ${await response.text()}`;
-};
+const get = getText;
 
 describe.each(RUNTIMES)("incremental xDS (DELTA_GRPC over ADS) on %s", (runtime) => {
-  let proxy: ProxyProcess;
-  let controlPlane: XdsControlPlane;
-  let port: number;
-  let port2: number;
-  let adminPort: number;
-  const upstreams: { port: number; close: () => void }[] = [];
-  const ads = { ads: {}, resource_api_version: "V3" };
+  let setup: AdsSetup;
+  const ads = ADS_SOURCE;
 
   beforeAll(async () => {
-    [port, port2, adminPort] = [await freePort(), await freePort(), await freePort()];
-    upstreams.push(await namedUpstream("a"), await namedUpstream("b"));
-    controlPlane = new XdsControlPlane();
-    const cpPort = await controlPlane.start();
-    controlPlane.setSnapshot(CLUSTER, "c1", [edsCluster("backend", ads)]);
-    controlPlane.setSnapshot(ENDPOINT, "e1", [endpoints("backend", upstreams[0]!.port)]);
-    controlPlane.setSnapshot(LISTENER, "l1", [listener("dyn", port, "dyn", "dyn_route", ads)]);
-    controlPlane.setSnapshot(ROUTE, "r1", [route("dyn_route", "v1")]);
-    proxy = await ProxyProcess.start(
-      runtime,
-      {
-        node: { id: "polyvoy-delta" },
-        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
-        dynamic_resources: {
-          ads_config: { api_type: "DELTA_GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] },
-          cds_config: ads,
-          lds_config: ads,
-        },
-        static_resources: { clusters: [xdsCluster(cpPort)] },
-      },
-      2,
-    );
+    setup = await startAdsSetup(runtime, "DELTA_GRPC", { id: "polyvoy-delta" });
   });
 
   afterAll(async () => {
-    await proxy?.stop();
-    await controlPlane?.stop();
-    for (const upstream of upstreams) upstream.close();
+    await setup?.stop();
   });
 
   test("added, changed and removed under constant load; a NACK keeps the old config; a reconnect sends initial_resource_versions", async () => {
+    const { controlPlane, port, port2, adminPort, upstreams } = setup;
     expect(await get(port, "/direct")).toBe("200 v1");
     expect(await get(port, "/x")).toBe("200 a");
     expect(new Set(controlPlane.requests.map((r) => r.service))).toEqual(new Set(["delta-ads"]));
@@ -74,17 +45,11 @@ describe.each(RUNTIMES)("incremental xDS (DELTA_GRPC over ADS) on %s", (runtime)
     const acks = (type: string) => controlPlane.requestsOf(type).filter((r) => r.responseNonce !== "" && r.errorDetail === undefined).length;
     expect(acks(CLUSTER) >= 1 && acks(ENDPOINT) >= 1 && acks(LISTENER) >= 1 && acks(ROUTE) >= 1).toBe(true);
 
-    const failures: string[] = [];
-    let sent = 0;
-    let running = true;
-    const client = async (p: number, path: string, allowed: string[]) => {
-      while (running) {
-        sent++;
-        const answer = await get(p, path).catch((err: unknown) => String(err));
-        if (!allowed.includes(answer)) failures.push(`${path}: ${answer}`);
-      }
-    };
-    const load = Promise.all([client(port, "/direct", ["200 v1", "200 v2"]), client(port, "/y", ["200 a", "200 b"]), client(port, "/z", ["200 a", "200 b"])]);
+    const load = constantLoad([
+      { port, path: "/direct", allowed: ["200 v1", "200 v2"] },
+      { port, path: "/y", allowed: ["200 a", "200 b"] },
+      { port, path: "/z", allowed: ["200 a", "200 b"] },
+    ]);
 
     controlPlane.setSnapshot(ENDPOINT, "e2", [endpoints("backend", upstreams[1]!.port)]);
     expect(await eventually(() => get(port, "/x"), (a) => a === "200 b")).toBe("200 b");
@@ -117,8 +82,7 @@ describe.each(RUNTIMES)("incremental xDS (DELTA_GRPC over ADS) on %s", (runtime)
     expect(nack!.errorDetail!.message).toContain("status");
     expect(await get(port, "/direct")).toBe("200 v2");
 
-    running = false;
-    await load;
+    const { failures, sent } = await load.stop();
     expect(failures).toEqual([]);
     expect(sent).toBeGreaterThan(10);
 

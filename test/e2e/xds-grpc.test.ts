@@ -13,53 +13,24 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsControlPlane } from "../support/xds-control-plane.ts";
+import { ADS_SOURCE, type AdsSetup, constantLoad, getText, startAdsSetup } from "../support/xds-e2e.ts";
 import { edsCluster, endpoints, eventually, grpcSource, listener, namedUpstream, route, xdsCluster } from "../support/xds-resources.ts";
 
 describe.each(RUNTIMES)("xDS from a management server (ADS) on %s", (runtime) => {
-  let proxy: ProxyProcess;
-  let controlPlane: XdsControlPlane;
-  let port: number;
-  let port2: number;
-  let adminPort: number;
-  const upstreams: { port: number; close: () => void }[] = [];
-  const ads = { ads: {}, resource_api_version: "V3" };
+  let setup: AdsSetup;
+  const ads = ADS_SOURCE;
+  const get = getText;
 
   beforeAll(async () => {
-    [port, port2, adminPort] = [await freePort(), await freePort(), await freePort()];
-    upstreams.push(await namedUpstream("a"), await namedUpstream("b"));
-    controlPlane = new XdsControlPlane();
-    const cpPort = await controlPlane.start();
-    controlPlane.setSnapshot(CLUSTER, "c1", [edsCluster("backend", ads)]);
-    controlPlane.setSnapshot(ENDPOINT, "e1", [endpoints("backend", upstreams[0]!.port)]);
-    controlPlane.setSnapshot(LISTENER, "l1", [listener("dyn", port, "dyn", "dyn_route", ads)]);
-    controlPlane.setSnapshot(ROUTE, "r1", [route("dyn_route", "v1")]);
-    proxy = await ProxyProcess.start(
-      runtime,
-      {
-        node: { id: "polyvoy-test", cluster: "test", metadata: { team: "edge", weight: 0, tags: ["a", true, null] } },
-        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
-        dynamic_resources: {
-          ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] },
-          cds_config: ads,
-          lds_config: ads,
-        },
-        static_resources: { clusters: [xdsCluster(cpPort)] },
-      },
-      2,
-    );
+    setup = await startAdsSetup(runtime, "GRPC", { id: "polyvoy-test", cluster: "test", metadata: { team: "edge", weight: 0, tags: ["a", true, null] } });
   });
 
   afterAll(async () => {
-    await proxy?.stop();
-    await controlPlane?.stop();
-    for (const upstream of upstreams) upstream.close();
+    await setup?.stop();
   });
 
   test("clusters, endpoints, listeners and routes pushed under constant load; a NACK keeps the old config; a restarted control plane is reconnected", async () => {
-    const get = async (p: number, path: string) => {
-      const response = await fetch(`http://127.0.0.1:${p}${path}`);
-      return `${response.status} ${await response.text()}`;
-    };
+    const { controlPlane, port, port2, adminPort, upstreams } = setup;
     expect(await get(port, "/direct")).toBe("200 v1");
     expect(await get(port, "/x")).toBe("200 a");
     // One stream, every type ACKed with its version, the node sent.
@@ -77,17 +48,11 @@ describe.each(RUNTIMES)("xDS from a management server (ADS) on %s", (runtime) =>
     });
     expect(controlPlane.requestsOf(ROUTE)[0]!.resourceNames).toEqual(["dyn_route"]);
 
-    const failures: string[] = [];
-    let sent = 0;
-    let running = true;
-    const client = async (p: number, path: string, allowed: string[]) => {
-      while (running) {
-        sent++;
-        const answer = await get(p, path).catch((err: unknown) => String(err));
-        if (!allowed.includes(answer)) failures.push(`${path}: ${answer}`);
-      }
-    };
-    const load = Promise.all([client(port, "/direct", ["200 v1", "200 v2"]), client(port, "/y", ["200 a", "200 b"]), client(port, "/z", ["200 a", "200 b"])]);
+    const load = constantLoad([
+      { port, path: "/direct", allowed: ["200 v1", "200 v2"] },
+      { port, path: "/y", allowed: ["200 a", "200 b"] },
+      { port, path: "/z", allowed: ["200 a", "200 b"] },
+    ]);
 
     controlPlane.setSnapshot(ENDPOINT, "e2", [endpoints("backend", upstreams[1]!.port)]);
     expect(await eventually(() => get(port, "/x"), (a) => a === "200 b")).toBe("200 b");
@@ -111,8 +76,7 @@ describe.each(RUNTIMES)("xDS from a management server (ADS) on %s", (runtime) =>
     expect(nack!.errorDetail!.message).toContain("status");
     expect(await get(port, "/direct")).toBe("200 v2");
 
-    running = false;
-    await load;
+    const { failures, sent } = await load.stop();
     expect(failures).toEqual([]);
     expect(sent).toBeGreaterThan(10);
 
@@ -222,6 +186,50 @@ describe.each(RUNTIMES)("CDS ACKed before its clusters warm on %s", (runtime) =>
       await proxy.stop();
       await controlPlane.stop();
       upstream.close();
+    }
+  });
+});
+
+describe.each(RUNTIMES)("LDS ACKed before its listeners warm on %s", (runtime) => {
+  test("a server that sends RDS only after the LDS ACK is served; a listener that cannot bind is counted in listener_create_failure after the ACK", async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const taken = await namedUpstream("taken");
+    const controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    // RDS over ADS, waiting for its first answer forever: only the route configuration lets the listener bind.
+    const forever = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: {} };
+    controlPlane.setSnapshot(LISTENER, "l1", [listener("dyn", port, "dyn", "dyn_route", forever)]);
+    const proxy = await ProxyProcess.start(
+      runtime,
+      {
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        dynamic_resources: {
+          ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] },
+          lds_config: { ads: {}, resource_api_version: "V3" },
+        },
+        static_resources: { clusters: [xdsCluster(cpPort)] },
+      },
+      1,
+    );
+    const acked = (version: string) => controlPlane.requestsOf(LISTENER).some((r) => r.versionInfo === version && r.responseNonce !== "" && r.errorDetail === undefined);
+    try {
+      // The ACK comes while "dyn" waits for its routes; RDS follows it, then it serves.
+      expect(await eventually(async () => acked("l1"), (v) => v === true)).toBe(true);
+      expect((await adminStats(adminPort)).get("listener_manager.total_listeners_warming")).toBe(1);
+      controlPlane.setSnapshot(ROUTE, "r1", [route("dyn_route", "v1")]);
+      expect(await eventually(() => getText(port, "/direct"), (a) => a === "200 v1")).toBe("200 v1");
+      // A second listener on an address in use: ACKed (it was valid), then it cannot bind: counted and dropped; "dyn" serves on.
+      controlPlane.setSnapshot(LISTENER, "l2", [listener("dyn", port, "dyn", "dyn_route", forever), listener("clash", taken.port, "clash", "dyn_route", forever)]);
+      expect(await eventually(async () => acked("l2"), (v) => v === true)).toBe(true);
+      const stats = await eventually(() => adminStats(adminPort), (s) => s.get("listener_manager.listener_create_failure") === 1);
+      expect(stats.get("listener_manager.listener_create_failure")).toBe(1);
+      expect(stats.get("listener_manager.total_listeners_warming")).toBe(0);
+      expect(stats.get("listener_manager.total_listeners_active")).toBe(1);
+      expect(await getText(port, "/direct")).toBe("200 v1");
+    } finally {
+      await proxy.stop();
+      await controlPlane.stop();
+      taken.close();
     }
   });
 });

@@ -12,19 +12,14 @@
  * at a time in order, the newest replacing one not yet applied (RDS/EDS: merged by
  * name); applying validates and takes the update — clusters and listeners warm after,
  * so the ACK does not wait for them (Envoy's CdsApiImpl/LdsApiImpl). Requests owed are
- * kept per type and written once the stream is ready. A stream that ends is opened again
- * after a jittered back-off (base 500 ms, max 30 s: Envoy's) and every watched type is
- * asked for again with its last accepted version.
- * Stats under `control_plane.`: connected_state, rate_limit_enforced, pending_requests.
+ * kept per type and written once the stream is ready. The stream's life — opening it,
+ * the jittered back-off before the next one, the `control_plane.` stats — is xds-stream.ts's
+ * (Envoy's GrpcStream, shared with the incremental mux); on each new stream every watched
+ * type is asked for again with its last accepted version.
  */
 import type { NodeConfig } from "../../config/bootstrap.ts";
-import { GrpcAsyncStream } from "../../http/grpc-async-stream.ts";
 import { GrpcStatus } from "../../http/grpc-common.ts";
-import type { TimerHandle } from "../../port.ts";
 import type { ServerContext } from "../../server-context.ts";
-import type { Counter } from "../../stats/counter.ts";
-import type { Gauge } from "../../stats/gauge.ts";
-import { JitteredExponentialBackOffStrategy } from "../../util/backoff-strategy.ts";
 import { ProtoReader, ProtoWriter } from "../../util/protobuf-wire.ts";
 import { utf8Decode } from "../../util/utf8.ts";
 import type { GrpcServiceTarget } from "../bootstrap.ts";
@@ -32,6 +27,7 @@ import { encodeNode } from "./discovery-node.ts";
 import { anyToJson } from "./proto-to-json.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import type { GrpcMuxLike, Watch, WatchCallbacks } from "./subscription-types.ts";
+import { MAX_XDS_MESSAGE_BYTES, type OpenXdsCall, XdsStream } from "./xds-stream.ts";
 
 export const ADS_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
 
@@ -46,19 +42,16 @@ export const TYPE_METHODS: Readonly<Record<string, string>> = {
 const EDS_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 const RDS_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 
-/** The largest DiscoveryResponse taken (Envoy's is unbounded; a bound is ours). */
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /**
  * The bytes of responses received and not yet applied, over all types (each type keeps
  * at most one, coalesced): more means the server outpaces us badly; the stream is restarted.
  */
-const MAX_PENDING_BYTES = 2 * MAX_MESSAGE_BYTES;
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_MAX_MS = 30_000;
+const MAX_PENDING_BYTES = 2 * MAX_XDS_MESSAGE_BYTES;
 
 /** A response received, decoded, waiting to be applied. */
 interface PendingResponse {
-  readonly stream: GrpcAsyncStream;
+  /** The stream it came on (XdsStream.generation). */
+  readonly stream: object;
   readonly versionInfo: string;
   readonly nonce: string;
   /** Decoded resources; for RDS and EDS merged by name with older pending ones. */
@@ -118,32 +111,25 @@ class MuxWatch implements Watch {
 
 export class GrpcMux implements GrpcMuxLike {
   private readonly states = new Map<string, ApiState>();
-  private stream: GrpcAsyncStream | undefined;
-  /** The stream's headers went out: requests are written now (before, they are owed, per type). */
-  private ready = false;
-  private retryTimer: TimerHandle | undefined;
-  private readonly backoff: JitteredExponentialBackOffStrategy;
+  private readonly stream: XdsStream;
   private pendingBytes = 0;
   private firstRequestSent = false;
   private stopped = false;
-  private readonly connectedState: Gauge;
-  /** Kept for Envoy's names: polyvoy does not rate-limit its requests, so they stay 0. */
-  private readonly rateLimitEnforced: Counter;
-  private readonly pendingRequests: Gauge;
 
   constructor(
     private readonly server: ServerContext,
-    private readonly target: GrpcServiceTarget,
-    private readonly method: string,
+    target: GrpcServiceTarget,
+    method: string,
     private readonly node: NodeConfig | undefined,
     private readonly nodeOnFirstMessageOnly: boolean,
+    openCall?: OpenXdsCall,
   ) {
-    this.backoff = new JitteredExponentialBackOffStrategy(BACKOFF_BASE_MS, BACKOFF_MAX_MS, server.runtime);
-    const scope = server.stats.scope("control_plane.");
-    this.connectedState = scope.gauge("connected_state");
-    this.rateLimitEnforced = scope.counter("rate_limit_enforced");
-    this.pendingRequests = scope.gauge("pending_requests");
-    void this.rateLimitEnforced;
+    this.stream = new XdsStream(server, target, method, {
+      onStreamEstablished: () => this.onStreamEstablished(),
+      onReady: () => this.flushRequests(),
+      onMessage: (message) => this.onReceiveMessage(message),
+      onStreamClosed: (reason) => this.onStreamClosed(reason),
+    }, openCall);
   }
 
   watch(typeUrl: string, resourceNames: readonly string[], callbacks: WatchCallbacks): Watch {
@@ -165,8 +151,8 @@ export class GrpcMux implements GrpcMuxLike {
         return watch.callbacks.onConfigUpdate(update);
       })
       .catch(() => undefined);
-    if (this.stream === undefined && this.retryTimer === undefined) this.establish();
-    else if (this.stream !== undefined) this.queueRequest(state, undefined);
+    if (!this.stream.open) this.stream.ensureOpen();
+    else this.queueRequest(state, undefined);
     return watch;
   }
 
@@ -181,61 +167,28 @@ export class GrpcMux implements GrpcMuxLike {
     // Envoy's GrpcMuxImpl::WatchImpl::remove: a named watch's removal sends the narrowed
     // names — none left: an empty list, which after names is "unsubscribe from all" (xDS
     // protocol, "Unsubscribing from resources"), never a wildcard; a wildcard watch's sends nothing.
-    if (watch.names.length > 0 && this.stream !== undefined && !this.stopped) this.queueRequest(state, undefined);
+    if (watch.names.length > 0 && this.stream.open && !this.stopped) this.queueRequest(state, undefined);
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.retryTimer !== undefined) this.server.runtime.clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.stream?.reset();
-    this.stream = undefined;
+    this.stream.stop();
     this.dropPending();
-    this.connectedState.set(0);
   }
 
-  private establish(): void {
-    if (this.stopped) return;
+  /** A new stream: every type watched, with the version it has (the server may answer only what changed since). */
+  private onStreamEstablished(): void {
     this.firstRequestSent = false;
-    this.ready = false;
-    const stream = new GrpcAsyncStream(this.server, {
-      onReady: () => this.onReady(stream),
-      onReceiveMessage: (message) => this.onReceiveMessage(stream, message),
-      onRemoteClose: (status, message) => this.onRemoteClose(stream, status, message),
-    }, MAX_MESSAGE_BYTES);
-    this.stream = stream;
-    this.server.log.debug(`xds: opening ${this.method} to cluster '${this.target.clusterName}'`);
-    // Every type watched, with the version it has: the server may answer only what changed
-    // since. A type no watch wants is not asked (its empty list would be a wildcard on a new stream).
+    // A type no watch wants is not asked (its empty list would be a wildcard on a new stream).
     for (const state of this.states.values()) {
       state.nonce = "";
       if (state.watches.size > 0) this.queueRequest(state, undefined);
     }
-    stream.start(this.target.clusterName, this.method, this.target.authority, this.target.initialMetadata);
-    // Envoy's GrpcStream::establishNewStream: connected once the stream is started (not on its first response).
-    if (this.stream === stream) this.connectedState.set(1);
   }
 
-  private onReady(stream: GrpcAsyncStream): void {
-    if (this.stream !== stream) return;
-    this.ready = true;
-    this.flushRequests();
-  }
-
-  private onRemoteClose(stream: GrpcAsyncStream, status: number, message: string): void {
-    if (this.stream !== stream) return;
-    this.stream = undefined;
-    this.ready = false;
-    this.connectedState.set(0);
+  private onStreamClosed(reason: string): void {
     this.dropPending();
-    if (this.stopped) return;
-    this.server.log.warn(`xds: ${this.method} to cluster '${this.target.clusterName}' closed: gRPC status ${status}${message ? ` ${message}` : ""}`);
-    for (const state of this.states.values()) for (const watch of state.watches) watch.callbacks.onConfigUpdateFailed(message || `gRPC status ${status}`);
-    const delay = this.backoff.nextBackOffMs();
-    this.retryTimer = this.server.runtime.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.establish();
-    }, delay);
+    for (const state of this.states.values()) for (const watch of state.watches) watch.callbacks.onConfigUpdateFailed(reason);
   }
 
   /** A stream ended: what it received and did not apply is dropped (the next stream asks again). */
@@ -248,17 +201,15 @@ export class GrpcMux implements GrpcMuxLike {
     this.pendingBytes = 0;
   }
 
-  private onReceiveMessage(stream: GrpcAsyncStream, message: Uint8Array): void {
-    if (this.stream !== stream) return;
-    // The stream works: the next failure waits from the base again (Envoy's GrpcStream::onReceiveMessage).
-    this.backoff.reset();
+  private onReceiveMessage(message: Uint8Array): void {
+    const stream = this.stream.generation!;
     let response: DecodedDiscoveryResponse;
     try {
       response = decodeDiscoveryResponse(message);
     } catch (err) {
       // Not a DiscoveryResponse: Envoy closes the stream (the codec fails); so do we.
       this.server.log.warn(`xds: a DiscoveryResponse that cannot be decoded: ${err instanceof Error ? err.message : String(err)}`);
-      return this.restart(stream, GrpcStatus.Internal, "DiscoveryResponse decode error");
+      return this.stream.fail(GrpcStatus.Internal, "DiscoveryResponse decode error");
     }
     const state = this.states.get(response.typeUrl);
     if (state === undefined) {
@@ -302,7 +253,7 @@ export class GrpcMux implements GrpcMuxLike {
     this.pendingBytes += bytes;
     if (this.pendingBytes > MAX_PENDING_BYTES) {
       this.server.log.warn(`xds: ${this.pendingBytes} bytes of responses wait to be applied: restarting the stream`);
-      return this.restart(stream, GrpcStatus.ResourceExhausted, "too many response bytes queued");
+      return this.stream.fail(GrpcStatus.ResourceExhausted, "too many response bytes queued");
     }
     if (state.scheduled) return;
     state.scheduled = true;
@@ -316,15 +267,10 @@ export class GrpcMux implements GrpcMuxLike {
     });
   }
 
-  private restart(stream: GrpcAsyncStream, status: number, message: string): void {
-    stream.reset();
-    this.onRemoteClose(stream, status, message);
-  }
-
   /** One response: hand it to the watches, then ACK or NACK. */
   private async apply(state: ApiState, response: PendingResponse): Promise<void> {
     // A response of a stream that has ended since is dropped: the new stream asks again.
-    if (this.stream !== response.stream) return;
+    if (this.stream.generation !== response.stream) return;
     state.nonce = response.nonce;
     let error = response.error;
     const resources = response.resources;
@@ -355,7 +301,7 @@ export class GrpcMux implements GrpcMuxLike {
         }
       }
     }
-    if (this.stream === response.stream) this.queueRequest(state, error);
+    if (this.stream.generation === response.stream) this.queueRequest(state, error);
   }
 
   /**
@@ -367,24 +313,22 @@ export class GrpcMux implements GrpcMuxLike {
   private queueRequest(state: ApiState, error: string | undefined): void {
     state.requestOwed = true;
     state.requestError = error;
-    if (this.ready) this.flushRequests();
-    else this.pendingRequests.set([...this.states.values()].filter((s) => s.requestOwed).length);
+    if (this.stream.ready) this.flushRequests();
+    else this.stream.pendingRequests.set([...this.states.values()].filter((s) => s.requestOwed).length);
   }
 
   private flushRequests(): void {
     for (const state of this.states.values()) {
-      if (!state.requestOwed || !this.ready) continue;
+      if (!state.requestOwed || !this.stream.ready) continue;
       const error = state.requestError;
       state.requestOwed = false;
       state.requestError = undefined;
       this.sendRequest(state, error);
     }
-    this.pendingRequests.set(0);
+    this.stream.pendingRequests.set(0);
   }
 
   private sendRequest(state: ApiState, error: string | undefined): void {
-    const stream = this.stream;
-    if (stream === undefined) return;
     const names = new Set<string>();
     let wildcard = false;
     for (const watch of state.watches) {
@@ -397,7 +341,7 @@ export class GrpcMux implements GrpcMuxLike {
     writer.string(4, state.typeUrl).string(5, state.nonce);
     if (error !== undefined) writer.message(6, (status) => status.uint(1, GrpcStatus.Internal).string(2, error));
     this.firstRequestSent = true;
-    stream.sendMessage(writer.finish());
+    this.stream.send(writer.finish());
   }
 }
 

@@ -1,23 +1,21 @@
 /**
  * Envoy's GrpcSubscriptionImpl (source/extensions/config_subscription/grpc/
  * grpc_subscription_impl.cc): one type's watch on a management server's stream (the
- * source's own, or ADS), with the subscription's stats and initial_fetch_timeout. Start
- * resolves on the first response applied or refused, or when initial_fetch_timeout
- * passes first (stat init_fetch_timeout; the owner's init target is released and the
- * first update, when it comes, still applies), as Envoy's init manager does.
+ * source's own, or ADS), with the subscription's stats and initial_fetch_timeout
+ * (initial-fetch.ts): start resolves on the first response applied or refused, or when
+ * the timeout passes first.
  */
 import type { StatsScope } from "../../stats/stats-store.ts";
-import type { TimerHandle } from "../../port.ts";
 import type { AdsConfigSource, ApiConfigSource } from "../bootstrap.ts";
 import { SubscriptionStats, type ConfigUpdateCallback, describeUpdateError, errorKind, versionHash } from "./filesystem-subscription.ts";
+import { InitialFetch } from "./initial-fetch.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import type { GrpcMuxLike, Subscription, SubscriptionContext, Watch, WatchCallbacks } from "./subscription-types.ts";
 
 export class GrpcSubscription implements Subscription, WatchCallbacks {
   private readonly stats: SubscriptionStats;
   private watch: Watch | undefined;
-  private initDone: ((reason: string | undefined) => void) | undefined;
-  private initTimer: TimerHandle | undefined;
+  private readonly initialFetch: InitialFetch;
   private stopped = false;
   versionInfo = "";
   lastUpdated = 0;
@@ -35,6 +33,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
   ) {
     this.stats = new SubscriptionStats(scope);
     this.origin = source.kind === "ads" ? "ads" : `grpc cluster '${source.target.clusterName}'`;
+    this.initialFetch = new InitialFetch(context.runtime, context.log, source.initialFetchTimeoutMs, this.stats.initFetchTimeout);
   }
 
   clock(): number {
@@ -53,26 +52,16 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
       return message;
     }
     if (this.stopped) return "stopped";
-    return new Promise((resolve) => {
-      this.initDone = resolve;
-      const timeout = this.source.initialFetchTimeoutMs;
-      if (timeout > 0) {
-        this.initTimer = this.context.runtime.setTimeout(() => {
-          this.initTimer = undefined;
-          this.stats.initFetchTimeout.inc();
-          this.context.log.warn(`${this.name}: initial fetch timeout (${timeout} ms) from ${this.origin}: starting without it`);
-          this.ready("initial fetch timeout");
-        }, timeout);
-      }
-      this.watch = mux.watch(this.typeUrl, this.resourceNames, this);
-    });
+    const first = this.initialFetch.wait(`${this.name} from ${this.origin}`);
+    this.watch = mux.watch(this.typeUrl, this.resourceNames, this);
+    return first;
   }
 
   stop(): void {
     this.stopped = true;
     this.watch?.remove();
     this.watch = undefined;
-    this.ready("stopped");
+    this.initialFetch.ready("stopped");
   }
 
   async onConfigUpdate(response: RawDiscoveryResponse): Promise<void> {
@@ -87,7 +76,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
       const message = describeUpdateError(err);
       const kept = this.lastUpdated > 0 ? " (the config in use is kept)" : "";
       this.context.log.warn(`${this.name}: gRPC config update rejected: ${message}${kept}`);
-      this.ready(message);
+      this.initialFetch.ready(message);
       throw err;
     }
     stats.updateSuccess.inc();
@@ -95,7 +84,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     this.lastUpdated = this.context.runtime.wallClock();
     stats.updateTime.set(this.lastUpdated);
     stats.version.set(versionHash(response.versionInfo));
-    this.ready(undefined);
+    this.initialFetch.ready(undefined);
   }
 
   onConfigUpdateFailed(reason: string): void {
@@ -103,13 +92,5 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     this.stats.updateAttempt.inc();
     this.stats.updateFailure.inc();
     this.context.log.debug(`${this.name}: gRPC config stream to ${this.origin} failed: ${reason}`);
-  }
-
-  private ready(reason: string | undefined): void {
-    if (this.initTimer !== undefined) this.context.runtime.clearTimeout(this.initTimer);
-    this.initTimer = undefined;
-    const done = this.initDone;
-    this.initDone = undefined;
-    done?.(reason);
   }
 }

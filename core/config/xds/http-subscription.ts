@@ -11,13 +11,14 @@
  * taken (the ACK). A status other than 200, a reset or a timeout is update_failure; a
  * body that is not a DiscoveryResponse, or resources the owner refuses, update_rejected
  * (the config in use is kept). The next poll follows refresh_delay plus a jitter of up to
- * refresh_delay, as RestApiFetcher::requestComplete.
+ * refresh_delay, as RestApiFetcher::requestComplete. initial_fetch_timeout: initial-fetch.ts.
  */
 import type { TimerHandle } from "../../port.ts";
 import type { StatsScope } from "../../stats/stats-store.ts";
 import { utf8Decode, utf8Encode } from "../../util/utf8.ts";
 import type { NodeConfig, RestConfigSource } from "../bootstrap.ts";
 import { SubscriptionStats, type ConfigUpdateCallback, describeUpdateError, errorKind, versionHash } from "./filesystem-subscription.ts";
+import { InitialFetch } from "./initial-fetch.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import type { RestResponse, Subscription, SubscriptionContext } from "./subscription-types.ts";
 import { VERSION } from "../../version.ts";
@@ -40,8 +41,7 @@ export class HttpSubscription implements Subscription {
   private timer: TimerHandle | undefined;
   /** Gives up the poll in flight, if any. */
   private cancelPoll: (() => void) | undefined;
-  private initTimer: TimerHandle | undefined;
-  private initDone: ((reason: string | undefined) => void) | undefined;
+  private readonly initialFetch: InitialFetch;
   private stopped = false;
   /** The last response's nonce, and why it was refused (the next request's error_detail). */
   private nonce = "";
@@ -61,6 +61,7 @@ export class HttpSubscription implements Subscription {
     this.stats = new SubscriptionStats(scope);
     this.path = REST_PATHS[typeUrl] ?? "";
     this.origin = `rest cluster '${source.clusterName}' ${this.path}`;
+    this.initialFetch = new InitialFetch(context.runtime, context.log, source.initialFetchTimeoutMs, this.stats.initFetchTimeout);
   }
 
   clock(): number {
@@ -70,19 +71,9 @@ export class HttpSubscription implements Subscription {
   start(): Promise<string | undefined> {
     if (this.context.restFetch === undefined) return Promise.resolve("no management server");
     if (this.path === "") return Promise.resolve(`no REST discovery path for ${this.typeUrl}`);
-    return new Promise((resolve) => {
-      this.initDone = resolve;
-      const timeout = this.source.initialFetchTimeoutMs;
-      if (timeout > 0) {
-        this.initTimer = this.context.runtime.setTimeout(() => {
-          this.initTimer = undefined;
-          this.stats.initFetchTimeout.inc();
-          this.context.log.warn(`${this.name}: REST config: initial fetch timeout (${timeout} ms) for ${this.path}: starting without it`);
-          this.ready("initial fetch timeout");
-        }, timeout);
-      }
-      void this.poll();
-    });
+    const first = this.initialFetch.wait(`${this.name} from ${this.origin}`);
+    void this.poll();
+    return first;
   }
 
   stop(): void {
@@ -91,7 +82,7 @@ export class HttpSubscription implements Subscription {
     this.timer = undefined;
     this.cancelPoll?.();
     this.cancelPoll = undefined;
-    this.ready("stopped");
+    this.initialFetch.ready("stopped");
   }
 
   private async poll(): Promise<void> {
@@ -157,7 +148,7 @@ export class HttpSubscription implements Subscription {
     this.stats.updateSuccess.inc();
     this.stats.updateTime.set(this.lastUpdated);
     this.stats.version.set(versionHash(response.versionInfo));
-    this.ready(undefined);
+    this.initialFetch.ready(undefined);
   }
 
   private reject(err: unknown): void {
@@ -166,15 +157,7 @@ export class HttpSubscription implements Subscription {
     this.errorDetail = message;
     const kept = this.lastUpdated > 0 ? " (the config in use is kept)" : "";
     this.context.log.warn(`${this.name}: REST config for ${this.path} rejected: ${message}${kept}`);
-    this.ready(message);
-  }
-
-  private ready(reason: string | undefined): void {
-    if (this.initTimer !== undefined) this.context.runtime.clearTimeout(this.initTimer);
-    this.initTimer = undefined;
-    const done = this.initDone;
-    this.initDone = undefined;
-    done?.(reason);
+    this.initialFetch.ready(message);
   }
 }
 

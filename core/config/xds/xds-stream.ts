@@ -7,7 +7,7 @@
  * Envoy's establishNewStream sets it),
  * `control_plane.rate_limit_enforced` and `control_plane.pending_requests` (Envoy's names;
  * 0: polyvoy does not rate-limit its requests).
- * Used by the incremental mux (delta-grpc-mux.ts).
+ * Used by both muxes: state of the world (grpc-mux.ts) and incremental (delta-grpc-mux.ts).
  */
 import { GrpcStatus } from "../../http/grpc-common.ts";
 import { GrpcAsyncStream, type GrpcStreamCallbacks } from "../../http/grpc-async-stream.ts";
@@ -25,6 +25,12 @@ export const XDS_BACKOFF_MAX_MS = 30_000;
 export interface XdsStreamCallbacks {
   /** A stream was opened (the first, or again after a failure): send what every type wants. */
   onStreamEstablished(): void;
+  /**
+   * The current stream has its connection and its headers went out: messages sent now are
+   * written at once (before, they wait in the call's bounded queue). grpc-mux.ts keeps its
+   * requests owed until then, so none is queued.
+   */
+  onReady?(): void;
   /** One message of the current stream. */
   onMessage(message: Uint8Array): void;
   /** The current stream ended (Envoy's onEstablishmentFailure / ConnectionFailure); a new one follows after the back-off. */
@@ -46,7 +52,10 @@ export class XdsStream {
   private retryTimer: TimerHandle | undefined;
   private readonly backoff: JitteredExponentialBackOffStrategy;
   private stopped = false;
+  private isReady = false;
   private readonly connectedState: Gauge;
+  /** Set by the mux that keeps requests owed (grpc-mux.ts); 0: polyvoy does not rate-limit its requests. */
+  readonly pendingRequests: Gauge;
 
   constructor(
     private readonly server: ServerContext,
@@ -59,12 +68,17 @@ export class XdsStream {
     const scope = server.stats.scope("control_plane.");
     this.connectedState = scope.gauge("connected_state");
     scope.counter("rate_limit_enforced");
-    scope.gauge("pending_requests");
+    this.pendingRequests = scope.gauge("pending_requests");
   }
 
   /** A stream is open (messages sent now go on it). */
   get open(): boolean {
     return this.stream !== undefined;
+  }
+
+  /** The current stream is open and ready (onReady came). */
+  get ready(): boolean {
+    return this.isReady;
   }
 
   /** Open the stream unless one is open or waits for its back-off. */
@@ -105,13 +119,20 @@ export class XdsStream {
     this.retryTimer = undefined;
     this.stream?.reset();
     this.stream = undefined;
+    this.isReady = false;
     this.connectedState.set(0);
   }
 
   private establish(): void {
     if (this.stopped) return;
+    this.isReady = false;
     const stream: XdsCall = this.openCall(
       {
+        onReady: () => {
+          if (this.stream !== stream) return;
+          this.isReady = true;
+          this.callbacks.onReady?.();
+        },
         onReceiveMessage: (message) => {
           if (this.stream !== stream) return;
           // The stream works: the next failure waits from the base again (Envoy resets on the first response).
@@ -133,6 +154,7 @@ export class XdsStream {
   private onRemoteClose(stream: XdsCall, status: number, message: string): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
+    this.isReady = false;
     this.connectedState.set(0);
     if (this.stopped) return;
     this.server.log.warn(`xds: ${this.method} to cluster '${this.target.clusterName}' closed: gRPC status ${status}${message ? ` ${message}` : ""}`);

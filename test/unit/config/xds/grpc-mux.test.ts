@@ -17,11 +17,14 @@ import { ProtoWriter } from "../../../../core/util/protobuf-wire.ts";
 import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
 import { startProxy } from "../../../memory/support/proxy.ts";
 import { MemoryXdsServer } from "../../../memory/support/xds-server.ts";
+import { LISTENER, ROUTE, XdsControlPlane } from "../../../support/xds-control-plane.ts";
 
 const CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 const EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 const XDS_PORT = 18000;
 const HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 
 let runtime: MemoryRuntime;
 let cp: MemoryXdsServer;
@@ -286,6 +289,75 @@ describe("CDS from a management server", () => {
     expect(started).toBeDefined();
     expect(started!.clusterManager.get("e")!.hosts.map((h) => h.port)).toEqual([8080]);
     expect(gauge(started!, "cluster_manager.warming_clusters")).toBe(0);
+    started!.xdsManager.stop();
+  });
+});
+
+describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
+  test("an LDS update is ACKed while its listener waits for RDS; a server that sends RDS only after that ACK is served; an invalid listener is NACKed", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+    const plane = new XdsControlPlane();
+    const any = (resource: Record<string, unknown>) => new Uint8Array(plane.encodeAny(resource).value);
+    // RDS over ADS, waiting for its first answer forever: only the route configuration lets the listener serve.
+    const forever = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: {} };
+    const listener = (name: string, port: number, statPrefix = "l") => ({
+      "@type": LISTENER,
+      name,
+      address: { socket_address: { address: "127.0.0.1", port_value: port } },
+      filter_chains: [{ filters: [{ name: "hcm", typed_config: { "@type": HCM, stat_prefix: statPrefix, rds: { route_config_name: "r", config_source: forever }, http_filters: [{ name: "router", typed_config: { "@type": ROUTER } }] } }] }],
+    });
+    const starting = startProxy(runtime, {
+      node: { id: "n1", cluster: "c1" },
+      static_resources: { clusters: [xdsCluster] },
+      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, lds_config: { ads: {}, resource_api_version: "V3" } },
+    });
+    let started: Server | undefined;
+    void starting.then((s) => (started = s));
+    await settle();
+    let rdsSent = false;
+    cp.onRequest = (stream, request) => {
+      // The RDS answer only once the LDS update was ACKed.
+      if (request.typeUrl === LISTENER && request.responseNonce === "n-1" && request.error === undefined && !rdsSent) {
+        rdsSent = true;
+        runtime.setTimeout(() => stream.respond(ROUTE, "r1", "n-2", [any({ "@type": ROUTE, name: "r", virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200 } }] }] })]), 100);
+      }
+    };
+    cp.last.respond(LISTENER, "v1", "n-1", [any(listener("l", 10080))]);
+    await elapse(1000);
+    const stream = cp.last;
+    expect(stream.of(LISTENER)[1]).toMatchObject({ versionInfo: "v1", responseNonce: "n-1", error: undefined });
+    expect(rdsSent).toBe(true);
+    expect(started).toBeDefined();
+    expect(started!.listenerManager.get("l")?.boundAddress?.port).toBe(10080);
+    expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(0);
+
+    // Two more listeners: "w" warms (its own RDS name is never answered) without holding back "x" (RDS "r", held);
+    // both ACKed at once; then "w" is dropped by a newer update before it serves.
+    const waiting = { ...listener("w", 10081, "w") };
+    (waiting.filter_chains[0]!.filters[0]!.typed_config.rds as { route_config_name: string }).route_config_name = "never";
+    stream.respond(LISTENER, "v2", "n-3", [any(listener("l", 10080)), any(waiting), any(listener("x", 10082, "x"))]);
+    await elapse(500);
+    expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-3")).toMatchObject({ versionInfo: "v2", error: undefined });
+    expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(1);
+    expect(started!.listenerManager.get("w")).toBeUndefined();
+    expect(started!.listenerManager.get("x")?.boundAddress?.port).toBe(10082);
+    expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["never", "r"]);
+    stream.respond(LISTENER, "v3", "n-4", [any(listener("l", 10080)), any(listener("x", 10082, "x"))]);
+    await elapse(500);
+    expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-4")).toMatchObject({ versionInfo: "v3", error: undefined });
+    expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(0);
+    expect(started!.listenerManager.get("w")).toBeUndefined();
+    // The dropped listener's RDS name is no longer asked for.
+    expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["r"]);
+
+    // Invalid (no address): NACKed with the last good version and error_detail; "l" serves on.
+    stream.respond(LISTENER, "v4", "n-5", [any({ "@type": LISTENER, name: "bad" })]);
+    await elapse(500);
+    const nack = stream.of(LISTENER).find((r) => r.responseNonce === "n-5");
+    expect(nack).toMatchObject({ versionInfo: "v3" });
+    expect(nack!.error).toBeDefined();
+    expect(started!.listenerManager.get("l")?.boundAddress?.port).toBe(10080);
     started!.xdsManager.stop();
   });
 });
