@@ -1,0 +1,54 @@
+import type { ConnectOptions, Socket, TlsCapability, TlsContext } from "../../core/port.ts";
+import { Buffer } from "node:buffer";
+import { nodeTlsCapability, type NodeTlsLimits } from "../kit/tls/node-tls.ts";
+import { NodeTlsContext } from "../kit/tls/node-tls-context.ts";
+import type { BunServerTlsOptions } from "./bun-api.ts";
+import { BunSocket } from "./bun-socket.ts";
+import { BunTlsSocket } from "./bun-tls-socket.ts";
+
+/**
+ * Bun's TLS capability: contexts, client connections and certificate descriptions are
+ * the kit's node:tls ones (runtimes/kit/tls); a server-side accept upgrades the accepted
+ * socket in Bun itself (bun-tls-socket.ts), with the same node:tls secure context, so
+ * certificates, trusted CA, CRL, versions, ciphers, curves and session settings are
+ * those the kit built and checked. A socket that cannot be handed over (something was
+ * written or held), or a context that needs what the upgrade cannot give (a certificate
+ * chosen by SNI, a `server` answering OCSP or session-cache events), keeps the kit's
+ * TLSSocket over a Duplex, which serves the same config the same way.
+ */
+export function bunTlsCapability(limits: NodeTlsLimits, connect: (options: ConnectOptions) => Socket): TlsCapability {
+  const kit = nodeTlsCapability(limits, connect);
+  const upgrades = new WeakMap<NodeTlsContext, BunServerTlsOptions | null>();
+  return {
+    ...kit,
+    accept(socket: Socket, context: TlsContext, peeked: Uint8Array | undefined): Socket {
+      if (socket instanceof BunSocket && context instanceof NodeTlsContext && context.side === "server") {
+        let options = upgrades.get(context);
+        if (options === undefined) upgrades.set(context, (options = upgradeOptions(context)));
+        const upgraded = options && BunTlsSocket.upgrade(socket, options, context.callbacks, context.verifiesPeer, peeked);
+        if (upgraded) return upgraded;
+      }
+      return kit.accept(socket, context, peeked);
+    },
+  };
+}
+
+/** The upgrade's options from the kit's server socket options, or null when the upgrade cannot honour them all. */
+function upgradeOptions(context: NodeTlsContext): BunServerTlsOptions | null {
+  const options = context.serverSocketOptions();
+  const { isServer, secureContext, requestCert, rejectUnauthorized, ALPNProtocols, SNICallback, ...rest } = options;
+  if (SNICallback !== undefined || Object.keys(rest).length > 0 || isServer !== true || rejectUnauthorized !== false) return null;
+  const native = (secureContext as unknown as { context?: unknown } | undefined)?.context;
+  if (native === undefined) return null;
+  return {
+    secureContext: native,
+    requestCert: requestCert === true,
+    rejectUnauthorized: false,
+    ...(ALPNProtocols ? { ALPNProtocols: alpnWire(ALPNProtocols as string[]) } : {}),
+  };
+}
+
+/** RFC 7301 §3.1's protocol list: each name after its length byte. */
+function alpnWire(protocols: readonly string[]): Uint8Array {
+  return Buffer.concat(protocols.map((name) => Buffer.concat([Buffer.from([Buffer.byteLength(name)]), Buffer.from(name, "latin1")])));
+}
