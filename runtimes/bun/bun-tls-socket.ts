@@ -37,8 +37,9 @@ export class BunTlsSocket extends BunSocket {
   }
 
   /**
-   * `plain`'s Bun socket upgraded to TLS in Bun, or undefined when it cannot be (it was
-   * written to, holds reads, or is closing): the caller then keeps the kit's path.
+   * `plain`'s Bun socket upgraded to TLS in Bun, or undefined when it cannot be handed
+   * over (it was written to, holds reads, or is closing): the caller then keeps the kit's
+   * path. An upgrade Bun refuses after the hand-over is a failed handshake.
    */
   static upgrade(plain: BunSocket, options: BunServerTlsOptions, callbacks: TlsHandshakeCallbacks, verifiesPeer: boolean, peeked: Uint8Array | undefined): BunTlsSocket | undefined {
     const handle = plain.handOver();
@@ -47,18 +48,27 @@ export class BunTlsSocket extends BunSocket {
     // The raw socket's events still come to the listener's handlers (Bun reports the
     // ciphertext it reads there too, as to its own net.Socket under a TLSSocket): they go nowhere.
     handle.data = RAW_SINK;
-    const pair = handle.upgradeTLS({
-      data: secure,
-      tls: options,
-      socket: tlsHandlers,
-      isServer: true,
-      // Bun reads it inside the call; a copy, as `peeked` is the core's buffer.
-      ...(peeked && peeked.byteLength > 0 ? { initialData: keepBytes(peeked) } : {}),
-    });
+    let pair: ReturnType<NonNullable<BunSocketHandle["upgradeTLS"]>>;
+    try {
+      pair = handle.upgradeTLS({
+        data: secure,
+        tls: options,
+        socket: tlsHandlers,
+        isServer: true,
+        // Bun reads it inside the call; a copy, as `peeked` is the core's buffer.
+        ...(peeked && peeked.byteLength > 0 ? { initialData: keepBytes(peeked) } : {}),
+      });
+    } catch (err) {
+      pair = undefined;
+      secure.onBunError(err);
+    }
     secure.upgrading = false;
     if (!pair) {
+      // The socket is handed over already: it fails as a handshake would (counted, closed).
+      if (!secure.handshakeFailed) secure.onBunError(new Error("Bun could not upgrade the socket to TLS"));
       handle.terminate();
-      return undefined;
+      secure.closedWhileUpgrading ??= {};
+      return secure;
     }
     pair[0].data = RAW_SINK;
     if (!secure.socket && !secure.closedWhileUpgrading) secure.attach(pair[1], false);
