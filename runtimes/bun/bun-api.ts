@@ -66,6 +66,8 @@ export interface BunSocketHandlers {
   connectError?(socket: BunSocketHandle, error: Error): void;
   /** TLS sockets: the handshake finished (`verifyError`: the peer chain's check, made but not enforced). */
   handshake?(socket: BunSocketHandle, success: boolean, verifyError: (Error & { code?: string }) | null): void;
+  /** TLS server sockets: the client's SNI, before the certificate is chosen; a native secure context, or undefined for the default. */
+  serverName?(server: unknown, serverName: string, socket: BunSocketHandle | undefined): unknown;
 }
 
 export interface BunGlobal {

@@ -47,6 +47,11 @@ export class BunSocket implements Socket {
     this.handler = handler;
   }
 
+  /** handOver() would hand the socket over (Bun can upgrade it, and nothing was written, held or closed). */
+  get canHandOver(): boolean {
+    return this.socket?.upgradeTLS !== undefined && !this.done && !this.closedLocally && !this.writeClosed && !this.gotEnd && !this.error && this.queue.isEmpty && !this.reads.disabled && !this.heldReads.waiting;
+  }
+
   /**
    * The Bun socket under this one, handed over for a TLS upgrade in Bun itself
    * (bun-tls-socket.ts), when nothing was written, queued, held or closed yet: from
@@ -54,7 +59,7 @@ export class BunSocket implements Socket {
    */
   handOver(): BunSocketHandle | undefined {
     const socket = this.socket;
-    if (!socket || this.done || this.closedLocally || this.writeClosed || this.gotEnd || this.error || !this.queue.isEmpty || this.reads.disabled || this.heldReads.waiting) return undefined;
+    if (!socket || !this.canHandOver) return undefined;
     this.socket = undefined;
     this.done = true;
     this.handler = detachedHandler;

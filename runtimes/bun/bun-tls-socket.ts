@@ -30,6 +30,8 @@ export class BunTlsSocket extends BunSocket {
   private closedWhileUpgrading: { error?: unknown } | undefined;
 
   private constructor(
+    /** The native secure context for a server name (several certificates chosen by SNI). */
+    readonly sni: ((serverName: string) => unknown) | undefined,
     private readonly callbacks: TlsHandshakeCallbacks,
     private readonly verifiesPeer: boolean,
   ) {
@@ -41,10 +43,11 @@ export class BunTlsSocket extends BunSocket {
    * over (it was written to, holds reads, or is closing): the caller then keeps the kit's
    * path. An upgrade Bun refuses after the hand-over is a failed handshake.
    */
-  static upgrade(plain: BunSocket, options: BunServerTlsOptions, callbacks: TlsHandshakeCallbacks, verifiesPeer: boolean, peeked: Uint8Array | undefined): BunTlsSocket | undefined {
+  static upgrade(plain: BunSocket, options: BunServerTlsOptions, sni: ((serverName: string) => unknown) | undefined, callbacks: TlsHandshakeCallbacks, verifiesPeer: boolean, peeked: Uint8Array | undefined): BunTlsSocket | undefined {
+    if (!plain.canHandOver) return undefined;
     const handle = plain.handOver();
     if (!handle?.upgradeTLS) return undefined;
-    const secure = new BunTlsSocket(callbacks, verifiesPeer);
+    const secure = new BunTlsSocket(sni, callbacks, verifiesPeer);
     // The raw socket's events still come to the listener's handlers (Bun reports the
     // ciphertext it reads there too, as to its own net.Socket under a TLSSocket): they go nowhere.
     handle.data = RAW_SINK;
@@ -163,6 +166,8 @@ const tlsHandlers: BunSocketHandlers = {
   // Bun opens the TLS socket inside upgradeTLS, before any handshake event.
   open: (socket) => of(socket).attach(socket, false),
   handshake: (socket, success, verifyError) => of(socket).onBunHandshake(socket, success, verifyError),
+  // Bun asks during the handshake, with the client's SNI: a native secure context, or undefined for the default.
+  serverName: (_server, serverName, socket) => (socket ? of(socket)?.sni?.(serverName) : undefined),
   data: (socket, data) => of(socket).onBunData(data),
   end: (socket) => of(socket).onBunEnd(),
   drain: (socket) => of(socket).onBunDrain(),
