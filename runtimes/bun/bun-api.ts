@@ -18,6 +18,41 @@ export interface BunSocketHandle {
   readonly remotePort: number;
   readonly remoteFamily: "IPv4" | "IPv6";
   data: unknown;
+  /**
+   * TLS in Bun itself on this connected socket (BoringSSL under uSockets): `initialData`
+   * is ciphertext already read from it. Returns the raw socket (its events still go to
+   * this socket's handlers) and the TLS one (its events to `socket`); undefined when the
+   * socket is gone. Handlers may run before it returns (a bad ClientHello in `initialData`).
+   */
+  upgradeTLS?(options: {
+    data: unknown;
+    tls: BunServerTlsOptions;
+    socket: BunSocketHandlers;
+    isServer: true;
+    initialData?: Uint8Array;
+  }): [BunSocketHandle, BunTlsSocketHandle] | undefined;
+  /** Another set of handlers for this socket alone. */
+  reload?(options: { socket: Partial<BunSocketHandlers> }): void;
+}
+
+/** Options of a server-side upgrade: a node:tls secure context's native half, as Bun's own tls.TLSSocket passes it. */
+export interface BunServerTlsOptions {
+  secureContext: unknown;
+  /** ALPN protocols in wire format (RFC 7301 §3.1: each prefixed by its length). */
+  ALPNProtocols?: Uint8Array;
+  requestCert: boolean;
+  rejectUnauthorized: false;
+}
+
+/** A socket carrying TLS in Bun: the plain socket's calls plus what the handshake agreed (the same calls Bun's tls.TLSSocket makes on its handle). */
+export interface BunTlsSocketHandle extends BunSocketHandle {
+  readonly alpnProtocol: string | false | null;
+  getServername(): string | undefined;
+  getTLSVersion(): string | null;
+  getCipher(): { name?: string } | undefined;
+  isSessionReused(): boolean;
+  getPeerCertificate(abbreviated?: boolean): unknown;
+  getCertificate(): unknown;
 }
 
 export interface BunSocketHandlers {
@@ -29,6 +64,10 @@ export interface BunSocketHandlers {
   close(socket: BunSocketHandle, error?: Error): void;
   error(socket: BunSocketHandle, error: Error): void;
   connectError?(socket: BunSocketHandle, error: Error): void;
+  /** TLS sockets: the handshake finished (`verifyError`: the peer chain's check, made but not enforced). */
+  handshake?(socket: BunSocketHandle, success: boolean, verifyError: (Error & { code?: string }) | null): void;
+  /** TLS server sockets: the client's SNI, before the certificate is chosen; a native secure context, or undefined for the default. */
+  serverName?(server: unknown, serverName: string, socket: BunSocketHandle | undefined): unknown;
 }
 
 export interface BunGlobal {

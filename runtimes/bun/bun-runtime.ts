@@ -7,7 +7,7 @@ import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts"
 import { BunSocket } from "./bun-socket.ts";
 import { loadConfigInWorker } from "./bun-config.ts";
 import { DEFAULT_READS_PER_EDEN_COLLECTION, EdenCollections } from "./eden-collections.ts";
-import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
+import { bunTlsCapability } from "./bun-tls.ts";
 
 /** Set by createBunRuntime; the handlers below are shared by every socket. */
 let edenCollections = new EdenCollections(0);
@@ -107,10 +107,12 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
     },
 
     connect,
-    // Bun's node:tls runs on BoringSSL and honours cipher and curve lists, but its server
-    // TLSSocket never calls SNICallback (measured on Bun 1.4.5): one certificate per chain;
-    // it ignores ticketKeys too (two servers given one key do not resume each other's sessions).
-    tls: nodeTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: false, sniKeepsDefaultKeyTypes: false, ticketKeys: false, ocspStapling: false, sessionCache: false }, connect),
+    // Bun's node:tls runs on BoringSSL and honours cipher and curve lists; it ignores
+    // ticketKeys (two servers given one key do not resume each other's sessions). Accepted
+    // sockets are upgraded to TLS in Bun itself (bun-tls.ts), whose server-name callback
+    // chooses a certificate by SNI (its node:tls TLSSocket over a Duplex never calls
+    // SNICallback, measured on Bun 1.4.5: such a socket is refused, never served the default).
+    tls: bunTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: false, ticketKeys: false, ocspStapling: false, sessionCache: false }, connect),
 
     ...processServices,
     // Workers: this program again in Bun child processes, listening with SO_REUSEPORT (Bun.listen without exclusive).

@@ -13,18 +13,18 @@ import type { BunSocketHandle } from "./bun-api.ts";
  * WriteQueue until Bun's `drain` callback says the socket is writable again.
  */
 export class BunSocket implements Socket {
-  private handler: SocketHandler = detachedHandler;
-  private socket: BunSocketHandle | undefined;
+  protected handler: SocketHandler = detachedHandler;
+  protected socket: BunSocketHandle | undefined;
   private readonly queue = new WriteQueue();
   private readonly reads = new ReadDisableCount();
   /** end() or close() asked for: FIN (and for close, full close) once the queue flushes. */
   private pendingShutdown: "end" | "close" | undefined;
   private writeClosed = false;
-  private closedLocally = false;
-  private done = false;
+  protected closedLocally = false;
+  protected done = false;
   /** The peer's FIN was reported (Bun's `end`). */
   private gotEnd = false;
-  private error: PortError | undefined;
+  protected error: PortError | undefined;
   private local: SocketAddress | undefined;
   private remote: SocketAddress | undefined;
   /** While reads are disabled Bun goes on reading until a chunk comes (held-reads.ts). */
@@ -45,6 +45,25 @@ export class BunSocket implements Socket {
 
   setHandler(handler: SocketHandler): void {
     this.handler = handler;
+  }
+
+  /** handOver() would hand the socket over (Bun can upgrade it, and nothing was written, held or closed). */
+  get canHandOver(): boolean {
+    return this.socket?.upgradeTLS !== undefined && !this.done && !this.closedLocally && !this.writeClosed && !this.gotEnd && !this.error && this.queue.isEmpty && !this.reads.disabled && !this.heldReads.waiting;
+  }
+
+  /**
+   * The Bun socket under this one, handed over for a TLS upgrade in Bun itself
+   * (bun-tls-socket.ts), when nothing was written, queued, held or closed yet: from
+   * then on this object hears nothing of it. Undefined when it cannot be handed over.
+   */
+  handOver(): BunSocketHandle | undefined {
+    const socket = this.socket;
+    if (!socket || !this.canHandOver) return undefined;
+    this.socket = undefined;
+    this.done = true;
+    this.handler = detachedHandler;
+    return socket;
   }
 
   // --- Bun's callbacks, forwarded by the handlers in bun-runtime.ts ---
