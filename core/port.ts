@@ -607,6 +607,13 @@ export interface Runtime {
   readonly tls?: TlsCapability;
   /** Optional: worker processes (--concurrency above 1); without it such a command line is refused. */
   readonly workers?: WorkerProcesses;
+  /**
+   * Optional: how many CPUs there are, for --concurrency's default (core/concurrency.ts).
+   * "hardware": the machine's hardware threads, whatever this process may run on (Envoy's
+   * default, std::thread::hardware_concurrency()); "cpuset": those this process may run on,
+   * its affinity mask (Envoy's --cpuset-threads). Absent: 1, one process.
+   */
+  cpuCount?(which: "hardware" | "cpuset"): number;
 }
 
 /** A public key as a JSON Web Key (RFC 7517): the fields jwt_authn's keys may carry. */

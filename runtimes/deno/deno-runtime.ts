@@ -14,6 +14,7 @@ import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
 import { watchDirectory } from "../kit/watch-directory.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
+import { cpuCount } from "../kit/cpu-count.ts";
 import { fileURLToPath } from "node:url";
 
 const encoder = new TextEncoder();
@@ -152,6 +153,7 @@ export function createDenoRuntime(): Runtime {
     },
     exit: (code) => Deno.exit(code),
     memoryUsage: () => Deno.memoryUsage().rss,
+    cpuCount,
     // V8's heap in use plus external memory (array buffers included).
     heapUsage() {
       const usage = Deno.memoryUsage();
