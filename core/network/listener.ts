@@ -125,6 +125,17 @@ export class ActiveListener implements ActiveTcpSocketOwner {
 
   async start(): Promise<void> {
     const { address, port } = this.config.address;
+    if (this.config.reusePortBothSet) this.context.log.warn(`both enable_reuse_port and reuse_port set on listener '${this.name}', preferring enable_reuse_port.`);
+    // enable_reuse_port: false across workers is one socket they all accept from (Envoy
+    // duplicates the first worker's socket for the others: ListenSocketFactoryImpl), which
+    // only a runtime whose workers can share a socket offers. One process has one socket
+    // whatever the field says.
+    const workers = this.context.runtime.workers;
+    if (this.shared && this.config.reusePort === false && workers?.sharing !== "one-socket") {
+      throw new Error(
+        `enable_reuse_port: false needs one listening socket shared by every worker, and ${this.context.runtime.name}'s workers are processes that each bind their own (SO_REUSEPORT): use enable_reuse_port: true or --concurrency 1`,
+      );
+    }
     const acceptor = this.acceptor;
     this.listener = await this.context.runtime.listen({ address, port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket));
     this.lastAddress = this.listener.address;

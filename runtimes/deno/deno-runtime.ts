@@ -144,6 +144,8 @@ export function createDenoRuntime(): Runtime {
     workers: workerProcesses(
       (argv) => spawnLauncher(Deno.execPath(), ["run", "-A", "--unstable-net", fileURLToPath(Deno.mainModule), ...argv]),
       (signal, callback) => Deno.addSignalListener(signal, callback),
+      // Deno.listen takes no inherited socket: each worker binds its own.
+      "reuse-port",
     ),
     log: {
       write(line) {

@@ -54,7 +54,7 @@ describe.each(["bun", "node"])("the %s executable", (runtime) => {
       JSON.stringify(httpProxyConfig({ listenPort: port, clusters: { up: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "up" }] })),
     );
     expect(run(["-c", "envoy.json", "--mode", "validate"])).toEqual({ code: 0, out: "configuration 'envoy.json' OK\n" });
-    const proxy = new CommandProcess(binary, ["-c", "envoy.json"], folder, env);
+    const proxy = new CommandProcess(binary, ["-c", "envoy.json", "--concurrency", "1"], folder, env);
     try {
       await proxy.waitFor("listening on");
       expect(proxy.stderr).toContain(`starting on ${runtime} `);
