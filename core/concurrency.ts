@@ -20,3 +20,13 @@ export function resolveConcurrency(commandLine: CommandLine, runtime: Runtime, w
   const count = Math.floor(runtime.cpuCount(commandLine.cpusetThreads === true ? "cpuset" : "hardware"));
   return Number.isSafeInteger(count) ? Math.min(Math.max(1, count), MAX_CONCURRENCY) : 1;
 }
+
+/**
+ * Why a listener with enable_reuse_port: false cannot run across these workers, or
+ * undefined when it can: Envoy then gives every worker the one socket (the first worker's,
+ * duplicated: ListenSocketFactoryImpl), which only workers that can share a socket have.
+ */
+export function sharedSocketRefusal(runtime: Runtime): string | undefined {
+  if (runtime.workers?.sharing === "one-socket") return undefined;
+  return `enable_reuse_port: false needs one listening socket shared by every worker, and ${runtime.name}'s workers are processes that each bind their own (SO_REUSEPORT): use enable_reuse_port: true or --concurrency 1`;
+}

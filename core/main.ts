@@ -9,7 +9,7 @@ import { ConfigReloader } from "./config-reloader.ts";
 import { VERSION } from "./version.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { readFailure, validateConfig } from "./config/validate-config.ts";
-import { resolveConcurrency } from "./concurrency.ts";
+import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
 
 /**
  * The program every runtime's `main.ts` runs: parse the command line, load and
@@ -90,6 +90,13 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     return exit(1);
   }
   if (workers && workers.worker === undefined) {
+    // Said once, before any worker starts (each would refuse it: ActiveListener.start).
+    const refusal = sharedSocketRefusal(runtime);
+    const oneSocket = bootstrap.listeners.filter((listener) => listener.reusePort === false);
+    if (refusal !== undefined && oneSocket.length > 0) {
+      for (const listener of oneSocket) log.error(`listener '${listener.name}': ${refusal}`);
+      return exit(1);
+    }
     log.info(`polyvoy ${VERSION} starting ${concurrency} workers on ${runtime.name} ${runtime.version}`);
     const admin = bootstrap.admin?.address;
     return exit(

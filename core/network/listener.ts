@@ -1,4 +1,5 @@
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
+import { sharedSocketRefusal } from "../concurrency.ts";
 import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import type { Timer } from "../event/timers.ts";
 import { ActiveTcpSocket, type ActiveTcpSocketOwner } from "./active-tcp-socket.ts";
@@ -130,12 +131,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     // duplicates the first worker's socket for the others: ListenSocketFactoryImpl), which
     // only a runtime whose workers can share a socket offers. One process has one socket
     // whatever the field says.
-    const workers = this.context.runtime.workers;
-    if (this.shared && this.config.reusePort === false && workers?.sharing !== "one-socket") {
-      throw new Error(
-        `enable_reuse_port: false needs one listening socket shared by every worker, and ${this.context.runtime.name}'s workers are processes that each bind their own (SO_REUSEPORT): use enable_reuse_port: true or --concurrency 1`,
-      );
-    }
+    const refusal = this.shared && this.config.reusePort === false ? sharedSocketRefusal(this.context.runtime) : undefined;
+    if (refusal !== undefined) throw new Error(refusal);
     const acceptor = this.acceptor;
     this.listener = await this.context.runtime.listen({ address, port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket));
     this.lastAddress = this.listener.address;

@@ -29,8 +29,12 @@ export function singleProcess(args: readonly string[]): string[] {
 }
 
 /** argv that starts polyvoy on `runtime` (the same entry points the README documents), one process unless `args` give --concurrency. */
-export function proxyCommand(runtime: RuntimeName, commandLine: string[]): [string, string[]] {
-  const args = singleProcess(commandLine);
+export function proxyCommand(runtime: RuntimeName, args: string[]): [string, string[]] {
+  return entryCommand(runtime, singleProcess(args));
+}
+
+/** argv that starts polyvoy on `runtime` with `args` as they are (no flag added: as many workers as it chooses). */
+export function entryCommand(runtime: RuntimeName, args: string[]): [string, string[]] {
   switch (runtime) {
     case "node":
       // `node --import tsx` rather than the tsx CLI, so the pid we signal and measure is the proxy's own.
