@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { execFileSync, spawnSync } from "node:child_process";
+import { cpus } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../support/proxy-process.ts";
@@ -29,7 +30,7 @@ afterAll(() => {
 });
 
 describe.each(["bun", "node"])("the %s executable", (runtime) => {
-  test("runs from an empty folder: --version, --mode validate, one proxied request", async () => {
+  test("runs from an empty folder: --version, --mode validate, one proxied request, and its workers", { timeout: 300_000 }, async () => {
     const folder = join(work, runtime);
     mkdirSync(folder);
     const binary = join(folder, "polyvoy");
@@ -62,6 +63,17 @@ describe.each(["bun", "node"])("the %s executable", (runtime) => {
       expect(await res.text()).toBe("binary /x");
     } finally {
       expect(await proxy.stop()).toBe(0);
+    }
+    // No --concurrency: a worker per hardware thread, each the executable again (its entry
+    // not taken for an argument: scripts/build-binaries.mjs, runtimes/bun/bun-runtime.ts).
+    const workers = cpus().length;
+    const supervised = new CommandProcess(binary, ["-c", "envoy.json"], folder, env);
+    try {
+      await supervised.waitFor(workers > 1 ? `all ${workers} workers started` : "listening on", 120_000);
+      const res = await fetch(`http://127.0.0.1:${port}/y`);
+      expect(await res.text()).toBe("binary /y");
+    } finally {
+      expect(await supervised.stop()).toBe(0);
       await upstream.close();
     }
   });
