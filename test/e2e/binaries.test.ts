@@ -23,7 +23,7 @@ let work: string;
 beforeAll(() => {
   execFileSync(process.execPath, [join(ROOT, "scripts/build-binaries.mjs"), "--fresh"], { cwd: ROOT, stdio: "pipe" });
   work = mkdtempSync(join(tmpdir(), "polyvoy-binaries-"));
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
