@@ -169,9 +169,9 @@ const TARGETS = [
       const config = join(workDir, `polyvoy-${runtime}.json`);
       writeFileSync(config, JSON.stringify(polyvoyGzipConfig(port, originPort)));
       const argv = {
-        node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config]],
-        bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config]],
-        deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
+        node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config, "--concurrency", "1"]],
+        bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config, "--concurrency", "1"]],
+        deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config, "--concurrency", "1"]],
       }[runtime];
       return new Proc(`polyvoy on ${runtime}`, wrapped(cpu.proxy, ...argv, nofile));
     },

@@ -152,9 +152,9 @@ function soakConfig(port: number, adminPort: number, goodPort: number, faultyPor
 function startProxy(runtime: Runtime, configPath: string): Proc {
   // Started as bench/lib/targets.mjs starts polyvoy (as test/support/proxy-process.ts does).
   const argv = {
-    node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", configPath]],
-    bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", configPath]],
-    deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", configPath]],
+    node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", configPath, "--concurrency", "1"]],
+    bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", configPath, "--concurrency", "1"]],
+    deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", configPath, "--concurrency", "1"]],
   }[runtime] as [string, string[]];
   return new Proc(`polyvoy on ${runtime}`, wrapped(null, argv[0], argv[1], 65536));
 }

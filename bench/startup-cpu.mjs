@@ -57,7 +57,7 @@ function argv(entry) {
     return [cmd, [...pre, bare]];
   }
   const [cmd, pre] = run[runtime];
-  return [cmd, [...pre, file, "-c", config]];
+  return [cmd, [...pre, file, "-c", config, "--concurrency", "1"]];
 }
 
 async function once(entry) {

@@ -27,10 +27,13 @@ export interface CommandLine {
   /** --disable-hot-restart: accepted; polyvoy has no hot restart. */
   disableHotRestart?: boolean;
   /**
-   * --concurrency: how many worker processes share the listeners (Envoy's worker threads).
-   * Unset is 1, one process, not Envoy's default of one per core (docs/architecture.md, Workers).
+   * --concurrency: how many worker processes share the listeners (Envoy's worker threads);
+   * 0 is 1, as Envoy's. Unset: one per hardware thread, Envoy's default (core/concurrency.ts);
+   * runMain puts the count it chose here.
    */
   concurrency?: number;
+  /** --cpuset-threads: unset --concurrency counts the CPUs this process may run on (its affinity), not the machine's. */
+  cpusetThreads?: boolean;
   /** --watch-config: reload the config file when it changes (as on SIGHUP; core/config-reloader.ts). */
   watchConfig?: boolean;
   help: boolean;
@@ -54,7 +57,9 @@ export const USAGE = `Usage: polyvoy [options]
       --service-cluster NAME, --service-node ID, --service-zone ZONE
                            the node's cluster, id and zone (over the config's node)
       --concurrency N      N worker processes sharing every listener, one admin for all
-                           (default 1: one process)
+                           (default: one per hardware thread, as Envoy; 0 or 1: one process)
+      --cpuset-threads     without --concurrency, one worker per CPU this process may run
+                           on (its affinity mask) instead of per hardware thread
       --parent-shutdown-time-s SECONDS, --disable-hot-restart
                            accepted for Envoy's command lines (no hot restart here)
       --watch-config       reload the config file when it changes, as SIGHUP does
@@ -184,12 +189,16 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       case "--concurrency": {
         const text = value();
         const count = Number(text);
-        if (!/^\d+$/.test(text) || !Number.isSafeInteger(count) || count < 1 || count > MAX_CONCURRENCY) {
-          throw new UsageError(`--concurrency: expected a whole number of workers from 1 to ${MAX_CONCURRENCY}, got "${text}"`);
+        // 0 is one worker: Envoy runs at least one (options_impl.cc, std::max(1U, concurrency)).
+        if (!/^\d+$/.test(text) || !Number.isSafeInteger(count) || count > MAX_CONCURRENCY) {
+          throw new UsageError(`--concurrency: expected a whole number of workers from 0 to ${MAX_CONCURRENCY}, got "${text}"`);
         }
-        line.concurrency = count;
+        line.concurrency = Math.max(1, count);
         break;
       }
+      case "--cpuset-threads":
+        line.cpusetThreads = true;
+        break;
       case "--watch-config":
         line.watchConfig = true;
         break;

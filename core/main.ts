@@ -9,6 +9,7 @@ import { ConfigReloader } from "./config-reloader.ts";
 import { VERSION } from "./version.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { readFailure, validateConfig } from "./config/validate-config.ts";
+import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
 
 /**
  * The program every runtime's `main.ts` runs: parse the command line, load and
@@ -78,14 +79,24 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     };
   }
 
-  // --concurrency N: the supervisor of N workers (docs/architecture.md, Workers), or one of them.
-  const concurrency = commandLine.concurrency ?? 1;
+  // --concurrency N (unset: one per hardware thread, as Envoy): the supervisor of N workers
+  // (docs/architecture.md, Workers), or one of them, or with 1 the single process. The count
+  // chosen goes into the command line the admin shows (/server_info, server.concurrency).
+  const concurrency = resolveConcurrency(commandLine, runtime, (message) => log.warn(message));
+  commandLine = { ...commandLine, concurrency };
   const workers = concurrency > 1 ? runtime.workers : undefined;
   if (concurrency > 1 && !workers) {
     log.error(`--concurrency ${concurrency}: polyvoy on ${runtime.name} cannot run worker processes (use --concurrency 1)`);
     return exit(1);
   }
   if (workers && workers.worker === undefined) {
+    // Said once, before any worker starts (each would refuse it: ActiveListener.start).
+    const refusal = sharedSocketRefusal(runtime);
+    const oneSocket = bootstrap.listeners.filter((listener) => listener.reusePort === false);
+    if (refusal !== undefined && oneSocket.length > 0) {
+      for (const listener of oneSocket) log.error(`listener '${listener.name}': ${refusal}`);
+      return exit(1);
+    }
     log.info(`polyvoy ${VERSION} starting ${concurrency} workers on ${runtime.name} ${runtime.version}`);
     const admin = bootstrap.admin?.address;
     return exit(

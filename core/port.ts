@@ -458,6 +458,12 @@ export interface SuperviseOptions {
 export interface WorkerProcesses {
   /** Set in a process a supervisor started as one of its workers; undefined in the one a user started. */
   readonly worker: WorkerIdentity | undefined;
+  /**
+   * How a listener bound `shared` is shared: "one-socket", every worker accepts from one
+   * listening socket (node:cluster's); "reuse-port", each worker binds a socket of its own
+   * with SO_REUSEPORT. A listener with enable_reuse_port: false needs "one-socket".
+   */
+  readonly sharing: "one-socket" | "reuse-port";
   /** Start the workers and supervise them; resolves with the exit code once all have stopped. */
   supervise(options: SuperviseOptions): Promise<number>;
   /** In a worker, once its server has started: tell the supervisor, with where this worker's own admin listens (an internal loopback port), if it has one. */
@@ -607,6 +613,13 @@ export interface Runtime {
   readonly tls?: TlsCapability;
   /** Optional: worker processes (--concurrency above 1); without it such a command line is refused. */
   readonly workers?: WorkerProcesses;
+  /**
+   * Optional: how many CPUs there are, for --concurrency's default (core/concurrency.ts).
+   * "hardware": the machine's hardware threads, whatever this process may run on (Envoy's
+   * default, std::thread::hardware_concurrency()); "cpuset": those this process may run on,
+   * its affinity mask (Envoy's --cpuset-threads). Absent: 1, one process.
+   */
+  cpuCount?(which: "hardware" | "cpuset"): number;
 }
 
 /** A public key as a JSON Web Key (RFC 7517): the fields jwt_authn's keys may carry. */

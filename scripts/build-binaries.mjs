@@ -41,7 +41,12 @@ if (only.length === 0 || only.includes("node")) {
       contents:
         'import "./runtimes/kit/process-guards.ts";\nimport { runMain } from "./core/main.ts";\nimport { createNodeRuntime } from "./runtimes/node/node-runtime.ts";\n' +
         // A single-executable application's argv is [executable, executable, ...arguments].
-        "void runMain(createNodeRuntime(), process.argv.slice(2));\n",
+        // A worker (--concurrency) is started by node:cluster as `executable executable
+        // ...arguments` (cluster runs process.argv[1]), with POLYVOY_WORKER_INDEX in its
+        // environment (runtimes/kit/workers/worker-identity.ts): that executable is not an argument.
+        "const args = process.argv.slice(2);\n" +
+        "if (process.env.POLYVOY_WORKER_INDEX !== undefined && args[0] === process.argv[1]) args.shift();\n" +
+        "void runMain(createNodeRuntime(), args);\n",
       resolveDir: root,
       loader: "ts",
     },

@@ -33,15 +33,15 @@ const fromCheckout = () => existsSync(join(ROOT, ".git")) || !existsSync(join(RO
 export function polyvoyCommand(runtime, exe, configPath) {
   if (fromCheckout()) {
     return {
-      node: [exe, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", configPath]],
-      bun: [exe, [join(ROOT, "runtimes/bun/main.ts"), "-c", configPath]],
-      deno: [exe, ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", configPath]],
+      node: [exe, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", configPath, "--concurrency", "1"]],
+      bun: [exe, [join(ROOT, "runtimes/bun/main.ts"), "-c", configPath, "--concurrency", "1"]],
+      deno: [exe, ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", configPath, "--concurrency", "1"]],
     }[runtime];
   }
   return {
-    node: [exe, [join(ROOT, "dist/polyvoy-node.mjs"), "-c", configPath]],
-    bun: [exe, [join(ROOT, "dist/polyvoy-bun.js"), "-c", configPath]],
-    deno: [exe, ["run", "-A", join(ROOT, "dist/polyvoy-deno.js"), "-c", configPath]],
+    node: [exe, [join(ROOT, "dist/polyvoy-node.mjs"), "-c", configPath, "--concurrency", "1"]],
+    bun: [exe, [join(ROOT, "dist/polyvoy-bun.js"), "-c", configPath, "--concurrency", "1"]],
+    deno: [exe, ["run", "-A", join(ROOT, "dist/polyvoy-deno.js"), "-c", configPath, "--concurrency", "1"]],
   }[runtime];
 }
 

@@ -35,14 +35,14 @@ function commands(runtime, workDir, config) {
   const bare = join(workDir, "bare-listener.mjs");
   const runner = { node: [process.execPath, []], bun: [join(BIN, "bun"), []], deno: [join(BIN, "deno"), ["run", "-A"]] }[runtime];
   const source = {
-    node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config]],
-    bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config]],
-    deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
+    node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config, "--concurrency", "1"]],
+    bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config, "--concurrency", "1"]],
+    deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config, "--concurrency", "1"]],
   }[runtime];
   return {
     bare: [runner[0], [...runner[1], bare]],
     source,
-    package: [runner[0], [...runner[1], join(ROOT, "bin/polyvoy.js"), "-c", config]],
+    package: [runner[0], [...runner[1], join(ROOT, "bin/polyvoy.js"), "-c", config, "--concurrency", "1"]],
   };
 }
 

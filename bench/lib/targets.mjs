@@ -291,9 +291,9 @@ export const TARGETS = [
       writeFileSync(config, JSON.stringify(bootstrap, null, 2));
       // started exactly as test/support/proxy-process.ts does
       const argv = {
-        node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config]],
-        bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config]],
-        deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
+        node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config, "--concurrency", "1"]],
+        bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config, "--concurrency", "1"]],
+        deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config, "--concurrency", "1"]],
       }[runtime];
       return { port, ports, proc: proxy(ctx, `polyvoy on ${runtime}`, ...argv) };
     },
@@ -312,9 +312,9 @@ export const TARGETS = [
       const config = join(ctx.workDir, `polyvoy-${runtime}-ts-filter.json`);
       writeFileSync(config, JSON.stringify(withUserFilter(polyvoyConfig(port, ctx.origin.port)), null, 2));
       const argv = {
-        node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config]],
-        bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config]],
-        deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config]],
+        node: [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), "-c", config, "--concurrency", "1"]],
+        bun: [join(BIN, "bun"), [join(ROOT, "runtimes/bun/main.ts"), "-c", config, "--concurrency", "1"]],
+        deno: [join(BIN, "deno"), ["run", "-A", join(ROOT, "runtimes/deno/main.ts"), "-c", config, "--concurrency", "1"]],
       }[runtime];
       return { port, proc: proxy(ctx, `polyvoy on ${runtime} + a TypeScript filter`, ...argv) };
     },

@@ -122,6 +122,14 @@ export interface ListenerConfig {
   trafficDirection?: "INBOUND" | "OUTBOUND";
   /** Envoy's Listener.ignore_global_conn_limit: not counted or limited by the overload manager's global connection limit (the admin's is). */
   ignoreGlobalConnLimit?: boolean;
+  /**
+   * enable_reuse_port: false (absent: true, Envoy's default, or the deprecated reuse_port):
+   * with --concurrency N, the workers accept from one socket instead of one each bound with
+   * SO_REUSEPORT. One process has one socket either way (ActiveListener.start).
+   */
+  reusePort?: false;
+  /** Both enable_reuse_port and the deprecated reuse_port were set: Envoy warns and prefers enable_reuse_port. */
+  reusePortBothSet?: true;
 }
 
 export interface FilterChainConfig {

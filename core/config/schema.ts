@@ -442,6 +442,12 @@ export const listenerSchema = lazySchema(() =>
     connection_balance_config: z
       .strictObject({ exact_balance: z.strictObject({}).optional(), extend_balance: unsupportedField("extend_balance (a connection balancer extension)") })
       .optional(),
+    // How the workers (--concurrency) share the listener: a socket each, bound with
+    // SO_REUSEPORT (true, Envoy's default on Linux), or one socket they all accept from
+    // (false). Envoy's ListenerImpl::getReusePortOrDefault: enable_reuse_port when set, else
+    // the deprecated reuse_port when true, else the server's default (true).
+    enable_reuse_port: z.boolean().optional(),
+    reuse_port: z.boolean().default(false),
   })
   .transform((l, ctx): ListenerConfig => {
     // Checked here, on valid parts only (Envoy's listener_impl.cc and FilterChainManagerImpl::addFilterChains).
@@ -475,6 +481,8 @@ export const listenerSchema = lazySchema(() =>
       ...(l.traffic_direction !== "UNSPECIFIED" ? { trafficDirection: l.traffic_direction } : {}),
       ...(l.access_log.length > 0 ? { accessLog: l.access_log } : {}),
       ...(l.ignore_global_conn_limit ? { ignoreGlobalConnLimit: true } : {}),
+      ...(l.enable_reuse_port === false ? { reusePort: false as const } : {}),
+      ...(l.enable_reuse_port !== undefined && l.reuse_port ? { reusePortBothSet: true as const } : {}),
     };
   }));
 

@@ -314,6 +314,12 @@ export class ListenerManager {
       this.context.log.debug(`duplicate/locked listener '${config.name}'. no add/update`);
       return undefined;
     }
+    // Envoy's ListenerManagerImpl::setupSocketFactoryForListener: the socket(s) an update
+    // takes over were bound one way; a listener must be removed and added again to change it.
+    if (existing && (existing.listener.config.reusePort ?? true) !== (config.reusePort ?? true)) {
+      this.stats.listenerCreateFailure.inc();
+      throw new Error(`Listener ${config.name}: reuse port cannot be changed during an update`);
+    }
     const at = options.at ?? `listener '${config.name}'`;
     const drain = new DrainManager(this.context.runtime, this.context.timers, this.host.drainSettings);
     const context = new ListenerFactoryContext(this.context, drain, config.trafficDirection === "INBOUND");

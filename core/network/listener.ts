@@ -1,4 +1,5 @@
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
+import { sharedSocketRefusal } from "../concurrency.ts";
 import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import type { Timer } from "../event/timers.ts";
 import { ActiveTcpSocket, type ActiveTcpSocketOwner } from "./active-tcp-socket.ts";
@@ -125,6 +126,13 @@ export class ActiveListener implements ActiveTcpSocketOwner {
 
   async start(): Promise<void> {
     const { address, port } = this.config.address;
+    if (this.config.reusePortBothSet) this.context.log.warn(`both enable_reuse_port and reuse_port set on listener '${this.name}', preferring enable_reuse_port.`);
+    // enable_reuse_port: false across workers is one socket they all accept from (Envoy
+    // duplicates the first worker's socket for the others: ListenSocketFactoryImpl), which
+    // only a runtime whose workers can share a socket offers. One process has one socket
+    // whatever the field says.
+    const refusal = this.shared && this.config.reusePort === false ? sharedSocketRefusal(this.context.runtime) : undefined;
+    if (refusal !== undefined) throw new Error(refusal);
     const acceptor = this.acceptor;
     this.listener = await this.context.runtime.listen({ address, port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket));
     this.lastAddress = this.listener.address;

@@ -117,8 +117,10 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
     ...processServices,
     // Workers: this program again in Bun child processes, listening with SO_REUSEPORT (Bun.listen without exclusive).
     workers: workerProcesses(
-      (argv) => spawnLauncher(process.execPath, [...process.execArgv, process.argv[1]!, ...argv]),
+      (argv) => spawnLauncher(process.execPath, [...process.execArgv, ...workerEntry(), ...argv]),
       (signal, callback) => void process.on(signal, callback),
+      // Bun.listen takes no inherited socket: each worker binds its own.
+      "reuse-port",
     ),
     loadConfigIsolated: loadConfigInWorker,
     // Bun's process.memoryUsage() counts neither byte arrays nor most of JavaScriptCore's
@@ -150,4 +152,14 @@ function readsPerEdenCollection(option: number | undefined): number {
     throw new Error(`${name} must be a whole number of reads (0 turns scheduled collections off), not "${option ?? env}"`);
   }
   return reads;
+}
+
+/**
+ * What a worker runs before its arguments: the program's file; nothing in an executable
+ * `bun build --compile` made, which runs its embedded entry (process.argv[1] names it
+ * under Bun's virtual /$bunfs/, Windows' B:/~BUN/) and would take that name for an argument.
+ */
+function workerEntry(): string[] {
+  const entry = process.argv[1]!;
+  return entry.startsWith("/$bunfs/") || entry.startsWith("B:/~BUN/") ? [] : [entry];
 }

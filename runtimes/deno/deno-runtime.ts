@@ -14,6 +14,7 @@ import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
 import { watchDirectory } from "../kit/watch-directory.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
+import { cpuCount } from "../kit/cpu-count.ts";
 import { fileURLToPath } from "node:url";
 
 const encoder = new TextEncoder();
@@ -143,6 +144,8 @@ export function createDenoRuntime(): Runtime {
     workers: workerProcesses(
       (argv) => spawnLauncher(Deno.execPath(), ["run", "-A", "--unstable-net", fileURLToPath(Deno.mainModule), ...argv]),
       (signal, callback) => Deno.addSignalListener(signal, callback),
+      // Deno.listen takes no inherited socket: each worker binds its own.
+      "reuse-port",
     ),
     log: {
       write(line) {
@@ -152,6 +155,7 @@ export function createDenoRuntime(): Runtime {
     },
     exit: (code) => Deno.exit(code),
     memoryUsage: () => Deno.memoryUsage().rss,
+    cpuCount,
     // V8's heap in use plus external memory (array buffers included).
     heapUsage() {
       const usage = Deno.memoryUsage();

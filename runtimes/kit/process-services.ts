@@ -9,6 +9,7 @@ import { zlibCompression } from "./zlib-compression.ts";
 import { importModule } from "./import-module.ts";
 import { verifySignature } from "./web-crypto-verify.ts";
 import { watchDirectory } from "./watch-directory.ts";
+import { cpuCount } from "./cpu-count.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -35,6 +36,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   log: { write: (line) => void process.stderr.write(line) },
   exit: (code) => process.exit(code),
   memoryUsage: () => process.memoryUsage.rss(),
+  cpuCount,
   // V8's heap in use plus external memory (array buffers included) on Node; Bun's
   // process.memoryUsage() leaves its byte arrays out, so its adapter replaces this.
   heapUsage() {

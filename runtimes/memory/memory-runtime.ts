@@ -470,6 +470,11 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     this.bytePrng.fill(into);
   }
 
+  /** One CPU: the memory runtime runs no worker processes, so --concurrency's default is one process. */
+  cpuCount(): number {
+    return 1;
+  }
+
   /**
    * Faults for connections opened from now on: to a destination (`{ port: 8080 }`,
    * `{ address, port }`), or to whatever a predicate accepts. Later rules override

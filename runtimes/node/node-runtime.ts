@@ -55,7 +55,7 @@ export function createNodeRuntime(): Runtime {
     tls: nodeNativeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
 
     ...processServices,
-    workers: workerProcesses(clusterLauncher, (signal, callback) => void process.on(signal, callback)),
+    workers: workerProcesses(clusterLauncher, (signal, callback) => void process.on(signal, callback), "one-socket"),
 
     // After the I/O already received (the port's contract: the HTTP/1 pool must see a FIN
     // that came right behind a response before it reuses the connection). Outbound
@@ -74,7 +74,9 @@ export function createNodeRuntime(): Runtime {
  * the same Node flags (tsx's --import among them).
  */
 async function clusterLauncher(argv: readonly string[]): Promise<LaunchWorker> {
-  const cluster = (await import("node:cluster")).default;
+  // getBuiltinModule, not import(): a Node single-executable application has no dynamic import.
+  // (It returns the module itself, which the types call the default export.)
+  const cluster = process.getBuiltinModule("node:cluster") as unknown as typeof import("node:cluster").default;
   cluster.setupPrimary({ args: [...argv] });
   return (env) => {
     const worker = cluster.fork(env);

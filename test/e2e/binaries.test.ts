@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { execFileSync, spawnSync } from "node:child_process";
+import { cpus } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../support/proxy-process.ts";
@@ -22,14 +23,14 @@ let work: string;
 beforeAll(() => {
   execFileSync(process.execPath, [join(ROOT, "scripts/build-binaries.mjs"), "--fresh"], { cwd: ROOT, stdio: "pipe" });
   work = mkdtempSync(join(tmpdir(), "polyvoy-binaries-"));
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe.each(["bun", "node"])("the %s executable", (runtime) => {
-  test("runs from an empty folder: --version, --mode validate, one proxied request", async () => {
+  test("runs from an empty folder: --version, --mode validate, one proxied request, and its workers", { timeout: 300_000 }, async () => {
     const folder = join(work, runtime);
     mkdirSync(folder);
     const binary = join(folder, "polyvoy");
@@ -54,7 +55,7 @@ describe.each(["bun", "node"])("the %s executable", (runtime) => {
       JSON.stringify(httpProxyConfig({ listenPort: port, clusters: { up: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "up" }] })),
     );
     expect(run(["-c", "envoy.json", "--mode", "validate"])).toEqual({ code: 0, out: "configuration 'envoy.json' OK\n" });
-    const proxy = new CommandProcess(binary, ["-c", "envoy.json"], folder, env);
+    const proxy = new CommandProcess(binary, ["-c", "envoy.json", "--concurrency", "1"], folder, env);
     try {
       await proxy.waitFor("listening on");
       expect(proxy.stderr).toContain(`starting on ${runtime} `);
@@ -62,6 +63,17 @@ describe.each(["bun", "node"])("the %s executable", (runtime) => {
       expect(await res.text()).toBe("binary /x");
     } finally {
       expect(await proxy.stop()).toBe(0);
+    }
+    // No --concurrency: a worker per hardware thread, each the executable again (its entry
+    // not taken for an argument: scripts/build-binaries.mjs, runtimes/bun/bun-runtime.ts).
+    const workers = cpus().length;
+    const supervised = new CommandProcess(binary, ["-c", "envoy.json"], folder, env);
+    try {
+      await supervised.waitFor(workers > 1 ? `all ${workers} workers started` : "listening on", 120_000);
+      const res = await fetch(`http://127.0.0.1:${port}/y`);
+      expect(await res.text()).toBe("binary /y");
+    } finally {
+      expect(await supervised.stop()).toBe(0);
       await upstream.close();
     }
   });

@@ -59,7 +59,7 @@ describe.each(RUNTIMES)("the bundled core on %s", (runtime) => {
         : runtime === "bun"
           ? [join(ROOT, "node_modules/.bin/bun"), [main]]
           : [join(ROOT, "node_modules/.bin/deno"), ["run", "-A", "--no-config", main]];
-    const child = spawn(cmd, [...argv, "-c", config], { cwd: folder, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(cmd, [...argv, "-c", config, "--concurrency", "1"], { cwd: folder, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     try {

@@ -56,7 +56,7 @@ const cacheFiles = () => {
 
 /** Starts `node bin/polyvoy.js`, checks it answers, keeps it running `holdMs` (the cache is written 2 s after start), stops it. */
 async function runOnce(holdMs: number, until?: () => boolean): Promise<void> {
-  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", config], folder, { ...process.env, TMPDIR: cacheRoot });
+  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", config, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
   try {
     await proxy.waitFor("listening on", 60_000);
     const res = await fetch(`http://127.0.0.1:${port}/`);

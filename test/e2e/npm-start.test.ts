@@ -7,6 +7,7 @@ import { expect, test } from "vitest";
 import { spawn } from "node:child_process";
 import * as http from "node:http";
 import { connect } from "node:net";
+import { cpus } from "node:os";
 import { ROOT } from "../support/proxy-process.ts";
 
 test("npm start answers / itself, forwards /proxy/ to 127.0.0.1:8080, and stops on SIGTERM", async () => {
@@ -25,6 +26,13 @@ test("npm start answers / itself, forwards /proxy/ to 127.0.0.1:8080, and stops 
     while (!stderr.includes("listening on 127.0.0.1:10000")) {
       if (Date.now() > deadline || npm.exitCode !== null) throw new Error(`npm start did not come up:\n${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
+    }
+    // No --concurrency in the script: a worker per hardware thread, as Envoy (workers-default.test.ts).
+    if (cpus().length > 1) {
+      while (!stderr.includes(`all ${cpus().length} workers started`)) {
+        if (Date.now() > deadline + 60_000 || npm.exitCode !== null) throw new Error(`npm start's workers did not all start:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
     const home = await fetch("http://127.0.0.1:10000/");
     expect(await home.text()).toBe("polyvoy is running. Try /proxy/ to reach 127.0.0.1:8080.\n");

@@ -78,7 +78,7 @@ async function proxiesOneRequest(cmd: string, args: string[], cwd: string, runti
   const port = await freePort();
   const config = join(cwd, `envoy-${runtime}.json`);
   writeFileSync(config, JSON.stringify(httpProxyConfig({ listenPort: port, clusters: { up: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "up" }] })));
-  const proxy = new CommandProcess(cmd, [...args, "-c", config], cwd, env);
+  const proxy = new CommandProcess(cmd, [...args, "-c", config, "--concurrency", "1"], cwd, env);
   try {
     await proxy.waitFor("listening on");
     expect(proxy.stderr).toContain(`starting on ${runtime} `);

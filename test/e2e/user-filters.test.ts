@@ -215,7 +215,7 @@ describe.each(RUNTIMES)("embedding polyvoy with a registered filter on %s", (run
     // The program lives outside the checkout: Deno is given the checkout's deno.json (its npm imports).
     const command: [string, string[]] =
       runtime === "node" ? [process.execPath, ["--import", "tsx", file]] : runtime === "bun" ? [join(BIN, "bun"), [file]] : [join(BIN, "deno"), ["run", "-A", "--config", join(ROOT, "deno.json"), file]];
-    const child = spawn(command[0], [...command[1], "-c", config("s-1")], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(command[0], [...command[1], "-c", config("s-1"), "--concurrency", "1"], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     try {

@@ -160,7 +160,7 @@ describe.each(RUNTIMES)("workers (%s)", (runtime) => {
     for (const pid of [workers[0]!, replacement]) expect(alive(pid)).toBe(false);
   });
 
-  test("--concurrency 1 is one process, as without the flag", { timeout: 120_000 }, async () => {
+  test("--concurrency 1 is one process, no supervisor", { timeout: 120_000 }, async () => {
     const { proxy, listen, admin } = await start(1);
     expect((await get(listen, "/")).status).toBe(200);
     expect(readFileSync(`/proc/${proxy.pid}/task/${proxy.pid}/children`, "utf8").trim()).toBe("");

@@ -19,8 +19,22 @@ export const RUNTIMES: RuntimeName[] = (process.env.POLYVOY_RUNTIMES?.split(",")
   "deno",
 ];
 
-/** argv that starts polyvoy on `runtime` (the same entry points the README documents). */
+/**
+ * A command line made one process (`--concurrency 1`) unless it says how many workers: the
+ * default is one per hardware thread (as Envoy's), and the tests that do not test workers
+ * talk to one process (its pid, its log, its stats).
+ */
+export function singleProcess(args: readonly string[]): string[] {
+  return args.some((arg) => arg === "--concurrency" || arg.startsWith("--concurrency=")) ? [...args] : ["--concurrency", "1", ...args];
+}
+
+/** argv that starts polyvoy on `runtime` (the same entry points the README documents), one process unless `args` give --concurrency. */
 export function proxyCommand(runtime: RuntimeName, args: string[]): [string, string[]] {
+  return entryCommand(runtime, singleProcess(args));
+}
+
+/** argv that starts polyvoy on `runtime` with `args` as they are (no flag added: as many workers as it chooses). */
+export function entryCommand(runtime: RuntimeName, args: string[]): [string, string[]] {
   switch (runtime) {
     case "node":
       // `node --import tsx` rather than the tsx CLI, so the pid we signal and measure is the proxy's own.

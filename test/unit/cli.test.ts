@@ -122,13 +122,21 @@ describe("parseCommandLine", () => {
     expect(USAGE).toContain("trace, debug, info, warn, error, critical, off");
   });
 
-  test("--concurrency: a whole number of workers from 1 to 256", () => {
+  test("--concurrency: a whole number of workers from 0 to 256; 0 is one worker, as Envoy's", () => {
     expect(parseCommandLine(["-c", "x"]).concurrency).toBeUndefined();
+    expect(parseCommandLine(["-c", "x", "--concurrency", "0"]).concurrency).toBe(1);
     expect(parseCommandLine(["-c", "x", "--concurrency", "1"]).concurrency).toBe(1);
     expect(parseCommandLine(["-c", "x", "--concurrency=4"]).concurrency).toBe(4);
-    for (const bad of ["0", "-2", "2.5", "x", "", "257", "1e3"]) {
-      expect(usageError(["-c", "x", "--concurrency", bad])).toBe(`--concurrency: expected a whole number of workers from 1 to 256, got "${bad}"`);
+    expect(parseCommandLine(["-c", "x", "--concurrency", "256"]).concurrency).toBe(256);
+    for (const bad of ["-2", "2.5", "x", "", "257", "1e3"]) {
+      expect(usageError(["-c", "x", "--concurrency", bad])).toBe(`--concurrency: expected a whole number of workers from 0 to 256, got "${bad}"`);
     }
+  });
+
+  test("--cpuset-threads: a switch", () => {
+    expect(parseCommandLine(["-c", "x"]).cpusetThreads).toBeUndefined();
+    expect(parseCommandLine(["-c", "x", "--cpuset-threads"]).cpusetThreads).toBe(true);
+    expect(USAGE).toContain("--cpuset-threads");
   });
 
   test("--base-id and --restart-epoch are refused by name, without the usage", () => {

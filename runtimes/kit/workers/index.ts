@@ -12,11 +12,16 @@ export type { LaunchWorker, WorkerChild } from "./worker-supervisor.ts";
 export { spawnLauncher } from "./spawn-launcher.ts";
 
 /** `launcher(argv)` makes the function that starts one worker running this program with the command line `argv`. */
-export function workerProcesses(launcher: (argv: readonly string[]) => Promise<LaunchWorker>, onSignal: (signal: SignalName, callback: () => void) => void): WorkerProcesses {
+export function workerProcesses(
+  launcher: (argv: readonly string[]) => Promise<LaunchWorker>,
+  onSignal: (signal: SignalName, callback: () => void) => void,
+  sharing: WorkerProcesses["sharing"],
+): WorkerProcesses {
   const worker = workerFromEnvironment();
   if (worker) stopWithSupervisor();
   return {
     worker: worker && { index: worker.index, count: worker.count },
+    sharing,
     async supervise(options) {
       // Loaded only here: a single process (no --concurrency) never loads the supervisor and its admin.
       const { WorkerSupervisor } = await import("./worker-supervisor.ts");

@@ -357,6 +357,21 @@ describe("bad configs give one-line problems", () => {
     ]);
   });
 
+  test("enable_reuse_port and the deprecated reuse_port, as Envoy's getReusePortOrDefault", () => {
+    const listener = (fields: string) => loadBootstrap(typical([["    filter_chains:\n    - filters:", `${fields}    filter_chains:\n    - filters:`]]), "yaml").listeners[0]!;
+    // Absent, true, or reuse_port alone: Envoy's default (true), which the config leaves out.
+    for (const fields of ["", "    enable_reuse_port: true\n", "    reuse_port: true\n", "    reuse_port: false\n"]) {
+      expect(listener(fields)).not.toHaveProperty("reusePort");
+      expect(listener(fields)).not.toHaveProperty("reusePortBothSet");
+    }
+    expect(listener("    enable_reuse_port: false\n").reusePort).toBe(false);
+    // enable_reuse_port wins; both set is said at start (ActiveListener.start), as Envoy warns.
+    expect(listener("    enable_reuse_port: false\n    reuse_port: true\n")).toMatchObject({ reusePort: false, reusePortBothSet: true });
+    expect(listener("    enableReusePort: true\n    reusePort: true\n")).toMatchObject({ reusePortBothSet: true });
+    expect(listener("    enableReusePort: true\n    reusePort: true\n")).not.toHaveProperty("reusePort");
+    expect(problems(typical([["    filter_chains:\n    - filters:", "    enable_reuse_port: 1\n    filter_chains:\n    - filters:"]]))[0]).toMatch(/^static_resources\.listeners\[0\]\.enable_reuse_port: /);
+  });
+
   test("unsupported enum value", () => {
     expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    lb_policy: CLUSTER_PROVIDED"]]))).toEqual([
       'static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG)',
