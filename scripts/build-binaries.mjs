@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run build:binaries`: standalone `polyvoy` executables that run a config with nothing
 // installed, built offline from what `npm ci` brings:
-// - dist/bin/polyvoy-bun: `bun build --compile` of the one-file Bun entry (dist/polyvoy-bun.js;
-//   its config worker travels inside as a string), on the bun executable of node_modules.
+// - dist/bin/polyvoy-bun: `bun build --compile` of the one-file Bun entry (dist/polyvoy-bun.js),
+//   on the bun executable of node_modules.
 // - dist/bin/polyvoy-node: a Node single-executable application (Node's SEA: a CommonJS
 //   bundle of the Node entry, `node --experimental-sea-config`, the blob injected into a
 //   copy of this node with postject, a pinned devDependency).

@@ -33,26 +33,6 @@ const common = {
   logLevel: "warning",
 };
 
-// The Bun adapter validates configs in a Worker (runtimes/bun/bun-config.ts): in a one-file
-// bundle the worker's code travels as a string and starts from a blob: URL.
-const worker = await build({
-  ...common,
-  entryPoints: [join(root, "runtimes/bun/config-worker.ts")],
-  write: false,
-});
-const workerCode = worker.outputFiles[0].text;
-const inlineConfigWorker = {
-  name: "inline-config-worker",
-  setup(b) {
-    b.onLoad({ filter: /runtimes[\\/]bun[\\/]config-worker-url\.ts$/ }, () => ({
-      loader: "js",
-      contents:
-        `const code = ${JSON.stringify(workerCode)};\nlet url;\n` +
-        `export function configWorkerUrl() { return (url ??= URL.createObjectURL(new Blob([code], { type: "text/javascript" }))); }\n`,
-    }));
-  },
-};
-
 // Shared with bin/node-code-cache.js, which finds the script between them.
 const NODE_SCRIPT_BEGIN = "\n//#polyvoy-script-begin\n";
 const NODE_SCRIPT_END = "\n//#polyvoy-script-end\n";
@@ -76,7 +56,6 @@ for (const [runtime, outfile] of mains) {
     ...common,
     entryPoints: [join(root, `runtimes/${runtime}/main.ts`)],
     outfile: join(root, outfile),
-    plugins: runtime === "bun" ? [inlineConfigWorker] : [],
     banner: { js: banner },
   });
 }
