@@ -12,4 +12,4 @@ try {
   process.stderr.write(`environment: ${(err as Error).message}\n`);
   process.exit(1);
 }
-await runMain(runtime, process.argv.slice(2));
+void runMain(runtime, process.argv.slice(2));
