@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// Start-up A/B by CPU time, for a loaded machine: each entry is started `--runs` times as a
+// fresh process, the entries interleaved (A, B, A, B …) so that both see the same minutes;
+// reported per entry are the median, min and max of the process's CPU time (user + system
+// of all its threads, /proc/<pid>/stat) when it prints "listening on", and of its RSS a
+// second later. The config is the start-up scenario's (bench/lib/startup.mjs): one
+// listener, a direct_response route.
+//
+//   node bench/startup-cpu.mjs --runs 15 node:dist/polyvoy-node.mjs bun:/tmp/old/polyvoy-bun.js deno:…
+//
+// An entry is `<runtime>:<file>` (node, bun, deno, or "bare-<runtime>" for the runtime
+// opening only a node:net listener, the file then ignored), or `exe:<file>` for a
+// standalone executable (scripts/build-binaries.mjs).
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { BIN, freePort, processCounters, rssBytes, sleep } from "./lib/system.mjs";
+
+const args = process.argv.slice(2);
+let runs = 11;
+const entries = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--runs") runs = Number(args[++i]);
+  else entries.push(args[i]);
+}
+if (entries.length === 0) {
+  console.error("usage: node bench/startup-cpu.mjs [--runs N] <runtime>:<file> …");
+  process.exit(1);
+}
+
+const dir = mkdtempSync(join(tmpdir(), "polyvoy-startup-"));
+const bare = join(dir, "bare-listener.mjs");
+writeFileSync(bare, 'import net from "node:net";\nnet.createServer(() => {}).listen(0, "127.0.0.1", () => console.error("listening on"));\n');
+const config = join(dir, "envoy.json");
+const hcm = {
+  "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+  stat_prefix: "startup",
+  route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }] }] },
+  http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+};
+writeFileSync(
+  config,
+  JSON.stringify({
+    static_resources: {
+      listeners: [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: await freePort() } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: hcm }] }] }],
+    },
+  }),
+);
+
+function argv(entry) {
+  const at = entry.indexOf(":");
+  const runtime = entry.slice(0, at);
+  const file = resolve(entry.slice(at + 1));
+  const run = { node: [process.execPath, []], bun: [join(BIN, "bun"), []], deno: [join(BIN, "deno"), ["run", "-A"]], denonocc: [join(BIN, "deno"), ["run", "-A", "--no-code-cache"]], denossg: [join(BIN, "deno"), ["run", "-A", "--v8-flags=--semi-space-growth-factor=1"]], denomax: [join(BIN, "deno"), ["run", "-A", "--v8-flags=--max-semi-space-size=1"]] };
+  if (runtime.startsWith("bare-")) {
+    const [cmd, pre] = run[runtime.slice(5)];
+    return [cmd, [...pre, bare]];
+  }
+  if (runtime === "exe") return [file, ["-c", config]];
+  const [cmd, pre] = run[runtime];
+  return [cmd, [...pre, file, "-c", config]];
+}
+
+async function once(entry) {
+  const [cmd, cmdArgs] = argv(entry);
+  const child = spawn(cmd, cmdArgs, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  try {
+    const cpuMs = await new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${entry}: not listening after 60 s:\n${stderr.slice(-2000)}`)), 60_000);
+      child.stderr.on("data", (d) => {
+        stderr += d;
+        if (stderr.includes("listening on")) {
+          clearTimeout(timer);
+          resolvePromise((processCounters(child.pid)?.cpuUs ?? NaN) / 1000);
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`${entry}: exited ${code}:\n${stderr.slice(-2000)}`)));
+    });
+    await sleep(1000);
+    return { cpuMs, rssMiB: rssBytes(child.pid) / 1048576 };
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
+
+const samples = new Map(entries.map((e) => [e, []]));
+for (let i = 0; i < runs; i++) for (const entry of entries) samples.get(entry).push(await once(entry));
+const stat = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: sorted[(sorted.length - 1) >> 1], min: sorted[0], max: sorted.at(-1) };
+};
+for (const [entry, list] of samples) {
+  const cpu = stat(list.map((s) => s.cpuMs));
+  const rss = stat(list.map((s) => s.rssMiB));
+  console.log(
+    `${entry}: CPU to listening ${cpu.median.toFixed(0)} ms (${cpu.min.toFixed(0)}–${cpu.max.toFixed(0)}), idle RSS ${rss.median.toFixed(1)} MiB (${rss.min.toFixed(1)}–${rss.max.toFixed(1)}), ${runs} runs`,
+  );
+}
