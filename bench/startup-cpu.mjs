@@ -9,7 +9,8 @@
 //   node bench/startup-cpu.mjs --runs 15 node:dist/polyvoy-node.mjs bun:/tmp/old/polyvoy-bun.js deno:…
 //
 // An entry is `<runtime>:<file>` (node, bun, deno, or "bare-<runtime>" for the runtime
-// opening only a node:net listener, the file then ignored).
+// opening only a node:net listener, the file then ignored), or `exe:<file>` for a
+// standalone executable (scripts/build-binaries.mjs).
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,6 +57,7 @@ function argv(entry) {
     const [cmd, pre] = run[runtime.slice(5)];
     return [cmd, [...pre, bare]];
   }
+  if (runtime === "exe") return [file, ["-c", config]];
   const [cmd, pre] = run[runtime];
   return [cmd, [...pre, file, "-c", config, "--concurrency", "1"]];
 }

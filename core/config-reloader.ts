@@ -116,7 +116,7 @@ export class ConfigReloader {
       this.log.error(`config reload: cannot read '${path}': ${readFailure(err)}; the running config serves on`);
       return;
     }
-    const loaded = await validateConfig(this.runtime, text, formatFromPath(path));
+    const loaded = await validateConfig(text, formatFromPath(path));
     const problems = "bootstrap" in loaded ? (hasUnresolvedUserFilters(loaded.bootstrap) ? await resolveUserFilters(loaded.bootstrap, this.runtime) : []) : loaded.problems;
     if (!("bootstrap" in loaded) || problems.length > 0) {
       this.stats.rejected.inc();

@@ -180,7 +180,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
   }
   const source = commandLine.configPath !== undefined ? `'${commandLine.configPath}'` : "--config-yaml";
   if (log.debugOn) log.debug(`validating ${source} (${format}, ${text.length} characters)`);
-  const loaded = await validateConfig(runtime, text, format);
+  const loaded = await validateConfig(text, format);
   if ("bootstrap" in loaded) {
     if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
     return loaded;

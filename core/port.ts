@@ -10,7 +10,6 @@
  * Sockets are callback-style, not WHATWG streams: a stream costs allocations per chunk
  * on some runtimes, and a proxy moves many chunks.
  */
-import type { ConfigFormat, LoadedConfig } from "./config/config-source.ts";
 import type { Compression } from "./port-compression.ts";
 
 export type * from "./port-compression.ts";
@@ -577,15 +576,6 @@ export interface Runtime {
    * Absent where the runtime offers no such call: the action then does nothing (logged once).
    */
   releaseFreeMemory?(): void;
-  /**
-   * Optional: load and validate a config (config/load.ts, `loadConfig`) somewhere whose
-   * heap does not outlive it, such as a worker that ends, and hand back plain data. An
-   * adapter offers it where keeping the validator's modules loaded costs the proxy
-   * (zod keeps weak collections for as long as its modules are loaded, and some
-   * collectors visit every live weak entry in every collection). Without it the core
-   * validates in its own heap.
-   */
-  loadConfigIsolated?(text: string, format: ConfigFormat): Promise<LoadedConfig>;
   /**
    * Optional: gzip and brotli for the compressor and decompressor HTTP filters. Without
    * it, or where `unsupported` names a reason, a config using them is refused at start.

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run build:binaries`: standalone `polyvoy` executables that run a config with nothing
 // installed, built offline from what `npm ci` brings:
-// - dist/bin/polyvoy-bun: `bun build --compile` of the one-file Bun entry (dist/polyvoy-bun.js;
-//   its config worker travels inside as a string), on the bun executable of node_modules.
+// - dist/bin/polyvoy-bun: `bun build --compile --bytecode` of the Bun entry (as
+//   dist/polyvoy-bun.js, bundled as CommonJS), on the bun executable of node_modules.
 // - dist/bin/polyvoy-node: a Node single-executable application (Node's SEA: a CommonJS
 //   bundle of the Node entry, `node --experimental-sea-config`, the blob injected into a
 //   copy of this node with postject, a pinned devDependency).
@@ -24,8 +24,28 @@ const size = (file) => `${(statSync(file).size / 1024 / 1024).toFixed(0)} MB`;
 
 const only = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 if (only.length === 0 || only.includes("bun")) {
+  // The Bun entry bundled by esbuild as CommonJS, as build-runtimes.mjs makes it before Bun
+  // wraps it (a --compile of that wrapped file runs nothing), compiled with its bytecode.
+  const work = join(out, "bun-compile");
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work);
+  const script = join(work, "polyvoy-bun.cjs");
+  await build({
+    entryPoints: [join(root, "runtimes/bun/main.ts")],
+    bundle: true,
+    format: "cjs",
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    target: "es2022",
+    minify: true,
+    legalComments: "eof",
+    external: ["node:*", "bun:*"],
+    outfile: script,
+    logLevel: "warning",
+  });
   const target = join(out, "polyvoy-bun");
-  execFileSync(join(bin, "bun"), ["build", "--compile", join(root, "dist/polyvoy-bun.js"), "--outfile", target], { stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync(join(bin, "bun"), ["build", "--compile", "--bytecode", script, "--outfile", target], { stdio: ["ignore", "ignore", "inherit"] });
+  rmSync(work, { recursive: true, force: true });
   console.error(`dist/bin/polyvoy-bun: ${size(target)}`);
 }
 

@@ -12,7 +12,8 @@
 // - dist/types/**: declarations for all of it (core/ and runtimes/ as in the sources).
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 
@@ -31,26 +32,6 @@ const common = {
   // The runtimes' own modules stay imports; everything else is inside.
   external: ["node:*", "bun:*"],
   logLevel: "warning",
-};
-
-// The Bun adapter validates configs in a Worker (runtimes/bun/bun-config.ts): in a one-file
-// bundle the worker's code travels as a string and starts from a blob: URL.
-const worker = await build({
-  ...common,
-  entryPoints: [join(root, "runtimes/bun/config-worker.ts")],
-  write: false,
-});
-const workerCode = worker.outputFiles[0].text;
-const inlineConfigWorker = {
-  name: "inline-config-worker",
-  setup(b) {
-    b.onLoad({ filter: /runtimes[\\/]bun[\\/]config-worker-url\.ts$/ }, () => ({
-      loader: "js",
-      contents:
-        `const code = ${JSON.stringify(workerCode)};\nlet url;\n` +
-        `export function configWorkerUrl() { return (url ??= URL.createObjectURL(new Blob([code], { type: "text/javascript" }))); }\n`,
-    }));
-  },
 };
 
 // Shared with bin/node-code-cache.js, which finds the script between them.
@@ -72,11 +53,14 @@ for (const [runtime, outfile] of mains) {
     writeFileSync(join(root, outfile), await nodeScriptModule(banner));
     continue;
   }
+  if (runtime === "bun") {
+    await bunBytecodeEntry(banner, join(root, outfile));
+    continue;
+  }
   await build({
     ...common,
     entryPoints: [join(root, `runtimes/${runtime}/main.ts`)],
     outfile: join(root, outfile),
-    plugins: runtime === "bun" ? [inlineConfigWorker] : [],
     banner: { js: banner },
   });
 }
@@ -104,6 +88,35 @@ async function nodeScriptModule(banner) {
     `${banner}\nimport { createRequire } from "node:module";\n` +
     `${NODE_SCRIPT_BEGIN}(function (require) {\n${body}\n})${NODE_SCRIPT_END}(createRequire(import.meta.url));\n`
   );
+}
+
+/**
+ * The Bun entry as CommonJS with JavaScriptCore's bytecode beside it (`polyvoy-bun.js.jsc`,
+ * `bun build --bytecode`): Bun then skips parsing and compiling the 1.4 MB bundle
+ * (docs/performance.md, "Start-up on bun and deno"). Bun writes bytecode for CommonJS only
+ * outside `--compile`. The bytecode is for the Bun that built it (node_modules'); another
+ * Bun, or a changed file, finds it stale and parses the source as before, so the .js alone
+ * still runs anywhere (vendoring). esbuild bundles as for the other entries; Bun's bundler
+ * only wraps that one file and compiles it.
+ */
+async function bunBytecodeEntry(banner, outfile) {
+  const out = await build({
+    ...common,
+    format: "cjs",
+    entryPoints: [join(root, "runtimes/bun/main.ts")],
+    write: false,
+  });
+  const work = mkdtempSync(join(tmpdir(), "polyvoy-bun-entry-"));
+  try {
+    const input = join(work, "polyvoy-bun.js");
+    writeFileSync(input, out.outputFiles[0].text);
+    const outdir = join(work, "out");
+    execFileSync(join(root, "node_modules/.bin/bun"), ["build", "--bytecode", "--format=cjs", "--target=bun", "--minify", `--banner=${banner}`, input, "--outdir", outdir], { stdio: ["ignore", "ignore", "inherit"] });
+    copyFileSync(join(outdir, "polyvoy-bun.js"), outfile);
+    copyFileSync(join(outdir, "polyvoy-bun.js.jsc"), `${outfile}.jsc`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 if (onlyEntry !== undefined) {

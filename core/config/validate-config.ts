@@ -1,6 +1,4 @@
 import type { ConfigFormat, LoadedConfig } from "./config-source.ts";
-import type { Runtime } from "../port.ts";
-import { hasRegisteredHttpFilters } from "../http/user-filter/user-filter-registry.ts";
 
 /** Why a config file could not be read, in words, by the PortError's code; anything else as the runtime said it. */
 export function readFailure(err: unknown): string {
@@ -18,13 +16,10 @@ export function readFailure(err: unknown): string {
 }
 
 /**
- * Validate where the runtime wants it: off the proxy's heap when it offers that
- * (port.ts, loadConfigIsolated), else here. The loader is
- * imported only now, so a runtime that validates elsewhere never loads zod or yaml.
+ * Load and validate a config. The loader (zod, yaml, the schemas) is imported only now,
+ * so the proxy's own modules load without it (test/unit/startup-imports.test.ts).
  */
-export async function validateConfig(runtime: Runtime, text: string, format: ConfigFormat): Promise<LoadedConfig> {
-  // Filters registered in this heap (registerHttpFilter) are unknown to an isolated validator.
-  if (runtime.loadConfigIsolated && !hasRegisteredHttpFilters()) return runtime.loadConfigIsolated(text, format);
+export async function validateConfig(text: string, format: ConfigFormat): Promise<LoadedConfig> {
   const { loadConfig } = await import("./load.ts");
   return loadConfig(text, format);
 }

@@ -95,13 +95,3 @@ export interface BunGlobal {
 }
 
 export const Bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
-
-/** A Web Worker as Bun runs it (a thread with a heap of its own, freed when it ends). */
-export interface BunWorker {
-  postMessage(data: unknown): void;
-  terminate(): void;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onerror: ((event: { message: string }) => void) | null;
-}
-
-export const Worker = (globalThis as unknown as { Worker: new (url: string) => BunWorker }).Worker;

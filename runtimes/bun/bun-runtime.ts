@@ -5,7 +5,6 @@ import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
 import { toPortError } from "../kit/errors.ts";
 import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
 import { BunSocket } from "./bun-socket.ts";
-import { loadConfigInWorker } from "./bun-config.ts";
 import { DEFAULT_READS_PER_EDEN_COLLECTION, EdenCollections } from "./eden-collections.ts";
 import { bunTlsCapability } from "./bun-tls.ts";
 
@@ -122,7 +121,6 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
       // Bun.listen takes no inherited socket: each worker binds its own.
       "reuse-port",
     ),
-    loadConfigIsolated: loadConfigInWorker,
     // Bun's process.memoryUsage() counts neither byte arrays nor most of JavaScriptCore's
     // heap; bun:jsc's statistics do (the same measure as heapUsed + external on V8).
     heapUsage() {

@@ -13,11 +13,12 @@ export const DEFAULT_READS_PER_EDEN_COLLECTION = 5000;
  * poll being handled and before the next poll: the burst just read has been answered,
  * and what arrives next finds the pause over or shorter.
  *
- * The budget grows with the heap that survives collections: 6.6 MB since the config is
- * validated in a Worker (9.3 MB before), which small proxied GETs (two reads, ~1.9 KB)
- * use up in ~6,900 reads. The default leaves room below that for requests that
- * allocate more; at 8,000 the budget ran out first in 40 of 55 collections, at 5,000 in
- * 1 of ~75. When JavaScriptCore collects first all the same, the count starts again from
+ * The budget grows with the heap that survives collections: 6.6 MB while the config was
+ * validated in a Worker, 9.3 MB with the config loader in the proxy's heap (as it is
+ * again, docs/performance.md), which small proxied GETs (two reads, ~1.9 KB) use up in
+ * ~6,900 and ~9,700 reads. The default leaves room below either for requests that
+ * allocate more; with the 6.6 MB budget, at 8,000 it ran out first in 40 of 55
+ * collections, at 5,000 in 1 of ~75. When JavaScriptCore collects first all the same, the count starts again from
  * there, so the two never run close together. 0 turns this off.
  */
 export class EdenCollections {

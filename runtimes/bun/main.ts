@@ -12,4 +12,8 @@ try {
   process.stderr.write(`environment: ${(err as Error).message}\n`);
   process.exit(1);
 }
-await runMain(runtime, process.argv.slice(2));
+// No top-level await: the package's entry is CommonJS, for Bun's bytecode
+// (scripts/build-runtimes.mjs). runMain returns once the listeners serve: then one full
+// collection and JavaScriptCore's heap shrink give back what loading the config used
+// (idle RSS, docs/performance.md, "Start-up on bun and deno").
+void runMain(runtime, process.argv.slice(2)).then(() => setTimeout(() => runtime.releaseFreeMemory?.(), 100).unref());

@@ -52,6 +52,8 @@ export interface DenoGlobal {
   readonly stderr: DenoWriter & { writeSync(data: Uint8Array): number };
   exit(code: number): never;
   memoryUsage(): { rss: number; heapUsed: number; external: number };
+  /** A timer that does not keep the process alive. */
+  unrefTimer(id: number): void;
 }
 
 export const Deno = (globalThis as unknown as { Deno: DenoGlobal }).Deno;

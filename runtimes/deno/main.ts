@@ -4,5 +4,8 @@ import "../kit/process-guards.ts";
 import { runMain } from "../../core/main.ts";
 import { createDenoRuntime } from "./deno-runtime.ts";
 import { Deno } from "./deno-api.ts";
+import { collectOnceAfterStart } from "./collect-after-start.ts";
 
 await runMain(createDenoRuntime(), Deno.args);
+// runMain returns once the listeners serve (or the process is ending).
+collectOnceAfterStart(100, (id) => Deno.unrefTimer(id));

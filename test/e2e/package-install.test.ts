@@ -45,7 +45,7 @@ afterAll(() => {
 
 test("the tarball holds the command, the built JavaScript with its types, the sources and LICENSE; no tests, bench (but what `polyvoy compare` runs), CI or docs", () => {
   const files = tarballFiles.map((f) => f.replace(/^package\//, ""));
-  for (const f of ["LICENSE", "README.md", "package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-deno.js", "dist/polyvoy-core.mjs"]) {
+  for (const f of ["LICENSE", "README.md", "package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-bun.js.jsc", "dist/polyvoy-deno.js", "dist/polyvoy-core.mjs"]) {
     expect(files).toContain(f);
   }
   for (const f of ["dist/lib/node.mjs", "dist/lib/deno.mjs", "dist/types/runtimes/node/index.d.ts", "dist/types/core/index.d.ts", "runtimes/bun/index.ts"]) expect(files).toContain(f);

@@ -2,7 +2,7 @@
  * What the proxy loads before it reads its config: each runtime's main.ts and what it
  * imports statically. zod, the config schemas and the Envoy field tables come only with the
  * config loader (core/config/load.ts), which core/main.ts imports when it validates a config
- * — on Bun in the config worker, never in the proxy's heap (runtimes/bun/bun-config.ts).
+ * (core/config/validate-config.ts).
  * A static import of a schema file from the proxy's code (for a constant, say) would bring
  * them all back into every start-up.
  */

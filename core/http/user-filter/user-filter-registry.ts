@@ -45,11 +45,6 @@ export function findRegisteredHttpFilter(name: string, typeUrl: string | undefin
   return typeUrl !== undefined ? BY_TYPE_URL.get(typeUrl) : BY_NAME.get(name);
 }
 
-/** Some filter is registered: configs must then be validated where the registry lives (main.ts). */
-export function hasRegisteredHttpFilters(): boolean {
-  return BY_NAME.size > 0;
-}
-
 export function userFilterTypeUrl(definition: HttpFilterDefinition): string {
   return definition.typeUrl ?? TYPE_URL_PREFIX + (definition.name ?? "");
 }
