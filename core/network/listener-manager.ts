@@ -186,15 +186,19 @@ export class ListenerManager {
       const warming = this.warming.get(name);
       if (warming !== undefined) {
         if (warming.hash === hash) return { changed: false, warmed: warming.warmed };
-        // A newer update replaces the warming listener (Envoy: a warming listener is updated in place).
-        this.cancelWarming(name);
         if (this.active.get(name)?.hash === hash) {
           // Back to the config that serves (Envoy's blockLdsUpdate on the active one): counted as a modification.
+          this.cancelWarming(name);
           this.stats.listenerModified.inc();
           return { changed: true, warmed: Promise.resolve(true) };
         }
       }
+      // Built before the warming listener it replaces is cancelled (Envoy's
+      // addOrUpdateListenerInternal): an update that cannot be built is NACKed and the
+      // warming one, already ACKed, warms on.
       const built = await this.build(config, options);
+      // A newer update replaces the warming listener (Envoy: a warming listener is updated in place).
+      this.cancelWarming(name);
       if (built === undefined) return { changed: false, warmed: Promise.resolve(false) };
       // Its own init targets (its RDS, JWKS fetches): a listener warming beside it does not wait for them.
       const targets = this.context.initManager.take();

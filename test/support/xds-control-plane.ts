@@ -78,6 +78,7 @@ const RESOURCE_PROTOS = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
+  "envoy/extensions/access_loggers/file/v3/file.proto",
   "envoy/service/discovery/v3/discovery.proto",
 ];
 

@@ -25,6 +25,7 @@ const XDS_PORT = 18000;
 const HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+const FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 
 let runtime: MemoryRuntime;
 let cp: MemoryXdsServer;
@@ -342,6 +343,15 @@ describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
     expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(1);
     expect(started!.listenerManager.get("w")).toBeUndefined();
     expect(started!.listenerManager.get("x")?.boundAddress?.port).toBe(10082);
+    expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["never", "r"]);
+    // An update of "w" that cannot be built (its access log cannot be opened) is NACKed; the
+    // warming "w", already ACKed, warms on (Envoy builds the new listener before replacing it).
+    const unbuildable = { ...listener("w", 10081, "w2"), access_log: [{ name: "envoy.access_loggers.file", typed_config: { "@type": FILE_LOG, path: "/no/such/dir/access.log" } }] };
+    stream.respond(LISTENER, "v2b", "n-3b", [any(listener("l", 10080)), any(unbuildable), any(listener("x", 10082, "x"))]);
+    await elapse(500);
+    expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-3b")).toMatchObject({ versionInfo: "v2" });
+    expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-3b")!.error).toBeDefined();
+    expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(1);
     expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["never", "r"]);
     stream.respond(LISTENER, "v3", "n-4", [any(listener("l", 10080)), any(listener("x", 10082, "x"))]);
     await elapse(500);
