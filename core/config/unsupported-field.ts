@@ -5,14 +5,19 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 
+// Built on first use: most of these sit in schemas a given config never checks, and one
+// lazy wrapper is a quarter of the objects of the schema it stands for.
 export function unsupportedField(why: string, isDefault: (value: unknown) => boolean = () => false) {
-  return z
-    .unknown()
-    .optional()
-    .superRefine((value, ctx) => {
-      if (value !== undefined && !isDefault(value)) ctx.addIssue({ code: "custom", message: `not supported: ${why}` });
-    });
+  return lazySchema(() =>
+    z
+      .unknown()
+      .optional()
+      .superRefine((value, ctx) => {
+        if (value !== undefined && !isDefault(value)) ctx.addIssue({ code: "custom", message: `not supported: ${why}` });
+      }),
+  );
 }
 
 /** The default of a repeated field. */

@@ -14,6 +14,7 @@ import type { AdsConfigSource, ApiConfigSource, RestConfigSource, SdsConfigSourc
 import { grpcService } from "../grpc-service-schema.ts";
 import { durationMs, oneOf } from "../proto-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "../unsupported-field.ts";
+import { lazySchema } from "../lazy-schema.ts";
 
 /** WatchedDirectory: the directory whose moves reload the file (Envoy's atomic symlink swap). */
 export const watchedDirectory = z.strictObject({ path: z.string().min(1) }).transform((w) => w.path);
@@ -86,6 +87,10 @@ export type ApiSource = Omit<ApiConfigSource, "initialFetchTimeoutMs"> | Omit<Re
 export function configSourceSchema(what: string): z.ZodType<SdsConfigSource>;
 export function configSourceSchema(what: string, server: "server"): z.ZodType<XdsConfigSource>;
 export function configSourceSchema(what: string, server?: "server"): z.ZodType<XdsConfigSource> {
+  return lazySchema(() => configSourceObject(what, server));
+}
+
+function configSourceObject(what: string, server?: "server"): z.ZodType<XdsConfigSource> {
   const serverField = (name: string) => (server ? undefined : unsupportedField(`${name} (polyvoy reads ${what} from files only, not from a management server: use path_config_source)`));
   return z
     .strictObject({

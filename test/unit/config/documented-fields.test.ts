@@ -33,7 +33,9 @@ function schemaModules(dir: string): string[] {
 
 /** A refusal (unsupportedField): an unknown value, optional, with a check that fails on anything but the default. */
 function isRefusal(schema: ZodLike): boolean {
-  const def = schema._zod.def;
+  const outer = schema._zod.def;
+  // unsupportedField's schema is built on first use, behind a z.lazy.
+  const def = outer.type === "lazy" && typeof outer.getter === "function" ? (outer.getter() as ZodLike)._zod.def : outer;
   const inner = def.type === "optional" && isZod(def.innerType) ? def.innerType._zod.def : def;
   return inner.type === "unknown" && ((inner.checks?.length ?? 0) > 0 || (def.checks?.length ?? 0) > 0);
 }
