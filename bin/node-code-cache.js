@@ -5,11 +5,11 @@
 // (scripts/build-runtimes.mjs); it is compiled as a script with the cached data, and the
 // data is written after start-up when there was none or V8 refused it.
 //
-// The cache is never trusted blindly: its file is named by the CRC-32 and length of the
+// The cache is never trusted blindly: its file is named by two CRC-32s and the length of the
 // bundle's bytes and node's version (V8 itself refuses data made by another V8 or other
 // flags, and checks only the source's length), and it lives in a directory of the user's
 // own (mode 0700, owned by this uid), as code read from it runs. Any failure to read or
-// write the cache only means a start without it. The CRC tells apart bundles, not
+// write the cache only means a start without it. The CRCs tell apart bundles, not
 // attackers: whoever can write the bundle or that directory runs code as this user anyway.
 // Built-ins by process.getBuiltinModule (an ES import builds each namespace); zlib's crc32
 // rather than node:crypto's SHA-256, whose module alone costs ~8 ms of CPU to load.
@@ -106,7 +106,11 @@ function cachePath(bytes) {
     } finally {
       closeSync(fd);
     }
-    const key = `${crc32(bytes).toString(16).padStart(8, "0")}-${bytes.length}-${process.version}-${process.arch}`;
+    // Two CRCs (the whole and its second half): V8 accepts data made for any source of the
+    // same length, so one 32-bit CRC alone would leave a 1 in 2^32 chance per pair of bundles
+    // of running code compiled from another source.
+    const hex = (n) => n.toString(16).padStart(8, "0");
+    const key = `${hex(crc32(bytes))}${hex(crc32(bytes.subarray(bytes.length >> 1)))}-${bytes.length}-${process.version}-${process.arch}`;
     return join(dir, `${key}.v8cache`);
   } catch {
     return undefined;

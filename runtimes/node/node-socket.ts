@@ -66,8 +66,14 @@ export class NodeSocket implements Socket {
    */
   detach(): { socket: net.Socket; held: Uint8Array | undefined } | undefined {
     const socket = this.socket;
-    if (this.detached || this.closedLocally || this.writeClosed || this.ended || this.heldReads.endWaiting || socket.destroyed || socket.readableEnded || socket.connecting) return undefined;
+    // `_readableState.ended`: node read the FIN into the paused stream's buffer but has not
+    // emitted 'end' yet (readableEnded is only set once it has).
+    const finRead = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+    if (this.detached || this.closedLocally || this.writeClosed || this.ended || this.heldReads.endWaiting || socket.destroyed || socket.readableEnded || finRead || socket.connecting) return undefined;
     this.detached = true;
+    // Whoever still holds this Socket can no longer write, close or reset the handle TLS now owns.
+    this.closedLocally = true;
+    this.writeClosed = true;
     socket.pause();
     for (const event of ["data", "end", "error", "close", "connect"]) socket.removeAllListeners(event);
     this.buffers?.attach(socket, ignoreData);
@@ -109,7 +115,7 @@ export class NodeSocket implements Socket {
   }
 
   readDisable(disable: boolean): void {
-    if (this.reads.apply(disable) !== "resume") return;
+    if (this.detached || this.reads.apply(disable) !== "resume") return;
     if (this.heldReads.waiting) queueMicrotask(this.deliverHeld);
     else this.heldReads.resume(this.socket);
   }
@@ -142,7 +148,7 @@ export class NodeSocket implements Socket {
   }
 
   reset(): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.detached) return;
     this.closedLocally = true;
     this.writeClosed = true;
     // resetAndDestroy() on a socket still connecting waits for the connect; there is
@@ -152,7 +158,7 @@ export class NodeSocket implements Socket {
   }
 
   setNoDelay(noDelay: boolean): void {
-    this.socket.setNoDelay(noDelay);
+    if (!this.detached) this.socket.setNoDelay(noDelay);
   }
 
   get localAddress(): SocketAddress | undefined {
