@@ -135,7 +135,7 @@ const compressorLibrary = lazySchema(() =>
     if (schema === undefined) {
       const message =
         typeUrl === ZSTD_TYPE_URL
-          ? unsupportedNameMessage("compression library", typeUrl, [GZIP_TYPE_URL, BROTLI_TYPE_URL], "zstd: no runtime polyvoy runs on has it")
+          ? unsupportedNameMessage("compression library", typeUrl, [GZIP_TYPE_URL, BROTLI_TYPE_URL], "no runtime polyvoy runs on has zstd: use gzip or brotli")
           : unsupportedNameMessage("compression library", typeUrl, [GZIP_TYPE_URL, BROTLI_TYPE_URL]);
       ctx.addIssue({ code: "custom", message, path: ["typed_config", "@type"] });
       return z.NEVER;

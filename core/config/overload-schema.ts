@@ -183,7 +183,8 @@ const action = lazySchema(() =>
   .transform((a, ctx): OverloadActionConfig => {
     const refused = REFUSED_ACTIONS[a.name];
     if (refused !== undefined || !SUPPORTED_ACTIONS.includes(a.name as OverloadActionName)) {
-      const message = unsupportedNameMessage("overload action", a.name, SUPPORTED_ACTIONS, refused);
+      const shown = `envoy.overload_actions.{${SUPPORTED_ACTIONS.map((n) => n.replace("envoy.overload_actions.", "")).join(",")}}`;
+      const message = unsupportedNameMessage("overload action", a.name, SUPPORTED_ACTIONS, refused, shown);
       ctx.addIssue({ code: "custom", message, path: ["name"] });
       return z.NEVER;
     }

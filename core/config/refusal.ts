@@ -27,11 +27,12 @@ export function unsupportedValueMessage(value: string, detail: string): string {
 /**
  * (a) or (b) for an extension or enum named by a string: an Envoy name (`envoy.…`, or a
  * type URL of Envoy's API) polyvoy lacks is (a); anything else is not a name Envoy has (b).
- * `shown` is the supported list as written in the line, when the names are too long for it.
+ * `why` (what polyvoy lacks for it) stands in for the supported list; `shown` is that list as
+ * written in the line, when the names are too long for it.
  */
 export function unsupportedNameMessage(what: string, name: string, supported: readonly string[], why?: string, shown: string = supported.join(", ")): string {
   const list = `supported: ${shown}`;
-  if (/^(?:type\.googleapis\.com\/)?envoy\./.test(name)) return `${name} is an Envoy ${what} that polyvoy does not support yet (${why === undefined ? list : `${why}; ${list}`})`;
+  if (/^(?:type\.googleapis\.com\/)?envoy\./.test(name)) return `${name} is an Envoy ${what} that polyvoy does not support yet (${why ?? list})`;
   return `"${name}" is not an Envoy ${what} (${list})${didYouMean(name, supported)}`;
 }
 
