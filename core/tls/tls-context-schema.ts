@@ -14,7 +14,7 @@ import { durationMs, oneOf } from "../config/proto-schema.ts";
 import { configSourceSchema, watchedDirectory } from "../config/xds/config-source-schema.ts";
 import { isEmptyList, isFalse, refuseField, unsupportedField } from "../config/unsupported-field.ts";
 import type { CommonTlsContextConfig, DownstreamTlsConfig, DownstreamTlsSessionConfig, SanMatcherConfig, SdsConfigSource, SdsSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
-import { unsupportedValueMessage } from "../config/refusal.ts";
+import { unsupportedNameMessage, unsupportedValueMessage } from "../config/refusal.ts";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 export const RAW_BUFFER_TRANSPORT_SOCKET = "envoy.transport_sockets.raw_buffer";
@@ -355,7 +355,7 @@ function transportSocket<T>(context: z.ZodType<T>, contextName: string) {
       if (typeUrl === RAW_BUFFER_TYPE || (typeUrl === undefined && t.name === RAW_BUFFER_TRANSPORT_SOCKET)) return undefined;
       const isTls = typeUrl !== undefined ? typeUrl === `${TYPE_PREFIX}${contextName}` : t.name === TLS_TRANSPORT_SOCKET;
       if (!isTls) {
-        ctx.addIssue({ code: "custom", message: `unsupported transport socket "${typeUrl ?? t.name}" (supported: ${TLS_TRANSPORT_SOCKET} with a ${contextName}, ${RAW_BUFFER_TRANSPORT_SOCKET})` });
+        ctx.addIssue({ code: "custom", message: unsupportedNameMessage("transport socket", typeUrl ?? t.name, [TLS_TRANSPORT_SOCKET, RAW_BUFFER_TRANSPORT_SOCKET], undefined, `${TLS_TRANSPORT_SOCKET} with a ${contextName}, ${RAW_BUFFER_TRANSPORT_SOCKET}`) });
         return z.NEVER;
       }
       const parsed = context.safeParse(t.typed_config ?? {}, { reportInput: true });

@@ -148,7 +148,7 @@ describe("DownstreamTlsContext", () => {
     // h2 is served downstream (the HCM speaks HTTP/2 when ALPN chose it), and offered upstream as written (auto_config picks the codec by it).
     expect(load(config(downstream({ common_tls_context: { tls_certificates: [CERT], alpn_protocols: ["h2", "http/1.1"] } }))).listeners[0]!.filterChains[0]!.transportSocket!.common.alpnProtocols).toEqual(["h2", "http/1.1"]);
     expect(load(config(undefined, upstream({ common_tls_context: { alpn_protocols: ["h2", "http/1.1"] } }))).clusters[0]!.transportSocket!.common.alpnProtocols).toEqual(["h2", "http/1.1"]);
-    expect(problems(config({ name: "envoy.transport_sockets.alts" })).join("\n")).toContain('unsupported transport socket "envoy.transport_sockets.alts"');
+    expect(problems(config({ name: "envoy.transport_sockets.alts" })).join("\n")).toContain("envoy.transport_sockets.alts is an Envoy transport socket that polyvoy does not support yet (supported: envoy.transport_sockets.tls with a");
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], validation_context: { verify_certificate_hash: ["zz"] } } }))).join("\n")).toContain("invalid hex-encoded SHA-256 zz");
   });
 });
@@ -173,6 +173,6 @@ describe("UpstreamTlsContext", () => {
     expect(problems(config(undefined, upstream({ sni: "a\u0000b" }))).join("\n")).toContain("SNI names containing NULL-byte are not allowed");
     expect(problems(config(undefined, undefined, { transport_socket_matches: [{ name: "m" }] }))).toEqual([`${CLUSTER}: \`transport_socket_matches\` is an Envoy field that polyvoy does not support yet (use transport_socket)`]);
     // A DownstreamTlsContext on a cluster is the wrong message for it.
-    expect(problems(config(undefined, downstream({ common_tls_context: { tls_certificates: [CERT] } }))).join("\n")).toContain('unsupported transport socket "' + DOWNSTREAM + '"');
+    expect(problems(config(undefined, downstream({ common_tls_context: { tls_certificates: [CERT] } }))).join("\n")).toContain(`${DOWNSTREAM} is an Envoy transport socket that polyvoy does not support yet (supported: envoy.transport_sockets.tls with a`);
   });
 });
