@@ -14,6 +14,7 @@ import { utf8ByteString } from "./byte-string.ts";
 import { compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
 import { accessLogFilter } from "./filter-schema.ts";
 import { missingExtension } from "../config/missing-extension.ts";
+import { isEmptyList, unsupportedField } from "../config/unsupported-field.ts";
 
 const FILE_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const STDOUT_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
@@ -103,10 +104,7 @@ const substitutionFormatFields = lazySchema(() =>
     omit_empty_values: z.boolean().default(false),
     // Used by local replies; an access log line has no content type. Accepted, as Envoy does.
     content_type: z.string().optional(),
-    formatters: z
-      .array(z.unknown())
-      .refine((list) => list.length === 0, { message: "formatter extensions are not supported" })
-      .optional(),
+    formatters: unsupportedField("formatter extensions", isEmptyList),
     json_format_options: z.strictObject({ sort_properties: z.boolean().default(false) }).optional(),
   }));
 

@@ -11,6 +11,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { CompressorConfig, CompressorDirectionConfig, CompressorPerRouteConfig } from "./bootstrap.ts";
 import type { CompressorOptions } from "../port-compression.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
+import { unsupportedNameMessage } from "./refusal.ts";
 
 export const COMPRESSOR_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor";
 export const COMPRESSOR_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.CompressorPerRoute";
@@ -134,8 +135,8 @@ const compressorLibrary = lazySchema(() =>
     if (schema === undefined) {
       const message =
         typeUrl === ZSTD_TYPE_URL
-          ? "zstd is not supported: no runtime polyvoy runs on has it (use gzip or brotli)"
-          : `unsupported compression library "${typeUrl}" (supported: ${GZIP_TYPE_URL}, ${BROTLI_TYPE_URL})`;
+          ? unsupportedNameMessage("compression library", typeUrl, [GZIP_TYPE_URL, BROTLI_TYPE_URL], "no runtime polyvoy runs on has zstd: use gzip or brotli")
+          : unsupportedNameMessage("compression library", typeUrl, [GZIP_TYPE_URL, BROTLI_TYPE_URL]);
       ctx.addIssue({ code: "custom", message, path: ["typed_config", "@type"] });
       return z.NEVER;
     }

@@ -11,6 +11,7 @@ import type { DecompressorConfig, DecompressorDirectionConfig } from "./bootstra
 import type { DecompressorOptions } from "../port-compression.ts";
 import { uint32 } from "./proto-schema.ts";
 import { runtimeFeatureFlag } from "./compressor-schema.ts";
+import { unsupportedNameMessage } from "./refusal.ts";
 
 export const DECOMPRESSOR_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.decompressor.v3.Decompressor";
 const GZIP_TYPE_URL = "type.googleapis.com/envoy.extensions.compression.gzip.decompressor.v3.Gzip";
@@ -55,7 +56,7 @@ const decompressorLibrary = lazySchema(() =>
     const { "@type": typeUrl, ...fields } = library.typed_config;
     const schema = typeUrl === GZIP_TYPE_URL ? gzip : typeUrl === BROTLI_TYPE_URL ? brotli : undefined;
     if (schema === undefined) {
-      const message = `unsupported decompression library "${typeUrl}" (supported: ${GZIP_TYPE_URL}, ${BROTLI_TYPE_URL})`;
+      const message = unsupportedNameMessage("decompression library", typeUrl, [GZIP_TYPE_URL, BROTLI_TYPE_URL]);
       ctx.addIssue({ code: "custom", message, path: ["typed_config", "@type"] });
       return z.NEVER;
     }

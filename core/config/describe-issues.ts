@@ -8,13 +8,13 @@
  * unsupported alternative) is not reported on top of it.
  */
 import type * as z from "zod";
-import { didYouMean } from "./did-you-mean.ts";
 import { envoyEnumValues, envoyMessage } from "./envoy-messages.ts";
 import { formatPath, problemAt, type ConfigPath } from "./errors.ts";
 import { valueAt, type ProtoTree } from "./proto-json.ts";
+import { notAFieldMessage, notAValueMessage, outOfRangeMessage, quoteKey, unsupportedFieldMessage, unsupportedValueMessage } from "./refusal.ts";
+import { REFUSED_FIELD, REFUSED_VALUE } from "./unsupported-field.ts";
 
-/** Where the user is told which fields polyvoy supports. */
-export const SUPPORTED_FIELDS_DOC = "docs/configuration.md";
+export { SUPPORTED_FIELDS_DOC } from "./refusal.ts";
 
 interface Problem {
   /** Where the issue is reported. */
@@ -26,7 +26,7 @@ interface Problem {
 
 export function describeIssues(issues: readonly z.core.$ZodIssue[], proto: ProtoTree): string[] {
   const problems = issues.flatMap((issue) => describeIssue(issue, proto));
-  const refused = new Set(issues.filter((issue) => issue.code === "unrecognized_keys").map((issue) => formatPath(issue.path)));
+  const refused = new Set(issues.flatMap((issue) => (issue.code === "unrecognized_keys" ? [formatPath(issue.path)] : refusedField(issue) !== undefined ? [formatPath(issue.path.slice(0, -1))] : [])));
   return problems
     .filter((p) => {
       if (p.knockOn === "object") return !refused.has(formatPath(p.at));
@@ -39,6 +39,15 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], proto: Proto
 function describeIssue(issue: z.core.$ZodIssue, proto: ProtoTree): Problem[] {
   const at = issue.path as ConfigPath;
   const line = (text: string, knockOn?: Problem["knockOn"]): Problem => ({ at, text: problemAt(at, text), ...(knockOn ? { knockOn } : {}) });
+  const why = refusedField(issue);
+  const key = at[at.length - 1];
+  if (why !== undefined && typeof key === "string") {
+    // (a) said at the object holding the field, as for a key the schema does not have.
+    const parent = at.slice(0, -1);
+    return [{ at: parent, text: problemAt(parent, unsupportedFieldMessage(key, why === "" ? undefined : why)) }];
+  }
+  // A value refusal's message names the value already (unsupported-field.ts unsupportedValue).
+  if (refusal(issue, REFUSED_VALUE) !== undefined) return [line(issue.message)];
   switch (issue.code) {
     case "unrecognized_keys":
       return issue.keys.map((key) => line(unknownKey(key, messageOf(proto, at))));
@@ -51,9 +60,9 @@ function describeIssue(issue: z.core.$ZodIssue, proto: ProtoTree): Problem[] {
     case "too_small":
       if (issue.origin === "array") return [line(`must have at least ${issue.minimum} item${issue.minimum === 1 ? "" : "s"}`)];
       if (issue.origin === "string") return [line("must not be empty")];
-      return [line(outOfRange(issue.input, `must be ${issue.inclusive ? ">=" : ">"} ${issue.minimum}`))];
+      return [line(outOfRangeMessage(issue.input, `must be ${issue.inclusive ? ">=" : ">"} ${issue.minimum}`))];
     case "too_big":
-      return [line(outOfRange(issue.input, `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`))];
+      return [line(outOfRangeMessage(issue.input, `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`))];
     default:
       // oneof checks (proto-schema.ts oneOf): "must set one of" may be a refused member's knock-on.
       return [line(oneLine(issue.message), issue.message.startsWith("must set one of ") ? "object" : undefined)];
@@ -64,30 +73,28 @@ function describeIssue(issue: z.core.$ZodIssue, proto: ProtoTree): Problem[] {
 function unknownKey(key: string, message: string | undefined): string {
   const fields = message === undefined ? undefined : envoyMessage(message)?.fields;
   if (fields === undefined) return `${quoteKey(key)} is not a field polyvoy supports here`;
-  if (fields.has(key)) return `${quoteKey(key)} is an Envoy field that polyvoy does not support yet (supported fields: ${SUPPORTED_FIELDS_DOC})`;
-  return `${quoteKey(key)} is not a field of ${message}${didYouMean(key, fields.keys())}`;
+  if (fields.has(key)) return unsupportedFieldMessage(key);
+  return notAFieldMessage(key, message!, fields.keys());
 }
 
-/**
- * A key as the user wrote it, in backticks; one that could not be a field name (a YAML
- * complex key is one, stringified) as a JSON string, cut short, so the problem stays one line.
- */
-function quoteKey(key: string): string {
-  if (/^[\w@.\-]{1,100}$/.test(key)) return `\`${key}\``;
-  const quoted = JSON.stringify(key);
-  return quoted.length > 60 ? `${quoted.slice(0, 60)}…` : quoted;
+/** The reason of an issue refusing the field at its path (unsupported-field.ts); "" for none given. */
+function refusedField(issue: z.core.$ZodIssue): string | undefined {
+  return refusal(issue, REFUSED_FIELD);
+}
+
+function refusal(issue: z.core.$ZodIssue, kind: string): string | undefined {
+  if (issue.code !== "custom") return undefined;
+  const why = (issue.params as Record<string, unknown> | undefined)?.[kind];
+  return typeof why === "string" ? why : undefined;
 }
 
 function invalidValue(issue: z.core.$ZodIssueInvalidValue, enumType: string | undefined): string {
   const supported = issue.values.map(String).join(", ");
   const values = enumType === undefined ? undefined : envoyEnumValues(enumType);
-  if (values === undefined || typeof issue.input !== "string") return `unsupported value ${JSON.stringify(issue.input)} (supported: ${supported})`;
-  if (values.includes(issue.input)) return `${issue.input} is an Envoy value that polyvoy does not support yet (supported: ${supported})`;
-  return `${JSON.stringify(issue.input)} is not a value of ${enumType} (supported: ${supported})${didYouMean(issue.input, values)}`;
-}
-
-function outOfRange(input: unknown, bound: string): string {
-  return typeof input === "number" ? `${input} is out of range (${bound})` : bound;
+  // A literal of a bool or number field (proto-schema.ts): one of Envoy's values that polyvoy takes only at some.
+  if (values === undefined || typeof issue.input !== "string") return unsupportedValueMessage(JSON.stringify(issue.input), `supported: ${supported}`);
+  if (values.includes(issue.input)) return unsupportedValueMessage(issue.input, `supported: ${supported}`);
+  return notAValueMessage(issue.input, enumType!, issue.values.map(String), values);
 }
 
 /** The Envoy message of the object at `path`. */
@@ -109,7 +116,7 @@ function enumOf(proto: ProtoTree, path: ConfigPath): string | undefined {
 
 export function oneLine(text: string): string {
   const line = text.replace(/\s+/g, " ").trim();
-  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
 function typeName(value: unknown): string {

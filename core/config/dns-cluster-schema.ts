@@ -8,6 +8,8 @@ import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import type { DnsClusterConfig, DnsLookupFamily } from "./bootstrap.ts";
 import { durationMs } from "./proto-schema.ts";
+import { refuseField } from "./unsupported-field.ts";
+import { unsupportedNameMessage } from "./refusal.ts";
 
 /** Envoy's dns_refresh_rate default (strict_dns_cluster.cc, logical_dns_cluster.cc): 5 s. */
 export const DEFAULT_DNS_REFRESH_RATE_MS = 5000;
@@ -43,18 +45,18 @@ const typedDnsResolverConfig = lazySchema(() =>
   .superRefine((resolver, ctx) => {
     const { "@type": type, ...settings } = resolver.typed_config;
     if (type !== GETADDRINFO && type !== CARES) {
-      ctx.addIssue({ code: "custom", message: `unsupported DNS resolver "${type}" (supported: envoy.network.dns_resolver.getaddrinfo)`, path: ["typed_config", "@type"] });
+      ctx.addIssue({ code: "custom", message: unsupportedNameMessage("DNS resolver", type, [GETADDRINFO]), path: ["typed_config", "@type"] });
       return;
     }
     for (const key of Object.keys(settings)) {
-      ctx.addIssue({ code: "custom", message: `not supported: ${NO_CUSTOM_RESOLVERS}`, path: ["typed_config", key] });
+      refuseField(ctx, NO_CUSTOM_RESOLVERS, ["typed_config", key]);
     }
   }));
 
 /** The deprecated dns_resolution_config (resolvers and options for c-ares): nothing in it can be honoured. */
 const dnsResolutionConfig = lazySchema(() =>
   z.looseObject({}).superRefine((config, ctx) => {
-  for (const key of Object.keys(config)) ctx.addIssue({ code: "custom", message: `not supported: ${NO_CUSTOM_RESOLVERS}`, path: [key] });
+  for (const key of Object.keys(config)) refuseField(ctx, NO_CUSTOM_RESOLVERS, [key]);
 }));
 
 /** The DNS fields, spread into the Cluster's schema. */

@@ -10,7 +10,7 @@ import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } f
 import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
 import { stringMatcher } from "./matcher-schema.ts";
 import { fractionalPercent } from "./fractional-percent-schema.ts";
-import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { isEmptyList, isFalse, refuseField, unsupportedField } from "./unsupported-field.ts";
 import { grpcService } from "./grpc-service-schema.ts";
 import type { StringMatcherConfig } from "./bootstrap.ts";
 import { statusText } from "../http/codec/status-text.ts";
@@ -81,7 +81,7 @@ const httpService = lazySchema(() =>
       dynamic_metadata_from_headers: listStringMatcher.optional(),
     })
     .prefault({}),
-  retry_policy: unsupportedField("retry_policy for the authorization service is not supported"),
+  retry_policy: unsupportedField("the authorization service is called once, without retries"),
 }));
 
 export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
@@ -101,31 +101,31 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
     deny_at_disable: z.strictObject({ default_value: z.boolean(), runtime_key: z.string().optional() }).optional(),
     include_peer_certificate: z.boolean().default(false),
     include_tls_session: z.boolean().default(false),
-    metadata_context_namespaces: unsupportedField("metadata_context_namespaces is not supported (no dynamic metadata is sent)", isEmptyList),
-    typed_metadata_context_namespaces: unsupportedField("typed_metadata_context_namespaces is not supported (no dynamic metadata is sent)", isEmptyList),
-    filter_enabled_metadata: unsupportedField("filter_enabled_metadata is not supported (no dynamic metadata to match)"),
-    allowed_headers: unsupportedField("the top-level allowed_headers is not supported; use http_service.authorization_request.allowed_headers"),
-    disallowed_headers: unsupportedField("disallowed_headers is not supported"),
-    decoder_header_mutation_rules: unsupportedField("decoder_header_mutation_rules is not supported"),
-    validate_mutations: unsupportedField("validate_mutations is not supported", isFalse),
-    encode_raw_headers: unsupportedField("encode_raw_headers is not supported", isFalse),
-    bootstrap_metadata_labels_key: unsupportedField("bootstrap_metadata_labels_key is not supported (no node metadata labels)"),
-    emit_filter_state_stats: unsupportedField("emit_filter_state_stats is not supported", isFalse),
-    charge_cluster_response_stats: unsupportedField("charge_cluster_response_stats is not supported"),
+    metadata_context_namespaces: unsupportedField("no dynamic metadata is sent", isEmptyList),
+    typed_metadata_context_namespaces: unsupportedField("no dynamic metadata is sent", isEmptyList),
+    filter_enabled_metadata: unsupportedField("no dynamic metadata to match"),
+    allowed_headers: unsupportedField("use http_service.authorization_request.allowed_headers"),
+    disallowed_headers: unsupportedField(),
+    decoder_header_mutation_rules: unsupportedField(),
+    validate_mutations: unsupportedField(undefined, isFalse),
+    encode_raw_headers: unsupportedField(undefined, isFalse),
+    bootstrap_metadata_labels_key: unsupportedField("no node metadata labels"),
+    emit_filter_state_stats: unsupportedField(undefined, isFalse),
+    charge_cluster_response_stats: unsupportedField(),
   })
   .superRefine((c, ctx) => {
     if ((c.http_service === undefined) === (c.grpc_service === undefined)) ctx.addIssue({ code: "custom", message: "must set one of http_service, grpc_service" });
     // Envoy ignores pack_as_bytes for an HTTP service; polyvoy says so rather than accept it.
     if (c.http_service !== undefined && c.with_request_body?.packAsBytes) {
-      ctx.addIssue({ code: "custom", message: "not supported: pack_as_bytes applies to grpc_service only", path: ["with_request_body", "pack_as_bytes"] });
+      refuseField(ctx, "with http_service: it applies to grpc_service only", ["with_request_body", "pack_as_bytes"]);
     }
     // Likewise the certificate: Envoy's HTTP client builds its request from the CheckRequest's
     // headers and body only (ext_authz_http_impl.cc, RawHttpClientImpl::check).
     if (c.http_service !== undefined && c.include_peer_certificate) {
-      ctx.addIssue({ code: "custom", message: "not supported: include_peer_certificate applies to grpc_service only (an HTTP service is sent no certificate)", path: ["include_peer_certificate"] });
+      refuseField(ctx, "with http_service: an HTTP service is sent no certificate", ["include_peer_certificate"]);
     }
     if (c.http_service !== undefined && c.include_tls_session) {
-      ctx.addIssue({ code: "custom", message: "not supported: include_tls_session applies to grpc_service only (an HTTP service is sent no TLS session)", path: ["include_tls_session"] });
+      refuseField(ctx, "with http_service: an HTTP service is sent no TLS session", ["include_tls_session"]);
     }
   })
   .transform((c): ExtAuthzConfig => {

@@ -65,7 +65,7 @@ export const faultConfig: z.ZodType<FaultConfig> = lazySchema(() =>
     headers: z.array(headerMatcher).default([]),
     downstream_nodes: z.array(z.string()).default([]),
     max_active_faults: uint32.optional(),
-    response_rate_limit: unsupportedField("response bandwidth limits are not implemented"),
+    response_rate_limit: unsupportedField("no response bandwidth limit"),
     delay_percent_runtime: runtimeKey(FAULT_RUNTIME_KEYS.delayPercent),
     abort_percent_runtime: runtimeKey(FAULT_RUNTIME_KEYS.abortPercent),
     delay_duration_runtime: runtimeKey(FAULT_RUNTIME_KEYS.delayDuration),
@@ -75,7 +75,7 @@ export const faultConfig: z.ZodType<FaultConfig> = lazySchema(() =>
     response_rate_limit_percent_runtime: z.string().optional(),
     abort_grpc_status_runtime: runtimeKey(FAULT_RUNTIME_KEYS.abortGrpcStatus),
     disable_downstream_cluster_stats: z.boolean().default(false),
-    filter_metadata: unsupportedField("dynamic metadata is not implemented"),
+    filter_metadata: unsupportedField("no dynamic metadata here"),
   })
   .transform(
     (f): FaultConfig => ({

@@ -19,9 +19,9 @@ const envoyGrpc = z.strictObject({
   cluster_name: z.string().min(1),
   // Envoy: an HTTP header value, the :authority; empty means the cluster's name.
   authority: headerValue.default(""),
-  retry_policy: unsupportedField("retries of gRPC service calls are not supported"),
-  max_receive_message_length: unsupportedField("max_receive_message_length is not supported (responses are bounded at 4 MiB)"),
-  skip_envoy_headers: unsupportedField("skip_envoy_headers is not supported (polyvoy adds no x-envoy-* headers to gRPC service calls)", isFalse),
+  retry_policy: unsupportedField("gRPC service calls are not retried"),
+  max_receive_message_length: unsupportedField("responses are bounded at 4 MiB"),
+  skip_envoy_headers: unsupportedField("polyvoy adds no x-envoy-* headers to gRPC service calls", isFalse),
 });
 
 /** envoy.config.core.v3.HeaderValue as initial_metadata takes it. */
@@ -31,10 +31,10 @@ export function grpcService(what: { timeout: "taken" | string }) {
   return z
     .strictObject({
       envoy_grpc: envoyGrpc.optional(),
-      google_grpc: unsupportedField("google_grpc (the C++ gRPC client) is an Envoy field that polyvoy does not support; use envoy_grpc"),
+      google_grpc: unsupportedField("the C++ gRPC client: use envoy_grpc"),
       timeout: what.timeout === "taken" ? durationMs.optional() : unsupportedField(what.timeout),
       initial_metadata: z.array(metadataEntry).default([]),
-      retry_policy: unsupportedField("retries of gRPC service calls are not supported"),
+      retry_policy: unsupportedField("gRPC service calls are not retried"),
     })
     .superRefine((g, ctx) => {
       if (g.envoy_grpc === undefined) ctx.addIssue({ code: "custom", message: "must set envoy_grpc" });

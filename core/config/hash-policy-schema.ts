@@ -7,6 +7,7 @@ import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HashPolicyConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue, oneOf, replaceAllRegex } from "./proto-schema.ts";
+import { unsupportedField } from "./unsupported-field.ts";
 
 const cookieAttribute = lazySchema(() =>
   z.strictObject({
@@ -34,10 +35,7 @@ const hashPolicyEntry = lazySchema(() =>
     connection_properties: z.strictObject({ source_ip: z.boolean().default(false) }).optional(),
     query_parameter: z.strictObject({ name: z.string().min(1) }).optional(),
     // Envoy hashes a filter state object that implements Hashable; no polyvoy filter stores one.
-    filter_state: z
-      .strictObject({ key: z.string().min(1) })
-      .optional()
-      .refine((f) => f === undefined, { message: "is not supported: no polyvoy filter stores a hashable filter state object" }),
+    filter_state: unsupportedField("no polyvoy filter stores a hashable filter state object"),
     terminal: z.boolean().default(false),
   })
   .transform((h, ctx): HashPolicyConfig | undefined => {

@@ -20,7 +20,7 @@ const headerMutationRule = z
   .strictObject({
     remove: removableHeader.optional(),
     append: headerValueOption.optional(),
-    remove_on_match: unsupportedField("remove_on_match is not implemented: use remove"),
+    remove_on_match: unsupportedField("use remove"),
   })
   .transform((m, ctx): HeaderMutationRule => {
     const key = oneOf(m, ["remove", "append"] as const, ctx, true);
@@ -35,9 +35,9 @@ const mutations = lazySchema(() =>
   .strictObject({
     request_mutations: z.array(headerMutationRule).default([]),
     response_mutations: z.array(headerMutationRule).default([]),
-    query_parameter_mutations: unsupportedField("query parameter mutations are not implemented", isEmptyList),
-    request_trailers_mutations: unsupportedField("trailer mutations are not implemented", isEmptyList),
-    response_trailers_mutations: unsupportedField("trailer mutations are not implemented", isEmptyList),
+    query_parameter_mutations: unsupportedField(undefined, isEmptyList),
+    request_trailers_mutations: unsupportedField(undefined, isEmptyList),
+    response_trailers_mutations: unsupportedField(undefined, isEmptyList),
   })
   .transform((m): HeaderMutationRules => ({ request: m.request_mutations, response: m.response_mutations })));
 

@@ -12,6 +12,8 @@ import type { GrpcHealthCheckConfig, HealthCheckConfig, HttpHealthCheckConfig, O
 import { headerValueOption, removableHeader } from "./custom-headers-schema.ts";
 import { durationMs, oneOf, uint32 } from "./proto-schema.ts";
 import { decodeBase64 } from "../util/base64.ts";
+import { refuseField } from "./unsupported-field.ts";
+import { unsupportedValueMessage } from "./refusal.ts";
 
 /** Envoy's HealthCheck.no_traffic_interval default: 60 s. */
 const DEFAULT_NO_TRAFFIC_INTERVAL_MS = 60_000;
@@ -84,10 +86,10 @@ const httpHealthCheck = lazySchema(() =>
   })
   .superRefine((h, ctx) => {
     if (h.codec_client_type === "HTTP3") {
-      ctx.addIssue({ code: "custom", message: "HTTP3 health checks are not supported (polyvoy has no HTTP/3 client)", path: ["codec_client_type"] });
+      ctx.addIssue({ code: "custom", message: unsupportedValueMessage("HTTP3", "supported: HTTP1, HTTP2; polyvoy has no HTTP/3 client"), path: ["codec_client_type"] });
     }
-    if (h.send !== undefined) ctx.addIssue({ code: "custom", message: "is not supported (a request body for HTTP health checks)", path: ["send"] });
-    if (h.service_name_matcher !== undefined) ctx.addIssue({ code: "custom", message: "is not supported (x-envoy-upstream-healthchecked-cluster verification)", path: ["service_name_matcher"] });
+    if (h.send !== undefined) refuseField(ctx, "a request body for HTTP health checks", ["send"]);
+    if (h.service_name_matcher !== undefined) refuseField(ctx, "x-envoy-upstream-healthchecked-cluster verification", ["service_name_matcher"]);
   })
   .transform(
     (h): HttpHealthCheckConfig => ({
@@ -156,8 +158,8 @@ const healthCheck = lazySchema(() =>
       for (const field of ["timeout", "interval", "unhealthy_threshold", "healthy_threshold"] as const) {
         if (h[field] === undefined) ctx.addIssue({ code: "custom", message: "value is required", path: [field] });
       }
-      if (h.custom_health_check !== undefined) ctx.addIssue({ code: "custom", message: "custom health checkers are not supported (use http_health_check or tcp_health_check)", path: ["custom_health_check"] });
-      if (h.event_logger !== undefined) ctx.addIssue({ code: "custom", message: "health check event logger extensions are not supported (event_log_path is)", path: ["event_logger"] });
+      if (h.custom_health_check !== undefined) refuseField(ctx, "use http_health_check, tcp_health_check or grpc_health_check", ["custom_health_check"]);
+      if (h.event_logger !== undefined) refuseField(ctx, "health check event logger extensions: event_log_path is supported", ["event_logger"]);
       const kind = oneOf(h, ["http_health_check", "tcp_health_check", "grpc_health_check", "custom_health_check"] as const, ctx, true);
       if (kind === undefined || h.timeout === undefined || h.interval === undefined || h.unhealthy_threshold === undefined || h.healthy_threshold === undefined) return z.NEVER;
       const checker = kind === "http_health_check" ? h.http_health_check! : kind === "tcp_health_check" ? h.tcp_health_check! : kind === "grpc_health_check" ? h.grpc_health_check! : undefined;

@@ -7,6 +7,7 @@
 import * as z from "zod";
 import type { InternalRedirectPolicyConfig, InternalRedirectPredicateConfig } from "./bootstrap.ts";
 import { headerName, uint32 } from "./proto-schema.ts";
+import { unsupportedNameMessage } from "./refusal.ts";
 
 /** The only codes Envoy follows; "Any other codes will be ignored" (InternalRedirectPolicy.redirect_response_codes). */
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
@@ -30,8 +31,8 @@ const predicate = z
     const type = p.typed_config["@type"];
     const name = (Object.keys(PREDICATE_TYPES) as PredicateName[]).find((n) => PREDICATE_TYPES[n] === type);
     if (name === undefined) {
-      const supported = Object.keys(PREDICATE_TYPES).map((n) => n.replace("envoy.internal_redirect_predicates.", ""));
-      ctx.addIssue({ code: "custom", message: `unsupported internal redirect predicate ${type} (supported: envoy.internal_redirect_predicates.{${supported.join(",")}})`, path: ["typed_config", "@type"] });
+      const shown = `envoy.internal_redirect_predicates.{${Object.keys(PREDICATE_TYPES).map((n) => n.replace("envoy.internal_redirect_predicates.", "")).join(",")}}`;
+      ctx.addIssue({ code: "custom", message: unsupportedNameMessage("internal redirect predicate", type, Object.values(PREDICATE_TYPES), undefined, shown), path: ["typed_config", "@type"] });
       return z.NEVER;
     }
     if (name !== "envoy.internal_redirect_predicates.allow_listed_routes") {

@@ -48,9 +48,9 @@ const coreRetryPolicy = lazySchema(() =>
     retry_back_off: z.strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() }).optional(),
     num_retries: uint32.default(1),
     retry_on: unsupportedField("Envoy's JWKS fetcher retries on 5xx,gateway-error,connect-failure,reset whatever retry_on says", (v) => v === ""),
-    retry_priority: unsupportedField("retry priorities are not implemented for the JWKS fetcher"),
-    retry_host_predicate: unsupportedField("retry host predicates are not implemented for the JWKS fetcher", isEmptyList),
-    host_selection_retry_max_attempts: unsupportedField("retry host predicates are not implemented for the JWKS fetcher", (v) => v === 0 || v === "0"),
+    retry_priority: unsupportedField("not for the JWKS fetcher"),
+    retry_host_predicate: unsupportedField("not for the JWKS fetcher", isEmptyList),
+    host_selection_retry_max_attempts: unsupportedField("not for the JWKS fetcher", (v) => v === 0 || v === "0"),
   })
   .transform((r, ctx) => {
     const base = r.retry_back_off?.base_interval ?? DEFAULT_RETRY_BASE_INTERVAL_MS;

@@ -7,7 +7,7 @@
 import * as z from "zod";
 import type { LbSubsetConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import { isFalse, unsupportedField } from "./unsupported-field.ts";
+import { isFalse, unsupportedField, unsupportedValue } from "./unsupported-field.ts";
 
 /** Cluster.LbSubsetConfig.LbSubsetSelector, with SubsetSelectorImpl's checks (upstream_impl.cc). */
 const subsetSelector = lazySchema(() =>
@@ -16,7 +16,7 @@ const subsetSelector = lazySchema(() =>
       keys: z.array(z.string()).default([]),
       fallback_policy: z.enum(["NOT_DEFINED", "NO_FALLBACK", "ANY_ENDPOINT", "DEFAULT_SUBSET", "KEYS_SUBSET"]).default("NOT_DEFINED"),
       fallback_keys_subset: z.array(z.string()).default([]),
-      single_host_per_subset: unsupportedField("single_host_per_subset (a subset of one host each, for stateful sessions)", isFalse),
+      single_host_per_subset: unsupportedField("a subset of one host each, for stateful sessions", isFalse),
     })
     .transform((s, ctx) => {
       const keys = [...new Set(s.keys)].sort();
@@ -45,7 +45,7 @@ export const lbSubsetConfig = lazySchema(() =>
       panic_mode_any: z.boolean().default(false),
       list_as_any: z.boolean().default(false),
       allow_redundant_keys: z.boolean().default(false),
-      metadata_fallback_policy: unsupportedField("metadata_fallback_policy FALLBACK_LIST (fallback_list in the route's metadata_match)", (v) => v === "METADATA_NO_FALLBACK"),
+      metadata_fallback_policy: unsupportedValue("supported: METADATA_NO_FALLBACK; FALLBACK_LIST reads fallback_list in the route's metadata_match", (v) => v === "METADATA_NO_FALLBACK"),
     })
     .transform(
       (c): LbSubsetConfig => ({

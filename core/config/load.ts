@@ -8,7 +8,7 @@ import "./zod-config.ts";
 import { LineCounter, parseDocument } from "yaml";
 import type { Bootstrap, FilterChainConfig, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
 import { describeIssues, oneLine } from "./describe-issues.ts";
-import { didYouMean } from "./did-you-mean.ts";
+import { missingReferenceMessage } from "./refusal.ts";
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
 import { findJsonSyntaxError } from "./json-syntax.ts";
 import { readProtoTree } from "./proto-json.ts";
@@ -266,7 +266,7 @@ function checkConfigSourceClusters(tree: unknown, resources: unknown): string[] 
 
 /** (d) a reference to a cluster that is not there. */
 function missingCluster(at: ConfigPath, name: string, clusterNames: ReadonlySet<string>): string {
-  return problemAt(at, `no cluster named "${name}" is defined${didYouMean(name, clusterNames, (s) => `"${s}"`)}`);
+  return problemAt(at, missingReferenceMessage("cluster", name, clusterNames));
 }
 
 function field(value: unknown, key: string): unknown {

@@ -73,13 +73,13 @@ function localRateLimit(perRoute: boolean) {
       enable_x_ratelimit_headers: z.enum(["OFF", "DRAFT_VERSION_03"]).default("OFF"),
       descriptors: z.array(descriptor).default([]),
       // The filter's own rate_limits (newer Envoy): the route's and virtual host's are read.
-      rate_limits: unsupportedField("the filter's own rate_limits (put them on the route or virtual host)", isEmptyList),
+      rate_limits: unsupportedField("put them on the route or virtual host", isEmptyList),
       stage: uint32.max(10).default(0),
       vh_rate_limits: z.enum(["OVERRIDE", "INCLUDE", "IGNORE"]).default("OVERRIDE"),
       always_consume_default_token_bucket: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
-      max_dynamic_descriptors: unsupportedField("dynamic descriptors (entries with an empty value matching any value)"),
-      local_rate_limit_per_downstream_connection: unsupportedField("per-connection token buckets are not implemented", isFalse),
-      local_cluster_rate_limit: unsupportedField("sharing the limit across the local cluster is not implemented"),
+      max_dynamic_descriptors: unsupportedField("dynamic descriptors: entries with an empty value matching any value"),
+      local_rate_limit_per_downstream_connection: unsupportedField("per-connection token buckets", isFalse),
+      local_cluster_rate_limit: unsupportedField("sharing the limit across the local cluster"),
       rate_limited_as_resource_exhausted: z.boolean().default(false),
     })
     .superRefine((c, ctx) => {

@@ -103,8 +103,8 @@ const valueMatcher = z
     string_match: stringMatcher.optional(),
     bool_match: z.boolean().optional(),
     present_match: z.boolean().optional(),
-    list_match: unsupportedField("list_match (matching a list's elements)"),
-    or_match: unsupportedField("or_match"),
+    list_match: unsupportedField("matching a list's elements"),
+    or_match: unsupportedField(),
   })
   .transform((v, ctx): MetadataMatcherConfig["value"] => {
     const key = oneOf(v, ["null_match", "double_match", "string_match", "bool_match", "present_match"] as const, ctx, true);

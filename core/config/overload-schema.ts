@@ -9,6 +9,7 @@ import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 import { durationMs, oneOf } from "./proto-schema.ts";
 import { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS, SHRINK_HEAP } from "../overload/overload-names.ts";
+import { notAValueMessage, unsupportedNameMessage, unsupportedValueMessage } from "./refusal.ts";
 
 export { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS, SHRINK_HEAP };
 
@@ -27,8 +28,8 @@ const SUPPORTED_ACTIONS: readonly OverloadActionName[] = [STOP_ACCEPTING_REQUEST
 
 /** Envoy actions polyvoy refuses, and why (a config naming one must not seem protected). */
 const REFUSED_ACTIONS: Record<string, string> = {
-  "envoy.overload_actions.reset_high_memory_stream": "not supported (it needs per-stream buffer accounting, which polyvoy does not have)",
-  "envoy.overload_actions.close_idle_http_connections": "not supported (it applies to HTTP/3 connections, which polyvoy does not have)",
+  "envoy.overload_actions.reset_high_memory_stream": "it needs per-stream buffer accounting, which polyvoy does not have",
+  "envoy.overload_actions.close_idle_http_connections": "it applies to HTTP/3 connections, which polyvoy does not have",
 };
 
 /** A reactive monitor, sampled every refresh_interval. */
@@ -67,8 +68,8 @@ const SCALED_TIMER_TYPES: readonly ScaledTimerType[] = ["HTTP_DOWNSTREAM_CONNECT
 
 /** Timer types Envoy scales that polyvoy has no timer for, and why. */
 const REFUSED_TIMER_TYPES: Record<string, string> = {
-  TRANSPORT_SOCKET_CONNECT: "not supported (polyvoy has no transport socket handshake: no downstream TLS)",
-  HTTP_DOWNSTREAM_STREAM_FLUSH: "not supported (polyvoy has no stream_flush_timeout)",
+  TRANSPORT_SOCKET_CONNECT: "polyvoy has no transport socket handshake timer",
+  HTTP_DOWNSTREAM_STREAM_FLUSH: "polyvoy has no stream_flush_timeout",
 };
 
 /** envoy.config.overload.v3.ScaleTimersOverloadActionConfig */
@@ -87,7 +88,10 @@ const scaleTimersConfig = lazySchema(() =>
           .transform((t, ctx) => {
             if (!SCALED_TIMER_TYPES.includes(t.timer as ScaledTimerType)) {
               const refused = REFUSED_TIMER_TYPES[t.timer];
-              const message = refused !== undefined ? `timer type ${t.timer}: ${refused}` : `unsupported timer type "${t.timer}" (supported: ${SCALED_TIMER_TYPES.join(", ")})`;
+              const message =
+                refused !== undefined
+                  ? unsupportedValueMessage(t.timer, `${refused}; supported: ${SCALED_TIMER_TYPES.join(", ")}`)
+                  : notAValueMessage(t.timer, "envoy.config.overload.v3.ScaleTimersOverloadActionConfig.TimerType", SCALED_TIMER_TYPES, [...SCALED_TIMER_TYPES, ...Object.keys(REFUSED_TIMER_TYPES)]);
               ctx.addIssue({ code: "custom", message, path: ["timer"] });
             }
             const kind = oneOf(t, ["min_timeout", "min_scale"], ctx, true);
@@ -135,7 +139,7 @@ const resourceMonitor = z
   .transform((m, ctx): ResourceMonitorConfig => {
     const schema = m.name === FIXED_HEAP ? fixedHeapConfig : m.name === GLOBAL_DOWNSTREAM_MAX_CONNECTIONS ? downstreamConnectionsConfig : undefined;
     if (schema === undefined) {
-      ctx.addIssue({ code: "custom", message: `unsupported resource monitor "${m.name}" (supported: ${FIXED_HEAP}, ${GLOBAL_DOWNSTREAM_MAX_CONNECTIONS})`, path: ["name"] });
+      ctx.addIssue({ code: "custom", message: unsupportedNameMessage("resource monitor", m.name, [FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS]), path: ["name"] });
       return z.NEVER;
     }
     const parsed = schema.safeParse(m.typed_config ?? {});
@@ -179,7 +183,8 @@ const action = lazySchema(() =>
   .transform((a, ctx): OverloadActionConfig => {
     const refused = REFUSED_ACTIONS[a.name];
     if (refused !== undefined || !SUPPORTED_ACTIONS.includes(a.name as OverloadActionName)) {
-      const message = refused !== undefined ? `overload action "${a.name}": ${refused}` : `unsupported overload action "${a.name}" (supported: ${SUPPORTED_ACTIONS.join(", ")})`;
+      const shown = `envoy.overload_actions.{${SUPPORTED_ACTIONS.map((n) => n.replace("envoy.overload_actions.", "")).join(",")}}`;
+      const message = unsupportedNameMessage("overload action", a.name, SUPPORTED_ACTIONS, refused, shown);
       ctx.addIssue({ code: "custom", message, path: ["name"] });
       return z.NEVER;
     }

@@ -26,7 +26,7 @@ const filterConfigWrapper = z.strictObject({
   config: z.looseObject({ "@type": z.string() }).optional(),
   disabled: z.boolean().default(false),
   // Envoy: a config of a type this build does not know is ignored instead of refused; polyvoy refuses what it does not know.
-  is_optional: unsupportedField("is_optional: true (a per-route config polyvoy does not know is refused, never ignored)", isFalse),
+  is_optional: unsupportedField("only false: a per-route config polyvoy does not know is refused, never ignored", isFalse),
 });
 
 /** What the field gives a route, a virtual host or the route configuration. */

@@ -9,7 +9,7 @@
 import * as z from "zod";
 import type { PostgresProxyConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import { isFalse, unsupportedField } from "./unsupported-field.ts";
+import { isFalse, unsupportedField, unsupportedValue } from "./unsupported-field.ts";
 
 /** A google.protobuf.BoolValue: a bool, or `{ value }`. */
 const boolValue = z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]);
@@ -20,11 +20,11 @@ export const postgresProxyConfig: z.ZodType<PostgresProxyConfig> = lazySchema(()
       stat_prefix: z.string().min(1),
       enable_sql_parsing: boolValue.optional(),
       terminate_ssl: unsupportedField(
-        "terminate_ssl answers the client's SSLRequest and starts TLS on the downstream connection through Envoy's starttls transport socket, which polyvoy does not have; terminate TLS on a listener that clients reach with sslmode=require through a TLS-aware front, or leave it false (the SSLRequest then passes to the server)",
+        "only false: it needs Envoy's starttls transport socket, which polyvoy does not have; the SSLRequest then passes to the server",
         isFalse,
       ),
-      upstream_ssl: unsupportedField(
-        "upstream_ssl REQUIRE/PREFER switches the upstream connection to TLS after the server's 'S' (a StartTLS upstream transport socket), which polyvoy does not have; only DISABLE is accepted",
+      upstream_ssl: unsupportedValue(
+        "supported: DISABLE; REQUIRE and PREFER need a StartTLS upstream transport socket, which polyvoy does not have",
         // Envoy reads enum names in any case.
         (v) => (typeof v === "string" ? v.toUpperCase() === "DISABLE" : v === 0),
       ),

@@ -13,7 +13,7 @@ import { grpcService } from "./grpc-service-schema.ts";
 import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
-import { isFalse, unsupportedField } from "./unsupported-field.ts";
+import { isFalse, unsupportedField, unsupportedValue } from "./unsupported-field.ts";
 
 export const RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
 
@@ -57,9 +57,9 @@ const action = lazySchema(() =>
       masked_remote_address: z
         .strictObject({ v4_prefix_mask_len: UInt32Value.pipe(z.number().max(32)).optional(), v6_prefix_mask_len: UInt32Value.pipe(z.number().max(128)).optional() })
         .optional(),
-      dynamic_metadata: unsupportedField("the dynamic_metadata rate limit action is not supported"),
-      metadata: unsupportedField("the metadata rate limit action is not supported"),
-      extension: unsupportedField("rate limit action extensions are not supported"),
+      dynamic_metadata: unsupportedField("a rate limit action polyvoy does not have"),
+      metadata: unsupportedField("a rate limit action polyvoy does not have"),
+      extension: unsupportedField("rate limit action extensions"),
       query_parameters: z.strictObject({ query_parameter_name: z.string().min(1), descriptor_key: z.string().min(1), skip_if_absent: z.boolean().default(false) }).optional(),
       query_parameter_value_match: z
         .strictObject({
@@ -113,10 +113,10 @@ export const rateLimitPolicy = lazySchema(() =>
     .strictObject({
       stage: uint32.max(10).default(0),
       actions: z.array(action).min(1),
-      disable_key: unsupportedField("disable_key (a runtime switch per rate limit) is not supported", (v) => v === ""),
-      limit: unsupportedField("limit (a dynamic metadata override) is not supported"),
-      apply_on_stream_done: unsupportedField("apply_on_stream_done is not supported", isFalse),
-      hits_addend: unsupportedField("hits_addend is not supported"),
+      disable_key: unsupportedField("a runtime switch per rate limit", (v) => v === ""),
+      limit: unsupportedField("a dynamic metadata override"),
+      apply_on_stream_done: unsupportedField(undefined, isFalse),
+      hits_addend: unsupportedField(),
     })
     .transform((r): RateLimitPolicyConfig => ({ stage: r.stage, actions: r.actions })));
 
@@ -163,10 +163,10 @@ export const rateLimitConfig: z.ZodType<RateLimitConfig> = lazySchema(() =>
       rate_limited_status: errorStatus(429),
       status_on_error: errorStatus(500),
       response_headers_to_add: z.array(headerValueOption).max(10).default([]),
-      stat_prefix: unsupportedField("stat_prefix is not supported yet", (v) => v === ""),
-      filter_enabled: unsupportedField("filter_enabled is not supported yet"),
-      filter_enforced: unsupportedField("filter_enforced is not supported yet"),
-      failure_mode_deny_percent: unsupportedField("failure_mode_deny_percent is not supported yet"),
+      stat_prefix: unsupportedField(undefined, (v) => v === ""),
+      filter_enabled: unsupportedField(),
+      filter_enforced: unsupportedField(),
+      failure_mode_deny_percent: unsupportedField(),
       rate_limits: z.array(filterRateLimit).optional(),
     })
     .transform(
@@ -195,7 +195,7 @@ export const rateLimitPerRouteConfig: z.ZodType<RateLimitPerRouteConfig> = lazyS
     .strictObject({
       vh_rate_limits: z.enum(["OVERRIDE", "INCLUDE", "IGNORE"]).default("OVERRIDE"),
       // Envoy's proto marks it not implemented: it reads only DEFAULT (getRateLimitOverrideOption is gone from the filter).
-      override_option: unsupportedField("override_option is not implemented by Envoy's ratelimit filter", (v) => v === "DEFAULT" || v === 0),
+      override_option: unsupportedValue("supported: DEFAULT; Envoy's ratelimit filter implements no other", (v) => v === "DEFAULT" || v === 0),
       rate_limits: z.array(filterRateLimit).optional(),
       domain: z.string().default(""),
     })

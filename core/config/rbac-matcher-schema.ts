@@ -13,6 +13,7 @@ import type { RbacMatchInput, RbacMatcherAction, RbacMatcherConfig, RbacMatcherP
 import { stringMatcher } from "./matcher-schema.ts";
 import { oneOf } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
+import { unsupportedNameMessage } from "./refusal.ts";
 
 const HEADER_INPUT_TYPE_URL = "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput";
 const ACTION_TYPE_URL = "type.googleapis.com/envoy.config.rbac.v3.Action";
@@ -27,7 +28,7 @@ const input = lazySchema(() =>
     .transform((i, ctx): RbacMatchInput => {
       const { "@type": typeUrl, ...fields } = i.typed_config;
       if (typeUrl !== HEADER_INPUT_TYPE_URL) {
-        ctx.addIssue({ code: "custom", message: `not supported: the RBAC matcher input "${typeUrl}" (supported: ${HEADER_INPUT_TYPE_URL})`, path: ["typed_config", "@type"] });
+        ctx.addIssue({ code: "custom", message: unsupportedNameMessage("RBAC matcher input", typeUrl, [HEADER_INPUT_TYPE_URL]), path: ["typed_config", "@type"] });
         return z.NEVER;
       }
       const parsed = z.strictObject({ header_name: headerName }).safeParse(fields, { reportInput: true });
@@ -44,7 +45,7 @@ const singlePredicate = lazySchema(() =>
     .strictObject({
       input,
       value_match: stringMatcher.optional(),
-      custom_match: unsupportedField("custom_match is not supported in RBAC matchers; use value_match"),
+      custom_match: unsupportedField("in RBAC matchers: use value_match"),
     })
     .transform((p, ctx): RbacMatcherPredicate => {
       if (p.value_match === undefined) {
@@ -102,8 +103,8 @@ const onMatch = lazySchema(() =>
   z
     .strictObject({
       action: action.optional(),
-      matcher: unsupportedField("nested matchers are not supported in RBAC matchers; list the predicates in one matcher_list"),
-      keep_matching: unsupportedField("keep_matching is not supported in RBAC matchers", (v) => v === false),
+      matcher: unsupportedField("nested matchers in RBAC matchers: list the predicates in one matcher_list"),
+      keep_matching: unsupportedField("in RBAC matchers", (v) => v === false),
     })
     .transform((o, ctx): RbacMatcherAction => {
       if (o.action === undefined) {
@@ -118,7 +119,7 @@ export const rbacMatcher: z.ZodType<RbacMatcherConfig> = lazySchema(() =>
   z
     .strictObject({
       matcher_list: z.strictObject({ matchers: z.array(z.strictObject({ predicate: rbacMatcherPredicate, on_match: onMatch })).min(1) }).optional(),
-      matcher_tree: unsupportedField("matcher_tree is not supported in RBAC matchers; use matcher_list"),
+      matcher_tree: unsupportedField("in RBAC matchers: use matcher_list"),
       on_no_match: onMatch.optional(),
     })
     .transform((m): RbacMatcherConfig => ({

@@ -37,8 +37,8 @@ const pathMatcher = lazySchema(() =>
 const anyTrue = z.literal(true);
 
 const NEEDS_TLS = "needs TLS, which polyvoy does not terminate yet";
-const NO_METADATA = "metadata matchers are not supported (polyvoy filters set no dynamic metadata they could match)";
-const NO_EXTENSIONS = "matcher extensions are not supported";
+const NO_METADATA = "polyvoy filters set no dynamic metadata a metadata matcher could match";
+const NO_EXTENSIONS = "matcher extensions";
 
 const PERMISSION_RULES = [
   "and_rules",
@@ -65,7 +65,7 @@ export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
       // envoy.type.v3.Int32Range: [start, end).
       destination_port_range: z.strictObject({ start: z.number().int().default(0), end: z.number().int().default(0) }).optional(),
       not_rule: rbacPermission.optional(),
-      requested_server_name: unsupportedField(`requested_server_name ${NEEDS_TLS}`),
+      requested_server_name: unsupportedField(NEEDS_TLS),
       metadata: unsupportedField(NO_METADATA),
       matcher: unsupportedField(NO_EXTENSIONS),
       uri_template: unsupportedField(NO_EXTENSIONS),
@@ -111,10 +111,10 @@ export const rbacPrincipal: z.ZodType<RbacPrincipal> = z.lazy(() =>
       // Deprecated in Envoy for direct_remote_ip / remote_ip; it is the connection's peer.
       source_ip: cidrRange.optional(),
       not_id: rbacPrincipal.optional(),
-      authenticated: unsupportedField(`authenticated ${NEEDS_TLS} (there is no peer certificate to match)`),
+      authenticated: unsupportedField(`${NEEDS_TLS} (there is no peer certificate to match)`),
       metadata: unsupportedField(NO_METADATA),
       sourced_metadata: unsupportedField(NO_METADATA),
-      filter_state: unsupportedField("filter_state matchers are not supported"),
+      filter_state: unsupportedField("no polyvoy filter stores filter state"),
       custom: unsupportedField(NO_EXTENSIONS),
     })
     .transform((p, ctx): RbacPrincipal => {
@@ -150,8 +150,8 @@ const rbacPolicy = lazySchema(() =>
   z.strictObject({
   permissions: z.array(rbacPermission).min(1),
   principals: z.array(rbacPrincipal).min(1),
-  condition: unsupportedField("CEL conditions are not supported"),
-  checked_condition: unsupportedField("CEL conditions are not supported"),
+  condition: unsupportedField("polyvoy has no CEL"),
+  checked_condition: unsupportedField("polyvoy has no CEL"),
 }));
 
 /** envoy.config.rbac.v3.RBAC */
@@ -160,7 +160,7 @@ export const rbacRules = lazySchema(() =>
   .strictObject({
     action: z.enum(["ALLOW", "DENY", "LOG"]).default("ALLOW"),
     policies: z.record(z.string(), rbacPolicy).default({}),
-    audit_logging_options: unsupportedField("RBAC audit loggers are not supported"),
+    audit_logging_options: unsupportedField("polyvoy has no RBAC audit loggers"),
   })
   .transform(
     (r): RbacRulesConfig => ({
@@ -176,11 +176,11 @@ export const rbacRules = lazySchema(() =>
 const rbacFields = {
   rules: rbacRules.optional(),
   rules_stat_prefix: z.string().default(""),
-  matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher) is not supported; use rules"),
+  matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher): use rules"),
   shadow_rules: rbacRules.optional(),
   shadow_rules_stat_prefix: z.string().default(""),
-  shadow_matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher) is not supported; use shadow_rules"),
-  track_per_rule_stats: unsupportedField("per-policy stats are not supported", (v) => v === false),
+  shadow_matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher): use shadow_rules"),
+  track_per_rule_stats: unsupportedField("no per-policy stats", (v) => v === false),
 };
 
 function rbacConfigOf(c: { rules?: RbacRulesConfig | undefined; rules_stat_prefix: string; shadow_rules?: RbacRulesConfig | undefined; shadow_rules_stat_prefix: string }): RbacConfig {
@@ -224,6 +224,6 @@ export const networkRbacConfig: z.ZodType<NetworkRbacConfig> = lazySchema(() =>
       stat_prefix: z.string().min(1),
       // ONE_TIME_ON_FIRST_BYTE (the default) is what the filter does; CONTINUOUS re-checks on every read, which only matters for dynamic metadata.
       enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE"], { message: 'only ONE_TIME_ON_FIRST_BYTE is supported (CONTINUOUS matters only with metadata matchers, which are not)' }).default("ONE_TIME_ON_FIRST_BYTE"),
-      delay_deny: unsupportedField("delay_deny is not supported"),
+      delay_deny: unsupportedField(),
     })
     .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix })));

@@ -11,6 +11,7 @@ import { headerMatcher } from "./matcher-schema.ts";
 import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
 import { parseRetryGrpcOn, parseRetryOn } from "./retry-on.ts";
 import { withRuntimeKey } from "./fractional-percent-schema.ts";
+import { unsupportedNameMessage } from "./refusal.ts";
 
 /** Envoy's default base interval (runtime upstream.base_retry_backoff_ms): 25 ms. */
 const DEFAULT_BASE_INTERVAL_MS = 25;
@@ -64,8 +65,9 @@ const retryHostPredicate = z
     const type = p.typed_config?.["@type"];
     const name = (type !== undefined ? (Object.keys(HOST_PREDICATE_TYPES) as HostPredicateName[]).find((n) => HOST_PREDICATE_TYPES[n] === type) : (p.name as HostPredicateName)) as HostPredicateName | undefined;
     if (name === undefined || !(name in HOST_PREDICATE_TYPES)) {
-      const supported = Object.keys(HOST_PREDICATE_TYPES).map((n) => n.replace("envoy.retry_host_predicates.", ""));
-      const message = `unsupported retry host predicate ${type ?? p.name} (supported: envoy.retry_host_predicates.{${supported.join(",")}})`;
+      const supported = Object.keys(HOST_PREDICATE_TYPES);
+      const shown = `envoy.retry_host_predicates.{${supported.map((n) => n.replace("envoy.retry_host_predicates.", "")).join(",")}}`;
+      const message = unsupportedNameMessage("retry host predicate", type ?? p.name, supported, undefined, shown);
       ctx.addIssue({ code: "custom", message, path: type !== undefined ? ["typed_config", "@type"] : ["name"] });
       return z.NEVER;
     }
@@ -100,7 +102,7 @@ const retryPriority = lazySchema(() =>
   .transform((p, ctx): number => {
     const type = p.typed_config?.["@type"];
     if ((type !== undefined && type !== PREVIOUS_PRIORITIES_TYPE) || (type === undefined && p.name !== PREVIOUS_PRIORITIES)) {
-      ctx.addIssue({ code: "custom", message: `unsupported retry priority ${type ?? p.name} (supported: ${PREVIOUS_PRIORITIES})`, path: type !== undefined ? ["typed_config", "@type"] : ["name"] });
+      ctx.addIssue({ code: "custom", message: unsupportedNameMessage("retry priority", type ?? p.name, [PREVIOUS_PRIORITIES]), path: type !== undefined ? ["typed_config", "@type"] : ["name"] });
       return z.NEVER;
     }
     const frequency = p.typed_config?.update_frequency ?? 0;

@@ -141,8 +141,8 @@ const routeUpgradeConfig = lazySchema(() =>
     enabled: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
     connect_config: z
       .strictObject({
-        proxy_protocol_config: unsupportedField("proxy_protocol_config (a PROXY protocol header on the tunnel's upstream connection)"),
-        allow_post: unsupportedField("allow_post (POST payloads tunnelled as raw TCP)", isFalse),
+        proxy_protocol_config: unsupportedField("a PROXY protocol header on the tunnel's upstream connection"),
+        allow_post: unsupportedField("POST payloads tunnelled as raw TCP", isFalse),
       })
       .optional(),
   })

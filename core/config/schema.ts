@@ -383,7 +383,7 @@ export const LISTENER_FILTERS: { [T in ListenerFilterType]: { typeUrl: string; a
 /** Listener filters Envoy has that cannot work here, and why. */
 const REFUSED_LISTENER_FILTERS: Record<string, string> = {
   "envoy.filters.listener.original_dst":
-    "envoy.filters.listener.original_dst is not supported: it reads the original destination of a redirected connection (SO_ORIGINAL_DST), which the runtimes' socket APIs do not give",
+    "envoy.filters.listener.original_dst (it reads a redirected connection's original destination, SO_ORIGINAL_DST) is an Envoy listener filter that polyvoy does not have: the runtimes' socket APIs do not give it",
   "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst": "",
   "envoy.listener.original_dst": "",
 };
@@ -440,7 +440,7 @@ export const listenerSchema = lazySchema(() =>
     // worker there is. Across `--concurrency` processes, the kernel (reuse_port) or
     // node:cluster spreads them (docs/configuration.md, Listener).
     connection_balance_config: z
-      .strictObject({ exact_balance: z.strictObject({}).optional(), extend_balance: unsupportedField("extend_balance (a connection balancer extension)") })
+      .strictObject({ exact_balance: z.strictObject({}).optional(), extend_balance: unsupportedField("a connection balancer extension") })
       .optional(),
     // How the workers (--concurrency) share the listener: a socket each, bound with
     // SO_REUSEPORT (true, Envoy's default on Linux), or one socket they all accept from
@@ -500,8 +500,8 @@ const lbEndpoint = lazySchema(() =>
         .strictObject({
           port_value: z.number().int().min(0).max(65535).default(0),
           hostname: z.string().default(""),
-          address: unsupportedField("health_check_config.address (a health check address of its own)"),
-          disable_active_health_check: unsupportedField("disable_active_health_check", isFalse),
+          address: unsupportedField("a health check address of its own"),
+          disable_active_health_check: unsupportedField(undefined, isFalse),
         })
         .optional(),
     }),
@@ -624,7 +624,7 @@ const circuitBreakers = lazySchema(() =>
         // The remaining_{cx,pending,rq,retries} gauges (Envoy's ResourceManagerImpl).
         track_remaining: z.boolean().default(false),
         // Envoy's limit on a cluster's connection pools (and its remaining_cx_pools gauge).
-        max_connection_pools: unsupportedField("max_connection_pools: polyvoy does not count a cluster's connection pools (one per host, protocol and SNI), so it cannot limit them"),
+        max_connection_pools: unsupportedField("polyvoy does not count a cluster's connection pools (one per host, protocol and SNI), so it cannot limit them"),
       }),
     )
     .default([]),
@@ -666,7 +666,7 @@ const upstreamHttpProtocolOptionsSni = lazySchema(() =>
   z.strictObject({
   auto_sni: z.boolean().default(false),
   auto_san_validation: z.boolean().default(false),
-  override_auto_sni_header: unsupportedField("override_auto_sni_header"),
+  override_auto_sni_header: unsupportedField(),
 }));
 
 
@@ -685,7 +685,7 @@ const upstreamCommonHttpProtocolOptions = lazySchema(() =>
 /** Upstream Http1ProtocolOptions: enable_trailers (http1-trailers-schema.ts); its other fields are refused by name. */
 const upstreamHttp1ProtocolOptions = lazySchema(() =>
   z.strictObject({ enable_trailers: enableTrailers }));
-const http3Refused = unsupportedField("HTTP/3 upstreams (http3_protocol_options) are not implemented");
+const http3Refused = unsupportedField("no HTTP/3 upstreams");
 
 /**
  * The HTTP versions one of HttpProtocolOptions' upstream_protocol_options allows: HTTP/1.1
@@ -707,7 +707,7 @@ const autoHttpConfig = z.strictObject({
   http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
   http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
   http3_protocol_options: http3Refused,
-  alternate_protocols_cache_options: unsupportedField("alternate_protocols_cache_options (HTTP/3 upstreams are not implemented)"),
+  alternate_protocols_cache_options: unsupportedField("no HTTP/3 upstreams"),
 });
 
 /**
@@ -727,8 +727,8 @@ const upstreamHttpProtocolOptions = z
     use_downstream_protocol_config: upstreamProtocolVersions.optional(),
     // Envoy's mixed pool: each TLS connection speaks h2 or http/1.1 as ALPN agreed (core/upstream/mixed-conn-pool.ts).
     auto_config: autoHttpConfig.optional(),
-    http_filters: unsupportedField("upstream http_filters", isEmptyList),
-    header_validation_config: unsupportedField("header_validation_config"),
+    http_filters: unsupportedField("upstream HTTP filters", isEmptyList),
+    header_validation_config: unsupportedField(),
   })
   .superRefine((o, ctx) => {
     const set = [o.explicit_http_config, o.use_downstream_protocol_config, o.auto_config].filter((v) => v !== undefined).length;
@@ -780,7 +780,7 @@ const preconnectPolicy = lazySchema(() =>
   z.strictObject({
     // A DoubleValue (a bare number in JSON and YAML), which Envoy validates as {gte: 1.0, lte: 3.0}.
     per_upstream_preconnect_ratio: z.number().min(1).max(3).optional(),
-    predictive_preconnect_ratio: unsupportedField("predictive_preconnect_ratio: polyvoy's load balancers cannot choose the next request's host ahead of it (Envoy's peekAnotherHost), which predictive preconnecting needs"),
+    predictive_preconnect_ratio: unsupportedField("polyvoy's load balancers cannot choose the next request's host ahead of it (Envoy's peekAnotherHost), which predictive preconnecting needs"),
   }));
 
 /** The ratio when it opens connections ahead of streams (above 1). */
@@ -826,7 +826,7 @@ const clusterMessage = z
     ignore_health_on_host_removal: z.boolean().default(false),
     // TLS origination (core/tls); raw_buffer or absent: plaintext.
     transport_socket: upstreamTransportSocket.optional(),
-    transport_socket_matches: unsupportedField("transport_socket_matches (use transport_socket)", isEmptyList),
+    transport_socket_matches: unsupportedField("use transport_socket", isEmptyList),
     lb_subset_config: lbSubsetConfig.optional(),
     upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
   })
@@ -1030,8 +1030,8 @@ const dynamicResources = z.strictObject({
   cds_config: configSourceSchema("CDS", "server").optional(),
   // ADS is one gRPC stream (Envoy's cluster_manager_impl.cc takes GRPC or DELTA_GRPC only).
   ads_config: apiConfigSource.refine((a) => a.kind === "grpc", { message: "api_type REST cannot aggregate: ads_config needs GRPC or DELTA_GRPC", path: ["api_type"] }).optional(),
-  lds_resources_locator: unsupportedField("lds_resources_locator (xdstp:// names need a management server)"),
-  cds_resources_locator: unsupportedField("cds_resources_locator (xdstp:// names need a management server)"),
+  lds_resources_locator: unsupportedField("xdstp:// names need a management server"),
+  cds_resources_locator: unsupportedField("xdstp:// names need a management server"),
 });
 
 /** envoy.config.bootstrap.v3.Bootstrap */

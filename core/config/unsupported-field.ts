@@ -1,23 +1,53 @@
 /**
  * A field Envoy has and polyvoy does not implement yet: accepted only at its default
  * (absent, or the value that means "off"), anything else is an error naming why — never
- * accepted and ignored.
+ * accepted and ignored. The issue carries the refusal (`params`), and describe-issues.ts
+ * words it as the taxonomy's (a) at the object holding the field (refusal.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
+import { SUPPORTED_FIELDS_DOC, unsupportedValueMessage } from "./refusal.ts";
 
-// Built on first use: most of these sit in schemas a given config never checks, and one
-// lazy wrapper is a quarter of the objects of the schema it stands for.
-export function unsupportedField(why: string, isDefault: (value: unknown) => boolean = () => false) {
+/** The `params` key of an issue that refuses the field at its path. */
+export const REFUSED_FIELD = "polyvoyRefusedField";
+
+/** The issue for the field at `path` (relative to the refinement), refused for `why`. */
+export function refuseField(ctx: z.RefinementCtx, why: string | undefined, path?: PropertyKey[]): void {
+  const message = `is an Envoy field that polyvoy does not support yet (${why ?? `supported fields: ${SUPPORTED_FIELDS_DOC}`})`;
+  ctx.addIssue({ code: "custom", message, params: { [REFUSED_FIELD]: why ?? "" }, ...(path ? { path } : {}) });
+}
+
+/**
+ * `why` says what polyvoy lacks (or what to use instead); without it the line points at the
+ * supported-fields list. Built on first use: most of these sit in schemas a given config
+ * never checks, and one lazy wrapper is a quarter of the objects of the schema it stands for.
+ */
+export function unsupportedField(why?: string, isDefault: (value: unknown) => boolean = () => false) {
   return lazySchema(() =>
     z
       .unknown()
       .optional()
       .superRefine((value, ctx) => {
-        if (value !== undefined && !isDefault(value)) ctx.addIssue({ code: "custom", message: `not supported: ${why}` });
+        if (value !== undefined && !isDefault(value)) refuseField(ctx, why);
       }),
   );
+}
+
+/** The `params` key of an issue that refuses the value at its path (an Envoy enum value polyvoy lacks). */
+export const REFUSED_VALUE = "polyvoyRefusedValue";
+
+/**
+ * A field polyvoy takes at some of Envoy's values only (`isSupported`); another is refused as the
+ * taxonomy's (a) for a value, `detail` saying which are supported and why not the others.
+ */
+export function unsupportedValue(detail: string, isSupported: (value: unknown) => boolean) {
+  return z
+    .unknown()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value !== undefined && !isSupported(value)) ctx.addIssue({ code: "custom", message: unsupportedValueMessage(typeof value === "string" ? value : JSON.stringify(value), detail), params: { [REFUSED_VALUE]: detail } });
+    });
 }
 
 /** The default of a repeated field. */

@@ -12,8 +12,9 @@ import { dataSource } from "../config/data-source-schema.ts";
 import { stringMatcher } from "../config/matcher-schema.ts";
 import { durationMs, oneOf } from "../config/proto-schema.ts";
 import { configSourceSchema, watchedDirectory } from "../config/xds/config-source-schema.ts";
-import { isEmptyList, isFalse, unsupportedField } from "../config/unsupported-field.ts";
+import { isEmptyList, isFalse, refuseField, unsupportedField } from "../config/unsupported-field.ts";
 import type { CommonTlsContextConfig, DownstreamTlsConfig, DownstreamTlsSessionConfig, SanMatcherConfig, SdsConfigSource, SdsSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
+import { unsupportedNameMessage, unsupportedValueMessage } from "../config/refusal.ts";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 export const RAW_BUFFER_TRANSPORT_SOCKET = "envoy.transport_sockets.raw_buffer";
@@ -27,8 +28,8 @@ const tlsDataSource = lazySchema(() =>
       filename: z.string().min(1).optional(),
       inline_string: z.string().optional(),
       inline_bytes: z.string().optional(),
-      environment_variable: unsupportedField("environment_variable (use filename or inline_string)"),
-      watched_directory: unsupportedField("watched_directory"),
+      environment_variable: unsupportedField("use filename or inline_string"),
+      watched_directory: unsupportedField(),
     })
     .transform((d, ctx): TlsDataSourceConfig => {
       const key = oneOf(d, ["filename", "inline_string", "inline_bytes"] as const, ctx, true);
@@ -63,8 +64,8 @@ const tlsParams = lazySchema(() =>
     tls_maximum_protocol_version: version.default("TLS_AUTO"),
     cipher_suites: z.array(z.string().min(1)).default([]),
     ecdh_curves: z.array(z.string().min(1)).default([]),
-    signature_algorithms: unsupportedField("signature_algorithms", isEmptyList),
-    compliance_policies: unsupportedField("compliance_policies", isEmptyList),
+    signature_algorithms: unsupportedField(undefined, isEmptyList),
+    compliance_policies: unsupportedField(undefined, isEmptyList),
   })
   .superRefine((p, ctx) => {
     // BoringSSL's equal-preference groups ("[A|B]") have no OpenSSL or rustls equivalent.
@@ -101,11 +102,11 @@ function tlsCertificateSchema(inSecret: boolean) {
       certificate_chain: tlsDataSource,
       private_key: tlsDataSource,
       password: tlsDataSource.optional(),
-      pkcs12: unsupportedField("pkcs12 (use certificate_chain and private_key)"),
+      pkcs12: unsupportedField("use certificate_chain and private_key"),
       watched_directory: inSecret ? watchedDirectory.optional() : watchedDirectoryOutsideSds,
-      private_key_provider: unsupportedField("private_key_provider"),
+      private_key_provider: unsupportedField(),
       ocsp_staple: tlsDataSource.optional(),
-      signed_certificate_timestamp: unsupportedField("signed_certificate_timestamp", isEmptyList),
+      signed_certificate_timestamp: unsupportedField(undefined, isEmptyList),
     })
     .transform((c): TlsCertificateConfig => ({
       certificateChain: c.certificate_chain,
@@ -125,11 +126,11 @@ const sanMatcher = lazySchema(() =>
     .strictObject({
       san_type: z.enum(["SAN_TYPE_UNSPECIFIED", ...SAN_TYPES, "OTHER_NAME"]),
       matcher: stringMatcher,
-      oid: unsupportedField("oid (OTHER_NAME)"),
+      oid: unsupportedField("OTHER_NAME"),
     })
     .transform((m, ctx): SanMatcherConfig => {
       if (m.san_type === "SAN_TYPE_UNSPECIFIED" || m.san_type === "OTHER_NAME") {
-        ctx.addIssue({ code: "custom", path: ["san_type"], message: m.san_type === "OTHER_NAME" ? "OTHER_NAME is not supported" : "must be DNS, URI, EMAIL or IP_ADDRESS" });
+        ctx.addIssue({ code: "custom", path: ["san_type"], message: m.san_type === "OTHER_NAME" ? unsupportedValueMessage("OTHER_NAME", "supported: DNS, URI, EMAIL, IP_ADDRESS; the runtimes do not expose it") : "must be DNS, URI, EMAIL or IP_ADDRESS" });
         return z.NEVER;
       }
       if (m.matcher.type === "present") return z.NEVER;
@@ -152,13 +153,13 @@ function validationContextSchema(inSecret: boolean) {
       trust_chain_verification: z.enum(["VERIFY_TRUST_CHAIN", "ACCEPT_UNTRUSTED"]).default("VERIFY_TRUST_CHAIN"),
       // node:tls sets OpenSSL's X509_V_FLAG_CRL_CHECK_ALL whenever it is given a CRL (node's
       // SecureContext::AddCRL), so only the whole-chain check (Envoy's default) can be had.
-      only_verify_leaf_cert_crl: unsupportedField("only_verify_leaf_cert_crl (the runtimes' node:tls checks every certificate of the chain against the CRLs whenever one is given)", isFalse),
-      max_verify_depth: unsupportedField("max_verify_depth"),
-      custom_validator_config: unsupportedField("custom_validator_config"),
+      only_verify_leaf_cert_crl: unsupportedField("the runtimes' node:tls checks every certificate of the chain against the CRLs whenever one is given", isFalse),
+      max_verify_depth: unsupportedField(),
+      custom_validator_config: unsupportedField(),
       watched_directory: inSecret ? watchedDirectory.optional() : watchedDirectoryOutsideSds,
-      ca_certificate_provider_instance: unsupportedField("ca_certificate_provider_instance"),
-      system_root_certs: unsupportedField("system_root_certs"),
-      custom_signer_validation: unsupportedField("custom_signer_validation"),
+      ca_certificate_provider_instance: unsupportedField(),
+      system_root_certs: unsupportedField(),
+      custom_signer_validation: unsupportedField(),
     })
     .transform((v, ctx): ValidationContextConfig => {
       // Envoy (CertificateValidationContextConfigImpl): a CRL without a CA to check against.
@@ -208,8 +209,8 @@ export const secretSchema = lazySchema(() =>
       name: z.string().min(1),
       tls_certificate: tlsCertificateSchema(true).optional(),
       validation_context: validationContextSchema(true).optional(),
-      session_ticket_keys: unsupportedField("session_ticket_keys secrets"),
-      generic_secret: unsupportedField("generic_secret"),
+      session_ticket_keys: unsupportedField("secrets"),
+      generic_secret: unsupportedField(),
     })
     .transform((s, ctx): SecretConfig => {
       const key = oneOf(s, ["tls_certificate", "validation_context"] as const, ctx, true);
@@ -226,15 +227,15 @@ const commonTlsContextFields = lazySchema(() =>
   // Downstream, h2 makes the HCM (codec_type AUTO) speak HTTP/2 on the connection (connection-manager.ts).
   alpn_protocols: z.array(z.string().min(1)).default([]),
   tls_certificate_sds_secret_configs: z.array(sdsSecretConfig).default([]),
-  tls_certificate_provider_instance: unsupportedField("tls_certificate_provider_instance"),
-  tls_certificate_selector: unsupportedField("tls_certificate_selector"),
-  custom_tls_certificate_selector: unsupportedField("custom_tls_certificate_selector"),
+  tls_certificate_provider_instance: unsupportedField(),
+  tls_certificate_selector: unsupportedField(),
+  custom_tls_certificate_selector: unsupportedField(),
   validation_context_sds_secret_config: sdsSecretConfig.optional(),
-  combined_validation_context: unsupportedField("combined_validation_context (use validation_context)"),
-  validation_context_certificate_provider: unsupportedField("validation_context_certificate_provider"),
-  validation_context_certificate_provider_instance: unsupportedField("validation_context_certificate_provider_instance"),
-  custom_handshaker: unsupportedField("custom_handshaker"),
-  key_log: unsupportedField("key_log"),
+  combined_validation_context: unsupportedField("use validation_context"),
+  validation_context_certificate_provider: unsupportedField(),
+  validation_context_certificate_provider_instance: unsupportedField(),
+  custom_handshaker: unsupportedField(),
+  key_log: unsupportedField(),
 }));
 
 /** CommonTlsContext, its oneofs checked. */
@@ -274,16 +275,16 @@ export const downstreamTlsContext = lazySchema(() =>
       "@type": z.literal(`${TYPE_PREFIX}DownstreamTlsContext`).optional(),
       common_tls_context: commonTlsContext.optional(),
       require_client_certificate: boolValue.default(false),
-      require_sni: unsupportedField("require_sni", isFalse),
+      require_sni: unsupportedField(undefined, isFalse),
       session_ticket_keys: sessionTicketKeys.optional(),
-      session_ticket_keys_sds_secret_config: unsupportedField("session_ticket_keys_sds_secret_config (use session_ticket_keys)"),
+      session_ticket_keys_sds_secret_config: unsupportedField("use session_ticket_keys"),
       disable_stateless_session_resumption: boolValue.default(false),
       disable_stateful_session_resumption: boolValue.default(false),
       // Envoy: lt 2^32 s (ServerContextConfigImpl hands whole seconds to SSL_CTX_set_timeout).
       session_timeout: durationMs.refine((ms) => ms < 2 ** 32 * 1000, { message: "must be less than 4294967296s" }).optional(),
       ocsp_staple_policy: z.enum(["LENIENT_STAPLING", "STRICT_STAPLING", "MUST_STAPLE"]).default("LENIENT_STAPLING"),
-      full_scan_certs_on_sni_mismatch: unsupportedField("full_scan_certs_on_sni_mismatch"),
-      prefer_client_ciphers: unsupportedField("prefer_client_ciphers", isFalse),
+      full_scan_certs_on_sni_mismatch: unsupportedField(),
+      prefer_client_ciphers: unsupportedField(undefined, isFalse),
     })
     .superRefine((d, ctx) => {
       // Envoy's oneof session_ticket_keys_type.
@@ -319,12 +320,12 @@ export const upstreamTlsContext = lazySchema(() =>
       common_tls_context: commonTlsContext.optional(),
       // Envoy: max_bytes 255, no NUL (ClientContextConfigImpl).
       sni: z.string().max(255).refine((s) => !s.includes("\0"), { message: "SNI names containing NULL-byte are not allowed" }).optional(),
-      auto_host_sni: unsupportedField("auto_host_sni", isFalse),
-      auto_sni_san_validation: unsupportedField("auto_sni_san_validation", isFalse),
-      allow_renegotiation: unsupportedField("allow_renegotiation (the runtimes' TLS libraries do not renegotiate as clients)", isFalse),
+      auto_host_sni: unsupportedField(undefined, isFalse),
+      auto_sni_san_validation: unsupportedField(undefined, isFalse),
+      allow_renegotiation: unsupportedField("the runtimes' TLS libraries do not renegotiate as clients", isFalse),
       // Envoy's default 1; 0 turns resumption off.
       max_session_keys: z.number().int().min(0).max(0xffff_ffff).default(1),
-      enforce_rsa_key_usage: unsupportedField("enforce_rsa_key_usage"),
+      enforce_rsa_key_usage: unsupportedField(),
     })
     .superRefine((u, ctx) => {
       // Envoy (ClientContextConfigImpl): "Multiple TLS certificates are not supported for client contexts".
@@ -334,7 +335,7 @@ export const upstreamTlsContext = lazySchema(() =>
       }
       // A staple goes with a server's certificate (RFC 6066 §8): a client certificate's would never be sent.
       c?.tls_certificates.forEach((certificate, i) => {
-        if (certificate.ocspStaple) ctx.addIssue({ code: "custom", path: ["common_tls_context", "tls_certificates", i, "ocsp_staple"], message: "not supported: a client certificate is never stapled (OCSP stapling is the server's, RFC 6066 §8)" });
+        if (certificate.ocspStaple) refuseField(ctx, "in an upstream context: a client certificate is never stapled (OCSP stapling is the server's, RFC 6066 §8)", ["common_tls_context", "tls_certificates", i, "ocsp_staple"]);
       });
     })
     .transform((u): UpstreamTlsConfig => ({ side: "upstream", common: toCommon(u.common_tls_context, "upstream"), ...(u.sni ? { sni: u.sni } : {}), autoSni: false, maxSessionKeys: u.max_session_keys })));
@@ -354,7 +355,7 @@ function transportSocket<T>(context: z.ZodType<T>, contextName: string) {
       if (typeUrl === RAW_BUFFER_TYPE || (typeUrl === undefined && t.name === RAW_BUFFER_TRANSPORT_SOCKET)) return undefined;
       const isTls = typeUrl !== undefined ? typeUrl === `${TYPE_PREFIX}${contextName}` : t.name === TLS_TRANSPORT_SOCKET;
       if (!isTls) {
-        ctx.addIssue({ code: "custom", message: `unsupported transport socket "${typeUrl ?? t.name}" (supported: ${TLS_TRANSPORT_SOCKET} with a ${contextName}, ${RAW_BUFFER_TRANSPORT_SOCKET})` });
+        ctx.addIssue({ code: "custom", message: unsupportedNameMessage("transport socket", typeUrl ?? t.name, [TLS_TRANSPORT_SOCKET, RAW_BUFFER_TRANSPORT_SOCKET], undefined, `${TLS_TRANSPORT_SOCKET} with a ${contextName}, ${RAW_BUFFER_TRANSPORT_SOCKET}`) });
         return z.NEVER;
       }
       const parsed = context.safeParse(t.typed_config ?? {}, { reportInput: true });

@@ -3,7 +3,7 @@ import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 
 /** What a circuit breaker reads its runtime override from (absent: the configured value). */
-export type ResourceRuntime = Pick<RuntimeSnapshot, "getInteger">;
+export type ResourceRuntime = Pick<RuntimeSnapshot, "getInteger" | "getDouble">;
 
 /**
  * One circuit breaker (Envoy's `ResourceManagerImpl::ResourceImpl`): a live count checked
@@ -66,8 +66,10 @@ export class Resource {
  * The retries circuit breaker (Envoy's `RetryBudgetImpl`, resource_manager_impl.h):
  * max_retries concurrent retries, or — with a retry_budget — at most budget_percent of
  * the cluster's active plus pending requests, never fewer than min_retry_concurrency.
- * The rq_retry_open gauge follows max_retries either way, as in Envoy. (The budget's own
- * runtime keys, `<prefix>retry_budget.*`, are not read: listed in docs/configuration.md.)
+ * The rq_retry_open gauge follows max_retries either way, as in Envoy. The budget's runtime
+ * keys `<prefix>retry_budget.budget_percent` / `.min_retry_concurrency` are read at every
+ * check; either one set turns the budget on even without a configured retry_budget, with
+ * Envoy's defaults 20% and 3 for the other (RetryBudgetImpl::useRetryBudget and max()).
  */
 export class RetryResource extends Resource {
   constructor(
@@ -77,10 +79,11 @@ export class RetryResource extends Resource {
     private readonly requests: Resource,
     private readonly pendingRequests: Resource,
     remaining?: Gauge,
-    runtime?: ResourceRuntime,
+    private readonly budgetRuntime?: ResourceRuntime,
     runtimeKey?: string,
+    private readonly budgetKey?: string,
   ) {
-    super(maxRetries, open, remaining, runtime, runtimeKey);
+    super(maxRetries, open, remaining, budgetRuntime, runtimeKey);
     // Envoy's RetryBudgetImpl sets remaining_retries from its budget (no load yet: the floor).
     this.updateRemaining();
   }
@@ -88,10 +91,21 @@ export class RetryResource extends Resource {
   /** The limit now: the budget moves with the cluster's load. */
   override get limit(): number {
     const budget = this.budget;
-    if (!budget) return this.max;
+    const rt = this.budgetRuntime;
+    const percentKey = this.budgetKey === undefined ? undefined : `${this.budgetKey}budget_percent`;
+    const minKey = this.budgetKey === undefined ? undefined : `${this.budgetKey}min_retry_concurrency`;
+    const fromRuntime = rt !== undefined && percentKey !== undefined && minKey !== undefined && (isSet(rt, percentKey) || isSet(rt, minKey));
+    if (!budget && !fromRuntime) return this.max;
     const active = this.requests.count + this.pendingRequests.count;
-    return Math.max(Math.floor((budget.budgetPercent / 100) * active), budget.minRetryConcurrency);
+    const percent = rt ? rt.getDouble(percentKey, budget?.budgetPercent ?? 20) : budget!.budgetPercent;
+    const minConcurrency = rt ? rt.getInteger(minKey, budget?.minRetryConcurrency ?? 3) : budget!.minRetryConcurrency;
+    return Math.max(Math.floor((percent / 100) * active), minConcurrency);
   }
+}
+
+/** Whether a layer sets `key` to a number (NaN is no value a layer holds: the default comes back only when unset). */
+function isSet(runtime: ResourceRuntime, key: string): boolean {
+  return !Number.isNaN(runtime.getDouble(key, Number.NaN));
 }
 
 /** A priority's thresholds (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
@@ -150,6 +164,6 @@ export class ResourceManager {
     this.pendingRequests = new Resource(limits.maxPendingRequests, open("rq_pending_open"), remaining("remaining_pending"), rt, key("max_pending_requests"));
     this.requests = new Resource(limits.maxRequests, open("rq_open"), remaining("remaining_rq"), rt, key("max_requests"));
     // Envoy's default max_retries is 3 (envoy.config.cluster.v3.CircuitBreakers.Thresholds).
-    this.retries = new RetryResource(limits.maxRetries ?? 3, open("rq_retry_open"), limits.retryBudget, this.requests, this.pendingRequests, remaining("remaining_retries"), rt, key("max_retries"));
+    this.retries = new RetryResource(limits.maxRetries ?? 3, open("rq_retry_open"), limits.retryBudget, this.requests, this.pendingRequests, remaining("remaining_retries"), rt, key("max_retries"), key("retry_budget."));
   }
 }

@@ -218,6 +218,6 @@ describe.each(RUNTIMES)("secret config errors on %s", (runtime) => {
     const r = await runToExit(runtime, ["--mode", "validate", "-c", path]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("set tls_certificates or tls_certificate_sds_secret_configs, not both");
-    expect(r.stderr).toMatch(/sds_config\.ads: not supported: ads \(polyvoy reads SDS from files only, not from a management server/);
+    expect(r.stderr).toMatch(/sds_config: `ads` is an Envoy field that polyvoy does not support yet \(polyvoy reads SDS from files only, not from a management server/);
   });
 });

@@ -15,6 +15,7 @@ import { grpcService } from "../grpc-service-schema.ts";
 import { durationMs, oneOf } from "../proto-schema.ts";
 import { isEmptyList, isFalse, unsupportedField } from "../unsupported-field.ts";
 import { lazySchema } from "../lazy-schema.ts";
+import { unsupportedValueMessage } from "../refusal.ts";
 
 /** WatchedDirectory: the directory whose moves reload the file (Envoy's atomic symlink swap). */
 export const watchedDirectory = z.strictObject({ path: z.string().min(1) }).transform((w) => w.path);
@@ -47,9 +48,9 @@ export const apiConfigSource = z
     cluster_names: z.array(z.string().min(1)).default([]),
     refresh_delay: durationMs.optional(),
     request_timeout: durationMs.optional(),
-    rate_limit_settings: unsupportedField("rate_limit_settings (polyvoy does not rate-limit its xDS requests)"),
+    rate_limit_settings: unsupportedField("polyvoy does not rate-limit its xDS requests"),
     set_node_on_first_message_only: z.boolean().default(false),
-    config_validators: unsupportedField("config_validators", isEmptyList),
+    config_validators: unsupportedField(undefined, isEmptyList),
   })
   .superRefine((c, ctx) => {
     const type = c.api_type ?? "LEGACY_SOURCE";
@@ -68,7 +69,7 @@ export const apiConfigSource = z
       else if (typeof c.refresh_delay === "number" && (c.refresh_delay < 1 || 2 * c.refresh_delay > MAX_TIMER_MS)) ctx.addIssue({ code: "custom", path: ["refresh_delay"], message: `must be between 1ms and ${Math.floor(MAX_TIMER_MS / 2000)}s` });
       if (c.set_node_on_first_message_only) ctx.addIssue({ code: "custom", path: ["set_node_on_first_message_only"], message: "set_node_on_first_message_only is for gRPC streams (every REST request carries the node)" });
     } else {
-      ctx.addIssue({ code: "custom", path: ["api_type"], message: `unsupported "${type}": polyvoy's management-server client speaks GRPC, DELTA_GRPC and REST` });
+      ctx.addIssue({ code: "custom", path: ["api_type"], message: unsupportedValueMessage(String(type), "supported: GRPC, DELTA_GRPC, REST") });
     }
   })
   .transform((c): ApiSource =>
@@ -91,17 +92,17 @@ export function configSourceSchema(what: string, server?: "server"): z.ZodType<X
 }
 
 function configSourceObject(what: string, server?: "server"): z.ZodType<XdsConfigSource> {
-  const serverField = (name: string) => (server ? undefined : unsupportedField(`${name} (polyvoy reads ${what} from files only, not from a management server: use path_config_source)`));
+  const serverField = () => (server ? undefined : unsupportedField(`polyvoy reads ${what} from files only, not from a management server: use path_config_source`));
   return z
     .strictObject({
       path: z.string().min(1).optional(),
       path_config_source: pathConfigSource.optional(),
       resource_api_version: z.literal("V3").optional(),
-      initial_fetch_timeout: server ? durationMs.optional() : unsupportedField(`initial_fetch_timeout (a ${what} file is read before anything waits on it)`),
-      api_config_source: serverField("api_config_source") ?? apiConfigSource.optional(),
-      ads: serverField("ads") ?? z.strictObject({}).optional(),
-      self: unsupportedField(`self (polyvoy has no xDS client for a management server's self source: use api_config_source or ads)`),
-      authorities: unsupportedField("authorities", isEmptyList),
+      initial_fetch_timeout: server ? durationMs.optional() : unsupportedField(`a ${what} file is read before anything waits on it`),
+      api_config_source: serverField() ?? apiConfigSource.optional(),
+      ads: serverField() ?? z.strictObject({}).optional(),
+      self: unsupportedField(`polyvoy has no xDS client for a management server's self source: use api_config_source or ads`),
+      authorities: unsupportedField(undefined, isEmptyList),
     })
     .transform((c, ctx): XdsConfigSource => {
       const key = oneOf(c, ["path", "path_config_source", "api_config_source", "ads"] as const, ctx, true);

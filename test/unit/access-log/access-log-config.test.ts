@@ -288,7 +288,7 @@ describe("access_log: errors name the path", () => {
     ]);
     expect(
       problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [{ name: "f" }] } } }])),
-    ).toEqual([`${LOG}.typed_config.log_format.formatters: formatter extensions are not supported`]);
+    ).toEqual([`${LOG}.typed_config.log_format: \`formatters\` is an Envoy field that polyvoy does not support yet (formatter extensions)`]);
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format_source: { filename: "/etc/fmt" } } } }]))).toEqual([
       `${LOG}.typed_config.log_format.text_format_source: \`filename\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
     ]);

@@ -30,15 +30,15 @@ describe("rbac", () => {
   test("what needs TLS, CEL, metadata or the matcher API is refused by name", () => {
     const P = `${HCM_FILTERS}.rules.policies.p`;
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: "spiffe://a" } } }] } } } }))).toEqual([
-      `${P}.principals[0].authenticated: not supported: authenticated needs TLS, which polyvoy does not terminate yet (there is no peer certificate to match)`,
+      `${P}.principals[0]: \`authenticated\` is an Envoy field that polyvoy does not support yet (needs TLS, which polyvoy does not terminate yet (there is no peer certificate to match))`,
     ]);
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ requested_server_name: { exact: "a" } }], principals: [{ any: true }] } } } }))).toEqual([
-      `${P}.permissions[0].requested_server_name: not supported: requested_server_name needs TLS, which polyvoy does not terminate yet`,
+      `${P}.permissions[0]: \`requested_server_name\` is an Envoy field that polyvoy does not support yet (needs TLS, which polyvoy does not terminate yet)`,
     ]);
-    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: { id: 1 } } } } }))).toEqual([`${P}.condition: not supported: CEL conditions are not supported`]);
-    expect(problems(rbac({ matcher: { matcher_tree: {} } }))[0]).toBe(`${HCM_FILTERS}.matcher.matcher_tree: not supported: matcher_tree is not supported in RBAC matchers; use matcher_list`);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: { id: 1 } } } } }))).toEqual([`${P}: \`condition\` is an Envoy field that polyvoy does not support yet (polyvoy has no CEL)`]);
+    expect(problems(rbac({ matcher: { matcher_tree: {} } }))[0]).toBe(`${HCM_FILTERS}.matcher: \`matcher_tree\` is an Envoy field that polyvoy does not support yet (in RBAC matchers: use matcher_list)`);
     expect(problems(rbac({ rules: {}, matcher: {} }))).toEqual([`${HCM_FILTERS}: must set only one of rules, matcher (Envoy would ignore rules)`]);
-    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ metadata: {} }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]\.metadata: not supported: metadata matchers/);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ metadata: {} }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]: `metadata` is an Envoy field that polyvoy does not support yet \(polyvoy filters set no dynamic metadata/);
   });
 
   test("bad addresses, two rules in one permission, an empty policy and any: false are errors", () => {
@@ -48,7 +48,7 @@ describe("rbac", () => {
     ]);
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true, destination_port: 1 }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]: must set only one of/);
     expect(problems(rbac({ rules: { policies: { p: { permissions: [], principals: [{ any: true }] } } } }))[0]).toMatch(/^.*\.permissions: /);
-    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: false }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]\.any: unsupported value false \(supported: true\)/);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: false }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]\.any: false is an Envoy value that polyvoy does not support yet \(supported: true\)/);
   });
 });
 
@@ -81,27 +81,27 @@ describe("ext_authz", () => {
     const grpc = filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz", authority: "auth.local" }, initial_metadata: [{ key: "X-K", value: "v" }] }, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } })) as Record<string, unknown>;
     expect(grpc).toMatchObject({ cluster: "authz", timeoutMs: 200, grpc: { clusterName: "authz", authority: "auth.local", initialMetadata: [["x-k", "v"]] }, withRequestBody: { maxRequestBytes: 10, allowPartialMessage: false, packAsBytes: true } });
     expect((filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "1s" } })) as { timeoutMs: number }).timeoutMs).toBe(1000);
-    expect(problems(extAuthz({ grpc_service: { google_grpc: { target_uri: "x", stat_prefix: "y" } } }))[0]).toMatch(/grpc_service\.google_grpc: not supported: google_grpc/);
-    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz", retry_policy: {} } } }))[0]).toMatch(/envoy_grpc\.retry_policy: not supported/);
+    expect(problems(extAuthz({ grpc_service: { google_grpc: { target_uri: "x", stat_prefix: "y" } } }))[0]).toMatch(/grpc_service: `google_grpc` is an Envoy field that polyvoy does not support yet \(the C\+\+ gRPC client: use envoy_grpc\)/);
+    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz", retry_policy: {} } } }))[0]).toMatch(/envoy_grpc: `retry_policy` is an Envoy field that polyvoy does not support yet/);
     expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authx" } } }))).toEqual([`${HCM_FILTERS}.grpc_service.envoy_grpc.cluster_name: no cluster named "authx" is defined; did you mean "authz"?`]);
     expect(problems(extAuthz({}))).toEqual([`${HCM_FILTERS}: must set one of http_service, grpc_service`]);
     expect(problems(extAuthz({ http_service: SERVICE, grpc_service: { envoy_grpc: { cluster_name: "authz" } } }))).toEqual([`${HCM_FILTERS}: must set one of http_service, grpc_service`]);
     expect(problems(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "authx" } } }))).toEqual([`${HCM_FILTERS}.http_service.server_uri.cluster: no cluster named "authx" is defined; did you mean "authz"?`]);
     // Envoy's HTTP client sends the CheckRequest's headers and body only: the certificate would go nowhere.
-    expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))).toEqual([`${HCM_FILTERS}.include_peer_certificate: not supported: include_peer_certificate applies to grpc_service only (an HTTP service is sent no certificate)`]);
+    expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))).toEqual([`${HCM_FILTERS}: \`include_peer_certificate\` is an Envoy field that polyvoy does not support yet (with http_service: an HTTP service is sent no certificate)`]);
     expect(filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } }, include_peer_certificate: true }))).toMatchObject({ includePeerCertificate: true });
     expect(filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } }, include_tls_session: true }))).toMatchObject({ includeTlsSession: true });
-    expect(problems(extAuthz({ http_service: SERVICE, include_tls_session: true }))[0]).toMatch(/include_tls_session: not supported: include_tls_session applies to grpc_service only/);
+    expect(problems(extAuthz({ http_service: SERVICE, include_tls_session: true }))[0]).toMatch(/`include_tls_session` is an Envoy field that polyvoy does not support yet \(with http_service/);
     expect(filterConfig(extAuthz({ http_service: { ...SERVICE, authorization_response: { dynamic_metadata_from_headers: { patterns: [{ prefix: "x-user" }] } } } }))).toMatchObject({ dynamicMetadataFromHeaders: [{ type: "prefix", value: "x-user", ignoreCase: false }] });
-    expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/pack_as_bytes: not supported: pack_as_bytes applies to grpc_service only/);
-    expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: {} } }))[0]).toMatch(/http_service\.retry_policy: not supported/);
+    expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/with_request_body: `pack_as_bytes` is an Envoy field that polyvoy does not support yet \(with http_service: it applies to grpc_service only\)/);
+    expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: {} } }))[0]).toMatch(/http_service: `retry_policy` is an Envoy field that polyvoy does not support yet/);
     expect(problems(extAuthz({ http_service: { ...SERVICE, path_prefix: "check" } }))[0]).toMatch(/path_prefix: must start with "\/"/);
   });
 
   test("ExtAuthzPerRoute: disabled can only be true, and one of disabled or check_settings", () => {
     const filter = extAuthz({ http_service: SERVICE });
     const perRoute = (fields: object) => ({ typed_per_filter_config: { "envoy.filters.http.ext_authz": { "@type": EXT_AUTHZ_PER_ROUTE, ...fields } } });
-    expect(problems(filter, perRoute({ disabled: false }))).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.ext_authz.disabled: unsupported value false (supported: true)`]);
+    expect(problems(filter, perRoute({ disabled: false }))).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.ext_authz.disabled: false is an Envoy value that polyvoy does not support yet (supported: true)`]);
     expect(problems(filter, perRoute({}))).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.ext_authz: must set one of disabled, check_settings`]);
     expect(() => load(filter, perRoute({ check_settings: { context_extensions: { k: "v" } } }))).not.toThrow();
   });

@@ -114,6 +114,22 @@ describe("config errors say what to do", () => {
     ["a host name in a STATIC cluster", (c) => void (cluster(c).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = "backend.example"), [
       `${CLUSTER}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "backend.example" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`,
     ]],
+    ["an Envoy field refused with its reason", (c) => void (cluster(c).circuit_breakers = { thresholds: [{ max_connection_pools: 1 }] }), [
+      `${CLUSTER}.circuit_breakers.thresholds[0]: \`max_connection_pools\` is an Envoy field that polyvoy does not support yet (polyvoy does not count a cluster's connection pools (one per host, protocol and SNI), so it cannot limit them)`,
+    ]],
+    ["an Envoy value polyvoy takes only some of", (c) => void (cluster(c).lb_subset_config = { subset_selectors: [{ keys: ["v"] }], metadata_fallback_policy: "FALLBACK_LIST" }), [
+      `${CLUSTER}.lb_subset_config.metadata_fallback_policy: FALLBACK_LIST is an Envoy value that polyvoy does not support yet (supported: METADATA_NO_FALLBACK; FALLBACK_LIST reads fallback_list in the route's metadata_match)`,
+    ]],
+    ["a bool polyvoy takes at one value only", (c) => void (hcm(c).http2_protocol_options = { allow_metadata: true }), [`${HCM}.http2_protocol_options.allow_metadata: true is an Envoy value that polyvoy does not support yet (supported: false)`]],
+    ["an Envoy extension by name that polyvoy lacks", (c) => void (c.overload_manager = {
+      resource_monitors: [{ name: "envoy.resource_monitors.fixed_heap", typed_config: { "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig", max_heap_size_bytes: 1000000 } }],
+      actions: [{ name: "envoy.overload_actions.reset_high_memory_stream", triggers: [{ name: "envoy.resource_monitors.fixed_heap", threshold: { value: 0.9 } }] }],
+    }), [
+      "overload_manager.actions[0].name: envoy.overload_actions.reset_high_memory_stream is an Envoy overload action that polyvoy does not support yet (it needs per-stream buffer accounting, which polyvoy does not have)",
+    ]],
+    ["a name that is not an Envoy extension of that kind", (c) => void (route(c).route.retry_policy = { retry_host_predicate: [{ name: "previous_hosts" }] }), [
+      `${ROUTE}.route.retry_policy.retry_host_predicate[0].name: "previous_hosts" is not an Envoy retry host predicate (supported: envoy.retry_host_predicates.{previous_hosts,omit_canary_hosts,omit_host_metadata})`,
+    ]],
     // (c) out of range.
     ["a port out of range", (c) => void (c.admin.address.socket_address.port_value = 70000), ["admin.address.socket_address.port_value: 70000 is out of range (must be <= 65535)"]],
     ["a negative buffer limit", (c) => void (cluster(c).per_connection_buffer_limit_bytes = -1), [`${CLUSTER}.per_connection_buffer_limit_bytes: -1 is out of range (must be >= 1)`]],
@@ -134,6 +150,9 @@ describe("config errors say what to do", () => {
     ["a refused cluster specifier is not also a missing one", (c) => void (route(c).route = { inline_cluster_specifier_plugin: {} }), [`${ROUTE}.route: \`inline_cluster_specifier_plugin\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["RDS is not also a missing route_config", (c) => void (delete hcm(c).route_config, (hcm(c).rds = { route_config_name: "r" })), [`${HCM}.rds.config_source: missing required field`]],
     ["a refused path specifier is not also a missing one", (c) => void (route(c).match = { path_separated_prefix: "/a" }), [`${ROUTE}.match: \`path_separated_prefix\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["a field refused by a check of its object is not also a missing oneof member", (c) => void (cluster(c).health_checks = [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, custom_health_check: { name: "x" } }]), [
+      `${CLUSTER}.health_checks[0]: \`custom_health_check\` is an Envoy field that polyvoy does not support yet (use http_health_check, tcp_health_check or grpc_health_check)`,
+    ]],
     ["a genuinely missing oneof is still reported", (c) => void (route(c).route = { timeout: "1s" }), [`${ROUTE}.route: must set one of cluster, cluster_header, weighted_clusters`]],
   ])("%s", (_, change, expected) => {
     expect(problems(changed(change))).toEqual(expected);

@@ -353,7 +353,7 @@ describe("bad configs give one-line problems", () => {
   test("connection_balance_config: exact_balance is what one worker per process does; a balancer extension is refused", () => {
     expect(loadBootstrap(typical([["    filter_chains:\n    - filters:", "    connection_balance_config: { exact_balance: {} }\n    filter_chains:\n    - filters:"]]), "yaml").listeners).toHaveLength(1);
     expect(problems(typical([["    filter_chains:\n    - filters:", "    connection_balance_config: { extend_balance: { name: x } }\n    filter_chains:\n    - filters:"]]))).toEqual([
-      `${LISTENERS}[0].connection_balance_config.extend_balance: not supported: extend_balance (a connection balancer extension)`,
+      `${LISTENERS}[0].connection_balance_config: \`extend_balance\` is an Envoy field that polyvoy does not support yet (a connection balancer extension)`,
     ]);
   });
 

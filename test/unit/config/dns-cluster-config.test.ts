@@ -104,15 +104,15 @@ typed_dns_resolver_config:
     "@type": type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig
     resolvers: [{ socket_address: { address: 8.8.8.8, port_value: 53 } }]`;
     expect(problems(clusterYaml(cares))).toEqual([
-      `${AT}.typed_dns_resolver_config.typed_config.resolvers: not supported: polyvoy resolves names with the runtime's getaddrinfo (/etc/hosts, then the servers in /etc/resolv.conf), as Envoy's getaddrinfo resolver: resolver addresses and options cannot be set`,
+      `${AT}.typed_dns_resolver_config.typed_config: \`resolvers\` is an Envoy field that polyvoy does not support yet (polyvoy resolves names with the runtime's getaddrinfo (/etc/hosts, then the servers in /etc/resolv.conf), as Envoy's getaddrinfo resolver: resolver addresses and options cannot be set)`,
     ]);
     // A c-ares resolver with nothing set means the system's resolvers: accepted.
     expect(cluster(clusterYaml(cares.replace(/\n {4}resolvers:.*/, ""))).type).toBe("STRICT_DNS");
     const legacy = "type: STRICT_DNS\ndns_resolution_config: { dns_resolver_options: { use_tcp_for_dns_lookups: true } }";
-    expect(problems(clusterYaml(legacy))[0]).toMatch(/^static_resources\.clusters\[0\]\.dns_resolution_config\.dns_resolver_options: not supported: /);
+    expect(problems(clusterYaml(legacy))[0]).toMatch(/^static_resources\.clusters\[0\]\.dns_resolution_config: `dns_resolver_options` is an Envoy field that polyvoy does not support yet \(/);
     const apple = "type: STRICT_DNS\ntyped_dns_resolver_config: { name: x, typed_config: { '@type': type.googleapis.com/envoy.extensions.network.dns_resolver.apple.v3.AppleDnsResolverConfig } }";
     expect(problems(clusterYaml(apple))).toEqual([
-      `${AT}.typed_dns_resolver_config.typed_config.@type: unsupported DNS resolver "type.googleapis.com/envoy.extensions.network.dns_resolver.apple.v3.AppleDnsResolverConfig" (supported: envoy.network.dns_resolver.getaddrinfo)`,
+      `${AT}.typed_dns_resolver_config.typed_config.@type: type.googleapis.com/envoy.extensions.network.dns_resolver.apple.v3.AppleDnsResolverConfig is an Envoy DNS resolver that polyvoy does not support yet (supported: type.googleapis.com/envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig)`,
     ]);
   });
 });

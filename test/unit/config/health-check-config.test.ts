@@ -73,12 +73,12 @@ describe("health_checks", () => {
   test("what is not implemented, or not valid, is an error naming the field", () => {
     const at = "static_resources.clusters[0].health_checks[0]";
     expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/", codec_client_type: "HTTP3" } }] })).toEqual([
-      `${at}.http_health_check.codec_client_type: HTTP3 health checks are not supported (polyvoy has no HTTP/3 client)`,
+      `${at}.http_health_check.codec_client_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: HTTP1, HTTP2; polyvoy has no HTTP/3 client)`,
     ]);
     expect(load({ health_checks: [{ ...base, http_health_check: { path: "/", codec_client_type: "HTTP2" } }] }).clusters[0]!.healthChecks![0]!.checker).toMatchObject({ codecClientType: "HTTP2" });
     expect(problems({ health_checks: [{ ...base, grpc_health_check: { service_name: "s", unknown: 1 } }] })[0]).toContain(`${at}.grpc_health_check`);
     expect(problems({ health_checks: [{ ...base, grpc_health_check: { initial_metadata: [{ header: { key: "x", value: "%START_TIME%" } }] } }] })[0]).toContain("%…% commands are not supported");
-    expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/" }, event_logger: [{ name: "x" }] }] })).toEqual([`${at}.event_logger: health check event logger extensions are not supported (event_log_path is)`]);
+    expect(problems({ health_checks: [{ ...base, http_health_check: { path: "/" }, event_logger: [{ name: "x" }] }] })).toEqual([`${at}: \`event_logger\` is an Envoy field that polyvoy does not support yet (health check event logger extensions: event_log_path is supported)`]);
     expect(problems({ health_checks: [{ timeout: "1s", interval: "5s", tcp_health_check: {} }] })).toEqual([
       `${at}.unhealthy_threshold: value is required`,
       `${at}.healthy_threshold: value is required`,

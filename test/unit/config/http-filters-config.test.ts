@@ -30,14 +30,14 @@ describe("local_ratelimit", () => {
       alwaysConsumeDefaultTokenBucket: true,
     });
     expect(problems(filter({ descriptors: [descriptor, descriptor] }))).toEqual([`${HCM_FILTERS}.descriptors[1]: duplicate descriptor in the local rate descriptor: k=v`]);
-    expect(problems(filter({ rate_limits: [{ actions: [{ generic_key: { descriptor_value: "x" } }] }] }))[0]).toContain("rate_limits: not supported: the filter's own rate_limits");
+    expect(problems(filter({ rate_limits: [{ actions: [{ generic_key: { descriptor_value: "x" } }] }] }))[0]).toContain("typed_config: `rate_limits` is an Envoy field that polyvoy does not support yet (put them on the route or virtual host)");
   });
 
   test("refusals name the field: a fill_interval under 50 ms, a per-route config without token_bucket, stat_prefix", () => {
     expect(problems(filter({ token_bucket: { max_tokens: 1, fill_interval: "0.01s" } }))).toEqual([
       `${HCM_FILTERS}.token_bucket.fill_interval: local rate limit token bucket fill timer must be >= 50ms`,
     ]);
-    expect(problems(filter({ local_rate_limit_per_downstream_connection: true }))[0]).toContain("local_rate_limit_per_downstream_connection: not supported");
+    expect(problems(filter({ local_rate_limit_per_downstream_connection: true }))[0]).toContain("typed_config: `local_rate_limit_per_downstream_connection` is an Envoy field that polyvoy does not support yet (per-connection token buckets)");
     expect(problems({ name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": TYPE } })).toEqual([`${HCM_FILTERS}.stat_prefix: missing required field`]);
     expect(problems(filter({}), { typed_per_filter_config: { "envoy.filters.http.local_ratelimit": { "@type": TYPE, stat_prefix: "r" } } })).toEqual([
       `${ROUTE_PER_FILTER}.envoy.filters.http.local_ratelimit.token_bucket: local rate limit token bucket must be set for per filter configs`,
@@ -73,7 +73,7 @@ describe("fault", () => {
     expect(problems(filter({ abort: { grpc_status: 14, http_status: 503 } }))).toEqual([
       `${HCM_FILTERS}.abort: must set only one of http_status, grpc_status, header_abort (got http_status, grpc_status)`,
     ]);
-    expect(problems(filter({ response_rate_limit: { fixed_limit: { limit_kbps: 1 } } }))[0]).toContain("response_rate_limit: not supported");
+    expect(problems(filter({ response_rate_limit: { fixed_limit: { limit_kbps: 1 } } }))[0]).toContain("typed_config: `response_rate_limit` is an Envoy field that polyvoy does not support yet (no response bandwidth limit)");
     expect(problems(filter({ abort: { http_status: 503, header_abort: {} } }))).toEqual([
       `${HCM_FILTERS}.abort: must set only one of http_status, grpc_status, header_abort (got http_status, header_abort)`,
     ]);
@@ -97,7 +97,7 @@ describe("buffer", () => {
   test("BufferPerRoute: one of disabled (true) or buffer", () => {
     const perRoute = (fields: Record<string, unknown>) => problems(filter({ max_request_bytes: 1 }), { typed_per_filter_config: { "envoy.filters.http.buffer": { "@type": PER_ROUTE, ...fields } } });
     expect(perRoute({})).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.buffer: must set one of disabled, buffer`]);
-    expect(perRoute({ disabled: false })[0]).toContain("buffer.disabled: unsupported value false (supported: true)");
+    expect(perRoute({ disabled: false })[0]).toContain("buffer.disabled: false is an Envoy value that polyvoy does not support yet (supported: true)");
   });
 });
 
@@ -138,10 +138,10 @@ describe("header_mutation", () => {
   const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.header_mutation", typed_config: { "@type": TYPE, ...fields } });
 
   test("refusals name the field: query parameter and trailer mutations, remove_on_match, a rule with neither remove nor append", () => {
-    expect(problems(filter({ mutations: { query_parameter_mutations: [{ remove: "q" }] } }))[0]).toContain("mutations.query_parameter_mutations: not supported");
-    expect(problems(filter({ mutations: { response_trailers_mutations: [{ remove: "t" }] } }))[0]).toContain("mutations.response_trailers_mutations: not supported");
+    expect(problems(filter({ mutations: { query_parameter_mutations: [{ remove: "q" }] } }))[0]).toContain("mutations: `query_parameter_mutations` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)");
+    expect(problems(filter({ mutations: { response_trailers_mutations: [{ remove: "t" }] } }))[0]).toContain("mutations: `response_trailers_mutations` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)");
     expect(problems(filter({ mutations: { request_mutations: [{ remove_on_match: {} }] } }))).toEqual([
-      `${HCM_FILTERS}.mutations.request_mutations[0].remove_on_match: not supported: remove_on_match is not implemented: use remove`,
+      `${HCM_FILTERS}.mutations.request_mutations[0]: \`remove_on_match\` is an Envoy field that polyvoy does not support yet (use remove)`,
     ]);
     expect(problems(filter({ mutations: { request_mutations: [{}] } }))).toEqual([`${HCM_FILTERS}.mutations.request_mutations[0]: must set one of remove, append`]);
   });
@@ -198,7 +198,7 @@ describe("envoy.config.route.v3.FilterConfig in typed_per_filter_config", () => 
   });
 
   test("refused: is_optional, an unknown field, a wrapped config of an unknown type", () => {
-    expect(problems(filter, perRoute({ is_optional: true })).join("\n")).toContain("not supported: is_optional: true");
+    expect(problems(filter, perRoute({ is_optional: true })).join("\n")).toContain("`is_optional` is an Envoy field that polyvoy does not support yet (only false: a per-route config polyvoy does not know is refused, never ignored)");
     expect(problems(filter, perRoute({ bogus: 1 })).join("\n")).toContain(`${ROUTE_PER_FILTER}.envoy.filters.http.fault`);
     expect(problems(filter, perRoute({ config: { "@type": "type.googleapis.com/x.Y" } })).join("\n")).toContain('no supported HTTP filter takes per-route config of type "type.googleapis.com/x.Y"');
   });

@@ -1,8 +1,9 @@
 /**
  * docs/configuration.md's "Known unsupported Envoy features": each feature written there
- * as a config field or value is refused by the config loader with a line that names it
- * (nothing in the list is silently accepted). Features that are not config (command-line
- * flags) and the list's "but X" exceptions (supported) are not checked here.
+ * as a config field or value is refused by the config loader, and its first problem line is
+ * pinned (nothing in the list is silently accepted). Every name of the list is either checked
+ * here or said (NOT_CONFIG) to be a command-line flag, a supported "but X" exception, or
+ * checked elsewhere.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -56,6 +57,19 @@ function withListener(fields: Json, chain: Json = {}): Json {
   return config;
 }
 
+function rbac(policy: Json): Json {
+  return withHcm({ http_filters: [{ name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", rules: { policies: { p: policy } } } }, { name: "envoy.filters.http.router" }] });
+}
+
+function overload(action: string): Json {
+  return {
+    overload_manager: {
+      resource_monitors: [{ name: "envoy.resource_monitors.fixed_heap", typed_config: { "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig", max_heap_size_bytes: 1000000 } }],
+      actions: [{ name: action, triggers: [{ name: "envoy.resource_monitors.fixed_heap", threshold: { value: 0.9 } }] }],
+    },
+  };
+}
+
 const subset = (fields: Json) => withCluster({ lb_subset_config: { subset_selectors: [{ keys: ["v"] }], ...fields } });
 const lbMeta = { filter_metadata: { "envoy.lb": { v: 1 } }, typed_filter_metadata: { x: { "@type": "type.googleapis.com/google.protobuf.Struct" } } };
 
@@ -97,6 +111,140 @@ const USES: Record<string, Json> = {
   metadata_filter: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", filter: { metadata_filter: {} } }] }),
   path_rewrite_policy: withHcm({}, { path_rewrite_policy: { name: "x" } }),
   "upgrade_configs[].connect_config.allow_post": withHcm({}, { upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { allow_post: true } }] }),
+  ".proxy_protocol_config": withHcm({}, { upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { proxy_protocol_config: {} } }] }),
+  self: { dynamic_resources: { cds_config: { self: {} } } },
+  HTTP3: withHcm({ codec_type: "HTTP3" }),
+  codec_client_type: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/", codec_client_type: "HTTP3" } }] }),
+  signature_algorithms: withCluster({ transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", common_tls_context: { tls_params: { signature_algorithms: ["rsa_pss_rsae_sha256"] } } } } }),
+  max_verify_depth: withCluster({ transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", common_tls_context: { validation_context: { max_verify_depth: 2 } } } } }),
+  tls_options: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}, tls_options: { alpn_protocols: ["h2"] } }] }),
+  generic_secret: { static_resources: { secrets: [{ name: "s", generic_secret: { secret: { inline_string: "x" } } }] } },
+  metadata: withListener({}, { metadata: { filter_metadata: { x: {} } } }),
+  filter_disabled: withListener({ listener_filters: [{ name: "envoy.filters.listener.tls_inspector", filter_disabled: { any_match: true } }] }),
+  config_discovery: withListener({ listener_filters: [{ name: "envoy.filters.listener.tls_inspector", config_discovery: {} }] }),
+  rules: withListener({ listener_filters: [{ name: "envoy.filters.listener.proxy_protocol", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol", rules: [{ tlv_type: 1 }] } }] }),
+  pass_through_tlvs: withListener({ listener_filters: [{ name: "envoy.filters.listener.proxy_protocol", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol", pass_through_tlvs: { match_type: "INCLUDE_ALL" } } }] }),
+  "tracing.http": { tracing: { http: { name: "envoy.tracers.zipkin" } } },
+  "stats_config.histogram_bucket_settings": { stats_config: { histogram_bucket_settings: [{ match: { prefix: "x" }, buckets: [1] }] } },
+  cache: withHcm({ http_filters: [{ name: "envoy.filters.http.cache" }, { name: "envoy.filters.http.router" }] }),
+  grpc_json_transcoder: withHcm({ http_filters: [{ name: "envoy.filters.http.grpc_json_transcoder" }, { name: "envoy.filters.http.router" }] }),
+  redis_proxy: withListener({}, { filters: [{ name: "envoy.filters.network.redis_proxy" }] }),
+  mysql_proxy: withListener({}, { filters: [{ name: "envoy.filters.network.mysql_proxy" }] }),
+  authenticated: rbac({ permissions: [{ any: true }], principals: [{ authenticated: {} }] }),
+  requested_server_name: rbac({ permissions: [{ requested_server_name: { exact: "x" } }], principals: [{ any: true }] }),
+  matcher_tree: withHcm({ http_filters: [{ name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", matcher: { matcher_tree: {} } } }, { name: "envoy.filters.http.router" }] }),
+  audit_logging_options: withHcm({ http_filters: [{ name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", rules: { audit_logging_options: {} } } }, { name: "envoy.filters.http.router" }] }),
+  track_per_rule_stats: withHcm({ http_filters: [{ name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", track_per_rule_stats: true } }, { name: "envoy.filters.http.router" }] }),
+  delay_deny: withListener({}, { filters: [{ name: "envoy.filters.network.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", stat_prefix: "r", delay_deny: "1s" } }] }),
+  "lb_subset_config.metadata_fallback_policy": subset({ metadata_fallback_policy: "FALLBACK_LIST" }),
+  typed_dns_resolver_config: withCluster({ type: "STRICT_DNS", typed_dns_resolver_config: { name: "envoy.network.dns_resolver.cares", typed_config: { "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig", resolvers: [] } } }),
+  "cluster_type: envoy.cluster.dns": withCluster({ cluster_type: { name: "envoy.cluster.dns" } }),
+  filter_state: withHcm({}, { hash_policy: [{ filter_state: { key: "k" } }] }),
+  event_logger: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}, event_logger: [{ name: "x" }] }] }),
+  send: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/", send: { text: "00" } } }] }),
+  service_name_matcher: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/", service_name_matcher: { exact: "x" } } }] }),
+  reset_high_memory_stream: overload("envoy.overload_actions.reset_high_memory_stream"),
+  close_idle_http_connections: overload("envoy.overload_actions.close_idle_http_connections"),
+  log_type_filter: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", filter: { log_type_filter: {} } }] }),
+  extension_filter: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", filter: { extension_filter: {} } }] }),
+};
+
+/**
+ * Each name's first problem line, exactly. Two are not yet in the taxonomy's words, noted:
+ * `detect_degraded_hosts` is newer than the Envoy protos polyvoy's field lists come from, and
+ * the proxy_protocol listener filter's config is not among those protos' messages.
+ */
+const FIRST_LINE: Record<string, string> = {
+  "scoped_routes": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config: `scoped_routes` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "http3_protocol_options": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config: `http3_protocol_options` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "transport_socket_matches": "static_resources.clusters[0]: `transport_socket_matches` is an Envoy field that polyvoy does not support yet (use transport_socket)",
+  "envoy.filters.listener.original_dst": "static_resources.listeners[0].listener_filters[0]: envoy.filters.listener.original_dst (it reads a redirected connection's original destination, SO_ORIGINAL_DST) is an Envoy listener filter that polyvoy does not have: the runtimes' socket APIs do not give it",
+  "use_original_dst": "static_resources.listeners[0]: `use_original_dst` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "filter_chain_matcher": "static_resources.listeners[0]: `filter_chain_matcher` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "use_proxy_proto": "static_resources.listeners[0].filter_chains[0]: `use_proxy_proto` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "transport_socket_connect_timeout": "static_resources.listeners[0].filter_chains[0]: `transport_socket_connect_timeout` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "tracing.provider": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider: envoy.tracers.zipkin is an Envoy tracer that polyvoy does not support yet (polyvoy has no tracer to send spans to: remove the provider)",
+  "stats_sinks": "config: `stats_sinks` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "oauth2": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.oauth2 (OAuth2) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
+  "ext_proc": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.ext_proc (external processing) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
+  "hedge_policy": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route: `hedge_policy` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "retry_options_predicates": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.retry_policy: `retry_options_predicates` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "FALLBACK_LIST": "static_resources.clusters[0].lb_subset_config.metadata_fallback_policy: FALLBACK_LIST is an Envoy value that polyvoy does not support yet (supported: METADATA_NO_FALLBACK; FALLBACK_LIST reads fallback_list in the route's metadata_match)",
+  "subset_selectors[].single_host_per_subset": "static_resources.clusters[0].lb_subset_config.subset_selectors[0]: `single_host_per_subset` is an Envoy field that polyvoy does not support yet (a subset of one host each, for stateful sessions)",
+  "typed_filter_metadata": "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].metadata: `typed_filter_metadata` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "dns_resolution_config": "static_resources.clusters[0].dns_resolution_config: `resolvers` is an Envoy field that polyvoy does not support yet (polyvoy resolves names with the runtime's getaddrinfo (/etc/hosts, then the servers in /etc/resolv.conf), as Envoy's getaddrinfo resolver: resolver addresses and options cannot be set)",
+  "ORIGINAL_DST": "static_resources.clusters[0].type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)",
+  "preconnect_policy.predictive_preconnect_ratio": "static_resources.clusters[0].preconnect_policy: `predictive_preconnect_ratio` is an Envoy field that polyvoy does not support yet (polyvoy's load balancers cannot choose the next request's host ahead of it (Envoy's peekAnotherHost), which predictive preconnecting needs)",
+  "max_connection_pools": "static_resources.clusters[0].circuit_breakers.thresholds[0]: `max_connection_pools` is an Envoy field that polyvoy does not support yet (polyvoy does not count a cluster's connection pools (one per host, protocol and SNI), so it cannot limit them)",
+  "weighted_priority_health": "static_resources.clusters[0].load_assignment.policy: `weighted_priority_health` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "drop_overloads": "static_resources.clusters[0].load_assignment.policy: `drop_overloads` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "endpoint_stale_after": "static_resources.clusters[0].load_assignment.policy: `endpoint_stale_after` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "update_merge_window": "static_resources.clusters[0].common_lb_config: `update_merge_window` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "close_connections_on_host_set_change": "static_resources.clusters[0].common_lb_config: `close_connections_on_host_set_change` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "override_host_status": "static_resources.clusters[0].common_lb_config: `override_host_status` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "custom_health_check": "static_resources.clusters[0].health_checks[0]: `custom_health_check` is an Envoy field that polyvoy does not support yet (use http_health_check, tcp_health_check or grpc_health_check)",
+  "alt_port": "static_resources.clusters[0].health_checks[0]: `alt_port` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "monitors": "static_resources.clusters[0].outlier_detection: `monitors` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "detect_degraded_hosts": "static_resources.clusters[0].outlier_detection: `detect_degraded_hosts` is not a field of envoy.config.cluster.v3.OutlierDetection",
+  "formatters": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format: `formatters` is an Envoy field that polyvoy does not support yet (formatter extensions)",
+  "grpc_status_filter": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].filter: `grpc_status_filter` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "metadata_filter": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].filter: `metadata_filter` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "path_rewrite_policy": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route: `path_rewrite_policy` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "upgrade_configs[].connect_config.allow_post": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.upgrade_configs[0].connect_config: `allow_post` is an Envoy field that polyvoy does not support yet (POST payloads tunnelled as raw TCP)",
+  ".proxy_protocol_config": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.upgrade_configs[0].connect_config: `proxy_protocol_config` is an Envoy field that polyvoy does not support yet (a PROXY protocol header on the tunnel's upstream connection)",
+  "self": "dynamic_resources.cds_config: `self` is an Envoy field that polyvoy does not support yet (polyvoy has no xDS client for a management server's self source: use api_config_source or ads)",
+  "HTTP3": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1, HTTP2)",
+  "codec_client_type": "static_resources.clusters[0].health_checks[0].http_health_check.codec_client_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: HTTP1, HTTP2; polyvoy has no HTTP/3 client)",
+  "signature_algorithms": "static_resources.clusters[0].transport_socket.typed_config.common_tls_context.tls_params: `signature_algorithms` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "max_verify_depth": "static_resources.clusters[0].transport_socket.typed_config.common_tls_context.validation_context: `max_verify_depth` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "tls_options": "static_resources.clusters[0].health_checks[0]: `tls_options` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "generic_secret": "static_resources.secrets[0]: `generic_secret` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "metadata": "static_resources.listeners[0].filter_chains[0]: `metadata` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "filter_disabled": "static_resources.listeners[0].listener_filters[0]: `filter_disabled` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "config_discovery": "static_resources.listeners[0].listener_filters[0]: `config_discovery` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "rules": "static_resources.listeners[0].listener_filters[0].typed_config: `rules` is not a field polyvoy supports here",
+  "pass_through_tlvs": "static_resources.listeners[0].listener_filters[0].typed_config: `pass_through_tlvs` is not a field polyvoy supports here",
+  "tracing.http": "tracing.http: envoy.tracers.zipkin is an Envoy tracer that polyvoy does not support yet (polyvoy has no tracer to send spans to: remove the provider)",
+  "stats_config.histogram_bucket_settings": "stats_config: `histogram_bucket_settings` is an Envoy field that polyvoy does not support yet (every histogram has Envoy's default buckets (0.5 ms to 1 h))",
+  "cache": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.cache (the HTTP cache) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
+  "grpc_json_transcoder": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.grpc_json_transcoder (the gRPC-JSON transcoder) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
+  "redis_proxy": "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.redis_proxy (the Redis proxy) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
+  "mysql_proxy": "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.mysql_proxy (the MySQL protocol filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
+  "authenticated": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules.policies.p.principals[0]: `authenticated` is an Envoy field that polyvoy does not support yet (needs TLS, which polyvoy does not terminate yet (there is no peer certificate to match))",
+  "requested_server_name": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules.policies.p.permissions[0]: `requested_server_name` is an Envoy field that polyvoy does not support yet (needs TLS, which polyvoy does not terminate yet)",
+  "matcher_tree": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.matcher: `matcher_tree` is an Envoy field that polyvoy does not support yet (in RBAC matchers: use matcher_list)",
+  "audit_logging_options": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules: `audit_logging_options` is an Envoy field that polyvoy does not support yet (polyvoy has no RBAC audit loggers)",
+  "track_per_rule_stats": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: `track_per_rule_stats` is an Envoy field that polyvoy does not support yet (no per-policy stats)",
+  "delay_deny": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config: `delay_deny` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "lb_subset_config.metadata_fallback_policy": "static_resources.clusters[0].lb_subset_config.metadata_fallback_policy: FALLBACK_LIST is an Envoy value that polyvoy does not support yet (supported: METADATA_NO_FALLBACK; FALLBACK_LIST reads fallback_list in the route's metadata_match)",
+  "typed_dns_resolver_config": "static_resources.clusters[0].typed_dns_resolver_config.typed_config: `resolvers` is an Envoy field that polyvoy does not support yet (polyvoy resolves names with the runtime's getaddrinfo (/etc/hosts, then the servers in /etc/resolv.conf), as Envoy's getaddrinfo resolver: resolver addresses and options cannot be set)",
+  "cluster_type: envoy.cluster.dns": "static_resources.clusters[0]: `cluster_type` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "filter_state": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.hash_policy[0]: `filter_state` is an Envoy field that polyvoy does not support yet (no polyvoy filter stores a hashable filter state object)",
+  "event_logger": "static_resources.clusters[0].health_checks[0]: `event_logger` is an Envoy field that polyvoy does not support yet (health check event logger extensions: event_log_path is supported)",
+  "send": "static_resources.clusters[0].health_checks[0].http_health_check: `send` is an Envoy field that polyvoy does not support yet (a request body for HTTP health checks)",
+  "service_name_matcher": "static_resources.clusters[0].health_checks[0].http_health_check: `service_name_matcher` is an Envoy field that polyvoy does not support yet (x-envoy-upstream-healthchecked-cluster verification)",
+  "reset_high_memory_stream": "overload_manager.actions[0].name: envoy.overload_actions.reset_high_memory_stream is an Envoy overload action that polyvoy does not support yet (it needs per-stream buffer accounting, which polyvoy does not have)",
+  "close_idle_http_connections": "overload_manager.actions[0].name: envoy.overload_actions.close_idle_http_connections is an Envoy overload action that polyvoy does not support yet (it applies to HTTP/3 connections, which polyvoy does not have)",
+  "log_type_filter": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].filter: `log_type_filter` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+  "extension_filter": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].filter: `extension_filter` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
+};
+
+/** Names in the list that are not refused config: command-line flags, and the "but X" exceptions (supported). */
+const NOT_CONFIG: Record<string, string> = {
+  "--base-id": "a command-line flag (test/unit/cli.test.ts)",
+  "--restart-epoch": "a command-line flag (test/unit/cli.test.ts)",
+  "--concurrency": "a command-line flag (test/unit/cli.test.ts)",
+  previous_priorities: "the supported retry priority (\"but previous_priorities\")",
+  previous_hosts: "a supported host predicate (\"but previous_hosts\")",
+  omit_canary_hosts: "a supported host predicate",
+  omit_host_metadata: "a supported host predicate",
+  codec_type: "the field of the HTTP3 value (checked as HTTP3)",
+  FALLBACK_LIST: "the value of lb_subset_config.metadata_fallback_policy (checked there)",
+  session_ticket_keys: "refused only as several keys or an SDS secret (test/unit/config/tls-config.test.ts)",
+  allow_expired_certificate: "refused on deno only (test/unit/config/tls-config.test.ts)",
+  proxy_protocol: "the listener filter of rules and pass_through_tlvs (checked there)",
+  oauth2: "checked below with its exact line",
+  selection_method: "a Maglev/ring-hash setting refused by value (test/unit/config/lb-policy-config.test.ts)",
 };
 
 /** The list's names, from the feature column of each row. */
@@ -108,14 +256,14 @@ function documentedNames(): string[] {
 }
 
 describe("the known-unsupported list", () => {
-  test("every name checked below is in the list (the list and this test agree)", () => {
+  test("every name in the list is checked below, or is not refused config (the list and this test agree)", () => {
     const names = new Set(documentedNames());
     for (const name of Object.keys(USES)) expect(names, name).toContain(name);
+    for (const name of names) expect(name in USES || name in NOT_CONFIG, name).toBe(true);
   });
 
-  test.each(Object.entries(USES))("%s is refused with a line that names it", (name, config) => {
+  test.each(Object.entries(USES))("%s is refused with its line", (name, config) => {
     const problems = problemsOf(() => loadBootstrap(JSON.stringify(config), "json"));
-    const word = name.replace(/^.*[.\]]/, "").replace(/^\.?/, "");
-    expect(problems.some((line) => line.includes(word)), problems.join("\n")).toBe(true);
+    expect(problems[0]).toBe(FIRST_LINE[name]);
   });
 });

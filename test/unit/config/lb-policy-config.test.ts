@@ -213,6 +213,6 @@ describe("route hash_policy", () => {
   });
 
   test("filter_state is refused with the reason", () => {
-    expect(() => loadBootstrap(route("[{ filter_state: { key: k } }]"), "yaml")).toThrow(/filter_state: is not supported: no polyvoy filter stores a hashable filter state object/);
+    expect(() => loadBootstrap(route("[{ filter_state: { key: k } }]"), "yaml")).toThrow(/hash_policy\[0\]: `filter_state` is an Envoy field that polyvoy does not support yet \(no polyvoy filter stores a hashable filter state object\)/);
   });
 });

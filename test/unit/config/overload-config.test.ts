@@ -49,11 +49,11 @@ describe("overload_manager config", () => {
 
   test("unsupported monitors, actions and fields are errors naming them", () => {
     expect(problems({ resource_monitors: [{ name: "envoy.resource_monitors.cpu_utilization", typed_config: {} }] }).join("\n")).toMatch(
-      /overload_manager\.resource_monitors\[0\]\.name.*unsupported resource monitor "envoy.resource_monitors.cpu_utilization"/,
+      /overload_manager\.resource_monitors\[0\]\.name: envoy\.resource_monitors\.cpu_utilization is an Envoy resource monitor that polyvoy does not support yet/,
     );
     expect(load({ resource_monitors: [heap], actions: [{ ...stopRequests(), name: "envoy.overload_actions.shrink_heap" }] }).overloadManager?.actions[0]?.name).toBe("envoy.overload_actions.shrink_heap");
     expect(problems({ resource_monitors: [heap], actions: [{ ...stopRequests(), name: "envoy.overload_actions.reset_high_memory_stream" }] }).join("\n")).toMatch(
-      /overload_manager\.actions\[0\]\.name.*reset_high_memory_stream.*not supported/,
+      /overload_manager\.actions\[0\]\.name: envoy\.overload_actions\.reset_high_memory_stream is an Envoy overload action that polyvoy does not support yet \(it needs per-stream buffer accounting/,
     );
     expect(problems({ resource_monitors: [heap], buffer_factory_config: {} }).join("\n")).toMatch(/overload_manager.*buffer_factory_config/);
     expect(problems({ resource_monitors: [{ ...heap, typed_config: { ...heap.typed_config, extra: 1 } }] }).join("\n")).toMatch(/resource_monitors\[0\]\.typed_config.*extra/);
@@ -101,9 +101,9 @@ describe("overload_manager config", () => {
     const withFactors = (factors: object[]) => problems({ resource_monitors: [heap], actions: [reduceTimeouts({ "@type": SCALE_TYPE, timer_scale_factors: factors })] }).join("\n");
     expect(problems({ resource_monitors: [heap], actions: [reduceTimeouts()] }).join("\n")).toMatch(/actions\[0\]\.typed_config/);
     expect(withFactors([])).toMatch(/timer_scale_factors/);
-    expect(withFactors([{ timer: "TRANSPORT_SOCKET_CONNECT", min_timeout: "1s" }])).toMatch(/timer_scale_factors\[0\]\.timer.*TRANSPORT_SOCKET_CONNECT: not supported/);
-    expect(withFactors([{ timer: "HTTP_DOWNSTREAM_STREAM_FLUSH", min_timeout: "1s" }])).toMatch(/HTTP_DOWNSTREAM_STREAM_FLUSH: not supported/);
-    expect(withFactors([{ timer: "UNSPECIFIED", min_timeout: "1s" }])).toMatch(/unsupported timer type "UNSPECIFIED"/);
+    expect(withFactors([{ timer: "TRANSPORT_SOCKET_CONNECT", min_timeout: "1s" }])).toMatch(/timer_scale_factors\[0\]\.timer: TRANSPORT_SOCKET_CONNECT is an Envoy value that polyvoy does not support yet/);
+    expect(withFactors([{ timer: "HTTP_DOWNSTREAM_STREAM_FLUSH", min_timeout: "1s" }])).toMatch(/HTTP_DOWNSTREAM_STREAM_FLUSH is an Envoy value that polyvoy does not support yet \(polyvoy has no stream_flush_timeout/);
+    expect(withFactors([{ timer: "UNSPECIFIED", min_timeout: "1s" }])).toMatch(/"UNSPECIFIED" is not a value of envoy\.config\.overload\.v3\.ScaleTimersOverloadActionConfig\.TimerType/);
     expect(withFactors([{ timer: "HTTP_DOWNSTREAM_STREAM_IDLE" }])).toMatch(/must set one of min_timeout, min_scale/);
     expect(
       withFactors([

@@ -30,7 +30,7 @@ describe("ratelimit typed_config", () => {
     expect(problems(filter({ rate_limits: [{ stage: 1, actions: [{ generic_key: { descriptor_value: "x" } }] }] }))).toEqual([
       `${HCM_FILTERS}.rate_limits[0].stage: stage is not supported in the filter's rate_limits (Envoy: 'stage' field and 'disable_key' field are not supported)`,
     ]);
-    expect(problems(filter({ rate_limits: [{ disable_key: "k", actions: [{ generic_key: { descriptor_value: "x" } }] }] }))[0]).toContain("rate_limits[0].disable_key");
+    expect(problems(filter({ rate_limits: [{ disable_key: "k", actions: [{ generic_key: { descriptor_value: "x" } }] }] }))[0]).toContain("rate_limits[0]: `disable_key` is an Envoy field that polyvoy does not support yet (a runtime switch per rate limit)");
   });
 
   test("RateLimitPerRoute: vh_rate_limits (default OVERRIDE), domain, rate_limits; override_option other than DEFAULT refused", () => {
@@ -41,7 +41,7 @@ describe("ratelimit typed_config", () => {
       rateLimits: [{ stage: -1, actions: [{ type: "remote_address" }] }],
     });
     expect(problems(filter({}), perRoute({ override_option: "INCLUDE_POLICY" }))).toEqual([
-      `${ROUTE_PER_FILTER}.envoy.filters.http.ratelimit.override_option: not supported: override_option is not implemented by Envoy's ratelimit filter`,
+      `${ROUTE_PER_FILTER}.envoy.filters.http.ratelimit.override_option: INCLUDE_POLICY is an Envoy value that polyvoy does not support yet (supported: DEFAULT; Envoy's ratelimit filter implements no other)`,
     ]);
     expect(problems(filter({}), perRoute({ vh_rate_limits: "SOMETIMES" }))[0]).toContain(`${ROUTE_PER_FILTER}.envoy.filters.http.ratelimit.vh_rate_limits`);
   });

@@ -107,7 +107,7 @@ describe("retry_policy", () => {
     [
       { retry_host_predicate: [{ name: "envoy.retry_host_predicates.omit_hosts" }] },
       [
-        `${VHOST}.routes[0].route.retry_policy.retry_host_predicate[0].name: unsupported retry host predicate envoy.retry_host_predicates.omit_hosts (supported: envoy.retry_host_predicates.{previous_hosts,omit_canary_hosts,omit_host_metadata})`,
+        `${VHOST}.routes[0].route.retry_policy.retry_host_predicate[0].name: envoy.retry_host_predicates.omit_hosts is an Envoy retry host predicate that polyvoy does not support yet (supported: envoy.retry_host_predicates.{previous_hosts,omit_canary_hosts,omit_host_metadata})`,
       ],
     ],
     [
@@ -116,7 +116,7 @@ describe("retry_policy", () => {
     ],
     [
       { retry_priority: { name: "x", typed_config: { "@type": "type.googleapis.com/envoy.extensions.retry.priority.other_priority.v3.OtherPriorityConfig" } } },
-      [`${VHOST}.routes[0].route.retry_policy.retry_priority.typed_config.@type: unsupported retry priority type.googleapis.com/envoy.extensions.retry.priority.other_priority.v3.OtherPriorityConfig (supported: envoy.retry_priorities.previous_priorities)`],
+      [`${VHOST}.routes[0].route.retry_policy.retry_priority.typed_config.@type: type.googleapis.com/envoy.extensions.retry.priority.other_priority.v3.OtherPriorityConfig is an Envoy retry priority that polyvoy does not support yet (supported: envoy.retry_priorities.previous_priorities)`],
     ],
   ])("%j is refused", (retry, expected) => {
     expect(problems(withRetry(retry))).toEqual(expected);

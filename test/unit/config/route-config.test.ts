@@ -384,7 +384,7 @@ describe("bad HCM configs give one-line problems", () => {
       { route_config: {}, http2_protocol_options: { connection_keepalive: { timeout: "1s", connection_idle_interval: "5s" } } },
       [`${HCM}.http2_protocol_options.connection_keepalive.connection_idle_interval: connection_idle_interval applies to upstream (client) connections only, not to the HTTP connection manager's`],
     ],
-    ["METADATA frames over HTTP/2", { route_config: {}, http2_protocol_options: { allow_metadata: true } }, [`${HCM}.http2_protocol_options.allow_metadata: unsupported value true (supported: false)`]],
+    ["METADATA frames over HTTP/2", { route_config: {}, http2_protocol_options: { allow_metadata: true } }, [`${HCM}.http2_protocol_options.allow_metadata: true is an Envoy value that polyvoy does not support yet (supported: false)`]],
     ["an HTTP/2 window below 65535", { route_config: {}, http2_protocol_options: { initial_stream_window_size: 1000 } }, [`${HCM}.http2_protocol_options.initial_stream_window_size: 1000 is out of range (must be >= 65535)`]],
     [
       "RDS without its config source",
@@ -458,12 +458,12 @@ describe("bad route configs give one-line problems", () => {
     [
       "connect_config.allow_post",
       [route({ route: { cluster: "a", upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { allow_post: true } }] } })],
-      [`${ROUTE}.route.upgrade_configs[0].connect_config.allow_post: not supported: allow_post (POST payloads tunnelled as raw TCP)`],
+      [`${ROUTE}.route.upgrade_configs[0].connect_config: \`allow_post\` is an Envoy field that polyvoy does not support yet (POST payloads tunnelled as raw TCP)`],
     ],
     [
       "an internal redirect predicate polyvoy does not know",
       [route({ route: { cluster: "a", internal_redirect_policy: { predicates: [{ name: "x", typed_config: { "@type": "type.googleapis.com/acme.Predicate" } }] } } })],
-      [`${ROUTE}.route.internal_redirect_policy.predicates[0].typed_config.@type: unsupported internal redirect predicate type.googleapis.com/acme.Predicate (supported: envoy.internal_redirect_predicates.{allow_listed_routes,previous_routes,safe_cross_scheme})`],
+      [`${ROUTE}.route.internal_redirect_policy.predicates[0].typed_config.@type: "type.googleapis.com/acme.Predicate" is not an Envoy internal redirect predicate (supported: envoy.internal_redirect_predicates.{allow_listed_routes,previous_routes,safe_cross_scheme})`],
     ],
     [
       "Host in response_headers_to_copy",

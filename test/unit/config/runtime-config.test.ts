@@ -63,7 +63,7 @@ layered_runtime:
 
   test("refusals: RTDS from a management server, two admin layers, a duplicate name, a list or null value, no layer kind", () => {
     expect(problems("layered_runtime: { layers: [ { name: r, rtds_layer: { name: x, rtds_config: { ads: {} } } } ] }")).toEqual([
-      "layered_runtime.layers[0].rtds_layer.rtds_config.ads: not supported: ads (polyvoy reads RTDS from files only, not from a management server: use path_config_source)",
+      "layered_runtime.layers[0].rtds_layer.rtds_config: `ads` is an Envoy field that polyvoy does not support yet (polyvoy reads RTDS from files only, not from a management server: use path_config_source)",
     ]);
     expect(problems("layered_runtime: { layers: [ { name: a, admin_layer: {} }, { name: b, admin_layer: {} } ] }")).toEqual([
       "layered_runtime.layers: Too many admin layers specified in LayeredRuntime, at most one may be specified",

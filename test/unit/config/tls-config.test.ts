@@ -136,19 +136,19 @@ describe("DownstreamTlsContext", () => {
   test("refusals name the field: no certificate, unknown fields, fields not implemented, BoringSSL cipher groups, other transport sockets", () => {
     expect(problems(config(downstream({ common_tls_context: {} })))).toEqual([`${CHAIN}.common_tls_context.tls_certificates: No TLS certificates found for server context`]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, bogus: 1 }))).join("\n")).toContain(`${CHAIN}`);
-    expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, session_ticket_keys_sds_secret_config: { name: "k" } })))).toEqual([`${CHAIN}.session_ticket_keys_sds_secret_config: not supported: session_ticket_keys_sds_secret_config (use session_ticket_keys)`]);
+    expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, session_ticket_keys_sds_secret_config: { name: "k" } })))).toEqual([`${CHAIN}: \`session_ticket_keys_sds_secret_config\` is an Envoy field that polyvoy does not support yet (use session_ticket_keys)`]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT] }, ocsp_staple_policy: "NEVER_STAPLE" }))).join()).toContain(`${CHAIN}.ocsp_staple_policy`);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], tls_certificate_sds_secret_configs: [{ name: "x" }] } })))).toEqual([
       `${CHAIN}.common_tls_context.tls_certificate_sds_secret_configs: set tls_certificates or tls_certificate_sds_secret_configs, not both`,
     ]);
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], tls_params: { cipher_suites: ["[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]"] } } }))).join("\n")).toContain("BoringSSL syntax");
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [{ ...CERT, certificate_chain: { environment_variable: "CERT" } }] } }))).join("\n")).toContain(
-      "environment_variable: not supported",
+      "certificate_chain: `environment_variable` is an Envoy field that polyvoy does not support yet (use filename or inline_string)",
     );
     // h2 is served downstream (the HCM speaks HTTP/2 when ALPN chose it), and offered upstream as written (auto_config picks the codec by it).
     expect(load(config(downstream({ common_tls_context: { tls_certificates: [CERT], alpn_protocols: ["h2", "http/1.1"] } }))).listeners[0]!.filterChains[0]!.transportSocket!.common.alpnProtocols).toEqual(["h2", "http/1.1"]);
     expect(load(config(undefined, upstream({ common_tls_context: { alpn_protocols: ["h2", "http/1.1"] } }))).clusters[0]!.transportSocket!.common.alpnProtocols).toEqual(["h2", "http/1.1"]);
-    expect(problems(config({ name: "envoy.transport_sockets.alts" })).join("\n")).toContain('unsupported transport socket "envoy.transport_sockets.alts"');
+    expect(problems(config({ name: "envoy.transport_sockets.alts" })).join("\n")).toContain("envoy.transport_sockets.alts is an Envoy transport socket that polyvoy does not support yet (supported: envoy.transport_sockets.tls with a");
     expect(problems(config(downstream({ common_tls_context: { tls_certificates: [CERT], validation_context: { verify_certificate_hash: ["zz"] } } }))).join("\n")).toContain("invalid hex-encoded SHA-256 zz");
   });
 });
@@ -165,14 +165,14 @@ describe("UpstreamTlsContext", () => {
 
   test("refusals: allow_renegotiation, several certificates, a NUL in the SNI, transport_socket_matches", () => {
     expect(problems(config(undefined, upstream({ allow_renegotiation: true })))).toEqual([
-      `${CLUSTER}.transport_socket.typed_config.allow_renegotiation: not supported: allow_renegotiation (the runtimes' TLS libraries do not renegotiate as clients)`,
+      `${CLUSTER}.transport_socket.typed_config: \`allow_renegotiation\` is an Envoy field that polyvoy does not support yet (the runtimes' TLS libraries do not renegotiate as clients)`,
     ]);
     expect(problems(config(undefined, upstream({ common_tls_context: { tls_certificates: [CERT, CERT] } })))).toEqual([
       `${CLUSTER}.transport_socket.typed_config.common_tls_context.tls_certificates: Multiple TLS certificates are not supported for client contexts`,
     ]);
     expect(problems(config(undefined, upstream({ sni: "a\u0000b" }))).join("\n")).toContain("SNI names containing NULL-byte are not allowed");
-    expect(problems(config(undefined, undefined, { transport_socket_matches: [{ name: "m" }] }))).toEqual([`${CLUSTER}.transport_socket_matches: not supported: transport_socket_matches (use transport_socket)`]);
+    expect(problems(config(undefined, undefined, { transport_socket_matches: [{ name: "m" }] }))).toEqual([`${CLUSTER}: \`transport_socket_matches\` is an Envoy field that polyvoy does not support yet (use transport_socket)`]);
     // A DownstreamTlsContext on a cluster is the wrong message for it.
-    expect(problems(config(undefined, downstream({ common_tls_context: { tls_certificates: [CERT] } }))).join("\n")).toContain('unsupported transport socket "' + DOWNSTREAM + '"');
+    expect(problems(config(undefined, downstream({ common_tls_context: { tls_certificates: [CERT] } }))).join("\n")).toContain(`${DOWNSTREAM} is an Envoy transport socket that polyvoy does not support yet (supported: envoy.transport_sockets.tls with a`);
   });
 });

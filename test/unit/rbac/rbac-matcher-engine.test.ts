@@ -66,16 +66,16 @@ describe("rbacMatcher config", () => {
   });
 
   test("what polyvoy does not evaluate is refused by name", () => {
-    expect(problems({ matcher_tree: {} })).toEqual(["matcher_tree: not supported: matcher_tree is not supported in RBAC matchers; use matcher_list"]);
+    expect(problems({ matcher_tree: {} })).toEqual(["matcher_tree: is an Envoy field that polyvoy does not support yet (in RBAC matchers: use matcher_list)"]);
     expect(problems({ matcher_list: { matchers: [{ predicate: header("a", { exact: "b" }), on_match: { matcher: {} } }] } })).toEqual([
-      "matcher_list.matchers.0.on_match.matcher: not supported: nested matchers are not supported in RBAC matchers; list the predicates in one matcher_list",
+      "matcher_list.matchers.0.on_match.matcher: is an Envoy field that polyvoy does not support yet (nested matchers in RBAC matchers: list the predicates in one matcher_list)",
     ]);
     expect(problems({ matcher_list: { matchers: [{ predicate: header("a", { exact: "b" }), on_match: { ...action("p", "DENY"), keep_matching: true } }] } })).toEqual([
-      "matcher_list.matchers.0.on_match.keep_matching: not supported: keep_matching is not supported in RBAC matchers",
+      "matcher_list.matchers.0.on_match.keep_matching: is an Envoy field that polyvoy does not support yet (in RBAC matchers)",
     ]);
     const sourceIp = { single_predicate: { input: { name: "ip", typed_config: { "@type": "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIPInput" } }, value_match: { exact: "1.2.3.4" } } };
     expect(problems({ matcher_list: { matchers: [{ predicate: sourceIp, on_match: action("p", "DENY") }] } })).toEqual([
-      'matcher_list.matchers.0.predicate.single_predicate.input.typed_config.@type: not supported: the RBAC matcher input "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIPInput" (supported: type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput)',
+      'matcher_list.matchers.0.predicate.single_predicate.input.typed_config.@type: type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.SourceIPInput is an Envoy RBAC matcher input that polyvoy does not support yet (supported: type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput)',
     ]);
     expect(problems({ matcher_list: { matchers: [{ predicate: { or_matcher: { predicate: [header("a", { exact: "b" })] } }, on_match: action("p", "DENY") }] } })[0]).toMatch(/^matcher_list\.matchers\.0\.predicate\.or_matcher\.predicate: /);
     expect(problems({ matcher_list: { matchers: [{ predicate: header("a", { exact: "b" }), on_match: { action: { name: "a", typed_config: { "@type": "type.googleapis.com/google.protobuf.Empty" } } } }] } })[0]).toMatch(/action must be type\.googleapis\.com\/envoy\.config\.rbac\.v3\.Action/);

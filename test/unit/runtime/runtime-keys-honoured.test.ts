@@ -71,6 +71,33 @@ describe("circuit_breakers.<cluster>.<priority>.* (ResourceManagerImpl reads max
     expect(text).toContain("backend::default_priority::max_connections::5\n");
   });
 
+  test("retry_budget.budget_percent / min_retry_concurrency: either key turns the budget on (Envoy's 20% and 3 for the other); '' turns it off again", () => {
+    const values = withAdminLayer();
+    const cluster = new Cluster(clusterConfig(), new StatsStore(), () => runtime.random(), { layeredRuntime: values });
+    const r = cluster.resources;
+    for (let i = 0; i < 20; i++) r.requests.inc();
+    expect(r.retries.limit).toBe(8); // max_retries, no budget
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.budget_percent", "50"]]));
+    expect(r.retries.limit).toBe(10); // 50% of 20 active, over the default floor of 3
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.min_retry_concurrency", "15"]]));
+    expect(r.retries.limit).toBe(15);
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.budget_percent", ""]]));
+    expect(r.retries.limit).toBe(15); // 20% of 20 = 4, floor 15
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.min_retry_concurrency", ""]]));
+    expect(r.retries.limit).toBe(8);
+  });
+
+  test("a configured retry_budget is overridden by its runtime keys", () => {
+    const values = withAdminLayer();
+    const config = clusterConfig();
+    const cluster = new Cluster({ ...config, circuitBreakers: { ...config.circuitBreakers, retryBudget: { budgetPercent: 10, minRetryConcurrency: 1 } } }, new StatsStore(), () => runtime.random(), { layeredRuntime: values });
+    const r = cluster.resources;
+    for (let i = 0; i < 40; i++) r.requests.inc();
+    expect(r.retries.limit).toBe(4);
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.budget_percent", "25"]]));
+    expect(r.retries.limit).toBe(10);
+  });
+
   test("without a layered runtime the configured thresholds hold", () => {
     const cluster = new Cluster(clusterConfig(), new StatsStore());
     expect(cluster.resources.requests.max).toBe(7);

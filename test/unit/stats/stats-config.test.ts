@@ -48,7 +48,7 @@ stats_config:
       "stats_config.stats_tags[0]: must set only one of regex, fixed_value (got regex, fixed_value)",
     ]);
     expect(problems("stats_config: { histogram_bucket_settings: [ { match: { prefix: a }, buckets: [1, 2] } ] }")).toEqual([
-      "stats_config.histogram_bucket_settings: not supported: every histogram has Envoy's default buckets (0.5 ms to 1 h)",
+      "stats_config: `histogram_bucket_settings` is an Envoy field that polyvoy does not support yet (every histogram has Envoy's default buckets (0.5 ms to 1 h))",
     ]);
     expect(problems("stats_config: { stats_matcher: {} }")).toEqual(["stats_config.stats_matcher: must set one of reject_all, exclusion_list, inclusion_list"]);
     expect(problems("stats_config: { stats_matcher: { inclusion_list: { patterns: [] } } }")[0]).toMatch(/^stats_config\.stats_matcher\.inclusion_list\.patterns: /);

@@ -46,9 +46,9 @@ describe("tracing: the trace decision in x-request-id", () => {
       return [];
     };
     const hcm = (tracing: object) => httpProxyConfig({ listenPort: 1, clusters: { b: [2] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm: { tracing } });
-    expect(problems(hcm({ provider: { name: "envoy.tracers.zipkin", typed_config: {} } }))[0]).toMatch(/\.tracing\.provider: not supported: tracer "envoy\.tracers\.zipkin": polyvoy has no tracer/);
+    expect(problems(hcm({ provider: { name: "envoy.tracers.zipkin", typed_config: {} } }))[0]).toMatch(/\.tracing\.provider: envoy\.tracers\.zipkin is an Envoy tracer that polyvoy does not support yet \(polyvoy has no tracer/);
     expect(problems({ tracing: { http: { name: "envoy.tracers.opentelemetry" } } })).toEqual([
-      'tracing.http: not supported: tracer "envoy.tracers.opentelemetry": polyvoy has no tracer to send spans to (zipkin, opentelemetry, datadog, … are not implemented); remove the provider',
+      'tracing.http: envoy.tracers.opentelemetry is an Envoy tracer that polyvoy does not support yet (polyvoy has no tracer to send spans to: remove the provider)',
     ]);
     const loaded = loadBootstrap(JSON.stringify(hcm({ random_sampling: { value: 10 } })), "json");
     expect((loaded.listeners[0]!.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig).tracing?.randomSampling.numerator).toBe(1000);

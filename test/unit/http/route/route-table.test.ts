@@ -597,7 +597,7 @@ describe("connect_matcher and dynamic_metadata", () => {
       const result = parse(value);
       return result.success ? [] : result.error.issues.map((i) => i.message);
     };
-    expect(messages({ list_match: { one_of: { bool_match: true } } })).toEqual(["not supported: list_match (matching a list's elements)"]);
+    expect(messages({ list_match: { one_of: { bool_match: true } } })).toEqual(["is an Envoy field that polyvoy does not support yet (matching a list's elements)"]);
     expect(messages({})).toEqual(["must set one of null_match, double_match, string_match, bool_match, present_match"]);
     expect(messages({ null_match: {} })).toEqual([]);
   });

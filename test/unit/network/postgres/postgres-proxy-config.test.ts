@@ -35,9 +35,9 @@ describe("postgres_proxy config", () => {
   });
 
   test.each([
-    [{ stat_prefix: "pg", terminate_ssl: true }, `${PREFIX}.terminate_ssl: not supported: terminate_ssl answers the client's SSLRequest`],
-    [{ stat_prefix: "pg", upstream_ssl: "REQUIRE" }, `${PREFIX}.upstream_ssl: not supported: upstream_ssl REQUIRE/PREFER`],
-    [{ stat_prefix: "pg", upstream_ssl: "PREFER" }, `${PREFIX}.upstream_ssl: not supported`],
+    [{ stat_prefix: "pg", terminate_ssl: true }, `${PREFIX}: \`terminate_ssl\` is an Envoy field that polyvoy does not support yet (only false: it needs Envoy's starttls transport socket`],
+    [{ stat_prefix: "pg", upstream_ssl: "REQUIRE" }, `${PREFIX}.upstream_ssl: REQUIRE is an Envoy value that polyvoy does not support yet (supported: DISABLE; REQUIRE and PREFER need a StartTLS`],
+    [{ stat_prefix: "pg", upstream_ssl: "PREFER" }, `${PREFIX}.upstream_ssl: PREFER is an Envoy value that polyvoy does not support yet`],
     [{}, `${PREFIX}.stat_prefix`],
     [{ stat_prefix: "pg", bogus: 1 }, "`bogus` is not a field"],
   ])("%j is refused by name", (postgres, message) => {
