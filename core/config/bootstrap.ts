@@ -378,6 +378,12 @@ export interface DnsClusterConfig {
   jitterMs: number;
 }
 
+/** CircuitBreakers.Thresholds.RetryBudget as configured: a field is present only when set (Envoy keeps each as an absl::optional). */
+export interface RetryBudgetConfig {
+  budgetPercent?: number;
+  minRetryConcurrency?: number;
+}
+
 export interface ClusterConfig {
   name: string;
   /** envoy.transport_sockets.tls: upstream connections speak TLS. */
@@ -450,8 +456,12 @@ export interface ClusterConfig {
     maxPendingRequests: number;
     maxRequests: number;
     maxRetries: number;
-    /** retry_budget (percent of active requests, floor of concurrent retries); absent: max_retries alone limits retries. */
-    retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+    /**
+     * retry_budget's fields, each only when the config sets it (percent of active requests, floor of
+     * concurrent retries). Absent, or neither set (`retry_budget: {}`): max_retries alone limits
+     * retries unless a runtime key turns the budget on (upstream_impl.cc, RetryBudgetImpl::useRetryBudget).
+     */
+    retryBudget?: RetryBudgetConfig;
     /** track_remaining: the circuit_breakers.default.remaining_* gauges. */
     trackRemaining?: true;
   };
@@ -465,7 +475,7 @@ export interface ClusterConfig {
     maxPendingRequests: number;
     maxRequests: number;
     maxRetries: number;
-    retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+    retryBudget?: RetryBudgetConfig;
     trackRemaining?: true;
   };
   /** health_checks (core/upstream/health-checker.ts); absent when none. */

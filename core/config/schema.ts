@@ -13,7 +13,7 @@ import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-
 import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
@@ -595,7 +595,9 @@ const threshold = z.number().int().min(0).max(0xffff_ffff);
 /**
  * Thresholds.RetryBudget: retries may be at most budget_percent (default 20 %) of the
  * active and pending requests, but never fewer than min_retry_concurrency (default 3).
- * Configured, it replaces max_retries (resource_manager_impl.h, RetryBudgetImpl).
+ * Either field set, it replaces max_retries (resource_manager_impl.h, RetryBudgetImpl).
+ * Each field is kept only when set: Envoy's upstream_impl.cc passes them as optionals, so
+ * an empty `retry_budget: {}` leaves max_retries in charge (useRetryBudget is false).
  */
 const retryBudget = lazySchema(() =>
   z
@@ -603,7 +605,13 @@ const retryBudget = lazySchema(() =>
     budget_percent: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
     min_retry_concurrency: threshold.optional(),
   })
-  .transform((b) => ({ budgetPercent: b.budget_percent?.value ?? 20, minRetryConcurrency: b.min_retry_concurrency ?? 3 })));
+  .transform((b): RetryBudgetConfig | undefined => {
+    if (b.budget_percent === undefined && b.min_retry_concurrency === undefined) return undefined;
+    return {
+      ...(b.budget_percent !== undefined ? { budgetPercent: b.budget_percent.value } : {}),
+      ...(b.min_retry_concurrency !== undefined ? { minRetryConcurrency: b.min_retry_concurrency } : {}),
+    };
+  }));
 
 /**
  * envoy.config.cluster.v3.CircuitBreakers: per-priority thresholds. Only routes of

@@ -36,6 +36,8 @@ export interface RuntimeSnapshot extends RandomSource {
   getInteger(key: string | undefined, defaultValue: number): number;
   getDouble(key: string | undefined, defaultValue: number): number;
   getBoolean(key: string | undefined, defaultValue: boolean): boolean;
+  /** The raw value of a key as a layer holds it, number or not (Envoy's Snapshot::get). */
+  get(key: string): string | undefined;
 }
 
 /** One layer as /runtime shows it. */

@@ -1,9 +1,10 @@
+import type { RetryBudgetConfig } from "../config/bootstrap.ts";
 import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 
 /** What a circuit breaker reads its runtime override from (absent: the configured value). */
-export type ResourceRuntime = Pick<RuntimeSnapshot, "getInteger" | "getDouble">;
+export type ResourceRuntime = Pick<RuntimeSnapshot, "getInteger" | "getDouble" | "get">;
 
 /**
  * One circuit breaker (Envoy's `ResourceManagerImpl::ResourceImpl`): a live count checked
@@ -64,48 +65,81 @@ export class Resource {
 
 /**
  * The retries circuit breaker (Envoy's `RetryBudgetImpl`, resource_manager_impl.h):
- * max_retries concurrent retries, or — with a retry_budget — at most budget_percent of
- * the cluster's active plus pending requests, never fewer than min_retry_concurrency.
- * The rq_retry_open gauge follows max_retries either way, as in Envoy. The budget's runtime
- * keys `<prefix>retry_budget.budget_percent` / `.min_retry_concurrency` are read at every
- * check; either one set turns the budget on even without a configured retry_budget, with
- * Envoy's defaults 20% and 3 for the other (RetryBudgetImpl::useRetryBudget and max()).
+ * max_retries concurrent retries, or — with a retry budget — at most budget_percent of
+ * the cluster's active plus pending requests (truncated), never fewer than
+ * min_retry_concurrency. The budget is in use (useRetryBudget) when the config sets
+ * budget_percent or min_retry_concurrency, or when a runtime layer holds either key
+ * `<prefix>retry_budget.budget_percent` / `.min_retry_concurrency` — any value, a number or
+ * not, since Envoy asks `snapshot().get(key).has_value()`. Each value is then read at every
+ * check with getDouble / getInteger, whose fallback is the configured field or Envoy's
+ * default (20 %, 3): a key that is not a number turns the budget on at that fallback.
+ * The count and the rq_retry_open gauge stay with max_retries either way (max_retry_resource_,
+ * kept so toggling the budget loses no state), and while the budget is in use
+ * remaining_retries reads 0 (clearRemainingGauge: it would depend on other resources).
  */
 export class RetryResource extends Resource {
+  private readonly percentKey: string | undefined;
+  private readonly minKey: string | undefined;
+
   constructor(
     maxRetries: number,
     open: Gauge | undefined,
-    private readonly budget: { budgetPercent: number; minRetryConcurrency: number } | undefined,
+    private readonly budget: RetryBudgetConfig | undefined,
     private readonly requests: Resource,
     private readonly pendingRequests: Resource,
     remaining?: Gauge,
     private readonly budgetRuntime?: ResourceRuntime,
     runtimeKey?: string,
-    private readonly budgetKey?: string,
+    budgetKey?: string,
   ) {
     super(maxRetries, open, remaining, budgetRuntime, runtimeKey);
-    // Envoy's RetryBudgetImpl sets remaining_retries from its budget (no load yet: the floor).
-    this.updateRemaining();
+    this.percentKey = budgetKey === undefined ? undefined : `${budgetKey}budget_percent`;
+    this.minKey = budgetKey === undefined ? undefined : `${budgetKey}min_retry_concurrency`;
   }
 
-  /** The limit now: the budget moves with the cluster's load. */
-  override get limit(): number {
-    const budget = this.budget;
+  /** Envoy's RetryBudgetImpl::useRetryBudget: a configured field or a runtime key present. */
+  get usesBudget(): boolean {
+    if (this.budget !== undefined && (this.budget.budgetPercent !== undefined || this.budget.minRetryConcurrency !== undefined)) return true;
     const rt = this.budgetRuntime;
-    const percentKey = this.budgetKey === undefined ? undefined : `${this.budgetKey}budget_percent`;
-    const minKey = this.budgetKey === undefined ? undefined : `${this.budgetKey}min_retry_concurrency`;
-    const fromRuntime = rt !== undefined && percentKey !== undefined && minKey !== undefined && (isSet(rt, percentKey) || isSet(rt, minKey));
-    if (!budget && !fromRuntime) return this.max;
-    const active = this.requests.count + this.pendingRequests.count;
-    const percent = rt ? rt.getDouble(percentKey, budget?.budgetPercent ?? 20) : budget!.budgetPercent;
-    const minConcurrency = rt ? rt.getInteger(minKey, budget?.minRetryConcurrency ?? 3) : budget!.minRetryConcurrency;
-    return Math.max(Math.floor((percent / 100) * active), minConcurrency);
+    if (rt === undefined || this.percentKey === undefined || this.minKey === undefined) return false;
+    return rt.get(this.percentKey) !== undefined || rt.get(this.minKey) !== undefined;
   }
-}
 
-/** Whether a layer sets `key` to a number (NaN is no value a layer holds: the default comes back only when unset). */
-function isSet(runtime: ResourceRuntime, key: string): boolean {
-  return !Number.isNaN(runtime.getDouble(key, Number.NaN));
+  /** The limit now: max_retries, or the budget, which moves with the cluster's load. */
+  override get limit(): number {
+    if (!this.usesBudget) return this.max;
+    this.clearRemaining();
+    const rt = this.budgetRuntime;
+    const active = this.requests.count + this.pendingRequests.count;
+    const configuredPercent = this.budget?.budgetPercent ?? 20;
+    const configuredMin = this.budget?.minRetryConcurrency ?? 3;
+    const percent = rt ? rt.getDouble(this.percentKey, configuredPercent) : configuredPercent;
+    const minConcurrency = rt ? rt.getInteger(this.minKey, configuredMin) : configuredMin;
+    // std::max<uint64_t>(budget_percent / 100.0 * active, min): the product truncates to an integer.
+    return Math.max(Math.max(0, Math.trunc((percent / 100) * active)), minConcurrency);
+  }
+
+  override inc(): void {
+    super.inc();
+    this.clearRemaining();
+  }
+
+  override dec(): void {
+    super.dec();
+    this.clearRemaining();
+  }
+
+  /** Without the budget, remaining_retries follows max_retries (ManagedResourceImpl::updateRemaining). */
+  protected override updateRemaining(): void {
+    if (this.remaining === undefined) return;
+    const limit = this.max;
+    this.remaining.set(limit > this.count ? limit - this.count : 0);
+  }
+
+  /** RetryBudgetImpl::clearRemainingGauge. */
+  private clearRemaining(): void {
+    if (this.remaining !== undefined && this.usesBudget) this.remaining.set(0);
+  }
 }
 
 /** A priority's thresholds (envoy.config.cluster.v3.CircuitBreakers.Thresholds). */
@@ -114,7 +148,7 @@ export interface ResourceLimits {
   maxPendingRequests: number;
   maxRequests: number;
   maxRetries?: number;
-  retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+  retryBudget?: RetryBudgetConfig;
   /** Make the `remaining_*` gauges (track_remaining). */
   trackRemaining?: boolean;
 }

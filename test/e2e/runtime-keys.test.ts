@@ -8,7 +8,9 @@
  * - health_check.min_interval (HealthCheckerImplBase::intervalWithJitter): slows a fast
  *   health checker down;
  * - overload.global_downstream_max_connections (TcpListenerImpl::rejectCxOverGlobalLimit):
- *   a connection over it is closed at once and counted in downstream_global_cx_overflow.
+ *   a connection over it is closed at once and counted in downstream_global_cx_overflow;
+ * - circuit_breakers.<cluster>.<priority>.retry_budget.budget_percent (RetryBudgetImpl): present,
+ *   it turns the retry budget on for a cluster that configures none, replacing max_retries.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Agent, request } from "undici";
@@ -20,11 +22,14 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 
+const FAIL_AFTER_MS = 1500;
+
 const endpoint = (port: number) => ({ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } });
 const inZone = (zone: string, port: number) => ({ locality: { region: "r", zone }, lb_endpoints: [endpoint(port)] });
 
 describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtime) => {
   let zones: HttpUpstream[] = [];
+  let failing: HttpUpstream;
   let proxy: ProxyProcess;
   const ports = { http: 0, admin: 0 };
   const agent = new Agent({ keepAliveTimeout: 10_000, pipelining: 1 });
@@ -42,6 +47,11 @@ describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtim
 
   beforeAll(async () => {
     zones = await Promise.all([httpUpstream(), httpUpstream(), httpUpstream()]);
+    // Every attempt fails slowly, so the requests' first attempts fail together and a retry
+    // holds its place in the retry circuit breaker while its own attempt waits.
+    failing = await httpUpstream((_req, res) => {
+      setTimeout(() => res.writeHead(503, { "content-type": "text/plain" }).end("upstream says no"), FAIL_AFTER_MS);
+    });
     [ports.http, ports.admin] = await Promise.all([freePort(), freePort()]);
     const [z1, z2, z3] = zones.map((u) => u.port) as [number, number, number];
     proxy = await ProxyProcess.start(
@@ -72,6 +82,7 @@ describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtim
                               routes: [
                                 { match: { prefix: "/cb" }, route: { cluster: "backend" } },
                                 { match: { prefix: "/zone" }, route: { cluster: "zoned" } },
+                                { match: { prefix: "/flaky" }, route: { cluster: "flaky", retry_policy: { retry_on: "5xx", num_retries: 1 } } },
                               ],
                             },
                           ],
@@ -97,6 +108,12 @@ describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtim
               circuit_breakers: { thresholds: [{ max_requests: 50 }] },
               load_assignment: { cluster_name: "backend", endpoints: [{ lb_endpoints: [endpoint(z1)] }] },
             },
+            // No retry_budget: max_retries 1 alone limits concurrent retries.
+            {
+              name: "flaky",
+              circuit_breakers: { thresholds: [{ max_retries: 1 }] },
+              load_assignment: { cluster_name: "flaky", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: failing.port } } } }] }] },
+            },
             {
               name: "checked",
               health_checks: [{ timeout: "1s", interval: "0.1s", no_traffic_interval: "0.1s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/healthz" } }],
@@ -112,7 +129,7 @@ describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtim
   afterAll(async () => {
     await agent.close();
     await proxy?.stop("SIGKILL");
-    await Promise.all(zones.map((u) => u.close()));
+    await Promise.all([...zones, failing].map((u) => u?.close()));
   });
 
   test("circuit_breakers.backend.default.max_requests 0: the next request overflows (503, x-envoy-overloaded); '' restores the configured 50", async () => {
@@ -174,4 +191,32 @@ describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtim
     const reply = await rawExchange(ports.http, "GET /cb HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", 5000);
     expect(reply.text).toMatch(/^HTTP\/1\.1 200/);
   });
+
+  test("circuit_breakers.flaky.default.retry_budget.budget_percent turns the retry budget on without a configured one; '' restores max_retries", async () => {
+    const retryStats = async () => ({ retry: (await stat("cluster.flaky.upstream_rq_retry")) ?? 0, overflow: (await stat("cluster.flaky.upstream_rq_retry_overflow")) ?? 0 });
+    // Six requests at once; each first attempt fails, and each asks for one retry.
+    const burst = async () => {
+      const before = await retryStats();
+      const replies = await Promise.all(Array.from({ length: 6 }, () => call(ports.http, "/flaky")));
+      for (const reply of replies) {
+        // A retry refused by the circuit breaker forwards the upstream's own reply (the router's
+        // RetryStatus::NoOverflow sets the UO flag only; x-envoy-overloaded is for local replies).
+        expect(reply.status).toBe(503);
+        expect(reply.body).toBe("upstream says no");
+        expect(reply.headers["x-envoy-overloaded"]).toBeUndefined();
+      }
+      const after = await retryStats();
+      return { retry: after.retry - before.retry, overflow: after.overflow - before.overflow };
+    };
+    // max_retries 1: one retry, the other five overflow.
+    expect(await burst()).toEqual({ retry: 1, overflow: 5 });
+    // 10 % of at most 6 active requests truncates to 0, under min_retry_concurrency's default 3.
+    await modify("circuit_breakers.flaky.default.retry_budget.budget_percent=10");
+    expect(await burst()).toEqual({ retry: 3, overflow: 3 });
+    // A value that is not a number still turns the budget on, at Envoy's 20 %: again the floor of 3.
+    await modify("circuit_breakers.flaky.default.retry_budget.budget_percent=lots");
+    expect(await burst()).toEqual({ retry: 3, overflow: 3 });
+    await modify("circuit_breakers.flaky.default.retry_budget.budget_percent=");
+    expect(await burst()).toEqual({ retry: 1, overflow: 5 });
+  }, 60_000);
 });

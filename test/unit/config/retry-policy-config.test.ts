@@ -200,9 +200,14 @@ describe("request_mirror_policies", () => {
 });
 
 describe("circuit_breakers retry_budget", () => {
-  test("defaults 20 % and 3; max_retries stays beside it", () => {
+  test("an empty retry_budget sets no field, so max_retries stays in charge (upstream_impl.cc keeps both as optionals)", () => {
     const config = loadBootstrap(bootstrap({ routes: [] }, { circuit_breakers: { thresholds: [{ max_retries: 7, retry_budget: {} }] } }), "json").clusters[0]!;
-    expect(config.circuitBreakers).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 7, retryBudget: { budgetPercent: 20, minRetryConcurrency: 3 } });
+    expect(config.circuitBreakers).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 7 });
+  });
+
+  test("one field set: only that one is kept (the other falls back to Envoy's 20 % or 3 at every check)", () => {
+    const config = loadBootstrap(bootstrap({ routes: [] }, { circuit_breakers: { thresholds: [{ retry_budget: { min_retry_concurrency: 0 } }] } }), "json").clusters[0]!;
+    expect(config.circuitBreakers.retryBudget).toEqual({ minRetryConcurrency: 0 });
   });
 
   test("set values", () => {

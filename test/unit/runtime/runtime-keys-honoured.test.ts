@@ -87,6 +87,40 @@ describe("circuit_breakers.<cluster>.<priority>.* (ResourceManagerImpl reads max
     expect(r.retries.limit).toBe(8);
   });
 
+  test("a retry_budget key that is not a number still turns the budget on, at the fallback (Snapshot::get has a value; getDouble gives the default)", () => {
+    const values = withAdminLayer();
+    const cluster = new Cluster(clusterConfig(), new StatsStore(), () => runtime.random(), { layeredRuntime: values });
+    const r = cluster.resources;
+    for (let i = 0; i < 40; i++) r.requests.inc();
+    expect(r.retries.limit).toBe(8);
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.budget_percent", "lots"]]));
+    expect(r.retries.usesBudget).toBe(true);
+    expect(r.retries.limit).toBe(8); // 20% of 40
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.budget_percent", "5"]]));
+    expect(r.retries.limit).toBe(3); // 2 of 40, floor 3
+  });
+
+  test("while the budget is in use remaining_retries reads 0; rq_retry_open follows max_retries (RetryBudgetImpl::clearRemainingGauge)", () => {
+    const values = withAdminLayer();
+    const config = clusterConfig();
+    const store = new StatsStore();
+    const cluster = new Cluster({ ...config, circuitBreakers: { ...config.circuitBreakers, trackRemaining: true } }, store, () => runtime.random(), { layeredRuntime: values });
+    const r = cluster.resources.retries;
+    const gauge = (name: string) => store.gauge(`cluster.backend.circuit_breakers.default.${name}`).value;
+    r.inc();
+    expect(gauge("remaining_retries")).toBe(7);
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.min_retry_concurrency", "100"]]));
+    expect(r.canCreate()).toBe(true);
+    expect(gauge("remaining_retries")).toBe(0);
+    for (let i = 0; i < 7; i++) r.inc();
+    expect(gauge("rq_retry_open")).toBe(1); // 8 retries at max_retries 8, though the budget admits more
+    expect(r.canCreate()).toBe(true);
+    values.mergeValues(new Map([["circuit_breakers.backend.default.retry_budget.min_retry_concurrency", ""]]));
+    expect(r.canCreate()).toBe(false);
+    r.dec();
+    expect(gauge("remaining_retries")).toBe(1);
+  });
+
   test("a configured retry_budget is overridden by its runtime keys", () => {
     const values = withAdminLayer();
     const config = clusterConfig();
