@@ -1520,7 +1520,8 @@ export type RbacPermission =
   | { type: "url_path"; path: StringMatcherConfig }
   | { type: "destination_ip"; cidr: CidrRangeConfig }
   | { type: "destination_port"; port: number }
-  | { type: "destination_port_range"; start: number; end: number };
+  | { type: "destination_port_range"; start: number; end: number }
+  | { type: "requested_server_name"; name: StringMatcherConfig };
 
 /** envoy.config.rbac.v3.Principal: who sends it. */
 export type RbacPrincipal =
@@ -1530,7 +1531,9 @@ export type RbacPrincipal =
   | { type: "not"; rule: RbacPrincipal }
   | { type: "header"; header: HeaderMatcherConfig }
   | { type: "url_path"; path: StringMatcherConfig }
-  | { type: "direct_remote_ip" | "remote_ip" | "source_ip"; cidr: CidrRangeConfig };
+  | { type: "direct_remote_ip" | "remote_ip" | "source_ip"; cidr: CidrRangeConfig }
+  /** TLS peer; `principalName` matches its URI SANs, DNS SANs, then subject (undefined: any TLS peer). */
+  | { type: "authenticated"; principalName: StringMatcherConfig | undefined };
 
 export interface RbacPolicyConfig {
   name: string;

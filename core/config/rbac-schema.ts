@@ -36,7 +36,6 @@ const pathMatcher = lazySchema(() =>
 /** `any` must be true (Envoy: const true). */
 const anyTrue = z.literal(true);
 
-const NEEDS_TLS = "needs TLS, which polyvoy does not terminate yet";
 const NO_METADATA = "polyvoy filters set no dynamic metadata a metadata matcher could match";
 const NO_EXTENSIONS = "matcher extensions";
 
@@ -50,6 +49,7 @@ const PERMISSION_RULES = [
   "destination_port",
   "destination_port_range",
   "not_rule",
+  "requested_server_name",
 ] as const;
 
 export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
@@ -65,13 +65,14 @@ export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
       // envoy.type.v3.Int32Range: [start, end).
       destination_port_range: z.strictObject({ start: z.number().int().default(0), end: z.number().int().default(0) }).optional(),
       not_rule: rbacPermission.optional(),
-      requested_server_name: unsupportedField(NEEDS_TLS),
+      // The SNI: tls_inspector's, else the TLS handshake's (Envoy's connection.requestedServerName()).
+      requested_server_name: stringMatcher.optional(),
       metadata: unsupportedField(NO_METADATA),
       matcher: unsupportedField(NO_EXTENSIONS),
       uri_template: unsupportedField(NO_EXTENSIONS),
     })
     .transform((p, ctx): RbacPermission => {
-      const key = oneOf(p, PERMISSION_RULES, ctx, !hasRefused(p, ["requested_server_name", "metadata", "matcher", "uri_template"]));
+      const key = oneOf(p, PERMISSION_RULES, ctx, !hasRefused(p, ["metadata", "matcher", "uri_template"]));
       switch (key) {
         case "and_rules":
           return { type: "and", rules: p.and_rules!.rules };
@@ -89,6 +90,8 @@ export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
           return { type: "destination_port", port: p.destination_port! };
         case "destination_port_range":
           return { type: "destination_port_range", start: p.destination_port_range!.start, end: p.destination_port_range!.end };
+        case "requested_server_name":
+          return { type: "requested_server_name", name: p.requested_server_name as StringMatcherConfig };
         case "any":
         case undefined:
           return { type: "any" };
@@ -96,7 +99,7 @@ export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
     }),
 );
 
-const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id"] as const;
+const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id", "authenticated"] as const;
 
 export const rbacPrincipal: z.ZodType<RbacPrincipal> = z.lazy(() =>
   z
@@ -111,14 +114,15 @@ export const rbacPrincipal: z.ZodType<RbacPrincipal> = z.lazy(() =>
       // Deprecated in Envoy for direct_remote_ip / remote_ip; it is the connection's peer.
       source_ip: cidrRange.optional(),
       not_id: rbacPrincipal.optional(),
-      authenticated: unsupportedField(`${NEEDS_TLS} (there is no peer certificate to match)`),
+      // envoy.config.rbac.v3.Principal.Authenticated: principal_name unset matches any TLS peer.
+      authenticated: z.strictObject({ principal_name: stringMatcher.optional() }).optional(),
       metadata: unsupportedField(NO_METADATA),
       sourced_metadata: unsupportedField(NO_METADATA),
       filter_state: unsupportedField("no polyvoy filter stores filter state"),
       custom: unsupportedField(NO_EXTENSIONS),
     })
     .transform((p, ctx): RbacPrincipal => {
-      const key = oneOf(p, PRINCIPAL_IDS, ctx, !hasRefused(p, ["authenticated", "metadata", "sourced_metadata", "filter_state", "custom"]));
+      const key = oneOf(p, PRINCIPAL_IDS, ctx, !hasRefused(p, ["metadata", "sourced_metadata", "filter_state", "custom"]));
       switch (key) {
         case "and_ids":
           return { type: "and", rules: p.and_ids!.ids };
@@ -134,6 +138,8 @@ export const rbacPrincipal: z.ZodType<RbacPrincipal> = z.lazy(() =>
         case "remote_ip":
         case "source_ip":
           return { type: key, cidr: p[key]! };
+        case "authenticated":
+          return { type: "authenticated", principalName: p.authenticated!.principal_name as StringMatcherConfig | undefined };
         case "any":
         case undefined:
           return { type: "any" };

@@ -38,7 +38,7 @@ export class StreamInfo {
   upstreamHostMetadata: FilterMetadata | undefined = undefined;
   /** The upstream connection's TLS (the last attempt's), when it had one. */
   upstreamTls: TlsSession | undefined = undefined;
-  /** Why the upstream connection failed, as Envoy renders it ("delayed connect error: 111"); "" if it did not. */
+  /** Why the upstream connection failed, as Envoy renders it ("delayed connect error: Connection refused"); "" if it did not. */
   upstreamTransportFailureReason = "";
   /** Monotonic ms the upstream request started and its response headers arrived. */
   upstreamRequestStart = 0;

@@ -20,13 +20,13 @@ export const StreamResetReason = {
 export type StreamResetReason = (typeof StreamResetReason)[keyof typeof StreamResetReason];
 
 /**
- * Envoy's `Http::Utility::resetReasonToString`, the words local replies and response code
- * details carry. Both connection failures read "connection failure", Envoy's text before
- * it told local from remote (1.28): clients and tests match on it.
+ * Envoy's `Http::Utility::resetReasonToString` (source/common/http/utility.cc), the words
+ * local replies and response code details carry: a refused connect is a "remote connection
+ * failure" (ClientConnectionImpl raises RemoteClose), one our side gave up is "local".
  */
 const RESET_REASON_TEXT: readonly string[] = [
-  "connection failure",
-  "connection failure",
+  "local connection failure",
+  "remote connection failure",
   "connection timeout",
   "connection termination",
   "local reset",

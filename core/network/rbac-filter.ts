@@ -9,7 +9,7 @@
 import type { NetworkRbacConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Counter } from "../stats/counter.ts";
-import type { SocketAddress } from "../port.ts";
+import type { SocketAddress, TlsSession } from "../port.ts";
 import { RbacEngine, type RbacInput } from "../rbac/rbac-engine.ts";
 import type { Connection } from "./connection.ts";
 import { FilterStatus, type ReadFilter } from "./filter.ts";
@@ -56,6 +56,12 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
   }
   get localAddress(): SocketAddress | undefined {
     return this.connection.localAddress;
+  }
+  get tls(): TlsSession | undefined {
+    return this.connection.socket.tls;
+  }
+  get requestedServerName(): string {
+    return this.connection.requestedServerName || (this.connection.socket.tls?.serverName ?? "");
   }
 
   initializeReadFilterCallbacks(): void {}

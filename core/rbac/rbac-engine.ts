@@ -6,8 +6,8 @@
  * by name is the effective one. ALLOW allows what some policy matches, DENY what none
  * matches, LOG allows everything and says whether a policy matched.
  */
-import type { CidrRangeConfig, RbacPermission, RbacPrincipal, RbacRulesConfig } from "../config/bootstrap.ts";
-import type { SocketAddress } from "../port.ts";
+import type { CidrRangeConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "../config/bootstrap.ts";
+import type { SocketAddress, TlsSession } from "../port.ts";
 import { CidrRange, parseIp } from "../network/cidr-range.ts";
 import { compileHeaderMatcher, compileStringMatch, type HeaderSource } from "../http/route/header-matcher.ts";
 
@@ -21,6 +21,10 @@ export interface RbacInput {
   readonly remoteIp: string;
   /** The address the connection was accepted on (destination_ip, destination_port). */
   readonly localAddress: SocketAddress | undefined;
+  /** The downstream TLS session (authenticated); undefined over plain TCP. */
+  readonly tls: TlsSession | undefined;
+  /** The SNI (requested_server_name): tls_inspector's, else the handshake's; "" for none. */
+  readonly requestedServerName: string;
 }
 
 type Matcher = (input: RbacInput) => boolean;
@@ -133,6 +137,10 @@ function compilePermission(rule: RbacPermission): Matcher {
       const { start, end } = rule;
       return (input) => input.localAddress !== undefined && input.localAddress.port >= start && input.localAddress.port < end;
     }
+    case "requested_server_name": {
+      const matches = compileStringMatch(rule.name);
+      return (input) => matches(input.requestedServerName);
+    }
     default:
       throw new Error(`RBAC permission ${rule.type} has no matcher`); // the schema admits no other
   }
@@ -156,9 +164,29 @@ function compilePrincipal(rule: RbacPrincipal): Matcher {
         return inRange(range, input.directRemoteAddress);
       };
     }
+    case "authenticated":
+      return authenticatedMatcher(rule.principalName);
     default:
       throw new Error(`RBAC principal ${rule.type} has no matcher`); // the schema admits no other
   }
+}
+
+/**
+ * Envoy's AuthenticatedMatcher (source/extensions/filters/common/rbac/matchers.cc): only a
+ * TLS connection matches; without principal_name any does, else the name must match one
+ * of the peer certificate's URI SANs, then DNS SANs, then its subject (RFC 2253 form).
+ */
+function authenticatedMatcher(principalName: StringMatcherConfig | undefined): Matcher {
+  if (principalName === undefined) return (input) => input.tls !== undefined;
+  const matches = compileStringMatch(principalName);
+  return (input) => {
+    if (input.tls === undefined) return false;
+    const cert = input.tls.peerCertificate;
+    const sans = cert?.subjectAltNames ?? [];
+    for (const san of sans) if (san.type === "URI" && matches(san.value)) return true;
+    for (const san of sans) if (san.type === "DNS" && matches(san.value)) return true;
+    return matches(cert?.subject ?? "");
+  };
 }
 
 function cidr(config: CidrRangeConfig): CidrRange {

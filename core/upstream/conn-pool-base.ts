@@ -69,7 +69,7 @@ export type ActiveClientState = (typeof ActiveClientState)[keyof typeof ActiveCl
 
 /** What every pool user implements: a stream that could not get a connection is told why. */
 export interface PoolFailureCallbacks {
-  /** `transportFailureReason` is Envoy's text for a failed connect ("delayed connect error: 111"), or "". */
+  /** `transportFailureReason` is Envoy's text for a failed connect ("delayed connect error: Connection refused"), or "". */
   onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void;
 }
 

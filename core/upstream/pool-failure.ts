@@ -17,25 +17,31 @@ export const PoolFailureReason = {
 } as const;
 export type PoolFailureReason = (typeof PoolFailureReason)[keyof typeof PoolFailureReason];
 
-/** Linux errno numbers, which Envoy prints in "delayed connect error: N" (the port reports names). */
-const ERRNO: Readonly<Record<string, number>> = {
-  ECONNREFUSED: 111,
-  ETIMEDOUT: 110,
-  EHOSTUNREACH: 113,
-  ENETUNREACH: 101,
-  ECONNRESET: 104,
-  EADDRNOTAVAIL: 99,
-  ECONNABORTED: 103,
-  EACCES: 13,
-  EPERM: 1,
+/**
+ * Linux's strerror text for the errno names the port reports: Envoy prints
+ * `errorDetails(errno)`, which is strerror on POSIX (source/common/common/utility.cc).
+ */
+const STRERROR: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "Connection refused",
+  ETIMEDOUT: "Connection timed out",
+  EHOSTUNREACH: "No route to host",
+  ENETUNREACH: "Network is unreachable",
+  ECONNRESET: "Connection reset by peer",
+  EADDRNOTAVAIL: "Cannot assign requested address",
+  ECONNABORTED: "Software caused connection abort",
+  EACCES: "Permission denied",
+  EPERM: "Operation not permitted",
 };
 
 /**
  * The transport failure reason of a connect that failed, as Envoy renders it
- * (source/common/network/connection_impl.cc, `ClientConnectionImpl`: "delayed connect
- * error: <errno>"); "" when the port gave no error (the peer just closed).
+ * (source/common/network/connection_impl.cc, ConnectionImpl::onWriteReady: "delayed connect
+ * error: <strerror>", e.g. "delayed connect error: Connection refused"); "" when the port
+ * gave no error (the peer just closed). A non-blocking connect on Linux reports its error
+ * later even over loopback (EINPROGRESS first), so Envoy's "immediate connect error" form
+ * is not the one a refused or unreachable TCP connect takes there.
  */
 export function transportFailureReason(error: PortError | undefined): string {
   if (!error) return "";
-  return `delayed connect error: ${ERRNO[error.code] ?? error.code}`;
+  return `delayed connect error: ${STRERROR[error.code] ?? error.code}`;
 }

@@ -33,9 +33,9 @@ describe.each(RUNTIMES)("debug and trace logs on %s", (runtime) => {
       expect(log).toMatch(/\[debug\]\[router\] \[C\d+\]\[S\d+\] no route match for URL '\/nowhere'/);
       expect(log).toMatch(/\[debug\]\[http\] \[C\d+\]\[S\d+\] Sending local reply with details route_not_found/);
       expect(log).toMatch(/\[debug\]\[pool\] \[C\d+\] creating a new connection to 127\.0\.0\.1:\d+/);
-      expect(log).toMatch(/\[debug\]\[pool\] \[C\d+\] client disconnected before it connected, failure reason: delayed connect error: 111/);
-      expect(log).toMatch(/\[debug\]\[router\] \[C\d+\]\[S\d+\] upstream reset: reset reason: connection failure, transport failure reason: delayed connect error: 111/);
-      expect(log).toMatch(/\[debug\]\[http\] \[C\d+\]\[S\d+\] Sending local reply with details upstream_reset_before_response_started\{connection_failure\|delayed_connect_error:_111\}/);
+      expect(log).toMatch(/\[debug\]\[pool\] \[C\d+\] client disconnected before it connected, failure reason: delayed connect error: Connection refused/);
+      expect(log).toMatch(/\[debug\]\[router\] \[C\d+\]\[S\d+\] upstream reset: reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused/);
+      expect(log).toMatch(/\[debug\]\[http\] \[C\d+\]\[S\d+\] Sending local reply with details upstream_reset_before_response_started\{remote_connection_failure\|delayed_connect_error:_Connection_refused\}/);
       // The route miss's lines name the same downstream connection and stream.
       const miss = /\[router\] (\[C\d+\]\[S\d+\]) no route match/.exec(log)![1]!;
       expect(log).toContain(`[http] ${miss} Sending local reply with details route_not_found`);
@@ -50,7 +50,7 @@ describe.each(RUNTIMES)("debug and trace logs on %s", (runtime) => {
     try {
       expect((await fetch(`http://127.0.0.1:${port}/nowhere`)).status).toBe(404);
       expect((await fetch(`http://127.0.0.1:${port}/up`)).status).toBe(503);
-      await proxy.waitForLog(/upstream reset: reset reason: connection failure/g);
+      await proxy.waitForLog(/upstream reset: reset reason: remote connection failure/g);
       const log = proxy.stderr;
       expect(log).toMatch(/\[debug\]\[router\] \[C\d+\]\[S\d+\] no route match for URL '\/nowhere'/);
       // Components left at the default level (info) write no debug line.

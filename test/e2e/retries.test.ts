@@ -146,7 +146,7 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
   test("a connect failure not retried: the local 503 counts as the cluster's 503 (Envoy's chargeUpstreamAbort)", async () => {
     const res = await get("/dead/x");
     expect(res.status).toBe(503);
-    expect(res.body).toMatch(/^upstream connect error or disconnect\/reset before headers\. reset reason: connection failure, transport failure reason: /);
+    expect(res.body).toMatch(/^upstream connect error or disconnect\/reset before headers\. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused$/);
     const s = await stats(adminPort);
     expect(s.get("cluster.dead.upstream_cx_connect_fail")).toBe(1);
     expect(s.get("cluster.dead.upstream_rq_503")).toBe(1);

@@ -147,7 +147,7 @@ describe("HTTP/1 pool on the pool base", () => {
     expectNoLeaks();
   });
 
-  test("typed failures: a refused connect is 503 'connection failure' with Envoy's transport failure reason in the body, details and access log", async () => {
+  test("typed failures: a refused connect is 503 'remote connection failure' with Envoy's transport failure reason in the body, details and access log", async () => {
     runtime = new MemoryRuntime({ seed: 1 });
     const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as {
       static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] };
@@ -166,11 +166,11 @@ describe("HTTP/1 pool on the pool base", () => {
     const client = new MemoryHttpClient(runtime, PROXY);
     client.request("GET", "/");
     runtime.runDue();
-    expect(client.responses[0]!.text()).toBe(`${RESET_BEFORE_HEADERS}connection failure, transport failure reason: delayed connect error: 111`);
+    expect(client.responses[0]!.text()).toBe(`${RESET_BEFORE_HEADERS}remote connection failure, transport failure reason: delayed connect error: Connection refused`);
     client.socket.close();
     runtime.runUntilIdle();
     expect(runtime.stdoutText).toBe(
-      "UF UpstreamConnectionFailure upstream_reset_before_response_started{connection_failure|delayed_connect_error:_111} delayed_connect_error:_111\n",
+      "UF UpstreamConnectionFailure upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused} delayed_connect_error:_Connection_refused\n",
     );
     expect(stat("cluster.backend.upstream_cx_connect_fail")).toBe(1);
   });
@@ -298,13 +298,13 @@ describe("TCP pool on the pool base", () => {
     expect(cluster.stats.upstreamRqCancelled.value).toBe(1);
   });
 
-  test("failures are typed: refused → RemoteConnectionFailure with 'delayed connect error: 111'; blackholed → Timeout at connect_timeout", async () => {
+  test("failures are typed: refused → RemoteConnectionFailure with 'delayed connect error: Connection refused'; blackholed → Timeout at connect_timeout", async () => {
     const { pool } = await tcpPool({}, "0.5s");
     runtime.setFaults({ port: UPSTREAM }, { connect: "refuse" });
     const refused = new Owner();
     pool.newStream(refused);
     runtime.runDue();
-    expect(refused.failure).toEqual([PoolFailureReason.RemoteConnectionFailure, "delayed connect error: 111"]);
+    expect(refused.failure).toEqual([PoolFailureReason.RemoteConnectionFailure, "delayed connect error: Connection refused"]);
     runtime.setFaults({ port: UPSTREAM }, { connect: "blackhole" });
     const timedOut = new Owner();
     pool.newStream(timedOut);

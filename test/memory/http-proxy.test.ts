@@ -162,13 +162,13 @@ describe("HTTP proxy on the memory runtime", () => {
     expectNoLeaks();
   });
 
-  test("nothing listening upstream: 503 'connection failure' with the errno, as Envoy", async () => {
+  test("nothing listening upstream: 503 'remote connection failure' with strerror's text, as Envoy", async () => {
     await setup({ noUpstream: true });
     const client = new MemoryHttpClient(runtime, PROXY);
     client.request("GET", "/");
     runtime.runDue();
     expect(client.responses[0]!.status).toBe(503);
-    expect(client.responses[0]!.text()).toBe(`${RESET_BEFORE_HEADERS}connection failure, transport failure reason: delayed connect error: 111`);
+    expect(client.responses[0]!.text()).toBe(`${RESET_BEFORE_HEADERS}remote connection failure, transport failure reason: delayed connect error: Connection refused`);
     client.socket.close();
     expectNoLeaks();
   });

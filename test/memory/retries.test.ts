@@ -183,10 +183,10 @@ describe("retry_policy through the proxy", () => {
     runtime.runUntilIdle();
     expect(client.responses[0]!.status).toBe(503);
     expect(client.responses[0]!.text()).toBe(
-      "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection failure, transport failure reason: delayed connect error: 111",
+      "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
     );
     expect(stat("cluster.backend.upstream_rq_retry_limit_exceeded")).toBe(1);
-    expect(accessLog()).toEqual(["503 URX,UF 2 upstream_reset_before_response_started{connection_failure|delayed_connect_error:_111}"]);
+    expect(accessLog()).toEqual(["503 URX,UF 2 upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}"]);
     closeAll(client);
     expectNoLeaks();
   });

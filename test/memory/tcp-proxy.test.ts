@@ -103,7 +103,7 @@ describe("tcp_proxy on the TCP pool", () => {
     const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
     runtime.runUntilIdle();
     expect(client.ended).toBe(true);
-    expect(runtime.stdoutText).toBe("UF delayed_connect_error:_111\n");
+    expect(runtime.stdoutText).toBe("UF delayed_connect_error:_Connection_refused\n");
     expect(stat(server, "cluster.upstream.upstream_cx_connect_fail")).toBe(1);
   });
 });

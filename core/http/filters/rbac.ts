@@ -14,7 +14,7 @@ import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { RbacEngine, type RbacDecision, type RbacInput } from "../../rbac/rbac-engine.ts";
 import { RbacMatcherEngine } from "../../rbac/rbac-matcher-engine.ts";
-import type { SocketAddress } from "../../port.ts";
+import type { SocketAddress, TlsSession } from "../../port.ts";
 import { PerConfig } from "../../util/per-config.ts";
 import {
   FilterDataStatus,
@@ -101,6 +101,13 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
   }
   get localAddress(): SocketAddress | undefined {
     return this.callbacks.downstreamLocalAddress;
+  }
+  get tls(): TlsSession | undefined {
+    return this.callbacks.downstreamTls;
+  }
+  /** An HTTP connection manager reads plaintext: its SNI is the one its TLS handshake got. */
+  get requestedServerName(): string {
+    return this.callbacks.downstreamTls?.serverName ?? "";
   }
 
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {

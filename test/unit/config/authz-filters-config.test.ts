@@ -27,14 +27,8 @@ describe("rbac", () => {
     });
   });
 
-  test("what needs TLS, CEL, metadata or the matcher API is refused by name", () => {
+  test("what needs CEL, metadata or the matcher API is refused by name", () => {
     const P = `${HCM_FILTERS}.rules.policies.p`;
-    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: "spiffe://a" } } }] } } } }))).toEqual([
-      `${P}.principals[0]: \`authenticated\` is an Envoy field that polyvoy does not support yet (needs TLS, which polyvoy does not terminate yet (there is no peer certificate to match))`,
-    ]);
-    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ requested_server_name: { exact: "a" } }], principals: [{ any: true }] } } } }))).toEqual([
-      `${P}.permissions[0]: \`requested_server_name\` is an Envoy field that polyvoy does not support yet (needs TLS, which polyvoy does not terminate yet)`,
-    ]);
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: { id: 1 } } } } }))).toEqual([`${P}: \`condition\` is an Envoy field that polyvoy does not support yet (polyvoy has no CEL)`]);
     expect(problems(rbac({ matcher: { matcher_tree: {} } }))[0]).toBe(`${HCM_FILTERS}.matcher: \`matcher_tree\` is an Envoy field that polyvoy does not support yet (in RBAC matchers: use matcher_list)`);
     expect(problems(rbac({ rules: {}, matcher: {} }))).toEqual([`${HCM_FILTERS}: must set only one of rules, matcher (Envoy would ignore rules)`]);

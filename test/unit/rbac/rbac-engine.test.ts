@@ -4,12 +4,13 @@ import { rbacRules } from "../../../core/config/rbac-schema.ts";
 import type { RbacRulesConfig } from "../../../core/config/bootstrap.ts";
 import { RbacEngine, type RbacInput } from "../../../core/rbac/rbac-engine.ts";
 import { RequestHeaders } from "../../../core/http/message.ts";
+import type { TlsSession } from "../../../core/port.ts";
 
 function rules(config: object): RbacRulesConfig {
   return rbacRules.parse(config);
 }
 
-function input(options: { path?: string; method?: string; headers?: Record<string, string>; peer?: string; remoteIp?: string; local?: string; localPort?: number } = {}): RbacInput {
+function input(options: { path?: string; method?: string; headers?: Record<string, string>; peer?: string; remoteIp?: string; local?: string; localPort?: number; tls?: TlsSession; sni?: string } = {}): RbacInput {
   const headers = new RequestHeaders();
   headers.method = options.method ?? "GET";
   headers.path = options.path ?? "/";
@@ -20,10 +21,44 @@ function input(options: { path?: string; method?: string; headers?: Record<strin
     directRemoteAddress: { address: options.peer ?? "10.0.0.1", port: 40000, family: 4 },
     remoteIp: options.remoteIp ?? "",
     localAddress: { address: options.local ?? "127.0.0.1", port: options.localPort ?? 10000, family: 4 },
+    tls: options.tls,
+    requestedServerName: options.sni ?? "",
   };
 }
 
 const ANY = [{ any: true }];
+
+function tls(subject: string | undefined, sans: { type: "URI" | "DNS"; value: string }[] = [], serverName?: string): TlsSession {
+  const peerCertificate = subject === undefined ? undefined : { subject, subjectAltNames: sans, sha256: "", spkiSha256: "", pem: "", chainPem: "" };
+  return { version: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", alpn: undefined, serverName, peerCertificate, localUriSan: undefined, peerVerifyError: undefined, sessionReused: false } as TlsSession;
+}
+
+describe("TLS: authenticated and requested_server_name (Envoy's matchers.cc)", () => {
+  const principal = (authenticated: object) => new RbacEngine(rules({ policies: { p: { permissions: ANY, principals: [{ authenticated }] } } }));
+  test("authenticated without principal_name: any TLS connection, with or without a peer certificate; never plain TCP", () => {
+    expect(principal({}).evaluate(input({ tls: tls(undefined) })).allowed).toBe(true);
+    expect(principal({}).evaluate(input({ tls: tls("CN=c") })).allowed).toBe(true);
+    expect(principal({}).evaluate(input()).allowed).toBe(false);
+  });
+  test("principal_name: a URI SAN, then a DNS SAN, then the subject; nothing without TLS or certificate", () => {
+    const spiffe = principal({ principal_name: { exact: "spiffe://cluster.local/ns/a/sa/b" } });
+    expect(spiffe.evaluate(input({ tls: tls("CN=c", [{ type: "DNS", value: "x.example" }, { type: "URI", value: "spiffe://cluster.local/ns/a/sa/b" }]) })).allowed).toBe(true);
+    expect(spiffe.evaluate(input({ tls: tls("CN=c", [{ type: "URI", value: "spiffe://cluster.local/ns/a/sa/other" }]) })).allowed).toBe(false);
+    expect(spiffe.evaluate(input())).toMatchObject({ allowed: false });
+    const dns = principal({ principal_name: { suffix: ".example" } });
+    expect(dns.evaluate(input({ tls: tls("CN=c", [{ type: "DNS", value: "client.example" }]) })).allowed).toBe(true);
+    const subject = principal({ principal_name: { exact: "CN=client1,O=Example" } });
+    expect(subject.evaluate(input({ tls: tls("CN=client1,O=Example", [{ type: "DNS", value: "other" }]) })).allowed).toBe(true);
+    expect(subject.evaluate(input({ tls: tls("CN=client2,O=Example") })).allowed).toBe(false);
+    expect(subject.evaluate(input({ tls: tls(undefined) })).allowed).toBe(false);
+  });
+  test("requested_server_name matches the SNI; none is the empty string", () => {
+    const engine = (matcher: object) => new RbacEngine(rules({ policies: { p: { permissions: [{ requested_server_name: matcher }], principals: ANY } } }));
+    expect(engine({ exact: "api.example.com" }).evaluate(input({ sni: "api.example.com" })).allowed).toBe(true);
+    expect(engine({ exact: "api.example.com" }).evaluate(input({ sni: "www.example.com" })).allowed).toBe(false);
+    expect(engine({ exact: "" }).evaluate(input()).allowed).toBe(true);
+  });
+});
 
 describe("addresses", () => {
   test("an IPv4-mapped peer address matches an IPv4 range; IPv6 ranges; families do not mix", () => {
