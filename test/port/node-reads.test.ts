@@ -46,9 +46,11 @@ describe.skipIf(currentRuntimeName() !== "node")("node reads into reused buffers
       const distinct = new Set(reader.largeReadBuffers).size;
       expect(reads, "large reads").toBeGreaterThanOrEqual(8);
       // Fresh buffers: one per read. Reused: the socket's own buffer (no write held it
-      // here), plus the copies of the first large reads, which came through the buffer
-      // idle sockets share and were copied out.
-      expect(distinct, `${reads} large reads in ${distinct} buffers`).toBeLessThanOrEqual(4);
+      // here), plus the copies of the large reads that came through the buffer idle
+      // sockets share and were copied out: the first ones, and on a busy machine those
+      // after a short read mid-body (the socket then gives its own buffer back). A
+      // quarter of the reads still tells reuse from a buffer per read.
+      expect(distinct, `${reads} large reads in ${distinct} buffers`).toBeLessThanOrEqual(Math.max(4, Math.floor(reads / 4)));
     } finally {
       reader.socket.reset();
       writer.socket.reset();
