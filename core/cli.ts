@@ -52,7 +52,7 @@ export const USAGE = `Usage: polyvoy [options]
                            growing to all over the drain time to close, immediate all at once
       --log-path FILE      append the log to FILE instead of stderr
       --log-format FORMAT  log line format (default "[%Y-%m-%d %T.%e][%l] %v"; flags ${LOG_FORMAT_FLAGS.map((f) => `%${f}`).join(" ")})
-      --log-format-escaped escape control characters in log messages (\n, \t, \x1b …)
+      --log-format-escaped escape control characters in log messages (\\n, \\t, \\x1b …)
       --component-log-level COMPONENT:LEVEL,...  a level per component (e.g. upstream:debug,http:trace)
       --service-cluster NAME, --service-node ID, --service-zone ZONE
                            the node's cluster, id and zone (over the config's node)

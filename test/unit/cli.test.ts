@@ -122,6 +122,11 @@ describe("parseCommandLine", () => {
     expect(USAGE).toContain("trace, debug, info, warn, error, critical, off");
   });
 
+  test("the usage text is plain lines: escapes are shown as written, never as control characters", () => {
+    expect(USAGE).toMatch(/^[^\x00-\x09\x0b-\x1f\x7f]*$/);
+    expect(USAGE).toContain("--log-format-escaped escape control characters in log messages (\\n, \\t, \\x1b …)");
+  });
+
   test("--concurrency: a whole number of workers from 0 to 256; 0 is one worker, as Envoy's", () => {
     expect(parseCommandLine(["-c", "x"]).concurrency).toBeUndefined();
     expect(parseCommandLine(["-c", "x", "--concurrency", "0"]).concurrency).toBe(1);
