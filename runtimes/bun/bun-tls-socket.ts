@@ -6,7 +6,7 @@ import { tlsSession } from "../kit/tls/tls-session.ts";
 import type { BunServerTlsOptions, BunSocketHandle, BunSocketHandlers, BunTlsSocketHandle } from "./bun-api.ts";
 import { BunSocket } from "./bun-socket.ts";
 
-/** How long close() waits for a handshake still under way (as the kit's node-tls-socket.ts, Envoy's default delayed_close_timeout). */
+/** How long close() waits for a handshake still under way (as the kit's node-tls-socket-base.ts, Envoy's default delayed_close_timeout). */
 const CLOSE_HANDSHAKE_WAIT_MS = 1000;
 
 /**

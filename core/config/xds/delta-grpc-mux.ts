@@ -28,6 +28,7 @@ import { encodeNode } from "./discovery-node.ts";
 import { anyToJson } from "./proto-to-json.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import type { GrpcMuxLike, Watch, WatchCallbacks } from "./subscription-types.ts";
+import { EDS_TYPE, MuxWatch, queueHeldUpdate, resourceName, wantedNames, type WatchedType } from "./mux-watch.ts";
 import { type OpenXdsCall, XdsStream } from "./xds-stream.ts";
 
 export const DELTA_ADS_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
@@ -40,7 +41,6 @@ export const DELTA_TYPE_METHODS: Readonly<Record<string, string>> = {
   "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints",
 };
 
-const EDS_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 /** Responses waiting to be applied: more means the server outpaces us badly; the stream is restarted. */
 const MAX_QUEUED_RESPONSES = 64;
 /** The bytes of received responses waiting to be applied, at most (each holds its whole message). */
@@ -60,34 +60,16 @@ interface HeldResource {
   readonly removedByServer?: true;
 }
 
-interface TypeState {
-  readonly typeUrl: string;
-  readonly watches: Set<DeltaWatch>;
+/** A type's watches, version and update queue (mux-watch.ts), and what the incremental protocol adds. */
+interface TypeState extends WatchedType {
   /** The accepted resources by name. */
   resources: Map<string, HeldResource>;
-  /** The last accepted system_version_info ("" before one). */
-  versionInfo: string;
   /** Names the server has been asked for on this stream (what the watches named). */
   readonly subscribed: Set<string>;
   /** The wildcard was asked for on this stream. */
   wildcard: boolean;
   /** A request of this type was sent on this stream (the first carries initial_resource_versions). */
   requested: boolean;
-  /** Applied one at a time, in order (as grpc-mux.ts: a CDS update waits for its EDS answer). */
-  queue: Promise<void>;
-}
-
-class DeltaWatch implements Watch {
-  constructor(
-    private readonly mux: DeltaGrpcMux,
-    readonly state: TypeState,
-    readonly names: readonly string[],
-    readonly callbacks: WatchCallbacks,
-  ) {}
-
-  remove(): void {
-    this.mux.removeWatch(this);
-  }
 }
 
 /** What a DeltaDiscoveryResponse carries (envoy.service.discovery.v3). */
@@ -136,26 +118,16 @@ export class DeltaGrpcMux implements GrpcMuxLike {
       state = { typeUrl, watches: new Set(), resources: new Map(), versionInfo: "", subscribed: new Set(), wildcard: false, requested: false, queue: Promise.resolve() };
       this.states.set(typeUrl, state);
     }
-    const watch = new DeltaWatch(this, state, resourceNames, callbacks);
+    const watch = new MuxWatch(this, state, resourceNames, callbacks);
     state.watches.add(watch);
-    // What this mux already has for it: a server sends a resource once per stream.
-    // Read once the responses being applied are done: one applying now was handed to the
-    // watches there were when it began, and this watch was not among them.
-    state.queue = state.queue
-      .then(() => {
-        const held = resourceNames.flatMap((name) => state.resources.get(name)?.resource ?? []);
-        if (held.length === 0 || !state.watches.has(watch)) return undefined;
-        const update: RawDiscoveryResponse = { versionInfo: state.versionInfo, resources: held };
-        return watch.callbacks.onConfigUpdate(update);
-      })
-      .catch(() => undefined);
+    queueHeldUpdate(watch, (name) => state.resources.get(name)?.resource);
     if (!this.stream.open) this.stream.ensureOpen();
     else this.sendRequest(state, undefined);
     return watch;
   }
 
   /** @internal */
-  removeWatch(watch: DeltaWatch): void {
+  removeWatch(watch: MuxWatch<TypeState>): void {
     const state = watch.state;
     if (!state.watches.delete(watch)) return;
     // Names nobody watches now are unsubscribed and forgotten (not in a reconnect's initial_resource_versions).
@@ -322,17 +294,6 @@ export class DeltaGrpcMux implements GrpcMuxLike {
   }
 }
 
-/** The names `state`'s watches want, and whether one wants all. */
-function wantedNames(state: TypeState): { names: Set<string>; wildcard: boolean } {
-  const names = new Set<string>();
-  let wildcard = false;
-  for (const watch of state.watches) {
-    if (watch.names.length === 0) wildcard = true;
-    for (const name of watch.names) names.add(name);
-  }
-  return { names, wildcard };
-}
-
 /** delta_subscription_state.cc's checks: a name added twice, or added and removed in one response. */
 function checkNames(response: DecodedDeltaResponse): void {
   const seen = new Set<string>();
@@ -343,12 +304,6 @@ function checkNames(response: DecodedDeltaResponse): void {
   for (const name of response.removedResources) {
     if (seen.has(name)) throw new Error(`duplicate name ${name} found in the union of added+removed resources`);
   }
-}
-
-/** A resource's name: ClusterLoadAssignment's is cluster_name, the others' name. */
-function resourceName(typeUrl: string, resource: Record<string, unknown>): string {
-  const name = typeUrl === EDS_TYPE ? resource["cluster_name"] : resource["name"];
-  return typeof name === "string" ? name : "";
 }
 
 /**

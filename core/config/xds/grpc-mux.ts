@@ -27,6 +27,7 @@ import { encodeNode } from "./discovery-node.ts";
 import { anyToJson } from "./proto-to-json.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import type { GrpcMuxLike, Watch, WatchCallbacks } from "./subscription-types.ts";
+import { EDS_TYPE, MuxWatch, queueHeldUpdate, resourceName, wantedNames, type WatchedType } from "./mux-watch.ts";
 import { MAX_XDS_MESSAGE_BYTES, type OpenXdsCall, XdsStream } from "./xds-stream.ts";
 
 export const ADS_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
@@ -39,7 +40,6 @@ export const TYPE_METHODS: Readonly<Record<string, string>> = {
   "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints",
 };
 
-const EDS_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 const RDS_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 
 /**
@@ -61,19 +61,10 @@ interface PendingResponse {
   readonly bytes: number;
 }
 
-interface ApiState {
-  readonly typeUrl: string;
-  readonly watches: Set<MuxWatch>;
-  /** The last accepted version_info ("" before one). */
-  versionInfo: string;
+/** A type's watches, version and update queue (mux-watch.ts), and what state of the world adds. */
+interface ApiState extends WatchedType {
   /** The last response's nonce on this stream. */
   nonce: string;
-  /**
-   * Its updates, applied one at a time in order (a watch's cached resources, then the
-   * responses). Applying does not wait for warming (clusters, listeners), so this only
-   * orders the watches' callbacks.
-   */
-  queue: Promise<void>;
   /**
    * The newest response not yet applied. A state-of-the-world response replaces the one
    * before it (only the newest state matters; the ACK of the newest carries its nonce,
@@ -94,19 +85,6 @@ interface ApiState {
    * grpc/eds_resources_cache_impl.cc). Names no watch wants any more are dropped.
    */
   readonly cache: Map<string, Record<string, unknown>>;
-}
-
-class MuxWatch implements Watch {
-  constructor(
-    private readonly mux: GrpcMux,
-    readonly state: ApiState,
-    readonly names: readonly string[],
-    readonly callbacks: WatchCallbacks,
-  ) {}
-
-  remove(): void {
-    this.mux.removeWatch(this);
-  }
 }
 
 export class GrpcMux implements GrpcMuxLike {
@@ -140,29 +118,18 @@ export class GrpcMux implements GrpcMuxLike {
     }
     const watch = new MuxWatch(this, state, resourceNames, callbacks);
     state.watches.add(watch);
-    // Read once the responses being applied are done (one applying now was handed to the
-    // watches there were when it began, and this watch was not among them). Refused or not,
-    // the subscription logs and counts it; the server's next push follows.
-    state.queue = state.queue
-      .then(() => {
-        const cached = resourceNames.flatMap((name) => state.cache.get(name) ?? []);
-        if (cached.length === 0 || !state.watches.has(watch)) return undefined;
-        const update: RawDiscoveryResponse = { versionInfo: state.versionInfo, resources: cached };
-        return watch.callbacks.onConfigUpdate(update);
-      })
-      .catch(() => undefined);
+    queueHeldUpdate(watch, (name) => state.cache.get(name));
     if (!this.stream.open) this.stream.ensureOpen();
     else this.queueRequest(state, undefined);
     return watch;
   }
 
   /** @internal */
-  removeWatch(watch: MuxWatch): void {
+  removeWatch(watch: MuxWatch<ApiState>): void {
     const state = watch.state;
     if (!state.watches.delete(watch)) return;
     // The cache keeps only what a watch still wants.
-    const wanted = new Set<string>();
-    for (const w of state.watches) for (const name of w.names) wanted.add(name);
+    const wanted = wantedNames(state).names;
     for (const name of [...state.cache.keys()]) if (!wanted.has(name)) state.cache.delete(name);
     // Envoy's GrpcMuxImpl::WatchImpl::remove: a named watch's removal sends the narrowed
     // names — none left: an empty list, which after names is "unsubscribe from all" (xDS
@@ -293,8 +260,7 @@ export class GrpcMux implements GrpcMuxLike {
     if (error === undefined) {
       state.versionInfo = response.versionInfo;
       if (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE) {
-        const wanted = new Set<string>();
-        for (const watch of state.watches) for (const name of watch.names) wanted.add(name);
+        const wanted = wantedNames(state).names;
         for (const resource of resources) {
           const name = resourceName(state.typeUrl, resource);
           if (wanted.has(name)) state.cache.set(name, resource);
@@ -329,12 +295,7 @@ export class GrpcMux implements GrpcMuxLike {
   }
 
   private sendRequest(state: ApiState, error: string | undefined): void {
-    const names = new Set<string>();
-    let wildcard = false;
-    for (const watch of state.watches) {
-      if (watch.names.length === 0) wildcard = true;
-      for (const name of watch.names) names.add(name);
-    }
+    const { names, wildcard } = wantedNames(state);
     const writer = new ProtoWriter().string(1, state.versionInfo);
     if (!this.nodeOnFirstMessageOnly || !this.firstRequestSent) writer.message(2, (node) => encodeNode(node, this.node));
     if (!wildcard) for (const name of [...names].sort()) writer.string(3, name);
@@ -381,10 +342,4 @@ export function decodeDiscoveryResponse(bytes: Uint8Array): DecodedDiscoveryResp
     }
   }
   return out;
-}
-
-/** A resource's name: ClusterLoadAssignment's is cluster_name, the others' name. */
-function resourceName(typeUrl: string, resource: Record<string, unknown>): string {
-  const name = typeUrl === EDS_TYPE ? resource["cluster_name"] : resource["name"];
-  return typeof name === "string" ? name : "";
 }
