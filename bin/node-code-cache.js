@@ -41,7 +41,7 @@ export async function startNodeEntry(url) {
   const compiled = compile(file);
   if (compiled === undefined) return import(url.href);
   const { script, cacheFile, write } = compiled;
-  const restoreYoungGeneration = holdYoungGeneration();
+  const restoreFlags = holdStartupFlags();
   const main = script.runInThisContext();
   const module = { exports: {} };
   main(createRequire(file), module);
@@ -50,7 +50,7 @@ export async function startNodeEntry(url) {
     if (over) return;
     over = true;
     clearTimeout(timer);
-    restoreYoungGeneration();
+    restoreFlags();
     // After the flags are back as they were: V8 stamps the data with a hash of its flags.
     if (write !== undefined) writeOwnFile(cacheFile, script.createCachedData(), write === "replace");
   };
@@ -90,18 +90,26 @@ function compile(file) {
 }
 
 /**
- * Keeps V8's young generation from growing while the bundle starts, and returns what lets
- * it grow again. Start-up allocates in bursts (the config's schemas and their validation),
- * which grows the young generation to 8 MiB, and V8 keeps it so while the proxy idles: ~4
- * MiB of resident memory no idle proxy needs. Once start-up is over it grows under
- * traffic as before. A user's own --semi-space-… flags are left alone. (V8 reads
- * semi_space_growth_factor each time it grows the space; the default factor is 2.)
+ * Sets V8 flags for the bundle's start only, and returns what sets them back (V8 reads both
+ * each time it decides; a flag the user gave node, in execArgv or NODE_OPTIONS, is left
+ * alone). Each keeps memory that an idle proxy would otherwise hold until traffic comes:
+ * - the young generation may not grow (semi_space_growth_factor 1, default 2): start-up
+ *   allocates in bursts (the config's schemas and their validation), which grow it to 8
+ *   MiB, and V8 keeps it so while the proxy idles: ~4 MiB resident;
+ * - no TurboFan (default on): start-up runs some functions often enough to be optimised,
+ *   and TurboFan's own machine code (~3.4 MiB of node's text, paged in) and memory (~1
+ *   MiB) stay resident. Start-up is one pass, so optimised code would barely pay off;
+ *   traffic afterwards is optimised as before.
  */
-function holdYoungGeneration() {
+function holdStartupFlags() {
   const own = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
-  if (/semi[-_]space/.test(own)) return () => {};
-  setFlagsFromString("--semi-space-growth-factor=1");
-  return () => setFlagsFromString("--semi-space-growth-factor=2");
+  const held = [];
+  if (!/semi[-_]space/.test(own)) held.push(["--semi-space-growth-factor=1", "--semi-space-growth-factor=2"]);
+  if (!/--[\w-]*(opt|turbofan|jitless)/.test(own)) held.push(["--no-turbofan", "--turbofan"]);
+  for (const [hold] of held) setFlagsFromString(hold);
+  return () => {
+    for (const [, restore] of held) setFlagsFromString(restore);
+  };
 }
 
 function lineCount(text, end) {

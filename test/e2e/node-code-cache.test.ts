@@ -88,7 +88,9 @@ test("the first start writes the cache once start-up is over (a directory of the
   expect(statSync(cacheDir()).mode & 0o777).toBe(0o700);
   expect(statSync(join(cacheDir(), file)).mode & 0o777).toBe(0o600);
   const written = statSync(join(cacheDir(), file)).mtimeMs;
-  // Accepted data is not written again.
+  // Accepted data is not written again. This also proves that the flags the bin holds
+  // while starting (no TurboFan, a young generation that may not grow) are back as they
+  // were when the data was made: V8 refuses data stamped with another flags' hash.
   await runOnce(3_000);
   expect(cacheFiles()).toEqual([file]);
   expect(statSync(join(cacheDir(), file)).mtimeMs).toBe(written);
