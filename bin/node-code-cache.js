@@ -197,8 +197,8 @@ function prune(dir, keep) {
       const temporary = /\.v8cache\.\d+\.tmp$/.test(name);
       if (name === keep || !(temporary || name.endsWith(".v8cache"))) continue;
       const path = join(dir, name);
-      const stat = lstatSync(path);
-      if (!stat.isFile() || stat.uid !== uid) continue;
+      const stat = lstatSync(path, { throwIfNoEntry: false });
+      if (stat === undefined || !stat.isFile() || stat.uid !== uid) continue;
       if (!temporary) caches.push({ path, used: Math.max(stat.atimeMs, stat.mtimeMs) });
       else if (Date.now() - stat.mtimeMs > STALE_TEMPORARY_MS) removeFile(path);
     }
