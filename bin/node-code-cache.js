@@ -16,7 +16,7 @@
 // Built-ins by process.getBuiltinModule (an ES import builds each namespace); zlib's crc32
 // rather than node:crypto's SHA-256, whose module alone costs ~8 ms of CPU to load.
 const { isAscii } = process.getBuiltinModule("node:buffer");
-const { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } = process.getBuiltinModule("node:fs");
+const { closeSync, constants, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } = process.getBuiltinModule("node:fs");
 const { createRequire } = process.getBuiltinModule("node:module");
 const { tmpdir } = process.getBuiltinModule("node:os");
 const { basename, dirname, join } = process.getBuiltinModule("node:path");
@@ -51,8 +51,10 @@ export async function startNodeEntry(url) {
     over = true;
     clearTimeout(timer);
     restoreFlags();
+    // New data is not made when another process (a worker) wrote the file meanwhile.
+    if (write === undefined || (write === "new" && existsSync(cacheFile))) return;
     // After the flags are back as they were: V8 stamps the data with a hash of its flags.
-    if (write !== undefined) writeOwnFile(cacheFile, script.createCachedData(), write === "replace");
+    writeOwnFile(cacheFile, script.createCachedData(), write === "replace");
   };
   const timer = setTimeout(afterStart, AFTER_START_MS).unref();
   // A rejection stays unhandled (runMain reports its own failures), as without the cache.

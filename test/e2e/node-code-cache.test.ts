@@ -60,8 +60,8 @@ const cacheFiles = () => {
  * holds (the cache is written once start-up is over), stops it; returns the ms from its
  * "listening on" until then.
  */
-async function runOnce(holdMs: number, until?: () => boolean): Promise<number> {
-  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", config, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
+async function runOnce(holdMs: number, until?: () => boolean, concurrency = 1): Promise<number> {
+  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", config, "--concurrency", String(concurrency)], folder, { ...process.env, TMPDIR: cacheRoot });
   let held: number;
   try {
     await proxy.waitFor("listening on", 60_000);
@@ -141,6 +141,25 @@ test("writing a cache prunes the directory: the newest cache files stay, older o
   // Four cache files: the one written, the two of the tests before (used last), the newest old one.
   expect(cacheFiles()).toEqual(["0000000000000000-1-v0.0.0-x64.v8cache", old[4], `${old[1]}.4343.tmp`, ...real, ...written, "notes.txt"].sort());
   expect(readFileSync(outside, "utf8")).toBe("not ours to remove");
+}, 180_000);
+
+test("with --concurrency 2 a worker writes the cache, and the supervisor (whose start-up never ends: a 10-s fallback) keeps that file", async () => {
+  appendFileSync(join(folder, "pkg/dist/polyvoy-node.mjs"), "// changed for workers\n");
+  const before = new Set(cacheFiles());
+  let written: { name: string; ino: number } | undefined;
+  // Held past the supervisor's fallback; the first file seen is remembered.
+  await runOnce(
+    13_000,
+    () => {
+      const name = cacheFiles().find((f) => f.endsWith(".v8cache") && !before.has(f));
+      if (name !== undefined && written === undefined) written = { name, ino: statSync(join(cacheDir(), name)).ino };
+      return false;
+    },
+    2,
+  );
+  expect(written).toBeDefined();
+  expect(statSync(join(cacheDir(), written!.name)).ino).toBe(written!.ino);
+  expect(cacheFiles().filter((f) => f.endsWith(".tmp") && f.startsWith(written!.name))).toEqual([]);
 }, 180_000);
 
 test("a cache directory that others can write is not used: no cache is read or written there", async () => {
