@@ -6,16 +6,21 @@
 // second later. The config is the start-up scenario's (bench/lib/startup.mjs): one
 // listener, a direct_response route.
 //
+// A `node:` entry runs with a TMPDIR of its own, empty at first: its first start (through
+// bin/polyvoy.js) has no V8 code cache, is kept running until the cache is written (bin/
+// node-code-cache.js, once start-up is over) and is reported on its own line; the runs
+// then measure what a user gets on every start but the first.
+//
 //   node bench/startup-cpu.mjs --runs 15 node:dist/polyvoy-node.mjs bun:/tmp/old/polyvoy-bun.js deno:…
 //
 // An entry is `<runtime>:<file>` (node, bun, deno, or "bare-<runtime>" for the runtime
 // opening only a node:net listener, the file then ignored), or `exe:<file>` for a
 // standalone executable (scripts/build-binaries.mjs).
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { BIN, freePort, processCounters, rssBytes, sleep } from "./lib/system.mjs";
+import { BIN, freePort, nodeCodeCacheWritten, processCounters, rssBytes, sleep } from "./lib/system.mjs";
 
 const args = process.argv.slice(2);
 let runs = 11;
@@ -62,9 +67,16 @@ function argv(entry) {
   return [cmd, [...pre, file, "-c", config, "--concurrency", "1"]];
 }
 
-async function once(entry) {
+/** node's TMPDIR per `node:` entry (where bin/node-code-cache.js keeps its cache). */
+const tmpOf = new Map(entries.filter((e) => e.startsWith("node:")).map((e, i) => [e, join(dir, `tmp-${i}`)]));
+for (const tmp of tmpOf.values()) mkdirSync(tmp);
+
+/** One start: CPU to "listening on", RSS a second later; with `untilCached`, kept until node's code cache is written (at most 10 s more). */
+async function once(entry, untilCached = false) {
   const [cmd, cmdArgs] = argv(entry);
-  const child = spawn(cmd, cmdArgs, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  const tmp = tmpOf.get(entry);
+  const env = tmp === undefined ? process.env : { ...process.env, TMPDIR: tmp };
+  const child = spawn(cmd, cmdArgs, { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   try {
     const cpuMs = await new Promise((resolvePromise, reject) => {
@@ -79,12 +91,19 @@ async function once(entry) {
       child.on("exit", (code) => reject(new Error(`${entry}: exited ${code}:\n${stderr.slice(-2000)}`)));
     });
     await sleep(1000);
-    return { cpuMs, rssMiB: rssBytes(child.pid) / 1048576 };
+    const sample = { cpuMs, rssMiB: rssBytes(child.pid) / 1048576 };
+    return untilCached ? { ...sample, cacheWritten: await nodeCodeCacheWritten(tmp, 10_000) } : sample;
   } finally {
     child.kill("SIGKILL");
   }
 }
 
+const firsts = new Map();
+for (const entry of tmpOf.keys()) firsts.set(entry, await once(entry, true));
+for (const [entry, first] of firsts) {
+  const cache = first.cacheWritten ? "code cache written after it" : "no code cache written (an entry without bin/node-code-cache.js?)";
+  console.log(`${entry}: first start CPU to listening ${first.cpuMs.toFixed(0)} ms, idle RSS ${first.rssMiB.toFixed(1)} MiB (${cache})`);
+}
 const samples = new Map(entries.map((e) => [e, []]));
 for (let i = 0; i < runs; i++) for (const entry of entries) samples.get(entry).push(await once(entry));
 const stat = (values) => {

@@ -3,7 +3,9 @@
 // bundle (node 20 has no module.enableCompileCache; vm.Script's cachedData is its script
 // equivalent). The bundle's code is one function expression between two marker lines
 // (scripts/build-runtimes.mjs); it is compiled as a script with the cached data, and the
-// data is written after start-up when there was none or V8 refused it.
+// data is written as soon as start-up is over (the bundle's `started` settles: the
+// listeners serve) when there was none or V8 refused it, so even a short-lived proxy's
+// next start has it. Old cache files (other bundles, other node versions) are pruned then.
 //
 // The cache is never trusted blindly: its file is named by two CRC-32s and the length of the
 // bundle's bytes and node's version (V8 itself refuses data made by another V8 or other
@@ -14,10 +16,10 @@
 // Built-ins by process.getBuiltinModule (an ES import builds each namespace); zlib's crc32
 // rather than node:crypto's SHA-256, whose module alone costs ~8 ms of CPU to load.
 const { isAscii } = process.getBuiltinModule("node:buffer");
-const { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } = process.getBuiltinModule("node:fs");
+const { closeSync, constants, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } = process.getBuiltinModule("node:fs");
 const { createRequire } = process.getBuiltinModule("node:module");
 const { tmpdir } = process.getBuiltinModule("node:os");
-const { join } = process.getBuiltinModule("node:path");
+const { basename, dirname, join } = process.getBuiltinModule("node:path");
 const { fileURLToPath } = process.getBuiltinModule("node:url");
 const { setFlagsFromString } = process.getBuiltinModule("node:v8");
 const { Script } = process.getBuiltinModule("node:vm");
@@ -25,23 +27,38 @@ const { crc32 } = process.getBuiltinModule("node:zlib");
 
 const BEGIN = "\n//#polyvoy-script-begin\n";
 const END = "\n//#polyvoy-script-end\n";
-// When start-up is taken as over: the cache, written then, holds the functions start-up
-// compiled, and the young generation may grow again.
-const AFTER_START_MS = 2000;
+// For a process whose start-up never settles `started` (the supervisor of --concurrency N
+// workers waits for them to end), start-up is taken as over this long after it began. Its
+// workers have written the cache by then, and it keeps theirs (writeOwnFile).
+const AFTER_START_MS = 10_000;
+// Cache files kept in the directory: one per bundle × node version in use (by last use).
+const KEEP_CACHE_FILES = 4;
+// A temporary file older than this is a killed writer's (a write takes milliseconds).
+const STALE_TEMPORARY_MS = 60_000;
 
 export async function startNodeEntry(url) {
   const file = fileURLToPath(url);
   const compiled = compile(file);
   if (compiled === undefined) return import(url.href);
-  const { script, cacheFile, writeCache } = compiled;
-  const restoreYoungGeneration = holdYoungGeneration();
+  const { script, cacheFile, write } = compiled;
+  const restoreFlags = holdStartupFlags();
   const main = script.runInThisContext();
-  main(createRequire(file));
-  setTimeout(() => {
-    restoreYoungGeneration();
+  const module = { exports: {} };
+  main(createRequire(file), module);
+  let over = false;
+  const afterStart = () => {
+    if (over) return;
+    over = true;
+    clearTimeout(timer);
+    restoreFlags();
+    // New data is not made when another process (a worker) wrote the file meanwhile.
+    if (write === undefined || (write === "new" && existsSync(cacheFile))) return;
     // After the flags are back as they were: V8 stamps the data with a hash of its flags.
-    if (writeCache) writeOwnFile(cacheFile, script.createCachedData());
-  }, AFTER_START_MS).unref();
+    writeOwnFile(cacheFile, script.createCachedData(), write === "replace");
+  };
+  const timer = setTimeout(afterStart, AFTER_START_MS).unref();
+  // A rejection stays unhandled (runMain reports its own failures), as without the cache.
+  module.exports.started?.then(afterStart);
 }
 
 /**
@@ -69,22 +86,32 @@ function compile(file) {
     // The bundle imports node: built-ins and the absolute URLs of user modules.
     importModuleDynamically: (specifier) => import(specifier),
   });
-  return { script, cacheFile, writeCache: cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected) };
+  // "replace" data V8 refused; "new" when there was none (another process may write it first).
+  const write = cacheFile === undefined ? undefined : cachedData === undefined ? "new" : script.cachedDataRejected ? "replace" : undefined;
+  return { script, cacheFile, write };
 }
 
 /**
- * Keeps V8's young generation from growing while the bundle starts, and returns what lets
- * it grow again. Start-up allocates in bursts (the config's schemas and their validation),
- * which grows the young generation to 8 MiB, and V8 keeps it so while the proxy idles: ~4
- * MiB of resident memory no idle proxy needs. From AFTER_START_MS on it grows under
- * traffic as before. A user's own --semi-space-… flags are left alone. (V8 reads
- * semi_space_growth_factor each time it grows the space; the default factor is 2.)
+ * Sets V8 flags for the bundle's start only, and returns what sets them back (V8 reads both
+ * each time it decides; a flag the user gave node, in execArgv or NODE_OPTIONS, is left
+ * alone). Each keeps memory that an idle proxy would otherwise hold until traffic comes:
+ * - the young generation may not grow (semi_space_growth_factor 1, default 2): start-up
+ *   allocates in bursts (the config's schemas and their validation), which grow it to 8
+ *   MiB, and V8 keeps it so while the proxy idles: ~4 MiB resident;
+ * - no TurboFan (default on): start-up runs some functions often enough to be optimised,
+ *   and TurboFan's own machine code (~3.4 MiB of node's text, paged in) and memory (~1
+ *   MiB) stay resident. Start-up is one pass, so optimised code would barely pay off;
+ *   traffic afterwards is optimised as before.
  */
-function holdYoungGeneration() {
+function holdStartupFlags() {
   const own = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
-  if (/semi[-_]space/.test(own)) return () => {};
-  setFlagsFromString("--semi-space-growth-factor=1");
-  return () => setFlagsFromString("--semi-space-growth-factor=2");
+  const held = [];
+  if (!/semi[-_]space/.test(own)) held.push(["--semi-space-growth-factor=1", "--semi-space-growth-factor=2"]);
+  if (!/--[\w-]*(opt|turbofan|jitless)/.test(own)) held.push(["--no-turbofan", "--turbofan"]);
+  for (const [hold] of held) setFlagsFromString(hold);
+  return () => {
+    for (const [, restore] of held) setFlagsFromString(restore);
+  };
 }
 
 function lineCount(text, end) {
@@ -132,14 +159,58 @@ function readOwnFile(path) {
   }
 }
 
-function writeOwnFile(path, data) {
+/**
+ * Writes the cache file by a temporary file of this process's own, then prunes the
+ * directory. New data does not replace a file another process wrote meanwhile (a link
+ * fails if the name exists: the workers of one start write theirs at about the same time,
+ * and a supervisor's, later, would hold only the functions a supervisor runs); refused
+ * data is replaced (a rename).
+ */
+function writeOwnFile(path, data, replace) {
   const temporary = `${path}.${process.pid}.tmp`;
   try {
     writeFileSync(temporary, data, { mode: 0o600, flag: "wx" });
-    renameSync(temporary, path);
-  } catch {
-    try {
-      unlinkSync(temporary);
-    } catch {}
-  }
+    if (replace) renameSync(temporary, path);
+    else {
+      try {
+        linkSync(temporary, path);
+      } catch (err) {
+        // A file system without hard links: a rename, which may replace another's.
+        if (err.code !== "EEXIST") renameSync(temporary, path);
+      }
+    }
+  } catch {}
+  removeFile(temporary);
+  prune(dirname(path), basename(path));
+}
+
+/**
+ * Removes what no start will read: cache files beyond the KEEP_CACHE_FILES last used
+ * (bundles since rebuilt or upgraded, other node versions; a start reads its file, which
+ * moves its access time at least daily under relatime) and temporary files a killed
+ * writer left. Only regular files of this user with our names: lstat, so a link is never
+ * followed, nor removed.
+ */
+function prune(dir, keep) {
+  try {
+    const uid = process.getuid?.() ?? 0;
+    const caches = [];
+    for (const name of readdirSync(dir)) {
+      const temporary = /\.v8cache\.\d+\.tmp$/.test(name);
+      if (name === keep || !(temporary || name.endsWith(".v8cache"))) continue;
+      const path = join(dir, name);
+      const stat = lstatSync(path, { throwIfNoEntry: false });
+      if (stat === undefined || !stat.isFile() || stat.uid !== uid) continue;
+      if (!temporary) caches.push({ path, used: Math.max(stat.atimeMs, stat.mtimeMs) });
+      else if (Date.now() - stat.mtimeMs > STALE_TEMPORARY_MS) removeFile(path);
+    }
+    caches.sort((a, b) => b.used - a.used);
+    for (const { path } of caches.slice(KEEP_CACHE_FILES - 1)) removeFile(path);
+  } catch {}
+}
+
+function removeFile(path) {
+  try {
+    unlinkSync(path);
+  } catch {}
 }

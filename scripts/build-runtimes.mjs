@@ -70,7 +70,8 @@ for (const [runtime, outfile] of mains) {
  * lines: `node polyvoy-node.mjs` runs it as a module, and bin/polyvoy.js compiles the text
  * between the markers as a script with V8's code cache (bin/node-code-cache.js), which
  * node 20 offers for scripts only (vm.Script's cachedData). Inside the function the bundle
- * is CommonJS: its node: imports are require() calls, given a require made for this file.
+ * is CommonJS: its node: imports are require() calls, given a require made for this file,
+ * and its exports (runtimes/node/main.ts' `started`, which the bin waits for) go to `module`.
  */
 async function nodeScriptModule(banner) {
   const out = await build({
@@ -86,7 +87,7 @@ async function nodeScriptModule(banner) {
   if (!/^[\x00-\x7f]*$/.test(body)) throw new Error("the node bundle is not ASCII");
   return (
     `${banner}\nimport { createRequire } from "node:module";\n` +
-    `${NODE_SCRIPT_BEGIN}(function (require) {\n${body}\n})${NODE_SCRIPT_END}(createRequire(import.meta.url));\n`
+    `${NODE_SCRIPT_BEGIN}(function (require, module) {\n${body}\n})${NODE_SCRIPT_END}(createRequire(import.meta.url), { exports: {} });\n`
   );
 }
 

@@ -186,6 +186,19 @@ export async function waitReady(port, path, bytes, proc, timeoutMs = 30_000) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Waits (at most `timeoutMs`) until polyvoy on node, started with TMPDIR=`tmp`, has written
+ * V8's code cache there (bin/node-code-cache.js, once start-up is over): a start before that
+ * compiles the whole bundle, the starts after it read the cache. True when it was written.
+ */
+export async function nodeCodeCacheWritten(tmp, timeoutMs) {
+  const dir = join(tmp, `polyvoy-compile-cache-${process.getuid?.() ?? 0}`);
+  for (const deadline = Date.now() + timeoutMs; ; await sleep(50)) {
+    if (existsSync(dir) && readdirSync(dir).some((name) => name.endsWith(".v8cache"))) return true;
+    if (Date.now() > deadline) return false;
+  }
+}
+
 /** Resident set size of `pid` in bytes (VmRSS from /proc). */
 export function rssBytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

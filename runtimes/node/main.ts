@@ -8,4 +8,5 @@ import { createNodeRuntime } from "./node-runtime.ts";
 // so that bin/polyvoy.js can start it with V8's code cache (bin/node-code-cache.js).
 // runMain reports its own failures and exits; anything else is an unhandled rejection,
 // which ends node as an uncaught error would.
-void runMain(createNodeRuntime(), process.argv.slice(2));
+/** Settles once start-up is over (the listeners serve): bin/node-code-cache.js writes V8's code cache then. */
+export const started: Promise<void> = runMain(createNodeRuntime(), process.argv.slice(2));
