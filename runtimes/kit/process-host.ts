@@ -15,7 +15,7 @@ export interface ProcessHost {
   pid(): number;
   /** The parent's pid now (it changes when the parent dies and the process is reparented). */
   ppid(): number;
-  onSignal(signal: SignalName | "SIGUSR1", callback: () => void): void;
+  onSignal(signal: SignalName, callback: () => void): void;
   /** Write a line to stderr. */
   writeError(line: string): void;
   /** Send this process SIGTERM (its listeners then stop it as any SIGTERM does). */
