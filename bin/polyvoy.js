@@ -12,9 +12,14 @@
 //
 // `polyvoy compare …` is the runtime comparison (bench/compare.mjs): it starts polyvoy under
 // each runtime itself, so it runs here, on whichever runtime launched this file.
-if (process.argv[2] === "compare") {
+//
+// On Deno the arguments are read from Deno.args, not `process`: Deno's `process` global
+// loads node:process (~25 ms), and the deno entry loads no node: module on its start path
+// (runtimes/README.md, "Deno: no node: module on the start path").
+const args = typeof globalThis.Deno !== "undefined" ? globalThis.Deno.args : process.argv.slice(2);
+if (args[0] === "compare") {
   const { compare } = await import("../bench/compare.mjs");
-  process.exit(await compare(process.argv.slice(3)));
+  process.exit(await compare(args.slice(1)));
 }
 const bunx = typeof globalThis.Bun === "undefined" && typeof globalThis.Deno === "undefined" && process.env.npm_lifecycle_event === "bunx";
 if (bunx) {

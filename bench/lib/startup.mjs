@@ -48,6 +48,8 @@ function commands(runtime, workDir, config) {
     bare: [runner[0], [...runner[1], bare]],
     source,
     package: [runner[0], [...runner[1], join(ROOT, "bin/polyvoy.js"), "-c", config, "--concurrency", "1"]],
+    // Deno's floor without node compatibility (node:net alone loads ~35 ms of it; polyvoy's deno entry loads none to listen).
+    ...(runtime === "deno" && { bareNative: [runner[0], [...runner[1], join(workDir, "bare-deno-listener.mjs")]] }),
   };
 }
 
@@ -96,6 +98,7 @@ export async function measureStartup(ctx, log, runtimes = ["node", "bun", "deno"
     join(ctx.workDir, "bare-listener.mjs"),
     'import net from "node:net";\nnet.createServer(() => {}).listen(0, "127.0.0.1", () => console.error("listening on"));\n',
   );
+  writeFileSync(join(ctx.workDir, "bare-deno-listener.mjs"), 'const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });\nconsole.error("listening on");\nawait listener.accept();\n');
   const rows = [];
   for (const runtime of runtimes) {
     const config = join(ctx.workDir, `startup-${runtime}.json`);
@@ -151,5 +154,7 @@ export function renderStartup(startup) {
       `The package's first start on ${row.runtime}, before the table's runs (no code cache yet; it is written once start-up is over, and every start after it reads it): ${cell(first)}${first.cacheWritten ? "" : " — **the code cache was not written**, so the table's runs had none either"}.`,
     );
   }
+  const deno = startup.rows.find((row) => row.runtime === "deno" && row.bareNative);
+  if (deno) lines.push("", `Deno opening a \`Deno.listen\` listener instead of node:net: ${deno.bareNative.ms.toFixed(0)} ms (CPU ${deno.bareNative.cpuMs.toFixed(0)} ms), ${deno.bareNative.rssMiB.toFixed(0)} MiB.`);
   return lines.join("\n") + "\n";
 }

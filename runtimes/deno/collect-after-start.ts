@@ -5,19 +5,19 @@
  * "Start-up on bun and deno"). Deno exposes no gc() unless started with
  * `--v8-flags=--expose-gc`, so the flag is set for the moment a new context is made
  * (V8 installs `gc` in contexts created while it is on) and unset again at once. Later
- * requests are unaffected: their garbage is young and collected as before.
+ * requests are unaffected: their garbage is young and collected as before. node:v8 and
+ * node:vm are imported then, not at start (runtimes/README.md, "Deno: no node: module on
+ * the start path").
  */
-import process from "node:process";
 
 /** After `delayMs`, without keeping the process alive. */
 export function collectOnceAfterStart(delayMs: number, unrefTimer: (id: number) => void): void {
-  const id = setTimeout(collectNow, delayMs) as unknown as number;
+  const id = setTimeout(() => void collectNow(), delayMs) as unknown as number;
   unrefTimer(id);
 }
 
-function collectNow(): void {
-  const v8 = process.getBuiltinModule("node:v8");
-  const vm = process.getBuiltinModule("node:vm");
+async function collectNow(): Promise<void> {
+  const [v8, vm] = await Promise.all([import("node:v8"), import("node:vm")]);
   const exposed = typeof (globalThis as { gc?: unknown }).gc === "function";
   let gc: (() => void) | undefined = exposed ? (globalThis as unknown as { gc(): void }).gc : undefined;
   if (!gc) {

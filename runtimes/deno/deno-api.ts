@@ -40,11 +40,19 @@ export interface DenoGlobal {
   listen(options: { hostname: string; port: number; transport: "tcp"; reusePort?: boolean }): DenoListener;
   connect(options: { hostname: string; port: number; transport: "tcp" }): Promise<DenoConn>;
   readTextFile(path: string): Promise<string>;
+  /** For /sys/devices/system/cpu/online (deno-cpu-count.ts). */
+  readTextFileSync(path: string): string;
   readFile(path: string): Promise<Uint8Array>;
   readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
   stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean }>;
   open(path: string, options: { write: true; append: true; create: true; mode: number }): Promise<DenoFsFile>;
   addSignalListener(signal: string, handler: () => void): void;
+  /** The process's environment; `get` throws without --allow-env. */
+  readonly env: { get(name: string): string | undefined };
+  readonly pid: number;
+  /** The parent's pid, read anew each time (a getter: it changes when the process is reparented). */
+  readonly ppid: number;
+  kill(pid: number, signal: string): void;
   /** The deno executable, and the program's entry (a file: URL), to start worker processes (--concurrency). */
   execPath(): string;
   readonly mainModule: string;

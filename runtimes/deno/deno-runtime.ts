@@ -1,4 +1,3 @@
-import { setImmediate } from "node:timers";
 import type { AppendFile, ConnectOptions, DirectoryEntry, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
 import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
@@ -11,13 +10,17 @@ import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
+import { denoProcessHost, writeStderrSync } from "./deno-process-host.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
 import { watchDirectory } from "../kit/watch-directory.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
-import { cpuCount } from "../kit/cpu-count.ts";
-import { fileURLToPath } from "node:url";
+import { denoCpuCount } from "./deno-cpu-count.ts";
 
-const encoder = new TextEncoder();
+/**
+ * Deno's `setImmediate` global is node compatibility's: reading it loads node:timers (~10 ms
+ * of a start that needs none: runtimes/README.md), so the first defer reads it.
+ */
+let setImmediateOnce: ((callback: () => void) => unknown) | undefined;
 
 /** Accept until the listener closes; a transient accept error (EMFILE) only pauses it. */
 async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => void, isClosed: () => boolean): Promise<void> {
@@ -53,7 +56,7 @@ export function createDenoRuntime(): Runtime {
   // away between collections (see malloc-thresholds.ts).
   raiseMallocThresholds();
   // SIGUSR1 reopens access logs; it must never leave deno's inspector open (inspector-guard.ts).
-  guardInspector();
+  guardInspector(denoProcessHost, "later");
   return {
     name: "deno",
     version: Deno.version.deno,
@@ -92,7 +95,7 @@ export function createDenoRuntime(): Runtime {
     // After the I/O already delivered, as node's setImmediate. Not setTimeout(0): Deno
     // runs that 1–2 ms later, which held every released upstream connection that long
     // before reuse (measured: ~2.1 ms per setTimeout(0), ~8 µs per setImmediate).
-    defer: (callback) => void setImmediate(callback),
+    defer: (callback) => void (setImmediateOnce ??= globalThis.setImmediate)(callback),
     now: () => performance.now(),
     wallClock: () => Date.now(),
 
@@ -142,20 +145,19 @@ export function createDenoRuntime(): Runtime {
     // is unstable, so each worker runs with --unstable-net whatever the supervisor was given.
     // A worker has every permission (-A): spawning it took --allow-run already.
     workers: workerProcesses(
-      (argv) => spawnLauncher(Deno.execPath(), ["run", "-A", "--unstable-net", fileURLToPath(Deno.mainModule), ...argv]),
+      async (argv) => {
+        const { fileURLToPath } = await import("node:url");
+        return spawnLauncher(Deno.execPath(), ["run", "-A", "--unstable-net", fileURLToPath(Deno.mainModule), ...argv]);
+      },
       (signal, callback) => Deno.addSignalListener(signal, callback),
       // Deno.listen takes no inherited socket: each worker binds its own.
       "reuse-port",
+      denoProcessHost,
     ),
-    log: {
-      write(line) {
-        const bytes = encoder.encode(line);
-        for (let at = 0; at < bytes.length; ) at += Deno.stderr.writeSync(bytes.subarray(at));
-      },
-    },
+    log: { write: writeStderrSync },
     exit: (code) => Deno.exit(code),
     memoryUsage: () => Deno.memoryUsage().rss,
-    cpuCount,
+    cpuCount: denoCpuCount,
     // V8's heap in use plus external memory (array buffers included).
     heapUsage() {
       const usage = Deno.memoryUsage();

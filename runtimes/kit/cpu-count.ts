@@ -1,4 +1,4 @@
-import { availableParallelism, cpus } from "node:os";
+import { nodeOs } from "./builtins.ts";
 
 /**
  * The port's cpuCount (core/port.ts) through node:os, which Node, Bun and Deno all have:
@@ -6,11 +6,13 @@ import { availableParallelism, cpus } from "node:os";
  * get_nprocs, behind Envoy's std::thread::hardware_concurrency()); `availableParallelism()`
  * counts those its affinity mask allows (sched_getaffinity, as Envoy's --cpuset-threads).
  * Measured under `taskset -c 0` on a 2-CPU machine: node, bun and deno all say 2 and 1.
+ * node:os is loaded at the first call (builtins.ts).
  */
 export function cpuCount(which: "hardware" | "cpuset"): number {
   let count = 0;
   try {
-    count = which === "hardware" ? cpus().length : availableParallelism();
+    const os = nodeOs();
+    count = which === "hardware" ? os.cpus().length : os.availableParallelism();
   } catch {
     // /proc not readable, or the runtime's sys permission refused: the fallbacks below
   }

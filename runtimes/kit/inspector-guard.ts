@@ -15,10 +15,12 @@
  * listener keeps SIGUSR1 from killing it before the core asks for the signal, and
  * node:inspector is not loaded there (it costs Bun some 20 ms of start-up).
  * node:inspector is imported after the listener is installed, off the start-up path: until
- * it has loaded, a SIGUSR1 waits for it.
+ * it has loaded, a SIGUSR1 waits for it. The deno adapter defers that import until the
+ * proxy listens (`loadInspectorGuard`; on Deno it costs ~10 ms of node compatibility
+ * that the start would otherwise pay: runtimes/README.md); a SIGUSR1 before then loads it
+ * at once, and an inspector open then counts as the signal's doing.
  */
-import process from "node:process";
-import { setTimeout } from "node:timers";
+import { nodeProcessHost, type ProcessHost } from "./process-host.ts";
 
 /** How long after a SIGUSR1 an inspector the runtime opens is watched for. */
 const WATCH_MS = 1000;
@@ -30,12 +32,25 @@ let inspectorLoaded: Promise<void> | undefined;
 /** A SIGUSR1 came before node:inspector loaded: an inspector open then is the signal's doing, not the user's. */
 let signalledBeforeLoad = false;
 
-/** Install the guard (idempotent): main.ts files call it first thing, adapters again on creation. */
-export function guardInspector(): void {
+/** Where the guard listens and warns (the deno adapter's own, or node's `process`). */
+let host: ProcessHost = nodeProcessHost;
+
+/**
+ * Install the guard (idempotent): main.ts files call it first thing, adapters again on
+ * creation. `load: "later"` leaves node:inspector unloaded until `loadInspectorGuard()` or
+ * the first SIGUSR1.
+ */
+export function guardInspector(processHost: ProcessHost = nodeProcessHost, load: "now" | "later" = "now"): void {
   if (installed) return;
   installed = true;
-  process.on("SIGUSR1", onSigusr1);
-  if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") return;
+  host = processHost;
+  host.onSignal("SIGUSR1", onSigusr1);
+  if (load === "now") loadInspectorGuard();
+}
+
+/** Import node:inspector for the guard, if not done yet (never on Bun, which opens no inspector on a signal). */
+export function loadInspectorGuard(): void {
+  if (!installed || inspectorLoaded || typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") return;
   inspectorLoaded = import("node:inspector").then(
     (module) => {
       inspector = module;
@@ -48,6 +63,7 @@ export function guardInspector(): void {
 function onSigusr1(): void {
   if (!inspector) {
     signalledBeforeLoad = true;
+    loadInspectorGuard();
     void inspectorLoaded?.then(() => inspector && onSigusr1());
     return;
   }
@@ -61,10 +77,10 @@ function onSigusr1(): void {
       } catch {
         // nothing more we can do; the warning says so
       }
-      process.stderr.write(`polyvoy: the runtime opened its inspector on SIGUSR1 (${url}); ${inspectorUrl() === undefined ? "closed it" : "could not close it"}\n`);
+      host.writeError(`polyvoy: the runtime opened its inspector on SIGUSR1 (${url}); ${inspectorUrl() === undefined ? "closed it" : "could not close it"}\n`);
       return;
     }
-    if (Date.now() < deadline) setTimeout(check, 1).unref();
+    if (Date.now() < deadline) host.after(1, check);
   };
   check();
 }

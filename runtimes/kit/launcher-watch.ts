@@ -6,22 +6,20 @@
  * reparented: the parent pid changes) and stops as if sent SIGTERM. Started any other
  * way (a shell, systemd, a container) it does not watch: a daemon outlives its shell.
  */
-import process from "node:process";
-import { setInterval } from "node:timers";
+import { nodeProcessHost, type ProcessHost } from "./process-host.ts";
 
 const POLL_MS = 250;
 
 let watching = false;
 
-export function stopWithLauncher(): void {
-  if (watching || !process.env.npm_lifecycle_event) return;
+export function stopWithLauncher(host: ProcessHost = nodeProcessHost): void {
+  if (watching || !host.env("npm_lifecycle_event")) return;
   watching = true;
-  const parent = process.ppid;
-  const timer = setInterval(() => {
-    if (process.ppid === parent) return;
-    clearInterval(timer);
-    process.stderr.write(`polyvoy: the process that started it (pid ${parent}) is gone\n`);
-    process.kill(process.pid, "SIGTERM");
-  }, POLL_MS);
-  timer.unref();
+  const parent = host.ppid();
+  const stop = host.every(POLL_MS, () => {
+    if (host.ppid() === parent) return;
+    stop();
+    host.writeError(`polyvoy: the process that started it (pid ${parent}) is gone\n`);
+    host.terminateSelf();
+  });
 }

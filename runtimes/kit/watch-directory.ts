@@ -1,5 +1,6 @@
-import { watch, type FSWatcher } from "node:fs";
+import type { FSWatcher } from "node:fs";
 import type { DirectoryWatch } from "../../core/port.ts";
+import { nodeFs } from "./builtins.ts";
 import { toPortError } from "./errors.ts";
 
 /**
@@ -7,12 +8,13 @@ import { toPortError } from "./errors.ts";
  * implement it too). A directory, not the file: a file replaced by a rename (how
  * certificates are rotated, and what Envoy's watcher waits for) is a new inode that a
  * watch on the old one would never report. The watch does not keep the process alive.
+ * node:fs is loaded at the first watch (builtins.ts): only configs with watched files need it.
  */
 export function watchDirectory(path: string, onChange: (name: string | undefined) => void): DirectoryWatch {
   let watcher: FSWatcher;
   let closed = false;
   try {
-    watcher = watch(path, { persistent: false }, (_event, name) => {
+    watcher = nodeFs().watch(path, { persistent: false }, (_event, name) => {
       if (!closed) onChange(typeof name === "string" && name !== "" ? name : undefined);
     });
   } catch (err) {

@@ -12,8 +12,8 @@ import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "../..");
 
-/** The inputs reachable from `entry` through static imports only (what loads at start-up), and the runtime modules they import. */
-async function staticallyLoaded(entry: string, externals?: Set<string>): Promise<string[]> {
+/** The module graph of `entry` as esbuild bundles it (runtime modules left as imports). */
+async function moduleGraph(entry: string): Promise<Metafile> {
   const result = await build({
     entryPoints: [join(ROOT, entry)],
     bundle: true,
@@ -25,7 +25,38 @@ async function staticallyLoaded(entry: string, externals?: Set<string>): Promise
     external: ["node:*", "bun:*"],
     logLevel: "silent",
   });
-  return reachable(result.metafile, entry, externals);
+  return result.metafile;
+}
+
+/** The inputs reachable from `entry` through static imports only (what loads at start-up), and the runtime modules they import. */
+async function staticallyLoaded(entry: string, externals?: Set<string>): Promise<string[]> {
+  return reachable(await moduleGraph(entry), entry, externals);
+}
+
+/**
+ * The runtime modules (node:…) that `entry`'s one-file bundle imports statically, each with
+ * the files importing it. Every file the bundle holds counts, those reached through a
+ * dynamic import too: esbuild puts a bundled file's static imports of external modules at
+ * the top of the one file, so they load at start whenever the file is bundled.
+ */
+async function bundleStaticRuntimeImports(entry: string): Promise<Map<string, string[]>> {
+  const metafile = await moduleGraph(entry);
+  const imports = new Map<string, string[]>();
+  const seen = new Set<string>([entry]);
+  const queue = [entry];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    for (const imported of metafile.inputs[file]?.imports ?? []) {
+      if (imported.external) {
+        if (imported.kind !== "dynamic-import") imports.set(imported.path, [...(imports.get(imported.path) ?? []), file]);
+        continue;
+      }
+      if (seen.has(imported.path)) continue;
+      seen.add(imported.path);
+      queue.push(imported.path);
+    }
+  }
+  return imports;
 }
 
 function reachable(metafile: Metafile, entry: string, externals = new Set<string>()): string[] {
@@ -57,14 +88,28 @@ describe("start-up imports", () => {
     });
   }
 
-  for (const runtime of ["node", "bun", "deno"]) {
+  for (const runtime of ["node", "bun"]) {
     test(`runtimes/${runtime}/main.ts imports none of node:tls, node:crypto, node:http, node:zlib, node:dns at start (runtimes/kit/builtins.ts loads them on first use)`, async () => {
       const externals = new Set<string>();
       await staticallyLoaded(`runtimes/${runtime}/main.ts`, externals);
-      expect(externals.has("node:net") || externals.has("node:process")).toBe(true);
+      // What each imports at start for sure (node's sockets, the file services Bun shares with node): the check sees them.
+      expect(externals.has(runtime === "node" ? "node:net" : "node:fs")).toBe(true);
       expect([...externals].filter((path) => /^node:(tls|crypto|http|https|http2|zlib|dns)(\/|$)/.test(path))).toEqual([]);
     });
   }
+
+  // On Deno each node: module costs 10–40 ms of start-up to load (runtimes/README.md, "Deno:
+  // no node: module on the start path"): the deno entry imports them where a feature needs
+  // them (import(), or runtimes/kit/builtins.ts), never statically.
+  test("runtimes/deno/main.ts, bundled as dist/polyvoy-deno.js, imports no node: module statically, from any file it bundles", async () => {
+    const imports = await bundleStaticRuntimeImports("runtimes/deno/main.ts");
+    expect(Object.fromEntries(imports)).toEqual({});
+  });
+
+  test("the deno check sees a static node: import in a file reached only through a dynamic import, and only that", async () => {
+    const dynamicOnly = await bundleStaticRuntimeImports("test/unit/fixtures/startup-imports/dynamic-entry.ts");
+    expect([...dynamicOnly.keys()]).toEqual(["node:os"]);
+  });
 
   test("the check sees the config loader where it is imported statically", async () => {
     const loaded = await staticallyLoaded("core/config/load.ts");

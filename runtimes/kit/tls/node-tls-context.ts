@@ -1,9 +1,9 @@
 import type * as tls from "node:tls";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import type { X509Certificate } from "node:crypto";
-import { nodeCrypto, nodeTls } from "../builtins.ts";
+import { nodeBuffer, nodeCrypto, nodeEvents, nodeTls } from "../builtins.ts";
 import type { Duplex } from "node:stream";
-import { EventEmitter } from "node:events";
+import type { EventEmitter } from "node:events";
 import type { TlsCertificate, TlsClientOptions, TlsContext, TlsHandshakeCallbacks, TlsParams, TlsServerOptions, TlsServerSessionOptions } from "../../../core/port.ts";
 import { ENVOY_DEFAULT_CIPHER_SUITES, ENVOY_DEFAULT_ECDH_CURVES } from "../../../core/tls/tls-config.ts";
 
@@ -186,14 +186,14 @@ function serverEvents(contexts: readonly tls.SecureContext[], options: TlsServer
   const ocsp = limits.ocspStapling !== false && callbacks.onOcspRequest !== undefined;
   const cache = limits.sessionCache !== false && options.session?.disableStateful !== true;
   if (!ocsp && !cache) return undefined;
-  const server = Object.assign(new EventEmitter(), { _sharedCreds: contexts[0], _contexts: [] });
+  const server = Object.assign(new (nodeEvents().EventEmitter)(), { _sharedCreds: contexts[0], _contexts: [] });
   if (ocsp) {
     const certificates = options.certificates.map((c) => new (nodeCrypto().X509Certificate)(c.certificateChain).raw);
     server.on("OCSPRequest", (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => {
       const index = Math.max(0, certificates.findIndex((raw) => raw.equals(certificate)));
       const action = callbacks.onOcspRequest!(index);
       if (action === "fail") return done(new Error("OCSP staple required by ocsp_staple_policy but not available"));
-      done(null, action === "none" ? undefined : Buffer.from(action.buffer, action.byteOffset, action.byteLength));
+      done(null, action === "none" ? undefined : nodeBuffer().Buffer.from(action.buffer, action.byteOffset, action.byteLength));
     });
   }
   if (cache) {
@@ -286,6 +286,7 @@ function checkSession(session: TlsServerSessionOptions | undefined, limits: Node
  * every polyvoy given the same key file reads the others' tickets.
  */
 function nodeTicketKey(envoyKey: Uint8Array): Buffer {
+  const { Buffer } = nodeBuffer();
   const key = Buffer.from(envoyKey.buffer, envoyKey.byteOffset, envoyKey.byteLength);
   return Buffer.concat([key.subarray(0, 16), key.subarray(16, 32), key.subarray(48, 64)]);
 }

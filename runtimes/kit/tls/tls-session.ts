@@ -1,6 +1,5 @@
 import type * as tls from "node:tls";
-import { Buffer } from "node:buffer";
-import { nodeCrypto } from "../builtins.ts";
+import { nodeBuffer, nodeCrypto } from "../builtins.ts";
 import type { TlsPeerCertificate, TlsSession, TlsSubjectAltName } from "../../../core/port.ts";
 
 /** What a node:tls TLSSocket's finished handshake agreed, in the port's terms. */
@@ -71,7 +70,7 @@ function spkiSha256(der: Uint8Array): string {
 
 /** DER to PEM (RFC 7468 §2: base64 in lines of 64). */
 function toPem(der: Uint8Array): string {
-  const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64");
+  const base64 = nodeBuffer().Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64");
   return `-----BEGIN CERTIFICATE-----\n${base64.replace(/.{64}/g, "$&\n").replace(/\n$/, "")}\n-----END CERTIFICATE-----\n`;
 }
 

@@ -7,18 +7,23 @@ import type { SignalName, WorkerProcesses } from "../../../core/port.ts";
 import type { LaunchWorker } from "./worker-supervisor.ts";
 import { announce, stopWithSupervisor } from "./worker-side.ts";
 import { workerFromEnvironment } from "./worker-identity.ts";
+import { nodeProcessHost, type ProcessHost } from "../process-host.ts";
 
 export type { LaunchWorker, WorkerChild } from "./worker-supervisor.ts";
 export { spawnLauncher } from "./spawn-launcher.ts";
 
-/** `launcher(argv)` makes the function that starts one worker running this program with the command line `argv`. */
+/**
+ * `launcher(argv)` makes the function that starts one worker running this program with the
+ * command line `argv`; `host` is the process (node's `process` unless the adapter gives its own).
+ */
 export function workerProcesses(
   launcher: (argv: readonly string[]) => Promise<LaunchWorker>,
   onSignal: (signal: SignalName, callback: () => void) => void,
   sharing: WorkerProcesses["sharing"],
+  host: ProcessHost = nodeProcessHost,
 ): WorkerProcesses {
-  const worker = workerFromEnvironment();
-  if (worker) stopWithSupervisor();
+  const worker = workerFromEnvironment(host);
+  if (worker) stopWithSupervisor(host);
   return {
     worker: worker && { index: worker.index, count: worker.count },
     sharing,
@@ -28,7 +33,7 @@ export function workerProcesses(
       return new WorkerSupervisor(options, await launcher(options.argv), onSignal).run();
     },
     async announceStarted(admin) {
-      if (worker) await announce(worker, admin);
+      if (worker) await announce(worker, admin, host);
     },
   };
 }

@@ -1,11 +1,11 @@
-import process from "node:process";
 import type { LaunchWorker } from "./worker-supervisor.ts";
 
 /** Workers started with node:child_process (Bun and Deno): `command args…`, stdio shared with the supervisor. */
 export async function spawnLauncher(command: string, args: readonly string[]): Promise<LaunchWorker> {
-  const { spawn } = await import("node:child_process");
+  // Imported here, when workers are started: a single process never loads them (runtimes/README.md).
+  const [{ spawn }, { default: ownProcess }] = await Promise.all([import("node:child_process"), import("node:process")]);
   return (env) => {
-    const child = spawn(command, args, { stdio: "inherit", env: { ...process.env, ...env } });
+    const child = spawn(command, args, { stdio: "inherit", env: { ...ownProcess.env, ...env } });
     return {
       pid: child.pid,
       kill: (signal) => void child.kill(signal),

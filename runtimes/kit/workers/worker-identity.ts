@@ -3,8 +3,8 @@
  * these variables in its environment, and it announces itself in the supervisor's
  * private folder once its server has started (announce.ts).
  */
-import process from "node:process";
 import type { WorkerIdentity } from "../../../core/port.ts";
+import { nodeProcessHost, type ProcessHost } from "../process-host.ts";
 
 export const WORKER_ENV = {
   index: "POLYVOY_WORKER_INDEX",
@@ -18,10 +18,10 @@ export interface WorkerEnvironment extends WorkerIdentity {
 }
 
 /** This process's place among the workers, when a supervisor started it; undefined otherwise. */
-export function workerFromEnvironment(): WorkerEnvironment | undefined {
-  const index = Number(process.env[WORKER_ENV.index]);
-  const count = Number(process.env[WORKER_ENV.count]);
-  const folder = process.env[WORKER_ENV.folder];
+export function workerFromEnvironment(host: Pick<ProcessHost, "env"> = nodeProcessHost): WorkerEnvironment | undefined {
+  const index = Number(host.env(WORKER_ENV.index));
+  const count = Number(host.env(WORKER_ENV.count));
+  const folder = host.env(WORKER_ENV.folder);
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || index < 0 || index >= count || !folder) return undefined;
   return { index, count, folder };
 }

@@ -3,34 +3,34 @@
  * has started, and stop when the supervisor is gone (a SIGKILLed supervisor must not
  * leave workers holding the listeners' ports).
  */
-import { rename, writeFile } from "node:fs/promises";
-import process from "node:process";
-import { setInterval } from "node:timers";
 import type { SocketAddress } from "../../../core/port.ts";
+import type { ProcessHost } from "../process-host.ts";
 import { announcementPath, type Announcement, type WorkerEnvironment } from "./worker-identity.ts";
 
 const SUPERVISOR_POLL_MS = 250;
 
 /** Write the announcement whole: to a temp name, then renamed over the old one, so the supervisor never reads half of it. */
-export async function announce(worker: WorkerEnvironment, admin: SocketAddress | undefined): Promise<void> {
-  const announcement: Announcement = { pid: process.pid, ...(admin && { admin: { address: admin.address, port: admin.port } }) };
+export async function announce(worker: WorkerEnvironment, admin: SocketAddress | undefined, host: ProcessHost): Promise<void> {
+  // Imported here, in workers only: a single process never loads it (runtimes/README.md).
+  const { rename, writeFile } = await import("node:fs/promises");
+  const pid = host.pid();
+  const announcement: Announcement = { pid, ...(admin && { admin: { address: admin.address, port: admin.port } }) };
   const path = announcementPath(worker.folder, worker.index);
-  await writeFile(`${path}.${process.pid}.tmp`, JSON.stringify(announcement));
-  await rename(`${path}.${process.pid}.tmp`, path);
+  await writeFile(`${path}.${pid}.tmp`, JSON.stringify(announcement));
+  await rename(`${path}.${pid}.tmp`, path);
 }
 
 let watching = false;
 
 /** Reparented (the supervisor died): stop as if sent SIGTERM. */
-export function stopWithSupervisor(): void {
+export function stopWithSupervisor(host: ProcessHost): void {
   if (watching) return;
   watching = true;
-  const supervisor = process.ppid;
-  const timer = setInterval(() => {
-    if (process.ppid === supervisor) return;
-    clearInterval(timer);
-    process.stderr.write(`polyvoy: worker ${process.pid}: its supervisor (pid ${supervisor}) is gone\n`);
-    process.kill(process.pid, "SIGTERM");
-  }, SUPERVISOR_POLL_MS);
-  timer.unref();
+  const supervisor = host.ppid();
+  const stop = host.every(SUPERVISOR_POLL_MS, () => {
+    if (host.ppid() === supervisor) return;
+    stop();
+    host.writeError(`polyvoy: worker ${host.pid()}: its supervisor (pid ${supervisor}) is gone\n`);
+    host.terminateSelf();
+  });
 }

@@ -7,9 +7,7 @@
  * (admin-front.ts), signals passed on, and a worker that dies restarted (a thread
  * cannot die alone in Envoy; a process can).
  */
-import { mkdtemp, readFile, rm, unlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import type * as FsPromises from "node:fs/promises";
 import type { SignalName, SuperviseOptions } from "../../../core/port.ts";
 import { AdminFront } from "./admin-front.ts";
 import { announcementPath, WORKER_ENV, type Announcement } from "./worker-identity.ts";
@@ -49,6 +47,8 @@ export interface WorkerAdmin {
 export class WorkerSupervisor {
   private readonly slots: Slot[];
   private folder = "";
+  /** node:fs/promises, imported when the supervisor runs (on Deno no node: module loads at start: runtimes/README.md). */
+  private files!: Pick<typeof FsPromises, "readFile" | "rm" | "unlink">;
   private stopping = false;
   private exitCode = 0;
   private started = false;
@@ -72,7 +72,9 @@ export class WorkerSupervisor {
   /** Bind the admin, start the workers and resolve with the exit code once all have stopped. */
   async run(): Promise<number> {
     const done = new Promise<number>((resolve) => (this.finish = resolve));
-    this.folder = await mkdtemp(join(tmpdir(), "polyvoy-workers-"));
+    const [files, { tmpdir }, { join }] = await Promise.all([import("node:fs/promises"), import("node:os"), import("node:path")]);
+    this.files = files;
+    this.folder = await files.mkdtemp(join(tmpdir(), "polyvoy-workers-"));
     // The admin first, as a single process's: a port taken is an error before any worker starts.
     if (this.options.admin) {
       this.admin = new AdminFront(this, this.options.statsConfig);
@@ -81,7 +83,7 @@ export class WorkerSupervisor {
       } catch (err) {
         const { address, port } = this.options.admin;
         this.log.error(`admin listener cannot bind to ${address.includes(":") ? `[${address}]` : address}:${port}: ${describe(err)}`);
-        await rm(this.folder, { recursive: true, force: true });
+        await this.files.rm(this.folder, { recursive: true, force: true });
         return 1;
       }
     }
@@ -164,7 +166,7 @@ export class WorkerSupervisor {
   private async announcement(slot: Slot): Promise<Announcement | undefined> {
     if (slot.child === undefined || slot.pid === undefined) return undefined;
     try {
-      const announced = JSON.parse(await readFile(announcementPath(this.folder, slot.index), "utf8")) as Announcement;
+      const announced = JSON.parse(await this.files.readFile(announcementPath(this.folder, slot.index), "utf8")) as Announcement;
       // A restarted worker's predecessor's announcement is not this worker's.
       return announced.pid === slot.pid ? announced : undefined;
     } catch {
@@ -188,7 +190,7 @@ export class WorkerSupervisor {
   private onWorkerExit(slot: Slot, child: WorkerChild, code: number | null, signal: string | null): void {
     if (slot.child !== child) return;
     slot.child = undefined;
-    void unlink(announcementPath(this.folder, slot.index)).catch(() => {});
+    void this.files.unlink(announcementPath(this.folder, slot.index)).catch(() => {});
     const how = signal !== null ? `signal ${signal}` : `code ${code}`;
     if (this.stopping) {
       this.log.info(`worker ${slot.index} (pid ${child.pid}) exited with ${how}`);
@@ -217,7 +219,7 @@ export class WorkerSupervisor {
     clearTimeout(this.killTimer);
     void (async () => {
       await this.admin?.close();
-      await rm(this.folder, { recursive: true, force: true });
+      await this.files.rm(this.folder, { recursive: true, force: true });
       this.log.info("exiting");
       finish(this.exitCode);
     })();

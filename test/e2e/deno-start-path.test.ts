@@ -1,0 +1,136 @@
+/**
+ * On Deno the proxy's start path loads no node: module (runtimes/README.md, "Deno: no node:
+ * module on the start path"): each costs 10–40 ms. Static imports are checked over the
+ * bundle's module graph (test/unit/startup-imports.test.ts); this checks what that cannot
+ * see, the node compatibility Deno loads when a program first reads one of its globals
+ * (`process`, `Buffer`, `setImmediate`, …), started from the package's `bin/polyvoy.js` and
+ * deno bundle (from the sources, Deno itself loads node:module for the npm packages the
+ * sources import, before any of polyvoy runs). A preloaded module replaces those globals' getters with ones that report
+ * the first read on stderr. And on every runtime, the process guards that now run over the
+ * runtime's own APIs on Deno still stop a proxy started from a package script once its
+ * parent is gone (runtimes/kit/launcher-watch.ts).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CommandProcess } from "../support/command-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { entryCommand, ROOT, RUNTIMES, singleProcess } from "../support/proxy-process.ts";
+
+const DENO = join(ROOT, "node_modules/.bin/deno");
+/** Deno's globals that load node compatibility when first read. */
+const NODE_GLOBALS = ["process", "Buffer", "setImmediate", "clearImmediate", "global"];
+const TRAP = `
+for (const name of ${JSON.stringify(NODE_GLOBALS)}) {
+  const own = Object.getOwnPropertyDescriptor(globalThis, name);
+  if (!own) continue;
+  Object.defineProperty(globalThis, name, {
+    configurable: true,
+    enumerable: own.enumerable,
+    get() {
+      Object.defineProperty(globalThis, name, own);
+      const at = new Error().stack.split("\\n").slice(2, 5).join(" | ");
+      Deno.stderr.writeSync(new TextEncoder().encode(\`node global read: \${name} at \${at}\\n\`));
+      return own.get ? own.get.call(globalThis) : own.value;
+    },
+    set(value) {
+      Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: own.enumerable });
+    },
+  });
+}
+`;
+
+let folder: string;
+let config: string;
+
+beforeAll(async () => {
+  folder = mkdtempSync(join(tmpdir(), "polyvoy-deno-start-"));
+  writeFileSync(join(folder, "trap.mjs"), TRAP);
+  config = join(folder, "envoy.json");
+  const hcm = {
+    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    stat_prefix: "start",
+    route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "started" } } }] }] },
+    http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+  };
+  const listener = { name: "l", address: { socket_address: { address: "127.0.0.1", port_value: await freePort() } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: hcm }] }] };
+  writeFileSync(config, JSON.stringify({ static_resources: { listeners: [listener] } }));
+}, 60_000);
+
+afterAll(() => {
+  if (folder) rmSync(folder, { recursive: true, force: true });
+});
+
+/** Starts `entry` on deno with the trap preloaded; returns what it wrote to stderr up to its "listening on" line. */
+async function stderrUntilListening(entry: string): Promise<string> {
+  const proxy = new CommandProcess(DENO, ["run", "-A", "--preload", join(folder, "trap.mjs"), entry, "-c", config, "--concurrency", "1"], folder);
+  try {
+    await proxy.waitFor("listening on", 60_000);
+    return proxy.stderr.slice(0, proxy.stderr.indexOf("listening on"));
+  } finally {
+    await proxy.stop();
+  }
+}
+
+describe("deno's start path reads no node compatibility global", () => {
+  test("the trap reports a read (a script reading process.env)", async () => {
+    const script = join(folder, "reads-process.mjs");
+    writeFileSync(script, 'void process.env.HOME;\nDeno.stderr.writeSync(new TextEncoder().encode("listening on\\n"));\n');
+    expect(await stderrUntilListening(script)).toMatch(/node global read: process/);
+  }, 60_000);
+
+  test("from the package: bin/polyvoy.js and dist/polyvoy-deno.js", async () => {
+    execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", "deno"], { cwd: ROOT, stdio: "pipe" });
+    mkdirSync(join(folder, "pkg/bin"), { recursive: true });
+    mkdirSync(join(folder, "pkg/dist"));
+    for (const file of ["bin/polyvoy.js", "dist/polyvoy-deno.js"]) copyFileSync(join(ROOT, file), join(folder, "pkg", file));
+    writeFileSync(join(folder, "pkg/package.json"), JSON.stringify({ type: "module" }));
+    const before = await stderrUntilListening(join(folder, "pkg/bin/polyvoy.js"));
+    expect(before).toMatch(/starting on deno/);
+    expect(before).not.toMatch(/node global read/);
+  }, 180_000);
+});
+
+describe.each(RUNTIMES)("%s: started from a package script", (runtime) => {
+  test("the proxy stops once the process that started it is gone", async () => {
+    const [cmd, args] = entryCommand(runtime, singleProcess(["-c", config]));
+    const quoted = [cmd, ...args].map((arg) => `'${arg}'`).join(" ");
+    // A shell standing for npm: it starts the proxy, and is then killed without passing anything on.
+    const shell = spawn("sh", ["-c", `${quoted} & echo $! >&2; wait`], {
+      cwd: ROOT,
+      env: { ...process.env, npm_lifecycle_event: "start" },
+      detached: true,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    shell.stderr!.on("data", (d) => (stderr += d));
+    const deadline = Date.now() + 60_000;
+    while (!stderr.includes("listening on")) {
+      if (Date.now() > deadline) throw new Error(`not listening:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const pid = Number(stderr.split("\n")[0]);
+    expect(Number.isSafeInteger(pid)).toBe(true);
+    shell.kill("SIGKILL");
+    try {
+      while (alive(pid)) {
+        if (Date.now() > deadline + 10_000) throw new Error(`the proxy (pid ${pid}) outlived its launcher:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(stderr).toMatch(/the process that started it \(pid \d+\) is gone/);
+    } finally {
+      if (alive(pid)) process.kill(pid, "SIGKILL");
+    }
+  }, 90_000);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
