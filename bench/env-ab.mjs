@@ -95,7 +95,7 @@ async function main() {
         bootstrap = withPostgresListeners(bootstrap, ports, ctx.postgresOrigin.port);
       }
       writeFileSync(config, JSON.stringify(bootstrap));
-      const argv = wrapped(ctx.cpu.proxy, runner[0], [...runner[1], ...variant.args, join(ROOT, "bin/polyvoy.js"), "-c", config], ctx.nofile);
+      const argv = wrapped(ctx.cpu.proxy, runner[0], [...runner[1], ...variant.args, join(ROOT, "bin/polyvoy.js"), "-c", config, "--concurrency", "1"], ctx.nofile);
       const proc = new Proc(variant.name, argv, { env: { ...process.env, ...variant.env } });
       started.add(proc);
       try {
