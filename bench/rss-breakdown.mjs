@@ -12,6 +12,8 @@
 //   --seconds S        load seconds (default 10), sampled every 0.3 s
 //   --args JSON        extra runtime flags for the polyvoy targets (e.g. '["--max-semi-space-size=4"]')
 //   --env JSON         extra environment for the polyvoy targets
+//   --before DIR       also polyvoy from DIR/bin/polyvoy.js (a copy of bin/, dist/ and package.json
+//                      of another build) as target "<id>@before", alternating with this tree's
 //   --no-probe         no preloaded probe (its own cost is a few hundred KiB)
 //   --rounds N         (default 1)
 import { join } from "node:path";
@@ -24,7 +26,7 @@ import { BENCH, BIN, Proc, ROOT, cpuPlan, nofileHardLimit, run, waitReady, wrapp
 import { polyvoyConfig } from "./lib/targets.mjs";
 import { readSmaps, classify, anonRegions } from "./lib/smaps.mjs";
 
-const o = { targets: ["polyvoy-node-package", "node-http-proxy"], seconds: 10, args: [], env: {}, probe: true, build: true, rounds: 1 };
+const o = { targets: ["polyvoy-node-package", "node-http-proxy"], seconds: 10, args: [], env: {}, probe: true, build: true, rounds: 1, before: null };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const value = () => argv[++i];
@@ -40,6 +42,9 @@ for (let i = 0; i < argv.length; i++) {
       break;
     case "--env":
       o.env = JSON.parse(value());
+      break;
+    case "--before":
+      o.before = value();
       break;
     case "--no-probe":
       o.probe = false;
@@ -69,7 +74,7 @@ const started = new Set();
 async function startTarget(id) {
   const port = await freePort();
   const probeFile = join(workDir, `${id}.probe.json`);
-  const pkg = /^polyvoy-(node|bun|deno)-package$/.exec(id);
+  const pkg = /^polyvoy-(node|bun|deno)-package(@before)?$/.exec(id);
   const runtime = pkg ? pkg[1] : PEER[id]?.[0];
   if (!runtime) throw new Error(`unknown target ${id}`);
   const [cmd, pre] = RUNTIME[runtime];
@@ -80,7 +85,7 @@ async function startTarget(id) {
     const config = join(workDir, `${id}.json`);
     writeFileSync(config, JSON.stringify(polyvoyConfig(port, ctx.origin.port)));
     // one worker, in this process, as the peers run (the default is one per hardware thread)
-    args = [...pre, ...probe, ...o.args, join(ROOT, "bin/polyvoy.js"), "-c", config, "--concurrency", "1"];
+    args = [...pre, ...probe, ...o.args, join(pkg[2] ? o.before : ROOT, "bin/polyvoy.js"), "-c", config, "--concurrency", "1"];
     env = { ...env, ...o.env };
   } else args = [...pre, ...probe, join(PEERS, PEER[id][1]), String(port), String(ctx.origin.port)];
   const proc = new Proc(id, wrapped(ctx.cpu.proxy, cmd, args, ctx.nofile), { env });
@@ -166,7 +171,12 @@ async function main() {
   started.add(ctx.origin.proc);
   console.log(`load average ${os.loadavg()[0].toFixed(1)}; polyvoy args ${JSON.stringify(o.args)} env ${JSON.stringify(o.env)}`);
   const all = [];
-  for (let round = 1; round <= o.rounds; round++) for (const id of o.targets) all.push(await measure(id));
+  const ids = o.targets.flatMap((id) => (o.before && id.endsWith("-package") ? [`${id}@before`, id] : [id]));
+  for (let round = 1; round <= o.rounds; round++) {
+    // the order rotates from round to round
+    const shift = (round - 1) % ids.length;
+    for (const id of [...ids.slice(shift), ...ids.slice(0, shift)]) all.push(await measure(id));
+  }
   console.log(`\nsummary (MiB, smaps total): ${all.map((r) => `${r.id} ${MiB(r.idle)} → ${MiB(r.peak)}`).join("; ")}; load average ${os.loadavg()[0].toFixed(1)}`);
 }
 
