@@ -9,7 +9,8 @@
 // did not fall. The variant "base" (no change) is always measured.
 //
 //   --runtime node|bun|deno   (default node)
-//   --variant JSON            {"name", "env": {…}, "args": [runtime flags before the script]}; repeatable
+//   --variant JSON            {"name", "env": {…}, "args": [runtime flags before the script],
+//                             "root": a copy of another build's bin/, dist/ and package.json}; repeatable
 //   --scenarios a,b           throughput scenarios (default get-64c,body-1m,upload-1m; postgres and
 //                             postgres-filter add the PostgreSQL origin and listeners)
 //   --rounds N --seconds S --warmup S   (default 3, 5, 2)
@@ -26,7 +27,7 @@ import { polyvoyConfig, withPostgresListeners } from "./lib/targets.mjs";
 import { median } from "./lib/report.mjs";
 
 function parse(argv) {
-  const o = { build: true, runtime: "node", variants: [{ name: "base", env: {}, args: [] }], scenarios: ["get-64c", "body-1m", "upload-1m"], rounds: 3, seconds: 5, warmup: 2 };
+  const o = { build: true, runtime: "node", variants: [{ name: "base", env: {}, args: [], root: ROOT }], scenarios: ["get-64c", "body-1m", "upload-1m"], rounds: 3, seconds: 5, warmup: 2 };
   for (let i = 0; i < argv.length; i++) {
     const value = () => argv[++i];
     switch (argv[i]) {
@@ -36,7 +37,7 @@ function parse(argv) {
       case "--variant": {
         const v = JSON.parse(value());
         if (!v.name) throw new Error("--variant needs a name");
-        o.variants.push({ name: v.name, env: v.env ?? {}, args: v.args ?? [] });
+        o.variants.push({ name: v.name, env: v.env ?? {}, args: v.args ?? [], root: v.root ?? ROOT });
         break;
       }
       case "--scenarios":
@@ -95,7 +96,7 @@ async function main() {
         bootstrap = withPostgresListeners(bootstrap, ports, ctx.postgresOrigin.port);
       }
       writeFileSync(config, JSON.stringify(bootstrap));
-      const argv = wrapped(ctx.cpu.proxy, runner[0], [...runner[1], ...variant.args, join(ROOT, "bin/polyvoy.js"), "-c", config], ctx.nofile);
+      const argv = wrapped(ctx.cpu.proxy, runner[0], [...runner[1], ...variant.args, join(variant.root, "bin/polyvoy.js"), "-c", config, "--concurrency", "1"], ctx.nofile);
       const proc = new Proc(variant.name, argv, { env: { ...process.env, ...variant.env } });
       started.add(proc);
       try {

@@ -335,7 +335,10 @@ export const TARGETS = [
       const config = join(ctx.workDir, `polyvoy-${runtime}-package.json`);
       writeFileSync(config, JSON.stringify(polyvoyConfig(port, ctx.origin.port), null, 2));
       const runner = { node: [process.execPath, []], bun: [join(BIN, "bun"), []], deno: [join(BIN, "deno"), ["run", "-A"]] }[runtime];
-      return { port, proc: proxy(ctx, `polyvoy on ${runtime} from the package`, runner[0], [...runner[1], join(ROOT, "bin/polyvoy.js"), "-c", config]) };
+      // One worker in this process, as every other target runs: unset, --concurrency is one
+      // worker process per hardware thread plus a supervisor (three processes here).
+      const argv = [...runner[1], join(ROOT, "bin/polyvoy.js"), "-c", config, "--concurrency", "1"];
+      return { port, proc: proxy(ctx, `polyvoy on ${runtime} from the package`, runner[0], argv) };
     },
   })),
   {

@@ -8,7 +8,6 @@ import { importModule } from "../kit/import-module.ts";
 import { verifySignature } from "../kit/web-crypto-verify.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
-import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { denoProcessHost, writeStderrSync } from "./deno-process-host.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
@@ -52,9 +51,6 @@ function connect(options: ConnectOptions): Socket {
 
 /** The port over Deno.listen / Deno.connect. */
 export function createDenoRuntime(): Runtime {
-  // Deno's V8 takes our read buffers from glibc's malloc; keep glibc from trimming them
-  // away between collections (see malloc-thresholds.ts).
-  raiseMallocThresholds();
   // SIGUSR1 reopens access logs; it must never leave deno's inspector open (inspector-guard.ts).
   guardInspector(denoProcessHost, "later");
   return {

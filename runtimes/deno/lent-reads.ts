@@ -1,4 +1,5 @@
 import { MAX_READ } from "./read-sizer.ts";
+import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 
 /**
  * Deno's read buffers, lent to onData (port.ts) and read into again once nothing holds
@@ -38,7 +39,11 @@ export function lend(buffer: Uint8Array, n: number, deliver: (data: Uint8Array) 
 
 /** A buffer to read `size` bytes into: a spare one when full-size. */
 export function readBuffer(size: number): Uint8Array {
-  return (size === MAX_READ && pool.pop()) || new Uint8Array(size);
+  if (size !== MAX_READ) return new Uint8Array(size);
+  // Deno's V8 mallocs ArrayBuffers: the first full-size read buffer (a body streaming) is
+  // when glibc's thresholds go up (malloc-thresholds.ts).
+  raiseMallocThresholds();
+  return pool.pop() ?? new Uint8Array(size);
 }
 
 /** A buffer the reader no longer uses (its size changed) and nothing holds: keep it for reuse. */

@@ -24,15 +24,27 @@
  * needed again; 8 MiB still keeps what large bodies free between two collections, a
  * smaller block does not (docs/performance.md, "RSS under load").
  *
+ * Only once a body streams (the adapters call this at the first read that fills a
+ * streaming-size buffer), not at startup: the thresholds are global, and every thread's
+ * malloc arena then keeps up to twice the block of what it freed. V8 compiles llhttp's
+ * WebAssembly with TurboFan on a background thread at the first requests, ~35 MiB of
+ * compiler memory freed at once: with the thresholds raised at startup that thread's
+ * arena kept 14 MiB of it for the process's life (node: 81 MiB idle instead of 65), where
+ * glibc's default returns it. A proxy of small requests never needs the raise.
+ *
  * Harmless elsewhere: with GLIBC_TUNABLES setting a malloc threshold glibc ignores the
- * dynamic rule, and under another allocator it costs one 8 MiB allocation and free at
- * startup (glibc's calloc skips zeroing fresh mmap'd pages, so there it touches nothing).
+ * dynamic rule, and under another allocator it costs one 8 MiB allocation and free
+ * (glibc's calloc skips zeroing fresh mmap'd pages, so there it touches nothing).
  * Bun's adapter does not call it: Bun's ArrayBuffers do not come from glibc's malloc.
- * V8 frees the block at its first collection, which startup itself triggers.
+ * V8 frees the block at its next collection, which bulk reads soon trigger.
  */
 export function raiseMallocThresholds(): void {
+  if (raised) return;
+  raised = true;
   void new ArrayBuffer(WARMUP_BLOCK_BYTES);
 }
+
+let raised = false;
 
 /** See above: twice this is the freed heap top glibc keeps. */
 const WARMUP_BLOCK_BYTES = 8 << 20;

@@ -6,7 +6,6 @@ import { toPortError } from "../kit/errors.ts";
 import { NodeSocket } from "./node-socket.ts";
 import { SocketReads } from "./socket-reads.ts";
 import { readThrough } from "./accepted-socket.ts";
-import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeNativeTlsCapability } from "./node-tls.ts";
 
@@ -18,10 +17,6 @@ function connect(options: ConnectOptions): Socket {
 
 /** The port over Node's `net`, timers and process. */
 export function createNodeRuntime(): Runtime {
-  // node's ArrayBuffers are malloc'd (and so are the fresh 64 KiB buffers it reads into
-  // where we do not give it ours: a node without the internals accepted-socket.ts uses);
-  // keep glibc from trimming them away between collections (see malloc-thresholds.ts).
-  raiseMallocThresholds();
   // SIGUSR1 reopens access logs; it must never open node's inspector (inspector-guard.ts).
   guardInspector();
   return {

@@ -4,7 +4,8 @@ import { ReadDisableCount } from "../kit/read-disable-count.ts";
 import { toPortError } from "../kit/errors.ts";
 import { detachedHandler } from "../kit/detached-handler.ts";
 import { HeldReads } from "../kit/held-reads.ts";
-import { noteQueuedWrite, type SocketReads } from "./socket-reads.ts";
+import { noteQueuedWrite, STREAMING_READ, type SocketReads } from "./socket-reads.ts";
+import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 
 /**
  * The port's Socket over a node `net.Socket`. Node buffers every write itself, so
@@ -39,7 +40,13 @@ export class NodeSocket implements Socket {
     // peer's delayed ACK (~40 ms).
     socket.setNoDelay(true);
     if (buffers) buffers.attach(socket, (data) => this.onRead(data));
-    else socket.on("data", (data: Uint8Array) => this.onRead(data));
+    else {
+      socket.on("data", (data: Uint8Array) => {
+        // node's own fresh 64 KiB buffers: a large read is a streaming body (malloc-thresholds.ts)
+        if (data.byteLength >= STREAMING_READ) raiseMallocThresholds();
+        this.onRead(data);
+      });
+    }
     socket.on("end", () => {
       this.ended = true;
       if (!this.heldReads.holdEnd()) this.handler.onEnd();

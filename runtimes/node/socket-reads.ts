@@ -1,5 +1,6 @@
 import type * as net from "node:net";
 import { keepBytes } from "../../core/util/bytes.ts";
+import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
 
 /**
  * Where node reads a socket: into buffers we reuse, through net's `onread` option,
@@ -24,7 +25,7 @@ import { keepBytes } from "../../core/util/bytes.ts";
 /** One buffer's size: node's own read size. */
 const ARENA_BYTES = 64 * 1024;
 /** A read this large means a body is streaming: the socket gets a buffer of its own. */
-const STREAMING_READ = 8 * 1024;
+export const STREAMING_READ = 8 * 1024;
 /** Own buffers kept for reuse after their sockets stopped streaming (1 MiB). */
 const SPARE_ARENAS = 16;
 
@@ -37,6 +38,15 @@ const shared = new Uint8Array(ARENA_BYTES);
 const spare: Uint8Array[] = [];
 
 function ignoreData(): void {}
+
+/**
+ * A new buffer for a streaming socket. node's ArrayBuffers are malloc'd, and the first
+ * streaming read is when glibc's thresholds go up (malloc-thresholds.ts).
+ */
+function streamingBuffer(): Uint8Array {
+  raiseMallocThresholds();
+  return new Uint8Array(ARENA_BYTES);
+}
 
 /** The buffer lent to the onData running now, and whether a queued write kept part of it. */
 let lentNow: ArrayBufferLike | undefined;
@@ -96,7 +106,7 @@ export class SocketReads {
 
   /** node asks for the buffer of the next read (when the socket is made, then after each read). */
   private nextBuffer(): Uint8Array {
-    if (this.lastRead >= STREAMING_READ && !this.socket?.destroyed) return (this.own ??= spare.pop() ?? new Uint8Array(ARENA_BYTES));
+    if (this.lastRead >= STREAMING_READ && !this.socket?.destroyed) return (this.own ??= spare.pop() ?? streamingBuffer());
     this.release();
     return shared;
   }
