@@ -7,7 +7,6 @@
  * first use; where the rest goes"). The first call loads the module synchronously, so the
  * callers stay synchronous.
  */
-import process from "node:process";
 import type * as Crypto from "node:crypto";
 import type * as DnsPromises from "node:dns/promises";
 import type * as Http from "node:http";

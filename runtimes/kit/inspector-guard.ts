@@ -17,7 +17,6 @@
  * node:inspector is imported after the listener is installed, off the start-up path: until
  * it has loaded, a SIGUSR1 waits for it.
  */
-import process from "node:process";
 import { setTimeout } from "node:timers";
 
 /** How long after a SIGUSR1 an inspector the runtime opens is watched for. */

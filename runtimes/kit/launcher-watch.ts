@@ -6,7 +6,6 @@
  * reparented: the parent pid changes) and stops as if sent SIGTERM. Started any other
  * way (a shell, systemd, a container) it does not watch: a daemon outlives its shell.
  */
-import process from "node:process";
 import { setInterval } from "node:timers";
 
 const POLL_MS = 250;

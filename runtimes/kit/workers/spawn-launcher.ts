@@ -1,4 +1,3 @@
-import process from "node:process";
 import type { LaunchWorker } from "./worker-supervisor.ts";
 
 /** Workers started with node:child_process (Bun and Deno): `command args…`, stdio shared with the supervisor. */

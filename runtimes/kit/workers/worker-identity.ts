@@ -3,7 +3,6 @@
  * these variables in its environment, and it announces itself in the supervisor's
  * private folder once its server has started (announce.ts).
  */
-import process from "node:process";
 import type { WorkerIdentity } from "../../../core/port.ts";
 
 export const WORKER_ENV = {

@@ -4,7 +4,6 @@
  * leave workers holding the listeners' ports).
  */
 import { rename, writeFile } from "node:fs/promises";
-import process from "node:process";
 import { setInterval } from "node:timers";
 import type { SocketAddress } from "../../../core/port.ts";
 import { announcementPath, type Announcement, type WorkerEnvironment } from "./worker-identity.ts";
