@@ -1,4 +1,4 @@
-import { availableParallelism, cpus } from "node:os";
+import { nodeOs } from "./builtins.ts";
 
 /**
  * The port's cpuCount (core/port.ts) through node:os, which Node, Bun and Deno all have:
@@ -10,7 +10,7 @@ import { availableParallelism, cpus } from "node:os";
 export function cpuCount(which: "hardware" | "cpuset"): number {
   let count = 0;
   try {
-    count = which === "hardware" ? cpus().length : availableParallelism();
+    count = which === "hardware" ? nodeOs().cpus().length : nodeOs().availableParallelism();
   } catch {
     // /proc not readable, or the runtime's sys permission refused: the fallbacks below
   }

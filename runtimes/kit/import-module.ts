@@ -1,5 +1,4 @@
-import { isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { nodePath, nodeUrl } from "./builtins.ts";
 
 /**
  * The port's importModule on every runtime: a path from the config, relative to the
@@ -9,6 +8,6 @@ import { pathToFileURL } from "node:url";
  * Deno import .ts as well.
  */
 export function importModule(path: string): Promise<unknown> {
-  const absolute = isAbsolute(path) ? path : resolve(path);
-  return import(pathToFileURL(absolute).href);
+  const absolute = nodePath().isAbsolute(path) ? path : nodePath().resolve(path);
+  return import(nodeUrl().pathToFileURL(absolute).href);
 }

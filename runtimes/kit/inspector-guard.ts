@@ -17,7 +17,7 @@
  * node:inspector is imported after the listener is installed, off the start-up path: until
  * it has loaded, a SIGUSR1 waits for it.
  */
-import { setTimeout } from "node:timers";
+import { nodeTimers } from "./builtins.ts";
 
 /** How long after a SIGUSR1 an inspector the runtime opens is watched for. */
 const WATCH_MS = 1000;
@@ -63,7 +63,7 @@ function onSigusr1(): void {
       process.stderr.write(`polyvoy: the runtime opened its inspector on SIGUSR1 (${url}); ${inspectorUrl() === undefined ? "closed it" : "could not close it"}\n`);
       return;
     }
-    if (Date.now() < deadline) setTimeout(check, 1).unref();
+    if (Date.now() < deadline) nodeTimers().setTimeout(check, 1).unref();
   };
   check();
 }

@@ -6,7 +6,7 @@
  * reparented: the parent pid changes) and stops as if sent SIGTERM. Started any other
  * way (a shell, systemd, a container) it does not watch: a daemon outlives its shell.
  */
-import { setInterval } from "node:timers";
+import { nodeTimers } from "./builtins.ts";
 
 const POLL_MS = 250;
 
@@ -16,7 +16,7 @@ export function stopWithLauncher(): void {
   if (watching || !process.env.npm_lifecycle_event) return;
   watching = true;
   const parent = process.ppid;
-  const timer = setInterval(() => {
+  const timer = nodeTimers().setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
     process.stderr.write(`polyvoy: the process that started it (pid ${parent}) is gone\n`);

@@ -67,6 +67,12 @@ describe("start-up imports", () => {
     });
   }
 
+  test("runtimes/bun/main.ts imports only node:fs, node:buffer, node:events and bun:jsc at start (Bun compiles each node: module it loads)", async () => {
+    const externals = new Set<string>();
+    await staticallyLoaded("runtimes/bun/main.ts", externals);
+    expect([...externals].sort()).toEqual(["bun:jsc", "node:buffer", "node:events", "node:fs"]);
+  });
+
   test("the Bun entry's modules use the global process, not node:process's default export", async () => {
     // esbuild's CommonJS bundle (the Bun entry, for its bytecode) copies every property of a
     // module imported as a whole; on Bun that builds process.stdin, stdout and stderr as Node

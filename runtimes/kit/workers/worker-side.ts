@@ -3,8 +3,7 @@
  * has started, and stop when the supervisor is gone (a SIGKILLed supervisor must not
  * leave workers holding the listeners' ports).
  */
-import { rename, writeFile } from "node:fs/promises";
-import { setInterval } from "node:timers";
+import { nodeFsPromises, nodeTimers } from "../builtins.ts";
 import type { SocketAddress } from "../../../core/port.ts";
 import { announcementPath, type Announcement, type WorkerEnvironment } from "./worker-identity.ts";
 
@@ -14,6 +13,7 @@ const SUPERVISOR_POLL_MS = 250;
 export async function announce(worker: WorkerEnvironment, admin: SocketAddress | undefined): Promise<void> {
   const announcement: Announcement = { pid: process.pid, ...(admin && { admin: { address: admin.address, port: admin.port } }) };
   const path = announcementPath(worker.folder, worker.index);
+  const { rename, writeFile } = nodeFsPromises();
   await writeFile(`${path}.${process.pid}.tmp`, JSON.stringify(announcement));
   await rename(`${path}.${process.pid}.tmp`, path);
 }
@@ -25,7 +25,7 @@ export function stopWithSupervisor(): void {
   if (watching) return;
   watching = true;
   const supervisor = process.ppid;
-  const timer = setInterval(() => {
+  const timer = nodeTimers().setInterval(() => {
     if (process.ppid === supervisor) return;
     clearInterval(timer);
     process.stderr.write(`polyvoy: worker ${process.pid}: its supervisor (pid ${supervisor}) is gone\n`);
