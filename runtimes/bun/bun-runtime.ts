@@ -1,6 +1,6 @@
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
 import { heapStats } from "bun:jsc";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { processServices } from "../kit/process-services.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
 import { toPortError } from "../kit/errors.ts";
@@ -122,12 +122,15 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
     // asynchronous read starts its file thread pool, and the event loop, idle while it
     // waits, runs a full collection: the config's read then cost ~10 ms at start-up
     // instead of ~1 (docs/performance.md, "Start-up on bun and deno").
+    // A FIFO or a device (`-c /dev/stdin`, `-c <(…)`) is read as before: a blocking read
+    // there would wait for its writer.
     readTextFile: (path) => {
       try {
-        return Promise.resolve(readFileSync(path, "utf8"));
+        if (statSync(path).isFile()) return Promise.resolve(readFileSync(path, "utf8"));
       } catch (err) {
         return Promise.reject(toPortError(err));
       }
+      return processServices.readTextFile(path);
     },
     // Workers: this program again in Bun child processes, listening with SO_REUSEPORT (Bun.listen without exclusive).
     workers: workerProcesses(
