@@ -1,5 +1,6 @@
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
 import { heapStats } from "bun:jsc";
+import { readFileSync, statSync } from "node:fs";
 import { processServices } from "../kit/process-services.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
 import { toPortError } from "../kit/errors.ts";
@@ -7,6 +8,7 @@ import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts"
 import { BunSocket } from "./bun-socket.ts";
 import { DEFAULT_READS_PER_EDEN_COLLECTION, EdenCollections } from "./eden-collections.ts";
 import { bunTlsCapability } from "./bun-tls.ts";
+import { writeStderr } from "./bun-stderr.ts";
 
 /** Set by createBunRuntime; the handlers below are shared by every socket. */
 let edenCollections = new EdenCollections(0);
@@ -114,6 +116,22 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
     tls: bunTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: false, ticketKeys: false, ocspStapling: false, sessionCache: false }, connect),
 
     ...processServices,
+    log: { write: writeStderr },
+    // Read at once, as Envoy reads files on its main thread (a blocking read:
+    // source/common/filesystem/posix/filesystem_impl.cc, fileReadToEnd). On Bun the first
+    // asynchronous read starts its file thread pool, and the event loop, idle while it
+    // waits, runs a full collection: the config's read then cost ~10 ms at start-up
+    // instead of ~1 (docs/performance.md, "Start-up on bun and deno").
+    // A FIFO or a device (`-c /dev/stdin`, `-c <(…)`) is read as before: a blocking read
+    // there would wait for its writer.
+    readTextFile: (path) => {
+      try {
+        if (statSync(path).isFile()) return Promise.resolve(readFileSync(path, "utf8"));
+      } catch (err) {
+        return Promise.reject(toPortError(err));
+      }
+      return processServices.readTextFile(path);
+    },
     // Workers: this program again in Bun child processes, listening with SO_REUSEPORT (Bun.listen without exclusive).
     workers: workerProcesses(
       (argv) => spawnLauncher(process.execPath, [...process.execArgv, ...workerEntry(), ...argv]),

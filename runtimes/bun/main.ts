@@ -3,13 +3,14 @@
 import "../kit/process-guards.ts";
 import { runMain } from "../../core/main.ts";
 import { createBunRuntime } from "./bun-runtime.ts";
+import { writeStderr } from "./bun-stderr.ts";
 
 let runtime;
 try {
   runtime = createBunRuntime();
 } catch (err) {
   // A bad setting in the environment: one line, as a bad config gets, and nothing starts.
-  process.stderr.write(`environment: ${(err as Error).message}\n`);
+  writeStderr(`environment: ${(err as Error).message}\n`);
   process.exit(1);
 }
 // No top-level await: the package's entry is CommonJS, for Bun's bytecode

@@ -1,6 +1,5 @@
 import { SerialAppendFile } from "./serial-append-file.ts";
 import { close as fsClose, open as fsOpen, write as fsWrite } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
 import type { AppendFile, DirectoryEntry, Runtime } from "../../core/port.ts";
 import { toPortError } from "./errors.ts";
 import { randomBytes } from "./random-bytes.ts";
@@ -10,6 +9,7 @@ import { importModule } from "./import-module.ts";
 import { verifySignature } from "./web-crypto-verify.ts";
 import { watchDirectory } from "./watch-directory.ts";
 import { cpuCount } from "./cpu-count.ts";
+import { nodeFsPromises } from "./builtins.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -23,8 +23,8 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   wallClock: () => Date.now(),
   // getaddrinfo for the addresses; DNS TTLs from node:dns's own resolver (c-ares in both).
   resolve: (host, family, options) => resolveWithNodeDns(host, family, options, true),
-  readTextFile: (path) => readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
-  readFileBytes: (path) => readFile(path).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch((err: unknown) => Promise.reject(toPortError(err))),
+  readTextFile: (path) => nodeFsPromises().readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
+  readFileBytes: (path) => nodeFsPromises().readFile(path).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch((err: unknown) => Promise.reject(toPortError(err))),
   watchDirectory,
   readDirectory,
   openAppendFile,
@@ -98,6 +98,7 @@ function writeAll(fd: number, data: Uint8Array): Promise<void> {
 
 /** The port's readDirectory through node:fs: a symbolic link is stat()ed for what it points to. */
 async function readDirectory(path: string): Promise<DirectoryEntry[]> {
+  const { readdir, stat } = nodeFsPromises();
   const entries = await readdir(path, { withFileTypes: true }).catch((err: unknown) => Promise.reject(toPortError(err)));
   return Promise.all(
     entries.map(async (entry): Promise<DirectoryEntry> => {

@@ -5,6 +5,8 @@
  * virtual: where the suite waits, it waits on the runtime's own timers. A new adapter
  * passes this before anything else.
  */
+import { execFileSync } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { Listener, Runtime } from "../../core/port.ts";
@@ -421,6 +423,19 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
   test("the small-array preference is declared where the engine wants arrays of their own (bun), absent elsewhere", () => {
     // port.ts, ownSmallArrays: the core makes small arrays one by one on such a runtime.
     expect(runtime.ownSmallArrays === true).toBe(target.name === "bun");
+  });
+
+  test.skipIf(target.virtual)("readTextFile: a missing file rejects with ENOENT; a FIFO is read once its writer comes (the call never waits for it)", async () => {
+    const temp = target.makeTempDir(runtime);
+    cleanups.push(() => temp.remove());
+    await expect(runtime.readTextFile(join(temp.path, "missing.yaml"))).rejects.toMatchObject({ code: "ENOENT" });
+    // `-c <(…)` or a named pipe: a blocking read inside the call would wait for a writer
+    // that only comes after it returns (the Bun adapter reads regular files at once).
+    const fifo = join(temp.path, "config.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const reading = runtime.readTextFile(fifo);
+    await writeFile(fifo, "static_resources: {}\n");
+    expect(await reading).toBe("static_resources: {}\n");
   });
 
   test("resolve, readTextFile and memoryUsage", async () => {

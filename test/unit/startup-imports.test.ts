@@ -9,6 +9,7 @@
 import { describe, expect, test } from "vitest";
 import { build, type Metafile } from "esbuild";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
 
 const ROOT = join(import.meta.dirname, "../..");
 
@@ -109,6 +110,22 @@ describe("start-up imports", () => {
   test("the deno check sees a static node: import in a file reached only through a dynamic import, and only that", async () => {
     const dynamicOnly = await bundleStaticRuntimeImports("test/unit/fixtures/startup-imports/dynamic-entry.ts");
     expect([...dynamicOnly.keys()]).toEqual(["node:os"]);
+  });
+
+  test("runtimes/bun/main.ts imports only node:fs, node:buffer, node:events and bun:jsc at start (Bun compiles each node: module it loads)", async () => {
+    const externals = new Set<string>();
+    await staticallyLoaded("runtimes/bun/main.ts", externals);
+    expect([...externals].sort()).toEqual(["bun:jsc", "node:buffer", "node:events", "node:fs"]);
+  });
+
+  test("the Bun entry's modules use the global process, not node:process's default export", async () => {
+    // esbuild's CommonJS bundle (the Bun entry, for its bytecode) copies every property of a
+    // module imported as a whole; on Bun that builds process.stdin, stdout and stderr as Node
+    // streams, ~25 ms of CPU at each start (docs/performance.md, "Start-up on bun and deno").
+    const loaded = await staticallyLoaded("runtimes/bun/main.ts");
+    expect(loaded).toContain("runtimes/kit/launcher-watch.ts");
+    const whole = loaded.filter((path) => !path.includes("node_modules/") && /import\s+(\*\s+as\s+)?\w+\s+from\s+["']node:process["']/.test(readFileSync(join(ROOT, path), "utf8")));
+    expect(whole).toEqual([]);
   });
 
   test("the check sees the config loader where it is imported statically", async () => {
