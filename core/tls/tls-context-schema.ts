@@ -54,7 +54,8 @@ const VERSIONS: Record<string, TlsVersion | undefined> = {
   TLSv1_2: "TLSv1.2",
   TLSv1_3: "TLSv1.3",
 };
-const version = z.enum(["TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"]);
+const version = lazySchema(() =>
+  z.enum(["TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"]));
 
 /** TlsParameters */
 const tlsParams = lazySchema(() =>
@@ -116,7 +117,8 @@ function tlsCertificateSchema(inSecret: boolean) {
       ...(c.ocsp_staple ? { ocspStaple: c.ocsp_staple } : {}),
     }));
 }
-const tlsCertificate = tlsCertificateSchema(false);
+const tlsCertificate = lazySchema(() =>
+  tlsCertificateSchema(false));
 
 const SAN_TYPES = ["DNS", "URI", "EMAIL", "IP_ADDRESS"] as const;
 
@@ -187,10 +189,12 @@ function validationContextSchema(inSecret: boolean) {
       };
     });
 }
-const validationContext = validationContextSchema(false);
+const validationContext = lazySchema(() =>
+  validationContextSchema(false));
 
 /** ConfigSource for SDS: a file whose DiscoveryResponse holds the Secret (core/tls/sds-api.ts). */
-const sdsConfigSource = configSourceSchema("SDS");
+const sdsConfigSource = lazySchema(() =>
+  configSourceSchema("SDS"));
 
 /** SdsSecretConfig: without sds_config, a secret of static_resources.secrets. */
 const sdsSecretConfig = lazySchema(() =>
@@ -368,6 +372,8 @@ function transportSocket<T>(context: z.ZodType<T>, contextName: string) {
 }
 
 /** A filter chain's transport_socket. */
-export const downstreamTransportSocket = transportSocket(downstreamTlsContext, "DownstreamTlsContext");
+export const downstreamTransportSocket = lazySchema(() =>
+  transportSocket(downstreamTlsContext, "DownstreamTlsContext"));
 /** A cluster's transport_socket. */
-export const upstreamTransportSocket = transportSocket(upstreamTlsContext, "UpstreamTlsContext");
+export const upstreamTransportSocket = lazySchema(() =>
+  transportSocket(upstreamTlsContext, "UpstreamTlsContext"));
