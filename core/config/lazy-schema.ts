@@ -63,6 +63,11 @@ const forward: ProxyHandler<Deferred> = {
   getPrototypeOf: (d) => Reflect.getPrototypeOf(d.get()),
 };
 
+/**
+ * Call it at module scope (a stand-in releaseSchemas() resets) or inside another schema's
+ * builder (one that goes with the schema holding it); not from a check's own code (a
+ * transform, a refinement), whose stand-ins would each be kept as module-scope ones.
+ */
 export function lazySchema<T extends z.ZodType>(build: () => T): z.ZodLazy<T> {
   const deferred = new Deferred(build);
   if (building === 0) moduleScope.push(deferred);
