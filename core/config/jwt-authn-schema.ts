@@ -132,7 +132,7 @@ type RawRequirement = {
   allow_missing?: Record<string, never>;
 };
 
-const rawRequirement: z.ZodType<RawRequirement> = z.lazy(() =>
+const rawRequirement: z.ZodType<RawRequirement> = lazySchema(() =>
   z.strictObject({
     provider_name: z.string().min(1).optional(),
     provider_and_audiences: z.strictObject({ provider_name: z.string().min(1), audiences: z.array(z.string()).default([]) }).optional(),

@@ -58,7 +58,7 @@ const singlePredicate = lazySchema(() =>
 
 const PREDICATES = ["single_predicate", "or_matcher", "and_matcher", "not_matcher"] as const;
 
-export const rbacMatcherPredicate: z.ZodType<RbacMatcherPredicate> = z.lazy(() =>
+export const rbacMatcherPredicate: z.ZodType<RbacMatcherPredicate> = lazySchema(() =>
   z
     .strictObject({
       single_predicate: singlePredicate.optional(),

@@ -53,7 +53,7 @@ const PERMISSION_RULES = [
   "requested_server_name",
 ] as const;
 
-export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
+export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
   z
     .strictObject({
       and_rules: z.strictObject({ rules: z.array(rbacPermission).min(1) }).optional(),
@@ -102,7 +102,7 @@ export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
 
 const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id", "authenticated"] as const;
 
-export const rbacPrincipal: z.ZodType<RbacPrincipal> = z.lazy(() =>
+export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
   z
     .strictObject({
       and_ids: z.strictObject({ ids: z.array(rbacPrincipal).min(1) }).optional(),

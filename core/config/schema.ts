@@ -941,14 +941,15 @@ export const cluster = clusterMessage;
  * A ClusterLoadAssignment delivered by EDS (core/upstream/eds-cluster.ts): its addresses
  * are IP literals, as a STATIC cluster's (Envoy resolves EDS addresses as IPs).
  */
-export const edsLoadAssignment = loadAssignment.superRefine((a, ctx) => {
+export const edsLoadAssignment = lazySchema(() =>
+  loadAssignment.superRefine((a, ctx) => {
   a.endpoints.forEach((locality, l) =>
     (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
       if (typeof endpoint.address?.address !== "string" || isIpLiteral.safeParse(endpoint.address.address).success) return;
       ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path: ["endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"] });
     }),
   );
-});
+}));
 
 /**
  * What each discovery type makes of its endpoints' addresses: STATIC needs IP literals;

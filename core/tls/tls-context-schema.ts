@@ -243,7 +243,10 @@ const commonTlsContextFields = lazySchema(() =>
 }));
 
 /** CommonTlsContext, its oneofs checked. */
-const commonTlsContext = commonTlsContextFields
+// lazySchema, not a refinement of the lazy fields schema: that would be a z.lazy clone held
+// here, outside what releaseSchemas() resets.
+const commonTlsContext = lazySchema(() =>
+  commonTlsContextFields
   .superRefine((c, ctx) => {
     // Envoy's CommonTlsContext oneofs: certificates inline or by SDS, a validation context inline or by SDS.
     if (c.tls_certificates.length > 0 && c.tls_certificate_sds_secret_configs.length > 0) {
@@ -252,7 +255,7 @@ const commonTlsContext = commonTlsContextFields
     if (c.validation_context && c.validation_context_sds_secret_config) {
       ctx.addIssue({ code: "custom", path: ["validation_context_sds_secret_config"], message: "set validation_context or validation_context_sds_secret_config, not both" });
     }
-  });
+  }));
 
 function toCommon(c: z.output<typeof commonTlsContext> | undefined, side: "downstream" | "upstream"): CommonTlsContextConfig {
   return {
