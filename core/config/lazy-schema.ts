@@ -45,9 +45,9 @@ const moduleScope: Deferred[] = [];
  * Every operation on the stand-in goes to the z.lazy. Reads keep the stand-in as receiver:
  * zod binds a method to the schema it is read from (`schema.optional`), and the schema an
  * outer one holds must be the stand-in, not the z.lazy releaseSchemas() lets go of. A
- * property descriptor is reported
- * configurable: the stand-in's own target has none of zod's (non-configurable) `_zod`, and
- * a Proxy may not report a non-configurable property its target lacks.
+ * property descriptor is reported configurable: the stand-in's own target has none of
+ * zod's (non-configurable) `_zod`, and a Proxy may not report a non-configurable property
+ * its target lacks.
  */
 const forward: ProxyHandler<Deferred> = {
   get: (d, key, receiver) => Reflect.get(d.get(), key, receiver),
