@@ -23,7 +23,8 @@ const STDERR_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.str
 const DEFAULT: AccessLogFormatConfig = { type: "text", format: DEFAULT_FORMAT, omitEmptyValues: false };
 
 /** A format string from the config, as UTF-8 bytes, checked by compiling it. */
-const formatString = z.string().transform((text, ctx) => {
+const formatString = lazySchema(() =>
+  z.string().transform((text, ctx) => {
   const bytes = utf8ByteString(text);
   try {
     parseFormat(bytes);
@@ -33,7 +34,7 @@ const formatString = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   return bytes;
-});
+}));
 
 /**
  * A google.protobuf.Struct format dictionary: keys to format strings, numbers, nested
@@ -75,7 +76,8 @@ const jsonFormat = lazySchema(() =>
 }));
 
 /** envoy.config.core.v3.DataSource holding a format: inline_string or inline_bytes. */
-const textFormatSource = z
+const textFormatSource = lazySchema(() =>
+  z
   .strictObject({ inline_string: z.string().optional(), inline_bytes: z.string().optional() })
   .transform((source, ctx) => {
     const decoded = dataSource.safeParse(source);
@@ -92,7 +94,7 @@ const textFormatSource = z
       return z.NEVER;
     }
     return decoded.data;
-  });
+  }));
 
 /** envoy.config.core.v3.SubstitutionFormatString's fields. */
 const substitutionFormatFields = lazySchema(() =>
@@ -124,20 +126,23 @@ function toFormat(f: z.output<typeof substitutionFormatFields>, ctx: z.Refinemen
 }
 
 /** envoy.config.core.v3.SubstitutionFormatString */
-const substitutionFormatString = substitutionFormatFields.transform(toFormat);
+const substitutionFormatString = lazySchema(() =>
+  substitutionFormatFields.transform(toFormat));
 
 /**
  * A SubstitutionFormatString as a local reply's body format (local_reply.cc, BodyFormatter):
  * the format, and the content type — content_type if set, else application/json for
  * json_format and text/plain otherwise.
  */
-export const bodyFormat = substitutionFormatFields.transform((f, ctx): { format: AccessLogFormatConfig; contentType: string } => {
+export const bodyFormat = lazySchema(() =>
+  substitutionFormatFields.transform((f, ctx): { format: AccessLogFormatConfig; contentType: string } => {
   const format = toFormat(f, ctx);
   return { format, contentType: f.content_type || (format.type === "json" ? "application/json" : "text/plain") };
-});
+}));
 
 /** envoy.extensions.access_loggers.file.v3.FileAccessLog */
-const fileAccessLog = z
+const fileAccessLog = lazySchema(() =>
+  z
   .strictObject({
     path: z.string().min(1),
     // Deprecated in Envoy in favour of log_format; still accepted.
@@ -154,7 +159,7 @@ const fileAccessLog = z
       format = { type: "json", json: c[key]!, typed: key === "typed_json_format", omitEmptyValues: false, sortProperties: false };
     } else if (key === "log_format") format = c.log_format!;
     return { path: c.path, format };
-  });
+  }));
 
 /** envoy.extensions.access_loggers.stream.v3.StdoutAccessLog / StderrAccessLog */
 function streamAccessLog(path: string) {
@@ -167,8 +172,10 @@ type AccessLoggerType = AccessLogConfig["type"];
 
 export const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typedConfig: z.ZodType<{ path: string; format: AccessLogFormatConfig }> } } = {
   "envoy.access_loggers.file": { typeUrl: FILE_TYPE_URL, typedConfig: fileAccessLog },
-  "envoy.access_loggers.stdout": { typeUrl: STDOUT_TYPE_URL, typedConfig: streamAccessLog("/dev/stdout") },
-  "envoy.access_loggers.stderr": { typeUrl: STDERR_TYPE_URL, typedConfig: streamAccessLog("/dev/stderr") },
+  "envoy.access_loggers.stdout": { typeUrl: STDOUT_TYPE_URL, typedConfig: lazySchema(() =>
+  streamAccessLog("/dev/stdout")) },
+  "envoy.access_loggers.stderr": { typeUrl: STDERR_TYPE_URL, typedConfig: lazySchema(() =>
+  streamAccessLog("/dev/stderr")) },
 };
 
 /** Like filters: the typed_config's "@type" decides when there is one, else the name. */

@@ -18,9 +18,10 @@ const runtimeUInt32 = lazySchema(() =>
   z.strictObject({ default_value: uint32.default(0), runtime_key: z.string().min(1) }));
 
 /** envoy.config.accesslog.v3.ComparisonFilter (op EQ is the proto default). */
-const comparison = z
+const comparison = lazySchema(() =>
+  z
   .strictObject({ op: z.enum(["EQ", "GE", "LE", "NE"]).default("EQ"), value: runtimeUInt32 })
-  .transform((c) => ({ op: c.op, value: c.value.default_value, runtimeKey: c.value.runtime_key }));
+  .transform((c) => ({ op: c.op, value: c.value.default_value, runtimeKey: c.value.runtime_key })));
 
 const comparisonFilter = lazySchema(() =>
   z.strictObject({ comparison }));
@@ -28,14 +29,16 @@ const comparisonFilter = lazySchema(() =>
 const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
 /** envoy.type.v3.FractionalPercent */
-const fractionalPercent = z
+const fractionalPercent = lazySchema(() =>
+  z
   .strictObject({ numerator: uint32.default(0), denominator: z.enum(Object.keys(DENOMINATORS) as [keyof typeof DENOMINATORS]).default("HUNDRED") })
-  .transform((p) => ({ numerator: p.numerator, denominator: DENOMINATORS[p.denominator] }));
+  .transform((p) => ({ numerator: p.numerator, denominator: DENOMINATORS[p.denominator] })));
 
 /** The flags ResponseFlagFilter accepts (its proto's `in` list): Envoy's short names. */
 const RESPONSE_FLAGS: readonly string[] = [...Object.values(CoreResponseFlag), "UDO"];
 
-const responseFlag = z.string().refine((flag) => RESPONSE_FLAGS.includes(flag), { message: `must be one of ${RESPONSE_FLAGS.join(", ")}` });
+const responseFlag = lazySchema(() =>
+  z.string().refine((flag) => RESPONSE_FLAGS.includes(flag), { message: `must be one of ${RESPONSE_FLAGS.join(", ")}` }));
 
 const filterFields = lazySchema(() =>
   z.strictObject({
@@ -67,7 +70,8 @@ const FILTER_KEYS = [
   "or_filter",
 ] as const;
 
-export const accessLogFilter: z.ZodType<AccessLogFilterConfig, unknown> = filterFields.transform((f, ctx): AccessLogFilterConfig => {
+export const accessLogFilter: z.ZodType<AccessLogFilterConfig, unknown> = lazySchema(() =>
+  filterFields.transform((f, ctx): AccessLogFilterConfig => {
   const key = oneOf(f, FILTER_KEYS, ctx, true);
   switch (key) {
     case "status_code_filter":
@@ -93,4 +97,4 @@ export const accessLogFilter: z.ZodType<AccessLogFilterConfig, unknown> = filter
     default:
       return z.NEVER;
   }
-});
+}));

@@ -15,10 +15,12 @@ export const BUFFER_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.f
 const buffer = lazySchema(() =>
   z.strictObject({ max_request_bytes: uint32.min(1) }));
 
-export const bufferConfig: z.ZodType<BufferConfig> = buffer.transform((b): BufferConfig => ({ disabled: false, maxRequestBytes: b.max_request_bytes }));
+export const bufferConfig: z.ZodType<BufferConfig> = lazySchema(() =>
+  buffer.transform((b): BufferConfig => ({ disabled: false, maxRequestBytes: b.max_request_bytes })));
 
 /** BufferPerRoute: oneof `disabled` (which must be true) or `buffer`, one required. */
-export const bufferPerRouteConfig: z.ZodType<BufferConfig> = z
+export const bufferPerRouteConfig: z.ZodType<BufferConfig> = lazySchema(() =>
+  z
   .strictObject({
     // Envoy: `disabled` must be true (const) when set.
     disabled: z.literal(true).optional(),
@@ -27,4 +29,4 @@ export const bufferPerRouteConfig: z.ZodType<BufferConfig> = z
   .transform((r, ctx): BufferConfig => {
     oneOf(r, ["disabled", "buffer"], ctx, true);
     return { disabled: r.disabled === true, maxRequestBytes: r.buffer?.max_request_bytes ?? 0 };
-  });
+  }));

@@ -78,7 +78,8 @@ const gzipLevel = lazySchema(() =>
   return index === 0 ? -1 : index;
 }));
 
-const chunkSize = uint32.min(4096).max(65536).default(4096);
+const chunkSize = lazySchema(() =>
+  uint32.min(4096).max(65536).default(4096));
 
 /** envoy.extensions.compression.gzip.compressor.v3.Gzip (defaults: gzip/compressor/config.h). */
 export const gzip = lazySchema(() =>

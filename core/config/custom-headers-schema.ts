@@ -17,7 +17,8 @@ import { FormatError, parseFormat, type FormatPart } from "../access-log/format.
  * A value without commands is kept as its literal text; one with commands is marked
  * (custom-headers.ts compiles and renders it).
  */
-const formattedHeaderValue = headerValue.transform((text, ctx): { value: string; formatted?: true } => {
+const formattedHeaderValue = lazySchema(() =>
+  headerValue.transform((text, ctx): { value: string; formatted?: true } => {
   let parts: FormatPart[];
   try {
     parts = parseFormat(text);
@@ -28,7 +29,7 @@ const formattedHeaderValue = headerValue.transform((text, ctx): { value: string;
   }
   if (parts.every((part) => typeof part === "string")) return { value: parts.join("") };
   return { value: text, formatted: true };
-});
+}));
 
 /** Envoy: pseudo-headers and host are rewritten by route actions, not by header mutations. */
 const isPseudoOrHost = (name: string) => name.startsWith(":") || name === "host";
@@ -57,16 +58,21 @@ export const headerValueOption = lazySchema(() =>
     return option;
   }));
 
-export const removableHeader = headerName.refine((name) => !isPseudoOrHost(name), {
+export const removableHeader = lazySchema(() =>
+  headerName.refine((name) => !isPseudoOrHost(name), {
   message: ":-prefixed or host headers may not be removed",
-});
+}));
 
 /** The four fields, to spread into a strict object. Envoy allows at most 1000 additions per list. */
 export const headerMutationFields = {
-  request_headers_to_add: z.array(headerValueOption).max(1000).default([]),
-  request_headers_to_remove: z.array(removableHeader).default([]),
-  response_headers_to_add: z.array(headerValueOption).max(1000).default([]),
-  response_headers_to_remove: z.array(removableHeader).default([]),
+  request_headers_to_add: lazySchema(() =>
+  z.array(headerValueOption).max(1000).default([])),
+  request_headers_to_remove: lazySchema(() =>
+  z.array(removableHeader).default([])),
+  response_headers_to_add: lazySchema(() =>
+  z.array(headerValueOption).max(1000).default([])),
+  response_headers_to_remove: lazySchema(() =>
+  z.array(removableHeader).default([])),
 };
 
 export function headerMutations(o: {

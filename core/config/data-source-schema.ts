@@ -2,6 +2,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import { utf8Encode } from "../util/utf8.ts";
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import { decodeBase64 } from "../util/base64.ts";
 import { latin1Decode } from "../util/latin1.ts";
 import { oneOf } from "./proto-schema.ts";
@@ -9,25 +10,27 @@ import { oneOf } from "./proto-schema.ts";
 /** proto3 JSON `bytes`: standard or URL-safe base64, padding optional. */
 const BASE64 = /^(?:[A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}$/;
 
-const base64Bytes = z.string().transform((text, ctx) => {
+const base64Bytes = lazySchema(() =>
+  z.string().transform((text, ctx) => {
   const unpadded = text.replace(/=+$/, "");
   if (!BASE64.test(text) || unpadded.length % 4 === 1) {
     ctx.addIssue({ code: "custom", message: "invalid base64" });
     return z.NEVER;
   }
   return decodeBase64(unpadded.replace(/-/g, "+").replace(/_/g, "/"));
-});
+}));
 
 /**
  * The data as a byte string (one char ≤ 0xff per byte, as the HTTP/1 codec writes
  * strings): inline_string is sent as UTF-8, inline_bytes as decoded.
  */
-export const dataSource = z
+export const dataSource = lazySchema(() =>
+  z
   .strictObject({ inline_string: z.string().optional(), inline_bytes: base64Bytes.optional() })
   .transform((d, ctx): string => {
     const key = oneOf(d, ["inline_string", "inline_bytes"] as const, ctx, true);
     if (key === undefined) return z.NEVER;
     const bytes = key === "inline_bytes" ? d.inline_bytes! : utf8Encode(d.inline_string!);
     return latin1Decode(bytes, 0, bytes.length);
-  });
+  }));
 

@@ -23,11 +23,13 @@ const BROTLI_TYPE_URL = "type.googleapis.com/envoy.extensions.compression.brotli
  */
 const DEFAULT_MAX_INFLATE_RATIO = 100;
 
-const chunkSize = uint32.min(4096).max(65536).default(4096);
+const chunkSize = lazySchema(() =>
+  uint32.min(4096).max(65536).default(4096));
 
 type Library = { options: DecompressorOptions; maxInflateRatio: number };
 
-export const gzip = z
+export const gzip = lazySchema(() =>
+  z
   .strictObject({
     window_bits: uint32.min(9).max(15).default(15),
     chunk_size: chunkSize,
@@ -38,16 +40,17 @@ export const gzip = z
       options: { algorithm: "gzip", windowBits: g.window_bits, chunkSize: g.chunk_size, disableRingBufferReallocation: false },
       maxInflateRatio: g.max_inflate_ratio,
     }),
-  );
+  ));
 
-export const brotli = z
+export const brotli = lazySchema(() =>
+  z
   .strictObject({ disable_ring_buffer_reallocation: z.boolean().default(false), chunk_size: chunkSize })
   .transform(
     (b): Library => ({
       options: { algorithm: "brotli", windowBits: 0, chunkSize: b.chunk_size, disableRingBufferReallocation: b.disable_ring_buffer_reallocation },
       maxInflateRatio: DEFAULT_MAX_INFLATE_RATIO,
     }),
-  );
+  ));
 
 const decompressorLibrary = lazySchema(() =>
   z
@@ -69,7 +72,8 @@ const decompressorLibrary = lazySchema(() =>
   }));
 
 /** Decompressor.CommonDirectionConfig: `enabled` unset is enabled (Envoy's Runtime::FeatureFlag default). */
-const commonDirectionConfig = z
+const commonDirectionConfig = lazySchema(() =>
+  z
   .strictObject({ enabled: runtimeFeatureFlag.optional(), ignore_no_transform_header: z.boolean().default(false) })
   .transform(
     (c): DecompressorDirectionConfig => ({
@@ -77,7 +81,7 @@ const commonDirectionConfig = z
       ...(c.enabled ? { enabledRuntimeKey: c.enabled.enabledRuntimeKey } : {}),
       ignoreNoTransformHeader: c.ignore_no_transform_header,
     }),
-  );
+  ));
 
 export const decompressorConfig: z.ZodType<DecompressorConfig> = lazySchema(() =>
   z

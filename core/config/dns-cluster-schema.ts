@@ -15,7 +15,8 @@ import { unsupportedNameMessage } from "./refusal.ts";
 export const DEFAULT_DNS_REFRESH_RATE_MS = 5000;
 
 /** Envoy validates these Durations as `gt: {nanos: 1000000}`. */
-const overOneMs = durationMs.refine((ms) => ms > 1, { message: "must be greater than 1ms" });
+const overOneMs = lazySchema(() =>
+  durationMs.refine((ms) => ms > 1, { message: "must be greater than 1ms" }));
 
 /** Cluster.RefreshRate */
 const refreshRate = lazySchema(() =>
@@ -61,11 +62,15 @@ const dnsResolutionConfig = lazySchema(() =>
 
 /** The DNS fields, spread into the Cluster's schema. */
 export const dnsClusterFields = {
-  dns_refresh_rate: overOneMs.optional(),
+  dns_refresh_rate: lazySchema(() =>
+  overOneMs.optional()),
   dns_failure_refresh_rate: refreshRate.optional(),
-  respect_dns_ttl: z.boolean().optional(),
-  dns_lookup_family: z.enum(["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"]).optional(),
-  dns_jitter: durationMs.optional(),
+  respect_dns_ttl: lazySchema(() =>
+  z.boolean().optional()),
+  dns_lookup_family: lazySchema(() =>
+  z.enum(["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"]).optional()),
+  dns_jitter: lazySchema(() =>
+  durationMs.optional()),
   typed_dns_resolver_config: typedDnsResolverConfig.optional(),
   dns_resolution_config: dnsResolutionConfig.optional(),
 };

@@ -17,7 +17,8 @@ import { FAULT_RUNTIME_KEYS } from "../runtime/runtime-keys.ts";
 export const FAULT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
 
 /** An unset FractionalPercent is 0 %: Envoy injects nothing until a percentage is given. */
-const percentage = fractionalPercent.default({ numerator: 0, denominator: 100 });
+const percentage = lazySchema(() =>
+  fractionalPercent.default({ numerator: 0, denominator: 100 }));
 
 /** A runtime key overriding a setting ("" or absent: Envoy's fault.http.* key, fault_filter.h RuntimeKeys). */
 const runtimeKey = (envoyDefault: string) =>

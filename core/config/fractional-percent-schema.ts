@@ -5,29 +5,32 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { FractionalPercent } from "./bootstrap.ts";
 import { uint32 } from "./proto-schema.ts";
 
 const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
 /** envoy.type.v3.FractionalPercent: numerator over HUNDRED (the default), TEN_THOUSAND or MILLION. */
-export const fractionalPercent = z
+export const fractionalPercent = lazySchema(() =>
+  z
   .strictObject({
     numerator: uint32.default(0),
     denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED"),
   })
-  .transform((p): FractionalPercent => ({ numerator: p.numerator, denominator: DENOMINATORS[p.denominator] }));
+  .transform((p): FractionalPercent => ({ numerator: p.numerator, denominator: DENOMINATORS[p.denominator] })));
 
 /**
  * envoy.config.core.v3.RuntimeFractionalPercent: default_value, overridden by the value
  * a runtime layer gives runtime_key (core/runtime/runtime-loader.ts, `fraction`).
  */
-export const runtimeFractionalPercent = z
+export const runtimeFractionalPercent = lazySchema(() =>
+  z
   .strictObject({
     default_value: fractionalPercent,
     runtime_key: z.string().optional(),
   })
-  .transform((p): FractionalPercent => withRuntimeKey(p.default_value, p.runtime_key));
+  .transform((p): FractionalPercent => withRuntimeKey(p.default_value, p.runtime_key)));
 
 /** A fraction that runtime `key` may override (none when the key is absent or empty). */
 export function withRuntimeKey(percent: FractionalPercent, key: string | undefined): FractionalPercent {

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { GrpcServiceTarget } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue } from "./proto-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
@@ -15,17 +16,19 @@ export interface GrpcServiceConfig {
   timeoutMs: number | undefined;
 }
 
-const envoyGrpc = z.strictObject({
+const envoyGrpc = lazySchema(() =>
+  z.strictObject({
   cluster_name: z.string().min(1),
   // Envoy: an HTTP header value, the :authority; empty means the cluster's name.
   authority: headerValue.default(""),
   retry_policy: unsupportedField("gRPC service calls are not retried"),
   max_receive_message_length: unsupportedField("responses are bounded at 4 MiB"),
   skip_envoy_headers: unsupportedField("polyvoy adds no x-envoy-* headers to gRPC service calls", isFalse),
-});
+}));
 
 /** envoy.config.core.v3.HeaderValue as initial_metadata takes it. */
-const metadataEntry = z.strictObject({ key: headerName, value: headerValue.default("") }).transform((h): [string, string] => [h.key.toLowerCase(), h.value]);
+const metadataEntry = lazySchema(() =>
+  z.strictObject({ key: headerName, value: headerValue.default("") }).transform((h): [string, string] => [h.key.toLowerCase(), h.value]));
 
 export function grpcService(what: { timeout: "taken" | string }) {
   return z

@@ -16,7 +16,8 @@ export const HEADER_MUTATION_TYPE_URL = "type.googleapis.com/envoy.extensions.fi
 export const HEADER_MUTATION_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute";
 
 /** envoy.config.common.mutation_rules.v3.HeaderMutation: oneof remove, append (remove_on_match is refused). */
-const headerMutationRule = z
+const headerMutationRule = lazySchema(() =>
+  z
   .strictObject({
     remove: removableHeader.optional(),
     append: headerValueOption.optional(),
@@ -27,7 +28,7 @@ const headerMutationRule = z
     if (key === "remove") return { remove: m.remove! };
     if (key === "append") return { append: m.append! };
     return z.NEVER;
-  });
+  }));
 
 /** envoy.extensions.filters.http.header_mutation.v3.Mutations */
 const mutations = lazySchema(() =>
@@ -43,14 +44,16 @@ const mutations = lazySchema(() =>
 
 const NO_MUTATIONS: HeaderMutationRules = { request: [], response: [] };
 
-export const headerMutationConfig: z.ZodType<HeaderMutationConfig> = z
+export const headerMutationConfig: z.ZodType<HeaderMutationConfig> = lazySchema(() =>
+  z
   .strictObject({
     mutations: mutations.optional(),
     most_specific_header_mutations_wins: z.boolean().default(false),
   })
-  .transform((c): HeaderMutationConfig => ({ mutations: c.mutations ?? NO_MUTATIONS, mostSpecificHeaderMutationsWins: c.most_specific_header_mutations_wins }));
+  .transform((c): HeaderMutationConfig => ({ mutations: c.mutations ?? NO_MUTATIONS, mostSpecificHeaderMutationsWins: c.most_specific_header_mutations_wins })));
 
 /** HeaderMutationPerRoute: its mutations. */
-export const headerMutationPerRouteConfig: z.ZodType<HeaderMutationRules> = z
+export const headerMutationPerRouteConfig: z.ZodType<HeaderMutationRules> = lazySchema(() =>
+  z
   .strictObject({ mutations: mutations.optional() })
-  .transform((c) => c.mutations ?? NO_MUTATIONS);
+  .transform((c) => c.mutations ?? NO_MUTATIONS));

@@ -20,8 +20,10 @@ const DEFAULT_NO_TRAFFIC_INTERVAL_MS = 60_000;
 /** Envoy's HttpHealthCheck.expected_statuses default: [200, 201), i.e. only 200. */
 const DEFAULT_EXPECTED_STATUSES: readonly StatusRange[] = [{ start: 200, end: 201 }];
 
-const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" });
-const percent = uint32.max(100);
+const positiveDuration = lazySchema(() =>
+  durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" }));
+const percent = lazySchema(() =>
+  uint32.max(100));
 
 /** envoy.config.core.v3.HealthCheck.Payload: `text` is hex, `binary` base64 bytes. Output: lowercase hex. */
 const payload = lazySchema(() =>

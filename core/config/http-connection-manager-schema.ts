@@ -76,7 +76,8 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   "envoy.filters.http.router": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
     // No Router option is supported yet: every field is an error.
-    typedConfig: z.strictObject({}),
+    typedConfig: lazySchema(() =>
+  z.strictObject({})),
     terminal: true,
   },
   "envoy.filters.http.health_check": {
@@ -112,14 +113,16 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   },
   "envoy.filters.http.grpc_web": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
-    typedConfig: z.strictObject({}),
+    typedConfig: lazySchema(() =>
+  z.strictObject({})),
     terminal: false,
   },
   "envoy.filters.http.grpc_http1_bridge": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.grpc_http1_bridge.v3.Config",
-    typedConfig: z
+    typedConfig: lazySchema(() =>
+  z
       .strictObject({ upgrade_protobuf_to_grpc: z.boolean().default(false), ignore_query_parameters: z.boolean().default(false) })
-      .transform((c) => ({ upgradeProtobufToGrpc: c.upgrade_protobuf_to_grpc, ignoreQueryParameters: c.ignore_query_parameters })),
+      .transform((c) => ({ upgradeProtobufToGrpc: c.upgrade_protobuf_to_grpc, ignoreQueryParameters: c.ignore_query_parameters }))),
     terminal: false,
   },
   "envoy.filters.http.csrf": {
@@ -290,9 +293,11 @@ const http1ProtocolOptions = lazySchema(() =>
  * advertised and accepted, websockets over HTTP/2 (core/http/codec/http2-headers.ts). Others
  * (custom_settings_parameters, metadata…) are refused by name.
  */
-const window = z.number().int().min(65535).max(2 ** 31 - 1);
+const window = lazySchema(() =>
+  z.number().int().min(65535).max(2 ** 31 - 1));
 /** Envoy's KeepaliveSettings: durations of at least 1 ms; timeout required. */
-const atLeastOneMs = durationMs.refine((ms) => ms >= 1, { message: "must be at least 1ms" });
+const atLeastOneMs = lazySchema(() =>
+  durationMs.refine((ms) => ms >= 1, { message: "must be at least 1ms" }));
 /**
  * KeepaliveSettings. `connection_idle_interval` is read by Envoy's client codec alone (a PING
  * before a new stream on a connection idle that long): refused on the HCM as meaningless.
@@ -324,7 +329,8 @@ const keepaliveSettingsFor = (where: "hcm" | "cluster") =>
   );
 const keepaliveSettings = keepaliveSettingsFor("hcm");
 const clusterKeepaliveSettings = keepaliveSettingsFor("cluster");
-const positive = uint32.min(1);
+const positive = lazySchema(() =>
+  uint32.min(1));
 const http2ProtocolOptionsFor = (keepalive: typeof keepaliveSettings) => z
   .strictObject({
     hpack_table_size: uint32.optional(),
@@ -361,9 +367,11 @@ const http2ProtocolOptionsFor = (keepalive: typeof keepaliveSettings) => z
     return out;
   });
 /** The HCM's http2_protocol_options. */
-export const http2ProtocolOptions = http2ProtocolOptionsFor(keepaliveSettings);
+export const http2ProtocolOptions = lazySchema(() =>
+  http2ProtocolOptionsFor(keepaliveSettings));
 /** A cluster's: the same fields, its connection_keepalive without connection_idle_interval. */
-export const clusterHttp2ProtocolOptions = http2ProtocolOptionsFor(clusterKeepaliveSettings);
+export const clusterHttp2ProtocolOptions = lazySchema(() =>
+  http2ProtocolOptionsFor(clusterKeepaliveSettings));
 
 function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
   return !o.acceptHttp10 && o.defaultHostForHttp10 === "" && !o.properCaseHeaderKeys && !o.enableTrailers;
@@ -471,14 +479,16 @@ const setCurrentClientCertDetails = lazySchema(() =>
   }));
 
 /** HttpConnectionManager.Rds: the route configuration by name, from a ConfigSource (a file). */
-const rds = z
+const rds = lazySchema(() =>
+  z
   .strictObject({
     config_source: configSourceSchema("RDS", "server"),
     route_config_name: z.string().min(1),
   })
-  .transform((r): RdsConfig => ({ configSource: r.config_source, routeConfigName: r.route_config_name }));
+  .transform((r): RdsConfig => ({ configSource: r.config_source, routeConfigName: r.route_config_name })));
 
-export const httpConnectionManager = z
+export const httpConnectionManager = lazySchema(() =>
+  z
   .strictObject({
     stat_prefix: z.string().min(1),
     // AUTO sniffs HTTP/2's preface in Envoy; with HTTP/1 only, AUTO means HTTP/1.1.
@@ -580,7 +590,7 @@ export const httpConnectionManager = z
       ...optional("http1", isDefaultHttp1(c.http_protocol_options) ? undefined : c.http_protocol_options),
       ...optional("headersWithUnderscoresAction", c.common_http_protocol_options.headers_with_underscores_action === "ALLOW" ? undefined : c.common_http_protocol_options.headers_with_underscores_action),
     }),
-  );
+  ));
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };

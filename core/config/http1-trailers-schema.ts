@@ -8,5 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 
-export const enableTrailers = z.boolean().default(false);
+export const enableTrailers = lazySchema(() =>
+  z.boolean().default(false));

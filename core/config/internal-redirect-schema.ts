@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { lazySchema } from "./lazy-schema.ts";
 import type { InternalRedirectPolicyConfig, InternalRedirectPredicateConfig } from "./bootstrap.ts";
 import { headerName, uint32 } from "./proto-schema.ts";
 import { unsupportedNameMessage } from "./refusal.ts";
@@ -25,7 +26,8 @@ function isForbiddenCopy(name: string): boolean {
 }
 
 /** A TypedExtensionConfig naming one of Envoy's three internal redirect predicates. */
-const predicate = z
+const predicate = lazySchema(() =>
+  z
   .strictObject({ name: z.string().min(1), typed_config: z.looseObject({ "@type": z.string() }) })
   .transform((p, ctx): InternalRedirectPredicateConfig => {
     const type = p.typed_config["@type"];
@@ -46,9 +48,10 @@ const predicate = z
       return z.NEVER;
     }
     return { type: "allow_listed_routes", allowedRouteNames: new Set(allowListed.data.allowed_route_names) };
-  });
+  }));
 
-export const internalRedirectPolicy = z
+export const internalRedirectPolicy = lazySchema(() =>
+  z
   .strictObject({
     // google.protobuf.UInt32Value: unset means 1.
     max_internal_redirects: z.union([uint32, z.strictObject({ value: uint32 }).transform((w) => w.value)]).default(1),
@@ -75,10 +78,11 @@ export const internalRedirectPolicy = z
       predicates: p.predicates,
       responseHeadersToCopy: p.response_headers_to_copy.map((n) => n.toLowerCase()),
     };
-  });
+  }));
 
 /** RouteAction.internal_redirect_action (deprecated): HANDLE_INTERNAL_REDIRECT turns on a default policy. */
-export const internalRedirectAction = z.enum(["PASS_THROUGH_INTERNAL_REDIRECT", "HANDLE_INTERNAL_REDIRECT"]);
+export const internalRedirectAction = lazySchema(() =>
+  z.enum(["PASS_THROUGH_INTERNAL_REDIRECT", "HANDLE_INTERNAL_REDIRECT"]));
 
 /** The deprecated action with RouteAction.max_internal_redirects, as buildInternalRedirectPolicy reads them. */
 export function legacyInternalRedirectPolicy(action: "PASS_THROUGH_INTERNAL_REDIRECT" | "HANDLE_INTERNAL_REDIRECT" | undefined, maxInternalRedirects: number | undefined): InternalRedirectPolicyConfig | undefined {
@@ -86,4 +90,5 @@ export function legacyInternalRedirectPolicy(action: "PASS_THROUGH_INTERNAL_REDI
   return { maxInternalRedirects: maxInternalRedirects ?? 1, redirectResponseCodes: new Set([302]), allowCrossSchemeRedirect: false, predicates: [], responseHeadersToCopy: [] };
 }
 
-export const maxInternalRedirects = z.union([uint32, z.strictObject({ value: uint32 }).transform((w) => w.value)]);
+export const maxInternalRedirects = lazySchema(() =>
+  z.union([uint32, z.strictObject({ value: uint32 }).transform((w) => w.value)]));

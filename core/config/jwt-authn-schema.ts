@@ -27,7 +27,8 @@ const DEFAULT_FAILED_REFETCH_MS = 1000;
 /** Envoy's convertCoreToRouteRetryPolicy defaults (source/common/http/utility.cc): base 1 s, max 10 × base. */
 const DEFAULT_RETRY_BASE_INTERVAL_MS = 1000;
 
-const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" });
+const positiveDuration = lazySchema(() =>
+  durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" }));
 
 /** envoy.config.core.v3.HttpUri: timeout is required by Envoy. */
 const httpUri = lazySchema(() =>
@@ -131,7 +132,7 @@ type RawRequirement = {
   allow_missing?: Record<string, never>;
 };
 
-const rawRequirement: z.ZodType<RawRequirement> = z.lazy(() =>
+const rawRequirement: z.ZodType<RawRequirement> = lazySchema(() =>
   z.strictObject({
     provider_name: z.string().min(1).optional(),
     provider_and_audiences: z.strictObject({ provider_name: z.string().min(1), audiences: z.array(z.string()).default([]) }).optional(),
@@ -211,9 +212,10 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
     return { providers, rules, requirementMap, bypassCorsPreflight: c.bypass_cors_preflight, stripFailureResponse: c.strip_failure_response, statPrefix: c.stat_prefix };
   }));
 
-export const jwtAuthnPerRouteConfig: z.ZodType<JwtAuthnPerRouteConfig> = z
+export const jwtAuthnPerRouteConfig: z.ZodType<JwtAuthnPerRouteConfig> = lazySchema(() =>
+  z
   .strictObject({ disabled: z.literal(true).optional(), requirement_name: z.string().min(1).optional() })
   .transform((r, ctx): JwtAuthnPerRouteConfig => {
     const key = oneOf(r, ["disabled", "requirement_name"], ctx, true);
     return key === "requirement_name" ? { requirementName: r.requirement_name! } : { disabled: true };
-  });
+  }));

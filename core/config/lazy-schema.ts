@@ -1,15 +1,83 @@
 /**
- * A schema built the first time a config is checked against it, not when its module loads
- * (z.lazy memoises what its getter returns). Building zod schemas is most of what loading
- * the config loader costs, and most of them are for fields and extensions a given config
- * does not use: only the listener filters, HTTP filters, TLS contexts, health checks and
- * load-balancing policies a config names are built.
+ * A schema built the first time a config is checked against it, not when its module loads.
+ * Building zod schemas is most of what loading the config loader costs, and most of them
+ * are for fields and extensions a given config does not use: only the objects a config's
+ * path goes through (and their fields' schemas, which zod looks at to know which keys may
+ * be absent) are built.
+ *
+ * Two steps, so that a module's constants cost no zod object at all until used:
+ * - the value returned is a stand-in (a Proxy) that makes the z.lazy on first touch
+ *   (`.optional()`, a parse, zod reading its internals) and forwards everything to it;
+ * - the z.lazy builds the schema itself when zod first needs it (z.lazy memoises it).
+ *
+ * releaseSchemas() forgets what the stand-ins made at module scope, so the schemas one
+ * config needed are not kept for the life of the process (they are rebuilt on the next
+ * check: a reload, an xDS update).
  */
 // First: zod reads its global settings when a schema is built.
 import "./zod-config.ts";
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 
+/** What a stand-in holds: how to build its schema, and the z.lazy once made. */
+class Deferred {
+  schema: z.ZodType | undefined = undefined;
+  constructor(readonly build: () => z.ZodType) {}
+
+  get(): z.ZodType {
+    return (this.schema ??= z.lazy(() => {
+      building++;
+      try {
+        return this.build();
+      } finally {
+        building--;
+      }
+    }));
+  }
+}
+
+/** How deep in schema builders the code now runs: stand-ins made there belong to the schema being built. */
+let building = 0;
+/** The stand-ins made at module scope (outside any builder): what releaseSchemas() clears. */
+const moduleScope: Deferred[] = [];
+
+/**
+ * Every operation on the stand-in goes to the z.lazy. Reads keep the stand-in as receiver:
+ * zod binds a method to the schema it is read from (`schema.optional`), and the schema an
+ * outer one holds must be the stand-in, not the z.lazy releaseSchemas() lets go of. A
+ * property descriptor is reported configurable: the stand-in's own target has none of
+ * zod's (non-configurable) `_zod`, and a Proxy may not report a non-configurable property
+ * its target lacks.
+ */
+const forward: ProxyHandler<Deferred> = {
+  get: (d, key, receiver) => Reflect.get(d.get(), key, receiver),
+  set: (d, key, value) => Reflect.set(d.get(), key, value),
+  has: (d, key) => Reflect.has(d.get(), key),
+  deleteProperty: (d, key) => Reflect.deleteProperty(d.get(), key),
+  defineProperty: (d, key, descriptor) => Reflect.defineProperty(d.get(), key, descriptor),
+  ownKeys: (d) => Reflect.ownKeys(d.get()),
+  getOwnPropertyDescriptor: (d, key) => {
+    const descriptor = Reflect.getOwnPropertyDescriptor(d.get(), key);
+    return descriptor && { ...descriptor, configurable: true };
+  },
+  getPrototypeOf: (d) => Reflect.getPrototypeOf(d.get()),
+};
+
+/**
+ * Call it at module scope (a stand-in releaseSchemas() resets) or inside another schema's
+ * builder (one that goes with the schema holding it); not from a check's own code (a
+ * transform, a refinement), whose stand-ins would each be kept as module-scope ones.
+ */
 export function lazySchema<T extends z.ZodType>(build: () => T): z.ZodLazy<T> {
-  return z.lazy(build);
+  const deferred = new Deferred(build);
+  if (building === 0) moduleScope.push(deferred);
+  return new Proxy(deferred, forward) as unknown as z.ZodLazy<T>;
+}
+
+/**
+ * Drop every schema built so far: each module-scope stand-in forgets its z.lazy (and so
+ * everything built under it). The next check builds again what it needs.
+ */
+export function releaseSchemas(): void {
+  for (const deferred of moduleScope) deferred.schema = undefined;
 }

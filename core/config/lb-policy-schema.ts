@@ -121,36 +121,41 @@ const EXTENSION = "type.googleapis.com/envoy.extensions.load_balancing_policies.
 
 /** The typed_config of each supported policy, by its type URL. */
 export const typedPolicies = {
-  [`${EXTENSION}round_robin.v3.RoundRobin`]: z.strictObject({
+  [`${EXTENSION}round_robin.v3.RoundRobin`]: lazySchema(() =>
+  z.strictObject({
     "@type": z.string(),
     locality_lb_config: localityLbConfig.optional(),
     slow_start_config: slowStartConfig.optional(),
-  }),
-  [`${EXTENSION}least_request.v3.LeastRequest`]: z.strictObject({
+  })),
+  [`${EXTENSION}least_request.v3.LeastRequest`]: lazySchema(() =>
+  z.strictObject({
     "@type": z.string(),
     choice_count: wrapped(uint32.min(2)).optional(),
     active_request_bias: runtimeDouble.optional(),
     locality_lb_config: localityLbConfig.optional(),
     slow_start_config: slowStartConfig.optional(),
-  }),
-  [`${EXTENSION}random.v3.Random`]: z.strictObject({
+  })),
+  [`${EXTENSION}random.v3.Random`]: lazySchema(() =>
+  z.strictObject({
     "@type": z.string(),
     locality_lb_config: localityLbConfig.optional(),
-  }),
-  [`${EXTENSION}ring_hash.v3.RingHash`]: z.strictObject({
+  })),
+  [`${EXTENSION}ring_hash.v3.RingHash`]: lazySchema(() =>
+  z.strictObject({
     "@type": z.string(),
     hash_function: z.enum(["DEFAULT_HASH", "XX_HASH", "MURMUR_HASH_2"]).optional(),
     minimum_ring_size: wrapped(uint64.pipe(z.number().max(MAX_RING_SIZE))).optional(),
     maximum_ring_size: wrapped(uint64.pipe(z.number().max(MAX_RING_SIZE))).optional(),
     consistent_hashing_lb_config: consistentHashingLbConfig.optional(),
     locality_weighted_lb_config: z.strictObject({}).optional(),
-  }),
-  [`${EXTENSION}maglev.v3.Maglev`]: z.strictObject({
+  })),
+  [`${EXTENSION}maglev.v3.Maglev`]: lazySchema(() =>
+  z.strictObject({
     "@type": z.string(),
     table_size: wrapped(uint64.pipe(z.number().max(MAX_TABLE_SIZE))).optional(),
     consistent_hashing_lb_config: consistentHashingLbConfig.optional(),
     locality_weighted_lb_config: z.strictObject({}).optional(),
-  }),
+  })),
 } as const;
 
 type TypedPolicyUrl = keyof typeof typedPolicies;
@@ -178,7 +183,8 @@ const loadBalancingPolicy = lazySchema(() =>
 
 /** The cluster fields this file owns, spread into the cluster schema. */
 export const lbPolicyFields = {
-  lb_policy: z.enum(["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV", "LOAD_BALANCING_POLICY_CONFIG"]).default("ROUND_ROBIN"),
+  lb_policy: lazySchema(() =>
+  z.enum(["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV", "LOAD_BALANCING_POLICY_CONFIG"]).default("ROUND_ROBIN")),
   ring_hash_lb_config: ringHashLbConfig.optional(),
   maglev_lb_config: maglevLbConfig.optional(),
   least_request_lb_config: leastRequestLbConfig.optional(),

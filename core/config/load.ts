@@ -17,6 +17,7 @@ import { formatAddress } from "../network/address.ts";
 import type { ConfigFormat, LoadedConfig, ValidConfig } from "./config-source.ts";
 
 export { formatFromPath, type ConfigFormat } from "./config-source.ts";
+export { releaseSchemas } from "./lazy-schema.ts";
 
 /** Parse, validate and default a bootstrap config. Throws ConfigError listing every problem. */
 export function loadBootstrap(text: string, format: ConfigFormat): Bootstrap {

@@ -113,6 +113,8 @@ function localRateLimit(perRoute: boolean) {
 }
 
 /** On the filter (http_filters): the token bucket may be left to per-route configs. */
-export const localRateLimitConfig: z.ZodType<LocalRateLimitConfig> = localRateLimit(false);
+export const localRateLimitConfig: z.ZodType<LocalRateLimitConfig> = lazySchema(() =>
+  localRateLimit(false));
 /** In typed_per_filter_config: a token bucket is required. */
-export const localRateLimitPerRouteConfig: z.ZodType<LocalRateLimitConfig> = localRateLimit(true);
+export const localRateLimitPerRouteConfig: z.ZodType<LocalRateLimitConfig> = lazySchema(() =>
+  localRateLimit(true));

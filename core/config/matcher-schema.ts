@@ -10,7 +10,8 @@ import { unsupportedField } from "./unsupported-field.ts";
 import { headerName, oneOf, regexMatcher } from "./proto-schema.ts";
 
 /** envoy.type.matcher.v3.StringMatcher (no `custom` extension). */
-export const stringMatcher = z
+export const stringMatcher = lazySchema(() =>
+  z
   .strictObject({
     exact: z.string().optional(),
     // Envoy: prefix, suffix and contains have min_len 1.
@@ -26,7 +27,7 @@ export const stringMatcher = z
     if (key === undefined) return z.NEVER;
     if (key === "safe_regex") return { type: "regex", regex: m.safe_regex! };
     return { type: key, value: m[key]!, ignoreCase: m.ignore_case };
-  });
+  }));
 
 const HEADER_SPECIFIERS = [
   "exact_match",
@@ -53,10 +54,11 @@ const headerMatcherFields = lazySchema(() =>
   invert_match: z.boolean().default(false),
 }));
 
-export const headerMatcher = headerMatcherFields.transform((m, ctx): HeaderMatcherConfig => {
+export const headerMatcher = lazySchema(() =>
+  headerMatcherFields.transform((m, ctx): HeaderMatcherConfig => {
   const key = oneOf(m, HEADER_SPECIFIERS, ctx, false);
   return { name: m.name, invertMatch: m.invert_match, kind: headerKind(m, key) };
-});
+}));
 
 function headerKind(m: z.output<typeof headerMatcherFields>, key: (typeof HEADER_SPECIFIERS)[number] | undefined): ValueMatchConfig {
   switch (key) {
@@ -82,7 +84,8 @@ function headerKind(m: z.output<typeof headerMatcherFields>, key: (typeof HEADER
 }
 
 /** envoy.config.route.v3.QueryParameterMatcher */
-export const queryParameterMatcher = z
+export const queryParameterMatcher = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1).max(1024),
     string_match: stringMatcher.optional(),
@@ -93,10 +96,11 @@ export const queryParameterMatcher = z
     // No specifier: a presence check, as in Envoy.
     const kind = m.string_match ?? { type: "present", present: m.present_match ?? true };
     return { name: m.name, kind };
-  });
+  }));
 
 /** envoy.type.matcher.v3.ValueMatcher (no list_match, or_match). */
-const valueMatcher = z
+const valueMatcher = lazySchema(() =>
+  z
   .strictObject({
     null_match: z.strictObject({}).optional(),
     double_match: z.strictObject({ exact: z.number().optional(), range: z.strictObject({ start: z.number(), end: z.number() }).optional() }).optional(),
@@ -127,14 +131,15 @@ const valueMatcher = z
       default:
         return z.NEVER;
     }
-  });
+  }));
 
 /** envoy.type.matcher.v3.MetadataMatcher: the value at `path` in the `filter` namespace. */
-export const metadataMatcher = z
+export const metadataMatcher = lazySchema(() =>
+  z
   .strictObject({
     filter: z.string().min(1),
     path: z.array(z.strictObject({ key: z.string().min(1) })).min(1),
     value: valueMatcher,
     invert: z.boolean().default(false),
   })
-  .transform((m): MetadataMatcherConfig => ({ filter: m.filter, path: m.path.map((p) => p.key), value: m.value, invert: m.invert }));
+  .transform((m): MetadataMatcherConfig => ({ filter: m.filter, path: m.path.map((p) => p.key), value: m.value, invert: m.invert })));

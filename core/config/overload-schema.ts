@@ -116,7 +116,8 @@ export interface OverloadManagerConfig {
   actions: OverloadActionConfig[];
 }
 
-const unitInterval = z.number().min(0).max(1);
+const unitInterval = lazySchema(() =>
+  z.number().min(0).max(1));
 
 /** A proto uint64/int64: JSON gives it as a number or a decimal string. */
 const positiveInteger = lazySchema(() =>
@@ -134,7 +135,8 @@ const downstreamConnectionsConfig = lazySchema(() =>
   max_active_downstream_connections: positiveInteger,
 }));
 
-const resourceMonitor = z
+const resourceMonitor = lazySchema(() =>
+  z
   .strictObject({ name: z.string().min(1), typed_config: z.unknown() })
   .transform((m, ctx): ResourceMonitorConfig => {
     const schema = m.name === FIXED_HEAP ? fixedHeapConfig : m.name === GLOBAL_DOWNSTREAM_MAX_CONNECTIONS ? downstreamConnectionsConfig : undefined;
@@ -151,7 +153,7 @@ const resourceMonitor = z
     return "max_heap_size_bytes" in typed
       ? { name: FIXED_HEAP, maxHeapSizeBytes: typed.max_heap_size_bytes }
       : { name: GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, maxActiveDownstreamConnections: typed.max_active_downstream_connections };
-  });
+  }));
 
 const trigger = lazySchema(() =>
   z

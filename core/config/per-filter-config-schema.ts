@@ -22,12 +22,13 @@ export function registerPerRouteConfigSchema(typeUrl: string, schema: z.ZodType)
 /** envoy.config.route.v3.FilterConfig: any filter's per-route wrapper (its `config`, or `disabled` for the route). */
 export const FILTER_CONFIG_TYPE_URL = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
-const filterConfigWrapper = z.strictObject({
+const filterConfigWrapper = lazySchema(() =>
+  z.strictObject({
   config: z.looseObject({ "@type": z.string() }).optional(),
   disabled: z.boolean().default(false),
   // Envoy: a config of a type this build does not know is ignored instead of refused; polyvoy refuses what it does not know.
   is_optional: unsupportedField("only false: a per-route config polyvoy does not know is refused, never ignored", isFalse),
-});
+}));
 
 /** What the field gives a route, a virtual host or the route configuration. */
 export interface PerFilterConfigs {

@@ -12,7 +12,8 @@ import { lazySchema } from "./lazy-schema.ts";
 import { isFalse, unsupportedField, unsupportedValue } from "./unsupported-field.ts";
 
 /** A google.protobuf.BoolValue: a bool, or `{ value }`. */
-const boolValue = z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]);
+const boolValue = lazySchema(() =>
+  z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]));
 
 export const postgresProxyConfig: z.ZodType<PostgresProxyConfig> = lazySchema(() =>
   z

@@ -10,13 +10,15 @@ import { parseDurationMs } from "./duration.ts";
 import { compileRegex } from "./regex.ts";
 
 /** A google.protobuf.Duration, output in milliseconds. */
-export const durationMs = z.unknown().transform((value, ctx) => {
+export const durationMs = lazySchema(() =>
+  z.unknown().transform((value, ctx) => {
   const result = parseDurationMs(value);
   if (result.ok) return result.ms;
   ctx.addIssue({ code: "custom", message: result.error });
   return z.NEVER;
-});
+}));
 
+// Built at load, unlike the rest: its users refine it further (uint32.min(1)), which a lazy schema cannot be.
 export const uint32 = z.number().int().min(0).max(0xffff_ffff);
 
 /**
@@ -26,19 +28,22 @@ export const uint32 = z.number().int().min(0).max(0xffff_ffff);
 const NO_NUL_CR_LF = /^[^\0\r\n]*$/;
 
 /** A header name, lowercased as Envoy's LowerCaseString does. */
-export const headerName = z
+export const headerName = lazySchema(() =>
+  z
   .string()
   .min(1)
   .regex(NO_NUL_CR_LF, { message: "must not contain NUL, CR or LF" })
-  .transform((name) => name.toLowerCase());
+  .transform((name) => name.toLowerCase()));
 
+// Built at load, as uint32: refined further by its users (headerValue.max(16384)).
 export const headerValue = z.string().regex(NO_NUL_CR_LF, { message: "must not contain NUL, CR or LF" });
 
 /** An RE2 pattern (core/config/regex.ts), checked here and kept as text (the route table compiles it). */
-const re2Regex = z.string().min(1).superRefine((pattern, ctx) => {
+const re2Regex = lazySchema(() =>
+  z.string().min(1).superRefine((pattern, ctx) => {
   const result = compileRegex(pattern);
   if (!result.ok) ctx.addIssue({ code: "custom", message: result.error });
-});
+}));
 
 /** A regex used as RE2::FullMatch (safe_regex, header and query parameter matchers). */
 export const fullMatchRegex = re2Regex;

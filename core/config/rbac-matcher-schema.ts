@@ -19,7 +19,8 @@ const HEADER_INPUT_TYPE_URL = "type.googleapis.com/envoy.type.matcher.v3.HttpReq
 const ACTION_TYPE_URL = "type.googleapis.com/envoy.config.rbac.v3.Action";
 
 /** A header name as Envoy's HttpRequestHeaderMatchInput validates it (well_known_regex HTTP_HEADER_NAME, not strict: no NUL, CR or LF). */
-const headerName = z.string().min(1).regex(/^[^\0\r\n]+$/, "not a valid HTTP header name");
+const headerName = lazySchema(() =>
+  z.string().min(1).regex(/^[^\0\r\n]+$/, "not a valid HTTP header name"));
 
 /** SinglePredicate.input: a TypedExtensionConfig; the "@type" decides (the name is free, as in Envoy). */
 const input = lazySchema(() =>
@@ -57,7 +58,7 @@ const singlePredicate = lazySchema(() =>
 
 const PREDICATES = ["single_predicate", "or_matcher", "and_matcher", "not_matcher"] as const;
 
-export const rbacMatcherPredicate: z.ZodType<RbacMatcherPredicate> = z.lazy(() =>
+export const rbacMatcherPredicate: z.ZodType<RbacMatcherPredicate> = lazySchema(() =>
   z
     .strictObject({
       single_predicate: singlePredicate.optional(),

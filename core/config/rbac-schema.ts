@@ -34,7 +34,8 @@ const pathMatcher = lazySchema(() =>
   z.strictObject({ path: stringMatcher }).transform((p) => p.path as StringMatcherConfig));
 
 /** `any` must be true (Envoy: const true). */
-const anyTrue = z.literal(true);
+const anyTrue = lazySchema(() =>
+  z.literal(true));
 
 const NO_METADATA = "polyvoy filters set no dynamic metadata a metadata matcher could match";
 const NO_EXTENSIONS = "matcher extensions";
@@ -52,7 +53,7 @@ const PERMISSION_RULES = [
   "requested_server_name",
 ] as const;
 
-export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
+export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
   z
     .strictObject({
       and_rules: z.strictObject({ rules: z.array(rbacPermission).min(1) }).optional(),
@@ -101,7 +102,7 @@ export const rbacPermission: z.ZodType<RbacPermission> = z.lazy(() =>
 
 const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id", "authenticated"] as const;
 
-export const rbacPrincipal: z.ZodType<RbacPrincipal> = z.lazy(() =>
+export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
   z
     .strictObject({
       and_ids: z.strictObject({ ids: z.array(rbacPrincipal).min(1) }).optional(),
@@ -181,10 +182,12 @@ export const rbacRules = lazySchema(() =>
 /** The fields both RBAC filters take, besides the network filter's stat_prefix and enforcement_type. */
 const rbacFields = {
   rules: rbacRules.optional(),
-  rules_stat_prefix: z.string().default(""),
+  rules_stat_prefix: lazySchema(() =>
+  z.string().default("")),
   matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher): use rules"),
   shadow_rules: rbacRules.optional(),
-  shadow_rules_stat_prefix: z.string().default(""),
+  shadow_rules_stat_prefix: lazySchema(() =>
+  z.string().default("")),
   shadow_matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher): use shadow_rules"),
   track_per_rule_stats: unsupportedField("no per-policy stats", (v) => v === false),
 };

@@ -28,18 +28,20 @@ export type HostPredicateName = keyof typeof HOST_PREDICATE_TYPES;
 const PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities";
 const PREVIOUS_PRIORITIES_TYPE = "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig";
 
-const positiveDuration = durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" });
+const positiveDuration = lazySchema(() =>
+  durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" }));
 
 /**
  * retry_on: comma-separated conditions, HTTP and gRPC ones in one string. Envoy drops a
  * name it does not know; here it is an error, so a typo cannot silently turn a retry off.
  */
-const retryOn = z.string().transform((text, ctx) => {
+const retryOn = lazySchema(() =>
+  z.string().transform((text, ctx) => {
   const http = parseRetryOn(text);
   const grpc = parseRetryGrpcOn(http.unknown.join(","));
   for (const name of grpc.unknown) ctx.addIssue({ code: "custom", message: `unknown retry_on condition "${name}"` });
   return http.bits | grpc.bits;
-});
+}));
 
 /** A retry host predicate as parsed: its name, and omit_host_metadata's `envoy.lb` labels. */
 export interface HostPredicate {
@@ -54,7 +56,8 @@ export interface HostPredicate {
  * label of its metadata_match's `envoy.lb` (Envoy's OmitHostsRetryPredicate reads only
  * that namespace: the others are accepted and do nothing there too).
  */
-const retryHostPredicate = z
+const retryHostPredicate = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     typed_config: z
@@ -79,17 +82,20 @@ const retryHostPredicate = z
     if (name !== "envoy.retry_host_predicates.omit_host_metadata") return { name };
     const lb = (fields.data as { metadata_match?: { filter_metadata?: Record<string, Record<string, unknown>> } }).metadata_match?.filter_metadata?.["envoy.lb"] ?? {};
     return { name, labels: Object.entries(lb) };
-  });
+  }));
 
 /** What each predicate's typed_config may hold besides its type. */
 const omitHostPredicateFields: Record<HostPredicateName, z.ZodType> = {
-  "envoy.retry_host_predicates.previous_hosts": z.strictObject({ "@type": z.string().optional() }),
-  "envoy.retry_host_predicates.omit_canary_hosts": z.strictObject({ "@type": z.string().optional() }),
+  "envoy.retry_host_predicates.previous_hosts": lazySchema(() =>
+  z.strictObject({ "@type": z.string().optional() })),
+  "envoy.retry_host_predicates.omit_canary_hosts": lazySchema(() =>
+  z.strictObject({ "@type": z.string().optional() })),
   // envoy.config.core.v3.Metadata: filter_metadata (typed_filter_metadata is not matched by the predicate).
-  "envoy.retry_host_predicates.omit_host_metadata": z.strictObject({
+  "envoy.retry_host_predicates.omit_host_metadata": lazySchema(() =>
+  z.strictObject({
     "@type": z.string().optional(),
     metadata_match: z.strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).optional() }).optional(),
-  }),
+  })),
 };
 
 /** retry_priority: envoy.retry_priorities.previous_priorities (update_frequency > 0, required by Envoy). */
@@ -113,14 +119,15 @@ const retryPriority = lazySchema(() =>
     return frequency;
   }));
 
-const retryBackOff = z
+const retryBackOff = lazySchema(() =>
+  z
   .strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() })
   .superRefine((b, ctx) => {
     // config_impl.cc: "retry_policy.max_interval must greater than or equal to the base_interval".
     if (b.max_interval !== undefined && b.max_interval < b.base_interval) {
       ctx.addIssue({ code: "custom", message: "max_interval must be greater than or equal to base_interval", path: ["max_interval"] });
     }
-  });
+  }));
 
 const rateLimitedRetryBackOff = lazySchema(() =>
   z.strictObject({
@@ -186,7 +193,8 @@ const runtimeFraction = lazySchema(() =>
 }));
 
 /** envoy.config.route.v3.RouteAction.RequestMirrorPolicy */
-export const requestMirrorPolicy = z
+export const requestMirrorPolicy = lazySchema(() =>
+  z
   .strictObject({
     cluster: z.string().min(1).optional(),
     cluster_header: headerName.optional(),
@@ -206,7 +214,7 @@ export const requestMirrorPolicy = z
     if (m.cluster !== undefined) policy.cluster = m.cluster;
     if (m.cluster_header !== undefined) policy.clusterHeader = m.cluster_header;
     return policy;
-  });
+  }));
 
 /** per_request_buffer_limit_bytes (google.protobuf.UInt32Value). */
 export const perRequestBufferLimitBytes = uint32;

@@ -113,7 +113,8 @@ const regexRewrite = lazySchema(() =>
   .transform((r) => ({ pattern: r.pattern.regex, substitution: r.substitution })));
 
 /** envoy.config.route.v3.RouteAction.MaxStreamDuration: each field absent when unset. */
-const maxStreamDuration = z
+const maxStreamDuration = lazySchema(() =>
+  z
   .strictObject({
     max_stream_duration: durationMs.optional(),
     grpc_timeout_header_max: durationMs.optional(),
@@ -125,7 +126,7 @@ const maxStreamDuration = z
     if (d.grpc_timeout_header_max !== undefined) out.grpcTimeoutHeaderMaxMs = d.grpc_timeout_header_max;
     if (d.grpc_timeout_header_offset !== undefined) out.grpcTimeoutHeaderOffsetMs = d.grpc_timeout_header_offset;
     return out;
-  });
+  }));
 
 const CLUSTER_NOT_FOUND_CODES = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 } as const;
 
@@ -241,7 +242,8 @@ const forwardAction = lazySchema(() =>
 const REDIRECT_CODES = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 } as const;
 
 /** envoy.config.route.v3.RedirectAction (no regex_rewrite). */
-const redirectAction = z
+const redirectAction = lazySchema(() =>
+  z
   .strictObject({
     https_redirect: z.boolean().optional(),
     scheme_redirect: z.string().min(1).optional(),
@@ -267,12 +269,13 @@ const redirectAction = z
     if (r.path_redirect !== undefined) action.pathRedirect = r.path_redirect;
     if (r.prefix_rewrite !== undefined) action.prefixRewrite = r.prefix_rewrite;
     return action;
-  });
+  }));
 
 /** envoy.config.route.v3.DirectResponseAction */
-const directResponseAction = z
+const directResponseAction = lazySchema(() =>
+  z
   .strictObject({ status: z.number().int().min(100).max(599), body: dataSource.optional() })
-  .transform((d): DirectResponseAction => (d.body === undefined ? { status: d.status } : { status: d.status, body: d.body }));
+  .transform((d): DirectResponseAction => (d.body === undefined ? { status: d.status } : { status: d.status, body: d.body })));
 
 // ---- Routes and virtual hosts ------------------------------------------------------
 
@@ -287,7 +290,8 @@ const decorator = lazySchema(() =>
   z.strictObject({ operation: z.string().min(1), propagate: z.boolean().optional() }));
 
 /** envoy.config.route.v3.Route */
-const route = z
+const route = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().default(""),
     match: routeMatch,
@@ -313,7 +317,7 @@ const route = z
     if (r.decorator !== undefined && r.decorator.propagate !== false) route.decoratorOperation = r.decorator.operation;
     if (r.per_request_buffer_limit_bytes !== undefined) route.perRequestBufferLimitBytes = r.per_request_buffer_limit_bytes;
     return route;
-  });
+  }));
 
 /** envoy.config.route.v3.VirtualHost */
 const virtualHost = lazySchema(() =>

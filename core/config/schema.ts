@@ -45,15 +45,17 @@ const DEFAULT_TCP_IDLE_TIMEOUT_MS = 3_600_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 /** A google.protobuf.Duration, output in milliseconds. */
-const duration = z.unknown().transform((value, ctx) => {
+const duration = lazySchema(() =>
+  z.unknown().transform((value, ctx) => {
   const result = parseDurationMs(value);
   if (result.ok) return result.ms;
   ctx.addIssue({ code: "custom", message: result.error });
   return z.NEVER;
-});
+}));
 
 /** A google.protobuf.UInt32Value buffer limit. */
-const bufferLimitBytes = z.number().int().min(1).max(0xffff_ffff);
+const bufferLimitBytes = lazySchema(() =>
+  z.number().int().min(1).max(0xffff_ffff));
 
 const isIpLiteral = lazySchema(() =>
   z.union([z.ipv4(), z.ipv6()]));
@@ -62,22 +64,24 @@ const isIpLiteral = lazySchema(() =>
  * Envoy parses listener, admin and STATIC endpoint addresses as IP literals
  * ("malformed IP address"); host names need a DNS cluster type.
  */
-const ipAddress = z.string().superRefine((text, ctx) => {
+const ipAddress = lazySchema(() =>
+  z.string().superRefine((text, ctx) => {
   if (!isIpLiteral.safeParse(text).success) ctx.addIssue({ code: "custom", message: notAnIpAddress(text) });
-});
+}));
 
 function notAnIpAddress(text: string): string {
   return `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`;
 }
 
 /** envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. */
-const socketAddress = z
+const socketAddress = lazySchema(() =>
+  z
   .strictObject({
     address: ipAddress,
     port_value: z.number().int().min(0).max(65535),
     protocol: z.enum(["TCP"]).optional(),
   })
-  .transform((s): SocketAddressConfig => ({ address: s.address, port: s.port_value }));
+  .transform((s): SocketAddressConfig => ({ address: s.address, port: s.port_value })));
 
 /** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
 const address = lazySchema(() =>
@@ -240,10 +244,12 @@ const uint32Value = lazySchema(() =>
 /** A google.protobuf.BoolValue: a bool, or `{ value }`. */
 const boolValue = lazySchema(() =>
   z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]));
-const portNumber = z.number().int().min(1).max(65535);
+const portNumber = lazySchema(() =>
+  z.number().int().min(1).max(65535));
 
 /** envoy.config.core.v3.CidrRange, checked as Envoy's CidrRange::create checks it. */
-const cidrRange = z
+const cidrRange = lazySchema(() =>
+  z
   .strictObject({
     address_prefix: z.string().min(1),
     prefix_len: uint32Value.pipe(z.number().int().min(0).max(128)).default(0),
@@ -253,7 +259,7 @@ const cidrRange = z
     if (ip === undefined) ctx.addIssue({ code: "custom", path: ["address_prefix"], message: `malformed IP address: ${c.address_prefix}` });
     else if (c.prefix_len > ip.length * 8) ctx.addIssue({ code: "custom", path: ["prefix_len"], message: `${c.prefix_len} is longer than an IPv${ip.length === 4 ? 4 : 6} address (${ip.length * 8} bits)` });
   })
-  .transform((c): CidrRangeConfig => ({ addressPrefix: c.address_prefix, prefixLen: c.prefix_len }));
+  .transform((c): CidrRangeConfig => ({ addressPrefix: c.address_prefix, prefixLen: c.prefix_len })));
 
 /**
  * envoy.config.listener.v3.FilterChainMatch: every field Envoy evaluates. address_suffix
@@ -293,7 +299,8 @@ const filterChainMatch = lazySchema(() =>
   ));
 
 /** The network filters of a chain, with Envoy's terminal-filter check. */
-const networkFilters = z
+const networkFilters = lazySchema(() =>
+  z
   .array(networkFilter)
   .min(1)
   .superRefine((filters, ctx) => {
@@ -309,13 +316,14 @@ const networkFilters = z
         ctx.addIssue({ code: "custom", message, path: [i] });
       }
     });
-  });
+  }));
 
 /**
  * envoy.config.listener.v3.FilterChain: its name, filter_chain_match, transport socket
  * (TLS termination, core/tls; raw_buffer or absent: plaintext) and network filters.
  */
-const filterChain = z
+const filterChain = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().optional(),
     filter_chain_match: filterChainMatch.optional(),
@@ -329,11 +337,12 @@ const filterChain = z
       ...(c.transport_socket ? { transportSocket: c.transport_socket } : {}),
       filters: c.filters,
     }),
-  );
+  ));
 
 
 /** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
-const tlsInspector = z
+const tlsInspector = lazySchema(() =>
+  z
   .strictObject({
     // JA3/JA4 fingerprints go to stream info fields polyvoy does not have.
     enable_ja3_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA3 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
@@ -341,7 +350,7 @@ const tlsInspector = z
     // Envoy: gt 255, lt 65537. A read-size hint there; here reads are what the socket gives.
     initial_read_buffer_size: uint32Value.pipe(z.number().int().min(256).max(65536)).optional(),
   })
-  .transform((c): TlsInspectorConfig => (c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {}));
+  .transform((c): TlsInspectorConfig => (c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {})));
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */
 const proxyProtocol = lazySchema(() =>
@@ -371,7 +380,8 @@ export const LISTENER_FILTERS: { [T in ListenerFilterType]: { typeUrl: string; a
   "envoy.filters.listener.http_inspector": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
     aliases: ["envoy.listener.http_inspector"],
-    typedConfig: z.strictObject({}).transform((): Record<string, never> => ({})),
+    typedConfig: lazySchema(() =>
+  z.strictObject({}).transform((): Record<string, never> => ({}))),
   },
   "envoy.filters.listener.proxy_protocol": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
@@ -521,9 +531,10 @@ const lbEndpoint = lazySchema(() =>
   }));
 
 /** envoy.config.core.v3.Locality */
-const locality = z
+const locality = lazySchema(() =>
+  z
   .strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
-  .transform((l) => ({ region: l.region ?? "", zone: l.zone ?? "", subZone: l.sub_zone ?? "" }));
+  .transform((l) => ({ region: l.region ?? "", zone: l.zone ?? "", subZone: l.sub_zone ?? "" })));
 
 /**
  * envoy.config.endpoint.v3.LocalityLbEndpoints: locality, its weight, priority and
@@ -562,12 +573,13 @@ const loadAssignmentPolicy = lazySchema(() =>
 }));
 
 /** Cluster.EdsClusterConfig: the ConfigSource of the endpoints, and the name asked for (default: the cluster's). */
-const edsClusterConfig = z
+const edsClusterConfig = lazySchema(() =>
+  z
   .strictObject({
     eds_config: configSourceSchema("EDS", "server"),
     service_name: z.string().optional(),
   })
-  .transform((e): EdsClusterConfig => ({ configSource: e.eds_config, ...(e.service_name ? { serviceName: e.service_name } : {}) }));
+  .transform((e): EdsClusterConfig => ({ configSource: e.eds_config, ...(e.service_name ? { serviceName: e.service_name } : {}) })));
 
 /** envoy.config.endpoint.v3.ClusterLoadAssignment */
 const loadAssignment = lazySchema(() =>
@@ -590,7 +602,8 @@ const loadAssignment = lazySchema(() =>
 const DEFAULT_THRESHOLD = 1024;
 const DEFAULT_MAX_RETRIES = 3;
 
-const threshold = z.number().int().min(0).max(0xffff_ffff);
+const threshold = lazySchema(() =>
+  z.number().int().min(0).max(0xffff_ffff));
 
 /**
  * Thresholds.RetryBudget: retries may be at most budget_percent (default 20 %) of the
@@ -711,12 +724,13 @@ const upstreamProtocolVersions = lazySchema(() =>
 }));
 
 /** HttpProtocolOptions.AutoHttpConfig: HTTP/1.1 and HTTP/2 options for the connections of each protocol; no HTTP/3. */
-const autoHttpConfig = z.strictObject({
+const autoHttpConfig = lazySchema(() =>
+  z.strictObject({
   http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
   http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
   http3_protocol_options: http3Refused,
   alternate_protocols_cache_options: unsupportedField("no HTTP/3 upstreams"),
-});
+}));
 
 /**
  * envoy.extensions.upstreams.http.v3.HttpProtocolOptions, the one
@@ -725,7 +739,8 @@ const autoHttpConfig = z.strictObject({
  * request, else HTTP/1.1) and auto_config (by ALPN per TLS connection), as Envoy requires one; and
  * common_http_protocol_options.
  */
-const upstreamHttpProtocolOptions = z
+const upstreamHttpProtocolOptions = lazySchema(() =>
+  z
   .strictObject({
     "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
@@ -749,7 +764,7 @@ const upstreamHttpProtocolOptions = z
       const versions = [explicit.http_protocol_options, explicit.http2_protocol_options, explicit.http3_protocol_options].filter((v) => v !== undefined).length;
       if (versions !== 1) ctx.addIssue({ code: "custom", message: "must set exactly one of http_protocol_options, http2_protocol_options, http3_protocol_options", path: ["explicit_http_config"] });
     }
-  });
+  }));
 
 const typedExtensionProtocolOptions = lazySchema(() =>
   z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() }));
@@ -798,7 +813,8 @@ function preconnectRatio(policy: z.infer<typeof preconnectPolicy> | undefined): 
 }
 
 /** envoy.config.cluster.v3.Cluster */
-const clusterMessage = z
+const clusterMessage = lazySchema(() =>
+  z
   .strictObject({
     name: z.string().min(1),
     // Envoy's default discovery type is STATIC; ORIGINAL_DST is not implemented.
@@ -916,7 +932,7 @@ const clusterMessage = z
       ...upstreamIdleTimeout(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.idle_timeout ?? c.common_http_protocol_options?.idle_timeout),
       ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection, c.http_protocol_options),
     }),
-  );
+  ));
 
 /** envoy.config.cluster.v3.Cluster (CDS resources too: core/config/xds/lds-cds-api.ts). */
 export const cluster = clusterMessage;
@@ -925,14 +941,15 @@ export const cluster = clusterMessage;
  * A ClusterLoadAssignment delivered by EDS (core/upstream/eds-cluster.ts): its addresses
  * are IP literals, as a STATIC cluster's (Envoy resolves EDS addresses as IPs).
  */
-export const edsLoadAssignment = loadAssignment.superRefine((a, ctx) => {
+export const edsLoadAssignment = lazySchema(() =>
+  loadAssignment.superRefine((a, ctx) => {
   a.endpoints.forEach((locality, l) =>
     (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
       if (typeof endpoint.address?.address !== "string" || isIpLiteral.safeParse(endpoint.address.address).success) return;
       ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path: ["endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"] });
     }),
   );
-});
+}));
 
 /**
  * What each discovery type makes of its endpoints' addresses: STATIC needs IP literals;
@@ -1023,7 +1040,8 @@ const admin = lazySchema(() =>
 }));
 
 /** Envoy validates stats_flush_interval as `lt: 300s, gte: 1ms`; the default is 5 s. */
-const statsFlushInterval = duration.refine((ms) => ms >= 1 && ms < 300_000, { message: "must be at least 1ms and less than 300s" });
+const statsFlushInterval = lazySchema(() =>
+  duration.refine((ms) => ms >= 1 && ms < 300_000, { message: "must be at least 1ms and less than 300s" }));
 
 const staticResources = lazySchema(() =>
   z.strictObject({
@@ -1033,14 +1051,15 @@ const staticResources = lazySchema(() =>
 }));
 
 /** Bootstrap.DynamicResources: LDS and CDS from files or a management server, and the ADS stream's server. */
-const dynamicResources = z.strictObject({
+const dynamicResources = lazySchema(() =>
+  z.strictObject({
   lds_config: configSourceSchema("LDS", "server").optional(),
   cds_config: configSourceSchema("CDS", "server").optional(),
   // ADS is one gRPC stream (Envoy's cluster_manager_impl.cc takes GRPC or DELTA_GRPC only).
   ads_config: apiConfigSource.refine((a) => a.kind === "grpc", { message: "api_type REST cannot aggregate: ads_config needs GRPC or DELTA_GRPC", path: ["api_type"] }).optional(),
   lds_resources_locator: unsupportedField("xdstp:// names need a management server"),
   cds_resources_locator: unsupportedField("xdstp:// names need a management server"),
-});
+}));
 
 /** envoy.config.bootstrap.v3.Bootstrap */
 export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>

@@ -22,7 +22,8 @@ const boolValue = lazySchema(() =>
  * so it is compiled as a JavaScript RegExp here (stat names come from the config, never
  * from requests). Without regex or fixed_value, tag_name must name a default tag.
  */
-const tagSpecifier = z
+const tagSpecifier = lazySchema(() =>
+  z
   .strictObject({
     tag_name: z.string().min(1),
     regex: z.string().max(1024).optional(),
@@ -43,13 +44,14 @@ const tagSpecifier = z
       ctx.addIssue({ code: "custom", message: `No regex specified for tag specifier and no default regex for name: '${t.tag_name}'` });
     }
     return { tagName: t.tag_name };
-  });
+  }));
 
 /** envoy.type.matcher.v3.ListStringMatcher: at least one pattern. */
 const listStringMatcher = lazySchema(() =>
   z.strictObject({ patterns: z.array(stringMatcher).min(1) }));
 
-const statsMatcher = z
+const statsMatcher = lazySchema(() =>
+  z
   .strictObject({
     reject_all: z.boolean().optional(),
     exclusion_list: listStringMatcher.optional(),
@@ -61,7 +63,7 @@ const statsMatcher = z
     if (key === "reject_all") return m.reject_all ? { type: "reject_all" } : { type: "exclusion_list", patterns: [] };
     if (key === "exclusion_list") return { type: "exclusion_list", patterns: m.exclusion_list!.patterns };
     return { type: "inclusion_list", patterns: m.inclusion_list?.patterns ?? [] };
-  });
+  }));
 
 export const statsConfig: z.ZodType<StatsConfig, unknown> = lazySchema(() =>
   z

@@ -17,12 +17,13 @@ import { uint32 } from "./proto-schema.ts";
 const NO_TRACER = "polyvoy has no tracer to send spans to: remove the provider";
 
 /** A tracer by its extension name: refused with that name. */
-const provider = z
+const provider = lazySchema(() =>
+  z
   .strictObject({ name: z.string().default(""), typed_config: z.unknown().optional() })
   .superRefine((p, ctx) => {
     const name = p.name !== "" ? p.name : String((p.typed_config as { "@type"?: string } | undefined)?.["@type"] ?? "(unnamed)");
     ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (${NO_TRACER})` });
-  });
+  }));
 
 /** envoy.type.v3.Percent */
 const percent = lazySchema(() =>

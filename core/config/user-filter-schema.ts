@@ -29,7 +29,8 @@ const scriptConfig = lazySchema(() =>
 export const NETWORK_SCRIPT_TYPE_URL = "type.googleapis.com/polyvoy.filters.network.script.v1.Script";
 
 /** polyvoy.filters.network.script.v1.Script: a network filter's module and config (core/network/user-filter/). */
-export const networkScriptConfig = scriptConfig.transform((c): NetworkScriptConfig => ({ filterName: "", module: c.module, rawConfig: c.config }));
+export const networkScriptConfig = lazySchema(() =>
+  scriptConfig.transform((c): NetworkScriptConfig => ({ filterName: "", module: c.module, rawConfig: c.config })));
 
 const scriptPerRouteConfig = lazySchema(() =>
   z

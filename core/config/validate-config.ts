@@ -18,8 +18,14 @@ export function readFailure(err: unknown): string {
 /**
  * Load and validate a config. The loader (zod, yaml, the schemas) is imported only now,
  * so the proxy's own modules load without it (test/unit/startup-imports.test.ts).
+ * The schemas the check built are let go after it (lazy-schema.ts): a config is checked at
+ * start and on a reload, and holding them in between is memory for nothing.
  */
 export async function validateConfig(text: string, format: ConfigFormat): Promise<LoadedConfig> {
-  const { loadConfig } = await import("./load.ts");
-  return loadConfig(text, format);
+  const { loadConfig, releaseSchemas } = await import("./load.ts");
+  try {
+    return loadConfig(text, format);
+  } finally {
+    releaseSchemas();
+  }
 }

@@ -54,7 +54,8 @@ const VERSIONS: Record<string, TlsVersion | undefined> = {
   TLSv1_2: "TLSv1.2",
   TLSv1_3: "TLSv1.3",
 };
-const version = z.enum(["TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"]);
+const version = lazySchema(() =>
+  z.enum(["TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"]));
 
 /** TlsParameters */
 const tlsParams = lazySchema(() =>
@@ -116,7 +117,8 @@ function tlsCertificateSchema(inSecret: boolean) {
       ...(c.ocsp_staple ? { ocspStaple: c.ocsp_staple } : {}),
     }));
 }
-const tlsCertificate = tlsCertificateSchema(false);
+const tlsCertificate = lazySchema(() =>
+  tlsCertificateSchema(false));
 
 const SAN_TYPES = ["DNS", "URI", "EMAIL", "IP_ADDRESS"] as const;
 
@@ -187,10 +189,12 @@ function validationContextSchema(inSecret: boolean) {
       };
     });
 }
-const validationContext = validationContextSchema(false);
+const validationContext = lazySchema(() =>
+  validationContextSchema(false));
 
 /** ConfigSource for SDS: a file whose DiscoveryResponse holds the Secret (core/tls/sds-api.ts). */
-const sdsConfigSource = configSourceSchema("SDS");
+const sdsConfigSource = lazySchema(() =>
+  configSourceSchema("SDS"));
 
 /** SdsSecretConfig: without sds_config, a secret of static_resources.secrets. */
 const sdsSecretConfig = lazySchema(() =>
@@ -239,7 +243,10 @@ const commonTlsContextFields = lazySchema(() =>
 }));
 
 /** CommonTlsContext, its oneofs checked. */
-const commonTlsContext = commonTlsContextFields
+// lazySchema, not a refinement of the lazy fields schema: that would be a z.lazy clone held
+// here, outside what releaseSchemas() resets.
+const commonTlsContext = lazySchema(() =>
+  commonTlsContextFields
   .superRefine((c, ctx) => {
     // Envoy's CommonTlsContext oneofs: certificates inline or by SDS, a validation context inline or by SDS.
     if (c.tls_certificates.length > 0 && c.tls_certificate_sds_secret_configs.length > 0) {
@@ -248,7 +255,7 @@ const commonTlsContext = commonTlsContextFields
     if (c.validation_context && c.validation_context_sds_secret_config) {
       ctx.addIssue({ code: "custom", path: ["validation_context_sds_secret_config"], message: "set validation_context or validation_context_sds_secret_config, not both" });
     }
-  });
+  }));
 
 function toCommon(c: z.output<typeof commonTlsContext> | undefined, side: "downstream" | "upstream"): CommonTlsContextConfig {
   return {
@@ -368,6 +375,8 @@ function transportSocket<T>(context: z.ZodType<T>, contextName: string) {
 }
 
 /** A filter chain's transport_socket. */
-export const downstreamTransportSocket = transportSocket(downstreamTlsContext, "DownstreamTlsContext");
+export const downstreamTransportSocket = lazySchema(() =>
+  transportSocket(downstreamTlsContext, "DownstreamTlsContext"));
 /** A cluster's transport_socket. */
-export const upstreamTransportSocket = transportSocket(upstreamTlsContext, "UpstreamTlsContext");
+export const upstreamTransportSocket = lazySchema(() =>
+  transportSocket(upstreamTlsContext, "UpstreamTlsContext"));

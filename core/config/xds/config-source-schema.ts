@@ -18,13 +18,15 @@ import { lazySchema } from "../lazy-schema.ts";
 import { unsupportedValueMessage } from "../refusal.ts";
 
 /** WatchedDirectory: the directory whose moves reload the file (Envoy's atomic symlink swap). */
-export const watchedDirectory = z.strictObject({ path: z.string().min(1) }).transform((w) => w.path);
+export const watchedDirectory = lazySchema(() =>
+  z.strictObject({ path: z.string().min(1) }).transform((w) => w.path));
 
 /** PathConfigSource */
-const pathConfigSource = z.strictObject({
+const pathConfigSource = lazySchema(() =>
+  z.strictObject({
   path: z.string().min(1),
   watched_directory: watchedDirectory.optional(),
-});
+}));
 
 
 /** Envoy's default initial_fetch_timeout (config_source.proto). */
@@ -40,7 +42,8 @@ const MAX_TIMER_MS = 2_147_483_647;
  * DELTA_GRPC (incremental, delta-grpc-mux.ts) or REST (JSON polling, http-subscription.ts),
  * with the checks of Envoy's Utility::checkApiConfigSourceNames and apiConfigSourceRefreshDelay.
  */
-export const apiConfigSource = z
+export const apiConfigSource = lazySchema(() =>
+  z
   .strictObject({
     api_type: z.string().optional(),
     transport_api_version: z.literal("V3").optional(),
@@ -76,7 +79,7 @@ export const apiConfigSource = z
     c.api_type === "REST"
       ? { kind: "rest", clusterName: c.cluster_names[0]!, refreshDelayMs: c.refresh_delay as number, requestTimeoutMs: typeof c.request_timeout === "number" ? c.request_timeout : DEFAULT_REST_REQUEST_TIMEOUT_MS }
       : { kind: "grpc", target: c.grpc_services[0]!.target, nodeOnFirstMessageOnly: c.set_node_on_first_message_only, delta: c.api_type === "DELTA_GRPC" },
-  );
+  ));
 
 /** An api_config_source as read, before its initial_fetch_timeout is added. */
 export type ApiSource = Omit<ApiConfigSource, "initialFetchTimeoutMs"> | Omit<RestConfigSource, "initialFetchTimeoutMs">;
