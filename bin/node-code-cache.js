@@ -21,7 +21,7 @@ const { createRequire } = process.getBuiltinModule("node:module");
 const { tmpdir } = process.getBuiltinModule("node:os");
 const { basename, dirname, join } = process.getBuiltinModule("node:path");
 const { fileURLToPath } = process.getBuiltinModule("node:url");
-const { setFlagsFromString } = process.getBuiltinModule("node:v8");
+const { cachedDataVersionTag, setFlagsFromString } = process.getBuiltinModule("node:v8");
 const { Script } = process.getBuiltinModule("node:vm");
 const { crc32 } = process.getBuiltinModule("node:zlib");
 
@@ -40,21 +40,31 @@ export async function startNodeEntry(url) {
   const file = fileURLToPath(url);
   const compiled = compile(file);
   if (compiled === undefined) return import(url.href);
-  const { script, cacheFile, write } = compiled;
+  const { script, cacheFile, write, seen } = compiled;
+  // V8 stamps cached data with a hash of its flags: the data is made once the flags are
+  // back, and not at all if this V8 does not come back to the same hash.
+  const flagsTag = cachedDataVersionTag();
   const restoreFlags = holdStartupFlags();
   const main = script.runInThisContext();
   const module = { exports: {} };
+  // The bundle has no import() of its own (none works inside a vm.Script with cached data on
+  // node 20: scripts/build-runtimes.mjs); a user's module is imported by this module's.
+  globalThis[Symbol.for("polyvoy.import")] ??= (specifier) => import(specifier);
   main(createRequire(file), module);
   let over = false;
   const afterStart = () => {
     if (over) return;
     over = true;
     clearTimeout(timer);
-    restoreFlags();
-    // New data is not made when another process (a worker) wrote the file meanwhile.
-    if (write === undefined || (write === "new" && existsSync(cacheFile))) return;
-    // After the flags are back as they were: V8 stamps the data with a hash of its flags.
-    writeOwnFile(cacheFile, script.createCachedData(), write === "replace");
+    try {
+      restoreFlags();
+      if (write === undefined || cachedDataVersionTag() !== flagsTag) return;
+      // Another process (a worker of the same start) wrote the file meanwhile: theirs stays.
+      if (write === "new" ? existsSync(cacheFile) : !sameFile(cacheFile, seen)) return;
+      writeOwnFile(cacheFile, script.createCachedData(), write === "replace");
+    } catch {
+      // a cache that cannot be written only means a next start without it
+    }
   };
   const timer = setTimeout(afterStart, AFTER_START_MS).unref();
   // A rejection stays unhandled (runMain reports its own failures), as without the cache.
@@ -77,41 +87,40 @@ function compile(file) {
   const end = text.lastIndexOf(END);
   if (begin < 0 || end < begin) return undefined;
   const cacheFile = cachePath(bytes);
-  const cachedData = cacheFile === undefined ? undefined : readOwnFile(cacheFile);
+  const read = cacheFile === undefined ? undefined : readOwnFile(cacheFile);
+  const cachedData = read?.data;
   const script = new Script(text.slice(begin + BEGIN.length, end), {
     filename: file,
     // Stack traces keep the file's own line numbers.
     lineOffset: lineCount(text, begin + BEGIN.length),
     cachedData,
-    // The bundle imports node: built-ins and the absolute URLs of user modules.
-    importModuleDynamically: (specifier) => import(specifier),
   });
   // "replace" data V8 refused; "new" when there was none (another process may write it first).
   const write = cacheFile === undefined ? undefined : cachedData === undefined ? "new" : script.cachedDataRejected ? "replace" : undefined;
-  return { script, cacheFile, write };
+  return { script, cacheFile, write, seen: read?.stat };
 }
 
 /**
- * Sets V8 flags for the bundle's start only, and returns what sets them back (V8 reads both
- * each time it decides; a flag the user gave node, in execArgv or NODE_OPTIONS, is left
- * alone). Each keeps memory that an idle proxy would otherwise hold until traffic comes:
- * - the young generation may not grow (semi_space_growth_factor 1, default 2): start-up
- *   allocates in bursts (the config's schemas and their validation), which grow it to 8
- *   MiB, and V8 keeps it so while the proxy idles: ~4 MiB resident;
- * - no TurboFan (default on): start-up runs some functions often enough to be optimised,
- *   and TurboFan's own machine code (~3.4 MiB of node's text, paged in) and memory (~1
- *   MiB) stay resident. Start-up is one pass, so optimised code would barely pay off;
- *   traffic afterwards is optimised as before.
+ * Holds V8's young generation small while the bundle starts, and returns what lets it grow
+ * again (V8 reads semi_space_growth_factor each time it grows the space; the default is 2;
+ * a --semi-space-… flag the user gave node, in execArgv or NODE_OPTIONS, is left alone).
+ * Start-up allocates in bursts (the config's schemas and their validation), which grow it
+ * to 8 MiB, and V8 keeps it so while the proxy idles: ~4 MiB no idle proxy needs. (TurboFan
+ * off while starting saved ~4 MiB more on node 20, but node 22's V8 does not come back to
+ * the same flag hash after it, so no cache would ever be accepted there, and a large
+ * config's start took 40 % longer without it.)
  */
 function holdStartupFlags() {
   const own = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
-  const held = [];
-  if (!/semi[-_]space/.test(own)) held.push(["--semi-space-growth-factor=1", "--semi-space-growth-factor=2"]);
-  if (!/--[\w-]*(opt|turbofan|jitless)/.test(own)) held.push(["--no-turbofan", "--turbofan"]);
-  for (const [hold] of held) setFlagsFromString(hold);
-  return () => {
-    for (const [, restore] of held) setFlagsFromString(restore);
-  };
+  if (/semi[-_]space/.test(own)) return () => {};
+  setFlagsFromString("--semi-space-growth-factor=1");
+  return () => setFlagsFromString("--semi-space-growth-factor=2");
+}
+
+/** Whether the file at `path` is still the one read at start (`seen`), not replaced since. */
+function sameFile(path, seen) {
+  const now = lstatSync(path, { throwIfNoEntry: false });
+  return seen !== undefined && now !== undefined && now.ino === seen.ino && now.dev === seen.dev && now.mtimeMs === seen.mtimeMs && now.size === seen.size;
 }
 
 function lineCount(text, end) {
@@ -150,7 +159,7 @@ function readOwnFile(path) {
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile() || stat.uid !== (process.getuid?.() ?? 0)) return undefined;
-      return readFileSync(fd);
+      return { data: readFileSync(fd), stat };
     } finally {
       closeSync(fd);
     }
@@ -169,7 +178,12 @@ function readOwnFile(path) {
 function writeOwnFile(path, data, replace) {
   const temporary = `${path}.${process.pid}.tmp`;
   try {
+    // "wx": a temporary file of that name (another container's pid sharing /tmp) stays its own.
     writeFileSync(temporary, data, { mode: 0o600, flag: "wx" });
+  } catch {
+    return;
+  }
+  try {
     if (replace) renameSync(temporary, path);
     else {
       try {

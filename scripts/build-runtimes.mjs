@@ -37,6 +37,8 @@ const common = {
 // Shared with bin/node-code-cache.js, which finds the script between them.
 const NODE_SCRIPT_BEGIN = "\n//#polyvoy-script-begin\n";
 const NODE_SCRIPT_END = "\n//#polyvoy-script-end\n";
+// The global (Symbol.for) where the node entry finds an import() of a real module's.
+const IMPORT_HOOK = "polyvoy.import";
 
 // `--entry node` (bun, deno): that runtime's one-file entry only, none of the rest (for a
 // test that needs just it: test/e2e/node-code-cache.test.ts).
@@ -77,16 +79,24 @@ async function nodeScriptModule(banner) {
   const out = await build({
     ...common,
     format: "cjs",
+    // A dynamic import() inside a vm.Script compiled with cached data has no loader on
+    // node 20 (with a callback: "needs --experimental-vm-modules"; with vm's main-context
+    // constant: "callback not specified" once data is accepted). So none is left: node:
+    // built-ins become require(), and a user's module goes through IMPORT_HOOK, a real
+    // module's import() (runtimes/kit/import-module.ts).
+    supported: { "dynamic-import": false },
     entryPoints: [join(root, "runtimes/node/main.ts")],
     write: false,
   });
   const body = out.outputFiles[0].text;
+  if (/\bimport\(/.test(body)) throw new Error("the node bundle still has a dynamic import()");
   if (body.includes(NODE_SCRIPT_END)) throw new Error("the node bundle contains the script end marker");
   // bin/node-code-cache.js reads ASCII as latin1 (cheaper than UTF-8); esbuild escapes
   // everything else (its default charset), so this only fails if that default changes.
   if (!/^[\x00-\x7f]*$/.test(body)) throw new Error("the node bundle is not ASCII");
   return (
     `${banner}\nimport { createRequire } from "node:module";\n` +
+    `globalThis[Symbol.for("${IMPORT_HOOK}")] ??= (specifier) => import(specifier);\n` +
     `${NODE_SCRIPT_BEGIN}(function (require, module) {\n${body}\n})${NODE_SCRIPT_END}(createRequire(import.meta.url), { exports: {} });\n`
   );
 }

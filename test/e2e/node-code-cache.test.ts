@@ -89,7 +89,7 @@ test("the first start writes the cache once start-up is over (a directory of the
   expect(statSync(join(cacheDir(), file)).mode & 0o777).toBe(0o600);
   const written = statSync(join(cacheDir(), file)).mtimeMs;
   // Accepted data is not written again. This also proves that the flags the bin holds
-  // while starting (no TurboFan, a young generation that may not grow) are back as they
+  // while starting (a young generation that may not grow) are back as they
   // were when the data was made: V8 refuses data stamped with another flags' hash.
   await runOnce(3_000);
   expect(cacheFiles()).toEqual([file]);
@@ -168,4 +168,33 @@ test("a cache directory that others can write is not used: no cache is read or w
   await runOnce(5_000);
   expect(cacheFiles()).toEqual([]);
   chmodSync(cacheDir(), 0o700);
+}, 180_000);
+
+// The bundle runs as a vm.Script, where node 20 has no loader for import() once cached data
+// is accepted ("A dynamic import callback was not specified"): a user's filter module must
+// still load, on the start that writes the cache and on the one that reads it.
+test("a user's filter module loads on the first start and on a start with the cache", async () => {
+  writeFileSync(join(folder, "throwing.mjs"), 'export default { create: () => ({ decodeHeaders(headers) { if (headers.path === "/throw") throw new Error("thrown on purpose"); } }) };\n');
+  const withFilter = JSON.parse(readFileSync(config, "utf8"));
+  const hcm = withFilter.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.http_filters.unshift({ name: "throwing", typed_config: { "@type": "type.googleapis.com/polyvoy.filters.http.script.v1.Script", module: join(folder, "throwing.mjs") } });
+  const filterConfig = join(folder, "with-filter.json");
+  writeFileSync(filterConfig, JSON.stringify(withFilter));
+  appendFileSync(join(folder, "pkg/dist/polyvoy-node.mjs"), "// changed for the filter test\n");
+  for (const start of ["first", "cached"]) {
+    const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", filterConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
+    try {
+      await proxy.waitFor("listening on", 60_000);
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
+      // The filter is in the chain: its throw ends the request with a 500.
+      expect((await fetch(`http://127.0.0.1:${port}/throw`)).status).toBe(500);
+      if (start === "first") {
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline && !cacheFiles().some((f) => f.endsWith(".v8cache") && statSync(join(cacheDir(), f)).mtimeMs > Date.now() - 30_000)) await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await proxy.stop();
+    }
+    expect(proxy.stderr, start).not.toMatch(/config error|dynamic import/i);
+  }
 }, 180_000);
