@@ -64,6 +64,8 @@ if (only.length === 0 || only.includes("node")) {
         // A worker (--concurrency) is started by node:cluster as `executable executable
         // ...arguments` (cluster runs process.argv[1]), with POLYVOY_WORKER_INDEX in its
         // environment (runtimes/kit/workers/worker-identity.ts): that executable is not an argument.
+        // No module loader in a SEA: a config naming a user's module gets this reason (runtimes/kit/import-module.ts).
+        'globalThis[Symbol.for("polyvoy.import")] = () => Promise.reject(new Error("the Node executable cannot load modules (a single-executable application has no module loader); run polyvoy from the package (npx polyvoy)"));\n' +
         "const args = process.argv.slice(2);\n" +
         "if (process.env.POLYVOY_WORKER_INDEX !== undefined && args[0] === process.argv[1]) args.shift();\n" +
         "void runMain(createNodeRuntime(), args);\n",
@@ -72,6 +74,10 @@ if (only.length === 0 || only.includes("node")) {
     },
     bundle: true,
     format: "cjs",
+    // A SEA's main script has no loader for import() on node 20 ("A dynamic import callback
+    // was not specified"): node: built-ins come by require() instead (a user's filter module,
+    // which only import() could load, cannot load in the Node executable).
+    supported: { "dynamic-import": false },
     platform: "node",
     // The dependencies' ESM builds, as in build-runtimes.mjs.
     mainFields: ["module", "main"],

@@ -47,6 +47,27 @@ describe.each(["bun", "node"])("the %s executable", (runtime) => {
     const bad = run(["-c", "bad.yaml", "--mode", "validate"]);
     expect(bad.code).toBe(1);
     expect(bad.out).toContain("lb_policy");
+    // A user's filter module: Bun's executable imports it; Node's has no module loader and says so.
+    writeFileSync(join(folder, "filter.mjs"), "export default { create: () => ({}) };\n");
+    writeFileSync(
+      join(folder, "filter.json"),
+      JSON.stringify(
+        httpProxyConfig({
+          listenPort: 1,
+          clusters: {},
+          routes: [],
+          hcm: {
+            http_filters: [
+              { name: "mine", typed_config: { "@type": "type.googleapis.com/polyvoy.filters.http.script.v1.Script", module: "./filter.mjs" } },
+              { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+            ],
+          },
+        }),
+      ),
+    );
+    const withFilter = run(["-c", "filter.json", "--mode", "validate"]);
+    if (runtime === "bun") expect(withFilter).toEqual({ code: 0, out: "configuration 'filter.json' OK\n" });
+    else expect(withFilter).toEqual({ code: 1, out: expect.stringContaining("the Node executable cannot load modules") });
 
     const upstream = await httpUpstream((req, res) => res.end(`binary ${req.url}`));
     const port = await freePort();
