@@ -7,25 +7,39 @@
  * Synchronous, as Node's and Bun's process.stderr are for pipes and files: a line is out
  * when write returns, so nothing is lost when the process exits right after. A stderr
  * that was left non-blocking (EAGAIN) is waited for, 1 ms at a time, for at most
- * STALL_LIMIT_MS per line; a stderr that is gone (EPIPE, EBADF) loses the line, not the
- * proxy.
+ * STALL_LIMIT_MS; once a line is given up on, the next ones are not waited for (one try
+ * each) until stderr takes a write again, so a pipe nobody reads cannot hold the proxy a
+ * second per line. A line cut off is ended by the next one written. A stderr that is gone
+ * (EPIPE, EBADF) loses the line, not the proxy.
  */
 import { writeSync } from "node:fs";
 
 const STALL_LIMIT_MS = 1000;
 const encoder = new TextEncoder();
 const pause = new Int32Array(new SharedArrayBuffer(4));
+/** A line was given up on because stderr did not drain: do not wait for the next ones. */
+let stalled = false;
+/** The line given up on was cut: the next write starts with the newline it lacks. */
+let cut = false;
 
 export function writeStderr(line: string): void {
-  const bytes = encoder.encode(line);
-  let stalledMs = 0;
+  const prefix = cut ? 1 : 0;
+  const bytes = encoder.encode(cut ? `\n${line}` : line);
+  const deadline = stalled ? 0 : Date.now() + STALL_LIMIT_MS;
   for (let at = 0; at < bytes.length; ) {
     try {
       at += writeSync(2, bytes, at, bytes.length - at);
     } catch (err) {
-      if ((err as { code?: unknown }).code !== "EAGAIN" || stalledMs >= STALL_LIMIT_MS) return;
+      const blocked = (err as { code?: unknown }).code === "EAGAIN";
+      if (!blocked || Date.now() >= deadline) {
+        stalled = blocked;
+        // Cut when part of the line itself went out; a newline still owed stays owed.
+        cut = at > prefix || (prefix === 1 && at === 0);
+        return;
+      }
       Atomics.wait(pause, 0, 0, 1);
-      stalledMs++;
     }
   }
+  stalled = false;
+  cut = false;
 }

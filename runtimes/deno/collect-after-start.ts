@@ -12,7 +12,8 @@
 
 /** After `delayMs`, without keeping the process alive. */
 export function collectOnceAfterStart(delayMs: number, unrefTimer: (id: number) => void): void {
-  const id = setTimeout(() => void collectNow(), delayMs) as unknown as number;
+  // A collection that cannot run (no node:vm, a flag refused) only leaves the memory as it is.
+  const id = setTimeout(() => collectNow().catch(() => {}), delayMs) as unknown as number;
   unrefTimer(id);
 }
 

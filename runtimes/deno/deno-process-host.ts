@@ -38,8 +38,12 @@ export const denoProcessHost: ProcessHost = {
   },
 };
 
-/** Every byte of `line` to stderr, now (a pipe may take part of a write). */
+/** Every byte of `line` to stderr, now (a pipe may take part of a write); a stderr that is gone loses the line, not the proxy. */
 export function writeStderrSync(line: string): void {
   const bytes = encoder.encode(line);
-  for (let at = 0; at < bytes.length; ) at += Deno.stderr.writeSync(bytes.subarray(at));
+  try {
+    for (let at = 0; at < bytes.length; ) at += Deno.stderr.writeSync(bytes.subarray(at));
+  } catch {
+    // a broken pipe or closed stderr: nothing can be said there any more
+  }
 }

@@ -5,7 +5,7 @@
  * loading node:tls, node:crypto, node:http and node:zlib was ~10 % of a small config's
  * start-up on node (docs/performance.md, "Start-up: built-in modules and more schemas on
  * first use; where the rest goes"). The first call loads the module synchronously, so the
- * callers stay synchronous. node:fs/promises, os, path, url and timers come the same way:
+ * callers stay synchronous. node:fs/promises, os, path and url come the same way:
  * Bun compiles each of its node: modules when first loaded (node:fs/promises ~5 ms of CPU,
  * the five ~10), and the proxy needs them only for what a config asks (directories, user
  * filters, --concurrency, the workers, the launcher watch).
@@ -24,7 +24,6 @@ import type * as Http from "node:http";
 import type * as Os from "node:os";
 import type * as Path from "node:path";
 import type * as Stream from "node:stream";
-import type * as Timers from "node:timers";
 import type * as Tls from "node:tls";
 import type * as Url from "node:url";
 import type * as Zlib from "node:zlib";
@@ -46,7 +45,6 @@ let fs: typeof Fs | undefined;
 let fsPromises: typeof FsPromises | undefined;
 let os: typeof Os | undefined;
 let path: typeof Path | undefined;
-let timers: typeof Timers | undefined;
 let url: typeof Url | undefined;
 
 export const nodeTls = (): typeof Tls => (tls ??= builtin<typeof Tls>("node:tls"));
@@ -61,6 +59,4 @@ export const nodeFs = (): typeof Fs => (fs ??= builtin<typeof Fs>("node:fs"));
 export const nodeFsPromises = (): typeof FsPromises => (fsPromises ??= builtin<typeof FsPromises>("node:fs/promises"));
 export const nodeOs = (): typeof Os => (os ??= builtin<typeof Os>("node:os"));
 export const nodePath = (): typeof Path => (path ??= builtin<typeof Path>("node:path"));
-/** Node's timers (unref()'d handles; Deno's global ones are numbers). */
-export const nodeTimers = (): typeof Timers => (timers ??= builtin<typeof Timers>("node:timers"));
 export const nodeUrl = (): typeof Url => (url ??= builtin<typeof Url>("node:url"));

@@ -12,7 +12,7 @@ import { nodePath, nodeUrl } from "./builtins.ts";
  * loader on node 20: there the launcher puts a real module's import() at IMPORT_HOOK
  * (bin/node-code-cache.js, scripts/build-runtimes.mjs).
  */
-export function importModule(path: string): Promise<unknown> {
+export async function importModule(path: string): Promise<unknown> {
   const absolute = nodePath().isAbsolute(path) ? path : nodePath().resolve(path);
   const href = nodeUrl().pathToFileURL(absolute).href;
   const hook = (globalThis as { [key: symbol]: unknown })[IMPORT_HOOK] as ((specifier: string) => Promise<unknown>) | undefined;
