@@ -12,7 +12,7 @@
 // - dist/types/**: declarations for all of it (core/ and runtimes/ as in the sources).
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
@@ -49,6 +49,8 @@ const mains = [
   ["deno", "dist/polyvoy-deno.js"],
 ].filter(([runtime]) => onlyEntry === undefined || runtime === onlyEntry);
 if (mains.length === 0) throw new Error(`--entry: no runtime '${onlyEntry}' (node, bun or deno)`);
+// A fresh clone has no dist/ (`--entry node` may run before any other build).
+mkdirSync(join(root, "dist"), { recursive: true });
 for (const [runtime, outfile] of mains) {
   const banner = `// polyvoy ${version} on ${runtime}: \`${runtime === "deno" ? "deno run -A" : runtime} ${outfile.slice(5)} -c envoy.yaml\` (core and ${runtime} adapter in one file).`;
   if (runtime === "node") {
