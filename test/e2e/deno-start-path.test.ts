@@ -15,7 +15,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CommandProcess } from "../support/command-process.ts";
+import { CommandProcess, alive } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { entryCommand, ROOT, RUNTIMES, singleProcess } from "../support/proxy-process.ts";
 
@@ -125,12 +125,3 @@ describe.each(RUNTIMES)("%s: started from a package script", (runtime) => {
     }
   }, 90_000);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

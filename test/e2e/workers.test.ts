@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { alive } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
@@ -36,15 +37,6 @@ function socketLocalPorts(pid: number): Set<number> {
     }
   }
   return ports;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A GET on a connection of its own (so the kernel or the cluster primary places each). */

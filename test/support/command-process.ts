@@ -44,3 +44,13 @@ export class CommandProcess {
     return code === "late" ? await this.exited : code;
   }
 }
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
