@@ -16,6 +16,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync
 import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
+import { parenthesizeInitWrappers } from "./eager-init-wrappers.mjs";
 
 const root = join(import.meta.dirname, "..");
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -61,12 +62,15 @@ for (const [runtime, outfile] of mains) {
     await bunBytecodeEntry(banner, join(root, outfile));
     continue;
   }
-  await build({
+  // Deno: its code cache is made before the bundle runs; parenthesized module-init functions are in it.
+  const out = await build({
     ...common,
     entryPoints: [join(root, `runtimes/${runtime}/main.ts`)],
     outfile: join(root, outfile),
     banner: { js: banner },
+    write: false,
   });
+  writeFileSync(join(root, outfile), parenthesizeInitWrappers(out.outputFiles[0].text).source);
 }
 
 /**
