@@ -42,6 +42,8 @@ export interface DenoGlobal {
   readTextFile(path: string): Promise<string>;
   /** For /sys/devices/system/cpu/online (deno-cpu-count.ts). */
   readTextFileSync(path: string): string;
+  /** querySync asks nothing: "granted", "prompt" (Deno would ask) or "denied". */
+  readonly permissions: { querySync(descriptor: { name: "read"; path: string }): { state: "granted" | "prompt" | "denied" } };
   readFile(path: string): Promise<Uint8Array>;
   readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
   stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean }>;

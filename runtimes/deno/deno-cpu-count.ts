@@ -9,6 +9,7 @@ import { Deno } from "./deno-api.ts";
  * Envoy's std::thread::hardware_concurrency(), and what node:os's cpus() lists). Elsewhere,
  * and for --cpuset-threads (sched_getaffinity: Deno's navigator.hardwareConcurrency also
  * applies cgroup quotas, so it is not that count), the kit's cpuCount through node:os.
+ * The file is read only if read permission for it is already granted (no prompt).
  */
 export function denoCpuCount(which: "hardware" | "cpuset"): number {
   if (which === "hardware") {
@@ -18,14 +19,28 @@ export function denoCpuCount(which: "hardware" | "cpuset"): number {
   return cpuCount(which);
 }
 
+const ONLINE = "/sys/devices/system/cpu/online";
+
 function onlineCpus(): number | undefined {
+  // Only when reading it is already allowed: under a narrowed --allow-read, Deno would ask on
+  // a terminal and hold the start on the answer; node:os then counts, as before this file.
+  if (!readGranted(ONLINE)) return undefined;
   let list: string;
   try {
-    list = Deno.readTextFileSync("/sys/devices/system/cpu/online");
+    list = Deno.readTextFileSync(ONLINE);
   } catch {
     return undefined;
   }
   return countCpuList(list);
+}
+
+/** Deno.permissions.querySync never prompts; a runtime without it (or an error) counts as not granted. */
+function readGranted(path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "read", path }).state === "granted";
+  } catch {
+    return false;
+  }
 }
 
 /** The CPUs in a Linux CPU list ("0-3,6\n": 5), or undefined when it is not one. */

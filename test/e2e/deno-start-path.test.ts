@@ -82,14 +82,56 @@ describe("deno's start path reads no node compatibility global", () => {
   }, 60_000);
 
   test("from the package: bin/polyvoy.js and dist/polyvoy-deno.js", async () => {
-    execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", "deno"], { cwd: ROOT, stdio: "pipe" });
-    mkdirSync(join(folder, "pkg/bin"), { recursive: true });
-    mkdirSync(join(folder, "pkg/dist"));
-    for (const file of ["bin/polyvoy.js", "dist/polyvoy-deno.js"]) copyFileSync(join(ROOT, file), join(folder, "pkg", file));
-    writeFileSync(join(folder, "pkg/package.json"), JSON.stringify({ type: "module" }));
-    const before = await stderrUntilListening(join(folder, "pkg/bin/polyvoy.js"));
+    const before = await stderrUntilListening(await denoPackage());
     expect(before).toMatch(/starting on deno/);
     expect(before).not.toMatch(/node global read/);
+  }, 180_000);
+});
+
+let packageBin: Promise<string> | undefined;
+/** The package's bin/polyvoy.js and a fresh dist/polyvoy-deno.js, copied into the test's folder (built once). */
+function denoPackage(): Promise<string> {
+  packageBin ??= (async () => {
+    execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", "deno"], { cwd: ROOT, stdio: "pipe" });
+    mkdirSync(join(folder, "pkg/bin"), { recursive: true });
+    mkdirSync(join(folder, "pkg/dist"), { recursive: true });
+    for (const file of ["bin/polyvoy.js", "dist/polyvoy-deno.js"]) copyFileSync(join(ROOT, file), join(folder, "pkg", file));
+    writeFileSync(join(folder, "pkg/package.json"), JSON.stringify({ type: "module" }));
+    return join(folder, "pkg/bin/polyvoy.js");
+  })();
+  return packageBin;
+}
+
+const hasScript = (() => {
+  try {
+    execFileSync("script", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe("deno's hardware CPU count asks for no permission", () => {
+  // Deno asks on a terminal for a permission not granted, and the start waits on the answer;
+  // `script` gives the proxy a terminal. Read is narrowed to the config and the package, so
+  // /sys/devices/system/cpu/online is not readable: the count (no --concurrency) must not ask
+  // for it (runtimes/deno/deno-cpu-count.ts). --allow-sys lets node:os count instead.
+  test.skipIf(!hasScript)("under a narrowed --allow-read on a terminal, the proxy starts without a prompt", async () => {
+    const bin = await denoPackage();
+    const deno = [DENO, "run", "--allow-net", "--allow-env", "--allow-sys", `--allow-read=${config},${join(folder, "pkg")}`, bin, "-c", config];
+    const quoted = deno.map((arg) => `'${arg}'`).join(" ");
+    const proxy = new CommandProcess("sh", ["-c", `script -qc "${quoted}" /dev/null 1>&2`], folder);
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/ starting |Deno requests/.test(proxy.stderr)) {
+        if (Date.now() > deadline) throw new Error(`no start line and no prompt:\n${proxy.stderr}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(proxy.stderr).not.toMatch(/Deno requests/);
+      expect(proxy.stderr).toMatch(/starting (\d+ workers )?on deno/);
+    } finally {
+      await proxy.stop();
+    }
   }, 180_000);
 });
 
