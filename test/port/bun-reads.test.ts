@@ -9,13 +9,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { currentRuntimeName } from "./current-runtime.ts";
 
 describe.skipIf(currentRuntimeName() !== "bun")("bun reads files at once while starting, on its file thread pool once serving", () => {
-  const dir = mkdtempSync(join(tmpdir(), "polyvoy-bun-reads-"));
-  const file = join(dir, "envoy.yaml");
-  writeFileSync(file, "static_resources: {}\n");
+  let dir = "";
+  let file = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "polyvoy-bun-reads-"));
+    file = join(dir, "envoy.yaml");
+    writeFileSync(file, "static_resources: {}\n");
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Whether `reading` settled within 100 microtask turns (no turn of the event loop). */
