@@ -76,6 +76,8 @@ export interface BunGlobal {
   gc(force: boolean): void;
   /** Asks JavaScriptCore to shrink its heap (release free memory); absent in some versions. */
   shrink?(): void;
+  /** Bun.unsafe.setJITPolicy (Bun ≥ 1.4): scales JavaScriptCore's tier-up thresholds for this thread's VM; 1 is the normal policy. */
+  readonly unsafe?: { setJITPolicy?(scale: number): void };
   listen(options: {
     hostname: string;
     port: number;

@@ -59,9 +59,19 @@ function connect(options: ConnectOptions): Socket {
   return socket;
 }
 
+/** The port over Bun, and what its entry (main.ts) tells it. */
+export interface BunRuntime extends Runtime {
+  /**
+   * Start-up is over (the listeners serve): from now on readTextFile reads on Bun's file
+   * thread pool, so a reload's or a watched file's read leaves the event loop serving.
+   */
+  serving(): void;
+}
+
 /** The port over Bun.listen / Bun.connect. */
-export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
+export function createBunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
   edenCollections = new EdenCollections(readsPerEdenCollection(options.readsPerEdenCollection));
+  let starting = true;
   return {
     name: "bun",
     version: Bun.version,
@@ -117,20 +127,27 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): Runtime {
 
     ...processServices,
     log: { write: writeStderr },
-    // Read at once, as Envoy reads files on its main thread (a blocking read:
-    // source/common/filesystem/posix/filesystem_impl.cc, fileReadToEnd). On Bun the first
-    // asynchronous read starts its file thread pool, and the event loop, idle while it
-    // waits, runs a full collection: the config's read then cost ~10 ms at start-up
-    // instead of ~1 (docs/performance.md, "Start-up on bun and deno").
-    // A FIFO or a device (`-c /dev/stdin`, `-c <(…)`) is read as before: a blocking read
-    // there would wait for its writer.
+    // Until serving(): read at once, as Envoy reads files on its main thread while it
+    // starts (a blocking read: source/common/filesystem/posix/filesystem_impl.cc,
+    // fileReadToEnd). On Bun the first asynchronous read starts its file thread pool, and
+    // the event loop, idle while it waits, runs a full collection: the config's read then
+    // cost ~10 ms at start-up instead of ~1 (docs/performance.md, "Start-up on bun and
+    // deno"). Once the proxy serves, a read (SIGHUP's config, SDS and xDS files, runtime
+    // layers) goes to the pool, as on node and deno: the event loop keeps serving.
+    // A FIFO or a device (`-c /dev/stdin`, `-c <(…)`) is never read at once: a blocking
+    // read there would wait for its writer.
     readTextFile: (path) => {
-      try {
-        if (statSync(path).isFile()) return Promise.resolve(readFileSync(path, "utf8"));
-      } catch (err) {
-        return Promise.reject(toPortError(err));
+      if (starting) {
+        try {
+          if (statSync(path).isFile()) return Promise.resolve(readFileSync(path, "utf8"));
+        } catch (err) {
+          return Promise.reject(toPortError(err));
+        }
       }
       return processServices.readTextFile(path);
+    },
+    serving() {
+      starting = false;
     },
     // Workers: this program again in Bun child processes, listening with SO_REUSEPORT (Bun.listen without exclusive).
     workers: workerProcesses(

@@ -1,6 +1,8 @@
 /** polyvoy on Bun: `npx bun runtimes/bun/main.ts -c envoy.yaml` */
 // First: SIGUSR1 must not open a debugger, and the proxy stops with its launcher.
 import "../kit/process-guards.ts";
+// Then: JavaScriptCore's JIT held back for the run-once code of start-up (until servingJitPolicy).
+import { servingJitPolicy } from "./start-jit-policy.ts";
 import { runMain } from "../../core/main.ts";
 import { createBunRuntime } from "./bun-runtime.ts";
 import { writeStderr } from "./bun-stderr.ts";
@@ -14,7 +16,12 @@ try {
   process.exit(1);
 }
 // No top-level await: the package's entry is CommonJS, for Bun's bytecode
-// (scripts/build-runtimes.mjs). runMain returns once the listeners serve: then one full
-// collection and JavaScriptCore's heap shrink give back what loading the config used
-// (idle RSS, docs/performance.md, "Start-up on bun and deno").
-void runMain(runtime, process.argv.slice(2)).then(() => setTimeout(() => runtime.releaseFreeMemory?.(), 100).unref());
+// (scripts/build-runtimes.mjs). runMain returns once the listeners serve: then the JIT's
+// normal policy, file reads off the event loop, and one full collection and
+// JavaScriptCore's heap shrink give back what loading the config used (idle RSS,
+// docs/performance.md, "Start-up on bun and deno").
+void runMain(runtime, process.argv.slice(2)).then(() => {
+  servingJitPolicy();
+  runtime.serving();
+  setTimeout(() => runtime.releaseFreeMemory?.(), 100).unref();
+});

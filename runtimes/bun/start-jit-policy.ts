@@ -1,0 +1,39 @@
+/**
+ * JavaScriptCore's JIT while the proxy starts. Most of what runs before the listeners
+ * serve runs once (the modules' top level, the config's check), yet the JIT compiles the
+ * functions that loop in it (zod's and the config's internals, the regex tables) on its
+ * compiler thread, which the bench's start-up scenario pins to the proxy's one core. With
+ * the tier-up thresholds scaled by START_JIT_POLICY until the listeners serve, a start on
+ * Bun 1.4.5 took ~30 ms less CPU (~175 → ~145 ms) and its idle RSS ~4 MiB less (less
+ * machine code); scales 20 and 100 saved no more (docs/performance.md, "Start-up on bun:
+ * no JIT for run-once code"). Bun documents the call for this use: a scale > 1 during a
+ * burst of run-once start-up code, `setJITPolicy(1)` once interactive (bun.d.ts,
+ * `Bun.unsafe.setJITPolicy`; `bun build --compile-jit-policy` is the same for executables).
+ *
+ * A loop that runs often enough still tiers up (10× the usual count): a large config's
+ * check is not left in the interpreter.
+ *
+ * Imported by runtimes/bun/main.ts right after the process guards, before the core's
+ * modules load: importing this module applies the start-up policy.
+ */
+import { Bun } from "./bun-api.ts";
+
+export const START_JIT_POLICY = 10;
+
+/**
+ * The longest the start-up policy holds: runMain does not return in a --concurrency
+ * supervisor (it supervises until exit), nor while a start waits long (a large config on a
+ * loaded machine); past this the process runs with the normal policy whatever it does.
+ */
+export const START_JIT_POLICY_MAX_MS = 2000;
+
+// Thresholds ×START_JIT_POLICY from here; a Bun without the call is left as it is.
+Bun.unsafe?.setJITPolicy?.(START_JIT_POLICY);
+const fallback = setTimeout(servingJitPolicy, START_JIT_POLICY_MAX_MS);
+fallback.unref();
+
+/** The normal policy again: the proxy serves, and what runs per request should compile. */
+export function servingJitPolicy(): void {
+  clearTimeout(fallback);
+  Bun.unsafe?.setJITPolicy?.(1);
+}
