@@ -76,6 +76,8 @@ export interface BunGlobal {
   gc(force: boolean): void;
   /** Asks JavaScriptCore to shrink its heap (release free memory); absent in some versions. */
   shrink?(): void;
+  /** Bun ≥ 1.4: `setJITPolicy(scale)` multiplies JavaScriptCore's tier-up thresholds (1: normal). */
+  readonly unsafe?: { setJITPolicy?(scale: number): void };
   listen(options: {
     hostname: string;
     port: number;
