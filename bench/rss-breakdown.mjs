@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import os from "node:os";
 import { loadTools, throughputRun } from "./lib/load.mjs";
 import { startOrigin } from "./lib/origin.mjs";
-import { BENCH, BIN, Proc, ROOT, cpuPlan, nofileHardLimit, run, waitReady, wrapped, freePort, sleep, treeRssBytes } from "./lib/system.mjs";
+import { BENCH, BIN, Proc, processCounters, ROOT, cpuPlan, nofileHardLimit, run, waitReady, wrapped, freePort, sleep, treeRssBytes } from "./lib/system.mjs";
 import { polyvoyConfig } from "./lib/targets.mjs";
 import { readSmaps, classify, anonRegions } from "./lib/smaps.mjs";
 
@@ -132,13 +132,18 @@ async function measure(id) {
         await sleep(300);
       }
     })();
+    const cpuBefore = processCounters(proc.pid);
     const result = await throughputRun(ctx, { port, path: "/64", connections: 64, seconds: o.seconds });
+    const cpuAfter = processCounters(proc.pid);
     sampling = false;
     await sampler;
     await sleep(300);
     const end = snapshot(proc, probeFile);
     const rps = Math.round(result.requests / (result.duration_us / 1e6));
-    console.log(`\n## ${id}: ${rps} req/s, ${result.requests} requests`);
+    // CPU per request (the proxy's user + system time over the load): far less sensitive to a
+    // loaded machine than req/s, for an A/B of flags that trade memory for work (young generation caps)
+    const cpuUsPerRequest = cpuBefore && cpuAfter ? (cpuAfter.cpuUs - cpuBefore.cpuUs) / result.requests : NaN;
+    console.log(`\n## ${id}: ${rps} req/s, ${result.requests} requests, ${cpuUsPerRequest.toFixed(1)} µs CPU/request`);
     console.log(`| kind | idle MiB | peak MiB | Δ | end MiB |`);
     console.log(`| --- | --- | --- | --- | --- |`);
     for (const k of ["total", "exe", "libs", "files", "heap", "stack", "anon"]) console.log(`| ${k} | ${MiB(idle.kinds[k])} | ${MiB(peak.kinds[k])} | ${MiB(peak.kinds[k] - idle.kinds[k])} | ${MiB(end.kinds[k])} |`);
@@ -155,7 +160,7 @@ async function measure(id) {
     const fresh = [...peak.regions.keys()].filter((k) => !idle.regions.has(k)).length;
     console.log(`anonymous mappings grown ≥ 256 KiB (of ${peak.regions.size}; ${fresh} new since idle):`);
     for (const r of grew.slice(0, 12)) console.log(`  ${r.start.toString(16)} size ${MiB(r.sizeKiB)} MiB ${r.perms} ${r.path}: ${MiB(r.before)} → ${MiB(r.rssKiB)}`);
-    return { id, idle: idle.kinds.total, peak: peak.kinds.total };
+    return { id, idle: idle.kinds.total, peak: peak.kinds.total, rps, cpuUsPerRequest };
   } finally {
     await proc.stop();
     started.delete(proc);
@@ -177,7 +182,7 @@ async function main() {
     const shift = (round - 1) % ids.length;
     for (const id of [...ids.slice(shift), ...ids.slice(0, shift)]) all.push(await measure(id));
   }
-  console.log(`\nsummary (MiB, smaps total): ${all.map((r) => `${r.id} ${MiB(r.idle)} → ${MiB(r.peak)}`).join("; ")}; load average ${os.loadavg()[0].toFixed(1)}`);
+  console.log(`\nsummary (MiB, smaps total): ${all.map((r) => `${r.id} ${MiB(r.idle)} → ${MiB(r.peak)} (${r.rps} req/s, ${r.cpuUsPerRequest.toFixed(1)} µs CPU/request)`).join("; ")}; load average ${os.loadavg()[0].toFixed(1)}`);
 }
 
 try {
