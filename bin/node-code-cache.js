@@ -101,21 +101,41 @@ function compile(file) {
 }
 
 /**
- * Holds V8's young generation small while the bundle starts, and returns what lets it grow
- * again (V8 reads semi_space_growth_factor each time it grows the space; the default is 2;
- * a --semi-space-… flag the user gave node, in execArgv or NODE_OPTIONS, is left alone).
- * Start-up allocates in bursts (the config's schemas and their validation), which grow it
- * to 8 MiB, and V8 keeps it so while the proxy idles: ~4 MiB no idle proxy needs. (TurboFan
- * off while starting saved ~4 MiB more on node 20, but node 22's V8 does not come back to
- * the same flag hash after it, so no cache would ever be accepted there, and a large
- * config's start took 40 % longer without it.)
+ * Holds V8's young generation small and TurboFan back while the bundle starts, and returns
+ * what undoes both (a flag the user gave node, in execArgv or NODE_OPTIONS, is left alone).
+ *
+ * The young generation: V8 reads semi_space_growth_factor each time it grows the space (the
+ * default is 2). Start-up allocates in bursts (the config's schemas and their validation),
+ * which grow it to 8 MiB, and V8 keeps it so while the proxy idles: ~4 MiB no idle proxy needs.
+ *
+ * TurboFan: start-up code runs once, yet a small config's start made it hot enough to be
+ * optimised, which paged in ~3.6 MiB of node's own code (TurboFan's) and ~0.5 MiB of compiler
+ * memory that an idle proxy keeps (docs/performance.md, "Node's RSS, idle and under load").
+ * Twice V8's threshold for optimising while starting avoids that; a large config's hot
+ * start-up loops still reach it (no slower start measured with 3,000 routes), which
+ * `--no-turbofan` did not allow (40 % slower), and node 22's V8 did not come back to the same
+ * flag hash after it. The threshold is an integer flag whose default, restored, gives the
+ * same hash (checked on node 20 and 22). Its name differs by V8: 11.3 (node 20) counts
+ * budget ticks, 12.4 (node 22) invocations; other V8s keep theirs, as an unknown flag is an
+ * error line on stderr.
  */
 function holdStartupFlags() {
   const own = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
-  if (/semi[-_]space/.test(own)) return () => {};
-  setFlagsFromString("--semi-space-growth-factor=1");
-  return () => setFlagsFromString("--semi-space-growth-factor=2");
+  const held = [];
+  if (!/semi[-_]space/.test(own)) held.push(["--semi-space-growth-factor=1", "--semi-space-growth-factor=2"]);
+  const tiering = TURBOFAN_THRESHOLD_HOLD[process.versions.v8.split(".").slice(0, 2).join(".")];
+  if (tiering !== undefined && !/--[\w-]*(opt|turbofan|jitless|ticks|invocation|interrupt|tier)/.test(own)) held.push(tiering);
+  for (const [hold] of held) setFlagsFromString(hold);
+  return () => {
+    for (const [, restore] of held) setFlagsFromString(restore);
+  };
 }
+
+/** By V8 major.minor: the flag that holds TurboFan back at twice its default, and its default. */
+const TURBOFAN_THRESHOLD_HOLD = {
+  "11.3": ["--ticks-before-optimization=6", "--ticks-before-optimization=3"],
+  "12.4": ["--invocation-count-for-turbofan=6000", "--invocation-count-for-turbofan=3000"],
+};
 
 /** Whether the file at `path` is still the one read at start (`seen`), not replaced since. */
 function sameFile(path, seen) {
