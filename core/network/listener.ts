@@ -15,7 +15,7 @@ import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./co
 import { ListenerStats } from "./listener-stats.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
-import { createReadFilterFactory } from "./network-filter-registry.ts";
+import { createReadFilterFactory, loadNetworkFilterFactories } from "./network-filter-registry.ts";
 import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 
 /** A filter chain as the listener runs it: its config and its network filters' factories. */
@@ -28,6 +28,16 @@ export class FilterChain {
   ) {
     this.filterFactories = config.filters.map((filter) => createReadFilterFactory(filter, context));
   }
+}
+
+/**
+ * Import the modules of the filters `config`'s chains use that are not loaded yet (filters
+ * registered lazily, core/extensions.ts); undefined when there is none. Awaited before the
+ * listener is built, whose filter factories are made synchronously.
+ */
+export function loadListenerFilters(config: ListenerConfig): Promise<void> | undefined {
+  const chains = config.defaultFilterChain !== undefined ? [...config.filterChains, config.defaultFilterChain] : config.filterChains;
+  return loadNetworkFilterFactories(chains.flatMap((chain) => chain.filters));
 }
 
 /**

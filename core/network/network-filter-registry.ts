@@ -10,6 +10,8 @@ import type { ReadFilterFactory } from "./filter.ts";
 export type NetworkFilterFactory<C = unknown> = (config: C, context: ServerContext) => ReadFilterFactory;
 
 const FACTORIES = new Map<string, NetworkFilterFactory>();
+/** Filter types whose module is imported when a config first uses one (registerLazyNetworkFilterFactory). */
+const LOADERS = new Map<string, () => Promise<NetworkFilterFactory>>();
 
 /**
  * Make a network filter type buildable from a listener's filter chain. The built-in
@@ -20,6 +22,47 @@ export function registerNetworkFilterFactory<T extends NetworkFilterConfig["type
   factory: NetworkFilterFactory<Extract<NetworkFilterConfig, { type: T }>["config"]>,
 ): void {
   FACTORIES.set(type, factory as NetworkFilterFactory);
+}
+
+/**
+ * Make a network filter type buildable whose module loads only when a listener first uses
+ * it (loadNetworkFilterFactories, awaited before the listener is built): a start-up with no
+ * such filter evaluates none of its code.
+ */
+export function registerLazyNetworkFilterFactory<T extends NetworkFilterConfig["type"]>(
+  type: T,
+  load: () => Promise<NetworkFilterFactory<Extract<NetworkFilterConfig, { type: T }>["config"]>>,
+): void {
+  LOADERS.set(type, load as () => Promise<NetworkFilterFactory>);
+}
+
+/**
+ * What a filter type needs loaded before a listener with it is built, beyond its own
+ * factory (the HTTP connection manager: its http_filters' factories).
+ */
+const DEPENDENCIES = new Map<string, (config: never) => Promise<void> | undefined>();
+
+export function registerNetworkFilterDependencies<T extends NetworkFilterConfig["type"]>(
+  type: T,
+  load: (config: Extract<NetworkFilterConfig, { type: T }>["config"]) => Promise<void> | undefined,
+): void {
+  DEPENDENCIES.set(type, load as (config: never) => Promise<void> | undefined);
+}
+
+/**
+ * Load what `filters` need and is not loaded yet: lazily registered factories and their
+ * dependencies. Undefined when there is nothing to load, so that the caller adds no turn of
+ * the event loop (a memory runtime stepped by hand) unless a module must be imported.
+ */
+export function loadNetworkFilterFactories(filters: Iterable<NetworkFilterConfig>): Promise<void> | undefined {
+  let loading: Promise<unknown>[] | undefined;
+  for (const filter of filters) {
+    const load = FACTORIES.has(filter.type) ? undefined : LOADERS.get(filter.type);
+    if (load !== undefined) (loading ??= []).push(load().then((factory) => void FACTORIES.set(filter.type, factory)));
+    const dependencies = DEPENDENCIES.get(filter.type)?.(filter.config as never);
+    if (dependencies !== undefined) (loading ??= []).push(dependencies);
+  }
+  return loading === undefined ? undefined : Promise.all(loading).then(() => {});
 }
 
 /**
