@@ -16,7 +16,7 @@ import { ListenerStats } from "./listener-stats.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
 import { createReadFilterFactory, loadNetworkFilterFactories } from "./network-filter-registry.ts";
-import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
+import type { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 
 /** A filter chain as the listener runs it: its config and its network filters' factories. */
 export class FilterChain {
@@ -122,6 +122,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     for (const [chain, at] of chains) {
       if (!chain.transportSocket) continue;
       try {
+        // TLS's code loads only when a listener or cluster has a transport socket.
+        const { SslSocketFactory } = await import("../tls/ssl-socket-factory.ts");
         this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope, false, this.context.secretManager));
       } catch (err) {
         throw new Error(`${at}.transport_socket: ${describe(err)}`);
