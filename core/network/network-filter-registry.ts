@@ -10,6 +10,8 @@ import type { ReadFilterFactory } from "./filter.ts";
 export type NetworkFilterFactory<C = unknown> = (config: C, context: ServerContext) => ReadFilterFactory;
 
 const FACTORIES = new Map<string, NetworkFilterFactory>();
+/** Loads under way, so that a type asked for twice (two listeners, two chains) is imported and made once. */
+const LOADING = new Map<string, Promise<void>>();
 /** Filter types whose module is imported when a config first uses one (registerLazyNetworkFilterFactory). */
 const LOADERS = new Map<string, () => Promise<NetworkFilterFactory>>();
 
@@ -57,8 +59,8 @@ export function registerNetworkFilterDependencies<T extends NetworkFilterConfig[
 export function loadNetworkFilterFactories(filters: Iterable<NetworkFilterConfig>): Promise<void> | undefined {
   let loading: Promise<unknown>[] | undefined;
   for (const filter of filters) {
-    const load = FACTORIES.has(filter.type) ? undefined : LOADERS.get(filter.type);
-    if (load !== undefined) (loading ??= []).push(load().then((factory) => void FACTORIES.set(filter.type, factory)));
+    const load = loadFactory(filter.type);
+    if (load !== undefined) (loading ??= []).push(load);
     const dependencies = DEPENDENCIES.get(filter.type)?.(filter.config as never);
     if (dependencies !== undefined) (loading ??= []).push(dependencies);
   }
@@ -73,4 +75,27 @@ export function createReadFilterFactory(filter: NetworkFilterConfig, context: Se
   const factory = FACTORIES.get(filter.type);
   if (factory === undefined) throw new Error(`no factory for network filter type ${filter.type}`); // the config schema admits only registered types
   return factory(filter.config, context);
+}
+
+/** The load of `type`'s factory, when it is registered lazily and not loaded yet. */
+function loadFactory(type: string): Promise<void> | undefined {
+  if (FACTORIES.has(type)) return undefined;
+  let loading = LOADING.get(type);
+  if (loading === undefined) {
+    const load = LOADERS.get(type);
+    if (load === undefined) return undefined;
+    loading = load().then(
+      (factory) => {
+        FACTORIES.set(type, factory);
+        LOADING.delete(type);
+      },
+      (err: unknown) => {
+        // Not kept: a later listener tries again.
+        LOADING.delete(type);
+        throw err;
+      },
+    );
+    LOADING.set(type, loading);
+  }
+  return loading;
 }

@@ -28,6 +28,8 @@ export interface HttpFilterChainContext {
 }
 
 const FACTORIES = new Map<string, HttpFilterFactory>();
+/** Loads under way, so that a type asked for twice (two listeners, two chains) is imported and made once. */
+const LOADING = new Map<string, Promise<void>>();
 /** Filter types whose module is imported when a config first uses one (registerLazyHttpFilterFactory). */
 const LOADERS = new Map<string, () => Promise<HttpFilterFactory>>();
 
@@ -59,8 +61,8 @@ export function registerLazyHttpFilterFactory<C>(type: string, load: () => Promi
 export function loadHttpFilterFactories(types: Iterable<string>): Promise<void> | undefined {
   let loading: Promise<void>[] | undefined;
   for (const type of types) {
-    const load = FACTORIES.has(type) ? undefined : LOADERS.get(type);
-    if (load !== undefined) (loading ??= []).push(load().then((factory) => void FACTORIES.set(type, factory)));
+    const load = loadFactory(type);
+    if (load !== undefined) (loading ??= []).push(load);
   }
   return loading === undefined ? undefined : Promise.all(loading).then(() => {});
 }
@@ -89,4 +91,27 @@ export function createFilterChain(configs: readonly HttpFilterConfig[], server: 
 /** At listener build: every filter of the chain can run on this runtime (the factories' `check`). */
 export function checkFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, chain: HttpFilterChainContext): void {
   for (const config of configs) FACTORIES.get(config.type)?.check?.(config.config, server, config.name, chain);
+}
+
+/** The load of `type`'s factory, when it is registered lazily and not loaded yet. */
+function loadFactory(type: string): Promise<void> | undefined {
+  if (FACTORIES.has(type)) return undefined;
+  let loading = LOADING.get(type);
+  if (loading === undefined) {
+    const load = LOADERS.get(type);
+    if (load === undefined) return undefined;
+    loading = load().then(
+      (factory) => {
+        FACTORIES.set(type, factory);
+        LOADING.delete(type);
+      },
+      (err: unknown) => {
+        // Not kept: a later listener tries again.
+        LOADING.delete(type);
+        throw err;
+      },
+    );
+    LOADING.set(type, loading);
+  }
+  return loading;
 }
