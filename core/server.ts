@@ -19,7 +19,8 @@ import { StatsStore } from "./stats/stats-store.ts";
 import { compileStatsMatcher } from "./stats/stats-matcher.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
-import { Admin, DEFAULT_DRAIN_TIME_S, type AdminServer } from "./admin/admin.ts";
+import type { Admin, AdminServer } from "./admin/admin.ts";
+import { DEFAULT_DRAIN_TIME_S } from "./network/drain-manager.ts";
 import type { ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
@@ -324,7 +325,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       await subscription.start();
     }
     const adminConfig = this.bootstrap.admin;
-    if (adminConfig) this.admin = new Admin(this, adminConfig);
+    // The admin's code (handlers, stats rendering, config dump) loads only when one is configured.
+    if (adminConfig) this.admin = new (await import("./admin/admin.ts")).Admin(this, adminConfig);
     await this.openAccessLogs();
     if (adminConfig?.profilePath !== undefined) {
       this.log.info(`admin.profile_path '${adminConfig.profilePath}' is accepted, but polyvoy has no CPU profiler: nothing is written there`);

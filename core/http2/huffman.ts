@@ -25,9 +25,16 @@ const CODE_LENGTHS: readonly number[] = [
 
 const EOS = 256;
 
-/** Each symbol's code, right-aligned. */
-const CODES = new Uint32Array(257);
-{
+/**
+ * Each symbol's code, right-aligned: derived on first use (the first HTTP/2 header block
+ * encoded), not when the module loads, as the decoding machine below; a start-up that
+ * serves no HTTP/2 never sorts the table.
+ */
+let codes: Uint32Array | undefined;
+
+function huffmanCodes(): Uint32Array {
+  if (codes !== undefined) return codes;
+  const derived = new Uint32Array(257);
   const order = [...CODE_LENGTHS.keys()].sort((a, b) => CODE_LENGTHS[a]! - CODE_LENGTHS[b]! || a - b);
   let code = 0;
   let previousLength = CODE_LENGTHS[order[0]!]!;
@@ -35,13 +42,14 @@ const CODES = new Uint32Array(257);
     const length = CODE_LENGTHS[symbol]!;
     if (i > 0) code = (code + 1) * 2 ** (length - previousLength);
     previousLength = length;
-    CODES[symbol] = code;
+    derived[symbol] = code;
   });
+  return (codes = derived);
 }
 
 /** The code of `symbol` and its length (for tests). */
 export function huffmanCode(symbol: number): { code: number; length: number } {
-  return { code: CODES[symbol]!, length: CODE_LENGTHS[symbol]! };
+  return { code: huffmanCodes()[symbol]!, length: CODE_LENGTHS[symbol]! };
 }
 
 // ------------------------------------------------------------------ the decoding machine
@@ -67,6 +75,7 @@ function buildDecodingMachine(): DecodingMachine {
   const ACCEPTS = new Uint8Array(256);
   // The code tree: internal nodes 0..255 (0 the root); children[node*2+bit] is a node, or ~symbol for a leaf.
   const children = new Int32Array(512).fill(0);
+  const CODES = huffmanCodes();
   let nodes = 1;
   for (let symbol = 0; symbol <= EOS; symbol++) {
     const length = CODE_LENGTHS[symbol]!;
@@ -146,6 +155,7 @@ export function huffmanEncodedLength(text: string): number {
 
 /** Write `text` Huffman-coded into `out` from `at` (room for huffmanEncodedLength(text)); pads with 1s. */
 export function huffmanEncode(text: string, out: Uint8Array, at: number): number {
+  const CODES = huffmanCodes();
   let acc = 0;
   let pending = 0;
   for (let i = 0; i < text.length; i++) {

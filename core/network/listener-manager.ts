@@ -6,7 +6,7 @@ import { configHash } from "../util/config-hash.ts";
 import { InitManager } from "../init/init-manager.ts";
 import { formatAddress } from "./address.ts";
 import { DrainManager, type DrainSettings } from "./drain-manager.ts";
-import { ActiveListener } from "./listener.ts";
+import { ActiveListener, loadListenerFilters } from "./listener.ts";
 import { ListenerFactoryContext } from "./listener-factory-context.ts";
 
 /** What the listener manager needs of the server. */
@@ -329,6 +329,8 @@ export class ListenerManager {
     const context = new ListenerFactoryContext(this.context, drain, config.trafficDirection === "INBOUND");
     try {
       await this.host.openListenerAccessLogs(config, at);
+      const loading = loadListenerFilters(config);
+      if (loading !== undefined) await loading;
       const listener = new ActiveListener(config, context);
       try {
         await listener.prepareTransportSockets();

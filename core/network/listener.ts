@@ -15,8 +15,8 @@ import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./co
 import { ListenerStats } from "./listener-stats.ts";
 import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
-import { createReadFilterFactory } from "./network-filter-registry.ts";
-import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
+import { createReadFilterFactory, loadNetworkFilterFactories } from "./network-filter-registry.ts";
+import type { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 
 /** A filter chain as the listener runs it: its config and its network filters' factories. */
 export class FilterChain {
@@ -28,6 +28,16 @@ export class FilterChain {
   ) {
     this.filterFactories = config.filters.map((filter) => createReadFilterFactory(filter, context));
   }
+}
+
+/**
+ * Import the modules of the filters `config`'s chains use that are not loaded yet (filters
+ * registered lazily, core/extensions.ts); undefined when there is none. Awaited before the
+ * listener is built, whose filter factories are made synchronously.
+ */
+export function loadListenerFilters(config: ListenerConfig): Promise<void> | undefined {
+  const chains = config.defaultFilterChain !== undefined ? [...config.filterChains, config.defaultFilterChain] : config.filterChains;
+  return loadNetworkFilterFactories(chains.flatMap((chain) => chain.filters));
 }
 
 /**
@@ -112,6 +122,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     for (const [chain, at] of chains) {
       if (!chain.transportSocket) continue;
       try {
+        // TLS's code loads only when a listener or cluster has a transport socket.
+        const { SslSocketFactory } = await import("../tls/ssl-socket-factory.ts");
         this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope, false, this.context.secretManager));
       } catch (err) {
         throw new Error(`${at}.transport_socket: ${describe(err)}`);

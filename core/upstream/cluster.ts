@@ -17,7 +17,7 @@ import { OutlierDetector } from "./outlier-detection.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
-import { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
+import type { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 import type { SecretManager } from "../tls/secret-manager.ts";
 
 /** Envoy's thresholds for priority HIGH when the config sets none (CircuitBreakers.Thresholds defaults). */
@@ -117,8 +117,11 @@ export class Cluster {
   initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime), secrets?: SecretManager): Promise<void> {
     const tls = this.config.transportSocket;
     if (!tls) return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
-    // The TLS context first: health checks connect through it.
-    return SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true, secrets).then(
+    // The TLS context first: health checks connect through it. TLS's code loads only when a
+    // listener or cluster has a transport socket.
+    return import("../tls/ssl-socket-factory.ts")
+      .then(({ SslSocketFactory }) => SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true, secrets))
+      .then(
       (factory) => {
         this.transportSocketFactory = factory;
         return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);

@@ -128,6 +128,40 @@ describe("start-up imports", () => {
     expect(whole).toEqual([]);
   });
 
+  // A config evaluates the code of the subsystems it uses only (core/extensions.ts, the admin,
+  // TLS): their modules are bundled, but reached from the entry through import() alone, so
+  // esbuild leaves their top level in a function run on that import.
+  const LOADED_ON_USE = [
+    "core/admin/admin.ts",
+    "core/admin/config-dump.ts",
+    "core/tls/ssl-socket-factory.ts",
+    "core/tls/ocsp-stapler.ts",
+    "core/network/postgres/postgres-filter.ts",
+    "core/network/tcp-proxy.ts",
+    "core/network/rbac-filter.ts",
+    "core/network/connection-limit.ts",
+    "core/http/filters/jwt-authn/jwt-authn-filter.ts",
+    "core/http/filters/ext-authz.ts",
+    "core/http/filters/ratelimit.ts",
+    "core/http/filters/compressor.ts",
+    "core/http/filters/decompressor.ts",
+    "core/http/filters/rbac.ts",
+    "core/http/filters/cors.ts",
+    "core/http/filters/fault.ts",
+    "core/http/filters/grpc-web.ts",
+    "core/http/user-filter/user-filter.ts",
+  ];
+  for (const runtime of ["node", "bun", "deno"]) {
+    test(`runtimes/${runtime}/main.ts reaches the filters other than the HCM and router, the admin and TLS through import() only`, async () => {
+      const metafile = await moduleGraph(`runtimes/${runtime}/main.ts`);
+      const loaded = reachable(metafile, `runtimes/${runtime}/main.ts`);
+      expect(loaded).toContain("core/http/filters/router.ts");
+      expect(LOADED_ON_USE.filter((path) => loaded.includes(path))).toEqual([]);
+      // …and they are in the bundle, for the config that names them.
+      expect(LOADED_ON_USE.filter((path) => metafile.inputs[path] === undefined)).toEqual([]);
+    });
+  }
+
   test("the check sees the config loader where it is imported statically", async () => {
     const loaded = await staticallyLoaded("core/config/load.ts");
     expect(loaded).toContain("core/config/schema.ts");

@@ -28,6 +28,10 @@ export interface HttpFilterChainContext {
 }
 
 const FACTORIES = new Map<string, HttpFilterFactory>();
+/** Loads under way, so that a type asked for twice (two listeners, two chains) is imported and made once. */
+const LOADING = new Map<string, Promise<void>>();
+/** Filter types whose module is imported when a config first uses one (registerLazyHttpFilterFactory). */
+const LOADERS = new Map<string, () => Promise<HttpFilterFactory>>();
 
 /**
  * Make an HTTP filter type buildable from http_filters (the built-in ones are registered
@@ -37,6 +41,30 @@ const FACTORIES = new Map<string, HttpFilterFactory>();
  */
 export function registerHttpFilterFactory<C>(type: string, factory: HttpFilterFactory<C>): void {
   FACTORIES.set(type, factory as HttpFilterFactory);
+}
+
+/**
+ * Make an HTTP filter type buildable whose module loads only when a listener first uses it
+ * (loadHttpFilterFactories, awaited before the listener is built): a start-up with no such
+ * filter evaluates none of its code (in a bundle, esbuild keeps an import()ed module's top
+ * level in a function run on that import).
+ */
+export function registerLazyHttpFilterFactory<C>(type: string, load: () => Promise<HttpFilterFactory<C>>): void {
+  LOADERS.set(type, load as () => Promise<HttpFilterFactory>);
+}
+
+/**
+ * Load the lazily registered factories of `types` not loaded yet. Undefined when there is
+ * none to load, so that a caller adds no turn of the event loop (a memory runtime stepped by
+ * hand) unless a module must be imported.
+ */
+export function loadHttpFilterFactories(types: Iterable<string>): Promise<void> | undefined {
+  let loading: Promise<void>[] | undefined;
+  for (const type of types) {
+    const load = loadFactory(type);
+    if (load !== undefined) (loading ??= []).push(load);
+  }
+  return loading === undefined ? undefined : Promise.all(loading).then(() => {});
 }
 
 /** Build one stream's filter chain from the HCM's http_filters, in order (Envoy's FilterChainFactory::createFilterChain). */
@@ -63,4 +91,27 @@ export function createFilterChain(configs: readonly HttpFilterConfig[], server: 
 /** At listener build: every filter of the chain can run on this runtime (the factories' `check`). */
 export function checkFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, chain: HttpFilterChainContext): void {
   for (const config of configs) FACTORIES.get(config.type)?.check?.(config.config, server, config.name, chain);
+}
+
+/** The load of `type`'s factory, when it is registered lazily and not loaded yet. */
+function loadFactory(type: string): Promise<void> | undefined {
+  if (FACTORIES.has(type)) return undefined;
+  let loading = LOADING.get(type);
+  if (loading === undefined) {
+    const load = LOADERS.get(type);
+    if (load === undefined) return undefined;
+    loading = load().then(
+      (factory) => {
+        FACTORIES.set(type, factory);
+        LOADING.delete(type);
+      },
+      (err: unknown) => {
+        // Not kept: a later listener tries again.
+        LOADING.delete(type);
+        throw err;
+      },
+    );
+    LOADING.set(type, loading);
+  }
+  return loading;
 }

@@ -9,6 +9,10 @@ import { describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import { Logger } from "../../../core/log.ts";
 import { Server } from "../../../core/server.ts";
+// Server.start() imports the admin's module when admin is configured; in the bundles that
+// settles within microtasks, under vitest a first import takes real I/O turns, which
+// `settle` (it stops when no virtual event is due) does not wait for. Loaded here first.
+import "../../../core/admin/admin.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { MemoryHttpClient } from "../../memory/support/http-peers.ts";
 

@@ -23,7 +23,7 @@ import {
   type EncoderFilterCallbacks,
   type StreamFilter,
 } from "../../../../core/http/filter.ts";
-import { createFilterChain, registerHttpFilterFactory } from "../../../../core/http/filters/http-filter-registry.ts";
+import { createFilterChain, loadHttpFilterFactories, registerHttpFilterFactory, registerLazyHttpFilterFactory } from "../../../../core/http/filters/http-filter-registry.ts";
 import { HeaderMap } from "../../../../core/http/header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../../../../core/http/message.ts";
 import type { RouteMatch } from "../../../../core/http/route/route-table.ts";
@@ -700,6 +700,27 @@ describe("HTTP filter manager: per-route filter config", () => {
 });
 
 describe("HTTP filter registry", () => {
+  test("a lazily registered factory loads when a config first uses it, once; until then its filter cannot be built", async () => {
+    const log: string[] = [];
+    let loads = 0;
+    registerLazyHttpFilterFactory<{ label: string }>("test.lazy", async () => {
+      loads++;
+      return { kind: "decoder", create: (c) => new TestFilter(c.label, log) };
+    });
+    const configs = [{ name: "l", type: "test.lazy", config: { label: "l" } }] as unknown as HttpFilterConfig[];
+    const fm = new FilterManager(new FakeStream(log), 1024);
+    expect(() => createFilterChain(configs, {} as ServerContext, fm, { statPrefix: "test" })).toThrow("no factory for HTTP filter type test.lazy");
+    // Types with nothing to load (eager, unknown) ask for no await.
+    expect(loadHttpFilterFactories(["test.unused-type"])).toBeUndefined();
+    expect(loads).toBe(0);
+    await loadHttpFilterFactories(["test.lazy", "test.lazy"]);
+    expect(loads).toBe(1);
+    expect(loadHttpFilterFactories(["test.lazy"])).toBeUndefined();
+    createFilterChain(configs, {} as ServerContext, fm, { statPrefix: "test" });
+    expect(fm.decoderFilters.map((f) => f.name)).toEqual(["l"]);
+    fm.destroy();
+  });
+
   test("builds decoder, encoder and dual filters from registered factories, in config order", () => {
     const log: string[] = [];
     const made: TestFilter[] = [];
