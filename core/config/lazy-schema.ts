@@ -120,3 +120,8 @@ export function lazySchema<T extends z.ZodType>(build: () => T, presence: Presen
 export function releaseSchemas(): void {
   for (const deferred of moduleScope) deferred.schema = undefined;
 }
+
+/** How many module-scope stand-ins hold a schema now: what releaseSchemas() would let go. */
+export function heldSchemas(): number {
+  return moduleScope.filter((deferred) => deferred.schema !== undefined).length;
+}
