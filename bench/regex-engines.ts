@@ -11,6 +11,8 @@
  * cost doubles with each one; 40 take minutes).
  */
 import { compileRegex } from "../core/config/regex.ts";
+// compileRegex is synchronous: the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../core/config/regex-engine-static.ts";
 
 interface Case {
   pattern: string;

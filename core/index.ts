@@ -19,6 +19,8 @@ export type {
 } from "./port.ts";
 export { runMain } from "./main.ts";
 export { Server } from "./server.ts";
+// loadBootstrap is synchronous: the library loads the RE2 engine with it (config/regex-engine.ts).
+import "./config/regex-engine-static.ts";
 export { loadBootstrap, formatFromPath } from "./config/load.ts";
 export { ConfigError } from "./config/errors.ts";
 export type { Bootstrap } from "./config/bootstrap.ts";

@@ -229,4 +229,4 @@ export function defaultFileAccessLog(path: string): AccessLogConfig {
 
 /** The `access_log` field: loggers in order. */
 export const accessLogs = lazySchema(() =>
-  z.array(accessLog).default([]));
+  z.array(accessLog)).default([]);

@@ -10,6 +10,7 @@ import {
 import { ResponseHeaders, type RequestHeaders } from "../http/message.ts";
 import { utf8ByteString } from "../access-log/byte-string.ts";
 import { latin1Decode, latin1Encode } from "../util/latin1.ts";
+import { loadRegexEngine, RegexEngineNotLoaded } from "../config/regex-engine.ts";
 
 /**
  * Envoy's `AdminFilter`: the only HTTP filter of the admin listener's connection
@@ -26,6 +27,7 @@ export class AdminFilter implements StreamDecoderFilter {
   /** The form body's chunks, when the request is form-encoded. */
   private form: Uint8Array[] | undefined;
   private formBytes = 0;
+  private destroyed = false;
 
   constructor(private readonly handler: AdminRequestHandler) {}
 
@@ -55,7 +57,9 @@ export class AdminFilter implements StreamDecoderFilter {
     return FilterTrailersStatus.StopIteration;
   }
 
-  onDestroy(): void {}
+  onDestroy(): void {
+    this.destroyed = true;
+  }
 
   /** The form's bytes as text (form encoding is ASCII; %-escapes are decoded by the admin). */
   private formText(chunks: Uint8Array[]): string {
@@ -67,15 +71,30 @@ export class AdminFilter implements StreamDecoderFilter {
   private onComplete(): void {
     if (this.answered || !this.headers) return;
     this.answered = true;
+    this.respond(true);
+  }
+
+  /** Answer; `mayWait`: a request that needs the RE2 engine (`/stats?filter=`) may wait for it to load, once. */
+  private respond(mayWait: boolean): void {
+    const request = this.headers;
+    if (this.destroyed || !request) return;
     let response: { status: number; contentType: string; body: string };
     try {
       if (this.formBytes > FORM_BODY_LIMIT) {
         response = { status: 413, contentType: TEXT, body: `admin: a form body is limited to ${FORM_BODY_LIMIT} bytes\n` };
       } else {
         const form = this.form === undefined ? undefined : this.formText(this.form);
-        response = this.handler.handle({ method: this.headers.method, path: this.headers.path, ...(form !== undefined && { body: form }) });
+        response = this.handler.handle({ method: request.method, path: request.path, ...(form !== undefined && { body: form }) });
       }
     } catch (err) {
+      // The engine is loaded on first use (config/regex-engine.ts); the stats handlers that
+      // need it change nothing before they compile the pattern, so they run again after.
+      if (mayWait && err instanceof RegexEngineNotLoaded) {
+        void loadRegexEngine()
+          .catch(() => {})
+          .then(() => this.respond(false));
+        return;
+      }
       response = { status: 500, contentType: TEXT, body: `admin error: ${err instanceof Error ? err.message : String(err)}\n` };
     }
     const body = latin1Encode(utf8ByteString(response.body));

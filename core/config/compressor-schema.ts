@@ -79,7 +79,7 @@ const gzipLevel = lazySchema(() =>
 }));
 
 const chunkSize = lazySchema(() =>
-  uint32.min(4096).max(65536).default(4096));
+  uint32.min(4096).max(65536)).default(4096);
 
 /** envoy.extensions.compression.gzip.compressor.v3.Gzip (defaults: gzip/compressor/config.h). */
 export const gzip = lazySchema(() =>

@@ -66,13 +66,13 @@ export const removableHeader = lazySchema(() =>
 /** The four fields, to spread into a strict object. Envoy allows at most 1000 additions per list. */
 export const headerMutationFields = {
   request_headers_to_add: lazySchema(() =>
-  z.array(headerValueOption).max(1000).default([])),
+  z.array(headerValueOption).max(1000)).default([]),
   request_headers_to_remove: lazySchema(() =>
-  z.array(removableHeader).default([])),
+  z.array(removableHeader)).default([]),
   response_headers_to_add: lazySchema(() =>
-  z.array(headerValueOption).max(1000).default([])),
+  z.array(headerValueOption).max(1000)).default([]),
   response_headers_to_remove: lazySchema(() =>
-  z.array(removableHeader).default([])),
+  z.array(removableHeader)).default([]),
 };
 
 export function headerMutations(o: {

@@ -24,7 +24,7 @@ const BROTLI_TYPE_URL = "type.googleapis.com/envoy.extensions.compression.brotli
 const DEFAULT_MAX_INFLATE_RATIO = 100;
 
 const chunkSize = lazySchema(() =>
-  uint32.min(4096).max(65536).default(4096));
+  uint32.min(4096).max(65536)).default(4096);
 
 type Library = { options: DecompressorOptions; maxInflateRatio: number };
 

@@ -63,14 +63,14 @@ const dnsResolutionConfig = lazySchema(() =>
 /** The DNS fields, spread into the Cluster's schema. */
 export const dnsClusterFields = {
   dns_refresh_rate: lazySchema(() =>
-  overOneMs.optional()),
+  overOneMs).optional(),
   dns_failure_refresh_rate: refreshRate.optional(),
   respect_dns_ttl: lazySchema(() =>
-  z.boolean().optional()),
+  z.boolean()).optional(),
   dns_lookup_family: lazySchema(() =>
-  z.enum(["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"]).optional()),
+  z.enum(["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"])).optional(),
   dns_jitter: lazySchema(() =>
-  durationMs.optional()),
+  durationMs).optional(),
   typed_dns_resolver_config: typedDnsResolverConfig.optional(),
   dns_resolution_config: dnsResolutionConfig.optional(),
 };

@@ -18,7 +18,7 @@ export const FAULT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http
 
 /** An unset FractionalPercent is 0 %: Envoy injects nothing until a percentage is given. */
 const percentage = lazySchema(() =>
-  fractionalPercent.default({ numerator: 0, denominator: 100 }));
+  fractionalPercent).default({ numerator: 0, denominator: 100 });
 
 /** A runtime key overriding a setting ("" or absent: Envoy's fault.http.* key, fault_filter.h RuntimeKeys). */
 const runtimeKey = (envoyDefault: string) =>

@@ -63,8 +63,7 @@ const statusRange = lazySchema(() =>
 const healthCheckHeaders = lazySchema(() =>
   z
     .array(headerValueOption.refine((option) => !option.formatted, { message: "%…% commands are not supported in a health check's request headers" }))
-    .max(1000)
-    .default([]));
+    .max(1000)).default([]);
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] as const;
 

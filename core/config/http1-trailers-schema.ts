@@ -11,4 +11,4 @@ import * as z from "zod";
 import { lazySchema } from "./lazy-schema.ts";
 
 export const enableTrailers = lazySchema(() =>
-  z.boolean().default(false));
+  z.boolean()).default(false);

@@ -2,8 +2,9 @@
  * A schema built the first time a config is checked against it, not when its module loads.
  * Building zod schemas is most of what loading the config loader costs, and most of them
  * are for fields and extensions a given config does not use: only the objects a config's
- * path goes through (and their fields' schemas, which zod looks at to know which keys may
- * be absent) are built.
+ * path goes through are built. zod asks each field's schema whether it may be absent
+ * (optin/optout); a stand-in answers from its declared presence, so a field the config
+ * does not set is not built either.
  *
  * Two steps, so that a module's constants cost no zod object at all until used:
  * - the value returned is a stand-in (a Proxy) that makes the z.lazy on first touch
@@ -19,20 +20,55 @@ import "./zod-config.ts";
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 
+/**
+ * Whether a field holding the schema may be absent, as zod's `optin`/`optout` say it
+ * (v4/core/schemas.js): "required" (an object, a string…: neither), "optional" (both
+ * "optional": `.optional()`, z.unknown()), "defaulted" (`.default()`: optin "defaulted").
+ */
+export type Presence = "required" | "optional" | "defaulted";
+
+const OPTIN = { required: undefined, optional: "optional", defaulted: "defaulted" } as const;
+const OPTOUT = { required: undefined, optional: "optional", defaulted: undefined } as const;
+
 /** What a stand-in holds: how to build its schema, and the z.lazy once made. */
 class Deferred {
   schema: z.ZodType | undefined = undefined;
-  constructor(readonly build: () => z.ZodType) {}
+  constructor(
+    readonly build: () => z.ZodType,
+    readonly presence: Presence,
+  ) {}
 
   get(): z.ZodType {
-    return (this.schema ??= z.lazy(() => {
+    if (this.schema !== undefined) return this.schema;
+    const lazy = z.lazy(() => {
       building++;
       try {
-        return this.build();
+        const built = this.build();
+        checkPresence(built, this.presence);
+        return built;
+      } catch (err) {
+        // zod's z.lazy keeps a getter that threw as "being evaluated" and answers undefined
+        // from then on (util.defineLazy); a fresh z.lazy on the next touch builds again.
+        if (this.schema === lazy) this.schema = undefined;
+        throw err;
       } finally {
         building--;
       }
-    }));
+    });
+    // zod reads a field's optin/optout to know whether it may be absent (an object's parse,
+    // `.optional()`), and a z.lazy answers by building its schema: declared here, a field a
+    // config does not set costs no build. checkPresence holds the declaration to the truth.
+    Object.defineProperty(lazy._zod, "optin", { value: OPTIN[this.presence], writable: true, configurable: true });
+    Object.defineProperty(lazy._zod, "optout", { value: OPTOUT[this.presence], writable: true, configurable: true });
+    return (this.schema = lazy);
+  }
+}
+
+/** A declared presence that is not the built schema's would change what zod accepts: refuse it where it is built. */
+function checkPresence(built: z.ZodType, presence: Presence): void {
+  const { optin, optout } = built._zod;
+  if (optin !== OPTIN[presence] || optout !== OPTOUT[presence]) {
+    throw new Error(`lazySchema declared "${presence}" for a schema whose optin/optout are ${String(optin)}/${String(optout)}`);
   }
 }
 
@@ -64,12 +100,15 @@ const forward: ProxyHandler<Deferred> = {
 };
 
 /**
+ * `presence` says whether the built schema lets its field be absent (most are "required":
+ * objects, strings…); it is checked when the schema is built.
+ *
  * Call it at module scope (a stand-in releaseSchemas() resets) or inside another schema's
  * builder (one that goes with the schema holding it); not from a check's own code (a
  * transform, a refinement), whose stand-ins would each be kept as module-scope ones.
  */
-export function lazySchema<T extends z.ZodType>(build: () => T): z.ZodLazy<T> {
-  const deferred = new Deferred(build);
+export function lazySchema<T extends z.ZodType>(build: () => T, presence: Presence = "required"): z.ZodLazy<T> {
+  const deferred = new Deferred(build, presence);
   if (building === 0) moduleScope.push(deferred);
   return new Proxy(deferred, forward) as unknown as z.ZodLazy<T>;
 }
@@ -80,4 +119,9 @@ export function lazySchema<T extends z.ZodType>(build: () => T): z.ZodLazy<T> {
  */
 export function releaseSchemas(): void {
   for (const deferred of moduleScope) deferred.schema = undefined;
+}
+
+/** How many module-scope stand-ins hold a schema now: what releaseSchemas() would let go. */
+export function heldSchemas(): number {
+  return moduleScope.filter((deferred) => deferred.schema !== undefined).length;
 }

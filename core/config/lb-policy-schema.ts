@@ -184,7 +184,7 @@ const loadBalancingPolicy = lazySchema(() =>
 /** The cluster fields this file owns, spread into the cluster schema. */
 export const lbPolicyFields = {
   lb_policy: lazySchema(() =>
-  z.enum(["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV", "LOAD_BALANCING_POLICY_CONFIG"]).default("ROUND_ROBIN")),
+  z.enum(["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV", "LOAD_BALANCING_POLICY_CONFIG"])).default("ROUND_ROBIN"),
   ring_hash_lb_config: ringHashLbConfig.optional(),
   maglev_lb_config: maglevLbConfig.optional(),
   least_request_lb_config: leastRequestLbConfig.optional(),

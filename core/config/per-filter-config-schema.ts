@@ -58,12 +58,11 @@ function parseEntry(any: { "@type": string }, path: (string | number)[], ctx: z.
  * entry gives its inner `config` as the filter's, and its `disabled` (Envoy's
  * filterDisabled: the filter does not run for requests routed there).
  */
+// The optional outside the lazy: a route without the field (most) builds nothing.
 export const typedPerFilterConfig = lazySchema(() =>
   z
   .record(z.string().min(1), z.looseObject({ "@type": z.string() }))
-  .optional()
-  .transform((entries, ctx): PerFilterConfigs | undefined => {
-    if (entries === undefined) return undefined;
+  .transform((entries, ctx): PerFilterConfigs => {
     const configs = new Map<string, unknown>();
     let disabled: Map<string, boolean> | undefined;
     for (const [name, any] of Object.entries(entries)) {
@@ -84,4 +83,4 @@ export const typedPerFilterConfig = lazySchema(() =>
       if (entry.ok) configs.set(name, entry.value);
     }
     return { typedPerFilterConfig: configs, ...(disabled ? { filterDisabled: disabled } : {}) };
-  }));
+  })).optional();

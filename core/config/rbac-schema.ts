@@ -183,11 +183,11 @@ export const rbacRules = lazySchema(() =>
 const rbacFields = {
   rules: rbacRules.optional(),
   rules_stat_prefix: lazySchema(() =>
-  z.string().default("")),
+  z.string()).default(""),
   matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher): use rules"),
   shadow_rules: rbacRules.optional(),
   shadow_rules_stat_prefix: lazySchema(() =>
-  z.string().default("")),
+  z.string()).default(""),
   shadow_matcher: unsupportedField("the matcher form of the network RBAC filter (xds.type.matcher.v3.Matcher): use shadow_rules"),
   track_per_rule_stats: unsupportedField("no per-policy stats", (v) => v === false),
 };

@@ -11,8 +11,9 @@
  * `\p{L}+` 1198; here 3 and 4), so the same check would refuse other patterns than Envoy's.
  * Matching stays linear whatever the size. `\C` (any byte) is refused, which RE2 accepts.
  */
-import { RE2JS, RE2JSSyntaxException } from "re2js";
+import type { RE2JS } from "re2js";
 import { latin1Encode } from "../util/latin1.ts";
+import { regexEngine } from "./regex-engine.ts";
 
 export type RegexResult = { ok: true; regex: CompiledRegex } | { ok: false; error: string };
 
@@ -76,8 +77,12 @@ export class CompiledRegex {
   }
 }
 
-/** Compile `pattern` with RE2's default options (UTF-8, case-sensitive, Perl classes). */
+/**
+ * Compile `pattern` with RE2's default options (UTF-8, case-sensitive, Perl classes).
+ * Throws RegexEngineNotLoaded before the engine is loaded (regex-engine.ts).
+ */
 export function compileRegex(pattern: string): RegexResult {
+  const { RE2JS } = regexEngine();
   let re: RE2JS;
   try {
     re = RE2JS.compile(pattern);
@@ -165,7 +170,7 @@ function rewrite(substitution: string, matcher: ReturnType<RE2JS["matcher"]>, va
  * as something else.
  */
 function describeError(err: unknown): string {
-  if (!(err instanceof RE2JSSyntaxException)) return String((err as Error)?.message ?? err);
+  if (!(err instanceof regexEngine().RE2JSSyntaxException)) return String((err as Error)?.message ?? err);
   let code = RE2_ERROR_TEXT[err.error] ?? err.error;
   let arg = err.input;
   // re2js reads "(?<=" as a bad group name; RE2 (parse.cc, since it took "(?<name>") says

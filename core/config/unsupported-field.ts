@@ -24,14 +24,12 @@ export function refuseField(ctx: z.RefinementCtx, why: string | undefined, path?
  * never checks, and one lazy wrapper is a quarter of the objects of the schema it stands for.
  */
 export function unsupportedField(why?: string, isDefault: (value: unknown) => boolean = () => false) {
+  // The optional outside the lazy: an absent field (the usual case) builds nothing.
   return lazySchema(() =>
-    z
-      .unknown()
-      .optional()
-      .superRefine((value, ctx) => {
-        if (value !== undefined && !isDefault(value)) refuseField(ctx, why);
-      }),
-  );
+    z.unknown().superRefine((value, ctx) => {
+      if (value !== undefined && !isDefault(value)) refuseField(ctx, why);
+    }),
+  ).optional();
 }
 
 /** The `params` key of an issue that refuses the value at its path (an Envoy enum value polyvoy lacks). */

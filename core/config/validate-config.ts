@@ -1,4 +1,5 @@
 import type { ConfigFormat, LoadedConfig } from "./config-source.ts";
+import { loadRegexEngine, mayHoldRegex, withRegexEngine } from "./regex-engine.ts";
 
 /** Why a config file could not be read, in words, by the PortError's code; anything else as the runtime said it. */
 export function readFailure(err: unknown): string {
@@ -22,9 +23,10 @@ export function readFailure(err: unknown): string {
  * start and on a reload, and holding them in between is memory for nothing.
  */
 export async function validateConfig(text: string, format: ConfigFormat): Promise<LoadedConfig> {
-  const { loadConfig, releaseSchemas } = await import("./load.ts");
+  // The RE2 engine only for a config that may hold a regex (regex-engine.ts).
+  const [{ loadConfig, releaseSchemas }] = await Promise.all([import("./load.ts"), mayHoldRegex(text) ? loadRegexEngine() : undefined]);
   try {
-    return loadConfig(text, format);
+    return await withRegexEngine(() => loadConfig(text, format));
   } finally {
     releaseSchemas();
   }

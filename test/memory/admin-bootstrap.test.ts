@@ -8,6 +8,8 @@ import { describe, expect, test } from "vitest";
 import { runMain } from "../../core/main.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { MemoryHttpClient } from "./support/http-peers.ts";
+// The admin's /stats?filter= answers at once with the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../../core/config/regex-engine-static.ts";
 
 const CONFIG_PATH = "/etc/polyvoy/envoy.json";
 const FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";

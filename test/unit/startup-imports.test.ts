@@ -162,6 +162,16 @@ describe("start-up imports", () => {
     });
   }
 
+  // re2js's module costs milliseconds of CPU to evaluate; most configs have no regex.
+  test("no runtime's main.ts, nor the config loader, loads the RE2 engine (re2js) statically: core/config/regex-engine.ts loads it when a regex needs it", async () => {
+    for (const entry of ["runtimes/node/main.ts", "runtimes/bun/main.ts", "runtimes/deno/main.ts", "core/config/load.ts", "core/config/validate-config.ts"]) {
+      const loaded = await staticallyLoaded(entry);
+      expect(loaded.filter((path) => path.includes("node_modules/re2js/")), entry).toEqual([]);
+    }
+    // The library entry (synchronous loadBootstrap) loads it with itself: the check sees that.
+    expect((await staticallyLoaded("core/index.ts")).some((path) => path.includes("node_modules/re2js/"))).toBe(true);
+  });
+
   test("the check sees the config loader where it is imported statically", async () => {
     const loaded = await staticallyLoaded("core/config/load.ts");
     expect(loaded).toContain("core/config/schema.ts");

@@ -1,4 +1,5 @@
 import type { LoadAssignmentDecoder } from "./load-assignment.ts";
+import { withRegexEngine } from "../regex-engine.ts";
 
 const CLUSTER_LOAD_ASSIGNMENT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 
@@ -11,5 +12,7 @@ const CLUSTER_LOAD_ASSIGNMENT_TYPE = "type.googleapis.com/envoy.config.endpoint.
 export const decodeLoadAssignment: LoadAssignmentDecoder = async (resource, path) => {
   const { decodeResource } = await import("./discovery-response.ts");
   const { edsLoadAssignment } = await import("../schema.ts");
-  return decodeResource(resource, CLUSTER_LOAD_ASSIGNMENT_TYPE, edsLoadAssignment, path, 0);
+  // No regex in a ClusterLoadAssignment; were one added, its check would load the engine (regex-engine.ts).
+  // Its schemas are kept: EDS updates come often and the schema is small (lazy-schema.ts).
+  return withRegexEngine(() => decodeResource(resource, CLUSTER_LOAD_ASSIGNMENT_TYPE, edsLoadAssignment, path, 0));
 };

@@ -2,6 +2,7 @@ import type { StatsStore } from "../../stats/stats-store.ts";
 import type { ClusterConfig, ListenerConfig, XdsConfigSource } from "../bootstrap.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import { createSubscription, type Subscription, type SubscriptionContext } from "./subscription.ts";
+import { withRegexEngine } from "../regex-engine.ts";
 import type { DynamicResource, XdsResourceOwner } from "./xds-manager.ts";
 
 const LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener";
@@ -68,9 +69,19 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
   private async onConfigUpdate(response: RawDiscoveryResponse, path: string): Promise<void> {
     const { decodeResource, XdsUpdateError } = await import("./discovery-response.ts");
     const { listenerSchema, cluster } = await import("../schema.ts");
-    const decoded = response.resources.map((resource, i) =>
-      this.kind === "listener" ? decodeResource(resource, LISTENER_TYPE, listenerSchema, path, i) : decodeResource(resource, CLUSTER_TYPE, cluster, path, i),
-    );
+    const { releaseSchemas } = await import("../lazy-schema.ts");
+    let decoded;
+    try {
+      // A listener's routes may hold regexes: the RE2 engine is loaded if the check meets one.
+      decoded = await withRegexEngine(() =>
+        response.resources.map((resource, i) =>
+          this.kind === "listener" ? decodeResource(resource, LISTENER_TYPE, listenerSchema, path, i) : decodeResource(resource, CLUSTER_TYPE, cluster, path, i),
+        ),
+      );
+    } finally {
+      // As validateConfig: the schemas this check built are not kept until the next one (lazy-schema.ts).
+      releaseSchemas();
+    }
     const names = new Set<string>();
     for (const { value } of decoded) {
       const name = value.name ?? "";

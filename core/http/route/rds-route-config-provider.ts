@@ -1,5 +1,6 @@
 import type { RdsConfig } from "../../config/bootstrap.ts";
 import { createSubscription, type Subscription } from "../../config/xds/subscription.ts";
+import { withRegexEngine } from "../../config/regex-engine.ts";
 import type { RawDiscoveryResponse } from "../../config/xds/raw-discovery-response.ts";
 import type { DynamicResource, XdsResourceOwner } from "../../config/xds/xds-manager.ts";
 import type { ServerContext } from "../../server-context.ts";
@@ -78,7 +79,16 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     const { decodeResource, XdsUpdateError } = await import("../../config/xds/discovery-response.ts");
     if (resources.length !== 1) throw new XdsUpdateError("rejected", `Unexpected RDS resource length: ${resources.length}`);
     const { routeConfiguration } = await import("../../config/route-config-schema.ts");
-    const { value, document } = decodeResource(resources[0], ROUTE_CONFIGURATION_TYPE, routeConfiguration, path, 0);
+    const { releaseSchemas } = await import("../../config/lazy-schema.ts");
+    let decoded;
+    try {
+      // Routes may hold regexes: the RE2 engine is loaded if the check meets one (regex-engine.ts).
+      decoded = await withRegexEngine(() => decodeResource(resources[0], ROUTE_CONFIGURATION_TYPE, routeConfiguration, path, 0));
+    } finally {
+      // As validateConfig: the schemas this check built are not kept until the next one (lazy-schema.ts).
+      releaseSchemas();
+    }
+    const { value, document } = decoded;
     if (value.name !== this.name) throw new XdsUpdateError("rejected", `Unexpected RDS configuration (expecting ${this.name}): ${value.name}`);
     const key = JSON.stringify(document);
     const now = this.context.runtime.wallClock();

@@ -33,11 +33,14 @@ function schemaModules(dir: string): string[] {
 
 /** A refusal (unsupportedField): an unknown value, optional, with a check that fails on anything but the default. */
 function isRefusal(schema: ZodLike): boolean {
-  const outer = schema._zod.def;
-  // unsupportedField's schema is built on first use, behind a z.lazy.
-  const def = outer.type === "lazy" && typeof outer.getter === "function" ? (outer.getter() as ZodLike)._zod.def : outer;
-  const inner = def.type === "optional" && isZod(def.innerType) ? def.innerType._zod.def : def;
-  return inner.type === "unknown" && ((inner.checks?.length ?? 0) > 0 || (def.checks?.length ?? 0) > 0);
+  // unsupportedField's schema is built on first use, behind a z.lazy; its .optional() is outside the lazy.
+  let def = schema._zod.def;
+  let checks = def.checks?.length ?? 0;
+  while (def.type === "lazy" || def.type === "optional") {
+    def = def.type === "lazy" ? (def.getter as () => ZodLike)()._zod.def : (def.innerType as ZodLike)._zod.def;
+    checks += def.checks?.length ?? 0;
+  }
+  return def.type === "unknown" && checks > 0;
 }
 
 /** Field name → where it was first seen (for the failure message). */

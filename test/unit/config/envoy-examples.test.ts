@@ -9,6 +9,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../../core/config/load.ts";
+// Checks regexes synchronously: the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../../../core/config/regex-engine-static.ts";
 
 const FIXTURES = join(import.meta.dirname, "../../fixtures/envoy-examples");
 

@@ -4,7 +4,7 @@
  * validateConfig does after each check), and the next check builds it again, to the same
  * result and the same problem lines.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 import * as z from "zod";
@@ -64,4 +64,71 @@ test("validateConfig gives the same config and the same problem lines when it ch
   const problems = await validateConfig(broken, "json");
   expect("problems" in problems && problems.problems.length).toBeGreaterThan(0);
   expect(await validateConfig(broken, "json")).toEqual(problems);
+});
+
+test("a field a value does not set costs no build: the stand-in says whether it may be absent", () => {
+  let builds = 0;
+  const required = lazySchema(() => {
+    builds++;
+    return z.strictObject({ port: z.number() });
+  });
+  const holder = z.strictObject({ inner: required.optional(), name: z.string() });
+  expect(holder.safeParse({ name: "a" }).success).toBe(true);
+  expect(builds).toBe(0);
+  // Absent and not optional: refused as before, still without building it.
+  const strict = z.strictObject({ inner: lazySchema(() => z.strictObject({})) });
+  expect(strict.safeParse({}).error?.issues.map((issue) => [issue.code, issue.path])).toEqual([["invalid_type", ["inner"]]]);
+  expect(holder.safeParse({ name: "a", inner: { port: 1 } }).success).toBe(true);
+  expect(builds).toBe(1);
+});
+
+test("a declared presence that the built schema does not have is refused when it is built", () => {
+  const wrong = lazySchema(() => z.string().optional());
+  expect(() => z.strictObject({ field: wrong }).safeParse({ field: "x" })).toThrow(/declared "required" for a schema whose optin\/optout are optional\/optional/);
+  const right = lazySchema(() => z.string().optional(), "optional");
+  expect(z.strictObject({ field: right }).safeParse({}).success).toBe(true);
+  expect(z.strictObject({ field: right }).safeParse({ field: "x" }).data).toEqual({ field: "x" });
+  const defaulted = lazySchema(() => z.string().default("d"), "defaulted");
+  expect(z.strictObject({ field: defaulted }).safeParse({}).data).toEqual({ field: "d" });
+});
+
+test("a builder that throws is tried again on the next use, not left half-made", () => {
+  let calls = 0;
+  const flaky = lazySchema(() => {
+    if (++calls === 1) throw new Error("first build fails");
+    return z.number();
+  });
+  const holder = z.strictObject({ n: flaky });
+  expect(() => holder.safeParse({ n: 1 })).toThrow("first build fails");
+  expect(holder.safeParse({ n: 1 }).success).toBe(true);
+  expect(holder.safeParse({ n: "x" }).success).toBe(false);
+  expect(calls).toBe(2);
+});
+
+test("every stand-in of the config schemas declares its presence truly (all of them built)", async () => {
+  // Every module making stand-ins, and every schema reachable from what they export: each
+  // z.lazy is built, which checks its declared presence (lazy-schema.ts checkPresence).
+  const core = join(import.meta.dirname, "../../../core");
+  const files = readdirSync(core, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && readFileSync(join(core, f), "utf8").includes("lazySchema("));
+  const seen = new Set<unknown>();
+  let lazies = 0;
+  const walk = (value: unknown, depth: number): void => {
+    if (typeof value !== "object" || value === null || seen.has(value)) return;
+    seen.add(value);
+    if (Array.isArray(value)) return value.forEach((item) => walk(item, depth));
+    const zod = (value as { _zod?: { def?: Record<string, unknown>; innerType?: unknown } })._zod;
+    if (zod?.def !== undefined) {
+      if (zod.def.type === "lazy") {
+        lazies++;
+        walk(zod.innerType, 0);
+      }
+      for (const part of Object.values(zod.def)) walk(part, 0);
+      return;
+    }
+    if (depth < 3 && (Object.getPrototypeOf(value) === Object.prototype || value instanceof Map)) {
+      for (const item of value instanceof Map ? value.values() : Object.values(value)) walk(item, depth + 1);
+    }
+  };
+  for (const file of files) for (const exported of Object.values(await import(join(core, file)))) walk(exported, 1);
+  expect(lazies).toBeGreaterThan(300);
 });

@@ -5,6 +5,8 @@
  */
 import { describe, expect, test } from "vitest";
 import { type CompiledRegex, compileRegex } from "../../../core/config/regex.ts";
+// Checks regexes synchronously: the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../../../core/config/regex-engine-static.ts";
 
 function re(pattern: string): CompiledRegex {
   const result = compileRegex(pattern);

@@ -3,6 +3,8 @@ import { describe, expect, test } from "vitest";
 import type { HttpConnectionManagerConfig, NetworkFilterConfig, RouteConfig } from "../../../core/config/bootstrap.ts";
 import { ConfigError } from "../../../core/config/errors.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
+// Checks regexes synchronously: the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../../../core/config/regex-engine-static.ts";
 
 const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";

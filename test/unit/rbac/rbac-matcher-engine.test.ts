@@ -4,6 +4,8 @@ import { rbacMatcher } from "../../../core/config/rbac-matcher-schema.ts";
 import { RbacMatcherEngine } from "../../../core/rbac/rbac-matcher-engine.ts";
 import type { RbacInput } from "../../../core/rbac/rbac-engine.ts";
 import { RequestHeaders } from "../../../core/http/message.ts";
+// Checks regexes synchronously: the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../../../core/config/regex-engine-static.ts";
 
 const HEADER_INPUT = "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput";
 const ACTION = "type.googleapis.com/envoy.config.rbac.v3.Action";

@@ -6,6 +6,8 @@ import { yamlProblems as problems } from "../config/config-problems.ts";
 import { TagExtractor } from "../../../core/admin/tag-extractor.ts";
 import { compileStatsMatcher } from "../../../core/stats/stats-matcher.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
+// Checks regexes synchronously: the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../../../core/config/regex-engine-static.ts";
 
 function load(yaml: string): Bootstrap {
   return loadBootstrap(yaml, "yaml");

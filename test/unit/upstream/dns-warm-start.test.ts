@@ -15,6 +15,8 @@ import { Server } from "../../../core/server.ts";
 import "../../../core/admin/admin.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { MemoryHttpClient } from "../../memory/support/http-peers.ts";
+// The admin's /stats?filter= answers at once with the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../../../core/config/regex-engine-static.ts";
 
 const IN = 10000;
 const ADMIN = 9901;

@@ -5,6 +5,8 @@ import { applyRequestHeaderMutations, applyResponseHeaderMutations, type HeaderF
 import { RouteTable, type RouteRequest } from "../../../../core/http/route/route-table.ts";
 import { RuntimeLoader, defaultsOnly } from "../../../../core/runtime/runtime-loader.ts";
 import { ResponseHeaders } from "../../../../core/http/message.ts";
+// Checks regexes synchronously: the RE2 engine loaded up front (core/config/regex-engine.ts).
+import "../../../../core/config/regex-engine-static.ts";
 
 type Json = Record<string, unknown>;
 
