@@ -5,6 +5,7 @@ import type { Counter } from "../stats/counter.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { FileWatch } from "../util/file-watch.ts";
 import { filesOf, readSecret, type ResolvedSecret } from "./read-secret.ts";
+import { withRegexEngine } from "../config/regex-engine.ts";
 
 export type { ResolvedSecret } from "./read-secret.ts";
 
@@ -91,8 +92,14 @@ export class SdsApi {
     if (trigger === "config") {
       try {
         const text = await this.runtime.readTextFile(this.source.path);
-        const { readSecretResponse } = await import("./sds-resource.ts");
-        config = readSecretResponse(text, this.source.path, this.name);
+        const [{ readSecretResponse }, { releaseSchemas }] = await Promise.all([import("./sds-resource.ts"), import("../config/lazy-schema.ts")]);
+        try {
+          // A validation context may match SANs by safe_regex: the RE2 engine loads if the check meets one.
+          config = await withRegexEngine(() => readSecretResponse(text, this.source.path, this.name));
+        } finally {
+          // As validateConfig: the schemas this check built are not kept until the next one (lazy-schema.ts).
+          releaseSchemas();
+        }
         if (!(this.kind in config)) throw new SdsError("rejected", `secret '${this.name}' is not a ${this.kind === "tlsCertificate" ? "tls_certificate" : "validation_context"}`);
       } catch (err) {
         const kind = errorKind(err);

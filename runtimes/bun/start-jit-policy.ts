@@ -37,5 +37,8 @@ fallback.unref();
 /** The normal policy again: the proxy serves, and what runs per request should compile. */
 export function servingJitPolicy(): void {
   clearTimeout(fallback);
-  Bun.unsafe?.setJITPolicy?.(1);
+  // Never fatal: a later Bun that throws here must not end a proxy that already serves.
+  try {
+    Bun.unsafe?.setJITPolicy?.(1);
+  } catch {}
 }

@@ -9,6 +9,7 @@ import { Logger } from "../../core/log.ts";
 import { StatsStore } from "../../core/stats/stats-store.ts";
 import { SdsApi, type ResolvedSecret } from "../../core/tls/sds-api.ts";
 import { POLL_MS } from "../../core/util/file-watch.ts";
+import { regexEngineLoaded } from "../../core/config/regex-engine.ts";
 
 const SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
@@ -56,5 +57,17 @@ describe("SdsApi (polled files)", () => {
     const runtime = new MemoryRuntime();
     const api = new SdsApi(runtime, new Logger(runtime), "s", "tlsCertificate", { path: "/nope.yaml" }, new StatsStore().scope("sds.s."));
     await expect(api.start()).rejects.toThrow(/sds_config \/nope\.yaml: .*ENOENT/);
+  });
+
+  test("a validation context matching SANs by safe_regex loads the RE2 engine for its check (a bootstrap without a regex did not load it)", async () => {
+    const text = `resources:\n- "@type": ${SECRET}\n  name: v\n  validation_context:\n    trusted_ca: { inline_string: CA }\n    match_subject_alt_names: [{ safe_regex: { regex: "a.*" } }]\n`;
+    expect(regexEngineLoaded()).toBe(false);
+    const runtime = new MemoryRuntime({ files: { "/etc/sds.yaml": text } });
+    const stats = new StatsStore();
+    const api = new SdsApi(runtime, new Logger(runtime), "v", "validationContext", { path: "/etc/sds.yaml" }, stats.scope("sds.v."));
+    await api.start();
+    expect(regexEngineLoaded()).toBe(true);
+    expect(stats.scope("sds.v.").counter("update_success").value).toBe(1);
+    api.stop();
   });
 });

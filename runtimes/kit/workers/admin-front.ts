@@ -16,6 +16,7 @@ import { nodeHttp } from "../builtins.ts";
 import type { StatsConfig } from "../../../core/config/bootstrap.ts";
 import { parseQuery } from "../../../core/admin/admin.ts";
 import { statsResponse } from "../../../core/admin/stats-render.ts";
+import { withRegexEngine } from "../../../core/config/regex-engine.ts";
 import { TagExtractor } from "../../../core/admin/tag-extractor.ts";
 import { mergeClustersJson, mergeClustersText, mergeWorkerStats, type WorkerStatsSnapshot } from "../../../core/admin/worker-stats.ts";
 import type { WorkerAdmin, WorkerSupervisor } from "./worker-supervisor.ts";
@@ -92,7 +93,8 @@ export class AdminFront {
       const snapshots = await Promise.all(workers.map((w) => askWorker(w, "GET", "/stats?format=worker", undefined, undefined)));
       const parsed = snapshots.flatMap((a) => (a?.status === 200 ? [JSON.parse(new TextDecoder().decode(a.body)) as WorkerStatsSnapshot] : []));
       const merged = mergeWorkerStats(parsed);
-      const answer = statsResponse(path, parseQuery(at < 0 ? "" : url.slice(at + 1)), merged.stats, merged.intervals, this.tags);
+      // A filter= pattern is RE2's: the engine loads on its first use (core/config/regex-engine.ts).
+      const answer = await withRegexEngine(() => statsResponse(path, parseQuery(at < 0 ? "" : url.slice(at + 1)), merged.stats, merged.intervals, this.tags));
       return send(response, text(answer.status, answer.body, answer.contentType));
     }
     if (path === "/clusters") {
