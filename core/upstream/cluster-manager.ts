@@ -382,20 +382,23 @@ export class ClusterManager {
   }
 
   private startCluster(cluster: Cluster, eventLog: EventLogSink | undefined): Promise<void> {
+    // A failed host's pooled connections are drained (Envoy's onHostHealthFailure), whether
+    // outlier detection ejected it or its active health check failed.
+    cluster.onChecksCreated = () => {
+      cluster.outlierDetector?.addChangedStateCallback((host) => {
+        if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
+      });
+      cluster.healthChecker?.addHostCheckCompleteCallback((host, transition, state) => {
+        if (transition === HealthTransition.Changed && state === HealthState.Unhealthy) this.onHostHealthFailure(host);
+      });
+    };
     const initialized = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
     // A DNS cluster warms with each name's first resolution, answered or failed (Envoy's
     // DnsClusterImpl / LogicalDnsCluster::startPreInit), an EDS cluster with its first
     // update (EdsClusterImpl); wait_for_warm_on_init: false completes at once instead.
     const discovery = this.dnsDiscoveries.get(cluster);
     const waits = discovery !== undefined && cluster.config.waitForWarmOnInit !== false;
-    const warmed = waits ? Promise.all([initialized, discovery.warmed]).then(() => undefined) : initialized;
-    cluster.outlierDetector?.addChangedStateCallback((host) => {
-      if (host.healthFlagGet(HealthFlag.FailedOutlierCheck)) this.onHostHealthFailure(host);
-    });
-    cluster.healthChecker?.addHostCheckCompleteCallback((host, transition, state) => {
-      if (transition === HealthTransition.Changed && state === HealthState.Unhealthy) this.onHostHealthFailure(host);
-    });
-    return warmed;
+    return waits ? Promise.all([initialized, discovery.warmed]).then(() => undefined) : initialized;
   }
 
   private onHostHealthFailure(host: Host): void {

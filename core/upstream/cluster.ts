@@ -68,6 +68,13 @@ export class Cluster {
   healthChecker: HealthCheckerImplBase | undefined;
   /** Outlier detection (`outlier_detection`), once initialized. */
   outlierDetector: OutlierDetector | undefined;
+  /**
+   * Called once the health checker and outlier detector exist, before they start: the
+   * cluster manager's callbacks go on them there (Envoy's ClusterManagerImpl adds them in
+   * onClusterInit). After initialize() returns would be too early for a cluster with TLS,
+   * whose checks are made once its transport socket is.
+   */
+  onChecksCreated: (() => void) | undefined;
   /** The node's locality, whose hosts lead the per-locality lists (zone aware routing). */
   private readonly localLocality: Locality | undefined;
   /** The cluster's TLS (`transport_socket`), once initialized. */
@@ -160,6 +167,7 @@ export class Cluster {
         if (state === HealthState.Healthy) this.outlierDetector?.onActiveHealthCheckPassed(host);
       });
     }
+    this.onChecksCreated?.();
     // The detector monitors the hosts first, so a health check that passes at once finds it ready.
     this.outlierDetector?.initialize();
     this.healthChecker?.start();
