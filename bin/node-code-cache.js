@@ -116,8 +116,11 @@ function compile(file) {
  * `--no-turbofan` did not allow (40 % slower), and node 22's V8 did not come back to the same
  * flag hash after it. The threshold is an integer flag whose default, restored, gives the
  * same hash (checked on node 20 and 22). Its name differs by V8: 11.3 (node 20) counts
- * budget ticks, 12.4 (node 22) invocations; other V8s keep theirs, as an unknown flag is an
- * error line on stderr.
+ * budget ticks, 12.4 (node 22) invocations. Other V8s keep theirs: an unknown flag is an
+ * error line on stderr, and node 24's V8 13.6 has the invocation count but setting it, even
+ * to its default, changes the flag hash for good (every start would be cold). The saving
+ * lasts until the first request (llhttp's WebAssembly compile brings those pages in) and for
+ * the whole life of a --concurrency supervisor.
  */
 function holdStartupFlags() {
   const own = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
