@@ -88,11 +88,17 @@ export class AdminFilter implements StreamDecoderFilter {
       }
     } catch (err) {
       // The engine is loaded on first use (config/regex-engine.ts); the stats handlers that
-      // need it change nothing before they compile the pattern, so they run again after.
+      // need it only refresh the server's gauges (idempotent) before they compile the
+      // pattern, so they run again after. What the handler throws then is answered 500
+      // below; what sending the answer throws (here it would reach the connection manager)
+      // must end this stream, not escape as an unhandled rejection, which ends a node process.
       if (mayWait && err instanceof RegexEngineNotLoaded) {
         void loadRegexEngine()
           .catch(() => {})
-          .then(() => this.respond(false));
+          .then(() => this.respond(false))
+          .catch(() => {
+            if (!this.destroyed) this.callbacks.resetStream();
+          });
         return;
       }
       response = { status: 500, contentType: TEXT, body: `admin error: ${err instanceof Error ? err.message : String(err)}\n` };

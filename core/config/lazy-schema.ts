@@ -110,6 +110,7 @@ const forward: ProxyHandler<Deferred> = {
 export function lazySchema<T extends z.ZodType>(build: () => T, presence: Presence = "required"): z.ZodLazy<T> {
   const deferred = new Deferred(build, presence);
   if (building === 0) moduleScope.push(deferred);
+  else collected?.push(deferred);
   return new Proxy(deferred, forward) as unknown as z.ZodLazy<T>;
 }
 
@@ -124,4 +125,41 @@ export function releaseSchemas(): void {
 /** How many module-scope stand-ins hold a schema now: what releaseSchemas() would let go. */
 export function heldSchemas(): number {
   return moduleScope.filter((deferred) => deferred.schema !== undefined).length;
+}
+
+/** While checkEveryStandIn() runs: the stand-ins made inside builders (nested ones), to build in turn. */
+let collected: Deferred[] | undefined;
+
+/**
+ * For tests: build every stand-in made so far, module-scope ones and those made while
+ * building them, until no new one appears, so that each declared presence is checked
+ * (checkPresence) whether or not a schema walk can reach it (a stand-in used only in a
+ * transform is not). A wrong declaration under `.optional()` is otherwise never built and
+ * silently changes what zod accepts. Returns how many were built and the lines of those
+ * whose build failed. Releases what it built (and what was built before).
+ */
+export function checkEveryStandIn(): { built: number; wrong: string[] } {
+  // Built ones first forget their schemas, so that the stand-ins nested in them are made again here.
+  releaseSchemas();
+  const queue = [...moduleScope];
+  const seen = new Set<Deferred>();
+  const wrong: string[] = [];
+  collected = queue;
+  try {
+    for (let i = 0; i < queue.length; i++) {
+      const deferred = queue[i]!;
+      if (seen.has(deferred)) continue;
+      seen.add(deferred);
+      try {
+        // A z.lazy's innerType is its getter's result: building it checks the declaration.
+        void (deferred.get() as unknown as z.ZodLazy<z.ZodType>)._zod.innerType;
+      } catch (err) {
+        wrong.push(`${err instanceof Error ? err.message : String(err)}: ${deferred.build.toString().replace(/\s+/g, " ").slice(0, 160)}`);
+      }
+    }
+  } finally {
+    collected = undefined;
+    releaseSchemas();
+  }
+  return { built: seen.size, wrong };
 }

@@ -13,6 +13,9 @@ export const decodeLoadAssignment: LoadAssignmentDecoder = async (resource, path
   const { decodeResource } = await import("./discovery-response.ts");
   const { edsLoadAssignment } = await import("../schema.ts");
   // No regex in a ClusterLoadAssignment; were one added, its check would load the engine (regex-engine.ts).
-  // Its schemas are kept: EDS updates come often and the schema is small (lazy-schema.ts).
+  // Not released after: the schema is small and EDS updates come often. But edsLoadAssignment
+  // and the stand-ins it shares (addresses, health checks…) are module-scope ones, which every
+  // releaseSchemas() drops (validateConfig, each LDS/CDS/RDS/SDS update): the next EDS update
+  // after one builds them again (lazy-schema.ts).
   return withRegexEngine(() => decodeResource(resource, CLUSTER_LOAD_ASSIGNMENT_TYPE, edsLoadAssignment, path, 0));
 };
