@@ -18,6 +18,13 @@ import type { ServerContext } from "../../core/server-context.ts";
 const CONFIG_PATH = "/etc/polyvoy/envoy.json";
 const IMPORT_FAILURE = "Failed to fetch dynamically imported module: file:///x/module.ts";
 
+/** An HTTP proxy's config with `filter` first in its http_filters. */
+function withHttpFilter(filter: object): object {
+  const config = httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: object[] } }[] }[] }[] } };
+  config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.http_filters.unshift(filter);
+  return config;
+}
+
 async function runWith(config: object): Promise<MemoryRuntime> {
   const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(config) } });
   await runMain(runtime, ["-c", CONFIG_PATH]);
@@ -52,10 +59,7 @@ describe("lazily loaded code that fails to load", () => {
     const original = lazyHttpFilterLoaders().get(type)!;
     registerLazyHttpFilterFactory(type, () => Promise.reject(new Error(IMPORT_FAILURE)));
     try {
-      const config = httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: object[] } }[] }[] }[] } };
-      const hcm = config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
-      hcm.http_filters.unshift({ name: "envoy.filters.http.fault", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault" } });
-      const runtime = await runWith(config);
+      const runtime = await runWith(withHttpFilter({ name: "envoy.filters.http.fault", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault" } }));
       expect(runtime.exitCode).toBe(1);
       expect(runtime.logLines.filter((line) => line.includes("[error]")).map((line) => line.replace(/^\[[^\]]+\]/, ""))).toEqual([
         `[error] static_resources.listeners[0] ('http'): cannot load the code of HTTP filter type '${type}': ${IMPORT_FAILURE}`,
@@ -69,8 +73,11 @@ describe("lazily loaded code that fails to load", () => {
 describe("a lazy filter type whose code is not loaded at build", () => {
   test("checkFilterChain refuses it as an internal error instead of skipping its check", () => {
     // csrf is loaded by no test of this file: its code is not loaded here.
+    const config = withHttpFilter({ name: "envoy.filters.http.csrf", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy", filter_enabled: { default_value: { numerator: 100 } } } });
+    const hcm = loadBootstrap(JSON.stringify(config), "json").listeners[0]!.filterChains[0]!.filters[0]!;
+    if (hcm.type !== "envoy.filters.network.http_connection_manager") throw new Error("the listener's filter is the HCM");
     const server = {} as ServerContext; // not reached: the missing factory throws first
-    expect(() => checkFilterChain([{ name: "csrf", type: "envoy.filters.http.csrf", config: {} }], server, { statPrefix: "ingress" })).toThrow(
+    expect(() => checkFilterChain(hcm.config.httpFilters, server, { statPrefix: hcm.config.statPrefix })).toThrow(
       "internal error: HTTP filter type envoy.filters.http.csrf is registered lazily and its module was not loaded before the listener was built (loadListenerFilters)",
     );
   });
