@@ -326,7 +326,12 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
     const adminConfig = this.bootstrap.admin;
     // The admin's code (handlers, stats rendering, config dump) loads only when one is configured.
-    if (adminConfig) this.admin = new (await import("./admin/admin.ts")).Admin(this, adminConfig);
+    if (adminConfig) {
+      const { Admin } = await import("./admin/admin.ts");
+      // Stopped while its code loaded (a signal): shutdown() ran without an admin; none binds now.
+      if (this.stopping) return;
+      this.admin = new Admin(this, adminConfig);
+    }
     await this.openAccessLogs();
     if (adminConfig?.profilePath !== undefined) {
       this.log.info(`admin.profile_path '${adminConfig.profilePath}' is accepted, but polyvoy has no CPU profiler: nothing is written there`);

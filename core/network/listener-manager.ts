@@ -330,7 +330,14 @@ export class ListenerManager {
     try {
       await this.host.openListenerAccessLogs(config, at);
       const loading = loadListenerFilters(config);
-      if (loading !== undefined) await loading;
+      if (loading !== undefined) {
+        try {
+          await loading;
+        } catch (err) {
+          // Named as every other build error is (the module's path alone says nothing of the config).
+          throw new Error(`${at} ('${config.name}'): ${describe(err)}`);
+        }
+      }
       const listener = new ActiveListener(config, context);
       try {
         await listener.prepareTransportSockets();

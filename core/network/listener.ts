@@ -121,9 +121,12 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     if (this.config.defaultFilterChain) chains.push([this.config.defaultFilterChain, "default_filter_chain"]);
     for (const [chain, at] of chains) {
       if (!chain.transportSocket) continue;
+      // TLS's code loads only when a listener or cluster has a transport socket. Its failure
+      // to load is no config error: said apart from one.
+      const { SslSocketFactory } = await import("../tls/ssl-socket-factory.ts").catch((err: unknown) => {
+        throw new Error(`${at}.transport_socket: cannot load the TLS code: ${describe(err)}`);
+      });
       try {
-        // TLS's code loads only when a listener or cluster has a transport socket.
-        const { SslSocketFactory } = await import("../tls/ssl-socket-factory.ts");
         this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope, false, this.context.secretManager));
       } catch (err) {
         throw new Error(`${at}.transport_socket: ${describe(err)}`);

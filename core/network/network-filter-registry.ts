@@ -73,8 +73,16 @@ export function loadNetworkFilterFactories(filters: Iterable<NetworkFilterConfig
  */
 export function createReadFilterFactory(filter: NetworkFilterConfig, context: ServerContext): ReadFilterFactory {
   const factory = FACTORIES.get(filter.type);
-  if (factory === undefined) throw new Error(`no factory for network filter type ${filter.type}`); // the config schema admits only registered types
-  return factory(filter.config, context);
+  if (factory !== undefined) return factory(filter.config, context);
+  // An internal error, never a config one: the config schema admits only registered types,
+  // and a lazy type's module is loaded before its listener is built (loadListenerFilters).
+  if (LOADERS.has(filter.type)) throw new Error(`internal error: network filter type ${filter.type} is registered lazily and its module was not loaded before the listener was built (loadListenerFilters)`);
+  throw new Error(`internal error: no factory for network filter type ${filter.type}`);
+}
+
+/** @internal The lazily registered types and their loaders (a test runs each once). */
+export function lazyNetworkFilterLoaders(): ReadonlyMap<string, () => Promise<NetworkFilterFactory>> {
+  return LOADERS;
 }
 
 /** The load of `type`'s factory, when it is registered lazily and not loaded yet. */
@@ -92,7 +100,7 @@ function loadFactory(type: string): Promise<void> | undefined {
       (err: unknown) => {
         // Not kept: a later listener tries again.
         LOADING.delete(type);
-        throw err;
+        throw new Error(`cannot load the code of network filter type '${type}': ${err instanceof Error ? err.message : String(err)}`);
       },
     );
     LOADING.set(type, loading);

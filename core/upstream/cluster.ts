@@ -127,6 +127,7 @@ export class Cluster {
     // The TLS context first: health checks connect through it. TLS's code loads only when a
     // listener or cluster has a transport socket.
     return import("../tls/ssl-socket-factory.ts")
+      .catch((err: unknown) => Promise.reject(new Error(`cannot load the TLS code: ${err instanceof Error ? err.message : String(err)}`)))
       .then(({ SslSocketFactory }) => SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true, secrets))
       .then(
       (factory) => {

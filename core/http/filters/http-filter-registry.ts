@@ -72,8 +72,7 @@ export function createFilterChain(configs: readonly HttpFilterConfig[], server: 
   // A loop, not forEach(): this runs per request, and a callback would be garbage each time.
   for (let i = 0; i < configs.length; i++) {
     const config = configs[i]!;
-    const factory = FACTORIES.get(config.type);
-    if (factory === undefined) throw new Error(`no factory for HTTP filter type ${config.type}`); // the config schema admits only registered types
+    const factory = FACTORIES.get(config.type) ?? missingFactory(config.type);
     switch (factory.kind) {
       case "decoder":
         manager.addStreamDecoderFilter(factory.create(config.config, server, chain, config.name), config.name);
@@ -90,7 +89,23 @@ export function createFilterChain(configs: readonly HttpFilterConfig[], server: 
 
 /** At listener build: every filter of the chain can run on this runtime (the factories' `check`). */
 export function checkFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, chain: HttpFilterChainContext): void {
-  for (const config of configs) FACTORIES.get(config.type)?.check?.(config.config, server, config.name, chain);
+  // Every type must be loaded here: a lazy one skipped would lose its check (jwt_authn's starts its JWKS fetch).
+  for (const config of configs) (FACTORIES.get(config.type) ?? missingFactory(config.type)).check?.(config.config, server, config.name, chain);
+}
+
+/** @internal The lazily registered types and their loaders (a test runs each once). */
+export function lazyHttpFilterLoaders(): ReadonlyMap<string, () => Promise<HttpFilterFactory>> {
+  return LOADERS;
+}
+
+/**
+ * No factory for `type` at build: an internal error, never a config one. The config schema
+ * admits only registered types, and a lazy type's module is loaded before its listener is
+ * built (loadListenerFilters, awaited by ListenerManager.build).
+ */
+function missingFactory(type: string): never {
+  if (LOADERS.has(type)) throw new Error(`internal error: HTTP filter type ${type} is registered lazily and its module was not loaded before the listener was built (loadListenerFilters)`);
+  throw new Error(`internal error: no factory for HTTP filter type ${type}`);
 }
 
 /** The load of `type`'s factory, when it is registered lazily and not loaded yet. */
@@ -108,7 +123,7 @@ function loadFactory(type: string): Promise<void> | undefined {
       (err: unknown) => {
         // Not kept: a later listener tries again.
         LOADING.delete(type);
-        throw err;
+        throw new Error(`cannot load the code of HTTP filter type '${type}': ${err instanceof Error ? err.message : String(err)}`);
       },
     );
     LOADING.set(type, loading);
