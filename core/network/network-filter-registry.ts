@@ -1,6 +1,7 @@
 import type { NetworkFilterConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ReadFilterFactory } from "./filter.ts";
+import { LazyFactories } from "../util/lazy-factories.ts";
 
 /**
  * How one network filter type turns its validated config into a per-connection factory
@@ -9,11 +10,10 @@ import type { ReadFilterFactory } from "./filter.ts";
  */
 export type NetworkFilterFactory<C = unknown> = (config: C, context: ServerContext) => ReadFilterFactory;
 
-const FACTORIES = new Map<string, NetworkFilterFactory>();
-/** Loads under way, so that a type asked for twice (two listeners, two chains) is imported and made once. */
-const LOADING = new Map<string, Promise<void>>();
-/** Filter types whose module is imported when a config first uses one (registerLazyNetworkFilterFactory). */
-const LOADERS = new Map<string, () => Promise<NetworkFilterFactory>>();
+/** Built-in and loaded factories; lazily registered types (registerLazyNetworkFilterFactory) and their loads. */
+const REGISTRY = new LazyFactories<NetworkFilterFactory>("network filter");
+const FACTORIES = REGISTRY.factories;
+const LOADERS = REGISTRY.loaders;
 
 /**
  * Make a network filter type buildable from a listener's filter chain. The built-in
@@ -59,7 +59,7 @@ export function registerNetworkFilterDependencies<T extends NetworkFilterConfig[
 export function loadNetworkFilterFactories(filters: Iterable<NetworkFilterConfig>): Promise<void> | undefined {
   let loading: Promise<unknown>[] | undefined;
   for (const filter of filters) {
-    const load = loadFactory(filter.type);
+    const load = REGISTRY.load(filter.type);
     if (load !== undefined) (loading ??= []).push(load);
     const dependencies = DEPENDENCIES.get(filter.type)?.(filter.config as never);
     if (dependencies !== undefined) (loading ??= []).push(dependencies);
@@ -83,27 +83,4 @@ export function createReadFilterFactory(filter: NetworkFilterConfig, context: Se
 /** @internal The lazily registered types and their loaders (a test runs each once). */
 export function lazyNetworkFilterLoaders(): ReadonlyMap<string, () => Promise<NetworkFilterFactory>> {
   return LOADERS;
-}
-
-/** The load of `type`'s factory, when it is registered lazily and not loaded yet. */
-function loadFactory(type: string): Promise<void> | undefined {
-  if (FACTORIES.has(type)) return undefined;
-  let loading = LOADING.get(type);
-  if (loading === undefined) {
-    const load = LOADERS.get(type);
-    if (load === undefined) return undefined;
-    loading = load().then(
-      (factory) => {
-        FACTORIES.set(type, factory);
-        LOADING.delete(type);
-      },
-      (err: unknown) => {
-        // Not kept: a later listener tries again.
-        LOADING.delete(type);
-        throw new Error(`cannot load the code of network filter type '${type}': ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
-    LOADING.set(type, loading);
-  }
-  return loading;
 }

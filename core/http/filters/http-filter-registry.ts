@@ -2,6 +2,7 @@ import type { HttpFilterConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { StreamDecoderFilter, StreamEncoderFilter, StreamFilter } from "../filter.ts";
 import type { FilterManager } from "../conn-manager/filter-manager.ts";
+import { LazyFactories } from "../../util/lazy-factories.ts";
 
 /**
  * How one HTTP filter type is built for each stream (Envoy's `NamedHttpFilterConfigFactory`
@@ -27,11 +28,10 @@ export interface HttpFilterChainContext {
   readonly statPrefix: string;
 }
 
-const FACTORIES = new Map<string, HttpFilterFactory>();
-/** Loads under way, so that a type asked for twice (two listeners, two chains) is imported and made once. */
-const LOADING = new Map<string, Promise<void>>();
-/** Filter types whose module is imported when a config first uses one (registerLazyHttpFilterFactory). */
-const LOADERS = new Map<string, () => Promise<HttpFilterFactory>>();
+/** Built-in and loaded factories; lazily registered types (registerLazyHttpFilterFactory) and their loads. */
+const REGISTRY = new LazyFactories<HttpFilterFactory>("HTTP filter");
+const FACTORIES = REGISTRY.factories;
+const LOADERS = REGISTRY.loaders;
 
 /**
  * Make an HTTP filter type buildable from http_filters (the built-in ones are registered
@@ -61,7 +61,7 @@ export function registerLazyHttpFilterFactory<C>(type: string, load: () => Promi
 export function loadHttpFilterFactories(types: Iterable<string>): Promise<void> | undefined {
   let loading: Promise<void>[] | undefined;
   for (const type of types) {
-    const load = loadFactory(type);
+    const load = REGISTRY.load(type);
     if (load !== undefined) (loading ??= []).push(load);
   }
   return loading === undefined ? undefined : Promise.all(loading).then(() => {});
@@ -108,25 +108,3 @@ function missingFactory(type: string): never {
   throw new Error(`internal error: no factory for HTTP filter type ${type}`);
 }
 
-/** The load of `type`'s factory, when it is registered lazily and not loaded yet. */
-function loadFactory(type: string): Promise<void> | undefined {
-  if (FACTORIES.has(type)) return undefined;
-  let loading = LOADING.get(type);
-  if (loading === undefined) {
-    const load = LOADERS.get(type);
-    if (load === undefined) return undefined;
-    loading = load().then(
-      (factory) => {
-        FACTORIES.set(type, factory);
-        LOADING.delete(type);
-      },
-      (err: unknown) => {
-        // Not kept: a later listener tries again.
-        LOADING.delete(type);
-        throw new Error(`cannot load the code of HTTP filter type '${type}': ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
-    LOADING.set(type, loading);
-  }
-  return loading;
-}
