@@ -107,4 +107,3 @@ function missingFactory(type: string): never {
   if (LOADERS.has(type)) throw new Error(`internal error: HTTP filter type ${type} is registered lazily and its module was not loaded before the listener was built (loadListenerFilters)`);
   throw new Error(`internal error: no factory for HTTP filter type ${type}`);
 }
-
