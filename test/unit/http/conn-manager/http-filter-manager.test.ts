@@ -709,7 +709,7 @@ describe("HTTP filter registry", () => {
     });
     const configs = [{ name: "l", type: "test.lazy", config: { label: "l" } }] as unknown as HttpFilterConfig[];
     const fm = new FilterManager(new FakeStream(log), 1024);
-    expect(() => createFilterChain(configs, {} as ServerContext, fm, { statPrefix: "test" })).toThrow("no factory for HTTP filter type test.lazy");
+    expect(() => createFilterChain(configs, {} as ServerContext, fm, { statPrefix: "test" })).toThrow("HTTP filter type test.lazy is registered lazily and its module was not loaded");
     // Types with nothing to load (eager, unknown) ask for no await.
     expect(loadHttpFilterFactories(["test.unused-type"])).toBeUndefined();
     expect(loads).toBe(0);
