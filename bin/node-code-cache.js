@@ -47,9 +47,7 @@ export async function startNodeEntry(url) {
   const restoreFlags = holdStartupFlags();
   const main = script.runInThisContext();
   const module = { exports: {} };
-  // The bundle has no import() of its own (none works inside a vm.Script with cached data on
-  // node 20: scripts/build-runtimes.mjs); a user's module is imported by this module's.
-  globalThis[Symbol.for("polyvoy.import")] ??= (specifier) => import(specifier);
+  installImportHook();
   main(createRequire(file), module);
   let over = false;
   const afterStart = () => {
@@ -69,6 +67,17 @@ export async function startNodeEntry(url) {
   const timer = setTimeout(afterStart, AFTER_START_MS).unref();
   // A rejection stays unhandled (runMain reports its own failures), as without the cache.
   module.exports.started?.then(afterStart);
+}
+
+/**
+ * The bundle has no import() of its own (none works inside a vm.Script with cached data on
+ * node 20: scripts/build-runtimes.mjs); a user's module is imported by this module's. Made
+ * here, not in startNodeEntry: a closure keeps its maker's whole context, and that one holds
+ * the vm.Script, whose top-level bytecode (~0.4 MB: the bundle's module bodies, run once)
+ * the hook would keep alive for the life of the process.
+ */
+function installImportHook() {
+  globalThis[Symbol.for("polyvoy.import")] ??= (specifier) => import(specifier);
 }
 
 /**

@@ -96,14 +96,15 @@ class SyncEngine {
     let inOff = 0;
     let availIn = input.byteLength;
     const chunk = this.chunkSize;
+    const buffer = (scratch ??= new Uint8Array(MAX_CHUNK_SIZE));
     for (;;) {
-      this.handle.writeSync(flush, input, inOff, availIn, scratch, 0, chunk);
+      this.handle.writeSync(flush, input, inOff, availIn, buffer, 0, chunk);
       if (this.errno !== undefined) break;
       const availOut = this.state[0]!;
       const availInAfter = this.state[1]!;
       const have = chunk - availOut;
       if (have > 0) {
-        (pieces ??= []).push(scratch.slice(0, have));
+        (pieces ??= []).push(buffer.slice(0, have));
         total += have;
       }
       inOff += availIn - availInAfter;
@@ -164,7 +165,9 @@ function release(options: object, engine: SyncEngine): void {
 const EMPTY = new Uint8Array(0);
 /** Envoy's largest chunk_size. */
 const MAX_CHUNK_SIZE = 65536;
-const scratch = new Uint8Array(MAX_CHUNK_SIZE);
+// Made at the first compression, not when the bundle loads: a proxy that never compresses
+// does not carry it.
+let scratch: Uint8Array | undefined;
 
 function newCompressorEngine(options: CompressorOptions): SyncEngine {
   const zlib = nodeZlib();

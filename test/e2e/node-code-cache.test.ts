@@ -198,3 +198,32 @@ test("a user's filter module loads on the first start and on a start with the ca
     expect(proxy.stderr, start).not.toMatch(/config error|dynamic import/i);
   }
 }, 180_000);
+
+// The bundle's vm.Script holds its top-level bytecode (~0.4 MB: the module bodies, run once);
+// nothing may keep it once start-up is over. A preload wraps vm.Script to watch it with a
+// WeakRef and collects garbage (node --expose-gc) every half second until it is gone.
+test("once started, the launcher keeps no reference to the bundle's vm.Script", async () => {
+  const probe = join(folder, "script-probe.cjs");
+  writeFileSync(
+    probe,
+    [
+      'const vm = require("node:vm");',
+      "let ref;",
+      "vm.Script = class extends vm.Script { constructor(...args) { super(...args); ref ??= new WeakRef(this); } };",
+      "const timer = setInterval(() => {",
+      "  if (ref === undefined) return;",
+      "  gc();",
+      '  if (ref.deref() === undefined) { process.stderr.write("script collected\\n"); clearInterval(timer); }',
+      "}, 500).unref();",
+      "",
+    ].join("\n"),
+  );
+  const proxy = new CommandProcess(NODE, ["--expose-gc", "--require", probe, join(folder, "pkg/bin/polyvoy.js"), "-c", config, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
+  try {
+    await proxy.waitFor("listening on", 60_000);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
+    await proxy.waitFor("script collected", 20_000);
+  } finally {
+    await proxy.stop();
+  }
+}, 180_000);
