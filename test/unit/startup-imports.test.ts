@@ -7,27 +7,10 @@
  * them all back into every start-up.
  */
 import { describe, expect, test } from "vitest";
-import { build, type Metafile } from "esbuild";
+import type { Metafile } from "esbuild";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-
-const ROOT = join(import.meta.dirname, "../..");
-
-/** The module graph of `entry` as esbuild bundles it (runtime modules left as imports). */
-async function moduleGraph(entry: string): Promise<Metafile> {
-  const result = await build({
-    entryPoints: [join(ROOT, entry)],
-    bundle: true,
-    write: false,
-    metafile: true,
-    format: "esm",
-    platform: "neutral",
-    mainFields: ["module", "main"],
-    external: ["node:*", "bun:*"],
-    logLevel: "silent",
-  });
-  return result.metafile;
-}
+import { moduleGraph, reachable, ROOT } from "../support/module-graph.ts";
 
 /** The inputs reachable from `entry` through static imports only (what loads at start-up), and the runtime modules they import. */
 async function staticallyLoaded(entry: string, externals?: Set<string>): Promise<string[]> {
@@ -58,25 +41,6 @@ async function bundleStaticRuntimeImports(entry: string): Promise<Map<string, st
     }
   }
   return imports;
-}
-
-function reachable(metafile: Metafile, entry: string, externals = new Set<string>()): string[] {
-  const seen = new Set<string>([entry]);
-  const queue = [entry];
-  while (queue.length > 0) {
-    const input = metafile.inputs[queue.pop()!];
-    for (const imported of input?.imports ?? []) {
-      if (imported.kind === "dynamic-import") continue;
-      if (imported.external) {
-        externals.add(imported.path);
-        continue;
-      }
-      if (seen.has(imported.path)) continue;
-      seen.add(imported.path);
-      queue.push(imported.path);
-    }
-  }
-  return [...seen].sort();
 }
 
 describe("start-up imports", () => {

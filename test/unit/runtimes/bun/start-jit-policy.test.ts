@@ -6,12 +6,11 @@
  * bundle keeps), so: what main.ts imports before start-jit-policy.ts, and start-jit-policy.ts
  * itself, reach no core module.
  */
-import { build, type Metafile } from "esbuild";
+import type { Metafile } from "esbuild";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
-
-const ROOT = join(import.meta.dirname, "../../../..");
+import { moduleGraph, ROOT } from "../../../support/module-graph.ts";
 const ENTRY = "runtimes/bun/main.ts";
 const POLICY = "runtimes/bun/start-jit-policy.ts";
 
@@ -24,17 +23,7 @@ function reach(metafile: Metafile, from: string, seen = new Set<string>()): Set<
 }
 
 test("runtimes/bun/main.ts scales the JIT's thresholds before any core module runs, and restores them once runMain resolves", async () => {
-  const { metafile } = await build({
-    entryPoints: [join(ROOT, ENTRY)],
-    bundle: true,
-    write: false,
-    metafile: true,
-    format: "esm",
-    platform: "neutral",
-    mainFields: ["module", "main"],
-    external: ["node:*", "bun:*"],
-    logLevel: "silent",
-  });
+  const metafile = await moduleGraph(ENTRY);
   const imports = metafile.inputs[ENTRY]!.imports.filter((i) => i.kind === "import-statement" && !i.external).map((i) => i.path);
   const at = imports.indexOf(POLICY);
   expect(at).toBeGreaterThanOrEqual(0);
