@@ -19,6 +19,31 @@ import ts from "typescript";
 const INIT_HELPER = /var ([\w$]+)=\([\w$]+,[\w$]+,[\w$]+\)=>\(\)=>\{if\([\w$]+\)throw /;
 
 /**
+ * The files of a code-split esbuild build (`{ path, text }`, minified ESM), each that has
+ * lazy-init wrappers with them parenthesized. With splitting, a module reached by import()
+ * gets a chunk of its own and its top level stays a module's top level (compiled with the
+ * chunk, so in Deno's code cache): esbuild wraps only a module that is require()d, which
+ * polyvoy's ESM sources are not, so today no file has a wrapper. A helper shared between
+ * chunks (exported by one, imported under other names by the rest) is refused: this
+ * rewrite finds the calls by the helper's local name. The helper's shape itself is checked
+ * on the one-file bundle, built by the same esbuild (parenthesizeInitWrappers throws there).
+ */
+export function parenthesizeSplitOutputs(files) {
+  let wrappers = 0;
+  const out = files.map(({ path, text }) => {
+    const helper = INIT_HELPER.exec(text)?.[1];
+    if (helper === undefined) return { path, text };
+    if (new RegExp(`export\\s*\\{[^}]*([\\s,{])${helper.replace(/\$/g, "\\$")}(\\s+as\\s|[\\s,}])`).test(text)) {
+      throw new Error(`eager-init-wrappers: ${path} exports esbuild's lazy-init helper to other chunks (esbuild changed?)`);
+    }
+    const rewritten = parenthesizeInitWrappers(text);
+    wrappers += rewritten.wrappers;
+    return { path, text: rewritten.source };
+  });
+  return { files: out, wrappers };
+}
+
+/**
  * `source` (an esbuild ESM bundle, minified) with every argument of the lazy-init helper that
  * is an arrow function in parentheses; throws when the helper is not found (a changed esbuild
  * would otherwise silently drop the gain).
