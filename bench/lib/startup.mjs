@@ -6,7 +6,7 @@
 // - polyvoy from the sources: what the tests and the other scenarios start (node through tsx);
 // - polyvoy from the package: `<runtime> bin/polyvoy.js` — what `npx polyvoy`, `bunx polyvoy`
 //   and `deno run -A npm:polyvoy` run once the package manager has found it (the launcher
-//   and the one-file entry of dist/, built first by `npm run build`), copied with package.json
+//   and the entry of dist/ for that runtime, built first by `npm run build`), copied with package.json
 //   into a folder of its own as an installed package is: run inside the checkout, deno would
 //   also find and read the checkout's deno.json, which the package does not ship.
 // Each on a fresh process, `runs` times; the median is reported. On node the package's first
@@ -17,7 +17,7 @@
 // what a user gets on every start but the first. The targets (issue 26):
 // ≤ 300 ms on node and ≤ 150 ms on bun and deno, idle RSS ≤ the bare runtime + 10 MB.
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, ROOT, freePort, nodeCodeCacheWritten, processCounters, rssBytes, run, sleep, wrapped } from "./system.mjs";
 
@@ -47,6 +47,8 @@ function stagePackage(workDir) {
   for (const file of ["package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-bun.js.jsc", "dist/polyvoy-deno.js"]) {
     copyFileSync(join(ROOT, file), join(dir, file));
   }
+  // The deno command's entry and chunks (scripts/build-runtimes.mjs).
+  cpSync(join(ROOT, "dist/deno"), join(dir, "dist/deno"), { recursive: true });
   return dir;
 }
 
