@@ -68,12 +68,17 @@ describe("the deno bundle's module-init functions in parentheses", () => {
 });
 
 /** `entry` built as the package's deno command is (scripts/build-runtimes.mjs: splitting, ESM, minified) into `outdir`, not written. */
-async function splitBuild(entry: string, outdir: string): Promise<{ path: string; text: string }[]> {
+interface OutputFile {
+  path: string;
+  text: string;
+}
+
+async function splitBuild(entry: string, outdir: string): Promise<OutputFile[]> {
   const out = await build({ entryPoints: { main: join(folder, entry) }, bundle: true, format: "esm", platform: "neutral", target: "es2022", minify: true, splitting: true, outdir, outExtension: { ".js": ".mjs" }, write: false });
   return out.outputFiles!.map(({ path, text }) => ({ path, text }));
 }
 
-async function runSplit(files: { path: string; text: string }[]): Promise<unknown> {
+async function runSplit(files: OutputFile[]): Promise<unknown> {
   for (const { path, text } of files) {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text);
@@ -97,7 +102,7 @@ describe("the deno command's chunks (a code-split build): module-init functions 
     const wrapped = files.filter(({ text }) => /\b[\w$]+\(\(\)=>\{[\w$]+="required/.test(text));
     expect(wrapped).toHaveLength(1);
     expect(wrapped[0]!.path).not.toBe(home[0]!.path);
-    const { files: eager, wrappers } = parenthesizeSplitOutputs(files);
+    const { files: eager, wrappers }: { files: OutputFile[]; wrappers: number } = parenthesizeSplitOutputs(files);
     expect(wrappers).toBe(1);
     const rewritten = eager.find(({ path }) => path === wrapped[0]!.path)!.text;
     expect(rewritten).toMatch(/\b[\w$]+\(\(\(\)=>\{[\w$]+="required/);
@@ -113,7 +118,7 @@ describe("the deno command's chunks (a code-split build): module-init functions 
   test("chunks without esbuild's helper (polyvoy's ESM sources, split at their import()s) are passed on unchanged", async () => {
     const files = await splitBuild("main.ts", join(folder, "plain-split"));
     expect(files.length).toBeGreaterThanOrEqual(2); // late.ts is a chunk of its own
-    const { files: out, wrappers } = parenthesizeSplitOutputs(files);
+    const { files: out, wrappers }: { files: OutputFile[]; wrappers: number } = parenthesizeSplitOutputs(files);
     expect(wrappers).toBe(0);
     expect(out).toEqual(files);
   });
