@@ -100,11 +100,12 @@ async function denoSplitEntry() {
     write: false,
   });
   const { parenthesizeSplitOutputs } = await import("./eager-init-wrappers.mjs");
-  const { files } = parenthesizeSplitOutputs(out.outputFiles.map(({ path, text }) => ({ path, text })));
+  const built = out.outputFiles.map(({ path, text }) => ({ path, text }));
+  const { files } = parenthesizeSplitOutputs(built);
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(join(outdir, "chunks"), { recursive: true });
-  for (const { path, text } of files) {
-    await transform(text, { loader: "js", format: "esm" }); // throws if a rewrite broke the syntax
+  for (const [i, { path, text }] of files.entries()) {
+    if (text !== built[i].text) await transform(text, { loader: "js", format: "esm" }); // throws if the rewrite broke the syntax
     writeFileSync(path, text);
   }
 }
