@@ -262,6 +262,16 @@ const commonHttpProtocolOptions = lazySchema(() =>
   max_connection_duration: durationMs.default(0),
 }));
 
+/** commonHttpProtocolOptions.parse({}), without building it. */
+const commonHttpProtocolOptionsDefaults = () => ({
+  idle_timeout: DEFAULT_IDLE_TIMEOUT_MS,
+  max_headers_count: DEFAULT_MAX_HEADERS_COUNT,
+  headers_with_underscores_action: "ALLOW" as const,
+  max_requests_per_connection: 0,
+  max_stream_duration: 0,
+  max_connection_duration: 0,
+});
+
 /**
  * envoy.config.core.v3.Http1ProtocolOptions: accept_http_10, default_host_for_http_10,
  * header_key_format (proper_case_words only; stateful_formatter is an extension) and
@@ -283,6 +293,9 @@ const http1ProtocolOptions = lazySchema(() =>
       enableTrailers: o.enable_trailers,
     }),
   ));
+
+/** http1ProtocolOptions.parse({}), without building it. */
+const http1ProtocolOptionsDefaults = (): Http1ProtocolOptionsConfig => ({ acceptHttp10: false, defaultHostForHttp10: "", properCaseHeaderKeys: false, enableTrailers: false });
 
 /**
  * envoy.config.core.v3.Http2ProtocolOptions, the fields the HTTP/2 codec implements
@@ -499,8 +512,11 @@ export const httpConnectionManager = lazySchema(() =>
     request_headers_timeout: durationMs.default(0),
     drain_timeout: durationMs.optional(),
     delayed_close_timeout: durationMs.optional(),
-    // prefault: a missing field is parsed as {} so its own defaults (and checks) apply.
-    common_http_protocol_options: commonHttpProtocolOptions.prefault({}),
+    // Absent (also http_protocol_options and http2_protocol_options): its fields' defaults,
+    // what parsing {} gives (test/unit/config/hcm-absent-defaults.test.ts holds them to it);
+    // a default rather than prefault({}), which built and ran the whole message's schema
+    // for every HCM that leaves it out.
+    common_http_protocol_options: commonHttpProtocolOptions.default(commonHttpProtocolOptionsDefaults),
     // Envoy: gt 0, lte 8192.
     max_request_headers_kb: z.number().int().min(1).max(8192).default(DEFAULT_MAX_REQUEST_HEADERS_KB),
     upgrade_configs: upgradeConfigs.default([]),
@@ -522,8 +538,8 @@ export const httpConnectionManager = lazySchema(() =>
     // oneof strip_port_mode; strip_matching_host_port is a plain bool, strip_any_host_port too.
     strip_matching_host_port: boolFalse,
     strip_any_host_port: boolFalse,
-    http_protocol_options: http1ProtocolOptions.prefault({}),
-    http2_protocol_options: http2ProtocolOptions.prefault({}),
+    http_protocol_options: http1ProtocolOptions.default(http1ProtocolOptionsDefaults),
+    http2_protocol_options: http2ProtocolOptions.default(() => ({})),
     local_reply_config: localReplyConfig.optional(),
   })
   .superRefine((c, ctx) => {
