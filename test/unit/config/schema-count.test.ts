@@ -1,7 +1,7 @@
 /**
  * What checking the start-up config (one listener, one direct_response route, the router)
  * builds: zod schemas are most of the check's CPU on a small config (docs/performance.md,
- * "the config check builds fewer schemas"). A field schema built for a field the config
+ * "Start-up: the config check builds fewer schemas and reads the tree once"). A field schema built for a field the config
  * does not set, a shared one rebuilt per field, or a message's schema built for its
  * defaults shows here. 245 when written (398 before shared-schemas.ts and the HCM's
  * protocol-option defaults); the bound leaves room for a few new fields.
