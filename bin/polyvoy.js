@@ -37,7 +37,10 @@ if (bunx) {
   });
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 } else if (typeof globalThis.Bun !== "undefined") {
-  await import("../dist/polyvoy-bun.js");
+  // Not a literal: Deno reads every literal import() of a module it loads before running
+  // it, and this file would then be read on each Deno start (1.4 MB it never runs).
+  const bunEntry = "../dist/polyvoy-bun.js";
+  await import(bunEntry);
 } else if (typeof globalThis.Deno !== "undefined") {
   // The deno entry split at its import()s: a start loads only the chunks it runs
   // (scripts/build-runtimes.mjs; dist/polyvoy-deno.js is the same in one file, to vendor).

@@ -96,7 +96,10 @@ async function denoSplitEntry() {
     outExtension: { ".js": ".mjs" },
     splitting: true,
     chunkNames: "chunks/[name]-[hash]",
-    banner: { js: `// polyvoy ${version} on deno, the package's command (bin/polyvoy.js); dist/polyvoy-deno.js is the same in one file.` },
+    // No version in it: a chunk's name is its content's hash, and a chunk whose code did not
+    // change keeps its name in the next release (a running proxy upgraded in place still
+    // finds those; runtimes/README.md says to restart it).
+    banner: { js: `// polyvoy on deno, the package's command (bin/polyvoy.js); dist/polyvoy-deno.js is the same in one file.` },
     write: false,
   });
   const { parenthesizeSplitOutputs } = await import("./eager-init-wrappers.mjs");

@@ -102,9 +102,10 @@ let packageBin: Promise<string> | undefined;
 /**
  * The package's bin/polyvoy.js and, of a fresh dist/deno/, only what a start loads (the
  * entry's static imports and the config loader's, loaded by import() at every start), copied
- * into the test's folder (built once): the deno command reads none of the chunks that a
- * config loads when it names their subsystem (scripts/build-runtimes.mjs), nor the one-file
- * dist/polyvoy-deno.js.
+ * into the test's folder (built once): a start needs none of the chunks that a config loads
+ * when it names their subsystem (scripts/build-runtimes.mjs), nor the one-file
+ * dist/polyvoy-deno.js — it runs without them. (That Deno does not read them when present
+ * holds under node_modules only: elsewhere it reads every literal import() ahead.)
  */
 function denoPackage(): Promise<string> {
   packageBin ??= (async () => {
