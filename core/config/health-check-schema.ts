@@ -97,7 +97,7 @@ const httpHealthCheck = lazySchema(() =>
       host: h.host,
       path: h.path,
       method: h.method === "METHOD_UNSPECIFIED" ? "GET" : h.method,
-      expectedStatuses: h.expected_statuses.length > 0 ? h.expected_statuses : [...DEFAULT_EXPECTED_STATUSES],
+      expectedStatuses: h.expected_statuses.length > 0 ? h.expected_statuses : DEFAULT_EXPECTED_STATUSES.map((range) => ({ ...range })),
       retriableStatuses: h.retriable_statuses,
       requestHeadersToAdd: h.request_headers_to_add,
       requestHeadersToRemove: h.request_headers_to_remove,

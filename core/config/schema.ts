@@ -1045,7 +1045,8 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     node: node.optional(),
     dynamic_resources: dynamicResources.optional(),
     admin: admin.optional(),
-    static_resources: staticResources.default({ listeners: [], clusters: [], secrets: [] }),
+    // A function: each parse gets arrays of its own (a value would be shared by every config without static_resources).
+    static_resources: staticResources.default(() => ({ listeners: [], clusters: [], secrets: [] })),
     stats_flush_interval: statsFlushInterval.optional(),
     overload_manager: overloadManager.optional(),
     layered_runtime: layeredRuntime.optional(),
