@@ -146,7 +146,7 @@ async function nodeScriptModule(banner) {
   };
   const entry = "runtimes/node/main.ts";
   const { metafile } = await build({ ...base, entryPoints: [join(root, entry)], plugins: [lazyYamlPlugin()] });
-  const { main, lazy, imported } = nodeScriptGroups(metafile, entry);
+  const { main, loaded, lazy, imported } = nodeScriptGroups(metafile, entry);
   /** One script: the modules in `own` bundled, every other module an external `polyvoy-mod:`. */
   const scriptBuild = async (own, contents) => {
     const out = await build({
@@ -178,7 +178,7 @@ async function nodeScriptModule(banner) {
   const where = {};
   lazy.forEach((own, index) => registryOf(own).forEach((path) => (where[path] = index)));
   const scripts = [
-    await scriptBuild(main, `export * from "./${entry}";\nexport const polyvoyScripts = ${JSON.stringify(where)};\n${registryFunction(registryOf(main))}`),
+    await scriptBuild(main, `export * from "./${entry}";\nexport const polyvoyScripts = ${JSON.stringify(where)};\n${registryFunction(registryOf(main), loaded)}`),
     ...(await Promise.all(lazy.map((own) => scriptBuild(own, registryFunction(registryOf(own)))))),
   ];
   for (const body of scripts) {
@@ -200,7 +200,8 @@ async function nodeScriptModule(banner) {
 
 /**
  * The node bundle's scripts (nodeScriptModule) from the whole bundle's module graph: `main`,
- * the modules a start loads; `lazy`, the other modules grouped by the set of lazy import()
+ * the modules a start loads (`loaded`: those its static imports load, before any import());
+ * `lazy`, the other modules grouped by the set of lazy import()
  * targets that reach them through static imports; `imported`, the modules imported (or
  * import()ed) from another script than theirs.
  */
@@ -214,6 +215,15 @@ function nodeScriptGroups(metafile, entry) {
     for (const edge of edges(path)) {
       if (main.has(edge.path) || isLazyEdge(path, edge)) continue;
       main.add(edge.path);
+      queue.push(edge.path);
+    }
+  }
+  const loaded = new Set([entry]);
+  for (const queue = [entry]; queue.length > 0; ) {
+    const path = queue.pop();
+    for (const edge of edges(path)) {
+      if (loaded.has(edge.path) || edge.kind === "dynamic-import" || path === YAML_STUB) continue;
+      loaded.add(edge.path);
       queue.push(edge.path);
     }
   }
@@ -248,7 +258,7 @@ function nodeScriptGroups(metafile, entry) {
   // A module imported from another lazy script than its own is registered there too.
   for (const [path] of reachedBy) for (const edge of edges(path)) if (!main.has(edge.path) && reachedBy.get(edge.path).join("\n") !== reachedBy.get(path).join("\n")) imported.add(edge.path);
   const lazy = [...groups.keys()].sort().map((key) => groups.get(key));
-  return { main, lazy, imported };
+  return { main, loaded, lazy, imported };
 }
 
 /**
@@ -283,10 +293,18 @@ function lazyYamlPlugin(own) {
     },
   };
 }
-/** `polyvoyModule(path)`: the module at `path` (relative to the root), initialised, by esbuild's require() of it. */
-function registryFunction(paths) {
-  const cases = paths.map((path) => `case ${JSON.stringify(path)}: return require(${JSON.stringify(path.startsWith(YAML_STUB) ? path : `./${path}`)});`).join("\n");
-  return `export function polyvoyModule(path) {\nswitch (path) {\n${cases}\n}\nthrow new Error(\`polyvoy: no module \${path} in this script\`);\n}\n`;
+/**
+ * `polyvoyModule(path)`: the module at `path` (relative to the root), initialised. A module
+ * in `loaded` (the main script's, which a start loads anyway) is given as its namespace, an
+ * `import * as`: its exports are one getter away, as within one bundle, and a lazy filter
+ * calls them on every request. Any other is esbuild's require() of it, which initialises it
+ * at that call (its exports copied as getters onto another object: two getters away).
+ */
+function registryFunction(paths, loaded = new Set()) {
+  const specifier = (path) => JSON.stringify(path.startsWith(YAML_STUB) ? path : `./${path}`);
+  const imports = paths.map((path, i) => (loaded.has(path) ? `import * as m${i} from ${specifier(path)};\n` : "")).join("");
+  const cases = paths.map((path, i) => `case ${JSON.stringify(path)}: return ${loaded.has(path) ? `m${i}` : `require(${specifier(path)})`};`).join("\n");
+  return `${imports}export function polyvoyModule(path) {\nswitch (path) {\n${cases}\n}\nthrow new Error(\`polyvoy: no module \${path} in this script\`);\n}\n`;
 }
 
 /**
