@@ -3,7 +3,9 @@
  * first start writes the cache once start-up is over, the next ones use it, and the cache
  * is never trusted blindly — data V8 refuses is replaced, a changed bundle gets a cache of
  * its own, and a cache directory others could write is not used. Writing one prunes the
- * directory of older caches and of a killed writer's temporary files. The package's bin and node bundle are
+ * directory of older caches and of a killed writer's temporary files. The modules only some
+ * configs load are lazy scripts, compiled (each with its own cache file) when first needed,
+ * from the bundle the process started with. The package's bin and node bundle are
  * copied into a folder of their own; TMPDIR points node's os.tmpdir() at a fresh folder.
  */
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -271,4 +273,29 @@ test("a JSON config with the router alone compiles no lazy script; a YAML config
   // yaml's, the admin's and the CORS filter's at least; none rewritten (V8 accepted them).
   expect(written.length).toBeGreaterThanOrEqual(3);
   expect(stamps()).toEqual(written);
+}, 180_000);
+
+// A lazy script is read from the file when first needed: if the package was replaced
+// meanwhile (an upgrade under a running proxy), its modules would not fit the running main
+// script's. The load fails with a reason instead, and the proxy serves on as it was.
+test("a lazy script needed after the bundle changed under the running proxy: a clear error, the running config serves on", async () => {
+  const reloadConfig = join(folder, "reload.json");
+  copyFileSync(config, reloadConfig);
+  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", reloadConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
+  try {
+    await proxy.waitFor("listening on", 60_000);
+    appendFileSync(join(folder, "pkg/dist/polyvoy-node.mjs"), "// upgraded under the running proxy\n");
+    const withCors = JSON.parse(readFileSync(config, "utf8"));
+    withCors.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.unshift({
+      name: "envoy.filters.http.cors",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
+    });
+    writeFileSync(reloadConfig, JSON.stringify(withCors));
+    proxy.signal("SIGHUP");
+    await proxy.waitFor("1 resource(s) not applied", 30_000);
+    expect(proxy.stderr).toMatch(/cannot load the code of HTTP filter type 'envoy\.filters\.http\.cors': polyvoy: .*polyvoy-node\.mjs changed since this process started \(an upgrade\?\): restart polyvoy/);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
+  } finally {
+    await proxy.stop();
+  }
 }, 180_000);
