@@ -7,9 +7,9 @@
 // listeners serve) when there was none or V8 refused it, so even a short-lived proxy's
 // next start has it. Old cache files (other bundles, other node versions) are pruned then.
 // The modules only some configs load (filters but the HCM and router, TLS, admin, xDS,
-// re2js) are a second script in the same file, compiled with its own cache file at the
-// first import() of one of them (scripts/build-runtimes.mjs, nodeScriptModule): a start
-// that needs none of them gets no closures, function data or source for their code.
+// re2js, yaml) are lazy scripts in the same file, each compiled with its own cache file
+// when one of its modules is first needed (scripts/build-runtimes.mjs, nodeScriptModule):
+// a start that needs none of them gets no closures, function data or source for their code.
 //
 // The cache is never trusted blindly: its file is named by two CRC-32s and the length of the
 // bundle's bytes and node's version (V8 itself refuses data made by another V8 or other
@@ -65,15 +65,15 @@ export async function startNodeEntry(url) {
     // Compiled with the flags the cached data was made with (V8 refuses data of another
     // flags' hash), which a start-up that is not over holds otherwise.
     if (!over) flags.restore();
+    let lazy;
     try {
-      const lazy = compileLazy(file, lazyParts, index);
-      const run = lazy.script.runInThisContext();
-      if (!over) lazyCompiled.push(lazy);
-      else setImmediate(() => writeCache(lazy, flagsTag));
-      return run;
+      lazy = compileLazy(file, lazyParts, index);
     } finally {
       if (!over) flags.hold();
     }
+    if (!over) lazyCompiled.push(lazy);
+    else setImmediate(() => writeCache(lazy, flagsTag));
+    return lazy.script.runInThisContext();
   });
   installImportHook();
   main(linked.require, linked.main);

@@ -257,7 +257,8 @@ test("a JSON config with the router alone compiles no lazy script; a YAML config
   for (const start of ["first", "cached"]) {
     const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", yamlConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
     try {
-      await proxy.waitFor("listening on", 60_000);
+      // The admin's listener says it first.
+      await proxy.waitFor("listener 'l' listening on", 60_000);
       expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
       expect(await (await fetch(`http://127.0.0.1:${adminPort}/ready`)).text()).toBe("LIVE\n");
       if (start === "first") {
