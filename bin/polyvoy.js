@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `polyvoy` command: `npx polyvoy`, `bunx polyvoy`, `deno run -A npm:polyvoy`. It starts
-// the prebuilt one-file entry for the runtime it runs on (scripts/build-runtimes.mjs), in
-// this process, so signals reach the proxy.
+// the prebuilt entry for the runtime it runs on (scripts/build-runtimes.mjs), in this
+// process, so signals reach the proxy.
 //
 // bunx honours this file's `#!/usr/bin/env node` and starts it on Node when Node is
 // installed (Bun's documented behaviour; `bunx --bun` would not). bunx says so in the
@@ -36,8 +36,15 @@ if (bunx) {
     process.exit(1);
   });
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
-} else if (typeof globalThis.Bun !== "undefined" || typeof globalThis.Deno !== "undefined") {
-  await import(typeof globalThis.Bun !== "undefined" ? "../dist/polyvoy-bun.js" : "../dist/polyvoy-deno.js");
+} else if (typeof globalThis.Bun !== "undefined") {
+  // Not a literal: Deno reads every literal import() of a module it loads before running
+  // it, and this file would then be read on each Deno start (1.4 MB it never runs).
+  const bunEntry = "../dist/polyvoy-bun.js";
+  await import(bunEntry);
+} else if (typeof globalThis.Deno !== "undefined") {
+  // The deno entry split at its import()s: a start loads only the chunks it runs
+  // (scripts/build-runtimes.mjs; dist/polyvoy-deno.js is the same in one file, to vendor).
+  await import("../dist/deno/main.mjs");
 } else {
   // Node: with V8's code cache (bun and deno keep their own).
   const { startNodeEntry } = await import("./node-code-cache.js");

@@ -5,7 +5,9 @@
 // - dist/polyvoy-node.mjs, dist/polyvoy-bun.js, dist/polyvoy-deno.js: the command, one
 //   file per runtime (core, that runtime's adapter, zod, yaml, re2js and llhttp's
 //   WebAssembly), runnable with nothing installed: `node dist/polyvoy-node.mjs -c envoy.yaml`.
-//   bin/polyvoy.js starts the one for the runtime it runs on.
+//   bin/polyvoy.js starts the one for the runtime it runs on (on deno, dist/deno/ instead).
+// - dist/deno/main.mjs (+ chunks/): the deno entry split at its import()s, which the
+//   package's command runs on Deno (denoSplitEntry below).
 // - dist/lib/{node,deno,core,kit}.mjs (+ shared chunks): the library that `import "polyvoy"`,
 //   "polyvoy/core" … resolve to on node and deno; one module graph, so `polyvoy` and
 //   `polyvoy/core` share their classes (instanceof ConfigError holds across them).
@@ -105,6 +107,41 @@ for (const [runtime, outfile] of mains) {
   const { source } = parenthesizeInitWrappers(out.outputFiles[0].text);
   await transform(source, { loader: "js", format: "esm" }); // throws if the rewrite broke the syntax
   writeFileSync(join(root, outfile), source);
+  await denoSplitEntry();
+}
+
+/**
+ * The package's command on Deno (bin/polyvoy.js): runtimes/deno/main.ts split into
+ * dist/deno/main.mjs and the chunks it imports, statically (what every start loads) or by
+ * import() (a filter, the admin, TLS, xDS, re2js … loaded when a config names them). Deno
+ * reads, compiles and looks up the code cache of every byte of a module it loads, so a
+ * start reads only what it runs, not the whole 1.4 MB of dist/polyvoy-deno.js, which stays
+ * the one file to vendor (`deno run -A polyvoy-deno.js`). Same sources and options as it.
+ */
+async function denoSplitEntry() {
+  const outdir = join(root, "dist/deno");
+  const out = await build({
+    ...common,
+    entryPoints: { main: join(root, "runtimes/deno/main.ts") },
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    // No version in it: a chunk's name is its content's hash, and a chunk whose code did not
+    // change keeps its name in the next release (a running proxy upgraded in place still
+    // finds those; runtimes/README.md says to restart it).
+    banner: { js: `// polyvoy on deno, the package's command (bin/polyvoy.js); dist/polyvoy-deno.js is the same in one file.` },
+    write: false,
+  });
+  const { parenthesizeSplitOutputs } = await import("./eager-init-wrappers.mjs");
+  const built = out.outputFiles.map(({ path, text }) => ({ path, text }));
+  const { files } = parenthesizeSplitOutputs(built);
+  rmSync(outdir, { recursive: true, force: true });
+  mkdirSync(join(outdir, "chunks"), { recursive: true });
+  for (const [i, { path, text }] of files.entries()) {
+    if (text !== built[i].text) await transform(text, { loader: "js", format: "esm" }); // throws if the rewrite broke the syntax
+    writeFileSync(path, text);
+  }
 }
 
 /**
@@ -383,5 +420,10 @@ rewrite(types);
 for (const [, file] of mains) {
   const bytes = readFileSync(join(root, file));
   console.error(`${file}: ${(bytes.length / 1024).toFixed(0)} KiB (${(gzipSync(bytes).length / 1024).toFixed(0)} KiB gzipped)`);
+}
+if (mains.some(([runtime]) => runtime === "deno")) {
+  const chunks = readdirSync(join(root, "dist/deno/chunks"));
+  const bytes = [join(root, "dist/deno/main.mjs"), ...chunks.map((f) => join(root, "dist/deno/chunks", f))].reduce((n, f) => n + statSync(f).size, 0);
+  console.error(`dist/deno: main.mjs and ${chunks.length} chunks, ${(bytes / 1024).toFixed(0)} KiB`);
 }
 console.error(`dist/lib: ${readdirSync(lib).length} files, ${(readdirSync(lib).filter((f) => f.endsWith(".mjs")).reduce((n, f) => n + statSync(join(lib, f)).size, 0) / 1024).toFixed(0)} KiB at top level`);

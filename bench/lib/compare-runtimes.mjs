@@ -41,7 +41,8 @@ export function polyvoyCommand(runtime, exe, configPath) {
   return {
     node: [exe, [join(ROOT, "dist/polyvoy-node.mjs"), "-c", configPath, "--concurrency", "1"]],
     bun: [exe, [join(ROOT, "dist/polyvoy-bun.js"), "-c", configPath, "--concurrency", "1"]],
-    deno: [exe, ["run", "-A", join(ROOT, "dist/polyvoy-deno.js"), "-c", configPath, "--concurrency", "1"]],
+    // What the package's command runs on deno (bin/polyvoy.js): the split build.
+    deno: [exe, ["run", "-A", join(ROOT, "dist/deno/main.mjs"), "-c", configPath, "--concurrency", "1"]],
   }[runtime];
 }
 

@@ -6,9 +6,10 @@
 // - polyvoy from the sources: what the tests and the other scenarios start (node through tsx);
 // - polyvoy from the package: `<runtime> bin/polyvoy.js` — what `npx polyvoy`, `bunx polyvoy`
 //   and `deno run -A npm:polyvoy` run once the package manager has found it (the launcher
-//   and the one-file entry of dist/, built first by `npm run build`), copied with package.json
-//   into a folder of its own as an installed package is: run inside the checkout, deno would
-//   also find and read the checkout's deno.json, which the package does not ship.
+//   and the entry of dist/ for that runtime, built first by `npm run build`), copied with package.json
+//   into an app folder of its own as npm installs it (stagePackage): run inside the checkout,
+//   deno would also find and read the checkout's deno.json, which the package does not ship,
+//   and read all of dist/deno/.
 // Each on a fresh process, `runs` times; the median is reported. On node the package's first
 // start compiles the whole bundle and writes V8's code cache once start-up is over (bin/
 // node-code-cache.js), and every start after it reads the cache: so the package is started
@@ -17,7 +18,7 @@
 // what a user gets on every start but the first. The targets (issue 26):
 // ≤ 300 ms on node and ≤ 150 ms on bun and deno, idle RSS ≤ the bare runtime + 10 MB.
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, ROOT, freePort, nodeCodeCacheWritten, processCounters, rssBytes, run, sleep, wrapped } from "./system.mjs";
 
@@ -38,15 +39,25 @@ function directResponseConfig(port) {
   };
 }
 
-/** The files an installed package runs from (package.json's `files` that the launcher reaches), in `workDir`/package. */
+/**
+ * An app folder, `workDir`/app, as `npm install polyvoy` leaves one: a package.json naming
+ * polyvoy, and in node_modules/polyvoy the files the launcher reaches (of package.json's
+ * `files`). Only there does Deno treat them as an npm package's; elsewhere it reads every
+ * chunk a literal import() names before running the entry, not only those a start loads.
+ */
 function stagePackage(workDir) {
-  const dir = join(workDir, "package");
-  rmSync(dir, { recursive: true, force: true });
+  const app = join(workDir, "app");
+  rmSync(app, { recursive: true, force: true });
+  mkdirSync(app);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ private: true, dependencies: { polyvoy: "*" } }));
+  const dir = join(app, "node_modules", "polyvoy");
   mkdirSync(join(dir, "bin"), { recursive: true });
   mkdirSync(join(dir, "dist"));
   for (const file of ["package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-bun.js.jsc", "dist/polyvoy-deno.js"]) {
     copyFileSync(join(ROOT, file), join(dir, file));
   }
+  // The deno command's entry and chunks (scripts/build-runtimes.mjs).
+  cpSync(join(ROOT, "dist/deno"), join(dir, "dist/deno"), { recursive: true });
   return dir;
 }
 
@@ -61,7 +72,7 @@ function commands(runtime, workDir, config) {
   return {
     bare: [runner[0], [...runner[1], bare]],
     source,
-    package: [runner[0], [...runner[1], join(workDir, "package", "bin/polyvoy.js"), "-c", config, "--concurrency", "1"]],
+    package: [runner[0], [...runner[1], join(workDir, "app", "node_modules", "polyvoy", "bin/polyvoy.js"), "-c", config, "--concurrency", "1"]],
     // Deno's floor without node compatibility (node:net alone loads ~35 ms of it; polyvoy's deno entry loads none to listen).
     ...(runtime === "deno" && { bareNative: [runner[0], [...runner[1], join(workDir, "bare-deno-listener.mjs")]] }),
   };
@@ -120,7 +131,7 @@ export async function measureStartup(ctx, log, runtimes = ["node", "bun", "deno"
     writeFileSync(config, JSON.stringify(directResponseConfig(await freePort())));
     const row = { runtime };
     for (const [variant, argv] of Object.entries(commands(runtime, ctx.workDir, config))) {
-      const cwd = variant === "source" ? ROOT : ctx.workDir;
+      const cwd = variant === "source" ? ROOT : variant === "package" ? join(ctx.workDir, "app") : ctx.workDir;
       // The package on node: a TMPDIR of its own, empty, for its first start.
       const tmp = runtime === "node" && variant === "package" ? join(ctx.workDir, "node-tmp") : undefined;
       if (tmp !== undefined) {
@@ -151,7 +162,7 @@ export function renderStartup(startup) {
     "",
     "## Start-up and footprint",
     "",
-    `From starting the process to "listening on" (one listener, a direct_response route), and the idle RSS ${startup.settleMs / 1000} s later; median of ${startup.runs} fresh processes each. "From the package" is \`<runtime> bin/polyvoy.js -c envoy.json\` in a folder holding the package's files as installed, what \`npx polyvoy\`, \`bunx polyvoy\` and \`deno run -A npm:polyvoy\` run (the package manager's own start comes on top); "bare runtime" only opens a node:net listener. Targets: listening in ≤ ${STARTUP_TARGETS.node.ms} ms on node, ≤ ${STARTUP_TARGETS.bun.ms} ms on bun and deno; idle RSS ≤ the bare runtime + ${STARTUP_TARGETS.rssOverBareMiB} MB.`,
+    `From starting the process to "listening on" (one listener, a direct_response route), and the idle RSS ${startup.settleMs / 1000} s later; median of ${startup.runs} fresh processes each. "From the package" is \`<runtime> bin/polyvoy.js -c envoy.json\` in an app folder holding the package in node_modules as npm installs it, what \`npx polyvoy\`, \`bunx polyvoy\` and \`deno run -A npm:polyvoy\` run (the package manager's own start comes on top); "bare runtime" only opens a node:net listener. Targets: listening in ≤ ${STARTUP_TARGETS.node.ms} ms on node, ≤ ${STARTUP_TARGETS.bun.ms} ms on bun and deno; idle RSS ≤ the bare runtime + ${STARTUP_TARGETS.rssOverBareMiB} MB.`,
     "",
     "| runtime | bare runtime | polyvoy from the sources | polyvoy from the package | target met (package) |",
     "| --- | ---: | ---: | ---: | --- |",

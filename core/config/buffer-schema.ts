@@ -4,6 +4,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { BufferConfig } from "./bootstrap.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
@@ -13,15 +14,14 @@ export const BUFFER_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.f
 
 /** Buffer: max_request_bytes is required and > 0. */
 const buffer = lazySchema(() =>
-  z.strictObject({ max_request_bytes: uint32.min(1) }));
+  strictObject({ max_request_bytes: uint32.min(1) }));
 
 export const bufferConfig: z.ZodType<BufferConfig> = lazySchema(() =>
   buffer.transform((b): BufferConfig => ({ disabled: false, maxRequestBytes: b.max_request_bytes })));
 
 /** BufferPerRoute: oneof `disabled` (which must be true) or `buffer`, one required. */
 export const bufferPerRouteConfig: z.ZodType<BufferConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     // Envoy: `disabled` must be true (const) when set.
     disabled: z.literal(true).optional(),
     buffer: buffer.optional(),

@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CompressorConfig, CompressorDirectionConfig, CompressorPerRouteConfig } from "./bootstrap.ts";
 import type { CompressorOptions } from "../port-compression.ts";
@@ -60,8 +61,7 @@ function protoEnum(names: readonly string[]) {
 
 /** envoy.config.core.v3.RuntimeFeatureFlag: the runtime's value of runtime_key, default_value without one. */
 export const runtimeFeatureFlag = lazySchema(() =>
-  z
-    .strictObject({ default_value: z.boolean(), runtime_key: z.string().min(1) })
+  strictObject({ default_value: z.boolean(), runtime_key: nonEmptyString })
     .transform((flag) => ({ enabled: flag.default_value, enabledRuntimeKey: flag.runtime_key })));
 
 /** Gzip.CompressionLevel: the aliases BEST_SPEED (1) and BEST_COMPRESSION (9) besides the numbered ones. */
@@ -83,8 +83,7 @@ const chunkSize = lazySchema(() =>
 
 /** envoy.extensions.compression.gzip.compressor.v3.Gzip (defaults: gzip/compressor/config.h). */
 export const gzip = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       memory_level: uint32.min(1).max(9).default(5),
       compression_level: gzipLevel.default(-1),
       compression_strategy: protoEnum(["DEFAULT_STRATEGY", "FILTERED", "HUFFMAN_ONLY", "RLE", "FIXED"]).default(0),
@@ -104,14 +103,13 @@ export const gzip = lazySchema(() =>
 
 /** envoy.extensions.compression.brotli.compressor.v3.Brotli (defaults: brotli/compressor/config.h). */
 export const brotli = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       quality: uint32.max(11).default(3),
       encoder_mode: protoEnum(["DEFAULT", "GENERIC", "TEXT", "FONT"]).default(0),
       window_bits: uint32.min(10).max(24).default(18),
       input_block_bits: uint32.min(16).max(24).default(24),
       chunk_size: chunkSize,
-      disable_literal_context_modeling: z.boolean().default(false),
+      disable_literal_context_modeling: boolFalse,
     })
     .transform(
       (b): CompressorOptions => ({
@@ -128,8 +126,7 @@ export const brotli = lazySchema(() =>
 
 /** compressor_library: an envoy.config.core.v3.TypedExtensionConfig naming gzip or brotli. */
 const compressorLibrary = lazySchema(() =>
-  z
-  .strictObject({ name: z.string().min(1), typed_config: z.looseObject({ "@type": z.string() }) })
+  strictObject({ name: nonEmptyString, typed_config: z.looseObject({ "@type": z.string() }) })
   .transform((library, ctx): { name: string; options: CompressorOptions } => {
     const { "@type": typeUrl, ...fields } = library.typed_config;
     const schema = typeUrl === GZIP_TYPE_URL ? gzip : typeUrl === BROTLI_TYPE_URL ? brotli : undefined;
@@ -151,7 +148,7 @@ const compressorLibrary = lazySchema(() =>
 
 /** Compressor.CommonDirectionConfig. */
 const commonDirectionConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   enabled: runtimeFeatureFlag.optional(),
   min_content_length: uint32.optional(),
   content_type: z.array(z.string()).default([]),
@@ -171,24 +168,22 @@ function direction(common: z.output<typeof commonDirectionConfig>): CompressorDi
 }
 
 export const compressorConfig: z.ZodType<CompressorConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     // The deprecated v2-era fields, used when response_direction_config is not given.
     content_length: uint32.optional(),
     content_type: z.array(z.string()).default([]),
-    disable_on_etag_header: z.boolean().default(false),
-    remove_accept_encoding_header: z.boolean().default(false),
+    disable_on_etag_header: boolFalse,
+    remove_accept_encoding_header: boolFalse,
     runtime_enabled: runtimeFeatureFlag.optional(),
     compressor_library: compressorLibrary,
-    request_direction_config: z.strictObject({ common_config: commonDirectionConfig.prefault({}) }).optional(),
-    response_direction_config: z
-      .strictObject({
+    request_direction_config: strictObject({ common_config: commonDirectionConfig.prefault({}) }).optional(),
+    response_direction_config: strictObject({
         common_config: commonDirectionConfig.prefault({}),
-        disable_on_etag_header: z.boolean().default(false),
-        remove_accept_encoding_header: z.boolean().default(false),
+        disable_on_etag_header: boolFalse,
+        remove_accept_encoding_header: boolFalse,
       })
       .optional(),
-    choose_first: z.boolean().default(false),
+    choose_first: boolFalse,
   })
   .transform((c): CompressorConfig => {
     const responseDirection = c.response_direction_config;
@@ -212,12 +207,10 @@ export const compressorConfig: z.ZodType<CompressorConfig> = lazySchema(() =>
 
 /** CompressorPerRoute: oneof `disabled` (which must be true) or `overrides`, one required. */
 export const compressorPerRouteConfig: z.ZodType<CompressorPerRouteConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     disabled: z.literal(true).optional(),
-    overrides: z
-      .strictObject({
-        response_direction_config: z.strictObject({ remove_accept_encoding_header: z.boolean().optional() }).optional(),
+    overrides: strictObject({
+        response_direction_config: strictObject({ remove_accept_encoding_header: optionalBool }).optional(),
       })
       .optional(),
   })

@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CorsPolicyConfig } from "./bootstrap.ts";
 import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
@@ -17,19 +18,18 @@ export const CORS_POLICY_TYPE_URL = "type.googleapis.com/envoy.extensions.filter
 
 /** The filter's config: the Cors message has no fields (policies live on routes). */
 export const corsFilterConfig = lazySchema(() =>
-  z.strictObject({}));
+  strictObject({}));
 
 export const corsPolicy: z.ZodType<CorsPolicyConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     allow_origin_string_match: z.array(stringMatcher).default([]),
     allow_methods: headerValue.default(""),
     allow_headers: headerValue.default(""),
     expose_headers: headerValue.default(""),
     max_age: headerValue.default(""),
-    allow_credentials: z.boolean().optional(),
-    allow_private_network_access: z.boolean().optional(),
-    forward_not_matching_preflights: z.boolean().optional(),
+    allow_credentials: optionalBool,
+    allow_private_network_access: optionalBool,
+    forward_not_matching_preflights: optionalBool,
     filter_enabled: runtimeFractionalPercent.optional(),
     shadow_enabled: runtimeFractionalPercent.optional(),
   })

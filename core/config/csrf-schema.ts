@@ -4,6 +4,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CsrfPolicyConfig } from "./bootstrap.ts";
 import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
@@ -12,8 +13,7 @@ import { stringMatcher } from "./matcher-schema.ts";
 export const CSRF_POLICY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.csrf.v3.CsrfPolicy";
 
 export const csrfPolicy: z.ZodType<CsrfPolicyConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     filter_enabled: runtimeFractionalPercent,
     shadow_enabled: runtimeFractionalPercent.optional(),
     additional_origins: z.array(stringMatcher).default([]),

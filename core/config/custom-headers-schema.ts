@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutations, HeaderValueOption } from "./bootstrap.ts";
 import { headerName, headerValue } from "./proto-schema.ts";
@@ -35,16 +36,15 @@ const formattedHeaderValue = lazySchema(() =>
 const isPseudoOrHost = (name: string) => name.startsWith(":") || name === "host";
 
 export const headerValueOption = lazySchema(() =>
-  z
-  .strictObject({
-    header: z.strictObject({
+  strictObject({
+    header: strictObject({
       key: headerName.refine((name) => !isPseudoOrHost(name), { message: ":-prefixed or host headers may not be modified" }),
       value: formattedHeaderValue.default({ value: "" }),
     }),
     // Deprecated BoolValue: true → APPEND_IF_EXISTS_OR_ADD, false → OVERWRITE_IF_EXISTS_OR_ADD.
-    append: z.boolean().optional(),
+    append: optionalBool,
     append_action: z.enum(["APPEND_IF_EXISTS_OR_ADD", "ADD_IF_ABSENT", "OVERWRITE_IF_EXISTS_OR_ADD", "OVERWRITE_IF_EXISTS"]).optional(),
-    keep_empty_value: z.boolean().default(false),
+    keep_empty_value: boolFalse,
   })
   .transform((o, ctx): HeaderValueOption => {
     // Envoy: "Both append and append_action are set and it's not allowed".

@@ -2,6 +2,7 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import { utf8Encode } from "../util/utf8.ts";
 import * as z from "zod";
+import { optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { decodeBase64 } from "../util/base64.ts";
 import { latin1Decode } from "../util/latin1.ts";
@@ -25,8 +26,7 @@ const base64Bytes = lazySchema(() =>
  * strings): inline_string is sent as UTF-8, inline_bytes as decoded.
  */
 export const dataSource = lazySchema(() =>
-  z
-  .strictObject({ inline_string: z.string().optional(), inline_bytes: base64Bytes.optional() })
+  strictObject({ inline_string: optionalString, inline_bytes: base64Bytes.optional() })
   .transform((d, ctx): string => {
     const key = oneOf(d, ["inline_string", "inline_bytes"] as const, ctx, true);
     if (key === undefined) return z.NEVER;

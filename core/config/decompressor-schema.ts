@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, boolTrue, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { DecompressorConfig, DecompressorDirectionConfig } from "./bootstrap.ts";
 import type { DecompressorOptions } from "../port-compression.ts";
@@ -29,8 +30,7 @@ const chunkSize = lazySchema(() =>
 type Library = { options: DecompressorOptions; maxInflateRatio: number };
 
 export const gzip = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     window_bits: uint32.min(9).max(15).default(15),
     chunk_size: chunkSize,
     max_inflate_ratio: uint32.min(1).max(1032).default(DEFAULT_MAX_INFLATE_RATIO),
@@ -43,8 +43,7 @@ export const gzip = lazySchema(() =>
   ));
 
 export const brotli = lazySchema(() =>
-  z
-  .strictObject({ disable_ring_buffer_reallocation: z.boolean().default(false), chunk_size: chunkSize })
+  strictObject({ disable_ring_buffer_reallocation: boolFalse, chunk_size: chunkSize })
   .transform(
     (b): Library => ({
       options: { algorithm: "brotli", windowBits: 0, chunkSize: b.chunk_size, disableRingBufferReallocation: b.disable_ring_buffer_reallocation },
@@ -53,8 +52,7 @@ export const brotli = lazySchema(() =>
   ));
 
 const decompressorLibrary = lazySchema(() =>
-  z
-  .strictObject({ name: z.string().min(1), typed_config: z.looseObject({ "@type": z.string() }) })
+  strictObject({ name: nonEmptyString, typed_config: z.looseObject({ "@type": z.string() }) })
   .transform((library, ctx): Library & { name: string } => {
     const { "@type": typeUrl, ...fields } = library.typed_config;
     const schema = typeUrl === GZIP_TYPE_URL ? gzip : typeUrl === BROTLI_TYPE_URL ? brotli : undefined;
@@ -73,8 +71,7 @@ const decompressorLibrary = lazySchema(() =>
 
 /** Decompressor.CommonDirectionConfig: `enabled` unset is enabled (Envoy's Runtime::FeatureFlag default). */
 const commonDirectionConfig = lazySchema(() =>
-  z
-  .strictObject({ enabled: runtimeFeatureFlag.optional(), ignore_no_transform_header: z.boolean().default(false) })
+  strictObject({ enabled: runtimeFeatureFlag.optional(), ignore_no_transform_header: boolFalse })
   .transform(
     (c): DecompressorDirectionConfig => ({
       enabled: c.enabled?.enabled ?? true,
@@ -84,13 +81,11 @@ const commonDirectionConfig = lazySchema(() =>
   ));
 
 export const decompressorConfig: z.ZodType<DecompressorConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     decompressor_library: decompressorLibrary,
-    request_direction_config: z
-      .strictObject({ common_config: commonDirectionConfig.prefault({}), advertise_accept_encoding: z.boolean().default(true) })
+    request_direction_config: strictObject({ common_config: commonDirectionConfig.prefault({}), advertise_accept_encoding: boolTrue })
       .prefault({}),
-    response_direction_config: z.strictObject({ common_config: commonDirectionConfig.prefault({}) }).prefault({}),
+    response_direction_config: strictObject({ common_config: commonDirectionConfig.prefault({}) }).prefault({}),
   })
   .transform(
     (d): DecompressorConfig => ({

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { DnsClusterConfig, DnsLookupFamily } from "./bootstrap.ts";
 import { durationMs } from "./proto-schema.ts";
@@ -20,7 +21,7 @@ const overOneMs = lazySchema(() =>
 
 /** Cluster.RefreshRate */
 const refreshRate = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   base_interval: overOneMs,
   max_interval: overOneMs.optional(),
 }));
@@ -38,9 +39,8 @@ const NO_CUSTOM_RESOLVERS =
  * looked up is refused, saying why.
  */
 const typedDnsResolverConfig = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
+  strictObject({
+    name: nonEmptyString,
     typed_config: z.looseObject({ "@type": z.string() }),
   })
   .superRefine((resolver, ctx) => {

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
@@ -35,45 +36,41 @@ const statusCode = lazySchema(() =>
 
 /** envoy.type.matcher.v3.ListStringMatcher */
 const listStringMatcher = lazySchema(() =>
-  z.strictObject({ patterns: z.array(stringMatcher).min(1) }).transform((l) => l.patterns as StringMatcherConfig[]));
+  strictObject({ patterns: z.array(stringMatcher).min(1) }).transform((l) => l.patterns as StringMatcherConfig[]));
 
 const bufferSettings = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       // Envoy: gt 0.
       max_request_bytes: uint32.min(1),
-      allow_partial_message: z.boolean().default(false),
-      pack_as_bytes: z.boolean().default(false),
+      allow_partial_message: boolFalse,
+      pack_as_bytes: boolFalse,
     })
     .transform((b): ExtAuthzBufferSettings => ({ maxRequestBytes: b.max_request_bytes, allowPartialMessage: b.allow_partial_message, packAsBytes: b.pack_as_bytes })));
 
 /** envoy.config.core.v3.HttpUri: uri is required by Envoy but only named (the cluster is where requests go). */
 const httpUri = lazySchema(() =>
-  z.strictObject({
-  uri: z.string().min(1),
-  cluster: z.string().min(1),
+  strictObject({
+  uri: nonEmptyString,
+  cluster: nonEmptyString,
   timeout: durationMs.default(DEFAULT_TIMEOUT_MS),
 }));
 
 /** envoy.config.core.v3.HeaderValue, as headers_to_add takes it: a plain value (no %…% formatting). */
 const headerToAdd = lazySchema(() =>
-  z
-    .strictObject({ key: headerName, value: headerValue.default("") })
+  strictObject({ key: headerName, value: headerValue.default("") })
     .refine((h) => !/%[A-Z_]/.test(h.value), { message: "substitution formats (%…%) in authorization_request.headers_to_add are not supported yet", path: ["value"] })
     .transform((h): [string, string] => [h.key, h.value]));
 
 const httpService = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   server_uri: httpUri,
   path_prefix: z.string().regex(/^(\/.*)?$/, { message: 'must start with "/"' }).default(""),
-  authorization_request: z
-    .strictObject({
+  authorization_request: strictObject({
       allowed_headers: listStringMatcher.optional(),
       headers_to_add: z.array(headerToAdd).default([]),
     })
     .prefault({}),
-  authorization_response: z
-    .strictObject({
+  authorization_response: strictObject({
       allowed_upstream_headers: listStringMatcher.optional(),
       allowed_upstream_headers_to_append: listStringMatcher.optional(),
       allowed_client_headers: listStringMatcher.optional(),
@@ -85,22 +82,21 @@ const httpService = lazySchema(() =>
 }));
 
 export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     http_service: httpService.optional(),
     grpc_service: grpcService({ timeout: "taken" }).optional(),
     transport_api_version: z.enum(["V3"], { message: "only V3 is supported" }).optional(),
-    failure_mode_allow: z.boolean().default(false),
-    failure_mode_allow_header_add: z.boolean().default(false),
+    failure_mode_allow: boolFalse,
+    failure_mode_allow_header_add: boolFalse,
     with_request_body: bufferSettings.optional(),
-    clear_route_cache: z.boolean().default(false),
-    status_on_error: z.strictObject({ code: statusCode }).optional(),
-    stat_prefix: z.string().default(""),
-    filter_enabled: z.strictObject({ default_value: fractionalPercent, runtime_key: z.string().optional() }).optional(),
+    clear_route_cache: boolFalse,
+    status_on_error: strictObject({ code: statusCode }).optional(),
+    stat_prefix: stringEmpty,
+    filter_enabled: strictObject({ default_value: fractionalPercent, runtime_key: optionalString }).optional(),
     // envoy.config.core.v3.RuntimeFeatureFlag
-    deny_at_disable: z.strictObject({ default_value: z.boolean(), runtime_key: z.string().optional() }).optional(),
-    include_peer_certificate: z.boolean().default(false),
-    include_tls_session: z.boolean().default(false),
+    deny_at_disable: strictObject({ default_value: z.boolean(), runtime_key: optionalString }).optional(),
+    include_peer_certificate: boolFalse,
+    include_tls_session: boolFalse,
     metadata_context_namespaces: unsupportedField("no dynamic metadata is sent", isEmptyList),
     typed_metadata_context_namespaces: unsupportedField("no dynamic metadata is sent", isEmptyList),
     filter_enabled_metadata: unsupportedField("no dynamic metadata to match"),
@@ -159,14 +155,12 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
   }));
 
 export const extAuthzPerRouteConfig: z.ZodType<ExtAuthzPerRouteConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     // Envoy: const true.
     disabled: z.literal(true).optional(),
-    check_settings: z
-      .strictObject({
+    check_settings: strictObject({
         context_extensions: z.record(z.string(), z.string()).default({}),
-        disable_request_body_buffering: z.boolean().default(false),
+        disable_request_body_buffering: boolFalse,
         with_request_body: bufferSettings.optional(),
       })
       .superRefine((s, ctx) => {

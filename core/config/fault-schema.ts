@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { FaultConfig } from "./bootstrap.ts";
 import { fractionalPercent } from "./fractional-percent-schema.ts";
@@ -29,12 +30,11 @@ const runtimeKey = (envoyDefault: string) =>
 
 /** FaultAbort: oneof http_status, grpc_status, header_abort. */
 const abort = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     http_status: z.number().int().min(200).max(599).optional(),
     // Envoy's proto: a plain uint32 (a status outside 0–16 is sent as it is).
     grpc_status: uint32.optional(),
-    header_abort: z.strictObject({}).optional(),
+    header_abort: strictObject({}).optional(),
     percentage,
   })
   .transform((a, ctx): NonNullable<FaultConfig["abort"]> => {
@@ -44,10 +44,9 @@ const abort = lazySchema(() =>
 
 /** FaultDelay: oneof fixed_delay, header_delay. */
 const delay = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     fixed_delay: durationMs.optional(),
-    header_delay: z.strictObject({}).optional(),
+    header_delay: strictObject({}).optional(),
     percentage,
   })
   .transform((d, ctx): NonNullable<FaultConfig["delay"]> => {
@@ -58,11 +57,10 @@ const delay = lazySchema(() =>
   }));
 
 export const faultConfig: z.ZodType<FaultConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     abort: abort.optional(),
     delay: delay.optional(),
-    upstream_cluster: z.string().default(""),
+    upstream_cluster: stringEmpty,
     headers: z.array(headerMatcher).default([]),
     downstream_nodes: z.array(z.string()).default([]),
     max_active_faults: uint32.optional(),
@@ -73,9 +71,9 @@ export const faultConfig: z.ZodType<FaultConfig> = lazySchema(() =>
     abort_http_status_runtime: runtimeKey(FAULT_RUNTIME_KEYS.abortHttpStatus),
     max_active_faults_runtime: runtimeKey(FAULT_RUNTIME_KEYS.maxActiveFaults),
     // Read only with response_rate_limit, refused above.
-    response_rate_limit_percent_runtime: z.string().optional(),
+    response_rate_limit_percent_runtime: optionalString,
     abort_grpc_status_runtime: runtimeKey(FAULT_RUNTIME_KEYS.abortGrpcStatus),
-    disable_downstream_cluster_stats: z.boolean().default(false),
+    disable_downstream_cluster_stats: boolFalse,
     filter_metadata: unsupportedField("no dynamic metadata here"),
   })
   .transform(

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { FractionalPercent } from "./bootstrap.ts";
 import { uint32 } from "./proto-schema.ts";
@@ -13,8 +14,7 @@ const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } 
 
 /** envoy.type.v3.FractionalPercent: numerator over HUNDRED (the default), TEN_THOUSAND or MILLION. */
 export const fractionalPercent = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     numerator: uint32.default(0),
     denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED"),
   })
@@ -25,10 +25,9 @@ export const fractionalPercent = lazySchema(() =>
  * a runtime layer gives runtime_key (core/runtime/runtime-loader.ts, `fraction`).
  */
 export const runtimeFractionalPercent = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     default_value: fractionalPercent,
-    runtime_key: z.string().optional(),
+    runtime_key: optionalString,
   })
   .transform((p): FractionalPercent => withRuntimeKey(p.default_value, p.runtime_key)));
 

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { GrpcServiceTarget } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue } from "./proto-schema.ts";
@@ -17,8 +18,8 @@ export interface GrpcServiceConfig {
 }
 
 const envoyGrpc = lazySchema(() =>
-  z.strictObject({
-  cluster_name: z.string().min(1),
+  strictObject({
+  cluster_name: nonEmptyString,
   // Envoy: an HTTP header value, the :authority; empty means the cluster's name.
   authority: headerValue.default(""),
   retry_policy: unsupportedField("gRPC service calls are not retried"),
@@ -28,11 +29,10 @@ const envoyGrpc = lazySchema(() =>
 
 /** envoy.config.core.v3.HeaderValue as initial_metadata takes it. */
 const metadataEntry = lazySchema(() =>
-  z.strictObject({ key: headerName, value: headerValue.default("") }).transform((h): [string, string] => [h.key.toLowerCase(), h.value]));
+  strictObject({ key: headerName, value: headerValue.default("") }).transform((h): [string, string] => [h.key.toLowerCase(), h.value]));
 
 export function grpcService(what: { timeout: "taken" | string }) {
-  return z
-    .strictObject({
+  return strictObject({
       envoy_grpc: envoyGrpc.optional(),
       google_grpc: unsupportedField("the C++ gRPC client: use envoy_grpc"),
       timeout: what.timeout === "taken" ? durationMs.optional() : unsupportedField(what.timeout),

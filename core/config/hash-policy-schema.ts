@@ -4,39 +4,37 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HashPolicyConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue, oneOf, replaceAllRegex } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 
 const cookieAttribute = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   name: z.string().min(1).max(16384).regex(/^[^\0\r\n;= ]+$/, { message: "must be a cookie attribute name" }),
   value: headerValue.max(16384).default(""),
 }));
 
 const hashPolicyEntry = lazySchema(() =>
-  z
-  .strictObject({
-    header: z
-      .strictObject({
+  strictObject({
+    header: strictObject({
         header_name: headerName,
-        regex_rewrite: z.strictObject({ pattern: z.strictObject({ regex: replaceAllRegex, google_re2: z.strictObject({}).optional() }), substitution: z.string() }).optional(),
+        regex_rewrite: strictObject({ pattern: strictObject({ regex: replaceAllRegex, google_re2: strictObject({}).optional() }), substitution: z.string() }).optional(),
       })
       .optional(),
-    cookie: z
-      .strictObject({
-        name: z.string().min(1),
+    cookie: strictObject({
+        name: nonEmptyString,
         ttl: durationMs.optional(),
-        path: z.string().default(""),
+        path: stringEmpty,
         attributes: z.array(cookieAttribute).default([]),
       })
       .optional(),
-    connection_properties: z.strictObject({ source_ip: z.boolean().default(false) }).optional(),
-    query_parameter: z.strictObject({ name: z.string().min(1) }).optional(),
+    connection_properties: strictObject({ source_ip: boolFalse }).optional(),
+    query_parameter: strictObject({ name: nonEmptyString }).optional(),
     // Envoy hashes a filter state object that implements Hashable; no polyvoy filter stores one.
     filter_state: unsupportedField("no polyvoy filter stores a hashable filter state object"),
-    terminal: z.boolean().default(false),
+    terminal: boolFalse,
   })
   .transform((h, ctx): HashPolicyConfig | undefined => {
     const kind = oneOf(h, ["header", "cookie", "connection_properties", "query_parameter", "filter_state"] as const, ctx, true);

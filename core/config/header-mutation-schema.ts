@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutationConfig, HeaderMutationRule, HeaderMutationRules } from "./bootstrap.ts";
 import { headerValueOption, removableHeader } from "./custom-headers-schema.ts";
@@ -17,8 +18,7 @@ export const HEADER_MUTATION_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.ext
 
 /** envoy.config.common.mutation_rules.v3.HeaderMutation: oneof remove, append (remove_on_match is refused). */
 const headerMutationRule = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     remove: removableHeader.optional(),
     append: headerValueOption.optional(),
     remove_on_match: unsupportedField("use remove"),
@@ -32,8 +32,7 @@ const headerMutationRule = lazySchema(() =>
 
 /** envoy.extensions.filters.http.header_mutation.v3.Mutations */
 const mutations = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     request_mutations: z.array(headerMutationRule).default([]),
     response_mutations: z.array(headerMutationRule).default([]),
     query_parameter_mutations: unsupportedField(undefined, isEmptyList),
@@ -45,15 +44,13 @@ const mutations = lazySchema(() =>
 const NO_MUTATIONS: HeaderMutationRules = { request: [], response: [] };
 
 export const headerMutationConfig: z.ZodType<HeaderMutationConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     mutations: mutations.optional(),
-    most_specific_header_mutations_wins: z.boolean().default(false),
+    most_specific_header_mutations_wins: boolFalse,
   })
   .transform((c): HeaderMutationConfig => ({ mutations: c.mutations ?? NO_MUTATIONS, mostSpecificHeaderMutationsWins: c.most_specific_header_mutations_wins })));
 
 /** HeaderMutationPerRoute: its mutations. */
 export const headerMutationPerRouteConfig: z.ZodType<HeaderMutationRules> = lazySchema(() =>
-  z
-  .strictObject({ mutations: mutations.optional() })
+  strictObject({ mutations: mutations.optional() })
   .transform((c) => c.mutations ?? NO_MUTATIONS));

@@ -4,6 +4,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HealthCheckFilterConfig } from "./bootstrap.ts";
 import { headerMatcher } from "./matcher-schema.ts";
@@ -11,11 +12,10 @@ import { durationMs } from "./proto-schema.ts";
 
 /** envoy.type.v3.Percent */
 const percent = lazySchema(() =>
-  z.strictObject({ value: z.number().min(0).max(100).default(0) }).transform((p) => p.value));
+  strictObject({ value: z.number().min(0).max(100).default(0) }).transform((p) => p.value));
 
 export const healthCheckFilterConfig: z.ZodType<HealthCheckFilterConfig> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     // A BoolValue Envoy requires ("value is required").
     pass_through_mode: z.boolean({ message: "value is required" }),
     cache_time: durationMs.optional(),

@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, boolTrue, nonEmptyString, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { GrpcHealthCheckConfig, HealthCheckConfig, HttpHealthCheckConfig, OutlierDetectionConfig, StatusRange, TcpHealthCheckConfig } from "./bootstrap.ts";
 import { headerValueOption, removableHeader } from "./custom-headers-schema.ts";
@@ -27,8 +28,7 @@ const percent = lazySchema(() =>
 
 /** envoy.config.core.v3.HealthCheck.Payload: `text` is hex, `binary` base64 bytes. Output: lowercase hex. */
 const payload = lazySchema(() =>
-  z
-    .strictObject({ text: z.string().optional(), binary: z.string().optional() })
+  strictObject({ text: optionalString, binary: optionalString })
     .transform((p, ctx): string => {
       const key = oneOf(p, ["text", "binary"] as const, ctx, true);
       if (key === "text") {
@@ -51,8 +51,7 @@ const payload = lazySchema(() =>
 
 /** envoy.type.v3.Int64Range for statuses: Envoy refuses a start below 100 or an end above 600. */
 const statusRange = lazySchema(() =>
-  z
-    .strictObject({ start: z.number().int(), end: z.number().int() })
+  strictObject({ start: z.number().int(), end: z.number().int() })
     .superRefine((r, ctx) => {
       if (r.start < 100) ctx.addIssue({ code: "custom", message: `start of range [${r.start}, ${r.end}) must be at least 100`, path: ["start"] });
       if (r.end > 600) ctx.addIssue({ code: "custom", message: `end of range [${r.start}, ${r.end}) must be at most 600`, path: ["end"] });
@@ -69,10 +68,9 @@ const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PA
 
 /** envoy.config.core.v3.HealthCheck.HttpHealthCheck */
 const httpHealthCheck = lazySchema(() =>
-  z
-  .strictObject({
-    host: z.string().default(""),
-    path: z.string().min(1),
+  strictObject({
+    host: stringEmpty,
+    path: nonEmptyString,
     send: z.unknown().optional(),
     receive: z.array(payload).default([]),
     response_buffer_size: z.number().int().min(0).optional(),
@@ -110,15 +108,13 @@ const httpHealthCheck = lazySchema(() =>
 
 /** envoy.config.core.v3.HealthCheck.TcpHealthCheck */
 const tcpHealthCheck = lazySchema(() =>
-  z
-  .strictObject({ send: payload.optional(), receive: z.array(payload).default([]) })
+  strictObject({ send: payload.optional(), receive: z.array(payload).default([]) })
   .transform((t): TcpHealthCheckConfig => ({ kind: "tcp", send: t.send ?? "", receive: t.receive })));
 
 /** envoy.config.core.v3.HealthCheck.GrpcHealthCheck */
 const grpcHealthCheck = lazySchema(() =>
-  z
-    .strictObject({
-      service_name: z.string().default(""),
+  strictObject({
+      service_name: stringEmpty,
       // Envoy's rule: a well-formed header value, no CR, LF or NUL.
       authority: z
         .string()
@@ -130,8 +126,7 @@ const grpcHealthCheck = lazySchema(() =>
 
 /** envoy.config.core.v3.HealthCheck */
 const healthCheck = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       // Required by Envoy ("value is required"), checked below so each missing one is named.
       timeout: positiveDuration.optional(),
       interval: positiveDuration.optional(),
@@ -140,7 +135,7 @@ const healthCheck = lazySchema(() =>
       interval_jitter_percent: uint32.optional(),
       unhealthy_threshold: uint32.optional(),
       healthy_threshold: uint32.optional(),
-      reuse_connection: z.boolean().default(true),
+      reuse_connection: boolTrue,
       http_health_check: httpHealthCheck.optional(),
       tcp_health_check: tcpHealthCheck.optional(),
       grpc_health_check: grpcHealthCheck.optional(),
@@ -150,9 +145,9 @@ const healthCheck = lazySchema(() =>
       unhealthy_interval: positiveDuration.optional(),
       unhealthy_edge_interval: positiveDuration.optional(),
       healthy_edge_interval: positiveDuration.optional(),
-      always_log_health_check_failures: z.boolean().default(false),
-      always_log_health_check_success: z.boolean().default(false),
-      event_log_path: z.string().min(1).optional(),
+      always_log_health_check_failures: boolFalse,
+      always_log_health_check_success: boolFalse,
+      event_log_path: optionalNonEmptyString,
       event_logger: z.unknown().optional(),
     })
     .transform((h, ctx): HealthCheckConfig => {
@@ -197,8 +192,7 @@ export const healthChecks = lazySchema(() =>
 
 /** envoy.config.cluster.v3.OutlierDetection, defaults from outlier_detection.proto. */
 export const outlierDetection = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       consecutive_5xx: uint32.default(5),
       interval: positiveDuration.default(10_000),
       base_ejection_time: positiveDuration.default(30_000),
@@ -210,7 +204,7 @@ export const outlierDetection = lazySchema(() =>
       success_rate_stdev_factor: uint32.default(1900),
       consecutive_gateway_failure: uint32.default(5),
       enforcing_consecutive_gateway_failure: percent.default(0),
-      split_external_local_origin_errors: z.boolean().default(false),
+      split_external_local_origin_errors: boolFalse,
       consecutive_local_origin_failure: uint32.default(5),
       enforcing_consecutive_local_origin_failure: percent.default(100),
       enforcing_local_origin_success_rate: percent.default(100),
@@ -221,8 +215,8 @@ export const outlierDetection = lazySchema(() =>
       failure_percentage_request_volume: uint32.default(50),
       max_ejection_time: positiveDuration.optional(),
       max_ejection_time_jitter: durationMs.default(0),
-      successful_active_health_check_uneject_host: z.boolean().default(true),
-      always_eject_one_host: z.boolean().default(false),
+      successful_active_health_check_uneject_host: boolTrue,
+      always_eject_one_host: boolFalse,
     })
     .transform((o, ctx): OutlierDetectionConfig => {
       // Envoy: max_ejection_time defaults to 300 s or base_ejection_time, whichever is larger.

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { enableTrailers } from "./http1-trailers-schema.ts";
 import type {
@@ -77,7 +78,7 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
     // No Router option is supported yet: every field is an error.
     typedConfig: lazySchema(() =>
-  z.strictObject({})),
+  strictObject({})),
     terminal: true,
   },
   "envoy.filters.http.health_check": {
@@ -114,14 +115,13 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   "envoy.filters.http.grpc_web": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
     typedConfig: lazySchema(() =>
-  z.strictObject({})),
+  strictObject({})),
     terminal: false,
   },
   "envoy.filters.http.grpc_http1_bridge": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.grpc_http1_bridge.v3.Config",
     typedConfig: lazySchema(() =>
-  z
-      .strictObject({ upgrade_protobuf_to_grpc: z.boolean().default(false), ignore_query_parameters: z.boolean().default(false) })
+  strictObject({ upgrade_protobuf_to_grpc: boolFalse, ignore_query_parameters: boolFalse })
       .transform((c) => ({ upgradeProtobufToGrpc: c.upgrade_protobuf_to_grpc, ignoreQueryParameters: c.ignore_query_parameters }))),
     terminal: false,
   },
@@ -190,10 +190,9 @@ function httpFilterType(name: string, typeUrl: string | undefined): HttpFilterTy
 
 /** envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter */
 const httpFilter = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
-    typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
+  strictObject({
+    name: nonEmptyString,
+    typed_config: z.looseObject({ "@type": optionalString }).optional(),
   })
   .transform((filter, ctx): UserHttpFilterConfig | ScriptHttpFilterConfig => {
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
@@ -250,7 +249,7 @@ const httpFilters = lazySchema(() =>
  * headers_with_underscores_action only.
  */
 const commonHttpProtocolOptions = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   // "If not specified, this defaults to 1 hour." 0 disables it.
   idle_timeout: durationMs.default(DEFAULT_IDLE_TIMEOUT_MS),
   max_headers_count: uint32.min(1).default(DEFAULT_MAX_HEADERS_COUNT),
@@ -263,17 +262,26 @@ const commonHttpProtocolOptions = lazySchema(() =>
   max_connection_duration: durationMs.default(0),
 }));
 
+/** commonHttpProtocolOptions.parse({}), without building it. */
+const commonHttpProtocolOptionsDefaults = () => ({
+  idle_timeout: DEFAULT_IDLE_TIMEOUT_MS,
+  max_headers_count: DEFAULT_MAX_HEADERS_COUNT,
+  headers_with_underscores_action: "ALLOW" as const,
+  max_requests_per_connection: 0,
+  max_stream_duration: 0,
+  max_connection_duration: 0,
+});
+
 /**
  * envoy.config.core.v3.Http1ProtocolOptions: accept_http_10, default_host_for_http_10,
  * header_key_format (proper_case_words only; stateful_formatter is an extension) and
  * enable_trailers (http1-trailers-schema.ts).
  */
 const http1ProtocolOptions = lazySchema(() =>
-  z
-  .strictObject({
-    accept_http_10: z.boolean().default(false),
-    default_host_for_http_10: z.string().default(""),
-    header_key_format: z.strictObject({ proper_case_words: z.strictObject({}).optional() }).optional(),
+  strictObject({
+    accept_http_10: boolFalse,
+    default_host_for_http_10: stringEmpty,
+    header_key_format: strictObject({ proper_case_words: strictObject({}).optional() }).optional(),
     enable_trailers: enableTrailers,
   })
   .transform(
@@ -285,6 +293,9 @@ const http1ProtocolOptions = lazySchema(() =>
       enableTrailers: o.enable_trailers,
     }),
   ));
+
+/** http1ProtocolOptions.parse({}), without building it. */
+const http1ProtocolOptionsDefaults = (): Http1ProtocolOptionsConfig => ({ acceptHttp10: false, defaultHostForHttp10: "", properCaseHeaderKeys: false, enableTrailers: false });
 
 /**
  * envoy.config.core.v3.Http2ProtocolOptions, the fields the HTTP/2 codec implements
@@ -304,11 +315,10 @@ const atLeastOneMs = lazySchema(() =>
  */
 const keepaliveSettingsFor = (where: "hcm" | "cluster") =>
   lazySchema(() =>
-    z
-      .strictObject({
+    strictObject({
         interval: atLeastOneMs.optional(),
         timeout: atLeastOneMs.optional(),
-        interval_jitter: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
+        interval_jitter: strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
         connection_idle_interval:
           where === "cluster"
             ? atLeastOneMs.optional()
@@ -331,22 +341,21 @@ const keepaliveSettings = keepaliveSettingsFor("hcm");
 const clusterKeepaliveSettings = keepaliveSettingsFor("cluster");
 const positive = lazySchema(() =>
   uint32.min(1));
-const http2ProtocolOptionsFor = (keepalive: typeof keepaliveSettings) => z
-  .strictObject({
+const http2ProtocolOptionsFor = (keepalive: typeof keepaliveSettings) => strictObject({
     hpack_table_size: uint32.optional(),
     max_concurrent_streams: z.number().int().min(1).max(2 ** 31 - 1).optional(),
     initial_stream_window_size: window.optional(),
     initial_connection_window_size: window.optional(),
-    allow_connect: z.boolean().optional(),
+    allow_connect: optionalBool,
     allow_metadata: z.literal(false).optional(),
     max_outbound_frames: positive.optional(),
     max_outbound_control_frames: positive.optional(),
     max_consecutive_inbound_frames_with_empty_payload: uint32.optional(),
     max_inbound_priority_frames_per_stream: uint32.optional(),
     max_inbound_window_update_frames_per_data_frame_sent: positive.optional(),
-    override_stream_error_on_invalid_http_message: z.boolean().optional(),
+    override_stream_error_on_invalid_http_message: optionalBool,
     // Deprecated for the override above, which wins when both are set (Envoy's parseHttp2Settings).
-    stream_error_on_invalid_http_messaging: z.boolean().optional(),
+    stream_error_on_invalid_http_messaging: optionalBool,
     connection_keepalive: keepalive.optional(),
   })
   .transform((o): Http2ProtocolOptionsConfig => {
@@ -379,8 +388,7 @@ function isDefaultHttp1(o: Http1ProtocolOptionsConfig): boolean {
 
 /** LocalReplyConfig.ResponseMapper: filter is required; status_code in [200, 600). */
 const responseMapper = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     filter: accessLogFilter,
     status_code: z.number().int().min(200).max(599).optional(),
     body: dataSource.optional(),
@@ -397,16 +405,15 @@ const responseMapper = lazySchema(() =>
 
 /** HttpConnectionManager.local_reply_config (Envoy's LocalReplyConfig). */
 const localReplyConfig = lazySchema(() =>
-  z
-  .strictObject({ mappers: z.array(responseMapper).default([]), body_format: bodyFormat.optional() })
+  strictObject({ mappers: z.array(responseMapper).default([]), body_format: bodyFormat.optional() })
   .transform((c): LocalReplyConfig => (c.body_format === undefined ? { mappers: c.mappers } : { mappers: c.mappers, bodyFormat: c.body_format })));
 
 /** HttpConnectionManager.scheme_header_transformation (SchemeHeaderTransformation). */
 const schemeHeaderTransformation = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   // Envoy: string in: ["http", "https"].
   scheme_to_overwrite: z.enum(["http", "https"]).optional(),
-  match_upstream: z.boolean().default(false),
+  match_upstream: boolFalse,
 }));
 
 /** normalize_path, merge_slashes and path_with_escaped_slashes_action, or undefined when all are Envoy's defaults (no per-request work). */
@@ -419,7 +426,7 @@ function pathNormalization(normalizePath: boolean, mergeSlashes: boolean, escape
 
 /** UpgradeConfig: the type only (no per-upgrade filters, no `enabled`). Envoy compares it case-insensitively. */
 const upgradeConfig = lazySchema(() =>
-  z.strictObject({ upgrade_type: z.string().min(1) }).transform((u) => u.upgrade_type.toLowerCase()));
+  strictObject({ upgrade_type: nonEmptyString }).transform((u) => u.upgrade_type.toLowerCase()));
 
 const upgradeConfigs = lazySchema(() =>
   z.array(upgradeConfig).superRefine((types, ctx) => {
@@ -432,10 +439,9 @@ const upgradeConfigs = lazySchema(() =>
 
 /** envoy.config.core.v3.CidrRange: an IP literal and a prefix length within its version's bits. */
 const cidrRange = lazySchema(() =>
-  z
-  .strictObject({
-    address_prefix: z.string().min(1),
-    prefix_len: z.union([uint32, z.strictObject({ value: uint32.default(0) }).transform((w) => w.value)]).default(0),
+  strictObject({
+    address_prefix: nonEmptyString,
+    prefix_len: z.union([uint32, strictObject({ value: uint32.default(0) }).transform((w) => w.value)]).default(0),
   })
   .transform((r, ctx): CidrRangeConfig => {
     const ip = parseIp(r.address_prefix);
@@ -451,8 +457,7 @@ const cidrRange = lazySchema(() =>
  * nothing to decide: polyvoy listens on IP addresses only.
  */
 const internalAddressConfig = lazySchema(() =>
-  z
-  .strictObject({ unix_sockets: z.boolean().default(false), cidr_ranges: z.array(cidrRange).default([]) })
+  strictObject({ unix_sockets: boolFalse, cidr_ranges: z.array(cidrRange).default([]) })
   .transform((c) => ({ cidrRanges: c.cidr_ranges })));
 
 /**
@@ -460,13 +465,12 @@ const internalAddressConfig = lazySchema(() =>
  * (http_connection_manager/config.cc): Subject, Cert, Chain, URI, DNS, in that order.
  */
 const setCurrentClientCertDetails = lazySchema(() =>
-  z
-  .strictObject({
-    subject: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((v) => v.value)]).default(false),
-    cert: z.boolean().default(false),
-    chain: z.boolean().default(false),
-    dns: z.boolean().default(false),
-    uri: z.boolean().default(false),
+  strictObject({
+    subject: z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((v) => v.value)]).default(false),
+    cert: boolFalse,
+    chain: boolFalse,
+    dns: boolFalse,
+    uri: boolFalse,
   })
   .transform((d) => {
     const details: ("Subject" | "Cert" | "Chain" | "URI" | "DNS")[] = [];
@@ -480,17 +484,15 @@ const setCurrentClientCertDetails = lazySchema(() =>
 
 /** HttpConnectionManager.Rds: the route configuration by name, from a ConfigSource (a file). */
 const rds = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     config_source: configSourceSchema("RDS", "server"),
-    route_config_name: z.string().min(1),
+    route_config_name: nonEmptyString,
   })
   .transform((r): RdsConfig => ({ configSource: r.config_source, routeConfigName: r.route_config_name })));
 
 export const httpConnectionManager = lazySchema(() =>
-  z
-  .strictObject({
-    stat_prefix: z.string().min(1),
+  strictObject({
+    stat_prefix: nonEmptyString,
     // AUTO sniffs HTTP/2's preface in Envoy; with HTTP/1 only, AUTO means HTTP/1.1.
     // AUTO: HTTP/2 when the first bytes are the client preface (h2c prior knowledge), else HTTP/1.1.
     codec_type: z.enum(["AUTO", "HTTP1", "HTTP2"]).default("AUTO"),
@@ -498,27 +500,30 @@ export const httpConnectionManager = lazySchema(() =>
     route_config: routeConfiguration.optional(),
     rds: rds.optional(),
     http_filters: httpFilters.prefault([]),
-    use_remote_address: z.boolean().default(false),
+    use_remote_address: boolFalse,
     xff_num_trusted_hops: uint32.default(0),
     internal_address_config: internalAddressConfig.optional(),
     tracing: hcmTracing.optional(),
-    generate_request_id: z.boolean().default(true),
-    server_name: z.string().default(""),
+    generate_request_id: boolTrue,
+    server_name: stringEmpty,
     server_header_transformation: z.enum(["OVERWRITE", "APPEND_IF_ABSENT", "PASS_THROUGH"]).default("OVERWRITE"),
     stream_idle_timeout: durationMs.default(DEFAULT_STREAM_IDLE_TIMEOUT_MS),
     request_timeout: durationMs.default(0),
     request_headers_timeout: durationMs.default(0),
     drain_timeout: durationMs.optional(),
     delayed_close_timeout: durationMs.optional(),
-    // prefault: a missing field is parsed as {} so its own defaults (and checks) apply.
-    common_http_protocol_options: commonHttpProtocolOptions.prefault({}),
+    // Absent (also http_protocol_options and http2_protocol_options): its fields' defaults,
+    // what parsing {} gives (test/unit/config/hcm-absent-defaults.test.ts holds them to it);
+    // a default rather than prefault({}), which built and ran the whole message's schema
+    // for every HCM that leaves it out.
+    common_http_protocol_options: commonHttpProtocolOptions.default(commonHttpProtocolOptionsDefaults),
     // Envoy: gt 0, lte 8192.
     max_request_headers_kb: z.number().int().min(1).max(8192).default(DEFAULT_MAX_REQUEST_HEADERS_KB),
     upgrade_configs: upgradeConfigs.default([]),
     access_log: accessLogs,
     // Envoy: "If not configured, the default is false" (runtime http_connection_manager.normalize_path).
-    normalize_path: z.boolean().default(false),
-    merge_slashes: z.boolean().default(false),
+    normalize_path: boolFalse,
+    merge_slashes: boolFalse,
     path_with_escaped_slashes_action: z
       .enum(["IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT", "UNESCAPE_AND_FORWARD"])
       .default("IMPLEMENTATION_SPECIFIC_DEFAULT"),
@@ -527,14 +532,14 @@ export const httpConnectionManager = lazySchema(() =>
     via: headerValue.default(""),
     forward_client_cert_details: z.enum(["SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY"]).default("SANITIZE"),
     set_current_client_cert_details: setCurrentClientCertDetails.optional(),
-    add_user_agent: z.boolean().default(false),
-    preserve_external_request_id: z.boolean().default(false),
-    always_set_request_id_in_response: z.boolean().default(false),
+    add_user_agent: boolFalse,
+    preserve_external_request_id: boolFalse,
+    always_set_request_id_in_response: boolFalse,
     // oneof strip_port_mode; strip_matching_host_port is a plain bool, strip_any_host_port too.
-    strip_matching_host_port: z.boolean().default(false),
-    strip_any_host_port: z.boolean().default(false),
-    http_protocol_options: http1ProtocolOptions.prefault({}),
-    http2_protocol_options: http2ProtocolOptions.prefault({}),
+    strip_matching_host_port: boolFalse,
+    strip_any_host_port: boolFalse,
+    http_protocol_options: http1ProtocolOptions.default(http1ProtocolOptionsDefaults),
+    http2_protocol_options: http2ProtocolOptions.default(() => ({})),
     local_reply_config: localReplyConfig.optional(),
   })
   .superRefine((c, ctx) => {

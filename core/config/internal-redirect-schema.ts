@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { InternalRedirectPolicyConfig, InternalRedirectPredicateConfig } from "./bootstrap.ts";
 import { headerName, uint32 } from "./proto-schema.ts";
@@ -27,8 +28,7 @@ function isForbiddenCopy(name: string): boolean {
 
 /** A TypedExtensionConfig naming one of Envoy's three internal redirect predicates. */
 const predicate = lazySchema(() =>
-  z
-  .strictObject({ name: z.string().min(1), typed_config: z.looseObject({ "@type": z.string() }) })
+  strictObject({ name: nonEmptyString, typed_config: z.looseObject({ "@type": z.string() }) })
   .transform((p, ctx): InternalRedirectPredicateConfig => {
     const type = p.typed_config["@type"];
     const name = (Object.keys(PREDICATE_TYPES) as PredicateName[]).find((n) => PREDICATE_TYPES[n] === type);
@@ -42,7 +42,7 @@ const predicate = lazySchema(() =>
       if (extra.length > 0) ctx.addIssue({ code: "custom", message: `${extra[0]} is not a field of ${type.replace("type.googleapis.com/", "")}`, path: ["typed_config", extra[0]!] });
       return name === "envoy.internal_redirect_predicates.previous_routes" ? { type: "previous_routes" } : { type: "safe_cross_scheme" };
     }
-    const allowListed = z.strictObject({ "@type": z.string(), allowed_route_names: z.array(z.string().min(1)).min(1) }).safeParse(p.typed_config);
+    const allowListed = strictObject({ "@type": z.string(), allowed_route_names: z.array(nonEmptyString).min(1) }).safeParse(p.typed_config);
     if (!allowListed.success) {
       for (const issue of allowListed.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: ["typed_config", ...issue.path.map(String)] });
       return z.NEVER;
@@ -51,13 +51,12 @@ const predicate = lazySchema(() =>
   }));
 
 export const internalRedirectPolicy = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     // google.protobuf.UInt32Value: unset means 1.
-    max_internal_redirects: z.union([uint32, z.strictObject({ value: uint32 }).transform((w) => w.value)]).default(1),
+    max_internal_redirects: z.union([uint32, strictObject({ value: uint32 }).transform((w) => w.value)]).default(1),
     redirect_response_codes: z.array(uint32).default([]),
     predicates: z.array(predicate).default([]),
-    allow_cross_scheme_redirect: z.boolean().default(false),
+    allow_cross_scheme_redirect: boolFalse,
     response_headers_to_copy: z.array(headerName).default([]),
   })
   .transform((p, ctx): InternalRedirectPolicyConfig => {
@@ -91,4 +90,4 @@ export function legacyInternalRedirectPolicy(action: "PASS_THROUGH_INTERNAL_REDI
 }
 
 export const maxInternalRedirects = lazySchema(() =>
-  z.union([uint32, z.strictObject({ value: uint32 }).transform((w) => w.value)]));
+  z.union([uint32, strictObject({ value: uint32 }).transform((w) => w.value)]));

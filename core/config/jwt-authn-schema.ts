@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig, RemoteJwksConfig } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
@@ -32,9 +33,9 @@ const positiveDuration = lazySchema(() =>
 
 /** envoy.config.core.v3.HttpUri: timeout is required by Envoy. */
 const httpUri = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   uri: z.string().min(1).refine((uri) => /^https?:\/\/[^/?#]+/i.test(uri), { message: "must be an absolute http:// or https:// URI" }),
-  cluster: z.string().min(1),
+  cluster: nonEmptyString,
   timeout: durationMs,
 }));
 
@@ -44,9 +45,8 @@ const httpUri = lazySchema(() =>
  * retry_on would be ignored by Envoy: refused here rather than ignored.
  */
 const coreRetryPolicy = lazySchema(() =>
-  z
-  .strictObject({
-    retry_back_off: z.strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() }).optional(),
+  strictObject({
+    retry_back_off: strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() }).optional(),
     num_retries: uint32.default(1),
     retry_on: unsupportedField("Envoy's JWKS fetcher retries on 5xx,gateway-error,connect-failure,reset whatever retry_on says", (v) => v === ""),
     retry_priority: unsupportedField("not for the JWKS fetcher"),
@@ -62,11 +62,10 @@ const coreRetryPolicy = lazySchema(() =>
 
 /** envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks. */
 const remoteJwks = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     http_uri: httpUri,
     cache_duration: positiveDuration.optional(),
-    async_fetch: z.strictObject({ fast_listener: z.boolean().default(false), failed_refetch_duration: positiveDuration.default(DEFAULT_FAILED_REFETCH_MS) }).optional(),
+    async_fetch: strictObject({ fast_listener: boolFalse, failed_refetch_duration: positiveDuration.default(DEFAULT_FAILED_REFETCH_MS) }).optional(),
     retry_policy: coreRetryPolicy.optional(),
   })
   .transform(
@@ -81,18 +80,17 @@ const remoteJwks = lazySchema(() =>
   ));
 
 const provider = lazySchema(() =>
-  z
-  .strictObject({
-    issuer: z.string().default(""),
+  strictObject({
+    issuer: stringEmpty,
     audiences: z.array(z.string()).default([]),
-    require_expiration: z.boolean().default(false),
+    require_expiration: boolFalse,
     local_jwks: dataSource.optional(),
     remote_jwks: remoteJwks.optional(),
-    forward: z.boolean().default(false),
-    from_headers: z.array(z.strictObject({ name: headerName, value_prefix: z.string().default("") })).default([]),
-    from_params: z.array(z.string().min(1)).default([]),
-    forward_payload_header: z.string().default(""),
-    pad_forward_payload_header: z.boolean().default(false),
+    forward: boolFalse,
+    from_headers: z.array(strictObject({ name: headerName, value_prefix: stringEmpty })).default([]),
+    from_params: z.array(nonEmptyString).default([]),
+    forward_payload_header: stringEmpty,
+    pad_forward_payload_header: boolFalse,
     clock_skew_seconds: uint32.default(DEFAULT_CLOCK_SKEW_SECONDS),
   })
   .transform((p, ctx): JwtProviderConfig => {
@@ -133,14 +131,14 @@ type RawRequirement = {
 };
 
 const rawRequirement: z.ZodType<RawRequirement> = lazySchema(() =>
-  z.strictObject({
-    provider_name: z.string().min(1).optional(),
-    provider_and_audiences: z.strictObject({ provider_name: z.string().min(1), audiences: z.array(z.string()).default([]) }).optional(),
+  strictObject({
+    provider_name: optionalNonEmptyString,
+    provider_and_audiences: strictObject({ provider_name: nonEmptyString, audiences: z.array(z.string()).default([]) }).optional(),
     // Envoy: a list needs at least two requirements.
-    requires_any: z.strictObject({ requirements: z.array(rawRequirement).min(2) }).optional(),
-    requires_all: z.strictObject({ requirements: z.array(rawRequirement).min(2) }).optional(),
-    allow_missing_or_failed: z.strictObject({}).optional(),
-    allow_missing: z.strictObject({}).optional(),
+    requires_any: strictObject({ requirements: z.array(rawRequirement).min(2) }).optional(),
+    requires_all: strictObject({ requirements: z.array(rawRequirement).min(2) }).optional(),
+    allow_missing_or_failed: strictObject({}).optional(),
+    allow_missing: strictObject({}).optional(),
   }),
 );
 
@@ -173,22 +171,21 @@ function requirement(raw: RawRequirement, providers: ReadonlyMap<string, unknown
 }
 
 export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
-  z
-  .strictObject({
-    providers: z.record(z.string().min(1), provider).default({}),
+  strictObject({
+    providers: z.record(nonEmptyString, provider).default({}),
     rules: z
       .array(
-        z.strictObject({
-          match: z.strictObject({ prefix: z.string().optional(), path: z.string().optional() }),
+        strictObject({
+          match: strictObject({ prefix: optionalString, path: optionalString }),
           requires: rawRequirement.optional(),
-          requirement_name: z.string().min(1).optional(),
+          requirement_name: optionalNonEmptyString,
         }),
       )
       .default([]),
-    requirement_map: z.record(z.string().min(1), rawRequirement).default({}),
-    bypass_cors_preflight: z.boolean().default(false),
-    strip_failure_response: z.boolean().default(false),
-    stat_prefix: z.string().default(""),
+    requirement_map: z.record(nonEmptyString, rawRequirement).default({}),
+    bypass_cors_preflight: boolFalse,
+    strip_failure_response: boolFalse,
+    stat_prefix: stringEmpty,
   })
   .transform((c, ctx): JwtAuthnConfig => {
     const providers = new Map(Object.entries(c.providers));
@@ -213,8 +210,7 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
   }));
 
 export const jwtAuthnPerRouteConfig: z.ZodType<JwtAuthnPerRouteConfig> = lazySchema(() =>
-  z
-  .strictObject({ disabled: z.literal(true).optional(), requirement_name: z.string().min(1).optional() })
+  strictObject({ disabled: z.literal(true).optional(), requirement_name: optionalNonEmptyString })
   .transform((r, ctx): JwtAuthnPerRouteConfig => {
     const key = oneOf(r, ["disabled", "requirement_name"], ctx, true);
     return key === "requirement_name" ? { requirementName: r.requirement_name! } : { disabled: true };

@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { nonEmptyString, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LbPolicyName, LoadBalancingConfig, SlowStartConfig } from "./bootstrap.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
@@ -24,16 +25,16 @@ const uint64 = lazySchema(() =>
 
 /** google.protobuf.UInt32Value / UInt64Value may also be written as {value: n}. */
 function wrapped<T extends z.ZodType<number>>(inner: T) {
-  return z.union([inner, z.strictObject({ value: inner }).transform((w) => (w as { value: number }).value)]);
+  return z.union([inner, strictObject({ value: inner }).transform((w) => (w as { value: number }).value)]);
 }
 
 /** envoy.config.core.v3.RuntimeDouble: default_value, which the runtime's value for runtime_key replaces. */
 const runtimeDouble = lazySchema(() =>
-  z.strictObject({ default_value: z.number(), runtime_key: z.string().min(1) }));
+  strictObject({ default_value: z.number(), runtime_key: nonEmptyString }));
 
 /** envoy.type.v3.Percent */
 const percent = lazySchema(() =>
-  z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value));
+  strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value));
 
 /**
  * ZoneAwareLbConfig: used when the bootstrap names a local cluster
@@ -41,16 +42,16 @@ const percent = lazySchema(() =>
  * fail_traffic_on_panic changes anything.
  */
 const zoneAwareLbConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   routing_enabled: percent.optional(),
   min_cluster_size: wrapped(uint64).optional(),
-  fail_traffic_on_panic: z.boolean().optional(),
+  fail_traffic_on_panic: optionalBool,
 }));
 
 /** hash_balance_factor: a UInt32Value, `gte: 100` in Envoy's validation. */
 const consistentHashingLbConfig = lazySchema(() =>
-  z.strictObject({
-  use_hostname_for_hashing: z.boolean().optional(),
+  strictObject({
+  use_hostname_for_hashing: optionalBool,
   hash_balance_factor: wrapped(uint32.min(100)).optional(),
 }));
 
@@ -60,8 +61,7 @@ const consistentHashingLbConfig = lazySchema(() =>
  * that says so is refused here instead.
  */
 const slowStartConfig = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       slow_start_window: durationMs.optional(),
       aggression: runtimeDouble.optional(),
       min_weight_percent: percent.optional(),
@@ -81,40 +81,40 @@ const slowStartConfig = lazySchema(() =>
 
 /** envoy.config.cluster.v3.Cluster.CommonLbConfig */
 export const commonLbConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   healthy_panic_threshold: percent.optional(),
   zone_aware_lb_config: zoneAwareLbConfig.optional(),
-  locality_weighted_lb_config: z.strictObject({}).optional(),
+  locality_weighted_lb_config: strictObject({}).optional(),
   consistent_hashing_lb_config: consistentHashingLbConfig.optional(),
   // Read by the cluster (schema.ts), not the balancer: Envoy's ClusterInfoImpl::warmHosts.
-  ignore_new_hosts_until_first_hc: z.boolean().optional(),
+  ignore_new_hosts_until_first_hc: optionalBool,
 }));
 
 const ringHashLbConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   minimum_ring_size: wrapped(uint64.pipe(z.number().max(MAX_RING_SIZE))).optional(),
   hash_function: z.enum(["XX_HASH", "MURMUR_HASH_2"]).optional(),
   maximum_ring_size: wrapped(uint64.pipe(z.number().max(MAX_RING_SIZE))).optional(),
 }));
 
 const maglevLbConfig = lazySchema(() =>
-  z.strictObject({ table_size: wrapped(uint64.pipe(z.number().max(MAX_TABLE_SIZE))).optional() }));
+  strictObject({ table_size: wrapped(uint64.pipe(z.number().max(MAX_TABLE_SIZE))).optional() }));
 
 const leastRequestLbConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   choice_count: wrapped(uint32.min(2)).optional(),
   active_request_bias: runtimeDouble.optional(),
   slow_start_config: slowStartConfig.optional(),
 }));
 
 const roundRobinLbConfig = lazySchema(() =>
-  z.strictObject({ slow_start_config: slowStartConfig.optional() }));
+  strictObject({ slow_start_config: slowStartConfig.optional() }));
 
 /** envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig (a oneof). */
 const localityLbConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   zone_aware_lb_config: zoneAwareLbConfig.optional(),
-  locality_weighted_lb_config: z.strictObject({}).optional(),
+  locality_weighted_lb_config: strictObject({}).optional(),
 }));
 
 const EXTENSION = "type.googleapis.com/envoy.extensions.load_balancing_policies.";
@@ -122,13 +122,13 @@ const EXTENSION = "type.googleapis.com/envoy.extensions.load_balancing_policies.
 /** The typed_config of each supported policy, by its type URL. */
 export const typedPolicies = {
   [`${EXTENSION}round_robin.v3.RoundRobin`]: lazySchema(() =>
-  z.strictObject({
+  strictObject({
     "@type": z.string(),
     locality_lb_config: localityLbConfig.optional(),
     slow_start_config: slowStartConfig.optional(),
   })),
   [`${EXTENSION}least_request.v3.LeastRequest`]: lazySchema(() =>
-  z.strictObject({
+  strictObject({
     "@type": z.string(),
     choice_count: wrapped(uint32.min(2)).optional(),
     active_request_bias: runtimeDouble.optional(),
@@ -136,25 +136,25 @@ export const typedPolicies = {
     slow_start_config: slowStartConfig.optional(),
   })),
   [`${EXTENSION}random.v3.Random`]: lazySchema(() =>
-  z.strictObject({
+  strictObject({
     "@type": z.string(),
     locality_lb_config: localityLbConfig.optional(),
   })),
   [`${EXTENSION}ring_hash.v3.RingHash`]: lazySchema(() =>
-  z.strictObject({
+  strictObject({
     "@type": z.string(),
     hash_function: z.enum(["DEFAULT_HASH", "XX_HASH", "MURMUR_HASH_2"]).optional(),
     minimum_ring_size: wrapped(uint64.pipe(z.number().max(MAX_RING_SIZE))).optional(),
     maximum_ring_size: wrapped(uint64.pipe(z.number().max(MAX_RING_SIZE))).optional(),
     consistent_hashing_lb_config: consistentHashingLbConfig.optional(),
-    locality_weighted_lb_config: z.strictObject({}).optional(),
+    locality_weighted_lb_config: strictObject({}).optional(),
   })),
   [`${EXTENSION}maglev.v3.Maglev`]: lazySchema(() =>
-  z.strictObject({
+  strictObject({
     "@type": z.string(),
     table_size: wrapped(uint64.pipe(z.number().max(MAX_TABLE_SIZE))).optional(),
     consistent_hashing_lb_config: consistentHashingLbConfig.optional(),
-    locality_weighted_lb_config: z.strictObject({}).optional(),
+    locality_weighted_lb_config: strictObject({}).optional(),
   })),
 } as const;
 
@@ -170,16 +170,16 @@ const POLICY_OF_URL: Record<TypedPolicyUrl, LbPolicyName> = {
 
 /** One policy of load_balancing_policy.policies: kept raw, the first supported one is parsed. */
 const policyEntry = lazySchema(() =>
-  z.strictObject({
-  typed_extension_config: z.strictObject({
-    name: z.string().min(1),
+  strictObject({
+  typed_extension_config: strictObject({
+    name: nonEmptyString,
     typed_config: z.looseObject({ "@type": z.string() }),
   }),
 }));
 
 /** envoy.config.cluster.v3.LoadBalancingPolicy */
 const loadBalancingPolicy = lazySchema(() =>
-  z.strictObject({ policies: z.array(policyEntry).min(1) }));
+  strictObject({ policies: z.array(policyEntry).min(1) }));
 
 /** The cluster fields this file owns, spread into the cluster schema. */
 export const lbPolicyFields = {

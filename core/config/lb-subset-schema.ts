@@ -5,14 +5,14 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, strictObject } from "./shared-schemas.ts";
 import type { LbSubsetConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { isFalse, unsupportedField, unsupportedValue } from "./unsupported-field.ts";
 
 /** Cluster.LbSubsetConfig.LbSubsetSelector, with SubsetSelectorImpl's checks (upstream_impl.cc). */
 const subsetSelector = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       keys: z.array(z.string()).default([]),
       fallback_policy: z.enum(["NOT_DEFINED", "NO_FALLBACK", "ANY_ENDPOINT", "DEFAULT_SUBSET", "KEYS_SUBSET"]).default("NOT_DEFINED"),
       fallback_keys_subset: z.array(z.string()).default([]),
@@ -34,17 +34,16 @@ const subsetSelector = lazySchema(() =>
 );
 
 export const lbSubsetConfig = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       fallback_policy: z.enum(["NO_FALLBACK", "ANY_ENDPOINT", "DEFAULT_SUBSET"]).default("NO_FALLBACK"),
       // google.protobuf.Struct: the labels a host of the default subset has in `envoy.lb`.
       default_subset: z.record(z.string(), z.unknown()).default({}),
       subset_selectors: z.array(subsetSelector).default([]),
-      locality_weight_aware: z.boolean().default(false),
-      scale_locality_weight: z.boolean().default(false),
-      panic_mode_any: z.boolean().default(false),
-      list_as_any: z.boolean().default(false),
-      allow_redundant_keys: z.boolean().default(false),
+      locality_weight_aware: boolFalse,
+      scale_locality_weight: boolFalse,
+      panic_mode_any: boolFalse,
+      list_as_any: boolFalse,
+      allow_redundant_keys: boolFalse,
       metadata_fallback_policy: unsupportedValue("supported: METADATA_NO_FALLBACK; FALLBACK_LIST reads fallback_list in the route's metadata_match", (v) => v === "METADATA_NO_FALLBACK"),
     })
     .transform(

@@ -42,7 +42,9 @@ export function loadBootstrapDocument(text: string, format: ConfigFormat): Valid
   const tree = proto.tree;
   const result = bootstrapSchema.safeParse(tree, { reportInput: true });
   if (!result.success) problems.push(...describeIssues(result.error.issues, proto));
-  problems.push(...crossCheck(tree));
+  // A valid bootstrap holds each listener as parsed (bootstrap.listeners[i] is listener i's):
+  // cross-checked from there rather than parsed again.
+  problems.push(...crossCheck(tree, result.success ? result.data.listeners : undefined));
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   return { bootstrap: result.data, document: tree };
 }
@@ -136,8 +138,10 @@ function syntaxProblem(language: string, message: string, at: { line: number; co
  * They run on the raw tree so that they are reported along with schema problems:
  * clusters count by name even when otherwise invalid (so a broken cluster does not
  * also read as missing), and each listener that is valid on its own is checked.
+ * `parsedListeners`: the listeners as the whole bootstrap's parse made them, when it
+ * succeeded; otherwise each is parsed on its own here.
  */
-function crossCheck(tree: unknown): string[] {
+function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]): string[] {
   const problems: string[] = [];
   const resources = field(tree, "static_resources");
 
@@ -155,9 +159,12 @@ function crossCheck(tree: unknown): string[] {
   const byName = new Map<string, { named: boolean }>();
   const byAddress = new Map<string, ListenerConfig>();
   items(field(resources, "listeners")).forEach((raw, i) => {
-    const parsed = listenerSchema.safeParse(raw);
-    if (!parsed.success) return;
-    const listener = parsed.data;
+    let listener = parsedListeners?.[i];
+    if (listener === undefined) {
+      const parsed = listenerSchema.safeParse(raw);
+      if (!parsed.success) return;
+      listener = parsed.data;
+    }
     const at: ConfigPath = ["static_resources", "listeners", i];
     const named = typeof field(raw, "name") === "string";
 

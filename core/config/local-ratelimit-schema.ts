@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LocalRateLimitConfig, LocalRateLimitDescriptorConfig, TokenBucketConfig } from "./bootstrap.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
@@ -20,8 +21,7 @@ const MIN_FILL_INTERVAL_MS = 50;
 
 /** envoy.type.v3.TokenBucket */
 const tokenBucket = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       max_tokens: uint32.min(1),
       tokens_per_fill: uint32.min(1).default(1),
       fill_interval: durationMs,
@@ -35,13 +35,12 @@ const tokenBucket = lazySchema(() =>
 
 /** envoy.type.v3.HttpStatus: the code as a number (proto enum names are not accepted). */
 const httpStatus = lazySchema(() =>
-  z.strictObject({ code: z.number().int().min(100).max(599) }));
+  strictObject({ code: z.number().int().min(100).max(599) }));
 
 /** envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor */
 const descriptor = lazySchema(() =>
-  z
-    .strictObject({
-      entries: z.array(z.strictObject({ key: z.string().min(1), value: z.string() })).min(1),
+  strictObject({
+      entries: z.array(strictObject({ key: nonEmptyString, value: z.string() })).min(1),
       token_bucket: tokenBucket,
     })
     .transform((d): LocalRateLimitDescriptorConfig => ({ entries: d.entries.map((e) => [e.key, e.value]), tokenBucket: d.token_bucket })),
@@ -61,9 +60,8 @@ function uniqueDescriptors(descriptors: LocalRateLimitDescriptorConfig[], ctx: z
 }
 
 function localRateLimit(perRoute: boolean) {
-  return z
-    .strictObject({
-      stat_prefix: z.string().min(1),
+  return strictObject({
+      stat_prefix: nonEmptyString,
       status: httpStatus.optional(),
       token_bucket: tokenBucket.optional(),
       filter_enabled: runtimeFractionalPercent.optional(),
@@ -76,11 +74,11 @@ function localRateLimit(perRoute: boolean) {
       rate_limits: unsupportedField("put them on the route or virtual host", isEmptyList),
       stage: uint32.max(10).default(0),
       vh_rate_limits: z.enum(["OVERRIDE", "INCLUDE", "IGNORE"]).default("OVERRIDE"),
-      always_consume_default_token_bucket: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
+      always_consume_default_token_bucket: z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
       max_dynamic_descriptors: unsupportedField("dynamic descriptors: entries with an empty value matching any value"),
       local_rate_limit_per_downstream_connection: unsupportedField("per-connection token buckets", isFalse),
       local_cluster_rate_limit: unsupportedField("sharing the limit across the local cluster"),
-      rate_limited_as_resource_exhausted: z.boolean().default(false),
+      rate_limited_as_resource_exhausted: boolFalse,
     })
     .superRefine((c, ctx) => {
       uniqueDescriptors(c.descriptors, ctx);

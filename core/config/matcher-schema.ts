@@ -4,6 +4,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMatcherConfig, MetadataMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";
 import { unsupportedField } from "./unsupported-field.ts";
@@ -11,16 +12,15 @@ import { headerName, oneOf, regexMatcher } from "./proto-schema.ts";
 
 /** envoy.type.matcher.v3.StringMatcher (no `custom` extension). */
 export const stringMatcher = lazySchema(() =>
-  z
-  .strictObject({
-    exact: z.string().optional(),
+  strictObject({
+    exact: optionalString,
     // Envoy: prefix, suffix and contains have min_len 1.
-    prefix: z.string().min(1).optional(),
-    suffix: z.string().min(1).optional(),
-    contains: z.string().min(1).optional(),
+    prefix: optionalNonEmptyString,
+    suffix: optionalNonEmptyString,
+    contains: optionalNonEmptyString,
     safe_regex: regexMatcher.optional(),
     // "This has no effect for the safe_regex match."
-    ignore_case: z.boolean().default(false),
+    ignore_case: boolFalse,
   })
   .transform((m, ctx): ValueMatchConfig => {
     const key = oneOf(m, ["exact", "prefix", "suffix", "contains", "safe_regex"] as const, ctx, true);
@@ -41,17 +41,17 @@ const HEADER_SPECIFIERS = [
 
 /** envoy.config.route.v3.HeaderMatcher (no range_match, no treat_missing_header_as_empty). */
 const headerMatcherFields = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   name: headerName,
   // The deprecated direct forms (case-sensitive), still common in configs.
-  exact_match: z.string().optional(),
-  prefix_match: z.string().min(1).optional(),
-  suffix_match: z.string().min(1).optional(),
-  contains_match: z.string().min(1).optional(),
+  exact_match: optionalString,
+  prefix_match: optionalNonEmptyString,
+  suffix_match: optionalNonEmptyString,
+  contains_match: optionalNonEmptyString,
   safe_regex_match: regexMatcher.optional(),
-  present_match: z.boolean().optional(),
+  present_match: optionalBool,
   string_match: stringMatcher.optional(),
-  invert_match: z.boolean().default(false),
+  invert_match: boolFalse,
 }));
 
 export const headerMatcher = lazySchema(() =>
@@ -85,11 +85,10 @@ function headerKind(m: z.output<typeof headerMatcherFields>, key: (typeof HEADER
 
 /** envoy.config.route.v3.QueryParameterMatcher */
 export const queryParameterMatcher = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     name: z.string().min(1).max(1024),
     string_match: stringMatcher.optional(),
-    present_match: z.boolean().optional(),
+    present_match: optionalBool,
   })
   .transform((m, ctx): QueryParameterMatcherConfig => {
     oneOf(m, ["string_match", "present_match"] as const, ctx, false);
@@ -100,13 +99,12 @@ export const queryParameterMatcher = lazySchema(() =>
 
 /** envoy.type.matcher.v3.ValueMatcher (no list_match, or_match). */
 const valueMatcher = lazySchema(() =>
-  z
-  .strictObject({
-    null_match: z.strictObject({}).optional(),
-    double_match: z.strictObject({ exact: z.number().optional(), range: z.strictObject({ start: z.number(), end: z.number() }).optional() }).optional(),
+  strictObject({
+    null_match: strictObject({}).optional(),
+    double_match: strictObject({ exact: z.number().optional(), range: strictObject({ start: z.number(), end: z.number() }).optional() }).optional(),
     string_match: stringMatcher.optional(),
-    bool_match: z.boolean().optional(),
-    present_match: z.boolean().optional(),
+    bool_match: optionalBool,
+    present_match: optionalBool,
     list_match: unsupportedField("matching a list's elements"),
     or_match: unsupportedField(),
   })
@@ -135,11 +133,10 @@ const valueMatcher = lazySchema(() =>
 
 /** envoy.type.matcher.v3.MetadataMatcher: the value at `path` in the `filter` namespace. */
 export const metadataMatcher = lazySchema(() =>
-  z
-  .strictObject({
-    filter: z.string().min(1),
-    path: z.array(z.strictObject({ key: z.string().min(1) })).min(1),
+  strictObject({
+    filter: nonEmptyString,
+    path: z.array(strictObject({ key: nonEmptyString })).min(1),
     value: valueMatcher,
-    invert: z.boolean().default(false),
+    invert: boolFalse,
   })
   .transform((m): MetadataMatcherConfig => ({ filter: m.filter, path: m.path.map((p) => p.key), value: m.value, invert: m.invert })));

@@ -7,12 +7,12 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { strictObject } from "./shared-schemas.ts";
 import type { FilterMetadata, MetadataMatchCriteria } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";
 
 export const metadataSchema = lazySchema(() =>
-  z
-    .strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) })
+  strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) })
     .transform((m): FilterMetadata => m.filter_metadata),
 );
 

@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { durationMs, oneOf } from "./proto-schema.ts";
 import { FIXED_HEAP, GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, STOP_ACCEPTING_REQUESTS, DISABLE_HTTP_KEEPALIVE, STOP_ACCEPTING_CONNECTIONS, REJECT_INCOMING_CONNECTIONS, REDUCE_TIMEOUTS, SHRINK_HEAP } from "../overload/overload-names.ts";
@@ -74,16 +75,14 @@ const REFUSED_TIMER_TYPES: Record<string, string> = {
 
 /** envoy.config.overload.v3.ScaleTimersOverloadActionConfig */
 const scaleTimersConfig = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     "@type": z.literal("type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig"),
     timer_scale_factors: z
       .array(
-        z
-          .strictObject({
+        strictObject({
             timer: z.string(),
             min_timeout: durationMs.optional(),
-            min_scale: z.strictObject({ value: z.number().min(0).max(100) }).optional(),
+            min_scale: strictObject({ value: z.number().min(0).max(100) }).optional(),
           })
           .transform((t, ctx) => {
             if (!SCALED_TIMER_TYPES.includes(t.timer as ScaledTimerType)) {
@@ -124,20 +123,19 @@ const positiveInteger = lazySchema(() =>
   z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)));
 
 const fixedHeapConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   "@type": z.literal("type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig"),
   max_heap_size_bytes: positiveInteger,
 }));
 
 const downstreamConnectionsConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   "@type": z.literal("type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"),
   max_active_downstream_connections: positiveInteger,
 }));
 
 const resourceMonitor = lazySchema(() =>
-  z
-  .strictObject({ name: z.string().min(1), typed_config: z.unknown() })
+  strictObject({ name: nonEmptyString, typed_config: z.unknown() })
   .transform((m, ctx): ResourceMonitorConfig => {
     const schema = m.name === FIXED_HEAP ? fixedHeapConfig : m.name === GLOBAL_DOWNSTREAM_MAX_CONNECTIONS ? downstreamConnectionsConfig : undefined;
     if (schema === undefined) {
@@ -156,11 +154,10 @@ const resourceMonitor = lazySchema(() =>
   }));
 
 const trigger = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
-    threshold: z.strictObject({ value: unitInterval }).optional(),
-    scaled: z.strictObject({ scaling_threshold: unitInterval, saturation_threshold: unitInterval }).optional(),
+  strictObject({
+    name: nonEmptyString,
+    threshold: strictObject({ value: unitInterval }).optional(),
+    scaled: strictObject({ scaling_threshold: unitInterval, saturation_threshold: unitInterval }).optional(),
   })
   .transform((t, ctx): TriggerConfig => {
     const kind = oneOf(t, ["threshold", "scaled"], ctx, true);
@@ -176,9 +173,8 @@ const trigger = lazySchema(() =>
   }));
 
 const action = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
+  strictObject({
+    name: nonEmptyString,
     triggers: z.array(trigger).min(1),
     typed_config: z.unknown().optional(),
   })
@@ -209,8 +205,7 @@ const action = lazySchema(() =>
 
 /** envoy.config.overload.v3.OverloadManager (no buffer_factory_config, no loadshed_points). */
 export const overloadManager = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     // Envoy reads 0s as a 0 ms period: a refresh loop that never yields. Refused instead.
     refresh_interval: durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" }).optional(),
     resource_monitors: z.array(resourceMonitor).min(1),

@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
 import { userPerRouteSchema } from "./user-filter-schema.ts";
@@ -23,9 +24,9 @@ export function registerPerRouteConfigSchema(typeUrl: string, schema: z.ZodType)
 export const FILTER_CONFIG_TYPE_URL = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
 const filterConfigWrapper = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   config: z.looseObject({ "@type": z.string() }).optional(),
-  disabled: z.boolean().default(false),
+  disabled: boolFalse,
   // Envoy: a config of a type this build does not know is ignored instead of refused; polyvoy refuses what it does not know.
   is_optional: unsupportedField("only false: a per-route config polyvoy does not know is refused, never ignored", isFalse),
 }));
@@ -61,7 +62,7 @@ function parseEntry(any: { "@type": string }, path: (string | number)[], ctx: z.
 // The optional outside the lazy: a route without the field (most) builds nothing.
 export const typedPerFilterConfig = lazySchema(() =>
   z
-  .record(z.string().min(1), z.looseObject({ "@type": z.string() }))
+  .record(nonEmptyString, z.looseObject({ "@type": z.string() }))
   .transform((entries, ctx): PerFilterConfigs => {
     const configs = new Map<string, unknown>();
     let disabled: Map<string, boolean> | undefined;

@@ -7,18 +7,18 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import type { PostgresProxyConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { isFalse, unsupportedField, unsupportedValue } from "./unsupported-field.ts";
 
 /** A google.protobuf.BoolValue: a bool, or `{ value }`. */
 const boolValue = lazySchema(() =>
-  z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]));
+  z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]));
 
 export const postgresProxyConfig: z.ZodType<PostgresProxyConfig> = lazySchema(() =>
-  z
-    .strictObject({
-      stat_prefix: z.string().min(1),
+  strictObject({
+      stat_prefix: nonEmptyString,
       enable_sql_parsing: boolValue.optional(),
       terminate_ssl: unsupportedField(
         "only false: it needs Envoy's starttls transport socket, which polyvoy does not have; the SSLRequest then passes to the server",

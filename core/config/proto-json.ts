@@ -35,14 +35,14 @@ const USER_KEYED_MESSAGE_MAPS = new Set(["providers", "requirement_map"]);
 
 export function readProtoTree(value: unknown, problems: string[]): ProtoTree {
   const messages = new WeakMap<object, string>();
-  const tree = walk(value, BOOTSTRAP, [], problems, messages, undefined);
+  const tree = walk(value, BOOTSTRAP, undefined, problems, messages, undefined);
   return { tree, messages };
 }
 
 /** readProtoTree for a value that is a `type` (a message's full name, or google.protobuf.Any) rather than a Bootstrap. */
 export function readProtoTreeAs(value: unknown, type: string, problems: string[]): ProtoTree {
   const messages = new WeakMap<object, string>();
-  const tree = walk(value, type, [], problems, messages, undefined);
+  const tree = walk(value, type, undefined, problems, messages, undefined);
   return { tree, messages };
 }
 
@@ -57,12 +57,38 @@ export function valueAt(tree: unknown, path: ConfigPath): unknown {
 }
 
 /**
+ * Where a value is in the document: its key under its parent's place (undefined: the root).
+ * Made into a ConfigPath only for a problem: a path array per value walked, copied from its
+ * parent's, cost a large config's read more than the rest of it.
+ */
+interface Place {
+  readonly parent: Place | undefined;
+  readonly key: string | number;
+}
+
+function pathOf(place: Place | undefined): ConfigPath {
+  const path: (string | number)[] = [];
+  for (let at = place; at !== undefined; at = at.parent) path.push(at.key);
+  return path.reverse();
+}
+
+/**
+ * Sets `key` as an own enumerable property. Assigned, but for a "__proto__" key: assigned,
+ * it would set the object's prototype, hiding its fields from the strict schema's
+ * unknown-key check while lookups still find them.
+ */
+function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
+/**
  * Walk `value` as a `type` (a message or enum full name; undefined when not known).
  * `parent` is the object holding it, which names the extension of a typed_config given
  * without "@type".
  */
-function walk(value: unknown, type: string | undefined, path: ConfigPath, problems: string[], messages: WeakMap<object, string>, parent: unknown): unknown {
-  if (Array.isArray(value)) return value.map((item, i) => walk(item, type, [...path, i], problems, messages, parent));
+function walk(value: unknown, type: string | undefined, place: Place | undefined, problems: string[], messages: WeakMap<object, string>, parent: unknown): unknown {
+  if (Array.isArray(value)) return value.map((item, i) => walk(item, type, { parent: place, key: i }, problems, messages, parent));
   if (typeof value === "string" && type !== undefined) return enumName(value, type);
   if (typeof value !== "object" || value === null) return value;
   if (type !== undefined && isFreeForm(type)) return value;
@@ -77,37 +103,54 @@ function walk(value: unknown, type: string | undefined, path: ConfigPath, proble
   const message = messageType === undefined ? undefined : envoyMessage(messageType);
 
   const out: Record<string, unknown> = {};
-  const givenAs = new Map<string, string>();
-  for (const [key, child] of Object.entries(object)) {
-    const name = /^[a-z][a-zA-Z0-9]*$/.test(key) ? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : key;
-    const earlier = givenAs.get(name);
-    if (earlier !== undefined) {
-      problems.push(problemAt([...path, name], `field given twice, as "${earlier}" and "${key}"`));
+  // The first key spelling each field name: needed only once a key is not its name (a
+  // camelCase one), as a field given twice is given under two spellings, one of them that.
+  let givenAs: Map<string, string> | undefined;
+  for (const key of Object.keys(object)) {
+    const child = object[key];
+    const name = fieldName(key);
+    if (name !== key) givenAs ??= firstSpellings(object);
+    const earlier = givenAs?.get(name);
+    if (earlier !== undefined && earlier !== key) {
+      problems.push(problemAt([...pathOf(place), name], `field given twice, as "${earlier}" and "${key}"`));
       continue;
     }
-    givenAs.set(name, key);
     const fieldOf = message?.fields.get(name);
     if (child === null && fieldOf !== undefined && fieldOf.type !== "google.protobuf.Value") continue;
+    const at: Place = { parent: place, key: name };
     let read: unknown;
-    if (fieldOf?.map) read = walkMap(child, fieldOf.type, [...path, name], problems, messages);
-    else if (fieldOf?.repeated && child !== null && !Array.isArray(child)) read = [walk(child, fieldOf.type, [...path, name, 0], problems, messages, object)];
+    if (fieldOf?.map) read = walkMap(child, fieldOf.type, at, problems, messages);
+    else if (fieldOf?.repeated && child !== null && !Array.isArray(child)) read = [walk(child, fieldOf.type, { parent: at, key: 0 }, problems, messages, object)];
     else if (message === undefined && USER_KEYED_MAPS.has(name)) read = child;
-    else if (message === undefined && USER_KEYED_MESSAGE_MAPS.has(name)) read = walkMap(child, undefined, [...path, name], problems, messages);
-    else read = walk(child, fieldOf?.type, [...path, name], problems, messages, object);
-    // Defined, not assigned: a "__proto__" key assigned would set out's prototype, hiding
-    // its fields from the strict schema's unknown-key check while lookups still find them.
-    Object.defineProperty(out, name, { value: read, enumerable: true, writable: true, configurable: true });
+    else if (message === undefined && USER_KEYED_MESSAGE_MAPS.has(name)) read = walkMap(child, undefined, at, problems, messages);
+    else read = walk(child, fieldOf?.type, at, problems, messages, object);
+    setOwn(out, name, read);
   }
   if (message !== undefined) messages.set(out, message.name);
   return out;
 }
 
+/** A key as its field's proto name: a JSON name (`portValue`) in snake_case (`port_value`). */
+function fieldName(key: string): string {
+  return /^[a-z][a-zA-Z0-9]*$/.test(key) ? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : key;
+}
+
+/** For each field name the object's keys spell, the first key (in the object's order) that does. */
+function firstSpellings(object: Record<string, unknown>): Map<string, string> {
+  const first = new Map<string, string>();
+  for (const key of Object.keys(object)) {
+    const name = fieldName(key);
+    if (!first.has(name)) first.set(name, key);
+  }
+  return first;
+}
+
 /** A map field: its keys kept as written, its values walked as `type`. */
-function walkMap(value: unknown, type: string | undefined, path: ConfigPath, problems: string[], messages: WeakMap<object, string>): unknown {
+function walkMap(value: unknown, type: string | undefined, place: Place, problems: string[], messages: WeakMap<object, string>): unknown {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(value)) {
-    Object.defineProperty(out, key, { value: walk(child, type, [...path, key], problems, messages, undefined), enumerable: true, writable: true, configurable: true });
+  for (const key of Object.keys(value)) {
+    setOwn(out, key, walk((value as Record<string, unknown>)[key], type, { parent: place, key }, problems, messages, undefined));
   }
   return out;
 }

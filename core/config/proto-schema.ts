@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { parseDurationMs } from "./duration.ts";
 import { compileRegex } from "./regex.ts";
@@ -56,8 +57,7 @@ export const replaceAllRegex = re2Regex;
  * `google_re2: {}` accepted and ignored (RE2 is the only engine).
  */
 export const regexMatcher = lazySchema(() =>
-  z
-  .strictObject({ regex: fullMatchRegex, google_re2: z.strictObject({}).optional() })
+  strictObject({ regex: fullMatchRegex, google_re2: strictObject({}).optional() })
   .transform((m) => m.regex));
 
 /**

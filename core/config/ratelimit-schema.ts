@@ -7,6 +7,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RateLimitActionConfig, RateLimitConfig, RateLimitPerRouteConfig, RateLimitPolicyConfig } from "./bootstrap.ts";
 import { grpcService } from "./grpc-service-schema.ts";
@@ -21,9 +22,9 @@ export const RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters
 const DEFAULT_TIMEOUT_MS = 20;
 
 const UInt32Value = lazySchema(() =>
-  z.union([uint32, z.strictObject({ value: uint32 }).transform((w) => w.value)]));
+  z.union([uint32, strictObject({ value: uint32 }).transform((w) => w.value)]));
 const BoolValue = lazySchema(() =>
-  z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]));
+  z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]));
 
 const ACTIONS = [
   "source_cluster",
@@ -39,32 +40,28 @@ const ACTIONS = [
 
 /** envoy.config.route.v3.RateLimit.Action */
 const action = lazySchema(() =>
-  z
-    .strictObject({
-      source_cluster: z.strictObject({}).optional(),
-      destination_cluster: z.strictObject({}).optional(),
-      request_headers: z.strictObject({ header_name: headerName, descriptor_key: z.string().min(1), skip_if_absent: z.boolean().default(false) }).optional(),
-      remote_address: z.strictObject({}).optional(),
-      generic_key: z.strictObject({ descriptor_value: z.string().min(1), descriptor_key: z.string().default("") }).optional(),
-      header_value_match: z
-        .strictObject({
-          descriptor_key: z.string().default(""),
-          descriptor_value: z.string().min(1),
+  strictObject({
+      source_cluster: strictObject({}).optional(),
+      destination_cluster: strictObject({}).optional(),
+      request_headers: strictObject({ header_name: headerName, descriptor_key: nonEmptyString, skip_if_absent: boolFalse }).optional(),
+      remote_address: strictObject({}).optional(),
+      generic_key: strictObject({ descriptor_value: nonEmptyString, descriptor_key: stringEmpty }).optional(),
+      header_value_match: strictObject({
+          descriptor_key: stringEmpty,
+          descriptor_value: nonEmptyString,
           expect_match: BoolValue.default(true),
           headers: z.array(headerMatcher).min(1),
         })
         .optional(),
-      masked_remote_address: z
-        .strictObject({ v4_prefix_mask_len: UInt32Value.pipe(z.number().max(32)).optional(), v6_prefix_mask_len: UInt32Value.pipe(z.number().max(128)).optional() })
+      masked_remote_address: strictObject({ v4_prefix_mask_len: UInt32Value.pipe(z.number().max(32)).optional(), v6_prefix_mask_len: UInt32Value.pipe(z.number().max(128)).optional() })
         .optional(),
       dynamic_metadata: unsupportedField("a rate limit action polyvoy does not have"),
       metadata: unsupportedField("a rate limit action polyvoy does not have"),
       extension: unsupportedField("rate limit action extensions"),
-      query_parameters: z.strictObject({ query_parameter_name: z.string().min(1), descriptor_key: z.string().min(1), skip_if_absent: z.boolean().default(false) }).optional(),
-      query_parameter_value_match: z
-        .strictObject({
-          descriptor_key: z.string().default(""),
-          descriptor_value: z.string().min(1),
+      query_parameters: strictObject({ query_parameter_name: nonEmptyString, descriptor_key: nonEmptyString, skip_if_absent: boolFalse }).optional(),
+      query_parameter_value_match: strictObject({
+          descriptor_key: stringEmpty,
+          descriptor_value: nonEmptyString,
           expect_match: BoolValue.default(true),
           query_parameters: z.array(queryParameterMatcher).min(1),
         })
@@ -109,8 +106,7 @@ const action = lazySchema(() =>
 
 /** envoy.config.route.v3.RateLimit */
 export const rateLimitPolicy = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       stage: uint32.max(10).default(0),
       actions: z.array(action).min(1),
       disable_key: unsupportedField("a runtime switch per rate limit", (v) => v === ""),
@@ -139,27 +135,25 @@ export const ANY_STAGE = -1;
 
 /** envoy.type.v3.HttpStatus as a number; Envoy's toErrorCode makes anything under 400 the default. */
 function errorStatus(fallback: number) {
-  return z
-    .strictObject({ code: z.number().int().min(100).max(599) })
+  return strictObject({ code: z.number().int().min(100).max(599) })
     .optional()
     .transform((s) => (s !== undefined && s.code >= 400 ? s.code : fallback));
 }
 
 export const rateLimitConfig: z.ZodType<RateLimitConfig> = lazySchema(() =>
-  z
-    .strictObject({
-      domain: z.string().min(1),
+  strictObject({
+      domain: nonEmptyString,
       stage: uint32.max(10).default(0),
       request_type: z.enum(["internal", "external", "both"]).default("both"),
       timeout: durationMs.default(DEFAULT_TIMEOUT_MS),
-      failure_mode_deny: z.boolean().default(false),
-      rate_limited_as_resource_exhausted: z.boolean().default(false),
-      rate_limit_service: z.strictObject({
+      failure_mode_deny: boolFalse,
+      rate_limited_as_resource_exhausted: boolFalse,
+      rate_limit_service: strictObject({
         grpc_service: grpcService({ timeout: "grpc_service.timeout is not what bounds the call: use the filter's timeout" }),
         transport_api_version: z.enum(["V3"], { message: "only V3 is supported" }).optional(),
       }),
       enable_x_ratelimit_headers: z.enum(["OFF", "DRAFT_VERSION_03"]).default("OFF"),
-      disable_x_envoy_ratelimited_header: z.boolean().default(false),
+      disable_x_envoy_ratelimited_header: boolFalse,
       rate_limited_status: errorStatus(429),
       status_on_error: errorStatus(500),
       response_headers_to_add: z.array(headerValueOption).max(10).default([]),
@@ -191,13 +185,12 @@ export const RATE_LIMIT_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensio
 
 /** envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute */
 export const rateLimitPerRouteConfig: z.ZodType<RateLimitPerRouteConfig> = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       vh_rate_limits: z.enum(["OVERRIDE", "INCLUDE", "IGNORE"]).default("OVERRIDE"),
       // Envoy's proto marks it not implemented: it reads only DEFAULT (getRateLimitOverrideOption is gone from the filter).
       override_option: unsupportedValue("supported: DEFAULT; Envoy's ratelimit filter implements no other", (v) => v === "DEFAULT" || v === 0),
       rate_limits: z.array(filterRateLimit).optional(),
-      domain: z.string().default(""),
+      domain: stringEmpty,
     })
     .transform(
       (c): RateLimitPerRouteConfig => ({

@@ -8,6 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RbacMatchInput, RbacMatcherAction, RbacMatcherConfig, RbacMatcherPredicate, StringMatcherConfig } from "./bootstrap.ts";
 import { stringMatcher } from "./matcher-schema.ts";
@@ -24,15 +25,14 @@ const headerName = lazySchema(() =>
 
 /** SinglePredicate.input: a TypedExtensionConfig; the "@type" decides (the name is free, as in Envoy). */
 const input = lazySchema(() =>
-  z
-    .strictObject({ name: z.string().min(1), typed_config: z.looseObject({ "@type": z.string() }) })
+  strictObject({ name: nonEmptyString, typed_config: z.looseObject({ "@type": z.string() }) })
     .transform((i, ctx): RbacMatchInput => {
       const { "@type": typeUrl, ...fields } = i.typed_config;
       if (typeUrl !== HEADER_INPUT_TYPE_URL) {
         ctx.addIssue({ code: "custom", message: unsupportedNameMessage("RBAC matcher input", typeUrl, [HEADER_INPUT_TYPE_URL]), path: ["typed_config", "@type"] });
         return z.NEVER;
       }
-      const parsed = z.strictObject({ header_name: headerName }).safeParse(fields, { reportInput: true });
+      const parsed = strictObject({ header_name: headerName }).safeParse(fields, { reportInput: true });
       if (!parsed.success) {
         for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
         return z.NEVER;
@@ -42,8 +42,7 @@ const input = lazySchema(() =>
     }));
 
 const singlePredicate = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       input,
       value_match: stringMatcher.optional(),
       custom_match: unsupportedField("in RBAC matchers: use value_match"),
@@ -59,11 +58,10 @@ const singlePredicate = lazySchema(() =>
 const PREDICATES = ["single_predicate", "or_matcher", "and_matcher", "not_matcher"] as const;
 
 export const rbacMatcherPredicate: z.ZodType<RbacMatcherPredicate> = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       single_predicate: singlePredicate.optional(),
-      or_matcher: z.strictObject({ predicate: z.array(rbacMatcherPredicate).min(2) }).optional(),
-      and_matcher: z.strictObject({ predicate: z.array(rbacMatcherPredicate).min(2) }).optional(),
+      or_matcher: strictObject({ predicate: z.array(rbacMatcherPredicate).min(2) }).optional(),
+      and_matcher: strictObject({ predicate: z.array(rbacMatcherPredicate).min(2) }).optional(),
       not_matcher: rbacMatcherPredicate.optional(),
     })
     .transform((p, ctx): RbacMatcherPredicate => {
@@ -83,15 +81,14 @@ export const rbacMatcherPredicate: z.ZodType<RbacMatcherPredicate> = lazySchema(
 );
 
 const action = lazySchema(() =>
-  z
-    .strictObject({ name: z.string().min(1), typed_config: z.looseObject({ "@type": z.string() }) })
+  strictObject({ name: nonEmptyString, typed_config: z.looseObject({ "@type": z.string() }) })
     .transform((a, ctx): RbacMatcherAction => {
       const { "@type": typeUrl, ...fields } = a.typed_config;
       if (typeUrl !== ACTION_TYPE_URL) {
         ctx.addIssue({ code: "custom", message: `an RBAC matcher's action must be ${ACTION_TYPE_URL}, not "${typeUrl}"`, path: ["typed_config", "@type"] });
         return z.NEVER;
       }
-      const parsed = z.strictObject({ name: z.string().default(""), action: z.enum(["ALLOW", "DENY", "LOG"]).default("ALLOW") }).safeParse(fields, { reportInput: true });
+      const parsed = strictObject({ name: stringEmpty, action: z.enum(["ALLOW", "DENY", "LOG"]).default("ALLOW") }).safeParse(fields, { reportInput: true });
       if (!parsed.success) {
         for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
         return z.NEVER;
@@ -101,8 +98,7 @@ const action = lazySchema(() =>
 
 /** xds.type.matcher.v3.Matcher.OnMatch: an action (a nested matcher is not evaluated by polyvoy). */
 const onMatch = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       action: action.optional(),
       matcher: unsupportedField("nested matchers in RBAC matchers: list the predicates in one matcher_list"),
       keep_matching: unsupportedField("in RBAC matchers", (v) => v === false),
@@ -117,9 +113,8 @@ const onMatch = lazySchema(() =>
 
 /** xds.type.matcher.v3.Matcher for RBAC. */
 export const rbacMatcher: z.ZodType<RbacMatcherConfig> = lazySchema(() =>
-  z
-    .strictObject({
-      matcher_list: z.strictObject({ matchers: z.array(z.strictObject({ predicate: rbacMatcherPredicate, on_match: onMatch })).min(1) }).optional(),
+  strictObject({
+      matcher_list: strictObject({ matchers: z.array(strictObject({ predicate: rbacMatcherPredicate, on_match: onMatch })).min(1) }).optional(),
       matcher_tree: unsupportedField("in RBAC matchers: use matcher_list"),
       on_no_match: onMatch.optional(),
     })

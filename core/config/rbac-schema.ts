@@ -8,6 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";
 import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
@@ -20,8 +21,7 @@ export const RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.
 export const RBAC_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
 
 const cidrRange = lazySchema(() =>
-  z
-    .strictObject({ address_prefix: z.string().min(1), prefix_len: uint32.default(0) })
+  strictObject({ address_prefix: nonEmptyString, prefix_len: uint32.default(0) })
     .transform((c, ctx): CidrRangeConfig => {
       const ip = parseIp(c.address_prefix);
       if (ip === undefined) ctx.addIssue({ code: "custom", message: `"${c.address_prefix}" is not an IP address` });
@@ -31,7 +31,7 @@ const cidrRange = lazySchema(() =>
 
 /** envoy.type.matcher.v3.PathMatcher: `path`, a StringMatcher on the path without query and fragment. */
 const pathMatcher = lazySchema(() =>
-  z.strictObject({ path: stringMatcher }).transform((p) => p.path as StringMatcherConfig));
+  strictObject({ path: stringMatcher }).transform((p) => p.path as StringMatcherConfig));
 
 /** `any` must be true (Envoy: const true). */
 const anyTrue = lazySchema(() =>
@@ -54,17 +54,16 @@ const PERMISSION_RULES = [
 ] as const;
 
 export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
-  z
-    .strictObject({
-      and_rules: z.strictObject({ rules: z.array(rbacPermission).min(1) }).optional(),
-      or_rules: z.strictObject({ rules: z.array(rbacPermission).min(1) }).optional(),
+  strictObject({
+      and_rules: strictObject({ rules: z.array(rbacPermission).min(1) }).optional(),
+      or_rules: strictObject({ rules: z.array(rbacPermission).min(1) }).optional(),
       any: anyTrue.optional(),
       header: headerMatcher.optional(),
       url_path: pathMatcher.optional(),
       destination_ip: cidrRange.optional(),
       destination_port: uint32.max(65535).optional(),
       // envoy.type.v3.Int32Range: [start, end).
-      destination_port_range: z.strictObject({ start: z.number().int().default(0), end: z.number().int().default(0) }).optional(),
+      destination_port_range: strictObject({ start: z.number().int().default(0), end: z.number().int().default(0) }).optional(),
       not_rule: rbacPermission.optional(),
       // The SNI: tls_inspector's, else the TLS handshake's (Envoy's connection.requestedServerName()).
       requested_server_name: stringMatcher.optional(),
@@ -103,10 +102,9 @@ export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
 const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id", "authenticated"] as const;
 
 export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
-  z
-    .strictObject({
-      and_ids: z.strictObject({ ids: z.array(rbacPrincipal).min(1) }).optional(),
-      or_ids: z.strictObject({ ids: z.array(rbacPrincipal).min(1) }).optional(),
+  strictObject({
+      and_ids: strictObject({ ids: z.array(rbacPrincipal).min(1) }).optional(),
+      or_ids: strictObject({ ids: z.array(rbacPrincipal).min(1) }).optional(),
       any: anyTrue.optional(),
       header: headerMatcher.optional(),
       url_path: pathMatcher.optional(),
@@ -116,7 +114,7 @@ export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
       source_ip: cidrRange.optional(),
       not_id: rbacPrincipal.optional(),
       // envoy.config.rbac.v3.Principal.Authenticated: principal_name unset matches any TLS peer.
-      authenticated: z.strictObject({ principal_name: stringMatcher.optional() }).optional(),
+      authenticated: strictObject({ principal_name: stringMatcher.optional() }).optional(),
       metadata: unsupportedField(NO_METADATA),
       sourced_metadata: unsupportedField(NO_METADATA),
       filter_state: unsupportedField("no polyvoy filter stores filter state"),
@@ -154,7 +152,7 @@ function hasRefused(object: Record<string, unknown>, keys: readonly string[]): b
 }
 
 const rbacPolicy = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   permissions: z.array(rbacPermission).min(1),
   principals: z.array(rbacPrincipal).min(1),
   condition: unsupportedField("polyvoy has no CEL"),
@@ -163,8 +161,7 @@ const rbacPolicy = lazySchema(() =>
 
 /** envoy.config.rbac.v3.RBAC */
 export const rbacRules = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     action: z.enum(["ALLOW", "DENY", "LOG"]).default("ALLOW"),
     policies: z.record(z.string(), rbacPolicy).default({}),
     audit_logging_options: unsupportedField("polyvoy has no RBAC audit loggers"),
@@ -206,8 +203,7 @@ function rbacConfigOf(c: { rules?: RbacRulesConfig | undefined; rules_stat_prefi
  * rbac-matcher-schema.ts), and `shadow_rules` or `shadow_matcher`.
  */
 export const rbacFilterConfig: z.ZodType<RbacConfig> = lazySchema(() =>
-  z
-    .strictObject({ ...rbacFields, matcher: rbacMatcher.optional(), shadow_matcher: rbacMatcher.optional() })
+  strictObject({ ...rbacFields, matcher: rbacMatcher.optional(), shadow_matcher: rbacMatcher.optional() })
     .superRefine((c, ctx) => {
       // Envoy's createEngine / createShadowEngine use the matcher and ignore the rules with a
       // warning ("RBAC rules are ignored when matcher is configured"); polyvoy never ignores a field.
@@ -221,16 +217,14 @@ export const rbacFilterConfig: z.ZodType<RbacConfig> = lazySchema(() =>
  * on the route; without it (or without its rules) the route is not enforced.
  */
 export const rbacPerRouteConfig: z.ZodType<RbacConfig> = lazySchema(() =>
-  z
-    .strictObject({ rbac: rbacFilterConfig.optional() })
+  strictObject({ rbac: rbacFilterConfig.optional() })
     .transform((c): RbacConfig => c.rbac ?? { rulesStatPrefix: "", shadowRulesStatPrefix: "" }));
 
 /** envoy.extensions.filters.network.rbac.v3.RBAC */
 export const networkRbacConfig: z.ZodType<NetworkRbacConfig> = lazySchema(() =>
-  z
-    .strictObject({
+  strictObject({
       ...rbacFields,
-      stat_prefix: z.string().min(1),
+      stat_prefix: nonEmptyString,
       // ONE_TIME_ON_FIRST_BYTE (the default) is what the filter does; CONTINUOUS re-checks on every read, which only matters for dynamic metadata.
       enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE"], { message: 'only ONE_TIME_ON_FIRST_BYTE is supported (CONTINUOUS matters only with metadata matchers, which are not)' }).default("ONE_TIME_ON_FIRST_BYTE"),
       delay_deny: unsupportedField(),

@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RequestMirrorPolicyConfig, RetryPolicyConfig } from "./bootstrap.ts";
 import { headerMatcher } from "./matcher-schema.ts";
@@ -57,9 +58,8 @@ export interface HostPredicate {
  * that namespace: the others are accepted and do nothing there too).
  */
 const retryHostPredicate = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
+  strictObject({
+    name: nonEmptyString,
     typed_config: z
       .looseObject({ "@type": z.string() })
       .optional(),
@@ -87,23 +87,22 @@ const retryHostPredicate = lazySchema(() =>
 /** What each predicate's typed_config may hold besides its type. */
 const omitHostPredicateFields: Record<HostPredicateName, z.ZodType> = {
   "envoy.retry_host_predicates.previous_hosts": lazySchema(() =>
-  z.strictObject({ "@type": z.string().optional() })),
+  strictObject({ "@type": optionalString })),
   "envoy.retry_host_predicates.omit_canary_hosts": lazySchema(() =>
-  z.strictObject({ "@type": z.string().optional() })),
+  strictObject({ "@type": optionalString })),
   // envoy.config.core.v3.Metadata: filter_metadata (typed_filter_metadata is not matched by the predicate).
   "envoy.retry_host_predicates.omit_host_metadata": lazySchema(() =>
-  z.strictObject({
-    "@type": z.string().optional(),
-    metadata_match: z.strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).optional() }).optional(),
+  strictObject({
+    "@type": optionalString,
+    metadata_match: strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).optional() }).optional(),
   })),
 };
 
 /** retry_priority: envoy.retry_priorities.previous_priorities (update_frequency > 0, required by Envoy). */
 const retryPriority = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
-    typed_config: z.strictObject({ "@type": z.string(), update_frequency: z.number().int().max(2 ** 31 - 1).optional() }).optional(),
+  strictObject({
+    name: nonEmptyString,
+    typed_config: strictObject({ "@type": z.string(), update_frequency: z.number().int().max(2 ** 31 - 1).optional() }).optional(),
   })
   .transform((p, ctx): number => {
     const type = p.typed_config?.["@type"];
@@ -120,8 +119,7 @@ const retryPriority = lazySchema(() =>
   }));
 
 const retryBackOff = lazySchema(() =>
-  z
-  .strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() })
+  strictObject({ base_interval: positiveDuration, max_interval: positiveDuration.optional() })
   .superRefine((b, ctx) => {
     // config_impl.cc: "retry_policy.max_interval must greater than or equal to the base_interval".
     if (b.max_interval !== undefined && b.max_interval < b.base_interval) {
@@ -130,17 +128,16 @@ const retryBackOff = lazySchema(() =>
   }));
 
 const rateLimitedRetryBackOff = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   reset_headers: z
-    .array(z.strictObject({ name: headerName, format: z.enum(["SECONDS", "UNIX_TIMESTAMP"]).default("SECONDS") }))
+    .array(strictObject({ name: headerName, format: z.enum(["SECONDS", "UNIX_TIMESTAMP"]).default("SECONDS") }))
     .min(1),
   max_interval: positiveDuration.default(DEFAULT_RATE_LIMITED_MAX_INTERVAL_MS),
 }));
 
 /** envoy.config.route.v3.RetryPolicy (no retry_options_predicates or typed per-try options). */
 export const retryPolicy = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     retry_on: retryOn.default(0),
     num_retries: uint32.default(1),
     per_try_timeout: durationMs.default(0),
@@ -185,23 +182,21 @@ const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } 
 
 /** envoy.config.core.v3.RuntimeFractionalPercent: default_value, which a runtime layer's value for runtime_key overrides. */
 const runtimeFraction = lazySchema(() =>
-  z.strictObject({
-  default_value: z
-    .strictObject({ numerator: uint32.default(0), denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED") })
+  strictObject({
+  default_value: strictObject({ numerator: uint32.default(0), denominator: z.enum(["HUNDRED", "TEN_THOUSAND", "MILLION"]).default("HUNDRED") })
     .default({ numerator: 0, denominator: "HUNDRED" }),
-  runtime_key: z.string().optional(),
+  runtime_key: optionalString,
 }));
 
 /** envoy.config.route.v3.RouteAction.RequestMirrorPolicy */
 export const requestMirrorPolicy = lazySchema(() =>
-  z
-  .strictObject({
-    cluster: z.string().min(1).optional(),
+  strictObject({
+    cluster: optionalNonEmptyString,
     cluster_header: headerName.optional(),
     runtime_fraction: runtimeFraction.optional(),
     // Tracing is not implemented: the mirror's span sampling has nothing to change.
-    trace_sampled: z.boolean().optional(),
-    disable_shadow_host_suffix_append: z.boolean().default(false),
+    trace_sampled: optionalBool,
+    disable_shadow_host_suffix_append: boolFalse,
   })
   .transform((m, ctx): RequestMirrorPolicyConfig => {
     oneOf(m, ["cluster", "cluster_header"] as const, ctx, true);

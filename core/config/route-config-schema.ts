@@ -5,6 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
 import type {
@@ -45,32 +46,30 @@ const FRACTION_DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_0
  * runtime layer's value for runtime_key overrides (RouteEntryImplBase::matchRoute).
  */
 const runtimeFraction = lazySchema(() =>
-  z
-  .strictObject({
-    default_value: z.strictObject({
+  strictObject({
+    default_value: strictObject({
       numerator: uint32.default(0),
       denominator: z.enum(Object.keys(FRACTION_DENOMINATORS) as [keyof typeof FRACTION_DENOMINATORS]).default("HUNDRED"),
     }),
-    runtime_key: z.string().optional(),
+    runtime_key: optionalString,
   })
   .transform((r) => withRuntimeKey({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }, r.runtime_key)));
 
 /** envoy.config.route.v3.RouteMatch: prefix, path, safe_regex or connect_matcher (no path templates, filter_state). */
 const routeMatch = lazySchema(() =>
-  z
-  .strictObject({
-    prefix: z.string().optional(),
-    path: z.string().optional(),
+  strictObject({
+    prefix: optionalString,
+    path: optionalString,
     safe_regex: regexMatcher.optional(),
     // RouteMatch.ConnectMatcher has no fields.
-    connect_matcher: z.strictObject({}).optional(),
+    connect_matcher: strictObject({}).optional(),
     // "Indicates that prefix/path matching should be case sensitive. The default is true.
     // Ignored for safe_regex matching."
-    case_sensitive: z.boolean().default(true),
+    case_sensitive: boolTrue,
     headers: z.array(headerMatcher).default([]),
     query_parameters: z.array(queryParameterMatcher).default([]),
     // RouteMatch.GrpcRouteMatchOptions has no fields.
-    grpc: z.strictObject({}).optional(),
+    grpc: strictObject({}).optional(),
     runtime_fraction: runtimeFraction.optional(),
     dynamic_metadata: z.array(metadataMatcher).default([]),
   })
@@ -91,9 +90,8 @@ const routeMatch = lazySchema(() =>
 
 /** envoy.config.route.v3.WeightedCluster: name, weight and metadata_match per cluster. */
 const weightedClusters = lazySchema(() =>
-  z
-  .strictObject({
-    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: uint32.default(0), metadata_match: metadataMatch.optional() })).min(1),
+  strictObject({
+    clusters: z.array(strictObject({ name: nonEmptyString, weight: uint32.default(0), metadata_match: metadataMatch.optional() })).min(1),
   })
   .superRefine((w, ctx) => {
     const total = w.clusters.reduce((sum, c) => sum + c.weight, 0);
@@ -105,17 +103,15 @@ const weightedClusters = lazySchema(() =>
 
 /** envoy.type.matcher.v3.RegexMatchAndSubstitute; `substitution` keeps RE2's \1 group syntax. */
 const regexRewrite = lazySchema(() =>
-  z
-  .strictObject({
-    pattern: z.strictObject({ regex: replaceAllRegex, google_re2: z.strictObject({}).optional() }),
+  strictObject({
+    pattern: strictObject({ regex: replaceAllRegex, google_re2: strictObject({}).optional() }),
     substitution: z.string(),
   })
   .transform((r) => ({ pattern: r.pattern.regex, substitution: r.substitution })));
 
 /** envoy.config.route.v3.RouteAction.MaxStreamDuration: each field absent when unset. */
 const maxStreamDuration = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     max_stream_duration: durationMs.optional(),
     grpc_timeout_header_max: durationMs.optional(),
     grpc_timeout_header_offset: durationMs.optional(),
@@ -136,12 +132,10 @@ const CLUSTER_NOT_FOUND_CODES = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTE
  * entry only, makes the router terminate CONNECT (a TCP tunnel to the upstream).
  */
 const routeUpgradeConfig = lazySchema(() =>
-  z
-  .strictObject({
-    upgrade_type: z.string().min(1),
-    enabled: z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
-    connect_config: z
-      .strictObject({
+  strictObject({
+    upgrade_type: nonEmptyString,
+    enabled: z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
+    connect_config: strictObject({
         proxy_protocol_config: unsupportedField("a PROXY protocol header on the tunnel's upstream connection"),
         allow_post: unsupportedField("POST payloads tunnelled as raw TCP", isFalse),
       })
@@ -156,9 +150,8 @@ const routeUpgradeConfig = lazySchema(() =>
 
 /** envoy.config.route.v3.RouteAction (forwarding to a cluster). */
 const forwardAction = lazySchema(() =>
-  z
-  .strictObject({
-    cluster: z.string().min(1).optional(),
+  strictObject({
+    cluster: optionalNonEmptyString,
     // Envoy: min_len 1, an HTTP header name (not a pseudo-header: it is looked up among the fields).
     cluster_header: headerName.optional(),
     weighted_clusters: weightedClusters.optional(),
@@ -167,7 +160,7 @@ const forwardAction = lazySchema(() =>
     prefix_rewrite: headerValue.optional(),
     regex_rewrite: regexRewrite.optional(),
     host_rewrite_literal: headerValue.optional(),
-    auto_host_rewrite: z.boolean().optional(),
+    auto_host_rewrite: optionalBool,
     host_rewrite_header: headerName.optional(),
     host_rewrite_path_regex: regexRewrite.optional(),
     timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
@@ -182,7 +175,7 @@ const forwardAction = lazySchema(() =>
     cors: corsPolicy.optional(),
     upgrade_configs: z.array(routeUpgradeConfig).optional(),
     rate_limits: z.array(rateLimitPolicy).optional(),
-    include_vh_rate_limits: z.boolean().default(false),
+    include_vh_rate_limits: boolFalse,
     internal_redirect_policy: internalRedirectPolicy.optional(),
     // Deprecated: read only without internal_redirect_policy (buildInternalRedirectPolicy).
     internal_redirect_action: internalRedirectAction.optional(),
@@ -243,17 +236,16 @@ const REDIRECT_CODES = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEM
 
 /** envoy.config.route.v3.RedirectAction (no regex_rewrite). */
 const redirectAction = lazySchema(() =>
-  z
-  .strictObject({
-    https_redirect: z.boolean().optional(),
-    scheme_redirect: z.string().min(1).optional(),
+  strictObject({
+    https_redirect: optionalBool,
+    scheme_redirect: optionalNonEmptyString,
     host_redirect: headerValue.optional(),
     // proto3's default 0 means "keep the port".
     port_redirect: z.number().int().min(0).max(65535).optional(),
     path_redirect: headerValue.optional(),
     prefix_rewrite: headerValue.optional(),
     response_code: z.enum(Object.keys(REDIRECT_CODES) as [keyof typeof REDIRECT_CODES]).default("MOVED_PERMANENTLY"),
-    strip_query: z.boolean().default(false),
+    strip_query: boolFalse,
   })
   .transform((r, ctx): RedirectAction => {
     oneOf(r, ["https_redirect", "scheme_redirect"] as const, ctx, false);
@@ -273,8 +265,7 @@ const redirectAction = lazySchema(() =>
 
 /** envoy.config.route.v3.DirectResponseAction */
 const directResponseAction = lazySchema(() =>
-  z
-  .strictObject({ status: z.number().int().min(100).max(599), body: dataSource.optional() })
+  strictObject({ status: z.number().int().min(100).max(599), body: dataSource.optional() })
   .transform((d): DirectResponseAction => (d.body === undefined ? { status: d.status } : { status: d.status, body: d.body })));
 
 // ---- Routes and virtual hosts ------------------------------------------------------
@@ -287,13 +278,12 @@ const metadata = metadataSchema;
  * `tracing` and propagate is true (the default); without `tracing` it changes nothing.
  */
 const decorator = lazySchema(() =>
-  z.strictObject({ operation: z.string().min(1), propagate: z.boolean().optional() }));
+  strictObject({ operation: nonEmptyString, propagate: optionalBool }));
 
 /** envoy.config.route.v3.Route */
 const route = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().default(""),
+  strictObject({
+    name: stringEmpty,
     match: routeMatch,
     decorator: decorator.optional(),
     metadata: metadata.optional(),
@@ -321,9 +311,8 @@ const route = lazySchema(() =>
 
 /** envoy.config.route.v3.VirtualHost */
 const virtualHost = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
+  strictObject({
+    name: nonEmptyString,
     domains: z.array(headerValue).min(1),
     routes: z.array(route).default([]),
     ...headerMutationFields,
@@ -331,9 +320,9 @@ const virtualHost = lazySchema(() =>
     retry_policy: retryPolicy.optional(),
     request_mirror_policies: z.array(requestMirrorPolicy).optional(),
     per_request_buffer_limit_bytes: perRequestBufferLimitBytes.optional(),
-    include_request_attempt_count: z.boolean().default(false),
-    include_attempt_count_in_response: z.boolean().default(false),
-    include_is_timeout_retry_header: z.boolean().default(false),
+    include_request_attempt_count: boolFalse,
+    include_attempt_count_in_response: boolFalse,
+    include_is_timeout_retry_header: boolFalse,
     // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
     cors: corsPolicy.optional(),
     rate_limits: z.array(rateLimitPolicy).optional(),
@@ -360,13 +349,12 @@ const virtualHost = lazySchema(() =>
 
 /** envoy.config.route.v3.RouteConfiguration (no vhds, no cluster validation switch). */
 export const routeConfiguration = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().default(""),
+  strictObject({
+    name: stringEmpty,
     virtual_hosts: z.array(virtualHost).default([]),
     ...headerMutationFields,
-    ignore_port_in_host_matching: z.boolean().default(false),
-    most_specific_header_mutations_wins: z.boolean().default(false),
+    ignore_port_in_host_matching: boolFalse,
+    most_specific_header_mutations_wins: boolFalse,
     max_direct_response_body_size_bytes: uint32.default(DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES),
     typed_per_filter_config: typedPerFilterConfig,
   })

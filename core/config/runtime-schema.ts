@@ -7,23 +7,22 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LayeredRuntimeConfig, RuntimeLayerConfig } from "./bootstrap.ts";
 import { oneOf } from "./proto-schema.ts";
 import { configSourceSchema } from "./xds/config-source-schema.ts";
 
 const runtimeLayer = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().default(""),
+  strictObject({
+    name: stringEmpty,
     static_layer: z.record(z.string(), z.unknown()).optional(),
     // envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer
-    disk_layer: z
-      .strictObject({ symlink_root: z.string().default(""), subdirectory: z.string().default(""), append_service_cluster: z.boolean().default(false) })
+    disk_layer: strictObject({ symlink_root: stringEmpty, subdirectory: stringEmpty, append_service_cluster: boolFalse })
       .optional(),
-    admin_layer: z.strictObject({}).optional(),
+    admin_layer: strictObject({}).optional(),
     // envoy.config.bootstrap.v3.RuntimeLayer.RtdsLayer: `name` is the Runtime resource's.
-    rtds_layer: z.strictObject({ name: z.string().min(1), rtds_config: configSourceSchema("RTDS") }).optional(),
+    rtds_layer: strictObject({ name: nonEmptyString, rtds_config: configSourceSchema("RTDS") }).optional(),
   })
   .transform((layer, ctx): RuntimeLayerConfig => {
     oneOf(layer, ["static_layer", "disk_layer", "admin_layer", "rtds_layer"] as const, ctx, true);
@@ -39,8 +38,7 @@ const runtimeLayer = lazySchema(() =>
   }));
 
 export const layeredRuntime: z.ZodType<LayeredRuntimeConfig, unknown> = lazySchema(() =>
-  z
-  .strictObject({ layers: z.array(runtimeLayer).default([]) })
+  strictObject({ layers: z.array(runtimeLayer).default([]) })
   .transform((r, ctx): LayeredRuntimeConfig => {
     const names = new Set<string>();
     for (const [i, layer] of r.layers.entries()) {

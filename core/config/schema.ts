@@ -8,6 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
 import { lbSubsetConfig } from "./lb-subset-schema.ts";
@@ -75,8 +76,7 @@ function notAnIpAddress(text: string): string {
 
 /** envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. */
 const socketAddress = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     address: ipAddress,
     port_value: z.number().int().min(0).max(65535),
     protocol: z.enum(["TCP"]).optional(),
@@ -85,17 +85,16 @@ const socketAddress = lazySchema(() =>
 
 /** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
 const address = lazySchema(() =>
-  z.strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address));
+  strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address));
 
 /**
  * An endpoint's address: an IP literal, or for STRICT_DNS and LOGICAL_DNS clusters a
  * name to resolve. The cluster checks which (it knows its type).
  */
 const endpointAddress = lazySchema(() =>
-  z
-  .strictObject({
-    socket_address: z.strictObject({
-      address: z.string().min(1),
+  strictObject({
+    socket_address: strictObject({
+      address: nonEmptyString,
       port_value: z.number().int().min(0).max(65535),
       protocol: z.enum(["TCP"]).optional(),
     }),
@@ -107,9 +106,8 @@ const endpointAddress = lazySchema(() =>
 
 /** TcpProxy.WeightedCluster: each cluster's weight is at least 1 (tcp_proxy.proto). */
 const tcpWeightedClusters = lazySchema(() =>
-  z
-  .strictObject({
-    clusters: z.array(z.strictObject({ name: z.string().min(1), weight: z.number().int().min(1).max(0xffff_ffff), metadata_match: metadataMatch.optional() })).min(1),
+  strictObject({
+    clusters: z.array(strictObject({ name: nonEmptyString, weight: z.number().int().min(1).max(0xffff_ffff), metadata_match: metadataMatch.optional() })).min(1),
   })
   .superRefine((w, ctx) => {
     if (w.clusters.reduce((sum, c) => sum + c.weight, 0) > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
@@ -117,10 +115,9 @@ const tcpWeightedClusters = lazySchema(() =>
 
 /** envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy. */
 const tcpProxy = lazySchema(() =>
-  z
-  .strictObject({
-    stat_prefix: z.string().min(1),
-    cluster: z.string().optional(),
+  strictObject({
+    stat_prefix: nonEmptyString,
+    cluster: optionalString,
     weighted_clusters: tcpWeightedClusters.optional(),
     // The subset load balancer's criteria (a weighted cluster's merged over them).
     metadata_match: metadataMatch.optional(),
@@ -128,7 +125,7 @@ const tcpProxy = lazySchema(() =>
     idle_timeout: duration.default(DEFAULT_TCP_IDLE_TIMEOUT_MS),
     access_log: accessLogs,
     // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
-    hash_policy: z.array(z.strictObject({ source_ip: z.strictObject({}) })).max(1).optional(),
+    hash_policy: z.array(strictObject({ source_ip: strictObject({}) })).max(1).optional(),
   })
   .superRefine((c, ctx) => {
     // the cluster_specifier oneof: exactly one of them
@@ -152,9 +149,8 @@ const tcpProxy = lazySchema(() =>
 
 /** envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit */
 const connectionLimit = lazySchema(() =>
-  z
-  .strictObject({
-    stat_prefix: z.string().min(1),
+  strictObject({
+    stat_prefix: nonEmptyString,
     // Envoy: required, gte 1 (a UInt64Value; JSON gives it as a number or a string).
     max_connections: z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1)),
     delay: duration.optional(),
@@ -210,12 +206,11 @@ export function networkFilterType(name: string, typeUrl: string | undefined): Ne
 
 /** envoy.config.listener.v3.Filter */
 const networkFilter = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
+  strictObject({
+    name: nonEmptyString,
     // A google.protobuf.Any in JSON: "@type" plus the message's own fields. "@type" is
     // optional here: without it the filter name says what the fields are.
-    typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
+    typed_config: z.looseObject({ "@type": optionalString }).optional(),
   })
   .transform((filter, ctx): NetworkFilterConfig => {
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
@@ -240,18 +235,17 @@ const networkFilter = lazySchema(() =>
 
 /** A google.protobuf.UInt32Value: a number, or `{ value }`. */
 const uint32Value = lazySchema(() =>
-  z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]));
+  z.union([z.number(), strictObject({ value: z.number() }).transform((w) => w.value)]));
 /** A google.protobuf.BoolValue: a bool, or `{ value }`. */
 const boolValue = lazySchema(() =>
-  z.union([z.boolean(), z.strictObject({ value: z.boolean() }).transform((w) => w.value)]));
+  z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]));
 const portNumber = lazySchema(() =>
   z.number().int().min(1).max(65535));
 
 /** envoy.config.core.v3.CidrRange, checked as Envoy's CidrRange::create checks it. */
 const cidrRange = lazySchema(() =>
-  z
-  .strictObject({
-    address_prefix: z.string().min(1),
+  strictObject({
+    address_prefix: nonEmptyString,
     prefix_len: uint32Value.pipe(z.number().int().min(0).max(128)).default(0),
   })
   .superRefine((c, ctx) => {
@@ -266,8 +260,7 @@ const cidrRange = lazySchema(() =>
  * and suffix_len, which Envoy itself refuses ("contains unimplemented fields"), are not accepted.
  */
 const filterChainMatch = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     destination_port: uint32Value.pipe(portNumber).optional(),
     prefix_ranges: z.array(cidrRange).default([]),
     direct_source_prefix_ranges: z.array(cidrRange).default([]),
@@ -280,7 +273,7 @@ const filterChainMatch = lazySchema(() =>
         if (name.includes("*") && !name.startsWith("*.")) ctx.addIssue({ code: "custom", message: 'partial wildcards are not supported in "server_names"' });
       }),
     ).default([]),
-    transport_protocol: z.string().default(""),
+    transport_protocol: stringEmpty,
     application_protocols: z.array(z.string()).default([]),
   })
   .transform(
@@ -323,9 +316,8 @@ const networkFilters = lazySchema(() =>
  * (TLS termination, core/tls; raw_buffer or absent: plaintext) and network filters.
  */
 const filterChain = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().optional(),
+  strictObject({
+    name: optionalString,
     filter_chain_match: filterChainMatch.optional(),
     transport_socket: downstreamTransportSocket.optional(),
     filters: networkFilters,
@@ -342,8 +334,7 @@ const filterChain = lazySchema(() =>
 
 /** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
 const tlsInspector = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     // JA3/JA4 fingerprints go to stream info fields polyvoy does not have.
     enable_ja3_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA3 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
     enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
@@ -354,11 +345,10 @@ const tlsInspector = lazySchema(() =>
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */
 const proxyProtocol = lazySchema(() =>
-  z
-  .strictObject({
-    allow_requests_without_proxy_protocol: z.boolean().default(false),
+  strictObject({
+    allow_requests_without_proxy_protocol: boolFalse,
     disallowed_versions: z.array(z.enum(["V1", "V2"])).default([]),
-    stat_prefix: z.string().optional(),
+    stat_prefix: optionalString,
   })
   .transform(
     (c): ProxyProtocolConfig => ({
@@ -381,7 +371,7 @@ export const LISTENER_FILTERS: { [T in ListenerFilterType]: { typeUrl: string; a
     typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
     aliases: ["envoy.listener.http_inspector"],
     typedConfig: lazySchema(() =>
-  z.strictObject({}).transform((): Record<string, never> => ({}))),
+  strictObject({}).transform((): Record<string, never> => ({}))),
   },
   "envoy.filters.listener.proxy_protocol": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
@@ -400,10 +390,9 @@ const REFUSED_LISTENER_FILTERS: Record<string, string> = {
 
 /** envoy.config.listener.v3.ListenerFilter (filter_disabled and config_discovery are not accepted). */
 const listenerFilter = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
-    typed_config: z.looseObject({ "@type": z.string().optional() }).optional(),
+  strictObject({
+    name: nonEmptyString,
+    typed_config: z.looseObject({ "@type": optionalString }).optional(),
   })
   .transform((filter, ctx): ListenerFilterConfig => {
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
@@ -430,34 +419,32 @@ const listenerFilter = lazySchema(() =>
 
 /** envoy.config.listener.v3.Listener */
 export const listenerSchema = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1).optional(),
+  strictObject({
+    name: optionalNonEmptyString,
     address,
-    stat_prefix: z.string().optional(),
+    stat_prefix: optionalString,
     filter_chains: z.array(filterChain).default([]),
     default_filter_chain: filterChain.optional(),
     listener_filters: z.array(listenerFilter).default([]),
     listener_filters_timeout: duration.optional(),
-    continue_on_listener_filters_timeout: z.boolean().default(false),
+    continue_on_listener_filters_timeout: boolFalse,
     // Envoy's HCM tracing reads it (its operation name: egress for OUTBOUND, else ingress).
     traffic_direction: z.enum(["UNSPECIFIED", "INBOUND", "OUTBOUND"]).default("UNSPECIFIED"),
     access_log: accessLogs,
     per_connection_buffer_limit_bytes: bufferLimitBytes.default(DEFAULT_BUFFER_LIMIT_BYTES),
-    ignore_global_conn_limit: z.boolean().default(false),
+    ignore_global_conn_limit: boolFalse,
     // Envoy balances a listener's connections across one process's worker threads; a polyvoy
     // process has one event loop (one worker), so each connection already goes to the one
     // worker there is. Across `--concurrency` processes, the kernel (reuse_port) or
     // node:cluster spreads them (docs/configuration.md, Listener).
-    connection_balance_config: z
-      .strictObject({ exact_balance: z.strictObject({}).optional(), extend_balance: unsupportedField("a connection balancer extension") })
+    connection_balance_config: strictObject({ exact_balance: strictObject({}).optional(), extend_balance: unsupportedField("a connection balancer extension") })
       .optional(),
     // How the workers (--concurrency) share the listener: a socket each, bound with
     // SO_REUSEPORT (true, Envoy's default on Linux), or one socket they all accept from
     // (false). Envoy's ListenerImpl::getReusePortOrDefault: enable_reuse_port when set, else
     // the deprecated reuse_port when true, else the server's default (true).
-    enable_reuse_port: z.boolean().optional(),
-    reuse_port: z.boolean().default(false),
+    enable_reuse_port: optionalBool,
+    reuse_port: boolFalse,
   })
   .transform((l, ctx): ListenerConfig => {
     // Checked here, on valid parts only (Envoy's listener_impl.cc and FilterChainManagerImpl::addFilterChains).
@@ -500,16 +487,14 @@ export const listenerSchema = lazySchema(() =>
 
 /** envoy.config.endpoint.v3.LbEndpoint: the endpoint's address and hostname, health_status, metadata and weight. */
 const lbEndpoint = lazySchema(() =>
-  z
-  .strictObject({
-    endpoint: z.strictObject({
+  strictObject({
+    endpoint: strictObject({
       address: endpointAddress,
-      hostname: z.string().optional(),
+      hostname: optionalString,
       // envoy.config.endpoint.v3.Endpoint.HealthCheckConfig
-      health_check_config: z
-        .strictObject({
+      health_check_config: strictObject({
           port_value: z.number().int().min(0).max(65535).default(0),
-          hostname: z.string().default(""),
+          hostname: stringEmpty,
           address: unsupportedField("a health check address of its own"),
           disable_active_health_check: unsupportedField(undefined, isFalse),
         })
@@ -518,7 +503,7 @@ const lbEndpoint = lazySchema(() =>
     health_status: z.enum(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]).optional(),
     metadata: metadataSchema.optional(),
     // UInt32Value, gte 1.
-    load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+    load_balancing_weight: z.union([z.number(), strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
   })
   .transform((e): LbEndpointConfig => {
     const endpoint: LbEndpointConfig = { address: e.endpoint.address, loadBalancingWeight: e.load_balancing_weight ?? 1 };
@@ -532,8 +517,7 @@ const lbEndpoint = lazySchema(() =>
 
 /** envoy.config.core.v3.Locality */
 const locality = lazySchema(() =>
-  z
-  .strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
+  strictObject({ region: optionalString, zone: optionalString, sub_zone: optionalString })
   .transform((l) => ({ region: l.region ?? "", zone: l.zone ?? "", subZone: l.sub_zone ?? "" })));
 
 /**
@@ -543,13 +527,12 @@ const locality = lazySchema(() =>
  * polyvoy accepts: it is kept on the hosts (Host.localityMetadata) for them.
  */
 const localityLbEndpoints = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     locality: locality.optional(),
     metadata: metadataSchema.optional(),
     lb_endpoints: z.array(lbEndpoint).default([]),
     // UInt32Value, gte 1.
-    load_balancing_weight: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+    load_balancing_weight: z.union([z.number(), strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
     // Envoy: lte 128.
     priority: z.number().int().min(0).max(128).default(0),
   })
@@ -568,24 +551,22 @@ const localityLbEndpoints = lazySchema(() =>
 
 /** envoy.config.endpoint.v3.ClusterLoadAssignment.Policy: overprovisioning_factor (percent, default 140) and weighted_priority_health. */
 const loadAssignmentPolicy = lazySchema(() =>
-  z.strictObject({
-  overprovisioning_factor: z.union([z.number(), z.strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
+  strictObject({
+  overprovisioning_factor: z.union([z.number(), strictObject({ value: z.number() }).transform((w) => w.value)]).pipe(z.number().int().min(1).max(0xffff_ffff)).optional(),
 }));
 
 /** Cluster.EdsClusterConfig: the ConfigSource of the endpoints, and the name asked for (default: the cluster's). */
 const edsClusterConfig = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     eds_config: configSourceSchema("EDS", "server"),
-    service_name: z.string().optional(),
+    service_name: optionalString,
   })
   .transform((e): EdsClusterConfig => ({ configSource: e.eds_config, ...(e.service_name ? { serviceName: e.service_name } : {}) })));
 
 /** envoy.config.endpoint.v3.ClusterLoadAssignment */
 const loadAssignment = lazySchema(() =>
-  z
-  .strictObject({
-    cluster_name: z.string().min(1), // required by Envoy's proto validation
+  strictObject({
+    cluster_name: nonEmptyString, // required by Envoy's proto validation
     endpoints: z.array(localityLbEndpoints).default([]),
     policy: loadAssignmentPolicy.optional(),
   })
@@ -613,9 +594,8 @@ const threshold = lazySchema(() =>
  * an empty `retry_budget: {}` leaves max_retries in charge (useRetryBudget is false).
  */
 const retryBudget = lazySchema(() =>
-  z
-  .strictObject({
-    budget_percent: z.strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
+  strictObject({
+    budget_percent: strictObject({ value: z.number().min(0).max(100).default(0) }).optional(),
     min_retry_concurrency: threshold.optional(),
   })
   .transform((b): RetryBudgetConfig | undefined => {
@@ -632,10 +612,10 @@ const retryBudget = lazySchema(() =>
  * exactly what Envoy does for a config without high-priority routes.
  */
 const circuitBreakers = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   thresholds: z
     .array(
-      z.strictObject({
+      strictObject({
         priority: z.enum(["DEFAULT", "HIGH"]).default("DEFAULT"),
         max_connections: threshold.optional(),
         max_pending_requests: threshold.optional(),
@@ -643,7 +623,7 @@ const circuitBreakers = lazySchema(() =>
         max_retries: threshold.optional(),
         retry_budget: retryBudget.optional(),
         // The remaining_{cx,pending,rq,retries} gauges (Envoy's ResourceManagerImpl).
-        track_remaining: z.boolean().default(false),
+        track_remaining: boolFalse,
         // Envoy's limit on a cluster's connection pools (and its remaining_cx_pools gauge).
         max_connection_pools: unsupportedField("polyvoy does not count a cluster's connection pools (one per host, protocol and SNI), so it cannot limit them"),
       }),
@@ -684,9 +664,9 @@ const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOp
 
 /** envoy.config.core.v3.UpstreamHttpProtocolOptions: the SNI of a TLS cluster's connections from the request's host. */
 const upstreamHttpProtocolOptionsSni = lazySchema(() =>
-  z.strictObject({
-  auto_sni: z.boolean().default(false),
-  auto_san_validation: z.boolean().default(false),
+  strictObject({
+  auto_sni: boolFalse,
+  auto_san_validation: boolFalse,
   override_auto_sni_header: unsupportedField(),
 }));
 
@@ -696,7 +676,7 @@ const upstreamHttpProtocolOptionsSni = lazySchema(() =>
  * upstream connection uses (max_connection_duration: 0 or unset is no limit).
  */
 const upstreamCommonHttpProtocolOptions = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   // "If not specified, this defaults to 1 hour"; 0 disables it.
   idle_timeout: duration.optional(),
   max_requests_per_connection: z.number().int().min(0).max(0xffff_ffff).optional(),
@@ -705,7 +685,7 @@ const upstreamCommonHttpProtocolOptions = lazySchema(() =>
 
 /** Upstream Http1ProtocolOptions: enable_trailers (http1-trailers-schema.ts); its other fields are refused by name. */
 const upstreamHttp1ProtocolOptions = lazySchema(() =>
-  z.strictObject({ enable_trailers: enableTrailers }));
+  strictObject({ enable_trailers: enableTrailers }));
 const http3Refused = unsupportedField("no HTTP/3 upstreams");
 
 /**
@@ -717,7 +697,7 @@ const http3Refused = unsupportedField("no HTTP/3 upstreams");
 const upstreamHttp2ProtocolOptions = clusterHttp2ProtocolOptions;
 
 const upstreamProtocolVersions = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
   http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
   http3_protocol_options: http3Refused,
@@ -725,7 +705,7 @@ const upstreamProtocolVersions = lazySchema(() =>
 
 /** HttpProtocolOptions.AutoHttpConfig: HTTP/1.1 and HTTP/2 options for the connections of each protocol; no HTTP/3. */
 const autoHttpConfig = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   http_protocol_options: upstreamHttp1ProtocolOptions.optional(),
   http2_protocol_options: upstreamHttp2ProtocolOptions.optional(),
   http3_protocol_options: http3Refused,
@@ -740,8 +720,7 @@ const autoHttpConfig = lazySchema(() =>
  * common_http_protocol_options.
  */
 const upstreamHttpProtocolOptions = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     "@type": z.literal(`type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`),
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
     // Its place since v3 (the cluster's field is deprecated): the same auto_sni and auto_san_validation.
@@ -767,7 +746,7 @@ const upstreamHttpProtocolOptions = lazySchema(() =>
   }));
 
 const typedExtensionProtocolOptions = lazySchema(() =>
-  z.strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() }));
+  strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() }));
 
 type UpstreamHttpProtocolOptions = z.infer<typeof upstreamHttpProtocolOptions>;
 
@@ -800,7 +779,7 @@ function upstreamProtocol(
  * to pick the next host ahead of time (Envoy's peekAnotherHost), which polyvoy's cannot.
  */
 const preconnectPolicy = lazySchema(() =>
-  z.strictObject({
+  strictObject({
     // A DoubleValue (a bare number in JSON and YAML), which Envoy validates as {gte: 1.0, lte: 3.0}.
     per_upstream_preconnect_ratio: z.number().min(1).max(3).optional(),
     predictive_preconnect_ratio: unsupportedField("polyvoy's load balancers cannot choose the next request's host ahead of it (Envoy's peekAnotherHost), which predictive preconnecting needs"),
@@ -814,9 +793,8 @@ function preconnectRatio(policy: z.infer<typeof preconnectPolicy> | undefined): 
 
 /** envoy.config.cluster.v3.Cluster */
 const clusterMessage = lazySchema(() =>
-  z
-  .strictObject({
-    name: z.string().min(1),
+  strictObject({
+    name: nonEmptyString,
     // Envoy's default discovery type is STATIC; ORIGINAL_DST is not implemented.
     type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"]).default("STATIC"),
     // EDS: where the ClusterLoadAssignment comes from (core/upstream/eds-cluster.ts).
@@ -824,7 +802,7 @@ const clusterMessage = lazySchema(() =>
     ...dnsClusterFields,
     // Whether start-up (and a CDS cluster's warming) waits for a DNS cluster's first
     // resolution or an EDS cluster's first update; a STATIC cluster has nothing to wait for.
-    wait_for_warm_on_init: z.boolean().default(true),
+    wait_for_warm_on_init: boolTrue,
     preconnect_policy: preconnectPolicy.optional(),
     // Envoy validates connect_timeout as `gt: {}`: zero is refused.
     connect_timeout: duration
@@ -847,7 +825,7 @@ const clusterMessage = lazySchema(() =>
     outlier_detection: outlierDetection.optional(),
     // Deprecated in v3 for the typed option's common_http_protocol_options, likewise.
     common_http_protocol_options: upstreamCommonHttpProtocolOptions.optional(),
-    ignore_health_on_host_removal: z.boolean().default(false),
+    ignore_health_on_host_removal: boolFalse,
     // TLS origination (core/tls); raw_buffer or absent: plaintext.
     transport_socket: upstreamTransportSocket.optional(),
     transport_socket_matches: unsupportedField("use transport_socket", isEmptyList),
@@ -1019,11 +997,11 @@ function maxConnectionDuration(ms: number | undefined): { maxConnectionDurationM
 
 /** envoy.config.core.v3.Node: carried for logs and the admin's /server_info only. */
 const node = lazySchema(() =>
-  z.strictObject({
-  id: z.string().optional(),
-  cluster: z.string().optional(),
+  strictObject({
+  id: optionalString,
+  cluster: optionalString,
   metadata: z.record(z.string(), z.unknown()).optional(),
-  locality: z.strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() }).optional(),
+  locality: strictObject({ region: optionalString, zone: optionalString, sub_zone: optionalString }).optional(),
 }));
 
 /**
@@ -1032,11 +1010,11 @@ const node = lazySchema(() =>
  * format, logged before those of access_log.
  */
 const admin = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   address: address.optional(),
-  access_log_path: z.string().default(""),
+  access_log_path: stringEmpty,
   access_log: accessLogs,
-  profile_path: z.string().optional(),
+  profile_path: optionalString,
 }));
 
 /** Envoy validates stats_flush_interval as `lt: 300s, gte: 1ms`; the default is 5 s. */
@@ -1044,7 +1022,7 @@ const statsFlushInterval = lazySchema(() =>
   duration.refine((ms) => ms >= 1 && ms < 300_000, { message: "must be at least 1ms and less than 300s" }));
 
 const staticResources = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   listeners: z.array(listenerSchema).default([]),
   clusters: z.array(cluster).default([]),
   secrets: z.array(secretSchema).default([]),
@@ -1052,7 +1030,7 @@ const staticResources = lazySchema(() =>
 
 /** Bootstrap.DynamicResources: LDS and CDS from files or a management server, and the ADS stream's server. */
 const dynamicResources = lazySchema(() =>
-  z.strictObject({
+  strictObject({
   lds_config: configSourceSchema("LDS", "server").optional(),
   cds_config: configSourceSchema("CDS", "server").optional(),
   // ADS is one gRPC stream (Envoy's cluster_manager_impl.cc takes GRPC or DELTA_GRPC only).
@@ -1063,8 +1041,7 @@ const dynamicResources = lazySchema(() =>
 
 /** envoy.config.bootstrap.v3.Bootstrap */
 export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     node: node.optional(),
     dynamic_resources: dynamicResources.optional(),
     admin: admin.optional(),
@@ -1074,7 +1051,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     layered_runtime: layeredRuntime.optional(),
     stats_config: statsConfig.optional(),
     tracing: bootstrapTracing.optional(),
-    cluster_manager: z.strictObject({ local_cluster_name: z.string().optional() }).optional(),
+    cluster_manager: strictObject({ local_cluster_name: optionalString }).optional(),
   })
   .superRefine((b, ctx) => checkStaticSecrets(b.static_resources, ctx))
   .superRefine((b, ctx) => checkAdsSources(b.dynamic_resources?.ads_config !== undefined, b.dynamic_resources, b.static_resources, ctx))

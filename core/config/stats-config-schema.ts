@@ -6,6 +6,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, optionalBool, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { StatsConfig, StatsMatcherConfig, TagSpecifierConfig } from "./bootstrap.ts";
 import { stringMatcher } from "./matcher-schema.ts";
@@ -15,7 +16,7 @@ import { DEFAULT_TAG_NAMES } from "../admin/tag-extractor.ts";
 
 /** google.protobuf.BoolValue: a bool, or {value: bool}. */
 const boolValue = lazySchema(() =>
-  z.union([z.boolean(), z.strictObject({ value: z.boolean().default(false) }).transform((w) => w.value)]));
+  z.union([z.boolean(), strictObject({ value: boolFalse }).transform((w) => w.value)]));
 
 /**
  * TagSpecifier. Envoy runs a user's regex with std::regex (ECMAScript syntax) as a search,
@@ -23,11 +24,10 @@ const boolValue = lazySchema(() =>
  * from requests). Without regex or fixed_value, tag_name must name a default tag.
  */
 const tagSpecifier = lazySchema(() =>
-  z
-  .strictObject({
-    tag_name: z.string().min(1),
+  strictObject({
+    tag_name: nonEmptyString,
     regex: z.string().max(1024).optional(),
-    fixed_value: z.string().optional(),
+    fixed_value: optionalString,
   })
   .transform((t, ctx): TagSpecifierConfig => {
     oneOf(t, ["regex", "fixed_value"] as const, ctx, false);
@@ -48,12 +48,11 @@ const tagSpecifier = lazySchema(() =>
 
 /** envoy.type.matcher.v3.ListStringMatcher: at least one pattern. */
 const listStringMatcher = lazySchema(() =>
-  z.strictObject({ patterns: z.array(stringMatcher).min(1) }));
+  strictObject({ patterns: z.array(stringMatcher).min(1) }));
 
 const statsMatcher = lazySchema(() =>
-  z
-  .strictObject({
-    reject_all: z.boolean().optional(),
+  strictObject({
+    reject_all: optionalBool,
     exclusion_list: listStringMatcher.optional(),
     inclusion_list: listStringMatcher.optional(),
   })
@@ -66,8 +65,7 @@ const statsMatcher = lazySchema(() =>
   }));
 
 export const statsConfig: z.ZodType<StatsConfig, unknown> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     stats_tags: z.array(tagSpecifier).default([]),
     use_all_default_tags: boolValue.default(true),
     stats_matcher: statsMatcher.optional(),

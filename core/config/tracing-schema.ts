@@ -10,6 +10,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { optionalBool, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { TracingConfig } from "./bootstrap.ts";
 import { uint32 } from "./proto-schema.ts";
@@ -18,8 +19,7 @@ const NO_TRACER = "polyvoy has no tracer to send spans to: remove the provider";
 
 /** A tracer by its extension name: refused with that name. */
 const provider = lazySchema(() =>
-  z
-  .strictObject({ name: z.string().default(""), typed_config: z.unknown().optional() })
+  strictObject({ name: stringEmpty, typed_config: z.unknown().optional() })
   .superRefine((p, ctx) => {
     const name = p.name !== "" ? p.name : String((p.typed_config as { "@type"?: string } | undefined)?.["@type"] ?? "(unnamed)");
     ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (${NO_TRACER})` });
@@ -27,18 +27,17 @@ const provider = lazySchema(() =>
 
 /** envoy.type.v3.Percent */
 const percent = lazySchema(() =>
-  z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value));
+  strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value));
 
 export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
-  z
-  .strictObject({
+  strictObject({
     client_sampling: percent.optional(),
     random_sampling: percent.optional(),
     overall_sampling: percent.optional(),
-    verbose: z.boolean().optional(),
-    max_path_tag_length: z.union([uint32, z.strictObject({ value: uint32 })]).optional(),
+    verbose: optionalBool,
+    max_path_tag_length: z.union([uint32, strictObject({ value: uint32 })]).optional(),
     custom_tags: z.array(z.unknown()).optional(),
-    spawn_upstream_span: z.union([z.boolean(), z.strictObject({ value: z.boolean() })]).optional(),
+    spawn_upstream_span: z.union([z.boolean(), strictObject({ value: z.boolean() })]).optional(),
     provider: provider.optional(),
   })
   .transform(
@@ -54,4 +53,4 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
 
 /** The bootstrap's tracing: only its provider (`http`), which is refused. */
 export const bootstrapTracing = lazySchema(() =>
-  z.strictObject({ http: provider.optional() }));
+  strictObject({ http: provider.optional() }));

@@ -12,6 +12,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { NetworkScriptConfig, ScriptHttpFilterConfig, UserPerRouteConfig } from "./bootstrap.ts";
 import { findRegisteredHttpFilter } from "../http/user-filter/user-filter-registry.ts";
@@ -21,8 +22,8 @@ export const SCRIPT_PER_ROUTE_TYPE_URL = "type.googleapis.com/polyvoy.filters.ht
 export const USER_FILTER_TYPE = "polyvoy.filters.http.user";
 
 const scriptConfig = lazySchema(() =>
-  z.strictObject({
-  module: z.string().min(1),
+  strictObject({
+  module: nonEmptyString,
   config: z.unknown().optional(),
 }));
 
@@ -33,8 +34,7 @@ export const networkScriptConfig = lazySchema(() =>
   scriptConfig.transform((c): NetworkScriptConfig => ({ filterName: "", module: c.module, rawConfig: c.config })));
 
 const scriptPerRouteConfig = lazySchema(() =>
-  z
-    .strictObject({ config: z.unknown().optional(), disabled: z.boolean().default(false) })
+  strictObject({ config: z.unknown().optional(), disabled: boolFalse })
     .transform((c): UserPerRouteConfig => ({ userFilterPerRoute: true, rawConfig: c.config, disabled: c.disabled })));
 
 /** A registered filter's per-route config: all fields are the filter's, checked at start-up. */

@@ -45,7 +45,7 @@ afterAll(() => {
 
 test("the tarball holds the command, the built JavaScript with its types, the sources and LICENSE; no tests, bench (but what `polyvoy compare` runs), CI or docs", () => {
   const files = tarballFiles.map((f) => f.replace(/^package\//, ""));
-  for (const f of ["LICENSE", "README.md", "package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-bun.js.jsc", "dist/polyvoy-deno.js", "dist/polyvoy-core.mjs"]) {
+  for (const f of ["LICENSE", "README.md", "package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-bun.js.jsc", "dist/polyvoy-deno.js", "dist/deno/main.mjs", "dist/polyvoy-core.mjs"]) {
     expect(files).toContain(f);
   }
   for (const f of ["dist/lib/node.mjs", "dist/lib/deno.mjs", "dist/types/runtimes/node/index.d.ts", "dist/types/core/index.d.ts", "runtimes/bun/index.ts"]) expect(files).toContain(f);
@@ -56,6 +56,26 @@ test("the tarball holds the command, the built JavaScript with its types, the so
   expect(files.filter((f) => f.startsWith("runtimes/memory/"))).toEqual([]);
   expect(readFileSync(join(app, "node_modules/polyvoy/LICENSE"), "utf8")).toContain("Apache License\n                           Version 2.0, January 2004");
   expect(pkg.private).toBeUndefined();
+});
+
+test("the tarball holds each chunk of the deno command (dist/deno/) that it imports, statically or by import(), and no other", () => {
+  const files = tarballFiles.map((f) => f.replace(/^package\//, "")).filter((f) => f.startsWith("dist/deno/"));
+  const reached = new Set<string>();
+  const queue = ["dist/deno/main.mjs"];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (reached.has(file)) continue;
+    reached.add(file);
+    const source = readFileSync(join(app, "node_modules/polyvoy", file), "utf8");
+    // esbuild's minified ESM: import{…}from"./x.mjs", import"./x.mjs", import("./x.mjs").
+    for (const [, specifier] of source.matchAll(/\bimport\s*(?:\(\s*|[^"'()]*?from\s*)?["'](\.{1,2}\/[^"']+)["']/g)) {
+      queue.push(join(file, "..", specifier!));
+    }
+  }
+  // Not an empty walk: the config loader and a filter come by import().
+  expect([...reached].some((f) => /\/load-\w+\.mjs$/.test(f))).toBe(true);
+  expect([...reached].some((f) => /\/header-mutation-\w+\.mjs$/.test(f))).toBe(true);
+  expect([...reached].sort()).toEqual([...files].sort());
 });
 
 /** The command as the README gives it for each runtime. */
@@ -77,7 +97,20 @@ async function proxiesOneRequest(cmd: string, args: string[], cwd: string, runti
   const upstream = await httpUpstream((req, res) => res.end(`packaged ${req.url}`));
   const port = await freePort();
   const config = join(cwd, `envoy-${runtime}.json`);
-  writeFileSync(config, JSON.stringify(httpProxyConfig({ listenPort: port, clusters: { up: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "up" }] })));
+  // A regex route (re2js) and a filter other than the router: modules loaded by import(),
+  // from the deno command's chunks (dist/deno/) or inside a one-file bundle.
+  const httpFilters = [
+    {
+      name: "envoy.filters.http.header_mutation",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+        mutations: { response_mutations: [{ append: { header: { key: "x-packaged", value: runtime }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" } }] },
+      },
+    },
+    { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+  ];
+  const routes = [{ match: { safe_regex: { regex: "/hel+o" } }, cluster: "up" }];
+  writeFileSync(config, JSON.stringify(httpProxyConfig({ listenPort: port, clusters: { up: [upstream.port] }, routes, hcm: { http_filters: httpFilters } })));
   const proxy = new CommandProcess(cmd, [...args, "-c", config, "--concurrency", "1"], cwd, env);
   try {
     await proxy.waitFor("listening on");
@@ -85,6 +118,7 @@ async function proxiesOneRequest(cmd: string, args: string[], cwd: string, runti
     const res = await fetch(`http://127.0.0.1:${port}/hello`);
     expect(await res.text()).toBe("packaged /hello");
     expect(res.headers.get("server")).toBe("envoy");
+    expect(res.headers.get("x-packaged")).toBe(runtime);
   } finally {
     // The whole group gets SIGTERM: the launchers (npx, bunx) may die of it before the proxy reports.
     await proxy.stop();

@@ -10,6 +10,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
+import { boolFalse, nonEmptyString, optionalNonEmptyString, optionalString, strictObject } from "../shared-schemas.ts";
 import type { AdsConfigSource, ApiConfigSource, RestConfigSource, SdsConfigSource, XdsConfigSource } from "../bootstrap.ts";
 import { grpcService } from "../grpc-service-schema.ts";
 import { durationMs, oneOf } from "../proto-schema.ts";
@@ -19,12 +20,12 @@ import { unsupportedValueMessage } from "../refusal.ts";
 
 /** WatchedDirectory: the directory whose moves reload the file (Envoy's atomic symlink swap). */
 export const watchedDirectory = lazySchema(() =>
-  z.strictObject({ path: z.string().min(1) }).transform((w) => w.path));
+  strictObject({ path: nonEmptyString }).transform((w) => w.path));
 
 /** PathConfigSource */
 const pathConfigSource = lazySchema(() =>
-  z.strictObject({
-  path: z.string().min(1),
+  strictObject({
+  path: nonEmptyString,
   watched_directory: watchedDirectory.optional(),
 }));
 
@@ -43,16 +44,15 @@ const MAX_TIMER_MS = 2_147_483_647;
  * with the checks of Envoy's Utility::checkApiConfigSourceNames and apiConfigSourceRefreshDelay.
  */
 export const apiConfigSource = lazySchema(() =>
-  z
-  .strictObject({
-    api_type: z.string().optional(),
+  strictObject({
+    api_type: optionalString,
     transport_api_version: z.literal("V3").optional(),
     grpc_services: z.array(grpcService({ timeout: "timeout (an xDS stream has no deadline)" })).default([]),
-    cluster_names: z.array(z.string().min(1)).default([]),
+    cluster_names: z.array(nonEmptyString).default([]),
     refresh_delay: durationMs.optional(),
     request_timeout: durationMs.optional(),
     rate_limit_settings: unsupportedField("polyvoy does not rate-limit its xDS requests"),
-    set_node_on_first_message_only: z.boolean().default(false),
+    set_node_on_first_message_only: boolFalse,
     config_validators: unsupportedField(undefined, isEmptyList),
   })
   .superRefine((c, ctx) => {
@@ -96,14 +96,13 @@ export function configSourceSchema(what: string, server?: "server"): z.ZodType<X
 
 function configSourceObject(what: string, server?: "server"): z.ZodType<XdsConfigSource> {
   const serverField = () => (server ? undefined : unsupportedField(`polyvoy reads ${what} from files only, not from a management server: use path_config_source`));
-  return z
-    .strictObject({
-      path: z.string().min(1).optional(),
+  return strictObject({
+      path: optionalNonEmptyString,
       path_config_source: pathConfigSource.optional(),
       resource_api_version: z.literal("V3").optional(),
       initial_fetch_timeout: server ? durationMs.optional() : unsupportedField(`a ${what} file is read before anything waits on it`),
       api_config_source: serverField() ?? apiConfigSource.optional(),
-      ads: serverField() ?? z.strictObject({}).optional(),
+      ads: serverField() ?? strictObject({}).optional(),
       self: unsupportedField(`polyvoy has no xDS client for a management server's self source: use api_config_source or ads`),
       authorities: unsupportedField(undefined, isEmptyList),
     })
