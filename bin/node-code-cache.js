@@ -6,6 +6,10 @@
 // data is written as soon as start-up is over (the bundle's `started` settles: the
 // listeners serve) when there was none or V8 refused it, so even a short-lived proxy's
 // next start has it. Old cache files (other bundles, other node versions) are pruned then.
+// The modules only some configs load (filters but the HCM and router, TLS, admin, xDS,
+// re2js, yaml) are lazy scripts in the same file, each compiled with its own cache file
+// when one of its modules is first needed (scripts/build-runtimes.mjs, nodeScriptModule):
+// a start that needs none of them gets no closures, function data or source for their code.
 //
 // The cache is never trusted blindly: its file is named by two CRC-32s and the length of the
 // bundle's bytes and node's version (V8 itself refuses data made by another V8 or other
@@ -15,8 +19,8 @@
 // attackers: whoever can write the bundle or that directory runs code as this user anyway.
 // Built-ins by process.getBuiltinModule (an ES import builds each namespace); zlib's crc32
 // rather than node:crypto's SHA-256, whose module alone costs ~8 ms of CPU to load.
-const { isAscii } = process.getBuiltinModule("node:buffer");
-const { closeSync, constants, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } = process.getBuiltinModule("node:fs");
+const { Buffer, isAscii } = process.getBuiltinModule("node:buffer");
+const { closeSync, constants, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } = process.getBuiltinModule("node:fs");
 const { createRequire } = process.getBuiltinModule("node:module");
 const { tmpdir } = process.getBuiltinModule("node:os");
 const { basename, dirname, join } = process.getBuiltinModule("node:path");
@@ -27,46 +31,192 @@ const { crc32 } = process.getBuiltinModule("node:zlib");
 
 const BEGIN = "\n//#polyvoy-script-begin\n";
 const END = "\n//#polyvoy-script-end\n";
+// Before each lazy script, with its index; each ends with END.
+const LAZY_BEGIN = "\n//#polyvoy-lazy-script-begin ";
+const BEGIN_LINE = "\n";
 // For a process whose start-up never settles `started` (the supervisor of --concurrency N
 // workers waits for them to end), start-up is taken as over this long after it began. Its
 // workers have written the cache by then, and it keeps theirs (writeOwnFile).
 const AFTER_START_MS = 10_000;
-// Cache files kept in the directory: one per bundle × node version in use (by last use).
+// Cache files kept in the directory: one per bundle × node version in use (by last use),
+// each with its lazy scripts' (`.lazy-<index>.v8cache`) that were loaded.
 const KEEP_CACHE_FILES = 4;
 // A temporary file older than this is a killed writer's (a write takes milliseconds).
 const STALE_TEMPORARY_MS = 60_000;
 
 export async function startNodeEntry(url) {
   const file = fileURLToPath(url);
-  const compiled = compile(file);
+  // `let`: dropped once written, as the closures below keep this function's context (the
+  // lazy script's loader, for the process's life) and the vm.Script holds the bundle's
+  // top-level bytecode (~0.4 MB: the module bodies, run once).
+  let compiled = compileMain(file);
   if (compiled === undefined) return import(url.href);
-  const { script, cacheFile, write, seen } = compiled;
+  const { lazyParts } = compiled;
   // V8 stamps cached data with a hash of its flags: the data is made once the flags are
   // back, and not at all if this V8 does not come back to the same hash.
   const flagsTag = cachedDataVersionTag();
-  const restoreFlags = holdStartupFlags();
-  const main = script.runInThisContext();
-  const module = { exports: {} };
-  installImportHook();
-  main(createRequire(file), module);
+  const flags = startupFlags();
+  flags.hold();
   let over = false;
+  const main = compiled.script.runInThisContext();
+  // The lazy scripts compiled before start-up was over, whose cache is written then.
+  let lazyCompiled = [];
+  const linked = link(createRequire(file), (index) => {
+    // Compiled with the flags the cached data was made with (V8 refuses data of another
+    // flags' hash), which a start-up that is not over holds otherwise.
+    if (!over) flags.restore();
+    let lazy;
+    try {
+      lazy = compileLazy(file, lazyParts, index);
+    } finally {
+      if (!over) flags.hold();
+    }
+    if (!over) lazyCompiled.push(lazy);
+    else setImmediate(() => writeCache(lazy, flagsTag));
+    return lazy.script.runInThisContext();
+  });
+  installImportHook();
+  main(linked.require, linked.main);
   const afterStart = () => {
     if (over) return;
     over = true;
     clearTimeout(timer);
-    try {
-      restoreFlags();
-      if (write === undefined || cachedDataVersionTag() !== flagsTag) return;
-      // Another process (a worker of the same start) wrote the file meanwhile: theirs stays.
-      if (write === "new" ? existsSync(cacheFile) : !sameFile(cacheFile, seen)) return;
-      writeOwnFile(cacheFile, script.createCachedData(), write === "replace");
-    } catch {
-      // a cache that cannot be written only means a next start without it
-    }
+    flags.restore();
+    writeCache(compiled, flagsTag);
+    for (const lazy of lazyCompiled) writeCache(lazy, flagsTag);
+    compiled = lazyCompiled = undefined;
   };
   const timer = setTimeout(afterStart, AFTER_START_MS).unref();
   // A rejection stays unhandled (runMain reports its own failures), as without the cache.
-  module.exports.started?.then(afterStart);
+  linked.main.exports.started?.then(afterStart);
+}
+
+/** Writes a script's cached data when it had none or V8 refused it, and the flags are those it will be read with. */
+function writeCache({ script, cacheFile, write, seen }, flagsTag) {
+  try {
+    if (write === undefined || cachedDataVersionTag() !== flagsTag) return;
+    // Another process (a worker of the same start) wrote the file meanwhile: theirs stays.
+    if (write === "new" ? existsSync(cacheFile) : !sameFile(cacheFile, seen)) return;
+    writeOwnFile(cacheFile, script.createCachedData(), write === "replace");
+  } catch {
+    // a cache that cannot be written only means a next start without it
+  }
+}
+
+/**
+ * What the bundle's require()s answer (as NODE_LINK in scripts/build-runtimes.mjs, which
+ * runs the file as a module): node: built-ins by node's require, `polyvoy-mod:<path>` by
+ * the script that has the module at that path: the main script or a lazy one, compiled
+ * and run at its first use (`lazyScript(index)`). A module-level function: its closures
+ * keep only what it is given.
+ */
+function link(nodeRequire, lazyScript) {
+  const main = { exports: {} };
+  const scripts = [];
+  const require = (id) => {
+    if (!id.startsWith("polyvoy-mod:")) return nodeRequire(id);
+    const path = id.slice(12);
+    const index = main.exports.polyvoyScripts[path];
+    if (index === undefined) return main.exports.polyvoyModule(path);
+    if (scripts[index] === undefined) {
+      const module = { exports: {} };
+      lazyScript(index)(require, module);
+      scripts[index] = module.exports;
+    }
+    return scripts[index].polyvoyModule(path);
+  };
+  return { main, require };
+}
+
+/**
+ * The main script, compiled with its cache, and where the lazy ones are (`lazyParts`). Its own
+ * function, so that the bundle's bytes (1.5 MB) are garbage before the script runs and an
+ * early scavenge frees them, rather than a full collection much later.
+ */
+function compileMain(file) {
+  const fd = openSync(file, constants.O_RDONLY);
+  let bytes, stat;
+  try {
+    stat = fstatSync(fd);
+    bytes = readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  // Lines are counted once, from one section to the next (each script keeps the file's line numbers).
+  const lines = { at: 0, count: 0 };
+  const lazyParts = { key: undefined, ino: stat.ino, dev: stat.dev, size: stat.size, mtimeMs: stat.mtimeMs, scripts: [] };
+  const mainAt = bytes.lastIndexOf(BEGIN);
+  for (let at = bytes.indexOf(LAZY_BEGIN); at !== -1 && at < mainAt; at = bytes.indexOf(LAZY_BEGIN, at + 1)) {
+    const line = bytes.indexOf(10, at + LAZY_BEGIN.length);
+    lazyParts.scripts[Number(bytes.latin1Slice(at + LAZY_BEGIN.length, line))] = section(bytes, BEGIN_LINE, END, line, lines);
+  }
+  const main = section(bytes, BEGIN, END, mainAt, lines);
+  if (main === undefined) return undefined;
+  const key = bundleKey(bytes);
+  lazyParts.key = key;
+  const body = bytes.subarray(main.start, main.end);
+  // The bundle is ASCII (esbuild escapes the rest; scripts/build-runtimes.mjs checks), and
+  // latin1 copies ASCII bytes into a one-byte string at about half UTF-8's cost. Decoded
+  // from the script's own bytes: a slice of the whole file's text would be a sliced string
+  // that keeps the whole file (the lazy script too) alive as long as V8 keeps the source.
+  const source = body.toString(isAscii(body) ? "latin1" : "utf8");
+  return { ...compile(file, source, main.lineOffset, cachePath(`${key}.v8cache`)), lazyParts };
+}
+
+/**
+ * Lazy script `index`, read alone from the file (the whole file read again, once the adapter
+ * has raised glibc's thresholds, would stay in the malloc heap), which must still be the
+ * bundle this process started from (its modules must fit the main script's): same inode,
+ * size and modification time. Its cache file is the bundle's, `.lazy-<index>`.
+ */
+function compileLazy(file, parts, index) {
+  const part = parts.scripts[index];
+  if (part === undefined) throw new Error(`polyvoy: ${file} has no lazy script ${index}`);
+  const fd = openSync(file, constants.O_RDONLY);
+  let source;
+  try {
+    const now = fstatSync(fd);
+    if (now.ino !== parts.ino || now.dev !== parts.dev || now.size !== parts.size || now.mtimeMs !== parts.mtimeMs) {
+      throw new Error(`polyvoy: ${file} changed since this process started (an upgrade?): restart polyvoy to load a module from it`);
+    }
+    source = readLatin1(fd, part.start, part.end);
+  } finally {
+    closeSync(fd);
+  }
+  return compile(file, source, part.lineOffset, cachePath(`${parts.key}.lazy-${index}.v8cache`));
+}
+
+/**
+ * The ASCII text between two offsets of a file, read by 64 KiB: one buffer of the script's
+ * size (~0.5 MB), allocated once the adapter has raised glibc's thresholds, would be freed
+ * into the malloc heap and stay resident there.
+ */
+function readLatin1(fd, start, end) {
+  const chunk = Buffer.allocUnsafeSlow(65536);
+  const parts = [];
+  for (let at = start; at < end; ) {
+    const read = readSync(fd, chunk, 0, Math.min(chunk.length, end - at), at);
+    if (read === 0) throw new Error("the bundle is shorter than when it was read");
+    if (!isAscii(chunk.subarray(0, read))) throw new Error("the bundle's lazy script is not ASCII");
+    parts.push(chunk.latin1Slice(0, read));
+    at += read;
+  }
+  return parts.join("");
+}
+
+/**
+ * Where the script whose begin marker is at `from` is in the bundle's bytes (up to the next
+ * `endMarker`), and its first line's number (`lines`: the lines before `lines.at`, moved on
+ * to here); undefined when it is not there.
+ */
+function section(bytes, beginMarker, endMarker, from, lines) {
+  if (from < 0 || !bytes.subarray(from, from + beginMarker.length).equals(Buffer.from(beginMarker))) return undefined;
+  const start = from + beginMarker.length;
+  const end = bytes.indexOf(endMarker, start);
+  if (end < 0) return undefined;
+  for (let at = bytes.indexOf(10, lines.at); at !== -1 && at < start; at = bytes.indexOf(10, at + 1)) lines.count++;
+  lines.at = start;
+  return { start, end, lineOffset: lines.count };
 }
 
 /**
@@ -81,27 +231,19 @@ function installImportHook() {
 }
 
 /**
- * The bundle's script, compiled with the cache when there is one. Its own function, so that
- * the bundle's bytes and the cached data (~2.7 MB) are garbage before the bundle runs and
- * an early scavenge frees them, rather than a full collection much later. Allocated before
- * the adapter raises glibc's thresholds (runtimes/kit/malloc-thresholds.ts), they are
- * blocks glibc mapped on their own, so freeing them hands the memory back to the system.
+ * A script's source, compiled with the cache when there is one. Its own function, so that the
+ * cached data (~1 MB) is garbage before the script runs and an early scavenge frees it,
+ * rather than a full collection much later. Allocated before the adapter raises glibc's
+ * thresholds (runtimes/kit/malloc-thresholds.ts), it and the bundle's bytes are blocks
+ * glibc mapped on their own, so freeing them hands the memory back to the system.
  */
-function compile(file) {
-  const bytes = readFileSync(file);
-  // The bundle is ASCII (esbuild escapes the rest; scripts/build-runtimes.mjs checks), and
-  // latin1 copies ASCII bytes into a one-byte string at about half UTF-8's cost.
-  const text = bytes.toString(isAscii(bytes) ? "latin1" : "utf8");
-  const begin = text.indexOf(BEGIN);
-  const end = text.lastIndexOf(END);
-  if (begin < 0 || end < begin) return undefined;
-  const cacheFile = cachePath(bytes);
+function compile(file, source, lineOffset, cacheFile) {
   const read = cacheFile === undefined ? undefined : readOwnFile(cacheFile);
   const cachedData = read?.data;
-  const script = new Script(text.slice(begin + BEGIN.length, end), {
+  const script = new Script(source, {
     filename: file,
     // Stack traces keep the file's own line numbers.
-    lineOffset: lineCount(text, begin + BEGIN.length),
+    lineOffset,
     cachedData,
   });
   // "replace" data V8 refused; "new" when there was none (another process may write it first).
@@ -110,7 +252,7 @@ function compile(file) {
 }
 
 /**
- * Holds V8's young generation small and TurboFan back while the bundle starts, and returns
+ * What holds V8's young generation small and TurboFan back while the bundle starts, and
  * what undoes both (a flag the user gave node, in execArgv or NODE_OPTIONS, is left alone).
  *
  * The young generation: V8 reads semi_space_growth_factor each time it grows the space (the
@@ -131,15 +273,15 @@ function compile(file) {
  * lasts until the first request (llhttp's WebAssembly compile brings those pages in) and for
  * the whole life of a --concurrency supervisor.
  */
-function holdStartupFlags() {
+function startupFlags() {
   const own = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
   const held = [];
   if (!/semi[-_]space/.test(own)) held.push(["--semi-space-growth-factor=1", "--semi-space-growth-factor=2"]);
   const tiering = TURBOFAN_THRESHOLD_HOLD[process.versions.v8.split(".").slice(0, 2).join(".")];
   if (tiering !== undefined && !/--[\w-]*(opt|turbofan|jitless|ticks|invocation|interrupt|tier)/.test(own)) held.push(tiering);
-  for (const [hold] of held) setFlagsFromString(hold);
-  return () => {
-    for (const [, restore] of held) setFlagsFromString(restore);
+  return {
+    hold: () => held.forEach(([hold]) => setFlagsFromString(hold)),
+    restore: () => held.forEach(([, restore]) => setFlagsFromString(restore)),
   };
 }
 
@@ -155,14 +297,19 @@ function sameFile(path, seen) {
   return seen !== undefined && now !== undefined && now.ino === seen.ino && now.dev === seen.dev && now.mtimeMs === seen.mtimeMs && now.size === seen.size;
 }
 
-function lineCount(text, end) {
-  let lines = 0;
-  for (let at = text.indexOf("\n"); at !== -1 && at < end; at = text.indexOf("\n", at + 1)) lines++;
-  return lines;
+/**
+ * The bundle's key: two CRCs (the whole and its second half) and its length, with node's
+ * version. V8 accepts data made for any source of the same length, so one 32-bit CRC alone
+ * would leave a 1 in 2^32 chance per pair of bundles of running code compiled from another
+ * source.
+ */
+function bundleKey(bytes) {
+  const hex = (n) => n.toString(16).padStart(8, "0");
+  return `${hex(crc32(bytes))}${hex(crc32(bytes.subarray(bytes.length >> 1)))}-${bytes.length}-${process.version}-${process.arch}`;
 }
 
-/** The cache file for these bundle bytes, in a directory only this user can write; undefined when there is none. */
-function cachePath(bytes) {
+/** The cache file named `name`, in a directory only this user can write; undefined when there is none. */
+function cachePath(name) {
   try {
     const uid = process.getuid?.() ?? 0;
     const dir = join(tmpdir(), `polyvoy-compile-cache-${uid}`);
@@ -174,12 +321,7 @@ function cachePath(bytes) {
     } finally {
       closeSync(fd);
     }
-    // Two CRCs (the whole and its second half): V8 accepts data made for any source of the
-    // same length, so one 32-bit CRC alone would leave a 1 in 2^32 chance per pair of bundles
-    // of running code compiled from another source.
-    const hex = (n) => n.toString(16).padStart(8, "0");
-    const key = `${hex(crc32(bytes))}${hex(crc32(bytes.subarray(bytes.length >> 1)))}-${bytes.length}-${process.version}-${process.arch}`;
-    return join(dir, `${key}.v8cache`);
+    return join(dir, name);
   } catch {
     return undefined;
   }
@@ -234,24 +376,33 @@ function writeOwnFile(path, data, replace) {
  * Removes what no start will read: cache files beyond the KEEP_CACHE_FILES last used
  * (bundles since rebuilt or upgraded, other node versions; a start reads its file, which
  * moves its access time at least daily under relatime) and temporary files a killed
- * writer left. Only regular files of this user with our names: lstat, so a link is never
+ * writer left; a lazy script's cache goes with its bundle's. Only regular files of this
+ * user with our names: lstat, so a link is never
  * followed, nor removed.
  */
 function prune(dir, keep) {
   try {
     const uid = process.getuid?.() ?? 0;
+    // A lazy script's cache goes with its bundle's (`X.lazy-3.v8cache` with `X.v8cache`).
+    const mainOf = (name) => name.replace(/\.lazy-\d+\.v8cache$/, ".v8cache");
+    const keepMain = mainOf(keep);
     const caches = [];
+    const lazies = [];
     for (const name of readdirSync(dir)) {
       const temporary = /\.v8cache\.\d+\.tmp$/.test(name);
       if (name === keep || !(temporary || name.endsWith(".v8cache"))) continue;
       const path = join(dir, name);
       const stat = lstatSync(path, { throwIfNoEntry: false });
       if (stat === undefined || !stat.isFile() || stat.uid !== uid) continue;
-      if (!temporary) caches.push({ path, used: Math.max(stat.atimeMs, stat.mtimeMs) });
-      else if (Date.now() - stat.mtimeMs > STALE_TEMPORARY_MS) removeFile(path);
+      if (temporary) {
+        if (Date.now() - stat.mtimeMs > STALE_TEMPORARY_MS) removeFile(path);
+      } else if (mainOf(name) !== name) lazies.push(name);
+      else if (name !== keepMain) caches.push({ name, used: Math.max(stat.atimeMs, stat.mtimeMs) });
     }
     caches.sort((a, b) => b.used - a.used);
-    for (const { path } of caches.slice(KEEP_CACHE_FILES - 1)) removeFile(path);
+    const kept = new Set([keepMain, ...caches.slice(0, KEEP_CACHE_FILES - 1).map(({ name }) => name)]);
+    for (const { name } of caches.slice(KEEP_CACHE_FILES - 1)) removeFile(join(dir, name));
+    for (const name of lazies) if (!kept.has(mainOf(name))) removeFile(join(dir, name));
   } catch {}
 }
 

@@ -17,7 +17,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 
 const root = join(import.meta.dirname, "..");
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -39,6 +39,37 @@ const common = {
 // Shared with bin/node-code-cache.js, which finds the script between them.
 const NODE_SCRIPT_BEGIN = "\n//#polyvoy-script-begin\n";
 const NODE_SCRIPT_END = "\n//#polyvoy-script-end\n";
+// The node bundle's yaml stub (lazyYamlPlugin), by its metafile name.
+const YAML_STUB = "polyvoy-stub:yaml";
+// Before each lazy script, with its index (bin/node-code-cache.js); each ends with NODE_SCRIPT_END.
+const NODE_LAZY_BEGIN = "\n//#polyvoy-lazy-script-begin ";
+/** The lazy script's modules: the targets of import()s outside the config loader (which every start runs). */
+const NODE_LAZY_TARGET = /^(?!core\/config\/(?!xds\/)|runtimes\/node\/)/;
+
+/**
+ * What the node scripts' require()s answer (run as a module here; bin/node-code-cache.js has
+ * its own copy, which compiles each lazy script with its code cache): node: built-ins by
+ * node's require, `polyvoy-mod:<path>` by the script that has that module (a lazy one is
+ * run at its first use). Returns the main script's require and module.
+ */
+const NODE_LINK = `(nodeRequire, lazyScript) => {
+  const main = { exports: {} };
+  const scripts = [];
+  const require = (id) => {
+    if (!id.startsWith("polyvoy-mod:")) return nodeRequire(id);
+    const path = id.slice(12);
+    const index = main.exports.polyvoyScripts[path];
+    if (index === undefined) return main.exports.polyvoyModule(path);
+    if (scripts[index] === undefined) {
+      const module = { exports: {} };
+      lazyScript(index)(require, module);
+      scripts[index] = module.exports;
+    }
+    return scripts[index].polyvoyModule(path);
+  };
+  return { main, require };
+}`;
+
 // The global (Symbol.for) where the node entry finds an import() of a real module's.
 const IMPORT_HOOK = "polyvoy.import";
 
@@ -114,15 +145,30 @@ async function denoSplitEntry() {
 }
 
 /**
- * The Node entry as an ES module whose code is one function expression between two marker
- * lines: `node polyvoy-node.mjs` runs it as a module, and bin/polyvoy.js compiles the text
- * between the markers as a script with V8's code cache (bin/node-code-cache.js), which
- * node 20 offers for scripts only (vm.Script's cachedData). Inside the function the bundle
- * is CommonJS: its node: imports are require() calls, given a require made for this file,
- * and its exports (runtimes/node/main.ts' `started`, which the bin waits for) go to `module`.
+ * The Node entry as an ES module whose code is function expressions, each between two
+ * marker lines: `node polyvoy-node.mjs` runs it as a module, and bin/polyvoy.js compiles
+ * the text between the markers as scripts with V8's code cache (bin/node-code-cache.js),
+ * which node 20 offers for scripts only (vm.Script's cachedData). Inside each function the
+ * code is CommonJS: its node: imports are require() calls, and its exports go to `module`.
+ *
+ * The main script holds what a start loads: the entry (runtimes/node/main.ts' `started`,
+ * which the bin waits for), what it imports statically and the config loader. The modules
+ * only a config's subsystems import() (filters but the HCM and router, TLS, admin, xDS,
+ * re2js, workers: NODE_LAZY_TARGET) are in lazy scripts, each compiled and run when a
+ * module of it is first needed. In one script, every top-level function of every bundled
+ * module gets its closure, SharedFunctionInfo and feedback cell when the script runs, even
+ * one never called, and V8 keeps the script's whole source as long as the process lives.
+ *
+ * Each bundled module is in one script only: the lazy modules are grouped as esbuild's
+ * splitting groups them (by the set of import() targets that reach them), so a lazy script
+ * imports only from the main script and from scripts more shared than itself (no cycles).
+ * A module of another script is an external `polyvoy-mod:<path>`, which NODE_LINK answers
+ * with that script's `polyvoyModule(path)`: esbuild's require() of the module, i.e. its
+ * init and then its exports by getters, so live bindings hold. The main script's
+ * `polyvoyScripts` tells which lazy script has which module.
  */
 async function nodeScriptModule(banner) {
-  const out = await build({
+  const base = {
     ...common,
     format: "cjs",
     // A dynamic import() inside a vm.Script compiled with cached data has no loader on
@@ -131,20 +177,171 @@ async function nodeScriptModule(banner) {
     // built-ins become require(), and a user's module goes through IMPORT_HOOK, a real
     // module's import() (runtimes/kit/import-module.ts).
     supported: { "dynamic-import": false },
-    entryPoints: [join(root, "runtimes/node/main.ts")],
+    absWorkingDir: root,
     write: false,
-  });
-  const body = out.outputFiles[0].text;
-  if (/\bimport\(/.test(body)) throw new Error("the node bundle still has a dynamic import()");
-  if (body.includes(NODE_SCRIPT_END)) throw new Error("the node bundle contains the script end marker");
-  // bin/node-code-cache.js reads ASCII as latin1 (cheaper than UTF-8); esbuild escapes
-  // everything else (its default charset), so this only fails if that default changes.
-  if (!/^[\x00-\x7f]*$/.test(body)) throw new Error("the node bundle is not ASCII");
+    metafile: true,
+  };
+  const entry = "runtimes/node/main.ts";
+  const { metafile } = await build({ ...base, entryPoints: [join(root, entry)], plugins: [lazyYamlPlugin()] });
+  const { main, loaded, lazy, imported } = nodeScriptGroups(metafile, entry);
+  /** One script: the modules in `own` bundled, every other module an external `polyvoy-mod:`. */
+  const scriptBuild = async (own, contents) => {
+    const out = await build({
+      ...base,
+      stdin: { contents, resolveDir: root, sourcefile: "polyvoy-node-script.js", loader: "js" },
+      plugins: [
+        lazyYamlPlugin(own),
+        {
+          name: "polyvoy-scripts",
+          setup(b) {
+            b.onResolve({ filter: /.*/ }, async (args) => {
+              if (args.path.startsWith("node:")) return undefined;
+              if (args.pluginData === "resolving" || args.importer === "<stdin>") return undefined;
+              const resolved = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: "resolving" });
+              const path = relative(root, resolved.path);
+              if (resolved.errors.length > 0 || own.has(path)) return undefined;
+              return { path: `polyvoy-mod:${path}`, external: true };
+            });
+          },
+        },
+      ],
+    });
+    const bundled = Object.keys(out.metafile.inputs).filter((path) => path !== "polyvoy-node-script.js");
+    const stray = bundled.filter((path) => !own.has(path));
+    if (stray.length > 0) throw new Error(`node script bundles modules of another: ${stray.join(", ")}`);
+    return out.outputFiles[0].text;
+  };
+  const registryOf = (own) => [...own].filter((path) => imported.has(path)).sort();
+  const where = {};
+  lazy.forEach((own, index) => registryOf(own).forEach((path) => (where[path] = index)));
+  const scripts = [
+    await scriptBuild(main, `export * from "./${entry}";\nexport const polyvoyScripts = ${JSON.stringify(where)};\n${registryFunction(registryOf(main), loaded)}`),
+    ...(await Promise.all(lazy.map((own) => scriptBuild(own, registryFunction(registryOf(own)))))),
+  ];
+  for (const body of scripts) {
+    if (/\bimport\(/.test(body)) throw new Error("the node bundle still has a dynamic import()");
+    if (body.includes(NODE_SCRIPT_END)) throw new Error("the node bundle contains the script end marker");
+    // bin/node-code-cache.js reads ASCII as latin1 (cheaper than UTF-8); esbuild escapes
+    // everything else (its default charset), so this only fails if that default changes.
+    if (!/^[\x00-\x7f]*$/.test(body)) throw new Error("the node bundle is not ASCII");
+  }
+  const lazyScripts = scripts.slice(1).map((body, index) => `${NODE_LAZY_BEGIN}${index}\n(function (require, module) {\n${body}\n})${NODE_SCRIPT_END}`);
   return (
     `${banner}\nimport { createRequire } from "node:module";\n` +
     `globalThis[Symbol.for("${IMPORT_HOOK}")] ??= (specifier) => import(specifier);\n` +
-    `${NODE_SCRIPT_BEGIN}(function (require, module) {\n${body}\n})${NODE_SCRIPT_END}(createRequire(import.meta.url), { exports: {} });\n`
+    `const lazyScripts = [${lazyScripts.join(",")}];\n` +
+    `const linked = (${NODE_LINK})(createRequire(import.meta.url), (index) => lazyScripts[index]);\n` +
+    `${NODE_SCRIPT_BEGIN}(function (require, module) {\n${scripts[0]}\n})${NODE_SCRIPT_END}(linked.require, linked.main);\n`
   );
+}
+
+/**
+ * The node bundle's scripts (nodeScriptModule) from the whole bundle's module graph: `main`,
+ * the modules a start loads (`loaded`: those its static imports load, before any import());
+ * `lazy`, the other modules grouped by the set of lazy import()
+ * targets that reach them through static imports; `imported`, the modules imported (or
+ * import()ed) from another script than theirs.
+ */
+function nodeScriptGroups(metafile, entry) {
+  const edges = (path) => (metafile.inputs[path]?.imports ?? []).filter((edge) => !edge.external && metafile.inputs[edge.path] !== undefined);
+  const main = new Set([entry]);
+  // The stub's import of yaml is an import() for this purpose: it runs at its first use.
+  const isLazyEdge = (from, edge) => from === YAML_STUB || (edge.kind === "dynamic-import" && NODE_LAZY_TARGET.test(edge.path));
+  for (const queue = [entry]; queue.length > 0; ) {
+    const path = queue.pop();
+    for (const edge of edges(path)) {
+      if (main.has(edge.path) || isLazyEdge(path, edge)) continue;
+      main.add(edge.path);
+      queue.push(edge.path);
+    }
+  }
+  const loaded = new Set([entry]);
+  for (const queue = [entry]; queue.length > 0; ) {
+    const path = queue.pop();
+    for (const edge of edges(path)) {
+      if (loaded.has(edge.path) || edge.kind === "dynamic-import" || path === YAML_STUB) continue;
+      loaded.add(edge.path);
+      queue.push(edge.path);
+    }
+  }
+  const targets = new Set();
+  const imported = new Set();
+  for (const path of Object.keys(metafile.inputs)) {
+    for (const edge of edges(path)) {
+      const lazyEdge = edge.kind === "dynamic-import" || path === YAML_STUB;
+      if (lazyEdge && !main.has(edge.path)) targets.add(edge.path);
+      if (main.has(path) !== main.has(edge.path) || lazyEdge) imported.add(edge.path);
+    }
+  }
+  /** For each lazy module, the targets that reach it through static imports. */
+  const reachedBy = new Map();
+  for (const target of [...targets].sort()) {
+    const seen = new Set([target]);
+    for (const queue = [target]; queue.length > 0; ) {
+      const path = queue.pop();
+      reachedBy.set(path, [...(reachedBy.get(path) ?? []), target]);
+      for (const edge of edges(path)) {
+        if (edge.kind === "dynamic-import" || path === YAML_STUB || main.has(edge.path) || seen.has(edge.path)) continue;
+        seen.add(edge.path);
+        queue.push(edge.path);
+      }
+    }
+  }
+  const groups = new Map();
+  for (const [path, by] of reachedBy) {
+    const key = by.join("\n");
+    groups.set(key, (groups.get(key) ?? new Set()).add(path));
+  }
+  // A module imported from another lazy script than its own is registered there too.
+  for (const [path] of reachedBy) for (const edge of edges(path)) if (!main.has(edge.path) && reachedBy.get(edge.path).join("\n") !== reachedBy.get(path).join("\n")) imported.add(edge.path);
+  const lazy = [...groups.keys()].sort().map((key) => groups.get(key));
+  return { main, loaded, lazy, imported };
+}
+
+/**
+ * yaml's code (~100 KB of the main script, its classes built at load) in a lazy script:
+ * the config loader and the runtime layers import it statically, yet only a YAML text
+ * needs it (a JSON config never does). For the node bundle, `yaml` is a stub whose
+ * functions load it at their first call, synchronously (a require of the lazy script):
+ * the same results and errors. The stub has what polyvoy imports from yaml; a new import
+ * fails the build (esbuild: no such export). `own`: the modules of the script being
+ * built (the stub is the main script's; another script imports it from there).
+ */
+function lazyYamlPlugin(own) {
+  return {
+    name: "polyvoy-lazy-yaml",
+    setup(b) {
+      b.onResolve({ filter: /^yaml$|^polyvoy-stub:/ }, (args) => {
+        if (args.namespace === "polyvoy-stub" || args.pluginData === "resolving") return undefined;
+        if (own !== undefined && !own.has(YAML_STUB)) return { path: `polyvoy-mod:${YAML_STUB}`, external: true };
+        return { path: "yaml", namespace: "polyvoy-stub" };
+      });
+      b.onLoad({ filter: /.*/, namespace: "polyvoy-stub" }, () => ({
+        resolveDir: root,
+        loader: "js",
+        contents: [
+          'const yaml = () => require("yaml");',
+          "export const parse = (...args) => yaml().parse(...args);",
+          "export const parseDocument = (...args) => yaml().parseDocument(...args);",
+          // `new LineCounter()` makes yaml's own, which its parser fills in.
+          "export function LineCounter() { return new (yaml().LineCounter)(); }",
+        ].join("\n"),
+      }));
+    },
+  };
+}
+/**
+ * `polyvoyModule(path)`: the module at `path` (relative to the root), initialised. A module
+ * in `loaded` (the main script's, which a start loads anyway) is given as its namespace, an
+ * `import * as`: its exports are one getter away, as within one bundle, and a lazy filter
+ * calls them on every request. Any other is esbuild's require() of it, which initialises it
+ * at that call (its exports copied as getters onto another object: two getters away).
+ */
+function registryFunction(paths, loaded = new Set()) {
+  const specifier = (path) => JSON.stringify(path.startsWith(YAML_STUB) ? path : `./${path}`);
+  const imports = paths.map((path, i) => (loaded.has(path) ? `import * as m${i} from ${specifier(path)};\n` : "")).join("");
+  const cases = paths.map((path, i) => `case ${JSON.stringify(path)}: return ${loaded.has(path) ? `m${i}` : `require(${specifier(path)})`};`).join("\n");
+  return `${imports}export function polyvoyModule(path) {\nswitch (path) {\n${cases}\n}\nthrow new Error(\`polyvoy: no module \${path} in this script\`);\n}\n`;
 }
 
 /**

@@ -3,7 +3,9 @@
  * first start writes the cache once start-up is over, the next ones use it, and the cache
  * is never trusted blindly — data V8 refuses is replaced, a changed bundle gets a cache of
  * its own, and a cache directory others could write is not used. Writing one prunes the
- * directory of older caches and of a killed writer's temporary files. The package's bin and node bundle are
+ * directory of older caches and of a killed writer's temporary files. The modules only some
+ * configs load are lazy scripts, compiled (each with its own cache file) when first needed,
+ * from the bundle the process started with. The package's bin and node bundle are
  * copied into a folder of their own; TMPDIR points node's os.tmpdir() at a fresh folder.
  */
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -223,6 +225,77 @@ test("once started, the launcher keeps no reference to the bundle's vm.Script", 
     await proxy.waitFor("listening on", 60_000);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
     await proxy.waitFor("script collected", 20_000);
+  } finally {
+    await proxy.stop();
+  }
+}, 180_000);
+
+// The modules only some configs load (filters but the HCM and router, the admin, TLS, xDS,
+// yaml …) are lazy scripts of the bundle, each compiled at its first use with a cache file
+// of its own (`<bundle>.lazy-<index>.v8cache`, scripts/build-runtimes.mjs nodeScriptModule).
+test("a JSON config with the router alone compiles no lazy script; a YAML config with the CORS filter and the admin compiles theirs, whose cache the next start accepts", async () => {
+  appendFileSync(join(folder, "pkg/dist/polyvoy-node.mjs"), "// changed for the lazy scripts test\n");
+  const before = new Set(cacheFiles());
+  const fresh = () => cacheFiles().filter((f) => !before.has(f) && !f.endsWith(".tmp"));
+  await runOnce(30_000, () => fresh().length > 0);
+  expect(fresh()).toEqual([expect.stringMatching(/^[0-9a-f]{16}-\d+-v[\d.]+-\w+\.v8cache$/)]);
+  const bundleKey = fresh()[0]!.replace(/\.v8cache$/, "");
+
+  const adminPort = await freePort();
+  const lazyConfig = JSON.parse(readFileSync(config, "utf8"));
+  lazyConfig.admin = { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } };
+  lazyConfig.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.unshift({
+    name: "envoy.filters.http.cors",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
+  });
+  // YAML is a superset of JSON: a .yaml file parsed by yaml (a lazy script of its own).
+  const yamlConfig = join(folder, "lazy.yaml");
+  writeFileSync(yamlConfig, JSON.stringify(lazyConfig, null, 2));
+  const lazyFiles = () => cacheFiles().filter((f) => f.startsWith(`${bundleKey}.lazy-`) && f.endsWith(".v8cache"));
+  const stamps = () => lazyFiles().map((f) => `${f} ${statSync(join(cacheDir(), f)).mtimeMs}`);
+  let written: string[] = [];
+  for (const start of ["first", "cached"]) {
+    const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", yamlConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
+    try {
+      // The admin's listener says it first.
+      await proxy.waitFor("listener 'l' listening on", 60_000);
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
+      expect(await (await fetch(`http://127.0.0.1:${adminPort}/ready`)).text()).toBe("LIVE\n");
+      if (start === "first") {
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline && lazyFiles().length < 3) await new Promise((r) => setTimeout(r, 50));
+        written = stamps();
+      }
+    } finally {
+      await proxy.stop();
+    }
+    expect(proxy.stderr, start).not.toMatch(/error|warning/i);
+  }
+  // yaml's, the admin's and the CORS filter's at least; none rewritten (V8 accepted them).
+  expect(written.length).toBeGreaterThanOrEqual(3);
+  expect(stamps()).toEqual(written);
+}, 180_000);
+
+// A lazy script is read from the file when first needed: if the package was replaced
+// meanwhile (an upgrade under a running proxy), its modules would not fit the running main
+// script's. The load fails with a reason instead, and the proxy serves on as it was.
+test("a lazy script needed after the bundle changed under the running proxy: a clear error, the running config serves on", async () => {
+  const reloadConfig = join(folder, "reload.json");
+  copyFileSync(config, reloadConfig);
+  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", reloadConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
+  try {
+    await proxy.waitFor("listening on", 60_000);
+    appendFileSync(join(folder, "pkg/dist/polyvoy-node.mjs"), "// upgraded under the running proxy\n");
+    const withCors = JSON.parse(readFileSync(config, "utf8"));
+    withCors.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.unshift({
+      name: "envoy.filters.http.cors",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
+    });
+    writeFileSync(reloadConfig, JSON.stringify(withCors));
+    proxy.signal("SIGHUP");
+    await proxy.waitFor("1 resource(s) not applied", 30_000);
+    expect(proxy.stderr).toMatch(/cannot load the code of HTTP filter type 'envoy\.filters\.http\.cors': polyvoy: .*polyvoy-node\.mjs changed since this process started \(an upgrade\?\): restart polyvoy/);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
   } finally {
     await proxy.stop();
   }

@@ -27,6 +27,11 @@ export class CommandProcess {
     }
   }
 
+  /** Sends `signal` to the command's process group (SIGHUP: a proxy reloads its config). */
+  signal(signal: NodeJS.Signals): void {
+    process.kill(-this.child.pid!, signal);
+  }
+
   /** SIGTERM to the group, then SIGKILL to whatever is left; resolves with the command's exit code. */
   async stop(): Promise<number | null> {
     const group = -this.child.pid!;
