@@ -134,24 +134,31 @@ function link(nodeRequire, lazyScript) {
  * early scavenge frees them, rather than a full collection much later.
  */
 function compileMain(file) {
+  // Kept open for the process's life: lazy scripts are read from this file, the bundle this
+  // process started from, even after an upgrade or reinstall replaced the path (npm writes
+  // new files; the old inode stays readable through the descriptor).
   const fd = openSync(file, constants.O_RDONLY);
   let bytes, stat;
   try {
     stat = fstatSync(fd);
     bytes = readFileSync(fd);
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
   // Lines are counted once, from one section to the next (each script keeps the file's line numbers).
   const lines = { at: 0, count: 0 };
-  const lazyParts = { key: undefined, ino: stat.ino, dev: stat.dev, size: stat.size, mtimeMs: stat.mtimeMs, scripts: [] };
+  const lazyParts = { key: undefined, fd, size: stat.size, mtimeMs: stat.mtimeMs, scripts: [] };
   const mainAt = bytes.lastIndexOf(BEGIN);
   for (let at = bytes.indexOf(LAZY_BEGIN); at !== -1 && at < mainAt; at = bytes.indexOf(LAZY_BEGIN, at + 1)) {
     const line = bytes.indexOf(10, at + LAZY_BEGIN.length);
     lazyParts.scripts[Number(bytes.latin1Slice(at + LAZY_BEGIN.length, line))] = section(bytes, BEGIN_LINE, END, line, lines);
   }
   const main = section(bytes, BEGIN, END, mainAt, lines);
-  if (main === undefined) return undefined;
+  if (main === undefined) {
+    closeSync(fd);
+    return undefined;
+  }
   const key = bundleKey(bytes);
   lazyParts.key = key;
   const body = bytes.subarray(main.start, main.end);
@@ -164,25 +171,22 @@ function compileMain(file) {
 }
 
 /**
- * Lazy script `index`, read alone from the file (the whole file read again, once the adapter
- * has raised glibc's thresholds, would stay in the malloc heap), which must still be the
- * bundle this process started from (its modules must fit the main script's): same inode,
- * size and modification time. Its cache file is the bundle's, `.lazy-<index>`.
+ * Lazy script `index`, read alone (the whole file read again, once the adapter has raised
+ * glibc's thresholds, would stay in the malloc heap) through the descriptor compileMain kept,
+ * so from the bundle this process started from (its modules must fit the main script's),
+ * wherever the path points now. Only a bundle written over in place (same inode; its size or
+ * modification time changed) is refused. No open() per load: nothing here fails on a busy
+ * process's descriptor limit, which would leave the module that needed it failed for good
+ * (esbuild's init wrappers keep a thrown error). Its cache file is the bundle's, `.lazy-<index>`.
  */
 function compileLazy(file, parts, index) {
   const part = parts.scripts[index];
   if (part === undefined) throw new Error(`polyvoy: ${file} has no lazy script ${index}`);
-  const fd = openSync(file, constants.O_RDONLY);
-  let source;
-  try {
-    const now = fstatSync(fd);
-    if (now.ino !== parts.ino || now.dev !== parts.dev || now.size !== parts.size || now.mtimeMs !== parts.mtimeMs) {
-      throw new Error(`polyvoy: ${file} changed since this process started (an upgrade?): restart polyvoy to load a module from it`);
-    }
-    source = readLatin1(fd, part.start, part.end);
-  } finally {
-    closeSync(fd);
+  const now = fstatSync(parts.fd);
+  if (now.size !== parts.size || now.mtimeMs !== parts.mtimeMs) {
+    throw new Error(`polyvoy: ${file} was written over since this process started: restart polyvoy to load a module from it`);
   }
+  const source = readLatin1(parts.fd, part.start, part.end);
   return compile(file, source, part.lineOffset, cachePath(`${parts.key}.lazy-${index}.v8cache`));
 }
 

@@ -184,6 +184,13 @@ async function nodeScriptModule(banner) {
   const entry = "runtimes/node/main.ts";
   const { metafile } = await build({ ...base, entryPoints: [join(root, entry)], plugins: [lazyYamlPlugin()] });
   const { main, loaded, lazy, imported } = nodeScriptGroups(metafile, entry);
+  // A module reached from another script comes as esbuild's require() of it, whose
+  // `.default` would be the whole module object, silently: none of ours may have a default
+  // export (the dependencies' are imported by name: yaml's index has one, unused).
+  for (const path of imported) {
+    if (path.startsWith(YAML_STUB) || path.startsWith("node_modules/")) continue;
+    if (/^\s*export\s+default\b/m.test(readFileSync(join(root, path), "utf8"))) throw new Error(`node bundle: ${path} has a default export and is imported from another script`);
+  }
   /** One script: the modules in `own` bundled, every other module an external `polyvoy-mod:`. */
   const scriptBuild = async (own, contents) => {
     const out = await build({
