@@ -174,20 +174,34 @@ function compileMain(file) {
  * Lazy script `index`, read alone (the whole file read again, once the adapter has raised
  * glibc's thresholds, would stay in the malloc heap) through the descriptor compileMain kept,
  * so from the bundle this process started from (its modules must fit the main script's),
- * wherever the path points now. Only a bundle written over in place (same inode; its size or
- * modification time changed) is refused. No open() per load: nothing here fails on a busy
- * process's descriptor limit, which would leave the module that needed it failed for good
- * (esbuild's init wrappers keep a thrown error). Its cache file is the bundle's, `.lazy-<index>`.
+ * wherever the path points now. Only a bundle written over in place (same inode, other bytes:
+ * its size changed, or its modification time and its checksum) is refused. No open() per
+ * load: nothing here fails on a busy process's descriptor limit, which would leave the module
+ * that needed it failed for good (esbuild's init wrappers keep a thrown error). Its cache
+ * file is the bundle's, `.lazy-<index>`.
  */
 function compileLazy(file, parts, index) {
   const part = parts.scripts[index];
   if (part === undefined) throw new Error(`polyvoy: ${file} has no lazy script ${index}`);
   const now = fstatSync(parts.fd);
-  if (now.size !== parts.size || now.mtimeMs !== parts.mtimeMs) {
+  if (now.size !== parts.size || (now.mtimeMs !== parts.mtimeMs && !sameContent(parts, now))) {
     throw new Error(`polyvoy: ${file} was written over since this process started: restart polyvoy to load a module from it`);
   }
   const source = readLatin1(parts.fd, part.start, part.end);
   return compile(file, source, part.lineOffset, cachePath(`${parts.key}.lazy-${index}.v8cache`));
+}
+
+/** Whether the kept bundle, whose modification time changed (a touch?), still has the bytes it started with. */
+function sameContent(parts, now) {
+  const bytes = Buffer.allocUnsafeSlow(now.size);
+  for (let at = 0; at < bytes.length; ) {
+    const read = readSync(parts.fd, bytes, at, bytes.length - at, at);
+    if (read === 0) return false;
+    at += read;
+  }
+  if (bundleKey(bytes) !== parts.key) return false;
+  parts.mtimeMs = now.mtimeMs;
+  return true;
 }
 
 /**

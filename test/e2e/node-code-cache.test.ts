@@ -276,9 +276,10 @@ test("a JSON config with the router alone compiles no lazy script; a YAML config
   expect(stamps()).toEqual(written);
 }, 180_000);
 
-// An upgrade or reinstall writes a new file at the bundle's path: lazy scripts still come
-// from the bundle this process started from (the descriptor the bin keeps), so a reload
-// that needs a filter not loaded at start works (it failed while the bin reopened the path).
+// An upgrade or reinstall writes a new file at the bundle's path (a touch only changes its
+// time): lazy scripts still come from the bundle this process started from (the descriptor
+// the bin keeps), so a reload that needs a filter not loaded at start works (it failed
+// while the bin reopened the path).
 test("a bundle replaced at its path under the running proxy: lazy scripts come from the one it started from", async () => {
   const reloadConfig = join(folder, "replace.json");
   copyFileSync(config, reloadConfig);
@@ -287,6 +288,9 @@ test("a bundle replaced at its path under the running proxy: lazy scripts come f
   const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", reloadConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
   try {
     await proxy.waitFor("listening on", 60_000);
+    // Touched first (same bytes, a new modification time), then replaced.
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(bundle, later, later);
     rmSync(bundle);
     writeFileSync(bundle, "// the next version's bundle, not a script this process could use\n");
     const withCors = JSON.parse(readFileSync(config, "utf8"));
