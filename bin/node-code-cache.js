@@ -148,7 +148,7 @@ function compileMain(file) {
   }
   // Lines are counted once, from one section to the next (each script keeps the file's line numbers).
   const lines = { at: 0, count: 0 };
-  const lazyParts = { key: undefined, fd, size: stat.size, mtimeMs: stat.mtimeMs, scripts: [] };
+  const lazyParts = { key: undefined, fd, size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, scripts: [] };
   const mainAt = bytes.lastIndexOf(BEGIN);
   for (let at = bytes.indexOf(LAZY_BEGIN); at !== -1 && at < mainAt; at = bytes.indexOf(LAZY_BEGIN, at + 1)) {
     const line = bytes.indexOf(10, at + LAZY_BEGIN.length);
@@ -184,23 +184,36 @@ function compileLazy(file, parts, index) {
   const part = parts.scripts[index];
   if (part === undefined) throw new Error(`polyvoy: ${file} has no lazy script ${index}`);
   const now = fstatSync(parts.fd);
-  if (now.size !== parts.size || (now.mtimeMs !== parts.mtimeMs && !sameContent(parts, now))) {
+  // The change time too: a copy that keeps the modification time (cp -p, rsync -t; npm's
+  // tarballs all carry one date) still sets it.
+  const touched = now.mtimeMs !== parts.mtimeMs || now.ctimeMs !== parts.ctimeMs;
+  if (now.size !== parts.size || (touched && !sameContent(parts, now))) {
     throw new Error(`polyvoy: ${file} was written over since this process started: restart polyvoy to load a module from it`);
   }
   const source = readLatin1(parts.fd, part.start, part.end);
   return compile(file, source, part.lineOffset, cachePath(`${parts.key}.lazy-${index}.v8cache`));
 }
 
-/** Whether the kept bundle, whose modification time changed (a touch?), still has the bytes it started with. */
+/**
+ * Whether the kept bundle, whose times changed (a touch, or its path replaced), still has
+ * the bytes it started with: bundleKey's two checksums, read by 64 KiB (as readLatin1).
+ */
 function sameContent(parts, now) {
-  const bytes = Buffer.allocUnsafeSlow(now.size);
-  for (let at = 0; at < bytes.length; ) {
-    const read = readSync(parts.fd, bytes, at, bytes.length - at, at);
+  const chunk = Buffer.allocUnsafeSlow(65536);
+  const half = now.size >> 1;
+  let whole = 0;
+  let second = 0;
+  for (let at = 0; at < now.size; ) {
+    const read = readSync(parts.fd, chunk, 0, Math.min(chunk.length, now.size - at), at);
     if (read === 0) return false;
+    const bytes = chunk.subarray(0, read);
+    whole = crc32(bytes, whole);
+    if (at + read > half) second = crc32(bytes.subarray(Math.max(0, half - at)), second);
     at += read;
   }
-  if (bundleKey(bytes) !== parts.key) return false;
+  if (bundleKeyOf(whole, second, now.size) !== parts.key) return false;
   parts.mtimeMs = now.mtimeMs;
+  parts.ctimeMs = now.ctimeMs;
   return true;
 }
 
@@ -322,8 +335,12 @@ function sameFile(path, seen) {
  * source.
  */
 function bundleKey(bytes) {
+  return bundleKeyOf(crc32(bytes), crc32(bytes.subarray(bytes.length >> 1)), bytes.length);
+}
+
+function bundleKeyOf(whole, second, length) {
   const hex = (n) => n.toString(16).padStart(8, "0");
-  return `${hex(crc32(bytes))}${hex(crc32(bytes.subarray(bytes.length >> 1)))}-${bytes.length}-${process.version}-${process.arch}`;
+  return `${hex(whole)}${hex(second)}-${length}-${process.version}-${process.arch}`;
 }
 
 /** The cache file named `name`, in a directory only this user can write; undefined when there is none. */

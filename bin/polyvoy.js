@@ -17,8 +17,11 @@
 // loads node:process (~25 ms), and the deno entry loads no node: module on its start path
 // (runtimes/README.md, "Deno: no node: module on the start path").
 const args = typeof globalThis.Deno !== "undefined" ? globalThis.Deno.args : process.argv.slice(2);
+// Modules this file may not run are named through variables (here and below): Deno reads
+// every literal import() of a module it loads before running it, outside an npm layout.
 if (args[0] === "compare") {
-  const { compare } = await import("../bench/compare.mjs");
+  const comparison = "../bench/compare.mjs";
+  const { compare } = await import(comparison);
   process.exit(await compare(args.slice(1)));
 }
 const bunx = typeof globalThis.Bun === "undefined" && typeof globalThis.Deno === "undefined" && process.env.npm_lifecycle_event === "bunx";
@@ -37,8 +40,6 @@ if (bunx) {
   });
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 } else if (typeof globalThis.Bun !== "undefined") {
-  // Not a literal: Deno reads every literal import() of a module it loads before running
-  // it, and this file would then be read on each Deno start (1.4 MB it never runs).
   const bunEntry = "../dist/polyvoy-bun.js";
   await import(bunEntry);
 } else if (typeof globalThis.Deno !== "undefined") {
@@ -47,6 +48,7 @@ if (bunx) {
   await import("../dist/deno/main.mjs");
 } else {
   // Node: with V8's code cache (bun and deno keep their own).
-  const { startNodeEntry } = await import("./node-code-cache.js");
+  const codeCache = "./node-code-cache.js";
+  const { startNodeEntry } = await import(codeCache);
   await startNodeEntry(new URL("../dist/polyvoy-node.mjs", import.meta.url));
 }

@@ -189,7 +189,7 @@ async function nodeScriptModule(banner) {
   // export (the dependencies' are imported by name: yaml's index has one, unused).
   for (const path of imported) {
     if (path.startsWith(YAML_STUB) || path.startsWith("node_modules/")) continue;
-    if (/^\s*export\s+default\b/m.test(readFileSync(join(root, path), "utf8"))) throw new Error(`node bundle: ${path} has a default export and is imported from another script`);
+    if (/^\s*export\s+(default\b|\{[^}]*\bdefault\b)/m.test(readFileSync(join(root, path), "utf8"))) throw new Error(`node bundle: ${path} has a default export and is imported from another script`);
   }
   /** One script: the modules in `own` bundled, every other module an external `polyvoy-mod:`. */
   const scriptBuild = async (own, contents) => {
