@@ -104,13 +104,13 @@ function writeCache({ script, cacheFile, write, seen }, flagsTag) {
 }
 
 /**
- * What the bundle's require()s answer (as NODE_LINK in scripts/build-runtimes.mjs, which
- * runs the file as a module): node: built-ins by node's require, `polyvoy-mod:<path>` by
- * the script that has the module at that path: the main script or a lazy one, compiled
- * and run at its first use (`lazyScript(index)`). A module-level function: its closures
- * keep only what it is given.
+ * What the bundle's require()s answer: node: built-ins by node's require, `polyvoy-mod:<path>`
+ * by the script that has the module at that path: the main script or a lazy one, run at its
+ * first use (`lazyScript(index)`). A module-level function: its closures keep only what it is
+ * given. scripts/build-runtimes.mjs writes its text into the bundle too (NODE_LINK, for
+ * `node polyvoy-node.mjs`): it must name nothing outside itself.
  */
-function link(nodeRequire, lazyScript) {
+export function link(nodeRequire, lazyScript) {
   const main = { exports: {} };
   const scripts = [];
   const require = (id) => {

@@ -13,6 +13,7 @@
 //   `polyvoy/core` share their classes (instanceof ConfigError holds across them).
 // - dist/types/**: declarations for all of it (core/ and runtimes/ as in the sources).
 import { build, transform } from "esbuild";
+import { link } from "../bin/node-code-cache.js";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,28 +48,12 @@ const NODE_LAZY_BEGIN = "\n//#polyvoy-lazy-script-begin ";
 const NODE_LAZY_TARGET = /^(?!core\/config\/(?!xds\/)|runtimes\/node\/)/;
 
 /**
- * What the node scripts' require()s answer (run as a module here; bin/node-code-cache.js has
- * its own copy, which compiles each lazy script with its code cache): node: built-ins by
- * node's require, `polyvoy-mod:<path>` by the script that has that module (a lazy one is
- * run at its first use). Returns the main script's require and module.
+ * What the node scripts' require()s answer, for `node polyvoy-node.mjs` (run as a module
+ * here): bin/node-code-cache.js's own `link`, whose lazy scripts are compiled with their code
+ * cache there and are functions of the module here. Self-contained (no outer names), so its
+ * text is the function.
  */
-const NODE_LINK = `(nodeRequire, lazyScript) => {
-  const main = { exports: {} };
-  const scripts = [];
-  const require = (id) => {
-    if (!id.startsWith("polyvoy-mod:")) return nodeRequire(id);
-    const path = id.slice(12);
-    const index = main.exports.polyvoyScripts[path];
-    if (index === undefined) return main.exports.polyvoyModule(path);
-    if (scripts[index] === undefined) {
-      const module = { exports: {} };
-      lazyScript(index)(require, module);
-      scripts[index] = module.exports;
-    }
-    return scripts[index].polyvoyModule(path);
-  };
-  return { main, require };
-}`;
+const NODE_LINK = link.toString();
 
 // The global (Symbol.for) where the node entry finds an import() of a real module's.
 const IMPORT_HOOK = "polyvoy.import";

@@ -276,6 +276,16 @@ test("a JSON config with the router alone compiles no lazy script; a YAML config
   expect(stamps()).toEqual(written);
 }, 180_000);
 
+/** The test's config with a CORS filter (whose code a router-only start has not loaded) written to `file`. */
+function writeCorsConfig(file: string): void {
+  const withCors = JSON.parse(readFileSync(config, "utf8"));
+  withCors.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.unshift({
+    name: "envoy.filters.http.cors",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
+  });
+  writeFileSync(file, JSON.stringify(withCors));
+}
+
 // An upgrade or reinstall writes a new file at the bundle's path (a touch only changes its
 // time): lazy scripts still come from the bundle this process started from (the descriptor
 // the bin keeps), so a reload that needs a filter not loaded at start works (it failed
@@ -293,12 +303,7 @@ test("a bundle replaced at its path under the running proxy: lazy scripts come f
     utimesSync(bundle, later, later);
     rmSync(bundle);
     writeFileSync(bundle, "// the next version's bundle, not a script this process could use\n");
-    const withCors = JSON.parse(readFileSync(config, "utf8"));
-    withCors.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.unshift({
-      name: "envoy.filters.http.cors",
-      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
-    });
-    writeFileSync(reloadConfig, JSON.stringify(withCors));
+    writeCorsConfig(reloadConfig);
     proxy.signal("SIGHUP");
     await proxy.waitFor("config reload: done", 30_000);
     expect(proxy.stderr).not.toMatch(/cannot load the code/);
@@ -326,12 +331,7 @@ test("a lazy script needed after the bundle was written over in place under the 
     } finally {
       closeSync(fd);
     }
-    const withCors = JSON.parse(readFileSync(config, "utf8"));
-    withCors.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.unshift({
-      name: "envoy.filters.http.cors",
-      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
-    });
-    writeFileSync(reloadConfig, JSON.stringify(withCors));
+    writeCorsConfig(reloadConfig);
     proxy.signal("SIGHUP");
     await proxy.waitFor("1 resource(s) not applied", 30_000);
     expect(proxy.stderr).toMatch(/cannot load the code of HTTP filter type 'envoy\.filters\.http\.cors': polyvoy: .*polyvoy-node\.mjs was written over since this process started: restart polyvoy/);
