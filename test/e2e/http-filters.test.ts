@@ -47,6 +47,15 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
             response_headers_to_add: [{ header: { key: "x-local-rate-limit", value: "true" } }],
           },
         }),
+        route("/ratelimit-full", {
+          "envoy.filters.http.local_ratelimit": {
+            "@type": RATELIMIT,
+            stat_prefix: "full_rl",
+            token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: "3600s" },
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+          },
+        }),
         route("/abort", { "envoy.filters.http.fault": { "@type": FAULT, abort: { http_status: 503, percentage: { numerator: 100 } } } }),
         route("/cors", {
           "envoy.filters.http.cors": {
@@ -130,6 +139,14 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
     const text = await stats("http_local_rate_limit");
     expect(text).toMatch(/^route_rl\.http_local_rate_limit\.rate_limited: [1-9]/m);
     expect(text).toMatch(/^route_rl\.http_local_rate_limit\.enforced: [1-9]/m);
+  });
+
+  test("local_ratelimit: a bucket starts full — max_tokens 1 lets the first request through and refuses the next", async () => {
+    // The route's limiter is built in its first request's event, at a clock read later than
+    // the event's own time: a bucket full "as of" that read lacked a sliver of its one token.
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await get("/ratelimit-full")).status);
+    expect(statuses).toEqual([200, 429, 429]);
   });
 
   test("fault: abort 503 at 100 %, a header-requested abort, and a measurable delay", async () => {

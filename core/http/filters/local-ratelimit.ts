@@ -91,10 +91,9 @@ export class LocalRateLimiter {
     private readonly server: ServerContext,
   ) {
     this.stats = new LocalRateLimitStats(server, config.statPrefix);
-    const now = server.runtime.now();
-    this.bucket = config.tokenBucket && new TokenBucket(config.tokenBucket, now);
+    this.bucket = config.tokenBucket && new TokenBucket(config.tokenBucket);
     const sorted = [...(config.descriptors ?? [])].sort((a, b) => fillRate(a) - fillRate(b));
-    this.descriptors = sorted.map((d) => ({ key: descriptorKey(d.entries), bucket: new TokenBucket(d.tokenBucket, now) }));
+    this.descriptors = sorted.map((d) => ({ key: descriptorKey(d.entries), bucket: new TokenBucket(d.tokenBucket) }));
     this.descriptorsByKey = new Map(this.descriptors.map((d) => [d.key, d.bucket]));
   }
 

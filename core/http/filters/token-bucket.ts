@@ -9,18 +9,19 @@ import type { TokenBucketConfig } from "../../config/bootstrap.ts";
  * monotonic clock when the bucket is used; it starts full; each request takes one whole
  * token. The state is one instant — when the bucket was (or would have been) empty — as
  * in Envoy, so no timer runs.
+ *
+ * A full bucket is "empty since forever", not "full as of the clock read that built it":
+ * the filter asks with its event's time (approximateNow), which is earlier than a clock read
+ * made later in the same event, and a bucket built then looked one token short at first.
  */
 export class TokenBucket {
-  /** Monotonic ms at which the bucket held no token; tokens now = (now − emptyAt) × rate, at most max_tokens. */
-  private emptyAt: number;
+  /**
+   * Monotonic ms at which the bucket held no token; tokens now = (now − emptyAt) × rate, at
+   * most max_tokens. −Infinity: full at any time (Envoy's init_fill, the bucket starts full).
+   */
+  private emptyAt = -Infinity;
 
-  constructor(
-    readonly config: TokenBucketConfig,
-    now: number,
-  ) {
-    // Envoy's init_fill: the bucket starts full.
-    this.emptyAt = now - this.msFor(config.maxTokens);
-  }
+  constructor(readonly config: TokenBucketConfig) {}
 
   /** Take a token if a whole one is there (Envoy's consume(1, allow_partial = false)). */
   consume(now: number): boolean {
