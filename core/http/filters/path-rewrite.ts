@@ -10,21 +10,24 @@ const compiled = new Map<string, CompiledRegex>();
  * the path (not the query), as RE2::GlobalReplace (core/config/regex.ts).
  */
 export function rewritePath(path: string, match: RouteMatchConfig, action: ForwardAction): string {
-  if (action.prefixRewrite !== undefined) {
-    const matched = match.prefix ?? match.path;
-    if (matched !== undefined) {
-      const head = match.caseSensitive ? path.slice(0, matched.length) : path.slice(0, matched.length).toLowerCase();
-      const want = match.caseSensitive ? matched : matched.toLowerCase();
-      if (head === want) return action.prefixRewrite + path.slice(matched.length);
-    }
-    return path;
-  }
+  if (action.prefixRewrite !== undefined) return rewriteMatchedPrefix(path, match, action.prefixRewrite);
   if (action.regexRewrite !== undefined) {
     const q = path.indexOf("?");
     const bare = q < 0 ? path : path.slice(0, q);
     const query = q < 0 ? "" : path.slice(q);
     const regex = compiledRegex(action.regexRewrite.pattern);
     return regex ? regex.replaceAll(bare, action.regexRewrite.substitution) + query : path;
+  }
+  return path;
+}
+
+/** prefix_rewrite (a route's, or a redirect's): `rewrite` in place of the matched prefix or the whole matched path. */
+export function rewriteMatchedPrefix(path: string, match: RouteMatchConfig, rewrite: string): string {
+  const matched = match.prefix ?? match.path;
+  if (matched !== undefined) {
+    const head = match.caseSensitive ? path.slice(0, matched.length) : path.slice(0, matched.length).toLowerCase();
+    const want = match.caseSensitive ? matched : matched.toLowerCase();
+    if (head === want) return rewrite + path.slice(matched.length);
   }
   return path;
 }

@@ -1,33 +1,65 @@
 import type { RedirectAction, RouteMatchConfig } from "../../config/bootstrap.ts";
 import type { RequestHeaders } from "../message.ts";
+import { rewriteMatchedPrefix } from "./path-rewrite.ts";
 
 /**
- * The Location of a route redirect (Envoy's RedirectAction): scheme, host, port and
- * path each replaced when configured, otherwise kept from the request; switching
- * scheme without a port_redirect drops the port; strip_query drops the query.
+ * The Location of a route redirect, as Envoy's Http::Utility::newUri
+ * (source/common/http/utility.cc) builds it from the RedirectAction:
+ * - scheme: scheme_redirect, else https for https_redirect, else the request's;
+ * - host: host_redirect as written (the request's port is not carried over), else the
+ *   request's Host, its port kept unless port_redirect is set, or the scheme changes from
+ *   the one x-forwarded-proto names and the port is that scheme's default (processRequestHost);
+ * - path: path_redirect — its own query, if it has one, wins and is never stripped, else the
+ *   request's query follows it — or the request's path after the redirect's prefix_rewrite;
+ *   strip_query drops the query unless path_redirect brought one.
+ * No default port is removed otherwise: `Host: a:80` stays `http://a:80/…`, as in Envoy.
  */
 export function redirectLocation(redirect: RedirectAction, request: RequestHeaders, match: RouteMatchConfig): string {
-  const scheme = redirect.httpsRedirect ? "https" : (redirect.schemeRedirect ?? request.scheme);
-  const [requestHost, requestPort] = splitAuthority(request.authority);
-  const host = redirect.hostRedirect ?? requestHost;
-  let port = redirect.portRedirect !== undefined ? String(redirect.portRedirect) : requestPort;
-  if (redirect.portRedirect === undefined && scheme !== request.scheme) port = undefined;
-  if ((scheme === "http" && port === "80") || (scheme === "https" && port === "443")) port = undefined;
-  const q = request.path.indexOf("?");
-  let path = q < 0 ? request.path : request.path.slice(0, q);
-  let query = q < 0 ? "" : request.path.slice(q);
-  if (redirect.pathRedirect !== undefined) {
-    const pq = redirect.pathRedirect.indexOf("?");
-    path = pq < 0 ? redirect.pathRedirect : redirect.pathRedirect.slice(0, pq);
-    if (pq >= 0) query = redirect.pathRedirect.slice(pq);
-  } else if (redirect.prefixRewrite !== undefined && match.prefix !== undefined) {
-    path = redirect.prefixRewrite + path.slice(match.prefix.length);
+  const scheme = redirect.schemeRedirect ?? (redirect.httpsRedirect ? "https" : request.scheme);
+  const port = redirect.portRedirect ? `:${redirect.portRedirect}` : "";
+  const host = redirect.hostRedirect ?? requestHost(request, scheme, port);
+  const pathRedirect = redirect.pathRedirect;
+  const pathRedirectHasQuery = pathRedirect !== undefined && pathRedirect.includes("?");
+  let path: string;
+  if (pathRedirect === undefined) {
+    path = redirect.prefixRewrite !== undefined ? rewriteMatchedPrefix(request.path, match, redirect.prefixRewrite) : request.path;
+  } else if (pathRedirectHasQuery) {
+    path = pathRedirect;
+  } else {
+    const q = request.path.indexOf("?");
+    path = q < 0 ? pathRedirect : pathRedirect + request.path.slice(q);
   }
-  if (redirect.stripQuery) query = "";
-  return `${scheme}://${host}${port ? `:${port}` : ""}${path}${query}`;
+  if (!path.startsWith("/")) path = "/" + path;
+  if (redirect.stripQuery && !pathRedirectHasQuery) {
+    const q = path.indexOf("?");
+    if (q >= 0) path = path.slice(0, q);
+  }
+  return `${scheme}://${host}${port}${path}`;
 }
 
-function splitAuthority(authority: string): [string, string | undefined] {
-  const m = authority.match(/^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/);
-  return m ? [m[1]!, m[2]] : [authority, undefined];
+/**
+ * Envoy's processRequestHost: the request's Host, without its port when the redirect sets
+ * one, or when the scheme changes and the port is the default of the scheme the request
+ * came with (x-forwarded-proto, which the connection manager has set by now: an http URL
+ * sent over TLS keeps its :80).
+ */
+function requestHost(request: RequestHeaders, scheme: string, port: string): string {
+  const host = request.authority;
+  const end = host.startsWith("[") ? portStartAfterBracket(host) : host.lastIndexOf(":");
+  if (end < 0) return host;
+  const requestPort = host.slice(end);
+  const forwardedProto = request.get("x-forwarded-proto") ?? "";
+  let removePort = port !== "";
+  if (scheme !== forwardedProto) {
+    // Http::Utility::schemeIsHttps / schemeIsHttp compare without case.
+    const proto = forwardedProto.toLowerCase();
+    removePort ||= (proto === "https" && requestPort === ":443") || (proto === "http" && requestPort === ":80");
+  }
+  return removePort ? host.slice(0, end) : host;
+}
+
+/** Where an IPv6 literal's port starts (at its ':'), or -1. */
+function portStartAfterBracket(host: string): number {
+  const i = host.lastIndexOf("]:");
+  return i < 0 ? -1 : i + 1;
 }

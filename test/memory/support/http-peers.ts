@@ -261,7 +261,9 @@ export class MemoryHttpClient implements SocketHandler {
   }
 
   request(method: string, path: string, options: RequestOptions = {}): void {
-    const headers: [string, string][] = [["host", "example.com"], ...Object.entries(options.headers ?? {})];
+    // Host: example.com unless the request names its own.
+    const own = Object.entries(options.headers ?? {});
+    const headers: [string, string][] = own.some(([name]) => name.toLowerCase() === "host") ? own : [["host", "example.com"], ...own];
     const body = typeof options.body === "string" ? latin1Bytes(options.body) : options.body;
     this.sent++;
     this.parser.expectResponseTo(method);

@@ -191,6 +191,40 @@ describe("RouterFilter: what the route says", () => {
     done(moved, secure);
   });
 
+  test("redirect: Location as Envoy's newUri — ports with host_redirect, https_redirect and port_redirect; path_redirect's own query; IPv6", async () => {
+    await setup({
+      routes: [
+        { match: { prefix: "/https" }, action: { redirect: { https_redirect: true } } },
+        { match: { prefix: "/host" }, action: { redirect: { host_redirect: "b.example" } } },
+        { match: { prefix: "/pq" }, action: { redirect: { path_redirect: "/new?a=1", strip_query: true } } },
+        { match: { prefix: "/strip" }, action: { redirect: { path_redirect: "/new", strip_query: true } } },
+        { match: { prefix: "/keep" }, action: { redirect: { path_redirect: "/new" } } },
+        { match: { prefix: "/port" }, action: { redirect: { port_redirect: 8443 } } },
+        { match: { path: "/exact" }, action: { redirect: { prefix_rewrite: "/moved" } } },
+      ],
+    });
+    const location = (path: string, host: string): string | undefined => {
+      const client = exchange("GET", path, { headers: { host } });
+      const response = client.responses[0];
+      done(client);
+      return response?.get("location");
+    };
+    // A non-default port stays with the request's host when only the scheme changes.
+    expect(location("/https/x?q=1", "a.example:8080")).toBe("https://a.example:8080/https/x?q=1");
+    // The default port of the scheme the request came with goes when the scheme changes.
+    expect(location("/https/x", "a.example:80")).toBe("https://a.example/https/x");
+    expect(location("/https/x", "[::1]:8080")).toBe("https://[::1]:8080/https/x");
+    // host_redirect is the host as written: the request's port is not carried over.
+    expect(location("/host/x?q=1", "a.example:8080")).toBe("http://b.example/host/x?q=1");
+    // path_redirect's own query wins and is not stripped; otherwise the request's follows it.
+    expect(location("/pq?q=1", "a.example")).toBe("http://a.example/new?a=1");
+    expect(location("/strip?q=1", "a.example")).toBe("http://a.example/new");
+    expect(location("/keep?q=1", "a.example:80")).toBe("http://a.example:80/new?q=1");
+    expect(location("/port/x", "a.example:8080")).toBe("http://a.example:8443/port/x");
+    // prefix_rewrite on a route matched by path replaces the whole matched path.
+    expect(location("/exact?z=2", "a.example")).toBe("http://a.example/moved?z=2");
+  });
+
   test("weighted clusters: picks follow the weights, drawn from the runtime's seeded random (a seed replays the same picks)", async () => {
     const picks = async (seed: number, weights: [number, number]): Promise<string> => {
       await setup({
