@@ -118,17 +118,15 @@ describe("local_ratelimit filter", () => {
         enable_x_ratelimit_headers: "DRAFT_VERSION_03",
       }),
     ]);
-    const first = await proxy.request("GET", "/");
-    expect([first.get("x-ratelimit-limit"), first.get("x-ratelimit-remaining")]).toEqual(["2", "1"]);
-    // Envoy's continuous bucket sends no x-ratelimit-reset.
-    expect(first.get("x-ratelimit-reset")).toBeUndefined();
-    // 2.5 s at 2 tokens a minute brings back a twelfth of a token: not a whole one.
+    const headers = (r: { get(name: string): string | undefined }) => ["limit", "remaining", "reset"].map((h) => r.get(`x-ratelimit-${h}`));
+    // reset is Envoy's resetSeconds: 0 while a whole token is left, else the seconds one token takes.
+    expect(headers(await proxy.request("GET", "/"))).toEqual(["2", "1", "0"]);
+    // 2.5 s at one token a minute brings back a 24th of a token: not a whole one.
     await proxy.runtime.settle(2500);
-    const second = await proxy.request("GET", "/");
-    expect(second.get("x-ratelimit-remaining")).toBe("0");
+    expect(headers(await proxy.request("GET", "/"))).toEqual(["2", "0", "60"]);
     const limited = await proxy.request("GET", "/");
     expect(limited.status).toBe(429);
-    expect(limited.get("x-ratelimit-remaining")).toBe("0");
+    expect(headers(limited)).toEqual(["2", "0", "60"]);
   });
 
   test("per-route config (typed_per_filter_config) has its own bucket and stats; other routes use the filter's", async () => {
@@ -238,6 +236,52 @@ describe("local_ratelimit filter", () => {
       // alice's bucket (1 per minute) is drawn first: her second request is limited without taking from "all".
       expect(await statuses(3, { "x-user": "alice" })).toEqual([200, 429, 429]);
       expect(await statuses(3, { "x-user": "bob" })).toEqual([200, 200, 429]);
+    });
+
+    test("the x-ratelimit headers describe the bucket that refused, else the slowest matched, else the default one", async () => {
+      const TWO = [...USER_LIMITS, { actions: [{ generic_key: { descriptor_value: "all" } }] }];
+      proxy = await filterProxy(
+        [
+          localRateLimit({
+            token_bucket: { max_tokens: 3, fill_interval: "60s" },
+            descriptors: [
+              { entries: [{ key: "generic_key", value: "all" }], token_bucket: { max_tokens: 10, fill_interval: "60s" } },
+              { entries: [{ key: "user", value: "alice" }], token_bucket: { max_tokens: 1, fill_interval: "60s" } },
+            ],
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+            enable_x_ratelimit_headers: "DRAFT_VERSION_03",
+          }),
+        ],
+        { routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", rate_limits: TWO } } }] },
+      );
+      const seen = async (headers: Record<string, string>) => {
+        const r = await proxy!.request("GET", "/", { headers });
+        return [r.status, r.get("x-ratelimit-limit"), r.get("x-ratelimit-remaining")];
+      };
+      // Allowed: alice's bucket, the slowest of the two matched (not "all", the first in request order... nor the default).
+      expect(await seen({ "x-user": "alice" })).toEqual([200, "1", "0"]);
+      // Refused by alice's bucket: that bucket.
+      expect(await seen({ "x-user": "alice" })).toEqual([429, "1", "0"]);
+      // bob matches only "all" (10): allowed twice while the default bucket (3, drawn always) has tokens, then the default refuses.
+      expect(await seen({ "x-user": "bob" })).toEqual([200, "10", "8"]);
+      expect(await seen({ "x-user": "bob" })).toEqual([200, "10", "7"]);
+      expect(await seen({ "x-user": "bob" })).toEqual([429, "3", "0"]);
+    });
+
+    test("a descriptor the request makes twice draws two tokens (the route's and the virtual host's rate_limits alike)", async () => {
+      const AGAIN = [{ actions: [{ generic_key: { descriptor_value: "a" } }] }, { actions: [{ generic_key: { descriptor_value: "a" } }] }];
+      proxy = await filterProxy(
+        [
+          localRateLimit({
+            descriptors: [{ entries: [{ key: "generic_key", value: "a" }], token_bucket: { max_tokens: 2, fill_interval: "60s" } }],
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+          }),
+        ],
+        { routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", rate_limits: AGAIN } } }] },
+      );
+      expect(await statuses(3)).toEqual([200, 429, 429]);
     });
 
     test("vh_rate_limits: the virtual host's rate_limits when the route has none (OVERRIDE), never with IGNORE; stage selects", async () => {

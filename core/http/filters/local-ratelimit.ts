@@ -7,10 +7,11 @@
  * 429 (or `status`) "local_rate_limited" with response_headers_to_add, response flag RL.
  * Not enforced, it goes on with request_headers_to_add_when_not_enforced.
  * With `descriptors`, the route's (and virtual host's) rate_limits of the config's stage make
- * the request's descriptors, as for the global ratelimit filter; each configured descriptor
- * equal to one of them is drawn from, the slowest-filling first, and the request is limited
- * at the first that is empty (Envoy's LocalRateLimiterImpl::requestAllowed); the default
- * bucket is drawn from when none matched, or always with always_consume_default_token_bucket.
+ * the request's descriptors, as for the global ratelimit filter; each request descriptor
+ * equal to a configured one draws a token from its bucket (one that occurs twice draws
+ * twice), the slowest-filling first, and the request is limited at the first that is empty
+ * (Envoy's LocalRateLimiterImpl::requestAllowed); the default bucket is drawn from when none
+ * matched, or always with always_consume_default_token_bucket.
  * Envoy's local filter sends no `x-envoy-ratelimited` (the global ratelimit filter does).
  */
 import { GrpcStatus } from "../grpc-common.ts";
@@ -56,24 +57,17 @@ class LocalRateLimitStats {
   }
 }
 
-/** A configured descriptor's bucket, found by its entries' key. */
-interface DescriptorBucket {
-  readonly key: string;
-  readonly bucket: TokenBucket;
-}
-
 /** The entries as one string: what a request descriptor must equal (key and value, in order). */
 function descriptorKey(entries: RateLimitDescriptor | LocalRateLimitDescriptorConfig["entries"]): string {
   return JSON.stringify(entries);
 }
 
-/** Tokens per ms: Envoy draws from the slowest-filling descriptor first, so a limited request takes nothing from the others. */
-function fillRate(d: LocalRateLimitDescriptorConfig): number {
-  return d.tokenBucket.tokensPerFill / d.tokenBucket.fillIntervalMs;
+/** Envoy draws from the slowest-filling descriptor first, so a limited request takes nothing from the others. */
+function slowestFirst(a: TokenBucket, b: TokenBucket): number {
+  return a.fillRate - b.fillRate;
 }
 
-/** The outcome for one request: allowed or not, and the bucket the x-ratelimit headers describe. */
-/** Where requestAllowed tells which bucket the request drew from (the filter itself: no result object per request). */
+/** Where requestAllowed tells which bucket the x-ratelimit headers describe (the filter itself: no result object per request). */
 export interface UsedBucket {
   usedBucket: TokenBucket | undefined;
 }
@@ -82,9 +76,8 @@ export interface UsedBucket {
 export class LocalRateLimiter {
   readonly stats: LocalRateLimitStats;
   readonly bucket: TokenBucket | undefined;
-  /** The descriptors' buckets, slowest-filling first (Envoy's sorted_descriptors_). */
-  readonly descriptors: readonly DescriptorBucket[];
-  private readonly descriptorsByKey: ReadonlyMap<string, TokenBucket>;
+  /** The configured descriptors' buckets by their entries (Envoy's descriptors_). */
+  readonly descriptors: ReadonlyMap<string, TokenBucket>;
 
   constructor(
     readonly config: LocalRateLimitConfig,
@@ -92,38 +85,44 @@ export class LocalRateLimiter {
   ) {
     this.stats = new LocalRateLimitStats(server, config.statPrefix);
     this.bucket = config.tokenBucket && new TokenBucket(config.tokenBucket);
-    const sorted = [...(config.descriptors ?? [])].sort((a, b) => fillRate(a) - fillRate(b));
-    this.descriptors = sorted.map((d) => ({ key: descriptorKey(d.entries), bucket: new TokenBucket(d.tokenBucket) }));
-    this.descriptorsByKey = new Map(this.descriptors.map((d) => [d.key, d.bucket]));
+    this.descriptors = new Map((config.descriptors ?? []).map((d) => [descriptorKey(d.entries), new TokenBucket(d.tokenBucket)]));
   }
 
   /**
-   * Envoy's requestAllowed. The bucket for the headers is that of the first request
-   * descriptor configured (descriptorHelper), else the default one.
+   * Envoy's requestAllowed: the configured descriptors the request's descriptors name, one
+   * per occurrence, slowest-filling first, each drawn from until one is empty; then the
+   * default bucket when none matched or always_consume_default_token_bucket. The bucket for
+   * the x-ratelimit headers is the one that refused, else the slowest matched, else the
+   * default one.
    */
   requestAllowed(requestDescriptors: readonly RateLimitDescriptor[], now: number, used: UsedBucket): boolean {
-    let matched = false;
-    let headerBucket: TokenBucket | undefined;
-    if (this.descriptors.length > 0 && requestDescriptors.length > 0) {
-      const keys = requestDescriptors.map(descriptorKey);
-      for (const key of keys) {
-        headerBucket = this.descriptorsByKey.get(key);
-        if (headerBucket !== undefined) break;
+    let matched: TokenBucket[] | undefined;
+    if (this.descriptors.size > 0) {
+      for (const descriptor of requestDescriptors) {
+        const bucket = this.descriptors.get(descriptorKey(descriptor));
+        if (bucket !== undefined) (matched ??= []).push(bucket);
       }
-      for (const descriptor of this.descriptors) {
-        if (!keys.includes(descriptor.key)) continue;
-        matched = true;
-        if (!descriptor.bucket.consume(now)) {
-          used.usedBucket = headerBucket;
+      if (matched !== undefined && matched.length > 1) matched.sort(slowestFirst);
+    }
+    if (matched !== undefined) {
+      for (const bucket of matched) {
+        if (!bucket.consume(now)) {
+          used.usedBucket = bucket;
           return false;
         }
       }
     }
-    used.usedBucket = headerBucket ?? this.bucket;
-    if (!matched || this.config.alwaysConsumeDefaultTokenBucket !== false) {
+    const slowest = matched?.[0];
+    if (slowest === undefined || this.config.alwaysConsumeDefaultTokenBucket !== false) {
       // No default bucket: nothing more to limit (Envoy: "no rate limiting is applied").
-      return this.bucket === undefined || this.bucket.consume(now);
+      if (this.bucket !== undefined && !this.bucket.consume(now)) {
+        used.usedBucket = this.bucket;
+        return false;
+      }
+      used.usedBucket = slowest ?? this.bucket;
+      return true;
     }
+    used.usedBucket = slowest;
     return true;
   }
 
@@ -171,7 +170,7 @@ export class LocalRateLimitFilter implements StreamFilter, UsedBucket {
     if (!limiter.enabled()) return FilterHeadersStatus.Continue;
     const stats = limiter.stats;
     stats.enabled.inc();
-    const descriptors = limiter.descriptors.length > 0 ? this.requestDescriptors(headers, limiter.config) : NO_DESCRIPTORS;
+    const descriptors = limiter.descriptors.size > 0 ? this.requestDescriptors(headers, limiter.config) : NO_DESCRIPTORS;
     if (limiter.requestAllowed(descriptors, approximateNow(this.server.runtime), this)) {
       stats.ok.inc();
       return FilterHeadersStatus.Continue;
@@ -216,10 +215,10 @@ export class LocalRateLimitFilter implements StreamFilter, UsedBucket {
     const bucket = this.usedBucket;
     if (bucket !== undefined && this.limiter.config.enableXRateLimitHeaders) {
       const now = approximateNow(this.server.runtime);
-      // Envoy's XRateLimitHeaders (source/extensions/filters/http/common/ratelimit_headers.h). No
-      // x-ratelimit-reset: Envoy's continuous bucket has no next fill to count down to.
+      // Envoy's XRateLimitHeaders from the bucket's TokenBucketContext (local_ratelimit.cc encodeHeaders).
       headers.add("x-ratelimit-limit", String(bucket.maxTokens));
       headers.add("x-ratelimit-remaining", String(bucket.remainingTokens(now)));
+      headers.add("x-ratelimit-reset", String(bucket.resetSeconds(now)));
     }
     return FilterHeadersStatus.Continue;
   }

@@ -36,6 +36,21 @@ export class TokenBucket {
     return this.config.maxTokens;
   }
 
+  /** Tokens per ms. */
+  get fillRate(): number {
+    return this.config.tokensPerFill / this.config.fillIntervalMs;
+  }
+
+  /**
+   * Envoy's RateLimitTokenBucket::resetSeconds (local_ratelimit_impl.h): 0 while a whole
+   * token is there, else the time one token takes, ceil'd to ms and then divided by 1000
+   * as integers (so whole seconds rounded down: 1 token per 1.5 s says 1).
+   */
+  resetSeconds(now: number): number {
+    if (this.tokensAt(now) >= 1) return 0;
+    return Math.floor(Math.ceil(this.msFor(1)) / 1000);
+  }
+
   /** Whole tokens left (Envoy truncates to uint32). */
   remainingTokens(now: number): number {
     return Math.floor(this.tokensAt(now));
