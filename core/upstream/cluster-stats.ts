@@ -152,6 +152,19 @@ export class ClusterStats {
     this.categoryCounters(internal ? "internal" : "external").count(status);
   }
 
+  /**
+   * Envoy's CodeStatsImpl::chargeResponseStat as a filter calls it for a local reply that
+   * stands for the route cluster's answer (ratelimit.cc Filter::complete on OVER_LIMIT,
+   * ext_authz.cc Filter::onComplete on Denied): upstream_rq_completed, upstream_rq_<N>xx,
+   * upstream_rq_<code>, and the same under `internal.` — those filters pass
+   * internal_request true, whatever the request's x-envoy-internal — never `canary.`.
+   */
+  chargeFilterResponse(status: number): void {
+    this.countResponse(status);
+    this.upstreamRqCompleted.inc();
+    this.countResponseCategories(status, true, false);
+  }
+
   /** Envoy's chargeResponseTiming beyond upstream_rq_time: the same categories' upstream_rq_time. */
   recordResponseTimeCategories(ms: number, internal: boolean, canary: boolean): void {
     if (canary) this.categoryCounters("canary").time.record(ms);
