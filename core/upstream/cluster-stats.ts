@@ -69,6 +69,8 @@ export class ClusterStats {
   private readonly byClass: Counter[];
   /** retry.upstream_rq_<code> and retry.upstream_rq_<class>xx: responses that were retried (made on the first). */
   private retryCodes: Map<number, Counter> | undefined;
+  /** retry.upstream_rq_completed (made on the first retried response, as the codes are). */
+  private retryCompleted: Counter | undefined;
 
   constructor(
     store: StatsStore,
@@ -185,9 +187,11 @@ export class ClusterStats {
 
   /**
    * Count a response the router retried instead of passing on (Envoy's
-   * chargeBasicResponseStat under the `retry.` prefix: retry.upstream_rq_503, retry.upstream_rq_5xx).
+   * chargeBasicResponseStat under the `retry.` prefix, source/common/http/codes.cc:
+   * retry.upstream_rq_completed first, then retry.upstream_rq_5xx and retry.upstream_rq_503).
    */
   countRetriedResponse(status: number): void {
+    (this.retryCompleted ??= this.scope.counter("retry.upstream_rq_completed")).inc();
     const codes = (this.retryCodes ??= new Map());
     let counter = codes.get(status);
     if (!counter) {
