@@ -110,7 +110,12 @@ registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
 
 registerLazyHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", async () => {
   const { HealthCheckFilter, healthCheckFilterShared } = await import("./http/filters/health-check.ts");
-  return { kind: "dual", create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server) };
+  return {
+    kind: "dual",
+    create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server),
+    // Its cache manager's clearings count from config load, as Envoy's timer does.
+    prepare: (config, server) => void healthCheckFilterShared(config, server),
+  };
 });
 
 registerLazyHttpFilterFactory<LocalRateLimitConfig>("envoy.filters.http.local_ratelimit", async () => {
