@@ -12,13 +12,13 @@
 import { AdminFilter } from "./admin/admin-filter.ts";
 import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
-import { checkFilterChain, loadHttpFilterFactories, registerHttpFilterFactory, registerLazyHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
+import { checkFilterChain, loadHttpFilterFactories, prepareRouteConfigs, registerHttpFilterFactory, registerLazyHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
 import { RouterFilter } from "./http/filters/router.ts";
 import { routerStats } from "./http/filters/router-stats.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
 import { resolvedNetworkScript } from "./network-script/resolve-network-script.ts";
 import { PerConfig } from "./util/per-config.ts";
-import type { JwtAuthnConfig, UserFilterSource } from "./config/bootstrap.ts";
+import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { BufferConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
@@ -45,10 +45,17 @@ registerLazyNetworkFilterFactory("envoy.filters.network.tcp_proxy", async () => 
 });
 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
-  // What this runtime cannot run is refused now, at start.
+  // What this runtime cannot run is refused now, at start; the filters' shared configs (their stats) are built.
   checkFilterChain(config.httpFilters, context, { statPrefix: config.statPrefix });
-  // The route table is compiled once per listener and shared by its connections (RDS: once per update).
-  const routes = config.rds ? new RdsRouteConfigProvider(config.rds, config.statPrefix, context) : { routeTable: new RouteTable(config.routeConfig, context.layeredRuntime) };
+  // The route table is compiled once per listener and shared by its connections (RDS: once
+  // per update), and its per-route filter configs built with it.
+  const prepareRoutes = (routeConfig: RouteConfiguration) => prepareRouteConfigs(config.httpFilters, routeConfig, context);
+  let routes;
+  if (config.rds) routes = new RdsRouteConfigProvider(config.rds, config.statPrefix, context, prepareRoutes);
+  else {
+    prepareRoutes(config.routeConfig);
+    routes = { routeTable: new RouteTable(config.routeConfig, context.layeredRuntime) };
+  }
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix, config.tracing !== undefined);
   return (connection) => new ConnectionManager(config, routes, context, stats, connection);
 });
@@ -103,17 +110,32 @@ registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
 
 registerLazyHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", async () => {
   const { HealthCheckFilter, healthCheckFilterShared } = await import("./http/filters/health-check.ts");
-  return { kind: "dual", create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server) };
+  return {
+    kind: "dual",
+    create: (config, server) => new HealthCheckFilter(healthCheckFilterShared(config, server), server),
+    // Its cache manager's clearings count from config load, as Envoy's timer does.
+    prepare: (config, server) => void healthCheckFilterShared(config, server),
+  };
 });
 
 registerLazyHttpFilterFactory<LocalRateLimitConfig>("envoy.filters.http.local_ratelimit", async () => {
   const { LocalRateLimitFilter, localRateLimiter } = await import("./http/filters/local-ratelimit.ts");
-  return { kind: "dual", create: (config, server) => new LocalRateLimitFilter(localRateLimiter(config, server), server) };
+  return {
+    kind: "dual",
+    create: (config, server) => new LocalRateLimitFilter(localRateLimiter(config, server), server),
+    prepare: (config, server) => void localRateLimiter(config, server),
+    // A per-route config is a limiter of its own, with its own stat_prefix.
+    preparePerRoute: (config, server) => void localRateLimiter(config as LocalRateLimitConfig, server),
+  };
 });
 
 registerLazyHttpFilterFactory<FaultConfig>("envoy.filters.http.fault", async () => {
   const { FaultFilter, faultFilterConfig } = await import("./http/filters/fault.ts");
-  return { kind: "decoder", create: (config, server, chain) => new FaultFilter(faultFilterConfig(config, server, chain), server) };
+  return {
+    kind: "decoder",
+    create: (config, server, chain) => new FaultFilter(faultFilterConfig(config, server, chain), server),
+    prepare: (config, server, chain) => void faultFilterConfig(config, server, chain),
+  };
 });
 
 registerLazyHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", async () => {
@@ -123,7 +145,11 @@ registerLazyHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", async (
 
 registerLazyHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", async () => {
   const { CorsFilter, corsFilterConfig } = await import("./http/filters/cors.ts");
-  return { kind: "dual", create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server) };
+  return {
+    kind: "dual",
+    create: (config, server, chain, name) => new CorsFilter(corsFilterConfig(config, server, chain, name), server),
+    prepare: (config, server, chain, name) => void corsFilterConfig(config, server, chain, name),
+  };
 });
 
 registerLazyHttpFilterFactory<Record<string, never>>("envoy.filters.http.grpc_web", async () => {
@@ -138,7 +164,11 @@ registerLazyHttpFilterFactory<GrpcHttp1BridgeConfig>("envoy.filters.http.grpc_ht
 
 registerLazyHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", async () => {
   const { CsrfFilter, csrfFilterConfig } = await import("./http/filters/csrf.ts");
-  return { kind: "decoder", create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server) };
+  return {
+    kind: "decoder",
+    create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server),
+    prepare: (config, server, chain) => void csrfFilterConfig(config, server, chain),
+  };
 });
 
 registerLazyHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", async () => {
@@ -148,12 +178,20 @@ registerLazyHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_m
 
 registerLazyHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", async () => {
   const { RbacFilter, rbacFilterConfig } = await import("./http/filters/rbac.ts");
-  return { kind: "decoder", create: (config, server, chain) => new RbacFilter(rbacFilterConfig(config, server, chain)) };
+  return {
+    kind: "decoder",
+    create: (config, server, chain) => new RbacFilter(rbacFilterConfig(config, server, chain)),
+    prepare: (config, server, chain) => void rbacFilterConfig(config, server, chain),
+  };
 });
 
 registerLazyHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", async () => {
   const { ExtAuthzFilter, extAuthzFilterConfig } = await import("./http/filters/ext-authz.ts");
-  return { kind: "dual", create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)) };
+  return {
+    kind: "dual",
+    create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
+    prepare: (config, server, chain) => void extAuthzFilterConfig(config, server, chain),
+  };
 });
 
 registerLazyHttpFilterFactory<RateLimitConfig>("envoy.filters.http.ratelimit", async () => {
@@ -166,6 +204,7 @@ registerLazyHttpFilterFactory<CompressorConfig>("envoy.filters.http.compressor",
   return {
     kind: "dual",
     create: (config, server, chain) => new CompressorFilter(compressorFilterConfig(config, server, chain)),
+    prepare: (config, server, chain) => void compressorFilterConfig(config, server, chain),
     check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
   };
 });
@@ -175,6 +214,7 @@ registerLazyHttpFilterFactory<DecompressorConfig>("envoy.filters.http.decompress
   return {
     kind: "dual",
     create: (config, server, chain) => new DecompressorFilter(decompressorFilterConfig(config, server, chain)),
+    prepare: (config, server, chain) => void decompressorFilterConfig(config, server, chain),
     check: (config, server, name) => checkCompressionSupported(name, config.library.algorithm, server),
   };
 });

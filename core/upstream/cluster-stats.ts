@@ -69,6 +69,8 @@ export class ClusterStats {
   private readonly byClass: Counter[];
   /** retry.upstream_rq_<code> and retry.upstream_rq_<class>xx: responses that were retried (made on the first). */
   private retryCodes: Map<number, Counter> | undefined;
+  /** retry.upstream_rq_completed (made on the first retried response, as the codes are). */
+  private retryCompleted: Counter | undefined;
 
   constructor(
     store: StatsStore,
@@ -152,6 +154,19 @@ export class ClusterStats {
     this.categoryCounters(internal ? "internal" : "external").count(status);
   }
 
+  /**
+   * Envoy's CodeStatsImpl::chargeResponseStat as a filter calls it for a local reply that
+   * stands for the route cluster's answer (ratelimit.cc Filter::complete on OVER_LIMIT,
+   * ext_authz.cc Filter::onComplete on Denied): upstream_rq_completed, upstream_rq_<N>xx,
+   * upstream_rq_<code>, and the same under `internal.` — those filters pass
+   * internal_request true, whatever the request's x-envoy-internal — never `canary.`.
+   */
+  chargeFilterResponse(status: number): void {
+    this.countResponse(status);
+    this.upstreamRqCompleted.inc();
+    this.countResponseCategories(status, true, false);
+  }
+
   /** Envoy's chargeResponseTiming beyond upstream_rq_time: the same categories' upstream_rq_time. */
   recordResponseTimeCategories(ms: number, internal: boolean, canary: boolean): void {
     if (canary) this.categoryCounters("canary").time.record(ms);
@@ -172,9 +187,11 @@ export class ClusterStats {
 
   /**
    * Count a response the router retried instead of passing on (Envoy's
-   * chargeBasicResponseStat under the `retry.` prefix: retry.upstream_rq_503, retry.upstream_rq_5xx).
+   * chargeBasicResponseStat under the `retry.` prefix, source/common/http/codes.cc:
+   * retry.upstream_rq_completed first, then retry.upstream_rq_5xx and retry.upstream_rq_503).
    */
   countRetriedResponse(status: number): void {
+    (this.retryCompleted ??= this.scope.counter("retry.upstream_rq_completed")).inc();
     const codes = (this.retryCodes ??= new Map());
     let counter = codes.get(status);
     if (!counter) {

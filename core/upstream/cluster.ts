@@ -93,10 +93,11 @@ export class Cluster {
     this.name = config.name;
     const runtime = options.layeredRuntime;
     this.resources = new ResourceManager(config.circuitBreakers, store.scope(`cluster.${config.name}.circuit_breakers.default.`), { runtime: runtime && { runtime, prefix: circuitBreakersRuntimePrefix(config.name, "default") } });
-    // No route is of priority HIGH: no *_open gauges; its remaining_* gauges (track_remaining) stay at the limits, as Envoy's would.
+    // Envoy's ResourceManagers make both priorities' gauges at cluster creation (upstream_impl.cc,
+    // generateCircuitBreakersStats): the *_open ones always, remaining_* with track_remaining.
+    // No route is of priority HIGH, so they stay at 0 and at the limits.
     this.resourcesHigh = new ResourceManager(config.circuitBreakersHigh ?? HIGH_PRIORITY_DEFAULTS, store.scope(`cluster.${config.name}.circuit_breakers.high.`), {
       runtime: runtime && { runtime, prefix: circuitBreakersRuntimePrefix(config.name, "high") },
-      openGauges: false,
     });
     this.stats = new ClusterStats(store, config.name);
     this.prioritySet.addMemberUpdateCallback((added, removed) => {

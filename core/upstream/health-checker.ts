@@ -182,8 +182,8 @@ export abstract class HealthCheckerImplBase {
 
   /**
    * The wait before the next check (Envoy's HealthCheckerImplBase::interval): a cluster
-   * that never carried traffic is checked every no_traffic_interval (its healthy hosts
-   * every no_traffic_healthy_interval); otherwise interval or unhealthy_interval, or the
+   * that never carried traffic is checked every no_traffic_interval (its healthy hosts,
+   * but for a pass still counting toward healthy_threshold, every no_traffic_healthy_interval); otherwise interval or unhealthy_interval, or the
    * edge intervals while a threshold is being counted toward. Then jitter.
    */
   interval(state: HealthState, transition: HealthTransition): number {
@@ -193,7 +193,8 @@ export abstract class HealthCheckerImplBase {
       if (state === HealthState.Unhealthy) base = transition === HealthTransition.ChangePending ? c.unhealthyEdgeIntervalMs : c.unhealthyIntervalMs;
       else base = transition === HealthTransition.ChangePending ? c.healthyEdgeIntervalMs : c.intervalMs;
     } else {
-      base = state === HealthState.Healthy ? c.noTrafficHealthyIntervalMs : c.noTrafficIntervalMs;
+      // health_checker_impl.cc: a pass still counting toward healthy_threshold (ChangePending) is not yet healthy.
+      base = state === HealthState.Healthy && transition !== HealthTransition.ChangePending ? c.noTrafficHealthyIntervalMs : c.noTrafficIntervalMs;
     }
     return this.intervalWithJitter(base, c.intervalJitterMs);
   }

@@ -185,14 +185,12 @@ export class ResourceManager {
     scope?: StatsScope,
     options: {
       runtime?: ResourceManagerRuntime | undefined;
-      /** false: no `*_open` gauges (a priority no route uses, made for its remaining_* gauges and runtime keys only). */
-      openGauges?: boolean;
     } = {},
   ) {
     const runtime = options.runtime;
     const rt = runtime?.runtime;
     const key = (field: string) => (runtime ? runtime.prefix + field : undefined);
-    const open = (name: string): Gauge | undefined => (options.openGauges !== false ? scope?.gauge(name) : undefined);
+    const open = (name: string): Gauge | undefined => scope?.gauge(name);
     const remaining = (name: string): Gauge | undefined => (limits.trackRemaining ? scope?.gauge(name) : undefined);
     this.connections = new Resource(limits.maxConnections, open("cx_open"), remaining("remaining_cx"), rt, key("max_connections"));
     this.pendingRequests = new Resource(limits.maxPendingRequests, open("rq_pending_open"), remaining("remaining_pending"), rt, key("max_pending_requests"));

@@ -301,6 +301,12 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.over_limit: 3$/m);
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.error: 2$/m);
     expect(text).toMatch(/^cluster\.echo\.ratelimit\.failure_mode_allowed: 1$/m);
+    // ratelimit.cc Filter::complete: each over-limit answer is charged to the route cluster as
+    // its response, with the rate-limited status (429, a gRPC client's too) and internal_request true.
+    const codes = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=${encodeURIComponent("^cluster\\.echo\\.(internal\\.)?upstream_rq_4")}`)).body.text();
+    expect(codes).toMatch(/^cluster\.echo\.upstream_rq_429: 3$/m);
+    expect(codes).toMatch(/^cluster\.echo\.internal\.upstream_rq_429: 3$/m);
+    expect(codes).toMatch(/^cluster\.echo\.internal\.upstream_rq_4xx: 3$/m);
     let log = "";
     for (let i = 0; i < 50 && !log.includes(" RLSE "); i++) {
       await new Promise((r) => setTimeout(r, 100));

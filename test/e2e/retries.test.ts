@@ -129,6 +129,8 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
     expect(s.get("cluster.fivexx.upstream_rq_retry")).toBe(retried);
     expect(s.get("cluster.fivexx.upstream_rq_retry_success")).toBe(retried);
     expect(s.get("cluster.fivexx.retry.upstream_rq_503")).toBe(retried);
+    // Envoy's chargeBasicResponseStat under retry.: each retried response is completed there.
+    expect(s.get("cluster.fivexx.retry.upstream_rq_completed")).toBe(retried);
   });
 
   test("connect-failure: a dead port, then the live host", async () => {

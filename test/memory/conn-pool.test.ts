@@ -72,6 +72,9 @@ describe("HTTP/1 pool on the pool base", () => {
     expect(stat("cluster.backend.circuit_breakers.default.cx_open")).toBe(1);
     expect(stat("cluster.backend.circuit_breakers.default.rq_open")).toBe(1);
     expect(stat("cluster.backend.circuit_breakers.default.rq_pending_open")).toBe(0);
+    // Envoy's ResourceManagers make HIGH's *_open gauges too, at cluster creation; no route is HIGH.
+    for (const name of ["cx_open", "rq_pending_open", "rq_open", "rq_retry_open"]) expect([name, stat(`cluster.backend.circuit_breakers.high.${name}`)]).toEqual([name, 0]);
+    expect(stat("cluster.backend.circuit_breakers.high.remaining_cx")).toBeUndefined();
     // Each answer frees a connection: the oldest waiting request takes it.
     while (held.length > 0) {
       held.shift()!.respond(200, "ok");

@@ -99,6 +99,13 @@ describe("ext_authz filter with an HTTP service", () => {
     expect(proxy!.upstreamRequests).toHaveLength(0);
     expect(proxy!.counter(STATS + "denied")).toBe(1);
     expect(proxy!.counter("cluster.backend.ext_authz.denied")).toBe(1);
+    // ext_authz.cc onComplete: the denial is charged to the route cluster as its answer, internal.
+    for (const prefix of ["cluster.backend.", "cluster.backend.internal."]) {
+      expect(proxy!.counter(prefix + "upstream_rq_completed")).toBe(1);
+      expect(proxy!.counter(prefix + "upstream_rq_4xx")).toBe(1);
+      expect(proxy!.counter(prefix + "upstream_rq_401")).toBe(1);
+    }
+    expect(proxy!.counter("cluster.backend.external.upstream_rq_completed")).toBe(0);
   });
 
   test("allowed_client_headers limits a denial's headers to the list and Envoy's few (www-authenticate, location)", async () => {

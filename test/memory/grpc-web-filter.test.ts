@@ -102,7 +102,8 @@ describe("grpc_web", () => {
     await setup();
     const response = call("/pkg.Svc/Echo", { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" }, frame(0, "hello"));
     const sent = upstream.requests[0]!;
-    expect([sent.get("content-type"), sent.get("te"), sent.get("grpc-accept-encoding")]).toEqual(["application/grpc+proto", "trailers", "identity,deflate,gzip"]);
+    // Envoy's grpc_web_filter.cc: exactly application/grpc, the +proto suffix dropped.
+    expect([sent.get("content-type"), sent.get("te"), sent.get("grpc-accept-encoding")]).toEqual(["application/grpc", "trailers", "identity,deflate,gzip"]);
     expect(Buffer.from(sent.body)).toEqual(frame(0, "hello"));
     expect(response.status).toBe(200);
     expect(response.get("content-type")).toBe("application/grpc-web+proto");
@@ -111,6 +112,13 @@ describe("grpc_web", () => {
     expect(server.stats.get("cluster.backend.grpc-web.pkg.Svc.Echo.success")).toMatchObject({ value: 1 });
     expect(server.stats.get("cluster.backend.grpc-web.pkg.Svc.Echo.0")).toMatchObject({ value: 1 });
     expect(server.stats.get("cluster.backend.grpc-web.pkg.Svc.Echo.total")).toMatchObject({ value: 1 });
+  });
+
+  test("a client's grpc-accept-encoding is kept as it is; the filter's list is added only when there is none", async () => {
+    await setup();
+    call("/pkg.Svc/Echo", { "content-type": "application/grpc-web-text+proto", "grpc-accept-encoding": "gzip" }, frame(0, "hi").toString("base64"));
+    const sent = upstream.requests[0]!;
+    expect([sent.get("content-type"), sent.get("grpc-accept-encoding")]).toEqual(["application/grpc", "gzip"]);
   });
 
   test("a route whose typed_per_filter_config disables grpc_web (FilterConfig disabled): the request passes untouched", async () => {

@@ -112,6 +112,30 @@ describe("health_check filter", () => {
     expect(upstreamSeen).toBe(2);
   });
 
+  test("cache_time as Envoy's HealthCheckCacheManager: cleared every cache_time from config load, whenever the answer came; the filter's own 503 is cached too", async () => {
+    await proxy({ pass_through_mode: true, cache_time: "2s" });
+    await runtime.settle(1_500);
+    expect((await get("/healthz")).status).toBe(200);
+    upstreamStatus = 503;
+    expect((await get("/healthz")).status).toBe(200);
+    expect(upstreamSeen).toBe(1);
+    // The clearing at 2 s, 0.5 s after that answer came: the next check goes upstream.
+    await runtime.settle(600);
+    expect((await get("/healthz")).status).toBe(503);
+    expect(upstreamSeen).toBe(2);
+    // Past the clearing at 4 s: the filter's own 503 while failed is cached, and answers after /healthcheck/ok until the next clearing.
+    await runtime.settle(2_000);
+    upstreamStatus = 200;
+    server.failHealthcheck(true);
+    expect((await get("/healthz")).status).toBe(503);
+    server.failHealthcheck(false);
+    expect((await get("/healthz")).status).toBe(503);
+    expect(upstreamSeen).toBe(2);
+    await runtime.settle(2_000);
+    expect((await get("/healthz")).status).toBe(200);
+    expect(upstreamSeen).toBe(3);
+  });
+
   test("cluster_min_healthy_percentages: 503 when too few hosts are healthy, or the cluster is unknown", async () => {
     await proxy({ pass_through_mode: false, cluster_min_healthy_percentages: { backend: { value: 50 } } }, { backend: [UPSTREAM, 8081] });
     expect((await get("/healthz")).status).toBe(200);

@@ -105,6 +105,34 @@ describe("HTTP health checks", () => {
     expect(checks).toBe(4);
   });
 
+  test("without traffic, a passing check still counting toward healthy_threshold waits no_traffic_interval, not no_traffic_healthy_interval (Envoy's interval: Healthy and not ChangePending)", async () => {
+    let status = 200;
+    let checks = 0;
+    await proxy([upstream("a", () => (checks++, status))], httpCheck({ no_traffic_interval: "5s", no_traffic_healthy_interval: "60s", healthy_threshold: 3 }));
+    expect(checks).toBe(1);
+    expect(flags()).toEqual(["healthy"]);
+    status = 500;
+    // A healthy host without traffic: no_traffic_healthy_interval; the wrong status fails it at once.
+    await runtime.settle(60_000);
+    expect(checks).toBe(2);
+    expect(flags()).toEqual(["/failed_active_hc"]);
+    status = 200;
+    // Failed: no_traffic_interval. Then two passes still pending (1 and 2 of 3), each 5 s later.
+    await runtime.settle(5_000);
+    expect(checks).toBe(3);
+    await runtime.settle(5_000);
+    expect(checks).toBe(4);
+    expect(flags()).toEqual(["/failed_active_hc"]);
+    await runtime.settle(5_000);
+    expect(checks).toBe(5);
+    expect(flags()).toEqual(["healthy"]);
+    // Healthy again (the transition done): no_traffic_healthy_interval.
+    await runtime.settle(59_000);
+    expect(checks).toBe(5);
+    await runtime.settle(1_000);
+    expect(checks).toBe(6);
+  });
+
   test("an endpoint's health_check_config: checks go to its port_value (traffic stays on the serving port), with its hostname as host", async () => {
     runtime = new MemoryRuntime({ seed: 1 });
     const seen: HttpMessage[] = [];

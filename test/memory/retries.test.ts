@@ -117,6 +117,9 @@ describe("retry_policy through the proxy", () => {
     expect(stat("cluster.backend.upstream_rq_retry_success")).toBe(1);
     expect(stat("cluster.backend.upstream_rq_retry_backoff_exponential")).toBe(1);
     expect(stat("cluster.backend.retry.upstream_rq_503")).toBe(1);
+    expect(stat("cluster.backend.retry.upstream_rq_5xx")).toBe(1);
+    // Envoy's chargeBasicResponseStat under retry.: the retried response is a completed one there.
+    expect(stat("cluster.backend.retry.upstream_rq_completed")).toBe(1);
     // The retried 503 is not counted as a response the client got.
     expect(stat("cluster.backend.upstream_rq_503")).toBe(0);
     expect(stat("cluster.backend.upstream_rq_200")).toBe(1);

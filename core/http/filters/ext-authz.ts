@@ -54,6 +54,7 @@ import {
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { compileStringMatch } from "../route/header-matcher.ts";
 import { routeCluster } from "../route/route-cluster.ts";
+import type { ClusterStats } from "../../upstream/cluster-stats.ts";
 import { urlEncodePem } from "../../tls/url-encoded-pem.ts";
 import type { TlsPeerCertificate } from "../../port.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
@@ -78,6 +79,8 @@ const NOT_REMOVABLE = new Set(["host"]);
 type KeyMatcher = (name: string) => boolean;
 
 interface ClusterCounters {
+  /** The route cluster's own stats: a denial is charged to them. */
+  cluster: ClusterStats;
   ok: Counter;
   denied: Counter;
   error: Counter;
@@ -139,10 +142,12 @@ export class ExtAuthzFilterConfig {
   clusterStats(cluster: string): ClusterCounters | undefined {
     let counters = this.clusterCounters.get(cluster);
     if (counters === undefined) {
-      if (this.server.clusterManager.get(cluster) === undefined) return undefined;
+      const found = this.server.clusterManager.get(cluster);
+      if (found === undefined) return undefined;
       const prefix = `cluster.${cluster}.ext_authz.`;
       const stats = this.server.stats;
       counters = {
+        cluster: found.stats,
         ok: stats.counter(prefix + "ok"),
         denied: stats.counter(prefix + "denied"),
         error: stats.counter(prefix + "error"),
@@ -534,6 +539,10 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
       case "denied":
         shared.denied.inc();
         this.countCluster("denied");
+        // ext_authz.cc onComplete, Denied: with a route cluster, chargeResponseStat with the
+        // denial's status, internal_request true (charge_cluster_response_stats: polyvoy
+        // takes only its default, true).
+        this.clusterCounters?.cluster.chargeFilterResponse(result.code);
         callbacks.streamInfo.setResponseFlag(CoreResponseFlag.UnauthorizedExternalService);
         callbacks.sendLocalReply(result.code, result.body, DENIED, undefined, result.headers);
         return;
@@ -553,7 +562,7 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     }
   }
 
-  private countCluster(name: keyof ClusterCounters): void {
+  private countCluster(name: Exclude<keyof ClusterCounters, "cluster">): void {
     this.clusterCounters?.[name].inc();
   }
 

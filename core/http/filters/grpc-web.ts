@@ -81,11 +81,11 @@ export class GrpcWebFilter implements StreamFilter {
     this.textRequest = isGrpcWebTextContentType(type);
     this.textResponse = isGrpcWebTextContentType(headers.get("accept"));
     headers.remove("content-length");
-    // application/grpc-web(-text)[+proto…] → application/grpc[+proto…]
-    const suffix = type!.slice(type!.startsWith(GRPC_WEB_TEXT) ? GRPC_WEB_TEXT.length : GRPC_WEB.length);
-    headers.set("content-type", `application/grpc${suffix}`);
+    // grpc_web_filter.cc decodeHeaders: exactly application/grpc upstream, whatever the
+    // +proto suffix; grpc-accept-encoding only when the client sent none (its own is kept).
+    headers.set("content-type", "application/grpc");
     headers.set("te", "trailers");
-    headers.set("grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
+    if (!headers.has("grpc-accept-encoding")) headers.set("grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
     return FilterHeadersStatus.Continue;
   }
 

@@ -4,7 +4,8 @@
  * matcher is a health check: answered here with 200 — or 503 while the admin's
  * /healthcheck/fail is in effect, or while a cluster of cluster_min_healthy_percentages
  * has too few healthy hosts — unless pass_through_mode sends it on to the upstream.
- * In pass-through mode with cache_time, the upstream's answer is reused for that long.
+ * In pass-through mode with cache_time, the last health-check answer is reused until the
+ * cache is next cleared, every cache_time.
  * Answers to other requests carry `x-envoy-immediate-health-check-fail: true` while
  * failed, which tells a checking Envoy to exclude this host at once.
  */
@@ -38,21 +39,26 @@ const DETAILS = {
 
 /**
  * What one filter config shares between its streams: the compiled matchers and the
- * cached upstream answer (Envoy's HealthCheckCacheManager). Envoy clears the cache on a
- * periodic cache_time timer; here an answer is reused for cache_time after it came,
- * which needs no timer running forever.
+ * cached answer (Envoy's HealthCheckCacheManager, health_check.cc). Envoy's manager,
+ * made with the filter config, clears the cache on a timer every cache_time from then,
+ * whenever the answer came; every health-check answer sets it, the filter's own (a 503
+ * while failed, a cached one) too. Here the clearings are counted from `clearedFrom`
+ * instead of run: the same windows, and no timer firing forever.
  */
 export class HealthCheckFilterShared {
   private readonly matchers: ((headers: HeaderSource) => boolean)[];
   private cachedStatus = 0;
   private cachedDegraded = false;
   private cachedAt = -Infinity;
+  /** When the manager was made: the cache is cleared at every cache_time after it. */
+  private readonly clearedFrom: number;
 
   constructor(
     readonly config: HealthCheckFilterConfig,
     private readonly server: ServerContext,
   ) {
     this.matchers = config.headers.map(compileHeaderMatcher);
+    this.clearedFrom = server.runtime.now();
   }
 
   matches(headers: RequestHeaders): boolean {
@@ -64,8 +70,12 @@ export class HealthCheckFilterShared {
     return this.config.cacheTimeMs > 0;
   }
 
+  /** An answer was cached since the last clearing (Envoy's use_cached_response_). */
   useCachedResponse(): boolean {
-    return this.caching && this.server.runtime.now() - this.cachedAt < this.config.cacheTimeMs;
+    if (!this.caching) return false;
+    const period = this.config.cacheTimeMs;
+    const lastCleared = this.clearedFrom + Math.floor((this.server.runtime.now() - this.clearedFrom) / period) * period;
+    return this.cachedAt >= lastCleared;
   }
 
   setCachedResponse(status: number, degraded: boolean): void {
@@ -126,7 +136,8 @@ export class HealthCheckFilter implements StreamFilter {
 
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     if (this.healthCheckRequest) {
-      if (this.shared.caching && !this.handling) this.shared.setCachedResponse(headers.status, headers.get("x-envoy-degraded") !== undefined);
+      // Envoy's encodeHeaders: any health-check answer, the filter's own included.
+      if (this.shared.caching) this.shared.setCachedResponse(headers.status, headers.get("x-envoy-degraded") !== undefined);
       headers.set("x-envoy-upstream-healthchecked-cluster", this.server.localClusterName);
     } else if (this.server.healthCheckFailed()) {
       headers.set("x-envoy-immediate-health-check-fail", "true");

@@ -1,4 +1,4 @@
-import type { HttpFilterConfig } from "../../config/bootstrap.ts";
+import type { HttpFilterConfig, RouteConfiguration } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { StreamDecoderFilter, StreamEncoderFilter, StreamFilter } from "../filter.ts";
 import type { FilterManager } from "../conn-manager/filter-manager.ts";
@@ -20,6 +20,19 @@ export type HttpFilterFactory<C = unknown> = (
    * capability it lacks), when the listener is built — at start, not at the first request.
    */
   check?(config: C, server: ServerContext, name: string, chain: HttpFilterChainContext): void;
+  /**
+   * Optional: build what the filter's streams share — its FilterConfig, with its stats —
+   * when the listener is built. Envoy's factory makes the FilterConfig when the HCM config
+   * loads (e.g. fault_filter.cc FaultFilterConfig → generateStats), so its counters are in
+   * /stats at 0 before any request, not at the first one.
+   */
+  prepare?(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): void;
+  /**
+   * Optional: the same for one of the filter's typed_per_filter_config entries, when the
+   * route table is built (Envoy's createRouteSpecificFilterConfig, called as the route
+   * configuration loads): e.g. a per-route local_ratelimit's own limiter and stats.
+   */
+  preparePerRoute?(config: unknown, server: ServerContext): void;
 };
 
 /** What a filter may know of the connection manager whose chain it joins. */
@@ -87,10 +100,38 @@ export function createFilterChain(configs: readonly HttpFilterConfig[], server: 
   }
 }
 
-/** At listener build: every filter of the chain can run on this runtime (the factories' `check`). */
+/**
+ * At listener build: every filter of the chain can run on this runtime (the factories'
+ * `check`), then each builds what its streams share (`prepare`): its stats exist from now.
+ */
 export function checkFilterChain(configs: readonly HttpFilterConfig[], server: ServerContext, chain: HttpFilterChainContext): void {
   // Every type must be loaded here: a lazy one skipped would lose its check (jwt_authn's starts its JWKS fetch).
   for (const config of configs) (FACTORIES.get(config.type) ?? missingFactory(config.type)).check?.(config.config, server, config.name, chain);
+  for (const config of configs) FACTORIES.get(config.type)!.prepare?.(config.config, server, chain, config.name);
+}
+
+/**
+ * When a route table is built (at listener build, and on each RDS update): the per-route
+ * configs of the chain's filters, on the route configuration, its virtual hosts and their
+ * routes, built now (the factories' `preparePerRoute`). An entry is the config of the
+ * filter of that name; one naming no filter of the chain is never used, and is skipped.
+ */
+export function prepareRouteConfigs(configs: readonly HttpFilterConfig[], routes: RouteConfiguration, server: ServerContext): void {
+  const byName = new Map<string, HttpFilterFactory>();
+  for (const config of configs) {
+    const factory = FACTORIES.get(config.type) ?? missingFactory(config.type);
+    if (factory.preparePerRoute !== undefined) byName.set(config.name, factory);
+  }
+  if (byName.size === 0) return;
+  const prepare = (level: { typedPerFilterConfig?: ReadonlyMap<string, unknown> }) => {
+    if (level.typedPerFilterConfig === undefined) return;
+    for (const [name, config] of level.typedPerFilterConfig) byName.get(name)?.preparePerRoute!(config, server);
+  };
+  prepare(routes);
+  for (const vhost of routes.virtualHosts) {
+    prepare(vhost);
+    for (const route of vhost.routes) prepare(route);
+  }
 }
 
 /** @internal The lazily registered types and their loaders (a test runs each once). */

@@ -38,6 +38,7 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { populateDescriptors, routeDescriptors, type DescriptorContext, type RateLimitDescriptor } from "../route/rate-limit-policy.ts";
 import { applyHeaderValueOptions } from "../route/custom-headers.ts";
 import { routeCluster } from "../route/route-cluster.ts";
+import type { ClusterStats } from "../../upstream/cluster-stats.ts";
 import { decodeRateLimitResponse, encodeRateLimitRequest, RateLimitCode, SHOULD_RATE_LIMIT_METHOD, type DescriptorStatus } from "./ratelimit-proto.ts";
 
 const RATE_LIMITED = "request_rate_limited";
@@ -45,6 +46,8 @@ const RATE_LIMITER_ERROR = "rate_limiter_error";
 const NO_REMOVALS: readonly string[] = [];
 
 interface ClusterCounters {
+  /** The route cluster's own stats: an over-limit answer is charged to them. */
+  cluster: ClusterStats;
   ok: Counter;
   overLimit: Counter;
   error: Counter;
@@ -67,9 +70,10 @@ export class RateLimitFilterConfig {
   clusterStats(cluster: string): ClusterCounters | undefined {
     let counters = this.clusterCounters.get(cluster);
     if (counters === undefined) {
-      if (this.server.clusterManager.get(cluster) === undefined) return undefined;
+      const found = this.server.clusterManager.get(cluster);
+      if (found === undefined) return undefined;
       const scope = this.server.stats.scope(`cluster.${cluster}.ratelimit.`);
-      counters = { ok: scope.counter("ok"), overLimit: scope.counter("over_limit"), error: scope.counter("error"), failureModeAllowed: scope.counter("failure_mode_allowed") };
+      counters = { cluster: found.stats, ok: scope.counter("ok"), overLimit: scope.counter("over_limit"), error: scope.counter("error"), failureModeAllowed: scope.counter("failure_mode_allowed") };
       this.clusterCounters.set(cluster, counters);
     }
     return counters;
@@ -229,8 +233,11 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
     const config = shared.config;
     const counters = this.counters!;
     if (status === LimitStatus.Ok) counters.ok.inc();
-    else if (status === LimitStatus.OverLimit) counters.overLimit.inc();
-    else counters.error.inc();
+    else if (status === LimitStatus.OverLimit) {
+      counters.overLimit.inc();
+      // ratelimit.cc: chargeResponseStat with the rate-limited status, internal_request true.
+      counters.cluster.chargeFilterResponse(config.rateLimitedStatus);
+    } else counters.error.inc();
     const toAdd = responseHeaders.slice();
     if (config.enableXRateLimitHeaders) xRateLimitHeaders(statuses, toAdd);
     if (toAdd.length > 0) this.responseHeadersToAdd = toAdd;

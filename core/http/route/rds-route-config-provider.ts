@@ -1,4 +1,4 @@
-import type { RdsConfig } from "../../config/bootstrap.ts";
+import type { RdsConfig, RouteConfiguration } from "../../config/bootstrap.ts";
 import { createSubscription, type Subscription } from "../../config/xds/subscription.ts";
 import { withRegexEngine } from "../../config/regex-engine.ts";
 import type { RawDiscoveryResponse } from "../../config/xds/raw-discovery-response.ts";
@@ -41,6 +41,8 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     rds: RdsConfig,
     statPrefix: string,
     private readonly context: ServerContext,
+    /** Builds the per-route filter configs of each accepted route configuration (http-filter-registry.ts prepareRouteConfigs). */
+    private readonly prepareRoutes: (routes: RouteConfiguration) => void = () => {},
   ) {
     this.name = rds.routeConfigName;
     this.routeTable = new RouteTable(emptyRouteConfiguration(this.name), context.layeredRuntime);
@@ -94,6 +96,7 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     const now = this.context.runtime.wallClock();
     if (key !== this.acceptedKey) {
       this.routeTable = new RouteTable(value, this.context.layeredRuntime);
+      this.prepareRoutes(value);
       this.acceptedKey = key;
       this.configReload.inc();
       this.configReloadTimeMs.set(now);
