@@ -183,8 +183,11 @@ const forwardAction = lazySchema(() =>
   })
   .transform((a, ctx): ForwardAction => {
     oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
+    // Envoy tests these proto3 strings with `.empty()`: "" (what a control plane emitting
+    // unset fields sends) is unset, and counts for no rewrite here.
+    const prefixRewrite = a.prefix_rewrite || undefined;
     // Envoy: "Specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy".
-    oneOf(a, ["prefix_rewrite", "regex_rewrite"] as const, ctx, false);
+    oneOf({ prefix_rewrite: prefixRewrite, regex_rewrite: a.regex_rewrite }, ["prefix_rewrite", "regex_rewrite"] as const, ctx, false);
     oneOf(a, ["host_rewrite_literal", "auto_host_rewrite", "host_rewrite_header", "host_rewrite_path_regex"] as const, ctx, false);
     // A route with max_stream_duration uses Envoy's "new timeouts" (RouteEntry::usingNewTimeouts):
     // the router then sets no overall timeout of its own, whatever `timeout` says
@@ -205,9 +208,9 @@ const forwardAction = lazySchema(() =>
         return merged !== undefined ? { ...rest, metadataMatch: merged } : rest;
       });
     }
-    if (a.prefix_rewrite !== undefined) action.prefixRewrite = a.prefix_rewrite;
+    if (prefixRewrite !== undefined) action.prefixRewrite = prefixRewrite;
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
-    if (a.host_rewrite_literal !== undefined) action.hostRewriteLiteral = a.host_rewrite_literal;
+    if (a.host_rewrite_literal) action.hostRewriteLiteral = a.host_rewrite_literal;
     if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
     if (a.max_grpc_timeout !== undefined) action.maxGrpcTimeoutMs = a.max_grpc_timeout;
     if (a.grpc_timeout_offset !== undefined) action.grpcTimeoutOffsetMs = a.grpc_timeout_offset;
@@ -256,10 +259,11 @@ const redirectAction = lazySchema(() =>
       httpsRedirect: r.https_redirect ?? false,
     };
     if (r.scheme_redirect !== undefined) action.schemeRedirect = r.scheme_redirect;
-    if (r.host_redirect !== undefined) action.hostRedirect = r.host_redirect;
+    // "" is unset for each, as Envoy's `.empty()` tests (Http::Utility::newUri).
+    if (r.host_redirect) action.hostRedirect = r.host_redirect;
     if (r.port_redirect) action.portRedirect = r.port_redirect;
-    if (r.path_redirect !== undefined) action.pathRedirect = r.path_redirect;
-    if (r.prefix_rewrite !== undefined) action.prefixRewrite = r.prefix_rewrite;
+    if (r.path_redirect) action.pathRedirect = r.path_redirect;
+    if (r.prefix_rewrite) action.prefixRewrite = r.prefix_rewrite;
     return action;
   }));
 

@@ -142,8 +142,8 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
   });
 
   test("local_ratelimit: a bucket starts full — max_tokens 1 lets the first request through and refuses the next", async () => {
-    // The route's limiter is built in its first request's event, at a clock read later than
-    // the event's own time: a bucket full "as of" that read lacked a sliver of its one token.
+    // Full whatever clock read built it (test/unit/http/filters/token-bucket.test.ts holds the
+    // case of a limiter built later in the same event than the time the request is judged at).
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await get("/ratelimit-full")).status);
     expect(statuses).toEqual([200, 429, 429]);

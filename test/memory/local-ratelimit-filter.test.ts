@@ -239,13 +239,14 @@ describe("local_ratelimit filter", () => {
     });
 
     test("the x-ratelimit headers describe the bucket that refused, else the slowest matched, else the default one", async () => {
-      const TWO = [...USER_LIMITS, { actions: [{ generic_key: { descriptor_value: "all" } }] }];
+      // "all" first in request order, and faster-filling: the order drawn from is the fill rate's.
+      const TWO = [{ actions: [{ generic_key: { descriptor_value: "all" } }] }, ...USER_LIMITS];
       proxy = await filterProxy(
         [
           localRateLimit({
             token_bucket: { max_tokens: 3, fill_interval: "60s" },
             descriptors: [
-              { entries: [{ key: "generic_key", value: "all" }], token_bucket: { max_tokens: 10, fill_interval: "60s" } },
+              { entries: [{ key: "generic_key", value: "all" }], token_bucket: { max_tokens: 10, tokens_per_fill: 10, fill_interval: "60s" } },
               { entries: [{ key: "user", value: "alice" }], token_bucket: { max_tokens: 1, fill_interval: "60s" } },
             ],
             filter_enabled: ALWAYS,
@@ -259,11 +260,11 @@ describe("local_ratelimit filter", () => {
         const r = await proxy!.request("GET", "/", { headers });
         return [r.status, r.get("x-ratelimit-limit"), r.get("x-ratelimit-remaining")];
       };
-      // Allowed: alice's bucket, the slowest of the two matched (not "all", the first in request order... nor the default).
+      // Allowed: alice's bucket, the slower of the two matched (not "all", the first in request order, nor the default).
       expect(await seen({ "x-user": "alice" })).toEqual([200, "1", "0"]);
-      // Refused by alice's bucket: that bucket.
+      // Refused by alice's bucket, drawn first: that bucket, and nothing taken from "all".
       expect(await seen({ "x-user": "alice" })).toEqual([429, "1", "0"]);
-      // bob matches only "all" (10): allowed twice while the default bucket (3, drawn always) has tokens, then the default refuses.
+      // bob matches only "all" (10, one taken by alice): allowed twice while the default bucket (3, drawn always) has tokens, then the default refuses.
       expect(await seen({ "x-user": "bob" })).toEqual([200, "10", "8"]);
       expect(await seen({ "x-user": "bob" })).toEqual([200, "10", "7"]);
       expect(await seen({ "x-user": "bob" })).toEqual([429, "3", "0"]);

@@ -21,8 +21,16 @@ export function rewritePath(path: string, match: RouteMatchConfig, action: Forwa
   return path;
 }
 
-/** prefix_rewrite (a route's, or a redirect's): `rewrite` in place of the matched prefix or the whole matched path. */
+/**
+ * prefix_rewrite (a route's, or a redirect's): `rewrite` in place of the matched prefix, the
+ * whole matched path, or — for a safe_regex match — the whole path before its query or
+ * fragment (Envoy's RegexRouteEntryImpl: the matched path is removeQueryAndFragment(path)).
+ */
 export function rewriteMatchedPrefix(path: string, match: RouteMatchConfig, rewrite: string): string {
+  if (match.safeRegex !== undefined) {
+    const end = pathEnd(path);
+    return end < 0 ? rewrite : rewrite + path.slice(end);
+  }
   const matched = match.prefix ?? match.path;
   if (matched !== undefined) {
     const head = match.caseSensitive ? path.slice(0, matched.length) : path.slice(0, matched.length).toLowerCase();

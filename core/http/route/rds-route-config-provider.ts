@@ -95,8 +95,9 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     const key = JSON.stringify(document);
     const now = this.context.runtime.wallClock();
     if (key !== this.acceptedKey) {
-      this.routeTable = new RouteTable(value, this.context.layeredRuntime);
+      // Its per-route filter configs first: a failure there leaves the running table in place.
       this.prepareRoutes(value);
+      this.routeTable = new RouteTable(value, this.context.layeredRuntime);
       this.acceptedKey = key;
       this.configReload.inc();
       this.configReloadTimeMs.set(now);

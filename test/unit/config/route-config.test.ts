@@ -271,6 +271,23 @@ describe("routes: matches and actions", () => {
     ]);
   });
 
+  test("an empty prefix_rewrite, host_rewrite_literal, host_redirect or path_redirect is unset, as Envoy's .empty() tests (a control plane emitting unset fields sends them)", () => {
+    const routes = hcmOf(
+      withRoutes([
+        route({ route: { cluster: "a", prefix_rewrite: "", host_rewrite_literal: "" } }),
+        route({ route: { cluster: "a", prefix_rewrite: "", regex_rewrite: { pattern: { regex: "x" }, substitution: "y" } } }),
+        { match: { prefix: "/r" }, redirect: { host_redirect: "", path_redirect: "", response_code: "FOUND" } },
+        { match: { prefix: "/s" }, redirect: { host_redirect: "", prefix_rewrite: "" } },
+      ]),
+    ).routeConfig.virtualHosts[0]!.routes;
+    expect(routes.map((r) => r.action)).toEqual([
+      { type: "route", route: { cluster: "a", autoHostRewrite: false, timeoutMs: 15_000 } },
+      { type: "route", route: { cluster: "a", regexRewrite: { pattern: "x", substitution: "y" }, autoHostRewrite: false, timeoutMs: 15_000 } },
+      { type: "redirect", redirect: { responseCode: 302, stripQuery: false, httpsRedirect: false } },
+      { type: "redirect", redirect: { responseCode: 301, stripQuery: false, httpsRedirect: false } },
+    ]);
+  });
+
   test("redirects: response code names map to statuses, MOVED_PERMANENTLY by default", () => {
     const routes = hcmOf(
       withRoutes([

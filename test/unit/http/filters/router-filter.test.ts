@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { Bootstrap, ForwardAction } from "../../../../core/config/bootstrap.ts";
 import { loadBootstrap } from "../../../../core/config/load.ts";
+import { loadRegexEngine } from "../../../../core/config/regex-engine.ts";
 import { Logger } from "../../../../core/log.ts";
 import { Server } from "../../../../core/server.ts";
 import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
@@ -72,6 +73,8 @@ async function setup(options: Setup = {}): Promise<void> {
       ...options.proxy?.hcm,
     },
   });
+  // Routes matched by safe_regex need the RE2 engine (loaded by the entry when a config names one).
+  await loadRegexEngine();
   const bootstrap = loadBootstrap(JSON.stringify(config), "json");
   options.edit?.(bootstrap);
   server = new Server(runtime, bootstrap, new Logger(runtime, "warn"));
@@ -201,6 +204,7 @@ describe("RouterFilter: what the route says", () => {
         { match: { prefix: "/keep" }, action: { redirect: { path_redirect: "/new" } } },
         { match: { prefix: "/port" }, action: { redirect: { port_redirect: 8443 } } },
         { match: { path: "/exact" }, action: { redirect: { prefix_rewrite: "/moved" } } },
+        { match: { safe_regex: { regex: "/re/[a-z]+" } }, action: { redirect: { prefix_rewrite: "/moved" } } },
       ],
     });
     const location = (path: string, host: string): string | undefined => {
@@ -223,6 +227,21 @@ describe("RouterFilter: what the route says", () => {
     expect(location("/port/x", "a.example:8080")).toBe("http://a.example:8443/port/x");
     // prefix_rewrite on a route matched by path replaces the whole matched path.
     expect(location("/exact?z=2", "a.example")).toBe("http://a.example/moved?z=2");
+    // On a safe_regex match it replaces the whole path before the query (Envoy's RegexRouteEntryImpl).
+    expect(location("/re/abc?x=1", "a.example")).toBe("http://a.example/moved?x=1");
+  });
+
+  test("prefix_rewrite on a safe_regex route replaces the whole path before the query; an empty one rewrites nothing", async () => {
+    await setup({
+      routes: [
+        { match: { safe_regex: { regex: "/re/[a-z]+" } }, action: { route: { cluster: "a", prefix_rewrite: "/new" } } },
+        { match: { prefix: "/api" }, action: { route: { cluster: "a", prefix_rewrite: "" } } },
+      ],
+    });
+    const regex = exchange("GET", "/re/abc?x=1");
+    const empty = exchange("GET", "/api/users?x=1");
+    expect([regex.responses[0]?.text(), empty.responses[0]?.text()]).toEqual(["a /new?x=1", "a /api/users?x=1"]);
+    done(regex, empty);
   });
 
   test("weighted clusters: picks follow the weights, drawn from the runtime's seeded random (a seed replays the same picks)", async () => {
