@@ -5,9 +5,12 @@
  * Which worker served a request is read from /proc: the upstream's connection comes
  * from a socket one worker process holds.
  */
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import * as http from "node:http";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { alive } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -150,6 +153,31 @@ describe.each(RUNTIMES)("workers (%s)", (runtime) => {
     expect(exited.code).toBe(0);
     expect(exited.stderr.match(/caught SIGTERM, shutting down/g)).toHaveLength(2);
     for (const pid of [workers[0]!, replacement]) expect(alive(pid)).toBe(false);
+  });
+
+  test("a config read from a FIFO: the workers start from the supervisor's read; SIGHUP refuses to read it again and they serve on", { timeout: 180_000 }, async () => {
+    const listen = await freePort();
+    const admin = await freePort();
+    const config = {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+      ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
+    };
+    const fifo = join(mkdtempSync(join(inject("tempRoot"), "fifo-")), "envoy.json");
+    execFileSync("mkfifo", [fifo]);
+    const proxy = ProxyProcess.launch(runtime, ["-c", fifo, "--concurrency", "2"]);
+    try {
+      // One writer, once, as `-c <(…)` gives it: each worker reopening the FIFO would wait for another.
+      await writeFile(fifo, JSON.stringify(config));
+      await proxy.waitForLog(/all 2 workers started/, 1, STARTED_MS);
+      expect((await get(listen, "/")).status).toBe(200);
+      proxy.child.kill("SIGHUP");
+      await proxy.waitForLog(/caught SIGHUP: '[^']+envoy\.json' is not a regular file \(a FIFO, a pipe or a device\): it is read once, at start: nothing changed/g, 2, 30_000);
+      expect(statValue((await get(admin, "/stats?filter=config_reload")).body, "config_reload.update_rejected")).toBe(2);
+      expect((await get(listen, "/")).status).toBe(200);
+      expect((await proxy.stop("SIGTERM", 30_000)).code).toBe(0);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
   });
 
   test("--concurrency 1 is one process, no supervisor", { timeout: 120_000 }, async () => {
