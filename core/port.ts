@@ -570,6 +570,13 @@ export interface Runtime {
    * Rejects with a PortError (ENOENT when the directory is missing, EACCES, EISDIR, …).
    */
   openAppendFile(path: string): Promise<AppendFile>;
+  /**
+   * Optional: told when a server's start-up is over (its listeners serve; Server.start()
+   * calls it, whoever started the server: the entry or an embedding program). An adapter
+   * may work differently from then on (one reads files at once while starting, on a
+   * thread pool after: runtimes/README.md).
+   */
+  serving?(): void;
   onSignal(signal: SignalName, callback: () => void): void;
   readonly log: LogSink;
   exit(code: number): never;
