@@ -327,10 +327,10 @@ test("a lazy script needed after the bundle was written over in place under the 
   const bundle = join(folder, "pkg/dist/polyvoy-node.mjs");
   const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", reloadConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
   const banner = readFileSync(bundle).subarray(0, 3);
-  const writeAt0 = (bytes: string | Uint8Array) => {
+  const writeAt0 = (bytes: Uint8Array) => {
     const fd = openSync(bundle, "r+");
     try {
-      writeSync(fd, bytes, 0);
+      writeSync(fd, bytes, 0, bytes.byteLength, 0);
     } finally {
       closeSync(fd);
     }
@@ -338,7 +338,7 @@ test("a lazy script needed after the bundle was written over in place under the 
   try {
     await proxy.waitFor("listening on", 60_000);
     // The same size, other bytes (the banner's first letters): only the checksum tells.
-    writeAt0("//X");
+    writeAt0(Buffer.from("//X"));
     writeCorsConfig(reloadConfig);
     proxy.signal("SIGHUP");
     await proxy.waitFor("1 resource(s) not applied", 30_000);
