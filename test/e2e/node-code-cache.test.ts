@@ -358,3 +358,41 @@ test("a lazy script needed after the bundle was written over in place under the 
     writeAt0(banner);
   }
 }, 180_000);
+
+// A runtime value that is no number is parsed as YAML (a FractionalPercent: runtime-entry.ts)
+// through yaml's lazy script. If that load fails, the value's parse says so: it is not taken
+// for a value that is no fraction (its failure was swallowed), and the layer keeps what it had.
+test("a runtime value whose parse needs yaml after the bundle was written over: /runtime_modify answers the load's error, the admin layer unchanged", async () => {
+  const adminPort = await freePort();
+  const runtimeConfig = join(folder, "runtime.json");
+  const withAdmin = JSON.parse(readFileSync(config, "utf8"));
+  withAdmin.admin = { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } };
+  withAdmin.layered_runtime = { layers: [{ name: "admin", admin_layer: {} }] };
+  writeFileSync(runtimeConfig, JSON.stringify(withAdmin));
+  const bundle = join(folder, "pkg/dist/polyvoy-node.mjs");
+  const banner = readFileSync(bundle).subarray(0, 3);
+  const writeAt0 = (bytes: Uint8Array) => {
+    const fd = openSync(bundle, "r+");
+    try {
+      writeSync(fd, bytes, 0, bytes.byteLength, 0);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", runtimeConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
+  try {
+    await proxy.waitFor("listener 'l' listening on", 60_000);
+    const modify = (query: string) => fetch(`http://127.0.0.1:${adminPort}/runtime_modify?${query}`, { method: "POST" });
+    expect((await modify("plain=5")).status).toBe(200);
+    writeAt0(Buffer.from("//X"));
+    const refused = await modify(`plain=6&fraction=${encodeURIComponent("{numerator: 5}")}`);
+    expect(refused.status).toBe(500);
+    expect(await refused.text()).toMatch(/^admin error: polyvoy: .*polyvoy-node\.mjs was written over since this process started: restart polyvoy/);
+    const entries = (JSON.parse(await (await fetch(`http://127.0.0.1:${adminPort}/runtime`)).text()) as { entries: Record<string, unknown> }).entries;
+    expect(Object.keys(entries)).toEqual(["plain"]);
+    expect(entries["plain"]).toMatchObject({ final_value: "5" });
+  } finally {
+    await proxy.stop();
+    writeAt0(banner);
+  }
+}, 180_000);
