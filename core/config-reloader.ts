@@ -60,6 +60,8 @@ export class ConfigReloader {
     private readonly commandLine: CommandLine,
     private readonly log: Logger,
     document: unknown,
+    /** The config was read once, by the supervisor (a worker started from its text): its path may not even exist here. */
+    private readonly handedOver = false,
   ) {
     this.document = asRecord(document);
     const scope = server.stats.scope("config_reload.");
@@ -76,7 +78,7 @@ export class ConfigReloader {
     const path = this.commandLine.configPath;
     if (path === undefined || this.watch) return;
     // Polling would read a FIFO's or a pipe's next writer away: such a config is not watched.
-    if (await readsOnce(this.runtime, path)) return this.log.warn(`--watch-config: '${path}' ${READ_ONCE}: not watched`);
+    if (this.handedOver || (await readsOnce(this.runtime, path))) return this.log.warn(`--watch-config: '${path}' ${READ_ONCE}: not watched`);
     if (this.closed) return;
     this.watch = new FileWatch(this.runtime, [path], undefined, () => void this.reload("config file changed"));
   }
@@ -119,7 +121,7 @@ export class ConfigReloader {
     }
     // A second read of a FIFO would wait for a writer (holding every later reload behind
     // it), of a pipe give nothing: the config read at start is the only one.
-    if (await readsOnce(this.runtime, path)) {
+    if (this.handedOver || (await readsOnce(this.runtime, path))) {
       this.stats.rejected.inc();
       this.log.warn(`${trigger}: '${path}' ${READ_ONCE}: nothing changed (restart polyvoy for another config)`);
       return;

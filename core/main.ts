@@ -124,7 +124,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   // SIGTERM, SIGINT and the admin's /quitquitquit all end here: Server.stop() shuts
   // down once and then calls this. Signals are handled from before the first listener
   // binds, so a SIGTERM that races startup still ends in a clean exit 0.
-  const reloader = new ConfigReloader(runtime, server, commandLine, log, document);
+  const reloader = new ConfigReloader(runtime, server, commandLine, log, document, loaded.handedOver);
   server.onStopped = () => {
     reloader.close();
     void exit(0);
@@ -167,14 +167,15 @@ function fileLogSink(file: AppendFile, stderr: LogSink): LogSink {
 }
 
 /** Read and validate the config (its text with it); on failure print one line per problem and return undefined. */
-async function readConfig(runtime: Runtime, commandLine: CommandLine, log: ComponentLogger): Promise<{ config: ValidConfig; text: string } | undefined> {
+async function readConfig(runtime: Runtime, commandLine: CommandLine, log: ComponentLogger): Promise<{ config: ValidConfig; text: string; handedOver: boolean } | undefined> {
   let text: string;
+  let handed: string | undefined;
   let format: ConfigFormat = "yaml";
   if (commandLine.configPath !== undefined) {
     try {
       // A worker whose supervisor read a FIFO or a pipe starts from the text the supervisor
       // read (the pipe is empty now, a FIFO would wait for another writer).
-      const handed = runtime.workers?.worker !== undefined ? await runtime.workers.startConfig() : undefined;
+      handed = runtime.workers?.worker !== undefined ? await runtime.workers.startConfig() : undefined;
       text = handed ?? (await runtime.readTextFile(commandLine.configPath));
     } catch (err) {
       runtime.log.write(`config error: cannot read '${commandLine.configPath}': ${readFailure(err)}\n`);
@@ -189,7 +190,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
   const loaded = await validateConfig(text, format);
   if ("bootstrap" in loaded) {
     if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
-    return { config: loaded, text };
+    return { config: loaded, text, handedOver: handed !== undefined };
   }
   for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
   return undefined;

@@ -11,8 +11,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
-import { alive } from "../support/command-process.ts";
+import { entryCommand, ProxyProcess, ROOT, RUNTIMES } from "../support/proxy-process.ts";
+import { alive, CommandProcess } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
@@ -177,6 +177,29 @@ describe.each(RUNTIMES)("workers (%s)", (runtime) => {
       expect((await proxy.stop("SIGTERM", 30_000)).code).toBe(0);
     } finally {
       await proxy.stop("SIGKILL");
+    }
+  });
+
+  test("`-c <(…)`: the workers start from the supervisor's read (the pipe is empty or absent for them), and SIGHUP refuses to read it again", { timeout: 180_000 }, async () => {
+    const listen = await freePort();
+    const config = httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] });
+    const [cmd, argv] = entryCommand(runtime, []);
+    const quoted = [cmd, ...argv].map((arg) => `'${arg}'`).join(" ");
+    // bash's process substitution, as a user types it: /dev/fd/63, a pipe, read to its end once.
+    const proxy = new CommandProcess("bash", ["-c", `exec ${quoted} -c <(printf %s "$POLYVOY_CONFIG") --concurrency 2`], ROOT, { ...process.env, POLYVOY_CONFIG: JSON.stringify(config) });
+    try {
+      await proxy.waitFor("all 2 workers started", STARTED_MS);
+      expect((await get(listen, "/")).status).toBe(200);
+      proxy.signal("SIGHUP");
+      const deadline = Date.now() + 30_000;
+      while ((proxy.stderr.match(/caught SIGHUP: '\/dev\/fd\/\d+' is not a regular file \(a FIFO, a pipe or a device\): it is read once, at start: nothing changed/g)?.length ?? 0) < 2) {
+        if (Date.now() > deadline) throw new Error(`no refusal from both workers:\n${proxy.stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(proxy.stderr).not.toMatch(/cannot read/);
+      expect((await get(listen, "/")).status).toBe(200);
+    } finally {
+      expect(await proxy.stop()).toBe(0);
     }
   });
 
