@@ -113,14 +113,25 @@ function writeCache({ script, cacheFile, write, seen }, flagsTag) {
 export function link(nodeRequire, lazyScript) {
   const main = { exports: {} };
   const scripts = [];
+  // A lazy script that failed to load (read, compile or run) fails with the same error every
+  // time after, as an ES module whose evaluation threw. esbuild's init wrappers already keep
+  // the error of a module whose import of another lazy script threw, so retrying here would
+  // make a load work or not by the path that first asked for it.
+  const failures = [];
   const require = (id) => {
     if (!id.startsWith("polyvoy-mod:")) return nodeRequire(id);
     const path = id.slice(12);
     const index = main.exports.polyvoyScripts[path];
     if (index === undefined) return main.exports.polyvoyModule(path);
+    if (failures[index] !== undefined) throw failures[index];
     if (scripts[index] === undefined) {
       const module = { exports: {} };
-      lazyScript(index)(require, module);
+      try {
+        lazyScript(index)(require, module);
+      } catch (err) {
+        failures[index] = err;
+        throw err;
+      }
       scripts[index] = module.exports;
     }
     return scripts[index].polyvoyModule(path);
@@ -177,12 +188,22 @@ function compileMain(file) {
  * wherever the path points now. Only a bundle written over in place (same inode, other bytes:
  * its size changed, or its modification time and its checksum) is refused. No open() per
  * load: nothing here fails on a busy process's descriptor limit, which would leave the module
- * that needed it failed for good (esbuild's init wrappers keep a thrown error). Its cache
- * file is the bundle's, `.lazy-<index>`.
+ * that needed it failed for good (link() keeps a failed load's error, as esbuild's init
+ * wrappers keep a thrown one). Its cache file is the bundle's, `.lazy-<index>`.
  */
 function compileLazy(file, parts, index) {
   const part = parts.scripts[index];
   if (part === undefined) throw new Error(`polyvoy: ${file} has no lazy script ${index}`);
+  try {
+    return readAndCompileLazy(file, parts, index, part);
+  } catch (err) {
+    if (typeof err?.code !== "string") throw err;
+    // A system error (EIO): said with the file and what to do, as link() gives it every time after.
+    throw new Error(`polyvoy: cannot read lazy script ${index} of ${file}: ${err instanceof Error ? err.message : String(err)}: restart polyvoy to load a module from it`);
+  }
+}
+
+function readAndCompileLazy(file, parts, index, part) {
   const now = fstatSync(parts.fd);
   // The change time too: a copy that keeps the modification time (cp -p, rsync -t; npm's
   // tarballs all carry one date) still sets it.

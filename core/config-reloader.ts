@@ -1,6 +1,7 @@
 import type { CommandLine } from "./cli.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
 import { formatFromPath } from "./config/config-source.ts";
+import { readsOnce } from "./config/reads-once.ts";
 import { readFailure, validateConfig } from "./config/validate-config.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import type { Logger } from "./log.ts";
@@ -9,6 +10,8 @@ import type { Server } from "./server.ts";
 import type { Counter } from "./stats/counter.ts";
 import { configHash } from "./util/config-hash.ts";
 import { FileWatch } from "./util/file-watch.ts";
+
+const READ_ONCE = "is not a regular file (a FIFO, a pipe or a device): it is read once, at start";
 
 /**
  * Hot reload of the bootstrap file (SIGHUP, or a change of the file with --watch-config).
@@ -30,12 +33,15 @@ import { FileWatch } from "./util/file-watch.ts";
  * logged and left as it was; the rest of the reload is applied. Stats:
  * config_reload.update_attempt / update_success / update_rejected (invalid, nothing
  * applied) / update_failure (unreadable, or some part failed to apply).
- * Reloads run one at a time; one asked for meanwhile runs after, once.
+ * Reloads run one at a time; one asked for meanwhile runs after, once. A config that is
+ * not a regular file (a FIFO, `-c <(…)`, /dev/stdin) is read once, at start: a reload of it
+ * is refused (update_rejected) and --watch-config does not watch it.
  */
 export class ConfigReloader {
   private running: Promise<void> | undefined;
   private again = false;
   private watch: FileWatch | undefined;
+  private closed = false;
   /** The document of the config running (snake_case keys), compared with the next. */
   private document: Record<string, unknown>;
   /**
@@ -54,6 +60,8 @@ export class ConfigReloader {
     private readonly commandLine: CommandLine,
     private readonly log: Logger,
     document: unknown,
+    /** The config was read once, by the supervisor (a worker started from its text): its path may not even exist here. */
+    private readonly handedOver = false,
   ) {
     this.document = asRecord(document);
     const scope = server.stats.scope("config_reload.");
@@ -66,13 +74,17 @@ export class ConfigReloader {
   }
 
   /** --watch-config: reload when the file changes (the port's watchDirectory, else polling). */
-  watchFile(): void {
+  async watchFile(): Promise<void> {
     const path = this.commandLine.configPath;
     if (path === undefined || this.watch) return;
+    // Polling would read a FIFO's or a pipe's next writer away: such a config is not watched.
+    if (this.handedOver || (await readsOnce(this.runtime, path))) return this.log.warn(`--watch-config: '${path}' ${READ_ONCE}: not watched`);
+    if (this.closed) return;
     this.watch = new FileWatch(this.runtime, [path], undefined, () => void this.reload("config file changed"));
   }
 
   close(): void {
+    this.closed = true;
     this.watch?.close();
     this.watch = undefined;
   }
@@ -105,6 +117,13 @@ export class ConfigReloader {
     if (path === undefined) {
       this.stats.rejected.inc();
       this.log.warn(`${trigger}: no config file to reload (--config-yaml only): nothing changed`);
+      return;
+    }
+    // A second read of a FIFO would wait for a writer (holding every later reload behind
+    // it), of a pipe give nothing: the config read at start is the only one.
+    if (this.handedOver || (await readsOnce(this.runtime, path))) {
+      this.stats.rejected.inc();
+      this.log.warn(`${trigger}: '${path}' ${READ_ONCE}: nothing changed (restart polyvoy for another config)`);
       return;
     }
     this.log.info(`${trigger}: reloading '${path}'`);

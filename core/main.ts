@@ -1,5 +1,6 @@
 import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts";
-import { formatFromPath, type ConfigFormat, type LoadedConfig, type ValidConfig } from "./config/config-source.ts";
+import { formatFromPath, type ConfigFormat, type ValidConfig } from "./config/config-source.ts";
+import { readsOnce } from "./config/reads-once.ts";
 import { utf8ByteString } from "./access-log/byte-string.ts";
 import { DEFAULT_LOG_FORMAT, Logger, type ComponentLogger, type LogComponent } from "./log.ts";
 import { latin1Encode } from "./util/latin1.ts";
@@ -59,7 +60,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
 
   const loaded = await readConfig(runtime, commandLine, log.component("config"));
   if (!loaded) return exit(1);
-  const { bootstrap, document } = loaded;
+  const { bootstrap, document } = loaded.config;
   // User filters: their modules load and check their own configs (validate mode too).
   const filterProblems = hasUnresolvedUserFilters(bootstrap) ? await resolveUserFilters(bootstrap, runtime) : [];
   if (filterProblems.length > 0) {
@@ -108,6 +109,8 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
         log,
         // SIGHUP: each worker reloads its own config; SIGUSR1: each reopens its access logs.
         forwardSignals: ["SIGHUP", "SIGUSR1"],
+        // A FIFO or a pipe (`-c <(…)`) gave its text to this read: the workers start from it.
+        ...((await readsOnce(runtime, commandLine.configPath)) && { startConfig: loaded.text }),
       }),
     );
   }
@@ -121,7 +124,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   // SIGTERM, SIGINT and the admin's /quitquitquit all end here: Server.stop() shuts
   // down once and then calls this. Signals are handled from before the first listener
   // binds, so a SIGTERM that races startup still ends in a clean exit 0.
-  const reloader = new ConfigReloader(runtime, server, commandLine, log, document);
+  const reloader = new ConfigReloader(runtime, server, commandLine, log, document, loaded.handedOver);
   server.onStopped = () => {
     reloader.close();
     void exit(0);
@@ -147,7 +150,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     return exit(1);
   }
   started = true;
-  if (commandLine.watchConfig) reloader.watchFile();
+  if (commandLine.watchConfig) void reloader.watchFile();
   if (reloadAsked) void reloader.reload("caught SIGHUP");
   if (workers?.worker !== undefined) await workers.announceStarted(server.admin?.listener.boundAddress);
 }
@@ -163,13 +166,17 @@ function fileLogSink(file: AppendFile, stderr: LogSink): LogSink {
   return { write: (line) => file.write(latin1Encode(utf8ByteString(line))).catch(onError) };
 }
 
-/** Read and validate the config; on failure print one line per problem and return undefined. */
-async function readConfig(runtime: Runtime, commandLine: CommandLine, log: ComponentLogger): Promise<ValidConfig | undefined> {
+/** Read and validate the config (its text with it); on failure print one line per problem and return undefined. */
+async function readConfig(runtime: Runtime, commandLine: CommandLine, log: ComponentLogger): Promise<{ config: ValidConfig; text: string; handedOver: boolean } | undefined> {
   let text: string;
+  let handed: string | undefined;
   let format: ConfigFormat = "yaml";
   if (commandLine.configPath !== undefined) {
     try {
-      text = await runtime.readTextFile(commandLine.configPath);
+      // A worker whose supervisor read a FIFO or a pipe starts from the text the supervisor
+      // read (the pipe is empty now, a FIFO would wait for another writer).
+      handed = runtime.workers?.worker !== undefined ? await runtime.workers.startConfig() : undefined;
+      text = handed ?? (await runtime.readTextFile(commandLine.configPath));
     } catch (err) {
       runtime.log.write(`config error: cannot read '${commandLine.configPath}': ${readFailure(err)}\n`);
       return undefined;
@@ -183,7 +190,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
   const loaded = await validateConfig(text, format);
   if ("bootstrap" in loaded) {
     if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
-    return loaded;
+    return { config: loaded, text, handedOver: handed !== undefined };
   }
   for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
   return undefined;

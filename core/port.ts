@@ -446,6 +446,12 @@ export interface SuperviseOptions {
   readonly log: { info(message: string): void; warn(message: string): void; error(message: string): void };
   /** A signal the supervisor caught and passes on to every worker (SIGHUP: each worker reloads itself). */
   readonly forwardSignals: readonly SignalName[];
+  /**
+   * The config text the supervisor read, when its file can be read only once (a FIFO,
+   * `-c <(…)`, /dev/stdin: not a regular file): every worker, a restarted one too, starts
+   * with this text (WorkerProcesses.startConfig) instead of reading the path again.
+   */
+  readonly startConfig?: string;
 }
 
 /**
@@ -467,6 +473,8 @@ export interface WorkerProcesses {
   supervise(options: SuperviseOptions): Promise<number>;
   /** In a worker, once its server has started: tell the supervisor, with where this worker's own admin listens (an internal loopback port), if it has one. */
   announceStarted(admin: SocketAddress | undefined): Promise<void>;
+  /** In a worker: the config text its supervisor handed over (SuperviseOptions.startConfig), undefined when it handed none. */
+  startConfig(): Promise<string | undefined>;
 }
 
 export interface Runtime {
@@ -514,6 +522,13 @@ export interface Runtime {
   resolve(host: string, family: ResolveFamily, options?: ResolveOptions): Promise<ResolvedAddress[]>;
   /** Read a UTF-8 file. Rejects with a PortError (ENOENT, EACCES, EISDIR, …). */
   readTextFile(path: string): Promise<string>;
+  /**
+   * Optional: what `path` is, following symbolic links (stat(2)): "file" for a regular
+   * file, "other" for a FIFO, a socket or a device (`-c <(…)`, /dev/stdin), whose
+   * content a second read does not give again. Rejects as readTextFile (ENOENT, …).
+   * Without it, every path is taken for a regular file.
+   */
+  fileType?(path: string): Promise<DirectoryEntry["type"]>;
   /** Optional: read a file's bytes (binary TLS data: session ticket keys, OCSP responses). Rejects as readTextFile. */
   readFileBytes?(path: string): Promise<Uint8Array>;
   /**
@@ -555,6 +570,13 @@ export interface Runtime {
    * Rejects with a PortError (ENOENT when the directory is missing, EACCES, EISDIR, …).
    */
   openAppendFile(path: string): Promise<AppendFile>;
+  /**
+   * Optional: told when a server's start-up is over (its listeners serve; Server.start()
+   * calls it, whoever started the server: the entry or an embedding program). An adapter
+   * may work differently from then on (one reads files at once while starting, on a
+   * thread pool after: runtimes/README.md).
+   */
+  serving?(): void;
   onSignal(signal: SignalName, callback: () => void): void;
   readonly log: LogSink;
   exit(code: number): never;

@@ -385,6 +385,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.initialized = true;
     if (configLog.debugOn) configLog.debug("all listeners bound: the server is live");
     this.overload.start();
+    // Here, not in an entry: a program embedding the server is told as runMain is.
+    this.runtime.serving?.();
     // Stopped while starting (a signal): what was bound since must not stay open.
     if (this.stopping) {
       this.admin?.stop();

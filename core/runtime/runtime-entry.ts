@@ -4,7 +4,7 @@
  * double, floored), a double, or a FractionalPercent written as YAML or JSON
  * (`numerator: 5` / `{"numerator": 5, "denominator": "TEN_THOUSAND"}`).
  */
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import type { FractionalPercent } from "../config/bootstrap.ts";
 
 export interface RuntimeEntry {
@@ -42,11 +42,20 @@ export function createEntry(raw: string): RuntimeEntry {
 
 /** parseEntryFractionalPercentValue: a FractionalPercent message in YAML or JSON, strictly (unknown fields refuse). */
 function parseFraction(raw: string): FractionalPercent | undefined {
+  // Bad YAML is no FractionalPercent: parseDocument collects syntax and tag errors, it
+  // does not throw them. What it throws is not about the value (yaml failing to load: a
+  // node lazy script, bin/node-code-cache.js) and goes up.
+  const document = parseDocument(raw, { prettyErrors: false });
+  if (document.errors.length > 0) return undefined;
   let value: unknown;
   try {
-    value = parseYaml(raw);
-  } catch {
-    return undefined;
+    value = document.toJS();
+  } catch (err) {
+    // What the syntax allowed but has no value: an alias without its anchor or more
+    // aliases than maxAliasCount (yaml's Alias.resolve: ReferenceError), a YAML 1.1 merge
+    // key of no map (yaml-1.1/merge.js: a plain Error). Anything else (a TypeError) is a bug.
+    if (err instanceof ReferenceError || (err instanceof Error && Object.getPrototypeOf(err) === Error.prototype)) return undefined;
+    throw err;
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
   const fields = value as Record<string, unknown>;

@@ -155,8 +155,10 @@ export class RuntimeLoader implements RuntimeSnapshot {
   setRtdsLayer(name: string, values: readonly (readonly [string, string])[]): void {
     const layer = this.rtdsLayers.get(name);
     if (layer === undefined) return;
+    // Parsed first: an update that throws leaves the layer as it was (mergeValues).
+    const entries = values.map(([key, raw]) => [key, createEntry(raw)] as const);
     layer.clear();
-    for (const [key, raw] of values) layer.set(key, createEntry(raw));
+    for (const [key, entry] of entries) layer.set(key, entry);
     this.loadNewSnapshot();
   }
 
@@ -168,9 +170,12 @@ export class RuntimeLoader implements RuntimeSnapshot {
   mergeValues(values: ReadonlyMap<string, string>): void {
     const admin = this.adminValues;
     if (admin === undefined) throw new NoAdminLayerError();
-    for (const [key, raw] of values) {
+    // Every value parsed before the layer changes: one that throws (yaml failing to load,
+    // runtime-entry.ts) leaves it as it was.
+    const entries = [...values].map(([key, raw]) => [key, raw === "" ? undefined : createEntry(raw)] as const);
+    for (const [key, entry] of entries) {
       admin.delete(key);
-      if (raw !== "") admin.set(key, createEntry(raw));
+      if (entry !== undefined) admin.set(key, entry);
     }
     this.stats?.adminOverridesActive.set(admin.size === 0 ? 0 : 1);
     this.loadNewSnapshot();

@@ -62,8 +62,9 @@ function connect(options: ConnectOptions): Socket {
 /** The port over Bun, and what its entry (main.ts) tells it. */
 export interface BunRuntime extends Runtime {
   /**
-   * Start-up is over (the listeners serve): from now on readTextFile reads on Bun's file
-   * thread pool, so a reload's or a watched file's read leaves the event loop serving.
+   * Start-up is over (the listeners serve; Server.start() calls it, for the entry and an
+   * embedding program alike): from now on readTextFile reads on Bun's file thread pool,
+   * so a reload's or a watched file's read leaves the event loop serving.
    */
   serving(): void;
 }

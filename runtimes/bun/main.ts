@@ -17,11 +17,10 @@ try {
 }
 // No top-level await: the package's entry is CommonJS, for Bun's bytecode
 // (scripts/build-runtimes.mjs). runMain returns once the listeners serve: then the JIT's
-// normal policy, file reads off the event loop, and one full collection and
-// JavaScriptCore's heap shrink give back what loading the config used (idle RSS,
-// docs/performance.md, "Start-up on bun and deno").
+// normal policy, and one full collection and JavaScriptCore's heap shrink give back what
+// loading the config used (idle RSS, docs/performance.md, "Start-up on bun and deno").
+// File reads go off the event loop then too: Server.start() tells the runtime (serving()).
 void runMain(runtime, process.argv.slice(2)).then(() => {
   servingJitPolicy();
-  runtime.serving();
   setTimeout(() => runtime.releaseFreeMemory?.(), 100).unref();
 });

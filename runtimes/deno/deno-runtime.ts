@@ -102,6 +102,10 @@ export function createDenoRuntime(): Runtime {
     readTextFile: (path) => Deno.readTextFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
     readFileBytes: (path) => Deno.readFile(path).catch((err: unknown) => Promise.reject(toPortError(err))),
     watchDirectory,
+    fileType: (path) =>
+      Deno.stat(path)
+        .then((info) => (info.isFile ? "file" : info.isDirectory ? "directory" : "other"))
+        .catch((err: unknown) => Promise.reject(toPortError(err))),
     async readDirectory(path: string): Promise<DirectoryEntry[]> {
       const entries: DirectoryEntry[] = [];
       try {

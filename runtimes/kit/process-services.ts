@@ -24,6 +24,11 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   // getaddrinfo for the addresses; DNS TTLs from node:dns's own resolver (c-ares in both).
   resolve: (host, family, options) => resolveWithNodeDns(host, family, options, true),
   readTextFile: (path) => nodeFsPromises().readFile(path, "utf8").catch((err: unknown) => Promise.reject(toPortError(err))),
+  fileType: (path) =>
+    nodeFsPromises()
+      .stat(path)
+      .then((stats) => (stats.isFile() ? "file" : stats.isDirectory() ? "directory" : "other"))
+      .catch((err: unknown) => Promise.reject(toPortError(err))),
   readFileBytes: (path) => nodeFsPromises().readFile(path).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch((err: unknown) => Promise.reject(toPortError(err))),
   watchDirectory,
   readDirectory,

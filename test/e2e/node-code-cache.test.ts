@@ -317,26 +317,82 @@ test("a bundle replaced at its path under the running proxy: lazy scripts come f
 
 // A lazy script is read from the file when first needed: if the bundle was written over in
 // place meanwhile, its modules would not fit the running main script's. The load fails with
-// a reason instead, and the proxy serves on as it was.
-test("a lazy script needed after the bundle was written over in place under the running proxy: a clear error, the running config serves on", async () => {
+// a reason instead, and the proxy serves on as it was. A load that failed fails the same
+// every time after, the bundle put back as it was too (as an ES module whose evaluation
+// threw: esbuild's init wrappers keep a thrown error, so a module whose lazy script another
+// script needed cannot be retried, and bin/node-code-cache.js's link keeps it alike).
+test("a lazy script needed after the bundle was written over in place under the running proxy: a clear error, the same at the next reload (the bundle put back too), the running config serves on", async () => {
   const reloadConfig = join(folder, "reload.json");
   copyFileSync(config, reloadConfig);
+  const bundle = join(folder, "pkg/dist/polyvoy-node.mjs");
   const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", reloadConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
-  try {
-    await proxy.waitFor("listening on", 60_000);
-    // The same size, other bytes (the banner's first letters): only the checksum tells.
-    const fd = openSync(join(folder, "pkg/dist/polyvoy-node.mjs"), "r+");
+  const banner = readFileSync(bundle).subarray(0, 3);
+  const writeAt0 = (bytes: Uint8Array) => {
+    const fd = openSync(bundle, "r+");
     try {
-      writeSync(fd, "//X", 0);
+      writeSync(fd, bytes, 0, bytes.byteLength, 0);
     } finally {
       closeSync(fd);
     }
+  };
+  try {
+    await proxy.waitFor("listening on", 60_000);
+    // The same size, other bytes (the banner's first letters): only the checksum tells.
+    writeAt0(Buffer.from("//X"));
     writeCorsConfig(reloadConfig);
     proxy.signal("SIGHUP");
     await proxy.waitFor("1 resource(s) not applied", 30_000);
-    expect(proxy.stderr).toMatch(/cannot load the code of HTTP filter type 'envoy\.filters\.http\.cors': polyvoy: .*polyvoy-node\.mjs was written over since this process started: restart polyvoy/);
+    const failure = /cannot load the code of HTTP filter type 'envoy\.filters\.http\.cors': polyvoy: .*polyvoy-node\.mjs was written over since this process started: restart polyvoy/g;
+    expect(proxy.stderr.match(failure)).toHaveLength(1);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
+    // Its bytes back as they were: the checksum matches again, the load stays failed.
+    writeAt0(banner);
+    proxy.signal("SIGHUP");
+    await proxy.waitFor("caught SIGHUP", 30_000);
+    const deadline = Date.now() + 30_000;
+    while ((proxy.stderr.match(/1 resource\(s\) not applied|config reload: done/g)?.length ?? 0) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(proxy.stderr.match(failure)).toHaveLength(2);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("cached ok");
   } finally {
     await proxy.stop();
+    writeAt0(banner);
+  }
+}, 180_000);
+
+// A runtime value that is no number is parsed as YAML (a FractionalPercent: runtime-entry.ts)
+// through yaml's lazy script. If that load fails, the value's parse says so: it is not taken
+// for a value that is no fraction (its failure was swallowed), and the layer keeps what it had.
+test("a runtime value whose parse needs yaml after the bundle was written over: /runtime_modify answers the load's error, the admin layer unchanged", async () => {
+  const adminPort = await freePort();
+  const runtimeConfig = join(folder, "runtime.json");
+  const withAdmin = JSON.parse(readFileSync(config, "utf8"));
+  withAdmin.admin = { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } };
+  withAdmin.layered_runtime = { layers: [{ name: "admin", admin_layer: {} }] };
+  writeFileSync(runtimeConfig, JSON.stringify(withAdmin));
+  const bundle = join(folder, "pkg/dist/polyvoy-node.mjs");
+  const banner = readFileSync(bundle).subarray(0, 3);
+  const writeAt0 = (bytes: Uint8Array) => {
+    const fd = openSync(bundle, "r+");
+    try {
+      writeSync(fd, bytes, 0, bytes.byteLength, 0);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const proxy = new CommandProcess(NODE, [join(folder, "pkg/bin/polyvoy.js"), "-c", runtimeConfig, "--concurrency", "1"], folder, { ...process.env, TMPDIR: cacheRoot });
+  try {
+    await proxy.waitFor("listener 'l' listening on", 60_000);
+    const modify = (query: string) => fetch(`http://127.0.0.1:${adminPort}/runtime_modify?${query}`, { method: "POST" });
+    expect((await modify("plain=5")).status).toBe(200);
+    writeAt0(Buffer.from("//X"));
+    const refused = await modify(`plain=6&fraction=${encodeURIComponent("{numerator: 5}")}`);
+    expect(refused.status).toBe(500);
+    expect(await refused.text()).toMatch(/^admin error: polyvoy: .*polyvoy-node\.mjs was written over since this process started: restart polyvoy/);
+    const entries = (JSON.parse(await (await fetch(`http://127.0.0.1:${adminPort}/runtime`)).text()) as { entries: Record<string, unknown> }).entries;
+    expect(Object.keys(entries)).toEqual(["plain"]);
+    expect(entries["plain"]).toMatchObject({ final_value: "5" });
+  } finally {
+    await proxy.stop();
+    writeAt0(banner);
   }
 }, 180_000);

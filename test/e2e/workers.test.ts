@@ -5,11 +5,14 @@
  * Which worker served a request is read from /proc: the upstream's connection comes
  * from a socket one worker process holds.
  */
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import * as http from "node:http";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
-import { alive } from "../support/command-process.ts";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { entryCommand, ProxyProcess, ROOT, RUNTIMES } from "../support/proxy-process.ts";
+import { alive, CommandProcess } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
@@ -150,6 +153,54 @@ describe.each(RUNTIMES)("workers (%s)", (runtime) => {
     expect(exited.code).toBe(0);
     expect(exited.stderr.match(/caught SIGTERM, shutting down/g)).toHaveLength(2);
     for (const pid of [workers[0]!, replacement]) expect(alive(pid)).toBe(false);
+  });
+
+  test("a config read from a FIFO: the workers start from the supervisor's read; SIGHUP refuses to read it again and they serve on", { timeout: 180_000 }, async () => {
+    const listen = await freePort();
+    const admin = await freePort();
+    const config = {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+      ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
+    };
+    const fifo = join(mkdtempSync(join(inject("tempRoot"), "fifo-")), "envoy.json");
+    execFileSync("mkfifo", [fifo]);
+    const proxy = ProxyProcess.launch(runtime, ["-c", fifo, "--concurrency", "2"]);
+    try {
+      // One writer, once, as `-c <(…)` gives it: each worker reopening the FIFO would wait for another.
+      await writeFile(fifo, JSON.stringify(config));
+      await proxy.waitForLog(/all 2 workers started/, 1, STARTED_MS);
+      expect((await get(listen, "/")).status).toBe(200);
+      proxy.child.kill("SIGHUP");
+      await proxy.waitForLog(/caught SIGHUP: '[^']+envoy\.json' is not a regular file \(a FIFO, a pipe or a device\): it is read once, at start: nothing changed/g, 2, 30_000);
+      expect(statValue((await get(admin, "/stats?filter=config_reload")).body, "config_reload.update_rejected")).toBe(2);
+      expect((await get(listen, "/")).status).toBe(200);
+      expect((await proxy.stop("SIGTERM", 30_000)).code).toBe(0);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+
+  test("`-c <(…)`: the workers start from the supervisor's read (the pipe is empty or absent for them), and SIGHUP refuses to read it again", { timeout: 180_000 }, async () => {
+    const listen = await freePort();
+    const config = httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] });
+    const [cmd, argv] = entryCommand(runtime, []);
+    const quoted = [cmd, ...argv].map((arg) => `'${arg}'`).join(" ");
+    // bash's process substitution, as a user types it: /dev/fd/63, a pipe, read to its end once.
+    const proxy = new CommandProcess("bash", ["-c", `exec ${quoted} -c <(printf %s "$POLYVOY_CONFIG") --concurrency 2`], ROOT, { ...process.env, POLYVOY_CONFIG: JSON.stringify(config) });
+    try {
+      await proxy.waitFor("all 2 workers started", STARTED_MS);
+      expect((await get(listen, "/")).status).toBe(200);
+      proxy.signal("SIGHUP");
+      const deadline = Date.now() + 30_000;
+      while ((proxy.stderr.match(/caught SIGHUP: '\/dev\/fd\/\d+' is not a regular file \(a FIFO, a pipe or a device\): it is read once, at start: nothing changed/g)?.length ?? 0) < 2) {
+        if (Date.now() > deadline) throw new Error(`no refusal from both workers:\n${proxy.stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(proxy.stderr).not.toMatch(/cannot read/);
+      expect((await get(listen, "/")).status).toBe(200);
+    } finally {
+      expect(await proxy.stop()).toBe(0);
+    }
   });
 
   test("--concurrency 1 is one process, no supervisor", { timeout: 120_000 }, async () => {

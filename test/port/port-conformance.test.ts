@@ -438,6 +438,21 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
     expect(await reading).toBe("static_resources: {}\n");
   });
 
+  test.skipIf(target.virtual)("fileType: a regular file, a directory, a FIFO (read once: core/config/reads-once.ts) told apart; a missing path rejects with ENOENT", async () => {
+    const temp = target.makeTempDir(runtime);
+    cleanups.push(() => temp.remove());
+    expect(runtime.fileType).toBeDefined();
+    const file = join(temp.path, "envoy.yaml");
+    await writeFile(file, "static_resources: {}\n");
+    const fifo = join(temp.path, "config.fifo");
+    execFileSync("mkfifo", [fifo]);
+    expect(await runtime.fileType!(file)).toBe("file");
+    expect(await runtime.fileType!(temp.path)).toBe("directory");
+    // stat(2) of a FIFO does not open it: no writer needed.
+    expect(await runtime.fileType!(fifo)).toBe("other");
+    await expect(runtime.fileType!(join(temp.path, "missing.yaml"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   test("resolve, readTextFile and memoryUsage", async () => {
     // getaddrinfo's semantics on every runtime: /etc/hosts names resolve, IP literals are
     // themselves, a name without addresses is an empty answer, not an error.

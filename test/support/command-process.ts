@@ -18,6 +18,11 @@ export class CommandProcess {
     this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
   }
 
+  /** The command's own pid (the proxy's, when it is started without a launcher). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   /** Resolves when stderr holds `text`; throws with the output if the command exits first or `timeoutMs` passes. */
   async waitFor(text: string, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

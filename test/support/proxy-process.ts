@@ -117,12 +117,17 @@ export class ProxyProcess {
     env?: Record<string, string>,
   ): Promise<ProxyProcess> {
     const path = writeConfig(config);
-    const [cmd, argv] = proxyCommand(runtime, ["-c", path, ...extraArgs]);
-    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: env && { ...process.env, ...env } });
-    const proxy = new ProxyProcess(runtime, child);
+    const proxy = ProxyProcess.launch(runtime, ["-c", path, ...extraArgs], env);
     proxy.configPath = path;
     await proxy.waitForLog(/listening on/g, listeners);
     return proxy;
+  }
+
+  /** Start polyvoy with the command line `args` (one process unless they give --concurrency) and wait for nothing. */
+  static launch(runtime: RuntimeName, args: string[], env?: Record<string, string>): ProxyProcess {
+    const [cmd, argv] = proxyCommand(runtime, args);
+    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: env && { ...process.env, ...env } });
+    return new ProxyProcess(runtime, child);
   }
 
   get pid(): number {

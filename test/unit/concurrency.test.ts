@@ -11,7 +11,7 @@ import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 
 /** The memory runtime with the two capabilities the count depends on replaced. */
 function runtimeWith(cpus: { hardware: number; cpuset: number } | undefined, worker?: { index: number; count: number }): Runtime {
-  const workers: WorkerProcesses = { worker, sharing: "reuse-port", supervise: () => Promise.resolve(0), announceStarted: () => Promise.resolve() };
+  const workers: WorkerProcesses = { worker, sharing: "reuse-port", supervise: () => Promise.resolve(0), announceStarted: () => Promise.resolve(), startConfig: () => Promise.resolve(undefined) };
   const runtime: Runtime = new MemoryRuntime();
   return Object.assign(Object.create(runtime) as Runtime, { workers, cpuCount: cpus && ((which: "hardware" | "cpuset") => cpus[which]) });
 }

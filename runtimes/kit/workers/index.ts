@@ -5,7 +5,7 @@
  */
 import type { SignalName, WorkerProcesses } from "../../../core/port.ts";
 import type { LaunchWorker } from "./worker-supervisor.ts";
-import { announce, stopWithSupervisor } from "./worker-side.ts";
+import { announce, readStartConfig, stopWithSupervisor } from "./worker-side.ts";
 import { workerFromEnvironment } from "./worker-identity.ts";
 import { nodeProcessHost, type ProcessHost } from "../process-host.ts";
 
@@ -34,6 +34,9 @@ export function workerProcesses(
     },
     async announceStarted(admin) {
       if (worker) await announce(worker, admin, host);
+    },
+    async startConfig() {
+      return worker ? readStartConfig(worker) : undefined;
     },
   };
 }

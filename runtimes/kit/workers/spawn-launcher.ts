@@ -6,9 +6,21 @@ export async function spawnLauncher(command: string, args: readonly string[]): P
   const [{ spawn }, { default: ownProcess }] = await Promise.all([import("node:child_process"), import("node:process")]);
   return (env) => {
     const child = spawn(command, args, { stdio: "inherit", env: { ...ownProcess.env, ...env } });
+    let gone = false;
+    child.on("exit", () => (gone = true));
     return {
       pid: child.pid,
-      kill: (signal) => void child.kill(signal),
+      // By pid while the child lives, not child.kill(): Deno's node:child_process sends
+      // only a child's first signal (then `killed` is set and kill() returns false, Deno
+      // 2.9), so a worker sent SIGHUP never got the SIGTERM of a stop.
+      kill(signal) {
+        if (gone || child.pid === undefined) return;
+        try {
+          ownProcess.kill(child.pid, signal);
+        } catch {
+          // ESRCH: it exited and its exit event has not come yet.
+        }
+      },
       onExit(callback) {
         let exited = false;
         const once = (code: number | null, signal: string | null) => {

@@ -31,6 +31,11 @@ export function announcementPath(folder: string, index: number): string {
   return `${folder}/worker-${index}.json`;
 }
 
+/** The config text the supervisor hands its workers when the config file can be read only once (SuperviseOptions.startConfig). */
+export function startConfigPath(folder: string): string {
+  return `${folder}/start-config`;
+}
+
 /** What a worker announces: its pid, and where its own admin listens (absent without an admin). */
 export interface Announcement {
   readonly pid: number;

@@ -5,7 +5,7 @@
  */
 import type { SocketAddress } from "../../../core/port.ts";
 import type { ProcessHost } from "../process-host.ts";
-import { announcementPath, type Announcement, type WorkerEnvironment } from "./worker-identity.ts";
+import { announcementPath, startConfigPath, type Announcement, type WorkerEnvironment } from "./worker-identity.ts";
 
 const SUPERVISOR_POLL_MS = 250;
 
@@ -18,6 +18,17 @@ export async function announce(worker: WorkerEnvironment, admin: SocketAddress |
   const path = announcementPath(worker.folder, worker.index);
   await writeFile(`${path}.${pid}.tmp`, JSON.stringify(announcement));
   await rename(`${path}.${pid}.tmp`, path);
+}
+
+/** The config text the supervisor handed over (worker-supervisor.ts), or undefined when it handed none (the worker reads the config file itself). */
+export async function readStartConfig(worker: WorkerEnvironment): Promise<string | undefined> {
+  const { readFile } = await import("node:fs/promises");
+  try {
+    return await readFile(startConfigPath(worker.folder), "utf8");
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 let watching = false;

@@ -10,7 +10,7 @@
 import type * as FsPromises from "node:fs/promises";
 import type { SignalName, SuperviseOptions } from "../../../core/port.ts";
 import { AdminFront } from "./admin-front.ts";
-import { announcementPath, WORKER_ENV, type Announcement } from "./worker-identity.ts";
+import { announcementPath, startConfigPath, WORKER_ENV, type Announcement } from "./worker-identity.ts";
 
 /** A started worker process, as the runtime's way of starting one gives it. */
 export interface WorkerChild {
@@ -48,7 +48,7 @@ export class WorkerSupervisor {
   private readonly slots: Slot[];
   private folder = "";
   /** node:fs/promises, imported when the supervisor runs (on Deno no node: module loads at start: runtimes/README.md). */
-  private files!: Pick<typeof FsPromises, "readFile" | "rm" | "unlink">;
+  private files!: Pick<typeof FsPromises, "readFile" | "rm" | "unlink" | "writeFile">;
   private stopping = false;
   private exitCode = 0;
   private started = false;
@@ -75,6 +75,9 @@ export class WorkerSupervisor {
     const [files, { tmpdir }, { join }] = await Promise.all([import("node:fs/promises"), import("node:os"), import("node:path")]);
     this.files = files;
     this.folder = await files.mkdtemp(join(tmpdir(), "polyvoy-workers-"));
+    // A config read from a FIFO or a pipe is gone once read: the workers start from the
+    // supervisor's copy, in its private folder (mkdtemp: mode 0700), owner-only as the secrets in it.
+    if (this.options.startConfig !== undefined) await files.writeFile(startConfigPath(this.folder), this.options.startConfig, { mode: 0o600 });
     // The admin first, as a single process's: a port taken is an error before any worker starts.
     if (this.options.admin) {
       this.admin = new AdminFront(this, this.options.statsConfig);

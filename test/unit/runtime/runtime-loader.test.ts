@@ -1,5 +1,6 @@
 /** The runtime's values as Envoy's SnapshotImpl reads them, its layering, and /runtime and /runtime_modify. */
 import { describe, expect, test } from "vitest";
+import fc from "fast-check";
 import { runtimeAsJson, runtimeModify } from "../../../core/admin/runtime-handler.ts";
 import { createEntry } from "../../../core/runtime/runtime-entry.ts";
 import { RuntimeLoader } from "../../../core/runtime/runtime-loader.ts";
@@ -27,6 +28,25 @@ describe("runtime entries (SnapshotImpl::resolveEntryType)", () => {
     expect(createEntry("{numerator: 1, extra: 2}").fraction).toBeUndefined();
     expect(createEntry("{numerator: -1}").fraction).toBeUndefined();
     expect(createEntry("{numerator: 1, denominator: THOUSAND}").fraction).toBeUndefined();
+  });
+
+  test("a value YAML refuses is no fraction, never an error: bad syntax, a tag that fails, an alias without its anchor or too many, a merge key of no map", () => {
+    const noFraction = [
+      "{numerator: 5",
+      "numerator: 5\n---\nnumerator: 6",
+      "%YAML 1.1\n---\n!!set {numerator: 1}",
+      "numerator: *missing",
+      `a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [${"*a, ".repeat(10)}*a]\nc: &c [${"*b, ".repeat(10)}*b]\nnumerator: 1`,
+      "%YAML 1.1\n---\n<<: 5\n",
+    ];
+    for (const raw of noFraction) expect(createEntry(raw), raw).toEqual({ raw });
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom(..."{}[]:,&*!<>%-#'\"\n numeratordenominator15"), maxLength: 60 }), (raw) => {
+        const entry = createEntry(raw);
+        expect(entry.raw).toBe(raw);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
