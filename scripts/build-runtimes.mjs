@@ -5,9 +5,12 @@
 // - dist/polyvoy-node.mjs, dist/polyvoy-bun.js, dist/polyvoy-deno.js: the command, one
 //   file per runtime (core, that runtime's adapter, zod, yaml, re2js and llhttp's
 //   WebAssembly), runnable with nothing installed: `node dist/polyvoy-node.mjs -c envoy.yaml`.
-//   bin/polyvoy.js starts the one for the runtime it runs on (on deno, dist/deno/ instead).
+//   bin/polyvoy.js starts the one for the runtime it runs on (on bun and deno, dist/bun/
+//   and dist/deno/ instead).
 // - dist/deno/main.mjs (+ chunks/): the deno entry split at its import()s, which the
 //   package's command runs on Deno (denoSplitEntry below).
+// - dist/bun/main.js (+ chunks/, each with its .jsc): the bun entry split the same way,
+//   which the package's command runs on Bun (bunSplitEntry below).
 // - dist/lib/{node,deno,core,kit}.mjs (+ shared chunks): the library that `import "polyvoy"`,
 //   "polyvoy/core" … resolve to on node and deno; one module graph, so `polyvoy` and
 //   `polyvoy/core` share their classes (instanceof ConfigError holds across them).
@@ -77,6 +80,7 @@ for (const [runtime, outfile] of mains) {
   }
   if (runtime === "bun") {
     await bunBytecodeEntry(banner, join(root, outfile));
+    await bunSplitEntry();
     continue;
   }
   // Deno: its code cache is made before the bundle runs; parenthesized module-init functions are in it.
@@ -365,6 +369,67 @@ async function bunBytecodeEntry(banner, outfile) {
   }
 }
 
+/**
+ * The package's command on Bun (bin/polyvoy.js): runtimes/bun/main.ts split as the deno
+ * entry is (denoSplitEntry), into dist/bun/main.js and chunks/, each file CommonJS with
+ * its JavaScriptCore bytecode beside it. Bun reads a module's whole source and .jsc and
+ * keeps both for the life of the process (functions are decoded from the .jsc lazily),
+ * and every top-level function of a bundle gets its JSFunction when the bundle runs; so a
+ * start reads, keeps and links only the modules it runs: not the admin, TLS, xDS, re2js
+ * nor the filters a config does not name (docs/performance.md, "Bun from the package:
+ * split at its import()s"). dist/polyvoy-bun.js stays the one file to vendor.
+ *
+ * Bun 1.4.5 writes bytecode for CommonJS only outside `--compile` ("ESM bytecode requires
+ * --compile"), and splits ESM only. So esbuild splits to ESM, each chunk becomes CommonJS
+ * (esbuild's transform: an import is a require() whose exports are read through the module
+ * object, so live bindings hold; a chunk's import() of another is a require() in a
+ * promise, as in the one-file CommonJS bundle), and `bun build --bytecode` compiles each
+ * file alone, the other chunks external. A Bun of another version finds the .jsc stale and
+ * parses the source, as with the one-file bundle.
+ */
+async function bunSplitEntry() {
+  const outdir = join(root, "dist/bun");
+  const out = await build({
+    ...common,
+    entryPoints: { main: join(root, "runtimes/bun/main.ts") },
+    outdir,
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    write: false,
+  });
+  const work = mkdtempSync(join(tmpdir(), "polyvoy-bun-split-"));
+  try {
+    const names = new Set(out.outputFiles.map(({ path }) => relative(outdir, path)));
+    const inputs = [];
+    for (const { path, text } of out.outputFiles) {
+      const name = relative(outdir, path);
+      // Only import()s of our own chunks become require()s; a user's module (a config's
+      // path, runtimes/kit/import-module.ts) stays a real import().
+      const own = text.replace(/\bimport\((["'])(\.{1,2}\/[^"']+)\1\)/g, (call, quote, specifier) => {
+        if (!names.has(join(name, "..", specifier))) throw new Error(`bun split: ${name} imports ${specifier}, not a chunk of this build`);
+        return `Promise.resolve().then(()=>require(${quote}${specifier}${quote}))`;
+      });
+      const { code } = await transform(own, { loader: "js", format: "cjs", target: "es2022", minify: true, legalComments: "eof" });
+      if (/\bimport\((["'])\.{1,2}\//.test(code)) throw new Error(`bun split: ${name} still import()s a chunk`);
+      const input = join(work, "in", name);
+      mkdirSync(join(input, ".."), { recursive: true });
+      writeFileSync(input, code);
+      inputs.push(input);
+    }
+    const built = join(work, "out");
+    // Each file alone: a chunk's require() of another stays one (external).
+    execFileSync(join(root, "node_modules/.bin/bun"), ["build", "--bytecode", "--format=cjs", "--target=bun", "--minify", "--external", "./*", "--external", "../*", "--root", join(work, "in"), ...inputs, "--outdir", built], { stdio: ["ignore", "ignore", "inherit"] });
+    rmSync(outdir, { recursive: true, force: true });
+    mkdirSync(join(outdir, "chunks"), { recursive: true });
+    for (const name of names) {
+      copyFileSync(join(built, name), join(outdir, name));
+      copyFileSync(join(built, `${name}.jsc`), join(outdir, `${name}.jsc`));
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 if (onlyEntry !== undefined) {
   for (const [, file] of mains) console.error(`${file}: ${(readFileSync(join(root, file)).length / 1024).toFixed(0)} KiB`);
   process.exit(0);
@@ -417,5 +482,10 @@ if (mains.some(([runtime]) => runtime === "deno")) {
   const chunks = readdirSync(join(root, "dist/deno/chunks"));
   const bytes = [join(root, "dist/deno/main.mjs"), ...chunks.map((f) => join(root, "dist/deno/chunks", f))].reduce((n, f) => n + statSync(f).size, 0);
   console.error(`dist/deno: main.mjs and ${chunks.length} chunks, ${(bytes / 1024).toFixed(0)} KiB`);
+}
+if (mains.some(([runtime]) => runtime === "bun")) {
+  const chunks = readdirSync(join(root, "dist/bun/chunks")).filter((f) => f.endsWith(".js"));
+  const size = (suffix) => [join(root, "dist/bun/main.js"), ...chunks.map((f) => join(root, "dist/bun/chunks", f))].reduce((n, f) => n + statSync(f + suffix).size, 0);
+  console.error(`dist/bun: main.js and ${chunks.length} chunks, ${(size("") / 1024).toFixed(0)} KiB (+ ${(size(".jsc") / 1024).toFixed(0)} KiB of bytecode)`);
 }
 console.error(`dist/lib: ${readdirSync(lib).length} files, ${(readdirSync(lib).filter((f) => f.endsWith(".mjs")).reduce((n, f) => n + statSync(join(lib, f)).size, 0) / 1024).toFixed(0)} KiB at top level`);
