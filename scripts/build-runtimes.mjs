@@ -58,6 +58,9 @@ const NODE_LAZY_TARGET = /^(?!core\/config\/(?!xds\/)|runtimes\/node\/)/;
  */
 const NODE_LINK = link.toString();
 
+// The bun split build's entry (bunSplitEntry), made by a plugin.
+const BUN_SPLIT_ENTRY = "polyvoy:bun-split-entry";
+
 // The global (Symbol.for) where the node entry finds an import() of a real module's.
 const IMPORT_HOOK = "polyvoy.import";
 
@@ -391,10 +394,27 @@ async function bunSplitEntry() {
   const outdir = join(root, "dist/bun");
   const out = await build({
     ...common,
-    entryPoints: { main: join(root, "runtimes/bun/main.ts") },
+    entryPoints: { main: BUN_SPLIT_ENTRY },
     outdir,
     splitting: true,
     chunkNames: "chunks/[name]-[hash]",
+    plugins: [
+      {
+        name: "polyvoy-bun-split-entry",
+        setup(b) {
+          b.onResolve({ filter: /^polyvoy:bun-split-entry$/ }, (args) => ({ path: args.path, namespace: "polyvoy-bun-split-entry" }));
+          // runtimes/bun/main.ts imports these two first: the process guards, and the JIT's
+          // start-up policy before any core module runs (runtimes/bun/start-jit-policy.ts).
+          // Split, esbuild evaluates an entry's chunks before its own code, where those two
+          // would land; so the entry runs them, then main.ts as a chunk of its own.
+          b.onLoad({ filter: /.*/, namespace: "polyvoy-bun-split-entry" }, () => ({
+            resolveDir: root,
+            loader: "js",
+            contents: 'import "./runtimes/kit/process-guards.ts";\nimport "./runtimes/bun/start-jit-policy.ts";\nimport("./runtimes/bun/main.ts");\n',
+          }));
+        },
+      },
+    ],
     write: false,
   });
   const work = mkdtempSync(join(tmpdir(), "polyvoy-bun-split-"));
