@@ -19,6 +19,7 @@ import { build, transform } from "esbuild";
 import { link } from "../bin/node-code-cache.js";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join, relative } from "node:path";
@@ -400,6 +401,29 @@ async function bunSplitEntry() {
     chunkNames: "chunks/[name]-[hash]",
     plugins: [
       {
+        // yaml (~100 KB of source, ~250 KB of bytecode, its classes built at load) is imported
+        // statically by the config loader and the runtime layers, yet only a YAML text needs
+        // it: a stub of what polyvoy imports from it (a new import fails the build: no such
+        // export) requires the file of its own (BUN_YAML_CHUNK) at its first call, as the node
+        // bundle's lazyYamlPlugin does.
+        name: "polyvoy-bun-lazy-yaml",
+        setup(b) {
+          b.onResolve({ filter: /^yaml$/ }, () => ({ path: "yaml", namespace: "polyvoy-bun-yaml-stub" }));
+          b.onResolve({ filter: /^polyvoy:bun-yaml$/ }, (args) => ({ path: args.path, external: true }));
+          b.onLoad({ filter: /.*/, namespace: "polyvoy-bun-yaml-stub" }, () => ({
+            resolveDir: root,
+            loader: "js",
+            contents: [
+              'const yaml = () => require("polyvoy:bun-yaml");',
+              "export const parse = (...args) => yaml().parse(...args);",
+              "export const parseDocument = (...args) => yaml().parseDocument(...args);",
+              // `new LineCounter()` makes yaml's own, which its parser fills in.
+              "export function LineCounter() { return new (yaml().LineCounter)(); }",
+            ].join("\n"),
+          }));
+        },
+      },
+      {
         name: "polyvoy-bun-split-entry",
         setup(b) {
           b.onResolve({ filter: /^polyvoy:bun-split-entry$/ }, (args) => ({ path: args.path, namespace: "polyvoy-bun-split-entry" }));
@@ -417,12 +441,31 @@ async function bunSplitEntry() {
     ],
     write: false,
   });
+  // yaml alone, as CommonJS: what the stub above requires.
+  const yaml = await build({
+    ...common,
+    format: "cjs",
+    stdin: { contents: 'export { parse, parseDocument, LineCounter } from "yaml";', resolveDir: root, loader: "js" },
+    write: false,
+  });
+  const yamlText = yaml.outputFiles[0].text;
+  const yamlName = `chunks/yaml-${createHash("sha256").update(yamlText).digest("hex").slice(0, 8).toUpperCase()}.js`;
   const work = mkdtempSync(join(tmpdir(), "polyvoy-bun-split-"));
   try {
-    const names = new Set(out.outputFiles.map(({ path }) => relative(outdir, path)));
+    const names = new Set([...out.outputFiles.map(({ path }) => relative(outdir, path)), yamlName]);
     const inputs = [];
-    for (const { path, text } of out.outputFiles) {
+    const yamlInput = join(work, "in", yamlName);
+    mkdirSync(join(yamlInput, ".."), { recursive: true });
+    writeFileSync(yamlInput, yamlText);
+    inputs.push(yamlInput);
+    for (const { path, text: built } of out.outputFiles) {
       const name = relative(outdir, path);
+      // The stub's require() is esbuild's helper for an external one (an ESM output), which
+      // may live in another chunk and would resolve the path from there: the chunk's own
+      // require() instead, with the path from this chunk.
+      const stubs = built.split('"polyvoy:bun-yaml"').length - 1;
+      const text = built.replace(/[\w$]+\("polyvoy:bun-yaml"\)/g, () => `require(${JSON.stringify(relative(join(outdir, name, ".."), join(outdir, yamlName)).replace(/^(?!\.)/, "./"))})`);
+      if (text.includes('"polyvoy:bun-yaml"')) throw new Error(`bun split: ${name}: ${stubs} yaml stub call(s) not rewritten`);
       // Only import()s of our own chunks become require()s; a user's module (a config's
       // path, runtimes/kit/import-module.ts) stays a real import().
       const own = text.replace(/\bimport\((["'])(\.{1,2}\/[^"']+)\1\)/g, (call, quote, specifier) => {

@@ -24,11 +24,14 @@ beforeAll(() => {
   folder = mkdtempSync(join(tmpdir(), "polyvoy-bun-split-"));
 }, 120_000);
 
-/** `file` (under dist/bun/) and the files it requires statically, transitively; not those an import() (`…then(()=>require(…))`) loads. */
+/**
+ * `file` (under dist/bun/) and the files it requires statically, transitively; not those an
+ * import() (`…then(()=>require(…))`) or the yaml stub (`()=>require(…)`, at its first call) loads.
+ */
 function staticClosure(file: string, into: Set<string>): Set<string> {
   if (into.has(file)) return into;
   into.add(file);
-  for (const [, lazy, specifier] of readFileSync(join(ROOT, file), "utf8").matchAll(/(then\(\(\)=>)?\brequire\(["'](\.{1,2}\/[^"']+)["']\)/g)) {
+  for (const [, lazy, specifier] of readFileSync(join(ROOT, file), "utf8").matchAll(/(=>)?\brequire\(["'](\.{1,2}\/[^"']+)["']\)/g)) {
     if (lazy === undefined) staticClosure(join(file, "..", specifier!), into);
   }
   return into;
@@ -91,7 +94,7 @@ const headerMutation = {
 };
 
 describe.skipIf(!RUNTIMES.includes("bun"))("bun from the package: dist/bun/", () => {
-  test("a start needs only the entry's static requires and the config loader's; a reload naming a filter whose chunk is absent is refused, the running config serves on", async () => {
+  test("a start (a JSON config) needs only the entry's static requires and the config loader's, not yaml; a reload naming a filter whose chunk is absent is refused, the running config serves on", async () => {
     const loader = readdirSync(join(ROOT, "dist/bun/chunks")).filter((f) => /^load-\w+\.js$/.test(f));
     expect(loader).toHaveLength(1);
     // main.js runs the process guards and the JIT's start-up policy, then import()s main.ts's chunk.
@@ -101,6 +104,7 @@ describe.skipIf(!RUNTIMES.includes("bun"))("bun from the package: dist/bun/", ()
     const all = readdirSync(join(ROOT, "dist/bun/chunks")).filter((f) => f.endsWith(".js")).length + 1;
     // Not the whole build: re2js, xDS, the admin, TLS, every filter but the router … stay behind.
     expect(loaded.size).toBeLessThan(all * 0.7);
+    expect([...loaded].filter((f) => /\/yaml-\w+\.js$/.test(f))).toEqual([]);
     const bin = packageWith("start-only", loaded);
     const port = await freePort();
     const config = join(folder, "start-only.json");
@@ -119,12 +123,13 @@ describe.skipIf(!RUNTIMES.includes("bun"))("bun from the package: dist/bun/", ()
     }
   }, 120_000);
 
-  test("from the whole dist/bun/: a reload that adds a filter loads its chunk then; --concurrency 2 workers serve, and reload it too", async () => {
+  test("from the whole dist/bun/, a YAML config (yaml's file loaded by its stub): a reload that adds a filter loads its chunk then; --concurrency 2 workers serve, and reload it too", async () => {
     const chunks = readdirSync(join(ROOT, "dist/bun/chunks")).filter((f) => f.endsWith(".js"));
     const bin = packageWith("whole", ["dist/bun/main.js", ...chunks.map((f) => `dist/bun/chunks/${f}`)]);
     for (const workers of ["1", "2"]) {
       const port = await freePort();
-      const config = join(folder, `whole-${workers}.json`);
+      // JSON is YAML: by its name, the config is parsed as YAML.
+      const config = join(folder, `whole-${workers}.yaml`);
       writeFileSync(config, directConfig(port));
       const proxy = new CommandProcess(BUN, [bin, "-c", config, "--concurrency", workers], folder);
       try {
