@@ -404,7 +404,7 @@ async function bunSplitEntry() {
         // yaml (~100 KB of source, ~250 KB of bytecode, its classes built at load) is imported
         // statically by the config loader and the runtime layers, yet only a YAML text needs
         // it: a stub of what polyvoy imports from it (a new import fails the build: no such
-        // export) requires the file of its own (BUN_YAML_CHUNK) at its first call, as the node
+        // export) requires its own file (chunks/yaml-<hash>.js) at its first call, as the node
         // bundle's lazyYamlPlugin does.
         name: "polyvoy-bun-lazy-yaml",
         setup(b) {
@@ -454,6 +454,7 @@ async function bunSplitEntry() {
   try {
     const names = new Set([...out.outputFiles.map(({ path }) => relative(outdir, path)), yamlName]);
     const inputs = [];
+    let yamlStubs = 0;
     const yamlInput = join(work, "in", yamlName);
     mkdirSync(join(yamlInput, ".."), { recursive: true });
     writeFileSync(yamlInput, yamlText);
@@ -464,6 +465,7 @@ async function bunSplitEntry() {
       // may live in another chunk and would resolve the path from there: the chunk's own
       // require() instead, with the path from this chunk.
       const stubs = built.split('"polyvoy:bun-yaml"').length - 1;
+      yamlStubs += stubs;
       const text = built.replace(/[\w$]+\("polyvoy:bun-yaml"\)/g, () => `require(${JSON.stringify(relative(join(outdir, name, ".."), join(outdir, yamlName)).replace(/^(?!\.)/, "./"))})`);
       if (text.includes('"polyvoy:bun-yaml"')) throw new Error(`bun split: ${name}: ${stubs} yaml stub call(s) not rewritten`);
       // Only import()s of our own chunks become require()s; a user's module (a config's
@@ -479,6 +481,7 @@ async function bunSplitEntry() {
       writeFileSync(input, code);
       inputs.push(input);
     }
+    if (yamlStubs === 0) throw new Error("bun split: no chunk requires yaml's file (the stub is gone?)");
     const built = join(work, "out");
     // Each file alone: a chunk's require() of another stays one (external).
     execFileSync(join(root, "node_modules/.bin/bun"), ["build", "--bytecode", "--format=cjs", "--target=bun", "--minify", "--external", "./*", "--external", "../*", "--root", join(work, "in"), ...inputs, "--outdir", built], { stdio: ["ignore", "ignore", "inherit"] });
