@@ -30,7 +30,7 @@ if (bunx) {
   const bun = /(^|[/\\])bunx?(\.exe)?$/.test(execPath) ? execPath : "bun";
   const { spawn } = await import("node:child_process");
   const { fileURLToPath } = await import("node:url");
-  const entry = fileURLToPath(new URL("../dist/polyvoy-bun.js", import.meta.url));
+  const entry = fileURLToPath(new URL("../dist/bun/main.js", import.meta.url));
   // BUN_BE_BUN: the executable behind npm_execpath may be named bunx; run it as bun.
   const child = spawn(bun, [entry, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, BUN_BE_BUN: "1" } });
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1"]) process.on(signal, () => child.kill(signal));
@@ -40,7 +40,9 @@ if (bunx) {
   });
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 } else if (typeof globalThis.Bun !== "undefined") {
-  const bunEntry = "../dist/polyvoy-bun.js";
+  // The bun entry split at its import()s, with bytecode per file: a start reads and keeps
+  // only the files it runs (scripts/build-runtimes.mjs; dist/polyvoy-bun.js is the same in one file, to vendor).
+  const bunEntry = "../dist/bun/main.js";
   await import(bunEntry);
 } else if (typeof globalThis.Deno !== "undefined") {
   // The deno entry split at its import()s: a start loads only the chunks it runs

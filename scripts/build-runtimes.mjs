@@ -5,9 +5,12 @@
 // - dist/polyvoy-node.mjs, dist/polyvoy-bun.js, dist/polyvoy-deno.js: the command, one
 //   file per runtime (core, that runtime's adapter, zod, yaml, re2js and llhttp's
 //   WebAssembly), runnable with nothing installed: `node dist/polyvoy-node.mjs -c envoy.yaml`.
-//   bin/polyvoy.js starts the one for the runtime it runs on (on deno, dist/deno/ instead).
+//   bin/polyvoy.js starts the one for the runtime it runs on (on bun and deno, dist/bun/
+//   and dist/deno/ instead).
 // - dist/deno/main.mjs (+ chunks/): the deno entry split at its import()s, which the
 //   package's command runs on Deno (denoSplitEntry below).
+// - dist/bun/main.js (+ chunks/, each with its .jsc): the bun entry split the same way,
+//   which the package's command runs on Bun (bunSplitEntry below).
 // - dist/lib/{node,deno,core,kit}.mjs (+ shared chunks): the library that `import "polyvoy"`,
 //   "polyvoy/core" … resolve to on node and deno; one module graph, so `polyvoy` and
 //   `polyvoy/core` share their classes (instanceof ConfigError holds across them).
@@ -16,6 +19,7 @@ import { build, transform } from "esbuild";
 import { link } from "../bin/node-code-cache.js";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join, relative } from "node:path";
@@ -55,6 +59,9 @@ const NODE_LAZY_TARGET = /^(?!core\/config\/(?!xds\/)|runtimes\/node\/)/;
  */
 const NODE_LINK = link.toString();
 
+// The bun split build's entry (bunSplitEntry), made by a plugin.
+const BUN_SPLIT_ENTRY = "polyvoy:bun-split-entry";
+
 // The global (Symbol.for) where the node entry finds an import() of a real module's.
 const IMPORT_HOOK = "polyvoy.import";
 
@@ -77,6 +84,7 @@ for (const [runtime, outfile] of mains) {
   }
   if (runtime === "bun") {
     await bunBytecodeEntry(banner, join(root, outfile));
+    await bunSplitEntry();
     continue;
   }
   // Deno: its code cache is made before the bundle runs; parenthesized module-init functions are in it.
@@ -365,6 +373,129 @@ async function bunBytecodeEntry(banner, outfile) {
   }
 }
 
+/**
+ * The package's command on Bun (bin/polyvoy.js): runtimes/bun/main.ts split as the deno
+ * entry is (denoSplitEntry), into dist/bun/main.js and chunks/, each file CommonJS with
+ * its JavaScriptCore bytecode beside it. Bun reads a module's whole source and .jsc and
+ * keeps both for the life of the process (functions are decoded from the .jsc lazily),
+ * and every top-level function of a bundle gets its JSFunction when the bundle runs; so a
+ * start reads, keeps and links only the modules it runs: not the admin, TLS, xDS, re2js
+ * nor the filters a config does not name (docs/performance.md, "Bun from the package:
+ * split at its import()s"). dist/polyvoy-bun.js stays the one file to vendor.
+ *
+ * Bun 1.4.5 writes bytecode for CommonJS only outside `--compile` ("ESM bytecode requires
+ * --compile"), and splits ESM only. So esbuild splits to ESM, each chunk becomes CommonJS
+ * (esbuild's transform: an import is a require() whose exports are read through the module
+ * object, so live bindings hold; a chunk's import() of another is a require() in a
+ * promise, as in the one-file CommonJS bundle), and `bun build --bytecode` compiles each
+ * file alone, the other chunks external. A Bun of another version finds the .jsc stale and
+ * parses the source, as with the one-file bundle.
+ */
+async function bunSplitEntry() {
+  const outdir = join(root, "dist/bun");
+  const out = await build({
+    ...common,
+    entryPoints: { main: BUN_SPLIT_ENTRY },
+    outdir,
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    plugins: [
+      {
+        // yaml (~100 KB of source, ~250 KB of bytecode, its classes built at load) is imported
+        // statically by the config loader and the runtime layers, yet only a YAML text needs
+        // it: a stub of what polyvoy imports from it (a new import fails the build: no such
+        // export) requires its own file (chunks/yaml-<hash>.js) at its first call, as the node
+        // bundle's lazyYamlPlugin does.
+        name: "polyvoy-bun-lazy-yaml",
+        setup(b) {
+          b.onResolve({ filter: /^yaml$/ }, () => ({ path: "yaml", namespace: "polyvoy-bun-yaml-stub" }));
+          b.onResolve({ filter: /^polyvoy:bun-yaml$/ }, (args) => ({ path: args.path, external: true }));
+          b.onLoad({ filter: /.*/, namespace: "polyvoy-bun-yaml-stub" }, () => ({
+            resolveDir: root,
+            loader: "js",
+            contents: [
+              'const yaml = () => require("polyvoy:bun-yaml");',
+              "export const parse = (...args) => yaml().parse(...args);",
+              "export const parseDocument = (...args) => yaml().parseDocument(...args);",
+              // `new LineCounter()` makes yaml's own, which its parser fills in.
+              "export function LineCounter() { return new (yaml().LineCounter)(); }",
+            ].join("\n"),
+          }));
+        },
+      },
+      {
+        name: "polyvoy-bun-split-entry",
+        setup(b) {
+          b.onResolve({ filter: /^polyvoy:bun-split-entry$/ }, (args) => ({ path: args.path, namespace: "polyvoy-bun-split-entry" }));
+          // runtimes/bun/main.ts imports these two first: the process guards, and the JIT's
+          // start-up policy before any core module runs (runtimes/bun/start-jit-policy.ts).
+          // Split, esbuild evaluates an entry's chunks before its own code, where those two
+          // would land; so the entry runs them, then main.ts as a chunk of its own.
+          b.onLoad({ filter: /.*/, namespace: "polyvoy-bun-split-entry" }, () => ({
+            resolveDir: root,
+            loader: "js",
+            contents: 'import "./runtimes/kit/process-guards.ts";\nimport "./runtimes/bun/start-jit-policy.ts";\nimport("./runtimes/bun/main.ts");\n',
+          }));
+        },
+      },
+    ],
+    write: false,
+  });
+  // yaml alone, as CommonJS: what the stub above requires.
+  const yaml = await build({
+    ...common,
+    format: "cjs",
+    stdin: { contents: 'export { parse, parseDocument, LineCounter } from "yaml";', resolveDir: root, loader: "js" },
+    write: false,
+  });
+  const yamlText = yaml.outputFiles[0].text;
+  const yamlName = `chunks/yaml-${createHash("sha256").update(yamlText).digest("hex").slice(0, 8).toUpperCase()}.js`;
+  const work = mkdtempSync(join(tmpdir(), "polyvoy-bun-split-"));
+  try {
+    const names = new Set([...out.outputFiles.map(({ path }) => relative(outdir, path)), yamlName]);
+    const inputs = [];
+    let yamlStubs = 0;
+    const yamlInput = join(work, "in", yamlName);
+    mkdirSync(join(yamlInput, ".."), { recursive: true });
+    writeFileSync(yamlInput, yamlText);
+    inputs.push(yamlInput);
+    for (const { path, text: built } of out.outputFiles) {
+      const name = relative(outdir, path);
+      // The stub's require() is esbuild's helper for an external one (an ESM output), which
+      // may live in another chunk and would resolve the path from there: the chunk's own
+      // require() instead, with the path from this chunk.
+      const stubs = built.split('"polyvoy:bun-yaml"').length - 1;
+      yamlStubs += stubs;
+      const text = built.replace(/[\w$]+\("polyvoy:bun-yaml"\)/g, () => `require(${JSON.stringify(relative(join(outdir, name, ".."), join(outdir, yamlName)).replace(/^(?!\.)/, "./"))})`);
+      if (text.includes('"polyvoy:bun-yaml"')) throw new Error(`bun split: ${name}: ${stubs} yaml stub call(s) not rewritten`);
+      // Only import()s of our own chunks become require()s; a user's module (a config's
+      // path, runtimes/kit/import-module.ts) stays a real import().
+      const own = text.replace(/\bimport\((["'])(\.{1,2}\/[^"']+)\1\)/g, (call, quote, specifier) => {
+        if (!names.has(join(name, "..", specifier))) throw new Error(`bun split: ${name} imports ${specifier}, not a chunk of this build`);
+        return `Promise.resolve().then(()=>require(${quote}${specifier}${quote}))`;
+      });
+      const { code } = await transform(own, { loader: "js", format: "cjs", target: "es2022", minify: true, legalComments: "eof" });
+      if (/\bimport\((["'])\.{1,2}\//.test(code)) throw new Error(`bun split: ${name} still import()s a chunk`);
+      const input = join(work, "in", name);
+      mkdirSync(join(input, ".."), { recursive: true });
+      writeFileSync(input, code);
+      inputs.push(input);
+    }
+    if (yamlStubs === 0) throw new Error("bun split: no chunk requires yaml's file (the stub is gone?)");
+    const built = join(work, "out");
+    // Each file alone: a chunk's require() of another stays one (external).
+    execFileSync(join(root, "node_modules/.bin/bun"), ["build", "--bytecode", "--format=cjs", "--target=bun", "--minify", "--external", "./*", "--external", "../*", "--root", join(work, "in"), ...inputs, "--outdir", built], { stdio: ["ignore", "ignore", "inherit"] });
+    rmSync(outdir, { recursive: true, force: true });
+    mkdirSync(join(outdir, "chunks"), { recursive: true });
+    for (const name of names) {
+      copyFileSync(join(built, name), join(outdir, name));
+      copyFileSync(join(built, `${name}.jsc`), join(outdir, `${name}.jsc`));
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 if (onlyEntry !== undefined) {
   for (const [, file] of mains) console.error(`${file}: ${(readFileSync(join(root, file)).length / 1024).toFixed(0)} KiB`);
   process.exit(0);
@@ -417,5 +548,10 @@ if (mains.some(([runtime]) => runtime === "deno")) {
   const chunks = readdirSync(join(root, "dist/deno/chunks"));
   const bytes = [join(root, "dist/deno/main.mjs"), ...chunks.map((f) => join(root, "dist/deno/chunks", f))].reduce((n, f) => n + statSync(f).size, 0);
   console.error(`dist/deno: main.mjs and ${chunks.length} chunks, ${(bytes / 1024).toFixed(0)} KiB`);
+}
+if (mains.some(([runtime]) => runtime === "bun")) {
+  const chunks = readdirSync(join(root, "dist/bun/chunks")).filter((f) => f.endsWith(".js"));
+  const size = (suffix) => [join(root, "dist/bun/main.js"), ...chunks.map((f) => join(root, "dist/bun/chunks", f))].reduce((n, f) => n + statSync(f + suffix).size, 0);
+  console.error(`dist/bun: main.js and ${chunks.length} chunks, ${(size("") / 1024).toFixed(0)} KiB (+ ${(size(".jsc") / 1024).toFixed(0)} KiB of bytecode)`);
 }
 console.error(`dist/lib: ${readdirSync(lib).length} files, ${(readdirSync(lib).filter((f) => f.endsWith(".mjs")).reduce((n, f) => n + statSync(join(lib, f)).size, 0) / 1024).toFixed(0)} KiB at top level`);

@@ -40,8 +40,8 @@ export function polyvoyCommand(runtime, exe, configPath) {
   }
   return {
     node: [exe, [join(ROOT, "dist/polyvoy-node.mjs"), "-c", configPath, "--concurrency", "1"]],
-    bun: [exe, [join(ROOT, "dist/polyvoy-bun.js"), "-c", configPath, "--concurrency", "1"]],
-    // What the package's command runs on deno (bin/polyvoy.js): the split build.
+    // What the package's command runs on bun and deno (bin/polyvoy.js): the split builds.
+    bun: [exe, [join(ROOT, "dist/bun/main.js"), "-c", configPath, "--concurrency", "1"]],
     deno: [exe, ["run", "-A", join(ROOT, "dist/deno/main.mjs"), "-c", configPath, "--concurrency", "1"]],
   }[runtime];
 }

@@ -56,7 +56,8 @@ function stagePackage(workDir) {
   for (const file of ["package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-bun.js.jsc", "dist/polyvoy-deno.js"]) {
     copyFileSync(join(ROOT, file), join(dir, file));
   }
-  // The deno command's entry and chunks (scripts/build-runtimes.mjs).
+  // The bun and deno commands' entries and chunks (scripts/build-runtimes.mjs).
+  cpSync(join(ROOT, "dist/bun"), join(dir, "dist/bun"), { recursive: true });
   cpSync(join(ROOT, "dist/deno"), join(dir, "dist/deno"), { recursive: true });
   return dir;
 }

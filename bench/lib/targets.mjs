@@ -319,7 +319,7 @@ export const TARGETS = [
       return { port, proc: proxy(ctx, `polyvoy on ${runtime} + a TypeScript filter`, ...argv) };
     },
   })),
-  // polyvoy as the package runs it (`<runtime> bin/polyvoy.js`: the one-file bundle of
+  // polyvoy as the package runs it (`<runtime> bin/polyvoy.js`: that runtime's entry of
   // dist/, built by `npm run build` first), what a user of `npx polyvoy` gets: on node
   // without tsx, which holds tens of MiB of its own. Only with --only.
   ...["node", "bun", "deno"].map((runtime) => ({

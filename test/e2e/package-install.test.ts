@@ -45,7 +45,7 @@ afterAll(() => {
 
 test("the tarball holds the command, the built JavaScript with its types, the sources and LICENSE; no tests, bench (but what `polyvoy compare` runs), CI or docs", () => {
   const files = tarballFiles.map((f) => f.replace(/^package\//, ""));
-  for (const f of ["LICENSE", "README.md", "package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-bun.js.jsc", "dist/polyvoy-deno.js", "dist/deno/main.mjs", "dist/polyvoy-core.mjs"]) {
+  for (const f of ["LICENSE", "README.md", "package.json", "bin/polyvoy.js", "bin/node-code-cache.js", "dist/polyvoy-node.mjs", "dist/polyvoy-bun.js", "dist/polyvoy-bun.js.jsc", "dist/polyvoy-deno.js", "dist/deno/main.mjs", "dist/bun/main.js", "dist/bun/main.js.jsc", "dist/polyvoy-core.mjs"]) {
     expect(files).toContain(f);
   }
   for (const f of ["dist/lib/node.mjs", "dist/lib/deno.mjs", "dist/types/runtimes/node/index.d.ts", "dist/types/core/index.d.ts", "runtimes/bun/index.ts"]) expect(files).toContain(f);
@@ -58,24 +58,41 @@ test("the tarball holds the command, the built JavaScript with its types, the so
   expect(pkg.private).toBeUndefined();
 });
 
-test("the tarball holds each chunk of the deno command (dist/deno/) that it imports, statically or by import(), and no other", () => {
-  const files = tarballFiles.map((f) => f.replace(/^package\//, "")).filter((f) => f.startsWith("dist/deno/"));
+/** The files of the package reached from `entry` by `specifiers` (each a chunk's relative imports). */
+function reachedFrom(entry: string, specifiers: RegExp): Set<string> {
   const reached = new Set<string>();
-  const queue = ["dist/deno/main.mjs"];
+  const queue = [entry];
   while (queue.length > 0) {
     const file = queue.pop()!;
     if (reached.has(file)) continue;
     reached.add(file);
     const source = readFileSync(join(app, "node_modules/polyvoy", file), "utf8");
-    // esbuild's minified ESM: import{…}from"./x.mjs", import"./x.mjs", import("./x.mjs").
-    for (const [, specifier] of source.matchAll(/\bimport\s*(?:\(\s*|[^"'()]*?from\s*)?["'](\.{1,2}\/[^"']+)["']/g)) {
-      queue.push(join(file, "..", specifier!));
-    }
+    for (const [, specifier] of source.matchAll(specifiers)) queue.push(join(file, "..", specifier!));
   }
+  return reached;
+}
+
+test("the tarball holds each chunk of the deno command (dist/deno/) that it imports, statically or by import(), and no other", () => {
+  const files = tarballFiles.map((f) => f.replace(/^package\//, "")).filter((f) => f.startsWith("dist/deno/"));
+  // esbuild's minified ESM: import{…}from"./x.mjs", import"./x.mjs", import("./x.mjs").
+  const reached = reachedFrom("dist/deno/main.mjs", /\bimport\s*(?:\(\s*|[^"'()]*?from\s*)?["'](\.{1,2}\/[^"']+)["']/g);
   // Not an empty walk: the config loader and a filter come by import().
   expect([...reached].some((f) => /\/load-\w+\.mjs$/.test(f))).toBe(true);
   expect([...reached].some((f) => /\/header-mutation-\w+\.mjs$/.test(f))).toBe(true);
   expect([...reached].sort()).toEqual([...files].sort());
+});
+
+test("the tarball holds each chunk of the bun command (dist/bun/) that it requires, each with its bytecode, and no other", () => {
+  const files = tarballFiles.map((f) => f.replace(/^package\//, "")).filter((f) => f.startsWith("dist/bun/"));
+  // CommonJS: a static import is require("./x.js"), an import() Promise.resolve().then(()=>require("./x.js")).
+  const reached = reachedFrom("dist/bun/main.js", /\brequire\(["'](\.{1,2}\/[^"']+)["']\)/g);
+  expect([...reached].some((f) => /\/load-\w+\.js$/.test(f))).toBe(true);
+  expect([...reached].some((f) => /\/header-mutation-\w+\.js$/.test(f))).toBe(true);
+  for (const file of reached) {
+    // Bun reads the bytecode beside a file whose first line says so (bun build --bytecode).
+    expect(readFileSync(join(app, "node_modules/polyvoy", file), "utf8")).toMatch(/^\/\/ @bun @bytecode @bun-cjs\n/);
+  }
+  expect([...reached].flatMap((f) => [f, `${f}.jsc`]).sort()).toEqual([...files].sort());
 });
 
 /** The command as the README gives it for each runtime. */
