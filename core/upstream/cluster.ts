@@ -11,7 +11,6 @@ import type { LoadBalancer } from "./load-balancer.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Logger } from "../log.ts";
 import { HealthTransition, HealthState, type HealthCheckerImplBase } from "./health-checker.ts";
-import { createHealthChecker } from "./health-checker-factory.ts";
 import { HealthCheckEventLogger, type EventLogSink } from "./health-check-event-logger.ts";
 import { OutlierDetector } from "./outlier-detection.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
@@ -66,6 +65,8 @@ export class Cluster {
   readonly stats: ClusterStats;
   /** Active health checking (`health_checks`), once initialized. */
   healthChecker: HealthCheckerImplBase | undefined;
+  /** stopHealthChecking ran: checks whose code was still loading do not start. */
+  private checksStopped = false;
   /** Outlier detection (`outlier_detection`), once initialized. */
   outlierDetector: OutlierDetector | undefined;
   /**
@@ -148,16 +149,24 @@ export class Cluster {
   }
 
   private initializeChecks(dispatcher: Dispatcher, log: Logger | undefined, eventLog: EventLogSink | undefined, layeredRuntime: RuntimeSnapshot): Promise<void> {
+    const healthCheck = this.config.healthChecks?.[0];
+    if (healthCheck === undefined) return this.startChecks(undefined, dispatcher, eventLog, layeredRuntime);
+    // The checkers' code (with the HTTP/2 and gRPC codecs it uses) loads only for a cluster
+    // with health_checks, as TLS's does; stopped meanwhile (removed, shut down), none starts.
+    return import("./health-checker-factory.ts")
+      .catch((err: unknown) => Promise.reject(new Error(`cluster '${this.name}': cannot load the health checker code: ${err instanceof Error ? err.message : String(err)}`)))
+      .then(({ createHealthChecker }) => (this.checksStopped ? undefined : this.startChecks(createHealthChecker(this, healthCheck, dispatcher, log), dispatcher, eventLog, layeredRuntime)));
+  }
+
+  private startChecks(checker: HealthCheckerImplBase | undefined, dispatcher: Dispatcher, eventLog: EventLogSink | undefined, layeredRuntime: RuntimeSnapshot): Promise<void> {
     const outlier = this.config.outlierDetection;
     if (outlier) {
       const settings = new RuntimeOutlierDetectionConfig(outlier, layeredRuntime);
       this.outlierDetector = new OutlierDetector(settings, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
       this.outlierDetector.addChangedStateCallback(() => this.prioritySet.refreshHealth());
     }
-    const healthCheck = this.config.healthChecks?.[0];
     let warmed: Promise<void> = Promise.resolve();
-    if (healthCheck) {
-      const checker = createHealthChecker(this, healthCheck, dispatcher, log);
+    if (checker) {
       checker.layeredRuntime = layeredRuntime;
       if (eventLog) checker.eventLogger = new HealthCheckEventLogger(eventLog, this.name, checker.type, () => dispatcher.runtime.wallClock());
       this.healthChecker = checker;
@@ -177,6 +186,7 @@ export class Cluster {
 
   /** Stop health checking and outlier detection (shutdown): their timers off, checks' connections closed. */
   stopHealthChecking(): void {
+    this.checksStopped = true;
     this.healthChecker?.stop();
     this.outlierDetector?.stop();
   }
