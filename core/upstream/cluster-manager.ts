@@ -393,7 +393,7 @@ export class ClusterManager {
     };
     const checked = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
     // A cluster whose pools may speak HTTP/2 warms once their code is loaded.
-    const initialized = mayUseHttp2(cluster.config) ? Promise.all([checked, HTTP2_POOLS.load()]).then(() => undefined) : checked;
+    const initialized = mayUseHttp2(cluster.config) && HTTP2_POOLS.loaded === undefined ? Promise.all([checked, HTTP2_POOLS.load()]).then(() => undefined) : checked;
     // A DNS cluster warms with each name's first resolution, answered or failed (Envoy's
     // DnsClusterImpl / LogicalDnsCluster::startPreInit), an EDS cluster with its first
     // update (EdsClusterImpl); wait_for_warm_on_init: false completes at once instead.

@@ -4,8 +4,20 @@
  * module once it is in. A failed load is not kept: the next `load()` tries again. Each user
  * names its own import() (`new LazyModule(() => import("./x.ts"), …)`), so esbuild and the
  * import-cycle check see the edge where it is.
+ *
+ * The memory runtime's tests drive the proxy synchronously (runtime.advance): a load, which
+ * only the real event loop completes, would not happen inside it, so they load every lazy
+ * module first (`LazyModule.loadAll()`, test/memory/support/load-lazy-modules.ts).
  */
 export class LazyModule<M> {
+  /** Every LazyModule made (one per use site, at its module's evaluation). */
+  private static readonly all: LazyModule<unknown>[] = [];
+
+  /** Load every LazyModule made so far (tests on the memory runtime, see above). */
+  static loadAll(): Promise<unknown[]> {
+    return Promise.all(LazyModule.all.map((module) => module.load()));
+  }
+
   /** The module, once loaded. */
   loaded: M | undefined;
   private loading: Promise<M> | undefined;
@@ -14,7 +26,9 @@ export class LazyModule<M> {
   constructor(
     private readonly importer: () => Promise<M>,
     private readonly what: string,
-  ) {}
+  ) {
+    LazyModule.all.push(this);
+  }
 
   load(): Promise<M> {
     return (this.loading ??= this.importer().then(
