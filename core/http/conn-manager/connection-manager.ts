@@ -99,7 +99,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    * The connection chose HTTP/2 before the HTTP/2 code was loaded: its bytes stay in `held`
    * (the read buffer, reading disabled) and a close is kept for the Http2ConnectionManager.
    */
-  private awaitingHttp2: { held: ReadBuffer | undefined; endStream: boolean; closed: ConnectionEvent | undefined } | undefined;
+  private awaitingHttp2: { held: ReadBuffer | undefined; endStream: boolean; closed: ConnectionEvent | undefined; failed: boolean } | undefined;
   readonly rqProtocolTotal: Counter;
 
   /** The "http" component's logger: the HTTP/1 codec's trace lines (Envoy's http1 codec_impl.cc). */
@@ -226,7 +226,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    * came meanwhile, in that order. A load that fails closes the connection, logged.
    */
   private awaitHttp2(): void {
-    const waiting = (this.awaitingHttp2 = { held: undefined as ReadBuffer | undefined, endStream: false, closed: undefined as ConnectionEvent | undefined });
+    const waiting = (this.awaitingHttp2 = { held: undefined as ReadBuffer | undefined, endStream: false, closed: undefined as ConnectionEvent | undefined, failed: false as boolean });
     this.connection.readDisable(true);
     HTTP2_SIDE.load().then(
       (code) => {
@@ -243,7 +243,9 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
       },
       (err: unknown) => {
         this.server.log.error(`${connLogPrefix(this.connection.id)}closing the HTTP/2 connection: ${err instanceof Error ? err.message : String(err)}`);
-        if (waiting.closed === undefined) this.connection.close("Abort");
+        waiting.failed = true;
+        if (waiting.closed !== undefined) this.closeStatsWithoutHttp2(waiting.closed);
+        else this.connection.close("Abort");
       },
     );
   }
@@ -502,19 +504,21 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   /**
    * Closed while the HTTP/2 code loads: the Http2ConnectionManager gets the close once it
-   * is made (its stats then count the connection as any HTTP/2 one's); if the load failed,
-   * the connection's stats are closed here as that close would have.
+   * is made (its stats then count the connection as any HTTP/2 one's). If the load failed,
+   * no HTTP/2 side will be made: the stats are closed here as its onEvent would have.
    */
   private onCloseAwaitingHttp2(event: ConnectionEvent): void {
     const waiting = this.awaitingHttp2!;
     waiting.closed = event;
-    HTTP2_SIDE.load().catch(() => {
-      const stats = this.stats;
-      stats.downstreamCxActive.dec();
-      stats.downstreamCxHttp2Active.dec();
-      stats.downstreamCxDestroy.inc();
-      (event === "RemoteClose" ? stats.downstreamCxDestroyRemote : stats.downstreamCxDestroyLocal).inc();
-    });
+    if (waiting.failed) this.closeStatsWithoutHttp2(event);
+  }
+
+  private closeStatsWithoutHttp2(event: ConnectionEvent): void {
+    const stats = this.stats;
+    stats.downstreamCxActive.dec();
+    stats.downstreamCxHttp2Active.dec();
+    stats.downstreamCxDestroy.inc();
+    (event === "RemoteClose" ? stats.downstreamCxDestroyRemote : stats.downstreamCxDestroyLocal).inc();
   }
 
   onAboveWriteBufferHighWatermark(): void {
