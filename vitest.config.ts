@@ -13,6 +13,9 @@ export default defineConfig({
           // A hang guard, not a speed check: on a loaded two-core machine, tests that spawn a
           // runtime or run a thousand requests took over vitest's default 5 s.
           testTimeout: 20_000,
+          // The memory runtime's tests drive the proxy synchronously: the code the proxy
+          // loads on first use (core/util/lazy-module.ts) is loaded before each file.
+          setupFiles: ["test/memory/support/load-lazy-modules.ts"],
         },
       },
       {

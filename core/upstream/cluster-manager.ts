@@ -10,8 +10,7 @@ import type { EventLogSink } from "./health-check-event-logger.ts";
 import { HealthFlag, NO_LOCALITY, type Host, type Locality } from "./host.ts";
 import { HealthState, HealthTransition } from "./health-checker.ts";
 import { Http1ConnPool, type PoolHandle, type UpstreamCallbacks } from "./http1-conn-pool.ts";
-import { Http2ConnPool } from "./http2-conn-pool.ts";
-import { MixedConnPool } from "./mixed-conn-pool.ts";
+import { LazyModule } from "../util/lazy-module.ts";
 import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
 import { EdsClusterImpl } from "./eds-cluster.ts";
 import type { LoadAssignmentDecoder } from "../config/xds/load-assignment.ts";
@@ -392,7 +391,9 @@ export class ClusterManager {
         if (transition === HealthTransition.Changed && state === HealthState.Unhealthy) this.onHostHealthFailure(host);
       });
     };
-    const initialized = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
+    const checked = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
+    // A cluster whose pools may speak HTTP/2 warms once their code is loaded.
+    const initialized = mayUseHttp2(cluster.config) && HTTP2_POOLS.loaded === undefined ? Promise.all([checked, HTTP2_POOLS.load()]).then(() => undefined) : checked;
     // A DNS cluster warms with each name's first resolution, answered or failed (Envoy's
     // DnsClusterImpl / LogicalDnsCluster::startPreInit), an EDS cluster with its first
     // update (EdsClusterImpl); wait_for_warm_on_init: false completes at once instead.
@@ -449,9 +450,10 @@ export class ClusterManager {
 
   private newHttpPool(cluster: Cluster, host: Host, http2: boolean, serverName?: string): HttpConnPool {
     const idleTimeoutMs = cluster.config.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS;
-    if (cluster.config.autoHttp) return new MixedConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName);
+    // The HTTP/2 pools' code loaded before the cluster warmed (startCluster).
+    if (cluster.config.autoHttp) return new (HTTP2_POOLS.get().MixedConnPool)(cluster, host, this.dispatcher, idleTimeoutMs, serverName);
     return http2
-      ? new Http2ConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName)
+      ? new (HTTP2_POOLS.get().Http2ConnPool)(cluster, host, this.dispatcher, idleTimeoutMs, serverName)
       : new Http1ConnPool(cluster, host, this.dispatcher, idleTimeoutMs, serverName);
   }
 
@@ -485,3 +487,14 @@ export class ClusterManager {
     for (const pool of this.tcpPools.values()) pool.drainConnections();
   }
 }
+
+/** The cluster's pools may be HTTP/2 ones (httpConnPool): http2_protocol_options, auto_config, or use_downstream_protocol_config. */
+function mayUseHttp2(config: ClusterConfig): boolean {
+  return config.http2 !== undefined || config.autoHttp === true || config.useDownstreamProtocol === true;
+}
+
+/**
+ * The HTTP/2 and mixed (auto_config) pools' code, with the HTTP/2 codec: loaded by the first
+ * cluster that may use it, before it warms; most start-ups need none of it before listening.
+ */
+const HTTP2_POOLS = new LazyModule(() => Promise.all([import("./http2-conn-pool.ts"), import("./mixed-conn-pool.ts")]).then(([{ Http2ConnPool }, { MixedConnPool }]) => ({ Http2ConnPool, MixedConnPool })), "the HTTP/2 pools' code");

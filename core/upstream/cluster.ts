@@ -1,6 +1,5 @@
 import type { ClusterConfig, LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
 import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
-import { RuntimeOutlierDetectionConfig } from "./outlier-runtime-config.ts";
 import { edsHealthFlag, Host, NO_LOCALITY, type Locality } from "./host.ts";
 import { localityKey, PrioritySet, type HostSetOptions } from "./host-set.ts";
 import { circuitBreakersRuntimePrefix, ResourceManager } from "./resource-manager.ts";
@@ -11,9 +10,9 @@ import type { LoadBalancer } from "./load-balancer.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import type { Logger } from "../log.ts";
 import { HealthTransition, HealthState, type HealthCheckerImplBase } from "./health-checker.ts";
-import { createHealthChecker } from "./health-checker-factory.ts";
 import { HealthCheckEventLogger, type EventLogSink } from "./health-check-event-logger.ts";
-import { OutlierDetector } from "./outlier-detection.ts";
+import type { OutlierDetector } from "./outlier-detection.ts";
+import { LazyModule } from "../util/lazy-module.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
@@ -66,6 +65,8 @@ export class Cluster {
   readonly stats: ClusterStats;
   /** Active health checking (`health_checks`), once initialized. */
   healthChecker: HealthCheckerImplBase | undefined;
+  /** stopHealthChecking ran: checks whose code was still loading do not start. */
+  private checksStopped = false;
   /** Outlier detection (`outlier_detection`), once initialized. */
   outlierDetector: OutlierDetector | undefined;
   /**
@@ -149,17 +150,30 @@ export class Cluster {
   }
 
   private initializeChecks(dispatcher: Dispatcher, log: Logger | undefined, eventLog: EventLogSink | undefined, layeredRuntime: RuntimeSnapshot): Promise<void> {
-    const outlier = this.config.outlierDetection;
-    if (outlier) {
-      const settings = new RuntimeOutlierDetectionConfig(outlier, layeredRuntime);
-      this.outlierDetector = new OutlierDetector(settings, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
-      this.outlierDetector.addChangedStateCallback(() => this.prioritySet.refreshHealth());
-    }
     const healthCheck = this.config.healthChecks?.[0];
+    const outlier = this.config.outlierDetection;
+    if (healthCheck === undefined && outlier === undefined) return this.startChecks(undefined, dispatcher, eventLog);
+    const start = (): Promise<void> => {
+      if (outlier) {
+        const { OutlierDetector, RuntimeOutlierDetectionConfig } = OUTLIER_DETECTION.get();
+        const settings = new RuntimeOutlierDetectionConfig(outlier, layeredRuntime);
+        this.outlierDetector = new OutlierDetector(settings, this.prioritySet, dispatcher, this.statsStore.scope(`cluster.${this.name}.outlier_detection.`));
+        this.outlierDetector.addChangedStateCallback(() => this.prioritySet.refreshHealth());
+      }
+      const checker = healthCheck && HEALTH_CHECKERS.get().createHealthChecker(this, healthCheck, dispatcher, log);
+      if (checker) checker.layeredRuntime = layeredRuntime;
+      return this.startChecks(checker, dispatcher, eventLog);
+    };
+    if ((!healthCheck || HEALTH_CHECKERS.loaded) && (!outlier || OUTLIER_DETECTION.loaded)) return start();
+    // Stopped meanwhile (removed, shut down): none starts.
+    return Promise.all([healthCheck && HEALTH_CHECKERS.load(), outlier && OUTLIER_DETECTION.load()])
+      .catch((err: unknown) => Promise.reject(new Error(`cluster '${this.name}': ${err instanceof Error ? err.message : String(err)}`)))
+      .then(() => (this.checksStopped ? undefined : start()));
+  }
+
+  private startChecks(checker: HealthCheckerImplBase | undefined, dispatcher: Dispatcher, eventLog: EventLogSink | undefined): Promise<void> {
     let warmed: Promise<void> = Promise.resolve();
-    if (healthCheck) {
-      const checker = createHealthChecker(this, healthCheck, dispatcher, log);
-      checker.layeredRuntime = layeredRuntime;
+    if (checker) {
       if (eventLog) checker.eventLogger = new HealthCheckEventLogger(eventLog, this.name, checker.type, () => dispatcher.runtime.wallClock());
       this.healthChecker = checker;
       let pending = this.prioritySet.allHosts().length;
@@ -178,6 +192,7 @@ export class Cluster {
 
   /** Stop health checking and outlier detection (shutdown): their timers off, checks' connections closed. */
   stopHealthChecking(): void {
+    this.checksStopped = true;
     this.healthChecker?.stop();
     this.outlierDetector?.stop();
   }
@@ -254,3 +269,14 @@ export class Cluster {
     this.stats.membershipExcluded.set(excluded);
   }
 }
+
+/**
+ * The health checkers' code (with the HTTP/2 and gRPC codecs the HTTP and gRPC ones use) and
+ * the outlier detector's: loaded by the first cluster that has health_checks or
+ * outlier_detection, as TLS's is; most start-ups need neither before listening.
+ */
+const HEALTH_CHECKERS = new LazyModule(() => import("./health-checker-factory.ts"), "the health checkers' code");
+const OUTLIER_DETECTION = new LazyModule(
+  () => Promise.all([import("./outlier-detection.ts"), import("./outlier-runtime-config.ts")]).then(([{ OutlierDetector }, { RuntimeOutlierDetectionConfig }]) => ({ OutlierDetector, RuntimeOutlierDetectionConfig })),
+  "the outlier detector's code",
+);

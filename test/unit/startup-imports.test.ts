@@ -93,13 +93,30 @@ describe("start-up imports", () => {
   });
 
   // A config evaluates the code of the subsystems it uses only (core/extensions.ts's filters,
-  // the admin, TLS, xDS over gRPC): their modules are bundled, but reached from the entry
-  // through import() alone, so esbuild leaves their top level in a function run on that
-  // import. The modules are the targets of those files' import()s, read from the metafile:
-  // a filter registered lazily tomorrow is checked without a change here.
-  const LAZY_IMPORTERS = ["core/extensions.ts", "core/server.ts", "core/network/listener.ts", "core/upstream/cluster.ts"];
-  /** Modules only the lazily loaded ones import, which must not load at start either. */
-  const LOADED_WITH_THEM = ["core/admin/config-dump.ts", "core/tls/ocsp-stapler.ts"];
+  // the admin, TLS, xDS over gRPC, health checkers, HTTP/2): their modules are bundled, but
+  // reached from the entry through import() alone, so esbuild leaves their top level in a
+  // function run on that import. The modules are the targets of those files' import()s, read
+  // from the metafile: a filter registered lazily tomorrow is checked without a change here.
+  const LAZY_IMPORTERS = ["core/extensions.ts", "core/server.ts", "core/network/listener.ts", "core/upstream/cluster.ts", "core/upstream/cluster-manager.ts", "core/http/conn-manager/connection-manager.ts"];
+  /**
+   * Modules only the lazily loaded ones import, which must not load at start either: the
+   * HTTP/2 code (the HCM's HTTP/2 side, the codec and HPACK; the HTTP/2 and mixed pools)
+   * loads with the first HTTP/2 connection or a cluster that may use it, the HTTP and gRPC
+   * health checkers with a cluster's health_checks.
+   */
+  const LOADED_WITH_THEM = [
+    "core/admin/config-dump.ts",
+    "core/tls/ocsp-stapler.ts",
+    "core/http/conn-manager/http2-connection-manager.ts",
+    "core/http/codec/http2-server-codec.ts",
+    "core/http2/connection.ts",
+    "core/http2/hpack-decoder.ts",
+    "core/http2/frame-parser.ts",
+    "core/upstream/http2-conn-pool.ts",
+    "core/upstream/mixed-conn-pool.ts",
+    "core/upstream/http-health-checker.ts",
+    "core/upstream/grpc-health-checker.ts",
+  ];
 
   /** The targets of `importers`' import()s in `metafile`. */
   function dynamicImportTargets(metafile: Metafile, importers: readonly string[]): string[] {

@@ -1,5 +1,5 @@
 import { EMPTY_BYTES } from "../../util/bytes.ts";
-import { approximateNow } from "../../event/dispatch-scope.ts";
+import { approximateNow, enterDispatch, exitDispatch } from "../../event/dispatch-scope.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
@@ -14,7 +14,9 @@ import type { ResponseFlag } from "../filter.ts";
 import type { RouteTable } from "../route/route-table.ts";
 import type { RouteConfigProvider } from "../route/route-config-provider.ts";
 import { ActiveStream } from "./active-stream.ts";
-import { DEFAULT_DRAIN_TIMEOUT_MS, Http2ConnectionManager } from "./http2-connection-manager.ts";
+import type { Http2ConnectionManager } from "./http2-connection-manager.ts";
+import { DEFAULT_DRAIN_TIMEOUT_MS } from "./drain-timeout.ts";
+import { LazyModule } from "../../util/lazy-module.ts";
 import { armDelayedClose, DEFAULT_DELAYED_CLOSE_TIMEOUT_MS } from "./delayed-close.ts";
 import type { DrainCloseTarget } from "../../network/drain-manager.ts";
 import type { Counter } from "../../stats/counter.ts";
@@ -35,7 +37,9 @@ import { connLogPrefix, type ComponentLogger } from "../../log.ts";
  * read it. The client's FIN ends the connection (HTTP/1 has no half-close here).
  *
  * The codec is chosen on the first bytes (chooseCodec): an HTTP/2 connection is handed to an
- * Http2ConnectionManager (http2-connection-manager.ts), which runs it from then on.
+ * Http2ConnectionManager (http2-connection-manager.ts), which runs it from then on. Its code
+ * loads with the process's first HTTP/2 connection (HTTP2_SIDE): that connection's bytes wait
+ * in its read buffer, reading disabled, until it has (awaitHttp2).
  */
 export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, ConnectionManagerContext, TimerTarget, ScaledTimerUser, DrainCloseTarget {
   readonly codec: ServerConnection;
@@ -91,6 +95,11 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   private openedAt = 0;
   /** The connection speaks HTTP/2 (codec_type HTTP2, or AUTO and the client preface): it runs everything from then on. */
   private http2: Http2ConnectionManager | undefined;
+  /**
+   * The connection chose HTTP/2 before the HTTP/2 code was loaded: its bytes stay in `held`
+   * (the read buffer, reading disabled) and a close is kept for the Http2ConnectionManager.
+   */
+  private awaitingHttp2: { held: ReadBuffer | undefined; endStream: boolean; closed: ConnectionEvent | undefined; failed: boolean } | undefined;
   readonly rqProtocolTotal: Counter;
 
   /** The "http" component's logger: the HTTP/1 codec's trace lines (Envoy's http1 codec_impl.cc). */
@@ -145,8 +154,13 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
-    if (this.http2 !== undefined || (!this.sawBytes && this.chooseCodec(buffer))) {
-      this.http2!.onData(buffer, endStream);
+    if (this.http2 !== undefined || this.awaitingHttp2 !== undefined || (!this.sawBytes && this.chooseCodec(buffer))) {
+      if (this.http2 !== undefined) this.http2.onData(buffer, endStream);
+      else {
+        // Not drained: the bytes wait in the read buffer for the HTTP/2 side.
+        this.awaitingHttp2!.held = buffer;
+        if (endStream) this.awaitingHttp2!.endStream = true;
+      }
       return FilterStatus.StopIteration;
     }
     if (this.closing) {
@@ -194,9 +208,46 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.clearIdleTimer();
     this.durationTimer?.disable();
     this.scaling?.unregister(this);
-    this.http2 = new Http2ConnectionManager(this.config, this.routes, this.server, this.stats, this.connection, this.accessLoggers, this.server.runtime.now() - this.openedAt);
-    if (this.draining) this.http2.startDrainSequence();
+    const code = HTTP2_SIDE.loaded;
+    if (code !== undefined) this.startHttp2(code);
+    else this.awaitHttp2();
     return true;
+  }
+
+  private startHttp2(code: Http2Side): void {
+    this.http2 = new code.Http2ConnectionManager(this.config, this.routes, this.server, this.stats, this.connection, this.accessLoggers, this.server.runtime.now() - this.openedAt);
+    if (this.draining) this.http2.startDrainSequence();
+  }
+
+  /**
+   * The process's first HTTP/2 connection: reading stops (what the kernel holds waits there)
+   * until the HTTP/2 code is loaded, then the connection goes on as if it had been: the
+   * Http2ConnectionManager gets the bytes held, the client's FIN, a drain and a close that
+   * came meanwhile, in that order. A load that fails closes the connection, logged.
+   */
+  private awaitHttp2(): void {
+    const waiting = (this.awaitingHttp2 = { held: undefined as ReadBuffer | undefined, endStream: false, closed: undefined as ConnectionEvent | undefined, failed: false as boolean });
+    this.connection.readDisable(true);
+    HTTP2_SIDE.load().then(
+      (code) => {
+        enterDispatch();
+        try {
+          this.awaitingHttp2 = undefined;
+          this.startHttp2(code);
+          if (waiting.closed !== undefined) return this.http2!.onEvent(waiting.closed);
+          this.connection.readDisable(false);
+          if (waiting.held !== undefined && (waiting.held.length > 0 || waiting.endStream)) this.http2!.onData(waiting.held, waiting.endStream);
+        } finally {
+          exitDispatch();
+        }
+      },
+      (err: unknown) => {
+        this.server.log.error(`${connLogPrefix(this.connection.id)}closing the HTTP/2 connection: ${err instanceof Error ? err.message : String(err)}`);
+        waiting.failed = true;
+        if (waiting.closed !== undefined) this.closeStatsWithoutHttp2(waiting.closed);
+        else this.connection.close("Abort");
+      },
+    );
   }
 
   /** @internal ConnectionManagerContext: HTTP/1 carries one stream: its reads are the connection's. */
@@ -426,6 +477,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     if (event === "Connected") return;
     this.server.removeDrainCloseTarget?.(this);
     if (this.http2 !== undefined) return this.http2.onEvent(event);
+    if (this.awaitingHttp2 !== undefined) return this.onCloseAwaitingHttp2(event);
     this.scaling?.unregister(this);
     this.durationTimer?.disable();
     this.clearIdleTimer();
@@ -450,14 +502,36 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     this.codec.destroy();
   }
 
+  /**
+   * Closed while the HTTP/2 code loads: the Http2ConnectionManager gets the close once it
+   * is made (its stats then count the connection as any HTTP/2 one's). If the load failed,
+   * no HTTP/2 side will be made: the stats are closed here as its onEvent would have.
+   */
+  private onCloseAwaitingHttp2(event: ConnectionEvent): void {
+    const waiting = this.awaitingHttp2!;
+    waiting.closed = event;
+    if (waiting.failed) this.closeStatsWithoutHttp2(event);
+  }
+
+  private closeStatsWithoutHttp2(event: ConnectionEvent): void {
+    const stats = this.stats;
+    stats.downstreamCxActive.dec();
+    stats.downstreamCxHttp2Active.dec();
+    stats.downstreamCxDestroy.inc();
+    (event === "RemoteClose" ? stats.downstreamCxDestroyRemote : stats.downstreamCxDestroyLocal).inc();
+  }
+
   onAboveWriteBufferHighWatermark(): void {
     if (this.http2 !== undefined) return this.http2.onAboveWriteBufferHighWatermark();
+    // Nothing is written before the HTTP/2 side exists.
+    if (this.awaitingHttp2 !== undefined) return;
     this.aboveHighWatermark = true;
     this.stream?.onDownstreamAboveHighWatermark();
   }
 
   onBelowWriteBufferLowWatermark(): void {
     if (this.http2 !== undefined) return this.http2.onBelowWriteBufferLowWatermark();
+    if (this.awaitingHttp2 !== undefined) return;
     this.aboveHighWatermark = false;
     if (this.waitingForDrain) {
       // The client read what was written: on to the next request.
@@ -577,6 +651,8 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     if (this.http2 !== undefined) return this.http2.startDrainSequence();
     if (this.draining) return;
     this.draining = true;
+    // The HTTP/2 side starts its drain sequence when it is made (startHttp2).
+    if (this.awaitingHttp2 !== undefined) return;
     if (this.stream) this.codec.keepAlive = false;
     else if (this.timerFor !== "headers" || !this.timer?.enabled) this.armTimer("drain", this.config.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   }
@@ -604,6 +680,16 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
   }
 }
 
+
+type Http2Side = typeof import("./http2-connection-manager.ts");
+
+/**
+ * The HTTP/2 side's code (with it the codec, HPACK and frames, ~60 KB), loaded with the
+ * process's first HTTP/2 connection: most start-ups serve HTTP/1 only and would pay its
+ * compile, evaluation and allocations before listening (docs/performance.md, "Start-up:
+ * HTTP/2 and health checkers on first use").
+ */
+const HTTP2_SIDE = new LazyModule<Http2Side>(() => import("./http2-connection-manager.ts"), "the HTTP/2 code");
 
 /** "PRI * HTTP/2": the start of the HTTP/2 client preface (RFC 9113 §3.4), as Envoy's CLIENT_MAGIC_PREFIX. */
 const HTTP2_PREFACE_START = [0x50, 0x52, 0x49, 0x20, 0x2a, 0x20, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x32];

@@ -19,6 +19,7 @@ import { connLogPrefix, type ComponentLogger } from "../../log.ts";
 import { ActiveStream } from "./active-stream.ts";
 import { StreamTimers } from "./stream-timers.ts";
 import { armDelayedClose, DEFAULT_DELAYED_CLOSE_TIMEOUT_MS } from "./delayed-close.ts";
+import { DEFAULT_DRAIN_TIMEOUT_MS } from "./drain-timeout.ts";
 import type { ConnectionManagerStats } from "./connection-manager-stats.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 
@@ -365,5 +366,3 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   }
 }
 
-/** Envoy's default HttpConnectionManager.drain_timeout. */
-export const DEFAULT_DRAIN_TIMEOUT_MS = 5000;
