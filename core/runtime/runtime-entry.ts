@@ -40,8 +40,16 @@ export function createEntry(raw: string): RuntimeEntry {
   return entry;
 }
 
+/**
+ * The longest value read as a FractionalPercent: the message is two short fields. Longer
+ * values stay plain strings without going through yaml, whose lexer on a value of ~20,000
+ * nested `{` (a /runtime_modify, an RTDS resource) aborted node out of memory.
+ */
+export const MAX_FRACTION_TEXT = 1024;
+
 /** parseEntryFractionalPercentValue: a FractionalPercent message in YAML or JSON, strictly (unknown fields refuse). */
 function parseFraction(raw: string): FractionalPercent | undefined {
+  if (raw.length > MAX_FRACTION_TEXT) return undefined;
   // Bad YAML is no FractionalPercent: parseDocument collects syntax and tag errors, it
   // does not throw them. What it throws is not about the value (yaml failing to load: a
   // node lazy script, bin/node-code-cache.js) and goes up.

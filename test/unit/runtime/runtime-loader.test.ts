@@ -2,7 +2,7 @@
 import { describe, expect, test } from "vitest";
 import fc from "fast-check";
 import { runtimeAsJson, runtimeModify } from "../../../core/admin/runtime-handler.ts";
-import { createEntry } from "../../../core/runtime/runtime-entry.ts";
+import { createEntry, MAX_FRACTION_TEXT } from "../../../core/runtime/runtime-entry.ts";
 import { RuntimeLoader } from "../../../core/runtime/runtime-loader.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
@@ -28,6 +28,14 @@ describe("runtime entries (SnapshotImpl::resolveEntryType)", () => {
     expect(createEntry("{numerator: 1, extra: 2}").fraction).toBeUndefined();
     expect(createEntry("{numerator: -1}").fraction).toBeUndefined();
     expect(createEntry("{numerator: 1, denominator: THOUSAND}").fraction).toBeUndefined();
+  });
+
+  test("a value longer than MAX_FRACTION_TEXT is a plain string, not read as YAML (20,000 nested braces aborted node)", () => {
+    const padded = "{numerator: 5}" + " ".repeat(MAX_FRACTION_TEXT);
+    expect(createEntry(padded)).toEqual({ raw: padded });
+    expect(createEntry(padded.slice(0, MAX_FRACTION_TEXT)).fraction).toEqual({ numerator: 5, denominator: 100 });
+    const deep = "{".repeat(20_000);
+    for (let i = 0; i < 3; i++) expect(createEntry(deep)).toEqual({ raw: deep });
   });
 
   test("a value YAML refuses is no fraction, never an error: bad syntax, a tag that fails, an alias without its anchor or too many, a merge key of no map", () => {
