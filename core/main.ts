@@ -175,7 +175,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
     try {
       // A worker whose supervisor read a FIFO or a pipe starts from the text the supervisor
       // read (the pipe is empty now, a FIFO would wait for another writer).
-      handed = runtime.workers?.worker !== undefined ? await runtime.workers.startConfig() : undefined;
+      handed = runtime.workers?.worker !== undefined ? await runtime.workers.startConfig?.() : undefined;
       text = handed ?? (await runtime.readTextFile(commandLine.configPath));
     } catch (err) {
       runtime.log.write(`config error: cannot read '${commandLine.configPath}': ${readFailure(err)}\n`);

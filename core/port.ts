@@ -473,8 +473,12 @@ export interface WorkerProcesses {
   supervise(options: SuperviseOptions): Promise<number>;
   /** In a worker, once its server has started: tell the supervisor, with where this worker's own admin listens (an internal loopback port), if it has one. */
   announceStarted(admin: SocketAddress | undefined): Promise<void>;
-  /** In a worker: the config text its supervisor handed over (SuperviseOptions.startConfig), undefined when it handed none. */
-  startConfig(): Promise<string | undefined>;
+  /**
+   * Optional: in a worker, the config text its supervisor handed over
+   * (SuperviseOptions.startConfig), undefined when it handed none. Without it a worker
+   * reads the config path itself (a FIFO or pipe config then needs one process).
+   */
+  startConfig?(): Promise<string | undefined>;
 }
 
 export interface Runtime {

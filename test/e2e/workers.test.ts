@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import * as http from "node:http";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { entryCommand, ProxyProcess, ROOT, RUNTIMES } from "../support/proxy-process.ts";
@@ -173,6 +173,17 @@ describe.each(RUNTIMES)("workers (%s)", (runtime) => {
       proxy.child.kill("SIGHUP");
       await proxy.waitForLog(/caught SIGHUP: '[^']+envoy\.json' is not a regular file \(a FIFO, a pipe or a device\): it is read once, at start: nothing changed/g, 2, 30_000);
       expect(statValue((await get(admin, "/stats?filter=config_reload")).body, "config_reload.update_rejected")).toBe(2);
+      expect((await get(listen, "/")).status).toBe(200);
+      // The supervisor's copy removed (a /tmp cleaner) and a worker killed: the restarted worker
+      // starts from a copy written again, not from the drained FIFO (where it would wait forever).
+      const pids = proxy.stderr.match(/all \d+ workers started \(pids ([\d, ]+)\)/)![1]!.split(", ").map(Number);
+      const environ = readFileSync(`/proc/${pids[1]}/environ`, "utf8").split("\0");
+      const folder = environ.find((v) => v.startsWith("POLYVOY_WORKER_DIR="))!.slice("POLYVOY_WORKER_DIR=".length);
+      rmSync(join(folder, "start-config"));
+      const listening = (proxy.stderr.match(/listening on 127\.0\.0\.1:\d+/g) ?? []).length;
+      process.kill(pids[1]!, "SIGKILL");
+      await proxy.waitForLog(/worker 1 \(pid \d+\) exited with signal SIGKILL; restarted as pid \d+/, 1, 10_000);
+      await proxy.waitForLog(/listening on 127\.0\.0\.1:\d+/g, listening + 1, STARTED_MS);
       expect((await get(listen, "/")).status).toBe(200);
       expect((await proxy.stop("SIGTERM", 30_000)).code).toBe(0);
     } finally {
