@@ -17,6 +17,7 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+import { adminStats } from "../support/admin-stats.ts";
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
 const HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -27,16 +28,6 @@ function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: str
       resolve({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? 1) : 0 });
     });
   });
-}
-
-async function stats(adminPort: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();
-  const map = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const m = /^([^:]+): (\d+)$/.exec(line);
-    if (m) map.set(m[1]!, Number(m[2]));
-  }
-  return map;
 }
 
 async function startNginx(port: number, certs: TestCerts): Promise<ChildProcess | undefined> {
@@ -140,7 +131,7 @@ describe.each(RUNTIMES)("auto_config on %s", (runtime) => {
       const res = await fetch(`http://127.0.0.1:${port}/both`);
       expect(await res.text()).toBe("2.0 h2");
     }
-    const s = await stats(adminPort);
+    const s = await adminStats(adminPort);
     expect(s.get("cluster.both.upstream_cx_http2_total")).toBe(1);
     expect(s.get("cluster.both.upstream_cx_http1_total")).toBe(0);
     expect(s.get("cluster.both.upstream_rq_total")).toBe(3);
@@ -151,7 +142,7 @@ describe.each(RUNTIMES)("auto_config on %s", (runtime) => {
       const res = await fetch(`http://127.0.0.1:${port}/h1only`);
       expect(await res.text()).toBe("1.1 http/1.1");
     }
-    const s = await stats(adminPort);
+    const s = await adminStats(adminPort);
     expect(s.get("cluster.h1only.upstream_cx_http1_total")).toBe(1);
     expect(s.get("cluster.h1only.upstream_cx_http2_total")).toBe(0);
     expect(s.get("cluster.h1only.upstream_cx_total")).toBe(1);
@@ -166,7 +157,7 @@ describe.each(RUNTIMES)("auto_config on %s", (runtime) => {
     expect(nginx).toBeDefined();
     const res = await fetch(`http://127.0.0.1:${port}/nginx`);
     expect(await res.text()).toBe("nginx HTTP/2.0\n");
-    expect((await stats(adminPort)).get("cluster.nginx.upstream_cx_http2_total")).toBe(1);
+    expect((await adminStats(adminPort)).get("cluster.nginx.upstream_cx_http2_total")).toBe(1);
   });
 
   test("h2 written in an UpstreamTlsContext's alpn_protocols (explicit HTTP/2) is offered", async () => {

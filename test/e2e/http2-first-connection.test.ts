@@ -16,22 +16,13 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { mintTestCerts } from "../support/test-certs.ts";
-
-async function stats(adminPort: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();
-  const map = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const m = /^([^:]+): (\d+)$/.exec(line);
-    if (m) map.set(m[1]!, Number(m[2]));
-  }
-  return map;
-}
+import { adminStats } from "../support/admin-stats.ts";
 
 /** Polls the admin's stats until `done` holds (a connection's close reaches the proxy after the client's). */
 async function statsWhen(adminPort: number, done: (s: Map<string, number>) => boolean): Promise<Map<string, number>> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const s = await stats(adminPort);
+    const s = await adminStats(adminPort);
     if (done(s) || Date.now() > deadline) return s;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -103,7 +94,7 @@ describe.each(RUNTIMES)("HTTP/2 as a fresh proxy's first connections on %s", (ru
       ]),
     );
     expect(answers).toEqual(sessions.flatMap((_, i) => [{ status: 200, body: `POST /echo/${i} body-${i}` }, { status: 200, body: "direct" }]));
-    const during = await stats(adminPort);
+    const during = await adminStats(adminPort);
     expect(during.get("http.first.downstream_cx_http2_total")).toBe(5);
     expect(during.get("http.first.downstream_cx_http1_total")).toBe(0);
     expect(during.get("http.first.downstream_rq_http2_total")).toBe(8);

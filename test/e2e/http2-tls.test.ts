@@ -16,6 +16,7 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+import { adminStats } from "../support/admin-stats.ts";
 
 function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {
@@ -23,16 +24,6 @@ function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: str
       resolve({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? 1) : 0 });
     });
   });
-}
-
-async function stats(adminPort: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();
-  const map = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const m = /^([^:]+): (\d+)$/.exec(line);
-    if (m) map.set(m[1]!, Number(m[2]));
-  }
-  return map;
 }
 
 function tlsContext(certs: TestCerts, alpn: string[]) {
@@ -149,7 +140,7 @@ describe.each(RUNTIMES)("HTTP/2 over TLS downstream on %s", (runtime) => {
     expect(h1Version).toBe("1.1");
     expect((JSON.parse(h1Body!) as Echo).headers["x-forwarded-proto"]).toBe("https");
 
-    const s = await stats(adminPort);
+    const s = await adminStats(adminPort);
     expect(s.get("http.h2tls.downstream_cx_http2_total")).toBeGreaterThanOrEqual(1);
     expect(s.get("http.h2tls.downstream_cx_http1_total")).toBeGreaterThanOrEqual(1);
     expect(s.get("http.h2tls.downstream_rq_http2_total")).toBeGreaterThanOrEqual(1);
@@ -263,7 +254,7 @@ describe.each(RUNTIMES)("HTTP/2 over TLS downstream on %s", (runtime) => {
     });
     // SETTINGS (4), its ACK, then a PING (6) left unanswered.
     expect(closed.frames).toContain(6);
-    const s = await stats(adminPort);
+    const s = await adminStats(adminPort);
     const timeouts = [...s].filter(([name]) => name.endsWith("http2.keepalive_timeout")).reduce((sum, [, v]) => sum + v, 0);
     expect(timeouts).toBe(1);
   });
