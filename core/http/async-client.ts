@@ -16,6 +16,7 @@
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Cluster } from "../upstream/cluster.ts";
+import type { Host } from "../upstream/host.ts";
 import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
 import { PoolFailureReason } from "../upstream/pool-failure.ts";
 import type { HeaderMap } from "./header-map.ts";
@@ -121,6 +122,16 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
       this.timer = this.server.timers.create(this);
       this.timer.enable(this.options.timeoutMs);
     }
+    // A static cluster's EDS (REST) fetch may start before its HTTP/2 pools' code is in.
+    const loading = this.server.clusterManager.poolCodeLoading(cluster);
+    if (loading === undefined) return this.newStream(cluster, host);
+    loading.then(
+      () => this.done || this.newStream(cluster, host),
+      () => this.done || this.fail(AsyncFailureReason.Reset),
+    );
+  }
+
+  private newStream(cluster: Cluster, host: Host): void {
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
   }
 

@@ -8,6 +8,8 @@
  * or what the pool or the connection failed with (Unavailable, as Envoy maps resets).
  */
 import type { ServerContext } from "../server-context.ts";
+import type { Cluster } from "../upstream/cluster.ts";
+import type { Host } from "../upstream/host.ts";
 import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
 import type { PoolFailureReason } from "../upstream/pool-failure.ts";
 import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from "./grpc-common.ts";
@@ -63,6 +65,16 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     headers.set("te", "trailers");
     for (const [name, value] of initialMetadata) headers.add(name, value);
     this.pendingHeaders = headers;
+    // A static cluster's EDS or SDS stream may start before its HTTP/2 pools' code is in.
+    const loading = this.server.clusterManager.poolCodeLoading(cluster);
+    if (loading === undefined) return this.newStream(cluster, host);
+    loading.then(
+      () => this.closed || this.newStream(cluster, host),
+      (err: unknown) => this.closed || this.close(GrpcStatus.Unavailable, err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  private newStream(cluster: Cluster, host: Host): void {
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
   }
 

@@ -4,7 +4,7 @@ import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts
 import type { Dispatcher } from "../event/dispatcher.ts";
 import { Logger } from "../log.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
-import { Cluster } from "./cluster.ts";
+import { Cluster, loadChecksCode } from "./cluster.ts";
 import type { DnsDiscovery } from "./dns-resolve-target.ts";
 import type { EventLogSink } from "./health-check-event-logger.ts";
 import { HealthFlag, NO_LOCALITY, type Host, type Locality } from "./host.ts";
@@ -357,6 +357,9 @@ export class ClusterManager {
     // Health check event logs first: a file that cannot be opened stops start-up, naming it.
     const eventLogs = new Map<Cluster, EventLogSink | undefined>();
     for (const cluster of this.clusters.values()) eventLogs.set(cluster, await this.openClusterEventLog(cluster));
+    // The code the clusters' pools and checks need, before discovery (EDS over gRPC opens a
+    // stream through the xDS cluster's HTTP/2 pool at once) and before any check starts.
+    await Promise.all([...this.clusters.values()].map((cluster) => this.loadCode(cluster)));
     for (const discovery of this.dnsDiscoveries.values()) discovery.start();
     await Promise.all([...this.clusters.values()].map((cluster) => this.startCluster(cluster, eventLogs.get(cluster))));
   }
@@ -364,10 +367,29 @@ export class ClusterManager {
   /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */
   private async initializeCluster(cluster: Cluster, current: () => boolean): Promise<void> {
     const eventLog = await this.openClusterEventLog(cluster);
-    // Replaced or removed while its event log opened: nothing starts.
+    await this.loadCode(cluster);
+    // Replaced or removed while its event log opened or its code loaded: nothing starts.
     if (!current()) return;
     this.dnsDiscoveries.get(cluster)?.start();
     await this.startCluster(cluster, eventLog);
+  }
+
+  /** Load the code `cluster`'s pools (HTTP/2, mixed) and checks (health checkers, outlier detection) need, if not in yet. */
+  private async loadCode(cluster: Cluster): Promise<void> {
+    try {
+      await Promise.all([this.poolCodeLoading(cluster), loadChecksCode(cluster.config)]);
+    } catch (err) {
+      throw new Error(`cluster '${cluster.name}': ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /**
+   * The load of the code `cluster`'s pools need, undefined when it is in. An internal client
+   * (a gRPC stream, an async request) waits for it before its first pool: a static cluster's
+   * EDS or SDS subscription may open one before initialize() loaded it.
+   */
+  poolCodeLoading(cluster: Cluster): Promise<unknown> | undefined {
+    return mayUseHttp2(cluster.config) && HTTP2_POOLS.loaded === undefined ? HTTP2_POOLS.load() : undefined;
   }
 
   private async openClusterEventLog(cluster: Cluster): Promise<EventLogSink | undefined> {
@@ -391,9 +413,7 @@ export class ClusterManager {
         if (transition === HealthTransition.Changed && state === HealthState.Unhealthy) this.onHostHealthFailure(host);
       });
     };
-    const checked = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
-    // A cluster whose pools may speak HTTP/2 warms once their code is loaded.
-    const initialized = mayUseHttp2(cluster.config) && HTTP2_POOLS.loaded === undefined ? Promise.all([checked, HTTP2_POOLS.load()]).then(() => undefined) : checked;
+    const initialized = cluster.initialize(this.dispatcher, this.log, eventLog, this.runtimeValues, this.secrets);
     // A DNS cluster warms with each name's first resolution, answered or failed (Envoy's
     // DnsClusterImpl / LogicalDnsCluster::startPreInit), an EDS cluster with its first
     // update (EdsClusterImpl); wait_for_warm_on_init: false completes at once instead.

@@ -271,6 +271,16 @@ export class Cluster {
 }
 
 /**
+ * The checks' code a cluster of `config` needs, loading (undefined when it is in or none is
+ * needed): the cluster manager loads it before discovery starts, so a cluster warms the same
+ * way whether DNS or the import answers first.
+ */
+export function loadChecksCode(config: ClusterConfig): Promise<unknown> | undefined {
+  const loads = [config.healthChecks?.[0] !== undefined && HEALTH_CHECKERS.loaded === undefined && HEALTH_CHECKERS.load(), config.outlierDetection !== undefined && OUTLIER_DETECTION.loaded === undefined && OUTLIER_DETECTION.load()].filter((load) => load !== false);
+  return loads.length > 0 ? Promise.all(loads) : undefined;
+}
+
+/**
  * The health checkers' code (with the HTTP/2 and gRPC codecs the HTTP and gRPC ones use) and
  * the outlier detector's: loaded by the first cluster that has health_checks or
  * outlier_detection, as TLS's is; most start-ups need neither before listening.

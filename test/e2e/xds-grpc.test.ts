@@ -141,6 +141,66 @@ describe.each(RUNTIMES)("xDS per-type services and initial_fetch_timeout on %s",
   });
 });
 
+describe.each(RUNTIMES)("a static EDS cluster over gRPC on %s", (runtime) => {
+  // Its EDS stream opens through the xDS cluster's HTTP/2 pool as discovery starts, which
+  // must not come before that pool's code is loaded (a lazily loaded module).
+  test.each([
+    ["ADS", ADS_SOURCE],
+    ["api_config_source GRPC", grpcSource("xds_cluster")],
+  ])("endpoints over %s: the proxy starts and routes to them", async (_kind, source) => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const upstream = await namedUpstream("eds");
+    const controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    controlPlane.setSnapshot(ENDPOINT, "e1", [endpoints("backend", upstream.port)]);
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await ProxyProcess.start(
+        runtime,
+        {
+          admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+          ...(source === ADS_SOURCE && {
+            dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] } },
+          }),
+          static_resources: {
+            clusters: [xdsCluster(cpPort), edsCluster("backend", source)],
+            listeners: [staticListener(port, "backend")],
+          },
+        },
+        2,
+      );
+      expect(await getText(port, "/")).toBe("200 eds");
+    } finally {
+      await proxy?.stop();
+      await controlPlane.stop();
+      upstream.close();
+    }
+  });
+});
+
+/** A listener routing everything to `cluster`. */
+function staticListener(port: number, cluster: string): object {
+  return {
+    name: "static",
+    address: { socket_address: { address: "127.0.0.1", port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+              stat_prefix: "static",
+              route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster } }] }] },
+              http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
 describe.each(RUNTIMES)("CDS ACKed before its clusters warm on %s", (runtime) => {
   test("a server that sends EDS only after the CDS ACK is served; a cluster whose EDS never comes holds back no later CDS update", async () => {
     const [adminPort] = [await freePort()];
