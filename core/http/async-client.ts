@@ -125,10 +125,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
     // A static cluster's EDS (REST) fetch may start before its HTTP/2 pools' code is in.
     const loading = this.server.clusterManager.poolCodeLoading(cluster);
     if (loading === undefined) return this.newStream(cluster, host);
-    loading.then(
-      () => this.done || this.newStream(cluster, host),
-      () => this.done || this.fail(AsyncFailureReason.Reset),
-    );
+    loading.then(() => this.done || this.newStream(cluster, host)).catch(() => this.done || this.fail(AsyncFailureReason.Reset));
   }
 
   private newStream(cluster: Cluster, host: Host): void {

@@ -68,10 +68,9 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     // A static cluster's EDS or SDS stream may start before its HTTP/2 pools' code is in.
     const loading = this.server.clusterManager.poolCodeLoading(cluster);
     if (loading === undefined) return this.newStream(cluster, host);
-    loading.then(
-      () => this.closed || this.newStream(cluster, host),
-      (err: unknown) => this.closed || this.close(GrpcStatus.Unavailable, err instanceof Error ? err.message : String(err)),
-    );
+    loading
+      .then(() => this.closed || this.newStream(cluster, host))
+      .catch((err: unknown) => this.closed || this.close(GrpcStatus.Unavailable, err instanceof Error ? err.message : String(err)));
   }
 
   private newStream(cluster: Cluster, host: Host): void {

@@ -41,15 +41,31 @@ export function createEntry(raw: string): RuntimeEntry {
 }
 
 /**
- * The longest value read as a FractionalPercent: the message is two short fields. Longer
- * values stay plain strings without going through yaml, whose lexer on a value of ~20,000
- * nested `{` (a /runtime_modify, an RTDS resource) aborted node out of memory.
+ * What a FractionalPercent's text can be: two short fields in one flow or block mapping,
+ * YAML or JSON. A value longer, with a character no such text has (`?`, `[`, `&`, `*`, `!`,
+ * `#`, `|`…), or more braces, colons or commas than one such mapping has stays a plain string without going through yaml,
+ * whose time grows with nesting: 20,000 nested `{` aborted node out of memory, 512
+ * characters of nested complex keys (`? ? ? …`) took seconds (a /runtime_modify, an RTDS
+ * resource), stalling every request meanwhile.
  */
 export const MAX_FRACTION_TEXT = 1024;
+const NOT_IN_A_FRACTION = /[^\w\s"':,.+{}-]/;
+
+export function mayBeFraction(raw: string): boolean {
+  if (raw.length > MAX_FRACTION_TEXT || NOT_IN_A_FRACTION.test(raw)) return false;
+  // One mapping of at most two fields: one brace pair, two colons, one comma, one sign.
+  return count(raw, "{") <= 1 && count(raw, "}") <= 1 && count(raw, ":") <= 2 && count(raw, ",") <= 1 && count(raw, "-") <= 1;
+}
+
+function count(text: string, char: string): number {
+  let n = 0;
+  for (let i = text.indexOf(char); i >= 0; i = text.indexOf(char, i + 1)) n++;
+  return n;
+}
 
 /** parseEntryFractionalPercentValue: a FractionalPercent message in YAML or JSON, strictly (unknown fields refuse). */
 function parseFraction(raw: string): FractionalPercent | undefined {
-  if (raw.length > MAX_FRACTION_TEXT) return undefined;
+  if (!mayBeFraction(raw)) return undefined;
   // Bad YAML is no FractionalPercent: parseDocument collects syntax and tag errors, it
   // does not throw them. What it throws is not about the value (yaml failing to load: a
   // node lazy script, bin/node-code-cache.js) and goes up.

@@ -7,6 +7,7 @@
  * (admin-front.ts), signals passed on, and a worker that dies restarted (a thread
  * cannot die alone in Envoy; a process can).
  */
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import type * as FsPromises from "node:fs/promises";
 import type { SignalName, SuperviseOptions } from "../../../core/port.ts";
 import { AdminFront } from "./admin-front.ts";
@@ -77,7 +78,7 @@ export class WorkerSupervisor {
     this.folder = await files.mkdtemp(join(tmpdir(), "polyvoy-workers-"));
     // A config read from a FIFO or a pipe is gone once read: the workers start from the
     // supervisor's copy, in its private folder (mkdtemp: mode 0700), owner-only as the secrets in it.
-    await this.writeStartConfig();
+    this.writeStartConfig();
     // The admin first, as a single process's: a port taken is an error before any worker starts.
     if (this.options.admin) {
       this.admin = new AdminFront(this, this.options.statsConfig);
@@ -211,27 +212,30 @@ export class WorkerSupervisor {
       this.log.error(`worker ${slot.index} (pid ${child.pid}) exited with ${how}: more than ${MAX_RESTARTS} worker restarts within ${RESTART_WINDOW_MS / 1000} s, giving up`);
       return this.stop("workers keep exiting", 1);
     }
-    void this.restartWorker(slot, child, how);
-  }
-
-  private async restartWorker(slot: Slot, child: WorkerChild, how: string): Promise<void> {
     // The handed config again first: a /tmp cleaner may have removed the copy since the
     // start, and a restarted worker would then read a drained FIFO or pipe itself.
     try {
-      await this.writeStartConfig();
+      this.writeStartConfig();
     } catch (err) {
       this.log.error(`cannot write the config copy for worker ${slot.index}: ${describe(err)}`);
     }
-    if (this.stopping) return this.finishIfDone();
     this.startWorker(slot);
     this.log.warn(`worker ${slot.index} (pid ${child.pid}) exited with ${how}; restarted as pid ${slot.pid}`);
   }
 
-  /** A config read from a FIFO or a pipe, for the workers to start from (SuperviseOptions.startConfig). */
-  private async writeStartConfig(): Promise<void> {
+  /**
+   * A config read from a FIFO or a pipe, for the workers to start from
+   * (SuperviseOptions.startConfig), in the supervisor's private folder (mkdtemp: mode 0700,
+   * made again if removed), owner-only as the secrets in it. Written whole and renamed, so a
+   * worker starting meanwhile reads the old copy or the new one, never a part. Synchronous:
+   * a restart happens in the exit's callback, before anything else can ask for the worker.
+   */
+  private writeStartConfig(): void {
     if (this.options.startConfig === undefined) return;
-    // The supervisor's private folder (mkdtemp: mode 0700), owner-only as the secrets in it.
-    await this.files.writeFile(startConfigPath(this.folder), this.options.startConfig, { mode: 0o600 });
+    mkdirSync(this.folder, { recursive: true, mode: 0o700 });
+    const path = startConfigPath(this.folder);
+    writeFileSync(`${path}.tmp`, this.options.startConfig, { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
   }
 
   private finishIfDone(): void {

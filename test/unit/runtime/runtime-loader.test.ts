@@ -2,7 +2,7 @@
 import { describe, expect, test } from "vitest";
 import fc from "fast-check";
 import { runtimeAsJson, runtimeModify } from "../../../core/admin/runtime-handler.ts";
-import { createEntry, MAX_FRACTION_TEXT } from "../../../core/runtime/runtime-entry.ts";
+import { createEntry, MAX_FRACTION_TEXT, mayBeFraction } from "../../../core/runtime/runtime-entry.ts";
 import { RuntimeLoader } from "../../../core/runtime/runtime-loader.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
@@ -36,6 +36,15 @@ describe("runtime entries (SnapshotImpl::resolveEntryType)", () => {
     expect(createEntry(padded.slice(0, MAX_FRACTION_TEXT)).fraction).toEqual({ numerator: 5, denominator: 100 });
     const deep = "{".repeat(20_000);
     for (let i = 0; i < 3; i++) expect(createEntry(deep)).toEqual({ raw: deep });
+  });
+
+  test("text no FractionalPercent could be (nested complex keys, anchors, several mappings) is a plain string without going through yaml (`? ? ? …` of 512 characters took seconds)", () => {
+    for (const raw of ["? ".repeat(512), "- ".repeat(512), "{a: {b: 1}}", "a: 1\nb: 2\nc: 3", "{a: 1, b: 2, c: 3}", "&x {numerator: 1}", "[1]"]) {
+      expect(mayBeFraction(raw), raw).toBe(false);
+      expect(createEntry(raw), raw).toEqual({ raw });
+    }
+    for (const raw of ['{"numerator": 7}', "numerator: 1\ndenominator: million", ' { "numerator" : 3 , "denominator" : "TEN_THOUSAND" } ']) expect(mayBeFraction(raw), raw).toBe(true);
+    expect(createEntry(' { "numerator" : 3 , "denominator" : "TEN_THOUSAND" } ').fraction).toEqual({ numerator: 3, denominator: 10_000 });
   });
 
   test("a value YAML refuses is no fraction, never an error: bad syntax, a tag that fails, an alias without its anchor or too many, a merge key of no map", () => {
