@@ -7,7 +7,7 @@
  * (admin-front.ts), signals passed on, and a worker that dies restarted (a thread
  * cannot die alone in Envoy; a process can).
  */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import type * as Fs from "node:fs";
 import type * as FsPromises from "node:fs/promises";
 import type { SignalName, SuperviseOptions } from "../../../core/port.ts";
 import { AdminFront } from "./admin-front.ts";
@@ -50,6 +50,8 @@ export class WorkerSupervisor {
   private folder = "";
   /** node:fs/promises, imported when the supervisor runs (on Deno no node: module loads at start: runtimes/README.md). */
   private files!: Pick<typeof FsPromises, "readFile" | "rm" | "unlink" | "writeFile">;
+  /** node:fs's synchronous calls, for the config copy (writeStartConfig); imported with the rest at run(), as the deno bundle imports no node: module statically. */
+  private fsSync!: Pick<typeof Fs, "mkdirSync" | "renameSync" | "writeFileSync">;
   private stopping = false;
   private exitCode = 0;
   private started = false;
@@ -73,8 +75,9 @@ export class WorkerSupervisor {
   /** Bind the admin, start the workers and resolve with the exit code once all have stopped. */
   async run(): Promise<number> {
     const done = new Promise<number>((resolve) => (this.finish = resolve));
-    const [files, { tmpdir }, { join }] = await Promise.all([import("node:fs/promises"), import("node:os"), import("node:path")]);
+    const [files, fsSync, { tmpdir }, { join }] = await Promise.all([import("node:fs/promises"), import("node:fs"), import("node:os"), import("node:path")]);
     this.files = files;
+    this.fsSync = fsSync;
     this.folder = await files.mkdtemp(join(tmpdir(), "polyvoy-workers-"));
     // A config read from a FIFO or a pipe is gone once read: the workers start from the
     // supervisor's copy, in its private folder (mkdtemp: mode 0700), owner-only as the secrets in it.
@@ -232,6 +235,7 @@ export class WorkerSupervisor {
    */
   private writeStartConfig(): void {
     if (this.options.startConfig === undefined) return;
+    const { mkdirSync, renameSync, writeFileSync } = this.fsSync;
     mkdirSync(this.folder, { recursive: true, mode: 0o700 });
     const path = startConfigPath(this.folder);
     writeFileSync(`${path}.tmp`, this.options.startConfig, { mode: 0o600 });
