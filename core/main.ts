@@ -4,13 +4,21 @@ import { readsOnce } from "./config/reads-once.ts";
 import { utf8ByteString } from "./access-log/byte-string.ts";
 import { DEFAULT_LOG_FORMAT, Logger, type ComponentLogger, type LogComponent } from "./log.ts";
 import { latin1Encode } from "./util/latin1.ts";
-import type { AppendFile, LogSink, Runtime } from "./port.ts";
+import type { AppendFile, CheckedConfigStore, LogSink, Runtime } from "./port.ts";
 import { Server } from "./server.ts";
 import { ConfigReloader } from "./config-reloader.ts";
 import { VERSION } from "./version.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { readFailure, validateConfig } from "./config/validate-config.ts";
+import { checkedConfigEntry, checkedConfigName, readCheckedConfig } from "./config/checked-config-cache.ts";
+import { loadRegexEngine, mayHoldRegex } from "./config/regex-engine.ts";
 import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
+
+/** What a runtime's command entry adds to the program. */
+export interface MainOptions {
+  /** Configs this build checked before (checked-config-cache.ts): a start with one of them skips the check. */
+  checkedConfigs?: CheckedConfigStore;
+}
 
 /**
  * The program every runtime's `main.ts` runs: parse the command line, load and
@@ -20,7 +28,7 @@ import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
  * (core/config-reloader.ts), as does a change of it with --watch-config.
  * A config that fails exits 1 with one line per problem and starts nothing.
  */
-export async function runMain(runtime: Runtime, argv: readonly string[]): Promise<void> {
+export async function runMain(runtime: Runtime, argv: readonly string[], options: MainOptions = {}): Promise<void> {
   let commandLine: CommandLine;
   try {
     commandLine = parseCommandLine(argv);
@@ -58,7 +66,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
   for (const [name, level] of Object.entries(commandLine.componentLogLevels ?? {})) log.setComponentLevel(name as LogComponent, level);
   log.setFormat(commandLine.logFormat ?? DEFAULT_LOG_FORMAT, commandLine.logFormatEscaped === true);
 
-  const loaded = await readConfig(runtime, commandLine, log.component("config"));
+  const loaded = await readConfig(runtime, commandLine, log.component("config"), options.checkedConfigs);
   if (!loaded) return exit(1);
   const { bootstrap, document } = loaded.config;
   // User filters: their modules load and check their own configs (validate mode too).
@@ -98,6 +106,8 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
       for (const listener of oneSocket) log.error(`listener '${listener.name}': ${refusal}`);
       return exit(1);
     }
+    // Kept before the workers start, so that each of them takes it as checked.
+    loaded.keepChecked?.();
     log.info(`polyvoy ${VERSION} starting ${concurrency} workers on ${runtime.name} ${runtime.version}`);
     const admin = bootstrap.admin?.address;
     return exit(
@@ -150,6 +160,8 @@ export async function runMain(runtime: Runtime, argv: readonly string[]): Promis
     return exit(1);
   }
   started = true;
+  // Once it serves: the next start with this text skips the check (checked-config-cache.ts).
+  loaded.keepChecked?.();
   if (commandLine.watchConfig) void reloader.watchFile();
   if (reloadAsked) void reloader.reload("caught SIGHUP");
   if (workers?.worker !== undefined) await workers.announceStarted(server.admin?.listener.boundAddress);
@@ -166,8 +178,16 @@ function fileLogSink(file: AppendFile, stderr: LogSink): LogSink {
   return { write: (line) => file.write(latin1Encode(utf8ByteString(line))).catch(onError) };
 }
 
+/** A config read and valid, its text, and how to keep it as checked (absent when it came from the store or is not kept). */
+interface ReadConfig {
+  config: ValidConfig;
+  text: string;
+  handedOver: boolean;
+  keepChecked?: () => void;
+}
+
 /** Read and validate the config (its text with it); on failure print one line per problem and return undefined. */
-async function readConfig(runtime: Runtime, commandLine: CommandLine, log: ComponentLogger): Promise<{ config: ValidConfig; text: string; handedOver: boolean } | undefined> {
+async function readConfig(runtime: Runtime, commandLine: CommandLine, log: ComponentLogger, store: CheckedConfigStore | undefined): Promise<ReadConfig | undefined> {
   let text: string;
   let handed: string | undefined;
   let format: ConfigFormat = "yaml";
@@ -186,11 +206,29 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
     text = commandLine.configYaml!; // YAML is a superset of JSON, as Envoy's --config-yaml accepts both
   }
   const source = commandLine.configPath !== undefined ? `'${commandLine.configPath}'` : "--config-yaml";
+  const handedOver = handed !== undefined;
+  const checked = store && readCheckedConfig(store, format, text);
+  if (checked) {
+    // The check met a regex with the engine loaded; the route table compiles them with it.
+    if (mayHoldRegex(text)) await loadRegexEngine();
+    if (log.debugOn) log.debug(`${source} (${format}, ${text.length} characters) was checked before by this build: valid (${store.location})`);
+    return { config: checked, text, handedOver };
+  }
   if (log.debugOn) log.debug(`validating ${source} (${format}, ${text.length} characters)`);
   const loaded = await validateConfig(text, format);
   if ("bootstrap" in loaded) {
     if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
-    return { config: loaded, text, handedOver: handed !== undefined };
+    // Encoded now, before anything else holds (and may change) the config; written once it serves.
+    const entry = store && checkedConfigEntry(format, text, loaded);
+    if (store && entry === undefined && log.debugOn) log.debug(`${source}: not kept as checked (it holds values that are not plain data)`);
+    const keepChecked = entry === undefined ? undefined : (): void => {
+      try {
+        store!.write(checkedConfigName(format, text), entry);
+      } catch (err) {
+        if (log.debugOn) log.debug(`${source}: not kept as checked: ${(err as { code?: string }).code ?? String(err)}`);
+      }
+    };
+    return { config: loaded, text, handedOver, ...(keepChecked && { keepChecked }) };
   }
   for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
   return undefined;

@@ -392,17 +392,17 @@ export interface LogSink {
   write(line: string): void;
 }
 
-/**
- * A file opened for appending (access logs). Writes never block the event loop: each
- * is queued behind the ones before and done asynchronously, in order, never
- * interleaved with one another (a short write is completed before the next starts).
- */
 /** One entry of a directory (Runtime.readDirectory). */
 export interface DirectoryEntry {
   readonly name: string;
   readonly type: "file" | "directory" | "other";
 }
 
+/**
+ * A file opened for appending (access logs). Writes never block the event loop: each
+ * is queued behind the ones before and done asynchronously, in order, never
+ * interleaved with one another (a short write is completed before the next starts).
+ */
 export interface AppendFile {
   /** The path it was opened with. */
   readonly path: string;
@@ -479,6 +479,22 @@ export interface WorkerProcesses {
    * reads the config path itself (a FIFO or pipe config then needs one process).
    */
   startConfig?(): Promise<string | undefined>;
+}
+
+/**
+ * Where the command keeps the configs this build checked before
+ * (core/config/checked-config-cache.ts): files in a directory only this user can write, one
+ * set per build of polyvoy, so an entry is never read by other code than the one that made
+ * it. The command's entries (runtimes/X/main.ts of a build) make one; from the sources, or
+ * where no such directory can be had, there is none and every start checks its config.
+ */
+export interface CheckedConfigStore {
+  /** Where the entries are (the debug log names it). */
+  readonly location: string;
+  /** The entry `name` (a file name: hex, dots, letters) as written, or undefined when there is none. */
+  read(name: string): string | undefined;
+  /** Keep `data` as the entry `name`, whole or not at all, the oldest entries let go past a limit. Throws what failed. */
+  write(name: string, data: string): void;
 }
 
 export interface Runtime {

@@ -6,6 +6,8 @@ import { servingJitPolicy } from "./start-jit-policy.ts";
 import { runMain } from "../../core/main.ts";
 import { createBunRuntime } from "./bun-runtime.ts";
 import { writeStderr } from "./bun-stderr.ts";
+import { checkedConfigStore } from "../kit/checked-config-store.ts";
+import { BUILD_ID } from "../kit/build-id.ts";
 
 let runtime;
 try {
@@ -20,7 +22,7 @@ try {
 // normal policy, and one full collection and JavaScriptCore's heap shrink give back what
 // loading the config used (idle RSS, docs/performance.md, "Start-up on bun and deno").
 // File reads go off the event loop then too: Server.start() tells the runtime (serving()).
-void runMain(runtime, process.argv.slice(2)).then(() => {
+void runMain(runtime, process.argv.slice(2), { checkedConfigs: checkedConfigStore(BUILD_ID) }).then(() => {
   servingJitPolicy();
   setTimeout(() => runtime.releaseFreeMemory?.(), 100).unref();
 });

@@ -33,6 +33,19 @@ export interface DenoFsFile extends DenoWriter {
   close(): void;
 }
 
+export type DenoPermissionDescriptor = { name: "read" | "write"; path: string } | { name: "env"; variable: string } | { name: "sys"; kind: "uid" };
+
+export interface DenoFileInfo {
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymlink: boolean;
+  size: number;
+  mtime: Date | null;
+  /** null off POSIX. */
+  uid: number | null;
+  mode: number | null;
+}
+
 export interface DenoGlobal {
   readonly version: { deno: string };
   readonly args: string[];
@@ -43,7 +56,15 @@ export interface DenoGlobal {
   /** For /sys/devices/system/cpu/online (deno-cpu-count.ts). */
   readTextFileSync(path: string): string;
   /** querySync asks nothing: "granted", "prompt" (Deno would ask) or "denied". */
-  readonly permissions: { querySync(descriptor: { name: "read"; path: string }): { state: "granted" | "prompt" | "denied" } };
+  readonly permissions: { querySync(descriptor: DenoPermissionDescriptor): { state: "granted" | "prompt" | "denied" } };
+  /** For the checked configs' files (deno-checked-config-store.ts). */
+  uid(): number | null;
+  lstatSync(path: string): DenoFileInfo;
+  mkdirSync(path: string, options: { recursive: boolean; mode: number }): void;
+  writeTextFileSync(path: string, data: string, options: { mode: number; createNew: boolean }): void;
+  renameSync(from: string, to: string): void;
+  removeSync(path: string): void;
+  readDirSync(path: string): Iterable<{ name: string }>;
   readFile(path: string): Promise<Uint8Array>;
   readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
   stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean }>;

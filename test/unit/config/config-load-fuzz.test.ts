@@ -7,7 +7,9 @@
  * - a rejection always has problems, and each one names a field path that starts at
  *   a key of the document (or `config`, the root) and says what is wrong;
  * - what it accepts, it accepts again: the document it read (keys in snake_case),
- *   written out as JSON, loads to the same bootstrap.
+ *   written out as JSON, loads to the same bootstrap;
+ * - what it accepts is kept as checked (core/config/checked-config-cache.ts) and read back
+ *   as the same plain data: a start from the entry gets exactly what the check gave.
  *
  * A bounded run in CI; a longer one by hand with FC_NUM_RUNS, replay with FC_SEED
  * (see test/support/fuzz.ts).
@@ -19,6 +21,8 @@ import { loadConfig, type ConfigFormat } from "../../../core/config/load.ts";
 import { bootstrapSchema } from "../../../core/config/schema.ts";
 import { httpProxyConfig, tcpProxyConfig } from "../../support/configs.ts";
 import { fuzzParameters, fuzzTimeout } from "../../support/fuzz.ts";
+import { plainDataDifference } from "../../support/plain-data.ts";
+import { checkedConfigEntry, checkedConfigName, readCheckedConfig } from "../../../core/config/checked-config-cache.ts";
 
 // ------------------------------------------------------------------ vocabulary
 
@@ -244,6 +248,16 @@ function checkLoad(text: string, format: ConfigFormat, tree: unknown): string[] 
     }
     return out;
   }
+  // Accepted: kept as checked, it reads back as the same data.
+  const entries = new Map<string, string>();
+  const store = { location: "memory", read: (name: string) => entries.get(name), write: (name: string, data: string) => void entries.set(name, data) };
+  const entry = checkedConfigEntry(format, text, result);
+  if (entry === undefined) return ["accepted, but not plain data (it could not be kept as checked)"];
+  store.write(checkedConfigName(format, text), entry);
+  const kept = readCheckedConfig(store, format, text);
+  if (kept === undefined) return ["accepted and kept as checked, but not read back"];
+  const difference = plainDataDifference({ bootstrap: result.bootstrap, document: result.document }, { bootstrap: kept.bootstrap, document: kept.document });
+  if (difference !== undefined) return [`kept as checked, read back different at ${difference}`];
   // Accepted: the document as read loads again, to the same bootstrap.
   const again = loadConfig(JSON.stringify(result.document), "json");
   if ("problems" in again) return [`accepted, but its own document is rejected: ${again.problems.join("; ")}`];
