@@ -4,14 +4,16 @@
  * JSON alone would lose what the config's objects may hold — a property whose value is
  * `undefined` (`"x" in o` differs), -0, NaN and ±Infinity (YAML's `.nan`, `.inf`), bigints,
  * bytes, objects without a prototype, frozen objects, and one object reached twice (a YAML
- * alias, a value both the document and the bootstrap hold) — so every container is a JSON
+ * alias, a value both the document and the bootstrap hold), and the Maps the schemas build
+ * (route upgrades, per-filter configs) — so every container is a JSON
  * array whose first element says what it is:
  *   ["A", …items]  an array            ["O", k, v, k, v, …]  an object (Object.prototype)
  *   ["N", k, v, …] an object without a prototype   (each with "F" appended when frozen)
+ *   ["M", k, v, …] a Map               ["S", …values]  a Set
  *   ["Y", …bytes]  a Uint8Array        ["R", n]  the n-th container again (in encoding order)
  *   ["U"] undefined   ["D", "NaN" | "Infinity" | "-Infinity" | "-0"]   ["B", "123"] a bigint
  * Strings, booleans, null and other numbers are themselves. Anything else — a class's
- * instance, a Map, a function, a symbol, an accessor, a sparse array, an object sealed but
+ * instance, a Date, a function, a symbol, an accessor, a sparse array, an object sealed but
  * not frozen — is not plain data: encode returns undefined, and the config is not kept.
  */
 
@@ -43,6 +45,14 @@ export function encodePlainData(value: unknown): string | undefined {
         if (v instanceof Uint8Array) {
           if (Object.getPrototypeOf(v) !== Uint8Array.prototype || Object.keys(v).length !== v.length) throw new NotPlainData();
           return ["Y", ...v];
+        }
+        if (v instanceof Map || v instanceof Set) {
+          // Nothing but its entries: no own property, not frozen (which would not freeze its entries).
+          if (Object.getPrototypeOf(v) !== (v instanceof Map ? Map.prototype : Set.prototype) || Reflect.ownKeys(v).length > 0 || !Object.isExtensible(v)) throw new NotPlainData();
+          const out: unknown[] = [v instanceof Map ? "M" : "S"];
+          if (v instanceof Map) for (const [key, item] of v) out.push(encode(key), encode(item));
+          else for (const item of v) out.push(encode(item));
+          return out;
         }
         const frozen = Object.isFrozen(v);
         // Sealed or not extensible, but not frozen: not something a decoder would make again.
@@ -107,6 +117,22 @@ export function decodePlainData(text: string): unknown {
         containers.push(bytes);
         for (let i = 1; i < v.length; i++) bytes[i - 1] = v[i] as number;
         return bytes;
+      }
+      case "M": {
+        const out = new Map<unknown, unknown>();
+        containers.push(out);
+        if (v.length % 2 !== 1) throw new Error("not encoded plain data");
+        for (let i = 1; i < v.length; i += 2) {
+          const key = decode(v[i]);
+          out.set(key, decode(v[i + 1]));
+        }
+        return out;
+      }
+      case "S": {
+        const out = new Set<unknown>();
+        containers.push(out);
+        for (let i = 1; i < v.length; i++) out.add(decode(v[i]));
+        return out;
       }
       case "A":
       case "AF": {

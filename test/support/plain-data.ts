@@ -1,7 +1,8 @@
 /**
  * Whether two values are the same plain data, as far as a program can tell them apart:
  * the same primitives (Object.is: -0 and NaN too), prototypes, frozen state, own keys in
- * the same order (a key whose value is undefined included), bytes, and the same sharing —
+ * the same order (a key whose value is undefined included), bytes, a Map's or Set's entries
+ * in order, and the same sharing —
  * an object reached twice in one is one object reached twice in the other (a bijection).
  * Returns the first difference's path, or undefined when there is none.
  */
@@ -19,6 +20,16 @@ export function plainDataDifference(a: unknown, b: unknown): string | undefined 
     reverse.set(oy, ox);
     if (Object.getPrototypeOf(ox) !== Object.getPrototypeOf(oy)) return `${path}: another prototype`;
     if (Object.isFrozen(ox) !== Object.isFrozen(oy) || Object.isExtensible(ox) !== Object.isExtensible(oy)) return `${path}: frozen or extensible differently`;
+    if (ox instanceof Map || ox instanceof Set) {
+      // Entries in order, keys and values alike compared as data.
+      const ex = [...(ox as Map<unknown, unknown>).entries()];
+      const ey = [...(oy as Map<unknown, unknown>).entries()];
+      if (ex.length !== ey.length) return `${path}: ${ex.length} vs ${ey.length} entries`;
+      for (let i = 0; i < ex.length; i++) {
+        const found = walk(ex[i]![0], ey[i]![0], `${path}[key ${i}]`) ?? walk(ex[i]![1], ey[i]![1], `${path}[entry ${i}]`);
+        if (found !== undefined) return found;
+      }
+    }
     const kx = Reflect.ownKeys(ox);
     const ky = Reflect.ownKeys(oy);
     if (kx.length !== ky.length || kx.some((k, i) => k !== ky[i])) return `${path}: keys ${kx.map(String).join(",")} vs ${ky.map(String).join(",")}`;
