@@ -11,6 +11,7 @@
 // Runs `npm run build` first when dist/polyvoy-bun.js is missing, or always with --fresh;
 // `node scripts/build-binaries.mjs bun` (or node) builds one.
 import { build } from "esbuild";
+import { buildId } from "./build-id.mjs";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -42,6 +43,7 @@ if (only.length === 0 || only.includes("bun")) {
     external: ["node:*", "bun:*"],
     outfile: script,
     logLevel: "warning",
+    define: { POLYVOY_BUILD_ID: JSON.stringify(buildId(root)) },
   });
   const target = join(out, "polyvoy-bun");
   execFileSync(join(bin, "bun"), ["build", "--compile", "--bytecode", script, "--outfile", target], { stdio: ["ignore", "ignore", "inherit"] });
@@ -60,6 +62,7 @@ if (only.length === 0 || only.includes("node")) {
     stdin: {
       contents:
         'import "./runtimes/kit/process-guards.ts";\nimport { runMain } from "./core/main.ts";\nimport { createNodeRuntime } from "./runtimes/node/node-runtime.ts";\n' +
+        'import { checkedConfigStore } from "./runtimes/kit/checked-config-store.ts";\nimport { BUILD_ID } from "./runtimes/kit/build-id.ts";\n' +
         // A single-executable application's argv is [executable, executable, ...arguments].
         // A worker (--concurrency) is started by node:cluster as `executable executable
         // ...arguments` (cluster runs process.argv[1]), with POLYVOY_WORKER_INDEX in its
@@ -68,7 +71,7 @@ if (only.length === 0 || only.includes("node")) {
         'globalThis[Symbol.for("polyvoy.import")] = () => Promise.reject(new Error("the Node executable cannot load modules (a single-executable application has no module loader); run polyvoy from the package (npx polyvoy)"));\n' +
         "const args = process.argv.slice(2);\n" +
         "if (process.env.POLYVOY_WORKER_INDEX !== undefined && args[0] === process.argv[1]) args.shift();\n" +
-        "void runMain(createNodeRuntime(), args);\n",
+        "void runMain(createNodeRuntime(), args, { checkedConfigs: checkedConfigStore(BUILD_ID) });\n",
       resolveDir: root,
       loader: "ts",
     },
@@ -87,6 +90,7 @@ if (only.length === 0 || only.includes("node")) {
     legalComments: "eof",
     outfile: script,
     logLevel: "warning",
+    define: { POLYVOY_BUILD_ID: JSON.stringify(buildId(root)) },
   });
   const blob = join(work, "polyvoy.blob");
   const config = join(work, "sea-config.json");

@@ -17,6 +17,7 @@
 // - dist/types/**: declarations for all of it (core/ and runtimes/ as in the sources).
 import { build, transform } from "esbuild";
 import { link } from "../bin/node-code-cache.js";
+import { buildId } from "./build-id.mjs";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -26,27 +27,6 @@ import { join, relative } from "node:path";
 
 const root = join(import.meta.dirname, "..");
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-
-/**
- * The build's id (runtimes/kit/build-id.ts): a hash of every file the bundles are made from
- * — core/, runtimes/, and package.json with package-lock.json for the dependencies' versions.
- * The command keeps checked configs per build id (core/config/checked-config-cache.ts): other
- * code never reads them. The same sources give the same id, so unchanged chunks keep their names.
- */
-function buildId() {
-  const hash = createHash("sha256");
-  const walk = (dir) => {
-    for (const entry of readdirSync(join(root, dir), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      const path = `${dir}/${entry.name}`;
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile()) hash.update(`${path}\0`).update(readFileSync(join(root, path))).update("\0");
-    }
-  };
-  walk("core");
-  walk("runtimes");
-  for (const file of ["package.json", "package-lock.json"]) hash.update(`${file}\0`).update(readFileSync(join(root, file))).update("\0");
-  return hash.digest("hex").slice(0, 16);
-}
 
 const common = {
   bundle: true,
@@ -61,7 +41,7 @@ const common = {
   // The runtimes' own modules stay imports; everything else is inside.
   external: ["node:*", "bun:*"],
   logLevel: "warning",
-  define: { POLYVOY_BUILD_ID: JSON.stringify(buildId()) },
+  define: { POLYVOY_BUILD_ID: JSON.stringify(buildId(root)) },
 };
 
 // Shared with bin/node-code-cache.js, which finds the script between them.

@@ -199,6 +199,18 @@ export async function nodeCodeCacheWritten(tmp, timeoutMs) {
   }
 }
 
+/**
+ * Waits (at most `timeoutMs`) until polyvoy, started with TMPDIR=`tmp`, has kept the config
+ * it checked there (core/config/checked-config-cache.ts, once the proxy serves). True when it was.
+ */
+export async function checkedConfigKept(tmp, timeoutMs) {
+  const dir = join(tmp, `polyvoy-checked-configs-${process.getuid?.() ?? 0}`);
+  for (const deadline = Date.now() + timeoutMs; ; await sleep(50)) {
+    if (existsSync(dir) && readdirSync(dir).some((name) => name.endsWith(".checked"))) return true;
+    if (Date.now() > deadline) return false;
+  }
+}
+
 /** Resident set size of `pid` in bytes (VmRSS from /proc). */
 export function rssBytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

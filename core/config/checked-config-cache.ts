@@ -1,7 +1,7 @@
 /**
  * Configs this build of polyvoy checked before, kept between starts: a start whose config
  * text was checked by the same build takes the result as it was, without loading or running
- * the checker (zod, the schemas, Envoy's field lists: most of a start's CPU on deno and bun,
+ * the checker (zod, the schemas, Envoy's field lists: most of a start's CPU on some runtimes,
  * docs/performance.md). The result is a pure function of the text, its format and the code
  * (the schemas read nothing else), so the same text and the same build give the same config;
  * the adapter keeps entries per build (CheckedConfigStore), and an entry holds the whole text
