@@ -377,6 +377,20 @@ async function bunBytecodeEntry(banner, outfile) {
 }
 
 /**
+ * A bun chunk's missing file, as one line: an upgrade in place (`npm install` of another
+ * version) replaces dist/bun/ under a running proxy, whose chunks not yet loaded are then
+ * gone. The expression maps Bun's "Cannot find module './x.js'\nRequire stack:\n- <from>" to
+ * the file's path and what to do (as bin/node-code-cache.js says on node); any other error
+ * stays as it is.
+ */
+function bunChunkGone() {
+  return (
+    `(e=>{const m=/^Cannot find module '(\\.{1,2}\\/[^']+)'[\\s\\S]*?\\n- (\\/[^\\n]+)/.exec(String(e&&e.message));` +
+    `return m?new Error("polyvoy: cannot load "+decodeURIComponent(new URL(m[1],"file://"+m[2]).pathname)+" (not found): restart the proxy after upgrading polyvoy"):e})`
+  );
+}
+
+/**
  * The package's command on Bun (bin/polyvoy.js): runtimes/bun/main.ts split as the deno
  * entry is (denoSplitEntry), into dist/bun/main.js and chunks/, each file CommonJS with
  * its JavaScriptCore bytecode beside it. Bun reads a module's whole source and .jsc and
@@ -417,7 +431,8 @@ async function bunSplitEntry() {
             resolveDir: root,
             loader: "js",
             contents: [
-              'const yaml = () => require("polyvoy:bun-yaml");',
+              'const load = () => require("polyvoy:bun-yaml");',
+              `const yaml = () => { try { return load(); } catch (e) { throw ${bunChunkGone()}(e); } };`,
               "export const parse = (...args) => yaml().parse(...args);",
               "export const parseDocument = (...args) => yaml().parseDocument(...args);",
               // `new LineCounter()` makes yaml's own, which its parser fills in.
@@ -475,7 +490,7 @@ async function bunSplitEntry() {
       // path, runtimes/kit/import-module.ts) stays a real import().
       const own = text.replace(/\bimport\((["'])(\.{1,2}\/[^"']+)\1\)/g, (call, quote, specifier) => {
         if (!names.has(join(name, "..", specifier))) throw new Error(`bun split: ${name} imports ${specifier}, not a chunk of this build`);
-        return `Promise.resolve().then(()=>require(${quote}${specifier}${quote}))`;
+        return `Promise.resolve().then(()=>require(${quote}${specifier}${quote})).catch(e=>{throw ${bunChunkGone()}(e)})`;
       });
       const { code } = await transform(own, { loader: "js", format: "cjs", target: "es2022", minify: true, legalComments: "eof" });
       if (/\bimport\((["'])\.{1,2}\//.test(code)) throw new Error(`bun split: ${name} still import()s a chunk`);

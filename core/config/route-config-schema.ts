@@ -241,7 +241,7 @@ const REDIRECT_CODES = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEM
 const redirectAction = lazySchema(() =>
   strictObject({
     https_redirect: optionalBool,
-    scheme_redirect: optionalNonEmptyString,
+    scheme_redirect: optionalString,
     host_redirect: headerValue.optional(),
     // proto3's default 0 means "keep the port".
     port_redirect: z.number().int().min(0).max(65535).optional(),
@@ -258,8 +258,9 @@ const redirectAction = lazySchema(() =>
       stripQuery: r.strip_query,
       httpsRedirect: r.https_redirect ?? false,
     };
-    if (r.scheme_redirect !== undefined) action.schemeRedirect = r.scheme_redirect;
-    // "" is unset for each, as Envoy's `.empty()` tests (Http::Utility::newUri).
+    // "" is unset for each, as Envoy's `.empty()` tests (RouteEntryImplBase::newUri in
+    // source/common/router/config_impl.cc: `if (!scheme_redirect_.empty())`).
+    if (r.scheme_redirect) action.schemeRedirect = r.scheme_redirect;
     if (r.host_redirect) action.hostRedirect = r.host_redirect;
     if (r.port_redirect) action.portRedirect = r.port_redirect;
     if (r.path_redirect) action.pathRedirect = r.path_redirect;

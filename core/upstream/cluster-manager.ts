@@ -353,15 +353,23 @@ export class ClusterManager {
   async initialize(openEventLog?: (path: string) => Promise<EventLogSink>, secrets?: SecretManager): Promise<void> {
     this.openEventLog = openEventLog;
     this.secrets = secrets;
+    // The clusters this start-up initializes: those known now. One CDS adds or replaces from
+    // here on (a watched CDS file changing while these warm) warms on its own in
+    // updateCluster, which starts its discovery and checks: they must not start twice (a
+    // second DNS refresh chain or health checker that stop() would never end).
+    const initial = [...this.clusters.values()];
     this.initialized = true;
+    // Replaced or removed (by CDS) while this start-up awaited: retired, it starts nothing.
+    const serving = (cluster: Cluster): boolean => this.clusters.get(cluster.name) === cluster;
     // Health check event logs first: a file that cannot be opened stops start-up, naming it.
     const eventLogs = new Map<Cluster, EventLogSink | undefined>();
-    for (const cluster of this.clusters.values()) eventLogs.set(cluster, await this.openClusterEventLog(cluster));
+    for (const cluster of initial) eventLogs.set(cluster, await this.openClusterEventLog(cluster));
     // The code the clusters' pools and checks need, before discovery (EDS over gRPC opens a
     // stream through the xDS cluster's HTTP/2 pool at once) and before any check starts.
-    await Promise.all([...this.clusters.values()].map((cluster) => this.loadCode(cluster)));
-    for (const discovery of this.dnsDiscoveries.values()) discovery.start();
-    await Promise.all([...this.clusters.values()].map((cluster) => this.startCluster(cluster, eventLogs.get(cluster))));
+    await Promise.all(initial.map((cluster) => this.loadCode(cluster)));
+    const starting = initial.filter(serving);
+    for (const cluster of starting) this.dnsDiscoveries.get(cluster)?.start();
+    await Promise.all(starting.map((cluster) => this.startCluster(cluster, eventLogs.get(cluster))));
   }
 
   /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */

@@ -20,6 +20,12 @@ export interface UpstreamCallbacks extends ResponseDecoder, PoolFailureCallbacks
   onUpstreamReset(reason: StreamResetReason, details: string): void;
   onUpstreamAboveWriteBufferHighWatermark(): void;
   onUpstreamBelowWriteBufferLowWatermark(): void;
+  /**
+   * The router retried this stream's response: its host counts an rq_error whatever the
+   * status (Envoy's Filter::onUpstreamHeaders, source/common/router/router.cc), never an
+   * rq_success. Read when the stream ends, after its last event reached the callbacks.
+   */
+  readonly retried?: boolean;
 }
 
 /** A request in flight on one upstream connection, as the router drives it. */
@@ -109,10 +115,11 @@ export class Http1ActiveClient extends ActiveClient implements UpstreamStream, R
     const callbacks = this.callbacks;
     this.callbacks = undefined;
     if (callbacks) {
-      // Envoy's host rq_success/rq_error: a complete (or upgraded) response below 500 is a success.
+      // Envoy's host rq_success/rq_error: a complete (or upgraded) response below 500 is a
+      // success, unless the router retried it.
       const hostStats = this.host.stats;
       const status = this.responseStatus;
-      if (status > 0 && status < 500 && (this.responseComplete || this.codec.isUpgraded)) hostStats.rqSuccess++;
+      if (status > 0 && status < 500 && (this.responseComplete || this.codec.isUpgraded) && callbacks.retried !== true) hostStats.rqSuccess++;
       else hostStats.rqError++;
     }
     if (close) this.close(close);

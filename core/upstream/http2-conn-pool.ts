@@ -192,8 +192,12 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
     this.responseStarted = true;
     this.responseStatus = headers.status;
     const callbacks = this.callbacks;
-    if (endStream) this.detach(true);
-    callbacks?.decodeHeaders(headers, endStream);
+    if (!endStream) return callbacks?.decodeHeaders(headers, false);
+    // Ended with its headers: the stream hears nothing more, but is counted once the router
+    // has seen the response, which it may retry (an rq_error then: UpstreamCallbacks.retried).
+    this.callbacks = undefined;
+    callbacks?.decodeHeaders(headers, true);
+    if (callbacks) this.countResponse(callbacks, true);
   }
 
   onData(data: Uint8Array, endStream: boolean): void {
@@ -239,10 +243,15 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
     const callbacks = this.callbacks;
     if (!callbacks) return undefined;
     this.callbacks = undefined;
-    const status = this.responseStatus;
-    if (complete && status > 0 && status < 500) this.host.stats.rqSuccess++;
-    else this.host.stats.rqError++;
+    this.countResponse(callbacks, complete);
     return callbacks;
+  }
+
+  /** Envoy's host rq_success / rq_error: a complete response below 500 is a success, unless the router retried it. */
+  private countResponse(callbacks: UpstreamCallbacks, complete: boolean): void {
+    const status = this.responseStatus;
+    if (complete && status > 0 && status < 500 && callbacks.retried !== true) this.host.stats.rqSuccess++;
+    else this.host.stats.rqError++;
   }
 
   /** The stream no longer counts against the connection's limit (closed or reset): the pool may use the room. */

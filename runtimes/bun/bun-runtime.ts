@@ -3,6 +3,7 @@ import { heapStats } from "bun:jsc";
 import { readFileSync, statSync } from "node:fs";
 import { processServices } from "../kit/process-services.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
+import { replayEarlySighup } from "../kit/early-sighup.ts";
 import { toPortError } from "../kit/errors.ts";
 import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
 import { BunSocket } from "./bun-socket.ts";
@@ -153,7 +154,10 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     // Workers: this program again in Bun child processes, listening with SO_REUSEPORT (Bun.listen without exclusive).
     workers: workerProcesses(
       (argv) => spawnLauncher(process.execPath, [...process.execArgv, ...workerEntry(), ...argv]),
-      (signal, callback) => void process.on(signal, callback),
+      (signal, callback) => {
+        process.on(signal, callback);
+        if (signal === "SIGHUP") replayEarlySighup(callback);
+      },
       // Bun.listen takes no inherited socket: each worker binds its own.
       "reuse-port",
     ),

@@ -9,6 +9,7 @@ import { verifySignature } from "../kit/web-crypto-verify.ts";
 import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
+import { replayEarlySighup } from "../kit/early-sighup.ts";
 import { denoProcessHost, writeStderrSync } from "./deno-process-host.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
 import { watchDirectory } from "../kit/watch-directory.ts";
@@ -140,6 +141,7 @@ export function createDenoRuntime(): Runtime {
     },
     onSignal(signal: SignalName, callback: () => void) {
       Deno.addSignalListener(signal, callback);
+      if (signal === "SIGHUP") replayEarlySighup(callback);
     },
     // Workers: this program again in Deno child processes. Deno.listen's reusePort (SO_REUSEPORT)
     // is unstable, so each worker runs with --unstable-net whatever the supervisor was given.
@@ -149,7 +151,10 @@ export function createDenoRuntime(): Runtime {
         const { fileURLToPath } = await import("node:url");
         return spawnLauncher(Deno.execPath(), ["run", "-A", "--unstable-net", fileURLToPath(Deno.mainModule), ...argv]);
       },
-      (signal, callback) => Deno.addSignalListener(signal, callback),
+      (signal, callback) => {
+        Deno.addSignalListener(signal, callback);
+        if (signal === "SIGHUP") replayEarlySighup(callback);
+      },
       // Deno.listen takes no inherited socket: each worker binds its own.
       "reuse-port",
       denoProcessHost,

@@ -10,6 +10,7 @@ import { verifySignature } from "./web-crypto-verify.ts";
 import { watchDirectory } from "./watch-directory.ts";
 import { cpuCount } from "./cpu-count.ts";
 import { nodeFsPromises } from "./builtins.ts";
+import { replayEarlySighup } from "./early-sighup.ts";
 
 /**
  * The port's non-socket services through Node's APIs. Bun implements these node:
@@ -37,6 +38,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   verifySignature,
   onSignal(signal, callback) {
     process.on(signal, callback);
+    if (signal === "SIGHUP") replayEarlySighup(callback);
   },
   log: { write: (line) => void process.stderr.write(line) },
   exit: (code) => process.exit(code),

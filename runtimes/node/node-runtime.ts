@@ -2,6 +2,7 @@ import * as net from "node:net";
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
 import { processServices } from "../kit/process-services.ts";
 import { workerProcesses, type LaunchWorker } from "../kit/workers/index.ts";
+import { replayEarlySighup } from "../kit/early-sighup.ts";
 import { toPortError } from "../kit/errors.ts";
 import { NodeSocket } from "./node-socket.ts";
 import { SocketReads } from "./socket-reads.ts";
@@ -50,7 +51,14 @@ export function createNodeRuntime(): Runtime {
     tls: nodeNativeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
 
     ...processServices,
-    workers: workerProcesses(clusterLauncher, (signal, callback) => void process.on(signal, callback), "one-socket"),
+    workers: workerProcesses(
+      clusterLauncher,
+      (signal, callback) => {
+        process.on(signal, callback);
+        if (signal === "SIGHUP") replayEarlySighup(callback);
+      },
+      "one-socket",
+    ),
 
     // After the I/O already received (the port's contract: the HTTP/1 pool must see a FIN
     // that came right behind a response before it reuses the connection). Outbound

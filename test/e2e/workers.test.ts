@@ -11,6 +11,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { entryCommand, ProxyProcess, ROOT, RUNTIMES } from "../support/proxy-process.ts";
 import { alive, CommandProcess } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -211,6 +212,47 @@ describe.each(RUNTIMES)("workers (%s)", (runtime) => {
       expect((await get(listen, "/")).status).toBe(200);
     } finally {
       expect(await proxy.stop()).toBe(0);
+    }
+  });
+
+  // The supervisor passes SIGHUP on (each worker reloads), and a SIGHUP to the process
+  // group reaches every worker itself: a worker must not die of one at any point of its start
+  // (SIGHUP's default action ends a process that has not yet asked for the signal).
+  // Not on node: its workers are node:cluster's, which cannot start one in a process group of
+  // its own, and node resets every signal to its default as it starts, so a SIGHUP to the
+  // group before a node worker's first module runs still ends it (the supervisor holds the
+  // ones it passes on; docs/architecture.md, Workers).
+  test.skipIf(runtime === "node")("SIGHUP to the process group again and again while the workers start: no worker dies of it, the proxy starts and answers", { timeout: 180_000 }, async () => {
+    const listen = await freePort();
+    const folder = mkdtempSync(join(tmpdir(), "polyvoy-sighup-"));
+    const path = join(folder, "envoy.json");
+    await writeFile(path, JSON.stringify(httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] })));
+    const [cmd, argv] = entryCommand(runtime, ["-c", path, "--concurrency", "2"]);
+    const proxy = new CommandProcess(cmd, argv, ROOT);
+    try {
+      // The supervisor is up (no process survives a SIGHUP before its runtime runs its first
+      // module); from its line before it spawns the workers, their whole start is signalled.
+      await proxy.waitFor("starting 2 workers", STARTED_MS);
+      const deadline = Date.now() + STARTED_MS;
+      let sent = 0;
+      // Until both workers serve, and a little beyond.
+      let startedAt: number | undefined;
+      while (startedAt === undefined || Date.now() - startedAt < 1000) {
+        proxy.signal("SIGHUP");
+        sent++;
+        if (startedAt === undefined && proxy.stderr.includes("all 2 workers started")) startedAt = Date.now();
+        expect(proxy.stderr).not.toMatch(/exited with signal SIGHUP/);
+        if (Date.now() > deadline) throw new Error(`not started after ${sent} SIGHUPs:\n${proxy.stderr}`);
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      expect(sent).toBeGreaterThan(5);
+      expect((await get(listen, "/")).status).toBe(200);
+      expect(proxy.stderr).not.toMatch(/exited with signal SIGHUP|restarted as pid/);
+      const pids = proxy.stderr.match(/all 2 workers started \(pids ([\d, ]+)\)/)![1]!.split(", ").map(Number);
+      for (const pid of [proxy.pid, ...pids]) expect(alive(pid)).toBe(true);
+    } finally {
+      expect(await proxy.stop()).toBe(0);
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 

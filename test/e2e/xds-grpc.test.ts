@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { httpProxyConfig } from "../support/configs.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsControlPlane } from "../support/xds-control-plane.ts";
@@ -163,8 +164,9 @@ describe.each(RUNTIMES)("a static EDS cluster over gRPC on %s", (runtime) => {
             dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] } },
           }),
           static_resources: {
+            // configs.ts's listener, routing everything to "backend"; the clusters are this test's.
+            ...(httpProxyConfig({ listenPort: port, clusters: {}, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as { static_resources: object }).static_resources,
             clusters: [xdsCluster(cpPort), edsCluster("backend", source)],
-            listeners: [staticListener(port, "backend")],
           },
         },
         2,
@@ -177,29 +179,6 @@ describe.each(RUNTIMES)("a static EDS cluster over gRPC on %s", (runtime) => {
     }
   });
 });
-
-/** A listener routing everything to `cluster`. */
-function staticListener(port: number, cluster: string): object {
-  return {
-    name: "static",
-    address: { socket_address: { address: "127.0.0.1", port_value: port } },
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: "envoy.filters.network.http_connection_manager",
-            typed_config: {
-              "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-              stat_prefix: "static",
-              route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster } }] }] },
-              http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
-            },
-          },
-        ],
-      },
-    ],
-  };
-}
 
 describe.each(RUNTIMES)("CDS ACKed before its clusters warm on %s", (runtime) => {
   test("a server that sends EDS only after the CDS ACK is served; a cluster whose EDS never comes holds back no later CDS update", async () => {

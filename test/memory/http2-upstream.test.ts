@@ -105,6 +105,25 @@ describe("HTTP/2 upstream pool", () => {
     expectNoLeaks([client!]);
   });
 
+  // Envoy's Filter::onUpstreamHeaders: a retried response is an rq_error of its host,
+  // whatever its status, ended with its headers or not (the pool must not count it a success).
+  test.each([
+    ["headers only", ""],
+    ["with a body", "conflict"],
+  ])("a 409 retried on retriable_status_codes (%s) is an rq_error of its host, the 200 after it an rq_success", async (_name, body) => {
+    await proxy(typedHttp2(), { routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", retry_policy: { retry_on: "retriable-status-codes", retriable_status_codes: [409] } } } }] });
+    let n = 0;
+    upstream!.onRequest = (ex) => (n++ === 0 ? ex.respond(409, body) : ex.respond(200, "ok"));
+    const [client] = clients(1);
+    client!.request("GET", "/");
+    settle();
+    expect(client!.responses[0]!.status).toBe(200);
+    const host = server.clusterManager.get("backend")!.hosts[0]!;
+    expect({ rqError: host.stats.rqError, rqSuccess: host.stats.rqSuccess }).toEqual({ rqError: 1, rqSuccess: 1 });
+    expect(stat("cluster.backend.upstream_rq_retry")).toBe(1);
+    expectNoLeaks([client!]);
+  });
+
   test("many requests share one connection as streams; the peer's SETTINGS_MAX_CONCURRENT_STREAMS caps each connection", async () => {
     await proxy(typedHttp2(), { upstream: { maxConcurrentStreams: 2 } });
     const held: H2Exchange[] = [];

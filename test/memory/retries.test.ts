@@ -129,6 +129,31 @@ describe("retry_policy through the proxy", () => {
     expectNoLeaks();
   });
 
+  // Envoy's Filter::onUpstreamHeaders (router.cc): a response that is retried counts an
+  // rq_error on its host whatever its status (a 409 too); the one passed on counts as usual.
+  test.each([
+    ["a 503 retried on 5xx", 503, { retry_on: "5xx" }],
+    ["a 409 retried on retriable_status_codes", 409, { retry_on: "retriable-status-codes", retriable_status_codes: [409] }],
+    ["an empty 409 retried on retriable-4xx", 409, { retry_on: "retriable-4xx" }],
+  ])("host counters: %s is an rq_error of its host, never an rq_success", async (_name, status, retryPolicy) => {
+    const refuse: UpstreamHandler = (_req, res) => res.respond(status, status === 503 ? "busy" : "");
+    await setup({ handlers: [refuse, ok], retryPolicy });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.runUntilIdle();
+    expect(client.responses[0]!.status).toBe(200);
+    const hosts = server.clusterManager.get("backend")!.hosts;
+    const counters = (port: number) => {
+      const stats = hosts.find((h) => String(h).endsWith(`:${port}`))!.stats;
+      return { rqError: stats.rqError, rqSuccess: stats.rqSuccess };
+    };
+    expect(counters(PORTS[0]!)).toEqual({ rqError: 1, rqSuccess: 0 });
+    expect(counters(PORTS[1]!)).toEqual({ rqError: 0, rqSuccess: 1 });
+    expect(stat("cluster.backend.upstream_rq_retry")).toBe(1);
+    closeAll(client);
+    expectNoLeaks();
+  });
+
   test("without retry_policy a 503 goes to the client as it is", async () => {
     await setup({ handlers: [unavailable, ok] });
     const client = new MemoryHttpClient(runtime, PROXY);

@@ -579,6 +579,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       const status = retryState.shouldRetryHeaders(headers);
       if (status === RetryStatus.Yes) {
         this.cluster!.stats.countRetriedResponse(headers.status);
+        // Envoy's onUpstreamHeaders: a retried response is an rq_error of its host, a 409 too.
+        request.retried = true;
         // A complete response on a complete request leaves a reusable connection; anything else is cut.
         if (!endStream || !this.requestEnded) request.resetStream();
         else request.cleanup();

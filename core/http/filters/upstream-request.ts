@@ -35,6 +35,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
   stream: UpstreamStream | undefined;
   /** Bytes went upstream for this attempt (Envoy's first_upstream_tx_byte_sent): reset-before-request no longer applies. */
   requestStarted = false;
+  /** The router retried this attempt's response: its host counts an rq_error (UpstreamCallbacks.retried). */
+  retried = false;
   /** The pool gave a stream before the downstream request was complete: the per-try timers start when it is. */
   createPerTryTimeoutOnRequestComplete = false;
   private perTryTimer: Timer | undefined;

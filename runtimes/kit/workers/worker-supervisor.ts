@@ -35,6 +35,10 @@ interface Slot {
   readonly index: number;
   child: WorkerChild | undefined;
   pid: number | undefined;
+  /** The worker announced itself: it listens for the signals passed on. */
+  announced: boolean;
+  /** Signals passed on before it announced itself, sent when it does (forwardWorkers). */
+  readonly held: Set<SignalName>;
 }
 
 /** A worker's own admin, as it announced it. */
@@ -65,7 +69,7 @@ export class WorkerSupervisor {
     private readonly launch: LaunchWorker,
     private readonly onSignal: (signal: SignalName, callback: () => void) => void,
   ) {
-    this.slots = Array.from({ length: options.count }, (_, index) => ({ index, child: undefined, pid: undefined }));
+    this.slots = Array.from({ length: options.count }, (_, index) => ({ index, child: undefined, pid: undefined, announced: false, held: new Set<SignalName>() }));
   }
 
   get log(): SuperviseOptions["log"] {
@@ -97,7 +101,7 @@ export class WorkerSupervisor {
     this.onSignal("SIGTERM", () => this.stop("caught SIGTERM"));
     this.onSignal("SIGINT", () => this.stop("caught SIGINT"));
     // SIGHUP (each worker reloads its config itself) and SIGUSR1 (each reopens its access logs).
-    for (const signal of this.options.forwardSignals) this.onSignal(signal, () => this.signalWorkers(signal));
+    for (const signal of this.options.forwardSignals) this.onSignal(signal, () => this.forwardWorkers(signal));
     for (const slot of this.slots) this.startWorker(slot);
     void this.waitStarted();
     return done;
@@ -146,6 +150,33 @@ export class WorkerSupervisor {
     for (const slot of this.slots) slot.child?.kill(signal);
   }
 
+  /**
+   * SIGHUP or SIGUSR1 passed on: a worker still starting is sent it once it has announced
+   * itself. Until its first module asks for the signal, the signal's default action would
+   * end it (a worker reloads only once its first config serves anyway: core/main.ts).
+   */
+  private forwardWorkers(signal: SignalName): void {
+    for (const slot of this.slots) {
+      if (slot.child === undefined) continue;
+      if (slot.announced) slot.child.kill(signal);
+      else slot.held.add(signal);
+    }
+  }
+
+  /** Poll for `child`'s announcement (startup, or a restart); then send what was held for it. */
+  private async watchAnnouncement(slot: Slot, child: WorkerChild): Promise<void> {
+    while (slot.child === child && !this.stopping) {
+      if (await this.announcement(slot)) {
+        if (slot.child !== child) return;
+        slot.announced = true;
+        for (const signal of slot.held) child.kill(signal);
+        slot.held.clear();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+  }
+
   private armKillTimer(): void {
     this.killTimer ??= setTimeout(() => {
       for (const slot of this.slots) slot.child?.kill("SIGKILL");
@@ -167,7 +198,10 @@ export class WorkerSupervisor {
     });
     slot.child = child;
     slot.pid = child.pid;
+    slot.announced = false;
+    slot.held.clear();
     child.onExit((code, signal) => this.onWorkerExit(slot, child, code, signal));
+    void this.watchAnnouncement(slot, child);
   }
 
   private async announcement(slot: Slot): Promise<Announcement | undefined> {

@@ -271,13 +271,14 @@ describe("routes: matches and actions", () => {
     ]);
   });
 
-  test("an empty prefix_rewrite, host_rewrite_literal, host_redirect or path_redirect is unset, as Envoy's .empty() tests (a control plane emitting unset fields sends them)", () => {
+  test("an empty prefix_rewrite, host_rewrite_literal, scheme_redirect, host_redirect or path_redirect is unset, as Envoy's .empty() tests (a control plane emitting unset fields sends them)", () => {
     const routes = hcmOf(
       withRoutes([
         route({ route: { cluster: "a", prefix_rewrite: "", host_rewrite_literal: "" } }),
         route({ route: { cluster: "a", prefix_rewrite: "", regex_rewrite: { pattern: { regex: "x" }, substitution: "y" } } }),
         { match: { prefix: "/r" }, redirect: { host_redirect: "", path_redirect: "", response_code: "FOUND" } },
         { match: { prefix: "/s" }, redirect: { host_redirect: "", prefix_rewrite: "" } },
+        { match: { prefix: "/t" }, redirect: { scheme_redirect: "", response_code: "SEE_OTHER" } },
       ]),
     ).routeConfig.virtualHosts[0]!.routes;
     expect(routes.map((r) => r.action)).toEqual([
@@ -285,6 +286,7 @@ describe("routes: matches and actions", () => {
       { type: "route", route: { cluster: "a", regexRewrite: { pattern: "x", substitution: "y" }, autoHostRewrite: false, timeoutMs: 15_000 } },
       { type: "redirect", redirect: { responseCode: 302, stripQuery: false, httpsRedirect: false } },
       { type: "redirect", redirect: { responseCode: 301, stripQuery: false, httpsRedirect: false } },
+      { type: "redirect", redirect: { responseCode: 303, stripQuery: false, httpsRedirect: false } },
     ]);
   });
 

@@ -5,6 +5,7 @@ import { ClusterManager } from "../../../core/upstream/cluster-manager.ts";
 import type { LoadBalancer } from "../../../core/upstream/load-balancer.ts";
 import { Timers } from "../../../core/event/timers.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
+import { loadBootstrap } from "../../../core/config/load.ts";
 
 /** The event loop the pools would run on (none is made in these tests). */
 const runtime = new MemoryRuntime({ seed: 1 });
@@ -59,5 +60,86 @@ describe("ClusterManager", () => {
     expect(manager.get("a")).toBe(manager.get("a"));
     const [first] = picks(manager.get("a")!.loadBalancer, 1);
     expect(picks(manager.get("a")!.loadBalancer, 1)).toEqual([first === "127.0.0.1:1" ? "127.0.0.1:2" : "127.0.0.1:1"]);
+  });
+});
+
+describe("ClusterManager: a CDS cluster taken while start-up's initialize runs", () => {
+  const strictDns = (name: string, host: string, extra: Record<string, unknown> = {}): ClusterConfig =>
+    loadBootstrap(
+      JSON.stringify({
+        static_resources: {
+          clusters: [{ name, type: "STRICT_DNS", connect_timeout: "1s", load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: 80 } } } }] }] }, ...extra }],
+        },
+      }),
+      "json",
+    ).clusters[0]!;
+
+  /** Run virtual time in steps while promises settle. */
+  async function elapse(rt: MemoryRuntime, ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += 10) {
+      rt.advance(10);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
+  // A CDS file watched from before initialize() can change while the static clusters are
+  // still being initialized (here: a STRICT_DNS one whose code and event log are awaited):
+  // the new cluster warms on its own (Envoy's ClusterManagerImpl::addOrUpdateCluster after
+  // init), and initialize() must not start its discovery a second time.
+  test.each([
+    ["as initialize() starts", 0],
+    ["while the static clusters warm (their first DNS answer)", 1],
+  ])("its discovery starts once (%s): one DNS query, one refresh timer", async (_when, waitMs) => {
+    const rt = new MemoryRuntime({ seed: 1, dnsDelayMs: 50 });
+    rt.setDnsAnswer("static.example", ["127.0.0.1"]);
+    rt.setDnsAnswer("cds.example", ["127.0.0.2"]);
+    const manager = new ClusterManager([strictDns("static", "static.example")], new StatsStore(), { runtime: rt, timers: new Timers(rt) });
+    const initialized = manager.initialize();
+    if (waitMs > 0) await elapse(rt, waitMs);
+    const update = manager.updateCluster(strictDns("cds", "cds.example", { dns_refresh_rate: "1s" }), { addedViaApi: true });
+    expect(update.changed).toBe(true);
+    await elapse(rt, 200);
+    await initialized;
+    await expect(update.warmed).resolves.toBe(true);
+    expect(rt.dnsQueries.get("cds.example")).toBe(1);
+    // One refresh chain (a second start would run two, and stop() could end only one).
+    await elapse(rt, 1000);
+    expect(rt.dnsQueries.get("cds.example")).toBe(2);
+    manager.shutdown();
+    await elapse(rt, 3000);
+    expect(rt.dnsQueries.get("cds.example")).toBe(2);
+  });
+  test("one warmed before start-up's clusters started has one health checker: none checks after shutdown", async () => {
+    const rt = new MemoryRuntime({ seed: 1 });
+    const stats = new StatsStore();
+    const check = (extra: Record<string, unknown> = {}) => ({
+      health_checks: [{ timeout: "1s", interval: "1s", no_traffic_interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}, ...extra }],
+    });
+    const staticConfig = loadBootstrap(
+      JSON.stringify({
+        static_resources: {
+          clusters: [{ name: "static", type: "STATIC", connect_timeout: "1s", load_assignment: { cluster_name: "static", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 81 } } } }] }] }, ...check({ event_log_path: "/var/log/hc" }) }],
+        },
+      }),
+      "json",
+    ).clusters[0]!;
+    const manager = new ClusterManager([staticConfig], stats, { runtime: rt, timers: new Timers(rt) });
+    // The static cluster's event log opens slowly: the CDS cluster warms and serves meanwhile.
+    let openLog!: () => void;
+    const opened = new Promise<void>((resolve) => (openLog = resolve));
+    const initialized = manager.initialize(async () => {
+      await opened;
+      return { append: () => {} };
+    });
+    const update = manager.updateCluster(strictDns("cds", "cds.example", { type: "STATIC", load_assignment: { cluster_name: "cds", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.2", port_value: 82 } } } }] }] }, ...check() }), { addedViaApi: true });
+    await elapse(rt, 100);
+    await expect(update.warmed).resolves.toBe(true);
+    openLog();
+    await elapse(rt, 100);
+    await initialized;
+    manager.shutdown();
+    const attempts = (stats.get("cluster.cds.health_check.attempt") as { value: number }).value;
+    await elapse(rt, 5000);
+    expect((stats.get("cluster.cds.health_check.attempt") as { value: number }).value).toBe(attempts);
   });
 });

@@ -70,4 +70,47 @@ describe("WorkerSupervisor", () => {
     expect(await exited).toBe(0);
     expect(workers).toHaveLength(3);
   });
+
+  test("SIGHUP and SIGUSR1 passed on reach a worker once it has announced itself (before, their default action would end it)", async () => {
+    const workers: Worker[] = [];
+    const lines: string[] = [];
+    const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    const handlers = new Map<SignalName, () => void>();
+    const supervisor = new WorkerSupervisor(
+      { count: 2, argv: [], admin: undefined, statsConfig: undefined, log, forwardSignals: ["SIGHUP", "SIGUSR1"] },
+      (env) => {
+        const worker = new Worker(100 + workers.length, Number(env[WORKER_ENV.index]), env[WORKER_ENV.folder]!);
+        workers.push(worker);
+        return worker;
+      },
+      (signal, callback) => handlers.set(signal, callback),
+    );
+    const exited = supervisor.run();
+    await until(() => workers.length === 2);
+    handlers.get("SIGHUP")!();
+    handlers.get("SIGHUP")!();
+    handlers.get("SIGUSR1")!();
+    expect(workers.map((w) => w.signals)).toEqual([[], []]);
+    await workers[0]!.announce();
+    await until(() => workers[0]!.signals.length > 0);
+    // Held once each, sent as it announced; the other worker still starts.
+    expect(workers[0]!.signals).toEqual(["SIGHUP", "SIGUSR1"]);
+    expect(workers[1]!.signals).toEqual([]);
+    await workers[1]!.announce();
+    await until(() => lines.some((l) => l.startsWith("all 2 workers started")));
+    await until(() => workers[1]!.signals.length > 0);
+    expect(workers[1]!.signals).toEqual(["SIGHUP", "SIGUSR1"]);
+    // Once announced, at once; a restarted worker is held again until it announces.
+    handlers.get("SIGHUP")!();
+    expect(workers.map((w) => w.signals.length)).toEqual([3, 3]);
+    workers[1]!.exit(1);
+    handlers.get("SIGHUP")!();
+    expect(workers[2]!.signals).toEqual([]);
+    await workers[2]!.announce();
+    await until(() => workers[2]!.signals.length > 0);
+    expect(workers[2]!.signals).toEqual(["SIGHUP"]);
+    handlers.get("SIGTERM")!();
+    for (const worker of [workers[0]!, workers[2]!]) worker.exit(0);
+    expect(await exited).toBe(0);
+  });
 });
