@@ -7,7 +7,7 @@
  * them all back into every start-up.
  */
 import { describe, expect, test } from "vitest";
-import type { Metafile } from "esbuild";
+import { transform, type Metafile } from "esbuild";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { moduleGraph, reachable, ROOT } from "../support/module-graph.ts";
@@ -163,5 +163,19 @@ describe("start-up imports", () => {
     const loaded = await staticallyLoaded("core/config/load.ts");
     expect(loaded).toContain("core/config/schema.ts");
     expect(loaded.some((path) => path.includes("node_modules/zod/"))).toBe(true);
+  });
+
+  // The package's command (bin/polyvoy.js) is an ES module; on Bun a module holding a top-level
+  // await is evaluated as an async module, and an import() of the CommonJS bun entry goes
+  // through Bun's CommonJS-from-ESM interop (~0.5 MiB more idle RSS together). And Bun 1.4.5
+  // serves a file larger than 4 KiB from its runtime transpiler cache from the second start
+  // on, whose transpiler (~1.2 MiB of its executable) then never runs: the bin is the only
+  // file a start transpiles (docs/performance.md, "Bun's idle RSS: where the +14 MiB are").
+  // esbuild refuses a top-level await in CommonJS output: the first check.
+  test("bin/polyvoy.js has no top-level await, requires the bun entry rather than import()ing it, and is larger than 4 KiB", async () => {
+    const bin = readFileSync(join(ROOT, "bin/polyvoy.js"), "utf8");
+    await expect(transform(bin, { loader: "js", format: "cjs", logLevel: "silent" })).resolves.toBeDefined();
+    expect(bin).toMatch(/const bunEntry = "\.\.\/dist\/bun\/main\.js";\s*import\.meta\.require\(bunEntry\);/);
+    expect(Buffer.byteLength(bin)).toBeGreaterThan(4096);
   });
 });
