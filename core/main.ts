@@ -10,8 +10,8 @@ import { ConfigReloader } from "./config-reloader.ts";
 import { VERSION } from "./version.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { readFailure, validateConfig } from "./config/validate-config.ts";
-import { checkedConfigEntry, checkedConfigName, readCheckedConfig } from "./config/checked-config-cache.ts";
-import { loadRegexEngine, mayHoldRegex } from "./config/regex-engine.ts";
+import { checkedConfigEntry, checkedConfigName, notKeptBecause, readCheckedConfig } from "./config/checked-config-cache.ts";
+import { loadRegexEngine, regexEngineLoaded } from "./config/regex-engine.ts";
 import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
 
 /** What a runtime's command entry adds to the program. */
@@ -207,20 +207,22 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
   }
   const source = commandLine.configPath !== undefined ? `'${commandLine.configPath}'` : "--config-yaml";
   const handedOver = handed !== undefined;
-  const checked = store && readCheckedConfig(store, format, text);
+  // --mode validate runs the check itself, always.
+  const checked = store && commandLine.mode !== "validate" ? readCheckedConfig(store, format, text) : undefined;
   if (checked) {
-    // The check met a regex with the engine loaded; the route table compiles them with it.
-    if (mayHoldRegex(text)) await loadRegexEngine();
-    if (log.debugOn) log.debug(`${source} (${format}, ${text.length} characters) was checked before by this build: valid (${store.location})`);
-    return { config: checked, text, handedOver };
+    // The check loaded the RE2 engine for the config's regexes; the route table compiles them with it.
+    if (checked.regexEngine) await loadRegexEngine();
+    if (log.debugOn) log.debug(`${source} (${format}, ${text.length} characters) was checked before by this build: valid (${store!.location})`);
+    return { config: checked.config, text, handedOver };
   }
   if (log.debugOn) log.debug(`validating ${source} (${format}, ${text.length} characters)`);
   const loaded = await validateConfig(text, format);
   if ("bootstrap" in loaded) {
     if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
     // Encoded now, before anything else holds (and may change) the config; written once it serves.
-    const entry = store && checkedConfigEntry(format, text, loaded);
-    if (store && entry === undefined && log.debugOn) log.debug(`${source}: not kept as checked (it holds values that are not plain data)`);
+    const notKept = commandLine.mode === "validate" ? "--mode validate" : notKeptBecause(text, loaded);
+    const entry = store && notKept === undefined ? checkedConfigEntry(format, text, loaded, regexEngineLoaded()) : undefined;
+    if (store && entry === undefined && log.debugOn) log.debug(`${source}: not kept as checked (${notKept ?? "it holds values that are not plain data"})`);
     const keepChecked = entry === undefined ? undefined : (): void => {
       try {
         store!.write(checkedConfigName(format, text), entry);

@@ -205,7 +205,7 @@ export function renderStartup(startup) {
     ].filter(Boolean);
     lines.push(
       "",
-      `The package's first start on ${row.runtime}, before the table's runs (nothing cached yet: ${row.runtime === "node" ? "V8's code cache and " : ""}the checked config are written once start-up is over, and every start after it reads them): ${cell(first)}${notes.length ? ` — ${notes.join("; ")}` : ""}.`,
+      `The package's first start on ${row.runtime}, before the table's runs (nothing cached yet: ${row.runtime === "node" ? "V8's code cache and the checked config are written once start-up is over, and every start after it reads them" : "the checked config is written once start-up is over, and every start after it reads it"}): ${cell(first)}${notes.length ? ` — ${notes.join("; ")}` : ""}.`,
     );
   }
   const deno = startup.rows.find((row) => row.runtime === "deno" && row.bareNative);

@@ -63,6 +63,7 @@ export interface DenoGlobal {
   mkdirSync(path: string, options: { recursive: boolean; mode: number }): void;
   writeTextFileSync(path: string, data: string, options: { mode: number; createNew: boolean }): void;
   renameSync(from: string, to: string): void;
+  utimeSync(path: string, atime: Date, mtime: Date): void;
   removeSync(path: string): void;
   readDirSync(path: string): Iterable<{ name: string }>;
   readFile(path: string): Promise<Uint8Array>;

@@ -12,7 +12,8 @@ import { Deno, type DenoPermissionDescriptor } from "./deno-api.ts";
 
 /** As the node and bun store's. */
 const KEEP_ENTRIES = 16;
-const MAX_ENTRY_BYTES = 32 * 1024 * 1024;
+const MAX_ENTRY_CHARS = 4 * 1024 * 1024;
+const MAX_ENTRY_BYTES = 3 * MAX_ENTRY_CHARS;
 const STALE_TEMPORARY_MS = 60_000;
 
 const granted = (descriptor: DenoPermissionDescriptor): boolean => {
@@ -51,21 +52,27 @@ export function denoCheckedConfigStore(buildId: string | undefined): CheckedConf
       try {
         const stat = Deno.lstatSync(path);
         if (!stat.isFile || stat.uid !== uid || stat.size > MAX_ENTRY_BYTES) return undefined;
-        return Deno.readTextFileSync(path);
+        const data = Deno.readTextFileSync(path);
+        // Used: pruning goes by the time an entry was last written or used.
+        const now = new Date();
+        Deno.utimeSync(path, now, now);
+        return data;
       } catch {
         return undefined;
       }
     },
     write(name, data) {
-      if (data.length > MAX_ENTRY_BYTES) throw new Error(`the entry would take more than ${MAX_ENTRY_BYTES} bytes`);
+      if (data.length > MAX_ENTRY_CHARS) throw new Error(`the entry would take more than ${MAX_ENTRY_CHARS} characters`);
       Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (!ownDirectory()) throw new Error(`${dir} is not a directory of this user's only`);
       const path = `${dir}/${prefix}${name}`;
       const temporary = `${path}.${Deno.pid}.tmp`;
-      Deno.writeTextFileSync(temporary, data, { mode: 0o600, createNew: true });
       try {
+        Deno.writeTextFileSync(temporary, data, { mode: 0o600, createNew: true });
         Deno.renameSync(temporary, path);
       } catch (err) {
+        // A full disk: no part of an entry stays behind (a name taken by another is not ours to remove).
+        if ((err as { name?: string }).name === "AlreadyExists") throw err;
         try {
           Deno.removeSync(temporary);
         } catch {}

@@ -13,8 +13,12 @@ import { nodeFs } from "./builtins.ts";
 
 /** Entries kept, of every build: a few configs in use, and a rebuilt or upgraded polyvoy's. */
 const KEEP_ENTRIES = 16;
-/** Larger entries are not written (a config of some thousands of routes is ~1–3 MB). */
-const MAX_ENTRY_BYTES = 32 * 1024 * 1024;
+/**
+ * Larger entries are neither written nor read: the core keeps texts up to 128 KiB
+ * (MAX_CHECKED_TEXT), whose entries are ~5× that; a UTF-16 unit is at most 3 bytes of UTF-8.
+ */
+const MAX_ENTRY_CHARS = 4 * 1024 * 1024;
+const MAX_ENTRY_BYTES = 3 * MAX_ENTRY_CHARS;
 /** A temporary file older than this was left by a writer that died. */
 const STALE_TEMPORARY_MS = 60_000;
 
@@ -66,22 +70,32 @@ export function checkedConfigStore(buildId: string | undefined): CheckedConfigSt
       try {
         const stat = fs.fstatSync(fd);
         if (!stat.isFile() || stat.uid !== uid || stat.size > MAX_ENTRY_BYTES) return undefined;
-        return fs.readFileSync(fd, "utf8");
+        const data = fs.readFileSync(fd, "utf8");
+        // Used: pruning goes by the time an entry was last written or used.
+        const now = Date.now() / 1000;
+        fs.futimesSync(fd, now, now);
+        return data;
       } finally {
         fs.closeSync(fd);
       }
     },
     write(name, data) {
-      if (data.length > MAX_ENTRY_BYTES) throw new Error(`the entry would take more than ${MAX_ENTRY_BYTES} bytes`);
+      if (data.length > MAX_ENTRY_CHARS) throw new Error(`the entry would take more than ${MAX_ENTRY_CHARS} characters`);
       if (!ownDirectory(true)) throw new Error(`${dir} is not a directory of this user's only`);
       const fs = nodeFs();
       const path = `${dir}/${prefix}${name}`;
       const temporary = `${path}.${proc.pid}.tmp`;
       // "wx": a temporary file of that name (another container's pid sharing /tmp) stays its own.
-      fs.writeFileSync(temporary, data, { mode: 0o600, flag: "wx" });
+      const fd = fs.openSync(temporary, "wx", 0o600);
       try {
+        try {
+          fs.writeFileSync(fd, data);
+        } finally {
+          fs.closeSync(fd);
+        }
         fs.renameSync(temporary, path);
       } catch (err) {
+        // A full disk: no part of an entry stays behind.
         fs.rmSync(temporary, { force: true });
         throw err;
       }

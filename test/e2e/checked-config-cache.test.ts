@@ -4,7 +4,8 @@
  * checker. Here, on each runtime, the package's command as installed (an app folder, a
  * fresh build, TMPDIR at a folder of the test's): the first start checks and keeps the
  * config once it serves, the next one takes it (the debug log says which) and serves the
- * same; another text is checked again, an invalid one is refused every time and never kept,
+ * same (a regex field spelt with escapes too); `--mode validate` always checks; another text
+ * is checked again, an invalid one is refused every time and never kept,
  * a damaged entry is checked again and written anew, a directory others may write is not
  * used, workers take what their supervisor kept, and from the sources nothing is kept.
  */
@@ -16,6 +17,7 @@ import { join } from "node:path";
 import { CommandProcess } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { ROOT, RUNTIMES, type RuntimeName } from "../support/proxy-process.ts";
+import { checkedConfigName } from "../../core/config/checked-config-cache.ts";
 
 const BIN = join(ROOT, "node_modules/.bin");
 const COMMAND: Record<RuntimeName, [string, string[]]> = {
@@ -125,7 +127,7 @@ describe.each(RUNTIMES)("%s", (runtime) => {
     expect(entries()).toEqual([expect.stringMatching(/^[0-9a-f]{16}-[0-9a-f]{14}\.json\.checked$/)]);
     expect(statSync(store()).mode & 0o777).toBe(0o700);
     expect(statSync(join(store(), entries()[0]!)).mode & 0o777).toBe(0o600);
-    const written = statSync(join(store(), entries()[0]!)).mtimeMs;
+    const written = statSync(join(store(), entries()[0]!));
 
     const second = await start(async (proxy) => {
       await proxy.waitFor("listening on", 60_000);
@@ -134,8 +136,33 @@ describe.each(RUNTIMES)("%s", (runtime) => {
     });
     expect(second.stderr).toContain(CHECKED_BEFORE);
     expect(second.stderr).not.toContain(VALIDATING);
-    // Taken as it is, not written again.
-    expect(statSync(join(store(), entries()[0]!)).mtimeMs).toBe(written);
+    // Taken as it is, not written again (a new entry is a new file, renamed into place); its time
+    // moves on (pruning goes by the last use).
+    const used = statSync(join(store(), entries()[0]!));
+    expect(used.ino).toBe(written.ino);
+    expect(used.mtimeMs).toBeGreaterThan(written.mtimeMs);
+  }, 180_000);
+
+  test("--mode validate always checks; a regex field spelt with escapes serves its route when taken as checked", async () => {
+    const validate = await start(async (proxy) => {
+      expect(await proxy.exited).toBe(0);
+    }, ["--mode", "validate"]);
+    expect(validate.stderr).toContain(VALIDATING);
+    expect(validate.stderr).toContain("not kept as checked (--mode validate)");
+    // `safe_\u0072egex`: nothing in the text says regex; the check loads the RE2 engine, and so must a start that takes it as checked.
+    const escaped = config(port, "escaped").replaceAll("safe_regex", "safe_\\u0072egex").replaceAll('"regex"', '"\\u0072egex"');
+    expect(escaped).not.toMatch(/regex/i);
+    writeFileSync(configPath, escaped);
+    for (const expected of [VALIDATING, CHECKED_BEFORE]) {
+      const proxy = await start(async (proxy) => {
+        await proxy.waitFor("listening on", 60_000);
+        expect(await get(port, "/v2")).toBe("201 versioned");
+        expect(await get(port)).toBe("200 escaped");
+        if (expected === VALIDATING) await until(() => entries().length === 2, "its entry written");
+      });
+      expect(proxy.stderr).toContain(expected);
+    }
+    writeFileSync(configPath, config(port, "first"));
   }, 180_000);
 
   test("another text is checked again; an invalid config is refused every time and never kept", async () => {
@@ -143,7 +170,7 @@ describe.each(RUNTIMES)("%s", (runtime) => {
     const changed = await start(async (proxy) => {
       await proxy.waitFor("listening on", 60_000);
       expect(await get(port)).toBe("200 second");
-      await until(() => entries().length === 2, "a second entry");
+      await until(() => entries().length === 3, "a third entry");
     });
     expect(changed.stderr).toContain(VALIDATING);
 
@@ -156,15 +183,15 @@ describe.each(RUNTIMES)("%s", (runtime) => {
       expect(refused.stderr).toContain("typo_field");
       expect(refused.stderr).not.toContain(CHECKED_BEFORE);
     }
-    expect(entries()).toHaveLength(2);
+    expect(entries()).toHaveLength(3);
     writeFileSync(configPath, config(port, "first"));
   }, 180_000);
 
   test("a damaged entry is checked again and written anew", async () => {
-    writeFileSync(configPath, config(port, "first"));
-    // The entry of "first" is the older one.
-    const [entry] = entries().map((name) => ({ name, at: statSync(join(store(), name)).mtimeMs })).sort((a, b) => a.at - b.at);
-    const path = join(store(), entry!.name);
+    const text = config(port, "first");
+    writeFileSync(configPath, text);
+    const entry = entries().find((name) => name.endsWith(`-${checkedConfigName("json", text)}`));
+    const path = join(store(), entry!);
     const whole = readFileSync(path, "utf8");
     writeFileSync(path, whole.slice(0, whole.length >> 1));
     const again = await start(async (proxy) => {

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../../core/config/load.ts";
-import { checkedConfigEntry, checkedConfigName, readCheckedConfig } from "../../../core/config/checked-config-cache.ts";
+import { checkedConfigEntry, checkedConfigName, MAX_CHECKED_TEXT, notKeptBecause, readCheckedConfig } from "../../../core/config/checked-config-cache.ts";
 import type { CheckedConfigStore } from "../../../core/port.ts";
 import type { ConfigFormat, ValidConfig } from "../../../core/config/config-source.ts";
 import { plainDataDifference } from "../../support/plain-data.ts";
@@ -43,7 +43,7 @@ function valid(text: string, format: ConfigFormat): ValidConfig {
 /** Keeps `text`'s checked config in `store`; returns it. */
 function keep(store: CheckedConfigStore, text: string, format: ConfigFormat): ValidConfig {
   const config = valid(text, format);
-  const entry = checkedConfigEntry(format, text, config);
+  const entry = checkedConfigEntry(format, text, config, false);
   expect(entry).toBeDefined();
   store.write(checkedConfigName(format, text), entry!);
   return config;
@@ -72,7 +72,7 @@ describe("checked configs", () => {
       const back = readCheckedConfig(store, format, text);
       expect(back, path).toBeDefined();
       // Against a check of its own: nothing the first one built is shared with the entry.
-      expect(plainDataDifference(valid(text, format), back), path).toBeUndefined();
+      expect(plainDataDifference(valid(text, format), back!.config), path).toBeUndefined();
       kept++;
     }
     expect(kept).toBeGreaterThan(30);
@@ -83,7 +83,7 @@ describe("checked configs", () => {
       const store = memoryStore();
       const json = JSON.stringify(config);
       const checked = keep(store, json, "json");
-      expect(plainDataDifference(checked, readCheckedConfig(store, "json", json))).toBeUndefined();
+      expect(plainDataDifference(checked, readCheckedConfig(store, "json", json)?.config)).toBeUndefined();
       // The same text as YAML is another entry.
       expect(readCheckedConfig(store, "yaml", json)).toBeUndefined();
     }
@@ -109,12 +109,59 @@ describe("checked configs", () => {
     expect(checkedConfigName("yaml", "{}")).toMatch(/^[0-9a-f]{14}\.yaml\.checked$/);
   });
 
+  test("an entry says whether the check needed the RE2 engine (a regex field may be spelt with escapes)", () => {
+    // `safe_\u0072egex`: mayHoldRegex does not see it in the text, the check does.
+    const text = JSON.stringify(httpConfig(10000)).replaceAll("safe_regex", "safe_\\u0072egex").replaceAll('"regex"', '"\\u0072egex"');
+    expect(text).not.toMatch(/regex/i);
+    const config = valid(text, "json");
+    for (const regexEngine of [true, false]) {
+      const store = memoryStore();
+      store.write(checkedConfigName("json", text), checkedConfigEntry("json", text, config, regexEngine)!);
+      expect(readCheckedConfig(store, "json", text)?.regexEngine).toBe(regexEngine);
+    }
+  });
+
+  test("not kept: a secret inline (a TLS private key, ticket keys, a generic secret), or a text longer than the limit", () => {
+    const tls = (privateKey: object) => ({
+      static_resources: {
+        listeners: [
+          {
+            name: "tls",
+            address: { socket_address: { address: "127.0.0.1", port_value: 10443 } },
+            filter_chains: [
+              {
+                filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } }],
+                transport_socket: {
+                  name: "envoy.transport_sockets.tls",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                    common_tls_context: { tls_certificates: [{ certificate_chain: { filename: "/etc/cert.pem" }, private_key: privateKey }] },
+                  },
+                },
+              },
+            ],
+          },
+        ],
+        clusters: [{ name: "c", connect_timeout: "1s", load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 8080 } } } }] }] } }],
+      },
+    });
+    const inline = JSON.stringify(tls({ inline_string: "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n" }));
+    expect(notKeptBecause(inline, valid(inline, "json"))).toBe("it holds a secret inline");
+    const fromFile = JSON.stringify(tls({ filename: "/etc/key.pem" }));
+    expect(notKeptBecause(fromFile, valid(fromFile, "json"))).toBeUndefined();
+    // An inline body is no secret.
+    const direct = JSON.stringify(httpConfig(10000));
+    expect(notKeptBecause(direct, valid(direct, "json"))).toBeUndefined();
+    const long = `${direct}${" ".repeat(MAX_CHECKED_TEXT)}`;
+    expect(notKeptBecause(long, valid(long, "json"))).toMatch(/^its text is longer than/);
+  });
+
   test("a damaged entry, or a store that fails, is a miss", () => {
     const store = memoryStore();
     const text = JSON.stringify(httpConfig(10000));
     keep(store, text, "json");
     const [name, entry] = store.entries.entries().next().value!;
-    for (const damaged of [entry.slice(0, entry.length - 10), entry.slice(0, entry.indexOf("\n")), entry.slice(0, 20), "", "\n", entry.replace('"entry":1', '"entry":2'), entry + "x"]) {
+    for (const damaged of [entry.slice(0, entry.length - 10), entry.slice(0, entry.indexOf("\n")), entry.slice(0, 20), "", "\n", entry.replace('"entry":2', '"entry":1'), entry.replace('"regexEngine":false', '"regexEngine":0'), entry + "x"]) {
       store.entries.set(name, damaged);
       expect(readCheckedConfig(store, "json", text), JSON.stringify(damaged.slice(0, 40))).toBeUndefined();
     }

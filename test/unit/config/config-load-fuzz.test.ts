@@ -251,12 +251,12 @@ function checkLoad(text: string, format: ConfigFormat, tree: unknown): string[] 
   // Accepted: kept as checked, it reads back as the same data.
   const entries = new Map<string, string>();
   const store = { location: "memory", read: (name: string) => entries.get(name), write: (name: string, data: string) => void entries.set(name, data) };
-  const entry = checkedConfigEntry(format, text, result);
+  const entry = checkedConfigEntry(format, text, result, false);
   if (entry === undefined) return ["accepted, but not plain data (it could not be kept as checked)"];
   store.write(checkedConfigName(format, text), entry);
   const kept = readCheckedConfig(store, format, text);
   if (kept === undefined) return ["accepted and kept as checked, but not read back"];
-  const difference = plainDataDifference({ bootstrap: result.bootstrap, document: result.document }, { bootstrap: kept.bootstrap, document: kept.document });
+  const difference = plainDataDifference({ bootstrap: result.bootstrap, document: result.document }, { bootstrap: kept.config.bootstrap, document: kept.config.document });
   if (difference !== undefined) return [`kept as checked, read back different at ${difference}`];
   // Accepted: the document as read loads again, to the same bootstrap.
   const again = loadConfig(JSON.stringify(result.document), "json");
