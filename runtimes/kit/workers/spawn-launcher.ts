@@ -5,11 +5,9 @@ export async function spawnLauncher(command: string, args: readonly string[]): P
   // Imported here, when workers are started: a single process never loads them (runtimes/README.md).
   const [{ spawn }, { default: ownProcess }] = await Promise.all([import("node:child_process"), import("node:process")]);
   return (env) => {
-    // In a process group of its own: a signal to the supervisor's group (a terminal's ^C,
-    // `kill -HUP -<pgid>`) reaches the supervisor, which passes it on (worker-supervisor.ts)
-    // once the worker listens for it; sent to a worker still loading, SIGHUP's or SIGUSR1's
-    // default action would end it. The worker stops with the supervisor (worker-side.ts).
-    const child = spawn(command, args, { stdio: "inherit", env: { ...ownProcess.env, ...env }, detached: true });
+    // In the supervisor's process group, as node:cluster's workers are: a terminal's ^C or a
+    // `kill -9 -<pgid>` reaches every worker at once, whatever state the supervisor is in.
+    const child = spawn(command, args, { stdio: "inherit", env: { ...ownProcess.env, ...env } });
     let gone = false;
     child.on("exit", () => (gone = true));
     return {
