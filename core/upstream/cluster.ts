@@ -67,6 +67,8 @@ export class Cluster {
   healthChecker: HealthCheckerImplBase | undefined;
   /** stopHealthChecking ran: checks whose code was still loading do not start. */
   private checksStopped = false;
+  /** Resolves the first round of health checks' wait (startChecks) when the checks stop first. */
+  private settleWarming: (() => void) | undefined;
   /** Outlier detection (`outlier_detection`), once initialized. */
   outlierDetector: OutlierDetector | undefined;
   /**
@@ -177,7 +179,14 @@ export class Cluster {
       if (eventLog) checker.eventLogger = new HealthCheckEventLogger(eventLog, this.name, checker.type, () => dispatcher.runtime.wallClock());
       this.healthChecker = checker;
       let pending = this.prioritySet.allHosts().length;
-      if (pending > 0) warmed = new Promise((resolve) => checker.addHostCheckCompleteCallback(() => pending > 0 && --pending === 0 && resolve()));
+      if (pending > 0) {
+        warmed = new Promise((resolve) => {
+          checker.addHostCheckCompleteCallback(() => pending > 0 && --pending === 0 && resolve());
+          // Stopped (removed, replaced, shut down) before every host was checked once: nothing
+          // waits on its warming any more (the cluster manager's initialize() would hang).
+          this.settleWarming = resolve;
+        });
+      }
       checker.addHostCheckCompleteCallback((host, transition, state) => {
         if (transition === HealthTransition.Changed) this.prioritySet.refreshHealth();
         if (state === HealthState.Healthy) this.outlierDetector?.onActiveHealthCheckPassed(host);
@@ -193,6 +202,7 @@ export class Cluster {
   /** Stop health checking and outlier detection (shutdown): their timers off, checks' connections closed. */
   stopHealthChecking(): void {
     this.checksStopped = true;
+    this.settleWarming?.();
     this.healthChecker?.stop();
     this.outlierDetector?.stop();
   }

@@ -143,3 +143,47 @@ describe("ClusterManager: a CDS cluster taken while start-up's initialize runs",
     expect((stats.get("cluster.cds.health_check.attempt") as { value: number }).value).toBe(attempts);
   });
 });
+
+describe("ClusterManager: a cluster start-up waits on, stopped before its first health checks end", () => {
+  async function elapse(rt: MemoryRuntime, ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += 10) {
+      rt.advance(10);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
+  // initialize() waits for each cluster's first round of health checks (Envoy's cluster
+  // warming); a cluster removed (or replaced) by CDS while that round is in flight is waited
+  // on no more, or the listeners would never bind.
+  test("removed by CDS while its first check is in flight: initialize() still resolves", async () => {
+    const rt = new MemoryRuntime({ seed: 1, faults: { connect: "blackhole" } });
+    const config = loadBootstrap(
+      JSON.stringify({
+        static_resources: {
+          clusters: [
+            {
+              name: "c",
+              type: "STATIC",
+              connect_timeout: "1s",
+              load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 81 } } } }] }] },
+              health_checks: [{ timeout: "30s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }],
+            },
+          ],
+        },
+      }),
+      "json",
+    ).clusters[0]!;
+    const manager = new ClusterManager([], new StatsStore(), { runtime: rt, timers: new Timers(rt) });
+    // A CDS file read before initialize().
+    manager.updateCluster(config, { addedViaApi: true });
+    let done = false;
+    const initialized = manager.initialize().then(() => (done = true));
+    await elapse(rt, 100);
+    expect(done).toBe(false);
+    expect(manager.removeCluster("c", { viaApi: true })).toBe(true);
+    await elapse(rt, 1000);
+    expect(done).toBe(true);
+    await initialized;
+    manager.shutdown();
+  });
+});
