@@ -386,7 +386,7 @@ async function bunBytecodeEntry(banner, outfile) {
 function bunChunkGone() {
   return (
     `(e=>{const m=/^Cannot find module '(\\.{1,2}\\/[^']+)'[\\s\\S]*?\\n- (\\/[^\\n]+)/.exec(String(e&&e.message));` +
-    `return m?new Error("polyvoy: cannot load "+decodeURIComponent(new URL(m[1],"file://"+m[2]).pathname)+" (not found): restart the proxy after upgrading polyvoy"):e})`
+    `const p=m&&require("node:path");return m?new Error("polyvoy: cannot load "+p.resolve(p.dirname(m[2]),m[1])+" (not found): restart the proxy after upgrading polyvoy"):e})`
   );
 }
 
