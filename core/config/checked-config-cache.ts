@@ -25,12 +25,19 @@ export const MAX_CHECKED_TEXT = 128 * 1024;
 
 /**
  * Fields whose inline value is a secret (envoy.extensions.transport_sockets.tls.v3's
- * private_key, session_ticket_keys, generic_secret; a password): a config holding one
- * inline is not kept, so that no copy of a key outlives the config in $TMPDIR.
+ * private_key, session_ticket_keys; a password): a config holding one inline is not kept,
+ * so that no copy of a key outlives the config in $TMPDIR.
  */
-const SECRET_FIELDS = new Set(["private_key", "session_ticket_keys", "generic_secret", "password"]);
+const SECRET_FIELDS = new Set(["private_key", "session_ticket_keys", "password"]);
 
-/** Whether the document (snake_case keys) holds a secret inline (SECRET_FIELDS with an inline_string or inline_bytes). */
+/**
+ * A header or metadata entry ({key, value}: request_headers_to_add, header_mutation, ext_authz's
+ * headers_to_add and initial_metadata, health checks' headers) whose name says it carries a
+ * credential: `authorization: Basic …`, an API key, a token, a cookie.
+ */
+const CREDENTIAL_HEADER = /auth|token|secret|passw|api[-_]?key|cookie|credential/i;
+
+/** Whether the document (snake_case keys) holds a secret inline: SECRET_FIELDS with an inline_string or inline_bytes, or a credential header's value. */
 export function holdsInlineSecret(document: unknown): boolean {
   const inline = (value: unknown): boolean => {
     if (typeof value !== "object" || value === null) return false;
@@ -40,7 +47,9 @@ export function holdsInlineSecret(document: unknown): boolean {
   const walk = (value: unknown): boolean => {
     if (typeof value !== "object" || value === null) return false;
     if (Array.isArray(value)) return value.some(walk);
-    return Object.entries(value).some(([key, item]) => (SECRET_FIELDS.has(key) ? inline(item) : walk(item)));
+    const entry = value as Record<string, unknown>;
+    if (typeof entry["key"] === "string" && "value" in entry && CREDENTIAL_HEADER.test(entry["key"])) return true;
+    return Object.entries(entry).some(([key, item]) => (SECRET_FIELDS.has(key) ? inline(item) : walk(item)));
   };
   return walk(document);
 }

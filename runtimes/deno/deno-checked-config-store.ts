@@ -53,9 +53,11 @@ export function denoCheckedConfigStore(buildId: string | undefined): CheckedConf
         const stat = Deno.lstatSync(path);
         if (!stat.isFile || stat.uid !== uid || stat.size > MAX_ENTRY_BYTES) return undefined;
         const data = Deno.readTextFileSync(path);
-        // Used: pruning goes by the time an entry was last written or used.
+        // Used: pruning goes by the time an entry was last written or used (a read-only store keeps its time).
         const now = new Date();
-        Deno.utimeSync(path, now, now);
+        try {
+          Deno.utimeSync(path, now, now);
+        } catch {}
         return data;
       } catch {
         return undefined;

@@ -71,9 +71,11 @@ export function checkedConfigStore(buildId: string | undefined): CheckedConfigSt
         const stat = fs.fstatSync(fd);
         if (!stat.isFile() || stat.uid !== uid || stat.size > MAX_ENTRY_BYTES) return undefined;
         const data = fs.readFileSync(fd, "utf8");
-        // Used: pruning goes by the time an entry was last written or used.
+        // Used: pruning goes by the time an entry was last written or used (a read-only store keeps its time).
         const now = Date.now() / 1000;
-        fs.futimesSync(fd, now, now);
+        try {
+          fs.futimesSync(fd, now, now);
+        } catch {}
         return data;
       } finally {
         fs.closeSync(fd);

@@ -6,7 +6,7 @@
 import type { SignalName, WorkerProcesses } from "../../../core/port.ts";
 import type { LaunchWorker } from "./worker-supervisor.ts";
 import { announce, readStartConfig, stopWithSupervisor } from "./worker-side.ts";
-import { workerFromEnvironment } from "./worker-identity.ts";
+import { WORKER_ENV, workerFromEnvironment } from "./worker-identity.ts";
 import { nodeProcessHost, type ProcessHost } from "../process-host.ts";
 
 export type { LaunchWorker, WorkerChild } from "./worker-supervisor.ts";
@@ -30,7 +30,9 @@ export function workerProcesses(
     async supervise(options) {
       // Loaded only here: a single process (no --concurrency) never loads the supervisor and its admin.
       const { WorkerSupervisor } = await import("./worker-supervisor.ts");
-      return new WorkerSupervisor(options, await launcher(options.argv), onSignal).run();
+      const launch = await launcher(options.argv);
+      // Each worker is told its supervisor's pid: one whose supervisor died before it looked is not left running (worker-side.ts).
+      return new WorkerSupervisor(options, (env) => launch({ ...env, [WORKER_ENV.supervisor]: String(host.pid()) }), onSignal).run();
     },
     async announceStarted(admin) {
       if (worker) await announce(worker, admin, host);

@@ -10,6 +10,8 @@ export const WORKER_ENV = {
   index: "POLYVOY_WORKER_INDEX",
   count: "POLYVOY_WORKER_COUNT",
   folder: "POLYVOY_WORKER_DIR",
+  /** The supervisor's pid (worker-side.ts: a worker whose parent is another process stops). */
+  supervisor: "POLYVOY_SUPERVISOR_PID",
 } as const;
 
 export interface WorkerEnvironment extends WorkerIdentity {

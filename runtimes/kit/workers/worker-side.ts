@@ -5,7 +5,7 @@
  */
 import type { SocketAddress } from "../../../core/port.ts";
 import type { ProcessHost } from "../process-host.ts";
-import { announcementPath, startConfigPath, type Announcement, type WorkerEnvironment } from "./worker-identity.ts";
+import { WORKER_ENV, announcementPath, startConfigPath, type Announcement, type WorkerEnvironment } from "./worker-identity.ts";
 
 const SUPERVISOR_POLL_MS = 250;
 
@@ -33,15 +33,24 @@ export async function readStartConfig(worker: WorkerEnvironment): Promise<string
 
 let watching = false;
 
-/** Reparented (the supervisor died): stop as if sent SIGTERM. */
+/**
+ * Reparented (the supervisor died): stop as if sent SIGTERM. The supervisor's pid comes from
+ * the environment it set (WORKER_ENV.supervisor): a supervisor that died before this worker
+ * first looked left it reparented already, which its parent at this moment would not show.
+ */
 export function stopWithSupervisor(host: ProcessHost): void {
   if (watching) return;
   watching = true;
-  const supervisor = host.ppid();
-  const stop = host.every(SUPERVISOR_POLL_MS, () => {
-    if (host.ppid() === supervisor) return;
-    stop();
+  const named = Number(host.env(WORKER_ENV.supervisor));
+  const supervisor = Number.isSafeInteger(named) && named > 0 ? named : host.ppid();
+  const gone = (): boolean => {
+    if (host.ppid() === supervisor) return false;
     host.writeError(`polyvoy: worker ${host.pid()}: its supervisor (pid ${supervisor}) is gone\n`);
     host.terminateSelf();
+    return true;
+  };
+  if (gone()) return;
+  const stop = host.every(SUPERVISOR_POLL_MS, () => {
+    if (gone()) stop();
   });
 }

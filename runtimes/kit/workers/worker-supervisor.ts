@@ -98,8 +98,10 @@ export class WorkerSupervisor {
         return 1;
       }
     }
+    // Each worker gets the signal the supervisor caught: SIGINT stops at once, SIGTERM drains
+    // first with --drain-time-s (core/main.ts), in a worker as in one process.
     this.onSignal("SIGTERM", () => this.stop("caught SIGTERM"));
-    this.onSignal("SIGINT", () => this.stop("caught SIGINT"));
+    this.onSignal("SIGINT", () => this.stop("caught SIGINT", 0, "SIGINT"));
     // SIGHUP (each worker reloads its config itself) and SIGUSR1 (each reopens its access logs).
     for (const signal of this.options.forwardSignals) this.onSignal(signal, () => this.forwardWorkers(signal));
     for (const slot of this.slots) this.startWorker(slot);
@@ -132,8 +134,8 @@ export class WorkerSupervisor {
     for (const slot of this.slots) if (slot.child !== undefined && (slot.pid === undefined || !pids.has(slot.pid))) slot.child.kill("SIGTERM");
   }
 
-  /** SIGTERM/SIGINT, or a worker that keeps dying: every worker stops (draining, as one process does), then the supervisor exits. */
-  stop(reason: string, code = 0): void {
+  /** SIGTERM/SIGINT, or a worker that keeps dying: every worker is sent `signal` and stops as one process does, then the supervisor exits. */
+  stop(reason: string, code = 0, signal: SignalName = "SIGTERM"): void {
     if (this.stopping) {
       if (code !== 0) this.exitCode = code;
       return;
@@ -141,7 +143,7 @@ export class WorkerSupervisor {
     this.stopping = true;
     this.exitCode = code;
     this.log.info(`${reason}, stopping ${this.liveCount()} workers`);
-    this.signalWorkers("SIGTERM");
+    this.signalWorkers(signal);
     this.armKillTimer();
     this.finishIfDone();
   }

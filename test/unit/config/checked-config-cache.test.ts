@@ -121,7 +121,7 @@ describe("checked configs", () => {
     }
   });
 
-  test("not kept: a secret inline (a TLS private key, ticket keys, a generic secret), or a text longer than the limit", () => {
+  test("not kept: a secret inline (a TLS private key, a credential header), or a text longer than the limit", () => {
     const tls = (privateKey: object) => ({
       static_resources: {
         listeners: [
@@ -152,6 +152,19 @@ describe("checked configs", () => {
     // An inline body is no secret.
     const direct = JSON.stringify(httpConfig(10000));
     expect(notKeptBecause(direct, valid(direct, "json"))).toBeUndefined();
+    // A header added to requests: a credential by its name, or not.
+    const withHeader = (key: string) =>
+      JSON.stringify(
+        httpProxyConfig({
+          listenPort: 10000,
+          clusters: { backend: [8080] },
+          routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, request_headers_to_add: [{ header: { key, value: "Basic dXNlcjpwYXNz" } }] } }],
+        }),
+      );
+    for (const key of ["authorization", "X-Api-Key", "x-auth-token", "cookie"]) {
+      expect(notKeptBecause(withHeader(key), valid(withHeader(key), "json")), key).toBe("it holds a secret inline");
+    }
+    expect(notKeptBecause(withHeader("x-forwarded-proto"), valid(withHeader("x-forwarded-proto"), "json"))).toBeUndefined();
     const long = `${direct}${" ".repeat(MAX_CHECKED_TEXT)}`;
     expect(notKeptBecause(long, valid(long, "json"))).toMatch(/^its text is longer than/);
   });

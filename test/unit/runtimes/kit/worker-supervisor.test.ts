@@ -114,3 +114,29 @@ describe("WorkerSupervisor", () => {
     expect(await exited).toBe(0);
   });
 });
+
+describe("WorkerSupervisor: the signal that stops it", () => {
+  // A worker stops as one process does on the signal the supervisor caught: SIGINT at once,
+  // SIGTERM after its drain with --drain-time-s (core/main.ts). SIGINT passed on as SIGTERM
+  // made a ^C to the supervisor drain every worker for the whole drain time.
+  test.each([["SIGINT"], ["SIGTERM"]] as const)("%s is passed on to every worker as it is", async (signal) => {
+    const workers: Worker[] = [];
+    const handlers = new Map<string, () => void>();
+    const log = { info: () => {}, warn: () => {}, error: () => {} };
+    const supervisor = new WorkerSupervisor(
+      { count: 2, argv: [], admin: undefined, statsConfig: undefined, log, forwardSignals: [] },
+      (env) => {
+        const worker = new Worker(300 + workers.length, Number(env[WORKER_ENV.index]), env[WORKER_ENV.folder]!);
+        workers.push(worker);
+        return worker;
+      },
+      (name, callback) => void handlers.set(name, callback),
+    );
+    const exited = supervisor.run();
+    await until(() => workers.length === 2);
+    handlers.get(signal)!();
+    for (const worker of workers) expect(worker.signals).toEqual([signal]);
+    for (const worker of workers) worker.exit(0);
+    expect(await exited).toBe(0);
+  });
+});
