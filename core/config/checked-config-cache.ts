@@ -36,6 +36,8 @@ const SECRET_FIELDS = new Set(["private_key", "session_ticket_keys", "password"]
  * credential: `authorization: Basic …`, an API key, a token, a cookie.
  */
 const CREDENTIAL_HEADER = /auth|token|secret|passw|api[-_]?key|cookie|credential/i;
+/** Or whose value is one, whatever its name (`x-upstream: Bearer …`). */
+const CREDENTIAL_VALUE = /^\s*(basic|bearer|digest|token|negotiate|aws4-hmac-sha256)\s/i;
 
 /** Whether the document (snake_case keys) holds a secret inline: SECRET_FIELDS with an inline_string or inline_bytes, or a credential header's value. */
 export function holdsInlineSecret(document: unknown): boolean {
@@ -48,7 +50,7 @@ export function holdsInlineSecret(document: unknown): boolean {
     if (typeof value !== "object" || value === null) return false;
     if (Array.isArray(value)) return value.some(walk);
     const entry = value as Record<string, unknown>;
-    if (typeof entry["key"] === "string" && "value" in entry && CREDENTIAL_HEADER.test(entry["key"])) return true;
+    if (typeof entry["key"] === "string" && "value" in entry && (CREDENTIAL_HEADER.test(entry["key"]) || (typeof entry["value"] === "string" && CREDENTIAL_VALUE.test(entry["value"])))) return true;
     return Object.entries(entry).some(([key, item]) => (SECRET_FIELDS.has(key) ? inline(item) : walk(item)));
   };
   return walk(document);

@@ -174,6 +174,9 @@ export class Cluster {
   }
 
   private startChecks(checker: HealthCheckerImplBase | undefined, dispatcher: Dispatcher, eventLog: EventLogSink | undefined): Promise<void> {
+    // Stopped (removed, shut down) before its checks could start (its TLS context was still
+    // being made): none starts, and nothing waits on them.
+    if (this.checksStopped) return Promise.resolve();
     let warmed: Promise<void> = Promise.resolve();
     if (checker) {
       if (eventLog) checker.eventLogger = new HealthCheckEventLogger(eventLog, this.name, checker.type, () => dispatcher.runtime.wallClock());

@@ -25,8 +25,8 @@ export const denoProcessHost: ProcessHost = {
   writeError(line) {
     writeStderrSync(line);
   },
-  terminateSelf() {
-    Deno.kill(Deno.pid, "SIGTERM");
+  terminateSelf(signal = "SIGTERM") {
+    Deno.kill(Deno.pid, signal);
   },
   every(ms, callback) {
     const id = setInterval(callback, ms) as unknown as number;

@@ -18,8 +18,8 @@ export interface ProcessHost {
   onSignal(signal: SignalName, callback: () => void): void;
   /** Write a line to stderr. */
   writeError(line: string): void;
-  /** Send this process SIGTERM (its listeners then stop it as any SIGTERM does). */
-  terminateSelf(): void;
+  /** Send this process SIGTERM, or `signal` (its listeners then stop it as that signal does). */
+  terminateSelf(signal?: "SIGTERM" | "SIGINT"): void;
   /** `callback` every `ms`, not keeping the process alive; the function returned stops it. */
   every(ms: number, callback: () => void): () => void;
   /** `callback` once after `ms`, not keeping the process alive. */
@@ -40,8 +40,8 @@ export const nodeProcessHost: ProcessHost = {
   writeError(line) {
     process.stderr.write(line);
   },
-  terminateSelf() {
-    process.kill(process.pid, "SIGTERM");
+  terminateSelf(signal = "SIGTERM") {
+    process.kill(process.pid, signal);
   },
   every(ms, callback) {
     const timer = setInterval(callback, ms);

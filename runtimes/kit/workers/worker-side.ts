@@ -34,7 +34,8 @@ export async function readStartConfig(worker: WorkerEnvironment): Promise<string
 let watching = false;
 
 /**
- * Reparented (the supervisor died): stop as if sent SIGTERM. The supervisor's pid comes from
+ * Reparented (the supervisor died): stop at once, as on SIGINT (no --drain-time-s drain: a
+ * new supervisor may be waiting for the ports). The supervisor's pid comes from
  * the environment it set (WORKER_ENV.supervisor): a supervisor that died before this worker
  * first looked left it reparented already, which its parent at this moment would not show.
  */
@@ -46,7 +47,7 @@ export function stopWithSupervisor(host: ProcessHost): void {
   const gone = (): boolean => {
     if (host.ppid() === supervisor) return false;
     host.writeError(`polyvoy: worker ${host.pid()}: its supervisor (pid ${supervisor}) is gone\n`);
-    host.terminateSelf();
+    host.terminateSelf("SIGINT");
     return true;
   };
   if (gone()) return;

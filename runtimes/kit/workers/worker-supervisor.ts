@@ -57,6 +57,8 @@ export class WorkerSupervisor {
   /** node:fs's synchronous calls, for the config copy (writeStartConfig); imported with the rest at run(), as the deno bundle imports no node: module statically. */
   private fsSync!: Pick<typeof Fs, "mkdirSync" | "renameSync" | "writeFileSync">;
   private stopping = false;
+  /** The signal the workers were sent to stop (stop()). */
+  private stopSignal: SignalName | undefined;
   private exitCode = 0;
   private started = false;
   private readonly restarts: number[] = [];
@@ -138,8 +140,14 @@ export class WorkerSupervisor {
   stop(reason: string, code = 0, signal: SignalName = "SIGTERM"): void {
     if (this.stopping) {
       if (code !== 0) this.exitCode = code;
+      // A SIGINT after a SIGTERM: the workers draining stop at once too, as one process would.
+      if (signal === "SIGINT" && this.stopSignal !== "SIGINT") {
+        this.stopSignal = signal;
+        this.signalWorkers(signal);
+      }
       return;
     }
+    this.stopSignal = signal;
     this.stopping = true;
     this.exitCode = code;
     this.log.info(`${reason}, stopping ${this.liveCount()} workers`);

@@ -153,18 +153,20 @@ describe("checked configs", () => {
     const direct = JSON.stringify(httpConfig(10000));
     expect(notKeptBecause(direct, valid(direct, "json"))).toBeUndefined();
     // A header added to requests: a credential by its name, or not.
-    const withHeader = (key: string) =>
+    const withHeader = (key: string, value = "Basic dXNlcjpwYXNz") =>
       JSON.stringify(
         httpProxyConfig({
           listenPort: 10000,
           clusters: { backend: [8080] },
-          routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, request_headers_to_add: [{ header: { key, value: "Basic dXNlcjpwYXNz" } }] } }],
+          routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, request_headers_to_add: [{ header: { key, value } }] } }],
         }),
       );
     for (const key of ["authorization", "X-Api-Key", "x-auth-token", "cookie"]) {
       expect(notKeptBecause(withHeader(key), valid(withHeader(key), "json")), key).toBe("it holds a secret inline");
     }
-    expect(notKeptBecause(withHeader("x-forwarded-proto"), valid(withHeader("x-forwarded-proto"), "json"))).toBeUndefined();
+    // A credential by its value, whatever the header's name; neither: kept.
+    expect(notKeptBecause(withHeader("x-upstream", "Bearer abc"), valid(withHeader("x-upstream", "Bearer abc"), "json"))).toBe("it holds a secret inline");
+    expect(notKeptBecause(withHeader("x-forwarded-proto", "https"), valid(withHeader("x-forwarded-proto", "https"), "json"))).toBeUndefined();
     const long = `${direct}${" ".repeat(MAX_CHECKED_TEXT)}`;
     expect(notKeptBecause(long, valid(long, "json"))).toMatch(/^its text is longer than/);
   });

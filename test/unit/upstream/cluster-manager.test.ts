@@ -186,4 +186,43 @@ describe("ClusterManager: a cluster start-up waits on, stopped before its first 
     await initialized;
     manager.shutdown();
   });
+
+  test("a TLS cluster removed while its TLS context is made: its checks never start, initialize() resolves", async () => {
+    const rt = new MemoryRuntime({ seed: 1, faults: { connect: "blackhole" } });
+    const config = loadBootstrap(
+      JSON.stringify({
+        static_resources: {
+          clusters: [
+            {
+              name: "c",
+              type: "STATIC",
+              connect_timeout: "1s",
+              load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 81 } } } }] }] },
+              transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "x" } },
+              health_checks: [{ timeout: "30s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }],
+            },
+          ],
+        },
+      }),
+      "json",
+    ).clusters[0]!;
+    // A TLS capability whose contexts are made at once (the memory runtime has none).
+    Object.assign(rt, { tls: { connect: (options: never) => rt.connect(options), clientContext: () => ({}), serverContext: () => ({}) } });
+    const stats = new StatsStore();
+    const manager = new ClusterManager([], stats, { runtime: rt, timers: new Timers(rt) });
+    manager.updateCluster(config, { addedViaApi: true });
+    const cluster = manager.get("c")!;
+    let done = false;
+    const initialized = manager.initialize().then(() => (done = true));
+    // Its checks wait for the TLS context: removed now.
+    for (let i = 0; i < 1000 && cluster.onChecksCreated === undefined; i++) await Promise.resolve();
+    expect(cluster.healthChecker).toBeUndefined();
+    expect(manager.removeCluster("c", { viaApi: true })).toBe(true);
+    await elapse(rt, 1000);
+    expect(done).toBe(true);
+    await initialized;
+    expect(cluster.healthChecker).toBeUndefined();
+    expect((stats.get("cluster.c.health_check.attempt") as { value: number } | undefined)?.value ?? 0).toBe(0);
+    manager.shutdown();
+  });
 });

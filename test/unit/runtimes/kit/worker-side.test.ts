@@ -8,14 +8,17 @@ import type { ProcessHost } from "../../../../runtimes/kit/process-host.ts";
 import { WORKER_ENV } from "../../../../runtimes/kit/workers/worker-identity.ts";
 
 function fakeHost(env: Record<string, string>, ppid: number) {
-  const state = { ppid, terminated: 0, errors: [] as string[], tick: undefined as (() => void) | undefined };
+  const state = { ppid, terminated: 0, signal: undefined as string | undefined, errors: [] as string[], tick: undefined as (() => void) | undefined };
   const host: ProcessHost = {
     env: (name) => env[name],
     pid: () => 500,
     ppid: () => state.ppid,
     onSignal: () => {},
     writeError: (line) => void state.errors.push(line),
-    terminateSelf: () => void state.terminated++,
+    terminateSelf: (signal) => {
+      state.terminated++;
+      state.signal = signal;
+    },
     every: (_ms, callback) => {
       state.tick = callback;
       return () => (state.tick = undefined);
@@ -33,6 +36,8 @@ describe("a worker's supervisor watch", () => {
     const { host, state } = fakeHost({ [WORKER_ENV.supervisor]: "4242" }, 1);
     stopWithSupervisor(host);
     expect(state.terminated).toBe(1);
+    // At once, as on SIGINT: no --drain-time-s drain for an orphan holding the ports.
+    expect(state.signal).toBe("SIGINT");
     expect(state.errors).toEqual(["polyvoy: worker 500: its supervisor (pid 4242) is gone\n"]);
     expect(state.tick).toBeUndefined();
   });
@@ -47,5 +52,27 @@ describe("a worker's supervisor watch", () => {
     state.tick!();
     expect(state.terminated).toBe(1);
     expect(state.tick).toBeUndefined();
+  });
+});
+
+describe("a supervisor's workers", () => {
+  test("each is told its supervisor's pid (POLYVOY_SUPERVISOR_PID), the process the supervisor runs in", async () => {
+    const { workerProcesses } = await import("../../../../runtimes/kit/workers/index.ts");
+    const { host } = fakeHost({}, 1);
+    const envs: Record<string, string>[] = [];
+    const workers = workerProcesses(
+      async () => (env) => {
+        envs.push(env);
+        // A worker that exits at once: the supervisor gives up after restarts, and run() ends.
+        return { pid: 900 + envs.length, kill: () => {}, onExit: (callback) => void setTimeout(() => callback(1, null), 0) };
+      },
+      () => {},
+      "reuse-port",
+      host,
+    );
+    const log = { info: () => {}, warn: () => {}, error: () => {} };
+    await workers.supervise({ count: 1, argv: [], admin: undefined, statsConfig: undefined, log, forwardSignals: [] } as never);
+    expect(envs.length).toBeGreaterThan(0);
+    for (const env of envs) expect(env[WORKER_ENV.supervisor]).toBe("500");
   });
 });

@@ -139,4 +139,27 @@ describe("WorkerSupervisor: the signal that stops it", () => {
     for (const worker of workers) worker.exit(0);
     expect(await exited).toBe(0);
   });
+
+  test("a SIGINT after a SIGTERM: the draining workers are sent SIGINT too, and stop at once", async () => {
+    const workers: Worker[] = [];
+    const handlers = new Map<string, () => void>();
+    const log = { info: () => {}, warn: () => {}, error: () => {} };
+    const supervisor = new WorkerSupervisor(
+      { count: 2, argv: [], admin: undefined, statsConfig: undefined, log, forwardSignals: [] },
+      (env) => {
+        const worker = new Worker(400 + workers.length, Number(env[WORKER_ENV.index]), env[WORKER_ENV.folder]!);
+        workers.push(worker);
+        return worker;
+      },
+      (name, callback) => void handlers.set(name, callback),
+    );
+    const exited = supervisor.run();
+    await until(() => workers.length === 2);
+    handlers.get("SIGTERM")!();
+    handlers.get("SIGINT")!();
+    handlers.get("SIGINT")!();
+    for (const worker of workers) expect(worker.signals).toEqual(["SIGTERM", "SIGINT"]);
+    for (const worker of workers) worker.exit(0);
+    expect(await exited).toBe(0);
+  });
 });
