@@ -34,7 +34,12 @@ Bun.unsafe?.setJITPolicy?.(START_JIT_POLICY);
 const fallback = setTimeout(servingJitPolicy, START_JIT_POLICY_MAX_MS);
 fallback.unref();
 
-/** The normal policy again: the proxy serves, and what runs per request should compile. */
+/**
+ * The normal policy again: the proxy serves, and what runs per request should compile. A
+ * scale above 1 here only delays the request path's compiles (it is hot enough to reach
+ * every tier anyway) at a cost in CPU: docs/performance.md, "Bun under get-64c: a JIT
+ * policy above 1 while serving".
+ */
 export function servingJitPolicy(): void {
   clearTimeout(fallback);
   // Never fatal: a later Bun that throws here must not end a proxy that already serves.
