@@ -152,12 +152,9 @@ describe("ClusterManager: a cluster start-up waits on, stopped before its first 
     }
   }
 
-  // initialize() waits for each cluster's first round of health checks (Envoy's cluster
-  // warming); a cluster removed (or replaced) by CDS while that round is in flight is waited
-  // on no more, or the listeners would never bind.
-  test("removed by CDS while its first check is in flight: initialize() still resolves", async () => {
-    const rt = new MemoryRuntime({ seed: 1, faults: { connect: "blackhole" } });
-    const config = loadBootstrap(
+  /** Cluster "c": one host whose connections never complete, a 30-s health check; `extra` fields added. */
+  const checkedCluster = (extra: Record<string, unknown> = {}): ClusterConfig =>
+    loadBootstrap(
       JSON.stringify({
         static_resources: {
           clusters: [
@@ -167,15 +164,22 @@ describe("ClusterManager: a cluster start-up waits on, stopped before its first 
               connect_timeout: "1s",
               load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 81 } } } }] }] },
               health_checks: [{ timeout: "30s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }],
+              ...extra,
             },
           ],
         },
       }),
       "json",
     ).clusters[0]!;
+
+  // initialize() waits for each cluster's first round of health checks (Envoy's cluster
+  // warming); a cluster removed (or replaced) by CDS while that round is in flight is waited
+  // on no more, or the listeners would never bind.
+  test("removed by CDS while its first check is in flight: initialize() still resolves", async () => {
+    const rt = new MemoryRuntime({ seed: 1, faults: { connect: "blackhole" } });
     const manager = new ClusterManager([], new StatsStore(), { runtime: rt, timers: new Timers(rt) });
     // A CDS file read before initialize().
-    manager.updateCluster(config, { addedViaApi: true });
+    manager.updateCluster(checkedCluster(), { addedViaApi: true });
     let done = false;
     const initialized = manager.initialize().then(() => (done = true));
     await elapse(rt, 100);
@@ -189,23 +193,9 @@ describe("ClusterManager: a cluster start-up waits on, stopped before its first 
 
   test("a TLS cluster removed while its TLS context is made: its checks never start, initialize() resolves", async () => {
     const rt = new MemoryRuntime({ seed: 1, faults: { connect: "blackhole" } });
-    const config = loadBootstrap(
-      JSON.stringify({
-        static_resources: {
-          clusters: [
-            {
-              name: "c",
-              type: "STATIC",
-              connect_timeout: "1s",
-              load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 81 } } } }] }] },
-              transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "x" } },
-              health_checks: [{ timeout: "30s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }],
-            },
-          ],
-        },
-      }),
-      "json",
-    ).clusters[0]!;
+    const config = checkedCluster({
+      transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "x" } },
+    });
     // A TLS capability whose contexts are made at once (the memory runtime has none).
     Object.assign(rt, { tls: { connect: (options: never) => rt.connect(options), clientContext: () => ({}), serverContext: () => ({}) } });
     const stats = new StatsStore();

@@ -116,50 +116,47 @@ describe("WorkerSupervisor", () => {
 });
 
 describe("WorkerSupervisor: the signal that stops it", () => {
+  /** A supervisor of two workers that have started; its signal handlers by name. */
+  async function twoWorkers(firstPid: number) {
+    const workers: Worker[] = [];
+    const handlers = new Map<string, () => void>();
+    const log = { info: () => {}, warn: () => {}, error: () => {} };
+    const supervisor = new WorkerSupervisor(
+      { count: 2, argv: [], admin: undefined, statsConfig: undefined, log, forwardSignals: [] },
+      (env) => {
+        const worker = new Worker(firstPid + workers.length, Number(env[WORKER_ENV.index]), env[WORKER_ENV.folder]!);
+        workers.push(worker);
+        return worker;
+      },
+      (name, callback) => void handlers.set(name, callback),
+    );
+    const exited = supervisor.run();
+    await until(() => workers.length === 2);
+    const send = (signal: string) => handlers.get(signal)!();
+    /** Every worker exits; the supervisor's exit code. */
+    const end = () => {
+      for (const worker of workers) worker.exit(0);
+      return exited;
+    };
+    return { workers, send, end };
+  }
+
   // A worker stops as one process does on the signal the supervisor caught: SIGINT at once,
   // SIGTERM after its drain with --drain-time-s (core/main.ts). SIGINT passed on as SIGTERM
   // made a ^C to the supervisor drain every worker for the whole drain time.
   test.each([["SIGINT"], ["SIGTERM"]] as const)("%s is passed on to every worker as it is", async (signal) => {
-    const workers: Worker[] = [];
-    const handlers = new Map<string, () => void>();
-    const log = { info: () => {}, warn: () => {}, error: () => {} };
-    const supervisor = new WorkerSupervisor(
-      { count: 2, argv: [], admin: undefined, statsConfig: undefined, log, forwardSignals: [] },
-      (env) => {
-        const worker = new Worker(300 + workers.length, Number(env[WORKER_ENV.index]), env[WORKER_ENV.folder]!);
-        workers.push(worker);
-        return worker;
-      },
-      (name, callback) => void handlers.set(name, callback),
-    );
-    const exited = supervisor.run();
-    await until(() => workers.length === 2);
-    handlers.get(signal)!();
+    const { workers, send, end } = await twoWorkers(300);
+    send(signal);
     for (const worker of workers) expect(worker.signals).toEqual([signal]);
-    for (const worker of workers) worker.exit(0);
-    expect(await exited).toBe(0);
+    expect(await end()).toBe(0);
   });
 
   test("a SIGINT after a SIGTERM: the draining workers are sent SIGINT too, and stop at once", async () => {
-    const workers: Worker[] = [];
-    const handlers = new Map<string, () => void>();
-    const log = { info: () => {}, warn: () => {}, error: () => {} };
-    const supervisor = new WorkerSupervisor(
-      { count: 2, argv: [], admin: undefined, statsConfig: undefined, log, forwardSignals: [] },
-      (env) => {
-        const worker = new Worker(400 + workers.length, Number(env[WORKER_ENV.index]), env[WORKER_ENV.folder]!);
-        workers.push(worker);
-        return worker;
-      },
-      (name, callback) => void handlers.set(name, callback),
-    );
-    const exited = supervisor.run();
-    await until(() => workers.length === 2);
-    handlers.get("SIGTERM")!();
-    handlers.get("SIGINT")!();
-    handlers.get("SIGINT")!();
+    const { workers, send, end } = await twoWorkers(400);
+    send("SIGTERM");
+    send("SIGINT");
+    send("SIGINT");
     for (const worker of workers) expect(worker.signals).toEqual(["SIGTERM", "SIGINT"]);
-    for (const worker of workers) worker.exit(0);
-    expect(await exited).toBe(0);
+    expect(await end()).toBe(0);
   });
 });
