@@ -33,8 +33,10 @@ class Worker implements WorkerChild {
   }
 }
 
+// A hang guard, not a speed check: the supervisor polls announcements every 50 ms with file
+// reads, which a loaded machine (the unit suite under bun, in parallel) stretched past 2 s.
 const until = async (condition: () => boolean): Promise<void> => {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   expect(condition()).toBe(true);
 };
 
