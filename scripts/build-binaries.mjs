@@ -63,14 +63,18 @@ if (only.length === 0 || only.includes("node")) {
       contents:
         'import "./runtimes/kit/process-guards.ts";\nimport { runMain } from "./core/main.ts";\nimport { createNodeRuntime } from "./runtimes/node/node-runtime.ts";\n' +
         'import { checkedConfigStore } from "./runtimes/kit/checked-config-store.ts";\nimport { BUILD_ID } from "./runtimes/kit/build-id.ts";\n' +
-        // A single-executable application's argv is [executable, executable, ...arguments].
-        // A worker (--concurrency) is started by node:cluster as `executable executable
-        // ...arguments` (cluster runs process.argv[1]), with POLYVOY_WORKER_INDEX in its
-        // environment (runtimes/kit/workers/worker-identity.ts): that executable is not an argument.
+        // A single-executable application's argv is [executable, argv[0], ...arguments]: Node
+        // repeats the argv[0] it was started with, as typed (`./polyvoy`, or a name found on
+        // PATH; node_sea.cc's FixupArgsForSEA). A worker (--concurrency) is started by
+        // node:cluster as `executable process.argv[1] ...arguments`, with POLYVOY_WORKER_INDEX in
+        // its environment (runtimes/kit/workers/worker-identity.ts): so argv[1] becomes the
+        // executable's absolute path (a relative one would reach the worker as an argument),
+        // and in a worker that path is not an argument.
+        "process.argv[1] = process.execPath;\n" +
         // No module loader in a SEA: a config naming a user's module gets this reason (runtimes/kit/import-module.ts).
         'globalThis[Symbol.for("polyvoy.import")] = () => Promise.reject(new Error("the Node executable cannot load modules (a single-executable application has no module loader); run polyvoy from the package (npx polyvoy)"));\n' +
         "const args = process.argv.slice(2);\n" +
-        "if (process.env.POLYVOY_WORKER_INDEX !== undefined && args[0] === process.argv[1]) args.shift();\n" +
+        "if (process.env.POLYVOY_WORKER_INDEX !== undefined && args[0] === process.execPath) args.shift();\n" +
         "void runMain(createNodeRuntime(), args, { checkedConfigs: checkedConfigStore(BUILD_ID) });\n",
       resolveDir: root,
       loader: "ts",

@@ -87,8 +87,9 @@ describe.each(["bun", "node"])("the %s executable", (runtime) => {
     }
     // No --concurrency: a worker per hardware thread, each the executable again (its entry
     // not taken for an argument: scripts/build-binaries.mjs, runtimes/bun/bun-runtime.ts).
+    // Started as a user types it, by a relative path: the workers must still find it.
     const workers = cpus().length;
-    const supervised = new CommandProcess(binary, ["-c", "envoy.json"], folder, env);
+    const supervised = new CommandProcess("./polyvoy", ["-c", "envoy.json"], folder, env);
     try {
       await supervised.waitFor(workers > 1 ? `all ${workers} workers started` : "listening on", 120_000);
       const res = await fetch(`http://127.0.0.1:${port}/y`);
