@@ -1,4 +1,4 @@
-import { compileLogFormat, LOG_COMPONENTS, LOG_FORMAT_FLAGS, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { compileLogFormat, LOG_COMPONENTS, LOG_FORMAT_FLAGS, LOG_LEVELS, parseLogLevel, type LogLevel } from "./log.ts";
 
 /** The command line, with Envoy's flag names so Envoy users' scripts carry over. */
 export interface CommandLine {
@@ -40,11 +40,14 @@ export interface CommandLine {
   version: boolean;
 }
 
+/** The levels -l takes, as Envoy's help lists them ("[warning|warn]"). */
+const LEVELS_USAGE = LOG_LEVELS.map((level) => (level === "warn" ? "warning|warn" : level)).join(", ");
+
 export const USAGE = `Usage: polyvoy [options]
   -c, --config-path FILE   Envoy v3 bootstrap config (.yaml, .yml or .json)
       --config-yaml YAML   bootstrap config given inline as YAML (or JSON)
       --mode MODE          serve (default) or validate: check the config and exit 0/1
-  -l, --log-level LEVEL    ${LOG_LEVELS.join(", ")} (default info)
+  -l, --log-level LEVEL    ${LEVELS_USAGE} (default info)
       --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful and of
                            listeners removed or changed by a reload (default 600); when given,
                            SIGTERM drains (up to that long) before exiting
@@ -102,8 +105,9 @@ function parseComponentLevels(text: string): Record<string, LogLevel> {
     const [component, level] = colon < 0 ? [item, ""] : [item.slice(0, colon), item.slice(colon + 1)];
     if (colon < 0 || component === "") throw new UsageError(`--component-log-level: expected COMPONENT:LEVEL[,COMPONENT:LEVEL...], got "${item}"`);
     if (!(LOG_COMPONENTS as readonly string[]).includes(component)) throw new UsageError(`--component-log-level: unknown component "${component}"`);
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--component-log-level: unknown level "${level}" for "${component}" (one of ${LOG_LEVELS.join(", ")})`);
-    levels[component] = level as LogLevel;
+    const parsed = parseLogLevel(level);
+    if (parsed === undefined) throw new UsageError(`--component-log-level: unknown level "${level}" for "${component}" (one of ${LEVELS_USAGE})`);
+    levels[component] = parsed;
   }
   return levels;
 }
@@ -137,10 +141,9 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       case "-l":
       case "--log-level": {
         const level = value();
-        if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-          throw new UsageError(`--log-level: unknown level "${level}" (one of ${LOG_LEVELS.join(", ")})`);
-        }
-        line.logLevel = level as LogLevel;
+        const parsed = parseLogLevel(level);
+        if (parsed === undefined) throw new UsageError(`--log-level: unknown level "${level}" (one of ${LEVELS_USAGE})`);
+        line.logLevel = parsed;
         break;
       }
       case "--drain-time-s":

@@ -18,7 +18,7 @@ import type {
   ListenerConfig,
   RouteConfiguration,
 } from "../config/bootstrap.ts";
-import { DEFAULT_LOG_FORMAT, LOG_COMPONENTS, LOG_LEVELS, type LogComponent, type Logger, type LogLevel } from "../log.ts";
+import { DEFAULT_LOG_FORMAT, LOG_COMPONENTS, parseLogLevel, type LogComponent, type Logger, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
 import { AdminListenerContext } from "./admin-context.ts";
@@ -498,10 +498,7 @@ function changeLogLevels(log: Logger, query: Map<string, string>): string | unde
 }
 
 /** A level by polyvoy's name or spdlog's ("warning" is Envoy's spelling of warn). */
-function toLogLevel(name: string): LogLevel | undefined {
-  const level = name === "warning" ? "warn" : name;
-  return (LOG_LEVELS as readonly string[]).includes(level) ? (level as LogLevel) : undefined;
-}
+const toLogLevel = parseLogLevel;
 
 /** Envoy's parseAndDecodeQueryString: `a&b=c` → {a: "", b: "c"}, percent-decoded, first value wins. */
 export function parseQuery(query: string): Map<string, string> {

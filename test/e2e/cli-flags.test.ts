@@ -59,7 +59,7 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
       await upstream.close();
     }
     const lines = log().trimEnd().split("\n");
-    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} 1 \[(debug|info|warn)\]\[main\] \S/);
+    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} 1 \[(debug|info|warning)\]\[main\] \S/);
     expect(lines.some((l) => / \[debug\]\[main\] \[C\d+\] new connection from /.test(l))).toBe(true);
     // The last line is written before the process exits (main.ts flushes the file first).
     expect(lines.at(-1)).toMatch(/\[info\]\[main\] exiting$/);

@@ -62,11 +62,14 @@ describe("parseCommandLine", () => {
     for (const level of ["trace", "debug", "info", "warn", "error", "critical", "off"]) {
       expect(parseCommandLine(["-c", "x", "-l", level]).logLevel).toBe(level);
     }
+    // spdlog's name, the one Envoy's help lists first ("[warning|warn]").
+    expect(parseCommandLine(["-c", "x", "-l", "warning"]).logLevel).toBe("warn");
+    expect(parseCommandLine(["-c", "x", "--component-log-level", "upstream:warning"]).componentLogLevels).toEqual({ upstream: "warn" });
   });
 
   test("-l rejects an unknown level", () => {
     expect(usageError(["-c", "x", "-l", "verbose"])).toBe(
-      '--log-level: unknown level "verbose" (one of trace, debug, info, warn, error, critical, off)',
+      '--log-level: unknown level "verbose" (one of trace, debug, info, warning|warn, error, critical, off)',
     );
     expect(usageError(["-c", "x", "-l", "INFO"])).toContain('unknown level "INFO"');
   });
@@ -119,7 +122,7 @@ describe("parseCommandLine", () => {
 
   test("the usage text lists every flag and level", () => {
     for (const flag of ["--config-path", "--config-yaml", "--mode", "--log-level", "--version", "--help"]) expect(USAGE).toContain(flag);
-    expect(USAGE).toContain("trace, debug, info, warn, error, critical, off");
+    expect(USAGE).toContain("trace, debug, info, warning|warn, error, critical, off");
   });
 
   test("the usage text is plain lines: escapes are shown as written, never as control characters", () => {
@@ -172,7 +175,7 @@ describe("parseCommandLine", () => {
   test("--log-format is checked when parsed: an unsupported flag is named", () => {
     expect(parseCommandLine(["-c", "x", "--log-format", "%Y-%m-%d %T.%e %t [%l][%n] %v %%"]).logFormat).toBe("%Y-%m-%d %T.%e %t [%l][%n] %v %%");
     expect(usageError(["-c", "x", "--log-format", "[%g:%#] %v"])).toBe(
-      '--log-format: unsupported flag "%g" (supported: %Y %m %d %H %M %S %T %e %l %n %t %v %%)',
+      '--log-format: unsupported flag "%g" (supported: %Y %C %m %d %D %x %H %M %S %T %X %R %e %z %l %L %n %t %v %%)',
     );
     expect(usageError(["-c", "x", "--log-format", "%v %"])).toBe('--log-format: a lone "%" at the end of "%v %" (write %% for a percent sign)');
   });
@@ -191,7 +194,7 @@ describe("parseCommandLine", () => {
     });
     expect(usageError(["-c", "x", "--component-log-level", "nosuch:debug"])).toBe('--component-log-level: unknown component "nosuch"');
     expect(usageError(["-c", "x", "--component-log-level", "http:loud"])).toBe(
-      '--component-log-level: unknown level "loud" for "http" (one of trace, debug, info, warn, error, critical, off)',
+      '--component-log-level: unknown level "loud" for "http" (one of trace, debug, info, warning|warn, error, critical, off)',
     );
     expect(usageError(["-c", "x", "--component-log-level", "http"])).toBe('--component-log-level: expected COMPONENT:LEVEL[,COMPONENT:LEVEL...], got "http"');
   });
