@@ -79,12 +79,15 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     runtime.log.write(`configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
     return runtime.exit(0);
   }
-  // --service-node and --service-cluster win over the config's node, as in Envoy.
-  if (commandLine.serviceNode !== undefined || commandLine.serviceCluster !== undefined) {
+  // --service-node, --service-cluster and --service-zone win over the config's node, as in
+  // Envoy (LocalInfoImpl: node.id, node.cluster, node.locality.zone): zone-aware routing
+  // and the node a control plane is sent read it from here.
+  if (commandLine.serviceNode !== undefined || commandLine.serviceCluster !== undefined || commandLine.serviceZone !== undefined) {
     bootstrap.node = {
       ...bootstrap.node,
       ...(commandLine.serviceNode !== undefined ? { id: commandLine.serviceNode } : {}),
       ...(commandLine.serviceCluster !== undefined ? { cluster: commandLine.serviceCluster } : {}),
+      ...(commandLine.serviceZone !== undefined ? { locality: { ...bootstrap.node?.locality, zone: commandLine.serviceZone } } : {}),
     };
   }
 

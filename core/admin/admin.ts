@@ -387,10 +387,8 @@ ${rows}    </tbody>
         id: server.bootstrap.node?.id ?? "",
         cluster: server.bootstrap.node?.cluster ?? "",
         ...(server.bootstrap.node?.metadata ? { metadata: server.bootstrap.node.metadata } : {}),
-        // --service-zone is Envoy's way of setting node.locality.zone from the command line.
-        ...(server.bootstrap.node?.locality || commandLine?.serviceZone !== undefined
-          ? { locality: { ...server.bootstrap.node?.locality, ...(commandLine?.serviceZone !== undefined ? { zone: commandLine.serviceZone } : {}) } }
-          : {}),
+        // --service-zone is in it already (main.ts).
+        ...(server.bootstrap.node?.locality ? { locality: server.bootstrap.node.locality } : {}),
         user_agent_name: "polyvoy",
         user_agent_version: VERSION,
       },

@@ -67,6 +67,36 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
     expect(proxy.stderr).not.toContain("listening on");
   });
 
+  test("--service-zone is the node's zone for zone-aware routing, over the config's (Envoy's LocalInfoImpl)", async () => {
+    const zones = await Promise.all([httpUpstream((_req, res) => res.end("z1")), httpUpstream((_req, res) => res.end("z2"))]);
+    const endpoint = (zone: string, port: number) => ({
+      locality: { region: "r", zone },
+      lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }],
+    });
+    const port = await freePort();
+    const base = httpProxyConfig({ listenPort: port, clusters: {}, routes: [{ match: { prefix: "/" }, cluster: "zoned" }] }) as {
+      static_resources: { clusters: object[] };
+    };
+    const assignment = (name: string) => ({ cluster_name: name, endpoints: [endpoint("z1", zones[0]!.port), endpoint("z2", zones[1]!.port)] });
+    base.static_resources.clusters = [
+      { name: "fleet", load_assignment: assignment("fleet") },
+      { name: "zoned", common_lb_config: { zone_aware_lb_config: { min_cluster_size: 1 } }, load_assignment: assignment("zoned") },
+    ];
+    const config = writeConfig({ node: { id: "n", locality: { region: "r", zone: "z1" } }, cluster_manager: { local_cluster_name: "fleet" }, ...base });
+    const [cmd, argv] = proxyCommand(runtime, ["-c", config, "--service-zone", "z2"]);
+    const proxy = new CommandProcess(cmd, argv, process.cwd());
+    try {
+      await until(() => proxy.stderr.includes(`listening on 127.0.0.1:${port}`), `the listener:\n${proxy.stderr}`);
+      const answers = new Set<string>();
+      for (let i = 0; i < 6; i++) answers.add(await (await fetch(`http://127.0.0.1:${port}/`)).text());
+      // Every pick stays in the flag's zone, none in the config's.
+      expect([...answers]).toEqual(["z2"]);
+    } finally {
+      await proxy.stop();
+      await Promise.all(zones.map((z) => z.close()));
+    }
+  });
+
   test("--base-id and --restart-epoch: one line naming the flag, exit 1", async () => {
     for (const flag of ["--base-id", "--restart-epoch"]) {
       const result = await runToExit(runtime, ["--config-yaml", "static_resources: {}", flag, "1"]);
