@@ -47,10 +47,10 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   }
   // --log-path: the log goes to the file; what is written before it opens, and a file that
   // cannot be opened, go to stderr. Exits wait for the file's queued lines.
-  let logFile: AppendFile | undefined;
+  let logFile: LogPathFile | undefined;
   if (commandLine.logPath !== undefined && commandLine.mode === "serve") {
     try {
-      logFile = await runtime.openAppendFile(commandLine.logPath);
+      logFile = new LogPathFile(await runtime.openAppendFile(commandLine.logPath), runtime);
     } catch (err) {
       runtime.log.write(`polyvoy: --log-path: cannot open '${commandLine.logPath}': ${(err as { code?: string }).code ?? String(err)}\n`);
       return runtime.exit(1);
@@ -60,7 +60,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     await logFile?.flush();
     return runtime.exit(code);
   };
-  const log = new Logger({ log: logFile ? fileLogSink(logFile, runtime.log) : runtime.log, wallClock: () => runtime.wallClock() });
+  const log = new Logger({ log: logFile ?? runtime.log, wallClock: () => runtime.wallClock() });
   // --log-level sets every component, --component-log-level overrides some (as Envoy's).
   log.level = commandLine.logLevel;
   for (const [name, level] of Object.entries(commandLine.componentLogLevels ?? {})) log.setComponentLevel(name as LogComponent, level);
@@ -111,6 +111,8 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     }
     // Kept before the workers start, so that each of them takes it as checked.
     loaded.keepChecked?.();
+    // The supervisor's own --log-path file, reopened as each worker reopens its own.
+    if (logFile) runtime.onSignal("SIGUSR1", () => void logFile.reopen());
     log.info(`polyvoy ${VERSION} starting ${concurrency} workers on ${runtime.name} ${runtime.version}`);
     const admin = bootstrap.admin?.address;
     return exit(
@@ -148,6 +150,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   runtime.onSignal("SIGUSR1", () => {
     log.info("caught SIGUSR1. Reopening access logs.");
     void server.reopenAccessLogs();
+    void logFile?.reopen();
   });
   // Before start() ends, a SIGHUP waits: the reload runs once the first config serves.
   let started = false;
@@ -170,15 +173,56 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   if (workers?.worker !== undefined) await workers.announceStarted(server.admin?.listener.boundAddress);
 }
 
-/** Log lines appended to the --log-path file; a failed write is reported once on stderr. */
-function fileLogSink(file: AppendFile, stderr: LogSink): LogSink {
-  let failed = false;
-  const onError = (err: unknown): void => {
-    if (failed) return;
-    failed = true;
-    stderr.write(`polyvoy: --log-path ${file.path}: write failed, log lines lost: ${(err as { code?: string }).code ?? String(err)}\n`);
+/**
+ * The --log-path file: log lines appended to it, a failed write reported once on stderr.
+ * Envoy opens it through its access log manager, so the SIGUSR1 that reopens the access
+ * logs reopens it too (docs, "Command line options": "This file will be re-opened when
+ * SIGUSR1 is handled"): after logrotate moves it away, lines go to a new file at the path.
+ */
+class LogPathFile implements LogSink {
+  private failed = false;
+  private reopening: Promise<void> | undefined;
+  /** The file replaced by the last reopen, closing once its queued lines are written. */
+  private closingOld: Promise<void> | undefined;
+
+  constructor(
+    private file: AppendFile,
+    private readonly runtime: Pick<Runtime, "openAppendFile" | "log">,
+  ) {}
+
+  write(line: string): void {
+    this.file.write(latin1Encode(utf8ByteString(line))).catch(this.onError);
+  }
+
+  /** Every line written so far on disk (or failed), the replaced file's too. */
+  async flush(): Promise<void> {
+    await this.reopening;
+    await this.closingOld;
+    await this.file.flush();
+  }
+
+  /** Open the path again; on failure the file opened before stays in use (as an access log's reopen). */
+  reopen(): Promise<void> {
+    return (this.reopening ??= this.runtime.openAppendFile(this.file.path).then(
+      (next) => {
+        this.reopening = undefined;
+        const old = this.file;
+        this.file = next;
+        this.failed = false;
+        this.closingOld = old.close();
+      },
+      (err: unknown) => {
+        this.reopening = undefined;
+        this.runtime.log.write(`polyvoy: --log-path ${this.file.path}: cannot reopen, still writing to the file opened before: ${(err as { code?: string }).code ?? String(err)}\n`);
+      },
+    ));
+  }
+
+  private readonly onError = (err: unknown): void => {
+    if (this.failed) return;
+    this.failed = true;
+    this.runtime.log.write(`polyvoy: --log-path ${this.file.path}: write failed, log lines lost: ${(err as { code?: string }).code ?? String(err)}\n`);
   };
-  return { write: (line) => file.write(latin1Encode(utf8ByteString(line))).catch(onError) };
 }
 
 /** A config read and valid, its text, and how to keep it as checked (absent when it came from the store or is not kept). */

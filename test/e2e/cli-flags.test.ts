@@ -4,7 +4,7 @@
  * component, the node in the admin's /server_info, and the flags refused by name.
  */
 import { describe, expect, test } from "vitest";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
 import { proxyCommand, runToExit, RUNTIMES, writeConfig } from "../support/proxy-process.ts";
@@ -65,6 +65,30 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
     expect(lines.at(-1)).toMatch(/\[info\]\[main\] exiting$/);
     // Nothing of the log on stderr.
     expect(proxy.stderr).not.toContain("listening on");
+  });
+
+  test("--log-path is reopened on SIGUSR1, as Envoy's: after logrotate moves it, lines go to a new file at the path", async () => {
+    const port = await freePort();
+    const config = writeConfig(httpProxyConfig({ listenPort: port, clusters: {}, routes: [] }));
+    const logPath = join(mkdtempSync(join(inject("tempRoot"), "log-")), "polyvoy.log");
+    const [cmd, argv] = proxyCommand(runtime, ["-c", config, "--log-path", logPath, "-l", "debug"]);
+    const proxy = new CommandProcess(cmd, argv, process.cwd());
+    const read = (path: string) => (existsSync(path) ? readFileSync(path, "latin1") : "");
+    try {
+      await until(() => read(logPath).includes(`listening on 127.0.0.1:${port}`), `the listener in ${logPath}:\n${proxy.stderr}`);
+      renameSync(logPath, `${logPath}.1`);
+      process.kill(proxy.pid, "SIGUSR1");
+      await until(() => existsSync(logPath), `a new ${logPath} after SIGUSR1:\n${read(`${logPath}.1`)}`);
+      expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(404);
+      await until(() => read(logPath).includes("no route match for URL '/'"), `the route miss in the new ${logPath}`);
+    } finally {
+      await proxy.stop();
+    }
+    expect(read(`${logPath}.1`)).toContain("caught SIGUSR1. Reopening access logs.");
+    expect(read(`${logPath}.1`)).not.toContain("no route match");
+    expect(read(logPath)).toMatch(/\[info\] exiting\n$/);
+    // Nothing of the log on stderr (Deno may print its own inspector lines there on SIGUSR1).
+    expect(proxy.stderr).not.toContain("Reopening");
   });
 
   test("--service-zone is the node's zone for zone-aware routing, over the config's (Envoy's LocalInfoImpl)", async () => {
