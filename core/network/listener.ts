@@ -295,9 +295,11 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const watch = new ListenerConnection(this, connection, pending?.acceptedAt ?? this.context.runtime.now());
     if (this.accessLoggers.length > 0) watch.startWallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
     connection.addConnectionCallbacks(watch);
-    if (this.context.log.enabled("debug")) {
+    // Envoy's ActiveStreamListenerBase::newConnection: ENVOY_CONN_LOG(debug, "new connection from {}") (conn_handler).
+    const log = this.context.log.component("conn_handler");
+    if (log.debugOn) {
       const remote = socket.remoteAddress;
-      this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
+      log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
     }
     const filters = new NetworkFilterManager(connection);
     for (const factory of chain.filterFactories) filters.addReadFilter(factory(connection));

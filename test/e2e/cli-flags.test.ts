@@ -32,7 +32,7 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
     });
     const logPath = join(mkdtempSync(join(inject("tempRoot"), "log-")), "polyvoy.log");
     const args = [
-      ...["-c", config, "--log-path", logPath, "--log-format", "%Y-%m-%d %T.%e %t [%l][%n] %v", "--component-log-level", "main:debug"],
+      ...["-c", config, "--log-path", logPath, "--log-format", "%Y-%m-%d %T.%e %t [%l][%n] %v", "--component-log-level", "main:debug,conn_handler:debug"],
       ...["--service-node", "node-7", "--service-cluster", "front", "--service-zone", "zone-a", "--disable-hot-restart", "--parent-shutdown-time-s", "5", "--drain-strategy", "immediate"],
     ];
     const [cmd, argv] = proxyCommand(runtime, args);
@@ -49,7 +49,7 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
       expect(info.node).toMatchObject({ id: "node-7", cluster: "front", locality: { zone: "zone-a" } });
       expect(info.command_line_options).toMatchObject({
         log_path: logPath,
-        component_log_level: "main:debug",
+        component_log_level: "main:debug,conn_handler:debug",
         service_zone: "zone-a",
         parent_shutdown_time: "5s",
         drain_strategy: "Immediate",
@@ -59,8 +59,9 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
       await upstream.close();
     }
     const lines = log().trimEnd().split("\n");
-    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} 1 \[(debug|info|warning)\]\[main\] \S/);
-    expect(lines.some((l) => / \[debug\]\[main\] \[C\d+\] new connection from /.test(l))).toBe(true);
+    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} 1 \[(debug|info|warning)\]\[(main|conn_handler)\] \S/);
+    // Envoy's component for it: conn_handler (ActiveStreamListenerBase::newConnection).
+    expect(lines.some((l) => / \[debug\]\[conn_handler\] \[C\d+\] new connection from /.test(l))).toBe(true);
     // The last line is written before the process exits (main.ts flushes the file first).
     expect(lines.at(-1)).toMatch(/\[info\]\[main\] exiting$/);
     // Nothing of the log on stderr.

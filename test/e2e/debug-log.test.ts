@@ -8,11 +8,23 @@ import { describe, expect, test } from "vitest";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { rawExchange } from "../support/raw-http.ts";
 
-/** A listener with one route, /up, to a cluster whose only endpoint refuses connections. */
+/** A listener with routes /up and /retry (one retry on connect-failure) to a cluster whose only endpoint refuses connections. */
 async function refusedUpstreamConfig(): Promise<{ port: number; config: object }> {
   const [port, closed] = [await freePort(), await freePort()];
-  return { port, config: httpProxyConfig({ listenPort: port, clusters: { dead: [closed] }, routes: [{ match: { prefix: "/up" }, cluster: "dead" }] }) };
+  const retry = { route: { cluster: "dead", retry_policy: { retry_on: "connect-failure", num_retries: 1 } } };
+  return {
+    port,
+    config: httpProxyConfig({
+      listenPort: port,
+      clusters: { dead: [closed] },
+      routes: [
+        { match: { prefix: "/up" }, cluster: "dead" },
+        { match: { prefix: "/retry" }, cluster: "dead", action: retry },
+      ],
+    }),
+  };
 }
 
 const FORMAT = ["--log-format", "[%l][%n] %v"];
@@ -36,6 +48,11 @@ describe.each(RUNTIMES)("debug and trace logs on %s", (runtime) => {
       expect(log).toMatch(/\[debug\]\[pool\] \[C\d+\] client disconnected before it connected, failure reason: delayed connect error: Connection refused/);
       expect(log).toMatch(/\[debug\]\[router\] \[C\d+\]\[S\d+\] upstream reset: reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused/);
       expect(log).toMatch(/\[debug\]\[http\] \[C\d+\]\[S\d+\] Sending local reply with details upstream_reset_before_response_started\{remote_connection_failure\|delayed_connect_error:_Connection_refused\}/);
+      // A request the codec cannot parse: the http component's dispatch error, on its connection.
+      const garbage = await rawExchange(port, "GET / HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n");
+      expect(garbage.text).toMatch(/^HTTP\/1\.1 400 /);
+      await proxy.waitForLog(/\[debug\]\[http\] \[C\d+\] dispatch error: /g);
+      expect(proxy.stderr).toMatch(/\[debug\]\[conn_handler\] \[C\d+\] new connection from 127\.0\.0\.1:\d+ on 'http'/);
       // The route miss's lines name the same downstream connection and stream.
       const miss = /\[router\] (\[C\d+\]\[S\d+\]) no route match/.exec(log)![1]!;
       expect(log).toContain(`[http] ${miss} Sending local reply with details route_not_found`);
@@ -44,15 +61,20 @@ describe.each(RUNTIMES)("debug and trace logs on %s", (runtime) => {
     }
   });
 
-  test("--component-log-level router:debug: the router's lines only", async () => {
+  test("--component-log-level router:debug: the router's lines only, a retry's among them", async () => {
     const { port, config } = await refusedUpstreamConfig();
     const proxy = await ProxyProcess.start(runtime, config, 1, ["--component-log-level", "router:debug", ...FORMAT]);
     try {
       expect((await fetch(`http://127.0.0.1:${port}/nowhere`)).status).toBe(404);
       expect((await fetch(`http://127.0.0.1:${port}/up`)).status).toBe(503);
-      await proxy.waitForLog(/upstream reset: reset reason: remote connection failure/g);
+      expect((await fetch(`http://127.0.0.1:${port}/retry`)).status).toBe(503);
+      await proxy.waitForLog(/performing retry/g);
       const log = proxy.stderr;
       expect(log).toMatch(/\[debug\]\[router\] \[C\d+\]\[S\d+\] no route match for URL '\/nowhere'/);
+      // Envoy's Filter::doRetry line, with the stream's ids as the reset before it.
+      const retried = /\[router\] (\[C\d+\]\[S\d+\]) performing retry 1\n/.exec(log)?.[1];
+      expect(retried).toBeDefined();
+      expect(log).toContain(`[router] ${retried} upstream reset: reset reason: remote connection failure`);
       // Components left at the default level (info) write no debug line.
       expect(log).not.toMatch(/\[debug\]\[(http|pool|config|main)\]/);
     } finally {

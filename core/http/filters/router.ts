@@ -390,7 +390,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // The route timeout runs from the end of the request: the upstream is told what is left of it.
     const elapsed = this.requestCompleteAt > 0 ? this.server.runtime.now() - this.requestCompleteAt : 0;
     this.setTimeoutHeaders(headers, elapsed);
-    this.server.log.debug(`router: retry ${this.attemptCount - 1} of ${headers.method} ${headers.path}`);
+    // Envoy's Filter::doRetry: ENVOY_STREAM_LOG(debug, "performing retry") (router).
+    const log = this.server.log.component("router");
+    if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}performing retry ${this.attemptCount - 1}`);
     // The cluster by name again, as Envoy's doRetry: one replaced (CDS, a reload) since the
     // first attempt serves the retry — the old one's hosts are draining, a pool opened on one
     // would stay until its idle timeout — and one removed ends it (503 UH).
