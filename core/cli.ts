@@ -45,7 +45,8 @@ const LEVELS_USAGE = LOG_LEVELS.map((level) => (level === "warn" ? "warning|warn
 
 export const USAGE = `Usage: polyvoy [options]
   -c, --config-path FILE   Envoy v3 bootstrap config (.yaml, .yml or .json)
-      --config-yaml YAML   bootstrap config given inline as YAML (or JSON)
+      --config-yaml YAML   bootstrap config given inline as YAML (or JSON); with -c, merged
+                           over the file's (as Envoy's: messages merged, lists appended)
       --mode MODE          serve (default) or validate: check the config and exit 0/1
   -l, --log-level LEVEL    ${LEVELS_USAGE} (default info)
       --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful and of
@@ -221,9 +222,6 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   }
   if (!line.help && !line.version && line.configPath === undefined && line.configYaml === undefined) {
     throw new UsageError("no configuration: give -c/--config-path FILE or --config-yaml YAML");
-  }
-  if (line.configPath !== undefined && line.configYaml !== undefined) {
-    throw new UsageError("give either --config-path or --config-yaml, not both (merging them is not supported)");
   }
   return line;
 }

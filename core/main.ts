@@ -252,9 +252,12 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
   } else {
     text = commandLine.configYaml!; // YAML is a superset of JSON, as Envoy's --config-yaml accepts both
   }
-  const source = commandLine.configPath !== undefined ? `'${commandLine.configPath}'` : "--config-yaml";
+  // --config-yaml beside -c: merged over the file's document (config/merge-override.ts).
+  const overrideYaml = commandLine.configPath !== undefined ? commandLine.configYaml : undefined;
+  const source = commandLine.configPath !== undefined ? `'${commandLine.configPath}'${overrideYaml !== undefined ? " with --config-yaml" : ""}` : "--config-yaml";
   const handedOver = handed !== undefined;
-  // --mode validate runs the check itself, always.
+  // --mode validate runs the check itself, always; a merged config is not kept (the store knows one text).
+  if (overrideYaml !== undefined) store = undefined;
   const checked = store && commandLine.mode !== "validate" ? readCheckedConfig(store, format, text) : undefined;
   if (checked) {
     // The check loaded the RE2 engine for the config's regexes; the route table compiles them with it.
@@ -263,7 +266,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
     return { config: checked.config, text, handedOver };
   }
   if (log.debugOn) log.debug(`validating ${source} (${format}, ${text.length} characters)`);
-  const loaded = await validateConfig(text, format);
+  const loaded = await validateConfig(text, format, overrideYaml);
   if ("bootstrap" in loaded) {
     if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
     // Encoded now, before anything else holds (and may change) the config; written once it serves.

@@ -98,10 +98,8 @@ describe("parseCommandLine", () => {
     expect(usageError(["--mode", "validate", "-l", "debug"])).toBe(message);
   });
 
-  test("both config flags is an error", () => {
-    expect(usageError(["-c", "a.yaml", "--config-yaml", "{}"])).toBe(
-      "give either --config-path or --config-yaml, not both (merging them is not supported)",
-    );
+  test("both config flags: the inline one is merged over the file's (Envoy's), both kept", () => {
+    expect(parseCommandLine(["-c", "a.yaml", "--config-yaml", "{}"])).toMatchObject({ configPath: "a.yaml", configYaml: "{}" });
   });
 
   test("unknown options are rejected, quoted as given", () => {
