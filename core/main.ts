@@ -37,12 +37,14 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     runtime.log.write(`polyvoy: ${err.message}\n${err.usage ? USAGE : ""}`);
     return runtime.exit(1);
   }
+  // --help and --version answer on stdout, as Envoy's (TCLAP's) do: `polyvoy --version | …`
+  // works; a bad command line's usage goes to stderr, as there.
   if (commandLine.help) {
-    runtime.log.write(USAGE);
+    await writeStdout(runtime, USAGE);
     return runtime.exit(0);
   }
   if (commandLine.version) {
-    runtime.log.write(`polyvoy ${VERSION} (${runtime.name} ${runtime.version})\n`);
+    await writeStdout(runtime, `polyvoy ${VERSION} (${runtime.name} ${runtime.version})\n`);
     return runtime.exit(0);
   }
   // --log-path: the log goes to the file; what is written before it opens, and a file that
@@ -171,6 +173,17 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   if (commandLine.watchConfig) void reloader.watchFile();
   if (reloadAsked) void reloader.reload("caught SIGHUP");
   if (workers?.worker !== undefined) await workers.announceStarted(server.admin?.listener.boundAddress);
+}
+
+/** `text` on the process's stdout (port.ts, openAppendFile), written before this resolves; stderr if stdout cannot be had. */
+async function writeStdout(runtime: Runtime, text: string): Promise<void> {
+  try {
+    const stdout = await runtime.openAppendFile("/dev/stdout");
+    await stdout.write(latin1Encode(utf8ByteString(text)));
+    await stdout.close();
+  } catch {
+    runtime.log.write(text);
+  }
 }
 
 /**

@@ -273,10 +273,16 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
     });
   });
 
-  test("--version names the runtime", async () => {
+  test("--version names the runtime; it and --help answer on stdout, as Envoy's", async () => {
     const result = await runToExit(runtime, ["--version"]);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(new RegExp(`^polyvoy \\d+\\.\\d+\\.\\d+ \\(${runtime} `));
+    expect(result.stdout).toMatch(new RegExp(`^polyvoy \\d+\\.\\d+\\.\\d+ \\(${runtime} \\S+\\)\\n$`));
+    expect(result.stderr).toBe("");
+    for (const flag of ["--help", "-h"]) {
+      const help = await runToExit(runtime, [flag]);
+      expect(help).toMatchObject({ code: 0, stderr: "" });
+      expect(help.stdout).toMatch(/^Usage: polyvoy \[options\]\n/);
+    }
   });
 });
 
