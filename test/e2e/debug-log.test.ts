@@ -9,6 +9,7 @@ import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
+import { httpUpstream } from "../support/http-upstream.ts";
 
 /** A listener with routes /up and /retry (one retry on connect-failure) to a cluster whose only endpoint refuses connections. */
 async function refusedUpstreamConfig(): Promise<{ port: number; config: object }> {
@@ -58,6 +59,39 @@ describe.each(RUNTIMES)("debug and trace logs on %s", (runtime) => {
       expect(log).toContain(`[http] ${miss} Sending local reply with details route_not_found`);
     } finally {
       await proxy.stop();
+    }
+  });
+
+  test("http:trace and router:debug: the upstream HTTP/1 codec's bytes on the pool's connection, a route timeout's line", async () => {
+    const upstream = await httpUpstream((req, res) => {
+      if (req.url !== "/slow") res.end("ok");
+      // /slow: no answer; the route's 300 ms timeout ends it (the upstream is closed after).
+    });
+    const port = await freePort();
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { live: [upstream.port] },
+      routes: [
+        { match: { prefix: "/slow" }, cluster: "live", action: { route: { cluster: "live", timeout: "0.3s" } } },
+        { match: { prefix: "/" }, cluster: "live" },
+      ],
+    });
+    const proxy = await ProxyProcess.start(runtime, config, 1, ["--component-log-level", "http:trace,router:debug,pool:debug", ...FORMAT]);
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${port}/ok`)).text()).toBe("ok");
+      expect((await fetch(`http://127.0.0.1:${port}/slow`)).status).toBe(504);
+      await proxy.waitForLog(/upstream timeout/g);
+      const log = proxy.stderr;
+      const pooled = new RegExp(`\\[pool\\] (\\[C\\d+\\]) creating a new connection to 127\\.0\\.0\\.1:${upstream.port}`).exec(log)?.[1];
+      expect(pooled).toBeDefined();
+      // The response's bytes, parsed by the client codec, on the upstream connection's id.
+      expect(log).toContain(`[trace][http] ${pooled} parsing `);
+      const timedOut = /\[debug\]\[router\] (\[C\d+\]\[S\d+\]) upstream timeout\n/.exec(log)?.[1];
+      expect(timedOut).toBeDefined();
+      expect(log).toContain(`[http] ${timedOut} Sending local reply with details upstream_response_timeout`);
+    } finally {
+      await proxy.stop();
+      await upstream.close();
     }
   });
 

@@ -752,6 +752,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** @internal The route timeout passed with the response incomplete (Envoy's onResponseTimeout: 504, or a reset once headers went out). */
   onTimer(): void {
     if (this.done) return;
+    // Envoy's Filter::onResponseTimeout: ENVOY_STREAM_LOG(debug, "upstream timeout").
+    const log = this.server.log.component("router");
+    if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}upstream timeout`);
     const request = this.upstreamRequest;
     this.upstreamRequest = undefined;
     if (request) {
