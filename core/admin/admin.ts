@@ -132,7 +132,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     // GET /logging without parameters only shows the levels: allowed (Envoy wants POST even then).
     const readOnly = handler.prefix === "/logging" && query.size === 0;
     if (handler.mutates && request.method !== "POST" && !readOnly) {
-      this.server.log.error(`admin path "${handler.prefix}" mutates state, method=${request.method} rather than POST`);
+      this.server.log.component("admin").error(`admin path "${handler.prefix}" mutates state, method=${request.method} rather than POST`);
       return text(405, `Method ${request.method} not allowed, POST required.`);
     }
     return handler.run({ method: request.method, path, query, ...(request.body !== undefined && { form: parseQuery(request.body) }) });
