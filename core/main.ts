@@ -82,14 +82,16 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     return runtime.exit(0);
   }
   // --service-node, --service-cluster and --service-zone win over the config's node, as in
-  // Envoy (LocalInfoImpl: node.id, node.cluster, node.locality.zone): zone-aware routing
-  // and the node a control plane is sent read it from here.
-  if (commandLine.serviceNode !== undefined || commandLine.serviceCluster !== undefined || commandLine.serviceZone !== undefined) {
+  // Envoy (local_info_impl.h, buildLocalNode: node.id, node.cluster, node.locality.zone; an
+  // empty value changes nothing there): zone-aware routing and the node a control plane is
+  // sent read it from here.
+  const { serviceNode: id, serviceCluster: cluster, serviceZone: zone } = commandLine;
+  if (id || cluster || zone) {
     bootstrap.node = {
       ...bootstrap.node,
-      ...(commandLine.serviceNode !== undefined ? { id: commandLine.serviceNode } : {}),
-      ...(commandLine.serviceCluster !== undefined ? { cluster: commandLine.serviceCluster } : {}),
-      ...(commandLine.serviceZone !== undefined ? { locality: { ...bootstrap.node?.locality, zone: commandLine.serviceZone } } : {}),
+      ...(id ? { id } : {}),
+      ...(cluster ? { cluster } : {}),
+      ...(zone ? { locality: { ...bootstrap.node?.locality, zone } } : {}),
     };
   }
 

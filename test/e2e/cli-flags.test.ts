@@ -92,13 +92,13 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
     expect(proxy.stderr).not.toContain("Reopening");
   });
 
-  test("--service-zone is the node's zone for zone-aware routing, over the config's (Envoy's LocalInfoImpl)", async () => {
+  test("--service-zone is the node's zone for zone-aware routing, over the config's; an empty --service-node changes nothing (Envoy's buildLocalNode)", async () => {
     const zones = await Promise.all([httpUpstream((_req, res) => res.end("z1")), httpUpstream((_req, res) => res.end("z2"))]);
     const endpoint = (zone: string, port: number) => ({
       locality: { region: "r", zone },
       lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }],
     });
-    const port = await freePort();
+    const [port, admin] = [await freePort(), await freePort()];
     const base = httpProxyConfig({ listenPort: port, clusters: {}, routes: [{ match: { prefix: "/" }, cluster: "zoned" }] }) as {
       static_resources: { clusters: object[] };
     };
@@ -107,8 +107,14 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
       { name: "fleet", load_assignment: assignment("fleet") },
       { name: "zoned", common_lb_config: { zone_aware_lb_config: { min_cluster_size: 1 } }, load_assignment: assignment("zoned") },
     ];
-    const config = writeConfig({ node: { id: "n", locality: { region: "r", zone: "z1" } }, cluster_manager: { local_cluster_name: "fleet" }, ...base });
-    const [cmd, argv] = proxyCommand(runtime, ["-c", config, "--service-zone", "z2"]);
+    const config = writeConfig({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+      node: { id: "config-id", locality: { region: "r", zone: "z1" } },
+      cluster_manager: { local_cluster_name: "fleet" },
+      ...base,
+    });
+    // An empty --service-node changes nothing, as in Envoy (buildLocalNode): the config's id stays.
+    const [cmd, argv] = proxyCommand(runtime, ["-c", config, "--service-zone", "z2", "--service-node", ""]);
     const proxy = new CommandProcess(cmd, argv, process.cwd());
     try {
       await until(() => proxy.stderr.includes(`listening on 127.0.0.1:${port}`), `the listener:\n${proxy.stderr}`);
@@ -116,6 +122,8 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
       for (let i = 0; i < 6; i++) answers.add(await (await fetch(`http://127.0.0.1:${port}/`)).text());
       // Every pick stays in the flag's zone, none in the config's.
       expect([...answers]).toEqual(["z2"]);
+      const info = (await (await fetch(`http://127.0.0.1:${admin}/server_info`)).json()) as { node: { id: string; locality: { region: string; zone: string } } };
+      expect(info.node).toMatchObject({ id: "config-id", locality: { region: "r", zone: "z2" } });
     } finally {
       await proxy.stop();
       await Promise.all(zones.map((z) => z.close()));
