@@ -125,6 +125,11 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       if (next === undefined) throw new UsageError(`${flag} needs a value`);
       return next;
     };
+    // A switch given `=value` (`--log-format-escaped=false`) would be read as set: refused.
+    const noValue = (): true => {
+      if (eq > 0) throw new UsageError(`${flag} takes no value, got "${arg}"`);
+      return true;
+    };
     switch (flag) {
       case "-c":
       case "--config-path":
@@ -173,7 +178,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         break;
       }
       case "--log-format-escaped":
-        line.logFormatEscaped = true;
+        line.logFormatEscaped = noValue();
         break;
       case "--component-log-level":
         line.componentLogLevels = { ...line.componentLogLevels, ...parseComponentLevels(value()) };
@@ -188,7 +193,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         line.serviceZone = value();
         break;
       case "--disable-hot-restart":
-        line.disableHotRestart = true;
+        line.disableHotRestart = noValue();
         break;
       case "--concurrency": {
         const text = value();
@@ -201,20 +206,20 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         break;
       }
       case "--cpuset-threads":
-        line.cpusetThreads = true;
+        line.cpusetThreads = noValue();
         break;
       case "--watch-config":
-        line.watchConfig = true;
+        line.watchConfig = noValue();
         break;
       case "--base-id":
       case "--restart-epoch":
         throw new UsageError(`${flag} is not supported: ${REFUSED[flag]}`, false);
       case "-h":
       case "--help":
-        line.help = true;
+        line.help = noValue();
         break;
       case "--version":
-        line.version = true;
+        line.version = noValue();
         break;
       default:
         throw new UsageError(`unknown option "${arg}"`);

@@ -182,6 +182,10 @@ describe("parseCommandLine", () => {
     const line = parseCommandLine(["-c", "x", "--log-format-escaped", "--disable-hot-restart"]);
     expect(line).toMatchObject({ logFormatEscaped: true, disableHotRestart: true, configPath: "x" });
     expect(parseCommandLine(["-c", "x"]).logFormatEscaped).toBeUndefined();
+    // `=value` on a switch would read "false" as set: refused by name.
+    for (const flag of ["--log-format-escaped", "--disable-hot-restart", "--cpuset-threads", "--watch-config", "--help", "--version"]) {
+      expect(usageError(["-c", "x", `${flag}=false`])).toBe(`${flag} takes no value, got "${flag}=false"`);
+    }
   });
 
   test("--component-log-level COMPONENT:LEVEL,… (Envoy's component names), repeatable", () => {
