@@ -10,6 +10,7 @@ import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, type ListenerFilterFactory } from 
 import { createListenerFilterFactory } from "./listener-filters/listener-filter-registry.ts";
 
 import type { ServerContext } from "../server-context.ts";
+import type { ComponentLogger } from "../log.ts";
 import { formatAddress } from "./address.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
 import { ListenerStats } from "./listener-stats.ts";
@@ -82,6 +83,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
    * `exclusive`: each worker's admin is its own, on a port of its own.
    */
   private readonly shared: boolean;
+  /** The conn_handler component's logger (memoised: a level change reaches it here too). */
+  private readonly connLog: ComponentLogger;
 
   constructor(
     readonly config: ListenerConfig,
@@ -89,6 +92,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     options: { exclusive?: boolean } = {},
   ) {
     this.shared = options.exclusive !== true && context.runtime.workers?.worker !== undefined;
+    this.connLog = context.log.component("conn_handler");
     this.name = config.name;
     this.connectionLimitKey = `envoy.resource_limits.listener.${config.name}.connection_limit`;
     this.stats = new ListenerStats(context.stats, config.address, config.statPrefix);
@@ -296,7 +300,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     if (this.accessLoggers.length > 0) watch.startWallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
     connection.addConnectionCallbacks(watch);
     // Envoy's ActiveStreamListenerBase::newConnection: ENVOY_CONN_LOG(debug, "new connection from {}") (conn_handler).
-    const log = this.context.log.component("conn_handler");
+    const log = this.connLog;
     if (log.debugOn) {
       const remote = socket.remoteAddress;
       log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
