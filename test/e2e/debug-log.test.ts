@@ -5,8 +5,8 @@
  * connect answered 503, each with "Sending local reply with details …".
  */
 import { describe, expect, test } from "vitest";
-import { freePort } from "../support/net-helpers.ts";
-import { httpProxyConfig } from "../support/configs.ts";
+import { connect, freePort, readAll, tcpServer } from "../support/net-helpers.ts";
+import { httpProxyConfig, tcpProxyConfig } from "../support/configs.ts";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
 import { httpUpstream } from "../support/http-upstream.ts";
@@ -89,6 +89,26 @@ describe.each(RUNTIMES)("debug and trace logs on %s", (runtime) => {
       const timedOut = /\[debug\]\[router\] (\[C\d+\]\[S\d+\]) upstream timeout\n/.exec(log)?.[1];
       expect(timedOut).toBeDefined();
       expect(log).toContain(`[http] ${timedOut} Sending local reply with details upstream_response_timeout`);
+    } finally {
+      await proxy.stop();
+      await upstream.close();
+    }
+  });
+
+  test("--component-log-level filter:debug: tcp_proxy's lines, as Envoy's filter component, with the connection's id", async () => {
+    const upstream = await tcpServer((socket) => socket.end("hi"));
+    const port = await freePort();
+    const proxy = await ProxyProcess.start(runtime, tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port] }), 1, ["--component-log-level", "filter:debug", ...FORMAT]);
+    try {
+      const client = await connect(port);
+      expect((await readAll(client)).toString()).toBe("hi");
+      client.destroy();
+      await proxy.waitForLog(/tcp_proxy tcp: upstream connected/g);
+      const log = proxy.stderr;
+      const id = new RegExp(`\\[debug\\]\\[filter\\] (\\[C\\d+\\]) tcp_proxy tcp: connecting to 127\\.0\\.0\\.1:${upstream.port} \\(cluster `).exec(log)?.[1];
+      expect(id).toBeDefined();
+      expect(log).toContain(`[debug][filter] ${id} tcp_proxy tcp: upstream connected`);
+      expect(log).not.toMatch(/\[debug\]\[main\]/);
     } finally {
       await proxy.stop();
       await upstream.close();
