@@ -267,9 +267,10 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const chain = this.filterChains.findFilterChain(info);
     if (chain === undefined) {
       this.stats.noFilterChainMatch.inc();
-      if (this.context.log.enabled("debug")) {
+      // Envoy's ActiveStreamListenerBase::newConnection: ENVOY_LOG(debug, …) (conn_handler).
+      if (this.connLog.debugOn) {
         const remote = info.remoteAddress;
-        this.context.log.debug(`closing connection from ${remote ? formatAddress(remote) : "?"}: no matching filter chain found`);
+        this.connLog.debug(`closing connection from ${remote ? formatAddress(remote) : "?"}: no matching filter chain found`);
       }
       this.releaseGlobalConnection();
       // Envoy's stream info gets NR (no route found) for a connection no chain takes.

@@ -115,6 +115,23 @@ describe.each(RUNTIMES)("debug and trace logs on %s", (runtime) => {
     }
   });
 
+  test("--component-log-level conn_handler:debug: a connection no filter chain takes is closed with Envoy's line", async () => {
+    const port = await freePort();
+    const config = httpProxyConfig({ listenPort: port, clusters: {}, routes: [] }) as {
+      static_resources: { listeners: { filter_chains: Record<string, unknown>[] }[] };
+    };
+    // The only chain wants another destination port: no connection here matches it.
+    config.static_resources.listeners[0]!.filter_chains[0]!["filter_chain_match"] = { destination_port: 1 };
+    const proxy = await ProxyProcess.start(runtime, config, 1, ["--component-log-level", "conn_handler:debug", ...FORMAT]);
+    try {
+      const client = await connect(port);
+      await readAll(client);
+      await proxy.waitForLog(/\[debug\]\[conn_handler\] closing connection from 127\.0\.0\.1:\d+: no matching filter chain found\n/g);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   test("--component-log-level router:debug: the router's lines only, a retry's among them", async () => {
     const { port, config } = await refusedUpstreamConfig();
     const proxy = await ProxyProcess.start(runtime, config, 1, ["--component-log-level", "router:debug", ...FORMAT]);

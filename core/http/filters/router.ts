@@ -653,7 +653,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       const converted = convertRequestHeadersForInternalRedirect(policy, this.callbacks.route!.route.name, this.upstreamHeaders!, headers, location, this);
       if (converted.ok) {
         const body = converted.dropBody || this.bodyBytes === 0 ? undefined : concatBytes(this.body!, this.bodyBytes);
-        this.server.log.debug(`router: internal redirect to ${location}`);
+        const log = this.server.log.component("router");
+        if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}internal redirect to ${location}`);
         // This filter is destroyed in there (its upstream request reset); the new stream has its own router.
         if (this.callbacks.recreateStream(body)) {
           stats.upstreamInternalRedirectSucceededTotal.inc();
