@@ -50,7 +50,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   // --log-path: the log goes to the file; what is written before it opens, and a file that
   // cannot be opened, go to stderr. Exits wait for the file's queued lines.
   let logFile: LogPathFile | undefined;
-  if (commandLine.logPath !== undefined && commandLine.mode === "serve") {
+  if (commandLine.logPath !== undefined && commandLine.mode !== "validate") {
     try {
       logFile = new LogPathFile(await runtime.openAppendFile(commandLine.logPath), runtime);
     } catch (err) {
@@ -93,6 +93,16 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
       ...(cluster ? { cluster } : {}),
       ...(zone ? { locality: { ...bootstrap.node?.locality, zone } } : {}),
     };
+  }
+
+  // --mode init_only: the server built from the config, as Envoy's (main_common.cc: InitOnly
+  // constructs and initializes the server, then returns before run()), and exit 0: nothing
+  // binds or serves. The config is kept as checked, so the next start skips the check.
+  if (commandLine.mode === "init_only") {
+    new Server(runtime, bootstrap, log, { commandLine, configDocument: document });
+    loaded.keepChecked?.();
+    log.info(`polyvoy ${VERSION} initialized on ${runtime.name} ${runtime.version} (--mode init_only): exiting`);
+    return exit(0);
   }
 
   // --concurrency N (unset: one per hardware thread, as Envoy): the supervisor of N workers

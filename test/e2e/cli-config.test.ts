@@ -206,13 +206,26 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
     expect(validate).toMatchObject({ code: 0 });
   });
 
+  test("--mode init_only: the server initialized from the config, exit 0, nothing listening (Envoy's InitOnly)", async () => {
+    const port = await freePort();
+    const file = writeConfig(httpProxyConfig({ listenPort: port, clusters: { one: [port] }, routes: [{ match: { prefix: "/" }, cluster: "one" }] }));
+    const result = await runToExit(runtime, ["--mode", "init_only", "-c", file, "--log-format", "[%l][%n] %v"]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/\[info\]\[main\] polyvoy \S+ initialized on \S+ \S+ \(--mode init_only\): exiting\n$/);
+    expect(result.stderr).not.toContain("listening on");
+    // A config that fails still exits 1 with its problems.
+    const bad = await runToExit(runtime, ["--mode", "init_only", "--config-yaml", "static_resources: { clusters: [ { name: c, lb_policy: FOO } ] }"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("lb_policy");
+  });
+
   test("bad command lines: exit 1 with the problem and the usage", async () => {
     for (const [args, message] of [
       [[], "no configuration"],
       [["--frobnicate"], 'unknown option "--frobnicate"'],
       [["-c", "/nonexistent/envoy.yaml"], "config error: cannot read '/nonexistent/envoy.yaml': no such file"],
       [["-c", "x.yaml", "--log-level", "loud"], '--log-level: unknown level "loud"'],
-      [["-c", "x.yaml", "--mode", "init_only"], '--mode: unsupported mode "init_only"'],
+      [["-c", "x.yaml", "--mode", "bogus"], '--mode: unsupported mode "bogus"'],
     ] as [string[], string][]) {
       const result = await runToExit(runtime, args);
       expect(result.code, args.join(" ")).toBe(1);

@@ -52,7 +52,8 @@ describe("parseCommandLine", () => {
   });
 
   test("--mode rejects other modes", () => {
-    expect(usageError(["-c", "x", "--mode", "init_only"])).toBe('--mode: unsupported mode "init_only" (supported: serve, validate)');
+    expect(parseCommandLine(["-c", "x", "--mode", "init_only"]).mode).toBe("init_only");
+    expect(usageError(["-c", "x", "--mode", "bogus"])).toBe('--mode: unsupported mode "bogus" (supported: serve, validate, init_only)');
   });
 
   test("-l / --log-level accept every level", () => {
