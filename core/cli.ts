@@ -1,10 +1,11 @@
-import { compileLogFormat, LOG_COMPONENTS, LOG_FORMAT_FLAGS, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { compileLogFormat, LOG_COMPONENTS, LOG_FORMAT_FLAGS, LOG_LEVELS, parseLogLevel, type LogLevel } from "./log.ts";
 
 /** The command line, with Envoy's flag names so Envoy users' scripts carry over. */
 export interface CommandLine {
   configPath?: string;
   configYaml?: string;
-  mode: "serve" | "validate";
+  /** serve, validate (check and exit), init_only (Envoy's: initialize the server from the config, then exit 0 without serving). */
+  mode: "serve" | "validate" | "init_only";
   logLevel: LogLevel;
   /** --drain-time-s: how long /drain_listeners?graceful, a removed or replaced listener, and (when given) SIGTERM drain (Envoy's default 600). */
   drainTimeS?: number;
@@ -40,11 +41,16 @@ export interface CommandLine {
   version: boolean;
 }
 
+/** The levels -l takes, as Envoy's help lists them ("[warning|warn]"). */
+const LEVELS_USAGE = LOG_LEVELS.map((level) => (level === "warn" ? "warning|warn" : level)).join(", ");
+
 export const USAGE = `Usage: polyvoy [options]
   -c, --config-path FILE   Envoy v3 bootstrap config (.yaml, .yml or .json)
-      --config-yaml YAML   bootstrap config given inline as YAML (or JSON)
-      --mode MODE          serve (default) or validate: check the config and exit 0/1
-  -l, --log-level LEVEL    ${LOG_LEVELS.join(", ")} (default info)
+      --config-yaml YAML   bootstrap config given inline as YAML (or JSON); with -c, merged
+                           over the file's (as Envoy's: messages merged, lists appended)
+      --mode MODE          serve (default); validate: check the config and exit 0/1;
+                           init_only: initialize the server from it and exit 0, serving nothing
+  -l, --log-level LEVEL    ${LEVELS_USAGE} (default info)
       --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful and of
                            listeners removed or changed by a reload (default 600); when given,
                            SIGTERM drains (up to that long) before exiting
@@ -102,8 +108,9 @@ function parseComponentLevels(text: string): Record<string, LogLevel> {
     const [component, level] = colon < 0 ? [item, ""] : [item.slice(0, colon), item.slice(colon + 1)];
     if (colon < 0 || component === "") throw new UsageError(`--component-log-level: expected COMPONENT:LEVEL[,COMPONENT:LEVEL...], got "${item}"`);
     if (!(LOG_COMPONENTS as readonly string[]).includes(component)) throw new UsageError(`--component-log-level: unknown component "${component}"`);
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--component-log-level: unknown level "${level}" for "${component}" (one of ${LOG_LEVELS.join(", ")})`);
-    levels[component] = level as LogLevel;
+    const parsed = parseLogLevel(level);
+    if (parsed === undefined) throw new UsageError(`--component-log-level: unknown level "${level}" for "${component}" (one of ${LEVELS_USAGE})`);
+    levels[component] = parsed;
   }
   return levels;
 }
@@ -120,6 +127,11 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       if (next === undefined) throw new UsageError(`${flag} needs a value`);
       return next;
     };
+    // A switch given `=value` (`--log-format-escaped=false`) would be read as set: refused.
+    const noValue = (): true => {
+      if (eq > 0) throw new UsageError(`${flag} takes no value, got "${arg}"`);
+      return true;
+    };
     switch (flag) {
       case "-c":
       case "--config-path":
@@ -130,17 +142,16 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         break;
       case "--mode": {
         const mode = value();
-        if (mode !== "serve" && mode !== "validate") throw new UsageError(`--mode: unsupported mode "${mode}" (supported: serve, validate)`);
+        if (mode !== "serve" && mode !== "validate" && mode !== "init_only") throw new UsageError(`--mode: unsupported mode "${mode}" (supported: serve, validate, init_only)`);
         line.mode = mode;
         break;
       }
       case "-l":
       case "--log-level": {
         const level = value();
-        if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-          throw new UsageError(`--log-level: unknown level "${level}" (one of ${LOG_LEVELS.join(", ")})`);
-        }
-        line.logLevel = level as LogLevel;
+        const parsed = parseLogLevel(level);
+        if (parsed === undefined) throw new UsageError(`--log-level: unknown level "${level}" (one of ${LEVELS_USAGE})`);
+        line.logLevel = parsed;
         break;
       }
       case "--drain-time-s":
@@ -169,7 +180,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         break;
       }
       case "--log-format-escaped":
-        line.logFormatEscaped = true;
+        line.logFormatEscaped = noValue();
         break;
       case "--component-log-level":
         line.componentLogLevels = { ...line.componentLogLevels, ...parseComponentLevels(value()) };
@@ -184,7 +195,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         line.serviceZone = value();
         break;
       case "--disable-hot-restart":
-        line.disableHotRestart = true;
+        line.disableHotRestart = noValue();
         break;
       case "--concurrency": {
         const text = value();
@@ -197,20 +208,20 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         break;
       }
       case "--cpuset-threads":
-        line.cpusetThreads = true;
+        line.cpusetThreads = noValue();
         break;
       case "--watch-config":
-        line.watchConfig = true;
+        line.watchConfig = noValue();
         break;
       case "--base-id":
       case "--restart-epoch":
         throw new UsageError(`${flag} is not supported: ${REFUSED[flag]}`, false);
       case "-h":
       case "--help":
-        line.help = true;
+        line.help = noValue();
         break;
       case "--version":
-        line.version = true;
+        line.version = noValue();
         break;
       default:
         throw new UsageError(`unknown option "${arg}"`);
@@ -218,9 +229,6 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   }
   if (!line.help && !line.version && line.configPath === undefined && line.configYaml === undefined) {
     throw new UsageError("no configuration: give -c/--config-path FILE or --config-yaml YAML");
-  }
-  if (line.configPath !== undefined && line.configYaml !== undefined) {
-    throw new UsageError("give either --config-path or --config-yaml, not both (merging them is not supported)");
   }
   return line;
 }

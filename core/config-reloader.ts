@@ -135,7 +135,8 @@ export class ConfigReloader {
       this.log.error(`config reload: cannot read '${path}': ${readFailure(err)}; the running config serves on`);
       return;
     }
-    const loaded = await validateConfig(text, formatFromPath(path));
+    // --config-yaml is merged over the file again, as at start.
+    const loaded = await validateConfig(text, formatFromPath(path), this.commandLine.configYaml);
     const problems = "bootstrap" in loaded ? (hasUnresolvedUserFilters(loaded.bootstrap) ? await resolveUserFilters(loaded.bootstrap, this.runtime) : []) : loaded.problems;
     if (!("bootstrap" in loaded) || problems.length > 0) {
       this.stats.rejected.inc();

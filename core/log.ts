@@ -4,6 +4,23 @@ import { utcParts, type UtcParts } from "./util/civil-time.ts";
 /** Envoy's log levels, least to most severe (`--log-level`). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "critical", "off"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The names a line prints for each level: spdlog's (SPDLOG_LEVEL_NAMES, which Envoy's `%l`
+ * writes and its /logging lists), "warning" where polyvoy's API says warn; and `%L`'s
+ * short ones (SPDLOG_SHORT_LEVEL_NAMES).
+ */
+const LEVEL_NAMES = ["trace", "debug", "info", "warning", "error", "critical", "off"] as const;
+const SHORT_LEVEL_NAMES = ["T", "D", "I", "W", "E", "C", "O"] as const;
+
+/**
+ * A level named on the command line or the admin: polyvoy's names and spdlog's "warning",
+ * both of which Envoy takes (options_impl.cc: spdlog's names, and "warn" besides).
+ */
+export function parseLogLevel(name: string): LogLevel | undefined {
+  const level = name === "warning" ? "warn" : name;
+  return (LOG_LEVELS as readonly string[]).includes(level) ? (level as LogLevel) : undefined;
+}
 export type LogComponent = (typeof LOG_COMPONENTS)[number];
 
 /**
@@ -24,10 +41,12 @@ export const LOG_COMPONENTS = [
 /**
  * The `--log-format` flags polyvoy writes: spdlog's, as Envoy passes them through — %Y year,
  * %m month, %d day, %H %M %S hour, minute, second, %T = %H:%M:%S, %e milliseconds (all UTC),
- * %l level, %n logger name (the component: "main", "router"…), %t thread id (always 1: one thread),
- * %v the message, %% a percent sign. Any other flag is an error naming it.
+ * %X = %T, %R = %H:%M, %C two-digit year, %D = %x = %m/%d/%C, %z the UTC offset (+00:00),
+ * %l level as spdlog names it ("warning" for warn), %L its one letter (spdlog's short names:
+ * T D I W E C O), %n logger name (the component: "main", "router"…), %t thread id (always 1:
+ * one thread), %v the message, %% a percent sign. Any other flag is an error naming it.
  */
-export const LOG_FORMAT_FLAGS = ["Y", "m", "d", "H", "M", "S", "T", "e", "l", "n", "t", "v", "%"] as const;
+export const LOG_FORMAT_FLAGS = ["Y", "C", "m", "d", "D", "x", "H", "M", "S", "T", "X", "R", "e", "z", "l", "L", "n", "t", "v", "%"] as const;
 
 /** The default line: `[2026-11-26 10:12:25.123][info] message`. */
 export const DEFAULT_LOG_FORMAT = "[%Y-%m-%d %T.%e][%l] %v";
@@ -182,7 +201,7 @@ export class Logger {
     const t = utcParts(this.runtime.wallClock());
     const text = this.escaped ? escapeMessage(message) : message;
     if (!this.parts) {
-      this.runtime.log.write(`[${t.year}-${pad(t.month)}-${pad(t.day)} ${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}.${pad(t.millisecond, 3)}][${LOG_LEVELS[level]}] ${text}\n`);
+      this.runtime.log.write(`[${t.year}-${pad(t.month)}-${pad(t.day)} ${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}.${pad(t.millisecond, 3)}][${LEVEL_NAMES[level]}] ${text}\n`);
       return;
     }
     let line = "";
@@ -206,11 +225,23 @@ function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: n
     case "S":
       return pad(t.second);
     case "T":
+    case "X":
       return `${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}`;
+    case "R":
+      return `${pad(t.hour)}:${pad(t.minute)}`;
+    case "C":
+      return pad(t.year % 100);
+    case "D":
+    case "x":
+      return `${pad(t.month)}/${pad(t.day)}/${pad(t.year % 100)}`;
+    case "z":
+      return "+00:00";
     case "e":
       return pad(t.millisecond, 3);
     case "l":
-      return LOG_LEVELS[level]!;
+      return LEVEL_NAMES[level]!;
+    case "L":
+      return SHORT_LEVEL_NAMES[level]!;
     case "n":
       return component;
     case "t":

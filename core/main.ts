@@ -37,20 +37,22 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     runtime.log.write(`polyvoy: ${err.message}\n${err.usage ? USAGE : ""}`);
     return runtime.exit(1);
   }
+  // --help and --version answer on stdout, as Envoy's (TCLAP's) do: `polyvoy --version | …`
+  // works; a bad command line's usage goes to stderr, as there.
   if (commandLine.help) {
-    runtime.log.write(USAGE);
+    await writeStdout(runtime, USAGE);
     return runtime.exit(0);
   }
   if (commandLine.version) {
-    runtime.log.write(`polyvoy ${VERSION} (${runtime.name} ${runtime.version})\n`);
+    await writeStdout(runtime, `polyvoy ${VERSION} (${runtime.name} ${runtime.version})\n`);
     return runtime.exit(0);
   }
   // --log-path: the log goes to the file; what is written before it opens, and a file that
   // cannot be opened, go to stderr. Exits wait for the file's queued lines.
-  let logFile: AppendFile | undefined;
-  if (commandLine.logPath !== undefined && commandLine.mode === "serve") {
+  let logFile: LogPathFile | undefined;
+  if (commandLine.logPath !== undefined && commandLine.mode !== "validate") {
     try {
-      logFile = await runtime.openAppendFile(commandLine.logPath);
+      logFile = new LogPathFile(await runtime.openAppendFile(commandLine.logPath), runtime);
     } catch (err) {
       runtime.log.write(`polyvoy: --log-path: cannot open '${commandLine.logPath}': ${(err as { code?: string }).code ?? String(err)}\n`);
       return runtime.exit(1);
@@ -60,7 +62,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     await logFile?.flush();
     return runtime.exit(code);
   };
-  const log = new Logger({ log: logFile ? fileLogSink(logFile, runtime.log) : runtime.log, wallClock: () => runtime.wallClock() });
+  const log = new Logger({ log: logFile ?? runtime.log, wallClock: () => runtime.wallClock() });
   // --log-level sets every component, --component-log-level overrides some (as Envoy's).
   log.level = commandLine.logLevel;
   for (const [name, level] of Object.entries(commandLine.componentLogLevels ?? {})) log.setComponentLevel(name as LogComponent, level);
@@ -79,13 +81,28 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     runtime.log.write(`configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
     return runtime.exit(0);
   }
-  // --service-node and --service-cluster win over the config's node, as in Envoy.
-  if (commandLine.serviceNode !== undefined || commandLine.serviceCluster !== undefined) {
+  // --service-node, --service-cluster and --service-zone win over the config's node, as in
+  // Envoy (local_info_impl.h, buildLocalNode: node.id, node.cluster, node.locality.zone; an
+  // empty value changes nothing there): zone-aware routing and the node a control plane is
+  // sent read it from here.
+  const { serviceNode: id, serviceCluster: cluster, serviceZone: zone } = commandLine;
+  if (id || cluster || zone) {
     bootstrap.node = {
       ...bootstrap.node,
-      ...(commandLine.serviceNode !== undefined ? { id: commandLine.serviceNode } : {}),
-      ...(commandLine.serviceCluster !== undefined ? { cluster: commandLine.serviceCluster } : {}),
+      ...(id ? { id } : {}),
+      ...(cluster ? { cluster } : {}),
+      ...(zone ? { locality: { ...bootstrap.node?.locality, zone } } : {}),
     };
+  }
+
+  // --mode init_only: the server built from the config, as Envoy's (main_common.cc: InitOnly
+  // constructs and initializes the server, then returns before run()), and exit 0: nothing
+  // binds or serves. The config is kept as checked, so the next start skips the check.
+  if (commandLine.mode === "init_only") {
+    new Server(runtime, bootstrap, log, { commandLine, configDocument: document });
+    loaded.keepChecked?.();
+    log.info(`polyvoy ${VERSION} initialized on ${runtime.name} ${runtime.version} (--mode init_only): exiting`);
+    return exit(0);
   }
 
   // --concurrency N (unset: one per hardware thread, as Envoy): the supervisor of N workers
@@ -108,6 +125,8 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     }
     // Kept before the workers start, so that each of them takes it as checked.
     loaded.keepChecked?.();
+    // The supervisor's own --log-path file, reopened as each worker reopens its own.
+    if (logFile) runtime.onSignal("SIGUSR1", () => void logFile.reopen());
     log.info(`polyvoy ${VERSION} starting ${concurrency} workers on ${runtime.name} ${runtime.version}`);
     const admin = bootstrap.admin?.address;
     return exit(
@@ -145,6 +164,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   runtime.onSignal("SIGUSR1", () => {
     log.info("caught SIGUSR1. Reopening access logs.");
     void server.reopenAccessLogs();
+    void logFile?.reopen();
   });
   // Before start() ends, a SIGHUP waits: the reload runs once the first config serves.
   let started = false;
@@ -167,15 +187,67 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   if (workers?.worker !== undefined) await workers.announceStarted(server.admin?.listener.boundAddress);
 }
 
-/** Log lines appended to the --log-path file; a failed write is reported once on stderr. */
-function fileLogSink(file: AppendFile, stderr: LogSink): LogSink {
-  let failed = false;
-  const onError = (err: unknown): void => {
-    if (failed) return;
-    failed = true;
-    stderr.write(`polyvoy: --log-path ${file.path}: write failed, log lines lost: ${(err as { code?: string }).code ?? String(err)}\n`);
+/** `text` on the process's stdout (port.ts, openAppendFile), written before this resolves; stderr if stdout cannot be had. */
+async function writeStdout(runtime: Runtime, text: string): Promise<void> {
+  try {
+    const stdout = await runtime.openAppendFile("/dev/stdout");
+    await stdout.write(latin1Encode(utf8ByteString(text)));
+    await stdout.close();
+  } catch {
+    runtime.log.write(text);
+  }
+}
+
+/**
+ * The --log-path file: log lines appended to it, a failed write reported once on stderr.
+ * Envoy opens it through its access log manager, so the SIGUSR1 that reopens the access
+ * logs reopens it too (docs, "Command line options": "This file will be re-opened when
+ * SIGUSR1 is handled"): after logrotate moves it away, lines go to a new file at the path.
+ */
+class LogPathFile implements LogSink {
+  private failed = false;
+  private reopening: Promise<void> | undefined;
+  /** The file replaced by the last reopen, closing once its queued lines are written. */
+  private closingOld: Promise<void> | undefined;
+
+  constructor(
+    private file: AppendFile,
+    private readonly runtime: Pick<Runtime, "openAppendFile" | "log">,
+  ) {}
+
+  write(line: string): void {
+    this.file.write(latin1Encode(utf8ByteString(line))).catch(this.onError);
+  }
+
+  /** Every line written so far on disk (or failed), the replaced file's too. */
+  async flush(): Promise<void> {
+    await this.reopening;
+    await this.closingOld;
+    await this.file.flush();
+  }
+
+  /** Open the path again; on failure the file opened before stays in use (as an access log's reopen). */
+  reopen(): Promise<void> {
+    return (this.reopening ??= this.runtime.openAppendFile(this.file.path).then(
+      (next) => {
+        this.reopening = undefined;
+        const old = this.file;
+        this.file = next;
+        this.failed = false;
+        this.closingOld = old.close();
+      },
+      (err: unknown) => {
+        this.reopening = undefined;
+        this.runtime.log.write(`polyvoy: --log-path ${this.file.path}: cannot reopen, still writing to the file opened before: ${(err as { code?: string }).code ?? String(err)}\n`);
+      },
+    ));
+  }
+
+  private readonly onError = (err: unknown): void => {
+    if (this.failed) return;
+    this.failed = true;
+    this.runtime.log.write(`polyvoy: --log-path ${this.file.path}: write failed, log lines lost: ${(err as { code?: string }).code ?? String(err)}\n`);
   };
-  return { write: (line) => file.write(latin1Encode(utf8ByteString(line))).catch(onError) };
 }
 
 /** A config read and valid, its text, and how to keep it as checked (absent when it came from the store or is not kept). */
@@ -205,9 +277,12 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
   } else {
     text = commandLine.configYaml!; // YAML is a superset of JSON, as Envoy's --config-yaml accepts both
   }
-  const source = commandLine.configPath !== undefined ? `'${commandLine.configPath}'` : "--config-yaml";
+  // --config-yaml beside -c: merged over the file's document (config/merge-override.ts).
+  const overrideYaml = commandLine.configPath !== undefined ? commandLine.configYaml : undefined;
+  const source = commandLine.configPath !== undefined ? `'${commandLine.configPath}'${overrideYaml !== undefined ? " with --config-yaml" : ""}` : "--config-yaml";
   const handedOver = handed !== undefined;
-  // --mode validate runs the check itself, always.
+  // --mode validate runs the check itself, always; a merged config is not kept (the store knows one text).
+  if (overrideYaml !== undefined) store = undefined;
   const checked = store && commandLine.mode !== "validate" ? readCheckedConfig(store, format, text) : undefined;
   if (checked) {
     // The check loaded the RE2 engine for the config's regexes; the route table compiles them with it.
@@ -216,7 +291,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
     return { config: checked.config, text, handedOver };
   }
   if (log.debugOn) log.debug(`validating ${source} (${format}, ${text.length} characters)`);
-  const loaded = await validateConfig(text, format);
+  const loaded = await validateConfig(text, format, overrideYaml);
   if ("bootstrap" in loaded) {
     if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
     // Encoded now, before anything else holds (and may change) the config; written once it serves.

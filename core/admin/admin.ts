@@ -18,7 +18,7 @@ import type {
   ListenerConfig,
   RouteConfiguration,
 } from "../config/bootstrap.ts";
-import { DEFAULT_LOG_FORMAT, LOG_COMPONENTS, LOG_LEVELS, type LogComponent, type Logger, type LogLevel } from "../log.ts";
+import { DEFAULT_LOG_FORMAT, LOG_COMPONENTS, parseLogLevel, type LogComponent, type Logger, type LogLevel } from "../log.ts";
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
 import { AdminListenerContext } from "./admin-context.ts";
@@ -132,7 +132,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     // GET /logging without parameters only shows the levels: allowed (Envoy wants POST even then).
     const readOnly = handler.prefix === "/logging" && query.size === 0;
     if (handler.mutates && request.method !== "POST" && !readOnly) {
-      this.server.log.error(`admin path "${handler.prefix}" mutates state, method=${request.method} rather than POST`);
+      this.server.log.component("admin").error(`admin path "${handler.prefix}" mutates state, method=${request.method} rather than POST`);
       return text(405, `Method ${request.method} not allowed, POST required.`);
     }
     return handler.run({ method: request.method, path, query, ...(request.body !== undefined && { form: parseQuery(request.body) }) });
@@ -369,7 +369,7 @@ ${rows}    </tbody>
         config_path: commandLine?.configPath ?? "",
         config_yaml: commandLine?.configYaml ?? "",
         log_level: commandLine?.logLevel ?? "info",
-        mode: commandLine?.mode === "validate" ? "Validate" : "Serve",
+        mode: commandLine?.mode === "validate" ? "Validate" : commandLine?.mode === "init_only" ? "InitOnly" : "Serve",
         drain_time: `${commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S}s`,
         drain_strategy: commandLine?.drainStrategy === "immediate" ? "Immediate" : "Gradual",
         parent_shutdown_time: `${commandLine?.parentShutdownTimeS ?? 900}s`,
@@ -387,10 +387,8 @@ ${rows}    </tbody>
         id: server.bootstrap.node?.id ?? "",
         cluster: server.bootstrap.node?.cluster ?? "",
         ...(server.bootstrap.node?.metadata ? { metadata: server.bootstrap.node.metadata } : {}),
-        // --service-zone is Envoy's way of setting node.locality.zone from the command line.
-        ...(server.bootstrap.node?.locality || commandLine?.serviceZone !== undefined
-          ? { locality: { ...server.bootstrap.node?.locality, ...(commandLine?.serviceZone !== undefined ? { zone: commandLine.serviceZone } : {}) } }
-          : {}),
+        // --service-zone is in it already (main.ts).
+        ...(server.bootstrap.node?.locality ? { locality: server.bootstrap.node.locality } : {}),
         user_agent_name: "polyvoy",
         user_agent_version: VERSION,
       },
@@ -498,10 +496,7 @@ function changeLogLevels(log: Logger, query: Map<string, string>): string | unde
 }
 
 /** A level by polyvoy's name or spdlog's ("warning" is Envoy's spelling of warn). */
-function toLogLevel(name: string): LogLevel | undefined {
-  const level = name === "warning" ? "warn" : name;
-  return (LOG_LEVELS as readonly string[]).includes(level) ? (level as LogLevel) : undefined;
-}
+const toLogLevel = parseLogLevel;
 
 /** Envoy's parseAndDecodeQueryString: `a&b=c` → {a: "", b: "c"}, percent-decoded, first value wins. */
 export function parseQuery(query: string): Map<string, string> {

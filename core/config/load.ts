@@ -12,6 +12,7 @@ import { missingReferenceMessage } from "./refusal.ts";
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
 import { findJsonSyntaxError } from "./json-syntax.ts";
 import { readProtoTree } from "./proto-json.ts";
+import { mergeOverride } from "./merge-override.ts";
 import { bootstrapSchema, listenerSchema } from "./schema.ts";
 import { formatAddress } from "../network/address.ts";
 import type { ConfigFormat, LoadedConfig, ValidConfig } from "./config-source.ts";
@@ -26,9 +27,10 @@ export function loadBootstrap(text: string, format: ConfigFormat): Bootstrap {
 
 /**
  * loadBootstrap, also returning the document as read with its keys in snake_case
- * (the admin's /config_dump shows it).
+ * (the admin's /config_dump shows it). `overrideYaml` (`--config-yaml` beside `-c`) is
+ * merged over the text's document as Envoy's MergeFrom does (merge-override.ts).
  */
-export function loadBootstrapDocument(text: string, format: ConfigFormat): ValidConfig {
+export function loadBootstrapDocument(text: string, format: ConfigFormat, overrideYaml?: string): ValidConfig {
   const binary = notText(text);
   if (binary !== undefined) throw new ConfigError([problemAt([], binary)]);
   // A byte order mark is no part of the document (YAML skips it; JSON.parse does not).
@@ -39,7 +41,16 @@ export function loadBootstrapDocument(text: string, format: ConfigFormat): Valid
 
   const problems: string[] = [];
   const proto = readProtoTree(parsed.value, problems);
-  const tree = proto.tree;
+  let tree = proto.tree;
+  if (overrideYaml !== undefined) {
+    const override = parseYaml(overrideYaml);
+    if (!override.ok) throw new ConfigError(override.problems.map((problem) => `--config-yaml: ${problem}`));
+    const overrideProblems: string[] = [];
+    const read = readProtoTree(override.value ?? {}, overrideProblems, proto.messages);
+    problems.push(...overrideProblems.map((problem) => `--config-yaml: ${problem}`));
+    if (typeof read.tree !== "object" || read.tree === null || Array.isArray(read.tree)) throw new ConfigError([...problems, "--config-yaml: not a bootstrap (a mapping of its fields)"]);
+    if (typeof tree === "object" && tree !== null && !Array.isArray(tree)) tree = mergeOverride(tree as Record<string, unknown>, read.tree as Record<string, unknown>, proto.messages);
+  }
   const result = bootstrapSchema.safeParse(tree, { reportInput: true });
   if (!result.success) problems.push(...describeIssues(result.error.issues, proto));
   // A valid bootstrap holds each listener as parsed (bootstrap.listeners[i] is listener i's):
@@ -50,9 +61,9 @@ export function loadBootstrapDocument(text: string, format: ConfigFormat): Valid
 }
 
 /** loadBootstrapDocument with its problems as a value (what a worker can post back). */
-export function loadConfig(text: string, format: ConfigFormat): LoadedConfig {
+export function loadConfig(text: string, format: ConfigFormat, overrideYaml?: string): LoadedConfig {
   try {
-    return loadBootstrapDocument(text, format);
+    return loadBootstrapDocument(text, format, overrideYaml);
   } catch (err) {
     if (err instanceof ConfigError) return { problems: err.problems };
     throw err;

@@ -33,8 +33,7 @@ const USER_KEYED_MAPS = new Set(["json_format", "typed_json_format"]);
 /** Maps of messages keyed by user-chosen names (jwt_authn's), where the message type is not known: keys kept, values walked. */
 const USER_KEYED_MESSAGE_MAPS = new Set(["providers", "requirement_map"]);
 
-export function readProtoTree(value: unknown, problems: string[]): ProtoTree {
-  const messages = new WeakMap<object, string>();
+export function readProtoTree(value: unknown, problems: string[], messages = new WeakMap<object, string>()): ProtoTree {
   const tree = walk(value, BOOTSTRAP, undefined, problems, messages, undefined);
   return { tree, messages };
 }

@@ -22,11 +22,12 @@ export function readFailure(err: unknown): string {
  * The schemas the check built are let go after it (lazy-schema.ts): a config is checked at
  * start and on a reload, and holding them in between is memory for nothing.
  */
-export async function validateConfig(text: string, format: ConfigFormat): Promise<LoadedConfig> {
+export async function validateConfig(text: string, format: ConfigFormat, overrideYaml?: string): Promise<LoadedConfig> {
   // The RE2 engine only for a config that may hold a regex (regex-engine.ts).
-  const [{ loadConfig, releaseSchemas }] = await Promise.all([import("./load.ts"), mayHoldRegex(text) ? loadRegexEngine() : undefined]);
+  const regex = mayHoldRegex(text) || (overrideYaml !== undefined && mayHoldRegex(overrideYaml));
+  const [{ loadConfig, releaseSchemas }] = await Promise.all([import("./load.ts"), regex ? loadRegexEngine() : undefined]);
   try {
-    return await withRegexEngine(() => loadConfig(text, format));
+    return await withRegexEngine(() => loadConfig(text, format, overrideYaml));
   } finally {
     releaseSchemas();
   }

@@ -10,6 +10,7 @@ import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, type ListenerFilterFactory } from 
 import { createListenerFilterFactory } from "./listener-filters/listener-filter-registry.ts";
 
 import type { ServerContext } from "../server-context.ts";
+import type { ComponentLogger } from "../log.ts";
 import { formatAddress } from "./address.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
 import { ListenerStats } from "./listener-stats.ts";
@@ -82,6 +83,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
    * `exclusive`: each worker's admin is its own, on a port of its own.
    */
   private readonly shared: boolean;
+  /** The conn_handler component's logger (memoised: a level change reaches it here too). */
+  private readonly connLog: ComponentLogger;
 
   constructor(
     readonly config: ListenerConfig,
@@ -89,6 +92,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     options: { exclusive?: boolean } = {},
   ) {
     this.shared = options.exclusive !== true && context.runtime.workers?.worker !== undefined;
+    this.connLog = context.log.component("conn_handler");
     this.name = config.name;
     this.connectionLimitKey = `envoy.resource_limits.listener.${config.name}.connection_limit`;
     this.stats = new ListenerStats(context.stats, config.address, config.statPrefix);
@@ -263,9 +267,10 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const chain = this.filterChains.findFilterChain(info);
     if (chain === undefined) {
       this.stats.noFilterChainMatch.inc();
-      if (this.context.log.enabled("debug")) {
+      // Envoy's ActiveStreamListenerBase::newConnection: ENVOY_LOG(debug, …) (conn_handler).
+      if (this.connLog.debugOn) {
         const remote = info.remoteAddress;
-        this.context.log.debug(`closing connection from ${remote ? formatAddress(remote) : "?"}: no matching filter chain found`);
+        this.connLog.debug(`closing connection from ${remote ? formatAddress(remote) : "?"}: no matching filter chain found`);
       }
       this.releaseGlobalConnection();
       // Envoy's stream info gets NR (no route found) for a connection no chain takes.
@@ -295,9 +300,11 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const watch = new ListenerConnection(this, connection, pending?.acceptedAt ?? this.context.runtime.now());
     if (this.accessLoggers.length > 0) watch.startWallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
     connection.addConnectionCallbacks(watch);
-    if (this.context.log.enabled("debug")) {
+    // Envoy's ActiveStreamListenerBase::newConnection: ENVOY_CONN_LOG(debug, "new connection from {}") (conn_handler).
+    const log = this.connLog;
+    if (log.debugOn) {
       const remote = socket.remoteAddress;
-      this.context.log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
+      log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
     }
     const filters = new NetworkFilterManager(connection);
     for (const factory of chain.filterFactories) filters.addReadFilter(factory(connection));

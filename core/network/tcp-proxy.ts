@@ -1,3 +1,4 @@
+import type { ComponentLogger } from "../log.ts";
 import type { MetadataMatchCriteria, TcpProxyConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { PortError, TlsSession } from "../port.ts";
@@ -52,6 +53,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private upstreamTransportFailureReason: string | undefined;
   private readonly downstreamCallbacks: ConnectionCallbacks;
 
+  private readonly log: ComponentLogger;
+
   constructor(
     private readonly config: TcpProxyConfig,
     /** Looked up by name for this connection (undefined: removed since the config named it). */
@@ -62,6 +65,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     /** metadata_match's criteria for the picked cluster (the subset load balancer's). */
     private readonly metadataMatch?: MetadataMatchCriteria,
   ) {
+    // Envoy's TcpProxy::Filter logs as the "filter" component (tcp_proxy.h, Loggable<Id::filter>).
+    this.log = context.log.component("filter");
     this.startWallClock = context.runtime.wallClock();
     this.started = context.runtime.now();
     this.downstreamCallbacks = {
@@ -92,7 +97,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onNewConnection(): FilterStatus {
-    const { log } = this.context;
+    const log = this.log;
     this.stats.downstreamCxTotal.inc();
     if (this.clusterOrNone === undefined) {
       // The cluster was removed at run time (a reload, CDS): Envoy's tcp_proxy closes the connection (NC).
@@ -106,7 +111,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       this.stats.downstreamCxNoRoute.inc();
       this.responseFlags.push(CoreResponseFlag.NoHealthyUpstream);
       // Envoy: no healthy upstream (response flag UH) closes the downstream at once.
-      log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: no host in cluster '${this.cluster.name}'`);
+      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: no host in cluster '${this.cluster.name}'`);
       this.downstream.close("FlushWrite");
       return FilterStatus.StopIteration;
     }
@@ -115,7 +120,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     if (!this.cluster.resources.connections.canCreate()) {
       this.cluster.stats.upstreamCxOverflow.inc();
       this.responseFlags.push(CoreResponseFlag.UpstreamOverflow);
-      log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connections of cluster '${this.cluster.name}' reached`);
+      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connections of cluster '${this.cluster.name}' reached`);
       this.downstream.close("FlushWrite");
       return FilterStatus.StopIteration;
     }
@@ -123,7 +128,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     this.downstream.readDisable(true);
     this.upstreamHost = host.toString();
     this.host = host;
-    log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${this.cluster.name}')`);
+    if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${this.cluster.name}')`);
     this.poolHandle = this.context.clusterManager.tcpConnPool(this.cluster, host).newStream(this);
     return FilterStatus.StopIteration;
   }
@@ -163,7 +168,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     upstream.addUpstreamCallbacks(this);
     // Outlier detection (Envoy's Filter::onUpstreamConnection): the connect is all tcp_proxy can judge.
     this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccessFinal);
-    this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream connected`);
+    if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream connected`);
     this.startIdleTimer();
     const held = this.held;
     this.held = undefined;
@@ -183,7 +188,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     if (transportFailureReason) this.upstreamTransportFailureReason = transportFailureReason;
     const why =
       reason === PoolFailureReason.Timeout ? "upstream connect timeout" : reason === PoolFailureReason.Overflow ? "pool overflow" : `upstream connect failed${transportFailureReason ? `: ${transportFailureReason}` : ""}`;
-    this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: ${why}`);
+    if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: ${why}`);
     // The downstream has nothing to talk to.
     this.downstream.close("FlushWrite");
   }
@@ -200,9 +205,9 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   onEvent(event: ConnectionEvent, error?: PortError): void {
     this.upstream = undefined;
     this.idleTimer?.disable();
-    this.context.log.debug(
-      `[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream ${event === "LocalClose" ? "closed locally" : "closed"}${error ? `: ${error.code}` : ""}`,
-    );
+    if (this.log.debugOn) {
+      this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream ${event === "LocalClose" ? "closed locally" : "closed"}${error ? `: ${error.code}` : ""}`);
+    }
     // The upstream is gone: the downstream has nothing left to talk to.
     this.downstream.close("FlushWrite");
   }
@@ -272,7 +277,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   onTimer(): void {
     if (!this.idleTimer!.idleTimeoutPassed(this.lastActivity, this.config.idleTimeoutMs)) return;
     this.stats.idleTimeout.inc();
-    this.context.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
+    if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
     const upstream = this.upstream;
     this.upstream = undefined;
     upstream?.release("FlushWrite");

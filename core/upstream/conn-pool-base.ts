@@ -327,6 +327,8 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   private sweepTimer: Timer | undefined;
   /** The "pool" component's logger (Envoy's conn_pool_base.cc logs there); absent without a server's. */
   private readonly log: ComponentLogger | undefined;
+  /** @internal The "http" component's logger, the client codecs' (Envoy's http1 codec_impl.cc logs there at trace). */
+  readonly codecLog: ComponentLogger | undefined;
 
   constructor(
     readonly cluster: Cluster,
@@ -338,6 +340,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     readonly serverName?: string,
   ) {
     this.log = dispatcher.log?.component("pool");
+    this.codecLog = dispatcher.log?.component("http");
   }
 
   /** Make a new client; it starts connecting. */

@@ -10,6 +10,7 @@ import { StreamResetReason } from "../http/stream-reset-reason.ts";
 import type { Cluster } from "./cluster.ts";
 import { ActiveClient, ActiveClientState, ConnPoolImplBase, type PoolFailureCallbacks } from "./conn-pool-base.ts";
 import type { Host } from "./host.ts";
+import { connLogPrefix } from "../log.ts";
 
 export type { PoolHandle } from "./conn-pool-base.ts";
 
@@ -181,6 +182,9 @@ export class Http1ActiveClient extends ActiveClient implements UpstreamStream, R
 
   private onUpstreamData(data: Uint8Array, endStream: boolean): void {
     this.pool.cluster.stats.upstreamCxRxBytesTotal.inc(data.byteLength);
+    // Envoy's ConnectionImpl::dispatch, the client side's as the server's (connection-manager.ts).
+    const log = this.pool.codecLog;
+    if (log?.traceOn) log.trace(`${connLogPrefix(this.connection.id)}parsing ${data.byteLength} bytes`);
     if (!this.codec.dispatch(data, endStream)) {
       this.pool.cluster.stats.upstreamCxProtocolError.inc();
       this.detach("Abort")?.onUpstreamReset(StreamResetReason.ProtocolError, this.codec.protocolError ?? "");

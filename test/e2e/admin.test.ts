@@ -114,7 +114,8 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     ports.upstream = upstream.port;
     [ports.http, ports.tcp, ports.admin] = await Promise.all([freePort(), freePort(), freePort()]);
     // Three listeners report "listening on": the admin's, the HTTP one and the TCP one.
-    proxy = await ProxyProcess.start(runtime, adminConfig(ports), 3);
+    // %n: the admin's lines are the admin component's (Envoy's admin.cc logs as admin).
+    proxy = await ProxyProcess.start(runtime, adminConfig(ports), 3, ["--log-format", "[%l][%n] %v"]);
     for (let i = 0; i < REQUESTS; i++) {
       const res = await request(`http://127.0.0.1:${ports.http}/r/${i}`, { dispatcher: agent });
       expect(res.statusCode).toBe(200);
@@ -406,7 +407,7 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     expect(one.status).toBe(200);
     expect(one.body).toContain("\n  router: debug\n");
     expect(one.body).toContain("\n  http: info\n");
-    await proxy.waitForLog(/\[info\] change log level: name='router' level='debug'/);
+    await proxy.waitForLog(/\[info\]\[admin\] change log level: name='router' level='debug'/);
 
     // Several at once.
     const paths = await admin("/logging?paths=http:trace,upstream:warning,pool:debug", "POST");
@@ -422,7 +423,7 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     // The pool's debug lines are written now (Envoy's "[C12] creating stream").
     const fresh = await request(`http://127.0.0.1:${ports.http}/debug`, { reset: true });
     await fresh.body.text();
-    await proxy.waitForLog(/\[debug\] \[C\d+\] creating stream/);
+    await proxy.waitForLog(/\[debug\]\[pool\] \[C\d+\] creating stream/);
 
     // All or nothing: an unknown name in ?paths= changes none of them.
     const unknown = await admin("/logging?paths=router:info,nosuch:debug", "POST");
@@ -454,6 +455,7 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
       const res = await admin(path);
       expect([path, res.status, res.body]).toEqual([path, 405, "Method GET not allowed, POST required."]);
     }
+    await proxy.waitForLog(/\[error\]\[admin\] admin path "\/quitquitquit" mutates state, method=GET rather than POST/);
     expect((await admin("/ready")).body).toBe("LIVE\n");
     expect((await admin("/logging")).body).toContain("\n  main: info\n");
     expect((await stats()).get("cluster.backend.upstream_rq_200")).toBe(served);

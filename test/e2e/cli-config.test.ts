@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { request } from "undici";
 import { ProxyProcess, proxyCommand, ROOT, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { connect, freePort, tcpServer } from "../support/net-helpers.ts";
-import { tcpProxyConfig } from "../support/configs.ts";
+import { httpProxyConfig, tcpProxyConfig } from "../support/configs.ts";
+import { CommandProcess } from "../support/command-process.ts";
+import { httpUpstream } from "../support/http-upstream.ts";
 
 /** Each bad config, and the line its error must contain. */
 const BAD_CONFIGS: { what: string; config: string; expect: string }[] = [
@@ -166,13 +168,64 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
     }
   });
 
+  test("--config-yaml beside -c is merged over the file (Envoy's MergeFrom): the node replaced, a cluster added, on SIGHUP too", async () => {
+    const [one, two] = await Promise.all([httpUpstream((_req, res) => res.end("one")), httpUpstream((_req, res) => res.end("two"))]);
+    const [port, admin] = [await freePort(), await freePort()];
+    const file = writeConfig({
+      node: { id: "file-node", cluster: "file-cluster" },
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+      ...httpProxyConfig({
+        listenPort: port,
+        clusters: { one: [one.port] },
+        routes: [
+          { match: { prefix: "/two" }, cluster: "two" },
+          { match: { prefix: "/" }, cluster: "one" },
+        ],
+      }),
+    });
+    const cluster = { name: "two", load_assignment: { cluster_name: "two", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: two.port } } } }] }] } };
+    const override = JSON.stringify({ node: { id: "cli-node" }, static_resources: { clusters: [cluster] } });
+    const [cmd, args] = proxyCommand(runtime, ["-c", file, "--config-yaml", override]);
+    const proxy = new CommandProcess(cmd, args, process.cwd());
+    try {
+      await proxy.waitFor(`listening on 127.0.0.1:${port}`);
+      expect(await (await fetch(`http://127.0.0.1:${port}/two`)).text()).toBe("two");
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("one");
+      const info = (await (await fetch(`http://127.0.0.1:${admin}/server_info`)).json()) as { node: { id: string; cluster: string } };
+      expect(info.node).toMatchObject({ id: "cli-node", cluster: "file-cluster" });
+      // A reload merges it again: the file alone has no cluster "two", and nothing is removed.
+      proxy.signal("SIGHUP");
+      await proxy.waitFor("config reload: done");
+      expect(await (await fetch(`http://127.0.0.1:${port}/two`)).text()).toBe("two");
+      expect(proxy.stderr).not.toMatch(/refused|cluster 'two' removed|changed: it takes a restart/);
+    } finally {
+      await proxy.stop();
+      await Promise.all([one.close(), two.close()]);
+    }
+    const validate = await runToExit(runtime, ["--mode", "validate", "-c", file, "--config-yaml", override]);
+    expect(validate).toMatchObject({ code: 0 });
+  });
+
+  test("--mode init_only: the server initialized from the config, exit 0, nothing listening (Envoy's InitOnly)", async () => {
+    const port = await freePort();
+    const file = writeConfig(httpProxyConfig({ listenPort: port, clusters: { one: [port] }, routes: [{ match: { prefix: "/" }, cluster: "one" }] }));
+    const result = await runToExit(runtime, ["--mode", "init_only", "-c", file, "--log-format", "[%l][%n] %v"]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/\[info\]\[main\] polyvoy \S+ initialized on \S+ \S+ \(--mode init_only\): exiting\n$/);
+    expect(result.stderr).not.toContain("listening on");
+    // A config that fails still exits 1 with its problems.
+    const bad = await runToExit(runtime, ["--mode", "init_only", "--config-yaml", "static_resources: { clusters: [ { name: c, lb_policy: FOO } ] }"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("lb_policy");
+  });
+
   test("bad command lines: exit 1 with the problem and the usage", async () => {
     for (const [args, message] of [
       [[], "no configuration"],
       [["--frobnicate"], 'unknown option "--frobnicate"'],
       [["-c", "/nonexistent/envoy.yaml"], "config error: cannot read '/nonexistent/envoy.yaml': no such file"],
       [["-c", "x.yaml", "--log-level", "loud"], '--log-level: unknown level "loud"'],
-      [["-c", "x.yaml", "--mode", "init_only"], '--mode: unsupported mode "init_only"'],
+      [["-c", "x.yaml", "--mode", "bogus"], '--mode: unsupported mode "bogus"'],
     ] as [string[], string][]) {
       const result = await runToExit(runtime, args);
       expect(result.code, args.join(" ")).toBe(1);
@@ -233,10 +286,16 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
     });
   });
 
-  test("--version names the runtime", async () => {
+  test("--version names the runtime; it and --help answer on stdout, as Envoy's", async () => {
     const result = await runToExit(runtime, ["--version"]);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(new RegExp(`^polyvoy \\d+\\.\\d+\\.\\d+ \\(${runtime} `));
+    expect(result.stdout).toMatch(new RegExp(`^polyvoy \\d+\\.\\d+\\.\\d+ \\(${runtime} \\S+\\)\\n$`));
+    expect(result.stderr).toBe("");
+    for (const flag of ["--help", "-h"]) {
+      const help = await runToExit(runtime, [flag]);
+      expect(help).toMatchObject({ code: 0, stderr: "" });
+      expect(help.stdout).toMatch(/^Usage: polyvoy \[options\]\n/);
+    }
   });
 });
 

@@ -85,7 +85,7 @@ describe.each(RUNTIMES)("DNS clusters on %s", (runtime) => {
     const missing = await fetch(`http://127.0.0.1:${port}/missing`);
     expect(missing.status).toBe(503);
     expect(await missing.text()).toBe("no healthy upstream");
-    await proxy.waitForLog(new RegExp(`\\[warn\\] cluster 'missing': ${UNRESOLVABLE.replace(".", "\\.")} resolves to no IPv4 address`));
+    await proxy.waitForLog(new RegExp(`\\[warning\\] cluster 'missing': ${UNRESOLVABLE.replace(".", "\\.")} resolves to no IPv4 address`));
     // Refreshes go on (1 s) and the other clusters keep serving.
     const stats = await fetchUntil(`http://127.0.0.1:${adminPort}/stats`, (text) => /^cluster\.missing\.update_attempt: ([2-9]|\d\d)/m.test(text));
     expect(stats).toMatch(/^cluster\.missing\.update_attempt: ([2-9]|\d\d)/m);

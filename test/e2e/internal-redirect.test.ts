@@ -108,7 +108,9 @@ describe.each(RUNTIMES)("internal redirects on %s", (runtime) => {
         },
       ],
     });
-    proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
+    const withAdmin = { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config };
+    // The router's debug lines, by component: a followed redirect is one of them.
+    proxy = await ProxyProcess.start(runtime, withAdmin, undefined, ["--component-log-level", "router:debug", "--log-format", "[%l][%n] %v"]);
   });
 
   afterAll(async () => {
@@ -125,6 +127,7 @@ describe.each(RUNTIMES)("internal redirects on %s", (runtime) => {
     // The followed 3xx is no upstream response of the cluster's: only the 200 is counted.
     const all = await stats(adminPort);
     expect(all.get("cluster.origin.upstream_rq_3xx") ?? 0).toBe(0);
+    await proxy.waitForLog(/\[debug\]\[router\] \[C\d+\]\[S\d+\] internal redirect to http:\/\/[^ ]+\/final\?from=start#frag\n/);
   });
 
   test("a POST redirected with 307 is sent again with its whole body; with 303 it becomes a GET without one", async () => {

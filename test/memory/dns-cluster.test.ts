@@ -175,7 +175,7 @@ describe("STRICT_DNS", () => {
     // As Envoy's resolvers: NXDOMAIN/NODATA is a completed query with no records.
     expect(counter("update_success")).toBe(2);
     await runtime.settle(10_000);
-    expect(runtime.logText.match(/\[warn\].*backend\.svc resolves to no IPv4 address/g)).toHaveLength(1);
+    expect(runtime.logText.match(/\[warning\].*backend\.svc resolves to no IPv4 address/g)).toHaveLength(1);
 
     runtime.setDnsAnswer(NAME, ["10.0.0.1"]);
     await runtime.settle(5000);
@@ -193,7 +193,7 @@ describe("STRICT_DNS", () => {
     expect(counter("update_failure")).toBe(3);
     expect(addresses()).toEqual(["10.0.0.1"]);
     expect((await get()).status).toBe(200);
-    expect(runtime.logText.match(/\[warn\].*backend\.svc does not resolve \(EAI_AGAIN/g)).toHaveLength(1);
+    expect(runtime.logText.match(/\[warning\].*backend\.svc does not resolve \(EAI_AGAIN/g)).toHaveLength(1);
   });
 
   test("dns_failure_refresh_rate: retries back off (jittered, doubling to max_interval) and reset after a success", async () => {

@@ -95,6 +95,8 @@ describe("runMain on the memory runtime", () => {
     const throwing = new MemoryRuntime({ exitMode: "throw" });
     await expect(runMain(throwing, ["--version"])).rejects.toEqual(new ExitCalled(0));
     expect(throwing.exitCode).toBe(0);
-    expect(throwing.logLines).toEqual([`polyvoy ${VERSION} (memory ${throwing.version})`]);
+    // On stdout, as Envoy's --version (main.ts, writeStdout).
+    expect(throwing.stdoutText).toBe(`polyvoy ${VERSION} (memory ${throwing.version})\n`);
+    expect(throwing.logLines).toEqual([]);
   });
 });

@@ -52,7 +52,8 @@ describe("parseCommandLine", () => {
   });
 
   test("--mode rejects other modes", () => {
-    expect(usageError(["-c", "x", "--mode", "init_only"])).toBe('--mode: unsupported mode "init_only" (supported: serve, validate)');
+    expect(parseCommandLine(["-c", "x", "--mode", "init_only"]).mode).toBe("init_only");
+    expect(usageError(["-c", "x", "--mode", "bogus"])).toBe('--mode: unsupported mode "bogus" (supported: serve, validate, init_only)');
   });
 
   test("-l / --log-level accept every level", () => {
@@ -62,11 +63,14 @@ describe("parseCommandLine", () => {
     for (const level of ["trace", "debug", "info", "warn", "error", "critical", "off"]) {
       expect(parseCommandLine(["-c", "x", "-l", level]).logLevel).toBe(level);
     }
+    // spdlog's name, the one Envoy's help lists first ("[warning|warn]").
+    expect(parseCommandLine(["-c", "x", "-l", "warning"]).logLevel).toBe("warn");
+    expect(parseCommandLine(["-c", "x", "--component-log-level", "upstream:warning"]).componentLogLevels).toEqual({ upstream: "warn" });
   });
 
   test("-l rejects an unknown level", () => {
     expect(usageError(["-c", "x", "-l", "verbose"])).toBe(
-      '--log-level: unknown level "verbose" (one of trace, debug, info, warn, error, critical, off)',
+      '--log-level: unknown level "verbose" (one of trace, debug, info, warning|warn, error, critical, off)',
     );
     expect(usageError(["-c", "x", "-l", "INFO"])).toContain('unknown level "INFO"');
   });
@@ -95,10 +99,8 @@ describe("parseCommandLine", () => {
     expect(usageError(["--mode", "validate", "-l", "debug"])).toBe(message);
   });
 
-  test("both config flags is an error", () => {
-    expect(usageError(["-c", "a.yaml", "--config-yaml", "{}"])).toBe(
-      "give either --config-path or --config-yaml, not both (merging them is not supported)",
-    );
+  test("both config flags: the inline one is merged over the file's (Envoy's), both kept", () => {
+    expect(parseCommandLine(["-c", "a.yaml", "--config-yaml", "{}"])).toMatchObject({ configPath: "a.yaml", configYaml: "{}" });
   });
 
   test("unknown options are rejected, quoted as given", () => {
@@ -119,7 +121,7 @@ describe("parseCommandLine", () => {
 
   test("the usage text lists every flag and level", () => {
     for (const flag of ["--config-path", "--config-yaml", "--mode", "--log-level", "--version", "--help"]) expect(USAGE).toContain(flag);
-    expect(USAGE).toContain("trace, debug, info, warn, error, critical, off");
+    expect(USAGE).toContain("trace, debug, info, warning|warn, error, critical, off");
   });
 
   test("the usage text is plain lines: escapes are shown as written, never as control characters", () => {
@@ -172,7 +174,7 @@ describe("parseCommandLine", () => {
   test("--log-format is checked when parsed: an unsupported flag is named", () => {
     expect(parseCommandLine(["-c", "x", "--log-format", "%Y-%m-%d %T.%e %t [%l][%n] %v %%"]).logFormat).toBe("%Y-%m-%d %T.%e %t [%l][%n] %v %%");
     expect(usageError(["-c", "x", "--log-format", "[%g:%#] %v"])).toBe(
-      '--log-format: unsupported flag "%g" (supported: %Y %m %d %H %M %S %T %e %l %n %t %v %%)',
+      '--log-format: unsupported flag "%g" (supported: %Y %C %m %d %D %x %H %M %S %T %X %R %e %z %l %L %n %t %v %%)',
     );
     expect(usageError(["-c", "x", "--log-format", "%v %"])).toBe('--log-format: a lone "%" at the end of "%v %" (write %% for a percent sign)');
   });
@@ -181,6 +183,10 @@ describe("parseCommandLine", () => {
     const line = parseCommandLine(["-c", "x", "--log-format-escaped", "--disable-hot-restart"]);
     expect(line).toMatchObject({ logFormatEscaped: true, disableHotRestart: true, configPath: "x" });
     expect(parseCommandLine(["-c", "x"]).logFormatEscaped).toBeUndefined();
+    // `=value` on a switch would read "false" as set: refused by name.
+    for (const flag of ["--log-format-escaped", "--disable-hot-restart", "--cpuset-threads", "--watch-config", "--help", "--version"]) {
+      expect(usageError(["-c", "x", `${flag}=false`])).toBe(`${flag} takes no value, got "${flag}=false"`);
+    }
   });
 
   test("--component-log-level COMPONENT:LEVEL,… (Envoy's component names), repeatable", () => {
@@ -191,7 +197,7 @@ describe("parseCommandLine", () => {
     });
     expect(usageError(["-c", "x", "--component-log-level", "nosuch:debug"])).toBe('--component-log-level: unknown component "nosuch"');
     expect(usageError(["-c", "x", "--component-log-level", "http:loud"])).toBe(
-      '--component-log-level: unknown level "loud" for "http" (one of trace, debug, info, warn, error, critical, off)',
+      '--component-log-level: unknown level "loud" for "http" (one of trace, debug, info, warning|warn, error, critical, off)',
     );
     expect(usageError(["-c", "x", "--component-log-level", "http"])).toBe('--component-log-level: expected COMPONENT:LEVEL[,COMPONENT:LEVEL...], got "http"');
   });

@@ -49,10 +49,10 @@ describe("Logger", () => {
     log.warn("a");
     clock.now += 1000;
     log.error("b");
-    expect(lines).toEqual(["[2027-01-02 03:04:05.006][warn] a\n", "[2027-01-02 03:04:06.006][error] b\n"]);
+    expect(lines).toEqual(["[2027-01-02 03:04:05.006][warning] a\n", "[2027-01-02 03:04:06.006][error] b\n"]);
   });
 
-  test("each method writes its own level name", () => {
+  test("each method writes its own level name, spdlog's as Envoy prints it (\"warning\")", () => {
     const { lines, runtime } = fakeRuntime();
     const log = new Logger(runtime, "trace");
     log.trace("t");
@@ -60,7 +60,7 @@ describe("Logger", () => {
     log.info("i");
     log.warn("w");
     log.error("e");
-    expect(lines.map((line) => line.slice(25))).toEqual(["[trace] t\n", "[debug] d\n", "[info] i\n", "[warn] w\n", "[error] e\n"]);
+    expect(lines.map((line) => line.slice(25))).toEqual(["[trace] t\n", "[debug] d\n", "[info] i\n", "[warning] w\n", "[error] e\n"]);
   });
 
   test("the default level is info: trace and debug are dropped", () => {
@@ -80,7 +80,7 @@ describe("Logger", () => {
     log.info("i");
     log.warn("w");
     log.error("e");
-    expect(lines.map((line) => line.slice(25))).toEqual(["[warn] w\n", "[error] e\n"]);
+    expect(lines.map((line) => line.slice(25))).toEqual(["[warning] w\n", "[error] e\n"]);
   });
 
   test("enabled() tells whether a level would be written", () => {
@@ -150,6 +150,20 @@ describe("--log-format and --log-format-escaped", () => {
     log.setFormat("%Y|%m|%d|%H|%M|%S|%T|%e|%l|%n|%t|%v|%%|plain");
     log.debug("msg");
     expect(lines).toEqual(["2026|11|26|10|12|25|10:12:25|123|debug|main|1|msg|%|plain\n"]);
+  });
+
+  test("spdlog's %L, %X, %R, %C, %D, %x and %z, and %l's \"warning\" (glog's shape from Envoy's application logging docs)", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "trace");
+    log.setFormat("%L%m%d %X|%R|%C|%D|%x|%z|%l|%v");
+    log.warn("w");
+    log.component("router").trace("t");
+    log.error("e");
+    expect(lines).toEqual([
+      "W1126 10:12:25|10:12|26|11/26/26|11/26/26|+00:00|warning|w\n",
+      "T1126 10:12:25|10:12|26|11/26/26|11/26/26|+00:00|trace|t\n",
+      "E1126 10:12:25|10:12|26|11/26/26|11/26/26|+00:00|error|e\n",
+    ]);
   });
 
   test("an unsupported flag or a lone % is an error naming it", () => {

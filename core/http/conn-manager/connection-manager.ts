@@ -380,7 +380,8 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
 
   onCodecError(error: CodecError): void {
     this.stats.downstreamCxProtocolError.inc();
-    this.server.log.debug(`[C${this.connection.id}] codec error: ${error.reason} (${error.details})`);
+    // Envoy's ConnectionManagerImpl::onData: ENVOY_CONN_LOG(debug, "dispatch error: {}") (http).
+    if (this.log.debugOn) this.log.debug(`[C${this.connection.id}] dispatch error: ${error.reason} (${error.details})`);
     const stream = this.stream ?? this.newStream(this.codec.responseEncoder);
     // Envoy answers a request it cannot parse (400) or whose head is too large (431),
     // then closes the connection: the rest of the bytes cannot be trusted.
@@ -468,7 +469,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     if (this.closing) return;
     this.closing = true;
     this.connection.close("FlushWrite");
-    armDelayedClose(this.connection, this.server.timers, this.config.delayedCloseTimeoutMs ?? DEFAULT_DELAYED_CLOSE_TIMEOUT_MS, this.server.log);
+    armDelayedClose(this.connection, this.server.timers, this.config.delayedCloseTimeoutMs ?? DEFAULT_DELAYED_CLOSE_TIMEOUT_MS, this.server.log.component("connection"));
   }
 
   // ---- ConnectionCallbacks ----
@@ -610,7 +611,7 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    */
   private onIdleTimeout(): void {
     if (this.stream || this.connection.isClosed) return;
-    this.server.log.debug(`[C${this.connection.id}] idle timeout`);
+    if (this.log.debugOn) this.log.debug(`[C${this.connection.id}] idle timeout`);
     this.stats.downstreamCxIdleTimeout.inc();
     if (!this.sawBytes) {
       this.close();

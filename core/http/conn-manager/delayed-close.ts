@@ -1,5 +1,5 @@
 import type { Timers } from "../../event/timers.ts";
-import type { Logger } from "../../log.ts";
+import type { ComponentLogger } from "../../log.ts";
 import type { Connection } from "../../network/connection.ts";
 
 /** Envoy's default HttpConnectionManager.delayed_close_timeout. */
@@ -12,7 +12,7 @@ export const DEFAULT_DELAYED_CLOSE_TIMEOUT_MS = 1000;
  * no progress, so a stalled reader cannot pin the connection and its buffer forever. 0 turns
  * it off, as in Envoy: the connection then closes when its queue has been written, or never.
  */
-export function armDelayedClose(connection: Connection, timers: Timers, timeoutMs: number, log: Logger): void {
+export function armDelayedClose(connection: Connection, timers: Timers, timeoutMs: number, log: ComponentLogger): void {
   const socket = connection.socket;
   let last = socket.bufferedAmount;
   if (last === 0 || timeoutMs === 0 || connection.isClosed) return;
@@ -22,7 +22,7 @@ export function armDelayedClose(connection: Connection, timers: Timers, timeoutM
     if (connection.isClosed) return;
     const now = socket.bufferedAmount;
     if (now >= last) {
-      log.debug(`[C${connection.id}] delayed close timeout: aborting`);
+      if (log.debugOn) log.debug(`[C${connection.id}] delayed close timeout: aborting`);
       connection.close("Abort");
       return;
     }

@@ -187,7 +187,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   onHttp2ConnectionError(error: Http2ConnectionError): void {
     if (error.reason === "too_many_premature_resets") this.stats.downstreamRqTooManyPrematureResets.inc();
     else this.stats.downstreamCxProtocolError.inc();
-    this.server.log.debug(`[C${this.connection.id}] http/2 connection error: ${error.reason} (code ${error.code})`);
+    if (this.log.debugOn) this.log.debug(`[C${this.connection.id}] http/2 connection error: ${error.reason} (code ${error.code})`);
     this.close(error.goAwaySent ? "FlushWrite" : "Abort");
   }
 
@@ -209,7 +209,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   onKeepaliveTimeout(): void {
     if (this.closing) return;
     this.codecStats.keepalive_timeout.inc();
-    this.server.log.debug(`[C${this.connection.id}] closing connection due to keepalive timeout`);
+    if (this.log.debugOn) this.log.debug(`[C${this.connection.id}] closing connection due to keepalive timeout`);
     this.close("Abort");
   }
 
@@ -335,7 +335,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   private onRequestHeadersTimeout(): void {
     if (this.closing || !this.codec.impl.receivingHeaders) return;
     this.stats.downstreamRqHeaderTimeout.inc();
-    this.server.log.debug(`[C${this.connection.id}] request header timeout`);
+    if (this.log.debugOn) this.log.debug(`[C${this.connection.id}] request header timeout`);
     this.codec.goAway();
     this.close("FlushWrite");
   }
@@ -362,7 +362,7 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     if (this.closing) return;
     this.closing = true;
     this.connection.close(type);
-    if (type === "FlushWrite") armDelayedClose(this.connection, this.server.timers, this.config.delayedCloseTimeoutMs ?? DEFAULT_DELAYED_CLOSE_TIMEOUT_MS, this.server.log);
+    if (type === "FlushWrite") armDelayedClose(this.connection, this.server.timers, this.config.delayedCloseTimeoutMs ?? DEFAULT_DELAYED_CLOSE_TIMEOUT_MS, this.server.log.component("connection"));
   }
 }
 

@@ -390,7 +390,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // The route timeout runs from the end of the request: the upstream is told what is left of it.
     const elapsed = this.requestCompleteAt > 0 ? this.server.runtime.now() - this.requestCompleteAt : 0;
     this.setTimeoutHeaders(headers, elapsed);
-    this.server.log.debug(`router: retry ${this.attemptCount - 1} of ${headers.method} ${headers.path}`);
+    // Envoy's Filter::doRetry: ENVOY_STREAM_LOG(debug, "performing retry") (router).
+    const log = this.server.log.component("router");
+    if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}performing retry ${this.attemptCount - 1}`);
     // The cluster by name again, as Envoy's doRetry: one replaced (CDS, a reload) since the
     // first attempt serves the retry — the old one's hosts are draining, a pool opened on one
     // would stay until its idle timeout — and one removed ends it (503 UH).
@@ -651,7 +653,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       const converted = convertRequestHeadersForInternalRedirect(policy, this.callbacks.route!.route.name, this.upstreamHeaders!, headers, location, this);
       if (converted.ok) {
         const body = converted.dropBody || this.bodyBytes === 0 ? undefined : concatBytes(this.body!, this.bodyBytes);
-        this.server.log.debug(`router: internal redirect to ${location}`);
+        const log = this.server.log.component("router");
+        if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}internal redirect to ${location}`);
         // This filter is destroyed in there (its upstream request reset); the new stream has its own router.
         if (this.callbacks.recreateStream(body)) {
           stats.upstreamInternalRedirectSucceededTotal.inc();
@@ -750,6 +753,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** @internal The route timeout passed with the response incomplete (Envoy's onResponseTimeout: 504, or a reset once headers went out). */
   onTimer(): void {
     if (this.done) return;
+    // Envoy's Filter::onResponseTimeout: ENVOY_STREAM_LOG(debug, "upstream timeout").
+    const log = this.server.log.component("router");
+    if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}upstream timeout`);
     const request = this.upstreamRequest;
     this.upstreamRequest = undefined;
     if (request) {

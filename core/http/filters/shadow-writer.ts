@@ -60,13 +60,15 @@ export class ShadowWriter {
   shadow(clusterName: string, message: ShadowMessage, timeoutMs: number, disableHostSuffix: boolean): void {
     const cluster = this.server.clusterManager.get(clusterName);
     if (!cluster) {
-      this.server.log.debug(`router: shadow cluster '${clusterName}' does not exist`);
+      const log = this.server.log.component("router");
+      if (log.debugOn) log.debug(`shadow cluster '${clusterName}' does not exist`);
       return;
     }
     if (!disableHostSuffix) message.headers.authority = shadowAppendedHost(message.headers.authority);
     const host = cluster.loadBalancer.chooseHost(undefined);
     if (!host) {
-      this.server.log.debug(`router: shadow cluster '${clusterName}' has no healthy upstream`);
+      const log = this.server.log.component("router");
+      if (log.debugOn) log.debug(`shadow cluster '${clusterName}' has no healthy upstream`);
       return;
     }
     new ShadowRequest(this.server, cluster, message, timeoutMs).start(this.server.clusterManager.httpConnPool(cluster, host));

@@ -174,7 +174,8 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
       .then(
         (status) => this.onComplete(status),
         (err: unknown) => {
-          this.server.log.debug(`jwt_authn: verification failed: ${err instanceof Error ? err.message : String(err)}`);
+          const log = this.server.log.component("jwt");
+          if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}jwt_authn: verification failed: ${err instanceof Error ? err.message : String(err)}`);
           this.onComplete(JWT_VERIFICATION_FAIL);
         },
       )

@@ -1,0 +1,40 @@
+/**
+ * `--config-yaml` given with `-c`: Envoy loads both and merges the inline one over the file,
+ * `bootstrap.MergeFrom(bootstrap_override)` (source/server/server.cc, loadBootstrapConfig).
+ * On the trees readProtoTree made (field names canonical, each message object known), as
+ * protobuf's MergeFrom does: a message field present in both is merged field by field; a
+ * repeated field gets the override's items after the file's; a map (and a Struct's fields)
+ * takes the override's entries by key; anything else — scalars, enums, durations, an `Any`
+ * (its type_url and value bytes are scalars to MergeFrom) — is replaced.
+ * Unlike protobuf, a scalar the override gives at its default value ("", 0, false) still
+ * replaces (the tree cannot tell it from one given), and a oneof member does not clear the
+ * others: a field the override sets beside the file's other member is refused by the schema.
+ */
+import { ANY, envoyMessage } from "./envoy-messages.ts";
+
+const STRUCT = "google.protobuf.Struct";
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Merges `override` into `base` (changed in place, and returned); `messages` knows both trees' message objects. */
+export function mergeOverride(base: Record<string, unknown>, override: Record<string, unknown>, messages: WeakMap<object, string>): Record<string, unknown> {
+  const typeName = messages.get(base);
+  const message = typeName === undefined ? undefined : envoyMessage(typeName);
+  for (const key of Object.keys(override)) {
+    const from = override[key];
+    const into = base[key];
+    const field = message?.fields.get(key);
+    if (field === undefined || into === undefined) {
+      base[key] = from;
+    } else if (Array.isArray(into) && Array.isArray(from)) {
+      base[key] = [...into, ...from];
+    } else if (isObject(into) && isObject(from) && (field.map || field.type === STRUCT)) {
+      base[key] = { ...into, ...from };
+    } else if (isObject(into) && isObject(from) && field.type !== ANY && messages.has(into) && messages.has(from)) {
+      base[key] = mergeOverride(into, from, messages);
+    } else {
+      base[key] = from;
+    }
+  }
+  return base;
+}
