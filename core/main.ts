@@ -78,7 +78,8 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     return exit(1);
   }
   if (commandLine.mode === "validate") {
-    runtime.log.write(`configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
+    // On stdout, as Envoy's main_common.cc (std::cout << "configuration '…' OK").
+    await writeStdout(runtime, `configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
     return runtime.exit(0);
   }
   // --service-node, --service-cluster and --service-zone win over the config's node, as in

@@ -99,7 +99,8 @@ describe.each(RUNTIMES)("DNS clusters on %s", (runtime) => {
     const path = writeConfig(dnsConfig(1, 2, 3));
     const result = await runToExit(runtime, ["--mode", "validate", "-c", path]);
     expect(result.code).toBe(0);
-    expect(result.stderr).toBe(`configuration '${path}' OK\n`);
+    expect(result.stdout).toBe(`configuration '${path}' OK\n`);
+    expect(result.stderr).toBe("");
   });
 });
 

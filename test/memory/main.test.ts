@@ -90,7 +90,9 @@ describe("runMain on the memory runtime", () => {
     const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(config) } });
     await runMain(runtime, ["-c", CONFIG_PATH, "--mode", "validate"]);
     expect(runtime.exitCode).toBe(0);
-    expect(runtime.logLines).toEqual([`configuration '${CONFIG_PATH}' OK`]);
+    // On stdout, as Envoy's (main_common.cc).
+    expect(runtime.stdoutText).toBe(`configuration '${CONFIG_PATH}' OK\n`);
+    expect(runtime.logLines).toEqual([]);
 
     const throwing = new MemoryRuntime({ exitMode: "throw" });
     await expect(runMain(throwing, ["--version"])).rejects.toEqual(new ExitCalled(0));
