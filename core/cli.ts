@@ -49,7 +49,7 @@ export const USAGE = `Usage: polyvoy [options]
       --config-yaml YAML   bootstrap config given inline as YAML (or JSON); with -c, merged
                            over the file's (as Envoy's: messages merged, lists appended)
       --mode MODE          serve (default); validate: check the config and exit 0/1;
-                           init_only: initialize the server from it and exit 0, serving nothing
+                           init_only: initialize the server (listeners bound), then exit 0/1
   -l, --log-level LEVEL    ${LEVELS_USAGE} (default info)
       --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful and of
                            listeners removed or changed by a reload (default 600); when given,
