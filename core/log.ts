@@ -44,9 +44,13 @@ export const LOG_COMPONENTS = [
  * %X = %T, %R = %H:%M, %C two-digit year, %D = %x = %m/%d/%C, %z the UTC offset (+00:00),
  * %l level as spdlog names it ("warning" for warn), %L its one letter (spdlog's short names:
  * T D I W E C O), %n logger name (the component: "main", "router"…), %t thread id (always 1:
- * one thread), %v the message, %% a percent sign. Any other flag is an error naming it.
+ * one thread), %v the message, %% a percent sign; Envoy's own %_ (the message, its newlines
+ * escaped) and %j (the message escaped for a JSON string) (Envoy's logger.cc,
+ * CustomFlagFormatter); spdlog's source-location flags %g %s %# %@ %! print nothing, as spdlog
+ * does for a message without a source location (polyvoy's have none), so Envoy's default
+ * format `[%Y-%m-%d %T.%e][%t][%l][%n] [%g:%#] %v` works. Any other flag is an error naming it.
  */
-export const LOG_FORMAT_FLAGS = ["Y", "C", "m", "d", "D", "x", "H", "M", "S", "T", "X", "R", "e", "z", "l", "L", "n", "t", "v", "%"] as const;
+export const LOG_FORMAT_FLAGS = ["Y", "C", "m", "d", "D", "x", "H", "M", "S", "T", "X", "R", "e", "z", "l", "L", "n", "t", "v", "_", "j", "g", "s", "#", "@", "!", "%"] as const;
 
 /** The default line: `[2026-11-26 10:12:25.123][info] message`. */
 export const DEFAULT_LOG_FORMAT = "[%Y-%m-%d %T.%e][%l] %v";
@@ -205,12 +209,13 @@ export class Logger {
       return;
     }
     let line = "";
-    for (const part of this.parts) line += "text" in part ? part.text : flagText(part.flag, t, level, text, component);
+    for (const part of this.parts) line += "text" in part ? part.text : flagText(part.flag, t, level, text, message, component);
     this.runtime.log.write(line + "\n");
   }
 }
 
-function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: number, message: string, component: LogComponent): string {
+/** `message` as `%v` prints it (C-escaped with --log-format-escaped), `raw` as given. */
+function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: number, message: string, raw: string, component: LogComponent): string {
   switch (flag) {
     case "Y":
       return String(t.year);
@@ -248,6 +253,16 @@ function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: n
       return "1";
     case "v":
       return message;
+    case "_":
+      return raw.replaceAll("\n", "\\n");
+    case "j":
+      return JSON.stringify(raw).slice(1, -1);
+    case "g":
+    case "s":
+    case "#":
+    case "@":
+    case "!":
+      return "";
     case "%":
       return "%";
   }

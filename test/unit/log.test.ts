@@ -166,8 +166,25 @@ describe("--log-format and --log-format-escaped", () => {
     ]);
   });
 
+  test("Envoy's default format and its glog one (source-location flags print nothing, as spdlog's without a location), %_ and %j", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "debug");
+    log.setFormat("[%Y-%m-%d %T.%e][%t][%l][%n] [%g:%#] %v");
+    log.component("router").debug('no "route"\nmatch');
+    log.setFormat("%L%m%d %T.%e %t envoy/%@] [%t][%n]%v");
+    log.info("x");
+    log.setFormat('{"msg":"%j"} %_ %s%!');
+    log.info('a "b"\n\\ c\t');
+    expect(lines).toEqual([
+      '[2026-11-26 10:12:25.123][1][debug][router] [:] no "route"\nmatch\n',
+      "I1126 10:12:25.123 1 envoy/] [1][main]x\n",
+      '{"msg":"a \\"b\\"\\n\\\\ c\\t"} a "b"\\n\\ c\t \n',
+    ]);
+    expect(JSON.parse(/^(\{.*\}) /.exec(lines[2]!)![1]!).msg).toBe('a "b"\n\\ c\t');
+  });
+
   test("an unsupported flag or a lone % is an error naming it", () => {
-    expect(() => compileLogFormat("%v %j")).toThrow('unsupported flag "%j"');
+    expect(() => compileLogFormat("%v %P")).toThrow('unsupported flag "%P"');
     expect(() => compileLogFormat("50%")).toThrow('a lone "%"');
   });
 
