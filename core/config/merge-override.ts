@@ -16,6 +16,15 @@ const STRUCT = "google.protobuf.Struct";
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
+/**
+ * `target[key] = value` as an own property whatever the key: an override's `__proto__` key
+ * stays a key (which the schema refuses, as it does in the file) instead of setting the
+ * prototype of a message object.
+ */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
 /** Merges `override` into `base` (changed in place, and returned); `messages` knows both trees' message objects. */
 export function mergeOverride(base: Record<string, unknown>, override: Record<string, unknown>, messages: WeakMap<object, string>): Record<string, unknown> {
   const typeName = messages.get(base);
@@ -25,15 +34,15 @@ export function mergeOverride(base: Record<string, unknown>, override: Record<st
     const into = base[key];
     const field = message?.fields.get(key);
     if (field === undefined || into === undefined) {
-      base[key] = from;
+      setOwn(base, key, from);
     } else if (Array.isArray(into) && Array.isArray(from)) {
-      base[key] = [...into, ...from];
+      setOwn(base, key, [...into, ...from]);
     } else if (isObject(into) && isObject(from) && (field.map || field.type === STRUCT)) {
-      base[key] = { ...into, ...from };
+      setOwn(base, key, { ...into, ...from });
     } else if (isObject(into) && isObject(from) && field.type !== ANY && messages.has(into) && messages.has(from)) {
-      base[key] = mergeOverride(into, from, messages);
+      setOwn(base, key, mergeOverride(into, from, messages));
     } else {
-      base[key] = from;
+      setOwn(base, key, from);
     }
   }
   return base;

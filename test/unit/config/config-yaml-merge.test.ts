@@ -91,5 +91,9 @@ static_resources:
     expect(problems(`static_resources: { clusters: [${JSON.stringify(cluster("one", 9))}] }`).join("\n")).toContain('duplicate cluster name "one"');
     expect(problems("node: [").join("\n")).toMatch(/^--config-yaml: .*YAML syntax error/);
     expect(problems("- a list")).toEqual(["--config-yaml: not a bootstrap (a mapping of its fields)"]);
+    // A `__proto__` key is a key the schema refuses, as in the file, not the node's prototype.
+    const proto = problems("node: {__proto__: {id: evil}}");
+    expect(proto.join("\n")).toContain("__proto__");
+    expect(proto.length).toBeGreaterThan(0);
   });
 });
