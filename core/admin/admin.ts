@@ -264,7 +264,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
         mutates: false,
         params: [
           ["usedonly", "Only include stats that have been written by system since restart"],
-          ["filter", "Regular expression (JavaScript syntax) for filtering stats"],
+          ["filter", "Regular expression (Google re2) for filtering stats"],
           ["format", "Format to use: text (default), json or prometheus"],
           ["pretty", "With format=json: indent the output"],
         ],
@@ -276,7 +276,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
         mutates: false,
         params: [
           ["usedonly", "Only include stats that have been written by system since restart"],
-          ["filter", "Regular expression (JavaScript syntax) for filtering stats"],
+          ["filter", "Regular expression (Google re2) for filtering stats"],
         ],
         run: (r) => this.stats(r),
       },

@@ -107,3 +107,16 @@ const NUL_CR_LF = /[\0\r\n]/;
 export function isValidHeaderField(name: string, value: string): boolean {
   return FIELD_NAME.test(name) && !NUL_CR_LF.test(value);
 }
+
+/**
+ * The characters Envoy lets through in an authority (`Host` or `:authority`): HTTP/2's
+ * host:port set plus "@" for HTTP/1's userinfo (source/common/http/header_utility.cc,
+ * check_authority_h1_h2). No space, control character, quote, "/", "?", "#", "\\", "<",
+ * ">", "^", "`", "{", "|", "}", DEL or non-ASCII byte.
+ */
+const AUTHORITY = /^[!$%&'()*+,\-.0-9:;=@A-Z[\]_a-z~]*$/;
+
+/** Whether `authority` passes Envoy's HeaderUtility::authorityIsValid. */
+export function authorityIsValid(authority: string): boolean {
+  return AUTHORITY.test(authority);
+}

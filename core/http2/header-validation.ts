@@ -8,6 +8,7 @@
  *
  * Fields are a flat list, name then value.
  */
+import { authorityIsValid } from "../http/headers-util.ts";
 
 const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 const REQUEST_PSEUDO = new Set([":method", ":scheme", ":path", ":authority"]);
@@ -55,11 +56,14 @@ export function requestHeadersProblem(fields: readonly string[], allowConnectPro
       else protocol = true;
       const problem = fieldProblem(name, value);
       if (problem) return problem;
+      // nghttp2 checks the authority (nghttp2_check_authority) as Envoy's HTTP/1 codec does.
+      if (name === ":authority" && !authorityIsValid(value)) return "invalid :authority";
       continue;
     }
     regular = true;
     const problem = fieldProblem(name, value);
     if (problem) return problem;
+    if (name === "host" && !authorityIsValid(value)) return "invalid host";
   }
   if (method === undefined) return "missing :method";
   if (method === "CONNECT" && !protocol) {

@@ -120,7 +120,9 @@ export class WriteBatch {
     if (this.runBytes > 0) all.push(arenaBytes().slice(this.runAt, this.runAt + this.runBytes));
     if (this.first) all.push(this.first);
     if (this.second) all.push(this.second);
-    if (this.rest) all.push(...this.rest);
+    // A loop, not push(...rest): a body of tiny chunks held while an upstream connected
+    // can leave hundreds of thousands of pieces here, more arguments than the stack holds.
+    if (this.rest) for (const chunk of this.rest) all.push(chunk);
     this.clear();
     return all;
   }

@@ -28,8 +28,14 @@ async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => 
     let conn;
     try {
       conn = await listener.accept();
-    } catch {
+    } catch (err) {
       if (isClosed()) return;
+      // A connection reset while it waited in the backlog: Deno's accept() took it and
+      // then failed on it (getpeername: ENOTCONN, "NotConnected"). Only that connection is
+      // lost; the next is accepted at once, as libevent's accept loop retries
+      // ECONNABORTED (Envoy's TcpListenerImpl). Pausing here for each let a burst of
+      // resets hold every new client 100 ms apiece.
+      if (isLostConnection(err)) continue;
       await new Promise((resolve) => setTimeout(resolve, 100));
       continue;
     }
@@ -39,6 +45,12 @@ async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => 
     socket.attach(conn, false);
     onAccept(socket);
   }
+}
+
+/** An accept error about the one connection accepted, not about the listener or the process (EMFILE). */
+function isLostConnection(err: unknown): boolean {
+  const name = (err as { name?: unknown } | null)?.name;
+  return name === "NotConnected" || name === "ConnectionReset" || name === "ConnectionAborted";
 }
 
 function connect(options: ConnectOptions): Socket {

@@ -483,6 +483,8 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     ]) {
       expect(help.body).toContain(`\n  ${path}: `);
     }
+    // The stats filter is RE2 (stats-render.ts), as Envoy's help says; not JavaScript's syntax.
+    expect(help.body).toContain("filter: Regular expression (Google re2) for filtering stats");
     const home = await admin("/");
     expect(home.headers["content-type"]).toBe("text/html; charset=UTF-8");
     expect(home.body).toContain("<a href='stats/prometheus'>stats/prometheus</a>");

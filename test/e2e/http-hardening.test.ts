@@ -191,6 +191,23 @@ describe.each(RUNTIMES)("HTTP hardening on %s", (runtime) => {
     expect(tunnelGot).toBe("EARLY");
   });
 
+  test("connections reset before they are accepted do not stall the listener", async () => {
+    // Deno's accept() throws (NotConnected) for a connection reset while in the backlog;
+    // the accept loop backed off 100 ms for each, so a burst of them held every new client.
+    const resets = Array.from({ length: 300 }, () => {
+      const socket = net.connect({ port, host: "127.0.0.1" });
+      socket.on("error", () => {});
+      return new Promise<void>((resolve) => {
+        socket.on("connect", () => socket.resetAndDestroy());
+        socket.on("close", () => resolve());
+      });
+    });
+    await Promise.all(resets);
+    // Bounded wait: before, this request waited for the backlog's back-offs (~100 ms each).
+    const { text } = await rawExchange(port, "GET /after-resets HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3000);
+    expect(parseResponses(text)[0]?.body).toBe("GET /after-resets 0 te=-");
+  });
+
   test("a client that never reads the response of a closing connection does not pin it for ever", async () => {
     const size = 8 * 1024 * 1024;
     const big = await httpUpstream((_req, res) => res.end("z".repeat(size)));

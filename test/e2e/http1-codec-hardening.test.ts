@@ -102,6 +102,23 @@ describe.each(RUNTIMES)("HTTP/1 codec hardening on %s", (runtime) => {
     expect(b.requests.at(-1)!.url).toBe("/x?y=1");
   });
 
+  test.each(["a b.test", "a.test/x", "a.test\\x"])("a Host no authority can be (%j) is a 400, then close, and reaches no upstream", async (host) => {
+    // Envoy's codec checks the authority (HeaderUtility::requestHeadersValid); a Host the
+    // upstream or the routing would read differently never goes on.
+    const before = a.requests.length;
+    const { text, closed } = await rawExchange(port, `GET /h HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    const [response] = parseResponses(text);
+    expect(response!.status).toBe(400);
+    expect(response!.body).toBe("Bad Request");
+    expect(closed).toBe(true);
+    expect(a.requests.length).toBe(before);
+    // userinfo and an IPv6 literal with a port are authorities.
+    for (const good of ["user@a.test", "[::1]:8080"]) {
+      const { text: ok } = await rawExchange(port, `GET /h HTTP/1.1\r\nHost: ${good}\r\nConnection: close\r\n\r\n`);
+      expect(parseResponses(ok)[0]!.status).toBe(200);
+    }
+  });
+
   test("an absolute-form target that does not parse is a 400", async () => {
     const { text, closed } = await rawExchange(port, "GET http://a.test:99999/x HTTP/1.1\r\nHost: a.test\r\n\r\n");
     const [response] = parseResponses(text);

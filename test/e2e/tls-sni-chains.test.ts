@@ -10,6 +10,25 @@ import { execFile } from "node:child_process";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCerts, type CertFiles, type TestCerts } from "../support/test-certs.ts";
+import { clientHelloRecords } from "../support/tls-client-hello.ts";
+import net from "node:net";
+
+/** Write `bytes` on a new connection and wait (bounded) for the proxy to close it. */
+function sendAndWaitClose(port: number, bytes: Uint8Array): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(bytes));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(false);
+    }, 10_000);
+    socket.on("error", () => {});
+    socket.on("data", () => {});
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
 
 function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -90,6 +109,20 @@ describe.each(RUNTIMES)("TLS chains chosen by SNI on %s", (runtime) => {
     expect(stats).toMatch(/^tls_inspector\.sni_found: 2$/m);
     expect(stats).toMatch(/^tls_inspector\.tls_not_found: 1$/m);
     expect(stats).toMatch(/^listener\.127\.0\.0\.1_\d+\.ssl\.handshake: 2$/m);
+  });
+
+  test("ClientHellos the TLS library refuses, right behind the inspector's peek: each connection is closed, the proxy serves on", async () => {
+    // The inspector's peeked bytes reach the handshake at once: on Deno, a handshake that
+    // failed on them before its node:tls TLSSocket had started threw out of that
+    // TLSSocket's start and ended the process.
+    const refused = [
+      clientHelloRecords({ serverName: "example.com" }), // TLS 1.3 suites only, no key_share
+      new Uint8Array([...clientHelloRecords({ serverName: "example.com" }).subarray(0, 60), ...new Uint8Array(200).fill(0xff)]), // a garbled body
+      clientHelloRecords({ serverName: "example.com", extensions: [[0xfafa, new Uint8Array(60_000)]], recordSize: 16_384 }), // a 60 KB hello
+    ];
+    for (const bytes of refused) expect(await sendAndWaitClose(port, bytes)).toBe(true);
+    const r = await curl(["--cacert", certs.ca, "--resolve", `example.com:${port}:127.0.0.1`, `https://example.com:${port}/`]);
+    expect(r.stdout).toBe("example\n");
   });
 
   test("a name no chain serves: no chain matches, the connection is closed and counted", async () => {

@@ -394,6 +394,25 @@ describe.each(RUNTIMES)("TLS on %s", (runtime) => {
     expect(line).toMatch(/^TLSv1\.2 example\.com,localhost CN=example\.com TLSv1\.3$/);
   });
 
+  test("a client's TLS 1.2 renegotiation is refused", async () => {
+    // Envoy's BoringSSL never renegotiates as a server; node's OpenSSL would, up to 3 times
+    // in 10 minutes per connection (tls.CLIENT_RENEG_LIMIT), each a full handshake. Refused
+    // is a fatal alert (node, bun: the connection ends) or rustls's no_renegotiation
+    // warning (deno: the client's renegotiation fails with an error).
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = tls.connect({ port: httpsPort, host: "127.0.0.1", servername: "example.com", ca: certs.read(certs.ca), maxVersion: "TLSv1.2", ALPNProtocols: ["http/1.1"] }, () => {
+        socket.renegotiate({}, (err) => resolve(err ? "refused" : "renegotiated"));
+      });
+      socket.on("error", () => resolve("refused"));
+      socket.on("close", () => resolve("refused"));
+      setTimeout(() => {
+        socket.destroy();
+        resolve("no answer");
+      }, 5000);
+    });
+    expect(outcome).toBe("refused");
+  });
+
   test("plaintext to a TLS listener: closed, counted as ssl.connection_error", async () => {
     const before = (await stats(adminPort)).get(`listener.127.0.0.1_${httpsPort}.ssl.connection_error`) ?? 0;
     const r = await run("curl", ["-sS", `http://127.0.0.1:${httpsPort}/`]);

@@ -2,6 +2,7 @@ import { allocBytes, bodyBytes } from "../../util/byte-slab.ts";
 import { EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { parseAbsoluteUrl } from "./absolute-url.ts";
+import { authorityIsValid } from "../headers-util.ts";
 import type { CodecError, RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from "./codec.ts";
 import { headEncoder } from "./head-encoder.ts";
 import { writeEncoded, type ByteSink } from "../../network/byte-sink.ts";
@@ -243,6 +244,9 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
     }
     const pathError = this.handlePath(request, method);
     if (pathError) return pathError;
+    // Envoy's codec checks the authority (HeaderUtility::requestHeadersValid): one with a
+    // space, a control character or anything else no host[:port] holds is a 400, then close.
+    if (request.authority !== undefined && !authorityIsValid(request.authority)) return this.refuse(400, "http.invalid_authority", "invalid authority");
     // RFC 9112 §6.1: a transfer coding we do not implement is a 501, as Envoy answers
     // any but `chunked` alone (codec_impl.cc); a CONNECT has no body to code (RFC 9110 §9.3.6).
     const te = request.get("transfer-encoding");

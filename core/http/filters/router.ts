@@ -42,6 +42,9 @@ import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "..
 /** Methods Envoy's retry logic treats as safe to send again. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
+/** Body chunks under this many bytes are copied into a shared block while they wait (keepBody). */
+const SMALL_BODY_CHUNK = 1024;
+const BODY_TAIL_BYTES = 16 * 1024;
 const NOTHING_BUFFERED: readonly Uint8Array[] = [];
 
 /** Envoy's local reply when the request body outgrew the retry buffer while a retry waited (router.cc, decodeData). */
@@ -121,6 +124,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    */
   private body: Uint8Array[] | undefined;
   private bodyBytes = 0;
+  /** The block small body chunks are copied into (its used part is `body`'s last piece). */
+  private bodyTail: Uint8Array | undefined;
+  private bodyTailUsed = 0;
   /** The body is kept for a replay, a mirror or an internal redirect, up to `retryShadowBufferLimit`. */
   private retainBody = false;
   /** The body outgrew `retryShadowBufferLimit` (Envoy's request_buffer_overflowed_): no internal redirect. */
@@ -294,8 +300,30 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   private keepBody(data: Uint8Array): void {
-    (this.body ??= []).push(keepBytes(data));
-    this.bodyBytes += data.byteLength;
+    const body = (this.body ??= []);
+    const length = data.byteLength;
+    this.bodyBytes += length;
+    if (length >= SMALL_BODY_CHUNK) {
+      body.push(keepBytes(data));
+      return;
+    }
+    // Small chunks (a chunked body of 1-byte chunks) are copied together, as Envoy's
+    // Buffer::OwnedImpl appends into its last slice: one piece per chunk cost ~100 bytes of
+    // objects per body byte, so the byte limit above held ~100 MiB per request.
+    const tail = this.bodyTail;
+    const last = body.length - 1;
+    if (tail !== undefined && last >= 0 && body[last]!.buffer === tail.buffer && this.bodyTailUsed + length <= tail.byteLength) {
+      // Bytes written before stay as they are (a socket may hold a view of them): only the free part is written.
+      tail.set(data, this.bodyTailUsed);
+      this.bodyTailUsed += length;
+      body[last] = tail.subarray(0, this.bodyTailUsed);
+      return;
+    }
+    const block = new Uint8Array(BODY_TAIL_BYTES);
+    block.set(data, 0);
+    this.bodyTail = block;
+    this.bodyTailUsed = length;
+    body.push(block.subarray(0, length));
   }
 
   /**

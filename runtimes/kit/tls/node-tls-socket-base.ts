@@ -45,6 +45,16 @@ export abstract class NodeTlsSocketBase implements Socket {
   protected attach(secure: tls.TLSSocket, serverName: string | undefined): void {
     const context = this.context;
     this.secure = secure;
+    if (context.side === "server") {
+      // A server never renegotiates, as Envoy's BoringSSL: node's OpenSSL otherwise runs a
+      // client's TLS 1.2 renegotiation (a full handshake each, up to tls.CLIENT_RENEG_LIMIT).
+      secure.disableRenegotiation();
+      // A TLS error after the handshake (that refusal among them) on a server TLSSocket
+      // made without a tls.Server is only emitted as "_tlsError" (lib/_tls_wrap.js
+      // _emitTLSError: control is never released), where a tls.Server would hear it; the
+      // connection ends on it, as the server's would.
+      secure.on("_tlsError", (err: Error) => secure.destroy(err));
+    }
     secure.on(context.side === "server" ? "secure" : "secureConnect", () => this.onSecure(serverName));
     secure.on("data", (data: Uint8Array) => this.onPlaintext(data));
     secure.on("end", () => {

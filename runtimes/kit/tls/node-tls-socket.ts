@@ -32,6 +32,16 @@ export class NodeTlsSocket extends NodeTlsSocketBase implements SocketHandler {
   private innerHeld = false;
   private remote: SocketAddress | undefined;
   private local: SocketAddress | undefined;
+  /**
+   * Ciphertext (the listener filters' peeked bytes, then whatever `inner` reads) held
+   * until the TLSSocket has started, and the FIN behind it. Deno's TLSSocket starts on a
+   * later tick (`_start`, process.nextTick): a handshake failed on bytes it got before
+   * then destroys the socket, and the start that follows dereferences the destroyed handle
+   * and throws out of the tick queue, ending the process (Deno 2.9). One macrotask later,
+   * every tick queued at construction has run.
+   */
+  private early: Uint8Array[] | undefined;
+  private earlyEnd = false;
 
   constructor(
     private readonly inner: Socket,
@@ -54,7 +64,10 @@ export class NodeTlsSocket extends NodeTlsSocketBase implements SocketHandler {
         callback(err);
       },
     });
-    if (peeked && peeked.byteLength > 0) this.transport.push(keepBytes(peeked));
+    if (peeked && peeked.byteLength > 0) {
+      this.early = [keepBytes(peeked)];
+      setImmediate(() => this.releaseEarly());
+    }
     this.attach(
       context.side === "server"
         ? new (nodeTls().TLSSocket)(this.transport, context.serverSocketOptions())
@@ -72,6 +85,10 @@ export class NodeTlsSocket extends NodeTlsSocketBase implements SocketHandler {
 
   onData(data: Uint8Array): void {
     // `data` is lent for this call; the transport's buffer keeps it past the call.
+    if (this.early !== undefined) {
+      this.early.push(keepBytes(data));
+      return;
+    }
     if (!this.transport.push(keepBytes(data)) && !this.innerPaused) {
       this.innerPaused = true;
       this.inner.readDisable(true);
@@ -79,7 +96,16 @@ export class NodeTlsSocket extends NodeTlsSocketBase implements SocketHandler {
   }
 
   onEnd(): void {
-    this.transport.push(null);
+    if (this.early !== undefined) this.earlyEnd = true;
+    else this.transport.push(null);
+  }
+
+  private releaseEarly(): void {
+    const early = this.early;
+    this.early = undefined;
+    if (early === undefined || this.innerClosed || this.done) return;
+    for (const chunk of early) this.onData(chunk);
+    if (this.earlyEnd) this.transport.push(null);
   }
 
   onDrain(): void {

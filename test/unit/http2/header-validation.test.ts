@@ -26,6 +26,10 @@ describe("requests", () => {
     ["te: gzip", [...GET, "te", "gzip"], false, 'te other than "trailers"'],
     ["CR in a value", [...GET, "x", "a\rb"], false, 'invalid value for "x"'],
     ["leading space in a value", [...GET, "x", " a"], false, 'value of "x" has surrounding whitespace'],
+    ["a space in :authority", [...GET.slice(0, 6), ":authority", "a b"], false, "invalid :authority"],
+    ["a path in :authority", [...GET.slice(0, 6), ":authority", "a/x"], false, "invalid :authority"],
+    ["an invalid host", [":method", "GET", ":scheme", "http", ":path", "/", "host", "a\\b"], false, "invalid host"],
+    ["an IPv6 :authority with a port", [...GET.slice(0, 6), ":authority", "[::1]:8443"], false, undefined],
   ] as const)("%s", (_name, fields, allowConnect, problem) => {
     expect(requestHeadersProblem(fields, allowConnect)).toBe(problem);
   });

@@ -47,6 +47,16 @@ describe("Connection", () => {
       expect(socket.ends).toBe(0);
     });
 
+    test("tiny pieces written in one event leave as one write, past the join limit too", () => {
+      // A chunked body of 1-byte chunks: one socket write per piece left the adapter's
+      // queue holding an object per byte (~100 bytes each) behind a slow upstream.
+      const { socket, connection } = setup(0);
+      connection.setReadSink({ onData: () => { for (let i = 0; i < 20_000; i++) connection.write(bytes("x"), false); } });
+      socket.handler!.onData(bytes("go"));
+      expect(socket.writes.length).toBe(1);
+      expect(socket.writes[0]!.byteLength).toBe(20_000);
+    });
+
     test("endStream writes the data, ends the socket once, and later writes are ignored", () => {
       const { socket, connection } = setup();
       connection.write(bytes("last"), true);

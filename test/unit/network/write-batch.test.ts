@@ -5,6 +5,17 @@ import type { ByteEncoder } from "../../../core/network/byte-sink.ts";
 import { bytes, text } from "../../support/fake-socket.ts";
 
 describe("WriteBatch (one event's writes of a connection)", () => {
+  test("hundreds of thousands of pieces in one event are taken whole (no spread into a call)", () => {
+    // A chunked body of 1-byte chunks, held while the upstream connected, is written in
+    // one event: spreading the pieces into push() overflowed the stack and ended the process.
+    const batch = new WriteBatch();
+    const n = 300_000;
+    for (let i = 0; i < n; i++) batch.push(bytes("x"));
+    const all = batch.takeAll();
+    expect(all.length).toBe(n);
+    expect(batch.count).toBe(0);
+  });
+
   test("one piece is handed back as it is, with no copy", () => {
     const batch = new WriteBatch();
     const piece = bytes("head");
