@@ -4,8 +4,12 @@ import { compileLogFormat, LOG_COMPONENTS, LOG_FORMAT_FLAGS, LOG_LEVELS, parseLo
 export interface CommandLine {
   configPath?: string;
   configYaml?: string;
-  /** serve, validate (check and exit), init_only (Envoy's: initialize the server from the config, then exit 0 without serving). */
-  mode: "serve" | "validate" | "init_only";
+  /**
+   * serve, or validate (check and exit). Envoy's init_only (initialize the server, then exit
+   * before its event loop runs) is refused: polyvoy's initialization is its start — it waits
+   * for xDS, DNS and first health checks and binds — so it would serve while it checked.
+   */
+  mode: "serve" | "validate";
   logLevel: LogLevel;
   /** --drain-time-s: how long /drain_listeners?graceful, a removed or replaced listener, and (when given) SIGTERM drain (Envoy's default 600). */
   drainTimeS?: number;
@@ -48,8 +52,7 @@ export const USAGE = `Usage: polyvoy [options]
   -c, --config-path FILE   Envoy v3 bootstrap config (.yaml, .yml or .json)
       --config-yaml YAML   bootstrap config given inline as YAML (or JSON); with -c, merged
                            over the file's (as Envoy's: messages merged, lists appended)
-      --mode MODE          serve (default); validate: check the config and exit 0/1;
-                           init_only: initialize the server (listeners bound), then exit 0/1
+      --mode MODE          serve (default); validate: check the config and exit 0/1
   -l, --log-level LEVEL    ${LEVELS_USAGE} (default info)
       --drain-time-s SECONDS  graceful drain period of the admin's /drain_listeners?graceful and of
                            listeners removed or changed by a reload (default 600); when given,
@@ -142,7 +145,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         break;
       case "--mode": {
         const mode = value();
-        if (mode !== "serve" && mode !== "validate" && mode !== "init_only") throw new UsageError(`--mode: unsupported mode "${mode}" (supported: serve, validate, init_only)`);
+        if (mode === "init_only") throw new UsageError('--mode: "init_only" is not supported: polyvoy initializes its server only by starting to serve (use --mode validate)');
+        if (mode !== "serve" && mode !== "validate") throw new UsageError(`--mode: unsupported mode "${mode}" (supported: serve, validate)`);
         line.mode = mode;
         break;
       }

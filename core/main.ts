@@ -96,26 +96,6 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     };
   }
 
-  // --mode init_only: the server initialized from the config, as Envoy's (main_common.cc:
-  // InitOnly constructs and initializes the server — clusters, TLS contexts, access logs,
-  // listeners bound — then returns before run()), shut down again and exit 0; anything
-  // that fails to initialize (a certificate file missing, a port taken) exits 1 as a serve
-  // would. One process (no workers). The config is kept as checked, so the next start skips the check.
-  if (commandLine.mode === "init_only") {
-    const server = new Server(runtime, bootstrap, log, { commandLine, configDocument: document });
-    try {
-      await server.start();
-    } catch (err) {
-      log.error(err instanceof Error ? err.message : String(err));
-      await server.shutdown();
-      return exit(1);
-    }
-    await server.shutdown();
-    loaded.keepChecked?.();
-    log.info(`polyvoy ${VERSION} initialized on ${runtime.name} ${runtime.version} (--mode init_only): exiting`);
-    return exit(0);
-  }
-
   // --concurrency N (unset: one per hardware thread, as Envoy): the supervisor of N workers
   // (docs/architecture.md, Workers), or one of them, or with 1 the single process. The count
   // chosen goes into the command line the admin shows (/server_info, server.concurrency).

@@ -369,7 +369,7 @@ ${rows}    </tbody>
         config_path: commandLine?.configPath ?? "",
         config_yaml: commandLine?.configYaml ?? "",
         log_level: commandLine?.logLevel ?? "info",
-        mode: commandLine?.mode === "validate" ? "Validate" : commandLine?.mode === "init_only" ? "InitOnly" : "Serve",
+        mode: commandLine?.mode === "validate" ? "Validate" : "Serve",
         drain_time: `${commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S}s`,
         drain_strategy: commandLine?.drainStrategy === "immediate" ? "Immediate" : "Gradual",
         parent_shutdown_time: `${commandLine?.parentShutdownTimeS ?? 900}s`,

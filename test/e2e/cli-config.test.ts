@@ -206,33 +206,6 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
     expect(validate).toMatchObject({ code: 0 });
   });
 
-  test("--mode init_only: the server initialized from the config, then exit 0 (Envoy's InitOnly); what fails to initialize exits 1", async () => {
-    const port = await freePort();
-    const config = httpProxyConfig({ listenPort: port, clusters: { one: [port] }, routes: [{ match: { prefix: "/" }, cluster: "one" }] });
-    const result = await runToExit(runtime, ["--mode", "init_only", "-c", writeConfig(config), "--log-format", "[%l][%n] %v"]);
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/\[info\]\[main\] polyvoy \S+ initialized on \S+ \S+ \(--mode init_only\): exiting\n$/);
-    // A certificate file that is not there passes the config check (validate) but not the
-    // server's initialization, as a serve would fail on it.
-    const listener = (config as { static_resources: { listeners: { filter_chains: Record<string, unknown>[] }[] } }).static_resources.listeners[0]!;
-    listener.filter_chains[0]!.transport_socket = {
-      name: "envoy.transport_sockets.tls",
-      typed_config: {
-        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-        common_tls_context: { tls_certificates: [{ certificate_chain: { filename: "/nonexistent/cert.pem" }, private_key: { filename: "/nonexistent/key.pem" } }] },
-      },
-    };
-    const missingCert = writeConfig(config);
-    expect((await runToExit(runtime, ["--mode", "validate", "-c", missingCert])).code).toBe(0);
-    const notInitialized = await runToExit(runtime, ["--mode", "init_only", "-c", missingCert]);
-    expect(notInitialized.code).toBe(1);
-    expect(notInitialized.stderr).toContain("/nonexistent/cert.pem");
-    // A config that fails still exits 1 with its problems.
-    const bad = await runToExit(runtime, ["--mode", "init_only", "--config-yaml", "static_resources: { clusters: [ { name: c, lb_policy: FOO } ] }"]);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("lb_policy");
-  });
-
   test("bad command lines: exit 1 with the problem and the usage", async () => {
     for (const [args, message] of [
       [[], "no configuration"],
@@ -240,6 +213,7 @@ describe.each(RUNTIMES)("command line and config errors on %s", (runtime) => {
       [["-c", "/nonexistent/envoy.yaml"], "config error: cannot read '/nonexistent/envoy.yaml': no such file"],
       [["-c", "x.yaml", "--log-level", "loud"], '--log-level: unknown level "loud"'],
       [["-c", "x.yaml", "--mode", "bogus"], '--mode: unsupported mode "bogus"'],
+      [["-c", "x.yaml", "--mode", "init_only"], '--mode: "init_only" is not supported'],
     ] as [string[], string][]) {
       const result = await runToExit(runtime, args);
       expect(result.code, args.join(" ")).toBe(1);

@@ -52,8 +52,8 @@ describe("parseCommandLine", () => {
   });
 
   test("--mode rejects other modes", () => {
-    expect(parseCommandLine(["-c", "x", "--mode", "init_only"]).mode).toBe("init_only");
-    expect(usageError(["-c", "x", "--mode", "bogus"])).toBe('--mode: unsupported mode "bogus" (supported: serve, validate, init_only)');
+    expect(usageError(["-c", "x", "--mode", "init_only"])).toBe('--mode: "init_only" is not supported: polyvoy initializes its server only by starting to serve (use --mode validate)');
+    expect(usageError(["-c", "x", "--mode", "bogus"])).toBe('--mode: unsupported mode "bogus" (supported: serve, validate)');
   });
 
   test("-l / --log-level accept every level", () => {
