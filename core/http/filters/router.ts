@@ -1,5 +1,5 @@
 import { getGrpcTimeoutMs, isGrpcRequestHeaders, toGrpcTimeout } from "../grpc-common.ts";
-import { concatBytes, EMPTY_BYTES, keepBytes } from "../../util/bytes.ts";
+import { concatBytes, EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, InternalRedirectPolicyConfig, MetadataMatchCriteria, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
@@ -38,13 +38,11 @@ import { convertRequestHeadersForInternalRedirect, type InternalRedirectTarget }
 import type { RouterStats } from "./router-stats.ts";
 import { newTcpUpstreamStream } from "./tcp-upstream.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
+import { KeptChunks } from "../../util/kept-chunks.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
-/** Body chunks under this many bytes are copied into a shared block while they wait (keepBody). */
-const SMALL_BODY_CHUNK = 1024;
-const BODY_TAIL_BYTES = 16 * 1024;
 const NOTHING_BUFFERED: readonly Uint8Array[] = [];
 
 /** Envoy's local reply when the request body outgrew the retry buffer while a retry waited (router.cc, decodeData). */
@@ -124,9 +122,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    */
   private body: Uint8Array[] | undefined;
   private bodyBytes = 0;
-  /** The block small body chunks are copied into (its used part is `body`'s last piece). */
-  private bodyTail: Uint8Array | undefined;
-  private bodyTailUsed = 0;
+  /** Copies the body's chunks, small ones together (util/kept-chunks.ts). */
+  private keptChunks: KeptChunks | undefined;
   /** The body is kept for a replay, a mirror or an internal redirect, up to `retryShadowBufferLimit`. */
   private retainBody = false;
   /** The body outgrew `retryShadowBufferLimit` (Envoy's request_buffer_overflowed_): no internal redirect. */
@@ -300,30 +297,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   private keepBody(data: Uint8Array): void {
-    const body = (this.body ??= []);
-    const length = data.byteLength;
-    this.bodyBytes += length;
-    if (length >= SMALL_BODY_CHUNK) {
-      body.push(keepBytes(data));
-      return;
-    }
-    // Small chunks (a chunked body of 1-byte chunks) are copied together, as Envoy's
-    // Buffer::OwnedImpl appends into its last slice: one piece per chunk cost ~100 bytes of
-    // objects per body byte, so the byte limit above held ~100 MiB per request.
-    const tail = this.bodyTail;
-    const last = body.length - 1;
-    if (tail !== undefined && last >= 0 && body[last]!.buffer === tail.buffer && this.bodyTailUsed + length <= tail.byteLength) {
-      // Bytes written before stay as they are (a socket may hold a view of them): only the free part is written.
-      tail.set(data, this.bodyTailUsed);
-      this.bodyTailUsed += length;
-      body[last] = tail.subarray(0, this.bodyTailUsed);
-      return;
-    }
-    const block = new Uint8Array(BODY_TAIL_BYTES);
-    block.set(data, 0);
-    this.bodyTail = block;
-    this.bodyTailUsed = length;
-    body.push(block.subarray(0, length));
+    this.bodyBytes += data.byteLength;
+    (this.keptChunks ??= new KeptChunks()).keep((this.body ??= []), data);
   }
 
   /**
