@@ -23,6 +23,7 @@ const only = process.env.POLYVOY_TEST_ONLY; // "unit" or "e2e"
 let passed = 0;
 let failed = 0;
 let broken = [];
+const failures = []; // "label: file > test: first line of the message", printed again at the end
 const out = mkdtempSync(join(tmpdir(), "polyvoy-results-"));
 for (const [i, run] of runs.entries()) {
   if (only && !run.args.includes(only)) continue;
@@ -38,6 +39,18 @@ for (const [i, run] of runs.entries()) {
     passed += json.numPassedTests;
     failed += json.numFailedTests;
     counted = true;
+    for (const file of json.testResults ?? []) {
+      const name = file.name.startsWith(root) ? file.name.slice(root.length + 1) : file.name;
+      for (const t of file.assertionResults ?? []) {
+        if (t.status !== "failed") continue;
+        const why = String(t.failureMessages?.[0] ?? "").split("\n")[0].slice(0, 300);
+        failures.push(`${run.label}: ${name} > ${t.fullName}: ${why}`);
+      }
+      // a file that failed before its tests ran (import error, hook timeout)
+      if (file.status === "failed" && !(file.assertionResults ?? []).some((t) => t.status === "failed")) {
+        failures.push(`${run.label}: ${name}: ${String(file.message ?? "").split("\n")[0].slice(0, 300)}`);
+      }
+    }
   } catch {
     // no report: the runner itself failed
   }
@@ -46,6 +59,8 @@ for (const [i, run] of runs.entries()) {
 // The reports were read for the counts above; kept only when something failed.
 if (broken.length || failed) console.log(`JSON reports: ${out}`);
 else rmSync(out, { recursive: true, force: true });
+// CI may keep only the end of the output: what failed is repeated here, one line each.
+for (const line of failures) console.log(`FAILED ${line}`);
 console.log(`\n${broken.length ? `failed runs: ${broken.join("; ")}` : "all runs green"}`);
 console.log(`tests: ${passed} passed, ${failed} failed`);
 process.exit(broken.length || failed ? 1 : 0);
