@@ -419,6 +419,9 @@ export interface AppendFile {
   close(): Promise<void>;
 }
 
+/** What Runtime.watchDirectory saw: an entry's content written, or anything else (created, moved, removed). */
+export type DirectoryChange = "change" | "rename";
+
 /** A directory being watched (Runtime.watchDirectory). */
 export interface DirectoryWatch {
   /** Stop watching; no onChange after it. */
@@ -553,13 +556,15 @@ export interface Runtime {
   readFileBytes?(path: string): Promise<Uint8Array>;
   /**
    * Optional: watch the directory `path` (Envoy's Filesystem::Watcher, inotify on Linux):
-   * `onChange(name)` is called after an entry of it is created, written, moved in or out,
-   * or removed, with the entry's name when the runtime tells it (undefined when it does
-   * not: then anything may have changed). Calls may come in bursts for one change. Throws
+   * `onChange(name, kind)` is called after an entry of it is created, written, moved in or
+   * out, or removed, with the entry's name when the runtime tells it (undefined when it
+   * does not: then anything may have changed) and `kind` "change" when only an entry's
+   * content was written ("rename" for the rest, or when the runtime cannot tell). Calls
+   * may come in bursts for one change. Throws
    * a PortError when the directory cannot be watched (ENOENT, …). Without it, the core
    * polls the files it would watch (core/tls/file-watch.ts).
    */
-  watchDirectory?(path: string, onChange: (name: string | undefined) => void): DirectoryWatch;
+  watchDirectory?(path: string, onChange: (name: string | undefined, kind: DirectoryChange) => void): DirectoryWatch;
   /**
    * Optional: the entries of a directory, a symbolic link typed as what it points to (a
    * dangling one as "other"), for a layered_runtime disk_layer (core/runtime/disk-layer.ts).

@@ -1,4 +1,4 @@
-import type { DirectoryWatch, Runtime, TimerHandle } from "../port.ts";
+import type { DirectoryChange, DirectoryWatch, Runtime, TimerHandle } from "../port.ts";
 
 /** Events of one change (a write is several; a rename is two) are taken together after this long. */
 const SETTLE_MS = 50;
@@ -33,7 +33,7 @@ export class FileWatch {
     let unwatched = runtime.watchDirectory === undefined;
     for (const [dir, names] of runtime.watchDirectory ? byDirectory : []) {
       try {
-        this.watches.push(runtime.watchDirectory!(dir, (name) => (name === undefined || !names || names.has(name) ? this.changed() : undefined)));
+        this.watches.push(runtime.watchDirectory!(dir, (name, kind) => (relevant(name, kind, names, files) ? this.changed() : undefined)));
       } catch {
         unwatched = true;
       }
@@ -85,6 +85,20 @@ export class FileWatch {
     }
     return changed;
   }
+}
+
+/**
+ * Whether a change in a watched directory concerns the files. For a file's own directory
+ * (`names`): an event naming it, or naming nothing. For a watched_directory (no `names`):
+ * Envoy's WatchedDirectory (source/common/config/watched_directory.cc) waits for MovedTo
+ * only, so a file written in place there — a log kept in that directory, the proxy's own
+ * included, which a reload writes to — must not start a reload; entries created, moved or
+ * removed, and writes to the watched files themselves, still count.
+ */
+function relevant(name: string | undefined, kind: DirectoryChange, names: Set<string> | undefined, files: readonly string[]): boolean {
+  if (name === undefined) return true;
+  if (names !== undefined) return names.has(name);
+  return kind === "rename" || files.some((file) => basename(file) === name);
 }
 
 function dirname(path: string): string {

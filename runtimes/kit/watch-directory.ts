@@ -1,5 +1,5 @@
 import type { FSWatcher } from "node:fs";
-import type { DirectoryWatch } from "../../core/port.ts";
+import type { DirectoryChange, DirectoryWatch } from "../../core/port.ts";
 import { nodeFs } from "./builtins.ts";
 import { toPortError } from "./errors.ts";
 
@@ -10,12 +10,12 @@ import { toPortError } from "./errors.ts";
  * watch on the old one would never report. The watch does not keep the process alive.
  * node:fs is loaded at the first watch (builtins.ts): only configs with watched files need it.
  */
-export function watchDirectory(path: string, onChange: (name: string | undefined) => void): DirectoryWatch {
+export function watchDirectory(path: string, onChange: (name: string | undefined, kind: DirectoryChange) => void): DirectoryWatch {
   let watcher: FSWatcher;
   let closed = false;
   try {
-    watcher = nodeFs().watch(path, { persistent: false }, (_event, name) => {
-      if (!closed) onChange(typeof name === "string" && name !== "" ? name : undefined);
+    watcher = nodeFs().watch(path, { persistent: false }, (event, name) => {
+      if (!closed) onChange(typeof name === "string" && name !== "" ? name : undefined, event === "change" ? "change" : "rename");
     });
   } catch (err) {
     throw toPortError(err);

@@ -10,7 +10,7 @@
  * under load the same way.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -300,5 +300,48 @@ describe.each(RUNTIMES)("LDS and CDS from files on %s", (runtime) => {
     expect(await fresh("/direct")).toBe("200 v2");
     expect(await fresh("/x")).toBe("200 b");
     expect((await adminStats(adminPort)).get("listener_manager.listener_removed") ?? 0).toBe(0);
+  });
+});
+
+describe.each(RUNTIMES)("an LDS file in a watched_directory on %s", (runtime) => {
+  let proxy: ProxyProcess;
+  let port: number;
+  let adminPort: number;
+  let dir: string;
+
+  beforeAll(async () => {
+    [port, adminPort] = [await freePort(), await freePort()];
+    dir = mkdtempSync(join(tmpdir(), "polyvoy-lds-dir-"));
+    writeFileSync(join(dir, "lds.json"), ldsFile("l1", port, "v1"));
+    writeFileSync(join(dir, "proxy.log"), "");
+    proxy = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+      dynamic_resources: {
+        lds_config: { path_config_source: { path: join(dir, "lds.json"), watched_directory: { path: dir } }, resource_api_version: "V3" },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  test("writes to another file of the directory (a log kept there) do not reload it; a file moved in does", async () => {
+    const get = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      return `${response.status} ${await response.text()}`;
+    };
+    expect(await eventually(() => get("/direct").catch(String), (a) => a === "200 v1")).toBe("200 v1");
+    // Envoy's WatchedDirectory waits for MovedTo only: a file appended to in the same
+    // directory (the proxy's own log, written on every reload, would feed back) is no update.
+    const log = join(dir, "proxy.log");
+    for (let i = 0; i < 20; i++) {
+      appendFileSync(log, `line ${i}\n`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await adminStats(adminPort)).get("listener_manager.lds.update_attempt")).toBe(1);
+    replaceFile(join(dir, "lds.json"), ldsFile("l2", port, "v2"));
+    expect(await eventually(() => get("/direct"), (a) => a === "200 v2")).toBe("200 v2");
+    expect((await adminStats(adminPort)).get("listener_manager.lds.update_success")).toBe(2);
   });
 });
