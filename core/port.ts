@@ -517,6 +517,7 @@ export interface Runtime {
    */
   connect(options: ConnectOptions): Socket;
 
+  /** Any `ms`, longer than 2^31-1 too (a protobuf duration, a DNS TTL): the adapter waits in steps. */
   setTimeout(callback: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
   /**

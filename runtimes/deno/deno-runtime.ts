@@ -1,3 +1,4 @@
+import { clearLongTimeout, setLongTimeout } from "../kit/long-timeout.ts";
 import type { AppendFile, ConnectOptions, DirectoryEntry, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
 import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
@@ -99,8 +100,8 @@ export function createDenoRuntime(): Runtime {
     // regardless, even across two servers given different keys): all refused.
     tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false, crl: false, ticketKeys: false, sessionSettings: false, ocspStapling: false, sessionCache: false }, connect),
 
-    setTimeout: (callback, ms) => setTimeout(callback, ms),
-    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+    setTimeout: setLongTimeout,
+    clearTimeout: clearLongTimeout,
     // After the I/O already delivered, as node's setImmediate. Not setTimeout(0): Deno
     // runs that 1–2 ms later, which held every released upstream connection that long
     // before reuse (measured: ~2.1 ms per setTimeout(0), ~8 µs per setImmediate).

@@ -1,3 +1,4 @@
+import { clearLongTimeout, setLongTimeout } from "./long-timeout.ts";
 import { SerialAppendFile } from "./serial-append-file.ts";
 import { close as fsClose, open as fsOpen, write as fsWrite } from "node:fs";
 import type { AppendFile, DirectoryEntry, Runtime } from "../../core/port.ts";
@@ -17,8 +18,8 @@ import { replayEarlySighup } from "./early-sighup.ts";
  * modules natively, so its adapter reuses this; none of it is on a proxy hot path.
  */
 export const processServices: Omit<Runtime, "name" | "version" | "listen" | "connect"> = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setTimeout: setLongTimeout,
+  clearTimeout: clearLongTimeout,
   defer: (callback) => void setImmediate(callback),
   now: () => performance.now(),
   wallClock: () => Date.now(),

@@ -130,3 +130,23 @@ describe.each(RUNTIMES)("Envoy's front-proxy config with STRICT_DNS clusters on 
     expect(await (await fetch(`http://127.0.0.1:${port}/service/2`)).text()).toBe("Hello from behind Envoy (/service/2)!");
   });
 });
+
+describe.each(RUNTIMES)("a DNS refresh rate beyond a runtime timer's 2^31-1 ms on %s", (runtime) => {
+  test("dns_refresh_rate 3000000s (34 days): resolved once, not at once again and again", async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const config = dnsConfig(port, adminPort, 1) as { static_resources: { clusters: Record<string, unknown>[] } };
+    // Runtimes fire a longer setTimeout after 1 ms: every answer started the next lookup.
+    config.static_resources.clusters = config.static_resources.clusters.filter((c) => c.name === "strict").map((c) => ({ ...c, dns_refresh_rate: "3000000s" }));
+    config.static_resources.clusters.push({ ...config.static_resources.clusters[0]!, name: "logical", type: "LOGICAL_DNS" }, { ...config.static_resources.clusters[0]!, name: "missing" });
+    const proxy = await ProxyProcess.start(runtime, config, 2);
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const stats = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();
+      expect(stats).toMatch(/^cluster\.strict\.update_attempt: 1$/m);
+      expect(stats).toMatch(/^cluster\.logical\.update_attempt: 1$/m);
+      expect(proxy.stderr).not.toMatch(/TimeoutOverflowWarning/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
