@@ -142,7 +142,16 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
         }
       }
       if (this.length === 0) return this.updateReading();
-      const status = filter.onData(this);
+      let seen = Math.min(this.length, filter.maxReadBytes);
+      let status = filter.onData(this);
+      // A filter that learnt it may read more (proxy_protocol once a v2 header gives its
+      // length, TLVs included) looks again at what is already read: a header that came
+      // whole in one read is no more bytes to wait for (Envoy's ListenerFilterBufferImpl
+      // grows to the filter's new maxReadBytes, active_tcp_socket.cc).
+      while (!this.finished && status === FilterStatus.StopIteration && this.length > seen && filter.maxReadBytes > seen) {
+        seen = Math.min(this.length, filter.maxReadBytes);
+        status = filter.onData(this);
+      }
       if (this.finished) return;
       if (status === FilterStatus.StopIteration) {
         // Full and still not decided: no more bytes can help it (Envoy closes too).

@@ -213,6 +213,19 @@ describe("proxy_protocol", () => {
     expect(s.stat("proxy_proto.edge.versions.v2.found")).toBe(1);
   });
 
+  test("v2 with TLVs past the 216 bytes first read, arriving in one write with the payload: accepted", async () => {
+    const s = await setup({ listener_filters: [proxyProtocol()], chains: [{ source_prefix_ranges: [{ address_prefix: "192.0.2.0", prefix_len: 24 }] }, {}] });
+    // A 1000-byte PP2_TYPE_AUTHORITY TLV (a load balancer's; HAProxy's PP2_TYPE_SSL ones are as long).
+    const tlvLength = 1000;
+    const length = 12 + 3 + tlvLength;
+    const header = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, length >> 8, length & 0xff, 192, 0, 2, 1, 198, 51, 100, 7, 0xdc, 0x04, 0x01, 0xbb];
+    const tlv = [0x02, tlvLength >> 8, tlvLength & 0xff, ...new Array<number>(tlvLength).fill(0x61)];
+    s.connect().socket.write(new Uint8Array([...header, ...tlv, ...encoder.encode("after the TLVs")]));
+    s.runtime.runUntilIdle();
+    expect(received(s, 8001)).toEqual(["after the TLVs"]);
+    expect([s.stat("proxy_proto.versions.v2.found"), s.stat(`${LISTENER}downstream_listener_filter_error`)]).toEqual([1, 0]);
+  });
+
   test("no header: closed (not_found_disallowed), or passed on with allow_requests_without_proxy_protocol", async () => {
     const strict = await setup({ listener_filters: [proxyProtocol()], chains: [{}] });
     const client = strict.connect();
