@@ -1,0 +1,75 @@
+/**
+ * Differences from Envoy found by a black-box audit (real sockets, every runtime), each
+ * pinned against what Envoy's source does:
+ * - a request path that is not origin-form (`OPTIONS *`) is answered 404 with no body and
+ *   never routed, not even by a route that would match it (ActiveStream::decodeHeaders,
+ *   `downstream_rq_non_relative_path`, details `absolute_path`);
+ * - a path with a `#fragment` is refused with 400 and no body (maybeNormalizePath under the
+ *   default runtime guard http_reject_path_with_fragment, `downstream_rq_failed_path_normalization`);
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { parseResponses, rawExchange } from "../support/raw-http.ts";
+
+/** A regex route that matches any path, `*` included: only the HCM's check keeps `OPTIONS *` from it. */
+const ROUTES = [{ match: { safe_regex: { regex: ".*" } }, cluster: "echo" }];
+
+describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let edge: ProxyProcess;
+  let inner: ProxyProcess;
+  const ports = { edge: 0, inner: 0, admin: 0 };
+
+  beforeAll(async () => {
+    echo = await httpUpstream();
+    [ports.edge, ports.inner, ports.admin] = await Promise.all([freePort(), freePort(), freePort()]);
+    edge = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: ports.admin } } },
+      ...httpProxyConfig({ listenPort: ports.edge, clusters: { echo: [echo.port] }, routes: ROUTES, hcm: { use_remote_address: true, xff_num_trusted_hops: 1 } }),
+    });
+    inner = await ProxyProcess.start(runtime, httpProxyConfig({ listenPort: ports.inner, clusters: { echo: [echo.port] }, routes: ROUTES, hcm: { xff_num_trusted_hops: 1 } }));
+  });
+
+  afterAll(async () => {
+    await edge?.stop("SIGKILL");
+    await inner?.stop("SIGKILL");
+    await echo?.close();
+  });
+
+  async function exchange(head: string) {
+    const before = echo.requests.length;
+    const { text } = await rawExchange(ports.edge, head, 2000);
+    const [response] = parseResponses(text);
+    expect(response, JSON.stringify(text)).toBeDefined();
+    return { ...response!, forwarded: echo.requests.length - before };
+  }
+
+  test("OPTIONS *: 404 with no body, not routed", async () => {
+    const res = await exchange("OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    expect(res.status).toBe(404);
+    expect(res.body).toBe("");
+    expect(res.headers["content-length"]).toBe("0");
+    expect(res.forwarded).toBe(0);
+  });
+
+  test("a #fragment in the path: 400 with no body, not forwarded", async () => {
+    const res = await exchange("GET /a#frag HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    expect(res.status).toBe(400);
+    expect(res.body).toBe("");
+    expect(res.forwarded).toBe(0);
+    // A '#' escaped as %23 is no fragment: it goes on as is.
+    const escaped = await exchange("GET /a%23frag HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    expect(escaped.status).toBe(200);
+    expect(echo.requests.at(-1)!.url).toBe("/a%23frag");
+  });
+
+  test("stats: downstream_rq_non_relative_path and downstream_rq_failed_path_normalization", async () => {
+    const text = await (await request(`http://127.0.0.1:${ports.admin}/stats?filter=non_relative_path|failed_path_normalization`)).body.text();
+    expect(text).toMatch(/^http\.ingress_http\.downstream_rq_non_relative_path: [1-9]/m);
+    expect(text).toMatch(/^http\.ingress_http\.downstream_rq_failed_path_normalization: [1-9]/m);
+  });
+});
