@@ -6,6 +6,11 @@
  *   `downstream_rq_non_relative_path`, details `absolute_path`);
  * - a path with a `#fragment` is refused with 400 and no body (maybeNormalizePath under the
  *   default runtime guard http_reject_path_with_fragment, `downstream_rq_failed_path_normalization`);
+ * - with use_remote_address, only a request that arrives without x-forwarded-for may be
+ *   internal (mutateRequestHeaders' allow_trusted_address_checks), and a trusted hop's
+ *   x-forwarded-proto stands;
+ * - without it, the client xff_num_trusted_hops from the right decides "internal" only when
+ *   it is x-forwarded-for's leftmost entry (getLastAddressFromXFF's single_address_).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -71,5 +76,36 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     const text = await (await request(`http://127.0.0.1:${ports.admin}/stats?filter=non_relative_path|failed_path_normalization`)).body.text();
     expect(text).toMatch(/^http\.ingress_http\.downstream_rq_non_relative_path: [1-9]/m);
     expect(text).toMatch(/^http\.ingress_http\.downstream_rq_failed_path_normalization: [1-9]/m);
+  });
+
+  async function seen(port: number, headers: Record<string, string>): Promise<Record<string, string>> {
+    const res = await request(`http://127.0.0.1:${port}/`, { headers });
+    expect(res.statusCode).toBe(200);
+    return ((await res.body.json()) as { headers: Record<string, string> }).headers;
+  }
+
+  test("use_remote_address: a request that came with x-forwarded-for is external, even from a loopback peer naming an internal client", async () => {
+    const forwarded = await seen(ports.edge, { "x-forwarded-for": "10.0.0.1", "x-envoy-ip-tags": "t", "x-forwarded-proto": "https" });
+    expect(forwarded["x-envoy-internal"]).toBeUndefined();
+    expect(forwarded["x-envoy-external-address"]).toBe("10.0.0.1");
+    expect(forwarded["x-envoy-ip-tags"]).toBeUndefined();
+    // One trusted hop: its x-forwarded-proto is kept.
+    expect(forwarded["x-forwarded-proto"]).toBe("https");
+    const direct = await seen(ports.edge, { "x-envoy-ip-tags": "t" });
+    expect(direct["x-envoy-internal"]).toBe("true");
+    expect(direct["x-envoy-ip-tags"]).toBe("t");
+    expect(direct["x-forwarded-proto"]).toBe("http");
+  });
+
+  test("without use_remote_address, one trusted hop: internal when the client is x-forwarded-for's leftmost entry", async () => {
+    const internal = await seen(ports.inner, { "x-forwarded-for": "10.0.0.1, 192.0.2.1", "x-envoy-ip-tags": "t" });
+    expect(internal["x-envoy-internal"]).toBe("true");
+    expect(internal["x-envoy-ip-tags"]).toBe("t");
+    const longer = await seen(ports.inner, { "x-forwarded-for": "10.0.0.2, 10.0.0.1, 192.0.2.1", "x-envoy-ip-tags": "t" });
+    expect(longer["x-envoy-internal"]).toBeUndefined();
+    expect(longer["x-envoy-ip-tags"]).toBeUndefined();
+    // A single address is the trusted hop itself: no client to judge, external.
+    const single = await seen(ports.inner, { "x-forwarded-for": "10.0.0.1", "x-envoy-ip-tags": "t" });
+    expect(single["x-envoy-internal"]).toBeUndefined();
   });
 });

@@ -31,9 +31,13 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // (Envoy's "original IP detection" with use_remote_address).
     const hops = forwarded.split(",").map((a) => a.trim());
     const client = hops[Math.max(0, hops.length - 1 - config.xffNumTrustedHops)] ?? remote;
-    internal = isInternal(config, client);
+    // Envoy's allow_trusted_address_checks: only a request that came with no x-forwarded-for
+    // may be internal, whatever the trusted hops name as its client (mutateRequestHeaders'
+    // "after appending, XFF must contain a single address").
+    internal = !xff && isInternal(config, client);
     if (client !== remote) remoteIp = client;
-    headers.set("x-forwarded-proto", headers.scheme);
+    // A trusted hop's x-forwarded-proto stands; with none trusted it is overwritten.
+    if (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
     if (internal) {
       headers.set("x-envoy-internal", "true");
     } else {
@@ -48,7 +52,10 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
     const xff = headers.getJoined("x-forwarded-for");
     const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
-    internal = hops.length === 1 && isInternal(config, hops[0]!);
+    // getLastAddressFromXFF(xff_num_trusted_hops): the detected client may decide "internal"
+    // only when it is the leftmost entry (Envoy's single_address_), i.e. XFF holds exactly
+    // xff_num_trusted_hops + 1 addresses.
+    internal = hops.length === config.xffNumTrustedHops + 1 && isInternal(config, hops[0]!);
     // Envoy's default original-IP detection without use_remote_address: the x-forwarded-for
     // entry xff_num_trusted_hops from the right (getLastAddressFromXFF).
     if (hops.length > config.xffNumTrustedHops) remoteIp = hops[hops.length - 1 - config.xffNumTrustedHops]!;
