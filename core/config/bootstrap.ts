@@ -692,7 +692,7 @@ export interface UserPerRouteConfig {
 
 /** The HTTP filters a config may name. */
 export type UserHttpFilterConfig =
-  | { name: string; type: "envoy.filters.http.router"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.router"; config: RouterConfig }
   | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig }
   | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig }
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
@@ -1435,6 +1435,12 @@ export interface TcpHealthCheckConfig {
   send: string;
   /** Lowercase hex payloads, all expected in order in what the host answers. */
   receive: string[];
+}
+
+/** envoy.extensions.filters.http.router.v3.Router (core/http/filters/router.ts). */
+export interface RouterConfig {
+  /** No x-envoy-* header of the router's own: x-envoy-expected-rq-timeout-ms, x-envoy-upstream-service-time, x-envoy-overloaded. */
+  suppressEnvoyHeaders?: true;
 }
 
 /** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */

@@ -18,6 +18,7 @@ import type {
   LocalReplyMapperConfig,
   PathNormalizationConfig,
   RdsConfig,
+  RouterConfig,
   ScriptHttpFilterConfig,
   UserHttpFilterConfig,
 } from "./bootstrap.ts";
@@ -76,9 +77,9 @@ type HttpFilterKind<T extends HttpFilterType> = {
 export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   "envoy.filters.http.router": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-    // No Router option is supported yet: every field is an error.
+    // suppress_envoy_headers only: every other field is an error.
     typedConfig: lazySchema(() =>
-  strictObject({})),
+  strictObject({ suppress_envoy_headers: boolFalse }).transform((c): RouterConfig => (c.suppress_envoy_headers ? { suppressEnvoyHeaders: true } : {}))),
     terminal: true,
   },
   "envoy.filters.http.health_check": {

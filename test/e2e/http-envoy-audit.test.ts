@@ -10,7 +10,8 @@
  *   internal (mutateRequestHeaders' allow_trusted_address_checks), and a trusted hop's
  *   x-forwarded-proto stands;
  * - without it, the client xff_num_trusted_hops from the right decides "internal" only when
- *   it is x-forwarded-for's leftmost entry (getLastAddressFromXFF's single_address_).
+ *   it is x-forwarded-for's leftmost entry (getLastAddressFromXFF's single_address_);
+ * - the Router's suppress_envoy_headers (refused before) leaves out the router's x-envoy-* headers.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -27,21 +28,25 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
   let echo: HttpUpstream;
   let edge: ProxyProcess;
   let inner: ProxyProcess;
-  const ports = { edge: 0, inner: 0, admin: 0 };
+  let quiet: ProxyProcess;
+  const ports = { edge: 0, inner: 0, quiet: 0, admin: 0 };
 
   beforeAll(async () => {
     echo = await httpUpstream();
-    [ports.edge, ports.inner, ports.admin] = await Promise.all([freePort(), freePort(), freePort()]);
+    [ports.edge, ports.inner, ports.quiet, ports.admin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     edge = await ProxyProcess.start(runtime, {
       admin: { address: { socket_address: { address: "127.0.0.1", port_value: ports.admin } } },
       ...httpProxyConfig({ listenPort: ports.edge, clusters: { echo: [echo.port] }, routes: ROUTES, hcm: { use_remote_address: true, xff_num_trusted_hops: 1 } }),
     });
     inner = await ProxyProcess.start(runtime, httpProxyConfig({ listenPort: ports.inner, clusters: { echo: [echo.port] }, routes: ROUTES, hcm: { xff_num_trusted_hops: 1 } }));
+    const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", suppress_envoy_headers: true } };
+    quiet = await ProxyProcess.start(runtime, httpProxyConfig({ listenPort: ports.quiet, clusters: { echo: [echo.port] }, routes: ROUTES, hcm: { http_filters: [router] } }));
   });
 
   afterAll(async () => {
     await edge?.stop("SIGKILL");
     await inner?.stop("SIGKILL");
+    await quiet?.stop("SIGKILL");
     await echo?.close();
   });
 
@@ -107,5 +112,19 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     // A single address is the trusted hop itself: no client to judge, external.
     const single = await seen(ports.inner, { "x-forwarded-for": "10.0.0.1", "x-envoy-ip-tags": "t" });
     expect(single["x-envoy-internal"]).toBeUndefined();
+  });
+
+  test("the Router's suppress_envoy_headers: no x-envoy-expected-rq-timeout-ms upstream, no x-envoy-upstream-service-time downstream", async () => {
+    const loud = await request(`http://127.0.0.1:${ports.inner}/`);
+    const loudSeen = ((await loud.body.json()) as { headers: Record<string, string> }).headers;
+    expect(loudSeen["x-envoy-expected-rq-timeout-ms"]).toBe("15000");
+    expect(loud.headers["x-envoy-upstream-service-time"]).toBeDefined();
+    const res = await request(`http://127.0.0.1:${ports.quiet}/`);
+    const seenUp = ((await res.body.json()) as { headers: Record<string, string> }).headers;
+    expect(res.statusCode).toBe(200);
+    expect(seenUp["x-envoy-expected-rq-timeout-ms"]).toBeUndefined();
+    expect(res.headers["x-envoy-upstream-service-time"]).toBeUndefined();
+    // The HCM's own headers stay (Envoy: the option is the router's only).
+    expect(seenUp["x-request-id"]).toBeDefined();
   });
 });

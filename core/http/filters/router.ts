@@ -172,6 +172,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   constructor(
     private readonly server: ServerContext,
     private readonly stats: RouterStats,
+    /** The Router's suppress_envoy_headers: none of the x-envoy-* headers below are added. */
+    private readonly suppressEnvoyHeaders = false,
   ) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
@@ -555,7 +557,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.chargeUpstreamAbort(503);
     let headers = this.responseExtraHeaders();
     // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
-    if (reason === StreamResetReason.Overflow) (headers ??= []).push(["x-envoy-overloaded", "true"]);
+    if (reason === StreamResetReason.Overflow && !this.suppressEnvoyHeaders) (headers ??= []).push(["x-envoy-overloaded", "true"]);
     this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), headers);
   }
 
@@ -615,7 +617,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       clusterStats.countResponse(headers.status);
       clusterStats.countResponseCategories(headers.status, this.internalRequest, this.canaryHost);
     }
-    headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
+    if (!this.suppressEnvoyHeaders) headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     // Cookies a hash policy made go out only with an upstream response (router.cc, onUpstreamHeaders).
     if (this.downstreamSetCookies) for (const cookie of this.downstreamSetCookies) headers.add("set-cookie", cookie);
     if (this.virtualHost?.includeAttemptCountInResponse) headers.set("x-envoy-attempt-count", String(this.attemptCount));
@@ -964,7 +966,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     let expected = this.perTryTimeoutMs > 0 ? this.perTryTimeoutMs : global;
     if (expected <= 0) return;
     if (global > 0) expected = elapsedMs >= global ? 1 : Math.min(expected, global - elapsedMs);
-    headers.set("x-envoy-expected-rq-timeout-ms", String(Math.round(expected)));
+    // Envoy's finalTimeout(insert_envoy_expected_request_timeout_ms = !suppress_envoy_headers).
+    if (!this.suppressEnvoyHeaders) headers.set("x-envoy-expected-rq-timeout-ms", String(Math.round(expected)));
     // The upstream gRPC server learns the time it really has (a per-try timeout included).
     if (this.grpcTimeoutFromRoute) headers.set("grpc-timeout", toGrpcTimeout(Math.round(expected)));
   }
