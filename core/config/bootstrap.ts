@@ -1206,6 +1206,8 @@ export interface ForwardAction {
   regexRewrite?: { pattern: string; substitution: string };
   hostRewriteLiteral?: string;
   autoHostRewrite: boolean;
+  /** append_x_forwarded_host: a host rewrite appends the Host it replaces to x-forwarded-host. */
+  appendXForwardedHost?: true;
   /** Default 15 s; 0 disables. */
   timeoutMs: number;
   /**

@@ -11,7 +11,8 @@
  *   x-forwarded-proto stands;
  * - without it, the client xff_num_trusted_hops from the right decides "internal" only when
  *   it is x-forwarded-for's leftmost entry (getLastAddressFromXFF's single_address_);
- * - the Router's suppress_envoy_headers (refused before) leaves out the router's x-envoy-* headers.
+ * - the Router's suppress_envoy_headers (refused before) leaves out the router's x-envoy-* headers;
+ * - a route's append_x_forwarded_host (refused before) keeps the replaced Host in x-forwarded-host.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -22,7 +23,10 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { parseResponses, rawExchange } from "../support/raw-http.ts";
 
 /** A regex route that matches any path, `*` included: only the HCM's check keeps `OPTIONS *` from it. */
-const ROUTES = [{ match: { safe_regex: { regex: ".*" } }, cluster: "echo" }];
+const ROUTES = [
+  { match: { prefix: "/xfh" }, action: { route: { cluster: "echo", host_rewrite_literal: "backend.internal", append_x_forwarded_host: true } } },
+  { match: { safe_regex: { regex: ".*" } }, cluster: "echo" },
+];
 
 describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %s", (runtime) => {
   let echo: HttpUpstream;
@@ -83,8 +87,8 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     expect(text).toMatch(/^http\.ingress_http\.downstream_rq_failed_path_normalization: [1-9]/m);
   });
 
-  async function seen(port: number, headers: Record<string, string>): Promise<Record<string, string>> {
-    const res = await request(`http://127.0.0.1:${port}/`, { headers });
+  async function seen(port: number, headers: Record<string, string>, path = "/"): Promise<Record<string, string>> {
+    const res = await request(`http://127.0.0.1:${port}${path}`, { headers });
     expect(res.statusCode).toBe(200);
     return ((await res.body.json()) as { headers: Record<string, string> }).headers;
   }
@@ -126,5 +130,16 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     expect(res.headers["x-envoy-upstream-service-time"]).toBeUndefined();
     // The HCM's own headers stay (Envoy: the option is the router's only).
     expect(seenUp["x-request-id"]).toBeDefined();
+  });
+
+  test("append_x_forwarded_host: a host rewrite appends the Host it replaces to x-forwarded-host, once", async () => {
+    const first = await seen(ports.inner, { host: "shop.example" }, "/xfh");
+    expect(first["host"]).toBe("backend.internal");
+    expect(first["x-forwarded-host"]).toBe("shop.example");
+    const appended = await seen(ports.inner, { host: "shop.example", "x-forwarded-host": "edge.example" }, "/xfh");
+    expect(appended["x-forwarded-host"]).toBe("edge.example,shop.example");
+    // Already the last value (Envoy's append_xfh_idempotent): not appended again.
+    const same = await seen(ports.inner, { host: "shop.example", "x-forwarded-host": "shop.example" }, "/xfh");
+    expect(same["x-forwarded-host"]).toBe("shop.example");
   });
 });

@@ -25,7 +25,7 @@ import {
 import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
-import { rewriteHost, rewritePath } from "./path-rewrite.ts";
+import { rewriteHost, rewritePath, updateAuthority } from "./path-rewrite.ts";
 import { routeCluster } from "../route/route-cluster.ts";
 import { generateHash, makeSetCookieValue, type HashCookieSink } from "../hash-policy.ts";
 import { uint64ToHex, xxHash64Text } from "../../util/hash.ts";
@@ -348,7 +348,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // auto_host_rewrite: the upstream's Host is the chosen host's name — a DNS cluster's
     // name, or an endpoint's `hostname` — when it has one (Envoy's router.cc, on the
     // request's headers as the host is chosen).
-    if (this.action?.autoHostRewrite && host.hostname !== "" && this.upstreamHeaders) this.upstreamHeaders.authority = host.hostname;
+    // A retry's host may rename it again; the same name changes nothing (nor x-forwarded-host).
+    const upstreamHeaders = this.upstreamHeaders;
+    if (this.action?.autoHostRewrite && host.hostname !== "" && upstreamHeaders && upstreamHeaders.authority !== host.hostname) {
+      updateAuthority(upstreamHeaders, host.hostname, this.action.appendXForwardedHost === true);
+    }
     const info = this.callbacks.streamInfo;
     info.upstreamHost = host.toString();
     info.upstreamHostMetadata = host.metadata;
@@ -910,7 +914,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.finalTimeout(headers, action, retryPolicy);
     applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks);
     const host = rewriteHost(headers, action);
-    if (host) headers.authority = host;
+    if (host) updateAuthority(headers, host, action.appendXForwardedHost === true);
     const rewritten = rewritePath(headers.path, match.route.match, action);
     if (rewritten !== headers.path) {
       headers.set("x-envoy-original-path", headers.path);
