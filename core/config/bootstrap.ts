@@ -519,6 +519,10 @@ export interface HttpConnectionManagerConfig {
   httpFilters: HttpFilterConfig[];
   useRemoteAddress: boolean;
   xffNumTrustedHops: number;
+  /** skip_xff_append: with use_remote_address, x-forwarded-for is not appended to (the client is still decided). */
+  skipXffAppend?: true;
+  /** append_x_forwarded_port: x-forwarded-port is the listener's port, as x-forwarded-proto is set. */
+  appendXForwardedPort?: true;
   /** tracing: the request-id sampling decision and tracing.* stats (no tracer); absent when not configured. */
   tracing?: TracingConfig;
   /** internal_address_config.cidr_ranges: the internal addresses; absent: RFC 1918, loopback and unique-local. */

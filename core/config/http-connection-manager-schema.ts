@@ -503,6 +503,8 @@ export const httpConnectionManager = lazySchema(() =>
     http_filters: httpFilters.prefault([]),
     use_remote_address: boolFalse,
     xff_num_trusted_hops: uint32.default(0),
+    skip_xff_append: boolFalse,
+    append_x_forwarded_port: boolFalse,
     internal_address_config: internalAddressConfig.optional(),
     tracing: hcmTracing.optional(),
     generate_request_id: boolTrue,
@@ -560,6 +562,8 @@ export const httpConnectionManager = lazySchema(() =>
       httpFilters: c.http_filters,
       useRemoteAddress: c.use_remote_address,
       xffNumTrustedHops: c.xff_num_trusted_hops,
+      ...optional("skipXffAppend", c.skip_xff_append || undefined),
+      ...optional("appendXForwardedPort", c.append_x_forwarded_port || undefined),
       ...(c.internal_address_config !== undefined && c.internal_address_config.cidrRanges.length > 0 && { internalCidrRanges: c.internal_address_config.cidrRanges }),
       generateRequestId: c.generate_request_id,
       // Envoy: an empty server_name means the default, "envoy".

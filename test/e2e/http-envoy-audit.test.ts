@@ -12,7 +12,8 @@
  * - without it, the client xff_num_trusted_hops from the right decides "internal" only when
  *   it is x-forwarded-for's leftmost entry (getLastAddressFromXFF's single_address_);
  * - the Router's suppress_envoy_headers (refused before) leaves out the router's x-envoy-* headers;
- * - a route's append_x_forwarded_host (refused before) keeps the replaced Host in x-forwarded-host.
+ * - a route's append_x_forwarded_host (refused before) keeps the replaced Host in x-forwarded-host;
+ * - the HCM's skip_xff_append and append_x_forwarded_port (refused before).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -44,7 +45,7 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     });
     inner = await ProxyProcess.start(runtime, httpProxyConfig({ listenPort: ports.inner, clusters: { echo: [echo.port] }, routes: ROUTES, hcm: { xff_num_trusted_hops: 1 } }));
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", suppress_envoy_headers: true } };
-    quiet = await ProxyProcess.start(runtime, httpProxyConfig({ listenPort: ports.quiet, clusters: { echo: [echo.port] }, routes: ROUTES, hcm: { http_filters: [router] } }));
+    quiet = await ProxyProcess.start(runtime, httpProxyConfig({ listenPort: ports.quiet, clusters: { echo: [echo.port] }, routes: ROUTES, hcm: { http_filters: [router], use_remote_address: true, skip_xff_append: true, append_x_forwarded_port: true } }));
   });
 
   afterAll(async () => {
@@ -141,5 +142,18 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     // Already the last value (Envoy's append_xfh_idempotent): not appended again.
     const same = await seen(ports.inner, { host: "shop.example", "x-forwarded-host": "shop.example" }, "/xfh");
     expect(same["x-forwarded-host"]).toBe("shop.example");
+  });
+
+  test("skip_xff_append: x-forwarded-for is left as it came; append_x_forwarded_port: x-forwarded-port is the listener's", async () => {
+    const none = await seen(ports.quiet, {});
+    expect(none["x-forwarded-for"]).toBeUndefined();
+    expect(none["x-forwarded-port"]).toBe(String(ports.quiet));
+    // No trusted hop: a client's x-forwarded-port is overwritten, as x-forwarded-proto is.
+    const forwarded = await seen(ports.quiet, { "x-forwarded-for": "192.0.2.7", "x-forwarded-port": "1" });
+    expect(forwarded["x-forwarded-for"]).toBe("192.0.2.7");
+    expect(forwarded["x-forwarded-port"]).toBe(String(ports.quiet));
+    expect(forwarded["x-envoy-external-address"]).toBe("127.0.0.1");
+    // Without the options nothing of the kind is added.
+    expect((await seen(ports.edge, {}))["x-forwarded-port"]).toBeUndefined();
   });
 });
