@@ -21,7 +21,7 @@ import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
-import type { BufferConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -103,9 +103,9 @@ registerLazyNetworkFilterFactory("polyvoy.filters.network.script", async () => {
 
 // ---------------------------------------------------------------- HTTP filters
 
-registerHttpFilterFactory<Record<string, never>>("envoy.filters.http.router", {
+registerHttpFilterFactory<RouterConfig>("envoy.filters.http.router", {
   kind: "decoder",
-  create: (_config, server, chain) => new RouterFilter(server, routerStats(server, chain)),
+  create: (config, server, chain) => new RouterFilter(server, routerStats(server, chain), config?.suppressEnvoyHeaders === true),
 });
 
 registerLazyHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", async () => {

@@ -519,6 +519,10 @@ export interface HttpConnectionManagerConfig {
   httpFilters: HttpFilterConfig[];
   useRemoteAddress: boolean;
   xffNumTrustedHops: number;
+  /** skip_xff_append: with use_remote_address, x-forwarded-for is not appended to (the client is still decided). */
+  skipXffAppend?: true;
+  /** append_x_forwarded_port: x-forwarded-port is the listener's port, as x-forwarded-proto is set. */
+  appendXForwardedPort?: true;
   /** tracing: the request-id sampling decision and tracing.* stats (no tracer); absent when not configured. */
   tracing?: TracingConfig;
   /** internal_address_config.cidr_ranges: the internal addresses; absent: RFC 1918, loopback and unique-local. */
@@ -692,7 +696,7 @@ export interface UserPerRouteConfig {
 
 /** The HTTP filters a config may name. */
 export type UserHttpFilterConfig =
-  | { name: string; type: "envoy.filters.http.router"; config: Record<string, never> }
+  | { name: string; type: "envoy.filters.http.router"; config: RouterConfig }
   | { name: string; type: "envoy.filters.http.health_check"; config: HealthCheckFilterConfig }
   | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig }
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
@@ -1206,6 +1210,8 @@ export interface ForwardAction {
   regexRewrite?: { pattern: string; substitution: string };
   hostRewriteLiteral?: string;
   autoHostRewrite: boolean;
+  /** append_x_forwarded_host: a host rewrite appends the Host it replaces to x-forwarded-host. */
+  appendXForwardedHost?: true;
   /** Default 15 s; 0 disables. */
   timeoutMs: number;
   /**
@@ -1435,6 +1441,12 @@ export interface TcpHealthCheckConfig {
   send: string;
   /** Lowercase hex payloads, all expected in order in what the host answers. */
   receive: string[];
+}
+
+/** envoy.extensions.filters.http.router.v3.Router (core/http/filters/router.ts). */
+export interface RouterConfig {
+  /** No x-envoy-* header of the router's own: x-envoy-expected-rq-timeout-ms, x-envoy-upstream-service-time, x-envoy-overloaded. */
+  suppressEnvoyHeaders?: true;
 }
 
 /** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */

@@ -18,6 +18,7 @@ import type {
   LocalReplyMapperConfig,
   PathNormalizationConfig,
   RdsConfig,
+  RouterConfig,
   ScriptHttpFilterConfig,
   UserHttpFilterConfig,
 } from "./bootstrap.ts";
@@ -76,9 +77,9 @@ type HttpFilterKind<T extends HttpFilterType> = {
 export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   "envoy.filters.http.router": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-    // No Router option is supported yet: every field is an error.
+    // suppress_envoy_headers only: every other field is an error.
     typedConfig: lazySchema(() =>
-  strictObject({})),
+  strictObject({ suppress_envoy_headers: boolFalse }).transform((c): RouterConfig => (c.suppress_envoy_headers ? { suppressEnvoyHeaders: true } : {}))),
     terminal: true,
   },
   "envoy.filters.http.health_check": {
@@ -502,6 +503,8 @@ export const httpConnectionManager = lazySchema(() =>
     http_filters: httpFilters.prefault([]),
     use_remote_address: boolFalse,
     xff_num_trusted_hops: uint32.default(0),
+    skip_xff_append: boolFalse,
+    append_x_forwarded_port: boolFalse,
     internal_address_config: internalAddressConfig.optional(),
     tracing: hcmTracing.optional(),
     generate_request_id: boolTrue,
@@ -559,6 +562,8 @@ export const httpConnectionManager = lazySchema(() =>
       httpFilters: c.http_filters,
       useRemoteAddress: c.use_remote_address,
       xffNumTrustedHops: c.xff_num_trusted_hops,
+      ...optional("skipXffAppend", c.skip_xff_append || undefined),
+      ...optional("appendXForwardedPort", c.append_x_forwarded_port || undefined),
       ...(c.internal_address_config !== undefined && c.internal_address_config.cidrRanges.length > 0 && { internalCidrRanges: c.internal_address_config.cidrRanges }),
       generateRequestId: c.generate_request_id,
       // Envoy: an empty server_name means the default, "envoy".

@@ -163,6 +163,7 @@ const forwardAction = lazySchema(() =>
     auto_host_rewrite: optionalBool,
     host_rewrite_header: headerName.optional(),
     host_rewrite_path_regex: regexRewrite.optional(),
+    append_x_forwarded_host: boolFalse,
     timeout: durationMs.default(DEFAULT_ROUTE_TIMEOUT_MS),
     max_grpc_timeout: durationMs.optional(),
     grpc_timeout_offset: durationMs.optional(),
@@ -211,6 +212,7 @@ const forwardAction = lazySchema(() =>
     if (prefixRewrite !== undefined) action.prefixRewrite = prefixRewrite;
     if (a.regex_rewrite !== undefined) action.regexRewrite = a.regex_rewrite;
     if (a.host_rewrite_literal) action.hostRewriteLiteral = a.host_rewrite_literal;
+    if (a.append_x_forwarded_host) action.appendXForwardedHost = true;
     if (a.idle_timeout !== undefined) action.idleTimeoutMs = a.idle_timeout;
     if (a.max_grpc_timeout !== undefined) action.maxGrpcTimeoutMs = a.max_grpc_timeout;
     if (a.grpc_timeout_offset !== undefined) action.grpcTimeoutOffsetMs = a.grpc_timeout_offset;

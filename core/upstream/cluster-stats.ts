@@ -35,6 +35,14 @@ export class ClusterStats {
   readonly upstreamRqPendingOverflow: Counter;
   /** Requests given up before a pool connection was theirs (Envoy: conn_pool_base.cc onPendingStreamCancel). */
   readonly upstreamRqCancelled: Counter;
+  /**
+   * An HTTP/2 upstream stream reset by the proxy, by the upstream, or under a connection
+   * that failed or closed (Envoy's MultiplexedActiveClientBase::onStreamReset; its HTTP/1
+   * pool counts none of them).
+   */
+  readonly upstreamRqTxReset: Counter;
+  readonly upstreamRqRxReset: Counter;
+  readonly upstreamRqPendingFailureEject: Counter;
   readonly upstreamRqTime: Histogram;
   readonly upstreamRqTimeout: Counter;
   readonly upstreamRqRetry: Counter;
@@ -104,6 +112,9 @@ export class ClusterStats {
     this.upstreamRqPendingActive = scope.gauge("upstream_rq_pending_active");
     this.upstreamRqPendingOverflow = scope.counter("upstream_rq_pending_overflow");
     this.upstreamRqCancelled = scope.counter("upstream_rq_cancelled");
+    this.upstreamRqTxReset = scope.counter("upstream_rq_tx_reset");
+    this.upstreamRqRxReset = scope.counter("upstream_rq_rx_reset");
+    this.upstreamRqPendingFailureEject = scope.counter("upstream_rq_pending_failure_eject");
     this.upstreamRqTime = scope.histogram("upstream_rq_time");
     this.upstreamRqTimeout = scope.counter("upstream_rq_timeout");
     this.upstreamRqRetry = scope.counter("upstream_rq_retry");

@@ -166,6 +166,7 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
       this.resetting = true;
       this.stream.reset(LOCAL_RESET_CODE);
       this.resetting = false;
+      this.client.countStreamReset(StreamResetReason.LocalReset);
     }
     this.release();
   }
@@ -218,7 +219,9 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
     if (this.resetting) return;
     const callbacks = this.detach();
     this.release();
-    callbacks?.onUpstreamReset(this.client.resetReason(code, remote), this.client.resetDetails(code, remote));
+    const reason = this.client.resetReason(code, remote);
+    this.client.countStreamReset(reason);
+    callbacks?.onUpstreamReset(reason, this.client.resetDetails(code, remote));
   }
 
   onClose(): void {
@@ -317,6 +320,29 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
     // After GOAWAY (or with the connection failing) it takes no new stream: draining, it closes once idle.
     if (this.state !== ActiveClientState.Closed && this.state !== ActiveClientState.Draining && this.refusesStreams) this.pool.drainClient(this);
     this.pool.onStreamClosed(this, false);
+  }
+
+  /** Envoy's MultiplexedActiveClientBase::onStreamReset: a stream reset, counted by its reason. */
+  countStreamReset(reason: StreamResetReason): void {
+    const stats = this.pool.cluster.stats;
+    switch (reason) {
+      case StreamResetReason.ConnectionTermination:
+      case StreamResetReason.LocalConnectionFailure:
+      case StreamResetReason.RemoteConnectionFailure:
+      case StreamResetReason.ConnectionTimeout:
+        stats.upstreamRqPendingFailureEject.inc();
+        break;
+      case StreamResetReason.LocalReset:
+      case StreamResetReason.ProtocolError:
+      case StreamResetReason.OverloadManager:
+        stats.upstreamRqTxReset.inc();
+        break;
+      case StreamResetReason.RemoteReset:
+        stats.upstreamRqRxReset.inc();
+        break;
+      default:
+        break;
+    }
   }
 
   /** Envoy's reset reason for a codec reset of one of its streams (codec_impl.cc, onStreamClose). */

@@ -5,12 +5,13 @@
  *   here the fault filter's fault.http.abort.* keys;
  * - stats_config: stats_matcher leaves stats out of /stats and /stats/prometheus, and
  *   stats_tags add tags to the Prometheus output;
- * - the HCM's internal_address_config: its cidr_ranges decide which trusted client
- *   addresses are internal (x-envoy-internal) instead of the RFC 1918 / loopback default;
+ * - the HCM's internal_address_config: its cidr_ranges decide which peers (sending no
+ *   x-forwarded-for) are internal (x-envoy-internal) instead of the RFC 1918 / loopback default;
  * - the HCM's tracing, without a tracer: the sampling decision marked in x-request-id, and
  *   the route decorator's x-envoy-decorator-operation.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { get } from "node:http";
 import { Agent, request } from "undici";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -46,7 +47,7 @@ describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_conf
         http_filters: [FAULT, ROUTER],
         use_remote_address: true,
         xff_num_trusted_hops: 1,
-        internal_address_config: { cidr_ranges: [{ address_prefix: "203.0.113.0", prefix_len: 24 }] },
+        internal_address_config: { cidr_ranges: [{ address_prefix: "203.0.113.0", prefix_len: 24 }, { address_prefix: "127.0.0.1", prefix_len: 32 }] },
         tracing: { random_sampling: { value: 100 } },
       },
     });
@@ -132,21 +133,32 @@ describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_conf
     expect(faults.metrics.map((m) => m.labels!.fault_kind).sort()).toEqual(["abort", "delay"]);
   });
 
-  test("internal_address_config: only cidr_ranges are internal — loopback is not, 203.0.113.x (one trusted hop) is", async () => {
+  test("internal_address_config: only cidr_ranges are internal — 127.0.0.1 is, 127.0.0.2 (loopback) is not; a request with x-forwarded-for never is", async () => {
     const seen = async (xff?: string) => {
-      const res = await call(ports.http, "/", xff ? { headers: { "x-forwarded-for": xff } } : {});
-      expect(res.status).toBe(200);
-      return (JSON.parse(res.body) as { headers: Record<string, string> }).headers;
+      const res = await request(`http://127.0.0.1:${ports.http}/`, { dispatcher: agent, headers: xff ? { "x-forwarded-for": xff } : {} });
+      expect(res.statusCode).toBe(200);
+      return (JSON.parse(await res.body.text()) as { headers: Record<string, string> }).headers;
     };
-    // The client, 127.0.0.1, with no XFF: one hop, itself — external under these ranges.
+    // The peer, 127.0.0.1, with no XFF: in the ranges, internal.
     const direct = await seen();
-    expect(direct["x-envoy-internal"]).toBeUndefined();
-    expect(direct["x-envoy-external-address"]).toBe("127.0.0.1");
-    const inside = await seen("203.0.113.5");
-    expect(inside["x-envoy-internal"]).toBe("true");
-    expect(inside["x-envoy-external-address"]).toBeUndefined();
-    // An RFC 1918 address is no longer internal once ranges are configured.
-    expect((await seen("10.0.0.1"))["x-envoy-internal"]).toBeUndefined();
+    expect(direct["x-envoy-internal"]).toBe("true");
+    expect(direct["x-envoy-external-address"]).toBeUndefined();
+    // Another loopback peer (node:http: undici does not bind a local address) is not
+    // internal once ranges are configured.
+    const loopback = await new Promise<Record<string, string>>((resolve, reject) => {
+      get({ host: "127.0.0.1", port: ports.http, path: "/", localAddress: "127.0.0.2" }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve((JSON.parse(body) as { headers: Record<string, string> }).headers));
+      }).on("error", reject);
+    });
+    expect(loopback["x-envoy-internal"]).toBeUndefined();
+    expect(loopback["x-envoy-external-address"]).toBe("127.0.0.2");
+    // With x-forwarded-for the request is external even when the trusted hop names an
+    // address in the ranges (Envoy's allow_trusted_address_checks: XFF absent on arrival).
+    const forwarded = await seen("203.0.113.5");
+    expect(forwarded["x-envoy-internal"]).toBeUndefined();
+    expect(forwarded["x-envoy-external-address"]).toBe("203.0.113.5");
   });
 
   test("tracing: the sampling decision is marked in the x-request-id the upstream sees, and counted", async () => {
@@ -155,11 +167,11 @@ describe.each(RUNTIMES)("layered_runtime, stats_config and internal_address_conf
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-a[0-9a-f]{3}-/);
     expect(res.headers["x-envoy-decorator-operation"]).toBe("front-door");
     // An internal caller's x-envoy-force-trace: marked '9', and the id is returned to it.
-    const forced = await call(ports.http, "/", { headers: { "x-forwarded-for": "203.0.113.5", "x-request-id": "00000065-0000-4000-8000-000000000000", "x-envoy-force-trace": "1" } });
+    const forced = await call(ports.http, "/", { headers: { "x-request-id": "00000065-0000-4000-8000-000000000000", "x-envoy-force-trace": "1" } });
     expect((JSON.parse(forced.body) as { headers: Record<string, string> }).headers["x-request-id"]).toBe("00000065-0000-9000-8000-000000000000");
     expect(forced.headers["x-request-id"]).toBe("00000065-0000-9000-8000-000000000000");
     // An internal caller naming its own operation: the header stops here, and no decorator comes back.
-    const named = await call(ports.http, "/", { headers: { "x-forwarded-for": "203.0.113.5", "x-envoy-decorator-operation": "mine" } });
+    const named = await call(ports.http, "/", { headers: { "x-envoy-decorator-operation": "mine" } });
     expect((JSON.parse(named.body) as { headers: Record<string, string> }).headers["x-envoy-decorator-operation"]).toBeUndefined();
     expect(named.headers["x-envoy-decorator-operation"]).toBeUndefined();
     const stats = (await call(ports.admin, "/stats?filter=^http\\.ingress_http\\.tracing\\.")).body;

@@ -131,7 +131,13 @@ describe.each(RUNTIMES)("use_remote_address on %s", (runtime) => {
       expect(external["x-envoy-internal"]).toBeUndefined();
       expect(external["x-envoy-retry-on"]).toBeUndefined();
       expect(external["x-request-id"]).not.toBe("keep?"); // regenerated for external requests
-      const internal = await seen({ "x-forwarded-for": "10.1.2.3", "x-request-id": "keep-me" });
+      // Internal only with no x-forwarded-for on arrival (Envoy's allow_trusted_address_checks):
+      // the peer, 127.0.0.1, is then the client. A trusted hop naming 10.1.2.3 is not enough.
+      const forwarded = await seen({ "x-forwarded-for": "10.1.2.3", "x-envoy-retry-on": "5xx" });
+      expect(forwarded["x-envoy-internal"]).toBeUndefined();
+      expect(forwarded["x-envoy-external-address"]).toBe("10.1.2.3");
+      expect(forwarded["x-envoy-retry-on"]).toBeUndefined();
+      const internal = await seen({ "x-request-id": "keep-me" });
       expect(internal["x-envoy-internal"]).toBe("true");
       expect(internal["x-request-id"]).toBe("keep-me");
       expect(internal["x-forwarded-proto"]).toBe("http");

@@ -20,6 +20,11 @@ describe.each(RUNTIMES)("HTTP/1.1 on the wire on %s", (runtime) => {
       const delay = req.url.startsWith("/slow") ? 100 : 0;
       // /etag: the request's user-agent comes back as the response's etag (repeated-values.ts).
       if (req.url.startsWith("/etag")) res.setHeader("etag", `"${req.headers["user-agent"]}"`);
+      // /streamed: a body of unknown length (no content-length from the upstream).
+      if (req.url.startsWith("/streamed")) {
+        res.write("part ");
+        return res.end("end");
+      }
       setTimeout(() => res.end(`${req.method} ${req.url} ${req.body.length}`), delay);
     });
     port = await freePort();
@@ -150,6 +155,16 @@ describe.each(RUNTIMES)("HTTP/1.1 on the wire on %s", (runtime) => {
     const { text } = await rawExchange(port, "HEAD /head HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(text.endsWith("\r\n\r\n")).toBe(true);
+  });
+
+  test("HEAD of a body of unknown length: the informational transfer-encoding: chunked, no body; the next request follows", async () => {
+    const { text } = await rawExchange(port, "HEAD /streamed HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    const [head, rest] = [text.slice(0, text.indexOf("\r\n\r\n")), text.slice(text.indexOf("\r\n\r\n") + 4)];
+    // Envoy's encodeHeadersBase sends the header a GET would get, and no chunk.
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(head).toMatch(/\r\ntransfer-encoding: chunked(\r\n|$)/);
+    expect(head).not.toMatch(/content-length/);
+    expect(rest).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nGET \/next 0$/);
   });
 });
 

@@ -268,7 +268,12 @@ describe.each(RUNTIMES)("HTTP/2 upstreams on %s", (runtime) => {
     expect(reset.stdout).toBe("upstream connect error or disconnect/reset before headers. reset reason: remote reset\n503");
     const after = await run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${port}/after`]);
     expect(after.stdout).toBe("200");
-    expect((await stats(adminPort)).get("cluster.h2up.upstream_cx_http2_total")).toBe(1);
+    const s = await stats(adminPort);
+    expect(s.get("cluster.h2up.upstream_cx_http2_total")).toBe(1);
+    // Envoy's MultiplexedActiveClientBase::onStreamReset: the RST_STREAM is an rx_reset; the
+    // streams that completed before it reset nothing.
+    expect(s.get("cluster.h2up.upstream_rq_rx_reset")).toBe(1);
+    expect(s.get("cluster.h2up.upstream_rq_tx_reset")).toBe(0);
   });
 
   test.skipIf(!NGINX)("curl → polyvoy → nginx (listen … http2, h2c)", async () => {
@@ -357,6 +362,9 @@ describe.each(RUNTIMES)("HTTP/2 upstreams on %s", (runtime) => {
       const s = await stats(adminPort);
       expect(s.get("cluster.grpc.upstream_cx_http2_total")).toBe(1);
       expect(s.get("cluster.grpc.upstream_rq_active")).toBe(0);
+      // The cancelled streams (this one, the expired deadline's) were reset by the proxy: tx_reset.
+      expect(s.get("cluster.grpc.upstream_rq_tx_reset")).toBeGreaterThanOrEqual(2);
+      expect(s.get("cluster.grpc.upstream_rq_rx_reset")).toBe(0);
     });
   });
 });

@@ -411,6 +411,11 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
     extra.length = 0;
     // HTTP/1.0 has no chunked coding: a body of unknown length is delimited by the close.
     if (!this.frame(response, endStream, extra, true, !this.http10)) connection.keepAlive = false;
+    // A HEAD response of unknown length tells the framing a GET would have had, with no body
+    // (Envoy's encodeHeadersBase: "an informational Transfer-Encoding: chunked header").
+    else if (this.isResponseToHeadRequest && !tunnel && !this.http10 && status !== 204 && status !== 304 && !response.has("content-length")) {
+      extra.push("transfer-encoding", "chunked");
+    }
     if (!tunnel) {
       if (!connection.keepAlive) extra.push("connection", "close");
       // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.

@@ -15,7 +15,7 @@ import { anyFilterDisabling, FilterManager, type FilterManagerCallbacks, filterD
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import { mutateRequestHeaders, mutateResponseHeaders } from "./proxy-headers.ts";
 import { checkHeadersWithUnderscores, UNEXPECTED_UNDERSCORE } from "./headers-with-underscores.ts";
-import { applyPathRules } from "./path-normalization.ts";
+import { applyPathRules, PATH_NORMALIZATION_FAILED } from "./path-normalization.ts";
 import { stripPortFromHost } from "./host-normalization.ts";
 import { localReplyFor, type LocalReplyStream, type RewrittenLocalReply } from "./local-reply.ts";
 import { StreamAccessLogContext } from "./stream-access-log-context.ts";
@@ -166,11 +166,14 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     // Envoy's ConnectionManagerUtility: the scheme is the connection's (https over TLS);
     // x-forwarded-proto then tells it upstream.
     if (this.cm.connection.socket.tls !== undefined) headers.scheme = "https";
+    // The path's checks come before the headers are touched, in ActiveStream::decodeHeaders'
+    // order (conn_manager_impl.cc). A CONNECT has no :path there (its target is the authority).
+    if (headers.method !== "CONNECT" && !this.checkPath(headers)) return;
+    // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
+    if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
     this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, upgradeType !== undefined);
     const tracing = config.tracing;
     if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
-    // normalize_path, merge_slashes, path_with_escaped_slashes_action: routing and the upstream see the result.
-    if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
     if (config.stripPortMode !== undefined) stripPortFromHost(headers, config.stripPortMode === "any" ? undefined : this.cm.connection.localAddress?.port);
     if (endStream) this.onRequestEnd();
     // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
@@ -179,6 +182,34 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       this.encoder.encodeHeaders(new ResponseHeaders(100), false);
     }
     this.routeAndDecode(headers, endStream, upgradeType);
+  }
+
+  /**
+   * Envoy's checks on a request's path before any rule reads it (ActiveStream::decodeHeaders
+   * and ConnectionManagerUtility::maybeNormalizePath): only origin-form paths are served, so
+   * `OPTIONS *` (or an empty path) gets 404 with no body and is never routed
+   * (`downstream_rq_non_relative_path`, details `absolute_path`); a path with a `#fragment`,
+   * which RFC 3986 §3.5 / RFC 9112 §3.2 keep out of a request target, gets 400 with no body
+   * (`downstream_rq_failed_path_normalization`: Envoy's default runtime guard
+   * http_reject_path_with_fragment). Returns false when the stream was answered.
+   */
+  private checkPath(headers: RequestHeaders): boolean {
+    const path = headers.path;
+    if (path === "") {
+      this.sendLocalReply(404, "", "missing_path");
+      return false;
+    }
+    if (path.charCodeAt(0) !== 47 /* / */) {
+      this.cm.stats.downstreamRqNonRelativePath.inc();
+      this.sendLocalReply(404, "", "absolute_path");
+      return false;
+    }
+    if (path.includes("#")) {
+      this.cm.stats.downstreamRqFailedPathNormalization.inc();
+      this.sendLocalReply(400, "", PATH_NORMALIZATION_FAILED);
+      return false;
+    }
+    return true;
   }
 
   /**

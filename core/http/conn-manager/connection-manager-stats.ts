@@ -39,6 +39,8 @@ export class ConnectionManagerStats {
   readonly downstreamRqFailedPathNormalization: Counter;
   /** Requests answered 307 to their path with escaped slashes unescaped. */
   readonly downstreamRqRedirectedWithNormalizedPath: Counter;
+  /** Requests whose path is not origin-form (`OPTIONS *`), answered 404. */
+  readonly downstreamRqNonRelativePath: Counter;
   /** Envoy's HTTP/1 codec stats (rooted at `http1.`, shared by every HCM): headers_with_underscores_action. */
   readonly http1DroppedHeadersWithUnderscores: Counter;
   readonly http1RequestsRejectedWithUnderscoresInHeaders: Counter;
@@ -96,6 +98,7 @@ export class ConnectionManagerStats {
     this.rsTooLarge = scope.counter("rs_too_large");
     this.downstreamRqFailedPathNormalization = scope.counter("downstream_rq_failed_path_normalization");
     this.downstreamRqRedirectedWithNormalizedPath = scope.counter("downstream_rq_redirected_with_normalized_path");
+    this.downstreamRqNonRelativePath = scope.counter("downstream_rq_non_relative_path");
     this.downstreamCxMaxRequestsReached = scope.counter("downstream_cx_max_requests_reached");
     this.downstreamRqMaxDurationReached = scope.counter("downstream_rq_max_duration_reached");
     this.downstreamCxMaxDurationReached = scope.counter("downstream_cx_max_duration_reached");

@@ -25,15 +25,20 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   if (config.useRemoteAddress) {
     const remote = cm.connection.remoteAddress?.address ?? "";
     const xff = headers.getJoined("x-forwarded-for");
-    const forwarded = xff ? `${xff}, ${remote}` : remote;
-    headers.set("x-forwarded-for", forwarded);
-    // The trusted client address: skip xff_num_trusted_hops entries from the right
-    // (Envoy's "original IP detection" with use_remote_address).
-    const hops = forwarded.split(",").map((a) => a.trim());
-    const client = hops[Math.max(0, hops.length - 1 - config.xffNumTrustedHops)] ?? remote;
-    internal = isInternal(config, client);
+    // The trusted client address: xff_num_trusted_hops entries from the right of what came,
+    // the peer when none is trusted (Envoy's "original IP detection" with use_remote_address).
+    const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
+    const trusted = config.xffNumTrustedHops;
+    const client = (trusted > 0 ? hops[hops.length - trusted] : undefined) ?? remote;
+    if (!config.skipXffAppend) headers.set("x-forwarded-for", xff ? `${xff}, ${remote}` : remote);
+    // Envoy's allow_trusted_address_checks: only a request that came with no x-forwarded-for
+    // may be internal, whatever the trusted hops name as its client (mutateRequestHeaders'
+    // "after appending, XFF must contain a single address").
+    internal = !xff && isInternal(config, client);
     if (client !== remote) remoteIp = client;
-    headers.set("x-forwarded-proto", headers.scheme);
+    // A trusted hop's x-forwarded-proto stands; with none trusted it is overwritten.
+    if (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
+    if (config.appendXForwardedPort && (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-port"))) setForwardedPort(headers, cm);
     if (internal) {
       headers.set("x-envoy-internal", "true");
     } else {
@@ -46,9 +51,13 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // own x-envoy-internal is never believed). An external request loses the x-envoy-*
     // headers that steer retries and timeouts (cleanInternalHeaders).
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
+    if (config.appendXForwardedPort && !headers.has("x-forwarded-port")) setForwardedPort(headers, cm);
     const xff = headers.getJoined("x-forwarded-for");
     const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
-    internal = hops.length === 1 && isInternal(config, hops[0]!);
+    // getLastAddressFromXFF(xff_num_trusted_hops): the detected client may decide "internal"
+    // only when it is the leftmost entry (Envoy's single_address_), i.e. XFF holds exactly
+    // xff_num_trusted_hops + 1 addresses.
+    internal = hops.length === config.xffNumTrustedHops + 1 && isInternal(config, hops[0]!);
     // Envoy's default original-IP detection without use_remote_address: the x-forwarded-for
     // entry xff_num_trusted_hops from the right (getLastAddressFromXFF).
     if (hops.length > config.xffNumTrustedHops) remoteIp = hops[hops.length - 1 - config.xffNumTrustedHops]!;
@@ -79,6 +88,12 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   }
   mutateXfccRequestHeader(headers, cm.connection.socket.tls, config);
   return remoteIp;
+}
+
+/** append_x_forwarded_port: the port the request came in on (the downstream local address's). */
+function setForwardedPort(headers: RequestHeaders, cm: ConnectionManagerContext): void {
+  const port = cm.connection.localAddress?.port;
+  if (port !== undefined) headers.set("x-forwarded-port", String(port));
 }
 
 /** Each HCM config's internal_address_config ranges, compiled on first use. */

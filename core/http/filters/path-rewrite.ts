@@ -41,6 +41,21 @@ export function rewriteMatchedPrefix(path: string, match: RouteMatchConfig, rewr
 }
 
 /**
+ * Envoy's Http::Utility::updateAuthority: Host becomes `hostname`; with the route's
+ * append_x_forwarded_host the Host it replaces is appended to x-forwarded-host (`,`
+ * between values), unless it is already the last value there (append_xfh_idempotent).
+ */
+export function updateAuthority(headers: RequestHeaders, hostname: string, appendXfh: boolean): void {
+  const host = headers.authority;
+  if (appendXfh && host !== "") {
+    const xfh = headers.getJoined("x-forwarded-host", ",");
+    if (!xfh) headers.set("x-forwarded-host", host);
+    else if (xfh.slice(xfh.lastIndexOf(",") + 1) !== host) headers.set("x-forwarded-host", `${xfh},${host}`);
+  }
+  headers.authority = hostname;
+}
+
+/**
  * The upstream Host from the route, or undefined to keep it (Envoy's
  * finalizeRequestHeaders): host_rewrite_literal; host_rewrite_header's first value when
  * it is not empty; host_rewrite_path_regex applied to the path without query or

@@ -25,7 +25,7 @@ import {
 import { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
-import { rewriteHost, rewritePath } from "./path-rewrite.ts";
+import { rewriteHost, rewritePath, updateAuthority } from "./path-rewrite.ts";
 import { routeCluster } from "../route/route-cluster.ts";
 import { generateHash, makeSetCookieValue, type HashCookieSink } from "../hash-policy.ts";
 import { uint64ToHex, xxHash64Text } from "../../util/hash.ts";
@@ -172,6 +172,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   constructor(
     private readonly server: ServerContext,
     private readonly stats: RouterStats,
+    /** The Router's suppress_envoy_headers: none of the x-envoy-* headers below are added. */
+    private readonly suppressEnvoyHeaders = false,
   ) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
@@ -346,7 +348,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // auto_host_rewrite: the upstream's Host is the chosen host's name — a DNS cluster's
     // name, or an endpoint's `hostname` — when it has one (Envoy's router.cc, on the
     // request's headers as the host is chosen).
-    if (this.action?.autoHostRewrite && host.hostname !== "" && this.upstreamHeaders) this.upstreamHeaders.authority = host.hostname;
+    // A retry's host may rename it again; the same name changes nothing (nor x-forwarded-host).
+    const upstreamHeaders = this.upstreamHeaders;
+    if (this.action?.autoHostRewrite && host.hostname !== "" && upstreamHeaders && upstreamHeaders.authority !== host.hostname) {
+      updateAuthority(upstreamHeaders, host.hostname, this.action.appendXForwardedHost === true);
+    }
     const info = this.callbacks.streamInfo;
     info.upstreamHost = host.toString();
     info.upstreamHostMetadata = host.metadata;
@@ -555,7 +561,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.chargeUpstreamAbort(503);
     let headers = this.responseExtraHeaders();
     // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
-    if (reason === StreamResetReason.Overflow) (headers ??= []).push(["x-envoy-overloaded", "true"]);
+    if (reason === StreamResetReason.Overflow && !this.suppressEnvoyHeaders) (headers ??= []).push(["x-envoy-overloaded", "true"]);
     this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), headers);
   }
 
@@ -615,7 +621,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       clusterStats.countResponse(headers.status);
       clusterStats.countResponseCategories(headers.status, this.internalRequest, this.canaryHost);
     }
-    headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
+    if (!this.suppressEnvoyHeaders) headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     // Cookies a hash policy made go out only with an upstream response (router.cc, onUpstreamHeaders).
     if (this.downstreamSetCookies) for (const cookie of this.downstreamSetCookies) headers.add("set-cookie", cookie);
     if (this.virtualHost?.includeAttemptCountInResponse) headers.set("x-envoy-attempt-count", String(this.attemptCount));
@@ -908,7 +914,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.finalTimeout(headers, action, retryPolicy);
     applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks);
     const host = rewriteHost(headers, action);
-    if (host) headers.authority = host;
+    if (host) updateAuthority(headers, host, action.appendXForwardedHost === true);
     const rewritten = rewritePath(headers.path, match.route.match, action);
     if (rewritten !== headers.path) {
       headers.set("x-envoy-original-path", headers.path);
@@ -964,7 +970,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     let expected = this.perTryTimeoutMs > 0 ? this.perTryTimeoutMs : global;
     if (expected <= 0) return;
     if (global > 0) expected = elapsedMs >= global ? 1 : Math.min(expected, global - elapsedMs);
-    headers.set("x-envoy-expected-rq-timeout-ms", String(Math.round(expected)));
+    // Envoy's finalTimeout(insert_envoy_expected_request_timeout_ms = !suppress_envoy_headers).
+    if (!this.suppressEnvoyHeaders) headers.set("x-envoy-expected-rq-timeout-ms", String(Math.round(expected)));
     // The upstream gRPC server learns the time it really has (a per-try timeout included).
     if (this.grpcTimeoutFromRoute) headers.set("grpc-timeout", toGrpcTimeout(Math.round(expected)));
   }

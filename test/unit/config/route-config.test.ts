@@ -436,8 +436,8 @@ describe("bad HCM configs give one-line problems", () => {
     ],
     [
       "a Router option",
-      { route_config: {}, http_filters: [{ ...ROUTER, typed_config: { "@type": ROUTER_TYPE, suppress_envoy_headers: true } }] },
-      [`${HCM}.http_filters[0].typed_config: \`suppress_envoy_headers\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`],
+      { route_config: {}, http_filters: [{ ...ROUTER, typed_config: { "@type": ROUTER_TYPE, respect_expected_rq_timeout: true } }] },
+      [`${HCM}.http_filters[0].typed_config: \`respect_expected_rq_timeout\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`],
     ],
     ["max_request_headers_kb too big", { route_config: {}, max_request_headers_kb: 8193 }, [`${HCM}.max_request_headers_kb: 8193 is out of range (must be <= 8192)`]],
     ["max_request_headers_kb zero", { route_config: {}, max_request_headers_kb: 0 }, [`${HCM}.max_request_headers_kb: 0 is out of range (must be >= 1)`]],

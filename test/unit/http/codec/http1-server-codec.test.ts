@@ -655,7 +655,7 @@ describe("Http1ServerCodec: response framing", () => {
     expect(h.responsesComplete).toBe(1);
   });
 
-  test("HEAD: no body bytes and no added framing; the upstream's content-length is kept", () => {
+  test("HEAD: no body bytes; the upstream's content-length is kept, else the informational transfer-encoding: chunked (Envoy's encodeHeadersBase)", () => {
     const h = withRequest("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
     h.stream.encoder.encodeHeaders(response(200, ["content-length", "42"]), false);
     h.stream.encoder.encodeData(bytes("should not be sent"), true);
@@ -666,11 +666,17 @@ describe("Http1ServerCodec: response framing", () => {
     const g = withRequest("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
     g.stream.encoder.encodeHeaders(response(200), false);
     g.stream.encoder.encodeData(new Uint8Array(0), true);
-    expect(g.sink.text).toBe("HTTP/1.1 200 OK\r\n\r\n");
+    expect(g.sink.text).toBe("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
 
     const e = withRequest("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
     e.stream.encoder.encodeHeaders(response(200), true);
-    expect(e.sink.text).toBe("HTTP/1.1 200 OK\r\n\r\n");
+    expect(e.sink.text).toBe("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+    expect(e.codec.keepAlive).toBe(true);
+
+    // HTTP/1.0 has no chunked coding: nothing is added.
+    const o = withRequest("HEAD / HTTP/1.0\r\nHost: a\r\n\r\n");
+    o.stream.encoder.encodeHeaders(response(200), true);
+    expect(o.sink.text).not.toMatch(/transfer-encoding/);
   });
 
   test.each([204, 304])("%i: no body bytes and no added framing", (status) => {
