@@ -124,6 +124,28 @@ export function malformedCorpus(): MalformedCase[] {
   ];
 }
 
+/**
+ * Requests on streams 3, then 1 (lower than 3, never used), then 5, one HPACK encoder for the
+ * three blocks, and a PING: nghttp2 ignores the HEADERS on 1 (decoding its block) and serves 3 and 5.
+ */
+export function lowerStreamIdExchange(): Uint8Array {
+  const encoder = new HpackEncoder();
+  const blockOf = (fields: readonly string[]) => {
+    const w = new HpackWriter();
+    encoder.beginBlock(w);
+    for (let i = 0; i < fields.length; i += 2) encoder.encodeField(w, fields[i]!, fields[i + 1]!);
+    return w.bytes().slice();
+  };
+  const withField = (name: string) => [...GOOD_REQUEST_FIELDS, name, "1"];
+  return concat([
+    START(),
+    encodeHeadersFrames(3, blockOf(withField("x-three")), true, 16384),
+    encodeHeadersFrames(1, blockOf(withField("x-one")), true, 16384),
+    encodeHeadersFrames(5, blockOf(withField("x-one")), true, 16384),
+    PING_AFTER,
+  ]);
+}
+
 /** A PING the corpus sends after a stream-level case: its ACK shows the connection goes on. */
 export const PING_AFTER = encodePingFrame(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), false);
 
