@@ -573,7 +573,9 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
 
     const stream = this.streams.get(streamId);
     if (stream === undefined) return this.headersForNoStream(streamId, fields, endStream, overflow);
-    if (stream.remoteEnded) return this.streamError(streamId, Http2ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM");
+    // Half-closed (remote): RFC 9113 §5.1 asks a stream error; nghttp2 "goes further" and ends
+    // the connection (nghttp2_session_on_headers_received, "HEADERS: stream closed").
+    if (stream.remoteEnded) return this.connectionError(Http2ErrorCode.STREAM_CLOSED, "HEADERS: stream closed");
     if (overflow) {
       this.stats.header_overflow.inc();
       return this.streamError(streamId, Http2ErrorCode.INTERNAL_ERROR, "headers too large");
@@ -658,10 +660,8 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       this.returnConnectionWindow(flowControlled);
       return;
     }
-    if (stream.remoteEnded) {
-      this.returnConnectionWindow(flowControlled);
-      return this.streamError(streamId, Http2ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
-    }
+    // As HEADERS above: a connection error in nghttp2 (session_on_data_received_fail_fast).
+    if (stream.remoteEnded) return this.connectionError(Http2ErrorCode.STREAM_CLOSED, "DATA: stream in half-closed(remote)");
     if (!stream.headersReceived) {
       this.returnConnectionWindow(flowControlled);
       return this.messagingError(streamId, "DATA before HEADERS");

@@ -135,12 +135,14 @@ describe("streams (§5.1, §8.1)", () => {
     }
   });
 
-  test("DATA after END_STREAM is a stream error STREAM_CLOSED", () => {
-    const { conn, reader, client, log } = startedServer();
-    conn.dispatch(client.headers(1, GET, true));
-    conn.dispatch(encodeDataFrame(1, Uint8Array.of(1), false));
-    expect(reader.take()).toEqual([{ type: "rst", streamId: 1, code: Http2ErrorCode.STREAM_CLOSED }]);
-    expect(log.logs[0]!.events.at(-1)).toEqual(["reset", Http2ErrorCode.STREAM_CLOSED, false]);
+  test("DATA or HEADERS on a half-closed (remote) stream: a connection error STREAM_CLOSED, as nghttp2's", () => {
+    for (const after of [(_c: ReturnType<typeof rawClient>) => encodeDataFrame(1, Uint8Array.of(1), false), (c: ReturnType<typeof rawClient>) => c.headers(1, ["x-late", "1"], true)]) {
+      const { conn, reader, client, log } = startedServer();
+      conn.dispatch(client.headers(1, GET, true));
+      conn.dispatch(after(client));
+      expect(reader.take()).toMatchObject([{ type: "goaway", lastStreamId: 1, code: Http2ErrorCode.STREAM_CLOSED }]);
+      expect(log.logs[0]!.events.at(-1)?.[0]).toBe("reset");
+    }
   });
 
   test("HEADERS on a lower id than one opened (closed, or never used) are ignored as nghttp2 does; HPACK stays in step", () => {
