@@ -21,6 +21,8 @@ export interface CommandLine {
   logFormatEscaped?: boolean;
   /** --component-log-level: per-component levels, `upstream:debug,http:trace`. */
   componentLogLevels?: Record<string, LogLevel>;
+  /** --component-log-level as written (repeated flags joined by ","): /server_info shows it so, as Envoy's. */
+  componentLogLevelText?: string;
   /** --service-cluster, --service-node, --service-zone: the bootstrap's node.cluster, node.id and node.locality.zone (they win over the config's, as in Envoy). */
   serviceCluster?: string;
   serviceNode?: string;
@@ -186,9 +188,12 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       case "--log-format-escaped":
         line.logFormatEscaped = noValue();
         break;
-      case "--component-log-level":
-        line.componentLogLevels = { ...line.componentLogLevels, ...parseComponentLevels(value()) };
+      case "--component-log-level": {
+        const text = value();
+        line.componentLogLevels = { ...line.componentLogLevels, ...parseComponentLevels(text) };
+        line.componentLogLevelText = line.componentLogLevelText === undefined ? text : `${line.componentLogLevelText},${text}`;
         break;
+      }
       case "--service-cluster":
         line.serviceCluster = value();
         break;

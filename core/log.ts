@@ -26,9 +26,15 @@ export type LogComponent = (typeof LOG_COMPONENTS)[number];
 /**
  * Envoy's logger components (source/common/common/logger.h, ALL_LOGGER_IDS), the names
  * `--component-log-level` takes and `%n` prints. What polyvoy logs under which: "main"
- * (start-up, shutdown, admin), "config" (config load steps), "http" (local replies, the
- * HTTP/1 codec at trace), "http2" (the HTTP/2 codec at trace), "router" (route misses,
- * upstream resets), "pool" (connection pool events). See Logger.component.
+ * (start-up, shutdown, drains, and whatever has no component of its own), "config" (config
+ * load and reload steps), "admin" (log-level changes, a mutating path asked by GET),
+ * "conn_handler" (a connection no filter chain matches), "connection" (the delayed close
+ * giving up), "filter" (tcp_proxy), "http" (local replies, HTTP/1 codec errors and idle
+ * timeouts; the HTTP/1 codec's reads at trace, downstream and upstream), "http2" (HTTP/2
+ * connection errors, keepalive and header timeouts; reads and RST_STREAMs at trace),
+ * "router" (route misses, upstream resets, retries, request mirroring), "pool" (connection
+ * pool events), "jwt" (verification failures). The others are accepted and print nothing
+ * yet. See Logger.component.
  */
 export const LOG_COMPONENTS = [
   "admin", "alternate_protocols_cache", "aws", "assert", "backtrace", "cache_filter", "client", "compression", "config",

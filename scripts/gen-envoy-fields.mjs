@@ -102,6 +102,7 @@ export function generate() {
   const names = [...types.keys()].sort();
   const index = new Map(names.map((name, i) => [name, i]));
   const messages = [];
+  const oneofs = [];
   const enums = [];
   for (const name of names) {
     const type = types.get(name);
@@ -118,6 +119,9 @@ export function generate() {
       return ref === undefined ? name : `${name}=${ref}`;
     });
     messages.push(`  ${index.get(name)}: ${JSON.stringify(fields.join(" "))},`);
+    // Real oneofs only: proto3 `optional` makes a one-member oneof named "_<field>".
+    const groups = type.oneofsArray.filter((oneof) => !(oneof.name.startsWith("_") && oneof.fieldsArray.length === 1));
+    if (groups.length > 0) oneofs.push(`  ${index.get(name)}: ${JSON.stringify(groups.map((oneof) => oneof.fieldsArray.map((field) => field.name).join(" ")).join("|"))},`);
   }
 
   return `/**
@@ -128,7 +132,8 @@ export function generate() {
  * by an index into it. A message's entry lists its fields, space-separated: \`name\` (a
  * scalar or a well-known type read as one JSON value), \`name=N\` (a message or enum, N),
  * \`name{N\` (a map whose values are N) or \`name{\` (a map of scalars); \`name[]\` or
- * \`name[]=N\` is a repeated field. An enum's entry lists its value names.
+ * \`name[]=N\` is a repeated field. An enum's entry lists its value names. A message's
+ * oneofs (ENVOY_MESSAGE_ONEOFS) list each group's members, space-separated, groups by "|".
  */
 export const ENVOY_PROTOS_SOURCE = "@grpc/grpc-js-xds@${pkg.version}";
 
@@ -142,6 +147,10 @@ ${messages.join("\n")}
 
 export const ENVOY_ENUM_VALUES: { readonly [index: number]: string } = {
 ${enums.join("\n")}
+};
+
+export const ENVOY_MESSAGE_ONEOFS: { readonly [index: number]: string } = {
+${oneofs.join("\n")}
 };
 `;
 }

@@ -368,7 +368,8 @@ ${rows}    </tbody>
         concurrency: commandLine?.concurrency ?? 1,
         config_path: commandLine?.configPath ?? "",
         config_yaml: commandLine?.configYaml ?? "",
-        log_level: commandLine?.logLevel ?? "info",
+        // Envoy's toCommandLineOptions: spdlog::level::to_string_view(logLevel()), so "warning".
+        log_level: spdlogLevel(commandLine?.logLevel ?? "info"),
         mode: commandLine?.mode === "validate" ? "Validate" : "Serve",
         drain_time: `${commandLine?.drainTimeS ?? DEFAULT_DRAIN_TIME_S}s`,
         drain_strategy: commandLine?.drainStrategy === "immediate" ? "Immediate" : "Gradual",
@@ -378,7 +379,8 @@ ${rows}    </tbody>
         log_path: commandLine?.logPath ?? "",
         log_format: commandLine?.logFormat ?? DEFAULT_LOG_FORMAT,
         log_format_escaped: commandLine?.logFormatEscaped === true,
-        component_log_level: Object.entries(commandLine?.componentLogLevels ?? {}).map(([name, level]) => `${name}:${level}`).join(","),
+        // Envoy's component_log_level_str_: the flag's text as given.
+        component_log_level: commandLine?.componentLogLevelText ?? "",
         service_cluster: commandLine?.serviceCluster ?? "",
         service_node: commandLine?.serviceNode ?? "",
         service_zone: commandLine?.serviceZone ?? "",

@@ -5,7 +5,7 @@
  * say of a key the schema refuses whether Envoy has it (polyvoy does not support it yet)
  * or not (a typo).
  */
-import { ENVOY_ENUM_VALUES, ENVOY_MESSAGE_FIELDS, ENVOY_TYPE_NAMES } from "./envoy-fields.ts";
+import { ENVOY_ENUM_VALUES, ENVOY_MESSAGE_FIELDS, ENVOY_MESSAGE_ONEOFS, ENVOY_TYPE_NAMES } from "./envoy-fields.ts";
 
 export const BOOTSTRAP = "envoy.config.bootstrap.v3.Bootstrap";
 export const ANY = "google.protobuf.Any";
@@ -22,6 +22,8 @@ export interface EnvoyField {
   readonly map: boolean;
   /** A repeated field (a list in JSON). */
   readonly repeated: boolean;
+  /** A member of a oneof: every member of its group, itself included. */
+  readonly oneof: readonly string[] | undefined;
 }
 
 export interface EnvoyMessage {
@@ -47,12 +49,17 @@ export function envoyMessage(name: string): EnvoyMessage | undefined {
     messages.set(name, null);
     return undefined;
   }
+  const groupOf = new Map<string, readonly string[]>();
+  for (const group of ENVOY_MESSAGE_ONEOFS[index!]?.split("|") ?? []) {
+    const members = group.split(" ");
+    for (const member of members) groupOf.set(member, members);
+  }
   const fields = new Map<string, EnvoyField>();
   for (const each of spec.split(" ")) {
     if (each === "") continue;
     const match = /^([A-Za-z0-9_]+)(\[\])?(?:([={])(\d*))?$/.exec(each)!;
     const type = match[4] ? ENVOY_TYPE_NAMES[Number(match[4])] : undefined;
-    fields.set(match[1]!, { name: match[1]!, type, map: match[3] === "{", repeated: match[2] !== undefined });
+    fields.set(match[1]!, { name: match[1]!, type, map: match[3] === "{", repeated: match[2] !== undefined, oneof: groupOf.get(match[1]!) });
   }
   const message = { name, fields };
   messages.set(name, message);

@@ -6,9 +6,10 @@
  * repeated field gets the override's items after the file's; a map (and a Struct's fields)
  * takes the override's entries by key; anything else — scalars, enums, durations, an `Any`
  * (its type_url and value bytes are scalars to MergeFrom) — is replaced.
+ * A oneof member the override sets clears the file's other members of that oneof, as
+ * protobuf's generated setters do (the same member, a message, is merged as any field).
  * Unlike protobuf, a scalar the override gives at its default value ("", 0, false) still
- * replaces (the tree cannot tell it from one given), and a oneof member does not clear the
- * others: a field the override sets beside the file's other member is refused by the schema.
+ * replaces (the tree cannot tell it from one given).
  */
 import { ANY, envoyMessage } from "./envoy-messages.ts";
 
@@ -33,6 +34,9 @@ export function mergeOverride(base: Record<string, unknown>, override: Record<st
     const from = override[key];
     const into = base[key];
     const field = message?.fields.get(key);
+    if (field?.oneof !== undefined) {
+      for (const member of field.oneof) if (member !== key && Object.hasOwn(base, member)) delete base[member];
+    }
     if (field === undefined || into === undefined) {
       setOwn(base, key, from);
     } else if (Array.isArray(into) && Array.isArray(from)) {

@@ -573,7 +573,9 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
 
     const stream = this.streams.get(streamId);
     if (stream === undefined) return this.headersForNoStream(streamId, fields, endStream, overflow);
-    if (stream.remoteEnded) return this.streamError(streamId, Http2ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM");
+    // Half-closed (remote): RFC 9113 §5.1 asks a stream error; nghttp2 "goes further" and ends
+    // the connection (nghttp2_session_on_headers_received, "HEADERS: stream closed").
+    if (stream.remoteEnded) return this.connectionError(Http2ErrorCode.STREAM_CLOSED, "HEADERS: stream closed");
     if (overflow) {
       this.stats.header_overflow.inc();
       return this.streamError(streamId, Http2ErrorCode.INTERNAL_ERROR, "headers too large");
@@ -595,7 +597,12 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       if (this.isPeerStream(streamId)) return this.connectionError(Http2ErrorCode.PROTOCOL_ERROR, "server-initiated stream");
       return; // A stream of ours already closed (we reset it): frames in flight are ignored.
     }
-    if (streamId <= this.lastPeerStreamId) return this.streamError(streamId, Http2ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream");
+    // A lower id than one the peer already opened, with no stream: closed (Envoy keeps no closed
+    // streams, nghttp2_option_set_no_closed_streams) or never used. nghttp2 cannot tell the two
+    // apart and ignores the block (nghttp2_session_on_request_headers_received: NGHTTP2_ERR_IGN_HEADER_BLOCK),
+    // since trailers the peer sent before our RST_STREAM reached it land here too; the block was
+    // decoded above, so HPACK stays in step. RFC 9113 §5.1.1's connection error is not applied.
+    if (streamId <= this.lastPeerStreamId) return;
     // Past our GOAWAY's last stream: ignored (§6.8), but no longer idle, so the body that
     // follows is ignored too rather than a connection error (nghttp2 does the same).
     this.lastPeerStreamId = streamId;
@@ -653,10 +660,8 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       this.returnConnectionWindow(flowControlled);
       return;
     }
-    if (stream.remoteEnded) {
-      this.returnConnectionWindow(flowControlled);
-      return this.streamError(streamId, Http2ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
-    }
+    // As HEADERS above: a connection error in nghttp2 (session_on_data_received_fail_fast).
+    if (stream.remoteEnded) return this.connectionError(Http2ErrorCode.STREAM_CLOSED, "DATA: stream in half-closed(remote)");
     if (!stream.headersReceived) {
       this.returnConnectionWindow(flowControlled);
       return this.messagingError(streamId, "DATA before HEADERS");

@@ -34,7 +34,7 @@ let nextConnectionId = 0;
 
 /** Queued writes up to this size are joined into one buffer (one copy); larger ones go out as they are. */
 const JOIN_LIMIT = 16 * 1024;
-/** A batch whose pieces average under this many bytes is joined even past JOIN_LIMIT. */
+/** Past JOIN_LIMIT, each run of pieces under this many bytes is joined; larger pieces go as they are. */
 const SMALL_PIECE_BYTES = 1024;
 /** The most fields one dynamic metadata namespace of a connection holds (a bound is ours). */
 const MAX_METADATA_FIELDS = 1024;
@@ -291,10 +291,11 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
       // a new buffer (also when the arena is full); large ones as they are.
       const at = batch.bytes <= JOIN_LIMIT && this.socket.writeCopying ? arenaTake(batch.bytes) : -1;
       if (at >= 0) this.writeFromArena(at, batch.takeInto(arenaBytes(), at));
-      // Many small pieces (a body of tiny chunks) are joined whatever their total: one
-      // write each would leave the socket's queue holding an object per few bytes.
-      else if (batch.bytes <= JOIN_LIMIT || batch.bytes < batch.count * SMALL_PIECE_BYTES) this.writeToSocket(batch.takeJoined());
-      else for (const chunk of batch.takeAll()) this.writeToSocket(chunk);
+      else if (batch.bytes <= JOIN_LIMIT) this.writeToSocket(batch.takeJoined());
+      // Past it, runs of small pieces (a body of tiny chunks) are joined whatever their total:
+      // one write each would leave the socket's queue holding an object per few bytes. A
+      // large piece among them goes as it is, and does not keep the small ones apart.
+      else for (const chunk of batch.takeSmallRunsJoined(SMALL_PIECE_BYTES)) this.writeToSocket(chunk);
     }
     this.checkHighWatermark();
   }

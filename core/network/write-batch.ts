@@ -127,6 +127,32 @@ export class WriteBatch {
     return all;
   }
 
+  /**
+   * The pieces in order, each run of pieces under `smallBytes` joined into one buffer (a
+   * run of one stays as it is) and larger pieces as they are; empties the batch.
+   */
+  takeSmallRunsJoined(smallBytes: number): Uint8Array[] {
+    const pieces = this.takeAll();
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < pieces.length; ) {
+      let end = i;
+      let bytes = 0;
+      while (end < pieces.length && pieces[end]!.byteLength < smallBytes) bytes += pieces[end++]!.byteLength;
+      if (end - i > 1) {
+        const joined = allocBytes(bytes);
+        for (let at = 0; i < end; i++) {
+          joined.set(pieces[i]!, at);
+          at += pieces[i]!.byteLength;
+        }
+        out.push(joined);
+      } else {
+        // A small piece alone, or a large one: as it is.
+        out.push(pieces[i++]!);
+      }
+    }
+    return out;
+  }
+
   clear(): void {
     this.first = this.second = this.rest = undefined;
     this.count = 0;

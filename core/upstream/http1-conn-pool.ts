@@ -187,7 +187,9 @@ export class Http1ActiveClient extends ActiveClient implements UpstreamStream, R
     if (log?.traceOn) log.trace(`${connLogPrefix(this.connection.id)}parsing ${data.byteLength} bytes`);
     if (!this.codec.dispatch(data, endStream)) {
       this.pool.cluster.stats.upstreamCxProtocolError.inc();
-      this.detach("Abort")?.onUpstreamReset(StreamResetReason.ProtocolError, this.codec.protocolError ?? "");
+      // No details with it: Envoy's ClientConnectionImpl::onResetStream runs the reset callbacks
+      // with the reason alone, so the code details read `…{protocol_error}`.
+      this.detach("Abort")?.onUpstreamReset(StreamResetReason.ProtocolError, "");
       return;
     }
     if (!endStream) return;

@@ -10,7 +10,7 @@ import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { corpusProxyConfig, goodExchange, malformedCorpus, outcome, PING_AFTER, servedGood } from "../support/h2-malformed-corpus.ts";
+import { corpusProxyConfig, goodExchange, lowerStreamIdExchange, malformedCorpus, outcome, PING_AFTER, serverFrames, servedGood } from "../support/h2-malformed-corpus.ts";
 
 /** Write `bytes` on a new connection; resolve with what came back once the proxy closed it or `settleMs` passed. */
 function exchange(port: number, bytes: Uint8Array, settleMs: number, until?: (received: Uint8Array) => boolean): Promise<{ received: Uint8Array; closed: boolean }> {
@@ -82,6 +82,14 @@ describe.each(RUNTIMES)("malformed HTTP/2 frames through real sockets on %s", (r
     const { received, closed } = await exchange(port, c.bytes, 15_000);
     expect(closed).toBe(true);
     expect(outcome(received).goAway).toBe("goAway" in c.expect ? c.expect.goAway : undefined);
+  });
+
+  test("HEADERS on a lower stream id than one opened: ignored (nghttp2), no RST_STREAM, no GOAWAY; the streams around it served", async () => {
+    const served = (r: Uint8Array) => [3, 5].every((id) => serverFrames(r).some((f) => f.type === 0x0 && f.stream === id && f.flags & 0x1)) && outcome(r).pingAck;
+    const { received } = await exchange(port, lowerStreamIdExchange(), 15_000, served);
+    expect(served(received)).toBe(true);
+    expect(serverFrames(received).filter((f) => f.stream === 1)).toEqual([]);
+    expect(outcome(received).goAway).toBeUndefined();
   });
 
   test("after the whole corpus the proxy still serves, nothing left active", async () => {

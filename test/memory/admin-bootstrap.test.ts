@@ -14,9 +14,9 @@ import "../../core/config/regex-engine-static.ts";
 const CONFIG_PATH = "/etc/polyvoy/envoy.json";
 const FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 
-async function start(bootstrap: object): Promise<MemoryRuntime> {
+async function start(bootstrap: object, args: string[] = []): Promise<MemoryRuntime> {
   const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(bootstrap) }, directories: ["/var/log"] });
-  await runMain(runtime, ["-c", CONFIG_PATH]);
+  await runMain(runtime, ["-c", CONFIG_PATH, ...args]);
   await runtime.settle();
   expect(runtime.exitCode).toBeUndefined();
   return runtime;
@@ -90,6 +90,15 @@ describe("admin and node bootstrap fields", () => {
       metadata: { team: "web", "shard-id": 3, tags: ["a", "b"] },
       locality: { region: "eu", zone: "eu-1a", sub_zone: "rack-7" },
     });
+  });
+
+  test("/server_info's log levels read as Envoy's: -l through spdlog's names (warn → warning), --component-log-level as given", async () => {
+    for (const [flag, shown] of [["warn", "warning"], ["warning", "warning"], ["error", "error"], ["critical", "critical"]]) {
+      const runtime = await start({ admin: { address: adminAt } }, ["-l", flag!, "--component-log-level", "upstream:warn,http:warning"]);
+      const options = JSON.parse((await get(runtime, "/server_info")).body).command_line_options;
+      expect(options.log_level).toBe(shown);
+      expect(options.component_log_level).toBe("upstream:warn,http:warning");
+    }
   });
 
   test("stats_flush_interval sets how often the histograms' interval statistics are taken", async () => {

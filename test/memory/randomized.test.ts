@@ -411,7 +411,9 @@ class Driver {
     for (const request of this.sent.slice(this.answered)) {
       let kind: Outcome["kind"];
       if (this.aborted) kind = "aborted";
-      else if (client.wasReset) kind = "reset";
+      // A response cut after its head ends with FIN behind the bytes written (Envoy's
+      // FlushWriteAndDelay), its framing incomplete: the client sees it cut, as after a reset.
+      else if (client.wasReset || (client.ended && client.parser.inProgress)) kind = "reset";
       else if (this.closeAnnounced) kind = "dropped-after-close";
       else kind = "unanswered";
       this.outcomes.set(request.id, { kind });

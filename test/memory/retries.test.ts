@@ -656,6 +656,18 @@ describe("request_mirror_policies", () => {
     expectNoLeaks();
   });
 
+  test("a mirror's failure is a debug line of the router component (--component-log-level router:debug)", async () => {
+    await setup({ handlers: [ok], routeExtra: { timeout: "2s", request_mirror_policies: [{ cluster: "mirror" }] }, mirror: () => {} });
+    server.log.setComponentLevel("router", "debug");
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.advance(2000);
+    runtime.runDue();
+    expect(runtime.logLines.filter((line) => line.includes("shadow request"))).toEqual([expect.stringMatching(/\[debug\] shadow request to 'mirror' failed: timeout$/)]);
+    closeAll(client);
+    expectNoLeaks();
+  });
+
   test("a port in the authority stays after -shadow; disable_shadow_host_suffix_append keeps the host", async () => {
     await setup({
       handlers: [ok],

@@ -24,7 +24,7 @@ import { HpackEncoder } from "../../core/http2/hpack-encoder.ts";
 import { HpackWriter } from "../../core/http2/hpack-primitives.ts";
 
 /** RFC 9113 §7 error codes the cases expect. */
-export const H2 = { PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, FLOW_CONTROL_ERROR: 3, FRAME_SIZE_ERROR: 6, COMPRESSION_ERROR: 9, ENHANCE_YOUR_CALM: 11 } as const;
+export const H2 = { PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6, COMPRESSION_ERROR: 9, ENHANCE_YOUR_CALM: 11 } as const;
 
 export type Expectation =
   /** The connection ends with GOAWAY carrying this code. */
@@ -97,6 +97,7 @@ function rapidReset(streams: number): Uint8Array {
 
 export function malformedCorpus(): MalformedCase[] {
   const request = block(GOOD_REQUEST_FIELDS);
+  const hangRequest = block([":method", "GET", ":scheme", "http", ":path", "/hang", ":authority", "corpus.test"]);
   return [
     { name: "bad preface", bytes: new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"), expect: { goAway: H2.PROTOCOL_ERROR } },
     { name: "first frame not SETTINGS (a PING)", bytes: concat([CLIENT_PREFACE, encodePingFrame(new Uint8Array(8), false)]), expect: { goAway: H2.PROTOCOL_ERROR } },
@@ -108,6 +109,8 @@ export function malformedCorpus(): MalformedCase[] {
     { name: "flow control: a connection WINDOW_UPDATE past 2^31-1", bytes: concat([START(), encodeWindowUpdateFrame(0, 2 ** 31 - 1), encodeWindowUpdateFrame(0, 2 ** 31 - 1)]), expect: { goAway: H2.FLOW_CONTROL_ERROR } },
     { name: "flow control: a WINDOW_UPDATE of 0 on the connection", bytes: concat([START(), encodeWindowUpdateFrame(0, 0)]), expect: { goAway: H2.PROTOCOL_ERROR } },
     { name: "DATA on an idle stream", bytes: concat([START(), encodeDataFrame(3, new Uint8Array(10), false)]), expect: { goAway: H2.PROTOCOL_ERROR } },
+    // The request ended (END_STREAM) and its response is pending: nghttp2 ends the connection.
+    { name: "DATA on a half-closed (remote) stream", bytes: concat([START(), encodeHeadersFrames(1, hangRequest, true, 16384), encodeDataFrame(1, new Uint8Array(10), false)]), expect: { goAway: H2.STREAM_CLOSED } },
     {
       name: "CONTINUATION flood: a header block that never ends",
       bytes: concat([START(), frameHeader(request.byteLength, 0x1, 0x0, 1), request, ...Array.from({ length: 64 }, () => concat([frameHeader(1, 0x9, 0, 1), new Uint8Array([0x40])]))]),
@@ -122,6 +125,28 @@ export function malformedCorpus(): MalformedCase[] {
     { name: "PRIORITY flood (max_inbound_priority_frames_per_stream)", bytes: concat([START(), ...Array.from({ length: 250 }, (_, i) => encodePriorityFrame(2 * i + 1, 0, 16))]), expect: { goAway: H2.ENHANCE_YOUR_CALM } },
     { name: "rapid reset (CVE-2023-44487): 600 streams opened and reset at once", bytes: rapidReset(600), expect: { closedWithoutGoAway: true } },
   ];
+}
+
+/**
+ * Requests on streams 3, then 1 (lower than 3, never used), then 5, one HPACK encoder for the
+ * three blocks, and a PING: nghttp2 ignores the HEADERS on 1 (decoding its block) and serves 3 and 5.
+ */
+export function lowerStreamIdExchange(): Uint8Array {
+  const encoder = new HpackEncoder();
+  const blockOf = (fields: readonly string[]) => {
+    const w = new HpackWriter();
+    encoder.beginBlock(w);
+    for (let i = 0; i < fields.length; i += 2) encoder.encodeField(w, fields[i]!, fields[i + 1]!);
+    return w.bytes().slice();
+  };
+  const withField = (name: string) => [...GOOD_REQUEST_FIELDS, name, "1"];
+  return concat([
+    START(),
+    encodeHeadersFrames(3, blockOf(withField("x-three")), true, 16384),
+    encodeHeadersFrames(1, blockOf(withField("x-one")), true, 16384),
+    encodeHeadersFrames(5, blockOf(withField("x-one")), true, 16384),
+    PING_AFTER,
+  ]);
 }
 
 /** A PING the corpus sends after a stream-level case: its ACK shows the connection goes on. */

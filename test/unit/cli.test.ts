@@ -75,6 +75,13 @@ describe("parseCommandLine", () => {
     expect(usageError(["-c", "x", "-l", "INFO"])).toContain('unknown level "INFO"');
   });
 
+  test("spdlog's short names are refused, as Envoy's parseAndValidateLogLevel refuses them (spdlog's full names and \"warn\" only)", () => {
+    for (const short of ["err", "crit", "dbg", "trc", "E", "W"]) {
+      expect(usageError(["-c", "x", "-l", short])).toContain(`unknown level "${short}"`);
+      expect(usageError(["-c", "x", "--component-log-level", `upstream:${short}`])).toContain(`unknown level "${short}"`);
+    }
+  });
+
   test("--drain-time-s takes whole seconds (the admin's graceful drain)", () => {
     expect(parseCommandLine(["-c", "e.yaml"]).drainTimeS).toBeUndefined();
     expect(parseCommandLine(["-c", "e.yaml", "--drain-time-s", "30"]).drainTimeS).toBe(30);

@@ -56,6 +56,12 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
   responseStarted = false;
   /** Set when the upstream sent bytes that are not a valid response. */
   protocolError: string | undefined;
+  /**
+   * The body parsed from the current read, handed on when the read parsed whole (Envoy's
+   * buffered_body_, dispatchBufferedBody at the end of ConnectionImpl::dispatch): a read that
+   * fails part way passes none of its body on.
+   */
+  private readonly bodyOfRead: Uint8Array[] = [];
 
   /** `enableTrailers`: the cluster's Http1ProtocolOptions.enable_trailers (default: trailers dropped both ways). */
   constructor(sink: ByteSink, enableTrailers = false) {
@@ -93,6 +99,8 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
       if (this.decoder) this.responseStarted = true;
       const errno = this.settleLimit(this.parser.execute(data), this.parser);
       this.releaseChunk();
+      if (errno === HPE_OK || errno === HPE_PAUSED_UPGRADE) this.flushBody();
+      else this.bodyOfRead.length = 0;
       if (errno === HPE_PAUSED_UPGRADE) {
         this.upgraded = true;
         const rest = data.subarray(this.parser.stoppedAt);
@@ -188,8 +196,16 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
   }
 
   onBody(start: number, end: number): number {
-    this.decoder?.decodeData(bodyBytes(this.chunk, start, end), false);
+    this.bodyOfRead.push(bodyBytes(this.chunk, start, end));
     return HPE_OK;
+  }
+
+  private flushBody(): void {
+    const body = this.bodyOfRead;
+    if (body.length === 0) return;
+    const decoder = this.decoder;
+    for (let i = 0; i < body.length; i++) decoder?.decodeData(body[i]!, false);
+    body.length = 0;
   }
 
   onMessageComplete(): number {
@@ -198,6 +214,8 @@ export class Http1ClientCodec extends MessageParser<ResponseHeaders> implements 
     if (this.interim || this.upgraded) return HPE_OK;
     const fieldError = this.completeField();
     if (fieldError) return fieldError;
+    // Envoy's onMessageComplete dispatches the buffered body before the end.
+    this.flushBody();
     this.responseComplete = true;
     const decoder = this.decoder;
     this.decoder = undefined;

@@ -458,11 +458,16 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
     if (stream === this.stream) this.awaitingResponse = true;
   }
 
-  /** @internal A stream was reset (upstream failure after headers, timeouts): the connection cannot continue. */
+  /**
+   * @internal A stream was reset (upstream failure after headers, timeouts): the connection
+   * cannot continue. Envoy's doEndStream sets drain_state_ Closing on an HTTP/1 reset and
+   * checkForDeferredClose closes with FlushWriteAndDelay (conn_manager_impl.cc): what was
+   * written (the head, the body so far) reaches the client, then FIN. The response's own
+   * framing (content-length, chunked without its last chunk) shows it was cut short.
+   */
   onStreamReset(stream: ActiveStream): void {
     if (stream === this.stream) this.stream = undefined;
-    this.closing = true;
-    this.connection.close("Abort");
+    this.close();
   }
 
   private close(): void {

@@ -506,9 +506,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.maybeRetryReset(reason, request)) return;
     this.upstreamRequest = undefined;
     if (this.responseStarted) {
-      // Part of the response went out: abort the downstream rather than end it as if complete.
+      // Part of the response went out: reset the downstream stream rather than end it as if
+      // complete (HTTP/1: the connection closes behind what was written; HTTP/2: RST_STREAM).
       const info = this.callbacks.streamInfo;
-      info.setResponseFlag(CoreResponseFlag.UpstreamRemoteReset);
+      // Envoy's onUpstreamReset: the flag is the reset reason's (streamResetReasonToResponseFlag),
+      // e.g. UPE for a body the codec could not parse, UC for a connection cut.
+      info.setResponseFlag(resetResponseFlag(reason));
       info.responseCodeDetails = resetDetails("upstream_reset_after_response_started", reason, details);
       this.done = true;
       this.clearTimeout();

@@ -152,6 +152,9 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
     this.done = true;
     this.timer?.disable();
     this.stream = undefined;
-    if (failure) this.server.log.debug(`router: shadow request to '${this.cluster.name}' failed: ${failure}`);
+    if (!failure) return;
+    // On the router's logger, as the writer's other lines, and built only when it is written.
+    const log = this.server.log.component("router");
+    if (log.debugOn) log.debug(`shadow request to '${this.cluster.name}' failed: ${failure}`);
   }
 }

@@ -78,6 +78,30 @@ static_resources:
     expect(mergeOverride(base, override, messages)).toEqual({ name: "envoy.transport_sockets.tls", typed_config: override.typed_config });
   });
 
+  test("a oneof member the override sets clears the file's other member of that oneof, as MergeFrom's setters do", () => {
+    const file = JSON.stringify({ ...JSON.parse(FILE), dynamic_resources: { lds_config: { path: "/etc/polyvoy/lds-old.yaml", resource_api_version: "V3" } } });
+    const { document } = loadBootstrapDocument(file, "json", "dynamic_resources: { lds_config: { path_config_source: { path: /etc/polyvoy/lds.yaml } } }");
+    // Envoy's ConfigSource oneof config_source_specifier: path is cleared, the rest of the message kept.
+    expect((document as { dynamic_resources: unknown }).dynamic_resources).toEqual({
+      lds_config: { resource_api_version: "V3", path_config_source: { path: "/etc/polyvoy/lds.yaml" } },
+    });
+
+    // On the trees: the other members go, the same member (a message) is merged.
+    const messages = new WeakMap<object, string>();
+    const address = (fields: Record<string, unknown>) => {
+      messages.set(fields, "envoy.config.core.v3.Address");
+      return fields;
+    };
+    const socket = (fields: Record<string, unknown>) => {
+      messages.set(fields, "envoy.config.core.v3.SocketAddress");
+      return fields;
+    };
+    expect(mergeOverride(address({ socket_address: socket({ address: "127.0.0.1", port_value: 1 }) }), address({ pipe: { path: "/run/a.sock" } }), messages)).toEqual({ pipe: { path: "/run/a.sock" } });
+    expect(mergeOverride(address({ socket_address: socket({ address: "127.0.0.1", port_value: 1 }) }), address({ socket_address: socket({ port_value: 2 }) }), messages)).toEqual({
+      socket_address: { address: "127.0.0.1", port_value: 2 },
+    });
+  });
+
   test("the override's problems are the config's: a duplicate name, a YAML error named as --config-yaml's", () => {
     const problems = (override: string): string[] => {
       try {

@@ -135,14 +135,51 @@ describe("streams (§5.1, §8.1)", () => {
     }
   });
 
-  test("DATA after END_STREAM is a stream error STREAM_CLOSED; HEADERS reusing a closed id too", () => {
+  test("DATA or HEADERS on a half-closed (remote) stream: a connection error STREAM_CLOSED, as nghttp2's", () => {
+    for (const after of [(_c: ReturnType<typeof rawClient>) => encodeDataFrame(1, Uint8Array.of(1), false), (c: ReturnType<typeof rawClient>) => c.headers(1, ["x-late", "1"], true)]) {
+      const { conn, reader, client, log } = startedServer();
+      conn.dispatch(client.headers(1, GET, true));
+      conn.dispatch(after(client));
+      expect(reader.take()).toMatchObject([{ type: "goaway", lastStreamId: 1, code: Http2ErrorCode.STREAM_CLOSED }]);
+      expect(log.logs[0]!.events.at(-1)?.[0]).toBe("reset");
+    }
+  });
+
+  test("HEADERS on a lower id than one opened (closed, or never used) are ignored as nghttp2 does; HPACK stays in step", () => {
     const { conn, reader, client, log } = startedServer();
     conn.dispatch(client.headers(1, GET, true));
-    conn.dispatch(encodeDataFrame(1, Uint8Array.of(1), false));
-    expect(reader.take()).toEqual([{ type: "rst", streamId: 1, code: Http2ErrorCode.STREAM_CLOSED }]);
-    expect(log.logs[0]!.events.at(-1)).toEqual(["reset", Http2ErrorCode.STREAM_CLOSED, false]);
-    conn.dispatch(client.headers(1, GET, true));
-    expect(reader.take()).toEqual([{ type: "rst", streamId: 1, code: Http2ErrorCode.STREAM_CLOSED }]);
+    log.streams[0]!.reset(Http2ErrorCode.CANCEL);
+    expect(reader.take()).toEqual([{ type: "rst", streamId: 1, code: Http2ErrorCode.CANCEL }]);
+    conn.dispatch(client.headers(5, GET, false));
+    // Closed id 1 (trailers in flight after our RST_STREAM), never-used id 3, their DATA too.
+    conn.dispatch(client.headers(1, [...GET, "x-new", "1"], true));
+    conn.dispatch(client.headers(3, [...POST, "x-other", "2"], false));
+    conn.dispatch(encodeDataFrame(3, Uint8Array.of(1, 2), true));
+    expect(reader.take()).toEqual([]);
+    expect(log.errors).toEqual([]);
+    expect(log.streams.map((s) => s.id)).toEqual([1, 5]);
+    // The ignored blocks' dynamic-table entries were taken in: the next block decodes.
+    conn.dispatch(client.headers(7, [...GET, "x-new", "1", "x-other", "2"], true));
+    expect(log.logs[2]!.events).toEqual([["headers", [...GET, "x-new", "1", "x-other", "2"], true]]);
+    expect(conn.activeStreams).toBe(2);
+  });
+
+  test("client: HEADERS on a stream of ours already reset are ignored; on a server-opened id, a connection error", () => {
+    const { client, pump } = pair();
+    const a = new StreamLog();
+    const s1 = client.newStream(a)!;
+    s1.sendHeaders(GET, true);
+    pump();
+    s1.reset(Http2ErrorCode.CANCEL);
+    const peer = rawClient();
+    client.dispatch(peer.headers(1, [":status", "200"], true));
+    expect(a.events).toEqual([["reset", Http2ErrorCode.CANCEL, false]]);
+    const fresh = connection("client");
+    fresh.conn.start();
+    fresh.conn.dispatch(encodeSettingsFrame([]));
+    fresh.reader.take();
+    fresh.conn.dispatch(rawClient().headers(2, [":status", "200"], true));
+    expect(fresh.reader.take()).toMatchObject([{ type: "goaway", code: Http2ErrorCode.PROTOCOL_ERROR }]);
   });
 
   test("RST_STREAM from the peer resets the stream (rx_reset); a local reset sends RST_STREAM (tx_reset)", () => {

@@ -57,6 +57,27 @@ describe("Connection", () => {
       expect(socket.writes[0]!.byteLength).toBe(20_000);
     });
 
+    test("past the join limit, runs of small pieces are joined and a large piece beside them goes as it is", () => {
+      const { socket, connection } = setup(0);
+      const big = new Uint8Array(2 * 1024 * 1024).fill(0x62);
+      const medium = new Uint8Array(4096).fill(0x6d);
+      connection.setReadSink({
+        onData: () => {
+          for (let i = 0; i < 500; i++) connection.write(bytes("a"), false);
+          connection.write(big, false);
+          for (let i = 0; i < 300; i++) connection.write(bytes("c"), false);
+          connection.write(medium, false);
+          connection.write(bytes("d"), false);
+        },
+      });
+      socket.handler!.onData(bytes("go"));
+      // Averaged over the batch (~2.6 KB a piece), none of the 802 pieces were joined.
+      expect(socket.writes.map((w) => w.byteLength)).toEqual([500, big.byteLength, 300, 4096, 1]);
+      expect(socket.writes[1]).toBe(big);
+      expect(text(socket.writes[0]!)).toBe("a".repeat(500));
+      expect(text(socket.writes[2]!)).toBe("c".repeat(300));
+    });
+
     test("endStream writes the data, ends the socket once, and later writes are ignored", () => {
       const { socket, connection } = setup();
       connection.write(bytes("last"), true);

@@ -141,7 +141,8 @@ describe("local replies", () => {
     expect(c.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\npartial$/);
     runtime.advance(1000);
     runtime.runDue();
-    expect(c.closed).toBe(true);
+    // Envoy's doEndStream on an HTTP/1 reset: FIN behind what was written (FlushWriteAndDelay).
+    expect(c.ended).toBe(true);
     expect(c.text).not.toMatch(/504|408/);
     expect(counter("downstream_rq_idle_timeout")).toBe(1);
     expect(counter("rq_reset_after_downstream_response_started")).toBe(1);

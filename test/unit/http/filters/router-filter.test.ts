@@ -369,7 +369,7 @@ describe("RouterFilter: the route timeout", () => {
     done(client);
   });
 
-  test("the timeout after the response headers went out resets the downstream (no truncated body passed as complete)", async () => {
+  test("the timeout after the response headers went out resets the stream: the connection closes behind the head (Envoy's FlushWriteAndDelay), the body left short", async () => {
     await setup({
       handlers: { [A]: (_req, res) => (res.writeHead(200, { "content-length": "100" }), res.write("part")) },
       routes: [{ match: { prefix: "/" }, action: { route: { cluster: "a", timeout: "1s" } } }],
@@ -377,7 +377,8 @@ describe("RouterFilter: the route timeout", () => {
     const client = exchange("GET", "/", { ms: 1000 });
     expect(client.responses).toHaveLength(0);
     expect(client.parser.current?.status).toBe(200);
-    expect(client.wasReset).toBe(true);
+    expect(client.wasReset).toBe(false);
+    expect(client.ended).toBe(true);
     expectNoLeaks();
     expect(accessLog()).toEqual(["200 UT upstream_response_timeout a"]);
   });
@@ -419,7 +420,7 @@ describe("RouterFilter: upstream resets", () => {
     expect([recorded("cluster.a.external.upstream_rq_time"), recorded("cluster.a.internal.upstream_rq_time"), recorded("cluster.a.canary.upstream_rq_time")]).toEqual([1, 1, 0]);
   });
 
-  test("a reset after the response headers: the downstream is reset, flag UR", async () => {
+  test("a reset after the response headers: the downstream stream is reset (the connection closed behind what was written), flag UC as Envoy's for connection_termination", async () => {
     await setup({
       handlers: {
         [A]: (_req, res) => {
@@ -432,9 +433,36 @@ describe("RouterFilter: upstream resets", () => {
     const client = exchange("GET", "/", { ms: 5 });
     expect(client.responses).toHaveLength(0);
     expect(client.parser.bodyReceived).toBe(3);
-    expect(client.wasReset).toBe(true);
+    expect(client.wasReset).toBe(false);
+    expect(client.ended).toBe(true);
     expectNoLeaks();
-    expect(accessLog()).toEqual(["200 UR upstream_reset_after_response_started{connection_termination|ECONNRESET} a"]);
+    expect(accessLog()).toEqual(["200 UC upstream_reset_after_response_started{connection_termination|ECONNRESET} a"]);
+  });
+
+  test.each([
+    ["in the read that brought the head", 0],
+    ["in a later read", 5],
+  ])("a chunked body the upstream breaks %s: the head (and the body so far) reach the client, then FIN; UPE, upstream_cx_protocol_error", async (_name, laterMs) => {
+    await setup({
+      handlers: {
+        [A]: (_req, res) => {
+          const head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n";
+          if (laterMs === 0) return res.writeRaw(head + "zz\r\n");
+          res.writeRaw(head);
+          runtime.setTimeout(() => res.writeRaw("zz\r\n"), laterMs);
+        },
+      },
+    });
+    const client = exchange("GET", "/", { ms: 20 });
+    expect(client.responses).toHaveLength(0);
+    expect(client.parser.current?.status).toBe(200);
+    // Envoy's codec holds the body of the read that fails (dispatchBufferedBody is never reached).
+    expect(client.parser.bodyReceived).toBe(laterMs === 0 ? 0 : 3);
+    expect(client.ended).toBe(true);
+    expect(client.wasReset).toBe(false);
+    expectNoLeaks();
+    expect(stat("cluster.a.upstream_cx_protocol_error")).toBe(1);
+    expect(accessLog()).toEqual(["200 UPE upstream_reset_after_response_started{protocol_error} a"]);
   });
 
   test("a GET on a reused connection the upstream closed before any byte is sent again, once: upstream_rq_retry, _retry_success", async () => {
