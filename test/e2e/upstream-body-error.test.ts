@@ -19,7 +19,7 @@ import { httpProxyConfig } from "../support/configs.ts";
 const HEAD = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
 
 /** One request on a new connection: the bytes back, and whether it ended with FIN or a reset. */
-function http1Exchange(port: number, path: string): Promise<{ text: string; end: "fin" | "reset" | "timeout" }> {
+function http1Exchange(port: number, path: string, version = "HTTP/1.1"): Promise<{ text: string; end: "fin" | "reset" | "timeout" }> {
   return new Promise((resolve) => {
     const socket = net.connect(port, "127.0.0.1");
     const chunks: Buffer[] = [];
@@ -32,7 +32,7 @@ function http1Exchange(port: number, path: string): Promise<{ text: string; end:
     socket.on("data", (d: Buffer) => chunks.push(d));
     socket.on("end", () => finish("fin"));
     socket.on("error", () => finish("reset"));
-    socket.write(`GET ${path} HTTP/1.1\r\nhost: a\r\n\r\n`);
+    socket.write(`GET ${path} ${version}\r\nhost: a\r\n\r\n`);
   });
 }
 
@@ -61,6 +61,7 @@ describe.each(RUNTIMES)("an upstream chunked body that breaks after the head, on
       clusters: { raw: [(upstream.address() as net.AddressInfo).port] },
       routes: [{ match: { prefix: "/" }, cluster: "raw" }],
       hcm: {
+        http_protocol_options: { accept_http_10: true },
         access_log: [
           {
             name: "envoy.access_loggers.file",
@@ -95,6 +96,14 @@ describe.each(RUNTIMES)("an upstream chunked body that breaks after the head, on
     expect(end).toBe("fin");
   });
 
+  test("HTTP/1.0 client: the body is delimited by the close, so the connection is reset, not ended with FIN (but on deno)", async () => {
+    const { text, end } = await http1Exchange(port, "/later10", "HTTP/1.0");
+    expect(text).not.toMatch(/content-length|transfer-encoding/i);
+    // Deno has no SO_LINGER: its close is a FIN unless unread bytes remain (deno-socket.ts reset(),
+    // docs/architecture.md), so there the cut cannot be told from the end.
+    expect(end).toBe(runtime === "deno" ? "fin" : "reset");
+  });
+
   test("HTTP/2 client: HEADERS 200, then RST_STREAM(NO_ERROR)", async () => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on("error", () => {});
@@ -117,9 +126,9 @@ describe.each(RUNTIMES)("an upstream chunked body that breaks after the head, on
   });
 
   test("the access log says UPE, upstream_reset_after_response_started{protocol_error}; upstream_cx_protocol_error counts them", async () => {
-    const expected = ["/same HTTP/1.1", "/later HTTP/1.1", "/later HTTP/2"].map((p) => `${p} 200 UPE upstream_reset_after_response_started{protocol_error}`);
+    const expected = ["/same HTTP/1.1", "/later HTTP/1.1", "/later10 HTTP/1.0", "/later HTTP/2"].map((p) => `${p} 200 UPE upstream_reset_after_response_started{protocol_error}`);
     await expect.poll(() => { try { return readFileSync(join(dir, "access.log"), "utf8").trim().split("\n").sort(); } catch { return []; } }, { timeout: 10_000 }).toEqual(expected.sort());
     const stats = await (await fetch(`http://127.0.0.1:${adminPort}/stats?filter=upstream_cx_protocol_error`)).text();
-    expect(stats).toContain("cluster.raw.upstream_cx_protocol_error: 3");
+    expect(stats).toContain("cluster.raw.upstream_cx_protocol_error: 4");
   });
 });

@@ -68,6 +68,11 @@ export interface ServerConnection extends Connection {
   readonly responseEncoder: ResponseEncoder;
   /** A response has started and not ended: an error now can only reset the stream. */
   readonly responseInProgress: boolean;
+  /**
+   * The response in progress is delimited by the connection's close (HTTP/1.0, no
+   * content-length): a FIN would end a truncated body as if complete.
+   */
+  readonly responseFramedByClose: boolean;
   /** A request's first byte came and its head is not complete (Envoy's codec has made its stream by now). */
   readonly headInProgress: boolean;
   /** The current stream is over: go on with the next request, if any is waiting. */

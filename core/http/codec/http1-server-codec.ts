@@ -341,6 +341,10 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
     return this.responseEncoder.startedResponse;
   }
 
+  get responseFramedByClose(): boolean {
+    return this.responseEncoder.startedResponse && this.responseEncoder.framedByClose;
+  }
+
   /** @internal The response encoder wrote a whole response. */
   onResponseComplete(): void {
     this.callbacks.onResponseComplete();
@@ -360,6 +364,8 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
 class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
   /** A final response head went out and its end has not. */
   startedResponse = false;
+  /** That head's body runs until the connection closes (HTTP/1.0 and no content-length). */
+  framedByClose = false;
   private isResponseToHeadRequest = false;
   private isResponseToConnectRequest = false;
   private http10 = false;
@@ -377,6 +383,7 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
   /** A new request began: nothing is known of it yet (a reply now answers bytes that never made a request). */
   reset(): void {
     this.startedResponse = false;
+    this.framedByClose = false;
     this.chunkEncoding = false;
     this.bodyless = false;
     this.isResponseToHeadRequest = this.isResponseToConnectRequest = this.http10 = false;
@@ -410,7 +417,8 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
     const extra = EXTRA;
     extra.length = 0;
     // HTTP/1.0 has no chunked coding: a body of unknown length is delimited by the close.
-    if (!this.frame(response, endStream, extra, true, !this.http10)) connection.keepAlive = false;
+    this.framedByClose = !this.frame(response, endStream, extra, true, !this.http10);
+    if (this.framedByClose) connection.keepAlive = false;
     // A HEAD response of unknown length tells the framing a GET would have had, with no body
     // (Envoy's encodeHeadersBase: "an informational Transfer-Encoding: chunked header").
     else if (this.isResponseToHeadRequest && !tunnel && !this.http10 && status !== 204 && status !== 304 && !response.has("content-length")) {

@@ -51,6 +51,8 @@ export class Http2ServerCodec implements ServerConnection, ByteSink, Http2Connec
   readonly impl: Http2ConnectionImpl;
   readonly isUpgraded = false;
   readonly responseInProgress = false;
+  /** HTTP/2 frames every body (a stream reset is RST_STREAM). */
+  readonly responseFramedByClose = false;
   readonly headInProgress = false;
   readonly responseEncoder: ResponseEncoder = NO_STREAM_ENCODER;
   private keepAliveValue = true;
