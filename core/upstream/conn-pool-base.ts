@@ -615,10 +615,13 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     if (this.pending.size <= capacity) return;
     // Taken out first, then told: a retry a failure starts must not be failed by this purge.
     const failed: P[] = [];
+    const stats = this.cluster.stats;
     while (this.pending.size > capacity) {
       const last = this.pending.tail!;
       this.removePending(last);
       failed.push(last.callbacks);
+      // Envoy's ConnPoolImplBase::purgePendingStreams counts each request it fails, on every pool.
+      stats.upstreamRqPendingFailureEject.inc();
     }
     // Oldest first, as they were queued.
     for (let i = failed.length - 1; i >= 0; i--) failed[i]!.onPoolFailure(reason, transportFailure);

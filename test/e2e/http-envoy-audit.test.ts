@@ -26,6 +26,7 @@ import { parseResponses, rawExchange } from "../support/raw-http.ts";
 /** A regex route that matches any path, `*` included: only the HCM's check keeps `OPTIONS *` from it. */
 const ROUTES = [
   { match: { prefix: "/xfh" }, action: { route: { cluster: "echo", host_rewrite_literal: "backend.internal", append_x_forwarded_host: true } } },
+  { match: { prefix: "/rw/" }, action: { route: { cluster: "echo", prefix_rewrite: "/" } } },
   { match: { safe_regex: { regex: ".*" } }, cluster: "echo" },
 ];
 
@@ -131,6 +132,11 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     expect(res.headers["x-envoy-upstream-service-time"]).toBeUndefined();
     // The HCM's own headers stay (Envoy: the option is the router's only).
     expect(seenUp["x-request-id"]).toBeDefined();
+    // A path rewrite: x-envoy-original-path only without the option (finalizeRequestHeaders' insert_envoy_original_path).
+    const loudRw = ((await (await request(`http://127.0.0.1:${ports.inner}/rw/x`)).body.json()) as { headers: Record<string, string> }).headers;
+    expect(loudRw["x-envoy-original-path"]).toBe("/rw/x");
+    const quietRw = ((await (await request(`http://127.0.0.1:${ports.quiet}/rw/x`)).body.json()) as { headers: Record<string, string> }).headers;
+    expect(quietRw["x-envoy-original-path"]).toBeUndefined();
   });
 
   test("append_x_forwarded_host: a host rewrite appends the Host it replaces to x-forwarded-host, once", async () => {

@@ -138,6 +138,7 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
     expect(results.map((r) => r.status)).toEqual([200, 200]);
     const s = await stats(adminPort);
     expect(s.get("cluster.connfail.upstream_cx_connect_fail")).toBe(1);
+    expect(s.get("cluster.connfail.upstream_rq_pending_failure_eject")).toBe(1);
     expect(s.get("cluster.connfail.upstream_rq_retry")).toBe(1);
     // The retried connect failure is no response of the cluster's: only the two 200s count.
     expect(s.get("cluster.connfail.upstream_rq_503")).toBeUndefined();
@@ -151,6 +152,8 @@ describe.each(RUNTIMES)("retries and mirroring on %s", (runtime) => {
     expect(res.body).toMatch(/^upstream connect error or disconnect\/reset before headers\. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused$/);
     const s = await stats(adminPort);
     expect(s.get("cluster.dead.upstream_cx_connect_fail")).toBe(1);
+    // The request waited for that connection: Envoy's purgePendingStreams counts it.
+    expect(s.get("cluster.dead.upstream_rq_pending_failure_eject")).toBe(1);
     expect(s.get("cluster.dead.upstream_rq_503")).toBe(1);
     expect(s.get("cluster.dead.upstream_rq_5xx")).toBe(1);
     expect(s.get("cluster.dead.upstream_rq_completed")).toBe(1);

@@ -920,7 +920,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (host) updateAuthority(headers, host, action.appendXForwardedHost === true);
     const rewritten = rewritePath(headers.path, match.route.match, action);
     if (rewritten !== headers.path) {
-      headers.set("x-envoy-original-path", headers.path);
+      // Envoy's finalizeRequestHeaders(…, insert_envoy_original_path = !suppress_envoy_headers).
+      if (!this.suppressEnvoyHeaders) headers.set("x-envoy-original-path", headers.path);
       headers.path = rewritten;
     }
     return headers;
