@@ -141,8 +141,8 @@ class TimerList {
   }
 
   private arm(ms: number): void {
-    // Runtimes take at most 2^31-1 ms (longer waits fire at once); a longer deadline is
-    // reached in steps.
+    // The port takes any delay (port.ts); steps of at most 2^31-1 ms, what a runtime timer
+    // holds, keep a port vendored from before that promise correct too.
     this.handle = this.runtime.setTimeout(this.fire, Math.min(ms, MAX_TIMEOUT_MS));
   }
 

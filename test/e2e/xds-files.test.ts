@@ -10,7 +10,7 @@
  * under load the same way.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -341,6 +341,50 @@ describe.each(RUNTIMES)("an LDS file in a watched_directory on %s", (runtime) =>
     }
     expect((await adminStats(adminPort)).get("listener_manager.lds.update_attempt")).toBe(1);
     replaceFile(join(dir, "lds.json"), ldsFile("l2", port, "v2"));
+    expect(await eventually(() => get("/direct"), (a) => a === "200 v2")).toBe("200 v2");
+    expect((await adminStats(adminPort)).get("listener_manager.lds.update_success")).toBe(2);
+  });
+});
+
+describe.each(RUNTIMES)("an LDS file mounted from a Kubernetes ConfigMap (the ..data swap) on %s", (runtime) => {
+  let proxy: ProxyProcess;
+  let port: number;
+  let adminPort: number;
+  let dir: string;
+
+  /** Kubernetes' AtomicWriter: the files in a new timestamped folder, `..data` swapped to it by a rename. */
+  function publish(version: string, body: string): void {
+    const folder = `..${version}`;
+    mkdirSync(join(dir, folder));
+    writeFileSync(join(dir, folder, "lds.json"), ldsFile(version, port, body));
+    symlinkSync(folder, join(dir, "..data_tmp"));
+    renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+  }
+
+  beforeAll(async () => {
+    [port, adminPort] = [await freePort(), await freePort()];
+    dir = mkdtempSync(join(tmpdir(), "polyvoy-lds-configmap-"));
+    publish("l1", "v1");
+    symlinkSync("..data/lds.json", join(dir, "lds.json"));
+    proxy = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+      dynamic_resources: {
+        lds_config: { path_config_source: { path: join(dir, "lds.json"), watched_directory: { path: dir } }, resource_api_version: "V3" },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  test("the rename of ..data (no event names lds.json) applies the new file", async () => {
+    const get = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      return `${response.status} ${await response.text()}`;
+    };
+    expect(await eventually(() => get("/direct").catch(String), (a) => a === "200 v1")).toBe("200 v1");
+    publish("l2", "v2");
     expect(await eventually(() => get("/direct"), (a) => a === "200 v2")).toBe("200 v2");
     expect((await adminStats(adminPort)).get("listener_manager.lds.update_success")).toBe(2);
   });

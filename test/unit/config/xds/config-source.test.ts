@@ -56,6 +56,13 @@ describe("ConfigSource from a management server", () => {
     });
   });
 
+  test("a REST refresh_delay longer than a runtime timer holds (2^31-1 ms) is taken, as Envoy sets no bound", () => {
+    const rest = { api_type: "REST", transport_api_version: "V3", cluster_names: ["xds_cluster"], refresh_delay: "3000000s" };
+    const result = load({ lds_config: { api_config_source: rest } });
+    expect(result.problems).toBeUndefined();
+    expect(result.bootstrap!.dynamicResources).toMatchObject({ lds: { kind: "rest", refreshDelayMs: 3_000_000_000 } });
+  });
+
   test.each([
     [{ lds_config: { api_config_source: api({ api_type: "REST" }) } }, "dynamic_resources.lds_config.api_config_source.grpc_services: REST, not a gRPC type, must not have a gRPC service specified"],
     [{ lds_config: { api_config_source: { api_type: "REST", cluster_names: ["xds_cluster"] } } }, "dynamic_resources.lds_config.api_config_source.refresh_delay: refresh_delay is required for REST API configuration sources"],
@@ -69,6 +76,7 @@ describe("ConfigSource from a management server", () => {
     [{ cds_config: { path: "/tmp/cds.yaml", initial_fetch_timeout: "1s" } }, "dynamic_resources.cds_config.initial_fetch_timeout: initial_fetch_timeout is for a management server (a CDS file is read before anything waits on it)"],
     [{ cds_config: { ads: {} } }, "dynamic_resources.cds_config.ads: ADS must be configured to support an ADS config source (dynamic_resources.ads_config)"],
     [{ cds_config: { ads: {}, path: "/tmp/cds.yaml" } }, "dynamic_resources.cds_config: must set only one of path, path_config_source, api_config_source, ads (got path, ads)"],
+    [{ lds_config: { api_config_source: { api_type: "REST", cluster_names: ["xds_cluster"], refresh_delay: "0s" } } }, "dynamic_resources.lds_config.api_config_source.refresh_delay: must be at least 1ms"],
   ])("%j is refused by name", (dynamic, problem) => {
     expect(load(dynamic).problems?.[0]).toBe(problem);
   });
