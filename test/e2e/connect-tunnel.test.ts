@@ -35,6 +35,8 @@ async function tcpUpstream(): Promise<{ port: number; server: net.Server; connec
         return;
       }
       first = false;
+      // A tunnel the upstream cuts: a TCP reset.
+      if (data.toString("latin1").startsWith("RESET")) return void socket.resetAndDestroy();
       socket.write(data);
     });
     // The tunnel's half-close comes through as ours.
@@ -143,6 +145,35 @@ describe.each(RUNTIMES)("CONNECT tunnels on %s", (runtime) => {
       stream.end(Buffer.from("ping over h2"));
       await ended;
       expect(Buffer.concat(chunks).toString()).toBe("ping over h2");
+    } finally {
+      client.close();
+    }
+  });
+
+  test("a tunnel the upstream resets: the HTTP/1 client's connection is reset, not ended with FIN (but on deno, which cannot send a reset)", async () => {
+    const { socket } = await connectTunnel(port, "echo.test:7");
+    const end = await new Promise<string>((resolve) => {
+      socket.on("data", () => {});
+      socket.on("end", () => resolve("fin"));
+      socket.on("error", () => resolve("reset"));
+      socket.write("RESET now");
+    });
+    socket.destroy();
+    expect(end).toBe(runtime === "deno" ? "fin" : "reset");
+  });
+
+  test("an HTTP/2 CONNECT whose upstream connection is lost: RST_STREAM CONNECT_ERROR (RFC 9113 §8.5, Envoy's doEndStream)", async () => {
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    client.on("error", () => {});
+    try {
+      const stream = client.request({ ":method": "CONNECT", ":authority": "echo.test:7" });
+      stream.on("error", () => {});
+      const status = await new Promise<number>((resolve) => stream.on("response", (h) => resolve(Number(h[":status"]))));
+      expect(status).toBe(200);
+      stream.on("data", () => {});
+      const closed = new Promise<number | undefined>((r) => stream.on("close", () => r(stream.rstCode)));
+      stream.write(Buffer.from("RESET now"));
+      expect(await closed).toBe(http2.constants.NGHTTP2_CONNECT_ERROR);
     } finally {
       client.close();
     }

@@ -70,7 +70,7 @@ export interface ServerConnection extends Connection {
   readonly responseInProgress: boolean;
   /**
    * The response in progress is delimited by the connection's close (HTTP/1.0, no
-   * content-length): a FIN would end a truncated body as if complete.
+   * content-length; a tunnel): a FIN would end a truncated body as if complete.
    */
   readonly responseFramedByClose: boolean;
   /** A request's first byte came and its head is not complete (Envoy's codec has made its stream by now). */

@@ -364,7 +364,7 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
 class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
   /** A final response head went out and its end has not. */
   startedResponse = false;
-  /** That head's body runs until the connection closes (HTTP/1.0 and no content-length). */
+  /** That head's body runs until the connection closes (HTTP/1.0 and no content-length; a tunnel). */
   framedByClose = false;
   private isResponseToHeadRequest = false;
   private isResponseToConnectRequest = false;
@@ -417,8 +417,10 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
     const extra = EXTRA;
     extra.length = 0;
     // HTTP/1.0 has no chunked coding: a body of unknown length is delimited by the close.
-    this.framedByClose = !this.frame(response, endStream, extra, true, !this.http10);
-    if (this.framedByClose) connection.keepAlive = false;
+    const closeDelimited = !this.frame(response, endStream, extra, true, !this.http10);
+    // A tunnel's bytes have no framing either: only a reset can tell its cut from its end.
+    this.framedByClose = closeDelimited || tunnel;
+    if (closeDelimited) connection.keepAlive = false;
     // A HEAD response of unknown length tells the framing a GET would have had, with no body
     // (Envoy's encodeHeadersBase: "an informational Transfer-Encoding: chunked header").
     else if (this.isResponseToHeadRequest && !tunnel && !this.http10 && status !== 204 && status !== 304 && !response.has("content-length")) {

@@ -192,11 +192,11 @@ export class Http2ServerStream implements ResponseEncoder, Http2StreamCallbacks 
     if (this.responseEnded && !this.requestEnded) this.reset();
   }
 
-  /** Reset the stream from our side (RST_STREAM NO_ERROR, as Envoy's local reset). */
-  reset(): void {
+  /** Reset the stream from our side (RST_STREAM NO_ERROR, as Envoy's local reset, unless `code` says otherwise). */
+  reset(code: number = LOCAL_RESET_CODE): void {
     if (this.resetting || this.stream.wasReset) return;
     this.resetting = true;
-    this.stream.reset(LOCAL_RESET_CODE);
+    this.stream.reset(code);
     this.resetting = false;
   }
 

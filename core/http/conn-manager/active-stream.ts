@@ -5,6 +5,7 @@ import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
 import type { ResponseFlag } from "../filter.ts";
+import { CoreResponseFlag } from "../../stream-info/response-flags.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { RouteMatch, RouteTable } from "../route/route-table.ts";
@@ -378,11 +379,26 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     return streamLogPrefix(this.cm.connection.id, this.id);
   }
 
-  /** Abort: the downstream connection is reset, so a half-sent response is never taken as complete. */
+  /**
+   * Reset the downstream stream: HTTP/2 RST_STREAM; HTTP/1 closes the connection after what
+   * was written, or resets it when the body is delimited by the close (connection-manager.ts).
+   */
   resetDownstream(): void {
     if (this.responseHeadersSent && !this.destroyed) this.cm.stats.rqResetAfterDownstreamResponseStarted.inc();
     this.destroy();
-    this.cm.onStreamReset(this);
+    this.cm.onStreamReset(this, this.connectFailed());
+  }
+
+  /**
+   * Envoy's doEndStream: a CONNECT (HTTP/2: any upgrade, each was a CONNECT there,
+   * requestWasConnect) whose upstream connection failed (UF) or was lost (UC) is reset with
+   * CONNECT_ERROR (RFC 9113 §8.5).
+   */
+  private connectFailed(): boolean {
+    const headers = this.requestHeaders;
+    if (headers.method !== "CONNECT" && !headers.upgrade) return false;
+    const flags = this.streamInfo.responseFlags;
+    return flags.includes(CoreResponseFlag.UpstreamConnectionFailure) || flags.includes(CoreResponseFlag.UpstreamConnectionTermination);
   }
 
   readDisableDownstream(disable: boolean): void {

@@ -43,5 +43,6 @@ export interface ConnectionManagerContext {
    */
   replaceStream(stream: object, next: RequestDecoder, encoder: ResponseEncoder): void;
   /** `stream` (compared by identity) was reset: the connection cannot continue. */
-  onStreamReset(stream: object): void;
+  /** `connectError`: a CONNECT (or upgrade) whose upstream connection failed or was lost (RST_STREAM CONNECT_ERROR on HTTP/2). */
+  onStreamReset(stream: object, connectError: boolean): void;
 }

@@ -464,9 +464,10 @@ export class ConnectionManager implements ReadFilter, ServerConnectionCallbacks,
    * checkForDeferredClose closes with FlushWriteAndDelay (conn_manager_impl.cc): what was
    * written (the head, the body so far) reaches the client, then FIN. The response's own
    * framing (content-length, chunked without its last chunk) shows it was cut short.
-   * A body delimited by the close (an HTTP/1.0 client, no content-length) has no such
-   * framing: a FIN would end the truncated body as if complete, so that connection is
-   * reset instead (RFC 9112 §6.3: a close-delimited message is complete at the close).
+   * A body delimited by the close (an HTTP/1.0 client, no content-length) or a tunnel (an
+   * upgrade, CONNECT) has no such framing: a FIN would end the truncated bytes as if
+   * complete, so that connection is reset instead (RFC 9112 §6.3: a close-delimited message
+   * is complete at the close). Envoy sends FIN there too; a reset says what happened.
    */
   onStreamReset(stream: ActiveStream): void {
     if (stream === this.stream) this.stream = undefined;

@@ -8,6 +8,7 @@ import type { Counter } from "../../stats/counter.ts";
 import type { Http2ConnectionError } from "../../http2/connection.ts";
 import type { Http2CodecStats } from "../../http2/codec-stats.ts";
 import { Http2Keepalive, type Http2KeepaliveOwner } from "../../http2/keepalive.ts";
+import { Http2ErrorCode } from "../../http2/frame.ts";
 import type { CodecError, RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
 import { statusText } from "../codec/status-text.ts";
 import { Http2ServerCodec, type Http2ServerCodecCallbacks, Http2ServerStream } from "../codec/http2-server-codec.ts";
@@ -243,13 +244,13 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
   }
 
   /** A stream was reset by us (an upstream reset after the response began, a timeout): RST_STREAM for it alone. */
-  onStreamReset(stream: object): void {
+  onStreamReset(stream: object, connectError: boolean): void {
     for (const encoder of this.streams) {
       if (encoder.decoder !== stream) continue;
       if (this.log.traceOn) this.log.trace(`${connLogPrefix(this.connection.id)}sending RST_STREAM`);
       this.forget(encoder);
       this.stats.downstreamRqTxReset.inc();
-      encoder.reset();
+      encoder.reset(connectError ? Http2ErrorCode.CONNECT_ERROR : undefined);
       return;
     }
   }
