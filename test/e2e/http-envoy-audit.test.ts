@@ -13,7 +13,10 @@
  *   it is x-forwarded-for's leftmost entry (getLastAddressFromXFF's single_address_);
  * - the Router's suppress_envoy_headers (refused before) leaves out the router's x-envoy-* headers;
  * - a route's append_x_forwarded_host (refused before) keeps the replaced Host in x-forwarded-host;
- * - the HCM's skip_xff_append and append_x_forwarded_port (refused before).
+ * - the HCM's skip_xff_append and append_x_forwarded_port (refused before);
+ * - an external request loses only the x-envoy-* headers of cleanInternalHeaders' list (the
+ *   decorator operation and downstream service cluster/node at the edge only); any other
+ *   x-envoy-* header reaches the upstream.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -155,5 +158,28 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     expect(forwarded["x-envoy-external-address"]).toBe("127.0.0.1");
     // Without the options nothing of the kind is added.
     expect((await seen(ports.edge, {}))["x-forwarded-port"]).toBeUndefined();
+  });
+
+  test("an external request keeps x-envoy-* headers outside cleanInternalHeaders' list", async () => {
+    const sent = {
+      "x-forwarded-for": "192.0.2.9",
+      "x-envoy-foo": "bar",
+      "x-envoy-retry-on": "5xx",
+      "x-envoy-downstream-service-cluster": "front",
+      "x-envoy-internal": "true",
+    };
+    // At the edge: the downstream service cluster goes too.
+    const edgeSeen = await seen(ports.edge, sent);
+    expect(edgeSeen["x-envoy-foo"]).toBe("bar");
+    expect(edgeSeen["x-envoy-retry-on"]).toBeUndefined();
+    expect(edgeSeen["x-envoy-downstream-service-cluster"]).toBeUndefined();
+    expect(edgeSeen["x-envoy-internal"]).toBeUndefined();
+    expect(edgeSeen["x-envoy-external-address"]).toBe("192.0.2.9");
+    // Behind another proxy (no use_remote_address), external: only the steering headers go.
+    const innerSeen = await seen(ports.inner, { ...sent, "x-forwarded-for": "192.0.2.8, 192.0.2.9, 10.0.0.1" });
+    expect(innerSeen["x-envoy-foo"]).toBe("bar");
+    expect(innerSeen["x-envoy-retry-on"]).toBeUndefined();
+    expect(innerSeen["x-envoy-downstream-service-cluster"]).toBe("front");
+    expect(innerSeen["x-envoy-internal"]).toBeUndefined();
   });
 });

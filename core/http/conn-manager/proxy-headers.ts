@@ -9,8 +9,9 @@ import { mutateXfccRequestHeader } from "./xfcc.ts";
  * The HCM's request header rules (Envoy's `ConnectionManagerUtility::mutateRequestHeaders`):
  * hop-by-hop fields go; with use_remote_address the downstream address is appended
  * to x-forwarded-for, and the trusted client address (xff_num_trusted_hops from the
- * right) decides x-envoy-internal — external requests lose x-envoy-* headers, which
- * only trusted callers may set, and get x-envoy-external-address; x-forwarded-proto is set at the edge
+ * right) decides x-envoy-internal — external requests lose the x-envoy-* headers that
+ * steer Envoy (cleanInternalHeaders' list; any other x-envoy-* goes on), and at the edge get
+ * x-envoy-external-address; x-forwarded-proto is set at the edge
  * or when absent (scheme_header_transformation overrides it); add_user_agent and via
  * add theirs; x-request-id is generated when absent, or at the edge for external
  * requests unless preserve_external_request_id; x-forwarded-client-cert (xfcc.ts).
@@ -20,6 +21,8 @@ import { mutateXfccRequestHeader } from "./xfcc.ts";
 export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): string {
   const config = cm.config;
   stripHopByHop(headers, upgrade);
+  // A client's own x-envoy-internal is never believed: set below only when the request is.
+  headers.remove("x-envoy-internal");
   let internal = false;
   let remoteIp = "";
   if (config.useRemoteAddress) {
@@ -42,14 +45,14 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     if (internal) {
       headers.set("x-envoy-internal", "true");
     } else {
-      sanitizeEnvoyHeaders(headers);
+      cleanInternalHeaders(headers, true);
       headers.set("x-envoy-external-address", client);
     }
   } else {
     // Not the edge: Envoy does not append to XFF, and the request is internal only when
     // XFF holds one address and it is an internal one (mutateRequestHeaders: a client's
     // own x-envoy-internal is never believed). An external request loses the x-envoy-*
-    // headers that steer retries and timeouts (cleanInternalHeaders).
+    // headers that steer retries and timeouts (cleanInternalHeaders, not at the edge).
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
     if (config.appendXForwardedPort && !headers.has("x-forwarded-port")) setForwardedPort(headers, cm);
     const xff = headers.getJoined("x-forwarded-for");
@@ -61,12 +64,8 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // Envoy's default original-IP detection without use_remote_address: the x-forwarded-for
     // entry xff_num_trusted_hops from the right (getLastAddressFromXFF).
     if (hops.length > config.xffNumTrustedHops) remoteIp = hops[hops.length - 1 - config.xffNumTrustedHops]!;
-    if (internal) {
-      headers.set("x-envoy-internal", "true");
-    } else {
-      headers.remove("x-envoy-internal");
-      for (const name of INTERNAL_ONLY_HEADERS) headers.remove(name);
-    }
+    if (internal) headers.set("x-envoy-internal", "true");
+    else cleanInternalHeaders(headers, false);
   }
   // scheme_header_transformation.scheme_to_overwrite: both the scheme and what the upstream is told of it.
   const scheme = config.schemeToOverwrite;
@@ -117,7 +116,7 @@ function appendVia(headers: RequestHeaders | ResponseHeaders, value: string): vo
 /**
  * What Envoy removes from every external request, at the edge or not
  * (ConnectionManagerUtility::cleanInternalHeaders): only a trusted hop may steer
- * retries, timeouts and tracing.
+ * retries, timeouts and tracing. Any other x-envoy-* header a client sends goes on.
  */
 const INTERNAL_ONLY_HEADERS = [
   "x-envoy-retriable-status-codes",
@@ -136,13 +135,21 @@ const INTERNAL_ONLY_HEADERS = [
   "x-envoy-hedge-on-per-try-timeout",
 ];
 
-/** x-envoy-* request headers an external client may not set (polyvoy strips them all at the edge). */
-function sanitizeEnvoyHeaders(headers: RequestHeaders): void {
-  const names: string[] = [];
-  headers.forEach((name) => {
-    if (name.startsWith("x-envoy-")) names.push(name);
-  });
-  for (const name of names) headers.remove(name);
+/**
+ * Envoy's cleanInternalHeaders for a request that is not internal: at the edge
+ * (use_remote_address) the headers a trusted hop describes itself with go too —
+ * x-envoy-decorator-operation, x-envoy-downstream-service-cluster/-node — and are kept
+ * from an external request behind another proxy. (x-envoy-internal is removed from every
+ * request first, x-envoy-external-address overwritten at the edge: mutateRequestHeaders.
+ * The route configuration's internal_only_headers, also removed there, is not supported.)
+ */
+function cleanInternalHeaders(headers: RequestHeaders, edge: boolean): void {
+  if (edge) {
+    headers.remove("x-envoy-decorator-operation");
+    headers.remove("x-envoy-downstream-service-cluster");
+    headers.remove("x-envoy-downstream-service-node");
+  }
+  for (const name of INTERNAL_ONLY_HEADERS) headers.remove(name);
 }
 
 /**
