@@ -1,5 +1,5 @@
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
-import { httpDate, isInternalAddress, stripHopByHop, uuid4 } from "../headers-util.ts";
+import { httpDate, isInternalAddress, sanitizeTe, stripHopByHop, uuid4 } from "../headers-util.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import { IpList } from "../../network/cidr-range.ts";
@@ -21,6 +21,8 @@ import { mutateXfccRequestHeader } from "./xfcc.ts";
 export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): string {
   const config = cm.config;
   stripHopByHop(headers, upgrade);
+  // Envoy sanitizes te with connection and upgrade, so an upgrade keeps its own (mutateRequestHeaders).
+  if (!upgrade) sanitizeTe(headers);
   // A client's own x-envoy-internal is never believed: set below only when the request is.
   headers.remove("x-envoy-internal");
   let internal = false;
@@ -159,6 +161,8 @@ function cleanInternalHeaders(headers: RequestHeaders, edge: boolean): void {
  */
 export function mutateResponseHeaders(headers: ResponseHeaders, cm: ConnectionManagerContext, request: RequestHeaders, upgrade: boolean): void {
   stripHopByHop(headers, upgrade);
+  const te = headers.get("te");
+  if (te !== undefined && te.trim().toLowerCase() !== "trailers") headers.remove("te");
   const config = cm.config;
   switch (config.serverHeaderTransformation) {
     case "OVERWRITE":
