@@ -17,10 +17,13 @@
  * - an external request loses only the x-envoy-* headers of cleanInternalHeaders' list (the
  *   decorator operation and downstream service cluster/node at the edge only); any other
  *   x-envoy-* header reaches the upstream;
+ * - with use_remote_address, a loopback peer is appended to x-forwarded-for as the host's own
+ *   address (the first non-loopback IPv4 interface address: Envoy's config.localAddress());
  * - a request's `te` goes on as "trailers" when it lists trailers, and is removed otherwise
  *   (sanitizeTEHeader), to HTTP/1 and HTTP/2 upstreams alike.
  */
 import * as http2 from "node:http2";
+import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -161,6 +164,18 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     expect(forwarded["x-envoy-external-address"]).toBe("127.0.0.1");
     // Without the options nothing of the kind is added.
     expect((await seen(ports.edge, {}))["x-forwarded-port"]).toBeUndefined();
+  });
+
+  test("use_remote_address: a loopback peer goes into x-forwarded-for as the host's first non-loopback IPv4 address", async () => {
+    const v4 = Object.values(networkInterfaces()).flatMap((list) => list ?? []).filter((i) => i.family === "IPv4" && !i.address.startsWith("127."));
+    const local = v4[0]?.address ?? "127.0.0.1";
+    const direct = await seen(ports.edge, {});
+    expect(direct["x-forwarded-for"]).toBe(local);
+    expect(direct["x-envoy-internal"]).toBe("true");
+    const forwarded = await seen(ports.edge, { "x-forwarded-for": "192.0.2.9" });
+    expect(forwarded["x-forwarded-for"]).toBe(`192.0.2.9, ${local}`);
+    // The client address stays the peer's (or the trusted hop's): only what is appended changes.
+    expect(forwarded["x-envoy-external-address"]).toBe("192.0.2.9");
   });
 
   test("an external request keeps x-envoy-* headers outside cleanInternalHeaders' list", async () => {

@@ -4,6 +4,7 @@ import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import { IpList } from "../../network/cidr-range.ts";
 import { mutateXfccRequestHeader } from "./xfcc.ts";
+import type { Runtime } from "../../port.ts";
 
 /**
  * The HCM's request header rules (Envoy's `ConnectionManagerUtility::mutateRequestHeaders`):
@@ -35,7 +36,12 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
     const trusted = config.xffNumTrustedHops;
     const client = (trusted > 0 ? hops[hops.length - trusted] : undefined) ?? remote;
-    if (!config.skipXffAppend) headers.set("x-forwarded-for", xff ? `${xff}, ${remote}` : remote);
+    if (!config.skipXffAppend) {
+      // A loopback peer is named by this host's own address (mutateRequestHeaders appends
+      // config.localAddress() for it), so the upstream sees an address it can reach.
+      const appended = isLoopback(remote) ? localAddress(cm.server.runtime) : remote;
+      headers.set("x-forwarded-for", xff ? `${xff}, ${appended}` : appended);
+    }
     // Envoy's allow_trusted_address_checks: only a request that came with no x-forwarded-for
     // may be internal, whatever the trusted hops name as its client (mutateRequestHeaders'
     // "after appending, XFF must contain a single address").
@@ -95,6 +101,40 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
 function setForwardedPort(headers: RequestHeaders, cm: ConnectionManagerContext): void {
   const port = cm.connection.localAddress?.port;
   if (port !== undefined) headers.set("x-forwarded-port", String(port));
+}
+
+/** Network::Utility::isLoopbackAddress: 127.0.0.0/8 and ::1 (and 127/8 as a v4-mapped address). */
+function isLoopback(address: string): boolean {
+  if (address.startsWith("::ffff:")) address = address.slice(7);
+  return address.startsWith("127.") || address === "::1";
+}
+
+/** Each runtime's local address, found once (Envoy's LocalInfo takes it at start). */
+const LOCAL_ADDRESSES = new WeakMap<Runtime, string>();
+
+/**
+ * Envoy's local address (Network::Utility::getLocalAddress for IPv4, the default
+ * --local-address-ip-version): the first non-loopback IPv4 interface address, else 127.0.0.1.
+ */
+function localAddress(runtime: Runtime): string {
+  let address = LOCAL_ADDRESSES.get(runtime);
+  if (address === undefined) {
+    address = "127.0.0.1";
+    let list: readonly string[] = [];
+    try {
+      list = runtime.interfaceAddresses?.() ?? [];
+    } catch {
+      // Envoy logs getifaddrs' error and falls back to loopback.
+    }
+    for (const candidate of list) {
+      if (/^\d+\.\d+\.\d+\.\d+$/.test(candidate) && !isLoopback(candidate)) {
+        address = candidate;
+        break;
+      }
+    }
+    LOCAL_ADDRESSES.set(runtime, address);
+  }
+  return address;
 }
 
 /** Each HCM config's internal_address_config ranges, compiled on first use. */
