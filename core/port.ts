@@ -658,6 +658,14 @@ export interface Runtime {
    * its affinity mask (Envoy's --cpuset-threads). Absent: 1, one process.
    */
   cpuCount?(which: "hardware" | "cpuset"): number;
+  /**
+   * Optional: this host's interface addresses (IPv4 and IPv6, loopback ones included) in the
+   * order getifaddrs(3) lists them, from which the core picks Envoy's local address
+   * (Network::Utility::getLocalAddress: the first non-loopback IPv4 one), what an HCM with
+   * use_remote_address appends to x-forwarded-for for a loopback peer. Without it, or when
+   * it throws, that address is 127.0.0.1, Envoy's own fallback.
+   */
+  interfaceAddresses?(): readonly string[];
 }
 
 /** A public key as a JSON Web Key (RFC 7517): the fields jwt_authn's keys may carry. */

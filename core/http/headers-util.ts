@@ -4,8 +4,10 @@ import { imfFixdate } from "../util/civil-time.ts";
 
 /**
  * Hop-by-hop fields (RFC 9110 §7.6.1) that a proxy must not forward, as Envoy's
- * HTTP/1 codec and ConnectionManagerUtility strip them. `te` is kept only as
- * "trailers"; `upgrade`/`connection` survive on an upgrade the route allows.
+ * HTTP/1 codec and ConnectionManagerUtility strip them; `upgrade`/`connection` survive on
+ * an upgrade the route allows. `te` is not among them, nor removed when `connection` names
+ * it: a request's goes through sanitizeTe (as Envoy's sanitizeConnectionHeader keeps a
+ * nominated TE that lists trailers), a response's is kept only as "trailers".
  */
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "proxy-authenticate-info"];
 
@@ -19,7 +21,7 @@ export function stripHopByHop(headers: HeaderMap, keepUpgrade: boolean): void {
       if (end < 0) end = named.length;
       const token = start === 0 && end === named.length ? named : named.slice(start, end);
       const name = token.trim().toLowerCase();
-      if (name && !(keepUpgrade && name === "upgrade")) headers.remove(name);
+      if (name && name !== "te" && !(keepUpgrade && name === "upgrade")) headers.remove(name);
       start = end + 1;
     }
   }
@@ -27,8 +29,24 @@ export function stripHopByHop(headers: HeaderMap, keepUpgrade: boolean): void {
     if (keepUpgrade && (name === "upgrade" || name === "connection")) continue;
     headers.remove(name);
   }
-  const te = headers.get("te");
-  if (te !== undefined && te.trim().toLowerCase() !== "trailers") headers.remove("te");
+}
+
+/**
+ * A request's `te`, as Envoy's ConnectionManagerUtility::sanitizeTEHeader (since
+ * envoyproxy/envoy#32255): "trailers" alone when one of its comma-separated members is
+ * `trailers` (the one value HTTP/2 allows, RFC 9113 §8.2.2, and the one gRPC servers
+ * require), removed otherwise — a transfer coding is hop-by-hop (RFC 9110 §10.1.4).
+ */
+export function sanitizeTe(headers: HeaderMap): void {
+  const te = headers.getJoined("te");
+  if (te === undefined) return;
+  for (const member of te.split(",")) {
+    if (member.trim().toLowerCase() === "trailers") {
+      headers.set("te", "trailers");
+      return;
+    }
+  }
+  headers.remove("te");
 }
 
 /** Envoy's internal-address test (RFC 1918, loopback, unique-local): decides x-envoy-internal. */

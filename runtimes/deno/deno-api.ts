@@ -33,7 +33,7 @@ export interface DenoFsFile extends DenoWriter {
   close(): void;
 }
 
-export type DenoPermissionDescriptor = { name: "read" | "write"; path: string } | { name: "env"; variable: string } | { name: "sys"; kind: "uid" };
+export type DenoPermissionDescriptor = { name: "read" | "write"; path: string } | { name: "env"; variable: string } | { name: "sys"; kind: "uid" | "networkInterfaces" };
 
 export interface DenoFileInfo {
   isFile: boolean;
@@ -55,6 +55,7 @@ export interface DenoGlobal {
   readTextFile(path: string): Promise<string>;
   /** For /sys/devices/system/cpu/online (deno-cpu-count.ts). */
   readTextFileSync(path: string): string;
+  networkInterfaces(): { address: string }[];
   /** querySync asks nothing: "granted", "prompt" (Deno would ask) or "denied". */
   readonly permissions: { querySync(descriptor: DenoPermissionDescriptor): { state: "granted" | "prompt" | "denied" } };
   /** For the checked configs' files (deno-checked-config-store.ts). */

@@ -15,6 +15,7 @@ import { denoProcessHost, writeStderrSync } from "./deno-process-host.ts";
 import { nodeTlsCapability } from "../kit/tls/node-tls.ts";
 import { watchDirectory } from "../kit/watch-directory.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
+import { denoInterfaceAddresses } from "./deno-interface-addresses.ts";
 import { denoCpuCount } from "./deno-cpu-count.ts";
 
 /**
@@ -176,6 +177,7 @@ export function createDenoRuntime(): Runtime {
     exit: (code) => Deno.exit(code),
     memoryUsage: () => Deno.memoryUsage().rss,
     cpuCount: denoCpuCount,
+    interfaceAddresses: denoInterfaceAddresses,
     // V8's heap in use plus external memory (array buffers included).
     heapUsage() {
       const usage = Deno.memoryUsage();

@@ -10,6 +10,7 @@ import { importModule } from "./import-module.ts";
 import { verifySignature } from "./web-crypto-verify.ts";
 import { watchDirectory } from "./watch-directory.ts";
 import { cpuCount } from "./cpu-count.ts";
+import { interfaceAddresses } from "./interface-addresses.ts";
 import { nodeFsPromises } from "./builtins.ts";
 import { replayEarlySighup } from "./early-sighup.ts";
 
@@ -45,6 +46,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   exit: (code) => process.exit(code),
   memoryUsage: () => process.memoryUsage.rss(),
   cpuCount,
+  interfaceAddresses,
   // V8's heap in use plus external memory (array buffers included) on Node; Bun's
   // process.memoryUsage() leaves its byte arrays out, so its adapter replaces this.
   heapUsage() {

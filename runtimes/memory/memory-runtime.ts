@@ -65,6 +65,8 @@ export interface MemoryRuntimeOptions {
   dnsDelayMs?: number;
   /** Host names `resolve` knows, besides IP literals (default: localhost → 127.0.0.1, ::1); see also `setDnsAnswer`. */
   hosts?: Record<string, string[]>;
+  /** What `interfaceAddresses` lists, in order (default none: the core's local address is then 127.0.0.1). */
+  interfaceAddresses?: string[];
   /** The source address of outgoing connections (default 127.0.0.1, or ::1 toward IPv6). */
   sourceAddress?: string;
   /** What `exit` does: "record" (default) records the code and returns; "throw" also throws ExitCalled. */
@@ -473,6 +475,10 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   /** One CPU: the memory runtime runs no worker processes, so --concurrency's default is one process. */
   cpuCount(): number {
     return 1;
+  }
+
+  interfaceAddresses(): readonly string[] {
+    return this.options.interfaceAddresses ?? [];
   }
 
   /**

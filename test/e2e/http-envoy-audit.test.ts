@@ -13,8 +13,17 @@
  *   it is x-forwarded-for's leftmost entry (getLastAddressFromXFF's single_address_);
  * - the Router's suppress_envoy_headers (refused before) leaves out the router's x-envoy-* headers;
  * - a route's append_x_forwarded_host (refused before) keeps the replaced Host in x-forwarded-host;
- * - the HCM's skip_xff_append and append_x_forwarded_port (refused before).
+ * - the HCM's skip_xff_append and append_x_forwarded_port (refused before);
+ * - an external request loses only the x-envoy-* headers of cleanInternalHeaders' list (the
+ *   decorator operation and downstream service cluster/node at the edge only); any other
+ *   x-envoy-* header reaches the upstream;
+ * - with use_remote_address, a loopback peer is appended to x-forwarded-for as the host's own
+ *   address (the first non-loopback IPv4 interface address: Envoy's config.localAddress());
+ * - a request's `te` goes on as "trailers" when it lists trailers, and is removed otherwise
+ *   (sanitizeTEHeader), to HTTP/1 and HTTP/2 upstreams alike.
  */
+import * as http2 from "node:http2";
+import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -161,5 +170,125 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     expect(forwarded["x-envoy-external-address"]).toBe("127.0.0.1");
     // Without the options nothing of the kind is added.
     expect((await seen(ports.edge, {}))["x-forwarded-port"]).toBeUndefined();
+  });
+
+  test("use_remote_address: a loopback peer goes into x-forwarded-for as the host's first non-loopback IPv4 address", async () => {
+    const v4 = Object.values(networkInterfaces()).flatMap((list) => list ?? []).filter((i) => i.family === "IPv4" && !i.address.startsWith("127."));
+    const local = v4[0]?.address ?? "127.0.0.1";
+    const direct = await seen(ports.edge, {});
+    expect(direct["x-forwarded-for"]).toBe(local);
+    expect(direct["x-envoy-internal"]).toBe("true");
+    const forwarded = await seen(ports.edge, { "x-forwarded-for": "192.0.2.9" });
+    expect(forwarded["x-forwarded-for"]).toBe(`192.0.2.9, ${local}`);
+    // The client address stays the peer's (or the trusted hop's): only what is appended changes.
+    expect(forwarded["x-envoy-external-address"]).toBe("192.0.2.9");
+  });
+
+  test("an external request keeps x-envoy-* headers outside cleanInternalHeaders' list", async () => {
+    const sent = {
+      "x-forwarded-for": "192.0.2.9",
+      "x-envoy-foo": "bar",
+      "x-envoy-retry-on": "5xx",
+      "x-envoy-downstream-service-cluster": "front",
+      "x-envoy-internal": "true",
+    };
+    // At the edge: the downstream service cluster goes too.
+    const edgeSeen = await seen(ports.edge, sent);
+    expect(edgeSeen["x-envoy-foo"]).toBe("bar");
+    expect(edgeSeen["x-envoy-retry-on"]).toBeUndefined();
+    expect(edgeSeen["x-envoy-downstream-service-cluster"]).toBeUndefined();
+    expect(edgeSeen["x-envoy-internal"]).toBeUndefined();
+    expect(edgeSeen["x-envoy-external-address"]).toBe("192.0.2.9");
+    // Behind another proxy (no use_remote_address), external: only the steering headers go.
+    const innerSeen = await seen(ports.inner, { ...sent, "x-forwarded-for": "192.0.2.8, 192.0.2.9, 10.0.0.1" });
+    expect(innerSeen["x-envoy-foo"]).toBe("bar");
+    expect(innerSeen["x-envoy-retry-on"]).toBeUndefined();
+    expect(innerSeen["x-envoy-downstream-service-cluster"]).toBe("front");
+    expect(innerSeen["x-envoy-internal"]).toBeUndefined();
+  });
+});
+
+describe.each(RUNTIMES)("te as Envoy's sanitizeTEHeader on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let h2: http2.Http2Server;
+  let proxy: ProxyProcess;
+  let port = 0;
+  /** What the HTTP/2 upstream got, by :path. */
+  const h2Seen = new Map<string, http2.IncomingHttpHeaders>();
+
+  beforeAll(async () => {
+    echo = await httpUpstream();
+    h2 = http2.createServer();
+    h2.on("stream", (stream, headers) => {
+      h2Seen.set(String(headers[":path"]), headers);
+      stream.respond({ ":status": 200 });
+      stream.end("ok");
+    });
+    await new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve));
+    const h2Port = (h2.address() as { port: number }).port;
+    port = await freePort();
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { echo: [echo.port], h2: [h2Port] },
+      routes: [
+        { match: { prefix: "/h2" }, cluster: "h2" },
+        { match: { prefix: "/" }, cluster: "echo" },
+      ],
+    }) as { static_resources: { clusters: Record<string, unknown>[] } };
+    config.static_resources.clusters[1]!.typed_extension_protocol_options = {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    };
+    proxy = await ProxyProcess.start(runtime, config);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await echo?.close();
+    await new Promise<void>((resolve) => (h2 ? h2.close(() => resolve()) : resolve()));
+  });
+
+  /** The te each upstream saw for an HTTP/1 request carrying `head` (extra header lines). */
+  async function viaHttp1(head: string, tag: string): Promise<{ h1: string | undefined; h2: string | undefined }> {
+    for (const path of [`/${tag}`, `/h2/${tag}`]) {
+      const { text } = await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: a\r\n${head}Connection: close\r\n\r\n`, 2000);
+      expect(parseResponses(text)[0]?.status, JSON.stringify(text)).toBe(200);
+    }
+    const h1 = echo.requests.find((r) => r.url === `/${tag}`)!.headers.te;
+    return { h1: h1 as string | undefined, h2: h2Seen.get(`/h2/${tag}`)?.te as string | undefined };
+  }
+
+  test("HTTP/1 client: a te listing trailers goes on as 'trailers'; one without is removed", async () => {
+    expect(await viaHttp1("TE: trailers, gzip\r\n", "mixed")).toEqual({ h1: "trailers", h2: "trailers" });
+    expect(await viaHttp1("TE: gzip;q=0.5 ,  trailers\r\n", "last")).toEqual({ h1: "trailers", h2: "trailers" });
+    expect(await viaHttp1("TE: gzip, deflate\r\n", "none")).toEqual({ h1: undefined, h2: undefined });
+    expect(await viaHttp1("TE: trailers\r\n", "plain")).toEqual({ h1: "trailers", h2: "trailers" });
+    // Named by Connection (as RFC 9110 §10.1.4 asks of a sender), it is sanitized all the same.
+    const nominated = await rawExchange(port, "GET /nominated HTTP/1.1\r\nHost: a\r\nTE: gzip, trailers\r\nConnection: te, close\r\n\r\n", 2000);
+    expect(parseResponses(nominated.text)[0]?.status).toBe(200);
+    expect(echo.requests.find((r) => r.url === "/nominated")!.headers.te).toBe("trailers");
+  });
+
+  test("HTTP/2 client: te: trailers reaches HTTP/1 and HTTP/2 upstreams", async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      for (const path of ["/from-h2", "/h2/from-h2"]) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const stream = session.request({ ":path": path, te: "trailers" });
+          let code = 0;
+          stream.on("response", (h) => (code = Number(h[":status"])));
+          stream.on("error", reject);
+          stream.resume();
+          stream.on("end", () => resolve(code));
+        });
+        expect(status).toBe(200);
+      }
+    } finally {
+      session.close();
+    }
+    expect(echo.requests.find((r) => r.url === "/from-h2")!.headers.te).toBe("trailers");
+    expect(h2Seen.get("/h2/from-h2")?.te).toBe("trailers");
   });
 });

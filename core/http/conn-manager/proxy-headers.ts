@@ -1,16 +1,18 @@
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
-import { httpDate, isInternalAddress, stripHopByHop, uuid4 } from "../headers-util.ts";
+import { httpDate, isInternalAddress, sanitizeTe, stripHopByHop, uuid4 } from "../headers-util.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
 import { IpList } from "../../network/cidr-range.ts";
 import { mutateXfccRequestHeader } from "./xfcc.ts";
+import type { Runtime } from "../../port.ts";
 
 /**
  * The HCM's request header rules (Envoy's `ConnectionManagerUtility::mutateRequestHeaders`):
  * hop-by-hop fields go; with use_remote_address the downstream address is appended
  * to x-forwarded-for, and the trusted client address (xff_num_trusted_hops from the
- * right) decides x-envoy-internal — external requests lose x-envoy-* headers, which
- * only trusted callers may set, and get x-envoy-external-address; x-forwarded-proto is set at the edge
+ * right) decides x-envoy-internal — external requests lose the x-envoy-* headers that
+ * steer Envoy (cleanInternalHeaders' list; any other x-envoy-* goes on), and at the edge get
+ * x-envoy-external-address; x-forwarded-proto is set at the edge
  * or when absent (scheme_header_transformation overrides it); add_user_agent and via
  * add theirs; x-request-id is generated when absent, or at the edge for external
  * requests unless preserve_external_request_id; x-forwarded-client-cert (xfcc.ts).
@@ -20,6 +22,10 @@ import { mutateXfccRequestHeader } from "./xfcc.ts";
 export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): string {
   const config = cm.config;
   stripHopByHop(headers, upgrade);
+  // Envoy sanitizes te with connection and upgrade, so an upgrade keeps its own (mutateRequestHeaders).
+  if (!upgrade) sanitizeTe(headers);
+  // A client's own x-envoy-internal is never believed: set below only when the request is.
+  headers.remove("x-envoy-internal");
   let internal = false;
   let remoteIp = "";
   if (config.useRemoteAddress) {
@@ -30,7 +36,12 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
     const trusted = config.xffNumTrustedHops;
     const client = (trusted > 0 ? hops[hops.length - trusted] : undefined) ?? remote;
-    if (!config.skipXffAppend) headers.set("x-forwarded-for", xff ? `${xff}, ${remote}` : remote);
+    if (!config.skipXffAppend) {
+      // A loopback peer is named by this host's own address (mutateRequestHeaders appends
+      // config.localAddress() for it), so the upstream sees an address it can reach.
+      const appended = isLoopback(remote) ? localAddress(cm.server.runtime) : remote;
+      headers.set("x-forwarded-for", xff ? `${xff}, ${appended}` : appended);
+    }
     // Envoy's allow_trusted_address_checks: only a request that came with no x-forwarded-for
     // may be internal, whatever the trusted hops name as its client (mutateRequestHeaders'
     // "after appending, XFF must contain a single address").
@@ -42,14 +53,14 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     if (internal) {
       headers.set("x-envoy-internal", "true");
     } else {
-      sanitizeEnvoyHeaders(headers);
+      cleanInternalHeaders(headers, true);
       headers.set("x-envoy-external-address", client);
     }
   } else {
     // Not the edge: Envoy does not append to XFF, and the request is internal only when
     // XFF holds one address and it is an internal one (mutateRequestHeaders: a client's
     // own x-envoy-internal is never believed). An external request loses the x-envoy-*
-    // headers that steer retries and timeouts (cleanInternalHeaders).
+    // headers that steer retries and timeouts (cleanInternalHeaders, not at the edge).
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
     if (config.appendXForwardedPort && !headers.has("x-forwarded-port")) setForwardedPort(headers, cm);
     const xff = headers.getJoined("x-forwarded-for");
@@ -61,12 +72,8 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // Envoy's default original-IP detection without use_remote_address: the x-forwarded-for
     // entry xff_num_trusted_hops from the right (getLastAddressFromXFF).
     if (hops.length > config.xffNumTrustedHops) remoteIp = hops[hops.length - 1 - config.xffNumTrustedHops]!;
-    if (internal) {
-      headers.set("x-envoy-internal", "true");
-    } else {
-      headers.remove("x-envoy-internal");
-      for (const name of INTERNAL_ONLY_HEADERS) headers.remove(name);
-    }
+    if (internal) headers.set("x-envoy-internal", "true");
+    else cleanInternalHeaders(headers, false);
   }
   // scheme_header_transformation.scheme_to_overwrite: both the scheme and what the upstream is told of it.
   const scheme = config.schemeToOverwrite;
@@ -96,6 +103,40 @@ function setForwardedPort(headers: RequestHeaders, cm: ConnectionManagerContext)
   if (port !== undefined) headers.set("x-forwarded-port", String(port));
 }
 
+/** Network::Utility::isLoopbackAddress: 127.0.0.0/8 and ::1 (and 127/8 as a v4-mapped address). */
+function isLoopback(address: string): boolean {
+  if (address.startsWith("::ffff:")) address = address.slice(7);
+  return address.startsWith("127.") || address === "::1";
+}
+
+/** Each runtime's local address, found once (Envoy's LocalInfo takes it at start). */
+const LOCAL_ADDRESSES = new WeakMap<Runtime, string>();
+
+/**
+ * Envoy's local address (Network::Utility::getLocalAddress for IPv4, the default
+ * --local-address-ip-version): the first non-loopback IPv4 interface address, else 127.0.0.1.
+ */
+function localAddress(runtime: Runtime): string {
+  let address = LOCAL_ADDRESSES.get(runtime);
+  if (address === undefined) {
+    address = "127.0.0.1";
+    let list: readonly string[] = [];
+    try {
+      list = runtime.interfaceAddresses?.() ?? [];
+    } catch {
+      // Envoy logs getifaddrs' error and falls back to loopback.
+    }
+    for (const candidate of list) {
+      if (/^\d+\.\d+\.\d+\.\d+$/.test(candidate) && !isLoopback(candidate)) {
+        address = candidate;
+        break;
+      }
+    }
+    LOCAL_ADDRESSES.set(runtime, address);
+  }
+  return address;
+}
+
 /** Each HCM config's internal_address_config ranges, compiled on first use. */
 const INTERNAL_RANGES = new WeakMap<HttpConnectionManagerConfig, IpList>();
 
@@ -117,7 +158,7 @@ function appendVia(headers: RequestHeaders | ResponseHeaders, value: string): vo
 /**
  * What Envoy removes from every external request, at the edge or not
  * (ConnectionManagerUtility::cleanInternalHeaders): only a trusted hop may steer
- * retries, timeouts and tracing.
+ * retries, timeouts and tracing. Any other x-envoy-* header a client sends goes on.
  */
 const INTERNAL_ONLY_HEADERS = [
   "x-envoy-retriable-status-codes",
@@ -136,13 +177,21 @@ const INTERNAL_ONLY_HEADERS = [
   "x-envoy-hedge-on-per-try-timeout",
 ];
 
-/** x-envoy-* request headers an external client may not set (polyvoy strips them all at the edge). */
-function sanitizeEnvoyHeaders(headers: RequestHeaders): void {
-  const names: string[] = [];
-  headers.forEach((name) => {
-    if (name.startsWith("x-envoy-")) names.push(name);
-  });
-  for (const name of names) headers.remove(name);
+/**
+ * Envoy's cleanInternalHeaders for a request that is not internal: at the edge
+ * (use_remote_address) the headers a trusted hop describes itself with go too —
+ * x-envoy-decorator-operation, x-envoy-downstream-service-cluster/-node — and are kept
+ * from an external request behind another proxy. (x-envoy-internal is removed from every
+ * request first, x-envoy-external-address overwritten at the edge: mutateRequestHeaders.
+ * The route configuration's internal_only_headers, also removed there, is not supported.)
+ */
+function cleanInternalHeaders(headers: RequestHeaders, edge: boolean): void {
+  if (edge) {
+    headers.remove("x-envoy-decorator-operation");
+    headers.remove("x-envoy-downstream-service-cluster");
+    headers.remove("x-envoy-downstream-service-node");
+  }
+  for (const name of INTERNAL_ONLY_HEADERS) headers.remove(name);
 }
 
 /**
@@ -152,6 +201,8 @@ function sanitizeEnvoyHeaders(headers: RequestHeaders): void {
  */
 export function mutateResponseHeaders(headers: ResponseHeaders, cm: ConnectionManagerContext, request: RequestHeaders, upgrade: boolean): void {
   stripHopByHop(headers, upgrade);
+  const te = headers.get("te");
+  if (te !== undefined && te.trim().toLowerCase() !== "trailers") headers.remove("te");
   const config = cm.config;
   switch (config.serverHeaderTransformation) {
     case "OVERWRITE":

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { stripHopByHop } from "../../../core/http/headers-util.ts";
+import { sanitizeTe, stripHopByHop } from "../../../core/http/headers-util.ts";
 import { headerMap } from "../../support/header-fields.ts";
 
 const map = headerMap;
@@ -36,12 +36,24 @@ describe("stripHopByHop (RFC 9110 §7.6.1)", () => {
     expect(headers.entries()).toEqual([["connection", "Upgrade, x-drop"], ["upgrade", "websocket"], ["x-kept", "yes"]]);
   });
 
-  test("te stays only as trailers", () => {
-    const kept = map(["te", " Trailers "]);
-    stripHopByHop(kept, false);
-    expect(kept.get("te")).toBe(" Trailers ");
-    const dropped = map(["te", "gzip"]);
-    stripHopByHop(dropped, false);
-    expect(dropped.has("te")).toBe(false);
+  test("te is left to sanitizeTe, even when Connection names it", () => {
+    const headers = map(["connection", "te"], ["te", "gzip, trailers"]);
+    stripHopByHop(headers, false);
+    expect(headers.entries()).toEqual([["te", "gzip, trailers"]]);
+  });
+});
+
+describe("sanitizeTe (Envoy's sanitizeTEHeader)", () => {
+  test("'trailers' alone when a member is trailers (any case, spaces, repeated fields); removed otherwise", () => {
+    for (const fields of [[" Trailers "], ["trailers, gzip"], ["gzip;q=0.5 ,trailers"], ["gzip", "trailers"]]) {
+      const headers = map(...fields.map((v): [string, string] => ["te", v]), ["x-kept", "yes"]);
+      sanitizeTe(headers);
+      expect(headers.entries().filter(([n]) => n === "te"), JSON.stringify(fields)).toEqual([["te", "trailers"]]);
+    }
+    for (const fields of [["gzip"], ["gzip, deflate"], ["trailers;q=0.5"], [""]]) {
+      const headers = map(...fields.map((v): [string, string] => ["te", v]));
+      sanitizeTe(headers);
+      expect(headers.has("te"), JSON.stringify(fields)).toBe(false);
+    }
   });
 });

@@ -413,3 +413,24 @@ describe("ConnectionManager: upgrades", () => {
     expect([...runtime.openSockets]).toEqual([]);
   });
 });
+
+describe("ConnectionManager: use_remote_address and a loopback peer", () => {
+  /** The x-forwarded-for the upstream sees for one request from the memory client (127.0.0.1). */
+  async function forwardedFor(interfaceAddresses: string[] | undefined): Promise<string | undefined> {
+    runtime = new MemoryRuntime({ seed: 1, ...(interfaceAddresses ? { interfaceAddresses } : {}) });
+    upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (_req, res) => res.respond(200, "ok"));
+    server = await startProxy(runtime, httpProxyConfig({ listenPort: PROXY, clusters: { backend: [UPSTREAM] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { use_remote_address: true } }));
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    runtime.runUntilIdle();
+    expect(client.responses.map((r) => r.status)).toEqual([200]);
+    client.socket.close();
+    return upstream.requests[0]!.get("x-forwarded-for");
+  }
+
+  test("is appended as the first non-loopback IPv4 interface address (Envoy's config.localAddress()), else 127.0.0.1", async () => {
+    expect(await forwardedFor(["127.0.0.1", "::1", "fd00::2", "10.1.2.3", "192.0.2.7"])).toBe("10.1.2.3");
+    expect(await forwardedFor(["127.0.0.1", "::1", "fd00::2"])).toBe("127.0.0.1");
+    expect(await forwardedFor(undefined)).toBe("127.0.0.1");
+  });
+});
