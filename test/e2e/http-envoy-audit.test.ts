@@ -115,6 +115,10 @@ describe.each(RUNTIMES)("Envoy's request checks and internal/external rules on %
     expect(direct["x-envoy-internal"]).toBe("true");
     expect(direct["x-envoy-ip-tags"]).toBe("t");
     expect(direct["x-forwarded-proto"]).toBe("http");
+    // An empty x-forwarded-for came all the same: external (Envoy tests for the header).
+    const empty = await seen(ports.edge, { "x-forwarded-for": "", "x-envoy-ip-tags": "t" });
+    expect(empty["x-envoy-internal"]).toBeUndefined();
+    expect(empty["x-envoy-ip-tags"]).toBeUndefined();
   });
 
   test("without use_remote_address, one trusted hop: internal when the client is x-forwarded-for's leftmost entry", async () => {

@@ -33,9 +33,9 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     const xff = headers.getJoined("x-forwarded-for");
     // The trusted client address: xff_num_trusted_hops entries from the right of what came,
     // the peer when none is trusted (Envoy's "original IP detection" with use_remote_address).
-    const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
     const trusted = config.xffNumTrustedHops;
-    const client = (trusted > 0 ? hops[hops.length - trusted] : undefined) ?? remote;
+    const hops = trusted > 0 && xff ? xff.split(",").map((a) => a.trim()) : undefined;
+    const client = (hops !== undefined ? hops[hops.length - trusted] : undefined) ?? remote;
     if (!config.skipXffAppend) {
       // A loopback peer is named by this host's own address (mutateRequestHeaders appends
       // config.localAddress() for it), so the upstream sees an address it can reach.
@@ -45,7 +45,8 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // Envoy's allow_trusted_address_checks: only a request that came with no x-forwarded-for
     // may be internal, whatever the trusted hops name as its client (mutateRequestHeaders'
     // "after appending, XFF must contain a single address").
-    internal = !xff && isInternal(config, client);
+    // (An empty x-forwarded-for came too: Envoy's test is whether the header is there.)
+    internal = xff === undefined && isInternal(config, client);
     if (client !== remote) remoteIp = client;
     // A trusted hop's x-forwarded-proto stands; with none trusted it is overwritten.
     if (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
