@@ -145,6 +145,15 @@ describe("streams (§5.1, §8.1)", () => {
     }
   });
 
+  test("WINDOW_UPDATE, PRIORITY and RST_STREAM on a half-closed (remote) stream are no connection error", () => {
+    for (const after of [encodeWindowUpdateFrame(1, 100), encodePriorityFrame(1, 0, 16), encodeRstStreamFrame(1, Http2ErrorCode.CANCEL)]) {
+      const { conn, reader, client } = startedServer();
+      conn.dispatch(client.headers(1, GET, true));
+      conn.dispatch(after);
+      expect(reader.take().filter((frame) => frame.type === "goaway")).toEqual([]);
+    }
+  });
+
   test("HEADERS on a lower id than one opened (closed, or never used) are ignored as nghttp2 does; HPACK stays in step", () => {
     const { conn, reader, client, log } = startedServer();
     conn.dispatch(client.headers(1, GET, true));
