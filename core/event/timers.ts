@@ -141,8 +141,8 @@ class TimerList {
   }
 
   private arm(ms: number): void {
-    // The port takes any delay (port.ts); steps of at most 2^31-1 ms, what a runtime timer
-    // holds, keep a port vendored from before that promise correct too.
+    // The port takes any delay (port.ts); this list's one runtime timer is armed for at
+    // most 2^31-1 ms at a time anyway (a later deadline is reached in steps).
     this.handle = this.runtime.setTimeout(this.fire, Math.min(ms, MAX_TIMEOUT_MS));
   }
 

@@ -77,10 +77,16 @@ describe.each(RUNTIMES)("CONNECT tunnels on %s", (runtime) => {
     noConnectPort = await freePort();
     const base = httpProxyConfig({
       listenPort: port,
-      clusters: { tunnel: [upstream.port] },
+      // `dead`: a port nothing listens on (its connect fails).
+      clusters: { tunnel: [upstream.port], dead: [await freePort()] },
       routes: [],
       hcm: { upgrade_configs: [{ upgrade_type: "CONNECT" }] },
       virtualHosts: [
+        {
+          name: "dead",
+          domains: ["dead.test:7"],
+          routes: [{ match: { connect_matcher: {} }, route: { cluster: "dead", upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: {} }] } }],
+        },
         {
           name: "tunnels",
           domains: ["*"],
@@ -173,6 +179,22 @@ describe.each(RUNTIMES)("CONNECT tunnels on %s", (runtime) => {
       stream.on("data", () => {});
       const closed = new Promise<number | undefined>((r) => stream.on("close", () => r(stream.rstCode)));
       stream.write(Buffer.from("RESET now"));
+      expect(await closed).toBe(http2.constants.NGHTTP2_CONNECT_ERROR);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("an HTTP/2 CONNECT whose upstream connect fails: 503, then RST_STREAM CONNECT_ERROR (Envoy's doEndStream, UF)", async () => {
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    client.on("error", () => {});
+    try {
+      const stream = client.request({ ":method": "CONNECT", ":authority": "dead.test:7" });
+      stream.on("error", () => {});
+      stream.on("data", () => {});
+      const status = new Promise<number>((resolve) => stream.on("response", (h) => resolve(Number(h[":status"]))));
+      const closed = new Promise<number | undefined>((r) => stream.on("close", () => r(stream.rstCode)));
+      expect(await status).toBe(503);
       expect(await closed).toBe(http2.constants.NGHTTP2_CONNECT_ERROR);
     } finally {
       client.close();

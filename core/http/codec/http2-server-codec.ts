@@ -133,6 +133,8 @@ export class Http2ServerCodec implements ServerConnection, ByteSink, Http2Connec
  */
 export class Http2ServerStream implements ResponseEncoder, Http2StreamCallbacks {
   decoder: (RequestDecoder & Http2StreamUser) | undefined;
+  /** The RST_STREAM code of a reset from our side: NO_ERROR, or CONNECT_ERROR for a CONNECT whose upstream connection failed (set by the connection manager). */
+  localResetCode: number = LOCAL_RESET_CODE;
   /** Our response went whole to the codec. */
   responseEnded = false;
   /** Inside our own reset: the codec calls onReset back at once, which must not reset again. */
@@ -193,7 +195,7 @@ export class Http2ServerStream implements ResponseEncoder, Http2StreamCallbacks 
   }
 
   /** Reset the stream from our side (RST_STREAM NO_ERROR, as Envoy's local reset, unless `code` says otherwise). */
-  reset(code: number = LOCAL_RESET_CODE): void {
+  reset(code: number = this.localResetCode): void {
     if (this.resetting || this.stream.wasReset) return;
     this.resetting = true;
     this.stream.reset(code);

@@ -393,8 +393,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    * Envoy's doEndStream: a CONNECT (HTTP/2: any upgrade, each was a CONNECT there,
    * requestWasConnect) whose upstream connection failed (UF) or was lost (UC) is reset with
    * CONNECT_ERROR (RFC 9113 §8.5).
+   * @internal
    */
-  private connectFailed(): boolean {
+  connectFailed(): boolean {
     const headers = this.requestHeaders;
     if (headers.method !== "CONNECT" && !headers.upgrade) return false;
     const flags = this.streamInfo.responseFlags;

@@ -159,8 +159,12 @@ export class Http2ConnectionManager implements ConnectionManagerContext, Http2Se
     stream?.onResponseComplete();
     // RFC 9113 §8.1: a response complete before its request may end the stream with RST_STREAM
     // NO_ERROR (Envoy's doEndStream resets it), once what waits for window has gone (else the
-    // codec's stream does it when its END_STREAM goes out: Http2ServerStream.onLocalEnd).
-    if (!encoder.requestEnded && encoder.stream.bufferedBytes === 0) encoder.reset();
+    // codec's stream does it when its END_STREAM goes out: Http2ServerStream.onLocalEnd);
+    // CONNECT_ERROR for a CONNECT whose upstream connection failed (a 503 answered it).
+    if (!encoder.requestEnded) {
+      if (stream?.connectFailed()) encoder.localResetCode = Http2ErrorCode.CONNECT_ERROR;
+      if (encoder.stream.bufferedBytes === 0) encoder.reset();
+    }
   }
 
   onHttp2StreamReset(encoder: Http2ServerStream, code: number, remote: boolean): void {

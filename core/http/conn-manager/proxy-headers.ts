@@ -2,7 +2,7 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { httpDate, isInternalAddress, sanitizeTe, stripHopByHop, uuid4 } from "../headers-util.ts";
 import type { ConnectionManagerContext } from "./connection-manager-context.ts";
 import type { HttpConnectionManagerConfig } from "../../config/bootstrap.ts";
-import { IpList } from "../../network/cidr-range.ts";
+import { IpList, parseIp } from "../../network/cidr-range.ts";
 import { mutateXfccRequestHeader } from "./xfcc.ts";
 import type { Runtime } from "../../port.ts";
 
@@ -22,8 +22,9 @@ import type { Runtime } from "../../port.ts";
 export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionManagerContext, upgrade: boolean): string {
   const config = cm.config;
   stripHopByHop(headers, upgrade);
-  // Envoy sanitizes te with connection and upgrade, so an upgrade keeps its own (mutateRequestHeaders).
-  if (!upgrade) sanitizeTe(headers);
+  // Envoy sanitizes te with connection and upgrade, so an upgrade keeps its own
+  // (mutateRequestHeaders: Utility::isUpgrade, which a CONNECT is not).
+  if (!upgrade || headers.method === "CONNECT") sanitizeTe(headers);
   // A client's own x-envoy-internal is never believed: set below only when the request is.
   headers.remove("x-envoy-internal");
   let internal = false;
@@ -35,7 +36,9 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // the peer when none is trusted (Envoy's "original IP detection" with use_remote_address).
     const trusted = config.xffNumTrustedHops;
     const hops = trusted > 0 && xff ? xff.split(",").map((a) => a.trim()) : undefined;
-    const client = (hops !== undefined ? hops[hops.length - trusted] : undefined) ?? remote;
+    // getLastAddressFromXFF: an entry that is no IP address names no client (the peer then).
+    const named = hops !== undefined ? hops[hops.length - trusted] : undefined;
+    const client = named !== undefined && parseIp(named) !== undefined ? named : remote;
     if (!config.skipXffAppend) {
       // A loopback peer is named by this host's own address (mutateRequestHeaders appends
       // config.localAddress() for it), so the upstream sees an address it can reach.
@@ -72,7 +75,10 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     internal = hops.length === config.xffNumTrustedHops + 1 && isInternal(config, hops[0]!);
     // Envoy's default original-IP detection without use_remote_address: the x-forwarded-for
     // entry xff_num_trusted_hops from the right (getLastAddressFromXFF).
-    if (hops.length > config.xffNumTrustedHops) remoteIp = hops[hops.length - 1 - config.xffNumTrustedHops]!;
+    if (hops.length > config.xffNumTrustedHops) {
+      const named = hops[hops.length - 1 - config.xffNumTrustedHops]!;
+      if (parseIp(named) !== undefined) remoteIp = named;
+    }
     if (internal) headers.set("x-envoy-internal", "true");
     else cleanInternalHeaders(headers, false);
   }
