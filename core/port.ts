@@ -264,6 +264,12 @@ export interface TlsSession {
    */
   readonly peerVerifyError: string | undefined;
   readonly sessionReused: boolean;
+  /**
+   * The key-exchange group agreed, in BoringSSL's names (`X25519`, `P-256`), for Envoy's
+   * `ssl.curves.<name>`; undefined when the runtime's TLS does not tell (some report it on
+   * the client side only, some not at all: see the adapters).
+   */
+  readonly curve?: string;
 }
 
 /**

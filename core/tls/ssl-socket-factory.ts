@@ -170,6 +170,8 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
     if (!cert) stats.noCertificate.inc();
     stats.countValue("versions", session.version);
     stats.countValue("ciphers", session.cipher);
+    // Envoy's SslHandshakerImpl logs the group (SSL_get_curve_name) in `curves.<name>`.
+    if (session.curve !== undefined) stats.countValue("curves", session.curve);
     return true;
   }
 

@@ -4,7 +4,7 @@ import type { StatsScope } from "../stats/stats-store.ts";
 /**
  * Envoy's TLS stats (tls/stats.h, ALL_SSL_STATS), under `listener.<address>.ssl.` for a
  * filter chain's TLS and `cluster.<name>.ssl.` for a cluster's; `versions.<v>` and
- * `ciphers.<c>` counters are made as each value is first seen, as Envoy's are.
+ * `ciphers.<c>` and `curves.<c>` counters are made as each value is first seen, as Envoy's are.
  */
 export class SslStats {
   /** Handshake errors other than failed certificate checks. */
@@ -39,8 +39,8 @@ export class SslStats {
     this.ocspStapleFailed = scope.counter("ocsp_staple_failed");
   }
 
-  /** `versions.TLSv1.3`, `ciphers.TLS_AES_128_GCM_SHA256`, … */
-  countValue(kind: "versions" | "ciphers", value: string): void {
+  /** `versions.TLSv1.3`, `ciphers.TLS_AES_128_GCM_SHA256`, `curves.X25519`, … */
+  countValue(kind: "versions" | "ciphers" | "curves", value: string): void {
     if (value === "") return;
     const name = `${kind}.${value}`;
     let counter = this.byName.get(name);

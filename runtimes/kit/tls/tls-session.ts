@@ -22,7 +22,21 @@ export function tlsSession(secure: tls.TLSSocket, sentServerName: string | undef
     peerCertificate,
     peerVerifyError: verifiesPeer && peerCertificate ? verifyError(secure) : undefined,
     sessionReused: secure.isSessionReused(),
+    curve: curveOf(secure),
   };
+}
+
+/** OpenSSL's short names of the groups whose BoringSSL name (SSL_get_curve_name, Envoy's stat) differs. */
+const BORINGSSL_CURVE_NAMES: Record<string, string> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
+
+/**
+ * The key-exchange group, from getEphemeralKeyInfo: node and Bun answer on the client
+ * side only (a server socket gets null), Deno with an empty object.
+ */
+function curveOf(secure: tls.TLSSocket): string | undefined {
+  const info = secure.getEphemeralKeyInfo?.() as { type?: unknown; name?: unknown } | null | undefined;
+  if (!info || info.type !== "ECDH" || typeof info.name !== "string" || info.name === "") return undefined;
+  return BORINGSSL_CURVE_NAMES[info.name] ?? info.name;
 }
 
 /**
