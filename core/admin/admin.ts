@@ -267,6 +267,8 @@ export class Admin implements AdminRequestHandler, TimerTarget {
           ["filter", "Regular expression (Google re2) for filtering stats"],
           ["format", "Format to use: text (default), json or prometheus"],
           ["pretty", "With format=json: indent the output"],
+          ["type", "Stat types to include: Counters, Gauges, Histograms, TextReadouts or All (default)"],
+          ["histogram_buckets", "Histogram bucket display mode: none (default); cumulative and disjoint are refused (see /stats/prometheus)"],
         ],
         run: (r) => this.stats(r),
       },
