@@ -29,7 +29,7 @@ import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
 import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
-import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource } from "./config-dump.ts";
+import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource, maskConfigDump } from "./config-dump.ts";
 import { HistogramIntervals, STATS_FLUSH_INTERVAL_MS } from "./histogram-intervals.ts";
 import { ServerStats, type ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
@@ -165,7 +165,10 @@ export class Admin implements AdminRequestHandler, TimerTarget {
         prefix: "/config_dump",
         help: "dump current Envoy configs (experimental)",
         mutates: false,
-        params: [["resource", "The resource to dump: static_clusters, static_listeners or static_route_configs"]],
+        params: [
+          ["resource", "The resource to dump: static_clusters, static_listeners or static_route_configs"],
+          ["mask", "The mask to apply (a FieldMask: comma-separated dotted field paths)"],
+        ],
         run: (r) => this.configDump(r),
       },
       {
@@ -413,10 +416,12 @@ ${rows}    </tbody>
     };
     const dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);
     const resource = request.query.get("resource");
-    if (resource === undefined || resource === "") return json(200, JSON.stringify(dump, null, 2));
+    const mask = request.query.get("mask");
+    const masked = (d: typeof dump) => (mask === undefined || mask === "" ? d : maskConfigDump(d, mask));
+    if (resource === undefined || resource === "") return json(200, JSON.stringify(masked(dump), null, 2));
     const only = configDumpResource(dump, resource);
     if (!only) return text(404, `${resource} not found in config dump (one of ${CONFIG_DUMP_RESOURCES.join(", ")})\n`);
-    return json(200, JSON.stringify(only, null, 2));
+    return json(200, JSON.stringify(masked(only), null, 2));
   }
 
   private listenersInfo(asJson: boolean): AdminResponse {

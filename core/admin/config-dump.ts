@@ -147,3 +147,29 @@ export function configDumpResource(dump: Json, resource: string): Json | undefin
   }
   return { configs: entries };
 }
+
+/**
+ * `?mask=a.b,c`: a protobuf FieldMask over the JSON dump, as Envoy's config_dump_handler.cc
+ * applies it (FieldMaskUtil::TrimMessage): with `?resource=` to each resource, else to each
+ * top-level config. A message keeps only the named fields (and its `@type`: Envoy re-packs
+ * each Any, and trimResourceMessage trims the Any inside a resource by the rest of the path);
+ * a named field is kept whole. A path through a list trims each entry.
+ */
+export function maskConfigDump(dump: Json, mask: string): Json {
+  const paths = mask.split(",").map((p) => p.trim()).filter((p) => p !== "").map((p) => p.split("."));
+  return { configs: list(dump.configs).map((config) => trimByPaths(config, paths)) };
+}
+
+function trimByPaths(value: unknown, paths: readonly (readonly string[])[]): unknown {
+  if (paths.some((p) => p.length === 0)) return value;
+  if (Array.isArray(value)) return value.map((entry) => trimByPaths(entry, paths));
+  if (!isObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  if (value["@type"] !== undefined) out["@type"] = value["@type"];
+  for (const [key, field] of Object.entries(value)) {
+    if (key === "@type") continue;
+    const rest = paths.filter((p) => p[0] === key).map((p) => p.slice(1));
+    if (rest.length > 0) out[key] = trimByPaths(field, rest);
+  }
+  return out;
+}

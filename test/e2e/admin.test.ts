@@ -389,6 +389,18 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     ]);
   });
 
+  test("/config_dump?mask=: Envoy's FieldMask, on each resource with ?resource=, else on each config", async () => {
+    const masked = JSON.parse((await admin("/config_dump?resource=static_clusters&mask=cluster.name")).body) as unknown;
+    expect(masked).toEqual({
+      configs: ["backend", "tcp_backend"].map((name) => ({
+        "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster",
+        cluster: { "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", name },
+      })),
+    });
+    const top = JSON.parse((await admin("/config_dump?mask=static_route_configs")).body) as { configs: Record<string, unknown>[] };
+    expect(top.configs.map((c) => Object.keys(c))).toEqual([["@type"], ["@type"], ["@type"], ["@type", "static_route_configs"]]);
+  });
+
   test("/ready answers 200 LIVE; /server_info names the runtime", async () => {
     const ready = await admin("/ready");
     expect([ready.status, ready.body]).toEqual([200, "LIVE\n"]);
