@@ -29,7 +29,8 @@ import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
 import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
-import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource, maskConfigDump } from "./config-dump.ts";
+import { compileRegex } from "../config/regex.ts";
+import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource, filterConfigDumpByName, maskConfigDump } from "./config-dump.ts";
 import { HistogramIntervals, STATS_FLUSH_INTERVAL_MS } from "./histogram-intervals.ts";
 import { ServerStats, type ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
@@ -168,6 +169,7 @@ export class Admin implements AdminRequestHandler, TimerTarget {
         params: [
           ["resource", "The resource to dump: static_clusters, static_listeners or static_route_configs"],
           ["mask", "The mask to apply (a FieldMask: comma-separated dotted field paths)"],
+          ["name_regex", "Dump only the currently loaded configurations whose names match the specified regex"],
         ],
         run: (r) => this.configDump(r),
       },
@@ -414,7 +416,13 @@ ${rows}    </tbody>
       routes: server.xdsManager?.dynamic("route") ?? [],
       ...(includeEds ? { endpoints: server.clusterManager.edsClusters().flatMap((eds) => eds.dump()) } : {}),
     };
-    const dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);
+    let dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);
+    const nameRegex = request.query.get("name_regex");
+    if (nameRegex !== undefined && nameRegex !== "") {
+      const compiled = compileRegex(nameRegex);
+      if (!compiled.ok) return text(400, `Error while parsing name_regex from ${nameRegex}: ${compiled.error}`);
+      dump = filterConfigDumpByName(dump, (name) => compiled.regex.fullMatch(name));
+    }
     const resource = request.query.get("resource");
     const mask = request.query.get("mask");
     const masked = (d: typeof dump) => (mask === undefined || mask === "" ? d : maskConfigDump(d, mask));

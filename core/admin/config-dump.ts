@@ -173,3 +173,37 @@ function trimByPaths(value: unknown, paths: readonly (readonly string[])[]): unk
   }
   return out;
 }
+
+/**
+ * `?name_regex=`: Envoy's name matcher (config_dump_handler.cc buildNameMatcher, RE2, a full
+ * match): each config's resources keep those whose name matches — a cluster's, listener's or
+ * route config's `name`, an EDS assignment's `cluster_name`. The bootstrap is not filtered
+ * (Envoy's bootstrap dump ignores the matcher).
+ */
+export function filterConfigDumpByName(dump: Json, matches: (name: string) => boolean): Json {
+  return {
+    configs: list(dump.configs).map((config) => {
+      if (!isObject(config)) return config;
+      const out: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(config)) {
+        out[key] = Array.isArray(value) ? value.filter((entry) => {
+          const name = resourceName(entry);
+          return name === undefined || matches(name);
+        }) : value;
+      }
+      return out;
+    }),
+  };
+}
+
+function resourceName(entry: unknown): string | undefined {
+  if (!isObject(entry)) return undefined;
+  for (const key of ["cluster", "listener", "route_config", "endpoint_config"]) {
+    const inner = entry[key];
+    if (isObject(inner)) {
+      const name = inner.name ?? inner.cluster_name;
+      if (typeof name === "string") return name;
+    }
+  }
+  return typeof entry.name === "string" ? entry.name : undefined;
+}

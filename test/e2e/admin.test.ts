@@ -401,6 +401,19 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     expect(top.configs.map((c) => Object.keys(c))).toEqual([["@type"], ["@type"], ["@type"], ["@type", "static_route_configs"]]);
   });
 
+  test("/config_dump?name_regex=: the resources whose name fully matches (RE2), the bootstrap whole; 400 for a bad regex", async () => {
+    const dump = JSON.parse((await admin("/config_dump?name_regex=.*back.*")).body) as { configs: Record<string, unknown>[] };
+    expect((dump.configs[1]!.static_clusters as { cluster: { name: string } }[]).map((c) => c.cluster.name)).toEqual(["backend", "tcp_backend"]);
+    expect(dump.configs[2]!.static_listeners).toEqual([]);
+    expect(dump.configs[3]!.static_route_configs).toEqual([]);
+    expect(dump.configs[0]!.bootstrap).toBeDefined();
+    const one = JSON.parse((await admin("/config_dump?resource=static_clusters&name_regex=backend")).body) as { configs: { cluster: { name: string } }[] };
+    expect(one.configs.map((c) => c.cluster.name)).toEqual(["backend"]);
+    const bad = await admin(`/config_dump?name_regex=${encodeURIComponent("[")}`);
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatch(/^Error while parsing name_regex from \[: /);
+  });
+
   test("/ready answers 200 LIVE; /server_info names the runtime", async () => {
     const ready = await admin("/ready");
     expect([ready.status, ready.body]).toEqual([200, "LIVE\n"]);
