@@ -29,7 +29,8 @@ import type { ServerOptions } from "../server-options.ts";
 import { Histogram } from "../stats/histogram.ts";
 import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
-import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource } from "./config-dump.ts";
+import { compileRegex } from "../config/regex.ts";
+import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource, filterConfigDumpByName, maskConfigDump } from "./config-dump.ts";
 import { HistogramIntervals, STATS_FLUSH_INTERVAL_MS } from "./histogram-intervals.ts";
 import { ServerStats, type ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
@@ -165,7 +166,11 @@ export class Admin implements AdminRequestHandler, TimerTarget {
         prefix: "/config_dump",
         help: "dump current Envoy configs (experimental)",
         mutates: false,
-        params: [["resource", "The resource to dump: static_clusters, static_listeners or static_route_configs"]],
+        params: [
+          ["resource", "The resource to dump: static_clusters, static_listeners or static_route_configs"],
+          ["mask", "The mask to apply (a FieldMask: comma-separated dotted field paths)"],
+          ["name_regex", "Dump only the currently loaded configurations whose names match the specified regex"],
+        ],
         run: (r) => this.configDump(r),
       },
       {
@@ -267,6 +272,8 @@ export class Admin implements AdminRequestHandler, TimerTarget {
           ["filter", "Regular expression (Google re2) for filtering stats"],
           ["format", "Format to use: text (default), json or prometheus"],
           ["pretty", "With format=json: indent the output"],
+          ["type", "Stat types to include: Counters, Gauges, Histograms, TextReadouts or All (default)"],
+          ["histogram_buckets", "Histogram bucket display mode: none (default); cumulative and disjoint are refused (see /stats/prometheus)"],
         ],
         run: (r) => this.stats(r),
       },
@@ -409,12 +416,20 @@ ${rows}    </tbody>
       routes: server.xdsManager?.dynamic("route") ?? [],
       ...(includeEds ? { endpoints: server.clusterManager.edsClusters().flatMap((eds) => eds.dump()) } : {}),
     };
-    const dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);
+    let dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);
+    const nameRegex = request.query.get("name_regex");
+    if (nameRegex !== undefined && nameRegex !== "") {
+      const compiled = compileRegex(nameRegex);
+      if (!compiled.ok) return text(400, `Error while parsing name_regex from ${nameRegex}: ${compiled.error}`);
+      dump = filterConfigDumpByName(dump, (name) => compiled.regex.fullMatch(name));
+    }
     const resource = request.query.get("resource");
-    if (resource === undefined || resource === "") return json(200, JSON.stringify(dump, null, 2));
+    const mask = request.query.get("mask");
+    const masked = (d: typeof dump) => (mask === undefined || mask === "" ? d : maskConfigDump(d, mask));
+    if (resource === undefined || resource === "") return json(200, JSON.stringify(masked(dump), null, 2));
     const only = configDumpResource(dump, resource);
     if (!only) return text(404, `${resource} not found in config dump (one of ${CONFIG_DUMP_RESOURCES.join(", ")})\n`);
-    return json(200, JSON.stringify(only, null, 2));
+    return json(200, JSON.stringify(masked(only), null, 2));
   }
 
   private listenersInfo(asJson: boolean): AdminResponse {

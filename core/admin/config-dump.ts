@@ -147,3 +147,63 @@ export function configDumpResource(dump: Json, resource: string): Json | undefin
   }
   return { configs: entries };
 }
+
+/**
+ * `?mask=a.b,c`: a protobuf FieldMask over the JSON dump, as Envoy's config_dump_handler.cc
+ * applies it (FieldMaskUtil::TrimMessage): with `?resource=` to each resource, else to each
+ * top-level config. A message keeps only the named fields (and its `@type`: Envoy re-packs
+ * each Any, and trimResourceMessage trims the Any inside a resource by the rest of the path);
+ * a named field is kept whole. A path through a list trims each entry.
+ */
+export function maskConfigDump(dump: Json, mask: string): Json {
+  const paths = mask.split(",").map((p) => p.trim()).filter((p) => p !== "").map((p) => p.split("."));
+  return { configs: list(dump.configs).map((config) => trimByPaths(config, paths)) };
+}
+
+function trimByPaths(value: unknown, paths: readonly (readonly string[])[]): unknown {
+  if (paths.some((p) => p.length === 0)) return value;
+  if (Array.isArray(value)) return value.map((entry) => trimByPaths(entry, paths));
+  if (!isObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  if (value["@type"] !== undefined) out["@type"] = value["@type"];
+  for (const [key, field] of Object.entries(value)) {
+    if (key === "@type") continue;
+    const rest = paths.filter((p) => p[0] === key).map((p) => p.slice(1));
+    if (rest.length > 0) out[key] = trimByPaths(field, rest);
+  }
+  return out;
+}
+
+/**
+ * `?name_regex=`: Envoy's name matcher (config_dump_handler.cc buildNameMatcher, RE2, a full
+ * match): each config's resources keep those whose name matches — a cluster's, listener's or
+ * route config's `name`, an EDS assignment's `cluster_name`. The bootstrap is not filtered
+ * (Envoy's bootstrap dump ignores the matcher).
+ */
+export function filterConfigDumpByName(dump: Json, matches: (name: string) => boolean): Json {
+  return {
+    configs: list(dump.configs).map((config) => {
+      if (!isObject(config)) return config;
+      const out: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(config)) {
+        out[key] = Array.isArray(value) ? value.filter((entry) => {
+          const name = resourceName(entry);
+          return name === undefined || matches(name);
+        }) : value;
+      }
+      return out;
+    }),
+  };
+}
+
+function resourceName(entry: unknown): string | undefined {
+  if (!isObject(entry)) return undefined;
+  for (const key of ["cluster", "listener", "route_config", "endpoint_config"]) {
+    const inner = entry[key];
+    if (isObject(inner)) {
+      const name = inner.name ?? inner.cluster_name;
+      if (typeof name === "string") return name;
+    }
+  }
+  return typeof entry.name === "string" ? entry.name : undefined;
+}

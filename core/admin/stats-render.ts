@@ -15,7 +15,11 @@ export interface StatsQuery {
   usedOnly: boolean;
   /** `?filter=`: RE2, matched anywhere in the name. */
   filter: CompiledRegex | undefined;
+  /** `?type=`: Envoy's StatsType (text and JSON only, as Envoy's StatsRequest). */
+  type?: "Counters" | "Gauges" | "Histograms" | "TextReadouts" | "All";
 }
+
+const STATS_TYPES = new Set(["Counters", "Gauges", "Histograms", "TextReadouts", "All"]);
 
 const TEXT = "text/plain; charset=UTF-8";
 
@@ -30,7 +34,29 @@ export function statsQuery(query: ReadonlyMap<string, string>): StatsQuery | Adm
     if (!compiled.ok) return { status: 400, contentType: TEXT, body: "Invalid re2 regex" };
     filter = compiled.regex;
   }
-  return { usedOnly: query.has("usedonly"), filter };
+  // Envoy's Utility::histogramBucketsParam (source/server/admin/utils.cc): an empty value
+  // or `none` is the quantile summary; the bucket listings are not rendered here, so they
+  // are refused rather than answered with the summary.
+  const buckets = query.get("histogram_buckets");
+  if (buckets === "cumulative" || buckets === "disjoint" || buckets === "detailed") {
+    return { status: 400, contentType: TEXT, body: `histogram_buckets=${buckets} is not supported by polyvoy: use /stats/prometheus for the buckets\n` };
+  }
+  if (buckets !== undefined && buckets !== "" && buckets !== "none") {
+    return { status: 400, contentType: TEXT, body: "usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n" };
+  }
+  // StatsParams::parse (stats_params.cc): the exact labels, anything else a 400.
+  const type = query.get("type");
+  if (type !== undefined && !STATS_TYPES.has(type)) return { status: 400, contentType: TEXT, body: "invalid &type= param" };
+  return { usedOnly: query.has("usedonly"), filter, type: type as StatsQuery["type"] };
+}
+
+/** `?type=`: polyvoy has no text readouts, so `TextReadouts` shows nothing. */
+function typeShown(stat: Stat, query: StatsQuery): boolean {
+  if (query.type === undefined || query.type === "All") return true;
+  if (query.type === "Histograms") return stat instanceof Histogram;
+  if (query.type === "Counters") return stat instanceof Counter;
+  if (query.type === "Gauges") return !(stat instanceof Histogram) && !(stat instanceof Counter);
+  return false;
 }
 
 /**
@@ -50,7 +76,8 @@ export function statsResponse(
   if (format === "prometheus") return { status: 200, contentType: TEXT, body: statsAsPrometheus(stats, query, tags) };
   if (format === "json") return { status: 200, contentType: "application/json", body: statsAsJson(stats, query, intervals, params.has("pretty")) };
   if (format === "text") return { status: 200, contentType: TEXT, body: statsAsText(stats, query, intervals) };
-  return { status: 404, contentType: TEXT, body: "usage: /stats?format=json  or /stats?format=prometheus \n\n" };
+  // StatsParams::parse: 400 (polyvoy has no html formats).
+  return { status: 400, contentType: TEXT, body: "usage: /stats?format=(html|active-html|json|prometheus|text)\n\n" };
 }
 
 /** Envoy's shouldShowMetric: used (when asked) and the regex found somewhere in the name. */
@@ -90,7 +117,7 @@ export function statsAsText(stats: readonly Stat[], query: StatsQuery, intervals
   let out = "";
   const histograms: Histogram[] = [];
   for (const stat of stats) {
-    if (!shouldShow(stat, query)) continue;
+    if (!shouldShow(stat, query) || !typeShown(stat, query)) continue;
     if (stat instanceof Histogram) histograms.push(stat);
     else out += `${stat.name}: ${stat.value}\n`;
   }
@@ -108,7 +135,7 @@ export function statsAsJson(stats: readonly Stat[], query: StatsQuery, intervals
   const computed: { name: string; values: { interval: number | null; cumulative: number | null }[] }[] = [];
   const orNull = (value: number): number | null => (Number.isFinite(value) ? significant(value) : null);
   for (const stat of stats) {
-    if (!shouldShow(stat, query)) continue;
+    if (!shouldShow(stat, query) || !typeShown(stat, query)) continue;
     if (stat instanceof Histogram) {
       const interval = intervals.quantiles(stat);
       computed.push({

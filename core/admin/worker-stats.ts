@@ -65,6 +65,24 @@ const COPIED_CLUSTER_GAUGES = /^cluster\.[^]+\.(membership_total|membership_heal
 /** Each xDS subscription's last update time and version hash (LDS, CDS, RDS), read by every worker. */
 const COPIED_XDS_GAUGES = /^(listener_manager\.lds|cluster_manager\.cds|http\.[^]+\.rds\.[^]+)\.(update_time|version|config_reload_time_ms)$/;
 
+/**
+ * Counters of work every worker repeats on its own copy of the server's state, where Envoy
+ * does it once on its main thread: loading the config (cluster_manager.cluster_added,
+ * listener_manager.listener_added, runtime.load_success, a cluster's
+ * membership_change), reloads, xDS and SDS updates (each worker reads the files), runtime
+ * changes. Summing them would count one event N times: the first worker's value is shown.
+ * listener_manager.listener_create_success|failure stay summed: Envoy counts one per worker
+ * a listener is added to (listener_manager_impl.cc addListenerToWorker). Health checks and
+ * outlier detection stay summed too: each worker does send its own checks.
+ */
+const COPIED_COUNTERS =
+  /^(cluster_manager\.[a-z_]+|listener_manager\.(?!listener_create_)[a-z_]+|cluster_manager\.cds\.[a-z_]+|listener_manager\.lds\.[a-z_]+|runtime\.(load_success|load_error|override_dir_exists|override_dir_not_exists)|config_reload\.[a-z_]+|sds\.[^]+\.[a-z_]+|http\.[^]+\.rds\.[^]+\.[a-z_]+|cluster\.[^]+\.(membership_change|update_attempt|update_success|update_failure|update_rejected|update_empty|update_no_rebuild|assignment_stale|assignment_timeout_received))$/;
+
+/** A counter summed across workers (each counts its own share), or shown once (a copy, above). */
+export function counterIsSummed(name: string): boolean {
+  return !COPIED_COUNTERS.test(name);
+}
+
 /** A gauge summed across workers (a share), or shown once (a copy). */
 export function gaugeIsSummed(name: string): boolean {
   return !COPIED_GAUGES.has(name) && !COPIED_CLUSTER_GAUGES.test(name) && !COPIED_XDS_GAUGES.test(name);
@@ -141,7 +159,7 @@ export function mergeWorkerStats(snapshots: readonly WorkerStatsSnapshot[]): { s
         continue;
       }
       const stat = existing as Counter | Gauge;
-      if (stat instanceof Counter || gaugeIsSummed(stat.name)) stat.value += entry.value;
+      if (stat instanceof Counter ? counterIsSummed(stat.name) : gaugeIsSummed(stat.name)) stat.value += entry.value;
       stat.used ||= entry.used;
     }
   }

@@ -210,6 +210,30 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     expect((await admin(`/stats?filter=${encodeURIComponent("cluster(?=\\.)")}`)).status).toBe(400);
   });
 
+  test("/stats?type=Counters|Gauges|Histograms|TextReadouts|All, and Envoy's 400s for a bad type, histogram_buckets or format", async () => {
+    const histogram = /^P0\(|^No recorded values$/;
+    const histograms = await stats("?type=Histograms");
+    expect(histograms.size).toBeGreaterThan(0);
+    expect([...histograms.values()].every((v) => histogram.test(v))).toBe(true);
+    expect(histograms.has("cluster.backend.upstream_rq_time")).toBe(true);
+    const counters = await stats("?type=Counters");
+    expect(counters.has("cluster.backend.upstream_rq_200")).toBe(true);
+    expect(counters.has("server.live")).toBe(false);
+    expect(counters.has("cluster.backend.upstream_rq_time")).toBe(false);
+    const gauges = await stats(`?type=Gauges&filter=${encodeURIComponent(String.raw`^server\.`)}`);
+    expect(gauges.get("server.live")).toBe("1");
+    expect([...gauges.keys()].every((n) => n.startsWith("server."))).toBe(true);
+    expect((await stats("?type=TextReadouts")).size).toBe(0);
+    expect((await stats("?type=All")).size).toBe((await stats()).size);
+    const json = JSON.parse((await admin("/stats?format=json&type=Counters")).body) as { stats: { name?: string; histograms?: unknown }[] };
+    expect(json.stats.some((e) => e.histograms !== undefined || e.name === "server.live")).toBe(false);
+    expect(await admin("/stats?type=counters")).toMatchObject({ status: 400, body: "invalid &type= param" });
+    expect(await admin("/stats?histogram_buckets=bogus")).toMatchObject({ status: 400, body: "usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n" });
+    expect((await admin("/stats?histogram_buckets=cumulative")).status).toBe(400);
+    expect((await admin("/stats?histogram_buckets=none")).status).toBe(200);
+    expect(await admin("/stats?format=xml")).toMatchObject({ status: 400, body: "usage: /stats?format=(html|active-html|json|prometheus|text)\n\n" });
+  });
+
   test("/stats?format=json: {stats: [{name, value}…, {histograms: {supported_quantiles, computed_quantiles}}]}", async () => {
     const res = await admin("/stats?format=json");
     expect(res.status).toBe(200);
@@ -363,6 +387,31 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
       ["type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster", "backend"],
       ["type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster", "tcp_backend"],
     ]);
+  });
+
+  test("/config_dump?mask=: Envoy's FieldMask, on each resource with ?resource=, else on each config", async () => {
+    const masked = JSON.parse((await admin("/config_dump?resource=static_clusters&mask=cluster.name")).body) as unknown;
+    expect(masked).toEqual({
+      configs: ["backend", "tcp_backend"].map((name) => ({
+        "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster",
+        cluster: { "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", name },
+      })),
+    });
+    const top = JSON.parse((await admin("/config_dump?mask=static_route_configs")).body) as { configs: Record<string, unknown>[] };
+    expect(top.configs.map((c) => Object.keys(c))).toEqual([["@type"], ["@type"], ["@type"], ["@type", "static_route_configs"]]);
+  });
+
+  test("/config_dump?name_regex=: the resources whose name fully matches (RE2), the bootstrap whole; 400 for a bad regex", async () => {
+    const dump = JSON.parse((await admin("/config_dump?name_regex=.*back.*")).body) as { configs: Record<string, unknown>[] };
+    expect((dump.configs[1]!.static_clusters as { cluster: { name: string } }[]).map((c) => c.cluster.name)).toEqual(["backend", "tcp_backend"]);
+    expect(dump.configs[2]!.static_listeners).toEqual([]);
+    expect(dump.configs[3]!.static_route_configs).toEqual([]);
+    expect(dump.configs[0]!.bootstrap).toBeDefined();
+    const one = JSON.parse((await admin("/config_dump?resource=static_clusters&name_regex=backend")).body) as { configs: { cluster: { name: string } }[] };
+    expect(one.configs.map((c) => c.cluster.name)).toEqual(["backend"]);
+    const bad = await admin(`/config_dump?name_regex=${encodeURIComponent("[")}`);
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatch(/^Error while parsing name_regex from \[: /);
   });
 
   test("/ready answers 200 LIVE; /server_info names the runtime", async () => {

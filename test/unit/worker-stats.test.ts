@@ -42,6 +42,31 @@ describe("mergeWorkerStats", () => {
     expect(stats.map((s) => s.name)).toEqual([...stats.map((s) => s.name)].sort());
   });
 
+  test("counters of what every worker repeats (config load, xDS, reloads) are shown once, as Envoy's main thread counts them", () => {
+    const a = new StatsStore();
+    const b = new StatsStore();
+    for (const s of [a, b]) {
+      s.counter("cluster_manager.cluster_added").inc();
+      s.counter("listener_manager.listener_added").inc();
+      s.counter("listener_manager.listener_create_success").inc();
+      s.counter("runtime.load_success").inc();
+      s.counter("cluster.backend.membership_change").inc();
+      s.counter("cluster.backend.upstream_cx_total").inc();
+      s.counter("cluster_manager.cds.update_success").inc();
+      s.counter("config_reload.update_attempt").inc();
+    }
+    const byName = new Map(mergeWorkerStats([snapshotOf(a), snapshotOf(b)]).stats.map((s) => [s.name, (s as Counter).value]));
+    expect(byName.get("cluster_manager.cluster_added")).toBe(1);
+    expect(byName.get("listener_manager.listener_added")).toBe(1);
+    expect(byName.get("runtime.load_success")).toBe(1);
+    expect(byName.get("cluster.backend.membership_change")).toBe(1);
+    expect(byName.get("cluster_manager.cds.update_success")).toBe(1);
+    expect(byName.get("config_reload.update_attempt")).toBe(1);
+    // Envoy counts a listener's creation once per worker (addListenerToWorker), and traffic is a share.
+    expect(byName.get("listener_manager.listener_create_success")).toBe(2);
+    expect(byName.get("cluster.backend.upstream_cx_total")).toBe(2);
+  });
+
   test("the interval quantiles come from the workers' summed interval buckets", () => {
     const a = new StatsStore();
     const intervals = new HistogramIntervals();
