@@ -24,7 +24,7 @@ const STATS_TYPES = new Set(["Counters", "Gauges", "Histograms", "TextReadouts",
 const TEXT = "text/plain; charset=UTF-8";
 
 /** `?usedonly` and `?filter=` as Envoy's StatsParams::parse reads them, or the 400 a bad regex gets. */
-export function statsQuery(query: ReadonlyMap<string, string>): StatsQuery | AdminResponse {
+export function statsQuery(query: ReadonlyMap<string, string>, prometheus = false): StatsQuery | AdminResponse {
   const pattern = query.get("filter");
   let filter: CompiledRegex | undefined;
   if (pattern !== undefined) {
@@ -37,7 +37,9 @@ export function statsQuery(query: ReadonlyMap<string, string>): StatsQuery | Adm
   // Envoy's Utility::histogramBucketsParam (source/server/admin/utils.cc): an empty value
   // or `none` is the quantile summary; the bucket listings are not rendered here, so they
   // are refused rather than answered with the summary.
-  const buckets = query.get("histogram_buckets");
+  // Prometheus output always lists cumulative buckets (Envoy's default there): the parameter
+  // changes nothing for it, and a scrape config copied from Envoy may carry it.
+  const buckets = prometheus ? undefined : query.get("histogram_buckets");
   if (buckets === "cumulative" || buckets === "disjoint" || buckets === "detailed") {
     return { status: 400, contentType: TEXT, body: `histogram_buckets=${buckets} is not supported by polyvoy: use /stats/prometheus for the buckets\n` };
   }
@@ -70,9 +72,9 @@ export function statsResponse(
   intervals: IntervalQuantiles,
   tags: TagExtractor,
 ): AdminResponse {
-  const query = statsQuery(params);
-  if ("status" in query) return query;
   const format = path === "/stats/prometheus" ? "prometheus" : (params.get("format") ?? "text");
+  const query = statsQuery(params, format === "prometheus");
+  if ("status" in query) return query;
   if (format === "prometheus") return { status: 200, contentType: TEXT, body: statsAsPrometheus(stats, query, tags) };
   if (format === "json") return { status: 200, contentType: "application/json", body: statsAsJson(stats, query, intervals, params.has("pretty")) };
   if (format === "text") return { status: 200, contentType: TEXT, body: statsAsText(stats, query, intervals) };

@@ -60,8 +60,9 @@ const COPIED_GAUGES = new Set([
   "runtime.num_keys",
   "runtime.num_layers",
   "runtime.admin_overrides_active",
+  "control_plane.connected_state",
 ]);
-const COPIED_CLUSTER_GAUGES = /^cluster\.[^]+\.(membership_total|membership_healthy|membership_degraded|membership_excluded|max_host_weight|version|update_time)$/;
+const COPIED_CLUSTER_GAUGES = /^cluster\.[^]+\.(membership_total|membership_healthy|membership_degraded|membership_excluded|max_host_weight|version|update_time|health_check\.healthy|health_check\.degraded)$/;
 /** Each xDS subscription's last update time and version hash (LDS, CDS, RDS), read by every worker. */
 const COPIED_XDS_GAUGES = /^(listener_manager\.lds|cluster_manager\.cds|http\.[^]+\.rds\.[^]+)\.(update_time|version|config_reload_time_ms)$/;
 
@@ -70,7 +71,7 @@ const COPIED_XDS_GAUGES = /^(listener_manager\.lds|cluster_manager\.cds|http\.[^
  * does it once on its main thread: loading the config (cluster_manager.cluster_added,
  * listener_manager.listener_added, runtime.load_success, a cluster's
  * membership_change), reloads, xDS and SDS updates (each worker reads the files), runtime
- * changes. Summing them would count one event N times: the first worker's value is shown.
+ * changes. Summing them would count one event N times: the highest worker's value is shown.
  * listener_manager.listener_create_success|failure stay summed: Envoy counts one per worker
  * a listener is added to (listener_manager_impl.cc addListenerToWorker). Health checks and
  * outlier detection stay summed too: each worker does send its own checks.
@@ -160,6 +161,8 @@ export function mergeWorkerStats(snapshots: readonly WorkerStatsSnapshot[]): { s
       }
       const stat = existing as Counter | Gauge;
       if (stat instanceof Counter ? counterIsSummed(stat.name) : gaugeIsSummed(stat.name)) stat.value += entry.value;
+      // A counter counted once: the highest of the workers' (a restarted worker's starts again).
+      else if (stat instanceof Counter && entry.value > stat.value) stat.value = entry.value;
       stat.used ||= entry.used;
     }
   }

@@ -231,6 +231,10 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     expect(await admin("/stats?histogram_buckets=bogus")).toMatchObject({ status: 400, body: "usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n" });
     expect((await admin("/stats?histogram_buckets=cumulative")).status).toBe(400);
     expect((await admin("/stats?histogram_buckets=none")).status).toBe(200);
+    // Prometheus output always lists cumulative buckets: a scrape config copied from Envoy may ask for them.
+    const prometheus = await admin("/stats/prometheus?histogram_buckets=cumulative");
+    expect(prometheus.status).toBe(200);
+    expect(prometheus.body).toMatch(/_bucket\{/);
     expect(await admin("/stats?format=xml")).toMatchObject({ status: 400, body: "usage: /stats?format=(html|active-html|json|prometheus|text)\n\n" });
   });
 

@@ -67,6 +67,32 @@ describe("mergeWorkerStats", () => {
     expect(byName.get("cluster.backend.upstream_cx_total")).toBe(2);
   });
 
+  test("a counter counted once shows the highest worker's value; the patterns reach sds, rds, lds and dotted cluster names", () => {
+    const a = new StatsStore();
+    const b = new StatsStore();
+    const names = ["sds.server_cert.update_success", "http.ingress.rds.local_route.update_success", "listener_manager.lds.update_success", "cluster.a.b.update_success"];
+    for (const name of names) {
+      a.counter(name).inc(1);
+      b.counter(name).inc(3);
+    }
+    const byName = new Map(mergeWorkerStats([snapshotOf(a), snapshotOf(b)]).stats.map((s) => [s.name, (s as Counter).value]));
+    for (const name of names) expect(byName.get(name), name).toBe(3);
+  });
+
+  test("gauges one health checker or xDS stream keeps are shown once, not multiplied by the workers", () => {
+    const a = new StatsStore();
+    const b = new StatsStore();
+    for (const s of [a, b]) {
+      s.gauge("cluster.backend.health_check.healthy").set(3);
+      s.gauge("cluster.backend.health_check.degraded").set(1);
+      s.gauge("control_plane.connected_state").set(1);
+    }
+    const byName = new Map(mergeWorkerStats([snapshotOf(a), snapshotOf(b)]).stats.map((s) => [s.name, (s as Gauge).value]));
+    expect(byName.get("cluster.backend.health_check.healthy")).toBe(3);
+    expect(byName.get("cluster.backend.health_check.degraded")).toBe(1);
+    expect(byName.get("control_plane.connected_state")).toBe(1);
+  });
+
   test("the interval quantiles come from the workers' summed interval buckets", () => {
     const a = new StatsStore();
     const intervals = new HistogramIntervals();
