@@ -77,6 +77,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   /** Each filter config's access loggers (opened at startup, shared by its connections). */
   private readonly accessLogs = new Map<object, AccessLogger[]>();
   private initialized = false;
+  /** cluster_manager.load_stats_config's reporter (core/upstream/load-stats-reporter.ts), once started. */
+  private loadStatsReporter: { stop(): void } | undefined;
   /** The cluster manager's initialization (and CDS's first update) is done: listeners come next. */
   private clustersInitialized = false;
   private stopping = false;
@@ -358,6 +360,17 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     const cdsFromServer = dynamic?.cds !== undefined && !("path" in dynamic.cds);
     if (!cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
     await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
+    // Envoy's ClusterManagerImpl starts its LoadStatsReporter once the static clusters are
+    // up (initializeSecondaryClusters), before CDS: its stream's cluster is one of them.
+    const lrs = this.bootstrap.loadStatsConfig;
+    if (lrs !== undefined) {
+      const { LoadStatsReporter } = await import("./upstream/load-stats-reporter.ts");
+      if (!this.stopping) {
+        const reporter = new LoadStatsReporter(this, lrs.target, this.bootstrap.node);
+        this.loadStatsReporter = reporter;
+        reporter.start();
+      }
+    }
     if (cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
     this.clustersInitialized = true;
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.listeners.length} listener(s)`);
@@ -496,6 +509,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.overload.stop();
     this.secretManager.stop();
     this.xdsManager.stop();
+    this.loadStatsReporter?.stop();
     for (const subscription of this.rtdsSubscriptions) subscription.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();

@@ -34,8 +34,15 @@ export interface Bootstrap {
   statsConfig?: StatsConfig;
   /** cluster_manager.local_cluster_name: the cluster of this proxy's own fleet (zone aware routing); absent without. */
   localClusterName?: string;
+  /** cluster_manager.load_stats_config: where load reports go (core/upstream/load-stats-reporter.ts); absent without. */
+  loadStatsConfig?: LoadStatsConfig;
   /** static_resources.secrets (core/tls/secret-manager.ts); absent when none. */
   secrets?: SecretConfig[];
+}
+
+/** cluster_manager.load_stats_config (an ApiConfigSource of api_type GRPC or DELTA_GRPC): the LRS server's cluster. */
+export interface LoadStatsConfig {
+  readonly target: GrpcServiceTarget;
 }
 
 /** envoy.config.metrics.v3.StatsConfig (core/stats/stats-matcher.ts, core/admin/tag-extractor.ts). */

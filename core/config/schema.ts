@@ -1039,6 +1039,25 @@ const dynamicResources = lazySchema(() =>
   cds_resources_locator: unsupportedField("xdstp:// names need a management server"),
 }));
 
+/**
+ * Bootstrap.ClusterManager: local_cluster_name, and load_stats_config — the load reporting
+ * service's stream (core/upstream/load-stats-reporter.ts). Envoy's ClusterManagerImpl reads
+ * load_stats_config's grpc_services only (factoryForGrpcApiConfigSource: GRPC or
+ * DELTA_GRPC, one service, transport V3); the reporter always sends the node
+ * (LoadStatsReporter's request template), so set_node_on_first_message_only, which it
+ * would not honour, is refused.
+ */
+const clusterManagerConfig = lazySchema(() =>
+  strictObject({
+    local_cluster_name: optionalString,
+    load_stats_config: apiConfigSource
+      .superRefine((a, ctx) => {
+        if (a.kind !== "grpc") ctx.addIssue({ code: "custom", path: ["api_type"], message: "load_stats_config type must be gRPC: GRPC or DELTA_GRPC (the load reports go on a gRPC stream)" });
+        else if (a.nodeOnFirstMessageOnly) ctx.addIssue({ code: "custom", path: ["set_node_on_first_message_only"], message: "every load report carries the node (Envoy's LoadStatsReporter does not read set_node_on_first_message_only)" });
+      })
+      .optional(),
+  }));
+
 /** envoy.config.bootstrap.v3.Bootstrap */
 export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
   strictObject({
@@ -1052,7 +1071,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     layered_runtime: layeredRuntime.optional(),
     stats_config: statsConfig.optional(),
     tracing: bootstrapTracing.optional(),
-    cluster_manager: strictObject({ local_cluster_name: optionalString }).optional(),
+    cluster_manager: clusterManagerConfig.optional(),
   })
   .superRefine((b, ctx) => checkStaticSecrets(b.static_resources, ctx))
   .superRefine((b, ctx) => checkAdsSources(b.dynamic_resources?.ads_config !== undefined, b.dynamic_resources, b.static_resources, ctx))
@@ -1063,6 +1082,16 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     const found = b.static_resources.clusters.find((c) => c.name === local);
     if (!found) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `local cluster '${local}' must be defined` });
     else if (found.endpoints.some((e) => e.priority > 0)) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `Unexpected non-zero priority for local cluster '${local}'.` });
+  })
+  .superRefine((b, ctx) => {
+    // The LRS stream's cluster: Envoy's AsyncClientFactoryImpl checks it with
+    // ClusterManagerImpl::checkActiveStaticCluster ("Unknown gRPC client cluster '…'").
+    const lrs = b.cluster_manager?.load_stats_config;
+    if (lrs?.kind !== "grpc") return;
+    const name = lrs.target.clusterName;
+    if (!b.static_resources.clusters.some((c) => c?.name === name)) {
+      ctx.addIssue({ code: "custom", path: ["cluster_manager", "load_stats_config", "grpc_services", 0, "envoy_grpc", "cluster_name"], message: `Unknown gRPC client cluster '${name}'` });
+    }
   })
   .transform((b): Bootstrap => {
     const bootstrap: Bootstrap = { listeners: b.static_resources.listeners, clusters: b.static_resources.clusters };
@@ -1089,6 +1118,8 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
     if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
     if (b.cluster_manager?.local_cluster_name) bootstrap.localClusterName = b.cluster_manager.local_cluster_name;
+    const lrs = b.cluster_manager?.load_stats_config;
+    if (lrs?.kind === "grpc") bootstrap.loadStatsConfig = { target: lrs.target };
     return bootstrap;
   }));
 

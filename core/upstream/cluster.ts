@@ -50,6 +50,12 @@ export interface ClusterOptions {
  * from its discovery (strict-dns-cluster.ts, logical-dns-cluster.ts), which the cluster
  * manager runs, into the same PrioritySet.
  */
+/** Envoy's ClusterLoadReportStats: counted for load reports only (load-stats-reporter.ts), not in /stats. */
+export interface LoadReportStats {
+  /** Requests a circuit breaker refused (router: a reset of reason overflow), Envoy's upstream_rq_dropped. */
+  upstreamRqDropped: number;
+}
+
 export class Cluster {
   readonly name: string;
   readonly prioritySet: PrioritySet = new PrioritySet();
@@ -63,6 +69,8 @@ export class Cluster {
   readonly resourcesHigh: ResourceManager;
 
   readonly stats: ClusterStats;
+  /** Counted for the load reporter only (load-stats-reporter.ts; Envoy's ClusterInfo::loadReportStats, not in /stats). */
+  readonly loadReportStats: LoadReportStats = { upstreamRqDropped: 0 };
   /** Active health checking (`health_checks`), once initialized. */
   healthChecker: HealthCheckerImplBase | undefined;
   /** stopHealthChecking ran: checks whose code was still loading do not start. */

@@ -562,6 +562,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const body = `${RESET_BEFORE_HEADERS}${retried}reset reason: ${text}${failure}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
     this.chargeUpstreamAbort(503);
+    // Envoy's chargeUpstreamCode with `dropped` (a reset of reason overflow): counted for load reports.
+    if (reason === StreamResetReason.Overflow && this.cluster !== undefined) this.cluster.loadReportStats.upstreamRqDropped++;
     let headers = this.responseExtraHeaders();
     // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
     if (reason === StreamResetReason.Overflow && !this.suppressEnvoyHeaders) (headers ??= []).push(["x-envoy-overloaded", "true"]);
