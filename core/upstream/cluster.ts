@@ -43,6 +43,12 @@ export interface ClusterOptions {
   readonly layeredRuntime?: RuntimeSnapshot;
 }
 
+/** Envoy's ClusterLoadReportStats: counted for load reports only (load-stats-reporter.ts), not in /stats. */
+export interface LoadReportStats {
+  /** Requests a circuit breaker refused (router: a reset of reason overflow), Envoy's upstream_rq_dropped. */
+  upstreamRqDropped: number;
+}
+
 /**
  * One upstream cluster (Envoy's `ClusterImplBase` with its `ClusterInfo`): its hosts by
  * priority, the load balancer over them, circuit breakers and stats. A STATIC cluster's
@@ -50,12 +56,6 @@ export interface ClusterOptions {
  * from its discovery (strict-dns-cluster.ts, logical-dns-cluster.ts), which the cluster
  * manager runs, into the same PrioritySet.
  */
-/** Envoy's ClusterLoadReportStats: counted for load reports only (load-stats-reporter.ts), not in /stats. */
-export interface LoadReportStats {
-  /** Requests a circuit breaker refused (router: a reset of reason overflow), Envoy's upstream_rq_dropped. */
-  upstreamRqDropped: number;
-}
-
 export class Cluster {
   readonly name: string;
   readonly prioritySet: PrioritySet = new PrioritySet();
