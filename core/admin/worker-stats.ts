@@ -49,6 +49,7 @@ const COPIED_GAUGES = new Set([
   "server.live",
   "server.state",
   "server.uptime",
+  "server.version",
   "server.days_until_first_cert_expiring",
   "server.stats_recent_lookups",
   "cluster_manager.active_clusters",
