@@ -32,6 +32,8 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   // x-forwarded-proto, when this hop sets it, is the connection's encryption (Envoy's
   // connection.ssl()), whatever scheme the request names.
   const connectionScheme = cm.connection.socket.tls !== undefined ? "https" : "http";
+  /** The request's own x-forwarded-proto stands (not overwritten here): it may name the scheme below. */
+  let clientProto = false;
   if (config.useRemoteAddress) {
     const remote = cm.connection.remoteAddress?.address ?? "";
     const xff = headers.getJoined("x-forwarded-for");
@@ -56,6 +58,7 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     if (client !== remote) remoteIp = client;
     // A trusted hop's x-forwarded-proto stands; with none trusted it is overwritten.
     if (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", connectionScheme);
+    else clientProto = true;
     if (config.appendXForwardedPort && (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-port"))) setForwardedPort(headers, cm);
     if (internal) {
       headers.set("x-envoy-internal", "true");
@@ -69,6 +72,7 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // own x-envoy-internal is never believed). An external request loses the x-envoy-*
     // headers that steer retries and timeouts (cleanInternalHeaders, not at the edge).
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", connectionScheme);
+    else clientProto = true;
     if (config.appendXForwardedPort && !headers.has("x-forwarded-port")) setForwardedPort(headers, cm);
     const xff = headers.getJoined("x-forwarded-for");
     const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
@@ -96,7 +100,7 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // case; getScheme), else the connection's — so a trusted hop's x-forwarded-proto, or
     // any when use_remote_address is off, is the scheme routes, logs and an HTTP/2
     // upstream see (conn_manager_utility.cc).
-    const proto = headers.get("x-forwarded-proto");
+    const proto = clientProto ? headers.get("x-forwarded-proto") : undefined;
     headers.scheme = proto !== undefined && isHttpScheme(proto) ? proto : connectionScheme;
   }
   const userAgent = config.userAgent;
