@@ -71,7 +71,7 @@ export const USAGE = `Usage: polyvoy [options]
                            (default: one per hardware thread, as Envoy; 0 or 1: one process)
       --cpuset-threads     without --concurrency, one worker per CPU this process may run
                            on (its affinity mask) instead of per hardware thread
-      --parent-shutdown-time-s SECONDS, --disable-hot-restart
+      --parent-shutdown-time-s SECONDS, --disable-hot-restart, --base-id 0, --restart-epoch 0
                            accepted for Envoy's command lines (no hot restart here)
       --watch-config       reload the config file when it changes, as SIGHUP does
       --version            print the version and exit
@@ -91,10 +91,14 @@ export class UsageError extends Error {
   }
 }
 
-/** Envoy flags refused by name, with why: one line, no usage (main.ts). */
+/**
+ * Envoy flags refused by name but for their default, with why: one line, no usage
+ * (main.ts). Both are uint32s Envoy uses for hot restart only (options_impl.cc; its
+ * HotRestartNopImpl ignores them): 0, the default, asks for nothing hot restart does.
+ */
 const REFUSED: Record<string, string> = {
-  "--base-id": "polyvoy has no hot restart (no shared memory region to name)",
-  "--restart-epoch": "polyvoy has no hot restart",
+  "--base-id": "polyvoy has no hot restart (no shared memory region to name); only 0, the default, is accepted",
+  "--restart-epoch": "polyvoy has no hot restart; only 0, the default, is accepted",
 };
 
 /** Each worker is a process with its own heap: more than this is a typo, not a machine. */
@@ -223,8 +227,12 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         line.watchConfig = noValue();
         break;
       case "--base-id":
-      case "--restart-epoch":
-        throw new UsageError(`${flag} is not supported: ${REFUSED[flag]}`, false);
+      case "--restart-epoch": {
+        // Envoy reads them as uint32 (TCLAP): "0", "00" are its default.
+        const text = value();
+        if (!/^\d+$/.test(text) || Number(text) !== 0) throw new UsageError(`${flag} ${text} is not supported: ${REFUSED[flag]}`, false);
+        break;
+      }
       case "-h":
       case "--help":
         line.help = noValue();

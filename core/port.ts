@@ -35,7 +35,11 @@ export type CloseReason =
  * event can fire (synchronously in `onAccept` or right after `connect`).
  */
 export interface SocketHandler {
-  /** An outbound connection was established (never called for accepted sockets). */
+  /**
+   * An outbound connection was established (a TLS one: its handshake done and accepted).
+   * On a socket from `TlsCapability.accept`: the handshake is done and accepted, before
+   * any data. Never called for other accepted sockets.
+   */
   onConnect(): void;
   /**
    * Bytes arrived. `data` is lent for this call only: once it returns, the adapter may

@@ -396,6 +396,9 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       await lds.start();
     }
     this.initialized = true;
+    // Envoy's server.initialization_time_ms: from the server's construction to its init
+    // manager done and workers started (InstanceImpl::startWorkers completes the timer).
+    this.stats.histogram("server.initialization_time_ms").record(this.runtime.now() - this.startedAt);
     if (configLog.debugOn) configLog.debug("all listeners bound: the server is live");
     this.overload.start();
     // Here, not in an entry: a program embedding the server is told as runMain is.

@@ -371,6 +371,8 @@ ${rows}    </tbody>
       state: server.state,
       uptime_current_epoch: uptime,
       uptime_all_epochs: uptime,
+      // Envoy's HotRestartNopImpl::version() when hot restart is disabled (it is here).
+      hot_restart_version: "disabled",
       command_line_options: {
         concurrency: commandLine?.concurrency ?? 1,
         config_path: commandLine?.configPath ?? "",

@@ -30,6 +30,7 @@ export class ServerStats {
   private readonly memoryAllocated: Gauge;
   private readonly totalConnections: Gauge;
   private readonly hotRestartEpoch: Gauge;
+  private readonly version: Gauge;
 
   constructor(store: StatsStore) {
     const scope = store.scope("server.");
@@ -40,6 +41,9 @@ export class ServerStats {
     this.memoryAllocated = scope.gauge("memory_allocated");
     this.totalConnections = scope.gauge("total_connections");
     this.hotRestartEpoch = scope.gauge("hot_restart_epoch");
+    // Envoy's server.cc sets it to the first 6 hex digits of the build's git SHA read as a
+    // number; a polyvoy build carries no SHA (its version is VERSION's semver): 0.
+    this.version = scope.gauge("version");
   }
 
   update(source: ServerStatsSource): void {
@@ -52,5 +56,6 @@ export class ServerStats {
     if (memory !== undefined) this.memoryAllocated.set(memory);
     this.totalConnections.set(source.totalConnections);
     this.hotRestartEpoch.set(0);
+    this.version.set(0);
   }
 }

@@ -15,7 +15,11 @@ export interface StatsQuery {
   usedOnly: boolean;
   /** `?filter=`: RE2, matched anywhere in the name. */
   filter: CompiledRegex | undefined;
-  /** `?type=`: Envoy's StatsType (text and JSON only, as Envoy's StatsRequest). */
+  /**
+   * `?type=`: Envoy's StatsType, applied to text and JSON only, as Envoy's StatsRequest;
+   * /stats/prometheus checks it but renders every type (prometheus_stats.cc's
+   * shouldShowMetric looks at usedonly, hidden and filter only).
+   */
   type?: "Counters" | "Gauges" | "Histograms" | "TextReadouts" | "All";
 }
 

@@ -49,6 +49,7 @@ const COPIED_GAUGES = new Set([
   "server.live",
   "server.state",
   "server.uptime",
+  "server.version",
   "server.days_until_first_cert_expiring",
   "server.stats_recent_lookups",
   "cluster_manager.active_clusters",
@@ -63,6 +64,13 @@ const COPIED_GAUGES = new Set([
   "control_plane.connected_state",
 ]);
 const COPIED_CLUSTER_GAUGES = /^cluster\.[^]+\.(membership_total|membership_healthy|membership_degraded|membership_excluded|max_host_weight|version|update_time|health_check\.healthy|health_check\.degraded)$/;
+/**
+ * A cluster's circuit breakers' `*_open` gauges: 0 or 1, whether the breaker is open, in
+ * Envoy one per process (upstream.h ALL_CLUSTER_CIRCUIT_BREAKERS_STATS). Each worker has
+ * its own breakers: the merge shows 1 when any worker's is open (the highest value), not a
+ * sum (cx_pool_open is listed though polyvoy refuses max_connection_pools, which sets it).
+ */
+const OPEN_GAUGES = /^cluster\.[^]+\.circuit_breakers\.(default|high)\.(cx_open|rq_pending_open|rq_open|rq_retry_open|cx_pool_open)$/;
 /** Each xDS subscription's last update time and version hash (LDS, CDS, RDS), read by every worker. */
 const COPIED_XDS_GAUGES = /^(listener_manager\.lds|cluster_manager\.cds|http\.[^]+\.rds\.[^]+)\.(update_time|version|config_reload_time_ms)$/;
 
@@ -86,7 +94,7 @@ export function counterIsSummed(name: string): boolean {
 
 /** A gauge summed across workers (a share), or shown once (a copy). */
 export function gaugeIsSummed(name: string): boolean {
-  return !COPIED_GAUGES.has(name) && !COPIED_CLUSTER_GAUGES.test(name) && !COPIED_XDS_GAUGES.test(name);
+  return !COPIED_GAUGES.has(name) && !COPIED_CLUSTER_GAUGES.test(name) && !COPIED_XDS_GAUGES.test(name) && !OPEN_GAUGES.test(name);
 }
 
 /** This worker's stats, for the supervisor to merge. */
@@ -161,8 +169,9 @@ export function mergeWorkerStats(snapshots: readonly WorkerStatsSnapshot[]): { s
       }
       const stat = existing as Counter | Gauge;
       if (stat instanceof Counter ? counterIsSummed(stat.name) : gaugeIsSummed(stat.name)) stat.value += entry.value;
-      // A counter counted once: the highest of the workers' (a restarted worker's starts again).
-      else if (stat instanceof Counter && entry.value > stat.value) stat.value = entry.value;
+      // A counter counted once: the highest of the workers' (a restarted worker's starts again);
+      // a breaker's open gauge: open when any worker's is.
+      else if ((stat instanceof Counter || OPEN_GAUGES.test(stat.name)) && entry.value > stat.value) stat.value = entry.value;
       stat.used ||= entry.used;
     }
   }

@@ -147,6 +147,11 @@ export interface FilterChainConfig {
   filters: NetworkFilterConfig[];
   /** envoy.transport_sockets.tls: TLS is terminated before the filters see the bytes. */
   transportSocket?: DownstreamTlsConfig;
+  /**
+   * transport_socket_connect_timeout: a TLS handshake not done this long after the
+   * connection is accepted closes it; absent (0, Envoy's default): no limit.
+   */
+  transportSocketConnectTimeoutMs?: number;
 }
 
 /** An address_prefix and prefix_len (envoy.config.core.v3.CidrRange), validated. */

@@ -67,9 +67,9 @@ export type TimerMinimum = { type: "absolute"; ms: number } | { type: "scaled"; 
 
 const SCALED_TIMER_TYPES: readonly ScaledTimerType[] = ["HTTP_DOWNSTREAM_CONNECTION_IDLE", "HTTP_DOWNSTREAM_STREAM_IDLE", "HTTP_DOWNSTREAM_CONNECTION_MAX"];
 
-/** Timer types Envoy scales that polyvoy has no timer for, and why. */
+/** Timer types Envoy scales that polyvoy does not scale, and why. */
 const REFUSED_TIMER_TYPES: Record<string, string> = {
-  TRANSPORT_SOCKET_CONNECT: "polyvoy has no transport socket handshake timer",
+  TRANSPORT_SOCKET_CONNECT: "transport_socket_connect_timeout is not scaled yet",
   HTTP_DOWNSTREAM_STREAM_FLUSH: "polyvoy has no stream_flush_timeout",
 };
 

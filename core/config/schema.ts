@@ -320,6 +320,8 @@ const filterChain = lazySchema(() =>
     name: optionalString,
     filter_chain_match: filterChainMatch.optional(),
     transport_socket: downstreamTransportSocket.optional(),
+    // Envoy's default is 0: no timeout (listener_impl.cc's FilterChainImpl).
+    transport_socket_connect_timeout: duration.optional(),
     filters: networkFilters,
   })
   .transform(
@@ -327,6 +329,7 @@ const filterChain = lazySchema(() =>
       ...(c.name ? { name: c.name } : {}),
       ...(c.filter_chain_match ? { match: c.filter_chain_match } : {}),
       ...(c.transport_socket ? { transportSocket: c.transport_socket } : {}),
+      ...(c.transport_socket_connect_timeout ? { transportSocketConnectTimeoutMs: c.transport_socket_connect_timeout } : {}),
       filters: c.filters,
     }),
   ));

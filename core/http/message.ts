@@ -12,6 +12,12 @@ export class RequestHeaders extends HeaderMap {
   path = "/";
   authority = "";
   scheme = "http";
+  /**
+   * HTTP/1: an absolute-form target gave `scheme` (Envoy's codec sets :scheme from it).
+   * Otherwise an HTTP/1 request has none of its own and the connection manager derives it
+   * from x-forwarded-proto (proxy-headers.ts).
+   */
+  schemeFromTarget = false;
   /** "HTTP/1.1" or "HTTP/1.0", for access logs and HTTP/1.0 handling. */
   protocol = "HTTP/1.1";
   /**

@@ -28,6 +28,8 @@ export class ListenerStats {
   readonly downstreamListenerFilterError: Counter;
   /** Refused over the runtime's envoy.resource_limits.listener.<name>.connection_limit. */
   readonly downstreamCxOverflow: Counter;
+  /** A filter chain's transport_socket_connect_timeout closed a connection whose TLS handshake was not done. */
+  readonly downstreamCxTransportSocketConnectTimeout: Counter;
   /** `listener.<address>.` or `listener.<stat_prefix>.`: where the listener's other stats (ssl.*) go too. */
   readonly prefix: string;
 
@@ -46,5 +48,6 @@ export class ListenerStats {
     this.downstreamListenerFilterRemoteClose = scope.counter("downstream_listener_filter_remote_close");
     this.downstreamListenerFilterError = scope.counter("downstream_listener_filter_error");
     this.downstreamCxOverflow = scope.counter("downstream_cx_overflow");
+    this.downstreamCxTransportSocketConnectTimeout = scope.counter("downstream_cx_transport_socket_connect_timeout");
   }
 }

@@ -300,6 +300,13 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const watch = new ListenerConnection(this, connection, pending?.acceptedAt ?? this.context.runtime.now());
     if (this.accessLoggers.length > 0) watch.startWallClock = pending?.acceptedWallClock ?? this.context.runtime.wallClock();
     connection.addConnectionCallbacks(watch);
+    // Envoy's ActiveStreamListenerBase::newConnection arms the chain's
+    // transport_socket_connect_timeout on the server connection; its Connected event (the
+    // TLS handshake done: SocketHandler.onConnect) or a close disarms it
+    // (connection_impl.cc, ServerConnectionImpl::raiseEvent). A chain without a transport
+    // socket is connected at once there: nothing to arm.
+    const handshakeTimeout = chain.config.transportSocketConnectTimeoutMs;
+    if (handshakeTimeout !== undefined && chain.config.transportSocket !== undefined) watch.armTransportSocketConnectTimeout(handshakeTimeout);
     // Envoy's ActiveStreamListenerBase::newConnection: ENVOY_CONN_LOG(debug, "new connection from {}") (conn_handler).
     const log = this.connLog;
     if (log.debugOn) {
@@ -440,6 +447,8 @@ function describe(err: unknown): string {
 class ListenerConnection implements ConnectionCallbacks {
   /** Set when the listener has access logs. */
   startWallClock = 0;
+  /** The chain's transport_socket_connect_timeout, while the TLS handshake is not done. */
+  private handshakeTimer: Timer | undefined;
 
   constructor(
     private readonly listener: ActiveListener,
@@ -447,7 +456,30 @@ class ListenerConnection implements ConnectionCallbacks {
     private readonly openedAt: number,
   ) {}
 
+  armTransportSocketConnectTimeout(ms: number): void {
+    this.handshakeTimer = this.listener.createTimer(this);
+    this.handshakeTimer.enable(ms);
+  }
+
+  /**
+   * The handshake was not done in time: Envoy's ServerConnectionImpl::
+   * onTransportSocketConnectTimeout counts downstream_cx_transport_socket_connect_timeout
+   * and closes without flushing (closeConnectionImmediately). Nothing can be flushed
+   * before a handshake, and a TLS socket's graceful close would wait for the handshake
+   * (the adapters' close): the socket is reset.
+   */
+  onTimer(): void {
+    this.handshakeTimer = undefined;
+    if (this.connection.isClosed) return;
+    this.listener.stats.downstreamCxTransportSocketConnectTimeout.inc();
+    this.connection.close("Abort");
+  }
+
   onEvent(event: ConnectionEvent): void {
+    if (this.handshakeTimer !== undefined) {
+      this.handshakeTimer.disable();
+      this.handshakeTimer = undefined;
+    }
     if (event !== "Connected") this.listener.onConnectionClosed(this.connection, this.openedAt, this.startWallClock);
   }
 

@@ -105,6 +105,9 @@ export class BunTlsSocket extends BunSocket {
     }
     this.handshakeDone = true;
     clearTimeout(this.handshakeWait);
+    // The accepted socket's handshake is done (the port's onConnect; the core's
+    // transport_socket_connect_timeout waits for it, as Envoy's Connected event).
+    if (!this.closedLocally) this.handler.onConnect();
   }
 
   override onBunError(err: unknown): void {

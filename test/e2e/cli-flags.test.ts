@@ -130,12 +130,15 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
     }
   });
 
-  test("--base-id and --restart-epoch: one line naming the flag, exit 1", async () => {
+  test("--base-id and --restart-epoch other than 0: one line naming the flag, exit 1; 0 (Envoy's default) is accepted", async () => {
     for (const flag of ["--base-id", "--restart-epoch"]) {
       const result = await runToExit(runtime, ["--config-yaml", "static_resources: {}", flag, "1"]);
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(new RegExp(`^polyvoy: ${flag} is not supported: [^\\n]+\\n$`));
+      expect(result.stderr).toMatch(new RegExp(`^polyvoy: ${flag} 1 is not supported: [^\\n]+\\n$`));
     }
+    const valid = await runToExit(runtime, ["--config-yaml", "static_resources: {}", "--mode", "validate", "--base-id", "0", "--restart-epoch", "0"]);
+    expect(valid.stderr).not.toMatch(/not supported/);
+    expect(valid.code).toBe(0);
   });
 
   test("--concurrency that is not a count of workers: one line, exit 1", async () => {

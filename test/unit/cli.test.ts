@@ -153,10 +153,16 @@ describe("parseCommandLine", () => {
     expect(USAGE).toContain("--cpuset-threads");
   });
 
-  test("--base-id and --restart-epoch are refused by name, without the usage", () => {
+  test("--base-id 0 and --restart-epoch 0 (Envoy's defaults) are accepted", () => {
+    expect(parseCommandLine(["-c", "x", "--base-id", "0", "--restart-epoch=0"])).toEqual(parseCommandLine(["-c", "x"]));
+    expect(parseCommandLine(["-c", "x", "--restart-epoch", "00", "--base-id=0"])).toEqual(parseCommandLine(["-c", "x"]));
+  });
+
+  test("--base-id and --restart-epoch other than 0 are refused by name, without the usage", () => {
     for (const [argv, why] of [
-      [["--base-id", "1"], "--base-id is not supported: polyvoy has no hot restart (no shared memory region to name)"],
-      [["--restart-epoch=0"], "--restart-epoch is not supported: polyvoy has no hot restart"],
+      [["--base-id", "1"], "--base-id 1 is not supported: polyvoy has no hot restart (no shared memory region to name); only 0, the default, is accepted"],
+      [["--restart-epoch=1"], "--restart-epoch 1 is not supported: polyvoy has no hot restart; only 0, the default, is accepted"],
+      [["--restart-epoch", "x"], "--restart-epoch x is not supported: polyvoy has no hot restart; only 0, the default, is accepted"],
     ] as const) {
       expect(usageError(["-c", "x", ...argv])).toBe(why);
       try {

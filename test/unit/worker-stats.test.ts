@@ -93,6 +93,24 @@ describe("mergeWorkerStats", () => {
     expect(byName.get("control_plane.connected_state")).toBe(1);
   });
 
+  test("a circuit breaker's *_open gauges are 0 or 1: open when any worker's is, never summed", () => {
+    const a = new StatsStore();
+    const b = new StatsStore();
+    const c = new StatsStore();
+    const names = ["cx_open", "rq_pending_open", "rq_open", "rq_retry_open", "cx_pool_open"].flatMap((g) => [`cluster.a.b.circuit_breakers.default.${g}`, `cluster.a.b.circuit_breakers.high.${g}`]);
+    for (const name of names) {
+      a.gauge(name).set(0);
+      b.gauge(name).set(1);
+      c.gauge(name).set(1);
+    }
+    const byName = new Map(mergeWorkerStats([snapshotOf(a), snapshotOf(b), snapshotOf(c)]).stats.map((s) => [s.name, (s as Gauge).value]));
+    for (const name of names) expect(byName.get(name), name).toBe(1);
+    const closed = new Map(mergeWorkerStats([snapshotOf(a), snapshotOf(a)]).stats.map((s) => [s.name, (s as Gauge).value]));
+    for (const name of names) expect(closed.get(name), name).toBe(0);
+    // The remaining_* gauges are not 0/1 flags.
+    expect(gaugeIsSummed("cluster.a.circuit_breakers.default.remaining_cx")).toBe(true);
+  });
+
   test("the interval quantiles come from the workers' summed interval buckets", () => {
     const a = new StatsStore();
     const intervals = new HistogramIntervals();

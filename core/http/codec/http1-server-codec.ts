@@ -301,6 +301,9 @@ export class Http1ServerCodec extends MessageParser<RequestHeaders> implements S
     if (!absolute.httpScheme) return this.refuse(400, "http1.invalid_scheme", "invalid scheme");
     request.authority = absolute.authority;
     request.path = absolute.path;
+    // Envoy's handlePath: the target's scheme is the request's :scheme (lowercased).
+    request.scheme = absolute.scheme;
+    request.schemeFromTarget = true;
     return HPE_OK;
   }
 

@@ -164,9 +164,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     // An Upgrade, or a CONNECT (Envoy's upgrade type "CONNECT"), is allowed or refused once
     // the route is known (below).
     const upgradeType = headers.method === "CONNECT" ? "connect" : headers.upgrade ? headers.get("upgrade")?.toLowerCase() : undefined;
-    // Envoy's ConnectionManagerUtility: the scheme is the connection's (https over TLS);
-    // x-forwarded-proto then tells it upstream.
-    if (this.cm.connection.socket.tls !== undefined) headers.scheme = "https";
+    // The scheme is the connection's (https over TLS) until mutateRequestHeaders derives an
+    // HTTP/1 request's from x-forwarded-proto; an absolute-form target's stays.
+    if (this.cm.connection.socket.tls !== undefined && !headers.schemeFromTarget) headers.scheme = "https";
     // The path's checks come before the headers are touched, in ActiveStream::decodeHeaders'
     // order (conn_manager_impl.cc). A CONNECT has no :path there (its target is the authority).
     if (headers.method !== "CONNECT" && !this.checkPath(headers)) return;

@@ -29,6 +29,11 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   headers.remove("x-envoy-internal");
   let internal = false;
   let remoteIp = "";
+  // x-forwarded-proto, when this hop sets it, is the connection's encryption (Envoy's
+  // connection.ssl()), whatever scheme the request names.
+  const connectionScheme = cm.connection.socket.tls !== undefined ? "https" : "http";
+  /** The request's own x-forwarded-proto stands (not overwritten here): it may name the scheme below. */
+  let clientProto = false;
   if (config.useRemoteAddress) {
     const remote = cm.connection.remoteAddress?.address ?? "";
     const xff = headers.getJoined("x-forwarded-for");
@@ -52,7 +57,8 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     internal = xff === undefined && isInternal(config, client);
     if (client !== remote) remoteIp = client;
     // A trusted hop's x-forwarded-proto stands; with none trusted it is overwritten.
-    if (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
+    if (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", connectionScheme);
+    else clientProto = true;
     if (config.appendXForwardedPort && (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-port"))) setForwardedPort(headers, cm);
     if (internal) {
       headers.set("x-envoy-internal", "true");
@@ -65,7 +71,8 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // XFF holds one address and it is an internal one (mutateRequestHeaders: a client's
     // own x-envoy-internal is never believed). An external request loses the x-envoy-*
     // headers that steer retries and timeouts (cleanInternalHeaders, not at the edge).
-    if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", headers.scheme);
+    if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", connectionScheme);
+    else clientProto = true;
     if (config.appendXForwardedPort && !headers.has("x-forwarded-port")) setForwardedPort(headers, cm);
     const xff = headers.getJoined("x-forwarded-for");
     const hops = xff ? xff.split(",").map((a) => a.trim()) : [];
@@ -87,6 +94,14 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   if (scheme !== undefined) {
     headers.scheme = scheme;
     headers.set("x-forwarded-proto", scheme);
+  } else if (headers.protocol !== "HTTP/2" && !headers.schemeFromTarget) {
+    // An HTTP/1 request names no :scheme (but in an absolute-form target): Envoy's
+    // mutateRequestHeaders gives it x-forwarded-proto's when that is http or https (any
+    // case; getScheme), else the connection's — so a trusted hop's x-forwarded-proto, or
+    // any when use_remote_address is off, is the scheme routes, logs and an HTTP/2
+    // upstream see (conn_manager_utility.cc).
+    const proto = clientProto ? headers.get("x-forwarded-proto") : undefined;
+    headers.scheme = proto !== undefined && isHttpScheme(proto) ? proto : connectionScheme;
   }
   const userAgent = config.userAgent;
   if (userAgent !== undefined) {
@@ -102,6 +117,11 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
   }
   mutateXfccRequestHeader(headers, cm.connection.socket.tls, config);
   return remoteIp;
+}
+
+/** Envoy's Utility::schemeIsValid: http or https, in any case. */
+function isHttpScheme(value: string): boolean {
+  return value.length === 4 ? value.toLowerCase() === "http" : value.length === 5 && value.toLowerCase() === "https";
 }
 
 /** append_x_forwarded_port: the port the request came in on (the downstream local address's). */

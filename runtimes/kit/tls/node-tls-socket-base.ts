@@ -94,7 +94,9 @@ export abstract class NodeTlsSocketBase implements Socket {
     this.handshakeDone = true;
     clearTimeout(this.handshakeWait);
     if (this.closedLocally) return this.shutdown();
-    if (this.context.side === "client") this.handler.onConnect();
+    // Both sides: a client's connect is done, an accepted socket's handshake is (the core's
+    // transport_socket_connect_timeout waits for this, as Envoy's Connected event).
+    this.handler.onConnect();
     if (this.waitingDrain && this.bufferedAmount === 0) this.onWritten();
   }
 

@@ -339,15 +339,21 @@ describe("bad configs give one-line problems", () => {
           ["node:", "hds_config: {}\nnode:"],
           ["admin:\n", "admin:\n  ignore_global_conn_limit: true\n"],
           ["          cluster: backend", "          cluster: backend\n          max_connect_attempts: 3"],
-          ["    filter_chains:\n    - filters:", "    filter_chains:\n    - transport_socket_connect_timeout: 1s\n      filters:"],
+          ["    filter_chains:\n    - filters:", "    filter_chains:\n    - use_proxy_proto: true\n      filters:"],
         ]),
       ),
     ).toEqual([
       "admin: `ignore_global_conn_limit` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
       `${FILTER}.typed_config: \`max_connect_attempts\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
-      `${LISTENERS}[0].filter_chains[0]: \`transport_socket_connect_timeout\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
+      `${LISTENERS}[0].filter_chains[0]: \`use_proxy_proto\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
       "config: `hds_config` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
     ]);
+  });
+
+  test("FilterChain transport_socket_connect_timeout: milliseconds; 0 (Envoy's default) is no limit", () => {
+    const chain = (value: string) => loadBootstrap(typical([["    filter_chains:\n    - filters:", `    filter_chains:\n    - transport_socket_connect_timeout: ${value}\n      filters:`]]), "yaml").listeners[0]!.filterChains[0]!;
+    expect(chain("0.25s").transportSocketConnectTimeoutMs).toBe(250);
+    expect(chain("0s")).not.toHaveProperty("transportSocketConnectTimeoutMs");
   });
 
   test("connection_balance_config: exact_balance is what one worker per process does; a balancer extension is refused", () => {
