@@ -38,6 +38,24 @@ export class StreamAccessLogContext implements AccessLogContext {
   get responseDurationMs(): number | undefined {
     return this.info.upstreamResponseHeadersAt ? this.info.upstreamResponseHeadersAt - this.info.startTime : undefined;
   }
+  // Envoy's TimingUtility points (stream_info_formatter.cc): "-" until the point was reached.
+  get requestDurationMs(): number | undefined {
+    const at = this.info.lastDownstreamRxByteReceived;
+    return at === undefined ? undefined : at - this.info.startTime;
+  }
+  get requestTxDurationMs(): number | undefined {
+    const at = this.info.lastUpstreamTxByteSent;
+    return at === undefined ? undefined : at - this.info.startTime;
+  }
+  /** RESPONSE_TX_DURATION: the response's last byte sent downstream less its first from upstream. */
+  get responseTxDurationMs(): number | undefined {
+    const sent = this.info.lastDownstreamTxByteSent;
+    const first = this.info.upstreamResponseHeadersAt;
+    return sent === undefined || !first ? undefined : sent - first;
+  }
+  get upstreamLocalAddress(): SocketAddress | undefined {
+    return this.info.upstreamLocalAddress;
+  }
   requestHeader(name: string): string | undefined {
     // Envoy logs the first value of a repeated field.
     const request = this.request;
