@@ -116,7 +116,15 @@ const OPERATORS: Record<string, OperatorKind> = {
   },
   PROTOCOL: field((ctx) => ctx.protocol),
   RESPONSE_CODE: field((ctx) => ctx.responseCode),
-  RESPONSE_CODE_DETAILS: field((ctx) => nonEmpty(ctx.responseCodeDetails)),
+  // Whitespace becomes "_" unless the parameter is ALLOW_WHITESPACES (Envoy's stream_info_formatter.cc,
+  // StringUtil::replaceAllEmptySpace); any other parameter is accepted and changes nothing, as there.
+  RESPONSE_CODE_DETAILS: {
+    syntax: "params-optional",
+    build(subcommand) {
+      if (subcommand === "ALLOW_WHITESPACES") return (ctx) => nonEmpty(ctx.responseCodeDetails);
+      return (ctx) => nonEmpty(ctx.responseCodeDetails)?.replace(/[ \t\n\v\f\r]/g, "_");
+    },
+  },
   // "-" (a value, not unset) when there is none, as Envoy's ResponseFlagUtils::toShortString.
   RESPONSE_FLAGS: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.join(","))),
   RESPONSE_FLAGS_LONG: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.map(responseFlagLongName).join(","))),

@@ -166,6 +166,14 @@ describe("command operators", () => {
     expect(text(format, ctx)).toBe(expected);
   });
 
+  test("%RESPONSE_CODE_DETAILS%: whitespace becomes '_' unless (ALLOW_WHITESPACES), as Envoy's", () => {
+    const details = context({ responseCodeDetails: "denied by\tpolicy" });
+    expect(text("%RESPONSE_CODE_DETAILS%", details)).toBe("denied_by_policy");
+    expect(text("%RESPONSE_CODE_DETAILS(ALLOW_WHITESPACES)%", details)).toBe("denied by\tpolicy");
+    expect(text("%RESPONSE_CODE_DETAILS()%", details)).toBe("denied_by_policy");
+    expect(text("%RESPONSE_CODE_DETAILS(ALLOW_WHITESPACES)%", context())).toBe("-");
+  });
+
   test("%UPSTREAM_REQUEST_ATTEMPT_COUNT%: the router's attempts, 0 where there were none", () => {
     expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context({ upstreamRequestAttemptCount: 3 }))).toBe("3");
     expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context())).toBe("0");
