@@ -15,6 +15,7 @@ import type { AccessLogContext } from "./context.ts";
 import { FormatError } from "./format-error.ts";
 import { compileTimeFormat } from "./time-format.ts";
 import { responseFlagLongName } from "../stream-info/response-flags.ts";
+import { httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from "../http/grpc-common.ts";
 
 export { FormatError } from "./format-error.ts";
 
@@ -177,6 +178,15 @@ const OPERATORS: Record<string, OperatorKind> = {
   STREAM_ID: field((ctx) => ctx.requestHeader("x-request-id")),
   // The body as it is (empty included: a value, not unset), for local_reply_config's body_format.
   LOCAL_REPLY_BODY: field((ctx) => ctx.localReplyBody),
+  GRPC_STATUS: {
+    syntax: "params-optional",
+    build(subcommand) {
+      const format = subcommand === "" ? "CAMEL_STRING" : subcommand;
+      if (format !== "CAMEL_STRING" && format !== "SNAKE_STRING" && format !== "NUMBER") throw new FormatError("GrpcStatusFormatter only supports CAMEL_STRING, SNAKE_STRING or NUMBER.");
+      return grpcStatusOperator(format);
+    },
+  },
+  GRPC_STATUS_NUMBER: field(grpcStatusOperator("NUMBER")),
   METADATA: {
     syntax: "params-required",
     lengthAllowed: true,
@@ -195,6 +205,26 @@ const OPERATORS: Record<string, OperatorKind> = {
     build: (subcommand, maxLength) => buildMetadataOperator(`DYNAMIC:${subcommand}`, maxLength),
   },
 };
+
+/** Grpc::Utility::grpcStatusToString (CAMEL_STRING) and absl::StatusCodeToString (SNAKE_STRING), by code. */
+const GRPC_CAMEL = ["OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"];
+const GRPC_SNAKE = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
+
+/**
+ * Envoy's GrpcStatusFormatter (http_specific_formatter.cc): unset unless the request is a
+ * gRPC one (a path and a gRPC content type); the status from the trailers, else the
+ * headers (trailers-only), else mapped from the HTTP status; a code without a name prints
+ * its number. NUMBER is a number in typed JSON.
+ */
+function grpcStatusOperator(format: "CAMEL_STRING" | "SNAKE_STRING" | "NUMBER"): Operator {
+  const names = format === "CAMEL_STRING" ? GRPC_CAMEL : format === "SNAKE_STRING" ? GRPC_SNAKE : undefined;
+  return (ctx) => {
+    if (!ctx.requestHeader(":path") || !isGrpcContentType(ctx.requestHeader("content-type"))) return undefined;
+    const status = parseGrpcStatus(ctx.responseTrailer("grpc-status")) ?? parseGrpcStatus(ctx.responseHeader("grpc-status")) ?? (ctx.responseCode > 0 ? httpToGrpcStatus(ctx.responseCode) : undefined);
+    if (status === undefined) return undefined;
+    return names === undefined ? status : (names[status] ?? `${status}`);
+  };
+}
 
 const METADATA_SOURCES = {
   ROUTE: (ctx: AccessLogContext) => ctx.routeMetadata,

@@ -43,6 +43,8 @@ const FORMAT = {
   failure: "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
   bytes_received: "%BYTES_RECEIVED%",
   bytes_sent: "%BYTES_SENT%",
+  grpc: "%GRPC_STATUS%",
+  grpc_number: "%GRPC_STATUS(NUMBER)%",
 };
 
 describe.each(RUNTIMES)("access logs as Envoy's on %s", (runtime) => {
@@ -84,6 +86,9 @@ describe.each(RUNTIMES)("access logs as Envoy's on %s", (runtime) => {
       const res = await request(`http://127.0.0.1:${port}${path}`, { method: "POST", body: "12345", dispatcher: agent });
       await res.body.text();
     }
+    // A gRPC request no route takes: the local reply is trailers-only, grpc-status 12.
+    const res = await request(`http://127.0.0.1:${port}/pkg.Svc/Method`, { method: "POST", body: "", headers: { "content-type": "application/grpc" }, dispatcher: agent });
+    await res.body.text();
   });
 
   afterAll(async () => {
@@ -106,6 +111,16 @@ describe.each(RUNTIMES)("access logs as Envoy's on %s", (runtime) => {
     // A refused connect: no request went upstream, no response came.
     expect(typeof dead!.request_duration).toBe("number");
     expect(dead).toMatchObject({ code: 503, flags: "UF", request_tx_duration: null, response_duration: null, response_tx_duration: null });
+  });
+
+  test("%GRPC_STATUS%: the gRPC status of a gRPC request (here a local reply's), '-' for others", async () => {
+    const all = (await lines(join(dir, "json.log"), 4)).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(all.map((line) => [line.code, line.grpc, line.grpc_number])).toEqual([
+      [200, null, null],
+      [404, null, null],
+      [503, null, null],
+      [200, "Unimplemented", 12],
+    ]);
   });
 
   test("%UPSTREAM_LOCAL_ADDRESS% is the upstream connection's local address", async () => {

@@ -174,6 +174,21 @@ describe("command operators", () => {
     expect(text("%RESPONSE_CODE_DETAILS(ALLOW_WHITESPACES)%", context())).toBe("-");
   });
 
+  test("%GRPC_STATUS%: trailers, else headers, else the HTTP status mapped; only for gRPC requests", () => {
+    const grpc = { ":path": "/pkg.Svc/Method", "content-type": "application/grpc" };
+    expect(text("%GRPC_STATUS%", context({ req: grpc, responseCode: 200, trailers: { "grpc-status": "14" } }))).toBe("Unavailable");
+    expect(text("%GRPC_STATUS(CAMEL_STRING)%", context({ req: grpc, responseCode: 200, resp: { "grpc-status": "1" } }))).toBe("Canceled");
+    expect(text("%GRPC_STATUS(SNAKE_STRING)%", context({ req: grpc, responseCode: 200, resp: { "grpc-status": "1" } }))).toBe("CANCELLED");
+    expect(text("%GRPC_STATUS(NUMBER)%", context({ req: grpc, responseCode: 200, trailers: { "grpc-status": "0" } }))).toBe("0");
+    expect(text("%GRPC_STATUS_NUMBER%", context({ req: grpc, responseCode: 503 }))).toBe("14");
+    expect(text("%GRPC_STATUS%", context({ req: grpc, responseCode: 200, trailers: { "grpc-status": "42" } }))).toBe("42");
+    expect(text("%GRPC_STATUS%", context({ req: grpc }))).toBe("-");
+    expect(text("%GRPC_STATUS%", context({ req: { ":path": "/" }, responseCode: 200, trailers: { "grpc-status": "0" } }))).toBe("-");
+    const typed = compileJsonFormat({ n: "%GRPC_STATUS(NUMBER)%", s: "%GRPC_STATUS%" }).format(context({ req: grpc, responseCode: 200, trailers: { "grpc-status": "5" } }));
+    expect(typed).toBe('{"n":5,"s":"NotFound"}\n');
+    expect(() => parseFormat("%GRPC_STATUS(LOWER)%")).toThrow(/only supports CAMEL_STRING, SNAKE_STRING or NUMBER/);
+  });
+
   test("%UPSTREAM_REQUEST_ATTEMPT_COUNT%: the router's attempts, 0 where there were none", () => {
     expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context({ upstreamRequestAttemptCount: 3 }))).toBe("3");
     expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context())).toBe("0");
