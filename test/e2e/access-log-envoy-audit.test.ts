@@ -133,6 +133,42 @@ describe.each(RUNTIMES)("access logs as Envoy's on %s", (runtime) => {
   });
 });
 
+describe.each(RUNTIMES)("the default format on %s", (runtime) => {
+  test("an HTTP/1.0 request without Host (refused, 426) logs \"-\" for %REQ(:AUTHORITY)%, as Envoy (no :authority header)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "polyvoy-logs-"));
+    const upstream = await httpUpstream((_req, res) => res.end("hello"));
+    const port = await freePort();
+    const proxy = await ProxyProcess.start(
+      runtime,
+      httpProxyConfig({
+        listenPort: port,
+        clusters: { up: [upstream.port] },
+        routes: [{ match: { prefix: "/" }, cluster: "up" }],
+        hcm: {
+          access_log: [
+            {
+              name: "envoy.access_loggers.file",
+              typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: join(dir, "default.log") },
+            },
+          ],
+        },
+      }),
+    );
+    try {
+      const client = await connect(port);
+      const reply = readAll(client);
+      client.write("GET /old HTTP/1.0\r\nuser-agent: probe/1\r\nx-request-id: rid-1\r\n\r\n");
+      expect((await reply).toString()).toMatch(/^HTTP\/1\.1 426 /);
+      const [line] = await lines(join(dir, "default.log"), 1);
+      expect(line).toMatch(new RegExp(`^\\[[^\\]]+\\] "GET /old HTTP/1\\.0" 426 - 0 \\d+ \\d+ - "-" "probe/1" "rid-1" "-" "-"$`));
+    } finally {
+      await proxy.stop("SIGKILL");
+      await upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.each(RUNTIMES)("tcp_proxy access log as Envoy's on %s", (runtime) => {
   test("%UPSTREAM_LOCAL_ADDRESS% is the upstream connection's local address", async () => {
     const dir = mkdtempSync(join(tmpdir(), "polyvoy-logs-"));

@@ -60,7 +60,10 @@ export class StreamAccessLogContext implements AccessLogContext {
     // Envoy logs the first value of a repeated field.
     const request = this.request;
     if (request === undefined) return undefined;
-    return name.startsWith(":") || name === "host" ? request.header(name) : request.get(name);
+    if (!name.startsWith(":") && name !== "host") return request.get(name);
+    const value = request.header(name);
+    // An HTTP/1.0 request without Host has no :authority (Envoy prints "-"); polyvoy keeps it as "".
+    return value === "" && (name === ":authority" || name === "host") ? undefined : value;
   }
   responseHeader(name: string): string | undefined {
     if (!this.response) return undefined;
