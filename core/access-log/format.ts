@@ -266,13 +266,35 @@ export const SUPPORTED_OPERATORS: readonly string[] = Object.keys(OPERATORS);
 
 // ---- Parsing -----------------------------------------------------------------------
 
+/**
+ * Command operators that formatter extensions (SubstitutionFormatString.formatters) add:
+ * envoy.formatter.req_without_query's %REQ_WITHOUT_QUERY(X?Y):Z% (Envoy's
+ * extensions/formatter/req_without_query): the request header with the query string
+ * (from the first "?") left out; meant for :path, so that secrets in query strings stay
+ * out of the logs.
+ */
+export interface FormatExtensions {
+  reqWithoutQuery?: boolean;
+}
+
+const REQ_WITHOUT_QUERY = headerOperator((ctx, name) => {
+  const value = ctx.requestHeader(name);
+  if (value === undefined) return undefined;
+  const query = value.indexOf("?");
+  return query < 0 ? value : value.slice(0, query);
+});
+
+/** Every extension's operators: what the schema accepts before it knows a format's `formatters`. */
+export const ALL_FORMAT_EXTENSIONS: FormatExtensions = { reqWithoutQuery: true };
+const NO_EXTENSIONS: FormatExtensions = {};
+
 const COMMAND = /%([A-Z0-9_]+)(?:\(([^)]*)\))?(?::([0-9]+))?%/y;
 
 /**
  * Parse a format string (a byte string) into parts. Throws FormatError naming the
  * operator and its position for an unknown operator or a malformed one.
  */
-export function parseFormat(format: string): FormatPart[] {
+export function parseFormat(format: string, extensions: FormatExtensions = NO_EXTENSIONS): FormatPart[] {
   const parts: FormatPart[] = [];
   let literal = "";
   for (let pos = 0; pos < format.length; pos++) {
@@ -294,15 +316,15 @@ export function parseFormat(format: string): FormatPart[] {
     }
     if (literal !== "") parts.push(literal);
     literal = "";
-    parts.push(buildOperator(match[0], match[1]!, match[2], match[3], pos));
+    parts.push(buildOperator(match[0], match[1]!, match[2], match[3], pos, extensions));
     pos += match[0].length - 1;
   }
   if (literal !== "") parts.push(literal);
   return parts;
 }
 
-function buildOperator(text: string, command: string, subcommand: string | undefined, length: string | undefined, pos: number): Operator {
-  const kind = OPERATORS[command];
+function buildOperator(text: string, command: string, subcommand: string | undefined, length: string | undefined, pos: number, extensions: FormatExtensions): Operator {
+  const kind = OPERATORS[command] ?? (command === "REQ_WITHOUT_QUERY" && extensions.reqWithoutQuery ? REQ_WITHOUT_QUERY : undefined);
   if (kind === undefined) throw new FormatError(`unknown command operator ${text} at position ${pos}`);
   if (kind.syntax === "command-only" && (subcommand !== undefined || length !== undefined)) {
     throw new FormatError(`${command} does not take any parameters or length (in ${text})`);
@@ -359,8 +381,8 @@ export function renderOmittingEmpty(parts: readonly FormatPart[], ctx: AccessLog
 }
 
 /** Compile a text format (a byte string). Throws FormatError. */
-export function compileTextFormat(format: string, omitEmptyValues = false): AccessLogFormatter {
-  return new TextFormatter(parseFormat(format), omitEmptyValues ? "" : "-");
+export function compileTextFormat(format: string, omitEmptyValues = false, extensions: FormatExtensions = NO_EXTENSIONS): AccessLogFormatter {
+  return new TextFormatter(parseFormat(format, extensions), omitEmptyValues ? "" : "-");
 }
 
 // ---- JSON ----------------------------------------------------------------------------
@@ -372,6 +394,7 @@ interface JsonOptions {
   typed: boolean;
   omitEmptyValues: boolean;
   sortProperties: boolean;
+  reqWithoutQuery: boolean;
 }
 
 function compileJsonValue(value: AccessLogJsonValue, options: JsonOptions, path: string): JsonNode {
@@ -415,7 +438,7 @@ function compileJsonValue(value: AccessLogJsonValue, options: JsonOptions, path:
 function compileJsonString(format: string, options: JsonOptions, path: string): JsonNode {
   let parts: FormatPart[];
   try {
-    parts = parseFormat(format);
+    parts = parseFormat(format, options);
   } catch (err) {
     if (err instanceof FormatError && path !== "") throw new FormatError(`${path}: ${err.message}`);
     throw err;
@@ -458,13 +481,18 @@ class JsonFormatter implements AccessLogFormatter {
  * the key path and the operator.
  */
 export function compileJsonFormat(json: { [key: string]: AccessLogJsonValue }, options: Partial<JsonOptions> = {}): AccessLogFormatter {
-  const full: JsonOptions = { typed: options.typed ?? true, omitEmptyValues: options.omitEmptyValues ?? false, sortProperties: options.sortProperties ?? false };
+  const full: JsonOptions = {
+    typed: options.typed ?? true,
+    omitEmptyValues: options.omitEmptyValues ?? false,
+    sortProperties: options.sortProperties ?? false,
+    reqWithoutQuery: options.reqWithoutQuery ?? false,
+  };
   return new JsonFormatter(compileJsonValue(json, full, ""));
 }
 
 /** Compile a validated format from the config. Throws FormatError. */
 export function compileFormat(config: AccessLogFormatConfig): AccessLogFormatter {
-  if (config.type === "text") return compileTextFormat(config.format, config.omitEmptyValues);
+  if (config.type === "text") return compileTextFormat(config.format, config.omitEmptyValues, config);
   return compileJsonFormat(config.json, config);
 }
 

@@ -26,6 +26,7 @@ async function lines(path: string, n: number): Promise<string[]> {
 
 const FORMAT = {
   path: "%REQ(:PATH)%",
+  path_without_query: "%REQ_WITHOUT_QUERY(:PATH)%",
   code: "%RESPONSE_CODE%",
   duration: "%DURATION%",
   request_duration: "%REQUEST_DURATION%",
@@ -75,14 +76,22 @@ describe.each(RUNTIMES)("access logs as Envoy's on %s", (runtime) => {
               typed_config: {
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                 path: join(dir, "json.log"),
-                log_format: { json_format: FORMAT },
+                log_format: {
+                  json_format: FORMAT,
+                  formatters: [
+                    {
+                      name: "envoy.formatter.req_without_query",
+                      typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery" },
+                    },
+                  ],
+                },
               },
             },
           ],
         },
       }),
     );
-    for (const path of ["/ok", "/nowhere", "/dead"]) {
+    for (const path of ["/ok?token=secret", "/nowhere", "/dead"]) {
       const res = await request(`http://127.0.0.1:${port}${path}`, { method: "POST", body: "12345", dispatcher: agent });
       await res.body.text();
     }
@@ -121,6 +130,12 @@ describe.each(RUNTIMES)("access logs as Envoy's on %s", (runtime) => {
       [503, null, null],
       [200, "Unimplemented", 12],
     ]);
+  });
+
+  test("%REQ_WITHOUT_QUERY(:PATH)% with the envoy.formatter.req_without_query formatter", async () => {
+    const [ok, nowhere] = (await lines(join(dir, "json.log"), 2)).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(ok).toMatchObject({ path: "/ok?token=secret", path_without_query: "/ok" });
+    expect(nowhere).toMatchObject({ path: "/nowhere", path_without_query: "/nowhere" });
   });
 
   test("%UPSTREAM_LOCAL_ADDRESS% is the upstream connection's local address", async () => {

@@ -189,6 +189,18 @@ describe("command operators", () => {
     expect(() => parseFormat("%GRPC_STATUS(LOWER)%")).toThrow(/only supports CAMEL_STRING, SNAKE_STRING or NUMBER/);
   });
 
+  test("%REQ_WITHOUT_QUERY(X?Y):Z% (envoy.formatter.req_without_query): the header up to its first '?', then truncated", () => {
+    const ext = { reqWithoutQuery: true };
+    const ctx = context({ req: { ":path": "/search?q=secret&x=1", "x-envoy-original-path": "/orig?token=abc" } });
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(:PATH)%", false, ext).format(ctx)).toBe("/search");
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%", false, ext).format(ctx)).toBe("/orig");
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(:PATH):3%", false, ext).format(ctx)).toBe("/se");
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(:PATH)%", false, ext).format(context({ req: { ":path": "/plain" } }))).toBe("/plain");
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(:PATH)%", false, ext).format(context())).toBe("-");
+    expect(compileJsonFormat({ p: "%REQ_WITHOUT_QUERY(:PATH)%" }, ext).format(ctx)).toBe('{"p":"/search"}\n');
+    expect(() => parseFormat("%REQ_WITHOUT_QUERY(:PATH)%")).toThrow(/unknown command operator %REQ_WITHOUT_QUERY/);
+  });
+
   test("%UPSTREAM_REQUEST_ATTEMPT_COUNT%: the router's attempts, 0 where there were none", () => {
     expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context({ upstreamRequestAttemptCount: 3 }))).toBe("3");
     expect(text("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", context())).toBe("0");
