@@ -141,6 +141,9 @@ const OPERATORS: Record<string, OperatorKind> = {
   UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: field((ctx) => hostWithoutPort(ctx.upstreamHost)),
   UPSTREAM_REMOTE_PORT: field((ctx) => hostPort(ctx.upstreamHost)),
   UPSTREAM_CLUSTER: field((ctx) => nonEmpty(ctx.upstreamCluster)),
+  // The cluster's name; %UPSTREAM_CLUSTER% is its alt_stat_name in Envoy, which polyvoy does not take: the same.
+  UPSTREAM_CLUSTER_RAW: field((ctx) => nonEmpty(ctx.upstreamCluster)),
+  ACCESS_LOG_TYPE: field((ctx) => ctx.accessLogType ?? "NotSet"),
   // Envoy prints 0 when no attempt count was set (attemptCount().value_or(0)).
   UPSTREAM_REQUEST_ATTEMPT_COUNT: field((ctx) => ctx.upstreamRequestAttemptCount ?? 0),
   UPSTREAM_LOCAL_ADDRESS: field((ctx) => withPort(ctx.upstreamLocalAddress)),

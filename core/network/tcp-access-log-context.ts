@@ -8,6 +8,7 @@ export class TcpAccessLogContext implements AccessLogContext {
   readonly responseCode = 0;
   readonly responseCodeDetails = undefined;
   readonly routeName = undefined;
+  readonly accessLogType = "TcpConnectionEnd";
   /** The downstream connection's TLS, when it has one. */
   downstreamTls: TlsSession | undefined;
   /** The SNI the tls_inspector read, "" when none. */

@@ -44,6 +44,8 @@ const FORMAT = {
   failure: "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
   bytes_received: "%BYTES_RECEIVED%",
   bytes_sent: "%BYTES_SENT%",
+  log_type: "%ACCESS_LOG_TYPE%",
+  cluster_raw: "%UPSTREAM_CLUSTER_RAW%",
   grpc: "%GRPC_STATUS%",
   grpc_number: "%GRPC_STATUS(NUMBER)%",
 };
@@ -138,6 +140,16 @@ describe.each(RUNTIMES)("access logs as Envoy's on %s", (runtime) => {
     expect(nowhere).toMatchObject({ path: "/nowhere", path_without_query: "/nowhere" });
   });
 
+  test("%ACCESS_LOG_TYPE% is DownstreamEnd at a stream's end; %UPSTREAM_CLUSTER_RAW% the cluster", async () => {
+    const all = (await lines(join(dir, "json.log"), 4)).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(all.map((line) => [line.log_type, line.cluster_raw])).toEqual([
+      ["DownstreamEnd", "up"],
+      ["DownstreamEnd", null],
+      ["DownstreamEnd", "dead"],
+      ["DownstreamEnd", null],
+    ]);
+  });
+
   test("%UPSTREAM_LOCAL_ADDRESS% is the upstream connection's local address", async () => {
     const [ok, nowhere] = (await lines(join(dir, "json.log"), 3)).map((line) => JSON.parse(line) as Record<string, unknown>);
     const port = ok!.upstream_local_port;
@@ -185,7 +197,7 @@ describe.each(RUNTIMES)("the default format on %s", (runtime) => {
 });
 
 describe.each(RUNTIMES)("tcp_proxy access log as Envoy's on %s", (runtime) => {
-  test("%UPSTREAM_LOCAL_ADDRESS% is the upstream connection's local address", async () => {
+  test("%UPSTREAM_LOCAL_ADDRESS% is the upstream connection's local address; %ACCESS_LOG_TYPE% TcpConnectionEnd", async () => {
     const dir = mkdtempSync(join(tmpdir(), "polyvoy-logs-"));
     let upstreamPeerPort = 0;
     const upstream = await tcpServer((s) => {
@@ -202,7 +214,7 @@ describe.each(RUNTIMES)("tcp_proxy access log as Envoy's on %s", (runtime) => {
         typed_config: {
           "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
           path: join(dir, "tcp.log"),
-          log_format: { text_format_source: { inline_string: "%UPSTREAM_LOCAL_ADDRESS% %UPSTREAM_LOCAL_PORT% %PROTOCOL%\n" } },
+          log_format: { text_format_source: { inline_string: "%UPSTREAM_LOCAL_ADDRESS% %UPSTREAM_LOCAL_PORT% %PROTOCOL% %ACCESS_LOG_TYPE%\n" } },
         },
       },
     ];
@@ -212,7 +224,7 @@ describe.each(RUNTIMES)("tcp_proxy access log as Envoy's on %s", (runtime) => {
       const reply = readAll(client);
       client.end("ping!");
       expect((await reply).toString()).toBe("pong");
-      expect(await lines(join(dir, "tcp.log"), 1)).toEqual([`127.0.0.1:${upstreamPeerPort} ${upstreamPeerPort} -`]);
+      expect(await lines(join(dir, "tcp.log"), 1)).toEqual([`127.0.0.1:${upstreamPeerPort} ${upstreamPeerPort} - TcpConnectionEnd`]);
     } finally {
       await proxy.stop("SIGKILL");
       await upstream.close();

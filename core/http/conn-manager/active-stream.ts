@@ -465,6 +465,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const loggers = this.cm.accessLoggers;
     if (loggers.length === 0) return;
     const context = this.formatterContext(this.sentResponseHeaders, this.sentResponseTrailers);
+    context.accessLogType = "DownstreamEnd";
     for (const logger of loggers) logger.log(context);
   }
 

@@ -9,6 +9,8 @@ import type { HeaderMap } from "../header-map.ts";
  * own objects, built only when the HCM has access logs, read synchronously, not kept.
  */
 export class StreamAccessLogContext implements AccessLogContext {
+  /** "DownstreamEnd" when the stream's end is logged; else unset (NotSet), as Envoy's header and local reply formatting. */
+  accessLogType: string | undefined;
   /** Set while local_reply_config formats a local reply. */
   localReplyBody: string | undefined;
   /** The downstream connection's TLS, when it has one. */

@@ -135,6 +135,8 @@ describe("command operators", () => {
     ["%UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%", "10.0.2.1"],
     ["%UPSTREAM_REMOTE_PORT%", "80"],
     ["%UPSTREAM_CLUSTER%", "locations"],
+    ["%UPSTREAM_CLUSTER_RAW%", "locations"],
+    ["%ACCESS_LOG_TYPE%", "NotSet"],
     ["%UPSTREAM_LOCAL_ADDRESS%", "10.0.0.5:40000"],
     ["%UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%", "10.0.0.5"],
     ["%UPSTREAM_LOCAL_PORT%", "40000"],
