@@ -161,7 +161,7 @@ describe.each(RUNTIMES)("access logs as Envoy's on %s", (runtime) => {
 });
 
 describe.each(RUNTIMES)("the default format on %s", (runtime) => {
-  test("an HTTP/1.0 request without Host (refused, 426) logs \"-\" for %REQ(:AUTHORITY)%, as Envoy (no :authority header)", async () => {
+  test("no :authority (HTTP/1.0 without Host, refused) or no :path (CONNECT) logs \"-\", as Envoy", async () => {
     const dir = mkdtempSync(join(tmpdir(), "polyvoy-logs-"));
     const upstream = await httpUpstream((_req, res) => res.end("hello"));
     const port = await freePort();
@@ -188,6 +188,15 @@ describe.each(RUNTIMES)("the default format on %s", (runtime) => {
       expect((await reply).toString()).toMatch(/^HTTP\/1\.1 426 /);
       const [line] = await lines(join(dir, "default.log"), 1);
       expect(line).toMatch(new RegExp(`^\\[[^\\]]+\\] "GET /old HTTP/1\\.0" 426 - 0 \\d+ \\d+ - "-" "probe/1" "rid-1" "-" "-"$`));
+      // A CONNECT without upgrade_configs (403, as Envoy): Envoy's line has no path ("-") and the target as its authority.
+      const tunnel = await connect(port);
+      const refused = readAll(tunnel);
+      tunnel.write("CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\nuser-agent: probe/2\r\nx-request-id: rid-2\r\n\r\n");
+      await new Promise((r) => setTimeout(r, 200));
+      tunnel.end();
+      expect((await refused).toString()).toMatch(/^HTTP\/1\.1 403 /);
+      const second = (await lines(join(dir, "default.log"), 2))[1];
+      expect(second).toMatch(new RegExp(`^\\[[^\\]]+\\] "CONNECT - HTTP/1\\.1" 403 - 0 \\d+ \\d+ - "-" "probe/2" "rid-2" "example\\.com:443" "-"$`));
     } finally {
       await proxy.stop("SIGKILL");
       await upstream.close();

@@ -65,7 +65,11 @@ export class StreamAccessLogContext implements AccessLogContext {
     if (!name.startsWith(":") && name !== "host") return request.get(name);
     const value = request.header(name);
     // An HTTP/1.0 request without Host has no :authority (Envoy prints "-"); polyvoy keeps it as "".
-    return value === "" && (name === ":authority" || name === "host") ? undefined : value;
+    if (value === "" && (name === ":authority" || name === "host" || name === ":path")) return undefined;
+    // A CONNECT's authority-form target is its :authority, and it has no :path (Envoy's
+    // HTTP/1 codec sets only Host; RFC 9113 §8.5): polyvoy keeps the target as its path.
+    if (name === ":path" && request.method === "CONNECT" && value !== undefined && !value.startsWith("/")) return undefined;
+    return value;
   }
   responseHeader(name: string): string | undefined {
     if (!this.response) return undefined;
