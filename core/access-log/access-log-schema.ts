@@ -11,10 +11,9 @@ import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue } from 
 import { dataSource } from "../config/data-source-schema.ts";
 import { oneOf } from "../config/proto-schema.ts";
 import { utf8ByteString } from "./byte-string.ts";
-import { compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
+import { ALL_FORMAT_EXTENSIONS, compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
 import { accessLogFilter } from "./filter-schema.ts";
 import { missingExtension } from "../config/missing-extension.ts";
-import { isEmptyList, unsupportedField } from "../config/unsupported-field.ts";
 
 const FILE_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const STDOUT_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
@@ -27,7 +26,8 @@ const formatString = lazySchema(() =>
   z.string().transform((text, ctx) => {
   const bytes = utf8ByteString(text);
   try {
-    parseFormat(bytes);
+    // Every extension's operators here; toFormat checks them against `formatters`.
+    parseFormat(bytes, ALL_FORMAT_EXTENSIONS);
   } catch (err) {
     if (!(err instanceof FormatError)) throw err;
     ctx.addIssue({ code: "custom", message: err.message });
@@ -48,7 +48,7 @@ const jsonFormat = lazySchema(() =>
     if (typeof value === "string") {
       const bytes = utf8ByteString(value);
       try {
-        parseFormat(bytes);
+        parseFormat(bytes, ALL_FORMAT_EXTENSIONS);
       } catch (err) {
         if (!(err instanceof FormatError)) throw err;
         ctx.addIssue({ code: "custom", message: err.message, path });
@@ -87,7 +87,7 @@ const textFormatSource = lazySchema(() =>
     }
     // dataSource gives the bytes as a byte string already (inline_string as UTF-8).
     try {
-      parseFormat(decoded.data);
+      parseFormat(decoded.data, ALL_FORMAT_EXTENSIONS);
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       ctx.addIssue({ code: "custom", message: err.message, path: [source.inline_string !== undefined ? "inline_string" : "inline_bytes"] });
@@ -95,6 +95,27 @@ const textFormatSource = lazySchema(() =>
     }
     return decoded.data;
   }));
+
+const REQ_WITHOUT_QUERY_TYPE_URL = "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery";
+
+/**
+ * SubstitutionFormatString.formatters (TypedExtensionConfig[]): the extensions' command
+ * operators. polyvoy has envoy.formatter.req_without_query (no fields); any other
+ * formatter (metadata, cel, …) is refused by its type.
+ */
+const formatters = lazySchema(() =>
+  z
+    .array(z.strictObject({ name: z.string().default(""), typed_config: z.looseObject({ "@type": z.string() }) }))
+    .superRefine((list, ctx) => {
+      list.forEach((formatter, i) => {
+        const { "@type": typeUrl, ...fields } = formatter.typed_config;
+        if (typeUrl !== REQ_WITHOUT_QUERY_TYPE_URL) {
+          ctx.addIssue({ code: "custom", path: [i, "typed_config", "@type"], message: `formatter ${JSON.stringify(typeUrl)} is not one of polyvoy's (envoy.formatter.req_without_query: ${REQ_WITHOUT_QUERY_TYPE_URL})` });
+        } else if (Object.keys(fields).length > 0) {
+          ctx.addIssue({ code: "custom", path: [i, "typed_config"], message: `ReqWithoutQuery has no fields (got ${Object.keys(fields).join(", ")})` });
+        }
+      });
+    }));
 
 /** envoy.config.core.v3.SubstitutionFormatString's fields. */
 const substitutionFormatFields = lazySchema(() =>
@@ -106,23 +127,29 @@ const substitutionFormatFields = lazySchema(() =>
     omit_empty_values: z.boolean().default(false),
     // Used by local replies; an access log line has no content type. Accepted, as Envoy does.
     content_type: z.string().optional(),
-    formatters: unsupportedField("formatter extensions", isEmptyList),
+    formatters: formatters.optional(),
     json_format_options: z.strictObject({ sort_properties: z.boolean().default(false) }).optional(),
   }));
 
 function toFormat(f: z.output<typeof substitutionFormatFields>, ctx: z.RefinementCtx): AccessLogFormatConfig {
   const key = oneOf(f, ["text_format", "json_format", "text_format_source"] as const, ctx, true);
   if (key === undefined) return z.NEVER;
-  if (key === "json_format") {
-    return {
-      type: "json",
-      json: f.json_format!,
-      typed: true,
-      omitEmptyValues: f.omit_empty_values,
-      sortProperties: f.json_format_options?.sort_properties ?? false,
-    };
+  const format: AccessLogFormatConfig =
+    key === "json_format"
+      ? { type: "json", json: f.json_format!, typed: true, omitEmptyValues: f.omit_empty_values, sortProperties: f.json_format_options?.sort_properties ?? false }
+      : { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
+  // The only formatter polyvoy has (the schema refuses any other).
+  if ((f.formatters?.length ?? 0) > 0) format.reqWithoutQuery = true;
+  // Parsed above with every extension's operators: now with the ones `formatters` has
+  // (Envoy refuses %REQ_WITHOUT_QUERY(…)% without its formatter: "Not supported field in StreamInfo").
+  try {
+    compileFormat(format);
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    ctx.addIssue({ code: "custom", message: `${err.message} (its formatter envoy.formatter.req_without_query is not in \`formatters\`)`, path: [key] });
+    return z.NEVER;
   }
-  return { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
+  return format;
 }
 
 /** envoy.config.core.v3.SubstitutionFormatString */

@@ -107,6 +107,13 @@ export interface AccessLogContext {
   /** The downstream connection's id. %CONNECTION_ID% */
   readonly connectionId?: number | undefined;
 
+  /**
+   * Why this line is written (Envoy's AccessLogType name): "DownstreamEnd" for an HTTP
+   * stream's end, "TcpConnectionEnd" for tcp_proxy's; absent: "NotSet" (listener logs,
+   * header values, local reply bodies). %ACCESS_LOG_TYPE%
+   */
+  readonly accessLogType?: string | undefined;
+
   /** %ROUTE_NAME% */
   readonly routeName: string | undefined;
   /** A local reply's body, while local_reply_config formats it. %LOCAL_REPLY_BODY% */

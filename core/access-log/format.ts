@@ -15,6 +15,7 @@ import type { AccessLogContext } from "./context.ts";
 import { FormatError } from "./format-error.ts";
 import { compileTimeFormat } from "./time-format.ts";
 import { responseFlagLongName } from "../stream-info/response-flags.ts";
+import { httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from "../http/grpc-common.ts";
 
 export { FormatError } from "./format-error.ts";
 
@@ -116,7 +117,15 @@ const OPERATORS: Record<string, OperatorKind> = {
   },
   PROTOCOL: field((ctx) => ctx.protocol),
   RESPONSE_CODE: field((ctx) => ctx.responseCode),
-  RESPONSE_CODE_DETAILS: field((ctx) => nonEmpty(ctx.responseCodeDetails)),
+  // Whitespace becomes "_" unless the parameter is ALLOW_WHITESPACES (Envoy's stream_info_formatter.cc,
+  // StringUtil::replaceAllEmptySpace); any other parameter is accepted and changes nothing, as there.
+  RESPONSE_CODE_DETAILS: {
+    syntax: "params-optional",
+    build(subcommand) {
+      if (subcommand === "ALLOW_WHITESPACES") return (ctx) => nonEmpty(ctx.responseCodeDetails);
+      return (ctx) => nonEmpty(ctx.responseCodeDetails)?.replace(/[ \t\n\v\f\r]/g, "_");
+    },
+  },
   // "-" (a value, not unset) when there is none, as Envoy's ResponseFlagUtils::toShortString.
   RESPONSE_FLAGS: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.join(","))),
   RESPONSE_FLAGS_LONG: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.map(responseFlagLongName).join(","))),
@@ -132,6 +141,9 @@ const OPERATORS: Record<string, OperatorKind> = {
   UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: field((ctx) => hostWithoutPort(ctx.upstreamHost)),
   UPSTREAM_REMOTE_PORT: field((ctx) => hostPort(ctx.upstreamHost)),
   UPSTREAM_CLUSTER: field((ctx) => nonEmpty(ctx.upstreamCluster)),
+  // The cluster's name; %UPSTREAM_CLUSTER% is its alt_stat_name in Envoy, which polyvoy does not take: the same.
+  UPSTREAM_CLUSTER_RAW: field((ctx) => nonEmpty(ctx.upstreamCluster)),
+  ACCESS_LOG_TYPE: field((ctx) => ctx.accessLogType ?? "NotSet"),
   // Envoy prints 0 when no attempt count was set (attemptCount().value_or(0)).
   UPSTREAM_REQUEST_ATTEMPT_COUNT: field((ctx) => ctx.upstreamRequestAttemptCount ?? 0),
   UPSTREAM_LOCAL_ADDRESS: field((ctx) => withPort(ctx.upstreamLocalAddress)),
@@ -169,6 +181,15 @@ const OPERATORS: Record<string, OperatorKind> = {
   STREAM_ID: field((ctx) => ctx.requestHeader("x-request-id")),
   // The body as it is (empty included: a value, not unset), for local_reply_config's body_format.
   LOCAL_REPLY_BODY: field((ctx) => ctx.localReplyBody),
+  GRPC_STATUS: {
+    syntax: "params-optional",
+    build(subcommand) {
+      const format = subcommand === "" ? "CAMEL_STRING" : subcommand;
+      if (format !== "CAMEL_STRING" && format !== "SNAKE_STRING" && format !== "NUMBER") throw new FormatError("GrpcStatusFormatter only supports CAMEL_STRING, SNAKE_STRING or NUMBER.");
+      return grpcStatusOperator(format);
+    },
+  },
+  GRPC_STATUS_NUMBER: field(grpcStatusOperator("NUMBER")),
   METADATA: {
     syntax: "params-required",
     lengthAllowed: true,
@@ -187,6 +208,26 @@ const OPERATORS: Record<string, OperatorKind> = {
     build: (subcommand, maxLength) => buildMetadataOperator(`DYNAMIC:${subcommand}`, maxLength),
   },
 };
+
+/** Grpc::Utility::grpcStatusToString (CAMEL_STRING) and absl::StatusCodeToString (SNAKE_STRING), by code. */
+const GRPC_CAMEL = ["OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"];
+const GRPC_SNAKE = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
+
+/**
+ * Envoy's GrpcStatusFormatter (http_specific_formatter.cc): unset unless the request is a
+ * gRPC one (a path and a gRPC content type); the status from the trailers, else the
+ * headers (trailers-only), else mapped from the HTTP status; a code without a name prints
+ * its number. NUMBER is a number in typed JSON.
+ */
+function grpcStatusOperator(format: "CAMEL_STRING" | "SNAKE_STRING" | "NUMBER"): Operator {
+  const names = format === "CAMEL_STRING" ? GRPC_CAMEL : format === "SNAKE_STRING" ? GRPC_SNAKE : undefined;
+  return (ctx) => {
+    if (!ctx.requestHeader(":path") || !isGrpcContentType(ctx.requestHeader("content-type"))) return undefined;
+    const status = parseGrpcStatus(ctx.responseTrailer("grpc-status")) ?? parseGrpcStatus(ctx.responseHeader("grpc-status")) ?? (ctx.responseCode > 0 ? httpToGrpcStatus(ctx.responseCode) : undefined);
+    if (status === undefined) return undefined;
+    return names === undefined ? status : (names[status] ?? `${status}`);
+  };
+}
 
 const METADATA_SOURCES = {
   ROUTE: (ctx: AccessLogContext) => ctx.routeMetadata,
@@ -228,13 +269,35 @@ export const SUPPORTED_OPERATORS: readonly string[] = Object.keys(OPERATORS);
 
 // ---- Parsing -----------------------------------------------------------------------
 
+/**
+ * Command operators that formatter extensions (SubstitutionFormatString.formatters) add:
+ * envoy.formatter.req_without_query's %REQ_WITHOUT_QUERY(X?Y):Z% (Envoy's
+ * extensions/formatter/req_without_query): the request header with the query string
+ * (from the first "?") left out; meant for :path, so that secrets in query strings stay
+ * out of the logs.
+ */
+export interface FormatExtensions {
+  reqWithoutQuery?: boolean;
+}
+
+const REQ_WITHOUT_QUERY = headerOperator((ctx, name) => {
+  const value = ctx.requestHeader(name);
+  if (value === undefined) return undefined;
+  const query = value.indexOf("?");
+  return query < 0 ? value : value.slice(0, query);
+});
+
+/** Every extension's operators: what the schema accepts before it knows a format's `formatters`. */
+export const ALL_FORMAT_EXTENSIONS: FormatExtensions = { reqWithoutQuery: true };
+const NO_EXTENSIONS: FormatExtensions = {};
+
 const COMMAND = /%([A-Z0-9_]+)(?:\(([^)]*)\))?(?::([0-9]+))?%/y;
 
 /**
  * Parse a format string (a byte string) into parts. Throws FormatError naming the
  * operator and its position for an unknown operator or a malformed one.
  */
-export function parseFormat(format: string): FormatPart[] {
+export function parseFormat(format: string, extensions: FormatExtensions = NO_EXTENSIONS): FormatPart[] {
   const parts: FormatPart[] = [];
   let literal = "";
   for (let pos = 0; pos < format.length; pos++) {
@@ -256,15 +319,15 @@ export function parseFormat(format: string): FormatPart[] {
     }
     if (literal !== "") parts.push(literal);
     literal = "";
-    parts.push(buildOperator(match[0], match[1]!, match[2], match[3], pos));
+    parts.push(buildOperator(match[0], match[1]!, match[2], match[3], pos, extensions));
     pos += match[0].length - 1;
   }
   if (literal !== "") parts.push(literal);
   return parts;
 }
 
-function buildOperator(text: string, command: string, subcommand: string | undefined, length: string | undefined, pos: number): Operator {
-  const kind = OPERATORS[command];
+function buildOperator(text: string, command: string, subcommand: string | undefined, length: string | undefined, pos: number, extensions: FormatExtensions): Operator {
+  const kind = OPERATORS[command] ?? (command === "REQ_WITHOUT_QUERY" && extensions.reqWithoutQuery ? REQ_WITHOUT_QUERY : undefined);
   if (kind === undefined) throw new FormatError(`unknown command operator ${text} at position ${pos}`);
   if (kind.syntax === "command-only" && (subcommand !== undefined || length !== undefined)) {
     throw new FormatError(`${command} does not take any parameters or length (in ${text})`);
@@ -321,8 +384,8 @@ export function renderOmittingEmpty(parts: readonly FormatPart[], ctx: AccessLog
 }
 
 /** Compile a text format (a byte string). Throws FormatError. */
-export function compileTextFormat(format: string, omitEmptyValues = false): AccessLogFormatter {
-  return new TextFormatter(parseFormat(format), omitEmptyValues ? "" : "-");
+export function compileTextFormat(format: string, omitEmptyValues = false, extensions: FormatExtensions = NO_EXTENSIONS): AccessLogFormatter {
+  return new TextFormatter(parseFormat(format, extensions), omitEmptyValues ? "" : "-");
 }
 
 // ---- JSON ----------------------------------------------------------------------------
@@ -334,6 +397,7 @@ interface JsonOptions {
   typed: boolean;
   omitEmptyValues: boolean;
   sortProperties: boolean;
+  reqWithoutQuery: boolean;
 }
 
 function compileJsonValue(value: AccessLogJsonValue, options: JsonOptions, path: string): JsonNode {
@@ -377,7 +441,7 @@ function compileJsonValue(value: AccessLogJsonValue, options: JsonOptions, path:
 function compileJsonString(format: string, options: JsonOptions, path: string): JsonNode {
   let parts: FormatPart[];
   try {
-    parts = parseFormat(format);
+    parts = parseFormat(format, options);
   } catch (err) {
     if (err instanceof FormatError && path !== "") throw new FormatError(`${path}: ${err.message}`);
     throw err;
@@ -420,13 +484,18 @@ class JsonFormatter implements AccessLogFormatter {
  * the key path and the operator.
  */
 export function compileJsonFormat(json: { [key: string]: AccessLogJsonValue }, options: Partial<JsonOptions> = {}): AccessLogFormatter {
-  const full: JsonOptions = { typed: options.typed ?? true, omitEmptyValues: options.omitEmptyValues ?? false, sortProperties: options.sortProperties ?? false };
+  const full: JsonOptions = {
+    typed: options.typed ?? true,
+    omitEmptyValues: options.omitEmptyValues ?? false,
+    sortProperties: options.sortProperties ?? false,
+    reqWithoutQuery: options.reqWithoutQuery ?? false,
+  };
   return new JsonFormatter(compileJsonValue(json, full, ""));
 }
 
 /** Compile a validated format from the config. Throws FormatError. */
 export function compileFormat(config: AccessLogFormatConfig): AccessLogFormatter {
-  if (config.type === "text") return compileTextFormat(config.format, config.omitEmptyValues);
+  if (config.type === "text") return compileTextFormat(config.format, config.omitEmptyValues, config);
   return compileJsonFormat(config.json, config);
 }
 

@@ -1361,6 +1361,8 @@ export type AccessLogFormatConfig =
       format: string;
       /** Unset values print "" instead of "-". */
       omitEmptyValues: boolean;
+      /** `formatters` has envoy.formatter.req_without_query: %REQ_WITHOUT_QUERY(X)% is known. */
+      reqWithoutQuery?: boolean;
     }
   | {
       type: "json";
@@ -1372,6 +1374,8 @@ export type AccessLogFormatConfig =
       omitEmptyValues: boolean;
       /** json_format_options.sort_properties: keys sorted; otherwise in config order. */
       sortProperties: boolean;
+      /** `formatters` has envoy.formatter.req_without_query: %REQ_WITHOUT_QUERY(X)% is known. */
+      reqWithoutQuery?: boolean;
     };
 
 export type AccessLogJsonValue = string | number | AccessLogJsonValue[] | { [key: string]: AccessLogJsonValue };

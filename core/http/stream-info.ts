@@ -1,5 +1,5 @@
 import type { FilterMetadata, MetadataMatchCriteria } from "../config/bootstrap.ts";
-import type { TlsSession } from "../port.ts";
+import type { SocketAddress, TlsSession } from "../port.ts";
 import type { RouteMatch } from "./route/route-table.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
 
@@ -43,6 +43,17 @@ export class StreamInfo {
   /** Monotonic ms the upstream request started and its response headers arrived. */
   upstreamRequestStart = 0;
   upstreamResponseHeadersAt = 0;
+  /**
+   * Monotonic ms of Envoy's DownstreamTiming / UpstreamTiming points the access log's
+   * %REQUEST_DURATION%, %REQUEST_TX_DURATION% and %RESPONSE_TX_DURATION% read: the request's
+   * end received, the request's end sent upstream (the last attempt's), the response's end
+   * sent downstream; undefined until it happened.
+   */
+  lastDownstreamRxByteReceived: number | undefined = undefined;
+  lastUpstreamTxByteSent: number | undefined = undefined;
+  lastDownstreamTxByteSent: number | undefined = undefined;
+  /** The upstream connection's local address (the last attempt's). %UPSTREAM_LOCAL_ADDRESS% */
+  upstreamLocalAddress: SocketAddress | undefined = undefined;
   /** Envoy's StreamInfo::healthCheck(): the health_check filter took this request for a health check. */
   healthCheck = false;
   /** Upstream attempts the router made (1 + retries); 0 when it forwarded nothing (%UPSTREAM_REQUEST_ATTEMPT_COUNT%). */

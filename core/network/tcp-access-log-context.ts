@@ -8,12 +8,15 @@ export class TcpAccessLogContext implements AccessLogContext {
   readonly responseCode = 0;
   readonly responseCodeDetails = undefined;
   readonly routeName = undefined;
+  readonly accessLogType = "TcpConnectionEnd";
   /** The downstream connection's TLS, when it has one. */
   downstreamTls: TlsSession | undefined;
   /** The SNI the tls_inspector read, "" when none. */
   requestedServerName: string | undefined;
   /** The upstream connection's TLS, when one was made over TLS. %UPSTREAM_TLS_VERSION% %UPSTREAM_PEER_SUBJECT% … */
   upstreamTls: TlsSession | undefined;
+  /** The upstream connection's local address, once connected. %UPSTREAM_LOCAL_ADDRESS% */
+  upstreamLocalAddress: SocketAddress | undefined;
   /** The connection's dynamic metadata (network filters such as postgres_proxy set it). %DYNAMIC_METADATA% */
   dynamicMetadata: Readonly<Record<string, Record<string, unknown>>> | undefined;
   /** The upstream host's endpoint metadata. %UPSTREAM_METADATA% */

@@ -1,7 +1,7 @@
 import type { ComponentLogger } from "../log.ts";
 import type { MetadataMatchCriteria, TcpProxyConfig } from "../config/bootstrap.ts";
 import type { ServerContext } from "../server-context.ts";
-import type { PortError, TlsSession } from "../port.ts";
+import type { PortError, SocketAddress, TlsSession } from "../port.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { PoolHandle } from "../upstream/conn-pool-base.ts";
@@ -48,6 +48,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private upstreamHost: string | undefined;
   /** The upstream connection's TLS, kept for the access log past the connection's release. */
   private upstreamTls: TlsSession | undefined;
+  /** The upstream connection's local address, once connected. %UPSTREAM_LOCAL_ADDRESS% */
+  private upstreamLocalAddress: SocketAddress | undefined;
   /** The chosen host, told of connect results (outlier detection). */
   private host: Host | undefined;
   private upstreamTransportFailureReason: string | undefined;
@@ -165,6 +167,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     }
     this.upstream = upstream;
     this.upstreamTls = upstream.connection.socket.tls;
+    this.upstreamLocalAddress = upstream.connection.socket.localAddress;
     upstream.addUpstreamCallbacks(this);
     // Outlier detection (Envoy's Filter::onUpstreamConnection): the connect is all tcp_proxy can judge.
     this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccessFinal);
@@ -255,6 +258,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     context.downstreamTls = downstream.socket.tls;
     context.requestedServerName = downstream.requestedServerName;
     context.upstreamTls = this.upstreamTls;
+    context.upstreamLocalAddress = this.upstreamLocalAddress;
     context.upstreamHostMetadata = this.host?.metadata;
     context.dynamicMetadata = downstream.dynamicMetadata;
     for (const logger of loggers) logger.log(context);

@@ -1,4 +1,4 @@
-import type { TlsSession } from "../port.ts";
+import type { SocketAddress, TlsSession } from "../port.ts";
 import type { ConnectionEvent } from "../network/connection.ts";
 import type { PortError } from "../port.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
@@ -38,6 +38,8 @@ export interface UpstreamStream extends RequestEncoder {
   readonly responseStarted: boolean;
   /** The upstream connection's TLS, when it has one (%UPSTREAM_TLS_VERSION% …); optional for other pools. */
   readonly tls?: TlsSession | undefined;
+  /** The upstream connection's local address (%UPSTREAM_LOCAL_ADDRESS%). */
+  readonly localAddress?: SocketAddress | undefined;
   /** Stop/start reading the response (flow control toward a slow downstream). */
   readDisable(disable: boolean): void;
   /** Abandon the stream: its connection is closed, never reused. */
@@ -89,6 +91,10 @@ export class Http1ActiveClient extends ActiveClient implements UpstreamStream, R
 
   get tls(): TlsSession | undefined {
     return this.connection.socket.tls;
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    return this.connection.socket.localAddress;
   }
 
   get responseStarted(): boolean {

@@ -52,7 +52,7 @@ import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http2/protocol-opti
 import type { Http2Stream, Http2StreamCallbacks } from "../http2/stream.ts";
 import type { ByteSink } from "../network/byte-sink.ts";
 import type { ConnectionEvent } from "../network/connection.ts";
-import type { PortError } from "../port.ts";
+import type { PortError, SocketAddress, TlsSession } from "../port.ts";
 import type { Cluster } from "./cluster.ts";
 import { ActiveClient, ActiveClientState, ConnPoolImplBase } from "./conn-pool-base.ts";
 import type { Host } from "./host.ts";
@@ -111,6 +111,10 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
 
   get host(): Host {
     return this.client.host;
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    return this.client.connection.socket.localAddress;
   }
 
   /**

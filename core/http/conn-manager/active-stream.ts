@@ -301,6 +301,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private onRequestEnd(): void {
     if (this.requestComplete) return;
     this.requestComplete = true;
+    this.streamInfo.lastDownstreamRxByteReceived = approximateNow(this.cm.server.runtime);
     if (this.traced && this.streamInfo.bytesReceived > 0) this.trace("message_complete", `${this.streamInfo.bytesReceived} body bytes`);
     this.clearRequestTimer();
     if (!this.responseComplete) this.cm.onRequestComplete(this);
@@ -426,6 +427,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   private markResponseComplete(): void {
     this.responseComplete = true;
+    this.streamInfo.lastDownstreamTxByteSent = approximateNow(this.cm.server.runtime);
   }
 
   /** The codec wrote the whole response. */
@@ -463,6 +465,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const loggers = this.cm.accessLoggers;
     if (loggers.length === 0) return;
     const context = this.formatterContext(this.sentResponseHeaders, this.sentResponseTrailers);
+    context.accessLogType = "DownstreamEnd";
     for (const logger of loggers) logger.log(context);
   }
 

@@ -9,6 +9,8 @@ import type { HeaderMap } from "../header-map.ts";
  * own objects, built only when the HCM has access logs, read synchronously, not kept.
  */
 export class StreamAccessLogContext implements AccessLogContext {
+  /** "DownstreamEnd" when the stream's end is logged; else unset (NotSet), as Envoy's header and local reply formatting. */
+  accessLogType: string | undefined;
   /** Set while local_reply_config formats a local reply. */
   localReplyBody: string | undefined;
   /** The downstream connection's TLS, when it has one. */
@@ -38,11 +40,36 @@ export class StreamAccessLogContext implements AccessLogContext {
   get responseDurationMs(): number | undefined {
     return this.info.upstreamResponseHeadersAt ? this.info.upstreamResponseHeadersAt - this.info.startTime : undefined;
   }
+  // Envoy's TimingUtility points (stream_info_formatter.cc): "-" until the point was reached.
+  get requestDurationMs(): number | undefined {
+    const at = this.info.lastDownstreamRxByteReceived;
+    return at === undefined ? undefined : at - this.info.startTime;
+  }
+  get requestTxDurationMs(): number | undefined {
+    const at = this.info.lastUpstreamTxByteSent;
+    return at === undefined ? undefined : at - this.info.startTime;
+  }
+  /** RESPONSE_TX_DURATION: the response's last byte sent downstream less its first from upstream. */
+  get responseTxDurationMs(): number | undefined {
+    const sent = this.info.lastDownstreamTxByteSent;
+    const first = this.info.upstreamResponseHeadersAt;
+    return sent === undefined || !first ? undefined : sent - first;
+  }
+  get upstreamLocalAddress(): SocketAddress | undefined {
+    return this.info.upstreamLocalAddress;
+  }
   requestHeader(name: string): string | undefined {
     // Envoy logs the first value of a repeated field.
     const request = this.request;
     if (request === undefined) return undefined;
-    return name.startsWith(":") || name === "host" ? request.header(name) : request.get(name);
+    if (!name.startsWith(":") && name !== "host") return request.get(name);
+    const value = request.header(name);
+    // An HTTP/1.0 request without Host has no :authority (Envoy prints "-"); polyvoy keeps it as "".
+    if (value === "" && (name === ":authority" || name === "host" || name === ":path")) return undefined;
+    // A CONNECT's authority-form target is its :authority, and it has no :path (Envoy's
+    // HTTP/1 codec sets only Host; RFC 9113 §8.5): polyvoy keeps the target as its path.
+    if (name === ":path" && request.method === "CONNECT" && value !== undefined && !value.startsWith("/")) return undefined;
+    return value;
   }
   responseHeader(name: string): string | undefined {
     if (!this.response) return undefined;

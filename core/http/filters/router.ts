@@ -246,6 +246,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // Copied: the socket lent these bytes for this read only (port.ts: onData).
       if (this.retainBody && data.byteLength > 0) this.keepBody(data);
       stream.encodeData(data, endStream);
+      if (endStream) this.onUpstreamRequestSent();
       if (data.byteLength > 0 && this.callbacks.traced) this.callbacks.trace("upstream_write", String(data.byteLength));
     } else if (!this.done) {
       if (data.byteLength > 0) this.keepBody(data);
@@ -259,7 +260,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.requestEnded = true;
     // Kept: the next attempt sends them too.
     this.trailers = trailers;
-    this.upstreamRequest?.stream?.encodeTrailers(trailers);
+    const stream = this.upstreamRequest?.stream;
+    if (stream) {
+      stream.encodeTrailers(trailers);
+      this.onUpstreamRequestSent();
+    }
     this.onRequestComplete();
     return FilterTrailersStatus.StopIteration;
   }
@@ -433,6 +438,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Outlier detection (Envoy's UpstreamRequest::onPoolReady): connected; the status reports the rest.
     stream.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccess);
     this.callbacks.streamInfo.upstreamTls = stream.tls;
+    this.callbacks.streamInfo.upstreamLocalAddress = stream.localAddress;
     if (this.callbacks.traced) this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
     const buffered = this.body ?? NOTHING_BUFFERED;
     if (!this.retainBody) {
@@ -456,6 +462,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     for (let i = 0; i <= last; i++) stream.encodeData(buffered[i]!, this.requestEnded && !trailers && i === last);
     if (last < 0 && this.requestEnded && !trailers && this.requestHadBody) stream.encodeData(EMPTY_BYTES, true);
     if (trailers) stream.encodeTrailers(trailers);
+    if (this.requestEnded) this.onUpstreamRequestSent();
     if (this.readDisabledForBuffer) {
       this.readDisabledForBuffer = false;
       this.callbacks.readDisableDownstream(false);
@@ -463,6 +470,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Per-try timers run from a complete request on a ready stream (Envoy's UpstreamRequest::onPoolReady).
     if (this.requestEnded) request.setupPerTryTimeout(this.server.timers, this.perTryTimeoutMs, this.perTryIdleTimeoutMs);
     else request.createPerTryTimeoutOnRequestComplete = true;
+  }
+
+  /** The request's end went to the upstream codec: Envoy's UpstreamTiming last_upstream_tx_byte_sent_ (%REQUEST_TX_DURATION%). */
+  private onUpstreamRequestSent(): void {
+    this.callbacks.streamInfo.lastUpstreamTxByteSent = approximateNow(this.server.runtime);
   }
 
   onPoolFailure(request: UpstreamRequest, reason: PoolFailureReason, transportFailureReason: string): void {

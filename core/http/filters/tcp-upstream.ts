@@ -1,5 +1,5 @@
 import type { ConnectionEvent } from "../../network/connection.ts";
-import type { PortError } from "../../port.ts";
+import type { PortError, SocketAddress } from "../../port.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
@@ -48,6 +48,10 @@ class TcpUpstream implements UpstreamStream, TcpPoolCallbacks, TcpUpstreamCallba
   }
 
   // ---- UpstreamStream (the router's side) ----
+
+  get localAddress(): SocketAddress | undefined {
+    return this.upstream?.connection.socket.localAddress;
+  }
 
   /** Envoy's TcpUpstream::encodeHeaders: nothing goes upstream; the 200 completes the CONNECT handshake downstream. */
   encodeHeaders(_headers: unknown, endStream: boolean): void {

@@ -282,15 +282,40 @@ describe("access_log: errors name the path", () => {
     ]);
   });
 
-  test("log_format needs exactly one format; formatters and file-based sources are refused", () => {
+  test("log_format needs exactly one format; formatters other than req_without_query and file-based sources are refused", () => {
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: {} } }]))).toEqual([
       `${LOG}.typed_config.log_format: must set one of text_format, json_format, text_format_source`,
     ]);
-    expect(
-      problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [{ name: "f" }] } } }])),
-    ).toEqual([`${LOG}.typed_config.log_format: \`formatters\` is an Envoy field that polyvoy does not support yet (formatter extensions)`]);
+    const cel = { name: "envoy.formatter.cel", typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel" } };
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [cel] } } }]))).toEqual([
+      `${LOG}.typed_config.log_format.formatters[0].typed_config.@type: formatter "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel" is not one of polyvoy's (envoy.formatter.req_without_query: type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery)`,
+    ]);
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format_source: { filename: "/etc/fmt" } } } }]))).toEqual([
       `${LOG}.typed_config.log_format.text_format_source: \`filename\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
+    ]);
+  });
+
+  test("%REQ_WITHOUT_QUERY(X)% needs the envoy.formatter.req_without_query formatter, as in Envoy", () => {
+    const formatter = { name: "envoy.formatter.req_without_query", typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery" } };
+    expect(hcmLogs([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "%REQ_WITHOUT_QUERY(:PATH):10%", formatters: [formatter] } } }])?.[0]?.format).toEqual({
+      type: "text",
+      format: "%REQ_WITHOUT_QUERY(:PATH):10%",
+      omitEmptyValues: false,
+      reqWithoutQuery: true,
+    });
+    expect(hcmLogs([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { json_format: { p: "%REQ_WITHOUT_QUERY(:PATH)%" }, formatters: [formatter] } } }])?.[0]?.format).toMatchObject({
+      type: "json",
+      reqWithoutQuery: true,
+    });
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "%REQ_WITHOUT_QUERY(:PATH)%" } } }]))).toEqual([
+      `${LOG}.typed_config.log_format.text_format: unknown command operator %REQ_WITHOUT_QUERY(:PATH)% at position 0 (its formatter envoy.formatter.req_without_query is not in \`formatters\`)`,
+    ]);
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": FILE_TYPE, path: "/x", format: "%REQ_WITHOUT_QUERY(:PATH)%" } }]))).toEqual([
+      `${LOG}.typed_config: unknown command operator %REQ_WITHOUT_QUERY(:PATH)% at position 0`,
+    ]);
+    const extra = { ...formatter, typed_config: { ...formatter.typed_config, foo: 1 } };
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [extra] } } }]))).toEqual([
+      `${LOG}.typed_config.log_format.formatters[0].typed_config: ReqWithoutQuery has no fields (got foo)`,
     ]);
   });
 

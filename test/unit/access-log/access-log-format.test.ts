@@ -135,6 +135,8 @@ describe("command operators", () => {
     ["%UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%", "10.0.2.1"],
     ["%UPSTREAM_REMOTE_PORT%", "80"],
     ["%UPSTREAM_CLUSTER%", "locations"],
+    ["%UPSTREAM_CLUSTER_RAW%", "locations"],
+    ["%ACCESS_LOG_TYPE%", "NotSet"],
     ["%UPSTREAM_LOCAL_ADDRESS%", "10.0.0.5:40000"],
     ["%UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%", "10.0.0.5"],
     ["%UPSTREAM_LOCAL_PORT%", "40000"],
@@ -164,6 +166,41 @@ describe("command operators", () => {
     ["%RESPONSE_TRAILER(GRPC-STATUS)%", "0"],
   ])("%s → %s", (format, expected) => {
     expect(text(format, ctx)).toBe(expected);
+  });
+
+  test("%RESPONSE_CODE_DETAILS%: whitespace becomes '_' unless (ALLOW_WHITESPACES), as Envoy's", () => {
+    const details = context({ responseCodeDetails: "denied by\tpolicy" });
+    expect(text("%RESPONSE_CODE_DETAILS%", details)).toBe("denied_by_policy");
+    expect(text("%RESPONSE_CODE_DETAILS(ALLOW_WHITESPACES)%", details)).toBe("denied by\tpolicy");
+    expect(text("%RESPONSE_CODE_DETAILS()%", details)).toBe("denied_by_policy");
+    expect(text("%RESPONSE_CODE_DETAILS(ALLOW_WHITESPACES)%", context())).toBe("-");
+  });
+
+  test("%GRPC_STATUS%: trailers, else headers, else the HTTP status mapped; only for gRPC requests", () => {
+    const grpc = { ":path": "/pkg.Svc/Method", "content-type": "application/grpc" };
+    expect(text("%GRPC_STATUS%", context({ req: grpc, responseCode: 200, trailers: { "grpc-status": "14" } }))).toBe("Unavailable");
+    expect(text("%GRPC_STATUS(CAMEL_STRING)%", context({ req: grpc, responseCode: 200, resp: { "grpc-status": "1" } }))).toBe("Canceled");
+    expect(text("%GRPC_STATUS(SNAKE_STRING)%", context({ req: grpc, responseCode: 200, resp: { "grpc-status": "1" } }))).toBe("CANCELLED");
+    expect(text("%GRPC_STATUS(NUMBER)%", context({ req: grpc, responseCode: 200, trailers: { "grpc-status": "0" } }))).toBe("0");
+    expect(text("%GRPC_STATUS_NUMBER%", context({ req: grpc, responseCode: 503 }))).toBe("14");
+    expect(text("%GRPC_STATUS%", context({ req: grpc, responseCode: 200, trailers: { "grpc-status": "42" } }))).toBe("42");
+    expect(text("%GRPC_STATUS%", context({ req: grpc }))).toBe("-");
+    expect(text("%GRPC_STATUS%", context({ req: { ":path": "/" }, responseCode: 200, trailers: { "grpc-status": "0" } }))).toBe("-");
+    const typed = compileJsonFormat({ n: "%GRPC_STATUS(NUMBER)%", s: "%GRPC_STATUS%" }).format(context({ req: grpc, responseCode: 200, trailers: { "grpc-status": "5" } }));
+    expect(typed).toBe('{"n":5,"s":"NotFound"}\n');
+    expect(() => parseFormat("%GRPC_STATUS(LOWER)%")).toThrow(/only supports CAMEL_STRING, SNAKE_STRING or NUMBER/);
+  });
+
+  test("%REQ_WITHOUT_QUERY(X?Y):Z% (envoy.formatter.req_without_query): the header up to its first '?', then truncated", () => {
+    const ext = { reqWithoutQuery: true };
+    const ctx = context({ req: { ":path": "/search?q=secret&x=1", "x-envoy-original-path": "/orig?token=abc" } });
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(:PATH)%", false, ext).format(ctx)).toBe("/search");
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%", false, ext).format(ctx)).toBe("/orig");
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(:PATH):3%", false, ext).format(ctx)).toBe("/se");
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(:PATH)%", false, ext).format(context({ req: { ":path": "/plain" } }))).toBe("/plain");
+    expect(compileTextFormat("%REQ_WITHOUT_QUERY(:PATH)%", false, ext).format(context())).toBe("-");
+    expect(compileJsonFormat({ p: "%REQ_WITHOUT_QUERY(:PATH)%" }, ext).format(ctx)).toBe('{"p":"/search"}\n');
+    expect(() => parseFormat("%REQ_WITHOUT_QUERY(:PATH)%")).toThrow(/unknown command operator %REQ_WITHOUT_QUERY/);
   });
 
   test("%UPSTREAM_REQUEST_ATTEMPT_COUNT%: the router's attempts, 0 where there were none", () => {
