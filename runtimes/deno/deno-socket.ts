@@ -228,8 +228,11 @@ export class DenoSocket implements Socket {
     this.conn?.setNoDelay(noDelay);
   }
 
+  // Kept once known: the router reads it for every request it sends (%UPSTREAM_LOCAL_ADDRESS%).
+  private local: SocketAddress | undefined;
+
   get localAddress(): SocketAddress | undefined {
-    return this.conn && toAddress(this.conn.localAddr);
+    return (this.local ??= this.conn && toAddress(this.conn.localAddr));
   }
 
   get remoteAddress(): SocketAddress | undefined {

@@ -168,8 +168,11 @@ export class NodeSocket implements Socket {
     if (!this.detached) this.socket.setNoDelay(noDelay);
   }
 
+  // Kept once known: the router reads it for every request it sends (%UPSTREAM_LOCAL_ADDRESS%).
+  private local: SocketAddress | undefined;
+
   get localAddress(): SocketAddress | undefined {
-    return toAddress(this.socket.localAddress, this.socket.localPort, this.socket.localFamily);
+    return (this.local ??= toAddress(this.socket.localAddress, this.socket.localPort, this.socket.localFamily));
   }
 
   get remoteAddress(): SocketAddress | undefined {
