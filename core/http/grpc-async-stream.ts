@@ -37,6 +37,8 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
   private readonly frames: GrpcFrameDecoder;
   private responseHeaders: ResponseHeaders | undefined;
   private closed = false;
+  /** The stream's write buffer is above its high watermark: a periodic sender skips a beat (load-stats-reporter.ts). */
+  aboveWriteBufferHighWatermark = false;
 
   constructor(
     private readonly server: ServerContext,
@@ -166,8 +168,12 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
   }
 
   decodeUpgradeData(): void {}
-  onUpstreamAboveWriteBufferHighWatermark(): void {}
-  onUpstreamBelowWriteBufferLowWatermark(): void {}
+  onUpstreamAboveWriteBufferHighWatermark(): void {
+    this.aboveWriteBufferHighWatermark = true;
+  }
+  onUpstreamBelowWriteBufferLowWatermark(): void {
+    this.aboveWriteBufferHighWatermark = false;
+  }
 
   private onTrailers(trailers: HeaderMap): void {
     if (this.closed) return;

@@ -151,6 +151,14 @@ export class LoadStatsReporter {
     this.responseTimer = undefined;
     const call = this.call;
     if (call === undefined) return;
+    // A server that stopped reading: no report is built while the stream's write buffer is
+    // above its high watermark, so nothing queues without limit; the counters run on and the
+    // next report sent covers the skipped periods (its load_report_interval says how long).
+    if (call.aboveWriteBufferHighWatermark === true) {
+      if (this.server.log.debugOn) this.server.log.debug("load stats: the stream is not draining; this period's report is skipped");
+      if (this.message !== undefined) this.startLoadReportPeriod();
+      return;
+    }
     const now = this.server.runtime.now();
     const granular = this.message?.reportEndpointGranularity === true;
     const writer = new ProtoWriter();
@@ -161,7 +169,7 @@ export class LoadStatsReporter {
     for (const [name, since] of this.clusters) {
       const cluster = this.server.clusterManager.get(name);
       if (cluster === undefined) {
-        this.server.log.debug(`load stats: cluster '${name}' does not exist`);
+        if (this.server.log.debugOn) this.server.log.debug(`load stats: cluster '${name}' does not exist`);
         continue;
       }
       writer.message(2, (stats) => this.writeClusterStats(stats, cluster, granular, now - since));

@@ -42,6 +42,8 @@ export interface XdsCall {
   start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[]): void;
   sendMessage(message: Uint8Array): boolean;
   reset(): void;
+  /** True while the stream's write buffer is above its high watermark (the peer is not reading). */
+  readonly aboveWriteBufferHighWatermark?: boolean;
 }
 
 /** Makes the call for one stream (default: a GrpcAsyncStream over the cluster manager). */

@@ -27,6 +27,7 @@ class FakeCall implements XdsCall {
   method = "";
   cluster = "";
   wasReset = false;
+  aboveWriteBufferHighWatermark = false;
   constructor(readonly callbacks: GrpcStreamCallbacks) {}
   start(cluster: string, method: string): void {
     this.cluster = cluster;
@@ -127,6 +128,28 @@ describe("LoadStatsReporter", () => {
     backend.hosts[1]!.stats.rqActive = 0;
     h.runtime.advance(1000);
     expect(h.call().sent[3]!.cluster_stats).toEqual([{ cluster_name: "backend", load_report_interval: { seconds: 1 } }]);
+  });
+
+  test("a server that stopped reading: no report is built while the stream is above its high watermark; the next one sent covers the skipped periods", () => {
+    const backend = cluster("backend", [{ address: "10.0.0.1" }]);
+    const h = harness([backend]);
+    h.call().respond({ clusters: ["backend"], load_reporting_interval: interval(1000) });
+    requests(backend.hosts[0]!, { success: 2 });
+    h.call().aboveWriteBufferHighWatermark = true;
+    h.runtime.advance(3000);
+    expect(h.call().sent).toHaveLength(1);
+    expect(h.counter("responses")).toBe(1);
+    requests(backend.hosts[0]!, { error: 1 });
+    h.call().aboveWriteBufferHighWatermark = false;
+    h.runtime.advance(1000);
+    expect(h.call().sent).toHaveLength(2);
+    expect(h.call().sent[1]!.cluster_stats).toEqual([
+      {
+        cluster_name: "backend",
+        upstream_locality_stats: [{ locality: { region: "r", zone: "a" }, total_successful_requests: 2, total_error_requests: 1, total_issued_requests: 3 }],
+        load_report_interval: { seconds: 4 },
+      },
+    ]);
   });
 
   test("localities and priorities each their own UpstreamLocalityStats; endpoint granularity lists the hosts with something to report; the EDS service name", () => {
