@@ -341,6 +341,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.done = true;
       this.clearTimeout();
       this.retryState?.destroy();
+      // Envoy's httpConnPoolImpl counts the miss (upstream_cx_none_healthy), and its
+      // sendNoHealthyUpstreamResponse charges the 503 to the cluster (chargeUpstreamCode).
+      if (cluster) {
+        cluster.stats.upstreamCxNoneHealthy.inc();
+        this.chargeUpstreamAbort(503);
+      }
       this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream, this.responseExtraHeaders());
       return;
     }
