@@ -9,25 +9,39 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { adminStats } from "../support/admin-stats.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 
 describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
   let proxy: ProxyProcess;
   let port: number;
   let adminPort: number;
+  let slowBody: HttpUpstream;
 
   beforeAll(async () => {
+    // Headers and a first part of the body at once, the rest never.
+    slowBody = await httpUpstream((_req, res) => {
+      res.writeHead(200, { "content-length": "100" });
+      res.write("partial");
+    });
     port = await freePort();
     adminPort = await freePort();
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { empty: [] },
-      routes: [{ match: { prefix: "/empty" }, cluster: "empty" }],
-    });
+      clusters: { empty: [], slowbody: [slowBody.port] },
+      routes: [
+        { match: { prefix: "/empty" }, cluster: "empty" },
+        { match: { prefix: "/slowbody" }, action: { route: { cluster: "slowbody", timeout: "0.3s" } } },
+      ],
+    }) as { static_resources: { clusters: Record<string, unknown>[] } };
+    // One 5xx in a row ejects: a timeout reported as a 504 would show at once.
+    const slowCluster = config.static_resources.clusters.find((c) => c.name === "slowbody")!;
+    slowCluster.outlier_detection = { consecutive_5xx: 1, max_ejection_percent: 100, interval: "60s" };
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config }, 2);
   });
 
   afterAll(async () => {
     await proxy?.stop("SIGKILL");
+    await slowBody?.close();
   });
 
   test("no host to pick: 503 'no healthy upstream', counted as upstream_cx_none_healthy and charged as the cluster's 503", async () => {
@@ -40,5 +54,17 @@ describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
     expect(s.get("cluster.empty.upstream_rq_503")).toBe(1);
     expect(s.get("cluster.empty.upstream_rq_5xx")).toBe(1);
     expect(s.get("cluster.empty.upstream_rq_completed")).toBe(1);
+  });
+
+  test("the route timeout after the response began: the stream is reset (UT), and outlier detection is not told of a timeout", async () => {
+    const res = await request(`http://127.0.0.1:${port}/slowbody`);
+    expect(res.statusCode).toBe(200);
+    await expect(res.body.text()).rejects.toThrow();
+    const s = await adminStats(adminPort);
+    expect(s.get("cluster.slowbody.upstream_rq_timeout")).toBe(1);
+    // Envoy's onResponseTimeout reports LocalOriginTimeout only for an attempt still awaiting its
+    // headers: the host answered 200, which outlier detection already has.
+    expect(s.get("cluster.slowbody.outlier_detection.ejections_enforced_total")).toBe(0);
+    expect(s.get("cluster.slowbody.outlier_detection.ejections_active")).toBe(0);
   });
 });

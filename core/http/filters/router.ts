@@ -781,8 +781,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // Counted per attempt in flight; none while a retry backs off.
       this.cluster?.stats.upstreamRqTimeout.inc();
       request.host.stats.rqTimeout++;
-      // Outlier detection: a timeout, the 504 it amounts to when errors are not split.
-      request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, 504);
+      // Outlier detection: a timeout, the code it amounts to when errors are not split — only
+      // while the attempt awaited its headers (Envoy's onResponseTimeout, awaitingHeaders()):
+      // a response that began was already reported with its own status.
+      if (!this.responseStarted) request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
       request.resetStream();
     }
     this.retryState?.destroy();
