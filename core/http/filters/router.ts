@@ -554,7 +554,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /**
    * Envoy's local reply for a stream reset before the response started (router.cc,
-   * onUpstreamReset): 503 with the reset reason and, for a failed connect, the transport
+   * onUpstreamReset): 503 — 502 for an upstream protocol error (UPE), as Envoy answers since
+   * return_502_for_upstream_protocol_errors — with the reset reason and, for a failed connect, the transport
    * failure reason in the body ("retried and the latest" after a retry); the response
    * code details carry both, spaces as "_".
    */
@@ -567,11 +568,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const failure = transportFailureReason ? `, transport failure reason: ${transportFailureReason}` : "";
     const body = `${RESET_BEFORE_HEADERS}${retried}reset reason: ${text}${failure}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
-    this.chargeUpstreamAbort(503);
+    const code = reason === StreamResetReason.ProtocolError ? 502 : 503;
+    this.chargeUpstreamAbort(code);
     let headers = this.responseExtraHeaders();
     // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
     if (reason === StreamResetReason.Overflow && !this.suppressEnvoyHeaders) (headers ??= []).push(["x-envoy-overloaded", "true"]);
-    this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), headers);
+    this.callbacks.sendLocalReply(code, body, codeDetails, resetResponseFlag(reason), headers);
   }
 
   onUpstreamAboveWriteBufferHighWatermark(request: UpstreamRequest): void {
