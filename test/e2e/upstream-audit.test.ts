@@ -10,12 +10,14 @@ import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { adminStats } from "../support/admin-stats.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import * as net from "node:net";
 
 describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
   let proxy: ProxyProcess;
   let port: number;
   let adminPort: number;
   let slowBody: HttpUpstream;
+  let silent: net.Server;
 
   beforeAll(async () => {
     // Headers and a first part of the body at once, the rest never.
@@ -23,11 +25,15 @@ describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
       res.writeHead(200, { "content-length": "100" });
       res.write("partial");
     });
+    // Accepts and says nothing: a connect-only TCP check's host.
+    silent = net.createServer((socket) => socket.on("error", () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const silentPort = (silent.address() as net.AddressInfo).port;
     port = await freePort();
     adminPort = await freePort();
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { empty: [], slowbody: [slowBody.port] },
+      clusters: { empty: [], slowbody: [slowBody.port], tcpcheck: [silentPort] },
       routes: [
         { match: { prefix: "/empty" }, cluster: "empty" },
         { match: { prefix: "/slowbody" }, action: { route: { cluster: "slowbody", timeout: "0.3s" } } },
@@ -36,12 +42,15 @@ describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
     // One 5xx in a row ejects: a timeout reported as a 504 would show at once.
     const slowCluster = config.static_resources.clusters.find((c) => c.name === "slowbody")!;
     slowCluster.outlier_detection = { consecutive_5xx: 1, max_ejection_percent: 100, interval: "60s" };
+    const tcpCluster = config.static_resources.clusters.find((c) => c.name === "tcpcheck")!;
+    tcpCluster.health_checks = [{ timeout: "0.5s", interval: "0.1s", no_traffic_interval: "0.1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }];
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config }, 2);
   });
 
   afterAll(async () => {
     await proxy?.stop("SIGKILL");
     await slowBody?.close();
+    silent?.close();
   });
 
   test("no host to pick: 503 'no healthy upstream', counted as upstream_cx_none_healthy and charged as the cluster's 503", async () => {
@@ -66,5 +75,17 @@ describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
     // headers: the host answered 200, which outlier detection already has.
     expect(s.get("cluster.slowbody.outlier_detection.ejections_enforced_total")).toBe(0);
     expect(s.get("cluster.slowbody.outlier_detection.ejections_active")).toBe(0);
+  });
+
+  test("a connect-only TCP health check passes every time: each check's connection is closed once made, as Envoy's", async () => {
+    let s = await adminStats(adminPort);
+    for (let i = 0; i < 200 && (s.get("cluster.tcpcheck.health_check.attempt") ?? 0) < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      s = await adminStats(adminPort);
+    }
+    expect(s.get("cluster.tcpcheck.health_check.attempt")).toBeGreaterThanOrEqual(4);
+    // Kept open, the next check waited on the idle connection and timed out.
+    expect(s.get("cluster.tcpcheck.health_check.failure")).toBe(0);
+    expect(s.get("cluster.tcpcheck.health_check.healthy")).toBe(1);
   });
 });

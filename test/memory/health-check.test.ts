@@ -323,3 +323,45 @@ describe("TCP health checks", () => {
     expect(stat("cluster.backend.health_check.network_failure")).toBe(1);
   });
 });
+
+describe("TCP health checks: connect only", () => {
+  test("without receive, each check is a connect that is closed once made (Envoy's TcpActiveHealthCheckSession::onEvent): the host stays healthy", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    let accepted = 0;
+    let closedByProxy = 0;
+    // A host that accepts and never says a word.
+    await runtime.listen({ address: "127.0.0.1", port: 8081 }, (socket: Socket) => {
+      accepted++;
+      let closed = false;
+      const onClosed = () => {
+        if (!closed) closedByProxy++;
+        closed = true;
+      };
+      socket.setHandler({
+        onConnect() {},
+        onData() {},
+        onEnd: onClosed,
+        onDrain() {},
+        onClose: onClosed,
+      });
+    });
+    const config = httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [8081] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      clusterExtra: { health_checks: [{ timeout: "1s", interval: "5s", no_traffic_interval: "5s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }] },
+    });
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    const started = server.start();
+    await runtime.settle(1_000);
+    await started;
+    // Four more intervals: four more checks, each its own connection.
+    await runtime.settle(21_000);
+    expect(flags()).toEqual(["healthy"]);
+    expect(stat("cluster.backend.health_check.attempt")).toBe(5);
+    expect(stat("cluster.backend.health_check.success")).toBe(5);
+    expect(stat("cluster.backend.health_check.failure")).toBe(0);
+    expect(accepted).toBe(5);
+    expect(closedByProxy).toBe(5);
+  });
+});
