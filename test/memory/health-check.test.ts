@@ -154,6 +154,17 @@ describe("HTTP health checks", () => {
     expect(client.responses.map((r) => r.text())).toEqual(["host1", "host1"]);
   });
 
+  test("an endpoint's health_check_config.hostname goes before the check's own host (Envoy's getHostname); without one, the check's host", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    const seen: HttpMessage[] = [];
+    for (const [i, port] of [8081, 8082].entries()) upstreams.push(await MemoryHttpServer.listen(runtime, port, upstream(`host${i}`, () => 200, seen)));
+    const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [8081, 8082] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra: httpCheck({}, { host: "configured.example" }) }) as any;
+    config.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.health_check_config = { hostname: "endpoint.example" };
+    await startServer(config);
+    expect(flags()).toEqual(["healthy", "healthy"]);
+    expect(seen.map((m) => header(m, "host")).sort()).toEqual(["configured.example", "endpoint.example"]);
+  });
+
   test("a wrong status fails a healthy host at once; passing again needs healthy_threshold checks in a row, the ones in between at healthy_edge_interval", async () => {
     let status = 200;
     await proxy([upstream("a", () => status)], httpCheck({ healthy_edge_interval: "1s", no_traffic_interval: "5s" }));
