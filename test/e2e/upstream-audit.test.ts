@@ -18,12 +18,18 @@ describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
   let adminPort: number;
   let slowBody: HttpUpstream;
   let silent: net.Server;
+  let grpcUnavailable: HttpUpstream;
 
   beforeAll(async () => {
     // Headers and a first part of the body at once, the rest never.
     slowBody = await httpUpstream((_req, res) => {
       res.writeHead(200, { "content-length": "100" });
       res.write("partial");
+    });
+    // A gRPC answer in the headers alone: 200, grpc-status 14 (UNAVAILABLE).
+    grpcUnavailable = await httpUpstream((_req, res) => {
+      res.writeHead(200, { "content-type": "application/grpc", "grpc-status": "14", "grpc-message": "down" });
+      res.end();
     });
     // Accepts and says nothing: a connect-only TCP check's host.
     silent = net.createServer((socket) => socket.on("error", () => {}));
@@ -33,15 +39,17 @@ describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
     adminPort = await freePort();
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { empty: [], slowbody: [slowBody.port], tcpcheck: [silentPort] },
+      clusters: { empty: [], slowbody: [slowBody.port], tcpcheck: [silentPort], grpc: [grpcUnavailable.port] },
       routes: [
         { match: { prefix: "/empty" }, cluster: "empty" },
         { match: { prefix: "/slowbody" }, action: { route: { cluster: "slowbody", timeout: "0.3s" } } },
+        { match: { prefix: "/pkg.Svc/" }, cluster: "grpc" },
       ],
     }) as { static_resources: { clusters: Record<string, unknown>[] } };
     // One 5xx in a row ejects: a timeout reported as a 504 would show at once.
     const slowCluster = config.static_resources.clusters.find((c) => c.name === "slowbody")!;
     slowCluster.outlier_detection = { consecutive_5xx: 1, max_ejection_percent: 100, interval: "60s" };
+    config.static_resources.clusters.find((c) => c.name === "grpc")!.outlier_detection = { consecutive_5xx: 1, max_ejection_percent: 100, interval: "60s" };
     const tcpCluster = config.static_resources.clusters.find((c) => c.name === "tcpcheck")!;
     tcpCluster.health_checks = [{ timeout: "0.5s", interval: "0.1s", no_traffic_interval: "0.1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }];
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config }, 2);
@@ -51,6 +59,7 @@ describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
     await proxy?.stop("SIGKILL");
     await slowBody?.close();
     silent?.close();
+    await grpcUnavailable?.close();
   });
 
   test("no host to pick: 503 'no healthy upstream', counted as upstream_cx_none_healthy and charged as the cluster's 503", async () => {
@@ -87,5 +96,16 @@ describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
     // Kept open, the next check waited on the idle connection and timed out.
     expect(s.get("cluster.tcpcheck.health_check.failure")).toBe(0);
     expect(s.get("cluster.tcpcheck.health_check.healthy")).toBe(1);
+  });
+
+  test("a gRPC answer of grpc-status UNAVAILABLE in a 200 counts as a 503 to outlier detection (Envoy's grpcToHttpStatus)", async () => {
+    const res = await request(`http://127.0.0.1:${port}/pkg.Svc/Method`, { method: "POST", headers: { "content-type": "application/grpc" }, body: new Uint8Array(5) });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["grpc-status"]).toBe("14");
+    await res.body.text();
+    const s = await adminStats(adminPort);
+    // consecutive_5xx 1: the one UNAVAILABLE ejects the host.
+    expect(s.get("cluster.grpc.outlier_detection.ejections_enforced_consecutive_5xx")).toBe(1);
+    expect(s.get("cluster.grpc.outlier_detection.ejections_active")).toBe(1);
   });
 });

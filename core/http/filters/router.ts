@@ -1,4 +1,4 @@
-import { getGrpcTimeoutMs, isGrpcRequestHeaders, toGrpcTimeout } from "../grpc-common.ts";
+import { getGrpcTimeoutMs, grpcToHttpStatus, isGrpcRequestHeaders, parseGrpcStatus, toGrpcTimeout } from "../grpc-common.ts";
 import { concatBytes, EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, InternalRedirectPolicyConfig, MetadataMatchCriteria, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
@@ -146,6 +146,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private timeoutResponseCode = 504;
   /** A gRPC request on a route with max_grpc_timeout: grpc-timeout is rewritten to the expected timeout. */
   private grpcTimeoutFromRoute = false;
+  /** The request is gRPC (Envoy's grpc_request_): a grpc-status in the response headers is what outlier detection judges. */
+  private grpcRequest = false;
   /** Monotonic ms the downstream request was complete (0 until then). */
   private requestCompleteAt = 0;
   /** The one transparent reconnect after a reused keep-alive connection closed under the request was made. */
@@ -591,7 +593,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Outlier detection and the data path's health verdict (Envoy's Filter::onUpstreamHeaders),
     // before the retry decision: a 503 that is retried still counts against its host.
     const host = request.host;
-    host.outlierDetector.putHttpResponseCode(headers.status);
+    // A gRPC answer in the headers alone (trailers-only) is judged by its grpc-status, mapped to
+    // the HTTP status it amounts to (Envoy's onUpstreamHeaders, grpcToHttpStatus): a 200 carrying
+    // UNAVAILABLE is a 503 to outlier detection.
+    const grpcStatus = this.grpcRequest ? parseGrpcStatus(headers.get("grpc-status")) : undefined;
+    host.outlierDetector.putHttpResponseCode(grpcStatus !== undefined ? grpcToHttpStatus(grpcStatus) : headers.status);
     // Only a health-checked host can be failed this way: others need no header lookup.
     if (host.healthChecker !== NULL_HEALTH_CHECK_HOST_MONITOR && headers.get("x-envoy-immediate-health-check-fail") !== undefined) {
       host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
@@ -925,6 +931,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const match = this.callbacks.route!;
     // Before the route's mutations, which may remove x-envoy-expected-rq-timeout-ms (Envoy's finalTimeout runs first too).
     this.finalTimeout(headers, action, retryPolicy);
+    this.grpcRequest = isGrpcRequestHeaders(headers);
     applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks);
     const host = rewriteHost(headers, action);
     if (host) updateAuthority(headers, host, action.appendXForwardedHost === true);
