@@ -125,6 +125,44 @@ export function httpToGrpcStatus(httpStatus: number): number {
   }
 }
 
+/**
+ * Grpc::Utility::grpcToHttpStatus (source/common/grpc/status.cc), after
+ * https://cloud.google.com/apis/design/errors#handling_errors: the HTTP status a gRPC
+ * status amounts to (the router reports it to outlier detection).
+ */
+export function grpcToHttpStatus(grpcStatus: number): number {
+  switch (grpcStatus) {
+    case GrpcStatus.Ok:
+      return 200;
+    case GrpcStatus.Canceled:
+      return 499;
+    case GrpcStatus.InvalidArgument:
+    case GrpcStatus.FailedPrecondition:
+    case GrpcStatus.OutOfRange:
+      return 400;
+    case GrpcStatus.DeadlineExceeded:
+      return 504;
+    case GrpcStatus.NotFound:
+      return 404;
+    case GrpcStatus.AlreadyExists:
+    case GrpcStatus.Aborted:
+      return 409;
+    case GrpcStatus.PermissionDenied:
+      return 403;
+    case GrpcStatus.ResourceExhausted:
+      return 429;
+    case GrpcStatus.Unimplemented:
+      return 501;
+    case GrpcStatus.Unavailable:
+      return 503;
+    case GrpcStatus.Unauthenticated:
+      return 401;
+    default:
+      // Unknown, Internal, DataLoss and any code outside the well-known ones.
+      return 500;
+  }
+}
+
 const HEX = "0123456789ABCDEF";
 
 /**

@@ -110,7 +110,9 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     }
     const host = this.cluster.loadBalancer.chooseHost(this);
     if (!host) {
-      this.stats.downstreamCxNoRoute.inc();
+      // Envoy's tcpConnPoolImpl counts the cluster's upstream_cx_none_healthy; a route that was
+      // found is no downstream_cx_no_route (tcp_proxy.cc, establishUpstreamConnection).
+      this.cluster.stats.upstreamCxNoneHealthy.inc();
       this.responseFlags.push(CoreResponseFlag.NoHealthyUpstream);
       // Envoy: no healthy upstream (response flag UH) closes the downstream at once.
       if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: no host in cluster '${this.cluster.name}'`);
@@ -187,7 +189,15 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     else if (reason === PoolFailureReason.Timeout) this.host?.outlierDetector.putResult(OutlierResult.LocalOriginTimeout);
     if (this.closed) return;
     // Envoy's tcp_proxy: a connect that failed or timed out is UF; a refused pool request UO.
-    this.responseFlags.push(reason === PoolFailureReason.Overflow ? CoreResponseFlag.UpstreamOverflow : CoreResponseFlag.UpstreamConnectionFailure);
+    if (reason === PoolFailureReason.Overflow) {
+      this.responseFlags.push(CoreResponseFlag.UpstreamOverflow);
+    } else {
+      if (reason !== PoolFailureReason.LocalConnectionFailure) this.responseFlags.push(CoreResponseFlag.UpstreamConnectionFailure);
+      // Envoy then tries to connect again, and finds max_connect_attempts (1: not configurable
+      // here) used up: URX and upstream_cx_connect_attempts_exceeded (tcp_proxy.cc, onConnectMaxAttempts).
+      this.responseFlags.push(CoreResponseFlag.UpstreamRetryLimitExceeded);
+      this.cluster.stats.upstreamCxConnectAttemptsExceeded.inc();
+    }
     if (transportFailureReason) this.upstreamTransportFailureReason = transportFailureReason;
     const why =
       reason === PoolFailureReason.Timeout ? "upstream connect timeout" : reason === PoolFailureReason.Overflow ? "pool overflow" : `upstream connect failed${transportFailureReason ? `: ${transportFailureReason}` : ""}`;

@@ -18,6 +18,10 @@ export class ClusterStats {
   readonly upstreamCxDestroyLocalWithActiveRq: Counter;
   readonly upstreamCxDestroyRemoteWithActiveRq: Counter;
   readonly upstreamCxOverflow: Counter;
+  /** A request or connection for which the load balancer found no host (Envoy's cluster manager, httpConnPoolImpl / tcpConnPoolImpl). */
+  readonly upstreamCxNoneHealthy: Counter;
+  /** tcp_proxy gave up connecting: max_connect_attempts (1) used up (Envoy's tcp_proxy onConnectMaxAttempts). */
+  readonly upstreamCxConnectAttemptsExceeded: Counter;
   readonly upstreamCxIdleTimeout: Counter;
   /** Connections retired after max_requests_per_connection requests. */
   readonly upstreamCxMaxRequests: Counter;
@@ -98,6 +102,8 @@ export class ClusterStats {
     this.upstreamCxDestroyLocalWithActiveRq = scope.counter("upstream_cx_destroy_local_with_active_rq");
     this.upstreamCxDestroyRemoteWithActiveRq = scope.counter("upstream_cx_destroy_remote_with_active_rq");
     this.upstreamCxOverflow = scope.counter("upstream_cx_overflow");
+    this.upstreamCxNoneHealthy = scope.counter("upstream_cx_none_healthy");
+    this.upstreamCxConnectAttemptsExceeded = scope.counter("upstream_cx_connect_attempts_exceeded");
     this.upstreamCxIdleTimeout = scope.counter("upstream_cx_idle_timeout");
     this.upstreamCxMaxRequests = scope.counter("upstream_cx_max_requests");
     this.upstreamCxMaxDurationReached = scope.counter("upstream_cx_max_duration_reached");

@@ -132,8 +132,9 @@ class GrpcActiveHealthCheckSession extends ActiveHealthCheckSession implements H
     const headers = new RequestHeaders();
     headers.method = "POST";
     headers.path = CHECK_PATH;
-    // Envoy's getHostname: the configured authority, else the cluster's name.
-    headers.authority = grpc.authority !== "" ? grpc.authority : this.checker.cluster.name;
+    // Envoy's getHostname: the endpoint's health_check_config.hostname, the configured authority, the cluster's name.
+    const hostname = this.host.hostnameForHealthChecks;
+    headers.authority = hostname !== "" ? hostname : grpc.authority !== "" ? grpc.authority : this.checker.cluster.name;
     headers.add("content-type", "application/grpc");
     headers.add("te", "trailers");
     headers.add("user-agent", USER_AGENT);

@@ -121,9 +121,9 @@ class HttpActiveHealthCheckSession extends ActiveHealthCheckSession implements R
     const headers = new RequestHeaders();
     headers.method = http.method;
     headers.path = http.path;
-    // Envoy's HealthCheckerFactory::getHostname: the configured host, else the cluster's name.
-    // getHostname (health_checker_impl.cc): the check's host, the endpoint's health_check_config.hostname, the cluster's name.
-    headers.authority = http.host !== "" ? http.host : this.host.hostnameForHealthChecks !== "" ? this.host.hostnameForHealthChecks : this.checker.cluster.name;
+    // Envoy's HealthCheckerFactory::getHostname: the endpoint's health_check_config.hostname
+    // (it overrides the cluster-level setting for that endpoint), the check's host, the cluster's name.
+    headers.authority = this.host.hostnameForHealthChecks !== "" ? this.host.hostnameForHealthChecks : http.host !== "" ? http.host : this.checker.cluster.name;
     headers.add("user-agent", USER_AGENT);
     applyHeaderValueOptions(headers, http.requestHeadersToRemove, http.requestHeadersToAdd, NO_FORMATTING, undefined);
     const encoder: RequestEncoder = this.codec!.newStream(this);

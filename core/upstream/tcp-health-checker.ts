@@ -73,8 +73,16 @@ class TcpActiveHealthCheckSession extends ActiveHealthCheckSession {
     if (event === "Connected") {
       this.connected = true;
       if (this.checker.send.byteLength > 0) this.connection!.write(this.checker.send.slice(), false);
-      // Nothing to wait for: connecting was the check.
-      if (this.checker.receive.length === 0 && this.checking) this.succeed();
+      // Nothing to wait for: connecting was the check, and the connection is closed once made
+      // (Envoy's TcpActiveHealthCheckSession::onEvent, whatever reuse_connection says): the
+      // next check connects again. Kept open, the next check would wait for nothing and time out.
+      if (this.checker.receive.length === 0) {
+        this.closeConnection("FlushWrite");
+        if (this.checking) {
+          this.checking = false;
+          this.handleSuccess(false);
+        }
+      }
       return;
     }
     this.connection = undefined;
@@ -120,11 +128,11 @@ class TcpActiveHealthCheckSession extends ActiveHealthCheckSession {
     this.closeConnection();
   }
 
-  private closeConnection(): void {
+  private closeConnection(type: "Abort" | "FlushWrite" = "Abort"): void {
     const connection = this.connection;
     if (!connection) return;
     this.connection = undefined;
     this.connected = false;
-    connection.close("Abort");
+    connection.close(type);
   }
 }

@@ -26,13 +26,21 @@ afterEach(() => {
 });
 
 /** One host per answer; an undefined answer is a port where nothing listens. */
-async function proxy(answers: (((message: Uint8Array) => HealthAnswer) | undefined)[], check: Record<string, unknown> = {}, grpc: Record<string, unknown> = {}): Promise<void> {
+async function proxy(
+  answers: (((message: Uint8Array) => HealthAnswer) | undefined)[],
+  check: Record<string, unknown> = {},
+  grpc: Record<string, unknown> = {},
+  endpointHostnames: (string | undefined)[] = [],
+): Promise<void> {
   runtime = new MemoryRuntime({ seed: 1 });
   for (const [i, answer] of answers.entries()) if (answer) upstreams.push(await MemoryGrpcHealthServer.listen(runtime, UPSTREAMS[i]!, answer));
   const clusterExtra = {
     health_checks: [{ timeout: "1s", interval: "5s", no_traffic_interval: "5s", unhealthy_threshold: 2, healthy_threshold: 2, grpc_health_check: grpc, ...check }],
   };
-  const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: UPSTREAMS.slice(0, answers.length) }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra });
+  const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: UPSTREAMS.slice(0, answers.length) }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra }) as any;
+  for (const [i, hostname] of endpointHostnames.entries()) {
+    if (hostname !== undefined) config.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[i].endpoint.health_check_config = { hostname };
+  }
   server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "error"));
   const started = server.start();
   await runtime.settle();
@@ -79,6 +87,12 @@ describe("gRPC health checks", () => {
     expect(headerOf(h, ":authority")).toBe("svc.local");
     expect(headerOf(h, "x-hc")).toBe("yes");
     expect(flags()).toEqual(["healthy"]);
+  });
+
+  test("an endpoint's health_check_config.hostname goes before the check's authority (Envoy's getHostname)", async () => {
+    await proxy([() => SERVING, () => SERVING], {}, { authority: "svc.local" }, ["endpoint.example"]);
+    expect(headerOf(upstreams[0]!.checks[0]!.headers, ":authority")).toBe("endpoint.example");
+    expect(headerOf(upstreams[1]!.checks[0]!.headers, ":authority")).toBe("svc.local");
   });
 
   test("one connection per host, reused check after check; reuse_connection false connects for each", async () => {

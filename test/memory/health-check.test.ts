@@ -154,6 +154,17 @@ describe("HTTP health checks", () => {
     expect(client.responses.map((r) => r.text())).toEqual(["host1", "host1"]);
   });
 
+  test("an endpoint's health_check_config.hostname goes before the check's own host (Envoy's getHostname); without one, the check's host", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    const seen: HttpMessage[] = [];
+    for (const [i, port] of [8081, 8082].entries()) upstreams.push(await MemoryHttpServer.listen(runtime, port, upstream(`host${i}`, () => 200, seen)));
+    const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [8081, 8082] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], clusterExtra: httpCheck({}, { host: "configured.example" }) }) as any;
+    config.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.health_check_config = { hostname: "endpoint.example" };
+    await startServer(config);
+    expect(flags()).toEqual(["healthy", "healthy"]);
+    expect(seen.map((m) => header(m, "host")).sort()).toEqual(["configured.example", "endpoint.example"]);
+  });
+
   test("a wrong status fails a healthy host at once; passing again needs healthy_threshold checks in a row, the ones in between at healthy_edge_interval", async () => {
     let status = 200;
     await proxy([upstream("a", () => status)], httpCheck({ healthy_edge_interval: "1s", no_traffic_interval: "5s" }));
@@ -321,5 +332,47 @@ describe("TCP health checks", () => {
     expect(flags()).toEqual(["healthy", "/failed_active_hc/active_hc_timeout"]);
     expect(stat("cluster.backend.health_check.success")).toBe(1);
     expect(stat("cluster.backend.health_check.network_failure")).toBe(1);
+  });
+});
+
+describe("TCP health checks: connect only", () => {
+  test("without receive, each check is a connect that is closed once made (Envoy's TcpActiveHealthCheckSession::onEvent): the host stays healthy", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    let accepted = 0;
+    let closedByProxy = 0;
+    // A host that accepts and never says a word.
+    await runtime.listen({ address: "127.0.0.1", port: 8081 }, (socket: Socket) => {
+      accepted++;
+      let closed = false;
+      const onClosed = () => {
+        if (!closed) closedByProxy++;
+        closed = true;
+      };
+      socket.setHandler({
+        onConnect() {},
+        onData() {},
+        onEnd: onClosed,
+        onDrain() {},
+        onClose: onClosed,
+      });
+    });
+    const config = httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [8081] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      clusterExtra: { health_checks: [{ timeout: "1s", interval: "5s", no_traffic_interval: "5s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }] },
+    });
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    const started = server.start();
+    await runtime.settle(1_000);
+    await started;
+    // Four more intervals: four more checks, each its own connection.
+    await runtime.settle(21_000);
+    expect(flags()).toEqual(["healthy"]);
+    expect(stat("cluster.backend.health_check.attempt")).toBe(5);
+    expect(stat("cluster.backend.health_check.success")).toBe(5);
+    expect(stat("cluster.backend.health_check.failure")).toBe(0);
+    expect(accepted).toBe(5);
+    expect(closedByProxy).toBe(5);
   });
 });

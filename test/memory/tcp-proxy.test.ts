@@ -98,12 +98,14 @@ describe("tcp_proxy on the TCP pool", () => {
     expect(runtime.stdoutText).toBe("UO -\n- -\n");
   });
 
-  test("a refused connect closes the downstream; the access log has UF and Envoy's transport failure reason", async () => {
+  test("a refused connect closes the downstream; the access log has UF,URX and Envoy's transport failure reason", async () => {
     const { runtime, server } = await setup({ listen: false });
     const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
     runtime.runUntilIdle();
     expect(client.ended).toBe(true);
-    expect(runtime.stdoutText).toBe("UF delayed_connect_error:_Connection_refused\n");
+    // Envoy's tcp_proxy: UF for the failed connect, then URX as max_connect_attempts (1) is used up.
+    expect(runtime.stdoutText).toBe("UF,URX delayed_connect_error:_Connection_refused\n");
     expect(stat(server, "cluster.upstream.upstream_cx_connect_fail")).toBe(1);
+    expect(stat(server, "cluster.upstream.upstream_cx_connect_attempts_exceeded")).toBe(1);
   });
 });

@@ -1,4 +1,4 @@
-import { getGrpcTimeoutMs, isGrpcRequestHeaders, toGrpcTimeout } from "../grpc-common.ts";
+import { getGrpcTimeoutMs, grpcToHttpStatus, isGrpcRequestHeaders, parseGrpcStatus, toGrpcTimeout } from "../grpc-common.ts";
 import { concatBytes, EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, InternalRedirectPolicyConfig, MetadataMatchCriteria, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
@@ -146,6 +146,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private timeoutResponseCode = 504;
   /** A gRPC request on a route with max_grpc_timeout: grpc-timeout is rewritten to the expected timeout. */
   private grpcTimeoutFromRoute = false;
+  /** The request is gRPC (Envoy's grpc_request_): a grpc-status in the response headers is what outlier detection judges. */
+  private grpcRequest = false;
   /** Monotonic ms the downstream request was complete (0 until then). */
   private requestCompleteAt = 0;
   /** The one transparent reconnect after a reused keep-alive connection closed under the request was made. */
@@ -346,6 +348,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.done = true;
       this.clearTimeout();
       this.retryState?.destroy();
+      // Envoy's httpConnPoolImpl counts the miss (upstream_cx_none_healthy), and its
+      // sendNoHealthyUpstreamResponse charges the 503 to the cluster (chargeUpstreamCode).
+      if (cluster) {
+        cluster.stats.upstreamCxNoneHealthy.inc();
+        this.chargeUpstreamAbort(503);
+      }
       this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream, this.responseExtraHeaders());
       return;
     }
@@ -560,7 +568,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /**
    * Envoy's local reply for a stream reset before the response started (router.cc,
-   * onUpstreamReset): 503 with the reset reason and, for a failed connect, the transport
+   * onUpstreamReset): 503 — 502 for an upstream protocol error (UPE), as Envoy answers since
+   * return_502_for_upstream_protocol_errors — with the reset reason and, for a failed connect, the transport
    * failure reason in the body ("retried and the latest" after a retry); the response
    * code details carry both, spaces as "_".
    */
@@ -573,13 +582,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const failure = transportFailureReason ? `, transport failure reason: ${transportFailureReason}` : "";
     const body = `${RESET_BEFORE_HEADERS}${retried}reset reason: ${text}${failure}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
-    this.chargeUpstreamAbort(503);
+    const code = reason === StreamResetReason.ProtocolError ? 502 : 503;
+    this.chargeUpstreamAbort(code);
     // Envoy's chargeUpstreamCode with `dropped` (a reset of reason overflow): counted for load reports.
     if (reason === StreamResetReason.Overflow && this.cluster !== undefined) this.cluster.loadReportStats.upstreamRqDropped++;
     let headers = this.responseExtraHeaders();
     // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
     if (reason === StreamResetReason.Overflow && !this.suppressEnvoyHeaders) (headers ??= []).push(["x-envoy-overloaded", "true"]);
-    this.callbacks.sendLocalReply(503, body, codeDetails, resetResponseFlag(reason), headers);
+    this.callbacks.sendLocalReply(code, body, codeDetails, resetResponseFlag(reason), headers);
   }
 
   onUpstreamAboveWriteBufferHighWatermark(request: UpstreamRequest): void {
@@ -597,7 +607,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Outlier detection and the data path's health verdict (Envoy's Filter::onUpstreamHeaders),
     // before the retry decision: a 503 that is retried still counts against its host.
     const host = request.host;
-    host.outlierDetector.putHttpResponseCode(headers.status);
+    // A gRPC answer in the headers alone (trailers-only) is judged by its grpc-status, mapped to
+    // the HTTP status it amounts to (Envoy's onUpstreamHeaders, grpcToHttpStatus): a 200 carrying
+    // UNAVAILABLE is a 503 to outlier detection.
+    const grpcStatus = this.grpcRequest ? parseGrpcStatus(headers.get("grpc-status")) : undefined;
+    host.outlierDetector.putHttpResponseCode(grpcStatus !== undefined ? grpcToHttpStatus(grpcStatus) : headers.status);
     // Only a health-checked host can be failed this way: others need no header lookup.
     if (host.healthChecker !== NULL_HEALTH_CHECK_HOST_MONITOR && headers.get("x-envoy-immediate-health-check-fail") !== undefined) {
       host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
@@ -789,8 +803,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // Counted per attempt in flight; none while a retry backs off.
       this.cluster?.stats.upstreamRqTimeout.inc();
       request.host.stats.rqTimeout++;
-      // Outlier detection: a timeout, the 504 it amounts to when errors are not split.
-      request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, 504);
+      // Outlier detection: a timeout, the code it amounts to when errors are not split — only
+      // while the attempt awaited its headers (Envoy's onResponseTimeout, awaitingHeaders()):
+      // a response that began was already reported with its own status.
+      if (!this.responseStarted) request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
       request.resetStream();
     }
     this.retryState?.destroy();
@@ -929,6 +945,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const match = this.callbacks.route!;
     // Before the route's mutations, which may remove x-envoy-expected-rq-timeout-ms (Envoy's finalTimeout runs first too).
     this.finalTimeout(headers, action, retryPolicy);
+    this.grpcRequest = isGrpcRequestHeaders(headers);
     applyRequestHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks);
     const host = rewriteHost(headers, action);
     if (host) updateAuthority(headers, host, action.appendXForwardedHost === true);

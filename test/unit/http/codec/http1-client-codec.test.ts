@@ -463,7 +463,7 @@ describe("Http1ClientCodec: responses split at every byte boundary", () => {
   });
 });
 
-describe("Http1ClientCodec: responses the request cannot have are protocol errors (503 UPE upstream)", () => {
+describe("Http1ClientCodec: responses the request cannot have are protocol errors (502 UPE upstream)", () => {
   test.each([
     ["gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"],
     ["gzip alone (read until close)", "Transfer-Encoding: gzip\r\n\r\nabc"],
