@@ -221,6 +221,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const limit = callbacks.decoderBufferLimit;
     this.retryShadowBufferLimit = Math.min(limit > 0 ? limit : Infinity, match.route.perRequestBufferLimitBytes ?? vhost.perRequestBufferLimitBytes ?? Infinity);
     const retryPolicy = action.route.retryPolicy ?? vhost.retryPolicy;
+    // Envoy's router: the active span's context goes upstream (injectContext).
+    callbacks.streamInfo.activeSpan?.injectContext(headers);
     this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route, retryPolicy);
     if (vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", "1");
     callbacks.streamInfo.attemptCount = 1;
