@@ -122,6 +122,16 @@ export class ZipkinSpan {
     injectB3(headers, this.context);
   }
 
+  /** The router makes a child span per upstream request (spawn_upstream_span, split_spans_for_request). */
+  get spawnsUpstreamSpans(): boolean {
+    return this.driver.spawnChildSpan;
+  }
+
+  /** The wall-clock µs now, for a child's start. */
+  nowMicros(): number {
+    return this.driver.startMicros(0);
+  }
+
   /** ZipkinSpan::spawnChild: a span for an upstream request, this one its parent. */
   spawnChild(name: string, startMicros: number): ZipkinSpan {
     return this.driver.startSpan(name, startMicros, this.context, true);
@@ -171,8 +181,8 @@ export class ZipkinDriver {
   constructor(
     readonly server: ServerContext,
     readonly config: ZipkinConfig,
-    /** split_spans_for_request or the HCM's spawn_upstream_span: Envoy is a hop of its own. */
-    private readonly spawnChildSpan: boolean,
+    /** split_spans_for_request or the HCM's spawn_upstream_span: Envoy is a hop of its own, with a CLIENT span per upstream request. */
+    readonly spawnChildSpan: boolean,
     private readonly egress: boolean,
   ) {
     this.reporter = new ZipkinReporter(server, config);

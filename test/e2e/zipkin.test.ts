@@ -51,6 +51,7 @@ describe.each(RUNTIMES)("zipkin tracer on %s", (runtime) => {
   let plainPort: number;
   let wideport: number;
   let adminPort: number;
+  let splitPort: number;
   const spans = (): ZipkinSpan[] => collector.requests.flatMap((r) => JSON.parse(r.body.toString()) as ZipkinSpan[]);
   const spanOf = async (id: string): Promise<ZipkinSpan> => {
     for (let i = 0; i < 200; i++) {
@@ -68,7 +69,7 @@ describe.each(RUNTIMES)("zipkin tracer on %s", (runtime) => {
       res.statusCode = 202;
       res.end();
     });
-    [plainPort, wideport, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    [plainPort, wideport, adminPort, splitPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const config = {
       node: { id: "proxy-1", cluster: "front-proxy", locality: { zone: "zone-a" } },
       admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
@@ -82,6 +83,7 @@ describe.each(RUNTIMES)("zipkin tracer on %s", (runtime) => {
             address: { socket_address: { address: "127.0.0.1", port_value: wideport } },
             filter_chains: [{ filters: [hcm("wide", { trace_id_128bit: true, shared_span_context: false, collector_hostname: "collector.example" }, [{ match: { prefix: "/" }, route: { cluster: "backend" }, decorator: { operation: "checkout" } }])] }],
           },
+          { name: "split", address: { socket_address: { address: "127.0.0.1", port_value: splitPort } }, filter_chains: [{ filters: [hcm("split", { split_spans_for_request: true }, [{ match: { prefix: "/" }, route: { cluster: "backend" } }])] }] },
         ],
         clusters: [cluster("backend", upstream.port), cluster("zipkin", collector.port)],
       },
@@ -180,5 +182,20 @@ describe.each(RUNTIMES)("zipkin tracer on %s", (runtime) => {
     expect(joined["x-b3-parentspanid"]).toBe(clientSpan);
     expect(joined["x-b3-spanid"]).not.toBe(clientSpan);
     expect(await spanOf(joined["x-b3-spanid"] as string)).toMatchObject({ traceId, parentId: clientSpan, kind: "SERVER" });
+  });
+
+  test("split_spans_for_request: a SERVER span for the request and a CLIENT child for the upstream request, whose ids go upstream", async () => {
+    const traceId = "463ac35c9f6413ad";
+    const clientSpan = "a2fb4a1d1a96d377";
+    await (await fetch(`http://127.0.0.1:${splitPort}/split`, { headers: { "x-b3-traceid": traceId, "x-b3-spanid": clientSpan, "x-b3-sampled": "1" } })).text();
+    const seen = upstream.requests.at(-1)!.headers;
+    expect(seen["x-b3-traceid"]).toBe(traceId);
+    const child = await spanOf(seen["x-b3-spanid"] as string);
+    expect(child).toMatchObject({ traceId, kind: "CLIENT", name: "router backend egress", parentId: seen["x-b3-parentspanid"] });
+    expect(child.tags).toMatchObject({ upstream_cluster: "backend", "http.status_code": "200", component: "proxy" });
+    // The downstream span: shared with the client's (its id), the child's parent.
+    const server = await spanOf(clientSpan);
+    expect(server).toMatchObject({ traceId, kind: "SERVER", shared: true });
+    expect(seen["x-b3-parentspanid"]).toBe(clientSpan);
   });
 });
