@@ -29,7 +29,7 @@ import { B3Error, type B3Context, extractSampled, extractSpanContext, injectB3 }
 
 export type SpanKind = "CLIENT" | "SERVER";
 
-/** The sampled spans' JSON (zipkin2 Span), keys in the order Envoy's Struct prints them. */
+/** A sampled span's JSON (a zipkin2 Span, as JsonV2Serializer writes it). */
 export interface ZipkinSpanJson {
   annotations?: { timestamp: number; value: string }[];
   duration: number;
@@ -288,6 +288,12 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
     if (this.spans.length === this.minFlushSpans()) this.flushSpans();
   }
 
+  /** The listener is gone: the spans it left go now, and no timer fires again. */
+  stop(): void {
+    this.timer.disable();
+    this.flushSpans();
+  }
+
   /** Spans waiting for a flush (tests). */
   get pendingSpans(): number {
     return this.spans.length;
@@ -343,9 +349,11 @@ export function zipkinDriverFor(server: ServerContext, key: object, config: Zipk
   if (byKey === undefined) drivers.set(server, (byKey = new WeakMap()));
   let driver = byKey.get(key);
   if (driver === undefined) {
-    driver = new ZipkinDriver(server, config, config.splitSpansForRequest || spawnUpstreamSpan, egress);
+    const made = (driver = new ZipkinDriver(server, config, config.splitSpansForRequest || spawnUpstreamSpan, egress));
     driver.localAddress = localAddress;
     byKey.set(key, driver);
+    // A listener removed or replaced (a reload): what its spans left is sent, its timer stops.
+    server.onListenerDestroyed?.(() => made.reporter.stop());
   }
   return driver;
 }
