@@ -5,6 +5,7 @@
  * a request not sampled sends x-b3-sampled: 0 on and no span; tracing.zipkin.* stats.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import * as http from "node:http";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
@@ -197,5 +198,36 @@ describe.each(RUNTIMES)("zipkin tracer on %s", (runtime) => {
     const server = await spanOf(clientSpan);
     expect(server).toMatchObject({ traceId, kind: "SERVER", shared: true });
     expect(seen["x-b3-parentspanid"]).toBe(clientSpan);
+  });
+
+  test("--concurrency 2: each worker reports its own spans; every request's span arrives, spans_sent summed in /stats", async () => {
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    collector.requests.length = 0;
+    const config = {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+      layered_runtime: { layers: [{ name: "static", static_layer: { "tracing.zipkin.min_flush_spans": 1 } }] },
+      static_resources: {
+        listeners: [{ name: "workers", address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [{ filters: [hcm("workers", {}, [{ match: { prefix: "/" }, route: { cluster: "backend" } }])] }] }],
+        clusters: [cluster("backend", upstream.port), cluster("zipkin", collector.port)],
+      },
+    };
+    const workers = await ProxyProcess.start(runtime, config, 3, ["--concurrency", "2"]);
+    try {
+      // A new connection each: the kernel spreads them over the workers' sockets.
+      const ids: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        await new Promise<void>((resolve, reject) => {
+          http.get({ host: "127.0.0.1", port, path: `/w${i}`, agent: false }, (res) => {
+            res.resume();
+            res.on("end", resolve);
+          }).on("error", reject);
+        });
+        ids.push(upstream.requests.at(-1)!.headers["x-b3-spanid"] as string);
+      }
+      for (const id of ids) await spanOf(id);
+      expect((await adminStats(admin)).get("tracing.zipkin.spans_sent")).toBe(12);
+    } finally {
+      await workers.stop();
+    }
   });
 });
