@@ -35,8 +35,13 @@ const zipkinConfig = lazySchema(() =>
     collector_hostname: stringEmpty,
     split_spans_for_request: z.boolean().default(false),
     trace_context_option: z.union([z.literal("USE_B3"), z.literal(0)]).optional(),
+    collector_service: z.unknown().optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.collector_service !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["collector_service"], message: "collector_service (an HttpService) is not supported by polyvoy yet: use collector_cluster, collector_endpoint and collector_hostname" });
+      return;
+    }
     if (c.collector_cluster === "") ctx.addIssue({ code: "custom", path: ["collector_cluster"], message: "Either collector_cluster or collector_service must be specified" });
     else if (c.collector_endpoint === "") ctx.addIssue({ code: "custom", path: ["collector_endpoint"], message: "collector_endpoint must be specified when using collector_cluster" });
     const version = c.collector_endpoint_version;
