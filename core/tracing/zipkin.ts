@@ -251,6 +251,8 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
   private client: AsyncClient | undefined;
   private readonly clientLoaded: Promise<void>;
   private spans: ZipkinSpanJson[] = [];
+  /** Flushed before the async client was loaded: sent as soon as it is. */
+  private waiting: ZipkinSpanJson[] = [];
   /** SpanBuffer::allocateBuffer: min_flush_spans when the reporter was made. */
   private readonly capacity: number;
   private readonly timer: Timer;
@@ -302,11 +304,25 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
   flushSpans(): void {
     const spans = this.spans;
     if (spans.length === 0) return;
+    this.spans = [];
     if (this.client === undefined) {
-      void this.clientLoaded.then(() => this.flushSpans());
+      // Out of the buffer now (it stays free for what comes), sent once the client is loaded.
+      const first = this.waiting.length === 0;
+      this.waiting.push(...spans);
+      if (first) {
+        void this.clientLoaded.then(() => {
+          const waiting = this.waiting;
+          this.waiting = [];
+          this.send(waiting);
+        });
+      }
       return;
     }
-    this.spans = [];
+    this.send(spans);
+  }
+
+  /** One report: the spans POSTed as a JSON list. */
+  private send(spans: ZipkinSpanJson[]): void {
     this.stats.spansSent.inc(spans.length);
     if (this.server.clusterManager.get(this.config.collectorCluster) === undefined) {
       const log = this.server.log.component("tracing");

@@ -154,4 +154,14 @@ describe("zipkin reporter", () => {
     await settle();
     expect(stat("tracing.zipkin.timer_flushed")).toBe(0);
   });
+
+  test("spans finished while the async client is still loading are all sent (min_flush_spans 1: none dropped for a full buffer)", async () => {
+    await setup({ collectorStatus: 202, runtime: { "tracing.zipkin.min_flush_spans": 1 } });
+    request("/a");
+    request("/b");
+    request("/c");
+    await settle();
+    expect(posted().flat()).toHaveLength(3);
+    expect(stat("tracing.zipkin.spans_sent")).toBe(3);
+  });
 });
