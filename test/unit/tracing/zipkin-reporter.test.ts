@@ -164,4 +164,14 @@ describe("zipkin reporter", () => {
     expect(posted().flat()).toHaveLength(3);
     expect(stat("tracing.zipkin.spans_sent")).toBe(3);
   });
+
+  test("a 5xx is an error: a connection refused upstream gives error, response_flags UF and http.status_code 503", async () => {
+    await setup({ collectorStatus: 202, runtime: { "tracing.zipkin.min_flush_spans": 1 } });
+    peers[0]!.close();
+    request("/down");
+    runtime.advance(100);
+    await settle();
+    const [span] = posted().flat();
+    expect(span!.tags).toMatchObject({ error: "true", response_flags: "UF", "http.status_code": "503", upstream_cluster: "backend" });
+  });
 });
