@@ -952,6 +952,29 @@ export interface TracingConfig {
    * decorator operation travels in x-envoy-decorator-operation.
    */
   operationName: "ingress" | "egress";
+  /** tracing.provider envoy.tracers.zipkin (core/tracing/zipkin.ts); absent: no spans, only the sampling decision. */
+  zipkin?: ZipkinConfig;
+  /** spawn_upstream_span: a CLIENT span per upstream request (Tracing::Config::spawnUpstreamSpan). */
+  spawnUpstreamSpan: boolean;
+  /** max_path_tag_length: the most of the path the http.url tag keeps (default 256). */
+  maxPathTagLength: number;
+}
+
+/** envoy.config.trace.v3.ZipkinConfig (config/tracing-schema.ts), with the node's LocalInfo the tracer reads. */
+export interface ZipkinConfig {
+  collectorCluster: string;
+  collectorEndpoint: string;
+  /** collector_hostname; default the cluster's name. */
+  collectorHostname: string;
+  traceId128bit: boolean;
+  /** Default true. */
+  sharedSpanContext: boolean;
+  splitSpansForRequest: boolean;
+  /** node.cluster: the spans' localEndpoint serviceName (resolved from the bootstrap, schema.ts). */
+  serviceName: string;
+  /** node.id and node.locality.zone: the node_id and zone tags. */
+  nodeId: string;
+  zone: string;
 }
 
 /** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */

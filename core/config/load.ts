@@ -210,6 +210,11 @@ function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]):
         }
         if (filter.type === "envoy.filters.network.http_connection_manager") {
           problems.push(...checkRouteClusters(filter.config.routeConfig, [...typedConfig, "route_config"], clusterNames));
+          // Envoy's zipkin Driver: Config::Utility::checkCluster("envoy.tracers.zipkin", ...).
+          const zipkin = filter.config.tracing?.zipkin;
+          if (zipkin !== undefined && !clusterNames.has(zipkin.collectorCluster)) {
+            problems.push(problemAt([...typedConfig, "tracing", "provider", "typed_config", "collector_cluster"], `envoy.tracers.zipkin: unknown cluster '${zipkin.collectorCluster}'`));
+          }
           // ext_authz's (and ratelimit's) service cluster: with static clusters only, a missing one could only ever fail every check.
           filter.config.httpFilters.forEach((http, h) => {
             if (http.type === "envoy.filters.http.ext_authz" && !clusterNames.has(http.config.cluster)) {

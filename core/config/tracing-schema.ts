@@ -1,28 +1,89 @@
 /**
  * The HCM's `tracing` (envoy.extensions.filters.network.http_connection_manager.v3.
  * HttpConnectionManager.Tracing) and the bootstrap's (envoy.config.trace.v3.Tracing).
- * polyvoy has no tracer, so a provider is refused by name; without one Envoy's tracer is
- * its null tracer, and what remains has effects polyvoy reproduces: the request-id
- * sampling decision written into x-request-id and the `tracing.*` stats
- * (core/http/conn-manager/tracing-decision.ts). The span-only fields (custom_tags,
- * verbose, max_path_tag_length, spawn_upstream_span) change nothing without a tracer, in
- * Envoy as here, and are accepted.
+ * Without a provider Envoy's tracer is its null tracer, and what remains has effects
+ * polyvoy reproduces: the request-id sampling decision written into x-request-id and the
+ * `tracing.*` stats (core/http/conn-manager/tracing-decision.ts). The one provider polyvoy
+ * has is envoy.tracers.zipkin (core/tracing/zipkin.ts); others are refused by name.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { optionalBool, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { TracingConfig } from "./bootstrap.ts";
+import type { TracingConfig, ZipkinConfig } from "./bootstrap.ts";
 import { uint32 } from "./proto-schema.ts";
 
-const NO_TRACER = "polyvoy has no tracer to send spans to: remove the provider";
+const ZIPKIN = "envoy.tracers.zipkin";
+const ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig";
 
-/** A tracer by its extension name: refused with that name. */
+/** A BoolValue, bare or as { value }. */
+const boolValue = z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((b) => b.value)]);
+
+/**
+ * envoy.config.trace.v3.ZipkinConfig, as Envoy's zipkin Driver reads it
+ * (source/extensions/tracers/zipkin/zipkin_tracer_impl.cc, span_buffer.cc). The node's
+ * LocalInfo (serviceName, nodeId, zone) is filled from the bootstrap (schema.ts).
+ */
+const zipkinConfig = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(ZIPKIN_TYPE).optional(),
+    collector_cluster: stringEmpty,
+    collector_endpoint: stringEmpty,
+    trace_id_128bit: z.boolean().default(false),
+    shared_span_context: boolValue.optional(),
+    collector_endpoint_version: z.union([z.string(), z.number()]).optional(),
+    collector_hostname: stringEmpty,
+    split_spans_for_request: z.boolean().default(false),
+    trace_context_option: z.union([z.literal("USE_B3"), z.literal(0)]).optional(),
+    collector_service: z.unknown().optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.collector_service !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["collector_service"], message: "collector_service (an HttpService) is not supported by polyvoy yet: use collector_cluster, collector_endpoint and collector_hostname" });
+      return;
+    }
+    if (c.collector_cluster === "") ctx.addIssue({ code: "custom", path: ["collector_cluster"], message: "Either collector_cluster or collector_service must be specified" });
+    else if (c.collector_endpoint === "") ctx.addIssue({ code: "custom", path: ["collector_endpoint"], message: "collector_endpoint must be specified when using collector_cluster" });
+    const version = c.collector_endpoint_version;
+    if (version === "HTTP_JSON" || version === 1) return;
+    // The enum's 0 (its default) is the removed JSON v1 (span_buffer.cc's makeSerializer).
+    const message =
+      version === undefined || version === 0 || version === "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE"
+        ? "hidden_envoy_deprecated_HTTP_JSON_V1 has been deprecated. Please use a non-default envoy::config::trace::v3::ZipkinConfig::CollectorEndpointVersion value (polyvoy sends HTTP_JSON)."
+        : version === "HTTP_PROTO" || version === 2
+          ? "collector_endpoint_version HTTP_PROTO is not supported by polyvoy (it has no protobuf encoder for zipkin's proto3 spans): use HTTP_JSON, which every Zipkin collector (and Jaeger's) accepts"
+          : version === "GRPC" || version === 3
+            ? "collector_endpoint_version GRPC is not implemented by Envoy's zipkin tracer either: use HTTP_JSON"
+            : `unknown collector_endpoint_version ${String(version)}: polyvoy sends HTTP_JSON`;
+    ctx.addIssue({ code: "custom", path: ["collector_endpoint_version"], message });
+  })
+  .transform((c): ZipkinConfig => ({
+    collectorCluster: c.collector_cluster,
+    collectorEndpoint: c.collector_endpoint,
+    collectorHostname: c.collector_hostname !== "" ? c.collector_hostname : c.collector_cluster,
+    traceId128bit: c.trace_id_128bit,
+    // DEFAULT_SHARED_SPAN_CONTEXT
+    sharedSpanContext: c.shared_span_context ?? true,
+    splitSpansForRequest: c.split_spans_for_request,
+    serviceName: "",
+    nodeId: "",
+    zone: "",
+  })));
+
+/** tracing.provider: envoy.tracers.zipkin; any other tracer is refused with its name. */
 const provider = lazySchema(() =>
   strictObject({ name: stringEmpty, typed_config: z.unknown().optional() })
-  .superRefine((p, ctx) => {
-    const name = p.name !== "" ? p.name : String((p.typed_config as { "@type"?: string } | undefined)?.["@type"] ?? "(unnamed)");
-    ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (${NO_TRACER})` });
+  .transform((p, ctx): ZipkinConfig => {
+    const type = (p.typed_config as { "@type"?: string } | undefined)?.["@type"];
+    if (p.name === ZIPKIN || (p.name === "" && type === ZIPKIN_TYPE) || (p.name !== "" && type === ZIPKIN_TYPE)) {
+      const parsed = zipkinConfig.safeParse(p.typed_config ?? {}, { reportInput: true });
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] } as never);
+      return z.NEVER;
+    }
+    const name = p.name !== "" ? p.name : String(type ?? "(unnamed)");
+    ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, which Jaeger's collector also takes)` });
+    return z.NEVER;
   }));
 
 /** envoy.type.v3.Percent */
@@ -35,10 +96,16 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
     random_sampling: percent.optional(),
     overall_sampling: percent.optional(),
     verbose: optionalBool,
-    max_path_tag_length: z.union([uint32, strictObject({ value: uint32 })]).optional(),
+    max_path_tag_length: z.union([uint32, strictObject({ value: uint32 }).transform((v) => v.value)]).optional(),
     custom_tags: z.array(z.unknown()).optional(),
-    spawn_upstream_span: z.union([z.boolean(), strictObject({ value: z.boolean() })]).optional(),
+    spawn_upstream_span: boolValue.optional(),
     provider: provider.optional(),
+  })
+  .superRefine((t, ctx) => {
+    // Without a provider they change nothing (Envoy's null tracer); with one they shape the spans.
+    if (t.provider === undefined) return;
+    if (t.custom_tags !== undefined && t.custom_tags.length > 0) ctx.addIssue({ code: "custom", path: ["custom_tags"], message: "custom_tags are not supported by polyvoy's zipkin tracer yet: remove them" });
+    if (t.verbose === true) ctx.addIssue({ code: "custom", path: ["verbose"], message: "verbose (timing annotations on the span) is not supported by polyvoy's zipkin tracer yet: remove it" });
   })
   .transform(
     (t): TracingConfig => ({
@@ -48,9 +115,25 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
       overallSampling: { numerator: Math.floor(t.overall_sampling ?? 100), denominator: 100, runtimeKey: "tracing.global_enabled" },
       // The listener's traffic_direction decides it (listenerSchema).
       operationName: "ingress",
+      ...(t.provider !== undefined ? { zipkin: t.provider } : {}),
+      spawnUpstreamSpan: t.spawn_upstream_span ?? false,
+      // Tracing::DefaultMaxPathTagLength
+      maxPathTagLength: t.max_path_tag_length ?? 256,
     }),
   ));
 
-/** The bootstrap's tracing: only its provider (`http`), which is refused. */
+/**
+ * The bootstrap's tracing: its provider (`http`, deprecated in Envoy, which HCMs without
+ * their own provider use) is refused by name; zipkin is taken in the HCM's tracing.
+ */
 export const bootstrapTracing = lazySchema(() =>
-  strictObject({ http: provider.optional() }));
+  strictObject({ http: strictObject({ name: stringEmpty, typed_config: z.unknown().optional() }).optional() }).superRefine((t, ctx) => {
+    if (t.http === undefined) return;
+    const type = (t.http.typed_config as { "@type"?: string } | undefined)?.["@type"];
+    const name = t.http.name !== "" ? t.http.name : String(type ?? "(unnamed)");
+    const message =
+      name === ZIPKIN || type === ZIPKIN_TYPE
+        ? `${ZIPKIN} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
+        : `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, in the HCM's tracing.provider)`;
+    ctx.addIssue({ code: "custom", path: ["http"], message });
+  }));

@@ -2,6 +2,7 @@ import type { FilterMetadata, MetadataMatchCriteria } from "../config/bootstrap.
 import type { SocketAddress, TlsSession } from "../port.ts";
 import type { RouteMatch } from "./route/route-table.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
+import type { ZipkinSpan } from "../tracing/zipkin.ts";
 
 const NO_FLAGS: readonly ResponseFlag[] = [];
 
@@ -34,6 +35,8 @@ export class StreamInfo {
   routeMetadataMatch: MetadataMatchCriteria | undefined = undefined;
   upstreamCluster = "";
   upstreamHost = "";
+  /** The HCM's span for this stream (Envoy's activeSpan()): the router injects its context upstream. */
+  activeSpan: ZipkinSpan | undefined = undefined;
   /** The chosen host's endpoint metadata (%UPSTREAM_METADATA%); undefined until a host is chosen. */
   upstreamHostMetadata: FilterMetadata | undefined = undefined;
   /** The upstream connection's TLS (the last attempt's), when it had one. */

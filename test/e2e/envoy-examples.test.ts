@@ -555,4 +555,44 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       await postgres.close();
     }
   });
+
+  test("zipkin and jaeger-tracing: the front proxies (egress) report CLIENT spans named by their decorators, five to a POST (min_flush_spans), to a node:http collector; the trace id comes back in x-b3-traceid", async () => {
+    const collector = await httpUpstream((_, res) => {
+      res.statusCode = 202;
+      res.end();
+    });
+    try {
+      for (const [file, upstreams, listen, path, operation, cluster] of [
+        ["zipkin/envoy-front-proxy.yaml", { "envoy-1": service1.port, zipkin: collector.port }, 10000, "/trace/1", "routeToEnvoy1", "envoy_cluster1"],
+        ["jaeger-tracing/envoy.yaml", { service1: service1.port, jaeger: collector.port }, 8000, "/", "checkAvailability", "service1"],
+      ] as const) {
+        collector.requests.length = 0;
+        const { config, port } = await localize(file, upstreams);
+        const proxy = await ProxyProcess.start(runtime, config);
+        try {
+          const traceIds: string[] = [];
+          for (let i = 0; i < 5; i++) {
+            const res = await fetch(`http://127.0.0.1:${port(listen)}${path}`);
+            expect(await res.text()).toBe("Hello from behind Envoy (service 1)!\n");
+            if (file.startsWith("zipkin")) traceIds.push(res.headers.get("x-b3-traceid")!);
+          }
+          for (let i = 0; i < 200 && collector.requests.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+          const spans = JSON.parse(collector.requests[0]!.body.toString()) as { traceId: string; kind: string; name: string; localEndpoint: { serviceName: string }; tags: Record<string, string> }[];
+          expect(spans).toHaveLength(5);
+          for (const span of spans) {
+            expect(span).toMatchObject({ kind: "CLIENT", name: operation, localEndpoint: { serviceName: file.startsWith("zipkin") ? "envoy-proxy-front" : "front-proxy" } });
+            expect(span.tags).toMatchObject({ upstream_cluster: cluster, "http.status_code": "200" });
+          }
+          if (file.startsWith("zipkin")) expect(spans.map((s) => s.traceId).sort()).toEqual(traceIds.sort());
+          expect(collector.requests[0]!.url).toBe("/api/v2/spans");
+        } catch (err) {
+          throw new Error(`${file}: ${String(err)}\n${proxy.stderr.slice(-3000)}`);
+        } finally {
+          await proxy.stop();
+        }
+      }
+    } finally {
+      await collector.close();
+    }
+  });
 });

@@ -1,6 +1,8 @@
 import { GrpcStatus } from "../grpc-common.ts";
 import type { SocketAddress, TlsSession } from "../../port.ts";
-import { mutateTracingRequestHeader } from "./tracing-decision.ts";
+import { mutateTracingRequestHeader, TraceReason, traceReason } from "./tracing-decision.ts";
+import { finalizeDownstreamSpan } from "./stream-span.ts";
+import { zipkinDriverFor } from "../../tracing/zipkin.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -43,6 +45,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   route: RouteMatch | undefined;
   /** The route's decorator operation, sent back as x-envoy-decorator-operation (HCM tracing only). */
   private decoratedOperation: string | undefined;
+  /** The HCM's trace decision for this request (tracing configured). */
+  private traceReason = TraceReason.NotTraceable;
   private requestComplete = false;
   private responseHeadersSent = false;
   private responseComplete = false;
@@ -174,7 +178,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (config.pathNormalization !== undefined && !applyPathRules(headers, config.pathNormalization, this.cm.stats, this)) return;
     this.streamInfo.downstreamRemoteIp = mutateRequestHeaders(headers, this.cm, upgradeType !== undefined);
     const tracing = config.tracing;
-    if (tracing !== undefined) this.cm.stats.tracing!.charge(mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime));
+    if (tracing !== undefined) this.cm.stats.tracing!.charge((this.traceReason = mutateTracingRequestHeader(headers, tracing, this.cm.server.layeredRuntime)));
     if (config.stripPortMode !== undefined) stripPortFromHost(headers, config.stripPortMode === "any" ? undefined : this.cm.connection.localAddress?.port);
     if (endStream) this.onRequestEnd();
     // Envoy answers Expect: 100-continue itself and drops it (proxy_100_continue: false).
@@ -219,6 +223,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    * first pass; it is routed and filtered again.
    */
   private decodeRecreatedHeaders(headers: RequestHeaders, endStream: boolean): void {
+    // The first pass marked the decision in x-request-id.
+    if (this.cm.config.tracing !== undefined) this.traceReason = traceReason(headers.get("x-request-id"));
     if (endStream) this.onRequestEnd();
     this.routeAndDecode(headers, endStream, undefined);
   }
@@ -287,6 +293,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    */
   private decorate(headers: RequestHeaders, operationName: "ingress" | "egress"): void {
     this.decoratedOperation = this.route?.route.decoratorOperation;
+    const span = this.startSpan(headers);
+    // Decorator::apply.
+    if (span !== undefined && this.decoratedOperation !== undefined && this.decoratedOperation !== "") span.setOperation(this.decoratedOperation);
     if (operationName === "egress") {
       if (this.decoratedOperation !== undefined) headers.set("x-envoy-decorator-operation", this.decoratedOperation);
       this.decoratedOperation = undefined;
@@ -294,8 +303,31 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     }
     const override = headers.get("x-envoy-decorator-operation");
     if (override === undefined) return;
-    if (override !== "") this.decoratedOperation = undefined;
+    if (override !== "") {
+      span?.setOperation(override);
+      this.decoratedOperation = undefined;
+    }
     headers.remove("x-envoy-decorator-operation");
+  }
+
+  /**
+   * TracerImpl::startSpan: with a tracer (zipkin), this request's span, named by its host,
+   * sampled as the HCM decided unless the request's B3 context says otherwise; node_id and
+   * zone tagged at once.
+   */
+  private startSpan(headers: RequestHeaders) {
+    const tracing = this.cm.config.tracing!;
+    const zipkin = tracing.zipkin;
+    if (zipkin === undefined) return undefined;
+    const connection = this.cm.connection;
+    const driver = zipkinDriverFor(this.cm.server, tracing, zipkin, tracing.spawnUpstreamSpan, tracing.operationName === "egress", connection.localAddress);
+    const runtime = this.cm.server.runtime;
+    const span = driver.startDownstreamSpan(headers, headers.authority, driver.startMicros(runtime.now() - this.streamInfo.startTime), this.traceReason !== TraceReason.NotTraceable);
+    if (span === undefined) return undefined;
+    span.setTag("node_id", zipkin.nodeId);
+    span.setTag("zone", zipkin.zone);
+    this.streamInfo.activeSpan = span;
+    return span;
   }
 
   private onRequestEnd(): void {
@@ -455,6 +487,11 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     stats.downstreamRqTime.record(approximateNow(this.cm.server.runtime) - this.streamInfo.startTime);
     if (this.streamInfo.responseCode > 0) stats.countResponse(this.streamInfo.responseCode);
     this.writeAccessLogs();
+    const span = this.streamInfo.activeSpan;
+    if (span !== undefined) {
+      this.streamInfo.activeSpan = undefined;
+      finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!.maxPathTagLength, this.cm.server.clusterManager);
+    }
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);
     this.destroyFilters();

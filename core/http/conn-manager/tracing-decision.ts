@@ -62,7 +62,7 @@ export class TracingStats {
 }
 
 /** UUIDRequestIDExtension::getTraceReason. */
-function traceReason(id: string | undefined): TraceReason {
+export function traceReason(id: string | undefined): TraceReason {
   if (id === undefined || id.length !== UUID_LENGTH) return TraceReason.NotTraceable;
   switch (id[TRACE_BYTE_POSITION]) {
     case TRACE_FORCED:

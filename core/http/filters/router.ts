@@ -223,6 +223,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const limit = callbacks.decoderBufferLimit;
     this.retryShadowBufferLimit = Math.min(limit > 0 ? limit : Infinity, match.route.perRequestBufferLimitBytes ?? vhost.perRequestBufferLimitBytes ?? Infinity);
     const retryPolicy = action.route.retryPolicy ?? vhost.retryPolicy;
+    // Envoy's router: the active span's context goes upstream (injectContext).
+    callbacks.streamInfo.activeSpan?.injectContext(headers);
     this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route, retryPolicy);
     if (vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", "1");
     callbacks.streamInfo.attemptCount = 1;
@@ -372,6 +374,18 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamRequestStart = approximateNow(this.server.runtime);
     const request = new UpstreamRequest(this, host);
     this.upstreamRequest = request;
+    // Envoy's UpstreamRequest: with spawn_upstream_span (or zipkin's split_spans_for_request)
+    // each attempt has a CLIENT span, a child of the stream's, and its context goes upstream.
+    const span = info.activeSpan;
+    if (span?.spawnsUpstreamSpans && upstreamHeaders) {
+      const child = span.spawnChild(`router ${cluster.name} egress`, span.nowMicros());
+      if (this.attemptCount > 1) child.setTag("retry.count", String(this.attemptCount - 1));
+      child.setTag("upstream_cluster", cluster.name);
+      child.setTag("upstream_cluster.name", cluster.name);
+      child.setTag("upstream_address", info.upstreamHost);
+      child.injectContext(upstreamHeaders);
+      request.span = child;
+    }
     const clusterManager = this.server.clusterManager;
     // A CONNECT the route terminates (connect_config) is a TCP tunnel to the host (Envoy's router TcpConnPool).
     const handle =

@@ -4,7 +4,8 @@ import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../../upstre
 import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { ResponseHeaders } from "../message.ts";
-import type { StreamResetReason } from "../stream-reset-reason.ts";
+import { resetReasonToString, type StreamResetReason } from "../stream-reset-reason.ts";
+import type { ZipkinSpan } from "../../tracing/zipkin.ts";
 
 /** What an attempt reports to (the router): each event names the attempt it is about. */
 export interface UpstreamRequestCallbacks {
@@ -42,6 +43,13 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
   private perTryTimer: Timer | undefined;
   private perTryIdleTimer: Timer | undefined;
   private perTryIdleTimeoutMs = 0;
+  /**
+   * This attempt's own CLIENT span (spawn_upstream_span, split_spans_for_request: Envoy's
+   * UpstreamRequest span_), finished with the attempt.
+   */
+  span: ZipkinSpan | undefined;
+  /** The upstream's response status, for the span. */
+  private status = 0;
 
   constructor(
     private readonly router: UpstreamRequestCallbacks,
@@ -75,10 +83,20 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
     this.cleanup();
   }
 
-  /** The attempt is over: its timers stop. */
+  /** The attempt is over: its timers stop, its span is finished. */
   cleanup(): void {
     this.perTryTimer?.disable();
     this.perTryIdleTimer?.disable();
+    if (this.span !== undefined) this.finishSpan(this.span);
+  }
+
+  /** HttpTracerUtility::finalizeUpstreamSpan (http_tracer_impl.cc), for what the attempt knows (the cluster and address were tagged at its start). */
+  private finishSpan(span: ZipkinSpan): void {
+    this.span = undefined;
+    span.setTag("component", "proxy");
+    if (this.status === 0 || (this.status >= 500 && this.status < 600)) span.setTag("error", "true");
+    span.setTag("http.status_code", String(this.status));
+    span.finish();
   }
 
   /** @internal A per-try timer fired. */
@@ -102,9 +120,16 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
   }
   onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
     this.poolHandle = undefined;
+    if (this.span !== undefined) {
+      this.span.setTag("error.reason", transportFailureReason || "connection failure");
+      this.finishSpan(this.span);
+    }
     this.router.onPoolFailure(this, reason, transportFailureReason);
   }
   onUpstreamReset(reason: StreamResetReason, details: string): void {
+    // UpstreamRequest::onResetStream: the span says why.
+    this.span?.setTag("error", "true");
+    this.span?.setTag("error.reason", resetReasonToString(reason));
     const stream = this.stream;
     this.stream = undefined;
     this.cleanup();
@@ -117,6 +142,7 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
     this.router.onUpstreamBelowWriteBufferLowWatermark(this);
   }
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    this.status = headers.status;
     this.resetPerTryIdleTimer();
     if (endStream) this.cleanup();
     this.router.onUpstreamHeaders(this, headers, endStream);

@@ -32,11 +32,13 @@ describe("tracing: the trace decision in x-request-id", () => {
       randomSampling: { numerator: 10_000, denominator: 10_000, runtimeKey: "tracing.random_sampling" },
       overallSampling: { numerator: 100, denominator: 100, runtimeKey: "tracing.global_enabled" },
       operationName: "ingress",
+      spawnUpstreamSpan: false,
+      maxPathTagLength: 256,
     });
     expect(config({ random_sampling: { value: 1.25 }, verbose: true, custom_tags: [{ tag: "a", literal: { value: "b" } }], max_path_tag_length: 64 }).randomSampling.numerator).toBe(125);
   });
 
-  test("a provider is refused by name, in the HCM and in the bootstrap", () => {
+  test("a provider other than zipkin is refused by name, in the HCM and in the bootstrap", () => {
     const problems = (doc: object): string[] => {
       try {
         loadBootstrap(JSON.stringify(doc), "json");
@@ -46,9 +48,9 @@ describe("tracing: the trace decision in x-request-id", () => {
       return [];
     };
     const hcm = (tracing: object) => httpProxyConfig({ listenPort: 1, clusters: { b: [2] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm: { tracing } });
-    expect(problems(hcm({ provider: { name: "envoy.tracers.zipkin", typed_config: {} } }))[0]).toMatch(/\.tracing\.provider: envoy\.tracers\.zipkin is an Envoy tracer that polyvoy does not support yet \(polyvoy has no tracer/);
+    expect(problems(hcm({ provider: { name: "envoy.tracers.datadog", typed_config: {} } }))[0]).toMatch(/\.tracing\.provider: envoy\.tracers\.datadog is an Envoy tracer that polyvoy does not support yet \(polyvoy has envoy\.tracers\.zipkin/);
     expect(problems({ tracing: { http: { name: "envoy.tracers.opentelemetry" } } })).toEqual([
-      'tracing.http: envoy.tracers.opentelemetry is an Envoy tracer that polyvoy does not support yet (polyvoy has no tracer to send spans to: remove the provider)',
+      "tracing.http: envoy.tracers.opentelemetry is an Envoy tracer that polyvoy does not support yet (polyvoy has envoy.tracers.zipkin, in the HCM's tracing.provider)",
     ]);
     const loaded = loadBootstrap(JSON.stringify(hcm({ random_sampling: { value: 10 } })), "json");
     expect((loaded.listeners[0]!.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig).tracing?.randomSampling.numerator).toBe(1000);

@@ -1,0 +1,79 @@
+/**
+ * The tags a stream's span gets when the stream ends (Envoy's
+ * HttpTracerUtility::finalizeDownstreamSpan and setCommonTags,
+ * source/common/tracing/http_tracer_impl.cc), then the span is finished.
+ */
+import type { SocketAddress } from "../../port.ts";
+import type { ZipkinSpan } from "../../tracing/zipkin.ts";
+import type { ClusterManager } from "../../upstream/cluster-manager.ts";
+import type { HeaderMap } from "../header-map.ts";
+import type { RequestHeaders, ResponseHeaders } from "../message.ts";
+import type { StreamInfo } from "../stream-info.ts";
+
+/** HttpTracerUtility's buildUrl: scheme (x-forwarded-proto), host and the original path, cut at max_path_tag_length. */
+function buildUrl(headers: RequestHeaders, maxPathLength: number): string {
+  const path = headers.get("x-envoy-original-path") ?? headers.path;
+  return `${headers.get("x-forwarded-proto") ?? ""}://${headers.authority}${path.length > maxPathLength ? path.slice(0, maxPathLength) : path}`;
+}
+
+function isGrpc(headers: HeaderMap): boolean {
+  const type = headers.get("content-type");
+  return type !== undefined && (type === "application/grpc" || type.startsWith("application/grpc+") || type.startsWith("application/grpc;"));
+}
+
+export function finalizeDownstreamSpan(
+  span: ZipkinSpan,
+  request: RequestHeaders | undefined,
+  response: ResponseHeaders | undefined,
+  trailers: HeaderMap | undefined,
+  info: StreamInfo,
+  peer: SocketAddress | undefined,
+  maxPathTagLength: number,
+  clusters: ClusterManager,
+): void {
+  if (request !== undefined) {
+    const requestId = request.get("x-request-id");
+    if (requestId !== undefined) span.setTag("guid:x-request-id", requestId);
+    span.setTag("http.url", buildUrl(request, maxPathTagLength));
+    span.setTag("http.method", request.method);
+    span.setTag("downstream_cluster", request.get("x-envoy-downstream-service-cluster") ?? "-");
+    span.setTag("user_agent", request.get("user-agent") ?? "-");
+    span.setTag("http.protocol", request.protocol);
+    if (peer !== undefined) span.setTag("peer.address", peer.address);
+    const clientTraceId = request.get("x-client-trace-id");
+    if (clientTraceId !== undefined) span.setTag("guid:x-client-trace-id", clientTraceId);
+    if (isGrpc(request)) {
+      span.setTag("grpc.path", request.path);
+      span.setTag("grpc.authority", request.authority);
+      span.setTag("grpc.content_type", request.get("content-type") ?? "");
+      const timeout = request.get("grpc-timeout");
+      if (timeout !== undefined) span.setTag("grpc.timeout", timeout);
+    }
+  }
+  // setCommonTags.
+  span.setTag("component", "proxy");
+  span.setTag("response_size", String(info.bytesSent));
+  span.setTag("request_size", String(info.bytesReceived));
+  span.setTag("response_flags", info.responseFlags.length > 0 ? info.responseFlags.join(",") : "-");
+  if (info.upstreamHost !== "" && info.upstreamCluster !== "") {
+    const cluster = clusters.get(info.upstreamCluster);
+    span.setTag("upstream_cluster", info.upstreamCluster);
+    // The cluster's observability name (alt_stat_name, which polyvoy does not take: its name).
+    span.setTag("upstream_cluster.name", cluster?.config.name ?? info.upstreamCluster);
+    span.setTag("upstream_address", info.upstreamHost);
+  }
+  const code = info.responseCode;
+  if (code === 0 || (code >= 500 && code < 600)) span.setTag("error", "true");
+  span.setTag("http.status_code", String(code));
+  // setTagsFromGrpcStatus: the status from the trailers, or a trailers-only response's headers.
+  if (request !== undefined && isGrpc(request)) {
+    const status = trailers?.get("grpc-status") ?? response?.get("grpc-status");
+    if (status !== undefined) {
+      span.setTag("grpc.status_code", status);
+      const message = trailers?.get("grpc-message") ?? response?.get("grpc-message");
+      if (message !== undefined) span.setTag("grpc.message", message);
+      if (status !== "0") span.setTag("error", "true");
+    }
+  }
+  span.finish();
+}
