@@ -402,6 +402,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       addOrUpdate: async (config, options) => {
         const update = this.clusterManager.updateCluster(config, { ...options, addedViaApi: true });
         update.warmed.catch((err: unknown) => this.log.warn(`cds: cluster '${config.name}' cannot be initialized: ${describeError(err)} (the one in use, if any, serves on)`));
+        // Its EDS watch is on the stream before this update is ACKed (ClusterUpdate.started).
+        await update.started;
         return update.changed;
       },
       remove: (name) => this.clusterManager.removeCluster(name, { viaApi: true }),

@@ -40,7 +40,17 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     return this.context.runtime.wallClock();
   }
 
+  private markSubscribed!: () => void;
+  readonly subscribed = new Promise<void>((resolve) => (this.markSubscribed = resolve));
+
   async start(): Promise<string | undefined> {
+    const started = await this.startWatch();
+    this.markSubscribed();
+    return typeof started === "string" ? started : started.first;
+  }
+
+  /** Resolves once the watch is on the mux (with the wait for the first update), or with why start gave up. */
+  private async startWatch(): Promise<{ first: Promise<string | undefined> } | string> {
     const openMux = this.context.openMux;
     if (openMux === undefined) return "no management server";
     let mux: GrpcMuxLike;
@@ -54,7 +64,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     if (this.stopped) return "stopped";
     const first = this.initialFetch.wait(`${this.name} from ${this.origin}`);
     this.watch = mux.watch(this.typeUrl, this.resourceNames, this);
-    return first;
+    return { first };
   }
 
   stop(): void {
