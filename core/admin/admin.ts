@@ -414,6 +414,8 @@ ${rows}    </tbody>
       clusters: server.xdsManager?.dynamic("cluster") ?? [],
       listeners: server.xdsManager?.dynamic("listener") ?? [],
       routes: server.xdsManager?.dynamic("route") ?? [],
+      clustersVersionInfo: server.xdsManager?.systemVersionInfo("cluster") ?? "",
+      listenersVersionInfo: server.xdsManager?.systemVersionInfo("listener") ?? "",
       ...(includeEds ? { endpoints: server.clusterManager.edsClusters().flatMap((eds) => eds.dump()) } : {}),
     };
     let dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);

@@ -19,6 +19,9 @@ export interface DynamicConfigs {
   readonly listeners?: readonly DynamicResource[];
   readonly routes: readonly DynamicResource[];
   readonly endpoints?: readonly DynamicResource[];
+  /** CDS's and LDS's version_info (ClustersConfigDump / ListenersConfigDump version_info; "" or absent: none). */
+  readonly clustersVersionInfo?: string;
+  readonly listenersVersionInfo?: string;
 }
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
@@ -62,6 +65,7 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
       { "@type": `${ADMIN}BootstrapConfigDump`, bootstrap: doc ?? bootstrap, last_updated: lastUpdated },
       {
         "@type": `${ADMIN}ClustersConfigDump`,
+        ...(dynamic.clustersVersionInfo ? { version_info: dynamic.clustersVersionInfo } : {}),
         static_clusters: clusters.map((c) => ({ cluster: typed(CLUSTER_TYPE, c), last_updated: lastUpdated })),
         ...(dynamic.clusters?.length
           ? {
@@ -75,6 +79,7 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
       },
       {
         "@type": `${ADMIN}ListenersConfigDump`,
+        ...(dynamic.listenersVersionInfo ? { version_info: dynamic.listenersVersionInfo } : {}),
         static_listeners: listeners.map((l) => ({ listener: typed(LISTENER_TYPE, l), last_updated: lastUpdated })),
         ...(dynamic.listeners?.length
           ? {

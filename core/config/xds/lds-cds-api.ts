@@ -31,6 +31,12 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
   private readonly subscription: Subscription;
   /** What this API added, by name. */
   private readonly current = new Map<string, DynamicResource>();
+  /**
+   * The version_info of the last update that added, changed or removed something, even
+   * if it was refused for another resource (Envoy's CdsApiHelper and LdsApiImpl set
+   * system_version_info_ when any_applied): /config_dump's top-level version_info.
+   */
+  systemVersionInfo = "";
 
   constructor(
     readonly kind: "listener" | "cluster",
@@ -95,7 +101,10 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
       try {
         const changed = await this.manager.addOrUpdate(value as T, { hash: text, versionInfo: response.versionInfo });
         // Not changed: the same text, or a static resource of that name (Envoy skips it; it stays static).
-        if (changed) this.current.set(name, { name, versionInfo: response.versionInfo, lastUpdated: this.wallClock(), document });
+        if (changed) {
+          this.current.set(name, { name, versionInfo: response.versionInfo, lastUpdated: this.wallClock(), document });
+          this.systemVersionInfo = response.versionInfo;
+        }
       } catch (err) {
         errors.push(`${this.kind} '${name}': ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -104,6 +113,7 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
       if (names.has(name)) continue;
       this.manager.remove(name);
       this.current.delete(name);
+      this.systemVersionInfo = response.versionInfo;
     }
     if (errors.length > 0) throw new XdsUpdateError("rejected", `Error adding/updating ${this.kind}(s) ${errors.join("; ")}`);
   }

@@ -21,6 +21,8 @@ export interface XdsResourceOwner {
   /** What it serves now (none before its first accepted update). */
   dump(): readonly DynamicResource[];
   stop(): void;
+  /** LDS and CDS: the version_info of the last update that changed anything (Envoy's LdsApi/CdsApi versionInfo()). */
+  readonly systemVersionInfo?: string;
 }
 
 import type { NodeConfig } from "../bootstrap.ts";
@@ -53,6 +55,12 @@ export class XdsManager {
     const out: DynamicResource[] = [];
     for (const owner of this.owners) if (owner.kind === kind) out.push(...owner.dump());
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** CDS's or LDS's version_info, for /config_dump's ClustersConfigDump and ListenersConfigDump ("" without one). */
+  systemVersionInfo(kind: "cluster" | "listener"): string {
+    for (const owner of this.owners) if (owner.kind === kind && owner.systemVersionInfo) return owner.systemVersionInfo;
+    return "";
   }
 
   stop(): void {
