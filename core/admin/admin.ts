@@ -413,6 +413,8 @@ ${rows}    </tbody>
     const dynamic = {
       clusters: server.xdsManager?.dynamic("cluster") ?? [],
       listeners: server.xdsManager?.dynamic("listener") ?? [],
+      warmingClusters: server.xdsManager?.dynamic("cluster", true) ?? [],
+      warmingListeners: server.xdsManager?.dynamic("listener", true) ?? [],
       routes: server.xdsManager?.dynamic("route") ?? [],
       clustersVersionInfo: server.xdsManager?.systemVersionInfo("cluster") ?? "",
       listenersVersionInfo: server.xdsManager?.systemVersionInfo("listener") ?? "",
