@@ -377,3 +377,34 @@ describe("DeltaGrpcMux: a new stream", () => {
     expect(h.calls).toHaveLength(10);
   });
 });
+
+describe("DeltaGrpcMux: CDS pauses EDS (audit-xds)", () => {
+  test("EDS watches added and removed while a CDS update applies go out in one request, before the CDS ACK (Envoy's CdsApiHelper pauses EDS)", async () => {
+    const h = harness();
+    const eds = new Map<string, Watch>();
+    // The CDS owner starts (and stops) its clusters' EDS watches while it applies, as the cluster manager does.
+    h.mux.watch(CLUSTER, [], {
+      onConfigUpdate: async (response) => {
+        const names = response.resources.map((r) => String((r as Record<string, unknown>)["name"]));
+        for (const [name, watch] of eds) if (!names.includes(name)) (watch.remove(), eds.delete(name));
+        for (const name of names) {
+          await Promise.resolve();
+          if (!eds.has(name)) eds.set(name, h.mux.watch(ENDPOINT, [name], new Recorder().callbacks));
+        }
+      },
+      onConfigUpdateFailed: () => {},
+    });
+    h.call().respond(CLUSTER, "n1", [{ name: "a", version: "1" }, { name: "b", version: "1" }, { name: "c", version: "1" }]);
+    await settled();
+    expect(h.call().sent.slice(1).map((r) => [r.type_url, r.resource_names_subscribe ?? [], r.response_nonce ?? ""])).toEqual([
+      [ENDPOINT, ["a", "b", "c"], ""],
+      [CLUSTER, [], "n1"],
+    ]);
+    h.call().respond(CLUSTER, "n2", [{ name: "a", version: "1" }, { name: "d", version: "1" }], ["b", "c"]);
+    await settled();
+    expect(h.call().sent.slice(3).map((r) => [r.type_url, r.resource_names_subscribe ?? [], r.resource_names_unsubscribe ?? [], r.response_nonce ?? ""])).toEqual([
+      [ENDPOINT, ["d"], ["b", "c"], ""],
+      [CLUSTER, [], [], "n2"],
+    ]);
+  });
+});
