@@ -33,7 +33,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
   ) {
     this.stats = new SubscriptionStats(scope);
     this.origin = source.kind === "ads" ? "ads" : `grpc cluster '${source.target.clusterName}'`;
-    this.initialFetch = new InitialFetch(context.runtime, context.log, source.initialFetchTimeoutMs, this.stats.initFetchTimeout);
+    this.initialFetch = new InitialFetch(context.runtime, context.log, source.initialFetchTimeoutMs, this.stats.initFetchTimeout, this.stats.updateAttempt);
   }
 
   clock(): number {
@@ -64,6 +64,8 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     if (this.stopped) return "stopped";
     const first = this.initialFetch.wait(`${this.name} from ${this.origin}`);
     this.watch = mux.watch(this.typeUrl, this.resourceNames, this);
+    // Envoy's GrpcSubscriptionImpl::start counts an attempt (consistency with the other subscriptions).
+    this.stats.updateAttempt.inc();
     return { first };
   }
 
@@ -78,6 +80,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     if (this.stopped) return;
     const stats = this.stats;
     stats.updateAttempt.inc();
+    const start = this.context.runtime.now();
     try {
       await this.onUpdate(response, this.origin);
     } catch (err) {
@@ -90,6 +93,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
       throw err;
     }
     stats.updateSuccess.inc();
+    stats.updateDuration.record(this.context.runtime.now() - start);
     this.versionInfo = response.versionInfo;
     this.lastUpdated = this.context.runtime.wallClock();
     stats.updateTime.set(this.lastUpdated);

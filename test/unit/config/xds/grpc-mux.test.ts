@@ -468,6 +468,12 @@ describe("conformance with Envoy's GrpcMuxImpl (audit-xds)", () => {
     stream.respond(EDS, "e1", "n-2", ["a", "b", "c", "d"].map(assignment));
     await elapse(500);
     expect(started).toBeDefined();
+    // Envoy's GrpcSubscriptionImpl: an attempt at start() and one per update; update_duration per accepted update.
+    expect(started!.stats.get("cluster_manager.cds.update_attempt")).toMatchObject({ value: 2 });
+    expect(started!.stats.get("cluster_manager.cds.update_success")).toMatchObject({ value: 1 });
+    expect(started!.stats.get("cluster.a.update_attempt")).toMatchObject({ value: 2 });
+    expect(started!.stats.get("cluster_manager.cds.update_duration")).toMatchObject({ count: 1 });
+    expect(started!.stats.get("cluster.a.update_duration")).toMatchObject({ count: 1 });
     // Two clusters go, one comes: one EDS request with the new names.
     stream.respond(CDS, "v2", "n-3", ["a", "b", "e"].map(edsCluster));
     await elapse(500);
