@@ -206,6 +206,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     // A response of a stream that has ended since is dropped: the new stream asks again.
     if (this.stream.generation !== generation) return;
     let error: string | undefined;
+    let handedOn = false;
     const next = new Map(state.resources);
     const added = new Set<string>();
     const paused = PAUSED_DURING[state.typeUrl];
@@ -241,6 +242,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
         }
       }
       if (next.size > MAX_RESOURCES_PER_TYPE) throw new Error(`more than ${MAX_RESOURCES_PER_TYPE} ${response.typeUrl} resources`);
+      handedOn = true;
       for (const watch of [...state.watches]) {
         // A watch removed while an earlier one applied gets nothing more.
         if (!state.watches.has(watch)) continue;
@@ -262,6 +264,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
+    // Refused before any watch saw it: each is told, and counts it (Envoy's onConfigUpdateFailed(UpdateRejected)).
+    if (error !== undefined && !handedOn) for (const watch of [...state.watches]) watch.callbacks.onConfigUpdateRejected?.(error);
     if (error === undefined) {
       // Only what is watched now is kept: a name unsubscribed while this applied, or one the
       // server sent unasked, must not reappear in a reconnect's initial_resource_versions.

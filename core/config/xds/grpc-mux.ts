@@ -287,6 +287,10 @@ export class GrpcMux implements GrpcMuxLike {
           error ??= err instanceof Error ? err.message : String(err);
         }
       }
+    } else {
+      // Refused before any watch saw it: each is told, and counts it (Envoy's GrpcMuxImpl
+      // calls onConfigUpdateFailed(UpdateRejected) on every watch of the type).
+      for (const watch of [...state.watches]) watch.callbacks.onConfigUpdateRejected?.(error);
     }
     if (error === undefined) {
       state.versionInfo = response.versionInfo;

@@ -101,6 +101,16 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     this.initialFetch.ready(undefined);
   }
 
+  onConfigUpdateRejected(reason: string): void {
+    if (this.stopped) return;
+    this.stats.updateAttempt.inc();
+    this.stats.updateRejected.inc();
+    const kept = this.lastUpdated > 0 ? " (the config in use is kept)" : "";
+    this.context.log.warn(`${this.name}: gRPC config update rejected: ${reason}${kept}`);
+    // As Envoy's UpdateRejected: the initial fetch is over (its owner starts without it).
+    this.initialFetch.ready(reason);
+  }
+
   onConfigUpdateFailed(reason: string): void {
     // GrpcSubscriptionImpl::onConfigUpdateFailed(ConnectionFailure): an attempt that failed.
     this.stats.updateAttempt.inc();

@@ -28,6 +28,12 @@ export interface WatchCallbacks {
   onConfigUpdate(response: RawDiscoveryResponse): Promise<void>;
   /** The stream failed (Envoy's ConnectionFailure). */
   onConfigUpdateFailed(reason: string): void;
+  /**
+   * A response of the watch's type was refused before it reached the watches (a resource
+   * that does not decode, of another type, a name twice): Envoy's onConfigUpdateFailed
+   * (UpdateRejected), called on every watch of the type.
+   */
+  onConfigUpdateRejected?(reason: string): void;
 }
 
 export interface Watch {

@@ -408,3 +408,17 @@ describe("DeltaGrpcMux: CDS pauses EDS (audit-xds)", () => {
     ]);
   });
 });
+
+describe("DeltaGrpcMux: a response refused before it reaches the watches (audit-xds)", () => {
+  test("every watch of the type is told (Envoy's onConfigUpdateFailed(UpdateRejected)), so its subscription counts update_rejected and its initial fetch ends", async () => {
+    const h = harness();
+    const rejected: string[] = [];
+    const callbacks = { onConfigUpdate: async () => {}, onConfigUpdateFailed: () => {}, onConfigUpdateRejected: (reason: string) => void rejected.push(reason) };
+    h.mux.watch(ROUTE, ["r1"], callbacks);
+    h.mux.watch(ROUTE, ["r2"], callbacks);
+    h.call().respond(ROUTE, "n1", [{ name: "r1", version: "1" }, { name: "r1", version: "2" }]);
+    await settled();
+    expect(rejected).toEqual(["duplicate name r1 found among added/updated resources", "duplicate name r1 found among added/updated resources"]);
+    expect(h.call().of(ROUTE).at(-1)).toMatchObject({ response_nonce: "n1", error_detail: { code: 13 } });
+  });
+});

@@ -514,3 +514,31 @@ describe("LDS pauses RDS (audit-xds)", () => {
     started?.xdsManager.stop();
   });
 });
+
+describe("a response refused before it reaches the owners (audit-xds)", () => {
+  test("a CDS response with a resource of another type is NACKed and counted in cluster_manager.cds.update_rejected (Envoy's onConfigUpdateFailed(UpdateRejected) on every watch)", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+    const starting = startProxy(runtime, {
+      node: { id: "n1", cluster: "c1" },
+      static_resources: { clusters: [xdsCluster] },
+      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, cds_config: { ads: {}, resource_api_version: "V3" } },
+    });
+    await settle();
+    const stream = cp.last;
+    // A ClusterLoadAssignment in a CDS response.
+    const writer = new ProtoWriter().string(1, "v1");
+    writer.message(2, (any) => any.string(1, EDS).bytesField(2, assignment("a")));
+    stream.send(writer.string(4, CDS).string(5, "n-1").finish());
+    let server: Server | undefined;
+    void starting.then((s) => (server = s));
+    // Well within initial_fetch_timeout (15 s): the refused first update ends the wait.
+    await elapse(1000);
+    expect(server).toBeDefined();
+    const nack = stream.of(CDS).find((r) => r.responseNonce === "n-1");
+    expect(nack?.error?.message).toContain("does not match the message-wide type URL");
+    expect(server!.stats.get("cluster_manager.cds.update_rejected")).toMatchObject({ value: 1 });
+    expect(server!.stats.get("cluster_manager.cds.init_fetch_timeout")).toMatchObject({ value: 0 });
+    server!.xdsManager.stop();
+  });
+});
