@@ -542,3 +542,19 @@ describe("a response refused before it reaches the owners (audit-xds)", () => {
     server!.xdsManager.stop();
   });
 });
+
+describe("a named resource twice in one response (audit-xds)", () => {
+  test("an EDS watch gets the first of two resources of its name, as Envoy's GrpcMuxImpl (its name map keeps the first)", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    const eds = recorder();
+    mux.watch(EDS, ["a"], eds);
+    await settle();
+    // ClusterLoadAssignment: cluster_name 1, endpoints 2 (LocalityLbEndpoints: priority 5).
+    const first = new ProtoWriter().string(1, "a").message(2, (l) => l.uint(5, 1)).finish();
+    cp.last.respond(EDS, "e1", "n-1", [first, assignment("a")]);
+    await settle();
+    expect(eds.updates.map((u) => u.resources)).toEqual([[{ "@type": EDS, cluster_name: "a", endpoints: [{ priority: 1 }] }]]);
+    expect(cp.last.of(EDS).at(-1)).toMatchObject({ versionInfo: "e1", responseNonce: "n-1", error: undefined });
+  });
+});
