@@ -44,8 +44,13 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
   readonly subscribed = new Promise<void>((resolve) => (this.markSubscribed = resolve));
 
   async start(): Promise<string | undefined> {
-    const started = await this.startWatch();
-    this.markSubscribed();
+    let started: { first: Promise<string | undefined> } | string;
+    try {
+      started = await this.startWatch();
+    } finally {
+      // Settled whatever happened: a CDS update waits for it before its ACK.
+      this.markSubscribed();
+    }
     return typeof started === "string" ? started : started.first;
   }
 
