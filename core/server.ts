@@ -388,7 +388,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     if (dynamic?.lds) {
       const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, subscriptionContext, this.stats, {
         // Built and taken now; it warms (its RDS, then it binds) on its own: Envoy's LdsApiImpl ACKs before warming.
-        addOrUpdate: async (config, options) => (await this.listenerManager.updateListener(config, { ...options, addedViaApi: true })).changed,
+        addOrUpdate: (config, options) => this.listenerManager.updateListener(config, { ...options, addedViaApi: true }),
         remove: (name) => this.listenerManager.removeListener(name, { viaApi: true }),
         whenWarm: () => this.listenerManager.whenWarm(),
       });
@@ -418,7 +418,9 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       addOrUpdate: async (config, options) => {
         const update = this.clusterManager.updateCluster(config, { ...options, addedViaApi: true });
         update.warmed.catch((err: unknown) => this.log.warn(`cds: cluster '${config.name}' cannot be initialized: ${describeError(err)} (the one in use, if any, serves on)`));
-        return update.changed;
+        // Its EDS watch is on the stream before this update is ACKed (ClusterUpdate.started).
+        await update.started;
+        return update;
       },
       remove: (name) => this.clusterManager.removeCluster(name, { viaApi: true }),
       whenWarm: () => this.clusterManager.whenWarm(),

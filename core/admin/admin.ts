@@ -415,7 +415,11 @@ ${rows}    </tbody>
     const dynamic = {
       clusters: server.xdsManager?.dynamic("cluster") ?? [],
       listeners: server.xdsManager?.dynamic("listener") ?? [],
+      warmingClusters: server.xdsManager?.dynamic("cluster", true) ?? [],
+      warmingListeners: server.xdsManager?.dynamic("listener", true) ?? [],
       routes: server.xdsManager?.dynamic("route") ?? [],
+      clustersVersionInfo: server.xdsManager?.systemVersionInfo("cluster") ?? "",
+      listenersVersionInfo: server.xdsManager?.systemVersionInfo("listener") ?? "",
       ...(includeEds ? { endpoints: server.clusterManager.edsClusters().flatMap((eds) => eds.dump()) } : {}),
     };
     let dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);

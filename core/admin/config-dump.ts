@@ -4,8 +4,8 @@
  * from the config document as loaded (after camelCase → snake_case), so it reads like
  * the config that is running. `?resource=static_clusters` (…) lists one kind, as Envoy's.
  * Resources from xDS files (core/config/xds/) are listed beside, each with its
- * version_info: CDS clusters under dynamic_active_clusters, LDS listeners under
- * dynamic_listeners (their active_state), RDS route configs under dynamic_route_configs,
+ * version_info: CDS clusters under dynamic_active_clusters (dynamic_warming_clusters while
+ * they warm), LDS listeners under dynamic_listeners (their active_state, and warming_state), RDS route configs under dynamic_route_configs,
  * and with `?include_eds` the EDS assignments under an EndpointsConfigDump's
  * dynamic_endpoint_configs.
  */
@@ -17,8 +17,14 @@ import type { DynamicResource } from "../config/xds/xds-manager.ts";
 export interface DynamicConfigs {
   readonly clusters?: readonly DynamicResource[];
   readonly listeners?: readonly DynamicResource[];
+  /** CDS clusters and LDS listeners taken and still warming (dynamic_warming_clusters, warming_state). */
+  readonly warmingClusters?: readonly DynamicResource[];
+  readonly warmingListeners?: readonly DynamicResource[];
   readonly routes: readonly DynamicResource[];
   readonly endpoints?: readonly DynamicResource[];
+  /** CDS's and LDS's version_info (ClustersConfigDump / ListenersConfigDump version_info; "" or absent: none). */
+  readonly clustersVersionInfo?: string;
+  readonly listenersVersionInfo?: string;
 }
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
@@ -62,6 +68,7 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
       { "@type": `${ADMIN}BootstrapConfigDump`, bootstrap: doc ?? bootstrap, last_updated: lastUpdated },
       {
         "@type": `${ADMIN}ClustersConfigDump`,
+        ...(dynamic.clustersVersionInfo ? { version_info: dynamic.clustersVersionInfo } : {}),
         static_clusters: clusters.map((c) => ({ cluster: typed(CLUSTER_TYPE, c), last_updated: lastUpdated })),
         ...(dynamic.clusters?.length
           ? {
@@ -72,16 +79,28 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
               })),
             }
           : {}),
+        ...(dynamic.warmingClusters?.length
+          ? {
+              dynamic_warming_clusters: dynamic.warmingClusters.map((c) => ({
+                version_info: c.versionInfo,
+                cluster: typed(CLUSTER_TYPE, c.document),
+                last_updated: isoTimestamp(c.lastUpdated),
+              })),
+            }
+          : {}),
       },
       {
         "@type": `${ADMIN}ListenersConfigDump`,
+        ...(dynamic.listenersVersionInfo ? { version_info: dynamic.listenersVersionInfo } : {}),
         static_listeners: listeners.map((l) => ({ listener: typed(LISTENER_TYPE, l), last_updated: lastUpdated })),
-        ...(dynamic.listeners?.length
+        ...(dynamic.listeners?.length || dynamic.warmingListeners?.length
           ? {
-              // ListenersConfigDump.DynamicListener: the listener serving now is its active_state.
-              dynamic_listeners: dynamic.listeners.map((l) => ({
-                name: l.name,
-                active_state: { version_info: l.versionInfo, listener: typed(LISTENER_TYPE, l.document), last_updated: isoTimestamp(l.lastUpdated) },
+              // ListenersConfigDump.DynamicListener: the listener serving now is its active_state,
+              // one taken and waiting for its init targets (RDS) its warming_state, by name.
+              dynamic_listeners: dynamicListeners(dynamic.listeners ?? [], dynamic.warmingListeners ?? []).map(([name, active, warming]) => ({
+                name,
+                ...(active ? { active_state: { version_info: active.versionInfo, listener: typed(LISTENER_TYPE, active.document), last_updated: isoTimestamp(active.lastUpdated) } } : {}),
+                ...(warming ? { warming_state: { version_info: warming.versionInfo, listener: typed(LISTENER_TYPE, warming.document), last_updated: isoTimestamp(warming.lastUpdated) } } : {}),
               })),
             }
           : {}),
@@ -122,10 +141,19 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
   };
 }
 
+/** The names of the active and warming listeners, sorted, with each one's states. */
+function dynamicListeners(active: readonly DynamicResource[], warming: readonly DynamicResource[]): [string, DynamicResource | undefined, DynamicResource | undefined][] {
+  const activeByName = new Map(active.map((l) => [l.name, l]));
+  const warmingByName = new Map(warming.map((l) => [l.name, l]));
+  const names = [...new Set([...activeByName.keys(), ...warmingByName.keys()])].sort();
+  return names.map((name) => [name, activeByName.get(name), warmingByName.get(name)]);
+}
+
 /** `?resource=`: the repeated fields that can be asked for, and their entries' type names. */
 const RESOURCES: Record<string, string> = {
   static_clusters: `${ADMIN}ClustersConfigDump.StaticCluster`,
   dynamic_active_clusters: `${ADMIN}ClustersConfigDump.DynamicCluster`,
+  dynamic_warming_clusters: `${ADMIN}ClustersConfigDump.DynamicCluster`,
   static_listeners: `${ADMIN}ListenersConfigDump.StaticListener`,
   dynamic_listeners: `${ADMIN}ListenersConfigDump.DynamicListener`,
   static_route_configs: `${ADMIN}RoutesConfigDump.StaticRouteConfig`,

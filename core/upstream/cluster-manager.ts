@@ -53,6 +53,13 @@ export interface ClusterUpdate {
   readonly changed: boolean;
   /** True once it serves; false when replaced or removed first (or nothing changed); rejects when it cannot be initialized. */
   readonly warmed: Promise<boolean>;
+  /**
+   * Settles once the cluster's discovery started (its EDS watch is on the management
+   * server's stream), or its initialization ended first: CDS holds its ACK until then, so
+   * that its clusters' EDS names go out in one request before it (Envoy starts an EDS
+   * cluster's subscription within addOrUpdateCluster, while CdsApiHelper pauses EDS).
+   */
+  readonly started: Promise<void>;
 }
 
 interface WarmingCluster {
@@ -197,7 +204,7 @@ export class ClusterManager {
     const known = existing && this.hashes.get(existing);
     const warmingNow = this.warming.get(name);
     const knownWarming = warmingNow && this.hashes.get(warmingNow.cluster);
-    const unchanged: ClusterUpdate = { changed: false, warmed: Promise.resolve(false) };
+    const unchanged: ClusterUpdate = { changed: false, warmed: Promise.resolve(false), started: Promise.resolve() };
     // Envoy's ClusterData::blockUpdate: CDS cannot change a static cluster ("cds: add/update cluster '…' skipped").
     if (options.addedViaApi === true && ((known && !known.addedViaApi) || (knownWarming && !knownWarming.addedViaApi))) {
       this.log.debug(`cds: add/update cluster '${name}' skipped: it is a static cluster`);
@@ -223,7 +230,7 @@ export class ClusterManager {
     if (!this.initialized) {
       // Before start-up's initialize (a CDS file read first): it starts with the others.
       this.activate(name, cluster);
-      return { changed: true, warmed: Promise.resolve(true) };
+      return { changed: true, warmed: Promise.resolve(true), started: Promise.resolve() };
     }
     // A newer update of a cluster still warming replaces the warming one.
     if (warmingNow) this.dropWarming(name, warmingNow);
@@ -237,8 +244,11 @@ export class ClusterManager {
     this.warming.set(name, entry);
     this.cmStats.warmingClusters.set(this.warming.size);
     const current = (): boolean => this.warming.get(name) === entry;
-    this.initializeCluster(cluster, current).then(
+    let markStarted!: () => void;
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    this.initializeCluster(cluster, current, (subscribed) => void subscribed.then(markStarted, markStarted)).then(
       () => {
+        markStarted();
         // Dropped while it warmed: what it started since stops too.
         if (!current()) return this.stopCluster(cluster);
         this.warming.delete(name);
@@ -247,6 +257,7 @@ export class ClusterManager {
         settle(true);
       },
       (err: unknown) => {
+        markStarted();
         if (!current()) return this.stopCluster(cluster);
         this.warming.delete(name);
         this.cmStats.warmingClusters.set(this.warming.size);
@@ -254,7 +265,7 @@ export class ClusterManager {
         fail(err);
       },
     );
-    return { changed: true, warmed };
+    return { changed: true, warmed, started };
   }
 
   /** Envoy's clusterWarmingToActive: the cluster serves; what served under its name (now) is retired. */
@@ -373,12 +384,14 @@ export class ClusterManager {
   }
 
   /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */
-  private async initializeCluster(cluster: Cluster, current: () => boolean): Promise<void> {
+  private async initializeCluster(cluster: Cluster, current: () => boolean, onDiscoveryStarted: (subscribed: Promise<void>) => void): Promise<void> {
     const eventLog = await this.openClusterEventLog(cluster);
     await this.loadCode(cluster);
     // Replaced or removed while its event log opened or its code loaded: nothing starts.
     if (!current()) return;
-    this.dnsDiscoveries.get(cluster)?.start();
+    const discovery = this.dnsDiscoveries.get(cluster);
+    discovery?.start();
+    onDiscoveryStarted(discovery instanceof EdsClusterImpl ? discovery.subscribed : Promise.resolve());
     await this.startCluster(cluster, eventLog);
   }
 

@@ -59,6 +59,11 @@ export class EdsClusterImpl {
     this.warmed = this.subscription.start().then(() => undefined);
   }
 
+  /** Settles once start() put the subscription's watch on its management server's stream (at once for the other sources). */
+  get subscribed(): Promise<void> {
+    return this.subscription.subscribed ?? Promise.resolve();
+  }
+
   stop(): void {
     this.subscription.stop();
   }

@@ -281,6 +281,10 @@ describe.each(RUNTIMES)("LDS and CDS from files on %s", (runtime) => {
     expect(stats.get("listener_manager.lds.update_success")).toBe(2);
     const clusters = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump?resource=dynamic_active_clusters`)).json()) as { configs: unknown[] };
     expect(clusters.configs).toEqual([expect.objectContaining({ version_info: "c2", cluster: expect.objectContaining({ "@type": CLUSTER_TYPE, name: "backend" }) })]);
+    // The whole dump: ClustersConfigDump and ListenersConfigDump carry CDS's and LDS's version_info (Envoy's dumpClusterConfigs, ListenerManagerImpl::dumpListenerConfigs).
+    const whole = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as { configs: Record<string, unknown>[] };
+    expect(whole.configs.find((c) => String(c["@type"]).endsWith("ClustersConfigDump"))).toMatchObject({ version_info: "c2" });
+    expect(whole.configs.find((c) => String(c["@type"]).endsWith("ListenersConfigDump"))).toMatchObject({ version_info: "l2" });
     const listeners = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump?resource=dynamic_listeners`)).json()) as { configs: unknown[] };
     expect(listeners.configs).toEqual([
       expect.objectContaining({ name: "dyn", active_state: expect.objectContaining({ version_info: "l2", listener: expect.objectContaining({ "@type": LISTENER_TYPE, name: "dyn" }) }) }),

@@ -215,6 +215,12 @@ describe.each(RUNTIMES)("CDS ACKed before its clusters warm on %s", (runtime) =>
       expect(await eventually(async () => acked("c2"), (v) => v === true)).toBe(true);
       const warming = await eventually(() => adminStats(adminPort), (s) => s.get("cluster_manager.warming_clusters") === 1);
       expect(warming.get("cluster_manager.warming_clusters")).toBe(1);
+      // /config_dump: "stuck" under dynamic_warming_clusters, not among the active ones (Envoy's dumpClusterConfigs).
+      type Dump = { configs: Record<string, { version_info: string; cluster: { name: string } }[] | string>[] };
+      const cdsDump = ((await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as Dump).configs.find((c) => String(c["@type"]).endsWith("ClustersConfigDump"))!;
+      const names = (field: string) => ((cdsDump[field] ?? []) as { version_info: string; cluster: { name: string } }[]).map((c) => `${c.cluster.name}@${c.version_info}`);
+      expect(names("dynamic_active_clusters")).toEqual(["backend@c1"]);
+      expect(names("dynamic_warming_clusters")).toEqual(["stuck@c2"]);
       controlPlane.setSnapshot(CLUSTER, "c3", [edsCluster("backend", forever), staticCluster("fine")]);
       expect(await eventually(async () => acked("c3"), (v) => v === true)).toBe(true);
       expect(await eventually(clusters, (t) => typeof t === "string" && t.includes("fine::"))).toContain(`fine::127.0.0.1:${upstream.port}::`);
@@ -255,6 +261,9 @@ describe.each(RUNTIMES)("LDS ACKed before its listeners warm on %s", (runtime) =
       // The ACK comes while "dyn" waits for its routes; RDS follows it, then it serves.
       expect(await eventually(async () => acked("l1"), (v) => v === true)).toBe(true);
       expect((await adminStats(adminPort)).get("listener_manager.total_listeners_warming")).toBe(1);
+      // /config_dump: "dyn" has a warming_state and no active_state yet (Envoy's DynamicListener).
+      const dynamicListeners = async () => (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump?resource=dynamic_listeners`)).json()) as { configs: Record<string, unknown>[] };
+      expect((await dynamicListeners()).configs).toEqual([{ "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump.DynamicListener", name: "dyn", warming_state: expect.objectContaining({ version_info: "l1" }) }]);
       controlPlane.setSnapshot(ROUTE, "r1", [route("dyn_route", "v1")]);
       expect(await eventually(() => getText(port, "/direct"), (a) => a === "200 v1")).toBe("200 v1");
       // A second listener on an address in use: ACKed (it was valid), then it cannot bind: counted and dropped; "dyn" serves on.
@@ -265,6 +274,8 @@ describe.each(RUNTIMES)("LDS ACKed before its listeners warm on %s", (runtime) =
       expect(stats.get("listener_manager.total_listeners_warming")).toBe(0);
       expect(stats.get("listener_manager.total_listeners_active")).toBe(1);
       expect(await getText(port, "/direct")).toBe("200 v1");
+      // The listener that could not bind is not dumped as serving.
+      expect((await dynamicListeners()).configs.map((l) => [l["name"], Object.keys(l).filter((k) => k.endsWith("_state"))])).toEqual([["dyn", ["active_state"]]]);
     } finally {
       await proxy.stop();
       await controlPlane.stop();

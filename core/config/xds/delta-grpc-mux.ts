@@ -41,6 +41,17 @@ export const DELTA_TYPE_METHODS: Readonly<Record<string, string>> = {
   "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints",
 };
 
+const CDS_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+const LDS_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener";
+const RDS_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+/**
+ * The type whose subscription changes wait while an update of the key type applies: the
+ * EDS (RDS) names a CDS (LDS) update's clusters (listeners) watch or stop watching go out
+ * in one request, before that update's ACK (Envoy's CdsApiHelper and LdsApiImpl pause
+ * EDS and RDS on the ADS mux; NewGrpcMuxImpl holds the paused type's requests).
+ */
+const PAUSED_DURING: Readonly<Record<string, string>> = { [CDS_TYPE]: EDS_TYPE, [LDS_TYPE]: RDS_TYPE };
+
 /** Responses waiting to be applied: more means the server outpaces us badly; the stream is restarted. */
 const MAX_QUEUED_RESPONSES = 64;
 /** The bytes of received responses waiting to be applied, at most (each holds its whole message). */
@@ -94,6 +105,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
   private queued = 0;
   private queuedBytes = 0;
   private firstRequestSent = false;
+  /** Types whose subscription changes wait, with how many pauses hold each (Envoy's pause). */
+  private readonly pauses = new Map<string, number>();
 
   constructor(
     private readonly server: ServerContext,
@@ -193,8 +206,11 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     // A response of a stream that has ended since is dropped: the new stream asks again.
     if (this.stream.generation !== generation) return;
     let error: string | undefined;
+    let handedOn = false;
     const next = new Map(state.resources);
     const added = new Set<string>();
+    const paused = PAUSED_DURING[state.typeUrl];
+    if (paused !== undefined) this.pauses.set(paused, (this.pauses.get(paused) ?? 0) + 1);
     try {
       checkNames(response);
       for (const entry of response.resources) {
@@ -226,6 +242,7 @@ export class DeltaGrpcMux implements GrpcMuxLike {
         }
       }
       if (next.size > MAX_RESOURCES_PER_TYPE) throw new Error(`more than ${MAX_RESOURCES_PER_TYPE} ${response.typeUrl} resources`);
+      handedOn = true;
       for (const watch of [...state.watches]) {
         // A watch removed while an earlier one applied gets nothing more.
         if (!state.watches.has(watch)) continue;
@@ -247,6 +264,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
+    // Refused before any watch saw it: each is told, and counts it (Envoy's onConfigUpdateFailed(UpdateRejected)).
+    if (error !== undefined && !handedOn) for (const watch of [...state.watches]) watch.callbacks.onConfigUpdateRejected?.(error);
     if (error === undefined) {
       // Only what is watched now is kept: a name unsubscribed while this applied, or one the
       // server sent unasked, must not reappear in a reconnect's initial_resource_versions.
@@ -255,7 +274,17 @@ export class DeltaGrpcMux implements GrpcMuxLike {
       state.resources = next;
       state.versionInfo = response.systemVersionInfo;
     }
+    // The paused type's subscription changes first, then this response's ACK or NACK.
+    if (paused !== undefined) this.resume(paused);
     if (this.stream.generation === generation) this.sendRequest(state, error, response.nonce);
+  }
+
+  private resume(typeUrl: string): void {
+    const count = (this.pauses.get(typeUrl) ?? 1) - 1;
+    if (count > 0) return void this.pauses.set(typeUrl, count);
+    this.pauses.delete(typeUrl);
+    const state = this.states.get(typeUrl);
+    if (state !== undefined) this.sendRequest(state, undefined);
   }
 
   /**
@@ -265,6 +294,8 @@ export class DeltaGrpcMux implements GrpcMuxLike {
    */
   private sendRequest(state: TypeState, error: string | undefined, nonce = ""): void {
     if (!this.stream.open) return;
+    // A subscription change of a paused type waits for resume(), which sends what is owed then.
+    if (nonce === "" && this.pauses.has(state.typeUrl)) return;
     const initial = !state.requested;
     const wanted = wantedNames(state);
     // Nothing watched on a new stream: say nothing (a first request without names would be the wildcard).

@@ -3,6 +3,7 @@ import type { SdsConfigSource } from "../bootstrap.ts";
 import type { Logger } from "../../log.ts";
 import type { Counter } from "../../stats/counter.ts";
 import type { Gauge } from "../../stats/gauge.ts";
+import type { Histogram } from "../../stats/histogram.ts";
 import type { StatsScope } from "../../stats/stats-store.ts";
 import { FileWatch } from "../../util/file-watch.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
@@ -26,6 +27,8 @@ export class SubscriptionStats {
   readonly version: Gauge;
   /** initial_fetch_timeout passed before the first update (management servers only). */
   readonly initFetchTimeout: Counter;
+  /** How long an accepted update took to apply, ms (gRPC subscriptions: Envoy's GrpcSubscriptionImpl records it). */
+  readonly updateDuration: Histogram;
 
   constructor(scope: StatsScope) {
     this.updateAttempt = scope.counter("update_attempt");
@@ -35,6 +38,7 @@ export class SubscriptionStats {
     this.updateTime = scope.gauge("update_time");
     this.version = scope.gauge("version");
     this.initFetchTimeout = scope.counter("init_fetch_timeout");
+    this.updateDuration = scope.histogram("update_duration");
   }
 }
 

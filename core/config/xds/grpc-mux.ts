@@ -12,7 +12,9 @@
  * at a time in order, the newest replacing one not yet applied (RDS/EDS: merged by
  * name); applying validates and takes the update — clusters and listeners warm after,
  * so the ACK does not wait for them (Envoy's CdsApiImpl/LdsApiImpl). Requests owed are
- * kept per type and written once the stream is ready. The stream's life — opening it,
+ * kept per type and written once the stream is ready; while a CDS (LDS) update applies,
+ * EDS (RDS) requests wait and go out as one before its ACK (Envoy's pause/resume). A
+ * resource may come wrapped in envoy.service.discovery.v3.Resource. The stream's life — opening it,
  * the jittered back-off before the next one, the `control_plane.` stats — is xds-stream.ts's
  * (Envoy's GrpcStream, shared with the incremental mux); on each new stream every watched
  * type is asked for again with its last accepted version.
@@ -41,6 +43,15 @@ export const TYPE_METHODS: Readonly<Record<string, string>> = {
 };
 
 const RDS_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+const CDS_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+const LDS_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener";
+/**
+ * The type whose requests wait while an update of the key type applies: the EDS (RDS)
+ * watches a CDS (LDS) update starts or ends are asked for in one request, sent before
+ * the update's ACK (Envoy's CdsApiHelper and LdsApiImpl pause EDS and RDS on the ADS mux).
+ */
+const PAUSED_DURING: Readonly<Record<string, string>> = { [CDS_TYPE]: EDS_TYPE, [LDS_TYPE]: RDS_TYPE };
+const RESOURCE_WRAPPER_TYPE = "type.googleapis.com/envoy.service.discovery.v3.Resource";
 
 /**
  * The bytes of responses received and not yet applied, over all types (each type keeps
@@ -93,6 +104,8 @@ export class GrpcMux implements GrpcMuxLike {
   private pendingBytes = 0;
   private firstRequestSent = false;
   private stopped = false;
+  /** Types whose requests wait (Envoy's GrpcMuxImpl::pause), with how many pauses hold each. */
+  private readonly pauses = new Map<string, number>();
 
   constructor(
     private readonly server: ServerContext,
@@ -199,9 +212,25 @@ export class GrpcMux implements GrpcMuxLike {
     let resources: Record<string, unknown>[] = [];
     let error: string | undefined;
     try {
-      resources = response.resources.map((bytes) => anyToJson(bytes));
-      for (const resource of resources) {
-        if (resource["@type"] !== response.typeUrl) throw new Error(`${response.typeUrl} does not match the message-wide type URL ${String(resource["@type"])} in DiscoveryResponse`);
+      for (const bytes of response.resources) {
+        const any = anyToJson(bytes);
+        // A resource may come wrapped in envoy.service.discovery.v3.Resource (go-control-plane
+        // does so for resources with a TTL): its inner resource is the one taken, and one
+        // without it is a TTL heartbeat, skipped when it is for the version in use (Envoy's
+        // DecodedResourceImpl::fromResource and GrpcMuxImpl::isHeartbeatResource).
+        if (any["@type"] === RESOURCE_WRAPPER_TYPE) {
+          const inner = any["resource"];
+          if (inner === undefined || inner === null) {
+            if (response.versionInfo === state.versionInfo) continue;
+            throw new Error(`a Resource without its resource in DiscoveryResponse version ${response.versionInfo}`);
+          }
+          const resource = inner as Record<string, unknown>;
+          if (resource["@type"] !== response.typeUrl) throw new Error(`${response.typeUrl} does not match the message-wide type URL ${String(resource["@type"])} in DiscoveryResponse`);
+          resources.push(resource);
+          continue;
+        }
+        if (any["@type"] !== response.typeUrl) throw new Error(`${response.typeUrl} does not match the message-wide type URL ${String(any["@type"])} in DiscoveryResponse`);
+        resources.push(any);
       }
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
@@ -241,12 +270,21 @@ export class GrpcMux implements GrpcMuxLike {
     state.nonce = response.nonce;
     let error = response.error;
     const resources = response.resources;
+    const paused = error === undefined ? PAUSED_DURING[state.typeUrl] : undefined;
+    if (paused !== undefined) this.pause(paused);
+    // A named watch gets the first resource of each of its names: a name twice keeps the
+    // first (Envoy's GrpcMuxImpl::processDiscoveryResources builds a name map with emplace).
+    const byName = new Map<string, Record<string, unknown>>();
+    for (const resource of resources) {
+      const name = resourceName(state.typeUrl, resource);
+      if (!byName.has(name)) byName.set(name, resource);
+    }
     if (error === undefined) {
       for (const watch of [...state.watches]) {
         // A watch removed while an earlier one applied (a retired EDS cluster, a drained
         // listener's RDS) gets nothing more, and cannot NACK the others' update.
         if (!state.watches.has(watch)) continue;
-        const mine = watch.names.length === 0 ? resources : resources.filter((r) => watch.names.includes(resourceName(state.typeUrl, r)));
+        const mine = watch.names.length === 0 ? resources : [...new Set(watch.names)].flatMap((name) => byName.get(name) ?? []);
         // onConfigUpdate reaches RDS and EDS watches only when the response has theirs.
         if (watch.names.length > 0 && mine.length === 0 && (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE)) continue;
         const update: RawDiscoveryResponse = { versionInfo: response.versionInfo, resources: mine };
@@ -256,18 +294,33 @@ export class GrpcMux implements GrpcMuxLike {
           error ??= err instanceof Error ? err.message : String(err);
         }
       }
+    } else {
+      // Refused before any watch saw it: each is told, and counts it (Envoy's GrpcMuxImpl
+      // calls onConfigUpdateFailed(UpdateRejected) on every watch of the type).
+      for (const watch of [...state.watches]) watch.callbacks.onConfigUpdateRejected?.(error);
     }
     if (error === undefined) {
       state.versionInfo = response.versionInfo;
       if (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE) {
         const wanted = wantedNames(state).names;
-        for (const resource of resources) {
-          const name = resourceName(state.typeUrl, resource);
-          if (wanted.has(name)) state.cache.set(name, resource);
-        }
+        for (const [name, resource] of byName) if (wanted.has(name)) state.cache.set(name, resource);
       }
     }
+    // The paused type's request first, then this update's ACK or NACK, as Envoy's ScopedResume does.
+    if (paused !== undefined) this.resume(paused);
     if (this.stream.generation === response.stream) this.queueRequest(state, error);
+  }
+
+  /** Requests of `typeUrl` wait until as many resume() calls (Envoy's GrpcMuxImpl::pause). */
+  private pause(typeUrl: string): void {
+    this.pauses.set(typeUrl, (this.pauses.get(typeUrl) ?? 0) + 1);
+  }
+
+  private resume(typeUrl: string): void {
+    const count = (this.pauses.get(typeUrl) ?? 1) - 1;
+    if (count > 0) return void this.pauses.set(typeUrl, count);
+    this.pauses.delete(typeUrl);
+    if (this.states.get(typeUrl)?.requestOwed === true && this.stream.ready) this.flushRequests();
   }
 
   /**
@@ -279,13 +332,13 @@ export class GrpcMux implements GrpcMuxLike {
   private queueRequest(state: ApiState, error: string | undefined): void {
     state.requestOwed = true;
     state.requestError = error;
-    if (this.stream.ready) this.flushRequests();
+    if (this.stream.ready && !this.pauses.has(state.typeUrl)) this.flushRequests();
     else this.stream.pendingRequests.set([...this.states.values()].filter((s) => s.requestOwed).length);
   }
 
   private flushRequests(): void {
     for (const state of this.states.values()) {
-      if (!state.requestOwed || !this.stream.ready) continue;
+      if (!state.requestOwed || !this.stream.ready || this.pauses.has(state.typeUrl)) continue;
       const error = state.requestError;
       state.requestOwed = false;
       state.requestError = undefined;

@@ -33,14 +33,29 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
   ) {
     this.stats = new SubscriptionStats(scope);
     this.origin = source.kind === "ads" ? "ads" : `grpc cluster '${source.target.clusterName}'`;
-    this.initialFetch = new InitialFetch(context.runtime, context.log, source.initialFetchTimeoutMs, this.stats.initFetchTimeout);
+    this.initialFetch = new InitialFetch(context.runtime, context.log, source.initialFetchTimeoutMs, this.stats.initFetchTimeout, this.stats.updateAttempt);
   }
 
   clock(): number {
     return this.context.runtime.wallClock();
   }
 
+  private markSubscribed!: () => void;
+  readonly subscribed = new Promise<void>((resolve) => (this.markSubscribed = resolve));
+
   async start(): Promise<string | undefined> {
+    let started: { first: Promise<string | undefined> } | string;
+    try {
+      started = await this.startWatch();
+    } finally {
+      // Settled whatever happened: a CDS update waits for it before its ACK.
+      this.markSubscribed();
+    }
+    return typeof started === "string" ? started : started.first;
+  }
+
+  /** Resolves once the watch is on the mux (with the wait for the first update), or with why start gave up. */
+  private async startWatch(): Promise<{ first: Promise<string | undefined> } | string> {
     const openMux = this.context.openMux;
     if (openMux === undefined) return "no management server";
     let mux: GrpcMuxLike;
@@ -54,7 +69,9 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     if (this.stopped) return "stopped";
     const first = this.initialFetch.wait(`${this.name} from ${this.origin}`);
     this.watch = mux.watch(this.typeUrl, this.resourceNames, this);
-    return first;
+    // Envoy's GrpcSubscriptionImpl::start counts an attempt (consistency with the other subscriptions).
+    this.stats.updateAttempt.inc();
+    return { first };
   }
 
   stop(): void {
@@ -68,6 +85,7 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
     if (this.stopped) return;
     const stats = this.stats;
     stats.updateAttempt.inc();
+    const start = this.context.runtime.now();
     try {
       await this.onUpdate(response, this.origin);
     } catch (err) {
@@ -80,11 +98,22 @@ export class GrpcSubscription implements Subscription, WatchCallbacks {
       throw err;
     }
     stats.updateSuccess.inc();
+    stats.updateDuration.record(this.context.runtime.now() - start);
     this.versionInfo = response.versionInfo;
     this.lastUpdated = this.context.runtime.wallClock();
     stats.updateTime.set(this.lastUpdated);
     stats.version.set(versionHash(response.versionInfo));
     this.initialFetch.ready(undefined);
+  }
+
+  onConfigUpdateRejected(reason: string): void {
+    if (this.stopped) return;
+    this.stats.updateAttempt.inc();
+    this.stats.updateRejected.inc();
+    const kept = this.lastUpdated > 0 ? " (the config in use is kept)" : "";
+    this.context.log.warn(`${this.name}: gRPC config update rejected: ${reason}${kept}`);
+    // As Envoy's UpdateRejected: the initial fetch is over (its owner starts without it).
+    this.initialFetch.ready(reason);
   }
 
   onConfigUpdateFailed(reason: string): void {

@@ -19,6 +19,8 @@ export class InitialFetch {
     private readonly log: Logger,
     private readonly timeoutMs: number,
     private readonly initFetchTimeout: Counter,
+    /** Also counted when the timeout passes (gRPC: Envoy's onConfigUpdateFailed(FetchTimedout) counts an update_attempt). */
+    private readonly alsoCounted?: Counter,
   ) {}
 
   /** Wait for the first update; `describe` names the subscription and its source in the timeout's warning. */
@@ -30,6 +32,7 @@ export class InitialFetch {
       this.timer = this.runtime.setTimeout(() => {
         this.timer = undefined;
         this.initFetchTimeout.inc();
+        this.alsoCounted?.inc();
         this.log.warn(`${describe}: initial fetch timeout (${timeout} ms): starting without it`);
         this.ready("initial fetch timeout");
       }, timeout);

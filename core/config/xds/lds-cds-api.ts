@@ -10,8 +10,12 @@ const CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 
 /** What LDS or CDS changes: the listener manager's or the cluster manager's add/update and remove. */
 export interface ResourceManager<T> {
-  /** True when it changes anything (CDS: the cluster is taken and warms; the update does not wait for it). */
-  addOrUpdate(config: T, options: { hash: string; versionInfo: string }): Promise<boolean>;
+  /**
+   * `changed` when it changes anything (the resource is taken and warms; the update does
+   * not wait for it); `warmed` resolves true once it serves, false (or rejects) when it
+   * never will (replaced or removed first, or it could not be initialized or bound).
+   */
+  addOrUpdate(config: T, options: { hash: string; versionInfo: string }): Promise<{ changed: boolean; warmed: Promise<boolean> }>;
   remove(name: string): boolean;
   /** Resolves once what the updates so far started is warm (CDS's clusters): the first update's init target waits for it. */
   whenWarm?(): Promise<void>;
@@ -29,8 +33,20 @@ export interface ResourceManager<T> {
  */
 export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implements XdsResourceOwner {
   private readonly subscription: Subscription;
-  /** What this API added, by name. */
+  /** What this API added and serves, by name. */
   private readonly current = new Map<string, DynamicResource>();
+  /**
+   * What this API added and still warms, by name (a cluster waiting for its EDS, a
+   * listener for its RDS): /config_dump's dynamic_warming_clusters and warming_state, as
+   * Envoy's; it moves to `current` once it serves.
+   */
+  private readonly warming = new Map<string, DynamicResource>();
+  /**
+   * The version_info of the last update that added, changed or removed something, even
+   * if it was refused for another resource (Envoy's CdsApiHelper and LdsApiImpl set
+   * system_version_info_ when any_applied): /config_dump's top-level version_info.
+   */
+  systemVersionInfo = "";
 
   constructor(
     readonly kind: "listener" | "cluster",
@@ -60,6 +76,10 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
 
   dump(): readonly DynamicResource[] {
     return [...this.current.values()];
+  }
+
+  dumpWarming(): readonly DynamicResource[] {
+    return [...this.warming.values()];
   }
 
   get versionInfo(): string {
@@ -93,17 +113,30 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
       const name = value.name ?? "";
       const text = JSON.stringify(document);
       try {
-        const changed = await this.manager.addOrUpdate(value as T, { hash: text, versionInfo: response.versionInfo });
+        const { changed, warmed } = await this.manager.addOrUpdate(value as T, { hash: text, versionInfo: response.versionInfo });
         // Not changed: the same text, or a static resource of that name (Envoy skips it; it stays static).
-        if (changed) this.current.set(name, { name, versionInfo: response.versionInfo, lastUpdated: this.wallClock(), document });
+        if (changed) {
+          const entry: DynamicResource = { name, versionInfo: response.versionInfo, lastUpdated: this.wallClock(), document };
+          this.warming.set(name, entry);
+          const settle = (serves: boolean) => {
+            if (this.warming.get(name) !== entry) return;
+            this.warming.delete(name);
+            // One that cannot serve (it could not bind) is not dumped as serving; what served before, if anything, stays.
+            if (serves) this.current.set(name, entry);
+          };
+          warmed.then(settle, () => settle(false));
+          this.systemVersionInfo = response.versionInfo;
+        }
       } catch (err) {
         errors.push(`${this.kind} '${name}': ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    for (const name of [...this.current.keys()]) {
+    for (const name of new Set([...this.current.keys(), ...this.warming.keys()])) {
       if (names.has(name)) continue;
       this.manager.remove(name);
       this.current.delete(name);
+      this.warming.delete(name);
+      this.systemVersionInfo = response.versionInfo;
     }
     if (errors.length > 0) throw new XdsUpdateError("rejected", `Error adding/updating ${this.kind}(s) ${errors.join("; ")}`);
   }

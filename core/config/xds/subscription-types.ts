@@ -14,6 +14,12 @@ export interface Subscription {
   readonly lastUpdated: number;
   /** Wall-clock ms now (the port's). */
   clock(): number;
+  /**
+   * A management server's subscription: settles once start() put its watch on the stream
+   * (or gave up), so an owner can hold its update's ACK until the subscriptions it started
+   * are asked for (Envoy's CDS: the EDS request before the CDS ACK).
+   */
+  readonly subscribed?: Promise<void>;
 }
 
 /** What a gRPC mux calls for one watch (Envoy's SubscriptionCallbacks). */
@@ -22,6 +28,12 @@ export interface WatchCallbacks {
   onConfigUpdate(response: RawDiscoveryResponse): Promise<void>;
   /** The stream failed (Envoy's ConnectionFailure). */
   onConfigUpdateFailed(reason: string): void;
+  /**
+   * A response of the watch's type was refused before it reached the watches (a resource
+   * that does not decode, of another type, a name twice): Envoy's onConfigUpdateFailed
+   * (UpdateRejected), called on every watch of the type.
+   */
+  onConfigUpdateRejected?(reason: string): void;
 }
 
 export interface Watch {

@@ -20,7 +20,11 @@ export interface XdsResourceOwner {
   readonly kind: "route" | "endpoint" | "cluster" | "listener";
   /** What it serves now (none before its first accepted update). */
   dump(): readonly DynamicResource[];
+  /** LDS and CDS: what it took and still warms. */
+  dumpWarming?(): readonly DynamicResource[];
   stop(): void;
+  /** LDS and CDS: the version_info of the last update that changed anything (Envoy's LdsApi/CdsApi versionInfo()). */
+  readonly systemVersionInfo?: string;
 }
 
 import type { NodeConfig } from "../bootstrap.ts";
@@ -48,11 +52,17 @@ export class XdsManager {
     this.owners.delete(owner);
   }
 
-  /** Every resource of `kind` now served, by name. */
-  dynamic(kind: XdsResourceOwner["kind"]): DynamicResource[] {
+  /** Every resource of `kind` now served (or, with `warming`, taken and warming), by name. */
+  dynamic(kind: XdsResourceOwner["kind"], warming = false): DynamicResource[] {
     const out: DynamicResource[] = [];
-    for (const owner of this.owners) if (owner.kind === kind) out.push(...owner.dump());
+    for (const owner of this.owners) if (owner.kind === kind) out.push(...(warming ? (owner.dumpWarming?.() ?? []) : owner.dump()));
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** CDS's or LDS's version_info, for /config_dump's ClustersConfigDump and ListenersConfigDump ("" without one). */
+  systemVersionInfo(kind: "cluster" | "listener"): string {
+    for (const owner of this.owners) if (owner.kind === kind && owner.systemVersionInfo) return owner.systemVersionInfo;
+    return "";
   }
 
   stop(): void {

@@ -377,3 +377,48 @@ describe("DeltaGrpcMux: a new stream", () => {
     expect(h.calls).toHaveLength(10);
   });
 });
+
+describe("DeltaGrpcMux: CDS pauses EDS (audit-xds)", () => {
+  test("EDS watches added and removed while a CDS update applies go out in one request, before the CDS ACK (Envoy's CdsApiHelper pauses EDS)", async () => {
+    const h = harness();
+    const eds = new Map<string, Watch>();
+    // The CDS owner starts (and stops) its clusters' EDS watches while it applies, as the cluster manager does.
+    h.mux.watch(CLUSTER, [], {
+      onConfigUpdate: async (response) => {
+        const names = response.resources.map((r) => String((r as Record<string, unknown>)["name"]));
+        for (const [name, watch] of eds) if (!names.includes(name)) (watch.remove(), eds.delete(name));
+        for (const name of names) {
+          await Promise.resolve();
+          if (!eds.has(name)) eds.set(name, h.mux.watch(ENDPOINT, [name], new Recorder().callbacks));
+        }
+      },
+      onConfigUpdateFailed: () => {},
+    });
+    h.call().respond(CLUSTER, "n1", [{ name: "a", version: "1" }, { name: "b", version: "1" }, { name: "c", version: "1" }]);
+    await settled();
+    expect(h.call().sent.slice(1).map((r) => [r.type_url, r.resource_names_subscribe ?? [], r.response_nonce ?? ""])).toEqual([
+      [ENDPOINT, ["a", "b", "c"], ""],
+      [CLUSTER, [], "n1"],
+    ]);
+    h.call().respond(CLUSTER, "n2", [{ name: "a", version: "1" }, { name: "d", version: "1" }], ["b", "c"]);
+    await settled();
+    expect(h.call().sent.slice(3).map((r) => [r.type_url, r.resource_names_subscribe ?? [], r.resource_names_unsubscribe ?? [], r.response_nonce ?? ""])).toEqual([
+      [ENDPOINT, ["d"], ["b", "c"], ""],
+      [CLUSTER, [], [], "n2"],
+    ]);
+  });
+});
+
+describe("DeltaGrpcMux: a response refused before it reaches the watches (audit-xds)", () => {
+  test("every watch of the type is told (Envoy's onConfigUpdateFailed(UpdateRejected)), so its subscription counts update_rejected and its initial fetch ends", async () => {
+    const h = harness();
+    const rejected: string[] = [];
+    const callbacks = { onConfigUpdate: async () => {}, onConfigUpdateFailed: () => {}, onConfigUpdateRejected: (reason: string) => void rejected.push(reason) };
+    h.mux.watch(ROUTE, ["r1"], callbacks);
+    h.mux.watch(ROUTE, ["r2"], callbacks);
+    h.call().respond(ROUTE, "n1", [{ name: "r1", version: "1" }, { name: "r1", version: "2" }]);
+    await settled();
+    expect(rejected).toEqual(["duplicate name r1 found among added/updated resources", "duplicate name r1 found among added/updated resources"]);
+    expect(h.call().of(ROUTE).at(-1)).toMatchObject({ response_nonce: "n1", error_detail: { code: 13 } });
+  });
+});

@@ -394,3 +394,167 @@ describe("streams per grpc_service", () => {
   });
 });
 
+
+describe("conformance with Envoy's GrpcMuxImpl (audit-xds)", () => {
+  const RESOURCE = "type.googleapis.com/envoy.service.discovery.v3.Resource";
+  /** A DiscoveryResponse whose resources are given as (type URL, bytes) Anys. */
+  const response = (typeUrl: string, version: string, nonce: string, anys: [string, Uint8Array][]) => {
+    const writer = new ProtoWriter().string(1, version);
+    for (const [type, bytes] of anys) writer.message(2, (any) => any.string(1, type).bytesField(2, bytes));
+    return writer.string(4, typeUrl).string(5, nonce).finish();
+  };
+  /** envoy.service.discovery.v3.Resource: version 1, resource 2 (Any), name 3. */
+  const wrapped = (typeUrl: string, name: string, version: string, bytes: Uint8Array | undefined) => {
+    const writer = new ProtoWriter().string(1, version);
+    if (bytes !== undefined) writer.message(2, (any) => any.string(1, typeUrl).bytesField(2, bytes));
+    return writer.string(3, name).finish();
+  };
+
+  test("resources wrapped in envoy.service.discovery.v3.Resource are taken (Envoy's DecodedResourceImpl::fromResource); a wrapper without its resource for the version in use (a TTL heartbeat) is skipped", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    const cds = recorder();
+    mux.watch(CDS, [], cds);
+    await settle();
+    const stream = cp.last;
+    stream.send(response(CDS, "v1", "n-1", [[RESOURCE, wrapped(CDS, "a", "v1", clusterResource("a"))], [CDS, clusterResource("b")]]));
+    await settle();
+    expect(stream.of(CDS)[1]).toMatchObject({ versionInfo: "v1", responseNonce: "n-1", error: undefined });
+    expect(cds.updates.map((u) => (u.resources as Record<string, unknown>[]).map((r) => [r["@type"], r["name"]]))).toEqual([
+      [
+        [CDS, "a"],
+        [CDS, "b"],
+      ],
+    ]);
+    // A heartbeat (no resource) for the version in use: skipped, as Envoy's isHeartbeatResource.
+    stream.send(response(CDS, "v1", "n-2", [[RESOURCE, wrapped(CDS, "a", "v1", undefined)], [CDS, clusterResource("b")]]));
+    await settle();
+    expect(stream.of(CDS)[2]).toMatchObject({ versionInfo: "v1", responseNonce: "n-2", error: undefined });
+    expect((cds.updates[1]!.resources as Record<string, unknown>[]).map((r) => r["name"])).toEqual(["b"]);
+    // A wrapper whose resource is of another type is refused, as any resource of another type.
+    stream.send(response(CDS, "v2", "n-3", [[RESOURCE, wrapped(EDS, "a", "v2", assignment("a"))]]));
+    await settle();
+    expect(stream.of(CDS)[3]).toMatchObject({ versionInfo: "v1", responseNonce: "n-3" });
+    expect(stream.of(CDS)[3]!.error?.message).toContain("does not match the message-wide type URL");
+  });
+
+  test("a CDS update naming several EDS clusters sends one EDS request with every name, before the CDS ACK (Envoy's CdsApiHelper pauses EDS)", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+    const ads = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "0s" };
+    const starting = startProxy(runtime, {
+      node: { id: "n1", cluster: "c1" },
+      static_resources: { clusters: [xdsCluster] },
+      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, cds_config: ads },
+    });
+    let started: Server | undefined;
+    void starting.then((s) => (started = s));
+    await settle();
+    // Cluster fields: name 1, type 2 = EDS 3, eds_cluster_config 3 {eds_config 1 {ads 3, resource_api_version 6 = V3 2}}, connect_timeout 4.
+    const edsCluster = (name: string) =>
+      new ProtoWriter()
+        .string(1, name)
+        .uint(2, 3)
+        .message(3, (eds) => eds.message(1, (source) => source.message(3, () => {}).uint(6, 2)))
+        .message(4, (d) => d.uint(1, 1))
+        .finish();
+    const stream = cp.last;
+    stream.respond(CDS, "v1", "n-1", ["a", "b", "c", "d"].map(edsCluster));
+    // The clusters' code loads on first use (real I/O under virtual time): wait for the ACK.
+    for (let i = 0; i < 100 && !stream.requests.some((r) => r.typeUrl === CDS && r.responseNonce === "n-1"); i++) await elapse(100);
+    const afterCds = stream.requests.slice(stream.requests.findIndex((r) => r.typeUrl === CDS && r.responseNonce === "n-1") - 1);
+    expect(stream.of(EDS).map((r) => r.resourceNames)).toEqual([["a", "b", "c", "d"]]);
+    expect(afterCds.map((r) => r.typeUrl)).toEqual([EDS, CDS]);
+    stream.respond(EDS, "e1", "n-2", ["a", "b", "c", "d"].map(assignment));
+    await elapse(500);
+    expect(started).toBeDefined();
+    // Envoy's GrpcSubscriptionImpl: an attempt at start() and one per update; update_duration per accepted update.
+    expect(started!.stats.get("cluster_manager.cds.update_attempt")).toMatchObject({ value: 2 });
+    expect(started!.stats.get("cluster_manager.cds.update_success")).toMatchObject({ value: 1 });
+    expect(started!.stats.get("cluster.a.update_attempt")).toMatchObject({ value: 2 });
+    expect(started!.stats.get("cluster_manager.cds.update_duration")).toMatchObject({ count: 1 });
+    expect(started!.stats.get("cluster.a.update_duration")).toMatchObject({ count: 1 });
+    // Two clusters go, one comes: one EDS request with the new names.
+    stream.respond(CDS, "v2", "n-3", ["a", "b", "e"].map(edsCluster));
+    await elapse(500);
+    expect(stream.of(EDS).slice(2).map((r) => r.resourceNames)).toEqual([["a", "b", "e"]]);
+    started!.xdsManager.stop();
+  });
+});
+
+describe("LDS pauses RDS (audit-xds)", () => {
+  test("an LDS update naming several route configurations sends one RDS request with every name, before the LDS ACK (Envoy's LdsApiImpl pauses RDS)", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+    const plane = new XdsControlPlane();
+    const any = (resource: Record<string, unknown>) => new Uint8Array(plane.encodeAny(resource).value);
+    const forever = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: {} };
+    const listener = (name: string, port: number) => ({
+      "@type": LISTENER,
+      name,
+      address: { socket_address: { address: "127.0.0.1", port_value: port } },
+      filter_chains: [{ filters: [{ name: "hcm", typed_config: { "@type": HCM, stat_prefix: name, rds: { route_config_name: `r-${name}`, config_source: forever }, http_filters: [{ name: "router", typed_config: { "@type": ROUTER } }] } }] }],
+    });
+    const starting = startProxy(runtime, {
+      node: { id: "n1", cluster: "c1" },
+      static_resources: { clusters: [xdsCluster] },
+      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, lds_config: { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "0.5s" } },
+    });
+    let started: Server | undefined;
+    void starting.then((s) => (started = s));
+    await settle();
+    const stream = cp.last;
+    stream.respond(LISTENER, "v1", "n-1", [any(listener("a", 10080)), any(listener("b", 10081)), any(listener("c", 10082))]);
+    // The listeners' code loads on first use (real I/O under virtual time): wait for the ACK.
+    for (let i = 0; i < 100 && !stream.requests.some((r) => r.typeUrl === LISTENER && r.responseNonce === "n-1"); i++) await elapse(100);
+    expect(stream.of(ROUTE).map((r) => r.resourceNames)).toEqual([["r-a", "r-b", "r-c"]]);
+    const ack = stream.requests.findIndex((r) => r.typeUrl === LISTENER && r.responseNonce === "n-1");
+    expect(stream.requests[ack - 1]!.typeUrl).toBe(ROUTE);
+    await elapse(1000);
+    started?.xdsManager.stop();
+  });
+});
+
+describe("a response refused before it reaches the owners (audit-xds)", () => {
+  test("a CDS response with a resource of another type is NACKed and counted in cluster_manager.cds.update_rejected (Envoy's onConfigUpdateFailed(UpdateRejected) on every watch)", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+    const starting = startProxy(runtime, {
+      node: { id: "n1", cluster: "c1" },
+      static_resources: { clusters: [xdsCluster] },
+      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, cds_config: { ads: {}, resource_api_version: "V3" } },
+    });
+    await settle();
+    const stream = cp.last;
+    // A ClusterLoadAssignment in a CDS response.
+    const writer = new ProtoWriter().string(1, "v1");
+    writer.message(2, (any) => any.string(1, EDS).bytesField(2, assignment("a")));
+    stream.send(writer.string(4, CDS).string(5, "n-1").finish());
+    let server: Server | undefined;
+    void starting.then((s) => (server = s));
+    // Well within initial_fetch_timeout (15 s): the refused first update ends the wait.
+    await elapse(1000);
+    expect(server).toBeDefined();
+    const nack = stream.of(CDS).find((r) => r.responseNonce === "n-1");
+    expect(nack?.error?.message).toContain("does not match the message-wide type URL");
+    expect(server!.stats.get("cluster_manager.cds.update_rejected")).toMatchObject({ value: 1 });
+    expect(server!.stats.get("cluster_manager.cds.init_fetch_timeout")).toMatchObject({ value: 0 });
+    server!.xdsManager.stop();
+  });
+});
+
+describe("a named resource twice in one response (audit-xds)", () => {
+  test("an EDS watch gets the first of two resources of its name, as Envoy's GrpcMuxImpl (its name map keeps the first)", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    const eds = recorder();
+    mux.watch(EDS, ["a"], eds);
+    await settle();
+    // ClusterLoadAssignment: cluster_name 1, endpoints 2 (LocalityLbEndpoints: priority 5).
+    const first = new ProtoWriter().string(1, "a").message(2, (l) => l.uint(5, 1)).finish();
+    cp.last.respond(EDS, "e1", "n-1", [first, assignment("a")]);
+    await settle();
+    expect(eds.updates.map((u) => u.resources)).toEqual([[{ "@type": EDS, cluster_name: "a", endpoints: [{ priority: 1 }] }]]);
+    expect(cp.last.of(EDS).at(-1)).toMatchObject({ versionInfo: "e1", responseNonce: "n-1", error: undefined });
+  });
+});
