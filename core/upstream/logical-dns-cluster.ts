@@ -61,9 +61,9 @@ export class LogicalDnsCluster implements DnsAnswerHandler, DnsDiscovery {
       this.cluster.prioritySet.updateHosts(0, [this.host], [this.host], [], this.cluster.hostSetOptions(0));
     } else if (this.host.address !== first.address) {
       this.host.setAddress(first.address);
+    } else {
+      this.cluster.stats.updateNoRebuild.inc();
     }
-    // An unchanged address counts no update_no_rebuild: Envoy's LogicalDnsCluster::startResolve
-    // never counts it (only update_success), its one host being never rebuilt anyway.
     return true;
   }
 }
