@@ -279,6 +279,15 @@ describe("LOGICAL_DNS", () => {
     expect(clustersAsText([cluster()])).toContain(`backend::10.0.0.2:8080::hostname::${NAME}\n`);
   });
 
+  test("a refresh with the same address is an update_success and an update_no_rebuild (Envoy's DNS implementation, on by default since 1.39: enable_new_dns_implementation)", async () => {
+    await setup("LOGICAL_DNS", ["10.0.0.1"]);
+    await runtime.settle();
+    await runtime.settle(10_000);
+    expect(counter("update_attempt")).toBe(3);
+    expect(counter("update_success")).toBe(3);
+    expect(counter("update_no_rebuild")).toBe(2);
+  });
+
   test("an answer without addresses is a failure and keeps the last address", async () => {
     await setup("LOGICAL_DNS", ["10.0.0.1"]);
     await upstreamAt("10.0.0.1");
