@@ -157,16 +157,16 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
     }
   }
 
-  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
+  onPoolFailure(reason: PoolFailureReason, _transportFailureReason: string): void {
     this.poolHandle = undefined;
-    this.resetBeforeResponse(POOL_FAILURE_RESET[reason], transportFailureReason);
+    this.resetBeforeResponse(POOL_FAILURE_RESET[reason]);
   }
 
   onUpstreamReset(reason: StreamResetReason, _details: string): void {
     // A reset of our own making (timeout, cancel, the buffer limit) needs no answer.
     if (this.done || this.stream === undefined) return;
     this.stream = undefined;
-    if (this.responseHeaders === undefined) this.resetBeforeResponse(reason, "");
+    if (this.responseHeaders === undefined) this.resetBeforeResponse(reason);
     else this.fail(AsyncFailureReason.Reset);
   }
 
@@ -209,9 +209,9 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
 
   // ---- the end ----
 
-  private resetBeforeResponse(reason: StreamResetReason, transportFailureReason: string): void {
-    const failure = transportFailureReason ? `, transport failure reason: ${transportFailureReason}` : "";
-    this.localReply(503, `${RESET_BEFORE_HEADERS}reset reason: ${resetReasonToString(reason)}${failure}`, "upstream_reset_before_response_started");
+  /** The router's reply (router.ts replyForReset): the transport failure reason stays out of the body, as Envoy's since 1.39. */
+  private resetBeforeResponse(reason: StreamResetReason): void {
+    this.localReply(503, `${RESET_BEFORE_HEADERS}reset reason: ${resetReasonToString(reason)}`, "upstream_reset_before_response_started");
   }
 
   private localReply(status: number, body: string, details: string): void {

@@ -132,7 +132,7 @@ describe.each(RUNTIMES)("HTTP routing on %s", (runtime) => {
     const res = await request(url("/dead"), { dispatcher: agent });
     expect(res.statusCode).toBe(503);
     expect(await res.body.text()).toBe(
-      "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
+      "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure",
     );
   });
 

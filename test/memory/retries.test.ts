@@ -211,7 +211,7 @@ describe("retry_policy through the proxy", () => {
     runtime.runUntilIdle();
     expect(client.responses[0]!.status).toBe(503);
     expect(client.responses[0]!.text()).toBe(
-      "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
+      "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure",
     );
     expect(stat("cluster.backend.upstream_rq_retry_limit_exceeded")).toBe(1);
     expect(accessLog()).toEqual(["503 URX,UF 2 upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}"]);

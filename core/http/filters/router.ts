@@ -553,7 +553,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     this.canaryHost = request.host.canary;
-    this.replyForReset(reason, transportFailureReason, details);
+    this.replyForReset(reason, details);
   }
 
   /**
@@ -583,18 +583,19 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /**
    * Envoy's local reply for a stream reset before the response started (router.cc,
    * onUpstreamReset): 503 — 502 for an upstream protocol error (UPE), as Envoy answers since
-   * return_502_for_upstream_protocol_errors — with the reset reason and, for a failed connect, the transport
-   * failure reason in the body ("retried and the latest" after a retry); the response
-   * code details carry both, spaces as "_".
+   * return_502_for_upstream_protocol_errors — with the reset reason in the body ("retried and
+   * the latest" after a retry). A failed connect's transport failure reason (a system error, a
+   * TLS verification error) stays out of the body, as Envoy's since 1.39
+   * (hide_transport_failure_reason_in_response_body): it is in the response code details
+   * (spaces as "_"), %UPSTREAM_TRANSPORT_FAILURE_REASON% and the router's debug line.
    */
-  private replyForReset(reason: StreamResetReason, transportFailureReason: string, details: string): void {
+  private replyForReset(reason: StreamResetReason, details: string): void {
     this.done = true;
     this.clearTimeout();
     this.retryState?.destroy();
     const text = resetReasonToString(reason);
     const retried = this.isRetry ? "retried and the latest " : "";
-    const failure = transportFailureReason ? `, transport failure reason: ${transportFailureReason}` : "";
-    const body = `${RESET_BEFORE_HEADERS}${retried}reset reason: ${text}${failure}`;
+    const body = `${RESET_BEFORE_HEADERS}${retried}reset reason: ${text}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
     const code = reason === StreamResetReason.ProtocolError ? 502 : 503;
     this.chargeUpstreamAbort(code);
