@@ -47,6 +47,10 @@ registerLazyNetworkFilterFactory("envoy.filters.network.tcp_proxy", async () => 
 registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (config, context) => {
   // What this runtime cannot run is refused now, at start; the filters' shared configs (their stats) are built.
   checkFilterChain(config.httpFilters, context, { statPrefix: config.statPrefix });
+  // Envoy's zipkin Driver checks its collector cluster (Config::Utility::checkCluster): a
+  // listener from LDS naming one that does not exist is refused, as a static one is at load.
+  const zipkin = config.tracing?.zipkin;
+  if (zipkin !== undefined && !context.clusterManager.get(zipkin.collectorCluster)) throw new Error(`envoy.tracers.zipkin: unknown cluster '${zipkin.collectorCluster}'`);
   // The route table is compiled once per listener and shared by its connections (RDS: once
   // per update), and its per-route filter configs built with it.
   const prepareRoutes = (routeConfig: RouteConfiguration) => prepareRouteConfigs(config.httpFilters, routeConfig, context);

@@ -83,8 +83,22 @@ export function uuid4(runtime: Runtime): string {
   return String.fromCharCode.apply(null, codes);
 }
 
+/** A random 64-bit id as 16 hex digits (Zipkin's span and trace ids), from uuid4's pool of random bytes. */
+export function randomHexId64(runtime: Runtime): string {
+  if (randomAt + 8 > RANDOM_POOL || runtime !== poolRuntime) refillRandom(runtime);
+  const codes = ID64_CODES;
+  for (let i = 0; i < 8; i++) {
+    const byte = randomBytes[randomAt + i]!;
+    codes[2 * i] = HEX_CODES[byte >> 4]!;
+    codes[2 * i + 1] = HEX_CODES[byte & 15]!;
+  }
+  randomAt += 8;
+  return String.fromCharCode.apply(null, codes);
+}
+
 const HEX_CODES = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 const UUID_CODES: number[] = new Array<number>(36).fill(0);
+const ID64_CODES: number[] = new Array<number>(16).fill(0);
 const RANDOM_POOL = 4096;
 const randomBytes = new Uint8Array(RANDOM_POOL);
 let randomAt = RANDOM_POOL;

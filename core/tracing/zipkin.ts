@@ -20,6 +20,7 @@ import type { ZipkinConfig } from "../config/bootstrap.ts";
 import type { Timer } from "../event/timers.ts";
 import type { AsyncClient, AsyncFailureReason, AsyncRequest, AsyncRequestCallbacks, AsyncResponse } from "../http/async-client.ts";
 import { RequestHeaders } from "../http/message.ts";
+import { randomHexId64 } from "../http/headers-util.ts";
 import type { HeaderMap } from "../http/header-map.ts";
 import type { SocketAddress } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
@@ -63,13 +64,9 @@ class ZipkinStats {
   }
 }
 
-/** A 64-bit id from the runtime's random source, as 16 hex digits. */
+/** A 64-bit id from the runtime's random source, as 16 hex digits (pooled bytes: one getRandomValues call per 512 ids). */
 function randomId(server: ServerContext): string {
-  const bytes = new Uint8Array(8);
-  server.runtime.randomBytes(bytes);
-  let hex = "";
-  for (const b of bytes) hex += (b < 16 ? "0" : "") + b.toString(16);
-  return hex;
+  return randomHexId64(server.runtime);
 }
 
 /** Microseconds since the epoch, now. */
@@ -144,7 +141,10 @@ export class ZipkinSpan {
     if (this.sampled) this.driver.reporter.reportSpan(this.toJson(Math.max(0, Math.round((this.driver.server.runtime.now() - this.startMono) * 1000))));
   }
 
-  /** JsonV2Serializer::toListOfSpans for a span with its CS or SR annotation, and the SS/CR finish adds. */
+  /**
+   * JsonV2Serializer::toListOfSpans (span_buffer.cc): the SR (CS) annotation becomes the
+   * span's kind and timestamp, the SS (CR) one that finishing adds stays an annotation.
+   */
   private toJson(duration: number): ZipkinSpanJson {
     const driver = this.driver;
     const endpoint: ZipkinSpanJson["localEndpoint"] = {};
@@ -155,7 +155,15 @@ export class ZipkinSpan {
       endpoint.port = address.port;
     }
     if (driver.config.serviceName !== "") endpoint.serviceName = driver.config.serviceName;
-    const json: ZipkinSpanJson = { duration, id: this.id, kind: this.kind, localEndpoint: endpoint, timestamp: this.timestamp, traceId: (this.traceIdHigh ?? "") + this.traceId };
+    const json: ZipkinSpanJson = {
+      annotations: [{ timestamp: this.timestamp + duration, value: this.kind === "SERVER" ? "ss" : "cr" }],
+      duration,
+      id: this.id,
+      kind: this.kind,
+      localEndpoint: endpoint,
+      timestamp: this.timestamp,
+      traceId: (this.traceIdHigh ?? "") + this.traceId,
+    };
     if (this.name !== "") json.name = this.name;
     if (this.parentId !== undefined) json.parentId = this.parentId;
     // The SR annotation with its SS: a span shared with the client's (span_buffer.cc).
@@ -250,6 +258,7 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
   /** Loaded with the reporter (the async client stays out of start-up's imports, as ext_authz's does). */
   private client: AsyncClient | undefined;
   private readonly clientLoaded: Promise<void>;
+  private clientFailed = false;
   private spans: ZipkinSpanJson[] = [];
   /** Flushed before the async client was loaded: sent as soon as it is. */
   private waiting: ZipkinSpanJson[] = [];
@@ -263,9 +272,17 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
     private readonly config: ZipkinConfig,
   ) {
     this.stats = new ZipkinStats(server);
-    this.clientLoaded = import("../http/async-client.ts").then(({ AsyncClient }) => {
-      this.client = new AsyncClient(server);
-    });
+    this.clientLoaded = import("../http/async-client.ts").then(
+      ({ AsyncClient }) => {
+        this.client = new AsyncClient(server);
+      },
+      (err: unknown) => {
+        // The module could not load (a broken install): spans are dropped, never queued for ever.
+        this.clientFailed = true;
+        this.waiting = [];
+        server.log.warn(`envoy.tracers.zipkin: the HTTP client could not be loaded, spans are dropped: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
     this.capacity = this.minFlushSpans();
     this.timer = server.timers.create(() => {
       this.stats.timerFlushed.inc();
@@ -305,6 +322,10 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
     const spans = this.spans;
     if (spans.length === 0) return;
     this.spans = [];
+    if (this.clientFailed) {
+      this.stats.reportsDropped.inc();
+      return;
+    }
     if (this.client === undefined) {
       // Out of the buffer now (it stays free for what comes), sent once the client is loaded.
       const first = this.waiting.length === 0;
@@ -313,7 +334,7 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
         void this.clientLoaded.then(() => {
           const waiting = this.waiting;
           this.waiting = [];
-          this.send(waiting);
+          if (waiting.length > 0) this.send(waiting);
         });
       }
       return;

@@ -31,6 +31,8 @@ export function finalizeDownstreamSpan(
   maxPathTagLength: number,
   clusters: ClusterManager,
 ): void {
+  // A span not sampled is never sent: its tags would be built for nothing on every request.
+  if (!span.sampled) return span.finish();
   if (request !== undefined) {
     const requestId = request.get("x-request-id");
     if (requestId !== undefined) span.setTag("guid:x-request-id", requestId);

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import { Logger } from "../../../core/log.ts";
 import { Server } from "../../../core/server.ts";
+import { createReadFilterFactory } from "../../../core/network/network-filter-registry.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
@@ -93,6 +94,8 @@ describe("zipkin reporter", () => {
     expect(Number.isInteger(first.timestamp) && Number.isInteger(first.duration)).toBe(true);
     // The memory runtime's wall clock starts at 2026-01-01T00:00:00Z.
     expect(first.timestamp).toBeGreaterThanOrEqual(Date.UTC(2026, 0, 1) * 1000);
+    // The SS annotation finishing adds (span_buffer.cc keeps it; SR became kind and timestamp).
+    expect(first.annotations).toEqual([{ timestamp: first.timestamp + first.duration, value: "ss" }]);
     expect(first.tags).toEqual({
       component: "proxy",
       downstream_cluster: "-",
@@ -173,5 +176,15 @@ describe("zipkin reporter", () => {
     await settle();
     const [span] = posted().flat();
     expect(span!.tags).toMatchObject({ error: "true", response_flags: "UF", "http.status_code": "503", upstream_cluster: "backend" });
+  });
+
+  test("an HCM built later (LDS) whose collector_cluster does not exist is refused, as Envoy's Driver checks it (a static one is refused at load)", async () => {
+    await setup({ collectorStatus: 202 });
+    const listener = server.bootstrap.listeners[0]!;
+    const hcm = listener.filterChains[0]!.filters[0]!;
+    if (hcm.type !== "envoy.filters.network.http_connection_manager" || hcm.config.tracing?.zipkin === undefined) throw new Error("no zipkin HCM");
+    expect(() => createReadFilterFactory(hcm, server)).not.toThrow();
+    const other = { ...hcm, config: { ...hcm.config, tracing: { ...hcm.config.tracing, zipkin: { ...hcm.config.tracing.zipkin, collectorCluster: "nope" } } } };
+    expect(() => createReadFilterFactory(other, server)).toThrow("envoy.tracers.zipkin: unknown cluster 'nope'");
   });
 });
