@@ -72,17 +72,19 @@ class TcpActiveHealthCheckSession extends ActiveHealthCheckSession {
   private onConnectionEvent(event: ConnectionEvent): void {
     if (event === "Connected") {
       this.connected = true;
-      if (this.checker.send.byteLength > 0) this.connection!.write(this.checker.send.slice(), false);
-      // Nothing to wait for: connecting was the check, and the connection is closed once made
-      // (Envoy's TcpActiveHealthCheckSession::onEvent, whatever reuse_connection says): the
-      // next check connects again. Kept open, the next check would wait for nothing and time out.
+      // Nothing to wait for: connecting was the check, and the connection is closed once made,
+      // `send` unwritten (Envoy's TcpActiveHealthCheckSession::onEvent closes with NoFlush,
+      // whatever reuse_connection says): the next check connects again. Kept open, the next
+      // check would wait for nothing and time out.
       if (this.checker.receive.length === 0) {
         this.closeConnection("FlushWrite");
         if (this.checking) {
           this.checking = false;
           this.handleSuccess(false);
         }
+        return;
       }
+      if (this.checker.send.byteLength > 0) this.connection!.write(this.checker.send.slice(), false);
       return;
     }
     this.connection = undefined;

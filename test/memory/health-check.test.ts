@@ -375,4 +375,34 @@ describe("TCP health checks: connect only", () => {
     expect(accepted).toBe(5);
     expect(closedByProxy).toBe(5);
   });
+
+  test("with send and no receive, the connection is closed once made and send is never written (Envoy closes with NoFlush)", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    let received = 0;
+    await runtime.listen({ address: "127.0.0.1", port: 8081 }, (socket: Socket) => {
+      socket.setHandler({
+        onConnect() {},
+        onData(data: Uint8Array) {
+          received += data.byteLength;
+        },
+        onEnd() {},
+        onDrain() {},
+        onClose() {},
+      });
+    });
+    const config = httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [8081] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      clusterExtra: { health_checks: [{ timeout: "1s", interval: "5s", no_traffic_interval: "5s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: { send: { text: "50494E47" } } }] },
+    });
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    const started = server.start();
+    await runtime.settle(1_000);
+    await started;
+    await runtime.settle(11_000);
+    expect(flags()).toEqual(["healthy"]);
+    expect(stat("cluster.backend.health_check.success")).toBe(3);
+    expect(received).toBe(0);
+  });
 });

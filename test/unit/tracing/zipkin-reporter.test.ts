@@ -95,7 +95,7 @@ describe("zipkin reporter", () => {
     // The memory runtime's wall clock starts at 2026-01-01T00:00:00Z.
     expect(first.timestamp).toBeGreaterThanOrEqual(Date.UTC(2026, 0, 1) * 1000);
     // The SS annotation finishing adds (span_buffer.cc keeps it; SR became kind and timestamp).
-    expect(first.annotations).toEqual([{ timestamp: first.timestamp + first.duration, value: "ss" }]);
+    expect(first.annotations).toEqual([{ timestamp: (first.timestamp as number) + (first.duration as number), value: "ss" }]);
     expect(first.tags).toEqual({
       component: "proxy",
       downstream_cluster: "-",
