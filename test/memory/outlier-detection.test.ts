@@ -76,6 +76,17 @@ describe("consecutive errors", () => {
     expect(stat("cluster.backend.outlier_detection.ejections_active")).toBe(0);
   });
 
+  test("gRPC: a grpc-status in the response headers is judged as the HTTP status it amounts to; one that does not parse is a 500 (Envoy's InvalidCode)", async () => {
+    const grpc = (status: string): UpstreamHandler => (_req, res) => res.respond(200, "", { "content-type": "application/grpc", "grpc-status": status });
+    await proxy([grpc("0"), grpc("not-a-code"), grpc("14")], { max_ejection_percent: 100, interval: "1s", base_ejection_time: "3s" });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    for (let i = 0; i < 15; i++) client.request("POST", `/pkg.Svc/M${i}`, { headers: { "content-type": "application/grpc" }, body: new Uint8Array(5) });
+    await runtime.settle();
+    expect(client.responses.map((r) => r.status)).toEqual(new Array(15).fill(200));
+    expect(flags()).toEqual(["healthy", "/failed_outlier_check", "/failed_outlier_check"]);
+    expect(stat("cluster.backend.outlier_detection.ejections_enforced_consecutive_5xx")).toBe(2);
+  });
+
   test("a second ejection lasts twice base_ejection_time (backoff), capped by max_ejection_time", async () => {
     await proxy([ok("a"), failing(500)], { max_ejection_percent: 100, interval: "1s", base_ejection_time: "2s", max_ejection_time: "3s" });
     await send(10);

@@ -624,9 +624,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const host = request.host;
     // A gRPC answer in the headers alone (trailers-only) is judged by its grpc-status, mapped to
     // the HTTP status it amounts to (Envoy's onUpstreamHeaders, grpcToHttpStatus): a 200 carrying
-    // UNAVAILABLE is a 503 to outlier detection.
-    const grpcStatus = this.grpcRequest ? parseGrpcStatus(headers.get("grpc-status")) : undefined;
-    host.outlierDetector.putHttpResponseCode(grpcStatus !== undefined ? grpcToHttpStatus(grpcStatus) : headers.status);
+    // UNAVAILABLE is a 503 to outlier detection; one that does not parse is Envoy's InvalidCode, a 500.
+    const rawGrpcStatus = this.grpcRequest ? headers.get("grpc-status") : undefined;
+    let outlierCode = headers.status;
+    if (rawGrpcStatus !== undefined) {
+      const grpcStatus = parseGrpcStatus(rawGrpcStatus);
+      outlierCode = grpcStatus !== undefined ? grpcToHttpStatus(grpcStatus) : 500;
+    }
+    host.outlierDetector.putHttpResponseCode(outlierCode);
     // Only a health-checked host can be failed this way: others need no header lookup.
     if (host.healthChecker !== NULL_HEALTH_CHECK_HOST_MONITOR && headers.get("x-envoy-immediate-health-check-fail") !== undefined) {
       host.healthChecker.setUnhealthy(UnhealthyType.ImmediateHealthCheckFail);
