@@ -272,42 +272,46 @@ export class GrpcMux implements GrpcMuxLike {
     const resources = response.resources;
     const paused = error === undefined ? PAUSED_DURING[state.typeUrl] : undefined;
     if (paused !== undefined) this.pause(paused);
-    // A named watch gets the first resource of each of its names: a name twice keeps the
-    // first (Envoy's GrpcMuxImpl::processDiscoveryResources builds a name map with emplace).
-    const byName = new Map<string, Record<string, unknown>>();
-    for (const resource of resources) {
-      const name = resourceName(state.typeUrl, resource);
-      if (!byName.has(name)) byName.set(name, resource);
-    }
-    if (error === undefined) {
-      for (const watch of [...state.watches]) {
-        // A watch removed while an earlier one applied (a retired EDS cluster, a drained
-        // listener's RDS) gets nothing more, and cannot NACK the others' update.
-        if (!state.watches.has(watch)) continue;
-        const mine = watch.names.length === 0 ? resources : [...new Set(watch.names)].flatMap((name) => byName.get(name) ?? []);
-        // onConfigUpdate reaches RDS and EDS watches only when the response has theirs.
-        if (watch.names.length > 0 && mine.length === 0 && (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE)) continue;
-        const update: RawDiscoveryResponse = { versionInfo: response.versionInfo, resources: mine };
-        try {
-          await watch.callbacks.onConfigUpdate(update);
-        } catch (err) {
-          error ??= err instanceof Error ? err.message : String(err);
+    // Resumed whatever happens (Envoy's ScopedResume): a paused type would otherwise send nothing again.
+    try {
+      // A named watch gets the first resource of each of its names: a name twice keeps the
+      // first (Envoy's GrpcMuxImpl::processDiscoveryResources builds a name map with emplace).
+      const byName = new Map<string, Record<string, unknown>>();
+      for (const resource of resources) {
+        const name = resourceName(state.typeUrl, resource);
+        if (!byName.has(name)) byName.set(name, resource);
+      }
+      if (error === undefined) {
+        for (const watch of [...state.watches]) {
+          // A watch removed while an earlier one applied (a retired EDS cluster, a drained
+          // listener's RDS) gets nothing more, and cannot NACK the others' update.
+          if (!state.watches.has(watch)) continue;
+          const mine = watch.names.length === 0 ? resources : [...new Set(watch.names)].flatMap((name) => byName.get(name) ?? []);
+          // onConfigUpdate reaches RDS and EDS watches only when the response has theirs.
+          if (watch.names.length > 0 && mine.length === 0 && (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE)) continue;
+          const update: RawDiscoveryResponse = { versionInfo: response.versionInfo, resources: mine };
+          try {
+            await watch.callbacks.onConfigUpdate(update);
+          } catch (err) {
+            error ??= err instanceof Error ? err.message : String(err);
+          }
+        }
+      } else {
+        // Refused before any watch saw it: each is told, and counts it (Envoy's GrpcMuxImpl
+        // calls onConfigUpdateFailed(UpdateRejected) on every watch of the type).
+        for (const watch of [...state.watches]) watch.callbacks.onConfigUpdateRejected?.(error);
+      }
+      if (error === undefined) {
+        state.versionInfo = response.versionInfo;
+        if (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE) {
+          const wanted = wantedNames(state).names;
+          for (const [name, resource] of byName) if (wanted.has(name)) state.cache.set(name, resource);
         }
       }
-    } else {
-      // Refused before any watch saw it: each is told, and counts it (Envoy's GrpcMuxImpl
-      // calls onConfigUpdateFailed(UpdateRejected) on every watch of the type).
-      for (const watch of [...state.watches]) watch.callbacks.onConfigUpdateRejected?.(error);
+    } finally {
+      // The paused type's request first, then this update's ACK or NACK, as Envoy's ScopedResume does.
+      if (paused !== undefined) this.resume(paused);
     }
-    if (error === undefined) {
-      state.versionInfo = response.versionInfo;
-      if (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE) {
-        const wanted = wantedNames(state).names;
-        for (const [name, resource] of byName) if (wanted.has(name)) state.cache.set(name, resource);
-      }
-    }
-    // The paused type's request first, then this update's ACK or NACK, as Envoy's ScopedResume does.
-    if (paused !== undefined) this.resume(paused);
     if (this.stream.generation === response.stream) this.queueRequest(state, error);
   }
 
