@@ -26,6 +26,7 @@ import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { pickWeighted } from "./util/weighted-pick.ts";
+import { loadZipkin } from "./tracing/zipkin-loader.ts";
 
 // ---------------------------------------------------------------- network filters
 
@@ -64,7 +65,12 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
   return (connection) => new ConnectionManager(config, routes, context, stats, connection);
 });
 // Its http_filters' modules, before the listener is built.
-registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager", (config) => loadHttpFilterFactories(config.httpFilters.map((filter) => filter.type)));
+registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager", (config) => {
+  const filters = loadHttpFilterFactories(config.httpFilters.map((filter) => filter.type));
+  // The zipkin tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts).
+  const tracer = config.tracing?.zipkin !== undefined ? loadZipkin() : undefined;
+  return tracer === undefined ? filters : filters === undefined ? tracer : Promise.all([filters, tracer]).then(() => {});
+});
 
 registerLazyNetworkFilterFactory("envoy.filters.network.connection_limit", async () => {
   const { ConnectionLimit, ConnectionLimitFilter } = await import("./network/connection-limit.ts");

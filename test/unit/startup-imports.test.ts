@@ -97,12 +97,12 @@ describe("start-up imports", () => {
   // reached from the entry through import() alone, so esbuild leaves their top level in a
   // function run on that import. The modules are the targets of those files' import()s, read
   // from the metafile: a filter registered lazily tomorrow is checked without a change here.
-  const LAZY_IMPORTERS = ["core/extensions.ts", "core/server.ts", "core/network/listener.ts", "core/upstream/cluster.ts", "core/upstream/cluster-manager.ts", "core/http/conn-manager/connection-manager.ts"];
+  const LAZY_IMPORTERS = ["core/extensions.ts", "core/server.ts", "core/network/listener.ts", "core/upstream/cluster.ts", "core/upstream/cluster-manager.ts", "core/http/conn-manager/connection-manager.ts", "core/tracing/zipkin-loader.ts"];
   /**
    * Modules only the lazily loaded ones import, which must not load at start either: the
    * HTTP/2 code (the HCM's HTTP/2 side, the codec and HPACK; the HTTP/2 and mixed pools)
    * loads with the first HTTP/2 connection or a cluster that may use it, the HTTP and gRPC
-   * health checkers with a cluster's health_checks.
+   * health checkers with a cluster's health_checks, the zipkin tracer's B3 code with a tracer.
    */
   const LOADED_WITH_THEM = [
     "core/admin/config-dump.ts",
@@ -116,6 +116,7 @@ describe("start-up imports", () => {
     "core/upstream/mixed-conn-pool.ts",
     "core/upstream/http-health-checker.ts",
     "core/upstream/grpc-health-checker.ts",
+    "core/tracing/b3.ts",
   ];
 
   /** The targets of `importers`' import()s in `metafile`. */

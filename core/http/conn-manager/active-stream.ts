@@ -1,8 +1,7 @@
 import { GrpcStatus } from "../grpc-common.ts";
 import type { SocketAddress, TlsSession } from "../../port.ts";
 import { mutateTracingRequestHeader, TraceReason, traceReason } from "./tracing-decision.ts";
-import { finalizeDownstreamSpan } from "./stream-span.ts";
-import { zipkinDriverFor } from "../../tracing/zipkin.ts";
+import { zipkinModule } from "../../tracing/zipkin-loader.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -320,7 +319,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const zipkin = tracing.zipkin;
     if (zipkin === undefined) return undefined;
     const connection = this.cm.connection;
-    const driver = zipkinDriverFor(this.cm.server, tracing, zipkin, tracing.spawnUpstreamSpan, tracing.operationName === "egress", connection.localAddress);
+    // Loaded before the listener was built (extensions.ts: the HCM's dependencies).
+    const driver = zipkinModule!.zipkinDriverFor(this.cm.server, tracing, zipkin, tracing.spawnUpstreamSpan, tracing.operationName === "egress", connection.localAddress);
     const runtime = this.cm.server.runtime;
     const span = driver.startDownstreamSpan(headers, headers.authority, driver.startMicros(runtime.now() - this.streamInfo.startTime), this.traceReason !== TraceReason.NotTraceable);
     if (span === undefined) return undefined;
@@ -490,7 +490,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const span = this.streamInfo.activeSpan;
     if (span !== undefined) {
       this.streamInfo.activeSpan = undefined;
-      finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!.maxPathTagLength, this.cm.server.clusterManager);
+      zipkinModule!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!.maxPathTagLength, this.cm.server.clusterManager);
     }
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);
