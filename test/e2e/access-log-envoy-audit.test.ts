@@ -214,19 +214,7 @@ describe.each(RUNTIMES)("tcp_proxy access log as Envoy's on %s", (runtime) => {
       s.end("pong");
     });
     const port = await freePort();
-    const config = tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port] }) as {
-      static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] };
-    };
-    config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.access_log = [
-      {
-        name: "envoy.access_loggers.file",
-        typed_config: {
-          "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-          path: join(dir, "tcp.log"),
-          log_format: { text_format_source: { inline_string: "%UPSTREAM_LOCAL_ADDRESS% %UPSTREAM_LOCAL_PORT% %PROTOCOL% %ACCESS_LOG_TYPE%\n" } },
-        },
-      },
-    ];
+    const config = tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port], accessLog: { path: join(dir, "tcp.log"), format: "%UPSTREAM_LOCAL_ADDRESS% %UPSTREAM_LOCAL_PORT% %PROTOCOL% %ACCESS_LOG_TYPE%\n" } });
     const proxy = await ProxyProcess.start(runtime, config);
     try {
       const client = await connect(port);

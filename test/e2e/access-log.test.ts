@@ -127,19 +127,7 @@ describe.each(RUNTIMES)("tcp_proxy access log and bad log paths on %s", (runtime
     const dir = mkdtempSync(join(tmpdir(), "polyvoy-logs-"));
     const upstream = await tcpServer((s) => s.end("pong"));
     const port = await freePort();
-    const config = tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port] }) as {
-      static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] };
-    };
-    config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.access_log = [
-      {
-        name: "envoy.access_loggers.file",
-        typed_config: {
-          "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-          path: join(dir, "tcp.log"),
-          log_format: { text_format_source: { inline_string: "%BYTES_RECEIVED% %BYTES_SENT% %UPSTREAM_CLUSTER% %UPSTREAM_HOST% %RESPONSE_CODE% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\n" } },
-        },
-      },
-    ];
+    const config = tcpProxyConfig({ listenPort: port, upstreamPorts: [upstream.port], accessLog: { path: join(dir, "tcp.log"), format: "%BYTES_RECEIVED% %BYTES_SENT% %UPSTREAM_CLUSTER% %UPSTREAM_HOST% %RESPONSE_CODE% %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\n" } });
     const proxy = await ProxyProcess.start(runtime, config);
     try {
       const client = await connect(port);

@@ -6,6 +6,16 @@ export interface TcpProxyOptions {
   idleTimeout?: string;
   connectTimeout?: string;
   bufferLimitBytes?: number;
+  /** A file access log on the tcp_proxy: its path and text format. */
+  accessLog?: { path: string; format: string };
+}
+
+/** envoy.access_loggers.file writing `format` (text_format_source) to `path`. */
+export function fileAccessLog(path: string, format: string): object {
+  return {
+    name: "envoy.access_loggers.file",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path, log_format: { text_format_source: { inline_string: format } } },
+  };
 }
 
 export function tcpProxyConfig(options: TcpProxyOptions): object {
@@ -26,6 +36,7 @@ export function tcpProxyConfig(options: TcpProxyOptions): object {
                     stat_prefix: "tcp",
                     cluster: "upstream",
                     ...(options.idleTimeout ? { idle_timeout: options.idleTimeout } : {}),
+                    ...(options.accessLog ? { access_log: [fileAccessLog(options.accessLog.path, options.accessLog.format)] } : {}),
                   },
                 },
               ],

@@ -63,25 +63,12 @@ interface Setup {
   stat(name: string): number;
 }
 
-async function setup(options: Partial<TcpProxyOptions> & { accessLog?: string } = {}): Promise<Setup> {
+async function setup(options: Partial<Omit<TcpProxyOptions, "accessLog">> & { accessLog?: string } = {}): Promise<Setup> {
   const runtime = new MemoryRuntime({ seed: 2 });
   const upstreams: Peer[] = [];
   await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
-  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM], ...options }) as {
-    static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] };
-  };
-  if (options.accessLog) {
-    config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.access_log = [
-      {
-        name: "envoy.access_loggers.file",
-        typed_config: {
-          "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-          path: "/dev/stdout",
-          log_format: { text_format_source: { inline_string: options.accessLog } },
-        },
-      },
-    ];
-  }
+  const { accessLog, ...rest } = options;
+  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM], ...rest, ...(accessLog ? { accessLog: { path: "/dev/stdout", format: accessLog } } : {}) });
   const server = await startProxy(runtime, config);
   return {
     runtime,
