@@ -58,6 +58,21 @@ function newMux(server: Server): GrpcMux {
 }
 
 /** Let `ms` of virtual time pass, in steps, with promises settling between them. */
+/** A proxy whose `dynamic` xDS comes over ADS from a fresh memory control plane; `started()` once it serves. */
+async function startOverAds(dynamic: Record<string, unknown>): Promise<{ started: () => Server | undefined }> {
+  runtime = new MemoryRuntime({ seed: 7 });
+  cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
+  const starting = startProxy(runtime, {
+    node: { id: "n1", cluster: "c1" },
+    static_resources: { clusters: [xdsCluster] },
+    dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, ...dynamic },
+  });
+  let started: Server | undefined;
+  void starting.then((s) => (started = s));
+  await settle();
+  return { started: () => started };
+}
+
 async function elapse(ms: number): Promise<void> {
   for (let t = 0; t < ms; t += 10) {
     runtime.advance(10);
@@ -251,17 +266,7 @@ describe("GrpcMux (state of the world)", () => {
 
 describe("CDS from a management server", () => {
   test("a CDS update is ACKed before its EDS cluster warms; a server that sends EDS only after that ACK is served", async () => {
-    runtime = new MemoryRuntime({ seed: 7 });
-    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
-    const ads = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "0s" };
-    const starting = startProxy(runtime, {
-      node: { id: "n1", cluster: "c1" },
-      static_resources: { clusters: [xdsCluster] },
-      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, cds_config: ads },
-    });
-    let started: Server | undefined;
-    void starting.then((s) => (started = s));
-    await settle();
+    const proxy = await startOverAds({ cds_config: { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "0s" } });
     // Cluster "e": EDS over ADS (Cluster fields: name 1, type 2 = EDS 3, eds_cluster_config 3 {eds_config 1 {ads 3, resource_api_version 6 = V3 2}}, connect_timeout 4).
     const edsCluster = new ProtoWriter()
       .string(1, "e")
@@ -287,17 +292,15 @@ describe("CDS from a management server", () => {
     const ack = stream.requests.findIndex((r) => r.typeUrl === CDS && r.responseNonce === "n-1");
     expect(ack).toBeGreaterThan(-1);
     expect(stream.of(CDS)[1]).toMatchObject({ versionInfo: "v1", error: undefined });
-    expect(started).toBeDefined();
-    expect(started!.clusterManager.get("e")!.hosts.map((h) => h.port)).toEqual([8080]);
-    expect(gauge(started!, "cluster_manager.warming_clusters")).toBe(0);
-    started!.xdsManager.stop();
+    expect(proxy.started()).toBeDefined();
+    expect(proxy.started()!.clusterManager.get("e")!.hosts.map((h) => h.port)).toEqual([8080]);
+    expect(gauge(proxy.started()!, "cluster_manager.warming_clusters")).toBe(0);
+    proxy.started()!.xdsManager.stop();
   });
 });
 
 describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
   test("an LDS update is ACKed while its listener waits for RDS; a server that sends RDS only after that ACK is served; an invalid listener is NACKed", async () => {
-    runtime = new MemoryRuntime({ seed: 7 });
-    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
     const plane = new XdsControlPlane();
     const any = (resource: Record<string, unknown>) => new Uint8Array(plane.encodeAny(resource).value);
     // RDS over ADS, waiting for its first answer forever: only the route configuration lets the listener serve.
@@ -308,14 +311,7 @@ describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
       address: { socket_address: { address: "127.0.0.1", port_value: port } },
       filter_chains: [{ filters: [{ name: "hcm", typed_config: { "@type": HCM, stat_prefix: statPrefix, rds: { route_config_name: "r", config_source: forever }, http_filters: [{ name: "router", typed_config: { "@type": ROUTER } }] } }] }],
     });
-    const starting = startProxy(runtime, {
-      node: { id: "n1", cluster: "c1" },
-      static_resources: { clusters: [xdsCluster] },
-      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, lds_config: { ads: {}, resource_api_version: "V3" } },
-    });
-    let started: Server | undefined;
-    void starting.then((s) => (started = s));
-    await settle();
+    const proxy = await startOverAds({ lds_config: { ads: {}, resource_api_version: "V3" } });
     let rdsSent = false;
     cp.onRequest = (stream, request) => {
       // The RDS answer only once the LDS update was ACKed.
@@ -329,9 +325,9 @@ describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
     const stream = cp.last;
     expect(stream.of(LISTENER)[1]).toMatchObject({ versionInfo: "v1", responseNonce: "n-1", error: undefined });
     expect(rdsSent).toBe(true);
-    expect(started).toBeDefined();
-    expect(started!.listenerManager.get("l")?.boundAddress?.port).toBe(10080);
-    expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(0);
+    expect(proxy.started()).toBeDefined();
+    expect(proxy.started()!.listenerManager.get("l")?.boundAddress?.port).toBe(10080);
+    expect(gauge(proxy.started()!, "listener_manager.total_listeners_warming")).toBe(0);
 
     // Two more listeners: "w" warms (its own RDS name is never answered) without holding back "x" (RDS "r", held);
     // both ACKed at once; then "w" is dropped by a newer update before it serves.
@@ -340,9 +336,9 @@ describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
     stream.respond(LISTENER, "v2", "n-3", [any(listener("l", 10080)), any(waiting), any(listener("x", 10082, "x"))]);
     await elapse(500);
     expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-3")).toMatchObject({ versionInfo: "v2", error: undefined });
-    expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(1);
-    expect(started!.listenerManager.get("w")).toBeUndefined();
-    expect(started!.listenerManager.get("x")?.boundAddress?.port).toBe(10082);
+    expect(gauge(proxy.started()!, "listener_manager.total_listeners_warming")).toBe(1);
+    expect(proxy.started()!.listenerManager.get("w")).toBeUndefined();
+    expect(proxy.started()!.listenerManager.get("x")?.boundAddress?.port).toBe(10082);
     expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["never", "r"]);
     // An update of "w" that cannot be built (its access log cannot be opened) is NACKed; the
     // warming "w", already ACKed, warms on (Envoy builds the new listener before replacing it).
@@ -351,13 +347,13 @@ describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
     await elapse(500);
     expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-3b")).toMatchObject({ versionInfo: "v2" });
     expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-3b")!.error).toBeDefined();
-    expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(1);
+    expect(gauge(proxy.started()!, "listener_manager.total_listeners_warming")).toBe(1);
     expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["never", "r"]);
     stream.respond(LISTENER, "v3", "n-4", [any(listener("l", 10080)), any(listener("x", 10082, "x"))]);
     await elapse(500);
     expect(stream.of(LISTENER).find((r) => r.responseNonce === "n-4")).toMatchObject({ versionInfo: "v3", error: undefined });
-    expect(gauge(started!, "listener_manager.total_listeners_warming")).toBe(0);
-    expect(started!.listenerManager.get("w")).toBeUndefined();
+    expect(gauge(proxy.started()!, "listener_manager.total_listeners_warming")).toBe(0);
+    expect(proxy.started()!.listenerManager.get("w")).toBeUndefined();
     // The dropped listener's RDS name is no longer asked for.
     expect(stream.of(ROUTE).at(-1)!.resourceNames).toEqual(["r"]);
 
@@ -367,8 +363,8 @@ describe("LDS ACKed before its listeners warm (Envoy's LdsApiImpl)", () => {
     const nack = stream.of(LISTENER).find((r) => r.responseNonce === "n-5");
     expect(nack).toMatchObject({ versionInfo: "v3" });
     expect(nack!.error).toBeDefined();
-    expect(started!.listenerManager.get("l")?.boundAddress?.port).toBe(10080);
-    started!.xdsManager.stop();
+    expect(proxy.started()!.listenerManager.get("l")?.boundAddress?.port).toBe(10080);
+    proxy.started()!.xdsManager.stop();
   });
 });
 
@@ -439,17 +435,7 @@ describe("conformance with Envoy's GrpcMuxImpl (audit-xds)", () => {
   });
 
   test("a CDS update naming several EDS clusters sends one EDS request with every name, before the CDS ACK (Envoy's CdsApiHelper pauses EDS)", async () => {
-    runtime = new MemoryRuntime({ seed: 7 });
-    cp = await MemoryXdsServer.listen(runtime, XDS_PORT);
-    const ads = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "0s" };
-    const starting = startProxy(runtime, {
-      node: { id: "n1", cluster: "c1" },
-      static_resources: { clusters: [xdsCluster] },
-      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] }, cds_config: ads },
-    });
-    let started: Server | undefined;
-    void starting.then((s) => (started = s));
-    await settle();
+    const proxy = await startOverAds({ cds_config: { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "0s" } });
     // Cluster fields: name 1, type 2 = EDS 3, eds_cluster_config 3 {eds_config 1 {ads 3, resource_api_version 6 = V3 2}}, connect_timeout 4.
     const edsCluster = (name: string) =>
       new ProtoWriter()
@@ -467,18 +453,18 @@ describe("conformance with Envoy's GrpcMuxImpl (audit-xds)", () => {
     expect(afterCds.map((r) => r.typeUrl)).toEqual([EDS, CDS]);
     stream.respond(EDS, "e1", "n-2", ["a", "b", "c", "d"].map(assignment));
     await elapse(500);
-    expect(started).toBeDefined();
+    expect(proxy.started()).toBeDefined();
     // Envoy's GrpcSubscriptionImpl: an attempt at start() and one per update; update_duration per accepted update.
-    expect(started!.stats.get("cluster_manager.cds.update_attempt")).toMatchObject({ value: 2 });
-    expect(started!.stats.get("cluster_manager.cds.update_success")).toMatchObject({ value: 1 });
-    expect(started!.stats.get("cluster.a.update_attempt")).toMatchObject({ value: 2 });
-    expect(started!.stats.get("cluster_manager.cds.update_duration")).toMatchObject({ count: 1 });
-    expect(started!.stats.get("cluster.a.update_duration")).toMatchObject({ count: 1 });
+    expect(proxy.started()!.stats.get("cluster_manager.cds.update_attempt")).toMatchObject({ value: 2 });
+    expect(proxy.started()!.stats.get("cluster_manager.cds.update_success")).toMatchObject({ value: 1 });
+    expect(proxy.started()!.stats.get("cluster.a.update_attempt")).toMatchObject({ value: 2 });
+    expect(proxy.started()!.stats.get("cluster_manager.cds.update_duration")).toMatchObject({ count: 1 });
+    expect(proxy.started()!.stats.get("cluster.a.update_duration")).toMatchObject({ count: 1 });
     // Two clusters go, one comes: one EDS request with the new names.
     stream.respond(CDS, "v2", "n-3", ["a", "b", "e"].map(edsCluster));
     await elapse(500);
     expect(stream.of(EDS).slice(2).map((r) => r.resourceNames)).toEqual([["a", "b", "e"]]);
-    started!.xdsManager.stop();
+    proxy.started()!.xdsManager.stop();
   });
 });
 
