@@ -1,13 +1,19 @@
 #!/usr/bin/env node
-// The performance target's filter chain by throughput (issue #28: cors, local_ratelimit,
-// header_mutation, rbac and a TypeScript filter before the router cost at most 15 % of
-// small-GET throughput against the router alone, on every runtime): `polyvoy compare` on
-// the bench config without the chain, then with it (bench/lib/target-chain.mjs), each
-// runtime pinned to one core, small GETs (/64) to the bench's origin; printed per runtime:
-// req/s and CPU µs per request of both, and the chain's cost. The two configs run one after
-// the other, so a machine whose load changes between them moves the figures: run it quiet.
+// One config against the bench's router-only config, by throughput, through `polyvoy compare`
+// (each runtime pinned to one core, small GETs (/64) to the bench's origin; printed per
+// runtime: req/s and CPU µs per request of both, and the difference's cost). The two configs
+// run one after the other, so a machine whose load changes between them moves the figures:
+// run it quiet. `--with`:
+// - `chain` (default): the performance target's filter chain (issue #28: cors,
+//   local_ratelimit, header_mutation, rbac and a TypeScript filter before the router cost at
+//   most 15 % of small-GET throughput against the router alone, on every runtime;
+//   bench/lib/target-chain.mjs);
+// - `zipkin`: Envoy's Zipkin tracer with every request sampled (the HCM's default 100 %
+//   random sampling): a span per request with its tags, B3 headers upstream, the spans POSTed
+//   in batches of 5 to a collector cluster that `--origin builtin` points at the origin too
+//   (which answers 200, so the tracer counts them as reports_dropped: the cost is the same).
 //
-//   node bench/filter-chain-throughput.mjs [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,16 +27,34 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     duration: { type: "string", default: "5s" },
     runtimes: { type: "string", default: "node,bun,deno" },
+    with: { type: "string", default: "chain" },
   },
 });
 const root = resolve(import.meta.dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "polyvoy-filter-chain-"));
 // Ports are the compare tool's to rewrite: --origin builtin points every cluster at its origin.
 const base = polyvoyConfig(10000, 10001);
-const configs = {
-  "router alone": base,
-  "the chain + router": withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))),
+/** The bench config with the zipkin tracer on its HCM and a collector cluster beside the origin. */
+function withZipkin(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.tracing = {
+    provider: {
+      name: "envoy.tracers.zipkin",
+      typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig", collector_cluster: "zipkin", collector_endpoint: "/api/v2/spans", collector_endpoint_version: "HTTP_JSON" },
+    },
+  };
+  const origin = copy.static_resources.clusters.find((c) => c.name === "origin");
+  copy.static_resources.clusters.push({ ...structuredClone(origin), name: "zipkin", load_assignment: { ...structuredClone(origin.load_assignment), cluster_name: "zipkin" } });
+  return copy;
+}
+const variants = {
+  chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
+  zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
 };
+const variant = variants[values.with];
+if (!variant) throw new Error(`--with: chain or zipkin, not ${values.with}`);
+const configs = { "router alone": base, [variant[0]]: variant[1]() };
 
 const results = {};
 for (const [label, config] of Object.entries(configs)) {
@@ -64,5 +88,5 @@ for (const runtime of Object.keys(alone)) {
   }
   const cost = (1 - b.rps / a.rps) * 100;
   const cpu = a.cpu && b.cpu ? `; CPU ${a.cpu.toFixed(1)} → ${b.cpu.toFixed(1)} µs/request` : "";
-  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, the chain costs ${cost.toFixed(1)} % (target ≤ 15 %)${cpu}`);
+  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, ${variant[0]} costs ${cost.toFixed(1)} %${variant[2]}${cpu}`);
 }
