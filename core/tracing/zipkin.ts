@@ -76,7 +76,7 @@ function wallMicros(server: ServerContext): number {
 
 /** One span (Envoy's zipkin Span and its ZipkinSpan wrapper). */
 export class ZipkinSpan {
-  readonly tags = new Map<string, string>();
+  readonly tags: Map<string, string> = new Map();
   traceIdHigh: string | undefined;
   traceId = "";
   id = "";

@@ -100,7 +100,7 @@ describe.each(RUNTIMES)("access logs on %s", (runtime) => {
     expect(await lines(join(dir, "custom.log"), 5)).toEqual([
       'GET /ok HTTP/1.1 200 - 0 5 "tester/1" up ok_route abcde',
       'GET /nowhere HTTP/1.1 404 NR 0 0 "tester/1" - - -',
-      'GET /dead HTTP/1.1 503 UF 0 167 "tester/1" dead dead_route -',
+      'GET /dead HTTP/1.1 503 UF 0 98 "tester/1" dead dead_route -',
       'GET /slow HTTP/1.1 504 UT 0 24 "tester/1" silent slow_route -',
       'GET /ok HTTP/1.1 200 - 0 5 "tester/1" up ok_route abcde',
     ]);

@@ -90,9 +90,9 @@ describe.each(RUNTIMES)("HTTP/1 codec hardening on %s", (runtime) => {
     expect(a.requests.length).toBe(before);
   });
 
-  test("a 101 to a request that asked for no upgrade is a 503, and no upstream byte reaches the client", async () => {
+  test("a 101 to a request that asked for no upgrade is a 502 (an upstream protocol error), and no upstream byte reaches the client", async () => {
     const { text } = await rawExchange(port, "GET /switch HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
-    expect(parseResponses(text)[0]!.status).toBe(503);
+    expect(parseResponses(text)[0]!.status).toBe(502);
     expect(text).not.toContain("RAW-UPSTREAM-BYTES");
     expect(text).not.toMatch(/^HTTP\/1\.1 101/);
   });
