@@ -4,7 +4,7 @@
  * that cannot be opened.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
@@ -12,20 +12,11 @@ import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy
 import { connect, freePort, readAll, tcpServer } from "../support/net-helpers.ts";
 import { httpProxyConfig, tcpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { lines } from "../support/log-lines.ts";
 
 const FORMAT =
   '%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL% %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% "%REQ(USER-AGENT)%" %UPSTREAM_CLUSTER% %ROUTE_NAME% %RESP(X-TEST):5%\n';
 
-/** Lines of a log file once it has at least `n` (the logger flushes at least every second). */
-async function lines(path: string, n: number): Promise<string[]> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const text = existsSync(path) ? readFileSync(path, "utf8") : "";
-    const all = text.split("\n").filter(Boolean);
-    if (all.length >= n || Date.now() > deadline) return all;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.each(RUNTIMES)("access logs on %s", (runtime) => {
   let upstream: HttpUpstream;

@@ -12,19 +12,10 @@ import { join } from "node:path";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
+import { lines } from "../support/log-lines.ts";
 
 const INSPECTOR_PORT = 9229;
 
-/** Lines of a log file once it has at least `n` (the logger flushes at least every second). */
-async function lines(path: string, n: number): Promise<string[]> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const text = existsSync(path) ? readFileSync(path, "utf8") : "";
-    const all = text.split("\n").filter(Boolean);
-    if (all.length >= n || Date.now() > deadline) return all;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Lines of a log file once one of them is `line` (or after 5 s). */
 async function linesUntil(path: string, line: string): Promise<string[]> {
