@@ -53,9 +53,9 @@ export class WorkerSupervisor {
   private readonly slots: Slot[];
   private folder = "";
   /** node:fs/promises, imported when the supervisor runs (on Deno no node: module loads at start: runtimes/README.md). */
-  private files!: Pick<typeof FsPromises, "readFile" | "rm" | "unlink" | "writeFile">;
+  private files!: Pick<typeof FsPromises, "readFile" | "rm" | "writeFile">;
   /** node:fs's synchronous calls, for the config copy (writeStartConfig); imported with the rest at run(), as the deno bundle imports no node: module statically. */
-  private fsSync!: Pick<typeof Fs, "mkdirSync" | "renameSync" | "writeFileSync">;
+  private fsSync!: Pick<typeof Fs, "mkdirSync" | "renameSync" | "rmSync" | "writeFileSync">;
   private stopping = false;
   /** The signal the workers were sent to stop (stop()). */
   private stopSignal: SignalName | undefined;
@@ -241,7 +241,13 @@ export class WorkerSupervisor {
   private onWorkerExit(slot: Slot, child: WorkerChild, code: number | null, signal: string | null): void {
     if (slot.child !== child) return;
     slot.child = undefined;
-    void this.files.unlink(announcementPath(this.folder, slot.index)).catch(() => {});
+    // Synchronous: removed after the restarted worker wrote its own, the announcement would
+    // be lost and the signals held for it never sent.
+    try {
+      this.fsSync.rmSync(announcementPath(this.folder, slot.index), { force: true });
+    } catch {
+      // The folder is gone (a /tmp cleaner): the worker's pid check still tells them apart.
+    }
     const how = signal !== null ? `signal ${signal}` : `code ${code}`;
     if (this.stopping) {
       this.log.info(`worker ${slot.index} (pid ${child.pid}) exited with ${how}`);
