@@ -649,7 +649,9 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
 
   onData(streamId: number, data: Uint8Array, endStream: boolean, flowControlled: number): void {
     if (!this.settingsFirst()) return;
-    const flood = this.constraints.inboundFrame(flowControlled === 0, endStream);
+    // Empty is without the padding, as Envoy counts it (codec_impl.cc trackInboundFrames:
+    // length - padding_length == 0): padding alone must not evade the empty-frame limit.
+    const flood = this.constraints.inboundFrame(data.length === 0, endStream);
     if (flood !== undefined) return this.flood(flood, "too many consecutive frames with an empty payload");
     if (flowControlled > this.connRecvWindow) return this.connectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the connection window");
     this.connRecvWindow -= flowControlled;
