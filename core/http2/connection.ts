@@ -258,6 +258,7 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       }
       stream.id = this.nextLocalStreamId;
       this.nextLocalStreamId += 2;
+      stream.headRequest = methodOf(fields) === "HEAD";
       this.localStreams++;
       this.streams.set(stream.id, stream);
       this.stats.streams_active.inc();
@@ -642,7 +643,11 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     const contentLength = contentLengthOf(fields);
     if (contentLength === -2) return this.messagingError(stream.id, "invalid content-length");
     stream.headersReceived = true;
-    stream.remainingContentLength = contentLength;
+    // A response to HEAD, a 204 or a 304 has no body: its content-length describes another
+    // response's (RFC 9110 §8.6, §15.4.5), and at most an empty DATA frame may end the stream
+    // (nghttp2_http_on_response_headers: content_length = 0 unless expect_response_body).
+    const status = fields[1];
+    stream.remainingContentLength = stream.headRequest || status === "204" || status === "304" ? 0 : contentLength;
     if (endStream) this.endRemote(stream);
     stream.callbacks.onHeaders(fields, endStream);
   }
@@ -809,6 +814,11 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
   onUnknownFrame(): void {
     // §5.5: ignored.
   }
+}
+
+function methodOf(fields: readonly string[]): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === ":method") return fields[i + 1];
+  return undefined;
 }
 
 function isInformational(fields: readonly string[]): boolean {
