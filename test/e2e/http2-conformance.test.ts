@@ -156,6 +156,12 @@ const cases: Case[] = [
   { name: "8.1.2.2/1 a connection-specific header", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["connection", "keep-alive"])]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.1.2.2/2 te other than trailers", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["te", "gzip"])]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.1.2.2 te: trailers is allowed", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["te", "trailers"])]))]), expect: { ok: true } },
+  // Envoy's default codec, oghttp2, takes only token characters in a name and HTAB, SP,
+  // VCHAR, obs-text in a value, and no leading/trailing whitespace check (codec_impl.cc turns
+  // nghttp2's off too).
+  { name: "8.2.1 a name outside the token characters (a=b)", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["a=b", "1"])]))]), expect: { goAway: E.PROTOCOL_ERROR } },
+  { name: "8.2.1 a control character in a value", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["x-a", "b\u0001c"])]))]), expect: { goAway: E.PROTOCOL_ERROR } },
+  { name: "8.2.1 a value with leading and trailing whitespace is served (as Envoy)", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["x-a", " b "])]))]), expect: { ok: true } },
   { name: "8.1.2.3/1 an empty :path", bytes: () => concat([START(), raw(1, literalBlock([":method", "GET", ":scheme", "http", ":path", "", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.1.2.3/2 no :method", bytes: () => concat([START(), raw(1, literalBlock([":scheme", "http", ":path", "/ok", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.1.2.3/4 no :scheme", bytes: () => concat([START(), raw(1, literalBlock([":method", "GET", ":path", "/ok", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },
@@ -372,6 +378,8 @@ const UPSTREAM_SCENARIOS: Record<string, (id: number, encoder: HpackEncoder) => 
   push: (id, enc) => [frame(T.PUSH_PROMISE, F.END_HEADERS, id, concat([new Uint8Array(u32(2)), responseBlock(enc, [":method", "GET", ":scheme", "http", ":path", "/p", ":authority", "a"])]))],
   evenstream: (id, enc) => [encodeHeadersFrames(id + 1, responseBlock(enc, [":status", "200"]), true, 16384)],
   badlength: (id, enc) => [encodeHeadersFrames(id, responseBlock(enc, [":status", "200", "content-length", "10"]), false, 16384), data(id, [1, 2, 3], F.END_STREAM)],
+  // RFC 9113 §8.6: HTTP/2 has no 101.
+  switching: (id, enc) => [encodeHeadersFrames(id, responseBlock(enc, [":status", "101"]), false, 16384), encodeHeadersFrames(id, responseBlock(enc, [":status", "200"]), true, 16384)],
   rstnoerror: (id, enc) => [encodeHeadersFrames(id, responseBlock(enc, [":status", "200"]), false, 16384), data(id, [0x6f, 0x6b], F.END_STREAM)],
 };
 
@@ -446,6 +454,13 @@ describe.each(RUNTIMES)("HTTP/2 conformance upstream (a raw HTTP/2 upstream that
   test("8.1.1 a response body shorter than its content-length: malformed, GOAWAY PROTOCOL_ERROR (Envoy's default), the downstream response cut", async () => {
     await expect(fetch(url("/badlength")).then((r) => r.arrayBuffer())).rejects.toThrow();
     await expect.poll(() => upstreams["badlength"]!.log.goAways).toEqual([E.PROTOCOL_ERROR]);
+  });
+
+  test("8.6 a 101 from an HTTP/2 upstream: malformed, GOAWAY PROTOCOL_ERROR (nghttp2 and oghttp2 refuse it), a 5xx downstream", async () => {
+    const res = await fetch(url("/switching"));
+    expect([502, 503]).toContain(res.status);
+    await res.text();
+    expect(upstreams["switching"]!.log.goAways).toEqual([E.PROTOCOL_ERROR]);
   });
 
   test("a well-formed response through the same proxy", async () => {
