@@ -557,8 +557,6 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
 
   onHeaders(streamId: number, block: Uint8Array, endStream: boolean, dependsOn: number): void {
     if (!this.settingsFirst()) return;
-    const flood = this.constraints.inboundFrame(block.length === 0, endStream);
-    if (flood !== undefined) return this.flood(flood, "too many consecutive frames with an empty payload");
     // Decode first, whatever becomes of the stream: the HPACK table must stay in step (§4.3).
     this.fields = [];
     let overflow: boolean;
@@ -688,6 +686,13 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     }
     if (endStream) this.endRemote(stream);
     stream.deliverData(data, endStream);
+  }
+
+  onHeaderBlockFrame(empty: boolean, endStream: boolean): void {
+    // Each HEADERS and CONTINUATION frame counts, as Envoy tracks them (codec_impl.cc
+    // onBeforeFrameReceived → trackInboundFrames): empty CONTINUATIONs are empty frames.
+    const flood = this.constraints.inboundFrame(empty, endStream);
+    if (flood !== undefined) this.flood(flood, "too many consecutive frames with an empty payload");
   }
 
   onPriority(streamId: number, dependsOn: number): void {
