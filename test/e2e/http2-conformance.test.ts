@@ -182,6 +182,9 @@ const cases: Case[] = [
   { name: "hpack 6.1/1 index 0", bytes: () => concat([START(), raw(1, concat([block(GET), new Uint8Array([0x80])]))]), expect: { goAway: E.COMPRESSION_ERROR } },
   // Envoy's flood protection counts a DATA frame by its payload without the padding
   // (codec_impl.cc trackInboundFrames: is_empty = length - padding_length == 0).
+  // Envoy counts each HEADERS and CONTINUATION frame (codec_impl.cc onBeforeFrameReceived).
+  { name: "envoy: empty CONTINUATION frames are empty frames (max_consecutive_inbound_frames_with_empty_payload)", bytes: () => concat([START(), frame(T.HEADERS, F.END_STREAM, 1, block(GET)), frame(T.CONTINUATION, 0, 1), frame(T.CONTINUATION, 0, 1), frame(T.CONTINUATION, F.END_HEADERS, 1)]), expect: { goAway: E.ENHANCE_YOUR_CALM } },
+  { name: "envoy: one empty CONTINUATION frame is allowed", bytes: () => { const b = block(GET); return concat([START(), frame(T.HEADERS, F.END_STREAM, 1, b.subarray(0, 3)), frame(T.CONTINUATION, 0, 1), frame(T.CONTINUATION, F.END_HEADERS, 1, b.subarray(3))]); }, expect: { ok: true } },
   { name: "envoy: padded DATA frames without a byte of body are empty frames (max_consecutive_inbound_frames_with_empty_payload)", bytes: () => concat([START(), headers(1, POST_HANG, false), ...Array.from({ length: 4 }, () => data(1, [0], F.PADDED))]), expect: { goAway: E.ENHANCE_YOUR_CALM } },
 ];
 
