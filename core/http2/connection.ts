@@ -258,6 +258,7 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       }
       stream.id = this.nextLocalStreamId;
       this.nextLocalStreamId += 2;
+      stream.headRequest = methodOf(fields) === "HEAD";
       this.localStreams++;
       this.streams.set(stream.id, stream);
       this.stats.streams_active.inc();
@@ -556,8 +557,6 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
 
   onHeaders(streamId: number, block: Uint8Array, endStream: boolean, dependsOn: number): void {
     if (!this.settingsFirst()) return;
-    const flood = this.constraints.inboundFrame(block.length === 0, endStream);
-    if (flood !== undefined) return this.flood(flood, "too many consecutive frames with an empty payload");
     // Decode first, whatever becomes of the stream: the HPACK table must stay in step (§4.3).
     this.fields = [];
     let overflow: boolean;
@@ -642,14 +641,20 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     const contentLength = contentLengthOf(fields);
     if (contentLength === -2) return this.messagingError(stream.id, "invalid content-length");
     stream.headersReceived = true;
-    stream.remainingContentLength = contentLength;
+    // A response to HEAD, a 204 or a 304 has no body: its content-length describes another
+    // response's (RFC 9110 §8.6, §15.4.5), and at most an empty DATA frame may end the stream
+    // (nghttp2_http_on_response_headers: content_length = 0 unless expect_response_body).
+    const status = fields[1];
+    stream.remainingContentLength = stream.headRequest || status === "204" || status === "304" ? 0 : contentLength;
     if (endStream) this.endRemote(stream);
     stream.callbacks.onHeaders(fields, endStream);
   }
 
   onData(streamId: number, data: Uint8Array, endStream: boolean, flowControlled: number): void {
     if (!this.settingsFirst()) return;
-    const flood = this.constraints.inboundFrame(flowControlled === 0, endStream);
+    // Empty is without the padding, as Envoy counts it (codec_impl.cc trackInboundFrames:
+    // length - padding_length == 0): padding alone must not evade the empty-frame limit.
+    const flood = this.constraints.inboundFrame(data.length === 0, endStream);
     if (flood !== undefined) return this.flood(flood, "too many consecutive frames with an empty payload");
     if (flowControlled > this.connRecvWindow) return this.connectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the connection window");
     this.connRecvWindow -= flowControlled;
@@ -681,6 +686,13 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     }
     if (endStream) this.endRemote(stream);
     stream.deliverData(data, endStream);
+  }
+
+  onHeaderBlockFrame(empty: boolean, endStream: boolean): void {
+    // Each HEADERS and CONTINUATION frame counts, as Envoy tracks them (codec_impl.cc
+    // onBeforeFrameReceived → trackInboundFrames): empty CONTINUATIONs are empty frames.
+    const flood = this.constraints.inboundFrame(empty, endStream);
+    if (flood !== undefined) this.flood(flood, "too many consecutive frames with an empty payload");
   }
 
   onPriority(streamId: number, dependsOn: number): void {
@@ -807,6 +819,11 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
   onUnknownFrame(): void {
     // §5.5: ignored.
   }
+}
+
+function methodOf(fields: readonly string[]): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === ":method") return fields[i + 1];
+  return undefined;
 }
 
 function isInformational(fields: readonly string[]): boolean {

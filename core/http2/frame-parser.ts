@@ -41,6 +41,11 @@ export interface FrameHandler {
   onPing(ack: boolean, opaque: Uint8Array): void;
   onGoAway(lastStreamId: number, code: number, debugData: Uint8Array): void;
   onWindowUpdate(streamId: number, increment: number): void;
+  /**
+   * A HEADERS or CONTINUATION frame is about to be read (`empty`: a payload of 0 bytes), for
+   * the empty-frame count, which Envoy keeps per frame, not per header block.
+   */
+  onHeaderBlockFrame?(empty: boolean, endStream: boolean): void;
   /** A frame of a type we do not know: ignored (§5.5), reported for the empty-frame count. */
   onUnknownFrame(type: number, streamId: number, length: number): void;
   /** A frame broke the protocol. Stream errors leave the parser going; connection errors stop it. */
@@ -218,6 +223,8 @@ export class FrameParser {
       }
       case FrameType.HEADERS: {
         if (streamId === 0) return this.connectionError(Http2ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0");
+        this.handler.onHeaderBlockFrame?.(p.length === 0, (flags & FrameFlag.END_STREAM) !== 0);
+        if (this.state === State.FAILED) return;
         let body = this.unpad(p, flags);
         if (body === undefined) return;
         let dependsOn = -1;
@@ -339,6 +346,8 @@ export class FrameParser {
   private continuation(p: Uint8Array, flags: number, streamId: number): void {
     if (this.block === undefined) return this.connectionError(Http2ErrorCode.PROTOCOL_ERROR, "CONTINUATION without HEADERS");
     if (streamId !== this.blockStreamId) return this.connectionError(Http2ErrorCode.PROTOCOL_ERROR, "CONTINUATION on another stream");
+    this.handler.onHeaderBlockFrame?.(p.length === 0, false);
+    if (this.state === State.FAILED) return;
     if (++this.continuations > this.maxContinuations) return this.connectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, "too many CONTINUATION frames");
     const length = this.blockLength + p.length;
     if (length > this.maxHeaderBlockBytes) return this.connectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, "header block too large");

@@ -13,21 +13,31 @@ import { authorityIsValid } from "../http/headers-util.ts";
 const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 const REQUEST_PSEUDO = new Set([":method", ":scheme", ":path", ":authority"]);
 
+/**
+ * Field name characters: RFC 9110 §5.6.2's token, lowercase (RFC 9113 §8.2). Envoy's default
+ * codec, oghttp2, refuses any other (quiche http2/adapter/header_validator.cc,
+ * kHttp2HeaderNameAllowedChars); RFC 9113 §8.2.1 only requires refusing controls, space,
+ * uppercase and non-ASCII, so a name like `a=b` would otherwise pass on to the upstream.
+ */
+const NAME_CHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR[c.charCodeAt(0)] = 1;
+
 /** A problem with a field name or value (§8.2.1), or undefined. */
 function fieldProblem(name: string, value: string): string | undefined {
   if (name.length === 0) return "empty header name";
-  for (let i = 0; i < name.length; i++) {
+  // A pseudo-header's leading ':' is its only one (§8.3).
+  for (let i = name.charCodeAt(0) === 0x3a ? 1 : 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    // Uppercase is malformed (§8.2); so are controls, space, DEL, non-ASCII, and ':' after the start.
-    if ((c >= 0x41 && c <= 0x5a) || c <= 0x20 || c >= 0x7f || (c === 0x3a && i > 0)) return `invalid header name "${name}"`;
+    if (c >= 0x80 || NAME_CHAR[c] !== 1) return `invalid header name "${name}"`;
   }
+  // Values: HTAB, SP, VCHAR and obs-text, as oghttp2's kHttp2HeaderValueAllowedChars (RFC 9113
+  // §8.2.1 requires refusing NUL, CR and LF). Leading or trailing whitespace is let through, as
+  // Envoy does with either codec (codec_impl.cc turns nghttp2's RFC 9113 check off: "can break
+  // existing deployments"; oghttp2 has none).
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0 || c === 0x0a || c === 0x0d) return `invalid value for "${name}"`;
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return `invalid value for "${name}"`;
   }
-  const first = value.charCodeAt(0);
-  const last = value.charCodeAt(value.length - 1);
-  if (value.length > 0 && (first === 0x20 || first === 0x09 || last === 0x20 || last === 0x09)) return `value of "${name}" has surrounding whitespace`;
   if (CONNECTION_SPECIFIC.has(name)) return `connection-specific header "${name}"`;
   if (name === "te" && value !== "trailers") return `te other than "trailers"`;
   return undefined;
@@ -93,6 +103,8 @@ export function responseHeadersProblem(fields: readonly string[]): string | unde
     if (problem) return problem;
   }
   if (status === undefined || !/^[1-9][0-9][0-9]$/.test(status)) return "missing or invalid :status";
+  // HTTP/2 has no 101 (RFC 9113 §8.6); nghttp2 and oghttp2 both refuse it.
+  if (status === "101") return "101 Switching Protocols on HTTP/2";
   return undefined;
 }
 

@@ -69,6 +69,8 @@ export class Http2Stream {
   headersSent = false;
   /** content-length of the received message, or -1; counted down by DATA (§8.1.1). */
   remainingContentLength = -1;
+  /** Client: the request was a HEAD, so its response has no body whatever its content-length says. */
+  headRequest = false;
 
   /** Body waiting for a window: chunks, and whether END_STREAM (or trailers) follows. */
   readonly pending: Uint8Array[] = [];

@@ -25,7 +25,14 @@ describe("requests", () => {
     ["te: trailers", [...GET, "te", "trailers"], false, undefined],
     ["te: gzip", [...GET, "te", "gzip"], false, 'te other than "trailers"'],
     ["CR in a value", [...GET, "x", "a\rb"], false, 'invalid value for "x"'],
-    ["leading space in a value", [...GET, "x", " a"], false, 'value of "x" has surrounding whitespace'],
+    ["leading and trailing space in a value (Envoy lets it through)", [...GET, "x", " a\t"], false, undefined],
+    ["a control character in a value", [...GET, "x", "a\u0001b"], false, 'invalid value for "x"'],
+    ["DEL in a value", [...GET, "x", "a\u007fb"], false, 'invalid value for "x"'],
+    ["obs-text in a value", [...GET, "x", "caf\u00e9"], false, undefined],
+    ["a name outside the token characters", [...GET, "a=b", "1"], false, 'invalid header name "a=b"'],
+    ["a name with a space", [...GET, "a b", "1"], false, 'invalid header name "a b"'],
+    ["a name with non-ASCII", [...GET, "caf\u00e9", "1"], false, 'invalid header name "caf\u00e9"'],
+    ["a name with a ':' inside", [...GET, "a:b", "1"], false, 'invalid header name "a:b"'],
     ["a space in :authority", [...GET.slice(0, 6), ":authority", "a b"], false, "invalid :authority"],
     ["a path in :authority", [...GET.slice(0, 6), ":authority", "a/x"], false, "invalid :authority"],
     ["an invalid host", [":method", "GET", ":scheme", "http", ":path", "/", "host", "a\\b"], false, "invalid host"],
@@ -42,6 +49,7 @@ describe("responses and trailers", () => {
     expect(responseHeadersProblem(["x", "1"])).toBe("missing or invalid :status");
     expect(responseHeadersProblem([":status", "200", ":path", "/"])).toBe('unexpected pseudo-header ":path"');
     expect(responseHeadersProblem([":status", "200", "transfer-encoding", "chunked"])).toBe('connection-specific header "transfer-encoding"');
+    expect(responseHeadersProblem([":status", "101"])).toBe("101 Switching Protocols on HTTP/2");
   });
 
   test("trailers carry no pseudo-headers", () => {
