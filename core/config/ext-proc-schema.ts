@@ -11,7 +11,8 @@ import { boolFalse, stringEmpty, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode } from "./bootstrap.ts";
 import { durationMs } from "./proto-schema.ts";
-import { isEmptyList, isFalse, refuseField, unsupportedField } from "./unsupported-field.ts";
+import { isEmptyList, isFalse, REFUSED_VALUE, refuseField, unsupportedField } from "./unsupported-field.ts";
+import { unsupportedValueMessage } from "./refusal.ts";
 import { grpcService } from "./grpc-service-schema.ts";
 
 export const EXT_PROC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
@@ -51,10 +52,16 @@ export const processingMode = lazySchema(() =>
     .superRefine((m, ctx) => {
       for (const field of ["request_body_mode", "response_body_mode"] as const) {
         const mode = m[field];
-        if (mode !== "NONE" && mode !== "BUFFERED") refuseField(ctx, `body mode ${mode}: only NONE and BUFFERED are implemented (the body is sent whole, once)`, [field]);
+        if (mode !== "NONE" && mode !== "BUFFERED") {
+          const detail = "supported: NONE, BUFFERED (the body is sent whole, once)";
+          ctx.addIssue({ code: "custom", message: unsupportedValueMessage(mode, detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
+        }
       }
       for (const field of ["request_trailer_mode", "response_trailer_mode"] as const) {
-        if (m[field] === "SEND") refuseField(ctx, "trailers are not sent to the processor yet (DEFAULT and SKIP only)", [field]);
+        if (m[field] === "SEND") {
+          const detail = "supported: DEFAULT, SKIP (trailers are not sent to the processor yet)";
+          ctx.addIssue({ code: "custom", message: unsupportedValueMessage("SEND", detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
+        }
       }
     })
     .transform((m): ExtProcProcessingMode => ({
