@@ -217,9 +217,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
   onDestroy(): void {
     this.processingComplete = true;
     this.disableTimer();
-    const stream = this.stream;
-    this.stream = undefined;
-    stream?.reset();
+    this.closeStream();
   }
 
   // ---- one direction's calls (Envoy's ProcessorState) ----
@@ -553,10 +551,17 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     this.closeStream();
   }
 
+  /**
+   * Envoy's closeStream (ExternalProcessorStreamImpl::close): our side ends, then the stream
+   * is reset — nothing more is wanted from it — and counted in streams_closed.
+   */
   private closeStream(): void {
     const stream = this.stream;
+    if (stream === undefined) return;
     this.stream = undefined;
-    stream?.reset();
+    stream.closeSend();
+    stream.reset();
+    this.shared.stats.streamsClosed.inc();
   }
 
   /** Envoy's clearAsyncState: whatever waited for the processor goes on. */

@@ -211,6 +211,9 @@ describe("ext_proc filter state machine", () => {
     h.filter.onReceiveMessage(response({ response_headers: { response: { header_mutation: { set_headers: [set("x-out", "1")] } } } }));
     expect([answer.get("x-out"), h.continued.encoding]).toEqual(["1", 1]);
     expect(counter(h, "stream_msgs_received")).toBe(2);
+    // The request's end closes the stream (Envoy's closeStream: streams_closed).
+    h.filter.onDestroy();
+    expect(counter(h, "streams_closed")).toBe(1);
   });
 
   test("a message out of turn is spurious: the processor is ignored and the request goes on", () => {
