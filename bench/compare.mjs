@@ -180,7 +180,7 @@ export async function compare(argv, log = (line) => console.log(line)) {
       ctx.origin = await startOrigin(ctx);
       ctx.started.add(ctx.origin.proc);
       configPath = join(workDir, "config.json");
-      writeFileSync(configPath, JSON.stringify(pointClustersAt(bootstrap, ctx.origin.port), null, 2));
+      writeFileSync(configPath, JSON.stringify(pointClustersAt(bootstrap, ctx.origin.port, settings.keepClusters), null, 2));
     }
     const listeners = [...new Map(plan.targets.map((t) => [`${t.listener.host}:${t.listener.port}`, t.listener])).values()];
     for (let round = 1; round <= settings.rounds; round++) {

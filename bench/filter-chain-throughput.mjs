@@ -11,15 +11,20 @@
 // - `zipkin`: Envoy's Zipkin tracer with every request sampled (the HCM's default 100 %
 //   random sampling): a span per request with its tags, B3 headers upstream, the spans POSTed
 //   in batches of 5 to a collector cluster that `--origin builtin` points at the origin too
-//   (which answers 200, so the tracer counts them as reports_dropped: the cost is the same).
+//   (which answers 200, so the tracer counts them as reports_dropped: the cost is the same);
+// - `ext_proc`: the ext_proc filter with its default mode (request and response headers to
+//   the processor) to a local @grpc/grpc-js ExternalProcessor in this process, unpinned,
+//   which answers CONTINUE to every message: two messages and their answers per request on
+//   one HTTP/2 stream (the processor's cluster is kept by `--keep-cluster`).
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
-import { spawnSync } from "node:child_process";
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { targetChain, withFilters } from "./lib/target-chain.mjs";
+import { createRequire } from "node:module";
 import { polyvoyConfig } from "./lib/targets.mjs";
 
 const { values } = parseArgs({
@@ -48,12 +53,50 @@ function withZipkin(config) {
   copy.static_resources.clusters.push({ ...structuredClone(origin), name: "zipkin", load_assignment: { ...structuredClone(origin.load_assignment), cluster_name: "zipkin" } });
   return copy;
 }
+/** A local ExternalProcessor answering CONTINUE (an empty HeadersResponse) to each message; its port. */
+async function startProcessor() {
+  const require = createRequire(import.meta.url);
+  const grpc = require("@grpc/grpc-js");
+  const protoLoader = require("@grpc/proto-loader");
+  const deps = join(require.resolve("@grpc/grpc-js-xds/package.json"), "..", "deps");
+  const includeDirs = ["envoy-api", "googleapis", "protoc-gen-validate", "xds"].map((d) => join(deps, d));
+  const definition = protoLoader.loadSync("envoy/service/ext_proc/v3/external_processor.proto", { includeDirs, keepCase: true, oneofs: true });
+  const service = grpc.loadPackageDefinition(definition).envoy.service.ext_proc.v3.ExternalProcessor.service;
+  const server = new grpc.Server();
+  server.addService(service, {
+    Process: (call) => {
+      call.on("data", (req) => call.write(req.request_headers ? { request_headers: {} } : req.response_headers ? { response_headers: {} } : {}));
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+    },
+  });
+  const port = await new Promise((ok, fail) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
+  return { port, close: () => server.forceShutdown() };
+}
+/** The bench config with ext_proc before the router, its processor cluster on `port`. */
+function withExtProc(config, port) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.http_filters.unshift({
+    name: "envoy.filters.http.ext_proc",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor", grpc_service: { envoy_grpc: { cluster_name: "processor" } }, message_timeout: "5s" },
+  });
+  copy.static_resources.clusters.push({
+    name: "processor",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: { cluster_name: "processor", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+  });
+  return copy;
+}
+const processor = values.with === "ext_proc" ? await startProcessor() : undefined;
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
+  ext_proc: ["ext_proc, headers both ways", () => withExtProc(base, processor.port), ""],
 };
 const variant = variants[values.with];
-if (!variant) throw new Error(`--with: chain or zipkin, not ${values.with}`);
+if (!variant) throw new Error(`--with: chain, zipkin or ext_proc, not ${values.with}`);
 const configs = { "router alone": base, [variant[0]]: variant[1]() };
 
 const results = {};
@@ -62,10 +105,12 @@ for (const [label, config] of Object.entries(configs)) {
   const out = `${path}.out`;
   writeFileSync(path, JSON.stringify(config));
   console.error(`== ${label}`);
-  const args = [join(root, "bench/compare.mjs"), "-c", path, "--origin", "builtin", "--target", "/64", "--rounds", values.rounds, "--duration", values.duration, "--runtimes", values.runtimes, "--out", out];
-  const run = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
-  if (run.status !== 0) {
-    console.error(`polyvoy compare failed for ${label} (exit ${run.status})`);
+  const args = [join(root, "bench/compare.mjs"), "-c", path, "--origin", "builtin", "--target", "/64", "--rounds", values.rounds, "--duration", values.duration, "--runtimes", values.runtimes, "--out", out, ...(processor ? ["--keep-cluster", "processor"] : [])];
+  // Not spawnSync: the ext_proc variant's processor answers from this process's event loop.
+  const status = await new Promise((done) => spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] }).on("exit", (code) => done(code)));
+  if (status !== 0) {
+    processor?.close();
+    console.error(`polyvoy compare failed for ${label} (exit ${status})`);
     process.exit(1);
   }
   const summary = JSON.parse(readFileSync(join(out, "results.json"), "utf8")).summary;
@@ -90,3 +135,4 @@ for (const runtime of Object.keys(alone)) {
   const cpu = a.cpu && b.cpu ? `; CPU ${a.cpu.toFixed(1)} → ${b.cpu.toFixed(1)} µs/request` : "";
   console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, ${variant[0]} costs ${cost.toFixed(1)} %${variant[2]}${cpu}`);
 }
+processor?.close();

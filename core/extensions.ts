@@ -21,7 +21,7 @@ import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
-import type { BufferConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -201,6 +201,15 @@ registerLazyHttpFilterFactory<ExtAuthzConfig>("envoy.filters.http.ext_authz", as
     kind: "dual",
     create: (config, server, chain) => new ExtAuthzFilter(extAuthzFilterConfig(config, server, chain)),
     prepare: (config, server, chain) => void extAuthzFilterConfig(config, server, chain),
+  };
+});
+
+registerLazyHttpFilterFactory<ExtProcConfig>("envoy.filters.http.ext_proc", async () => {
+  const { ExtProcFilter, extProcFilterConfig } = await import("./http/filters/ext-proc.ts");
+  return {
+    kind: "dual",
+    create: (config, server, chain) => new ExtProcFilter(extProcFilterConfig(config, server, chain)),
+    prepare: (config, server, chain) => void extProcFilterConfig(config, server, chain),
   };
 });
 

@@ -26,4 +26,4 @@ export interface Plan {
 export function readBootstrap(path: string): Record<string, any> | Error;
 export function httpListeners(bootstrap: Record<string, any>): HttpListener[];
 export function planTargets(bootstrap: Record<string, any>, options?: { targets?: string[]; host?: string; withUpstreams?: boolean }): Plan;
-export function pointClustersAt<T extends Record<string, any>>(bootstrap: T, originPort: number): T;
+export function pointClustersAt<T extends Record<string, any>>(bootstrap: T, originPort: number, keep?: string[]): T;

@@ -114,13 +114,15 @@ export function planTargets(bootstrap, { targets: extraPaths = [], host: hostFla
 /**
  * `--origin builtin`: every cluster becomes a STATIC cluster of one host, the bench's origin
  * (plain HTTP/1.1 on loopback), keeping its name and connect timeout; what the user's
- * cluster would have added (TLS, health checks, DNS) is left out of both runs alike.
+ * cluster would have added (TLS, health checks, DNS) is left out of both runs alike. The
+ * clusters named in `keep` (`--keep-cluster`: a service the bench runs itself, such as an
+ * ext_proc processor) stay as written.
  */
-export function pointClustersAt(bootstrap, originPort) {
+export function pointClustersAt(bootstrap, originPort, keep = []) {
   const copy = structuredClone(bootstrap);
   const clusters = copy.static_resources?.clusters;
   if (!Array.isArray(clusters)) return copy;
-  copy.static_resources.clusters = clusters.map((cluster) => ({
+  copy.static_resources.clusters = clusters.map((cluster) => keep.includes(cluster.name) ? cluster : ({
     name: cluster.name,
     type: "STATIC",
     connect_timeout: cluster.connect_timeout ?? "5s",

@@ -13,6 +13,8 @@ export interface CompareSettings {
   rate: number | null;
   rounds: number;
   origin: "builtin" | null;
+  /** --keep-cluster: clusters --origin builtin leaves as written. */
+  keepClusters: string[];
   out: string | null;
   quick: boolean;
 }

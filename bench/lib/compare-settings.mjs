@@ -16,6 +16,7 @@ Starts the config under each runtime in turn and measures the same requests agai
   --rate R                open loop at R requests/s, for latency (the bench's own client)
   --rounds N              rounds; the runtimes' order rotates (default 3; --quick 1)
   --origin builtin        start the bench's origin and point every cluster at it
+  --keep-cluster NAME     with --origin builtin: leave this cluster as written (repeatable)
   --out DIR               write results.md, results.json and chart.svg there
   --quick                 one short round (about 20 seconds for three runtimes)`;
 
@@ -43,6 +44,7 @@ export function parseCompareArgs(argv) {
     rate: null,
     rounds: quick ? 1 : 3,
     origin: null,
+    keepClusters: [],
     out: null,
     quick,
   };
@@ -110,6 +112,9 @@ export function parseCompareArgs(argv) {
         s.origin = origin;
         break;
       }
+      case "--keep-cluster":
+        s.keepClusters.push(value());
+        break;
       case "--out":
         s.out = value();
         break;

@@ -720,6 +720,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
   | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig }
+  | { name: string; type: "envoy.filters.http.ext_proc"; config: ExtProcConfig }
   | { name: string; type: "envoy.filters.http.ratelimit"; config: RateLimitConfig }
   | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
   | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig }
@@ -1643,6 +1644,36 @@ export interface GrpcServiceTarget {
   authority: string;
   /** Headers sent with every call. */
   initialMetadata: readonly (readonly [string, string])[];
+}
+
+// ---- ext_proc (config/ext-proc-schema.ts, core/http/filters/ext-proc.ts) ----
+
+/** ProcessingMode as the filter runs it: which messages go to the processor. */
+export interface ExtProcProcessingMode {
+  requestHeaders: boolean;
+  responseHeaders: boolean;
+  /** BUFFERED: the whole body, once, before the headers go on. */
+  requestBodyBuffered: boolean;
+  responseBodyBuffered: boolean;
+}
+
+/** envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor */
+export interface ExtProcConfig {
+  grpc: GrpcServiceTarget;
+  /** GrpcService.timeout, taken for the stream as a whole (grpc-timeout) when set. */
+  grpcTimeoutMs?: number;
+  failureModeAllow: boolean;
+  processingMode: ExtProcProcessingMode;
+  messageTimeoutMs: number;
+  /** Stats go under http.<hcm stat_prefix>.ext_proc.[<statPrefix>.] */
+  statPrefix: string;
+  allowModeOverride: boolean;
+  disableClearRouteCache: boolean;
+}
+
+/** ExtProcPerRoute */
+export interface ExtProcPerRouteConfig {
+  disabled: boolean;
 }
 
 // ---- ext_authz (config/ext-authz-schema.ts, core/http/filters/ext-authz.ts) ----

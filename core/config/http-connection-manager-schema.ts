@@ -47,6 +47,7 @@ import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAu
 import { RBAC_PER_ROUTE_TYPE_URL, RBAC_TYPE_URL, rbacFilterConfig, rbacPerRouteConfig } from "./rbac-schema.ts";
 import { RATE_LIMIT_PER_ROUTE_TYPE_URL, RATE_LIMIT_TYPE_URL, rateLimitConfig, rateLimitPerRouteConfig } from "./ratelimit-schema.ts";
 import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAuthzPerRouteConfig } from "./ext-authz-schema.ts";
+import { EXT_PROC_PER_ROUTE_TYPE_URL, EXT_PROC_TYPE_URL, extProcConfig, extProcPerRouteConfig } from "./ext-proc-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
@@ -149,6 +150,12 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: extAuthzConfig,
     terminal: false,
     perRoute: { typeUrl: EXT_AUTHZ_PER_ROUTE_TYPE_URL, schema: extAuthzPerRouteConfig },
+  },
+  "envoy.filters.http.ext_proc": {
+    typeUrl: EXT_PROC_TYPE_URL,
+    typedConfig: extProcConfig,
+    terminal: false,
+    perRoute: { typeUrl: EXT_PROC_PER_ROUTE_TYPE_URL, schema: extProcPerRouteConfig },
   },
   "envoy.filters.http.ratelimit": {
     typeUrl: RATE_LIMIT_TYPE_URL,

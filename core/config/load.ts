@@ -221,6 +221,9 @@ function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]):
               const at = http.config.grpc !== undefined ? ["grpc_service", "envoy_grpc", "cluster_name"] : ["http_service", "server_uri", "cluster"];
               problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", ...at], http.config.cluster, clusterNames));
             }
+            if (http.type === "envoy.filters.http.ext_proc" && !clusterNames.has(http.config.grpc.clusterName)) {
+              problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", "grpc_service", "envoy_grpc", "cluster_name"], http.config.grpc.clusterName, clusterNames));
+            }
             if (http.type === "envoy.filters.http.ratelimit" && !clusterNames.has(http.config.service.clusterName)) {
               const at = ["rate_limit_service", "grpc_service", "envoy_grpc", "cluster_name"];
               problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", ...at], http.config.service.clusterName, clusterNames));

@@ -45,6 +45,8 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     private readonly callbacks: GrpcStreamCallbacks,
     /** The largest message taken (Envoy's max_receive_message_length; unbounded there). */
     maxMessageBytes: number,
+    /** Always HTTP/2, whatever the cluster's protocol options (ClusterManager.grpcStreamConnPool). */
+    private readonly alwaysHttp2 = false,
   ) {
     this.frames = new GrpcFrameDecoder(maxMessageBytes, (flags) => flags === GRPC_FH_DEFAULT);
   }
@@ -68,7 +70,7 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     for (const [name, value] of initialMetadata) headers.add(name, value);
     this.pendingHeaders = headers;
     // A static cluster's EDS or SDS stream may start before its HTTP/2 pools' code is in.
-    const loading = this.server.clusterManager.poolCodeLoading(cluster);
+    const loading = this.alwaysHttp2 ? this.server.clusterManager.grpcStreamPoolCodeLoading() : this.server.clusterManager.poolCodeLoading(cluster);
     if (loading === undefined) return this.newStream(cluster, host);
     loading
       .then(() => this.closed || this.newStream(cluster, host))
@@ -76,7 +78,8 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
   }
 
   private newStream(cluster: Cluster, host: Host): void {
-    this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
+    const manager = this.server.clusterManager;
+    this.poolHandle = (this.alwaysHttp2 ? manager.grpcStreamConnPool(cluster, host) : manager.httpConnPool(cluster, host)).newStream(this);
   }
 
   private pendingHeaders: RequestHeaders | undefined;
@@ -93,6 +96,15 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     this.stream.encodeData(frame, false);
     return true;
   }
+
+  /** Half-close: no more messages from us (Envoy's AsyncStream::closeStream); the server's answer still comes. */
+  closeSend(): void {
+    if (this.closed || this.sendClosed) return;
+    this.sendClosed = true;
+    if (this.stream !== undefined) this.stream.encodeData(new Uint8Array(0), true);
+  }
+
+  private sendClosed = false;
 
   /** End the call from our side: the stream is reset, no callback follows (Envoy's AsyncStream::resetStream). */
   reset(): void {
@@ -116,6 +128,7 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
       if (this.stream === undefined) return;
       this.stream.encodeData(frame, false);
     }
+    if (this.sendClosed && this.stream !== undefined) this.stream.encodeData(new Uint8Array(0), true);
     if (this.stream !== undefined && !this.closed) this.callbacks.onReady?.();
   }
 

@@ -489,6 +489,29 @@ export class ClusterManager {
     return pool;
   }
 
+  /**
+   * The pool a bidirectional gRPC stream of polyvoy's own (ext_proc's Process) takes: HTTP/2
+   * whatever the cluster's protocol options say (auto_config's mixed pool picks by ALPN),
+   * since a full-duplex stream with trailers needs it. Envoy would take the cluster's
+   * protocol (ClusterInfoImpl::upstreamHttpProtocol), HTTP/1.1 without
+   * http2_protocol_options, which a gRPC server refuses (envoyproxy/envoy#19246); polyvoy
+   * does what the config means.
+   */
+  grpcStreamConnPool(cluster: Cluster, host: Host): HttpConnPool {
+    if (cluster.config.autoHttp) return this.httpConnPool(cluster, host);
+    let pool = this.http2Pools.get(host);
+    if (!pool) {
+      pool = this.newHttpPool(cluster, host, true);
+      this.http2Pools.set(host, pool);
+    }
+    return pool;
+  }
+
+  /** The load of the HTTP/2 pools' code for grpcStreamConnPool, undefined when it is in. */
+  grpcStreamPoolCodeLoading(): Promise<unknown> | undefined {
+    return HTTP2_POOLS.loaded === undefined ? HTTP2_POOLS.load() : undefined;
+  }
+
   private newHttpPool(cluster: Cluster, host: Host, http2: boolean, serverName?: string): HttpConnPool {
     const idleTimeoutMs = cluster.config.idleTimeoutMs ?? DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS;
     // The HTTP/2 pools' code loaded before the cluster warmed (startCluster).

@@ -1,5 +1,5 @@
 /**
- * Envoy's HTTP filter examples (test/fixtures/envoy-examples: csrf, cors, ext_authz, rbac,
+ * Envoy's HTTP filter examples (test/fixtures/envoy-examples: csrf, cors, ext_authz, ext_proc, rbac,
  * brotli, route-mirror, websocket, CONNECT) served on every runtime as written but for where
  * things are (test/support/envoy-examples.ts), one proxy per config across its checks. What
  * each test checks is what the sandbox's verify.sh checks (envoyproxy/envoy examples/…/verify.sh),
@@ -225,6 +225,55 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
         expect((await send(proxy.at.port(8000), "/service", { method: "POST" })).status).toBe(403);
         expect(decisions.slice(-2)).toEqual(["GET", "POST"]);
       });
+    });
+  });
+
+  describe("ext_proc: a gRPC ExternalProcessor on a cluster without http2_protocol_options (the stream is HTTP/2 all the same)", () => {
+    let upstream: HttpUpstream;
+    let processor: { port: number; close(): void };
+    beforeAll(async () => {
+      upstream = await httpUpstream((req, res) => res.end(`Hello from upstream (x-ext-proc-request: ${req.headers["x-ext-proc-request"] ?? "-"})`));
+      // A processor in the sandbox's place: it adds a request header, asks (mode_override, the
+      // config's allow_mode_override) for the response body, adds a response header and
+      // rewrites the body.
+      type Req = { request_headers?: object; response_headers?: object; response_body?: { body?: Buffer } };
+      processor = await startEnvoyGrpcService("envoy/service/ext_proc/v3/external_processor.proto", "envoy.service.ext_proc.v3.ExternalProcessor", {
+        Process: (call: grpc.ServerDuplexStream<Req, object>) => {
+          call.on("data", (req: Req) => {
+            const set = (key: string, value: string) => ({ header: { key, raw_value: Buffer.from(value) } });
+            if (req.request_headers) {
+              call.write({ request_headers: { response: { header_mutation: { set_headers: [set("x-ext-proc-request", "seen")] } } }, mode_override: { response_body_mode: "BUFFERED" } });
+            } else if (req.response_headers) {
+              call.write({ response_headers: { response: { header_mutation: { set_headers: [set("x-external-processor", "polyvoy-test")] } } } });
+            } else if (req.response_body) {
+              call.write({ response_body: { response: { body_mutation: { body: Buffer.from(String(req.response_body.body ?? "").toUpperCase()) } } } });
+            }
+          });
+          call.on("end", () => call.end());
+          call.on("error", () => {});
+        },
+      });
+    });
+    afterAll(() => {
+      processor?.close();
+      return upstream?.close();
+    });
+    const proxy = serve(runtime, () =>
+      localize("ext_proc/config/envoy.yaml", {}, (config) => {
+        // The example's endpoints are 127.0.0.1:10001 (the upstream) and :10002 (the processor).
+        for (const cluster of config.static_resources.clusters) {
+          const address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+          address.port_value = cluster.name === "processor" ? processor.port : upstream.port;
+        }
+        slowMachine(config);
+      }),
+    );
+
+    test("the processor's request header reaches the upstream; its response header and body reach the client", async () => {
+      const reply = await send(proxy.at.port(10000), "/");
+      expect(reply.status).toBe(200);
+      expect(reply.headers["x-external-processor"]).toBe("polyvoy-test");
+      expect(reply.body).toBe("HELLO FROM UPSTREAM (X-EXT-PROC-REQUEST: SEEN)");
     });
   });
 

@@ -71,6 +71,8 @@ test("pointClustersAt keeps each cluster's name and connect timeout, and nothing
     },
   ]);
   expect(doc.static_resources.clusters[0]!.type).toBe("STRICT_DNS"); // the user's config is not changed
+  // --keep-cluster: a cluster the bench serves itself stays as written.
+  expect(pointClustersAt(doc, 4321, ["svc"]).static_resources.clusters).toEqual(doc.static_resources.clusters);
 });
 
 describe("the command line", () => {

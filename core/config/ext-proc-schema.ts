@@ -1,0 +1,135 @@
+/**
+ * envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor and ExtProcPerRoute
+ * (core/http/filters/ext-proc.ts), after api/envoy/extensions/filters/http/ext_proc/v3/
+ * ext_proc.proto and processing_mode.proto. What the filter does not implement (streamed
+ * bodies, trailers, attributes, metadata, mutation rules other than Envoy's defaults) is
+ * refused by name, never accepted and ignored.
+ */
+// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import * as z from "zod";
+import { boolFalse, stringEmpty, strictObject } from "./shared-schemas.ts";
+import { lazySchema } from "./lazy-schema.ts";
+import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode } from "./bootstrap.ts";
+import { durationMs } from "./proto-schema.ts";
+import { isEmptyList, isFalse, REFUSED_VALUE, refuseField, unsupportedField } from "./unsupported-field.ts";
+import { unsupportedValueMessage } from "./refusal.ts";
+import { grpcService } from "./grpc-service-schema.ts";
+
+export const EXT_PROC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
+export const EXT_PROC_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute";
+
+/** ext_proc.proto: message_timeout "defaults to 200 milliseconds". */
+const DEFAULT_MESSAGE_TIMEOUT_MS = 200;
+/** ext_proc.proto: message_timeout is at most 3600 s (validate: lte 3600s). */
+const MAX_MESSAGE_TIMEOUT_MS = 3_600_000;
+
+const HEADER_MODES = ["DEFAULT", "SEND", "SKIP"] as const;
+const BODY_MODES = ["NONE", "STREAMED", "BUFFERED", "BUFFERED_PARTIAL", "FULL_DUPLEX_STREAMED"] as const;
+
+/** An enum given by name or number (proto3 JSON takes both). */
+function enumValue<T extends readonly string[]>(names: T) {
+  return z.union([z.enum(names as unknown as [T[number], ...T[number][]]), z.number().int()]).transform((v, ctx): T[number] => {
+    if (typeof v === "string") return v;
+    const name = names[v];
+    if (name === undefined) {
+      ctx.addIssue({ code: "custom", message: `unknown value ${v} (one of ${names.join(", ")})` });
+      return z.NEVER;
+    }
+    return name;
+  });
+}
+
+/** ProcessingMode, the modes polyvoy's filter implements (ext-proc.ts). */
+export const processingMode = lazySchema(() =>
+  strictObject({
+    request_header_mode: enumValue(HEADER_MODES).default("DEFAULT"),
+    response_header_mode: enumValue(HEADER_MODES).default("DEFAULT"),
+    request_body_mode: enumValue(BODY_MODES).default("NONE"),
+    response_body_mode: enumValue(BODY_MODES).default("NONE"),
+    request_trailer_mode: enumValue(HEADER_MODES).default("DEFAULT"),
+    response_trailer_mode: enumValue(HEADER_MODES).default("DEFAULT"),
+  })
+    .superRefine((m, ctx) => {
+      for (const field of ["request_body_mode", "response_body_mode"] as const) {
+        const mode = m[field];
+        if (mode !== "NONE" && mode !== "BUFFERED") {
+          const detail = "supported: NONE, BUFFERED (the body is sent whole, once)";
+          ctx.addIssue({ code: "custom", message: unsupportedValueMessage(mode, detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
+        }
+      }
+      for (const field of ["request_trailer_mode", "response_trailer_mode"] as const) {
+        if (m[field] === "SEND") {
+          const detail = "supported: DEFAULT, SKIP (trailers are not sent to the processor yet)";
+          ctx.addIssue({ code: "custom", message: unsupportedValueMessage("SEND", detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
+        }
+      }
+    })
+    .transform((m): ExtProcProcessingMode => ({
+      // processing_mode.proto: DEFAULT is SEND for headers, SKIP for trailers.
+      requestHeaders: m.request_header_mode !== "SKIP",
+      responseHeaders: m.response_header_mode !== "SKIP",
+      requestBodyBuffered: m.request_body_mode === "BUFFERED",
+      responseBodyBuffered: m.response_body_mode === "BUFFERED",
+    })));
+
+export const DEFAULT_PROCESSING_MODE: ExtProcProcessingMode = { requestHeaders: true, responseHeaders: true, requestBodyBuffered: false, responseBodyBuffered: false };
+
+/** HeaderMutationRules: only Envoy's defaults (no field set) are implemented. */
+const mutationRules = lazySchema(() =>
+  z.record(z.string(), z.unknown()).superRefine((rules, ctx) => {
+    for (const [field, value] of Object.entries(rules)) {
+      if (value === undefined || value === false || (typeof value === "object" && value !== null && (value as { value?: unknown }).value === false)) continue;
+      refuseField(ctx, "only the default mutation rules are implemented (no routing, x-envoy-* or removal of pseudo-headers and host)", [field]);
+    }
+  }));
+
+export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
+  strictObject({
+    grpc_service: grpcService({ timeout: "taken" }).optional(),
+    http_service: unsupportedField("the HTTP processor protocol: use grpc_service"),
+    failure_mode_allow: boolFalse,
+    processing_mode: processingMode.optional(),
+    request_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),
+    response_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),
+    message_timeout: durationMs.optional(),
+    stat_prefix: stringEmpty,
+    mutation_rules: mutationRules.optional(),
+    max_message_timeout: unsupportedField("override_message_timeout is not taken (a processor asking for it is sent on the configured timeout)"),
+    disable_clear_route_cache: boolFalse,
+    forward_rules: unsupportedField("every request and response header is sent"),
+    filter_metadata: unsupportedField("no metadata is sent"),
+    allow_mode_override: boolFalse,
+    disable_immediate_response: unsupportedField(undefined, isFalse),
+    metadata_options: unsupportedField("no dynamic metadata is forwarded or received"),
+    observability_mode: unsupportedField("the filter always waits for the processor's answers", isFalse),
+    route_cache_action: unsupportedField("use disable_clear_route_cache"),
+    deferred_close_timeout: unsupportedField("observability_mode only"),
+    send_body_without_waiting_for_header_response: unsupportedField("headers are answered before the body is sent", isFalse),
+    allowed_override_modes: unsupportedField("any mode_override is taken with allow_mode_override", isEmptyList),
+    processing_request_modifier: unsupportedField(),
+    on_processing_response: unsupportedField(),
+    status_on_error: unsupportedField("errors are Envoy's 500 (504 for a message timeout)"),
+  })
+    .superRefine((c, ctx) => {
+      if (c.grpc_service === undefined) ctx.addIssue({ code: "custom", message: "must set grpc_service", path: ["grpc_service"] });
+      const t = c.message_timeout;
+      if (t !== undefined && (t <= 0 || t > MAX_MESSAGE_TIMEOUT_MS)) ctx.addIssue({ code: "custom", message: "must be greater than 0s and at most 3600s", path: ["message_timeout"] });
+    })
+    .transform((c): ExtProcConfig => ({
+      grpc: c.grpc_service!.target,
+      // GrpcService.timeout bounds a unary call; the processing stream lives as long as the request (Envoy's ext_proc opens it without one).
+      ...(c.grpc_service!.timeoutMs !== undefined && { grpcTimeoutMs: c.grpc_service!.timeoutMs }),
+      failureModeAllow: c.failure_mode_allow,
+      processingMode: c.processing_mode ?? DEFAULT_PROCESSING_MODE,
+      messageTimeoutMs: c.message_timeout ?? DEFAULT_MESSAGE_TIMEOUT_MS,
+      statPrefix: c.stat_prefix,
+      allowModeOverride: c.allow_mode_override,
+      disableClearRouteCache: c.disable_clear_route_cache,
+    })));
+
+export const extProcPerRouteConfig: z.ZodType<ExtProcPerRouteConfig> = lazySchema(() =>
+  strictObject({
+    // Envoy: const true.
+    disabled: z.literal(true).optional(),
+    overrides: unsupportedField("per-route overrides of the processing mode or service"),
+  }).transform((c): ExtProcPerRouteConfig => ({ disabled: c.disabled === true })));

@@ -1,0 +1,290 @@
+/**
+ * The ext_proc filter's pieces without sockets: its protobuf against protobufjs serializers
+ * loaded from Envoy's own external_processor.proto, the default mutation rules (Envoy's
+ * mutation_rules.cc / mutation_utils.cc), the config's refusals, and the filter's state
+ * machine driven with stub callbacks and a stream that never connects (messages from the
+ * "processor" handed to onReceiveMessage, the message timer fired by hand).
+ */
+import { describe, expect, test } from "vitest";
+import * as protoLoader from "@grpc/proto-loader";
+import { envoyProtoDirs } from "../../../support/envoy-protos.ts";
+import { decodeProcessingResponse, encodeBodyRequest, encodeHeadersRequest, ProcessingKind } from "../../../../core/http/filters/ext-proc-proto.ts";
+import { applyHeaderMutation, CheckOperation, mutationAllowed } from "../../../../core/http/filters/ext-proc-mutation.ts";
+import { ExtProcFilter, ExtProcFilterConfig } from "../../../../core/http/filters/ext-proc.ts";
+import { extProcConfig } from "../../../../core/config/ext-proc-schema.ts";
+import { StatsStore } from "../../../../core/stats/stats-store.ts";
+import { Counter } from "../../../../core/stats/counter.ts";
+import { BodyBuffer } from "../../../../core/http/body-buffer.ts";
+import { RequestHeaders, ResponseHeaders } from "../../../../core/http/message.ts";
+import { FilterDataStatus, FilterHeadersStatus, type DecoderFilterCallbacks, type EncoderFilterCallbacks } from "../../../../core/http/filter.ts";
+import type { ServerContext } from "../../../../core/server-context.ts";
+import type { HttpFilterChainContext } from "../../../../core/http/filters/http-filter-registry.ts";
+
+const OPTIONS = { includeDirs: envoyProtoDirs(), keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true };
+const service = protoLoader.loadSync("envoy/service/ext_proc/v3/external_processor.proto", OPTIONS)["envoy.service.ext_proc.v3.ExternalProcessor"] as protoLoader.ServiceDefinition;
+const Process = service["Process"]!;
+const response = (message: object): Uint8Array => new Uint8Array(Process.responseSerialize(message));
+const set = (key: string, value: string, extra: object = {}) => ({ header: { key, raw_value: Buffer.from(value) }, ...extra });
+
+describe("ext_proc protobuf", () => {
+  test("request headers and bodies as protobufjs reads them", () => {
+    const headers = Process.requestDeserialize(Buffer.from(encodeHeadersRequest(ProcessingKind.RequestHeaders, [[":path", "/a"], ["x-a", "é"]], true))) as Record<string, any>;
+    expect(headers.request).toBe("request_headers");
+    expect(headers.request_headers.end_of_stream).toBe(true);
+    expect(headers.request_headers.headers.headers.map((h: { key: string; raw_value: Buffer }) => [h.key, h.raw_value.toString("latin1")])).toEqual([
+      [":path", "/a"],
+      ["x-a", "é"],
+    ]);
+    const body = Process.requestDeserialize(Buffer.from(encodeBodyRequest(ProcessingKind.ResponseBody, new TextEncoder().encode("hi"), false))) as Record<string, any>;
+    expect(body.request).toBe("response_body");
+    expect(body.response_body.body.toString()).toBe("hi");
+    expect(body.response_body.end_of_stream).toBeUndefined();
+  });
+
+  test("responses as protobufjs writes them", () => {
+    const headers = decodeProcessingResponse(
+      response({
+        request_headers: { response: { status: "CONTINUE_AND_REPLACE", header_mutation: { set_headers: [set("x-a", "1", { append_action: "ADD_IF_ABSENT" }), { header: { key: "X-B", value: "2" }, append: { value: true } }], remove_headers: ["X-C"] }, body_mutation: { body: Buffer.from("new") }, clear_route_cache: true } },
+        mode_override: { response_body_mode: "BUFFERED", response_header_mode: "SKIP" },
+        override_message_timeout: { seconds: 2, nanos: 500_000_000 },
+      }),
+    );
+    expect(headers.kind).toBe(1);
+    expect(headers.common!.status).toBe(1);
+    expect(headers.common!.headerMutation).toEqual({
+      setHeaders: [
+        { name: "x-a", value: "1", action: 1, append: false, bothValues: false },
+        { name: "x-b", value: "2", action: 0, append: true, bothValues: false },
+      ],
+      removeHeaders: ["x-c"],
+    });
+    expect(new TextDecoder().decode(headers.common!.bodyMutation)).toBe("new");
+    expect(headers.common!.clearRouteCache).toBe(true);
+    expect(headers.modeOverride).toMatchObject({ responseBodyMode: 2, responseHeaderMode: 2, requestBodyMode: 0 });
+    expect(headers.overrideMessageTimeoutMs).toBe(2500);
+    const cleared = decodeProcessingResponse(response({ response_body: { response: { body_mutation: { clear_body: true } } } }));
+    expect([cleared.kind, cleared.common!.bodyMutation!.byteLength]).toEqual([4, 0]);
+    const immediate = decodeProcessingResponse(response({ immediate_response: { status: { code: "Forbidden" }, headers: { set_headers: [set("x-why", "no")] }, body: Buffer.from("nope"), grpc_status: { status: 7 }, details: "not here" } }));
+    expect(immediate.kind).toBe(7);
+    expect(immediate.immediate).toMatchObject({ status: 403, grpcStatus: 7, details: "not here" });
+    expect(new TextDecoder().decode(immediate.immediate!.body)).toBe("nope");
+    // An empty HeadersResponse is a CONTINUE with nothing to do.
+    expect(decodeProcessingResponse(response({ response_headers: {} })).common).toMatchObject({ status: 0, headerMutation: undefined, bodyMutation: undefined });
+  });
+});
+
+describe("ext_proc default mutation rules", () => {
+  test("what may be set, appended and removed", () => {
+    expect(mutationAllowed(CheckOperation.Set, "x-a", "1")).toBe(true);
+    expect(mutationAllowed(CheckOperation.Set, ":path", "/b")).toBe(true);
+    for (const routing of ["host", ":authority", ":method", ":scheme"]) expect(mutationAllowed(CheckOperation.Set, routing, "x")).toBe(false);
+    expect(mutationAllowed(CheckOperation.Set, "x-envoy-original-path", "/")).toBe(false);
+    expect(mutationAllowed(CheckOperation.Append, ":path", "/b")).toBe(false);
+    expect(mutationAllowed(CheckOperation.Remove, ":path", "")).toBe(false);
+    expect(mutationAllowed(CheckOperation.Remove, "host", "")).toBe(false);
+    expect(mutationAllowed(CheckOperation.Remove, "x-a", "")).toBe(true);
+    expect(mutationAllowed(CheckOperation.Set, ":status", "199")).toBe(false);
+    expect(mutationAllowed(CheckOperation.Set, ":status", "201")).toBe(true);
+  });
+
+  test("applied to headers: refusals ignored and counted, invalid names an error", () => {
+    const headers = new RequestHeaders();
+    headers.path = "/a";
+    headers.authority = "example.com";
+    headers.add("x-keep", "1");
+    headers.add("x-drop", "1");
+    const rejected = new Counter("rejected");
+    const mutation = {
+      setHeaders: [
+        { name: "x-new", value: "v", action: 0, append: false, bothValues: false },
+        { name: "x-keep", value: "2", action: 0, append: true, bothValues: false },
+        { name: "x-keep", value: "3", action: 1, append: false, bothValues: false },
+        { name: ":path", value: "/b", action: 0, append: false, bothValues: false },
+        { name: ":authority", value: "evil", action: 0, append: false, bothValues: false },
+        { name: "x-absent", value: "no", action: 3, append: false, bothValues: false },
+      ],
+      removeHeaders: ["x-drop", "host"],
+    };
+    expect(applyHeaderMutation(mutation, headers, false, rejected)).toBeUndefined();
+    expect([headers.path, headers.authority, headers.getJoined("x-keep", ","), headers.get("x-new"), headers.has("x-drop"), headers.has("x-absent")]).toEqual(["/b", "example.com", "1,2", "v", false, false]);
+    // :authority set, host removed: both refused.
+    expect(rejected.value).toBe(2);
+    expect(applyHeaderMutation({ setHeaders: [{ name: "bad name", value: "", action: 0, append: false, bothValues: false }], removeHeaders: [] }, headers, false, rejected)).toBe("Invalid character in set_headers mutation.");
+    // CONTINUE_AND_REPLACE may change :method.
+    expect(applyHeaderMutation({ setHeaders: [{ name: ":method", value: "POST", action: 0, append: false, bothValues: false }], removeHeaders: [] }, headers, true, rejected)).toBeUndefined();
+    expect(headers.method).toBe("POST");
+    const status = new ResponseHeaders(200);
+    applyHeaderMutation({ setHeaders: [{ name: ":status", value: "418", action: 0, append: false, bothValues: false }], removeHeaders: [] }, status, false, rejected);
+    expect(status.status).toBe(418);
+  });
+});
+
+describe("ext_proc config", () => {
+  const base = { grpc_service: { envoy_grpc: { cluster_name: "p" } } };
+  test("defaults, and the example's message_timeout form", () => {
+    expect(extProcConfig.parse({ ...base, message_timeout: { seconds: 2 }, allow_mode_override: true })).toMatchObject({
+      grpc: { clusterName: "p" },
+      messageTimeoutMs: 2000,
+      allowModeOverride: true,
+      failureModeAllow: false,
+      processingMode: { requestHeaders: true, responseHeaders: true, requestBodyBuffered: false, responseBodyBuffered: false },
+    });
+    expect(extProcConfig.parse(base)).toMatchObject({ messageTimeoutMs: 200 });
+    expect(extProcConfig.parse({ ...base, processing_mode: { request_header_mode: "SKIP", response_body_mode: "BUFFERED" } }).processingMode).toEqual({ requestHeaders: false, responseHeaders: true, requestBodyBuffered: false, responseBodyBuffered: true });
+  });
+
+  test("refused by name", () => {
+    const problems = (c: object) => extProcConfig.safeParse(c).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    expect(problems({ ...base, processing_mode: { request_body_mode: "STREAMED" } })).toEqual(["processing_mode.request_body_mode: STREAMED is an Envoy value that polyvoy does not support yet (supported: NONE, BUFFERED (the body is sent whole, once))"]);
+    expect(problems({ ...base, processing_mode: { response_trailer_mode: "SEND" } })?.[0]).toMatch(/^processing_mode.response_trailer_mode: SEND is an Envoy value/);
+    expect(problems({ ...base, mutation_rules: { allow_all_routing: true } })?.[0]).toMatch(/^mutation_rules.allow_all_routing: is an Envoy field/);
+    expect(problems({ ...base, request_attributes: ["request.path"] })?.[0]).toMatch(/^request_attributes: /);
+    expect(problems({})?.[0]).toBe("grpc_service: must set grpc_service");
+    expect(problems({ ...base, message_timeout: "0s" })?.[0]).toBe("message_timeout: must be greater than 0s and at most 3600s");
+  });
+});
+
+// ---- the state machine ----
+
+interface Harness {
+  filter: ExtProcFilter;
+  stats: StatsStore;
+  continued: { decoding: number; encoding: number };
+  replies: { status: number; body: string; details: string; headers: [string, string][] | undefined }[];
+  fireTimer(): void;
+  buffer: BodyBuffer;
+}
+
+function harness(config: object): Harness {
+  const stats = new StatsStore();
+  let timerTarget: { onTimer(): void } | undefined;
+  let timerEnabled = false;
+  const server = {
+    stats,
+    timers: { create: (target: { onTimer(): void }) => ((timerTarget = target), { enable: () => (timerEnabled = true), disable: () => (timerEnabled = false) }) },
+    // A cluster whose pool never gives a stream: messages queue, answers are handed in by the test.
+    clusterManager: {
+      get: () => ({ loadBalancer: { chooseHost: () => ({}) } }),
+      grpcStreamPoolCodeLoading: () => undefined,
+      grpcStreamConnPool: () => ({ newStream: () => ({ cancel() {} }) }),
+    },
+  } as unknown as ServerContext;
+  const shared = new ExtProcFilterConfig(extProcConfig.parse({ grpc_service: { envoy_grpc: { cluster_name: "p" } }, ...config }), server, { statPrefix: "t" } as HttpFilterChainContext);
+  const filter = new ExtProcFilter(shared);
+  const continued = { decoding: 0, encoding: 0 };
+  const replies: Harness["replies"] = [];
+  const buffer = new BodyBuffer();
+  const common = {
+    route: undefined,
+    sendLocalReply: (status: number, body: string, details: string, _flag: unknown, headers: [string, string][] | undefined) => replies.push({ status, body, details, headers }),
+  };
+  filter.setDecoderFilterCallbacks({ ...common, continueDecoding: () => continued.decoding++, decodingBuffer: () => buffer, clearRouteCache: () => {} } as unknown as DecoderFilterCallbacks);
+  filter.setEncoderFilterCallbacks({ ...common, continueEncoding: () => continued.encoding++, encodingBuffer: () => undefined } as unknown as EncoderFilterCallbacks);
+  return {
+    filter,
+    stats,
+    continued,
+    replies,
+    buffer,
+    fireTimer: () => {
+      expect(timerEnabled).toBe(true);
+      timerEnabled = false;
+      timerTarget!.onTimer();
+    },
+  };
+}
+
+const counter = (h: Harness, name: string) => h.stats.counter(`http.t.ext_proc.${name}`).value;
+
+describe("ext_proc filter state machine", () => {
+  test("headers held until their answer, mutated, then continued; the response likewise", () => {
+    const h = harness({});
+    const request = new RequestHeaders();
+    expect(h.filter.decodeHeaders(request, true)).toBe(FilterHeadersStatus.StopIteration);
+    expect(counter(h, "streams_started")).toBe(1);
+    expect(counter(h, "stream_msgs_sent")).toBe(1);
+    h.filter.onReceiveMessage(response({ request_headers: { response: { header_mutation: { set_headers: [set("x-in", "1")] } } } }));
+    expect(request.get("x-in")).toBe("1");
+    expect(h.continued.decoding).toBe(1);
+    const answer = new ResponseHeaders(200);
+    expect(h.filter.encodeHeaders(answer, true)).toBe(FilterHeadersStatus.StopIteration);
+    h.filter.onReceiveMessage(response({ response_headers: { response: { header_mutation: { set_headers: [set("x-out", "1")] } } } }));
+    expect([answer.get("x-out"), h.continued.encoding]).toEqual(["1", 1]);
+    expect(counter(h, "stream_msgs_received")).toBe(2);
+    // The request's end closes the stream (Envoy's closeStream: streams_closed).
+    h.filter.onDestroy();
+    expect(counter(h, "streams_closed")).toBe(1);
+  });
+
+  test("a message out of turn is spurious: the processor is ignored and the request goes on", () => {
+    const h = harness({});
+    h.filter.decodeHeaders(new RequestHeaders(), true);
+    h.filter.onReceiveMessage(response({ response_body: { response: {} } }));
+    expect(counter(h, "spurious_msgs_received")).toBe(1);
+    expect(h.continued.decoding).toBe(1);
+    // The response is not sent to the processor any more.
+    expect(h.filter.encodeHeaders(new ResponseHeaders(200), true)).toBe(FilterHeadersStatus.Continue);
+    expect(h.replies).toEqual([]);
+  });
+
+  test("a buffered body: held, sent whole at its end, replaced", () => {
+    const h = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "BUFFERED" } });
+    const request = new RequestHeaders();
+    request.set("content-length", "10");
+    expect(h.filter.decodeHeaders(request, false)).toBe(FilterHeadersStatus.StopIteration);
+    expect(counter(h, "stream_msgs_sent")).toBe(0);
+    const chunk = new TextEncoder().encode("hello");
+    expect(h.filter.decodeData(chunk, false)).toBe(FilterDataStatus.StopIterationAndBuffer);
+    h.buffer.add(chunk);
+    expect(h.filter.decodeData(new TextEncoder().encode("world"), true)).toBe(FilterDataStatus.StopIterationAndBuffer);
+    h.buffer.add(new TextEncoder().encode("world"));
+    expect(counter(h, "stream_msgs_sent")).toBe(1);
+    h.filter.onReceiveMessage(response({ request_body: { response: { body_mutation: { body: Buffer.from("bye") } } } }));
+    expect(new TextDecoder().decode(h.buffer.toBytes())).toBe("bye");
+    expect(request.get("content-length")).toBe("3");
+    expect(h.continued.decoding).toBe(1);
+  });
+
+  test("an immediate response is a local reply", () => {
+    const h = harness({});
+    h.filter.decodeHeaders(new RequestHeaders(), true);
+    h.filter.onReceiveMessage(response({ immediate_response: { status: { code: 401 }, headers: { set_headers: [set("x-why", "no"), set("x-envoy-x", "no")] }, body: Buffer.from("go away"), details: "not allowed here" } }));
+    expect(h.replies).toEqual([{ status: 401, body: "go away", details: "not_allowed_here", headers: [["x-why", "no"]] }]);
+    expect(h.continued.decoding).toBe(0);
+  });
+
+  test("the message timeout: 504, or with failure_mode_allow the request goes on", () => {
+    const closed = harness({});
+    closed.filter.decodeHeaders(new RequestHeaders(), true);
+    closed.fireTimer();
+    expect(closed.replies.map((r) => [r.status, r.details])).toEqual([[504, "ext_proc_error_per-message_timeout_exceeded"]]);
+    expect(counter(closed, "message_timeouts")).toBe(1);
+    const open = harness({ failure_mode_allow: true });
+    open.filter.decodeHeaders(new RequestHeaders(), true);
+    open.fireTimer();
+    expect([open.replies.length, open.continued.decoding, counter(open, "failure_mode_allowed")]).toEqual([0, 1, 1]);
+  });
+
+  test("a failed stream: 500 with the gRPC status in the details; a clean close lets the request go on", () => {
+    const failed = harness({});
+    failed.filter.decodeHeaders(new RequestHeaders(), true);
+    failed.filter.onRemoteClose(14, "unavailable");
+    expect(failed.replies.map((r) => [r.status, r.details])).toEqual([[500, "ext_proc_error_gRPC_error_14"]]);
+    expect(counter(failed, "streams_failed")).toBe(1);
+    const closed = harness({});
+    closed.filter.decodeHeaders(new RequestHeaders(), true);
+    closed.filter.onRemoteClose(0, "");
+    expect([closed.replies.length, closed.continued.decoding, counter(closed, "streams_closed")]).toEqual([0, 1, 1]);
+  });
+
+  test("mode_override, with allow_mode_override: the response headers skipped", () => {
+    const h = harness({ allow_mode_override: true });
+    h.filter.decodeHeaders(new RequestHeaders(), true);
+    h.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { response_header_mode: "SKIP" } }));
+    expect(h.filter.encodeHeaders(new ResponseHeaders(200), true)).toBe(FilterHeadersStatus.Continue);
+    const without = harness({});
+    without.filter.decodeHeaders(new RequestHeaders(), true);
+    without.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { response_header_mode: "SKIP" } }));
+    expect(without.filter.encodeHeaders(new ResponseHeaders(200), true)).toBe(FilterHeadersStatus.StopIteration);
+  });
+});
