@@ -270,13 +270,14 @@ export function currentAge(stored: StoredHead, now: number): number {
   return Math.max(0, Math.floor(correctedInitialAge + residentTime));
 }
 
-/** The freshness lifetime in seconds (RFC 9111 §4.2.1): s-maxage / max-age, else Expires − Date (an invalid Expires: already expired). */
+/**
+ * The freshness lifetime in seconds (RFC 9111 §4.2.1): s-maxage / max-age, else Expires − Date.
+ * An invalid date is the epoch, as Envoy's httpTime returns: an invalid Expires is in the
+ * past, so the entry is stale (RFC 9111 §5.3).
+ */
 export function freshnessLifetime(cc: ResponseCacheControl, headers: HeaderMap): number {
   if (cc.maxAge !== undefined) return cc.maxAge;
-  const expires = httpTime(headers.get("expires"));
-  const date = httpTime(headers.get("date"));
-  if (expires === undefined || date === undefined) return 0;
-  return (expires - date) / 1000;
+  return ((httpTime(headers.get("expires")) ?? 0) - (httpTime(headers.get("date")) ?? 0)) / 1000;
 }
 
 /**
