@@ -7,6 +7,7 @@
  * milliseconds since the epoch, given by the caller (the port's clock); ages and lifetimes are seconds.
  */
 import { compileStringMatch } from "../../route/header-matcher.ts";
+import { utcEpochMs } from "../../../util/civil-time.ts";
 import type { StringMatcherConfig } from "../../../config/bootstrap.ts";
 import type { HeaderMap } from "../../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../../message.ts";
@@ -165,13 +166,10 @@ export function httpTime(value: string | undefined): number | undefined {
   }
   const monthIndex = MONTHS.indexOf(month.toLowerCase());
   if (monthIndex < 0) return undefined;
-  const time = Date.UTC(year, monthIndex, Number(day.trim()), Number(h), Number(m), Number(s));
-  return Number.isNaN(time) ? undefined : time;
-}
-
-/** An HTTP-date (IMF-fixdate) for `ms` since the epoch. */
-export function formatHttpTime(ms: number): string {
-  return new Date(ms).toUTCString();
+  const d = Number(day.trim());
+  const [hour, minute, second] = [Number(h), Number(m), Number(s)];
+  if (d < 1 || d > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  return utcEpochMs(year, monthIndex + 1, d, hour, minute, second);
 }
 
 /** The statuses Envoy stores (cacheability_utils.cc: "heuristically cacheable" by RFC 9110 §15.1, and 308). */
