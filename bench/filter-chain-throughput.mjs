@@ -11,9 +11,12 @@
 // - `zipkin`: Envoy's Zipkin tracer with every request sampled (the HCM's default 100 %
 //   random sampling): a span per request with its tags, B3 headers upstream, the spans POSTed
 //   in batches of 5 to a collector cluster that `--origin builtin` points at the origin too
-//   (which answers 200, so the tracer counts them as reports_dropped: the cost is the same).
+//   (which answers 200, so the tracer counts them as reports_dropped: the cost is the same);
+// - `cache`: the HTTP cache (envoy.filters.http.cache, SimpleHttpCacheConfig) before the
+//   router, the route adding `cache-control: max-age=3600` to the origin's answer: after the
+//   first request every request is a hit, answered from memory without the upstream.
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|cache] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,12 +51,28 @@ function withZipkin(config) {
   copy.static_resources.clusters.push({ ...structuredClone(origin), name: "zipkin", load_assignment: { ...structuredClone(origin.load_assignment), cluster_name: "zipkin" } });
   return copy;
 }
+/** The bench config with the cache filter first, and its one route's responses made cacheable for an hour. */
+function withCache(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.route_config.virtual_hosts[0].routes[0].response_headers_to_add = [{ header: { key: "cache-control", value: "max-age=3600" } }];
+  const cache = {
+    name: "envoy.filters.http.cache",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig" },
+    },
+  };
+  hcm.http_filters = [cache, ...hcm.http_filters];
+  return copy;
+}
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
+  cache: ["cache, every request a hit", () => withCache(base), ""],
 };
 const variant = variants[values.with];
-if (!variant) throw new Error(`--with: chain or zipkin, not ${values.with}`);
+if (!variant) throw new Error(`--with: chain, zipkin or cache, not ${values.with}`);
 const configs = { "router alone": base, [variant[0]]: variant[1]() };
 
 const results = {};
@@ -88,5 +107,6 @@ for (const runtime of Object.keys(alone)) {
   }
   const cost = (1 - b.rps / a.rps) * 100;
   const cpu = a.cpu && b.cpu ? `; CPU ${a.cpu.toFixed(1)} → ${b.cpu.toFixed(1)} µs/request` : "";
-  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, ${variant[0]} costs ${cost.toFixed(1)} %${variant[2]}${cpu}`);
+  const effect = cost >= 0 ? `costs ${cost.toFixed(1)} %` : `gains ${(-cost).toFixed(1)} %`;
+  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, ${variant[0]} ${effect}${variant[2]}${cpu}`);
 }
