@@ -160,6 +160,16 @@ describe.each(RUNTIMES)("the HTTP cache on %s", (runtime) => {
     expect(hits("/head")).toBe(2);
   });
 
+  test("a range is cut from a stored 200 (206, or 416 past its end); a range request that misses goes upstream and is not stored", async () => {
+    expect((await send(port, "/range", { headers: { range: "bytes=0-2" } })).body).toBe("/range 1");
+    expect((await send(port, "/range")).body).toBe("/range 2");
+    const part = await send(port, "/range", { headers: { range: "bytes=1-3" } });
+    expect([part.status, part.body, part.headers["content-range"], part.headers["content-length"]]).toEqual([206, "ran", "bytes 1-3/8", "3"]);
+    const past = await send(port, "/range", { headers: { range: "bytes=100-" } });
+    expect([past.status, past.body, past.headers["content-range"]]).toEqual([416, "", "bytes */8"]);
+    expect(hits("/range")).toBe(2);
+  });
+
   test("a body larger than max_body_bytes is served whole but not stored", async () => {
     expect((await send(port, "/big")).body.length).toBe(MAX_BODY_BYTES * 4);
     expect((await send(port, "/big")).body.length).toBe(MAX_BODY_BYTES * 4);

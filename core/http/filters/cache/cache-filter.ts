@@ -6,7 +6,8 @@
  * request upstream with its validators (if-none-match, if-modified-since), and a 304 is
  * answered with the stored response, its head updated; anything else goes upstream, and a
  * cacheable response is stored as it streams to the client (its body copied aside, never
- * held back; past the entry limit the copy is dropped and the response still served).
+ * held back; past the entry limit the copy is dropped and the response still served). A
+ * single byte range is cut from a usable stored 200 (206, or 416 when it is beyond the body).
  */
 import type { CacheConfig } from "../../../config/bootstrap.ts";
 import type { ServerContext } from "../../../server-context.ts";
@@ -23,7 +24,7 @@ import {
 import { HeaderMap } from "../../header-map.ts";
 import { ResponseHeaders, type RequestHeaders } from "../../message.ts";
 import { PerConfig } from "../../../util/per-config.ts";
-import { canServeRequestFromCache, currentAge, isCacheableResponse, requestCacheControl, requiresValidation, VaryAllowList } from "./cache-headers.ts";
+import { byteRange, type ByteRange, canServeRequestFromCache, currentAge, isCacheableResponse, requestCacheControl, requiresValidation, VaryAllowList } from "./cache-headers.ts";
 import { simpleHttpCache, type CacheEntry, type CacheKey, type SimpleHttpCache } from "./simple-http-cache.ts";
 
 /** Envoy's CacheResponseCodeDetails. */
@@ -89,19 +90,31 @@ export class CacheFilter implements StreamFilter {
     const { config, store, varyAllowList } = this.shared;
     // A request with a body is not looked up (cache_filter.cc: "ignoring request because it has body and/or trailers").
     if (config.disabled || !endStream || !canServeRequestFromCache(headers)) return FilterHeadersStatus.Continue;
-    // Range requests pass through and are not stored: polyvoy does not cut ranges from stored bodies.
-    if (headers.has("range")) return FilterHeadersStatus.Continue;
     const cacheControl = requestCacheControl(headers, config.ignoreRequestCacheControlHeader);
     this.key = `${headers.scheme}://${headers.authority}${headers.path}`;
     this.request = headers;
     this.allowsInserts = !cacheControl.noStore;
     this.isHead = headers.method === "HEAD";
     const found = store.lookup(this.key, headers, varyAllowList);
+    const range = headers.get("range");
+    if (range !== undefined) {
+      // A range is cut from a usable stored 200; otherwise the request goes upstream as it is,
+      // unvalidated, and its (partial) answer is not stored.
+      this.key = undefined;
+      if (found !== undefined && found.entry.status === 200 && !this.isHead) {
+        const age = currentAge(found.entry, this.shared.server.runtime.wallClock());
+        if (!requiresValidation(cacheControl, found.entry.headers, age)) {
+          this.serve(found.entry, age, byteRange(range, found.entry.body.byteLength));
+          return FilterHeadersStatus.StopIteration;
+        }
+      }
+      return FilterHeadersStatus.Continue;
+    }
     if (found === undefined) return FilterHeadersStatus.Continue;
     const now = this.shared.server.runtime.wallClock();
     const age = currentAge(found.entry, now);
     if (!requiresValidation(cacheControl, found.entry.headers, age)) {
-      this.serve(found.entry, age);
+      this.serve(found.entry, age, "whole");
       return FilterHeadersStatus.StopIteration;
     }
     // Validate upstream with the entry's validators (Envoy's injectValidationHeaders).
@@ -184,7 +197,7 @@ export class CacheFilter implements StreamFilter {
   }
 
   /** A fresh enough entry answers the request (Envoy's CacheFilter::onHeaders, CacheEntryStatus::Ok). */
-  private serve(entry: CacheEntry, age: number): void {
+  private serve(entry: CacheEntry, age: number, range: ByteRange | "whole" | "unsatisfiable"): void {
     this.served = true;
     const callbacks = this.decoderCallbacks;
     const headers = new ResponseHeaders(entry.status);
@@ -192,9 +205,23 @@ export class CacheFilter implements StreamFilter {
     headers.set("age", String(age));
     callbacks.streamInfo.setResponseFlag(CoreResponseFlag.ResponseFromCacheFilter);
     callbacks.streamInfo.responseCodeDetails = RESPONSE_FROM_CACHE_FILTER;
-    const noBody = this.isHead || entry.body.byteLength === 0;
+    let body = entry.body;
+    const length = body.byteLength;
+    if (range === "unsatisfiable") {
+      // RFC 9110 §15.5.17: 416 with the representation's length.
+      headers.status = 416;
+      headers.set("content-range", `bytes */${length}`);
+      body = new Uint8Array(0);
+      headers.set("content-length", "0");
+    } else if (range !== "whole") {
+      headers.status = 206;
+      headers.set("content-range", `bytes ${range.begin}-${range.end - 1}/${length}`);
+      body = body.subarray(range.begin, range.end);
+      headers.set("content-length", String(body.byteLength));
+    }
+    const noBody = this.isHead || body.byteLength === 0;
     callbacks.encodeHeaders(headers, noBody);
-    if (!noBody) callbacks.encodeData(entry.body, true);
+    if (!noBody) callbacks.encodeData(body, true);
   }
 
   /**

@@ -301,3 +301,37 @@ export function requiresValidation(request: RequestCacheControl, stored: HeaderM
  * and vary (a changed vary is a new entry).
  */
 export const HEADERS_NOT_TO_UPDATE: ReadonlySet<string> = new Set(["content-range", "content-length", "etag", "vary"]);
+
+/** A byte range to serve: [begin, end) of the stored body. */
+export interface ByteRange {
+  begin: number;
+  end: number;
+}
+
+/**
+ * A request's `range` against a stored body of `length` bytes (Envoy's RangeUtils and
+ * adjustByteRangeSet, RFC 9110 §14.1.2): "whole" when the stored response should be served
+ * entire (no bytes range, one not well formed, several ranges — polyvoy sends no multipart —
+ * or one covering everything), "unsatisfiable" (416) when no range overlaps the body, else
+ * the one range.
+ */
+export function byteRange(value: string, length: number): ByteRange | "whole" | "unsatisfiable" {
+  const match = /^\s*bytes\s*=\s*(.*)$/i.exec(value);
+  if (match === null) return "whole";
+  const specs = match[1]!.split(",").map((s) => s.trim());
+  if (specs.length !== 1) return "whole";
+  const spec = /^(\d*)-(\d*)$/.exec(specs[0]!);
+  if (spec === null || (spec[1] === "" && spec[2] === "")) return "whole";
+  if (spec[1] === "") {
+    // suffix-range: the last N bytes.
+    const suffix = Number(spec[2]);
+    if (suffix === 0 || length === 0) return "unsatisfiable";
+    return suffix >= length ? "whole" : { begin: length - suffix, end: length };
+  }
+  const first = Number(spec[1]);
+  const last = spec[2] === "" ? Infinity : Number(spec[2]);
+  if (last < first) return "whole";
+  if (first >= length) return "unsatisfiable";
+  if (first === 0 && last >= length - 1) return "whole";
+  return { begin: first, end: Math.min(last + 1, length) };
+}

@@ -6,6 +6,7 @@
 import { describe, expect, test } from "vitest";
 import fc from "fast-check";
 import {
+  byteRange,
   canServeRequestFromCache,
   currentAge,
   httpTime,
@@ -165,6 +166,32 @@ describe("age and freshness", () => {
     expect([requiresValidation(none, expires, 59), requiresValidation(none, expires, 61)]).toEqual([false, true]);
     // An invalid Expires is in the past (RFC 9111 §5.3).
     expect(requiresValidation(none, headers({ date: DATE, expires: "0" }), 0)).toBe(true);
+  });
+});
+
+describe("byte ranges", () => {
+  test("one range is cut; several, malformed, other units or the whole body serve it whole; past the end is 416", () => {
+    expect(byteRange("bytes=0-4", 10)).toEqual({ begin: 0, end: 5 });
+    expect(byteRange("bytes=5-", 10)).toEqual({ begin: 5, end: 10 });
+    expect(byteRange("bytes=-3", 10)).toEqual({ begin: 7, end: 10 });
+    expect(byteRange("bytes=8-100", 10)).toEqual({ begin: 8, end: 10 });
+    expect(byteRange("bytes=0-", 10)).toBe("whole");
+    expect(byteRange("bytes=-10", 10)).toBe("whole");
+    expect(byteRange("bytes=0-1, 3-4", 10)).toBe("whole");
+    expect(byteRange("bytes=5-2", 10)).toBe("whole");
+    expect(byteRange("items=0-1", 10)).toBe("whole");
+    expect(byteRange("bytes=10-", 10)).toBe("unsatisfiable");
+    expect(byteRange("bytes=-0", 10)).toBe("unsatisfiable");
+  });
+
+  test("a cut range always lies within the body and is not all of it", () => {
+    fc.assert(
+      fc.property(fc.nat(100), fc.option(fc.nat(120)), fc.option(fc.nat(120)), (length, a, b) => {
+        const r = byteRange(`bytes=${a ?? ""}-${b ?? ""}`, length);
+        if (typeof r === "string") return true;
+        return r.begin >= 0 && r.begin < r.end && r.end <= length && r.end - r.begin < length;
+      }),
+    );
   });
 });
 
