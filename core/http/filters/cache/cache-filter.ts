@@ -165,7 +165,7 @@ export class CacheFilter implements StreamFilter {
     return FilterDataStatus.Continue;
   }
 
-  encodeTrailers(): FilterTrailersStatus {
+  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
     // Responses with trailers are not stored: the store keeps a head and a body only.
     this.insert = undefined;
     return FilterTrailersStatus.Continue;
