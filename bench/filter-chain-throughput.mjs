@@ -16,8 +16,11 @@
 //   the processor) to a local @grpc/grpc-js ExternalProcessor in this process, unpinned,
 //   which answers CONTINUE to every message: two messages and their answers per request on
 //   one HTTP/2 stream (the processor's cluster is kept by `--keep-cluster`).
+// - `cache`: the HTTP cache (envoy.filters.http.cache, SimpleHttpCacheConfig) before the
+//   router, the route adding `cache-control: max-age=3600` to the origin's answer: after the
+//   first request every request is a hit, answered from memory without the upstream.
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -89,14 +92,30 @@ function withExtProc(config, port) {
   });
   return copy;
 }
+/** The bench config with the cache filter first, and its one route's responses made cacheable for an hour. */
+function withCache(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.route_config.virtual_hosts[0].routes[0].response_headers_to_add = [{ header: { key: "cache-control", value: "max-age=3600" } }];
+  const cache = {
+    name: "envoy.filters.http.cache",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig" },
+    },
+  };
+  hcm.http_filters = [cache, ...hcm.http_filters];
+  return copy;
+}
 const processor = values.with === "ext_proc" ? await startProcessor() : undefined;
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
   ext_proc: ["ext_proc, headers both ways", () => withExtProc(base, processor.port), ""],
+  cache: ["cache, every request a hit", () => withCache(base), ""],
 };
 const variant = variants[values.with];
-if (!variant) throw new Error(`--with: chain, zipkin or ext_proc, not ${values.with}`);
+if (!variant) throw new Error(`--with: chain, zipkin, ext_proc or cache, not ${values.with}`);
 const configs = { "router alone": base, [variant[0]]: variant[1]() };
 
 const results = {};
@@ -133,6 +152,7 @@ for (const runtime of Object.keys(alone)) {
   }
   const cost = (1 - b.rps / a.rps) * 100;
   const cpu = a.cpu && b.cpu ? `; CPU ${a.cpu.toFixed(1)} → ${b.cpu.toFixed(1)} µs/request` : "";
-  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, ${variant[0]} costs ${cost.toFixed(1)} %${variant[2]}${cpu}`);
+  const effect = cost >= 0 ? `costs ${cost.toFixed(1)} %` : `gains ${(-cost).toFixed(1)} %`;
+  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, ${variant[0]} ${effect}${variant[2]}${cpu}`);
 }
 processor?.close();

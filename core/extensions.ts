@@ -21,7 +21,7 @@ import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
-import type { BufferConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, CacheConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -275,4 +275,13 @@ registerLazyHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", asy
 registerHttpFilterFactory<{ handler: ConstructorParameters<typeof AdminFilter>[0] }>("polyvoy.internal.admin", {
   kind: "decoder",
   create: (config) => new AdminFilter(config.handler),
+});
+
+registerLazyHttpFilterFactory<CacheConfig>("envoy.filters.http.cache", async () => {
+  const { CacheFilter, cacheFilterConfig } = await import("./http/filters/cache/cache-filter.ts");
+  return {
+    kind: "dual",
+    create: (config, server) => new CacheFilter(cacheFilterConfig(config, server)),
+    prepare: (config, server) => void cacheFilterConfig(config, server),
+  };
 });

@@ -713,6 +713,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.local_ratelimit"; config: LocalRateLimitConfig }
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
+  | { name: string; type: "envoy.filters.http.cache"; config: CacheConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_web"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
@@ -897,6 +898,18 @@ export interface CorsPolicyConfig {
   filterEnabled?: FractionalPercent;
   /** Absent: no shadow mode. */
   shadowEnabled?: FractionalPercent;
+}
+
+/** envoy.extensions.filters.http.cache.v3.CacheConfig with SimpleHttpCacheConfig (core/http/filters/cache/). */
+export interface CacheConfig {
+  /** `disabled: true`: the filter does nothing. */
+  disabled: boolean;
+  /** allowed_vary_headers: a response whose vary names another header is not stored. */
+  allowedVaryHeaders: StringMatcherConfig[];
+  /** max_body_bytes: a larger body is not stored; 0: the store's own entry limit. */
+  maxBodyBytes: number;
+  /** ignore_request_cache_control_header: the request's cache-control and pragma are not read. */
+  ignoreRequestCacheControlHeader: boolean;
 }
 
 /** envoy.extensions.filters.http.buffer.v3.Buffer, and BufferPerRoute (core/http/filters/buffer.ts). */

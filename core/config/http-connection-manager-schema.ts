@@ -41,6 +41,7 @@ import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
 import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMutationConfig, headerMutationPerRouteConfig } from "./header-mutation-schema.ts";
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { COMPRESSOR_PER_ROUTE_TYPE_URL, COMPRESSOR_TYPE_URL, compressorConfig, compressorPerRouteConfig } from "./compressor-schema.ts";
+import { CACHE_TYPE_URL, cacheConfig } from "./cache-schema.ts";
 import { DECOMPRESSOR_TYPE_URL, decompressorConfig } from "./decompressor-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAuthnPerRouteConfig } from "./jwt-authn-schema.ts";
@@ -107,6 +108,12 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: bufferConfig,
     terminal: false,
     perRoute: { typeUrl: BUFFER_PER_ROUTE_TYPE_URL, schema: bufferPerRouteConfig },
+  },
+  // No per-route config: Envoy's cache filter has none (cache.proto: "once route-specific overrides are implemented").
+  "envoy.filters.http.cache": {
+    typeUrl: CACHE_TYPE_URL,
+    typedConfig: cacheConfig,
+    terminal: false,
   },
   "envoy.filters.http.cors": {
     typeUrl: CORS_TYPE_URL,

@@ -1,6 +1,6 @@
 /**
  * Envoy's HTTP filter examples (test/fixtures/envoy-examples: csrf, cors, ext_authz, ext_proc, rbac,
- * brotli, route-mirror, websocket, CONNECT) served on every runtime as written but for where
+ * brotli, cache, route-mirror, websocket, CONNECT) served on every runtime as written but for where
  * things are (test/support/envoy-examples.ts), one proxy per config across its checks. What
  * each test checks is what the sandbox's verify.sh checks (envoyproxy/envoy examples/…/verify.sh),
  * against real upstreams standing in for the sandbox's containers: node:http services that
@@ -16,6 +16,7 @@ import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
 import { brotliDecompressSync } from "node:zlib";
+import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import WebSocket, { WebSocketServer } from "ws";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
@@ -321,6 +322,62 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
       // A mirror is sent before the main request's answer comes back: by now any would have arrived.
       expect(seen("service2-mirror")).toHaveLength(1);
       expect(seen("service1-mirror")).toHaveLength(1);
+    });
+  });
+
+  describe("cache: valid-for-minute served from the cache with age, then validated; private always from the origin; no-cache validated each time", () => {
+    // The sandbox's service (examples/cache/service.py) with its responses.yaml, the lifetime
+    // shortened as its CI's ci-responses.yaml does: the body says when it was generated; the
+    // etag is the SHA-1 of the response's text in responses.yaml, without the time (the
+    // sandbox's docs), so a validation naming it is answered 304.
+    const RESPONSES: Record<string, { body: string; headers: Record<string, string> }> = {
+      "valid-for-minute": { body: "This response will stay fresh for one minute", headers: { "cache-control": "max-age=1", "custom-header": "any value" } },
+      private: { body: "This is a private response, it will not be cached by Envoy", headers: { "cache-control": "private" } },
+      "no-cache": { body: "This response can be cached, but it has to be validated on each request", headers: { "cache-control": "max-age=0, no-cache" } },
+    };
+    let service: HttpUpstream;
+    beforeAll(async () => {
+      service = await httpUpstream((req, res) => {
+        const stored = RESPONSES[req.url.split("/")[3] ?? ""];
+        if (stored === undefined) return void res.writeHead(404).end();
+        const body = `${stored.body}\nResponse generated at: ${new Date().toUTCString()}\n`;
+        const etag = `"${createHash("sha1").update(stored.body).digest("hex")}"`;
+        for (const [name, value] of Object.entries(stored.headers)) res.setHeader(name, value);
+        res.setHeader("etag", etag);
+        if (req.headers["if-none-match"] === etag) return void res.writeHead(304).end();
+        res.end(body);
+      });
+    });
+    afterAll(() => service?.close());
+    const proxy = serve(runtime, () => localize("cache/envoy.yaml", { service1: service.port, service2: service.port }));
+    /** verify.sh's checks: the date header's time against the body's generation time, and the age header. */
+    const times = (reply: Reply) => [reply.headers.date!.match(/\d\d:\d\d:\d\d/)![0], reply.body.match(/\d\d:\d\d:\d\d/)![0]];
+    const fromOrigin = (reply: Reply) => {
+      const [date, generated] = times(reply);
+      expect([reply.status, date, reply.headers.age]).toEqual([200, generated, undefined]);
+    };
+    const validated = (reply: Reply) => {
+      const [date, generated] = times(reply);
+      expect([reply.status, date === generated, reply.headers.age]).toEqual([200, false, undefined]);
+    };
+    const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    test("verify.sh's requests", async () => {
+      const port = proxy.at.port(8000);
+      fromOrigin(await send(port, "/service/1/valid-for-minute"));
+      const cached = await send(port, "/service/1/valid-for-minute");
+      expect([cached.status, cached.headers.age !== undefined, cached.headers["custom-header"]]).toEqual([200, true, "any value"]);
+      // Past its lifetime (and into another second of the clock): validated, served with the 304's date.
+      await later(2100);
+      validated(await send(port, "/service/1/valid-for-minute"));
+      for (let i = 0; i < 4; i++) fromOrigin(await send(port, "/service/1/private"));
+      fromOrigin(await send(port, "/service/1/no-cache"));
+      for (let i = 0; i < 2; i++) {
+        await later(1100);
+        validated(await send(port, "/service/1/no-cache"));
+      }
+      const asked = (id: string) => service.requests.filter((r) => r.url === `/service/1/${id}`).map((r) => r.headers["if-none-match"] !== undefined);
+      expect([asked("valid-for-minute"), asked("private").length, asked("no-cache")]).toEqual([[false, true], 4, [false, true, true]]);
     });
   });
 
