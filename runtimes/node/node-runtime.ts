@@ -9,6 +9,7 @@ import { SocketReads } from "./socket-reads.ts";
 import { readThrough } from "./accepted-socket.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeNativeTlsCapability } from "./node-tls.ts";
+import { nodeDgramCapability } from "../kit/node-dgram.ts";
 
 function connect(options: ConnectOptions): Socket {
   const reads = new SocketReads();
@@ -48,6 +49,8 @@ export function createNodeRuntime(): Runtime {
     },
 
     connect,
+    // node:cluster workers share the primary's UDP socket too (a non-exclusive bind).
+    udp: nodeDgramCapability(),
     tls: nodeNativeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
 
     ...processServices,
