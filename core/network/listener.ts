@@ -159,7 +159,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     if (refusal !== undefined) throw new Error(refusal);
     if (this.udp !== undefined) {
       await this.udp.start(this.config.address, this.shared);
-      this.context.log.info(`listener '${this.name}' listening on ${formatAddress(this.udp.boundAddress!)} (UDP)`);
+      const bound = this.udp.boundAddress;
+      if (bound !== undefined) this.context.log.info(`listener '${this.name}' listening on ${formatAddress(bound)} (UDP)`);
       return;
     }
     const acceptor = this.acceptor;

@@ -113,6 +113,16 @@ export class UdpProxyListener {
     const udp = this.context.runtime.udp;
     if (udp === undefined) throw new Error(`this runtime (${this.context.runtime.name}) has no UDP sockets`);
     const holder = this.holder;
+    if (shared && udp.sharedUnsupported !== undefined) {
+      // Worker processes (--concurrency) that cannot share a UDP socket: the first worker
+      // serves the listener alone (its sessions' state is its own anyway), the others leave it.
+      const worker = this.context.runtime.workers?.worker;
+      if (worker !== undefined && worker.index !== 0) {
+        this.context.log.info(`listener '${this.name}': a UDP listener is served by worker 0 alone (${udp.sharedUnsupported})`);
+        return;
+      }
+      shared = false;
+    }
     holder.socket = await udp.bind(
       { address: address.address, port: address.port, shared, maxDatagramSize: this.config.maxRxDatagramSize },
       {

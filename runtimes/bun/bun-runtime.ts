@@ -126,7 +126,7 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     // sockets are upgraded to TLS in Bun itself (bun-tls.ts), whose server-name callback
     // chooses a certificate by SNI (its node:tls TLSSocket over a Duplex never calls
     // SNICallback, measured on Bun 1.4.5: such a socket is refused, never served the default).
-    udp: nodeDgramCapability("Bun's UDP sockets have no SO_REUSEPORT (Bun.udpSocket, node:dgram refuse a second bind with EADDRINUSE): run a UDP listener with --concurrency 1"),
+    udp: nodeDgramCapability("Bun's UDP sockets have no SO_REUSEPORT (Bun.udpSocket, node:dgram refuse a second bind with EADDRINUSE)"),
     tls: bunTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: false, ticketKeys: false, ocspStapling: false, sessionCache: false }, connect),
 
     ...processServices,

@@ -101,7 +101,7 @@ export function createDenoRuntime(): Runtime {
     // ticketKeys, secureOptions' SSL_OP_NO_TICKET and sessionTimeout (sessions resumed
     // regardless, even across two servers given different keys): all refused.
     // node:dgram, not Deno.listenDatagram: that one needs --unstable-net, and its options have no reusePort either.
-    udp: nodeDgramCapability("Deno's UDP sockets have no SO_REUSEPORT (node:dgram's reusePort, Deno.listenDatagram's options): run a UDP listener with --concurrency 1"),
+    udp: nodeDgramCapability("Deno's UDP sockets have no SO_REUSEPORT (node:dgram's reusePort, Deno.listenDatagram's options)"),
     tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false, crl: false, ticketKeys: false, sessionSettings: false, ocspStapling: false, sessionCache: false }, connect),
 
     setTimeout: setLongTimeout,

@@ -175,7 +175,7 @@ describe("udp_proxy", () => {
 describe("udp_proxy config", () => {
   const problems = (config: object): string[] => {
     const result = loadConfig(JSON.stringify(config), "json");
-    return "problems" in result ? result.problems : [];
+    return "problems" in result ? [...result.problems] : [];
   };
 
   test("the example's shape validates", () => {
