@@ -12,9 +12,8 @@ let dgramModule: Promise<Dgram> | undefined;
  * (runtimes/README.md, "Deno: no node: module on the start path").
  *
  * `sharedUnsupported`: why worker processes (--concurrency) cannot share a UDP socket
- * where they are not node:cluster's (node:dgram's reusePort came with Node 22.12; the
- * runtimes here refuse a second bind with EADDRINUSE). Undefined where node:cluster shares
- * the primary's socket with a non-exclusive bind (Node).
+ * (node:dgram's reusePort came with Node 22.12; Bun and Deno refuse a second bind with
+ * EADDRINUSE): the core then serves a UDP listener from worker 0 alone.
  */
 export function nodeDgramCapability(sharedUnsupported?: string): DatagramCapability {
   return {
