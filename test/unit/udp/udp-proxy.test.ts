@@ -9,7 +9,7 @@ import type { DatagramSocket, SocketAddress } from "../../../core/port.ts";
 import type { Server } from "../../../core/server.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { startProxy } from "../../memory/support/proxy.ts";
-import { loadConfig } from "../../../core/config/load.ts";
+import { loadBootstrap, loadConfig } from "../../../core/config/load.ts";
 
 const PROXY = 10000;
 const UPSTREAM = 5005;
@@ -206,5 +206,32 @@ describe("udp_proxy config", () => {
     const config = udpConfig() as { static_resources: { listeners: { address: { socket_address: Record<string, unknown> } }[] } };
     delete config.static_resources.listeners[0]!.address.socket_address["protocol"];
     expect(problems(config).join("\n")).toContain("is a UDP listener filter: its listener's socket_address needs protocol: UDP");
+  });
+});
+
+describe("udp_proxy: a listener update", () => {
+  test("a changed config takes the bound socket over: new peers get the new config's sessions, the old sessions live on until their idle timeout", async () => {
+    const { runtime, server, client, stat } = await setup(udpConfig());
+    const a = await client();
+    a.send("before");
+    await runtime.settle();
+    expect(a.received).toEqual(["ECHO before"]);
+    const next = loadBootstrap(JSON.stringify(udpConfig({ stat_prefix: "updated" })), "json").listeners[0]!;
+    let done = false;
+    const updating = server.listenerManager.addOrUpdateListener(next).finally(() => (done = true));
+    for (let i = 0; i < 100 && !done; i++) await runtime.settle(10);
+    expect(await updating).toBe(true);
+    expect(stat("listener_manager.listener_modified")).toBe(1);
+    const b = await client();
+    b.send("after");
+    await runtime.settle();
+    expect(b.received).toEqual(["ECHO after"]);
+    expect(stat("udp.updated.downstream_sess_total")).toBe(1);
+    expect(server.listeners[0]!.boundAddress?.port).toBe(PROXY);
+    // The old listener's session lives on until its idle timeout (or the end of the drain).
+    expect(stat("udp.service.downstream_sess_active")).toBe(1);
+    await runtime.settle(61_000);
+    expect(stat("udp.service.downstream_sess_active")).toBe(0);
+    expect(stat("listener_manager.total_listeners_draining")).toBe(0);
   });
 });
