@@ -534,6 +534,7 @@ interface ParsedListenerFields {
   listener_filters_timeout?: number | undefined;
   access_log: readonly unknown[];
   connection_balance_config?: unknown;
+  ignore_global_conn_limit: boolean;
   per_connection_buffer_limit_bytes: number;
   enable_reuse_port?: boolean | undefined;
   reuse_port: boolean;
@@ -551,6 +552,8 @@ function udpListener(l: ParsedListenerFields, address: SocketAddressConfig, filt
   if (l.listener_filters_timeout !== undefined) ctx.addIssue({ code: "custom", path: ["listener_filters_timeout"], message: "a UDP listener has no listener filter timeout (it is for TCP listener filters)" });
   if (l.access_log.length > 0) ctx.addIssue({ code: "custom", path: ["access_log"], message: "is an Envoy field that polyvoy does not support yet (access logs of a UDP listener)" });
   if (l.connection_balance_config !== undefined) ctx.addIssue({ code: "custom", path: ["connection_balance_config"], message: "a UDP listener has no connections to balance" });
+  if (l.ignore_global_conn_limit) ctx.addIssue({ code: "custom", path: ["ignore_global_conn_limit"], message: "a UDP listener has no connections: the global connection limit does not count its sessions" });
+  if (l.per_connection_buffer_limit_bytes !== DEFAULT_BUFFER_LIMIT_BYTES) ctx.addIssue({ code: "custom", path: ["per_connection_buffer_limit_bytes"], message: "a UDP listener buffers no connection (a session's datagrams are bounded by max_rx_datagram_size and the send queue)" });
   const proxy = filters.find((f): f is UdpProxyEntry => "udpProxy" in f);
   return {
     name: l.name ?? at,

@@ -200,6 +200,8 @@ describe("udp_proxy config", () => {
     const chain = { filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "service_udp" } }] };
     expect(problems(udpConfig({}, { filter_chains: [chain] }))[0]).toContain("1 filter chain(s) specified for connection-less UDP listener.");
     expect(problems(udpConfig({}, { listener_filters: [] }))[0]).toContain("a UDP listener needs a UDP listener filter");
+    expect(problems(udpConfig({}, { per_connection_buffer_limit_bytes: 1000 }))[0]).toContain("a UDP listener buffers no connection");
+    expect(problems(udpConfig({}, { ignore_global_conn_limit: true }))[0]).toContain("the global connection limit does not count its sessions");
   });
 
   test("udp_proxy on a TCP listener is refused", () => {
