@@ -237,3 +237,23 @@ describe("udp_proxy: a listener update", () => {
     expect(stat("listener_manager.total_listeners_draining")).toBe(0);
   });
 });
+
+describe("udp_proxy under worker processes that cannot share a UDP socket", () => {
+  async function asWorker(index: number): Promise<{ runtime: MemoryRuntime; server: Server }> {
+    const runtime = new MemoryRuntime({ seed: 4 });
+    Object.defineProperty(runtime.udp, "sharedUnsupported", { value: "no SO_REUSEPORT for UDP here" });
+    Object.defineProperty(runtime, "workers", {
+      value: { worker: { index, count: 2 }, sharing: "reuse-port", supervise: () => Promise.resolve(0), announceStarted: () => Promise.resolve() },
+    });
+    return { runtime, server: await startProxy(runtime, udpConfig(), "info") };
+  }
+
+  test("worker 0 binds the UDP listener (its own socket); the others leave it, saying why", async () => {
+    const first = await asWorker(0);
+    expect(first.server.listeners[0]!.boundAddress?.port).toBe(PROXY);
+    const second = await asWorker(1);
+    expect(second.server.listeners[0]!.boundAddress).toBeUndefined();
+    expect(second.runtime.udp.boundCount).toBe(0);
+    expect(second.runtime.logText).toContain("listener 'udp_listener': a UDP listener is served by worker 0 alone (no SO_REUSEPORT for UDP here)");
+  });
+});
