@@ -357,6 +357,63 @@ export interface ListenOptions {
   readonly shared?: boolean;
 }
 
+// ---- UDP ----------------------------------------------------------------------------
+
+/** The events of a bound UDP socket (DatagramCapability.bind). */
+export interface DatagramHandler {
+  /**
+   * A datagram arrived from `from`. `data` is lent for this call only, as `onData`'s
+   * bytes are: a receiver that keeps it keeps a copy. A datagram longer than the bind's
+   * `maxDatagramSize` arrives cut to it with `truncated` set (recvmsg's MSG_TRUNC), where
+   * the runtime reads into a buffer of that size; adapters whose runtime reads whole
+   * datagrams cut them themselves.
+   */
+  onMessage(data: Uint8Array, from: SocketAddress, truncated: boolean): void;
+  /** An error the socket reported after binding (ICMP port unreachable, …); the socket stays open. */
+  onError(error: PortError): void;
+}
+
+/** What DatagramCapability.bind is asked for. */
+export interface DatagramBindOptions {
+  readonly address: string;
+  /** 0: a port the system chooses. */
+  readonly port: number;
+  /** As ListenOptions.shared: worker processes bind the same address (--concurrency). */
+  readonly shared?: boolean;
+  /** The largest datagram read whole (Envoy's max_rx_datagram_size, default 1500). */
+  readonly maxDatagramSize: number;
+}
+
+/** A bound UDP socket. */
+export interface DatagramSocket {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: SocketAddress;
+  /**
+   * Send one datagram to `to`. Returns false when it was dropped at once: more than
+   * `DATAGRAM_SEND_QUEUE_LIMIT` datagrams wait in the runtime's send queue (UDP is
+   * lossy; a bounded queue drops, as a full kernel buffer does), or the socket is closed.
+   * Later failures reach `onError`. The socket takes ownership of `data`.
+   */
+  send(data: Uint8Array, to: { readonly address: string; readonly port: number }): boolean;
+  /** Close it; no event fires after. */
+  close(): void;
+}
+
+/** How many datagrams an adapter lets wait in its runtime's send queue before `send` drops. */
+export const DATAGRAM_SEND_QUEUE_LIMIT = 1024;
+
+/** Optional: UDP sockets, for UDP listeners (udp_proxy). Without it a UDP listener is refused at start. */
+export interface DatagramCapability {
+  /**
+   * Bind a UDP socket. Resolves once bound; rejects with a PortError (EADDRINUSE, …).
+   * With `shared` on a runtime whose UDP sockets cannot be shared by worker processes,
+   * rejects naming `sharedUnsupported`.
+   */
+  bind(options: DatagramBindOptions, handler: DatagramHandler): Promise<DatagramSocket>;
+  /** Why worker processes cannot share a UDP socket on this runtime; undefined where they can. */
+  readonly sharedUnsupported?: string;
+}
+
 /** A bound, listening TCP socket. */
 export interface Listener {
   /** The bound address (the real port when 0 was asked for). */
@@ -657,6 +714,8 @@ export interface Runtime {
    * of views into shared slabs (util/byte-slab.ts). Absent or false: slabs.
    */
   readonly ownSmallArrays?: boolean;
+  /** Optional: UDP sockets (above). Without it a UDP listener is refused at start. */
+  readonly udp?: DatagramCapability;
   /** Optional: TLS (above). Without it a config with a TLS transport socket is refused at start. */
   readonly tls?: TlsCapability;
   /** Optional: worker processes (--concurrency above 1); without it such a command line is refused. */

@@ -1,3 +1,4 @@
+import type { UdpProxyConfig } from "./udp-proxy-schema.ts";
 /**
  * The effective configuration the core runs from: Envoy's v3 bootstrap subset after
  * validation, with defaults applied and durations turned into milliseconds.
@@ -137,6 +138,17 @@ export interface ListenerConfig {
   reusePort?: false;
   /** Both enable_reuse_port and the deprecated reuse_port were set: Envoy warns and prefers enable_reuse_port. */
   reusePortBothSet?: true;
+  /** A UDP listener (socket_address.protocol UDP): its one listener filter, the UDP proxy (core/udp/); it has no filter chains. */
+  udp?: UdpListenerConfig;
+}
+
+/** A UDP listener's settings. */
+export interface UdpListenerConfig {
+  /** The listener filter's name as configured. */
+  filterName: string;
+  proxy: UdpProxyConfig;
+  /** udp_listener_config.downstream_socket_config.max_rx_datagram_size (default 1500): a longer datagram is dropped. */
+  maxRxDatagramSize: number;
 }
 
 export interface FilterChainConfig {

@@ -37,6 +37,7 @@ import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
 import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
+import { DEFAULT_UDP_MAX_DATAGRAM_SIZE, UDP_PROXY_NAME, isUdpProxyFilter, udpListenerConfig, udpProxyConfig, type UdpProxyConfig } from "./udp-proxy-schema.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -82,6 +83,17 @@ const socketAddress = lazySchema(() =>
     protocol: z.enum(["TCP"]).optional(),
   })
   .transform((s): SocketAddressConfig => ({ address: s.address, port: s.port_value })));
+
+/** A listener's address: TCP, or UDP for a listener whose one listener filter is the UDP proxy. */
+const listenerAddress = lazySchema(() =>
+  strictObject({
+    socket_address: strictObject({
+      address: ipAddress,
+      port_value: z.number().int().min(0).max(65535),
+      protocol: z.enum(["TCP", "UDP"]).default("TCP"),
+    }),
+  })
+  .transform((a) => ({ address: { address: a.socket_address.address, port: a.socket_address.port_value } as SocketAddressConfig, protocol: a.socket_address.protocol })));
 
 /** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
 const address = lazySchema(() =>
@@ -397,8 +409,16 @@ const listenerFilter = lazySchema(() =>
     name: nonEmptyString,
     typed_config: z.looseObject({ "@type": optionalString }).optional(),
   })
-  .transform((filter, ctx): ListenerFilterConfig => {
+  .transform((filter, ctx): ListenerFilterConfig | UdpProxyEntry => {
     const { "@type": typeUrl, ...fields } = filter.typed_config ?? {};
+    if (isUdpProxyFilter(filter.name, typeUrl)) {
+      const config = udpProxyConfig.safeParse(fields, { reportInput: true });
+      if (!config.success) {
+        for (const issue of config.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] });
+        return z.NEVER;
+      }
+      return { name: filter.name, udpProxy: config.data };
+    }
     const key = typeUrl ?? filter.name;
     if (key in REFUSED_LISTENER_FILTERS) {
       ctx.addIssue({ code: "custom", message: REFUSED_LISTENER_FILTERS["envoy.filters.listener.original_dst"]! });
@@ -424,8 +444,9 @@ const listenerFilter = lazySchema(() =>
 export const listenerSchema = lazySchema(() =>
   strictObject({
     name: optionalNonEmptyString,
-    address,
+    address: listenerAddress,
     stat_prefix: optionalString,
+    udp_listener_config: udpListenerConfig.optional(),
     filter_chains: z.array(filterChain).default([]),
     default_filter_chain: filterChain.optional(),
     listener_filters: z.array(listenerFilter).default([]),
@@ -449,9 +470,16 @@ export const listenerSchema = lazySchema(() =>
     enable_reuse_port: optionalBool,
     reuse_port: boolFalse,
   })
-  .transform((l, ctx): ListenerConfig => {
-    // Checked here, on valid parts only (Envoy's listener_impl.cc and FilterChainManagerImpl::addFilterChains).
+  .transform((parsed, ctx): ListenerConfig => {
+    const { address: { address: listenAt, protocol }, listener_filters: filters, ...rest } = parsed;
+    const l = { ...rest, address: listenAt, listener_filters: filters.filter((f): f is ListenerFilterConfig => !("udpProxy" in f)) };
     const at = formatAddress(l.address);
+    if (protocol === "UDP") return udpListener(parsed, listenAt, filters, ctx);
+    if (l.udp_listener_config !== undefined) ctx.addIssue({ code: "custom", path: ["udp_listener_config"], message: `listener '${at}' is a TCP listener: udp_listener_config is for a socket_address with protocol UDP` });
+    filters.forEach((f, i) => {
+      if ("udpProxy" in f) ctx.addIssue({ code: "custom", path: ["listener_filters", i], message: `${f.name} is a UDP listener filter: its listener's socket_address needs protocol: UDP` });
+    });
+    // Checked here, on valid parts only (Envoy's listener_impl.cc and FilterChainManagerImpl::addFilterChains).
     if (l.filter_chains.length === 0 && l.default_filter_chain === undefined) {
       ctx.addIssue({ code: "custom", path: ["filter_chains"], message: `error adding listener '${at}': no filter chains specified` });
     }
@@ -485,6 +513,63 @@ export const listenerSchema = lazySchema(() =>
       ...(l.enable_reuse_port !== undefined && l.reuse_port ? { reusePortBothSet: true as const } : {}),
     };
   }));
+
+/** The UDP proxy as listener_filters parses it, before the listener takes it out. */
+interface UdpProxyEntry {
+  name: string;
+  udpProxy: UdpProxyConfig;
+}
+
+/**
+ * A listener with protocol UDP: exactly one listener filter, the UDP proxy, and no filter
+ * chains (Envoy's ListenerImpl: "Only 1 UDP listener filter per listener supported",
+ * "… filter chain(s) specified for connection-less UDP listener"). What only a TCP listener
+ * has (listener filters' timeouts, access_log for connections) is refused.
+ */
+interface ParsedListenerFields {
+  name?: string | undefined;
+  stat_prefix?: string | undefined;
+  filter_chains: readonly unknown[];
+  default_filter_chain?: unknown;
+  listener_filters_timeout?: number | undefined;
+  access_log: readonly unknown[];
+  connection_balance_config?: unknown;
+  ignore_global_conn_limit: boolean;
+  per_connection_buffer_limit_bytes: number;
+  enable_reuse_port?: boolean | undefined;
+  reuse_port: boolean;
+  udp_listener_config?: { maxRxDatagramSize: number } | undefined;
+}
+
+function udpListener(l: ParsedListenerFields, address: SocketAddressConfig, filters: readonly (ListenerFilterConfig | UdpProxyEntry)[], ctx: z.RefinementCtx): ListenerConfig {
+  const at = formatAddress(address);
+  const chains = l.filter_chains.length + (l.default_filter_chain !== undefined ? 1 : 0);
+  if (chains > 0) ctx.addIssue({ code: "custom", path: ["filter_chains"], message: `error adding listener '${at}': ${chains} filter chain(s) specified for connection-less UDP listener.` });
+  if (filters.length !== 1) ctx.addIssue({ code: "custom", path: ["listener_filters"], message: filters.length === 0 ? `error adding listener '${at}': a UDP listener needs a UDP listener filter (${UDP_PROXY_NAME})` : "Only 1 UDP listener filter per listener supported" });
+  filters.forEach((f, i) => {
+    if (!("udpProxy" in f)) ctx.addIssue({ code: "custom", path: ["listener_filters", i], message: `${f.name} is a TCP listener filter: a UDP listener takes one UDP listener filter (${UDP_PROXY_NAME})` });
+  });
+  if (l.listener_filters_timeout !== undefined) ctx.addIssue({ code: "custom", path: ["listener_filters_timeout"], message: "a UDP listener has no listener filter timeout (it is for TCP listener filters)" });
+  if (l.access_log.length > 0) ctx.addIssue({ code: "custom", path: ["access_log"], message: "is an Envoy field that polyvoy does not support yet (access logs of a UDP listener)" });
+  if (l.connection_balance_config !== undefined) ctx.addIssue({ code: "custom", path: ["connection_balance_config"], message: "a UDP listener has no connections to balance" });
+  if (l.ignore_global_conn_limit) ctx.addIssue({ code: "custom", path: ["ignore_global_conn_limit"], message: "a UDP listener has no connections: the global connection limit does not count its sessions" });
+  if (l.per_connection_buffer_limit_bytes !== DEFAULT_BUFFER_LIMIT_BYTES) ctx.addIssue({ code: "custom", path: ["per_connection_buffer_limit_bytes"], message: "a UDP listener buffers no connection (a session's datagrams are bounded by max_rx_datagram_size and the send queue)" });
+  const proxy = filters.find((f): f is UdpProxyEntry => "udpProxy" in f);
+  return {
+    name: l.name ?? at,
+    address,
+    perConnectionBufferLimitBytes: l.per_connection_buffer_limit_bytes,
+    filterChains: [],
+    ...(l.stat_prefix ? { statPrefix: l.stat_prefix } : {}),
+    ...(l.enable_reuse_port === false ? { reusePort: false as const } : {}),
+    ...(l.enable_reuse_port !== undefined && l.reuse_port ? { reusePortBothSet: true as const } : {}),
+    udp: {
+      filterName: proxy?.name ?? UDP_PROXY_NAME,
+      proxy: proxy?.udpProxy ?? { statPrefix: "", cluster: "", idleTimeoutMs: 0, upstreamMaxRxDatagramSize: 0 },
+      maxRxDatagramSize: l.udp_listener_config?.maxRxDatagramSize ?? DEFAULT_UDP_MAX_DATAGRAM_SIZE,
+    },
+  };
+}
 
 // ---- Clusters --------------------------------------------------------------------
 

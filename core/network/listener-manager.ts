@@ -374,7 +374,8 @@ export class ListenerManager {
       else if (pending.length > 0) await initManager.wait();
       if (cancelled()) return false;
       const existing = this.active.get(config.name);
-      const sameAddress = existing && formatAddress(existing.listener.config.address) === formatAddress(config.address) && existing.listener.boundAddress !== undefined;
+      // A UDP and a TCP socket on one address are two sockets: only one of the same protocol is taken over.
+      const sameAddress = existing && formatAddress(existing.listener.config.address) === formatAddress(config.address) && existing.listener.boundAddress !== undefined && (existing.listener.udp === undefined) === (listener.udp === undefined);
       if (sameAddress) {
         listener.takeOver(existing.listener);
       } else {

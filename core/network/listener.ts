@@ -18,6 +18,7 @@ import type { ReadFilterFactory } from "./filter.ts";
 import { NetworkFilterManager } from "./filter-manager.ts";
 import { createReadFilterFactory, loadNetworkFilterFactories } from "./network-filter-registry.ts";
 import type { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
+import { UdpProxyListener } from "../udp/udp-proxy.ts";
 
 /** A filter chain as the listener runs it: its config and its network filters' factories. */
 export class FilterChain {
@@ -85,6 +86,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   private readonly shared: boolean;
   /** The conn_handler component's logger (memoised: a level change reaches it here too). */
   private readonly connLog: ComponentLogger;
+  /** A UDP listener's proxy (config.udp): it binds, takes over, stops and drains in place of the TCP socket. */
+  readonly udp: UdpProxyListener | undefined;
 
   constructor(
     readonly config: ListenerConfig,
@@ -102,15 +105,17 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     this.filterChains = new FilterChainManager(formatAddress(config.address), chains, fallback);
     this.listenerFilterFactories = (config.listenerFilters ?? []).map((filter) => createListenerFilterFactory(filter, context.stats));
     this.accessLoggers = context.accessLoggers(config);
+    this.udp = config.udp !== undefined ? new UdpProxyListener(config.name, config.udp, context, this.stats.prefix) : undefined;
   }
 
   /** The address it listens on, while it does. */
   get boundAddress(): SocketAddress | undefined {
-    return this.listener?.address;
+    return this.udp !== undefined ? this.udp.boundAddress : this.listener?.address;
   }
 
+  /** Connections, or a UDP listener's sessions. */
   get activeConnections(): number {
-    return this.connections.size;
+    return this.udp !== undefined ? this.udp.activeSessions : this.connections.size;
   }
 
   /**
@@ -152,6 +157,12 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     // whatever the field says.
     const refusal = this.shared && this.config.reusePort === false ? sharedSocketRefusal(this.context.runtime) : undefined;
     if (refusal !== undefined) throw new Error(refusal);
+    if (this.udp !== undefined) {
+      await this.udp.start(this.config.address, this.shared);
+      const bound = this.udp.boundAddress;
+      if (bound !== undefined) this.context.log.info(`listener '${this.name}' listening on ${formatAddress(bound)} (UDP)`);
+      return;
+    }
     const acceptor = this.acceptor;
     this.listener = await this.context.runtime.listen({ address, port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket));
     this.lastAddress = this.listener.address;
@@ -165,7 +176,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
    * connections are refused until it listens again on the same address.
    */
   pauseAccepting(): void {
-    if (this.paused || this.stopped) return;
+    // A UDP listener accepts no connections (Envoy's overload actions act on TCP accepts).
+    if (this.paused || this.stopped || this.udp !== undefined) return;
     this.paused = true;
     this.listener?.close();
     this.listener = undefined;
@@ -195,6 +207,11 @@ export class ActiveListener implements ActiveTcpSocketOwner {
    * filter chains; those `previous` has keep running on its own until they end or it drains.
    */
   takeOver(previous: ActiveListener): void {
+    if (this.udp !== undefined && previous.udp !== undefined) {
+      this.udp.takeOver(previous.udp);
+      previous.stopped = true;
+      return;
+    }
     this.listener = previous.listener;
     this.lastAddress = previous.lastAddress;
     this.paused = previous.paused;
@@ -206,6 +223,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
 
   /** Resolves once no connection is left (at once if none). */
   whenClosed(): Promise<void> {
+    if (this.udp !== undefined) return this.udp.whenClosed();
     if (this.connections.size === 0 && this.pendingSockets.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.allClosedWaiters.push(resolve));
   }
@@ -391,12 +409,14 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   /** Stop accepting new connections. */
   stopListening(): void {
     this.stopped = true;
+    this.udp?.stopListening();
     this.listener?.close();
     this.listener = undefined;
   }
 
   /** Close every live connection after flushing; resolves when all are gone. */
   closeConnections(): Promise<void> {
+    if (this.udp !== undefined) return this.udp.closeSessions();
     const closed = this.whenClosed();
     for (const pending of [...this.pendingSockets]) pending.close();
     for (const connection of [...this.connections]) connection.close("FlushWrite");

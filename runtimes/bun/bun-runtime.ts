@@ -3,6 +3,7 @@ import { heapStats } from "bun:jsc";
 import { readFileSync, statSync } from "node:fs";
 import { processServices } from "../kit/process-services.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
+import { nodeDgramCapability } from "../kit/node-dgram.ts";
 import { replayEarlySighup } from "../kit/early-sighup.ts";
 import { toPortError } from "../kit/errors.ts";
 import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
@@ -125,6 +126,7 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     // sockets are upgraded to TLS in Bun itself (bun-tls.ts), whose server-name callback
     // chooses a certificate by SNI (its node:tls TLSSocket over a Duplex never calls
     // SNICallback, measured on Bun 1.4.5: such a socket is refused, never served the default).
+    udp: nodeDgramCapability("Bun's UDP sockets have no SO_REUSEPORT (Bun.udpSocket, node:dgram refuse a second bind with EADDRINUSE)"),
     tls: bunTlsCapability({ runtime: "bun", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: false, ticketKeys: false, ocspStapling: false, sessionCache: false }, connect),
 
     ...processServices,

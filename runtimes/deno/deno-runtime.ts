@@ -2,6 +2,7 @@ import { clearLongTimeout, setLongTimeout } from "../kit/long-timeout.ts";
 import type { AppendFile, ConnectOptions, DirectoryEntry, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
 import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
+import { nodeDgramCapability } from "../kit/node-dgram.ts";
 import { randomBytes } from "../kit/random-bytes.ts";
 import { resolveWithNodeDns } from "../kit/node-dns-resolver.ts";
 import { zlibCompression } from "../kit/zlib-compression.ts";
@@ -99,6 +100,8 @@ export function createDenoRuntime(): Runtime {
     // `crl` is ignored as well (a revoked client certificate verified), and so are
     // ticketKeys, secureOptions' SSL_OP_NO_TICKET and sessionTimeout (sessions resumed
     // regardless, even across two servers given different keys): all refused.
+    // node:dgram, not Deno.listenDatagram: that one needs --unstable-net, and its options have no reusePort either.
+    udp: nodeDgramCapability("Deno's UDP sockets have no SO_REUSEPORT (node:dgram's reusePort, Deno.listenDatagram's options)"),
     tls: nodeTlsCapability({ runtime: "deno", cipherSuites: false, ecdhCurves: false, sniCallback: true, sniKeepsDefaultKeyTypes: false, namesExpiry: false, crl: false, ticketKeys: false, sessionSettings: false, ocspStapling: false, sessionCache: false }, connect),
 
     setTimeout: setLongTimeout,

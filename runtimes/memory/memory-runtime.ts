@@ -30,6 +30,7 @@ import { MemorySocket, type SocketNetwork } from "./memory-socket.ts";
 import { Prng } from "./prng.ts";
 import { storedGzipCompression } from "./stored-gzip.ts";
 import { Lane, Scheduler, Task } from "./scheduler.ts";
+import { MemoryDatagramNetwork } from "./memory-datagram.ts";
 
 export interface MemoryRuntimeOptions {
   /** Seeds the PRNG that orders same-time events and draws random faults (default 1). */
@@ -170,6 +171,7 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     this.bytePrng = new Prng(this.seed ^ 0x5bd1e995);
     this.startTime = options.startTime ?? 0;
     this.scheduler = new Scheduler(this.prng, options.shuffle ?? true, this.startTime);
+    this.udp = new MemoryDatagramNetwork(this.scheduler);
     this.wallClockStart = options.wallClockStart ?? DEFAULT_WALL_CLOCK;
     this.maxReadSize = options.maxReadSize ?? 65536;
     this.lendBuffer = new Uint8Array(this.maxReadSize);
@@ -390,6 +392,9 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   memoryUsage(): number | undefined {
     return undefined;
   }
+
+  /** UDP sockets between those bound on this runtime (memory-datagram.ts). */
+  readonly udp: MemoryDatagramNetwork;
 
   /** Stored-block gzip, no brotli (stored-gzip.ts); a test may put another in its place. */
   compression: Compression = storedGzipCompression;

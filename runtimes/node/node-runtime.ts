@@ -9,6 +9,7 @@ import { SocketReads } from "./socket-reads.ts";
 import { readThrough } from "./accepted-socket.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeNativeTlsCapability } from "./node-tls.ts";
+import { nodeDgramCapability } from "../kit/node-dgram.ts";
 
 function connect(options: ConnectOptions): Socket {
   const reads = new SocketReads();
@@ -48,6 +49,10 @@ export function createNodeRuntime(): Runtime {
     },
 
     connect,
+    // node:cluster workers could share the primary's UDP socket (a non-exclusive bind), but
+    // each datagram would go to whichever worker reads first: one peer's datagrams would be
+    // split over sessions in several workers, where Envoy's SO_REUSEPORT hashes a peer to one.
+    udp: nodeDgramCapability("Node 20's node:dgram has no reusePort (Node 22.12 added it), and node:cluster's shared UDP socket would split one peer's datagrams over several workers' sessions"),
     tls: nodeNativeTlsCapability({ runtime: "node", cipherSuites: true, ecdhCurves: true, sniCallback: true, sniKeepsDefaultKeyTypes: true }, connect),
 
     ...processServices,

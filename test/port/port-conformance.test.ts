@@ -472,4 +472,37 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
     if (target.virtual) expect(runtime.memoryUsage()).toBeUndefined();
     else expect(runtime.memoryUsage()).toBeGreaterThan(1024 * 1024);
   });
+
+  test("udp: datagrams both ways with the peer's address, a datagram over maxDatagramSize cut and flagged, EADDRINUSE, send after close dropped", async () => {
+    const udp = runtime.udp!;
+    expect(udp).toBeDefined();
+    const got: { text: string; from: { address: string; port: number }; truncated: boolean }[] = [];
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    const server = await udp.bind({ address: "127.0.0.1", port: 0, maxDatagramSize: 8 }, {
+      onMessage(data, from, truncated) {
+        got.push({ text: decode(data), from: { address: from.address, port: from.port }, truncated });
+        server.send(new TextEncoder().encode(`re:${decode(data)}`), from);
+      },
+      onError() {},
+    });
+    cleanups.push(() => server.close());
+    expect(server.address.port).toBeGreaterThan(0);
+    await expect(udp.bind({ address: "127.0.0.1", port: server.address.port, maxDatagramSize: 8 }, { onMessage() {}, onError() {} })).rejects.toMatchObject({ code: "EADDRINUSE" });
+    const replies: string[] = [];
+    const client = await udp.bind({ address: "127.0.0.1", port: 0, maxDatagramSize: 1500 }, { onMessage: (data) => replies.push(decode(data)), onError() {} });
+    cleanups.push(() => client.close());
+    expect(client.send(new TextEncoder().encode("hello"), server.address)).toBe(true);
+    expect(client.send(new TextEncoder().encode("0123456789"), server.address)).toBe(true);
+    for (let i = 0; i < 400 && replies.length < 2; i++) await sleep(5);
+    // UDP keeps no order (Deno's node:dgram sends may pass each other).
+    got.sort((a, b) => a.text.localeCompare(b.text));
+    replies.sort();
+    expect(got).toEqual([
+      { text: "01234567", from: { address: "127.0.0.1", port: client.address.port }, truncated: true },
+      { text: "hello", from: { address: "127.0.0.1", port: client.address.port }, truncated: false },
+    ]);
+    expect(replies).toEqual(["re:01234567", "re:hello"]);
+    client.close();
+    expect(client.send(new TextEncoder().encode("late"), server.address)).toBe(false);
+  });
 });

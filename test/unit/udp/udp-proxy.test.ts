@@ -1,0 +1,259 @@
+/**
+ * The UDP proxy (core/udp/udp-proxy.ts) on the memory runtime's UDP: a session per client
+ * address with its own upstream socket, replies back from the listener's address, the idle
+ * timeout, Envoy's udp.<stat_prefix>.* and cluster udp.* stats, max_connections, datagrams
+ * over max_rx_datagram_size dropped, and a reload that replaces the listener in place.
+ */
+import { describe, expect, test } from "vitest";
+import type { DatagramSocket, SocketAddress } from "../../../core/port.ts";
+import type { Server } from "../../../core/server.ts";
+import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
+import { startProxy } from "../../memory/support/proxy.ts";
+import { loadBootstrap, loadConfig } from "../../../core/config/load.ts";
+
+const PROXY = 10000;
+const UPSTREAM = 5005;
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function udpConfig(proxy: Record<string, unknown> = {}, listener: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): object {
+  return {
+    static_resources: {
+      listeners: [{
+        name: "udp_listener",
+        reuse_port: true,
+        address: { socket_address: { protocol: "UDP", address: "127.0.0.1", port_value: PROXY } },
+        listener_filters: [{
+          name: "envoy.filters.udp_listener.udp_proxy",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig", stat_prefix: "service", cluster: "service_udp", ...proxy },
+        }],
+        ...listener,
+      }],
+      clusters: [{
+        name: "service_udp",
+        type: "STATIC",
+        load_assignment: { cluster_name: "service_udp", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: UPSTREAM } } } }] }] },
+        ...cluster,
+      }],
+    },
+  };
+}
+
+interface Client {
+  socket: DatagramSocket;
+  received: string[];
+  send(s: string): void;
+}
+
+async function setup(config: object): Promise<{ runtime: MemoryRuntime; server: Server; upstreamFrom: SocketAddress[]; upstreamGot: string[]; client(): Promise<Client>; stat(name: string): number }> {
+  const runtime = new MemoryRuntime({ seed: 3 });
+  const upstreamFrom: SocketAddress[] = [];
+  const upstreamGot: string[] = [];
+  // An echo upstream: "ECHO <datagram>" back to whoever sent it.
+  const echo: DatagramSocket = await runtime.udp.bind({ address: "127.0.0.1", port: UPSTREAM, maxDatagramSize: 65535 }, {
+    onMessage(data, from) {
+      upstreamFrom.push(from);
+      upstreamGot.push(text(data));
+      echo.send(bytes(`ECHO ${text(data)}`), from);
+    },
+    onError() {},
+  });
+  const server = await startProxy(runtime, config);
+  return {
+    runtime,
+    server,
+    upstreamFrom,
+    upstreamGot,
+    async client() {
+      const received: string[] = [];
+      const socket = await runtime.udp.bind({ address: "127.0.0.1", port: 0, maxDatagramSize: 65535 }, {
+        onMessage(data, from) {
+          expect(from.port).toBe(PROXY);
+          received.push(text(data));
+        },
+        onError() {},
+      });
+      return { socket, received, send: (s) => socket.send(bytes(s), { address: "127.0.0.1", port: PROXY }) };
+    },
+    stat: (name) => (server.stats.get(name) as { value: number } | undefined)?.value ?? 0,
+  };
+}
+
+describe("udp_proxy", () => {
+  test("datagrams go both ways; two clients are two sessions with an upstream socket each; stats as Envoy's", async () => {
+    const { runtime, server, upstreamFrom, upstreamGot, client, stat } = await setup(udpConfig());
+    const a = await client();
+    const b = await client();
+    a.send("a1");
+    await runtime.settle();
+    a.send("a2");
+    b.send("b1");
+    await runtime.settle();
+    expect(upstreamGot.sort()).toEqual(["a1", "a2", "b1"]);
+    expect(a.received).toEqual(["ECHO a1", "ECHO a2"]);
+    expect(b.received).toEqual(["ECHO b1"]);
+    // One upstream port per session, the same for both of a's datagrams.
+    expect(new Set(upstreamFrom.map((f) => f.port)).size).toBe(2);
+    expect(stat("udp.service.downstream_sess_total")).toBe(2);
+    expect(stat("udp.service.downstream_sess_active")).toBe(2);
+    expect(stat("udp.service.downstream_sess_rx_datagrams")).toBe(3);
+    expect(stat("udp.service.downstream_sess_rx_bytes")).toBe(6);
+    expect(stat("udp.service.downstream_sess_tx_datagrams")).toBe(3);
+    expect(stat("udp.service.downstream_sess_tx_bytes")).toBe(21);
+    expect(stat("cluster.service_udp.udp.sess_tx_datagrams")).toBe(3);
+    expect(stat("cluster.service_udp.udp.sess_rx_datagrams")).toBe(3);
+    expect(stat("cluster.service_udp.upstream_cx_tx_bytes_total")).toBe(6);
+    expect(server.listeners[0]!.boundAddress).toEqual({ address: "127.0.0.1", port: PROXY, family: 4 });
+  });
+
+  test("a session idle for idle_timeout (default 60 s) is closed; a later datagram starts a new one", async () => {
+    const { runtime, client, stat, upstreamFrom } = await setup(udpConfig());
+    const a = await client();
+    a.send("one");
+    await runtime.settle();
+    const sockets = runtime.udp.boundCount;
+    await runtime.settle(59_000);
+    a.send("two");
+    await runtime.settle(59_000);
+    expect(stat("udp.service.idle_timeout")).toBe(0);
+    await runtime.settle(1_001);
+    expect(stat("udp.service.idle_timeout")).toBe(1);
+    expect(stat("udp.service.downstream_sess_active")).toBe(0);
+    expect(runtime.udp.boundCount).toBe(sockets - 1);
+    a.send("three");
+    await runtime.settle();
+    expect(a.received).toEqual(["ECHO one", "ECHO two", "ECHO three"]);
+    expect(stat("udp.service.downstream_sess_total")).toBe(2);
+    expect(upstreamFrom[2]!.port).not.toBe(upstreamFrom[0]!.port);
+  });
+
+  test("idle_timeout as configured", async () => {
+    const { runtime, client, stat } = await setup(udpConfig({ idle_timeout: "2s" }));
+    const a = await client();
+    a.send("x");
+    await runtime.settle(1_999);
+    expect(stat("udp.service.downstream_sess_active")).toBe(1);
+    await runtime.settle(2);
+    expect(stat("udp.service.idle_timeout")).toBe(1);
+    expect(stat("udp.service.downstream_sess_active")).toBe(0);
+  });
+
+  test("sessions count against the cluster's max_connections: over it a new peer's datagrams are dropped (upstream_cx_overflow)", async () => {
+    const { runtime, client, stat, upstreamGot } = await setup(udpConfig({}, {}, { circuit_breakers: { thresholds: [{ max_connections: 1 }] } }));
+    const a = await client();
+    const b = await client();
+    a.send("a");
+    await runtime.settle();
+    b.send("b");
+    await runtime.settle();
+    expect(upstreamGot).toEqual(["a"]);
+    expect(b.received).toEqual([]);
+    expect(stat("cluster.service_udp.upstream_cx_overflow")).toBe(1);
+    expect(stat("udp.service.downstream_sess_total")).toBe(1);
+  });
+
+  test("a datagram longer than the listener's max_rx_datagram_size is dropped (listener udp.downstream_rx_datagram_dropped)", async () => {
+    const { runtime, client, stat, upstreamGot } = await setup(udpConfig({}, { udp_listener_config: { downstream_socket_config: { max_rx_datagram_size: 4 } } }));
+    const a = await client();
+    a.send("12345");
+    a.send("1234");
+    await runtime.settle();
+    expect(upstreamGot).toEqual(["1234"]);
+    expect(stat("listener.127.0.0.1_10000.udp.downstream_rx_datagram_dropped")).toBe(1);
+  });
+
+  test("a cluster without hosts: upstream_cx_none_healthy, the datagram dropped", async () => {
+    const { runtime, client, stat } = await setup(udpConfig({}, {}, { load_assignment: { cluster_name: "service_udp", endpoints: [] } }));
+    const a = await client();
+    a.send("x");
+    await runtime.settle();
+    expect(stat("cluster.service_udp.upstream_cx_none_healthy")).toBe(1);
+    expect(stat("udp.service.downstream_sess_total")).toBe(0);
+  });
+});
+
+describe("udp_proxy config", () => {
+  const problems = (config: object): string[] => {
+    const result = loadConfig(JSON.stringify(config), "json");
+    return "problems" in result ? [...result.problems] : [];
+  };
+
+  test("the example's shape validates", () => {
+    expect(problems(udpConfig())).toEqual([]);
+  });
+
+  test.each([
+    ["hash_policies", { hash_policies: [{ source_ip: true }] }, "hashing sessions to hosts"],
+    ["use_original_src_ip", { use_original_src_ip: true }, "IP_TRANSPARENT"],
+    ["use_per_packet_load_balancing", { use_per_packet_load_balancing: true }, "one per session"],
+    ["session_filters", { session_filters: [{ name: "x" }] }, "UDP session filters"],
+    ["access_log", { access_log: [{ name: "x" }] }, "UDP session access logs"],
+    ["matcher", { cluster: undefined, matcher: {} }, "matcher"],
+  ])("%s is refused by name, with why", (field, fields, why) => {
+    const found = problems(udpConfig(fields));
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]).toContain(field);
+    expect(found[0]).toContain(why);
+  });
+
+  test("a UDP listener takes no filter chains and exactly one udp_proxy (Envoy's messages)", () => {
+    const chain = { filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "service_udp" } }] };
+    expect(problems(udpConfig({}, { filter_chains: [chain] }))[0]).toContain("1 filter chain(s) specified for connection-less UDP listener.");
+    expect(problems(udpConfig({}, { listener_filters: [] }))[0]).toContain("a UDP listener needs a UDP listener filter");
+    expect(problems(udpConfig({}, { per_connection_buffer_limit_bytes: 1000 }))[0]).toContain("a UDP listener buffers no connection");
+    expect(problems(udpConfig({}, { ignore_global_conn_limit: true }))[0]).toContain("the global connection limit does not count its sessions");
+  });
+
+  test("udp_proxy on a TCP listener is refused", () => {
+    const config = udpConfig() as { static_resources: { listeners: { address: { socket_address: Record<string, unknown> } }[] } };
+    delete config.static_resources.listeners[0]!.address.socket_address["protocol"];
+    expect(problems(config).join("\n")).toContain("is a UDP listener filter: its listener's socket_address needs protocol: UDP");
+  });
+});
+
+describe("udp_proxy: a listener update", () => {
+  test("a changed config takes the bound socket over: new peers get the new config's sessions, the old sessions live on until their idle timeout", async () => {
+    const { runtime, server, client, stat } = await setup(udpConfig());
+    const a = await client();
+    a.send("before");
+    await runtime.settle();
+    expect(a.received).toEqual(["ECHO before"]);
+    const next = loadBootstrap(JSON.stringify(udpConfig({ stat_prefix: "updated" })), "json").listeners[0]!;
+    let done = false;
+    const updating = server.listenerManager.addOrUpdateListener(next).finally(() => (done = true));
+    for (let i = 0; i < 100 && !done; i++) await runtime.settle(10);
+    expect(await updating).toBe(true);
+    expect(stat("listener_manager.listener_modified")).toBe(1);
+    const b = await client();
+    b.send("after");
+    await runtime.settle();
+    expect(b.received).toEqual(["ECHO after"]);
+    expect(stat("udp.updated.downstream_sess_total")).toBe(1);
+    expect(server.listeners[0]!.boundAddress?.port).toBe(PROXY);
+    // The old listener's session lives on until its idle timeout (or the end of the drain).
+    expect(stat("udp.service.downstream_sess_active")).toBe(1);
+    await runtime.settle(61_000);
+    expect(stat("udp.service.downstream_sess_active")).toBe(0);
+    expect(stat("listener_manager.total_listeners_draining")).toBe(0);
+  });
+});
+
+describe("udp_proxy under worker processes that cannot share a UDP socket", () => {
+  async function asWorker(index: number): Promise<{ runtime: MemoryRuntime; server: Server }> {
+    const runtime = new MemoryRuntime({ seed: 4 });
+    Object.defineProperty(runtime.udp, "sharedUnsupported", { value: "no SO_REUSEPORT for UDP here" });
+    Object.defineProperty(runtime, "workers", {
+      value: { worker: { index, count: 2 }, sharing: "reuse-port", supervise: () => Promise.resolve(0), announceStarted: () => Promise.resolve() },
+    });
+    return { runtime, server: await startProxy(runtime, udpConfig(), "info") };
+  }
+
+  test("worker 0 binds the UDP listener (its own socket); the others leave it, saying why", async () => {
+    const first = await asWorker(0);
+    expect(first.server.listeners[0]!.boundAddress?.port).toBe(PROXY);
+    const second = await asWorker(1);
+    expect(second.server.listeners[0]!.boundAddress).toBeUndefined();
+    expect(second.runtime.udp.boundCount).toBe(0);
+    expect(second.runtime.logText).toContain("listener 'udp_listener': a UDP listener is served by worker 0 alone (no SO_REUSEPORT for UDP here)");
+  });
+});
