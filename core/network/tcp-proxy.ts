@@ -188,13 +188,20 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     if (reason === PoolFailureReason.RemoteConnectionFailure) this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
     else if (reason === PoolFailureReason.Timeout) this.host?.outlierDetector.putResult(OutlierResult.LocalOriginTimeout);
     if (this.closed) return;
-    // Envoy's tcp_proxy: a connect that failed or timed out is UF; a refused pool request UO.
-    if (reason === PoolFailureReason.Overflow) {
+    // Envoy's tcp_proxy (onGenericPoolFailure, onConnectTimeout): a connect that failed
+    // remotely or timed out is UF. Every failure, a pool overflow (max_pending_requests)
+    // included, is then a LocalClose or RemoteClose while connecting, which tries to connect
+    // again (establishUpstreamConnection) and finds max_connect_attempts (1: not configurable
+    // here) used up: URX and upstream_cx_connect_attempts_exceeded. UO is only the
+    // connections circuit breaker, checked before the pool is asked (onNewConnection).
+    if (reason === PoolFailureReason.RemoteConnectionFailure || reason === PoolFailureReason.Timeout) {
+      this.responseFlags.push(CoreResponseFlag.UpstreamConnectionFailure);
+    }
+    if (!this.cluster.resources.connections.canCreate()) {
+      // The second attempt checks the connections circuit breaker first.
+      this.cluster.stats.upstreamCxOverflow.inc();
       this.responseFlags.push(CoreResponseFlag.UpstreamOverflow);
     } else {
-      if (reason !== PoolFailureReason.LocalConnectionFailure) this.responseFlags.push(CoreResponseFlag.UpstreamConnectionFailure);
-      // Envoy then tries to connect again, and finds max_connect_attempts (1: not configurable
-      // here) used up: URX and upstream_cx_connect_attempts_exceeded (tcp_proxy.cc, onConnectMaxAttempts).
       this.responseFlags.push(CoreResponseFlag.UpstreamRetryLimitExceeded);
       this.cluster.stats.upstreamCxConnectAttemptsExceeded.inc();
     }

@@ -1,0 +1,71 @@
+/**
+ * tcp_proxy compared with Envoy's (source/common/tcp_proxy/tcp_proxy.cc), black box on
+ * every runtime.
+ */
+import { describe, expect, test } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { connect, freePort, peerClosed, tcpServer } from "../support/net-helpers.ts";
+import { lines } from "../support/log-lines.ts";
+import { tcpProxyConfig, type TcpProxyOptions } from "../support/configs.ts";
+
+type Bootstrap = { admin?: object; static_resources: { listeners: any[]; clusters: any[] } };
+
+function withAdmin(options: TcpProxyOptions, adminPort: number): Bootstrap {
+  const config = tcpProxyConfig(options) as Bootstrap;
+  config.admin = { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } };
+  return config;
+}
+
+/** The admin's /stats as a map of name → value. */
+async function stats(adminPort: number): Promise<Map<string, string>> {
+  const body = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();
+  const map = new Map<string, string>();
+  for (const line of body.split("\n")) {
+    const at = line.indexOf(": ");
+    if (at > 0) map.set(line.slice(0, at), line.slice(at + 2));
+  }
+  return map;
+}
+
+/** Polls /stats until `ok` holds (up to `timeoutMs`), and returns the last answer. */
+async function statsWhen(adminPort: number, ok: (s: Map<string, string>) => boolean, timeoutMs = 10_000): Promise<Map<string, string>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await stats(adminPort);
+    if (ok(s) || Date.now() > deadline) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.each(RUNTIMES)("tcp_proxy as Envoy's on %s", (runtime) => {
+  // Envoy's onGenericPoolFailure turns a pool overflow into a LocalClose while connecting,
+  // which tries to connect again and finds max_connect_attempts (1) used up: URX and
+  // upstream_cx_connect_attempts_exceeded, not UO (UO is the connections circuit breaker
+  // that establishUpstreamConnection checks before asking the pool).
+  test("a pool overflow (max_pending_requests) is URX and upstream_cx_connect_attempts_exceeded", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "polyvoy-tcp-"));
+    const upstream = await tcpServer((s) => s.end("never"));
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const config = withAdmin({ listenPort: port, upstreamPorts: [upstream.port], accessLog: { path: join(dir, "tcp.log"), format: "%RESPONSE_FLAGS%\n" } }, adminPort);
+    config.static_resources.clusters[0].circuit_breakers = { thresholds: [{ max_pending_requests: 0 }] };
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const client = await connect(port);
+      client.on("error", () => {});
+      await peerClosed(client);
+      expect(await lines(join(dir, "tcp.log"), 1)).toEqual(["URX"]);
+      const s = await stats(adminPort);
+      expect(s.get("cluster.upstream.upstream_rq_pending_overflow")).toBe("1");
+      expect(s.get("cluster.upstream.upstream_cx_connect_attempts_exceeded")).toBe("1");
+      expect(s.get("cluster.upstream.upstream_cx_overflow")).toBe("0");
+      expect(upstream.accepted).toBe(0);
+    } finally {
+      await proxy.stop("SIGKILL");
+      await upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
