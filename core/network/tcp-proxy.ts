@@ -299,9 +299,12 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     if (!this.idleTimer!.idleTimeoutPassed(this.lastActivity, this.config.idleTimeoutMs)) return;
     this.stats.idleTimeout.inc();
     if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
+    // Envoy's onIdleTimeout closes both sides NoFlush: bytes a stalled peer did not take are
+    // dropped, so it cannot hold the connection past the timeout (a flushing close would wait
+    // for it for ever). A side with nothing buffered still gets a plain FIN.
     const upstream = this.upstream;
     this.upstream = undefined;
-    upstream?.release("FlushWrite");
-    this.downstream.close("FlushWrite");
+    upstream?.release(upstream.connection.writeBufferedBytes > 0 ? "Abort" : "FlushWrite");
+    this.downstream.close(this.downstream.writeBufferedBytes > 0 ? "Abort" : "FlushWrite");
   }
 }

@@ -1,6 +1,6 @@
 /**
  * tcp_proxy compared with Envoy's (source/common/tcp_proxy/tcp_proxy.cc), black box on
- * every runtime.
+ * every runtime: response flags, and the idle timeout when a peer has stopped reading.
  */
 import { describe, expect, test } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -66,6 +66,37 @@ describe.each(RUNTIMES)("tcp_proxy as Envoy's on %s", (runtime) => {
       await proxy.stop("SIGKILL");
       await upstream.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Envoy's onIdleTimeout closes the downstream NoFlush ("During idle timeouts, we close both
+  // upstream and downstream with NoFlush", tcp_proxy.cc): a client that stopped reading must
+  // not keep the connection (and what the proxy buffered for it) past the timeout.
+  test("idle_timeout frees a connection whose client stopped reading", async () => {
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const upstream = await tcpServer((socket) => {
+      socket.on("error", () => {});
+      const pump = () => {
+        while (!socket.destroyed && socket.write(chunk));
+        if (!socket.destroyed) socket.once("drain", pump);
+      };
+      pump();
+    });
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const proxy = await ProxyProcess.start(runtime, withAdmin({ listenPort: port, upstreamPorts: [upstream.port], idleTimeout: "1s" }, adminPort));
+    try {
+      const client = await connect(port);
+      client.on("error", () => {});
+      client.pause();
+      const listenerActive = `listener.127.0.0.1_${port}.downstream_cx_active`;
+      const s = await statsWhen(adminPort, (m) => m.get("tcp.tcp.idle_timeout") === "1" && m.get(listenerActive) === "0");
+      expect(s.get("tcp.tcp.idle_timeout")).toBe("1");
+      expect(s.get(listenerActive)).toBe("0");
+      expect(s.get("cluster.upstream.upstream_cx_active")).toBe("0");
+      client.destroy();
+    } finally {
+      await proxy.stop("SIGKILL");
+      await upstream.close();
     }
   });
 });
