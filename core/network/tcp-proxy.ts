@@ -53,6 +53,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   /** The chosen host, told of connect results (outlier detection). */
   private host: Host | undefined;
   private upstreamTransportFailureReason: string | undefined;
+  /**
+   * The upstream connection left flushing after the downstream closed (Envoy's tcp_proxy
+   * Drainer): still under the idle timeout.
+   */
+  private draining: TcpConnectionData | undefined;
+  /** The draining upstream's unsent bytes when last looked at: a change is progress. */
+  private drainBuffered = 0;
   private readonly downstreamCallbacks: ConnectionCallbacks;
 
   private readonly log: ComponentLogger;
@@ -216,6 +223,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   // ---- TcpUpstreamCallbacks ----
 
   onUpstreamData(data: Uint8Array, endStream: boolean): void {
+    // A closing connection reads no more (port.ts close), so a draining one has nothing to pass on.
+    if (this.draining) return;
     this.lastActivity = this.context.runtime.now();
     this.stats.downstreamCxTxBytesTotal.inc(data.byteLength);
     this.bytesSent += data.byteLength;
@@ -223,8 +232,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onEvent(event: ConnectionEvent, error?: PortError): void {
-    this.upstream = undefined;
     this.idleTimer?.disable();
+    if (this.draining) {
+      this.draining = undefined;
+      this.stats.upstreamFlushActive.dec();
+      return;
+    }
+    this.upstream = undefined;
     if (this.log.debugOn) {
       this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream ${event === "LocalClose" ? "closed locally" : "closed"}${error ? `: ${error.code}` : ""}`);
     }
@@ -233,11 +247,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onAboveWriteBufferHighWatermark(): void {
+    if (this.draining) return;
     this.stats.downstreamFlowControlPausedReadingTotal.inc();
     this.downstream.readDisable(true);
   }
 
   onBelowWriteBufferLowWatermark(): void {
+    if (this.draining) return;
     this.stats.downstreamFlowControlResumedReadingTotal.inc();
     this.downstream.readDisable(false);
   }
@@ -245,13 +261,34 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private onDownstreamEvent(event: ConnectionEvent): void {
     if (event === "Connected" || this.closed) return;
     this.closed = true;
-    this.idleTimer?.disable();
     this.poolHandle?.cancel();
     this.poolHandle = undefined;
     const upstream = this.upstream;
     this.upstream = undefined;
-    upstream?.release("FlushWrite");
+    // Envoy's TcpUpstream::onDownstreamEvent: a downstream that closed leaves the upstream
+    // flushing what it was sent; one that still has bytes to send is handed to the drain
+    // manager (tcp_proxy.cc, UpstreamDrainManager: upstream_flush_total, upstream_flush_active).
+    if (upstream && event === "RemoteClose" && upstream.connection.writeBufferedBytes > 0) this.startDrain(upstream);
+    else {
+      this.idleTimer?.disable();
+      upstream?.release("FlushWrite");
+    }
     this.writeAccessLogs();
+  }
+
+  private startDrain(upstream: TcpConnectionData): void {
+    this.draining = upstream;
+    this.stats.upstreamFlushTotal.inc();
+    this.stats.upstreamFlushActive.inc();
+    // The idle timer goes on (Envoy moves it to the Drainer): an upstream that never reads
+    // is closed after idle_timeout, not kept for ever.
+    this.drainBuffered = upstream.connection.writeBufferedBytes;
+    upstream.closeFlushing();
+  }
+
+  /** Envoy's Drainer::cancelDrain: closed without flushing. */
+  private cancelDrain(): void {
+    this.draining?.connection.close("Abort");
   }
 
   private writeAccessLogs(): void {
@@ -296,9 +333,19 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   /** @internal The idle timer fired: close, or wait for the rest of the timeout since the last activity. */
   onTimer(): void {
+    const draining = this.draining;
+    if (draining) {
+      // Envoy re-arms the drainer's timer on bytes sent: unsent bytes that went down are progress.
+      const buffered = draining.connection.writeBufferedBytes;
+      if (buffered !== this.drainBuffered) {
+        this.drainBuffered = buffered;
+        this.lastActivity = this.context.runtime.now();
+      }
+    }
     if (!this.idleTimer!.idleTimeoutPassed(this.lastActivity, this.config.idleTimeoutMs)) return;
     this.stats.idleTimeout.inc();
-    if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
+    if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout${draining ? " of the draining upstream" : ""}`);
+    if (draining) return this.cancelDrain();
     // Envoy's onIdleTimeout closes both sides NoFlush: bytes a stalled peer did not take are
     // dropped, so it cannot hold the connection past the timeout (a flushing close would wait
     // for it for ever). A side with nothing buffered still gets a plain FIN.
