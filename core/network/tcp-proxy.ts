@@ -43,6 +43,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private readonly startWallClock: number;
   private readonly started: number;
   private bytesReceived = 0;
+  /** Connect attempts made (Envoy's connect_attempts_, against max_connect_attempts). */
+  private connectAttempts = 0;
   private bytesSent = 0;
   private readonly responseFlags: ResponseFlag[] = [];
   private upstreamHost: string | undefined;
@@ -106,7 +108,6 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onNewConnection(): FilterStatus {
-    const log = this.log;
     this.stats.downstreamCxTotal.inc();
     if (this.clusterOrNone === undefined) {
       // The cluster was removed at run time (a reload, CDS): Envoy's tcp_proxy closes the connection (NC).
@@ -115,33 +116,58 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       this.downstream.close("FlushWrite");
       return FilterStatus.StopIteration;
     }
-    const host = this.cluster.loadBalancer.chooseHost(this);
+    // Hold downstream bytes in the kernel until there is somewhere to send them.
+    this.downstream.readDisable(true);
+    this.establishUpstreamConnection();
+    return FilterStatus.StopIteration;
+  }
+
+  /**
+   * Envoy's Filter::establishUpstreamConnection, run for each connect attempt: the
+   * connections circuit breaker (UO), then max_connect_attempts (URX), then a host (UH).
+   * Each failure closes the downstream at once.
+   */
+  private establishUpstreamConnection(): void {
+    const log = this.log;
+    const cluster = this.cluster;
+    // Envoy's tcp_proxy checks the connections circuit breaker itself: over it, the
+    // downstream is closed (UO), not queued in the pool.
+    if (!cluster.resources.connections.canCreate()) {
+      cluster.stats.upstreamCxOverflow.inc();
+      this.setResponseFlag(CoreResponseFlag.UpstreamOverflow);
+      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connections of cluster '${cluster.name}' reached`);
+      this.downstream.close("FlushWrite");
+      return;
+    }
+    if (this.connectAttempts >= (this.config.maxConnectAttempts ?? 1)) {
+      this.setResponseFlag(CoreResponseFlag.UpstreamRetryLimitExceeded);
+      cluster.stats.upstreamCxConnectAttemptsExceeded.inc();
+      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connect_attempts reached`);
+      this.downstream.close("FlushWrite");
+      return;
+    }
+    const host = cluster.loadBalancer.chooseHost(this);
     if (!host) {
       // Envoy's tcpConnPoolImpl counts the cluster's upstream_cx_none_healthy; a route that was
       // found is no downstream_cx_no_route (tcp_proxy.cc, establishUpstreamConnection).
-      this.cluster.stats.upstreamCxNoneHealthy.inc();
-      this.responseFlags.push(CoreResponseFlag.NoHealthyUpstream);
-      // Envoy: no healthy upstream (response flag UH) closes the downstream at once.
-      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: no host in cluster '${this.cluster.name}'`);
+      cluster.stats.upstreamCxNoneHealthy.inc();
+      this.setResponseFlag(CoreResponseFlag.NoHealthyUpstream);
+      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: no host in cluster '${cluster.name}'`);
       this.downstream.close("FlushWrite");
-      return FilterStatus.StopIteration;
+      return;
     }
-    // Envoy's tcp_proxy checks the connections circuit breaker itself (tcp_proxy.cc,
-    // initializeUpstreamConnection): over it, the downstream is closed (UO), not queued.
-    if (!this.cluster.resources.connections.canCreate()) {
-      this.cluster.stats.upstreamCxOverflow.inc();
-      this.responseFlags.push(CoreResponseFlag.UpstreamOverflow);
-      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connections of cluster '${this.cluster.name}' reached`);
-      this.downstream.close("FlushWrite");
-      return FilterStatus.StopIteration;
-    }
-    // Hold downstream bytes in the kernel until there is somewhere to send them.
-    this.downstream.readDisable(true);
     this.upstreamHost = host.toString();
     this.host = host;
-    if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${this.cluster.name}')`);
-    this.poolHandle = this.context.clusterManager.tcpConnPool(this.cluster, host).newStream(this);
-    return FilterStatus.StopIteration;
+    const attempt = ++this.connectAttempts;
+    if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${cluster.name}', attempt ${attempt})`);
+    const handle = this.context.clusterManager.tcpConnPool(cluster, host).newStream(this);
+    // A failure reported from inside newStream may have started the next attempt: its handle is the one to keep.
+    if (attempt === this.connectAttempts) this.poolHandle = handle;
+  }
+
+  /** Stream info's flags are a set (Envoy's bitmask), kept in the order they were first set. */
+  private setResponseFlag(flag: ResponseFlag): void {
+    if (!this.responseFlags.includes(flag)) this.responseFlags.push(flag);
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
@@ -197,27 +223,17 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     if (this.closed) return;
     // Envoy's tcp_proxy (onGenericPoolFailure, onConnectTimeout): a connect that failed
     // remotely or timed out is UF. Every failure, a pool overflow (max_pending_requests)
-    // included, is then a LocalClose or RemoteClose while connecting, which tries to connect
-    // again (establishUpstreamConnection) and finds max_connect_attempts (1: not configurable
-    // here) used up: URX and upstream_cx_connect_attempts_exceeded. UO is only the
-    // connections circuit breaker, checked before the pool is asked (onNewConnection).
+    // included, is then a LocalClose or RemoteClose while connecting, which tries again
+    // (establishUpstreamConnection): the circuit breaker (UO), then max_connect_attempts
+    // (URX, upstream_cx_connect_attempts_exceeded), then another host.
     if (reason === PoolFailureReason.RemoteConnectionFailure || reason === PoolFailureReason.Timeout) {
-      this.responseFlags.push(CoreResponseFlag.UpstreamConnectionFailure);
-    }
-    if (!this.cluster.resources.connections.canCreate()) {
-      // The second attempt checks the connections circuit breaker first.
-      this.cluster.stats.upstreamCxOverflow.inc();
-      this.responseFlags.push(CoreResponseFlag.UpstreamOverflow);
-    } else {
-      this.responseFlags.push(CoreResponseFlag.UpstreamRetryLimitExceeded);
-      this.cluster.stats.upstreamCxConnectAttemptsExceeded.inc();
+      this.setResponseFlag(CoreResponseFlag.UpstreamConnectionFailure);
     }
     if (transportFailureReason) this.upstreamTransportFailureReason = transportFailureReason;
     const why =
       reason === PoolFailureReason.Timeout ? "upstream connect timeout" : reason === PoolFailureReason.Overflow ? "pool overflow" : `upstream connect failed${transportFailureReason ? `: ${transportFailureReason}` : ""}`;
     if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: ${why}`);
-    // The downstream has nothing to talk to.
-    this.downstream.close("FlushWrite");
+    this.establishUpstreamConnection();
   }
 
   // ---- TcpUpstreamCallbacks ----

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
-import { connect, freePort, peerClosed, tcpServer } from "../support/net-helpers.ts";
+import { connect, freePort, peerClosed, readAll, tcpServer } from "../support/net-helpers.ts";
 import { lines } from "../support/log-lines.ts";
 import { tcpProxyConfig, type TcpProxyOptions } from "../support/configs.ts";
 
@@ -94,6 +94,32 @@ describe.each(RUNTIMES)("tcp_proxy as Envoy's on %s", (runtime) => {
       expect(s.get(listenerActive)).toBe("0");
       expect(s.get("cluster.upstream.upstream_cx_active")).toBe("0");
       client.destroy();
+    } finally {
+      await proxy.stop("SIGKILL");
+      await upstream.close();
+    }
+  });
+
+  test("max_connect_attempts: a refused connect is tried on the next host and every connection goes through", async () => {
+    const upstream = await tcpServer((s) => s.end("pong"));
+    const deadPort = await freePort(); // nothing listens there
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const config = withAdmin({ listenPort: port, upstreamPorts: [deadPort, upstream.port] }, adminPort);
+    config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.max_connect_attempts = 2;
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      // Round robin over the two hosts, each attempt a pick: at least three of the four
+      // connections are first sent to the dead host, and go through on their second attempt.
+      for (let i = 0; i < 4; i++) {
+        const client = await connect(port);
+        const reply = readAll(client);
+        client.end("ping");
+        expect((await reply).toString()).toBe("pong");
+      }
+      const s = await stats(adminPort);
+      expect(Number(s.get("cluster.upstream.upstream_cx_connect_fail"))).toBeGreaterThanOrEqual(3);
+      expect(upstream.accepted).toBe(4);
+      expect(s.get("cluster.upstream.upstream_cx_connect_attempts_exceeded")).toBe("0");
     } finally {
       await proxy.stop("SIGKILL");
       await upstream.close();
