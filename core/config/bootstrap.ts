@@ -272,6 +272,8 @@ export interface TcpProxyConfig {
   clusters: { name: string; weight: number; metadataMatch?: MetadataMatchCriteria }[];
   /** 0 disables; Envoy's default is 1 hour. */
   idleTimeoutMs: number;
+  /** max_connect_attempts when above Envoy's default of 1: the connect is tried on another pick of host. */
+  maxConnectAttempts?: number;
   /** hash_policy source_ip: hash the downstream's IP for RING_HASH and MAGLEV clusters. */
   hashSourceIp?: true;
   /** access_log, in order; absent when none is configured. */

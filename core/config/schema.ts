@@ -135,6 +135,8 @@ const tcpProxy = lazySchema(() =>
     metadata_match: metadataMatch.optional(),
     // "If not set, defaults to 1 hour. If set to 0s, the timeout will be disabled."
     idle_timeout: duration.default(DEFAULT_TCP_IDLE_TIMEOUT_MS),
+    // google.protobuf.UInt32Value, gte 1; Envoy's default is 1.
+    max_connect_attempts: z.number().int().min(1).max(0xffff_ffff).optional(),
     access_log: accessLogs,
     // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
     hash_policy: z.array(strictObject({ source_ip: strictObject({}) })).max(1).optional(),
@@ -153,6 +155,7 @@ const tcpProxy = lazySchema(() =>
         return { name: w.name, weight: w.weight, ...(criteria !== undefined ? { metadataMatch: criteria } : {}) };
       }),
       idleTimeoutMs: c.idle_timeout,
+      ...(c.max_connect_attempts !== undefined && c.max_connect_attempts !== 1 ? { maxConnectAttempts: c.max_connect_attempts } : {}),
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),

@@ -11,6 +11,7 @@ export class TcpProxyStats {
   readonly downstreamFlowControlPausedReadingTotal: Counter;
   readonly downstreamFlowControlResumedReadingTotal: Counter;
   readonly idleTimeout: Counter;
+  readonly upstreamFlushTotal: Counter;
   readonly upstreamFlushActive: Gauge;
 
   constructor(store: StatsStore, statPrefix: string) {
@@ -22,6 +23,7 @@ export class TcpProxyStats {
     this.downstreamFlowControlPausedReadingTotal = scope.counter("downstream_flow_control_paused_reading_total");
     this.downstreamFlowControlResumedReadingTotal = scope.counter("downstream_flow_control_resumed_reading_total");
     this.idleTimeout = scope.counter("idle_timeout");
+    this.upstreamFlushTotal = scope.counter("upstream_flush_total");
     this.upstreamFlushActive = scope.gauge("upstream_flush_active");
   }
 }

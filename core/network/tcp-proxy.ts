@@ -43,6 +43,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private readonly startWallClock: number;
   private readonly started: number;
   private bytesReceived = 0;
+  /** Connect attempts made (Envoy's connect_attempts_, against max_connect_attempts). */
+  private connectAttempts = 0;
   private bytesSent = 0;
   private readonly responseFlags: ResponseFlag[] = [];
   private upstreamHost: string | undefined;
@@ -53,6 +55,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   /** The chosen host, told of connect results (outlier detection). */
   private host: Host | undefined;
   private upstreamTransportFailureReason: string | undefined;
+  /**
+   * The upstream connection left flushing after the downstream closed (Envoy's tcp_proxy
+   * Drainer): still under the idle timeout.
+   */
+  private draining: TcpConnectionData | undefined;
+  /** The draining upstream's unsent bytes when last looked at: a change is progress. */
+  private drainBuffered = 0;
   private readonly downstreamCallbacks: ConnectionCallbacks;
 
   private readonly log: ComponentLogger;
@@ -99,7 +108,6 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onNewConnection(): FilterStatus {
-    const log = this.log;
     this.stats.downstreamCxTotal.inc();
     if (this.clusterOrNone === undefined) {
       // The cluster was removed at run time (a reload, CDS): Envoy's tcp_proxy closes the connection (NC).
@@ -108,33 +116,58 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       this.downstream.close("FlushWrite");
       return FilterStatus.StopIteration;
     }
-    const host = this.cluster.loadBalancer.chooseHost(this);
+    // Hold downstream bytes in the kernel until there is somewhere to send them.
+    this.downstream.readDisable(true);
+    this.establishUpstreamConnection();
+    return FilterStatus.StopIteration;
+  }
+
+  /**
+   * Envoy's Filter::establishUpstreamConnection, run for each connect attempt: the
+   * connections circuit breaker (UO), then max_connect_attempts (URX), then a host (UH).
+   * Each failure closes the downstream at once.
+   */
+  private establishUpstreamConnection(): void {
+    const log = this.log;
+    const cluster = this.cluster;
+    // Envoy's tcp_proxy checks the connections circuit breaker itself: over it, the
+    // downstream is closed (UO), not queued in the pool.
+    if (!cluster.resources.connections.canCreate()) {
+      cluster.stats.upstreamCxOverflow.inc();
+      this.setResponseFlag(CoreResponseFlag.UpstreamOverflow);
+      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connections of cluster '${cluster.name}' reached`);
+      this.downstream.close("FlushWrite");
+      return;
+    }
+    if (this.connectAttempts >= (this.config.maxConnectAttempts ?? 1)) {
+      this.setResponseFlag(CoreResponseFlag.UpstreamRetryLimitExceeded);
+      cluster.stats.upstreamCxConnectAttemptsExceeded.inc();
+      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connect_attempts reached`);
+      this.downstream.close("FlushWrite");
+      return;
+    }
+    const host = cluster.loadBalancer.chooseHost(this);
     if (!host) {
       // Envoy's tcpConnPoolImpl counts the cluster's upstream_cx_none_healthy; a route that was
       // found is no downstream_cx_no_route (tcp_proxy.cc, establishUpstreamConnection).
-      this.cluster.stats.upstreamCxNoneHealthy.inc();
-      this.responseFlags.push(CoreResponseFlag.NoHealthyUpstream);
-      // Envoy: no healthy upstream (response flag UH) closes the downstream at once.
-      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: no host in cluster '${this.cluster.name}'`);
+      cluster.stats.upstreamCxNoneHealthy.inc();
+      this.setResponseFlag(CoreResponseFlag.NoHealthyUpstream);
+      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: no host in cluster '${cluster.name}'`);
       this.downstream.close("FlushWrite");
-      return FilterStatus.StopIteration;
+      return;
     }
-    // Envoy's tcp_proxy checks the connections circuit breaker itself (tcp_proxy.cc,
-    // initializeUpstreamConnection): over it, the downstream is closed (UO), not queued.
-    if (!this.cluster.resources.connections.canCreate()) {
-      this.cluster.stats.upstreamCxOverflow.inc();
-      this.responseFlags.push(CoreResponseFlag.UpstreamOverflow);
-      if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: max_connections of cluster '${this.cluster.name}' reached`);
-      this.downstream.close("FlushWrite");
-      return FilterStatus.StopIteration;
-    }
-    // Hold downstream bytes in the kernel until there is somewhere to send them.
-    this.downstream.readDisable(true);
     this.upstreamHost = host.toString();
     this.host = host;
-    if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${this.cluster.name}')`);
-    this.poolHandle = this.context.clusterManager.tcpConnPool(this.cluster, host).newStream(this);
-    return FilterStatus.StopIteration;
+    const attempt = ++this.connectAttempts;
+    if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${cluster.name}', attempt ${attempt})`);
+    const handle = this.context.clusterManager.tcpConnPool(cluster, host).newStream(this);
+    // A failure reported from inside newStream may have started the next attempt: its handle is the one to keep.
+    if (attempt === this.connectAttempts) this.poolHandle = handle;
+  }
+
+  /** Stream info's flags are a set (Envoy's bitmask), kept in the order they were first set. */
+  private setResponseFlag(flag: ResponseFlag): void {
+    if (!this.responseFlags.includes(flag)) this.responseFlags.push(flag);
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
@@ -188,27 +221,26 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     if (reason === PoolFailureReason.RemoteConnectionFailure) this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
     else if (reason === PoolFailureReason.Timeout) this.host?.outlierDetector.putResult(OutlierResult.LocalOriginTimeout);
     if (this.closed) return;
-    // Envoy's tcp_proxy: a connect that failed or timed out is UF; a refused pool request UO.
-    if (reason === PoolFailureReason.Overflow) {
-      this.responseFlags.push(CoreResponseFlag.UpstreamOverflow);
-    } else {
-      if (reason !== PoolFailureReason.LocalConnectionFailure) this.responseFlags.push(CoreResponseFlag.UpstreamConnectionFailure);
-      // Envoy then tries to connect again, and finds max_connect_attempts (1: not configurable
-      // here) used up: URX and upstream_cx_connect_attempts_exceeded (tcp_proxy.cc, onConnectMaxAttempts).
-      this.responseFlags.push(CoreResponseFlag.UpstreamRetryLimitExceeded);
-      this.cluster.stats.upstreamCxConnectAttemptsExceeded.inc();
+    // Envoy's tcp_proxy (onGenericPoolFailure, onConnectTimeout): a connect that failed
+    // remotely or timed out is UF. Every failure, a pool overflow (max_pending_requests)
+    // included, is then a LocalClose or RemoteClose while connecting, which tries again
+    // (establishUpstreamConnection): the circuit breaker (UO), then max_connect_attempts
+    // (URX, upstream_cx_connect_attempts_exceeded), then another host.
+    if (reason === PoolFailureReason.RemoteConnectionFailure || reason === PoolFailureReason.Timeout) {
+      this.setResponseFlag(CoreResponseFlag.UpstreamConnectionFailure);
     }
     if (transportFailureReason) this.upstreamTransportFailureReason = transportFailureReason;
     const why =
       reason === PoolFailureReason.Timeout ? "upstream connect timeout" : reason === PoolFailureReason.Overflow ? "pool overflow" : `upstream connect failed${transportFailureReason ? `: ${transportFailureReason}` : ""}`;
     if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: ${why}`);
-    // The downstream has nothing to talk to.
-    this.downstream.close("FlushWrite");
+    this.establishUpstreamConnection();
   }
 
   // ---- TcpUpstreamCallbacks ----
 
   onUpstreamData(data: Uint8Array, endStream: boolean): void {
+    // A closing connection reads no more (port.ts close), so a draining one has nothing to pass on.
+    if (this.draining) return;
     this.lastActivity = this.context.runtime.now();
     this.stats.downstreamCxTxBytesTotal.inc(data.byteLength);
     this.bytesSent += data.byteLength;
@@ -216,8 +248,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onEvent(event: ConnectionEvent, error?: PortError): void {
-    this.upstream = undefined;
     this.idleTimer?.disable();
+    if (this.draining) {
+      this.draining = undefined;
+      this.stats.upstreamFlushActive.dec();
+      return;
+    }
+    this.upstream = undefined;
     if (this.log.debugOn) {
       this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream ${event === "LocalClose" ? "closed locally" : "closed"}${error ? `: ${error.code}` : ""}`);
     }
@@ -226,11 +263,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onAboveWriteBufferHighWatermark(): void {
+    if (this.draining) return;
     this.stats.downstreamFlowControlPausedReadingTotal.inc();
     this.downstream.readDisable(true);
   }
 
   onBelowWriteBufferLowWatermark(): void {
+    if (this.draining) return;
     this.stats.downstreamFlowControlResumedReadingTotal.inc();
     this.downstream.readDisable(false);
   }
@@ -238,13 +277,34 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private onDownstreamEvent(event: ConnectionEvent): void {
     if (event === "Connected" || this.closed) return;
     this.closed = true;
-    this.idleTimer?.disable();
     this.poolHandle?.cancel();
     this.poolHandle = undefined;
     const upstream = this.upstream;
     this.upstream = undefined;
-    upstream?.release("FlushWrite");
+    // Envoy's TcpUpstream::onDownstreamEvent: a downstream that closed leaves the upstream
+    // flushing what it was sent; one that still has bytes to send is handed to the drain
+    // manager (tcp_proxy.cc, UpstreamDrainManager: upstream_flush_total, upstream_flush_active).
+    if (upstream && event === "RemoteClose" && upstream.connection.writeBufferedBytes > 0) this.startDrain(upstream);
+    else {
+      this.idleTimer?.disable();
+      upstream?.release("FlushWrite");
+    }
     this.writeAccessLogs();
+  }
+
+  private startDrain(upstream: TcpConnectionData): void {
+    this.draining = upstream;
+    this.stats.upstreamFlushTotal.inc();
+    this.stats.upstreamFlushActive.inc();
+    // The idle timer goes on (Envoy moves it to the Drainer): an upstream that never reads
+    // is closed after idle_timeout, not kept for ever.
+    this.drainBuffered = upstream.connection.writeBufferedBytes;
+    upstream.closeFlushing();
+  }
+
+  /** Envoy's Drainer::cancelDrain: closed without flushing. */
+  private cancelDrain(): void {
+    this.draining?.connection.close("Abort");
   }
 
   private writeAccessLogs(): void {
@@ -289,12 +349,25 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   /** @internal The idle timer fired: close, or wait for the rest of the timeout since the last activity. */
   onTimer(): void {
+    const draining = this.draining;
+    if (draining) {
+      // Envoy re-arms the drainer's timer on bytes sent: unsent bytes that went down are progress.
+      const buffered = draining.connection.writeBufferedBytes;
+      if (buffered !== this.drainBuffered) {
+        this.drainBuffered = buffered;
+        this.lastActivity = this.context.runtime.now();
+      }
+    }
     if (!this.idleTimer!.idleTimeoutPassed(this.lastActivity, this.config.idleTimeoutMs)) return;
     this.stats.idleTimeout.inc();
-    if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout`);
+    if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: idle timeout${draining ? " of the draining upstream" : ""}`);
+    if (draining) return this.cancelDrain();
+    // Envoy's onIdleTimeout closes both sides NoFlush: bytes a stalled peer did not take are
+    // dropped, so it cannot hold the connection past the timeout (a flushing close would wait
+    // for it for ever). A side with nothing buffered still gets a plain FIN.
     const upstream = this.upstream;
     this.upstream = undefined;
-    upstream?.release("FlushWrite");
-    this.downstream.close("FlushWrite");
+    upstream?.release(upstream.connection.writeBufferedBytes > 0 ? "Abort" : "FlushWrite");
+    this.downstream.close(this.downstream.writeBufferedBytes > 0 ? "Abort" : "FlushWrite");
   }
 }

@@ -20,7 +20,7 @@ export class ClusterStats {
   readonly upstreamCxOverflow: Counter;
   /** A request or connection for which the load balancer found no host (Envoy's cluster manager, httpConnPoolImpl / tcpConnPoolImpl). */
   readonly upstreamCxNoneHealthy: Counter;
-  /** tcp_proxy gave up connecting: max_connect_attempts (1) used up (Envoy's tcp_proxy onConnectMaxAttempts). */
+  /** tcp_proxy gave up connecting: max_connect_attempts used up (Envoy's tcp_proxy onConnectMaxAttempts). */
   readonly upstreamCxConnectAttemptsExceeded: Counter;
   readonly upstreamCxIdleTimeout: Counter;
   /** Connections retired after max_requests_per_connection requests. */

@@ -23,6 +23,11 @@ export interface TcpConnectionData {
   addUpstreamCallbacks(callbacks: TcpUpstreamCallbacks): void;
   /** Done with it: the connection is closed (after flushing, unless Abort), never reused. */
   release(how: "FlushWrite" | "Abort"): void;
+  /**
+   * Close once what is buffered has been sent; unlike `release`, the owner's callbacks still
+   * hear the connection's data and its close (Envoy's tcp_proxy Drainer keeps the connection data).
+   */
+  closeFlushing(): void;
 }
 
 /** One upstream TCP connection (Envoy's `Tcp::ActiveTcpClient`): one owner at a time. */
@@ -47,6 +52,11 @@ class ActiveTcpClient extends ActiveClient implements TcpConnectionData {
   release(how: "FlushWrite" | "Abort"): void {
     // tcp_proxy ends the upstream connection with the downstream one: closed, not pooled.
     this.detach(how);
+  }
+
+  closeFlushing(): void {
+    // The pool forgets the client now; its close event still comes to onEvent, which detaches.
+    this.close("FlushWrite");
   }
 
   /**

@@ -40,11 +40,11 @@ interface Setup {
   upstreams: Peer[];
 }
 
-async function setup(options: { listen?: boolean; thresholds?: Record<string, number> } = {}): Promise<Setup> {
+async function setup(options: { listen?: boolean; thresholds?: Record<string, number>; upstreamPorts?: number[]; tcp?: Record<string, unknown> } = {}): Promise<Setup> {
   const runtime = new MemoryRuntime({ seed: 3 });
   const upstreams: Peer[] = [];
   if (options.listen !== false) await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
-  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM] }) as {
+  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: options.upstreamPorts ?? [UPSTREAM] }) as {
     static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[]; clusters: Record<string, unknown>[] };
   };
   config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.access_log = [
@@ -57,6 +57,7 @@ async function setup(options: { listen?: boolean; thresholds?: Record<string, nu
       },
     },
   ];
+  Object.assign(config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config, options.tcp);
   if (options.thresholds) config.static_resources.clusters[0]!.circuit_breakers = { thresholds: [options.thresholds] };
   const server = await startProxy(runtime, config);
   return { runtime, server, upstreams };
@@ -107,5 +108,37 @@ describe("tcp_proxy on the TCP pool", () => {
     expect(runtime.stdoutText).toBe("UF,URX delayed_connect_error:_Connection_refused\n");
     expect(stat(server, "cluster.upstream.upstream_cx_connect_fail")).toBe(1);
     expect(stat(server, "cluster.upstream.upstream_cx_connect_attempts_exceeded")).toBe(1);
+  });
+});
+
+// Envoy's tcp_proxy max_connect_attempts: a failed connect is tried again (another pick of
+// host) until that many were made; then URX and upstream_cx_connect_attempts_exceeded.
+describe("tcp_proxy max_connect_attempts", () => {
+  test("a refused connect is tried on the next host, and the connection goes through", async () => {
+    const { runtime, server, upstreams } = await setup({ upstreamPorts: [UPSTREAM + 1, UPSTREAM], tcp: { max_connect_attempts: 2 } });
+    const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+    client.socket.write(new TextEncoder().encode("hello"));
+    runtime.runDue();
+    runtime.runDue();
+    expect(upstreams.map((u) => u.received)).toEqual(["hello"]);
+    expect(stat(server, "cluster.upstream.upstream_cx_connect_fail")).toBe(1);
+    expect(stat(server, "cluster.upstream.upstream_cx_connect_attempts_exceeded")).toBe(0);
+    upstreams[0]!.socket.write(new TextEncoder().encode("hi"));
+    runtime.runDue();
+    expect(client.received).toBe("hi");
+    client.socket.close();
+    runtime.runUntilIdle();
+    // The connect that failed leaves its flag, as Envoy's stream info keeps it.
+    expect(runtime.stdoutText).toBe("UF delayed_connect_error:_Connection_refused\n");
+  });
+
+  test("every attempt refused: as many connects as max_connect_attempts, then URX", async () => {
+    const { runtime, server } = await setup({ listen: false, tcp: { max_connect_attempts: 3 } });
+    const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+    runtime.runUntilIdle();
+    expect(client.ended).toBe(true);
+    expect(stat(server, "cluster.upstream.upstream_cx_connect_fail")).toBe(3);
+    expect(stat(server, "cluster.upstream.upstream_cx_connect_attempts_exceeded")).toBe(1);
+    expect(runtime.stdoutText).toBe("UF,URX delayed_connect_error:_Connection_refused\n");
   });
 });

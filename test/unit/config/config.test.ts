@@ -338,13 +338,13 @@ describe("bad configs give one-line problems", () => {
         typical([
           ["node:", "hds_config: {}\nnode:"],
           ["admin:\n", "admin:\n  ignore_global_conn_limit: true\n"],
-          ["          cluster: backend", "          cluster: backend\n          max_connect_attempts: 3"],
+          ["          cluster: backend", "          cluster: backend\n          max_downstream_connection_duration: 5s"],
           ["    filter_chains:\n    - filters:", "    filter_chains:\n    - use_proxy_proto: true\n      filters:"],
         ]),
       ),
     ).toEqual([
       "admin: `ignore_global_conn_limit` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
-      `${FILTER}.typed_config: \`max_connect_attempts\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
+      `${FILTER}.typed_config: \`max_downstream_connection_duration\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
       `${LISTENERS}[0].filter_chains[0]: \`use_proxy_proto\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`,
       "config: `hds_config` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
     ]);

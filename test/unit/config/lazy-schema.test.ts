@@ -58,7 +58,7 @@ test("validateConfig gives the same config and the same problem lines when it ch
 
   const broken = JSON.stringify({
     static_resources: {
-      listeners: [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 1 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { stat_prefix: "t", cluster: "c", max_connect_attempts: 3 } }] }] }],
+      listeners: [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 1 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { stat_prefix: "t", cluster: "c", max_downstream_connection_duration: "5s" } }] }] }],
       clusters: [{ name: "c", type: "STATIC", lb_policy: "CLUSTER_PROVIDED", load_assignment: { cluster_name: "c", endpoints: [] } }],
     },
   });

@@ -212,3 +212,48 @@ describe("tcp_proxy: flow control", () => {
     expect([...runtime.openSockets]).toEqual([]);
   });
 });
+
+// Envoy's UpstreamDrainManager (tcp_proxy.cc): the client gone while bytes for the upstream
+// are still buffered, the upstream connection is left flushing, counted, under the idle timeout.
+describe("tcp_proxy: the upstream left flushing after the client closed", () => {
+  test("an upstream that reads later gets every byte, then is closed (upstream_flush_total, upstream_flush_active)", async () => {
+    const { runtime, upstreams, connect, stat } = await setup({ idleTimeout: "10s", bufferLimitBytes: 4 * 1024 * 1024 });
+    const client = connect();
+    runtime.runDue();
+    const upstream = upstreams[0]!;
+    upstream.socket.readDisable(true);
+    const data = pattern(1024 * 1024, 8);
+    client.socket.write(data);
+    runtime.runDue();
+    client.socket.reset();
+    runtime.runDue();
+    expect(stat("tcp.tcp.upstream_flush_total")).toBe(1);
+    expect(stat("tcp.tcp.upstream_flush_active")).toBe(1);
+    upstream.socket.readDisable(false);
+    runtime.runUntilIdle();
+    expect(firstDifference(upstream.bytes, data)).toBe(-1);
+    expect(upstream.closed).toBeDefined();
+    expect(stat("tcp.tcp.upstream_flush_active")).toBe(0);
+    expect(stat("tcp.tcp.idle_timeout")).toBe(0);
+  });
+
+  test("an upstream that never reads is closed after idle_timeout", async () => {
+    const { runtime, upstreams, connect, stat } = await setup({ idleTimeout: "10s", bufferLimitBytes: 4 * 1024 * 1024 });
+    const client = connect();
+    runtime.runDue();
+    const upstream = upstreams[0]!;
+    upstream.socket.readDisable(true);
+    client.socket.write(pattern(1024 * 1024, 9));
+    runtime.runDue();
+    client.socket.reset();
+    runtime.runDue();
+    expect(stat("tcp.tcp.upstream_flush_active")).toBe(1);
+    runtime.advance(10_000);
+    runtime.runDue();
+    expect(stat("tcp.tcp.idle_timeout")).toBe(1);
+    runtime.runUntilIdle();
+    expect(upstream.closed).toBeDefined();
+    expect(stat("tcp.tcp.upstream_flush_active")).toBe(0);
+    expect([...runtime.openSockets]).toEqual([]);
+  });
+});
