@@ -22,6 +22,33 @@ const REQUEST_PSEUDO = new Set([":method", ":scheme", ":path", ":authority"]);
 const NAME_CHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR[c.charCodeAt(0)] = 1;
 
+/**
+ * Request pseudo-header values go into an HTTP/1 request line upstream, where whitespace would
+ * split or shift it (`:method "GET /admin HTTP/1.1"`): the leniency above is for regular
+ * fields only. As oghttp2 (header_validator.cc): `:method` a token (RFC 9110 §9.1), `:scheme`
+ * RFC 3986 §3.1's characters, `:path` visible ASCII without space.
+ */
+const SCHEME_CHAR = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+function pseudoValueProblem(name: string, value: string): string | undefined {
+  if (name === ":method") {
+    if (value.length === 0) return "empty :method";
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      // Token characters: NAME_CHAR's, in either case.
+      const lower = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+      if (lower >= 0x80 || NAME_CHAR[lower] !== 1) return "invalid :method";
+    }
+  } else if (name === ":scheme") {
+    if (!SCHEME_CHAR.test(value)) return "invalid :scheme";
+  } else if (name === ":path") {
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c <= 0x20 || c >= 0x7f) return "invalid :path";
+    }
+  }
+  return undefined;
+}
+
 /** A problem with a field name or value (§8.2.1), or undefined. */
 function fieldProblem(name: string, value: string): string | undefined {
   if (name.length === 0) return "empty header name";
@@ -64,7 +91,7 @@ export function requestHeadersProblem(fields: readonly string[], allowConnectPro
       else if (name === ":path") path = value;
       else if (name === ":authority") authority = true;
       else protocol = true;
-      const problem = fieldProblem(name, value);
+      const problem = fieldProblem(name, value) ?? pseudoValueProblem(name, value);
       if (problem) return problem;
       // nghttp2 checks the authority (nghttp2_check_authority) as Envoy's HTTP/1 codec does.
       if (name === ":authority" && !authorityIsValid(value)) return "invalid :authority";

@@ -162,6 +162,10 @@ const cases: Case[] = [
   { name: "8.2.1 a name outside the token characters (a=b)", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["a=b", "1"])]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.2.1 a control character in a value", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["x-a", "b\u0001c"])]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.2.1 a value with leading and trailing whitespace is served (as Envoy)", bytes: () => concat([START(), raw(1, concat([block(GET), literalBlock(["x-a", " b "])]))]), expect: { ok: true } },
+  // Pseudo-header values go into the HTTP/1 request line upstream: whitespace there is refused.
+  { name: "8.3.1 a space at the end of :method", bytes: () => concat([START(), raw(1, literalBlock([":method", "GET ", ":scheme", "http", ":path", "/ok", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },
+  { name: "8.3.1 a request line in :method", bytes: () => concat([START(), raw(1, literalBlock([":method", "GET /admin HTTP/1.1", ":scheme", "http", ":path", "/ok", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },
+  { name: "8.3.1 a tab at the end of :path", bytes: () => concat([START(), raw(1, literalBlock([":method", "GET", ":scheme", "http", ":path", "/ok\t", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.1.2.3/1 an empty :path", bytes: () => concat([START(), raw(1, literalBlock([":method", "GET", ":scheme", "http", ":path", "", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.1.2.3/2 no :method", bytes: () => concat([START(), raw(1, literalBlock([":scheme", "http", ":path", "/ok", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },
   { name: "8.1.2.3/4 no :scheme", bytes: () => concat([START(), raw(1, literalBlock([":method", "GET", ":path", "/ok", ":authority", "a"]))]), expect: { goAway: E.PROTOCOL_ERROR } },

@@ -37,6 +37,14 @@ describe("requests", () => {
     ["a path in :authority", [...GET.slice(0, 6), ":authority", "a/x"], false, "invalid :authority"],
     ["an invalid host", [":method", "GET", ":scheme", "http", ":path", "/", "host", "a\\b"], false, "invalid host"],
     ["an IPv6 :authority with a port", [...GET.slice(0, 6), ":authority", "[::1]:8443"], false, undefined],
+    // Pseudo-headers go into an HTTP/1 request line upstream: no whitespace there (oghttp2's checks).
+    ["a space after :method", [":method", "GET ", ":scheme", "http", ":path", "/"], false, "invalid :method"],
+    ["a request line in :method", [":method", "GET /admin HTTP/1.1", ":scheme", "http", ":path", "/"], false, "invalid :method"],
+    ["a lowercase token :method (allowed)", [":method", "get", ":scheme", "http", ":path", "/"], false, undefined],
+    ["a tab in :path", [":method", "GET", ":scheme", "http", ":path", "/pub\t"], false, "invalid :path"],
+    ["a space in :path", [":method", "GET", ":scheme", "http", ":path", "/a b"], false, "invalid :path"],
+    ["non-ASCII in :path", [":method", "GET", ":scheme", "http", ":path", "/caf\u00e9"], false, "invalid :path"],
+    ["a space in :scheme", [":method", "GET", ":scheme", "http ", ":path", "/"], false, "invalid :scheme"],
   ] as const)("%s", (_name, fields, allowConnect, problem) => {
     expect(requestHeadersProblem(fields, allowConnect)).toBe(problem);
   });
