@@ -18,6 +18,7 @@
  * and is skipped unread (a COM_QUERY that long counts queries_parse_error).
  */
 import { utf8Decode } from "../../util/utf8.ts";
+import { PendingBytes } from "../pending-bytes.ts";
 
 /** What the decoder reports (Envoy's DecoderCallbacks). */
 export interface MySQLDecoderCallbacks {
@@ -62,28 +63,11 @@ const MYSQL_REQUEST_PKT_NUM = 0;
 export const MAX_BUFFERED_PACKET = 1024 * 1024;
 const HEADER = 4;
 
-/** A direction's unread bytes: a partial packet, kept (copied) until whole. */
-class Pending {
-  private bytes = new Uint8Array(0);
-
-  join(chunk: Uint8Array): Uint8Array {
-    if (this.bytes.byteLength === 0) return chunk;
-    const all = new Uint8Array(this.bytes.byteLength + chunk.byteLength);
-    all.set(this.bytes);
-    all.set(chunk, this.bytes.byteLength);
-    return all;
-  }
-
-  keep(rest: Uint8Array): void {
-    this.bytes = rest.byteLength === 0 ? new Uint8Array(0) : rest.slice();
-  }
-}
-
 export class MySQLDecoder {
   private state = State.Init;
   private expectedSeq = 0;
   /** Per direction (0 from the client, 1 from the server). */
-  private readonly pending = [new Pending(), new Pending()];
+  private readonly pending = [new PendingBytes(), new PendingBytes()];
   /** Bytes still to skip of an out-of-sync or over-long packet, per direction. */
   private readonly skip = [0, 0];
 
