@@ -564,7 +564,7 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       const { config, port } = await localize("mysql/envoy.yaml", { mysql: mysql.port }, slowMachine);
       const proxy = await ProxyProcess.start(runtime, config);
       try {
-        // verify.sh: the mysql client creates a database and a table, inserts, selects; a raw client does the same.
+        // verify.sh runs these with the mysql client (one connection each, the table created after `USE test`); a raw client sends them in one session.
         const queries = ["CREATE DATABASE test", "CREATE TABLE test.test (text VARCHAR(255))", "INSERT INTO test.test VALUES ('hello, world!')", "SELECT COUNT(*) FROM test.test"];
         expect(await mysqlSession(port(1999), { user: "root", queries })).toEqual(["greeting", "ok", "ok", "ok", "ok", "rows"]);
         expect(mysql.queries).toEqual(queries);
