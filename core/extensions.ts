@@ -98,6 +98,14 @@ registerLazyNetworkFilterFactory("envoy.filters.network.postgres_proxy", async (
   };
 });
 
+registerLazyNetworkFilterFactory("envoy.filters.network.mysql_proxy", async () => {
+  const [{ MySQLFilter }, { mysqlProxyStats }] = await Promise.all([import("./network/mysql/mysql-filter.ts"), import("./network/mysql/mysql-proxy-stats.ts")]);
+  return (config, context) => {
+    const stats = mysqlProxyStats(context.stats, config.statPrefix);
+    return (connection) => new MySQLFilter(stats, connection);
+  };
+});
+
 // A network filter written in TypeScript (network/user-filter/), loaded at start-up.
 registerLazyNetworkFilterFactory("polyvoy.filters.network.script", async () => {
   const [{ NetworkUserFilter, NetworkUserFilterConfig }, { UserFilterStats }] = await Promise.all([import("./network-script/network-user-filter.ts"), import("./http/user-filter/user-filter-stats.ts")]);

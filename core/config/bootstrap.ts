@@ -214,7 +214,7 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig);
 
 /** polyvoy.filters.network.script.v1.Script: a network filter written in TypeScript (core/network/user-filter/). */
 export interface NetworkScriptFilterConfig {
@@ -241,6 +241,16 @@ export interface PostgresProxyConfig {
   statPrefix: string;
   /** Envoy's default: true. Query and Parse messages' SQL feeds the connection's dynamic metadata. */
   enableSqlParsing: boolean;
+}
+
+export interface MySQLProxyFilterConfig {
+  type: "envoy.filters.network.mysql_proxy";
+  config: MySQLProxyConfig;
+}
+
+/** envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy (access_log only empty, downstream_ssl only DISABLE). */
+export interface MySQLProxyConfig {
+  statPrefix: string;
 }
 
 export interface NetworkRbacFilterConfig {

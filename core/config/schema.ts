@@ -13,6 +13,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
 import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
+import { mysqlProxyConfig } from "./mysql-proxy-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
@@ -202,6 +203,10 @@ export const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typ
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.postgres_proxy.v3alpha.PostgresProxy",
     typedConfig: postgresProxyConfig,
   },
+  "envoy.filters.network.mysql_proxy": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy",
+    typedConfig: mysqlProxyConfig,
+  },
   "polyvoy.filters.network.script": {
     typeUrl: NETWORK_SCRIPT_TYPE_URL,
     typedConfig: networkScriptConfig,
@@ -314,7 +319,7 @@ const networkFilters = lazySchema(() =>
   .superRefine((filters, ctx) => {
     // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
     filters.forEach((filter, i) => {
-      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "envoy.filters.network.postgres_proxy" && filter.type !== "polyvoy.filters.network.script";
+      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "envoy.filters.network.postgres_proxy" && filter.type !== "envoy.filters.network.mysql_proxy" && filter.type !== "polyvoy.filters.network.script";
       const last = i === filters.length - 1;
       if (terminal && !last) {
         const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;

@@ -24,6 +24,7 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCa } from "../support/test-ca.ts";
 import { adminStats } from "../support/tls-probe.ts";
+import { mysqlServer, mysqlSession } from "../support/mysql-server.ts";
 import { postgresServer, postgresSession } from "../support/postgres-server.ts";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import type { TestCerts } from "../support/test-certs.ts";
@@ -553,6 +554,34 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       }
     } finally {
       await postgres.close();
+    }
+  });
+
+  test("mysql: a MySQL session through mysql_proxy and tcp_proxy; the admin's /stats?filter=egress_mysql and mysql_tcp show it, as verify.sh checks", async () => {
+    // mysql: a server speaking the protocol's bytes stands in for it (test/support/mysql-server.ts).
+    const mysql = await mysqlServer();
+    try {
+      const { config, port } = await localize("mysql/envoy.yaml", { mysql: mysql.port }, slowMachine);
+      const proxy = await ProxyProcess.start(runtime, config);
+      try {
+        // verify.sh runs these with the mysql client (one connection each, the table created after `USE test`); a raw client sends them in one session.
+        const queries = ["CREATE DATABASE test", "CREATE TABLE test.test (text VARCHAR(255))", "INSERT INTO test.test VALUES ('hello, world!')", "SELECT COUNT(*) FROM test.test"];
+        expect(await mysqlSession(port(1999), { user: "root", queries })).toEqual(["greeting", "ok", "ok", "ok", "ok", "rows"]);
+        expect(mysql.queries).toEqual(queries);
+        const egress = await (await fetch(`http://127.0.0.1:${port(8001)}/stats?filter=egress_mysql`)).text();
+        expect(egress).toContain("mysql.egress_mysql.login_attempts: 1");
+        expect(egress).toContain("mysql.egress_mysql.sessions: 1");
+        // `text` is a keyword to the shared SQL parser (core/network/sql/sql-metadata.ts): that CREATE TABLE does not parse.
+        expect(egress).toContain("mysql.egress_mysql.queries_parsed: 3");
+        expect(egress).toContain("mysql.egress_mysql.queries_parse_error: 1");
+        expect(egress).toContain("mysql.egress_mysql.login_failures: 0");
+        const tcp = await (await fetch(`http://127.0.0.1:${port(8001)}/stats?filter=mysql_tcp`)).text();
+        expect(tcp).toContain("tcp.mysql_tcp.downstream_cx_total: 1");
+      } finally {
+        await proxy.stop();
+      }
+    } finally {
+      await mysql.close();
     }
   });
 

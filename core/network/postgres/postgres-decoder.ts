@@ -15,6 +15,7 @@
  */
 import { latin1Decode } from "../../util/latin1.ts";
 import { utf8Decode } from "../../util/utf8.ts";
+import { PendingBytes } from "../pending-bytes.ts";
 import { type BodyFormat, readUint32, validateBody } from "./postgres-message.ts";
 
 export const StatementType = { Insert: 0, Delete: 1, Select: 2, Update: 3, Other: 4 } as const;
@@ -143,51 +144,12 @@ const NOTICES: readonly [string, NoticeType][] = [
 
 const latin1 = (bytes: Uint8Array): string => latin1Decode(bytes, 0, bytes.byteLength);
 
-/** Bytes of one direction kept between reads: at most one incomplete message. */
-class Pending {
-  private bytes: Uint8Array | undefined;
-  length = 0;
-
-  /** The kept bytes followed by `chunk` (the chunk itself when nothing is kept). */
-  join(chunk: Uint8Array): Uint8Array {
-    if (this.length === 0) return chunk;
-    const need = this.length + chunk.byteLength;
-    if (this.bytes!.byteLength < need) {
-      const grown = new Uint8Array(Math.max(need, this.bytes!.byteLength * 2));
-      grown.set(this.bytes!.subarray(0, this.length));
-      this.bytes = grown;
-    }
-    this.bytes!.set(chunk, this.length);
-    this.length = need;
-    return this.bytes!.subarray(0, need);
-  }
-
-  /** Keep `rest` (a copy: the chunk is lent) or nothing. */
-  keep(rest: Uint8Array): void {
-    const n = rest.byteLength;
-    if (n === 0) {
-      this.length = 0;
-      // A large message's buffer is not held for the rest of the session.
-      if (this.bytes !== undefined && this.bytes.byteLength > 64 * 1024) this.bytes = undefined;
-      return;
-    }
-    if (this.bytes !== undefined && rest.buffer === this.bytes.buffer) {
-      const from = rest.byteOffset - this.bytes.byteOffset;
-      this.bytes.copyWithin(0, from, from + n);
-    } else {
-      if (this.bytes === undefined || this.bytes.byteLength < n) this.bytes = new Uint8Array(Math.max(256, n));
-      this.bytes.set(rest);
-    }
-    this.length = n;
-  }
-}
-
 export class PostgresDecoder {
   private state = State.Init;
   private inTransaction = false;
   /** The startup packet's parameters (user, database, …); database defaults to user. */
   readonly attributes = new Map<string, string>();
-  private readonly pending = [new Pending(), new Pending()];
+  private readonly pending = [new PendingBytes(), new PendingBytes()];
   /** Bytes still to skip of an over-long message, per direction (0 frontend, 1 backend). */
   private readonly skip = [0, 0];
 

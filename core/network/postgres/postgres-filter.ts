@@ -11,7 +11,7 @@ import { FilterStatus, type ReadFilter } from "../filter.ts";
 import type { ReadBuffer } from "../read-buffer.ts";
 import { ErrorType, NoticeType, PostgresDecoder, type PostgresDecoderCallbacks, StatementType } from "./postgres-decoder.ts";
 import type { PostgresProxyStats } from "./postgres-proxy-stats.ts";
-import { sqlMetadata } from "./sql-metadata.ts";
+import { sqlMetadata } from "../sql/sql-metadata.ts";
 
 /** The dynamic metadata namespace (Envoy's NetworkFilterNames::get().PostgresProxy). */
 export const POSTGRES_PROXY_METADATA_NAMESPACE = "envoy.filters.network.postgres_proxy";

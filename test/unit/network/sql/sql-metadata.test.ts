@@ -1,12 +1,12 @@
 /**
- * The SQL table metadata of postgres_proxy (core/network/postgres/sql-metadata.ts), on
+ * The SQL table metadata of postgres_proxy and mysql_proxy (core/network/sql/sql-metadata.ts), on
  * Envoy's own cases (contrib/common/sqlutils/test/sqlutils_test.cc): each query as
  * written, lower-cased and upper-cased parses the same (table names compared in lower
  * case, as Envoy's test does); what its parser refuses is refused here.
  */
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { sqlMetadata } from "../../../../core/network/postgres/sql-metadata.ts";
+import { sqlMetadata } from "../../../../core/network/sql/sql-metadata.ts";
 import { fuzzParameters } from "../../../support/fuzz.ts";
 
 type Case = [string, Record<string, string[]> | undefined, string?];

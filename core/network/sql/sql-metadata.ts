@@ -1,5 +1,5 @@
 /**
- * Which tables a SQL string touches and how, as Envoy's SQLUtils::setMetadata reports it
+ * Which tables a SQL string touches and how (postgres_proxy and mysql_proxy), as Envoy's SQLUtils::setMetadata reports it
  * (contrib/common/sqlutils/source/sqlutils.cc, over Hyrise's sql-parser and its
  * tablesAccessed): `{ "<table>[.<database>]": ["select", "insert", …] }`, one entry per
  * statement appended to the table's list (each statement's operations sorted, as its
