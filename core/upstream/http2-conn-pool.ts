@@ -222,9 +222,9 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
   onReset(code: number, remote: boolean): void {
     if (this.resetting) return;
     // The reason as the codec saw it, before release(): releasing the last stream of a
-    // connection that failed closes it, and where the runtime closes a socket synchronously
-    // (bun) the connection would already be terminated, making a protocol error (502) a
-    // connection termination (503).
+    // connection that failed closes it, and where the port closes a socket synchronously the
+    // connection would already be terminated, making a protocol error (502) a connection
+    // termination (503).
     const reason = this.client.resetReason(code, remote);
     const details = this.client.resetDetails(code, remote);
     const callbacks = this.detach();
