@@ -7,6 +7,7 @@
  * one by one. The call ends with onRemoteClose(status, message): the server's trailers,
  * or what the pool or the connection failed with (Unavailable, as Envoy maps resets).
  */
+import type { Timer } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { Host } from "../upstream/host.ts";
@@ -27,6 +28,9 @@ export interface GrpcStreamCallbacks {
   onRemoteClose(status: number, message: string): void;
 }
 
+/** Where a call's events go once its caller has let it go (closeSendAndDeleteOnRemoteClose). */
+const IGNORE_CALLBACKS: GrpcStreamCallbacks = { onReceiveMessage: () => {}, onRemoteClose: () => {} };
+
 /** Messages queued before the stream is ready: more is the caller's bug (xDS sends one per type). */
 const MAX_PENDING_MESSAGES = 1024;
 
@@ -42,7 +46,7 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
 
   constructor(
     private readonly server: ServerContext,
-    private readonly callbacks: GrpcStreamCallbacks,
+    private callbacks: GrpcStreamCallbacks,
     /** The largest message taken (Envoy's max_receive_message_length; unbounded there). */
     maxMessageBytes: number,
     /** Always HTTP/2, whatever the cluster's protocol options (ClusterManager.grpcStreamConnPool). */
@@ -105,6 +109,23 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
   }
 
   private sendClosed = false;
+  private deleteTimer: Timer | undefined;
+
+  /**
+   * The caller is done with the call: half-close and let the server end it with its
+   * trailers; nothing more reaches the caller. Reset only if the server has not ended it in
+   * `timeoutMs` (Envoy's AsyncStream halfCloseAndDeleteOnRemoteClose). A reset per call, as
+   * Envoy did before, trips HTTP/2 servers' rapid-reset guards (CVE-2023-44487): Node's
+   * drops the connection, with every call on it.
+   */
+  closeSendAndDeleteOnRemoteClose(timeoutMs: number): void {
+    if (this.closed) return;
+    this.callbacks = IGNORE_CALLBACKS;
+    this.closeSend();
+    if (this.closed) return;
+    this.deleteTimer = this.server.timers.create(() => this.reset());
+    this.deleteTimer.enable(timeoutMs);
+  }
 
   /** End the call from our side: the stream is reset, no callback follows (Envoy's AsyncStream::resetStream). */
   reset(): void {
@@ -193,7 +214,9 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     // The response is complete: the stream is done, the pool has it back once our side ends too.
     const stream = this.stream;
     this.stream = undefined;
-    stream?.reset();
+    // Both sides ended: the stream is over, a reset would only tell the server its call was
+    // cancelled. Otherwise ours is ended by a reset, as Envoy's.
+    if (!this.sendClosed) stream?.reset();
     const status = parseGrpcStatus(trailers.get("grpc-status"));
     this.close(status ?? GrpcStatus.Internal, status === undefined ? "no grpc-status" : (trailers.get("grpc-message") ?? ""));
   }
@@ -206,6 +229,8 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
   }
 
   private release(): void {
+    this.deleteTimer?.disable();
+    this.deleteTimer = undefined;
     this.pending.length = 0;
     this.poolHandle?.cancel();
     this.poolHandle = undefined;

@@ -38,8 +38,10 @@ function header(headers: HeaderValue[] | undefined, name: string): string | unde
 const set = (key: string, value: string) => ({ header: { key, raw_value: Buffer.from(value) } });
 
 /** The processor: what it does depends on the request's path. */
-async function startProcessor(): Promise<{ port: number; received: ProcessingRequest[]; close(): void }> {
+async function startProcessor(): Promise<{ port: number; received: ProcessingRequest[]; lateEnd: { ended: number }; close(): void }> {
   const received: ProcessingRequest[] = [];
+  // Calls for /late-end, ended by the processor 100 ms after the proxy's half-close.
+  const lateEnd = { ended: 0 };
   const service = await startEnvoyGrpcService("envoy/service/ext_proc/v3/external_processor.proto", "envoy.service.ext_proc.v3.ExternalProcessor", {
     Process: (call: grpc.ServerDuplexStream<ProcessingRequest, object>) => {
       let path = "";
@@ -65,11 +67,17 @@ async function startProcessor(): Promise<{ port: number; received: ProcessingReq
           call.write({});
         }
       });
-      call.on("end", () => call.end());
+      call.on("end", () => {
+        if (path !== "/late-end") return call.end();
+        setTimeout(() => {
+          lateEnd.ended++;
+          call.end();
+        }, 100);
+      });
       call.on("error", () => {});
     },
   });
-  return { ...service, received };
+  return { ...service, received, lateEnd };
 }
 
 function extProc(cluster: string, extra: Record<string, unknown>): object {
@@ -182,6 +190,20 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     const allowed = await request(urls.down_allow + "/x");
     expect(allowed.statusCode).toBe(200);
     expect(await allowed.body.text()).toContain("GET /x in=-");
+  });
+
+  test("a finished request's stream is half-closed and ended by the processor, not reset (a reset per request trips HTTP/2 servers' rapid-reset guards)", async () => {
+    const resets = async () => (await adminStats(adminPort)).get("cluster.processor.http2.tx_reset") ?? 0;
+    const before = await resets();
+    for (let i = 0; i < 5; i++) {
+      const response = await fetch(`${urls.main}/late-end`);
+      expect(response.status).toBe(200);
+      await response.text();
+    }
+    // The processor ends each call 100 ms after the proxy's half-close.
+    for (let i = 0; i < 200 && processor.lateEnd.ended < 5; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(processor.lateEnd.ended).toBe(5);
+    expect(await resets()).toBe(before);
   });
 
   test("stats under http.<prefix>.ext_proc.", async () => {

@@ -39,9 +39,18 @@ export function mutationAllowed(op: CheckOperation, name: string, value: string)
   if (op === CheckOperation.Remove) return true;
   // Checker::isValidValue.
   if (!pseudo && NUL_CR_LF.test(value)) return false;
-  if (name === ":status") {
-    if (!/^\d+$/.test(value) || Number(value) < 200) return false;
-  }
+  return pseudoValueValid(name, value);
+}
+
+/**
+ * A pseudo-header's value must fit where it goes: `:method` and `:path` into an HTTP/1
+ * request line upstream (a token; visible ASCII without space — else a processor could
+ * write `GET /other HTTP/1.1` into it), `:status` into a status line (three digits, ≥ 200).
+ */
+function pseudoValueValid(name: string, value: string): boolean {
+  if (name === ":status") return /^\d{3}$/.test(value) && Number(value) >= 200;
+  if (name === ":method") return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value);
+  if (name === ":path") return /^[\x21-\x7e]+$/.test(value);
   return true;
 }
 
@@ -120,7 +129,7 @@ export function applyHeaderMutation(mutation: HeaderMutation, headers: HeaderMap
         return `Invalid append_action value ${h.name}`;
     }
     const op = append && exists ? CheckOperation.Append : CheckOperation.Set;
-    const allowed = (replacing && h.name === ":method") || mutationAllowed(op, h.name, h.value);
+    const allowed = (replacing && h.name === ":method" && pseudoValueValid(":method", h.value)) || mutationAllowed(op, h.name, h.value);
     if (!allowed || !setHeader(headers, h.name, h.value, append)) rejected.inc();
   }
   return undefined;

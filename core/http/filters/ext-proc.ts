@@ -63,6 +63,8 @@ const ERROR_PREFIX = "ext_proc_error";
 const DEFAULT_IMMEDIATE_STATUS = 200;
 /** The largest message taken from the processor (Envoy's is unbounded; a bound is ours, as ext_authz's). */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** How long a finished request's stream waits for the processor's trailers before a reset (Envoy's deferred_close_timeout default). */
+const DEFERRED_CLOSE_MS = 5000;
 /** CommonResponse.ResponseStatus CONTINUE_AND_REPLACE. */
 const CONTINUE_AND_REPLACE = 1;
 
@@ -552,15 +554,16 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
   }
 
   /**
-   * Envoy's closeStream (ExternalProcessorStreamImpl::close): our side ends, then the stream
-   * is reset — nothing more is wanted from it — and counted in streams_closed.
+   * Envoy's closeStream (ExternalProcessorStreamImpl::close): our side ends and nothing more
+   * is wanted from the stream; the processor ends it with its trailers
+   * (halfCloseAndDeleteOnRemoteClose), reset if it has not within DEFERRED_CLOSE_MS. Counted
+   * in streams_closed.
    */
   private closeStream(): void {
     const stream = this.stream;
     if (stream === undefined) return;
     this.stream = undefined;
-    stream.closeSend();
-    stream.reset();
+    stream.closeSendAndDeleteOnRemoteClose(DEFERRED_CLOSE_MS);
     this.shared.stats.streamsClosed.inc();
   }
 

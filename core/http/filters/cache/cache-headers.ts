@@ -288,7 +288,9 @@ export function requiresValidation(request: RequestCacheControl, stored: HeaderM
   const maxAgeExceeded = request.maxAge !== undefined && request.maxAge < age;
   if (response.mustValidate || request.mustValidate || maxAgeExceeded) return true;
   const lifetime = freshnessLifetime(response, stored);
-  if (age > lifetime) {
+  // Fresh only while lifetime > age (RFC 9111 §4.2; Envoy's `>` left a max-age=0 response
+  // fresh for its first second, served to other clients without validation).
+  if (age >= lifetime) {
     const allowedByMaxStale = request.maxStale !== undefined && request.maxStale > age - lifetime;
     return response.noStale || !allowedByMaxStale;
   }

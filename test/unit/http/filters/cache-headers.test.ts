@@ -152,6 +152,9 @@ describe("age and freshness", () => {
     const fresh = headers({ "cache-control": "max-age=100" });
     expect(requiresValidation(none, fresh, 50)).toBe(false);
     expect(requiresValidation(none, fresh, 101)).toBe(true);
+    // Fresh only while lifetime > age (RFC 9111 §4.2): max-age=0 is stale at once, max-age=100 at 100.
+    expect(requiresValidation(none, headers({ "cache-control": "max-age=0" }), 0)).toBe(true);
+    expect(requiresValidation(none, fresh, 100)).toBe(true);
     expect(requiresValidation(none, headers({ "cache-control": "max-age=100, no-cache" }), 0)).toBe(true);
     expect(requiresValidation(parseRequestCacheControl("no-cache"), fresh, 0)).toBe(true);
     expect(requiresValidation(parseRequestCacheControl("max-age=10"), fresh, 11)).toBe(true);

@@ -85,6 +85,10 @@ describe("ext_proc default mutation rules", () => {
     expect(mutationAllowed(CheckOperation.Remove, "x-a", "")).toBe(true);
     expect(mutationAllowed(CheckOperation.Set, ":status", "199")).toBe(false);
     expect(mutationAllowed(CheckOperation.Set, ":status", "201")).toBe(true);
+    // Values that would not fit a status line or an HTTP/1 request line upstream.
+    expect(mutationAllowed(CheckOperation.Set, ":status", "99999")).toBe(false);
+    expect(mutationAllowed(CheckOperation.Set, ":path", "/a HTTP/1.1\r")).toBe(false);
+    expect(mutationAllowed(CheckOperation.Set, ":path", "/smuggled HTTP/1.1\tX")).toBe(false);
   });
 
   test("applied to headers: refusals ignored and counted, invalid names an error", () => {
@@ -112,6 +116,11 @@ describe("ext_proc default mutation rules", () => {
     expect(applyHeaderMutation({ setHeaders: [{ name: "bad name", value: "", action: 0, append: false, bothValues: false }], removeHeaders: [] }, headers, false, rejected)).toBe("Invalid character in set_headers mutation.");
     // CONTINUE_AND_REPLACE may change :method.
     expect(applyHeaderMutation({ setHeaders: [{ name: ":method", value: "POST", action: 0, append: false, bothValues: false }], removeHeaders: [] }, headers, true, rejected)).toBeUndefined();
+    // … but only to a token.
+    const before = rejected.value;
+    applyHeaderMutation({ setHeaders: [{ name: ":method", value: "GET /admin HTTP/1.1", action: 0, append: false, bothValues: false }], removeHeaders: [] }, headers, true, rejected);
+    expect(rejected.value).toBe(before + 1);
+    expect(headers.method).toBe("POST");
     expect(headers.method).toBe("POST");
     const status = new ResponseHeaders(200);
     applyHeaderMutation({ setHeaders: [{ name: ":status", value: "418", action: 0, append: false, bothValues: false }], removeHeaders: [] }, status, false, rejected);
