@@ -128,6 +128,8 @@ export class UdpProxyListener {
       {
         onMessage: (data, from, truncated) => holder.target.onDownstreamDatagram(data, from, truncated),
         onError: (error) => holder.target.onDownstreamError(error),
+        // A reply that failed after `send` took it (Envoy: downstream_sess_tx_errors).
+        onSendError: () => holder.target.stats.downstreamSessTxErrors.inc(),
       },
     );
     if (this.stopped) this.stopListening();
@@ -273,7 +275,11 @@ class UdpSession implements TimerTarget {
     const wildcard = host.address.includes(":") ? "::" : "0.0.0.0";
     context.runtime.udp!.bind(
       { address: wildcard, port: 0, maxDatagramSize: listener.upstreamMaxRxDatagramSize },
-      { onMessage: (data, from, truncated) => this.onUpstreamDatagram(data, from, truncated), onError: () => this.upstreamStats.sessRxErrors.inc() },
+      {
+        onMessage: (data, from, truncated) => this.onUpstreamDatagram(data, from, truncated),
+        onError: () => this.upstreamStats.sessRxErrors.inc(),
+        onSendError: () => this.upstreamStats.sessTxErrors.inc(),
+      },
     ).then(
       (socket) => {
         if (this.closed) return socket.close();
