@@ -398,7 +398,9 @@ export interface DatagramSocket {
    * Send one datagram to `to`. Returns false when it was dropped at once: more than
    * `DATAGRAM_SEND_QUEUE_LIMIT` datagrams wait in the runtime's send queue (UDP is
    * lossy; a bounded queue drops, as a full kernel buffer does), or the socket is closed.
-   * Later failures reach the handler's `onSendError`. The socket takes ownership of `data`.
+   * Later failures reach the handler's `onSendError`. The socket takes ownership of `data`
+   * (it may send it after the call): the caller must not change it after, and bytes lent by
+   * `onMessage` are copied before they are handed on.
    */
   send(data: Uint8Array, to: { readonly address: string; readonly port: number }): boolean;
   /** Close it; no event fires after. */

@@ -212,7 +212,8 @@ export class UdpProxyListener {
   /** @internal A session's reply for its peer, sent from the listener's socket. */
   sendDownstream(data: Uint8Array, peer: SocketAddress): void {
     const socket = this.holder.socket;
-    if (socket === undefined || !socket.send(data, peer)) {
+    // `data` is lent by the upstream socket's onMessage; `send` takes ownership (core/port.ts).
+    if (socket === undefined || !socket.send(data.slice(), peer)) {
       this.stats.downstreamSessTxErrors.inc();
       return;
     }
@@ -300,12 +301,13 @@ class UdpSession implements TimerTarget {
   /** A datagram from the peer, for the upstream. */
   write(data: Uint8Array): void {
     this.lastActivity = this.context.runtime.now();
-    if (this.upstream !== undefined) return this.sendUpstream(data);
+    // The runtime lends `data` for the call; `send` takes ownership of what it is given and
+    // the bind queue keeps it past the call (core/port.ts): either way, a copy.
+    if (this.upstream !== undefined) return this.sendUpstream(data.slice());
     if (this.pending === undefined || this.pending.length >= MAX_DATAGRAMS_WHILE_BINDING) {
       this.upstreamStats.sessTxErrors.inc();
       return;
     }
-    // Kept past the call: the runtime lends `data`.
     this.pending.push(data.slice());
   }
 

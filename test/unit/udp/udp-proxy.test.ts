@@ -45,8 +45,44 @@ interface Client {
   send(s: string): void;
 }
 
-async function setup(config: object): Promise<{ runtime: MemoryRuntime; server: Server; upstreamFrom: SocketAddress[]; upstreamGot: string[]; client(): Promise<Client>; stat(name: string): number }> {
+/** What every socket was given to send, with a copy of the bytes as they were then. */
+type SentRecord = { data: Uint8Array; then: Uint8Array }[];
+
+/**
+ * Make the memory runtime's UDP lend `onMessage` bytes as a runtime reusing one read buffer
+ * would (overwritten once the call returns), and record what `send` is given: a sender that
+ * hands on lent bytes sees them change after `send` took them.
+ */
+function lendAndRecord(runtime: MemoryRuntime): SentRecord {
+  const sent: SentRecord = [];
+  const udp = runtime.udp;
+  const bind = udp.bind.bind(udp);
+  const scratch = new Uint8Array(65536);
+  udp.bind = async (options, handler) => {
+    const socket = await bind(options, {
+      onMessage(data, from, truncated) {
+        scratch.set(data);
+        handler.onMessage(scratch.subarray(0, data.length), from, truncated);
+        scratch.fill(0x2a);
+      },
+      onError: (error) => handler.onError(error),
+      onSendError: (error) => handler.onSendError?.(error),
+    });
+    return {
+      address: socket.address,
+      send(data, to) {
+        sent.push({ data, then: data.slice() });
+        return socket.send(data, to);
+      },
+      close: () => socket.close(),
+    };
+  };
+  return sent;
+}
+
+async function setup(config: object, options: { lend?: boolean } = {}): Promise<{ runtime: MemoryRuntime; server: Server; upstreamFrom: SocketAddress[]; upstreamGot: string[]; client(): Promise<Client>; stat(name: string): number; sent: SentRecord }> {
   const runtime = new MemoryRuntime({ seed: 3 });
+  const sent = options.lend === true ? lendAndRecord(runtime) : [];
   const upstreamFrom: SocketAddress[] = [];
   const upstreamGot: string[] = [];
   // An echo upstream: "ECHO <datagram>" back to whoever sent it.
@@ -76,6 +112,7 @@ async function setup(config: object): Promise<{ runtime: MemoryRuntime; server: 
       return { socket, received, send: (s) => socket.send(bytes(s), { address: "127.0.0.1", port: PROXY }) };
     },
     stat: (name) => (server.stats.get(name) as { value: number } | undefined)?.value ?? 0,
+    sent,
   };
 }
 
@@ -160,6 +197,19 @@ describe("udp_proxy", () => {
     await runtime.settle();
     expect(upstreamGot).toEqual(["1234"]);
     expect(stat("listener.127.0.0.1_10000.udp.downstream_rx_datagram_dropped")).toBe(1);
+  });
+
+  test("send takes ownership of its bytes: the proxy hands it copies, not the bytes onMessage lent, both ways", async () => {
+    const { runtime, client, sent } = await setup(udpConfig(), { lend: true });
+    const a = await client();
+    a.send("first");
+    await runtime.settle();
+    a.send("second");
+    await runtime.settle();
+    expect(a.received).toEqual(["ECHO first", "ECHO second"]);
+    // The client's 2, the session's 2 to the upstream, the echo's 2, the proxy's 2 replies.
+    expect(sent.length).toBe(8);
+    for (const { data, then } of sent) expect(text(data)).toBe(text(then));
   });
 
   test("a cluster without hosts: upstream_cx_none_healthy, the datagram dropped", async () => {
