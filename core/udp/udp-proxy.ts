@@ -78,7 +78,8 @@ interface DownstreamSocket {
  * (udp_proxy_filter.cc): a session per downstream peer address, each with its own upstream
  * socket to the host the cluster's load balancer picked when the session began; replies
  * go back to the peer from the listener's socket. A session is closed after idle_timeout
- * without a datagram either way. Sessions count against the cluster's max_connections
+ * without a datagram either way, or when its host leaves the cluster or the cluster is
+ * removed. Sessions count against the cluster's max_connections
  * circuit breaker, as Envoy's do (over it, the datagram is dropped: upstream_cx_overflow).
  */
 export class UdpProxyListener {
@@ -258,6 +259,8 @@ class UdpSession implements TimerTarget {
   private readonly timer: Timer | undefined;
   private lastActivity: number;
   private readonly target: { address: string; port: number };
+  /** Unsubscribe from host and cluster removal. */
+  private readonly unsubscribe: (() => void)[];
 
   constructor(
     private readonly listener: UdpProxyListener,
@@ -268,6 +271,18 @@ class UdpSession implements TimerTarget {
     private readonly context: ServerContext,
   ) {
     this.target = { address: host.address, port: host.port };
+    // Envoy's udp_proxy_filter.cc erases the sessions of a host that leaves its cluster
+    // (addMemberUpdateCb → host_to_sessions_) and of a cluster that is removed
+    // (onClusterRemoval): a session with steady traffic would otherwise keep sending to a
+    // host that is gone and hold its max_connections slot for ever.
+    this.unsubscribe = [
+      cluster.prioritySet.addMemberUpdateCallback((_added, removed) => {
+        if (removed.includes(host)) this.close();
+      }),
+      context.clusterManager.addClusterRemovalCallback((removed) => {
+        if (removed === cluster) this.close();
+      }),
+    ];
     this.lastActivity = context.runtime.now();
     if (listener.idleTimeoutMs > 0) {
       this.timer = context.timers.create(this);
@@ -343,6 +358,7 @@ class UdpSession implements TimerTarget {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     this.timer?.disable();
     this.upstream?.close();
     this.upstream = undefined;

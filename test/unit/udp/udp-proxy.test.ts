@@ -80,9 +80,10 @@ function lendAndRecord(runtime: MemoryRuntime): SentRecord {
   return sent;
 }
 
-async function setup(config: object, options: { lend?: boolean } = {}): Promise<{ runtime: MemoryRuntime; server: Server; upstreamFrom: SocketAddress[]; upstreamGot: string[]; client(): Promise<Client>; stat(name: string): number; sent: SentRecord }> {
+async function setup(config: object, options: { lend?: boolean; before?: (runtime: MemoryRuntime) => void } = {}): Promise<{ runtime: MemoryRuntime; server: Server; upstreamFrom: SocketAddress[]; upstreamGot: string[]; client(): Promise<Client>; stat(name: string): number; sent: SentRecord }> {
   const runtime = new MemoryRuntime({ seed: 3 });
   const sent = options.lend === true ? lendAndRecord(runtime) : [];
+  options.before?.(runtime);
   const upstreamFrom: SocketAddress[] = [];
   const upstreamGot: string[] = [];
   // An echo upstream: "ECHO <datagram>" back to whoever sent it.
@@ -219,6 +220,56 @@ describe("udp_proxy", () => {
     await runtime.settle();
     expect(stat("cluster.service_udp.upstream_cx_none_healthy")).toBe(1);
     expect(stat("udp.service.downstream_sess_total")).toBe(0);
+  });
+});
+
+// Envoy's udp_proxy_filter.cc: a host's removal from its cluster (addMemberUpdateCb →
+// host_to_sessions_) and the cluster's removal (onClusterRemoval) erase the sessions on them.
+describe("udp_proxy: sessions end with their host or cluster", () => {
+  const dnsCluster = { type: "STRICT_DNS", dns_refresh_rate: "1s", load_assignment: { cluster_name: "service_udp", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "echo.test", port_value: UPSTREAM } } } }] }] } };
+
+  test("a host DNS no longer answers: its session is closed (slot and socket freed); the next datagram starts a session to the new host", async () => {
+    const { runtime, client, stat, upstreamGot } = await setup(udpConfig({}, {}, dnsCluster), { before: (r) => r.setDnsAnswer("echo.test", ["127.0.0.1"]) });
+    const got2: string[] = [];
+    const echo2: DatagramSocket = await runtime.udp.bind({ address: "127.0.0.2", port: UPSTREAM, maxDatagramSize: 65535 }, {
+      onMessage(data, from) {
+        got2.push(text(data));
+        echo2.send(bytes(`ECHO2 ${text(data)}`), from);
+      },
+      onError() {},
+    });
+    const a = await client();
+    a.send("one");
+    await runtime.settle();
+    expect(upstreamGot).toEqual(["one"]);
+    expect(stat("udp.service.downstream_sess_active")).toBe(1);
+    const sockets = runtime.udp.boundCount;
+    runtime.setDnsAnswer("echo.test", ["127.0.0.2"]);
+    await runtime.settle(1_500);
+    expect(stat("udp.service.downstream_sess_active")).toBe(0);
+    expect(runtime.udp.boundCount).toBe(sockets - 1);
+    a.send("two");
+    await runtime.settle();
+    expect(upstreamGot).toEqual(["one"]);
+    expect(got2).toEqual(["two"]);
+    expect(a.received).toEqual(["ECHO one", "ECHO2 two"]);
+    expect(stat("udp.service.downstream_sess_total")).toBe(2);
+  });
+
+  test("the cluster removed (CDS): its sessions are closed; a later datagram finds no cluster (downstream_sess_no_route)", async () => {
+    const { runtime, server, client, stat } = await setup(udpConfig({}, {}, { circuit_breakers: { thresholds: [{ max_connections: 1 }] } }));
+    const a = await client();
+    a.send("one");
+    await runtime.settle();
+    expect(stat("udp.service.downstream_sess_active")).toBe(1);
+    const sockets = runtime.udp.boundCount;
+    expect(server.clusterManager.removeCluster("service_udp")).toBe(true);
+    expect(stat("udp.service.downstream_sess_active")).toBe(0);
+    expect(runtime.udp.boundCount).toBe(sockets - 1);
+    a.send("two");
+    await runtime.settle();
+    expect(stat("udp.service.downstream_sess_no_route")).toBe(1);
+    expect(a.received).toEqual(["ECHO one"]);
   });
 });
 
