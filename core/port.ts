@@ -371,6 +371,12 @@ export interface DatagramHandler {
   onMessage(data: Uint8Array, from: SocketAddress, truncated: boolean): void;
   /** An error the socket reported after binding (ICMP port unreachable, …); the socket stays open. */
   onError(error: PortError): void;
+  /**
+   * A datagram `send` accepted failed later (EMSGSIZE, ENETUNREACH, …), reported apart from
+   * `onError` so that a sender counts it as a transmit error (Envoy's *_tx_errors), not a
+   * receive one. The socket stays open.
+   */
+  onSendError?(error: PortError): void;
 }
 
 /** What DatagramCapability.bind is asked for. */
@@ -392,7 +398,9 @@ export interface DatagramSocket {
    * Send one datagram to `to`. Returns false when it was dropped at once: more than
    * `DATAGRAM_SEND_QUEUE_LIMIT` datagrams wait in the runtime's send queue (UDP is
    * lossy; a bounded queue drops, as a full kernel buffer does), or the socket is closed.
-   * Later failures reach `onError`. The socket takes ownership of `data`.
+   * Later failures reach the handler's `onSendError`. The socket takes ownership of `data`
+   * (it may send it after the call): the caller must not change it after, and bytes lent by
+   * `onMessage` are copied before they are handed on.
    */
   send(data: Uint8Array, to: { readonly address: string; readonly port: number }): boolean;
   /** Close it; no event fires after. */

@@ -284,10 +284,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     // Envoy's TcpUpstream::onDownstreamEvent: a downstream that closed leaves the upstream
     // flushing what it was sent; one that still has bytes to send is handed to the drain
     // manager (tcp_proxy.cc, UpstreamDrainManager: upstream_flush_total, upstream_flush_active).
+    // A downstream we closed (LocalClose: listener drain, LDS removal, shutdown) closes the
+    // upstream NoFlush: with bytes queued, a flush would wait for ever on an upstream that
+    // does not read, with no timer left to end it.
     if (upstream && event === "RemoteClose" && upstream.connection.writeBufferedBytes > 0) this.startDrain(upstream);
     else {
       this.idleTimer?.disable();
-      upstream?.release("FlushWrite");
+      upstream?.release(upstream.connection.writeBufferedBytes > 0 ? "Abort" : "FlushWrite");
     }
     this.writeAccessLogs();
   }

@@ -78,7 +78,8 @@ interface DownstreamSocket {
  * (udp_proxy_filter.cc): a session per downstream peer address, each with its own upstream
  * socket to the host the cluster's load balancer picked when the session began; replies
  * go back to the peer from the listener's socket. A session is closed after idle_timeout
- * without a datagram either way. Sessions count against the cluster's max_connections
+ * without a datagram either way, or when its host leaves the cluster or the cluster is
+ * removed. Sessions count against the cluster's max_connections
  * circuit breaker, as Envoy's do (over it, the datagram is dropped: upstream_cx_overflow).
  */
 export class UdpProxyListener {
@@ -128,6 +129,8 @@ export class UdpProxyListener {
       {
         onMessage: (data, from, truncated) => holder.target.onDownstreamDatagram(data, from, truncated),
         onError: (error) => holder.target.onDownstreamError(error),
+        // A reply that failed after `send` took it (Envoy: downstream_sess_tx_errors).
+        onSendError: () => holder.target.stats.downstreamSessTxErrors.inc(),
       },
     );
     if (this.stopped) this.stopListening();
@@ -210,7 +213,8 @@ export class UdpProxyListener {
   /** @internal A session's reply for its peer, sent from the listener's socket. */
   sendDownstream(data: Uint8Array, peer: SocketAddress): void {
     const socket = this.holder.socket;
-    if (socket === undefined || !socket.send(data, peer)) {
+    // `data` is lent by the upstream socket's onMessage; `send` takes ownership (core/port.ts).
+    if (socket === undefined || !socket.send(data.slice(), peer)) {
       this.stats.downstreamSessTxErrors.inc();
       return;
     }
@@ -255,6 +259,8 @@ class UdpSession implements TimerTarget {
   private readonly timer: Timer | undefined;
   private lastActivity: number;
   private readonly target: { address: string; port: number };
+  /** Unsubscribe from host and cluster removal. */
+  private readonly unsubscribe: (() => void)[];
 
   constructor(
     private readonly listener: UdpProxyListener,
@@ -265,6 +271,18 @@ class UdpSession implements TimerTarget {
     private readonly context: ServerContext,
   ) {
     this.target = { address: host.address, port: host.port };
+    // Envoy's udp_proxy_filter.cc erases the sessions of a host that leaves its cluster
+    // (addMemberUpdateCb → host_to_sessions_) and of a cluster that is removed
+    // (onClusterRemoval): a session with steady traffic would otherwise keep sending to a
+    // host that is gone and hold its max_connections slot for ever.
+    this.unsubscribe = [
+      cluster.prioritySet.addMemberUpdateCallback((_added, removed) => {
+        if (removed.includes(host)) this.close();
+      }),
+      context.clusterManager.addClusterRemovalCallback((removed) => {
+        if (removed === cluster) this.close();
+      }),
+    ];
     this.lastActivity = context.runtime.now();
     if (listener.idleTimeoutMs > 0) {
       this.timer = context.timers.create(this);
@@ -273,7 +291,11 @@ class UdpSession implements TimerTarget {
     const wildcard = host.address.includes(":") ? "::" : "0.0.0.0";
     context.runtime.udp!.bind(
       { address: wildcard, port: 0, maxDatagramSize: listener.upstreamMaxRxDatagramSize },
-      { onMessage: (data, from, truncated) => this.onUpstreamDatagram(data, from, truncated), onError: () => this.upstreamStats.sessRxErrors.inc() },
+      {
+        onMessage: (data, from, truncated) => this.onUpstreamDatagram(data, from, truncated),
+        onError: () => this.upstreamStats.sessRxErrors.inc(),
+        onSendError: () => this.upstreamStats.sessTxErrors.inc(),
+      },
     ).then(
       (socket) => {
         if (this.closed) return socket.close();
@@ -294,12 +316,13 @@ class UdpSession implements TimerTarget {
   /** A datagram from the peer, for the upstream. */
   write(data: Uint8Array): void {
     this.lastActivity = this.context.runtime.now();
-    if (this.upstream !== undefined) return this.sendUpstream(data);
+    // The runtime lends `data` for the call; `send` takes ownership of what it is given and
+    // the bind queue keeps it past the call (core/port.ts): either way, a copy.
+    if (this.upstream !== undefined) return this.sendUpstream(data.slice());
     if (this.pending === undefined || this.pending.length >= MAX_DATAGRAMS_WHILE_BINDING) {
       this.upstreamStats.sessTxErrors.inc();
       return;
     }
-    // Kept past the call: the runtime lends `data`.
     this.pending.push(data.slice());
   }
 
@@ -335,6 +358,7 @@ class UdpSession implements TimerTarget {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     this.timer?.disable();
     this.upstream?.close();
     this.upstream = undefined;

@@ -88,6 +88,16 @@ export class ClusterManager {
   addedViaApi(cluster: Cluster): boolean {
     return this.hashes.get(cluster)?.addedViaApi === true;
   }
+  /** Told of each serving cluster removeCluster removes (Envoy's ClusterUpdateCallbacks::onClusterRemoval). */
+  private readonly removalCallbacks = new Set<(cluster: Cluster) => void>();
+
+  /** Subscribe to the removal of serving clusters; returns what unsubscribes. */
+  addClusterRemovalCallback(callback: (cluster: Cluster) => void): () => void {
+    const entry = (cluster: Cluster) => callback(cluster);
+    this.removalCallbacks.add(entry);
+    return () => this.removalCallbacks.delete(entry);
+  }
+
   /** The cluster warming under each name (Envoy's warming_clusters_): a newer update or removeCluster drops it. */
   private readonly warming = new Map<string, WarmingCluster>();
   private readonly pools = new Map<Host, HttpConnPool>();
@@ -307,6 +317,7 @@ export class ClusterManager {
     if (removeActive) {
       this.clusters.delete(name);
       this.retire(cluster);
+      for (const callback of [...this.removalCallbacks]) callback(cluster);
     }
     if (!removeWarming && !removeActive) return false;
     this.cmStats.clusterRemoved.inc();

@@ -170,19 +170,25 @@ export class PrioritySet {
     return this.sets.flatMap((set) => set.hosts);
   }
 
-  addMemberUpdateCallback(callback: MemberUpdateCallback): void {
+  /** Returns what removes the callback (Envoy's Common::CallbackHandle). */
+  addMemberUpdateCallback(callback: MemberUpdateCallback): () => void {
     this.callbacks.push(callback);
+    return () => {
+      const at = this.callbacks.indexOf(callback);
+      if (at >= 0) this.callbacks.splice(at, 1);
+    };
   }
 
   /** Replace the hosts of one priority; `added` and `removed` tell subscribers what changed. */
   updateHosts(priority: number, hosts: readonly Host[], added: readonly Host[], removed: readonly Host[], options?: HostSetOptions): void {
     this.getOrCreateHostSet(priority).setHosts(hosts, options);
-    for (const callback of this.callbacks) callback(added, removed);
+    // A copy: a callback may remove itself (a UDP session closing on its host's removal).
+    for (const callback of [...this.callbacks]) callback(added, removed);
   }
 
   /** Host flags changed: recompute every level's health subsets and tell subscribers. */
   refreshHealth(): void {
     for (const set of this.sets) set.recomputeHealth();
-    for (const callback of this.callbacks) callback([], []);
+    for (const callback of [...this.callbacks]) callback([], []);
   }
 }

@@ -25,7 +25,12 @@ export function nodeDgramCapability(sharedUnsupported?: string): DatagramCapabil
       const socket = dgram.createSocket({ type: family === 6 ? "udp6" : "udp4" });
       const max = options.maxDatagramSize;
       await new Promise<void>((resolve, reject) => {
-        socket.once("error", (err) => reject(toPortError(err)));
+        socket.once("error", (err) => {
+          // libuv keeps the fd on the handle after a failed bind: close it, or each failed
+          // listener or session bind leaks one.
+          socket.close();
+          reject(toPortError(err));
+        });
         socket.bind({ address: options.address, port: options.port, exclusive: options.shared !== true }, () => resolve());
       });
       socket.removeAllListeners("error");
@@ -41,7 +46,8 @@ export function nodeDgramCapability(sharedUnsupported?: string): DatagramCapabil
       let closed = false;
       const sent = (err: Error | null): void => {
         pending--;
-        if (err && !closed) handler.onError(toPortError(err));
+        // A send's failure is the sender's (tx) error, not the socket's.
+        if (err && !closed) handler.onSendError?.(toPortError(err));
       };
       return {
         address: { address: bound.address, port: bound.port, family: bound.family === "IPv6" ? 6 : 4 },

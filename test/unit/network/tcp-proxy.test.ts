@@ -256,4 +256,24 @@ describe("tcp_proxy: the upstream left flushing after the client closed", () => 
     expect(stat("tcp.tcp.upstream_flush_active")).toBe(0);
     expect([...runtime.openSockets]).toEqual([]);
   });
+
+  // Envoy's TcpUpstream::onDownstreamEvent(LocalClose) closes the upstream NoFlush: a
+  // downstream closed by the proxy (listener drain, LDS removal, shutdown) hands nothing on.
+  test("the client closed by the proxy (closeConnections): an upstream that does not read is reset, not kept", async () => {
+    const { runtime, server, upstreams, connect, stat } = await setup({ idleTimeout: "10s", bufferLimitBytes: 4 * 1024 * 1024 });
+    const client = connect();
+    runtime.runDue();
+    const upstream = upstreams[0]!;
+    upstream.socket.readDisable(true);
+    client.socket.write(pattern(1024 * 1024, 10));
+    runtime.runDue();
+    void server.listenerManager.closeConnections();
+    runtime.runDue();
+    runtime.advance(100 * 3600_000);
+    runtime.runUntilIdle();
+    expect(upstream.closed).toBeDefined();
+    expect(stat("cluster.upstream.upstream_cx_active")).toBe(0);
+    expect(stat("tcp.tcp.upstream_flush_total")).toBe(0);
+    expect([...runtime.openSockets]).toEqual([]);
+  });
 });

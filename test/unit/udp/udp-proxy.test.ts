@@ -45,8 +45,45 @@ interface Client {
   send(s: string): void;
 }
 
-async function setup(config: object): Promise<{ runtime: MemoryRuntime; server: Server; upstreamFrom: SocketAddress[]; upstreamGot: string[]; client(): Promise<Client>; stat(name: string): number }> {
+/** What every socket was given to send, with a copy of the bytes as they were then. */
+type SentRecord = { data: Uint8Array; then: Uint8Array }[];
+
+/**
+ * Make the memory runtime's UDP lend `onMessage` bytes as a runtime reusing one read buffer
+ * would (overwritten once the call returns), and record what `send` is given: a sender that
+ * hands on lent bytes sees them change after `send` took them.
+ */
+function lendAndRecord(runtime: MemoryRuntime): SentRecord {
+  const sent: SentRecord = [];
+  const udp = runtime.udp;
+  const bind = udp.bind.bind(udp);
+  const scratch = new Uint8Array(65536);
+  udp.bind = async (options, handler) => {
+    const socket = await bind(options, {
+      onMessage(data, from, truncated) {
+        scratch.set(data);
+        handler.onMessage(scratch.subarray(0, data.length), from, truncated);
+        scratch.fill(0x2a);
+      },
+      onError: (error) => handler.onError(error),
+      onSendError: (error) => handler.onSendError?.(error),
+    });
+    return {
+      address: socket.address,
+      send(data, to) {
+        sent.push({ data, then: data.slice() });
+        return socket.send(data, to);
+      },
+      close: () => socket.close(),
+    };
+  };
+  return sent;
+}
+
+async function setup(config: object, options: { lend?: boolean; before?: (runtime: MemoryRuntime) => void } = {}): Promise<{ runtime: MemoryRuntime; server: Server; upstreamFrom: SocketAddress[]; upstreamGot: string[]; client(): Promise<Client>; stat(name: string): number; sent: SentRecord }> {
   const runtime = new MemoryRuntime({ seed: 3 });
+  const sent = options.lend === true ? lendAndRecord(runtime) : [];
+  options.before?.(runtime);
   const upstreamFrom: SocketAddress[] = [];
   const upstreamGot: string[] = [];
   // An echo upstream: "ECHO <datagram>" back to whoever sent it.
@@ -76,6 +113,7 @@ async function setup(config: object): Promise<{ runtime: MemoryRuntime; server: 
       return { socket, received, send: (s) => socket.send(bytes(s), { address: "127.0.0.1", port: PROXY }) };
     },
     stat: (name) => (server.stats.get(name) as { value: number } | undefined)?.value ?? 0,
+    sent,
   };
 }
 
@@ -162,6 +200,19 @@ describe("udp_proxy", () => {
     expect(stat("listener.127.0.0.1_10000.udp.downstream_rx_datagram_dropped")).toBe(1);
   });
 
+  test("send takes ownership of its bytes: the proxy hands it copies, not the bytes onMessage lent, both ways", async () => {
+    const { runtime, client, sent } = await setup(udpConfig(), { lend: true });
+    const a = await client();
+    a.send("first");
+    await runtime.settle();
+    a.send("second");
+    await runtime.settle();
+    expect(a.received).toEqual(["ECHO first", "ECHO second"]);
+    // The client's 2, the session's 2 to the upstream, the echo's 2, the proxy's 2 replies.
+    expect(sent.length).toBe(8);
+    for (const { data, then } of sent) expect(text(data)).toBe(text(then));
+  });
+
   test("a cluster without hosts: upstream_cx_none_healthy, the datagram dropped", async () => {
     const { runtime, client, stat } = await setup(udpConfig({}, {}, { load_assignment: { cluster_name: "service_udp", endpoints: [] } }));
     const a = await client();
@@ -169,6 +220,56 @@ describe("udp_proxy", () => {
     await runtime.settle();
     expect(stat("cluster.service_udp.upstream_cx_none_healthy")).toBe(1);
     expect(stat("udp.service.downstream_sess_total")).toBe(0);
+  });
+});
+
+// Envoy's udp_proxy_filter.cc: a host's removal from its cluster (addMemberUpdateCb →
+// host_to_sessions_) and the cluster's removal (onClusterRemoval) erase the sessions on them.
+describe("udp_proxy: sessions end with their host or cluster", () => {
+  const dnsCluster = { type: "STRICT_DNS", dns_refresh_rate: "1s", load_assignment: { cluster_name: "service_udp", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "echo.test", port_value: UPSTREAM } } } }] }] } };
+
+  test("a host DNS no longer answers: its session is closed (slot and socket freed); the next datagram starts a session to the new host", async () => {
+    const { runtime, client, stat, upstreamGot } = await setup(udpConfig({}, {}, dnsCluster), { before: (r) => r.setDnsAnswer("echo.test", ["127.0.0.1"]) });
+    const got2: string[] = [];
+    const echo2: DatagramSocket = await runtime.udp.bind({ address: "127.0.0.2", port: UPSTREAM, maxDatagramSize: 65535 }, {
+      onMessage(data, from) {
+        got2.push(text(data));
+        echo2.send(bytes(`ECHO2 ${text(data)}`), from);
+      },
+      onError() {},
+    });
+    const a = await client();
+    a.send("one");
+    await runtime.settle();
+    expect(upstreamGot).toEqual(["one"]);
+    expect(stat("udp.service.downstream_sess_active")).toBe(1);
+    const sockets = runtime.udp.boundCount;
+    runtime.setDnsAnswer("echo.test", ["127.0.0.2"]);
+    await runtime.settle(1_500);
+    expect(stat("udp.service.downstream_sess_active")).toBe(0);
+    expect(runtime.udp.boundCount).toBe(sockets - 1);
+    a.send("two");
+    await runtime.settle();
+    expect(upstreamGot).toEqual(["one"]);
+    expect(got2).toEqual(["two"]);
+    expect(a.received).toEqual(["ECHO one", "ECHO2 two"]);
+    expect(stat("udp.service.downstream_sess_total")).toBe(2);
+  });
+
+  test("the cluster removed (CDS): its sessions are closed; a later datagram finds no cluster (downstream_sess_no_route)", async () => {
+    const { runtime, server, client, stat } = await setup(udpConfig({}, {}, { circuit_breakers: { thresholds: [{ max_connections: 1 }] } }));
+    const a = await client();
+    a.send("one");
+    await runtime.settle();
+    expect(stat("udp.service.downstream_sess_active")).toBe(1);
+    const sockets = runtime.udp.boundCount;
+    expect(server.clusterManager.removeCluster("service_udp")).toBe(true);
+    expect(stat("udp.service.downstream_sess_active")).toBe(0);
+    expect(runtime.udp.boundCount).toBe(sockets - 1);
+    a.send("two");
+    await runtime.settle();
+    expect(stat("udp.service.downstream_sess_no_route")).toBe(1);
+    expect(a.received).toEqual(["ECHO one"]);
   });
 });
 

@@ -2,7 +2,8 @@
  * The mysql_proxy decoder and filter callbacks (core/network/mysql/): a recorded session
  * counts as Envoy's mysql_filter_test expects (login, failed login, auth switch, queries,
  * SSL request, out-of-sync packets); the same bytes split at any points count the same;
- * garbage never throws; an over-long packet is skipped, never held.
+ * random packets give the same callbacks whole or split, holding at most one packet; an
+ * over-long packet is skipped, never held. Bytes are lent through one reused buffer.
  */
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
@@ -43,10 +44,36 @@ function session(): Flow {
   ];
 }
 
+/**
+ * Every callback with its arguments, in order, and the most bytes the decoder held between
+ * reads in either direction (its PendingBytes).
+ */
+function eventLog() {
+  const events: unknown[][] = [];
+  const callbacks: MySQLDecoderCallbacks = {
+    onProtocolError: () => void events.push(["protocol_error"]),
+    onServerGreeting: () => void events.push(["greeting"]),
+    onClientLogin: (ssl) => void events.push(["login", ssl]),
+    onClientLoginResponse: (code) => void events.push(["login_response", code]),
+    onMoreClientLoginResponse: (code) => void events.push(["more_login_response", code]),
+    onQuery: (sql) => void events.push(["query", sql]),
+  };
+  return { events, callbacks };
+}
+
+/** A runtime's read buffer, reused: each piece is lent in it and overwritten after `onData`. */
+const scratch = new Uint8Array(MAX_BUFFERED_PACKET + 64);
+
+function feed(decoder: MySQLDecoder, piece: Uint8Array, fromClient: boolean): void {
+  scratch.set(piece);
+  decoder.onData(scratch.subarray(0, piece.byteLength), fromClient);
+  scratch.fill(0xa5, 0, piece.byteLength);
+}
+
 function run(flow: Flow, split: (bytes: Uint8Array) => Uint8Array[] = (b) => [b]) {
   const r = recorder();
   const decoder = new MySQLDecoder(r.callbacks);
-  for (const [fromClient, bytes] of flow) for (const piece of split(bytes)) decoder.onData(piece, fromClient);
+  for (const [fromClient, bytes] of flow) for (const piece of split(bytes)) feed(decoder, piece, fromClient);
   return { ...r, decoder };
 }
 
@@ -122,8 +149,9 @@ describe("mysql decoder", () => {
           const pieces: Uint8Array[] = [];
           for (let at = 0; at < b.byteLength; ) {
             const n = sizes[k++ % sizes.length]!;
-            // Pieces are copies: the decoder must not keep views of lent bytes.
-            pieces.push(b.slice(at, at + n));
+            // Each piece is lent in the scratch buffer (feed): a decoder keeping views of
+            // lent bytes reads what the next piece overwrote.
+            pieces.push(b.subarray(at, at + n));
             at += n;
           }
           return pieces;
@@ -136,12 +164,61 @@ describe("mysql decoder", () => {
     );
   });
 
-  test("fuzz: random bytes either way never throw", () => {
+  // Random well-framed packets both ways, after a random prefix of a real session (to reach
+  // the command phase): fed whole, or cut at random points, they give the same callbacks
+  // with the same arguments, and the decoder never holds more than one packet of
+  // MAX_BUFFERED_PACKET and its header per direction. A packet may declare a length over
+  // MAX_BUFFERED_PACKET (only its first bytes follow: it is skipped, eating what comes next)
+  // or be cut short at the end.
+  test("fuzz: random packets either way, whole or split anywhere, give the same callbacks; pending bytes stay bounded", () => {
+    const body = fc.oneof(
+      fc.uint8Array({ maxLength: 80 }),
+      fc.string({ maxLength: 40 }).map((sql) => Uint8Array.from([0x03, ...new TextEncoder().encode(sql)])),
+      fc.tuple(fc.constantFrom(0x00, 0xfe, 0xff, 0x01, 0x0e), fc.uint8Array({ maxLength: 20 })).map(([first, rest]) => Uint8Array.from([first, ...rest])),
+    );
+    const framed = fc.oneof(
+      { weight: 8, arbitrary: fc.tuple(fc.nat({ max: 6 }), body).map(([seq, b]) => my.packet(seq, b)) },
+      // Over-long: the header says more than MAX_BUFFERED_PACKET; a few bytes follow.
+      { weight: 1, arbitrary: fc.tuple(fc.integer({ min: MAX_BUFFERED_PACKET + 1, max: MAX_BUFFERED_PACKET + 300 }), fc.nat({ max: 6 }), fc.uint8Array({ minLength: 1, maxLength: 40 })).map(([len, seq, b]) => Uint8Array.from([len & 0xff, (len >> 8) & 0xff, len >> 16, seq, ...b])) },
+      // A long packet (up to the bound) that may end cut short.
+      { weight: 1, arbitrary: fc.tuple(fc.nat({ max: 6 }), fc.integer({ min: 1000, max: MAX_BUFFERED_PACKET }), fc.integer({ min: 0, max: 2000 })).map(([seq, len, sent]) => my.packet(seq, new Uint8Array(len).fill(0x03)).subarray(0, Math.min(4 + len, 4 + sent))) },
+    );
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.boolean(), fc.uint8Array({ maxLength: 300 })), { maxLength: 30 }), fc.nat({ max: 3 }), (chunks, prefixLength) => {
-        expect(() => run([...session().slice(0, prefixLength), ...chunks])).not.toThrow();
-      }),
-      fuzzParameters(500),
+      fc.property(
+        fc.nat({ max: 3 }),
+        fc.array(fc.tuple(fc.boolean(), framed), { maxLength: 25 }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 10 }),
+        (prefixLength, packets, sizes) => {
+          const flow: Flow = [...session().slice(0, prefixLength * 2), ...packets];
+          const play = (split: boolean) => {
+            const log = eventLog();
+            const decoder = new MySQLDecoder(log.callbacks);
+            const pending = (decoder as unknown as { pending: { length: number }[] }).pending;
+            let held = 0;
+            let k = 0;
+            for (const [fromClient, bytes] of flow) {
+              const pieces: Uint8Array[] = [];
+              if (!split) pieces.push(bytes);
+              else for (let at = 0; at < bytes.byteLength; ) {
+                const n = sizes[k++ % sizes.length]!;
+                pieces.push(bytes.subarray(at, at + n));
+                at += n;
+              }
+              for (const piece of pieces) {
+                feed(decoder, piece, fromClient);
+                held = Math.max(held, pending[0]!.length, pending[1]!.length);
+              }
+            }
+            return { events: log.events, held };
+          };
+          const whole = play(false);
+          const split = play(true);
+          expect(split.events).toEqual(whole.events);
+          expect(whole.held).toBeLessThanOrEqual(MAX_BUFFERED_PACKET + 4);
+          expect(split.held).toBeLessThanOrEqual(MAX_BUFFERED_PACKET + 4);
+        },
+      ),
+      fuzzParameters(300),
     );
   });
 
