@@ -120,9 +120,11 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
    */
   closeSendAndDeleteOnRemoteClose(timeoutMs: number): void {
     if (this.closed) return;
+    // Still waiting for a connection: nothing went out, nothing needs ending.
+    if (this.stream === undefined) return this.reset();
     this.callbacks = IGNORE_CALLBACKS;
     this.closeSend();
-    if (this.closed) return;
+    if (this.closed || this.deleteTimer !== undefined) return;
     this.deleteTimer = this.server.timers.create(() => this.reset());
     this.deleteTimer.enable(timeoutMs);
   }
@@ -214,9 +216,9 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     // The response is complete: the stream is done, the pool has it back once our side ends too.
     const stream = this.stream;
     this.stream = undefined;
-    // Both sides ended: the stream is over, a reset would only tell the server its call was
-    // cancelled. Otherwise ours is ended by a reset, as Envoy's.
-    if (!this.sendClosed) stream?.reset();
+    // Our side still open (or its end still queued behind flow control) is ended by a reset,
+    // as Envoy's; a stream both sides ended is closed and its reset sends nothing.
+    stream?.reset();
     const status = parseGrpcStatus(trailers.get("grpc-status"));
     this.close(status ?? GrpcStatus.Internal, status === undefined ? "no grpc-status" : (trailers.get("grpc-message") ?? ""));
   }

@@ -88,10 +88,14 @@ export class ClusterManager {
   addedViaApi(cluster: Cluster): boolean {
     return this.hashes.get(cluster)?.addedViaApi === true;
   }
-  /** Told of each serving cluster removeCluster removes (Envoy's ClusterUpdateCallbacks::onClusterRemoval). */
+  /**
+   * Told of each serving cluster that stops serving: removed by removeCluster, or replaced by
+   * an update under its name (Envoy's ClusterUpdateCallbacks: onClusterRemoval, and
+   * onClusterAddOrUpdate for the one replaced) — what holds the old one lets it go.
+   */
   private readonly removalCallbacks = new Set<(cluster: Cluster) => void>();
 
-  /** Subscribe to the removal of serving clusters; returns what unsubscribes. */
+  /** Subscribe to serving clusters' removal or replacement; returns what unsubscribes. */
   addClusterRemovalCallback(callback: (cluster: Cluster) => void): () => void {
     const entry = (cluster: Cluster) => callback(cluster);
     this.removalCallbacks.add(entry);
@@ -282,7 +286,10 @@ export class ClusterManager {
   private activate(name: string, cluster: Cluster): void {
     const current = this.clusters.get(name);
     this.clusters.set(name, cluster);
-    if (current) this.retire(current);
+    if (current) {
+      this.retire(current);
+      for (const callback of [...this.removalCallbacks]) callback(current);
+    }
     this.cmStats.activeClusters.set(this.clusters.size);
   }
 

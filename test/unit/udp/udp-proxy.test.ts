@@ -273,6 +273,31 @@ describe("udp_proxy: sessions end with their host or cluster", () => {
   });
 });
 
+test("udp_proxy: the cluster replaced by an update (CDS): its sessions are closed; the next datagram goes to the new cluster's host", async () => {
+  const { runtime, server, client, stat, upstreamGot } = await setup(udpConfig());
+  const got2: string[] = [];
+  const echo2: DatagramSocket = await runtime.udp.bind({ address: "127.0.0.2", port: UPSTREAM, maxDatagramSize: 65535 }, {
+    onMessage(data, from) {
+      got2.push(text(data));
+      echo2.send(bytes(`ECHO2 ${text(data)}`), from);
+    },
+    onError() {},
+  });
+  const a = await client();
+  a.send("one");
+  await runtime.settle();
+  expect(stat("udp.service.downstream_sess_active")).toBe(1);
+  const doc = { static_resources: { clusters: [{ name: "service_udp", type: "STATIC", connect_timeout: "1s", load_assignment: { cluster_name: "service_udp", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.2", port_value: UPSTREAM } } } }] }] } }] } };
+  expect(await server.clusterManager.addOrUpdateCluster(loadBootstrap(JSON.stringify(doc), "json").clusters[0]!)).toBe(true);
+  await runtime.settle();
+  expect(stat("udp.service.downstream_sess_active")).toBe(0);
+  a.send("two");
+  await runtime.settle();
+  expect(upstreamGot).toEqual(["one"]);
+  expect(got2).toEqual(["two"]);
+  expect(a.received).toEqual(["ECHO one", "ECHO2 two"]);
+});
+
 describe("udp_proxy config", () => {
   const problems = (config: object): string[] => {
     const result = loadConfig(JSON.stringify(config), "json");

@@ -291,7 +291,7 @@ export function requiresValidation(request: RequestCacheControl, stored: HeaderM
   // Fresh only while lifetime > age (RFC 9111 §4.2; Envoy's `>` left a max-age=0 response
   // fresh for its first second, served to other clients without validation).
   if (age >= lifetime) {
-    const allowedByMaxStale = request.maxStale !== undefined && request.maxStale > age - lifetime;
+    const allowedByMaxStale = request.maxStale !== undefined && request.maxStale >= age - lifetime;
     return response.noStale || !allowedByMaxStale;
   }
   return request.minFresh !== undefined && request.minFresh > lifetime - age;
