@@ -19,7 +19,7 @@ import { HpackEncoder } from "../../core/http2/hpack-encoder.ts";
 import { HpackWriter } from "../../core/http2/hpack-primitives.ts";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { corpusProxyConfig, GOOD_REQUEST_FIELDS, outcome, PING_AFTER, serverFrames } from "../support/h2-malformed-corpus.ts";
+import { corpusProxyConfig, exchange, GOOD_REQUEST_FIELDS, outcome, PING_AFTER, serverFrames } from "../support/h2-malformed-corpus.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 
 const E = { PROTOCOL_ERROR: 1, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, COMPRESSION_ERROR: 9, ENHANCE_YOUR_CALM: 11 } as const;
@@ -191,31 +191,6 @@ const cases: Case[] = [
   { name: "envoy: one empty CONTINUATION frame is allowed", bytes: () => { const b = block(GET); return concat([START(), frame(T.HEADERS, F.END_STREAM, 1, b.subarray(0, 3)), frame(T.CONTINUATION, 0, 1), frame(T.CONTINUATION, F.END_HEADERS, 1, b.subarray(3))]); }, expect: { ok: true } },
   { name: "envoy: padded DATA frames without a byte of body are empty frames (max_consecutive_inbound_frames_with_empty_payload)", bytes: () => concat([START(), headers(1, POST_HANG, false), ...Array.from({ length: 4 }, () => data(1, [0], F.PADDED))]), expect: { goAway: E.ENHANCE_YOUR_CALM } },
 ];
-
-/** Write `bytes` on a new connection; resolve with what came back once the proxy closed it, `until` held, or `settleMs` passed. */
-function exchange(port: number, bytes: Uint8Array, settleMs: number, until?: (received: Uint8Array) => boolean): Promise<{ received: Uint8Array; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ received: new Uint8Array(Buffer.concat(chunks)), closed });
-    };
-    const timer = setTimeout(() => finish(false), settleMs);
-    socket.on("data", (d: Buffer) => {
-      chunks.push(d);
-      if (until?.(new Uint8Array(Buffer.concat(chunks)))) finish(false);
-    });
-    socket.on("error", () => finish(true));
-    socket.on("close", () => finish(true));
-    socket.on("end", () => finish(true));
-    socket.write(bytes);
-  });
-}
 
 function proxyConfigWith(port: number, hangPort: number, adminPort: number, http2Options: Record<string, unknown> = {}): Record<string, unknown> {
   const config = corpusProxyConfig(port, hangPort) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] } } & Record<string, unknown>;

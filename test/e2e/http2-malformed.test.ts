@@ -10,32 +10,7 @@ import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { corpusProxyConfig, goodExchange, lowerStreamIdExchange, malformedCorpus, outcome, PING_AFTER, serverFrames, servedGood } from "../support/h2-malformed-corpus.ts";
-
-/** Write `bytes` on a new connection; resolve with what came back once the proxy closed it or `settleMs` passed. */
-function exchange(port: number, bytes: Uint8Array, settleMs: number, until?: (received: Uint8Array) => boolean): Promise<{ received: Uint8Array; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ received: new Uint8Array(Buffer.concat(chunks)), closed });
-    };
-    const timer = setTimeout(() => finish(false), settleMs);
-    socket.on("data", (d: Buffer) => {
-      chunks.push(d);
-      if (until?.(new Uint8Array(Buffer.concat(chunks)))) finish(false);
-    });
-    socket.on("error", () => finish(true));
-    socket.on("close", () => finish(true));
-    socket.on("end", () => finish(true));
-    socket.write(bytes);
-  });
-}
+import { corpusProxyConfig, exchange, goodExchange, lowerStreamIdExchange, malformedCorpus, outcome, PING_AFTER, serverFrames, servedGood } from "../support/h2-malformed-corpus.ts";
 
 async function stats(adminPort: number): Promise<Map<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();

@@ -10,6 +10,7 @@
  * The proxy listens with codec_type HTTP2 and routes `/hang` to an upstream that never
  * answers (so a reset stream is reset before its response: the rapid-reset case).
  */
+import * as net from "node:net";
 import { CLIENT_PREFACE } from "../../core/http2/frame.ts";
 import {
   encodeDataFrame,
@@ -241,4 +242,29 @@ export function servedGood(bytes: Uint8Array): boolean {
   const headers = frames.some((f) => f.type === 0x1 && f.stream === 1);
   const body = frames.filter((f) => f.type === 0x0 && f.stream === 1).map((f) => new TextDecoder().decode(f.payload)).join("");
   return headers && body === "still serving";
+}
+
+/** Write `bytes` on a new connection; resolve with what came back once the proxy closed it, `until` held, or `settleMs` passed. */
+export function exchange(port: number, bytes: Uint8Array, settleMs: number, until?: (received: Uint8Array) => boolean): Promise<{ received: Uint8Array; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ received: new Uint8Array(Buffer.concat(chunks)), closed });
+    };
+    const timer = setTimeout(() => finish(false), settleMs);
+    socket.on("data", (d: Buffer) => {
+      chunks.push(d);
+      if (until?.(new Uint8Array(Buffer.concat(chunks)))) finish(false);
+    });
+    socket.on("error", () => finish(true));
+    socket.on("close", () => finish(true));
+    socket.on("end", () => finish(true));
+    socket.write(bytes);
+  });
 }
