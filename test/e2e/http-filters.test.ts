@@ -37,6 +37,21 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
       listenPort: port,
       clusters: { echo: [echo.port] },
       routes: [
+        // A direct_response and a redirect route with a cors policy: Envoy's cors filter acts only on routes with a route entry.
+        {
+          match: { prefix: "/cors-direct" },
+          action: {
+            direct_response: { status: 200, body: { inline_string: "direct" } },
+            typed_per_filter_config: { "envoy.filters.http.cors": { "@type": CORS_POLICY, allow_origin_string_match: [{ exact: "https://app.example" }], allow_methods: "GET" } },
+          },
+        },
+        {
+          match: { prefix: "/cors-redirect" },
+          action: {
+            redirect: { path_redirect: "/elsewhere" },
+            typed_per_filter_config: { "envoy.filters.http.cors": { "@type": CORS_POLICY, allow_origin_string_match: [{ exact: "https://app.example" }], allow_methods: "GET" } },
+          },
+        },
         route("/ratelimit", {
           "envoy.filters.http.local_ratelimit": {
             "@type": RATELIMIT,
@@ -197,6 +212,26 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
     const text = await stats("cors");
     expect(text).toMatch(/^http\.ingress_http\.cors\.origin_valid: 2$/m);
     expect(text).toMatch(/^http\.ingress_http\.cors\.origin_invalid: 1$/m);
+  });
+
+  test("cors: a direct_response or redirect route gets no CORS handling, as Envoy's filter needs a route entry", async () => {
+    const before = await stats("cors");
+    const preflight = await request(base + "/cors-direct", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "GET" },
+    });
+    // The router's direct response, not the filter's preflight answer.
+    expect(await preflight.body.text()).toBe("direct");
+    expect(preflight.headers["access-control-allow-origin"]).toBeUndefined();
+    expect(preflight.headers["access-control-allow-methods"]).toBeUndefined();
+    const simple = await get("/cors-direct", { origin: "https://app.example" });
+    expect(simple.body).toBe("direct");
+    expect(simple.headers["access-control-allow-origin"]).toBeUndefined();
+    const redirect = await get("/cors-redirect", { origin: "https://app.example" });
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers["access-control-allow-origin"]).toBeUndefined();
+    // Nothing counted either.
+    expect(await stats("cors")).toBe(before);
   });
 
   test("csrf: a POST from another origin gets 403 Invalid origin, one from the proxy's own origin goes through", async () => {

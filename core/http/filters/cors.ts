@@ -144,7 +144,9 @@ export class CorsFilter implements StreamFilter {
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
     const callbacks = this.callbacks;
     const match = callbacks.route;
-    if (match === undefined) return FilterHeadersStatus.Continue;
+    // No route entry (cors_filter.cc decodeHeaders): a direct_response or redirect route,
+    // answered by the router without an upstream, gets no CORS handling at all.
+    if (match === undefined || match.route.action.type !== "route") return FilterHeadersStatus.Continue;
     const policy = this.config.policyFor(match, callbacks.routeConfig);
     if (policy === null) return FilterHeadersStatus.Continue;
     this.policy = policy;
