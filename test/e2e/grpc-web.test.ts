@@ -61,8 +61,26 @@ describe.each(RUNTIMES)("grpc_web on %s", (runtime) => {
     expect([res.status, res.headers.get("grpc-status"), res.headers.get("grpc-message")]).toEqual([200, "5", "not%20found"]);
   });
 
-  test("no healthy upstream: grpc-status 14 in the headers for the gRPC-Web client", async () => {
+  test("no healthy upstream: a gRPC-Web request is no gRPC request, so the local reply is plain HTTP, which the filter turns into grpc-status 14 in the headers (the HTTP status kept, the body moved to grpc-message)", async () => {
     const res = await fetch(`http://127.0.0.1:${port}/down.Svc/M`, { method: "POST", headers: { "content-type": "application/grpc-web" }, body: frame(0, "") });
-    expect([res.status, res.headers.get("grpc-status"), res.headers.get("grpc-message")]).toEqual([200, "14", "no healthy upstream"]);
+    expect(await res.text()).toBe("");
+    expect([res.status, res.headers.get("content-type"), res.headers.get("content-length")]).toEqual([503, "application/grpc-web+proto", "0"]);
+    expect([res.headers.get("grpc-status"), res.headers.get("grpc-message")]).toEqual(["14", "no healthy upstream"]);
+  });
+
+  test("a response that is not gRPC: the HTTP status stays, grpc-status from it, the body as grpc-message; one without a body is left as it is", async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/plain.Svc/M`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: frame(0, "") });
+    expect(await res.text()).toBe("");
+    // 404 maps to UNIMPLEMENTED (Grpc::Utility::httpToGrpcStatus).
+    expect([res.status, res.headers.get("grpc-status"), res.headers.get("grpc-message"), res.headers.get("content-length")]).toEqual([404, "12", "no such thing", "0"]);
+    // Headers only: Envoy's filter transforms nothing but the content type.
+    const empty = await fetch(`http://127.0.0.1:${port}/empty.Svc/M`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: frame(0, "") });
+    expect(await empty.text()).toBe("");
+    expect([empty.status, empty.headers.get("content-type"), empty.headers.get("grpc-status")]).toEqual([404, "application/grpc-web+proto", null]);
+  });
+
+  test("only Envoy's four gRPC-Web content types are gRPC-Web: application/grpc-web+json passes untouched", async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/plain.Svc/M`, { method: "POST", headers: { "content-type": "application/grpc-web+json" }, body: "{}" });
+    expect([res.status, res.headers.get("content-type"), res.headers.get("grpc-status"), await res.text()]).toEqual([404, "text/plain", null, "no such thing"]);
   });
 });

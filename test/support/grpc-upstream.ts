@@ -72,6 +72,9 @@ export async function startGrpcFilterProxy(runtime: RuntimeName, filter: object,
     clusters: { grpc: [grpcPort], empty: [] },
     routes: [
       { match: { prefix: "/down." }, cluster: "empty" },
+      // Answers that are not gRPC: a direct response with a body, and one without.
+      { match: { prefix: "/plain." }, action: { direct_response: { status: 404, body: { inline_string: "no such thing" } } } },
+      { match: { prefix: "/empty." }, action: { direct_response: { status: 404 } } },
       { match: { prefix: "/" }, cluster: "grpc" },
     ],
     clusterExtra: { http2_protocol_options: {} },

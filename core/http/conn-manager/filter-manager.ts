@@ -521,6 +521,12 @@ export class FilterManager {
   private requestBufferPausedSender = false;
   private responseBufferPausedSender = false;
   private preparedLocalReply: PreparedLocalReply | undefined;
+  /**
+   * Whether the request is gRPC, as the codec delivered it (Envoy's state_.is_grpc_request_,
+   * set by requestHeadersInitialized before any filter runs): a filter that rewrites the
+   * content type (grpc_web to application/grpc, say) does not change how local replies look.
+   */
+  private grpcRequest: boolean | undefined;
 
   /** Who hears of downstream watermarks: usually just the router, so no array unless there are more. */
   private watermarkCallbacks: DownstreamWatermarkCallbacks | undefined;
@@ -564,6 +570,7 @@ export class FilterManager {
   // ---- the request, from the codec ----
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): void {
+    this.grpcRequest = isGrpcRequestHeaders(headers);
     if (endStream) this.remoteDecodeComplete = true;
     this.decodeHeadersFrom(undefined, headers, endStream);
   }
@@ -932,7 +939,8 @@ export class FilterManager {
   }
 
   private localReply(status: number, body: string, extraHeaders: [string, string][] | undefined, grpcStatus: number | undefined): [ResponseHeaders, Uint8Array] {
-    return makeLocalReply(this.callbacks, status, body, extraHeaders, grpcStatus);
+    const grpc = this.grpcRequest ?? isGrpcRequestHeaders(this.callbacks.requestHeaders);
+    return makeLocalReply(this.callbacks, grpc, status, body, extraHeaders, grpcStatus);
   }
 
   private executeLocalReplyIfPrepared(): void {
@@ -1021,6 +1029,7 @@ function startAt<T extends ActiveStreamFilterBase & { next: T | undefined }>(fir
  */
 function makeLocalReply(
   callbacks: FilterManagerCallbacks,
+  grpcRequest: boolean,
   status: number,
   body: string,
   extraHeaders: [string, string][] | undefined,
@@ -1042,7 +1051,7 @@ function makeLocalReply(
     }
   }
   const request = callbacks.requestHeaders;
-  if (isGrpcRequestHeaders(request)) return [grpcLocalReply(headers, body, contentType, request.method === "HEAD", grpcStatus), EMPTY_BYTES];
+  if (grpcRequest) return [grpcLocalReply(headers, body, contentType, request.method === "HEAD", grpcStatus), EMPTY_BYTES];
   const bytes = latin1Encode(body);
   if (bytes.byteLength > 0) {
     headers.set("content-length", String(bytes.byteLength));

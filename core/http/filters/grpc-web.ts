@@ -32,13 +32,30 @@ const GRPC_WEB_PROTO = "application/grpc-web+proto";
 const GRPC_WEB_TEXT_PROTO = "application/grpc-web-text+proto";
 /** Envoy's GrpcAcceptEncodingValues.Default. */
 const GRPC_ACCEPT_ENCODING = "identity,deflate,gzip";
-/** How much of a non-gRPC response's body becomes its grpc-message (the rest is dropped). */
-const MAX_NON_GRPC_MESSAGE = 1024;
+/**
+ * How much of a non-gRPC response's body becomes its grpc-message when it came in several
+ * chunks (Envoy's MAX_BUFFERED_PLAINTEXT_LENGTH; a body in one chunk is taken whole).
+ */
+const MAX_BUFFERED_PLAINTEXT_LENGTH = 16384;
 const BAD_BASE64 = "Bad gRPC-web request, invalid base64 data.";
 
-/** Grpc::Common::isGrpcWebRequest-ish: a gRPC-Web content type, binary or text. */
+/** GrpcWebFilter::isGrpcWebRequest: exactly one of the four gRPC-Web content types (no +json, no parameters). */
 function isGrpcWebContentType(type: string | undefined): boolean {
-  return type !== undefined && type.startsWith(GRPC_WEB) && (type.length === GRPC_WEB.length || type.charCodeAt(GRPC_WEB.length) === 0x2b /* + */ || type.startsWith(GRPC_WEB_TEXT));
+  return type === GRPC_WEB || type === GRPC_WEB_PROTO || type === GRPC_WEB_TEXT || type === GRPC_WEB_TEXT_PROTO;
+}
+
+/**
+ * GrpcWebFilter::needsTransformationForNonProtoEncodedResponse: neither a gRPC response
+ * (Grpc::Common::isGrpcResponseHeaders: headers only with a grpc-status, else 200 with a
+ * gRPC content type) nor one already gRPC-Web (200, application/grpc-web[+proto], any case,
+ * parameters ignored).
+ */
+function needsTransformation(headers: ResponseHeaders, endStream: boolean): boolean {
+  const type = headers.get("content-type");
+  if (endStream ? headers.has("grpc-status") : headers.status === 200 && isGrpcContentType(type)) return false;
+  if (headers.status !== 200 || type === undefined) return true;
+  const media = type.split(";", 1)[0]!.trimEnd().toLowerCase();
+  return media !== GRPC_WEB_PROTO && media !== GRPC_WEB;
 }
 
 function isGrpcWebTextContentType(type: string | undefined): boolean {
@@ -55,9 +72,11 @@ export class GrpcWebFilter implements StreamFilter {
   private decodeRemainder: Uint8Array | undefined;
   /** Response bytes not yet a whole 3-byte group (text responses). */
   private encodeRemainder: Uint8Array | undefined;
-  /** The response is not gRPC: its body becomes grpc-message, in `responseHeaders`. */
+  /** The response is not gRPC: its body becomes grpc-message, in these (held) headers. */
   private nonGrpcResponse: ResponseHeaders | undefined;
   private nonGrpcBody = "";
+  /** Data calls of the non-gRPC body so far (one chunk is taken whole, several are capped). */
+  private nonGrpcChunks = 0;
   /** Per-method stats, when the request names a gRPC method on a route to one cluster. */
   private stats: GrpcRequestStats | undefined;
 
@@ -113,14 +132,12 @@ export class GrpcWebFilter implements StreamFilter {
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): FilterHeadersStatus {
     if (!this.isGrpcWeb) return FilterHeadersStatus.Continue;
     this.stats?.charge(headers.get("grpc-status"));
+    const transform = needsTransformation(headers, endStream);
     headers.remove("content-length");
-    const grpc = headers.status === 200 && isGrpcContentType(headers.get("content-type"));
     headers.set("content-type", this.textResponse ? GRPC_WEB_TEXT_PROTO : GRPC_WEB_PROTO);
-    if (grpc || endStream && headers.has("grpc-status")) return FilterHeadersStatus.Continue;
-    // Not gRPC (an error page, a local reply): a status the client can read, the body as its message.
-    if (!headers.has("grpc-status")) headers.set("grpc-status", String(httpToGrpcStatus(headers.status)));
-    headers.status = 200;
-    if (endStream) return FilterHeadersStatus.Continue;
+    // A header-only response is left as it is, even one that is not gRPC (grpc_web_filter.cc encodeHeaders).
+    if (endStream || !transform) return FilterHeadersStatus.Continue;
+    // Not gRPC (an error page, a local reply): held until its body, which becomes grpc-message.
     this.nonGrpcResponse = headers;
     return FilterHeadersStatus.StopIteration;
   }
@@ -129,10 +146,12 @@ export class GrpcWebFilter implements StreamFilter {
     if (!this.isGrpcWeb) return FilterDataStatus.Continue;
     const encoder = this.encoder!;
     if (this.nonGrpcResponse !== undefined) {
-      if (this.nonGrpcBody.length < MAX_NON_GRPC_MESSAGE) this.nonGrpcBody += latin1Decode(data, 0, Math.min(data.length, MAX_NON_GRPC_MESSAGE - this.nonGrpcBody.length));
+      const first = this.nonGrpcChunks++ === 0;
+      // One chunk that ends the body is taken whole; otherwise at most MAX_BUFFERED_PLAINTEXT_LENGTH bytes.
+      const room = first && endStream ? data.length : MAX_BUFFERED_PLAINTEXT_LENGTH - this.nonGrpcBody.length;
+      if (room > 0) this.nonGrpcBody += latin1Decode(data, 0, Math.min(data.length, room));
       if (!endStream) return FilterDataStatus.StopIterationNoBuffer;
-      if (this.nonGrpcBody !== "") this.nonGrpcResponse.set("grpc-message", percentEncodeGrpcMessage(this.nonGrpcBody));
-      this.nonGrpcResponse = undefined;
+      this.finishNonGrpcResponse();
       encoder.replaceEncodedData(new Uint8Array(0));
       return FilterDataStatus.Continue;
     }
@@ -150,8 +169,7 @@ export class GrpcWebFilter implements StreamFilter {
   encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     if (!this.isGrpcWeb) return FilterTrailersStatus.Continue;
     if (this.nonGrpcResponse !== undefined) {
-      if (this.nonGrpcBody !== "") this.nonGrpcResponse.set("grpc-message", percentEncodeGrpcMessage(this.nonGrpcBody));
-      this.nonGrpcResponse = undefined;
+      this.finishNonGrpcResponse();
       clear(trailers);
       return FilterTrailersStatus.Continue;
     }
@@ -170,6 +188,19 @@ export class GrpcWebFilter implements StreamFilter {
     this.encoder!.addEncodedData(out, true);
     clear(trailers);
     return FilterTrailersStatus.Continue;
+  }
+
+  /**
+   * Envoy's setTransformedNonProtoEncodedResponseHeaders: grpc-message the body
+   * (percent-encoded), grpc-status the HTTP status mapped (replacing any), content-length 0;
+   * the HTTP status stays.
+   */
+  private finishNonGrpcResponse(): void {
+    const headers = this.nonGrpcResponse!;
+    this.nonGrpcResponse = undefined;
+    headers.set("grpc-message", percentEncodeGrpcMessage(this.nonGrpcBody));
+    headers.set("grpc-status", String(httpToGrpcStatus(headers.status)));
+    headers.set("content-length", "0");
   }
 
   onDestroy(): void {
