@@ -3,7 +3,9 @@
  * base64 text) from a plain HTTP/1.1 client (fetch, as a browser's gRPC-Web library sends
  * them) through polyvoy to a @grpc/grpc-js server over an HTTP/2 cluster.
  */
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { lines } from "../support/log-lines.ts";
 import { type ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { type EchoGrpcServer, grpcFrame as frame, grpcFrames as frames, startEchoGrpcServer, startGrpcFilterProxy } from "../support/grpc-upstream.ts";
 
@@ -11,6 +13,7 @@ describe.each(RUNTIMES)("grpc_web on %s", (runtime) => {
   let upstream: EchoGrpcServer;
   let proxy: ProxyProcess;
   let port: number;
+  const accessLog = join(inject("tempRoot"), `grpc-web-${runtime}.log`);
 
   beforeAll(async () => {
     upstream = await startEchoGrpcServer();
@@ -18,6 +21,7 @@ describe.each(RUNTIMES)("grpc_web on %s", (runtime) => {
       runtime,
       { name: "envoy.filters.http.grpc_web", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb" } },
       upstream.port,
+      { path: accessLog, format: "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n" },
     ));
   });
 
@@ -77,6 +81,23 @@ describe.each(RUNTIMES)("grpc_web on %s", (runtime) => {
     const empty = await fetch(`http://127.0.0.1:${port}/empty.Svc/M`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: frame(0, "") });
     expect(await empty.text()).toBe("");
     expect([empty.status, empty.headers.get("content-type"), empty.headers.get("grpc-status")]).toEqual([404, "application/grpc-web+proto", null]);
+  });
+
+  test("invalid base64: Envoy's 400, sent as grpc-status 13 with the HTTP status kept, details grpc_base_64_decode_failed[_bad_size]", async () => {
+    const headers = { "content-type": "application/grpc-web-text" };
+    const badData = await fetch(`http://127.0.0.1:${port}/bad.Data/M`, { method: "POST", headers, body: "!!!!" });
+    await badData.text();
+    expect([badData.status, badData.headers.get("grpc-status"), badData.headers.get("grpc-message")]).toEqual([400, "13", "Bad gRPC-web request, invalid base64 data."]);
+    const badSize = await fetch(`http://127.0.0.1:${port}/bad.Size/M`, { method: "POST", headers, body: "AAAAA" });
+    await badSize.text();
+    expect(badSize.status).toBe(400);
+    // The logger flushes within a second: wait for both lines.
+    let logged: string[] = [];
+    for (let i = 0; i < 50 && logged.length < 2; i++) {
+      logged = (await lines(accessLog, 1)).filter((line) => line.startsWith("/bad."));
+      if (logged.length < 2) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(logged).toEqual(["/bad.Data/M 400 grpc_base_64_decode_failed", "/bad.Size/M 400 grpc_base_64_decode_failed_bad_size"]);
   });
 
   test("only Envoy's four gRPC-Web content types are gRPC-Web: application/grpc-web+json passes untouched", async () => {

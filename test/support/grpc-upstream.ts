@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { ProxyProcess, type RuntimeName } from "./proxy-process.ts";
 import { freePort } from "./net-helpers.ts";
-import { httpProxyConfig } from "./configs.ts";
+import { fileAccessLog, httpProxyConfig } from "./configs.ts";
 
 /** One gRPC length-prefixed message (flags 0x80: a gRPC-Web trailer frame). */
 export function grpcFrame(flags: number, payload: Buffer | string): Buffer {
@@ -65,7 +65,7 @@ export async function startEchoGrpcServer(): Promise<EchoGrpcServer> {
  * A proxy on `runtime` with `filter` before the router: `/down.*` goes to a cluster with no
  * host, the rest to the gRPC server over an HTTP/2 cluster.
  */
-export async function startGrpcFilterProxy(runtime: RuntimeName, filter: object, grpcPort: number): Promise<{ proxy: ProxyProcess; port: number }> {
+export async function startGrpcFilterProxy(runtime: RuntimeName, filter: object, grpcPort: number, accessLog?: { path: string; format: string }): Promise<{ proxy: ProxyProcess; port: number }> {
   const port = await freePort();
   const config = httpProxyConfig({
     listenPort: port,
@@ -78,7 +78,10 @@ export async function startGrpcFilterProxy(runtime: RuntimeName, filter: object,
       { match: { prefix: "/" }, cluster: "grpc" },
     ],
     clusterExtra: { http2_protocol_options: {} },
-    hcm: { http_filters: [filter, { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }] },
+    hcm: {
+      http_filters: [filter, { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+      ...(accessLog && { access_log: [fileAccessLog(accessLog.path, accessLog.format)] }),
+    },
   });
   return { proxy: await ProxyProcess.start(runtime, config), port };
 }

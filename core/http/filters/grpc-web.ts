@@ -116,7 +116,7 @@ export class GrpcWebFilter implements StreamFilter {
     if (whole === 0 && !endStream) return FilterDataStatus.StopIterationNoBuffer;
     const decoded = decodeBase64Groups(text.subarray(0, whole));
     if (decoded === undefined) {
-      this.decoder.sendLocalReply(400, BAD_BASE64, whole % 4 !== 0 ? "grpc_base64_decode_failed_bad_size" : "grpc_base64_decode_failed");
+      this.decoder.sendLocalReply(400, BAD_BASE64, whole % 4 !== 0 ? "grpc_base_64_decode_failed_bad_size" : "grpc_base_64_decode_failed");
       return FilterDataStatus.StopIterationNoBuffer;
     }
     this.decoder.replaceDecodedData(decoded);
