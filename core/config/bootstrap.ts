@@ -1062,6 +1062,8 @@ export interface LocalRateLimitConfig {
   vhRateLimits?: "OVERRIDE" | "INCLUDE" | "IGNORE";
   /** always_consume_default_token_bucket (default true): the default bucket is drawn from even when a descriptor matched. */
   alwaysConsumeDefaultTokenBucket?: boolean;
+  /** local_rate_limit_per_downstream_connection: each downstream connection has its own buckets. */
+  perDownstreamConnection?: boolean;
 }
 
 /** envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor */

@@ -12,7 +12,7 @@ import type { LocalRateLimitConfig, LocalRateLimitDescriptorConfig, TokenBucketC
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
-import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
 
 export const LOCAL_RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 
@@ -76,7 +76,7 @@ function localRateLimit(perRoute: boolean) {
       vh_rate_limits: z.enum(["OVERRIDE", "INCLUDE", "IGNORE"]).default("OVERRIDE"),
       always_consume_default_token_bucket: z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
       max_dynamic_descriptors: unsupportedField("dynamic descriptors: entries with an empty value matching any value"),
-      local_rate_limit_per_downstream_connection: unsupportedField("per-connection token buckets", isFalse),
+      local_rate_limit_per_downstream_connection: boolFalse,
       local_cluster_rate_limit: unsupportedField("sharing the limit across the local cluster"),
       rate_limited_as_resource_exhausted: boolFalse,
     })
@@ -99,6 +99,7 @@ function localRateLimit(perRoute: boolean) {
         responseHeadersToAdd: c.response_headers_to_add,
         enableXRateLimitHeaders: c.enable_x_ratelimit_headers === "DRAFT_VERSION_03",
         rateLimitedAsResourceExhausted: c.rate_limited_as_resource_exhausted,
+        ...(c.local_rate_limit_per_downstream_connection && { perDownstreamConnection: true }),
         // Only when descriptors are configured: without them the rest means nothing (Envoy's hasDescriptors).
         ...(c.descriptors.length > 0 && {
           descriptors: c.descriptors,

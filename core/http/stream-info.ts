@@ -75,6 +75,12 @@ export class StreamInfo {
    * stores something; most streams have none.
    */
   filterState: Map<string, unknown> | undefined = undefined;
+  /**
+   * The downstream connection the stream came on, as an identity for state that lives as
+   * long as the connection (Envoy's FilterState::LifeSpan::Connection); undefined for a
+   * stream without one (unit tests).
+   */
+  downstreamConnection: object | undefined = undefined;
 
   constructor(now: number) {
     this.startTime = now;

@@ -5,7 +5,7 @@
  * field by field with the route's first (Envoy's CorsFilter::initializeCorsPolicies).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { request } from "undici";
+import { Client, request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
@@ -69,6 +69,16 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
             token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: "3600s" },
             filter_enabled: ALWAYS,
             filter_enforced: ALWAYS,
+          },
+        }),
+        route("/per-connection", {
+          "envoy.filters.http.local_ratelimit": {
+            "@type": RATELIMIT,
+            stat_prefix: "conn_rl",
+            token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: "3600s" },
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+            local_rate_limit_per_downstream_connection: true,
           },
         }),
         route("/abort", { "envoy.filters.http.fault": { "@type": FAULT, abort: { http_status: 503, percentage: { numerator: 100 } } } }),
@@ -162,6 +172,30 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await get("/ratelimit-full")).status);
     expect(statuses).toEqual([200, 429, 429]);
+  });
+
+  test("local_ratelimit: local_rate_limit_per_downstream_connection gives each connection its own bucket", async () => {
+    const first = new Client(base, { pipelining: 1 });
+    const second = new Client(base, { pipelining: 1 });
+    try {
+      const on = async (client: Client) => {
+        const response = await client.request({ path: "/per-connection", method: "GET" });
+        await response.body.text();
+        return response.statusCode;
+      };
+      // One token per connection, never refilled within the test: the first connection's
+      // second request is refused, while a second connection still has its own token.
+      expect(await on(first)).toBe(200);
+      expect(await on(first)).toBe(429);
+      expect(await on(second)).toBe(200);
+      expect(await on(second)).toBe(429);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+    const text = await stats("conn_rl");
+    expect(text).toMatch(/^conn_rl\.http_local_rate_limit\.ok: 2$/m);
+    expect(text).toMatch(/^conn_rl\.http_local_rate_limit\.rate_limited: 2$/m);
   });
 
   test("fault: abort 503 at 100 %, a header-requested abort, and a measurable delay", async () => {

@@ -79,6 +79,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     super(undefined, cm.connection.bufferLimit);
     const runtime = cm.server.runtime;
     this.streamInfo = new StreamInfo(approximateNow(runtime));
+    this.streamInfo.downstreamConnection = cm.connection;
     this.id = cm.nextStreamId();
     const stats = cm.stats;
     stats.downstreamRqTotal.inc();

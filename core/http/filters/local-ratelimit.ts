@@ -146,6 +146,21 @@ export function localRateLimiter(config: LocalRateLimitConfig, server: ServerCon
   return LIMITERS.get(config, server);
 }
 
+/**
+ * local_rate_limit_per_downstream_connection: a connection's own buckets, made by the first
+ * such config one of its requests uses and kept for the connection's life (Envoy's
+ * Filter::getPerConnectionRateLimiter, under one filter-state key per connection: a later
+ * config on the same connection shares them). Stats stay the config's.
+ */
+const PER_CONNECTION = new WeakMap<object, LocalRateLimiter>();
+
+function perConnectionLimiter(limiter: LocalRateLimiter, connection: object | undefined, server: ServerContext): LocalRateLimiter {
+  if (connection === undefined) return limiter;
+  let own = PER_CONNECTION.get(connection);
+  if (own === undefined) PER_CONNECTION.set(connection, (own = new LocalRateLimiter(limiter.config, server)));
+  return own;
+}
+
 export class LocalRateLimitFilter implements StreamFilter, UsedBucket {
   private decoderCallbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   /** The bucket this request drew from, for the x-ratelimit headers (Envoy's token_bucket_context_); set by the limiter. */
@@ -171,7 +186,8 @@ export class LocalRateLimitFilter implements StreamFilter, UsedBucket {
     const stats = limiter.stats;
     stats.enabled.inc();
     const descriptors = limiter.descriptors.size > 0 ? this.requestDescriptors(headers, limiter.config) : NO_DESCRIPTORS;
-    if (limiter.requestAllowed(descriptors, approximateNow(this.server.runtime), this)) {
+    const buckets = limiter.config.perDownstreamConnection ? perConnectionLimiter(limiter, this.decoderCallbacks.streamInfo.downstreamConnection, this.server) : limiter;
+    if (buckets.requestAllowed(descriptors, approximateNow(this.server.runtime), this)) {
       stats.ok.inc();
       return FilterHeadersStatus.Continue;
     }

@@ -37,7 +37,9 @@ describe("local_ratelimit", () => {
     expect(problems(filter({ token_bucket: { max_tokens: 1, fill_interval: "0.01s" } }))).toEqual([
       `${HCM_FILTERS}.token_bucket.fill_interval: local rate limit token bucket fill timer must be >= 50ms`,
     ]);
-    expect(problems(filter({ local_rate_limit_per_downstream_connection: true }))[0]).toContain("typed_config: `local_rate_limit_per_downstream_connection` is an Envoy field that polyvoy does not support yet (per-connection token buckets)");
+    // Per-connection buckets are supported; sharing the limit across the local cluster is not.
+    expect(filterConfig(filter({ local_rate_limit_per_downstream_connection: true }))).toMatchObject({ perDownstreamConnection: true });
+    expect(problems(filter({ local_cluster_rate_limit: {} }))[0]).toContain("typed_config: `local_cluster_rate_limit` is an Envoy field that polyvoy does not support yet");
     expect(problems({ name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": TYPE } })).toEqual([`${HCM_FILTERS}.stat_prefix: missing required field`]);
     expect(problems(filter({}), { typed_per_filter_config: { "envoy.filters.http.local_ratelimit": { "@type": TYPE, stat_prefix: "r" } } })).toEqual([
       `${ROUTE_PER_FILTER}.envoy.filters.http.local_ratelimit.token_bucket: local rate limit token bucket must be set for per filter configs`,
