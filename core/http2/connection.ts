@@ -76,6 +76,9 @@ export type Http2Role = "server" | "client";
 export const PREMATURE_RESET_TOTAL_STREAM_COUNT = 500;
 export const PREMATURE_RESET_MIN_STREAM_LIFETIME_MS = 1000;
 
+/** Reset streams remembered to ignore the peer's frames in flight on them (resetPeerStreams). */
+const RESET_STREAMS_KEPT = 1024;
+
 export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2StreamOwner {
   readonly options: Http2Options;
   private readonly parser: FrameParser;
@@ -111,6 +114,12 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
 
   /** The header block being decoded. */
   private fields: string[] = [];
+  /**
+   * The peer's streams reset (by either side) most recently, oldest first: frames the peer
+   * sent before the reset reached it are ignored on them (RFC 9113 §5.1), where HEADERS on
+   * any other closed stream is a connection error (headersForNoStream).
+   */
+  private readonly resetPeerStreams = new Set<number>();
   /** Rapid reset: streams closed, and of them reset by the peer soon after they began. */
   private closedStreams = 0;
   private prematureResets = 0;
@@ -472,6 +481,7 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
   }
 
   private finishReset(stream: Http2Stream, code: number, remote: boolean): void {
+    this.noteReset(stream.id);
     stream.wasReset = true;
     stream.state = StreamState.CLOSED;
     this.remove(stream);
@@ -479,6 +489,12 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     const held = stream.dropHeld();
     if (held > 0 && !this.closed) this.returnConnectionWindow(held);
     stream.callbacks.onReset(code, remote);
+  }
+
+  private noteReset(id: number): void {
+    if (!this.isPeerStream(id)) return;
+    this.resetPeerStreams.add(id);
+    if (this.resetPeerStreams.size > RESET_STREAMS_KEPT) this.resetPeerStreams.delete(this.resetPeerStreams.values().next().value!);
   }
 
   private resetAll(code: number, remote: boolean): void {
@@ -523,6 +539,7 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     this.stats.tx_reset.inc();
     const stream = this.streams.get(streamId);
     if (stream !== undefined) this.finishReset(stream, code, false);
+    else this.noteReset(streamId); // refused, or never made: its trailers in flight are ignored
   }
 
   /** A malformed message (§8.1.1): the stream, or — Envoy's default — the connection. */
@@ -596,16 +613,24 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       if (this.isPeerStream(streamId)) return this.connectionError(Http2ErrorCode.PROTOCOL_ERROR, "server-initiated stream");
       return; // A stream of ours already closed (we reset it): frames in flight are ignored.
     }
-    // A lower id than one the peer already opened, with no stream: closed (Envoy keeps no closed
-    // streams, nghttp2_option_set_no_closed_streams) or never used. nghttp2 cannot tell the two
-    // apart and ignores the block (nghttp2_session_on_request_headers_received: NGHTTP2_ERR_IGN_HEADER_BLOCK),
-    // since trailers the peer sent before our RST_STREAM reached it land here too; the block was
-    // decoded above, so HPACK stays in step. RFC 9113 §5.1.1's connection error is not applied.
-    if (streamId <= this.lastPeerStreamId) return;
-    // Past our GOAWAY's last stream: ignored (§6.8), but no longer idle, so the body that
-    // follows is ignored too rather than a connection error (nghttp2 does the same).
+    // Past our GOAWAY's last stream: ignored (§6.8), and no longer idle, so the body and
+    // trailers that follow are ignored too rather than a connection error (nghttp2 does the same).
+    if (this.goAwaySent && streamId > this.goAwayLastStreamId) {
+      this.lastPeerStreamId = Math.max(this.lastPeerStreamId, streamId);
+      return;
+    }
+    // A lower id than one the peer already opened, with no stream: closed, or never used. As
+    // oghttp2, Envoy's default codec (OgHttp2Session::OnHeaders: "A new stream ID lower than the
+    // watermark is a connection error"), a connection error PROTOCOL_ERROR (RFC 9113 §5.1.1;
+    // h2spec asks STREAM_CLOSED for a stream closed by END_STREAM both ways, within the RFC
+    // too). Except on a stream reset lately: trailers the peer sent before the reset reached it
+    // are ignored (§5.1), as nghttp2 ignores every such block. The block was decoded above, so
+    // HPACK stays in step.
+    if (streamId <= this.lastPeerStreamId) {
+      if (this.resetPeerStreams.has(streamId)) return;
+      return this.connectionError(Http2ErrorCode.PROTOCOL_ERROR, "HEADERS on a closed stream");
+    }
     this.lastPeerStreamId = streamId;
-    if (this.goAwaySent && streamId > this.goAwayLastStreamId) return;
     if (this.peerStreams >= this.options.maxConcurrentStreams) {
       return this.streamError(streamId, Http2ErrorCode.REFUSED_STREAM, "too many concurrent streams");
     }

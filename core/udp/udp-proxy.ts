@@ -66,6 +66,15 @@ const clusterUdpStats = new WeakMap<Cluster, ClusterUdpStats>();
  */
 const MAX_DATAGRAMS_WHILE_BINDING = 64;
 
+/**
+ * A cluster's sessions by host, with the one subscription to its host updates (Envoy's
+ * udp_proxy_filter.cc ClusterInfo: host_to_sessions_ and member_update_cb_handle_).
+ */
+interface ClusterSessions {
+  readonly byHost: Map<Host, Set<UdpSession>>;
+  readonly unsubscribe: () => void;
+}
+
 /** The listener's socket, shared by a listener and the one that took it over (an update in place). */
 interface DownstreamSocket {
   socket: DatagramSocket | undefined;
@@ -87,6 +96,15 @@ export class UdpProxyListener {
   /** `listener.<address>.udp.downstream_rx_datagram_dropped`: longer than max_rx_datagram_size (Envoy's UdpListenerImpl). */
   private readonly rxDatagramDropped: Counter;
   private readonly sessions = new Map<string, UdpSession>();
+  /**
+   * Sessions by cluster and host, so that a host leaving its cluster or the cluster's
+   * removal closes its sessions from one subscription each per listener, as Envoy's filter
+   * does (a subscription per session made closing n sessions O(n²): each unsubscribe
+   * searched the cluster's callback list, and each host update ran every session's callback).
+   * A cluster's entry lives while it has sessions; the removal subscription while any does.
+   */
+  private readonly byCluster = new Map<Cluster, ClusterSessions>();
+  private unsubscribeClusterRemoval: (() => void) | undefined;
   private holder: DownstreamSocket = { socket: undefined, target: this };
   private stopped = false;
   private closedWaiters: (() => void)[] = [];
@@ -207,7 +225,49 @@ export class UdpProxyListener {
     this.stats.downstreamSessActive.inc();
     const log = this.context.log?.component("filter");
     if (log?.debugOn) log.debug(`udp proxy ${this.config.proxy.statPrefix}: new session from ${formatAddress(peer)} to ${host} (cluster '${cluster.name}')`);
-    return new UdpSession(this, peer, cluster, host, upstreamStats, this.context);
+    const session = new UdpSession(this, peer, cluster, host, upstreamStats, this.context);
+    this.track(session, cluster, host);
+    return session;
+  }
+
+  private track(session: UdpSession, cluster: Cluster, host: Host): void {
+    // Envoy's udp_proxy_filter.cc erases the sessions of a host that leaves its cluster
+    // (addMemberUpdateCb → host_to_sessions_) and of a cluster that is removed
+    // (onClusterRemoval): a session with steady traffic would otherwise keep sending to a
+    // host that is gone and hold its max_connections slot for ever.
+    let entry = this.byCluster.get(cluster);
+    if (entry === undefined) {
+      const byHost = new Map<Host, Set<UdpSession>>();
+      const unsubscribe = cluster.prioritySet.addMemberUpdateCallback((_added, removed) => {
+        for (const host of removed) {
+          const sessions = byHost.get(host);
+          if (sessions !== undefined) for (const gone of [...sessions]) gone.close();
+        }
+      });
+      this.byCluster.set(cluster, (entry = { byHost, unsubscribe }));
+    }
+    this.unsubscribeClusterRemoval ??= this.context.clusterManager.addClusterRemovalCallback((removed) => {
+      const sessions = this.byCluster.get(removed);
+      if (sessions === undefined) return;
+      for (const set of [...sessions.byHost.values()]) for (const gone of [...set]) gone.close();
+    });
+    let sessions = entry.byHost.get(host);
+    if (sessions === undefined) entry.byHost.set(host, (sessions = new Set()));
+    sessions.add(session);
+  }
+
+  private untrack(session: UdpSession, cluster: Cluster, host: Host): void {
+    const entry = this.byCluster.get(cluster);
+    const sessions = entry?.byHost.get(host);
+    if (entry === undefined || sessions === undefined || !sessions.delete(session)) return;
+    if (sessions.size > 0) return;
+    entry.byHost.delete(host);
+    if (entry.byHost.size > 0) return;
+    entry.unsubscribe();
+    this.byCluster.delete(cluster);
+    if (this.byCluster.size > 0) return;
+    this.unsubscribeClusterRemoval?.();
+    this.unsubscribeClusterRemoval = undefined;
   }
 
   /** @internal A session's reply for its peer, sent from the listener's socket. */
@@ -223,8 +283,9 @@ export class UdpProxyListener {
   }
 
   /** @internal */
-  onSessionClosed(session: UdpSession, cluster: Cluster): void {
+  onSessionClosed(session: UdpSession, cluster: Cluster, host: Host): void {
     this.sessions.delete(`${session.peer.address}|${session.peer.port}`);
+    this.untrack(session, cluster, host);
     cluster.resources.connections.dec();
     this.stats.downstreamSessActive.dec();
     if (this.sessions.size === 0 && this.closedWaiters.length > 0) {
@@ -259,30 +320,16 @@ class UdpSession implements TimerTarget {
   private readonly timer: Timer | undefined;
   private lastActivity: number;
   private readonly target: { address: string; port: number };
-  /** Unsubscribe from host and cluster removal. */
-  private readonly unsubscribe: (() => void)[];
 
   constructor(
     private readonly listener: UdpProxyListener,
     readonly peer: SocketAddress,
     private readonly cluster: Cluster,
-    host: Host,
+    private readonly host: Host,
     private readonly upstreamStats: ClusterUdpStats,
     private readonly context: ServerContext,
   ) {
     this.target = { address: host.address, port: host.port };
-    // Envoy's udp_proxy_filter.cc erases the sessions of a host that leaves its cluster
-    // (addMemberUpdateCb → host_to_sessions_) and of a cluster that is removed
-    // (onClusterRemoval): a session with steady traffic would otherwise keep sending to a
-    // host that is gone and hold its max_connections slot for ever.
-    this.unsubscribe = [
-      cluster.prioritySet.addMemberUpdateCallback((_added, removed) => {
-        if (removed.includes(host)) this.close();
-      }),
-      context.clusterManager.addClusterRemovalCallback((removed) => {
-        if (removed === cluster) this.close();
-      }),
-    ];
     this.lastActivity = context.runtime.now();
     if (listener.idleTimeoutMs > 0) {
       this.timer = context.timers.create(this);
@@ -358,11 +405,10 @@ class UdpSession implements TimerTarget {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const unsubscribe of this.unsubscribe) unsubscribe();
     this.timer?.disable();
     this.upstream?.close();
     this.upstream = undefined;
     this.pending = undefined;
-    this.listener.onSessionClosed(this, this.cluster);
+    this.listener.onSessionClosed(this, this.cluster, this.host);
   }
 }

@@ -5,6 +5,7 @@ import { toPortError } from "../kit/errors.ts";
 import { detachedHandler } from "../kit/detached-handler.ts";
 import type { DenoConn, DenoNetAddr } from "./deno-api.ts";
 import { ReadSizer } from "./read-sizer.ts";
+import { watchForReset, type ResetProbed } from "../kit/reset-probe.ts";
 import { lend, QueuedLentBytes, readBuffer, recycle } from "./lent-reads.ts";
 
 /**
@@ -12,7 +13,7 @@ import { lend, QueuedLentBytes, readBuffer, recycle } from "./lent-reads.ts";
  * ReadSizer, lent to onData and read into again unless a write queue holds it:
  * lent-reads.ts) and a write pump that re-queues what a short `conn.write` did not take.
  */
-export class DenoSocket implements Socket {
+export class DenoSocket implements Socket, ResetProbed {
   private handler: SocketHandler = detachedHandler;
   private conn: DenoConn | undefined;
   private readonly queue = new WriteQueue();
@@ -76,6 +77,8 @@ export class DenoSocket implements Socket {
       }
       sizer.onRead(n);
       // Bytes read while reading is disabled are held until it is enabled again.
+      // No read is pending while it waits: a peer's reset shows only through a write (reset-probe.ts).
+      if (this.reads.disabled && !this.done) watchForReset(this);
       while (this.reads.disabled && !this.done) await new Promise<void>((resolve) => (this.wakeReader = resolve));
       const free = this.closedLocally || this.done || lend(buffer, n, this.deliver);
       if (!free) buffer = readBuffer(sizer.size);
@@ -87,6 +90,25 @@ export class DenoSocket implements Socket {
   }
 
   private readonly deliver = (data: Uint8Array): void => this.handler.onData(data);
+
+  get probeWanted(): boolean {
+    return this.wakeReader !== undefined && !this.done && !this.writeClosed;
+  }
+
+  probeReset(): void {
+    const conn = this.conn;
+    // A write pending sees the reset itself.
+    if (!conn || this.writing || !this.queue.isEmpty) return;
+    try {
+      conn.write(EMPTY).then(undefined, this.onProbeFailed);
+    } catch (err) {
+      this.onProbeFailed(err);
+    }
+  }
+
+  private readonly onProbeFailed = (err: unknown): void => {
+    if (!this.done) this.fail(err);
+  };
 
   write(data: Uint8Array): void {
     if (this.writeClosed || data.byteLength === 0) return;
@@ -243,3 +265,5 @@ export class DenoSocket implements Socket {
 function toAddress(addr: DenoNetAddr): SocketAddress {
   return { address: addr.hostname, port: addr.port, family: addr.hostname.includes(":") ? 6 : 4 };
 }
+
+const EMPTY = new Uint8Array(0);

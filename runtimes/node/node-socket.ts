@@ -6,13 +6,14 @@ import { detachedHandler } from "../kit/detached-handler.ts";
 import { HeldReads } from "../kit/held-reads.ts";
 import { noteQueuedWrite, STREAMING_READ, type SocketReads } from "./socket-reads.ts";
 import { raiseMallocThresholds } from "../kit/malloc-thresholds.ts";
+import { watchForReset, type ResetProbed } from "../kit/reset-probe.ts";
 
 /**
  * The port's Socket over a node `net.Socket`. Node buffers every write itself, so
  * the write queue is node's own (`writableLength`); we only add the drain signal
  * for any amount buffered (node's 'drain' fires only past its 16 KiB mark).
  */
-export class NodeSocket implements Socket {
+export class NodeSocket implements Socket, ResetProbed {
   private handler: SocketHandler = detachedHandler;
   private readonly reads = new ReadDisableCount();
   private waitingDrain = false;
@@ -118,7 +119,20 @@ export class NodeSocket implements Socket {
 
   private onRead(data: Uint8Array): void {
     if (!this.reads.disabled) return this.handler.onData(data);
+    const paused = this.heldReads.waiting;
     this.heldReads.hold(data, this.socket);
+    // Paused now, node sees no reset from the peer unless it is probed (reset-probe.ts).
+    if (!paused) watchForReset(this);
+  }
+
+  /** Held paused, writable: a peer's reset shows only through a write (reset-probe.ts). */
+  get probeWanted(): boolean {
+    return this.heldReads.waiting && !this.detached && !this.writeClosed && !this.socket.destroyed;
+  }
+
+  probeReset(): void {
+    // A write pending keeps libuv polling the socket: that write sees the reset.
+    if (this.socket.writableLength === 0) this.socket.write(EMPTY);
   }
 
   readDisable(disable: boolean): void {
@@ -181,6 +195,8 @@ export class NodeSocket implements Socket {
 }
 
 function ignoreData(): void {}
+
+const EMPTY = new Uint8Array(0);
 
 export function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | undefined {
   if (address === undefined || port === undefined) return undefined;

@@ -3,8 +3,9 @@
  * where h2spec cites it, RFC 7541) sent as exact frames over a raw TCP socket to the proxy
  * (codec_type HTTP2), each case on a connection of its own, asserting the outcome the RFC
  * requires — or, where Envoy (nghttp2) answers differently but still within the RFC, Envoy's:
- * GOAWAY with a code, RST_STREAM on stream 1 with the connection going on (a PING sent behind
- * the case is ACKed), or a connection that stays usable. Then the upstream side: the proxy
+ * GOAWAY with a code, RST_STREAM on stream 1 with the connection going on, or a connection
+ * that stays usable (either way a request on a new stream sent behind the case is answered
+ * 200 by the upstream, and a PING behind it ACKed). Then the upstream side: the proxy
  * talking HTTP/2 to a raw upstream this file controls, which misbehaves.
  *
  * h2spec's case numbers are given where a case is one of its (summerwind/h2spec, http2/ and
@@ -17,6 +18,8 @@ import { CLIENT_PREFACE } from "../../core/http2/frame.ts";
 import { encodeHeadersFrames, encodePingFrame, encodeSettingsFrame } from "../../core/http2/frame-writer.ts";
 import { HpackEncoder } from "../../core/http2/hpack-encoder.ts";
 import { HpackWriter } from "../../core/http2/hpack-primitives.ts";
+import { HpackDecoder } from "../../core/http2/hpack-decoder.ts";
+import * as http from "node:http";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { corpusProxyConfig, exchange, GOOD_REQUEST_FIELDS, outcome, PING_AFTER, serverFrames } from "../support/h2-malformed-corpus.ts";
@@ -192,28 +195,73 @@ const cases: Case[] = [
   { name: "envoy: padded DATA frames without a byte of body are empty frames (max_consecutive_inbound_frames_with_empty_payload)", bytes: () => concat([START(), headers(1, POST_HANG, false), ...Array.from({ length: 4 }, () => data(1, [0], F.PADDED))]), expect: { goAway: E.ENHANCE_YOUR_CALM } },
 ];
 
-function proxyConfigWith(port: number, hangPort: number, adminPort: number, http2Options: Record<string, unknown> = {}): Record<string, unknown> {
-  const config = corpusProxyConfig(port, hangPort) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }[] } } & Record<string, unknown>;
-  config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config["http2_protocol_options"] = http2Options;
+/**
+ * The request that shows a connection goes on after a case: a new stream (above every stream
+ * a case uses) to the upstream, then the PING. A proxy that silently stopped serving the
+ * connection would ACK the PING and never answer it.
+ */
+const NEXT_STREAM = 101;
+const UPSTREAM_BODY = "from the upstream";
+const NEXT_REQUEST = (stream = NEXT_STREAM) => concat([headers(stream, [":method", "GET", ":scheme", "http", ":path", "/up", ":authority", "corpus.test"], true), PING_AFTER]);
+
+/** The response on `stream` in the server's bytes: its :status (every header block decoded in order) and its body, once ended. */
+function response(received: Uint8Array, stream: number): { status: string | undefined; body: string; ended: boolean } {
+  const decoder = new HpackDecoder();
+  let status: string | undefined;
+  let body = "";
+  let ended = false;
+  for (const f of serverFrames(received)) {
+    if (f.type === T.HEADERS) {
+      // The proxy sends no padding or priority on its HEADERS, and no CONTINUATION for a
+      // response this small.
+      decoder.decode(f.payload, { onHeader: (name, value) => void (f.stream === stream && name === ":status" && (status = value)) });
+      if (f.stream === stream && f.flags & F.END_STREAM) ended = true;
+    } else if (f.type === T.DATA && f.stream === stream) {
+      body += new TextDecoder().decode(f.payload);
+      if (f.flags & F.END_STREAM) ended = true;
+    }
+  }
+  return { status, body, ended };
+}
+
+/** An HTTP/1 upstream answering every request 200 with UPSTREAM_BODY. */
+async function answeringUpstream(): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer((_req, res) => res.end(UPSTREAM_BODY));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+function proxyConfigWith(port: number, hangPort: number, adminPort: number, http2Options: Record<string, unknown> = {}, upPort?: number): Record<string, unknown> {
+  const config = corpusProxyConfig(port, hangPort) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: Record<string, any> }[] }[] }[]; clusters: object[] } } & Record<string, unknown>;
+  const hcm = config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
+  hcm["http2_protocol_options"] = http2Options;
+  if (upPort !== undefined) {
+    hcm.route_config.virtual_hosts[0].routes.unshift({ match: { prefix: "/up" }, route: { cluster: "up" } });
+    config.static_resources.clusters.push({ name: "up", type: "STATIC", connect_timeout: "5s", load_assignment: { cluster_name: "up", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: upPort } } } }] }] } });
+  }
   config["admin"] = { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } };
   return config;
 }
 
 describe.each(RUNTIMES)("HTTP/2 conformance (h2spec's checklist) downstream on %s", (runtime) => {
   let hang: net.Server;
+  let up: http.Server;
   let proxy: ProxyProcess;
   let port: number;
 
   beforeAll(async () => {
     hang = net.createServer((socket) => socket.on("error", () => {}));
     await new Promise<void>((r) => hang.listen(0, "127.0.0.1", r));
+    const upstream = await answeringUpstream();
+    up = upstream.server;
     port = await freePort();
-    proxy = await ProxyProcess.start(runtime, proxyConfigWith(port, (hang.address() as AddressInfo).port, await freePort()));
+    proxy = await ProxyProcess.start(runtime, proxyConfigWith(port, (hang.address() as AddressInfo).port, await freePort(), {}, upstream.port));
   });
 
   afterAll(async () => {
     await proxy?.stop("SIGKILL");
     hang?.close();
+    up?.close();
   });
 
   test.each(cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
@@ -223,12 +271,14 @@ describe.each(RUNTIMES)("HTTP/2 conformance (h2spec's checklist) downstream on %
       expect(closed).toBe(true);
       return;
     }
-    // The connection goes on: the PING behind the case is ACKed.
-    const { received } = await exchange(port, concat([c.bytes(), PING_AFTER]), 15_000, (r) => outcome(r).pingAck);
+    // The connection goes on: a request on a new stream behind the case is answered by the
+    // upstream, and the PING behind it ACKed.
+    const { received } = await exchange(port, concat([c.bytes(), NEXT_REQUEST()]), 15_000, (r) => outcome(r).pingAck && response(r, NEXT_STREAM).ended);
     const seen = outcome(received);
     expect(seen.goAway).toBeUndefined();
     expect(seen.pingAck).toBe(true);
     expect(seen.rstStream).toBe("rstStream" in c.expect ? c.expect.rstStream : undefined);
+    expect(response(received, NEXT_STREAM)).toEqual({ status: "200", body: UPSTREAM_BODY, ended: true });
   });
 
   test("3.5 the server's preface is a SETTINGS frame; 6.5.3 our SETTINGS are ACKed; 6.7/1 a PING is ACKed with its payload", async () => {
@@ -272,28 +322,35 @@ describe.each(RUNTIMES)("HTTP/2 conformance (h2spec's checklist) downstream on %
 
 describe.each(RUNTIMES)("HTTP/2 conformance downstream, max_concurrent_streams 1, on %s", (runtime) => {
   let hang: net.Server;
+  let up: http.Server;
   let proxy: ProxyProcess;
   let port: number;
 
   beforeAll(async () => {
     hang = net.createServer((socket) => socket.on("error", () => {}));
     await new Promise<void>((r) => hang.listen(0, "127.0.0.1", r));
+    const upstream = await answeringUpstream();
+    up = upstream.server;
     port = await freePort();
-    proxy = await ProxyProcess.start(runtime, proxyConfigWith(port, (hang.address() as AddressInfo).port, await freePort(), { max_concurrent_streams: 1 }));
+    proxy = await ProxyProcess.start(runtime, proxyConfigWith(port, (hang.address() as AddressInfo).port, await freePort(), { max_concurrent_streams: 1 }, upstream.port));
   });
 
   afterAll(async () => {
     await proxy?.stop("SIGKILL");
     hang?.close();
+    up?.close();
   });
 
   test("5.1.2/1 the second concurrent stream is refused (REFUSED_STREAM), the connection goes on", async () => {
-    const bytes = concat([START(), headers(1, HANG, true), headers(3, HANG, true), PING_AFTER]);
-    const { received } = await exchange(port, bytes, 15_000, (r) => outcome(r).pingAck && serverFrames(r).some((f) => f.type === T.RST_STREAM));
+    // The connection goes on: once the client cancels stream 1, a request on a new stream is
+    // answered by the upstream.
+    const bytes = concat([START(), headers(1, HANG, true), headers(3, HANG, true), frame(T.RST_STREAM, 0, 1, u32(8)), NEXT_REQUEST()]);
+    const { received } = await exchange(port, bytes, 15_000, (r) => outcome(r).pingAck && response(r, NEXT_STREAM).ended);
     const rst = serverFrames(received).find((f) => f.type === T.RST_STREAM)!;
     expect(rst.stream).toBe(3);
     expect(rst.payload[3]).toBe(E.REFUSED_STREAM);
     expect(outcome(received).goAway).toBeUndefined();
+    expect(response(received, NEXT_STREAM)).toEqual({ status: "200", body: UPSTREAM_BODY, ended: true });
   });
 });
 

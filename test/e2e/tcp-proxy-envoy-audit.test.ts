@@ -125,4 +125,42 @@ describe.each(RUNTIMES)("tcp_proxy as Envoy's on %s", (runtime) => {
       await upstream.close();
     }
   });
+
+  // A client's reset must be seen while the proxy holds bytes for an upstream that does not
+  // read: the downstream's reads are disabled then (the upstream above its high watermark)
+  // and the port promises that a reset still closes a read-disabled socket (port.ts). Node
+  // stops watching a paused socket at all (runtimes/node/reset-probe.ts): the connection
+  // stayed until the idle timeout. The downstream closed, the upstream is left flushing
+  // what it was sent, as Envoy's tcp_proxy does (TcpUpstream::onDownstreamEvent, then
+  // UpstreamDrainManager: upstream_flush_active).
+  test("a client reset while the upstream does not read (the proxy's queue full) closes the downstream", async () => {
+    const upstream = await tcpServer((socket) => socket.pause()); // never reads
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const proxy = await ProxyProcess.start(runtime, withAdmin({ listenPort: port, upstreamPorts: [upstream.port] }, adminPort));
+    try {
+      const client = await connect(port);
+      client.on("error", () => {});
+      // Write until the client's own queue stays full for a second: every buffer on the
+      // way (the upstream's receive buffer, the proxy's queue, the kernel's) is full.
+      const chunk = Buffer.alloc(256 * 1024, 1);
+      for (;;) {
+        while (client.write(chunk));
+        const drained = await Promise.race([
+          new Promise<boolean>((r) => client.once("drain", () => r(true))),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 1000)),
+        ]);
+        if (!drained) break;
+      }
+      const s0 = await stats(adminPort);
+      expect(s0.get("tcp.tcp.downstream_flow_control_paused_reading_total")).not.toBe("0");
+      client.resetAndDestroy();
+      const listenerActive = `listener.127.0.0.1_${port}.downstream_cx_active`;
+      const s = await statsWhen(adminPort, (m) => m.get(listenerActive) === "0");
+      expect(s.get(listenerActive)).toBe("0");
+      expect(s.get("tcp.tcp.upstream_flush_total")).toBe("1");
+    } finally {
+      await proxy.stop("SIGKILL");
+      await upstream.close();
+    }
+  });
 });

@@ -130,7 +130,8 @@ export function malformedCorpus(): MalformedCase[] {
 
 /**
  * Requests on streams 3, then 1 (lower than 3, never used), then 5, one HPACK encoder for the
- * three blocks, and a PING: nghttp2 ignores the HEADERS on 1 (decoding its block) and serves 3 and 5.
+ * three blocks, and a PING: oghttp2 (Envoy's default codec) ends the connection at the HEADERS
+ * on 1 (GOAWAY PROTOCOL_ERROR, last stream 3); nghttp2 ignored it and served 3 and 5.
  */
 export function lowerStreamIdExchange(): Uint8Array {
   const encoder = new HpackEncoder();

@@ -154,23 +154,49 @@ describe("streams (§5.1, §8.1)", () => {
     }
   });
 
-  test("HEADERS on a lower id than one opened (closed, or never used) are ignored as nghttp2 does; HPACK stays in step", () => {
-    const { conn, reader, client, log } = startedServer();
-    conn.dispatch(client.headers(1, GET, true));
+  test("HEADERS on a stream reset lately (trailers in flight after our RST_STREAM, or a refused stream's) are ignored; HPACK stays in step", () => {
+    const { conn, reader, client, log } = startedServer({ maxConcurrentStreams: 2 });
+    conn.dispatch(client.headers(1, GET, false));
     log.streams[0]!.reset(Http2ErrorCode.CANCEL);
     expect(reader.take()).toEqual([{ type: "rst", streamId: 1, code: Http2ErrorCode.CANCEL }]);
+    conn.dispatch(client.headers(3, GET, false));
     conn.dispatch(client.headers(5, GET, false));
-    // Closed id 1 (trailers in flight after our RST_STREAM), never-used id 3, their DATA too.
-    conn.dispatch(client.headers(1, [...GET, "x-new", "1"], true));
-    conn.dispatch(client.headers(3, [...POST, "x-other", "2"], false));
-    conn.dispatch(encodeDataFrame(3, Uint8Array.of(1, 2), true));
+    conn.dispatch(client.headers(7, POST, false)); // over max_concurrent_streams: refused
+    expect(reader.take()).toEqual([{ type: "rst", streamId: 7, code: Http2ErrorCode.REFUSED_STREAM }]);
+    conn.dispatch(client.headers(1, ["x-new", "1"], true));
+    conn.dispatch(client.headers(7, ["x-other", "2"], true));
     expect(reader.take()).toEqual([]);
     expect(log.errors).toEqual([]);
-    expect(log.streams.map((s) => s.id)).toEqual([1, 5]);
+    expect(log.streams.map((s) => s.id)).toEqual([1, 3, 5]);
     // The ignored blocks' dynamic-table entries were taken in: the next block decodes.
-    conn.dispatch(client.headers(7, [...GET, "x-new", "1", "x-other", "2"], true));
-    expect(log.logs[2]!.events).toEqual([["headers", [...GET, "x-new", "1", "x-other", "2"], true]]);
-    expect(conn.activeStreams).toBe(2);
+    log.streams[1]!.reset(Http2ErrorCode.CANCEL);
+    conn.dispatch(client.headers(9, [...GET, "x-new", "1", "x-other", "2"], true));
+    expect(log.logs[3]!.events).toEqual([["headers", [...GET, "x-new", "1", "x-other", "2"], true]]);
+  });
+
+  // Envoy's default codec, oghttp2 (OgHttp2Session::OnHeaders): a HEADERS frame on an id at or
+  // below the highest stream opened, with no stream, is a connection error PROTOCOL_ERROR —
+  // a stream closed by END_STREAM both ways, or an id skipped; DATA there is ignored
+  // (OnDataFrameHeader), its bytes counted against the connection window.
+  test("HEADERS on a stream closed by END_STREAM both ways, or on a lower id never used: GOAWAY PROTOCOL_ERROR; DATA on the closed stream is ignored", () => {
+    {
+      const { conn, reader, client, log } = startedServer();
+      conn.dispatch(client.headers(1, GET, true));
+      log.streams[0]!.sendHeaders([":status", "204"], true);
+      expect(conn.activeStreams).toBe(0);
+      reader.take();
+      conn.dispatch(encodeDataFrame(1, Uint8Array.of(1, 2), true));
+      expect(reader.take().filter((f) => f.type === "goaway" || f.type === "rst")).toEqual([]);
+      expect(log.errors).toEqual([]);
+      conn.dispatch(client.headers(1, GET, true));
+      expect(reader.take()).toMatchObject([{ type: "goaway", lastStreamId: 1, code: Http2ErrorCode.PROTOCOL_ERROR }]);
+    }
+    {
+      const { conn, reader, client } = startedServer();
+      conn.dispatch(client.headers(3, GET, false));
+      conn.dispatch(client.headers(1, GET, true));
+      expect(reader.take()).toMatchObject([{ type: "goaway", lastStreamId: 3, code: Http2ErrorCode.PROTOCOL_ERROR }]);
+    }
   });
 
   test("client: HEADERS on a stream of ours already reset are ignored; on a server-opened id, a connection error", () => {

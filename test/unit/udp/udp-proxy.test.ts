@@ -273,6 +273,51 @@ describe("udp_proxy: sessions end with their host or cluster", () => {
   });
 });
 
+// Envoy's filter keeps host_to_sessions_ with one member update subscription per cluster and
+// one cluster update subscription (udp_proxy_filter.cc): a subscription per session made
+// closing n sessions O(n²) (each unsubscribe searched the callback list).
+test("udp_proxy: many sessions share one host-update and one cluster-removal subscription; all close with the cluster", async () => {
+  const { runtime, server, client, stat } = await setup(udpConfig());
+  const cluster = server.clusterManager.get("service_udp")!;
+  let memberSubscriptions = 0;
+  let removalSubscriptions = 0;
+  const addMember = cluster.prioritySet.addMemberUpdateCallback.bind(cluster.prioritySet);
+  cluster.prioritySet.addMemberUpdateCallback = (callback) => {
+    memberSubscriptions++;
+    const unsubscribe = addMember(callback);
+    return () => {
+      memberSubscriptions--;
+      unsubscribe();
+    };
+  };
+  const addRemoval = server.clusterManager.addClusterRemovalCallback.bind(server.clusterManager);
+  server.clusterManager.addClusterRemovalCallback = (callback) => {
+    removalSubscriptions++;
+    const unsubscribe = addRemoval(callback);
+    return () => {
+      removalSubscriptions--;
+      unsubscribe();
+    };
+  };
+  const clients: Client[] = [];
+  for (let i = 0; i < 200; i++) {
+    const c = await client();
+    c.send(`hello ${i}`);
+    clients.push(c);
+  }
+  await runtime.settle();
+  expect(stat("udp.service.downstream_sess_active")).toBe(200);
+  expect(memberSubscriptions).toBe(1);
+  expect(removalSubscriptions).toBe(1);
+  const sockets = runtime.udp.boundCount;
+  expect(server.clusterManager.removeCluster("service_udp")).toBe(true);
+  expect(stat("udp.service.downstream_sess_active")).toBe(0);
+  expect(runtime.udp.boundCount).toBe(sockets - 200);
+  // Nothing left subscribed once the last session is gone.
+  expect(memberSubscriptions).toBe(0);
+  expect(removalSubscriptions).toBe(0);
+});
+
 test("udp_proxy: the cluster replaced by an update (CDS): its sessions are closed; the next datagram goes to the new cluster's host", async () => {
   const { runtime, server, client, stat, upstreamGot } = await setup(udpConfig());
   const got2: string[] = [];
