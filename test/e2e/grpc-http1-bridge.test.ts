@@ -47,4 +47,9 @@ describe.each(RUNTIMES)("grpc_http1_bridge on %s", (runtime) => {
     expect([res.status, res.headers.get("content-type")]).toEqual([200, "application/x-protobuf"]);
     expect(await res.text()).toBe("PLAIN");
   });
+
+  test("upgrade_protobuf_to_grpc: a local reply to an application/x-protobuf request is plain HTTP (the request was no gRPC request when it came, as Envoy decides it)", async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/down.Echo/Say`, { method: "POST", headers: { "content-type": "application/x-protobuf" }, body: "plain" });
+    expect([res.status, res.headers.get("grpc-status"), await res.text()]).toEqual([503, null, "no healthy upstream"]);
+  });
 });

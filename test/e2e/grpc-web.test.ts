@@ -72,6 +72,11 @@ describe.each(RUNTIMES)("grpc_web on %s", (runtime) => {
     expect([res.headers.get("grpc-status"), res.headers.get("grpc-message")]).toEqual(["14", "no healthy upstream"]);
   });
 
+  test("no healthy upstream for a HEAD: the local reply ends at its headers (Envoy's sendLocalReply), so the filter sees no body to move into grpc-message", async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/down.Svc/M`, { method: "HEAD", headers: { "content-type": "application/grpc-web" } });
+    expect([res.status, res.headers.get("content-type"), res.headers.get("grpc-status"), res.headers.get("grpc-message")]).toEqual([503, "application/grpc-web+proto", null, null]);
+  });
+
   test("a response that is not gRPC: the HTTP status stays, grpc-status from it, the body as grpc-message; one without a body is left as it is", async () => {
     const res = await fetch(`http://127.0.0.1:${port}/plain.Svc/M`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: frame(0, "") });
     expect(await res.text()).toBe("");

@@ -1057,6 +1057,9 @@ function makeLocalReply(
     headers.set("content-length", String(bytes.byteLength));
     if (!headers.has("content-type") || (rewritten && !customContentType)) headers.set("content-type", contentType);
   }
+  // A HEAD's reply ends at its headers (content-length kept), so no filter sees a body the
+  // client will not get (Envoy's Utility::sendLocalReply, is_head_request).
+  if (request.method === "HEAD") return [headers, EMPTY_BYTES];
   return [headers, bytes];
 }
 
