@@ -52,6 +52,10 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
   ) {}
 
   get directRemoteAddress(): SocketAddress | undefined {
+    return this.connection.directRemoteAddress;
+  }
+  /** source_ip and remote_ip: for a connection both are its remote address (a PROXY header's client). */
+  get connectionRemoteAddress(): SocketAddress | undefined {
     return this.connection.remoteAddress;
   }
   get localAddress(): SocketAddress | undefined {
