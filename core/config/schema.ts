@@ -363,8 +363,15 @@ const tlsInspector = lazySchema(() =>
     enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
     // Envoy: gt 255, lt 65537. A read-size hint there; here reads are what the socket gives.
     initial_read_buffer_size: uint32Value.pipe(z.number().int().min(256).max(65536)).optional(),
+    // Envoy: gt 255, lte 16384 (SSL3_RT_MAX_PLAIN_LENGTH, its default).
+    max_client_hello_size: uint32Value.pipe(z.number().int().min(256).max(16384)).optional(),
+    close_connection_on_client_hello_parsing_errors: boolFalse,
   })
-  .transform((c): TlsInspectorConfig => (c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {})));
+  .transform((c): TlsInspectorConfig => ({
+    ...(c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {}),
+    ...(c.max_client_hello_size !== undefined ? { maxClientHelloSize: c.max_client_hello_size } : {}),
+    ...(c.close_connection_on_client_hello_parsing_errors ? { closeOnParsingErrors: true as const } : {}),
+  })));
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */
 const proxyProtocol = lazySchema(() =>

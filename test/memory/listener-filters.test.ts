@@ -9,7 +9,7 @@ import { describe, expect, test } from "vitest";
 import type { CloseReason, Socket, SocketHandler } from "../../core/port.ts";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
-import { clientHelloRecords } from "../support/tls-client-hello.ts";
+import { clientHelloMessage, clientHelloRecords } from "../support/tls-client-hello.ts";
 import { startProxy } from "./support/proxy.ts";
 
 const PROXY = 10000;
@@ -169,7 +169,7 @@ describe("tls_inspector: TLS passthrough by SNI", () => {
     expect(s.upstreams.get(8999)!.length).toBe(1);
   });
 
-  test("a ClientHello still unfinished at 64 KiB: closed, client_hello_too_large", async () => {
+  test("a ClientHello in 1-byte records still unfinished at the limit: closed, client_hello_too_large", async () => {
     const s = await setup(sniChains);
     const client = s.connect();
     const records = new Uint8Array(6 * 11_000);
@@ -179,6 +179,47 @@ describe("tls_inspector: TLS passthrough by SNI", () => {
     expect(client.shut).toBe(true);
     expect(s.stat("tls_inspector.client_hello_too_large")).toBe(1);
     expect(s.upstreams.get(8001)!.length + s.upstreams.get(8002)!.length + s.upstreams.get(8003)!.length).toBe(0);
+  });
+
+  /** A ClientHello whose handshake body is `bodyLength` bytes (padding, RFC 7685), in records of at most 16 KiB. */
+  const helloOfBodyLength = (bodyLength: number): Uint8Array => {
+    const base = clientHelloMessage({ serverName: "a.example.com", extensions: [[21, new Uint8Array(0)]] }).length - 4;
+    return clientHelloRecords({ serverName: "a.example.com", extensions: [[21, new Uint8Array(bodyLength - base)]], recordSize: 16384 });
+  };
+
+  test("a ClientHello still unfinished at 16 KiB (Envoy's TLS_MAX_CLIENT_HELLO): closed, client_hello_too_large", async () => {
+    const s = await setup(sniChains);
+    const client = s.connect();
+    // A 16 KiB body takes two records: 16,398 bytes, of which 16,390 are sent.
+    client.socket.write(helloOfBodyLength(16384).subarray(0, 16390));
+    s.runtime.runDue();
+    expect(client.shut).toBe(true);
+    expect([s.stat("tls_inspector.client_hello_too_large"), s.stat(`${LISTENER}downstream_pre_cx_timeout`)]).toEqual([1, 0]);
+  });
+
+  test("max_client_hello_size: a longer hello is closed (client_hello_too_large), a shorter one routed", async () => {
+    const inspector = { ...TLS_INSPECTOR, typed_config: { ...TLS_INSPECTOR.typed_config, max_client_hello_size: 1024 } };
+    const s = await setup({ ...sniChains, listener_filters: [inspector] });
+    const big = s.connect();
+    big.socket.write(helloOfBodyLength(2000));
+    s.connect().socket.write(helloOfBodyLength(900));
+    s.runtime.runDue();
+    expect(big.shut).toBe(true);
+    expect(s.stat("tls_inspector.client_hello_too_large")).toBe(1);
+    expect(s.upstreams.get(8001)!.length).toBe(1);
+  });
+
+  test("close_connection_on_client_hello_parsing_errors: plain text is closed, not raw_buffer (no tls_not_found)", async () => {
+    const inspector = { ...TLS_INSPECTOR, typed_config: { ...TLS_INSPECTOR.typed_config, close_connection_on_client_hello_parsing_errors: true } };
+    const s = await setup({ ...sniChains, listener_filters: [inspector] });
+    const plain = s.connect();
+    plain.socket.write(encoder.encode("hello plain"));
+    s.connect().socket.write(clientHelloRecords({ serverName: "a.example.com" }));
+    s.runtime.runDue();
+    expect(plain.shut).toBe(true);
+    expect(received(s, 8003)).toEqual([]);
+    expect([s.stat("tls_inspector.tls_not_found"), s.stat("tls_inspector.tls_found")]).toEqual([0, 1]);
+    expect(s.upstreams.get(8001)!.length).toBe(1);
   });
 
   test("the peer closing before the hello is complete: downstream_listener_filter_remote_close", async () => {
