@@ -253,17 +253,29 @@ function getOrMake<K, V>(map: Map<K, V>, key: K, make: () => V): V {
 }
 
 function ipBytes(address: SocketAddress | undefined): Uint8Array {
-  return (address && parseIp(address.address)) ?? FAKE_ADDRESS;
+  return (address && unmappedIp(address.address)) ?? FAKE_ADDRESS;
+}
+
+/**
+ * An address's bytes, an IPv4-mapped IPv6 address (::ffff:a.b.c.d, how a dual-stack
+ * socket reports an IPv4 peer) as the IPv4 address it carries: Envoy's
+ * Address::addressFromSockAddr makes such an address IPv4 on a socket that is not v6only.
+ */
+function unmappedIp(text: string): Uint8Array | undefined {
+  const bytes = parseIp(text);
+  if (bytes === undefined || bytes.length !== 16 || bytes[10] !== 0xff || bytes[11] !== 0xff) return bytes;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return bytes;
+  return bytes.subarray(12);
 }
 
 /** Envoy's `Network::Utility::isSameIpOrLoopback`: the peer is a loopback address or the local address itself. */
 function isSameIpOrLoopback(socket: ConnectionSocketInfo): boolean {
   const remote = socket.remoteAddress;
   if (remote === undefined) return false;
-  const bytes = parseIp(remote.address);
+  const bytes = unmappedIp(remote.address);
   if (bytes === undefined) return false;
   if (bytes.length === 4 ? bytes[0] === 127 : bytes.every((b, i) => b === (i === 15 ? 1 : 0))) return true;
-  const local = socket.localAddress && parseIp(socket.localAddress.address);
+  const local = socket.localAddress && unmappedIp(socket.localAddress.address);
   return local !== undefined && local.length === bytes.length && local.every((b, i) => b === bytes[i]);
 }
 

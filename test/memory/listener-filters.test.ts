@@ -64,8 +64,8 @@ interface Setup {
 }
 
 /** A listener on 10000 with these listener filters and chains, each chain a tcp_proxy to its own upstream (8001, 8002, …). */
-async function setup(listener: { listener_filters?: object[]; chains: (object | undefined)[]; default?: boolean; extra?: object }): Promise<Setup> {
-  const runtime = new MemoryRuntime({ seed: 5 });
+async function setup(listener: { listener_filters?: object[]; chains: (object | undefined)[]; default?: boolean; extra?: object; address?: string; sourceAddress?: string }): Promise<Setup> {
+  const runtime = new MemoryRuntime({ seed: 5, ...(listener.sourceAddress && { sourceAddress: listener.sourceAddress }) });
   const upstreams = new Map<number, Peer[]>();
   const clusters: object[] = [];
   const chains = listener.chains.map((match, i) => {
@@ -83,7 +83,7 @@ async function setup(listener: { listener_filters?: object[]; chains: (object | 
       listeners: [
         {
           name: "l",
-          address: { socket_address: { address: "127.0.0.1", port_value: PROXY } },
+          address: { socket_address: { address: listener.address ?? "127.0.0.1", port_value: PROXY } },
           ...(listener.listener_filters ? { listener_filters: listener.listener_filters } : {}),
           filter_chains: chains,
           ...(listener.default ? { default_filter_chain: { filters: [tcpProxy("dflt")] } } : {}),
@@ -98,7 +98,7 @@ async function setup(listener: { listener_filters?: object[]; chains: (object | 
     runtime,
     server,
     upstreams,
-    connect: () => new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY })),
+    connect: () => new Peer(runtime.connect({ address: listener.sourceAddress?.startsWith("::ffff:") ? "::ffff:127.0.0.1" : "127.0.0.1", port: PROXY })),
     stat: (name) => (server.stats.get(name) as { value: number } | undefined)?.value,
   };
 }
@@ -231,6 +231,22 @@ describe("tls_inspector: TLS passthrough by SNI", () => {
     s.runtime.runUntilIdle();
     expect(s.stat(`${LISTENER}downstream_listener_filter_remote_close`)).toBe(1);
     expect(s.stat(`${LISTENER}downstream_pre_cx_active`)).toBe(0);
+  });
+});
+
+describe("filter_chain_match on a dual-stack listener", () => {
+  // A listener on :: takes IPv4 clients as ::ffff:a.b.c.d; Envoy reads such addresses as
+  // the IPv4 ones (Address::addressFromSockAddr with v6only false), so IPv4 ranges and
+  // SAME_IP_OR_LOOPBACK match them.
+  test("an IPv4-mapped peer and local address match IPv4 ranges and are loopback", async () => {
+    const s = await setup({
+      address: "::",
+      sourceAddress: "::ffff:127.0.0.1",
+      chains: [{ prefix_ranges: [{ address_prefix: "127.0.0.1", prefix_len: 32 }], source_type: "SAME_IP_OR_LOOPBACK", source_prefix_ranges: [{ address_prefix: "127.0.0.0", prefix_len: 8 }] }, {}],
+    });
+    s.connect().socket.write(encoder.encode("mapped"));
+    s.runtime.runUntilIdle();
+    expect([received(s, 8001), received(s, 8002)]).toEqual([["mapped"], []]);
   });
 });
 
