@@ -185,7 +185,7 @@ export interface FilterChainMatchConfig {
   sourceType: "ANY" | "SAME_IP_OR_LOOPBACK" | "EXTERNAL";
   sourcePrefixRanges: CidrRangeConfig[];
   sourcePorts: number[];
-  /** Lower-cased; `*.example.com` wildcards kept as written. */
+  /** As written (the filter chain manager lower-cases them, as Envoy); `*.example.com` wildcards. */
   serverNames: string[];
   transportProtocol: string;
   applicationProtocols: string[];

@@ -304,8 +304,8 @@ const filterChainMatch = lazySchema(() =>
       sourceType: m.source_type,
       sourcePrefixRanges: m.source_prefix_ranges,
       sourcePorts: m.source_ports,
-      // Envoy lower-cases them (setupFilterChainMatcher); SNI is compared in lower case.
-      serverNames: m.server_names.map((name) => name.toLowerCase()),
+      // As written: the duplicate check compares them so (FilterChainManager lower-cases them for matching).
+      serverNames: m.server_names,
       transportProtocol: m.transport_protocol,
       applicationProtocols: m.application_protocols,
     }),

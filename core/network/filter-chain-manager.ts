@@ -205,7 +205,8 @@ export class FilterChainManager<C> {
       destinationIps = new CidrTable(() => new Map());
       this.destinationPorts.set(match.destinationPort, destinationIps);
     }
-    const serverNames = match.serverNames.map((name) => (name.startsWith("*.") ? name.slice(1) : name));
+    // Envoy lower-cases them (addFilterChainForServerNames); SNI is compared in lower case.
+    const serverNames = match.serverNames.map((name) => (name.startsWith("*.") ? name.slice(1) : name).toLowerCase());
     for (const destination of orAny(ranges(match.prefixRanges))) {
       const byServerName = destinationIps.at(destination);
       for (const serverName of orAny(serverNames)) {
@@ -298,18 +299,21 @@ function cidrKey(c: CidrRangeConfig): string {
   return `${c.addressPrefix}/${c.prefixLen}`;
 }
 
-/** The match as proto JSON (what Envoy prints after "duplicate matcher is:"), fields at their default left out. */
+/**
+ * The match as proto JSON, what Envoy prints after "duplicate matcher is:"
+ * (MessageUtil::getJsonStringFromMessage: proto field names, fields at their default left out).
+ */
 function matchJson(match: FilterChainMatchConfig): string {
   const json: Record<string, unknown> = {};
-  const cidrs = (list: CidrRangeConfig[]) => list.map((c) => ({ addressPrefix: c.addressPrefix, prefixLen: c.prefixLen }));
-  if (match.destinationPort !== 0) json.destinationPort = match.destinationPort;
-  if (match.prefixRanges.length) json.prefixRanges = cidrs(match.prefixRanges);
-  if (match.directSourcePrefixRanges.length) json.directSourcePrefixRanges = cidrs(match.directSourcePrefixRanges);
-  if (match.sourceType !== "ANY") json.sourceType = match.sourceType;
-  if (match.sourcePrefixRanges.length) json.sourcePrefixRanges = cidrs(match.sourcePrefixRanges);
-  if (match.sourcePorts.length) json.sourcePorts = match.sourcePorts;
-  if (match.serverNames.length) json.serverNames = match.serverNames;
-  if (match.transportProtocol !== "") json.transportProtocol = match.transportProtocol;
-  if (match.applicationProtocols.length) json.applicationProtocols = match.applicationProtocols;
+  const cidrs = (list: CidrRangeConfig[]) => list.map((c) => ({ address_prefix: c.addressPrefix, prefix_len: c.prefixLen }));
+  if (match.destinationPort !== 0) json.destination_port = match.destinationPort;
+  if (match.prefixRanges.length) json.prefix_ranges = cidrs(match.prefixRanges);
+  if (match.directSourcePrefixRanges.length) json.direct_source_prefix_ranges = cidrs(match.directSourcePrefixRanges);
+  if (match.sourceType !== "ANY") json.source_type = match.sourceType;
+  if (match.sourcePrefixRanges.length) json.source_prefix_ranges = cidrs(match.sourcePrefixRanges);
+  if (match.sourcePorts.length) json.source_ports = match.sourcePorts;
+  if (match.serverNames.length) json.server_names = match.serverNames;
+  if (match.transportProtocol !== "") json.transport_protocol = match.transportProtocol;
+  if (match.applicationProtocols.length) json.application_protocols = match.applicationProtocols;
   return JSON.stringify(json);
 }
