@@ -92,6 +92,12 @@ const listenerAddress = lazySchema(() =>
       address: ipAddress,
       port_value: z.number().int().min(0).max(65535),
       protocol: z.enum(["TCP", "UDP"]).default("TCP"),
+      // What every runtime's socket on :: does (IPV6_V6ONLY off: IPv4 clients too, as
+      // ::ffff:a.b.c.d). Envoy's default, false, makes it IPv6 only: no runtime has that option.
+      ipv4_compat: z
+        .boolean()
+        .refine((v) => v, { message: "only true: a listener on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" })
+        .optional(),
     }),
   })
   .transform((a) => ({ address: { address: a.socket_address.address, port: a.socket_address.port_value } as SocketAddressConfig, protocol: a.socket_address.protocol })));
