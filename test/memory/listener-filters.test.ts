@@ -248,6 +248,18 @@ describe("filter_chain_match on a dual-stack listener", () => {
     s.runtime.runUntilIdle();
     expect([received(s, 8001), received(s, 8002)]).toEqual([["mapped"], []]);
   });
+
+  test("the connection's addresses are the IPv4 ones (access logs), as Envoy's", async () => {
+    const log = { name: "envoy.access_loggers.file", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/stdout", log_format: { text_format_source: { inline_string: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_LOCAL_ADDRESS%\n" } } } };
+    const s = await setup({ address: "::", sourceAddress: "::ffff:127.0.0.1", chains: [{}], extra: { access_log: [log] } });
+    const client = s.connect();
+    client.socket.write(encoder.encode("x"));
+    s.runtime.runUntilIdle();
+    client.socket.close();
+    for (const peer of s.upstreams.get(8001)!) peer.socket.close();
+    s.runtime.runUntilIdle();
+    expect(s.runtime.stdoutText).toBe("127.0.0.1 127.0.0.1:10000\n");
+  });
 });
 
 describe("proxy_protocol", () => {
