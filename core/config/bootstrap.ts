@@ -185,7 +185,7 @@ export interface FilterChainMatchConfig {
   sourceType: "ANY" | "SAME_IP_OR_LOOPBACK" | "EXTERNAL";
   sourcePrefixRanges: CidrRangeConfig[];
   sourcePorts: number[];
-  /** Lower-cased; `*.example.com` wildcards kept as written. */
+  /** As written (the filter chain manager lower-cases them, as Envoy); `*.example.com` wildcards. */
   serverNames: string[];
   transportProtocol: string;
   applicationProtocols: string[];
@@ -200,8 +200,12 @@ export type ListenerFilterConfig = { name: string } & (
 
 /** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
 export interface TlsInspectorConfig {
-  /** initial_read_buffer_size: a read-size hint in Envoy; the ClientHello limit stays 64 KiB. */
+  /** initial_read_buffer_size: a read-size hint in Envoy; reads here are what the socket gives. */
   initialReadBufferSize?: number;
+  /** max_client_hello_size (256 < n ≤ 16384; absent: 16384): a ClientHello unfinished after this many bytes closes the connection. */
+  maxClientHelloSize?: number;
+  /** close_connection_on_client_hello_parsing_errors: what is not a valid ClientHello is closed instead of going on as raw_buffer. */
+  closeOnParsingErrors?: true;
 }
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol */

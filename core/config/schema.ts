@@ -92,6 +92,12 @@ const listenerAddress = lazySchema(() =>
       address: ipAddress,
       port_value: z.number().int().min(0).max(65535),
       protocol: z.enum(["TCP", "UDP"]).default("TCP"),
+      // What every runtime's socket on :: does (IPV6_V6ONLY off: IPv4 clients too, as
+      // ::ffff:a.b.c.d). Envoy's default, false, makes it IPv6 only: no runtime has that option.
+      ipv4_compat: z
+        .boolean()
+        .refine((v) => v, { message: "only true: a listener on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" })
+        .optional(),
     }),
   })
   .transform((a) => ({ address: { address: a.socket_address.address, port: a.socket_address.port_value } as SocketAddressConfig, protocol: a.socket_address.protocol })));
@@ -304,8 +310,8 @@ const filterChainMatch = lazySchema(() =>
       sourceType: m.source_type,
       sourcePrefixRanges: m.source_prefix_ranges,
       sourcePorts: m.source_ports,
-      // Envoy lower-cases them (setupFilterChainMatcher); SNI is compared in lower case.
-      serverNames: m.server_names.map((name) => name.toLowerCase()),
+      // As written: the duplicate check compares them so (FilterChainManager lower-cases them for matching).
+      serverNames: m.server_names,
       transportProtocol: m.transport_protocol,
       applicationProtocols: m.application_protocols,
     }),
@@ -363,8 +369,15 @@ const tlsInspector = lazySchema(() =>
     enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
     // Envoy: gt 255, lt 65537. A read-size hint there; here reads are what the socket gives.
     initial_read_buffer_size: uint32Value.pipe(z.number().int().min(256).max(65536)).optional(),
+    // Envoy: gt 255, lte 16384 (SSL3_RT_MAX_PLAIN_LENGTH, its default).
+    max_client_hello_size: uint32Value.pipe(z.number().int().min(256).max(16384)).optional(),
+    close_connection_on_client_hello_parsing_errors: boolFalse,
   })
-  .transform((c): TlsInspectorConfig => (c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {})));
+  .transform((c): TlsInspectorConfig => ({
+    ...(c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {}),
+    ...(c.max_client_hello_size !== undefined ? { maxClientHelloSize: c.max_client_hello_size } : {}),
+    ...(c.close_connection_on_client_hello_parsing_errors ? { closeOnParsingErrors: true as const } : {}),
+  })));
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */
 const proxyProtocol = lazySchema(() =>

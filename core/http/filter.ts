@@ -74,6 +74,8 @@ export interface StreamFilterCallbacks {
   /** The downstream connection's peer and local addresses (Envoy's downstreamAddressProvider). */
   readonly downstreamRemoteAddress: SocketAddress | undefined;
   readonly downstreamLocalAddress: SocketAddress | undefined;
+  /** The peer the downstream socket is connected to, whatever a PROXY protocol header said (Envoy's directRemoteAddress). */
+  readonly downstreamDirectRemoteAddress: SocketAddress | undefined;
   /** The downstream connection's TLS session, undefined over plain TCP (Envoy's connection()->ssl()). */
   readonly downstreamTls: TlsSession | undefined;
   /**

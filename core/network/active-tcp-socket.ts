@@ -1,5 +1,6 @@
 import type { CloseReason, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import type { Timer } from "../event/timers.ts";
+import { unmapIpv4 } from "./address.ts";
 import { FilterStatus } from "./filter.ts";
 import type { ConnectionSocketInfo } from "./filter-chain-manager.ts";
 import type { ListenerFilter, ListenerFilterBuffer, ListenerFilterCallbacks, ListenerFilterSocket } from "./listener-filters/listener-filter.ts";
@@ -59,8 +60,8 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
     private readonly continueOnTimeout: boolean,
   ) {
     this.acceptedAt = owner.now();
-    this.localAddress = io.localAddress;
-    this.remoteAddress = this.directRemoteAddress = io.remoteAddress;
+    this.localAddress = unmapIpv4(io.localAddress);
+    this.remoteAddress = this.directRemoteAddress = unmapIpv4(io.remoteAddress);
   }
 
   start(): void {

@@ -26,12 +26,17 @@ export class ConnectionLimit {
     this.activeConnections = scope.gauge("active_connections");
   }
 
-  /** Count one more connection if within max_connections. */
-  tryIncrement(): boolean {
-    if (this.connections >= this.config.maxConnections) return false;
+  /**
+   * Count one more connection; false when it is over max_connections. Counted either way,
+   * as Envoy's Filter::onNewConnection (active_connections for every connection, and a
+   * rejected one keeps its place in the count until it is closed: during a `delay` it
+   * holds a slot); `decrement` when it closes.
+   */
+  increment(): boolean {
+    const within = this.connections < this.config.maxConnections;
     this.connections++;
     this.activeConnections.inc();
-    return true;
+    return within;
   }
 
   decrement(): void {
@@ -46,7 +51,8 @@ export class ConnectionLimit {
  * `delay` — meanwhile whatever it sends is dropped — without reaching the next filters.
  */
 export class ConnectionLimitFilter implements ReadFilter, ConnectionCallbacks, TimerTarget {
-  private allowed = false;
+  /** Whether this connection is in the count (until its close event). */
+  private counted = false;
   private rejected = false;
   private delayTimer: Timer | undefined;
 
@@ -61,10 +67,8 @@ export class ConnectionLimitFilter implements ReadFilter, ConnectionCallbacks, T
   initializeReadFilterCallbacks(): void {}
 
   onNewConnection(): FilterStatus {
-    if (this.limit.tryIncrement()) {
-      this.allowed = true;
-      return FilterStatus.Continue;
-    }
+    this.counted = true;
+    if (this.limit.increment()) return FilterStatus.Continue;
     this.limit.limitedConnections.inc();
     this.rejected = true;
     const delayMs = this.limit.config.delayMs;
@@ -93,8 +97,8 @@ export class ConnectionLimitFilter implements ReadFilter, ConnectionCallbacks, T
     if (event === "Connected") return;
     this.delayTimer?.disable();
     this.delayTimer = undefined;
-    if (this.allowed) {
-      this.allowed = false;
+    if (this.counted) {
+      this.counted = false;
       this.limit.decrement();
     }
   }

@@ -1,5 +1,6 @@
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import { WriteBatch } from "./write-batch.ts";
+import { unmapIpv4 } from "./address.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
 import { arenaBytes, arenaTake } from "../event/event-arena.ts";
 import { encodedBytes, type ByteEncoder, type ByteSink } from "./byte-sink.ts";
@@ -97,19 +98,22 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   private remote: SocketAddress | undefined;
   private local: SocketAddress | undefined;
 
-  /** The peer's address, kept once known (runtimes forget it after close, logs need it then). */
+  /**
+   * The peer's address, kept once known (runtimes forget it after close, logs need it then).
+   * An IPv4-mapped one (a dual-stack socket's IPv4 peer) is the IPv4 address, as Envoy's.
+   */
   get remoteAddress(): SocketAddress | undefined {
-    return (this.remote ??= this.socket.remoteAddress);
+    return (this.remote ??= unmapIpv4(this.socket.remoteAddress));
   }
 
   get localAddress(): SocketAddress | undefined {
-    return (this.local ??= this.socket.localAddress);
+    return (this.local ??= unmapIpv4(this.socket.localAddress));
   }
 
   /** Read both addresses now, while the socket has them (Node forgets them once destroyed). */
   rememberAddresses(): void {
-    this.remote ??= this.socket.remoteAddress;
-    this.local ??= this.socket.localAddress;
+    this.remote ??= unmapIpv4(this.socket.remoteAddress);
+    this.local ??= unmapIpv4(this.socket.localAddress);
   }
 
   /** Set when a listener filter (proxy_protocol) restored the addresses: the socket's own peer. */

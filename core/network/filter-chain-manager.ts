@@ -205,7 +205,8 @@ export class FilterChainManager<C> {
       destinationIps = new CidrTable(() => new Map());
       this.destinationPorts.set(match.destinationPort, destinationIps);
     }
-    const serverNames = match.serverNames.map((name) => (name.startsWith("*.") ? name.slice(1) : name));
+    // Envoy lower-cases them (addFilterChainForServerNames); SNI is compared in lower case.
+    const serverNames = match.serverNames.map((name) => (name.startsWith("*.") ? name.slice(1) : name).toLowerCase());
     for (const destination of orAny(ranges(match.prefixRanges))) {
       const byServerName = destinationIps.at(destination);
       for (const serverName of orAny(serverNames)) {
@@ -253,17 +254,29 @@ function getOrMake<K, V>(map: Map<K, V>, key: K, make: () => V): V {
 }
 
 function ipBytes(address: SocketAddress | undefined): Uint8Array {
-  return (address && parseIp(address.address)) ?? FAKE_ADDRESS;
+  return (address && unmappedIp(address.address)) ?? FAKE_ADDRESS;
+}
+
+/**
+ * An address's bytes, an IPv4-mapped IPv6 address (::ffff:a.b.c.d, how a dual-stack
+ * socket reports an IPv4 peer) as the IPv4 address it carries: Envoy's
+ * Address::addressFromSockAddr makes such an address IPv4 on a socket that is not v6only.
+ */
+function unmappedIp(text: string): Uint8Array | undefined {
+  const bytes = parseIp(text);
+  if (bytes === undefined || bytes.length !== 16 || bytes[10] !== 0xff || bytes[11] !== 0xff) return bytes;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return bytes;
+  return bytes.subarray(12);
 }
 
 /** Envoy's `Network::Utility::isSameIpOrLoopback`: the peer is a loopback address or the local address itself. */
 function isSameIpOrLoopback(socket: ConnectionSocketInfo): boolean {
   const remote = socket.remoteAddress;
   if (remote === undefined) return false;
-  const bytes = parseIp(remote.address);
+  const bytes = unmappedIp(remote.address);
   if (bytes === undefined) return false;
   if (bytes.length === 4 ? bytes[0] === 127 : bytes.every((b, i) => b === (i === 15 ? 1 : 0))) return true;
-  const local = socket.localAddress && parseIp(socket.localAddress.address);
+  const local = socket.localAddress && unmappedIp(socket.localAddress.address);
   return local !== undefined && local.length === bytes.length && local.every((b, i) => b === bytes[i]);
 }
 
@@ -286,18 +299,21 @@ function cidrKey(c: CidrRangeConfig): string {
   return `${c.addressPrefix}/${c.prefixLen}`;
 }
 
-/** The match as proto JSON (what Envoy prints after "duplicate matcher is:"), fields at their default left out. */
+/**
+ * The match as proto JSON, what Envoy prints after "duplicate matcher is:"
+ * (MessageUtil::getJsonStringFromMessage: proto field names, fields at their default left out).
+ */
 function matchJson(match: FilterChainMatchConfig): string {
   const json: Record<string, unknown> = {};
-  const cidrs = (list: CidrRangeConfig[]) => list.map((c) => ({ addressPrefix: c.addressPrefix, prefixLen: c.prefixLen }));
-  if (match.destinationPort !== 0) json.destinationPort = match.destinationPort;
-  if (match.prefixRanges.length) json.prefixRanges = cidrs(match.prefixRanges);
-  if (match.directSourcePrefixRanges.length) json.directSourcePrefixRanges = cidrs(match.directSourcePrefixRanges);
-  if (match.sourceType !== "ANY") json.sourceType = match.sourceType;
-  if (match.sourcePrefixRanges.length) json.sourcePrefixRanges = cidrs(match.sourcePrefixRanges);
-  if (match.sourcePorts.length) json.sourcePorts = match.sourcePorts;
-  if (match.serverNames.length) json.serverNames = match.serverNames;
-  if (match.transportProtocol !== "") json.transportProtocol = match.transportProtocol;
-  if (match.applicationProtocols.length) json.applicationProtocols = match.applicationProtocols;
+  const cidrs = (list: CidrRangeConfig[]) => list.map((c) => ({ address_prefix: c.addressPrefix, prefix_len: c.prefixLen }));
+  if (match.destinationPort !== 0) json.destination_port = match.destinationPort;
+  if (match.prefixRanges.length) json.prefix_ranges = cidrs(match.prefixRanges);
+  if (match.directSourcePrefixRanges.length) json.direct_source_prefix_ranges = cidrs(match.directSourcePrefixRanges);
+  if (match.sourceType !== "ANY") json.source_type = match.sourceType;
+  if (match.sourcePrefixRanges.length) json.source_prefix_ranges = cidrs(match.sourcePrefixRanges);
+  if (match.sourcePorts.length) json.source_ports = match.sourcePorts;
+  if (match.serverNames.length) json.server_names = match.serverNames;
+  if (match.transportProtocol !== "") json.transport_protocol = match.transportProtocol;
+  if (match.applicationProtocols.length) json.application_protocols = match.applicationProtocols;
   return JSON.stringify(json);
 }

@@ -328,7 +328,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     // Envoy's ActiveStreamListenerBase::newConnection: ENVOY_CONN_LOG(debug, "new connection from {}") (conn_handler).
     const log = this.connLog;
     if (log.debugOn) {
-      const remote = socket.remoteAddress;
+      const remote = connection.remoteAddress;
       log.debug(`[C${connection.id}] new connection from ${remote ? formatAddress(remote) : "?"} on '${this.name}'`);
     }
     const filters = new NetworkFilterManager(connection);

@@ -15,6 +15,11 @@ import type { Connection } from "./connection.ts";
 import { FilterStatus, type ReadFilter } from "./filter.ts";
 import type { ReadBuffer } from "./read-buffer.ts";
 
+/** The network filter's dynamic metadata namespace (Envoy's NetworkFilterNames::get().Rbac). */
+export const NETWORK_RBAC_METADATA_NAMESPACE = "envoy.filters.network.rbac";
+/** The RBAC engine's LOG action writes here (Envoy's DynamicMetadataKeys::CommonNamespace). */
+const RBAC_COMMON_METADATA_NAMESPACE = "envoy.common";
+
 /** What one network rbac filter config shares across its connections. */
 export class NetworkRbacConfigState {
   readonly engine: RbacEngine | undefined;
@@ -23,8 +28,13 @@ export class NetworkRbacConfigState {
   readonly denied: Counter;
   readonly shadowAllowed: Counter;
   readonly shadowDenied: Counter;
+  /** The shadow result's dynamic metadata keys (Envoy's shadowEngineResultField / shadowEffectivePolicyIdField). */
+  readonly shadowResultKey: string;
+  readonly shadowPolicyKey: string;
 
   constructor(config: NetworkRbacConfig, context: ServerContext) {
+    this.shadowResultKey = config.shadowRulesStatPrefix + "shadow_engine_result";
+    this.shadowPolicyKey = config.shadowRulesStatPrefix + "shadow_effective_policy_id";
     this.engine = config.rules && new RbacEngine(config.rules);
     this.shadowEngine = config.shadowRules && new RbacEngine(config.shadowRules);
     const prefix = `${config.statPrefix}${config.statPrefix.endsWith(".") ? "" : "."}rbac.`;
@@ -52,6 +62,10 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
   ) {}
 
   get directRemoteAddress(): SocketAddress | undefined {
+    return this.connection.directRemoteAddress;
+  }
+  /** source_ip and remote_ip: for a connection both are its remote address (a PROXY header's client). */
+  get connectionRemoteAddress(): SocketAddress | undefined {
     return this.connection.remoteAddress;
   }
   get localAddress(): SocketAddress | undefined {
@@ -80,12 +94,24 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
 
   private decide(): void {
     const state = this.state;
-    if (state.shadowEngine !== undefined) (state.shadowEngine.evaluate(this).allowed ? state.shadowAllowed : state.shadowDenied).inc();
+    if (state.shadowEngine !== undefined) {
+      const shadow = state.shadowEngine.evaluate(this);
+      (shadow.allowed ? state.shadowAllowed : state.shadowDenied).inc();
+      // Envoy's RoleBasedAccessControlFilter::setDynamicMetadata: the shadow result on the
+      // connection, for access logs (%DYNAMIC_METADATA(envoy.filters.network.rbac:…)%).
+      const metadata: Record<string, string> = {};
+      if (shadow.effectivePolicyId !== "") metadata[state.shadowPolicyKey] = shadow.effectivePolicyId;
+      metadata[state.shadowResultKey] = shadow.allowed ? "allowed" : "denied";
+      this.connection.setDynamicMetadata(NETWORK_RBAC_METADATA_NAMESPACE, metadata);
+    }
     if (state.engine === undefined) {
       this.decision = Decision.Allow;
       return;
     }
-    if (state.engine.evaluate(this).allowed) {
+    const decision = state.engine.evaluate(this);
+    // The engine's LOG action (engine_impl.cc generateLog, enforced rules only): envoy.common access_log_hint.
+    if (decision.logHint !== undefined) this.connection.setDynamicMetadata(RBAC_COMMON_METADATA_NAMESPACE, { access_log_hint: decision.logHint });
+    if (decision.allowed) {
       state.allowed.inc();
       this.decision = Decision.Allow;
       return;

@@ -15,9 +15,11 @@ import { compileHeaderMatcher, compileStringMatch, type HeaderSource } from "../
 export interface RbacInput {
   /** The request's headers; undefined for a connection (network filter): header and path rules never match it. */
   readonly headers: HeaderSource | undefined;
-  /** The connection's peer (source_ip, direct_remote_ip). */
+  /** The peer the socket is connected to, whatever a PROXY protocol header said (direct_remote_ip). */
   readonly directRemoteAddress: SocketAddress | undefined;
-  /** The client as the HCM worked it out from x-forwarded-for (remote_ip); "" for the peer. */
+  /** The connection's remote address: a PROXY protocol header's client, else the peer (source_ip). */
+  readonly connectionRemoteAddress: SocketAddress | undefined;
+  /** The client as the HCM worked it out from x-forwarded-for (remote_ip); "" for the connection's remote address. */
   readonly remoteIp: string;
   /** The address the connection was accepted on (destination_ip, destination_port). */
   readonly localAddress: SocketAddress | undefined;
@@ -150,18 +152,23 @@ function compilePrincipal(rule: RbacPrincipal): Matcher {
   const common = compileCommon(rule, compilePrincipal);
   if (common !== undefined) return common;
   switch (rule.type) {
-    case "direct_remote_ip":
-    case "source_ip": {
+    // Envoy's IPMatcher types (matchers.cc): direct_remote_ip is DownstreamDirectRemote,
+    // source_ip ConnectionRemote (the address a proxy_protocol listener filter restored).
+    case "direct_remote_ip": {
       const range = cidr(rule.cidr);
       return (input) => inRange(range, input.directRemoteAddress);
+    }
+    case "source_ip": {
+      const range = cidr(rule.cidr);
+      return (input) => inRange(range, input.connectionRemoteAddress);
     }
     case "remote_ip": {
       const range = cidr(rule.cidr);
       return (input) => {
-        // An x-forwarded-for entry that is no address leaves the peer as the remote address (Envoy's getLastAddressFromXFF).
+        // An x-forwarded-for entry that is no address leaves the connection's remote address (Envoy's getLastAddressFromXFF).
         const bytes = input.remoteIp !== "" ? ipBytes(input.remoteIp) : undefined;
         if (bytes !== undefined) return range.contains(bytes);
-        return inRange(range, input.directRemoteAddress);
+        return inRange(range, input.connectionRemoteAddress);
       };
     }
     case "authenticated":

@@ -134,3 +134,36 @@ describe.each(RUNTIMES)("filter_chain_match on %s", (runtime) => {
     expect(await ask("127.0.0.1", portedPort)).toBe("ported-default");
   });
 });
+
+describe.each(RUNTIMES)("filter_chain_match on a dual-stack (::) listener on %s", (runtime) => {
+  let proxy: ProxyProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    proxy = await ProxyProcess.start(runtime, {
+      static_resources: {
+        listeners: [
+          {
+            name: "dual",
+            address: { socket_address: { address: "::", port_value: port, ipv4_compat: true } },
+            filter_chains: [
+              // The runtimes report an IPv4 client of a :: socket as ::ffff:127.0.0.1; Envoy
+              // reads it as 127.0.0.1: IPv4 ranges match it and it is loopback.
+              chain("v4", { prefix_ranges: [cidr("127.0.0.0", 8)], source_type: "SAME_IP_OR_LOOPBACK", source_prefix_ranges: [cidr("127.0.0.0", 8)] }),
+            ],
+            default_filter_chain: chain("dual-default"),
+          },
+        ],
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+  });
+
+  test("an IPv4 client matches IPv4 destination and source ranges and SAME_IP_OR_LOOPBACK", async () => {
+    expect(await ask("127.0.0.1", port)).toBe("v4");
+  });
+});

@@ -91,6 +91,31 @@ describe("envoy.filters.network.connection_limit", () => {
   });
 });
 
+describe("envoy.filters.network.connection_limit: a rejected connection counts until it is closed (Envoy's Filter::onNewConnection)", () => {
+  test("held by delay, it is in active_connections and keeps its slot: a connection made meanwhile is rejected too", async () => {
+    await setup({ max_connections: 1, delay: "2s" });
+    const a = new MemoryHttpClient(runtime, PROXY);
+    runtime.runDue();
+    const b = new MemoryHttpClient(runtime, PROXY);
+    runtime.runDue();
+    expect(stat("connection_limit.lim.active_connections")).toBe(2);
+    a.socket.close();
+    runtime.runDue();
+    expect(stat("connection_limit.lim.active_connections")).toBe(1);
+    const c = new MemoryHttpClient(runtime, PROXY);
+    runtime.runDue();
+    expect(stat("connection_limit.lim.limited_connections")).toBe(2);
+    runtime.advance(2000);
+    expect([b.closed, c.closed]).toEqual([true, true]);
+    expect(stat("connection_limit.lim.active_connections")).toBe(0);
+    const d = new MemoryHttpClient(runtime, PROXY);
+    d.request("GET", "/d");
+    await runtime.settle();
+    expect(d.responses.map((r) => r.status)).toEqual([200]);
+    expect(stat("connection_limit.lim.limited_connections")).toBe(2);
+  });
+});
+
 describe("config", () => {
   function problems(c: object): string[] {
     try {

@@ -9,7 +9,7 @@ import { describe, expect, test } from "vitest";
 import type { CloseReason, Socket, SocketHandler } from "../../core/port.ts";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
-import { clientHelloRecords } from "../support/tls-client-hello.ts";
+import { clientHelloMessage, clientHelloRecords } from "../support/tls-client-hello.ts";
 import { startProxy } from "./support/proxy.ts";
 
 const PROXY = 10000;
@@ -64,8 +64,8 @@ interface Setup {
 }
 
 /** A listener on 10000 with these listener filters and chains, each chain a tcp_proxy to its own upstream (8001, 8002, …). */
-async function setup(listener: { listener_filters?: object[]; chains: (object | undefined)[]; default?: boolean; extra?: object }): Promise<Setup> {
-  const runtime = new MemoryRuntime({ seed: 5 });
+async function setup(listener: { listener_filters?: object[]; chains: (object | undefined)[]; default?: boolean; extra?: object; address?: string; sourceAddress?: string }): Promise<Setup> {
+  const runtime = new MemoryRuntime({ seed: 5, ...(listener.sourceAddress && { sourceAddress: listener.sourceAddress }) });
   const upstreams = new Map<number, Peer[]>();
   const clusters: object[] = [];
   const chains = listener.chains.map((match, i) => {
@@ -83,7 +83,7 @@ async function setup(listener: { listener_filters?: object[]; chains: (object | 
       listeners: [
         {
           name: "l",
-          address: { socket_address: { address: "127.0.0.1", port_value: PROXY } },
+          address: { socket_address: { address: listener.address ?? "127.0.0.1", port_value: PROXY } },
           ...(listener.listener_filters ? { listener_filters: listener.listener_filters } : {}),
           filter_chains: chains,
           ...(listener.default ? { default_filter_chain: { filters: [tcpProxy("dflt")] } } : {}),
@@ -98,7 +98,7 @@ async function setup(listener: { listener_filters?: object[]; chains: (object | 
     runtime,
     server,
     upstreams,
-    connect: () => new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY })),
+    connect: () => new Peer(runtime.connect({ address: listener.sourceAddress?.startsWith("::ffff:") ? "::ffff:127.0.0.1" : "127.0.0.1", port: PROXY })),
     stat: (name) => (server.stats.get(name) as { value: number } | undefined)?.value,
   };
 }
@@ -169,7 +169,7 @@ describe("tls_inspector: TLS passthrough by SNI", () => {
     expect(s.upstreams.get(8999)!.length).toBe(1);
   });
 
-  test("a ClientHello still unfinished at 64 KiB: closed, client_hello_too_large", async () => {
+  test("a ClientHello in 1-byte records still unfinished at the limit: closed, client_hello_too_large", async () => {
     const s = await setup(sniChains);
     const client = s.connect();
     const records = new Uint8Array(6 * 11_000);
@@ -181,6 +181,47 @@ describe("tls_inspector: TLS passthrough by SNI", () => {
     expect(s.upstreams.get(8001)!.length + s.upstreams.get(8002)!.length + s.upstreams.get(8003)!.length).toBe(0);
   });
 
+  /** A ClientHello whose handshake body is `bodyLength` bytes (padding, RFC 7685), in records of at most 16 KiB. */
+  const helloOfBodyLength = (bodyLength: number): Uint8Array => {
+    const base = clientHelloMessage({ serverName: "a.example.com", extensions: [[21, new Uint8Array(0)]] }).length - 4;
+    return clientHelloRecords({ serverName: "a.example.com", extensions: [[21, new Uint8Array(bodyLength - base)]], recordSize: 16384 });
+  };
+
+  test("a ClientHello still unfinished at 16 KiB (Envoy's TLS_MAX_CLIENT_HELLO): closed, client_hello_too_large", async () => {
+    const s = await setup(sniChains);
+    const client = s.connect();
+    // A 16 KiB body takes two records: 16,398 bytes, of which 16,390 are sent.
+    client.socket.write(helloOfBodyLength(16384).subarray(0, 16390));
+    s.runtime.runDue();
+    expect(client.shut).toBe(true);
+    expect([s.stat("tls_inspector.client_hello_too_large"), s.stat(`${LISTENER}downstream_pre_cx_timeout`)]).toEqual([1, 0]);
+  });
+
+  test("max_client_hello_size: a longer hello is closed (client_hello_too_large), a shorter one routed", async () => {
+    const inspector = { ...TLS_INSPECTOR, typed_config: { ...TLS_INSPECTOR.typed_config, max_client_hello_size: 1024 } };
+    const s = await setup({ ...sniChains, listener_filters: [inspector] });
+    const big = s.connect();
+    big.socket.write(helloOfBodyLength(2000));
+    s.connect().socket.write(helloOfBodyLength(900));
+    s.runtime.runDue();
+    expect(big.shut).toBe(true);
+    expect(s.stat("tls_inspector.client_hello_too_large")).toBe(1);
+    expect(s.upstreams.get(8001)!.length).toBe(1);
+  });
+
+  test("close_connection_on_client_hello_parsing_errors: plain text is closed, not raw_buffer (no tls_not_found)", async () => {
+    const inspector = { ...TLS_INSPECTOR, typed_config: { ...TLS_INSPECTOR.typed_config, close_connection_on_client_hello_parsing_errors: true } };
+    const s = await setup({ ...sniChains, listener_filters: [inspector] });
+    const plain = s.connect();
+    plain.socket.write(encoder.encode("hello plain"));
+    s.connect().socket.write(clientHelloRecords({ serverName: "a.example.com" }));
+    s.runtime.runDue();
+    expect(plain.shut).toBe(true);
+    expect(received(s, 8003)).toEqual([]);
+    expect([s.stat("tls_inspector.tls_not_found"), s.stat("tls_inspector.tls_found")]).toEqual([0, 1]);
+    expect(s.upstreams.get(8001)!.length).toBe(1);
+  });
+
   test("the peer closing before the hello is complete: downstream_listener_filter_remote_close", async () => {
     const s = await setup(sniChains);
     const client = s.connect();
@@ -190,6 +231,34 @@ describe("tls_inspector: TLS passthrough by SNI", () => {
     s.runtime.runUntilIdle();
     expect(s.stat(`${LISTENER}downstream_listener_filter_remote_close`)).toBe(1);
     expect(s.stat(`${LISTENER}downstream_pre_cx_active`)).toBe(0);
+  });
+});
+
+describe("filter_chain_match on a dual-stack listener", () => {
+  // A listener on :: takes IPv4 clients as ::ffff:a.b.c.d; Envoy reads such addresses as
+  // the IPv4 ones (Address::addressFromSockAddr with v6only false), so IPv4 ranges and
+  // SAME_IP_OR_LOOPBACK match them.
+  test("an IPv4-mapped peer and local address match IPv4 ranges and are loopback", async () => {
+    const s = await setup({
+      address: "::",
+      sourceAddress: "::ffff:127.0.0.1",
+      chains: [{ prefix_ranges: [{ address_prefix: "127.0.0.1", prefix_len: 32 }], source_type: "SAME_IP_OR_LOOPBACK", source_prefix_ranges: [{ address_prefix: "127.0.0.0", prefix_len: 8 }] }, {}],
+    });
+    s.connect().socket.write(encoder.encode("mapped"));
+    s.runtime.runUntilIdle();
+    expect([received(s, 8001), received(s, 8002)]).toEqual([["mapped"], []]);
+  });
+
+  test("the connection's addresses are the IPv4 ones (access logs), as Envoy's", async () => {
+    const log = { name: "envoy.access_loggers.file", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/stdout", log_format: { text_format_source: { inline_string: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_LOCAL_ADDRESS%\n" } } } };
+    const s = await setup({ address: "::", sourceAddress: "::ffff:127.0.0.1", chains: [{}], extra: { access_log: [log] } });
+    const client = s.connect();
+    client.socket.write(encoder.encode("x"));
+    s.runtime.runUntilIdle();
+    client.socket.close();
+    for (const peer of s.upstreams.get(8001)!) peer.socket.close();
+    s.runtime.runUntilIdle();
+    expect(s.runtime.stdoutText).toBe("127.0.0.1 127.0.0.1:10000\n");
   });
 });
 

@@ -31,11 +31,11 @@ class Peer implements SocketHandler {
   }
 }
 
-async function setup(rbac: Record<string, unknown>): Promise<{ runtime: MemoryRuntime; server: Server; upstreams: Peer[] }> {
+async function setup(rbac: Record<string, unknown>, accessLogFormat?: string): Promise<{ runtime: MemoryRuntime; server: Server; upstreams: Peer[] }> {
   const runtime = new MemoryRuntime({ seed: 5 });
   const upstreams: Peer[] = [];
   await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
-  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM] }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] } };
+  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM], ...(accessLogFormat && { accessLog: { path: "/dev/stdout", format: accessLogFormat } }) }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] } };
   config.static_resources.listeners[0]!.filter_chains[0]!.filters.unshift({
     name: "envoy.filters.network.rbac",
     typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", stat_prefix: "tcp_rbac", ...rbac },
@@ -77,5 +77,60 @@ describe("network rbac filter", () => {
     expect(upstreams[0]!.received).toBe("hello again");
     expect(stat(server, "tcp_rbac.rbac.allowed")).toBe(1);
     expect(stat(server, "tcp_rbac.rbac.audit.shadow_denied")).toBe(1);
+  });
+});
+
+describe("network rbac filter: dynamic metadata (Envoy's RoleBasedAccessControlFilter::setDynamicMetadata)", () => {
+  test("the shadow result and policy go to envoy.filters.network.rbac; a LOG action's hint to envoy.common", async () => {
+    const { runtime, upstreams } = await setup(
+      {
+        rules: { action: "LOG", policies: { everyone: { permissions: [{ any: true }], principals: [{ any: true }] } } },
+        shadow_rules: { action: "DENY", policies: { "local peers": { permissions: [{ any: true }], principals: LOOPBACK } } },
+        shadow_rules_stat_prefix: "audit_",
+      },
+      "%DYNAMIC_METADATA(envoy.filters.network.rbac:audit_shadow_engine_result)% %DYNAMIC_METADATA(envoy.filters.network.rbac:audit_shadow_effective_policy_id)% %DYNAMIC_METADATA(envoy.common:access_log_hint)%\n",
+    );
+    const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+    client.socket.write(encoder.encode("hello"));
+    runtime.runDue();
+    client.socket.close();
+    upstreams[0]!.socket.close();
+    runtime.runUntilIdle();
+    expect(runtime.stdoutText).toBe("denied local peers true\n");
+  });
+});
+
+describe("network rbac filter behind proxy_protocol", () => {
+  // Envoy's IPMatcher (source/extensions/filters/common/rbac/matchers.cc): source_ip is the
+  // connection's remote address and remote_ip the downstream remote one (both the client a
+  // PROXY header names), direct_remote_ip the peer the socket is connected to.
+  async function behindProxyProtocol(principal: Record<string, unknown>): Promise<{ allowed: number | undefined; denied: number | undefined; upstream: string }> {
+    const runtime = new MemoryRuntime({ seed: 5 });
+    const upstreams: Peer[] = [];
+    await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
+    const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM] }) as { static_resources: { listeners: { listener_filters?: object[]; filter_chains: { filters: object[] }[] }[] } };
+    const listener = config.static_resources.listeners[0]!;
+    listener.listener_filters = [{ name: "envoy.filters.listener.proxy_protocol", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol" } }];
+    listener.filter_chains[0]!.filters.unshift({
+      name: "envoy.filters.network.rbac",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", stat_prefix: "tcp_rbac", rules: { action: "ALLOW", policies: { p: { permissions: [{ any: true }], principals: [principal] } } } },
+    });
+    const server = await startProxy(runtime, config);
+    const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+    client.socket.write(encoder.encode("PROXY TCP4 192.0.2.1 127.0.0.1 56324 10000\r\nhello"));
+    runtime.runDue();
+    return { allowed: stat(server, "tcp_rbac.rbac.allowed"), denied: stat(server, "tcp_rbac.rbac.denied"), upstream: upstreams.map((u) => u.received).join("") };
+  }
+
+  test("direct_remote_ip is the socket's peer, not the PROXY header's client", async () => {
+    expect(await behindProxyProtocol({ direct_remote_ip: { address_prefix: "127.0.0.1", prefix_len: 32 } })).toEqual({ allowed: 1, denied: 0, upstream: "hello" });
+    expect(await behindProxyProtocol({ direct_remote_ip: { address_prefix: "192.0.2.0", prefix_len: 24 } })).toEqual({ allowed: 0, denied: 1, upstream: "" });
+  });
+
+  test("source_ip and remote_ip are the PROXY header's client", async () => {
+    for (const principal of ["source_ip", "remote_ip"]) {
+      expect(await behindProxyProtocol({ [principal]: { address_prefix: "192.0.2.0", prefix_len: 24 } })).toEqual({ allowed: 1, denied: 0, upstream: "hello" });
+      expect(await behindProxyProtocol({ [principal]: { address_prefix: "127.0.0.1", prefix_len: 32 } })).toEqual({ allowed: 0, denied: 1, upstream: "" });
+    }
   });
 });

@@ -1,6 +1,8 @@
 /** The envoy.filters.http.rbac filter (core/http/filters/rbac.ts) in a proxy on the memory runtime. */
 import { afterEach, describe, expect, test } from "vitest";
-import { filterProxy, type FilterProxy } from "./support/filter-proxy.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { filterProxy, ROUTER, type FilterProxy } from "./support/filter-proxy.ts";
+import { startProxy } from "./support/proxy.ts";
 
 const TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 const PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
@@ -109,5 +111,33 @@ describe("rbac filter", () => {
     expect((await proxy.request("GET", "/", { headers: { "x-forwarded-for": "198.51.100.4, 10.0.0.2" } })).status).toBe(200);
     expect((await proxy.request("GET", "/", { headers: { "x-forwarded-for": "203.0.113.1, 10.0.0.2" } })).status).toBe(403);
     expect((await proxy.request("GET", "/")).status).toBe(403);
+  });
+
+  test("behind proxy_protocol: direct_remote_ip is the socket's peer; source_ip and remote_ip the PROXY header's client", async () => {
+    // Envoy's IPMatcher (source/extensions/filters/common/rbac/matchers.cc): DownstreamDirectRemote, ConnectionRemote, DownstreamRemote.
+    const statuses: string[] = [];
+    for (const principal of [
+      { direct_remote_ip: { address_prefix: "127.0.0.1", prefix_len: 32 } },
+      { direct_remote_ip: { address_prefix: "192.0.2.0", prefix_len: 24 } },
+      { source_ip: { address_prefix: "192.0.2.0", prefix_len: 24 } },
+      { source_ip: { address_prefix: "127.0.0.1", prefix_len: 32 } },
+      { remote_ip: { address_prefix: "192.0.2.0", prefix_len: 24 } },
+    ]) {
+      proxy?.close();
+      // A runtime with the upstream; the proxy under test is this config with a proxy_protocol listener filter.
+      proxy = await filterProxy([]);
+      const config = httpProxyConfig({ listenPort: 10001, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: [rbac({ rules: { policies: { p: { permissions: ANY, principals: [principal] } } } }), ROUTER] } }) as {
+        static_resources: { listeners: { listener_filters?: object[] }[] };
+      };
+      config.static_resources.listeners[0]!.listener_filters = [{ name: "envoy.filters.listener.proxy_protocol", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol" } }];
+      await startProxy(proxy.runtime, config);
+      const socket = proxy.runtime.connect({ address: "127.0.0.1", port: 10001 });
+      let received = "";
+      socket.setHandler({ onConnect() {}, onData: (data) => void (received += new TextDecoder().decode(data)), onEnd() {}, onDrain() {}, onClose() {} });
+      socket.write(new TextEncoder().encode("PROXY TCP4 192.0.2.1 127.0.0.1 56324 10001\r\nGET / HTTP/1.1\r\nhost: example.com\r\n\r\n"));
+      await proxy.runtime.settle();
+      statuses.push(received.slice(9, 12));
+    }
+    expect(statuses).toEqual(["200", "403", "200", "403", "200"]);
   });
 });

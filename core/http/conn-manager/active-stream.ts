@@ -127,6 +127,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     return this.cm.connection.localAddress;
   }
 
+  get downstreamDirectRemoteAddress(): SocketAddress | undefined {
+    return this.cm.connection.directRemoteAddress;
+  }
+
   get downstreamTls(): TlsSession | undefined {
     return this.cm.connection.socket.tls;
   }

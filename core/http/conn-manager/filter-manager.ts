@@ -70,6 +70,7 @@ export interface FilterManagerCallbacks {
   /** The downstream connection's addresses (absent for a stream without one, as in tests). */
   readonly downstreamRemoteAddress?: SocketAddress | undefined;
   readonly downstreamLocalAddress?: SocketAddress | undefined;
+  readonly downstreamDirectRemoteAddress?: SocketAddress | undefined;
   readonly downstreamTls?: TlsSession | undefined;
   readonly traced: boolean;
   trace(kind: TraceEventKind, detail?: string): void;
@@ -160,6 +161,9 @@ abstract class ActiveStreamFilterBase {
   }
   get downstreamLocalAddress(): SocketAddress | undefined {
     return this.parent.callbacks.downstreamLocalAddress;
+  }
+  get downstreamDirectRemoteAddress(): SocketAddress | undefined {
+    return this.parent.callbacks.downstreamDirectRemoteAddress;
   }
   get downstreamTls(): TlsSession | undefined {
     return this.parent.callbacks.downstreamTls;

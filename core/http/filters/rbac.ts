@@ -94,6 +94,9 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
 
   // ---- RbacInput: what the matchers look at ----
   get directRemoteAddress(): SocketAddress | undefined {
+    return this.callbacks.downstreamDirectRemoteAddress;
+  }
+  get connectionRemoteAddress(): SocketAddress | undefined {
     return this.callbacks.downstreamRemoteAddress;
   }
   get remoteIp(): string {

@@ -14,7 +14,8 @@ export function createListenerFilterFactory(filter: ListenerFilterConfig, store:
   switch (filter.type) {
     case "envoy.filters.listener.tls_inspector": {
       const stats = new TlsInspectorStats(store);
-      return () => new TlsInspector(stats);
+      const config = filter.config;
+      return () => new TlsInspector(stats, config);
     }
     case "envoy.filters.listener.http_inspector": {
       const stats = new HttpInspectorStats(store);

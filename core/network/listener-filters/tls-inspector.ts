@@ -1,3 +1,4 @@
+import type { TlsInspectorConfig } from "../../config/bootstrap.ts";
 import type { Counter } from "../../stats/counter.ts";
 import type { Histogram } from "../../stats/histogram.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
@@ -5,8 +6,11 @@ import { FilterStatus } from "../filter.ts";
 import { ClientHelloParser } from "./client-hello-parser.ts";
 import type { ListenerFilter, ListenerFilterBuffer, ListenerFilterCallbacks } from "./listener-filter.ts";
 
-/** Envoy's TLS_MAX_CLIENT_HELLO: the inspector reads no more than 64 KiB. */
-export const TLS_MAX_CLIENT_HELLO = 64 * 1024;
+/**
+ * Envoy's TLS_MAX_CLIENT_HELLO (tls_inspector.h): SSL3_RT_MAX_PLAIN_LENGTH, the largest
+ * ClientHello BoringSSL takes; max_client_hello_size's default and upper bound.
+ */
+export const TLS_MAX_CLIENT_HELLO = 16384;
 
 /** Envoy's tls_inspector stats, `tls_inspector.*` (a listener filter's stats are not per listener). */
 export class TlsInspectorStats {
@@ -37,14 +41,23 @@ export class TlsInspectorStats {
  * ClientHello, and its SNI and ALPN, for filter_chain_match's transport_protocol,
  * server_names and application_protocols. Reads without consuming: the bytes go on to
  * the chosen chain. Not TLS (or a malformed hello): the connection goes on as
- * raw_buffer; a hello still unfinished after 64 KiB closes it (client_hello_too_large).
+ * raw_buffer, or is closed with close_connection_on_client_hello_parsing_errors; a hello
+ * still unfinished after max_client_hello_size bytes (16 KiB) closes it
+ * (client_hello_too_large). Envoy's Filter::getParserState.
  */
 export class TlsInspector implements ListenerFilter {
-  readonly maxReadBytes = TLS_MAX_CLIENT_HELLO;
+  readonly maxReadBytes: number;
+  private readonly closeOnParsingErrors: boolean;
   private readonly parser = new ClientHelloParser();
   private callbacks!: ListenerFilterCallbacks;
 
-  constructor(private readonly stats: TlsInspectorStats) {}
+  constructor(
+    private readonly stats: TlsInspectorStats,
+    config: TlsInspectorConfig = {},
+  ) {
+    this.maxReadBytes = config.maxClientHelloSize ?? TLS_MAX_CLIENT_HELLO;
+    this.closeOnParsingErrors = config.closeOnParsingErrors === true;
+  }
 
   onAccept(callbacks: ListenerFilterCallbacks): FilterStatus {
     this.callbacks = callbacks;
@@ -59,9 +72,18 @@ export class TlsInspector implements ListenerFilter {
       case "more":
         if (bytes.length < this.maxReadBytes) return FilterStatus.StopIteration;
         stats.clientHelloTooLarge.inc();
+        // Envoy records bytes_processed whenever the parse ends, an error too.
+        stats.bytesProcessed.record(bytes.length);
         this.callbacks.close();
         return FilterStatus.StopIteration;
       case "not_tls":
+        if (this.closeOnParsingErrors) {
+          // Envoy counts no tls_not_found then; client_hello_too_large when the limit was reached.
+          if (bytes.length >= this.maxReadBytes) stats.clientHelloTooLarge.inc();
+          stats.bytesProcessed.record(bytes.length);
+          this.callbacks.close();
+          return FilterStatus.StopIteration;
+        }
         stats.tlsNotFound.inc();
         break;
       case "client_hello": {

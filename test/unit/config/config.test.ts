@@ -496,6 +496,26 @@ describe("filter chains", () => {
   });
 });
 
+describe("listener address", () => {
+  test("ipv4_compat: true is what a listener on :: does on every runtime (accepted); false (IPv6 only) is refused by name", () => {
+    const config = (ipv4Compat: boolean) =>
+      JSON.stringify({
+        static_resources: {
+          listeners: [
+            {
+              name: "l",
+              address: { socket_address: { address: "::", port_value: 1, ipv4_compat: ipv4Compat } },
+              filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { stat_prefix: "t", cluster: "c" } }] }],
+            },
+          ],
+          clusters: [{ name: "c", load_assignment: { cluster_name: "c" } }],
+        },
+      });
+    expect(loadBootstrap(config(true), "json").listeners[0]!.address).toEqual({ address: "::", port: 1 });
+    expect(() => loadBootstrap(config(false), "json")).toThrow("static_resources.listeners[0].address.socket_address.ipv4_compat: only true");
+  });
+});
+
 describe("circuit breakers", () => {
   test("DEFAULT thresholds are read; missing ones take Envoy's defaults", () => {
     const config = JSON.stringify({

@@ -120,8 +120,19 @@ describe("filter chain selection, as Envoy's FilterChainManagerImpl", () => {
 describe("refused sets of chains, with Envoy's messages", () => {
   test("two chains with the same match", () => {
     expect(() => manager({ a: { serverNames: ["x.com"] }, b: { serverNames: ["x.com"] } })).toThrow(
-      new FilterChainConfigError(`error adding listener '127.0.0.1:10000': filter chain 'b' has the same matching rules defined as 'a'. duplicate matcher is: {"serverNames":["x.com"]}`),
+      new FilterChainConfigError(`error adding listener '127.0.0.1:10000': filter chain 'b' has the same matching rules defined as 'a'. duplicate matcher is: {"server_names":["x.com"]}`),
     );
+    // Printed as Envoy's MessageUtil::getJsonStringFromMessage does: proto field names.
+    expect(() => manager({ a: { destinationPort: 443, sourcePrefixRanges: ["10.0.0.0/8"] }, b: { destinationPort: 443, sourcePrefixRanges: ["10.0.0.0/8"] } })).toThrow(
+      `duplicate matcher is: {"destination_port":443,"source_prefix_ranges":[{"address_prefix":"10.0.0.0","prefix_len":8}]}`,
+    );
+  });
+
+  test("server names that differ only in case overlap (Envoy compares the protos, then lower-cases them for the tree); a mixed-case name matches the SNI", () => {
+    expect(() => manager({ a: { serverNames: ["*.FOO.test"] }, b: { serverNames: ["*.foo.test"] } })).toThrow(
+      "error adding listener '127.0.0.1:10000': multiple filter chains with overlapping matching rules are defined",
+    );
+    expect(manager({ upper: { serverNames: ["*.Example.COM"] } }).findFilterChain(socket({ sni: "a.example.com" }))).toBe("upper");
   });
 
   test("two chains without a match", () => {

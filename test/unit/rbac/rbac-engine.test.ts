@@ -19,6 +19,7 @@ function input(options: { path?: string; method?: string; headers?: Record<strin
   return {
     headers,
     directRemoteAddress: { address: options.peer ?? "10.0.0.1", port: 40000, family: 4 },
+    connectionRemoteAddress: { address: options.peer ?? "10.0.0.1", port: 40000, family: 4 },
     remoteIp: options.remoteIp ?? "",
     localAddress: { address: options.local ?? "127.0.0.1", port: options.localPort ?? 10000, family: 4 },
     tls: options.tls,
