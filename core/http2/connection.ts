@@ -15,6 +15,7 @@
  * WINDOW_UPDATE once handed on (half a window at a time, as nghttp2 does); a read-disabled
  * stream holds what comes and returns nothing, so the peer stops at its window.
  */
+import { RecentStreamIds } from "./recent-stream-ids.ts";
 import type { ByteSink } from "../network/byte-sink.ts";
 import type { Http2CodecStats } from "./codec-stats.ts";
 import {
@@ -119,7 +120,7 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
    * sent before the reset reached it are ignored on them (RFC 9113 §5.1), where HEADERS on
    * any other closed stream is a connection error (headersForNoStream).
    */
-  private readonly resetPeerStreams = new Set<number>();
+  private readonly resetPeerStreams = new RecentStreamIds(RESET_STREAMS_KEPT);
   /** Rapid reset: streams closed, and of them reset by the peer soon after they began. */
   private closedStreams = 0;
   private prematureResets = 0;
@@ -494,7 +495,6 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
   private noteReset(id: number): void {
     if (!this.isPeerStream(id)) return;
     this.resetPeerStreams.add(id);
-    if (this.resetPeerStreams.size > RESET_STREAMS_KEPT) this.resetPeerStreams.delete(this.resetPeerStreams.values().next().value!);
   }
 
   private resetAll(code: number, remote: boolean): void {

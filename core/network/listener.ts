@@ -11,7 +11,7 @@ import { createListenerFilterFactory } from "./listener-filters/listener-filter-
 
 import type { ServerContext } from "../server-context.ts";
 import type { ComponentLogger } from "../log.ts";
-import { formatAddress } from "./address.ts";
+import { formatAddress, unmapIpv4 } from "./address.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "./connection.ts";
 import { ListenerStats } from "./listener-stats.ts";
 import type { ReadFilterFactory } from "./filter.ts";
@@ -441,9 +441,10 @@ function closeAtOnce(socket: Socket): void {
 
 /** An accepted socket that no listener filter looked at: its own addresses, raw_buffer. */
 function acceptedSocketInfo(socket: Socket): ConnectionSocketInfo {
-  const remoteAddress = socket.remoteAddress;
+  // A dual-stack listener's IPv4 client is an IPv4 address here too, as on the connection.
+  const remoteAddress = unmapIpv4(socket.remoteAddress);
   return {
-    localAddress: socket.localAddress,
+    localAddress: unmapIpv4(socket.localAddress),
     remoteAddress,
     directRemoteAddress: remoteAddress,
     requestedServerName: "",

@@ -45,8 +45,13 @@ export class HeldReads {
     const held = this.held;
     this.held = undefined;
     if (held) handler.onData(held);
-    // The handler may have disabled reads again: the FIN and the socket wait for that enable.
-    if (reads.disabled) return;
+    // The handler may have disabled reads again: the FIN waits for that enable; with no FIN
+    // read, the socket reads one chunk ahead again (as when reads were first disabled), so a
+    // reset still shows — a socket left paused with nothing held would hide it.
+    if (reads.disabled) {
+      if (!this.heldEnd) this.resume(socket);
+      return;
+    }
     if (this.heldEnd) {
       this.heldEnd = false;
       handler.onEnd();

@@ -36,10 +36,23 @@ export function watchForReset(socket: ResetProbed): void {
   (timer as { unref?: () => void }).unref?.();
 }
 
+/**
+ * At most this many probes a tick, so thousands of paused sockets cost no long stall: the
+ * ones probed go to the back of the set, the next tick starts with the others.
+ */
+const MAX_PROBES_PER_TICK = 1024;
+
 function probeAll(): void {
+  const batch: ResetProbed[] = [];
   for (const socket of probed) {
-    if (socket.probeWanted) socket.probeReset();
-    else probed.delete(socket);
+    batch.push(socket);
+    if (batch.length === MAX_PROBES_PER_TICK) break;
+  }
+  for (const socket of batch) {
+    probed.delete(socket);
+    if (!socket.probeWanted) continue;
+    probed.add(socket);
+    socket.probeReset();
   }
   if (probed.size === 0 && timer !== undefined) {
     clearInterval(timer);

@@ -129,7 +129,7 @@ describe.each(RUNTIMES)("tcp_proxy as Envoy's on %s", (runtime) => {
   // A client's reset must be seen while the proxy holds bytes for an upstream that does not
   // read: the downstream's reads are disabled then (the upstream above its high watermark)
   // and the port promises that a reset still closes a read-disabled socket (port.ts). Node
-  // stops watching a paused socket at all (runtimes/node/reset-probe.ts): the connection
+  // stops watching a paused socket at all (runtimes/kit/reset-probe.ts): the connection
   // stayed until the idle timeout. The downstream closed, the upstream is left flushing
   // what it was sent, as Envoy's tcp_proxy does (TcpUpstream::onDownstreamEvent, then
   // UpstreamDrainManager: upstream_flush_active).

@@ -209,6 +209,34 @@ describe("tls_inspector: TLS passthrough by SNI", () => {
     expect(s.upstreams.get(8001)!.length).toBe(1);
   });
 
+  test("max_client_hello_size at its edge: a hello of exactly that many bytes is routed, one byte more is closed", async () => {
+    const inspector = { ...TLS_INSPECTOR, typed_config: { ...TLS_INSPECTOR.typed_config, max_client_hello_size: 1024 } };
+    const s = await setup({ ...sniChains, listener_filters: [inspector] });
+    // One record: 5 bytes of record header and 4 of handshake header around the body.
+    const exact = helloOfBodyLength(1024 - 9);
+    const over = helloOfBodyLength(1024 - 8);
+    expect([exact.length, over.length]).toEqual([1024, 1025]);
+    const overClient = s.connect();
+    overClient.socket.write(over);
+    s.connect().socket.write(exact);
+    s.runtime.runDue();
+    expect(overClient.shut).toBe(true);
+    expect(s.stat("tls_inspector.client_hello_too_large")).toBe(1);
+    expect(s.upstreams.get(8001)!.length).toBe(1);
+  });
+
+  test("a record header claiming more than 16 KiB but no more than BoringSSL's encrypted maximum: waited on, so closed at the limit as client_hello_too_large (not taken for plain text)", async () => {
+    const s = await setup(sniChains);
+    const client = s.connect();
+    const bytes = new Uint8Array(16384);
+    bytes.set([22, 3, 1, 17000 >> 8, 17000 & 0xff, 1]);
+    client.socket.write(bytes);
+    s.runtime.runDue();
+    expect(client.shut).toBe(true);
+    expect([s.stat("tls_inspector.client_hello_too_large"), s.stat("tls_inspector.tls_not_found")]).toEqual([1, 0]);
+    expect(received(s, 8003)).toEqual([]);
+  });
+
   test("close_connection_on_client_hello_parsing_errors: plain text is closed, not raw_buffer (no tls_not_found)", async () => {
     const inspector = { ...TLS_INSPECTOR, typed_config: { ...TLS_INSPECTOR.typed_config, close_connection_on_client_hello_parsing_errors: true } };
     const s = await setup({ ...sniChains, listener_filters: [inspector] });
@@ -259,6 +287,14 @@ describe("filter_chain_match on a dual-stack listener", () => {
     for (const peer of s.upstreams.get(8001)!) peer.socket.close();
     s.runtime.runUntilIdle();
     expect(s.runtime.stdoutText).toBe("127.0.0.1 127.0.0.1:10000\n");
+  });
+
+  test("…also for a connection no chain takes (no listener filter looked at it): the listener's access log", async () => {
+    const log = { name: "envoy.access_loggers.file", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/stdout", log_format: { text_format_source: { inline_string: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_LOCAL_ADDRESS% %RESPONSE_FLAGS%\n" } } } };
+    const s = await setup({ address: "::", sourceAddress: "::ffff:127.0.0.1", chains: [{ destination_port: 1 }], extra: { access_log: [log] } });
+    s.connect().socket.write(encoder.encode("x"));
+    s.runtime.runUntilIdle();
+    expect(s.runtime.stdoutText).toBe("127.0.0.1 127.0.0.1:10000 NR\n");
   });
 });
 

@@ -234,6 +234,28 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
     await rst.server.until(() => rst.server.closeReason !== undefined || rst.server.ended, "the reset while reads are disabled", 2000);
   });
 
+  // A node TLS socket paused with a chunk held sees no reset at all (node's TLS layer keeps
+  // the error of a zero-length write to itself: docs/configuration.md, tcp_proxy).
+  test.skipIf(target.virtual || (target.tls === true && target.name === "node"))("reads disabled again by the handler the held bytes went to: the peer's reset is still reported", async () => {
+    const { client, server } = await pair();
+    const onData = server.onData.bind(server);
+    // Like a tcp_proxy whose upstream goes over its high watermark on each chunk.
+    server.onData = (data) => {
+      onData(data);
+      server.socket.readDisable(true);
+    };
+    client.socket.write(new TextEncoder().encode("first"));
+    await server.until(() => server.receivedBytes === 5, "the first chunk");
+    client.socket.write(new TextEncoder().encode("second"));
+    await sleep(150);
+    expect(server.receivedBytes).toBe(5);
+    server.socket.readDisable(false);
+    await server.until(() => server.receivedBytes === 11, "the held chunk, once enabled");
+    await sleep(100);
+    client.socket.reset();
+    await server.until(() => server.closeReason !== undefined || server.ended, "the reset while reads are disabled again", 4000);
+  });
+
   test.skipIf(bunTlsClosesOnCloseNotify(target))("reads disabled: bytes and a FIN behind them wait for reading to be enabled, in order", async () => {
     const { client, server } = await pair();
     server.socket.readDisable(true);

@@ -15,6 +15,8 @@ import { latin1Decode } from "../../util/latin1.ts";
 
 /** RFC 8446 §5.1: TLSPlaintext.length MUST NOT exceed 2^14 (BoringSSL: SSL_R_DATA_LENGTH_TOO_LONG). */
 const MAX_PLAINTEXT_RECORD = 16384;
+/** SSL3_RT_MAX_ENCRYPTED_LENGTH: the largest record header BoringSSL waits on (2^14 + 2048). */
+const MAX_ENCRYPTED_RECORD = 18432;
 /** BoringSSL's kMaxMessageLen: a server that asks for no client certificate takes no larger ClientHello. */
 const MAX_CLIENT_HELLO_BODY = 16384;
 /** BoringSSL's kMaxEmptyRecords: empty handshake records tolerated before it gives up. */
@@ -64,8 +66,12 @@ export class ClientHelloParser {
       // A handshake record, legacy_record_version 3.x (BoringSSL: SSL_R_WRONG_VERSION_NUMBER otherwise).
       if (bytes[at] !== CONTENT_TYPE_HANDSHAKE || bytes[at + 1] !== 3) return (this.result = NOT_TLS);
       const length = (bytes[at + 3]! << 8) | bytes[at + 4]!;
-      if (length > MAX_PLAINTEXT_RECORD) return (this.result = NOT_TLS);
+      // BoringSSL refuses a header over the encrypted maximum at once, but waits for the body
+      // of one between the two maxima before refusing it (tls_open_record): with Envoy's read
+      // limit below that, such a hello ends as client_hello_too_large, not as "not TLS".
+      if (length > MAX_ENCRYPTED_RECORD) return (this.result = NOT_TLS);
       if (at + RECORD_HEADER + length > bytes.length) break;
+      if (length > MAX_PLAINTEXT_RECORD) return (this.result = NOT_TLS);
       this.recordAt = at + RECORD_HEADER + length;
       if (length === 0) {
         if (++this.emptyRecords > MAX_EMPTY_RECORDS) return (this.result = NOT_TLS);

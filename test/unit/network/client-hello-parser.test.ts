@@ -56,7 +56,12 @@ describe("ClientHello parser", () => {
   });
 
   const malformed: [string, Uint8Array][] = [
-    ["a record longer than 2^14", new Uint8Array([22, 3, 1, 0x40, 0x01])],
+    ["a record longer than 2^14, once its body is in", (() => {
+      const r = new Uint8Array(5 + 0x4001);
+      r.set([22, 3, 1, 0x40, 0x01, 1]);
+      return r;
+    })()],
+    ["a record header over 2^14 + 2048 (BoringSSL's encrypted maximum)", new Uint8Array([22, 3, 1, 0x48, 0x01])],
     ["a handshake that is not a ClientHello", new Uint8Array([22, 3, 1, 0, 4, 2, 0, 0, 0])],
     ["a ClientHello body longer than 16 KiB", new Uint8Array([22, 3, 1, 0, 4, 1, 0, 0x40, 0x01])],
     ["two SNI extensions", clientHelloRecords({ serverName: "a.b", extensions: [[0, new Uint8Array([0, 4, 0, 0, 1, 0x61])]] })],
