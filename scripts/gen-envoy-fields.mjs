@@ -99,6 +99,18 @@ const JSON_SCALARS = new Set([
   "google.protobuf.UInt32Value",
   "google.protobuf.UInt64Value",
 ]);
+/**
+ * The numeric scalars (and their wrappers), by the kind of number the loader reads a quoted
+ * one as (protobuf's JSON mapping takes a number or a string for each): i int32, u uint32,
+ * I int64, U uint64, f float or double.
+ */
+const NUMBER_KINDS = {
+  int32: "i", sint32: "i", sfixed32: "i", "google.protobuf.Int32Value": "i",
+  uint32: "u", fixed32: "u", "google.protobuf.UInt32Value": "u",
+  int64: "I", sint64: "I", sfixed64: "I", "google.protobuf.Int64Value": "I",
+  uint64: "U", fixed64: "U", "google.protobuf.UInt64Value": "U",
+  float: "f", double: "f", "google.protobuf.FloatValue": "f", "google.protobuf.DoubleValue": "f",
+};
 /** Read by name in the loader: Any (its "@type" says the message), Struct and Value (user-keyed JSON). */
 const OPAQUE = new Set(["google.protobuf.Any", "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"]);
 
@@ -153,9 +165,11 @@ export function generate() {
     const fields = type.fieldsArray.map((field) => {
       const target = field.resolvedType ? field.resolvedType.fullName.slice(1) : undefined;
       const ref = target !== undefined && !JSON_SCALARS.has(target) ? index.get(target) : undefined;
-      if (field.map) return ref === undefined ? `${field.name}{` : `${field.name}{${ref}`;
+      const number = NUMBER_KINDS[target ?? field.type];
+      if (field.map) return ref === undefined ? `${field.name}{${number ? `#${number}` : ""}` : `${field.name}{${ref}`;
       const name = field.repeated ? `${field.name}[]` : field.name;
-      return ref === undefined ? name : `${name}=${ref}`;
+      if (ref !== undefined) return `${name}=${ref}`;
+      return number ? `${name}#${number}` : name;
     });
     messages.push(`  ${index.get(name)}: ${JSON.stringify(fields.join(" "))},`);
     // Real oneofs only: proto3 `optional` makes a one-member oneof named "_<field>".
@@ -171,7 +185,8 @@ export function generate() {
  * by an index into it. A message's entry lists its fields, space-separated: \`name\` (a
  * scalar or a well-known type read as one JSON value), \`name=N\` (a message or enum, N),
  * \`name{N\` (a map whose values are N) or \`name{\` (a map of scalars); \`name[]\` or
- * \`name[]=N\` is a repeated field. An enum's entry lists its value names. A message's
+ * \`name[]=N\` is a repeated field; \`#k\` after a scalar (or a map of scalars) says it is a
+ * number, of kind k: i int32, u uint32, I int64, U uint64, f float or double. An enum's entry lists its value names. A message's
  * oneofs (ENVOY_MESSAGE_ONEOFS) list each group's members, space-separated, groups by "|".
  */
 export const ENVOY_PROTOS_SOURCE = "@grpc/grpc-js-xds@${pkg.version}";
