@@ -69,8 +69,9 @@ function describeIssue(issue: z.core.$ZodIssue, proto: ProtoTree): Problem[] {
     case "too_big":
       return [line(outOfRangeMessage(issue.input, `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`))];
     default:
-      // oneof checks (proto-schema.ts oneOf): "must set one of" may be a refused member's knock-on.
-      return [line(oneLine(issue.message), issue.message.startsWith("must set one of ") ? "object" : undefined)];
+      // oneof checks (proto-schema.ts oneOf): "must set one of" may be a refused member's
+      // knock-on, as "must set envoy_grpc" is google_grpc's (grpc-service-schema.ts).
+      return [line(oneLine(issue.message), /^must set (?!only )/.test(issue.message) ? "object" : undefined)];
   }
 }
 
