@@ -1,6 +1,6 @@
 /**
  * One line per problem: what only follows from a problem already reported is not reported
- * on top of it (docs/configuration.md, "Nothing is ignored").
+ * on top of it (docs/configuration.md, "How a config is read").
  */
 import { describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
