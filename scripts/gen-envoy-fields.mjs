@@ -7,7 +7,7 @@
 // names as Envoy does. Run after changing that package's version:
 //   node scripts/gen-envoy-fields.mjs
 // test/unit/config/envoy-fields.test.ts fails while the output and the protos differ.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +45,44 @@ const ROOTS = [
   ["udpa/type/v1/typed_struct.proto", "udpa.type.v1.TypedStruct"],
 ];
 
+/**
+ * The load-balancing policies lb-policy-schema.ts takes by type URL (written there as
+ * `${EXTENSION}round_robin.v3.RoundRobin`, which the scan below does not see).
+ */
+const LB_POLICIES = ["round_robin.v3.RoundRobin", "least_request.v3.LeastRequest", "random.v3.Random", "ring_hash.v3.RingHash", "maglev.v3.Maglev", "client_side_weighted_round_robin.v3.ClientSideWeightedRoundRobin", "wrr_locality.v3.WrrLocality", "pick_first.v3.PickFirst"].map((name) => `envoy.extensions.load_balancing_policies.${name}`);
+
+/**
+ * Every message polyvoy takes in a typed_config (an `Any`): each type URL written in core/,
+ * so that the loader reads every typed_config as Envoy's does (enum names in any case,
+ * quoted numbers), not only those of ROOTS. A message Envoy's protos lack (polyvoy's own) is skipped.
+ */
+function typedConfigRoots() {
+  const found = new Set(LB_POLICIES);
+  const scan = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) scan(path);
+      else if (entry.name.endsWith(".ts") && path !== OUTPUT) {
+        for (const match of readFileSync(path, "utf8").matchAll(/type\.googleapis\.com\/((?:[a-z0-9_]+\.)+[A-Z][A-Za-z0-9_.]*)/g)) found.add(match[1]);
+      }
+    }
+  };
+  scan(join(root, "core"));
+  const roots = [];
+  for (const name of [...found].sort()) {
+    const dir = name.split(".").filter((part) => /^[a-z0-9_]+$/.test(part)).join("/");
+    for (const base of INCLUDE) {
+      if (!existsSync(join(base, dir))) continue;
+      // The file declaring the message (not every file of the package: some import protos not shipped).
+      const message = name.split(".").find((part) => /^[A-Z]/.test(part));
+      const file = readdirSync(join(base, dir)).sort().find((each) => each.endsWith(".proto") && new RegExp(`^message ${message} \\{`, "m").test(readFileSync(join(base, dir, each), "utf8")));
+      if (file !== undefined) roots.push([`${dir}/${file}`, name]);
+      break;
+    }
+  }
+  return roots;
+}
+
 /** Well-known types the config reads as one JSON value (a number, a string), not as an object of fields. */
 const JSON_SCALARS = new Set([
   "google.protobuf.Duration",
@@ -61,6 +99,18 @@ const JSON_SCALARS = new Set([
   "google.protobuf.UInt32Value",
   "google.protobuf.UInt64Value",
 ]);
+/**
+ * The numeric scalars (and their wrappers), by the kind of number the loader reads a quoted
+ * one as (protobuf's JSON mapping takes a number or a string for each): i int32, u uint32,
+ * I int64, U uint64, f float or double.
+ */
+const NUMBER_KINDS = {
+  int32: "i", sint32: "i", sfixed32: "i", "google.protobuf.Int32Value": "i",
+  uint32: "u", fixed32: "u", "google.protobuf.UInt32Value": "u",
+  int64: "I", sint64: "I", sfixed64: "I", "google.protobuf.Int64Value": "I",
+  uint64: "U", fixed64: "U", "google.protobuf.UInt64Value": "U",
+  float: "f", double: "f", "google.protobuf.FloatValue": "f", "google.protobuf.DoubleValue": "f",
+};
 /** Read by name in the loader: Any (its "@type" says the message), Struct and Value (user-keyed JSON). */
 const OPAQUE = new Set(["google.protobuf.Any", "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"]);
 
@@ -81,12 +131,13 @@ export function generate() {
     }
     return target; // google/protobuf/*.proto: protobufjs carries the well-known types itself
   };
-  rootNs.loadSync([...new Set(ROOTS.map(([file]) => file))], { keepCase: true, alternateCommentMode: false });
+  const roots = [...ROOTS, ...typedConfigRoots()];
+  rootNs.loadSync([...new Set(roots.map(([file]) => file))], { keepCase: true, alternateCommentMode: false });
   rootNs.resolveAll();
 
   /** @type {Map<string, object>} */
   const types = new Map(); // full name → protobufjs Type or Enum, in the order reached
-  const queue = ROOTS.map(([, name]) => rootNs.lookup(name));
+  const queue = roots.map(([, name]) => rootNs.lookup(name)).filter((type) => type !== null);
   while (queue.length > 0) {
     const type = queue.shift();
     const name = type.fullName.slice(1);
@@ -114,9 +165,11 @@ export function generate() {
     const fields = type.fieldsArray.map((field) => {
       const target = field.resolvedType ? field.resolvedType.fullName.slice(1) : undefined;
       const ref = target !== undefined && !JSON_SCALARS.has(target) ? index.get(target) : undefined;
-      if (field.map) return ref === undefined ? `${field.name}{` : `${field.name}{${ref}`;
+      const number = NUMBER_KINDS[target ?? field.type];
+      if (field.map) return ref === undefined ? `${field.name}{${number ? `#${number}` : ""}` : `${field.name}{${ref}`;
       const name = field.repeated ? `${field.name}[]` : field.name;
-      return ref === undefined ? name : `${name}=${ref}`;
+      if (ref !== undefined) return `${name}=${ref}`;
+      return number ? `${name}#${number}` : name;
     });
     messages.push(`  ${index.get(name)}: ${JSON.stringify(fields.join(" "))},`);
     // Real oneofs only: proto3 `optional` makes a one-member oneof named "_<field>".
@@ -132,7 +185,8 @@ export function generate() {
  * by an index into it. A message's entry lists its fields, space-separated: \`name\` (a
  * scalar or a well-known type read as one JSON value), \`name=N\` (a message or enum, N),
  * \`name{N\` (a map whose values are N) or \`name{\` (a map of scalars); \`name[]\` or
- * \`name[]=N\` is a repeated field. An enum's entry lists its value names. A message's
+ * \`name[]=N\` is a repeated field; \`#k\` after a scalar (or a map of scalars) says it is a
+ * number, of kind k: i int32, u uint32, I int64, U uint64, f float or double. An enum's entry lists its value names. A message's
  * oneofs (ENVOY_MESSAGE_ONEOFS) list each group's members, space-separated, groups by "|".
  */
 export const ENVOY_PROTOS_SOURCE = "@grpc/grpc-js-xds@${pkg.version}";

@@ -874,7 +874,9 @@ export type JwtRequirementConfig =
   | { type: "any"; requirements: JwtRequirementConfig[] }
   | { type: "all"; requirements: JwtRequirementConfig[] }
   | { type: "allowMissing" }
-  | { type: "allowMissingOrFailed" };
+  | { type: "allowMissingOrFailed" }
+  /** An empty JwtRequirement: Envoy's AllowAllVerifierImpl. */
+  | { type: "allowAll" };
 
 /** envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig. */
 export type JwtAuthnPerRouteConfig = { disabled: true } | { requirementName: string };

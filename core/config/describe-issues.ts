@@ -8,7 +8,7 @@
  * unsupported alternative) is not reported on top of it.
  */
 import type * as z from "zod";
-import { envoyEnumValues, envoyMessage } from "./envoy-messages.ts";
+import { envoyEnumValues, envoyMessage, type NumberKind } from "./envoy-messages.ts";
 import { formatPath, problemAt, type ConfigPath } from "./errors.ts";
 import { valueAt, type ProtoTree } from "./proto-json.ts";
 import { notAFieldMessage, notAValueMessage, outOfRangeMessage, quoteKey, unsupportedFieldMessage, unsupportedValueMessage } from "./refusal.ts";
@@ -54,6 +54,11 @@ function describeIssue(issue: z.core.$ZodIssue, proto: ProtoTree): Problem[] {
     case "invalid_type":
       if (issue.input === undefined) return [line("missing required field", "parent")];
       if (issue.expected === "int" && typeof issue.input === "number") return [line(`expected an integer, got ${issue.input}`)];
+      if (typeof issue.input === "string") {
+        // A string the loader did not read as a number (proto-json.ts quotedNumber).
+        const kind = numberKindOf(proto, at);
+        if (kind !== undefined) return [line(notANumber(issue.input, kind))];
+      }
       return [line(`expected ${issue.expected}, got ${typeName(issue.input)}`)];
     case "invalid_value":
       return [line(invalidValue(issue, enumOf(proto, at)))];
@@ -64,8 +69,9 @@ function describeIssue(issue: z.core.$ZodIssue, proto: ProtoTree): Problem[] {
     case "too_big":
       return [line(outOfRangeMessage(issue.input, `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`))];
     default:
-      // oneof checks (proto-schema.ts oneOf): "must set one of" may be a refused member's knock-on.
-      return [line(oneLine(issue.message), issue.message.startsWith("must set one of ") ? "object" : undefined)];
+      // oneof checks (proto-schema.ts oneOf): "must set one of" may be a refused member's
+      // knock-on, as "must set envoy_grpc" is google_grpc's (grpc-service-schema.ts).
+      return [line(oneLine(issue.message), /^must set (?!only )/.test(issue.message) ? "object" : undefined)];
   }
 }
 
@@ -112,6 +118,24 @@ function enumOf(proto: ProtoTree, path: ConfigPath): string | undefined {
   const message = messageOf(proto, path.slice(0, end - 1));
   const type = message === undefined ? undefined : envoyMessage(message)?.fields.get(name)?.type;
   return type !== undefined && envoyEnumValues(type) !== undefined ? type : undefined;
+}
+
+/** The number kind of the field at `path` (a value of a repeated or map field too), if it is a number. */
+function numberKindOf(proto: ProtoTree, path: ConfigPath): NumberKind | undefined {
+  for (let end = path.length; end > 0; end--) {
+    const name = path[end - 1];
+    if (typeof name !== "string") continue;
+    const message = messageOf(proto, path.slice(0, end - 1));
+    const field = message === undefined ? undefined : envoyMessage(message)?.fields.get(name);
+    if (field !== undefined) return end === path.length || field.repeated || field.map ? field.number : undefined;
+  }
+  return undefined;
+}
+
+function notANumber(text: string, kind: NumberKind): string {
+  const shown = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+  if (kind !== "double" && /^-?\d+$/.test(text)) return `${shown} is out of range for a ${kind}`;
+  return `${shown} is not a number (a ${kind === "double" ? "double" : kind}, given as a number or a string of one)`;
 }
 
 export function oneLine(text: string): string {

@@ -24,7 +24,13 @@ export interface EnvoyField {
   readonly repeated: boolean;
   /** A member of a oneof: every member of its group, itself included. */
   readonly oneof: readonly string[] | undefined;
+  /** A number (a numeric scalar or its wrapper; for a map, its values): which kind. */
+  readonly number?: NumberKind;
 }
+
+/** int32, uint32, int64, uint64, or float/double: what a quoted number is read as. */
+export type NumberKind = "int32" | "uint32" | "int64" | "uint64" | "double";
+const NUMBER_KINDS: Readonly<Record<string, NumberKind>> = { i: "int32", u: "uint32", I: "int64", U: "uint64", f: "double" };
 
 export interface EnvoyMessage {
   readonly name: string;
@@ -57,9 +63,10 @@ export function envoyMessage(name: string): EnvoyMessage | undefined {
   const fields = new Map<string, EnvoyField>();
   for (const each of spec.split(" ")) {
     if (each === "") continue;
-    const match = /^([A-Za-z0-9_]+)(\[\])?(?:([={])(\d*))?$/.exec(each)!;
+    const match = /^([A-Za-z0-9_]+)(\[\])?(?:([={])(\d*))?(?:#([iuIUf]))?$/.exec(each)!;
     const type = match[4] ? ENVOY_TYPE_NAMES[Number(match[4])] : undefined;
-    fields.set(match[1]!, { name: match[1]!, type, map: match[3] === "{", repeated: match[2] !== undefined, oneof: groupOf.get(match[1]!) });
+    const number = match[5] ? NUMBER_KINDS[match[5]] : undefined;
+    fields.set(match[1]!, { name: match[1]!, type, map: match[3] === "{", repeated: match[2] !== undefined, oneof: groupOf.get(match[1]!), ...(number ? { number } : {}) });
   }
   const message = { name, fields };
   messages.set(name, message);

@@ -143,6 +143,9 @@ const rawRequirement: z.ZodType<RawRequirement> = lazySchema(() =>
 );
 
 function requirement(raw: RawRequirement, providers: ReadonlyMap<string, unknown>, ctx: z.RefinementCtx, path: PropertyKey[]): JwtRequirementConfig | undefined {
+  // An empty requirement (`requires: {}`) allows every request: Envoy's verifier.cc maps
+  // REQUIRES_TYPE_NOT_SET to AllowAllVerifierImpl, at the top as inside requires_any/all.
+  if (REQUIREMENT_KINDS.every((kind) => raw[kind] === undefined)) return { type: "allowAll" };
   const kind = oneOf(raw, REQUIREMENT_KINDS, { addIssue: (issue: z.core.$ZodRawIssue) => ctx.addIssue({ ...issue, path: [...path, ...(issue.path ?? [])] }) } as z.RefinementCtx, true);
   const checkProvider = (name: string, at: PropertyKey[]): void => {
     // Envoy: "Required provider ['x'] is not configured."

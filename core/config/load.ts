@@ -109,7 +109,9 @@ function parseYaml(text: string): Parsed {
   if (doc.errors.length > 0 || doc.warnings.length > 0) {
     return {
       ok: false,
-      problems: [...doc.errors, ...doc.warnings].map((e) => {
+      // The first error only: the parser's later ones are mostly its own lost footing after
+      // it (one stray `{` made 20 lines). Warnings (an unknown tag…) are each their own.
+      problems: (doc.errors.length > 0 ? [doc.errors[0]!] : doc.warnings).map((e) => {
         // Envoy reads one document; the library's own wording points at its API.
         const message = e.code === "MULTIPLE_DOCS" ? "more than one YAML document (a config is a single document)" : e.message;
         return syntaxProblem("YAML", message, lineCounter.linePos(e.pos[0]));

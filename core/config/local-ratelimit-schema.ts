@@ -40,10 +40,12 @@ const httpStatus = lazySchema(() =>
 /** envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor */
 const descriptor = lazySchema(() =>
   strictObject({
-      entries: z.array(strictObject({ key: nonEmptyString, value: z.string() })).min(1),
+      // An entry without a value is a dynamic descriptor (Envoy's max_dynamic_descriptors):
+      // refused at the filter (localRateLimit), once, whether or not that field is given.
+      entries: z.array(strictObject({ key: nonEmptyString, value: z.string().optional() })).min(1),
       token_bucket: tokenBucket,
     })
-    .transform((d): LocalRateLimitDescriptorConfig => ({ entries: d.entries.map((e) => [e.key, e.value]), tokenBucket: d.token_bucket })),
+    .transform((d): LocalRateLimitDescriptorConfig => ({ entries: d.entries.map((e) => [e.key, e.value as string]), tokenBucket: d.token_bucket })),
 );
 
 /** Envoy's LocalRateLimiterImpl: each descriptor once. */
@@ -81,6 +83,14 @@ function localRateLimit(perRoute: boolean) {
       rate_limited_as_resource_exhausted: boolFalse,
     })
     .superRefine((c, ctx) => {
+      // A dynamic descriptor: said by the max_dynamic_descriptors refusal when that is given, else here.
+      if (c.max_dynamic_descriptors === undefined) {
+        c.descriptors.forEach((d, i) =>
+          d.entries.forEach(([, value], j) => {
+            if (value === undefined) ctx.addIssue({ code: "custom", message: "missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)", path: ["descriptors", i, "entries", j, "value"] });
+          }),
+        );
+      }
       uniqueDescriptors(c.descriptors, ctx);
       // Envoy's FilterConfig: "local rate limit token bucket must be set for per filter configs".
       if (perRoute && c.token_bucket === undefined) {

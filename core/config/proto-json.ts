@@ -11,6 +11,11 @@
  *   JSON parser reads it in the legacy mode Envoy uses ("The original ESF parser permits a
  *   single element in place of an array thereof", json/internal/parser.cc). Envoy's own
  *   tls and double-proxy examples write `tls_certificates:` so;
+ * - a number given as a string (`port_value: "8080"`, `max_requests: "1e3"`): protobuf's JSON
+ *   mapping takes "a number or a string" for every integer, float and double field, and for
+ *   floats and doubles "NaN", "Infinity" and "-Infinity"
+ *   (https://protobuf.dev/programming-guides/json/). A string that is no number of the field's
+ *   kind (or out of its range) is left as written, for the schema to refuse naming the field;
  * - a field given as null is a field not given (the proto3 JSON mapping: "null is an accepted
  *   value for all field types and treated as the default value"), but for a
  *   google.protobuf.Value, where null is a value. Envoy's tls-inspector example writes an
@@ -18,7 +23,7 @@
  * The result keeps, for each object, the Envoy message it is (`messageAt`), so a refused
  * key can be told apart: an Envoy field polyvoy lacks, or no field at all.
  */
-import { ANY, BOOTSTRAP, envoyEnumValues, envoyMessage, isFreeForm, isTypedStruct, messageOfExtensionName, typeNameOfUrl } from "./envoy-messages.ts";
+import { ANY, BOOTSTRAP, envoyEnumValues, type NumberKind, envoyMessage, isFreeForm, isTypedStruct, messageOfExtensionName, typeNameOfUrl } from "./envoy-messages.ts";
 import { problemAt, type ConfigPath } from "./errors.ts";
 
 export interface ProtoTree {
@@ -118,7 +123,8 @@ function walk(value: unknown, type: string | undefined, place: Place | undefined
     if (child === null && fieldOf !== undefined && fieldOf.type !== "google.protobuf.Value") continue;
     const at: Place = { parent: place, key: name };
     let read: unknown;
-    if (fieldOf?.map) read = walkMap(child, fieldOf.type, at, problems, messages);
+    if (fieldOf?.number !== undefined) read = readNumbers(child, fieldOf.number, fieldOf.map, fieldOf.repeated);
+    else if (fieldOf?.map) read = walkMap(child, fieldOf.type, at, problems, messages);
     else if (fieldOf?.repeated && child !== null && !Array.isArray(child)) read = [walk(child, fieldOf.type, { parent: at, key: 0 }, problems, messages, object)];
     else if (message === undefined && USER_KEYED_MAPS.has(name)) read = child;
     else if (message === undefined && USER_KEYED_MESSAGE_MAPS.has(name)) read = walkMap(child, undefined, at, problems, messages);
@@ -152,6 +158,47 @@ function walkMap(value: unknown, type: string | undefined, place: Place, problem
     setOwn(out, key, walk((value as Record<string, unknown>)[key], type, { parent: place, key }, problems, messages, undefined));
   }
   return out;
+}
+
+/** A numeric field's value (a map's values, a list's items), each string that is a number of `kind` read as that number. */
+function readNumbers(value: unknown, kind: NumberKind, map: boolean, repeated: boolean): unknown {
+  if (map) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) setOwn(out, key, quotedNumber((value as Record<string, unknown>)[key], kind));
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((item) => quotedNumber(item, kind));
+  return repeated ? [quotedNumber(value, kind)] : quotedNumber(value, kind);
+}
+
+/** A JSON number's text: what protobuf's JSON parser reads in a string too (exponents included). */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const INTEGER_RANGES: Readonly<Record<Exclude<NumberKind, "double">, readonly [bigint, bigint]>> = {
+  int32: [BigInt("-2147483648"), BigInt("2147483647")],
+  uint32: [BigInt(0), BigInt("4294967295")],
+  int64: [BigInt("-9223372036854775808"), BigInt("9223372036854775807")],
+  uint64: [BigInt(0), BigInt("18446744073709551615")],
+};
+
+/** `value` read as protobuf's JSON parser reads a string for a number of `kind`; anything else unchanged. */
+export function quotedNumber(value: unknown, kind: NumberKind): unknown {
+  if (typeof value !== "string") return value;
+  if (kind === "double") {
+    if (value === "NaN") return Number.NaN;
+    if (value === "Infinity") return Number.POSITIVE_INFINITY;
+    if (value === "-Infinity") return Number.NEGATIVE_INFINITY;
+    return JSON_NUMBER.test(value) ? Number(value) : value;
+  }
+  const [min, max] = INTEGER_RANGES[kind];
+  if (/^-?\d+$/.test(value)) {
+    const exact = BigInt(value);
+    return exact >= min && exact <= max ? Number(value) : value;
+  }
+  if (!JSON_NUMBER.test(value)) return value;
+  // "1e3", "80.0": an integer written as a float, as the parser takes it.
+  const number = Number(value);
+  return Number.isInteger(number) && number >= Number(min) && number <= Number(max) ? number : value;
 }
 
 /**

@@ -23,7 +23,7 @@ const BAD_CONFIGS: { what: string; config: string; expect: string }[] = [
   {
     what: "wrong type",
     config: "static_resources:\n  clusters:\n    - name: c\n      connect_timeout: 1s\n      per_connection_buffer_limit_bytes: lots\n      load_assignment: { cluster_name: c }\n",
-    expect: "config error: static_resources.clusters[0].per_connection_buffer_limit_bytes: expected number, got string",
+    expect: "config error: static_resources.clusters[0].per_connection_buffer_limit_bytes: \"lots\" is not a number (a uint32, given as a number or a string of one)",
   },
   {
     what: "unknown field",

@@ -60,7 +60,12 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
               providers: {
                 main: { issuer: "https://issuer.example", local_jwks: { inline_string: JSON.stringify({ keys: [rsa.jwk, ec.jwk] }) }, forward_payload_header: "x-jwt-payload" },
               },
-              rules: [{ match: { prefix: "/" }, requires: { provider_name: "main" } }],
+              rules: [
+                // An empty requirement allows all (Envoy's AllowAllVerifierImpl), alone or in requires_any.
+                { match: { prefix: "/open" }, requires: {} },
+                { match: { prefix: "/either" }, requires: { requires_any: { requirements: [{ provider_name: "main" }, {}] } } },
+                { match: { prefix: "/" }, requires: { provider_name: "main" } },
+              ],
             },
           },
           { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
@@ -75,8 +80,8 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
     await echo?.close();
   });
 
-  const get = async (token?: string) => {
-    const response = await request(`${base}/private`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const get = async (token?: string, path = "/private") => {
+    const response = await request(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     return { status: response.statusCode, auth: response.headers["www-authenticate"], text: await response.body.text() };
   };
 
@@ -90,5 +95,13 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
     expect(await get(forged)).toEqual({ status: 401, auth: `Bearer realm="${base}/private", error="invalid_token"`, text: "Jwt verification fails" });
     expect(await get()).toEqual({ status: 401, auth: `Bearer realm="${base}/private"`, text: "Jwt is missing" });
     expect(await get(await rsa.sign({ iss: "https://issuer.example", exp: exp - 7200 }))).toMatchObject({ status: 401, text: "Jwt is expired" });
+  });
+
+  test("an empty requirement (requires: {}) lets every request through, alone or as one of requires_any", async () => {
+    const forged = await forger.sign({ iss: "https://issuer.example", exp: Math.floor(Date.now() / 1000) + 600 });
+    expect(await get(undefined, "/open")).toMatchObject({ status: 200 });
+    expect(await get(forged, "/open")).toMatchObject({ status: 200 });
+    expect(await get(undefined, "/either")).toMatchObject({ status: 200 });
+    expect(await get(forged, "/either")).toMatchObject({ status: 200 });
   });
 });

@@ -308,8 +308,8 @@ describe("bad configs give one-line problems", () => {
   });
 
   test("wrong type", () => {
-    expect(problems(typical([["port_value: 10000", 'port_value: "10000"']]))).toEqual([
-      `${LISTENERS}[0].address.socket_address.port_value: expected number, got string`,
+    expect(problems(typical([["port_value: 10000", 'port_value: "ten"']]))).toEqual([
+      `${LISTENERS}[0].address.socket_address.port_value: "ten" is not a number (a uint32, given as a number or a string of one)`,
     ]);
     expect(problems(typical([["port_value: 10000", "port_value: 10000.5"]]))).toEqual([
       `${LISTENERS}[0].address.socket_address.port_value: expected an integer, got 10000.5`,
@@ -452,14 +452,14 @@ describe("bad configs give one-line problems", () => {
 
   test("several problems are reported together", () => {
     const text = typical([
-      ["port_value: 10000", 'port_value: "10000"'],
+      ["port_value: 10000", 'port_value: "ten"'],
       ["    filter_chains:", "    foo: 1\n    filter_chains:"],
       ["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    lb_policy: CLUSTER_PROVIDED"],
       ["address: 10.0.0.1, port_value: 8080", "address: 10.0.0.1, port_value: -1"],
       ["  clusters:\n", "  clusters:\n  - name: other\n  - name: other\n"],
     ]);
     expect(problems(text)).toEqual([
-      `${LISTENERS}[0].address.socket_address.port_value: expected number, got string`,
+      `${LISTENERS}[0].address.socket_address.port_value: "ten" is not a number (a uint32, given as a number or a string of one)`,
       `${LISTENERS}[0]: \`foo\` is not a field of envoy.config.listener.v3.Listener`,
       "static_resources.clusters[2].lb_policy: CLUSTER_PROVIDED is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG)",
       "static_resources.clusters[2].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value: -1 is out of range (must be >= 0)",

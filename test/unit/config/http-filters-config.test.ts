@@ -93,7 +93,7 @@ describe("buffer", () => {
     expect(filterConfig(filter({ max_request_bytes: 1024 }))).toEqual({ disabled: false, maxRequestBytes: 1024 });
     expect(problems(filter({}))).toEqual([`${HCM_FILTERS}.max_request_bytes: missing required field`]);
     expect(problems(filter({ max_request_bytes: 0 }))).toEqual([`${HCM_FILTERS}.max_request_bytes: 0 is out of range (must be >= 1)`]);
-    expect(problems(filter({ max_request_bytes: 1, max_request_time: "1s" }))).toEqual([`${HCM_FILTERS}: \`max_request_time\` is not a field polyvoy supports here`]);
+    expect(problems(filter({ max_request_bytes: 1, max_request_time: "1s" }))).toEqual([`${HCM_FILTERS}: \`max_request_time\` is not a field of envoy.extensions.filters.http.buffer.v3.Buffer`]);
   });
 
   test("BufferPerRoute: one of disabled (true) or buffer", () => {

@@ -274,6 +274,8 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
       case "allowMissingOrFailed":
         await this.verifyAnyProvider();
         return OK;
+      case "allowAll":
+        return OK;
     }
   }
 

@@ -1,0 +1,43 @@
+/**
+ * One line per problem: what only follows from a problem already reported is not reported
+ * on top of it (docs/configuration.md, "How a config is read").
+ */
+import { describe, expect, test } from "vitest";
+import { loadBootstrap } from "../../../core/config/load.ts";
+import { problemsOf } from "./config-problems.ts";
+import { HCM_FILTERS, ROUTE_PER_FILTER, problems } from "./http-filter-config.ts";
+
+const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+const LOCAL_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+const BUCKET = { max_tokens: 10, tokens_per_fill: 10, fill_interval: "1s" };
+
+describe("follow-on lines", () => {
+  test("a YAML syntax error is one line, not one per token the parser then stumbles on", () => {
+    const text = "admin:\n  address:\n    socket_address: {address: ${IP_BIND}, port_value: 9901, ipv4_compat: true}\nlayered_runtime:\n  layers:\n  - name: a\n    static_layer: {}\n";
+    const lines = problemsOf(() => loadBootstrap(text, "yaml"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^config: YAML syntax error at line 3, column \d+: /);
+  });
+
+  test("google_grpc refused: no second line asking for envoy_grpc", () => {
+    expect(problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, grpc_service: { google_grpc: { target_uri: "authz:9000", stat_prefix: "a" } } } })).toEqual([
+      `${HCM_FILTERS}.grpc_service: \`google_grpc\` is an Envoy field that polyvoy does not support yet (the C++ gRPC client: use envoy_grpc)`,
+    ]);
+    // Neither given: still said.
+    expect(problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, grpc_service: {} } })).toEqual([`${HCM_FILTERS}.grpc_service: must set envoy_grpc`]);
+  });
+
+  test("a dynamic local rate limit descriptor (an entry without a value): one line", () => {
+    const filter = { name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": LOCAL_RATELIMIT, stat_prefix: "l" } };
+    const perRoute = (extra: object) => ({
+      typed_per_filter_config: { "envoy.filters.http.local_ratelimit": { "@type": LOCAL_RATELIMIT, stat_prefix: "l", token_bucket: BUCKET, descriptors: [{ entries: [{ key: "user" }], token_bucket: BUCKET }], ...extra } },
+    });
+    const AT = `${ROUTE_PER_FILTER}.envoy.filters.http.local_ratelimit`;
+    expect(problems(filter, perRoute({ max_dynamic_descriptors: 10 }))).toEqual([
+      `${AT}: \`max_dynamic_descriptors\` is an Envoy field that polyvoy does not support yet (dynamic descriptors: entries with an empty value matching any value)`,
+    ]);
+    expect(problems(filter, perRoute({}))).toEqual([
+      `${AT}.descriptors[0].entries[0].value: missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)`,
+    ]);
+  });
+});
