@@ -834,6 +834,11 @@ export interface JwtProviderConfig {
   forwardPayloadHeader: string;
   padForwardPayloadHeader: boolean;
   clockSkewSeconds: number;
+  /** claim_to_headers: a verified JWT's claim (a `.` path into objects) added to a request header. */
+  claimToHeaders: { header: string; claim: string }[];
+  /** "": not set. The verified payload (header) under this key of the envoy.filters.http.jwt_authn dynamic metadata. */
+  payloadInMetadata: string;
+  headerInMetadata: string;
 }
 
 /** envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks. */

@@ -92,6 +92,10 @@ const provider = lazySchema(() =>
     forward_payload_header: stringEmpty,
     pad_forward_payload_header: boolFalse,
     clock_skew_seconds: uint32.default(DEFAULT_CLOCK_SKEW_SECONDS),
+    // JwtClaimToHeader: both fields required (min_len 1), the header name an HTTP header name.
+    claim_to_headers: z.array(strictObject({ header_name: headerName, claim_name: nonEmptyString })).default([]),
+    payload_in_metadata: stringEmpty,
+    header_in_metadata: stringEmpty,
   })
   .transform((p, ctx): JwtProviderConfig => {
     if ((p.remote_jwks === undefined) === (p.local_jwks === undefined)) {
@@ -116,6 +120,9 @@ const provider = lazySchema(() =>
       forwardPayloadHeader: p.forward_payload_header.toLowerCase(),
       padForwardPayloadHeader: p.pad_forward_payload_header,
       clockSkewSeconds: p.clock_skew_seconds,
+      claimToHeaders: p.claim_to_headers.map((c) => ({ header: c.header_name, claim: c.claim_name })),
+      payloadInMetadata: p.payload_in_metadata,
+      headerInMetadata: p.header_in_metadata,
     };
   }));
 
