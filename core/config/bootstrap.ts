@@ -1738,8 +1738,12 @@ export interface ExtAuthzConfig {
   pathPrefix: string;
   /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */
   allowedHeaders: StringMatcherConfig[];
-  /** authorization_request.headers_to_add: set on every check request. */
-  headersToAdd: [string, string][];
+  /** gRPC service with the top-level allowed_headers: only these request headers go in the CheckRequest (else all). */
+  grpcAllowedHeaders?: StringMatcherConfig[];
+  /** metadata_context_namespaces: these namespaces of the stream's (else the connection's) dynamic metadata go in the CheckRequest. */
+  metadataContextNamespaces: string[];
+  /** authorization_request.headers_to_add: set on every check request (values may be %…% formats). */
+  headersToAdd: HeaderValueOption[];
   /** authorization_response.*: which of the service's response headers go where. */
   allowedUpstreamHeaders: StringMatcherConfig[];
   allowedUpstreamHeadersToAppend: StringMatcherConfig[];
