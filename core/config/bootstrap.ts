@@ -1972,6 +1972,8 @@ export interface RateLimitConfig {
   rateLimitedAsResourceExhausted: boolean;
   /** rate_limit_service.grpc_service (envoy.service.ratelimit.v3.RateLimitService). */
   service: GrpcServiceTarget;
+  /** rate_limit_service.grpc_service.timeout when set: not the call's bound (timeoutMs is, as in Envoy); warned about at start. */
+  unusedServiceTimeoutMs?: number;
   enableXRateLimitHeaders: boolean;
   disableXEnvoyRateLimitedHeader: boolean;
   rateLimitedStatus: number;
