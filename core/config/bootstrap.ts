@@ -1529,6 +1529,12 @@ export interface TcpHealthCheckConfig {
 export interface RouterConfig {
   /** No x-envoy-* header of the router's own: x-envoy-expected-rq-timeout-ms, x-envoy-upstream-service-time, x-envoy-overloaded. */
   suppressEnvoyHeaders?: true;
+  /**
+   * dynamic_stats false: the router charges no per-response cluster stats — upstream_rq_<code>,
+   * _<N>xx, _completed, upstream_rq_time and their canary/internal/external variants (Envoy's
+   * emit_dynamic_stats_ in chargeUpstreamCode and onUpstreamComplete, router.cc).
+   */
+  dynamicStats?: false;
 }
 
 /** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */
