@@ -85,13 +85,16 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
       this.decision = Decision.Allow;
       return;
     }
-    if (state.engine.evaluate(this).allowed) {
+    const decision = state.engine.evaluate(this);
+    if (decision.allowed) {
       state.allowed.inc();
       this.decision = Decision.Allow;
       return;
     }
     state.denied.inc();
     this.decision = Decision.Deny;
+    // Envoy's network RBAC filter: setConnectionTerminationDetails(responseDetail(policy id)), "none" without one.
+    this.connection.terminationDetails = `rbac_access_denied_matched_policy[${decision.effectivePolicyId === "" ? "none" : decision.effectivePolicyId.replace(/\s/g, "_")}]`;
     // Envoy: close(NoFlush, "rbac_deny_close"); nothing was written to flush.
     this.connection.close("FlushWrite");
   }
