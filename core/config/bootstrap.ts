@@ -807,7 +807,7 @@ export interface DecompressorConfig {
 export interface JwtAuthnConfig {
   providers: Map<string, JwtProviderConfig>;
   /** First match wins; no match: no JWT is required. */
-  rules: { match: { prefix?: string; path?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
+  rules: { match: { prefix?: string; path?: string; pathSeparatedPrefix?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
   requirementMap: Map<string, JwtRequirementConfig>;
   bypassCorsPreflight: boolean;
   stripFailureResponse: boolean;
@@ -1202,6 +1202,8 @@ export interface RouteMatchConfig {
   /** connect_matcher: CONNECT requests only (the only way to match an HTTP/1.1 CONNECT, which has no path). */
   connect?: true;
   path?: string;
+  /** path_separated_prefix: the path (no query) is this, or starts with it followed by "/". */
+  pathSeparatedPrefix?: string;
   safeRegex?: string;
   /** Default true. */
   caseSensitive: boolean;

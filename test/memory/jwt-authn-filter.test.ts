@@ -253,6 +253,13 @@ describe("jwt_authn filter", () => {
     expect(proxy.runtime.stdoutText).toBe("alice rsa-1 200\n- - 401\n");
   });
 
+  test("rules[].match.path_separated_prefix: /api and /api/… need a token, /apix does not", async () => {
+    proxy = await filterProxy([jwtFilter({ rules: [{ match: { path_separated_prefix: "/api" }, requires: { provider_name: "main" } }] })]);
+    expect((await send("GET", "/api")).status).toBe(401);
+    expect((await send("GET", "/api/v1?x=1")).status).toBe(401);
+    expect((await send("GET", "/apix")).status).toBe(200);
+  });
+
   test("a request body waits while the token is verified, then goes on whole", async () => {
     proxy = await filterProxy([jwtFilter()]);
     const response = await send("POST", "/api", { headers: { authorization: `Bearer ${await rsa.sign(claims())}` }, body: "payload" });

@@ -24,6 +24,7 @@ import {
 } from "../../filter.ts";
 import type { RequestHeaders } from "../../message.ts";
 import { parseQueryParameters } from "../../route/header-matcher.ts";
+import { pathSeparatedPrefixMatches } from "../../route/route-table.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { AsyncClient } from "../../async-client.ts";
 import { encodeBase64 } from "../../../util/base64.ts";
@@ -111,7 +112,9 @@ export class JwtAuthnFilterConfig {
     const bare = query < 0 ? path : path.slice(0, query);
     for (const rule of this.config.rules) {
       const match = rule.match;
-      if (match.prefix !== undefined ? bare.startsWith(match.prefix) : bare === match.path) {
+      const matched =
+        match.prefix !== undefined ? bare.startsWith(match.prefix) : match.pathSeparatedPrefix !== undefined ? pathSeparatedPrefixMatches(stripFragment(bare), match.pathSeparatedPrefix) : bare === match.path;
+      if (matched) {
         return rule.requires ?? (rule.requirementName !== undefined ? this.config.requirementMap.get(rule.requirementName) : undefined);
       }
     }
@@ -375,6 +378,12 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
 }
 
 const JWT_AUTHN_METADATA_NAMESPACE = "envoy.filters.http.jwt_authn";
+
+/** The path up to a "#" (Envoy's removeQueryAndFragment, for path_separated_prefix). */
+function stripFragment(path: string): string {
+  const hash = path.indexOf("#");
+  return hash < 0 ? path : path.slice(0, hash);
+}
 
 /**
  * A claim's header value as Envoy's addJWTClaimToHeader makes it (authenticator.cc): the
