@@ -1849,6 +1849,8 @@ export interface ApiConfigSource {
   readonly delta: boolean;
   /** Send the node only on a stream's first request (set_node_on_first_message_only). */
   readonly nodeOnFirstMessageOnly: boolean;
+  /** rate_limit_settings: a token bucket on the stream's DiscoveryRequests (GRPC only), fillRate tokens a second. */
+  readonly rateLimit?: { readonly maxTokens: number; readonly fillRate: number };
   /** initial_fetch_timeout in ms (0: wait forever); for dynamic_resources.ads_config unused. */
   readonly initialFetchTimeoutMs: number;
 }
