@@ -437,7 +437,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     // Per type, one stream per distinct grpc_service (cluster, authority, initial_metadata)
     // and node setting: two sources that differ in those never share a stream's headers or
     // node (Envoy opens a stream per subscription's config source).
-    const key = source.kind === "ads" ? "ads" : JSON.stringify([api.delta ? "delta" : "sotw", typeUrl, api.target.clusterName, api.target.authority, api.target.initialMetadata, api.nodeOnFirstMessageOnly]);
+    const key = source.kind === "ads" ? "ads" : JSON.stringify([api.delta ? "delta" : "sotw", typeUrl, api.target.clusterName, api.target.authority, api.target.initialMetadata, api.nodeOnFirstMessageOnly, api.rateLimit]);
     let mux = this.muxes.get(key);
     if (mux === undefined) {
       mux = api.delta
@@ -451,7 +451,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
         : import("./config/xds/grpc-mux.ts").then(({ GrpcMux, ADS_METHOD, TYPE_METHODS }) => {
             const method = source.kind === "ads" ? ADS_METHOD : TYPE_METHODS[typeUrl];
             if (method === undefined) throw new Error(`no discovery service for ${typeUrl}`);
-            const created = new GrpcMux(this, api.target, method, this.bootstrap.node, api.nodeOnFirstMessageOnly);
+            const created = new GrpcMux(this, api.target, method, this.bootstrap.node, api.nodeOnFirstMessageOnly, undefined, api.rateLimit);
             this.xdsManager.onStop(() => created.stop());
             return created;
           });

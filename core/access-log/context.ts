@@ -57,6 +57,14 @@ export interface AccessLogContext {
   /** First byte of the upstream response to the last byte sent downstream. %RESPONSE_TX_DURATION% */
   readonly responseTxDurationMs?: number | undefined;
 
+  /**
+   * Envoy's HeaderMap::byteSize of the request headers, the response headers or the response
+   * trailers: every name's and value's bytes, pseudo-headers included; 0 when there are none.
+   * %REQUEST_HEADERS_BYTES%, %RESPONSE_HEADERS_BYTES%, %RESPONSE_TRAILERS_BYTES%. Absent: 0.
+   */
+  headersBytes?(which: "request" | "response" | "trailers"): number;
+  /** Why a network filter closed the connection (Envoy's connectionTerminationDetails), e.g. network RBAC's denial. %CONNECTION_TERMINATION_DETAILS% */
+  readonly connectionTerminationDetails?: string | undefined;
   /** A request header by lowercase name, or a pseudo-header (":method", ":path", ":authority", ":scheme"). %REQ(X)% */
   requestHeader(name: string): string | undefined;
   /** A response header by lowercase name (":status" too). %RESP(X)% */

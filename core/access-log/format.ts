@@ -129,6 +129,11 @@ const OPERATORS: Record<string, OperatorKind> = {
   // "-" (a value, not unset) when there is none, as Envoy's ResponseFlagUtils::toShortString.
   RESPONSE_FLAGS: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.join(","))),
   RESPONSE_FLAGS_LONG: field((ctx) => (ctx.responseFlags.length === 0 ? "-" : ctx.responseFlags.map(responseFlagLongName).join(","))),
+  // Envoy's HeadersByteSizeFormatter (formatter/substitution_formatter.cc): a number, 0 without headers.
+  REQUEST_HEADERS_BYTES: field((ctx) => ctx.headersBytes?.("request") ?? 0),
+  RESPONSE_HEADERS_BYTES: field((ctx) => ctx.headersBytes?.("response") ?? 0),
+  RESPONSE_TRAILERS_BYTES: field((ctx) => ctx.headersBytes?.("trailers") ?? 0),
+  CONNECTION_TERMINATION_DETAILS: field((ctx) => nonEmpty(ctx.connectionTerminationDetails)),
   BYTES_RECEIVED: field((ctx) => ctx.bytesReceived),
   BYTES_SENT: field((ctx) => ctx.bytesSent),
   DURATION: field((ctx) => ms(ctx.durationMs)),

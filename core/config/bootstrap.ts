@@ -811,7 +811,7 @@ export interface DecompressorConfig {
 export interface JwtAuthnConfig {
   providers: Map<string, JwtProviderConfig>;
   /** First match wins; no match: no JWT is required. */
-  rules: { match: { prefix?: string; path?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
+  rules: { match: { prefix?: string; path?: string; pathSeparatedPrefix?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
   requirementMap: Map<string, JwtRequirementConfig>;
   bypassCorsPreflight: boolean;
   stripFailureResponse: boolean;
@@ -838,6 +838,11 @@ export interface JwtProviderConfig {
   forwardPayloadHeader: string;
   padForwardPayloadHeader: boolean;
   clockSkewSeconds: number;
+  /** claim_to_headers: a verified JWT's claim (a `.` path into objects) added to a request header. */
+  claimToHeaders: { header: string; claim: string }[];
+  /** "": not set. The verified payload (header) under this key of the envoy.filters.http.jwt_authn dynamic metadata. */
+  payloadInMetadata: string;
+  headerInMetadata: string;
 }
 
 /** envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks. */
@@ -1205,6 +1210,8 @@ export interface RouteMatchConfig {
   /** connect_matcher: CONNECT requests only (the only way to match an HTTP/1.1 CONNECT, which has no path). */
   connect?: true;
   path?: string;
+  /** path_separated_prefix: the path (no query) is this, or starts with it followed by "/". */
+  pathSeparatedPrefix?: string;
   safeRegex?: string;
   /** Default true. */
   caseSensitive: boolean;
@@ -1532,6 +1539,12 @@ export interface TcpHealthCheckConfig {
 export interface RouterConfig {
   /** No x-envoy-* header of the router's own: x-envoy-expected-rq-timeout-ms, x-envoy-upstream-service-time, x-envoy-overloaded. */
   suppressEnvoyHeaders?: true;
+  /**
+   * dynamic_stats false: the router charges no per-response cluster stats — upstream_rq_<code>,
+   * _<N>xx, _completed, upstream_rq_time and their canary/internal/external variants (Envoy's
+   * emit_dynamic_stats_ in chargeUpstreamCode and onUpstreamComplete, router.cc).
+   */
+  dynamicStats?: false;
 }
 
 /** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */
@@ -1741,8 +1754,12 @@ export interface ExtAuthzConfig {
   pathPrefix: string;
   /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */
   allowedHeaders: StringMatcherConfig[];
-  /** authorization_request.headers_to_add: set on every check request. */
-  headersToAdd: [string, string][];
+  /** gRPC service with the top-level allowed_headers: only these request headers go in the CheckRequest (else all). */
+  grpcAllowedHeaders?: StringMatcherConfig[];
+  /** metadata_context_namespaces: these namespaces of the stream's (else the connection's) dynamic metadata go in the CheckRequest. */
+  metadataContextNamespaces: string[];
+  /** authorization_request.headers_to_add: set on every check request (values may be %…% formats). */
+  headersToAdd: HeaderValueOption[];
   /** authorization_response.*: which of the service's response headers go where. */
   allowedUpstreamHeaders: StringMatcherConfig[];
   allowedUpstreamHeadersToAppend: StringMatcherConfig[];
@@ -1840,6 +1857,8 @@ export interface ApiConfigSource {
   readonly delta: boolean;
   /** Send the node only on a stream's first request (set_node_on_first_message_only). */
   readonly nodeOnFirstMessageOnly: boolean;
+  /** rate_limit_settings: a token bucket on the stream's DiscoveryRequests (GRPC only), fillRate tokens a second. */
+  readonly rateLimit?: { readonly maxTokens: number; readonly fillRate: number };
   /** initial_fetch_timeout in ms (0: wait forever); for dynamic_resources.ads_config unused. */
   readonly initialFetchTimeoutMs: number;
 }
@@ -1971,6 +1990,8 @@ export interface RateLimitConfig {
   rateLimitedAsResourceExhausted: boolean;
   /** rate_limit_service.grpc_service (envoy.service.ratelimit.v3.RateLimitService). */
   service: GrpcServiceTarget;
+  /** rate_limit_service.grpc_service.timeout when set: not the call's bound (timeoutMs is, as in Envoy); warned about at start. */
+  unusedServiceTimeoutMs?: number;
   enableXRateLimitHeaders: boolean;
   disableXEnvoyRateLimitedHeader: boolean;
   rateLimitedStatus: number;

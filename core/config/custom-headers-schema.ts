@@ -18,7 +18,7 @@ import { FormatError, parseFormat, type FormatPart } from "../access-log/format.
  * A value without commands is kept as its literal text; one with commands is marked
  * (custom-headers.ts compiles and renders it).
  */
-const formattedHeaderValue = lazySchema(() =>
+export const formattedHeaderValue = lazySchema(() =>
   headerValue.transform((text, ctx): { value: string; formatted?: true } => {
   let parts: FormatPart[];
   try {
@@ -33,7 +33,7 @@ const formattedHeaderValue = lazySchema(() =>
 }));
 
 /** Envoy: pseudo-headers and host are rewritten by route actions, not by header mutations. */
-const isPseudoOrHost = (name: string) => name.startsWith(":") || name === "host";
+export const isPseudoOrHost = (name: string) => name.startsWith(":") || name === "host";
 
 export const headerValueOption = lazySchema(() =>
   strictObject({

@@ -8,12 +8,13 @@ import * as z from "zod";
 import { boolFalse, nonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } from "./bootstrap.ts";
-import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
+import { durationMs, headerName, uint32 } from "./proto-schema.ts";
 import { stringMatcher } from "./matcher-schema.ts";
 import { fractionalPercent } from "./fractional-percent-schema.ts";
 import { isEmptyList, isFalse, refuseField, unsupportedField } from "./unsupported-field.ts";
 import { grpcService } from "./grpc-service-schema.ts";
-import type { StringMatcherConfig } from "./bootstrap.ts";
+import type { HeaderValueOption, StringMatcherConfig } from "./bootstrap.ts";
+import { formattedHeaderValue, isPseudoOrHost } from "./custom-headers-schema.ts";
 import { statusText } from "../http/codec/status-text.ts";
 
 export const EXT_AUTHZ_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
@@ -55,11 +56,18 @@ const httpUri = lazySchema(() =>
   timeout: durationMs.default(DEFAULT_TIMEOUT_MS),
 }));
 
-/** envoy.config.core.v3.HeaderValue, as headers_to_add takes it: a plain value (no %…% formatting). */
+/**
+ * envoy.config.core.v3.HeaderValue, as authorization_request.headers_to_add takes it: Envoy's
+ * ext_authz HTTP client (ext_authz_http_impl.cc, ClientConfig) makes a HeaderParser of them
+ * with OVERWRITE_IF_EXISTS_OR_ADD and evaluates it on each check request against the
+ * downstream stream (`%REQ(host)%` is the client's Host); an empty result is not sent.
+ */
 const headerToAdd = lazySchema(() =>
-  strictObject({ key: headerName, value: headerValue.default("") })
-    .refine((h) => !/%[A-Z_]/.test(h.value), { message: "substitution formats (%…%) in authorization_request.headers_to_add are not supported yet", path: ["value"] })
-    .transform((h): [string, string] => [h.key, h.value]));
+  strictObject({
+    key: headerName.refine((name) => !isPseudoOrHost(name), { message: ":-prefixed or host headers may not be modified" }),
+    value: formattedHeaderValue.default({ value: "" }),
+  })
+    .transform((h): HeaderValueOption => ({ key: h.key, value: h.value.value, appendAction: "OVERWRITE_IF_EXISTS_OR_ADD", keepEmptyValue: false, ...(h.value.formatted && { formatted: true as const }) })));
 
 const httpService = lazySchema(() =>
   strictObject({
@@ -97,10 +105,10 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
     deny_at_disable: strictObject({ default_value: z.boolean(), runtime_key: optionalString }).optional(),
     include_peer_certificate: boolFalse,
     include_tls_session: boolFalse,
-    metadata_context_namespaces: unsupportedField("no dynamic metadata is sent", isEmptyList),
-    typed_metadata_context_namespaces: unsupportedField("no dynamic metadata is sent", isEmptyList),
+    metadata_context_namespaces: z.array(z.string()).default([]),
+    typed_metadata_context_namespaces: unsupportedField("polyvoy's dynamic metadata has no typed (Any) values", isEmptyList),
     filter_enabled_metadata: unsupportedField("no dynamic metadata to match"),
-    allowed_headers: unsupportedField("use http_service.authorization_request.allowed_headers"),
+    allowed_headers: listStringMatcher.optional(),
     disallowed_headers: unsupportedField(),
     decoder_header_mutation_rules: unsupportedField(),
     validate_mutations: unsupportedField(undefined, isFalse),
@@ -120,6 +128,15 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
     if (c.http_service !== undefined && c.include_peer_certificate) {
       refuseField(ctx, "with http_service: an HTTP service is sent no certificate", ["include_peer_certificate"]);
     }
+    // Envoy's FilterConfig (ext_authz.cc): "Invalid duplicate configuration for allowed_headers."
+    if (c.allowed_headers !== undefined && c.http_service?.authorization_request.allowed_headers !== undefined) {
+      ctx.addIssue({ code: "custom", message: "Invalid duplicate configuration for allowed_headers.", path: ["allowed_headers"] });
+    }
+    // Envoy builds the metadata context for either service, but its HTTP client sends only the
+    // check's headers and body (ext_authz_http_impl.cc): refused rather than ignored.
+    if (c.http_service !== undefined && c.metadata_context_namespaces.length > 0) {
+      refuseField(ctx, "with http_service: an HTTP service is sent no metadata (Envoy sends it to a grpc_service only)", ["metadata_context_namespaces"]);
+    }
     if (c.http_service !== undefined && c.include_tls_session) {
       refuseField(ctx, "with http_service: an HTTP service is sent no TLS session", ["include_tls_session"]);
     }
@@ -133,7 +150,12 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
       timeoutMs: grpc === undefined ? service.server_uri.timeout : (grpc.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       ...(grpc && { grpc: grpc.target }),
       pathPrefix: service.path_prefix,
-      allowedHeaders: service.authorization_request.allowed_headers ?? [],
+      // Envoy's FilterConfig: a gRPC service gets every header unless the top-level
+      // allowed_headers is set (then only those); an HTTP service gets
+      // authorization_request.allowed_headers, else the top-level one, plus the headers always sent.
+      allowedHeaders: service.authorization_request.allowed_headers ?? c.allowed_headers ?? [],
+      ...(grpc !== undefined && c.allowed_headers !== undefined && { grpcAllowedHeaders: c.allowed_headers }),
+      metadataContextNamespaces: c.metadata_context_namespaces,
       headersToAdd: service.authorization_request.headers_to_add,
       allowedUpstreamHeaders: response.allowed_upstream_headers ?? [],
       allowedUpstreamHeadersToAppend: response.allowed_upstream_headers_to_append ?? [],

@@ -88,6 +88,8 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
     grpc_service: grpcService({ timeout: "taken" }).optional(),
     http_service: unsupportedField("the HTTP processor protocol: use grpc_service"),
     failure_mode_allow: boolFalse,
+    // false is the default (Envoy marks the field not implemented): true refused.
+    async_mode: unsupportedField("the filter always waits for the processor's answers (Envoy does not implement async_mode either)", isFalse),
     processing_mode: processingMode.optional(),
     request_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),
     response_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),

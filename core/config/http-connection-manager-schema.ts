@@ -79,9 +79,11 @@ type HttpFilterKind<T extends HttpFilterType> = {
 export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   "envoy.filters.http.router": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-    // suppress_envoy_headers only: every other field is an error.
+    // suppress_envoy_headers and dynamic_stats (a BoolValue, true when unset): every other field is an error.
     typedConfig: lazySchema(() =>
-  strictObject({ suppress_envoy_headers: boolFalse }).transform((c): RouterConfig => (c.suppress_envoy_headers ? { suppressEnvoyHeaders: true } : {}))),
+  strictObject({ suppress_envoy_headers: boolFalse, dynamic_stats: optionalBool }).transform(
+    (c): RouterConfig => ({ ...(c.suppress_envoy_headers && { suppressEnvoyHeaders: true as const }), ...(c.dynamic_stats === false && { dynamicStats: false as const }) }),
+  )),
     terminal: true,
   },
   "envoy.filters.http.health_check": {

@@ -92,6 +92,10 @@ const provider = lazySchema(() =>
     forward_payload_header: stringEmpty,
     pad_forward_payload_header: boolFalse,
     clock_skew_seconds: uint32.default(DEFAULT_CLOCK_SKEW_SECONDS),
+    // JwtClaimToHeader: both fields required (min_len 1), the header name an HTTP header name.
+    claim_to_headers: z.array(strictObject({ header_name: headerName, claim_name: nonEmptyString })).default([]),
+    payload_in_metadata: stringEmpty,
+    header_in_metadata: stringEmpty,
   })
   .transform((p, ctx): JwtProviderConfig => {
     if ((p.remote_jwks === undefined) === (p.local_jwks === undefined)) {
@@ -116,6 +120,9 @@ const provider = lazySchema(() =>
       forwardPayloadHeader: p.forward_payload_header.toLowerCase(),
       padForwardPayloadHeader: p.pad_forward_payload_header,
       clockSkewSeconds: p.clock_skew_seconds,
+      claimToHeaders: p.claim_to_headers.map((c) => ({ header: c.header_name, claim: c.claim_name })),
+      payloadInMetadata: p.payload_in_metadata,
+      headerInMetadata: p.header_in_metadata,
     };
   }));
 
@@ -179,7 +186,12 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
     rules: z
       .array(
         strictObject({
-          match: strictObject({ prefix: optionalString, path: optionalString }),
+          match: strictObject({
+            prefix: optionalString,
+            path: optionalString,
+            // As the route's (route_components.proto): no query or fragment, not ending in "/".
+            path_separated_prefix: z.string().regex(/^[^?#]+[^?#/]$/, { message: 'must not contain "?" or "#" nor end with "/"' }).optional(),
+          }),
           requires: rawRequirement.optional(),
           requirement_name: optionalNonEmptyString,
         }),
@@ -199,7 +211,7 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
     }
     const rules: JwtAuthnConfig["rules"] = [];
     c.rules.forEach((rule, i) => {
-      oneOf(rule.match, ["prefix", "path"], { addIssue: (issue: z.core.$ZodRawIssue) => ctx.addIssue({ ...issue, path: ["rules", i, "match"] }) } as z.RefinementCtx, true);
+      oneOf(rule.match, ["prefix", "path", "path_separated_prefix"], { addIssue: (issue: z.core.$ZodRawIssue) => ctx.addIssue({ ...issue, path: ["rules", i, "match"] }) } as z.RefinementCtx, true);
       if (rule.requires !== undefined && rule.requirement_name !== undefined) {
         ctx.addIssue({ code: "custom", message: "must set only one of requires, requirement_name", path: ["rules", i] });
       }
@@ -207,7 +219,7 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
         ctx.addIssue({ code: "custom", message: `Wrong requirement_name: ${rule.requirement_name}. It should be one of [${Object.keys(c.requirement_map).join(",")}]`, path: ["rules", i, "requirement_name"] });
       }
       const requires = rule.requires === undefined ? undefined : requirement(rule.requires, providers, ctx, ["rules", i, "requires"]);
-      rules.push({ match: { ...(rule.match.prefix !== undefined && { prefix: rule.match.prefix }), ...(rule.match.path !== undefined && { path: rule.match.path }) }, ...(requires && { requires }), ...(rule.requirement_name !== undefined && { requirementName: rule.requirement_name }) });
+      rules.push({ match: { ...(rule.match.prefix !== undefined && { prefix: rule.match.prefix }), ...(rule.match.path !== undefined && { path: rule.match.path }), ...(rule.match.path_separated_prefix !== undefined && { pathSeparatedPrefix: rule.match.path_separated_prefix }) }, ...(requires && { requires }), ...(rule.requirement_name !== undefined && { requirementName: rule.requirement_name }) });
     });
     return { providers, rules, requirementMap, bypassCorsPreflight: c.bypass_cors_preflight, stripFailureResponse: c.strip_failure_response, statPrefix: c.stat_prefix };
   }));

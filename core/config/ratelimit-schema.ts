@@ -149,7 +149,11 @@ export const rateLimitConfig: z.ZodType<RateLimitConfig> = lazySchema(() =>
       failure_mode_deny: boolFalse,
       rate_limited_as_resource_exhausted: boolFalse,
       rate_limit_service: strictObject({
-        grpc_service: grpcService({ timeout: "grpc_service.timeout is not what bounds the call: use the filter's timeout" }),
+        // grpc_service.timeout is accepted as Envoy accepts it, but the call is bounded by the
+        // filter's own timeout (20 ms by default): ratelimit/config.cc passes that to
+        // rateLimitClient, and Envoy's gRPC client reads no GrpcService.timeout. The filter says
+        // so in a warning at start (ratelimit.ts) rather than ignore it silently.
+        grpc_service: grpcService({ timeout: "taken" }),
         transport_api_version: z.enum(["V3"], { message: "only V3 is supported" }).optional(),
       }),
       enable_x_ratelimit_headers: z.enum(["OFF", "DRAFT_VERSION_03"]).default("OFF"),
@@ -172,6 +176,7 @@ export const rateLimitConfig: z.ZodType<RateLimitConfig> = lazySchema(() =>
         failureModeDeny: c.failure_mode_deny,
         rateLimitedAsResourceExhausted: c.rate_limited_as_resource_exhausted,
         service: c.rate_limit_service.grpc_service.target,
+        ...(c.rate_limit_service.grpc_service.timeoutMs !== undefined && { unusedServiceTimeoutMs: c.rate_limit_service.grpc_service.timeoutMs }),
         enableXRateLimitHeaders: c.enable_x_ratelimit_headers === "DRAFT_VERSION_03",
         disableXEnvoyRateLimitedHeader: c.disable_x_envoy_ratelimited_header,
         rateLimitedStatus: c.rate_limited_status,

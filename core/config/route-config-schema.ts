@@ -55,11 +55,13 @@ const runtimeFraction = lazySchema(() =>
   })
   .transform((r) => withRuntimeKey({ numerator: r.default_value.numerator, denominator: FRACTION_DENOMINATORS[r.default_value.denominator] }, r.runtime_key)));
 
-/** envoy.config.route.v3.RouteMatch: prefix, path, safe_regex or connect_matcher (no path templates, filter_state). */
+/** envoy.config.route.v3.RouteMatch: prefix, path, path_separated_prefix, safe_regex or connect_matcher (no path templates, filter_state). */
 const routeMatch = lazySchema(() =>
   strictObject({
     prefix: optionalString,
     path: optionalString,
+    // Envoy's validation (route_components.proto): no query or fragment, not ending in "/".
+    path_separated_prefix: z.string().regex(/^[^?#]+[^?#/]$/, { message: 'must not contain "?" or "#" nor end with "/"' }).optional(),
     safe_regex: regexMatcher.optional(),
     // RouteMatch.ConnectMatcher has no fields.
     connect_matcher: strictObject({}).optional(),
@@ -74,10 +76,11 @@ const routeMatch = lazySchema(() =>
     dynamic_metadata: z.array(metadataMatcher).default([]),
   })
   .transform((m, ctx): RouteMatchConfig => {
-    oneOf(m, ["prefix", "path", "safe_regex", "connect_matcher"] as const, ctx, true);
+    oneOf(m, ["prefix", "path", "safe_regex", "connect_matcher", "path_separated_prefix"] as const, ctx, true);
     const match: RouteMatchConfig = { caseSensitive: m.case_sensitive, headers: m.headers, queryParameters: m.query_parameters };
     if (m.prefix !== undefined) match.prefix = m.prefix;
     if (m.path !== undefined) match.path = m.path;
+    if (m.path_separated_prefix !== undefined) match.pathSeparatedPrefix = m.path_separated_prefix;
     if (m.safe_regex !== undefined) match.safeRegex = m.safe_regex;
     if (m.connect_matcher !== undefined) match.connect = true;
     if (m.grpc !== undefined) match.grpc = true;

@@ -67,6 +67,8 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
    * network filters (postgres_proxy) and read by access logs (%DYNAMIC_METADATA%).
    */
   dynamicMetadata: Record<string, Record<string, unknown>> | undefined;
+  /** Why a network filter closed the connection (Envoy's setConnectionTerminationDetails): network RBAC's denial. */
+  terminationDetails: string | undefined;
 
   /**
    * Envoy's StreamInfo::setDynamicMetadata: the fields are merged into the namespace's, a

@@ -14,6 +14,8 @@ export class ListenerAccessLogContext implements AccessLogContext {
   readonly routeName = undefined;
   readonly upstreamHost = undefined;
   readonly upstreamCluster = undefined;
+  /** Why a network filter closed the connection (network RBAC). %CONNECTION_TERMINATION_DETAILS% */
+  connectionTerminationDetails: string | undefined = undefined;
 
   constructor(
     readonly startWallClock: number,

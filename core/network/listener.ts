@@ -395,6 +395,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
         connection.directRemoteAddress,
         connection.id,
       );
+      context.connectionTerminationDetails = connection.terminationDetails;
       for (const logger of this.accessLoggers) logger.log(context);
     }
     const stats = this.stats;

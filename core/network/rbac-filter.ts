@@ -118,6 +118,8 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
     }
     state.denied.inc();
     this.decision = Decision.Deny;
+    // Envoy's network RBAC filter: setConnectionTerminationDetails(responseDetail(policy id)), "none" without one.
+    this.connection.terminationDetails = `rbac_access_denied_matched_policy[${decision.effectivePolicyId === "" ? "none" : decision.effectivePolicyId.replace(/\s/g, "_")}]`;
     // Envoy: close(NoFlush, "rbac_deny_close"); nothing was written to flush.
     this.connection.close("FlushWrite");
   }

@@ -19,6 +19,8 @@ export class TcpAccessLogContext implements AccessLogContext {
   upstreamLocalAddress: SocketAddress | undefined;
   /** The connection's dynamic metadata (network filters such as postgres_proxy set it). %DYNAMIC_METADATA% */
   dynamicMetadata: Readonly<Record<string, Record<string, unknown>>> | undefined;
+  /** Why a network filter closed the connection (network RBAC). %CONNECTION_TERMINATION_DETAILS% */
+  connectionTerminationDetails: string | undefined;
   /** The upstream host's endpoint metadata. %UPSTREAM_METADATA% */
   upstreamHostMetadata: FilterMetadata | undefined;
 

@@ -334,6 +334,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     context.upstreamLocalAddress = this.upstreamLocalAddress;
     context.upstreamHostMetadata = this.host?.metadata;
     context.dynamicMetadata = downstream.dynamicMetadata;
+    context.connectionTerminationDetails = downstream.terminationDetails;
     for (const logger of loggers) logger.log(context);
   }
 

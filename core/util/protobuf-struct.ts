@@ -8,7 +8,7 @@
  * passing the depth it has reached.
  */
 import { utf8DecodeStrict } from "./utf8.ts";
-import { ProtoDecodeError, ProtoReader, WireType } from "./protobuf-wire.ts";
+import { ProtoDecodeError, ProtoReader, WireType, type ProtoWriter } from "./protobuf-wire.ts";
 
 /** How deep messages may nest (protobuf's own parsers stop at 100). */
 export const MAX_DEPTH = 100;
@@ -88,4 +88,27 @@ export function decodeList(bytes: Uint8Array, depth = 0): unknown[] {
     else items.skip();
   }
   return list;
+}
+
+/** The deepest nesting written (the objects are the config's or a filter's; a bound is ours). */
+const MAX_ENCODE_DEPTH = 64;
+
+/**
+ * A JSON object as google.protobuf.Struct's fields (map<string, Value> = 1) on `writer`: the
+ * bootstrap node's metadata, dynamic metadata sent to an authorization service. Deeper than
+ * the bound, or undefined, a value goes as null.
+ */
+export function encodeStruct(writer: ProtoWriter, object: Readonly<Record<string, unknown>>, depth = 0): void {
+  for (const [key, value] of Object.entries(object)) writer.message(1, (entry) => entry.explicitString(1, key).message(2, (v) => encodeValue(v, value, depth + 1)));
+}
+
+/** google.protobuf.Value: null_value 1, number_value 2, string_value 3, bool_value 4, struct_value 5, list_value 6 (values 1). */
+function encodeValue(writer: ProtoWriter, value: unknown, depth: number): void {
+  if (depth > MAX_ENCODE_DEPTH || value === null || value === undefined) writer.explicitUint(1, 0);
+  else if (typeof value === "number") writer.explicitDouble(2, value);
+  else if (typeof value === "string") writer.explicitString(3, value);
+  else if (typeof value === "boolean") writer.explicitUint(4, value ? 1 : 0);
+  else if (Array.isArray(value)) writer.message(6, (list) => value.forEach((item) => list.message(1, (v) => encodeValue(v, item, depth + 1))));
+  else if (typeof value === "object") writer.message(5, (struct) => encodeStruct(struct, value as Record<string, unknown>, depth + 1));
+  else writer.explicitString(3, String(value));
 }

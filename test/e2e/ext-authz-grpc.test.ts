@@ -33,6 +33,7 @@ interface CheckRequest {
     destination?: { address?: { socket_address?: { address: string; port_value: number } }; principal?: string; certificate?: string };
     request?: { time?: { seconds: number }; http?: { method: string; path: string; host: string; scheme: string; protocol: string; size: number; headers: Record<string, string>; body?: string } };
     context_extensions?: Record<string, string>;
+    metadata_context?: { filter_metadata?: Record<string, { fields: Record<string, { stringValue?: string }> }> };
     tls_session?: { sni?: string };
   };
 }
@@ -114,6 +115,7 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
   let metadataLogPath: string;
   let mtlsPort: number;
   let certs: TestCerts;
+  let meta: string;
 
   beforeAll(async () => {
     echo = await httpUpstream((req, res) =>
@@ -187,6 +189,18 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     resources.listeners.push(variant("down", downPort, extAuthz("dead", { status_on_error: { code: 503 } })));
     resources.listeners.push(variant("allow_down", allowPort, extAuthz("dead", { failure_mode_allow: true, failure_mode_allow_header_add: true })));
     resources.listeners.push(variant("routed", routedPort, extAuthz("authz", { clear_route_cache: true })));
+    // An RBAC shadow policy sets dynamic metadata that metadata_context_namespaces sends on; the
+    // top-level allowed_headers picks the headers a gRPC service gets.
+    const metaPort = await freePort();
+    meta = `http://127.0.0.1:${metaPort}`;
+    const metaListener = variant("meta", metaPort, extAuthz("authz", { metadata_context_namespaces: ["envoy.filters.http.rbac", "absent.namespace"], allowed_headers: { patterns: [{ exact: "authorization" }, { prefix: "x-keep" }] } }));
+    const rbac = {
+      name: "envoy.filters.http.rbac",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", shadow_rules: { action: "ALLOW", policies: { all: { permissions: [{ any: true }], principals: [{ any: true }] } } } },
+    };
+    const metaHcm = metaListener.filter_chains[0]!.filters[0]!.typed_config;
+    metaHcm.http_filters = [rbac, ...metaHcm.http_filters];
+    resources.listeners.push(metaListener);
     // mTLS downstream with include_peer_certificate: the client's certificate goes to the service.
     certs = mintTestCerts();
     mtlsPort = await freePort();
@@ -248,6 +262,18 @@ describe.each(RUNTIMES)("ext_authz gRPC service on %s", (runtime) => {
     // grpc-timeout (the 2 s timeout) became the call's deadline.
     const deadline = Number(authz.deadlines[seen]);
     expect(Number.isFinite(deadline) && deadline <= Date.now() + 2000).toBe(true);
+  });
+
+  test("metadata_context_namespaces: those namespaces of the stream's dynamic metadata in the CheckRequest; the top-level allowed_headers: only those headers", async () => {
+    const seen = authz.checks.length;
+    const response = await request(meta + "/m", { headers: { authorization: "Bearer good", "x-keep": "k", "x-drop": "d" } });
+    expect(response.statusCode).toBe(200);
+    await response.body.text();
+    const check = authz.checks[seen]!.attributes;
+    expect(check.metadata_context!.filter_metadata!["envoy.filters.http.rbac"]!.fields["shadow_engine_result"]!.stringValue).toBe("allowed");
+    expect(Object.keys(check.metadata_context!.filter_metadata!)).toEqual(["envoy.filters.http.rbac"]);
+    // Pseudo-headers too are matched against the list (Envoy's CheckRequestUtils).
+    expect(Object.keys(check.request!.http!.headers).sort()).toEqual(["authorization", "x-keep"]);
   });
 
   test("route match.dynamic_metadata: the service's metadata picks the route once clear_route_cache has it chosen again", async () => {

@@ -44,7 +44,13 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
   let base: string;
 
   beforeAll(async () => {
-    echo = await httpUpstream((req, res) => res.end(String(req.headers["x-jwt-payload"] ?? "")));
+    echo = await httpUpstream((req, res) => {
+      // What claim_to_headers added, echoed back in response headers.
+      res.setHeader("x-seen-sub", String(req.headers["x-sub"] ?? "-"));
+      res.setHeader("x-seen-roles", String(req.headers["x-roles"] ?? "-"));
+      res.setHeader("x-seen-tenant", String(req.headers["x-tenant"] ?? "-"));
+      res.end(String(req.headers["x-jwt-payload"] ?? ""));
+    });
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     const config = httpProxyConfig({
@@ -58,7 +64,16 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
             typed_config: {
               "@type": TYPE,
               providers: {
-                main: { issuer: "https://issuer.example", local_jwks: { inline_string: JSON.stringify({ keys: [rsa.jwk, ec.jwk] }) }, forward_payload_header: "x-jwt-payload" },
+                main: {
+                  issuer: "https://issuer.example",
+                  local_jwks: { inline_string: JSON.stringify({ keys: [rsa.jwk, ec.jwk] }) },
+                  forward_payload_header: "x-jwt-payload",
+                  claim_to_headers: [
+                    { header_name: "x-sub", claim_name: "sub" },
+                    { header_name: "x-roles", claim_name: "roles" },
+                    { header_name: "x-tenant", claim_name: "org.tenant" },
+                  ],
+                },
               },
               rules: [
                 // An empty requirement allows all (Envoy's AllowAllVerifierImpl), alone or in requires_any.
@@ -103,5 +118,16 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
     expect(await get(forged, "/open")).toMatchObject({ status: 200 });
     expect(await get(undefined, "/either")).toMatchObject({ status: 200 });
     expect(await get(forged, "/either")).toMatchObject({ status: 200 });
+  });
+
+  test("claim_to_headers: the verified token's claims reach the upstream as headers (a nested claim by its path, an array as base64 JSON)", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const token = await rsa.sign({ iss: "https://issuer.example", exp, sub: "alice", roles: ["a", "b"], org: { tenant: "t1" } });
+    const response = await request(`${base}/private`, { headers: { authorization: `Bearer ${token}` } });
+    await response.body.text();
+    expect(response.statusCode).toBe(200);
+    expect(response.headers["x-seen-sub"]).toBe("alice");
+    expect(response.headers["x-seen-roles"]).toBe(Buffer.from('["a","b"]').toString("base64"));
+    expect(response.headers["x-seen-tenant"]).toBe("t1");
   });
 });

@@ -72,6 +72,33 @@ describe("ext_authz filter with an HTTP service", () => {
     expect(check.text()).toBe("");
   });
 
+  test("headers_to_add values are substitution formats evaluated per request (%REQ(…)% of the client's request); an empty result is not sent", async () => {
+    await setUp(
+      extAuthz({}, { authorization_request: { headers_to_add: [{ key: "x-forwarded-host", value: "%REQ(host)%" }, { key: "x-jwt", value: "%REQ(x-jwt-payload)%" }, { key: "x-pct", value: "100%%" }, { key: "x-none", value: "%REQ(x-absent)%" }] } }),
+      bearer,
+    );
+    await proxy!.request("GET", "/", { headers: { authorization: "Bearer good", "x-jwt-payload": "e30" } });
+    const check = checks[0]!;
+    expect(check.get("x-forwarded-host")).toBe("example.com");
+    expect(check.get("x-jwt")).toBe("e30");
+    expect(check.get("x-pct")).toBe("100%");
+    expect(check.get("x-none")).toBeUndefined();
+  });
+
+  test("the top-level allowed_headers stands for authorization_request.allowed_headers; both set is Envoy's duplicate error", async () => {
+    await setUp(extAuthz({ allowed_headers: { patterns: [{ exact: "x-request-id" }] } }), bearer);
+    await proxy!.request("GET", "/", { headers: { authorization: "Bearer good", "x-request-id": "r1", "x-other": "no" } });
+    expect(checks[0]!.get("x-request-id")).toBe("r1");
+    expect(checks[0]!.get("authorization")).toBe("Bearer good");
+    expect(checks[0]!.get("x-other")).toBeUndefined();
+    await expect(
+      filterProxy([extAuthz({ allowed_headers: { patterns: [{ exact: "a" }] } }, { authorization_request: { allowed_headers: { patterns: [{ exact: "b" }] } } })], { clusters: { authz: [AUTHZ_PORT] } }),
+    ).rejects.toThrow("typed_config.allowed_headers: Invalid duplicate configuration for allowed_headers.");
+    await expect(filterProxy([extAuthz({ metadata_context_namespaces: ["envoy.filters.http.jwt_authn"] })], { clusters: { authz: [AUTHZ_PORT] } })).rejects.toThrow(
+      "metadata_context_namespaces",
+    );
+  });
+
   test("allowed: allowed_upstream_headers set on the request, x-envoy-auth-headers-to-remove honoured, allowed_client_headers_on_success on the response", async () => {
     await setUp(
       extAuthz({}, { authorization_response: { allowed_upstream_headers: { patterns: [{ exact: "x-user" }] }, allowed_client_headers_on_success: { patterns: [{ exact: "x-auth-note" }] } } }),

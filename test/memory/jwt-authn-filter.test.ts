@@ -199,6 +199,67 @@ describe("jwt_authn filter", () => {
     expect((await send("GET", "/private")).status).toBe(401);
   });
 
+  test("claim_to_headers: string, number, bool, nested (a.b) claims; objects and arrays as base64 JSON; absent ones add nothing", async () => {
+    const map = [
+      ["x-sub", "sub"],
+      ["x-n", "n"],
+      ["x-f", "f"],
+      ["x-neg", "neg"],
+      ["x-admin", "admin"],
+      ["x-tenant", "org.tenant.id"],
+      ["x-roles", "roles"],
+      ["x-org", "org.tenant"],
+      ["x-none", "missing"],
+      ["x-null", "nil"],
+      ["x-deep-miss", "sub.x"],
+    ].map(([header_name, claim_name]) => ({ header_name, claim_name }));
+    proxy = await filterProxy([jwtFilter({}, { claim_to_headers: map })]);
+    const token = await rsa.sign(claims({ n: 42, f: 1.5, neg: -3, admin: true, nil: null, roles: ["a", "b"], org: { tenant: { id: "t1" } } }));
+    const response = await send("GET", "/api", { headers: { authorization: `Bearer ${token}`, "x-sub": "spoofed" } });
+    expect(response.status).toBe(200);
+    const seen = proxy.upstreamRequests.at(-1)!.headers;
+    // Envoy adds (addCopy): a header of that name the client sent stays beside it.
+    expect(seen.filter(([n]) => n === "x-sub").map(([, v]) => v)).toEqual(["spoofed", "alice"]);
+    expect(header(seen, "x-n")).toBe("42");
+    expect(header(seen, "x-f")).toBe("1.500000");
+    expect(header(seen, "x-neg")).toBe("-3.000000");
+    expect(header(seen, "x-admin")).toBe("true");
+    expect(header(seen, "x-tenant")).toBe("t1");
+    expect(header(seen, "x-roles")).toBe(Buffer.from('["a","b"]').toString("base64"));
+    expect(header(seen, "x-org")).toBe(Buffer.from('{"id":"t1"}').toString("base64"));
+    for (const absent of ["x-none", "x-null", "x-deep-miss"]) expect(header(seen, absent)).toBeUndefined();
+    // A token that fails adds no claim header.
+    expect((await send("GET", "/api", { headers: { authorization: `Bearer ${await stranger.sign(claims())}` } })).status).toBe(401);
+  });
+
+  test("payload_in_metadata / header_in_metadata: the verified JWT's payload and header in dynamic metadata, which access logs print", async () => {
+    proxy = await filterProxy([jwtFilter({}, { payload_in_metadata: "jwt_payload", header_in_metadata: "jwt_header" })], {
+      hcm: {
+        access_log: [
+          {
+            name: "envoy.access_loggers.file",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+              path: "/dev/stdout",
+              log_format: { text_format_source: { inline_string: "%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:jwt_payload:sub)% %DYNAMIC_METADATA(envoy.filters.http.jwt_authn:jwt_header:kid)% %RESPONSE_CODE%\n" } },
+            },
+          },
+        ],
+      },
+    });
+    expect((await send("GET", "/api", { headers: { authorization: `Bearer ${await rsa.sign(claims())}` } })).status).toBe(200);
+    expect((await send("GET", "/api", { headers: { authorization: `Bearer ${await stranger.sign(claims())}` } })).status).toBe(401);
+    await proxy.runtime.settle(1000);
+    expect(proxy.runtime.stdoutText).toBe("alice rsa-1 200\n- - 401\n");
+  });
+
+  test("rules[].match.path_separated_prefix: /api and /api/… need a token, /apix does not", async () => {
+    proxy = await filterProxy([jwtFilter({ rules: [{ match: { path_separated_prefix: "/api" }, requires: { provider_name: "main" } }] })]);
+    expect((await send("GET", "/api")).status).toBe(401);
+    expect((await send("GET", "/api/v1?x=1")).status).toBe(401);
+    expect((await send("GET", "/apix")).status).toBe(200);
+  });
+
   test("a request body waits while the token is verified, then goes on whole", async () => {
     proxy = await filterProxy([jwtFilter()]);
     const response = await send("POST", "/api", { headers: { authorization: `Bearer ${await rsa.sign(claims())}` }, body: "payload" });

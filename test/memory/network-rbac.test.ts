@@ -31,11 +31,12 @@ class Peer implements SocketHandler {
   }
 }
 
-async function setup(rbac: Record<string, unknown>, accessLogFormat?: string): Promise<{ runtime: MemoryRuntime; server: Server; upstreams: Peer[] }> {
+async function setup(rbac: Record<string, unknown>, listenerExtra: Record<string, unknown> = {}, accessLogFormat?: string): Promise<{ runtime: MemoryRuntime; server: Server; upstreams: Peer[] }> {
   const runtime = new MemoryRuntime({ seed: 5 });
   const upstreams: Peer[] = [];
   await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
   const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM], ...(accessLogFormat && { accessLog: { path: "/dev/stdout", format: accessLogFormat } }) }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] } };
+  Object.assign(config.static_resources.listeners[0]!, listenerExtra);
   config.static_resources.listeners[0]!.filter_chains[0]!.filters.unshift({
     name: "envoy.filters.network.rbac",
     typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", stat_prefix: "tcp_rbac", ...rbac },
@@ -60,6 +61,31 @@ describe("network rbac filter", () => {
     expect(client.ended || client.closed !== undefined).toBe(true);
     expect(upstreams.map((u) => u.received).join("")).toBe("");
     expect(stat(server, "tcp_rbac.rbac.denied")).toBe(1);
+  });
+
+  test("%CONNECTION_TERMINATION_DETAILS%: a denied connection's is rbac_access_denied_matched_policy[<policy>] (none without one)", async () => {
+    const log = {
+      access_log: [
+        {
+          name: "envoy.access_loggers.file",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/stdout", log_format: { text_format_source: { inline_string: "%CONNECTION_TERMINATION_DETAILS% %REQUEST_HEADERS_BYTES%\n" } } },
+        },
+      ],
+    };
+    for (const [rules, expected] of [
+      [{ action: "DENY", policies: { "local net": { permissions: [{ destination_port: PROXY }], principals: LOOPBACK } } }, "rbac_access_denied_matched_policy[local_net] 0\n"],
+      [{ action: "ALLOW", policies: { other: { permissions: [{ destination_port: 1 }], principals: LOOPBACK } } }, "rbac_access_denied_matched_policy[none] 0\n"],
+    ] as const) {
+      const { runtime, server } = await setup({ rules }, log);
+      const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+      runtime.runDue();
+      client.socket.write(encoder.encode("x"));
+      runtime.runDue();
+      client.socket.close();
+      await runtime.settle(1000);
+      expect(runtime.stdoutText).toBe(expected);
+      await server.shutdown?.();
+    }
   });
 
   test("an allowed connection is proxied; shadow rules only count; header rules never match a connection", async () => {
@@ -88,6 +114,7 @@ describe("network rbac filter: dynamic metadata (Envoy's RoleBasedAccessControlF
         shadow_rules: { action: "DENY", policies: { "local peers": { permissions: [{ any: true }], principals: LOOPBACK } } },
         shadow_rules_stat_prefix: "audit_",
       },
+      {},
       "%DYNAMIC_METADATA(envoy.filters.network.rbac:audit_shadow_engine_result)% %DYNAMIC_METADATA(envoy.filters.network.rbac:audit_shadow_effective_policy_id)% %DYNAMIC_METADATA(envoy.common:access_log_hint)%\n",
     );
     const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));

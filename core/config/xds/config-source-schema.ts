@@ -13,8 +13,8 @@ import * as z from "zod";
 import { boolFalse, nonEmptyString, optionalNonEmptyString, optionalString, strictObject } from "../shared-schemas.ts";
 import type { AdsConfigSource, ApiConfigSource, RestConfigSource, SdsConfigSource, XdsConfigSource } from "../bootstrap.ts";
 import { grpcService } from "../grpc-service-schema.ts";
-import { durationMs, oneOf } from "../proto-schema.ts";
-import { isEmptyList, isFalse, unsupportedField } from "../unsupported-field.ts";
+import { durationMs, oneOf, uint32 } from "../proto-schema.ts";
+import { isEmptyList, isFalse, refuseField, unsupportedField } from "../unsupported-field.ts";
 import { lazySchema } from "../lazy-schema.ts";
 import { unsupportedValueMessage } from "../refusal.ts";
 
@@ -33,6 +33,10 @@ const pathConfigSource = lazySchema(() =>
 /** Envoy's default initial_fetch_timeout (config_source.proto). */
 const DEFAULT_INITIAL_FETCH_TIMEOUT_MS = 15_000;
 
+/** Envoy's RateLimitSettings defaults (source/common/config/utility.h: DefaultMaxTokens, DefaultFillRate per second). */
+const DEFAULT_RATE_LIMIT_MAX_TOKENS = 100;
+const DEFAULT_RATE_LIMIT_FILL_RATE = 10;
+
 /** Envoy's default request_timeout for REST (Utility::apiConfigSourceRequestTimeout). */
 const DEFAULT_REST_REQUEST_TIMEOUT_MS = 1000;
 
@@ -49,7 +53,12 @@ export const apiConfigSource = lazySchema(() =>
     cluster_names: z.array(nonEmptyString).default([]),
     refresh_delay: durationMs.optional(),
     request_timeout: durationMs.optional(),
-    rate_limit_settings: unsupportedField("polyvoy does not rate-limit its xDS requests"),
+    // envoy.config.core.v3.RateLimitSettings: a token bucket on the stream's requests
+    // (Envoy's Utility::parseRateLimitSettings: max_tokens 100, fill_rate 10/s by default).
+    rate_limit_settings: strictObject({
+      max_tokens: uint32.optional(),
+      fill_rate: z.number().refine((rate) => rate > 0, { message: "must be greater than 0" }).optional(),
+    }).optional(),
     set_node_on_first_message_only: boolFalse,
     config_validators: unsupportedField(undefined, isEmptyList),
   })
@@ -61,6 +70,7 @@ export const apiConfigSource = lazySchema(() =>
       // Envoy reads them for REST only; taking them here would accept a field and ignore it.
       if (c.refresh_delay !== undefined) ctx.addIssue({ code: "custom", path: ["refresh_delay"], message: "refresh_delay is for api_type REST only (a gRPC stream is pushed to)" });
       if (c.request_timeout !== undefined) ctx.addIssue({ code: "custom", path: ["request_timeout"], message: "request_timeout is for api_type REST only (a gRPC stream has no deadline)" });
+      if (type === "DELTA_GRPC" && c.rate_limit_settings !== undefined) refuseField(ctx, "with DELTA_GRPC: polyvoy limits the requests of GRPC (state of the world) streams only", ["rate_limit_settings"]);
     } else if (type === "REST") {
       if (c.grpc_services.length > 0) ctx.addIssue({ code: "custom", path: ["grpc_services"], message: "REST, not a gRPC type, must not have a gRPC service specified" });
       if (c.cluster_names.length !== 1) ctx.addIssue({ code: "custom", path: ["cluster_names"], message: "REST must have a singleton cluster name specified" });
@@ -69,6 +79,7 @@ export const apiConfigSource = lazySchema(() =>
       // every few microseconds is refused. The port's timers take any longer delay.
       else if (typeof c.refresh_delay === "number" && c.refresh_delay < 1) ctx.addIssue({ code: "custom", path: ["refresh_delay"], message: "must be at least 1ms" });
       if (c.set_node_on_first_message_only) ctx.addIssue({ code: "custom", path: ["set_node_on_first_message_only"], message: "set_node_on_first_message_only is for gRPC streams (every REST request carries the node)" });
+      if (c.rate_limit_settings !== undefined) ctx.addIssue({ code: "custom", path: ["rate_limit_settings"], message: "rate_limit_settings is for gRPC streams (Envoy's REST fetcher polls at refresh_delay)" });
     } else {
       ctx.addIssue({ code: "custom", path: ["api_type"], message: unsupportedValueMessage(String(type), "supported: GRPC, DELTA_GRPC, REST") });
     }
@@ -76,7 +87,13 @@ export const apiConfigSource = lazySchema(() =>
   .transform((c): ApiSource =>
     c.api_type === "REST"
       ? { kind: "rest", clusterName: c.cluster_names[0]!, refreshDelayMs: c.refresh_delay as number, requestTimeoutMs: typeof c.request_timeout === "number" ? c.request_timeout : DEFAULT_REST_REQUEST_TIMEOUT_MS }
-      : { kind: "grpc", target: c.grpc_services[0]!.target, nodeOnFirstMessageOnly: c.set_node_on_first_message_only, delta: c.api_type === "DELTA_GRPC" },
+      : {
+          kind: "grpc",
+          target: c.grpc_services[0]!.target,
+          nodeOnFirstMessageOnly: c.set_node_on_first_message_only,
+          delta: c.api_type === "DELTA_GRPC",
+          ...(c.rate_limit_settings !== undefined && { rateLimit: { maxTokens: c.rate_limit_settings.max_tokens ?? DEFAULT_RATE_LIMIT_MAX_TOKENS, fillRate: c.rate_limit_settings.fill_rate ?? DEFAULT_RATE_LIMIT_FILL_RATE } }),
+        },
   ));
 
 /** An api_config_source as read, before its initial_fetch_timeout is added. */

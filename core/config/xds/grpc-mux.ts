@@ -22,6 +22,9 @@
 import type { NodeConfig } from "../../config/bootstrap.ts";
 import { GrpcStatus } from "../../http/grpc-common.ts";
 import type { ServerContext } from "../../server-context.ts";
+import type { TimerHandle } from "../../port.ts";
+import type { Counter } from "../../stats/counter.ts";
+import { TokenBucket } from "../../http/filters/token-bucket.ts";
 import { ProtoReader, ProtoWriter } from "../../util/protobuf-wire.ts";
 import { utf8Decode } from "../../util/utf8.ts";
 import type { GrpcServiceTarget } from "../bootstrap.ts";
@@ -106,6 +109,10 @@ export class GrpcMux implements GrpcMuxLike {
   private stopped = false;
   /** Types whose requests wait (Envoy's GrpcMuxImpl::pause), with how many pauses hold each. */
   private readonly pauses = new Map<string, number>();
+  /** rate_limit_settings: a request goes only with a token; the rest wait for the drain timer. */
+  private readonly requestBucket: TokenBucket | undefined;
+  private readonly rateLimitEnforced: Counter | undefined;
+  private drainTimer: TimerHandle | undefined;
 
   constructor(
     private readonly server: ServerContext,
@@ -114,7 +121,13 @@ export class GrpcMux implements GrpcMuxLike {
     private readonly node: NodeConfig | undefined,
     private readonly nodeOnFirstMessageOnly: boolean,
     openCall?: OpenXdsCall,
+    rateLimit?: { readonly maxTokens: number; readonly fillRate: number },
   ) {
+    if (rateLimit !== undefined) {
+      // Envoy's GrpcStream (grpc_stream.h): TokenBucketImpl(max_tokens, fill_rate per second), full at first.
+      this.requestBucket = new TokenBucket({ maxTokens: rateLimit.maxTokens, tokensPerFill: rateLimit.fillRate, fillIntervalMs: 1000 });
+      this.rateLimitEnforced = server.stats.counter("control_plane.rate_limit_enforced");
+    }
     this.stream = new XdsStream(server, target, method, {
       onStreamEstablished: () => this.onStreamEstablished(),
       onReady: () => this.flushRequests(),
@@ -152,6 +165,8 @@ export class GrpcMux implements GrpcMuxLike {
 
   stop(): void {
     this.stopped = true;
+    if (this.drainTimer !== undefined) this.server.runtime.clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
     this.stream.stop();
     this.dropPending();
   }
@@ -341,14 +356,38 @@ export class GrpcMux implements GrpcMuxLike {
   }
 
   private flushRequests(): void {
+    let limited = false;
     for (const state of this.states.values()) {
       if (!state.requestOwed || !this.stream.ready || this.pauses.has(state.typeUrl)) continue;
+      if (!this.takeToken()) {
+        limited = true;
+        break;
+      }
       const error = state.requestError;
       state.requestOwed = false;
       state.requestError = undefined;
       this.sendRequest(state, error);
     }
-    this.stream.pendingRequests.set(0);
+    this.stream.pendingRequests.set(limited ? [...this.states.values()].filter((s) => s.requestOwed).length : 0);
+  }
+
+  /**
+   * Envoy's GrpcStream::checkRateLimitAllowsDrain: without rate_limit_settings always; else a
+   * token, or control_plane.rate_limit_enforced counted and the drain timer armed for the next one.
+   */
+  private takeToken(): boolean {
+    const bucket = this.requestBucket;
+    if (bucket === undefined) return true;
+    const now = this.server.runtime.now();
+    if (bucket.consume(now)) return true;
+    this.rateLimitEnforced!.inc();
+    if (this.drainTimer === undefined && !this.stopped) {
+      this.drainTimer = this.server.runtime.setTimeout(() => {
+        this.drainTimer = undefined;
+        if (!this.stopped) this.flushRequests();
+      }, Math.max(1, Math.ceil(bucket.msUntilToken(now))));
+    }
+    return false;
   }
 
   private sendRequest(state: ApiState, error: string | undefined): void {

@@ -78,6 +78,16 @@ export class StreamAccessLogContext implements AccessLogContext {
   responseTrailer(name: string): string | undefined {
     return this.trailers?.get(name);
   }
+  /** Envoy's byteSize: the fields' names and values, and the pseudo-headers Envoy's map holds (header text is one char a byte). */
+  headersBytes(which: "request" | "response" | "trailers"): number {
+    if (which === "trailers") return this.trailers === undefined ? 0 : fieldBytes(this.trailers);
+    if (which === "response") return this.response === undefined ? 0 : ":status".length + String(this.response.status).length + fieldBytes(this.response);
+    const r = this.request;
+    if (r === undefined) return 0;
+    let size = fieldBytes(r) + ":method".length + r.method.length + ":path".length + r.path.length + ":scheme".length + r.scheme.length;
+    if (r.authority !== "") size += ":authority".length + r.authority.length;
+    return size;
+  }
   get responseCode(): number {
     return this.info.responseCode;
   }
@@ -121,4 +131,10 @@ export class StreamAccessLogContext implements AccessLogContext {
   get routeName(): string | undefined {
     return this.info.routeName || undefined;
   }
+}
+
+function fieldBytes(map: HeaderMap): number {
+  let size = 0;
+  for (let i = 0; i < map.size; i++) size += map.nameAt(i).length + map.valueAt(i).length;
+  return size;
 }

@@ -5,7 +5,7 @@
  * envoy/config/core/v3/address.proto and base.proto, google/rpc/status.proto,
  * google/protobuf/timestamp.proto and envoy/type/v3/http_status.proto.
  */
-import { decodeStruct } from "../../util/protobuf-struct.ts";
+import { decodeStruct, encodeStruct } from "../../util/protobuf-struct.ts";
 import type { SocketAddress } from "../../port.ts";
 import { latin1Decode } from "../../util/latin1.ts";
 import { ProtoReader, ProtoWriter, WireType } from "../../util/protobuf-wire.ts";
@@ -44,6 +44,8 @@ export interface CheckRequestAttributes {
   timeMs: number;
   http: CheckHttpRequest;
   contextExtensions: Readonly<Record<string, string>>;
+  /** metadata_context_namespaces: AttributeContext.metadata_context (Metadata { map<string, Struct> filter_metadata = 1; }), by namespace. */
+  metadataContext?: Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined;
   /** With include_tls_session: AttributeContext.TLSSession { string sni = 1; }, sent even when empty. */
   tlsSession?: { sni: string } | undefined;
 }
@@ -115,6 +117,13 @@ export function encodeCheckRequest(attributes: CheckRequestAttributes): Uint8Arr
         });
       });
       for (const [key, value] of Object.entries(attributes.contextExtensions)) context.mapEntry(10, key, value);
+      const metadata = attributes.metadataContext;
+      // Envoy sets metadata_context always; an empty message is what an unset one reads as.
+      if (metadata !== undefined) {
+        context.message(11, (m) => {
+          for (const [namespace, fields] of Object.entries(metadata)) m.message(1, (entry) => entry.explicitString(1, namespace).message(2, (struct) => encodeStruct(struct, fields)));
+        });
+      }
       const tls = attributes.tlsSession;
       if (tls !== undefined) context.message(12, (session) => session.string(1, tls.sni));
     })

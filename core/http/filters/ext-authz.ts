@@ -54,6 +54,8 @@ import {
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { compileStringMatch } from "../route/header-matcher.ts";
 import { routeCluster } from "../route/route-cluster.ts";
+import { applyHeaderValueOptions } from "../route/custom-headers.ts";
+import type { StreamInfo } from "../stream-info.ts";
 import type { ClusterStats } from "../../upstream/cluster-stats.ts";
 import { urlEncodePem } from "../../tls/url-encoded-pem.ts";
 import type { TlsPeerCertificate } from "../../port.ts";
@@ -97,10 +99,13 @@ function keyMatcher(patterns: readonly StringMatcherConfig[], extra?: ReadonlySe
 }
 
 const NOTHING: KeyMatcher = () => false;
+const NO_REMOVALS: readonly string[] = [];
 
 /** What one ext_authz filter's streams share: the compiled config, the client, the stats. */
 export class ExtAuthzFilterConfig {
   readonly requestHeaders: KeyMatcher;
+  /** The top-level allowed_headers with a gRPC service; undefined: every header goes. */
+  readonly grpcAllowedHeaders: KeyMatcher | undefined;
   readonly upstreamHeaders: KeyMatcher;
   readonly upstreamHeadersToAppend: KeyMatcher;
   readonly clientHeaders: KeyMatcher;
@@ -120,6 +125,7 @@ export class ExtAuthzFilterConfig {
     chain: HttpFilterChainContext,
   ) {
     this.requestHeaders = keyMatcher(config.allowedHeaders, ALWAYS_SENT);
+    this.grpcAllowedHeaders = config.grpcAllowedHeaders === undefined ? undefined : keyMatcher(config.grpcAllowedHeaders);
     this.upstreamHeaders = config.allowedUpstreamHeaders.length > 0 ? keyMatcher(config.allowedUpstreamHeaders) : NOTHING;
     this.upstreamHeadersToAppend = config.allowedUpstreamHeadersToAppend.length > 0 ? keyMatcher(config.allowedUpstreamHeadersToAppend) : NOTHING;
     // No list: every header but Host; a list: its headers and a few a denial needs.
@@ -315,7 +321,7 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
       // Envoy's check request carries each header once, repeated values joined with ",".
       if (shared.requestHeaders(name)) check.add(name, headers.getJoined(name, ",")!);
     }
-    for (const [name, value] of config.headersToAdd) check.set(name, value);
+    if (config.headersToAdd.length > 0) applyHeaderValueOptions(check, NO_REMOVALS, config.headersToAdd, callbacks, undefined);
     const body = this.bufferData ? this.checkBody(lastData) : undefined;
     this.state = State.Calling;
     this.stopped = true;
@@ -361,6 +367,14 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
       seen.add(name);
       joined.push([name, headers.getJoined(name, ",")!]);
     }
+    // The top-level allowed_headers with a gRPC service: only those (pseudo-headers included:
+    // Envoy's CheckRequestUtils matches every entry of its header map).
+    const grpcAllowed = this.shared.grpcAllowedHeaders;
+    if (grpcAllowed !== undefined) {
+      let kept = 0;
+      for (const entry of joined) if (grpcAllowed(entry[0])) joined[kept++] = entry;
+      joined.length = kept;
+    }
     const settings = this.bufferSettings;
     // Envoy's x-envoy-auth-partial-body: whether the body was cut at max_request_bytes.
     if (body !== undefined) joined.push([PARTIAL_BODY_HEADER, String(partial)]);
@@ -394,10 +408,26 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
         packAsBytes: settings?.packAsBytes ?? false,
       },
       contextExtensions: perRoute?.contextExtensions ?? NO_EXTENSIONS,
+      metadataContext: this.metadataContext(streamInfo.dynamicMetadata),
       // Envoy's setTLSSession: the message is there whenever asked for; sni the TLS session's, else
       // the connection's requested server name (which over HTTP only TLS gives).
       ...(this.shared.config.includeTlsSession && { tlsSession: { sni: tls?.serverName ?? "" } }),
     };
+  }
+
+  /**
+   * metadata_context_namespaces: those namespaces of the stream's dynamic metadata (Envoy's
+   * fillMetadataContext, ext_authz.cc; the connection's metadata it also reads has no
+   * producer in front of an HTTP connection manager in polyvoy).
+   */
+  private metadataContext(dynamic: StreamInfo["dynamicMetadata"]): Record<string, Record<string, unknown>> {
+    const out: Record<string, Record<string, unknown>> = {};
+    if (dynamic === undefined) return out;
+    for (const namespace of this.shared.config.metadataContextNamespaces) {
+      const fields = dynamic[namespace];
+      if (fields !== undefined) out[namespace] = fields;
+    }
+    return out;
   }
 
   private grpcCallbacks(): GrpcUnaryCallbacks {

@@ -64,6 +64,11 @@ export class RateLimitFilterConfig {
     readonly server: ServerContext,
   ) {
     this.client = new GrpcAsyncClient(server);
+    if (config.unusedServiceTimeoutMs !== undefined) {
+      server.log.warn(
+        `ratelimit: rate_limit_service.grpc_service.timeout (${config.unusedServiceTimeoutMs}ms) does not bound the call: as in Envoy, the filter's timeout (${config.timeoutMs}ms) does — set \`timeout\` on the filter`,
+      );
+    }
   }
 
   /** Envoy counts on the route's cluster (cluster_->statsScope()); undefined for no such cluster. */

@@ -176,6 +176,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     private readonly stats: RouterStats,
     /** The Router's suppress_envoy_headers: none of the x-envoy-* headers below are added. */
     private readonly suppressEnvoyHeaders = false,
+    /** The Router's dynamic_stats (Envoy's emit_dynamic_stats_): false charges no per-response cluster stats. */
+    private readonly dynamicStats = true,
   ) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
@@ -600,7 +602,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const code = reason === StreamResetReason.ProtocolError ? 502 : 503;
     this.chargeUpstreamAbort(code);
     // Envoy's chargeUpstreamCode with `dropped` (a reset of reason overflow): counted for load reports.
-    if (reason === StreamResetReason.Overflow && this.cluster !== undefined) this.cluster.loadReportStats.upstreamRqDropped++;
+    if (reason === StreamResetReason.Overflow && this.cluster !== undefined && this.dynamicStats) this.cluster.loadReportStats.upstreamRqDropped++;
     let headers = this.responseExtraHeaders();
     // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
     if (reason === StreamResetReason.Overflow && !this.suppressEnvoyHeaders) (headers ??= []).push(["x-envoy-overloaded", "true"]);
@@ -667,7 +669,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Envoy's chargeUpstreamCode: canary by the host or the upstream's x-envoy-upstream-canary;
     // nothing charged for a request the health_check filter passed through.
     this.canaryHost = host.canary || headers.get("x-envoy-upstream-canary") === "true";
-    const clusterStats = info.healthCheck ? undefined : this.cluster?.stats;
+    const clusterStats = info.healthCheck || !this.dynamicStats ? undefined : this.cluster?.stats;
     if (clusterStats) {
       clusterStats.countResponse(headers.status);
       clusterStats.countResponseCategories(headers.status, this.internalRequest, this.canaryHost);
@@ -795,10 +797,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Envoy's onUpstreamComplete: no timing for a health check passed through; canary by the host alone.
     const stats = this.callbacks.streamInfo.healthCheck ? undefined : this.cluster?.stats;
     if (stats) {
-      stats.upstreamRqCompleted.inc();
-      const time = approximateNow(this.server.runtime) - this.callbacks.streamInfo.upstreamRequestStart;
-      stats.upstreamRqTime.record(time);
-      stats.recordResponseTimeCategories(time, this.internalRequest, request?.host.canary === true);
+      if (this.dynamicStats) {
+        stats.upstreamRqCompleted.inc();
+        const time = approximateNow(this.server.runtime) - this.callbacks.streamInfo.upstreamRequestStart;
+        stats.upstreamRqTime.record(time);
+        stats.recordResponseTimeCategories(time, this.internalRequest, request?.host.canary === true);
+      }
       if (this.staleConnectionRetried) stats.upstreamRqRetrySuccess.inc();
     }
   }
@@ -886,7 +890,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    */
   private chargeUpstreamAbort(code: number): void {
     const stats = this.cluster?.stats;
-    if (stats === undefined || this.callbacks.streamInfo.healthCheck) return;
+    if (stats === undefined || this.callbacks.streamInfo.healthCheck || !this.dynamicStats) return;
     stats.countResponse(code);
     stats.upstreamRqCompleted.inc();
     stats.countResponseCategories(code, this.internalRequest, this.canaryHost);

@@ -51,6 +51,12 @@ export class TokenBucket {
     return Math.floor(Math.ceil(this.msFor(1)) / 1000);
   }
 
+  /** Ms until a whole token is there (Envoy's TokenBucket::nextTokenAvailable); 0 when one is. */
+  msUntilToken(now: number): number {
+    const tokens = this.tokensAt(now);
+    return tokens >= 1 ? 0 : this.msFor(1 - tokens);
+  }
+
   /** Whole tokens left (Envoy truncates to uint32). */
   remainingTokens(now: number): number {
     return Math.floor(this.tokensAt(now));

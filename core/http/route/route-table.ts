@@ -96,6 +96,15 @@ function pathEnd(path: string): number {
 
 type Predicate = (input: MatchInput) => boolean;
 
+/**
+ * Envoy's PathSeparatedPrefixRouteEntryImpl::matches (config_impl.cc): the path without its
+ * query and fragment is the prefix, or starts with it and "/" follows (/api matches /api and
+ * /api/x, not /apix).
+ */
+export function pathSeparatedPrefixMatches(path: string, prefix: string): boolean {
+  return path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 0x2f);
+}
+
 /** prefix / path / safe_regex / connect_matcher. case_sensitive: false applies to prefix and path only (Envoy ignores it for regexes). */
 function compilePathMatch(match: RouteMatchConfig): Predicate {
   // Envoy's ConnectRouteEntryImpl: CONNECT requests, whatever their authority.
@@ -110,6 +119,10 @@ function compilePathMatch(match: RouteMatchConfig): Predicate {
   if (match.path !== undefined) {
     const path = caseSensitive ? match.path : match.path.toLowerCase();
     return caseSensitive ? (input) => input.path === path : (input) => input.lowerPath === path;
+  }
+  if (match.pathSeparatedPrefix !== undefined) {
+    const p = caseSensitive ? match.pathSeparatedPrefix : match.pathSeparatedPrefix.toLowerCase();
+    return caseSensitive ? (input) => pathSeparatedPrefixMatches(input.path, p) : (input) => pathSeparatedPrefixMatches(input.lowerPath, p);
   }
   const prefix = caseSensitive ? (match.prefix ?? "") : (match.prefix ?? "").toLowerCase();
   return caseSensitive ? (input) => input.path.startsWith(prefix) : (input) => input.lowerPath.startsWith(prefix);

@@ -53,6 +53,7 @@ describe("ext_authz", () => {
       timeoutMs: 200,
       pathPrefix: "",
       allowedHeaders: [],
+      metadataContextNamespaces: [],
       headersToAdd: [],
       allowedUpstreamHeaders: [],
       allowedUpstreamHeadersToAppend: [],

@@ -149,7 +149,7 @@ describe("config errors say what to do", () => {
     // No knock-on lines after a refusal.
     ["a refused cluster specifier is not also a missing one", (c) => void (route(c).route = { inline_cluster_specifier_plugin: {} }), [`${ROUTE}.route: \`inline_cluster_specifier_plugin\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["RDS is not also a missing route_config", (c) => void (delete hcm(c).route_config, (hcm(c).rds = { route_config_name: "r" })), [`${HCM}.rds.config_source: missing required field`]],
-    ["a refused path specifier is not also a missing one", (c) => void (route(c).match = { path_separated_prefix: "/a" }), [`${ROUTE}.match: \`path_separated_prefix\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["a refused path specifier is not also a missing one", (c) => void (route(c).match = { path_match_policy: { name: "x" } }), [`${ROUTE}.match: \`path_match_policy\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["a field refused by a check of its object is not also a missing oneof member", (c) => void (cluster(c).health_checks = [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, custom_health_check: { name: "x" } }]), [
       `${CLUSTER}.health_checks[0]: \`custom_health_check\` is an Envoy field that polyvoy does not support yet (use http_health_check, tcp_health_check or grpc_health_check)`,
     ]],

@@ -20,6 +20,13 @@ function routePerFilter(fields: Record<string, unknown>): unknown {
 }
 
 describe("ratelimit typed_config", () => {
+  test("rate_limit_service.grpc_service.timeout is accepted; the call's bound stays the filter's timeout (20 ms by default), as Envoy's ratelimit config.cc has it", () => {
+    const withServiceTimeout = (extra: Record<string, unknown>) => filter({ rate_limit_service: { grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "1s" } }, ...extra });
+    expect(filterConfig(withServiceTimeout({}))).toMatchObject({ timeoutMs: 20, unusedServiceTimeoutMs: 1000 });
+    expect(filterConfig(withServiceTimeout({ timeout: "0.5s" }))).toMatchObject({ timeoutMs: 500, unusedServiceTimeoutMs: 1000 });
+    expect(filterConfig(filter({}))).not.toHaveProperty("unusedServiceTimeoutMs");
+  });
+
   test("response_headers_to_add (at most 10) and the filter's own rate_limits (no stage, no disable_key)", () => {
     const config = filterConfig(filter({ response_headers_to_add: [{ header: { key: "x-limited", value: "%REQ(:PATH)%" } }], rate_limits: [{ actions: [{ generic_key: { descriptor_value: "all" } }] }] }));
     expect(config).toMatchObject({ responseHeadersToAdd: [{ key: "x-limited", value: "%REQ(:PATH)%", formatted: true }], rateLimits: [{ stage: -1, actions: [{ type: "generic_key", descriptorKey: "generic_key", descriptorValue: "all" }] }] });

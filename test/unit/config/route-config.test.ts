@@ -468,9 +468,9 @@ describe("bad route configs give one-line problems", () => {
       [`${ROUTE}: must set only one of route, redirect, direct_response (got route, direct_response)`],
     ],
     ["no match", [{ route: { cluster: "a" } }], [`${ROUTE}.match: missing required field`]],
-    ["no path specifier", [route({ match: { case_sensitive: false } })], [`${ROUTE}.match: must set one of prefix, path, safe_regex, connect_matcher`]],
-    ["two path specifiers", [route({ match: { prefix: "/", path: "/x" } })], [`${ROUTE}.match: must set only one of prefix, path, safe_regex, connect_matcher (got prefix, path)`]],
-    ["an unsupported path specifier", [route({ match: { path_separated_prefix: "/a" } })], [`${ROUTE}.match: \`path_separated_prefix\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    ["no path specifier", [route({ match: { case_sensitive: false } })], [`${ROUTE}.match: must set one of prefix, path, safe_regex, connect_matcher, path_separated_prefix`]],
+    ["two path specifiers", [route({ match: { prefix: "/", path: "/x" } })], [`${ROUTE}.match: must set only one of prefix, path, safe_regex, connect_matcher, path_separated_prefix (got prefix, path)`]],
+    ["an unsupported path specifier", [route({ match: { path_match_policy: { name: "x" } } })], [`${ROUTE}.match: \`path_match_policy\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
     [
       "connect_config on an upgrade other than CONNECT",
       [route({ route: { cluster: "a", upgrade_configs: [{ upgrade_type: "websocket", connect_config: {} }] } })],

@@ -75,6 +75,20 @@ describe("envoy.service.auth.v3", () => {
     expect(raw.attributes.request.http.size).toBe(5);
   });
 
+  test("metadata_context: the namespaces' dynamic metadata as Metadata.filter_metadata Structs", () => {
+    const metadataContext = { "envoy.filters.http.jwt_authn": { payload: { sub: "alice", n: 3, ok: true, roles: ["a"], none: null } } };
+    const decoded = Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, metadataContext }))) as Record<string, any>;
+    const struct = decoded.attributes.metadata_context.filter_metadata["envoy.filters.http.jwt_authn"];
+    // The well-known types come back camelCased from protobufjs.
+    const payload = struct.fields.payload.structValue.fields;
+    expect(payload.sub).toEqual({ stringValue: "alice", kind: "stringValue" });
+    expect(payload.n).toEqual({ numberValue: 3, kind: "numberValue" });
+    expect(payload.ok).toEqual({ boolValue: true, kind: "boolValue" });
+    expect(payload.roles.listValue.values).toEqual([{ stringValue: "a", kind: "stringValue" }]);
+    expect(payload.none.kind).toBe("nullValue");
+    expect((Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, metadataContext: {} }))) as Record<string, any>).attributes.metadata_context).toEqual({});
+  });
+
   test("an OK CheckResponse: header mutations with their append actions (the deprecated append wins), removals, response headers", () => {
     const bytes = Check.responseSerialize({
       status: { code: 0 },

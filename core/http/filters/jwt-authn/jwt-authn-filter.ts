@@ -24,8 +24,11 @@ import {
 } from "../../filter.ts";
 import type { RequestHeaders } from "../../message.ts";
 import { parseQueryParameters } from "../../route/header-matcher.ts";
+import { pathSeparatedPrefixMatches } from "../../route/route-table.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { AsyncClient } from "../../async-client.ts";
+import { encodeBase64 } from "../../../util/base64.ts";
+import { utf8Encode } from "../../../util/utf8.ts";
 import { RemoteJwks, type JwksFetchStats } from "./remote-jwks.ts";
 import {
   JWKS_FETCH_FAIL,
@@ -109,7 +112,9 @@ export class JwtAuthnFilterConfig {
     const bare = query < 0 ? path : path.slice(0, query);
     for (const rule of this.config.rules) {
       const match = rule.match;
-      if (match.prefix !== undefined ? bare.startsWith(match.prefix) : bare === match.path) {
+      const matched =
+        match.prefix !== undefined ? bare.startsWith(match.prefix) : match.pathSeparatedPrefix !== undefined ? pathSeparatedPrefixMatches(stripFragment(bare), match.pathSeparatedPrefix) : bare === match.path;
+      if (matched) {
         return rule.requires ?? (rule.requirementName !== undefined ? this.config.requirementMap.get(rule.requirementName) : undefined);
       }
     }
@@ -228,18 +233,32 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
     if (this.stopped) this.callbacks.continueDecoding();
   }
 
-  /** Tokens that verified: removed unless forwarded; their payload in forward_payload_header. */
+  /**
+   * Tokens that verified (Envoy's AuthenticatorImpl::handleGoodJwt): their payload in
+   * forward_payload_header, claim_to_headers, removed unless forwarded; once the whole
+   * requirement holds, header/payload_in_metadata in the stream's dynamic metadata under
+   * envoy.filters.http.jwt_authn (verifier.cc sets the extracted data only on success).
+   */
   private applyVerified(): void {
     const headers = this.headers!;
+    let extracted: Record<string, unknown> | undefined;
     for (const { found, jwt } of this.verified) {
       const provider = found.provider.config;
-      if (!provider.forward && found.header !== undefined) headers.remove(found.header);
       if (provider.forwardPayloadHeader !== "") {
         let payload = jwt.payloadBase64Url;
         if (provider.padForwardPayloadHeader) payload += "=".repeat((4 - (payload.length % 4)) % 4);
         headers.set(provider.forwardPayloadHeader, payload);
       }
+      for (const { header, claim } of provider.claimToHeaders) {
+        const value = claimHeaderValue(jwt.payload, claim);
+        // Envoy's addCopy: added beside a header of that name the client sent.
+        if (value !== "") headers.add(header, value);
+      }
+      if (!provider.forward && found.header !== undefined) headers.remove(found.header);
+      if (provider.headerInMetadata !== "") (extracted ??= {})[provider.headerInMetadata] = jwt.header;
+      if (provider.payloadInMetadata !== "") (extracted ??= {})[provider.payloadInMetadata] = jwt.payload;
     }
+    if (extracted !== undefined) this.callbacks.streamInfo.setDynamicMetadata(JWT_AUTHN_METADATA_NAMESPACE, extracted);
   }
 
   // ---- requirements (Envoy's verifier.cc) ----
@@ -357,6 +376,41 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
       }
     }
     return undefined;
+  }
+}
+
+const JWT_AUTHN_METADATA_NAMESPACE = "envoy.filters.http.jwt_authn";
+
+/** The path up to a "#" (Envoy's removeQueryAndFragment, for path_separated_prefix). */
+function stripFragment(path: string): string {
+  const hash = path.indexOf("#");
+  return hash < 0 ? path : path.slice(0, hash);
+}
+
+/**
+ * A claim's header value as Envoy's addJWTClaimToHeader makes it (authenticator.cc): the
+ * claim found by a `.`-separated path into nested objects (jwt_verify_lib's
+ * StructUtils::GetValue); a string as is, a number as an integer when it is a whole
+ * non-negative one (else C++'s std::to_string of a double: six decimals), true/false, an
+ * object or array as base64 of its JSON; "" (no header) when absent or null.
+ */
+export function claimHeaderValue(payload: Record<string, unknown>, claim: string): string {
+  let value: unknown = payload;
+  for (const part of claim.split(".")) {
+    if (typeof value !== "object" || value === null || Array.isArray(value) || !Object.hasOwn(value, part)) return "";
+    value = (value as Record<string, unknown>)[part];
+  }
+  switch (typeof value) {
+    case "string":
+      return value;
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      return Number.isInteger(value) && value >= 0 && value < 2 ** 64 ? BigInt(value).toString() : value.toFixed(6);
+    case "object":
+      return value === null ? "" : encodeBase64(utf8Encode(JSON.stringify(value)));
+    default:
+      return "";
   }
 }
 

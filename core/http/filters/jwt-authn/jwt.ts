@@ -27,6 +27,9 @@ export interface Jwt {
   /** Seconds since the epoch; 0 when absent. */
   exp: number;
   nbf: number;
+  /** The decoded header and payload (JSON objects), for claim_to_headers and *_in_metadata. */
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
   /** The payload section as sent (base64url), for forward_payload_header. */
   payloadBase64Url: string;
   /** header "." payload, the bytes the signature covers. */
@@ -74,6 +77,8 @@ export function parseJwt(token: string): Jwt | string {
     audiences,
     exp: (payload.exp as number | undefined) ?? 0,
     nbf: (payload.nbf as number | undefined) ?? 0,
+    header,
+    payload,
     payloadBase64Url: payloadPart,
     signingInput,
     signature,

@@ -138,6 +138,37 @@ describe("GrpcMux (state of the world)", () => {
     expect(stream.requests[2]).toMatchObject({ versionInfo: "v1", responseNonce: "n-2", error: { code: 13, message: "bad cluster" } });
   });
 
+  test("rate_limit_settings: a request waits for a token (control_plane.rate_limit_enforced, pending_requests), then goes when one comes (Envoy's GrpcStream token bucket)", async () => {
+    const server = await setup();
+    const mux = new GrpcMux(server, { clusterName: "xds", authority: "", initialMetadata: [] }, ADS_METHOD, { id: "n1", cluster: "c1" }, false, undefined, { maxTokens: 1, fillRate: 1 });
+    muxes.push(mux);
+    mux.watch(CDS, [], recorder());
+    await settle();
+    const stream = cp.last;
+    expect(stream.requests).toHaveLength(1);
+    stream.respond(CDS, "v1", "n-1", [clusterResource("a")]);
+    await settle();
+    // The ACK is owed, the bucket empty: held, counted.
+    expect(stream.requests).toHaveLength(1);
+    expect(gauge(server, "control_plane.rate_limit_enforced")).toBe(1);
+    expect(gauge(server, "control_plane.pending_requests")).toBe(1);
+    await elapse(1000);
+    expect(stream.requests).toHaveLength(2);
+    expect(stream.requests[1]).toMatchObject({ versionInfo: "v1", responseNonce: "n-1" });
+    expect(gauge(server, "control_plane.pending_requests")).toBe(0);
+  });
+
+  test("rate_limit_settings in the config: Envoy's defaults (100 tokens, 10/s); fill_rate must be > 0; refused with DELTA_GRPC and REST", async () => {
+    const { apiConfigSource } = await import("../../../../core/config/xds/config-source-schema.ts");
+    const grpc = { api_type: "GRPC", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] };
+    expect(apiConfigSource.parse({ ...grpc, rate_limit_settings: {} })).toMatchObject({ rateLimit: { maxTokens: 100, fillRate: 10 } });
+    expect(apiConfigSource.parse({ ...grpc, rate_limit_settings: { max_tokens: 5, fill_rate: 0.5 } })).toMatchObject({ rateLimit: { maxTokens: 5, fillRate: 0.5 } });
+    expect(apiConfigSource.parse(grpc)).not.toHaveProperty("rateLimit");
+    expect(apiConfigSource.safeParse({ ...grpc, rate_limit_settings: { fill_rate: 0 } }).success).toBe(false);
+    expect(apiConfigSource.safeParse({ ...grpc, api_type: "DELTA_GRPC", rate_limit_settings: {} }).success).toBe(false);
+    expect(apiConfigSource.safeParse({ api_type: "REST", cluster_names: ["xds"], refresh_delay: "1s", rate_limit_settings: {} }).success).toBe(false);
+  });
+
   test("connected_state is 1 once the stream is started, before any response (Envoy's establishNewStream); 0 when it ends", async () => {
     const server = await setup();
     const mux = newMux(server);

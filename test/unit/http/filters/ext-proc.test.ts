@@ -150,6 +150,9 @@ describe("ext_proc config", () => {
     expect(problems({ ...base, request_attributes: ["request.path"] })?.[0]).toMatch(/^request_attributes: /);
     expect(problems({})?.[0]).toBe("grpc_service: must set grpc_service");
     expect(problems({ ...base, message_timeout: "0s" })?.[0]).toBe("message_timeout: must be greater than 0s and at most 3600s");
+    // async_mode: false (the default) accepted, true refused (Envoy does not implement it).
+    expect(problems({ ...base, async_mode: false })).toBeUndefined();
+    expect(problems({ ...base, async_mode: true })?.[0]).toMatch(/^async_mode: /);
   });
 });
 

@@ -160,6 +160,16 @@ describe("path matching", () => {
     expect(routed(table, request("h", "/exac"))).toBeUndefined();
   });
 
+  test("path_separated_prefix: the prefix alone or followed by /, ignoring query and fragment; case_sensitive applies; Envoy's pattern refuses ? # and a trailing /", () => {
+    const table = tableOf(named("api", { path_separated_prefix: "/api" }), named("img", { path_separated_prefix: "/Img", case_sensitive: false }));
+    for (const path of ["/api", "/api/", "/api/v1/x", "/api?x=1", "/api#top"]) expect(routed(table, request("h", path))).toBe("api");
+    for (const path of ["/apix", "/ap", "/API", "/apix/y"]) expect(routed(table, request("h", path))).toBeUndefined();
+    expect(routed(table, request("h", "/IMG/a.png"))).toBe("img");
+    const problem = (value: string) => routeConfiguration.safeParse({ virtual_hosts: [{ name: "v", domains: ["*"], routes: [named("r", { path_separated_prefix: value })] }] }).error?.issues[0]?.message;
+    for (const bad of ["/api/", "/a?b", "/a#b", ""]) expect(problem(bad)).toBe('must not contain "?" or "#" nor end with "/"');
+    expect(problem("/api")).toBeUndefined();
+  });
+
   test("safe_regex: a full match of the path without query", () => {
     const table = tableOf(named("user", { safe_regex: { regex: "/users/[0-9]+" } }));
     expect(routed(table, request("h", "/users/42"))).toBe("user");
