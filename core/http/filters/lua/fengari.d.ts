@@ -8,7 +8,7 @@ declare module "fengari" {
   export type LuaString = Uint8Array;
   export type LuaJsFunction = (L: LuaState) => number;
   export type LuaHook = (L: LuaState, ar: unknown) => void;
-  interface Lua {
+  export interface Lua {
     readonly LUA_OK: number;
     readonly LUA_YIELD: number;
     readonly LUA_ERRRUN: number;
@@ -62,7 +62,7 @@ declare module "fengari" {
     lua_insert(L: LuaState, index: number): void;
     lua_error(L: LuaState): number;
   }
-  interface Lauxlib {
+  export interface Lauxlib {
     luaL_newstate(): LuaState;
     luaL_requiref(L: LuaState, modname: LuaString, openf: LuaJsFunction, glb: number): void;
     luaL_loadbuffer(L: LuaState, buff: LuaString, size: number | null, name: LuaString): number;
@@ -78,7 +78,7 @@ declare module "fengari" {
     luaL_tolstring(L: LuaState, index: number): LuaString;
     luaL_traceback(L: LuaState, L1: LuaState, msg: LuaString | null, level: number): void;
   }
-  interface Lualib {
+  export interface Lualib {
     luaopen_base: LuaJsFunction;
     luaopen_coroutine: LuaJsFunction;
     luaopen_table: LuaJsFunction;

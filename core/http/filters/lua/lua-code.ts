@@ -1,3 +1,4 @@
+/// <reference path="./fengari.d.ts" />
 /**
  * One Lua code of the filter and the VM it runs in (Envoy's PerLuaCodeSetup over a
  * ThreadLocalState, source/extensions/filters/common/lua/lua.cc): the state is made, the
@@ -61,6 +62,7 @@ export class LuaCode {
     chunkName: string,
     private readonly modules: ResolvedModules,
     private readonly server: Pick<ServerContext, "runtime">,
+    print: (line: string) => void,
   ) {
     const L = (this.L = lauxlib.luaL_newstate());
     // A JavaScript exception inside a function the script calls (a bug of the filter's) is a
@@ -88,6 +90,18 @@ export class LuaCode {
     }
     this.installRandom();
     this.installPackage();
+    // print: fengari's writes to process.stdout, which the core does not touch; a line of the log instead.
+    lua.lua_pushjsfunction(L, (L) => {
+      const n = lua.lua_gettop(L);
+      const parts: string[] = [];
+      for (let i = 1; i <= n; i++) {
+        parts.push(byteString(lauxlib.luaL_tolstring(L, i)));
+        lua.lua_pop(L, 1);
+      }
+      print(parts.join("\t"));
+      return 0;
+    });
+    lua.lua_setglobal(L, to_luastring("print"));
     lua.lua_sethook(L, (L) => this.hook(L), lua.LUA_MASKCOUNT, HOOK_PERIOD);
     this.runChunk(SANDBOX_PRELUDE, "=sandbox", (L) => {
       lua.lua_pushjsfunction(L, (L) => {

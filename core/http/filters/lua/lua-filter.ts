@@ -1,3 +1,4 @@
+/// <reference path="./fengari.d.ts" />
 /**
  * Envoy's Lua HTTP filter (source/extensions/filters/http/lua/lua_filter.cc, wrappers.cc):
  * envoy_on_request runs on the request, envoy_on_response on the response, each as a
@@ -59,7 +60,7 @@ export class LuaFilterConfig {
     this.log = server.log.component("lua");
     // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`.
     this.stats = new LuaFilterStats(server, `http.${chain.statPrefix}.lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`);
-    const make = (source: LuaSource, name: string) => new LuaCode(sources.get(source)!, chunkName(source, name), modules, server);
+    const make = (source: LuaSource, name: string) => new LuaCode(sources.get(source)!, chunkName(source, name), modules, server, (line) => this.log.info(`script print: ${line}`));
     if (config.defaultSource !== undefined) this.defaultCode = make(config.defaultSource, GLOBAL_SCRIPT_NAME);
     for (const [name, source] of config.sourceCodes) this.codes.set(name, make(source, name));
   }
