@@ -21,7 +21,7 @@ import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
-import type { BufferConfig, CacheConfig, LuaConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -164,11 +164,13 @@ registerLazyHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", async (
 
 registerLazyHttpFilterFactory<LuaConfig>("envoy.filters.http.lua", async () => {
   // The Lua VM (fengari) is in this module's imports: loaded only when a config names the filter.
-  const { LuaFilter, luaFilterConfig, resolveLuaFilterConfig } = await import("./http/filters/lua/lua-filter.ts");
+  const { LuaFilter, luaFilterConfig, prepareLuaPerRoute, resolveLuaFilterConfig } = await import("./http/filters/lua/lua-filter.ts");
   return {
     kind: "dual",
     create: (config) => new LuaFilter(luaFilterConfig(config)),
     resolve: (config, server, chain) => resolveLuaFilterConfig(config, server, chain),
+    // A route's own source_code: its VM, made with the route table.
+    preparePerRoute: (config, server) => prepareLuaPerRoute(config as LuaPerRouteConfig, server),
   };
 });
 

@@ -952,10 +952,12 @@ export interface LuaConfig {
   clearRouteCache: boolean;
 }
 
-/** envoy.extensions.filters.http.lua.v3.LuaPerRoute: disabled, or the name of one of the filter's source_codes. */
+/** envoy.extensions.filters.http.lua.v3.LuaPerRoute: disabled, the name of one of the filter's source_codes, or a code of its own. */
 export interface LuaPerRouteConfig {
   disabled: boolean;
   name?: string;
+  /** source_code (inline): a byte string, one char per byte. */
+  sourceCode?: string;
 }
 
 /** envoy.extensions.filters.http.buffer.v3.Buffer, and BufferPerRoute (core/http/filters/buffer.ts). */

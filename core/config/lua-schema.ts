@@ -59,22 +59,25 @@ export const luaConfig: z.ZodType<LuaConfig> = lazySchema(() =>
     };
   }));
 
-/** LuaPerRoute: oneof disabled (true), name (of the filter's source_codes) or source_code. */
+/**
+ * LuaPerRoute: oneof disabled (true), name (of the filter's source_codes) or source_code (a
+ * route's own code, inline: its VM is made with the route table, when nothing can be read
+ * from files, so a `filename` is refused and its require() finds only package.preload).
+ */
 export const luaPerRouteConfig: z.ZodType<LuaPerRouteConfig> = lazySchema(() =>
   strictObject({
     disabled: z.literal(true).optional(),
     name: z.string().min(1).optional(),
-    // A route's own code would need its own VM built with the route table, and its require()
-    // resolved before: not implemented (docs/configuration.md#lua).
-    source_code: z.unknown().optional(),
+    source_code: luaSource.optional(),
   })
   .transform((r, ctx): LuaPerRouteConfig => {
-    const key = oneOf(r, ["disabled", "name", "source_code"], ctx, true);
-    if (key === "source_code") {
-      ctx.addIssue({ code: "custom", path: ["source_code"], message: "unsupported: polyvoy runs only the filter's own codes (name: one of its source_codes)" });
+    oneOf(r, ["disabled", "name", "source_code"], ctx, true);
+    if (r.source_code !== undefined && "filename" in r.source_code) {
+      ctx.addIssue({ code: "custom", path: ["source_code", "filename"], message: "unsupported: a route's own code is inline (inline_string or inline_bytes); name one of the filter's source_codes to run a file" });
       return z.NEVER;
     }
-    return r.disabled === true ? { disabled: true } : { disabled: false, name: r.name };
+    if (r.disabled === true) return { disabled: true };
+    return r.source_code !== undefined ? { disabled: false, sourceCode: r.source_code.code } : { disabled: false, name: r.name };
   }));
 
 /** UTF-8 text as a byte string (one char per byte). */

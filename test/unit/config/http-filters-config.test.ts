@@ -162,7 +162,7 @@ describe("lua", () => {
     });
   });
 
-  test("refusals name the field: both default codes, an unknown field, a DataSource from the environment, a route's own source_code", () => {
+  test("refusals name the field: both default codes, an unknown field, a DataSource from the environment, a route's own code from a file", () => {
     expect(problems(filter({ inline_code: "a", default_source_code: { inline_string: "b" } }))).toEqual([`${HCM_FILTERS}: only one of inline_code and default_source_code may be set`]);
     expect(problems(filter({ inline_code: "a", code: "b" }))[0]).toContain("code");
     expect(problems(filter({ default_source_code: { environment_variable: "X" } }))[0]).toContain("environment_variable");
@@ -170,7 +170,10 @@ describe("lua", () => {
     const perRoute = (config: Record<string, unknown>) => problems(filter({ inline_code: "a" }), route(config));
     expect(() => load(filter({ inline_code: "a" }), route({ disabled: true }))).not.toThrow();
     expect(() => load(filter({ inline_code: "a" }), route({ name: "b" }))).not.toThrow();
-    expect(perRoute({ source_code: { inline_string: "z" } })).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.lua.source_code: unsupported: polyvoy runs only the filter's own codes (name: one of its source_codes)`]);
+    expect(() => load(filter({ inline_code: "a" }), route({ source_code: { inline_string: "z = 1" } }))).not.toThrow();
+    expect(perRoute({ source_code: { filename: "/r.lua" } })).toEqual([
+      `${ROUTE_PER_FILTER}.envoy.filters.http.lua.source_code.filename: unsupported: a route's own code is inline (inline_string or inline_bytes); name one of the filter's source_codes to run a file`,
+    ]);
     expect(perRoute({})).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.lua: must set one of disabled, name, source_code`]);
   });
 });

@@ -30,7 +30,7 @@ import { latin1Encode } from "../../../util/latin1.ts";
 import { formatAddress } from "../../../network/address.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { LuaCode, LuaScriptError, byteString, lauxlib, lua, popMessage, to_luastring } from "./lua-code.ts";
-import { readByteString, resolveModules } from "./lua-sources.ts";
+import { luaPackagePath, readByteString, resolveModules } from "./lua-sources.ts";
 
 /** The name Envoy's FilterConfig gives the default code (GLOBAL_SCRIPT_NAME). */
 const GLOBAL_SCRIPT_NAME = "GLOBAL";
@@ -94,6 +94,21 @@ export function resolveLuaFilterConfig(config: LuaConfig, server: ServerContext,
     CONFIGS.set(config, made);
   }
   return Promise.resolve(made).then(() => {});
+}
+
+/** A route's own code (LuaPerRoute.source_code), made with its route table (the factory's preparePerRoute). */
+const ROUTE_CODES = new WeakMap<LuaPerRouteConfig, LuaCode>();
+
+/**
+ * Envoy's FilterConfigPerRoute: the route's code in a VM of its own, its top level run now (a
+ * load error fails the route table's build). Nothing is read from files here: its require()
+ * finds package.loaded and package.preload only.
+ */
+export function prepareLuaPerRoute(config: LuaPerRouteConfig, server: ServerContext): void {
+  if (config.sourceCode === undefined || ROUTE_CODES.has(config)) return;
+  const log = server.log.component("lua");
+  const noModules = { path: luaPackagePath(server), modules: new Map(), missing: new Map() };
+  ROUTE_CODES.set(config, new LuaCode(config.sourceCode, config.sourceCode, noModules, server, (line) => log.info(`script print: ${line}`)));
 }
 
 export function luaFilterConfig(config: LuaConfig): LuaFilterConfig {
@@ -653,6 +668,7 @@ export class LuaFilter implements StreamFilter {
     const perRoute = this.decoderCallbacks.mostSpecificPerFilterConfig<LuaPerRouteConfig>();
     if (perRoute === undefined) return this.config.defaultCode;
     if (perRoute.disabled) return undefined;
+    if (perRoute.sourceCode !== undefined) return ROUTE_CODES.get(perRoute);
     return perRoute.name !== undefined ? this.config.codes.get(perRoute.name) : undefined;
   }
 

@@ -212,7 +212,7 @@ describe("the Lua filter", () => {
     expect(runtime.logText).toMatch(/instruction budget exceeded/);
   });
 
-  test("LuaPerRoute: disabled, or a named source_code", async () => {
+  test("LuaPerRoute: disabled, a named source_code, or a route's own source_code", async () => {
     await setup({
       lua: {
         inline_code: 'function envoy_on_request(h) h:headers():add("x-code", "global") end',
@@ -221,13 +221,21 @@ describe("the Lua filter", () => {
       routes: [
         { match: { prefix: "/off" }, action: { route: { cluster: "web" }, typed_per_filter_config: { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, disabled: true } } } },
         { match: { prefix: "/other" }, action: { route: { cluster: "web" }, typed_per_filter_config: { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, name: "other" } } } },
+        {
+          match: { prefix: "/own" },
+          action: {
+            route: { cluster: "web" },
+            typed_per_filter_config: { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, source_code: { inline_string: 'function envoy_on_request(h) h:headers():add("x-code", "route") end' } } },
+          },
+        },
         { match: { prefix: "/" }, cluster: "web" },
       ],
     });
     exchange("GET", "/off");
     exchange("GET", "/other");
+    exchange("GET", "/own");
     exchange("GET", "/x");
-    expect(seen.map((req) => header(req, "x-code"))).toEqual([[], ["other"], ["global"]]);
+    expect(seen.map((req) => header(req, "x-code"))).toEqual([[], ["other"], ["route"], ["global"]]);
   });
 
   test("no io, os, debug; math.random from the port", async () => {
@@ -237,7 +245,9 @@ describe("the Lua filter", () => {
     expect(Number(header(seen[0]!, "x-r")[0])).toBeGreaterThanOrEqual(1);
   });
 
-  test("a load error fails the listener's build", async () => {
+  test("a load error fails the listener's build, a route's own code's too", async () => {
     await expect(setup({ lua: { inline_code: "function (" } })).rejects.toThrow(/script load error/);
+    const own = { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, source_code: { inline_string: "error('at load')" } } };
+    await expect(setup({ lua: { inline_code: "x = 1" }, routes: [{ match: { prefix: "/" }, action: { route: { cluster: "web" }, typed_per_filter_config: own } }] })).rejects.toThrow(/script load error: .*at load/);
   });
 });
