@@ -167,7 +167,7 @@ registerLazyHttpFilterFactory<LuaConfig>("envoy.filters.http.lua", async () => {
   const { LuaFilter, luaFilterConfig, prepareLuaPerRoute, resolveLuaFilterConfig } = await import("./http/filters/lua/lua-filter.ts");
   return {
     kind: "dual",
-    create: (config) => new LuaFilter(luaFilterConfig(config)),
+    create: (config, _server, _chain, name) => new LuaFilter(luaFilterConfig(config), name),
     resolve: (config, server, chain) => resolveLuaFilterConfig(config, server, chain),
     // A route's own source_code: its VM, made with the route table.
     preparePerRoute: (config, server) => prepareLuaPerRoute(config as LuaPerRouteConfig, server),

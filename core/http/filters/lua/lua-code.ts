@@ -102,6 +102,13 @@ export class LuaCode {
       return 0;
     });
     lua.lua_setglobal(L, to_luastring("print"));
+    // Envoy's global for timestamp()'s format (lua_filter.cc: Timestamp::Resolution's values).
+    lua.lua_newtable(L);
+    lua.lua_pushinteger(L, 0);
+    lua.lua_setfield(L, -2, to_luastring("MILLISECOND"));
+    lua.lua_pushinteger(L, 1);
+    lua.lua_setfield(L, -2, to_luastring("MICROSECOND"));
+    lua.lua_setglobal(L, to_luastring("EnvoyTimestampResolution"));
     lua.lua_sethook(L, (L) => this.hook(L), lua.LUA_MASKCOUNT, HOOK_PERIOD);
     this.runChunk(SANDBOX_PRELUDE, "=sandbox", (L) => {
       lua.lua_pushjsfunction(L, (L) => {

@@ -28,6 +28,7 @@ import type { BodyBuffer } from "../../body-buffer.ts";
 import { EMPTY_BYTES } from "../../../util/bytes.ts";
 import { latin1Encode } from "../../../util/latin1.ts";
 import { formatAddress } from "../../../network/address.ts";
+import { encodeBase64 } from "../../../util/base64.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { LuaCode, LuaScriptError, byteString, lauxlib, lua, popMessage, to_luastring } from "./lua-code.ts";
 import { luaPackagePath, readByteString, resolveModules } from "./lua-sources.ts";
@@ -306,6 +307,11 @@ class StreamHandle {
     return lua.lua_yield(L, 0);
   }
 
+  luaMetadata(L: LuaState): number {
+    pushObject(this.code, L, "metadata", this.filter.routeMetadata());
+    return 1;
+  }
+
   luaStreamInfo(L: LuaState): number {
     pushObject(this.code, L, "streamInfo", this.filter);
     return 1;
@@ -476,9 +482,8 @@ type Methods<T> = Record<string, (L: LuaState, self: T) => number>;
  * itself, not "attempt to call a nil value" (docs/configuration.md#lua lists them).
  */
 const NOT_IMPLEMENTED = [
-  "httpCall", "metadata", "dynamicMetadata", "connection", "connectionStreamInfo", "importPublicKey", "verifySignature",
-  "base64Escape", "timestamp", "timestampString", "filterContext", "route", "upstreamHost", "virtualHost", "clearRouteCache",
-  "setUpstreamOverrideHost",
+  "httpCall", "dynamicMetadata", "connection", "connectionStreamInfo", "importPublicKey", "verifySignature",
+  "timestampString", "filterContext", "route", "upstreamHost", "virtualHost", "clearRouteCache", "setUpstreamOverrideHost",
 ];
 
 const HANDLE_METHODS: Methods<StreamHandle> = {
@@ -488,6 +493,19 @@ const HANDLE_METHODS: Methods<StreamHandle> = {
   trailers: (L, h) => h.luaTrailers(L),
   respond: (L, h) => h.luaRespond(L),
   streamInfo: (L, h) => h.luaStreamInfo(L),
+  metadata: (L, h) => h.luaMetadata(L),
+  base64Escape(L) {
+    lua.lua_pushliteral(L, encodeBase64(lauxlib.luaL_checklstring(L, 2)));
+    return 1;
+  },
+  // Envoy's timestamp(): milliseconds since the epoch, from the port's clock; its one format
+  // is EnvoyTimestampResolution.MILLISECOND (0, Timestamp::Resolution::Millisecond).
+  timestamp(L, h) {
+    if (!lua.lua_isnoneornil(L, 2) && byteString(lauxlib.luaL_checkstring(L, 2)) !== "0") return lauxlib.luaL_error(L, "timestamp format must be MILLISECOND.");
+    // A float, as Envoy pushes it: fengari's integers are 32 bits.
+    lua.lua_pushnumber(L, Math.floor(h.filter.wallClock()));
+    return 1;
+  },
   logTrace: (L, h) => h.luaLog(L, "trace"),
   logDebug: (L, h) => h.luaLog(L, "debug"),
   logInfo: (L, h) => h.luaLog(L, "info"),
@@ -570,7 +588,60 @@ const BUFFER_METHODS: Methods<BodyView> = {
   },
 };
 
+/** Route metadata (Envoy's MetadataMapWrapper): get(key) and pairs(), values as Lua values. */
+const METADATA_METHODS: Methods<Record<string, unknown>> = {
+  get(L, m) {
+    const key = byteString(lauxlib.luaL_checkstring(L, 2));
+    if (!Object.hasOwn(m, key)) return 0;
+    pushJson(L, m[key]);
+    return 1;
+  },
+  __pairs(L, m) {
+    const entries = Object.entries(m);
+    let i = 0;
+    lua.lua_pushjsfunction(L, (L) => {
+      const entry = entries[i++];
+      if (entry === undefined) return 0;
+      lua.lua_pushliteral(L, entry[0]);
+      pushJson(L, entry[1]);
+      return 2;
+    });
+    return 1;
+  },
+};
+
+/** A metadata value (protobuf Struct as JSON) as a Lua value: tables for lists (from 1) and structs. */
+function pushJson(L: LuaState, value: unknown): void {
+  if (value === null || value === undefined) lua.lua_pushnil(L);
+  else if (typeof value === "string") lua.lua_pushliteral(L, value);
+  // A whole number as an integer where fengari's 32 bits hold it: tostring() then shows "5", as
+  // LuaJIT's does for Envoy's doubles, not Lua 5.3's "5.0".
+  else if (typeof value === "number") Number.isInteger(value) && Math.abs(value) < 2 ** 31 ? lua.lua_pushinteger(L, value) : lua.lua_pushnumber(L, value);
+  else if (typeof value === "boolean") lua.lua_pushboolean(L, value);
+  else if (Array.isArray(value)) {
+    lua.lua_createtable(L, value.length, 0);
+    value.forEach((item, i) => {
+      pushJson(L, item);
+      lua.lua_rawseti(L, -2, i + 1);
+    });
+  } else {
+    lua.lua_newtable(L);
+    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+      pushJson(L, item);
+      lua.lua_setfield(L, -2, to_luastring(key));
+    }
+  }
+}
+
 const STREAM_INFO_METHODS: Methods<LuaFilter> = {
+  routeName(L, f) {
+    lua.lua_pushliteral(L, f.routeName() ?? "");
+    return 1;
+  },
+  requestedServerName(L, f) {
+    lua.lua_pushliteral(L, f.decoderCallbacks.downstreamTls?.serverName ?? "");
+    return 1;
+  },
   protocol(L, f) {
     lua.lua_pushliteral(L, f.protocol());
     return 1;
@@ -588,7 +659,7 @@ const STREAM_INFO_METHODS: Methods<LuaFilter> = {
     return 1;
   },
 };
-for (const name of ["dynamicMetadata", "downstreamSslConnection", "requestedServerName", "downstreamRemoteAddress", "routeName", "filterState"]) {
+for (const name of ["dynamicMetadata", "downstreamSslConnection", "downstreamRemoteAddress", "filterState"]) {
   STREAM_INFO_METHODS[name] = (L) => lauxlib.luaL_error(L, "streamInfo():%s() is not implemented by polyvoy's Lua filter", name);
 }
 
@@ -597,6 +668,7 @@ const KINDS: Record<string, Methods<never>> = {
   headers: HEADERS_METHODS as Methods<never>,
   buffer: BUFFER_METHODS as Methods<never>,
   streamInfo: STREAM_INFO_METHODS as Methods<never>,
+  metadata: METADATA_METHODS as Methods<never>,
 };
 
 /**
@@ -653,7 +725,11 @@ export class LuaFilter implements StreamFilter {
   private request: StreamHandle | undefined;
   private response: StreamHandle | undefined;
 
-  constructor(private readonly config: LuaFilterConfig) {}
+  constructor(
+    private readonly config: LuaFilterConfig,
+    /** Its name in http_filters: the route metadata's namespace it reads first (metadata()). */
+    private readonly name: string,
+  ) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
     this.decoderCallbacks = callbacks;
@@ -779,6 +855,20 @@ export class LuaFilter implements StreamFilter {
     callbacks.streamInfo.responseCodeDetails = "lua_response";
     callbacks.encodeHeaders(headers, body === undefined);
     if (body !== undefined && this.request !== undefined) callbacks.encodeData(body, true);
+  }
+
+  /** The route's metadata for this filter: under its name, else envoy.filters.http.lua (Envoy's getMetadata). */
+  routeMetadata(): Record<string, unknown> {
+    const metadata = this.decoderCallbacks.route?.route.metadata;
+    return metadata?.[this.name] ?? metadata?.["envoy.filters.http.lua"] ?? {};
+  }
+
+  routeName(): string | undefined {
+    return this.decoderCallbacks.route?.route.name;
+  }
+
+  wallClock(): number {
+    return this.config.server.runtime.wallClock();
   }
 
   protocol(): string {

@@ -245,6 +245,35 @@ describe("the Lua filter", () => {
     expect(Number(header(seen[0]!, "x-r")[0])).toBeGreaterThanOrEqual(1);
   });
 
+  test("metadata() (the route's, under the filter's name), base64Escape, timestamp, streamInfo():routeName()", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local m = h:metadata()
+          h:headers():add("x-meta", m:get("team") .. "/" .. tostring(m:get("limits").rps) .. "/" .. tostring((m:get("absent"))))
+          local keys = {}
+          for k, _ in pairs(m) do keys[#keys + 1] = k end
+          table.sort(keys)
+          h:headers():add("x-keys", table.concat(keys, ","))
+          h:headers():add("x-b64", h:base64Escape("lua\0!"))
+          h:headers():add("x-ts", string.format("%.0f", h:timestamp(EnvoyTimestampResolution.MILLISECOND)))
+          h:headers():add("x-route", h:streamInfo():routeName())
+        end`,
+      },
+      routes: [{ name: "main", match: { prefix: "/" }, action: { route: { cluster: "web" }, metadata: { filter_metadata: { "envoy.filters.http.lua": { team: "edge", limits: { rps: 5 } } } } } }],
+    });
+    exchange("GET", "/");
+    const req = seen[0]!;
+    expect(runtime.logText).toBe("");
+    expect(header(req, "x-meta")).toEqual(["edge/5/nil"]);
+    expect(header(req, "x-keys")).toEqual(["limits,team"]);
+    expect(header(req, "x-b64")).toEqual(["bHVhACE="]);
+    // The port's clock (the memory runtime's virtual one), read while the request passed.
+    expect(Number(header(req, "x-ts")[0])).toBeLessThanOrEqual(runtime.wallClock());
+    expect(Number(header(req, "x-ts")[0])).toBeGreaterThanOrEqual(Date.UTC(2026, 0, 1));
+    expect(header(req, "x-route")).toEqual(["main"]);
+  });
+
   test("a load error fails the listener's build, a route's own code's too", async () => {
     await expect(setup({ lua: { inline_code: "function (" } })).rejects.toThrow(/script load error/);
     const own = { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, source_code: { inline_string: "error('at load')" } } };
