@@ -238,6 +238,12 @@ describe("the Lua filter", () => {
     expect(seen.map((req) => header(req, "x-code"))).toEqual([[], ["other"], ["route"], ["global"]]);
   });
 
+  test("a call of Envoy's API that polyvoy lacks is a script error naming it", async () => {
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) h:httpCall("c", {}, "", 100) end' } });
+    expect(exchange("GET", "/").status).toBe(200);
+    expect(runtime.logText).toMatch(/script log: .*httpCall\(\) is not implemented by polyvoy's Lua filter/);
+  });
+
   test("no io, os, debug; math.random from the port", async () => {
     await setup({ lua: { inline_code: 'function envoy_on_request(h) h:headers():add("x-libs", type(io) .. type(os) .. type(debug) .. type(dofile) .. type(string.format)) h:headers():add("x-r", tostring(math.random(1, 6))) end' } });
     exchange("GET", "/");
