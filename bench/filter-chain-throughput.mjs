@@ -19,8 +19,11 @@
 // - `cache`: the HTTP cache (envoy.filters.http.cache, SimpleHttpCacheConfig) before the
 //   router, the route adding `cache-control: max-age=3600` to the origin's answer: after the
 //   first request every request is a hit, answered from memory without the upstream.
+// - `lua`: the Lua filter (envoy.filters.http.lua) running Envoy's lua example's script with
+//   its library inlined: a request header added, and on the response its body buffered for
+//   its length, put in a header (two coroutines per request in fengari's VM).
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache|lua] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -107,15 +110,39 @@ function withCache(config) {
   hcm.http_filters = [cache, ...hcm.http_filters];
   return copy;
 }
+/** The bench config with the Lua filter first, running Envoy's lua example's script (test/fixtures/envoy-examples/lua). */
+function withLua(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const lua = {
+    name: "envoy.filters.http.lua",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+      inline_code: [
+        "local mylibrary = { foobar = function() return \"bar\" end }",
+        "function envoy_on_request(request_handle)",
+        "  request_handle:headers():add(\"foo\", mylibrary.foobar())",
+        "end",
+        "function envoy_on_response(response_handle)",
+        "  body_size = response_handle:body():length()",
+        "  response_handle:headers():add(\"response-body-size\", tostring(body_size))",
+        "end",
+      ].join("\n"),
+    },
+  };
+  hcm.http_filters = [lua, ...hcm.http_filters];
+  return copy;
+}
 const processor = values.with === "ext_proc" ? await startProcessor() : undefined;
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
   ext_proc: ["ext_proc, headers both ways", () => withExtProc(base, processor.port), ""],
   cache: ["cache, every request a hit", () => withCache(base), ""],
+  lua: ["lua, the lua example's script", () => withLua(base), ""],
 };
 const variant = variants[values.with];
-if (!variant) throw new Error(`--with: chain, zipkin, ext_proc or cache, not ${values.with}`);
+if (!variant) throw new Error(`--with: chain, zipkin, ext_proc, cache or lua, not ${values.with}`);
 const configs = { "router alone": base, [variant[0]]: variant[1]() };
 
 const results = {};

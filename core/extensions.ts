@@ -12,7 +12,7 @@
 import { AdminFilter } from "./admin/admin-filter.ts";
 import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
-import { checkFilterChain, loadHttpFilterFactories, prepareRouteConfigs, registerHttpFilterFactory, registerLazyHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
+import { checkFilterChain, prepareRouteConfigs, resolveHttpFilters, registerHttpFilterFactory, registerLazyHttpFilterFactory } from "./http/filters/http-filter-registry.ts";
 import { RouterFilter } from "./http/filters/router.ts";
 import { routerStats } from "./http/filters/router-stats.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
@@ -21,7 +21,7 @@ import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
-import type { BufferConfig, CacheConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -65,8 +65,9 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
   return (connection) => new ConnectionManager(config, routes, context, stats, connection);
 });
 // Its http_filters' modules, before the listener is built.
-registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager", (config) => {
-  const filters = loadHttpFilterFactories(config.httpFilters.map((filter) => filter.type));
+registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager", (config, context) => {
+  // Their factories, and what their configs need read first (the Lua filter's code and modules).
+  const filters = resolveHttpFilters(config.httpFilters, context, { statPrefix: config.statPrefix });
   // The zipkin tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts).
   const tracer = config.tracing?.zipkin !== undefined ? loadZipkin() : undefined;
   return tracer === undefined ? filters : filters === undefined ? tracer : Promise.all([filters, tracer]).then(() => {});
@@ -159,6 +160,18 @@ registerLazyHttpFilterFactory<FaultConfig>("envoy.filters.http.fault", async () 
 registerLazyHttpFilterFactory<BufferConfig>("envoy.filters.http.buffer", async () => {
   const { BufferFilter } = await import("./http/filters/buffer.ts");
   return { kind: "decoder", create: (config) => new BufferFilter(config) };
+});
+
+registerLazyHttpFilterFactory<LuaConfig>("envoy.filters.http.lua", async () => {
+  // The Lua VM (fengari) is in this module's imports: loaded only when a config names the filter.
+  const { LuaFilter, luaFilterConfig, prepareLuaPerRoute, resolveLuaFilterConfig } = await import("./http/filters/lua/lua-filter.ts");
+  return {
+    kind: "dual",
+    create: (config, _server, _chain, name) => new LuaFilter(luaFilterConfig(config), name),
+    resolve: (config, server, chain) => resolveLuaFilterConfig(config, server, chain),
+    // A route's own source_code: its VM, made with the route table.
+    preparePerRoute: (config, server) => prepareLuaPerRoute(config as LuaPerRouteConfig, server),
+  };
 });
 
 registerLazyHttpFilterFactory<Record<string, never>>("envoy.filters.http.cors", async () => {

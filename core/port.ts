@@ -705,6 +705,12 @@ export interface Runtime {
    */
   readonly compression?: Compression;
   /**
+   * Optional: the value of the process's environment variable `name`, undefined when it
+   * is unset or the runtime may not read it (no permission to). The core reads
+   * only what Envoy's own code reads there (the Lua filter's LUA_PATH).
+   */
+  environmentVariable?(name: string): string | undefined;
+  /**
    * A float in [0, 1) for the core's random choices (weighted clusters), so a runtime
    * with a seeded generator (runtimes/memory) makes them reproducible.
    */

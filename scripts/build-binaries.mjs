@@ -12,6 +12,7 @@
 // `node scripts/build-binaries.mjs bun` (or node) builds one.
 import { build } from "esbuild";
 import { buildId } from "./build-id.mjs";
+import { FENGARI_ALIASES, fengariPlugin } from "./fengari-stubs.mjs";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -41,6 +42,8 @@ if (only.length === 0 || only.includes("bun")) {
     minify: true,
     legalComments: "eof",
     external: ["node:*", "bun:*"],
+    alias: FENGARI_ALIASES,
+    plugins: [fengariPlugin()],
     outfile: script,
     logLevel: "warning",
     define: { POLYVOY_BUILD_ID: JSON.stringify(buildId(root)) },

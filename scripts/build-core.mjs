@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { basename, join } from "node:path";
+import { FENGARI_ALIASES, fengariPlugin } from "./fengari-stubs.mjs";
 
 const root = join(import.meta.dirname, "..");
 const outfile = join(root, "dist/polyvoy-core.mjs");
@@ -25,6 +26,8 @@ const common = {
   target: "es2022",
   minify: true,
   legalComments: "eof",
+  alias: FENGARI_ALIASES,
+  plugins: [fengariPlugin()],
 };
 await build({
   ...common,

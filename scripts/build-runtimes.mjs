@@ -24,6 +24,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join, relative } from "node:path";
+import { FENGARI_ALIASES, fengariPlugin } from "./fengari-stubs.mjs";
 
 const root = join(import.meta.dirname, "..");
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -40,6 +41,9 @@ const common = {
   legalComments: "eof",
   // The runtimes' own modules stay imports; everything else is inside.
   external: ["node:*", "bun:*"],
+  alias: FENGARI_ALIASES,
+  // Kept first by the builds that add plugins of their own.
+  plugins: [fengariPlugin()],
   logLevel: "warning",
   define: { POLYVOY_BUILD_ID: JSON.stringify(buildId(root)) },
 };
@@ -178,7 +182,7 @@ async function nodeScriptModule(banner) {
     metafile: true,
   };
   const entry = "runtimes/node/main.ts";
-  const { metafile } = await build({ ...base, entryPoints: [join(root, entry)], plugins: [lazyYamlPlugin()] });
+  const { metafile } = await build({ ...base, entryPoints: [join(root, entry)], plugins: [...common.plugins, lazyYamlPlugin()] });
   const { main, loaded, lazy, imported } = nodeScriptGroups(metafile, entry);
   // A module reached from another script comes as esbuild's require() of it, whose
   // `.default` would be the whole module object, silently: none of ours may have a default
@@ -193,6 +197,7 @@ async function nodeScriptModule(banner) {
       ...base,
       stdin: { contents, resolveDir: root, sourcefile: "polyvoy-node-script.js", loader: "js" },
       plugins: [
+        ...common.plugins,
         lazyYamlPlugin(own),
         {
           name: "polyvoy-scripts",
@@ -417,6 +422,7 @@ async function bunSplitEntry() {
     splitting: true,
     chunkNames: "chunks/[name]-[hash]",
     plugins: [
+      ...common.plugins,
       {
         // yaml (~100 KB of source, ~250 KB of bytecode, its classes built at load) is imported
         // statically by the config loader and the runtime layers, yet only a YAML text needs

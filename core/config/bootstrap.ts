@@ -742,6 +742,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.fault"; config: FaultConfig }
   | { name: string; type: "envoy.filters.http.buffer"; config: BufferConfig }
   | { name: string; type: "envoy.filters.http.cache"; config: CacheConfig }
+  | { name: string; type: "envoy.filters.http.lua"; config: LuaConfig }
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_web"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
@@ -945,6 +946,29 @@ export interface CacheConfig {
   maxBodyBytes: number;
   /** ignore_request_cache_control_header: the request's cache-control and pragma are not read. */
   ignoreRequestCacheControlHeader: boolean;
+}
+
+/** Lua code: inline (a byte string, one char per byte; `name` says which field) or a file read at listener build. */
+export type LuaSource = { code: string; name: string } | { filename: string };
+
+/** envoy.extensions.filters.http.lua.v3.Lua (core/http/filters/lua/). */
+export interface LuaConfig {
+  /** inline_code or default_source_code: run unless a route names another code. */
+  defaultSource: LuaSource | undefined;
+  /** source_codes: codes a route's LuaPerRoute names. */
+  sourceCodes: ReadonlyMap<string, LuaSource>;
+  /** stat_prefix: the errors counter is `http.<hcm prefix>.lua.<stat_prefix>.errors` when set. */
+  statPrefix: string;
+  /** clear_route_cache (default true): request header changes by a script clear the route cache. */
+  clearRouteCache: boolean;
+}
+
+/** envoy.extensions.filters.http.lua.v3.LuaPerRoute: disabled, the name of one of the filter's source_codes, or a code of its own. */
+export interface LuaPerRouteConfig {
+  disabled: boolean;
+  name?: string;
+  /** source_code (inline): a byte string, one char per byte. */
+  sourceCode?: string;
 }
 
 /** envoy.extensions.filters.http.buffer.v3.Buffer, and BufferPerRoute (core/http/filters/buffer.ts). */

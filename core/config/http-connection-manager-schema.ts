@@ -42,6 +42,7 @@ import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMut
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { COMPRESSOR_PER_ROUTE_TYPE_URL, COMPRESSOR_TYPE_URL, compressorConfig, compressorPerRouteConfig } from "./compressor-schema.ts";
 import { CACHE_TYPE_URL, cacheConfig } from "./cache-schema.ts";
+import { LUA_PER_ROUTE_TYPE_URL, LUA_TYPE_URL, luaConfig, luaPerRouteConfig } from "./lua-schema.ts";
 import { DECOMPRESSOR_TYPE_URL, decompressorConfig } from "./decompressor-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAuthnPerRouteConfig } from "./jwt-authn-schema.ts";
@@ -116,6 +117,12 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typeUrl: CACHE_TYPE_URL,
     typedConfig: cacheConfig,
     terminal: false,
+  },
+  "envoy.filters.http.lua": {
+    typeUrl: LUA_TYPE_URL,
+    typedConfig: luaConfig,
+    terminal: false,
+    perRoute: { typeUrl: LUA_PER_ROUTE_TYPE_URL, schema: luaPerRouteConfig },
   },
   "envoy.filters.http.cors": {
     typeUrl: CORS_TYPE_URL,

@@ -8,7 +8,7 @@
  * - a filter an embedding program registered (registerHttpFilter), by its "@type" (or by
  *   name without typed_config): the typed_config's other fields are its config, and its
  *   per-route config has the same "@type".
- * - Envoy's Lua and Wasm filters are refused with a pointer to TypeScript filters.
+ * - Envoy's Wasm filters are refused with a pointer to TypeScript filters (Lua runs: core/http/filters/lua/).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -74,7 +74,6 @@ export function userHttpFilter(
 
 /** Envoy extensions that run code polyvoy cannot: what to say instead of "unsupported". */
 const CODE_FILTERS: readonly { name: string; typeUrlPart: string; refusal: string }[] = [
-  { name: "envoy.filters.http.lua", typeUrlPart: "envoy.extensions.filters.http.lua.", refusal: "Lua filters; write the filter in TypeScript or JavaScript" },
   { name: "envoy.filters.http.wasm", typeUrlPart: "envoy.extensions.filters.http.wasm.", refusal: "Wasm filters; write the filter in TypeScript or JavaScript" },
   { name: "envoy.filters.network.wasm", typeUrlPart: "envoy.extensions.filters.network.wasm.", refusal: "Wasm filters; write HTTP filters in TypeScript" },
 ];

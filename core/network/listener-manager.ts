@@ -329,7 +329,7 @@ export class ListenerManager {
     const context = new ListenerFactoryContext(this.context, drain, config.trafficDirection === "INBOUND");
     try {
       await this.host.openListenerAccessLogs(config, at);
-      const loading = loadListenerFilters(config);
+      const loading = loadListenerFilters(config, context);
       if (loading !== undefined) {
         try {
           await loading;

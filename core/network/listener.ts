@@ -37,9 +37,9 @@ export class FilterChain {
  * registered lazily, core/extensions.ts); undefined when there is none. Awaited before the
  * listener is built, whose filter factories are made synchronously.
  */
-export function loadListenerFilters(config: ListenerConfig): Promise<void> | undefined {
+export function loadListenerFilters(config: ListenerConfig, context: ServerContext): Promise<void> | undefined {
   const chains = config.defaultFilterChain !== undefined ? [...config.filterChains, config.defaultFilterChain] : config.filterChains;
-  return loadNetworkFilterFactories(chains.flatMap((chain) => chain.filters));
+  return loadNetworkFilterFactories(chains.flatMap((chain) => chain.filters), context);
 }
 
 /**

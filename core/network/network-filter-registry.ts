@@ -42,13 +42,13 @@ export function registerLazyNetworkFilterFactory<T extends NetworkFilterConfig["
  * What a filter type needs loaded before a listener with it is built, beyond its own
  * factory (the HTTP connection manager: its http_filters' factories).
  */
-const DEPENDENCIES = new Map<string, (config: never) => Promise<void> | undefined>();
+const DEPENDENCIES = new Map<string, (config: never, context: ServerContext) => Promise<void> | undefined>();
 
 export function registerNetworkFilterDependencies<T extends NetworkFilterConfig["type"]>(
   type: T,
-  load: (config: Extract<NetworkFilterConfig, { type: T }>["config"]) => Promise<void> | undefined,
+  load: (config: Extract<NetworkFilterConfig, { type: T }>["config"], context: ServerContext) => Promise<void> | undefined,
 ): void {
-  DEPENDENCIES.set(type, load as (config: never) => Promise<void> | undefined);
+  DEPENDENCIES.set(type, load as (config: never, context: ServerContext) => Promise<void> | undefined);
 }
 
 /**
@@ -56,12 +56,12 @@ export function registerNetworkFilterDependencies<T extends NetworkFilterConfig[
  * dependencies. Undefined when there is nothing to load, so that the caller adds no turn of
  * the event loop (a memory runtime stepped by hand) unless a module must be imported.
  */
-export function loadNetworkFilterFactories(filters: Iterable<NetworkFilterConfig>): Promise<void> | undefined {
+export function loadNetworkFilterFactories(filters: Iterable<NetworkFilterConfig>, context: ServerContext): Promise<void> | undefined {
   let loading: Promise<unknown>[] | undefined;
   for (const filter of filters) {
     const load = REGISTRY.load(filter.type);
     if (load !== undefined) (loading ??= []).push(load);
-    const dependencies = DEPENDENCIES.get(filter.type)?.(filter.config as never);
+    const dependencies = DEPENDENCIES.get(filter.type)?.(filter.config as never, context);
     if (dependencies !== undefined) (loading ??= []).push(dependencies);
   }
   return loading === undefined ? undefined : Promise.all(loading).then(() => {});

@@ -189,6 +189,13 @@ export function createDenoRuntime(): Runtime {
     // shrink_heap: Deno has no call that returns free memory; with --v8-flags=--expose-gc,
     // a full garbage collection, as on Node.
     ...(typeof (globalThis as { gc?: unknown }).gc === "function" ? { releaseFreeMemory: () => (globalThis as unknown as { gc(): void }).gc() } : {}),
+    environmentVariable(name) {
+      try {
+        return Deno.env.get(name);
+      } catch {
+        return undefined; // no --allow-env: as if unset
+      }
+    },
     random: Math.random,
     randomBytes,
     // node:zlib through deno's node compatibility.

@@ -56,6 +56,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   // shrink_heap: Node has no call that returns free pages; a full garbage collection (only
   // when node runs with --expose-gc) frees what can be freed, and V8 then unmaps empty pages.
   ...(typeof (globalThis as { gc?: unknown }).gc === "function" ? { releaseFreeMemory: () => (globalThis as unknown as { gc(): void }).gc() } : {}),
+  environmentVariable: (name) => process.env[name],
   random: Math.random,
   randomBytes,
   compression: zlibCompression({ brotliReset: true }),

@@ -58,6 +58,8 @@ export interface MemoryRuntimeOptions {
   files?: Record<string, string>;
   /** Directories that exist besides "/" and the parents of `files` (where new files may be created). */
   directories?: string[];
+  /** The environment `environmentVariable` reads (default none). */
+  env?: Record<string, string>;
   /**
    * How long a `resolve` takes, in virtual ms (default 0: the answer is a settled
    * promise at once). With a delay the answer comes from an event at that time, so a
@@ -127,6 +129,8 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   readonly trace: ((line: string) => void) | undefined;
   /** The in-memory file system: path → content (see also `mkdir`). */
   readonly files: Map<string, string>;
+  /** The environment `environmentVariable` reads (a test may change it). */
+  readonly env: Record<string, string>;
   /** Directories created with `mkdir` (the parents of every file exist too). */
   readonly directories = new Set<string>(["/"]);
   /** Errors `openAppendFile` writes to a path fail with (e.g. "ENOSPC"), set with `setFileError`. */
@@ -178,6 +182,7 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     this.receiveWindow = options.receiveWindow ?? 256 * 1024;
     this.trace = options.trace;
     this.files = new Map(Object.entries(options.files ?? {}));
+    this.env = { ...options.env };
     for (const dir of options.directories ?? []) this.mkdir(dir);
     this.hosts = new Map(Object.entries(options.hosts ?? { localhost: ["127.0.0.1", "::1"] }));
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
@@ -468,6 +473,10 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   // ================================================================ test API: randomness, faults, signals, logs
 
   /** A float in [0, 1) from the runtime's seeded PRNG. */
+  environmentVariable(name: string): string | undefined {
+    return Object.hasOwn(this.env, name) ? this.env[name] : undefined;
+  }
+
   random(): number {
     return this.prng.random();
   }

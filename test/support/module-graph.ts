@@ -4,6 +4,7 @@
  */
 import { build, type Metafile } from "esbuild";
 import { join } from "node:path";
+import { FENGARI_ALIASES, fengariPlugin } from "../../scripts/fengari-stubs.mjs";
 
 export const ROOT = join(import.meta.dirname, "../..");
 
@@ -18,6 +19,8 @@ export async function moduleGraph(entry: string): Promise<Metafile> {
     platform: "neutral",
     mainFields: ["module", "main"],
     external: ["node:*", "bun:*"],
+    alias: FENGARI_ALIASES,
+    plugins: [fengariPlugin()],
     logLevel: "silent",
   });
   return result.metafile;

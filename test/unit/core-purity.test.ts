@@ -13,7 +13,7 @@ const ROOT = join(import.meta.dirname, "../..");
 const CORE = join(ROOT, "core");
 
 /** Packages the core may import (pure JavaScript, bundled into the core). */
-const ALLOWED_PACKAGES = new Set(["zod", "yaml", "re2js"]);
+const ALLOWED_PACKAGES = new Set(["zod", "yaml", "re2js", "fengari"]);
 
 const FORBIDDEN: [RegExp, string][] = [
   [/\bfrom\s+["'](node:[^"']*|bun|bun:[^"']*)["']/, "imports a runtime module"],

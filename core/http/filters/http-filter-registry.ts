@@ -33,6 +33,13 @@ export type HttpFilterFactory<C = unknown> = (
    * configuration loads): e.g. a per-route local_ratelimit's own limiter and stats.
    */
   preparePerRoute?(config: unknown, server: ServerContext): void;
+  /**
+   * Optional: what a filter config needs done asynchronously before its listener is built,
+   * after the factory loaded (the Lua filter reads its code's files and the modules they
+   * require, then runs the code's top level): awaited with the loads; a rejection fails the
+   * listener's build.
+   */
+  resolve?(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): Promise<void>;
 };
 
 /** What a filter may know of the connection manager whose chain it joins. */
@@ -78,6 +85,23 @@ export function loadHttpFilterFactories(types: Iterable<string>): Promise<void> 
     if (load !== undefined) (loading ??= []).push(load);
   }
   return loading === undefined ? undefined : Promise.all(loading).then(() => {});
+}
+
+/**
+ * Load the factories of `configs` (loadHttpFilterFactories), then run the `resolve` of the
+ * factories that have one on their configs. Undefined when there is nothing to do.
+ */
+export function resolveHttpFilters(configs: readonly HttpFilterConfig[], server: ServerContext, chain: HttpFilterChainContext): Promise<void> | undefined {
+  const loading = loadHttpFilterFactories(configs.map((config) => config.type));
+  const resolveAll = (): Promise<void> | undefined => {
+    let resolving: Promise<void>[] | undefined;
+    for (const config of configs) {
+      const resolved = FACTORIES.get(config.type)?.resolve?.(config.config, server, chain, config.name);
+      if (resolved !== undefined) (resolving ??= []).push(resolved);
+    }
+    return resolving === undefined ? undefined : Promise.all(resolving).then(() => {});
+  };
+  return loading === undefined ? resolveAll() : loading.then(resolveAll);
 }
 
 /** Build one stream's filter chain from the HCM's http_filters, in order (Envoy's FilterChainFactory::createFilterChain). */

@@ -149,13 +149,42 @@ describe("header_mutation", () => {
   });
 });
 
-describe("Envoy's Lua and Wasm filters", () => {
+describe("lua", () => {
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua";
+  const PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.lua", typed_config: { "@type": TYPE, ...fields } });
+
+  test("inline_code or default_source_code is the default code; source_codes by name; Envoy's defaults", () => {
+    expect(filterConfig(filter({ inline_code: "x = 1" }))).toEqual({ defaultSource: { code: "x = 1", name: "inline_code" }, sourceCodes: new Map(), statPrefix: "", clearRouteCache: true });
+    expect(filterConfig(filter({ default_source_code: { filename: "/a.lua" }, source_codes: { b: { inline_string: "y = 2" } }, stat_prefix: "s", clear_route_cache: false }))).toEqual({
+      defaultSource: { filename: "/a.lua" },
+      sourceCodes: new Map([["b", { code: "y = 2", name: "inline_string" }]]),
+      statPrefix: "s",
+      clearRouteCache: false,
+    });
+  });
+
+  test("refusals name the field: both default codes, an unknown field, a DataSource from the environment, a route's own code from a file", () => {
+    expect(problems(filter({ inline_code: "a", default_source_code: { inline_string: "b" } }))).toEqual([`${HCM_FILTERS}: only one of inline_code and default_source_code may be set`]);
+    expect(problems(filter({ inline_code: "a", code: "b" }))[0]).toContain("code");
+    expect(problems(filter({ default_source_code: { environment_variable: "X" } }))[0]).toContain("environment_variable");
+    const route = (config: Record<string, unknown>) => ({ typed_per_filter_config: { "envoy.filters.http.lua": { "@type": PER_ROUTE, ...config } } });
+    const perRoute = (config: Record<string, unknown>) => problems(filter({ inline_code: "a" }), route(config));
+    expect(() => load(filter({ inline_code: "a" }), route({ disabled: true }))).not.toThrow();
+    expect(() => load(filter({ inline_code: "a" }), route({ name: "b" }))).not.toThrow();
+    expect(() => load(filter({ inline_code: "a" }), route({ source_code: { inline_string: "z = 1" } }))).not.toThrow();
+    expect(perRoute({ source_code: { filename: "/r.lua" } })).toEqual([
+      `${ROUTE_PER_FILTER}.envoy.filters.http.lua.source_code.filename: unsupported: a route's own code is inline (inline_string or inline_bytes); name one of the filter's source_codes to run a file`,
+    ]);
+    expect(perRoute({})).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.lua: must set one of disabled, name, source_code`]);
+  });
+});
+
+describe("Envoy's Wasm filters", () => {
   const SCRIPT = "type.googleapis.com/polyvoy.filters.http.script.v1.Script";
   const HTTP_FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]";
 
   test.each([
-    ["envoy.filters.http.lua by name", { name: "envoy.filters.http.lua" }, "envoy.filters.http.lua", "Lua"],
-    ["lua by @type", { name: "lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: "" } } }, "envoy.filters.http.lua", "Lua"],
     ["wasm by @type", { name: "w", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm" } }, "envoy.filters.http.wasm", "Wasm"],
   ])("%s: refused, pointing to TypeScript filters", (_what, filter, name, what) => {
     expect(problems(filter)).toEqual([

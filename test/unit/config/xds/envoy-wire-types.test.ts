@@ -79,6 +79,21 @@ describe("protobuf → proto3 JSON", () => {
     });
   });
 
+  // The pinned protos' Lua has no stat_prefix nor clear_route_cache yet (JSON and YAML configs have them).
+  test("the Lua filter's config and LuaPerRoute read from protobuf (source_codes a map of DataSource)", () => {
+    const lua = plane.encodeAny({
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+      default_source_code: { inline_string: "x = 1" },
+      source_codes: { other: { filename: "/a.lua" } },
+    });
+    expect(protoToJson("envoy.extensions.filters.http.lua.v3.Lua", lua.value)).toEqual({
+      default_source_code: { inline_string: "x = 1" },
+      source_codes: { other: { filename: "/a.lua" } },
+    });
+    const perRoute = plane.encodeAny({ "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute", name: "other" });
+    expect(protoToJson("envoy.extensions.filters.http.lua.v3.LuaPerRoute", perRoute.value)).toEqual({ name: "other" });
+  });
+
   test("an Any of a message the tables do not know is kept as @type and base64 value", () => {
     expect(anyToJson(encodeAnyField("type.googleapis.com/no.such.Message", new Uint8Array([8, 1])))).toEqual({ "@type": "type.googleapis.com/no.such.Message", value: "CAE=" });
   });

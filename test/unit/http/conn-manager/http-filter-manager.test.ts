@@ -676,12 +676,12 @@ describe("HTTP filter manager: per-route filter config", () => {
   test("typed_per_filter_config for a type no filter declares is an error naming the field", () => {
     let err: unknown;
     try {
-      loadBootstrap(bootstrap({ "envoy.filters.http.lua": { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute" } }), "json");
+      loadBootstrap(bootstrap({ "envoy.filters.http.wasm": { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm" } }), "json");
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message).toMatch(/routes\[0\]\.typed_per_filter_config\.envoy\.filters\.http\.lua: no supported HTTP filter takes per-route config of type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.lua\.v3\.LuaPerRoute"/);
+    expect((err as ConfigError).message).toMatch(/routes\[0\]\.typed_per_filter_config\.envoy\.filters\.http\.wasm: no supported HTTP filter takes per-route config of type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.wasm\.v3\.Wasm"/);
   });
 
   test("a filter type that declares a per-route schema gets its config validated and kept by filter name", () => {

@@ -1,0 +1,288 @@
+/**
+ * The Lua HTTP filter (core/http/filters/lua/) on the memory runtime: Envoy's lua example
+ * (require, a header added on the request, the response body's length on the response),
+ * header edits, body(), respond(), a script error (the stream goes on, counted), per-route
+ * LuaPerRoute, require() resolution and the instruction budget.
+ */
+import { afterEach, describe, expect, test } from "vitest";
+import { loadBootstrap } from "../../../../core/config/load.ts";
+import { Logger } from "../../../../core/log.ts";
+import { Server } from "../../../../core/server.ts";
+import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
+import { httpProxyConfig, type HttpRoute } from "../../../support/configs.ts";
+import { MemoryHttpClient, MemoryHttpServer, type UpstreamHandler } from "../../../memory/support/http-peers.ts";
+import type { HttpMessage } from "../../../memory/support/http-wire.ts";
+
+const PROXY = 10000;
+const UPSTREAM = 8080;
+const LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua";
+const LUA_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute";
+
+let runtime: MemoryRuntime;
+let server: Server | undefined;
+let upstream: MemoryHttpServer | undefined;
+let seen: HttpMessage[] = [];
+
+afterEach(async () => {
+  upstream?.close();
+  upstream = undefined;
+  server = undefined;
+  seen = [];
+});
+
+interface Setup {
+  lua: Record<string, unknown>;
+  routes?: HttpRoute[];
+  handler?: UpstreamHandler;
+  files?: Record<string, string>;
+  env?: Record<string, string>;
+  perConnectionBufferLimit?: number;
+}
+
+async function setup(options: Setup): Promise<void> {
+  runtime = new MemoryRuntime({ seed: 1, files: options.files, env: options.env });
+  upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (req, res) => {
+    seen.push(req);
+    (options.handler ?? ((_req, res) => res.respond(200, "hello from upstream")))(req, res);
+  });
+  const config = httpProxyConfig({
+    listenPort: PROXY,
+    clusters: { web: [UPSTREAM] },
+    routes: options.routes ?? [{ match: { prefix: "/" }, cluster: "web" }],
+    ...(options.perConnectionBufferLimit !== undefined ? { listenerExtra: { per_connection_buffer_limit_bytes: options.perConnectionBufferLimit } } : {}),
+    hcm: {
+      http_filters: [
+        { name: "envoy.filters.http.lua", typed_config: { "@type": LUA, ...options.lua } },
+        { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+      ],
+    },
+  });
+  server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+  await server.start();
+}
+
+function stat(name: string): number {
+  return (server!.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+}
+
+function exchange(method: string, path: string, options: { headers?: Record<string, string>; body?: string } = {}): HttpMessage {
+  const client = new MemoryHttpClient(runtime, PROXY);
+  client.request(method, path, options);
+  runtime.runUntilIdle();
+  expect(client.responses).toHaveLength(1);
+  client.socket.close();
+  runtime.runUntilIdle();
+  return client.responses[0]!;
+}
+
+const header = (message: HttpMessage, name: string) => message.headers.filter(([n]) => n === name).map(([, v]) => v);
+
+describe("the Lua filter", () => {
+  test("Envoy's lua example: a required module's header on the request, the body's length on the response", async () => {
+    await setup({
+      lua: {
+        inline_code: [
+          'local mylibrary = require("lib.mylibrary")',
+          "function envoy_on_request(request_handle)",
+          '  request_handle:headers():add("foo", mylibrary.foobar())',
+          "end",
+          "function envoy_on_response(response_handle)",
+          "  body_size = response_handle:body():length()",
+          '  response_handle:headers():add("response-body-size", tostring(body_size))',
+          "end",
+        ].join("\n"),
+      },
+      files: { "/usr/local/share/lua/5.1/lib/mylibrary.lua": "M = {}\nfunction M.foobar()\n  return \"bar\"\nend\nreturn M\n" },
+    });
+    const response = exchange("GET", "/");
+    expect(response.status).toBe(200);
+    expect(response.text()).toBe("hello from upstream");
+    expect(header(response, "response-body-size")).toEqual(["19"]);
+    expect(header(seen[0]!, "foo")).toEqual(["bar"]);
+  });
+
+  test("LUA_PATH is package.path (its ;; the default), searched at listener build", async () => {
+    await setup({
+      lua: { inline_code: 'local m = require "x.y"\nfunction envoy_on_request(h) h:headers():add("p", package.path) h:headers():add("v", m) end' },
+      files: { "/opt/lua/x/y.lua": 'return "found"' },
+      env: { LUA_PATH: "/opt/lua/?.lua;;" },
+    });
+    exchange("GET", "/");
+    expect(header(seen[0]!, "v")).toEqual(["found"]);
+    expect(header(seen[0]!, "p")[0]).toMatch(/^\/opt\/lua\/\?\.lua;\.\/\?\.lua;/);
+  });
+
+  test("a module not found fails the listener's build with the files tried", async () => {
+    await expect(setup({ lua: { inline_code: 'require("nope")' } })).rejects.toThrow(/script load error: .*module 'nope' not found:[\s\S]*no file '\/usr\/local\/share\/lua\/5\.1\/nope\.lua'/);
+  });
+
+  test("a require the scan could not see is a script error that says why", async () => {
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) local n = "lib" .. ".x" require(n) end' } });
+    const response = exchange("GET", "/");
+    expect(response.status).toBe(200);
+    expect(stat("http.ingress_http.lua.errors")).toBe(1);
+    expect(runtime.logText).toMatch(/script log: .*module 'lib.x' not found:\s+polyvoy reads modules when the listener is built/);
+  });
+
+  test("headers: get, getNumValues, getAtIndex, replace, remove, pairs, pseudo-headers", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local headers = h:headers()
+          local seen = {}
+          for k, v in pairs(headers) do seen[#seen + 1] = k .. "=" .. v end
+          headers:add("x-pairs", table.concat(seen, ";"))
+          headers:add("x-count", tostring(headers:getNumValues("x-multi")))
+          headers:add("x-second", headers:getAtIndex("x-multi", 1))
+          headers:add("x-joined", headers:get("x-multi"))
+          headers:replace("x-replace", "new")
+          headers:remove("x-remove")
+          headers:replace(":path", "/rewritten" .. headers:get(":path"))
+          headers:add("x-method", headers:get(":method"))
+        end`,
+      },
+    });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.socket.write(new TextEncoder().encode("GET /p HTTP/1.1\r\nhost: h\r\nx-multi: a\r\nx-multi: b\r\nx-replace: old\r\nx-remove: gone\r\n\r\n"));
+    runtime.runUntilIdle();
+    expect(client.responses[0]!.status).toBe(200);
+    const req = seen[0]!;
+    expect(req.path).toBe("/rewritten/p");
+    expect(header(req, "x-count")).toEqual(["2"]);
+    expect(header(req, "x-second")).toEqual(["b"]);
+    expect(header(req, "x-joined")).toEqual(["a,b"]);
+    expect(header(req, "x-replace")).toEqual(["new"]);
+    expect(header(req, "x-remove")).toEqual([]);
+    expect(header(req, "x-method")).toEqual(["GET"]);
+    expect(header(req, "x-pairs")[0]).toMatch(/^:authority=h;:path=\/p;:method=GET;:scheme=http;.*x-multi=a;x-multi=b/);
+  });
+
+  test("body() buffers the request: length, getBytes and setBytes (content-length follows)", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local body = h:body()
+          h:headers():add("x-len", tostring(body:length()))
+          h:headers():add("x-first", body:getBytes(0, 5))
+          body:setBytes("replaced")
+        end`,
+      },
+    });
+    exchange("POST", "/", { body: "hello world" });
+    const req = seen[0]!;
+    expect(header(req, "x-len")).toEqual(["11"]);
+    expect(header(req, "x-first")).toEqual(["hello"]);
+    expect(new TextDecoder().decode(req.body)).toBe("replaced");
+    expect(header(req, "content-length")).toEqual(["8"]);
+  });
+
+  test("body() over the buffer limit: 413 on the request, 500 on the response (the filter manager's replies)", async () => {
+    await setup({ lua: { inline_code: "function envoy_on_request(h) h:body() end" }, perConnectionBufferLimit: 4 });
+    expect(exchange("POST", "/", { body: "more than four" }).status).toBe(413);
+    await setup({ lua: { inline_code: "function envoy_on_response(h) h:body() end" }, perConnectionBufferLimit: 4 });
+    expect(exchange("GET", "/").status).toBe(500);
+  });
+
+  test("respond() answers from the script: status, headers, body; the upstream sees nothing", async () => {
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) h:respond({[":status"] = "403", ["x-why"] = "lua"}, "nope") error("not reached") end' } });
+    const response = exchange("GET", "/");
+    expect(response.status).toBe(403);
+    expect(response.text()).toBe("nope");
+    expect(header(response, "x-why")).toEqual(["lua"]);
+    expect(seen).toHaveLength(0);
+    expect(stat("http.ingress_http.lua.errors")).toBe(0);
+  });
+
+  test("a script error is logged and counted; the stream goes on without the script", async () => {
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) h:headers():add("x-before", "1") error("boom") end\nfunction envoy_on_response(h) h:headers():add("x-resp", "1") end', stat_prefix: "mine" } });
+    const response = exchange("GET", "/");
+    expect(response.status).toBe(200);
+    // Envoy's scriptError drops the request's script; the response's runs as usual.
+    expect(header(response, "x-resp")).toEqual(["1"]);
+    expect(header(seen[0]!, "x-before")).toEqual(["1"]);
+    expect(stat("http.ingress_http.lua.mine.errors")).toBe(1);
+    expect(runtime.logText).toMatch(/script log: \[string "function envoy_on_request\(h\) h:headers\(\):add\(\.\.\."\]:1: boom/);
+  });
+
+  test("a script that never ends is stopped by the instruction budget, even under pcall", async () => {
+    await setup({ lua: { inline_code: "function envoy_on_request(h) while true do pcall(function() while true do end end) end end" } });
+    const response = exchange("GET", "/");
+    expect(response.status).toBe(200);
+    expect(stat("http.ingress_http.lua.errors")).toBe(1);
+    expect(runtime.logText).toMatch(/instruction budget exceeded/);
+  });
+
+  test("LuaPerRoute: disabled, a named source_code, or a route's own source_code", async () => {
+    await setup({
+      lua: {
+        inline_code: 'function envoy_on_request(h) h:headers():add("x-code", "global") end',
+        source_codes: { other: { inline_string: 'function envoy_on_request(h) h:headers():add("x-code", "other") end' } },
+      },
+      routes: [
+        { match: { prefix: "/off" }, action: { route: { cluster: "web" }, typed_per_filter_config: { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, disabled: true } } } },
+        { match: { prefix: "/other" }, action: { route: { cluster: "web" }, typed_per_filter_config: { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, name: "other" } } } },
+        {
+          match: { prefix: "/own" },
+          action: {
+            route: { cluster: "web" },
+            typed_per_filter_config: { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, source_code: { inline_string: 'function envoy_on_request(h) h:headers():add("x-code", "route") end' } } },
+          },
+        },
+        { match: { prefix: "/" }, cluster: "web" },
+      ],
+    });
+    exchange("GET", "/off");
+    exchange("GET", "/other");
+    exchange("GET", "/own");
+    exchange("GET", "/x");
+    expect(seen.map((req) => header(req, "x-code"))).toEqual([[], ["other"], ["route"], ["global"]]);
+  });
+
+  test("a call of Envoy's API that polyvoy lacks is a script error naming it", async () => {
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) h:httpCall("c", {}, "", 100) end' } });
+    expect(exchange("GET", "/").status).toBe(200);
+    expect(runtime.logText).toMatch(/script log: .*httpCall\(\) is not implemented by polyvoy's Lua filter/);
+  });
+
+  test("no io, os, debug; math.random from the port", async () => {
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) h:headers():add("x-libs", type(io) .. type(os) .. type(debug) .. type(dofile) .. type(string.format)) h:headers():add("x-r", tostring(math.random(1, 6))) end' } });
+    exchange("GET", "/");
+    expect(header(seen[0]!, "x-libs")).toEqual(["nilnilnilnilfunction"]);
+    expect(Number(header(seen[0]!, "x-r")[0])).toBeGreaterThanOrEqual(1);
+  });
+
+  test("metadata() (the route's, under the filter's name), base64Escape, timestamp, streamInfo():routeName()", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local m = h:metadata()
+          h:headers():add("x-meta", m:get("team") .. "/" .. tostring(m:get("limits").rps) .. "/" .. tostring((m:get("absent"))))
+          local keys = {}
+          for k, _ in pairs(m) do keys[#keys + 1] = k end
+          table.sort(keys)
+          h:headers():add("x-keys", table.concat(keys, ","))
+          h:headers():add("x-b64", h:base64Escape("lua\0!"))
+          h:headers():add("x-ts", string.format("%.0f", h:timestamp(EnvoyTimestampResolution.MILLISECOND)))
+          h:headers():add("x-route", h:streamInfo():routeName())
+        end`,
+      },
+      routes: [{ name: "main", match: { prefix: "/" }, action: { route: { cluster: "web" }, metadata: { filter_metadata: { "envoy.filters.http.lua": { team: "edge", limits: { rps: 5 } } } } } }],
+    });
+    exchange("GET", "/");
+    const req = seen[0]!;
+    expect(runtime.logText).toBe("");
+    expect(header(req, "x-meta")).toEqual(["edge/5/nil"]);
+    expect(header(req, "x-keys")).toEqual(["limits,team"]);
+    expect(header(req, "x-b64")).toEqual(["bHVhACE="]);
+    // The port's clock (the memory runtime's virtual one), read while the request passed.
+    expect(Number(header(req, "x-ts")[0])).toBeLessThanOrEqual(runtime.wallClock());
+    expect(Number(header(req, "x-ts")[0])).toBeGreaterThanOrEqual(Date.UTC(2026, 0, 1));
+    expect(header(req, "x-route")).toEqual(["main"]);
+  });
+
+  test("a load error fails the listener's build, a route's own code's too", async () => {
+    await expect(setup({ lua: { inline_code: "function (" } })).rejects.toThrow(/script load error/);
+    const own = { "envoy.filters.http.lua": { "@type": LUA_PER_ROUTE, source_code: { inline_string: "error('at load')" } } };
+    await expect(setup({ lua: { inline_code: "x = 1" }, routes: [{ match: { prefix: "/" }, action: { route: { cluster: "web" }, typed_per_filter_config: own } }] })).rejects.toThrow(/script load error: .*at load/);
+  });
+});
