@@ -27,9 +27,21 @@ interface Problem {
 export function describeIssues(issues: readonly z.core.$ZodIssue[], proto: ProtoTree): string[] {
   const problems = issues.flatMap((issue) => describeIssue(issue, proto));
   const refused = new Set(issues.flatMap((issue) => (issue.code === "unrecognized_keys" ? [formatPath(issue.path)] : refusedField(issue) !== undefined ? [formatPath(issue.path.slice(0, -1))] : [])));
+  // A oneof's "must set" follows only from a refused Envoy field (an alternative polyvoy does
+  // not take), not from a key Envoy does not have either: a typo beside a missing member
+  // leaves the member missing, and both are said.
+  const refusedEnvoyField = new Set(
+    issues.flatMap((issue) => {
+      if (refusedField(issue) !== undefined) return [formatPath(issue.path.slice(0, -1))];
+      if (issue.code !== "unrecognized_keys") return [];
+      const message = messageOf(proto, issue.path as ConfigPath);
+      const fields = message === undefined ? undefined : envoyMessage(message)?.fields;
+      return fields === undefined || issue.keys.some((key) => fields.has(key)) ? [formatPath(issue.path)] : [];
+    }),
+  );
   return problems
     .filter((p) => {
-      if (p.knockOn === "object") return !refused.has(formatPath(p.at));
+      if (p.knockOn === "object") return !refusedEnvoyField.has(formatPath(p.at));
       if (p.knockOn === "parent") return !refused.has(formatPath(p.at.slice(0, -1)));
       return true;
     })

@@ -45,13 +45,17 @@ const descriptor = lazySchema(() =>
       entries: z.array(strictObject({ key: nonEmptyString, value: z.string().optional() })).min(1),
       token_bucket: tokenBucket,
     })
-    .transform((d): LocalRateLimitDescriptorConfig => ({ entries: d.entries.map((e) => [e.key, e.value as string]), tokenBucket: d.token_bucket })),
+    // An empty value is an absent one in proto3 (a dynamic descriptor in newer Envoy), not a
+    // value that only empty header values match: the check below refuses both alike.
+    .transform((d): LocalRateLimitDescriptorConfig => ({ entries: d.entries.map((e) => [e.key, (e.value === "" ? undefined : e.value) as string]), tokenBucket: d.token_bucket })),
 );
 
 /** Envoy's LocalRateLimiterImpl: each descriptor once. */
 function uniqueDescriptors(descriptors: LocalRateLimitDescriptorConfig[], ctx: z.RefinementCtx): void {
   const seen = new Set<string>();
   descriptors.forEach((d, i) => {
+    // A dynamic descriptor is refused on its own line already.
+    if (d.entries.some(([, value]) => value === undefined)) return;
     const key = JSON.stringify(d.entries);
     if (seen.has(key)) {
       const text = d.entries.map(([k, v]) => `${k}=${v}`).join(", ");

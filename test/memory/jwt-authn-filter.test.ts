@@ -218,8 +218,8 @@ describe("jwt_authn filter", () => {
     const response = await send("GET", "/api", { headers: { authorization: `Bearer ${token}`, "x-sub": "spoofed" } });
     expect(response.status).toBe(200);
     const seen = proxy.upstreamRequests.at(-1)!.headers;
-    // Envoy adds (addCopy): a header of that name the client sent stays beside it.
-    expect(seen.filter(([n]) => n === "x-sub").map(([, v]) => v)).toEqual(["spoofed", "alice"]);
+    // The client's own x-sub was removed before verifying (Envoy's sanitizeHeaders): only the claim's.
+    expect(seen.filter(([n]) => n === "x-sub").map(([, v]) => v)).toEqual(["alice"]);
     expect(header(seen, "x-n")).toBe("42");
     expect(header(seen, "x-f")).toBe("1.500000");
     expect(header(seen, "x-neg")).toBe("-3.000000");
@@ -230,6 +230,46 @@ describe("jwt_authn filter", () => {
     for (const absent of ["x-none", "x-null", "x-deep-miss"]) expect(header(seen, absent)).toBeUndefined();
     // A token that fails adds no claim header.
     expect((await send("GET", "/api", { headers: { authorization: `Bearer ${await stranger.sign(claims())}` } })).status).toBe(401);
+  });
+
+  test("claim_to_headers: a client cannot pass its own claim or payload header, with a token or without (allow_missing); a claim with CR/LF is not sent; a non-ASCII one goes as UTF-8", async () => {
+    proxy = await filterProxy([
+      jwtFilter(
+        { rules: [{ match: { prefix: "/" }, requires: { allow_missing: {} } }] },
+        { claim_to_headers: [{ header_name: "x-sub", claim_name: "sub" }, { header_name: "x-name", claim_name: "name" }], forward_payload_header: "x-jwt-payload" },
+      ),
+    ]);
+    const forged = { "x-sub": "admin", "x-name": "root", "x-jwt-payload": "e30" };
+    expect((await send("GET", "/api", { headers: forged })).status).toBe(200);
+    let seen = proxy.upstreamRequests.at(-1)!.headers;
+    expect(["x-sub", "x-name", "x-jwt-payload"].map((n) => header(seen, n))).toEqual([undefined, undefined, undefined]);
+    const token = await rsa.sign(claims({ sub: "alice\r\nx-injected: 1", name: "Zoë" }));
+    expect((await send("GET", "/api", { headers: { authorization: `Bearer ${token}`, ...forged } })).status).toBe(200);
+    seen = proxy.upstreamRequests.at(-1)!.headers;
+    expect([header(seen, "x-sub"), header(seen, "x-injected")]).toEqual([undefined, undefined]);
+    expect(Buffer.from(header(seen, "x-name")!, "latin1").toString("utf8")).toBe("Zoë");
+    expect(header(seen, "x-jwt-payload")).not.toBe("e30");
+  });
+
+  test("a header formatted from a claim (%DYNAMIC_METADATA(…)%) is dropped when the claim holds CR/LF, sent otherwise", async () => {
+    proxy = await filterProxy([jwtFilter({}, { payload_in_metadata: "p" })], {
+      virtualHosts: [
+        {
+          name: "backend",
+          domains: ["*"],
+          routes: [{ match: { prefix: "/" }, route: { cluster: "backend" } }],
+          request_headers_to_add: [{ header: { key: "x-who", value: "%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:p:sub)%" } }],
+        },
+      ],
+    });
+    const send1 = async (sub: string) => {
+      const token = await rsa.sign(claims({ sub }));
+      expect((await send("GET", "/api", { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      const seen = proxy!.upstreamRequests.at(-1)!.headers;
+      return [header(seen, "x-who"), header(seen, "x-injected")];
+    };
+    expect(await send1("alice")).toEqual(["alice", undefined]);
+    expect(await send1("alice\r\nx-injected: 1")).toEqual([undefined, undefined]);
   });
 
   test("payload_in_metadata / header_in_metadata: the verified JWT's payload and header in dynamic metadata, which access logs print", async () => {

@@ -15,6 +15,8 @@ import { parseFormat, renderOmittingEmpty, type FormatPart } from "../../access-
 import type { ResponseHeaders } from "../message.ts";
 import type { RouteMatch } from "./route-table.ts";
 
+
+const UNSAFE_VALUE = /[\0\r\n]/;
 /** The header operations needed, by lowercase name (HeaderMap implements them). */
 export interface MutableHeaders {
   get(name: string): string | undefined;
@@ -120,7 +122,13 @@ function apply(headers: MutableHeaders, remove: readonly string[], add: readonly
   let context: AccessLogContext | undefined;
   for (const option of add) {
     let value = option.value;
-    if (option.formatted) value = renderOmittingEmpty(formatOf(option), (context ??= source.headerFormatterContext(response)));
+    if (option.formatted) {
+      value = renderOmittingEmpty(formatOf(option), (context ??= source.headerFormatterContext(response)));
+      // A command's output can carry what no header may (a JWT claim or a request header
+      // through %DYNAMIC_METADATA(…)%/%REQ(…)% decoded from elsewhere): NUL, CR or LF would
+      // end the field, or the message, early — such a value is dropped, not sent.
+      if (UNSAFE_VALUE.test(value)) continue;
+    }
     // Envoy drops an entry whose value is empty (a command that had nothing to say included), unless keep_empty_value.
     if (value === "" && !option.keepEmptyValue) continue;
     const present = headers.get(option.key) !== undefined;

@@ -27,6 +27,14 @@ describe("follow-on lines", () => {
     expect(problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, grpc_service: {} } })).toEqual([`${HCM_FILTERS}.grpc_service: must set envoy_grpc`]);
   });
 
+  test("a typo beside a missing oneof member: both said (the typo is no refused alternative)", () => {
+    const JWT = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
+    const lines = problems({ name: "envoy.filters.http.jwt_authn", typed_config: { "@type": JWT, providers: { p: { issuer: "i", isuer: "x" } } } });
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/`isuer` is not a field/);
+    expect(lines[1]).toMatch(/must set exactly one of/);
+  });
+
   test("a dynamic local rate limit descriptor (an entry without a value): one line", () => {
     const filter = { name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": LOCAL_RATELIMIT, stat_prefix: "l" } };
     const perRoute = (extra: object) => ({
@@ -38,6 +46,20 @@ describe("follow-on lines", () => {
     ]);
     expect(problems(filter, perRoute({}))).toEqual([
       `${AT}.descriptors[0].entries[0].value: missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)`,
+    ]);
+    // An empty value is an absent one (proto3), not a value only empty headers match; two
+    // such descriptors with the same key add no "duplicate descriptor" line.
+    const twoEmpty = {
+      typed_per_filter_config: {
+        "envoy.filters.http.local_ratelimit": {
+          "@type": LOCAL_RATELIMIT, stat_prefix: "l", token_bucket: BUCKET,
+          descriptors: [{ entries: [{ key: "user", value: "" }], token_bucket: BUCKET }, { entries: [{ key: "user", value: "" }], token_bucket: BUCKET }],
+        },
+      },
+    };
+    expect(problems(filter, twoEmpty)).toEqual([
+      `${AT}.descriptors[0].entries[0].value: missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)`,
+      `${AT}.descriptors[1].entries[0].value: missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)`,
     ]);
   });
 });

@@ -29,6 +29,7 @@ import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { AsyncClient } from "../../async-client.ts";
 import { encodeBase64 } from "../../../util/base64.ts";
 import { utf8Encode } from "../../../util/utf8.ts";
+import { latin1Decode } from "../../../util/latin1.ts";
 import { RemoteJwks, type JwksFetchStats } from "./remote-jwks.ts";
 import {
   JWKS_FETCH_FAIL,
@@ -251,8 +252,9 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
       }
       for (const { header, claim } of provider.claimToHeaders) {
         const value = claimHeaderValue(jwt.payload, claim);
-        // Envoy's addCopy: added beside a header of that name the client sent.
-        if (value !== "") headers.add(header, value);
+        // The client's own copies were removed before verifying (sanitize). A value with
+        // NUL, CR or LF would split the header or the message on the wire: not sent.
+        if (value !== "" && !UNSAFE_VALUE.test(value)) headers.add(header, value);
       }
       if (!provider.forward && found.header !== undefined) headers.remove(found.header);
       if (provider.headerInMetadata !== "") (extracted ??= {})[provider.headerInMetadata] = jwt.header;
@@ -300,6 +302,7 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
 
   /** One provider's tokens: the first found must verify. */
   private async verifyProvider(provider: Provider, audiences: string[] | undefined): Promise<string> {
+    this.sanitize(provider);
     const found = this.extract(provider);
     if (found === undefined) return JWT_MISSED;
     return this.verifyToken(found, audiences);
@@ -307,6 +310,7 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
 
   /** allow_missing(_or_failed): a token at any provider's place, verified by the provider its issuer names. */
   private async verifyAnyProvider(): Promise<string> {
+    for (const provider of this.shared.providers.values()) this.sanitize(provider);
     for (const provider of this.shared.providers.values()) {
       const found = this.extract(provider);
       if (found === undefined) continue;
@@ -318,6 +322,19 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
       return this.verifyToken(found, undefined);
     }
     return JWT_MISSED;
+  }
+
+  /**
+   * The headers this provider writes from a verified token are the proxy's alone: a
+   * client's own copies are removed before verifying, so an upstream never takes a
+   * client-made `x-jwt-payload` or claim header for a verified one (Envoy's
+   * ExtractorImpl::sanitizeHeaders, called by each provider's verifier).
+   */
+  private sanitize(provider: Provider): void {
+    const headers = this.headers!;
+    const config = provider.config;
+    if (config.forwardPayloadHeader !== "") headers.remove(config.forwardPayloadHeader);
+    for (const { header } of config.claimToHeaders) headers.remove(header);
   }
 
   /** Envoy's authenticator.cc order: parse, issuer, time, audiences, key, signature. */
@@ -402,7 +419,8 @@ export function claimHeaderValue(payload: Record<string, unknown>, claim: string
   }
   switch (typeof value) {
     case "string":
-      return value;
+      // Header values are byte strings: a claim's text goes as its UTF-8 bytes, as Envoy's.
+      return utf8ByteString(value);
     case "boolean":
       return value ? "true" : "false";
     case "number":
@@ -412,6 +430,15 @@ export function claimHeaderValue(payload: Record<string, unknown>, claim: string
     default:
       return "";
   }
+}
+
+const UNSAFE_VALUE = /[\0\r\n]/;
+
+/** `text` as the byte string of its UTF-8 encoding (each byte one code unit ≤ 0xff). */
+function utf8ByteString(text: string): string {
+  if (/^[\0-\x7f]*$/.test(text)) return text;
+  const bytes = utf8Encode(text);
+  return latin1Decode(bytes, 0, bytes.length);
 }
 
 const DEFAULT_HEADERS = [{ name: "authorization", valuePrefix: "Bearer " }];
