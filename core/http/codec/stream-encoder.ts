@@ -19,6 +19,13 @@ export abstract class StreamEncoderImpl {
    * a tunnel's head): encodeData drops the bytes and only ends the stream.
    */
   protected bodyless = false;
+  /**
+   * Body bytes the head's own content-length still allows; -1 when the head has none. A
+   * filter that rewrote a body without its length (a script) must not put bytes on the
+   * wire past it: a peer reads them as the next message (request smuggling). They are
+   * dropped.
+   */
+  private declaredRemaining = -1;
 
   constructor(
     protected readonly sink: ByteSink,
@@ -35,7 +42,14 @@ export abstract class StreamEncoderImpl {
    */
   protected frame(headers: HeaderMap, endStream: boolean, extra: string[], zeroLength: boolean, mayChunk: boolean): boolean {
     this.chunkEncoding = false;
-    if (this.bodyless || headers.has("content-length")) return true;
+    this.declaredRemaining = -1;
+    if (this.bodyless) return true;
+    const declared = headers.get("content-length");
+    if (declared !== undefined) {
+      const length = Number(declared);
+      if (Number.isSafeInteger(length) && length >= 0) this.declaredRemaining = length;
+      return true;
+    }
     if (endStream) {
       if (zeroLength) extra.push("content-length", "0");
       return true;
@@ -55,7 +69,13 @@ export abstract class StreamEncoderImpl {
         sink.write(data, false);
         sink.write(CRLF, false);
       } else {
-        this.sink.write(data, false);
+        const remaining = this.declaredRemaining;
+        if (remaining < 0) this.sink.write(data, false);
+        else {
+          const bytes = data.byteLength > remaining ? data.subarray(0, remaining) : data;
+          this.declaredRemaining = remaining - bytes.byteLength;
+          if (bytes.byteLength > 0) this.sink.write(bytes, false);
+        }
       }
     }
     if (endStream) this.endEncode();

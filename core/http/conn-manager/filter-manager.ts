@@ -513,7 +513,13 @@ export class FilterManager {
 
   private filterCallState = 0;
   /** What the running data call's filter put in place of its chunk (replaceData). */
-  private replacedData: Uint8Array | undefined = undefined;
+  /**
+   * A data call's rewritten chunk, one slot per direction: a local reply sent from inside a
+   * decodeData call runs the encoder filters before that call returns, and must not take the
+   * request chunk the decoder filter replaced as its own body.
+   */
+  private replacedDecodedData: Uint8Array | undefined = undefined;
+  private replacedEncodedData: Uint8Array | undefined = undefined;
   private decoderChainAborted = false;
   private encoderChainAborted = false;
   /** The buffered body's over-limit action: pause the sender (true) or fail the stream (false). */
@@ -679,9 +685,9 @@ export class FilterManager {
       this.filterCallState |= DECODE_DATA;
       const status = entry.handle.decodeData(data, entry.endStream);
       this.filterCallState &= ~DECODE_DATA;
-      if (this.replacedData !== undefined) {
-        data = this.replacedData;
-        this.replacedData = undefined;
+      if (this.replacedDecodedData !== undefined) {
+        data = this.replacedDecodedData;
+        this.replacedDecodedData = undefined;
       }
       if (this.decoderChainAborted) {
         this.executeLocalReplyIfPrepared();
@@ -739,7 +745,8 @@ export class FilterManager {
   /** @internal A data call's filter rewrote its chunk (replaceDecodedData / replaceEncodedData). */
   replaceData(data: Uint8Array, call: number): void {
     if ((this.filterCallState & call) === 0) throw new Error("a filter replaced body data outside its data call");
-    this.replacedData = data;
+    if (call === DECODE_DATA) this.replacedDecodedData = data;
+    else this.replacedEncodedData = data;
   }
 
   /** @internal Envoy's FilterManager::addEncodedData. */
@@ -880,9 +887,9 @@ export class FilterManager {
       this.filterCallState |= ENCODE_DATA;
       let status = entry.handle.encodeData(data, entry.endStream);
       this.filterCallState &= ~ENCODE_DATA;
-      if (this.replacedData !== undefined) {
-        data = this.replacedData;
-        this.replacedData = undefined;
+      if (this.replacedEncodedData !== undefined) {
+        data = this.replacedEncodedData;
+        this.replacedEncodedData = undefined;
       }
       if (this.encoderChainAborted) status = FilterDataStatus.StopIterationNoBuffer;
       if (!entry.afterData(status, data)) return;

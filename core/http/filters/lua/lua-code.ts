@@ -33,7 +33,7 @@ const BUDGET_MESSAGE = `instruction budget exceeded (${INSTRUCTION_BUDGET} VM in
 
 /** Lua, run in every new state: pcall, xpcall and coroutine.resume may not catch the budget's error. */
 const SANDBOX_PRELUDE = `
-local exceeded, message = ...
+local exceeded, message, max_string = ...
 local raw_pcall, raw_xpcall, raw_resume, error, select = pcall, xpcall, coroutine.resume, error, select
 local function check(ok, ...)
   if not ok and exceeded() then error(message, 0) end
@@ -42,7 +42,31 @@ end
 pcall = function(...) return check(raw_pcall(...)) end
 xpcall = function(...) return check(raw_xpcall(...)) end
 coroutine.resume = function(...) return check(raw_resume(...)) end
+-- One call of these makes a string of any size in one VM instruction, which the budget
+-- does not see: their results are capped.
+local rep, concat, tostring, type = string.rep, table.concat, tostring, type
+string.rep = function(s, n, sep)
+  local size = #tostring(s) + (sep ~= nil and #tostring(sep) or 0)
+  if type(n) == "number" and n > 0 and size * n > max_string then
+    error("string.rep: a result over " .. max_string .. " bytes", 2)
+  end
+  return rep(s, n, sep)
+end
+table.concat = function(t, sep, i, j)
+  if type(t) == "table" then
+    local from, to, size, gap = i or 1, j or #t, 0, sep ~= nil and #tostring(sep) or 0
+    for k = from, to do
+      local v = t[k]
+      size = size + (type(v) == "string" and #v or 24) + gap
+      if size > max_string then error("table.concat: a result over " .. max_string .. " bytes", 2) end
+    end
+  end
+  return concat(t, sep, i, j)
+end
 `;
+
+/** The largest string string.rep and table.concat make (16 MiB). */
+const MAX_STRING_BYTES = 16 * 1024 * 1024;
 
 /** A Lua error that reached the filter (Envoy's LuaException): its message. */
 export class LuaScriptError extends Error {}
@@ -116,7 +140,8 @@ export class LuaCode {
         return 1;
       });
       lua.lua_pushliteral(L, BUDGET_MESSAGE);
-      return 2;
+      lua.lua_pushinteger(L, MAX_STRING_BYTES);
+      return 3;
     });
     // Envoy: "script load error: ..." fails the config.
     try {

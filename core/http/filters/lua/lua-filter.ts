@@ -160,14 +160,18 @@ class StreamHandle {
     this.threadRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
   }
 
+  /** The stream is over (or its script failed): wrappers handed out for it no longer work. */
+  dead = false;
+
   destroy(): void {
+    this.dead = true;
     lauxlib.luaL_unref(this.code.L, lua.LUA_REGISTRYINDEX, this.threadRef);
   }
 
   start(): FilterHeadersStatus {
     const L = this.thread;
     lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.functionRef);
-    pushObject(this.code, L, "handle", this);
+    pushObject(this, L, "handle", this);
     this.resume(1);
     const stop = this.state === State.WaitForBody || this.state === State.Responded;
     if (!stop) this.headersContinued = true;
@@ -180,7 +184,7 @@ class StreamHandle {
     if (this.state === State.WaitForBodyChunk) {
       const chunk = { data };
       const L = this.thread;
-      pushObject(this.code, L, "buffer", {
+      pushObject(this, L, "buffer", {
         bytes: () => chunk.data,
         set: (bytes: Uint8Array) => {
           chunk.data = bytes;
@@ -249,7 +253,7 @@ class StreamHandle {
   // ---- the handle's methods (Lua calls them with the handle at index 1) ----
 
   luaHeaders(L: LuaState): number {
-    pushObject(this.code, L, "headers", new HeadersView(this, this.headers, true));
+    pushObject(this, L, "headers", new HeadersView(this, this.headers, true));
     return 1;
   }
 
@@ -308,12 +312,12 @@ class StreamHandle {
   }
 
   luaMetadata(L: LuaState): number {
-    pushObject(this.code, L, "metadata", this.filter.routeMetadata());
+    pushObject(this, L, "metadata", this.filter.routeMetadata());
     return 1;
   }
 
   luaStreamInfo(L: LuaState): number {
-    pushObject(this.code, L, "streamInfo", this.filter);
+    pushObject(this, L, "streamInfo", this.filter);
     return 1;
   }
 
@@ -333,7 +337,7 @@ class StreamHandle {
     }
     const body: BodyBuffer | undefined = buffer;
     const headers = this.headers;
-    pushObject(this.code, L, "buffer", {
+    pushObject(this, L, "buffer", {
       bytes: () => body?.toBytes() ?? EMPTY_BYTES,
       set: (bytes: Uint8Array) => {
         body?.replace(bytes);
@@ -345,7 +349,7 @@ class StreamHandle {
   }
 
   private pushTrailers(L: LuaState): number {
-    pushObject(this.code, L, "headers", new HeadersView(this, this.trailers!, false));
+    pushObject(this, L, "headers", new HeadersView(this, this.trailers!, false));
     return 1;
   }
 }
@@ -671,14 +675,22 @@ const KINDS: Record<string, Methods<never>> = {
   metadata: METADATA_METHODS as Methods<never>,
 };
 
+/** What a wrapper's slot [0] holds: the object, its kind, and the stream it belongs to. */
+interface WrappedObject {
+  readonly kind: string;
+  readonly object: unknown;
+  readonly scope: StreamHandle;
+}
+
 /**
  * Push a wrapper: a table holding the JavaScript object (light userdata at [0]) whose
  * metatable's __index has the kind's methods. A method checks its `self` and finds the
  * object there.
  */
-function pushObject(code: LuaCode, L: LuaState, kind: string, object: unknown): void {
+function pushObject(scope: StreamHandle, L: LuaState, kind: string, object: unknown): void {
+  const code = scope.code;
   lua.lua_createtable(L, 1, 0);
-  lua.lua_pushlightuserdata(L, object);
+  lua.lua_pushlightuserdata(L, { kind, object, scope } satisfies WrappedObject);
   lua.lua_rawseti(L, -2, 0);
   lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, metatable(code, kind));
   lua.lua_setmetatable(L, -2);
@@ -695,10 +707,14 @@ function metatable(code: LuaCode, kind: string): number {
     lua.lua_pushjsfunction(L, (L) => {
       if (lua.lua_type(L, 1) !== lua.LUA_TTABLE) return lauxlib.luaL_error(L, "%s: expected an object (call it with ':')", name);
       lua.lua_rawgeti(L, 1, 0);
-      const self = lua.lua_touserdata(L, -1);
+      const self = lua.lua_touserdata(L, -1) as WrappedObject | undefined | null;
       lua.lua_pop(L, 1);
       if (self === undefined || self === null) return lauxlib.luaL_error(L, "%s: expected an object (call it with ':')", name);
-      return method(L, self as never);
+      // rawset can move one wrapper's slot into another's table: the kinds must agree.
+      if (self.kind !== kind) return lauxlib.luaL_error(L, "%s: expected a %s object", name, kind);
+      // Envoy's LuaDeathRef: a handle kept past its stream (in a global) is dead.
+      if (self.scope.dead) return lauxlib.luaL_error(L, "object used outside of proper scope");
+      return method(L, self.object as never);
     });
     lua.lua_setfield(L, name.startsWith("__") ? -3 : -2, to_luastring(name));
   }

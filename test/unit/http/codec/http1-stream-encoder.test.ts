@@ -190,6 +190,19 @@ describe("the shared stream encoder: framing", () => {
     expect(latin1(c.sink.take())).toBe("PUT / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc");
   });
 
+  test("a known length: no byte past it goes out, however much a filter hands over (the rest would be read as the next message)", () => {
+    const c = client();
+    const request = new RequestHeaders();
+    request.method = "POST";
+    request.add("content-length", "5");
+    const encoder = c.codec.newStream(new Decoder());
+    encoder.encodeHeaders(request, false);
+    encoder.encodeData(bytes("abc"), false);
+    encoder.encodeData(bytes("de\r\n\r\nGET /smuggled HTTP/1.1\r\nhost: a\r\n\r\n"), false);
+    encoder.encodeData(bytes("more"), true);
+    expect(latin1(c.sink.take())).toBe("POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nabcde");
+  });
+
   test("an empty end of stream writes only the last chunk", () => {
     const s = server();
     s.codec.dispatch(bytes("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), false);
