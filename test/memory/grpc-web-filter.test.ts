@@ -150,10 +150,10 @@ describe("grpc_web", () => {
     expect(two.status).toBe(200);
   });
 
-  test("invalid base64: Envoy's 400, which the filter's own response side turns into grpc-status 13", async () => {
+  test("invalid base64: Envoy's 400, which the filter's own response side gives grpc-status 13 (the HTTP status kept)", async () => {
     await setup();
     const bad = call("/pkg.Svc/Echo", { "content-type": "application/grpc-web-text" }, "AAA*");
-    expect([bad.status, bad.get("grpc-status"), bad.get("grpc-message")]).toEqual([200, "13", "Bad gRPC-web request, invalid base64 data."]);
+    expect([bad.status, bad.get("grpc-status"), bad.get("grpc-message")]).toEqual([400, "13", "Bad gRPC-web request, invalid base64 data."]);
     const short = call("/pkg.Svc/Echo", { "content-type": "application/grpc-web-text" }, "AAAAA");
     expect(short.get("grpc-status")).toBe("13");
     expect(upstream.requests).toHaveLength(0);
@@ -167,12 +167,12 @@ describe("grpc_web", () => {
     expect(server.stats.get("cluster.backend.grpc-web.pkg.Svc.Unimplemented.12")).toMatchObject({ value: 1 });
   });
 
-  test("a response that is not gRPC (an upstream's 503 page, a local reply) becomes a grpc-status and message", async () => {
+  test("a response that is not gRPC (an upstream's 503 page, a local reply) gets a grpc-status and message, its HTTP status kept (Envoy's grpc_web_filter.cc)", async () => {
     await setup();
     const page = call("/pkg.Svc/Fail", { "content-type": "application/grpc-web" }, frame(0, ""));
-    expect([page.status, page.get("grpc-status"), page.get("grpc-message"), page.text()]).toEqual([200, "14", "overloaded, try later", ""]);
+    expect([page.status, page.get("grpc-status"), page.get("grpc-message"), page.text()]).toEqual([503, "14", "overloaded, try later", ""]);
     const local = call("/none.Svc/M", { "content-type": "application/grpc-web" }, frame(0, ""));
-    expect([local.status, local.get("grpc-status"), local.get("grpc-message")]).toEqual([200, "14", "no healthy upstream"]);
+    expect([local.status, local.get("grpc-status"), local.get("grpc-message")]).toEqual([503, "14", "no healthy upstream"]);
   });
 
   test("not gRPC-Web: untouched", async () => {
