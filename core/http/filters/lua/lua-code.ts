@@ -181,7 +181,7 @@ export class LuaCode {
     return lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
   }
 
-  /** math.random from the port's generator (the core never calls Math.random); randomseed cannot seed it. */
+  /** Lua's math.random from the port's generator (never the engine's own); randomseed cannot seed it. */
   private installRandom(): void {
     const L = this.L;
     const runtime = this.server.runtime;
@@ -206,7 +206,7 @@ export class LuaCode {
     lua.lua_pop(L, 1);
   }
 
-  /** `package` (loaded, preload, path) and require() over the modules found at listener build. */
+  /** `package` (loaded, preload, path) and Lua's `require` over the modules found at listener build. */
   private installPackage(): void {
     const L = this.L;
     lua.lua_newtable(L);
@@ -229,7 +229,7 @@ export class LuaCode {
     }
   }
 
-  /** require(name): package.loaded, then package.preload, then a module the scan found (Lua 5.3's ll_require). */
+  /** Lua's `require name`: package.loaded, then package.preload, then a module the scan found (Lua 5.3's ll_require). */
   private luaRequire(L: LuaState): number {
     const nameBytes = lauxlib.luaL_checkstring(L, 1);
     const name = byteString(nameBytes);
