@@ -1726,6 +1726,18 @@ export interface GrpcServiceTarget {
   authority: string;
   /** Headers sent with every call. */
   initialMetadata: readonly (readonly [string, string])[];
+  /** google_grpc: the internal cluster `clusterName` names, built on first use (ClusterManager.internalCluster). */
+  google?: GoogleGrpcTargetConfig;
+}
+
+/** GrpcService.GoogleGrpc as polyvoy runs it (config/google-grpc-target.ts). */
+export interface GoogleGrpcTargetConfig {
+  /** grpc.<stat_prefix>.streams_total and streams_closed_<status> (Envoy's GoogleAsyncClientStats). */
+  statPrefix: string;
+  /** The :authority: the target's host:port. */
+  authority: string;
+  /** An HTTP/2 cluster to the target; one per distinct target and credentials, hidden from /clusters and cluster stats. */
+  cluster: ClusterConfig;
 }
 
 // ---- ext_proc (config/ext-proc-schema.ts, core/http/filters/ext-proc.ts) ----

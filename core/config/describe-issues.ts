@@ -82,7 +82,7 @@ function describeIssue(issue: z.core.$ZodIssue, proto: ProtoTree): Problem[] {
       return [line(outOfRangeMessage(issue.input, `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`))];
     default:
       // oneof checks (proto-schema.ts oneOf): "must set one of" may be a refused member's
-      // knock-on, as "must set envoy_grpc" is google_grpc's (grpc-service-schema.ts).
+      // knock-on (a refused member leaves the oneof unset).
       return [line(oneLine(issue.message), /^must set (?!only )/.test(issue.message) ? "object" : undefined)];
   }
 }

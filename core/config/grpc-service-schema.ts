@@ -1,7 +1,9 @@
 /**
- * envoy.config.core.v3.GrpcService with envoy_grpc: where a filter's gRPC calls go
- * (core/http/grpc-async-client.ts). google_grpc (the C++ gRPC client) is not there; every
- * other field is taken or refused by name.
+ * envoy.config.core.v3.GrpcService: where a filter's gRPC calls go (core/http/grpc-async-client.ts,
+ * grpc-async-stream.ts). envoy_grpc names a cluster; google_grpc (Envoy's client on the C++
+ * gRPC library, source/common/grpc/google_async_client_impl.cc) names a target_uri, which
+ * becomes an internal HTTP/2 cluster (google-grpc-target.ts). Every other field is taken or
+ * refused by name.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -10,6 +12,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { GrpcServiceTarget } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue } from "./proto-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
+import { googleGrpcTarget } from "./google-grpc-target.ts";
 
 export interface GrpcServiceConfig {
   target: GrpcServiceTarget;
@@ -31,21 +34,46 @@ const envoyGrpc = lazySchema(() =>
 const metadataEntry = lazySchema(() =>
   strictObject({ key: headerName, value: headerValue.default("") }).transform((h): [string, string] => [h.key.toLowerCase(), h.value]));
 
+/** GrpcService.GoogleGrpc: what google-grpc-target.ts builds the internal cluster from; the rest refused by name. */
+const googleGrpc = lazySchema(() =>
+  strictObject({
+    target_uri: nonEmptyString,
+    stat_prefix: nonEmptyString,
+    channel_credentials: strictObject({
+      // Envoy's getGoogleGrpcChannelCredentials (google_grpc_creds_impl.cc): grpc::SslCredentialsOptions.
+      ssl_credentials: strictObject({
+        root_certs: z.unknown().optional(),
+        private_key: z.unknown().optional(),
+        cert_chain: z.unknown().optional(),
+      }).optional(),
+      local_credentials: unsupportedField("gRPC's local credentials (a peer check of the loopback or UDS connection): leave channel_credentials out for plaintext"),
+      google_default: unsupportedField("Google's default credentials (GCE metadata, ADC)"),
+    }).optional(),
+    call_credentials: unsupportedField("per-call credentials (access tokens, JWT, STS, IAM, plugins): set initial_metadata", (v) => Array.isArray(v) && v.length === 0),
+    credentials_factory_name: unsupportedField("a credentials factory", (v) => v === ""),
+    config: unsupportedField("a credentials factory's config"),
+    per_stream_buffer_limit_bytes: unsupportedField("the per-stream buffer limit of the C++ client (calls are bounded by their message limit)"),
+    channel_args: unsupportedField("gRPC channel arguments"),
+  }));
+
 export function grpcService(what: { timeout: "taken" | string }) {
   return strictObject({
       envoy_grpc: envoyGrpc.optional(),
-      google_grpc: unsupportedField("the C++ gRPC client: use envoy_grpc"),
+      google_grpc: googleGrpc.optional(),
       timeout: what.timeout === "taken" ? durationMs.optional() : unsupportedField(what.timeout),
       initial_metadata: z.array(metadataEntry).default([]),
       retry_policy: unsupportedField("gRPC service calls are not retried"),
     })
     .superRefine((g, ctx) => {
-      if (g.envoy_grpc === undefined) ctx.addIssue({ code: "custom", message: "must set envoy_grpc" });
+      // Envoy: the target_specifier oneof must be set.
+      if (g.envoy_grpc === undefined && g.google_grpc === undefined) ctx.addIssue({ code: "custom", message: "must set envoy_grpc or google_grpc" });
+      if (g.envoy_grpc !== undefined && g.google_grpc !== undefined) ctx.addIssue({ code: "custom", message: "envoy_grpc and google_grpc are one of: set one" });
     })
-    .transform(
-      (g): GrpcServiceConfig => ({
-        target: { clusterName: g.envoy_grpc!.cluster_name, authority: g.envoy_grpc!.authority, initialMetadata: g.initial_metadata },
-        timeoutMs: typeof g.timeout === "number" ? g.timeout : undefined,
-      }),
-    );
+    .transform((g, ctx): GrpcServiceConfig => {
+      const timeoutMs = typeof g.timeout === "number" ? g.timeout : undefined;
+      if (g.envoy_grpc !== undefined) return { target: { clusterName: g.envoy_grpc.cluster_name, authority: g.envoy_grpc.authority, initialMetadata: g.initial_metadata }, timeoutMs };
+      const google = googleGrpcTarget(g.google_grpc!, (path, message) => ctx.addIssue({ code: "custom", path: ["google_grpc", ...path], message }));
+      if (google === undefined) return z.NEVER;
+      return { target: { clusterName: google.cluster.name, authority: google.authority, initialMetadata: g.initial_metadata, google }, timeoutMs };
+    });
 }

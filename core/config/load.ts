@@ -219,14 +219,15 @@ function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]):
           }
           // ext_authz's (and ratelimit's) service cluster: with static clusters only, a missing one could only ever fail every check.
           filter.config.httpFilters.forEach((http, h) => {
-            if (http.type === "envoy.filters.http.ext_authz" && !clusterNames.has(http.config.cluster)) {
+            // A google_grpc service's cluster is its own (config/google-grpc-target.ts).
+            if (http.type === "envoy.filters.http.ext_authz" && http.config.grpc?.google === undefined && !clusterNames.has(http.config.cluster)) {
               const at = http.config.grpc !== undefined ? ["grpc_service", "envoy_grpc", "cluster_name"] : ["http_service", "server_uri", "cluster"];
               problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", ...at], http.config.cluster, clusterNames));
             }
-            if (http.type === "envoy.filters.http.ext_proc" && !clusterNames.has(http.config.grpc.clusterName)) {
+            if (http.type === "envoy.filters.http.ext_proc" && http.config.grpc.google === undefined && !clusterNames.has(http.config.grpc.clusterName)) {
               problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", "grpc_service", "envoy_grpc", "cluster_name"], http.config.grpc.clusterName, clusterNames));
             }
-            if (http.type === "envoy.filters.http.ratelimit" && !clusterNames.has(http.config.service.clusterName)) {
+            if (http.type === "envoy.filters.http.ratelimit" && http.config.service.google === undefined && !clusterNames.has(http.config.service.clusterName)) {
               const at = ["rate_limit_service", "grpc_service", "envoy_grpc", "cluster_name"];
               problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", ...at], http.config.service.clusterName, clusterNames));
             }

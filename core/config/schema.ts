@@ -39,6 +39,7 @@ import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 import { DEFAULT_UDP_MAX_DATAGRAM_SIZE, UDP_PROXY_NAME, isUdpProxyFilter, udpListenerConfig, udpProxyConfig, type UdpProxyConfig } from "./udp-proxy-schema.ts";
+import { setGoogleGrpcClusterParser } from "./google-grpc-target.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -1023,6 +1024,7 @@ const clusterMessage = lazySchema(() =>
 
 /** envoy.config.cluster.v3.Cluster (CDS resources too: core/config/xds/lds-cds-api.ts). */
 export const cluster = clusterMessage;
+setGoogleGrpcClusterParser((raw) => clusterMessage.safeParse(raw));
 
 /**
  * A ClusterLoadAssignment delivered by EDS (core/upstream/eds-cluster.ts): its addresses
@@ -1196,7 +1198,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     // The LRS stream's cluster: Envoy's AsyncClientFactoryImpl checks it with
     // ClusterManagerImpl::checkActiveStaticCluster ("Unknown gRPC client cluster '…'").
     const lrs = b.cluster_manager?.load_stats_config;
-    if (lrs?.kind !== "grpc") return;
+    if (lrs?.kind !== "grpc" || lrs.target.google !== undefined) return;
     const name = lrs.target.clusterName;
     if (!b.static_resources.clusters.some((c) => c?.name === name)) {
       ctx.addIssue({ code: "custom", path: ["cluster_manager", "load_stats_config", "grpc_services", 0, "envoy_grpc", "cluster_name"], message: `Unknown gRPC client cluster '${name}'` });

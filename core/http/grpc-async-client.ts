@@ -14,6 +14,7 @@ import { AsyncClient, type AsyncFailureReason, type AsyncRequest, type AsyncRequ
 import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, parseGrpcStatus, toGrpcTimeout } from "./grpc-common.ts";
 import { encodeGrpcFrame, GRPC_FH_DEFAULT, GrpcFrameDecoder, type GrpcFrame } from "./grpc-frame.ts";
 import { RequestHeaders } from "./message.ts";
+import { GoogleGrpcStats } from "./google-grpc-stats.ts";
 
 export type { GrpcServiceTarget };
 
@@ -31,7 +32,7 @@ const MAX_RESPONSE_MESSAGE = 4 * 1024 * 1024;
 export class GrpcAsyncClient {
   private readonly http: AsyncClient;
 
-  constructor(server: ServerContext) {
+  constructor(private readonly server: ServerContext) {
     this.http = new AsyncClient(server);
   }
 
@@ -49,8 +50,23 @@ export class GrpcAsyncClient {
     headers.set("content-type", "application/grpc");
     headers.set("te", "trailers");
     if (timeoutMs > 0) headers.set("grpc-timeout", toGrpcTimeout(timeoutMs));
-    const request = new GrpcUnaryRequest(callbacks);
-    request.http = this.http.send(target.clusterName, headers, encodeGrpcFrame(GRPC_FH_DEFAULT, message), request, { timeoutMs, maxResponseBytes: MAX_RESPONSE_MESSAGE + 5 });
+    const google = target.google;
+    const stats = google === undefined ? undefined : GoogleGrpcStats.of(this.server.stats, google.statPrefix);
+    // Envoy's GoogleAsyncStreamImpl::initialize counts the call; notifyRemoteClose its status.
+    stats?.streamsTotal.inc();
+    const request = new GrpcUnaryRequest(callbacks, stats);
+    const body = encodeGrpcFrame(GRPC_FH_DEFAULT, message);
+    const send = () => {
+      request.http = this.http.send(target.clusterName, headers, body, request, { timeoutMs, maxResponseBytes: MAX_RESPONSE_MESSAGE + 5 });
+    };
+    const ready = google === undefined ? undefined : this.server.clusterManager.internalCluster(google.cluster);
+    if (ready === undefined) send();
+    else {
+      ready.then(
+        () => request.done || send(),
+        (err: unknown) => request.localFailure(GrpcStatus.Unavailable, err instanceof Error ? err.message : String(err)),
+      );
+    }
     return request.done ? undefined : request;
   }
 }
@@ -60,7 +76,18 @@ export class GrpcUnaryRequest implements AsyncRequestCallbacks {
   http: AsyncRequest | undefined;
   done = false;
 
-  constructor(private readonly callbacks: GrpcUnaryCallbacks) {}
+  constructor(
+    private readonly callbacks: GrpcUnaryCallbacks,
+    /** A google_grpc target's grpc.<stat_prefix>.* counters. */
+    private readonly googleStats?: GoogleGrpcStats,
+  ) {}
+
+  /** @internal The call failed before it was sent (a google_grpc target's cluster could not be built). */
+  localFailure(status: number, message: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.fail(status, message);
+  }
 
   /** No callback is called after this (Envoy's AsyncRequest::cancel). */
   cancel(): void {
@@ -85,6 +112,7 @@ export class GrpcUnaryRequest implements AsyncRequestCallbacks {
     const frames: GrpcFrame[] | undefined = new GrpcFrameDecoder(MAX_RESPONSE_MESSAGE).decode(response.body);
     // Unary: exactly one uncompressed message (we sent no grpc-accept-encoding).
     if (frames === undefined || frames.length !== 1 || frames[0]!.flags !== GRPC_FH_DEFAULT) return this.fail(GrpcStatus.Internal, "gRPC wire protocol decode error");
+    this.googleStats?.closed(GrpcStatus.Ok);
     this.callbacks.onSuccess(frames[0]!.data);
   }
 
@@ -96,6 +124,7 @@ export class GrpcUnaryRequest implements AsyncRequestCallbacks {
   }
 
   private fail(status: number, message: string): void {
+    this.googleStats?.closed(status);
     this.callbacks.onFailure(status, message);
   }
 }

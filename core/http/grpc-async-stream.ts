@@ -7,7 +7,9 @@
  * one by one. The call ends with onRemoteClose(status, message): the server's trailers,
  * or what the pool or the connection failed with (Unavailable, as Envoy maps resets).
  */
+import type { GoogleGrpcTargetConfig } from "../config/bootstrap.ts";
 import type { Timer } from "../event/timers.ts";
+import { GoogleGrpcStats } from "./google-grpc-stats.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { Host } from "../upstream/host.ts";
@@ -57,9 +59,25 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
 
   /**
    * Open `method` ("/package.Service/Method") on `clusterName`. Failures (no such
-   * cluster, no healthy host) come as onRemoteClose, possibly before this returns.
+   * cluster, no healthy host) come as onRemoteClose, possibly before this returns. With
+   * `google` (a google_grpc target), `clusterName` is its internal cluster, built first.
    */
-  start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[]): void {
+  start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[], google?: GoogleGrpcTargetConfig): void {
+    if (google === undefined) return this.open(clusterName, method, authority, initialMetadata);
+    // Envoy's GoogleAsyncStreamImpl::initialize counts the stream; notifyRemoteClose its status.
+    this.googleStats = GoogleGrpcStats.of(this.server.stats, google.statPrefix);
+    this.googleStats.streamsTotal.inc();
+    const ready = this.server.clusterManager.internalCluster(google.cluster);
+    if (ready === undefined) return this.open(clusterName, method, authority, initialMetadata);
+    ready.then(
+      () => this.closed || this.open(clusterName, method, authority, initialMetadata),
+      (err: unknown) => this.closed || this.close(GrpcStatus.Unavailable, err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  private googleStats: GoogleGrpcStats | undefined;
+
+  private open(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[]): void {
     const cluster = this.server.clusterManager.get(clusterName);
     if (cluster === undefined) return this.close(GrpcStatus.Unavailable, `cluster '${clusterName}' does not exist`);
     const host = cluster.loadBalancer.chooseHost(undefined);
@@ -227,6 +245,7 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     if (this.closed) return;
     this.closed = true;
     this.release();
+    this.googleStats?.closed(status);
     this.callbacks.onRemoteClose(status, message);
   }
 

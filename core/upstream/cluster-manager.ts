@@ -3,7 +3,7 @@ import type { ClusterConfig } from "../config/bootstrap.ts";
 import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import type { Dispatcher } from "../event/dispatcher.ts";
 import { Logger } from "../log.ts";
-import type { StatsStore } from "../stats/stats-store.ts";
+import { StatsStore } from "../stats/stats-store.ts";
 import { Cluster, loadChecksCode } from "./cluster.ts";
 import type { DnsDiscovery } from "./dns-resolve-target.ts";
 import type { EventLogSink } from "./health-check-event-logger.ts";
@@ -473,7 +473,48 @@ export class ClusterManager {
   }
 
   get(name: string): Cluster | undefined {
-    return this.clusters.get(name);
+    return this.clusters.get(name) ?? this.internal.get(name)?.cluster;
+  }
+
+  /**
+   * google_grpc targets' clusters (config/google-grpc-target.ts), by name: built and
+   * initialized on first use, shared by every service naming the same target. Envoy's
+   * Google gRPC client has no cluster: these are not in all() (/clusters, config_dump)
+   * and their stats go to a store of their own, not /stats.
+   */
+  private readonly internal = new Map<string, { cluster: Cluster; ready: Promise<void> | undefined; failed?: string }>();
+
+  /**
+   * The internal cluster `config` describes: undefined once it is ready (get(config.name)
+   * returns it), else the promise of its initialization (TLS context read, pools' code
+   * loaded), which rejects with why it cannot be built.
+   */
+  internalCluster(config: ClusterConfig): Promise<void> | undefined {
+    let entry = this.internal.get(config.name);
+    if (entry === undefined) {
+      const runtime = this.dispatcher.runtime;
+      const cluster = new Cluster(config, new StatsStore(), () => runtime.random(), { now: () => runtime.now(), layeredRuntime: this.runtimeValues });
+      const created = { cluster, ready: undefined as Promise<void> | undefined, failed: undefined as string | undefined };
+      entry = created;
+      this.internal.set(config.name, created);
+      const discovery = config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, runtime, this.log) : undefined;
+      if (discovery) this.dnsDiscoveries.set(cluster, discovery);
+      created.ready = this.loadCode(cluster)
+        .then(() => {
+          discovery?.start();
+          return this.startCluster(cluster, undefined);
+        })
+        .then(
+          () => { created.ready = undefined; },
+          (err: unknown) => {
+            created.failed = err instanceof Error ? err.message : String(err);
+            this.log.warn(`google_grpc: ${created.failed}`);
+            throw err;
+          },
+        );
+    }
+    if (entry.failed !== undefined) return Promise.reject(new Error(entry.failed));
+    return entry.ready;
   }
 
   /** The EDS clusters' discoveries (the admin's /config_dump?include_eds). */

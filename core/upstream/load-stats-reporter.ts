@@ -140,7 +140,7 @@ export class LoadStatsReporter {
       MAX_XDS_MESSAGE_BYTES,
     );
     this.call = call;
-    call.start(this.target.clusterName, LRS_METHOD, this.target.authority, this.target.initialMetadata);
+    call.start(this.target.clusterName, LRS_METHOD, this.target.authority, this.target.initialMetadata, this.target.google);
     // Failed at once (no such cluster, no healthy host): onRemoteClose set the retry.
     if (this.call !== call) return;
     this.sendLoadStatsRequest();

@@ -15,7 +15,7 @@ import type { TimerHandle } from "../../port.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Gauge } from "../../stats/gauge.ts";
 import { JitteredExponentialBackOffStrategy } from "../../util/backoff-strategy.ts";
-import type { GrpcServiceTarget } from "../bootstrap.ts";
+import type { GoogleGrpcTargetConfig, GrpcServiceTarget } from "../bootstrap.ts";
 
 /** The largest message taken (Envoy's is unbounded; a bound is ours). */
 export const MAX_XDS_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -39,7 +39,7 @@ export interface XdsStreamCallbacks {
 
 /** The gRPC call under the stream (GrpcAsyncStream; a unit test drives a fake server side through it). */
 export interface XdsCall {
-  start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[]): void;
+  start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[], google?: GoogleGrpcTargetConfig): void;
   sendMessage(message: Uint8Array): boolean;
   reset(): void;
   /** True while the stream's write buffer is above its high watermark (the peer is not reading). */
@@ -147,7 +147,7 @@ export class XdsStream {
     );
     this.stream = stream;
     this.server.log.debug(`xds: opening ${this.method} to cluster '${this.target.clusterName}'`);
-    stream.start(this.target.clusterName, this.method, this.target.authority, this.target.initialMetadata);
+    stream.start(this.target.clusterName, this.method, this.target.authority, this.target.initialMetadata, this.target.google);
     if (this.stream !== stream) return;
     this.connectedState.set(1);
     this.callbacks.onStreamEstablished();

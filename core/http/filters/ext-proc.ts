@@ -322,7 +322,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
       shared.stats.streamsStarted.inc();
       this.stream = new GrpcAsyncStream(shared.server, this, MAX_MESSAGE_BYTES, true);
       const grpc = shared.config.grpc;
-      this.stream.start(grpc.clusterName, PROCESS_METHOD, grpc.authority, shared.initialMetadata);
+      this.stream.start(grpc.clusterName, PROCESS_METHOD, grpc.authority, shared.initialMetadata, grpc.google);
       // The start may have failed at once (no such cluster, no healthy host).
       if (this.processingComplete) return;
     }

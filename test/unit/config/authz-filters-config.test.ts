@@ -72,11 +72,11 @@ describe("ext_authz", () => {
     expect((filterConfig(extAuthz({ http_service: SERVICE, status_on_error: { code: "ServiceUnavailable" } })) as { statusOnError: number }).statusOnError).toBe(503);
   });
 
-  test("grpc_service: envoy_grpc with its timeout (default 0.2s) and metadata; google_grpc, both services or neither refused; what would be ignored is refused too", () => {
+  test("grpc_service: envoy_grpc with its timeout (default 0.2s) and metadata; both services or neither refused; what would be ignored is refused too", () => {
     const grpc = filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz", authority: "auth.local" }, initial_metadata: [{ key: "X-K", value: "v" }] }, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } })) as Record<string, unknown>;
     expect(grpc).toMatchObject({ cluster: "authz", timeoutMs: 200, grpc: { clusterName: "authz", authority: "auth.local", initialMetadata: [["x-k", "v"]] }, withRequestBody: { maxRequestBytes: 10, allowPartialMessage: false, packAsBytes: true } });
     expect((filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "1s" } })) as { timeoutMs: number }).timeoutMs).toBe(1000);
-    expect(problems(extAuthz({ grpc_service: { google_grpc: { target_uri: "x", stat_prefix: "y" } } }))[0]).toMatch(/grpc_service: `google_grpc` is an Envoy field that polyvoy does not support yet \(the C\+\+ gRPC client: use envoy_grpc\)/);
+    expect(problems(extAuthz({ grpc_service: { google_grpc: { target_uri: "x", stat_prefix: "y" }, envoy_grpc: { cluster_name: "authz" } } }))).toEqual([`${HCM_FILTERS}.grpc_service: envoy_grpc and google_grpc are one of: set one`]);
     expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz", retry_policy: {} } } }))[0]).toMatch(/envoy_grpc: `retry_policy` is an Envoy field that polyvoy does not support yet/);
     expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authx" } } }))).toEqual([`${HCM_FILTERS}.grpc_service.envoy_grpc.cluster_name: no cluster named "authx" is defined; did you mean "authz"?`]);
     expect(problems(extAuthz({}))).toEqual([`${HCM_FILTERS}: must set one of http_service, grpc_service`]);

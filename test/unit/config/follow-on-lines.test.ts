@@ -19,12 +19,12 @@ describe("follow-on lines", () => {
     expect(lines[0]).toMatch(/^config: YAML syntax error at line 3, column \d+: /);
   });
 
-  test("google_grpc refused: no second line asking for envoy_grpc", () => {
-    expect(problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, grpc_service: { google_grpc: { target_uri: "authz:9000", stat_prefix: "a" } } } })).toEqual([
-      `${HCM_FILTERS}.grpc_service: \`google_grpc\` is an Envoy field that polyvoy does not support yet (the C++ gRPC client: use envoy_grpc)`,
+  test("a google_grpc field refused: one line, none asking for envoy_grpc", () => {
+    expect(problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, grpc_service: { google_grpc: { target_uri: "authz:9000", stat_prefix: "a", channel_credentials: { google_default: {} } } } } })).toEqual([
+      `${HCM_FILTERS}.grpc_service.google_grpc.channel_credentials: \`google_default\` is an Envoy field that polyvoy does not support yet (Google's default credentials (GCE metadata, ADC))`,
     ]);
     // Neither given: still said.
-    expect(problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, grpc_service: {} } })).toEqual([`${HCM_FILTERS}.grpc_service: must set envoy_grpc`]);
+    expect(problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, grpc_service: {} } })).toEqual([`${HCM_FILTERS}.grpc_service: must set envoy_grpc or google_grpc`]);
   });
 
   test("a typo beside a missing oneof member: both said (the typo is no refused alternative)", () => {

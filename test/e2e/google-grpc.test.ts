@@ -1,0 +1,130 @@
+/**
+ * grpc_service.google_grpc on every runtime: ext_authz's Authorization service, a real
+ * @grpc/grpc-js server, reached through a target_uri rather than a cluster — plaintext
+ * (an IP literal: a STATIC internal cluster) and TLS (ssl_credentials with the test CA as
+ * root_certs, a host name: STRICT_DNS, SNI and the certificate checked against it), plus a
+ * TLS target whose certificate does not name it (UNAVAILABLE: the check fails). The
+ * grpc.<stat_prefix>.* counters are Envoy's GoogleAsyncClientStats; /clusters shows no
+ * cluster for the targets, as Envoy's Google gRPC client has none.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { readFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { loadEnvoyService } from "../support/envoy-grpc-service.ts";
+import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+
+const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+
+interface CheckRequest {
+  attributes: { request?: { http?: { headers?: Record<string, string> } } };
+}
+
+/** "Bearer good" allowed with x-user: the service's name; the rest denied (403). */
+async function startAuthz(name: string, credentials: grpc.ServerCredentials): Promise<{ port: number; authorities: string[]; close(): void }> {
+  const authorities: string[] = [];
+  const server = new grpc.Server();
+  server.addService(loadEnvoyService("envoy/service/auth/v3/external_auth.proto", "envoy.service.auth.v3.Authorization").service, {
+    Check: (call: grpc.ServerUnaryCall<CheckRequest, object>, callback: grpc.sendUnaryData<object>) => {
+      authorities.push(call.getHost());
+      const auth = call.request.attributes.request?.http?.headers?.["authorization"];
+      if (auth === "Bearer good") callback(null, { status: { code: 0 }, ok_response: { headers: [{ header: { key: "x-user", value: name } }] } });
+      else callback(null, { status: { code: grpc.status.PERMISSION_DENIED }, denied_response: { status: { code: "Forbidden" } } });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", credentials, (e, p) => (e ? reject(e) : resolve(p))));
+  return { port, authorities, close: () => server.forceShutdown() };
+}
+
+function extAuthz(googleGrpc: object): object {
+  return {
+    name: "envoy.filters.http.ext_authz",
+    typed_config: { "@type": EXT_AUTHZ, grpc_service: { google_grpc: googleGrpc, timeout: "5s" }, transport_api_version: "V3" },
+  };
+}
+
+function proxyConfig(port: number, echoPort: number, adminPort: number, filter: object): object {
+  const config = httpProxyConfig({ listenPort: port, clusters: { echo: [echoPort] }, routes: [{ match: { prefix: "/" }, cluster: "echo" }] }) as {
+    static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: object[] } }[] }[] }[] };
+  };
+  const hcm = config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
+  hcm.http_filters.unshift(filter);
+  return { ...config, admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } } };
+}
+
+describe.each(RUNTIMES)("google_grpc gRPC services on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let plain: Awaited<ReturnType<typeof startAuthz>>;
+  let secure: Awaited<ReturnType<typeof startAuthz>>;
+  let certs: TestCerts;
+  const proxies: ProxyProcess[] = [];
+  const ports = { plain: 0, tls: 0, badName: 0 };
+  const admin = { plain: 0, tls: 0, badName: 0 };
+
+  beforeAll(async () => {
+    certs = mintTestCerts();
+    echo = await httpUpstream((req, res) => res.end(`user=${req.headers["x-user"] ?? "-"}`));
+    plain = await startAuthz("plain", grpc.ServerCredentials.createInsecure());
+    secure = await startAuthz("tls", grpc.ServerCredentials.createSsl(null, [{ private_key: readFileSync(certs.server.key), cert_chain: readFileSync(certs.server.cert) }], false));
+    for (const k of ["plain", "tls", "badName"] as const) {
+      ports[k] = await freePort();
+      admin[k] = await freePort();
+    }
+    const ssl = { ssl_credentials: { root_certs: { filename: certs.ca } } };
+    const configs = {
+      plain: extAuthz({ target_uri: `127.0.0.1:${plain.port}`, stat_prefix: "authz_plain" }),
+      tls: extAuthz({ target_uri: `dns:///localhost:${secure.port}`, stat_prefix: "authz_tls", channel_credentials: ssl }),
+      // The server's certificate names example.com, localhost and 127.0.0.1, not 127.0.0.2's name: gRPC refuses it.
+      badName: extAuthz({ target_uri: `ipv4:127.0.0.2:${secure.port}`, stat_prefix: "authz_bad", channel_credentials: ssl }),
+    };
+    for (const k of ["plain", "tls", "badName"] as const) {
+      proxies.push(await ProxyProcess.start(runtime, proxyConfig(ports[k], echo.port, admin[k], configs[k])));
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(proxies.map((p) => p.stop()));
+    plain?.close();
+    secure?.close();
+    await echo?.close();
+  });
+
+  async function get(port: number, token: string): Promise<{ status: number; body: string }> {
+    const r = await request(`http://127.0.0.1:${port}/x`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: r.statusCode, body: await r.body.text() };
+  }
+
+  async function adminText(port: number, path: string): Promise<string> {
+    return (await request(`http://127.0.0.1:${port}${path}`)).body.text();
+  }
+
+  test("plaintext target: allowed and denied, stats under grpc.<stat_prefix>, no cluster in /clusters", async () => {
+    expect(await get(ports.plain, "good")).toEqual({ status: 200, body: "user=plain" });
+    expect((await get(ports.plain, "bad")).status).toBe(403);
+    expect(plain.authorities.at(-1)).toBe(`127.0.0.1:${plain.port}`);
+    const stats = await adminText(admin.plain, "/stats");
+    expect(stats).toContain("grpc.authz_plain.streams_total: 2");
+    expect(stats).toContain("grpc.authz_plain.streams_closed_0: 2");
+    expect(stats).not.toContain("google_grpc");
+    expect(await adminText(admin.plain, "/clusters")).not.toContain("google_grpc");
+  });
+
+  test("TLS target (ssl_credentials root_certs, dns:/// host name): allowed through the TLS service", async () => {
+    expect(await get(ports.tls, "good")).toEqual({ status: 200, body: "user=tls" });
+    expect((await get(ports.tls, "bad")).status).toBe(403);
+    expect(await adminText(admin.tls, "/stats")).toContain("grpc.authz_tls.streams_closed_0: 2");
+  });
+
+  test("TLS target whose certificate does not name it: the call fails UNAVAILABLE and ext_authz denies (403)", async () => {
+    const before = secure.authorities.length;
+    expect((await get(ports.badName, "good")).status).toBe(403);
+    expect(secure.authorities.length).toBe(before);
+    const stats = await adminText(admin.badName, "/stats");
+    expect(stats).toContain("grpc.authz_bad.streams_total: 1");
+    expect(stats).toContain("grpc.authz_bad.streams_closed_14: 1");
+  });
+});
