@@ -25,7 +25,7 @@ const envoyGrpc = lazySchema(() =>
   cluster_name: nonEmptyString,
   // Envoy: an HTTP header value, the :authority; empty means the cluster's name.
   authority: headerValue.default(""),
-  retry_policy: unsupportedField("gRPC service calls are not retried"),
+  retry_policy: unsupportedField("gRPC service calls are not retried: Envoy retries them through its HTTP async client's router; polyvoy's async client does not retry"),
   max_receive_message_length: unsupportedField("responses are bounded at 4 MiB"),
   skip_envoy_headers: unsupportedField("polyvoy adds no x-envoy-* headers to gRPC service calls", isFalse),
 }));
@@ -62,7 +62,8 @@ export function grpcService(what: { timeout: "taken" | string }) {
       google_grpc: googleGrpc.optional(),
       timeout: what.timeout === "taken" ? durationMs.optional() : unsupportedField(what.timeout),
       initial_metadata: z.array(metadataEntry).default([]),
-      retry_policy: unsupportedField("gRPC service calls are not retried"),
+      // Envoy applies it (envoy_grpc only: AsyncClientImpl hands it to the HTTP async client, whose router retries; the Google gRPC client does not read it).
+      retry_policy: unsupportedField("gRPC service calls are not retried: Envoy retries them through its HTTP async client's router; polyvoy's async client does not retry"),
     })
     .superRefine((g, ctx) => {
       // Envoy: the target_specifier oneof must be set.
