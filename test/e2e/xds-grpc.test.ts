@@ -180,6 +180,39 @@ describe.each(RUNTIMES)("a static EDS cluster over gRPC on %s", (runtime) => {
   });
 });
 
+describe.each(RUNTIMES)("ADS through google_grpc on %s", (runtime) => {
+  // The management server named by target_uri, no cluster: the stream goes through the
+  // internal HTTP/2 cluster google_grpc builds (core/config/google-grpc-target.ts).
+  test("a static EDS cluster's endpoints over an ADS stream to a google_grpc target; grpc.<stat_prefix>.streams_total counts it", async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const upstream = await namedUpstream("google");
+    const controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    controlPlane.setSnapshot(ENDPOINT, "e1", [endpoints("backend", upstream.port)]);
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await ProxyProcess.start(
+        runtime,
+        {
+          admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+          dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ google_grpc: { target_uri: `127.0.0.1:${cpPort}`, stat_prefix: "ads" } }] } },
+          static_resources: {
+            ...(httpProxyConfig({ listenPort: port, clusters: {}, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as { static_resources: object }).static_resources,
+            clusters: [edsCluster("backend", ADS_SOURCE)],
+          },
+        },
+        2,
+      );
+      expect(await getText(port, "/")).toBe("200 google");
+      expect((await adminStats(adminPort)).get("grpc.ads.streams_total")).toBe(1);
+    } finally {
+      await proxy?.stop();
+      await controlPlane.stop();
+      upstream.close();
+    }
+  });
+});
+
 describe.each(RUNTIMES)("CDS ACKed before its clusters warm on %s", (runtime) => {
   test("a server that sends EDS only after the CDS ACK is served; a cluster whose EDS never comes holds back no later CDS update", async () => {
     const [adminPort] = [await freePort()];
