@@ -103,7 +103,7 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     processor = await startProcessor();
     const deadPort = await freePort();
     adminPort = await freePort();
-    const names = ["main", "allow", "down", "down_allow"];
+    const names = ["main", "allow", "down", "down_allow", "google"];
     const ports: Record<string, number> = {};
     for (const name of names) {
       ports[name] = await freePort();
@@ -129,6 +129,10 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     config.static_resources.listeners.push(variant("allow", extProc("processor", { failure_mode_allow: true })));
     config.static_resources.listeners.push(variant("down", extProc("dead", {})));
     config.static_resources.listeners.push(variant("down_allow", extProc("dead", { failure_mode_allow: true })));
+    // The processor named by a google_grpc target_uri rather than a cluster.
+    const google = extProc("unused", {}) as { typed_config: Record<string, unknown> };
+    google.typed_config.grpc_service = { google_grpc: { target_uri: `127.0.0.1:${processor.port}`, stat_prefix: "proc_google" } };
+    config.static_resources.listeners.push(variant("google", google));
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
   });
 
@@ -147,6 +151,15 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     expect(body).toContain("GET /add in=yes drop=- ");
     // Envoy's default mutation rules: host is a routing header, its mutation ignored.
     expect(body).toContain(`host=${urls.main!.slice("http://".length)}`);
+  });
+
+  test("a processor reached through google_grpc: its header mutations apply; grpc.<stat_prefix>.streams_total counts the stream", async () => {
+    const response = await request(urls.google + "/add", { headers: { "x-drop": "me" } });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers["x-ext-out"]).toBe("yes");
+    expect(await response.body.text()).toContain("GET /add in=yes drop=- ");
+    const stats = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=^grpc\\.proc_google\\.`)).body.text();
+    expect(stats).toContain("grpc.proc_google.streams_total: 1");
   });
 
   test("a buffered request body is replaced (content-length follows)", async () => {
