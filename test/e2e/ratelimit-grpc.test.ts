@@ -83,6 +83,8 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
   let base: string;
   let down: string;
   let denyDown: string;
+  let viaGoogle: string;
+  let googleDown: string;
   let adminPort: number;
   let logPath: string;
 
@@ -96,6 +98,9 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     base = `http://127.0.0.1:${port}`;
     down = `http://127.0.0.1:${downPort}`;
     denyDown = `http://127.0.0.1:${denyPort}`;
+    const [googlePort, googleDownPort] = [await freePort(), await freePort()];
+    viaGoogle = `http://127.0.0.1:${googlePort}`;
+    googleDown = `http://127.0.0.1:${googleDownPort}`;
     logPath = join(mkdtempSync(join(tmpdir(), "polyvoy-ratelimit-")), "access.log");
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     const config = httpProxyConfig({
@@ -182,6 +187,14 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     };
     resources.listeners.push(variant("down", downPort, rateLimitFilter("dead", {})));
     resources.listeners.push(variant("deny_down", denyPort, rateLimitFilter("dead", { failure_mode_deny: true })));
+    // The service named by a google_grpc target_uri rather than a cluster; and a dead one.
+    const google = (target: string, extra: Record<string, unknown>) => {
+      const filter = rateLimitFilter("unused", extra) as { typed_config: { rate_limit_service: { grpc_service: object } } };
+      filter.typed_config.rate_limit_service.grpc_service = { google_grpc: { target_uri: target, stat_prefix: "rls_google" } };
+      return filter;
+    };
+    resources.listeners.push(variant("google", googlePort, google(`127.0.0.1:${rls.port}`, {})));
+    resources.listeners.push(variant("google_down", googleDownPort, google(`127.0.0.1:${deadPort}`, { failure_mode_deny: true })));
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
   });
 
@@ -314,5 +327,21 @@ describe.each(RUNTIMES)("ratelimit (global) on %s", (runtime) => {
     }
     expect(log).toMatch(/^\/limited\/a 429 RL request_rate_limited$/m);
     expect(log).toMatch(/^\/limited\/x 500 RLSE rate_limiter_error$/m);
+  });
+
+  // After the stats test: its ok/error counts on the route's cluster would change.
+  test("the service through google_grpc: asked, and a dead target with failure_mode_deny is 500 (streams_closed_14)", async () => {
+    const seen = rls.requests.length;
+    const ok = await request(viaGoogle + "/limited/g", { headers: { "x-user": "gina" } });
+    expect(ok.statusCode).toBe(200);
+    expect(await ok.body.text()).toBe("GET /limited/g checked=yes");
+    expect(rls.requests.length).toBe(seen + 1);
+    const closed = await request(googleDown + "/limited/g", { headers: { "x-user": "gina" } });
+    expect(closed.statusCode).toBe(500);
+    await closed.body.text();
+    const stats = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=^grpc\\.rls_google\\.`)).body.text();
+    expect(stats).toContain("grpc.rls_google.streams_total: 2");
+    expect(stats).toContain("grpc.rls_google.streams_closed_0: 1");
+    expect(stats).toContain("grpc.rls_google.streams_closed_14: 1");
   });
 });
