@@ -11,7 +11,7 @@
  */
 import type { Runtime } from "../port.ts";
 import { withRegexEngine } from "./regex-engine.ts";
-import { readFailure } from "./validate-config.ts";
+import { readFailure } from "./read-failure.ts";
 import { latin1Decode } from "../util/latin1.ts";
 import { utf8Encode } from "../util/utf8.ts";
 
@@ -46,7 +46,7 @@ let context: Context | undefined;
  * (the synchronous loadBootstrap of the library entry).
  */
 export function dataSourceFile(name: string): DataRead | undefined {
-  if (context === undefined) return { error: `file ${name} is not read: a config naming a file is loaded with the runtime's file reading (validateConfig), not by the synchronous loadBootstrap` };
+  if (context === undefined) return { error: `file ${name} is not read: the synchronous loadBootstrap reads no files (validateConfig does)` };
   context.used.add(`file ${name}`);
   const read = context.files.get(name);
   if (read === undefined) context.wanted.add(name);
@@ -55,7 +55,7 @@ export function dataSourceFile(name: string): DataRead | undefined {
 
 /** The value of the environment variable `name` for a DataSource (Envoy: std::getenv). */
 export function dataSourceEnvironmentVariable(name: string): DataRead {
-  if (context === undefined || context.reader === undefined) return { error: `environment variable ${name} is not read: a config naming one is loaded with the runtime's environment (validateConfig), not by the synchronous loadBootstrap` };
+  if (context === undefined || context.reader === undefined) return { error: `environment variable ${name} is not read: the synchronous loadBootstrap reads none (validateConfig does)` };
   context.used.add(`environment variable ${name}`);
   if (context.reader.environmentVariable === undefined) return { error: `this runtime cannot read environment variables` };
   const value = context.reader.environmentVariable(name);

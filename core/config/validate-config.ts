@@ -2,20 +2,7 @@ import type { ConfigFormat, LoadedConfig } from "./config-source.ts";
 import { loadRegexEngine, mayHoldRegex } from "./regex-engine.ts";
 import { withDataSources, type DataSourceReader } from "./data-source-files.ts";
 
-/** Why a config file could not be read, in words, by the PortError's code; anything else as the runtime said it. */
-export function readFailure(err: unknown): string {
-  const e = (err && typeof err === "object" ? err : {}) as { code?: unknown; message?: unknown };
-  switch (e.code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-      return "permission denied";
-    case "EISDIR":
-      return "it is a directory, not a file";
-    default:
-      return typeof e.message === "string" ? e.message : String(err);
-  }
-}
+export { readFailure } from "./read-failure.ts";
 
 /**
  * Load and validate a config. The loader (zod, yaml, the schemas) is imported only now,

@@ -31,7 +31,7 @@ function reader(files: Record<string, Uint8Array | string>, env: Record<string, 
 
 const PREFIX = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
 
-function config(body: object, extra: { hcm?: object } = {}): string {
+function config(body: object, extra: { hcm?: Record<string, unknown> } = {}): string {
   return JSON.stringify(
     httpProxyConfig({
       listenPort: 10000,
