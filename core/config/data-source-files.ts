@@ -16,7 +16,7 @@ import { latin1Decode } from "../util/latin1.ts";
 import { utf8Encode } from "../util/utf8.ts";
 
 /** What reads the data: the runtime's file reading and environment. */
-export type DataSourceReader = Pick<Runtime, "readTextFile" | "readFileBytes" | "environmentVariable">;
+export type DataSourceReader = Pick<Runtime, "readTextFile" | "readFileBytes" | "fileSize" | "environmentVariable">;
 
 /**
  * The largest file a DataSource is read from. Envoy's own read has no limit but each use's
@@ -96,11 +96,20 @@ export async function withDataSources<T>(reader: DataSourceReader | undefined, c
   return { result, used: [...ctx.used] };
 }
 
-/** One DataSource file, capped (MAX_DATA_SOURCE_FILE_BYTES), in Envoy's words where it has them (datasource.cc). */
+/**
+ * One DataSource file, capped (MAX_DATA_SOURCE_FILE_BYTES: by its size before the read where
+ * the port tells it, and by what was read, for a file that grew), in Envoy's words where it
+ * has them (datasource.cc).
+ */
 export async function readDataFile(reader: DataSourceReader | undefined, name: string): Promise<DataRead> {
   if (reader === undefined) return { error: `file ${name} is not read: this check has no file reading` };
   let data: string;
   try {
+    // As Envoy's readFile with a max_size: the size first, so a large file is not read at all.
+    if (reader.fileSize !== undefined) {
+      const size = await reader.fileSize(name);
+      if (size > MAX_DATA_SOURCE_FILE_BYTES) return tooLarge(name, size);
+    }
     if (reader.readFileBytes !== undefined) {
       const bytes = await reader.readFileBytes(name);
       if (bytes.length > MAX_DATA_SOURCE_FILE_BYTES) return tooLarge(name, bytes.length);

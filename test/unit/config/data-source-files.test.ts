@@ -86,6 +86,15 @@ describe("DataSource filename and environment_variable", () => {
     expect(big).toMatchObject({ problems: expect.arrayContaining([expect.stringContaining("response body size is 4097 bytes; maximum is 4096")]) });
   });
 
+  test("where the port tells a file's size, a file over the cap is refused before it is read (as Envoy's readFile with a max_size)", async () => {
+    const files = reader({ "/huge": "small now" });
+    const sized: DataSourceReader = { ...files, fileSize: async () => 5_000_000_000 };
+    expect(await validateConfig(config({ filename: "/huge" }), "json", undefined, sized)).toMatchObject({
+      problems: expect.arrayContaining([expect.stringContaining(`filename: file /huge size is 5000000000 bytes; maximum is ${MAX_DATA_SOURCE_FILE_BYTES}`)]),
+    });
+    expect(files.reads).toEqual([]);
+  });
+
   test("an empty file is empty data (Envoy reads these fields with allow_empty)", async () => {
     expect(directBodies(valid(await validateConfig(config({ filename: "/empty" }), "json", undefined, reader({ "/empty": "" }))))).toEqual(["", ""]);
   });
