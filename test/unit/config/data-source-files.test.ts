@@ -126,6 +126,34 @@ describe("DataSource filename and environment_variable", () => {
     expect(missing).toMatchObject({ problems: [`${PREFIX}.local_reply_config.body_format.text_format_source.filename: file /format.txt does not exist`] });
   });
 
+  test("Lua: a route's own source_code from a file and the filter's default_source_code from an environment variable (Envoy reads both with DataSource::read)", async () => {
+    const hcm = {
+      http_filters: [
+        { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { environment_variable: "LUA_CODE" } } },
+        { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+      ],
+    };
+    const text = JSON.stringify(
+      httpProxyConfig({
+        listenPort: 10000,
+        clusters: { backend: [8080] },
+        routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, typed_per_filter_config: { "envoy.filters.http.lua": { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute", source_code: { filename: "/route.lua" } } } } }],
+        hcm,
+      }),
+    );
+    const files = reader({ "/route.lua": "function envoy_on_request(h) end" }, { LUA_CODE: "x = 1" });
+    const loaded = valid(await validateConfig(text, "json", undefined, files));
+    expect(files.reads).toEqual(["/route.lua"]);
+    expect(loaded.readsData?.slice().sort()).toEqual(["environment variable LUA_CODE", "file /route.lua"]);
+    const chain = loaded.bootstrap.listeners[0]!.filterChains[0]!.filters[0] as unknown as {
+      config: { httpFilters: { config?: { defaultSource?: unknown } }[]; routeConfig: { virtualHosts: { routes: { typedPerFilterConfig: Map<string, { sourceCode?: string }> }[] }[] } };
+    };
+    expect(chain.config.httpFilters[0]!.config!.defaultSource).toEqual({ code: "x = 1", name: "environment_variable" });
+    expect([...chain.config.routeConfig.virtualHosts[0]!.routes[0]!.typedPerFilterConfig.values()][0]).toMatchObject({ sourceCode: "function envoy_on_request(h) end" });
+    const missing = await validateConfig(text, "json", undefined, reader({}, { LUA_CODE: "x = 1" }));
+    expect(missing).toMatchObject({ problems: [expect.stringMatching(/typed_per_filter_config\.envoy\.filters\.http\.lua\.source_code\.filename: file \/route\.lua does not exist$/)] });
+  });
+
   test("without a reader (the synchronous loader), a file is a problem naming it, never silently empty", () => {
     const loaded = loadConfig(config({ filename: "/srv/body" }), "json");
     expect(loaded).toMatchObject({ problems: expect.arrayContaining([expect.stringMatching(/direct_response\.body\.filename: file \/srv\/body is not read/)]) });
