@@ -38,6 +38,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, "mapped.txt"), "mapped from a file");
   writeFileSync(join(dir, "format.txt"), "[%RESPONSE_CODE%] %LOCAL_REPLY_BODY%\n");
   writeFileSync(join(dir, "rds-body.txt"), "rds body from a file");
+  writeFileSync(join(dir, "route.lua"), 'function envoy_on_request(handle)\n  handle:respond({[":status"] = "200"}, "lua from a file")\nend\n');
   writeFileSync(
     join(dir, "rds.json"),
     JSON.stringify({
@@ -60,6 +61,13 @@ async function config(port: number, rdsPort: number): Promise<object> {
     routes: [
       { match: { prefix: "/file" }, action: { direct_response: { status: 200, body: { filename: join(dir, "body.bin") } } } },
       { match: { prefix: "/env" }, action: { direct_response: { status: 200, body: { environment_variable: "POLYVOY_TEST_DIRECT_BODY" } } } },
+      {
+        match: { prefix: "/lua" },
+        action: {
+          direct_response: { status: 404 },
+          typed_per_filter_config: { "envoy.filters.http.lua": { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute", source_code: { filename: join(dir, "route.lua") } } },
+        },
+      },
       { match: { prefix: "/" }, cluster: "dead" },
     ],
     hcm: {
@@ -68,6 +76,8 @@ async function config(port: number, rdsPort: number): Promise<object> {
         body_format: { text_format_source: { filename: join(dir, "format.txt") } },
       },
       http_filters: [
+        // The filter's default code from the environment; the /lua route's own from a file.
+        { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { environment_variable: "POLYVOY_TEST_LUA_CODE" } } },
         {
           name: "envoy.filters.http.jwt_authn",
           typed_config: {
@@ -102,7 +112,7 @@ async function config(port: number, rdsPort: number): Promise<object> {
   return base;
 }
 
-const ENV = { POLYVOY_TEST_DIRECT_BODY: "from the environment" };
+const ENV = { POLYVOY_TEST_DIRECT_BODY: "from the environment", POLYVOY_TEST_LUA_CODE: "function envoy_on_request(handle) end" };
 
 async function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers });
@@ -135,6 +145,11 @@ describe.each(RUNTIMES)("DataSource files on %s", (runtime) => {
       rds = await get(rdsPort, "/");
     }
     expect(rds).toEqual({ status: 200, body: "rds body from a file" });
+  });
+
+  test("Lua: a route's own source_code from a file (the filter's default code from an environment variable)", async () => {
+    // respond() encodes its own response, not a local reply: body_format does not apply (Envoy's lua_filter.cc).
+    expect(await get(port, "/lua")).toEqual({ status: 200, body: "lua from a file" });
   });
 
   test("a local reply's mapped body and its body_format come from files", async () => {
