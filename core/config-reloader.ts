@@ -136,7 +136,7 @@ export class ConfigReloader {
       return;
     }
     // --config-yaml is merged over the file again, as at start.
-    const loaded = await validateConfig(text, formatFromPath(path), this.commandLine.configYaml);
+    const loaded = await validateConfig(text, formatFromPath(path), this.commandLine.configYaml, this.runtime);
     const problems = "bootstrap" in loaded ? (hasUnresolvedUserFilters(loaded.bootstrap) ? await resolveUserFilters(loaded.bootstrap, this.runtime) : []) : loaded.problems;
     if (!("bootstrap" in loaded) || problems.length > 0) {
       this.stats.rejected.inc();

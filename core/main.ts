@@ -282,7 +282,7 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
     return { config: checked.config, text, handedOver };
   }
   if (log.debugOn) log.debug(`validating ${source} (${format}, ${text.length} characters)`);
-  const loaded = await validateConfig(text, format, overrideYaml);
+  const loaded = await validateConfig(text, format, overrideYaml, runtime);
   if ("bootstrap" in loaded) {
     if (log.debugOn) log.debug(`${source} is valid: ${loaded.bootstrap.listeners.length} listener(s), ${loaded.bootstrap.clusters.length} cluster(s)`);
     // Encoded now, before anything else holds (and may change) the config; written once it serves.

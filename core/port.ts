@@ -628,6 +628,12 @@ export interface Runtime {
    * Without it, every path is taken for a regular file.
    */
   fileType?(path: string): Promise<DirectoryEntry["type"]>;
+  /**
+   * Optional: the size in bytes of the file at `path`, following symbolic links (stat(2)),
+   * so a capped read refuses a large file before reading it (Envoy's datasource.cc checks
+   * fileSize first). Rejects as readTextFile (ENOENT, …).
+   */
+  fileSize?(path: string): Promise<number>;
   /** Optional: read a file's bytes (binary TLS data: session ticket keys, OCSP responses). Rejects as readTextFile. */
   readFileBytes?(path: string): Promise<Uint8Array>;
   /**

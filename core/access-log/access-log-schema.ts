@@ -75,10 +75,10 @@ const jsonFormat = lazySchema(() =>
   return ok ? json : z.NEVER;
 }));
 
-/** envoy.config.core.v3.DataSource holding a format: inline_string or inline_bytes. */
+/** envoy.config.core.v3.DataSource holding a format: inline_string, inline_bytes, filename or environment_variable. */
 const textFormatSource = lazySchema(() =>
   z
-  .strictObject({ inline_string: z.string().optional(), inline_bytes: z.string().optional() })
+  .strictObject({ inline_string: z.string().optional(), inline_bytes: z.string().optional(), filename: z.string().optional(), environment_variable: z.string().optional() })
   .transform((source, ctx) => {
     const decoded = dataSource.safeParse(source);
     if (!decoded.success) {
@@ -90,7 +90,8 @@ const textFormatSource = lazySchema(() =>
       parseFormat(decoded.data, ALL_FORMAT_EXTENSIONS);
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
-      ctx.addIssue({ code: "custom", message: err.message, path: [source.inline_string !== undefined ? "inline_string" : "inline_bytes"] });
+      const given = (["inline_string", "inline_bytes", "filename", "environment_variable"] as const).find((key) => source[key] !== undefined);
+      ctx.addIssue({ code: "custom", message: err.message, path: given === undefined ? [] : [given] });
       return z.NEVER;
     }
     return decoded.data;

@@ -1414,7 +1414,7 @@ export interface DirectResponseAction {
   status: number;
   /**
    * The body as a byte string, one char (≤ 0xff) per byte, ready for latin1Encode:
-   * body.inline_string's UTF-8 bytes, or body.inline_bytes decoded. filename is not supported.
+   * body.inline_string's UTF-8 bytes, body.inline_bytes decoded, or a file's or an environment variable's bytes (data-source-files.ts).
    */
   body?: string;
 }

@@ -74,6 +74,8 @@ export function checkedConfigName(format: ConfigFormat, text: string): string {
 export function notKeptBecause(text: string, config: ValidConfig): string | undefined {
   if (text.length > MAX_CHECKED_TEXT) return `its text is longer than ${MAX_CHECKED_TEXT} characters`;
   if (holdsInlineSecret(config.document)) return "it holds a secret inline";
+  // Its entry would serve the file's content as it was (data-source-files.ts): read again at each start instead.
+  if (config.readsData !== undefined && config.readsData.length > 0) return `it reads ${config.readsData.join(", ")}`;
   return undefined;
 }
 

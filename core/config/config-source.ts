@@ -15,6 +15,8 @@ export function formatFromPath(path: string): ConfigFormat {
 export interface ValidConfig {
   bootstrap: Bootstrap;
   document: unknown;
+  /** The DataSource files and environment variables its check read ("file NAME"), when any: their content may change while the text does not. */
+  readsData?: readonly string[];
 }
 
 /** A config loaded and validated, or every problem found. */

@@ -1,7 +1,8 @@
 /**
  * envoy.extensions.filters.http.lua.v3.Lua and LuaPerRoute: the Lua HTTP filter's config
  * (core/http/filters/lua/). Every field of Envoy's messages is here but those refused by
- * name below; a code's `filename` is read when the listener is built (lua-sources.ts).
+ * name below; the filter's codes' `filename` is read when the listener is built
+ * (lua-sources.ts), a route's own when the config is checked (data-source-files.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
@@ -18,15 +19,16 @@ export const LUA_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filt
 
 /**
  * envoy.config.core.v3.DataSource for Lua code: a file (read at listener build, as Envoy
- * reads it at config load) or inline; environment_variable and watched_directory are refused.
+ * reads it at config load), an environment variable (read when the config is checked, as
+ * every DataSource's: data-source-files.ts) or inline; watched_directory is refused.
  */
 const luaSource = lazySchema(() =>
-  strictObject({ filename: z.string().min(1).optional(), inline_string: optionalString, inline_bytes: z.string().optional() })
+  strictObject({ filename: z.string().min(1).optional(), inline_string: optionalString, inline_bytes: z.string().optional(), environment_variable: z.string().min(1).optional() })
   .transform((d, ctx): LuaSource => {
-    const key = oneOf(d, ["filename", "inline_string", "inline_bytes"] as const, ctx, true);
+    const key = oneOf(d, ["filename", "inline_string", "inline_bytes", "environment_variable"] as const, ctx, true);
     if (key === undefined) return z.NEVER;
     if (key === "filename") return { filename: d.filename! };
-    const parsed = dataSource.safeParse(key === "inline_string" ? { inline_string: d.inline_string } : { inline_bytes: d.inline_bytes });
+    const parsed = dataSource.safeParse({ [key]: d[key] });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [key] });
       return z.NEVER;
@@ -61,8 +63,9 @@ export const luaConfig: z.ZodType<LuaConfig> = lazySchema(() =>
 
 /**
  * LuaPerRoute: oneof disabled (true), name (of the filter's source_codes) or source_code (a
- * route's own code, inline: its VM is made with the route table, when nothing can be read
- * from files, so a `filename` is refused and its require() finds only package.preload).
+ * route's own code: its VM is made with the route table, so its `filename` is read when the
+ * config is checked, as Envoy's FilterConfigPerRoute reads it with DataSource::read, and its
+ * require() finds only package.preload).
  */
 export const luaPerRouteConfig: z.ZodType<LuaPerRouteConfig> = lazySchema(() =>
   strictObject({
@@ -72,11 +75,15 @@ export const luaPerRouteConfig: z.ZodType<LuaPerRouteConfig> = lazySchema(() =>
   })
   .transform((r, ctx): LuaPerRouteConfig => {
     oneOf(r, ["disabled", "name", "source_code"], ctx, true);
-    if (r.source_code !== undefined && "filename" in r.source_code) {
-      ctx.addIssue({ code: "custom", path: ["source_code", "filename"], message: "unsupported: a route's own code is inline (inline_string or inline_bytes); name one of the filter's source_codes to run a file" });
-      return z.NEVER;
-    }
     if (r.disabled === true) return { disabled: true };
+    if (r.source_code !== undefined && "filename" in r.source_code) {
+      const read = dataSource.safeParse({ filename: r.source_code.filename });
+      if (!read.success) {
+        for (const issue of read.error.issues) ctx.addIssue({ ...issue, path: ["source_code", ...issue.path] });
+        return z.NEVER;
+      }
+      return { disabled: false, sourceCode: read.data };
+    }
     return r.source_code !== undefined ? { disabled: false, sourceCode: r.source_code.code } : { disabled: false, name: r.name };
   }));
 

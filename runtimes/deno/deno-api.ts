@@ -69,7 +69,7 @@ export interface DenoGlobal {
   readDirSync(path: string): Iterable<{ name: string }>;
   readFile(path: string): Promise<Uint8Array>;
   readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;
-  stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean }>;
+  stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean; size: number }>;
   open(path: string, options: { write: true; append: true; create: true; mode: number }): Promise<DenoFsFile>;
   addSignalListener(signal: string, handler: () => void): void;
   /** The process's environment; `get` throws without --allow-env. */

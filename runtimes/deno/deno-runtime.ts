@@ -124,6 +124,10 @@ export function createDenoRuntime(): Runtime {
       Deno.stat(path)
         .then((info) => (info.isFile ? "file" : info.isDirectory ? "directory" : "other"))
         .catch((err: unknown) => Promise.reject(toPortError(err))),
+    fileSize: (path) =>
+      Deno.stat(path)
+        .then((info) => info.size)
+        .catch((err: unknown) => Promise.reject(toPortError(err))),
     async readDirectory(path: string): Promise<DirectoryEntry[]> {
       const entries: DirectoryEntry[] = [];
       try {

@@ -32,6 +32,11 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
       .stat(path)
       .then((stats) => (stats.isFile() ? "file" : stats.isDirectory() ? "directory" : "other"))
       .catch((err: unknown) => Promise.reject(toPortError(err))),
+  fileSize: (path) =>
+    nodeFsPromises()
+      .stat(path)
+      .then((stats) => stats.size)
+      .catch((err: unknown) => Promise.reject(toPortError(err))),
   readFileBytes: (path) => nodeFsPromises().readFile(path).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch((err: unknown) => Promise.reject(toPortError(err))),
   watchDirectory,
   readDirectory,

@@ -345,6 +345,12 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     return Promise.resolve(content);
   }
 
+  fileSize(path: string): Promise<number> {
+    const content = this.files.get(path);
+    if (content === undefined) return Promise.reject(portError("ENOENT", `ENOENT: no such file or directory, stat '${path}'`));
+    return Promise.resolve(new TextEncoder().encode(content).length);
+  }
+
   readDirectory(path: string): Promise<DirectoryEntry[]> {
     if (!this.isDirectory(path)) {
       const code = this.files.has(path) ? "ENOTDIR" : "ENOENT";

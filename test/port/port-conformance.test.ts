@@ -475,6 +475,16 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
     await expect(runtime.fileType!(join(temp.path, "missing.yaml"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  test.skipIf(target.virtual)("fileSize: a file's size in bytes before it is read (DataSource files: core/config/data-source-files.ts); a missing path rejects with ENOENT", async () => {
+    const temp = target.makeTempDir(runtime);
+    cleanups.push(() => temp.remove());
+    expect(runtime.fileSize).toBeDefined();
+    const file = join(temp.path, "body.bin");
+    await writeFile(file, new Uint8Array([0xc3, 0xa9, 0xff, 0x00, 0x0a]));
+    expect(await runtime.fileSize!(file)).toBe(5);
+    await expect(runtime.fileSize!(join(temp.path, "missing.bin"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   test("resolve, readTextFile and memoryUsage", async () => {
     // getaddrinfo's semantics on every runtime: /etc/hosts names resolve, IP literals are
     // themselves, a name without addresses is an empty answer, not an error.

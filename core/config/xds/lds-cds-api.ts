@@ -2,7 +2,7 @@ import type { StatsStore } from "../../stats/stats-store.ts";
 import type { ClusterConfig, ListenerConfig, XdsConfigSource } from "../bootstrap.ts";
 import type { RawDiscoveryResponse } from "./raw-discovery-response.ts";
 import { createSubscription, type Subscription, type SubscriptionContext } from "./subscription.ts";
-import { withRegexEngine } from "../regex-engine.ts";
+import { withDataSources, type DataSourceReader } from "../data-source-files.ts";
 import type { DynamicResource, XdsResourceOwner } from "./xds-manager.ts";
 
 const LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener";
@@ -47,6 +47,8 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
    * system_version_info_ when any_applied): /config_dump's top-level version_info.
    */
   systemVersionInfo = "";
+  /** Reads the DataSource files a resource names (a route's direct_response body…). */
+  private readonly reader: DataSourceReader;
 
   constructor(
     readonly kind: "listener" | "cluster",
@@ -55,6 +57,7 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
     stats: StatsStore,
     private readonly manager: ResourceManager<T>,
   ) {
+    this.reader = context.runtime;
     const scope = stats.scope(kind === "listener" ? "listener_manager.lds." : "cluster_manager.cds.");
     const typeUrl = kind === "listener" ? LISTENER_TYPE : CLUSTER_TYPE;
     this.subscription = createSubscription(context, kind === "listener" ? "lds" : "cds", source, typeUrl, [], scope, (response, path) => this.onConfigUpdate(response, path));
@@ -92,12 +95,15 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
     const { releaseSchemas } = await import("../lazy-schema.ts");
     let decoded;
     try {
-      // A listener's routes may hold regexes: the RE2 engine is loaded if the check meets one.
-      decoded = await withRegexEngine(() =>
-        response.resources.map((resource, i) =>
-          this.kind === "listener" ? decodeResource(resource, LISTENER_TYPE, listenerSchema, path, i) : decodeResource(resource, CLUSTER_TYPE, cluster, path, i),
-        ),
-      );
+      // A listener's routes may hold regexes: the RE2 engine is loaded if the check meets one;
+      // the DataSource files it names are read (data-source-files.ts).
+      decoded = (
+        await withDataSources(this.reader, () =>
+          response.resources.map((resource, i) =>
+            this.kind === "listener" ? decodeResource(resource, LISTENER_TYPE, listenerSchema, path, i) : decodeResource(resource, CLUSTER_TYPE, cluster, path, i),
+          ),
+        )
+      ).result;
     } finally {
       // As validateConfig: the schemas this check built are not kept until the next one (lazy-schema.ts).
       releaseSchemas();

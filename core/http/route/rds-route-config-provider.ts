@@ -1,6 +1,6 @@
 import type { RdsConfig, RouteConfiguration } from "../../config/bootstrap.ts";
 import { createSubscription, type Subscription } from "../../config/xds/subscription.ts";
-import { withRegexEngine } from "../../config/regex-engine.ts";
+import { withDataSources } from "../../config/data-source-files.ts";
 import type { RawDiscoveryResponse } from "../../config/xds/raw-discovery-response.ts";
 import type { DynamicResource, XdsResourceOwner } from "../../config/xds/xds-manager.ts";
 import type { ServerContext } from "../../server-context.ts";
@@ -84,8 +84,9 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     const { releaseSchemas } = await import("../../config/lazy-schema.ts");
     let decoded;
     try {
-      // Routes may hold regexes: the RE2 engine is loaded if the check meets one (regex-engine.ts).
-      decoded = await withRegexEngine(() => decodeResource(resources[0], ROUTE_CONFIGURATION_TYPE, routeConfiguration, path, 0));
+      // Routes may hold regexes: the RE2 engine is loaded if the check meets one (regex-engine.ts);
+      // a direct_response body's file is read (data-source-files.ts).
+      decoded = (await withDataSources(this.context.runtime, () => decodeResource(resources[0], ROUTE_CONFIGURATION_TYPE, routeConfiguration, path, 0))).result;
     } finally {
       // As validateConfig: the schemas this check built are not kept until the next one (lazy-schema.ts).
       releaseSchemas();

@@ -164,7 +164,7 @@ describe("lua", () => {
     });
   });
 
-  test("refusals name the field: both default codes, an unknown field, a DataSource from the environment, a route's own code from a file", () => {
+  test("refusals name the field: both default codes, an unknown field; a DataSource from the environment or a route's own code from a file needs validateConfig's reads", () => {
     expect(problems(filter({ inline_code: "a", default_source_code: { inline_string: "b" } }))).toEqual([`${HCM_FILTERS}: only one of inline_code and default_source_code may be set`]);
     expect(problems(filter({ inline_code: "a", code: "b" }))[0]).toContain("code");
     expect(problems(filter({ default_source_code: { environment_variable: "X" } }))[0]).toContain("environment_variable");
@@ -174,7 +174,7 @@ describe("lua", () => {
     expect(() => load(filter({ inline_code: "a" }), route({ name: "b" }))).not.toThrow();
     expect(() => load(filter({ inline_code: "a" }), route({ source_code: { inline_string: "z = 1" } }))).not.toThrow();
     expect(perRoute({ source_code: { filename: "/r.lua" } })).toEqual([
-      `${ROUTE_PER_FILTER}.envoy.filters.http.lua.source_code.filename: unsupported: a route's own code is inline (inline_string or inline_bytes); name one of the filter's source_codes to run a file`,
+      `${ROUTE_PER_FILTER}.envoy.filters.http.lua.source_code.filename: file /r.lua is not read: the synchronous loadBootstrap reads no files (validateConfig does)`,
     ]);
     expect(perRoute({})).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.lua: must set one of disabled, name, source_code`]);
   });

@@ -540,7 +540,7 @@ describe("bad route configs give one-line problems", () => {
     ["a decorator without operation", [route({ decorator: {} })], [`${ROUTE}.decorator.operation: missing required field`]],
     ["a runtime_fraction without default_value", [route({ match: { prefix: "/", runtime_fraction: { runtime_key: "k" } } })], [`${ROUTE}.match.runtime_fraction.default_value: missing required field`]],
     ["a status out of range", [{ match: { prefix: "/" }, direct_response: { status: 600 } }], [`${ROUTE}.direct_response.status: 600 is out of range (must be <= 599)`]],
-    ["a body from a file", [{ match: { prefix: "/" }, direct_response: { status: 200, body: { filename: "/etc/motd" } } }], [`${ROUTE}.direct_response.body: \`filename\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    ["a body from a file", [{ match: { prefix: "/" }, direct_response: { status: 200, body: { filename: "/etc/motd" } } }], [`${ROUTE}.direct_response.body.filename: file /etc/motd is not read: the synchronous loadBootstrap reads no files (validateConfig does)`]],
     ["bad base64", [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_bytes: "a*b" } } }], [`${ROUTE}.direct_response.body.inline_bytes: invalid base64`]],
     [
       "a body over Envoy's 4 KiB limit",

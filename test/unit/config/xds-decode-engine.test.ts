@@ -1,7 +1,8 @@
 /**
  * Every xDS/SDS resource is checked with the RE2 engine loaded when it needs one: each call
  * of discovery-response.ts's `decodeResource(` runs inside `withRegexEngine(...)`
- * (core/config/regex-engine.ts), directly or through an exported function every one of whose
+ * (core/config/regex-engine.ts) or `withDataSources(...)` (data-source-files.ts, which runs its
+ * check under withRegexEngine), directly or through an exported function every one of whose
  * calls does. A schema that meets a regex without the engine throws RegexEngineNotLoaded,
  * and a path that forgot it refused good resources (an SDS secret's safe_regex SAN
  * matcher did). Read from the source's syntax tree (TypeScript's parser), so a call in a
@@ -59,7 +60,7 @@ function decodeResourceNames(source: ts.SourceFile): Set<string> {
 function underEngine(node: ts.Node): boolean {
   for (let at: ts.Node = node; at.parent; at = at.parent) {
     const parent = at.parent;
-    if (ts.isCallExpression(parent) && ts.isIdentifier(parent.expression) && parent.expression.text === "withRegexEngine" && parent.arguments.includes(at as ts.Expression)) return true;
+    if (ts.isCallExpression(parent) && ts.isIdentifier(parent.expression) && (parent.expression.text === "withRegexEngine" || parent.expression.text === "withDataSources") && parent.arguments.includes(at as ts.Expression)) return true;
   }
   return false;
 }
