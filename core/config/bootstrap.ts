@@ -812,7 +812,8 @@ export interface DecompressorConfig {
 export interface JwtAuthnConfig {
   providers: Map<string, JwtProviderConfig>;
   /** First match wins; no match: no JWT is required. */
-  rules: { match: { prefix?: string; path?: string; pathSeparatedPrefix?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
+  /** A rule's match: a RouteMatch without grpc, runtime_fraction nor dynamic_metadata (Envoy's jwt_authn matcher.cc). */
+  rules: { match: RouteMatchConfig; requires?: JwtRequirementConfig; requirementName?: string }[];
   requirementMap: Map<string, JwtRequirementConfig>;
   bypassCorsPreflight: boolean;
   stripFailureResponse: boolean;
