@@ -1752,6 +1752,20 @@ export interface ExtProcConfig {
   statPrefix: string;
   allowModeOverride: boolean;
   disableClearRouteCache: boolean;
+  /** mutation_rules: which of the processor's header mutations are taken (Envoy's defaults when unset). */
+  mutationRules: HeaderMutationRulesConfig;
+}
+
+/** envoy.config.common.mutation_rules.v3.HeaderMutationRules (core/http/filters/ext-proc-mutation.ts). */
+export interface HeaderMutationRulesConfig {
+  allowAllRouting: boolean;
+  allowEnvoy: boolean;
+  disallowSystem: boolean;
+  disallowAll: boolean;
+  /** RE2, matched against the whole lowercase header name. */
+  allowExpression?: string;
+  disallowExpression?: string;
+  disallowIsError: boolean;
 }
 
 /** ExtProcPerRoute */

@@ -103,7 +103,7 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     processor = await startProcessor();
     const deadPort = await freePort();
     adminPort = await freePort();
-    const names = ["main", "allow", "down", "down_allow"];
+    const names = ["main", "allow", "down", "down_allow", "routing"];
     const ports: Record<string, number> = {};
     for (const name of names) {
       ports[name] = await freePort();
@@ -129,6 +129,8 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     config.static_resources.listeners.push(variant("allow", extProc("processor", { failure_mode_allow: true })));
     config.static_resources.listeners.push(variant("down", extProc("dead", {})));
     config.static_resources.listeners.push(variant("down_allow", extProc("dead", { failure_mode_allow: true })));
+    // HeaderMutationRules: host may be changed; removing x-drop may not.
+    config.static_resources.listeners.push(variant("routing", extProc("processor", { mutation_rules: { allow_all_routing: true, disallow_expression: { regex: "x-drop" } } })));
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
   });
 
@@ -147,6 +149,13 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     expect(body).toContain("GET /add in=yes drop=- ");
     // Envoy's default mutation rules: host is a routing header, its mutation ignored.
     expect(body).toContain(`host=${urls.main!.slice("http://".length)}`);
+  });
+
+  test("mutation_rules: allow_all_routing lets the processor change host; a disallow_expression refusal is ignored and counted", async () => {
+    const response = await request(urls.routing + "/add", { headers: { "x-drop": "me" } });
+    expect(response.statusCode).toBe(200);
+    expect(await response.body.text()).toContain("GET /add in=yes drop=me host=evil ");
+    expect((await adminStats(adminPort)).get("http.routing.ext_proc.rejected_header_mutations")).toBe(1);
   });
 
   test("a buffered request body is replaced (content-length follows)", async () => {
