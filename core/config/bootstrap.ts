@@ -1100,11 +1100,18 @@ export interface LocalRateLimitConfig {
   alwaysConsumeDefaultTokenBucket?: boolean;
   /** local_rate_limit_per_downstream_connection: each downstream connection has its own buckets. */
   perDownstreamConnection?: boolean;
+  /** max_dynamic_descriptors (default 20): the buckets each dynamic descriptor keeps, least recently used dropped. Set when a descriptor is dynamic. */
+  maxDynamicDescriptors?: number;
+  /** The filter's own rate_limits (every one applies, whatever the stage): they make the request's descriptors instead of the route's. */
+  rateLimits?: RateLimitPolicyConfig[];
 }
 
 /** envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor */
 export interface LocalRateLimitDescriptorConfig {
-  /** Key and value of each entry, in order; a request descriptor matches when equal. */
+  /**
+   * Key and value of each entry, in order; a request descriptor matches when equal. A value ""
+   * matches any value of its key: a dynamic descriptor, a bucket per distinct request descriptor.
+   */
   entries: [string, string][];
   tokenBucket: TokenBucketConfig;
 }

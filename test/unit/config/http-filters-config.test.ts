@@ -30,7 +30,19 @@ describe("local_ratelimit", () => {
       alwaysConsumeDefaultTokenBucket: true,
     });
     expect(problems(filter({ descriptors: [descriptor, descriptor] }))).toEqual([`${HCM_FILTERS}.descriptors[1]: duplicate descriptor in the local rate descriptor: k=v`]);
-    expect(problems(filter({ rate_limits: [{ actions: [{ generic_key: { descriptor_value: "x" } }] }] }))[0]).toContain("typed_config: `rate_limits` is an Envoy field that polyvoy does not support yet (put them on the route or virtual host)");
+  });
+
+  test("the filter's own rate_limits (no stage: every one applies) and dynamic descriptors (an entry without a value; max_dynamic_descriptors, default 20)", () => {
+    const dynamic = { entries: [{ key: "remote_address" }], token_bucket: { max_tokens: 1, fill_interval: "1s" } };
+    const limits = [{ actions: [{ remote_address: {} }] }];
+    expect(filterConfig(filter({ descriptors: [dynamic], rate_limits: limits }))).toMatchObject({
+      descriptors: [{ entries: [["remote_address", ""]] }],
+      maxDynamicDescriptors: 20,
+      rateLimits: [{ stage: -1, actions: [{ type: "remote_address" }] }],
+    });
+    expect(filterConfig(filter({ descriptors: [dynamic], max_dynamic_descriptors: 20000 }))).toMatchObject({ maxDynamicDescriptors: 20000 });
+    expect(problems(filter({ descriptors: [dynamic, dynamic] }))).toEqual([`${HCM_FILTERS}.descriptors[1]: duplicate descriptor in the local rate descriptor: remote_address=`]);
+    expect(problems(filter({ rate_limits: [{ stage: 1, actions: limits[0]!.actions }] }))[0]).toContain("rate_limits[0].stage: stage is not supported in the filter's rate_limits");
   });
 
   test("refusals name the field: a fill_interval under 50 ms, a per-route config without token_bucket, stat_prefix", () => {
