@@ -748,6 +748,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
+  | { name: string; type: "envoy.filters.http.header_to_metadata"; config: HeaderToMetadataConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
   | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig }
   | { name: string; type: "envoy.filters.http.ext_proc"; config: ExtProcConfig }
@@ -890,6 +891,36 @@ export type JwtAuthnPerRouteConfig = { disabled: true } | { requirementName: str
 
 /** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
 export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };
+
+/** envoy.extensions.filters.http.header_to_metadata.v3.Config (core/http/filters/header-to-metadata.ts), on the filter and per route. */
+export interface HeaderToMetadataConfig {
+  requestRules: HeaderToMetadataRule[];
+  responseRules: HeaderToMetadataRule[];
+}
+
+/** Config.Rule: a header (lowercase) or a cookie's value; what to write when present and when missing. */
+export interface HeaderToMetadataRule {
+  header?: string;
+  cookie?: string;
+  onPresent?: HeaderToMetadataKeyValue;
+  onMissing?: HeaderToMetadataKeyValue;
+  /** Remove the header once read (not for a cookie). */
+  remove: boolean;
+}
+
+/** Config.KeyValuePair */
+export interface HeaderToMetadataKeyValue {
+  /** "" means envoy.filters.http.header_to_metadata. */
+  namespace: string;
+  key: string;
+  /** Written instead of the header's value when not "". */
+  value: string;
+  /** RE2 pattern and substitution applied (replace-all) to the header's value. */
+  regexRewrite?: { pattern: string; substitution: string };
+  type: "STRING" | "NUMBER";
+  /** encode BASE64: the value is base64 to decode first. */
+  base64: boolean;
+}
 
 /** envoy.extensions.filters.http.header_mutation.v3.Mutations (headers only). */
 export interface HeaderMutationRules {
