@@ -81,6 +81,18 @@ function fullMatcher(regex: string | undefined): ((name: string) => boolean) | u
 
 const DEFAULT_CHECKER = new MutationChecker(DEFAULT_MUTATION_RULES);
 
+/**
+ * ext_proc's ImmediateMutationChecker (ext_proc.cc): an immediate response's headers are checked
+ * against fixed, permissive rules — allow_all_routing and allow_envoy — whatever mutation_rules
+ * say, so that a processor can always shape its error reply.
+ */
+const IMMEDIATE_CHECKER = new MutationChecker({ ...DEFAULT_MUTATION_RULES, allowAllRouting: true, allowEnvoy: true });
+
+/** Whether an immediate response may carry header `name` with `value`. */
+export function immediateHeaderAllowed(name: string, value: string): boolean {
+  return IMMEDIATE_CHECKER.check(CheckOperation.Set, name, value) === CheckResult.Ok;
+}
+
 /** Checker::check with the default rules: true for OK, false for IGNORE. */
 export function mutationAllowed(op: CheckOperation, name: string, value: string): boolean {
   return DEFAULT_CHECKER.check(op, name, value) === CheckResult.Ok;

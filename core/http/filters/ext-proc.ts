@@ -44,7 +44,7 @@ import {
 } from "../filter.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
-import { applyHeaderMutation, CheckOperation, headersForProcessor, MutationChecker, mutationAllowed } from "./ext-proc-mutation.ts";
+import { applyHeaderMutation, headersForProcessor, immediateHeaderAllowed, MutationChecker } from "./ext-proc-mutation.ts";
 import {
   decodeProcessingResponse,
   encodeBodyRequest,
@@ -539,7 +539,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     const mutation = response.headers;
     if (mutation !== undefined) {
       for (const h of mutation.setHeaders) {
-        if (!h.name.startsWith(":") && mutationAllowed(CheckOperation.Set, h.name, h.value) && /^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(h.name)) headers.push([h.name, h.value]);
+        if (!h.name.startsWith(":") && immediateHeaderAllowed(h.name, h.value) && /^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(h.name)) headers.push([h.name, h.value]);
         else this.shared.stats.rejectedHeaderMutations.inc();
       }
     }

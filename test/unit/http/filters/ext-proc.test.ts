@@ -319,8 +319,13 @@ describe("ext_proc filter state machine", () => {
     const h = harness({});
     h.filter.decodeHeaders(new RequestHeaders(), true);
     h.filter.onReceiveMessage(response({ immediate_response: { status: { code: 401 }, headers: { set_headers: [set("x-why", "no"), set("x-envoy-x", "no")] }, body: Buffer.from("go away"), details: "not allowed here" } }));
-    expect(h.replies).toEqual([{ status: 401, body: "go away", details: "not_allowed_here", headers: [["x-why", "no"]] }]);
+    // Envoy's ImmediateMutationChecker: allow_all_routing and allow_envoy, whatever mutation_rules say.
+    expect(h.replies).toEqual([{ status: 401, body: "go away", details: "not_allowed_here", headers: [["x-why", "no"], ["x-envoy-x", "no"]] }]);
     expect(h.continued.decoding).toBe(0);
+    const strict = harness({ mutation_rules: { disallow_all: true } });
+    strict.filter.decodeHeaders(new RequestHeaders(), true);
+    strict.filter.onReceiveMessage(response({ immediate_response: { status: { code: 401 }, headers: { set_headers: [set("x-why", "no"), set("bad\u0001", "x")] } } }));
+    expect(strict.replies.map((r) => r.headers)).toEqual([[["x-why", "no"]]]);
   });
 
   test("the message timeout: 504, or with failure_mode_allow the request goes on", () => {
