@@ -21,7 +21,7 @@ import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
-import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -205,6 +205,11 @@ registerLazyHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", async
 registerLazyHttpFilterFactory<HeaderMutationConfig>("envoy.filters.http.header_mutation", async () => {
   const { HeaderMutationFilter, headerMutationFilterConfig } = await import("./http/filters/header-mutation.ts");
   return { kind: "dual", create: (config, _server, _chain, name) => new HeaderMutationFilter(headerMutationFilterConfig(config, name)) };
+});
+
+registerLazyHttpFilterFactory<HeaderToMetadataConfig>("envoy.filters.http.header_to_metadata", async () => {
+  const { HeaderToMetadataFilter } = await import("./http/filters/header-to-metadata.ts");
+  return { kind: "dual", create: (config) => new HeaderToMetadataFilter(config) };
 });
 
 registerLazyHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", async () => {

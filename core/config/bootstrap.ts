@@ -748,6 +748,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
+  | { name: string; type: "envoy.filters.http.header_to_metadata"; config: HeaderToMetadataConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }
   | { name: string; type: "envoy.filters.http.ext_authz"; config: ExtAuthzConfig }
   | { name: string; type: "envoy.filters.http.ext_proc"; config: ExtProcConfig }
@@ -812,7 +813,8 @@ export interface DecompressorConfig {
 export interface JwtAuthnConfig {
   providers: Map<string, JwtProviderConfig>;
   /** First match wins; no match: no JWT is required. */
-  rules: { match: { prefix?: string; path?: string; pathSeparatedPrefix?: string }; requires?: JwtRequirementConfig; requirementName?: string }[];
+  /** A rule's match: a RouteMatch without grpc, runtime_fraction nor dynamic_metadata (Envoy's jwt_authn matcher.cc). */
+  rules: { match: RouteMatchConfig; requires?: JwtRequirementConfig; requirementName?: string }[];
   requirementMap: Map<string, JwtRequirementConfig>;
   bypassCorsPreflight: boolean;
   stripFailureResponse: boolean;
@@ -889,6 +891,36 @@ export type JwtAuthnPerRouteConfig = { disabled: true } | { requirementName: str
 
 /** One envoy.config.common.mutation_rules.v3.HeaderMutation: remove a header, or add one (HeaderValueOption). */
 export type HeaderMutationRule = { remove: string } | { append: HeaderValueOption };
+
+/** envoy.extensions.filters.http.header_to_metadata.v3.Config (core/http/filters/header-to-metadata.ts), on the filter and per route. */
+export interface HeaderToMetadataConfig {
+  requestRules: HeaderToMetadataRule[];
+  responseRules: HeaderToMetadataRule[];
+}
+
+/** Config.Rule: a header (lowercase) or a cookie's value; what to write when present and when missing. */
+export interface HeaderToMetadataRule {
+  header?: string;
+  cookie?: string;
+  onPresent?: HeaderToMetadataKeyValue;
+  onMissing?: HeaderToMetadataKeyValue;
+  /** Remove the header once read (not for a cookie). */
+  remove: boolean;
+}
+
+/** Config.KeyValuePair */
+export interface HeaderToMetadataKeyValue {
+  /** "" means envoy.filters.http.header_to_metadata. */
+  namespace: string;
+  key: string;
+  /** Written instead of the header's value when not "". */
+  value: string;
+  /** RE2 pattern and substitution applied (replace-all) to the header's value. */
+  regexRewrite?: { pattern: string; substitution: string };
+  type: "STRING" | "NUMBER";
+  /** encode BASE64: the value is base64 to decode first. */
+  base64: boolean;
+}
 
 /** envoy.extensions.filters.http.header_mutation.v3.Mutations (headers only). */
 export interface HeaderMutationRules {
@@ -1099,11 +1131,18 @@ export interface LocalRateLimitConfig {
   alwaysConsumeDefaultTokenBucket?: boolean;
   /** local_rate_limit_per_downstream_connection: each downstream connection has its own buckets. */
   perDownstreamConnection?: boolean;
+  /** max_dynamic_descriptors (default 20): the buckets each dynamic descriptor keeps, least recently used dropped. Set when a descriptor is dynamic. */
+  maxDynamicDescriptors?: number;
+  /** The filter's own rate_limits (every one applies, whatever the stage): they make the request's descriptors instead of the route's. */
+  rateLimits?: RateLimitPolicyConfig[];
 }
 
 /** envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor */
 export interface LocalRateLimitDescriptorConfig {
-  /** Key and value of each entry, in order; a request descriptor matches when equal. */
+  /**
+   * Key and value of each entry, in order; a request descriptor matches when equal. A value ""
+   * matches any value of its key: a dynamic descriptor, a bucket per distinct request descriptor.
+   */
   entries: [string, string][];
   tokenBucket: TokenBucketConfig;
 }
@@ -1763,6 +1802,20 @@ export interface ExtProcConfig {
   statPrefix: string;
   allowModeOverride: boolean;
   disableClearRouteCache: boolean;
+  /** mutation_rules: which of the processor's header mutations are taken (Envoy's defaults when unset). */
+  mutationRules: HeaderMutationRulesConfig;
+}
+
+/** envoy.config.common.mutation_rules.v3.HeaderMutationRules (core/http/filters/ext-proc-mutation.ts). */
+export interface HeaderMutationRulesConfig {
+  allowAllRouting: boolean;
+  allowEnvoy: boolean;
+  disallowSystem: boolean;
+  disallowAll: boolean;
+  /** RE2, matched against the whole lowercase header name. */
+  allowExpression?: string;
+  disallowExpression?: string;
+  disallowIsError: boolean;
 }
 
 /** ExtProcPerRoute */

@@ -9,8 +9,9 @@
 import * as z from "zod";
 import { boolFalse, stringEmpty, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode } from "./bootstrap.ts";
-import { durationMs } from "./proto-schema.ts";
+import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";
+import { durationMs, regexMatcher } from "./proto-schema.ts";
+import { DEFAULT_MUTATION_RULES } from "../http/filters/ext-proc-mutation.ts";
 import { isEmptyList, isFalse, REFUSED_VALUE, refuseField, unsupportedField } from "./unsupported-field.ts";
 import { unsupportedValueMessage } from "./refusal.ts";
 import { grpcService } from "./grpc-service-schema.ts";
@@ -74,14 +75,26 @@ export const processingMode = lazySchema(() =>
 
 export const DEFAULT_PROCESSING_MODE: ExtProcProcessingMode = { requestHeaders: true, responseHeaders: true, requestBodyBuffered: false, responseBodyBuffered: false };
 
-/** HeaderMutationRules: only Envoy's defaults (no field set) are implemented. */
+/** envoy.config.common.mutation_rules.v3.HeaderMutationRules: its BoolValues false when unset. */
 const mutationRules = lazySchema(() =>
-  z.record(z.string(), z.unknown()).superRefine((rules, ctx) => {
-    for (const [field, value] of Object.entries(rules)) {
-      if (value === undefined || value === false || (typeof value === "object" && value !== null && (value as { value?: unknown }).value === false)) continue;
-      refuseField(ctx, "only the default mutation rules are implemented (no routing, x-envoy-* or removal of pseudo-headers and host)", [field]);
-    }
-  }));
+  strictObject({
+    allow_all_routing: boolFalse,
+    allow_envoy: boolFalse,
+    disallow_system: boolFalse,
+    disallow_all: boolFalse,
+    allow_expression: regexMatcher.optional(),
+    disallow_expression: regexMatcher.optional(),
+    disallow_is_error: boolFalse,
+  })
+  .transform((r): HeaderMutationRulesConfig => ({
+    allowAllRouting: r.allow_all_routing,
+    allowEnvoy: r.allow_envoy,
+    disallowSystem: r.disallow_system,
+    disallowAll: r.disallow_all,
+    ...(r.allow_expression !== undefined && { allowExpression: r.allow_expression }),
+    ...(r.disallow_expression !== undefined && { disallowExpression: r.disallow_expression }),
+    disallowIsError: r.disallow_is_error,
+  })));
 
 export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
   strictObject({
@@ -127,6 +140,7 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
       statPrefix: c.stat_prefix,
       allowModeOverride: c.allow_mode_override,
       disableClearRouteCache: c.disable_clear_route_cache,
+      mutationRules: c.mutation_rules ?? DEFAULT_MUTATION_RULES,
     })));
 
 export const extProcPerRouteConfig: z.ZodType<ExtProcPerRouteConfig> = lazySchema(() =>

@@ -38,6 +38,7 @@ import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRoute
 import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
 import { CORS_POLICY_TYPE_URL, CORS_TYPE_URL, corsFilterConfig, corsPolicy } from "./cors-schema.ts";
 import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
+import { HEADER_TO_METADATA_TYPE_URL, headerToMetadataConfig, headerToMetadataPerRouteConfig } from "./header-to-metadata-schema.ts";
 import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMutationConfig, headerMutationPerRouteConfig } from "./header-mutation-schema.ts";
 import { BUFFER_PER_ROUTE_TYPE_URL, BUFFER_TYPE_URL, bufferConfig, bufferPerRouteConfig } from "./buffer-schema.ts";
 import { COMPRESSOR_PER_ROUTE_TYPE_URL, COMPRESSOR_TYPE_URL, compressorConfig, compressorPerRouteConfig } from "./compressor-schema.ts";
@@ -154,6 +155,13 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: headerMutationConfig,
     terminal: false,
     perRoute: { typeUrl: HEADER_MUTATION_PER_ROUTE_TYPE_URL, schema: headerMutationPerRouteConfig },
+  },
+  "envoy.filters.http.header_to_metadata": {
+    typeUrl: HEADER_TO_METADATA_TYPE_URL,
+    typedConfig: headerToMetadataConfig,
+    terminal: false,
+    // The same message per route (Envoy's per_route Config, which must have rules).
+    perRoute: { typeUrl: HEADER_TO_METADATA_TYPE_URL, schema: headerToMetadataPerRouteConfig },
   },
   "envoy.filters.http.rbac": {
     typeUrl: RBAC_TYPE_URL,

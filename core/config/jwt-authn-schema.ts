@@ -7,16 +7,20 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
-import { boolFalse, nonEmptyString, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
+import { boolFalse, boolTrue, nonEmptyString, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig, RemoteJwksConfig } from "./bootstrap.ts";
+import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig, RemoteJwksConfig, RouteMatchConfig } from "./bootstrap.ts";
+import { headerMatcher, queryParameterMatcher } from "./matcher-schema.ts";
 import { dataSource } from "./data-source-schema.ts";
-import { durationMs, headerName, oneOf, uint32 } from "./proto-schema.ts";
+import { durationMs, headerName, oneOf, regexMatcher, uint32 } from "./proto-schema.ts";
 import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
 import { parseJwks } from "../http/filters/jwt-authn/jwks.ts";
 
 export const JWT_AUTHN_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
 export const JWT_AUTHN_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig";
+
+/** Why a rule's RouteMatch field is refused: Envoy's jwt_authn never reads it (matcher.cc's BaseMatcherImpl). */
+const NOT_EVALUATED = "Envoy's jwt_authn rules do not evaluate it (jwt_authn/matcher.cc)";
 
 /** Envoy's JwtProvider.clock_skew_seconds default. */
 const DEFAULT_CLOCK_SKEW_SECONDS = 60;
@@ -186,11 +190,22 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
     rules: z
       .array(
         strictObject({
+          // A route.v3.RouteMatch, of which Envoy's jwt_authn matcher.cc evaluates the path
+          // specifier, case_sensitive, headers and query_parameters only: the fields it skips
+          // are refused rather than accepted and ignored.
           match: strictObject({
             prefix: optionalString,
             path: optionalString,
             // As the route's (route_components.proto): no query or fragment, not ending in "/".
             path_separated_prefix: z.string().regex(/^[^?#]+[^?#/]$/, { message: 'must not contain "?" or "#" nor end with "/"' }).optional(),
+            safe_regex: regexMatcher.optional(),
+            connect_matcher: strictObject({}).optional(),
+            case_sensitive: boolTrue,
+            headers: z.array(headerMatcher).default([]),
+            query_parameters: z.array(queryParameterMatcher).default([]),
+            grpc: unsupportedField(NOT_EVALUATED),
+            runtime_fraction: unsupportedField(NOT_EVALUATED),
+            dynamic_metadata: unsupportedField(NOT_EVALUATED, isEmptyList),
           }),
           requires: rawRequirement.optional(),
           requirement_name: optionalNonEmptyString,
@@ -211,7 +226,7 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
     }
     const rules: JwtAuthnConfig["rules"] = [];
     c.rules.forEach((rule, i) => {
-      oneOf(rule.match, ["prefix", "path", "path_separated_prefix"], { addIssue: (issue: z.core.$ZodRawIssue) => ctx.addIssue({ ...issue, path: ["rules", i, "match"] }) } as z.RefinementCtx, true);
+      oneOf(rule.match, ["prefix", "path", "path_separated_prefix", "safe_regex", "connect_matcher"], { addIssue: (issue: z.core.$ZodRawIssue) => ctx.addIssue({ ...issue, path: ["rules", i, "match"] }) } as z.RefinementCtx, true);
       if (rule.requires !== undefined && rule.requirement_name !== undefined) {
         ctx.addIssue({ code: "custom", message: "must set only one of requires, requirement_name", path: ["rules", i] });
       }
@@ -219,7 +234,14 @@ export const jwtAuthnConfig: z.ZodType<JwtAuthnConfig> = lazySchema(() =>
         ctx.addIssue({ code: "custom", message: `Wrong requirement_name: ${rule.requirement_name}. It should be one of [${Object.keys(c.requirement_map).join(",")}]`, path: ["rules", i, "requirement_name"] });
       }
       const requires = rule.requires === undefined ? undefined : requirement(rule.requires, providers, ctx, ["rules", i, "requires"]);
-      rules.push({ match: { ...(rule.match.prefix !== undefined && { prefix: rule.match.prefix }), ...(rule.match.path !== undefined && { path: rule.match.path }), ...(rule.match.path_separated_prefix !== undefined && { pathSeparatedPrefix: rule.match.path_separated_prefix }) }, ...(requires && { requires }), ...(rule.requirement_name !== undefined && { requirementName: rule.requirement_name }) });
+      const m = rule.match;
+      const match: RouteMatchConfig = { caseSensitive: m.case_sensitive, headers: m.headers, queryParameters: m.query_parameters };
+      if (m.prefix !== undefined) match.prefix = m.prefix;
+      if (m.path !== undefined) match.path = m.path;
+      if (m.path_separated_prefix !== undefined) match.pathSeparatedPrefix = m.path_separated_prefix;
+      if (m.safe_regex !== undefined) match.safeRegex = m.safe_regex;
+      if (m.connect_matcher !== undefined) match.connect = true;
+      rules.push({ match, ...(requires && { requires }), ...(rule.requirement_name !== undefined && { requirementName: rule.requirement_name }) });
     });
     return { providers, rules, requirementMap, bypassCorsPreflight: c.bypass_cors_preflight, stripFailureResponse: c.strip_failure_response, statPrefix: c.stat_prefix };
   }));

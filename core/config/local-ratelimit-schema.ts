@@ -12,7 +12,8 @@ import type { LocalRateLimitConfig, LocalRateLimitDescriptorConfig, TokenBucketC
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { runtimeFractionalPercent } from "./fractional-percent-schema.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
-import { isEmptyList, unsupportedField } from "./unsupported-field.ts";
+import { unsupportedField } from "./unsupported-field.ts";
+import { filterRateLimit } from "./ratelimit-schema.ts";
 
 export const LOCAL_RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 
@@ -40,22 +41,19 @@ const httpStatus = lazySchema(() =>
 /** envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor */
 const descriptor = lazySchema(() =>
   strictObject({
-      // An entry without a value is a dynamic descriptor (Envoy's max_dynamic_descriptors):
-      // refused at the filter (localRateLimit), once, whether or not that field is given.
+      // An entry without a value (or with "", the same in proto3) matches any value of its
+      // key: a dynamic descriptor, a bucket per distinct request descriptor (Envoy's
+      // DynamicDescriptorMap, local_ratelimit_impl.cc).
       entries: z.array(strictObject({ key: nonEmptyString, value: z.string().optional() })).min(1),
       token_bucket: tokenBucket,
     })
-    // An empty value is an absent one in proto3 (a dynamic descriptor in newer Envoy), not a
-    // value that only empty header values match: the check below refuses both alike.
-    .transform((d): LocalRateLimitDescriptorConfig => ({ entries: d.entries.map((e) => [e.key, (e.value === "" ? undefined : e.value) as string]), tokenBucket: d.token_bucket })),
+    .transform((d): LocalRateLimitDescriptorConfig => ({ entries: d.entries.map((e) => [e.key, e.value ?? ""]), tokenBucket: d.token_bucket })),
 );
 
-/** Envoy's LocalRateLimiterImpl: each descriptor once. */
+/** Envoy's LocalRateLimiterImpl: each descriptor once (the dynamic ones among themselves, as DynamicDescriptorMap::addDescriptor). */
 function uniqueDescriptors(descriptors: LocalRateLimitDescriptorConfig[], ctx: z.RefinementCtx): void {
   const seen = new Set<string>();
   descriptors.forEach((d, i) => {
-    // A dynamic descriptor is refused on its own line already.
-    if (d.entries.some(([, value]) => value === undefined)) return;
     const key = JSON.stringify(d.entries);
     if (seen.has(key)) {
       const text = d.entries.map(([k, v]) => `${k}=${v}`).join(", ");
@@ -64,6 +62,9 @@ function uniqueDescriptors(descriptors: LocalRateLimitDescriptorConfig[], ctx: z
     seen.add(key);
   });
 }
+
+/** Envoy's FilterConfig: max_dynamic_descriptors when unset. */
+const DEFAULT_MAX_DYNAMIC_DESCRIPTORS = 20;
 
 function localRateLimit(perRoute: boolean) {
   return strictObject({
@@ -76,25 +77,17 @@ function localRateLimit(perRoute: boolean) {
       response_headers_to_add: z.array(headerValueOption).max(10).default([]),
       enable_x_ratelimit_headers: z.enum(["OFF", "DRAFT_VERSION_03"]).default("OFF"),
       descriptors: z.array(descriptor).default([]),
-      // The filter's own rate_limits (newer Envoy): the route's and virtual host's are read.
-      rate_limits: unsupportedField("put them on the route or virtual host", isEmptyList),
+      // The filter's own rate_limits (Envoy ≥ 1.33): with them the route's and virtual host's are not read.
+      rate_limits: z.array(filterRateLimit).default([]),
       stage: uint32.max(10).default(0),
       vh_rate_limits: z.enum(["OVERRIDE", "INCLUDE", "IGNORE"]).default("OVERRIDE"),
       always_consume_default_token_bucket: z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(true),
-      max_dynamic_descriptors: unsupportedField("dynamic descriptors: entries with an empty value matching any value"),
+      max_dynamic_descriptors: z.union([uint32, strictObject({ value: uint32 }).transform((w) => w.value)]).default(DEFAULT_MAX_DYNAMIC_DESCRIPTORS),
       local_rate_limit_per_downstream_connection: boolFalse,
       local_cluster_rate_limit: unsupportedField("sharing the limit across the local cluster"),
       rate_limited_as_resource_exhausted: boolFalse,
     })
     .superRefine((c, ctx) => {
-      // A dynamic descriptor: said by the max_dynamic_descriptors refusal when that is given, else here.
-      if (c.max_dynamic_descriptors === undefined) {
-        c.descriptors.forEach((d, i) =>
-          d.entries.forEach(([, value], j) => {
-            if (value === undefined) ctx.addIssue({ code: "custom", message: "missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)", path: ["descriptors", i, "entries", j, "value"] });
-          }),
-        );
-      }
       uniqueDescriptors(c.descriptors, ctx);
       // Envoy's FilterConfig: "local rate limit token bucket must be set for per filter configs".
       if (perRoute && c.token_bucket === undefined) {
@@ -120,6 +113,8 @@ function localRateLimit(perRoute: boolean) {
           stage: c.stage,
           vhRateLimits: c.vh_rate_limits,
           alwaysConsumeDefaultTokenBucket: c.always_consume_default_token_bucket,
+          ...(c.descriptors.some((d) => d.entries.some(([, value]) => value === "")) && { maxDynamicDescriptors: c.max_dynamic_descriptors }),
+          ...(c.rate_limits.length > 0 && { rateLimits: c.rate_limits }),
         }),
       }),
     );

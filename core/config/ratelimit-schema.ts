@@ -121,7 +121,7 @@ export const rateLimitPolicy = lazySchema(() =>
  * filters/common/ratelimit_config): the route's message, but "'stage' field and
  * 'disable_key' field are not supported"; every entry applies, whatever the filter's stage.
  */
-const filterRateLimit = lazySchema(() =>
+export const filterRateLimit = lazySchema(() =>
   z
     .unknown()
     .superRefine((raw, ctx) => {

@@ -3,6 +3,7 @@ import { compileRegex, type CompiledRegex } from "../config/regex.ts";
 import type { SocketAddress } from "../port.ts";
 import { byteStringBytes, xxHash64, xxHash64Text } from "../util/hash.ts";
 import type { RequestHeaders } from "./message.ts";
+import type { HeaderMap } from "./header-map.ts";
 
 /** Who makes the cookie a cookie hash policy with a ttl asks for (the router: Set-Cookie on the response). */
 export interface HashCookieSink {
@@ -30,7 +31,7 @@ function rewrite(value: string, spec: { pattern: string; substitution: string })
  * Envoy's Utility::parseCookieValue: the first `name=value` among the Cookie headers'
  * `;`-separated pairs (leading spaces skipped), surrounding double quotes removed; "" if absent.
  */
-export function parseCookieValue(headers: RequestHeaders, name: string): string {
+export function parseCookieValue(headers: HeaderMap, name: string): string {
   const n = headers.size;
   for (let i = 0; i < n; i++) {
     if (headers.nameAt(i) !== "cookie") continue;

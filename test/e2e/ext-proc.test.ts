@@ -103,7 +103,7 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     processor = await startProcessor();
     const deadPort = await freePort();
     adminPort = await freePort();
-    const names = ["main", "allow", "down", "down_allow", "google"];
+    const names = ["main", "allow", "down", "down_allow", "google", "routing"];
     const ports: Record<string, number> = {};
     for (const name of names) {
       ports[name] = await freePort();
@@ -133,6 +133,8 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     const google = extProc("unused", {}) as { typed_config: Record<string, unknown> };
     google.typed_config.grpc_service = { google_grpc: { target_uri: `127.0.0.1:${processor.port}`, stat_prefix: "proc_google" } };
     config.static_resources.listeners.push(variant("google", google));
+    // HeaderMutationRules: host may be changed; removing x-drop may not.
+    config.static_resources.listeners.push(variant("routing", extProc("processor", { mutation_rules: { allow_all_routing: true, disallow_expression: { regex: "x-drop" } } })));
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
   });
 
@@ -160,6 +162,13 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     expect(await response.body.text()).toContain("GET /add in=yes drop=- ");
     const stats = await (await request(`http://127.0.0.1:${adminPort}/stats?filter=^grpc\\.proc_google\\.`)).body.text();
     expect(stats).toContain("grpc.proc_google.streams_total: 1");
+  });
+
+  test("mutation_rules: allow_all_routing lets the processor change host; a disallow_expression refusal is ignored and counted", async () => {
+    const response = await request(urls.routing + "/add", { headers: { "x-drop": "me" } });
+    expect(response.statusCode).toBe(200);
+    expect(await response.body.text()).toContain("GET /add in=yes drop=me host=evil ");
+    expect((await adminStats(adminPort)).get("http.routing.ext_proc.rejected_header_mutations")).toBe(1);
   });
 
   test("a buffered request body is replaced (content-length follows)", async () => {

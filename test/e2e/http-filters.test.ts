@@ -81,6 +81,35 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
             local_rate_limit_per_downstream_connection: true,
           },
         }),
+        // The filter's own rate_limits make the descriptors; an entry without a value is a
+        // dynamic descriptor: a bucket per user, two users' buckets kept (LRU).
+        route("/per-user", {
+          "envoy.filters.http.local_ratelimit": {
+            "@type": RATELIMIT,
+            stat_prefix: "user_rl",
+            token_bucket: { max_tokens: 1000, tokens_per_fill: 1000, fill_interval: "1s" },
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+            descriptors: [{ entries: [{ key: "user" }], token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: "3600s" } }],
+            max_dynamic_descriptors: 2,
+            always_consume_default_token_bucket: false,
+            rate_limits: [{ actions: [{ request_headers: { header_name: "x-user", descriptor_key: "user" } }] }],
+          },
+        }),
+        // As a user's config has it: a bucket per client address.
+        route("/per-source", {
+          "envoy.filters.http.local_ratelimit": {
+            "@type": RATELIMIT,
+            stat_prefix: "source_rl",
+            token_bucket: { max_tokens: 1000, tokens_per_fill: 1000, fill_interval: "1s" },
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+            descriptors: [{ entries: [{ key: "remote_address" }], token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: "3600s" } }],
+            max_dynamic_descriptors: 20000,
+            always_consume_default_token_bucket: false,
+            rate_limits: [{ actions: [{ remote_address: {} }] }],
+          },
+        }),
         route("/abort", { "envoy.filters.http.fault": { "@type": FAULT, abort: { http_status: 503, percentage: { numerator: 100 } } } }),
         route("/cors", {
           "envoy.filters.http.cors": {
@@ -196,6 +225,18 @@ describe.each(RUNTIMES)("HTTP filters on %s", (runtime) => {
     const text = await stats("conn_rl");
     expect(text).toMatch(/^conn_rl\.http_local_rate_limit\.ok: 2$/m);
     expect(text).toMatch(/^conn_rl\.http_local_rate_limit\.rate_limited: 2$/m);
+  });
+
+  test("local_ratelimit: the filter's rate_limits and a dynamic descriptor — a bucket per distinct value, max_dynamic_descriptors kept, least recently used dropped", async () => {
+    const as = async (user?: string) => (await get("/per-user", user === undefined ? {} : { "x-user": user })).status;
+    expect([await as("a"), await as("a"), await as("b"), await as("b")]).toEqual([200, 429, 200, 429]);
+    // No x-user: no descriptor, the default bucket only.
+    expect([await as(), await as()]).toEqual([200, 200]);
+    // A third user's bucket drops the least recently used one (a's): a starts again full (which
+    // drops b's); c's and a's buckets are then kept, empty.
+    expect([await as("c"), await as("a"), await as("a"), await as("c")]).toEqual([200, 200, 429, 429]);
+    expect(await stats("user_rl")).toMatch(/^user_rl\.http_local_rate_limit\.rate_limited: 4$/m);
+    expect([(await get("/per-source")).status, (await get("/per-source")).status]).toEqual([200, 429]);
   });
 
   test("fault: abort 503 at 100 %, a header-requested abort, and a measurable delay", async () => {

@@ -79,6 +79,10 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
                 // An empty requirement allows all (Envoy's AllowAllVerifierImpl), alone or in requires_any.
                 { match: { prefix: "/open" }, requires: {} },
                 { match: { prefix: "/either" }, requires: { requires_any: { requirements: [{ provider_name: "main" }, {}] } } },
+                // A rule's match is a RouteMatch (Envoy's jwt_authn matcher.cc): headers, query parameters, case_sensitive.
+                { match: { prefix: "/api/", headers: [{ name: ":method", string_match: { exact: "OPTIONS" } }] }, requires: {} },
+                { match: { prefix: "/q", query_parameters: [{ name: "public", string_match: { exact: "1" } }] }, requires: {} },
+                { match: { path: "/CaseLess", case_sensitive: false }, requires: {} },
                 { match: { prefix: "/" }, requires: { provider_name: "main" } },
               ],
             },
@@ -118,6 +122,18 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
     expect(await get(forged, "/open")).toMatchObject({ status: 200 });
     expect(await get(undefined, "/either")).toMatchObject({ status: 200 });
     expect(await get(forged, "/either")).toMatchObject({ status: 200 });
+  });
+
+  test("a rule's headers, query_parameters and case_sensitive decide whether it matches (OPTIONS /api/ and ?public=1 go through without a JWT)", async () => {
+    const options = await request(`${base}/api/items`, { method: "OPTIONS" });
+    await options.body.text();
+    expect(options.statusCode).toBe(200);
+    expect(await get(undefined, "/api/items")).toMatchObject({ status: 401, text: "Jwt is missing" });
+    expect(await get(undefined, "/q?a=b&public=1")).toMatchObject({ status: 200 });
+    expect(await get(undefined, "/q?public=0")).toMatchObject({ status: 401 });
+    expect(await get(undefined, "/q")).toMatchObject({ status: 401 });
+    expect(await get(undefined, "/caseless?x=1")).toMatchObject({ status: 200 });
+    expect(await get(undefined, "/caseless/more")).toMatchObject({ status: 401 });
   });
 
   test("claim_to_headers: the verified token's claims reach the upstream as headers (a nested claim by its path, an array as base64 JSON)", async () => {

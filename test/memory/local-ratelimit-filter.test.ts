@@ -194,6 +194,30 @@ describe("local_ratelimit filter", () => {
       expect((await proxy.request("GET", "/", { headers: { "x-user": "bob" } })).get("x-ratelimit-limit")).toBe("100");
     });
 
+    test("the filter's own rate_limits make the descriptors instead of the route's; an entry without a value is a dynamic descriptor (a bucket per value, refilled as its token_bucket says), an exact one taking precedence", async () => {
+      proxy = await filterProxy(
+        [
+          localRateLimit({
+            token_bucket: { max_tokens: 100, fill_interval: "60s" },
+            descriptors: [
+              { entries: [{ key: "user" }], token_bucket: { max_tokens: 1, fill_interval: "1s" } },
+              { entries: [{ key: "user", value: "vip" }], token_bucket: { max_tokens: 3, fill_interval: "60s" } },
+            ],
+            rate_limits: USER_LIMITS,
+            filter_enabled: ALWAYS,
+            filter_enforced: ALWAYS,
+          }),
+        ],
+        // The route's rate_limits are not read when the filter has its own.
+        { routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", rate_limits: [{ actions: [{ generic_key: { descriptor_value: "route" } }] }] } } }] },
+      );
+      expect(await statuses(2, { "x-user": "alice" })).toEqual([200, 429]);
+      expect(await statuses(2, { "x-user": "bob" })).toEqual([200, 429]);
+      expect(await statuses(4, { "x-user": "vip" })).toEqual([200, 200, 200, 429]);
+      await proxy.runtime.settle(1000);
+      expect(await statuses(2, { "x-user": "alice" })).toEqual([200, 429]);
+    });
+
     test("always_consume_default_token_bucket: by default a matched request draws from the default bucket too; false, only from its descriptor's", async () => {
       const config = (always: boolean) =>
         localRateLimit({

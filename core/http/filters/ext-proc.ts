@@ -44,7 +44,7 @@ import {
 } from "../filter.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
-import { applyHeaderMutation, CheckOperation, headersForProcessor, mutationAllowed } from "./ext-proc-mutation.ts";
+import { applyHeaderMutation, headersForProcessor, immediateHeaderAllowed, MutationChecker } from "./ext-proc-mutation.ts";
 import {
   decodeProcessingResponse,
   encodeBodyRequest,
@@ -100,6 +100,8 @@ export class ExtProcStats {
 /** What one ext_proc filter's streams share. */
 export class ExtProcFilterConfig {
   readonly stats: ExtProcStats;
+  /** mutation_rules, for the processor's header mutations (not an immediate response's: Envoy checks those with fixed rules). */
+  readonly mutationChecker: MutationChecker;
   readonly initialMetadata: readonly (readonly [string, string])[];
 
   constructor(
@@ -108,6 +110,7 @@ export class ExtProcFilterConfig {
     chain: HttpFilterChainContext,
   ) {
     this.stats = new ExtProcStats(server, `http.${chain.statPrefix}.ext_proc.${config.statPrefix === "" ? "" : config.statPrefix + "."}`);
+    this.mutationChecker = new MutationChecker(config.mutationRules);
     const metadata = [...config.grpc.initialMetadata];
     // GrpcService.timeout: the deadline of the whole call, as Envoy's AsyncStreamImpl sends it.
     if (config.grpcTimeoutMs !== undefined && config.grpcTimeoutMs > 0) metadata.push(["grpc-timeout", toGrpcTimeout(config.grpcTimeoutMs)]);
@@ -435,7 +438,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     this.disableTimer();
     const replacing = common.status === CONTINUE_AND_REPLACE;
     if (common.headerMutation !== undefined) {
-      const error = applyHeaderMutation(common.headerMutation, dir.headers!, replacing, this.shared.stats.rejectedHeaderMutations);
+      const error = applyHeaderMutation(common.headerMutation, dir.headers!, replacing, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
       if (error !== undefined) return error;
     }
     this.clearRouteCache(dir, common);
@@ -473,7 +476,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     this.disableTimer();
     // The headers are still held: a body answer may change them too.
     if (common.headerMutation !== undefined) {
-      const error = applyHeaderMutation(common.headerMutation, dir.headers!, common.status === CONTINUE_AND_REPLACE, this.shared.stats.rejectedHeaderMutations);
+      const error = applyHeaderMutation(common.headerMutation, dir.headers!, common.status === CONTINUE_AND_REPLACE, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
       if (error !== undefined) return error;
     }
     if (common.bodyMutation !== undefined) this.replaceBuffered(dir, common.bodyMutation);
@@ -536,7 +539,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     const mutation = response.headers;
     if (mutation !== undefined) {
       for (const h of mutation.setHeaders) {
-        if (!h.name.startsWith(":") && mutationAllowed(CheckOperation.Set, h.name, h.value) && /^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(h.name)) headers.push([h.name, h.value]);
+        if (!h.name.startsWith(":") && immediateHeaderAllowed(h.name, h.value) && /^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(h.name)) headers.push([h.name, h.value]);
         else this.shared.stats.rejectedHeaderMutations.inc();
       }
     }

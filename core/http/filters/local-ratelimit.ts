@@ -6,9 +6,11 @@
  * it is counted as rate limited and, when enforced (filter_enforced), answered locally:
  * 429 (or `status`) "local_rate_limited" with response_headers_to_add, response flag RL.
  * Not enforced, it goes on with request_headers_to_add_when_not_enforced.
- * With `descriptors`, the route's (and virtual host's) rate_limits of the config's stage make
- * the request's descriptors, as for the global ratelimit filter; each request descriptor
- * equal to a configured one draws a token from its bucket (one that occurs twice draws
+ * With `descriptors`, the config's own rate_limits — else the route's (and virtual host's) of
+ * the config's stage — make the request's descriptors, as for the global ratelimit filter; each
+ * request descriptor equal to a configured one, or matching a dynamic one (an entry without a
+ * value: a bucket per distinct request descriptor, at most max_dynamic_descriptors, least
+ * recently used dropped), draws a token from its bucket (one that occurs twice draws
  * twice), the slowest-filling first, and the request is limited at the first that is empty
  * (Envoy's LocalRateLimiterImpl::requestAllowed); the default bucket is drawn from when none
  * matched, or always with always_consume_default_token_bucket.
@@ -33,7 +35,7 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyHeaderValueOptions } from "../route/custom-headers.ts";
 import { TokenBucket } from "./token-bucket.ts";
 import { PerConfig } from "../../util/per-config.ts";
-import { routeDescriptors, type RateLimitDescriptor } from "../route/rate-limit-policy.ts";
+import { populateDescriptors, routeDescriptors, type RateLimitDescriptor } from "../route/rate-limit-policy.ts";
 import { routeCluster } from "../route/route-cluster.ts";
 
 /** The local reply's body and response code details (Envoy's, both "local_rate_limited"). */
@@ -62,6 +64,51 @@ function descriptorKey(entries: RateLimitDescriptor | LocalRateLimitDescriptorCo
   return JSON.stringify(entries);
 }
 
+/**
+ * Envoy's DynamicDescriptor: one configured descriptor with a value left empty, and a bucket per
+ * distinct request descriptor it matched, the `lruSize` most recently used kept (a Map's
+ * insertion order is the LRU list: a hit moves its key to the end).
+ */
+class DynamicDescriptor {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly config: LocalRateLimitDescriptorConfig,
+    private readonly lruSize: number,
+  ) {}
+
+  /** DynamicDescriptorMap::matchDescriptorEntries: same length and keys; each configured value empty or equal. */
+  matches(descriptor: RateLimitDescriptor): boolean {
+    const entries = this.config.entries;
+    if (descriptor.length !== entries.length) return false;
+    for (let i = 0; i < entries.length; i++) {
+      const [key, value] = entries[i]!;
+      const [requestKey, requestValue] = descriptor[i]!;
+      if (requestKey !== key || (value !== "" && requestValue !== value)) return false;
+    }
+    return true;
+  }
+
+  /** addOrGetDescriptor: the descriptor's bucket, new and full the first time; past lruSize the least recently used goes. */
+  bucketFor(key: string): TokenBucket {
+    let bucket = this.buckets.get(key);
+    if (bucket !== undefined) {
+      this.buckets.delete(key);
+      this.buckets.set(key, bucket);
+      return bucket;
+    }
+    bucket = new TokenBucket(this.config.tokenBucket);
+    this.buckets.set(key, bucket);
+    if (this.buckets.size > this.lruSize) this.buckets.delete(this.buckets.keys().next().value!);
+    return bucket;
+  }
+
+  /** How many request descriptors have a bucket now (for tests). */
+  get size(): number {
+    return this.buckets.size;
+  }
+}
+
 /** Envoy draws from the slowest-filling descriptor first, so a limited request takes nothing from the others. */
 function slowestFirst(a: TokenBucket, b: TokenBucket): number {
   return a.fillRate - b.fillRate;
@@ -78,6 +125,8 @@ export class LocalRateLimiter {
   readonly bucket: TokenBucket | undefined;
   /** The configured descriptors' buckets by their entries (Envoy's descriptors_). */
   readonly descriptors: ReadonlyMap<string, TokenBucket>;
+  /** The dynamic ones (an entry without a value), in config order (Envoy's dynamic_descriptors_). */
+  readonly dynamicDescriptors: readonly DynamicDescriptor[];
 
   constructor(
     readonly config: LocalRateLimitConfig,
@@ -85,7 +134,26 @@ export class LocalRateLimiter {
   ) {
     this.stats = new LocalRateLimitStats(server, config.statPrefix);
     this.bucket = config.tokenBucket && new TokenBucket(config.tokenBucket);
-    this.descriptors = new Map((config.descriptors ?? []).map((d) => [descriptorKey(d.entries), new TokenBucket(d.tokenBucket)]));
+    const all = config.descriptors ?? [];
+    const isDynamic = (d: LocalRateLimitDescriptorConfig) => d.entries.some(([, value]) => value === "");
+    this.descriptors = new Map(all.filter((d) => !isDynamic(d)).map((d) => [descriptorKey(d.entries), new TokenBucket(d.tokenBucket)]));
+    this.dynamicDescriptors = all.filter(isDynamic).map((d) => new DynamicDescriptor(d, config.maxDynamicDescriptors ?? 20));
+  }
+
+  /** Whether any descriptor is configured (Envoy's hasDescriptors): only then are the request's made. */
+  get hasDescriptors(): boolean {
+    return this.descriptors.size > 0 || this.dynamicDescriptors.length > 0;
+  }
+
+  /** The bucket of the configured descriptor `descriptor` matches: an exact one, else the first dynamic one's bucket for it. */
+  private bucketOf(descriptor: RateLimitDescriptor): TokenBucket | undefined {
+    const key = descriptorKey(descriptor);
+    const bucket = this.descriptors.get(key);
+    if (bucket !== undefined) return bucket;
+    for (const dynamic of this.dynamicDescriptors) {
+      if (dynamic.matches(descriptor)) return dynamic.bucketFor(key);
+    }
+    return undefined;
   }
 
   /**
@@ -97,9 +165,9 @@ export class LocalRateLimiter {
    */
   requestAllowed(requestDescriptors: readonly RateLimitDescriptor[], now: number, used: UsedBucket): boolean {
     let matched: TokenBucket[] | undefined;
-    if (this.descriptors.size > 0) {
+    if (this.hasDescriptors) {
       for (const descriptor of requestDescriptors) {
-        const bucket = this.descriptors.get(descriptorKey(descriptor));
+        const bucket = this.bucketOf(descriptor);
         if (bucket !== undefined) (matched ??= []).push(bucket);
       }
       if (matched !== undefined && matched.length > 1) matched.sort(slowestFirst);
@@ -185,7 +253,7 @@ export class LocalRateLimitFilter implements StreamFilter, UsedBucket {
     if (!limiter.enabled()) return FilterHeadersStatus.Continue;
     const stats = limiter.stats;
     stats.enabled.inc();
-    const descriptors = limiter.descriptors.size > 0 ? this.requestDescriptors(headers, limiter.config) : NO_DESCRIPTORS;
+    const descriptors = limiter.hasDescriptors ? this.requestDescriptors(headers, limiter.config) : NO_DESCRIPTORS;
     const buckets = limiter.config.perDownstreamConnection ? perConnectionLimiter(limiter, this.decoderCallbacks.streamInfo.downstreamConnection, this.server) : limiter;
     if (buckets.requestAllowed(descriptors, approximateNow(this.server.runtime), this)) {
       stats.ok.inc();
@@ -203,18 +271,29 @@ export class LocalRateLimitFilter implements StreamFilter, UsedBucket {
     return FilterHeadersStatus.StopIteration;
   }
 
-  /** Envoy's Filter::populateDescriptors. */
+  /**
+   * The request's descriptors: from the config's own rate_limits when it has some (Envoy's
+   * FilterConfig::populateDescriptors), else from the route's and virtual host's
+   * (Filter::populateDescriptors).
+   */
   private requestDescriptors(headers: RequestHeaders, config: LocalRateLimitConfig): RateLimitDescriptor[] {
     const callbacks = this.decoderCallbacks;
     const match = callbacks.route;
-    if (match === undefined || match.route.action.type !== "route") return [];
-    const action = match.route.action.route;
+    const forward = match !== undefined && match.route.action.type === "route";
+    if (config.rateLimits === undefined && !forward) return [];
     const context = {
       localServiceCluster: this.server.localClusterName,
-      destinationCluster: routeCluster(callbacks, this.server.runtime),
+      destinationCluster: forward ? routeCluster(callbacks, this.server.runtime) : "",
       remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.address ?? ""),
     };
-    return routeDescriptors(action, match.virtualHost, config.stage ?? 0, config.vhRateLimits ?? "OVERRIDE", headers, context);
+    if (config.rateLimits !== undefined) {
+      const out: RateLimitDescriptor[] = [];
+      // Every one of them applies (their stage is ANY_STAGE): the filter's stage selects among the route's only.
+      populateDescriptors(config.rateLimits, config.stage ?? 0, headers, context, out);
+      return out;
+    }
+    if (match === undefined || match.route.action.type !== "route") return [];
+    return routeDescriptors(match.route.action.route, match.virtualHost, config.stage ?? 0, config.vhRateLimits ?? "OVERRIDE", headers, context);
   }
 
   decodeData(): FilterDataStatus {

@@ -152,6 +152,17 @@ function compileRoute(match: RouteMatchConfig): Predicate {
   };
 }
 
+/**
+ * A RouteMatch outside the route table, as Envoy's jwt_authn rules use one (matcher.cc):
+ * the path specifier, case_sensitive, headers and query_parameters. Its config must have no
+ * runtime_fraction (there is no random source here) nor dynamic_metadata (no stream metadata).
+ */
+export function compileRequestMatch(match: RouteMatchConfig): (request: RouteRequest) => boolean {
+  if (match.runtimeFraction !== undefined || (match.dynamicMetadata?.length ?? 0) > 0) throw new Error("compileRequestMatch: runtime_fraction and dynamic_metadata need the route table");
+  const matches = compileRoute(match);
+  return (request) => matches(new MatchInput(request, undefined, undefined));
+}
+
 /** Envoy's Grpc::Common::isGrpcRequestHeaders, on what the route table reads: a gRPC content-type. */
 export function isGrpcRequest(request: HeaderSource): boolean {
   return isGrpcContentType(request.header("content-type"));

@@ -35,31 +35,18 @@ describe("follow-on lines", () => {
     expect(lines[1]).toMatch(/must set exactly one of/);
   });
 
-  test("a dynamic local rate limit descriptor (an entry without a value): one line", () => {
+  test("two dynamic local rate limit descriptors alike (an empty value is an absent one, proto3): one duplicate line", () => {
     const filter = { name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": LOCAL_RATELIMIT, stat_prefix: "l" } };
-    const perRoute = (extra: object) => ({
-      typed_per_filter_config: { "envoy.filters.http.local_ratelimit": { "@type": LOCAL_RATELIMIT, stat_prefix: "l", token_bucket: BUCKET, descriptors: [{ entries: [{ key: "user" }], token_bucket: BUCKET }], ...extra } },
-    });
     const AT = `${ROUTE_PER_FILTER}.envoy.filters.http.local_ratelimit`;
-    expect(problems(filter, perRoute({ max_dynamic_descriptors: 10 }))).toEqual([
-      `${AT}: \`max_dynamic_descriptors\` is an Envoy field that polyvoy does not support yet (dynamic descriptors: entries with an empty value matching any value)`,
-    ]);
-    expect(problems(filter, perRoute({}))).toEqual([
-      `${AT}.descriptors[0].entries[0].value: missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)`,
-    ]);
-    // An empty value is an absent one (proto3), not a value only empty headers match; two
-    // such descriptors with the same key add no "duplicate descriptor" line.
     const twoEmpty = {
       typed_per_filter_config: {
         "envoy.filters.http.local_ratelimit": {
-          "@type": LOCAL_RATELIMIT, stat_prefix: "l", token_bucket: BUCKET,
-          descriptors: [{ entries: [{ key: "user", value: "" }], token_bucket: BUCKET }, { entries: [{ key: "user", value: "" }], token_bucket: BUCKET }],
+          "@type": LOCAL_RATELIMIT, stat_prefix: "l", token_bucket: BUCKET, max_dynamic_descriptors: 10,
+          descriptors: [{ entries: [{ key: "user", value: "" }], token_bucket: BUCKET }, { entries: [{ key: "user" }], token_bucket: BUCKET }],
         },
       },
     };
-    expect(problems(filter, twoEmpty)).toEqual([
-      `${AT}.descriptors[0].entries[0].value: missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)`,
-      `${AT}.descriptors[1].entries[0].value: missing value (an entry without one is a dynamic descriptor, which polyvoy does not support yet)`,
-    ]);
+    // Envoy's DynamicDescriptorMap::addDescriptor.
+    expect(problems(filter, twoEmpty)).toEqual([`${AT}.descriptors[1]: duplicate descriptor in the local rate descriptor: user=`]);
   });
 });

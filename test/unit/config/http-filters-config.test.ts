@@ -1,5 +1,6 @@
 /** The typed_config and per-route config of local_ratelimit, fault, buffer and cors: Envoy's defaults and refusals. */
-import { describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test } from "vitest";
+import { loadRegexEngine } from "../../../core/config/regex-engine.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { HCM_FILTERS, ROUTE_PER_FILTER, filterConfig, load, problems } from "./http-filter-config.ts";
@@ -30,7 +31,19 @@ describe("local_ratelimit", () => {
       alwaysConsumeDefaultTokenBucket: true,
     });
     expect(problems(filter({ descriptors: [descriptor, descriptor] }))).toEqual([`${HCM_FILTERS}.descriptors[1]: duplicate descriptor in the local rate descriptor: k=v`]);
-    expect(problems(filter({ rate_limits: [{ actions: [{ generic_key: { descriptor_value: "x" } }] }] }))[0]).toContain("typed_config: `rate_limits` is an Envoy field that polyvoy does not support yet (put them on the route or virtual host)");
+  });
+
+  test("the filter's own rate_limits (no stage: every one applies) and dynamic descriptors (an entry without a value; max_dynamic_descriptors, default 20)", () => {
+    const dynamic = { entries: [{ key: "remote_address" }], token_bucket: { max_tokens: 1, fill_interval: "1s" } };
+    const limits = [{ actions: [{ remote_address: {} }] }];
+    expect(filterConfig(filter({ descriptors: [dynamic], rate_limits: limits }))).toMatchObject({
+      descriptors: [{ entries: [["remote_address", ""]] }],
+      maxDynamicDescriptors: 20,
+      rateLimits: [{ stage: -1, actions: [{ type: "remote_address" }] }],
+    });
+    expect(filterConfig(filter({ descriptors: [dynamic], max_dynamic_descriptors: 20000 }))).toMatchObject({ maxDynamicDescriptors: 20000 });
+    expect(problems(filter({ descriptors: [dynamic, dynamic] }))).toEqual([`${HCM_FILTERS}.descriptors[1]: duplicate descriptor in the local rate descriptor: remote_address=`]);
+    expect(problems(filter({ rate_limits: [{ stage: 1, actions: limits[0]!.actions }] }))[0]).toContain("rate_limits[0].stage: stage is not supported in the filter's rate_limits");
   });
 
   test("refusals name the field: a fill_interval under 50 ms, a per-route config without token_bucket, stat_prefix", () => {
@@ -232,5 +245,34 @@ describe("envoy.config.route.v3.FilterConfig in typed_per_filter_config", () => 
     expect(problems(filter, perRoute({ is_optional: true })).join("\n")).toContain("`is_optional` is an Envoy field that polyvoy does not support yet (only false: a per-route config polyvoy does not know is refused, never ignored)");
     expect(problems(filter, perRoute({ bogus: 1 })).join("\n")).toContain(`${ROUTE_PER_FILTER}.envoy.filters.http.fault`);
     expect(problems(filter, perRoute({ config: { "@type": "type.googleapis.com/x.Y" } })).join("\n")).toContain('no supported HTTP filter takes per-route config of type "type.googleapis.com/x.Y"');
+  });
+});
+
+describe("header_to_metadata", () => {
+  beforeAll(() => loadRegexEngine());
+  const TYPE = "type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config";
+  const filter = (fields: Record<string, unknown>) => ({ name: "envoy.filters.http.header_to_metadata", typed_config: { "@type": TYPE, ...fields } });
+
+  test("rules with Envoy's defaults (STRING, NONE, the filter's namespace)", () => {
+    expect(filterConfig(filter({ request_rules: [{ header: "X-Version", on_header_present: { key: "version" }, remove: true }], response_rules: [{ cookie: "s", on_header_missing: { key: "k", value: "v", type: "NUMBER" } }] }))).toEqual({
+      requestRules: [{ header: "x-version", onPresent: { namespace: "", key: "version", value: "", type: "STRING", base64: false }, remove: true }],
+      responseRules: [{ cookie: "s", onMissing: { namespace: "", key: "k", value: "v", type: "NUMBER", base64: false }, remove: false }],
+    });
+    // The filter itself may have no rules (per-route configs then do).
+    expect(filterConfig(filter({}))).toEqual({ requestRules: [], responseRules: [] });
+  });
+
+  test("Envoy's Rule and Config checks, in its words; PROTOBUF_VALUE refused by name", () => {
+    const at = `${HCM_FILTERS}.request_rules[0]`;
+    const one = (rule: object) => problems(filter({ request_rules: [rule] }));
+    expect(one({ header: "a", cookie: "b", on_header_present: { key: "k" } })).toEqual([`${at}: Cannot specify both header and cookie`]);
+    expect(one({ on_header_present: { key: "k" } })).toEqual([`${at}: One of Cookie or Header option needs to be specified`]);
+    expect(one({ header: "a" })).toEqual([`${at}: header to metadata filter: rule for header 'a' has neither \`on_header_present\` nor \`on_header_missing\` set`]);
+    expect(one({ header: "a", on_header_present: { key: "k", value: "v", regex_value_rewrite: { pattern: { regex: "x" }, substitution: "y" } } })).toEqual([`${at}.on_header_present: Cannot specify both value and regex_value_rewrite`]);
+    expect(one({ cookie: "c", remove: true, on_header_present: { key: "k" } })).toEqual([`${at}.remove: Cannot specify remove for cookie`]);
+    expect(one({ header: "a", on_header_missing: { key: "k" } })).toEqual([`${at}.on_header_missing: Cannot specify on_header_missing rule with an empty value`]);
+    expect(one({ header: "a", on_header_present: { key: "k", type: "PROTOBUF_VALUE" } })[0]).toContain(`${at}.on_header_present.type: PROTOBUF_VALUE is an Envoy value that polyvoy does not support yet`);
+    const perRoute = { typed_per_filter_config: { "envoy.filters.http.header_to_metadata": { "@type": TYPE } } };
+    expect(problems(filter({}), perRoute)).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.header_to_metadata: header_to_metadata_filter: Per filter configs must at least specify either request or response rules`]);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Envoy's jwt_authn HTTP filter (source/extensions/filters/http/jwt_authn/filter.cc,
- * authenticator.cc, verifier.cc): the first rule matching the request's path (or the
+ * authenticator.cc, verifier.cc): the first rule matching the request (matcher.cc; or the
  * route's PerRouteConfig) names a requirement; the request waits while its JWTs are
  * verified (signatures through the port's WebCrypto, so asynchronously) and goes on, or is
  * answered 401 (403 for a disallowed audience) with jwt_verify_lib's status text as the
@@ -24,7 +24,7 @@ import {
 } from "../../filter.ts";
 import type { RequestHeaders } from "../../message.ts";
 import { parseQueryParameters } from "../../route/header-matcher.ts";
-import { pathSeparatedPrefixMatches } from "../../route/route-table.ts";
+import { compileRequestMatch, type RouteRequest } from "../../route/route-table.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { AsyncClient } from "../../async-client.ts";
 import { encodeBase64 } from "../../../util/base64.ts";
@@ -69,6 +69,8 @@ export class JwtAuthnFilterConfig {
   readonly allowed: Counter;
   readonly denied: Counter;
   readonly corsPreflightBypassed: Counter;
+  /** The rules, compiled once: the first whose match holds names the requirement. */
+  private readonly rules: { matches: (request: RouteRequest) => boolean; requirement: JwtRequirementConfig | undefined }[];
   private asyncFetchesStarted = false;
 
   constructor(
@@ -80,6 +82,10 @@ export class JwtAuthnFilterConfig {
     this.allowed = server.stats.counter(`${prefix}allowed`);
     this.denied = server.stats.counter(`${prefix}denied`);
     this.corsPreflightBypassed = server.stats.counter(`${prefix}cors_preflight_bypassed`);
+    this.rules = config.rules.map((rule) => ({
+      matches: compileRequestMatch(rule.match),
+      requirement: rule.requires ?? (rule.requirementName !== undefined ? config.requirementMap.get(rule.requirementName) : undefined),
+    }));
     let fetchStats: JwksFetchStats | undefined;
     let client: AsyncClient | undefined;
     for (const [name, provider] of config.providers) {
@@ -107,17 +113,10 @@ export class JwtAuthnFilterConfig {
     });
   }
 
-  /** The requirement of the first rule matching the path (without its query), if any. */
-  findRequirement(path: string): JwtRequirementConfig | undefined {
-    const query = path.indexOf("?");
-    const bare = query < 0 ? path : path.slice(0, query);
-    for (const rule of this.config.rules) {
-      const match = rule.match;
-      const matched =
-        match.prefix !== undefined ? bare.startsWith(match.prefix) : match.pathSeparatedPrefix !== undefined ? pathSeparatedPrefixMatches(stripFragment(bare), match.pathSeparatedPrefix) : bare === match.path;
-      if (matched) {
-        return rule.requires ?? (rule.requirementName !== undefined ? this.config.requirementMap.get(rule.requirementName) : undefined);
-      }
+  /** The requirement of the first rule matching the request (its path without the query, headers, query parameters), if any. */
+  findRequirement(request: RouteRequest): JwtRequirementConfig | undefined {
+    for (const rule of this.rules) {
+      if (rule.matches(request)) return rule.requirement;
     }
     return undefined;
   }
@@ -173,7 +172,7 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
         return FilterHeadersStatus.StopIteration;
       }
     } else {
-      requirement = this.shared.findRequirement(headers.path);
+      requirement = this.shared.findRequirement(headers);
     }
     if (requirement === undefined) return this.complete();
     this.verify(requirement)
@@ -397,12 +396,6 @@ export class JwtAuthnFilter implements StreamDecoderFilter {
 }
 
 const JWT_AUTHN_METADATA_NAMESPACE = "envoy.filters.http.jwt_authn";
-
-/** The path up to a "#" (Envoy's removeQueryAndFragment, for path_separated_prefix). */
-function stripFragment(path: string): string {
-  const hash = path.indexOf("#");
-  return hash < 0 ? path : path.slice(0, hash);
-}
 
 /**
  * A claim's header value as Envoy's addJWTClaimToHeader makes it (authenticator.cc): the

@@ -5,11 +5,12 @@
  * machine driven with stub callbacks and a stream that never connects (messages from the
  * "processor" handed to onReceiveMessage, the message timer fired by hand).
  */
-import { describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test } from "vitest";
 import * as protoLoader from "@grpc/proto-loader";
 import { envoyProtoDirs } from "../../../support/envoy-protos.ts";
 import { decodeProcessingResponse, encodeBodyRequest, encodeHeadersRequest, ProcessingKind } from "../../../../core/http/filters/ext-proc-proto.ts";
-import { applyHeaderMutation, CheckOperation, mutationAllowed } from "../../../../core/http/filters/ext-proc-mutation.ts";
+import { applyHeaderMutation, CheckOperation, CheckResult, DEFAULT_MUTATION_RULES, MutationChecker, mutationAllowed } from "../../../../core/http/filters/ext-proc-mutation.ts";
+import { loadRegexEngine } from "../../../../core/config/regex-engine.ts";
 import { ExtProcFilter, ExtProcFilterConfig } from "../../../../core/http/filters/ext-proc.ts";
 import { extProcConfig } from "../../../../core/config/ext-proc-schema.ts";
 import { StatsStore } from "../../../../core/stats/stats-store.ts";
@@ -70,6 +71,63 @@ describe("ext_proc protobuf", () => {
     expect(new TextDecoder().decode(immediate.immediate!.body)).toBe("nope");
     // An empty HeadersResponse is a CONTINUE with nothing to do.
     expect(decodeProcessingResponse(response({ response_headers: {} })).common).toMatchObject({ status: 0, headerMutation: undefined, bodyMutation: undefined });
+  });
+});
+
+describe("ext_proc mutation_rules (HeaderMutationRules, Envoy's mutation_rules.cc)", () => {
+  beforeAll(() => loadRegexEngine());
+  const checker = (rules: Partial<typeof DEFAULT_MUTATION_RULES>) => new MutationChecker({ ...DEFAULT_MUTATION_RULES, ...rules });
+  const { Ok, Ignore, Fail } = CheckResult;
+
+  test("allow_all_routing lets host, :authority, :method and :scheme be set; allow_envoy x-envoy-*; disallow_system the other pseudo-headers", () => {
+    const routing = checker({ allowAllRouting: true });
+    for (const name of ["host", ":authority"]) expect(routing.check(CheckOperation.Set, name, "backend.example:8080")).toBe(Ok);
+    expect(routing.check(CheckOperation.Set, ":method", "PUT")).toBe(Ok);
+    expect(routing.check(CheckOperation.Set, ":scheme", "https")).toBe(Ok);
+    // Still never removable, and a value must fit.
+    expect(routing.check(CheckOperation.Remove, "host", "")).toBe(Ignore);
+    expect(routing.check(CheckOperation.Set, ":authority", "a b")).toBe(Ignore);
+    expect(routing.check(CheckOperation.Set, ":scheme", "ftp")).toBe(Ignore);
+    expect(routing.check(CheckOperation.Set, "x-envoy-a", "1")).toBe(Ignore);
+    expect(checker({ allowEnvoy: true }).check(CheckOperation.Set, "x-envoy-a", "1")).toBe(Ok);
+    const system = checker({ disallowSystem: true, allowAllRouting: true });
+    expect(system.check(CheckOperation.Set, ":path", "/b")).toBe(Ignore);
+    // allow_all_routing is checked first: a routing pseudo-header is refused by disallow_system too.
+    expect(system.check(CheckOperation.Set, ":authority", "b")).toBe(Ignore);
+    expect(system.check(CheckOperation.Set, "host", "b")).toBe(Ok);
+  });
+
+  test("disallow_expression, then allow_expression, then disallow_all; disallow_is_error turns IGNORE into FAIL", () => {
+    const rules = checker({ disallowAll: true, allowExpression: "x-allowed-.*", disallowExpression: "x-allowed-secret" });
+    expect(rules.check(CheckOperation.Set, "x-allowed-a", "1")).toBe(Ok);
+    expect(rules.check(CheckOperation.Remove, "x-allowed-a", "")).toBe(Ok);
+    expect(rules.check(CheckOperation.Set, "x-allowed-secret", "1")).toBe(Ignore);
+    expect(rules.check(CheckOperation.Set, "x-other", "1")).toBe(Ignore);
+    // allow_expression overrides the routing and x-envoy-* defaults (it comes first).
+    expect(checker({ allowExpression: "x-envoy-.*|:authority" }).check(CheckOperation.Set, "x-envoy-a", "1")).toBe(Ok);
+    expect(checker({ allowExpression: "x-envoy-.*|:authority" }).check(CheckOperation.Set, ":authority", "b")).toBe(Ok);
+    // The expression matches the whole name.
+    expect(checker({ disallowExpression: "x-a" }).check(CheckOperation.Set, "x-ab", "1")).toBe(Ok);
+    expect(checker({ disallowAll: true, disallowIsError: true }).check(CheckOperation.Set, "x-a", "1")).toBe(Fail);
+  });
+
+  test("applied: allow_all_routing rewrites :authority, :scheme and host; disallow_is_error fails the message with Envoy's error", () => {
+    const headers = new RequestHeaders();
+    headers.authority = "front.example";
+    headers.add("x-a", "1");
+    const rejected = new Counter("rejected");
+    const set = (name: string, value: string) => ({ name, value, action: 2, append: false, bothValues: false });
+    expect(applyHeaderMutation({ setHeaders: [set(":authority", "backend.example"), set(":scheme", "https")], removeHeaders: [] }, headers, false, rejected, checker({ allowAllRouting: true }))).toBeUndefined();
+    expect([headers.authority, headers.scheme, rejected.value]).toEqual(["backend.example", "https", 0]);
+    expect(applyHeaderMutation({ setHeaders: [set("host", "other.example")], removeHeaders: [] }, headers, false, rejected, checker({ allowAllRouting: true }))).toBeUndefined();
+    expect(headers.authority).toBe("other.example");
+    // Default rules: ignored and counted.
+    expect(applyHeaderMutation({ setHeaders: [set(":authority", "x.example")], removeHeaders: [] }, headers, false, rejected)).toBeUndefined();
+    expect([headers.authority, rejected.value]).toEqual(["other.example", 1]);
+    const failing = checker({ disallowAll: true, disallowIsError: true });
+    expect(applyHeaderMutation({ setHeaders: [set("x-b", "2")], removeHeaders: [] }, headers, false, rejected, failing)).toBe("Invalid attempt to modify x-b");
+    expect(applyHeaderMutation({ setHeaders: [], removeHeaders: ["x-a"] }, headers, false, rejected, failing)).toBe("Invalid attempt to remove x-a");
+    expect([headers.get("x-b"), headers.get("x-a"), rejected.value]).toEqual([undefined, "1", 3]);
   });
 });
 
@@ -146,7 +204,7 @@ describe("ext_proc config", () => {
     const problems = (c: object) => extProcConfig.safeParse(c).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     expect(problems({ ...base, processing_mode: { request_body_mode: "STREAMED" } })).toEqual(["processing_mode.request_body_mode: STREAMED is an Envoy value that polyvoy does not support yet (supported: NONE, BUFFERED (the body is sent whole, once))"]);
     expect(problems({ ...base, processing_mode: { response_trailer_mode: "SEND" } })?.[0]).toMatch(/^processing_mode.response_trailer_mode: SEND is an Envoy value/);
-    expect(problems({ ...base, mutation_rules: { allow_all_routing: true } })?.[0]).toMatch(/^mutation_rules.allow_all_routing: is an Envoy field/);
+    expect(extProcConfig.parse({ ...base, mutation_rules: { allow_all_routing: true, disallow_expression: { regex: "x-secret-.*" } } }).mutationRules).toEqual({ allowAllRouting: true, allowEnvoy: false, disallowSystem: false, disallowAll: false, disallowExpression: "x-secret-.*", disallowIsError: false });
     expect(problems({ ...base, request_attributes: ["request.path"] })?.[0]).toMatch(/^request_attributes: /);
     expect(problems({})?.[0]).toBe("grpc_service: must set grpc_service");
     expect(problems({ ...base, message_timeout: "0s" })?.[0]).toBe("message_timeout: must be greater than 0s and at most 3600s");
@@ -261,8 +319,13 @@ describe("ext_proc filter state machine", () => {
     const h = harness({});
     h.filter.decodeHeaders(new RequestHeaders(), true);
     h.filter.onReceiveMessage(response({ immediate_response: { status: { code: 401 }, headers: { set_headers: [set("x-why", "no"), set("x-envoy-x", "no")] }, body: Buffer.from("go away"), details: "not allowed here" } }));
-    expect(h.replies).toEqual([{ status: 401, body: "go away", details: "not_allowed_here", headers: [["x-why", "no"]] }]);
+    // Envoy's ImmediateMutationChecker: allow_all_routing and allow_envoy, whatever mutation_rules say.
+    expect(h.replies).toEqual([{ status: 401, body: "go away", details: "not_allowed_here", headers: [["x-why", "no"], ["x-envoy-x", "no"]] }]);
     expect(h.continued.decoding).toBe(0);
+    const strict = harness({ mutation_rules: { disallow_all: true } });
+    strict.filter.decodeHeaders(new RequestHeaders(), true);
+    strict.filter.onReceiveMessage(response({ immediate_response: { status: { code: 401 }, headers: { set_headers: [set("x-why", "no"), set("bad\u0001", "x")] } } }));
+    expect(strict.replies.map((r) => r.headers)).toEqual([[["x-why", "no"]]]);
   });
 
   test("the message timeout: 504, or with failure_mode_allow the request goes on", () => {
