@@ -13,7 +13,8 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { connect, freePort, readAll, tcpServer, type TcpServer } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
-import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
+import * as grpcJs from "@grpc/grpc-js";
+import { loadEnvoyService } from "../support/envoy-grpc-service.ts";
 
 const HTTP_GRPC = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig";
 const TCP_GRPC = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig";
@@ -25,10 +26,11 @@ interface LogMessage {
   tcp_logs?: { log_entry: Entry[] };
 }
 
-/** The access log service: every stream's messages, in order. */
-async function startAls(): Promise<{ port: number; streams: LogMessage[][]; close(): void }> {
+/** The access log service (on `port`, else a free one): every stream's messages, in order. */
+async function startAls(port = 0): Promise<{ port: number; streams: LogMessage[][]; close(): void }> {
   const streams: LogMessage[][] = [];
-  const service = await startEnvoyGrpcService("envoy/service/accesslog/v3/als.proto", "envoy.service.accesslog.v3.AccessLogService", {
+  const server = new grpcJs.Server();
+  server.addService(loadEnvoyService("envoy/service/accesslog/v3/als.proto", "envoy.service.accesslog.v3.AccessLogService").service, {
     StreamAccessLogs: (call: grpc.ServerReadableStream<LogMessage, object>, callback: grpc.sendUnaryData<object>) => {
       const messages: LogMessage[] = [];
       streams.push(messages);
@@ -37,7 +39,8 @@ async function startAls(): Promise<{ port: number; streams: LogMessage[][]; clos
       call.on("error", () => {});
     },
   });
-  return { ...service, streams };
+  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, grpcJs.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { port: bound, streams, close: () => server.forceShutdown() };
 }
 
 async function waitFor<T>(what: string, get: () => T | undefined): Promise<T> {
@@ -198,5 +201,20 @@ describe.each(RUNTIMES)("gRPC access log service on %s", (runtime) => {
     expect(written).toBeGreaterThanOrEqual(6);
     expect(stats).toContain("access_logs.grpc_access_log.logs_dropped: 0");
     expect(entries("down-log", "http_logs")).toEqual([]);
+  });
+
+  test("the service goes away and comes back: the proxy serves meanwhile, the next flush opens a new stream with the identifier", async () => {
+    const port = als.port;
+    als.close();
+    const during = await request(`${base}/while-down`);
+    expect(await during.body.text()).toBe("hello");
+    als = await startAls(port);
+    // Entries flushed while nothing listened are lost (as in Envoy); keep logging until one arrives.
+    const entry = await waitFor("an entry on a new stream", () => {
+      void request(`${base}/after-restart`).then((r) => r.body.text()).catch(() => {});
+      return entries("http-log", "http_logs").find((e) => e.request.path === "/after-restart");
+    });
+    expect(entry.response.response_code.value).toBe(200);
+    expect(als.streams[0]![0]!.identifier).toMatchObject({ node: { id: "als-node" }, log_name: "http-log" });
   });
 });
