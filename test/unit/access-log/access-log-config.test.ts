@@ -284,6 +284,9 @@ describe("access_log: errors name the path", () => {
     const tcp = (filterOf(tcpWith([{ name: "g", typed_config: { "@type": TCP_GRPC, common_config: { ...common, buffer_flush_interval: "0.5s", buffer_size_bytes: 0 } } }])).config as TcpProxyConfig).accessLog![0]!;
     expect(tcp.grpc).toMatchObject({ kind: "tcp", bufferFlushIntervalMs: 500, bufferSizeBytes: 0 });
     expect(grpcLog(TCP_GRPC, { common_config: common, additional_request_headers_to_log: ["x"] })[0]).toMatch(/additional_request_headers_to_log/);
+    expect(problems(hcmWith([{ name: "envoy.access_loggers.tcp_grpc", typed_config: { common_config: common, bogus: 1 } }]))).toEqual([
+      `${LOG}.typed_config: \`bogus\` is not a field of envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig`,
+    ]);
     expect(grpcLog(HTTP_GRPC, { common_config: { ...common, transport_api_version: undefined } })[0]).toMatch(/common_config\.transport_api_version/);
     expect(grpcLog(HTTP_GRPC, { common_config: { ...common, log_name: "" } })[0]).toMatch(/common_config\.log_name: must not be empty/);
     expect(grpcLog(HTTP_GRPC, { common_config: { ...common, buffer_flush_interval: "0s" } })[0]).toMatch(/buffer_flush_interval: must be greater than 0s/);
