@@ -351,9 +351,35 @@ function writeCommon(w: ProtoWriter, ctx: AccessLogContext): void {
   w.uint(33, ACCESS_LOG_TYPES[ctx.accessLogType ?? ""] ?? 0);
 }
 
-/** TLSProperties: tls_version 1, tls_cipher_suite 2 (not known by id here), tls_sni_hostname 3, local 4 / peer 5 CertificateProperties (subject_alt_name 1 {uri 1}, subject 2). */
+/**
+ * IANA ids of the cipher suites the runtimes' TLS negotiates, by OpenSSL name (Envoy sends
+ * BoringSSL's SSL_CIPHER_get_protocol_id); another cipher's id is left out.
+ */
+const CIPHER_SUITE_IDS: { readonly [name: string]: number } = {
+  TLS_AES_128_GCM_SHA256: 0x1301,
+  TLS_AES_256_GCM_SHA384: 0x1302,
+  TLS_CHACHA20_POLY1305_SHA256: 0x1303,
+  "ECDHE-ECDSA-AES128-GCM-SHA256": 0xc02b,
+  "ECDHE-ECDSA-AES256-GCM-SHA384": 0xc02c,
+  "ECDHE-RSA-AES128-GCM-SHA256": 0xc02f,
+  "ECDHE-RSA-AES256-GCM-SHA384": 0xc030,
+  "ECDHE-RSA-CHACHA20-POLY1305": 0xcca8,
+  "ECDHE-ECDSA-CHACHA20-POLY1305": 0xcca9,
+  "ECDHE-RSA-AES128-SHA": 0xc013,
+  "ECDHE-RSA-AES256-SHA": 0xc014,
+  "ECDHE-ECDSA-AES128-SHA": 0xc009,
+  "ECDHE-ECDSA-AES256-SHA": 0xc00a,
+  "AES128-GCM-SHA256": 0x009c,
+  "AES256-GCM-SHA384": 0x009d,
+  "AES128-SHA": 0x002f,
+  "AES256-SHA": 0x0035,
+};
+
+/** TLSProperties: tls_version 1, tls_cipher_suite 2 (UInt32Value), tls_sni_hostname 3, local 4 / peer 5 CertificateProperties (subject_alt_name 1 {uri 1}, subject 2). */
 function writeTls(w: ProtoWriter, tls: TlsSession, requestedServerName: string | undefined): void {
   w.uint(1, TLS_VERSIONS[tls.version] ?? 0);
+  const cipher = CIPHER_SUITE_IDS[tls.cipher];
+  if (cipher !== undefined) w.message(2, (id) => id.uint(1, cipher));
   w.string(3, requestedServerName || tls.serverName || "");
   w.message(4, (local) => {
     if (tls.localUriSan !== undefined) local.message(1, (san) => san.explicitString(1, tls.localUriSan!));

@@ -201,6 +201,30 @@ describe("the entries", () => {
     expect(common.downstream_remote_address).toMatchObject({ socket_address: { address: "127.0.0.1", port_value: 5000 } });
     expect(common).toMatchObject({ upstream_cluster: "backend", route_name: "r1", upstream_request_attempt_count: 2, access_log_type: "DownstreamEnd" });
 
+    const tlsLog = harness(config({ bufferSizeBytes: 0 }));
+    tlsLog.logger.log(
+      ctx({
+        requestedServerName: "api.example.com",
+        downstreamTls: {
+          version: "TLSv1.3",
+          cipher: "TLS_AES_256_GCM_SHA384",
+          alpn: undefined,
+          serverName: "other",
+          localUriSan: "spiffe://proxy",
+          peerVerifyError: undefined,
+          sessionReused: false,
+          peerCertificate: { subject: "CN=client", subjectAltNames: [{ type: "URI", value: "spiffe://client" }, { type: "DNS", value: "client.local" }] } as never,
+        },
+      }),
+    );
+    expect(tlsLog.calls[0]!.sent[0].http_logs.log_entry[0].common_properties.tls_properties).toMatchObject({
+      tls_version: "TLSv1_3",
+      tls_cipher_suite: { value: 0x1302 },
+      tls_sni_hostname: "api.example.com",
+      local_certificate_properties: { subject_alt_name: [{ uri: "spiffe://proxy" }] },
+      peer_certificate_properties: { subject: "CN=client", subject_alt_name: [{ uri: "spiffe://client" }] },
+    });
+
     const t = harness(config({ kind: "tcp", bufferSizeBytes: 0 }));
     t.logger.log(ctx({ protocol: undefined, responseCode: 0, bytesReceived: 3, bytesSent: 9, accessLogType: "TcpConnectionEnd" }));
     const tcp = t.calls[0]!.sent[0].tcp_logs.log_entry[0];
