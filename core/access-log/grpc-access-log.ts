@@ -277,7 +277,7 @@ export function encodeHttpEntry(ctx: AccessLogContext, config: Pick<GrpcAccessLo
     wireString(req, 10, ctx.requestHeader("x-envoy-original-path"));
     req.uint(11, ctx.headersBytes?.("request") ?? 0);
     req.uint(12, ctx.bytesReceived);
-    for (const name of config.requestHeaders) writeMapEntry(req, 13, name, ctx.requestHeader(name));
+    for (const name of config.requestHeaders) writeMapEntry(req, 13, name, ctx.headerValues?.("request", name) ?? ctx.requestHeader(name));
   });
   // HTTPResponseProperties: response_code 1 (UInt32Value), response_headers_bytes 2,
   // response_body_bytes 3, response_headers 4, response_trailers 5, response_code_details 6.
@@ -285,8 +285,8 @@ export function encodeHttpEntry(ctx: AccessLogContext, config: Pick<GrpcAccessLo
     if (ctx.responseCode !== 0) resp.message(1, (code) => code.uint(1, ctx.responseCode));
     resp.uint(2, ctx.headersBytes?.("response") ?? 0);
     resp.uint(3, ctx.bytesSent);
-    for (const name of config.responseHeaders) writeMapEntry(resp, 4, name, ctx.responseHeader(name));
-    for (const name of config.responseTrailers) writeMapEntry(resp, 5, name, ctx.responseTrailer(name));
+    for (const name of config.responseHeaders) writeMapEntry(resp, 4, name, ctx.headerValues?.("response", name) ?? ctx.responseHeader(name));
+    for (const name of config.responseTrailers) writeMapEntry(resp, 5, name, ctx.headerValues?.("trailers", name) ?? ctx.responseTrailer(name));
     if (ctx.responseCodeDetails !== undefined) resp.string(6, ctx.responseCodeDetails);
   });
   return writer.finish();

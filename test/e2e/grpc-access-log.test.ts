@@ -138,7 +138,7 @@ describe.each(RUNTIMES)("gRPC access log service on %s", (runtime) => {
   });
 
   test("HTTP entries reach the service: method, path, authority, status, bytes, cluster, headers; the identifier once per stream", async () => {
-    const res = await request(`${base}/first?q=1`, { method: "POST", body: "abc", headers: { "x-custom": "c1", "user-agent": "als-test" } });
+    const res = await request(`${base}/first?q=1`, { method: "POST", body: "abc", headers: ["x-custom", "c1", "x-custom", "c2", "user-agent", "als-test"] });
     expect(res.statusCode).toBe(200);
     expect(await res.body.text()).toBe("hello");
     const [entry] = await waitFor("the first HTTP entry", () => (entries("http-log", "http_logs").length >= 1 ? entries("http-log", "http_logs") : undefined));
@@ -150,7 +150,8 @@ describe.each(RUNTIMES)("gRPC access log service on %s", (runtime) => {
       path: "/first?q=1",
       user_agent: "als-test",
       request_body_bytes: 3,
-      request_headers: { "x-custom": "c1" },
+      // A repeated header: every value, joined with "," (Envoy's getAllOfHeaderAsString).
+      request_headers: { "x-custom": "c1,c2" },
     });
     expect(entry!.request.request_headers["x-absent"]).toBeUndefined();
     expect(entry!.response).toMatchObject({ response_code: { value: 200 }, response_body_bytes: 5, response_headers: { "x-resp": "r1" }, response_code_details: "via_upstream" });
