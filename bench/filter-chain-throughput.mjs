@@ -22,8 +22,12 @@
 // - `lua`: the Lua filter (envoy.filters.http.lua) running Envoy's lua example's script with
 //   its library inlined: a request header added, and on the response its body buffered for
 //   its length, put in a header (two coroutines per request in fengari's VM).
+// - `als`: an http_grpc access log (envoy.access_loggers.http_grpc, its defaults: 16 KiB
+//   buffer, 1 s flush) to a local @grpc/grpc-js AccessLogService in this process, unpinned,
+//   which discards the entries: one HTTPAccessLogEntry encoded per request, sent in batches
+//   on one HTTP/2 stream (the service's cluster is kept by `--keep-cluster`).
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache|lua] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache|lua|als] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -79,6 +83,49 @@ async function startProcessor() {
   const port = await new Promise((ok, fail) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
   return { port, close: () => server.forceShutdown() };
 }
+/** A local AccessLogService that reads and discards every message; its port. */
+async function startAccessLogService() {
+  const require = createRequire(import.meta.url);
+  const grpc = require("@grpc/grpc-js");
+  const protoLoader = require("@grpc/proto-loader");
+  const deps = join(require.resolve("@grpc/grpc-js-xds/package.json"), "..", "deps");
+  const includeDirs = ["envoy-api", "googleapis", "protoc-gen-validate", "xds"].map((d) => join(deps, d));
+  const definition = protoLoader.loadSync("envoy/service/accesslog/v3/als.proto", { includeDirs, keepCase: true, oneofs: true });
+  const service = grpc.loadPackageDefinition(definition).envoy.service.accesslog.v3.AccessLogService.service;
+  const server = new grpc.Server();
+  server.addService(service, {
+    StreamAccessLogs: (call, callback) => {
+      call.on("data", () => {});
+      call.on("end", () => callback(null, {}));
+      call.on("error", () => {});
+    },
+  });
+  const port = await new Promise((ok, fail) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
+  return { port, close: () => server.forceShutdown() };
+}
+/** The bench config with an http_grpc access log on the HCM, its service's cluster (HTTP/2) on `port`. */
+function withAls(config, port) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.access_log = [
+    ...(hcm.access_log ?? []),
+    {
+      name: "envoy.access_loggers.http_grpc",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
+        common_config: { log_name: "bench", transport_api_version: "V3", grpc_service: { envoy_grpc: { cluster_name: "als" } } },
+      },
+    },
+  ];
+  copy.static_resources.clusters.push({
+    name: "als",
+    type: "STATIC",
+    connect_timeout: "1s",
+    http2_protocol_options: {},
+    load_assignment: { cluster_name: "als", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+  });
+  return copy;
+}
 /** The bench config with ext_proc before the router, its processor cluster on `port`. */
 function withExtProc(config, port) {
   const copy = structuredClone(config);
@@ -133,16 +180,18 @@ function withLua(config) {
   hcm.http_filters = [lua, ...hcm.http_filters];
   return copy;
 }
-const processor = values.with === "ext_proc" ? await startProcessor() : undefined;
+const processor = values.with === "ext_proc" ? await startProcessor() : values.with === "als" ? await startAccessLogService() : undefined;
+const keptCluster = values.with === "als" ? "als" : "processor";
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
   ext_proc: ["ext_proc, headers both ways", () => withExtProc(base, processor.port), ""],
   cache: ["cache, every request a hit", () => withCache(base), ""],
   lua: ["lua, the lua example's script", () => withLua(base), ""],
+  als: ["http_grpc access log", () => withAls(base, processor.port), ""],
 };
 const variant = variants[values.with];
-if (!variant) throw new Error(`--with: chain, zipkin, ext_proc, cache or lua, not ${values.with}`);
+if (!variant) throw new Error(`--with: chain, zipkin, ext_proc, cache, lua or als, not ${values.with}`);
 const configs = { "router alone": base, [variant[0]]: variant[1]() };
 
 const results = {};
@@ -151,7 +200,7 @@ for (const [label, config] of Object.entries(configs)) {
   const out = `${path}.out`;
   writeFileSync(path, JSON.stringify(config));
   console.error(`== ${label}`);
-  const args = [join(root, "bench/compare.mjs"), "-c", path, "--origin", "builtin", "--target", "/64", "--rounds", values.rounds, "--duration", values.duration, "--runtimes", values.runtimes, "--out", out, ...(processor ? ["--keep-cluster", "processor"] : [])];
+  const args = [join(root, "bench/compare.mjs"), "-c", path, "--origin", "builtin", "--target", "/64", "--rounds", values.rounds, "--duration", values.duration, "--runtimes", values.runtimes, "--out", out, ...(processor ? ["--keep-cluster", keptCluster] : [])];
   // Not spawnSync: the ext_proc variant's processor answers from this process's event loop.
   const status = await new Promise((done) => spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] }).on("exit", (code) => done(code)));
   if (status !== 0) {

@@ -102,6 +102,16 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     const statsMatcher = bootstrap.statsConfig?.statsMatcher;
     this.stats = new StatsStore(statsMatcher && compileStatsMatcher(statsMatcher));
     this.accessLogManager = new AccessLogManager(runtime);
+    this.accessLogManager.loadGrpcCache = async () => {
+      const { GrpcAccessLoggerCacheImpl } = await import("./access-log/grpc-access-log.ts");
+      const server = this;
+      return new GrpcAccessLoggerCacheImpl({
+        server,
+        get node() {
+          return server.bootstrap.node;
+        },
+      });
+    };
     // How the runtime wants small byte arrays made (port.ts, ownSmallArrays): one
     // setting for the process, taken from the runtime that runs the server.
     useSlabs(runtime.ownSmallArrays !== true);

@@ -7,7 +7,10 @@
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import * as z from "zod";
 import { lazySchema } from "../config/lazy-schema.ts";
-import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue } from "../config/bootstrap.ts";
+import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue, GrpcAccessLogConfig } from "../config/bootstrap.ts";
+import { grpcService } from "../config/grpc-service-schema.ts";
+import { durationMs, headerName, uint32 } from "../config/proto-schema.ts";
+import { unsupportedField } from "../config/unsupported-field.ts";
 import { dataSource } from "../config/data-source-schema.ts";
 import { oneOf } from "../config/proto-schema.ts";
 import { utf8ByteString } from "./byte-string.ts";
@@ -196,14 +199,67 @@ function streamAccessLog(path: string) {
     .transform((c) => ({ path, format: c.log_format ?? DEFAULT }));
 }
 
+const HTTP_GRPC_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig";
+const TCP_GRPC_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig";
+
+/**
+ * envoy.extensions.access_loggers.grpc.v3.CommonGrpcAccessLogConfig (Envoy's
+ * source/extensions/access_loggers/grpc/). transport_api_version must be V3, as Envoy's
+ * checkTransportVersion requires (AUTO, the default, is refused there too).
+ */
+const commonGrpcAccessLogConfig = lazySchema(() =>
+  z.strictObject({
+    log_name: z.string().min(1, { message: "must not be empty" }),
+    grpc_service: grpcService({ timeout: "the access log stream is long-lived: Envoy opens it with no deadline" }),
+    transport_api_version: z.enum(["V3"], { message: "must be V3 (Envoy refuses V2 and AUTO: the v2 xDS transport was removed)" }),
+    buffer_flush_interval: durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" }).default(1000),
+    buffer_size_bytes: uint32.default(16384),
+    filter_state_objects_to_log: unsupportedField("polyvoy's stream info keeps no serializable filter state objects", (v) => Array.isArray(v) && v.length === 0),
+    grpc_stream_retry_policy: unsupportedField("the access log stream is reopened on the next flush after a failure, without back-off"),
+    custom_tags: unsupportedField("custom tags are not computed for access log entries", (v) => Array.isArray(v) && v.length === 0),
+  }));
+
+const headersToLog = lazySchema(() => z.array(headerName).transform((names) => names.map((n) => n.toLowerCase()))).default([]);
+
+function grpcAccessLog(kind: "http" | "tcp") {
+  const common = { common_config: commonGrpcAccessLogConfig };
+  const schema =
+    kind === "http"
+      ? z.strictObject({
+          ...common,
+          additional_request_headers_to_log: headersToLog,
+          additional_response_headers_to_log: headersToLog,
+          additional_response_trailers_to_log: headersToLog,
+        })
+      : z.strictObject(common);
+  return schema.transform((c) => {
+    const h = c as { additional_request_headers_to_log?: string[]; additional_response_headers_to_log?: string[]; additional_response_trailers_to_log?: string[] };
+    const cc = c.common_config;
+    const grpc: GrpcAccessLogConfig = {
+      kind,
+      logName: cc.log_name,
+      target: cc.grpc_service.target,
+      bufferFlushIntervalMs: cc.buffer_flush_interval,
+      bufferSizeBytes: cc.buffer_size_bytes,
+      commonConfigKey: JSON.stringify([cc.log_name, cc.grpc_service.target, cc.buffer_flush_interval, cc.buffer_size_bytes]),
+      requestHeaders: h.additional_request_headers_to_log ?? [],
+      responseHeaders: h.additional_response_headers_to_log ?? [],
+      responseTrailers: h.additional_response_trailers_to_log ?? [],
+    };
+    return { path: "", format: DEFAULT, grpc };
+  });
+}
+
 type AccessLoggerType = AccessLogConfig["type"];
 
-export const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typedConfig: z.ZodType<{ path: string; format: AccessLogFormatConfig }> } } = {
+export const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typedConfig: z.ZodType<{ path: string; format: AccessLogFormatConfig; grpc?: GrpcAccessLogConfig }> } } = {
   "envoy.access_loggers.file": { typeUrl: FILE_TYPE_URL, typedConfig: fileAccessLog },
   "envoy.access_loggers.stdout": { typeUrl: STDOUT_TYPE_URL, typedConfig: lazySchema(() =>
   streamAccessLog("/dev/stdout")) },
   "envoy.access_loggers.stderr": { typeUrl: STDERR_TYPE_URL, typedConfig: lazySchema(() =>
   streamAccessLog("/dev/stderr")) },
+  "envoy.access_loggers.http_grpc": { typeUrl: HTTP_GRPC_TYPE_URL, typedConfig: lazySchema(() => grpcAccessLog("http")) },
+  "envoy.access_loggers.tcp_grpc": { typeUrl: TCP_GRPC_TYPE_URL, typedConfig: lazySchema(() => grpcAccessLog("tcp")) },
 };
 
 /** Like filters: the typed_config's "@type" decides when there is one, else the name. */
@@ -243,6 +299,7 @@ const accessLog = lazySchema(() =>
       return z.NEVER;
     }
     const logger: AccessLogConfig = { name: log.name, type, path: config.data.path, format: config.data.format };
+    if (config.data.grpc !== undefined) logger.grpc = config.data.grpc;
     if (log.filter !== undefined) logger.filter = log.filter;
     return logger;
   }));

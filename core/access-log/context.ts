@@ -63,6 +63,11 @@ export interface AccessLogContext {
    * %REQUEST_HEADERS_BYTES%, %RESPONSE_HEADERS_BYTES%, %RESPONSE_TRAILERS_BYTES%. Absent: 0.
    */
   headersBytes?(which: "request" | "response" | "trailers"): number;
+  /**
+   * Every value of a request header, response header or trailer, joined with "," (Envoy's
+   * getAllOfHeaderAsString), for the gRPC loggers' additional headers; absent: the first value.
+   */
+  headerValues?(which: "request" | "response" | "trailers", name: string): string | undefined;
   /** Why a network filter closed the connection (Envoy's connectionTerminationDetails), e.g. network RBAC's denial. %CONNECTION_TERMINATION_DETAILS% */
   readonly connectionTerminationDetails?: string | undefined;
   /** A request header by lowercase name, or a pseudo-header (":method", ":path", ":authority", ":scheme"). %REQ(X)% */

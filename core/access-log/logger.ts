@@ -15,7 +15,7 @@
  * every file and opens it again by its path, so after logrotate moves a file away new
  * lines go to a fresh file where the old one was.
  */
-import type { AccessLogConfig } from "../config/bootstrap.ts";
+import type { AccessLogConfig, GrpcAccessLogConfig } from "../config/bootstrap.ts";
 import type { AppendFile, PortError, Runtime, TimerHandle } from "../port.ts";
 import { latin1Encode } from "../util/latin1.ts";
 import type { AccessLogContext } from "./context.ts";
@@ -186,7 +186,13 @@ export class AccessLogFile {
   }
 }
 
-/** One configured access log: its compiled format and its file. */
+/** Where a logger's entries go instead of a file: the gRPC access loggers (grpc-access-log.ts). */
+export interface AccessLogSink {
+  log(ctx: AccessLogContext): void;
+  flush(): Promise<void>;
+}
+
+/** One configured access log: its compiled format and its file (or, for http_grpc / tcp_grpc, its sink). */
 export class AccessLogger {
   constructor(
     readonly name: string,
@@ -194,18 +200,36 @@ export class AccessLogger {
     readonly file: AccessLogFile,
     /** The access log's `filter`: a stream it refuses is not logged. */
     private readonly filter?: AccessLogFilter,
+    private readonly sink?: AccessLogSink,
   ) {}
 
   /** Log one finished stream or connection. Synchronous and cheap: formats and buffers one line. */
   log(ctx: AccessLogContext): void {
     if (this.filter !== undefined && !this.filter(ctx)) return;
+    if (this.sink !== undefined) return this.sink.log(ctx);
     this.file.append(this.formatter.format(ctx));
   }
 
   /** Write what this logger's file has buffered. */
   flush(): Promise<void> {
-    return this.file.flush();
+    return this.sink !== undefined ? this.sink.flush() : this.file.flush();
   }
+}
+
+/** Thrown by `createAccessLoggers` for a gRPC access log where there is no server to stream from (a unit test's manager). */
+export class GrpcAccessLogUnavailableError extends Error {}
+
+/**
+ * The gRPC loggers' shared streams (grpc-access-log.ts, Envoy's GrpcAccessLoggerCache): the
+ * server provides it, loaded on first use so that a config without one never imports it.
+ */
+export interface GrpcAccessLoggerCache {
+  /** A logger over the stream of `config`'s kind and common_config, made on first use. */
+  sink(config: GrpcAccessLogConfig): AccessLogSink;
+  /** Send what every stream holds. */
+  flush(): void;
+  /** Send what they hold and reset the streams (shutdown). */
+  close(): void;
 }
 
 /**
@@ -215,6 +239,10 @@ export class AccessLogger {
 export class AccessLogManager {
   private readonly files = new Map<string, Promise<AccessLogFile>>();
   private readonly options: Required<AccessLogOptions>;
+  /** Loads the gRPC loggers' cache; set by the server (absent: gRPC loggers are refused). */
+  loadGrpcCache: (() => Promise<GrpcAccessLoggerCache>) | undefined;
+  private grpcCache: Promise<GrpcAccessLoggerCache> | undefined;
+  private grpcCacheLoaded: GrpcAccessLoggerCache | undefined;
 
   constructor(
     private readonly runtime: Runtime,
@@ -243,13 +271,21 @@ export class AccessLogManager {
   async createAccessLoggers(configs: readonly AccessLogConfig[], runtimeValues: FilterRandom = defaultsOnly(this.runtime)): Promise<AccessLogger[]> {
     // Compile first: a bad format fails before any file is created.
     const formatters = configs.map((config) => compileFormat(config.format));
-    const files = await Promise.allSettled(configs.map((config) => this.file(config.path)));
+    const cache = configs.some((config) => config.grpc !== undefined) ? await this.grpcLoggers() : undefined;
+    const sinks = configs.map((config) => (config.grpc === undefined ? undefined : cache!.sink(config.grpc)));
+    const files = await Promise.allSettled(configs.map((config) => (config.grpc === undefined ? this.file(config.path) : Promise.resolve(undefined))));
     const failed = files.find((result) => result.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return configs.map((config, i) => {
       const filter = config.filter === undefined ? undefined : compileAccessLogFilter(config.filter, runtimeValues);
-      return new AccessLogger(config.name, formatters[i]!, (files[i] as PromiseFulfilledResult<AccessLogFile>).value, filter);
+      return new AccessLogger(config.name, formatters[i]!, (files[i] as PromiseFulfilledResult<AccessLogFile>).value!, filter, sinks[i]);
     });
+  }
+
+  private grpcLoggers(): Promise<GrpcAccessLoggerCache> {
+    const load = this.loadGrpcCache;
+    if (load === undefined) return Promise.reject(new GrpcAccessLogUnavailableError("gRPC access loggers need a server"));
+    return (this.grpcCache ??= load().then((cache) => (this.grpcCacheLoaded = cache)));
   }
 
   /** Every open file's counters, by path. */
@@ -264,13 +300,19 @@ export class AccessLogManager {
     await Promise.all((await this.openFiles()).map((file) => file.reopen()));
   }
 
-  /** Write out everything buffered, in every file. */
+  /** Write out everything buffered, in every file (and send what the gRPC loggers hold). */
   async flush(): Promise<void> {
+    this.grpcCacheLoaded?.flush();
     await Promise.all((await this.openFiles()).map((file) => file.flush()));
   }
 
-  /** Flush and close every file (shutdown; see AccessLogFile.flush about a stuck file). */
+  /**
+   * Flush and close every file (shutdown; see AccessLogFile.flush about a stuck file). The gRPC
+   * loggers hand what they hold to their stream, then reset it: what the stream had not
+   * written yet is lost, as when Envoy exits.
+   */
   async close(): Promise<void> {
+    this.grpcCacheLoaded?.close();
     await Promise.all((await this.openFiles()).map((file) => file.close()));
     this.files.clear();
   }

@@ -1467,11 +1467,37 @@ export interface DirectResponseAction {
 export interface AccessLogConfig {
   name: string;
   /** The canonical extension name. */
-  type: "envoy.access_loggers.file" | "envoy.access_loggers.stdout" | "envoy.access_loggers.stderr";
+  type: "envoy.access_loggers.file" | "envoy.access_loggers.stdout" | "envoy.access_loggers.stderr" | "envoy.access_loggers.http_grpc" | "envoy.access_loggers.tcp_grpc";
+  /** The file written; "" for the gRPC loggers. */
   path: string;
+  /** The line's format (the gRPC loggers send entries, not lines: Envoy's default, unused). */
   format: AccessLogFormatConfig;
+  /** http_grpc / tcp_grpc: where and how entries are streamed (core/access-log/grpc-access-log.ts). */
+  grpc?: GrpcAccessLogConfig;
   /** `filter`: only streams it admits are logged; absent: every one. */
   filter?: AccessLogFilterConfig;
+}
+
+/**
+ * envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig / TcpGrpcAccessLogConfig
+ * with their CommonGrpcAccessLogConfig.
+ */
+export interface GrpcAccessLogConfig {
+  /** HTTPAccessLogEntry (http_grpc) or TCPAccessLogEntry (tcp_grpc). */
+  kind: "http" | "tcp";
+  /** common_config.log_name: the stream's identifier; loggers with the same common_config share a stream. */
+  logName: string;
+  target: GrpcServiceTarget;
+  /** buffer_flush_interval in ms (default 1000). */
+  bufferFlushIntervalMs: number;
+  /** buffer_size_bytes (default 16384): flush when the buffered entries reach it; 0: every entry at once. */
+  bufferSizeBytes: number;
+  /** A key for the shared logger: the common_config as configured (Envoy's cache hashes it). */
+  commonConfigKey: string;
+  /** additional_request_headers_to_log / additional_response_headers_to_log / additional_response_trailers_to_log, lowercase. */
+  requestHeaders: string[];
+  responseHeaders: string[];
+  responseTrailers: string[];
 }
 
 /**

@@ -109,6 +109,8 @@ const MESSAGE_BY_EXTENSION_NAME: Readonly<Record<string, string>> = {
   "envoy.file_access_log": "envoy.extensions.access_loggers.file.v3.FileAccessLog",
   "envoy.access_loggers.stdout": "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
   "envoy.access_loggers.stderr": "envoy.extensions.access_loggers.stream.v3.StderrAccessLog",
+  "envoy.access_loggers.http_grpc": "envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
+  "envoy.access_loggers.tcp_grpc": "envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig",
 };
 
 export function messageOfExtensionName(name: unknown): string | undefined {

@@ -78,6 +78,12 @@ export class StreamAccessLogContext implements AccessLogContext {
   responseTrailer(name: string): string | undefined {
     return this.trailers?.get(name);
   }
+  /** Every value of a header, joined with "," (Envoy's HeaderUtility::getAllOfHeaderAsString); pseudo-headers as requestHeader. */
+  headerValues(which: "request" | "response" | "trailers", name: string): string | undefined {
+    if (name.startsWith(":") || (which === "request" && name === "host")) return which === "request" ? this.requestHeader(name) : this.responseHeader(name);
+    const map = which === "request" ? this.request : which === "response" ? this.response : this.trailers;
+    return map?.getJoined(name, ",");
+  }
   /** Envoy's byteSize: the fields' names and values, and the pseudo-headers Envoy's map holds (header text is one char a byte). */
   headersBytes(which: "request" | "response" | "trailers"): number {
     if (which === "trailers") return this.trailers === undefined ? 0 : fieldBytes(this.trailers);

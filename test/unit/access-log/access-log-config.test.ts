@@ -264,10 +264,43 @@ describe("access_log: errors name the path", () => {
     expect(bad({ grpc_status_filter: {} })[0]).toMatch(/\.filter: `grpc_status_filter` is an Envoy field that polyvoy does not support yet/);
   });
 
-  test("unknown logger types", () => {
-    expect(problems(hcmWith([{ name: "envoy.access_loggers.http_grpc" }]))).toEqual([
-      `${LOG}: envoy.access_loggers.http_grpc (gRPC access log service) is an Envoy access logger that polyvoy does not have (polyvoy's: docs/configuration.md)`,
+  test("the gRPC loggers: common_config required, V3 only, unhonoured fields refused by name", () => {
+    const HTTP_GRPC = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig";
+    const TCP_GRPC = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig";
+    const common = { log_name: "l", transport_api_version: "V3", grpc_service: { envoy_grpc: { cluster_name: "als" } } };
+    const grpcLog = (type: string, fields: object) => problems(hcmWith([{ name: "g", typed_config: { "@type": type, ...fields } }]));
+    expect(problems(hcmWith([{ name: "envoy.access_loggers.http_grpc" }]))).toEqual([`${LOG}.typed_config.common_config: missing required field`]);
+    expect(hcmLogs([{ name: "g", typed_config: { "@type": HTTP_GRPC, common_config: common, additional_request_headers_to_log: ["X-A"] } }])![0]!.grpc).toEqual({
+      kind: "http",
+      logName: "l",
+      target: { clusterName: "als", authority: "", initialMetadata: [] },
+      bufferFlushIntervalMs: 1000,
+      bufferSizeBytes: 16384,
+      commonConfigKey: expect.any(String),
+      requestHeaders: ["x-a"],
+      responseHeaders: [],
+      responseTrailers: [],
+    });
+    const tcp = (filterOf(tcpWith([{ name: "g", typed_config: { "@type": TCP_GRPC, common_config: { ...common, buffer_flush_interval: "0.5s", buffer_size_bytes: 0 } } }])).config as TcpProxyConfig).accessLog![0]!;
+    expect(tcp.grpc).toMatchObject({ kind: "tcp", bufferFlushIntervalMs: 500, bufferSizeBytes: 0 });
+    expect(grpcLog(TCP_GRPC, { common_config: common, additional_request_headers_to_log: ["x"] })[0]).toMatch(/additional_request_headers_to_log/);
+    expect(problems(hcmWith([{ name: "envoy.access_loggers.tcp_grpc", typed_config: { common_config: common, bogus: 1 } }]))).toEqual([
+      `${LOG}.typed_config: \`bogus\` is not a field of envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig`,
     ]);
+    expect(grpcLog(HTTP_GRPC, { common_config: { ...common, transport_api_version: undefined } })[0]).toMatch(/common_config\.transport_api_version/);
+    expect(grpcLog(HTTP_GRPC, { common_config: { ...common, log_name: "" } })[0]).toMatch(/common_config\.log_name: must not be empty/);
+    expect(grpcLog(HTTP_GRPC, { common_config: { ...common, buffer_flush_interval: "0s" } })[0]).toMatch(/buffer_flush_interval: must be greater than 0s/);
+    for (const [field, value] of [
+      ["filter_state_objects_to_log", ["k"]],
+      ["grpc_stream_retry_policy", { num_retries: 3 }],
+      ["custom_tags", [{ tag: "t", literal: { value: "v" } }]],
+    ] as const) {
+      expect(grpcLog(HTTP_GRPC, { common_config: { ...common, [field]: value } })[0]).toMatch(new RegExp(`\`${field}\` is an Envoy field that polyvoy does not support yet`));
+    }
+    expect(grpcLog(HTTP_GRPC, { common_config: { ...common, grpc_service: { ...common.grpc_service, timeout: "1s" } } })[0]).toMatch(/`timeout` is an Envoy field that polyvoy does not support yet/);
+  });
+
+  test("unknown logger types", () => {
     expect(problems(hcmWith([{ name: "x", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig" } }]))).toEqual([
       `${LOG}: envoy.access_loggers.open_telemetry (OpenTelemetry access logs) is an Envoy access logger that polyvoy does not have (polyvoy's: docs/configuration.md)`,
     ]);
