@@ -14,8 +14,12 @@ import type { CompressorOptions, DecompressorOptions } from "../port-compression
 export type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
 export interface SocketAddressConfig {
+  /** An IP literal (a DNS cluster's name to resolve); with `pipe` the Unix socket's path (`@name`: abstract). */
   address: string;
+  /** 0 with `pipe`. */
   port: number;
+  /** envoy.config.core.v3.Pipe: a Unix domain socket, its file mode (0: left as bound). */
+  pipe?: { mode: number };
 }
 
 export interface Bootstrap {
