@@ -571,6 +571,8 @@ export interface HttpConnectionManagerConfig {
   tracing?: TracingConfig;
   /** internal_address_config.cidr_ranges: the internal addresses; absent: RFC 1918, loopback and unique-local. */
   internalCidrRanges?: CidrRangeConfig[];
+  /** internal_address_config.unix_sockets: a Unix socket (pipe) peer is internal. */
+  internalUnixSockets?: boolean;
   /** Default true. */
   generateRequestId: boolean;
   /** Default "envoy". */

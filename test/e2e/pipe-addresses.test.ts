@@ -68,6 +68,8 @@ describe.each(RUNTIMES)("pipe (Unix domain socket) addresses on %s", (runtime) =
                       "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                       stat_prefix: "front",
                       use_remote_address: true,
+                      // A pipe peer is internal only with unix_sockets (InternalAddressConfig::isInternalAddress).
+                      internal_address_config: { unix_sockets: true },
                       access_log: [
                         {
                           name: "envoy.access_loggers.file",
@@ -109,7 +111,7 @@ describe.each(RUNTIMES)("pipe (Unix domain socket) addresses on %s", (runtime) =
     await new Promise((resolve) => upstream?.close(resolve));
   });
 
-  test("an HTTP listener on a path (its stale file replaced, mode applied) proxies to a pipe endpoint; the pipe peer is not in x-forwarded-for", async () => {
+  test("an HTTP listener on a path (its stale file replaced, mode applied) proxies to a pipe endpoint; the pipe peer is not in x-forwarded-for, and is internal with unix_sockets", async () => {
     expect(statSync(front).isSocket()).toBe(true);
     expect(statSync(front).mode & 0o777).toBe(0o660);
     const [status, body] = await curl(front, "/hello");
@@ -119,7 +121,7 @@ describe.each(RUNTIMES)("pipe (Unix domain socket) addresses on %s", (runtime) =
     // Envoy's appendXff skips a non-IP peer, and x-envoy-external-address is only for an IP one.
     expect(headers["x-forwarded-for"]).toBeUndefined();
     expect(headers["x-envoy-external-address"]).toBeUndefined();
-    expect(headers["x-envoy-internal"]).toBeUndefined();
+    expect(headers["x-envoy-internal"]).toBe("true");
   });
 
   test("the access log shows the listener's path as the peer, no port, and the pipe upstream host", async () => {

@@ -57,7 +57,9 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // may be internal, whatever the trusted hops name as its client (mutateRequestHeaders'
     // "after appending, XFF must contain a single address").
     // (An empty x-forwarded-for came too: Envoy's test is whether the header is there.)
-    internal = xff === undefined && isInternal(config, client);
+    // A pipe peer is internal only with internal_address_config.unix_sockets (Envoy's
+    // InternalAddressConfig::isInternalAddress: Address::Type::Pipe → unix_sockets_).
+    internal = xff === undefined && (pipePeer && client === remote ? config.internalUnixSockets === true : isInternal(config, client));
     if (client !== remote) remoteIp = client;
     // A trusted hop's x-forwarded-proto stands; with none trusted it is overwritten.
     if (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", connectionScheme);
