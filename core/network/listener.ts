@@ -169,7 +169,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     if (abstractRefusal !== undefined) throw new Error(`listener '${this.name}': an abstract Unix socket (${address}) is not supported on ${this.context.runtime.name}: ${abstractRefusal}`);
     // Worker processes each binding one path would unlink each other's socket (Envoy's
     // worker threads share one listening socket; a worker left without it may have nothing
-    // to keep its process alive, as Bun's then exits): refused, naming the way out.
+    // to keep its process alive, and then exits): refused, naming the way out.
     if (pipe && this.shared) throw new Error(`listener '${this.name}': a pipe address (${address}) needs one process (--concurrency 1): worker processes cannot share one Unix socket (each bind unlinks the path the last one bound)`);
     this.listener = await this.context.runtime.listen(pipe ? { address, port, pipe } : { address, port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket));
     this.lastAddress = this.listener.address;
