@@ -124,7 +124,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
       await workers.supervise({
         count: concurrency,
         argv,
-        admin: admin && { address: admin.address, port: admin.port },
+        admin: admin && { address: admin.address, port: admin.port, ...(admin.pipe && { pipe: admin.pipe }) },
         statsConfig: bootstrap.statsConfig,
         log,
         // SIGHUP: each worker reloads its own config; SIGUSR1: each reopens its access logs.
@@ -136,7 +136,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   }
   if (workers?.worker !== undefined && bootstrap.admin) {
     // The supervisor serves the configured admin address; this worker's admin is its own, on loopback.
-    bootstrap.admin = { ...bootstrap.admin, address: { ...bootstrap.admin.address, address: "127.0.0.1", port: 0 } };
+    bootstrap.admin = { ...bootstrap.admin, address: { address: "127.0.0.1", port: 0 } };
   }
 
   log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}${workers?.worker ? ` (worker ${workers.worker.index} of ${concurrency})` : ""}`);

@@ -14,11 +14,29 @@ import type { Compression } from "./port-compression.ts";
 
 export type * from "./port-compression.ts";
 
-/** An IP endpoint. `family` is 4 or 6. */
+/**
+ * An endpoint: an IP one (`family` 4 or 6), or a Unix domain socket (`family` "unix",
+ * Envoy's Address::Type::Pipe): then `address` is its path, an abstract one (Linux) written
+ * as Envoy's friendly name does, `@name`, and `port` is 0.
+ */
 export interface SocketAddress {
   readonly address: string;
   readonly port: number;
-  readonly family: 4 | 6;
+  readonly family: 4 | 6 | "unix";
+}
+
+/**
+ * A Unix domain socket to listen on (envoy.config.core.v3.Pipe): ListenOptions.address is
+ * its path, `@name` for one in Linux's abstract namespace. As Envoy's SocketImpl::bind
+ * (source/common/network/socket_impl.cc): a filesystem path is unlinked before the bind
+ * (whatever is there; a failure to unlink is left to the bind to report), and after it
+ * chmod-ed to `mode` when `mode` is not 0. A socket accepted on it reports the listener's
+ * path as both its local and its remote address (Envoy's peerAddress: an unnamed Unix peer
+ * is given the socket's own name, getsockname).
+ */
+export interface PipeListenOptions {
+  /** File permission bits (0 to 0o777); 0 leaves what the bind made (the umask's). */
+  readonly mode: number;
 }
 
 /** Why a socket closed, as seen by the adapter. */
@@ -347,8 +365,12 @@ export interface CertificateInfo {
 }
 
 export interface ListenOptions {
+  /** An IP literal, or with `pipe` the Unix socket's path. */
   readonly address: string;
+  /** 0 with `pipe`. */
   readonly port: number;
+  /** Set: listen on the Unix domain socket at `address` (PipeListenOptions). */
+  readonly pipe?: PipeListenOptions;
   /**
    * Other worker processes of this proxy listen on the same address (--concurrency):
    * bind with SO_REUSEPORT, or the runtime's own sharing (node:cluster). Unset: the
@@ -431,8 +453,12 @@ export interface Listener {
 }
 
 export interface ConnectOptions {
+  /** An IP literal, or with `pipe` the Unix socket's path (`@name`: an abstract one). */
   readonly address: string;
+  /** 0 with `pipe`. */
   readonly port: number;
+  /** Connect to the Unix domain socket at `address`; its socket's addresses are that path (family "unix"). */
+  readonly pipe?: boolean;
 }
 
 /** Which address families a resolution asks for. */
@@ -517,7 +543,7 @@ export interface SuperviseOptions {
   /** The command line, as given; each worker runs it again. */
   readonly argv: readonly string[];
   /** The configured admin address, served by the supervisor for all workers; undefined when the config has no admin. */
-  readonly admin: { readonly address: string; readonly port: number } | undefined;
+  readonly admin: { readonly address: string; readonly port: number; readonly pipe?: PipeListenOptions } | undefined;
   /** bootstrap.stats_config, so the merged /stats/prometheus tags names as each worker would. */
   readonly statsConfig: unknown;
   /** Lines for the application log (main.ts's logger: level, format and --log-path apply). */
@@ -755,6 +781,13 @@ export interface Runtime {
    * it throws, that address is 127.0.0.1, Envoy's own fallback.
    */
   interfaceAddresses?(): readonly string[];
+  /**
+   * Optional: why this runtime cannot bind or connect to a Unix socket in Linux's abstract
+   * namespace as Envoy names it (`@name`: exactly those bytes, Envoy's PipeInstance
+   * address_length_); undefined where it can. A listener (or the admin) on one is refused
+   * at start with this reason, and a connection to one fails with it.
+   */
+  readonly abstractPipeUnsupported?: string;
 }
 
 /** A public key as a JSON Web Key (RFC 7517): the fields jwt_authn's keys may carry. */

@@ -55,9 +55,11 @@ interface OperatorKind {
 
 const ms = (value: number | undefined): number | undefined => (value === undefined ? undefined : Math.floor(value));
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === "" ? undefined : utf8ByteString(value));
-const withPort = (a: SocketAddress | undefined) => (a === undefined ? undefined : a.family === 6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+// A Unix socket is its path with or without port, and has no port (Envoy's formatter
+// prints asString() for an address that is not IP, and "-" for its port).
+const withPort = (a: SocketAddress | undefined) => (a === undefined ? undefined : a.family === 6 ? `[${a.address}]:${a.port}` : a.family === "unix" ? a.address : `${a.address}:${a.port}`);
 const withoutPort = (a: SocketAddress | undefined) => a?.address;
-const portOf = (a: SocketAddress | undefined) => a?.port;
+const portOf = (a: SocketAddress | undefined) => (a?.family === "unix" ? undefined : a?.port);
 
 /** "10.0.0.1:80" / "[::1]:80" split at the port. */
 function hostWithoutPort(host: string | undefined): string | undefined {

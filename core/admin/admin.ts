@@ -446,7 +446,8 @@ ${rows}    </tbody>
     if (!asJson) return text(200, listeners.map((l) => `${l.name}::${formatAddress(l.address)}\n`).join(""));
     const statuses = listeners.map((l) => ({
       name: l.name,
-      local_address: { socket_address: { address: l.address.address, port_value: l.address.port } },
+      // A Unix socket is Address.pipe (Envoy's Utility::addressToProtobufAddress: its path).
+      local_address: "pipe" in l.address && l.address.pipe || ("family" in l.address && l.address.family === "unix") ? { pipe: { path: l.address.address } } : { socket_address: { address: l.address.address, port_value: l.address.port } },
     }));
     return json(200, JSON.stringify({ listener_statuses: statuses }, null, 2));
   }

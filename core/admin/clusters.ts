@@ -71,7 +71,7 @@ export function clustersAsJson(clusters: readonly Cluster[], addedViaApi: AddedV
   const statuses = clusters.map((cluster) => ({
     name: cluster.name,
     host_statuses: cluster.hosts.map((host) => ({
-      address: { socket_address: { address: host.address, port_value: host.port } },
+      address: host.pipe ? { pipe: { path: host.address } } : { socket_address: { address: host.address, port_value: host.port } },
       stats: [
         ...host.stats.counters().map(([name, value]) => metric(name, value, false)),
         ...host.stats.gauges().map(([name, value]) => metric(name, value, true)),

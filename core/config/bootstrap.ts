@@ -14,8 +14,12 @@ import type { CompressorOptions, DecompressorOptions } from "../port-compression
 export type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
 export interface SocketAddressConfig {
+  /** An IP literal (a DNS cluster's name to resolve); with `pipe` the Unix socket's path (`@name`: abstract). */
   address: string;
+  /** 0 with `pipe`. */
   port: number;
+  /** envoy.config.core.v3.Pipe: a Unix domain socket, its file mode (0: left as bound). */
+  pipe?: { mode: number };
 }
 
 export interface Bootstrap {
@@ -567,6 +571,8 @@ export interface HttpConnectionManagerConfig {
   tracing?: TracingConfig;
   /** internal_address_config.cidr_ranges: the internal addresses; absent: RFC 1918, loopback and unique-local. */
   internalCidrRanges?: CidrRangeConfig[];
+  /** internal_address_config.unix_sockets: a Unix socket (pipe) peer is internal. */
+  internalUnixSockets?: boolean;
   /** Default true. */
   generateRequestId: boolean;
   /** Default "envoy". */

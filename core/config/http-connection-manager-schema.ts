@@ -485,12 +485,12 @@ const cidrRange = lazySchema(() =>
 /**
  * InternalAddressConfig: which trusted client addresses are internal (x-envoy-internal,
  * x-envoy-* kept). cidr_ranges replace the default RFC 1918 / loopback / unique-local
- * test; empty, the default stays (http_connection_manager config.h). unix_sockets has
- * nothing to decide: polyvoy listens on IP addresses only.
+ * test; empty, the default stays (http_connection_manager config.h). unix_sockets: a
+ * Unix socket (pipe) peer is internal (InternalAddressConfig::isInternalAddress).
  */
 const internalAddressConfig = lazySchema(() =>
   strictObject({ unix_sockets: boolFalse, cidr_ranges: z.array(cidrRange).default([]) })
-  .transform((c) => ({ cidrRanges: c.cidr_ranges })));
+  .transform((c) => ({ cidrRanges: c.cidr_ranges, unixSockets: c.unix_sockets })));
 
 /**
  * HttpConnectionManager.SetCurrentClientCertDetails, as the list Envoy builds from it
@@ -596,6 +596,7 @@ export const httpConnectionManager = lazySchema(() =>
       ...optional("skipXffAppend", c.skip_xff_append || undefined),
       ...optional("appendXForwardedPort", c.append_x_forwarded_port || undefined),
       ...(c.internal_address_config !== undefined && c.internal_address_config.cidrRanges.length > 0 && { internalCidrRanges: c.internal_address_config.cidrRanges }),
+      ...(c.internal_address_config?.unixSockets === true && { internalUnixSockets: true }),
       generateRequestId: c.generate_request_id,
       // Envoy: an empty server_name means the default, "envoy".
       serverName: c.server_name === "" ? "envoy" : c.server_name,

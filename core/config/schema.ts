@@ -89,6 +89,7 @@ const socketAddress = lazySchema(() =>
 /** A listener's address: TCP, or UDP for a listener whose one listener filter is the UDP proxy. */
 const listenerAddress = lazySchema(() =>
   strictObject({
+    pipe: pipeAddress.optional(),
     socket_address: strictObject({
       address: ipAddress,
       port_value: z.number().int().min(0).max(65535),
@@ -99,13 +100,44 @@ const listenerAddress = lazySchema(() =>
         .boolean()
         .refine((v) => v, { message: "only true: a listener on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" })
         .optional(),
-    }),
+    }).optional(),
   })
-  .transform((a) => ({ address: { address: a.socket_address.address, port: a.socket_address.port_value } as SocketAddressConfig, protocol: a.socket_address.protocol })));
+  .superRefine(oneAddress)
+  // A pipe is a stream socket: a listener on one is a TCP listener (Envoy's UDP listener needs an IP address).
+  .transform((a) => (a.pipe !== undefined ? { address: a.pipe, protocol: "TCP" as const } : { address: { address: a.socket_address!.address, port: a.socket_address!.port_value } as SocketAddressConfig, protocol: a.socket_address!.protocol })));
 
-/** envoy.config.core.v3.Address: only the socket_address variant (no pipe, no envoy_internal_address). */
+/**
+ * envoy.config.core.v3.Pipe: a Unix domain socket. Envoy's PipeInstance checks
+ * (source/common/network/address_impl.cc): the path fits sun_path (108 bytes on Linux,
+ * its terminating NUL included); `@name` is Linux's abstract namespace, which has no file
+ * and so no mode; a filesystem path has no NUL in it. mode: `lte: 511` (address.proto).
+ */
+const pipeAddress = lazySchema(() =>
+  strictObject({
+    path: nonEmptyString,
+    mode: z.number().int().min(0).max(0o777).default(0),
+  })
+  .superRefine((p, ctx) => {
+    if (new TextEncoder().encode(p.path).length >= 108) ctx.addIssue({ code: "custom", path: ["path"], message: `Path "${p.path}" exceeds maximum UNIX domain socket path size of 108.` });
+    if (p.path.startsWith("@")) {
+      if (p.mode !== 0) ctx.addIssue({ code: "custom", path: ["mode"], message: "Cannot set mode for Abstract AF_UNIX sockets" });
+    } else if (p.path.includes("\0")) {
+      ctx.addIssue({ code: "custom", path: ["path"], message: `UNIX domain socket pathname contains embedded null characters: a NUL is only the abstract namespace's first byte ("@" in the config)` });
+    }
+  })
+  .transform((p): SocketAddressConfig => ({ address: p.path, port: 0, pipe: { mode: p.mode } })));
+
+/** Address's oneof: exactly one of its variants. */
+function oneAddress(a: { socket_address?: unknown; pipe?: unknown }, ctx: z.RefinementCtx): void {
+  const set = (a.socket_address !== undefined ? 1 : 0) + (a.pipe !== undefined ? 1 : 0);
+  if (set !== 1) ctx.addIssue({ code: "custom", message: set === 0 ? "an address needs socket_address or pipe" : "socket_address and pipe are one oneof (address): set one" });
+}
+
+/** envoy.config.core.v3.Address: socket_address or pipe (no envoy_internal_address). */
 const address = lazySchema(() =>
-  strictObject({ socket_address: socketAddress }).transform((a) => a.socket_address));
+  strictObject({ socket_address: socketAddress.optional(), pipe: pipeAddress.optional() })
+  .superRefine(oneAddress)
+  .transform((a) => (a.socket_address ?? a.pipe)!));
 
 /**
  * An endpoint's address: an IP literal, or for STRICT_DNS and LOGICAL_DNS clusters a
@@ -117,9 +149,11 @@ const endpointAddress = lazySchema(() =>
       address: nonEmptyString,
       port_value: z.number().int().min(0).max(65535),
       protocol: z.enum(["TCP"]).optional(),
-    }),
+    }).optional(),
+    pipe: pipeAddress.optional(),
   })
-  .transform((a): SocketAddressConfig => ({ address: a.socket_address.address, port: a.socket_address.port_value })));
+  .superRefine(oneAddress)
+  .transform((a): SocketAddressConfig => a.pipe ?? { address: a.socket_address!.address, port: a.socket_address!.port_value }));
 
 
 // ---- Network filters ---------------------------------------------------------------
@@ -1034,7 +1068,7 @@ export const edsLoadAssignment = lazySchema(() =>
   loadAssignment.superRefine((a, ctx) => {
   a.endpoints.forEach((locality, l) =>
     (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
-      if (typeof endpoint.address?.address !== "string" || isIpLiteral.safeParse(endpoint.address.address).success) return;
+      if (typeof endpoint.address?.address !== "string" || endpoint.address.pipe || isIpLiteral.safeParse(endpoint.address.address).success) return;
       ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path: ["endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"] });
     }),
   );
@@ -1049,12 +1083,25 @@ function checkDiscoveryEndpoints(type: ClusterConfig["type"], endpoints: Localit
     endpoints?.forEach((locality, l) =>
       // An endpoint that failed its own checks arrives unparsed (its issues already say why).
       (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
-        if (typeof endpoint.address?.address !== "string" || isIpLiteral.safeParse(endpoint.address.address).success) return;
+        if (typeof endpoint.address?.address !== "string" || endpoint.address.pipe || isIpLiteral.safeParse(endpoint.address.address).success) return;
         const path = ["load_assignment", "endpoints", l, "lb_endpoints", e, "endpoint", "address", "socket_address", "address"];
         ctx.addIssue({ code: "custom", message: notAnIpAddress(endpoint.address.address), path });
       }),
     );
-  } else if (type === "LOGICAL_DNS" && (endpoints?.length !== 1 || endpoints[0]!.lbEndpoints.length !== 1)) {
+    return;
+  }
+  if (type === "STRICT_DNS" || type === "LOGICAL_DNS") {
+    // A DNS cluster resolves its endpoints' socket_address names; a pipe has none (Envoy's
+    // DNS clusters read endpoint().address().socket_address() whatever the oneof holds, so a
+    // pipe there is an empty name to resolve, never a Unix socket): refused here by name.
+    endpoints?.forEach((locality, l) =>
+      (Array.isArray(locality.lbEndpoints) ? locality.lbEndpoints : []).forEach((endpoint, e) => {
+        if (!endpoint.address?.pipe) return;
+        ctx.addIssue({ code: "custom", message: `a ${type} cluster resolves socket_address names: a pipe endpoint needs a STATIC (or EDS) cluster`, path: ["load_assignment", "endpoints", l, "lb_endpoints", e, "endpoint", "address", "pipe"] });
+      }),
+    );
+  }
+  if (type === "LOGICAL_DNS" && (endpoints?.length !== 1 || endpoints[0]!.lbEndpoints.length !== 1)) {
     const message = endpoints ? "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint" : "LOGICAL_DNS clusters must have a single host";
     ctx.addIssue({ code: "custom", message, path: endpoints ? ["load_assignment"] : [] });
   }

@@ -1,8 +1,19 @@
 import type { SocketAddress } from "../port.ts";
 
-/** How addresses are shown (logs, default listener names, hosts): Envoy's `1.2.3.4:80` / `[::1]:80`. */
-export function formatAddress(a: { readonly address: string; readonly port: number }): string {
+/**
+ * How addresses are shown (logs, default listener names, hosts, /clusters, /listeners):
+ * Envoy's `1.2.3.4:80` / `[::1]:80`; a Unix domain socket (a SocketAddress of family
+ * "unix", a config address with `pipe`) as its path alone, `@name` for an abstract one
+ * (PipeInstance::asString, source/common/network/address_impl.cc).
+ */
+export function formatAddress(a: { readonly address: string; readonly port: number; readonly family?: 4 | 6 | "unix"; readonly pipe?: unknown }): string {
+  if (a.family === "unix" || a.pipe) return a.address;
   return a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+/** A Unix domain socket's address (Envoy's Address::Type::Pipe), not an IP one. */
+export function isPipeAddress(a: SocketAddress | undefined): boolean {
+  return a?.family === "unix";
 }
 
 /**

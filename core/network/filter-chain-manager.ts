@@ -273,6 +273,8 @@ function unmappedIp(text: string): Uint8Array | undefined {
 function isSameIpOrLoopback(socket: ConnectionSocketInfo): boolean {
   const remote = socket.remoteAddress;
   if (remote === undefined) return false;
+  // A Unix socket's peer is on this host (isSameIpOrLoopback: Address::Type::Pipe is true).
+  if (remote.family === "unix") return true;
   const bytes = unmappedIp(remote.address);
   if (bytes === undefined) return false;
   if (bytes.length === 4 ? bytes[0] === 127 : bytes.every((b, i) => b === (i === 15 ? 1 : 0))) return true;

@@ -164,7 +164,14 @@ export class ActiveListener implements ActiveTcpSocketOwner {
       return;
     }
     const acceptor = this.acceptor;
-    this.listener = await this.context.runtime.listen({ address, port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket));
+    const pipe = this.config.address.pipe;
+    const abstractRefusal = pipe && address.startsWith("@") ? this.context.runtime.abstractPipeUnsupported : undefined;
+    if (abstractRefusal !== undefined) throw new Error(`listener '${this.name}': an abstract Unix socket (${address}) is not supported on ${this.context.runtime.name}: ${abstractRefusal}`);
+    // Worker processes each binding one path would unlink each other's socket (Envoy's
+    // worker threads share one listening socket; a worker left without it may have nothing
+    // to keep its process alive, and then exits): refused, naming the way out.
+    if (pipe && this.shared) throw new Error(`listener '${this.name}': a pipe address (${address}) needs one process (--concurrency 1): worker processes cannot share one Unix socket (each bind unlinks the path the last one bound)`);
+    this.listener = await this.context.runtime.listen(pipe ? { address, port, pipe } : { address, port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket));
     this.lastAddress = this.listener.address;
     this.context.log.info(`listener '${this.name}' listening on ${formatAddress(this.listener.address)}`);
   }
@@ -190,7 +197,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const bound = this.lastAddress;
     if (this.stopped || bound === undefined || this.listener !== undefined) return;
     const acceptor = this.acceptor;
-    this.context.runtime.listen({ address: bound.address, port: bound.port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket)).then(
+    const pipe = this.config.address.pipe;
+    this.context.runtime.listen(pipe ? { address: bound.address, port: 0, pipe } : { address: bound.address, port: bound.port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket)).then(
       (listener) => {
         // Paused again, or stopped, while binding: the new socket goes at once.
         if (this.paused || this.stopped) return listener.close();

@@ -154,9 +154,10 @@ export class Cluster {
    * Connect to one of its hosts (pools and health checks): through the cluster's
    * transport socket (TLS) when it has one, else plain TCP.
    */
-  connect(runtime: Runtime, address: string, port: number, serverName?: string): Socket {
+  connect(runtime: Runtime, address: string, port: number, serverName?: string, pipe = false): Socket {
     const factory = this.transportSocketFactory;
-    return factory ? factory.connect({ address, port }, serverName) : runtime.connect({ address, port });
+    const options = pipe ? { address, port, pipe } : { address, port };
+    return factory ? factory.connect(options, serverName) : runtime.connect(options);
   }
 
   private initializeChecks(dispatcher: Dispatcher, log: Logger | undefined, eventLog: EventLogSink | undefined, layeredRuntime: RuntimeSnapshot): Promise<void> {
@@ -261,6 +262,7 @@ export class Cluster {
             ...(endpoint.healthCheck ? { healthCheckPort: endpoint.healthCheck.port, healthCheckHostname: endpoint.healthCheck.hostname } : {}),
             ...(endpoint.metadata ? { metadata: endpoint.metadata } : {}),
             ...(group.metadata ? { localityMetadata: group.metadata } : {}),
+            ...(endpoint.address.pipe ? { pipe: true } : {}),
           }),
         );
       }

@@ -191,7 +191,7 @@ export abstract class ActiveClient implements ConnectionCallbacks, TimerTarget, 
       this.connectTimer.enable(Math.max(0, cluster.config.connectTimeoutMs - (runtime.now() - this.openedAt)));
       return;
     }
-    this.connection = new Connection(cluster.connect(runtime, host.address, host.port, parent.serverName), cluster.config.perConnectionBufferLimitBytes);
+    this.connection = new Connection(cluster.connect(runtime, host.address, host.port, parent.serverName, host.pipe), cluster.config.perConnectionBufferLimitBytes);
     this.openedAt = runtime.now();
     cluster.stats.upstreamCxTotal.inc();
     cluster.stats.upstreamCxActive.inc();

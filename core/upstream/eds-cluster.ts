@@ -132,6 +132,7 @@ export class EdsClusterImpl {
             ...(endpoint.healthCheck ? { healthCheckPort: endpoint.healthCheck.port, healthCheckHostname: endpoint.healthCheck.hostname } : {}),
             ...(endpoint.metadata ? { metadata: endpoint.metadata } : {}),
             ...(group.metadata ? { localityMetadata: group.metadata } : {}),
+            ...(endpoint.address.pipe ? { pipe: true } : {}),
           });
           (added[group.priority] ??= []).push(host);
         }

@@ -83,7 +83,7 @@ export interface HealthCheckedCluster {
   /** ignore_new_hosts_until_first_hc (Envoy's ClusterInfo::warmHosts). */
   readonly config?: { readonly ignoreNewHostsUntilFirstHc?: true };
   /** Open a connection to a host the way the cluster's pools do (TLS with a transport socket); absent: plain TCP. */
-  connect?(runtime: Runtime, address: string, port: number): Socket;
+  connect?(runtime: Runtime, address: string, port: number, serverName?: string, pipe?: boolean): Socket;
 }
 
 /** Told after every check of every host (Envoy's HostStatusCb). */
@@ -419,7 +419,7 @@ export function connectForCheck(
   onData: (data: Uint8Array, endStream: boolean) => void,
 ): Connection {
   const port = host.healthCheckPort;
-  const socket = cluster.connect ? cluster.connect(runtime, host.address, port) : runtime.connect({ address: host.address, port });
+  const socket = cluster.connect ? cluster.connect(runtime, host.address, port, undefined, host.pipe) : runtime.connect(host.pipe ? { address: host.address, port, pipe: true } : { address: host.address, port });
   const connection = new Connection(socket, 0);
   connection.addConnectionCallbacks({
     onEvent: (event) => {

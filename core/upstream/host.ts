@@ -119,6 +119,8 @@ export interface HostOptions {
   readonly healthCheckHostname?: string;
   /** LbEndpoint.metadata's filter_metadata. */
   readonly metadata?: FilterMetadata;
+  /** The endpoint is a Unix domain socket (Address.pipe): `address` is its path, the port 0. */
+  readonly pipe?: boolean;
   /** The metadata of its LocalityLbEndpoints. */
   readonly localityMetadata?: FilterMetadata;
 }
@@ -160,6 +162,7 @@ export class Host {
     options: HostOptions = {},
   ) {
     this.currentAddress = address;
+    this.pipe = options.pipe === true;
     this.hostname = options.hostname ?? "";
     this.weight = options.weight ?? 1;
     this.priority = options.priority ?? 0;
@@ -170,6 +173,9 @@ export class Host {
     this.healthCheckPort = options.healthCheckPort || port;
     this.hostnameForHealthChecks = options.healthCheckHostname ?? "";
   }
+
+  /** A Unix domain socket's path is `address` (Envoy's Address::Type::Pipe); /clusters shows the path alone. */
+  readonly pipe: boolean;
 
   /** Where active health checks connect (Envoy's healthCheckAddress: the host's address, health_check_config's port). */
   readonly healthCheckPort: number;

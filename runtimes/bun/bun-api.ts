@@ -87,6 +87,8 @@ export interface BunGlobal {
     allowHalfOpen: boolean;
     socket: BunSocketHandlers;
   }): { readonly port: number; readonly hostname: string; stop(closeActiveConnections?: boolean): void };
+  /** A Unix domain socket listener ("\0name": Linux's abstract namespace). */
+  listen(options: { unix: string; allowHalfOpen: boolean; socket: BunSocketHandlers }): { stop(closeActiveConnections?: boolean): void };
   connect(options: {
     hostname: string;
     port: number;
@@ -94,6 +96,7 @@ export interface BunGlobal {
     data: unknown;
     socket: BunSocketHandlers;
   }): Promise<BunSocketHandle>;
+  connect(options: { unix: string; allowHalfOpen: boolean; data: unknown; socket: BunSocketHandlers }): Promise<BunSocketHandle>;
 }
 
 export const Bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;

@@ -1,6 +1,7 @@
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
 import { heapStats } from "bun:jsc";
-import { readFileSync, statSync } from "node:fs";
+import { chmodSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import { chmodAfterBind, pipeAddress, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
 import { processServices } from "../kit/process-services.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
 import { nodeDgramCapability } from "../kit/node-dgram.ts";
@@ -49,6 +50,13 @@ export interface BunRuntimeOptions {
 
 function connect(options: ConnectOptions): Socket {
   const socket = new BunSocket();
+  if (options.pipe === true) {
+    socket.setPipeAddress(pipeAddress(options.address));
+    Bun.connect({ unix: runtimeSocketPath(options.address), allowHalfOpen: true, data: socket, socket: outboundHandlers }).catch(() => {
+      // Reported through connectError; this only keeps the rejection handled.
+    });
+    return socket;
+  }
   Bun.connect({
     hostname: options.address,
     port: options.port,
@@ -59,6 +67,37 @@ function connect(options: ConnectOptions): Socket {
     // Reported through connectError; this only keeps the rejection handled.
   });
   return socket;
+}
+
+const unixFiles: UnixSocketFiles = { unlink: unlinkSync, chmod: chmodSync };
+
+/** A listener on a Unix domain socket (ListenOptions.pipe): the path unlinked before, chmod-ed after. */
+function listenOnPipe(address: string, mode: number, onAccept: (socket: Socket) => void): Listener {
+  unlinkBeforeBind(address, unixFiles);
+  const at = pipeAddress(address);
+  let listener;
+  try {
+    listener = Bun.listen({
+      unix: runtimeSocketPath(address),
+      allowHalfOpen: true,
+      socket: handlers((handle) => {
+        const socket = new BunSocket();
+        handle.data = socket;
+        socket.setPipeAddress(at);
+        socket.attach(handle, false);
+        onAccept(socket);
+      }),
+    });
+  } catch (err) {
+    throw toPortError(err);
+  }
+  try {
+    chmodAfterBind(address, mode, unixFiles);
+  } catch (err) {
+    listener.stop(true);
+    throw err;
+  }
+  return { address: at, close: () => listener.stop(false) };
 }
 
 /** The port over Bun, and what its entry (main.ts) tells it. */
@@ -92,6 +131,7 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     ownSmallArrays: true,
 
     async listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
+      if (options.pipe) return listenOnPipe(options.address, options.pipe.mode, onAccept);
       try {
         const listener = Bun.listen({
           hostname: options.address,

@@ -31,6 +31,12 @@ export class BunSocket implements Socket {
   private readonly heldReads = new HeldReads();
 
   /** Called from Bun's `open` handler (at once for accepted sockets). */
+  /** A Unix socket's: both its addresses are its path (Bun reports none for a Unix peer). */
+  setPipeAddress(address: SocketAddress): void {
+    this.local = address;
+    this.remote = address;
+  }
+
   attach(socket: BunSocketHandle, connecting: boolean): void {
     this.socket = socket;
     socket.setNoDelay(true); // TCP_NODELAY, as Envoy's connections (see port.ts)

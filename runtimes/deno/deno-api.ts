@@ -8,18 +8,25 @@ export interface DenoNetAddr {
   port: number;
 }
 
+/** A Unix socket's address (path null for an unnamed peer). */
+export interface DenoUnixAddr {
+  transport: "unix";
+  path: string | null;
+}
+
 export interface DenoConn {
   read(buffer: Uint8Array): Promise<number | null>;
   write(data: Uint8Array): Promise<number>;
   closeWrite(): Promise<void>;
   close(): void;
-  setNoDelay(noDelay?: boolean): void;
-  readonly localAddr: DenoNetAddr;
-  readonly remoteAddr: DenoNetAddr;
+  /** Absent on a Unix connection (Deno.UnixConn has no TCP_NODELAY). */
+  setNoDelay?(noDelay?: boolean): void;
+  readonly localAddr: DenoNetAddr | DenoUnixAddr;
+  readonly remoteAddr: DenoNetAddr | DenoUnixAddr;
 }
 
 export interface DenoListener extends AsyncIterable<DenoConn> {
-  readonly addr: DenoNetAddr;
+  readonly addr: DenoNetAddr | DenoUnixAddr;
   accept(): Promise<DenoConn>;
   close(): void;
 }
@@ -51,7 +58,9 @@ export interface DenoGlobal {
   readonly args: string[];
   /** reusePort: SO_REUSEPORT, only with --unstable-net (the worker supervisor starts Deno workers with it). */
   listen(options: { hostname: string; port: number; transport: "tcp"; reusePort?: boolean }): DenoListener;
+  listen(options: { path: string; transport: "unix" }): DenoListener;
   connect(options: { hostname: string; port: number; transport: "tcp" }): Promise<DenoConn>;
+  connect(options: { path: string; transport: "unix" }): Promise<DenoConn>;
   readTextFile(path: string): Promise<string>;
   /** For /sys/devices/system/cpu/online (deno-cpu-count.ts). */
   readTextFileSync(path: string): string;
@@ -66,6 +75,7 @@ export interface DenoGlobal {
   renameSync(from: string, to: string): void;
   utimeSync(path: string, atime: Date, mtime: Date): void;
   removeSync(path: string): void;
+  chmodSync(path: string, mode: number): void;
   readDirSync(path: string): Iterable<{ name: string }>;
   readFile(path: string): Promise<Uint8Array>;
   readDir(path: string): AsyncIterable<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }>;

@@ -1,5 +1,6 @@
 import { clearLongTimeout, setLongTimeout } from "../kit/long-timeout.ts";
-import type { AppendFile, ConnectOptions, DirectoryEntry, Listener, ListenOptions, PortError, Runtime, SignalName, Socket } from "../../core/port.ts";
+import type { AppendFile, ConnectOptions, DirectoryEntry, Listener, ListenOptions, PortError, Runtime, SignalName, Socket, SocketAddress } from "../../core/port.ts";
+import { chmodAfterBind, pipeAddress, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
 import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
 import { nodeDgramCapability } from "../kit/node-dgram.ts";
@@ -8,7 +9,7 @@ import { resolveWithNodeDns } from "../kit/node-dns-resolver.ts";
 import { zlibCompression } from "../kit/zlib-compression.ts";
 import { importModule } from "../kit/import-module.ts";
 import { verifySignature } from "../kit/web-crypto-verify.ts";
-import { Deno, type DenoListener, type DenoWriter } from "./deno-api.ts";
+import { Deno, type DenoListener, type DenoNetAddr, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { replayEarlySighup } from "../kit/early-sighup.ts";
@@ -26,7 +27,37 @@ import { denoCpuCount } from "./deno-cpu-count.ts";
 let setImmediateOnce: ((callback: () => void) => unknown) | undefined;
 
 /** Accept until the listener closes; a transient accept error (EMFILE) only pauses it. */
-async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => void, isClosed: () => boolean): Promise<void> {
+const unixFiles: UnixSocketFiles = { unlink: (path) => Deno.removeSync(path), chmod: (path, mode) => Deno.chmodSync(path, mode) };
+
+/** A listener on a Unix domain socket (ListenOptions.pipe): the path unlinked before, chmod-ed after. */
+function listenOnPipe(address: string, mode: number, onAccept: (socket: Socket) => void): Listener {
+  unlinkBeforeBind(address, unixFiles);
+  let listener: DenoListener;
+  try {
+    listener = Deno.listen({ path: runtimeSocketPath(address), transport: "unix" });
+  } catch (err) {
+    throw toPortError(err);
+  }
+  try {
+    chmodAfterBind(address, mode, unixFiles);
+  } catch (err) {
+    listener.close();
+    throw err;
+  }
+  let closed = false;
+  const at = pipeAddress(address);
+  void acceptLoop(listener, onAccept, () => closed, at);
+  return {
+    address: at,
+    close() {
+      if (closed) return;
+      closed = true;
+      listener.close();
+    },
+  };
+}
+
+async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => void, isClosed: () => boolean, pipe?: SocketAddress): Promise<void> {
   while (!isClosed()) {
     let conn;
     try {
@@ -43,6 +74,7 @@ async function acceptLoop(listener: DenoListener, onAccept: (socket: Socket) => 
       continue;
     }
     const socket = new DenoSocket();
+    if (pipe) socket.pipe = pipe;
     // Attached first, so the core sees the addresses in onAccept; no data can be
     // delivered before onAccept sets the handler (the first read resolves later).
     socket.attach(conn, false);
@@ -58,6 +90,14 @@ function isLostConnection(err: unknown): boolean {
 
 function connect(options: ConnectOptions): Socket {
   const socket = new DenoSocket();
+  if (options.pipe === true) {
+    socket.pipe = pipeAddress(options.address);
+    Deno.connect({ path: runtimeSocketPath(options.address), transport: "unix" }).then(
+      (conn) => socket.attach(conn, true),
+      (err) => socket.fail(err),
+    );
+    return socket;
+  }
   Deno.connect({ hostname: options.address, port: options.port, transport: "tcp" }).then(
     (conn) => socket.attach(conn, true),
     (err) => socket.fail(err),
@@ -74,6 +114,7 @@ export function createDenoRuntime(): Runtime {
     version: Deno.version.deno,
 
     async listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
+      if (options.pipe) return listenOnPipe(options.address, options.pipe.mode, onAccept);
       let listener: DenoListener;
       try {
         listener = Deno.listen({ hostname: options.address, port: options.port, transport: "tcp", ...(options.shared === true && { reusePort: true }) });
@@ -82,7 +123,7 @@ export function createDenoRuntime(): Runtime {
       }
       let closed = false;
       void acceptLoop(listener, onAccept, () => closed);
-      const addr = listener.addr;
+      const addr = listener.addr as DenoNetAddr;
       return {
         address: { address: addr.hostname, port: addr.port, family: addr.hostname.includes(":") ? 6 : 4 },
         close() {

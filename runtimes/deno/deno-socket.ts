@@ -3,7 +3,7 @@ import { ReadDisableCount } from "../kit/read-disable-count.ts";
 import { WriteQueue } from "../kit/write-queue.ts";
 import { toPortError } from "../kit/errors.ts";
 import { detachedHandler } from "../kit/detached-handler.ts";
-import type { DenoConn, DenoNetAddr } from "./deno-api.ts";
+import type { DenoConn, DenoNetAddr, DenoUnixAddr } from "./deno-api.ts";
 import { ReadSizer } from "./read-sizer.ts";
 import { watchForReset, type ResetProbed } from "../kit/reset-probe.ts";
 import { lend, QueuedLentBytes, readBuffer, recycle } from "./lent-reads.ts";
@@ -35,7 +35,7 @@ export class DenoSocket implements Socket, ResetProbed {
   /** Start using `conn`: at once for accepted sockets, when the connect resolves for outbound ones. */
   attach(conn: DenoConn, connecting: boolean): void {
     this.conn = conn;
-    conn.setNoDelay(true); // TCP_NODELAY, as Envoy's connections (see port.ts)
+    conn.setNoDelay?.(true); // TCP_NODELAY, as Envoy's connections (see port.ts); a Unix connection has none
     if (this.done) {
       conn.close(); // close()/reset() came while the connect was pending
       return;
@@ -247,22 +247,25 @@ export class DenoSocket implements Socket, ResetProbed {
   }
 
   setNoDelay(noDelay: boolean): void {
-    this.conn?.setNoDelay(noDelay);
+    this.conn?.setNoDelay?.(noDelay);
   }
 
   // Kept once known: the router reads it for every request it sends (%UPSTREAM_LOCAL_ADDRESS%).
   private local: SocketAddress | undefined;
+  /** A Unix socket's: both its addresses are its listener's (or target's) path; Deno reports a null path for an unnamed peer. */
+  pipe: SocketAddress | undefined;
 
   get localAddress(): SocketAddress | undefined {
-    return (this.local ??= this.conn && toAddress(this.conn.localAddr));
+    return (this.local ??= this.pipe ?? (this.conn && toAddress(this.conn.localAddr)));
   }
 
   get remoteAddress(): SocketAddress | undefined {
-    return this.conn && toAddress(this.conn.remoteAddr);
+    return this.pipe ?? (this.conn && toAddress(this.conn.remoteAddr));
   }
 }
 
-function toAddress(addr: DenoNetAddr): SocketAddress {
+function toAddress(addr: DenoNetAddr | DenoUnixAddr): SocketAddress | undefined {
+  if (addr.transport === "unix") return addr.path === null ? undefined : { address: addr.path.startsWith("\0") ? `@${addr.path.slice(1)}` : addr.path, port: 0, family: "unix" };
   return { address: addr.hostname, port: addr.port, family: addr.hostname.includes(":") ? 6 : 4 };
 }
 

@@ -192,6 +192,14 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   // ================================================================ Runtime: sockets
 
   listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
+    if (options.pipe) {
+      // A Unix socket: its path replaces whatever listened there (Envoy unlinks the path
+      // before its bind: the old socket lives on, unreachable by its name).
+      const listener = new MemoryListener(this, { address: options.address, port: 0, family: "unix" }, onAccept);
+      this.listeners.set(pipeKey(options.address), listener);
+      this.trace?.(`t=${this.now()} listen ${options.address}`);
+      return Promise.resolve(listener);
+    }
     const address = this.hostAddress(options.address);
     if (address === undefined) return Promise.reject(portError("EADDRNOTAVAIL", `listen EADDRNOTAVAIL: address not available ${options.address}:${options.port}`));
     let port = options.port;
@@ -209,9 +217,11 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
 
   connect(options: ConnectOptions): Socket {
     const id = this.nextSocketId++;
-    const target = this.hostAddress(options.address) ?? options.address;
-    const family = familyOf(target);
-    const local: SocketAddress = { address: this.options.sourceAddress ?? (family === 6 ? "::1" : "127.0.0.1"), port: this.nextPort++, family };
+    const pipe = options.pipe === true;
+    const target = pipe ? options.address : this.hostAddress(options.address) ?? options.address;
+    const family = pipe ? "unix" : familyOf(target);
+    // A Unix socket's two ends both report its path (Envoy's peerAddress for an unnamed peer).
+    const local: SocketAddress = pipe ? { address: target, port: 0, family } : { address: this.options.sourceAddress ?? (family === 6 ? "::1" : "127.0.0.1"), port: this.nextPort++, family };
     const faults = this.faultsFor({ id, remote: { address: target, port: options.port }, local });
     const socket = new MemorySocket(this, id, "client", { ...faults.toServer }, faults.receiveWindow ?? this.receiveWindow);
     this.openSockets.add(socket);
@@ -219,7 +229,7 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     if (faults.connect === "blackhole") return socket; // never completes; close/reset still work
     const attempt = (): void => {
       socket.connectTask = undefined;
-      const listener = faults.connect === "refuse" ? undefined : this.findListener(target, options.port);
+      const listener = faults.connect === "refuse" ? undefined : pipe ? this.listeners.get(pipeKey(target)) : this.findListener(target, options.port);
       if (!listener) {
         socket.fail(portError("ECONNREFUSED", `connect ECONNREFUSED ${target}:${options.port}`));
         return;
@@ -574,7 +584,9 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
 
   /** @internal */
   unbind(listener: MemoryListener): void {
-    this.listeners.delete(`${listener.address.address} ${listener.address.port}`);
+    const key = listener.address.family === "unix" ? pipeKey(listener.address.address) : `${listener.address.address} ${listener.address.port}`;
+    // A Unix path another listener has since taken stays that one's.
+    if (this.listeners.get(key) === listener) this.listeners.delete(key);
   }
 
   private hostAddress(address: string): string | undefined {
@@ -667,6 +679,10 @@ function parentOf(path: string): string {
 
 function portError(code: string, message: string): PortError {
   return { code, message };
+}
+
+function pipeKey(path: string): string {
+  return `unix ${path}`;
 }
 
 function familyOf(address: string): 4 | 6 {

@@ -10,12 +10,51 @@ import { readThrough } from "./accepted-socket.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeNativeTlsCapability } from "./node-tls.ts";
 import { nodeDgramCapability } from "../kit/node-dgram.ts";
+import { chmodAfterBind, pipeAddress, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
+import { nodeFs } from "../kit/builtins.ts";
+
+/**
+ * Node 20's net binds and connects an abstract Unix socket with the whole sun_path, the
+ * name NUL-padded to 108 bytes (/proc/net/unix shows `@name@@@…`), where Envoy, curl
+ * --abstract-unix-socket, Bun and Deno use the name's own length: the two never meet.
+ */
+const NODE_ABSTRACT_PIPE = "node's net pads an abstract name to sun_path's 108 bytes (seen in /proc/net/unix), so no client or server using the name's own length (Envoy, curl --abstract-unix-socket, Bun, Deno) reaches it";
 
 function connect(options: ConnectOptions): Socket {
   const reads = new SocketReads();
+  if (options.pipe === true) {
+    if (options.address.startsWith("@")) {
+      // A padded name would reach only another node process: the connect fails, saying why.
+      const socket = new net.Socket({ allowHalfOpen: true });
+      const wrapped = new NodeSocket(socket, true, undefined, pipeAddress(options.address));
+      setImmediate(() => socket.destroy(Object.assign(new Error(`connect EAFNOSUPPORT ${options.address}: ${NODE_ABSTRACT_PIPE}`), { code: "EAFNOSUPPORT" })));
+      return wrapped;
+    }
+    const socket = net.connect({ path: runtimeSocketPath(options.address), allowHalfOpen: true, onread: reads.onread });
+    return new NodeSocket(socket, true, reads, pipeAddress(options.address));
+  }
   const socket = net.connect({ host: options.address, port: options.port, allowHalfOpen: true, onread: reads.onread });
   return new NodeSocket(socket, true, reads);
 }
+
+/** A server on a Unix domain socket (ListenOptions.pipe): the path unlinked before, chmod-ed after. */
+function listenOnPipe(server: net.Server, address: string, mode: number): Promise<Listener> {
+  unlinkBeforeBind(address, unixFiles);
+  return new Promise((resolve, reject) => {
+    server.on("error", (err) => reject(toPortError(err)));
+    server.listen({ path: runtimeSocketPath(address), exclusive: true }, () => {
+      try {
+        chmodAfterBind(address, mode, unixFiles);
+      } catch (err) {
+        server.close();
+        return reject(err);
+      }
+      resolve({ address: pipeAddress(address), close: () => server.close() });
+    });
+  });
+}
+
+const unixFiles: UnixSocketFiles = { unlink: (path) => nodeFs().unlinkSync(path), chmod: (path, mode) => nodeFs().chmodSync(path, mode) };
 
 /** The port over Node's `net`, timers and process. */
 export function createNodeRuntime(): Runtime {
@@ -28,11 +67,14 @@ export function createNodeRuntime(): Runtime {
     listen(options: ListenOptions, onAccept: (socket: Socket) => void): Promise<Listener> {
       // allowHalfOpen: the core decides when to send FIN (tcp_proxy propagates half-close).
       // pauseOnConnect: the socket is given reused read buffers before its first read.
+      const pipe = options.pipe;
+      const pipeAt = pipe && pipeAddress(options.address);
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (paused) => {
         const reads = new SocketReads();
         const adopted = readThrough(paused, reads.onread);
-        onAccept(new NodeSocket(paused, false, adopted ? reads : undefined));
+        onAccept(new NodeSocket(paused, false, adopted ? reads : undefined, pipeAt));
       });
+      if (pipe) return listenOnPipe(server, options.address, pipe.mode);
       return new Promise((resolve, reject) => {
         // Kept for the server's life: a later error (EMFILE on accept) must not crash the process.
         server.on("error", (err) => reject(toPortError(err)));
@@ -49,6 +91,7 @@ export function createNodeRuntime(): Runtime {
     },
 
     connect,
+    abstractPipeUnsupported: NODE_ABSTRACT_PIPE,
     // node:cluster workers could share the primary's UDP socket (a non-exclusive bind), but
     // each datagram would go to whichever worker reads first: one peer's datagrams would be
     // split over sessions in several workers, where Envoy's SO_REUSEPORT hashes a peer to one.

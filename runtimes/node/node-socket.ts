@@ -35,6 +35,8 @@ export class NodeSocket implements Socket, ResetProbed {
     private readonly socket: net.Socket,
     connecting: boolean,
     private readonly buffers?: SocketReads,
+    /** A Unix socket's: both its addresses (node reports none for a Unix peer). */
+    private readonly pipe?: SocketAddress,
   ) {
     // The port's sockets start with TCP_NODELAY, as Envoy's connections do: a proxy
     // writes a head and then a body, and Nagle would hold the second write for the
@@ -186,11 +188,11 @@ export class NodeSocket implements Socket, ResetProbed {
   private local: SocketAddress | undefined;
 
   get localAddress(): SocketAddress | undefined {
-    return (this.local ??= toAddress(this.socket.localAddress, this.socket.localPort, this.socket.localFamily));
+    return (this.local ??= this.pipe ?? toAddress(this.socket.localAddress, this.socket.localPort, this.socket.localFamily));
   }
 
   get remoteAddress(): SocketAddress | undefined {
-    return toAddress(this.socket.remoteAddress, this.socket.remotePort, this.socket.remoteFamily);
+    return this.pipe ?? toAddress(this.socket.remoteAddress, this.socket.remotePort, this.socket.remoteFamily);
   }
 }
 

@@ -15,11 +15,14 @@ export function nodeNativeTlsCapability(limits: NodeTlsLimits, connect: (options
     ...kit,
     accept(socket: Socket, context: TlsContext, peeked: Uint8Array | undefined): Socket {
       const server = asNodeContext(context, "server");
-      const taken = socket instanceof NodeSocket ? socket.detach() : undefined;
+      // A Unix socket stays wrapped (the kit's TLS over the port's socket): node's TLSWrap
+      // would report no address for it, where the port's socket reports its path.
+      const taken = socket instanceof NodeSocket && socket.remoteAddress?.family !== "unix" ? socket.detach() : undefined;
       if (!taken) return kit.accept(socket, context, peeked);
       return NativeTlsSocket.accept(taken.socket, server, concat(peeked, taken.held));
     },
     connect(options: ConnectOptions, context: TlsContext, serverName: string | undefined): Socket {
+      if (options.pipe === true) return kit.connect(options, context, serverName);
       const client = asNodeContext(context, "client");
       // No `onread` (socket-reads.ts): TLSWrap reads the handle into buffers of its own.
       const raw = net.connect({ host: options.address, port: options.port, allowHalfOpen: true });

@@ -44,7 +44,10 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // getLastAddressFromXFF: an entry that is no IP address names no client (the peer then).
     const named = hops !== undefined ? hops[hops.length - trusted] : undefined;
     const client = named !== undefined && parseIp(named) !== undefined ? named : remote;
-    if (!config.skipXffAppend) {
+    // A Unix socket peer is not appended (Envoy's Utility::appendXff returns for an address
+    // that is not IP, source/common/http/utility.cc), nor named in x-envoy-external-address.
+    const pipePeer = cm.connection.remoteAddress?.family === "unix";
+    if (!config.skipXffAppend && !pipePeer) {
       // A loopback peer is named by this host's own address (mutateRequestHeaders appends
       // config.localAddress() for it), so the upstream sees an address it can reach.
       const appended = isLoopback(remote) ? localAddress(cm.server.runtime) : remote;
@@ -54,7 +57,9 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     // may be internal, whatever the trusted hops name as its client (mutateRequestHeaders'
     // "after appending, XFF must contain a single address").
     // (An empty x-forwarded-for came too: Envoy's test is whether the header is there.)
-    internal = xff === undefined && isInternal(config, client);
+    // A pipe peer is internal only with internal_address_config.unix_sockets (Envoy's
+    // InternalAddressConfig::isInternalAddress: Address::Type::Pipe → unix_sockets_).
+    internal = xff === undefined && (pipePeer && client === remote ? config.internalUnixSockets === true : isInternal(config, client));
     if (client !== remote) remoteIp = client;
     // A trusted hop's x-forwarded-proto stands; with none trusted it is overwritten.
     if (config.xffNumTrustedHops === 0 || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", connectionScheme);
@@ -64,7 +69,7 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
       headers.set("x-envoy-internal", "true");
     } else {
       cleanInternalHeaders(headers, true);
-      headers.set("x-envoy-external-address", client);
+      if (!(pipePeer && client === remote)) headers.set("x-envoy-external-address", client);
     }
   } else {
     // Not the edge: Envoy does not append to XFF, and the request is internal only when
@@ -126,8 +131,9 @@ function isHttpScheme(value: string): boolean {
 
 /** append_x_forwarded_port: the port the request came in on (the downstream local address's). */
 function setForwardedPort(headers: RequestHeaders, cm: ConnectionManagerContext): void {
-  const port = cm.connection.localAddress?.port;
-  if (port !== undefined) headers.set("x-forwarded-port", String(port));
+  const local = cm.connection.localAddress;
+  // A Unix socket has no port to name.
+  if (local !== undefined && local.family !== "unix") headers.set("x-forwarded-port", String(local.port));
 }
 
 /** Network::Utility::isLoopbackAddress: 127.0.0.0/8 and ::1 (and 127/8 as a v4-mapped address). */

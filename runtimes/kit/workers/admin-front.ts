@@ -12,7 +12,8 @@
  * - anything else (/ready, /server_info, /config_dump, /listeners …): the first worker's.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { nodeHttp } from "../builtins.ts";
+import { nodeFs, nodeHttp } from "../builtins.ts";
+import { chmodAfterBind, runtimeSocketPath, unlinkBeforeBind } from "../unix-socket.ts";
 import type { StatsConfig } from "../../../core/config/bootstrap.ts";
 import { parseQuery } from "../../../core/admin/admin.ts";
 import { statsResponse } from "../../../core/admin/stats-render.ts";
@@ -49,7 +50,7 @@ export class AdminFront {
     this.tags = new TagExtractor(statsConfig as StatsConfig | undefined);
   }
 
-  listen(at: { address: string; port: number }): Promise<void> {
+  listen(at: { address: string; port: number; pipe?: { mode: number } }): Promise<void> {
     const server = nodeHttp().createServer((request, response) => {
       this.serve(request, response).catch((err: unknown) => {
         this.supervisor.log.error(`admin: ${request.method} ${request.url}: ${(err as Error).message ?? String(err)}`);
@@ -58,6 +59,26 @@ export class AdminFront {
       });
     });
     this.server = server;
+    const pipe = at.pipe;
+    if (pipe) {
+      // The admin on a Unix socket, as a listener's (kit/unix-socket.ts: Envoy's SocketImpl::bind).
+      const files = { unlink: (path: string) => nodeFs().unlinkSync(path), chmod: (path: string, mode: number) => nodeFs().chmodSync(path, mode) };
+      unlinkBeforeBind(at.address, files);
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen({ path: runtimeSocketPath(at.address), exclusive: true }, () => {
+          server.off("error", reject);
+          try {
+            chmodAfterBind(at.address, pipe.mode, files);
+          } catch (err) {
+            server.close();
+            return reject(err);
+          }
+          this.supervisor.log.info(`admin address: ${at.address} (serving all workers)`);
+          resolve();
+        });
+      });
+    }
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host: at.address, port: at.port, exclusive: true }, () => {

@@ -94,8 +94,8 @@ export class WorkerSupervisor {
       try {
         await this.admin.listen(this.options.admin);
       } catch (err) {
-        const { address, port } = this.options.admin;
-        this.log.error(`admin listener cannot bind to ${address.includes(":") ? `[${address}]` : address}:${port}: ${describe(err)}`);
+        const { address, port, pipe } = this.options.admin;
+        this.log.error(`admin listener cannot bind to ${pipe ? address : address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`}: ${describe(err)}`);
         await this.files.rm(this.folder, { recursive: true, force: true });
         return 1;
       }

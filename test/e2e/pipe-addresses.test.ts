@@ -1,0 +1,181 @@
+/**
+ * Unix domain socket addresses (envoy.config.core.v3.Pipe) on every runtime: an HTTP
+ * listener on a path (curl --unix-socket), a STATIC cluster whose endpoint is a path
+ * (node:http listening there), the admin on a path, and a tcp_proxy listener in Linux's
+ * abstract namespace (`@name`). As Envoy (source/common/network/socket_impl.cc): a file
+ * already at the path is unlinked before the bind, and the socket is chmod-ed to `mode`;
+ * a pipe peer is not appended to x-forwarded-for (Utility::appendXff) and is logged as
+ * the listener's own path (peerAddress: an unnamed Unix peer is given getsockname's).
+ */
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import * as http from "node:http";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+
+const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+
+/** curl over a Unix socket: [status, body]. Asynchronous: the upstream answers from this process. */
+function curl(socketPath: string, path: string): Promise<[number, string]> {
+  return new Promise((resolve, reject) =>
+    execFile("curl", ["-s", "--max-time", "5", "--unix-socket", socketPath, "-w", "\n%{http_code}", `http://local${path}`], (err, stdout) => {
+      if (err) return reject(err);
+      const at = stdout.lastIndexOf("\n");
+      resolve([Number(stdout.slice(at + 1)), stdout.slice(0, at)]);
+    }),
+  );
+}
+
+describe.each(RUNTIMES)("pipe (Unix domain socket) addresses on %s", (runtime) => {
+  let proxy: ProxyProcess;
+  let upstream: http.Server;
+  let dir: string;
+  let front: string;
+  let admin: string;
+  let up: string;
+  let logPath: string;
+  const abstract = `@polyvoy-pipe-e2e-${runtime}-${process.pid}`;
+  const seen: http.IncomingHttpHeaders[] = [];
+
+  beforeAll(async () => {
+    // A short folder: a Unix socket's path has 108 bytes at most.
+    dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    front = join(dir, "front.sock");
+    admin = join(dir, "admin.sock");
+    up = join(dir, "up.sock");
+    logPath = join(dir, "access.log");
+    // A stale file where the listener binds: Envoy unlinks it first.
+    writeFileSync(front, "stale");
+    upstream = http.createServer((req, res) => {
+      seen.push(req.headers);
+      res.end(`up ${req.url}`);
+    });
+    await new Promise<void>((resolve) => upstream.listen(up, resolve));
+    proxy = await ProxyProcess.start(runtime, {
+      admin: { address: { pipe: { path: admin } } },
+      static_resources: {
+        listeners: [
+          {
+            name: "front",
+            address: { pipe: { path: front, mode: 0o660 } },
+            filter_chains: [
+              {
+                filters: [
+                  {
+                    name: "envoy.filters.network.http_connection_manager",
+                    typed_config: {
+                      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                      stat_prefix: "front",
+                      use_remote_address: true,
+                      // A pipe peer is internal only with unix_sockets (InternalAddressConfig::isInternalAddress).
+                      internal_address_config: { unix_sockets: true },
+                      access_log: [
+                        {
+                          name: "envoy.access_loggers.file",
+                          typed_config: {
+                            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                            path: logPath,
+                            log_format: { text_format_source: { inline_string: "%DOWNSTREAM_REMOTE_ADDRESS%|%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%|%DOWNSTREAM_REMOTE_PORT%|%DOWNSTREAM_LOCAL_ADDRESS%|%UPSTREAM_HOST%|%RESPONSE_CODE%\n" } },
+                          },
+                        },
+                      ],
+                      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "up" } }] }] },
+                      http_filters: [router],
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+          ...(runtime === "node" ? [] : [{
+            name: "abstract",
+            address: { pipe: { path: abstract } },
+            filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "abs", cluster: "up" } }] }],
+          }]),
+        ],
+        clusters: [
+          {
+            name: "up",
+            type: "STATIC",
+            connect_timeout: "1s",
+            load_assignment: { cluster_name: "up", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: up } } } }] }] },
+          },
+        ],
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await new Promise((resolve) => upstream?.close(resolve));
+  });
+
+  test("an HTTP listener on a path (its stale file replaced, mode applied) proxies to a pipe endpoint; the pipe peer is not in x-forwarded-for, and is internal with unix_sockets", async () => {
+    expect(statSync(front).isSocket()).toBe(true);
+    expect(statSync(front).mode & 0o777).toBe(0o660);
+    const [status, body] = await curl(front, "/hello");
+    expect(status).toBe(200);
+    expect(body).toBe("up /hello");
+    const headers = seen.at(-1)!;
+    // Envoy's appendXff skips a non-IP peer, and x-envoy-external-address is only for an IP one.
+    expect(headers["x-forwarded-for"]).toBeUndefined();
+    expect(headers["x-envoy-external-address"]).toBeUndefined();
+    expect(headers["x-envoy-internal"]).toBe("true");
+  });
+
+  test("the access log shows the listener's path as the peer, no port, and the pipe upstream host", async () => {
+    await curl(front, "/log");
+    await expect.poll(() => (existsSync(logPath) ? readFileSync(logPath, "utf8") : ""), { timeout: 5000 }).toContain("|200");
+    const line = readFileSync(logPath, "utf8").trimEnd().split("\n").at(-1)!;
+    expect(line).toBe(`${front}|${front}|-|${front}|${up}|200`);
+  });
+
+  test.skipIf(runtime === "node")("a tcp_proxy listener in the abstract namespace reaches the pipe endpoint (curl --abstract-unix-socket: the name's own length, as Envoy's)", async () => {
+    const [status, body] = await new Promise<[number, string]>((resolve, reject) =>
+      execFile("curl", ["-s", "--max-time", "5", "--abstract-unix-socket", abstract.slice(1), "-w", "\n%{http_code}", "http://local/abs"], (err, stdout) => {
+        if (err) return reject(err);
+        const at = stdout.lastIndexOf("\n");
+        resolve([Number(stdout.slice(at + 1)), stdout.slice(0, at)]);
+      }),
+    );
+    expect(status).toBe(200);
+    expect(body).toBe("up /abs");
+  });
+
+  test("the admin on a path: /listeners and /clusters name the paths", async () => {
+    const [status, listeners] = await curl(admin, "/listeners");
+    expect(status).toBe(200);
+    expect(listeners).toBe(runtime === "node" ? `front::${front}\n` : `front::${front}\nabstract::${abstract}\n`);
+    const json = JSON.parse((await curl(admin, "/listeners?format=json"))[1]);
+    expect(json.listener_statuses[0].local_address).toEqual({ pipe: { path: front } });
+    const clusters = (await curl(admin, "/clusters"))[1];
+    expect(clusters).toContain(`up::${up}::cx_total::`);
+    const clustersJson = JSON.parse((await curl(admin, "/clusters?format=json"))[1]);
+    expect(clustersJson.cluster_statuses.find((c: { name: string }) => c.name === "up").host_statuses[0].address).toEqual({ pipe: { path: up } });
+  });
+});
+
+describe.each(RUNTIMES)("pipe addresses refused on %s", (runtime) => {
+  test("a mode on an abstract socket, a pipe in a STRICT_DNS cluster: config errors naming them", async () => {
+    const listener = (path: string, mode?: number) => ({
+      name: "l",
+      address: { pipe: { path, ...(mode !== undefined && { mode }) } },
+      filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } }] }],
+    });
+    const dns = { name: "c", type: "STRICT_DNS", connect_timeout: "1s", load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: "/tmp/x.sock" } } } }] }] } };
+    const result = await runToExit(runtime, ["--mode", "validate", "-c", writeConfig({ static_resources: { listeners: [listener("@abs", 0o600)], clusters: [dns] } })]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("Cannot set mode for Abstract AF_UNIX sockets");
+    expect(result.stderr).toContain("a STRICT_DNS cluster resolves socket_address names: a pipe endpoint needs a STATIC (or EDS) cluster");
+  });
+
+  test.runIf(runtime === "node")("node: an abstract listener is refused at start, naming why", async () => {
+    const cluster = { name: "c", type: "STATIC", connect_timeout: "1s", load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } }] }] } };
+    const config = { static_resources: { listeners: [{ name: "l", address: { pipe: { path: `@polyvoy-refused-${process.pid}` } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } }] }] }], clusters: [cluster] } };
+    const result = await runToExit(runtime, ["-c", writeConfig(config)]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("an abstract Unix socket");
+    expect(result.stderr).toContain("pads an abstract name");
+  });
+});
