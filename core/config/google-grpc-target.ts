@@ -12,6 +12,8 @@
 import type { GoogleGrpcTargetConfig } from "./bootstrap.ts";
 import { configHash } from "../util/config-hash.ts";
 import { xxHash64Text } from "../util/hash.ts";
+import { encodeBase64 } from "../util/base64.ts";
+import { latin1Encode } from "../util/latin1.ts";
 import type { ClusterConfig } from "./bootstrap.ts";
 
 type ClusterParse = (raw: unknown) => { success: true; data: ClusterConfig } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
@@ -29,7 +31,8 @@ export function setGoogleGrpcClusterParser(parse: ClusterParse): void {
 interface GoogleGrpcFields {
   target_uri: string;
   stat_prefix: string;
-  channel_credentials?: { ssl_credentials?: { root_certs?: unknown; private_key?: unknown; cert_chain?: unknown } | undefined } | undefined;
+  /** ssl_credentials' DataSources, read (data-source-schema.ts): byte strings. */
+  channel_credentials?: { ssl_credentials?: { root_certs?: string | undefined; private_key?: string | undefined; cert_chain?: string | undefined } | undefined } | undefined;
 }
 
 /** gRPC's default port (grpc's resolver: a target without one is https's). */
@@ -89,6 +92,8 @@ export function parseGrpcTarget(uri: string): ParsedTarget | string {
     }
   }
   if (host === "") return `'${uri}' names no host`;
+  // The host goes into :authority, the cluster's name and log lines: a name's or an address's characters only.
+  if (!/^[A-Za-z0-9._~%!$&'()*+,;=:-]+$/.test(host)) return `'${uri}': the host has characters no host name or address has`;
   const port = portText === undefined ? GRPC_DEFAULT_PORT : /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) return `'${uri}': the port must be 1–65535`;
   const v4 = IPV4.exec(host);
@@ -121,8 +126,12 @@ export function googleGrpcTarget(g: GoogleGrpcFields, report: (path: (string | n
     report(["channel_credentials", "ssl_credentials"], "private_key and cert_chain go together");
     return undefined;
   }
+  // Envoy's Google gRPC client has no cluster and so none of a cluster's circuit breakers
+  // (the default 1,024 requests would fail calls Envoy makes): the most the config allows.
+  const unlimited = 0xffffffff;
   const raw: Record<string, unknown> = {
     name: "",
+    circuit_breakers: { thresholds: [{ max_connections: unlimited, max_pending_requests: unlimited, max_requests: unlimited, max_retries: unlimited }] },
     type: target.ip ? "STATIC" : "STRICT_DNS",
     // gRPC's dns resolver takes every address of the name, IPv4 and IPv6.
     ...(target.ip ? {} : { dns_lookup_family: "ALL" }),
@@ -147,9 +156,9 @@ export function googleGrpcTarget(g: GoogleGrpcFields, report: (path: (string | n
         ...(target.ip ? {} : { sni: target.host }),
         common_tls_context: {
           alpn_protocols: ["h2"],
-          ...(ssl.cert_chain !== undefined ? { tls_certificates: [{ certificate_chain: ssl.cert_chain, private_key: ssl.private_key }] } : {}),
+          ...(ssl.cert_chain !== undefined ? { tls_certificates: [{ certificate_chain: inline(ssl.cert_chain), private_key: inline(ssl.private_key!) }] } : {}),
           validation_context: {
-            trusted_ca: ssl.root_certs,
+            trusted_ca: inline(ssl.root_certs!),
             // gRPC checks the server's certificate names the target's host (grpc's ssl security connector).
             match_typed_subject_alt_names: [{ san_type: target.ip ? "IP_ADDRESS" : "DNS", matcher: { exact: target.host } }],
           },
@@ -172,4 +181,9 @@ export function googleGrpcTarget(g: GoogleGrpcFields, report: (path: (string | n
     return undefined;
   }
   return { statPrefix: g.stat_prefix, authority: target.authority, cluster: parsed.data };
+}
+
+/** Bytes read from a DataSource (a byte string) as the cluster's TLS context takes them inline. */
+function inline(bytes: string): { inline_bytes: string } {
+  return { inline_bytes: encodeBase64(latin1Encode(bytes)) };
 }

@@ -13,6 +13,7 @@ import type { GrpcServiceTarget } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue } from "./proto-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
 import { googleGrpcTarget } from "./google-grpc-target.ts";
+import { dataSource } from "./data-source-schema.ts";
 
 export interface GrpcServiceConfig {
   target: GrpcServiceTarget;
@@ -41,10 +42,12 @@ const googleGrpc = lazySchema(() =>
     stat_prefix: nonEmptyString,
     channel_credentials: strictObject({
       // Envoy's getGoogleGrpcChannelCredentials (google_grpc_creds_impl.cc): grpc::SslCredentialsOptions.
+      // DataSources read when the config is (a missing file is a config error, as Envoy's
+      // Config::DataSource::read in getGoogleGrpcChannelCredentials), handed to the cluster inline.
       ssl_credentials: strictObject({
-        root_certs: z.unknown().optional(),
-        private_key: z.unknown().optional(),
-        cert_chain: z.unknown().optional(),
+        root_certs: dataSource.optional(),
+        private_key: dataSource.optional(),
+        cert_chain: dataSource.optional(),
       }).optional(),
       local_credentials: unsupportedField("gRPC's local credentials (a peer check of the loopback or UDS connection): leave channel_credentials out for plaintext"),
       google_default: unsupportedField("Google's default credentials (GCE metadata, ADC)"),

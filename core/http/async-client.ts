@@ -51,6 +51,8 @@ export interface AsyncRequestOptions {
   timeoutMs: number;
   /** The most response body kept (Envoy's default buffer limit for async requests is the connection's, 1 MiB here). */
   maxResponseBytes?: number;
+  /** The cluster is a google_grpc target's internal one (ClusterManager.getInternal), not the config's. */
+  internalCluster?: boolean;
 }
 
 /** Envoy's local reply text for resets before response headers (router.cc, onUpstreamReset). */
@@ -105,7 +107,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
 
   /** @internal */
   start(clusterName: string): void {
-    const cluster = this.server.clusterManager.get(clusterName);
+    const cluster = this.options.internalCluster === true ? this.server.clusterManager.getInternal(clusterName) : this.server.clusterManager.get(clusterName);
     if (cluster === undefined) {
       this.server.log.debug(`async client: cluster '${clusterName}' does not exist`);
       this.fail(AsyncFailureReason.Reset);

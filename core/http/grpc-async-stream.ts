@@ -63,22 +63,22 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
    * `google` (a google_grpc target), `clusterName` is its internal cluster, built first.
    */
   start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[], google?: GoogleGrpcTargetConfig): void {
-    if (google === undefined) return this.open(clusterName, method, authority, initialMetadata);
+    if (google === undefined) return this.open(clusterName, method, authority, initialMetadata, false);
     // Envoy's GoogleAsyncStreamImpl::initialize counts the stream; notifyRemoteClose its status.
     this.googleStats = GoogleGrpcStats.of(this.server.stats, google.statPrefix);
     this.googleStats.streamsTotal.inc();
     const ready = this.server.clusterManager.internalCluster(google.cluster);
-    if (ready === undefined) return this.open(clusterName, method, authority, initialMetadata);
+    if (ready === undefined) return this.open(clusterName, method, authority, initialMetadata, true);
     ready.then(
-      () => this.closed || this.open(clusterName, method, authority, initialMetadata),
+      () => this.closed || this.open(clusterName, method, authority, initialMetadata, true),
       (err: unknown) => this.closed || this.close(GrpcStatus.Unavailable, err instanceof Error ? err.message : String(err)),
     );
   }
 
   private googleStats: GoogleGrpcStats | undefined;
 
-  private open(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[]): void {
-    const cluster = this.server.clusterManager.get(clusterName);
+  private open(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[], internal: boolean): void {
+    const cluster = internal ? this.server.clusterManager.getInternal(clusterName) : this.server.clusterManager.get(clusterName);
     if (cluster === undefined) return this.close(GrpcStatus.Unavailable, `cluster '${clusterName}' does not exist`);
     const host = cluster.loadBalancer.chooseHost(undefined);
     if (host === undefined) return this.close(GrpcStatus.Unavailable, "no healthy upstream");

@@ -472,8 +472,15 @@ export class ClusterManager {
     for (const cluster of this.clusters.values()) cluster.stopHealthChecking();
   }
 
+  /** A cluster of the config (static, CDS): never an internal one, which no route, header or cluster name reaches. */
   get(name: string): Cluster | undefined {
-    return this.clusters.get(name) ?? this.internal.get(name)?.cluster;
+    return this.clusters.get(name);
+  }
+
+  /** A google_grpc target's internal cluster once internalCluster() built it; only the gRPC clients ask. */
+  getInternal(name: string): Cluster | undefined {
+    const entry = this.internal.get(name);
+    return entry !== undefined && entry.ready === undefined && entry.failed === undefined ? entry.cluster : undefined;
   }
 
   /**
@@ -485,7 +492,7 @@ export class ClusterManager {
   private readonly internal = new Map<string, { cluster: Cluster; ready: Promise<void> | undefined; failed?: string }>();
 
   /**
-   * The internal cluster `config` describes: undefined once it is ready (get(config.name)
+   * The internal cluster `config` describes: undefined once it is ready (getInternal(config.name)
    * returns it), else the promise of its initialization (TLS context read, pools' code
    * loaded), which rejects with why it cannot be built.
    */

@@ -25,7 +25,7 @@ interface CheckRequest {
 }
 
 /** "Bearer good" allowed with x-user: the service's name; the rest denied (403). */
-async function startAuthz(name: string, credentials: grpc.ServerCredentials): Promise<{ port: number; authorities: string[]; close(): void }> {
+async function startAuthz(name: string, credentials: grpc.ServerCredentials, host = "127.0.0.1"): Promise<{ port: number; authorities: string[]; close(): void }> {
   const authorities: string[] = [];
   const server = new grpc.Server();
   server.addService(loadEnvoyService("envoy/service/auth/v3/external_auth.proto", "envoy.service.auth.v3.Authorization").service, {
@@ -36,7 +36,7 @@ async function startAuthz(name: string, credentials: grpc.ServerCredentials): Pr
       else callback(null, { status: { code: grpc.status.PERMISSION_DENIED }, denied_response: { status: { code: "Forbidden" } } });
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", credentials, (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:0`, credentials, (e, p) => (e ? reject(e) : resolve(p))));
   return { port, authorities, close: () => server.forceShutdown() };
 }
 
@@ -47,8 +47,16 @@ function extAuthz(googleGrpc: object): object {
   };
 }
 
-function proxyConfig(port: number, echoPort: number, adminPort: number, filter: object): object {
-  const config = httpProxyConfig({ listenPort: port, clusters: { echo: [echoPort] }, routes: [{ match: { prefix: "/" }, cluster: "echo" }] }) as {
+function proxyConfig(port: number, echoPort: number, adminPort: number, filter: object, clusters: Record<string, number[]> = {}): object {
+  const config = httpProxyConfig({
+    listenPort: port,
+    clusters: { echo: [echoPort], ...clusters },
+    routes: [
+      // A route whose cluster a request header names: no header reaches a target's internal cluster.
+      { match: { prefix: "/by-header" }, action: { route: { cluster_header: "x-cluster" } } },
+      { match: { prefix: "/" }, cluster: "echo" },
+    ],
+  }) as {
     static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: object[] } }[] }[] }[] };
   };
   const hcm = config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
@@ -60,17 +68,22 @@ describe.each(RUNTIMES)("google_grpc gRPC services on %s", (runtime) => {
   let echo: HttpUpstream;
   let plain: Awaited<ReturnType<typeof startAuthz>>;
   let secure: Awaited<ReturnType<typeof startAuthz>>;
+  let secureElsewhere: Awaited<ReturnType<typeof startAuthz>>;
   let certs: TestCerts;
   const proxies: ProxyProcess[] = [];
-  const ports = { plain: 0, tls: 0, badName: 0 };
-  const admin = { plain: 0, tls: 0, badName: 0 };
+  const ports = { plain: 0, tls: 0, badName: 0, twin: 0 };
+  const admin = { plain: 0, tls: 0, badName: 0, twin: 0 };
 
   beforeAll(async () => {
     certs = mintTestCerts();
     echo = await httpUpstream((req, res) => res.end(`user=${req.headers["x-user"] ?? "-"}`));
     plain = await startAuthz("plain", grpc.ServerCredentials.createInsecure());
-    secure = await startAuthz("tls", grpc.ServerCredentials.createSsl(null, [{ private_key: readFileSync(certs.server.key), cert_chain: readFileSync(certs.server.cert) }], false));
-    for (const k of ["plain", "tls", "badName"] as const) {
+    const serverCredentials = () => grpc.ServerCredentials.createSsl(null, [{ private_key: readFileSync(certs.server.key), cert_chain: readFileSync(certs.server.cert) }], false);
+    secure = await startAuthz("tls", serverCredentials());
+    // The same certificate served on 127.0.0.2, an address it does not name: the connection and
+    // the handshake succeed, only the name check can refuse it.
+    secureElsewhere = await startAuthz("tls", serverCredentials(), "127.0.0.2");
+    for (const k of ["plain", "tls", "badName", "twin"] as const) {
       ports[k] = await freePort();
       admin[k] = await freePort();
     }
@@ -79,17 +92,20 @@ describe.each(RUNTIMES)("google_grpc gRPC services on %s", (runtime) => {
       plain: extAuthz({ target_uri: `127.0.0.1:${plain.port}`, stat_prefix: "authz_plain" }),
       tls: extAuthz({ target_uri: `dns:///localhost:${secure.port}`, stat_prefix: "authz_tls", channel_credentials: ssl }),
       // The server's certificate names example.com, localhost and 127.0.0.1, not 127.0.0.2's name: gRPC refuses it.
-      badName: extAuthz({ target_uri: `ipv4:127.0.0.2:${secure.port}`, stat_prefix: "authz_bad", channel_credentials: ssl }),
+      badName: extAuthz({ target_uri: `ipv4:127.0.0.2:${secureElsewhere.port}`, stat_prefix: "authz_bad", channel_credentials: ssl }),
     };
     for (const k of ["plain", "tls", "badName"] as const) {
       proxies.push(await ProxyProcess.start(runtime, proxyConfig(ports[k], echo.port, admin[k], configs[k])));
     }
+    // A cluster of the config named as polyvoy names the plain target's internal cluster: it takes nothing over.
+    proxies.push(await ProxyProcess.start(runtime, proxyConfig(ports.twin, echo.port, admin.twin, configs.plain, { [`google_grpc 127.0.0.1:${plain.port}`]: [echo.port] })));
   });
 
   afterAll(async () => {
     await Promise.all(proxies.map((p) => p.stop()));
     plain?.close();
     secure?.close();
+    secureElsewhere?.close();
     await echo?.close();
   });
 
@@ -113,6 +129,15 @@ describe.each(RUNTIMES)("google_grpc gRPC services on %s", (runtime) => {
     expect(await adminText(admin.plain, "/clusters")).not.toContain("google_grpc");
   });
 
+  test("the internal cluster is out of reach: a request header cannot route to it, a config cluster of the same name does not replace it", async () => {
+    const byHeader = await request(`http://127.0.0.1:${ports.plain}/by-header`, { headers: { authorization: "Bearer good", "x-cluster": `google_grpc 127.0.0.1:${plain.port}` } });
+    expect(byHeader.statusCode).toBe(503);
+    await byHeader.body.text();
+    const calls = plain.authorities.length;
+    expect(await get(ports.twin, "good")).toEqual({ status: 200, body: "user=plain" });
+    expect(plain.authorities.length).toBe(calls + 1);
+  });
+
   test("TLS target (ssl_credentials root_certs, dns:/// host name): allowed through the TLS service", async () => {
     expect(await get(ports.tls, "good")).toEqual({ status: 200, body: "user=tls" });
     expect((await get(ports.tls, "bad")).status).toBe(403);
@@ -120,9 +145,8 @@ describe.each(RUNTIMES)("google_grpc gRPC services on %s", (runtime) => {
   });
 
   test("TLS target whose certificate does not name it: the call fails UNAVAILABLE and ext_authz denies (403)", async () => {
-    const before = secure.authorities.length;
     expect((await get(ports.badName, "good")).status).toBe(403);
-    expect(secure.authorities.length).toBe(before);
+    expect(secureElsewhere.authorities).toEqual([]);
     const stats = await adminText(admin.badName, "/stats");
     expect(stats).toContain("grpc.authz_bad.streams_total: 1");
     expect(stats).toContain("grpc.authz_bad.streams_closed_14: 1");

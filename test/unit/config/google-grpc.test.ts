@@ -7,6 +7,9 @@ import { describe, expect, test } from "vitest";
 import { parseGrpcTarget } from "../../../core/config/google-grpc-target.ts";
 import type { GrpcServiceTarget } from "../../../core/config/bootstrap.ts";
 import { HCM_FILTERS, filterConfig, problems } from "./http-filter-config.ts";
+import { validateConfig } from "../../../core/config/validate-config.ts";
+import type { DataSourceReader } from "../../../core/config/data-source-files.ts";
+import { httpProxyConfig } from "../../support/configs.ts";
 
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
 const EXT_PROC = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
@@ -34,6 +37,9 @@ describe("google_grpc target_uri", () => {
     expect(parseGrpcTarget("opa:0")).toMatch(/port must be 1–65535/);
     expect(parseGrpcTarget("opa:x")).toMatch(/port must be/);
     expect(parseGrpcTarget("ipv4:opa:80")).toMatch(/needs an IPv4 address/);
+    // The host reaches :authority, the cluster's name and log lines.
+    expect(parseGrpcTarget("opa\r\nx-injected: 1:9191")).toMatch(/characters no host name or address has/);
+    expect(parseGrpcTarget("o pa:9191")).toMatch(/characters no host name or address has/);
   });
 });
 
@@ -76,6 +82,37 @@ describe("google_grpc's internal cluster", () => {
     expect(problems(extAuthz({ ...base, channel_credentials: { ssl_credentials: { root_certs: { inline_string: "ca" }, private_key: { inline_string: "k" } } } }))).toEqual([`${at}.channel_credentials.ssl_credentials: private_key and cert_chain go together`]);
     expect(problems(extAuthz({ target_uri: "unix:/s", stat_prefix: "s" }))[0]).toMatch(/google_grpc.target_uri: the unix: scheme is not supported/);
     expect(problems(extAuthz({ target_uri: "opa:9191" }))[0]).toMatch(/stat_prefix/);
+  });
+
+  test("no circuit breaker of a cluster's limits its calls (Envoy's Google gRPC client has no cluster)", () => {
+    const breakers = target({ target_uri: "127.0.0.1:9191", stat_prefix: "s" }).google!.cluster.circuitBreakers;
+    expect(breakers).toMatchObject({ maxConnections: 0xffffffff, maxPendingRequests: 0xffffffff, maxRequests: 0xffffffff, maxRetries: 0xffffffff });
+  });
+
+  test("ssl_credentials' files are read with the config: a missing root_certs file is a config error naming it, a present one goes to the cluster inline", async () => {
+    const files: Record<string, string> = { "/certs/ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" };
+    const reader: DataSourceReader = {
+      readTextFile: async (path) => {
+        if (files[path] === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: "ENOENT" });
+        return files[path]!;
+      },
+      readFileBytes: async (path) => {
+        if (files[path] === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: "ENOENT" });
+        return new TextEncoder().encode(files[path]!);
+      },
+      environmentVariable: () => undefined,
+    };
+    const text = (caFile: string) => {
+      const config = httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as {
+        static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: object[] } }[] }[] }[] };
+      };
+      config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.http_filters.unshift(extAuthz({ target_uri: "opa:9191", stat_prefix: "s", channel_credentials: { ssl_credentials: { root_certs: { filename: caFile } } } }));
+      return JSON.stringify(config);
+    };
+    const missing = await validateConfig(text("/certs/missing.pem"), "json", undefined, reader);
+    expect("problems" in missing && missing.problems).toEqual([expect.stringMatching(/google_grpc\.channel_credentials\.ssl_credentials\.root_certs\.filename: file \/certs\/missing\.pem does not exist/)]);
+    const present = await validateConfig(text("/certs/ca.pem"), "json", undefined, reader);
+    expect("problems" in present ? present.problems : []).toEqual([]);
   });
 
   test("ext_proc takes it too", () => {
