@@ -67,8 +67,13 @@ describe.each(RUNTIMES)("header_to_metadata on %s", (runtime) => {
                 { header: "x-count", on_header_present: { metadata_namespace: "custom.ns", key: "count", type: "NUMBER" } },
                 { header: "x-b64", on_header_present: { key: "decoded", encode: "BASE64" } },
                 { cookie: "session", on_header_present: { key: "session", regex_value_rewrite: { pattern: { regex: "^s-(.*)$" }, substitution: "\\1" } } },
+                // Pseudo-headers are read as Envoy's header map holds them (and never removed).
+                { header: ":path", on_header_present: { key: "path" }, remove: true },
               ],
-              response_rules: [{ header: "x-upstream-version", on_header_present: { key: "upstream_version" } }],
+              response_rules: [
+                { header: "x-upstream-version", on_header_present: { key: "upstream_version" } },
+                { header: ":status", on_header_present: { key: "status" } },
+              ],
             },
           },
           { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
@@ -97,15 +102,21 @@ describe.each(RUNTIMES)("header_to_metadata on %s", (runtime) => {
     expect(await full.body.text()).toBe("version=-");
     const missing = await request(`${base}/missing`, { headers: { "x-count": "not-a-number", "x-b64": "!!" } });
     expect(await missing.body.text()).toBe("version=-");
+    // "hi\r\nx-forged: 1" in base64: a decoded control character is not written (it would forge access log lines).
+    const control = await request(`${base}/control`, { headers: { "x-b64": "aGkNCngtZm9yZ2VkOiAx" } });
+    expect(control.statusCode).toBe(200);
+    await control.body.text();
     const routed = await request(`${base}/route`, { headers: { "x-version": "v3" } });
     // The route's rule does not remove the header.
     expect(await routed.body.text()).toBe("version=v3");
     const lines = await logLines("/route");
     const [fullMeta, fullCustom] = lines.get("/full")!.split(" ");
-    expect(JSON.parse(fullMeta!)).toEqual({ version: "v2", decoded: "hello", session: "abc", upstream_version: "v7" });
+    expect(JSON.parse(fullMeta!)).toEqual({ version: "v2", decoded: "hello", session: "abc", path: "/full", upstream_version: "v7", status: "200" });
     expect(JSON.parse(fullCustom!)).toEqual({ count: 42 });
     // Missing: on_header_missing's value; a value that is no number or no base64 writes nothing.
-    expect(lines.get("/missing")).toBe(`${JSON.stringify({ version: "none", upstream_version: "v7" })} -`);
+    expect(lines.get("/missing")).toBe(`${JSON.stringify({ version: "none", path: "/missing", upstream_version: "v7", status: "200" })} -`);
+    expect(lines.get("/control")).toBe(`${JSON.stringify({ version: "none", path: "/control", upstream_version: "v7", status: "200" })} -`);
+    expect([...lines.keys()]).not.toContain("x-forged:");
     expect(lines.get("/route")).toBe(`${JSON.stringify({ route_version: "v3" })} -`);
   });
 });

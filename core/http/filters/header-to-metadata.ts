@@ -25,7 +25,6 @@ import {
   type StreamFilter,
   type StreamFilterCallbacks,
 } from "../filter.ts";
-import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { parseCookieValue } from "../hash-policy.ts";
 
@@ -49,9 +48,14 @@ function rewriteRegex(pattern: string): CompiledRegex {
   return regex;
 }
 
-/** The rule's header (all its fields joined by ",", removed when `remove`) or cookie; undefined when absent. */
-function extract(rule: HeaderToMetadataRule, headers: HeaderMap): string | undefined {
+/**
+ * The rule's header (all its fields joined by ",", removed when `remove`) or cookie; undefined
+ * when absent. A pseudo-header (`:path`, `:authority`, `:status`…) is read as Envoy's header
+ * map holds it, and never removed: the request or response needs it.
+ */
+function extract(rule: HeaderToMetadataRule, headers: RequestHeaders | ResponseHeaders): string | undefined {
   if (rule.header !== undefined) {
+    if (rule.header.startsWith(":")) return headers.header(rule.header);
     const value = headers.getJoined(rule.header, ",");
     if (value !== undefined && rule.remove) headers.remove(rule.header);
     return value;
@@ -69,6 +73,9 @@ function metadataValue(value: string, pair: HeaderToMetadataKeyValue): string | 
     if (!BASE64.test(value) || value.replace(/=+$/, "").length % 4 === 1) return undefined;
     value = utf8Decode(decodeBase64(value));
     if (value === "") return undefined;
+    // Unlike Envoy, which keeps any bytes: a decoded control character (CR, LF, NUL…) would
+    // reach text access logs through %DYNAMIC_METADATA% as forged lines; such a value is not set.
+    if (/[\x00-\x1f\x7f]/.test(value)) return undefined;
   }
   if (pair.type === "STRING") return value;
   const trimmed = value.trim();
@@ -81,7 +88,7 @@ function metadataValue(value: string, pair: HeaderToMetadataKeyValue): string | 
 }
 
 /** writeHeaderToMetadata: every rule in order, the namespaces' fields set once at the end. */
-function writeHeaderToMetadata(headers: HeaderMap, rules: readonly HeaderToMetadataRule[], callbacks: StreamFilterCallbacks): void {
+function writeHeaderToMetadata(headers: RequestHeaders | ResponseHeaders, rules: readonly HeaderToMetadataRule[], callbacks: StreamFilterCallbacks): void {
   let byNamespace: Map<string, Record<string, unknown>> | undefined;
   for (const rule of rules) {
     const found = extract(rule, headers);
