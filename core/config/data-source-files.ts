@@ -16,7 +16,7 @@ import { latin1Decode } from "../util/latin1.ts";
 import { utf8Encode } from "../util/utf8.ts";
 
 /** What reads the data: the runtime's file reading and environment. */
-export type DataSourceReader = Pick<Runtime, "readTextFile" | "readFileBytes" | "fileSize" | "environmentVariable">;
+export type DataSourceReader = Pick<Runtime, "readTextFile" | "readFileBytes" | "fileSize" | "fileType" | "environmentVariable">;
 
 /**
  * The largest file a DataSource is read from. Envoy's own read has no limit but each use's
@@ -24,6 +24,9 @@ export type DataSourceReader = Pick<Runtime, "readTextFile" | "readFileBytes" | 
  * config naming a large file by mistake from holding it in memory per worker.
  */
 export const MAX_DATA_SOURCE_FILE_BYTES = 1024 * 1024;
+
+/** The most one check reads from files in all: many fields naming large files are refused, not held. */
+export const MAX_DATA_SOURCE_TOTAL_BYTES = 16 * 1024 * 1024;
 
 /** A file's content as a byte string (one char ≤ 0xff per byte), or why it could not be read. */
 export type DataRead = { readonly data: string } | { readonly error: string };
@@ -90,8 +93,17 @@ export async function withDataSources<T>(reader: DataSourceReader | undefined, c
   if (ctx.wanted.size === 0) return { result: first, used: [...ctx.used] };
   const names = [...ctx.wanted];
   ctx.wanted.clear();
-  const reads = await Promise.all(names.map((name) => readDataFile(reader, name)));
-  names.forEach((name, i) => ctx.files.set(name, reads[i]!));
+  // One at a time, within a budget for the whole check.
+  let total = 0;
+  const overBudget = (name: string): DataRead => ({ error: `file ${name} is not read: the config's files exceed ${MAX_DATA_SOURCE_TOTAL_BYTES} bytes in all` });
+  for (const name of names) {
+    let read = total > MAX_DATA_SOURCE_TOTAL_BYTES ? overBudget(name) : await readDataFile(reader, name);
+    if ("data" in read) {
+      total += read.data.length;
+      if (total > MAX_DATA_SOURCE_TOTAL_BYTES) read = overBudget(name);
+    }
+    ctx.files.set(name, read);
+  }
   const result = await withRegexEngine(run);
   return { result, used: [...ctx.used] };
 }
@@ -103,16 +115,26 @@ export async function withDataSources<T>(reader: DataSourceReader | undefined, c
  */
 export async function readDataFile(reader: DataSourceReader | undefined, name: string): Promise<DataRead> {
   if (reader === undefined) return { error: `file ${name} is not read: this check has no file reading` };
+  // Envoy's Filesystem::illegalPath (datasource.cc: "Invalid path: X"): nothing under /dev
+  // (but /dev/fd/), /sys or /proc — devices, endless or blocking files, the process's own
+  // environment. Envoy resolves the path first; a link elsewhere leading there is caught below
+  // (not a regular file, or a size its content does not have).
+  if (illegalPath(name)) return { error: `Invalid path: ${name}` };
   let data: string;
   try {
+    // Only a regular file: a FIFO would block the read, a device never end it.
+    if (reader.fileType !== undefined && (await reader.fileType(name)) !== "file") return { error: `file ${name} is not a regular file` };
     // As Envoy's readFile with a max_size: the size first, so a large file is not read at all.
+    let size: number | undefined;
     if (reader.fileSize !== undefined) {
-      const size = await reader.fileSize(name);
+      size = await reader.fileSize(name);
       if (size > MAX_DATA_SOURCE_FILE_BYTES) return tooLarge(name, size);
     }
     if (reader.readFileBytes !== undefined) {
       const bytes = await reader.readFileBytes(name);
       if (bytes.length > MAX_DATA_SOURCE_FILE_BYTES) return tooLarge(name, bytes.length);
+      // procfs and sysfs files say 0 or 4096 whatever they hold: content of another size is refused.
+      if (size !== undefined && bytes.length !== size) return { error: `file ${name} changed size while it was read (${size} bytes, then ${bytes.length})` };
       data = bytesToByteString(bytes);
     } else {
       data = utf8ByteString(await reader.readTextFile(name));
@@ -136,4 +158,18 @@ function bytesToByteString(bytes: Uint8Array): string {
 /** Text as its UTF-8 bytes, one char per byte. */
 function utf8ByteString(text: string): string {
   return bytesToByteString(utf8Encode(text));
+}
+
+/** Envoy's InstanceImplPosix::illegalPath on the path as written (normalized, not resolved). */
+export function illegalPath(name: string): boolean {
+  const parts: string[] = [];
+  for (const part of name.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  const path = "/" + parts.join("/");
+  if (!name.startsWith("/")) return false;
+  if (path.startsWith("/dev/fd/")) return false;
+  return path.startsWith("/dev") || path.startsWith("/sys") || path.startsWith("/proc");
 }

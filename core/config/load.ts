@@ -190,10 +190,11 @@ function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]):
       byName.set(listener.name, { named });
     }
 
-    // Port 0 asks for any free port, so it never collides.
-    const key = formatAddress(listener.address);
+    // Port 0 asks for any free port, so it never collides; a pipe's port is 0 and its path is the address.
+    const pipe = listener.address.pipe !== undefined;
+    const key = pipe ? listener.address.address : formatAddress(listener.address);
     const holder = byAddress.get(key);
-    if (listener.address.port !== 0 && holder !== undefined) {
+    if ((pipe || listener.address.port !== 0) && holder !== undefined) {
       problems.push(problemAt([...at, "address"], `duplicate listener address ${key} (already used by listener "${holder.name}")`));
     } else if (holder === undefined) {
       byAddress.set(key, listener);

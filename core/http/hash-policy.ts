@@ -92,7 +92,8 @@ function evaluate(policy: HashPolicyConfig, headers: RequestHeaders, remote: Soc
       return xxHash64Text(cookies.addDownstreamSetCookie(policy.name, policy.path, policy.ttlSeconds, policy.attributes));
     }
     case "source_ip":
-      return remote ? xxHash64Text(remote.address) : undefined;
+      // A Unix socket peer has no IP: no hash (Envoy's SourceIpHashMethod: ip() is null).
+      return remote && remote.family !== "unix" ? xxHash64Text(remote.address) : undefined;
     case "query_parameter": {
       const value = firstQueryValue(headers.path, policy.name);
       return value === undefined ? undefined : xxHash64Text(value);

@@ -95,7 +95,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   /** Envoy's tcp_proxy hash_policy source_ip (Network::HashPolicyImpl): xxHash64 of the client's IP. */
   computeHashKey(): bigint | undefined {
     const remote = this.config.hashSourceIp ? this.downstream.remoteAddress : undefined;
-    return remote ? xxHash64Text(remote.address) : undefined;
+    // A Unix socket peer has no IP: no hash (Envoy's Network::HashPolicyImpl: ip() is null).
+    return remote && remote.family !== "unix" ? xxHash64Text(remote.address) : undefined;
   }
 
   /** LoadBalancerContext: tcp_proxy's metadata_match (Envoy's TcpProxy::Filter::metadataMatchCriteria). */

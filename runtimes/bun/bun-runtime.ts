@@ -1,7 +1,7 @@
 import type { ConnectOptions, Listener, ListenOptions, Runtime, Socket } from "../../core/port.ts";
 import { heapStats } from "bun:jsc";
-import { chmodSync, readFileSync, statSync, unlinkSync } from "node:fs";
-import { chmodAfterBind, pipeAddress, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
+import { chmodSync, readFileSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { bindPathFor, pipeAddress, placeBoundSocket, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
 import { processServices } from "../kit/process-services.ts";
 import { spawnLauncher, workerProcesses } from "../kit/workers/index.ts";
 import { nodeDgramCapability } from "../kit/node-dgram.ts";
@@ -69,16 +69,17 @@ function connect(options: ConnectOptions): Socket {
   return socket;
 }
 
-const unixFiles: UnixSocketFiles = { unlink: unlinkSync, chmod: chmodSync };
+const unixFiles: UnixSocketFiles = { unlink: unlinkSync, chmod: chmodSync, rename: renameSync };
 
-/** A listener on a Unix domain socket (ListenOptions.pipe): the path unlinked before, chmod-ed after. */
+/** A listener on a Unix domain socket (ListenOptions.pipe): bound under a name of its own, chmod-ed and moved onto the path (kit/unix-socket.ts). */
 function listenOnPipe(address: string, mode: number, onAccept: (socket: Socket) => void): Listener {
-  unlinkBeforeBind(address, unixFiles);
+  const bound = bindPathFor(address);
+  if (bound === address) unlinkBeforeBind(address, unixFiles);
   const at = pipeAddress(address);
   let listener;
   try {
     listener = Bun.listen({
-      unix: runtimeSocketPath(address),
+      unix: bound,
       allowHalfOpen: true,
       socket: handlers((handle) => {
         const socket = new BunSocket();
@@ -92,7 +93,7 @@ function listenOnPipe(address: string, mode: number, onAccept: (socket: Socket) 
     throw toPortError(err);
   }
   try {
-    chmodAfterBind(address, mode, unixFiles);
+    placeBoundSocket(bound, address, mode, unixFiles);
   } catch (err) {
     listener.stop(true);
     throw err;

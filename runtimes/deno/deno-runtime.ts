@@ -1,6 +1,6 @@
 import { clearLongTimeout, setLongTimeout } from "../kit/long-timeout.ts";
 import type { AppendFile, ConnectOptions, DirectoryEntry, Listener, ListenOptions, PortError, Runtime, SignalName, Socket, SocketAddress } from "../../core/port.ts";
-import { chmodAfterBind, pipeAddress, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
+import { bindPathFor, pipeAddress, placeBoundSocket, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
 import { SerialAppendFile } from "../kit/serial-append-file.ts";
 import { toPortError } from "../kit/errors.ts";
 import { nodeDgramCapability } from "../kit/node-dgram.ts";
@@ -27,19 +27,20 @@ import { denoCpuCount } from "./deno-cpu-count.ts";
 let setImmediateOnce: ((callback: () => void) => unknown) | undefined;
 
 /** Accept until the listener closes; a transient accept error (EMFILE) only pauses it. */
-const unixFiles: UnixSocketFiles = { unlink: (path) => Deno.removeSync(path), chmod: (path, mode) => Deno.chmodSync(path, mode) };
+const unixFiles: UnixSocketFiles = { unlink: (path) => Deno.removeSync(path), chmod: (path, mode) => Deno.chmodSync(path, mode), rename: (from, to) => Deno.renameSync(from, to) };
 
-/** A listener on a Unix domain socket (ListenOptions.pipe): the path unlinked before, chmod-ed after. */
+/** A listener on a Unix domain socket (ListenOptions.pipe): bound under a name of its own, chmod-ed and moved onto the path (kit/unix-socket.ts). */
 function listenOnPipe(address: string, mode: number, onAccept: (socket: Socket) => void): Listener {
-  unlinkBeforeBind(address, unixFiles);
+  const bound = bindPathFor(address);
+  if (bound === address) unlinkBeforeBind(address, unixFiles);
   let listener: DenoListener;
   try {
-    listener = Deno.listen({ path: runtimeSocketPath(address), transport: "unix" });
+    listener = Deno.listen({ path: bound, transport: "unix" });
   } catch (err) {
     throw toPortError(err);
   }
   try {
-    chmodAfterBind(address, mode, unixFiles);
+    placeBoundSocket(bound, address, mode, unixFiles);
   } catch (err) {
     listener.close();
     throw err;

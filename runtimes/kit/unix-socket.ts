@@ -22,6 +22,47 @@ export function pipeAddress(address: string): SocketAddress {
 export interface UnixSocketFiles {
   unlink(path: string): void;
   chmod(path: string, mode: number): void;
+  rename(from: string, to: string): void;
+}
+
+/** sockaddr_un's sun_path holds 108 bytes with the NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+let bindCount = 0;
+
+/**
+ * Where a filesystem socket is bound before it is moved onto its path (placeBoundSocket): a
+ * name of its own in the same directory. Node and Bun unlink the name a listener was bound
+ * to when it closes; bound under another name and renamed, that unlink removes nothing — not
+ * the socket of a process that has taken the path since (Envoy never unlinks at close). The
+ * path itself when the other name would not fit sun_path, or for an abstract socket.
+ */
+export function bindPathFor(address: string): string {
+  if (address.startsWith("@")) return runtimeSocketPath(address);
+  const dir = address.slice(0, address.lastIndexOf("/") + 1);
+  const temporary = `${dir}.polyvoy-${Math.random().toString(36).slice(2, 10)}-${++bindCount}.sock`;
+  return new TextEncoder().encode(temporary).length <= MAX_SOCKET_PATH_BYTES ? temporary : address;
+}
+
+/**
+ * After binding at `bound` (bindPathFor): chmod (chmodAfterBind), then the rename onto the
+ * path, which replaces whatever is there as Envoy's unlink before its bind does (a directory
+ * stays and fails the bind, as there). When `bound` is the path itself it was unlinked before
+ * (unlinkBeforeBind). On failure the bound name is removed and the error thrown.
+ */
+export function placeBoundSocket(bound: string, address: string, mode: number, files: UnixSocketFiles): void {
+  if (address.startsWith("@")) return;
+  try {
+    chmodAfterBind(bound === address ? address : bound, mode, files);
+    if (bound !== address) files.rename(bound, address);
+  } catch (err) {
+    try {
+      if (bound !== address) files.unlink(bound);
+    } catch {
+      // Gone already: nothing to clean.
+    }
+    const message = (err as Error).message ?? String(err);
+    throw new Error(message.startsWith("Failed to create socket") ? message : `cannot bind ${address}: ${message}`);
+  }
 }
 
 /**
@@ -42,7 +83,7 @@ export function unlinkBeforeBind(address: string, files: UnixSocketFiles): void 
  * After the bind: a filesystem socket is chmod-ed to `mode` unless it is 0 (Envoy's
  * SocketImpl::bind); a failure is Envoy's "Failed to create socket with mode …" error.
  */
-export function chmodAfterBind(address: string, mode: number, files: UnixSocketFiles): void {
+function chmodAfterBind(address: string, mode: number, files: UnixSocketFiles): void {
   if (mode === 0 || address.startsWith("@")) return;
   try {
     files.chmod(address, mode);

@@ -10,7 +10,7 @@ import { readThrough } from "./accepted-socket.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
 import { nodeNativeTlsCapability } from "./node-tls.ts";
 import { nodeDgramCapability } from "../kit/node-dgram.ts";
-import { chmodAfterBind, pipeAddress, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
+import { bindPathFor, pipeAddress, placeBoundSocket, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
 import { nodeFs } from "../kit/builtins.ts";
 
 /**
@@ -37,14 +37,15 @@ function connect(options: ConnectOptions): Socket {
   return new NodeSocket(socket, true, reads);
 }
 
-/** A server on a Unix domain socket (ListenOptions.pipe): the path unlinked before, chmod-ed after. */
+/** A server on a Unix domain socket (ListenOptions.pipe): bound under a name of its own, chmod-ed and moved onto the path (kit/unix-socket.ts). */
 function listenOnPipe(server: net.Server, address: string, mode: number): Promise<Listener> {
-  unlinkBeforeBind(address, unixFiles);
+  const bound = bindPathFor(address);
+  if (bound === address) unlinkBeforeBind(address, unixFiles);
   return new Promise((resolve, reject) => {
     server.on("error", (err) => reject(toPortError(err)));
-    server.listen({ path: runtimeSocketPath(address), exclusive: true }, () => {
+    server.listen({ path: bound, exclusive: true }, () => {
       try {
-        chmodAfterBind(address, mode, unixFiles);
+        placeBoundSocket(bound, address, mode, unixFiles);
       } catch (err) {
         server.close();
         return reject(err);
@@ -54,7 +55,7 @@ function listenOnPipe(server: net.Server, address: string, mode: number): Promis
   });
 }
 
-const unixFiles: UnixSocketFiles = { unlink: (path) => nodeFs().unlinkSync(path), chmod: (path, mode) => nodeFs().chmodSync(path, mode) };
+const unixFiles: UnixSocketFiles = { unlink: (path) => nodeFs().unlinkSync(path), chmod: (path, mode) => nodeFs().chmodSync(path, mode), rename: (from, to) => nodeFs().renameSync(from, to) };
 
 /** The port over Node's `net`, timers and process. */
 export function createNodeRuntime(): Runtime {

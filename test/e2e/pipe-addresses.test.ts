@@ -156,6 +156,106 @@ describe.each(RUNTIMES)("pipe (Unix domain socket) addresses on %s", (runtime) =
   });
 });
 
+describe.each(RUNTIMES)("a pipe path taken over on %s", (runtime) => {
+  test("a proxy that stops leaves the socket of the one that took its path since (Envoy unlinks before its bind, never at close)", async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const path = join(dir, "shared.sock");
+    const config = (body: string) => ({
+      static_resources: {
+        listeners: [
+          {
+            name: "l",
+            address: { pipe: { path } },
+            filter_chains: [
+              {
+                filters: [
+                  {
+                    name: "envoy.filters.network.http_connection_manager",
+                    typed_config: {
+                      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                      stat_prefix: "l",
+                      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }] }] },
+                      http_filters: [router],
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    });
+    const first = await ProxyProcess.start(runtime, config("first"));
+    expect(await curl(path, "/")).toEqual([200, "first"]);
+    const second = await ProxyProcess.start(runtime, config("second"));
+    try {
+      expect(await curl(path, "/")).toEqual([200, "second"]);
+      await first.stop();
+      expect(existsSync(path)).toBe(true);
+      expect(await curl(path, "/")).toEqual([200, "second"]);
+    } finally {
+      await first.stop("SIGKILL");
+      await second.stop("SIGKILL");
+    }
+  });
+});
+
+describe.each(RUNTIMES)("a pipe peer has no IP on %s", (runtime) => {
+  test("local_ratelimit's remote_address descriptor is not made for it (Envoy's RemoteAddressAction): no bucket per path", async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const path = join(dir, "limited.sock");
+    const proxy = await ProxyProcess.start(runtime, {
+      static_resources: {
+        listeners: [
+          {
+            name: "l",
+            address: { pipe: { path } },
+            filter_chains: [
+              {
+                filters: [
+                  {
+                    name: "envoy.filters.network.http_connection_manager",
+                    typed_config: {
+                      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                      stat_prefix: "l",
+                      route_config: {
+                        virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }] }],
+                      },
+                      http_filters: [
+                        {
+                          name: "envoy.filters.http.local_ratelimit",
+                          typed_config: {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+                            stat_prefix: "rl",
+                            token_bucket: { max_tokens: 100, tokens_per_fill: 100, fill_interval: "60s" },
+                            filter_enabled: { default_value: { numerator: 100, denominator: "HUNDRED" } },
+                            filter_enforced: { default_value: { numerator: 100, denominator: "HUNDRED" } },
+                            // One token per client address: a pipe peer makes no such descriptor.
+                            descriptors: [{ entries: [{ key: "remote_address" }], token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: "60s" } }],
+                            rate_limits: [{ actions: [{ remote_address: {} }] }],
+                          },
+                        },
+                        router,
+                      ],
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await curl(path, "/"))[0]);
+      expect(statuses).toEqual([200, 200, 200]);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+});
+
 describe.each(RUNTIMES)("pipe addresses refused on %s", (runtime) => {
   test("a mode on an abstract socket, a pipe in a STRICT_DNS cluster: config errors naming them", async () => {
     const listener = (path: string, mode?: number) => ({

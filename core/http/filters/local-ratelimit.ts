@@ -284,7 +284,8 @@ export class LocalRateLimitFilter implements StreamFilter, UsedBucket {
     const context = {
       localServiceCluster: this.server.localClusterName,
       destinationCluster: forward ? routeCluster(callbacks, this.server.runtime) : "",
-      remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.address ?? ""),
+      // A Unix socket peer has no IP: no remote_address descriptor (Envoy's RemoteAddressAction: not Ip).
+      remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.family === "unix" ? "" : (callbacks.downstreamRemoteAddress?.address ?? "")),
     };
     if (config.rateLimits !== undefined) {
       const out: RateLimitDescriptor[] = [];

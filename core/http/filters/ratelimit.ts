@@ -187,7 +187,8 @@ export class RateLimitFilter implements StreamFilter, GrpcUnaryCallbacks {
     const context: DescriptorContext = {
       localServiceCluster: this.shared.server.localClusterName,
       destinationCluster: cluster,
-      remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.address ?? ""),
+      // A Unix socket peer has no IP: no remote_address descriptor (Envoy's RemoteAddressAction: not Ip).
+      remoteAddress: callbacks.streamInfo.downstreamRemoteIp || (callbacks.downstreamRemoteAddress?.family === "unix" ? "" : (callbacks.downstreamRemoteAddress?.address ?? "")),
     };
     // Envoy's populateRateLimitDescriptors: the route's RateLimitPerRoute rate_limits, else
     // the filter's own, else the route's and (as vh_rate_limits says) the virtual host's.

@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { nodeFs, nodeHttp } from "../builtins.ts";
-import { chmodAfterBind, runtimeSocketPath, unlinkBeforeBind } from "../unix-socket.ts";
+import { bindPathFor, placeBoundSocket, unlinkBeforeBind } from "../unix-socket.ts";
 import type { StatsConfig } from "../../../core/config/bootstrap.ts";
 import { parseQuery } from "../../../core/admin/admin.ts";
 import { statsResponse } from "../../../core/admin/stats-render.ts";
@@ -62,14 +62,15 @@ export class AdminFront {
     const pipe = at.pipe;
     if (pipe) {
       // The admin on a Unix socket, as a listener's (kit/unix-socket.ts: Envoy's SocketImpl::bind).
-      const files = { unlink: (path: string) => nodeFs().unlinkSync(path), chmod: (path: string, mode: number) => nodeFs().chmodSync(path, mode) };
-      unlinkBeforeBind(at.address, files);
+      const files = { unlink: (path: string) => nodeFs().unlinkSync(path), chmod: (path: string, mode: number) => nodeFs().chmodSync(path, mode), rename: (from: string, to: string) => nodeFs().renameSync(from, to) };
+      const bound = bindPathFor(at.address);
+      if (bound === at.address) unlinkBeforeBind(at.address, files);
       return new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen({ path: runtimeSocketPath(at.address), exclusive: true }, () => {
+        server.listen({ path: bound, exclusive: true }, () => {
           server.off("error", reject);
           try {
-            chmodAfterBind(at.address, pipe.mode, files);
+            placeBoundSocket(bound, at.address, pipe.mode, files);
           } catch (err) {
             server.close();
             return reject(err);

@@ -7,7 +7,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { validateConfig } from "../../../core/config/validate-config.ts";
 import { loadConfig } from "../../../core/config/load.ts";
-import { MAX_DATA_SOURCE_FILE_BYTES, type DataSourceReader } from "../../../core/config/data-source-files.ts";
+import { MAX_DATA_SOURCE_FILE_BYTES, MAX_DATA_SOURCE_TOTAL_BYTES, type DataSourceReader } from "../../../core/config/data-source-files.ts";
 import { notKeptBecause } from "../../../core/config/checked-config-cache.ts";
 import type { ValidConfig } from "../../../core/config/config-source.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
@@ -93,6 +93,45 @@ describe("DataSource filename and environment_variable", () => {
       problems: expect.arrayContaining([expect.stringContaining(`filename: file /huge size is 5000000000 bytes; maximum is ${MAX_DATA_SOURCE_FILE_BYTES}`)]),
     });
     expect(files.reads).toEqual([]);
+  });
+
+  test("no special file is read: paths under /dev, /sys, /proc (Envoy's illegalPath), what is not a regular file, a file whose content is not its size", async () => {
+    const files = reader({ "/proc/self/environ": "SECRET=1", "/srv/../proc/self/environ": "SECRET=1", "/srv/fifo": "", "/srv/link-to-environ": "SECRET=1", "/dev/fd/3": "ok" });
+    const typed: DataSourceReader = {
+      ...files,
+      fileType: async (path) => (path === "/srv/fifo" ? "other" : "file"),
+      // procfs says 0 bytes whatever the file holds.
+      fileSize: async (path) => (path === "/dev/fd/3" ? 2 : 0),
+    };
+    const problemsOf = async (name: string) => {
+      const loaded = await validateConfig(config({ filename: name }), "json", undefined, typed);
+      return "problems" in loaded ? loaded.problems : [];
+    };
+    expect(await problemsOf("/proc/self/environ")).toEqual(expect.arrayContaining([expect.stringContaining("filename: Invalid path: /proc/self/environ")]));
+    expect(await problemsOf("/srv/../proc/self/environ")).toEqual(expect.arrayContaining([expect.stringContaining("Invalid path: /srv/../proc/self/environ")]));
+    expect(await problemsOf("/srv/fifo")).toEqual(expect.arrayContaining([expect.stringContaining("file /srv/fifo is not a regular file")]));
+    expect(await problemsOf("/srv/link-to-environ")).toEqual(expect.arrayContaining([expect.stringContaining("file /srv/link-to-environ changed size while it was read (0 bytes, then 8)")]));
+    expect(files.reads).not.toContain("/proc/self/environ");
+    expect(files.reads).not.toContain("/srv/fifo");
+    // /dev/fd/ is allowed, as Envoy allows it (descriptors passed by a parent process).
+    expect(directBodies(valid(await validateConfig(config({ filename: "/dev/fd/3" }), "json", undefined, typed)))).toEqual(["ok", "ok"]);
+  });
+
+  test("the files of one check are read within a budget: many fields naming large files are refused, not held", async () => {
+    const big = "x".repeat(MAX_DATA_SOURCE_FILE_BYTES);
+    const names = Array.from({ length: 20 }, (_, i) => `/srv/big-${i}`);
+    const files = reader(Object.fromEntries(names.map((n) => [n, big])));
+    const text = JSON.stringify(
+      httpProxyConfig({
+        listenPort: 10000,
+        clusters: { backend: [8080] },
+        routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+        hcm: { local_reply_config: { mappers: names.map((n, i) => ({ filter: { status_code_filter: { comparison: { op: "EQ", value: { default_value: 400 + i, runtime_key: `k${i}` } } } }, body: { filename: n } })) } },
+      }),
+    );
+    const loaded = await validateConfig(text, "json", undefined, files);
+    expect("problems" in loaded && loaded.problems.join("\n")).toContain(`the config's files exceed ${MAX_DATA_SOURCE_TOTAL_BYTES} bytes in all`);
+    expect(files.reads.length).toBeLessThanOrEqual(MAX_DATA_SOURCE_TOTAL_BYTES / MAX_DATA_SOURCE_FILE_BYTES + 1);
   });
 
   test("an empty file is empty data (Envoy reads these fields with allow_empty)", async () => {

@@ -34,6 +34,12 @@ describe("pipe addresses", () => {
     expect(formatAddress({ address: "@up", port: 0, family: "unix" })).toBe("@up");
   });
 
+  test("two listeners on one path: refused as Envoy's duplicate address (a pipe's port 0 is no 'any port')", () => {
+    const two = JSON.parse(config({ pipe: { path: "/run/l.sock" } }, { pipe: { path: "/u" } }));
+    two.static_resources.listeners.push({ ...two.static_resources.listeners[0], name: "m" });
+    expect(problems(JSON.stringify(two))).toEqual([expect.stringContaining('listeners[1].address: duplicate listener address /run/l.sock (already used by listener "l")')]);
+  });
+
   test("Envoy's refusals: mode on an abstract socket, a path of 108 bytes, mode above 0777, both oneof members, a pipe in a DNS cluster", () => {
     expect(problems(config({ pipe: { path: "@abs", mode: 0o600 } }, { pipe: { path: "/u" } }))).toEqual([expect.stringContaining("Cannot set mode for Abstract AF_UNIX sockets")]);
     expect(problems(config({ pipe: { path: `/${"x".repeat(107)}` } }, { pipe: { path: "/u" } }))).toEqual([expect.stringContaining("exceeds maximum UNIX domain socket path size of 108.")]);

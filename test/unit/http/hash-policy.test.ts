@@ -53,6 +53,8 @@ describe("hash_policy (Envoy's HashPolicyImpl::generateHash)", () => {
   test("source_ip hashes the client's IP without its port", () => {
     expect(generateHash([{ type: "source_ip", terminal: false }], request("/"), REMOTE, NO_COOKIES)).toBe(xxHash64Text("192.0.2.7"));
     expect(generateHash([{ type: "source_ip", terminal: false }], request("/"), undefined, NO_COOKIES)).toBeUndefined();
+    // A Unix socket (pipe) peer has no IP: no hash, as Envoy's SourceIpHashMethod.
+    expect(generateHash([{ type: "source_ip", terminal: false }], request("/"), { address: "/run/front.sock", port: 0, family: "unix" }, NO_COOKIES)).toBeUndefined();
   });
 
   test("query_parameter: the first value, not decoded", () => {

@@ -7,6 +7,7 @@
  * listener is built. A require the scan could not see (a computed name) fails at run time
  * as a Lua error saying so (lua-code.ts).
  */
+import { readDataFile } from "../../../config/data-source-files.ts";
 import type { ServerContext } from "../../../server-context.ts";
 
 /** LuaJIT 2.1's default package.path (luaconf.h LUA_PATH_DEFAULT: ./ then LUA_LROOT=/usr/local). */
@@ -82,27 +83,13 @@ export async function resolveModules(codes: readonly string[], server: Pick<Serv
   return { path, modules, missing };
 }
 
-/** A file's bytes as a byte string (one char per byte): Lua source is bytes, not UTF-16 text. */
+/**
+ * A file's bytes as a byte string (one char per byte): Lua source is bytes, not UTF-16 text.
+ * Read as a DataSource file is (config/data-source-files.ts): a regular file, not under
+ * /dev, /sys or /proc, at most MAX_DATA_SOURCE_FILE_BYTES.
+ */
 export async function readByteString(server: Pick<ServerContext, "runtime">, file: string): Promise<string> {
-  const runtime = server.runtime;
-  if (runtime.readFileBytes !== undefined) {
-    const bytes = await runtime.readFileBytes(file);
-    let out = "";
-    for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode(...bytes.subarray(i, i + 8192));
-    return out;
-  }
-  // A runtime without byte reads: its text is UTF-8 encoded again.
-  const text = await runtime.readTextFile(file);
-  const bytes = new Uint8Array(text.length * 3);
-  let n = 0;
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (c < 0x80) bytes[n++] = c;
-    else if (c < 0x800) (bytes[n++] = 0xc0 | (c >> 6)), (bytes[n++] = 0x80 | (c & 63));
-    else if (c < 0x10000) (bytes[n++] = 0xe0 | (c >> 12)), (bytes[n++] = 0x80 | ((c >> 6) & 63)), (bytes[n++] = 0x80 | (c & 63));
-    else (bytes[n++] = 0xf0 | (c >> 18)), (bytes[n++] = 0x80 | ((c >> 12) & 63)), (bytes[n++] = 0x80 | ((c >> 6) & 63)), (bytes[n++] = 0x80 | (c & 63));
-  }
-  let out = "";
-  for (let i = 0; i < n; i++) out += String.fromCharCode(bytes[i]!);
-  return out;
+  const read = await readDataFile(server.runtime, file);
+  if ("error" in read) throw new Error(read.error);
+  return read.data;
 }
