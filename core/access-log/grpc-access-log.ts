@@ -392,10 +392,11 @@ function writeTls(w: ProtoWriter, tls: TlsSession, requestedServerName: string |
   });
 }
 
-/** envoy.config.core.v3.Address { socket_address 1: SocketAddress { address 2, port_value 3 } }. */
+/** envoy.config.core.v3.Address { socket_address 1: SocketAddress { address 2, port_value 3 }, pipe 2: Pipe { path 1 } }. */
 function writeAddress(w: ProtoWriter, field: number, address: SocketAddress | undefined): void {
   if (address === undefined) return;
-  w.message(field, (a) => a.message(1, (s) => s.string(2, address.address).uint(3, address.port)));
+  if (address.family === "unix") w.message(field, (a) => a.message(2, (p) => p.string(1, address.address)));
+  else w.message(field, (a) => a.message(1, (s) => s.string(2, address.address).uint(3, address.port)));
 }
 
 /** "10.0.0.1:80" / "[::1]:80" as a SocketAddress. */

@@ -55,7 +55,7 @@ export class HealthCheckEventLogger {
   private write(host: Host, event: string): void {
     const l = host.locality;
     this.sink.append(
-      `{"health_checker_type":"${this.checkerType}","host":{"socket_address":{"protocol":"TCP","address":${JSON.stringify(host.address)},"resolver_name":"","ipv4_compat":false,"port_value":${host.port}}},` +
+      `{"health_checker_type":"${this.checkerType}","host":${host.pipe ? `{"pipe":{"path":${JSON.stringify(host.address)},"mode":0}}` : `{"socket_address":{"protocol":"TCP","address":${JSON.stringify(host.address)},"resolver_name":"","ipv4_compat":false,"port_value":${host.port}}}`},` +
         `"cluster_name":${JSON.stringify(this.clusterName)},${event},"timestamp":"${protoTimestamp(this.wallClock())}",` +
         `"locality":{"region":${JSON.stringify(l.region)},"zone":${JSON.stringify(l.zone)},"sub_zone":${JSON.stringify(l.subZone)}}}\n`,
     );

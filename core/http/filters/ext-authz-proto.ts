@@ -90,8 +90,9 @@ function bytesOf(text: string): Uint8Array {
 
 function writePeer(peer: CheckPeer, writer: ProtoWriter): void {
   const address = peer.address;
-  // Address.socket_address: SocketAddress { protocol = 1 (TCP = 0), address = 2, port_value = 3 }.
-  if (address !== undefined) writer.message(1, (a) => a.message(1, (s) => s.string(2, address.address).uint(3, address.port)));
+  // Address.socket_address: SocketAddress { protocol = 1 (TCP = 0), address = 2, port_value = 3 }; Address.pipe = 2: Pipe { path = 1 }.
+  if (address?.family === "unix") writer.message(1, (a) => a.message(2, (p) => p.string(1, address.address)));
+  else if (address !== undefined) writer.message(1, (a) => a.message(1, (s) => s.string(2, address.address).uint(3, address.port)));
   writer.string(2, peer.service);
   writer.string(4, peer.principal);
   writer.string(5, peer.certificate);

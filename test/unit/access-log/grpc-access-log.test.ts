@@ -201,6 +201,11 @@ describe("the entries", () => {
     expect(common.downstream_remote_address).toMatchObject({ socket_address: { address: "127.0.0.1", port_value: 5000 } });
     expect(common).toMatchObject({ upstream_cluster: "backend", route_name: "r1", upstream_request_attempt_count: 2, access_log_type: "DownstreamEnd" });
 
+    // A Unix socket peer is Address.pipe, as Envoy logs it.
+    const pipeLog = harness(config({ bufferSizeBytes: 0 }));
+    pipeLog.logger.log(ctx({ downstreamRemoteAddress: { address: "/run/front.sock", port: 0, family: "unix" } }));
+    expect(pipeLog.calls[0]!.sent[0].http_logs.log_entry[0].common_properties.downstream_remote_address).toMatchObject({ pipe: { path: "/run/front.sock" } });
+
     const tlsLog = harness(config({ bufferSizeBytes: 0 }));
     tlsLog.logger.log(
       ctx({

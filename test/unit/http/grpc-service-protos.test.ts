@@ -50,6 +50,9 @@ describe("envoy.service.auth.v3", () => {
     expect(attrs.destination.certificate).toBeUndefined();
     expect(attrs.source.address.socket_address).toMatchObject({ address: "10.0.0.1", port_value: 5555 });
     expect(attrs.destination.address.socket_address).toMatchObject({ address: "127.0.0.1", port_value: 8080 });
+    // A Unix socket peer is Address.pipe, as Envoy sends it.
+    const pipe = Check.requestDeserialize(Buffer.from(encodeCheckRequest({ ...ATTRIBUTES, source: { ...ATTRIBUTES.source, address: { address: "/run/front.sock", port: 0, family: "unix" } } }))) as Record<string, any>;
+    expect(pipe.attributes.source.address).toEqual({ pipe: { path: "/run/front.sock" }, address: "pipe" });
     expect(attrs.request.time).toEqual({ seconds: 1_700_000_000, nanos: 250_000_000 });
     expect(attrs.request.http).toEqual({
       id: "rid",
