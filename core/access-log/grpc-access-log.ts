@@ -41,6 +41,13 @@ export const ALS_METHOD = "/envoy.service.accesslog.v3.AccessLogService/StreamAc
 export const GRPC_LOG_STATS_PREFIX = "access_logs.grpc_access_log.";
 /** The service answers once, at the end (StreamAccessLogsResponse is empty): a small bound. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
+/**
+ * The most encoded entries kept waiting for a stream that cannot take them (connecting, or a
+ * service that does not read), whatever buffer_size_bytes says: 0 flushes every entry and TCP
+ * entries have no canLogMore, so without it nothing would bound them. More are dropped and
+ * counted in logs_dropped.
+ */
+export const MAX_WAITING_BYTES = 1024 * 1024;
 
 /** What a gRPC access log needs of the server. */
 export interface GrpcAccessLogContext {
@@ -72,6 +79,8 @@ export class GrpcAccessLogStream {
   private identified = false;
   private timer: TimerHandle | undefined;
   private closed = false;
+  /** The stream refused the last message: the next attempt is the flush timer's, not every entry's (each would encode every waiting entry again). */
+  private blocked = false;
   private readonly logsWritten: Counter;
   private readonly logsDropped: Counter;
 
@@ -89,22 +98,30 @@ export class GrpcAccessLogStream {
   log(entry: Uint8Array): void {
     if (this.closed) return;
     if (this.config.kind === "http" && !this.canLogMore()) return;
+    if (this.bufferedBytes + entry.byteLength > Math.max(MAX_WAITING_BYTES, this.config.bufferSizeBytes)) {
+      this.logsDropped.inc();
+      return;
+    }
     this.bufferedBytes += entry.byteLength;
     this.entries.push(entry);
     if (this.bufferedBytes >= this.config.bufferSizeBytes) this.flush();
     else this.armTimer();
   }
 
-  /** Send what is buffered, if the stream takes it. */
-  flush(): void {
+  /** Send what is buffered, if the stream takes it (after a refusal, only from the timer). */
+  flush(fromTimer = false): void {
     if (this.entries.length === 0) return;
+    if (this.blocked && !fromTimer) return this.armTimer();
     this.cancelTimer();
     const message = this.message();
-    if (this.send(message)) {
+    const sent = this.send(message);
+    if (sent === "taken") {
       // Cleared whether the stream took it or failed to start (Envoy's flush()).
+      this.blocked = false;
       this.entries = [];
       this.bufferedBytes = 0;
     } else {
+      this.blocked = sent === "refused";
       this.armTimer();
     }
   }
@@ -135,8 +152,12 @@ export class GrpcAccessLogStream {
     return false;
   }
 
-  /** StreamingGrpcAccessLogClient::log: false when the stream cannot take the message now. */
-  private send(message: () => Uint8Array): boolean {
+  /**
+   * StreamingGrpcAccessLogClient::log: "taken" (or lost with a stream that failed to start),
+   * "wait" above the stream's high watermark (nothing encoded), "refused" when the stream's
+   * queue refused the encoded message.
+   */
+  private send(message: () => Uint8Array): "taken" | "wait" | "refused" {
     if (this.call === undefined) {
       const call = this.openCall({
         onReceiveMessage: () => {},
@@ -152,13 +173,13 @@ export class GrpcAccessLogStream {
       call.start(target.clusterName, ALS_METHOD, target.authority, target.initialMetadata, target.google);
       // Failed at once (no such cluster, no healthy host): the entries are lost, as when
       // Envoy's client fails to start a stream.
-      if (this.call !== call) return true;
+      if (this.call !== call) return "taken";
     }
-    if (this.call.aboveWriteBufferHighWatermark) return false;
+    if (this.call.aboveWriteBufferHighWatermark) return "wait";
     const wasIdentified = this.identified;
-    if (!this.call.sendMessage(message())) return false;
+    if (!this.call.sendMessage(message())) return "refused";
     if (!wasIdentified) this.identified = true;
-    return true;
+    return "taken";
   }
 
   /** envoy.service.accesslog.v3.StreamAccessLogsMessage: identifier 1 (node 1, log_name 2), http_logs 2 / tcp_logs 3 (log_entry 1). */
@@ -182,7 +203,7 @@ export class GrpcAccessLogStream {
     if (this.timer !== undefined || this.closed) return;
     this.timer = this.context.server.runtime.setTimeout(() => {
       this.timer = undefined;
-      this.flush();
+      this.flush(true);
     }, this.config.bufferFlushIntervalMs);
   }
 

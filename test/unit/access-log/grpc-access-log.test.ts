@@ -10,7 +10,7 @@
 import { describe, expect, test } from "vitest";
 import type { GrpcAccessLogConfig } from "../../../core/config/bootstrap.ts";
 import type { AccessLogContext } from "../../../core/access-log/context.ts";
-import { ALS_METHOD, GrpcAccessLog, GrpcAccessLogStream, type AccessLogCall } from "../../../core/access-log/grpc-access-log.ts";
+import { ALS_METHOD, GrpcAccessLog, GrpcAccessLogStream, MAX_WAITING_BYTES, type AccessLogCall } from "../../../core/access-log/grpc-access-log.ts";
 import { Logger } from "../../../core/log.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
@@ -25,12 +25,17 @@ class FakeCall implements AccessLogCall {
   wasReset = false;
   aboveWriteBufferHighWatermark = false;
   failAtStart = false;
+  /** A stream whose queue is full (still connecting, a service that does not read): every message refused. */
+  refuse = false;
+  encoded = 0;
   constructor(readonly callbacks: { onRemoteClose(status: number, message: string): void }) {}
   start(_cluster: string, method: string): void {
     this.method = method;
     if (this.failAtStart) this.callbacks.onRemoteClose(14, "no healthy upstream");
   }
   sendMessage(message: Uint8Array): boolean {
+    this.encoded += message.byteLength;
+    if (this.refuse) return false;
     this.sent.push(decode(message));
     return true;
   }
@@ -152,6 +157,26 @@ describe("GrpcAccessLogStream", () => {
     expect(call.sent).toHaveLength(3);
     expect(call.sent[1].http_logs.log_entry).toHaveLength(1);
     expect(h.counter("logs_written")).toBe(3);
+  });
+
+  test("a stream that refuses messages: entries wait for the flush timer (not encoded again per entry) within MAX_WAITING_BYTES, more dropped and counted", () => {
+    for (const kind of ["http", "tcp"] as const) {
+      const h = harness(config({ kind, bufferSizeBytes: 0 }));
+      h.logger.log(ctx());
+      const call = h.calls[0]!;
+      call.refuse = true;
+      const first = call.encoded;
+      for (let i = 0; i < 20_000; i++) h.logger.log(ctx());
+      // One refused message (the first entry after the refusal), then nothing until the timer.
+      expect(call.encoded - first).toBeLessThan(1000);
+      expect(h.counter("logs_dropped")).toBeGreaterThan(0);
+      call.refuse = false;
+      h.runtime.advance(1000);
+      expect(call.sent).toHaveLength(2);
+      const waited = kind === "http" ? call.sent[1].http_logs.log_entry.length : call.sent[1].tcp_logs.log_entry.length;
+      expect(waited * 50).toBeLessThanOrEqual(MAX_WAITING_BYTES);
+      expect(waited + h.counter("logs_dropped")).toBe(20_000);
+    }
   });
 
   test("a stream that fails to start loses the entries it was given; the next flush tries a new one", () => {
