@@ -89,6 +89,20 @@ function notText(text: string): string | undefined {
 const IGNORED_KEY_MARK = "\0!ignore\0";
 const IGNORE_TAG = { tag: "!ignore", default: false, resolve: (text: string) => IGNORED_KEY_MARK + text } as const;
 
+/**
+ * A plain integer with a leading 0 is octal, as Envoy reads YAML: its parseYamlNode
+ * (source/common/protobuf/yaml_utility.cc) converts scalars with yaml-cpp's
+ * convert<int64_t>, whose stream takes the base from the prefix — `mode: 0600` is 384 there,
+ * not YAML 1.2's decimal 600 (which a pipe's mode refuses, and `0400` would silently be
+ * 0o620). Hex (`0x1F`) is YAML 1.2's too. Tried before the core schema's decimal integers.
+ */
+const YAML_CPP_OCTAL = {
+  tag: "tag:yaml.org,2002:int",
+  default: true,
+  test: /^[-+]?0[0-7]+$/,
+  resolve: (text: string) => (text.startsWith("-") ? -1 : 1) * parseInt(text.replace(/^[-+]/, ""), 8),
+} as const;
+
 function dropIgnoredKeys(value: unknown, seen = new Set<object>()): void {
   if (typeof value !== "object" || value === null || seen.has(value)) return;
   seen.add(value);
@@ -105,7 +119,7 @@ function parseYaml(text: string): Parsed {
   // stderr; they are problems here (an unknown tag is not silently read as a string).
   // uniqueKeys off: Envoy's loader (yaml-cpp into a protobuf Struct, yaml_utility.cc)
   // takes a key given twice in one mapping without complaint, the later value winning.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: "silent", uniqueKeys: false, customTags: [IGNORE_TAG] });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: "silent", uniqueKeys: false, customTags: (tags) => [YAML_CPP_OCTAL, ...tags, IGNORE_TAG] });
   if (doc.errors.length > 0 || doc.warnings.length > 0) {
     return {
       ok: false,

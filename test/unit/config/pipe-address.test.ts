@@ -34,6 +34,25 @@ describe("pipe addresses", () => {
     expect(formatAddress({ address: "@up", port: 0, family: "unix" })).toBe("@up");
   });
 
+  test("YAML `mode: 0600` is octal (384), as Envoy's YAML reading (yaml-cpp) takes a leading 0; hex too; a lone 0 and 08080 stay decimal", () => {
+    const yaml = (mode: string, port: string) =>
+      [
+        "admin:",
+        `  address: {pipe: {path: /run/admin.sock, mode: ${mode}}}`,
+        "static_resources:",
+        "  clusters:",
+        "  - name: c",
+        `    load_assignment: {cluster_name: c, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${port}}}}}]}]}`,
+      ].join("\n");
+    const read = (mode: string, port: string) => {
+      const b = loadBootstrap(yaml(mode, port), "yaml");
+      return [b.admin!.address.pipe!.mode, b.clusters[0]!.endpoints![0]!.lbEndpoints[0]!.address.port];
+    };
+    expect(read("0600", "0x2329")).toEqual([0o600, 9001]);
+    expect(read("0", "08080")).toEqual([0, 8080]);
+    expect(read("0400", "80")).toEqual([0o400, 80]);
+  });
+
   test("two listeners on one path: refused as Envoy's duplicate address (a pipe's port 0 is no 'any port')", () => {
     const two = JSON.parse(config({ pipe: { path: "/run/l.sock" } }, { pipe: { path: "/u" } }));
     two.static_resources.listeners.push({ ...two.static_resources.listeners[0], name: "m" });
