@@ -16,6 +16,17 @@ import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy
 
 const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 
+/** A config with one HTTP listener on the Unix socket `path` answering `body` itself, behind `filters`. */
+function directResponseOnPipe(path: string, body: string, filters: object[] = []): object {
+  const hcm = {
+    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    stat_prefix: "l",
+    route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }] }] },
+    http_filters: [...filters, router],
+  };
+  return { static_resources: { listeners: [{ name: "l", address: { pipe: { path } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: hcm }] }] }] } };
+}
+
 /** curl over a Unix socket: [status, body]. Asynchronous: the upstream answers from this process. */
 function curl(socketPath: string, path: string): Promise<[number, string]> {
   return new Promise((resolve, reject) =>
@@ -160,31 +171,7 @@ describe.each(RUNTIMES)("a pipe path taken over on %s", (runtime) => {
   test("a proxy that stops leaves the socket of the one that took its path since (Envoy unlinks before its bind, never at close)", async () => {
     const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
     const path = join(dir, "shared.sock");
-    const config = (body: string) => ({
-      static_resources: {
-        listeners: [
-          {
-            name: "l",
-            address: { pipe: { path } },
-            filter_chains: [
-              {
-                filters: [
-                  {
-                    name: "envoy.filters.network.http_connection_manager",
-                    typed_config: {
-                      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                      stat_prefix: "l",
-                      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }] }] },
-                      http_filters: [router],
-                    },
-                  },
-                ],
-              },
-            ],
-          },
-        ],
-      },
-    });
+    const config = (body: string) => directResponseOnPipe(path, body);
     const first = await ProxyProcess.start(runtime, config("first"));
     expect(await curl(path, "/")).toEqual([200, "first"]);
     const second = await ProxyProcess.start(runtime, config("second"));
@@ -204,48 +191,24 @@ describe.each(RUNTIMES)("a pipe peer has no IP on %s", (runtime) => {
   test("local_ratelimit's remote_address descriptor is not made for it (Envoy's RemoteAddressAction): no bucket per path", async () => {
     const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
     const path = join(dir, "limited.sock");
-    const proxy = await ProxyProcess.start(runtime, {
-      static_resources: {
-        listeners: [
-          {
-            name: "l",
-            address: { pipe: { path } },
-            filter_chains: [
-              {
-                filters: [
-                  {
-                    name: "envoy.filters.network.http_connection_manager",
-                    typed_config: {
-                      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                      stat_prefix: "l",
-                      route_config: {
-                        virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }] }],
-                      },
-                      http_filters: [
-                        {
-                          name: "envoy.filters.http.local_ratelimit",
-                          typed_config: {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-                            stat_prefix: "rl",
-                            token_bucket: { max_tokens: 100, tokens_per_fill: 100, fill_interval: "60s" },
-                            filter_enabled: { default_value: { numerator: 100, denominator: "HUNDRED" } },
-                            filter_enforced: { default_value: { numerator: 100, denominator: "HUNDRED" } },
-                            // One token per client address: a pipe peer makes no such descriptor.
-                            descriptors: [{ entries: [{ key: "remote_address" }], token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: "60s" } }],
-                            rate_limits: [{ actions: [{ remote_address: {} }] }],
-                          },
-                        },
-                        router,
-                      ],
-                    },
-                  },
-                ],
-              },
-            ],
+    const proxy = await ProxyProcess.start(
+      runtime,
+      directResponseOnPipe(path, "ok", [
+        {
+          name: "envoy.filters.http.local_ratelimit",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            stat_prefix: "rl",
+            token_bucket: { max_tokens: 100, tokens_per_fill: 100, fill_interval: "60s" },
+            filter_enabled: { default_value: { numerator: 100, denominator: "HUNDRED" } },
+            filter_enforced: { default_value: { numerator: 100, denominator: "HUNDRED" } },
+            // One token per client address: a pipe peer makes no such descriptor.
+            descriptors: [{ entries: [{ key: "remote_address" }], token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: "60s" } }],
+            rate_limits: [{ actions: [{ remote_address: {} }] }],
           },
-        ],
-      },
-    });
+        },
+      ]),
+    );
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 3; i++) statuses.push((await curl(path, "/"))[0]);
