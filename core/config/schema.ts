@@ -7,6 +7,7 @@
  * Cross-object checks (names, references) are in `load.ts`.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+import { utf8Encode } from "../util/utf8.ts";
 import * as z from "zod";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
@@ -118,7 +119,7 @@ const pipeAddress = lazySchema(() =>
     mode: z.number().int().min(0).max(0o777).default(0),
   })
   .superRefine((p, ctx) => {
-    if (new TextEncoder().encode(p.path).length >= 108) ctx.addIssue({ code: "custom", path: ["path"], message: `Path "${p.path}" exceeds maximum UNIX domain socket path size of 108.` });
+    if (utf8Encode(p.path).length >= 108) ctx.addIssue({ code: "custom", path: ["path"], message: `Path "${p.path}" exceeds maximum UNIX domain socket path size of 108.` });
     if (p.path.startsWith("@")) {
       if (p.mode !== 0) ctx.addIssue({ code: "custom", path: ["mode"], message: "Cannot set mode for Abstract AF_UNIX sockets" });
     } else if (p.path.includes("\0")) {
