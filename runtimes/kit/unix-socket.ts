@@ -52,7 +52,7 @@ export function bindPathFor(address: string): string {
 export function placeBoundSocket(bound: string, address: string, mode: number, files: UnixSocketFiles): void {
   if (address.startsWith("@")) return;
   try {
-    chmodAfterBind(bound === address ? address : bound, mode, files);
+    chmodAfterBind(bound, mode, files);
     if (bound !== address) files.rename(bound, address);
   } catch (err) {
     try {
