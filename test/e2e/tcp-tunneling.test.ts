@@ -50,6 +50,8 @@ function rawUpstream(heads: string[]): Promise<TcpServer> {
         head = buffered.slice(0, end + 4);
         buffered = buffered.slice(end + 4);
         heads.push(head);
+        // connect_timeout runs until the response head: this one never comes.
+        if (head.includes("silent.test")) return;
         if (head.includes("refuse.test")) return void socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
         // Bytes after the head, in the same write, are the tunnel's first.
         socket.write(head.startsWith("POST") ? "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" : "HTTP/1.1 200 Connection established\r\n\r\nhi:");
@@ -78,7 +80,7 @@ function rawUpstream(heads: string[]): Promise<TcpServer> {
   });
 }
 
-function tcpProxyListener(name: string, port: number, cluster: string, tunneling: Record<string, unknown>, accessLog?: string): object {
+function tcpProxyListener(name: string, port: number, cluster: string, tunneling: Record<string, unknown>, accessLog?: string, extra: Record<string, unknown> = {}): object {
   return {
     name,
     address: { socket_address: { address: "127.0.0.1", port_value: port } },
@@ -87,7 +89,7 @@ function tcpProxyListener(name: string, port: number, cluster: string, tunneling
         filters: [
           {
             name: "envoy.filters.network.tcp_proxy",
-            typed_config: { "@type": TCP_PROXY, stat_prefix: name, cluster, tunneling_config: tunneling, ...(accessLog ? { access_log: [fileAccessLog(accessLog, "%RESPONSE_FLAGS% %UPSTREAM_HOST%\n")] } : {}) },
+            typed_config: { "@type": TCP_PROXY, stat_prefix: name, cluster, tunneling_config: tunneling, ...extra, ...(accessLog ? { access_log: [fileAccessLog(accessLog, "%RESPONSE_FLAGS% %UPSTREAM_HOST%\n")] } : {}) },
           },
         ],
       },
@@ -111,8 +113,10 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
   let h1: TcpServer;
   let h2: http2.Http2Server;
   let proxy: ProxyProcess;
-  const ports = { connect: 0, post: 0, refuse: 0, h2: 0 };
-  const accessLog = join(mkdtempSync(join(tmpdir(), "polyvoy-tunnel-")), "refuse.log");
+  const ports = { connect: 0, post: 0, refuse: 0, h2: 0, silent: 0, idle: 0, admin: 0 };
+  const logs = mkdtempSync(join(tmpdir(), "polyvoy-tunnel-"));
+  const accessLog = join(logs, "refuse.log");
+  const silentLog = join(logs, "silent.log");
 
   beforeAll(async () => {
     h1 = await rawUpstream(heads);
@@ -129,15 +133,19 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
     const h2Port = (h2.address() as net.AddressInfo).port;
     for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
     proxy = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: ports.admin } } },
       static_resources: {
         listeners: [
           tcpProxyListener("connect", ports.connect, "h1", { hostname: "backend.test:%DOWNSTREAM_LOCAL_PORT%", headers_to_add: [{ header: { key: "x-tunnel", value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%" } }] }),
           tcpProxyListener("post", ports.post, "h1", { hostname: "backend.test:443", use_post: true, post_path: "/tunnel" }),
           tcpProxyListener("refuse", ports.refuse, "h1", { hostname: "refuse.test:443" }, accessLog),
           tcpProxyListener("h2", ports.h2, "h2", { hostname: "h2.test:443" }),
+          tcpProxyListener("silent", ports.silent, "h1_fast", { hostname: "silent.test:443" }, silentLog),
+          tcpProxyListener("idle", ports.idle, "h1", { hostname: "idle.test:443" }, undefined, { idle_timeout: "0.5s" }),
         ],
         clusters: [
           cluster("h1", h1.port),
+          cluster("h1_fast", h1.port, { connect_timeout: "0.5s" }),
           cluster("h2", h2Port, { typed_extension_protocol_options: { [HTTP_OPTIONS]: { "@type": `type.googleapis.com/${HTTP_OPTIONS}`, explicit_http_config: { http2_protocol_options: {} } } } }),
         ],
       },
@@ -198,5 +206,29 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
     expect(head[":authority"]).toBe("h2.test:443");
     expect(head[":path"]).toBeUndefined();
     expect(head[":scheme"]).toBeUndefined();
+  });
+
+  test("connect_timeout covers the response: an upstream that accepts the CONNECT and never answers closes the client (UF)", async () => {
+    const client = await connect(ports.silent);
+    const started = Date.now();
+    client.resume();
+    await peerClosed(client);
+    const elapsed = Date.now() - started;
+    client.destroy();
+    expect(elapsed).toBeGreaterThanOrEqual(400);
+    expect(elapsed).toBeLessThan(5000);
+    for (let i = 0; i < 50 && !(existsSync(silentLog) && readFileSync(silentLog, "utf8")); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(readFileSync(silentLog, "utf8")).toBe(`UF,URX 127.0.0.1:${h1.port}\n`);
+  });
+
+  test("idle_timeout applies to a tunnel: no bytes either way for 0.5 s close it (tcp.idle.idle_timeout)", async () => {
+    const client = await connect(ports.idle);
+    expect(await readBytes(client, 3)).toBe("hi:");
+    const started = Date.now();
+    await peerClosed(client);
+    client.destroy();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    const stats = await (await fetch(`http://127.0.0.1:${ports.admin}/stats`)).text();
+    expect(stats).toMatch(/^tcp\.idle\.idle_timeout: 1$/m);
   });
 });
