@@ -12,7 +12,8 @@ import { mkdtempSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
-import { connect, freePort, peerClosed, readAll, tcpServer, type TcpServer } from "../support/net-helpers.ts";
+import { randomBytes } from "node:crypto";
+import { connect, freePort, peerClosed, readAll, sha256, tcpServer, type TcpServer } from "../support/net-helpers.ts";
 import { fileAccessLog } from "../support/configs.ts";
 
 const TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
@@ -57,7 +58,7 @@ function rawUpstream(heads: string[]): Promise<TcpServer> {
         socket.write(head.startsWith("POST") ? "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" : "HTTP/1.1 200 Connection established\r\n\r\nhi:");
       }
       if (head.startsWith("CONNECT")) {
-        if (buffered) socket.write(buffered);
+        if (buffered) socket.write(buffered, "latin1");
         buffered = "";
         return;
       }
@@ -230,5 +231,23 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     const stats = await (await fetch(`http://127.0.0.1:${ports.admin}/stats`)).text();
     expect(stats).toMatch(/^tcp\.idle\.idle_timeout: 1$/m);
+  });
+
+  // Flow control both ways: the client writes faster than the echo comes back.
+  test.each([
+    ["HTTP/1.1", "connect", "hi:"],
+    ["HTTP/2", "h2", "h2:"],
+  ] as const)("8 MiB echoed through a %s CONNECT tunnel arrive intact", async (_protocol, listener, prefix) => {
+    const data = randomBytes(8 * 1024 * 1024);
+    const client = await connect(ports[listener]);
+    const received = readAll(client);
+    for (let at = 0; at < data.length; at += 65536) {
+      if (!client.write(data.subarray(at, at + 65536))) await new Promise((r) => client.once("drain", r));
+    }
+    client.end();
+    const back = await received;
+    expect(back.subarray(0, 3).toString()).toBe(prefix);
+    expect(back.length - 3).toBe(data.length);
+    expect(sha256(back.subarray(3))).toBe(sha256(data));
   });
 });
