@@ -18,9 +18,7 @@ import { xxHash64Text } from "../util/hash.ts";
 import type { LoadBalancerContext } from "../upstream/load-balancer.ts";
 import type { Host } from "../upstream/host.ts";
 import { OutlierResult } from "../upstream/host-monitors.ts";
-import { HttpTunnelUpstream, type HttpTunnelCallbacks } from "./tcp-proxy-http-upstream.ts";
-import { RequestHeaders } from "../http/message.ts";
-import { applyHeaderValueOptions } from "../http/route/custom-headers.ts";
+import { HttpTunnelUpstream, tunnelRequest, type HttpTunnelCallbacks } from "../upstream/tcp-tunnel-upstream.ts";
 import { parseFormat, renderOmittingEmpty } from "../access-log/format.ts";
 
 /**
@@ -181,9 +179,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
 
   /**
    * tunneling_config: an HTTP request on the host's HTTP pool carries the bytes (Envoy's
-   * HttpConnPool; tcp-proxy-http-upstream.ts). The request head is Envoy's
-   * HttpUpstream::setRequestEncoder's: :method CONNECT (or POST with :path), :authority the
-   * hostname, :scheme for a POST only, then headers_to_add.
+   * HttpConnPool; upstream/tcp-tunnel-upstream.ts), its hostname and headers_to_add
+   * rendered with what the access log would say of the connection now.
    */
   private startTunnel(host: Host, attempt: number): void {
     const tunneling = this.config.tunneling!;
@@ -195,15 +192,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       this.downstream.close("FlushWrite");
       return;
     }
-    const request = new RequestHeaders();
-    request.method = tunneling.usePost ? "POST" : "CONNECT";
-    request.authority = hostname;
-    // HTTP/1.1's CONNECT names the authority in its request line (RFC 9112 §3.2.3).
-    request.path = tunneling.usePost ? tunneling.postPath : hostname;
-    request.scheme = cluster.config.transportSocket !== undefined ? "https" : "http";
-    // A CONNECT's head is followed by raw bytes, not a framed body (the client codecs read this).
-    request.upgrade = !tunneling.usePost;
-    if (tunneling.headersToAdd.length > 0) applyHeaderValueOptions(request, [], tunneling.headersToAdd, { headerFormatterContext: () => this.accessLogContext() }, undefined);
+    const request = tunnelRequest(tunneling, hostname, cluster.config.transportSocket !== undefined, { headerFormatterContext: () => this.accessLogContext() });
     const tunnel = new HttpTunnelUpstream(this, request, tunneling.usePost, this.context.timers, cluster.config.connectTimeoutMs);
     this.poolHandle = tunnel;
     tunnel.start(this.context.clusterManager.httpConnPool(cluster, host));

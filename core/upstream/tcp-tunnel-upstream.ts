@@ -1,14 +1,16 @@
 import type { SocketAddress, TlsSession } from "../port.ts";
 import type { Timer, Timers } from "../event/timers.ts";
+import type { TcpTunnelingConfig } from "../config/bootstrap.ts";
 import type { HeaderMap } from "../http/header-map.ts";
-import type { RequestHeaders, ResponseHeaders } from "../http/message.ts";
+import { RequestHeaders, type ResponseHeaders } from "../http/message.ts";
+import { applyHeaderValueOptions, type HeaderFormatterSource } from "../http/route/custom-headers.ts";
 import type { StreamResetReason } from "../http/stream-reset-reason.ts";
-import type { HttpConnPool } from "../upstream/cluster-manager.ts";
-import type { PoolHandle } from "../upstream/conn-pool-base.ts";
-import { Http1ActiveClient, type UpstreamCallbacks, type UpstreamStream } from "../upstream/http1-conn-pool.ts";
-import { PoolFailureReason } from "../upstream/pool-failure.ts";
+import type { HttpConnPool } from "./cluster-manager.ts";
+import type { PoolHandle } from "./conn-pool-base.ts";
+import { Http1ActiveClient, type UpstreamCallbacks, type UpstreamStream } from "./http1-conn-pool.ts";
+import { PoolFailureReason } from "./pool-failure.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
-import type { ConnectionEvent } from "./connection.ts";
+import type { ConnectionEvent } from "../network/connection.ts";
 
 /** What tcp_proxy hears from its tunnel (Envoy's GenericConnectionPoolCallbacks and Tcp::ConnectionPool::UpstreamCallbacks). */
 export interface HttpTunnelCallbacks {
@@ -21,6 +23,24 @@ export interface HttpTunnelCallbacks {
   onEvent(event: ConnectionEvent): void;
   onAboveWriteBufferHighWatermark(): void;
   onBelowWriteBufferLowWatermark(): void;
+}
+
+/**
+ * The tunnel's request head, Envoy's HttpUpstream::setRequestEncoder: :method CONNECT (or
+ * POST with :path post_path), :authority the hostname, :scheme for a POST only (the HTTP/2
+ * codec sends none for CONNECT, RFC 9113 §8.5), then headers_to_add.
+ */
+export function tunnelRequest(tunneling: TcpTunnelingConfig, hostname: string, tls: boolean, source: HeaderFormatterSource): RequestHeaders {
+  const request = new RequestHeaders();
+  request.method = tunneling.usePost ? "POST" : "CONNECT";
+  request.authority = hostname;
+  // HTTP/1.1's CONNECT names the authority in its request line (RFC 9112 §3.2.3).
+  request.path = tunneling.usePost ? tunneling.postPath : hostname;
+  request.scheme = tls ? "https" : "http";
+  // A CONNECT's head is followed by raw bytes, not a framed body (the client codecs read this).
+  request.upgrade = !tunneling.usePost;
+  if (tunneling.headersToAdd.length > 0) applyHeaderValueOptions(request, [], tunneling.headersToAdd, source, undefined);
+  return request;
 }
 
 /**
