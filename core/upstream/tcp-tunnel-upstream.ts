@@ -185,8 +185,10 @@ export class HttpTunnelUpstream implements UpstreamCallbacks, PoolHandle {
     if (this.done || !this.established || this.readHalfClosed) return;
     if (endStream) this.readHalfClosed = true;
     this.callbacks.onUpstreamData(data, endStream);
-    // Envoy's doneReading: with the write side done too, the tunnel is over.
-    if (endStream && this.writeHalfClosed && !this.done) this.finish();
+    // Envoy's doneReading: with the write side done too, the tunnel is over. Over HTTP/1.1
+    // the response's end is the connection's (its FIN; the pool closes it), so the tunnel is
+    // over whatever the downstream still sends — Envoy's codec client resets the stream then.
+    if (endStream && (this.writeHalfClosed || this.http1) && !this.done) this.finish();
   }
 
   /** Both directions ended: the tunnel is over, tcp_proxy closes the downstream (Envoy's resetEncoder → onEvent(LocalClose)). */

@@ -53,6 +53,8 @@ function rawUpstream(heads: string[]): Promise<TcpServer> {
         heads.push(head);
         // connect_timeout runs until the response head: this one never comes.
         if (head.includes("silent.test")) return;
+        // A tunnel the upstream ends at once: its FIN with its first bytes.
+        if (head.includes("bye.test")) return void socket.end("HTTP/1.1 200 OK\r\n\r\nbye");
         if (head.includes("refuse.test")) return void socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
         // Bytes after the head, in the same write, are the tunnel's first.
         socket.write(head.startsWith("POST") ? "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" : "HTTP/1.1 200 Connection established\r\n\r\nhi:");
@@ -114,7 +116,7 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
   let h1: TcpServer;
   let h2: http2.Http2Server;
   let proxy: ProxyProcess;
-  const ports = { connect: 0, post: 0, refuse: 0, h2: 0, silent: 0, idle: 0, admin: 0 };
+  const ports = { connect: 0, post: 0, refuse: 0, h2: 0, silent: 0, idle: 0, bye: 0, admin: 0 };
   const logs = mkdtempSync(join(tmpdir(), "polyvoy-tunnel-"));
   const accessLog = join(logs, "refuse.log");
   const silentLog = join(logs, "silent.log");
@@ -142,6 +144,7 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
           tcpProxyListener("refuse", ports.refuse, "h1", { hostname: "refuse.test:443" }, accessLog),
           tcpProxyListener("h2", ports.h2, "h2", { hostname: "h2.test:443" }),
           tcpProxyListener("silent", ports.silent, "h1_fast", { hostname: "silent.test:443" }, silentLog),
+          tcpProxyListener("bye", ports.bye, "h1", { hostname: "bye.test:443" }),
           tcpProxyListener("idle", ports.idle, "h1", { hostname: "idle.test:443" }, undefined, { idle_timeout: "0.5s" }),
         ],
         clusters: [
@@ -220,6 +223,24 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
     expect(elapsed).toBeLessThan(5000);
     for (let i = 0; i < 50 && !(existsSync(silentLog) && readFileSync(silentLog, "utf8")); i++) await new Promise((r) => setTimeout(r, 100));
     expect(readFileSync(silentLog, "utf8")).toBe(`UF,URX 127.0.0.1:${h1.port}\n`);
+  });
+
+  test("over HTTP/1.1 the upstream's FIN ends the tunnel: the client gets the bytes, then the close, while it has not ended", async () => {
+    const client = await connect(ports.bye);
+    const received = readAll(client);
+    client.write("still talking");
+    expect((await received).toString()).toBe("bye");
+    // The proxy closed the connection, not only half-closed it: writing on finds it gone.
+    const gone = new Promise<boolean>((resolve) => {
+      client.once("error", () => resolve(true));
+      client.once("close", () => resolve(true));
+      setTimeout(() => resolve(false), 3000);
+    });
+    const writer = setInterval(() => client.writable && client.write("more"), 50);
+    const closed = await gone;
+    clearInterval(writer);
+    client.destroy();
+    expect(closed).toBe(true);
   });
 
   test("idle_timeout applies to a tunnel: no bytes either way for 0.5 s close it (tcp.idle.idle_timeout)", async () => {
