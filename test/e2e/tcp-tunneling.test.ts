@@ -116,7 +116,7 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
   let h1: TcpServer;
   let h2: http2.Http2Server;
   let proxy: ProxyProcess;
-  const ports = { connect: 0, post: 0, refuse: 0, h2: 0, silent: 0, idle: 0, bye: 0, admin: 0 };
+  const ports = { connect: 0, post: 0, refuse: 0, h2: 0, h2post: 0, h2refuse: 0, silent: 0, idle: 0, bye: 0, admin: 0 };
   const logs = mkdtempSync(join(tmpdir(), "polyvoy-tunnel-"));
   const accessLog = join(logs, "refuse.log");
   const silentLog = join(logs, "silent.log");
@@ -126,7 +126,9 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
     h2 = http2.createServer();
     h2.on("stream", (stream, headers) => {
       h2Heads.push(headers);
-      if (headers[":method"] !== "CONNECT") return void stream.respond({ ":status": 405 }, { endStream: true });
+      // HTTP/2 opens a tunnel on a 200 only (Envoy's HttpUpstream::isValidResponse).
+      if (headers[":authority"] === "refuse.test:443") return void stream.respond({ ":status": 201 });
+      if (headers[":method"] !== "CONNECT" && headers[":method"] !== "POST") return void stream.respond({ ":status": 405 }, { endStream: true });
       stream.respond({ ":status": 200 });
       stream.write("h2:");
       stream.pipe(stream);
@@ -143,6 +145,8 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
           tcpProxyListener("post", ports.post, "h1", { hostname: "backend.test:443", use_post: true, post_path: "/tunnel" }),
           tcpProxyListener("refuse", ports.refuse, "h1", { hostname: "refuse.test:443" }, accessLog),
           tcpProxyListener("h2", ports.h2, "h2", { hostname: "h2.test:443" }),
+          tcpProxyListener("h2post", ports.h2post, "h2", { hostname: "h2.test:443", use_post: true, post_path: "/up" }),
+          tcpProxyListener("h2refuse", ports.h2refuse, "h2", { hostname: "refuse.test:443" }),
           tcpProxyListener("silent", ports.silent, "h1_fast", { hostname: "silent.test:443" }, silentLog),
           tcpProxyListener("bye", ports.bye, "h1", { hostname: "bye.test:443" }),
           tcpProxyListener("idle", ports.idle, "h1", { hostname: "idle.test:443" }, undefined, { idle_timeout: "0.5s" }),
@@ -210,6 +214,26 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
     expect(head[":authority"]).toBe("h2.test:443");
     expect(head[":path"]).toBeUndefined();
     expect(head[":scheme"]).toBeUndefined();
+  });
+
+  test("POST over HTTP/2: :scheme and :path sent, the body's DATA echoed back", async () => {
+    h2Heads.length = 0;
+    const client = await connect(ports.h2post);
+    const received = readAll(client);
+    client.write("posted");
+    client.end();
+    expect((await received).toString()).toBe("h2:posted");
+    expect(h2Heads.length).toBe(1);
+    expect(h2Heads[0]).toMatchObject({ ":method": "POST", ":authority": "h2.test:443", ":scheme": "http", ":path": "/up" });
+  });
+
+  test("over HTTP/2 a 2xx other than 200 does not open the tunnel: the client is closed with nothing sent", async () => {
+    const client = await connect(ports.h2refuse);
+    const received = readAll(client).catch(() => Buffer.alloc(0));
+    client.write("never delivered");
+    await peerClosed(client);
+    expect((await received).length).toBe(0);
+    client.destroy();
   });
 
   test("connect_timeout covers the response: an upstream that accepts the CONNECT and never answers closes the client (UF)", async () => {
