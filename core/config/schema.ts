@@ -187,9 +187,8 @@ const tcpTunnelingConfig = lazySchema(() =>
     propagate_response_headers: unsupportedField("polyvoy keeps no filter state for a network filter to read the response headers from", isFalse),
     post_path: optionalString,
     propagate_response_trailers: unsupportedField("polyvoy keeps no filter state for a network filter to read the response trailers from", isFalse),
+    // Generates a request ID for the tunnel's request and stores it as dynamic metadata: not built.
     request_id_extension: unsupportedField("no request ID extension is built for tunnels"),
-    request_id_header: unsupportedField("no request ID extension is built for tunnels"),
-    request_id_metadata_key: unsupportedField("no request ID extension is built for tunnels"),
   })
   .transform((t, ctx): TcpTunnelingConfig => {
     let hostnameFormatted = false;
