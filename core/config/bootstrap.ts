@@ -296,6 +296,21 @@ export interface TcpProxyConfig {
   hashSourceIp?: true;
   /** access_log, in order; absent when none is configured. */
   accessLog?: AccessLogConfig[];
+  /** tunneling_config: the bytes go in an HTTP request to the cluster (CONNECT, or POST). */
+  tunneling?: TcpTunnelingConfig;
+}
+
+/** TcpProxy.TunnelingConfig (Envoy's TunnelingConfigHelperImpl, source/common/tcp_proxy/tcp_proxy.cc). */
+export interface TcpTunnelingConfig {
+  /** `hostname`: the CONNECT's authority (the POST's host); a substitution format when `hostnameFormatted`. */
+  hostname: string;
+  hostnameFormatted?: true;
+  /** `use_post`: POST `postPath` instead of CONNECT. */
+  usePost: boolean;
+  /** `post_path`, "/" unless set (only with use_post). */
+  postPath: string;
+  /** `headers_to_add`, evaluated per connection (formatters as the access log's). */
+  headersToAdd: HeaderValueOption[];
 }
 
 /** envoy.config.endpoint.v3.LbEndpoint */

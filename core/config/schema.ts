@@ -16,7 +16,7 @@ import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import { mysqlProxyConfig } from "./mysql-proxy-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
@@ -36,6 +36,8 @@ import { bootstrapTracing } from "./tracing-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { headerValueOption } from "./custom-headers-schema.ts";
+import { FormatError, parseFormat } from "../access-log/format.ts";
 import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
@@ -168,6 +170,49 @@ const tcpWeightedClusters = lazySchema(() =>
     if (w.clusters.reduce((sum, c) => sum + c.weight, 0) > 0xffff_ffff) ctx.addIssue({ code: "custom", message: "the sum of weights must not exceed 4294967295", path: ["clusters"] });
   }));
 
+/** A request-target or authority byte no HTTP/1.1 request line or HTTP/2 field may carry. */
+const UNSAFE_TARGET = /[\0\r\n \t]/;
+
+/**
+ * TcpProxy.TunnelingConfig: hostname (min_len 1, a substitution format, as Envoy's
+ * TunnelingConfigHelperImpl compiles it), use_post / post_path, headers_to_add. The
+ * propagate_* fields save the response's headers or trailers as filter state, which no
+ * polyvoy filter reads: refused.
+ */
+const tcpTunnelingConfig = lazySchema(() =>
+  strictObject({
+    hostname: nonEmptyString,
+    use_post: boolFalse,
+    headers_to_add: z.array(headerValueOption).max(1000).default([]),
+    propagate_response_headers: unsupportedField("polyvoy keeps no filter state for a network filter to read the response headers from", isFalse),
+    post_path: optionalString,
+    propagate_response_trailers: unsupportedField("polyvoy keeps no filter state for a network filter to read the response trailers from", isFalse),
+    // Generates a request ID for the tunnel's request and stores it as dynamic metadata: not built.
+    request_id_extension: unsupportedField("no request ID extension is built for tunnels"),
+  })
+  .transform((t, ctx): TcpTunnelingConfig => {
+    let hostnameFormatted = false;
+    try {
+      hostnameFormatted = parseFormat(t.hostname).some((part) => typeof part !== "string");
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.message, path: ["hostname"] });
+    }
+    if (UNSAFE_TARGET.test(t.hostname)) ctx.addIssue({ code: "custom", message: "must not contain whitespace, CR, LF or NUL", path: ["hostname"] });
+    // Envoy's TunnelingConfigHelperImpl: "Can't set a post path when POST method isn't used".
+    if (t.post_path !== undefined && t.post_path !== "" && !t.use_post) ctx.addIssue({ code: "custom", message: "Can't set a post path when POST method isn't used", path: ["post_path"] });
+    else if (t.post_path !== undefined && (!t.post_path.startsWith("/") || UNSAFE_TARGET.test(t.post_path))) {
+      ctx.addIssue({ code: "custom", message: "must be a path starting with '/', without whitespace, CR, LF or NUL", path: ["post_path"] });
+    }
+    return {
+      hostname: t.hostname,
+      ...(hostnameFormatted ? { hostnameFormatted: true as const } : {}),
+      usePost: t.use_post,
+      postPath: t.post_path || "/",
+      headersToAdd: t.headers_to_add,
+    };
+  }));
+
 /** envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy. */
 const tcpProxy = lazySchema(() =>
   strictObject({
@@ -183,6 +228,7 @@ const tcpProxy = lazySchema(() =>
     access_log: accessLogs,
     // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
     hash_policy: z.array(strictObject({ source_ip: strictObject({}) })).max(1).optional(),
+    tunneling_config: tcpTunnelingConfig.optional(),
   })
   .superRefine((c, ctx) => {
     // the cluster_specifier oneof: exactly one of them
@@ -202,6 +248,7 @@ const tcpProxy = lazySchema(() =>
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
+      ...(c.tunneling_config !== undefined ? { tunneling: c.tunneling_config } : {}),
     }),
   ));
 

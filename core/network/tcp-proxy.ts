@@ -18,6 +18,8 @@ import { xxHash64Text } from "../util/hash.ts";
 import type { LoadBalancerContext } from "../upstream/load-balancer.ts";
 import type { Host } from "../upstream/host.ts";
 import { OutlierResult } from "../upstream/host-monitors.ts";
+import { HttpTunnelUpstream, tunnelRequest, type HttpTunnelCallbacks } from "../upstream/tcp-tunnel-upstream.ts";
+import { parseFormat, renderOmittingEmpty } from "../access-log/format.ts";
 
 /**
  * Envoy's `envoy.filters.network.tcp_proxy`: a terminal read filter that takes one
@@ -30,9 +32,11 @@ import { OutlierResult } from "../upstream/host-monitors.ts";
  * drains; a FIN from either side is passed on as a half-close; when either side
  * closes, the other is closed after flushing what it still has to write.
  */
-export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstreamCallbacks, TimerTarget, LoadBalancerContext {
+export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstreamCallbacks, HttpTunnelCallbacks, TimerTarget, LoadBalancerContext {
   private poolHandle: PoolHandle | undefined;
   private upstream: TcpConnectionData | undefined;
+  /** With tunneling_config: the HTTP stream carrying the bytes, once its response opened it. */
+  private tunnel: HttpTunnelUpstream | undefined;
   /** The read buffer holding bytes that came before the upstream connected. */
   private held: ReadBuffer | undefined;
   private downstreamEnded = false;
@@ -82,8 +86,14 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     this.started = context.runtime.now();
     this.downstreamCallbacks = {
       onEvent: (event) => this.onDownstreamEvent(event),
-      onAboveWriteBufferHighWatermark: () => this.upstream?.connection.readDisable(true),
-      onBelowWriteBufferLowWatermark: () => this.upstream?.connection.readDisable(false),
+      onAboveWriteBufferHighWatermark: () => {
+        this.upstream?.connection.readDisable(true);
+        this.tunnel?.readDisable(true);
+      },
+      onBelowWriteBufferLowWatermark: () => {
+        this.upstream?.connection.readDisable(false);
+        this.tunnel?.readDisable(false);
+      },
     };
   }
 
@@ -161,9 +171,48 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     this.host = host;
     const attempt = ++this.connectAttempts;
     if (log.debugOn) log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: connecting to ${host} (cluster '${cluster.name}', attempt ${attempt})`);
+    if (this.config.tunneling) return this.startTunnel(host, attempt);
     const handle = this.context.clusterManager.tcpConnPool(cluster, host).newStream(this);
     // A failure reported from inside newStream may have started the next attempt: its handle is the one to keep.
     if (attempt === this.connectAttempts) this.poolHandle = handle;
+  }
+
+  /**
+   * tunneling_config: an HTTP request on the host's HTTP pool carries the bytes (Envoy's
+   * HttpConnPool; upstream/tcp-tunnel-upstream.ts), its hostname and headers_to_add
+   * rendered with what the access log would say of the connection now.
+   */
+  private startTunnel(host: Host, attempt: number): void {
+    const tunneling = this.config.tunneling!;
+    const cluster = this.cluster;
+    const hostname = tunneling.hostnameFormatted ? renderOmittingEmpty(formatOf(tunneling.hostname), this.accessLogContext()) : tunneling.hostname;
+    if (hostname === "" || UNSAFE_AUTHORITY.test(hostname)) {
+      // A formatter gave nothing usable (no SNI, a value with a space): no request can name it.
+      if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: tunneling hostname ${JSON.stringify(hostname)} is not an authority`);
+      this.downstream.close("FlushWrite");
+      return;
+    }
+    const request = tunnelRequest(tunneling, hostname, cluster.config.transportSocket !== undefined, { headerFormatterContext: () => this.accessLogContext() });
+    const tunnel = new HttpTunnelUpstream(this, request, tunneling.usePost, this.context.timers, cluster.config.connectTimeoutMs);
+    this.poolHandle = tunnel;
+    tunnel.start(this.context.clusterManager.httpConnPool(cluster, host));
+    // A failure reported from inside start may have started the next attempt: its handle is the one to keep.
+    if (attempt !== this.connectAttempts && this.poolHandle === tunnel) this.poolHandle = undefined;
+  }
+
+  /** The response opened the tunnel: as onPoolReady for a TCP connection. */
+  onTunnelReady(tunnel: HttpTunnelUpstream): void {
+    this.poolHandle = undefined;
+    this.tunnel = tunnel;
+    this.upstreamTls = tunnel.tls;
+    this.upstreamLocalAddress = tunnel.localAddress;
+    this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccessFinal);
+    if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: tunnel established`);
+    this.startIdleTimer();
+    const held = this.held;
+    this.held = undefined;
+    if (held && (held.length > 0 || this.downstreamEnded)) this.onData(held, this.downstreamEnded);
+    this.downstream.readDisable(false);
   }
 
   /** Stream info's flags are a set (Envoy's bitmask), kept in the order they were first set. */
@@ -172,6 +221,18 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 
   onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
+    const tunnel = this.tunnel;
+    if (tunnel) {
+      this.lastActivity = this.context.runtime.now();
+      this.stats.downstreamCxRxBytesTotal.inc(buffer.length);
+      this.bytesReceived += buffer.length;
+      // The HTTP pool counts the cluster's upstream_cx_tx_bytes_total: what went on the wire, framing included.
+      const last = buffer.chunkCount - 1;
+      for (let i = 0; i <= last; i++) tunnel.encodeData(buffer.chunkAt(i), endStream && i === last);
+      if (last < 0 && endStream) tunnel.encodeData(EMPTY_BYTES, true);
+      buffer.drainAll();
+      return FilterStatus.StopIteration;
+    }
     if (!this.upstream) {
       // Not connected yet: bytes that came with the connection (or before the read disable
       // took hold) stay in the filter manager's buffer, bounded by one read, until then.
@@ -256,6 +317,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       return;
     }
     this.upstream = undefined;
+    this.tunnel = undefined;
     if (this.log.debugOn) {
       this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream ${event === "LocalClose" ? "closed locally" : "closed"}${error ? `: ${error.code}` : ""}`);
     }
@@ -280,6 +342,9 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     this.closed = true;
     this.poolHandle?.cancel();
     this.poolHandle = undefined;
+    // Envoy's HttpUpstream::onDownstreamEvent: the tunnel's stream is reset (unless both directions ended).
+    this.tunnel?.reset();
+    this.tunnel = undefined;
     const upstream = this.upstream;
     this.upstream = undefined;
     // Envoy's TcpUpstream::onDownstreamEvent: a downstream that closed leaves the upstream
@@ -314,6 +379,12 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   private writeAccessLogs(): void {
     const loggers = this.context.accessLoggers(this.config);
     if (loggers.length === 0) return;
+    const context = this.accessLogContext();
+    for (const logger of loggers) logger.log(context);
+  }
+
+  /** The connection as the access log's formatter sees it now (the log line; a tunnel's hostname and headers). */
+  private accessLogContext(): TcpAccessLogContext {
     const downstream = this.downstream;
     const context = new TcpAccessLogContext(
       this.startWallClock,
@@ -336,7 +407,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     context.upstreamHostMetadata = this.host?.metadata;
     context.dynamicMetadata = downstream.dynamicMetadata;
     context.connectionTerminationDetails = downstream.terminationDetails;
-    for (const logger of loggers) logger.log(context);
+    return context;
   }
 
   /**
@@ -373,6 +444,23 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     const upstream = this.upstream;
     this.upstream = undefined;
     upstream?.release(upstream.connection.writeBufferedBytes > 0 ? "Abort" : "FlushWrite");
+    this.tunnel?.reset();
+    this.tunnel = undefined;
     this.downstream.close(this.downstream.writeBufferedBytes > 0 ? "Abort" : "FlushWrite");
   }
+}
+
+/** What no authority may hold: the request line or field would end there (a formatter's output is checked per connection). */
+const UNSAFE_AUTHORITY = /[\0\r\n \t]/;
+
+/** Compiled hostname formats, by text (the config holds the text: it is plain data; validated at load). */
+const HOSTNAME_FORMATS = new Map<string, ReturnType<typeof parseFormat>>();
+
+function formatOf(hostname: string): ReturnType<typeof parseFormat> {
+  let parts = HOSTNAME_FORMATS.get(hostname);
+  if (parts === undefined) {
+    parts = parseFormat(hostname);
+    if (HOSTNAME_FORMATS.size < 1024) HOSTNAME_FORMATS.set(hostname, parts);
+  }
+  return parts;
 }
