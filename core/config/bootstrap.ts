@@ -1799,6 +1799,8 @@ export interface GrpcServiceTarget {
   initialMetadata: readonly (readonly [string, string])[];
   /** google_grpc: the internal cluster `clusterName` names, built on first use (ClusterManager.internalCluster). */
   google?: GoogleGrpcTargetConfig;
+  /** GrpcService.retry_policy, for unary calls (core/http/async-client.ts retries them); absent: no retries. */
+  retryPolicy?: RetryPolicyConfig;
 }
 
 /** GrpcService.GoogleGrpc as polyvoy runs it (config/google-grpc-target.ts). */
@@ -1871,6 +1873,8 @@ export interface ExtAuthzConfig {
   timeoutMs: number;
   /** Set for a grpc_service (envoy.service.auth.v3.Authorization/Check); the http_service fields below are then at their defaults. */
   grpc?: GrpcServiceTarget;
+  /** http_service.retry_policy (core.v3.RetryPolicy on 5xx,gateway-error,connect-failure,reset); absent: one attempt. */
+  httpRetryPolicy?: RetryPolicyConfig;
   /** Put before the original path in the check request. */
   pathPrefix: string;
   /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */
