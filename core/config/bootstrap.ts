@@ -9,6 +9,7 @@ import type { OverloadManagerConfig } from "./overload-schema.ts";
 import type { Http2Options } from "../http2/protocol-options.ts";
 import type { Http2KeepaliveSettings } from "../http2/keepalive.ts";
 import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
+import type { TcpKeepaliveOptions } from "../port.ts";
 
 /** envoy.config.core.v3.Metadata's filter_metadata: a Struct (as JSON) per filter namespace. */
 export type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
@@ -532,6 +533,8 @@ export interface ClusterConfig {
    * until a check fails). Present only when true.
    */
   ignoreHealthOnHostRemoval?: true;
+  /** upstream_connection_options.tcp_keepalive: SO_KEEPALIVE on its TCP connections (core/upstream/tcp-keepalive.ts); absent when not set. */
+  tcpKeepalive?: TcpKeepaliveOptions;
   /**
    * common_lb_config.ignore_new_hosts_until_first_hc with health_checks: a host discovery
    * adds is excluded (/pending_active_hc) until its first check. Present only when it applies.
