@@ -459,6 +459,36 @@ export interface ConnectOptions {
   readonly port: number;
   /** Connect to the Unix domain socket at `address`; its socket's addresses are that path (family "unix"). */
   readonly pipe?: boolean;
+  /**
+   * SO_KEEPALIVE on the connection once it is made (a cluster's
+   * upstream_connection_options.tcp_keepalive), with the settings given; TCP only. A
+   * runtime applies only what its `tcpKeepalive` capability says it can: the config
+   * refuses the rest before a connection is made.
+   */
+  readonly keepalive?: TcpKeepaliveOptions;
+}
+
+/**
+ * envoy.config.core.v3.TcpKeepalive as a connection applies it: SO_KEEPALIVE, and each
+ * setting given (Envoy sets each one it has as a socket option); an unset one stays the
+ * kernel's (net.ipv4.tcp_keepalive_*).
+ */
+export interface TcpKeepaliveOptions {
+  /** keepalive_probes: TCP_KEEPCNT. */
+  readonly probes?: number;
+  /** keepalive_time in seconds: TCP_KEEPIDLE, the idle time before the first probe. */
+  readonly timeSec?: number;
+  /** keepalive_interval in seconds: TCP_KEEPINTVL. */
+  readonly intervalSec?: number;
+}
+
+/** The TcpKeepalive fields by their Envoy names. */
+export type TcpKeepaliveField = "keepalive_probes" | "keepalive_time" | "keepalive_interval";
+
+/** What a runtime's connections can do of TcpKeepalive: SO_KEEPALIVE always, the settings as `unsupported` says. */
+export interface TcpKeepaliveCapability {
+  /** Why this runtime cannot set `field`; undefined where it can. */
+  unsupported(field: TcpKeepaliveField): string | undefined;
 }
 
 /** Which address families a resolution asks for. */
@@ -788,6 +818,11 @@ export interface Runtime {
    * at start with this reason, and a connection to one fails with it.
    */
   readonly abstractPipeUnsupported?: string;
+  /**
+   * Optional: this runtime's connections take ConnectOptions.keepalive (SO_KEEPALIVE, and the
+   * settings the capability allows); absent: a cluster's tcp_keepalive is refused here.
+   */
+  readonly tcpKeepalive?: TcpKeepaliveCapability;
 }
 
 /** A public key as a JSON Web Key (RFC 7517): the fields jwt_authn's keys may carry. */

@@ -9,6 +9,7 @@ import type { OverloadManagerConfig } from "./overload-schema.ts";
 import type { Http2Options } from "../http2/protocol-options.ts";
 import type { Http2KeepaliveSettings } from "../http2/keepalive.ts";
 import type { CompressorOptions, DecompressorOptions } from "../port-compression.ts";
+import type { TcpKeepaliveOptions } from "../port.ts";
 
 /** envoy.config.core.v3.Metadata's filter_metadata: a Struct (as JSON) per filter namespace. */
 export type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
@@ -547,6 +548,8 @@ export interface ClusterConfig {
    * until a check fails). Present only when true.
    */
   ignoreHealthOnHostRemoval?: true;
+  /** upstream_connection_options.tcp_keepalive: SO_KEEPALIVE on its TCP connections (core/upstream/tcp-keepalive.ts); absent when not set. */
+  tcpKeepalive?: TcpKeepaliveOptions;
   /**
    * common_lb_config.ignore_new_hosts_until_first_hc with health_checks: a host discovery
    * adds is excluded (/pending_active_hc) until its first check. Present only when it applies.
@@ -1814,6 +1817,8 @@ export interface GrpcServiceTarget {
   initialMetadata: readonly (readonly [string, string])[];
   /** google_grpc: the internal cluster `clusterName` names, built on first use (ClusterManager.internalCluster). */
   google?: GoogleGrpcTargetConfig;
+  /** GrpcService.retry_policy, for unary calls (core/http/async-client.ts retries them); absent: no retries. */
+  retryPolicy?: RetryPolicyConfig;
 }
 
 /** GrpcService.GoogleGrpc as polyvoy runs it (config/google-grpc-target.ts). */
@@ -1886,6 +1891,8 @@ export interface ExtAuthzConfig {
   timeoutMs: number;
   /** Set for a grpc_service (envoy.service.auth.v3.Authorization/Check); the http_service fields below are then at their defaults. */
   grpc?: GrpcServiceTarget;
+  /** http_service.retry_policy (core.v3.RetryPolicy on 5xx,gateway-error,connect-failure,reset); absent: one attempt. */
+  httpRetryPolicy?: RetryPolicyConfig;
   /** Put before the original path in the check request. */
   pathPrefix: string;
   /** authorization_request.allowed_headers (besides authorization, :method, :path and :authority, always sent). */

@@ -13,6 +13,7 @@ import { stringMatcher } from "./matcher-schema.ts";
 import { fractionalPercent } from "./fractional-percent-schema.ts";
 import { isEmptyList, isFalse, refuseField, unsupportedField } from "./unsupported-field.ts";
 import { grpcService } from "./grpc-service-schema.ts";
+import { coreRetryPolicy, HTTP_FETCH_RETRY_ON, HTTP_FETCH_RETRY_ON_BITS } from "./core-retry-policy-schema.ts";
 import type { HeaderValueOption, StringMatcherConfig } from "./bootstrap.ts";
 import { formattedHeaderValue, isPseudoOrHost } from "./custom-headers-schema.ts";
 import { statusText } from "../http/codec/status-text.ts";
@@ -86,13 +87,14 @@ const httpService = lazySchema(() =>
       dynamic_metadata_from_headers: listStringMatcher.optional(),
     })
     .prefault({}),
-  retry_policy: unsupportedField("the authorization service is called once, without retries"),
+  // ext_authz_http_impl.cc: convertCoreToRouteRetryPolicy(retry_policy, "5xx,gateway-error,connect-failure,reset").
+  retry_policy: coreRetryPolicy(HTTP_FETCH_RETRY_ON_BITS, HTTP_FETCH_RETRY_ON).optional(),
 }));
 
 export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
   strictObject({
     http_service: httpService.optional(),
-    grpc_service: grpcService({ timeout: "taken" }).optional(),
+    grpc_service: grpcService({ timeout: "taken", retryPolicy: "taken" }).optional(),
     transport_api_version: z.enum(["V3"], { message: "only V3 is supported" }).optional(),
     failure_mode_allow: boolFalse,
     failure_mode_allow_header_add: boolFalse,
@@ -149,6 +151,7 @@ export const extAuthzConfig: z.ZodType<ExtAuthzConfig> = lazySchema(() =>
       cluster: grpc?.target.clusterName ?? service.server_uri.cluster,
       timeoutMs: grpc === undefined ? service.server_uri.timeout : (grpc.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       ...(grpc && { grpc: grpc.target }),
+      ...(service.retry_policy !== undefined && { httpRetryPolicy: service.retry_policy }),
       pathPrefix: service.path_prefix,
       // Envoy's FilterConfig: a gRPC service gets every header unless the top-level
       // allowed_headers is set (then only those); an HTTP service gets

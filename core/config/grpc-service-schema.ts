@@ -9,10 +9,11 @@
 import * as z from "zod";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { GrpcServiceTarget } from "./bootstrap.ts";
+import type { GrpcServiceTarget, RetryPolicyConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue } from "./proto-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
 import { googleGrpcTarget } from "./google-grpc-target.ts";
+import { coreRetryPolicy } from "./core-retry-policy-schema.ts";
 import { dataSource } from "./data-source-schema.ts";
 
 export interface GrpcServiceConfig {
@@ -26,7 +27,8 @@ const envoyGrpc = lazySchema(() =>
   cluster_name: nonEmptyString,
   // Envoy: an HTTP header value, the :authority; empty means the cluster's name.
   authority: headerValue.default(""),
-  retry_policy: unsupportedField("gRPC service calls are not retried: Envoy retries them through its HTTP async client's router; polyvoy's async client does not retry"),
+  // Envoy reads it only for an xDS stream's reconnect back-off (Config::Utility::prepareJitteredExponentialBackOffStrategy).
+  retry_policy: unsupportedField("Envoy reads it only as an xDS stream's reconnect back-off, which polyvoy does not take from config: set the GrpcService's retry_policy to retry unary calls"),
   max_receive_message_length: unsupportedField("responses are bounded at 4 MiB"),
   skip_envoy_headers: unsupportedField("polyvoy adds no x-envoy-* headers to gRPC service calls", isFalse),
 }));
@@ -59,14 +61,22 @@ const googleGrpc = lazySchema(() =>
     channel_args: unsupportedField("gRPC channel arguments"),
   }));
 
-export function grpcService(what: { timeout: "taken" | string }) {
+/**
+ * `timeout` and `retryPolicy`: "taken" where the caller applies it, else the reason it is
+ * refused. GrpcService.retry_policy is Envoy's for unary calls and streams alike
+ * (AsyncStreamImpl takes it unless the stream sets its own); polyvoy retries unary calls only.
+ */
+export function grpcService(what: { timeout: "taken" | string; retryPolicy?: "taken" | string }) {
+  const retryPolicy = what.retryPolicy ?? "a gRPC stream is not retried by polyvoy (its retry_policy applies to unary calls: ext_authz, ratelimit)";
   return strictObject({
       envoy_grpc: envoyGrpc.optional(),
       google_grpc: googleGrpc.optional(),
       timeout: what.timeout === "taken" ? durationMs.optional() : unsupportedField(what.timeout),
       initial_metadata: z.array(metadataEntry).default([]),
-      // Envoy applies it (envoy_grpc only: AsyncClientImpl hands it to the HTTP async client, whose router retries; the Google gRPC client does not read it).
-      retry_policy: unsupportedField("gRPC service calls are not retried: Envoy retries them through its HTTP async client's router; polyvoy's async client does not retry"),
+      // Grpc::AsyncClientImpl hands it to the HTTP async client, whose router retries
+      // (convertCoreToRouteRetryPolicy with no default conditions). Envoy's Google gRPC client
+      // does not read it; polyvoy's google_grpc runs on the same async client and applies it too.
+      retry_policy: retryPolicy === "taken" ? coreRetryPolicy(0).optional() : unsupportedField(retryPolicy),
     })
     .superRefine((g, ctx) => {
       // Envoy: the target_specifier oneof must be set.
@@ -75,9 +85,11 @@ export function grpcService(what: { timeout: "taken" | string }) {
     })
     .transform((g, ctx): GrpcServiceConfig => {
       const timeoutMs = typeof g.timeout === "number" ? g.timeout : undefined;
-      if (g.envoy_grpc !== undefined) return { target: { clusterName: g.envoy_grpc.cluster_name, authority: g.envoy_grpc.authority, initialMetadata: g.initial_metadata }, timeoutMs };
+      const retry = g.retry_policy as RetryPolicyConfig | undefined;
+      const withRetry = <T extends object>(target: T): T & { retryPolicy?: RetryPolicyConfig } => (retry === undefined ? target : { ...target, retryPolicy: retry });
+      if (g.envoy_grpc !== undefined) return { target: withRetry({ clusterName: g.envoy_grpc.cluster_name, authority: g.envoy_grpc.authority, initialMetadata: g.initial_metadata }), timeoutMs };
       const google = googleGrpcTarget(g.google_grpc!, (path, message) => ctx.addIssue({ code: "custom", path: ["google_grpc", ...path], message }));
       if (google === undefined) return z.NEVER;
-      return { target: { clusterName: google.cluster.name, authority: google.authority, initialMetadata: g.initial_metadata, google }, timeoutMs };
+      return { target: withRetry({ clusterName: google.cluster.name, authority: google.authority, initialMetadata: g.initial_metadata, google }), timeoutMs };
     });
 }

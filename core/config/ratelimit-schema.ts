@@ -153,7 +153,7 @@ export const rateLimitConfig: z.ZodType<RateLimitConfig> = lazySchema(() =>
         // filter's own timeout (20 ms by default): ratelimit/config.cc passes that to
         // rateLimitClient, and Envoy's gRPC client reads no GrpcService.timeout. The filter says
         // so in a warning at start (ratelimit.ts) rather than ignore it silently.
-        grpc_service: grpcService({ timeout: "taken" }),
+        grpc_service: grpcService({ timeout: "taken", retryPolicy: "taken" }),
         transport_api_version: z.enum(["V3"], { message: "only V3 is supported" }).optional(),
       }),
       enable_x_ratelimit_headers: z.enum(["OFF", "DRAFT_VERSION_03"]).default("OFF"),

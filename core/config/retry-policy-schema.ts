@@ -36,7 +36,7 @@ const positiveDuration = lazySchema(() =>
  * retry_on: comma-separated conditions, HTTP and gRPC ones in one string. Envoy drops a
  * name it does not know; here it is an error, so a typo cannot silently turn a retry off.
  */
-const retryOn = lazySchema(() =>
+export const retryOn = lazySchema(() =>
   z.string().transform((text, ctx) => {
   const http = parseRetryOn(text);
   const grpc = parseRetryGrpcOn(http.unknown.join(","));
@@ -57,7 +57,7 @@ export interface HostPredicate {
  * label of its metadata_match's `envoy.lb` (Envoy's OmitHostsRetryPredicate reads only
  * that namespace: the others are accepted and do nothing there too).
  */
-const retryHostPredicate = lazySchema(() =>
+export const retryHostPredicate = lazySchema(() =>
   strictObject({
     name: nonEmptyString,
     typed_config: z
@@ -99,7 +99,7 @@ const omitHostPredicateFields: Record<HostPredicateName, z.ZodType> = {
 };
 
 /** retry_priority: envoy.retry_priorities.previous_priorities (update_frequency > 0, required by Envoy). */
-const retryPriority = lazySchema(() =>
+export const retryPriority = lazySchema(() =>
   strictObject({
     name: nonEmptyString,
     typed_config: strictObject({ "@type": z.string(), update_frequency: z.number().int().max(2 ** 31 - 1).optional() }).optional(),

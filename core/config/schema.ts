@@ -10,6 +10,7 @@
 import { utf8Encode } from "../util/utf8.ts";
 import * as z from "zod";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
+import { upstreamConnectionOptions } from "./upstream-connection-options-schema.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";
 import { lbSubsetConfig } from "./lb-subset-schema.ts";
@@ -1023,6 +1024,7 @@ const clusterMessage = lazySchema(() =>
     transport_socket_matches: unsupportedField("use transport_socket", isEmptyList),
     lb_subset_config: lbSubsetConfig.optional(),
     upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
+    upstream_connection_options: upstreamConnectionOptions.optional(),
   })
   .superRefine((c, ctx) => {
     checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
@@ -1094,6 +1096,7 @@ const clusterMessage = lazySchema(() =>
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
       ...(c.ignore_health_on_host_removal ? { ignoreHealthOnHostRemoval: true as const } : {}),
+      ...(c.upstream_connection_options?.tcp_keepalive !== undefined && { tcpKeepalive: c.upstream_connection_options.tcp_keepalive }),
       // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
       ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
       ...upstreamTransport(c.transport_socket, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options),

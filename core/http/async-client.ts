@@ -12,17 +12,29 @@
  * buffer limit (ExceedResponseBufferLimit). An unknown cluster is a Reset failure.
  * Callbacks may come before send() returns (then it returns undefined, as Envoy's
  * send returns nullptr): a caller that stops its stream for the answer checks that.
+ *
+ * With a retry policy (options.retryPolicy: a GrpcService's or an HTTP service's
+ * core.v3.RetryPolicy) the request is retried as the async client's router retries it
+ * (router.cc with retry_state_impl.cc, here core/http/filters/retry-state.ts): on a retry
+ * condition met by a pool failure, a reset before the response, a response's headers or
+ * the per-try timeout, after the jittered back-off, on a host the retry predicates allow;
+ * the body is kept whole, so every attempt resends it. The request's timeout bounds all
+ * attempts and back-offs together.
  */
+import type { RetryPolicyConfig } from "../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { Host } from "../upstream/host.ts";
+import type { PrioritySet } from "../upstream/host-set.ts";
+import type { LoadBalancerContext, PriorityLoad } from "../upstream/load-balancer.ts";
 import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
 import { PoolFailureReason } from "../upstream/pool-failure.ts";
 import type { HeaderMap } from "./header-map.ts";
 import { ResponseHeaders, type RequestHeaders } from "./message.ts";
 import { StreamResetReason, resetReasonToString } from "./stream-reset-reason.ts";
 import { latin1Encode } from "../util/latin1.ts";
+import { RetryState, RetryStatus, type RetryCallbacks } from "./filters/retry-state.ts";
 
 export const AsyncFailureReason = {
   /** The stream was reset after its response began, or the cluster does not exist. */
@@ -53,6 +65,8 @@ export interface AsyncRequestOptions {
   maxResponseBytes?: number;
   /** The cluster is a google_grpc target's internal one (ClusterManager.getInternal), not the config's. */
   internalCluster?: boolean;
+  /** Retry the request by this policy (Envoy's RequestOptions::setRetryPolicy with setBufferBodyForRetry). */
+  retryPolicy?: RetryPolicyConfig;
 }
 
 /** Envoy's local reply text for resets before response headers (router.cc, onUpstreamReset). */
@@ -83,7 +97,7 @@ export class AsyncClient {
 }
 
 /** One request in flight (Envoy's AsyncRequestImpl). */
-export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
+export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalancerContext, RetryCallbacks {
   /** The callbacks were called, or the request was cancelled: nothing more happens. */
   done = false;
   private cluster: Cluster | undefined;
@@ -94,6 +108,11 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
   private readonly chunks: Uint8Array[] = [];
   private bodyBytes = 0;
   private readonly maxResponseBytes: number;
+  /** The retry policy's state; undefined without a policy, or when nothing could make it retry. */
+  private retryState: RetryState | undefined;
+  /** The attempt under way is a retry (the retry host predicates and priority apply to retries only). */
+  private isRetry = false;
+  private perTryTimer: Timer | undefined;
 
   constructor(
     private readonly server: ServerContext,
@@ -114,7 +133,9 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
       return;
     }
     this.cluster = cluster;
-    const host = cluster.loadBalancer.chooseHost(undefined);
+    const policy = this.options.retryPolicy;
+    if (policy !== undefined) this.retryState = RetryState.create(policy, this.headers, cluster, this.server, this);
+    const host = cluster.loadBalancer.chooseHost(this);
     if (host === undefined) {
       this.localReply(503, "no healthy upstream", "no_healthy_upstream");
       return;
@@ -131,7 +152,66 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
   }
 
   private newStream(cluster: Cluster, host: Host): void {
+    const retryState = this.retryState;
+    if (retryState !== undefined) {
+      retryState.onHostAttempted(host);
+      // Envoy's convertCoreToRouteRetryPolicy makes each try's timeout the back-off's max interval.
+      const perTryMs = retryState.perTryTimeoutMs;
+      if (perTryMs > 0) (this.perTryTimer ??= this.server.timers.create(() => this.onPerTryTimeout())).enable(perTryMs);
+    }
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
+  }
+
+  // ---- retries (Envoy's router, for the async client's requests) ----
+
+  /** LoadBalancerContext: the retry host predicates apply to retries only (Envoy's Filter::shouldSelectAnotherHost). */
+  shouldSelectAnotherHost(host: Host): boolean {
+    return this.isRetry && this.retryState !== undefined && this.retryState.shouldSelectAnotherHost(host);
+  }
+
+  hostSelectionRetryCount(): number {
+    return this.isRetry && this.retryState !== undefined ? this.retryState.hostSelectionMaxAttempts : 1;
+  }
+
+  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad {
+    return this.isRetry && this.retryState !== undefined ? this.retryState.priorityLoadForRetry(prioritySet, original) : original;
+  }
+
+  /** @internal The back-off passed: a new attempt, on a host chosen again (Envoy's Filter::doRetry). */
+  doRetry(): void {
+    if (this.done) return;
+    this.isRetry = true;
+    this.responseHeaders = undefined;
+    const cluster = this.cluster!;
+    const host = cluster.loadBalancer.chooseHost(this);
+    if (host === undefined) {
+      cluster.stats.upstreamCxNoneHealthy.inc();
+      this.localReply(503, "no healthy upstream", "no_healthy_upstream");
+      return;
+    }
+    this.newStream(cluster, host);
+  }
+
+  /** The attempt failed before its response: true when a retry is scheduled (Envoy's maybeRetryReset). */
+  private maybeRetryReset(reason: StreamResetReason, upstreamRequestStarted: boolean): boolean {
+    const retryState = this.retryState;
+    if (retryState === undefined) return false;
+    this.perTryTimer?.disable();
+    return retryState.shouldRetryReset(reason, upstreamRequestStarted) === RetryStatus.Yes;
+  }
+
+  /** The attempt's per-try timeout passed before its response (Envoy's onPerTryTimeout): retried as a local reset, else 504. */
+  private onPerTryTimeout(): void {
+    if (this.done || this.responseHeaders !== undefined) return;
+    this.cluster!.stats.upstreamRqPerTryTimeout.inc();
+    const started = this.stream !== undefined;
+    this.poolHandle?.cancel();
+    this.poolHandle = undefined;
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.reset();
+    if (this.maybeRetryReset(StreamResetReason.LocalReset, started)) return;
+    this.localReply(504, "upstream request timeout", "upstream_per_try_timeout");
   }
 
   /** Give up: the stream is reset, no callback is called (Envoy's Request::cancel). */
@@ -161,19 +241,34 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
 
   onPoolFailure(reason: PoolFailureReason, _transportFailureReason: string): void {
     this.poolHandle = undefined;
-    this.resetBeforeResponse(POOL_FAILURE_RESET[reason]);
+    if (this.done) return;
+    const resetReason = POOL_FAILURE_RESET[reason];
+    if (this.maybeRetryReset(resetReason, false)) return;
+    this.resetBeforeResponse(resetReason);
   }
 
   onUpstreamReset(reason: StreamResetReason, _details: string): void {
     // A reset of our own making (timeout, cancel, the buffer limit) needs no answer.
     if (this.done || this.stream === undefined) return;
     this.stream = undefined;
-    if (this.responseHeaders === undefined) this.resetBeforeResponse(reason);
-    else this.fail(AsyncFailureReason.Reset);
+    if (this.responseHeaders !== undefined) return this.fail(AsyncFailureReason.Reset);
+    if (this.maybeRetryReset(reason, true)) return;
+    this.resetBeforeResponse(reason);
   }
 
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.done) return;
+    const retryState = this.retryState;
+    if (retryState !== undefined) {
+      this.perTryTimer?.disable();
+      if (retryState.shouldRetryHeaders(headers) === RetryStatus.Yes) {
+        // Envoy's router: the attempt is dropped (reset unless it is complete) and the response with it.
+        const stream = this.stream;
+        this.stream = undefined;
+        if (!endStream) stream?.reset();
+        return;
+      }
+    }
     this.responseHeaders = headers;
     this.cluster?.stats.countResponse(headers.status);
     if (endStream) this.succeed(undefined);
@@ -245,12 +340,16 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget {
   private finish(): void {
     this.done = true;
     this.timer?.disable();
+    this.perTryTimer?.disable();
+    this.retryState?.destroy();
     this.chunks.length = 0;
   }
 
   /** Out of the pool's queue, or the stream reset (its connection closes), timer off. */
   private release(): void {
     this.timer?.disable();
+    this.perTryTimer?.disable();
+    this.retryState?.destroy();
     this.poolHandle?.cancel();
     this.poolHandle = undefined;
     const stream = this.stream;

@@ -57,7 +57,7 @@ export class GrpcAsyncClient {
     const request = new GrpcUnaryRequest(callbacks, stats);
     const body = encodeGrpcFrame(GRPC_FH_DEFAULT, message);
     const send = () => {
-      request.http = this.http.send(target.clusterName, headers, body, request, { timeoutMs, maxResponseBytes: MAX_RESPONSE_MESSAGE + 5, internalCluster: google !== undefined });
+      request.http = this.http.send(target.clusterName, headers, body, request, { timeoutMs, maxResponseBytes: MAX_RESPONSE_MESSAGE + 5, internalCluster: google !== undefined, retryPolicy: target.retryPolicy });
     };
     const ready = google === undefined ? undefined : this.server.clusterManager.internalCluster(google.cluster);
     if (ready === undefined) send();

@@ -1,3 +1,4 @@
+import { tcpKeepaliveRefusal } from "./tcp-keepalive.ts";
 import type { ClusterConfig, LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
 import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import { edsHealthFlag, Host, NO_LOCALITY, type Locality } from "./host.ts";
@@ -134,6 +135,9 @@ export class Cluster {
    * without health checks. `eventLog`: the open event_log_path file.
    */
   initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime), secrets?: SecretManager): Promise<void> {
+    const keepalive = this.config.tcpKeepalive;
+    const keepaliveRefusal = keepalive === undefined ? undefined : tcpKeepaliveRefusal(keepalive, dispatcher.runtime);
+    if (keepaliveRefusal !== undefined) return Promise.reject(new Error(`cluster '${this.name}': ${keepaliveRefusal}`));
     const tls = this.config.transportSocket;
     if (!tls) return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
     // The TLS context first: health checks connect through it. TLS's code loads only when a
@@ -156,7 +160,9 @@ export class Cluster {
    */
   connect(runtime: Runtime, address: string, port: number, serverName?: string, pipe = false): Socket {
     const factory = this.transportSocketFactory;
-    const options = pipe ? { address, port, pipe } : { address, port };
+    // tcp_keepalive is TCP's (Envoy sets it with IPPROTO_TCP options): not on a Unix socket.
+    const keepalive = this.config.tcpKeepalive;
+    const options = pipe ? { address, port, pipe } : keepalive !== undefined ? { address, port, keepalive } : { address, port };
     return factory ? factory.connect(options, serverName) : runtime.connect(options);
   }
 

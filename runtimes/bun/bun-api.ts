@@ -11,6 +11,8 @@ export interface BunSocketHandle {
   pause(): void;
   resume(): void;
   setNoDelay(noDelay?: boolean): boolean;
+  /** SO_KEEPALIVE, and TCP_KEEPIDLE from `initialDelay` (ms) when above 0. */
+  setKeepAlive(enable?: boolean, initialDelay?: number): boolean;
   readonly localAddress: string;
   readonly localPort: number;
   readonly localFamily: "IPv4" | "IPv6";

@@ -10,6 +10,7 @@ import { toPortError } from "../kit/errors.ts";
 import { Bun, type BunSocketHandle, type BunSocketHandlers } from "./bun-api.ts";
 import { BunSocket } from "./bun-socket.ts";
 import { DEFAULT_READS_PER_EDEN_COLLECTION, EdenCollections } from "./eden-collections.ts";
+import { idleTimeOnlyKeepalive } from "../kit/tcp-keepalive.ts";
 import { bunTlsCapability } from "./bun-tls.ts";
 import { writeStderr } from "./bun-stderr.ts";
 
@@ -57,6 +58,7 @@ function connect(options: ConnectOptions): Socket {
     });
     return socket;
   }
+  socket.keepalive = options.keepalive;
   Bun.connect({
     hostname: options.address,
     port: options.port,
@@ -162,6 +164,7 @@ export function createBunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     },
 
     connect,
+    tcpKeepalive: idleTimeOnlyKeepalive("bun"),
     // Bun's node:tls runs on BoringSSL and honours cipher and curve lists; it ignores
     // ticketKeys (two servers given one key do not resume each other's sessions). Accepted
     // sockets are upgraded to TLS in Bun itself (bun-tls.ts), whose server-name callback

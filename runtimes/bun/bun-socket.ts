@@ -1,4 +1,5 @@
-import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
+import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler, TcpKeepaliveOptions } from "../../core/port.ts";
+import { keepaliveInitialDelayMs } from "../kit/tcp-keepalive.ts";
 import { ReadDisableCount } from "../kit/read-disable-count.ts";
 import { WriteQueue } from "../kit/write-queue.ts";
 import { toPortError } from "../kit/errors.ts";
@@ -37,9 +38,13 @@ export class BunSocket implements Socket {
     this.remote = address;
   }
 
+  /** @internal ConnectOptions.keepalive, applied once connected (Bun.connect's socket comes then). */
+  keepalive: TcpKeepaliveOptions | undefined;
+
   attach(socket: BunSocketHandle, connecting: boolean): void {
     this.socket = socket;
     socket.setNoDelay(true); // TCP_NODELAY, as Envoy's connections (see port.ts)
+    if (this.keepalive !== undefined) socket.setKeepAlive(true, keepaliveInitialDelayMs(this.keepalive));
     if (this.closedLocally) {
       // close()/reset() came while the connect was pending.
       socket.terminate();

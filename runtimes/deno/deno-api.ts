@@ -21,6 +21,8 @@ export interface DenoConn {
   close(): void;
   /** Absent on a Unix connection (Deno.UnixConn has no TCP_NODELAY). */
   setNoDelay?(noDelay?: boolean): void;
+  /** SO_KEEPALIVE only (Deno.TcpConn); absent on a Unix connection. */
+  setKeepAlive?(keepAlive?: boolean): void;
   readonly localAddr: DenoNetAddr | DenoUnixAddr;
   readonly remoteAddr: DenoNetAddr | DenoUnixAddr;
 }

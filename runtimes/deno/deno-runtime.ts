@@ -99,6 +99,7 @@ function connect(options: ConnectOptions): Socket {
     );
     return socket;
   }
+  socket.keepalive = options.keepalive !== undefined;
   Deno.connect({ hostname: options.address, port: options.port, transport: "tcp" }).then(
     (conn) => socket.attach(conn, true),
     (err) => socket.fail(err),
@@ -136,6 +137,8 @@ export function createDenoRuntime(): Runtime {
     },
 
     connect,
+    // Deno.TcpConn.setKeepAlive(bool) turns SO_KEEPALIVE on and sets nothing else.
+    tcpKeepalive: { unsupported: () => "deno's conn.setKeepAlive sets only SO_KEEPALIVE (the kernel's idle time, interval and probe count apply)" },
     // Deno's node:tls runs on rustls: versions are honoured, cipher and curve lists are
     // silently ignored (measured on Deno 2.9: a list naming one cipher, or none that
     // exists, still negotiated rustls' defaults), so the config refuses them here; a

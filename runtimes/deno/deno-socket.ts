@@ -33,7 +33,11 @@ export class DenoSocket implements Socket, ResetProbed {
   private wakeReader: (() => void) | undefined;
 
   /** Start using `conn`: at once for accepted sockets, when the connect resolves for outbound ones. */
+  /** @internal ConnectOptions.keepalive, applied once connected: SO_KEEPALIVE alone (Deno sets no TCP_KEEP* option). */
+  keepalive = false;
+
   attach(conn: DenoConn, connecting: boolean): void {
+    if (this.keepalive) conn.setKeepAlive?.(true);
     this.conn = conn;
     conn.setNoDelay?.(true); // TCP_NODELAY, as Envoy's connections (see port.ts); a Unix connection has none
     if (this.done) {

@@ -114,6 +114,8 @@ class MemoryListener implements Listener {
 
 export class MemoryRuntime implements Runtime, SocketNetwork {
   readonly name = "memory";
+  /** Every TcpKeepalive setting is taken (and recorded on the socket: MemorySocket.keepalive). */
+  readonly tcpKeepalive = { unsupported: () => undefined };
   readonly version = VERSION;
   readonly scheduler: Scheduler;
   readonly prng: Prng;
@@ -224,6 +226,7 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
     const local: SocketAddress = pipe ? { address: target, port: 0, family } : { address: this.options.sourceAddress ?? (family === 6 ? "::1" : "127.0.0.1"), port: this.nextPort++, family };
     const faults = this.faultsFor({ id, remote: { address: target, port: options.port }, local });
     const socket = new MemorySocket(this, id, "client", { ...faults.toServer }, faults.receiveWindow ?? this.receiveWindow);
+    if (!pipe) socket.keepalive = options.keepalive;
     this.openSockets.add(socket);
     this.trace?.(`t=${this.now()} S${id}(client) connect ${target}:${options.port}${faults.connect ? ` [${faults.connect}]` : ""}`);
     if (faults.connect === "blackhole") return socket; // never completes; close/reset still work

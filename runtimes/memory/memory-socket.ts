@@ -12,7 +12,7 @@
  *
  * Every event reaches the handler from a scheduler task, never from inside a port call.
  */
-import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
+import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler, TcpKeepaliveOptions } from "../../core/port.ts";
 import { detachedHandler } from "../kit/detached-handler.ts";
 import { ReadDisableCount } from "../kit/read-disable-count.ts";
 import { WriteQueue } from "../kit/write-queue.ts";
@@ -71,6 +71,8 @@ export class MemorySocket implements Socket {
   /** Bytes this endpoint's kernel buffers for reading (counting bytes in flight to it). */
   receiveWindow: number;
   readonly stats: SocketStats = { bytesWritten: 0, bytesSent: 0, bytesRead: 0, reads: 0, maxBuffered: 0, drains: 0 };
+  /** ConnectOptions.keepalive of a connecting socket, as a test reads it (the memory network sends no probes). */
+  keepalive: TcpKeepaliveOptions | undefined;
   /** How it closed, once closed. */
   closeReason: CloseReason | undefined;
   closeError: PortError | undefined;

@@ -12,6 +12,7 @@ import { nodeNativeTlsCapability } from "./node-tls.ts";
 import { nodeDgramCapability } from "../kit/node-dgram.ts";
 import { bindPathFor, pipeAddress, placeBoundSocket, runtimeSocketPath, unlinkBeforeBind, type UnixSocketFiles } from "../kit/unix-socket.ts";
 import { nodeFs } from "../kit/builtins.ts";
+import { idleTimeOnlyKeepalive, keepAliveOnConnect } from "../kit/tcp-keepalive.ts";
 
 /**
  * Node 20's net binds and connects an abstract Unix socket with the whole sun_path, the
@@ -34,6 +35,7 @@ function connect(options: ConnectOptions): Socket {
     return new NodeSocket(socket, true, reads, pipeAddress(options.address));
   }
   const socket = net.connect({ host: options.address, port: options.port, allowHalfOpen: true, onread: reads.onread });
+  if (options.keepalive !== undefined) keepAliveOnConnect(socket, options.keepalive);
   return new NodeSocket(socket, true, reads);
 }
 
@@ -93,6 +95,7 @@ export function createNodeRuntime(): Runtime {
 
     connect,
     abstractPipeUnsupported: NODE_ABSTRACT_PIPE,
+    tcpKeepalive: idleTimeOnlyKeepalive("node"),
     // node:cluster workers could share the primary's UDP socket (a non-exclusive bind), but
     // each datagram would go to whichever worker reads first: one peer's datagrams would be
     // split over sessions in several workers, where Envoy's SO_REUSEPORT hashes a peer to one.

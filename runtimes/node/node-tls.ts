@@ -3,6 +3,7 @@ import type { ConnectOptions, Socket, TlsCapability, TlsContext } from "../../co
 import { asNodeContext, nodeTlsCapability, type NodeTlsLimits } from "../kit/tls/node-tls.ts";
 import { NodeSocket } from "./node-socket.ts";
 import { NativeTlsSocket } from "./native-tls-socket.ts";
+import { keepAliveOnConnect } from "../kit/tcp-keepalive.ts";
 
 /**
  * Node's TLS capability: the kit's contexts, with every TLS socket made on a net.Socket's
@@ -26,6 +27,7 @@ export function nodeNativeTlsCapability(limits: NodeTlsLimits, connect: (options
       const client = asNodeContext(context, "client");
       // No `onread` (socket-reads.ts): TLSWrap reads the handle into buffers of its own.
       const raw = net.connect({ host: options.address, port: options.port, allowHalfOpen: true });
+      if (options.keepalive !== undefined) keepAliveOnConnect(raw, options.keepalive);
       return NativeTlsSocket.connect(raw, client, serverName);
     },
   };

@@ -326,7 +326,7 @@ export class ExtAuthzFilter implements StreamFilter, AsyncRequestCallbacks {
     this.state = State.Calling;
     this.stopped = true;
     this.initiatingCall = true;
-    this.request = shared.client.send(config.cluster, check, body, this, { timeoutMs: config.timeoutMs });
+    this.request = shared.client.send(config.cluster, check, body, this, { timeoutMs: config.timeoutMs, retryPolicy: config.httpRetryPolicy });
     this.initiatingCall = false;
   }
 

@@ -193,6 +193,11 @@ export class RetryState implements TimerTarget {
     return this.retryOn !== 0;
   }
 
+  /** per_try_timeout in ms (0: none). */
+  get perTryTimeoutMs(): number {
+    return this.policy.perTryTimeoutMs;
+  }
+
   get hostSelectionMaxAttempts(): number {
     return this.policy.hostSelectionRetryMaxAttempts;
   }

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import { HCM_FILTERS, ROUTE_PER_FILTER, filterConfig, load, problems } from "./http-filter-config.ts";
+import { parseRetryGrpcOn, parseRetryOn } from "../../../core/config/retry-on.ts";
 
 const RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
@@ -89,7 +90,12 @@ describe("ext_authz", () => {
     expect(problems(extAuthz({ http_service: SERVICE, include_tls_session: true }))[0]).toMatch(/`include_tls_session` is an Envoy field that polyvoy does not support yet \(with http_service/);
     expect(filterConfig(extAuthz({ http_service: { ...SERVICE, authorization_response: { dynamic_metadata_from_headers: { patterns: [{ prefix: "x-user" }] } } } }))).toMatchObject({ dynamicMetadataFromHeaders: [{ type: "prefix", value: "x-user", ignoreCase: false }] });
     expect(problems(extAuthz({ http_service: SERVICE, with_request_body: { max_request_bytes: 10, pack_as_bytes: true } }))[0]).toMatch(/with_request_body: `pack_as_bytes` is an Envoy field that polyvoy does not support yet \(with http_service: it applies to grpc_service only\)/);
-    expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: {} } }))[0]).toMatch(/http_service: `retry_policy` is an Envoy field that polyvoy does not support yet/);
+    // http_service.retry_policy: Envoy's HTTP client retries on 5xx,gateway-error,connect-failure,reset (its retry_on would be ignored: refused).
+    expect(filterConfig(extAuthz({ http_service: { ...SERVICE, retry_policy: { num_retries: 2 } } }))).toMatchObject({ httpRetryPolicy: { numRetries: 2, retryOn: parseRetryOn("5xx,gateway-error,connect-failure,reset").bits, baseIntervalMs: 1000, maxIntervalMs: 10_000 } });
+    expect(problems(extAuthz({ http_service: { ...SERVICE, retry_policy: { retry_on: "5xx" } } }))[0]).toMatch(/http_service.retry_policy: `retry_on` is an Envoy field that polyvoy does not support yet \(Envoy retries on 5xx,gateway-error,connect-failure,reset here/);
+    // GrpcService.retry_policy: taken for the unary Check call, with no conditions unless retry_on names some (as Envoy's gRPC async client).
+    expect(filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" }, retry_policy: { retry_on: "unavailable", num_retries: 3, retry_back_off: { base_interval: "0.1s" } } } }))).toMatchObject({ grpc: { retryPolicy: { retryOn: parseRetryGrpcOn("unavailable").bits, numRetries: 3, baseIntervalMs: 100, maxIntervalMs: 1000, perTryTimeoutMs: 1000 } } });
+    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" }, retry_policy: { retry_back_off: { base_interval: "2s", max_interval: "1s" } } } }))[0]).toMatch(/retry_policy.retry_back_off.max_interval: max_interval must be greater than or equal to the base_interval/);
     expect(problems(extAuthz({ http_service: { ...SERVICE, path_prefix: "check" } }))[0]).toMatch(/path_prefix: must start with "\/"/);
   });
 

@@ -1,0 +1,67 @@
+/**
+ * upstream_connection_options.tcp_keepalive: loaded with Envoy's field names (Linux's
+ * ranges checked), refused on a runtime that cannot set a field it names (one line naming
+ * the runtime), and handed to every TCP connection of the cluster (the memory runtime
+ * records it on the socket).
+ */
+import { describe, expect, test } from "vitest";
+import { loadBootstrap } from "../../../core/config/load.ts";
+import type { ClusterConfig } from "../../../core/config/bootstrap.ts";
+import type { Runtime } from "../../../core/port.ts";
+import { StatsStore } from "../../../core/stats/stats-store.ts";
+import { Cluster } from "../../../core/upstream/cluster.ts";
+import { tcpKeepaliveRefusal } from "../../../core/upstream/tcp-keepalive.ts";
+import { Timers } from "../../../core/event/timers.ts";
+import { idleTimeOnlyKeepalive } from "../../../runtimes/kit/tcp-keepalive.ts";
+import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
+import type { MemorySocket } from "../../../runtimes/memory/memory-socket.ts";
+
+function cluster(options: object | undefined): ClusterConfig {
+  const text = JSON.stringify({
+    static_resources: {
+      clusters: [{ name: "c", load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } }] }] }, ...(options && { upstream_connection_options: options }) }],
+    },
+  });
+  return loadBootstrap(text, "json").clusters[0]!;
+}
+
+describe("upstream_connection_options.tcp_keepalive", () => {
+  test("loaded: {} is SO_KEEPALIVE alone, fields in seconds; Linux's ranges and the other fields refused by name", () => {
+    expect(cluster({ tcp_keepalive: {} }).tcpKeepalive).toEqual({});
+    expect(cluster({ tcp_keepalive: { keepalive_probes: 3, keepalive_time: 30, keepalive_interval: 5 } }).tcpKeepalive).toEqual({ probes: 3, timeSec: 30, intervalSec: 5 });
+    expect(cluster({}).tcpKeepalive).toBeUndefined();
+    expect(cluster(undefined).tcpKeepalive).toBeUndefined();
+    expect(() => cluster({ tcp_keepalive: { keepalive_time: 0 } })).toThrow(/tcp_keepalive.keepalive_time: must be 1 to 32767 seconds/);
+    expect(() => cluster({ tcp_keepalive: { keepalive_probes: 200 } })).toThrow(/tcp_keepalive.keepalive_probes: must be 1 to 127/);
+    expect(() => cluster({ tcp_keepalive: { keepalive_idle: 3 } })).toThrow(/keepalive_idle/);
+    expect(() => cluster({ happy_eyeballs_config: {} })).toThrow(/upstream_connection_options: `happy_eyeballs_config` is an Envoy field that polyvoy does not support yet/);
+    expect(cluster({ set_local_interface_name_on_upstream_connections: false }).tcpKeepalive).toBeUndefined();
+  });
+
+  test("a field the runtime cannot set is refused naming the runtime; {} needs only SO_KEEPALIVE", () => {
+    const node = { name: "node", tcpKeepalive: idleTimeOnlyKeepalive("node") } as unknown as Runtime;
+    expect(tcpKeepaliveRefusal({}, node)).toBeUndefined();
+    expect(tcpKeepaliveRefusal({ timeSec: 30 }, node)).toBeUndefined();
+    expect(tcpKeepaliveRefusal({ timeSec: 30, probes: 3 }, node)).toBe(
+      "upstream_connection_options.tcp_keepalive.keepalive_probes is not supported on node: node's socket.setKeepAlive sets only SO_KEEPALIVE and the idle time (keepalive_time), not the probe count or interval",
+    );
+    const none = { name: "other" } as unknown as Runtime;
+    expect(tcpKeepaliveRefusal({}, none)).toBe("upstream_connection_options.tcp_keepalive is not supported on other: its sockets cannot set SO_KEEPALIVE");
+  });
+
+  test("the cluster refuses to start on such a runtime, and hands the settings to each TCP connection", async () => {
+    const runtime = new MemoryRuntime({ seed: 1 });
+    const dispatcher = { runtime, timers: new Timers(runtime) };
+    const config = cluster({ tcp_keepalive: { keepalive_time: 30 } });
+    const refused = new Cluster(config, new StatsStore());
+    const nodeLike = Object.assign(Object.create(runtime) as MemoryRuntime, { name: "node", tcpKeepalive: idleTimeOnlyKeepalive("node") });
+    await expect(new Cluster(cluster({ tcp_keepalive: { keepalive_interval: 5 } }), new StatsStore()).initialize({ ...dispatcher, runtime: nodeLike })).rejects.toThrow(
+      "cluster 'c': upstream_connection_options.tcp_keepalive.keepalive_interval is not supported on node",
+    );
+    await refused.initialize(dispatcher);
+    const socket = refused.connect(runtime, "127.0.0.1", 9) as unknown as MemorySocket;
+    expect(socket.keepalive).toEqual({ timeSec: 30 });
+    const plain = new Cluster(cluster(undefined), new StatsStore());
+    expect((plain.connect(runtime, "127.0.0.1", 9) as unknown as MemorySocket).keepalive).toBeUndefined();
+  });
+});
