@@ -1,21 +1,29 @@
 import type { MetadataMatchCriteria } from "../config/bootstrap.ts";
-import type { Cluster } from "./cluster.ts";
 import type { Host } from "./host.ts";
 import { PrioritySet } from "./host-set.ts";
 import { LoadBalancerBase, random32, type LoadBalancerParams } from "./load-balancer-base.ts";
 import type { LoadBalancer, LoadBalancerContext, PriorityLoad } from "./load-balancer.ts";
 
+/** What an aggregate uses of a cluster it names (cluster.ts's Cluster; not imported, which would make a cycle). */
+export interface AggregatedCluster {
+  readonly name: string;
+  readonly prioritySet: PrioritySet;
+  readonly loadBalancer: LoadBalancer;
+  /** Set on an aggregate: it has no hosts of its own. */
+  readonly aggregate: object | undefined;
+}
+
 /** Where an aggregate finds the clusters it names, and learns that one changed (the cluster manager). */
-export interface AggregateClusterSource {
+export interface AggregateClusterSource<C extends AggregatedCluster = AggregatedCluster> {
   /** The cluster serving under `name`, if any. */
-  get(name: string): Cluster | undefined;
+  get(name: string): C | undefined;
   /** Called with a cluster's name when the one serving under it changes (added, replaced, removed); returns what unsubscribes. */
   addClusterUpdateCallback(callback: (name: string) => void): () => void;
 }
 
 /** One level of the linearized priority set: which cluster, and its priority there. */
-interface LinearizedPriority {
-  readonly cluster: Cluster;
+interface LinearizedPriority<C> {
+  readonly cluster: C;
   readonly priority: number;
 }
 
@@ -83,14 +91,14 @@ class AggregateLoadBalancerContext implements LoadBalancerContext {
  * The chosen host's pools, circuit breakers and connection stats are its own cluster's
  * (`clusterOf`); the router charges response codes, retries and timeouts to the aggregate.
  */
-export class AggregateClusterLoadBalancer implements LoadBalancer {
-  private levels: readonly LinearizedPriority[] = [];
+export class AggregateClusterLoadBalancer<C extends AggregatedCluster = AggregatedCluster> implements LoadBalancer {
+  private levels: readonly LinearizedPriority<C>[] = [];
   private load: LinearizedPriorityLoad;
   /** Each host of the levels, to its linearized level: its cluster (pools) and retry priorities. */
   private hostLevels = new Map<Host, number>();
   private linearized = new PrioritySet();
   /** The clusters followed, with what stops following each one's hosts. */
-  private readonly following = new Map<string, { cluster: Cluster; unsubscribe: () => void }>();
+  private readonly following = new Map<string, { cluster: C; unsubscribe: () => void }>();
   private unsubscribeSource: (() => void) | undefined;
   /** Envoy's hostToLinearizedPriority: undefined when the host's level is gone (CDS/EDS changed it). */
   private readonly priorityOf = (host: Host): number | undefined => this.hostLevels.get(host);
@@ -98,7 +106,7 @@ export class AggregateClusterLoadBalancer implements LoadBalancer {
   constructor(
     readonly clusterNames: readonly string[],
     private readonly params: Omit<LoadBalancerParams, "prioritySet" | "localPrioritySet">,
-    private readonly source: AggregateClusterSource | undefined,
+    private readonly source: AggregateClusterSource<C> | undefined,
     /** The aggregate's own name: its config may not name itself, but a CDS cycle must not recurse. */
     private readonly ownName: string,
   ) {
@@ -116,7 +124,7 @@ export class AggregateClusterLoadBalancer implements LoadBalancer {
   }
 
   /** The cluster of a host this balancer chose (its pools are that cluster's). */
-  clusterOf(host: Host): Cluster | undefined {
+  clusterOf(host: Host): C | undefined {
     const level = this.hostLevels.get(host);
     return level === undefined ? undefined : this.levels[level]?.cluster;
   }
@@ -159,7 +167,7 @@ export class AggregateClusterLoadBalancer implements LoadBalancer {
   /** Envoy's linearizePrioritySet: the non-empty levels of each cluster in list order, into a new priority set. */
   private linearize(): void {
     const prioritySet = new PrioritySet();
-    const levels: LinearizedPriority[] = [];
+    const levels: LinearizedPriority<C>[] = [];
     const hostLevels = new Map<Host, number>();
     for (const name of this.clusterNames) {
       const cluster = this.following.get(name)?.cluster;

@@ -80,7 +80,7 @@ interface WarmingCluster {
  * streams end). Stats as Envoy's: cluster_manager.cluster_added / cluster_modified /
  * cluster_removed, active_clusters, warming_clusters.
  */
-export class ClusterManager implements AggregateClusterSource {
+export class ClusterManager implements AggregateClusterSource<Cluster> {
   private readonly clusters = new Map<string, Cluster>();
   /** Each cluster's config hash and xDS version_info (addOrUpdateCluster). */
   private readonly hashes = new Map<Cluster, { hash: string; versionInfo: string | undefined; addedViaApi: boolean }>();

@@ -45,7 +45,7 @@ export interface ClusterOptions {
   /** The runtime the load balancer reads its runtime keys from (none: the configured values). */
   readonly layeredRuntime?: RuntimeSnapshot;
   /** An aggregate cluster's: where it finds the clusters it names (the cluster manager); none: they are never found. */
-  readonly aggregateSource?: AggregateClusterSource;
+  readonly aggregateSource?: AggregateClusterSource<Cluster>;
 }
 
 /** Envoy's ClusterLoadReportStats: counted for load reports only (load-stats-reporter.ts), not in /stats. */
@@ -66,7 +66,7 @@ export class Cluster {
   readonly prioritySet: PrioritySet = new PrioritySet();
   readonly loadBalancer: LoadBalancer;
   /** An aggregate cluster's balancer (cluster_type envoy.clusters.aggregate), which is also its loadBalancer; it has no hosts of its own. */
-  readonly aggregate: AggregateClusterLoadBalancer | undefined;
+  readonly aggregate: AggregateClusterLoadBalancer<Cluster> | undefined;
   /** Circuit breakers, shared by the connection pools of all its hosts. */
   readonly resources: ResourceManager;
   /**
@@ -127,7 +127,7 @@ export class Cluster {
     else this.prioritySet.getOrCreateHostSet(0);
     // An aggregate's balancer picks one of its clusters' levels, then their balancer a host (aggregate-cluster.ts).
     const aggregateNames = config.aggregateClusters;
-    this.aggregate = aggregateNames && new AggregateClusterLoadBalancer(aggregateNames, { stats: new ClusterLbStats(store.scope(`cluster.${config.name}.`)), random, config: config.loadBalancing ?? DEFAULT_LOAD_BALANCING, ...(runtime && { runtime }) }, options.aggregateSource, config.name);
+    this.aggregate = aggregateNames && new AggregateClusterLoadBalancer<Cluster>(aggregateNames, { stats: new ClusterLbStats(store.scope(`cluster.${config.name}.`)), random, config: config.loadBalancing ?? DEFAULT_LOAD_BALANCING, ...(runtime && { runtime }) }, options.aggregateSource, config.name);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
     this.loadBalancer = this.aggregate ?? createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
   }
