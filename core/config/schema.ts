@@ -980,8 +980,9 @@ const clusterMessage = lazySchema(() =>
     lb_subset_config: lbSubsetConfig.optional(),
     upstream_http_protocol_options: upstreamHttpProtocolOptionsSni.optional(),
   })
-  .superRefine((c, ctx) => checkAggregateCluster(c, ctx))
   .superRefine((c, ctx) => {
+    // One refinement for all of these: each .superRefine is one more schema to build at start-up (schema-count.test.ts).
+    checkAggregateCluster(c, ctx);
     checkDiscoveryEndpoints(c.type ?? "STATIC", c.load_assignment?.endpoints, ctx);
     checkDnsFields(c, ctx);
     // cds.proto: eds_cluster_config is "Configuration to use for EDS updates for the Cluster"; without EDS it would do nothing.
@@ -1272,8 +1273,8 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     if (!found) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `local cluster '${local}' must be defined` });
     else if (found.endpoints.some((e) => e.priority > 0)) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `Unexpected non-zero priority for local cluster '${local}'.` });
   })
-  .superRefine((b, ctx) => checkAggregateReferences(b.static_resources.clusters, b.dynamic_resources?.cds_config !== undefined, ctx))
   .superRefine((b, ctx) => {
+    checkAggregateReferences(b.static_resources.clusters, b.dynamic_resources?.cds_config !== undefined, ctx);
     // The LRS stream's cluster: Envoy's AsyncClientFactoryImpl checks it with
     // ClusterManagerImpl::checkActiveStaticCluster ("Unknown gRPC client cluster '…'").
     const lrs = b.cluster_manager?.load_stats_config;
