@@ -31,6 +31,7 @@ const ROOTS = [
   ["envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto", "envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit"],
   ["envoy/extensions/filters/http/router/v3/router.proto", "envoy.extensions.filters.http.router.v3.Router"],
   ["envoy/extensions/upstreams/http/v3/http_protocol_options.proto", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"],
+  ["envoy/extensions/clusters/aggregate/v3/cluster.proto", "envoy.extensions.clusters.aggregate.v3.ClusterConfig"],
   ["envoy/extensions/access_loggers/file/v3/file.proto", "envoy.extensions.access_loggers.file.v3.FileAccessLog"],
   ["envoy/extensions/access_loggers/stream/v3/stream.proto", "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"],
   ["envoy/extensions/access_loggers/stream/v3/stream.proto", "envoy.extensions.access_loggers.stream.v3.StderrAccessLog"],

@@ -462,7 +462,12 @@ export interface ClusterConfig {
   /** Present for EDS clusters: where their endpoints come from. */
   eds?: EdsClusterConfig;
   connectTimeoutMs: number;
-  lbPolicy: LbPolicyName | "LOAD_BALANCING_POLICY_CONFIG";
+  lbPolicy: LbPolicyName | "LOAD_BALANCING_POLICY_CONFIG" | "CLUSTER_PROVIDED";
+  /**
+   * cluster_type envoy.clusters.aggregate: the clusters whose priority levels, in this order,
+   * are this cluster's (core/upstream/aggregate-cluster.ts); `type` is then STATIC, with no endpoints.
+   */
+  aggregateClusters?: string[];
   /** The load balancer's settings; absent when all are Envoy's defaults (ROUND_ROBIN). */
   loadBalancing?: LoadBalancingConfig;
   /** load_assignment.policy.overprovisioning_factor (percent; absent: Envoy's 140). */

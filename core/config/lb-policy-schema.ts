@@ -184,7 +184,7 @@ const loadBalancingPolicy = lazySchema(() =>
 /** The cluster fields this file owns, spread into the cluster schema. */
 export const lbPolicyFields = {
   lb_policy: lazySchema(() =>
-  z.enum(["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV", "LOAD_BALANCING_POLICY_CONFIG"])).default("ROUND_ROBIN"),
+  z.enum(["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV", "CLUSTER_PROVIDED", "LOAD_BALANCING_POLICY_CONFIG"])).default("ROUND_ROBIN"),
   ring_hash_lb_config: ringHashLbConfig.optional(),
   maglev_lb_config: maglevLbConfig.optional(),
   least_request_lb_config: leastRequestLbConfig.optional(),
@@ -251,11 +251,14 @@ export function loadBalancingConfig(c: LbFields, ctx: z.RefinementCtx): LoadBala
     return config;
   }
 
-  config.policy = (c.lb_policy ?? "ROUND_ROBIN") as LbPolicyName;
+  // CLUSTER_PROVIDED (an aggregate cluster): the cluster picks its hosts; the policy's
+  // settings below stay Envoy's defaults, and only healthy_panic_threshold applies.
+  const named = c.lb_policy ?? "ROUND_ROBIN";
+  if (named !== "CLUSTER_PROVIDED") config.policy = named as LbPolicyName;
   if (config.policy !== "ROUND_ROBIN") changed = true;
   for (const [field, policy] of Object.entries(POLICY_CONFIG_FIELD)) {
-    if (c[field as keyof LbFields] !== undefined && policy !== config.policy) {
-      ctx.addIssue({ code: "custom", path: [field], message: `applies to lb_policy ${policy} only (lb_policy is ${config.policy})` });
+    if (c[field as keyof LbFields] !== undefined && policy !== named) {
+      ctx.addIssue({ code: "custom", path: [field], message: `applies to lb_policy ${policy} only (lb_policy is ${named})` });
     }
   }
   if (common?.locality_weighted_lb_config !== undefined) {

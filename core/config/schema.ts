@@ -42,6 +42,7 @@ import { FormatError, parseFormat } from "../access-log/format.ts";
 import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
+import { AGGREGATE_IGNORED_FIELDS, clusterProvidedMismatch, customClusterType } from "./aggregate-cluster-schema.ts";
 import { DEFAULT_UDP_MAX_DATAGRAM_SIZE, UDP_PROXY_NAME, isUdpProxyFilter, udpListenerConfig, udpProxyConfig, type UdpProxyConfig } from "./udp-proxy-schema.ts";
 import { setGoogleGrpcClusterParser } from "./google-grpc-target.ts";
 
@@ -989,7 +990,9 @@ const clusterMessage = lazySchema(() =>
   strictObject({
     name: nonEmptyString,
     // Envoy's default discovery type is STATIC; ORIGINAL_DST is not implemented.
-    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"]).default("STATIC"),
+    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"]).optional(),
+    // The other member of type's oneof: envoy.clusters.aggregate (core/upstream/aggregate-cluster.ts).
+    cluster_type: customClusterType.optional(),
     // EDS: where the ClusterLoadAssignment comes from (core/upstream/eds-cluster.ts).
     eds_cluster_config: edsClusterConfig.optional(),
     ...dnsClusterFields,
@@ -1027,7 +1030,9 @@ const clusterMessage = lazySchema(() =>
     upstream_connection_options: upstreamConnectionOptions.optional(),
   })
   .superRefine((c, ctx) => {
-    checkDiscoveryEndpoints(c.type, c.load_assignment?.endpoints, ctx);
+    // One refinement for all of these: each .superRefine is one more schema to build at start-up (schema-count.test.ts).
+    checkAggregateCluster(c, ctx);
+    checkDiscoveryEndpoints(c.type ?? "STATIC", c.load_assignment?.endpoints, ctx);
     checkDnsFields(c, ctx);
     // cds.proto: eds_cluster_config is "Configuration to use for EDS updates for the Cluster"; without EDS it would do nothing.
     if (c.type === "EDS" && c.eds_cluster_config === undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster needs eds_cluster_config (its eds_config names the file of its endpoints)", path: ["eds_cluster_config"] });
@@ -1068,7 +1073,8 @@ const clusterMessage = lazySchema(() =>
   .transform(
     (c, ctx): ClusterConfig => ({
       name: c.name,
-      type: c.type,
+      type: c.type ?? "STATIC",
+      ...(c.cluster_type ? { aggregateClusters: c.cluster_type } : {}),
       ...(c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS" ? { dns: dnsClusterConfig(c) } : {}),
       ...(c.eds_cluster_config ? { eds: c.eds_cluster_config } : {}),
       ...(c.wait_for_warm_on_init ? {} : { waitForWarmOnInit: false as const }),
@@ -1106,6 +1112,31 @@ const clusterMessage = lazySchema(() =>
       ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection, c.http_protocol_options),
     }),
   ));
+
+/**
+ * An aggregate cluster (cluster_type envoy.clusters.aggregate): lb_policy CLUSTER_PROVIDED,
+ * and none of the fields about hosts of its own; CLUSTER_PROVIDED on any other cluster is
+ * refused, as Envoy's ClusterManagerImpl::loadCluster does.
+ */
+function checkAggregateCluster(c: { name: string; type?: string | undefined; cluster_type?: string[] | undefined; lb_policy?: string; load_balancing_policy?: unknown; common_lb_config?: Record<string, unknown> | undefined } & Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const aggregate = c.cluster_type !== undefined;
+  if (aggregate && c.type !== undefined) ctx.addIssue({ code: "custom", path: ["cluster_type"], message: "only one of type, cluster_type may be set (cluster_discovery_type is a oneof)" });
+  if (!aggregate) {
+    if (c.lb_policy === "CLUSTER_PROVIDED") ctx.addIssue({ code: "custom", path: ["lb_policy"], message: clusterProvidedMismatch(c.name, false) });
+    return;
+  }
+  if (c.lb_policy !== "CLUSTER_PROVIDED" || c.load_balancing_policy !== undefined) ctx.addIssue({ code: "custom", path: [c.load_balancing_policy !== undefined ? "load_balancing_policy" : "lb_policy"], message: clusterProvidedMismatch(c.name, true) });
+  if (c.cluster_type!.includes(c.name)) ctx.addIssue({ code: "custom", path: ["cluster_type", "typed_config", "clusters", c.cluster_type!.indexOf(c.name)], message: `aggregate cluster '${c.name}' cannot name itself` });
+  for (const field of AGGREGATE_IGNORED_FIELDS) {
+    if (c[field] === undefined) continue;
+    ctx.addIssue({ code: "custom", path: [field], message: `an aggregate cluster has no hosts or connections of its own: its clusters' ${field} applies (Envoy ignores it here)` });
+  }
+  // The aggregate only splits the load between priority levels (Envoy's LoadBalancerBase): the
+  // locality and hashing settings are its clusters' balancers' business.
+  for (const field of ["zone_aware_lb_config", "locality_weighted_lb_config", "consistent_hashing_lb_config"]) {
+    if (c.common_lb_config?.[field] !== undefined) ctx.addIssue({ code: "custom", path: ["common_lb_config", field], message: "an aggregate cluster picks a priority level only: set it on its clusters (Envoy ignores it here)" });
+  }
+}
 
 /** envoy.config.cluster.v3.Cluster (CDS resources too: core/config/xds/lds-cds-api.ts). */
 export const cluster = clusterMessage;
@@ -1293,6 +1324,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     else if (found.endpoints.some((e) => e.priority > 0)) ctx.addIssue({ code: "custom", path: ["cluster_manager", "local_cluster_name"], message: `Unexpected non-zero priority for local cluster '${local}'.` });
   })
   .superRefine((b, ctx) => {
+    checkAggregateReferences(b.static_resources.clusters, b.dynamic_resources?.cds_config !== undefined, ctx);
     // The LRS stream's cluster: Envoy's AsyncClientFactoryImpl checks it with
     // ClusterManagerImpl::checkActiveStaticCluster ("Unknown gRPC client cluster '…'").
     const lrs = b.cluster_manager?.load_stats_config;
@@ -1331,6 +1363,28 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     if (lrs?.kind === "grpc") bootstrap.loadStatsConfig = { target: lrs.target };
     return bootstrap;
   }));
+
+/**
+ * What an aggregate cluster names: a cluster that can have hosts. Envoy skips a name it does
+ * not find (CDS may add it later) and an aggregate among them (an aggregate's own priority
+ * set is empty, so it adds nothing — a cycle included); without CDS a missing name can never
+ * come, and an aggregate never has hosts: both refused rather than ignored.
+ */
+function checkAggregateReferences(clusters: readonly ClusterConfig[], hasCds: boolean, ctx: z.RefinementCtx): void {
+  // Refinements run even over parts that failed: every step is guarded.
+  const byName = new Map<string, ClusterConfig>();
+  for (const cluster of clusters ?? []) if (typeof cluster?.name === "string") byName.set(cluster.name, cluster);
+  for (const [i, cluster] of (clusters ?? []).entries()) {
+    const names = cluster?.aggregateClusters;
+    if (!Array.isArray(names)) continue;
+    names.forEach((name, n) => {
+      const path = ["static_resources", "clusters", i, "cluster_type", "typed_config", "clusters", n];
+      const target = byName.get(name);
+      if (target === undefined && !hasCds) ctx.addIssue({ code: "custom", path, message: `no cluster named '${name}': it is not in static_resources.clusters and there is no cds_config to add it` });
+      else if (target?.aggregateClusters !== undefined && name !== cluster.name) ctx.addIssue({ code: "custom", path, message: `cluster '${name}' is an aggregate cluster: an aggregate's clusters give it their hosts, and an aggregate has none (Envoy skips it)` });
+    });
+  }
+}
 
 /**
  * add_user_agent: Envoy's user agent is the local node's cluster (LocalInfo::clusterName,

@@ -5,6 +5,7 @@ import type { Dispatcher } from "../event/dispatcher.ts";
 import { Logger } from "../log.ts";
 import { StatsStore } from "../stats/stats-store.ts";
 import { Cluster, loadChecksCode } from "./cluster.ts";
+import type { AggregateClusterSource } from "./aggregate-cluster.ts";
 import type { DnsDiscovery } from "./dns-resolve-target.ts";
 import type { EventLogSink } from "./health-check-event-logger.ts";
 import { HealthFlag, NO_LOCALITY, type Host, type Locality } from "./host.ts";
@@ -79,7 +80,7 @@ interface WarmingCluster {
  * streams end). Stats as Envoy's: cluster_manager.cluster_added / cluster_modified /
  * cluster_removed, active_clusters, warming_clusters.
  */
-export class ClusterManager {
+export class ClusterManager implements AggregateClusterSource<Cluster> {
   private readonly clusters = new Map<string, Cluster>();
   /** Each cluster's config hash and xDS version_info (addOrUpdateCluster). */
   private readonly hashes = new Map<Cluster, { hash: string; versionInfo: string | undefined; addedViaApi: boolean }>();
@@ -94,6 +95,20 @@ export class ClusterManager {
    * onClusterAddOrUpdate for the one replaced) — what holds the old one lets it go.
    */
   private readonly removalCallbacks = new Set<(cluster: Cluster) => void>();
+
+  /** Told the name whose serving cluster changed: added, replaced or removed (aggregate clusters follow theirs). */
+  private readonly updateCallbacks = new Set<(name: string) => void>();
+
+  /** AggregateClusterSource: subscribe to changes of the cluster serving under a name; returns what unsubscribes. */
+  addClusterUpdateCallback(callback: (name: string) => void): () => void {
+    const entry = (name: string) => callback(name);
+    this.updateCallbacks.add(entry);
+    return () => this.updateCallbacks.delete(entry);
+  }
+
+  private notifyClusterUpdate(name: string): void {
+    for (const callback of [...this.updateCallbacks]) callback(name);
+  }
 
   /** Subscribe to serving clusters' removal or replacement; returns what unsubscribes. */
   addClusterRemovalCallback(callback: (cluster: Cluster) => void): () => void {
@@ -150,6 +165,8 @@ export class ClusterManager {
     const localConfig = local.clusterName !== undefined ? configs.find((c) => c.name === local.clusterName) : undefined;
     if (localConfig) this.add(localConfig, {});
     for (const config of configs) if (config !== localConfig) this.add(config, {});
+    // An aggregate built before a cluster it names finds it now.
+    for (const config of configs) this.notifyClusterUpdate(config.name);
     this.cmStats.clusterAdded.inc(configs.length);
     this.cmStats.activeClusters.set(this.clusters.size);
   }
@@ -167,6 +184,7 @@ export class ClusterManager {
       layeredRuntime: this.runtimeValues,
       ...(localLocality ? { localLocality } : {}),
       ...(!isLocal && this.localPrioritySet ? { localPrioritySet: this.localPrioritySet } : {}),
+      aggregateSource: this,
     });
     if (isLocal) this.localPrioritySet = cluster.prioritySet;
     cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
@@ -291,6 +309,7 @@ export class ClusterManager {
       for (const callback of [...this.removalCallbacks]) callback(current);
     }
     this.cmStats.activeClusters.set(this.clusters.size);
+    this.notifyClusterUpdate(name);
   }
 
   /** A warming cluster replaced or removed: it stops, its update resolves false. */
@@ -325,6 +344,7 @@ export class ClusterManager {
       this.clusters.delete(name);
       this.retire(cluster);
       for (const callback of [...this.removalCallbacks]) callback(cluster);
+      this.notifyClusterUpdate(name);
     }
     if (!removeWarming && !removeActive) return false;
     this.cmStats.clusterRemoved.inc();
@@ -542,6 +562,7 @@ export class ClusterManager {
    * the host's pool whose TLS connections send that SNI.
    */
   httpConnPool(cluster: Cluster, host: Host, serverName?: string, downstreamProtocol?: string): HttpConnPool {
+    cluster = poolCluster(cluster, host);
     const config = cluster.config;
     // auto_config's pools (the mixed pool, which picks the protocol per connection) are kept as the HTTP/1 ones.
     const http2 = config.autoHttp ? false : config.useDownstreamProtocol && downstreamProtocol !== undefined ? downstreamProtocol === "HTTP/2" : config.http2 !== undefined;
@@ -564,6 +585,7 @@ export class ClusterManager {
    * does what the config means.
    */
   grpcStreamConnPool(cluster: Cluster, host: Host): HttpConnPool {
+    cluster = poolCluster(cluster, host);
     if (cluster.config.autoHttp) return this.httpConnPool(cluster, host);
     let pool = this.http2Pools.get(host);
     if (!pool) {
@@ -601,6 +623,7 @@ export class ClusterManager {
 
   /** The TCP connection pool for one host of a cluster (tcp_proxy's upstream), created on first use. */
   tcpConnPool(cluster: Cluster, host: Host): TcpConnPool {
+    cluster = poolCluster(cluster, host);
     let pool = this.tcpPools.get(host);
     if (!pool) {
       pool = new TcpConnPool(cluster, host, this.dispatcher, TCP_POOL_IDLE_TIMEOUT_MS);
@@ -616,6 +639,15 @@ export class ClusterManager {
     for (const byName of this.sniPools.values()) for (const pool of byName.values()) pool.drainConnections();
     for (const pool of this.tcpPools.values()) pool.drainConnections();
   }
+}
+
+/**
+ * The cluster whose pool serves `host`: an aggregate's hosts are its clusters', whose
+ * protocol, TLS, timeouts and circuit breakers their connections use (Envoy's pools take
+ * them from host->cluster()).
+ */
+function poolCluster(cluster: Cluster, host: Host): Cluster {
+  return cluster.aggregate?.clusterOf(host) ?? cluster;
 }
 
 /** The cluster's pools may be HTTP/2 ones (httpConnPool): http2_protocol_options, auto_config, or use_downstream_protocol_config. */

@@ -15,6 +15,9 @@ import { HealthCheckEventLogger, type EventLogSink } from "./health-check-event-
 import type { OutlierDetector } from "./outlier-detection.ts";
 import { LazyModule } from "../util/lazy-module.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
+import { AggregateClusterLoadBalancer, type AggregateClusterSource } from "./aggregate-cluster.ts";
+import { ClusterLbStats } from "./lb-stats.ts";
+import { DEFAULT_LOAD_BALANCING } from "../config/lb-policy-defaults.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
 import type { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
@@ -42,6 +45,8 @@ export interface ClusterOptions {
   readonly localPrioritySet?: PrioritySet;
   /** The runtime the load balancer reads its runtime keys from (none: the configured values). */
   readonly layeredRuntime?: RuntimeSnapshot;
+  /** An aggregate cluster's: where it finds the clusters it names (the cluster manager); none: they are never found. */
+  readonly aggregateSource?: AggregateClusterSource<Cluster>;
 }
 
 /** Envoy's ClusterLoadReportStats: counted for load reports only (load-stats-reporter.ts), not in /stats. */
@@ -61,6 +66,8 @@ export class Cluster {
   readonly name: string;
   readonly prioritySet: PrioritySet = new PrioritySet();
   readonly loadBalancer: LoadBalancer;
+  /** An aggregate cluster's balancer (cluster_type envoy.clusters.aggregate), which is also its loadBalancer; it has no hosts of its own. */
+  readonly aggregate: AggregateClusterLoadBalancer<Cluster> | undefined;
   /** Circuit breakers, shared by the connection pools of all its hosts. */
   readonly resources: ResourceManager;
   /**
@@ -119,8 +126,11 @@ export class Cluster {
     if (config.type === "STATIC") this.setStaticHosts();
     // No hosts until the first answer: the balancer finds an empty priority 0.
     else this.prioritySet.getOrCreateHostSet(0);
+    // An aggregate's balancer picks one of its clusters' levels, then their balancer a host (aggregate-cluster.ts).
+    const aggregateNames = config.aggregateClusters;
+    this.aggregate = aggregateNames && new AggregateClusterLoadBalancer<Cluster>(aggregateNames, { stats: new ClusterLbStats(store.scope(`cluster.${config.name}.`)), random, config: config.loadBalancing ?? DEFAULT_LOAD_BALANCING, ...(runtime && { runtime }) }, options.aggregateSource, config.name);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
-    this.loadBalancer = createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
+    this.loadBalancer = this.aggregate ?? createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
   }
 
   /** Its HTTP/2 upstream connections' codec stats (cluster.<name>.http2.*, Envoy's names), made on first use. */
@@ -219,6 +229,7 @@ export class Cluster {
 
   /** Stop health checking and outlier detection (shutdown): their timers off, checks' connections closed. */
   stopHealthChecking(): void {
+    this.aggregate?.stop();
     this.checksStopped = true;
     this.settleWarming?.();
     this.healthChecker?.stop();

@@ -2,6 +2,9 @@ import type { MetadataMatchCriteria } from "../config/bootstrap.ts";
 import type { Host } from "./host.ts";
 import type { PrioritySet } from "./host-set.ts";
 
+/** A host's level in the priority set being balanced, undefined when it is in none (Envoy's RetryPriority::PriorityMappingFunc). */
+export type HostPriorityMapping = (host: Host) => number | undefined;
+
 /** Percent of the load per priority for healthy and for degraded hosts; together they add up to 100 (Envoy's HealthyAndDegradedLoad). */
 export interface PriorityLoad {
   readonly healthy: readonly number[];
@@ -26,8 +29,11 @@ export interface LoadBalancerContext {
   /**
    * The priority loads to pick by instead of the balancer's own (`original`): a retry's
    * retry_priority moving load off priorities already tried (Envoy's determinePriorityLoad).
+   * `priorityOf` maps an attempted host to its level in `prioritySet` (Envoy's
+   * PriorityMappingFunc: an aggregate cluster's levels are not its hosts' own priorities);
+   * absent: the host's priority.
    */
-  determinePriorityLoad?(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad;
+  determinePriorityLoad?(prioritySet: PrioritySet, original: PriorityLoad, priorityOf?: HostPriorityMapping): PriorityLoad;
   /**
    * The route's metadata_match `envoy.lb` criteria, sorted by name (with the stream's
    * `envoy.lb` dynamic metadata merged in): the subset load balancer picks by them.

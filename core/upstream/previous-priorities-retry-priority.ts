@@ -1,7 +1,9 @@
 import type { Host } from "./host.ts";
 import type { PrioritySet } from "./host-set.ts";
 import { priorityAvailability } from "./load-balancer-base.ts";
-import type { PriorityLoad } from "./load-balancer.ts";
+import type { HostPriorityMapping, PriorityLoad } from "./load-balancer.ts";
+
+const hostPriority: HostPriorityMapping = (host) => host.priority;
 
 /**
  * The `envoy.retry_priorities.previous_priorities` retry priority (Envoy's
@@ -22,13 +24,17 @@ export class PreviousPrioritiesRetryPriority {
     this.attemptedHosts.push(host);
   }
 
-  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad {
+  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad, priorityOf: HostPriorityMapping = hostPriority): PriorityLoad {
     const attempted = this.attemptedHosts.length;
     if (attempted < this.updateFrequency) return original;
     if (attempted % this.updateFrequency === 0) {
       const levels = prioritySet.hostSetsPerPriority.length;
       while (this.excluded.length < levels) this.excluded.push(false);
-      for (const host of this.attemptedHosts) this.excluded[host.priority] = true;
+      for (const host of this.attemptedHosts) {
+        // A host whose level is gone (an aggregate's cluster changed) excludes nothing, as Envoy's mapping's nullopt.
+        const level = priorityOf(host);
+        if (level !== undefined && level < levels) this.excluded[level] = true;
+      }
       if (!this.adjustForAttemptedPriorities(prioritySet)) return original;
     }
     return this.load ?? original;

@@ -32,8 +32,8 @@ const BAD_CONFIGS: { what: string; config: string; expect: string }[] = [
   },
   {
     what: "unsupported enum",
-    config: "static_resources:\n  clusters:\n    - name: c\n      lb_policy: CLUSTER_PROVIDED\n      load_assignment: { cluster_name: c }\n",
-    expect: 'config error: static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is an Envoy value that polyvoy does not support yet (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, LOAD_BALANCING_POLICY_CONFIG)',
+    config: "static_resources:\n  clusters:\n    - name: c\n      type: ORIGINAL_DST\n      load_assignment: { cluster_name: c }\n",
+    expect: "config error: static_resources.clusters[0].type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)",
   },
 ];
 

@@ -12,7 +12,7 @@ import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { PrioritySet } from "../../upstream/host-set.ts";
-import type { PriorityLoad } from "../../upstream/load-balancer.ts";
+import type { HostPriorityMapping, PriorityLoad } from "../../upstream/load-balancer.ts";
 import { PreviousPrioritiesRetryPriority } from "../../upstream/previous-priorities-retry-priority.ts";
 import { JitteredExponentialBackOffStrategy, jitteredLowerBoundBackOffMs } from "../../util/backoff-strategy.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
@@ -209,8 +209,8 @@ export class RetryState implements TimerTarget {
   }
 
   /** A retry's priority loads (Envoy's priorityLoadForRetry): the retry priority's, else the balancer's. */
-  priorityLoadForRetry(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad {
-    return this.retryPriority ? this.retryPriority.determinePriorityLoad(prioritySet, original) : original;
+  priorityLoadForRetry(prioritySet: PrioritySet, original: PriorityLoad, priorityOf?: HostPriorityMapping): PriorityLoad {
+    return this.retryPriority ? this.retryPriority.determinePriorityLoad(prioritySet, original, priorityOf) : original;
   }
 
   /**

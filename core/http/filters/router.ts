@@ -8,7 +8,7 @@ import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 import type { PrioritySet } from "../../upstream/host-set.ts";
-import type { LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
+import type { HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
 import { ENVOY_LB } from "../../upstream/metadata-match.ts";
 import { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import { CoreResponseFlag, type ResponseFlag } from "../../stream-info/response-flags.ts";
@@ -448,8 +448,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   /** LoadBalancerContext: only a retry's priority loads differ (Envoy's Filter::determinePriorityLoad). */
-  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad {
-    return this.isRetry && this.retryState ? this.retryState.priorityLoadForRetry(prioritySet, original) : original;
+  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad, priorityOf?: HostPriorityMapping): PriorityLoad {
+    return this.isRetry && this.retryState ? this.retryState.priorityLoadForRetry(prioritySet, original, priorityOf) : original;
   }
 
   /** @internal UpstreamRequest events follow; an abandoned attempt's are ignored. */
