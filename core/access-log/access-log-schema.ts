@@ -5,7 +5,7 @@
  * `filter` (filter-schema.ts) decides which streams are logged.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "../config/schema-kit/index.ts";
 import { lazySchema } from "../config/lazy-schema.ts";
 import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue, GrpcAccessLogConfig } from "../config/bootstrap.ts";
 import { grpcService } from "../config/grpc-service-schema.ts";

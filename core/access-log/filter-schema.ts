@@ -6,7 +6,7 @@
  * extension_filter are not supported.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "../config/schema-kit/index.ts";
 import { lazySchema } from "../config/lazy-schema.ts";
 import type { AccessLogFilterConfig } from "../config/bootstrap.ts";
 import { headerMatcher } from "../config/matcher-schema.ts";

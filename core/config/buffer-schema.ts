@@ -3,7 +3,7 @@
  * filter's config (core/http/filters/buffer.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { BufferConfig } from "./bootstrap.ts";

@@ -5,7 +5,7 @@
  * bounded: core/http/filters/cache/simple-http-cache.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CacheConfig, StringMatcherConfig } from "./bootstrap.ts";

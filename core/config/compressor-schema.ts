@@ -6,7 +6,7 @@
  * (source/extensions/compression/{gzip,brotli}/compressor/config.cc).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CompressorConfig, CompressorDirectionConfig, CompressorPerRouteConfig } from "./bootstrap.ts";

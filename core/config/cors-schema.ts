@@ -5,7 +5,7 @@
  * config, envoy.extensions.filters.http.cors.v3.Cors, which has none.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CorsPolicyConfig } from "./bootstrap.ts";

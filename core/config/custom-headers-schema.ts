@@ -4,7 +4,7 @@
  * share (envoy.config.core.v3.HeaderValueOption).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutations, HeaderValueOption } from "./bootstrap.ts";

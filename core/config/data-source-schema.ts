@@ -5,7 +5,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import { utf8Encode } from "../util/utf8.ts";
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { decodeBase64 } from "../util/base64.ts";

@@ -5,7 +5,7 @@
  * (defaults: source/extensions/compression/{gzip,brotli}/decompressor/config.cc).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { DecompressorConfig, DecompressorDirectionConfig } from "./bootstrap.ts";

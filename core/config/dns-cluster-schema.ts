@@ -4,7 +4,7 @@
  * on other types (cluster.proto, DnsLookupFamily), and so does this.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { DnsClusterConfig, DnsLookupFamily } from "./bootstrap.ts";

@@ -6,7 +6,7 @@
  * refused by name, never accepted and ignored.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, stringEmpty, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";

@@ -5,7 +5,7 @@
  * api/envoy/extensions/filters/common/fault/v3/fault.proto).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { FaultConfig } from "./bootstrap.ts";

@@ -4,7 +4,7 @@
  * filter_enabled/filter_enforced, fault's percentages, cors's filter_enabled).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { FractionalPercent } from "./bootstrap.ts";

@@ -3,7 +3,7 @@
  * consistent hashing balancers (RING_HASH, MAGLEV).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HashPolicyConfig } from "./bootstrap.ts";

@@ -5,7 +5,7 @@
  * trailer mutations are refused by name.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutationConfig, HeaderMutationRule, HeaderMutationRules } from "./bootstrap.ts";

@@ -5,7 +5,7 @@
  * header_to_metadata_filter.cc, Rule::Rule and Config::Config).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderToMetadataConfig, HeaderToMetadataKeyValue, HeaderToMetadataRule } from "./bootstrap.ts";

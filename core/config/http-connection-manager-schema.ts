@@ -4,7 +4,7 @@
  * by RDS from a file (rds); `tracing` works without a tracer (tracing-schema.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { enableTrailers } from "./http1-trailers-schema.ts";

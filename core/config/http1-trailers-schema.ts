@@ -7,7 +7,7 @@
  * carries trailers; only an HTTP/1 side's option matters (docs/http.md).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 
 export const enableTrailers = lazySchema(() =>

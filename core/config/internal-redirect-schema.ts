@@ -4,7 +4,7 @@
  * RouteEntryImplBase::buildInternalRedirectPolicy turns those into a policy).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { InternalRedirectPolicyConfig, InternalRedirectPredicateConfig } from "./bootstrap.ts";

@@ -15,10 +15,8 @@
  * config needed are not kept for the life of the process (they are rebuilt on the next
  * check: a reload, an xDS update).
  */
-// First: zod reads its global settings when a schema is built.
-import "./zod-config.ts";
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 
 /**
  * Whether a field holding the schema may be absent, as zod's `optin`/`optout` say it

@@ -4,7 +4,7 @@
  * when subset_selectors is not empty; without selectors it changes nothing, here too.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, strictObject } from "./shared-schemas.ts";
 import type { LbSubsetConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";

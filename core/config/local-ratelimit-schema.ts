@@ -5,7 +5,7 @@
  * (source/extensions/filters/http/local_ratelimit/local_ratelimit.cc).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LocalRateLimitConfig, LocalRateLimitDescriptorConfig, TokenBucketConfig } from "./bootstrap.ts";

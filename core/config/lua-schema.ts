@@ -5,7 +5,7 @@
  * (lua-sources.ts), a route's own when the config is checked (data-source-files.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolTrue, optionalString, stringEmpty, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LuaConfig, LuaPerRouteConfig, LuaSource } from "./bootstrap.ts";

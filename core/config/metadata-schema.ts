@@ -6,7 +6,7 @@
  * refused as a field polyvoy does not support.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import type { FilterMetadata, MetadataMatchCriteria } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";

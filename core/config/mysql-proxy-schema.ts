@@ -7,7 +7,7 @@
  * polyvoy does not have: only DISABLE, where the SSL request passes to the server.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import type { MySQLProxyConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";

@@ -6,7 +6,7 @@
  * defaults (false, DISABLE) and refused by name otherwise.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import type { PostgresProxyConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";

@@ -4,7 +4,7 @@
  * (schema.ts keeps its own private `duration`; it is the same parser.)
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { parseDurationMs } from "./duration.ts";

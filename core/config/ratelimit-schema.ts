@@ -6,7 +6,7 @@
  * Every field that would be accepted and ignored is refused by name.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RateLimitActionConfig, RateLimitConfig, RateLimitPerRouteConfig, RateLimitPolicyConfig } from "./bootstrap.ts";

@@ -7,7 +7,7 @@
  * keep_matching, custom_match, other inputs) is refused by name, never accepted and ignored.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RbacMatchInput, RbacMatcherAction, RbacMatcherConfig, RbacMatcherPredicate, StringMatcherConfig } from "./bootstrap.ts";

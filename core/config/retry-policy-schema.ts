@@ -4,7 +4,7 @@
  * (source/common/router/config_impl.cc, RetryPolicyImpl and ShadowPolicyImpl).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RequestMirrorPolicyConfig, RetryPolicyConfig } from "./bootstrap.ts";

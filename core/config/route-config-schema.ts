@@ -4,7 +4,7 @@
  * against the bootstrap's clusters in load.ts.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";

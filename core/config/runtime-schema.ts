@@ -6,7 +6,7 @@
  * file of its rtds_config (core/runtime/rtds-subscription.ts), as LDS/CDS from files.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LayeredRuntimeConfig, RuntimeLayerConfig } from "./bootstrap.ts";

@@ -8,7 +8,7 @@
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
 import { utf8Encode } from "../util/utf8.ts";
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";

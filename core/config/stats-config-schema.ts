@@ -5,7 +5,7 @@
  * refused: every histogram has Envoy's default buckets.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { StatsConfig, StatsMatcherConfig, TagSpecifierConfig } from "./bootstrap.ts";

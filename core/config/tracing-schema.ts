@@ -7,7 +7,7 @@
  * has is envoy.tracers.zipkin (core/tracing/zipkin.ts); others are refused by name.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { optionalBool, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { TracingConfig, ZipkinConfig } from "./bootstrap.ts";

@@ -4,7 +4,7 @@
  * polyvoy's UDP proxy (core/udp/udp-proxy.ts) does not do is refused by name, with why.
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { nonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";

@@ -5,7 +5,7 @@
  * words it as the taxonomy's (a) at the object holding the field (refusal.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { SUPPORTED_FIELDS_DOC, unsupportedValueMessage } from "./refusal.ts";
 

@@ -11,7 +11,7 @@
  * - Envoy's Wasm filters are refused with a pointer to TypeScript filters (Lua runs: core/http/filters/lua/).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { NetworkScriptConfig, ScriptHttpFilterConfig, UserPerRouteConfig } from "./bootstrap.ts";

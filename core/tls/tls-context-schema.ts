@@ -5,7 +5,7 @@
  * does not implement are refused by name (unsupported-field.ts).
  */
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+import * as z from "../config/schema-kit/index.ts";
 import { lazySchema } from "../config/lazy-schema.ts";
 import type { TlsParams, TlsVersion } from "../port.ts";
 import { dataSource } from "../config/data-source-schema.ts";

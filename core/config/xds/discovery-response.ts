@@ -8,7 +8,7 @@
  */
 import { parseDocument } from "yaml";
 // Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import type * as z from "zod";
+import type * as z from "../schema-kit/index.ts";
 import { describeIssues } from "../describe-issues.ts";
 import { ANY } from "../envoy-messages.ts";
 import { readProtoTreeAs } from "../proto-json.ts";
