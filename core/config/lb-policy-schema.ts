@@ -4,7 +4,7 @@
  * (envoy.extensions.load_balancing_policies.*.v3 typed extensions). Both forms produce one
  * `LoadBalancingConfig`, with Envoy's defaults.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";

@@ -4,7 +4,7 @@
  * stats are kept at all, core/stats/stats-matcher.ts). histogram_bucket_settings is
  * refused: every histogram has Envoy's default buckets.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
