@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run build:core`: bundles core/index.ts — with zod, yaml, re2js and llhttp's WebAssembly
+// `npm run build:core`: bundles core/index.ts — with yaml, re2js and llhttp's WebAssembly
 // (already inlined as base64 in core/http/codec/llhttp-wasm.ts) — into one ES module
 // that imports nothing: dist/polyvoy-core.mjs. Copy it anywhere and write an adapter
 // (runtimes/README.md), with the pieces adapters share from the adapter kit
@@ -33,7 +33,7 @@ await build({
   ...common,
   entryPoints: [join(root, "core/index.ts")],
   outfile,
-  banner: { js: `// polyvoy core ${version}: one self-contained ES module (llhttp WebAssembly, zod, yaml and re2js included).` },
+  banner: { js: `// polyvoy core ${version}: one self-contained ES module (llhttp WebAssembly, yaml and re2js included).` },
 });
 await build({
   ...common,

@@ -3,7 +3,7 @@
 // npm package runs and imports, all made with esbuild from the TypeScript sources.
 //
 // - dist/polyvoy-node.mjs, dist/polyvoy-bun.js, dist/polyvoy-deno.js: the command, one
-//   file per runtime (core, that runtime's adapter, zod, yaml, re2js and llhttp's
+//   file per runtime (core, that runtime's adapter, yaml, re2js and llhttp's
 //   WebAssembly), runnable with nothing installed: `node dist/polyvoy-node.mjs -c envoy.yaml`.
 //   bin/polyvoy.js starts the one for the runtime it runs on (on bun and deno, dist/bun/
 //   and dist/deno/ instead).

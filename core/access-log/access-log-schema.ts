@@ -4,8 +4,8 @@
  * compiled here once so that an unknown command operator is a config error at its path.
  * `filter` (filter-schema.ts) decides which streams are logged.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "../config/schema-kit/index.ts";
 import { lazySchema } from "../config/lazy-schema.ts";
 import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue, GrpcAccessLogConfig } from "../config/bootstrap.ts";
 import { grpcService } from "../config/grpc-service-schema.ts";

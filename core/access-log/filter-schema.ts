@@ -5,8 +5,8 @@
  * runtime, and/or. grpc_status_filter, metadata_filter, log_type_filter and
  * extension_filter are not supported.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "../config/schema-kit/index.ts";
 import { lazySchema } from "../config/lazy-schema.ts";
 import type { AccessLogFilterConfig } from "../config/bootstrap.ts";
 import { headerMatcher } from "../config/matcher-schema.ts";

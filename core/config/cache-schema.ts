@@ -4,8 +4,8 @@
  * .SimpleHttpCacheConfig — the only storage polyvoy has (an in-memory map per worker,
  * bounded: core/http/filters/cache/simple-http-cache.ts).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CacheConfig, StringMatcherConfig } from "./bootstrap.ts";

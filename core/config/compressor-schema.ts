@@ -5,8 +5,8 @@
  * .brotli.compressor.v3.Brotli, defaults and ranges as Envoy's protos and factories
  * (source/extensions/compression/{gzip,brotli}/compressor/config.cc).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CompressorConfig, CompressorDirectionConfig, CompressorPerRouteConfig } from "./bootstrap.ts";

@@ -4,8 +4,8 @@
  * field of a route action or virtual host) have the same fields; and the filter's own
  * config, envoy.extensions.filters.http.cors.v3.Cors, which has none.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CorsPolicyConfig } from "./bootstrap.ts";

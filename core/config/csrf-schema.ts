@@ -2,8 +2,8 @@
  * envoy.extensions.filters.http.csrf.v3.CsrfPolicy: the csrf HTTP filter's config and its
  * per-route config (core/http/filters/csrf.ts).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CsrfPolicyConfig } from "./bootstrap.ts";

@@ -3,8 +3,8 @@
  * response_headers_to_add/_remove fields that route_config, virtual hosts and routes
  * share (envoy.config.core.v3.HeaderValueOption).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutations, HeaderValueOption } from "./bootstrap.ts";

@@ -3,9 +3,9 @@
  * environment_variable (datasource.cc). A file is read through the port before the check
  * uses it (data-source-files.ts); watched_directory is refused by name (not a field here).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import { utf8Encode } from "../util/utf8.ts";
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { decodeBase64 } from "../util/base64.ts";

@@ -4,8 +4,8 @@
  * envoy.extensions.compression.gzip.decompressor.v3.Gzip and .brotli.decompressor.v3.Brotli
  * (defaults: source/extensions/compression/{gzip,brotli}/decompressor/config.cc).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { DecompressorConfig, DecompressorDirectionConfig } from "./bootstrap.ts";

@@ -7,7 +7,7 @@
  * because of a refused field (a oneof whose member was refused, a required field with an
  * unsupported alternative) is not reported on top of it.
  */
-import type * as z from "zod";
+import type * as z from "./schema-kit/index.ts";
 import { envoyEnumValues, envoyMessage, type NumberKind } from "./envoy-messages.ts";
 import { formatPath, problemAt, type ConfigPath } from "./errors.ts";
 import { valueAt, type ProtoTree } from "./proto-json.ts";

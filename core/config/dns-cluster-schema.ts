@@ -3,8 +3,8 @@
  * the lookup family and the resolver. Envoy accepts them on any cluster and ignores them
  * on other types (cluster.proto, DnsLookupFamily), and so does this.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { DnsClusterConfig, DnsLookupFamily } from "./bootstrap.ts";

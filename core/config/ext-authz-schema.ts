@@ -3,8 +3,8 @@
  * grpc_service (envoy_grpc), and ExtAuthzPerRoute (core/http/filters/ext-authz.ts). Every
  * field that would be accepted and ignored is refused by name.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } from "./bootstrap.ts";

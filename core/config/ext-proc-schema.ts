@@ -5,8 +5,8 @@
  * bodies, trailers, attributes, metadata, mutation rules other than Envoy's defaults) is
  * refused by name, never accepted and ignored.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, stringEmpty, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";

@@ -4,8 +4,8 @@
  * rules (api/envoy/extensions/filters/http/fault/v3/fault.proto,
  * api/envoy/extensions/filters/common/fault/v3/fault.proto).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { FaultConfig } from "./bootstrap.ts";

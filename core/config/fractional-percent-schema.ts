@@ -3,8 +3,8 @@
  * "in what share of requests" knob of several HTTP filters (local_ratelimit's
  * filter_enabled/filter_enforced, fault's percentages, cors's filter_enabled).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { FractionalPercent } from "./bootstrap.ts";

@@ -5,8 +5,8 @@
  * becomes an internal HTTP/2 cluster (google-grpc-target.ts). Every other field is taken or
  * refused by name.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { GrpcServiceTarget, RetryPolicyConfig } from "./bootstrap.ts";

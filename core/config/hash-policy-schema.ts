@@ -2,8 +2,8 @@
  * envoy.config.route.v3.RouteAction.HashPolicy: what a request is hashed by for the
  * consistent hashing balancers (RING_HASH, MAGLEV).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HashPolicyConfig } from "./bootstrap.ts";

@@ -4,8 +4,8 @@
  * (core/http/filters/header-mutation.ts). Header mutations only: query parameter and
  * trailer mutations are refused by name.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutationConfig, HeaderMutationRule, HeaderMutationRules } from "./bootstrap.ts";

@@ -4,8 +4,8 @@
  * with Envoy's checks (source/extensions/filters/http/header_to_metadata/
  * header_to_metadata_filter.cc, Rule::Rule and Config::Config).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderToMetadataConfig, HeaderToMetadataKeyValue, HeaderToMetadataRule } from "./bootstrap.ts";

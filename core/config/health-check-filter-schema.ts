@@ -2,8 +2,8 @@
  * envoy.extensions.filters.http.health_check.v3.HealthCheck: the health_check HTTP
  * filter's config (core/http/filters/health-check.ts), with Envoy's rules.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HealthCheckFilterConfig } from "./bootstrap.ts";

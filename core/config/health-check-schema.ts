@@ -5,8 +5,8 @@
  * What is not implemented is an error naming the field: custom health checks,
  * HTTP/2 and HTTP/3 health-check codecs, event logger extensions, TLS options, extension monitors.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { GrpcHealthCheckConfig, HealthCheckConfig, HttpHealthCheckConfig, OutlierDetectionConfig, StatusRange, TcpHealthCheckConfig } from "./bootstrap.ts";

@@ -3,8 +3,8 @@
  * the supported subset, with Envoy's defaults. Routes are given inline (route_config) or
  * by RDS from a file (rds); `tracing` works without a tracer (tracing-schema.ts).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { enableTrailers } from "./http1-trailers-schema.ts";

@@ -6,8 +6,8 @@
  * body with the last chunk alone (StreamEncoderImpl::encodeTrailersBase). HTTP/2 always
  * carries trailers; only an HTTP/1 side's option matters (docs/http.md).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 
 export const enableTrailers = lazySchema(() =>

@@ -3,8 +3,8 @@
  * internal_redirect_action / max_internal_redirects it replaced (Envoy's
  * RouteEntryImplBase::buildInternalRedirectPolicy turns those into a policy).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { InternalRedirectPolicyConfig, InternalRedirectPredicateConfig } from "./bootstrap.ts";

@@ -5,8 +5,8 @@
  * parse, source/extensions/filters/http/jwt_authn/jwks_cache.cc), or from remote_jwks,
  * fetched through a cluster (jwt-authn/remote-jwks.ts).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { JwtAuthnConfig, JwtAuthnPerRouteConfig, JwtJwk, JwtProviderConfig, JwtRequirementConfig, RemoteJwksConfig, RouteMatchConfig } from "./bootstrap.ts";

@@ -1,24 +1,22 @@
 /**
  * A schema built the first time a config is checked against it, not when its module loads.
- * Building zod schemas is most of what loading the config loader costs, and most of them
+ * Building schemas (schema-kit/) is most of what loading the config loader costs, and most of them
  * are for fields and extensions a given config does not use: only the objects a config's
- * path goes through are built. zod asks each field's schema whether it may be absent
+ * path goes through are built. An object asks each field's schema whether it may be absent
  * (optin/optout); a stand-in answers from its declared presence, so a field the config
  * does not set is not built either.
  *
- * Two steps, so that a module's constants cost no zod object at all until used:
+ * Two steps, so that a module's constants cost no schema object at all until used:
  * - the value returned is a stand-in (a Proxy) that makes the z.lazy on first touch
- *   (`.optional()`, a parse, zod reading its internals) and forwards everything to it;
+ *   (`.optional()`, a parse, a holder reading its optin/optout) and forwards everything to it;
  * - the z.lazy builds the schema itself when zod first needs it (z.lazy memoises it).
  *
  * releaseSchemas() forgets what the stand-ins made at module scope, so the schemas one
  * config needed are not kept for the life of the process (they are rebuilt on the next
  * check: a reload, an xDS update).
  */
-// First: zod reads its global settings when a schema is built.
-import "./zod-config.ts";
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 
 /**
  * Whether a field holding the schema may be absent, as zod's `optin`/`optout` say it
@@ -47,8 +45,7 @@ class Deferred {
         checkPresence(built, this.presence);
         return built;
       } catch (err) {
-        // zod's z.lazy keeps a getter that threw as "being evaluated" and answers undefined
-        // from then on (util.defineLazy); a fresh z.lazy on the next touch builds again.
+        // A fresh z.lazy on the next touch builds again: nothing half-made is kept.
         if (this.schema === lazy) this.schema = undefined;
         throw err;
       } finally {

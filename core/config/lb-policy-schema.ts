@@ -4,8 +4,8 @@
  * (envoy.extensions.load_balancing_policies.*.v3 typed extensions). Both forms produce one
  * `LoadBalancingConfig`, with Envoy's defaults.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, optionalBool, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LbPolicyName, LoadBalancingConfig, SlowStartConfig } from "./bootstrap.ts";
@@ -25,7 +25,7 @@ const uint64 = lazySchema(() =>
 
 /** google.protobuf.UInt32Value / UInt64Value may also be written as {value: n}. */
 function wrapped<T extends z.ZodType<number>>(inner: T) {
-  return z.union([inner, strictObject({ value: inner }).transform((w) => (w as { value: number }).value)]);
+  return z.union([inner, strictObject({ value: inner }).transform((w) => (w as unknown as { value: number }).value)]);
 }
 
 /** envoy.config.core.v3.RuntimeDouble: default_value, which the runtime's value for runtime_key replaces. */

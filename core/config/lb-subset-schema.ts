@@ -3,8 +3,8 @@
  * (core/upstream/subset-load-balancer.ts, Envoy's subset_lb.cc). Envoy turns it on only
  * when subset_selectors is not empty; without selectors it changes nothing, here too.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, strictObject } from "./shared-schemas.ts";
 import type { LbSubsetConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";

@@ -4,7 +4,6 @@
  * told apart by Envoy's own protos (describe-issues.ts) → cross-checks.
  * Every problem found is reported (see errors.ts); nothing half-valid is returned.
  */
-import "./zod-config.ts";
 import { LineCounter, parseDocument } from "yaml";
 import type { Bootstrap, FilterChainConfig, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
 import { describeIssues, oneLine } from "./describe-issues.ts";

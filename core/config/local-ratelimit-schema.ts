@@ -4,8 +4,8 @@
  * per-route config (typed_per_filter_config), with Envoy's rules
  * (source/extensions/filters/http/local_ratelimit/local_ratelimit.cc).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LocalRateLimitConfig, LocalRateLimitDescriptorConfig, TokenBucketConfig } from "./bootstrap.ts";

@@ -2,8 +2,8 @@
  * Route match conditions on headers and query parameters: Envoy's HeaderMatcher,
  * QueryParameterMatcher and the StringMatcher they share.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMatcherConfig, MetadataMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";

@@ -5,8 +5,8 @@
  * typed_filter_metadata holds Any messages only extensions polyvoy lacks read; it is
  * refused as a field polyvoy does not support.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import type { FilterMetadata, MetadataMatchCriteria } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";

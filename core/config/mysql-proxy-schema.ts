@@ -6,8 +6,8 @@
  * SSL termination, mysql_filter.cc onSSLRequest) needs a starttls transport socket, which
  * polyvoy does not have: only DISABLE, where the SSL request passes to the server.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import type { MySQLProxyConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";

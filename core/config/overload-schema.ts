@@ -4,8 +4,8 @@
  * error naming it; Envoy's own checks (duplicate names, unknown trigger resources,
  * scaled thresholds) are done here with Envoy's wording (source/server/overload_manager_impl.cc).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { durationMs, oneOf } from "./proto-schema.ts";

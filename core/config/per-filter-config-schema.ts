@@ -5,8 +5,8 @@
  * `RouteSpecificFilterConfig`). Only a filter that declares its per-route schema here
  * takes one: anything else is an error naming the field, never accepted and ignored.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";

@@ -5,8 +5,8 @@
  * StartTLS upstream socket; polyvoy has neither, so both are accepted only at their
  * defaults (false, DISABLE) and refused by name otherwise.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import type { PostgresProxyConfig } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";

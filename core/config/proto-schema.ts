@@ -3,8 +3,8 @@
  * header names and values, regexes, and "one of these fields" groups (proto oneofs).
  * (schema.ts keeps its own private `duration`; it is the same parser.)
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { parseDurationMs } from "./duration.ts";

@@ -5,8 +5,8 @@
  * (envoy.extensions.filters.http.ratelimit.v3.RateLimit, core/http/filters/ratelimit.ts).
  * Every field that would be accepted and ignored is refused by name.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RateLimitActionConfig, RateLimitConfig, RateLimitPerRouteConfig, RateLimitPolicyConfig } from "./bootstrap.ts";

@@ -6,8 +6,8 @@
  * an action, and on_no_match. What polyvoy does not evaluate (matcher_tree, nested matchers,
  * keep_matching, custom_match, other inputs) is refused by name, never accepted and ignored.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RbacMatchInput, RbacMatcherAction, RbacMatcherConfig, RbacMatcherPredicate, StringMatcherConfig } from "./bootstrap.ts";

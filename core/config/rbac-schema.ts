@@ -6,8 +6,8 @@
  * the generic matcher API inside rules is refused by name, never accepted and ignored; the
  * HTTP filter's matcher form is rbac-matcher-schema.ts (the network filter refuses it).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";

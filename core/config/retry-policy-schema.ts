@@ -3,8 +3,8 @@
  * virtual hosts (route-config-schema.ts wires them in), with Envoy's defaults
  * (source/common/router/config_impl.cc, RetryPolicyImpl and ShadowPolicyImpl).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RequestMirrorPolicyConfig, RetryPolicyConfig } from "./bootstrap.ts";

@@ -3,8 +3,8 @@
  * virtual hosts, routes, their match conditions and actions. Cluster names are checked
  * against the bootstrap's clusters in load.ts.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-schema.ts";

@@ -5,8 +5,8 @@
  * start-up (core/runtime/disk-layer.ts); an rtds_layer's Runtime resource comes from the
  * file of its rtds_config (core/runtime/rtds-subscription.ts), as LDS/CDS from files.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { LayeredRuntimeConfig, RuntimeLayerConfig } from "./bootstrap.ts";

@@ -6,9 +6,9 @@
  * shape, with Envoy's defaults applied next to the field they belong to.
  * Cross-object checks (names, references) are in `load.ts`.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import { utf8Encode } from "../util/utf8.ts";
-import * as z from "zod";
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { upstreamConnectionOptions } from "./upstream-connection-options-schema.ts";
 import { lazySchema } from "./lazy-schema.ts";

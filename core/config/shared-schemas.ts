@@ -6,10 +6,8 @@
  * parse, so one object can stand in every field that would build an identical one (the
  * issues it reports take their path from where it is used).
  */
-// First: zod reads its global settings when a schema is built.
-import "./zod-config.ts";
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 
 /** A bool field, false when unset (proto3's default). */
 export const boolFalse = z.boolean().default(false);

@@ -4,8 +4,8 @@
  * stats are kept at all, core/stats/stats-matcher.ts). histogram_bucket_settings is
  * refused: every histogram has Envoy's default buckets.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { StatsConfig, StatsMatcherConfig, TagSpecifierConfig } from "./bootstrap.ts";

@@ -6,8 +6,8 @@
  * `tracing.*` stats (core/http/conn-manager/tracing-decision.ts). The one provider polyvoy
  * has is envoy.tracers.zipkin (core/tracing/zipkin.ts); others are refused by name.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { optionalBool, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { TracingConfig, ZipkinConfig } from "./bootstrap.ts";

@@ -3,8 +3,8 @@
  * udp_proxy/v3/udp_proxy.proto) and the UDP parts of a listener (udp_listener_config). What
  * polyvoy's UDP proxy (core/udp/udp-proxy.ts) does not do is refused by name, with why.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { nonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";

@@ -4,8 +4,8 @@
  * accepted and ignored. The issue carries the refusal (`params`), and describe-issues.ts
  * words it as the taxonomy's (a) at the object holding the field (refusal.ts).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { SUPPORTED_FIELDS_DOC, unsupportedValueMessage } from "./refusal.ts";
 

@@ -1,4 +1,4 @@
-import type * as z from "zod";
+import type * as z from "../config/schema-kit/index.ts";
 import type { ClusterConfig, CommonTlsContextConfig, ListenerConfig, SecretConfig } from "../config/bootstrap.ts";
 
 /**

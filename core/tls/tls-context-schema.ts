@@ -4,8 +4,8 @@
  * api/envoy/extensions/transport_sockets/tls/v3/{tls,common}.proto. Fields polyvoy
  * does not implement are refused by name (unsupported-field.ts).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "../config/schema-kit/index.ts";
 import { lazySchema } from "../config/lazy-schema.ts";
 import type { TlsParams, TlsVersion } from "../port.ts";
 import { dataSource } from "../config/data-source-schema.ts";

@@ -1,6 +1,6 @@
 /**
  * What the proxy loads before it reads its config: each runtime's main.ts and what it
- * imports statically. zod, the config schemas and the Envoy field tables come only with the
+ * imports statically. The schema kit (core/config/schema-kit/), the config schemas and the Envoy field tables come only with the
  * config loader (core/config/load.ts), which core/main.ts imports when it validates a config
  * (core/config/validate-config.ts).
  * A static import of a schema file from the proxy's code (for a constant, say) would bring
@@ -45,10 +45,10 @@ async function bundleStaticRuntimeImports(entry: string): Promise<Map<string, st
 
 describe("start-up imports", () => {
   for (const runtime of ["node", "bun", "deno"]) {
-    test(`runtimes/${runtime}/main.ts loads no zod, config schema or Envoy field table before the config`, async () => {
+    test(`runtimes/${runtime}/main.ts loads no schema kit, config schema or Envoy field table before the config`, async () => {
       const loaded = await staticallyLoaded(`runtimes/${runtime}/main.ts`);
       expect(loaded).toContain("core/server.ts");
-      const configOnly = loaded.filter((path) => /node_modules\/zod\/|-schema\.ts$|core\/config\/(schema|load|envoy-fields|envoy-messages)\.ts$/.test(path));
+      const configOnly = loaded.filter((path) => /node_modules\/zod\/|core\/config\/schema-kit\/|-schema\.ts$|core\/config\/(schema|load|envoy-fields|envoy-messages)\.ts$/.test(path));
       expect(configOnly).toEqual([]);
     });
   }
@@ -163,7 +163,9 @@ describe("start-up imports", () => {
   test("the check sees the config loader where it is imported statically", async () => {
     const loaded = await staticallyLoaded("core/config/load.ts");
     expect(loaded).toContain("core/config/schema.ts");
-    expect(loaded.some((path) => path.includes("node_modules/zod/"))).toBe(true);
+    expect(loaded).toContain("core/config/schema-kit/schemas.ts");
+    // zod is not the config checker any more (core/config/schema-kit/): nothing loads it.
+    expect(loaded.filter((path) => path.includes("node_modules/zod/"))).toEqual([]);
   });
 
   // The package's command (bin/polyvoy.js) is an ES module; on Bun a module holding a top-level

@@ -8,8 +8,8 @@
  * for SDS. Used by SDS (sds_config), RDS (rds.config_source), EDS
  * (eds_cluster_config) and dynamic_resources (lds_config, cds_config, ads_config).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "../schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalNonEmptyString, optionalString, strictObject } from "../shared-schemas.ts";
 import type { AdsConfigSource, ApiConfigSource, RestConfigSource, SdsConfigSource, XdsConfigSource } from "../bootstrap.ts";
 import { grpcService } from "../grpc-service-schema.ts";

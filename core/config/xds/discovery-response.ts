@@ -7,8 +7,8 @@
  * modules stay out of the proxy's heap until xDS is used.
  */
 import { parseDocument } from "yaml";
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import type * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import type * as z from "../schema-kit/index.ts";
 import { describeIssues } from "../describe-issues.ts";
 import { ANY } from "../envoy-messages.ts";
 import { readProtoTreeAs } from "../proto-json.ts";

@@ -6,7 +6,7 @@
  * have drifted from the schemas'.
  */
 import { expect, test } from "vitest";
-import * as z from "zod";
+import * as z from "../../../core/config/schema-kit/index.ts";
 import { loadConfig } from "../../../core/config/load.ts";
 import { releaseSchemas } from "../../../core/config/lazy-schema.ts";
 
@@ -50,10 +50,9 @@ test("absent protocol options load as the same options given as {}", () => {
 function protocolOptionSchemasBuilt(hcmExtra: Record<string, unknown>): string[] {
   releaseSchemas();
   const built: string[] = [];
-  const global = globalThis as { __zod_globalConfig?: { postProcessor?: (schema: z.ZodType) => void } };
-  const zodConfig = global.__zod_globalConfig!;
+  const zodConfig = z.config();
   const before = zodConfig.postProcessor;
-  // zod calls it with every schema it constructs (v4/core/core.js); the protocol options'
+  // The schema kit calls it with every schema it constructs (schema-kit/schemas.ts); the protocol options'
   // fields are the only ones named so in an HCM.
   zodConfig.postProcessor = (schema) => {
     const shape = (schema._zod.def as { shape?: Record<string, unknown> }).shape;

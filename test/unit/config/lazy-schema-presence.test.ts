@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
-import * as z from "zod";
+import * as z from "../../../core/config/schema-kit/index.ts";
 import { checkEveryStandIn, lazySchema } from "../../../core/config/lazy-schema.ts";
 
 const core = join(import.meta.dirname, "../../../core");

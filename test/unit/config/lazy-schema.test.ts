@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
-import * as z from "zod";
+import * as z from "../../../core/config/schema-kit/index.ts";
 import { lazySchema, releaseSchemas } from "../../../core/config/lazy-schema.ts";
 import { validateConfig } from "../../../core/config/validate-config.ts";
 

@@ -8,7 +8,7 @@
  * filter-manager.test.ts.)
  */
 import { describe, expect, test } from "vitest";
-import * as z from "zod";
+import * as z from "../../../../core/config/schema-kit/index.ts";
 import type { HttpFilterConfig, RouteConfiguration, RouteConfig, VirtualHostConfig } from "../../../../core/config/bootstrap.ts";
 import { ConfigError } from "../../../../core/config/errors.ts";
 import { loadBootstrap } from "../../../../core/config/load.ts";

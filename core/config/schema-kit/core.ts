@@ -1,0 +1,2 @@
+/** The types zod keeps under `z.core` that the config layer names. */
+export type { $ZodIssue, $ZodIssueCustom, $ZodIssueInvalidValue, $ZodRawIssue } from "./issues.ts";
