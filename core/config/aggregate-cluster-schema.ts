@@ -5,8 +5,8 @@
  * messages: the proto's `clusters` min_items 1, and ClusterManagerImpl::loadCluster's
  * "cluster provided LB (not) specified" for an lb_policy other than CLUSTER_PROVIDED.
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 

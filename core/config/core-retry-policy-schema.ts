@@ -8,8 +8,8 @@
  * "5xx,gateway-error,connect-failure,reset". The host predicates and the retry priority
  * are the route's (retry-policy-schema.ts).
  */
-// Namespace import: under one runtime, vitest's module loader drops zod's `z` named export.
-import * as z from "zod";
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import type { RetryPolicyConfig } from "./bootstrap.ts";
 import { durationMs, uint32 } from "./proto-schema.ts";
