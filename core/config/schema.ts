@@ -174,6 +174,13 @@ const tcpWeightedClusters = lazySchema(() =>
 
 /** A request-target or authority byte no HTTP/1.1 request line or HTTP/2 field may carry. */
 const UNSAFE_TARGET = /[\0\r\n \t]/;
+/** An authority's bytes are visible ASCII (RFC 3986 §3.2): a control byte may split a lenient upstream's request line. */
+const NOT_AUTHORITY = /[^\x21-\x7e]/;
+/**
+ * Fields that frame or route the tunnel's request itself: added by hand they would cut the
+ * tunnel's bytes short (content-length) or contradict the codec's framing.
+ */
+const TUNNEL_FRAMING_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "upgrade", "te", "keep-alive", "proxy-connection"]);
 
 /**
  * TcpProxy.TunnelingConfig: hostname (min_len 1, a substitution format, as Envoy's
@@ -194,20 +201,28 @@ const tcpTunnelingConfig = lazySchema(() =>
   })
   .transform((t, ctx): TcpTunnelingConfig => {
     let hostnameFormatted = false;
+    // A hostname without commands is its literal text, `%%` read as "%" (as formattedHeaderValue).
+    let hostname = t.hostname;
     try {
-      hostnameFormatted = parseFormat(t.hostname).some((part) => typeof part !== "string");
+      const parts = parseFormat(t.hostname);
+      hostnameFormatted = parts.some((part) => typeof part !== "string");
+      if (!hostnameFormatted) hostname = parts.join("");
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       ctx.addIssue({ code: "custom", message: err.message, path: ["hostname"] });
     }
     if (UNSAFE_TARGET.test(t.hostname)) ctx.addIssue({ code: "custom", message: "must not contain whitespace, CR, LF or NUL", path: ["hostname"] });
+    else if (!hostnameFormatted && NOT_AUTHORITY.test(hostname)) ctx.addIssue({ code: "custom", message: "must be visible ASCII (an authority: host:port)", path: ["hostname"] });
+    t.headers_to_add.forEach((h, i) => {
+      if (TUNNEL_FRAMING_HEADERS.has(h.key.toLowerCase())) ctx.addIssue({ code: "custom", message: `${h.key} frames the tunnel's request and may not be added`, path: ["headers_to_add", i, "header", "key"] });
+    });
     // Envoy's TunnelingConfigHelperImpl: "Can't set a post path when POST method isn't used".
     if (t.post_path !== undefined && t.post_path !== "" && !t.use_post) ctx.addIssue({ code: "custom", message: "Can't set a post path when POST method isn't used", path: ["post_path"] });
     else if (t.post_path !== undefined && (!t.post_path.startsWith("/") || UNSAFE_TARGET.test(t.post_path))) {
       ctx.addIssue({ code: "custom", message: "must be a path starting with '/', without whitespace, CR, LF or NUL", path: ["post_path"] });
     }
     return {
-      hostname: t.hostname,
+      hostname,
       ...(hostnameFormatted ? { hostnameFormatted: true as const } : {}),
       usePost: t.use_post,
       postPath: t.post_path || "/",

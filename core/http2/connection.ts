@@ -268,7 +268,9 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
       }
       stream.id = this.nextLocalStreamId;
       this.nextLocalStreamId += 2;
-      stream.headRequest = methodOf(fields) === "HEAD";
+      const method = methodOf(fields);
+      stream.headRequest = method === "HEAD";
+      stream.connectRequest = method === "CONNECT";
       this.localStreams++;
       this.streams.set(stream.id, stream);
       this.stats.streams_active.inc();
@@ -669,8 +671,11 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
     // A response to HEAD, a 204 or a 304 has no body: its content-length describes another
     // response's (RFC 9110 §8.6, §15.4.5), and at most an empty DATA frame may end the stream
     // (nghttp2_http_on_response_headers: content_length = 0 unless expect_response_body).
-    const status = fields[1];
-    stream.remainingContentLength = stream.headRequest || status === "204" || status === "304" ? 0 : contentLength;
+    // A 2xx to CONNECT opens a tunnel: its content-length is ignored (RFC 9110 §8.6, §9.3.6;
+    // nghttp2_http_on_response_headers sets content_length = -1 for a CONNECT's 2xx).
+    const status = fields[1]!;
+    if (stream.connectRequest && status.startsWith("2")) stream.remainingContentLength = -1;
+    else stream.remainingContentLength = stream.headRequest || status === "204" || status === "304" ? 0 : contentLength;
     if (endStream) this.endRemote(stream);
     stream.callbacks.onHeaders(fields, endStream);
   }

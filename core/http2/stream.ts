@@ -71,6 +71,8 @@ export class Http2Stream {
   remainingContentLength = -1;
   /** Client: the request was a HEAD, so its response has no body whatever its content-length says. */
   headRequest = false;
+  /** Client: the request was a CONNECT, so a 2xx response's content-length does not frame the tunnel's bytes. */
+  connectRequest = false;
 
   /** Body waiting for a window: chunks, and whether END_STREAM (or trailers) follows. */
   readonly pending: Uint8Array[] = [];

@@ -450,8 +450,13 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
   }
 }
 
-/** What no authority may hold: the request line or field would end there (a formatter's output is checked per connection). */
-const UNSAFE_AUTHORITY = /[\0\r\n \t]/;
+/**
+ * What no authority may hold (a formatter's output is checked per connection): anything but
+ * visible ASCII (RFC 3986 §3.2) — a space or CR/LF ends the request line or field, and a lenient
+ * upstream may split the line on other controls (RFC 9112 §3). %REQUESTED_SERVER_NAME% is the
+ * client's.
+ */
+const UNSAFE_AUTHORITY = /[^\x21-\x7e]/;
 
 /** Compiled hostname formats, by text (the config holds the text: it is plain data; validated at load). */
 const HOSTNAME_FORMATS = new Map<string, ReturnType<typeof parseFormat>>();

@@ -27,6 +27,12 @@ export interface UpstreamCallbacks extends ResponseDecoder, PoolFailureCallbacks
    * rq_success. Read when the stream ends, after its last event reached the callbacks.
    */
   readonly retried?: boolean;
+  /**
+   * The stream tunnels TCP (tcp_proxy's tunneling_config): its connection is closed once the
+   * stream ends, never reused — Envoy's HTTP/1 codec closes the connection after a tunneling
+   * request (StreamEncoderImpl::endEncode, codec_impl.cc).
+   */
+  readonly tunneling?: boolean;
 }
 
 /** A request in flight on one upstream connection, as the router drives it. */
@@ -213,7 +219,7 @@ export class Http1ActiveClient extends ActiveClient implements UpstreamStream, R
     this.requestsServed++;
     while (this.readsDisabled > 0) this.readDisable(false);
     while (this.readsDisabled < 0) this.readsDisabled++;
-    this.detach(this.codec.keepAlive ? undefined : "FlushWrite");
+    this.detach(this.codec.keepAlive && this.callbacks.tunneling !== true ? undefined : "FlushWrite");
   }
 
   // ---- ConnectionCallbacks ----

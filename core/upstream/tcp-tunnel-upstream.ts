@@ -65,6 +65,8 @@ export class HttpTunnelUpstream implements UpstreamCallbacks, PoolHandle {
   private writeHalfClosed = false;
   private done = false;
   private readonly timer: Timer;
+  /** UpstreamCallbacks: an HTTP/1.1 connection that carried a tunnel is closed after it, never reused. */
+  readonly tunneling = true;
 
   constructor(
     private readonly callbacks: HttpTunnelCallbacks,
@@ -191,10 +193,19 @@ export class HttpTunnelUpstream implements UpstreamCallbacks, PoolHandle {
     if (endStream && (this.writeHalfClosed || this.http1) && !this.done) this.finish();
   }
 
-  /** Both directions ended: the tunnel is over, tcp_proxy closes the downstream (Envoy's resetEncoder → onEvent(LocalClose)). */
+  /**
+   * The tunnel is over (both directions ended, or an HTTP/1.1 response ended first): tcp_proxy
+   * closes the downstream (Envoy's resetEncoder → onEvent(LocalClose)). A request still being
+   * sent is reset, which closes its connection: a response complete before its request leaves
+   * the connection unusable (Envoy's HTTP/1 pool closes it, StreamWrapper::onDecodeComplete),
+   * and the stream would otherwise hold its pool slot until the upstream closes.
+   */
   private finish(): void {
+    const stream = this.stream;
     this.done = true;
     this.stream = undefined;
+    this.timer.disable();
+    if (stream && !this.writeHalfClosed) stream.reset();
     this.callbacks.onEvent("LocalClose");
   }
 

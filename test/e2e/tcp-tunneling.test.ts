@@ -39,8 +39,10 @@ function readBytes(socket: net.Socket, n: number): Promise<string> {
  * `refuse.test` gets a 403; a CONNECT gets a 200 and then its bytes echoed raw; a POST a
  * chunked 200 whose chunks are the body's chunks upper-cased.
  */
-function rawUpstream(heads: string[]): Promise<TcpServer> {
+function rawUpstream(heads: string[], connections: string[]): Promise<TcpServer> {
   return tcpServer((socket) => {
+    connections.push("");
+    const index = connections.length - 1;
     let buffered = "";
     let head: string | undefined;
     socket.on("data", (d: Buffer) => {
@@ -51,11 +53,14 @@ function rawUpstream(heads: string[]): Promise<TcpServer> {
         head = buffered.slice(0, end + 4);
         buffered = buffered.slice(end + 4);
         heads.push(head);
+        connections[index] += head;
         // connect_timeout runs until the response head: this one never comes.
         if (head.includes("silent.test")) return;
         // A tunnel the upstream ends at once: its FIN with its first bytes.
         if (head.includes("bye.test")) return void socket.end("HTTP/1.1 200 OK\r\n\r\nbye");
         if (head.includes("refuse.test")) return void socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+        // A complete response before the request's end, the connection kept open.
+        if (head.includes("early.test")) return void socket.write("HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nbye");
         // Bytes after the head, in the same write, are the tunnel's first.
         socket.write(head.startsWith("POST") ? "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" : "HTTP/1.1 200 Connection established\r\n\r\nhi:");
       }
@@ -69,10 +74,13 @@ function rawUpstream(heads: string[]): Promise<TcpServer> {
         const line = buffered.indexOf("\r\n");
         if (line < 0) return;
         const size = parseInt(buffered.slice(0, line), 16);
+        // Not a chunk (another request on this connection): refused.
+        if (!(size >= 0)) return void socket.destroy();
         if (buffered.length < line + 2 + size + 2) return;
         const data = buffered.slice(line + 2, line + 2 + size);
         buffered = buffered.slice(line + 2 + size + 2);
-        if (size === 0) return void socket.end("0\r\n\r\n");
+        // keep.test's upstream would keep the connection for another request.
+        if (size === 0) return void (head.includes("keep.test") ? socket.write("0\r\n\r\n") : socket.end("0\r\n\r\n"));
         socket.write(`${size.toString(16)}\r\n${data.toUpperCase()}\r\n`);
       }
     });
@@ -112,24 +120,27 @@ function cluster(name: string, port: number, extra: Record<string, unknown> = {}
 
 describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
   const heads: string[] = [];
+  /** Each upstream connection's request heads, in order. */
+  const connections: string[] = [];
   const h2Heads: http2.IncomingHttpHeaders[] = [];
   let h1: TcpServer;
   let h2: http2.Http2Server;
   let proxy: ProxyProcess;
-  const ports = { connect: 0, post: 0, refuse: 0, h2: 0, h2post: 0, h2refuse: 0, silent: 0, idle: 0, bye: 0, admin: 0 };
+  const ports = { connect: 0, post: 0, refuse: 0, h2: 0, h2post: 0, h2refuse: 0, silent: 0, idle: 0, bye: 0, early: 0, keep: 0, h2cl: 0, admin: 0 };
   const logs = mkdtempSync(join(tmpdir(), "polyvoy-tunnel-"));
   const accessLog = join(logs, "refuse.log");
   const silentLog = join(logs, "silent.log");
 
   beforeAll(async () => {
-    h1 = await rawUpstream(heads);
+    h1 = await rawUpstream(heads, connections);
     h2 = http2.createServer();
     h2.on("stream", (stream, headers) => {
       h2Heads.push(headers);
       // HTTP/2 opens a tunnel on a 200 only (Envoy's HttpUpstream::isValidResponse).
       if (headers[":authority"] === "refuse.test:443") return void stream.respond({ ":status": 201 });
       if (headers[":method"] !== "CONNECT" && headers[":method"] !== "POST") return void stream.respond({ ":status": 405 }, { endStream: true });
-      stream.respond({ ":status": 200 });
+      // A content-length on a CONNECT's 200 frames nothing (RFC 9110 §8.6): the tunnel's bytes follow.
+      stream.respond(headers[":authority"] === "cl.test:443" ? { ":status": 200, "content-length": "0" } : { ":status": 200 });
       stream.write("h2:");
       stream.pipe(stream);
     });
@@ -149,11 +160,15 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
           tcpProxyListener("h2refuse", ports.h2refuse, "h2", { hostname: "refuse.test:443" }),
           tcpProxyListener("silent", ports.silent, "h1_fast", { hostname: "silent.test:443" }, silentLog),
           tcpProxyListener("bye", ports.bye, "h1", { hostname: "bye.test:443" }),
+          tcpProxyListener("early", ports.early, "h1_small", { hostname: "early.test:443", use_post: true }),
+          tcpProxyListener("keep", ports.keep, "h1", { hostname: "keep.test:443", use_post: true }),
+          tcpProxyListener("h2cl", ports.h2cl, "h2", { hostname: "cl.test:443" }),
           tcpProxyListener("idle", ports.idle, "h1", { hostname: "idle.test:443" }, undefined, { idle_timeout: "0.5s" }),
         ],
         clusters: [
           cluster("h1", h1.port),
           cluster("h1_fast", h1.port, { connect_timeout: "0.5s" }),
+          cluster("h1_small", h1.port, { circuit_breakers: { thresholds: [{ max_requests: 2 }] } }),
           cluster("h2", h2Port, { typed_extension_protocol_options: { [HTTP_OPTIONS]: { "@type": `type.googleapis.com/${HTTP_OPTIONS}`, explicit_http_config: { http2_protocol_options: {} } } } }),
         ],
       },
@@ -265,6 +280,47 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
     clearInterval(writer);
     client.destroy();
     expect(closed).toBe(true);
+  });
+
+  test("a POST tunnel whose response completes first frees its request and connection: three tunnels in turn through max_requests 2", async () => {
+    for (let i = 0; i < 3; i++) {
+      // The client sends nothing: the response comes on the request's head, its body unfinished.
+      const client = await connect(ports.early);
+      const received = readAll(client);
+      expect((await received).toString()).toBe("bye");
+      client.destroy();
+    }
+    let stats = "";
+    for (let i = 0; i < 50; i++) {
+      stats = await (await fetch(`http://127.0.0.1:${ports.admin}/stats`)).text();
+      if (/^cluster\.h1_small\.upstream_rq_active: 0$/m.test(stats) && /^cluster\.h1_small\.upstream_cx_active: 0$/m.test(stats)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(stats).toMatch(/^cluster\.h1_small\.upstream_rq_active: 0$/m);
+    expect(stats).toMatch(/^cluster\.h1_small\.upstream_cx_active: 0$/m);
+    expect(stats).toMatch(/^cluster\.h1_small\.upstream_rq_pending_overflow: 0$/m);
+  });
+
+  test("an HTTP/1.1 connection that carried a POST tunnel is not reused (Envoy's codec closes it after a tunneling request)", async () => {
+    connections.length = 0;
+    for (let i = 0; i < 2; i++) {
+      const client = await connect(ports.keep);
+      client.write("once");
+      expect(await readBytes(client, 4)).toBe("ONCE");
+      const rest = readAll(client);
+      client.end();
+      expect((await rest).toString()).toBe("");
+    }
+    expect(connections.filter((heads) => heads.includes("keep.test")).length).toBe(2);
+    expect(connections.every((heads) => heads.split("POST").length - 1 <= 1)).toBe(true);
+  });
+
+  test("over HTTP/2 a CONNECT's 200 with content-length: 0 still opens the tunnel (the field frames nothing)", async () => {
+    const client = await connect(ports.h2cl);
+    const received = readAll(client);
+    client.write("counted");
+    client.end();
+    expect((await received).toString()).toBe("h2:counted");
   });
 
   test("idle_timeout applies to a tunnel: no bytes either way for 0.5 s close it (tcp.idle.idle_timeout)", async () => {

@@ -73,11 +73,23 @@ describe("tcp_proxy tunneling_config", () => {
     ["propagate_response_headers", { hostname: "h:1", propagate_response_headers: true }, `${TUNNEL}: \`propagate_response_headers\` is an Envoy field that polyvoy does not support yet (polyvoy keeps no filter state`],
     ["propagate_response_trailers", { hostname: "h:1", propagate_response_trailers: true }, `${TUNNEL}: \`propagate_response_trailers\` is an Envoy field that polyvoy does not support yet (polyvoy keeps no filter state`],
     ["request_id_extension", { hostname: "h:1", request_id_extension: { typed_config: {} } }, `${TUNNEL}: \`request_id_extension\` is an Envoy field that polyvoy does not support yet`],
+    ["a hostname with a control byte", { hostname: "a\u000bb:1" }, `${TUNNEL}.hostname: must be visible ASCII`],
+    ["a hostname with a non-ASCII byte", { hostname: "bücher.test:1" }, `${TUNNEL}.hostname: must be visible ASCII`],
+    ["content-length in headers_to_add (it would cut the tunnel's bytes short)", { hostname: "h:1", use_post: true, headers_to_add: [{ header: { key: "content-length", value: "4" } }] }, `${TUNNEL}.headers_to_add[0].header.key: content-length frames the tunnel's request`],
+    ["transfer-encoding in headers_to_add", { hostname: "h:1", headers_to_add: [{ header: { key: "Transfer-Encoding", value: "chunked" } }] }, `${TUNNEL}.headers_to_add[0].header.key: `],
+    ["connection in headers_to_add", { hostname: "h:1", headers_to_add: [{ header: { key: "connection", value: "close" } }] }, `${TUNNEL}.headers_to_add[0].header.key: connection frames`],
     ["a host header in headers_to_add", { hostname: "h:1", headers_to_add: [{ header: { key: "host", value: "x" } }] }, `${TUNNEL}.headers_to_add[0].header.key`],
   ])("refused: %s", (_name, tunneling, line) => {
     const { problems } = load(tunneling);
     expect(problems.length).toBe(1);
     expect(problems[0]).toContain(line);
+  });
+
+  test("a literal hostname is its text with %% read as %, as the formatter renders it", () => {
+    const { problems, tcp } = load({ hostname: "a%%b.test:1" });
+    expect(problems).toEqual([]);
+    expect(tcp!.tunneling).toMatchObject({ hostname: "a%b.test:1" });
+    expect(tcp!.tunneling!.hostnameFormatted).toBeUndefined();
   });
 
   test("propagate_response_headers: false is its default, accepted", () => {
