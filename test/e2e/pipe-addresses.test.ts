@@ -187,6 +187,32 @@ describe.each(RUNTIMES)("a pipe path taken over on %s", (runtime) => {
   });
 });
 
+describe.each(RUNTIMES)("a pipe listener with worker processes on %s", (runtime) => {
+  test("--concurrency 2: worker 0 binds the path and serves it, the other worker stays up without it; a restarted worker 0 binds it again", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const path = join(dir, "workers.sock");
+    const proxy = await ProxyProcess.start(runtime, directResponseOnPipe(path, "served"), 0, ["--concurrency", "2"]);
+    try {
+      await proxy.waitForLog(/all 2 workers started/, 1, 60_000);
+      const pids = proxy.stderr.match(/all 2 workers started \(pids ([\d, ]+)\)/)![1]!.split(", ").map(Number);
+      expect(proxy.stderr).toContain("listener 'l': a pipe listener is served by worker 0 alone");
+      expect(proxy.stderr.match(/listener 'l' listening on /g)).toHaveLength(1);
+      for (let i = 0; i < 3; i++) expect(await curl(path, "/")).toEqual([200, "served"]);
+      // Worker 1, with no socket of its own, is not taken for a crash (it would be restarted).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(proxy.stderr).not.toContain("exited with");
+      process.kill(pids[0]!, "SIGKILL");
+      await proxy.waitForLog(/worker 0 \(pid \d+\) exited with signal SIGKILL; restarted/, 1, 10_000);
+      await proxy.waitForLog(/listener 'l' listening on /g, 2, 60_000);
+      expect(await curl(path, "/")).toEqual([200, "served"]);
+      const exited = await proxy.stop("SIGTERM", 30_000);
+      expect(exited.code).toBe(0);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+});
+
 describe.each(RUNTIMES)("a pipe peer has no IP on %s", (runtime) => {
   test("local_ratelimit's remote_address descriptor is not made for it (Envoy's RemoteAddressAction): no bucket per path", async () => {
     const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
