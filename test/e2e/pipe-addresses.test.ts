@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import * as http from "node:http";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 
@@ -25,6 +25,12 @@ function directResponseOnPipe(path: string, body: string, filters: object[] = []
     http_filters: [...filters, router],
   };
   return { static_resources: { listeners: [{ name: "l", address: { pipe: { path } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: hcm }] }] }] } };
+}
+
+/** A listener on the Unix socket `path` answering `body` itself (an LDS resource when `typed`). */
+function pipeListener(name: string, path: string, body: string, typed = false): object {
+  const config = directResponseOnPipe(path, body) as { static_resources: { listeners: object[] } };
+  return { ...(typed && { "@type": "type.googleapis.com/envoy.config.listener.v3.Listener" }), ...config.static_resources.listeners[0], name };
 }
 
 /** curl over a Unix socket: [status, body]. Asynchronous: the upstream answers from this process. */
@@ -207,6 +213,38 @@ describe.each(RUNTIMES)("a pipe listener with worker processes on %s", (runtime)
       expect(await curl(path, "/")).toEqual([200, "served"]);
       const exited = await proxy.stop("SIGTERM", 30_000);
       expect(exited.code).toBe(0);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+});
+
+describe.each(RUNTIMES)("LDS listeners on pipe paths on %s", (runtime) => {
+  test("two on one path, or one on a static listener's path, are refused as the static config refuses them; one removed leaves its path to a new one in the same update", async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const [staticPath, ldsPath, lds] = [join(dir, "static.sock"), join(dir, "lds.sock"), join(dir, "lds.json")];
+    const update = (version: string, listeners: object[]) => {
+      writeFileSync(`${lds}.tmp`, JSON.stringify({ version_info: version, resources: listeners }));
+      renameSync(`${lds}.tmp`, lds);
+    };
+    update("1", [pipeListener("a", ldsPath, "a", true)]);
+    const config = {
+      static_resources: { listeners: [pipeListener("static", staticPath, "static")] },
+      dynamic_resources: { lds_config: { path_config_source: { path: lds }, resource_api_version: "V3" } },
+    };
+    const proxy = await ProxyProcess.start(runtime, config, 2);
+    try {
+      expect(await curl(ldsPath, "/")).toEqual([200, "a"]);
+      update("2", [pipeListener("a", ldsPath, "a", true), pipeListener("b", ldsPath, "b", true)]);
+      await proxy.waitForLog(/filesystem config update rejected: .*listener 'b': duplicate listener address \S+lds\.sock \(already used by listener "a"\)/);
+      expect(await curl(ldsPath, "/")).toEqual([200, "a"]);
+      update("3", [pipeListener("a", ldsPath, "a", true), pipeListener("s", staticPath, "s", true)]);
+      await proxy.waitForLog(/filesystem config update rejected: .*listener 's': duplicate listener address \S+static\.sock \(already used by listener "static"\)/);
+      expect(await curl(staticPath, "/")).toEqual([200, "static"]);
+      // Envoy's LDS removes what an update no longer names before it adds (lds_api.cc).
+      update("4", [pipeListener("c", ldsPath, "c", true)]);
+      await proxy.waitForLog(/listener 'c' listening on /);
+      expect(await curl(ldsPath, "/")).toEqual([200, "c"]);
     } finally {
       await proxy.stop("SIGKILL");
     }
