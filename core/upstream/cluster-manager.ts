@@ -19,6 +19,7 @@ import { TcpConnPool } from "./tcp-conn-pool.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import { configHash } from "../util/config-hash.ts";
+import { abstractEndpointRefusal } from "../network/abstract-pipe.ts";
 
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
 const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
@@ -234,6 +235,7 @@ export class ClusterManager {
     if (existing && name === this.localInfo.clusterName) {
       throw new Error(`cluster '${name}' is the local cluster (cluster_manager.local_cluster_name): it cannot change while polyvoy runs`);
     }
+    this.refuseUnreachableEndpoints(config);
     // Built apart, then swapped in: the map keeps the old one until the new one is warm.
     const cluster = this.add(config, { hash, addedViaApi: options.addedViaApi === true, ...(options.versionInfo !== undefined ? { versionInfo: options.versionInfo } : {}) });
     if (existing) this.clusters.set(name, existing);
@@ -387,6 +389,7 @@ export class ClusterManager {
     // updateCluster, which starts its discovery and checks: they must not start twice (a
     // second DNS refresh chain or health checker that stop() would never end).
     const initial = [...this.clusters.values()];
+    for (const cluster of initial) this.refuseUnreachableEndpoints(cluster.config);
     this.initialized = true;
     // Replaced or removed (by CDS) while this start-up awaited: retired, it starts nothing.
     const serving = (cluster: Cluster): boolean => this.clusters.get(cluster.name) === cluster;
@@ -399,6 +402,12 @@ export class ClusterManager {
     const starting = initial.filter(serving);
     for (const cluster of starting) this.dnsDiscoveries.get(cluster)?.start();
     await Promise.all(starting.map((cluster) => this.startCluster(cluster, eventLogs.get(cluster))));
+  }
+
+  /** Throws when this runtime can reach none of an endpoint's kind: every connect would fail, so the config is refused, as a listener on it is (listener.ts). */
+  private refuseUnreachableEndpoints(config: ClusterConfig): void {
+    const refusal = abstractEndpointRefusal(this.dispatcher.runtime, config.endpoints);
+    if (refusal !== undefined) throw new Error(`cluster '${config.name}': ${refusal}`);
   }
 
   /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */

@@ -305,4 +305,25 @@ describe.each(RUNTIMES)("pipe addresses refused on %s", (runtime) => {
     expect(result.stderr).toContain("an abstract Unix socket");
     expect(result.stderr).toContain("pads an abstract name");
   });
+
+  test.runIf(runtime === "node")("node: an abstract upstream endpoint is refused as a listener on one is, a STATIC cluster's at start, an EDS update's rejected", async () => {
+    const tcpProxy = { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } };
+    const listeners = [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 0 } }, filter_chains: [{ filters: [tcpProxy] }] }];
+    const abstractEndpoints = (name: string) => ({ cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: `@polyvoy-up-${process.pid}` } } } }] }] });
+    const staticCluster = { name: "c", type: "STATIC", connect_timeout: "1s", load_assignment: abstractEndpoints("c") };
+    const result = await runToExit(runtime, ["-c", writeConfig({ static_resources: { listeners, clusters: [staticCluster] } })]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cluster 'c': an abstract Unix socket (@polyvoy-up-${process.pid}) is not supported on node: node's net pads an abstract name`);
+
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const eds = join(dir, "eds.json");
+    writeFileSync(eds, JSON.stringify({ version_info: "1", resources: [{ "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", ...abstractEndpoints("c") }] }));
+    const edsCluster = { name: "c", type: "EDS", connect_timeout: "1s", eds_cluster_config: { eds_config: { path_config_source: { path: eds }, resource_api_version: "V3" } } };
+    const proxy = await ProxyProcess.start(runtime, { static_resources: { listeners, clusters: [edsCluster] } });
+    try {
+      await proxy.waitForLog(/filesystem config update rejected: an abstract Unix socket \(@polyvoy-up-\d+\) is not supported on node/);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
 });
