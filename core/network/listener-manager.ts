@@ -138,6 +138,11 @@ export class ListenerManager {
     return [...this.active.values()].map((entry) => entry.listener);
   }
 
+  /** The configs of the listeners serving, warming and draining: what their filters may still call. */
+  configs(): ListenerConfig[] {
+    return [...this.active.values(), ...this.warming.values()].map((entry) => entry.listener.config).concat([...this.drainingListeners].map((listener) => listener.config));
+  }
+
   get(name: string): ActiveListener | undefined {
     return this.active.get(name)?.listener;
   }

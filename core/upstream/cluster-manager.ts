@@ -517,6 +517,8 @@ export class ClusterManager {
       if (discovery) this.dnsDiscoveries.set(cluster, discovery);
       created.ready = this.loadCode(cluster)
         .then(() => {
+          // Removed while its code loaded (removeInternalClustersExcept): nothing starts.
+          if (this.internal.get(config.name) !== created) return;
           discovery?.start();
           return this.startCluster(cluster, undefined);
         })
@@ -533,9 +535,31 @@ export class ClusterManager {
     return entry.ready;
   }
 
+  /**
+   * The internal clusters whose names are not in `named` (no config asks for them any
+   * more: a reload or xDS changed the target) go, as a removed cluster does: DNS stops,
+   * their pools drain (calls in flight finish, idle connections close). A call that still
+   * names one builds it again (internalCluster). Returns the names removed.
+   */
+  removeInternalClustersExcept(named: ReadonlySet<string>): string[] {
+    const removed: string[] = [];
+    for (const [name, entry] of [...this.internal]) {
+      if (named.has(name)) continue;
+      this.internal.delete(name);
+      this.retire(entry.cluster);
+      removed.push(name);
+    }
+    return removed;
+  }
+
   /** The EDS clusters' discoveries (the admin's /config_dump?include_eds). */
   edsClusters(): EdsClusterImpl[] {
     return [...this.dnsDiscoveries.values()].filter((d) => d instanceof EdsClusterImpl);
+  }
+
+  /** The configs of the clusters serving and warming (what may name a google_grpc target: an EDS config source). */
+  configs(): ClusterConfig[] {
+    return [...this.clusters.values(), ...[...this.warming.values()].map((entry) => entry.cluster)].map((cluster) => cluster.config);
   }
 
   /** Every cluster, in config order (the admin's /clusters). */
