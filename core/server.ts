@@ -28,6 +28,7 @@ import { XdsManager } from "./config/xds/xds-manager.ts";
 import { DynamicResourceApi } from "./config/xds/lds-cds-api.ts";
 import type { GrpcMuxLike, SubscriptionContext } from "./config/xds/subscription-types.ts";
 import { decodeLoadAssignment } from "./config/xds/eds-resource.ts";
+import { googleGrpcClusterNames } from "./config/google-grpc-cluster-names.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 import { RuntimeLoader } from "./runtime/runtime-loader.ts";
 
@@ -135,6 +136,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.drainManager = new DrainManager(runtime, this.timers, this.drainSettings);
     this.inboundDrainManager = new DrainManager(runtime, this.timers, this.drainSettings);
     this.listenerManager = new ListenerManager(this);
+    // A cluster gone may have named a google_grpc target (its EDS source): its internal cluster may go too.
+    this.clusterManager.addClusterRemovalCallback(() => this.scheduleInternalClusterSweep());
     this.startedAt = runtime.now();
     this.configLoadedAt = runtime.wallClock();
   }
@@ -515,6 +518,28 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.accessLogs.delete(listener);
     const chains = listener.defaultFilterChain ? [...listener.filterChains, listener.defaultFilterChain] : listener.filterChains;
     for (const chain of chains) for (const filter of chain.filters) this.accessLogs.delete(filter.config);
+    // The listener is gone (drained, replaced while warming, never started): a google_grpc target only its filters named goes with it.
+    this.scheduleInternalClusterSweep();
+  }
+
+  private internalClusterSweepScheduled = false;
+
+  /**
+   * Once the config changes now under way are done (one sweep for many listeners gone at
+   * once), the google_grpc internal clusters no config names any more are removed: the
+   * bootstrap (xDS and RTDS sources, load stats), the listeners serving, warming and
+   * draining, the clusters serving and warming. Without it a reload or an xDS update that
+   * changes a target kept the old cluster and its connections until exit.
+   */
+  private scheduleInternalClusterSweep(): void {
+    if (this.internalClusterSweepScheduled || this.stopping) return;
+    this.internalClusterSweepScheduled = true;
+    this.runtime.defer(() => {
+      this.internalClusterSweepScheduled = false;
+      if (this.stopping) return;
+      const named = googleGrpcClusterNames([this.bootstrap, this.listenerManager.configs(), this.clusterManager.configs()]);
+      for (const name of this.clusterManager.removeInternalClustersExcept(named)) this.log.debug(`google_grpc: internal cluster '${name}' removed: no config names it`);
+    });
   }
 
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */

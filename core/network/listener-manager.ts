@@ -138,6 +138,11 @@ export class ListenerManager {
     return [...this.active.values()].map((entry) => entry.listener);
   }
 
+  /** The configs of the listeners serving, warming and draining: what their filters may still call. */
+  configs(): ListenerConfig[] {
+    return [...this.active.values(), ...this.warming.values()].map((entry) => entry.listener.config).concat([...this.drainingListeners].map((listener) => listener.config));
+  }
+
   get(name: string): ActiveListener | undefined {
     return this.active.get(name)?.listener;
   }
@@ -298,6 +303,16 @@ export class ListenerManager {
     return next;
   }
 
+  /** The name of another listener, serving or warming, on `config`'s pipe path; undefined when there is none (or `config` is no pipe). */
+  private pipeHolder(config: ListenerConfig): string | undefined {
+    if (config.address.pipe === undefined) return undefined;
+    for (const [name, entry] of [...this.active, ...this.warming]) {
+      const address = entry.listener.config.address;
+      if (name !== config.name && address.pipe !== undefined && address.address === config.address.address) return name;
+    }
+    return undefined;
+  }
+
   /** A warming listener of `name` is dropped: it never binds; what it started stops. */
   private cancelWarming(name: string): void {
     const warming = this.warming.get(name);
@@ -324,6 +339,10 @@ export class ListenerManager {
       this.stats.listenerCreateFailure.inc();
       throw new Error(`Listener ${config.name}: reuse port cannot be changed during an update`);
     }
+    const pipeHolder = this.pipeHolder(config);
+    // As the static config's check (core/config/load.ts): a second bind on a path would
+    // unlink the first listener's socket, taking its connections over without a word.
+    if (pipeHolder !== undefined) throw new Error(`duplicate listener address ${config.address.address} (already used by listener "${pipeHolder}")`);
     const at = options.at ?? `listener '${config.name}'`;
     const drain = new DrainManager(this.context.runtime, this.context.timers, this.host.drainSettings);
     const context = new ListenerFactoryContext(this.context, drain, config.trafficDirection === "INBOUND");

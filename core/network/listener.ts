@@ -1,5 +1,6 @@
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { sharedSocketRefusal } from "../concurrency.ts";
+import { abstractPipeRefusal } from "./abstract-pipe.ts";
 import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import type { Timer } from "../event/timers.ts";
 import { ActiveTcpSocket, type ActiveTcpSocketOwner } from "./active-tcp-socket.ts";
@@ -165,12 +166,19 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     }
     const acceptor = this.acceptor;
     const pipe = this.config.address.pipe;
-    const abstractRefusal = pipe && address.startsWith("@") ? this.context.runtime.abstractPipeUnsupported : undefined;
-    if (abstractRefusal !== undefined) throw new Error(`listener '${this.name}': an abstract Unix socket (${address}) is not supported on ${this.context.runtime.name}: ${abstractRefusal}`);
+    const abstractRefusal = abstractPipeRefusal(this.context.runtime, this.config.address);
+    if (abstractRefusal !== undefined) throw new Error(`listener '${this.name}': ${abstractRefusal}`);
     // Worker processes each binding one path would unlink each other's socket (Envoy's
-    // worker threads share one listening socket; a worker left without it may have nothing
-    // to keep its process alive, and then exits): refused, naming the way out.
-    if (pipe && this.shared) throw new Error(`listener '${this.name}': a pipe address (${address}) needs one process (--concurrency 1): worker processes cannot share one Unix socket (each bind unlinks the path the last one bound)`);
+    // worker threads share one listening socket, ListenSocketFactoryImpl, which processes
+    // cannot: a Unix socket has no SO_REUSEPORT). Worker 0 binds the path and serves it
+    // alone, as a UDP listener that cannot be shared (udp-proxy.ts); the others leave it.
+    if (pipe && this.shared) {
+      const worker = this.context.runtime.workers?.worker;
+      if (worker !== undefined && worker.index !== 0) {
+        this.context.log.info(`listener '${this.name}': a pipe listener is served by worker 0 alone (worker processes cannot share one Unix socket)`);
+        return;
+      }
+    }
     this.listener = await this.context.runtime.listen(pipe ? { address, port, pipe } : { address, port, shared: this.shared }, (socket) => acceptor.target.onAccept(socket));
     this.lastAddress = this.listener.address;
     this.context.log.info(`listener '${this.name}' listening on ${formatAddress(this.listener.address)}`);

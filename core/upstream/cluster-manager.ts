@@ -20,6 +20,7 @@ import { TcpConnPool } from "./tcp-conn-pool.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import { configHash } from "../util/config-hash.ts";
+import { abstractEndpointRefusal } from "../network/abstract-pipe.ts";
 
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
 const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
@@ -252,6 +253,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     if (existing && name === this.localInfo.clusterName) {
       throw new Error(`cluster '${name}' is the local cluster (cluster_manager.local_cluster_name): it cannot change while polyvoy runs`);
     }
+    this.refuseUnreachableEndpoints(config);
     // Built apart, then swapped in: the map keeps the old one until the new one is warm.
     const cluster = this.add(config, { hash, addedViaApi: options.addedViaApi === true, ...(options.versionInfo !== undefined ? { versionInfo: options.versionInfo } : {}) });
     if (existing) this.clusters.set(name, existing);
@@ -407,6 +409,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     // updateCluster, which starts its discovery and checks: they must not start twice (a
     // second DNS refresh chain or health checker that stop() would never end).
     const initial = [...this.clusters.values()];
+    for (const cluster of initial) this.refuseUnreachableEndpoints(cluster.config);
     this.initialized = true;
     // Replaced or removed (by CDS) while this start-up awaited: retired, it starts nothing.
     const serving = (cluster: Cluster): boolean => this.clusters.get(cluster.name) === cluster;
@@ -419,6 +422,12 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     const starting = initial.filter(serving);
     for (const cluster of starting) this.dnsDiscoveries.get(cluster)?.start();
     await Promise.all(starting.map((cluster) => this.startCluster(cluster, eventLogs.get(cluster))));
+  }
+
+  /** Throws when this runtime can reach none of an endpoint's kind: every connect would fail, so the config is refused, as a listener on it is (listener.ts). */
+  private refuseUnreachableEndpoints(config: ClusterConfig): void {
+    const refusal = abstractEndpointRefusal(this.dispatcher.runtime, config.endpoints);
+    if (refusal !== undefined) throw new Error(`cluster '${config.name}': ${refusal}`);
   }
 
   /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */
@@ -528,6 +537,8 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
       if (discovery) this.dnsDiscoveries.set(cluster, discovery);
       created.ready = this.loadCode(cluster)
         .then(() => {
+          // Removed while its code loaded (removeInternalClustersExcept): nothing starts.
+          if (this.internal.get(config.name) !== created) return;
           discovery?.start();
           return this.startCluster(cluster, undefined);
         })
@@ -544,9 +555,31 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     return entry.ready;
   }
 
+  /**
+   * The internal clusters whose names are not in `named` (no config asks for them any
+   * more: a reload or xDS changed the target) go, as a removed cluster does: DNS stops,
+   * their pools drain (calls in flight finish, idle connections close). A call that still
+   * names one builds it again (internalCluster). Returns the names removed.
+   */
+  removeInternalClustersExcept(named: ReadonlySet<string>): string[] {
+    const removed: string[] = [];
+    for (const [name, entry] of [...this.internal]) {
+      if (named.has(name)) continue;
+      this.internal.delete(name);
+      this.retire(entry.cluster);
+      removed.push(name);
+    }
+    return removed;
+  }
+
   /** The EDS clusters' discoveries (the admin's /config_dump?include_eds). */
   edsClusters(): EdsClusterImpl[] {
     return [...this.dnsDiscoveries.values()].filter((d) => d instanceof EdsClusterImpl);
+  }
+
+  /** The configs of the clusters serving and warming (what may name a google_grpc target: an EDS config source). */
+  configs(): ClusterConfig[] {
+    return [...this.clusters.values(), ...[...this.warming.values()].map((entry) => entry.cluster)].map((cluster) => cluster.config);
   }
 
   /** Every cluster, in config order (the admin's /clusters). */

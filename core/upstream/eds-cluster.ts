@@ -8,6 +8,7 @@ import type { Runtime } from "../port.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
 import type { Cluster } from "./cluster.ts";
 import { edsHealthFlag, HealthFlag, Host } from "./host.ts";
+import { abstractEndpointRefusal } from "../network/abstract-pipe.ts";
 
 /** The health flags an endpoint's EDS health_status sets. */
 const EDS_FLAGS = HealthFlag.FailedEdsHealth | HealthFlag.DegradedEdsHealth | HealthFlag.EdsStatusDraining;
@@ -87,6 +88,9 @@ export class EdsClusterImpl {
     if (resources.length !== 1) throw new XdsUpdateError("rejected", `Unexpected EDS resource length: ${resources.length}`);
     const { value, document } = await this.decode(resources[0], path);
     if (value.cluster_name !== this.serviceName) throw new XdsUpdateError("rejected", `Unexpected EDS cluster (expecting ${this.serviceName}): ${value.cluster_name}`);
+    // As a static cluster's (cluster-manager.ts): hosts no connect could reach are refused.
+    const abstractRefusal = abstractEndpointRefusal(this.runtime, value.endpoints);
+    if (abstractRefusal !== undefined) throw new XdsUpdateError("rejected", abstractRefusal);
     this.updateHosts(value.endpoints, value.policy?.overprovisioning_factor);
     this.accepted = { name: this.serviceName, versionInfo: response.versionInfo, lastUpdated: this.runtime.wallClock(), document };
   }

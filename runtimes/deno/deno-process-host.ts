@@ -1,4 +1,4 @@
-import type { ProcessHost } from "../kit/process-host.ts";
+import { HOLD_OPEN_MS, type ProcessHost } from "../kit/process-host.ts";
 import { Deno } from "./deno-api.ts";
 
 const encoder = new TextEncoder();
@@ -35,6 +35,9 @@ export const denoProcessHost: ProcessHost = {
   },
   after(ms, callback) {
     Deno.unrefTimer(setTimeout(callback, ms) as unknown as number);
+  },
+  holdOpen() {
+    setInterval(() => {}, HOLD_OPEN_MS);
   },
 };
 

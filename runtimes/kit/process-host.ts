@@ -24,7 +24,12 @@ export interface ProcessHost {
   every(ms: number, callback: () => void): () => void;
   /** `callback` once after `ms`, not keeping the process alive. */
   after(ms: number, callback: () => void): void;
+  /** Keep the process alive with nothing else to do (a started worker: workers/worker-side.ts); it ends only by exiting. */
+  holdOpen(): void;
 }
+
+/** The period of holdOpen's timer: the longest a timer takes (2^31-1 ms), so it wakes the process almost never. */
+export const HOLD_OPEN_MS = 2 ** 31 - 1;
 
 /**
  * Node's and Bun's: the global `process` and timers, read when called (the same objects
@@ -50,5 +55,8 @@ export const nodeProcessHost: ProcessHost = {
   },
   after(ms, callback) {
     setTimeout(callback, ms).unref();
+  },
+  holdOpen() {
+    setInterval(() => {}, HOLD_OPEN_MS);
   },
 };

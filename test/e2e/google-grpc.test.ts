@@ -8,7 +8,8 @@
  * cluster for the targets, as Envoy's Google gRPC client has none.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -150,5 +151,61 @@ describe.each(RUNTIMES)("google_grpc gRPC services on %s", (runtime) => {
     const stats = await adminText(admin.badName, "/stats");
     expect(stats).toContain("grpc.authz_bad.streams_total: 1");
     expect(stats).toContain("grpc.authz_bad.streams_closed_14: 1");
+  });
+});
+
+/** A TCP relay to `port` on 127.0.0.1 that counts the connections open through it. */
+async function relay(port: number): Promise<{ port: number; open(): number; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    const upstream = net.connect(port, "127.0.0.1");
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      sockets.delete(client);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("close", end).on("error", end);
+    upstream.on("close", end).on("error", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    open: () => sockets.size,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+describe.each(RUNTIMES)("google_grpc internal clusters after a config change on %s", (runtime) => {
+  test("a reload that changes the target: once the old listener has drained, the old target's cluster goes and its connection closes", { timeout: 60_000 }, async () => {
+    const echo = await httpUpstream((req, res) => res.end(`user=${req.headers["x-user"] ?? "-"}`));
+    const authz = await startAuthz("one", grpc.ServerCredentials.createInsecure());
+    const front = await relay(authz.port);
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const config = (target: string) => proxyConfig(port, echo.port, adminPort, extAuthz({ target_uri: target, stat_prefix: "authz" }));
+    const proxy = await ProxyProcess.start(runtime, config(`127.0.0.1:${front.port}`), undefined, ["--drain-time-s", "1"]);
+    try {
+      const get = async () => {
+        const r = await request(`http://127.0.0.1:${port}/x`, { headers: { authorization: "Bearer good", connection: "close" }, reset: true });
+        return { status: r.statusCode, body: await r.body.text() };
+      };
+      expect(await get()).toEqual({ status: 200, body: "user=one" });
+      expect(front.open()).toBe(1);
+      // The same service, reached without the relay: another target, another internal cluster.
+      writeFileSync(proxy.configPath, JSON.stringify(config(`127.0.0.1:${authz.port}`)));
+      proxy.child.kill("SIGHUP");
+      await proxy.waitForLog(/config reload: done/);
+      expect(await get()).toEqual({ status: 200, body: "user=one" });
+      await expect.poll(() => front.open(), { timeout: 10_000 }).toBe(0);
+    } finally {
+      await proxy.stop();
+      front.close();
+      authz.close();
+      await echo.close();
+    }
   });
 });

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import * as http from "node:http";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 
@@ -25,6 +25,12 @@ function directResponseOnPipe(path: string, body: string, filters: object[] = []
     http_filters: [...filters, router],
   };
   return { static_resources: { listeners: [{ name: "l", address: { pipe: { path } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: hcm }] }] }] } };
+}
+
+/** A listener on the Unix socket `path` answering `body` itself (an LDS resource when `typed`). */
+function pipeListener(name: string, path: string, body: string, typed = false): object {
+  const config = directResponseOnPipe(path, body) as { static_resources: { listeners: object[] } };
+  return { ...(typed && { "@type": "type.googleapis.com/envoy.config.listener.v3.Listener" }), ...config.static_resources.listeners[0], name };
 }
 
 /** curl over a Unix socket: [status, body]. Asynchronous: the upstream answers from this process. */
@@ -187,6 +193,64 @@ describe.each(RUNTIMES)("a pipe path taken over on %s", (runtime) => {
   });
 });
 
+describe.each(RUNTIMES)("a pipe listener with worker processes on %s", (runtime) => {
+  test("--concurrency 2: worker 0 binds the path and serves it, the other worker stays up without it; a restarted worker 0 binds it again", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const path = join(dir, "workers.sock");
+    const proxy = await ProxyProcess.start(runtime, directResponseOnPipe(path, "served"), 0, ["--concurrency", "2"]);
+    try {
+      await proxy.waitForLog(/all 2 workers started/, 1, 60_000);
+      const pids = proxy.stderr.match(/all 2 workers started \(pids ([\d, ]+)\)/)![1]!.split(", ").map(Number);
+      expect(proxy.stderr).toContain("listener 'l': a pipe listener is served by worker 0 alone");
+      expect(proxy.stderr.match(/listener 'l' listening on /g)).toHaveLength(1);
+      for (let i = 0; i < 3; i++) expect(await curl(path, "/")).toEqual([200, "served"]);
+      // Worker 1, with no socket of its own, is not taken for a crash (it would be restarted).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(proxy.stderr).not.toContain("exited with");
+      process.kill(pids[0]!, "SIGKILL");
+      await proxy.waitForLog(/worker 0 \(pid \d+\) exited with signal SIGKILL; restarted/, 1, 10_000);
+      await proxy.waitForLog(/listener 'l' listening on /g, 2, 60_000);
+      expect(await curl(path, "/")).toEqual([200, "served"]);
+      const exited = await proxy.stop("SIGTERM", 30_000);
+      expect(exited.code).toBe(0);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+});
+
+describe.each(RUNTIMES)("LDS listeners on pipe paths on %s", (runtime) => {
+  test("two on one path, or one on a static listener's path, are refused as the static config refuses them; one removed leaves its path to a new one in the same update", async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const [staticPath, ldsPath, lds] = [join(dir, "static.sock"), join(dir, "lds.sock"), join(dir, "lds.json")];
+    const update = (version: string, listeners: object[]) => {
+      writeFileSync(`${lds}.tmp`, JSON.stringify({ version_info: version, resources: listeners }));
+      renameSync(`${lds}.tmp`, lds);
+    };
+    update("1", [pipeListener("a", ldsPath, "a", true)]);
+    const config = {
+      static_resources: { listeners: [pipeListener("static", staticPath, "static")] },
+      dynamic_resources: { lds_config: { path_config_source: { path: lds }, resource_api_version: "V3" } },
+    };
+    const proxy = await ProxyProcess.start(runtime, config, 2);
+    try {
+      expect(await curl(ldsPath, "/")).toEqual([200, "a"]);
+      update("2", [pipeListener("a", ldsPath, "a", true), pipeListener("b", ldsPath, "b", true)]);
+      await proxy.waitForLog(/filesystem config update rejected: .*listener 'b': duplicate listener address \S+lds\.sock \(already used by listener "a"\)/);
+      expect(await curl(ldsPath, "/")).toEqual([200, "a"]);
+      update("3", [pipeListener("a", ldsPath, "a", true), pipeListener("s", staticPath, "s", true)]);
+      await proxy.waitForLog(/filesystem config update rejected: .*listener 's': duplicate listener address \S+static\.sock \(already used by listener "static"\)/);
+      expect(await curl(staticPath, "/")).toEqual([200, "static"]);
+      // Envoy's LDS removes what an update no longer names before it adds (lds_api.cc).
+      update("4", [pipeListener("c", ldsPath, "c", true)]);
+      await proxy.waitForLog(/listener 'c' listening on /);
+      expect(await curl(ldsPath, "/")).toEqual([200, "c"]);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+});
+
 describe.each(RUNTIMES)("a pipe peer has no IP on %s", (runtime) => {
   test("local_ratelimit's remote_address descriptor is not made for it (Envoy's RemoteAddressAction): no bucket per path", async () => {
     const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
@@ -240,5 +304,26 @@ describe.each(RUNTIMES)("pipe addresses refused on %s", (runtime) => {
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain("an abstract Unix socket");
     expect(result.stderr).toContain("pads an abstract name");
+  });
+
+  test.runIf(runtime === "node")("node: an abstract upstream endpoint is refused as a listener on one is, a STATIC cluster's at start, an EDS update's rejected", async () => {
+    const tcpProxy = { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } };
+    const listeners = [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 0 } }, filter_chains: [{ filters: [tcpProxy] }] }];
+    const abstractEndpoints = (name: string) => ({ cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: `@polyvoy-up-${process.pid}` } } } }] }] });
+    const staticCluster = { name: "c", type: "STATIC", connect_timeout: "1s", load_assignment: abstractEndpoints("c") };
+    const result = await runToExit(runtime, ["-c", writeConfig({ static_resources: { listeners, clusters: [staticCluster] } })]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cluster 'c': an abstract Unix socket (@polyvoy-up-${process.pid}) is not supported on node: node's net pads an abstract name`);
+
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const eds = join(dir, "eds.json");
+    writeFileSync(eds, JSON.stringify({ version_info: "1", resources: [{ "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", ...abstractEndpoints("c") }] }));
+    const edsCluster = { name: "c", type: "EDS", connect_timeout: "1s", eds_cluster_config: { eds_config: { path_config_source: { path: eds }, resource_api_version: "V3" } } };
+    const proxy = await ProxyProcess.start(runtime, { static_resources: { listeners, clusters: [edsCluster] } });
+    try {
+      await proxy.waitForLog(/filesystem config update rejected: an abstract Unix socket \(@polyvoy-up-\d+\) is not supported on node/);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
   });
 });

@@ -114,6 +114,11 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
       if (names.has(name)) throw new XdsUpdateError("rejected", `duplicate ${this.kind} ${name} found`);
       names.add(name);
     }
+    // What the update no longer names: LDS removes it before adding the rest, so a new
+    // listener may take the address of one removed (Envoy's lds_api.cc: "Do not change the
+    // order"); CDS after (cds_api_helper.cc).
+    const removed = [...new Set([...this.current.keys(), ...this.warming.keys()])].filter((name) => !names.has(name));
+    if (this.kind === "listener") this.removeAll(removed, response.versionInfo);
     const errors: string[] = [];
     for (const { value, document } of decoded) {
       const name = value.name ?? "";
@@ -137,14 +142,17 @@ export class DynamicResourceApi<T extends ListenerConfig | ClusterConfig> implem
         errors.push(`${this.kind} '${name}': ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    for (const name of new Set([...this.current.keys(), ...this.warming.keys()])) {
-      if (names.has(name)) continue;
+    if (this.kind === "cluster") this.removeAll(removed, response.versionInfo);
+    if (errors.length > 0) throw new XdsUpdateError("rejected", `Error adding/updating ${this.kind}(s) ${errors.join("; ")}`);
+  }
+
+  private removeAll(names: readonly string[], versionInfo: string): void {
+    for (const name of names) {
       this.manager.remove(name);
       this.current.delete(name);
       this.warming.delete(name);
-      this.systemVersionInfo = response.versionInfo;
+      this.systemVersionInfo = versionInfo;
     }
-    if (errors.length > 0) throw new XdsUpdateError("rejected", `Error adding/updating ${this.kind}(s) ${errors.join("; ")}`);
   }
 
   private wallClock(): number {

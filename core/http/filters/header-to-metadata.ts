@@ -14,6 +14,7 @@
 import type { HeaderToMetadataConfig, HeaderToMetadataKeyValue, HeaderToMetadataRule } from "../../config/bootstrap.ts";
 import { compileRegex, type CompiledRegex } from "../../config/regex.ts";
 import { decodeBase64 } from "../../util/base64.ts";
+import { PerConfig } from "../../util/per-config.ts";
 import { utf8Decode } from "../../util/utf8.ts";
 import {
   FilterDataStatus,
@@ -36,17 +37,17 @@ const MAX_HEADER_VALUE_LEN = 8 * 1024;
 const NUMBER = /^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)$/i;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-const regexes = new Map<string, CompiledRegex>();
+/**
+ * A regex_value_rewrite's compiled pattern, kept as long as its config (PerConfig): a cache
+ * by pattern text would keep every pattern any reload or RDS update ever named until exit.
+ */
+const rewriteRegexes = new PerConfig((rewrite: RegexRewrite): CompiledRegex => {
+  const compiled = compileRegex(rewrite.pattern);
+  if (!compiled.ok) throw new Error(compiled.error); // the config loader already refused it
+  return compiled.regex;
+});
 
-function rewriteRegex(pattern: string): CompiledRegex {
-  let regex = regexes.get(pattern);
-  if (regex === undefined) {
-    const compiled = compileRegex(pattern);
-    if (!compiled.ok) throw new Error(compiled.error); // the config loader already refused it
-    regexes.set(pattern, (regex = compiled.regex));
-  }
-  return regex;
-}
+type RegexRewrite = NonNullable<HeaderToMetadataKeyValue["regexRewrite"]>;
 
 /**
  * The rule's header (all its fields joined by ",", removed when `remove`) or cookie; undefined
@@ -96,7 +97,7 @@ function writeHeaderToMetadata(headers: RequestHeaders | ResponseHeaders, rules:
     if (pair === undefined) continue;
     // applyKeyValue: the pair's own value, else the header's, rewritten.
     let value = pair.value !== "" ? pair.value : (found ?? "");
-    if (pair.value === "" && pair.regexRewrite !== undefined) value = rewriteRegex(pair.regexRewrite.pattern).replaceAll(value, pair.regexRewrite.substitution);
+    if (pair.value === "" && pair.regexRewrite !== undefined) value = rewriteRegexes.get(pair.regexRewrite).replaceAll(value, pair.regexRewrite.substitution);
     if (value === "") continue;
     const typed = metadataValue(value, pair);
     if (typed === undefined) continue;

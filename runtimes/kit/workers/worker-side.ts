@@ -9,8 +9,20 @@ import { WORKER_ENV, announcementPath, startConfigPath, type Announcement, type 
 
 const SUPERVISOR_POLL_MS = 250;
 
-/** Write the announcement whole: to a temp name, then renamed over the old one, so the supervisor never reads half of it. */
+let holding = false;
+
+/**
+ * Write the announcement whole: to a temp name, then renamed over the old one, so the
+ * supervisor never reads half of it. A started worker then stays until it is told to stop
+ * (it exits itself then: core/main.ts), even with nothing of its own to wait on: a pipe or
+ * UDP listener served by worker 0 alone leaves the others no socket, and the supervisor
+ * takes a worker's exit for a crash.
+ */
 export async function announce(worker: WorkerEnvironment, admin: SocketAddress | undefined, host: ProcessHost): Promise<void> {
+  if (!holding) {
+    holding = true;
+    host.holdOpen();
+  }
   // Imported here, in workers only: a single process never loads it (runtimes/README.md).
   const { rename, writeFile } = await import("node:fs/promises");
   const pid = host.pid();

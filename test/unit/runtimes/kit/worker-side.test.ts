@@ -24,6 +24,7 @@ function fakeHost(env: Record<string, string>, ppid: number) {
       return () => (state.tick = undefined);
     },
     after: () => {},
+    holdOpen: () => {},
   };
   return { host, state };
 }
