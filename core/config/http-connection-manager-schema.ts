@@ -260,6 +260,9 @@ const httpFilters = lazySchema(() =>
     return;
   }
   filters.forEach((filter, i) => {
+    // An element refused on its own (an empty name: its transform never ran) has no type;
+    // its own issue says why, and no terminal check can be made of it.
+    if (filter.type !== USER_FILTER_TYPE && !Object.hasOwn(HTTP_FILTERS, filter.type)) return;
     // A user filter never ends the chain.
     const terminal = filter.type !== USER_FILTER_TYPE && HTTP_FILTERS[filter.type].terminal;
     const last = i === filters.length - 1;

@@ -24,7 +24,7 @@
  * key can be told apart: an Envoy field polyvoy lacks, or no field at all.
  */
 import { ANY, BOOTSTRAP, envoyEnumValues, type NumberKind, envoyMessage, isFreeForm, isTypedStruct, messageOfExtensionName, typeNameOfUrl } from "./envoy-messages.ts";
-import { problemAt, type ConfigPath } from "./errors.ts";
+import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
 
 export interface ProtoTree {
   /** The tree with snake_case keys, enum names in upper case and TypedStructs unwrapped. */
@@ -68,6 +68,22 @@ export function valueAt(tree: unknown, path: ConfigPath): unknown {
 interface Place {
   readonly parent: Place | undefined;
   readonly key: string | number;
+  /** How many places are above this one (the root's children: 0). */
+  readonly depth: number;
+}
+
+/**
+ * How deep a document may nest, counting fields and list items: protobuf stops at 100
+ * nested messages (its parsers' default recursion limit), and a message with a repeated
+ * field is two places here, so 200 admits whatever protobuf does. Deeper, the checker's
+ * recursion would end in a stack overflow rather than a problem line.
+ */
+const MAX_NESTING = 200;
+
+function placeUnder(parent: Place | undefined, key: string | number): Place {
+  const depth = parent === undefined ? 0 : parent.depth + 1;
+  if (depth > MAX_NESTING) throw new ConfigError([problemAt(pathOf(parent), `nested deeper than ${MAX_NESTING} levels (fields and list items; protobuf's parsers stop at 100 nested messages)`)]);
+  return { parent, key, depth };
 }
 
 function pathOf(place: Place | undefined): ConfigPath {
@@ -92,7 +108,7 @@ function setOwn(out: Record<string, unknown>, key: string, value: unknown): void
  * without "@type".
  */
 function walk(value: unknown, type: string | undefined, place: Place | undefined, problems: string[], messages: WeakMap<object, string>, parent: unknown): unknown {
-  if (Array.isArray(value)) return value.map((item, i) => walk(item, type, { parent: place, key: i }, problems, messages, parent));
+  if (Array.isArray(value)) return value.map((item, i) => walk(item, type, placeUnder(place, i), problems, messages, parent));
   if (typeof value === "string" && type !== undefined) return enumName(value, type);
   if (typeof value !== "object" || value === null) return value;
   if (type !== undefined && isFreeForm(type)) return value;
@@ -121,11 +137,11 @@ function walk(value: unknown, type: string | undefined, place: Place | undefined
     }
     const fieldOf = message?.fields.get(name);
     if (child === null && fieldOf !== undefined && fieldOf.type !== "google.protobuf.Value") continue;
-    const at: Place = { parent: place, key: name };
+    const at = placeUnder(place, name);
     let read: unknown;
     if (fieldOf?.number !== undefined) read = readNumbers(child, fieldOf.number, fieldOf.map, fieldOf.repeated);
     else if (fieldOf?.map) read = walkMap(child, fieldOf.type, at, problems, messages);
-    else if (fieldOf?.repeated && child !== null && !Array.isArray(child)) read = [walk(child, fieldOf.type, { parent: at, key: 0 }, problems, messages, object)];
+    else if (fieldOf?.repeated && child !== null && !Array.isArray(child)) read = [walk(child, fieldOf.type, placeUnder(at, 0), problems, messages, object)];
     else if (message === undefined && USER_KEYED_MAPS.has(name)) read = child;
     else if (message === undefined && USER_KEYED_MESSAGE_MAPS.has(name)) read = walkMap(child, undefined, at, problems, messages);
     else read = walk(child, fieldOf?.type, at, problems, messages, object);
@@ -155,7 +171,7 @@ function walkMap(value: unknown, type: string | undefined, place: Place, problem
   if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
-    setOwn(out, key, walk((value as Record<string, unknown>)[key], type, { parent: place, key }, problems, messages, undefined));
+    setOwn(out, key, walk((value as Record<string, unknown>)[key], type, placeUnder(place, key), problems, messages, undefined));
   }
   return out;
 }

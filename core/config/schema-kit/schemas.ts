@@ -570,7 +570,13 @@ export class ZodRecord<K extends AnySchema = AnySchema, V extends AnySchema = An
     const keyType = this.def.keyType as ZodType;
     const valueType = this.def.valueType as ZodType;
     for (const key of Reflect.ownKeys(input)) {
-      if (key === "__proto__" || !Object.prototype.propertyIsEnumerable.call(input, key)) continue;
+      if (!Object.prototype.propertyIsEnumerable.call(input, key)) continue;
+      // A map key no output object can hold as its own: refused, not dropped with its value
+      // unchecked (zod drops it; Envoy's maps take any key).
+      if (key === "__proto__") {
+        payload.issues.push({ code: "custom", message: 'the key "__proto__" is not supported', input: key, path: [key], inst: this });
+        continue;
+      }
       let keyResult = keyType.run({ value: key, issues: [] }, ctx);
       if (keyResult.issues.length && typeof key === "string" && /^-?\d+(?:\.\d+)?$/.test(key)) {
         const retry = keyType.run({ value: Number(key), issues: [] }, ctx);
@@ -581,7 +587,10 @@ export class ZodRecord<K extends AnySchema = AnySchema, V extends AnySchema = An
         continue;
       }
       const outKey = keyResult.value as PropertyKey;
-      if (outKey === "__proto__") continue;
+      if (outKey === "__proto__") {
+        payload.issues.push({ code: "custom", message: 'the key "__proto__" is not supported', input: key, path: [key], inst: this });
+        continue;
+      }
       const result = valueType.run({ value: (input as Record<PropertyKey, unknown>)[key], issues: [] }, ctx);
       if (result.issues.length) payload.issues.push(...prefixIssues(key, result.issues));
       out[outKey] = result.value;

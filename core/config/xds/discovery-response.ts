@@ -11,7 +11,8 @@ import { parseDocument } from "yaml";
 import type * as z from "../schema-kit/index.ts";
 import { describeIssues } from "../describe-issues.ts";
 import { ANY } from "../envoy-messages.ts";
-import { readProtoTreeAs } from "../proto-json.ts";
+import { readProtoTreeAs, type ProtoTree } from "../proto-json.ts";
+import { ConfigError } from "../errors.ts";
 
 /**
  * Why a file was not taken: it could not be read as a DiscoveryResponse (`failure`,
@@ -61,7 +62,14 @@ export function decodeResource<T>(resource: unknown, typeUrl: string, schema: z.
   const given = typeof resource === "object" && resource !== null ? (resource as Record<string, unknown>)["@type"] : undefined;
   if (given !== typeUrl) throw new XdsUpdateError("rejected", `${at}: "@type" must be ${typeUrl}${given === undefined ? "" : ` (got ${String(given)})`}`);
   const problems: string[] = [];
-  const proto = readProtoTreeAs(resource, ANY, problems);
+  let proto: ProtoTree;
+  try {
+    proto = readProtoTreeAs(resource, ANY, problems);
+  } catch (err) {
+    // A resource nested beyond protobuf's recursion limit (proto-json.ts).
+    if (err instanceof ConfigError) throw new XdsUpdateError("rejected", `${at}: ${err.problems.join("; ")}`);
+    throw err;
+  }
   // The Any's type was checked above; the message's schema knows only its own fields.
   const tree = proto.tree as Record<string, unknown>;
   delete tree["@type"];

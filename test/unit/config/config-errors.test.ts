@@ -159,6 +159,44 @@ describe("config errors say what to do", () => {
   });
 });
 
+describe("inputs the checker once threw on or dropped", () => {
+  test("an HTTP filter with an empty name is a problem line, not a TypeError from the terminal-filter check", () => {
+    const lines = problems(changed((c) => void (hcm(c).http_filters[0].name = "")));
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatch(/^static_resources\.listeners\[0\]\.filter_chains\[0\]\.filters\[0\]\.typed_config\.http_filters\[0\]\.name: /);
+  });
+
+  test.each(["json", "yaml"] as const)("a map key __proto__ is refused, not dropped with its value unchecked (%s)", (format) => {
+    const perFilter = '{"__proto__": {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": "not a bool"}}';
+    const text = JSON.stringify(changed((c) => void (route(c).typed_per_filter_config = "PER_FILTER"))).replace('"PER_FILTER"', perFilter);
+    // The JSON text is YAML too.
+    const lines = problems(text, format);
+    expect(lines).toContain(`${ROUTE}.typed_per_filter_config.__proto__: the key "__proto__" is not supported`);
+  });
+});
+
+describe("nesting", () => {
+  /** An RBAC policy whose permission is `depth` not_rules around `any`. */
+  function nested(depth: number): Json {
+    let permission: Json = { any: true };
+    for (let i = 0; i < depth; i++) permission = { not_rule: permission };
+    return changed((c) => {
+      hcm(c).http_filters.unshift({
+        name: "envoy.filters.http.rbac",
+        typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", rules: { action: "ALLOW", policies: { p: { permissions: [permission], principals: [{ any: true }] } } } },
+      });
+    });
+  }
+
+  test("a config nested beyond 200 levels is one problem line, not a stack overflow", () => {
+    // 100 nested messages (protobuf's limit) pass.
+    expect(problems(nested(99))).toEqual([]);
+    const lines = problems(nested(3000));
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatch(/: nested deeper than 200 levels \(fields and list items; protobuf's parsers stop at 100 nested messages\)$/);
+  });
+});
+
 describe("configs are read as Envoy reads them", () => {
   test("enum names in any case", () => {
     expect(problems(changed((c) => {
