@@ -536,7 +536,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.internalClusterSweepScheduled = true;
     this.runtime.defer(() => {
       this.internalClusterSweepScheduled = false;
-      if (this.stopping) return;
+      // The walk below reads every config: not made while there is nothing to sweep.
+      if (this.stopping || !this.clusterManager.hasInternalClusters) return;
       const named = googleGrpcClusterNames([this.bootstrap, this.listenerManager.configs(), this.clusterManager.configs()]);
       for (const name of this.clusterManager.removeInternalClustersExcept(named)) this.log.debug(`google_grpc: internal cluster '${name}' removed: no config names it`);
     });

@@ -138,9 +138,12 @@ export class ListenerManager {
     return [...this.active.values()].map((entry) => entry.listener);
   }
 
-  /** The configs of the listeners serving, warming and draining: what their filters may still call. */
+  /** Configs being built or warmed by addOrUpdateListener / updateListener, not yet in `warming` or `active`. */
+  private readonly building = new Set<ListenerConfig>();
+
+  /** The configs of the listeners serving, warming, draining and being built: what their filters may still call. */
   configs(): ListenerConfig[] {
-    return [...this.active.values(), ...this.warming.values()].map((entry) => entry.listener.config).concat([...this.drainingListeners].map((listener) => listener.config));
+    return [...this.active.values(), ...this.warming.values()].map((entry) => entry.listener.config).concat([...this.drainingListeners].map((listener) => listener.config), [...this.building]);
   }
 
   get(name: string): ActiveListener | undefined {
@@ -166,7 +169,9 @@ export class ListenerManager {
   addOrUpdateListener(config: ListenerConfig, options: ListenerUpdateOptions = {}): Promise<boolean> {
     const name = config.name;
     this.pendingNames.set(name, (this.pendingNames.get(name) ?? 0) + 1);
+    this.building.add(config);
     const done = (): void => {
+      this.building.delete(config);
       const left = (this.pendingNames.get(name) ?? 1) - 1;
       if (left > 0) this.pendingNames.set(name, left);
       else this.pendingNames.delete(name);
@@ -186,6 +191,7 @@ export class ListenerManager {
   updateListener(config: ListenerConfig, options: ListenerUpdateOptions = {}): Promise<ListenerUpdate> {
     const name = config.name;
     this.pendingNames.set(name, (this.pendingNames.get(name) ?? 0) + 1);
+    this.building.add(config);
     return this.serialized(async (): Promise<ListenerUpdate> => {
       const hash = options.hash ?? configHash(config);
       const warming = this.warming.get(name);
@@ -220,6 +226,7 @@ export class ListenerManager {
       );
       return { changed: true, warmed: entry.warmed };
     }).finally(() => {
+      this.building.delete(config);
       const left = (this.pendingNames.get(name) ?? 1) - 1;
       if (left > 0) this.pendingNames.set(name, left);
       else this.pendingNames.delete(name);

@@ -537,8 +537,9 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
       if (discovery) this.dnsDiscoveries.set(cluster, discovery);
       created.ready = this.loadCode(cluster)
         .then(() => {
-          // Removed while its code loaded (removeInternalClustersExcept): nothing starts.
-          if (this.internal.get(config.name) !== created) return;
+          // Removed while its code loaded (removeInternalClustersExcept): nothing starts; the
+          // caller waiting still names it, so it waits for the cluster built again.
+          if (this.internal.get(config.name) !== created) return this.internalCluster(config);
           discovery?.start();
           return this.startCluster(cluster, undefined);
         })
@@ -561,6 +562,11 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
    * their pools drain (calls in flight finish, idle connections close). A call that still
    * names one builds it again (internalCluster). Returns the names removed.
    */
+  /** Some google_grpc internal cluster exists (a sweep has something to remove). */
+  get hasInternalClusters(): boolean {
+    return this.internal.size > 0;
+  }
+
   removeInternalClustersExcept(named: ReadonlySet<string>): string[] {
     const removed: string[] = [];
     for (const [name, entry] of [...this.internal]) {

@@ -217,3 +217,19 @@ describe("EDS updates", () => {
     expect(upstreams[0]!.accepted).toBe(1);
   });
 });
+
+describe("google_grpc internal clusters", () => {
+  test("one removed by a sweep while its code loads is built again for the call waiting on it", async () => {
+    const server = await setup({ [A]: () => ({ status: 200 }) });
+    const manager = server.clusterManager;
+    const config = staticCluster("google_grpc:127.0.0.1:8080", A);
+    const ready = manager.internalCluster(config);
+    expect(ready).toBeInstanceOf(Promise);
+    // A sweep before the code loaded (no config names it at that moment).
+    expect(manager.removeInternalClustersExcept(new Set())).toEqual([config.name]);
+    await drive(ready!);
+    expect(manager.getInternal(config.name)).toBeDefined();
+    expect(manager.hasInternalClusters).toBe(true);
+    await server.shutdown();
+  });
+});
