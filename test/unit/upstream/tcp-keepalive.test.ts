@@ -37,6 +37,11 @@ describe("upstream_connection_options.tcp_keepalive", () => {
     expect(() => cluster({ tcp_keepalive: { keepalive_idle: 3 } })).toThrow(/keepalive_idle/);
     expect(() => cluster({ happy_eyeballs_config: {} })).toThrow(/upstream_connection_options: `happy_eyeballs_config` is an Envoy field that polyvoy does not support yet/);
     expect(cluster({ set_local_interface_name_on_upstream_connections: false }).tcpKeepalive).toBeUndefined();
+    // A pipe endpoint has no TCP timers: the timing fields are refused, SO_KEEPALIVE alone is not.
+    const pipe = (keepalive: object) =>
+      loadBootstrap(JSON.stringify({ static_resources: { clusters: [{ name: "p", load_assignment: { cluster_name: "p", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: "/tmp/p.sock" } } } }] }] }, upstream_connection_options: { tcp_keepalive: keepalive } }] } }), "json").clusters[0]!;
+    expect(() => pipe({ keepalive_time: 30 })).toThrow(/upstream_connection_options\.tcp_keepalive: keepalive_probes, keepalive_time and keepalive_interval are TCP's: they cannot apply to the cluster's pipe \(Unix socket\) endpoints/);
+    expect(pipe({}).tcpKeepalive).toEqual({});
   });
 
   test("a field the runtime cannot set is refused naming the runtime; {} needs only SO_KEEPALIVE", () => {
