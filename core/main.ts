@@ -13,6 +13,7 @@ import { readFailure, validateConfig } from "./config/validate-config.ts";
 import { checkedConfigEntry, checkedConfigName, notKeptBecause, readCheckedConfig } from "./config/checked-config-cache.ts";
 import { loadRegexEngine, regexEngineLoaded } from "./config/regex-engine.ts";
 import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
+import { clusterTcpKeepaliveRefusal } from "./upstream/tcp-keepalive.ts";
 
 /** What a runtime's command entry adds to the program. */
 export interface MainOptions {
@@ -78,6 +79,12 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     return exit(1);
   }
   if (commandLine.mode === "validate") {
+    // What this runtime cannot do, serving refuses when a cluster starts: validate says so too.
+    const runtimeProblems = bootstrap.clusters.flatMap((c) => clusterTcpKeepaliveRefusal(c, runtime) ?? []);
+    if (runtimeProblems.length > 0) {
+      for (const problem of runtimeProblems) runtime.log.write(`config error: ${problem}\n`);
+      return exit(1);
+    }
     // On stdout, as Envoy's main_common.cc (std::cout << "configuration '…' OK").
     await writeStdout(runtime, `configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
     return runtime.exit(0);

@@ -74,14 +74,18 @@ export function grpcService(what: { timeout: "taken" | string; retryPolicy?: "ta
       timeout: what.timeout === "taken" ? durationMs.optional() : unsupportedField(what.timeout),
       initial_metadata: z.array(metadataEntry).default([]),
       // Grpc::AsyncClientImpl hands it to the HTTP async client, whose router retries
-      // (convertCoreToRouteRetryPolicy with no default conditions). Envoy's Google gRPC client
-      // does not read it; polyvoy's google_grpc runs on the same async client and applies it too.
+      // (convertCoreToRouteRetryPolicy with no default conditions). With google_grpc it is
+      // refused below: Envoy's Google gRPC client (google_async_client_impl.cc) does not read it.
       retry_policy: retryPolicy === "taken" ? coreRetryPolicy(0).optional() : unsupportedField(retryPolicy),
     })
     .superRefine((g, ctx) => {
       // Envoy: the target_specifier oneof must be set.
       if (g.envoy_grpc === undefined && g.google_grpc === undefined) ctx.addIssue({ code: "custom", message: "must set envoy_grpc or google_grpc" });
       if (g.envoy_grpc !== undefined && g.google_grpc !== undefined) ctx.addIssue({ code: "custom", message: "envoy_grpc and google_grpc are one of: set one" });
+      // Envoy would accept it and never retry: refused rather than applied or silently dropped.
+      if (g.google_grpc !== undefined && g.retry_policy !== undefined && retryPolicy === "taken") {
+        ctx.addIssue({ code: "custom", path: ["retry_policy"], message: "not read with google_grpc: Envoy's Google gRPC client does not retry calls (use envoy_grpc to retry them)" });
+      }
     })
     .transform((g, ctx): GrpcServiceConfig => {
       const timeoutMs = typeof g.timeout === "number" ? g.timeout : undefined;
@@ -90,6 +94,6 @@ export function grpcService(what: { timeout: "taken" | string; retryPolicy?: "ta
       if (g.envoy_grpc !== undefined) return { target: withRetry({ clusterName: g.envoy_grpc.cluster_name, authority: g.envoy_grpc.authority, initialMetadata: g.initial_metadata }), timeoutMs };
       const google = googleGrpcTarget(g.google_grpc!, (path, message) => ctx.addIssue({ code: "custom", path: ["google_grpc", ...path], message }));
       if (google === undefined) return z.NEVER;
-      return { target: withRetry({ clusterName: google.cluster.name, authority: google.authority, initialMetadata: g.initial_metadata, google }), timeoutMs };
+      return { target: { clusterName: google.cluster.name, authority: google.authority, initialMetadata: g.initial_metadata, google }, timeoutMs };
     });
 }

@@ -1053,6 +1053,13 @@ const clusterMessage = lazySchema(() =>
     if (c.type === "EDS" && c.eds_cluster_config === undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster needs eds_cluster_config (its eds_config names the file of its endpoints)", path: ["eds_cluster_config"] });
     if (c.type !== "EDS" && c.eds_cluster_config !== undefined) ctx.addIssue({ code: "custom", message: "applies to type: EDS clusters only", path: ["eds_cluster_config"] });
     // Envoy ignores an EDS cluster's load_assignment (eds.cc reads its endpoints from EDS only): refused rather than ignored.
+    // The keepalive timers are TCP options (IPPROTO_TCP TCP_KEEP*, Envoy's buildBaseSocketOptions
+    // in upstream_impl.cc) a Unix socket does not have: on a pipe host they would not apply.
+    const keepalive = c.upstream_connection_options?.tcp_keepalive;
+    if (keepalive !== undefined && Object.keys(keepalive).length > 0 && c.load_assignment?.endpoints.some((l) => l.lbEndpoints.some((e) => e.address.pipe !== undefined))) {
+      const message = "keepalive_probes, keepalive_time and keepalive_interval are TCP's: they cannot apply to the cluster's pipe (Unix socket) endpoints";
+      ctx.addIssue({ code: "custom", message, path: ["upstream_connection_options", "tcp_keepalive"] });
+    }
     if (c.type === "EDS" && c.load_assignment !== undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster's endpoints come from eds_cluster_config; load_assignment would be ignored", path: ["load_assignment"] });
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {

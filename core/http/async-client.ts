@@ -112,6 +112,14 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
   private retryState: RetryState | undefined;
   /** The attempt under way is a retry (the retry host predicates and priority apply to retries only). */
   private isRetry = false;
+  /** The cluster's name, looked up again for each retry (it may be replaced or removed meanwhile). */
+  private clusterName = "";
+  /**
+   * Each attempt's limit from the stream's hand-over, 0 for none: the policy's max_interval
+   * (Envoy's convertCoreToRouteRetryPolicy sets per_try_timeout to it whether or not anything
+   * is retried), none when it is not below the request's timeout (router.cc FilterUtility::finalTimeout).
+   */
+  private readonly perTryTimeoutMs: number;
   private perTryTimer: Timer | undefined;
 
   constructor(
@@ -122,11 +130,14 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     private readonly options: AsyncRequestOptions,
   ) {
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    const perTry = options.retryPolicy?.perTryTimeoutMs ?? 0;
+    this.perTryTimeoutMs = options.timeoutMs > 0 && perTry >= options.timeoutMs ? 0 : perTry;
   }
 
   /** @internal */
   start(clusterName: string): void {
-    const cluster = this.options.internalCluster === true ? this.server.clusterManager.getInternal(clusterName) : this.server.clusterManager.get(clusterName);
+    this.clusterName = clusterName;
+    const cluster = this.lookUpCluster();
     if (cluster === undefined) {
       this.server.log.debug(`async client: cluster '${clusterName}' does not exist`);
       this.fail(AsyncFailureReason.Reset);
@@ -145,6 +156,15 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
       this.timer = this.server.timers.create(this);
       this.timer.enable(this.options.timeoutMs);
     }
+    this.attempt(cluster, host);
+  }
+
+  private lookUpCluster(): Cluster | undefined {
+    const clusters = this.server.clusterManager;
+    return this.options.internalCluster === true ? clusters.getInternal(this.clusterName) : clusters.get(this.clusterName);
+  }
+
+  private attempt(cluster: Cluster, host: Host): void {
     // A static cluster's EDS (REST) fetch may start before its HTTP/2 pools' code is in.
     const loading = this.server.clusterManager.poolCodeLoading(cluster);
     if (loading === undefined) return this.newStream(cluster, host);
@@ -152,13 +172,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
   }
 
   private newStream(cluster: Cluster, host: Host): void {
-    const retryState = this.retryState;
-    if (retryState !== undefined) {
-      retryState.onHostAttempted(host);
-      // Envoy's convertCoreToRouteRetryPolicy makes each try's timeout the back-off's max interval.
-      const perTryMs = retryState.perTryTimeoutMs;
-      if (perTryMs > 0) (this.perTryTimer ??= this.server.timers.create(() => this.onPerTryTimeout())).enable(perTryMs);
-    }
+    this.retryState?.onHostAttempted(host);
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
   }
 
@@ -182,21 +196,30 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     if (this.done) return;
     this.isRetry = true;
     this.responseHeaders = undefined;
-    const cluster = this.cluster!;
+    // The cluster by name again, as the router's doRetry (router.ts): one replaced since the
+    // first attempt (CDS, a reload) serves the retry; one removed ends the call as an unknown
+    // cluster does — Envoy's async client fails the request when its cluster goes away.
+    const cluster = this.lookUpCluster();
+    if (cluster === undefined) {
+      this.server.log.debug(`async client: cluster '${this.clusterName}' was removed before a retry`);
+      this.fail(AsyncFailureReason.Reset);
+      return;
+    }
+    this.cluster = cluster;
     const host = cluster.loadBalancer.chooseHost(this);
     if (host === undefined) {
       cluster.stats.upstreamCxNoneHealthy.inc();
       this.localReply(503, "no healthy upstream", "no_healthy_upstream");
       return;
     }
-    this.newStream(cluster, host);
+    this.attempt(cluster, host);
   }
 
   /** The attempt failed before its response: true when a retry is scheduled (Envoy's maybeRetryReset). */
   private maybeRetryReset(reason: StreamResetReason, upstreamRequestStarted: boolean): boolean {
+    this.perTryTimer?.disable();
     const retryState = this.retryState;
     if (retryState === undefined) return false;
-    this.perTryTimer?.disable();
     return retryState.shouldRetryReset(reason, upstreamRequestStarted) === RetryStatus.Yes;
   }
 
@@ -230,6 +253,11 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
       return;
     }
     this.stream = stream;
+    // The per-try timer runs from the stream's hand-over, not the wait for a connection
+    // (Envoy's UpstreamRequest::onPoolReady → setupPerTryTimeout; the request is complete).
+    // Armed before the request is encoded: an answer may come back within encodeHeaders.
+    const perTryMs = this.perTryTimeoutMs;
+    if (perTryMs > 0) (this.perTryTimer ??= this.server.timers.create(() => this.onPerTryTimeout())).enable(perTryMs);
     const body = this.body;
     if (body === undefined || body.byteLength === 0) {
       stream.encodeHeaders(this.headers, true);
@@ -258,10 +286,12 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
 
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.done) return;
+    this.perTryTimer?.disable();
     const retryState = this.retryState;
     if (retryState !== undefined) {
-      this.perTryTimer?.disable();
       if (retryState.shouldRetryHeaders(headers) === RetryStatus.Yes) {
+        // Counted under retry.upstream_rq_<code>, as the router's (router.ts onUpstreamHeaders).
+        this.cluster?.stats.countRetriedResponse(headers.status);
         // Envoy's router: the attempt is dropped (reset unless it is complete) and the response with it.
         const stream = this.stream;
         this.stream = undefined;

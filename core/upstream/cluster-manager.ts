@@ -17,6 +17,7 @@ import { EdsClusterImpl } from "./eds-cluster.ts";
 import type { LoadAssignmentDecoder } from "../config/xds/load-assignment.ts";
 import { StrictDnsCluster } from "./strict-dns-cluster.ts";
 import { TcpConnPool } from "./tcp-conn-pool.ts";
+import { clusterTcpKeepaliveRefusal } from "./tcp-keepalive.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import { configHash } from "../util/config-hash.ts";
@@ -254,6 +255,10 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
       throw new Error(`cluster '${name}' is the local cluster (cluster_manager.local_cluster_name): it cannot change while polyvoy runs`);
     }
     this.refuseUnreachableEndpoints(config);
+    // Refused before it is built: thrown here, the update is NACKed (update_rejected), as
+    // any config the cluster cannot run with; warming would fail it only after the ACK.
+    const keepaliveRefusal = clusterTcpKeepaliveRefusal(config, this.dispatcher.runtime);
+    if (keepaliveRefusal !== undefined) throw new Error(keepaliveRefusal);
     // Built apart, then swapped in: the map keeps the old one until the new one is warm.
     const cluster = this.add(config, { hash, addedViaApi: options.addedViaApi === true, ...(options.versionInfo !== undefined ? { versionInfo: options.versionInfo } : {}) });
     if (existing) this.clusters.set(name, existing);

@@ -1,4 +1,4 @@
-import { tcpKeepaliveRefusal } from "./tcp-keepalive.ts";
+import { clusterTcpKeepaliveRefusal } from "./tcp-keepalive.ts";
 import type { ClusterConfig, LocalityLbEndpointsConfig } from "../config/bootstrap.ts";
 import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import { edsHealthFlag, Host, NO_LOCALITY, type Locality } from "./host.ts";
@@ -145,9 +145,8 @@ export class Cluster {
    * without health checks. `eventLog`: the open event_log_path file.
    */
   initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime), secrets?: SecretManager): Promise<void> {
-    const keepalive = this.config.tcpKeepalive;
-    const keepaliveRefusal = keepalive === undefined ? undefined : tcpKeepaliveRefusal(keepalive, dispatcher.runtime);
-    if (keepaliveRefusal !== undefined) return Promise.reject(new Error(`cluster '${this.name}': ${keepaliveRefusal}`));
+    const keepaliveRefusal = clusterTcpKeepaliveRefusal(this.config, dispatcher.runtime);
+    if (keepaliveRefusal !== undefined) return Promise.reject(new Error(keepaliveRefusal));
     const tls = this.config.transportSocket;
     if (!tls) return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
     // The TLS context first: health checks connect through it. TLS's code loads only when a

@@ -4,6 +4,7 @@
  * cluster is refused when built, naming the runtime, rather than run with the kernel's
  * value in its place. An empty `tcp_keepalive: {}` (SO_KEEPALIVE alone) needs only the capability.
  */
+import type { ClusterConfig } from "../config/bootstrap.ts";
 import type { Runtime, TcpKeepaliveField, TcpKeepaliveOptions } from "../port.ts";
 
 const FIELDS: readonly [TcpKeepaliveField, keyof TcpKeepaliveOptions][] = [
@@ -22,4 +23,15 @@ export function tcpKeepaliveRefusal(keepalive: TcpKeepaliveOptions, runtime: Run
     if (reason !== undefined) return `upstream_connection_options.tcp_keepalive.${field} is not supported on ${runtime.name}: ${reason}`;
   }
   return undefined;
+}
+
+/**
+ * The refusal for a cluster's config, naming the cluster, or undefined. Checked where a
+ * cluster is taken — its start (Cluster.initialize), a CDS update (refused, so NACKed,
+ * before it is built) and `--mode validate` — so none of them accepts what serving refuses.
+ */
+export function clusterTcpKeepaliveRefusal(config: ClusterConfig, runtime: Runtime): string | undefined {
+  const keepalive = config.tcpKeepalive;
+  const refusal = keepalive === undefined ? undefined : tcpKeepaliveRefusal(keepalive, runtime);
+  return refusal === undefined ? undefined : `cluster '${config.name}': ${refusal}`;
 }

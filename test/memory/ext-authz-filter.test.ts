@@ -1,7 +1,7 @@
 /**
  * The envoy.filters.http.ext_authz filter (core/http/filters/ext-authz.ts) with an HTTP
  * authorization service, and the async client under it (core/http/async-client.ts), on
- * the memory runtime: allowed, denied, error, timeout, failure_mode_allow, request body.
+ * the memory runtime: allowed, denied, error, retry, timeout, failure_mode_allow, request body.
  */
 import { afterEach, describe, expect, test } from "vitest";
 import { filterProxy, PROXY_PORT, type FilterProxy } from "./support/filter-proxy.ts";
@@ -157,6 +157,20 @@ describe("ext_authz filter with an HTTP service", () => {
     expect(refused.status).toBe(403);
     expect(refused.text()).toBe("");
     expect(proxy.counter(STATS + "error")).toBe(1);
+  });
+
+  test("http_service.retry_policy: a 5xx from the service is retried (Envoy's 5xx,gateway-error,connect-failure,reset) and the second answer stands", async () => {
+    let n = 0;
+    await setUp(extAuthz({}, { retry_policy: { num_retries: 1, retry_back_off: { base_interval: "0.01s" } } }), (check, res) => (++n === 1 ? res.respond(503, "warming up") : bearer(check, res)));
+    const client = new MemoryHttpClient(proxy!.runtime, PROXY_PORT);
+    client.request("GET", "/", { headers: { authorization: "Bearer good" } });
+    // The back-off (under 10 ms, jittered) passes.
+    await proxy!.runtime.settle(100);
+    expect(client.responses.map((r) => r.status)).toEqual([200]);
+    expect(checks).toHaveLength(2);
+    expect(proxy!.counter("cluster.authz.upstream_rq_retry")).toBe(1);
+    expect(proxy!.counter("cluster.authz.retry.upstream_rq_503")).toBe(1);
+    expect(proxy!.counter(STATS + "error")).toBe(0);
   });
 
   test("timeout: a service slower than server_uri.timeout is an error; failure_mode_allow lets the request through, with the header when asked", async () => {

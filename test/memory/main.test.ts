@@ -7,6 +7,7 @@ import { describe, expect, test } from "vitest";
 import { runMain } from "../../core/main.ts";
 import { VERSION } from "../../core/version.ts";
 import { ExitCalled, MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { idleTimeOnlyKeepalive } from "../../runtimes/kit/tcp-keepalive.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "./support/http-peers.ts";
 
@@ -100,5 +101,17 @@ describe("runMain on the memory runtime", () => {
     // On stdout, as Envoy's --version (main.ts, writeStdout).
     expect(throwing.stdoutText).toBe(`polyvoy ${VERSION} (memory ${throwing.version})\n`);
     expect(throwing.logLines).toEqual([]);
+  });
+
+  test("--mode validate refuses what serving would: a tcp_keepalive field this runtime's sockets cannot set (exit 1)", async () => {
+    const withKeepalive = structuredClone(config) as { static_resources: { clusters: Record<string, unknown>[] } };
+    withKeepalive.static_resources.clusters[0]!.upstream_connection_options = { tcp_keepalive: { keepalive_time: 30, keepalive_interval: 5 } };
+    const runtime = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(withKeepalive) } });
+    // A runtime whose sockets set only the idle time, as node's.
+    Object.defineProperty(runtime, "tcpKeepalive", { value: idleTimeOnlyKeepalive("node") });
+    await runMain(runtime, ["-c", CONFIG_PATH, "--mode", "validate"]);
+    expect(runtime.exitCode).toBe(1);
+    expect(runtime.stdoutText).toBe("");
+    expect(runtime.logText).toContain("config error: cluster 'backend': upstream_connection_options.tcp_keepalive.keepalive_interval is not supported on memory");
   });
 });

@@ -193,11 +193,6 @@ export class RetryState implements TimerTarget {
     return this.retryOn !== 0;
   }
 
-  /** per_try_timeout in ms (0: none). */
-  get perTryTimeoutMs(): number {
-    return this.policy.perTryTimeoutMs;
-  }
-
   get hostSelectionMaxAttempts(): number {
     return this.policy.hostSelectionRetryMaxAttempts;
   }

@@ -120,9 +120,10 @@ describe("google_grpc's internal cluster", () => {
     expect(config.grpc).toMatchObject({ clusterName: "google_grpc proc:9091", authority: "proc:9091", google: { statPrefix: "p" } });
   });
 
-  test("retry_policy: taken for a unary call's google_grpc too; refused by name for a stream (ext_proc), which polyvoy does not retry", () => {
-    const authz = filterConfig({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz", grpc_service: { google_grpc: { target_uri: "authz:9091", stat_prefix: "a" }, retry_policy: { retry_on: "unavailable" } } } }) as { grpc: GrpcServiceTarget };
-    expect(authz.grpc).toMatchObject({ clusterName: "google_grpc authz:9091", retryPolicy: { numRetries: 1 } });
+  test("retry_policy: refused with google_grpc (Envoy's Google gRPC client does not read it); refused by name for a stream (ext_proc), which polyvoy does not retry", () => {
+    const authz = problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz", grpc_service: { google_grpc: { target_uri: "authz:9091", stat_prefix: "a" }, retry_policy: { retry_on: "unavailable" } } } });
+    expect(authz).toHaveLength(1);
+    expect(authz[0]).toMatch(/grpc_service\.retry_policy: not read with google_grpc: Envoy's Google gRPC client does not retry calls/);
     const proc = problems({ name: "envoy.filters.http.ext_proc", typed_config: { "@type": EXT_PROC, grpc_service: { envoy_grpc: { cluster_name: "c" }, retry_policy: { retry_on: "unavailable" } } } });
     expect(proc[0]).toMatch(/grpc_service: `retry_policy` is an Envoy field that polyvoy does not support yet \(a gRPC stream is not retried by polyvoy/);
   });

@@ -2,7 +2,8 @@
  * The async client's retries (core/http/async-client.ts with a retry policy, Envoy's
  * async client router) on the memory runtime, on a stand-in pool: a gRPC status in a
  * trailers-only response, a connect failure and the per-try timeout retried or not by
- * retry_on; the jittered back-off between attempts; num_retries; the request's timeout
+ * retry_on; the jittered back-off between attempts; num_retries; the per-try timer from the
+ * stream's hand-over; the cluster looked up again for a retry; the request's timeout
  * bounding every attempt; and the config's core.v3.RetryPolicy defaults.
  */
 import { expect, test } from "vitest";
@@ -38,15 +39,15 @@ function harness() {
   const runtime = new MemoryRuntime({ seed: 7 });
   const timers = new Timers(runtime);
   const stats = new StatsStore();
-  const cluster = new Cluster(clusterConfig, stats);
-  const attempts: { callbacks: UpstreamCallbacks; at: number; reset: boolean }[] = [];
-  const pool = {
+  const clusters = new Map([["authz", new Cluster(clusterConfig, stats)]]);
+  const attempts: { callbacks: UpstreamCallbacks; at: number; reset: boolean; cluster: Cluster }[] = [];
+  const httpConnPool = (cluster: Cluster) => ({
     newStream: (callbacks: UpstreamCallbacks) => {
-      attempts.push({ callbacks, at: runtime.now(), reset: false });
+      attempts.push({ callbacks, at: runtime.now(), reset: false, cluster });
       return { cancel: () => {} };
     },
-  };
-  const server = { runtime, timers, log: { debug: () => {} }, clusterManager: { get: () => cluster, poolCodeLoading: () => undefined, httpConnPool: () => pool } };
+  });
+  const server = { runtime, timers, log: { debug: () => {} }, clusterManager: { get: (name: string) => clusters.get(name), poolCodeLoading: () => undefined, httpConnPool } };
   const answers: AsyncResponse[] = [];
   const client = new AsyncClient(server as never);
   const send = (retryPolicy: RetryPolicyConfig | undefined, timeoutMs = 10_000) => {
@@ -55,17 +56,22 @@ function harness() {
     headers.path = "/envoy.service.auth.v3.Authorization/Check";
     client.send("authz", headers, new Uint8Array([1, 2]), { onSuccess: (_r, response) => answers.push(response), onFailure: () => answers.push({ headers: new ResponseHeaders(0), body: new Uint8Array(0), trailers: undefined, details: "failure" }) }, { timeoutMs, ...(retryPolicy && { retryPolicy }) });
   };
+  /** The pool hands the latest attempt its stream. */
+  const ready = () => {
+    const attempt = attempts[attempts.length - 1]!;
+    attempt.callbacks.onPoolReady({ encodeHeaders: () => {}, encodeData: () => {}, reset: () => (attempt.reset = true) } as never);
+  };
   /** The latest attempt connects and answers with a trailers-only gRPC status. */
   const answerGrpc = (grpcStatus: number) => {
     const attempt = attempts[attempts.length - 1]!;
-    attempt.callbacks.onPoolReady({ encodeHeaders: () => {}, encodeData: () => {}, reset: () => (attempt.reset = true) } as never);
+    ready();
     const headers = new ResponseHeaders(200);
     headers.set("content-type", "application/grpc");
     headers.set("grpc-status", String(grpcStatus));
     attempt.callbacks.decodeHeaders(headers, true);
   };
   const counter = (name: string) => (stats.get(`cluster.authz.${name}`) as { value: number } | undefined)?.value ?? 0;
-  return { runtime, attempts, answers, send, answerGrpc, counter };
+  return { runtime, stats, clusters, attempts, answers, send, ready, answerGrpc, counter };
 }
 
 test("retry_on unavailable: an UNAVAILABLE answer is retried after the back-off, the OK one is the answer", async () => {
@@ -82,6 +88,10 @@ test("retry_on unavailable: an UNAVAILABLE answer is retried after the back-off,
   expect(h.answers.map((a) => a.headers.get("grpc-status"))).toEqual(["0"]);
   expect(h.counter("upstream_rq_retry")).toBe(1);
   expect(h.counter("upstream_rq_retry_success")).toBe(1);
+  // The retried response is counted as the router counts one (Envoy's retry. prefix).
+  expect(h.counter("retry.upstream_rq_completed")).toBe(1);
+  expect(h.counter("retry.upstream_rq_200")).toBe(1);
+  expect(h.counter("upstream_rq_200")).toBe(1);
 });
 
 test("a status retry_on does not name is the answer at once; without a policy nothing is retried", async () => {
@@ -128,14 +138,16 @@ test("the per-try timeout (the back-off's max interval) resets the attempt; retr
   const h = harness();
   // base 0.1s: each try is bounded at 1 s.
   h.send(policy("reset"));
+  h.ready();
   await h.runtime.settle(999);
   expect(h.attempts.length).toBe(1);
   await h.runtime.settle(150);
   expect(h.attempts.length).toBe(2);
-  expect(h.attempts[0]!.reset).toBe(false);
+  expect(h.attempts[0]!.reset).toBe(true);
   expect(h.counter("upstream_rq_per_try_timeout")).toBe(1);
   h.answerGrpc(0);
   h.send(policy("unavailable"));
+  h.ready();
   await h.runtime.settle(1001);
   expect(h.answers.map((a) => [a.headers.status, a.details])).toEqual([
     [200, ""],
@@ -170,4 +182,48 @@ test("core.v3.RetryPolicy: Envoy's defaults, retry_on of either vocabulary, max_
   expect(coreRetryPolicy(0).safeParse({ retry_on: "unavailible" }).success).toBe(false);
   // A caller with its own conditions (ext_authz's HTTP client) refuses retry_on, which Envoy would ignore.
   expect(coreRetryPolicy(http, "5xx,connect-failure").safeParse({ retry_on: "unavailable" }).success).toBe(false);
+});
+
+test("the per-try timer runs from the stream's hand-over: a slow connection does not use up the try", async () => {
+  const h = harness();
+  h.send(policy("reset"));
+  // Connecting (TCP, TLS, SETTINGS) takes 900 ms of the 1 s try.
+  await h.runtime.settle(900);
+  h.ready();
+  await h.runtime.settle(900);
+  expect(h.attempts.length).toBe(1);
+  expect(h.counter("upstream_rq_per_try_timeout")).toBe(0);
+  await h.runtime.settle(150);
+  expect(h.counter("upstream_rq_per_try_timeout")).toBe(1);
+  await h.runtime.settle(1000);
+  expect(h.attempts.length).toBe(2);
+});
+
+test("the per-try timeout applies without a retry state (retry_on empty: nothing retried, max_interval still bounds the try)", async () => {
+  const h = harness();
+  h.send(policy(""));
+  h.ready();
+  await h.runtime.settle(1001);
+  expect(h.answers.map((a) => [a.headers.status, a.details])).toEqual([[504, "upstream_per_try_timeout"]]);
+  expect(h.counter("upstream_rq_per_try_timeout")).toBe(1);
+  expect(h.attempts.length).toBe(1);
+});
+
+test("a retry looks the cluster up again: a replaced one serves it, a removed one ends the call with the reset failure", async () => {
+  const h = harness();
+  h.send(policy("unavailable"));
+  h.answerGrpc(14);
+  const replacement = new Cluster(clusterConfig, h.stats);
+  h.clusters.set("authz", replacement);
+  await h.runtime.settle(1000);
+  expect(h.attempts.length).toBe(2);
+  expect(h.attempts[1]!.cluster).toBe(replacement);
+  h.answerGrpc(0);
+  expect(h.answers.map((a) => a.headers.get("grpc-status"))).toEqual(["0"]);
+  h.send(policy("unavailable"));
+  h.answerGrpc(14);
+  h.clusters.delete("authz");
+  await h.runtime.settle(1000);
+  expect(h.attempts.length).toBe(3);
+  expect(h.answers.map((a) => a.details)).toEqual(["", "failure"]);
 });

@@ -1,8 +1,8 @@
 /**
  * upstream_connection_options.tcp_keepalive: loaded with Envoy's field names (Linux's
  * ranges checked), refused on a runtime that cannot set a field it names (one line naming
- * the runtime), and handed to every TCP connection of the cluster (the memory runtime
- * records it on the socket).
+ * the runtime) — also as a CDS update (NACKed: update_rejected) — and handed to every TCP
+ * connection of the cluster (the memory runtime records it on the socket).
  */
 import { describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
@@ -14,6 +14,7 @@ import { tcpKeepaliveRefusal } from "../../../core/upstream/tcp-keepalive.ts";
 import { Timers } from "../../../core/event/timers.ts";
 import { idleTimeOnlyKeepalive } from "../../../runtimes/kit/tcp-keepalive.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
+import { startProxy } from "../../memory/support/proxy.ts";
 import type { MemorySocket } from "../../../runtimes/memory/memory-socket.ts";
 
 function cluster(options: object | undefined): ClusterConfig {
@@ -36,6 +37,11 @@ describe("upstream_connection_options.tcp_keepalive", () => {
     expect(() => cluster({ tcp_keepalive: { keepalive_idle: 3 } })).toThrow(/keepalive_idle/);
     expect(() => cluster({ happy_eyeballs_config: {} })).toThrow(/upstream_connection_options: `happy_eyeballs_config` is an Envoy field that polyvoy does not support yet/);
     expect(cluster({ set_local_interface_name_on_upstream_connections: false }).tcpKeepalive).toBeUndefined();
+    // A pipe endpoint has no TCP timers: the timing fields are refused, SO_KEEPALIVE alone is not.
+    const pipe = (keepalive: object) =>
+      loadBootstrap(JSON.stringify({ static_resources: { clusters: [{ name: "p", load_assignment: { cluster_name: "p", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: "/tmp/p.sock" } } } }] }] }, upstream_connection_options: { tcp_keepalive: keepalive } }] } }), "json").clusters[0]!;
+    expect(() => pipe({ keepalive_time: 30 })).toThrow(/upstream_connection_options\.tcp_keepalive: keepalive_probes, keepalive_time and keepalive_interval are TCP's: they cannot apply to the cluster's pipe \(Unix socket\) endpoints/);
+    expect(pipe({}).tcpKeepalive).toEqual({});
   });
 
   test("a field the runtime cannot set is refused naming the runtime; {} needs only SO_KEEPALIVE", () => {
@@ -63,5 +69,44 @@ describe("upstream_connection_options.tcp_keepalive", () => {
     expect(socket.keepalive).toEqual({ timeSec: 30 });
     const plain = new Cluster(cluster(undefined), new StatsStore());
     expect((plain.connect(runtime, "127.0.0.1", 9) as unknown as MemorySocket).keepalive).toBeUndefined();
+  });
+
+  test("a CDS update with a field the runtime cannot set is NACKed (update_rejected); the cluster in use serves on", async () => {
+    const CDS = "/xds/cds.json";
+    const cds = (version: string, keepalive: object | undefined) =>
+      JSON.stringify({
+        version_info: version,
+        resources: [
+          {
+            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+            name: "c",
+            connect_timeout: "1s",
+            load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } }] }] },
+            ...(keepalive && { upstream_connection_options: { tcp_keepalive: keepalive } }),
+          },
+        ],
+      });
+    const runtime = new MemoryRuntime({ seed: 1, files: { [CDS]: cds("1", { keepalive_time: 30 }) }, directories: ["/xds"] });
+    // A runtime whose sockets set only the idle time, as node's.
+    Object.defineProperty(runtime, "tcpKeepalive", { value: idleTimeOnlyKeepalive("node") });
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 500 && !done(); i++) {
+        runtime.advance(10);
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    };
+    let server: Awaited<ReturnType<typeof startProxy>> | undefined;
+    void startProxy(runtime, { dynamic_resources: { cds_config: { path_config_source: { path: CDS }, resource_api_version: "V3" } } }).then((s) => (server = s));
+    await until(() => server !== undefined);
+    const stat = (name: string) => (server!.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+    await until(() => stat("cluster_manager.cds.update_success") === 1);
+    const serving = server!.clusterManager.get("c");
+    expect(serving).toBeDefined();
+    runtime.files.set(CDS, cds("2", { keepalive_time: 30, keepalive_probes: 3 }));
+    await until(() => stat("cluster_manager.cds.update_rejected") + stat("cluster_manager.cds.update_success") > 1);
+    expect(stat("cluster_manager.cds.update_rejected")).toBe(1);
+    expect(stat("cluster_manager.cds.update_success")).toBe(1);
+    expect(server!.clusterManager.get("c")).toBe(serving);
+    server!.stop("test done");
   });
 });
