@@ -69,6 +69,7 @@ export const AGGREGATE_IGNORED_FIELDS = [
   "max_requests_per_connection",
   "preconnect_policy",
   "eds_cluster_config",
+  "upstream_connection_options",
 ] as const;
 
 /** Envoy's messages (cluster_manager_impl.cc, loadCluster). */

@@ -1151,8 +1151,19 @@ function checkAggregateCluster(c: { name: string; type?: string | undefined; clu
   if (c.cluster_type!.includes(c.name)) ctx.addIssue({ code: "custom", path: ["cluster_type", "typed_config", "clusters", c.cluster_type!.indexOf(c.name)], message: `aggregate cluster '${c.name}' cannot name itself` });
   for (const field of AGGREGATE_IGNORED_FIELDS) {
     if (c[field] === undefined) continue;
-    ctx.addIssue({ code: "custom", path: [field], message: `an aggregate cluster has no hosts or connections of its own: its clusters' ${field} applies (Envoy ignores it here)` });
+    // Envoy's router reads auto_sni / auto_san_validation from the route's cluster, the
+    // aggregate; polyvoy takes them, as the rest, from the cluster serving the host.
+    const envoyReadsIt = field === "typed_extension_protocol_options" || field === "upstream_http_protocol_options";
+    const why = envoyReadsIt ? "set it on its clusters (polyvoy takes auto_sni and auto_san_validation from the cluster serving the host, where Envoy reads them from the aggregate)" : "(Envoy ignores it here)";
+    ctx.addIssue({ code: "custom", path: [field], message: `an aggregate cluster has no hosts or connections of its own: its clusters' ${field} applies ${why}` });
   }
+  // Its connections and requests are counted by its clusters' pools: limits here would limit nothing.
+  if (c.protocol_selection !== undefined && c.protocol_selection !== "USE_CONFIGURED_PROTOCOL") ctx.addIssue({ code: "custom", path: ["protocol_selection"], message: "an aggregate cluster has no connections of its own: set it on its clusters" });
+  ((c.circuit_breakers as { thresholds?: Record<string, unknown>[] } | undefined)?.thresholds ?? []).forEach((t, i) => {
+    for (const field of ["max_connections", "max_pending_requests", "max_requests"]) {
+      if (t[field] !== undefined) ctx.addIssue({ code: "custom", path: ["circuit_breakers", "thresholds", i, field], message: "an aggregate cluster's requests and connections are counted by its clusters' pools: set it on its clusters" });
+    }
+  });
   // The aggregate only splits the load between priority levels (Envoy's LoadBalancerBase): the
   // locality and hashing settings are its clusters' balancers' business.
   for (const field of ["zone_aware_lb_config", "locality_weighted_lb_config", "consistent_hashing_lb_config"]) {

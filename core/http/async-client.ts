@@ -27,7 +27,7 @@ import type { ServerContext } from "../server-context.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { Host } from "../upstream/host.ts";
 import type { PrioritySet } from "../upstream/host-set.ts";
-import type { LoadBalancerContext, PriorityLoad } from "../upstream/load-balancer.ts";
+import type { HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../upstream/load-balancer.ts";
 import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
 import { PoolFailureReason } from "../upstream/pool-failure.ts";
 import type { HeaderMap } from "./header-map.ts";
@@ -187,8 +187,9 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     return this.isRetry && this.retryState !== undefined ? this.retryState.hostSelectionMaxAttempts : 1;
   }
 
-  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad): PriorityLoad {
-    return this.isRetry && this.retryState !== undefined ? this.retryState.priorityLoadForRetry(prioritySet, original) : original;
+  determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad, priorityOf?: HostPriorityMapping): PriorityLoad {
+    // priorityOf: an aggregate's levels are its clusters' levels concatenated (aggregate-cluster.ts).
+    return this.isRetry && this.retryState !== undefined ? this.retryState.priorityLoadForRetry(prioritySet, original, priorityOf) : original;
   }
 
   /** @internal The back-off passed: a new attempt, on a host chosen again (Envoy's Filter::doRetry). */

@@ -192,8 +192,10 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
       this.downstream.close("FlushWrite");
       return;
     }
-    const request = tunnelRequest(tunneling, hostname, cluster.config.transportSocket !== undefined, { headerFormatterContext: () => this.accessLogContext() });
-    const tunnel = new HttpTunnelUpstream(this, request, tunneling.usePost, this.context.timers, cluster.config.connectTimeoutMs);
+    // The TLS and connect_timeout are those of the cluster whose pool serves the host (an aggregate's member).
+    const serving = (cluster.aggregate?.clusterOf(host) ?? cluster).config;
+    const request = tunnelRequest(tunneling, hostname, serving.transportSocket !== undefined, { headerFormatterContext: () => this.accessLogContext() });
+    const tunnel = new HttpTunnelUpstream(this, request, tunneling.usePost, this.context.timers, serving.connectTimeoutMs);
     this.poolHandle = tunnel;
     tunnel.start(this.context.clusterManager.httpConnPool(cluster, host));
     // A failure reported from inside start may have started the next attempt: its handle is the one to keep.

@@ -393,7 +393,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const handle =
       this.action?.terminateConnect && this.upstreamHeaders?.method === "CONNECT"
         ? newTcpUpstreamStream(clusterManager.tcpConnPool(cluster, host), host, request)
-        : clusterManager.httpConnPool(cluster, host, this.autoSni(cluster), this.upstreamHeaders?.protocol).newStream(request);
+        : clusterManager.httpConnPool(cluster, host, this.autoSni(cluster.aggregate?.clusterOf(host) ?? cluster), this.upstreamHeaders?.protocol).newStream(request);
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
     if (handle && this.upstreamRequest === request) {
       request.poolHandle = handle;
@@ -406,7 +406,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /**
    * upstream_http_protocol_options.auto_sni (Envoy's router.cc): a TLS cluster's
-   * connection sends the upstream request's host, without its port, as SNI.
+   * connection sends the upstream request's host, without its port, as SNI. `cluster` is the
+   * one whose pool serves the host (an aggregate's: the member's, whose TLS and
+   * auto_san_validation the connection uses).
    */
   private autoSni(cluster: Cluster): string | undefined {
     if (!cluster.config.autoSni || !cluster.config.transportSocket) return undefined;

@@ -63,6 +63,30 @@ describe("aggregate cluster config", () => {
     expect(message).toContain("static_resources.clusters[0].common_lb_config.locality_weighted_lb_config: an aggregate cluster picks a priority level only");
   });
 
+  test("limits and connection settings its clusters' pools would apply are refused; max_retries is the aggregate's", () => {
+    const message = errors([
+      aggregate("agg", ["a"], {
+        circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1, max_requests: 1, max_retries: 1 }] },
+        protocol_selection: "USE_DOWNSTREAM_PROTOCOL",
+        upstream_connection_options: { tcp_keepalive: {} },
+      }),
+      staticCluster("a"),
+    ]);
+    for (const field of ["max_connections", "max_pending_requests", "max_requests"]) {
+      expect(message).toContain(`static_resources.clusters[0].circuit_breakers.thresholds[0].${field}: an aggregate cluster's requests and connections are counted by its clusters' pools`);
+    }
+    expect(message).not.toContain("max_retries");
+    expect(message).toContain("static_resources.clusters[0].protocol_selection: an aggregate cluster has no connections of its own");
+    expect(message).toContain("static_resources.clusters[0].upstream_connection_options: an aggregate cluster has no hosts or connections of its own");
+    expect(load([aggregate("agg", ["a"], { circuit_breakers: { thresholds: [{ max_retries: 5 }] } }), staticCluster("a")]).clusters[0]!.name).toBe("agg");
+  });
+
+  test("auto_sni on the aggregate is refused with where polyvoy reads it (its clusters), unlike Envoy", () => {
+    const options = { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", upstream_http_protocol_options: { auto_sni: true }, explicit_http_config: { http_protocol_options: {} } } };
+    const message = errors([aggregate("agg", ["a"], { typed_extension_protocol_options: options }), staticCluster("a")]);
+    expect(message).toContain("polyvoy takes auto_sni and auto_san_validation from the cluster serving the host");
+  });
+
   test("a name no cluster has is refused without CDS, accepted with it (CDS may add it later)", () => {
     expect(errors([aggregate("agg", ["a", "later"]), staticCluster("a")])).toContain(
       "static_resources.clusters[0].cluster_type.typed_config.clusters[1]: no cluster named 'later': it is not in static_resources.clusters and there is no cds_config to add it",
