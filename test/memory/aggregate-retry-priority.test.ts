@@ -78,3 +78,43 @@ test("without it, every attempt goes to level 0 (a), which takes all the load", 
   await setup(RETRY);
   for (let i = 0; i < 3; i++) expect(await get()).toBe("503 a");
 });
+
+test("the async client's retries too: ext_authz's http_service on an aggregate walks a, b's priority 0, b's priority 1", async () => {
+  runtime = new MemoryRuntime({ seed: 4 });
+  const attempts: string[] = [];
+  upstreams.push(await MemoryHttpServer.listen(runtime, 8081, (_req, res) => (attempts.push("a"), res.respond(503, "a"))));
+  upstreams.push(await MemoryHttpServer.listen(runtime, 8082, (_req, res) => (attempts.push("b0"), res.respond(503, "b0"))));
+  upstreams.push(await MemoryHttpServer.listen(runtime, 8083, (_req, res) => (attempts.push("b1"), res.respond(200, "ok"))));
+  upstreams.push(await MemoryHttpServer.listen(runtime, 8084, (_req, res) => res.respond(200, "app")));
+  const config = httpProxyConfig({
+    listenPort: PROXY,
+    clusters: { a: [8081], b: [8082], app: [8084] },
+    routes: [{ match: { prefix: "/" }, cluster: "app" }],
+    hcm: {
+      http_filters: [
+        {
+          name: "envoy.filters.http.ext_authz",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            http_service: {
+              server_uri: { uri: "http://agg", cluster: "agg", timeout: "1s" },
+              retry_policy: { num_retries: 2, retry_back_off: { base_interval: "0.001s" }, retry_priority: PREVIOUS_PRIORITIES },
+            },
+          },
+        },
+        { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+      ],
+    },
+  }) as { static_resources: { clusters: Record<string, unknown>[] } };
+  const clusters = config.static_resources.clusters;
+  (clusters[1]!.load_assignment as { endpoints: object[] }).endpoints.push({ priority: 1, lb_endpoints: [endpoint(8083)] });
+  clusters.push({
+    name: "agg",
+    connect_timeout: "1s",
+    lb_policy: "CLUSTER_PROVIDED",
+    cluster_type: { name: "envoy.clusters.aggregate", typed_config: { "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig", clusters: ["a", "b"] } },
+  });
+  server = await startProxy(runtime, config);
+  expect(await get()).toBe("200 app");
+  expect(attempts).toEqual(["a", "b0", "b1"]);
+});
