@@ -32,6 +32,17 @@ const endpoint = (port: number) => ({ endpoint: { address: { socket_address: { a
  * agg = [a, b]: a's priority 0 (8081) and b's priority 0 (8082) answer 503, b's priority 1
  * (8083) 200 — levels 0, 1 and 2 of the aggregate.
  */
+/** b (clusters[1]) gets its priority 1 (8083); agg = [a, b] is added. */
+function addAggregate(clusters: Record<string, unknown>[]): void {
+  (clusters[1]!.load_assignment as { endpoints: object[] }).endpoints.push({ priority: 1, lb_endpoints: [endpoint(8083)] });
+  clusters.push({
+    name: "agg",
+    connect_timeout: "1s",
+    lb_policy: "CLUSTER_PROVIDED",
+    cluster_type: { name: "envoy.clusters.aggregate", typed_config: { "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig", clusters: ["a", "b"] } },
+  });
+}
+
 async function setup(retryPolicy: Record<string, unknown>): Promise<void> {
   runtime = new MemoryRuntime({ seed: 4 });
   upstreams.push(await MemoryHttpServer.listen(runtime, 8081, (_req, res) => res.respond(503, "a")));
@@ -42,14 +53,7 @@ async function setup(retryPolicy: Record<string, unknown>): Promise<void> {
     clusters: { a: [8081], b: [8082] },
     routes: [{ match: { prefix: "/" }, action: { route: { cluster: "agg", retry_policy: retryPolicy } } }],
   }) as { static_resources: { clusters: Record<string, unknown>[] } };
-  const clusters = config.static_resources.clusters;
-  (clusters[1]!.load_assignment as { endpoints: object[] }).endpoints.push({ priority: 1, lb_endpoints: [endpoint(8083)] });
-  clusters.push({
-    name: "agg",
-    connect_timeout: "1s",
-    lb_policy: "CLUSTER_PROVIDED",
-    cluster_type: { name: "envoy.clusters.aggregate", typed_config: { "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig", clusters: ["a", "b"] } },
-  });
+  addAggregate(config.static_resources.clusters);
   server = await startProxy(runtime, config);
 }
 
@@ -106,14 +110,7 @@ test("the async client's retries too: ext_authz's http_service on an aggregate w
       ],
     },
   }) as { static_resources: { clusters: Record<string, unknown>[] } };
-  const clusters = config.static_resources.clusters;
-  (clusters[1]!.load_assignment as { endpoints: object[] }).endpoints.push({ priority: 1, lb_endpoints: [endpoint(8083)] });
-  clusters.push({
-    name: "agg",
-    connect_timeout: "1s",
-    lb_policy: "CLUSTER_PROVIDED",
-    cluster_type: { name: "envoy.clusters.aggregate", typed_config: { "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig", clusters: ["a", "b"] } },
-  });
+  addAggregate(config.static_resources.clusters);
   server = await startProxy(runtime, config);
   expect(await get()).toBe("200 app");
   expect(attempts).toEqual(["a", "b0", "b1"]);
