@@ -165,23 +165,30 @@ export class RedirectPolicy {
     callbacks.clearRouteCache();
     // Envoy applies request_headers_to_add before it looks for the new route.
     applyHeaderValueOptions(request, NO_REMOVALS, config.requestHeadersToAdd, callbacks, undefined);
-    if (callbacks.route === undefined) {
-      this.stats.noRoute.inc();
+    // Envoy puts back the URL (not request_headers_to_add) when the redirect is not made.
+    const restore = (): FilterHeadersStatus => {
       Object.assign(request, saved);
       callbacks.clearRouteCache();
       return FilterHeadersStatus.Continue;
+    };
+    if (callbacks.route === undefined) {
+      this.stats.noRoute.inc();
+      return restore();
     }
+    const { method } = request;
     request.method = "GET";
+    const framing = [request.get("content-length"), request.get("transfer-encoding")] as const;
     request.remove("content-length");
     request.remove("transfer-encoding");
     const state = (callbacks.streamInfo.filterState ??= new Map());
     state.set(FILTER_STATE_NAME, { policy: this, originalResponseCode: headers.status } satisfies CustomResponseFilterState);
     // This stream (and this filter) ends in there; the new one has its own filters.
-    if (!callbacks.recreateStream(undefined)) {
-      state.delete(FILTER_STATE_NAME);
-      return FilterHeadersStatus.Continue;
-    }
-    return FilterHeadersStatus.StopIteration;
+    if (callbacks.recreateStream(undefined)) return FilterHeadersStatus.StopIteration;
+    state.delete(FILTER_STATE_NAME);
+    request.method = method;
+    if (framing[0] !== undefined) request.set("content-length", framing[0]);
+    if (framing[1] !== undefined) request.set("transfer-encoding", framing[1]);
+    return restore();
   }
 
   /** The second pass, on the redirected request's response: its headers and status. */
