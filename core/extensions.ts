@@ -21,6 +21,7 @@ import { PerConfig } from "./util/per-config.ts";
 import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
+import type { CustomResponseConfig } from "./config/custom-response-schema.ts";
 import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
@@ -199,6 +200,15 @@ registerLazyHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", async
     kind: "decoder",
     create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server),
     prepare: (config, server, chain) => void csrfFilterConfig(config, server, chain),
+  };
+});
+
+registerLazyHttpFilterFactory<CustomResponseConfig>("envoy.filters.http.custom_response", async () => {
+  const { CustomResponseFilter, customResponseFilterConfig } = await import("./http/filters/custom-response.ts");
+  return {
+    kind: "dual",
+    create: (config, server, chain, name) => new CustomResponseFilter(customResponseFilterConfig(config, server, chain), name),
+    prepare: (config, server, chain) => void customResponseFilterConfig(config, server, chain),
   };
 });
 

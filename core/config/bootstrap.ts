@@ -1,4 +1,5 @@
 import type { UdpProxyConfig } from "./udp-proxy-schema.ts";
+import type { CustomResponseConfig } from "./custom-response-schema.ts";
 /**
  * The effective configuration the core runs from: Envoy's v3 bootstrap subset after
  * validation, with defaults applied and durations turned into milliseconds.
@@ -776,6 +777,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.grpc_web"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
+  | { name: string; type: "envoy.filters.http.custom_response"; config: CustomResponseConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.header_to_metadata"; config: HeaderToMetadataConfig }
   | { name: string; type: "envoy.filters.http.rbac"; config: RbacConfig }

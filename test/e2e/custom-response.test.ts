@@ -1,0 +1,104 @@
+/**
+ * envoy.filters.http.custom_response against the real proxy on every runtime: a real
+ * upstream answering 401 and 503, undici as the client. A LocalResponsePolicy replaces
+ * the 503; a RedirectPolicy sends the 401's request again (GET) to /login on the same
+ * upstream and gives its answer the policy's status_code; a route's own config wins.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { request } from "undici";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+
+const TYPE = "type.googleapis.com/envoy.extensions.filters.http.custom_response.v3.CustomResponse";
+const LOCAL = "type.googleapis.com/envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy";
+const REDIRECT = "type.googleapis.com/envoy.extensions.http.custom_response.redirect_policy.v3.RedirectPolicy";
+const CODE = "type.googleapis.com/envoy.type.matcher.v3.HttpResponseStatusCodeMatchInput";
+
+const onCode = (code: string, typeUrl: string, fields: Record<string, unknown>) => ({
+  predicate: { single_predicate: { input: { name: "code", typed_config: { "@type": CODE } }, value_match: { exact: code } } },
+  on_match: { action: { name: "policy", typed_config: { "@type": typeUrl, ...fields } } },
+});
+
+describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
+  let upstream: HttpUpstream;
+  let proxy: ProxyProcess;
+  let base: string;
+
+  beforeAll(async () => {
+    upstream = await httpUpstream((req, res) => {
+      const m = /^\/(?:[a-z]+\/)?(\d{3})$/.exec(req.url);
+      res.statusCode = m ? Number(m[1]) : 200;
+      res.setHeader("x-upstream", "yes");
+      res.end(`upstream ${req.method} ${req.url}`);
+    });
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { app: [upstream.port] },
+      routes: [
+        {
+          match: { prefix: "/special" },
+          action: {
+            route: { cluster: "app" },
+            typed_per_filter_config: {
+              "envoy.filters.http.custom_response": { "@type": TYPE, custom_response_matcher: { matcher_list: { matchers: [onCode("503", LOCAL, { status_code: 200, body: { inline_string: "route says ok" } })] } } },
+            },
+          },
+        },
+        { match: { prefix: "/" }, cluster: "app" },
+      ],
+      hcm: {
+        http_filters: [
+          {
+            name: "envoy.filters.http.custom_response",
+            typed_config: {
+              "@type": TYPE,
+              custom_response_matcher: {
+                matcher_list: {
+                  matchers: [
+                    onCode("503", LOCAL, { body: { inline_string: "down for maintenance" }, response_headers_to_add: [{ header: { key: "x-custom", value: "local" } }] }),
+                    onCode("401", REDIRECT, { uri: `http://127.0.0.1:${port}/login`, status_code: 302, response_headers_to_add: [{ header: { key: "x-custom", value: "redirected" } }] }),
+                  ],
+                },
+              },
+            },
+          },
+          { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+        ],
+      },
+    });
+    proxy = await ProxyProcess.start(runtime, config);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await upstream?.close();
+  });
+
+  async function send(method: string, path: string, body?: string) {
+    const response = await request(base + path, { method, ...(body !== undefined && { body }) });
+    return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
+  }
+
+  test("a 503 from the upstream is replaced by the local response; other codes pass", async () => {
+    const replaced = await send("GET", "/503");
+    expect([replaced.status, replaced.body, replaced.headers["x-custom"], replaced.headers["x-upstream"]]).toEqual([503, "down for maintenance", "local", undefined]);
+    const passed = await send("GET", "/404");
+    expect([passed.status, passed.body]).toEqual([404, "upstream GET /404"]);
+  });
+
+  test("a 401 is redirected internally: the upstream's /login answer with status_code 302 and the added header", async () => {
+    const before = upstream.requests.length;
+    const redirected = await send("POST", "/401", "credentials");
+    expect([redirected.status, redirected.body, redirected.headers["x-custom"]]).toEqual([302, "upstream GET /login", "redirected"]);
+    expect(upstream.requests.slice(before).map((r) => `${r.method} ${r.url} ${r.body.length}`)).toEqual(["POST /401 11", "GET /login 0"]);
+  });
+
+  test("a route's CustomResponse wins where it matches", async () => {
+    const replaced = await send("GET", "/special/503");
+    expect([replaced.status, replaced.body]).toEqual([200, "route says ok"]);
+  });
+});
