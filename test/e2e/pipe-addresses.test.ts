@@ -306,6 +306,33 @@ describe.each(RUNTIMES)("pipe addresses refused on %s", (runtime) => {
     expect(result.stderr).toContain("pads an abstract name");
   });
 
+  test("--mode validate refuses what start refuses: the admin, a listener and an endpoint on abstract sockets on node, one line each; OK where they can be bound", async () => {
+    const tag = `${runtime}-${process.pid}`;
+    const tcpProxy = { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } };
+    const config = writeConfig({
+      admin: { address: { pipe: { path: `@polyvoy-va-${tag}` } } },
+      static_resources: {
+        listeners: [{ name: "l", address: { pipe: { path: `@polyvoy-vl-${tag}` } }, filter_chains: [{ filters: [tcpProxy] }] }],
+        clusters: [{ name: "c", type: "STATIC", connect_timeout: "1s", load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: `@polyvoy-vc-${tag}` } } } }] }] } }],
+      },
+    });
+    const validated = await runToExit(runtime, ["--mode", "validate", "-c", config]);
+    if (runtime !== "node") {
+      expect(validated.stdout).toBe(`configuration '${config}' OK\n`);
+      expect(validated.code).toBe(0);
+      return;
+    }
+    const why = "is not supported on node: node's net pads an abstract name";
+    expect(validated.code).toBe(1);
+    expect(validated.stderr).toContain(`config error: admin listener cannot bind to @polyvoy-va-${tag}: listener 'admin': an abstract Unix socket (@polyvoy-va-${tag}) ${why}`);
+    expect(validated.stderr).toContain(`config error: listener 'l': an abstract Unix socket (@polyvoy-vl-${tag}) ${why}`);
+    expect(validated.stderr).toContain(`config error: cluster 'c': an abstract Unix socket (@polyvoy-vc-${tag}) ${why}`);
+    // Start stops at the first, the admin, with the same words.
+    const started = await runToExit(runtime, ["-c", config]);
+    expect(started.code).toBe(1);
+    expect(started.stderr).toContain(`admin listener cannot bind to @polyvoy-va-${tag}: listener 'admin': an abstract Unix socket (@polyvoy-va-${tag}) ${why}`);
+  });
+
   test.runIf(runtime === "node")("node: an abstract upstream endpoint is refused as a listener on one is, a STATIC cluster's at start, an EDS update's rejected", async () => {
     const tcpProxy = { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } };
     const listeners = [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 0 } }, filter_chains: [{ filters: [tcpProxy] }] }];
