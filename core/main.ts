@@ -13,7 +13,7 @@ import { readFailure, validateConfig } from "./config/validate-config.ts";
 import { checkedConfigEntry, checkedConfigName, notKeptBecause, readCheckedConfig } from "./config/checked-config-cache.ts";
 import { loadRegexEngine, regexEngineLoaded } from "./config/regex-engine.ts";
 import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
-import { clusterTcpKeepaliveRefusal } from "./upstream/tcp-keepalive.ts";
+import { runtimeRefusals } from "./runtime-refusals.ts";
 
 /** What a runtime's command entry adds to the program. */
 export interface MainOptions {
@@ -79,8 +79,8 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     return exit(1);
   }
   if (commandLine.mode === "validate") {
-    // What this runtime cannot do, serving refuses when a cluster starts: validate says so too.
-    const runtimeProblems = bootstrap.clusters.flatMap((c) => clusterTcpKeepaliveRefusal(c, runtime) ?? []);
+    // What this runtime cannot do, serving refuses when a listener or cluster starts: validate says so too.
+    const runtimeProblems = runtimeRefusals(bootstrap, runtime);
     if (runtimeProblems.length > 0) {
       for (const problem of runtimeProblems) runtime.log.write(`config error: ${problem}\n`);
       return exit(1);

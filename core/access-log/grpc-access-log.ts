@@ -22,6 +22,11 @@
  *   (GRPC_LOG_STATS_PREFIX): `access_logs.grpc_access_log.logs_written` (HTTP entries
  *   taken into the buffer) and `.logs_dropped` (HTTP entries refused). TCP entries are not
  *   counted and never refused (GrpcAccessLogger::log(TcpLogProto&&) skips canLogMore).
+ * - A stream lives as long as the server, used or not: Envoy's GrpcAccessLoggerCache keeps
+ *   every logger it made for the server's life (grpc_access_logger.h, getOrCreateLogger:
+ *   "Consider cleaning up loggers"), so a removed listener's stream stays open there too.
+ *   At shutdown what is buffered is flushed, then the stream reset (close()); entries that
+ *   find no stream open are lost, as Envoy's, which does not flush at all then.
  */
 import type { GoogleGrpcTargetConfig, GrpcAccessLogConfig, NodeConfig } from "../config/bootstrap.ts";
 import { encodeNode } from "../config/xds/discovery-node.ts";

@@ -45,6 +45,7 @@ import { missingExtension } from "./missing-extension.ts";
 import { AGGREGATE_IGNORED_FIELDS, clusterProvidedMismatch, customClusterType } from "./aggregate-cluster-schema.ts";
 import { DEFAULT_UDP_MAX_DATAGRAM_SIZE, UDP_PROXY_NAME, isUdpProxyFilter, udpListenerConfig, udpProxyConfig, type UdpProxyConfig } from "./udp-proxy-schema.ts";
 import { setGoogleGrpcClusterParser } from "./google-grpc-target.ts";
+import { PIPE_KEEPALIVE_REFUSAL } from "../upstream/tcp-keepalive.ts";
 
 /** Envoy's default per_connection_buffer_limit_bytes for listeners and clusters: 1 MiB. */
 const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
@@ -1052,14 +1053,12 @@ const clusterMessage = lazySchema(() =>
     // cds.proto: eds_cluster_config is "Configuration to use for EDS updates for the Cluster"; without EDS it would do nothing.
     if (c.type === "EDS" && c.eds_cluster_config === undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster needs eds_cluster_config (its eds_config names the file of its endpoints)", path: ["eds_cluster_config"] });
     if (c.type !== "EDS" && c.eds_cluster_config !== undefined) ctx.addIssue({ code: "custom", message: "applies to type: EDS clusters only", path: ["eds_cluster_config"] });
-    // Envoy ignores an EDS cluster's load_assignment (eds.cc reads its endpoints from EDS only): refused rather than ignored.
-    // The keepalive timers are TCP options (IPPROTO_TCP TCP_KEEP*, Envoy's buildBaseSocketOptions
-    // in upstream_impl.cc) a Unix socket does not have: on a pipe host they would not apply.
+    // TCP's keepalive timers on a pipe endpoint (an EDS update's: eds-cluster.ts).
     const keepalive = c.upstream_connection_options?.tcp_keepalive;
     if (keepalive !== undefined && Object.keys(keepalive).length > 0 && c.load_assignment?.endpoints.some((l) => l.lbEndpoints.some((e) => e.address.pipe !== undefined))) {
-      const message = "keepalive_probes, keepalive_time and keepalive_interval are TCP's: they cannot apply to the cluster's pipe (Unix socket) endpoints";
-      ctx.addIssue({ code: "custom", message, path: ["upstream_connection_options", "tcp_keepalive"] });
+      ctx.addIssue({ code: "custom", message: PIPE_KEEPALIVE_REFUSAL, path: ["upstream_connection_options", "tcp_keepalive"] });
     }
+    // Envoy ignores an EDS cluster's load_assignment (eds.cc reads its endpoints from EDS only): refused rather than ignored.
     if (c.type === "EDS" && c.load_assignment !== undefined) ctx.addIssue({ code: "custom", message: "an EDS cluster's endpoints come from eds_cluster_config; load_assignment would be ignored", path: ["load_assignment"] });
     const typed = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_requests_per_connection;
     if (typed !== undefined && c.max_requests_per_connection !== undefined) {

@@ -1,6 +1,6 @@
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { sharedSocketRefusal } from "../concurrency.ts";
-import { abstractPipeRefusal } from "./abstract-pipe.ts";
+import { listenerAbstractRefusal } from "./abstract-pipe.ts";
 import type { Listener, Socket, SocketAddress, SocketHandler } from "../port.ts";
 import type { Timer } from "../event/timers.ts";
 import { ActiveTcpSocket, type ActiveTcpSocketOwner } from "./active-tcp-socket.ts";
@@ -166,8 +166,8 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     }
     const acceptor = this.acceptor;
     const pipe = this.config.address.pipe;
-    const abstractRefusal = abstractPipeRefusal(this.context.runtime, this.config.address);
-    if (abstractRefusal !== undefined) throw new Error(`listener '${this.name}': ${abstractRefusal}`);
+    const abstractRefusal = listenerAbstractRefusal(this.context.runtime, this.name, this.config.address);
+    if (abstractRefusal !== undefined) throw new Error(abstractRefusal);
     // Worker processes each binding one path would unlink each other's socket (Envoy's
     // worker threads share one listening socket, ListenSocketFactoryImpl, which processes
     // cannot: a Unix socket has no SO_REUSEPORT). Worker 0 binds the path and serves it

@@ -21,7 +21,7 @@ import { clusterTcpKeepaliveRefusal } from "./tcp-keepalive.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import { configHash } from "../util/config-hash.ts";
-import { abstractEndpointRefusal } from "../network/abstract-pipe.ts";
+import { clusterAbstractRefusal } from "../network/abstract-pipe.ts";
 
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
 const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
@@ -431,8 +431,8 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
 
   /** Throws when this runtime can reach none of an endpoint's kind: every connect would fail, so the config is refused, as a listener on it is (listener.ts). */
   private refuseUnreachableEndpoints(config: ClusterConfig): void {
-    const refusal = abstractEndpointRefusal(this.dispatcher.runtime, config.endpoints);
-    if (refusal !== undefined) throw new Error(`cluster '${config.name}': ${refusal}`);
+    const refusal = clusterAbstractRefusal(this.dispatcher.runtime, config);
+    if (refusal !== undefined) throw new Error(refusal);
   }
 
   /** One cluster added after start-up: its event log, discovery, checks (Envoy's cluster warming). */

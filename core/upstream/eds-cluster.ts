@@ -9,6 +9,7 @@ import type { StatsStore } from "../stats/stats-store.ts";
 import type { Cluster } from "./cluster.ts";
 import { edsHealthFlag, HealthFlag, Host } from "./host.ts";
 import { abstractEndpointRefusal } from "../network/abstract-pipe.ts";
+import { pipeEndpointKeepaliveRefusal } from "./tcp-keepalive.ts";
 
 /** The health flags an endpoint's EDS health_status sets. */
 const EDS_FLAGS = HealthFlag.FailedEdsHealth | HealthFlag.DegradedEdsHealth | HealthFlag.EdsStatusDraining;
@@ -91,6 +92,9 @@ export class EdsClusterImpl {
     // As a static cluster's (cluster-manager.ts): hosts no connect could reach are refused.
     const abstractRefusal = abstractEndpointRefusal(this.runtime, value.endpoints);
     if (abstractRefusal !== undefined) throw new XdsUpdateError("rejected", abstractRefusal);
+    // As a static cluster's (schema.ts): TCP keepalive timers are refused on pipe hosts, not dropped.
+    const keepaliveRefusal = pipeEndpointKeepaliveRefusal(this.cluster.config, value.endpoints);
+    if (keepaliveRefusal !== undefined) throw new XdsUpdateError("rejected", keepaliveRefusal);
     this.updateHosts(value.endpoints, value.policy?.overprovisioning_factor);
     this.accepted = { name: this.serviceName, versionInfo: response.versionInfo, lastUpdated: this.runtime.wallClock(), document };
   }

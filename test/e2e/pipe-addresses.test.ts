@@ -251,6 +251,37 @@ describe.each(RUNTIMES)("LDS listeners on pipe paths on %s", (runtime) => {
   });
 });
 
+describe.each(RUNTIMES)("LDS pipe listeners with worker processes on %s", (runtime) => {
+  test("--concurrency 2: an LDS pipe listener is bound once, by worker 0; both workers reject a duplicate path with one reason; a moved one is bound once at its new path", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const [first, moved, lds] = [join(dir, "first.sock"), join(dir, "moved.sock"), join(dir, "lds.json")];
+    const update = (version: string, listeners: object[]) => {
+      writeFileSync(`${lds}.tmp`, JSON.stringify({ version_info: version, resources: listeners }));
+      renameSync(`${lds}.tmp`, lds);
+    };
+    update("1", [pipeListener("a", first, "a", true)]);
+    const config = { dynamic_resources: { lds_config: { path_config_source: { path: lds }, resource_api_version: "V3" } } };
+    const proxy = ProxyProcess.launch(runtime, ["-c", writeConfig(config), "--concurrency", "2"]);
+    try {
+      await proxy.waitForLog(/all 2 workers started/, 1, 60_000);
+      expect(proxy.stderr.match(/listener 'a' listening on /g)).toHaveLength(1);
+      expect(proxy.stderr.match(/listener 'a': a pipe listener is served by worker 0 alone/g)).toHaveLength(1);
+      for (let i = 0; i < 3; i++) expect(await curl(first, "/")).toEqual([200, "a"]);
+      update("2", [pipeListener("a", first, "a", true), pipeListener("b", first, "b", true)]);
+      await proxy.waitForLog(/filesystem config update rejected: .*listener 'b': duplicate listener address \S+first\.sock \(already used by listener "a"\)/g, 2);
+      update("3", [pipeListener("a", moved, "moved", true)]);
+      await proxy.waitForLog(/listener 'a' listening on \S+moved\.sock/);
+      await proxy.waitForLog(/listener 'a': a pipe listener is served by worker 0 alone/g, 2);
+      expect(await curl(moved, "/")).toEqual([200, "moved"]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(proxy.stderr.match(/listening on \S+moved\.sock/g)).toHaveLength(1);
+      expect(proxy.stderr).not.toContain("exited with");
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+});
+
 describe.each(RUNTIMES)("a pipe peer has no IP on %s", (runtime) => {
   test("local_ratelimit's remote_address descriptor is not made for it (Envoy's RemoteAddressAction): no bucket per path", async () => {
     const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
@@ -304,6 +335,33 @@ describe.each(RUNTIMES)("pipe addresses refused on %s", (runtime) => {
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain("an abstract Unix socket");
     expect(result.stderr).toContain("pads an abstract name");
+  });
+
+  test("--mode validate refuses what start refuses: the admin, a listener and an endpoint on abstract sockets on node, one line each; OK where they can be bound", async () => {
+    const tag = `${runtime}-${process.pid}`;
+    const tcpProxy = { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } };
+    const config = writeConfig({
+      admin: { address: { pipe: { path: `@polyvoy-va-${tag}` } } },
+      static_resources: {
+        listeners: [{ name: "l", address: { pipe: { path: `@polyvoy-vl-${tag}` } }, filter_chains: [{ filters: [tcpProxy] }] }],
+        clusters: [{ name: "c", type: "STATIC", connect_timeout: "1s", load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: `@polyvoy-vc-${tag}` } } } }] }] } }],
+      },
+    });
+    const validated = await runToExit(runtime, ["--mode", "validate", "-c", config]);
+    if (runtime !== "node") {
+      expect(validated.stdout).toBe(`configuration '${config}' OK\n`);
+      expect(validated.code).toBe(0);
+      return;
+    }
+    const why = "is not supported on node: node's net pads an abstract name";
+    expect(validated.code).toBe(1);
+    expect(validated.stderr).toContain(`config error: admin listener cannot bind to @polyvoy-va-${tag}: listener 'admin': an abstract Unix socket (@polyvoy-va-${tag}) ${why}`);
+    expect(validated.stderr).toContain(`config error: listener 'l': an abstract Unix socket (@polyvoy-vl-${tag}) ${why}`);
+    expect(validated.stderr).toContain(`config error: cluster 'c': an abstract Unix socket (@polyvoy-vc-${tag}) ${why}`);
+    // Start stops at the first, the admin, with the same words.
+    const started = await runToExit(runtime, ["-c", config]);
+    expect(started.code).toBe(1);
+    expect(started.stderr).toContain(`admin listener cannot bind to @polyvoy-va-${tag}: listener 'admin': an abstract Unix socket (@polyvoy-va-${tag}) ${why}`);
   });
 
   test.runIf(runtime === "node")("node: an abstract upstream endpoint is refused as a listener on one is, a STATIC cluster's at start, an EDS update's rejected", async () => {

@@ -5,8 +5,11 @@
  * it), a cluster without it has none; where a runtime cannot set a field it is refused at
  * start with a line naming the runtime (Deno sets SO_KEEPALIVE alone).
  */
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import * as http from "node:http";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -80,6 +83,38 @@ describe.each(RUNTIMES)("upstream tcp_keepalive on %s", (runtime) => {
     const seconds = /^keepalive,(\d+)sec,0$/.exec(timers[0]!);
     expect(seconds, timers[0]).not.toBeNull();
     expect(Number(seconds![1])).toBeLessThanOrEqual(30);
+  });
+
+  // Deno sets no timer (refused at start, above): what a pipe host refuses is never taken there.
+  test.runIf(timed)("keepalive_time on an EDS cluster whose update has a pipe host: the update is rejected, as a static cluster with one is refused", async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "ka-"));
+    const socketPath = join(dir, "up.sock");
+    const pipeUpstream = http.createServer((_req, res) => res.end("pipe"));
+    await new Promise<void>((resolve) => pipeUpstream.listen(socketPath, resolve));
+    const eds = join(dir, "eds.json");
+    const assignment = { "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", cluster_name: "e", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: socketPath } } } }] }] };
+    writeFileSync(eds, JSON.stringify({ version_info: "1", resources: [assignment] }));
+    const port = await freePort();
+    const c = config(port, {}, {}) as { static_resources: { clusters: object[]; listeners: { filter_chains: { filters: { typed_config: { route_config: object } }[] }[] }[] } };
+    c.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.route_config = { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "e" } }] }] };
+    c.static_resources.clusters = [{
+      name: "e",
+      type: "EDS",
+      connect_timeout: "1s",
+      eds_cluster_config: { eds_config: { path_config_source: { path: eds }, resource_api_version: "V3" } },
+      upstream_connection_options: { tcp_keepalive: { keepalive_time: 30 } },
+    }];
+    const edsProxy = await ProxyProcess.start(runtime, c);
+    try {
+      await edsProxy.waitForLog(/filesystem config update rejected: cluster 'e': upstream_connection_options\.tcp_keepalive: keepalive_probes, keepalive_time and keepalive_interval are TCP's: they cannot apply to the cluster's pipe \(Unix socket\) endpoints \(.*up\.sock\)/);
+      // Not connected with the timer dropped: the cluster has no host.
+      const response = await request(`http://127.0.0.1:${port}/`);
+      expect(response.statusCode).toBe(503);
+      expect(await response.body.text()).toBe("no healthy upstream");
+    } finally {
+      await edsProxy.stop("SIGKILL");
+      await new Promise((resolve) => pipeUpstream.close(resolve));
+    }
   });
 
   test("a field this runtime cannot set is refused at start, naming the runtime", async () => {
