@@ -445,6 +445,21 @@ export interface RetryBudgetConfig {
   minRetryConcurrency?: number;
 }
 
+/**
+ * An ORIGINAL_DST cluster's original_dst_lb_config and cleanup_interval
+ * (core/upstream/original-dst-cluster.ts).
+ */
+export interface OriginalDstConfig {
+  /** use_http_header: the header (lower case) whose `ip:port` is the destination; absent: not read. */
+  httpHeaderName?: string;
+  /** metadata_key: the dynamic metadata (namespace, then path) whose string `ip:port` is the destination. */
+  metadataKey?: { namespace: string; path: string[] };
+  /** upstream_port_override: the destination's port, whatever it came with. */
+  portOverride?: number;
+  /** cleanup_interval (default 5 s): a host not picked in that time, with no connection or request, is removed. */
+  cleanupIntervalMs: number;
+}
+
 export interface ClusterConfig {
   name: string;
   /** envoy.transport_sockets.tls: upstream connections speak TLS. */
@@ -453,7 +468,9 @@ export interface ClusterConfig {
   autoSni?: boolean;
   /** upstream_http_protocol_options.auto_san_validation: the upstream's certificate must name that SNI. */
   autoSanValidation?: boolean;
-  type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS";
+  type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS" | "ORIGINAL_DST";
+  /** Present for ORIGINAL_DST clusters: where a request's destination comes from, and how long unused hosts stay. */
+  originalDst?: OriginalDstConfig;
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;
   /** preconnect_policy.per_upstream_preconnect_ratio (1–3); absent: 1, no connection opened ahead of streams. */

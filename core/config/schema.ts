@@ -43,6 +43,7 @@ import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 import { AGGREGATE_IGNORED_FIELDS, clusterProvidedMismatch, customClusterType } from "./aggregate-cluster-schema.ts";
+import { checkOriginalDstCluster, originalDstConfig, originalDstLbConfig } from "./original-dst-cluster-schema.ts";
 import { DEFAULT_UDP_MAX_DATAGRAM_SIZE, UDP_PROXY_NAME, isUdpProxyFilter, udpListenerConfig, udpProxyConfig, type UdpProxyConfig } from "./udp-proxy-schema.ts";
 import { setGoogleGrpcClusterParser } from "./google-grpc-target.ts";
 import { PIPE_KEEPALIVE_REFUSAL } from "../upstream/tcp-keepalive.ts";
@@ -1005,8 +1006,11 @@ function preconnectRatio(policy: z.infer<typeof preconnectPolicy> | undefined): 
 const clusterMessage = lazySchema(() =>
   strictObject({
     name: nonEmptyString,
-    // Envoy's default discovery type is STATIC; ORIGINAL_DST is not implemented.
-    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"]).optional(),
+    // Envoy's default discovery type is STATIC; ORIGINAL_DST: core/upstream/original-dst-cluster.ts.
+    type: z.enum(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"]).optional(),
+    original_dst_lb_config: originalDstLbConfig.optional(),
+    // cluster.proto: `gt: {}`; how long an ORIGINAL_DST host stays unused.
+    cleanup_interval: duration.refine((ms) => ms > 0, { message: "must be greater than 0s" }).optional(),
     // The other member of type's oneof: envoy.clusters.aggregate (core/upstream/aggregate-cluster.ts).
     cluster_type: customClusterType.optional(),
     // EDS: where the ClusterLoadAssignment comes from (core/upstream/eds-cluster.ts).
@@ -1048,6 +1052,7 @@ const clusterMessage = lazySchema(() =>
   .superRefine((c, ctx) => {
     // One refinement for all of these: each .superRefine is one more schema to build at start-up (schema-count.test.ts).
     checkAggregateCluster(c, ctx);
+    checkOriginalDstCluster(c, ctx);
     checkDiscoveryEndpoints(c.type ?? "STATIC", c.load_assignment?.endpoints, ctx);
     checkDnsFields(c, ctx);
     // cds.proto: eds_cluster_config is "Configuration to use for EDS updates for the Cluster"; without EDS it would do nothing.
@@ -1096,6 +1101,7 @@ const clusterMessage = lazySchema(() =>
       name: c.name,
       type: c.type ?? "STATIC",
       ...(c.cluster_type ? { aggregateClusters: c.cluster_type } : {}),
+      ...(c.type === "ORIGINAL_DST" ? { originalDst: originalDstConfig(c.original_dst_lb_config, c.cleanup_interval) } : {}),
       ...(c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS" ? { dns: dnsClusterConfig(c) } : {}),
       ...(c.eds_cluster_config ? { eds: c.eds_cluster_config } : {}),
       ...(c.wait_for_warm_on_init ? {} : { waitForWarmOnInit: false as const }),
@@ -1136,14 +1142,15 @@ const clusterMessage = lazySchema(() =>
 
 /**
  * An aggregate cluster (cluster_type envoy.clusters.aggregate): lb_policy CLUSTER_PROVIDED,
- * and none of the fields about hosts of its own; CLUSTER_PROVIDED on any other cluster is
- * refused, as Envoy's ClusterManagerImpl::loadCluster does.
+ * and none of the fields about hosts of its own; CLUSTER_PROVIDED on any other cluster but
+ * an ORIGINAL_DST one is refused, as Envoy's ClusterManagerImpl::loadCluster does.
  */
 function checkAggregateCluster(c: { name: string; type?: string | undefined; cluster_type?: string[] | undefined; lb_policy?: string; load_balancing_policy?: unknown; common_lb_config?: Record<string, unknown> | undefined } & Record<string, unknown>, ctx: z.RefinementCtx): void {
   const aggregate = c.cluster_type !== undefined;
   if (aggregate && c.type !== undefined) ctx.addIssue({ code: "custom", path: ["cluster_type"], message: "only one of type, cluster_type may be set (cluster_discovery_type is a oneof)" });
   if (!aggregate) {
-    if (c.lb_policy === "CLUSTER_PROVIDED") ctx.addIssue({ code: "custom", path: ["lb_policy"], message: clusterProvidedMismatch(c.name, false) });
+    // An ORIGINAL_DST cluster provides its balancer too (original-dst-cluster-schema.ts checks it).
+    if (c.lb_policy === "CLUSTER_PROVIDED" && c.type !== "ORIGINAL_DST") ctx.addIssue({ code: "custom", path: ["lb_policy"], message: clusterProvidedMismatch(c.name, false) });
     return;
   }
   if (c.lb_policy !== "CLUSTER_PROVIDED" || c.load_balancing_policy !== undefined) ctx.addIssue({ code: "custom", path: [c.load_balancing_policy !== undefined ? "load_balancing_policy" : "lb_policy"], message: clusterProvidedMismatch(c.name, true) });

@@ -1,5 +1,6 @@
 import type { FilterMetadata, MetadataMatchCriteria } from "../config/bootstrap.ts";
 import type { SocketAddress, TlsSession } from "../port.ts";
+import type { DownstreamConnectionView } from "../upstream/load-balancer.ts";
 import type { RouteMatch } from "./route/route-table.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
 import type { ZipkinSpan } from "../tracing/zipkin.ts";
@@ -77,10 +78,11 @@ export class StreamInfo {
   filterState: Map<string, unknown> | undefined = undefined;
   /**
    * The downstream connection the stream came on, as an identity for state that lives as
-   * long as the connection (Envoy's FilterState::LifeSpan::Connection); undefined for a
+   * long as the connection (Envoy's FilterState::LifeSpan::Connection), and its restored
+   * local address and dynamic metadata for an ORIGINAL_DST cluster; undefined for a
    * stream without one (unit tests).
    */
-  downstreamConnection: object | undefined = undefined;
+  downstreamConnection: DownstreamConnectionView | undefined = undefined;
 
   constructor(now: number) {
     this.startTime = now;

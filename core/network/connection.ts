@@ -137,7 +137,17 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
       this.direct = this.remote;
       this.remote = remote;
     }
-    if (local !== undefined) this.local = local;
+    if (local !== undefined) {
+      this.local = local;
+      this.localRestored = true;
+    }
+  }
+
+  private localRestored = false;
+
+  /** A listener filter (proxy_protocol) set the local address: the one the client connected to, not the socket's (Envoy's localAddressRestored). */
+  get localAddressRestored(): boolean {
+    return this.localRestored;
   }
 
   /** SNI the tls_inspector read ("" when none): Envoy's requestedServerName. */

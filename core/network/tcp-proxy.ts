@@ -15,7 +15,7 @@ import type { TcpProxyStats } from "./tcp-proxy-stats.ts";
 import { TcpAccessLogContext } from "./tcp-access-log-context.ts";
 import { EMPTY_BYTES } from "../util/bytes.ts";
 import { xxHash64Text } from "../util/hash.ts";
-import type { LoadBalancerContext } from "../upstream/load-balancer.ts";
+import type { DownstreamConnectionView, LoadBalancerContext } from "../upstream/load-balancer.ts";
 import type { Host } from "../upstream/host.ts";
 import { OutlierResult } from "../upstream/host-monitors.ts";
 import { HttpTunnelUpstream, tunnelRequest, type HttpTunnelCallbacks } from "../upstream/tcp-tunnel-upstream.ts";
@@ -107,6 +107,11 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     const remote = this.config.hashSourceIp ? this.downstream.remoteAddress : undefined;
     // A Unix socket peer has no IP: no hash (Envoy's Network::HashPolicyImpl: ip() is null).
     return remote && remote.family !== "unix" ? xxHash64Text(remote.address) : undefined;
+  }
+
+  /** LoadBalancerContext: the downstream connection (an ORIGINAL_DST cluster's restored local address, its metadata). */
+  downstreamConnection(): DownstreamConnectionView {
+    return this.downstream;
   }
 
   /** LoadBalancerContext: tcp_proxy's metadata_match (Envoy's TcpProxy::Filter::metadataMatchCriteria). */

@@ -2,7 +2,7 @@ import type { MetadataMatchCriteria } from "../config/bootstrap.ts";
 import type { Host } from "./host.ts";
 import { PrioritySet } from "./host-set.ts";
 import { LoadBalancerBase, random32, type LoadBalancerParams } from "./load-balancer-base.ts";
-import type { LoadBalancer, LoadBalancerContext, PriorityLoad } from "./load-balancer.ts";
+import type { DownstreamConnectionView, DynamicMetadata, LoadBalancer, LoadBalancerContext, PriorityLoad } from "./load-balancer.ts";
 
 /** What an aggregate uses of a cluster it names (cluster.ts's Cluster; not imported, which would make a cycle). */
 export interface AggregatedCluster {
@@ -76,6 +76,18 @@ class AggregateLoadBalancerContext implements LoadBalancerContext {
 
   metadataMatchCriteria(): MetadataMatchCriteria | undefined {
     return this.inner?.metadataMatchCriteria?.();
+  }
+
+  downstreamHeaders(): { get(name: string): string | undefined } | undefined {
+    return this.inner?.downstreamHeaders?.();
+  }
+
+  requestDynamicMetadata(): DynamicMetadata | undefined {
+    return this.inner?.requestDynamicMetadata?.();
+  }
+
+  downstreamConnection(): DownstreamConnectionView | undefined {
+    return this.inner?.downstreamConnection?.();
   }
 }
 

@@ -196,7 +196,8 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
       if (this.decodeLoadAssignment === undefined) throw new Error(`cluster '${config.name}': EDS needs the server's load assignment decoder`);
       this.dnsDiscoveries.set(cluster, new EdsClusterImpl(cluster, runtime, this.log, this.statsStore, this.decodeLoadAssignment));
     }
-    else if (config.type !== "STATIC") {
+    // STATIC hosts come from the config, ORIGINAL_DST ones from its balancer's picks: no discovery.
+    else if (config.type === "STRICT_DNS" || config.type === "LOGICAL_DNS") {
       this.dnsDiscoveries.set(cluster, config.type === "STRICT_DNS" ? new StrictDnsCluster(cluster, runtime, this.log) : new LogicalDnsCluster(cluster, runtime, this.log));
     }
     return cluster;

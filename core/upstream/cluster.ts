@@ -17,6 +17,7 @@ import { LazyModule } from "../util/lazy-module.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
 import { AggregateClusterLoadBalancer, type AggregateClusterSource } from "./aggregate-cluster.ts";
 import { ClusterLbStats } from "./lb-stats.ts";
+import { OriginalDstLoadBalancer } from "./original-dst-cluster.ts";
 import { DEFAULT_LOAD_BALANCING } from "../config/lb-policy-defaults.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
@@ -68,6 +69,8 @@ export class Cluster {
   readonly loadBalancer: LoadBalancer;
   /** An aggregate cluster's balancer (cluster_type envoy.clusters.aggregate), which is also its loadBalancer; it has no hosts of its own. */
   readonly aggregate: AggregateClusterLoadBalancer<Cluster> | undefined;
+  /** An ORIGINAL_DST cluster's balancer, which is also its loadBalancer: it makes the hosts it picks. */
+  readonly originalDst: OriginalDstLoadBalancer | undefined;
   /** Circuit breakers, shared by the connection pools of all its hosts. */
   readonly resources: ResourceManager;
   /**
@@ -129,8 +132,10 @@ export class Cluster {
     // An aggregate's balancer picks one of its clusters' levels, then their balancer a host (aggregate-cluster.ts).
     const aggregateNames = config.aggregateClusters;
     this.aggregate = aggregateNames && new AggregateClusterLoadBalancer<Cluster>(aggregateNames, { stats: new ClusterLbStats(store.scope(`cluster.${config.name}.`)), random, config: config.loadBalancing ?? DEFAULT_LOAD_BALANCING, ...(runtime && { runtime }) }, options.aggregateSource, config.name);
+    const originalDst = config.originalDst;
+    this.originalDst = originalDst && new OriginalDstLoadBalancer(originalDst, this.prioritySet, store.scope(`cluster.${config.name}.`));
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
-    this.loadBalancer = this.aggregate ?? createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
+    this.loadBalancer = this.aggregate ?? this.originalDst ?? createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
   }
 
   /** Its HTTP/2 upstream connections' codec stats (cluster.<name>.http2.*, Envoy's names), made on first use. */
@@ -147,6 +152,7 @@ export class Cluster {
   initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime), secrets?: SecretManager): Promise<void> {
     const keepaliveRefusal = clusterTcpKeepaliveRefusal(this.config, dispatcher.runtime);
     if (keepaliveRefusal !== undefined) return Promise.reject(new Error(keepaliveRefusal));
+    if (!this.checksStopped) this.originalDst?.start(dispatcher.timers);
     const tls = this.config.transportSocket;
     if (!tls) return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
     // The TLS context first: health checks connect through it. TLS's code loads only when a
@@ -229,6 +235,7 @@ export class Cluster {
   /** Stop health checking and outlier detection (shutdown): their timers off, checks' connections closed. */
   stopHealthChecking(): void {
     this.aggregate?.stop();
+    this.originalDst?.stop();
     this.checksStopped = true;
     this.settleWarming?.();
     this.healthChecker?.stop();

@@ -1,6 +1,18 @@
 import type { MetadataMatchCriteria } from "../config/bootstrap.ts";
 import type { Host } from "./host.ts";
 import type { PrioritySet } from "./host-set.ts";
+import type { SocketAddress } from "../port.ts";
+
+/** Dynamic metadata by namespace (a stream's or a connection's StreamInfo). */
+export type DynamicMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+
+/** The downstream connection as a load balancer sees it (Envoy's LoadBalancerContext::downstreamConnection). */
+export interface DownstreamConnectionView {
+  readonly localAddress: SocketAddress | undefined;
+  /** A listener filter (proxy_protocol) put the address the client connected to in place of the socket's own (Envoy's localAddressRestored). */
+  readonly localAddressRestored: boolean;
+  readonly dynamicMetadata: DynamicMetadata | undefined;
+}
 
 /** A host's level in the priority set being balanced, undefined when it is in none (Envoy's RetryPriority::PriorityMappingFunc). */
 export type HostPriorityMapping = (host: Host) => number | undefined;
@@ -40,6 +52,12 @@ export interface LoadBalancerContext {
    * Undefined when there are none.
    */
   metadataMatchCriteria?(): MetadataMatchCriteria | undefined;
+  /** The request's headers (Envoy's downstreamHeaders): an ORIGINAL_DST cluster's use_http_header reads them. */
+  downstreamHeaders?(): { get(name: string): string | undefined } | undefined;
+  /** The request's dynamic metadata (Envoy's requestStreamInfo): an ORIGINAL_DST cluster's metadata_key reads it first. */
+  requestDynamicMetadata?(): DynamicMetadata | undefined;
+  /** The downstream connection, if any (an ORIGINAL_DST cluster's restored local address, its metadata). */
+  downstreamConnection?(): DownstreamConnectionView | undefined;
 }
 
 /** Picks the host for each new request or connection (Envoy's `Upstream::LoadBalancer`). */

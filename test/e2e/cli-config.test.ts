@@ -32,8 +32,8 @@ const BAD_CONFIGS: { what: string; config: string; expect: string }[] = [
   },
   {
     what: "unsupported enum",
-    config: "static_resources:\n  clusters:\n    - name: c\n      type: ORIGINAL_DST\n      load_assignment: { cluster_name: c }\n",
-    expect: "config error: static_resources.clusters[0].type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)",
+    config: "static_resources:\n  clusters:\n    - name: c\n      load_assignment: { cluster_name: c, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 1, protocol: UDP } } } }] }] }\n",
+    expect: "config error: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.protocol: UDP is an Envoy value that polyvoy does not support yet (supported: TCP)",
   },
 ];
 

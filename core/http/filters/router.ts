@@ -8,7 +8,7 @@ import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 import type { PrioritySet } from "../../upstream/host-set.ts";
-import type { HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
+import type { DownstreamConnectionView, DynamicMetadata, HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
 import { ENVOY_LB } from "../../upstream/metadata-match.ts";
 import { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import { CoreResponseFlag, type ResponseFlag } from "../../stream-info/response-flags.ts";
@@ -438,6 +438,21 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // would stay until its idle timeout — and one removed ends it (503 UH).
     this.cluster = this.server.clusterManager.get(this.cluster!.name);
     this.startAttempt();
+  }
+
+  /** LoadBalancerContext: the request's headers as the decoder filters left them (an ORIGINAL_DST cluster's use_http_header). */
+  downstreamHeaders(): RequestHeaders {
+    return this.callbacks.requestHeaders;
+  }
+
+  /** LoadBalancerContext: the stream's dynamic metadata (an ORIGINAL_DST cluster's metadata_key). */
+  requestDynamicMetadata(): DynamicMetadata | undefined {
+    return this.callbacks.streamInfo.dynamicMetadata;
+  }
+
+  /** LoadBalancerContext: the downstream connection (an ORIGINAL_DST cluster's restored local address). */
+  downstreamConnection(): DownstreamConnectionView | undefined {
+    return this.callbacks.streamInfo.downstreamConnection;
   }
 
   /** LoadBalancerContext: the retry host predicates apply to retries only (Envoy's Filter::shouldSelectAnotherHost). */

@@ -103,7 +103,7 @@ describe("config errors say what to do", () => {
     ["an unsupported bootstrap field, by its JSON name", (c) => void (c.statsSinks = []), [`config: \`stats_sinks\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported listener field", (c) => void (c.static_resources.listeners[0].transparent = true), [`${HTTP_LISTENER}: \`transparent\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported tcp_proxy field", (c) => void (c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.max_downstream_connection_duration = "5s"), [`${TCP}: \`max_downstream_connection_duration\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
-    ["an unsupported enum value", (c) => void (cluster(c).type = "ORIGINAL_DST"), [`${CLUSTER}.type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)`]],
+    ["an unsupported enum value", (c) => void (hcm(c).codec_type = "HTTP3"), [`${HCM}.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1, HTTP2)`]],
     ["a misspelt enum value", (c) => void (cluster(c).lb_policy = "ROUND_ROBN"), [`${CLUSTER}.lb_policy: "ROUND_ROBN" is not a value of envoy.config.cluster.v3.Cluster.LbPolicy (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, CLUSTER_PROVIDED, LOAD_BALANCING_POLICY_CONFIG); did you mean \`ROUND_ROBIN\`?`]],
     ["a DNS cluster's endpoints may be host names", (c) => {
       cluster(c).type = "strict_dns";

@@ -379,11 +379,8 @@ describe("bad configs give one-line problems", () => {
   });
 
   test("unsupported enum value", () => {
-    expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: ORIGINAL_DST"]]))).toEqual([
-      'static_resources.clusters[0].type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)',
-    ]);
-    expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: ORIGINAL_DST"]]))).toEqual([
-      'static_resources.clusters[0].type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)',
+    expect(problems(typical([["address: 10.0.0.1, port_value: 8080", "address: 10.0.0.1, port_value: 8080, protocol: UDP"]]))).toEqual([
+      "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.protocol: UDP is an Envoy value that polyvoy does not support yet (supported: TCP)",
     ]);
     // EDS is supported: without eds_cluster_config, and with a load_assignment it would not read, it says so.
     expect(problems(typical([["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: EDS"]]))).toEqual([
@@ -454,15 +451,17 @@ describe("bad configs give one-line problems", () => {
     const text = typical([
       ["port_value: 10000", 'port_value: "ten"'],
       ["    filter_chains:", "    foo: 1\n    filter_chains:"],
-      ["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: ORIGINAL_DST"],
+      ["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    cleanup_interval: 0s"],
       ["address: 10.0.0.1, port_value: 8080", "address: 10.0.0.1, port_value: -1"],
       ["  clusters:\n", "  clusters:\n  - name: other\n  - name: other\n"],
     ]);
     expect(problems(text)).toEqual([
       `${LISTENERS}[0].address.socket_address.port_value: "ten" is not a number (a uint32, given as a number or a string of one)`,
       `${LISTENERS}[0]: \`foo\` is not a field of envoy.config.listener.v3.Listener`,
-      "static_resources.clusters[2].type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)",
+      "static_resources.clusters[2].cleanup_interval: must be greater than 0s",
       "static_resources.clusters[2].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value: -1 is out of range (must be >= 0)",
+      // cleanup_interval's refinement runs too: the cluster is not an ORIGINAL_DST one.
+      "static_resources.clusters[2].cleanup_interval: applies to type: ORIGINAL_DST clusters only",
       'static_resources.clusters[1].name: duplicate cluster name "other"',
     ]);
   });
@@ -470,10 +469,11 @@ describe("bad configs give one-line problems", () => {
   test("a listener valid on its own is cross-checked even when another part is invalid", () => {
     const text = typical([
       ["          cluster: backend", "          cluster: missing"],
-      ["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    type: ORIGINAL_DST"],
+      ["connect_timeout: 0.25s", "connect_timeout: 0.25s\n    cleanup_interval: 0s"],
     ]);
     expect(problems(text)).toEqual([
-      'static_resources.clusters[0].type: ORIGINAL_DST is an Envoy value that polyvoy does not support yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)',
+      "static_resources.clusters[0].cleanup_interval: must be greater than 0s",
+      "static_resources.clusters[0].cleanup_interval: applies to type: ORIGINAL_DST clusters only",
       `${FILTER}.typed_config.cluster: no cluster named "missing" is defined`,
     ]);
   });

@@ -1,0 +1,48 @@
+/**
+ * OriginalDstLoadBalancer (core/upstream/original-dst-cluster.ts) on its own: Envoy's
+ * `ip:port` parsing, the bound on hosts, the port override on a restored local address.
+ */
+import { describe, expect, test } from "vitest";
+import { PrioritySet } from "../../../core/upstream/host-set.ts";
+import { OriginalDstLoadBalancer, parseIpAndPort } from "../../../core/upstream/original-dst-cluster.ts";
+import { StatsStore } from "../../../core/stats/stats-store.ts";
+
+const header = (value: string) => ({ downstreamHeaders: () => ({ get: (name: string) => (name === "x-envoy-original-dst-host" ? value : undefined) }) });
+
+describe("parseIpAndPort (Envoy's parseInternetAddressAndPortNoThrow)", () => {
+  test("IPv4 and bracketed IPv6, the IP in canonical text", () => {
+    expect(parseIpAndPort("10.1.2.3:80")).toEqual({ address: "10.1.2.3", port: 80 });
+    expect(parseIpAndPort("[::1]:8080")).toEqual({ address: "::1", port: 8080 });
+    expect(parseIpAndPort("[2001:DB8:0:0::1]:1")).toEqual({ address: "2001:db8::1", port: 1 });
+    expect(parseIpAndPort("1.2.3.4:0")).toEqual({ address: "1.2.3.4", port: 0 });
+  });
+
+  test("anything else is no address", () => {
+    for (const bad of ["", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:-1", "::1:80", "[::1]", "host:80", "1.2.3.04:80", "[1.2.3.4]:80", "1.2.3.4:8 0"]) expect(parseIpAndPort(bad), bad).toBeUndefined();
+  });
+});
+
+describe("OriginalDstLoadBalancer", () => {
+  test("holds at most maxHosts hosts: a new destination past it gets none, a known one still its host", () => {
+    const set = new PrioritySet();
+    const lb = new OriginalDstLoadBalancer({ cleanupIntervalMs: 5000, httpHeaderName: "x-envoy-original-dst-host" }, set, new StatsStore().scope("cluster.c."), 2);
+    const first = lb.chooseHost(header("10.0.0.1:80"));
+    expect(lb.chooseHost(header("10.0.0.2:80"))).toBeDefined();
+    expect(lb.chooseHost(header("10.0.0.3:80"))).toBeUndefined();
+    expect(lb.chooseHost(header("10.0.0.1:80"))).toBe(first);
+    expect(set.allHosts().map(String)).toEqual(["10.0.0.1:80", "10.0.0.2:80"]);
+    // Unpicked for a whole interval and unused: both go, and room is made.
+    lb.cleanup();
+    lb.cleanup();
+    expect(set.allHosts()).toEqual([]);
+    expect(lb.chooseHost(header("10.0.0.3:80"))?.toString()).toBe("10.0.0.3:80");
+  });
+
+  test("a restored local address (proxy_protocol), its port overridden; an unrestored one is no destination", () => {
+    const lb = new OriginalDstLoadBalancer({ cleanupIntervalMs: 5000, portOverride: 9000 }, new PrioritySet(), new StatsStore().scope("cluster.c."));
+    const connection = (restored: boolean) => ({ downstreamConnection: () => ({ localAddress: { address: "::1", port: 443, family: 6 as const }, localAddressRestored: restored, dynamicMetadata: undefined }) });
+    expect(lb.chooseHost(connection(false))).toBeUndefined();
+    expect(lb.chooseHost(connection(true))?.toString()).toBe("[::1]:9000");
+    expect(lb.chooseHost(undefined)).toBeUndefined();
+  });
+});
