@@ -402,6 +402,7 @@ export const TARGETS = [
       }
       if (ctx.settings.scenarios.has("aggregate")) {
         ports.aggregate = await freePort();
+        ports["aggregate-base"] = port;
         bootstrap = withAggregateListener(bootstrap, ports.aggregate, ctx.origin.port);
       }
       writeFileSync(config, JSON.stringify(bootstrap, null, 2));
