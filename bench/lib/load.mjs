@@ -10,6 +10,7 @@ const WRK_LUA = join(BENCH, "load/wrk.lua");
 const CLIENT = join(BENCH, "load/http-client.mjs");
 const IDLE = join(BENCH, "load/idle-conns.mjs");
 const POSTGRES = join(BENCH, "load/postgres-client.mjs");
+const TCP = join(BENCH, "load/tcp-client.mjs");
 
 export function loadTools() {
   const wrk = which("wrk");
@@ -20,7 +21,7 @@ export function loadTools() {
  * One closed-loop throughput run: `connections` keep-alive connections (or a new one per
  * request with `close`) for `seconds`. Resolves with {requests, duration_us, errors, latency_us}.
  */
-export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, bodyFile, tls = false, protocol, streams = 1 }) {
+export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, bodyFile, tls = false, protocol, streams = 1, tcp }) {
   if (protocol === "h2c" || protocol === "h2") return h2loadRun(ctx, { url: `${protocol === "h2" ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`, connections, streams, seconds, hostHeader });
   // gRPC unary: h2c POSTs of the gRPC origin's one request (its file), as a gRPC client sends them.
   if (protocol === "grpc") {
@@ -29,6 +30,7 @@ export async function throughputRun(ctx, { port, path, connections, seconds, met
     return h2loadRun(ctx, { url: `http://${host}:${port}${path}`, connections, streams, seconds, hostHeader, extra: grpc });
   }
   if (protocol === "postgres" || protocol === "postgres-filter") return postgresRun(ctx, { port, host, connections, seconds });
+  if (tcp) return tcpRun(ctx, { port, host, connections, seconds, mode: tcp });
   const scheme = tls || protocol === "https" ? "https" : "http";
   if (scheme === "https" && !ctx.tools.wrk) throw new Error("wrk not found: the bench's node client does not speak TLS");
   if (ctx.tools.wrk) {
@@ -91,6 +93,15 @@ async function postgresRun(ctx, { port, host, connections, seconds }) {
   const result = await run(argv, { timeoutMs: (seconds + 30) * 1000 });
   const line = result.stdout.split("\n").find((l) => l.startsWith("{"));
   if (!line) throw new Error(`the PostgreSQL client gave no result (exit ${result.code}): ${result.stderr.slice(-500)}`);
+  return JSON.parse(line);
+}
+
+/** One TCP run (bench/load/tcp-client.mjs, on the load core): wrk's summary shape, echoed 64 KiB chunks or connections as requests. */
+async function tcpRun(ctx, { port, host, connections, seconds, mode }) {
+  const argv = wrapped(ctx.cpu.load, process.execPath, [TCP, JSON.stringify({ port, host, connections, seconds, mode })], ctx.nofile);
+  const result = await run(argv, { timeoutMs: (seconds + 30) * 1000 });
+  const line = result.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (!line) throw new Error(`the TCP client gave no result (exit ${result.code}): ${result.stderr.slice(-500)}`);
   return JSON.parse(line);
 }
 

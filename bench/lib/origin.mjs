@@ -132,3 +132,17 @@ export async function startPostgresOrigin(ctx) {
   await proc.stop();
   throw new Error(`the PostgreSQL origin did not start: ${proc.output.slice(-500)}`);
 }
+
+/** The TCP scenarios' echo origin (bench/peers/tcp-echo-origin.mjs), on the load core. */
+export async function startTcpEchoOrigin(ctx) {
+  const proc = new Proc("TCP echo origin (bench/peers/tcp-echo-origin.mjs)", wrapped(ctx.cpu.load, process.execPath, [join(BENCH, "peers/tcp-echo-origin.mjs"), "0"], ctx.nofile));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const match = /listening (\d+)/.exec(proc.output);
+    if (match) return { port: Number(match[1]), proc };
+    if (!proc.running) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await proc.stop();
+  throw new Error(`the TCP echo origin did not start: ${proc.output.slice(-500)}`);
+}

@@ -1,7 +1,7 @@
 // results.json → results.md: the summary table (median per scenario and proxy), polyvoy's
 // ratios to the best JS peer on the same runtime and to nginx, the speed targets (goals.mjs),
 // and per-scenario details.
-import { METRICS, fmt, signed } from "./scenarios.mjs";
+import { METRICS, THROUGHPUT, fmt, signed } from "./scenarios.mjs";
 import { renderGoals } from "./goals.mjs";
 
 export function median(values) {
@@ -102,6 +102,25 @@ export function postgresFilterCost(doc, shown) {
   return `postgres_proxy's cost (with the filter ÷ tcp_proxy alone, medians): ${parts.length ? parts.join(", ") : "–"}.`;
 }
 
+/**
+ * A scenario measured against another on the same target (its `baseline`: a tunnel against
+ * plain tcp_proxy, an aggregate cluster against the plain one): the medians' ratio per target,
+ * and the proxy's CPU time per request (or per 64 KiB chunk, per connection) of each.
+ */
+export function baselineRatio(doc, shown, scenario) {
+  const cpu = (id, s) => median((doc.results[id]?.scenarios?.[s]?.samples ?? []).map((x) => x.cpuUsPerRequest).filter((v) => typeof v === "number"));
+  const parts = [];
+  for (const target of shown) {
+    const base = doc.table[scenario.baseline]?.[target.id]?.median;
+    const mine = doc.table[scenario.id]?.[target.id]?.median;
+    if (typeof base !== "number" || typeof mine !== "number" || !base) continue;
+    const [a, b] = [cpu(target.id, scenario.baseline), cpu(target.id, scenario.id)];
+    const cpuText = a !== null && b !== null ? `; CPU ${fmt(a)} → ${fmt(b)} µs each, ${(b / a).toFixed(2)}×` : "";
+    parts.push(`${target.label} ${(mine / base).toFixed(2)}× (${fmt(base)} → ${fmt(mine)} ${scenario.unit}${cpuText})`);
+  }
+  return `${scenario.id} ÷ ${scenario.baseline} (medians, same process): ${parts.length ? parts.join(", ") : "–"}.`;
+}
+
 export function renderMarkdown(doc) {
   const { meta, targets, table, notes } = doc;
   const byId = Object.fromEntries(targets.map((t) => [t.id, t]));
@@ -178,6 +197,8 @@ export function renderMarkdown(doc) {
       );
     }
     if (metric.id === "postgres-filter") lines.push("", postgresFilterCost(doc, shown));
+    const scenario = THROUGHPUT.find((t) => t.id === metric.id);
+    if (scenario?.baseline && ran.has(scenario.baseline)) lines.push("", baselineRatio(doc, shown, scenario));
     if ((metric.scenario === "latency" || metric.scenario === "latency-half") && row.direct?.median !== undefined) {
       const added = shown
         .filter((t) => t.kind !== "direct" && row[t.id]?.median !== undefined)

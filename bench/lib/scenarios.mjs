@@ -12,6 +12,16 @@ const MiB = 1024 * 1024;
  */
 export const THROUGHPUT = [
   { id: "get-64c", title: "small GETs (64 B), 64 keep-alive connections", path: "/64", connections: 64, unit: "req/s" },
+  // get-64c's load through an aggregate cluster (cluster_type envoy.clusters.aggregate) of two
+  // STATIC clusters of the origin, the first healthy so it takes everything: what the
+  // aggregate's load balancing (priority levels of its clusters, then the chosen cluster's
+  // balancer) costs per request. Its baseline, aggregate-base, is get-64c's load again on the
+  // same process right after it: get-64c itself runs first on a fresh process, whose JIT is
+  // still warming (node spent 2× the CPU per request there on a loaded machine), which made
+  // the aggregate look faster than the plain cluster. polyvoy only; `--scenarios aggregate`
+  // selects get-64c (to warm the process) and the two.
+  { id: "aggregate", title: "small GETs (64 B), 64 keep-alive connections, through an aggregate cluster of two clusters", path: "/64", connections: 64, protocol: "aggregate", unit: "req/s", baseline: "aggregate-base" },
+  { id: "aggregate-base", title: "small GETs (64 B), 64 keep-alive connections, again after the aggregate's run (its baseline)", path: "/64", connections: 64, protocol: "aggregate-base", unit: "req/s" },
   { id: "get-256c", title: "small GETs (64 B), 256 keep-alive connections", path: "/64", connections: 256, unit: "req/s" },
   { id: "body-16k", title: "16 KiB responses, 64 connections", path: "/16k", connections: 64, unit: "MiB/s", bytes: SIZES["/16k"] },
   { id: "body-1m", title: "1 MiB responses, 16 connections", path: "/1m", connections: 16, unit: "MiB/s", bytes: SIZES["/1m"] },
@@ -44,11 +54,27 @@ export const THROUGHPUT = [
   // Direct and polyvoy only (the peers are HTTP proxies).
   { id: "postgres", title: "PostgreSQL simple queries through tcp_proxy, 64 sessions", connections: 64, protocol: "postgres", unit: "queries/s" },
   { id: "postgres-filter", title: "PostgreSQL simple queries through postgres_proxy + tcp_proxy, 64 sessions", connections: 64, protocol: "postgres-filter", unit: "queries/s" },
+  // TCP bytes through tcp_proxy tunnelled over HTTP (tunneling_config), to an echo origin
+  // (bench/peers/tcp-echo-origin.mjs) with bench/load/tcp-client.mjs. The tunnel is terminated
+  // by a second listener of the same polyvoy (HCM, CONNECT with connect_config → tcp_proxy's
+  // upstream, the echo origin): no other proxy here terminates CONNECT (nginx and HAProxy do
+  // not). Both ends are in the measured process, so the baseline chains two plain tcp_proxy
+  // listeners in it: the same hops without HTTP. `baseline` names the row a ratio is taken to.
+  // Direct (to the echo origin) and polyvoy only. `--scenarios tcp-tunnel` selects the six.
+  { id: "tcp-proxy", title: "TCP bytes echoed through two chained tcp_proxy listeners, 16 connections, 4 × 64 KiB in flight on each", connections: 16, protocol: "tcp-proxy", tcp: "bytes", unit: "MiB/s", bytes: 64 * 1024 },
+  { id: "tcp-tunnel-h1", title: "TCP bytes echoed through tcp_proxy tunnelling over HTTP/1.1 CONNECT to a terminating listener, 16 connections", connections: 16, protocol: "tcp-tunnel-h1", tcp: "bytes", unit: "MiB/s", bytes: 64 * 1024, baseline: "tcp-proxy" },
+  { id: "tcp-tunnel-h2", title: "TCP bytes echoed through tcp_proxy tunnelling over HTTP/2 CONNECT to a terminating listener, 16 connections", connections: 16, protocol: "tcp-tunnel-h2", tcp: "bytes", unit: "MiB/s", bytes: 64 * 1024, baseline: "tcp-proxy" },
+  { id: "tcp-proxy-conns", title: "new TCP connections per second (64 B echoed, then closed) through two chained tcp_proxy listeners, 64 loops", connections: 64, protocol: "tcp-proxy", tcp: "connect", unit: "conn/s" },
+  { id: "tcp-tunnel-h1-conns", title: "new TCP connections per second through tcp_proxy tunnelling over HTTP/1.1 CONNECT, 64 loops", connections: 64, protocol: "tcp-tunnel-h1", tcp: "connect", unit: "conn/s", baseline: "tcp-proxy-conns" },
+  { id: "tcp-tunnel-h2-conns", title: "new TCP connections per second through tcp_proxy tunnelling over HTTP/2 CONNECT, 64 loops", connections: 64, protocol: "tcp-tunnel-h2", tcp: "connect", unit: "conn/s", baseline: "tcp-proxy-conns" },
   { id: "grpc-unary", title: "gRPC unary (@grpc/grpc-js echo), 10 streams on each of 8 connections (h2load)", path: GRPC_PATH, connections: 8, streams: 10, protocol: "grpc", unit: "req/s" },
 ];
 
-/** Scenarios that need a listener of their own protocol (h2c, https, h2 over TLS, gRPC). */
+/** Scenarios that need a listener of their own (h2c, https, h2 over TLS, gRPC, PostgreSQL, TCP, aggregate). */
 export const PROTOCOL_SCENARIOS = THROUGHPUT.filter((s) => s.protocol).map((s) => s.id);
+
+/** Names --scenarios takes for several scenarios at once. */
+export const SCENARIO_GROUPS = { "tcp-tunnel": THROUGHPUT.filter((s) => s.tcp).map((s) => s.id), aggregate: ["get-64c", "aggregate", "aggregate-base"] };
 
 /** Every metric row of the report, in order; the latency scenario gives three, memory one. */
 export const METRICS = [
@@ -144,7 +170,7 @@ export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs
     // A scenario in another protocol runs against the target's listener for it, if it has one.
     const scenarioPort = scenario.protocol ? ports[scenario.protocol] : port;
     if (scenarioPort === undefined) continue;
-    const params = { port: scenarioPort, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close, protocol: scenario.protocol, streams: scenario.streams };
+    const params = { port: scenarioPort, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close, protocol: scenario.protocol, streams: scenario.streams, tcp: scenario.tcp };
     const rss = pid ? rssSampler(pid) : null;
     try {
       if (ctx.settings.warmupSeconds > 0) await throughputRun(ctx, { ...params, seconds: ctx.settings.warmupSeconds });

@@ -1,10 +1,10 @@
 // Command-line options: `npm run bench` (full) or `npm run bench -- --quick` (about a minute).
-import { METRICS, PROTOCOL_SCENARIOS, THROUGHPUT } from "./scenarios.mjs";
+import { METRICS, PROTOCOL_SCENARIOS, SCENARIO_GROUPS, THROUGHPUT } from "./scenarios.mjs";
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick              one short run of each scenario but get-256c, body-16k and the HTTP/2,
-                       TLS and gRPC ones (h2c-get, https-get, https-churn, h2-tls-get,
-                       grpc-unary) (about a minute; what CI runs)
+  --quick              one short run of each scenario but get-256c, body-16k and those of a
+                       listener of their own (HTTP/2, TLS, gRPC, PostgreSQL, TCP, aggregate:
+                       --scenarios names them) (about a minute; what CI runs)
   --runs N             runs per scenario (full: 3, quick: 1)
   --seconds S          seconds per throughput run (full: 5, quick: 1)
   --warmup S           warm-up seconds before each scenario (full: 2, quick: 0)
@@ -18,7 +18,8 @@ const USAGE = `usage: npm run bench -- [options]
                        polyvoy-deno-ts-filter — polyvoy with a TypeScript filter before the router;
                        polyvoy-node-package, polyvoy-bun-package, polyvoy-deno-package —
                        polyvoy as the package runs it, bin/polyvoy.js after \`npm run build\`)
-  --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "latency-half", "idle-memory", "startup"].join(", ")})
+  --scenarios a,b      only these scenarios (${[...THROUGHPUT.map((s) => s.id), "latency", "latency-half", "idle-memory", "startup"].join(", ")});
+                       ${Object.entries(SCENARIO_GROUPS).map(([name, ids]) => `${name} = ${ids.join(", ")}`).join("; ")}
   --out DIR            results folder (default bench/results/<date>-<quick|full>)`;
 
 export function parseArgs(argv) {
@@ -93,7 +94,7 @@ export function parseArgs(argv) {
         settings.only = new Set(value().split(","));
         break;
       case "--scenarios": {
-        const ids = value().split(",");
+        const ids = value().split(",").flatMap((id) => SCENARIO_GROUPS[id] ?? [id]);
         const known = new Set([...THROUGHPUT.map((s) => s.id), ...METRICS.map((m) => m.scenario), "startup"]);
         for (const id of ids) if (!known.has(id)) throw new Error(`unknown scenario ${id}\n${USAGE}`);
         settings.scenarios = new Set(ids);

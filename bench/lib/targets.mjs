@@ -127,6 +127,112 @@ export function withPostgresListeners(config, ports, postgresPort) {
   return config;
 }
 
+const TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+const staticCluster = (name, port, extra = {}) => ({
+  name,
+  type: "STATIC",
+  connect_timeout: "1s",
+  ...extra,
+  load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+});
+const HTTP2_OPTIONS = {
+  typed_extension_protocol_options: {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+      "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  },
+};
+
+/**
+ * polyvoyConfig with the TCP scenarios' listeners, all to the echo origin: `tcp-proxy`
+ * (tcp_proxy → a second tcp_proxy listener → the origin: the same two hops as a tunnel, without
+ * HTTP), `tcp-tunnel-h1` and `tcp-tunnel-h2` (tcp_proxy with tunneling_config, to a cluster of
+ * the terminating listener over HTTP/1.1 or HTTP/2), and the terminating listener itself: an HCM
+ * taking CONNECT (upgrade_configs), whose connect_matcher route has connect_config, so the router
+ * opens a TCP connection to the origin and the request's body is the tunnel (Envoy's
+ * "CONNECT termination"; no route timeout, as a long-lived tunnel needs).
+ */
+export function withTcpTunnelListeners(config, ports, echoPort) {
+  const hopPort = ports["tcp-hop"];
+  const terminatePort = ports["tunnel-terminate"];
+  const tcpProxy = (name, port, cluster, tunneling) => ({
+    name,
+    address: { socket_address: { address: "127.0.0.1", port_value: port } },
+    filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": TCP_PROXY, stat_prefix: name, cluster, ...(tunneling ? { tunneling_config: tunneling } : {}) } }] }],
+  });
+  const terminate = {
+    name: "tunnel-terminate",
+    address: { socket_address: { address: "127.0.0.1", port_value: terminatePort } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+              stat_prefix: "tunnel_terminate",
+              codec_type: "AUTO",
+              upgrade_configs: [{ upgrade_type: "CONNECT" }],
+              route_config: {
+                name: "tunnel_terminate",
+                virtual_hosts: [
+                  {
+                    name: "tunnels",
+                    domains: ["*"],
+                    routes: [{ match: { connect_matcher: {} }, route: { cluster: "tcp_echo", timeout: "0s", upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: {} }] } }],
+                  },
+                ],
+              },
+              http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+  config.static_resources.listeners.push(
+    tcpProxy("tcp-proxy", ports["tcp-proxy"], "tcp_hop"),
+    tcpProxy("tcp-hop", hopPort, "tcp_echo"),
+    tcpProxy("tcp-tunnel-h1", ports["tcp-tunnel-h1"], "tunnel_h1", { hostname: "echo.bench:7" }),
+    tcpProxy("tcp-tunnel-h2", ports["tcp-tunnel-h2"], "tunnel_h2", { hostname: "echo.bench:7" }),
+    terminate,
+  );
+  config.static_resources.clusters.push(
+    staticCluster("tcp_echo", echoPort),
+    staticCluster("tcp_hop", hopPort),
+    staticCluster("tunnel_h1", terminatePort),
+    staticCluster("tunnel_h2", terminatePort, HTTP2_OPTIONS),
+  );
+  return config;
+}
+
+/**
+ * polyvoyConfig with the aggregate scenario's listener: the same HCM, its route to
+ * `origin_aggregate`, an aggregate cluster (envoy.clusters.aggregate, CLUSTER_PROVIDED) of two
+ * STATIC clusters of the origin; the first is healthy, so it serves every request.
+ */
+export function withAggregateListener(config, port, originPort) {
+  const [plain] = config.static_resources.listeners;
+  const listener = structuredClone(plain);
+  listener.name = "bench-aggregate";
+  listener.address.socket_address.port_value = port;
+  const hcm = listener.filter_chains[0].filters[0].typed_config;
+  hcm.stat_prefix = "bench_aggregate";
+  hcm.route_config = { name: "bench_aggregate", virtual_hosts: [{ name: "origin", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "origin_aggregate" } }] }] };
+  config.static_resources.listeners.push(listener);
+  config.static_resources.clusters.push(staticCluster("origin_first", originPort), staticCluster("origin_second", originPort), {
+    name: "origin_aggregate",
+    connect_timeout: "1s",
+    lb_policy: "CLUSTER_PROVIDED",
+    cluster_type: {
+      name: "envoy.clusters.aggregate",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig", clusters: ["origin_first", "origin_second"] },
+    },
+  });
+  return config;
+}
+
 /** polyvoyConfig with examples/filters/add-header.ts (a Script) before the router. */
 export function withUserFilter(config) {
   const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
@@ -259,6 +365,8 @@ export const TARGETS = [
       const ports = {};
       if (ctx.grpcOrigin) ports.grpc = ctx.grpcOrigin.port;
       if (ctx.postgresOrigin) ports.postgres = ctx.postgresOrigin.port;
+      // The TCP scenarios direct: to the echo origin (the tunnels have no direct counterpart).
+      if (ctx.tcpEchoOrigin) ports["tcp-proxy"] = ctx.tcpEchoOrigin.port;
       return { port: ctx.origin.port, proc: null, ports };
     },
   },
@@ -287,6 +395,15 @@ export const TARGETS = [
         ports.postgres = await freePort();
         ports["postgres-filter"] = await freePort();
         bootstrap = withPostgresListeners(bootstrap, ports, ctx.postgresOrigin.port);
+      }
+      if (ctx.tcpEchoOrigin) {
+        for (const name of ["tcp-proxy", "tcp-hop", "tcp-tunnel-h1", "tcp-tunnel-h2", "tunnel-terminate"]) ports[name] = await freePort();
+        bootstrap = withTcpTunnelListeners(bootstrap, ports, ctx.tcpEchoOrigin.port);
+      }
+      if (ctx.settings.scenarios.has("aggregate")) {
+        ports.aggregate = await freePort();
+        ports["aggregate-base"] = port;
+        bootstrap = withAggregateListener(bootstrap, ports.aggregate, ctx.origin.port);
       }
       writeFileSync(config, JSON.stringify(bootstrap, null, 2));
       // started exactly as test/support/proxy-process.ts does
