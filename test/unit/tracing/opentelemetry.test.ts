@@ -8,6 +8,7 @@ import { RequestHeaders } from "../../../core/http/message.ts";
 import { encodeExportRequest, SpanKind, StatusCode, type OtlpSpan } from "../../../core/tracing/otlp.ts";
 import { extractTraceContext, injectTraceContext } from "../../../core/tracing/traceparent.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
+import { decodeFields, hex, one, sub, subs, text, type Fields } from "../../support/protobuf-fields.ts";
 
 function headers(entries: Record<string, string>): RequestHeaders {
   const h = new RequestHeaders();
@@ -49,51 +50,9 @@ describe("traceparent", () => {
   });
 });
 
-/** A schema-less protobuf reader: each field number to its values (varints as bigint, I64 as bigint, LEN as bytes). */
-type Fields = Map<number, (bigint | Uint8Array)[]>;
-function decode(bytes: Uint8Array): Fields {
-  const fields: Fields = new Map();
-  let at = 0;
-  const varint = (): bigint => {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      const b = bytes[at++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7n;
-    }
-  };
-  while (at < bytes.length) {
-    const key = Number(varint());
-    const field = key >> 3;
-    let value: bigint | Uint8Array;
-    switch (key & 7) {
-      case 0:
-        value = varint();
-        break;
-      case 1:
-        value = new DataView(bytes.buffer, bytes.byteOffset + at, 8).getBigUint64(0, true);
-        at += 8;
-        break;
-      case 2: {
-        const n = Number(varint());
-        value = bytes.subarray(at, at + n);
-        at += n;
-        break;
-      }
-      default:
-        throw new Error(`wire type ${key & 7}`);
-    }
-    fields.set(field, [...(fields.get(field) ?? []), value]);
-  }
-  return fields;
-}
-const one = (f: Fields, n: number) => f.get(n)?.[0];
-const msg = (f: Fields, n: number) => decode(one(f, n) as Uint8Array);
-const all = (f: Fields, n: number) => (f.get(n) ?? []).map((b) => decode(b as Uint8Array));
-const text = (v: unknown) => new TextDecoder().decode(v as Uint8Array);
-const hex = (v: unknown) => Buffer.from(v as Uint8Array).toString("hex");
+const decode = decodeFields;
+const msg = sub;
+const all = subs;
 /** KeyValue { key = 1, value = 2: AnyValue { string_value = 1 } } as [key, value]. */
 const kv = (f: Fields): [string, string] => [text(one(f, 1)), text(one(msg(f, 2), 1) ?? new Uint8Array())];
 
