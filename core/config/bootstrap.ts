@@ -1100,6 +1100,8 @@ export interface TracingConfig {
 export interface OpenTelemetryConfig {
   /** grpc_service: where ExportTraceServiceRequests go; absent: spans are made and not exported (Envoy's "no exporter configured"). */
   grpcService?: GrpcServiceTarget;
+  /** http_service: OTLP/HTTP, a protobuf POST per flush; one of grpcService, httpService. */
+  httpService?: OtlpHttpServiceConfig;
   /** grpc_service.timeout in ms; 0: none. */
   timeoutMs: number;
   /** The resource's service.name: service_name, default "unknown_service:envoy". */
@@ -1109,6 +1111,18 @@ export interface OpenTelemetryConfig {
   /** node.id and node.locality.zone: the node_id and zone tags (resolved from the bootstrap, schema.ts). */
   nodeId: string;
   zone: string;
+}
+
+/** envoy.config.core.v3.HttpService as the OpenTelemetry tracer's HTTP exporter reads it (http_trace_exporter.cc). */
+export interface OtlpHttpServiceConfig {
+  cluster: string;
+  /** From http_uri.uri (Http::Utility::prepareHeaders). */
+  authority: string;
+  path: string;
+  /** http_uri.timeout in ms (0: none). */
+  timeoutMs: number;
+  /** request_headers_to_add: each set on the request, replacing a header of its name. */
+  headers: readonly (readonly [string, string])[];
 }
 
 /** envoy.config.trace.v3.ZipkinConfig (config/tracing-schema.ts), with the node's LocalInfo the tracer reads. */

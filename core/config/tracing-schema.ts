@@ -11,8 +11,9 @@
 import * as z from "./schema-kit/index.ts";
 import { optionalBool, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { OpenTelemetryConfig, TracingConfig, ZipkinConfig } from "./bootstrap.ts";
-import { uint32 } from "./proto-schema.ts";
+import type { OpenTelemetryConfig, OtlpHttpServiceConfig, TracingConfig, ZipkinConfig } from "./bootstrap.ts";
+import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
+import { nonEmptyString } from "./shared-schemas.ts";
 import { grpcService } from "./grpc-service-schema.ts";
 
 const ZIPKIN = "envoy.tracers.zipkin";
@@ -78,22 +79,50 @@ const zipkinConfig = lazySchema(() =>
   })));
 
 /**
+ * envoy.config.core.v3.HttpService as OpenTelemetryHttpTraceExporter reads it
+ * (http_trace_exporter.cc): the POST's cluster, :authority and :path from http_uri
+ * (Http::Utility::prepareHeaders), its timeout, and headers set on it (setReference: each
+ * replaces one of its name, whatever a HeaderValueOption's append says, so those are refused).
+ */
+const otlpHttpService = lazySchema(() =>
+  strictObject({
+    http_uri: strictObject({
+      uri: z.string().min(1).refine((uri) => /^https?:\/\/[^/?#]+/i.test(uri), { message: "must be an absolute http:// or https:// URI" }),
+      cluster: nonEmptyString,
+      timeout: durationMs,
+    }),
+    request_headers_to_add: z.array(strictObject({ header: strictObject({ key: headerName, value: headerValue.default("") }) })).max(1000).default([]),
+  }).transform((h): OtlpHttpServiceConfig => {
+    const match = /^https?:\/\/([^/?#]+)([^#]*)/i.exec(h.http_uri.uri)!;
+    const rest = match[2]!;
+    return {
+      cluster: h.http_uri.cluster,
+      authority: match[1]!,
+      path: rest === "" ? "/" : rest.startsWith("/") ? rest : `/${rest}`,
+      timeoutMs: h.http_uri.timeout,
+      headers: h.request_headers_to_add.map((o) => [o.header.key.toLowerCase(), o.header.value] as const),
+    };
+  }));
+
+/**
  * envoy.config.trace.v3.OpenTelemetryConfig, as Envoy's OpenTelemetry Driver reads it
  * (source/extensions/tracers/opentelemetry/opentelemetry_tracer_impl.cc): OTLP over gRPC to
- * grpc_service (a unary Export per flush, grpc_trace_exporter.cc), the resource's
+ * grpc_service (a unary Export per flush, grpc_trace_exporter.cc) or OTLP/HTTP to
+ * http_service (http_trace_exporter.cc), the resource's
  * service.name. The node's id and zone are filled from the bootstrap (schema.ts).
  */
 const openTelemetryConfig = lazySchema(() =>
   strictObject({
     "@type": z.literal(OPENTELEMETRY_TYPE).optional(),
     grpc_service: grpcService({ timeout: "taken", retryPolicy: "taken" }).optional(),
-    http_service: z.unknown().optional(),
+    http_service: otlpHttpService.optional(),
     service_name: stringEmpty,
     resource_detectors: z.array(z.unknown()).optional(),
     sampler: strictObject({ name: stringEmpty, typed_config: z.unknown().optional() }).optional(),
   })
   .superRefine((c, ctx) => {
-    if (c.http_service !== undefined) ctx.addIssue({ code: "custom", path: ["http_service"], message: "http_service (OTLP/HTTP) is not supported by polyvoy's opentelemetry tracer yet: use grpc_service (OTLP/gRPC)" });
+    // Envoy: only one of grpc_service, http_service may be used (the otlp_exporter oneof).
+    if (c.http_service !== undefined && c.grpc_service !== undefined) ctx.addIssue({ code: "custom", path: ["http_service"], message: "grpc_service and http_service are one of: set one" });
     if (c.resource_detectors !== undefined && c.resource_detectors.length > 0) {
       ctx.addIssue({ code: "custom", path: ["resource_detectors"], message: "resource_detectors are not supported by polyvoy's opentelemetry tracer yet (its resource has service.name only): remove them" });
     }
@@ -109,6 +138,7 @@ const openTelemetryConfig = lazySchema(() =>
   })
   .transform((c): OpenTelemetryConfig => ({
     ...(c.grpc_service !== undefined ? { grpcService: c.grpc_service.target } : {}),
+    ...(c.http_service !== undefined ? { httpService: c.http_service } : {}),
     timeoutMs: c.grpc_service?.timeoutMs ?? 0,
     // resource_provider.cc: the service name, else OpenTelemetry's default for an unknown service.
     serviceName: c.service_name !== "" ? c.service_name : "unknown_service:envoy",

@@ -20,12 +20,16 @@
  *   tracing.opentelemetry.spans_sent and timer_flushed.
  * - Export: a unary TraceService/Export call per flush on grpc_service (the gRPC async
  *   client, bounded by grpc_service.timeout); its answer is not read further, a failure
- *   only logged, as Envoy's exporter ("Unsuccessful log request"). Without grpc_service
+ *   only logged, as Envoy's exporter ("Unsuccessful log request"). Or OTLP/HTTP: a
+ *   protobuf POST per flush on http_service (http_trace_exporter.cc). Without either,
  *   spans are made and dropped (Envoy: "no exporter configured").
  */
-import type { GrpcServiceTarget, OpenTelemetryConfig } from "../config/bootstrap.ts";
+import type { GrpcServiceTarget, OpenTelemetryConfig, OtlpHttpServiceConfig } from "../config/bootstrap.ts";
 import type { Timer } from "../event/timers.ts";
-import type { GrpcAsyncClient, GrpcUnaryCallbacks, GrpcUnaryRequest } from "../http/grpc-async-client.ts";
+import type { AsyncRequest, AsyncRequestCallbacks } from "../http/async-client.ts";
+import type { GrpcUnaryCallbacks, GrpcUnaryRequest } from "../http/grpc-async-client.ts";
+import { RequestHeaders } from "../http/message.ts";
+import { VERSION } from "../version.ts";
 import { randomHexId64 } from "../http/headers-util.ts";
 import type { HeaderMap } from "../http/header-map.ts";
 import type { ServerContext } from "../server-context.ts";
@@ -36,6 +40,8 @@ import { extractTraceContext, hasTraceparent, injectTraceContext, type TraceCont
 
 /** Export calls in flight at once: a collector slower than the spans come drops the excess (Envoy's stream drops above its watermark). */
 const MAX_EXPORTS_IN_FLIGHT = 16;
+/** The collector's answer is not read (setDiscardResponseBody): a small bound. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Spans buffered at most, whatever min_flush_spans says (Envoy's buffer has no bound; the timer empties it). */
 const MAX_BUFFERED_SPANS = 10_000;
 
@@ -141,11 +147,12 @@ export class OpenTelemetryTracer {
   private readonly resource: ReadonlyMap<string, string>;
   private buffer: OtlpSpan[] = [];
   private readonly timer: Timer;
-  private client: GrpcAsyncClient | undefined;
-  private readonly clientLoaded: Promise<void> | undefined;
-  /** Requests encoded before the client was loaded: sent once it is. */
+  /** Sends one encoded request: the gRPC or HTTP exporter, once its client is loaded. */
+  private exporter: ((message: Uint8Array) => void) | undefined;
+  private readonly exporterLoaded: Promise<void> | undefined;
+  /** Requests encoded before the exporter was loaded: sent once it is. */
   private waiting: Uint8Array[] = [];
-  private readonly inFlight = new Set<GrpcUnaryRequest>();
+  private readonly inFlight = new Set<{ cancel(): void }>();
   private stopped = false;
 
   constructor(
@@ -158,19 +165,17 @@ export class OpenTelemetryTracer {
     this.stats = new OpenTelemetryStats(server);
     // resource_provider.cc: service.name, from service_name or its default.
     this.resource = new Map([["service.name", config.serviceName]]);
-    const target = config.grpcService;
-    if (target !== undefined) {
-      // Loaded with the tracer (the gRPC client stays out of start-up's imports, as zipkin's HTTP client does).
-      this.clientLoaded = import("../http/grpc-async-client.ts").then(
-        ({ GrpcAsyncClient }) => {
-          this.client = new GrpcAsyncClient(server);
-        },
-        (err: unknown) => {
-          this.waiting = [];
-          server.log.warn(`envoy.tracers.opentelemetry: the gRPC client could not be loaded, spans are dropped: ${err instanceof Error ? err.message : String(err)}`);
-        },
-      );
-    }
+    // Loaded with the tracer (the clients stay out of start-up's imports, as zipkin's HTTP client does).
+    const loaded = config.grpcService !== undefined ? this.loadGrpcExporter(config.grpcService) : config.httpService !== undefined ? this.loadHttpExporter(config.httpService) : undefined;
+    this.exporterLoaded = loaded?.then(
+      (exporter) => {
+        this.exporter = exporter;
+      },
+      (err: unknown) => {
+        this.waiting = [];
+        server.log.warn(`envoy.tracers.opentelemetry: the exporter's client could not be loaded, spans are dropped: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
     this.timer = server.timers.create(() => {
       this.stats.timerFlushed.inc();
       this.flushSpans();
@@ -255,53 +260,99 @@ export class OpenTelemetryTracer {
     const spans = this.buffer;
     if (spans.length === 0) return;
     this.buffer = [];
-    if (this.config.grpcService === undefined) {
+    if (this.exporterLoaded === undefined) {
       const log = this.server.log.component("tracing");
       if (log.debugOn) log.debug("opentelemetry: skipping log request: no exporter configured");
       return;
     }
     this.stats.spansSent.inc(spans.length);
     const request = encodeExportRequest(this.resource, spans);
-    if (this.client === undefined) {
-      if (this.clientLoaded === undefined || this.waiting.length >= MAX_EXPORTS_IN_FLIGHT) return;
+    if (this.exporter === undefined) {
+      if (this.waiting.length >= MAX_EXPORTS_IN_FLIGHT) return;
       const first = this.waiting.length === 0;
       this.waiting.push(request);
       if (first) {
-        void this.clientLoaded.then(() => {
+        void this.exporterLoaded.then(() => {
           const waiting = this.waiting;
           this.waiting = [];
-          for (const message of waiting) this.export(message);
+          if (this.exporter !== undefined) for (const message of waiting) this.exporter(message);
         });
       }
       return;
     }
-    this.export(request);
+    this.exporter(request);
   }
 
-  private export(message: Uint8Array): void {
-    if (this.inFlight.size >= MAX_EXPORTS_IN_FLIGHT) {
-      const log = this.server.log.component("tracing");
-      if (log.debugOn) log.debug(`opentelemetry: ${MAX_EXPORTS_IN_FLIGHT} export calls in flight, this one dropped`);
-      return;
-    }
-    const target: GrpcServiceTarget = this.config.grpcService!;
-    let call: GrpcUnaryRequest | undefined;
-    const callbacks: GrpcUnaryCallbacks = {
-      onSuccess: () => {
-        if (call !== undefined) this.inFlight.delete(call);
-      },
-      onFailure: (status, text) => {
-        if (call !== undefined) this.inFlight.delete(call);
-        this.logFailure(status, text);
-      },
-    };
-    call = this.client!.send(target, OTLP_EXPORT_METHOD, message, callbacks, this.config.timeoutMs);
-    if (call !== undefined) this.inFlight.add(call);
-  }
-
-  private logFailure(status: number, message: string): void {
+  /** In flight, or dropped when too many are (logged at debug). */
+  private admit(): boolean {
+    if (this.inFlight.size < MAX_EXPORTS_IN_FLIGHT) return true;
     const log = this.server.log.component("tracing");
-    if (log.debugOn) log.debug(`opentelemetry: unsuccessful log request to the trace collector (grpc-status ${status}${message !== "" ? `: ${message}` : ""})`);
+    if (log.debugOn) log.debug(`opentelemetry: ${MAX_EXPORTS_IN_FLIGHT} export calls in flight, this one dropped`);
+    return false;
+  }
+
+  /** OpenTelemetryGrpcTraceExporter: a unary Export call on grpc_service. */
+  private async loadGrpcExporter(target: GrpcServiceTarget): Promise<(message: Uint8Array) => void> {
+    const { GrpcAsyncClient } = await import("../http/grpc-async-client.ts");
+    const client = new GrpcAsyncClient(this.server);
+    return (message) => {
+      if (!this.admit()) return;
+      let call: GrpcUnaryRequest | undefined;
+      const callbacks: GrpcUnaryCallbacks = {
+        onSuccess: () => {
+          if (call !== undefined) this.inFlight.delete(call);
+        },
+        onFailure: (status, text) => {
+          if (call !== undefined) this.inFlight.delete(call);
+          this.logFailure(`grpc-status ${status}${text !== "" ? `: ${text}` : ""}`);
+        },
+      };
+      call = client.send(target, OTLP_EXPORT_METHOD, message, callbacks, this.config.timeoutMs);
+      if (call !== undefined) this.inFlight.add(call);
+    };
+  }
+
+  /**
+   * OpenTelemetryHttpTraceExporter (http_trace_exporter.cc): a POST of the request as
+   * application/x-protobuf (OTLP/HTTP, opentelemetry-proto's specification.md), with the
+   * OTLP exporter's User-Agent and the configured headers; anything but 200 is logged.
+   */
+  private async loadHttpExporter(service: OtlpHttpServiceConfig): Promise<(message: Uint8Array) => void> {
+    const { AsyncClient } = await import("../http/async-client.ts");
+    const client = new AsyncClient(this.server);
+    return (message) => {
+      if (!this.admit()) return;
+      if (this.server.clusterManager.get(service.cluster) === undefined) {
+        this.server.log.error(`OTLP HTTP exporter failed: [cluster = ${service.cluster}] is not configured`);
+        return;
+      }
+      const headers = new RequestHeaders();
+      headers.method = "POST";
+      headers.path = service.path;
+      headers.authority = service.authority;
+      headers.set("content-type", "application/x-protobuf");
+      // OtlpUtils::getOtlpUserAgentHeader.
+      headers.set("user-agent", `OTel-OTLP-Exporter-Envoy/${VERSION}`);
+      for (const [name, value] of service.headers) headers.set(name, value);
+      let request: AsyncRequest | undefined;
+      const callbacks: AsyncRequestCallbacks = {
+        onSuccess: (_request, response) => {
+          if (request !== undefined) this.inFlight.delete(request);
+          if (response.headers.status !== 200) this.server.log.error(`OTLP HTTP exporter received a non-success status code: ${response.headers.status} while exporting the OTLP message`);
+        },
+        onFailure: (_request, reason) => {
+          if (request !== undefined) this.inFlight.delete(request);
+          this.logFailure(`the OTLP export request failed: ${reason}`);
+        },
+      };
+      request = client.send(service.cluster, headers, message, callbacks, { timeoutMs: service.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
+      if (request !== undefined) this.inFlight.add(request);
+    };
+  }
+
+  private logFailure(what: string): void {
+    const log = this.server.log.component("tracing");
+    if (log.debugOn) log.debug(`opentelemetry: unsuccessful log request to the trace collector (${what})`);
   }
 
   /** The listener is gone: what its spans left goes now, and no timer fires again. */

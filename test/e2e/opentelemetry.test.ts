@@ -5,7 +5,8 @@
  * node:http upstream behind polyvoy. The upstream gets a traceparent whose ids are those of
  * the exported span; a request's own traceparent is joined (its trace id, its span the
  * parent, its tracestate carried); an unsampled one exports nothing; spawn_upstream_span
- * adds a CLIENT child; a 503 is an ERROR status; tracing.opentelemetry.* stats.
+ * adds a CLIENT child; a 503 is an ERROR status; tracing.opentelemetry.* stats; with
+ * http_service the spans come as an OTLP/HTTP protobuf POST to a node:http collector.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as grpcJs from "@grpc/grpc-js";
@@ -108,6 +109,8 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
   let plainPort: number;
   let spawnPort: number;
   let adminPort: number;
+  let httpPort: number;
+  let httpCollector: HttpUpstream;
   const spans = (): Span[] => collector.requests.flatMap(spansOf);
   const spanOf = async (id: string): Promise<Span> => {
     for (let i = 0; i < 200; i++) {
@@ -121,8 +124,13 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
   beforeAll(async () => {
     upstream = await httpUpstream();
     collector = await startCollector();
+    httpCollector = await httpUpstream((_, res) => res.end());
     const dead = await freePort();
-    [plainPort, spawnPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    [plainPort, spawnPort, adminPort, httpPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const httpExporter = {
+      http_service: { http_uri: { uri: "http://otlp.example:4318/v1/traces", cluster: "otlp-http", timeout: "1s" }, request_headers_to_add: [{ header: { key: "Authorization", value: "Bearer t1" } }] },
+      service_name: "otel-http",
+    };
     const exporter = { grpc_service: { envoy_grpc: { cluster_name: "otel" }, timeout: "1s", initial_metadata: [{ key: "x-api-key", value: "k1" }] } };
     const config = {
       node: { id: "proxy-1", cluster: "front-proxy", locality: { zone: "zone-a" } },
@@ -146,8 +154,9 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
             ],
           },
           { name: "spawn", address: { socket_address: { address: "127.0.0.1", port_value: spawnPort } }, filter_chains: [{ filters: [hcm("spawn", exporter, [{ match: { prefix: "/" }, route: { cluster: "backend" } }], { spawn_upstream_span: true })] }] },
+          { name: "http", address: { socket_address: { address: "127.0.0.1", port_value: httpPort } }, filter_chains: [{ filters: [hcm("http", httpExporter, [{ match: { prefix: "/" }, route: { cluster: "backend" } }])] }] },
         ],
-        clusters: [cluster("backend", upstream.port), cluster("dead", dead), cluster("otel", collector.port, true)],
+        clusters: [cluster("backend", upstream.port), cluster("dead", dead), cluster("otel", collector.port, true), cluster("otlp-http", httpCollector.port)],
       },
     };
     proxy = await ProxyProcess.start(runtime, config);
@@ -155,7 +164,7 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
 
   afterAll(async () => {
     await proxy?.stop();
-    await upstream?.close();
+    await Promise.all([upstream?.close(), httpCollector?.close()]);
     collector?.close();
   });
 
@@ -232,5 +241,21 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
     const stats = await adminStats(adminPort);
     expect(stats.get("tracing.opentelemetry.spans_sent")).toBe(spans().length);
     expect(stats.has("tracing.opentelemetry.timer_flushed")).toBe(true);
+  });
+
+  test("http_service: a protobuf POST to the URI's path and host, with the OTLP user agent and the configured header", async () => {
+    await (await fetch(`http://127.0.0.1:${httpPort}/over-http`)).text();
+    const [, traceId, spanId] = TRACEPARENT.exec(upstream.requests.at(-1)!.headers["traceparent"] as string)!;
+    let found: Span | undefined;
+    for (let i = 0; i < 200 && found === undefined; i++) {
+      found = httpCollector.requests.flatMap((r) => spansOf(new Uint8Array(r.body))).find((s) => s.spanId === spanId);
+      if (found === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(found).toMatchObject({ traceId, kind: 2, name: "ingress", serviceName: "otel-http" });
+    const post = httpCollector.requests[0]!;
+    expect(post.method).toBe("POST");
+    expect(post.url).toBe("/v1/traces");
+    expect(post.headers).toMatchObject({ host: "otlp.example:4318", "content-type": "application/x-protobuf", authorization: "Bearer t1" });
+    expect(post.headers["user-agent"]).toMatch(/^OTel-OTLP-Exporter-Envoy\//);
   });
 });
