@@ -7,6 +7,8 @@
  * parent, its tracestate carried); an unsampled one exports nothing; spawn_upstream_span
  * adds a CLIENT child; a 503 is an ERROR status; tracing.opentelemetry.* stats; with
  * http_service the spans come as an OTLP/HTTP protobuf POST to a node:http collector.
+ * Envoy's dash0 example (test/fixtures/envoy-examples/dash0) served as written, its
+ * service-1 and dash0-collector hosts at 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as grpcJs from "@grpc/grpc-js";
@@ -14,6 +16,7 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { localize } from "../support/envoy-examples.ts";
 import { decodeFields, hex, one, sub, subs, text, type Fields } from "../support/protobuf-fields.ts";
 
 const OTEL_TYPE = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
@@ -257,5 +260,30 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
     expect(post.url).toBe("/v1/traces");
     expect(post.headers).toMatchObject({ host: "otlp.example:4318", "content-type": "application/x-protobuf", authorization: "Bearer t1" });
     expect(post.headers["user-agent"]).toMatch(/^OTel-OTLP-Exporter-Envoy\//);
+  });
+
+  test("Envoy's dash0 example: five requests make one Export (min_flush_spans) of SERVER spans named routeToService1, service.name envoy-dash0-demo, with the traceparent ids the service saw", async () => {
+    const dash0 = await startCollector();
+    const service = await httpUpstream();
+    try {
+      const { config, port } = await localize("dash0/envoy.yaml", { "service-1": service.port, "dash0-collector": dash0.port });
+      const example = await ProxyProcess.start(runtime, config);
+      try {
+        for (let i = 0; i < 5; i++) expect((await fetch(`http://127.0.0.1:${port(10000)}/r${i}`)).status).toBe(200);
+        for (let i = 0; i < 200 && dash0.requests.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(dash0.requests).toHaveLength(1);
+        const exported = spansOf(dash0.requests[0]!);
+        const seen = service.requests.map((r) => TRACEPARENT.exec(r.headers["traceparent"] as string)!.slice(1, 3).join("-"));
+        expect(exported.map((s) => `${s.traceId}-${s.spanId}`).sort()).toEqual(seen.sort());
+        for (const span of exported) expect(span).toMatchObject({ name: "routeToService1", kind: 2, serviceName: "envoy-dash0-demo", attributes: { upstream_cluster: "service_cluster1", "http.status_code": "200" } });
+      } catch (err) {
+        throw new Error(`${String(err)}\n${example.stderr.slice(-3000)}`);
+      } finally {
+        await example.stop();
+      }
+    } finally {
+      dash0.close();
+      await service.close();
+    }
   });
 });
