@@ -28,6 +28,7 @@ import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.t
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { pickWeighted } from "./util/weighted-pick.ts";
 import { loadZipkin } from "./tracing/zipkin-loader.ts";
+import { loadOpenTelemetry } from "./tracing/opentelemetry-loader.ts";
 
 // ---------------------------------------------------------------- network filters
 
@@ -69,8 +70,8 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
 registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager", (config, context) => {
   // Their factories, and what their configs need read first (the Lua filter's code and modules).
   const filters = resolveHttpFilters(config.httpFilters, context, { statPrefix: config.statPrefix });
-  // The zipkin tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts).
-  const tracer = config.tracing?.zipkin !== undefined ? loadZipkin() : undefined;
+  // A tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts, opentelemetry-loader.ts).
+  const tracer = config.tracing?.zipkin !== undefined ? loadZipkin() : config.tracing?.opentelemetry !== undefined ? loadOpenTelemetry() : undefined;
   return tracer === undefined ? filters : filters === undefined ? tracer : Promise.all([filters, tracer]).then(() => {});
 });
 

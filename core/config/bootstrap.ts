@@ -1107,10 +1107,41 @@ export interface TracingConfig {
   operationName: "ingress" | "egress";
   /** tracing.provider envoy.tracers.zipkin (core/tracing/zipkin.ts); absent: no spans, only the sampling decision. */
   zipkin?: ZipkinConfig;
+  /** tracing.provider envoy.tracers.opentelemetry (core/tracing/opentelemetry.ts). */
+  opentelemetry?: OpenTelemetryConfig;
   /** spawn_upstream_span: a CLIENT span per upstream request (Tracing::Config::spawnUpstreamSpan). */
   spawnUpstreamSpan: boolean;
   /** max_path_tag_length: the most of the path the http.url tag keeps (default 256). */
   maxPathTagLength: number;
+}
+
+/** envoy.config.trace.v3.OpenTelemetryConfig (config/tracing-schema.ts), with the node's LocalInfo the HCM tags spans with. */
+export interface OpenTelemetryConfig {
+  /** grpc_service: where ExportTraceServiceRequests go; absent: spans are made and not exported (Envoy's "no exporter configured"). */
+  grpcService?: GrpcServiceTarget;
+  /** http_service: OTLP/HTTP, a protobuf POST per flush; one of grpcService, httpService. */
+  httpService?: OtlpHttpServiceConfig;
+  /** grpc_service.timeout in ms; 0: none. */
+  timeoutMs: number;
+  /** The resource's service.name: service_name, default "unknown_service:envoy". */
+  serviceName: string;
+  /** sampler envoy.tracers.opentelemetry.samplers.always_on: every span sampled, whatever the HCM or traceparent say. */
+  alwaysOnSampler: boolean;
+  /** node.id and node.locality.zone: the node_id and zone tags (resolved from the bootstrap, schema.ts). */
+  nodeId: string;
+  zone: string;
+}
+
+/** envoy.config.core.v3.HttpService as the OpenTelemetry tracer's HTTP exporter reads it (http_trace_exporter.cc). */
+export interface OtlpHttpServiceConfig {
+  cluster: string;
+  /** From http_uri.uri (Http::Utility::prepareHeaders). */
+  authority: string;
+  path: string;
+  /** http_uri.timeout in ms (0: none). */
+  timeoutMs: number;
+  /** request_headers_to_add: each set on the request, replacing a header of its name. */
+  headers: readonly (readonly [string, string])[];
 }
 
 /** envoy.config.trace.v3.ZipkinConfig (config/tracing-schema.ts), with the node's LocalInfo the tracer reads. */

@@ -1442,6 +1442,11 @@ function resolveUserAgents(bootstrap: Bootstrap): void {
         if (zipkin !== undefined && filter.type === "envoy.filters.network.http_connection_manager") {
           filter.config.tracing = { ...filter.config.tracing!, zipkin: { ...zipkin, serviceName: cluster, nodeId, zone: bootstrap.node?.locality?.zone ?? "" } };
         }
+        // The HCM tags every tracer's span with node_id and zone (TracerImpl::startSpan).
+        const otel = filter.type === "envoy.filters.network.http_connection_manager" ? filter.config.tracing?.opentelemetry : undefined;
+        if (otel !== undefined && filter.type === "envoy.filters.network.http_connection_manager") {
+          filter.config.tracing = { ...filter.config.tracing!, opentelemetry: { ...otel, nodeId, zone: bootstrap.node?.locality?.zone ?? "" } };
+        }
       }
     }
   }

@@ -3,18 +3,26 @@
  * HttpConnectionManager.Tracing) and the bootstrap's (envoy.config.trace.v3.Tracing).
  * Without a provider Envoy's tracer is its null tracer, and what remains has effects
  * polyvoy reproduces: the request-id sampling decision written into x-request-id and the
- * `tracing.*` stats (core/http/conn-manager/tracing-decision.ts). The one provider polyvoy
- * has is envoy.tracers.zipkin (core/tracing/zipkin.ts); others are refused by name.
+ * `tracing.*` stats (core/http/conn-manager/tracing-decision.ts). The providers polyvoy has
+ * are envoy.tracers.zipkin (core/tracing/zipkin.ts) and envoy.tracers.opentelemetry
+ * (core/tracing/opentelemetry.ts); others are refused by name.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { optionalBool, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { TracingConfig, ZipkinConfig } from "./bootstrap.ts";
-import { uint32 } from "./proto-schema.ts";
+import type { OpenTelemetryConfig, OtlpHttpServiceConfig, TracingConfig, ZipkinConfig } from "./bootstrap.ts";
+import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
+import { nonEmptyString } from "./shared-schemas.ts";
+import { grpcService } from "./grpc-service-schema.ts";
 
 const ZIPKIN = "envoy.tracers.zipkin";
 const ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig";
+const OPENTELEMETRY = "envoy.tracers.opentelemetry";
+const OPENTELEMETRY_TYPE = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
+/** The one sampler taken: AlwaysOnSampler samples every span (samplers/always_on/always_on_sampler.cc), which the HCM's decision then does not change. */
+const ALWAYS_ON = "envoy.tracers.opentelemetry.samplers.always_on";
+const ALWAYS_ON_TYPE = "type.googleapis.com/envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig";
 
 /** A BoolValue, bare or as { value }. */
 const boolValue = z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((b) => b.value)]);
@@ -70,19 +78,100 @@ const zipkinConfig = lazySchema(() =>
     zone: "",
   })));
 
-/** tracing.provider: envoy.tracers.zipkin; any other tracer is refused with its name. */
+/**
+ * envoy.config.core.v3.HttpService as OpenTelemetryHttpTraceExporter reads it
+ * (http_trace_exporter.cc): the POST's cluster, :authority and :path from http_uri
+ * (Http::Utility::prepareHeaders), its timeout, and headers set on it (setReference: each
+ * replaces one of its name, whatever a HeaderValueOption's append says, so those are refused).
+ */
+const otlpHttpService = lazySchema(() =>
+  strictObject({
+    http_uri: strictObject({
+      uri: z.string().min(1).refine((uri) => /^https?:\/\/[^/?#]+/i.test(uri), { message: "must be an absolute http:// or https:// URI" }),
+      cluster: nonEmptyString,
+      timeout: durationMs,
+    }),
+    request_headers_to_add: z.array(strictObject({ header: strictObject({ key: headerName, value: headerValue.default("") }) })).max(1000).default([]),
+  }).transform((h): OtlpHttpServiceConfig => {
+    const match = /^https?:\/\/([^/?#]+)([^#]*)/i.exec(h.http_uri.uri)!;
+    const rest = match[2]!;
+    return {
+      cluster: h.http_uri.cluster,
+      authority: match[1]!,
+      path: rest === "" ? "/" : rest.startsWith("/") ? rest : `/${rest}`,
+      timeoutMs: h.http_uri.timeout,
+      headers: h.request_headers_to_add.map((o) => [o.header.key.toLowerCase(), o.header.value] as const),
+    };
+  }));
+
+/**
+ * envoy.config.trace.v3.OpenTelemetryConfig, as Envoy's OpenTelemetry Driver reads it
+ * (source/extensions/tracers/opentelemetry/opentelemetry_tracer_impl.cc): OTLP over gRPC to
+ * grpc_service (a unary Export per flush, grpc_trace_exporter.cc) or OTLP/HTTP to
+ * http_service (http_trace_exporter.cc), the resource's
+ * service.name. The node's id and zone are filled from the bootstrap (schema.ts).
+ */
+const openTelemetryConfig = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(OPENTELEMETRY_TYPE).optional(),
+    grpc_service: grpcService({ timeout: "taken", retryPolicy: "taken" }).optional(),
+    http_service: otlpHttpService.optional(),
+    service_name: stringEmpty,
+    resource_detectors: z.array(z.unknown()).optional(),
+    sampler: strictObject({ name: stringEmpty, typed_config: z.unknown().optional() }).optional(),
+  })
+  .superRefine((c, ctx) => {
+    // Envoy: only one of grpc_service, http_service may be used (the otlp_exporter oneof).
+    if (c.http_service !== undefined && c.grpc_service !== undefined) ctx.addIssue({ code: "custom", path: ["http_service"], message: "grpc_service and http_service are one of: set one" });
+    if (c.resource_detectors !== undefined && c.resource_detectors.length > 0) {
+      ctx.addIssue({ code: "custom", path: ["resource_detectors"], message: "resource_detectors are not supported by polyvoy's opentelemetry tracer yet (its resource has service.name only): remove them" });
+    }
+    if (c.sampler !== undefined) {
+      const type = (c.sampler.typed_config as { "@type"?: string } | undefined)?.["@type"];
+      const alwaysOn = (c.sampler.name === ALWAYS_ON || c.sampler.name === "") && (type === undefined || type === ALWAYS_ON_TYPE) && !(c.sampler.name === "" && type === undefined);
+      const extra = c.sampler.typed_config !== undefined && Object.keys(c.sampler.typed_config as object).some((k) => k !== "@type");
+      if (!alwaysOn || extra) {
+        const name = c.sampler.name !== "" ? c.sampler.name : String(type ?? "(unnamed)");
+        ctx.addIssue({ code: "custom", path: ["sampler"], message: `${name} is an OpenTelemetry sampler that polyvoy does not support (it has ${ALWAYS_ON}; without a sampler the HCM's sampling decides)` });
+      }
+    }
+  })
+  .transform((c): OpenTelemetryConfig => ({
+    ...(c.grpc_service !== undefined ? { grpcService: c.grpc_service.target } : {}),
+    ...(c.http_service !== undefined ? { httpService: c.http_service } : {}),
+    timeoutMs: c.grpc_service?.timeoutMs ?? 0,
+    // resource_provider.cc: the service name, else OpenTelemetry's default for an unknown service.
+    serviceName: c.service_name !== "" ? c.service_name : "unknown_service:envoy",
+    alwaysOnSampler: c.sampler !== undefined,
+    nodeId: "",
+    zone: "",
+  })));
+
+type Provider = { zipkin: ZipkinConfig } | { opentelemetry: OpenTelemetryConfig };
+
+/** The provider's typed_config parsed by `schema`, its issues under typed_config. */
+function parseTyped<T>(schema: z.ZodType<T, unknown>, typed: unknown, ctx: z.RefinementCtx): T | typeof z.NEVER {
+  const parsed = schema.safeParse(typed ?? {}, { reportInput: true });
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] } as never);
+  return z.NEVER;
+}
+
+/** tracing.provider: envoy.tracers.zipkin or envoy.tracers.opentelemetry, by name or by typed_config's @type; any other tracer is refused with its name. */
 const provider = lazySchema(() =>
   strictObject({ name: stringEmpty, typed_config: z.unknown().optional() })
-  .transform((p, ctx): ZipkinConfig => {
+  .transform((p, ctx): Provider => {
     const type = (p.typed_config as { "@type"?: string } | undefined)?.["@type"];
-    if (p.name === ZIPKIN || (p.name === "" && type === ZIPKIN_TYPE) || (p.name !== "" && type === ZIPKIN_TYPE)) {
-      const parsed = zipkinConfig.safeParse(p.typed_config ?? {}, { reportInput: true });
-      if (parsed.success) return parsed.data;
-      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] } as never);
-      return z.NEVER;
+    if (type === ZIPKIN_TYPE || (p.name === ZIPKIN && type !== OPENTELEMETRY_TYPE)) {
+      const zipkin = parseTyped(zipkinConfig, p.typed_config, ctx);
+      return zipkin === z.NEVER ? z.NEVER : { zipkin };
+    }
+    if (type === OPENTELEMETRY_TYPE || p.name === OPENTELEMETRY) {
+      const opentelemetry = parseTyped(openTelemetryConfig, p.typed_config, ctx);
+      return opentelemetry === z.NEVER ? z.NEVER : { opentelemetry };
     }
     const name = p.name !== "" ? p.name : String(type ?? "(unnamed)");
-    ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, which Jaeger's collector also takes)` });
+    ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, which Jaeger's collector also takes, and ${OPENTELEMETRY})` });
     return z.NEVER;
   }));
 
@@ -104,8 +193,9 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
   .superRefine((t, ctx) => {
     // Without a provider they change nothing (Envoy's null tracer); with one they shape the spans.
     if (t.provider === undefined) return;
-    if (t.custom_tags !== undefined && t.custom_tags.length > 0) ctx.addIssue({ code: "custom", path: ["custom_tags"], message: "custom_tags are not supported by polyvoy's zipkin tracer yet: remove them" });
-    if (t.verbose === true) ctx.addIssue({ code: "custom", path: ["verbose"], message: "verbose (timing annotations on the span) is not supported by polyvoy's zipkin tracer yet: remove it" });
+    const tracer = "zipkin" in t.provider ? "zipkin" : "opentelemetry";
+    if (t.custom_tags !== undefined && t.custom_tags.length > 0) ctx.addIssue({ code: "custom", path: ["custom_tags"], message: `custom_tags are not supported by polyvoy's ${tracer} tracer yet: remove them` });
+    if (t.verbose === true) ctx.addIssue({ code: "custom", path: ["verbose"], message: `verbose (timing annotations on the span) is not supported by polyvoy's ${tracer} tracer yet: remove it` });
   })
   .transform(
     (t): TracingConfig => ({
@@ -115,7 +205,7 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
       overallSampling: { numerator: Math.floor(t.overall_sampling ?? 100), denominator: 100, runtimeKey: "tracing.global_enabled" },
       // The listener's traffic_direction decides it (listenerSchema).
       operationName: "ingress",
-      ...(t.provider !== undefined ? { zipkin: t.provider } : {}),
+      ...t.provider,
       spawnUpstreamSpan: t.spawn_upstream_span ?? false,
       // Tracing::DefaultMaxPathTagLength
       maxPathTagLength: t.max_path_tag_length ?? 256,
@@ -134,6 +224,8 @@ export const bootstrapTracing = lazySchema(() =>
     const message =
       name === ZIPKIN || type === ZIPKIN_TYPE
         ? `${ZIPKIN} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
-        : `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, in the HCM's tracing.provider)`;
+        : name === OPENTELEMETRY || type === OPENTELEMETRY_TYPE
+          ? `${OPENTELEMETRY} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
+          : `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN} and ${OPENTELEMETRY}, in the HCM's tracing.provider)`;
     ctx.addIssue({ code: "custom", path: ["http"], message });
   }));

@@ -3,7 +3,7 @@ import type { SocketAddress, TlsSession } from "../port.ts";
 import type { DownstreamConnectionView } from "../upstream/load-balancer.ts";
 import type { RouteMatch } from "./route/route-table.ts";
 import type { ResponseFlag } from "../stream-info/response-flags.ts";
-import type { ZipkinSpan } from "../tracing/zipkin.ts";
+import type { TracingSpan } from "../tracing/span.ts";
 
 const NO_FLAGS: readonly ResponseFlag[] = [];
 
@@ -37,7 +37,7 @@ export class StreamInfo {
   upstreamCluster = "";
   upstreamHost = "";
   /** The HCM's span for this stream (Envoy's activeSpan()): the router injects its context upstream. */
-  activeSpan: ZipkinSpan | undefined = undefined;
+  activeSpan: TracingSpan | undefined = undefined;
   /** The chosen host's endpoint metadata (%UPSTREAM_METADATA%); undefined until a host is chosen. */
   upstreamHostMetadata: FilterMetadata | undefined = undefined;
   /** The upstream connection's TLS (the last attempt's), when it had one. */

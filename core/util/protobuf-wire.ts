@@ -84,6 +84,16 @@ export class ProtoWriter {
     return this;
   }
 
+  /** A fixed64 field (wire type I64, little-endian); not written at 0. */
+  fixed64(field: number, value: bigint): this {
+    if (value === 0n) return this;
+    this.tag(field, WireType.I64);
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
+    this.append(bytes);
+    return this;
+  }
+
   /** A sub-message, built by `build` on a writer of its own. */
   message(field: number, build: (writer: ProtoWriter) => void): this {
     const inner = new ProtoWriter();

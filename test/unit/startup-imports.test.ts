@@ -97,7 +97,7 @@ describe("start-up imports", () => {
   // reached from the entry through import() alone, so esbuild leaves their top level in a
   // function run on that import. The modules are the targets of those files' import()s, read
   // from the metafile: a filter registered lazily tomorrow is checked without a change here.
-  const LAZY_IMPORTERS = ["core/extensions.ts", "core/server.ts", "core/network/listener.ts", "core/upstream/cluster.ts", "core/upstream/cluster-manager.ts", "core/http/conn-manager/connection-manager.ts", "core/tracing/zipkin-loader.ts"];
+  const LAZY_IMPORTERS = ["core/extensions.ts", "core/server.ts", "core/network/listener.ts", "core/upstream/cluster.ts", "core/upstream/cluster-manager.ts", "core/http/conn-manager/connection-manager.ts", "core/tracing/zipkin-loader.ts", "core/tracing/opentelemetry-loader.ts"];
   /**
    * Modules only the lazily loaded ones import, which must not load at start either: the
    * HTTP/2 code (the HCM's HTTP/2 side, the codec and HPACK; the HTTP/2 and mixed pools)

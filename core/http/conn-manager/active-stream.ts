@@ -2,6 +2,7 @@ import { GrpcStatus } from "../grpc-common.ts";
 import type { SocketAddress, TlsSession } from "../../port.ts";
 import { mutateTracingRequestHeader, TraceReason, traceReason } from "./tracing-decision.ts";
 import { zipkinModule } from "../../tracing/zipkin-loader.ts";
+import { openTelemetryModule } from "../../tracing/opentelemetry-loader.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -315,22 +316,33 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   }
 
   /**
-   * TracerImpl::startSpan: with a tracer (zipkin), this request's span, named by its host,
-   * sampled as the HCM decided unless the request's B3 context says otherwise; node_id and
-   * zone tagged at once.
+   * TracerImpl::startSpan: with a tracer (zipkin, opentelemetry), this request's span,
+   * sampled as the HCM decided unless the request's trace context says otherwise; node_id
+   * and zone tagged at once. Zipkin's Driver names it by the host; the others take the
+   * HCM's operation name ("ingress", or "egress {host}").
    */
   private startSpan(headers: RequestHeaders) {
     const tracing = this.cm.config.tracing!;
     const zipkin = tracing.zipkin;
-    if (zipkin === undefined) return undefined;
+    const otel = tracing.opentelemetry;
+    if (zipkin === undefined && otel === undefined) return undefined;
     const connection = this.cm.connection;
-    // Loaded before the listener was built (extensions.ts: the HCM's dependencies).
-    const driver = zipkinModule!.zipkinDriverFor(this.cm.server, tracing, zipkin, tracing.spawnUpstreamSpan, tracing.operationName === "egress", connection.localAddress);
     const runtime = this.cm.server.runtime;
-    const span = driver.startDownstreamSpan(headers, headers.authority, driver.startMicros(runtime.now() - this.streamInfo.startTime), this.traceReason !== TraceReason.NotTraceable);
+    const egress = tracing.operationName === "egress";
+    const traced = this.traceReason !== TraceReason.NotTraceable;
+    // Loaded before the listener was built (extensions.ts: the HCM's dependencies).
+    let span;
+    if (zipkin !== undefined) {
+      const driver = zipkinModule!.zipkinDriverFor(this.cm.server, tracing, zipkin, tracing.spawnUpstreamSpan, egress, connection.localAddress);
+      span = driver.startDownstreamSpan(headers, headers.authority, driver.startMicros(runtime.now() - this.streamInfo.startTime), traced);
+    } else {
+      const tracer = openTelemetryModule!.openTelemetryTracerFor(this.cm.server, tracing, otel!, tracing.spawnUpstreamSpan, egress);
+      span = tracer.startDownstreamSpan(headers, egress ? `egress ${headers.authority}` : "ingress", tracer.startMicros(runtime.now() - this.streamInfo.startTime), traced);
+    }
     if (span === undefined) return undefined;
-    span.setTag("node_id", zipkin.nodeId);
-    span.setTag("zone", zipkin.zone);
+    const local = zipkin ?? otel!;
+    span.setTag("node_id", local.nodeId);
+    span.setTag("zone", local.zone);
     this.streamInfo.activeSpan = span;
     return span;
   }
@@ -495,7 +507,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const span = this.streamInfo.activeSpan;
     if (span !== undefined) {
       this.streamInfo.activeSpan = undefined;
-      zipkinModule!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!.maxPathTagLength, this.cm.server.clusterManager);
+      (zipkinModule ?? openTelemetryModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!.maxPathTagLength, this.cm.server.clusterManager);
     }
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);

@@ -4,7 +4,7 @@
  * source/common/tracing/http_tracer_impl.cc), then the span is finished.
  */
 import type { SocketAddress } from "../../port.ts";
-import type { ZipkinSpan } from "../../tracing/zipkin.ts";
+import type { TracingSpan } from "../../tracing/span.ts";
 import type { ClusterManager } from "../../upstream/cluster-manager.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
@@ -22,7 +22,7 @@ function isGrpc(headers: HeaderMap): boolean {
 }
 
 export function finalizeDownstreamSpan(
-  span: ZipkinSpan,
+  span: TracingSpan,
   request: RequestHeaders | undefined,
   response: ResponseHeaders | undefined,
   trailers: HeaderMap | undefined,

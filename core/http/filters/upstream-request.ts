@@ -5,7 +5,7 @@ import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { ResponseHeaders } from "../message.ts";
 import { resetReasonToString, type StreamResetReason } from "../stream-reset-reason.ts";
-import type { ZipkinSpan } from "../../tracing/zipkin.ts";
+import type { TracingSpan } from "../../tracing/span.ts";
 
 /** What an attempt reports to (the router): each event names the attempt it is about. */
 export interface UpstreamRequestCallbacks {
@@ -47,7 +47,7 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
    * This attempt's own CLIENT span (spawn_upstream_span, split_spans_for_request: Envoy's
    * UpstreamRequest span_), finished with the attempt.
    */
-  span: ZipkinSpan | undefined;
+  span: TracingSpan | undefined;
   /** The upstream's response status, for the span. */
   private status = 0;
 
@@ -91,7 +91,7 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
   }
 
   /** HttpTracerUtility::finalizeUpstreamSpan (http_tracer_impl.cc), for what the attempt knows (the cluster and address were tagged at its start). */
-  private finishSpan(span: ZipkinSpan): void {
+  private finishSpan(span: TracingSpan): void {
     this.span = undefined;
     span.setTag("component", "proxy");
     if (this.status === 0 || (this.status >= 500 && this.status < 600)) span.setTag("error", "true");

@@ -24,6 +24,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["cors/frontend/envoy.yaml", undefined],
   ["csrf/crosssite/envoy.yaml", undefined],
   ["csrf/samesite/envoy.yaml", undefined],
+  ["dash0/envoy.yaml", undefined],
   ["double-proxy/envoy-backend.yaml", undefined],
   ["double-proxy/envoy-frontend.yaml", undefined],
   ["dynamic-config-cp/envoy.yaml", undefined],

@@ -1,0 +1,24 @@
+/**
+ * What the HCM, the router and the upstream request need of a tracer's span (Envoy's
+ * Tracing::Span, envoy/tracing/trace_driver.h): each tracer (zipkin.ts, opentelemetry.ts)
+ * implements it.
+ */
+import type { HeaderMap } from "../http/header-map.ts";
+
+export interface TracingSpan {
+  /** Whether the span is reported when finished (an unsampled one gets no tags). */
+  readonly sampled: boolean;
+  /** Span::setOperation: its name (a route decorator's operation). */
+  setOperation(name: string): void;
+  setTag(name: string, value: string): void;
+  /** Span::injectContext: this span's context on a request going upstream. */
+  injectContext(headers: HeaderMap): void;
+  /** The router makes a child span per upstream request (spawn_upstream_span, zipkin's split_spans_for_request). */
+  readonly spawnsUpstreamSpans: boolean;
+  /** The wall-clock µs now, for a child's start. */
+  nowMicros(): number;
+  /** Span::spawnChild: a span for an upstream request, this one its parent. */
+  spawnChild(name: string, startMicros: number): TracingSpan;
+  /** Span::finishSpan. */
+  finish(): void;
+}

@@ -1,0 +1,117 @@
+/**
+ * The OpenTelemetry tracer on the memory runtime (deterministic clock and randomness), its
+ * spans exported over OTLP/HTTP (http_service) to an in-memory collector: a flush when
+ * tracing.opentelemetry.min_flush_spans (5) spans are in, else at
+ * tracing.opentelemetry.flush_interval_ms; ids from the runtime's random bytes and the
+ * memory wall clock's time in ns; spans_sent and timer_flushed.
+ */
+import { afterEach, describe, expect, test } from "vitest";
+import { loadBootstrap } from "../../../core/config/load.ts";
+import { Logger } from "../../../core/log.ts";
+import { Server } from "../../../core/server.ts";
+import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
+import { httpProxyConfig } from "../../support/configs.ts";
+import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
+import { decodeFields, hex, one, sub, subs, text } from "../../support/protobuf-fields.ts";
+
+const PROXY = 10000;
+const UPSTREAM = 8080;
+const COLLECTOR = 4318;
+
+let runtime: MemoryRuntime;
+let server: Server;
+let peers: MemoryHttpServer[] = [];
+let collector: MemoryHttpServer;
+
+afterEach(() => {
+  for (const peer of peers) peer.close();
+  peers = [];
+});
+
+async function setup(layer: Record<string, number> = {}): Promise<void> {
+  runtime = new MemoryRuntime({ seed: 7 });
+  peers.push(await MemoryHttpServer.listen(runtime, UPSTREAM, (req, res) => res.respond(200, `ok ${req.path}`)));
+  collector = await MemoryHttpServer.listen(runtime, COLLECTOR, (_, res) => res.respond(200));
+  peers.push(collector);
+  const config = {
+    ...(httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [UPSTREAM], otlp: [COLLECTOR] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      hcm: {
+        tracing: {
+          provider: {
+            name: "envoy.tracers.opentelemetry",
+            typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig", http_service: { http_uri: { uri: "http://collector/v1/traces", cluster: "otlp", timeout: "1s" } } },
+          },
+        },
+      },
+    }) as object),
+    ...(Object.keys(layer).length > 0 ? { layered_runtime: { layers: [{ name: "static", static_layer: layer }] } } : {}),
+  };
+  server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+  await server.start();
+}
+
+const stat = (name: string): number => (server.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+
+/** Let the tracer's lazily loaded client arrive, and what it sends run. */
+async function settle(): Promise<void> {
+  await import("../../../core/http/async-client.ts");
+  for (let i = 0; i < 5; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    runtime.runDue();
+  }
+}
+
+function request(path: string, headers: Record<string, string> = {}): MemoryHttpClient {
+  const client = new MemoryHttpClient(runtime, PROXY);
+  client.request("GET", path, { headers });
+  runtime.advance(1);
+  return client;
+}
+
+/** Each POST's spans: [trace id, span id, start ns]. */
+const exported = () =>
+  collector.requests.map((post) =>
+    subs(sub(subs(decodeFields(post.body), 1)[0]!, 2), 2).map((span) => [hex(one(span, 1)), hex(one(span, 2)), one(span, 7) as bigint, text(one(span, 5))] as const),
+  );
+
+describe("opentelemetry tracer", () => {
+  test("five spans make one POST: ids as the upstream saw them, start times from the memory wall clock in ns", async () => {
+    await setup();
+    const clients = [0, 1, 2, 3].map((i) => request(`/r${i}`));
+    await settle();
+    expect(clients.every((c) => c.responses[0]?.status === 200)).toBe(true);
+    expect(collector.requests).toHaveLength(0);
+    request("/r4");
+    await settle();
+    expect(collector.requests).toHaveLength(1);
+    const spans = exported()[0]!;
+    expect(spans).toHaveLength(5);
+    const seen = peers[0]!.requests.map((r) => /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(r.get("traceparent") ?? "")!.slice(1, 3));
+    expect(spans.map(([traceId, spanId]) => [traceId, spanId])).toEqual(seen);
+    // Every trace is new: five distinct 128-bit ids.
+    expect(new Set(spans.map(([traceId]) => traceId)).size).toBe(5);
+    // The memory runtime's wall clock starts at 2026-01-01T00:00:00Z.
+    expect(spans[0]![2]).toBeGreaterThanOrEqual(BigInt(Date.UTC(2026, 0, 1)) * 1_000_000n);
+    expect(spans[0]![3]).toBe("ingress");
+    expect([stat("tracing.opentelemetry.spans_sent"), stat("tracing.opentelemetry.timer_flushed")]).toEqual([5, 0]);
+  });
+
+  test("fewer than min_flush_spans wait for flush_interval_ms; an empty buffer sends nothing", async () => {
+    await setup({ "tracing.opentelemetry.flush_interval_ms": 1000 });
+    request("/a");
+    request("/b");
+    await settle();
+    expect(collector.requests).toHaveLength(0);
+    runtime.advance(1000);
+    await settle();
+    expect(exported().map((spans) => spans.length)).toEqual([2]);
+    expect([stat("tracing.opentelemetry.timer_flushed"), stat("tracing.opentelemetry.spans_sent")]).toEqual([1, 2]);
+    runtime.advance(1000);
+    await settle();
+    expect(stat("tracing.opentelemetry.timer_flushed")).toBe(2);
+    expect(collector.requests).toHaveLength(1);
+  });
+});
