@@ -14,6 +14,8 @@ import { checkedConfigEntry, checkedConfigName, notKeptBecause, readCheckedConfi
 import { loadRegexEngine, regexEngineLoaded } from "./config/regex-engine.ts";
 import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
 import { runtimeRefusals } from "./runtime-refusals.ts";
+import { adminAbstractRefusal } from "./network/abstract-pipe.ts";
+import type { Bootstrap } from "./config/bootstrap.ts";
 
 /** What a runtime's command entry adds to the program. */
 export interface MainOptions {
@@ -80,7 +82,9 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   }
   if (commandLine.mode === "validate") {
     // What this runtime cannot do, serving refuses when a listener or cluster starts: validate says so too.
-    const runtimeProblems = runtimeRefusals(bootstrap, runtime);
+    // Also what the workers a start would run refuse (the count it would choose, said quietly).
+    const concurrency = resolveConcurrency(commandLine, runtime, () => {});
+    const runtimeProblems = [...runtimeRefusals(bootstrap, runtime), ...(concurrency > 1 && runtime.workers ? supervisorRefusals(bootstrap, runtime) : [])];
     if (runtimeProblems.length > 0) {
       for (const problem of runtimeProblems) runtime.log.write(`config error: ${problem}\n`);
       return exit(1);
@@ -115,10 +119,9 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   }
   if (workers && workers.worker === undefined) {
     // Said once, before any worker starts (each would refuse it: ActiveListener.start).
-    const refusal = sharedSocketRefusal(runtime);
-    const oneSocket = bootstrap.listeners.filter((listener) => listener.reusePort === false);
-    if (refusal !== undefined && oneSocket.length > 0) {
-      for (const listener of oneSocket) log.error(`listener '${listener.name}': ${refusal}`);
+    const refusals = supervisorRefusals(bootstrap, runtime);
+    if (refusals.length > 0) {
+      for (const refusal of refusals) log.error(refusal);
       return exit(1);
     }
     // Kept before the workers start, so that each of them takes it as checked.
@@ -307,4 +310,21 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
   }
   for (const problem of loaded.problems) runtime.log.write(`config error: ${problem}\n`);
   return undefined;
+}
+
+/**
+ * What a supervisor of worker processes refuses before any worker starts: listeners with
+ * enable_reuse_port: false where workers cannot share one socket, and an admin on an
+ * abstract socket the runtime cannot bind (the supervisor binds the admin itself,
+ * runtimes/kit/workers/admin-front.ts, so no worker's ActiveListener.start would say it).
+ */
+function supervisorRefusals(bootstrap: Bootstrap, runtime: Runtime): string[] {
+  const problems: string[] = [];
+  const shared = sharedSocketRefusal(runtime);
+  if (shared !== undefined) {
+    for (const listener of bootstrap.listeners) if (listener.reusePort === false) problems.push(`listener '${listener.name}': ${shared}`);
+  }
+  const admin = bootstrap.admin && adminAbstractRefusal(runtime, bootstrap.admin.address);
+  if (admin) problems.push(admin);
+  return problems;
 }

@@ -358,10 +358,33 @@ describe.each(RUNTIMES)("pipe addresses refused on %s", (runtime) => {
     expect(validated.stderr).toContain(`config error: admin listener cannot bind to @polyvoy-va-${tag}: listener 'admin': an abstract Unix socket (@polyvoy-va-${tag}) ${why}`);
     expect(validated.stderr).toContain(`config error: listener 'l': an abstract Unix socket (@polyvoy-vl-${tag}) ${why}`);
     expect(validated.stderr).toContain(`config error: cluster 'c': an abstract Unix socket (@polyvoy-vc-${tag}) ${why}`);
-    // Start stops at the first, the admin, with the same words.
-    const started = await runToExit(runtime, ["-c", config]);
-    expect(started.code).toBe(1);
-    expect(started.stderr).toContain(`admin listener cannot bind to @polyvoy-va-${tag}: listener 'admin': an abstract Unix socket (@polyvoy-va-${tag}) ${why}`);
+    // Start stops at the first, the admin, with the same words; with workers too, where the
+    // supervisor binds the admin itself.
+    for (const workers of [[], ["--concurrency", "2"]]) {
+      const started = await runToExit(runtime, ["-c", config, ...workers]);
+      expect(started.code).toBe(1);
+      expect(started.stderr).toContain(`admin listener cannot bind to @polyvoy-va-${tag}: listener 'admin': an abstract Unix socket (@polyvoy-va-${tag}) ${why}`);
+    }
+  });
+
+  test("--mode validate with workers refuses what a supervisor refuses: enable_reuse_port: false where workers bind their own sockets", async () => {
+    const tcpProxy = { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "c" } };
+    const config = writeConfig({
+      static_resources: {
+        listeners: [{ name: "one", address: { socket_address: { address: "127.0.0.1", port_value: 0 } }, enable_reuse_port: false, filter_chains: [{ filters: [tcpProxy] }] }],
+        clusters: [{ name: "c", type: "STATIC", connect_timeout: "1s", load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } }] }] } }],
+      },
+    });
+    const one = await runToExit(runtime, ["--mode", "validate", "-c", config]);
+    expect(one.code).toBe(0);
+    const two = await runToExit(runtime, ["--mode", "validate", "-c", config, "--concurrency", "2"]);
+    if (runtime === "node") {
+      // node's workers share one listening socket (cluster module): nothing to refuse.
+      expect(two.code).toBe(0);
+      return;
+    }
+    expect(two.code).toBe(1);
+    expect(two.stderr).toContain("config error: listener 'one': enable_reuse_port: false needs one listening socket shared by every worker");
   });
 
   test.runIf(runtime === "node")("node: an abstract upstream endpoint is refused as a listener on one is, a STATIC cluster's at start, an EDS update's rejected", async () => {
