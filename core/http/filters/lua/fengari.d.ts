@@ -34,6 +34,9 @@ declare module "fengari" {
     lua_type(L: LuaState, index: number): number;
     lua_isnoneornil(L: LuaState, index: number): boolean;
     lua_toboolean(L: LuaState, index: number): boolean;
+    lua_tonumber(L: LuaState, index: number): number;
+    lua_isinteger(L: LuaState, index: number): boolean;
+    lua_isnone(L: LuaState, index: number): boolean;
     lua_tojsstring(L: LuaState, index: number): string;
     lua_tostring(L: LuaState, index: number): LuaString | null;
     lua_touserdata(L: LuaState, index: number): unknown;
@@ -54,6 +57,7 @@ declare module "fengari" {
     lua_rawgeti(L: LuaState, index: number, n: number): number;
     lua_rawseti(L: LuaState, index: number, n: number): void;
     lua_rawget(L: LuaState, index: number): number;
+    lua_settable(L: LuaState, index: number): void;
     lua_setmetatable(L: LuaState, index: number): void;
     lua_getglobal(L: LuaState, name: LuaString): number;
     lua_setglobal(L: LuaState, name: LuaString): void;

@@ -32,6 +32,9 @@ import { encodeBase64 } from "../../../util/base64.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { LuaCode, LuaScriptError, byteString, lauxlib, lua, popMessage, to_luastring } from "./lua-code.ts";
 import { luaPackagePath, readByteString, resolveModules } from "./lua-sources.ts";
+import { AsyncClient, type AsyncRequest, type AsyncRequestCallbacks, type AsyncResponse } from "../../async-client.ts";
+import { localAddress } from "../../conn-manager/proxy-headers.ts";
+import { addAsyncClientHeaders, httpCallOptions, httpCallRequestHeaders, pushHttpCallResponse, upstreamFailureResponse } from "./lua-http-call.ts";
 
 /** The name Envoy's FilterConfig gives the default code (GLOBAL_SCRIPT_NAME). */
 const GLOBAL_SCRIPT_NAME = "GLOBAL";
@@ -50,6 +53,8 @@ export class LuaFilterConfig {
   readonly codes = new Map<string, LuaCode>();
   readonly stats: LuaFilterStats;
   readonly log: ComponentLogger;
+  /** httpCall()'s client, made at the first call. */
+  private client: AsyncClient | undefined;
 
   constructor(
     readonly config: LuaConfig,
@@ -64,6 +69,10 @@ export class LuaFilterConfig {
     const make = (source: LuaSource, name: string) => new LuaCode(sources.get(source)!, chunkName(source, name), modules, server, (line) => this.log.info(`script print: ${line}`));
     if (config.defaultSource !== undefined) this.defaultCode = make(config.defaultSource, GLOBAL_SCRIPT_NAME);
     for (const [name, source] of config.sourceCodes) this.codes.set(name, make(source, name));
+  }
+
+  get asyncClient(): AsyncClient {
+    return (this.client ??= new AsyncClient(this.server));
   }
 }
 
@@ -125,8 +134,13 @@ const enum State {
   WaitForBody,
   WaitForBodyChunk,
   WaitForTrailers,
+  /** Waiting for the response of a synchronous httpCall(). */
+  HttpCall,
   Responded,
 }
+
+/** An asynchronous httpCall()'s callbacks: fire and forget (Envoy's NoopCallbacks). */
+const NOOP_CALLBACKS: AsyncRequestCallbacks = { onSuccess() {}, onFailure() {} };
 
 /** The bytes a body wrapper shows: the buffered body, or one chunk. */
 interface BodyView {
@@ -135,7 +149,7 @@ interface BodyView {
 }
 
 /** One direction's script run (Envoy's StreamHandleWrapper). */
-class StreamHandle {
+class StreamHandle implements AsyncRequestCallbacks {
   state = State.Running;
   private sawBody = false;
   private bufferedBody = false;
@@ -144,6 +158,11 @@ class StreamHandle {
   private readonly thread: LuaState;
   private readonly threadRef: number;
   trailers: HeaderMap | undefined;
+  /** The synchronous httpCall() in flight, cancelled if the stream ends first (Envoy's onReset). */
+  private httpRequest: AsyncRequest | undefined;
+  private returnDuplicateHeaders = false;
+  /** The async client answered within send() (Envoy's "immediate failure case"). */
+  private immediateResponse: AsyncResponse | undefined;
   /** respond()'s reply, sent once the coroutine yielded. */
   private reply: { headers: ResponseHeaders; body: Uint8Array | undefined } | undefined;
 
@@ -165,6 +184,8 @@ class StreamHandle {
 
   destroy(): void {
     this.dead = true;
+    this.httpRequest?.cancel();
+    this.httpRequest = undefined;
     lauxlib.luaL_unref(this.code.L, lua.LUA_REGISTRYINDEX, this.threadRef);
   }
 
@@ -173,7 +194,7 @@ class StreamHandle {
     lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.functionRef);
     pushObject(this, L, "handle", this);
     this.resume(1);
-    const stop = this.state === State.WaitForBody || this.state === State.Responded;
+    const stop = this.state === State.WaitForBody || this.state === State.HttpCall || this.state === State.Responded;
     if (!stop) this.headersContinued = true;
     return stop ? FilterHeadersStatus.StopIteration : FilterHeadersStatus.Continue;
   }
@@ -202,7 +223,7 @@ class StreamHandle {
       this.state = State.Running;
       this.resume(0);
     }
-    if (this.state === State.WaitForBody) return FilterDataStatus.StopIterationAndBuffer;
+    if (this.state === State.WaitForBody || this.state === State.HttpCall) return FilterDataStatus.StopIterationAndBuffer;
     if (this.state === State.Responded) return FilterDataStatus.StopIterationNoBuffer;
     this.headersContinued = true;
     return FilterDataStatus.Continue;
@@ -222,7 +243,7 @@ class StreamHandle {
       this.state = State.Running;
       this.resume(this.pushTrailers(this.thread));
     }
-    if (this.state === State.Responded) return FilterTrailersStatus.StopIteration;
+    if (this.state === State.HttpCall || this.state === State.Responded) return FilterTrailersStatus.StopIteration;
     this.headersContinued = true;
     return FilterTrailersStatus.Continue;
   }
@@ -309,6 +330,63 @@ class StreamHandle {
     this.reply = { headers, body: rawBody === null ? undefined : rawBody.slice() };
     this.state = State.Responded;
     return lua.lua_yield(L, 0);
+  }
+
+  /** Envoy's luaHttpCall → doHttpCall → makeHttpCall, in that order of checks. */
+  luaHttpCall(L: LuaState): number {
+    const options = httpCallOptions(L);
+    const cluster = byteString(lauxlib.luaL_checkstring(L, 2));
+    lauxlib.luaL_checktype(L, 3, lua.LUA_TTABLE);
+    const body = lauxlib.luaL_optlstring(L, 4, null);
+    const config = this.filter.config;
+    if (config.server.clusterManager.get(cluster) === undefined) return lauxlib.luaL_error(L, "http call cluster invalid. Must be configured");
+    const headers = httpCallRequestHeaders(L, headersFromTable(L, 3));
+    addAsyncClientHeaders(headers, options.sendXff, localAddress(config.server.runtime));
+    const bytes = body === null ? undefined : body.slice();
+    const sendOptions = { timeoutMs: options.timeoutMs };
+    if (options.asynchronous) {
+      config.asyncClient.send(cluster, headers, bytes, NOOP_CALLBACKS, sendOptions);
+      return 0;
+    }
+    this.immediateResponse = undefined;
+    const request = config.asyncClient.send(cluster, headers, bytes, this, sendOptions);
+    if (request === undefined) {
+      // Answered within send(): the results go back to the script at once.
+      pushHttpCallResponse(L, this.immediateResponse ?? upstreamFailureResponse(), options.returnDuplicateHeaders);
+      this.immediateResponse = undefined;
+      return 2;
+    }
+    this.httpRequest = request;
+    this.returnDuplicateHeaders = options.returnDuplicateHeaders;
+    this.state = State.HttpCall;
+    return lua.lua_yield(L, 0);
+  }
+
+  onSuccess(_request: AsyncRequest, response: AsyncResponse): void {
+    this.onHttpCallResponse(response);
+  }
+
+  /** Envoy's onFailure (a reset after the response began, a body over the limit): a 503 "upstream failure". */
+  onFailure(): void {
+    this.onHttpCallResponse(upstreamFailureResponse());
+  }
+
+  private onHttpCallResponse(response: AsyncResponse): void {
+    this.httpRequest = undefined;
+    if (this.state !== State.HttpCall) {
+      this.immediateResponse = response;
+      return;
+    }
+    this.state = State.Running;
+    pushHttpCallResponse(this.thread, response, this.returnDuplicateHeaders);
+    this.filter.resumeAfterHttpCall(this, () => this.resume(2));
+  }
+
+  /** Envoy's onSuccess after the resume: a script that ran to its end (or failed) lets the stream go on. */
+  continuesAfterHttpCall(): boolean {
+    if (this.state !== State.Running) return false;
+    this.headersContinued = true;
+    return true;
   }
 
   luaMetadata(L: LuaState): number {
@@ -465,11 +543,16 @@ function headersFromTable(L: LuaState, index: number): [string, string][] {
     const top = lua.lua_gettop(L);
     const name = checkHeaderName(L, top - 1);
     if (lua.lua_type(L, top) === lua.LUA_TTABLE) {
+      // In list order, as LuaJIT's lua_next walks a table's array part (fengari's may not).
+      const values: [unknown, string][] = [];
       lua.lua_pushnil(L);
       while (lua.lua_next(L, top) !== 0) {
-        fields.push([name, checkHeaderValue(L, lua.lua_gettop(L))]);
+        const key = lua.lua_type(L, -2) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, -2) : undefined;
+        values.push([key, checkHeaderValue(L, lua.lua_gettop(L))]);
         lua.lua_pop(L, 1);
       }
+      values.sort(([a], [b]) => (typeof a === "number" && typeof b === "number" ? a - b : 0));
+      for (const [, value] of values) fields.push([name, value]);
     } else fields.push([name, checkHeaderValue(L, top)]);
     lua.lua_pop(L, 1);
   }
@@ -486,7 +569,7 @@ type Methods<T> = Record<string, (L: LuaState, self: T) => number>;
  * itself, not "attempt to call a nil value" (docs/configuration.md#lua lists them).
  */
 const NOT_IMPLEMENTED = [
-  "httpCall", "dynamicMetadata", "connection", "connectionStreamInfo", "importPublicKey", "verifySignature",
+  "dynamicMetadata", "connection", "connectionStreamInfo", "importPublicKey", "verifySignature",
   "timestampString", "filterContext", "route", "upstreamHost", "virtualHost", "clearRouteCache", "setUpstreamOverrideHost",
 ];
 
@@ -496,6 +579,7 @@ const HANDLE_METHODS: Methods<StreamHandle> = {
   bodyChunks: (L, h) => h.luaBodyChunks(L),
   trailers: (L, h) => h.luaTrailers(L),
   respond: (L, h) => h.luaRespond(L),
+  httpCall: (L, h) => h.luaHttpCall(L),
   streamInfo: (L, h) => h.luaStreamInfo(L),
   metadata: (L, h) => h.luaMetadata(L),
   base64Escape(L) {
@@ -742,7 +826,7 @@ export class LuaFilter implements StreamFilter {
   private response: StreamHandle | undefined;
 
   constructor(
-    private readonly config: LuaFilterConfig,
+    readonly config: LuaFilterConfig,
     /** Its name in http_filters: the route metadata's namespace it reads first (metadata()). */
     private readonly name: string,
   ) {}
@@ -824,6 +908,14 @@ export class LuaFilter implements StreamFilter {
     this.config.stats.errors.inc();
     this.scriptLog("error", message);
     this.onDestroy();
+  }
+
+  /** A synchronous httpCall's response resumed the script (Envoy's onSuccess): the stream goes on unless the script waits again. */
+  resumeAfterHttpCall(handle: StreamHandle, resume: () => void): void {
+    this.guard(undefined, resume);
+    if (!handle.continuesAfterHttpCall()) return;
+    if (handle.decoding) this.decoderCallbacks.continueDecoding();
+    else this.encoderCallbacks?.continueEncoding();
   }
 
   scriptLog(level: "trace" | "debug" | "info" | "warn" | "error" | "critical", message: string): void {
