@@ -32,6 +32,7 @@ declare module "fengari" {
     lua_settop(L: LuaState, index: number): void;
     lua_pop(L: LuaState, n: number): void;
     lua_type(L: LuaState, index: number): number;
+    lua_typename(L: LuaState, type: number): LuaString;
     lua_isnoneornil(L: LuaState, index: number): boolean;
     lua_toboolean(L: LuaState, index: number): boolean;
     lua_tonumber(L: LuaState, index: number): number;
@@ -79,6 +80,7 @@ declare module "fengari" {
     luaL_checkinteger(L: LuaState, arg: number): number;
     luaL_optinteger(L: LuaState, arg: number, def: number): number;
     luaL_checktype(L: LuaState, arg: number, t: number): void;
+    luaL_checkstack(L: LuaState, space: number, message: string | null): void;
     luaL_tolstring(L: LuaState, index: number): LuaString;
     luaL_traceback(L: LuaState, L1: LuaState, msg: LuaString | null, level: number): void;
   }

@@ -503,3 +503,85 @@ describe("the Lua filter's httpCall()", () => {
     expect(seen).toHaveLength(0);
   });
 });
+
+describe("the Lua filter's stream info, connection and utilities", () => {
+  test("streamInfo():dynamicMetadata(): set merges a key into a namespace, get and pairs read it back on the response; Envoy's type errors", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local md = h:streamInfo():dynamicMetadata()
+          md:set("envoy.filters.http.lua", "request.info", {auth = "token", list = {1, "two", true}, nested = {deep = {x = 1.5}}})
+          md:set("envoy.filters.http.lua", "other", "kept")
+          md:set("envoy.filters.http.lua", "other", "replaced")
+          local ok, e = pcall(function() md:set("ns", "k", function() end) end)
+          h:headers():add("x-set-fn", tostring(e))
+          ok, e = pcall(function() md:set("ns", "k", {[true] = 1}) end)
+          h:headers():add("x-set-key", tostring(e))
+          h:headers():add("x-remote", h:streamInfo():downstreamRemoteAddress())
+          h:headers():add("x-ssl", tostring(h:connection():ssl()) .. " " .. tostring(h:streamInfo():downstreamSslConnection()))
+        end
+        function envoy_on_response(h)
+          local md = h:streamInfo():dynamicMetadata()
+          local info = md:get("envoy.filters.http.lua")["request.info"]
+          h:headers():add("x-md", info.auth .. " " .. info.list[2] .. " " .. tostring(info.list[3]) .. " " .. info.nested.deep.x .. " " .. md:get("envoy.filters.http.lua").other .. " " .. tostring((md:get("absent"))))
+          local names = {}
+          for name, fields in pairs(md) do names[#names + 1] = name .. ":" .. type(fields) end
+          h:headers():add("x-names", table.concat(names, ","))
+        end`,
+      },
+    });
+    const response = exchange("GET", "/");
+    expect(runtime.logText).toBe("");
+    expect(header(response, "x-md")).toEqual(["token two true 1.5 replaced nil"]);
+    expect(header(response, "x-names")).toEqual(["envoy.filters.http.lua:table"]);
+    const req = seen[0]!;
+    expect(header(req, "x-set-fn")[0]).toMatch(/unexpected type 'function' in dynamicMetadata/);
+    expect(header(req, "x-set-key")[0]).toMatch(/unexpected type boolean in table key \(only string keys are supported\)/);
+    expect(header(req, "x-remote")[0]).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(header(req, "x-ssl")).toEqual(["nil nil"]);
+  });
+
+  test("a table that holds itself is refused, not followed for ever", async () => {
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) local t = {} t.self = t h:streamInfo():dynamicMetadata():set("ns", "k", t) end' } });
+    expect(exchange("GET", "/").status).toBe(200);
+    expect(runtime.logText).toMatch(/dynamicMetadata: tables nested deeper than 64/);
+  });
+
+  test("timestampString (milliseconds, microseconds), clearRouteCache(), setHttp1ReasonPhrase on the response", async () => {
+    await setup({
+      lua: {
+        clear_route_cache: false,
+        inline_code: `function envoy_on_request(h)
+          h:headers():add("x-ms", h:timestampString())
+          h:headers():add("x-ms0", h:timestampString(EnvoyTimestampResolution.MILLISECOND))
+          h:headers():add("x-us", h:timestampString(EnvoyTimestampResolution.MICROSECOND))
+          local ok, e = pcall(function() return h:timestampString(7) end)
+          h:headers():add("x-bad", tostring(e))
+          if h:headers():get(":path") == "/move" then
+            h:headers():replace(":path", "/moved")
+            if h:headers():get("x-clear") then h:clearRouteCache() end
+          end
+        end
+        function envoy_on_response(h) h:headers():setHttp1ReasonPhrase("Fine Indeed") end`,
+      },
+      routes: [
+        { match: { prefix: "/moved" }, cluster: "auth" },
+        { match: { prefix: "/" }, cluster: "web" },
+      ],
+      authHandler: (_req, res) => res.respond(200, "from auth"),
+    });
+    const response = exchange("GET", "/");
+    expect(response.startLine).toBe("HTTP/1.1 200 Fine Indeed");
+    const req = seen[0]!;
+    const ms = Number(header(req, "x-ms")[0]);
+    expect(header(req, "x-ms")[0]).toMatch(/^\d{13}$/);
+    expect(Number(header(req, "x-ms0")[0])).toBe(ms);
+    expect(header(req, "x-us")[0]).toMatch(/^\d{16}$/);
+    expect(Math.floor(Number(header(req, "x-us")[0]) / 1000)).toBe(ms);
+    expect(header(req, "x-bad")[0]).toMatch(/timestamp format must be MILLISECOND or MICROSECOND\./);
+    // clear_route_cache false: the changed :path keeps the route, unless the script clears it.
+    expect(exchange("GET", "/move").text()).toBe("hello from upstream");
+    expect(exchange("GET", "/move", { headers: { "x-clear": "1" } }).text()).toBe("from auth");
+  });
+});
+
