@@ -56,7 +56,7 @@ async function setup(options: Setup): Promise<void> {
   auth = await MemoryHttpServer.listen(runtime, AUTH, options.authHandler ?? ((_req, res) => res.respond(200, "")));
   const config = httpProxyConfig({
     listenPort: PROXY,
-    clusters: { web: [UPSTREAM], auth: [AUTH], down: [DOWN] },
+    clusters: { web: [UPSTREAM], auth: [AUTH], down: [DOWN], empty: [] },
     routes: options.routes ?? [{ match: { prefix: "/" }, cluster: "web" }],
     ...(options.perConnectionBufferLimit !== undefined ? { listenerExtra: { per_connection_buffer_limit_bytes: options.perConnectionBufferLimit } } : {}),
     hcm: {
@@ -421,12 +421,13 @@ describe("the Lua filter's httpCall()", () => {
     }
   });
 
-  test("failures come back as responses: 503 upstream failure (a reset mid-response), the router's 503 (connection refused), 504 (timeout)", async () => {
+  test("failures come back as responses: 503 upstream failure (a reset mid-response), the router's 503 (connection refused, no host), 504 (timeout)", async () => {
     await setup({
       lua: {
         inline_code: `function envoy_on_request(h)
           local path = h:headers():get(":path")
-          local cluster, timeout = path == "/down" and "down" or "auth", path == "/slow" and 50 or 0
+          local cluster = path == "/down" and "down" or path == "/empty" and "empty" or "auth"
+          local timeout = path == "/slow" and 50 or 0
           local headers, body = h:httpCall(cluster, {[":method"] = "GET", [":path"] = path, [":authority"] = "a"}, nil, timeout)
           h:headers():add("x-call", headers[":status"] .. " " .. tostring(body))
         end`,
@@ -441,10 +442,13 @@ describe("the Lua filter's httpCall()", () => {
     exchange("GET", "/reset");
     exchange("GET", "/down");
     exchange("GET", "/slow");
+    // No host: the client answers within send(), and the script gets it without waiting.
+    exchange("GET", "/empty");
     expect(seen.map((req) => header(req, "x-call")[0])).toEqual([
       "503 upstream failure",
       expect.stringMatching(/^503 upstream connect error or disconnect\/reset before headers\. reset reason: /),
       "504 upstream request timeout",
+      "503 no healthy upstream",
     ]);
   });
 
