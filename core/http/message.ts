@@ -48,6 +48,13 @@ export class RequestHeaders extends HeaderMap {
 
 /** A response's head (Envoy's ResponseHeaderMap): the status and the header fields. */
 export class ResponseHeaders extends HeaderMap {
+  /**
+   * The HTTP/1 status line's reason phrase in place of the standard one (Envoy's
+   * StatefulHeaderKeyFormatter::setReasonPhrase, set by the Lua filter's
+   * setHttp1ReasonPhrase); HTTP/2 has none.
+   */
+  reasonPhrase: string | undefined = undefined;
+
   constructor(public status: number) {
     super();
   }

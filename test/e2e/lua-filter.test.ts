@@ -4,7 +4,8 @@
  * where things are, its library found along LUA_PATH as the sandbox's docker-compose mounts it
  * under /usr/local/share/lua/5.1/lib/, checked as its verify.sh does ("Foo: bar" in what the
  * echo service saw); and a config of our own: a request body rewritten, respond(), a script
- * error counted in /stats with the request still served.
+ * error counted in /stats with the request still served; httpCall() to a second node:http
+ * upstream, its answer deciding the request's fate.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
@@ -138,6 +139,76 @@ describe.each(RUNTIMES)("the Lua filter on %s", (runtime) => {
       const reply = await send(port, "/error");
       expect(reply.status).toBe(200);
       expect((await adminStats(admin)).get("http.ingress_http.lua.errors")).toBe(1);
+    });
+  });
+
+  describe("httpCall()", () => {
+    let authUpstream: HttpUpstream;
+    let proxy: ProxyProcess;
+    let port: number;
+    beforeAll(async () => {
+      // The service the script asks: 200 with a user and a repeated field for /check, 401 otherwise.
+      authUpstream = await httpUpstream((req, res) => {
+        if (req.url !== "/check") {
+          res.statusCode = 401;
+          res.end("nope");
+          return;
+        }
+        res.setHeader("x-user", "alice");
+        res.setHeader("x-dup", ["one", "two"]);
+        res.end(`allowed:${req.body.toString()}`);
+      });
+      port = await freePort();
+      const config = httpProxyConfig({
+        listenPort: port,
+        clusters: { web: [upstream.port], auth: [authUpstream.port] },
+        routes: [{ match: { prefix: "/" }, cluster: "web" }],
+        hcm: {
+          http_filters: [
+            {
+              name: "envoy.filters.http.lua",
+              typed_config: {
+                "@type": LUA,
+                inline_code: [
+                  "function envoy_on_request(handle)",
+                  "  local path = handle:headers():get(':path')",
+                  "  local headers, body = handle:httpCall('auth', {[':method'] = 'POST', [':path'] = path == '/allowed' and '/check' or '/other', [':authority'] = 'auth', ['x-token'] = 't'}, 'ping', {timeout_ms = 5000, return_duplicate_headers = true})",
+                  "  if headers[':status'] ~= '200' then handle:respond({[':status'] = '403'}, 'denied: ' .. headers[':status'] .. ' ' .. tostring(body)) end",
+                  "  handle:headers():add('x-auth-user', headers['x-user'])",
+                  "  handle:headers():add('x-auth-dup', table.concat(headers['x-dup'], '|'))",
+                  "  handle:headers():add('x-auth-body', body)",
+                  "end",
+                ].join("\n"),
+              },
+            },
+            { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+          ],
+        },
+      }) as Record<string, unknown>;
+      proxy = await ProxyProcess.start(runtime, config);
+    });
+    afterAll(async () => {
+      await proxy?.stop();
+      await authUpstream?.close();
+    });
+
+    test("the script waits for the call and passes on what it answered: headers (a repeated one as a list) and body", async () => {
+      const before = authUpstream.requests.length;
+      const reply = await send(port, "/allowed");
+      expect(reply.status).toBe(200);
+      const echoed = JSON.parse(reply.body).headers;
+      expect([echoed["x-auth-user"], echoed["x-auth-dup"], echoed["x-auth-body"]]).toEqual(["alice", "one|two", "allowed:ping"]);
+      const call = authUpstream.requests[before]!;
+      expect([call.method, call.url, call.headers.host, call.headers["x-token"], call.body.toString()]).toEqual(["POST", "/check", "auth", "t", "ping"]);
+      expect(call.headers["x-envoy-internal"]).toBe("true");
+      expect(call.headers["x-forwarded-for"]).toMatch(/^[0-9.]+$/);
+    });
+
+    test("a refusal from the called service: respond() answers without the upstream", async () => {
+      const before = upstream.requests.length;
+      const reply = await send(port, "/other", { method: "POST", body: "data" });
+      expect([reply.status, reply.body]).toEqual([403, "denied: 401 nope"]);
+      expect(upstream.requests.length).toBe(before);
     });
   });
 });

@@ -434,7 +434,10 @@ class ResponseEncoderImpl extends StreamEncoderImpl implements ResponseEncoder {
       // HTTP/1.0 persistence must be announced by both sides (RFC 9112 §C.2.2), as Envoy does.
       else if (this.http10) extra.push("connection", "keep-alive");
     }
-    writeEncoded(this.sink, headEncoder(statusLine(status, this.http10 && this.supportsHttp10), response, extra, undefined, this.properCase));
+    const line = statusLine(status, this.http10 && this.supportsHttp10);
+    // A reason phrase of the filters' (the Lua filter's setHttp1ReasonPhrase) replaces the standard one.
+    const reason = response.reasonPhrase;
+    writeEncoded(this.sink, headEncoder(reason === undefined ? line : `${line.slice(0, line.indexOf(" ", 9))} ${reason}`, response, extra, undefined, this.properCase));
     if (endStream) this.endEncode();
   }
 

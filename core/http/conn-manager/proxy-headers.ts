@@ -149,7 +149,7 @@ const LOCAL_ADDRESSES = new WeakMap<Runtime, string>();
  * Envoy's local address (Network::Utility::getLocalAddress for IPv4, the default
  * --local-address-ip-version): the first non-loopback IPv4 interface address, else 127.0.0.1.
  */
-function localAddress(runtime: Runtime): string {
+export function localAddress(runtime: Runtime): string {
   let address = LOCAL_ADDRESSES.get(runtime);
   if (address === undefined) {
     address = "127.0.0.1";

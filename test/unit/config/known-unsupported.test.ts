@@ -232,7 +232,6 @@ const NOT_CONFIG: Record<string, string> = {
   "--base-id": "a command-line flag (test/unit/cli.test.ts)",
   "--restart-epoch": "a command-line flag (test/unit/cli.test.ts)",
   "--concurrency": "a command-line flag (test/unit/cli.test.ts)",
-  httpCall: "a Lua stream-handle call: raises a Lua error naming it when a script calls it (test/unit/http/filters/lua-filter.test.ts)",
   previous_priorities: "the supported retry priority (\"but previous_priorities\")",
   previous_hosts: "a supported host predicate (\"but previous_hosts\")",
   omit_canary_hosts: "a supported host predicate",

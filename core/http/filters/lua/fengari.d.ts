@@ -32,8 +32,12 @@ declare module "fengari" {
     lua_settop(L: LuaState, index: number): void;
     lua_pop(L: LuaState, n: number): void;
     lua_type(L: LuaState, index: number): number;
+    lua_typename(L: LuaState, type: number): LuaString;
     lua_isnoneornil(L: LuaState, index: number): boolean;
     lua_toboolean(L: LuaState, index: number): boolean;
+    lua_tonumber(L: LuaState, index: number): number;
+    lua_isinteger(L: LuaState, index: number): boolean;
+    lua_isnone(L: LuaState, index: number): boolean;
     lua_tojsstring(L: LuaState, index: number): string;
     lua_tostring(L: LuaState, index: number): LuaString | null;
     lua_touserdata(L: LuaState, index: number): unknown;
@@ -54,6 +58,7 @@ declare module "fengari" {
     lua_rawgeti(L: LuaState, index: number, n: number): number;
     lua_rawseti(L: LuaState, index: number, n: number): void;
     lua_rawget(L: LuaState, index: number): number;
+    lua_settable(L: LuaState, index: number): void;
     lua_setmetatable(L: LuaState, index: number): void;
     lua_getglobal(L: LuaState, name: LuaString): number;
     lua_setglobal(L: LuaState, name: LuaString): void;
@@ -75,6 +80,7 @@ declare module "fengari" {
     luaL_checkinteger(L: LuaState, arg: number): number;
     luaL_optinteger(L: LuaState, arg: number, def: number): number;
     luaL_checktype(L: LuaState, arg: number, t: number): void;
+    luaL_checkstack(L: LuaState, space: number, message: string | null): void;
     luaL_tolstring(L: LuaState, index: number): LuaString;
     luaL_traceback(L: LuaState, L1: LuaState, msg: LuaString | null, level: number): void;
   }

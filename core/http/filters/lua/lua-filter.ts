@@ -23,6 +23,8 @@ import {
   type StreamFilter,
 } from "../../filter.ts";
 import type { HeaderMap } from "../../header-map.ts";
+import type { StreamInfo } from "../../stream-info.ts";
+import type { TlsSession } from "../../../port.ts";
 import { RequestHeaders, ResponseHeaders } from "../../message.ts";
 import type { BodyBuffer } from "../../body-buffer.ts";
 import { EMPTY_BYTES } from "../../../util/bytes.ts";
@@ -32,6 +34,9 @@ import { encodeBase64 } from "../../../util/base64.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { LuaCode, LuaScriptError, byteString, lauxlib, lua, popMessage, to_luastring } from "./lua-code.ts";
 import { luaPackagePath, readByteString, resolveModules } from "./lua-sources.ts";
+import { AsyncClient, type AsyncRequest, type AsyncRequestCallbacks, type AsyncResponse } from "../../async-client.ts";
+import { localAddress } from "../../conn-manager/proxy-headers.ts";
+import { addAsyncClientHeaders, httpCallOptions, httpCallRequestHeaders, pushHttpCallResponse, upstreamFailureResponse } from "./lua-http-call.ts";
 
 /** The name Envoy's FilterConfig gives the default code (GLOBAL_SCRIPT_NAME). */
 const GLOBAL_SCRIPT_NAME = "GLOBAL";
@@ -50,6 +55,8 @@ export class LuaFilterConfig {
   readonly codes = new Map<string, LuaCode>();
   readonly stats: LuaFilterStats;
   readonly log: ComponentLogger;
+  /** httpCall()'s client, made at the first call. */
+  private client: AsyncClient | undefined;
 
   constructor(
     readonly config: LuaConfig,
@@ -64,6 +71,10 @@ export class LuaFilterConfig {
     const make = (source: LuaSource, name: string) => new LuaCode(sources.get(source)!, chunkName(source, name), modules, server, (line) => this.log.info(`script print: ${line}`));
     if (config.defaultSource !== undefined) this.defaultCode = make(config.defaultSource, GLOBAL_SCRIPT_NAME);
     for (const [name, source] of config.sourceCodes) this.codes.set(name, make(source, name));
+  }
+
+  get asyncClient(): AsyncClient {
+    return (this.client ??= new AsyncClient(this.server));
   }
 }
 
@@ -125,8 +136,13 @@ const enum State {
   WaitForBody,
   WaitForBodyChunk,
   WaitForTrailers,
+  /** Waiting for the response of a synchronous httpCall(). */
+  HttpCall,
   Responded,
 }
+
+/** An asynchronous httpCall()'s callbacks: fire and forget (Envoy's NoopCallbacks). */
+const NOOP_CALLBACKS: AsyncRequestCallbacks = { onSuccess() {}, onFailure() {} };
 
 /** The bytes a body wrapper shows: the buffered body, or one chunk. */
 interface BodyView {
@@ -135,7 +151,7 @@ interface BodyView {
 }
 
 /** One direction's script run (Envoy's StreamHandleWrapper). */
-class StreamHandle {
+class StreamHandle implements AsyncRequestCallbacks {
   state = State.Running;
   private sawBody = false;
   private bufferedBody = false;
@@ -144,6 +160,11 @@ class StreamHandle {
   private readonly thread: LuaState;
   private readonly threadRef: number;
   trailers: HeaderMap | undefined;
+  /** The synchronous httpCall() in flight, cancelled if the stream ends first (Envoy's onReset). */
+  private httpRequest: AsyncRequest | undefined;
+  private returnDuplicateHeaders = false;
+  /** The async client answered within send() (Envoy's "immediate failure case"). */
+  private immediateResponse: AsyncResponse | undefined;
   /** respond()'s reply, sent once the coroutine yielded. */
   private reply: { headers: ResponseHeaders; body: Uint8Array | undefined } | undefined;
 
@@ -165,6 +186,8 @@ class StreamHandle {
 
   destroy(): void {
     this.dead = true;
+    this.httpRequest?.cancel();
+    this.httpRequest = undefined;
     lauxlib.luaL_unref(this.code.L, lua.LUA_REGISTRYINDEX, this.threadRef);
   }
 
@@ -173,7 +196,7 @@ class StreamHandle {
     lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.functionRef);
     pushObject(this, L, "handle", this);
     this.resume(1);
-    const stop = this.state === State.WaitForBody || this.state === State.Responded;
+    const stop = this.state === State.WaitForBody || this.state === State.HttpCall || this.state === State.Responded;
     if (!stop) this.headersContinued = true;
     return stop ? FilterHeadersStatus.StopIteration : FilterHeadersStatus.Continue;
   }
@@ -202,7 +225,7 @@ class StreamHandle {
       this.state = State.Running;
       this.resume(0);
     }
-    if (this.state === State.WaitForBody) return FilterDataStatus.StopIterationAndBuffer;
+    if (this.state === State.WaitForBody || this.state === State.HttpCall) return FilterDataStatus.StopIterationAndBuffer;
     if (this.state === State.Responded) return FilterDataStatus.StopIterationNoBuffer;
     this.headersContinued = true;
     return FilterDataStatus.Continue;
@@ -222,7 +245,7 @@ class StreamHandle {
       this.state = State.Running;
       this.resume(this.pushTrailers(this.thread));
     }
-    if (this.state === State.Responded) return FilterTrailersStatus.StopIteration;
+    if (this.state === State.HttpCall || this.state === State.Responded) return FilterTrailersStatus.StopIteration;
     this.headersContinued = true;
     return FilterTrailersStatus.Continue;
   }
@@ -309,6 +332,63 @@ class StreamHandle {
     this.reply = { headers, body: rawBody === null ? undefined : rawBody.slice() };
     this.state = State.Responded;
     return lua.lua_yield(L, 0);
+  }
+
+  /** Envoy's luaHttpCall → doHttpCall → makeHttpCall, in that order of checks. */
+  luaHttpCall(L: LuaState): number {
+    const options = httpCallOptions(L);
+    const cluster = byteString(lauxlib.luaL_checkstring(L, 2));
+    lauxlib.luaL_checktype(L, 3, lua.LUA_TTABLE);
+    const body = lauxlib.luaL_optlstring(L, 4, null);
+    const config = this.filter.config;
+    if (config.server.clusterManager.get(cluster) === undefined) return lauxlib.luaL_error(L, "http call cluster invalid. Must be configured");
+    const headers = httpCallRequestHeaders(L, headersFromTable(L, 3));
+    addAsyncClientHeaders(headers, options.sendXff, localAddress(config.server.runtime));
+    const bytes = body === null ? undefined : body.slice();
+    const sendOptions = { timeoutMs: options.timeoutMs };
+    if (options.asynchronous) {
+      config.asyncClient.send(cluster, headers, bytes, NOOP_CALLBACKS, sendOptions);
+      return 0;
+    }
+    this.immediateResponse = undefined;
+    const request = config.asyncClient.send(cluster, headers, bytes, this, sendOptions);
+    if (request === undefined) {
+      // Answered within send(): the results go back to the script at once.
+      pushHttpCallResponse(L, this.immediateResponse ?? upstreamFailureResponse(), options.returnDuplicateHeaders);
+      this.immediateResponse = undefined;
+      return 2;
+    }
+    this.httpRequest = request;
+    this.returnDuplicateHeaders = options.returnDuplicateHeaders;
+    this.state = State.HttpCall;
+    return lua.lua_yield(L, 0);
+  }
+
+  onSuccess(_request: AsyncRequest, response: AsyncResponse): void {
+    this.onHttpCallResponse(response);
+  }
+
+  /** Envoy's onFailure (a reset after the response began, a body over the limit): a 503 "upstream failure". */
+  onFailure(): void {
+    this.onHttpCallResponse(upstreamFailureResponse());
+  }
+
+  private onHttpCallResponse(response: AsyncResponse): void {
+    this.httpRequest = undefined;
+    if (this.state !== State.HttpCall) {
+      this.immediateResponse = response;
+      return;
+    }
+    this.state = State.Running;
+    pushHttpCallResponse(this.thread, response, this.returnDuplicateHeaders);
+    this.filter.resumeAfterHttpCall(this, () => this.resume(2));
+  }
+
+  /** Envoy's onSuccess after the resume: a script that ran to its end (or failed) lets the stream go on. */
+  continuesAfterHttpCall(): boolean {
+    if (this.state !== State.Running) return false;
+    this.headersContinued = true;
+    return true;
   }
 
   luaMetadata(L: LuaState): number {
@@ -465,11 +545,16 @@ function headersFromTable(L: LuaState, index: number): [string, string][] {
     const top = lua.lua_gettop(L);
     const name = checkHeaderName(L, top - 1);
     if (lua.lua_type(L, top) === lua.LUA_TTABLE) {
+      // In list order, as LuaJIT's lua_next walks a table's array part (fengari's may not).
+      const values: [unknown, string][] = [];
       lua.lua_pushnil(L);
       while (lua.lua_next(L, top) !== 0) {
-        fields.push([name, checkHeaderValue(L, lua.lua_gettop(L))]);
+        const key = lua.lua_type(L, -2) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, -2) : undefined;
+        values.push([key, checkHeaderValue(L, lua.lua_gettop(L))]);
         lua.lua_pop(L, 1);
       }
+      values.sort(([a], [b]) => (typeof a === "number" && typeof b === "number" ? a - b : 0));
+      for (const [, value] of values) fields.push([name, value]);
     } else fields.push([name, checkHeaderValue(L, top)]);
     lua.lua_pop(L, 1);
   }
@@ -479,15 +564,15 @@ function headersFromTable(L: LuaState, index: number): [string, string][] {
 // ---- wrappers as Lua values -------------------------------------------------------------
 
 /** The methods of each wrapper kind, Lua name → function of (L, the wrapped object). */
-type Methods<T> = Record<string, (L: LuaState, self: T) => number>;
+type Methods<T> = Record<string, (L: LuaState, self: T, scope: StreamHandle) => number>;
 
 /**
  * What Envoy's stream handle offers that polyvoy does not: each raises a Lua error naming
  * itself, not "attempt to call a nil value" (docs/configuration.md#lua lists them).
  */
 const NOT_IMPLEMENTED = [
-  "httpCall", "dynamicMetadata", "connection", "connectionStreamInfo", "importPublicKey", "verifySignature",
-  "timestampString", "filterContext", "route", "upstreamHost", "virtualHost", "clearRouteCache", "setUpstreamOverrideHost",
+  "dynamicMetadata", "connectionStreamInfo", "importPublicKey", "verifySignature",
+  "filterContext", "route", "upstreamHost", "virtualHost", "setUpstreamOverrideHost",
 ];
 
 const HANDLE_METHODS: Methods<StreamHandle> = {
@@ -496,11 +581,31 @@ const HANDLE_METHODS: Methods<StreamHandle> = {
   bodyChunks: (L, h) => h.luaBodyChunks(L),
   trailers: (L, h) => h.luaTrailers(L),
   respond: (L, h) => h.luaRespond(L),
+  httpCall: (L, h) => h.luaHttpCall(L),
+  connection(L, h) {
+    pushObject(h, L, "connection", h.filter);
+    return 1;
+  },
   streamInfo: (L, h) => h.luaStreamInfo(L),
   metadata: (L, h) => h.luaMetadata(L),
   base64Escape(L) {
     lua.lua_pushliteral(L, encodeBase64(lauxlib.luaL_checklstring(L, 2)));
     return 1;
+  },
+  // Envoy's timestampString(): the whole milliseconds (default, MILLISECOND) or microseconds since the epoch, as a string.
+  timestampString(L, h) {
+    const unit = lauxlib.luaL_optlstring(L, 2, null);
+    const resolution = unit === null ? "" : byteString(unit);
+    const now = h.filter.wallClock();
+    if (resolution === "" || resolution === "0") lua.lua_pushliteral(L, String(Math.floor(now)));
+    else if (resolution === "1") lua.lua_pushliteral(L, String(Math.floor(now * 1000)));
+    else return lauxlib.luaL_error(L, "timestamp format must be MILLISECOND or MICROSECOND.");
+    return 1;
+  },
+  // Envoy's luaClearRouteCache: the route is matched again when next asked for.
+  clearRouteCache(_L, h) {
+    h.filter.decoderCallbacks.clearRouteCache();
+    return 0;
   },
   // Envoy's timestamp(): milliseconds since the epoch, from the port's clock; its one format
   // is EnvoyTimestampResolution.MILLISECOND (0, Timestamp::Resolution::Millisecond).
@@ -556,7 +661,15 @@ const HEADERS_METHODS: Methods<HeadersView> = {
     h.modified();
     return 0;
   },
-  setHttp1ReasonPhrase: (L) => lauxlib.luaL_error(L, "setHttp1ReasonPhrase() is not implemented by polyvoy's Lua filter"),
+  // Envoy's luaSetHttp1ReasonPhrase: response heads only (a request's or trailers' take nothing).
+  setHttp1ReasonPhrase(L, h) {
+    h.checkModifiable(L);
+    const phrase = byteString(lauxlib.luaL_checklstring(L, 2));
+    // Written into the status line as it is: no CR, LF or NUL (RFC 9112 §4 reason-phrase).
+    if (!HEADER_VALUE.test(phrase)) return lauxlib.luaL_error(L, "invalid reason phrase");
+    if (h.map instanceof ResponseHeaders) h.map.reasonPhrase = phrase;
+    return 0;
+  },
   // pairs(headers): a snapshot of the fields, as Envoy's iterator walks the map.
   __pairs(L, h) {
     const entries = h.entries();
@@ -623,12 +736,14 @@ function pushJson(L: LuaState, value: unknown): void {
   else if (typeof value === "number") Number.isInteger(value) && Math.abs(value) < 2 ** 31 ? lua.lua_pushinteger(L, value) : lua.lua_pushnumber(L, value);
   else if (typeof value === "boolean") lua.lua_pushboolean(L, value);
   else if (Array.isArray(value)) {
+    lauxlib.luaL_checkstack(L, 3, null);
     lua.lua_createtable(L, value.length, 0);
     value.forEach((item, i) => {
       pushJson(L, item);
       lua.lua_rawseti(L, -2, i + 1);
     });
   } else {
+    lauxlib.luaL_checkstack(L, 3, null);
     lua.lua_newtable(L);
     for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
       pushJson(L, item);
@@ -662,12 +777,179 @@ const STREAM_INFO_METHODS: Methods<LuaFilter> = {
     lua.lua_pushliteral(L, formatAddress(address));
     return 1;
   },
+  // Envoy's remoteAddress(): the client x-forwarded-for named (trusted hops), with port 0
+  // as Envoy's getLastAddressFromXFF makes it, else the connection's peer.
+  downstreamRemoteAddress(L, f) {
+    const fromXff = f.decoderCallbacks.streamInfo.downstreamRemoteIp;
+    if (fromXff !== "") {
+      lua.lua_pushliteral(L, formatAddress({ address: fromXff, port: 0, family: fromXff.includes(":") ? 6 : 4 }));
+      return 1;
+    }
+    const address = f.decoderCallbacks.downstreamRemoteAddress;
+    if (address === undefined) return 0;
+    lua.lua_pushliteral(L, formatAddress(address));
+    return 1;
+  },
+  dynamicMetadata(L, f, scope) {
+    pushObject(scope, L, "dynamicMetadata", f.decoderCallbacks.streamInfo);
+    return 1;
+  },
+  downstreamSslConnection: (L, f, scope) => pushSsl(L, f, scope),
 };
-for (const name of ["dynamicMetadata", "downstreamSslConnection", "downstreamRemoteAddress", "filterState"]) {
+for (const name of ["filterState"]) {
   STREAM_INFO_METHODS[name] = (L) => lauxlib.luaL_error(L, "streamInfo():%s() is not implemented by polyvoy's Lua filter", name);
 }
 
+/** The downstream TLS session as Envoy's SslConnectionWrapper, or nil over plain TCP. */
+function pushSsl(L: LuaState, f: LuaFilter, scope: StreamHandle): number {
+  const tls = f.decoderCallbacks.downstreamTls;
+  if (tls === undefined) lua.lua_pushnil(L);
+  else pushObject(scope, L, "ssl", tls);
+  return 1;
+}
+
+/** handle:connection() (Envoy's ConnectionWrapper): ssl() only. */
+const CONNECTION_METHODS: Methods<LuaFilter> = {
+  ssl: (L, f, scope) => pushSsl(L, f, scope),
+};
+
+function pushStringList(L: LuaState, values: readonly string[]): number {
+  lua.lua_createtable(L, values.length, 0);
+  values.forEach((value, i) => {
+    lua.lua_pushliteral(L, value);
+    lua.lua_rawseti(L, -2, i + 1);
+  });
+  return 1;
+}
+
+const peerSans = (tls: TlsSession, type: "URI" | "DNS") => (tls.peerCertificate?.subjectAltNames ?? []).filter((san) => san.type === type).map((san) => san.value);
+
+/** Envoy's SslConnectionWrapper, for what polyvoy's TLS session tells. */
+const SSL_METHODS: Methods<TlsSession> = {
+  peerCertificatePresented(L, tls) {
+    lua.lua_pushboolean(L, tls.peerCertificate !== undefined);
+    return 1;
+  },
+  uriSanPeerCertificate: (L, tls) => pushStringList(L, peerSans(tls, "URI")),
+  dnsSansPeerCertificate: (L, tls) => pushStringList(L, peerSans(tls, "DNS")),
+  sha256PeerCertificateDigest(L, tls) {
+    lua.lua_pushliteral(L, tls.peerCertificate?.sha256 ?? "");
+    return 1;
+  },
+  subjectPeerCertificate(L, tls) {
+    lua.lua_pushliteral(L, tls.peerCertificate?.subject ?? "");
+    return 1;
+  },
+  tlsVersion(L, tls) {
+    lua.lua_pushliteral(L, tls.version);
+    return 1;
+  },
+  ciphersuiteString(L, tls) {
+    lua.lua_pushliteral(L, tls.cipher);
+    return 1;
+  },
+};
+for (const name of [
+  "peerCertificateValidated", "uriSanLocalCertificate", "serialNumberPeerCertificate", "issuerPeerCertificate", "parsedSubjectPeerCertificate",
+  "subjectLocalCertificate", "urlEncodedPemEncodedPeerCertificate", "urlEncodedPemEncodedPeerCertificateChain", "dnsSansLocalCertificate",
+  "oidsPeerCertificate", "oidsLocalCertificate", "validFromPeerCertificate", "expirationPeerCertificate", "sessionId", "ciphersuiteId",
+]) {
+  SSL_METHODS[name] = (L) => lauxlib.luaL_error(L, "ssl():%s() is not implemented by polyvoy's Lua filter", name);
+}
+
+/** streamInfo():dynamicMetadata() (Envoy's DynamicMetadataMapWrapper): get(filterName), set(filterName, key, value), pairs(). */
+const DYNAMIC_METADATA_METHODS: Methods<StreamInfo> = {
+  get(L, info) {
+    const fields = info.dynamicMetadata?.[byteString(lauxlib.luaL_checkstring(L, 2))];
+    if (fields === undefined) return 0;
+    pushJson(L, fields);
+    return 1;
+  },
+  set(L, info) {
+    const namespace = byteString(lauxlib.luaL_checkstring(L, 2));
+    const key = lua.lua_tojsstring(L, (lauxlib.luaL_checkstring(L, 3), 3));
+    lua.lua_settop(L, 4);
+    // Envoy's setDynamicMetadata merges: the key replaces its old value, the others stay.
+    info.setDynamicMetadata(namespace, { [key]: loadValue(L, 0) });
+    return 0;
+  },
+  __pairs(L, info) {
+    const entries = Object.entries(info.dynamicMetadata ?? {});
+    let i = 0;
+    lua.lua_pushjsfunction(L, (L) => {
+      const entry = entries[i++];
+      if (entry === undefined) return 0;
+      lua.lua_pushliteral(L, entry[0]);
+      pushJson(L, entry[1]);
+      return 2;
+    });
+    return 1;
+  },
+};
+
+/** Tables nested deeper than this in a dynamic metadata value are refused (a table holding itself would not end). */
+const MAX_METADATA_DEPTH = 64;
+
+/** Envoy's MetadataMapHelper::loadValue: the Lua value on top of the stack as a protobuf Value (JSON). */
+function loadValue(L: LuaState, depth: number): unknown {
+  const type = lua.lua_type(L, -1);
+  switch (type) {
+    case lua.LUA_TNIL:
+      return null;
+    case lua.LUA_TNUMBER:
+      return lua.lua_tonumber(L, -1);
+    case lua.LUA_TBOOLEAN:
+      return lua.lua_toboolean(L, -1);
+    case lua.LUA_TSTRING:
+      return lua.lua_tojsstring(L, -1);
+    case lua.LUA_TTABLE:
+      if (depth >= MAX_METADATA_DEPTH) return lauxlib.luaL_error(L, "dynamicMetadata: tables nested deeper than %d", MAX_METADATA_DEPTH);
+      return loadTable(L, depth + 1);
+  }
+  return lauxlib.luaL_error(L, "unexpected type '%s' in dynamicMetadata", lua.lua_typename(L, type));
+}
+
+/** A table whose keys are all whole numbers from 1 is a list (up to its largest key), else a struct of string keys. */
+function loadTable(L: LuaState, depth: number): unknown {
+  // Each level holds a key and a value on the stack: a JavaScript function must make room itself.
+  lauxlib.luaL_checkstack(L, 4, null);
+  let max = 0;
+  let list = true;
+  lua.lua_pushnil(L);
+  while (lua.lua_next(L, -2) !== 0) {
+    const k = lua.lua_type(L, -2) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, -2) : NaN;
+    lua.lua_pop(L, 1);
+    if (!(Number.isInteger(k) && k >= 1)) {
+      list = false;
+      lua.lua_pop(L, 1);
+      break;
+    }
+    max = Math.max(max, k);
+  }
+  if (list && max > 0) {
+    const values: unknown[] = [];
+    for (let i = 1; i <= max; i++) {
+      lua.lua_rawgeti(L, -1, i);
+      values.push(loadValue(L, depth));
+      lua.lua_pop(L, 1);
+    }
+    return values;
+  }
+  const fields: Record<string, unknown> = {};
+  lua.lua_pushnil(L);
+  while (lua.lua_next(L, -2) !== 0) {
+    const keyType = lua.lua_type(L, -2);
+    if (keyType !== lua.LUA_TSTRING) lauxlib.luaL_error(L, "unexpected type %s in table key (only string keys are supported)", lua.lua_typename(L, keyType));
+    fields[lua.lua_tojsstring(L, -2)] = loadValue(L, depth);
+    lua.lua_pop(L, 1);
+  }
+  return fields;
+}
+
 const KINDS: Record<string, Methods<never>> = {
+  connection: CONNECTION_METHODS as Methods<never>,
+  ssl: SSL_METHODS as Methods<never>,
+  dynamicMetadata: DYNAMIC_METADATA_METHODS as Methods<never>,
   handle: HANDLE_METHODS as Methods<never>,
   headers: HEADERS_METHODS as Methods<never>,
   buffer: BUFFER_METHODS as Methods<never>,
@@ -714,7 +996,7 @@ function metatable(code: LuaCode, kind: string): number {
       if (self.kind !== kind) return lauxlib.luaL_error(L, "%s: expected a %s object", name, kind);
       // Envoy's LuaDeathRef: a handle kept past its stream (in a global) is dead.
       if (self.scope.dead) return lauxlib.luaL_error(L, "object used outside of proper scope");
-      return method(L, self.object as never);
+      return method(L, self.object as never, self.scope);
     });
     lua.lua_setfield(L, name.startsWith("__") ? -3 : -2, to_luastring(name));
   }
@@ -742,7 +1024,7 @@ export class LuaFilter implements StreamFilter {
   private response: StreamHandle | undefined;
 
   constructor(
-    private readonly config: LuaFilterConfig,
+    readonly config: LuaFilterConfig,
     /** Its name in http_filters: the route metadata's namespace it reads first (metadata()). */
     private readonly name: string,
   ) {}
@@ -824,6 +1106,14 @@ export class LuaFilter implements StreamFilter {
     this.config.stats.errors.inc();
     this.scriptLog("error", message);
     this.onDestroy();
+  }
+
+  /** A synchronous httpCall's response resumed the script (Envoy's onSuccess): the stream goes on unless the script waits again. */
+  resumeAfterHttpCall(handle: StreamHandle, resume: () => void): void {
+    this.guard(undefined, resume);
+    if (!handle.continuesAfterHttpCall()) return;
+    if (handle.decoding) this.decoderCallbacks.continueDecoding();
+    else this.encoderCallbacks?.continueEncoding();
   }
 
   scriptLog(level: "trace" | "debug" | "info" | "warn" | "error" | "critical", message: string): void {

@@ -15,17 +15,23 @@ import type { HttpMessage } from "../../../memory/support/http-wire.ts";
 
 const PROXY = 10000;
 const UPSTREAM = 8080;
+/** httpCall()'s cluster "auth"; "down" has no one listening. */
+const AUTH = 8081;
+const DOWN = 8082;
 const LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua";
 const LUA_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute";
 
 let runtime: MemoryRuntime;
 let server: Server | undefined;
 let upstream: MemoryHttpServer | undefined;
+let auth: MemoryHttpServer | undefined;
 let seen: HttpMessage[] = [];
 
 afterEach(async () => {
   upstream?.close();
   upstream = undefined;
+  auth?.close();
+  auth = undefined;
   server = undefined;
   seen = [];
 });
@@ -37,6 +43,8 @@ interface Setup {
   files?: Record<string, string>;
   env?: Record<string, string>;
   perConnectionBufferLimit?: number;
+  /** The "auth" cluster's upstream, for httpCall(). */
+  authHandler?: UpstreamHandler;
 }
 
 async function setup(options: Setup): Promise<void> {
@@ -45,9 +53,10 @@ async function setup(options: Setup): Promise<void> {
     seen.push(req);
     (options.handler ?? ((_req, res) => res.respond(200, "hello from upstream")))(req, res);
   });
+  auth = await MemoryHttpServer.listen(runtime, AUTH, options.authHandler ?? ((_req, res) => res.respond(200, "")));
   const config = httpProxyConfig({
     listenPort: PROXY,
-    clusters: { web: [UPSTREAM] },
+    clusters: { web: [UPSTREAM], auth: [AUTH], down: [DOWN], empty: [] },
     routes: options.routes ?? [{ match: { prefix: "/" }, cluster: "web" }],
     ...(options.perConnectionBufferLimit !== undefined ? { listenerExtra: { per_connection_buffer_limit_bytes: options.perConnectionBufferLimit } } : {}),
     hcm: {
@@ -286,9 +295,9 @@ describe("the Lua filter", () => {
   });
 
   test("a call of Envoy's API that polyvoy lacks is a script error naming it", async () => {
-    await setup({ lua: { inline_code: 'function envoy_on_request(h) h:httpCall("c", {}, "", 100) end' } });
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) h:verifySignature("sha256", "k", "s", 1, "d", 1) end' } });
     expect(exchange("GET", "/").status).toBe(200);
-    expect(runtime.logText).toMatch(/script log: .*httpCall\(\) is not implemented by polyvoy's Lua filter/);
+    expect(runtime.logText).toMatch(/script log: .*verifySignature\(\) is not implemented by polyvoy's Lua filter/);
   });
 
   test("no io, os, debug; math.random from the port", async () => {
@@ -341,3 +350,242 @@ describe("the Lua filter", () => {
     await expect(setup({ lua: { inline_code: "x = 1" }, routes: [{ match: { prefix: "/" }, action: { route: { cluster: "web" }, typed_per_filter_config: own } }] })).rejects.toThrow(/script load error: .*at load/);
   });
 });
+
+describe("the Lua filter's httpCall()", () => {
+  const AUTH_CALL = `local headers, body = h:httpCall("auth", {[":method"] = "POST", [":path"] = "/check", [":authority"] = "auth.local", ["x-token"] = {"a", "b"}}, "payload", 5000)`;
+
+  test("a synchronous call: the script waits, then reads the response's headers table and body", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          ${AUTH_CALL}
+          h:headers():add("x-auth-status", headers[":status"])
+          h:headers():add("x-auth-user", headers["x-user"])
+          h:headers():add("x-auth-body", body)
+        end`,
+      },
+      authHandler: (_req, res) => res.respond(200, "allowed", { "x-user": "alice" }),
+    });
+    const response = exchange("GET", "/");
+    expect(response.status).toBe(200);
+    const call = auth!.requests[0]!;
+    expect([call.method, call.path, header(call, "host"), new TextDecoder().decode(call.body), header(call, "content-length")]).toEqual(["POST", "/check", ["auth.local"], "payload", ["7"]]);
+    expect(header(call, "x-token")).toEqual(["a", "b"]);
+    // Envoy's async client marks the request internal and appends its own address to x-forwarded-for.
+    expect(header(call, "x-envoy-internal")).toEqual(["true"]);
+    expect(header(call, "x-forwarded-for")).toHaveLength(1);
+    const req = seen[0]!;
+    expect([header(req, "x-auth-status"), header(req, "x-auth-user"), header(req, "x-auth-body")]).toEqual([["200"], ["alice"], ["allowed"]]);
+    expect(stat("http.ingress_http.lua.errors")).toBe(0);
+  });
+
+  test("the table form: return_duplicate_headers gives a list for a repeated name, else the last value; send_xff = false; an empty body is nil", async () => {
+    const code = (dup: boolean) => `function envoy_on_request(h)
+      local headers, body = h:httpCall("auth", {[":method"] = "GET", [":path"] = "/", [":authority"] = "a"}, nil, {timeout_ms = 1000, return_duplicate_headers = ${dup}, send_xff = false, trace_sampled = true})
+      local v = headers["x-dup"]
+      h:headers():add("x-dup", type(v) == "table" and table.concat(v, "|") or v)
+      h:headers():add("x-body", tostring(body))
+    end`;
+    const authHandler = (_req: HttpMessage, res: { writeRaw(s: string): void; finish(): void }) => {
+      res.writeRaw("HTTP/1.1 200 OK\r\nx-dup: one\r\nx-dup: two\r\ncontent-length: 0\r\n\r\n");
+      res.finish();
+    };
+    await setup({ lua: { inline_code: code(true) }, authHandler });
+    exchange("GET", "/");
+    expect(header(seen[0]!, "x-dup")).toEqual(["one|two"]);
+    expect(header(seen[0]!, "x-body")).toEqual(["nil"]);
+    expect(header(auth!.requests[0]!, "x-forwarded-for")).toEqual([]);
+    upstream?.close();
+    auth?.close();
+    seen = [];
+    await setup({ lua: { inline_code: code(false) }, authHandler });
+    exchange("GET", "/");
+    expect(header(seen[0]!, "x-dup")).toEqual(["two"]);
+  });
+
+  test("Envoy's errors: unknown cluster, missing pseudo-headers, a bad asynchronous flag, a bad options key, a negative timeout", async () => {
+    const cases: [string, RegExp][] = [
+      ['h:httpCall("nope", {[":method"] = "GET", [":path"] = "/", [":authority"] = "a"}, nil, 10)', /http call cluster invalid\. Must be configured/],
+      ['h:httpCall("auth", {[":method"] = "GET", [":path"] = "/"}, nil, 10)', /http call headers must include ':path', ':method', and ':authority'/],
+      ['h:httpCall("auth", {[":method"] = "GET", [":path"] = "/", [":authority"] = "a"}, nil, 10, "yes")', /http call asynchronous flag must be 'true', 'false', or empty/],
+      ['h:httpCall("auth", {[":method"] = "GET", [":path"] = "/", [":authority"] = "a"}, nil, {timeout = 10})', /"timeout" is not valid key for httpCall\(\) options/],
+      ['h:httpCall("auth", {[":method"] = "GET", [":path"] = "/", [":authority"] = "a"}, nil, -1)', /http call timeout must be >= 0/],
+    ];
+    for (const [call, message] of cases) {
+      await setup({ lua: { inline_code: `function envoy_on_request(h) ${call} end` } });
+      expect(exchange("GET", "/").status).toBe(200);
+      expect(runtime.logText).toMatch(message);
+      expect(auth!.requests).toHaveLength(0);
+      upstream?.close();
+      auth?.close();
+    }
+  });
+
+  test("failures come back as responses: 503 upstream failure (a reset mid-response), the router's 503 (connection refused, no host), 504 (timeout)", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local path = h:headers():get(":path")
+          local cluster = path == "/down" and "down" or path == "/empty" and "empty" or "auth"
+          local timeout = path == "/slow" and 50 or 0
+          local headers, body = h:httpCall(cluster, {[":method"] = "GET", [":path"] = path, [":authority"] = "a"}, nil, timeout)
+          h:headers():add("x-call", headers[":status"] .. " " .. tostring(body))
+        end`,
+      },
+      authHandler: (req, res) => {
+        if (req.path === "/slow") return;
+        res.writeHead(200, {});
+        res.write("partial");
+        res.reset();
+      },
+    });
+    exchange("GET", "/reset");
+    exchange("GET", "/down");
+    exchange("GET", "/slow");
+    // No host: the client answers within send(), and the script gets it without waiting.
+    exchange("GET", "/empty");
+    expect(seen.map((req) => header(req, "x-call")[0])).toEqual([
+      "503 upstream failure",
+      expect.stringMatching(/^503 upstream connect error or disconnect\/reset before headers\. reset reason: /),
+      "504 upstream request timeout",
+      "503 no healthy upstream",
+    ]);
+  });
+
+  test("asynchronous: the script goes on at once; the call is still sent", async () => {
+    await setup({
+      lua: { inline_code: `function envoy_on_request(h) local r = h:httpCall("auth", {[":method"] = "GET", [":path"] = "/log", [":authority"] = "a"}, "x", 0, true) h:headers():add("x-r", tostring(r)) end` },
+      authHandler: () => {},
+    });
+    exchange("GET", "/");
+    expect(header(seen[0]!, "x-r")).toEqual(["nil"]);
+    expect(auth!.requests.map((r) => r.path)).toEqual(["/log"]);
+  });
+
+  test("respond() after the call; a request body that came during the call reaches the upstream after it", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local headers = h:httpCall("auth", {[":method"] = "GET", [":path"] = h:headers():get(":path"), [":authority"] = "a"}, nil, 1000)
+          if headers[":status"] ~= "200" then h:respond({[":status"] = "403"}, "denied by " .. headers[":status"]) end
+          h:headers():add("x-allowed", "yes")
+        end`,
+      },
+      authHandler: (req, res) => res.respond(req.path === "/ok" ? 200 : 401),
+    });
+    const denied = exchange("POST", "/no", { body: "data" });
+    expect([denied.status, denied.text()]).toEqual([403, "denied by 401"]);
+    expect(seen).toHaveLength(0);
+    const allowed = exchange("POST", "/ok", { body: "data" });
+    expect(allowed.status).toBe(200);
+    expect([header(seen[0]!, "x-allowed"), new TextDecoder().decode(seen[0]!.body)]).toEqual([["yes"], "data"]);
+  });
+
+  test("on the response path too; a call still in flight when the client goes away is cancelled", async () => {
+    await setup({
+      lua: { inline_code: `function envoy_on_response(h) local headers = h:httpCall("auth", {[":method"] = "GET", [":path"] = "/r", [":authority"] = "a"}, nil, 1000) h:headers():add("x-r", headers[":status"]) end` },
+      authHandler: (_req, res) => res.respond(204),
+    });
+    const response = exchange("GET", "/");
+    expect([response.status, header(response, "x-r")]).toEqual([200, ["204"]]);
+    upstream?.close();
+    auth?.close();
+    seen = [];
+
+    await setup({ lua: { inline_code: `function envoy_on_request(h) h:httpCall("auth", {[":method"] = "GET", [":path"] = "/hang", [":authority"] = "a"}, nil, 0) end` }, authHandler: () => {} });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/");
+    // Not runUntilIdle: the stream's idle timeout (5 min) would end it.
+    runtime.advance(1000);
+    expect(auth!.requests).toHaveLength(1);
+    const connection = [...auth!.connections][0]!;
+    expect(connection.closed).toBe(false);
+    client.socket.close();
+    runtime.advance(1000);
+    // The stream ended: the call's upstream stream was reset (its connection closed).
+    expect(connection.closed).toBe(true);
+    expect(seen).toHaveLength(0);
+  });
+});
+
+describe("the Lua filter's stream info, connection and utilities", () => {
+  test("streamInfo():dynamicMetadata(): set merges a key into a namespace, get and pairs read it back on the response; Envoy's type errors", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local md = h:streamInfo():dynamicMetadata()
+          md:set("envoy.filters.http.lua", "request.info", {auth = "token", list = {1, "two", true}, nested = {deep = {x = 1.5}}})
+          md:set("envoy.filters.http.lua", "other", "kept")
+          md:set("envoy.filters.http.lua", "other", "replaced")
+          local ok, e = pcall(function() md:set("ns", "k", function() end) end)
+          h:headers():add("x-set-fn", tostring(e))
+          ok, e = pcall(function() md:set("ns", "k", {[true] = 1}) end)
+          h:headers():add("x-set-key", tostring(e))
+          h:headers():add("x-remote", h:streamInfo():downstreamRemoteAddress())
+          h:headers():add("x-ssl", tostring(h:connection():ssl()) .. " " .. tostring(h:streamInfo():downstreamSslConnection()))
+        end
+        function envoy_on_response(h)
+          local md = h:streamInfo():dynamicMetadata()
+          local info = md:get("envoy.filters.http.lua")["request.info"]
+          h:headers():add("x-md", info.auth .. " " .. info.list[2] .. " " .. tostring(info.list[3]) .. " " .. info.nested.deep.x .. " " .. md:get("envoy.filters.http.lua").other .. " " .. tostring((md:get("absent"))))
+          local names = {}
+          for name, fields in pairs(md) do names[#names + 1] = name .. ":" .. type(fields) end
+          h:headers():add("x-names", table.concat(names, ","))
+        end`,
+      },
+    });
+    const response = exchange("GET", "/");
+    expect(runtime.logText).toBe("");
+    expect(header(response, "x-md")).toEqual(["token two true 1.5 replaced nil"]);
+    expect(header(response, "x-names")).toEqual(["envoy.filters.http.lua:table"]);
+    const req = seen[0]!;
+    expect(header(req, "x-set-fn")[0]).toMatch(/unexpected type 'function' in dynamicMetadata/);
+    expect(header(req, "x-set-key")[0]).toMatch(/unexpected type boolean in table key \(only string keys are supported\)/);
+    expect(header(req, "x-remote")[0]).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(header(req, "x-ssl")).toEqual(["nil nil"]);
+  });
+
+  test("a table that holds itself is refused, not followed for ever", async () => {
+    await setup({ lua: { inline_code: 'function envoy_on_request(h) local t = {} t.self = t h:streamInfo():dynamicMetadata():set("ns", "k", t) end' } });
+    expect(exchange("GET", "/").status).toBe(200);
+    expect(runtime.logText).toMatch(/dynamicMetadata: tables nested deeper than 64/);
+  });
+
+  test("timestampString (milliseconds, microseconds), clearRouteCache(), setHttp1ReasonPhrase on the response", async () => {
+    await setup({
+      lua: {
+        clear_route_cache: false,
+        inline_code: `function envoy_on_request(h)
+          h:headers():add("x-ms", h:timestampString())
+          h:headers():add("x-ms0", h:timestampString(EnvoyTimestampResolution.MILLISECOND))
+          h:headers():add("x-us", h:timestampString(EnvoyTimestampResolution.MICROSECOND))
+          local ok, e = pcall(function() return h:timestampString(7) end)
+          h:headers():add("x-bad", tostring(e))
+          if h:headers():get(":path") == "/move" then
+            h:headers():replace(":path", "/moved")
+            if h:headers():get("x-clear") then h:clearRouteCache() end
+          end
+        end
+        function envoy_on_response(h) h:headers():setHttp1ReasonPhrase("Fine Indeed") end`,
+      },
+      routes: [
+        { match: { prefix: "/moved" }, cluster: "auth" },
+        { match: { prefix: "/" }, cluster: "web" },
+      ],
+      authHandler: (_req, res) => res.respond(200, "from auth"),
+    });
+    const response = exchange("GET", "/");
+    expect(response.startLine).toBe("HTTP/1.1 200 Fine Indeed");
+    const req = seen[0]!;
+    const ms = Number(header(req, "x-ms")[0]);
+    expect(header(req, "x-ms")[0]).toMatch(/^\d{13}$/);
+    expect(Number(header(req, "x-ms0")[0])).toBe(ms);
+    expect(header(req, "x-us")[0]).toMatch(/^\d{16}$/);
+    expect(Math.floor(Number(header(req, "x-us")[0]) / 1000)).toBe(ms);
+    expect(header(req, "x-bad")[0]).toMatch(/timestamp format must be MILLISECOND or MICROSECOND\./);
+    // clear_route_cache false: the changed :path keeps the route, unless the script clears it.
+    expect(exchange("GET", "/move").text()).toBe("hello from upstream");
+    expect(exchange("GET", "/move", { headers: { "x-clear": "1" } }).text()).toBe("from auth");
+  });
+});
+
