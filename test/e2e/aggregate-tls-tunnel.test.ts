@@ -65,6 +65,8 @@ let h2Port = 0;
 const h2Seen: http2.IncomingHttpHeaders[] = [];
 /** Accepts connections and never answers: a tunnel's response head that does not come. */
 let silent: TcpServer;
+/** Reads the ClientHello, then closes (a FIN): a TLS handshake the peer ends. */
+let closer: TcpServer;
 let fallback: HttpUpstream;
 
 beforeAll(async () => {
@@ -85,6 +87,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => h2Server.listen(0, "127.0.0.1", r));
   h2Port = (h2Server.address() as net.AddressInfo).port;
   silent = await tcpServer(() => {});
+  closer = await tcpServer((socket) => socket.once("data", () => socket.end()));
   fallback = await httpUpstream((_req, res) => res.end("fallback"));
 });
 
@@ -93,6 +96,7 @@ afterAll(async () => {
   tlsServer?.close();
   h2Server?.close();
   await silent?.close();
+  await closer?.close();
   await fallback?.close();
 });
 
@@ -119,7 +123,7 @@ describe.each(RUNTIMES)("aggregate clusters over TLS and under tcp_proxy tunnels
                     typed_config: {
                       "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                       stat_prefix: "http",
-                      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "agg_tls" } }] }] },
+                      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/closer" }, route: { cluster: "closer_tls" } }, { match: { prefix: "/" }, route: { cluster: "agg_tls" } }] }] },
                       http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
                     },
                   },
@@ -138,6 +142,7 @@ describe.each(RUNTIMES)("aggregate clusters over TLS and under tcp_proxy tunnels
             upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true },
           },
           staticCluster("fallback", fallback.port),
+          staticCluster("closer_tls", closer.port, { transport_socket: upstreamTls({ sni: "localhost", common_tls_context: trusted }) }),
           aggregate("agg_tunnel", ["down", "h2_tls"]),
           staticCluster("down", silent.port, {}, "UNHEALTHY"),
           staticCluster("h2_tls", h2Port, { ...HTTP2, transport_socket: upstreamTls({ sni: "localhost", common_tls_context: { alpn_protocols: ["h2"], ...trusted } }) }),
@@ -178,6 +183,14 @@ describe.each(RUNTIMES)("aggregate clusters over TLS and under tcp_proxy tunnels
     const stats = await adminStats(ports.admin);
     expect(stats.get("cluster.tls_member.ssl.fail_verify_san")).toBe((before.get("cluster.tls_member.ssl.fail_verify_san") ?? 0) + 1);
     expect(stats.get("cluster.agg_tls.upstream_rq_503")).toBe((before.get("cluster.agg_tls.upstream_rq_503") ?? 0) + 1);
+  });
+
+  test("an upstream that ends the TLS handshake (a FIN after the ClientHello): 503, a remote connection failure, as Envoy's", async () => {
+    // Every runtime emits the TLSSocket's "end" before its "error" here: no plaintext EOF
+    // for the core to act on before the handshake (else the core closed first: a local failure).
+    const res = await request(`http://127.0.0.1:${ports.http}/closer`, { dispatcher: agent });
+    expect(res.statusCode).toBe(503);
+    expect(await res.body.text()).toBe("upstream connect error or disconnect/reset before headers. reset reason: remote connection failure");
   });
 
   test("a tunnel on an aggregate: the healthy member's HTTP/2 TLS pool carries it, :scheme https, bytes echoed both ways", async () => {

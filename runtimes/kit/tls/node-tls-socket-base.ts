@@ -58,12 +58,14 @@ export abstract class NodeTlsSocketBase implements Socket {
     secure.on(context.side === "server" ? "secure" : "secureConnect", () => this.onSecure(serverName));
     secure.on("data", (data: Uint8Array) => this.onPlaintext(data));
     secure.on("end", () => {
-      // A TLS stream that failed or was refused before its handshake completed has no
-      // plaintext EOF to report: Bun's TLSSocket emits "end" on the destroy() that refusal
-      // does, and the core took that FIN for the peer's and closed the connection itself
-      // (a local connection failure); its close is reported as the error it is, as Envoy's
-      // ConnectionImpl closes on a failed handshake (RemoteClose: "remote connection failure").
-      if (this.error !== undefined && !this.handshakeDone) return;
+      // Before the handshake completes there is no plaintext EOF to report: a peer's FIN
+      // during the handshake comes as "end" before its "error" on every runtime, and Bun's
+      // TLSSocket emits "end" on the destroy() a refusal does; the core took either for the
+      // peer's FIN and closed the connection itself (a local connection failure). The close
+      // that follows is reported as the error it is, as Envoy's ConnectionImpl closes on a
+      // failed handshake (RemoteClose: "remote connection failure"). After this side closed
+      // or reset the connection, Bun's "end" on that destroy() is not the peer's either.
+      if (!this.handshakeDone || this.closedLocally) return;
       if (!this.heldReads.holdEnd()) this.handler.onEnd();
     });
     secure.on("error", (err: unknown) => this.onSecureError(err));
