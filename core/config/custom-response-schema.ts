@@ -143,10 +143,29 @@ const predicate: z.ZodType<CustomResponsePredicate> = lazySchema(() =>
 
 const headersToAdd = lazySchema(() => z.array(headerValueOption).max(1000).default([]), "defaulted");
 
+/**
+ * LocalResponsePolicy.body_format: Envoy's policy takes only its format
+ * (local_response_policy.cc: the reply is sent with sendLocalReply's own content-type), so a
+ * content_type there would be accepted and ignored: refused by name.
+ */
+const policyBodyFormat = lazySchema(() =>
+  z.looseObject({}).transform((raw, ctx) => {
+    if (raw.content_type !== undefined && raw.content_type !== "") {
+      ctx.addIssue({ code: "custom", message: "is not supported in a custom_response LocalResponsePolicy: Envoy ignores it there (the reply's content-type is the local reply's own)", path: ["content_type"] });
+      return z.NEVER;
+    }
+    const parsed = bodyFormat.safeParse(raw, { reportInput: true });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [...issue.path] });
+      return z.NEVER;
+    }
+    return parsed.data;
+  }));
+
 const localResponsePolicy = lazySchema(() =>
   strictObject({
     body: dataSource.optional(),
-    body_format: bodyFormat.optional(),
+    body_format: policyBodyFormat.optional(),
     status_code: z.number().int().min(200).max(599).optional(),
     response_headers_to_add: headersToAdd,
   })
@@ -162,7 +181,8 @@ const localResponsePolicy = lazySchema(() =>
  * envoy.config.route.v3.RedirectAction as the redirect policy reads it (redirect_policy.cc,
  * createRedirectConfig): the new URL's scheme, host, port and path; prefix_rewrite and
  * regex_rewrite are errors in Envoy, and response_code (which it ignores: the redirect is
- * internal) is refused here in favour of the policy's status_code.
+ * internal) is refused here in favour of the policy's status_code, unless it is the proto3
+ * default MOVED_PERMANENTLY (0), which a config may spell out.
  */
 const redirectAction = lazySchema(() =>
   strictObject({
@@ -174,7 +194,7 @@ const redirectAction = lazySchema(() =>
     strip_query: boolFalse,
     prefix_rewrite: unsupportedField("for custom response (as in Envoy)"),
     regex_rewrite: unsupportedField("for custom response (as in Envoy)"),
-    response_code: unsupportedField("for custom response: the redirect is internal; set the policy's status_code"),
+    response_code: unsupportedField("for custom response: the redirect is internal; set the policy's status_code", (v) => v === 0 || v === "MOVED_PERMANENTLY"),
   })
   .transform((r, ctx): RedirectAction => {
     oneOf(r, ["https_redirect", "scheme_redirect"] as const, ctx, false);

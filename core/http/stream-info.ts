@@ -77,6 +77,12 @@ export class StreamInfo {
    */
   filterState: Map<string, unknown> | undefined = undefined;
   /**
+   * The filterState keys of request lifespan (Envoy's FilterState::LifeSpan::Request): the
+   * only ones a recreated stream keeps. Every other key is the stream's own (FilterChain
+   * lifespan), as the compressors' per-stream encoding choice is.
+   */
+  private requestLifespanKeys: Set<string> | undefined = undefined;
+  /**
    * The downstream connection the stream came on, as an identity for state that lives as
    * long as the connection (Envoy's FilterState::LifeSpan::Connection), and its restored
    * local address and dynamic metadata for an ORIGINAL_DST cluster; undefined for a
@@ -110,16 +116,29 @@ export class StreamInfo {
     all[namespace] = existing === undefined ? fields : { ...existing, ...fields };
   }
 
+  /** Envoy's FilterState::setData(…, LifeSpan::Request): state a recreated stream keeps. */
+  setRequestLifespanFilterState(key: string, value: unknown): void {
+    (this.filterState ??= new Map()).set(key, value);
+    (this.requestLifespanKeys ??= new Set()).add(key);
+  }
+
   /**
    * Envoy's StreamInfoImpl::setFromForRecreateStream: a stream an internal redirect made
    * keeps what belongs to the downstream request — its start, and the filter state of
-   * request lifespan (the redirect count) — not what the first pass did upstream.
+   * request lifespan (the redirect count) — not what the first pass did upstream nor the
+   * first chain's filter-chain-lifespan state (stream_info_impl.h: FilterStateImpl with
+   * the parent's Request-lifespan objects only).
    */
   setFromForRecreateStream(first: StreamInfo): void {
     this.startTime = first.startTime;
     this.startWallClock = first.startWallClock;
     this.downstreamRemoteIp = first.downstreamRemoteIp;
-    this.filterState = first.filterState;
+    const keys = first.requestLifespanKeys;
+    if (keys === undefined || first.filterState === undefined) return;
+    for (const key of keys) {
+      if (!first.filterState.has(key)) continue;
+      this.setRequestLifespanFilterState(key, first.filterState.get(key));
+    }
   }
 
   setResponseFlag(flag: ResponseFlag): void {

@@ -1,5 +1,6 @@
 /** The envoy.filters.http.custom_response filter (core/http/filters/custom-response.ts) in a proxy on the memory runtime. */
 import { afterEach, describe, expect, test } from "vitest";
+import { gunzipSync } from "node:zlib";
 import { filterProxy, type FilterProxy } from "./support/filter-proxy.ts";
 
 const TYPE = "type.googleapis.com/envoy.extensions.filters.http.custom_response.v3.CustomResponse";
@@ -24,7 +25,7 @@ afterEach(() => {
 /** The upstream answers /status/N with N and a body naming the path. */
 function statusByPath(p: FilterProxy): void {
   p.upstream.handler = (req, res) => {
-    const m = /^\/status\/(\d+)/.exec(req.path);
+    const m = /\/status\/(\d+)/.exec(req.path);
     res.respond(m ? Number(m[1]) : 200, `upstream ${req.path}`, { "x-upstream": "1" });
   };
 }
@@ -160,5 +161,72 @@ describe("custom_response filter", () => {
     const reply = await proxy.request("GET", "/status/401");
     expect([reply.status, reply.text()]).toEqual([401, "upstream /status/401"]);
     expect(proxy.counter("http.ingress_http.custom_response_redirect_no_route")).toBe(1);
+  });
+
+  test("RedirectPolicy: request_headers_to_add are in the request before the new route is chosen (a route matching only with them)", async () => {
+    proxy = await filterProxy([filter({ matcher_list: { matchers: [{ predicate: single(CODE, "401"), on_match: action(REDIRECT, { uri: "http://example.com/errors/page", request_headers_to_add: [{ header: { key: "x-cr", value: "1" } }] }) }] } })], {
+      routes: [
+        { match: { prefix: "/errors", headers: [{ name: "x-cr", string_match: { exact: "1" } }] }, cluster: "backend" },
+        { match: { prefix: "/status" }, cluster: "backend" },
+      ],
+    });
+    statusByPath(proxy);
+    const reply = await proxy.request("GET", "/status/401");
+    expect([reply.status, reply.text()]).toEqual([401, "upstream /errors/page"]);
+    expect(proxy.counter("http.ingress_http.custom_response_redirect_no_route")).toBe(0);
+  });
+
+  test("a redirected stream keeps no filter state of the first one's chain: the compressor decides again on the new response", async () => {
+    const compressor = { name: "envoy.filters.http.compressor", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor", compressor_library: { name: "text", typed_config: { "@type": "type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip" } } } };
+    proxy = await filterProxy([filter({ matcher_list: { matchers: [{ predicate: single(CODE, "503"), on_match: action(REDIRECT, { uri: "http://example.com/page" }) }] } }), compressor]);
+    const page = "<html>" + "custom error page ".repeat(40) + "</html>";
+    proxy.upstream.handler = (req, res) => {
+      if (req.path === "/page") res.respond(200, page, { "content-type": "text/html" });
+      else res.respond(503, "x".repeat(100), { "content-type": "application/octet-stream" });
+    };
+    const reply = await proxy.request("GET", "/", { headers: { "accept-encoding": "gzip" } });
+    expect(reply.status).toBe(503);
+    expect(reply.get("content-encoding")).toBe("gzip");
+    expect(gunzipSync(reply.body).toString("latin1")).toBe(page);
+  });
+
+  test("redirect stats have Envoy's names; a per-route config counts them in the root scope", async () => {
+    const redirect = (uri: string) => ({ matcher_list: { matchers: [{ predicate: single(CODE, "401"), on_match: action(REDIRECT, { redirect_action: { host_redirect: uri } }) }] } });
+    proxy = await filterProxy([filter(redirect("bad host"))], {
+      routes: [
+        { match: { prefix: "/route" }, action: { route: { cluster: "backend" }, typed_per_filter_config: { "envoy.filters.http.custom_response": customResponse(redirect("also bad")) } } },
+        { match: { prefix: "/" }, cluster: "backend" },
+      ],
+    });
+    statusByPath(proxy);
+    expect((await proxy.request("GET", "/status/401")).status).toBe(401);
+    expect((await proxy.request("GET", "/route/status/401")).status).toBe(401);
+    expect(proxy.counter("http.ingress_http.custom_response_invalid_uri")).toBe(1);
+    expect(proxy.counter("custom_response_invalid_uri")).toBe(1);
+  });
+
+  test("%RESPONSE_CODE% in response_headers_to_add is the new response's code: a local reply's status, a redirect's response", async () => {
+    proxy = await filterProxy([
+      filter({
+        matcher_list: {
+          matchers: [
+            { predicate: single(CODE, "401"), on_match: action(LOCAL, { status_code: 418, response_headers_to_add: [{ header: { key: "x-code", value: "%RESPONSE_CODE%" } }] }) },
+            { predicate: single(CODE, "503"), on_match: action(REDIRECT, { uri: "http://example.com/status/202", response_headers_to_add: [{ header: { key: "x-code", value: "%RESPONSE_CODE%" } }] }) },
+          ],
+        },
+      }),
+    ]);
+    statusByPath(proxy);
+    const local = await proxy.request("GET", "/status/401");
+    expect([local.status, local.get("x-code")]).toEqual([418, "418"]);
+    const redirected = await proxy.request("GET", "/status/503");
+    expect([redirected.status, redirected.get("x-code")]).toEqual([503, "202"]);
+  });
+
+  test("HttpResponseHeaderMatchInput on :status matches the status code", async () => {
+    proxy = await filterProxy([filter({ matcher_list: { matchers: [{ predicate: single(HEADER, "404", { header_name: ":status" }), on_match: action(LOCAL, { body: { inline_string: "by :status" } }) }] } })]);
+    statusByPath(proxy);
+    const reply = await proxy.request("GET", "/status/404");
+    expect([reply.status, reply.text()]).toEqual([404, "by :status"]);
   });
 });

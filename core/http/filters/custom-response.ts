@@ -57,7 +57,9 @@ function compileInput(input: CustomResponseInput): Read {
       return (headers) => (headers.status >= 100 && headers.status < 600 ? `${Math.floor(headers.status / 100)}xx` : undefined);
     case "response_header": {
       const name = input.name;
-      // Envoy's HttpResponseHeaderMatchInput: the values joined with "," (getAllOfHeaderAsString).
+      // Envoy's HttpResponseHeaderMatchInput: the values joined with "," (getAllOfHeaderAsString);
+      // ":status" is a header there too; here it is the status field (header() reads it, getJoined not).
+      if (name === ":status") return (headers) => headers.header(name);
       return (headers) => headers.getJoined(name, ",");
     }
   }
@@ -88,7 +90,11 @@ function compilePredicate(predicate: CustomResponsePredicate): Predicate {
   }
 }
 
-/** Statistics of the redirect policy, under http.<stat_prefix>. (Envoy's ALL_REDIRECT_STATS). */
+/**
+ * Statistics of the redirect policy (Envoy's ALL_CUSTOM_RESPONSE_REDIRECT_STATS): under
+ * http.<stat_prefix>. for the filter's config, in the server's root scope for a per-route
+ * config (factory.cc createRouteSpecificFilterConfigTyped: context.scope().prefix()).
+ */
 interface RedirectStats {
   noRoute: Counter;
   invalidUri: Counter;
@@ -120,6 +126,8 @@ export class LocalResponsePolicy {
     // Envoy's mutate_headers runs on the reply's head before anything else is in it.
     let extra: [string, string][] | undefined;
     if (config.responseHeadersToAdd.length > 0) {
+      // Envoy's sendLocalReply sets the stream's code before mutate_headers: %RESPONSE_CODE% is the reply's.
+      callbacks.streamInfo.responseCode = status;
       const reply = new ResponseHeaders(status);
       applyHeaderValueOptions(reply, NO_REMOVALS, config.responseHeadersToAdd, callbacks, reply);
       extra = reply.entries();
@@ -162,9 +170,10 @@ export class RedirectPolicy {
     // A #fragment is not sent (Envoy strips it: the new request would be refused with it).
     const fragment = url.path.indexOf("#");
     request.path = fragment < 0 ? url.path : url.path.slice(0, fragment);
-    callbacks.clearRouteCache();
-    // Envoy applies request_headers_to_add before it looks for the new route.
+    // Envoy applies request_headers_to_add before it looks for the new route (redirect_policy.cc):
+    // our clearRouteCache routes again at once, so the headers go in first.
     applyHeaderValueOptions(request, NO_REMOVALS, config.requestHeadersToAdd, callbacks, undefined);
+    callbacks.clearRouteCache();
     // Envoy puts back the URL (not request_headers_to_add) when the redirect is not made.
     const restore = (): FilterHeadersStatus => {
       Object.assign(request, saved);
@@ -180,11 +189,12 @@ export class RedirectPolicy {
     const framing = [request.get("content-length"), request.get("transfer-encoding")] as const;
     request.remove("content-length");
     request.remove("transfer-encoding");
-    const state = (callbacks.streamInfo.filterState ??= new Map());
-    state.set(FILTER_STATE_NAME, { policy: this, originalResponseCode: headers.status } satisfies CustomResponseFilterState);
+    // Request lifespan (as in Envoy): the recreated stream keeps it, and only it of this stream's state.
+    const state: CustomResponseFilterState = { policy: this, originalResponseCode: headers.status };
+    callbacks.streamInfo.setRequestLifespanFilterState(FILTER_STATE_NAME, state);
     // This stream (and this filter) ends in there; the new one has its own filters.
     if (callbacks.recreateStream(undefined)) return FilterHeadersStatus.StopIteration;
-    state.delete(FILTER_STATE_NAME);
+    callbacks.streamInfo.filterState!.delete(FILTER_STATE_NAME);
     request.method = method;
     if (framing[0] !== undefined) request.set("content-length", framing[0]);
     if (framing[1] !== undefined) request.set("transfer-encoding", framing[1]);
@@ -193,6 +203,8 @@ export class RedirectPolicy {
 
   /** The second pass, on the redirected request's response: its headers and status. */
   encodeRedirectedResponse(headers: ResponseHeaders, state: CustomResponseFilterState, callbacks: DecoderFilterCallbacks): FilterHeadersStatus {
+    // %RESPONSE_CODE% in the headers is the redirected response's (the router's code for this stream).
+    callbacks.streamInfo.responseCode = headers.status;
     applyHeaderValueOptions(headers, NO_REMOVALS, this.config.responseHeadersToAdd, callbacks, headers);
     headers.status = this.config.statusCode ?? state.originalResponseCode;
     return FilterHeadersStatus.Continue;
@@ -238,8 +250,11 @@ export class CustomResponseFilterConfig {
 
   constructor(
     config: CustomResponseConfig,
-    readonly stats: RedirectStats,
+    /** The server, for the per-route configs' stats. */
+    readonly server: ServerContext,
+    statPrefix: string,
   ) {
+    const stats = redirectStats(server, statPrefix);
     const makePolicy = (policy: CustomResponsePolicyConfig): Policy => (policy.type === "local_response" ? new LocalResponsePolicy(policy) : new RedirectPolicy(policy, stats));
     this.matcher = config.matcher === undefined ? undefined : new CompiledMatcher(config.matcher, makePolicy);
   }
@@ -249,22 +264,21 @@ export class CustomResponseFilterConfig {
   }
 }
 
-function redirectStats(server: ServerContext, chain: HttpFilterChainContext): RedirectStats {
-  const prefix = `http.${chain.statPrefix}.`;
+function redirectStats(server: ServerContext, prefix: string): RedirectStats {
   return {
     noRoute: server.stats.counter(prefix + "custom_response_redirect_no_route"),
-    invalidUri: server.stats.counter(prefix + "custom_response_redirect_invalid_uri"),
+    invalidUri: server.stats.counter(prefix + "custom_response_invalid_uri"),
   };
 }
 
-const CONFIGS = new PerConfig((config: CustomResponseConfig, server: ServerContext, chain: HttpFilterChainContext) => new CustomResponseFilterConfig(config, redirectStats(server, chain)));
+const CONFIGS = new PerConfig((config: CustomResponseConfig, server: ServerContext, chain: HttpFilterChainContext) => new CustomResponseFilterConfig(config, server, `http.${chain.statPrefix}.`));
 
 export function customResponseFilterConfig(config: CustomResponseConfig, server: ServerContext, chain: HttpFilterChainContext): CustomResponseFilterConfig {
   return CONFIGS.get(config, server, chain);
 }
 
-/** Per-route configs compiled once each; their redirect stats are the filter's. */
-const PER_ROUTE = new PerConfig((config: CustomResponseConfig, stats: RedirectStats) => new CustomResponseFilterConfig(config, stats));
+/** Per-route configs compiled once each, their redirect stats in the root scope whichever HCM compiles them. */
+const PER_ROUTE = new PerConfig((config: CustomResponseConfig, server: ServerContext) => new CustomResponseFilterConfig(config, server, ""));
 
 export class CustomResponseFilter implements StreamFilter {
   /** @internal The policies read these. */
@@ -335,7 +349,7 @@ export class CustomResponseFilter implements StreamFilter {
     for (const level of [callbacks.routeConfig, match.virtualHost, match.route]) {
       const config = level.typedPerFilterConfig?.get(this.name) as CustomResponseConfig | undefined;
       if (config === undefined) continue;
-      policy = PER_ROUTE.get(config, this.config.stats).policyFor(headers) ?? policy;
+      policy = PER_ROUTE.get(config, this.config.server).policyFor(headers) ?? policy;
     }
     return policy;
   }

@@ -41,8 +41,7 @@ export function convertRequestHeadersForInternalRedirect(
   const schemeIsHttp = request.scheme !== "https";
   const targetIsHttp = url.scheme === "http";
   if (!policy.allowCrossSchemeRedirect && schemeIsHttp !== targetIsHttp) return { ok: false, reason: "unsafe_scheme" };
-  const state = (target.streamInfo.filterState ??= new Map());
-  const followed = (state.get(NUM_INTERNAL_REDIRECTS) as number | undefined) ?? 0;
+  const followed = (target.streamInfo.filterState?.get(NUM_INTERNAL_REDIRECTS) as number | undefined) ?? 0;
   if (followed >= policy.maxInternalRedirects) return { ok: false, reason: "too_many_redirects" };
 
   // Kept to put back if the redirect fails after all (Envoy's restore_original_headers).
@@ -72,7 +71,7 @@ export function convertRequestHeadersForInternalRedirect(
     return { ok: false, reason: "no_route" };
   }
   for (const predicate of policy.predicates) {
-    if (!acceptTargetRoute(predicate, state, currentRouteName, routeName, !schemeIsHttp, !targetIsHttp)) {
+    if (!acceptTargetRoute(predicate, target.streamInfo, currentRouteName, routeName, !schemeIsHttp, !targetIsHttp)) {
       restore();
       return { ok: false, reason: "predicate" };
     }
@@ -83,7 +82,7 @@ export function convertRequestHeadersForInternalRedirect(
     request.remove("content-length");
     dropBody = true;
   }
-  state.set(NUM_INTERNAL_REDIRECTS, followed + 1);
+  target.streamInfo.setRequestLifespanFilterState(NUM_INTERNAL_REDIRECTS, followed + 1);
   request.set("x-envoy-original-url", `${schemeIsHttp ? "http" : "https"}://${saved.authority}${saved.path}`);
   return { ok: true, dropBody };
 }
@@ -91,7 +90,7 @@ export function convertRequestHeadersForInternalRedirect(
 /** Envoy's InternalRedirectPredicate::acceptTargetRoute, for the three predicates it ships. */
 function acceptTargetRoute(
   predicate: InternalRedirectPredicateConfig,
-  state: Map<string, unknown>,
+  info: StreamInfo,
   currentRouteName: string,
   targetRouteName: string,
   downstreamIsHttps: boolean,
@@ -106,8 +105,9 @@ function acceptTargetRoute(
     case "previous_routes": {
       // Each route the policy sits on remembers the routes it sent the request to: never one twice (a loop).
       const key = `${PREVIOUS_ROUTES}.${currentRouteName}`;
-      let visited = state.get(key) as Set<string> | undefined;
-      if (visited === undefined) state.set(key, (visited = new Set()));
+      // Request lifespan (Envoy's PreviousRoutesPredicate), so the recreated stream keeps it.
+      let visited = info.filterState?.get(key) as Set<string> | undefined;
+      if (visited === undefined) info.setRequestLifespanFilterState(key, (visited = new Set()));
       if (visited.has(targetRouteName)) return false;
       visited.add(targetRouteName);
       return true;

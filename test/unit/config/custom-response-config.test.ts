@@ -33,4 +33,13 @@ describe("custom_response", () => {
     expect(problems(list(policy(REDIRECT, {})))).toEqual([`${MATCHERS}.on_match.action.typed_config: must set one of uri, redirect_action`]);
     expect(problems(list(policy(LOCAL, { status_code: 100 })))[0]).toContain(`${MATCHERS}.on_match.action.typed_config.status_code`);
   });
+
+  test("body_format.content_type is refused (Envoy's LocalResponsePolicy ignores it); redirect_action.response_code only as its default", () => {
+    expect(problems(list(policy(LOCAL, { body_format: { text_format: "x", content_type: "text/html" } })))).toEqual([
+      `${MATCHERS}.on_match.action.typed_config.body_format.content_type: is not supported in a custom_response LocalResponsePolicy: Envoy ignores it there (the reply's content-type is the local reply's own)`,
+    ]);
+    expect(filterConfig(list(policy(LOCAL, { body_format: { text_format: "x" } })))).toMatchObject({ matcher: { list: [{ action: { bodyFormat: { format: { type: "text" } } } }] } });
+    expect(filterConfig(list(policy(REDIRECT, { redirect_action: { path_redirect: "/e", response_code: "MOVED_PERMANENTLY" } })))).toMatchObject({ matcher: { list: [{ action: { type: "redirect" } }] } });
+    expect(problems(list(policy(REDIRECT, { redirect_action: { path_redirect: "/e", response_code: "FOUND" } })))[0]).toContain("`response_code`");
+  });
 });
