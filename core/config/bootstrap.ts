@@ -1,5 +1,4 @@
 import type { UdpProxyConfig } from "./udp-proxy-schema.ts";
-import type { CustomResponseConfig } from "./custom-response-schema.ts";
 /**
  * The effective configuration the core runs from: Envoy's v3 bootstrap subset after
  * validation, with defaults applied and durations turned into milliseconds.
@@ -779,6 +778,50 @@ export interface UserPerRouteConfig {
   userFilterPerRoute: true;
   rawConfig: unknown;
   disabled: boolean;
+}
+
+// envoy.filters.http.custom_response (custom-response-schema.ts builds it).
+/** A data input over the response (Envoy's HttpMatchingData on response headers). */
+export type CustomResponseInput = { type: "status_code" } | { type: "status_code_class" } | { type: "response_header"; name: string };
+
+export type CustomResponsePredicate =
+  | { type: "single"; input: CustomResponseInput; value: StringMatcherConfig }
+  | { type: "and"; predicates: CustomResponsePredicate[] }
+  | { type: "or"; predicates: CustomResponsePredicate[] }
+  | { type: "not"; predicate: CustomResponsePredicate };
+
+/** envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy */
+export interface LocalResponsePolicyConfig {
+  type: "local_response";
+  body?: string;
+  bodyFormat?: LocalReplyBodyFormat;
+  statusCode?: number;
+  responseHeadersToAdd: HeaderValueOption[];
+}
+
+/** envoy.extensions.http.custom_response.redirect_policy.v3.RedirectPolicy */
+export interface RedirectPolicyConfig {
+  type: "redirect";
+  /** Exactly one of uri (an absolute URL) and redirectAction. */
+  uri?: string;
+  redirectAction?: RedirectAction;
+  statusCode?: number;
+  responseHeadersToAdd: HeaderValueOption[];
+  requestHeadersToAdd: HeaderValueOption[];
+}
+
+export type CustomResponsePolicyConfig = LocalResponsePolicyConfig | RedirectPolicyConfig;
+
+/** The matcher, as its two forms reduce: an ordered list, or one input looked up in maps. */
+export interface CustomResponseMatcherConfig {
+  list?: { predicate: CustomResponsePredicate; action: CustomResponsePolicyConfig }[];
+  tree?: { input: CustomResponseInput; exact?: Map<string, CustomResponsePolicyConfig>; prefix?: Map<string, CustomResponsePolicyConfig> };
+  onNoMatch?: CustomResponsePolicyConfig;
+}
+
+/** envoy.extensions.filters.http.custom_response.v3.CustomResponse */
+export interface CustomResponseConfig {
+  matcher?: CustomResponseMatcherConfig;
 }
 
 /** The HTTP filters a config may name. */

@@ -12,7 +12,7 @@
 import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { HeaderValueOption, LocalReplyBodyFormat, RedirectAction, StringMatcherConfig } from "./bootstrap.ts";
+import type { CustomResponseConfig, CustomResponseInput, CustomResponseMatcherConfig, CustomResponsePolicyConfig, CustomResponsePredicate, LocalResponsePolicyConfig, RedirectPolicyConfig, HeaderValueOption, LocalReplyBodyFormat, RedirectAction, StringMatcherConfig } from "./bootstrap.ts";
 import { stringMatcher } from "./matcher-schema.ts";
 import { headerValue, oneOf } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
@@ -26,48 +26,7 @@ export const CUSTOM_RESPONSE_TYPE_URL = "type.googleapis.com/envoy.extensions.fi
 const LOCAL_RESPONSE_POLICY_TYPE_URL = "type.googleapis.com/envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy";
 const REDIRECT_POLICY_TYPE_URL = "type.googleapis.com/envoy.extensions.http.custom_response.redirect_policy.v3.RedirectPolicy";
 
-/** A data input over the response (Envoy's HttpMatchingData on response headers). */
-export type CustomResponseInput = { type: "status_code" } | { type: "status_code_class" } | { type: "response_header"; name: string };
-
-export type CustomResponsePredicate =
-  | { type: "single"; input: CustomResponseInput; value: StringMatcherConfig }
-  | { type: "and"; predicates: CustomResponsePredicate[] }
-  | { type: "or"; predicates: CustomResponsePredicate[] }
-  | { type: "not"; predicate: CustomResponsePredicate };
-
-/** envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy */
-export interface LocalResponsePolicyConfig {
-  type: "local_response";
-  body?: string;
-  bodyFormat?: LocalReplyBodyFormat;
-  statusCode?: number;
-  responseHeadersToAdd: HeaderValueOption[];
-}
-
-/** envoy.extensions.http.custom_response.redirect_policy.v3.RedirectPolicy */
-export interface RedirectPolicyConfig {
-  type: "redirect";
-  /** Exactly one of uri (an absolute URL) and redirectAction. */
-  uri?: string;
-  redirectAction?: RedirectAction;
-  statusCode?: number;
-  responseHeadersToAdd: HeaderValueOption[];
-  requestHeadersToAdd: HeaderValueOption[];
-}
-
-export type CustomResponsePolicyConfig = LocalResponsePolicyConfig | RedirectPolicyConfig;
-
-/** The matcher, as its two forms reduce: an ordered list, or one input looked up in maps. */
-export interface CustomResponseMatcherConfig {
-  list?: { predicate: CustomResponsePredicate; action: CustomResponsePolicyConfig }[];
-  tree?: { input: CustomResponseInput; exact?: Map<string, CustomResponsePolicyConfig>; prefix?: Map<string, CustomResponsePolicyConfig> };
-  onNoMatch?: CustomResponsePolicyConfig;
-}
-
-/** envoy.extensions.filters.http.custom_response.v3.CustomResponse */
-export interface CustomResponseConfig {
-  matcher?: CustomResponseMatcherConfig;
-}
+export type { CustomResponseConfig, CustomResponseInput, CustomResponseMatcherConfig, CustomResponsePolicyConfig, CustomResponsePredicate, LocalResponsePolicyConfig, RedirectPolicyConfig } from "./bootstrap.ts";
 
 /** Envoy's HttpResponseHeaderMatchInput.header_name (well_known_regex HTTP_HEADER_NAME, not strict). */
 const headerName = lazySchema(() =>

@@ -38,7 +38,7 @@ describe("tracing: the trace decision in x-request-id", () => {
     expect(config({ random_sampling: { value: 1.25 }, verbose: true, custom_tags: [{ tag: "a", literal: { value: "b" } }], max_path_tag_length: 64 }).randomSampling.numerator).toBe(125);
   });
 
-  test("a provider other than zipkin is refused by name, in the HCM and in the bootstrap", () => {
+  test("a provider polyvoy lacks is refused by name, in the HCM and in the bootstrap; a known one in the bootstrap is sent to the HCM", () => {
     const problems = (doc: object): string[] => {
       try {
         loadBootstrap(JSON.stringify(doc), "json");
@@ -50,7 +50,7 @@ describe("tracing: the trace decision in x-request-id", () => {
     const hcm = (tracing: object) => httpProxyConfig({ listenPort: 1, clusters: { b: [2] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm: { tracing } });
     expect(problems(hcm({ provider: { name: "envoy.tracers.datadog", typed_config: {} } }))[0]).toMatch(/\.tracing\.provider: envoy\.tracers\.datadog is an Envoy tracer that polyvoy does not support yet \(polyvoy has envoy\.tracers\.zipkin/);
     expect(problems({ tracing: { http: { name: "envoy.tracers.opentelemetry" } } })).toEqual([
-      "tracing.http: envoy.tracers.opentelemetry is an Envoy tracer that polyvoy does not support yet (polyvoy has envoy.tracers.zipkin, in the HCM's tracing.provider)",
+      "tracing.http: envoy.tracers.opentelemetry is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there",
     ]);
     const loaded = loadBootstrap(JSON.stringify(hcm({ random_sampling: { value: 10 } })), "json");
     expect((loaded.listeners[0]!.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig).tracing?.randomSampling.numerator).toBe(1000);
