@@ -76,6 +76,23 @@ test("a request mirror to an ORIGINAL_DST cluster goes to the destination in the
   expect(stat("cluster.dst.membership_total")).toBe(1);
 });
 
+test("ext_authz's http_service to an ORIGINAL_DST cluster: the check request's own headers name its destination", async () => {
+  const extAuthz = {
+    name: "envoy.filters.http.ext_authz",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+      http_service: {
+        server_uri: { uri: "http://authz", cluster: "dst", timeout: "1s" },
+        authorization_request: { headers_to_add: [{ key: "x-envoy-original-dst-host", value: "127.0.0.1:8082" }] },
+      },
+    },
+  };
+  await setup(originalDst(), { filters: [extAuthz] });
+  // The check goes to 8082 (its 200 allows), the request to 8081.
+  expect(await get({ "x-envoy-original-dst-host": "127.0.0.1:8081" })).toBe("200 a");
+  expect(server.clusterManager.get("dst")!.prioritySet.allHosts().map(String).sort()).toEqual(["127.0.0.1:8081", "127.0.0.1:8082"]);
+});
+
 test("a new host's hostname is the cluster's name followed by ip:port (Envoy's addHost)", async () => {
   await setup(originalDst());
   expect(await get({ "x-envoy-original-dst-host": "127.0.0.1:8081" })).toBe("200 a");
