@@ -78,7 +78,8 @@ export function checkOriginalDstCluster(c: OriginalDstFields, ctx: z.RefinementC
 
 /** What the cluster runs with (Envoy's OriginalDstCluster constructor). */
 export function originalDstConfig(lb: OriginalDstLbConfigInput | undefined, cleanupIntervalMs: number | undefined): OriginalDstConfig {
-  const config: OriginalDstConfig = { cleanupIntervalMs: cleanupIntervalMs ?? DEFAULT_CLEANUP_INTERVAL_MS };
+  // Whole milliseconds, as Envoy's PROTOBUF_GET_MS_OR_DEFAULT (truncated), and at least 1: a timer needs one.
+  const config: OriginalDstConfig = { cleanupIntervalMs: cleanupIntervalMs === undefined ? DEFAULT_CLEANUP_INTERVAL_MS : Math.max(1, Math.floor(cleanupIntervalMs)) };
   // An empty http_header_name: Envoy's x-envoy-original-dst-host; a set one, lower-cased as its LowerCaseString.
   if (lb?.use_http_header) config.httpHeaderName = lb.http_header_name === "" ? "x-envoy-original-dst-host" : lb.http_header_name.toLowerCase();
   if (lb?.metadata_key) config.metadataKey = { namespace: lb.metadata_key.key, path: lb.metadata_key.path.map((segment) => segment.key) };

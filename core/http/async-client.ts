@@ -178,6 +178,15 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
 
   // ---- retries (Envoy's router, for the async client's requests) ----
 
+  /**
+   * LoadBalancerContext: the headers it sends. Envoy's async client runs the router filter,
+   * whose downstreamHeaders() are the call's own (router.h), so an ORIGINAL_DST cluster's
+   * use_http_header reads them; there is no downstream connection.
+   */
+  downstreamHeaders(): RequestHeaders {
+    return this.headers;
+  }
+
   /** LoadBalancerContext: the retry host predicates apply to retries only (Envoy's Filter::shouldSelectAnotherHost). */
   shouldSelectAnotherHost(host: Host): boolean {
     return this.isRetry && this.retryState !== undefined && this.retryState.shouldSelectAnotherHost(host);

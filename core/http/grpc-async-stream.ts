@@ -80,8 +80,6 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
   private open(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[], internal: boolean): void {
     const cluster = internal ? this.server.clusterManager.getInternal(clusterName) : this.server.clusterManager.get(clusterName);
     if (cluster === undefined) return this.close(GrpcStatus.Unavailable, `cluster '${clusterName}' does not exist`);
-    const host = cluster.loadBalancer.chooseHost(undefined);
-    if (host === undefined) return this.close(GrpcStatus.Unavailable, "no healthy upstream");
     const headers = new RequestHeaders();
     headers.method = "POST";
     headers.path = method;
@@ -90,6 +88,10 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     headers.set("content-type", "application/grpc");
     headers.set("te", "trailers");
     for (const [name, value] of initialMetadata) headers.add(name, value);
+    // Envoy's gRPC async client goes through the router, whose downstreamHeaders() are the
+    // stream's own: an ORIGINAL_DST cluster's use_http_header reads them (router.h).
+    const host = cluster.loadBalancer.chooseHost({ downstreamHeaders: () => headers });
+    if (host === undefined) return this.close(GrpcStatus.Unavailable, "no healthy upstream");
     this.pendingHeaders = headers;
     // A static cluster's EDS or SDS stream may start before its HTTP/2 pools' code is in.
     const loading = this.alwaysHttp2 ? this.server.clusterManager.grpcStreamPoolCodeLoading() : this.server.clusterManager.poolCodeLoading(cluster);

@@ -96,6 +96,7 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
   restoreLocalAddress(address: SocketAddress): void {
     this.localAddress = address;
     this.addressesRestored = true;
+    this.localAddressRestored = true;
   }
 
   setRemoteAddress(address: SocketAddress): void {
@@ -105,6 +106,8 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
 
   /** A listener filter (proxy_protocol) set the addresses: the connection takes them. */
   addressesRestored = false;
+  /** The local address among them (Envoy's localAddressRestored: only it makes an ORIGINAL_DST destination). */
+  localAddressRestored = false;
 
   close(): void {
     if (this.finished) return;

@@ -319,7 +319,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     }
     const connection = new Connection(socket, this.config.perConnectionBufferLimitBytes);
     connection.rememberAddresses();
-    if (pending?.addressesRestored) connection.restoreAddresses(pending.localAddress, pending.remoteAddress);
+    if (pending?.addressesRestored) connection.restoreAddresses(pending.localAddressRestored ? pending.localAddress : undefined, pending.remoteAddress);
     connection.requestedServerName = info.requestedServerName;
     const tracer = this.context.tracer;
     if (tracer.on && tracer.admitConnection(this.name)) {

@@ -20,6 +20,8 @@ export class ClusterStats {
   readonly upstreamCxOverflow: Counter;
   /** A request or connection for which the load balancer found no host (Envoy's cluster manager, httpConnPoolImpl / tcpConnPoolImpl). */
   readonly upstreamCxNoneHealthy: Counter;
+  /** Envoy's ALL_CLUSTER_TRAFFIC_STATS original_dst_host_invalid, on every cluster (only an ORIGINAL_DST cluster's balancer counts it). */
+  readonly originalDstHostInvalid: Counter;
   /** tcp_proxy gave up connecting: max_connect_attempts used up (Envoy's tcp_proxy onConnectMaxAttempts). */
   readonly upstreamCxConnectAttemptsExceeded: Counter;
   readonly upstreamCxIdleTimeout: Counter;
@@ -103,6 +105,7 @@ export class ClusterStats {
     this.upstreamCxDestroyRemoteWithActiveRq = scope.counter("upstream_cx_destroy_remote_with_active_rq");
     this.upstreamCxOverflow = scope.counter("upstream_cx_overflow");
     this.upstreamCxNoneHealthy = scope.counter("upstream_cx_none_healthy");
+    this.originalDstHostInvalid = scope.counter("original_dst_host_invalid");
     this.upstreamCxConnectAttemptsExceeded = scope.counter("upstream_cx_connect_attempts_exceeded");
     this.upstreamCxIdleTimeout = scope.counter("upstream_cx_idle_timeout");
     this.upstreamCxMaxRequests = scope.counter("upstream_cx_max_requests");

@@ -17,7 +17,7 @@ import { LazyModule } from "../util/lazy-module.ts";
 import { createLoadBalancer } from "./load-balancer-factory.ts";
 import { AggregateClusterLoadBalancer, type AggregateClusterSource } from "./aggregate-cluster.ts";
 import { ClusterLbStats } from "./lb-stats.ts";
-import { OriginalDstLoadBalancer } from "./original-dst-cluster.ts";
+import { MAX_ORIGINAL_DST_HOSTS, OriginalDstLoadBalancer } from "./original-dst-cluster.ts";
 import { DEFAULT_LOAD_BALANCING } from "../config/lb-policy-defaults.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
@@ -133,7 +133,7 @@ export class Cluster {
     const aggregateNames = config.aggregateClusters;
     this.aggregate = aggregateNames && new AggregateClusterLoadBalancer<Cluster>(aggregateNames, { stats: new ClusterLbStats(store.scope(`cluster.${config.name}.`)), random, config: config.loadBalancing ?? DEFAULT_LOAD_BALANCING, ...(runtime && { runtime }) }, options.aggregateSource, config.name);
     const originalDst = config.originalDst;
-    this.originalDst = originalDst && new OriginalDstLoadBalancer(originalDst, this.prioritySet, store.scope(`cluster.${config.name}.`));
+    this.originalDst = originalDst && new OriginalDstLoadBalancer(originalDst, this.prioritySet, store.scope(`cluster.${config.name}.`), MAX_ORIGINAL_DST_HOSTS, config.name);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
     this.loadBalancer = this.aggregate ?? this.originalDst ?? createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
   }
@@ -152,7 +152,7 @@ export class Cluster {
   initialize(dispatcher: Dispatcher, log?: Logger, eventLog?: EventLogSink, layeredRuntime: RuntimeSnapshot = defaultsOnly(dispatcher.runtime), secrets?: SecretManager): Promise<void> {
     const keepaliveRefusal = clusterTcpKeepaliveRefusal(this.config, dispatcher.runtime);
     if (keepaliveRefusal !== undefined) return Promise.reject(new Error(keepaliveRefusal));
-    if (!this.checksStopped) this.originalDst?.start(dispatcher.timers);
+    if (!this.checksStopped) this.originalDst?.start(dispatcher.timers, log);
     const tls = this.config.transportSocket;
     if (!tls) return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
     // The TLS context first: health checks connect through it. TLS's code loads only when a

@@ -1,6 +1,7 @@
 import type { OriginalDstConfig } from "../config/bootstrap.ts";
 import type { Timer, Timers } from "../event/timers.ts";
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../network/cidr-range.ts";
+import type { ComponentLogger, Logger } from "../log.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { Host } from "./host.ts";
@@ -10,8 +11,9 @@ import type { DynamicMetadata, LoadBalancer, LoadBalancerContext } from "./load-
 /**
  * The most hosts an ORIGINAL_DST cluster holds at once. Envoy has no limit but the cleanup;
  * here a client naming a new `ip:port` in every request within one cleanup_interval must
- * not grow the host map (and a pool per host) without end: past it, a new destination
- * gets no host (503 "no healthy upstream") until the cleanup removes unused ones.
+ * not grow the host map (and a pool per host) without end. When full, the hosts with no
+ * connection and no request go at once; if every host is in use, a new destination gets no
+ * host (503 "no healthy upstream"), counted in `original_dst_host_overflow`.
  */
 export const MAX_ORIGINAL_DST_HOSTS = 4096;
 
@@ -89,6 +91,9 @@ export class OriginalDstLoadBalancer implements LoadBalancer {
   private cleanupTimer: Timer | undefined;
   /** Envoy's cluster traffic stat original_dst_host_invalid: a header or metadata value that is not `ip:port`. */
   readonly hostInvalid: Counter;
+  /** polyvoy's own: a new destination refused because MAX_ORIGINAL_DST_HOSTS hosts are all in use. */
+  readonly hostOverflow: Counter;
+  private log: ComponentLogger | undefined;
 
   constructor(
     private readonly config: OriginalDstConfig,
@@ -96,13 +101,17 @@ export class OriginalDstLoadBalancer implements LoadBalancer {
     /** The cluster's stats scope, `cluster.<name>.`. */
     scope: StatsScope,
     private readonly maxHosts: number = MAX_ORIGINAL_DST_HOSTS,
+    /** The cluster's name: a host's hostname is it followed by `ip:port` (Envoy's addHost). */
+    private readonly clusterName = "",
   ) {
     this.hostInvalid = scope.counter("original_dst_host_invalid");
+    this.hostOverflow = scope.counter("original_dst_host_overflow");
     prioritySet.getOrCreateHostSet(0);
   }
 
   /** Start the cleanup (Envoy arms its timer when the cluster is made); `stop` ends it. */
-  start(timers: Timers): void {
+  start(timers: Timers, log?: Logger): void {
+    this.log = log?.component("upstream");
     const timer = (this.cleanupTimer ??= timers.create(() => {
       this.cleanup();
       timer.enable(this.config.cleanupIntervalMs);
@@ -130,8 +139,12 @@ export class OriginalDstLoadBalancer implements LoadBalancer {
       existing.used = true;
       return existing.host;
     }
-    if (this.hosts.size >= this.maxHosts) return undefined;
-    const host = new Host(destination.address, port);
+    if (this.hosts.size >= this.maxHosts && !this.evictIdle()) {
+      this.hostOverflow.inc();
+      if (this.log?.debugOn) this.log.debug(`original_dst cluster '${this.clusterName}': ${this.maxHosts} hosts in use, no host for ${key}`);
+      return undefined;
+    }
+    const host = new Host(destination.address, port, { hostname: this.clusterName + key });
     this.hosts.set(key, { host, used: true });
     // Envoy posts addHost to the main thread; here the one thread adds it now.
     const current = this.prioritySet.getOrCreateHostSet(0).hosts;
@@ -163,6 +176,24 @@ export class OriginalDstLoadBalancer implements LoadBalancer {
     const destination = parseIpAndPort(value);
     if (destination === undefined) this.hostInvalid.inc();
     return destination;
+  }
+
+  /**
+   * Full: remove now every host with no connection and no request, picked lately or not —
+   * safe on the one thread, where a pick takes its pool before anything else runs. Whether
+   * room was made.
+   */
+  private evictIdle(): boolean {
+    const removed: Host[] = [];
+    for (const [key, entry] of this.hosts) {
+      const stats = entry.host.stats;
+      if (stats.cxActive > 0 || stats.rqActive > 0) continue;
+      this.hosts.delete(key);
+      removed.push(entry.host);
+    }
+    if (removed.length === 0) return false;
+    this.prioritySet.updateHosts(0, [...this.hosts.values()].map((entry) => entry.host), [], removed);
+    return true;
   }
 
   /**

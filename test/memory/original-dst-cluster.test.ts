@@ -31,7 +31,7 @@ function originalDst(extra: Record<string, unknown> = {}): Record<string, unknow
 }
 
 /** Upstreams on 8081 ("a") and 8082 ("b"); the proxy's one route goes to the ORIGINAL_DST cluster `dst`. */
-async function setup(cluster: Record<string, unknown>, options: { filters?: object[]; route?: Record<string, unknown> } = {}): Promise<void> {
+async function setup(cluster: Record<string, unknown>, options: { filters?: object[]; route?: Record<string, unknown>; clusters?: Record<string, unknown>[] } = {}): Promise<void> {
   runtime = new MemoryRuntime({ seed: 7 });
   upstreams.push(await MemoryHttpServer.listen(runtime, 8081, (_req, res) => res.respond(200, "a")));
   upstreams.push(await MemoryHttpServer.listen(runtime, 8082, (_req, res) => res.respond(200, "b")));
@@ -43,7 +43,7 @@ async function setup(cluster: Record<string, unknown>, options: { filters?: obje
       hcm: { http_filters: [...options.filters, { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }] },
     }),
   }) as { static_resources: { clusters: Record<string, unknown>[] } };
-  config.static_resources.clusters.push(cluster);
+  config.static_resources.clusters.push(cluster, ...(options.clusters ?? []));
   server = await startProxy(runtime, config);
 }
 
@@ -66,6 +66,43 @@ test("use_http_header: x-envoy-original-dst-host picks the upstream; a host per 
   expect(stat("cluster.dst.membership_change")).toBe(2);
   expect(stat("cluster.dst.upstream_rq_total")).toBe(3);
   expect(stat("cluster.dst.upstream_cx_total")).toBe(2);
+});
+
+test("a request mirror to an ORIGINAL_DST cluster goes to the destination in the shadow's own headers", async () => {
+  await setup(originalDst(), { route: { request_mirror_policies: [{ cluster: "dst" }] } });
+  expect(await get({ "x-envoy-original-dst-host": "127.0.0.1:8081" })).toBe("200 a");
+  // The request and its shadow, both to 8081's one host.
+  expect(stat("cluster.dst.upstream_rq_total")).toBe(2);
+  expect(stat("cluster.dst.membership_total")).toBe(1);
+});
+
+test("ext_authz's http_service to an ORIGINAL_DST cluster: the check request's own headers name its destination", async () => {
+  const extAuthz = {
+    name: "envoy.filters.http.ext_authz",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+      http_service: {
+        server_uri: { uri: "http://authz", cluster: "dst", timeout: "1s" },
+        authorization_request: { headers_to_add: [{ key: "x-envoy-original-dst-host", value: "127.0.0.1:8082" }] },
+      },
+    },
+  };
+  await setup(originalDst(), { filters: [extAuthz] });
+  // The check goes to 8082 (its 200 allows), the request to 8081.
+  expect(await get({ "x-envoy-original-dst-host": "127.0.0.1:8081" })).toBe("200 a");
+  expect(server.clusterManager.get("dst")!.prioritySet.allHosts().map(String).sort()).toEqual(["127.0.0.1:8081", "127.0.0.1:8082"]);
+});
+
+test("a new host's hostname is the cluster's name followed by ip:port (Envoy's addHost)", async () => {
+  await setup(originalDst());
+  expect(await get({ "x-envoy-original-dst-host": "127.0.0.1:8081" })).toBe("200 a");
+  expect(server.clusterManager.get("dst")!.prioritySet.allHosts().map((host) => host.hostname)).toEqual(["dst127.0.0.1:8081"]);
+});
+
+test("original_dst_host_invalid exists, at 0, on a cluster of any type (Envoy's ALL_CLUSTER_TRAFFIC_STATS)", async () => {
+  const plain = { name: "plain", type: "STATIC", connect_timeout: "1s", load_assignment: { cluster_name: "plain", endpoints: [] } };
+  await setup(originalDst(), { clusters: [plain] });
+  expect(server.stats.get("cluster.plain.original_dst_host_invalid")).toBeDefined();
 });
 
 test("no destination (no header, and no restored local address): 503 no healthy upstream, as Envoy", async () => {

@@ -65,7 +65,9 @@ export class ShadowWriter {
       return;
     }
     if (!disableHostSuffix) message.headers.authority = shadowAppendedHost(message.headers.authority);
-    const host = cluster.loadBalancer.chooseHost(undefined);
+    // Envoy's shadow runs through the async client's router: its downstreamHeaders() are the
+    // shadow's own (an ORIGINAL_DST cluster's use_http_header reads them).
+    const host = cluster.loadBalancer.chooseHost({ downstreamHeaders: () => message.headers });
     if (!host) {
       const log = this.server.log.component("router");
       if (log.debugOn) log.debug(`shadow cluster '${clusterName}' has no healthy upstream`);

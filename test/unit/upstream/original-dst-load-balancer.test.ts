@@ -6,6 +6,7 @@ import { describe, expect, test } from "vitest";
 import { PrioritySet } from "../../../core/upstream/host-set.ts";
 import { OriginalDstLoadBalancer, parseIpAndPort } from "../../../core/upstream/original-dst-cluster.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
+import { originalDstConfig } from "../../../core/config/original-dst-cluster-schema.ts";
 
 const header = (value: string) => ({ downstreamHeaders: () => ({ get: (name: string) => (name === "x-envoy-original-dst-host" ? value : undefined) }) });
 
@@ -26,11 +27,13 @@ describe("OriginalDstLoadBalancer", () => {
   test("holds at most maxHosts hosts: a new destination past it gets none, a known one still its host", () => {
     const set = new PrioritySet();
     const lb = new OriginalDstLoadBalancer({ cleanupIntervalMs: 5000, httpHeaderName: "x-envoy-original-dst-host" }, set, new StatsStore().scope("cluster.c."), 2);
-    const first = lb.chooseHost(header("10.0.0.1:80"));
-    expect(lb.chooseHost(header("10.0.0.2:80"))).toBeDefined();
+    const first = lb.chooseHost(header("10.0.0.1:80"))!;
+    const second = lb.chooseHost(header("10.0.0.2:80"))!;
+    first.stats.cxActive = second.stats.cxActive = 1;
     expect(lb.chooseHost(header("10.0.0.3:80"))).toBeUndefined();
     expect(lb.chooseHost(header("10.0.0.1:80"))).toBe(first);
     expect(set.allHosts().map(String)).toEqual(["10.0.0.1:80", "10.0.0.2:80"]);
+    first.stats.cxActive = second.stats.cxActive = 0;
     // Unpicked for a whole interval and unused: both go, and room is made.
     lb.cleanup();
     lb.cleanup();
@@ -44,5 +47,32 @@ describe("OriginalDstLoadBalancer", () => {
     expect(lb.chooseHost(connection(false))).toBeUndefined();
     expect(lb.chooseHost(connection(true))?.toString()).toBe("[::1]:9000");
     expect(lb.chooseHost(undefined)).toBeUndefined();
+  });
+});
+
+describe("OriginalDstLoadBalancer when full", () => {
+  test("idle hosts make room whether picked lately or not; with every host in use a new destination is refused and counted", () => {
+    const set = new PrioritySet();
+    const store = new StatsStore();
+    const lb = new OriginalDstLoadBalancer({ cleanupIntervalMs: 5000, httpHeaderName: "x-envoy-original-dst-host" }, set, store.scope("cluster.c."), 2, "c");
+    const first = lb.chooseHost(header("10.0.0.1:80"))!;
+    const second = lb.chooseHost(header("10.0.0.2:80"))!;
+    first.stats.cxActive = 1;
+    second.stats.rqActive = 1;
+    expect(lb.chooseHost(header("10.0.0.3:80"))).toBeUndefined();
+    expect(lb.hostOverflow.value).toBe(1);
+    // The second's request ends: picked since the last cleanup, yet idle — it goes for the new one.
+    second.stats.rqActive = 0;
+    expect(lb.chooseHost(header("10.0.0.3:80"))?.hostname).toBe("c10.0.0.3:80");
+    expect(set.allHosts().map(String)).toEqual(["10.0.0.1:80", "10.0.0.3:80"]);
+    expect(lb.hostOverflow.value).toBe(1);
+  });
+});
+
+describe("cleanup_interval", () => {
+  test("whole milliseconds, at least 1", () => {
+    expect(originalDstConfig(undefined, 2.7).cleanupIntervalMs).toBe(2);
+    expect(originalDstConfig(undefined, 0.001).cleanupIntervalMs).toBe(1);
+    expect(originalDstConfig(undefined, undefined).cleanupIntervalMs).toBe(5000);
   });
 });
