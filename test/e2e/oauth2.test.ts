@@ -9,11 +9,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
@@ -30,22 +30,22 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
   let host: string;
   let adminPort: number;
   let dir: string;
+  let tokenFile: string;
+  const secretFile = (secret: string) =>
+    [
+      "resources:",
+      '- "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+      "  name: token",
+      "  generic_secret:",
+      "    secret:",
+      `      inline_string: "${secret}"`,
+      "",
+    ].join("\n");
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "polyvoy-oauth2-"));
-    const tokenFile = join(dir, "token-secret.yml");
-    writeFileSync(
-      tokenFile,
-      [
-        "resources:",
-        '- "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
-        "  name: token",
-        "  generic_secret:",
-        "    secret:",
-        `      inline_string: "${CLIENT_SECRET}"`,
-        "",
-      ].join("\n"),
-    );
+    tokenFile = join(dir, "token-secret.yml");
+    writeFileSync(tokenFile, secretFile(CLIENT_SECRET));
     upstream = await httpUpstream();
     hub = await httpUpstream((req, res) => {
       res.setHeader("content-type", "application/json");
@@ -153,6 +153,19 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
     expect(byName.get("OauthHMAC")).toBe(`OauthHMAC=${hmac};path=/;Max-Age=600;secure;HttpOnly`);
   });
 
+  test("the token secret's SDS file is watched: a new secret is sent from then on", async () => {
+    writeFileSync(`${tokenFile}.tmp`, secretFile("rotated"));
+    renameSync(`${tokenFile}.tmp`, tokenFile);
+    const state = encodeURIComponent(`http://${host}/`);
+    let body = "";
+    for (let i = 0; i < 50 && !body.includes("client_secret=rotated&"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await get(`/authorize?code=c${i}&state=${state}`)).status).toBe(302);
+      body = hub.requests.at(-1)!.body.toString();
+    }
+    expect(body).toContain("client_secret=rotated&");
+  });
+
   const cookieHeader = (expires: number, token: string, hmac?: string) =>
     `OauthHMAC=${hmac ?? createHmac("sha256", HMAC_SECRET).update(`${host}\n${expires}\n${token}\n\n`).digest("base64")}; OauthExpires=${expires}; BearerToken=${token}`;
 
@@ -201,5 +214,12 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
       "IdToken=deleted; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT",
       "RefreshToken=deleted; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT",
     ]);
+  });
+
+  test("Envoy's single-page-app example validates (--mode validate)", async () => {
+    const file = "test/fixtures/envoy-examples/single-page-app/envoy.yml";
+    const exited = await runToExit(runtime, ["--mode", "validate", "-c", file], 60_000);
+    expect(exited).toMatchObject({ code: 0 });
+    expect(exited.stdout).toBe(`configuration '${file}' OK\n`);
   });
 });
