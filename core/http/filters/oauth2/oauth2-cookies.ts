@@ -21,17 +21,15 @@ export function parseCookies(headers: RequestHeaders, wanted: (name: string) => 
   // Several Cookie fields read as one: each is split at ";" all the same.
   const joined = headers.getJoined("cookie", ";");
   if (joined === undefined) return cookies;
-  {
-    for (const part of joined.split(";")) {
-      const pair = part.replace(/^[ \t\r\n\f\v]+/, "");
-      const eq = pair.indexOf("=");
-      if (eq < 0) continue;
-      const name = pair.slice(0, eq);
-      if (!wanted(name) || cookies.has(name)) continue;
-      let value = pair.slice(eq + 1);
-      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-      cookies.set(name, value);
-    }
+  for (const part of joined.split(";")) {
+    const pair = part.replace(/^[ \t\r\n\f\v]+/, "");
+    const eq = pair.indexOf("=");
+    if (eq < 0) continue;
+    const name = pair.slice(0, eq);
+    if (!wanted(name) || cookies.has(name)) continue;
+    let value = pair.slice(eq + 1);
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    cookies.set(name, value);
   }
   return cookies;
 }
