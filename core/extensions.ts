@@ -281,7 +281,8 @@ registerLazyHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", as
 registerLazyHttpFilterFactory<OAuth2Config>("envoy.filters.http.oauth2", async () => {
   const { OAuth2Filter, oauth2Enabled, oauth2FilterConfig } = await import("./http/filters/oauth2/oauth2-filter.ts");
   return {
-    kind: "decoder",
+    // An encoder too: after a refresh, the response sets the new cookies.
+    kind: "dual",
     create: (config, server, chain) => new OAuth2Filter(oauth2Enabled(config) ? oauth2FilterConfig(config.config, server, chain) : undefined),
     // The cookie's HMAC is computed through the port (hmacSha256): a runtime without it cannot run it.
     check: (config, server, name) => {

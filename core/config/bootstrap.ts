@@ -869,6 +869,10 @@ export interface OAuth2FilterConfig {
   readonly defaultExpiresIn: number;
   readonly denyRedirectMatchers: HeaderMatcherConfig[];
   readonly disableIdTokenSetCookie: boolean;
+  /** An expired session with a RefreshToken cookie is renewed at the token endpoint (RFC 6749 §6). */
+  readonly useRefreshToken: boolean;
+  /** Seconds: the RefreshToken cookie's lifetime when the token is no JWT with an exp. */
+  readonly defaultRefreshTokenExpiresIn: number;
 }
 
 /** OAuth2Credentials.CookieNames, defaults filled in. */

@@ -2,7 +2,6 @@
  * envoy.extensions.filters.http.oauth2.v3.OAuth2: the oauth2 filter's config
  * (core/http/filters/oauth2/), the fields of the proto polyvoy pins
  * (api/envoy/extensions/filters/http/oauth2/v3/oauth.proto, next-free-field 18).
- * The refresh-token flow (use_refresh_token) is not built: refused when true.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
@@ -11,7 +10,6 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { OAuth2Config, OAuth2CookieNames, OAuth2FilterConfig, StringMatcherConfig } from "./bootstrap.ts";
 import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
 import { durationMs } from "./proto-schema.ts";
-import { unsupportedField } from "./unsupported-field.ts";
 import { FormatError, parseFormat } from "../access-log/format.ts";
 import { sdsSecretConfig } from "../tls/tls-context-schema.ts";
 
@@ -28,6 +26,9 @@ const DEFAULT_COOKIE_NAMES: OAuth2CookieNames = {
   idToken: "IdToken",
   refreshToken: "RefreshToken",
 };
+
+/** filter.cc: a week, PROTOBUF_GET_SECONDS_OR_DEFAULT(default_refresh_token_expires_in, 604800). */
+const DEFAULT_REFRESH_TOKEN_EXPIRES_IN = 604800;
 
 /** filter.cc, authScopesList: no auth_scopes → "user". */
 const DEFAULT_AUTH_SCOPE = "user";
@@ -106,10 +107,10 @@ const oauth2FilterConfig = lazySchema(() =>
     auth_scopes: z.array(z.string()).default([]),
     resources: z.array(z.string()).default([]),
     auth_type: z.enum(["URL_ENCODED_BODY", "BASIC_AUTH"]).default("URL_ENCODED_BODY"),
-    use_refresh_token: unsupportedField("the refresh-token flow is not built", (v) => v === false || (typeof v === "object" && v !== null && (v as { value?: unknown }).value === false)),
+    use_refresh_token: z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((v) => v.value)]).default(false),
     default_expires_in: durationMs.optional(),
     deny_redirect_matcher: z.array(headerMatcher).default([]),
-    default_refresh_token_expires_in: unsupportedField("it applies to the refresh-token flow, which is not built"),
+    default_refresh_token_expires_in: durationMs.optional(),
     disable_id_token_set_cookie: boolFalse,
   })
   .transform((c, ctx): OAuth2FilterConfig => {
@@ -137,6 +138,8 @@ const oauth2FilterConfig = lazySchema(() =>
       defaultExpiresIn: Math.floor((c.default_expires_in ?? 0) / 1000),
       denyRedirectMatchers: c.deny_redirect_matcher,
       disableIdTokenSetCookie: c.disable_id_token_set_cookie,
+      useRefreshToken: c.use_refresh_token,
+      defaultRefreshTokenExpiresIn: c.default_refresh_token_expires_in === undefined ? DEFAULT_REFRESH_TOKEN_EXPIRES_IN : Math.floor(c.default_refresh_token_expires_in / 1000),
     };
   }));
 

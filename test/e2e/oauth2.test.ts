@@ -49,7 +49,11 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
     upstream = await httpUpstream();
     hub = await httpUpstream((req, res) => {
       res.setHeader("content-type", "application/json");
-      if (req.body.toString().includes("code=bad")) {
+      if (req.body.toString().startsWith("grant_type=refresh_token&refresh_token=good-refresh&")) {
+        res.end(JSON.stringify({ access_token: "refreshed-token", expires_in: 120, refresh_token: "new-refresh" }));
+        return;
+      }
+      if (req.body.toString().includes("code=bad") || req.body.toString().includes("grant_type=refresh_token")) {
         res.statusCode = 400;
         res.end('{"error":"invalid_grant"}');
         return;
@@ -86,6 +90,8 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
                   hmac_secret: { name: "hmac" },
                 },
                 auth_scopes: ["user:email"],
+                use_refresh_token: true,
+                default_refresh_token_expires_in: "3600s",
               },
             },
           },
@@ -96,7 +102,7 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
     const bootstrap = {
       admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
       ...config,
-    } as Record<string, unknown> & { static_resources: Record<string, unknown> };
+    } as unknown as Record<string, unknown> & { static_resources: Record<string, unknown> };
     bootstrap.static_resources.secrets = [{ name: "hmac", generic_secret: { secret: { inline_string: HMAC_SECRET } } }];
     proxy = await ProxyProcess.start(runtime, bootstrap);
   });
@@ -184,6 +190,27 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
     // The HMAC binds the token: another token under the same HMAC fails.
     const good = cookieHeader(expires, "tok-1").replace("BearerToken=tok-1", "BearerToken=tok-2");
     expect((await get("/app/data", { cookie: good })).status).toBe(302);
+  });
+
+  test("use_refresh_token: an expired session with a refresh token is renewed, the request goes on with the new token and cookies", async () => {
+    const expired = Math.floor(Date.now() / 1000) - 5;
+    const before = await stat("http.ingress_http.oauth_refreshtoken_success");
+    const r = await get("/app/data", { cookie: `${cookieHeader(expired, "old-token")}; RefreshToken=good-refresh; theme=dark` });
+    expect(r.status).toBe(200);
+    // The client secret is the SDS file's (rotated by the test above when it ran).
+    expect(hub.requests.at(-1)!.body.toString()).toMatch(/^grant_type=refresh_token&refresh_token=good-refresh&client_id=0123456789&client_secret=(rotated|client%20secret%261)$/);
+    const seen = upstream.requests.at(-1)!;
+    expect(seen.headers.authorization).toBe("Bearer refreshed-token");
+    expect(seen.headers.cookie).toContain("BearerToken=refreshed-token");
+    expect(seen.headers.cookie).toContain("theme=dark");
+    const byName = new Map(r.cookies.map((c) => [c.slice(0, c.indexOf("=")), c]));
+    expect(byName.get("BearerToken")).toBe("BearerToken=refreshed-token;path=/;Max-Age=120;secure;HttpOnly");
+    expect(byName.get("RefreshToken")).toBe("RefreshToken=new-refresh;path=/;Max-Age=3600;secure;HttpOnly");
+    expect(await stat("http.ingress_http.oauth_refreshtoken_success")).toBe(before + 1);
+    // A refresh the token endpoint refuses: back to the login redirect, counted.
+    const failures = await stat("http.ingress_http.oauth_refreshtoken_failure");
+    expect((await get("/app/data", { cookie: `${cookieHeader(expired, "old-token")}; RefreshToken=bad` })).status).toBe(302);
+    expect(await stat("http.ingress_http.oauth_refreshtoken_failure")).toBe(failures + 1);
   });
 
   test("deny_redirect_matcher: 401 instead of the redirect; a failed token request: 401", async () => {

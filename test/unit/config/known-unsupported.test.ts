@@ -125,26 +125,6 @@ const USES: Record<string, Json> = {
   pass_through_tlvs: withListener({ listener_filters: [{ name: "envoy.filters.listener.proxy_protocol", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol", pass_through_tlvs: { match_type: "INCLUDE_ALL" } } }] }),
   "tracing.http": { tracing: { http: { name: "envoy.tracers.zipkin" } } },
   "stats_config.histogram_bucket_settings": { stats_config: { histogram_bucket_settings: [{ match: { prefix: "x" }, buckets: [1] }] } },
-  use_refresh_token: withHcm({
-    http_filters: [
-      {
-        name: "envoy.filters.http.oauth2",
-        typed_config: {
-          "@type": "type.googleapis.com/envoy.extensions.filters.http.oauth2.v3.OAuth2",
-          config: {
-            token_endpoint: { cluster: "c", uri: "http://hub/token", timeout: "3s" },
-            authorization_endpoint: "http://hub/authorize",
-            redirect_uri: "http://app/callback",
-            redirect_path_matcher: { path: { exact: "/callback" } },
-            signout_path: { path: { exact: "/signout" } },
-            credentials: { client_id: "id", token_secret: { name: "t", sds_config: { path: "/t.yaml" } }, hmac_secret: { name: "h", sds_config: { path: "/h.yaml" } } },
-            use_refresh_token: true,
-          },
-        },
-      },
-      { name: "envoy.filters.http.router" },
-    ],
-  }),
   grpc_json_transcoder: withHcm({ http_filters: [{ name: "envoy.filters.http.grpc_json_transcoder" }, { name: "envoy.filters.http.router" }] }),
   redis_proxy: withListener({}, { filters: [{ name: "envoy.filters.network.redis_proxy" }] }),
   mongo_proxy: withListener({}, { filters: [{ name: "envoy.filters.network.mongo_proxy" }] }),
@@ -221,7 +201,6 @@ const FIRST_LINE: Record<string, string> = {
   "pass_through_tlvs": "static_resources.listeners[0].listener_filters[0].typed_config: `pass_through_tlvs` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "tracing.http": "tracing.http: envoy.tracers.zipkin is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there",
   "stats_config.histogram_bucket_settings": "stats_config: `histogram_bucket_settings` is an Envoy field that polyvoy does not support yet (every histogram has Envoy's default buckets (0.5 ms to 1 h))",
-  "use_refresh_token": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config: `use_refresh_token` is an Envoy field that polyvoy does not support yet (the refresh-token flow is not built)",
   "grpc_json_transcoder": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.grpc_json_transcoder (the gRPC-JSON transcoder) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
   "redis_proxy": "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.redis_proxy (the Redis proxy) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
   "mongo_proxy": "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.mongo_proxy (the MongoDB proxy) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)",

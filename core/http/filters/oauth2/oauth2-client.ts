@@ -24,10 +24,26 @@ export interface AccessTokenResult {
   readonly expiresIn: number;
 }
 
+/** `refresh`: the answer to a refresh-token request (asyncRefreshAccessToken), else to the code's exchange. */
 export interface OAuth2ClientCallbacks {
-  onGetAccessTokenSuccess(result: AccessTokenResult): void;
+  onGetAccessTokenSuccess(result: AccessTokenResult, refresh: boolean): void;
   /** `why`: for the debug log. */
-  onGetAccessTokenFailure(why: string): void;
+  onGetAccessTokenFailure(why: string, refresh: boolean): void;
+}
+
+/**
+ * The refresh request's body (oauth_client.cc, RefreshAccessTokenBodyFormatString[WithBasicAuth],
+ * RFC 6749 §6): the refresh token, client_id and the client secret percent-encoded.
+ */
+export function refreshTokenRequest(config: OAuth2FilterConfig, refreshToken: string, clientSecret: Uint8Array): { body: string; authorization?: string } {
+  const token = urlEncodeQueryParameter(latin1Encode(refreshToken));
+  if (config.authType === "BASIC_AUTH") {
+    const basic = new Uint8Array([...utf8Encode(`${config.clientId}:`), ...clientSecret]);
+    return { body: `grant_type=refresh_token&refresh_token=${token}`, authorization: `Basic ${encodeBase64(basic)}` };
+  }
+  const clientId = urlEncodeQueryParameter(utf8Encode(config.clientId));
+  const secret = urlEncodeQueryParameter(clientSecret);
+  return { body: `grant_type=refresh_token&refresh_token=${token}&client_id=${clientId}&client_secret=${secret}` };
 }
 
 /**
@@ -83,6 +99,7 @@ export function parseTokenResponse(text: string, defaultExpiresIn: number): Acce
 export class OAuth2Client implements AsyncRequestCallbacks {
   private request: AsyncRequest | undefined;
   private callbacks: OAuth2ClientCallbacks | undefined;
+  private refresh = false;
   private readonly scheme: string;
   private readonly authority: string;
   private readonly path: string;
@@ -100,8 +117,17 @@ export class OAuth2Client implements AsyncRequestCallbacks {
 
   /** asyncGetAccessToken: POST the code; `callbacks` hear once, unless cancel() comes first. */
   getAccessToken(authCode: string, clientSecret: Uint8Array, redirectUri: string, callbacks: OAuth2ClientCallbacks): void {
+    this.send(accessTokenRequest(this.config, authCode, clientSecret, redirectUri), false, callbacks);
+  }
+
+  /** asyncRefreshAccessToken: POST the refresh token. */
+  refreshAccessToken(refreshToken: string, clientSecret: Uint8Array, callbacks: OAuth2ClientCallbacks): void {
+    this.send(refreshTokenRequest(this.config, refreshToken, clientSecret), true, callbacks);
+  }
+
+  private send({ body, authorization }: { body: string; authorization?: string }, refresh: boolean, callbacks: OAuth2ClientCallbacks): void {
     this.callbacks = callbacks;
-    const { body, authorization } = accessTokenRequest(this.config, authCode, clientSecret, redirectUri);
+    this.refresh = refresh;
     const headers = new RequestHeaders();
     headers.method = "POST";
     headers.path = this.path;
@@ -127,16 +153,16 @@ export class OAuth2Client implements AsyncRequestCallbacks {
     const callbacks = this.callbacks;
     this.callbacks = undefined;
     if (callbacks === undefined) return;
-    if (response.headers.status !== 200) return callbacks.onGetAccessTokenFailure(`Oauth response code: ${response.headers.status}`);
+    if (response.headers.status !== 200) return callbacks.onGetAccessTokenFailure(`Oauth response code: ${response.headers.status}`, this.refresh);
     const result = parseTokenResponse(utf8Decode(response.body), this.config.defaultExpiresIn);
-    if (typeof result === "string") return callbacks.onGetAccessTokenFailure(result);
-    callbacks.onGetAccessTokenSuccess(result);
+    if (typeof result === "string") return callbacks.onGetAccessTokenFailure(result, this.refresh);
+    callbacks.onGetAccessTokenSuccess(result, this.refresh);
   }
 
   onFailure(_request: AsyncRequest, reason: AsyncFailureReason): void {
     this.request = undefined;
     const callbacks = this.callbacks;
     this.callbacks = undefined;
-    callbacks?.onGetAccessTokenFailure(`token request failed: ${reason}`);
+    callbacks?.onGetAccessTokenFailure(`token request failed: ${reason}`, this.refresh);
   }
 }

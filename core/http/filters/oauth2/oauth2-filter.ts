@@ -29,14 +29,15 @@ import {
   FilterTrailersStatus,
   UNBOUND_DECODER_FILTER_CALLBACKS,
   type DecoderFilterCallbacks,
-  type StreamDecoderFilter,
+  type StreamFilter,
 } from "../../filter.ts";
 import { ResponseHeaders, type RequestHeaders } from "../../message.ts";
+import { parseJwt } from "../jwt-authn/jwt.ts";
 import { compileHeaderMatcher, compileStringMatch } from "../../route/header-matcher.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { PerConfig } from "../../../util/per-config.ts";
 import { OAuth2Client, type AccessTokenResult, type OAuth2ClientCallbacks } from "./oauth2-client.ts";
-import { cookiesAreValid, encodeHmacBase64, readOAuth2Cookies, type HmacSha256 } from "./oauth2-cookies.ts";
+import { cookiesAreValid, encodeHmacBase64, parseCookies, readOAuth2Cookies, type HmacSha256 } from "./oauth2-cookies.ts";
 import { isAbsoluteHttpUrl, parseQueryString, pathAndQuery, percentDecode, replaceQueryString, urlEncodeQueryParameter } from "./oauth2-url.ts";
 
 /** filter.cc's local reply body and response code details. */
@@ -103,6 +104,8 @@ export class OAuth2Shared {
   readonly oauthFailure: Counter;
   readonly oauthPassthrough: Counter;
   readonly oauthSuccess: Counter;
+  readonly oauthRefreshtokenSuccess: Counter;
+  readonly oauthRefreshtokenFailure: Counter;
   private resolving: Promise<void> | undefined;
 
   constructor(
@@ -128,6 +131,8 @@ export class OAuth2Shared {
     this.oauthFailure = server.stats.counter(`${prefix}oauth_failure`);
     this.oauthPassthrough = server.stats.counter(`${prefix}oauth_passthrough`);
     this.oauthSuccess = server.stats.counter(`${prefix}oauth_success`);
+    this.oauthRefreshtokenSuccess = server.stats.counter(`${prefix}oauth_refreshtoken_success`);
+    this.oauthRefreshtokenFailure = server.stats.counter(`${prefix}oauth_refreshtoken_failure`);
   }
 
   /** Read both secrets (static, or from their SDS files); config.cc refuses the filter without them. */
@@ -171,8 +176,11 @@ const enum State {
   Continued,
 }
 
-export class OAuth2Filter implements StreamDecoderFilter, OAuth2ClientCallbacks {
+export class OAuth2Filter implements StreamFilter, OAuth2ClientCallbacks {
   private callbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
+  private headers: RequestHeaders | undefined;
+  /** After a refresh: the cookies the response sets (Envoy's was_refresh_token_flow_). */
+  private refreshedCookies: [string, string][] | undefined;
   private state = State.Idle;
   private destroyed = false;
   private host = "";
@@ -184,6 +192,25 @@ export class OAuth2Filter implements StreamDecoderFilter, OAuth2ClientCallbacks 
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
     this.callbacks = callbacks;
+  }
+
+  /** The response is only added to (encodeHeaders): nothing to ask of it. */
+  setEncoderFilterCallbacks(): void {}
+
+  /** After a refresh, the new cookies go to the browser with the upstream's response. */
+  encodeHeaders(headers: ResponseHeaders): FilterHeadersStatus {
+    const cookies = this.refreshedCookies;
+    this.refreshedCookies = undefined;
+    if (cookies !== undefined) for (const [name, value] of cookies) headers.add(name, value);
+    return FilterHeadersStatus.Continue;
+  }
+
+  encodeData(): FilterDataStatus {
+    return FilterDataStatus.Continue;
+  }
+
+  encodeTrailers(): FilterTrailersStatus {
+    return FilterTrailersStatus.Continue;
   }
 
   decodeHeaders(headers: RequestHeaders): FilterHeadersStatus {
@@ -199,6 +226,7 @@ export class OAuth2Filter implements StreamDecoderFilter, OAuth2ClientCallbacks 
     // Envoy cannot validate a client's own Authorization: removed, unless told to keep it.
     if (!shared.config.preserveAuthorizationHeader) headers.remove("authorization");
     this.host = headers.authority;
+    this.headers = headers;
     if (shared.signoutPath(headers.path)) {
       this.signOutUser(headers);
       return FilterHeadersStatus.StopIteration;
@@ -249,8 +277,13 @@ export class OAuth2Filter implements StreamDecoderFilter, OAuth2ClientCallbacks 
       return this.continueDecoding();
     }
     if (!shared.redirectPath(path)) {
-      for (const matches of shared.denyRedirect) if (matches(headers)) return this.sendUnauthorizedResponse();
-      return this.redirectToOAuthServer(headers);
+      // An expired session with a refresh token is renewed first (RFC 6749 §6), the request waiting.
+      if (shared.config.useRefreshToken && cookies.refreshToken !== "") {
+        this.oauthClient = new OAuth2Client(shared.client, shared.config);
+        this.oauthClient.refreshAccessToken(cookies.refreshToken, shared.clientSecret!.value, this);
+        return;
+      }
+      return this.redirectOrDeny(headers);
     }
     // The callback from the authorization server: an error, or a code and the state.
     const query = parseQueryString(path);
@@ -263,6 +296,12 @@ export class OAuth2Filter implements StreamDecoderFilter, OAuth2ClientCallbacks 
     const redirectUri = shared.redirectUri.format(this.callbacks.headerFormatterContext(undefined));
     this.oauthClient = new OAuth2Client(shared.client, shared.config);
     this.oauthClient.getAccessToken(code, shared.clientSecret!.value, redirectUri, this);
+  }
+
+  /** canRedirectToOAuthServer: 401 when a deny_redirect_matcher matches, else the redirect. */
+  private redirectOrDeny(headers: RequestHeaders): void {
+    for (const matches of this.shared!.denyRedirect) if (matches(headers)) return this.sendUnauthorizedResponse();
+    this.redirectToOAuthServer(headers);
   }
 
   /** redirectToOAuthServer: 302 to authorization_endpoint with the query Envoy builds. */
@@ -287,25 +326,31 @@ export class OAuth2Filter implements StreamDecoderFilter, OAuth2ClientCallbacks 
     this.redirect(`${headers.scheme}://${this.host}/`, cookies, SIGN_OUT);
   }
 
-  onGetAccessTokenSuccess(result: AccessTokenResult): void {
+  onGetAccessTokenSuccess(result: AccessTokenResult, refresh: boolean): void {
     this.oauthClient = undefined;
     if (this.destroyed) return;
-    this.finishGetAccessTokenFlow(result).catch((err: unknown) => {
+    (refresh ? this.finishRefreshAccessTokenFlow(result) : this.finishGetAccessTokenFlow(result)).catch((err: unknown) => {
       this.server.log.error(`oauth2: ${err instanceof Error ? err.message : String(err)}`);
       if (!this.destroyed) this.callbacks.resetStream();
     });
   }
 
-  onGetAccessTokenFailure(why: string): void {
+  onGetAccessTokenFailure(why: string, refresh: boolean): void {
     this.oauthClient = undefined;
     if (this.destroyed) return;
     const log = this.server.log.component("oauth2");
     if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}oauth2: ${why}`);
-    this.sendUnauthorizedResponse();
+    if (!refresh) return this.sendUnauthorizedResponse();
+    // onRefreshAccessTokenFailure: no new token, so the browser goes to log in again.
+    this.shared!.oauthRefreshtokenFailure.inc();
+    this.redirectOrDeny(this.headers!);
   }
 
-  /** updateTokens + finishGetAccessTokenFlow: the cookies set (addResponseCookies), 302 back to the state's URL. */
-  private async finishGetAccessTokenFlow(result: AccessTokenResult): Promise<void> {
+  /**
+   * updateTokens + addResponseCookies: the session's cookies for `result`, and its fields
+   * (the new expiry, the tokens kept), each cookie `;path=/;Max-Age=…;secure;HttpOnly`.
+   */
+  private async tokenCookies(result: AccessTokenResult): Promise<{ cookies: [string, string][]; values: Map<string, string> }> {
     const shared = this.shared!;
     const idToken = shared.config.disableIdTokenSetCookie ? "" : result.idToken;
     const expiresIn = String(result.expiresIn);
@@ -317,18 +362,69 @@ export class OAuth2Filter implements StreamDecoderFilter, OAuth2ClientCallbacks 
       idToken,
       refreshToken: result.refreshToken,
     });
-    if (this.destroyed) return;
     const names = shared.config.cookieNames;
     const tail = cookieTail(expiresIn);
+    const values = new Map<string, string>([
+      [names.oauthHmac, hmac],
+      [names.oauthExpires, newExpires],
+    ]);
     const cookies: [string, string][] = [
       ["set-cookie", `${names.oauthHmac}=${hmac}${tail}`],
       ["set-cookie", `${names.oauthExpires}=${newExpires}${tail}`],
     ];
-    if (result.accessToken !== "") cookies.push(["set-cookie", `${names.bearerToken}=${result.accessToken}${tail}`]);
-    if (idToken !== "") cookies.push(["set-cookie", `${names.idToken}=${idToken}${tail}`]);
-    if (result.refreshToken !== "") cookies.push(["set-cookie", `${names.refreshToken}=${result.refreshToken}${tail}`]);
-    shared.oauthSuccess.inc();
+    if (result.accessToken !== "") {
+      values.set(names.bearerToken, result.accessToken);
+      cookies.push(["set-cookie", `${names.bearerToken}=${result.accessToken}${tail}`]);
+    }
+    if (idToken !== "") {
+      values.set(names.idToken, idToken);
+      cookies.push(["set-cookie", `${names.idToken}=${idToken}${tail}`]);
+    }
+    if (result.refreshToken !== "") {
+      values.set(names.refreshToken, result.refreshToken);
+      cookies.push(["set-cookie", `${names.refreshToken}=${result.refreshToken}${cookieTail(this.refreshTokenMaxAge(result))}`]);
+    }
+    return { cookies, values };
+  }
+
+  /**
+   * getExpiresTimeForRefreshToken: with use_refresh_token, the refresh token's own exp when
+   * it is a JWT with one (0 when past), else default_refresh_token_expires_in; without, expires_in.
+   */
+  private refreshTokenMaxAge(result: AccessTokenResult): string {
+    const config = this.shared!.config;
+    if (!config.useRefreshToken) return String(result.expiresIn);
+    const jwt = parseJwt(result.refreshToken);
+    if (typeof jwt !== "string" && jwt.exp !== 0) return String(Math.max(0, jwt.exp - this.shared!.nowSeconds()));
+    return String(config.defaultRefreshTokenExpiresIn);
+  }
+
+  /** finishGetAccessTokenFlow: the cookies set, 302 back to the state's URL. */
+  private async finishGetAccessTokenFlow(result: AccessTokenResult): Promise<void> {
+    const { cookies } = await this.tokenCookies(result);
+    if (this.destroyed) return;
+    this.shared!.oauthSuccess.inc();
     this.redirect(this.originalUrl, cookies, REDIRECT_LOGGED_IN);
+  }
+
+  /**
+   * finishRefreshAccessTokenFlow: the request goes on with its Cookie header carrying the
+   * new values (the upstream sees the session as renewed) and the bearer token; the
+   * response sets the new cookies (encodeHeaders).
+   */
+  private async finishRefreshAccessTokenFlow(result: AccessTokenResult): Promise<void> {
+    const shared = this.shared!;
+    const { cookies, values } = await this.tokenCookies(result);
+    if (this.destroyed) return;
+    const headers = this.headers!;
+    const all = parseCookies(headers, () => true);
+    for (const [name, value] of values) all.set(name, value);
+    headers.set("cookie", [...all].map(([name, value]) => `${name}=${value}`).join("; "));
+    if (shared.config.forwardBearerToken && result.accessToken !== "") headers.set("authorization", `Bearer ${result.accessToken}`);
+    this.refreshedCookies = cookies;
+    shared.oauthRefreshtokenSuccess.inc();
+    shared.oauthSuccess.inc();
+    this.continueDecoding();
   }
 
   /** A 302 from here, with its response code details. */

@@ -10,7 +10,7 @@ import { createHmac } from "node:crypto";
 import type { OAuth2FilterConfig } from "../../../../core/config/bootstrap.ts";
 import { loadConfig } from "../../../../core/config/load.ts";
 import { RequestHeaders } from "../../../../core/http/message.ts";
-import { accessTokenRequest, parseTokenResponse } from "../../../../core/http/filters/oauth2/oauth2-client.ts";
+import { accessTokenRequest, parseTokenResponse, refreshTokenRequest } from "../../../../core/http/filters/oauth2/oauth2-client.ts";
 import { cookiesAreValid, encodeHmacBase64, parseCookies, readOAuth2Cookies } from "../../../../core/http/filters/oauth2/oauth2-cookies.ts";
 import { isAbsoluteHttpUrl, parseQueryString, percentDecode, replaceQueryString, urlEncodeQueryParameter } from "../../../../core/http/filters/oauth2/oauth2-url.ts";
 import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
@@ -98,6 +98,15 @@ describe("the token request and its answer", () => {
     });
   });
 
+  test("the refresh request (RFC 6749 §6): the refresh token percent-encoded, the client as for the code", () => {
+    const secret = new TextEncoder().encode("s&cr t");
+    expect(refreshTokenRequest(config, "r/1", secret)).toEqual({ body: "grant_type=refresh_token&refresh_token=r%2F1&client_id=my%20id&client_secret=s%26cr%20t" });
+    expect(refreshTokenRequest({ ...config, authType: "BASIC_AUTH" }, "r/1", secret)).toEqual({
+      body: "grant_type=refresh_token&refresh_token=r%2F1",
+      authorization: `Basic ${Buffer.from("my id:s&cr t").toString("base64")}`,
+    });
+  });
+
   test("the answer: access_token required; expires_in a number or a decimal string, else the default; 0 fails", () => {
     expect(parseTokenResponse('{"access_token":"a","expires_in":"30","scope":"x"}', 600)).toEqual({ accessToken: "a", idToken: "", refreshToken: "", expiresIn: 30 });
     expect(parseTokenResponse('{"access_token":"a","id_token":"i","refresh_token":"r"}', 600)).toEqual({ accessToken: "a", idToken: "i", refreshToken: "r", expiresIn: 600 });
@@ -157,8 +166,10 @@ describe("config", () => {
   };
   const AT = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config";
 
-  test("a config with static generic secrets loads", () => {
+  test("a config with static generic secrets loads; use_refresh_token as a bool or a BoolValue", () => {
     expect(problems(base)).toEqual([]);
+    expect(problems({ ...base, use_refresh_token: { value: true }, default_refresh_token_expires_in: "60s" })).toEqual([]);
+    expect(problems({ ...base, use_refresh_token: "yes" })[0]).toContain(`${AT}.use_refresh_token`);
   });
 
   test("refused, one line each: an unknown cluster, a missing static secret, contradicting options, a bad cookie name, an unknown field", () => {
