@@ -7,7 +7,9 @@
  * 3. valid cookies (OauthHMAC signs host, OauthExpires and the tokens with hmac_secret;
  *    the expiry is ahead) let it through, with Authorization: Bearer <BearerToken> when
  *    forward_bearer_token (oauth_success);
- * 4. without them, a request off the redirect path is sent to authorization_endpoint
+ * 4. without them, a request off the redirect path with a RefreshToken cookie (and
+ *    use_refresh_token) waits while the session is renewed at token_endpoint (RFC 6749
+ *    §6: oauth_refreshtoken_success / _failure); otherwise it is sent to authorization_endpoint
  *    (302; client_id, redirect_uri, response_type=code, scope, state = the original URL;
  *    oauth_unauthorized_rq), or answered 401 when a deny_redirect_matcher matches;
  * 5. the callback (redirect_path_matcher) with code and state: the code is exchanged at
