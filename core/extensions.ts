@@ -18,7 +18,7 @@ import { routerStats } from "./http/filters/router-stats.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
 import { resolvedNetworkScript } from "./network-script/resolve-network-script.ts";
 import { PerConfig } from "./util/per-config.ts";
-import type { JwtAuthnConfig, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
+import type { JwtAuthnConfig, OAuth2Config, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { CustomResponseConfig } from "./config/custom-response-schema.ts";
@@ -286,6 +286,24 @@ registerLazyHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", as
       // remote_jwks with async_fetch: fetched now, and the listener waits unless fast_listener.
       jwtAuthnFilterConfig(config, server, chain).startAsyncFetches();
     },
+  };
+});
+
+registerLazyHttpFilterFactory<OAuth2Config>("envoy.filters.http.oauth2", async () => {
+  const { OAuth2Filter, oauth2Enabled, oauth2FilterConfig } = await import("./http/filters/oauth2/oauth2-filter.ts");
+  return {
+    // An encoder too: after a refresh, the response sets the new cookies.
+    kind: "dual",
+    create: (config, server, chain) => new OAuth2Filter(oauth2Enabled(config) ? oauth2FilterConfig(config.config, server, chain) : undefined),
+    // The cookie's HMAC is computed through the port (hmacSha256): a runtime without it cannot run it.
+    check: (config, server, name) => {
+      if (oauth2Enabled(config) && server.runtime.hmacSha256 === undefined) throw new Error(`HTTP filter ${name}: envoy.filters.http.oauth2 needs the runtime's hmacSha256 (WebCrypto), which ${server.runtime.name} does not offer`);
+    },
+    prepare: (config, server, chain) => {
+      if (oauth2Enabled(config)) oauth2FilterConfig(config.config, server, chain);
+    },
+    // token_secret and hmac_secret: read (or their SDS files loaded) before the listener serves.
+    resolve: (config, server, chain) => (oauth2Enabled(config) ? oauth2FilterConfig(config.config, server, chain).resolve() : Promise.resolve()),
   };
 });
 

@@ -33,14 +33,14 @@ export type LogComponent = (typeof LOG_COMPONENTS)[number];
  * timeouts; the HTTP/1 codec's reads at trace, downstream and upstream), "http2" (HTTP/2
  * connection errors, keepalive and header timeouts; reads and RST_STREAMs at trace),
  * "router" (route misses, upstream resets, retries, request mirroring), "pool" (connection
- * pool events), "jwt" (verification failures). The others are accepted and print nothing
+ * pool events), "jwt" (verification failures), "oauth2" (token request failures). The others are accepted and print nothing
  * yet. See Logger.component.
  */
 export const LOG_COMPONENTS = [
   "admin", "alternate_protocols_cache", "aws", "assert", "backtrace", "cache_filter", "client", "compression", "config",
   "connection", "conn_handler", "decompression", "dns", "dubbo", "ext_authz", "ext_proc", "rocketmq", "file", "filter",
   "forward_proxy", "grpc", "happy_eyeballs", "hc", "health_checker", "http", "http2", "http3", "hystrix", "init", "io",
-  "jwt", "kafka", "lua", "main", "matcher", "misc", "mongo", "quic", "quic_stream", "pool", "rbac", "rds", "redis",
+  "jwt", "kafka", "lua", "main", "matcher", "misc", "mongo", "oauth2", "quic", "quic_stream", "pool", "rbac", "rds", "redis",
   "router", "runtime", "stats", "secret", "tap", "testing", "thrift", "tracing", "upstream", "udp", "wasm", "websocket", "xds",
 ] as const;
 

@@ -727,6 +727,11 @@ export interface Runtime {
    */
   verifySignature?(jwk: JsonWebPublicKey, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean>;
   /**
+   * Optional: HMAC-SHA256 of `data` with `key` (RFC 2104), for the oauth2 filter's cookie
+   * signature. Adapters use the runtime's WebCrypto. Without it, oauth2 is refused at start.
+   */
+  hmacSha256?(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+  /**
    * Open `path` for appending, creating it (mode 0644) if missing, as Envoy opens access
    * log files. "/dev/stdout" and "/dev/stderr" are the process's own stdout and stderr
    * (fd 1 and 2, whatever they are: terminal, pipe, file or socket), never reopened.

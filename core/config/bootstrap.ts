@@ -846,7 +846,8 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.ratelimit"; config: RateLimitConfig }
   | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
   | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig }
-  | { name: string; type: "envoy.filters.http.jwt_authn"; config: JwtAuthnConfig };
+  | { name: string; type: "envoy.filters.http.jwt_authn"; config: JwtAuthnConfig }
+  | { name: string; type: "envoy.filters.http.oauth2"; config: OAuth2Config };
 
 /** One direction of envoy.extensions.filters.http.compressor.v3.Compressor (CommonDirectionConfig). */
 export interface CompressorDirectionConfig {
@@ -898,6 +899,51 @@ export interface DecompressorConfig {
   maxInflateRatio: number;
   request: DecompressorDirectionConfig & { advertiseAcceptEncoding: boolean };
   response: DecompressorDirectionConfig;
+}
+
+/** envoy.extensions.filters.http.oauth2.v3.OAuth2 (core/http/filters/oauth2/). */
+export interface OAuth2Config {
+  /** Absent: Envoy's filter does nothing (config.cc adds no filter). */
+  readonly config?: OAuth2FilterConfig;
+}
+
+/** envoy.extensions.filters.http.oauth2.v3.OAuth2Config. */
+export interface OAuth2FilterConfig {
+  readonly tokenEndpoint: { readonly uri: string; readonly cluster: string; readonly timeoutMs: number };
+  readonly authorizationEndpoint: string;
+  readonly clientId: string;
+  readonly tokenSecret: SdsSecretConfig;
+  readonly hmacSecret: SdsSecretConfig;
+  readonly cookieNames: OAuth2CookieNames;
+  /** A header-value format (%REQ(…)% and the other operators). */
+  readonly redirectUri: string;
+  /** PathMatchers: a StringMatcher on the path without query and fragment. */
+  readonly redirectPathMatcher: StringMatcherConfig;
+  readonly signoutPath: StringMatcherConfig;
+  readonly forwardBearerToken: boolean;
+  readonly preserveAuthorizationHeader: boolean;
+  readonly passThroughMatchers: HeaderMatcherConfig[];
+  /** Default ["user"]. */
+  readonly authScopes: string[];
+  readonly resources: string[];
+  readonly authType: "URL_ENCODED_BODY" | "BASIC_AUTH";
+  /** Seconds; 0: the token endpoint must say expires_in. */
+  readonly defaultExpiresIn: number;
+  readonly denyRedirectMatchers: HeaderMatcherConfig[];
+  readonly disableIdTokenSetCookie: boolean;
+  /** An expired session with a RefreshToken cookie is renewed at the token endpoint (RFC 6749 §6). */
+  readonly useRefreshToken: boolean;
+  /** Seconds: the RefreshToken cookie's lifetime when the token is no JWT with an exp. */
+  readonly defaultRefreshTokenExpiresIn: number;
+}
+
+/** OAuth2Credentials.CookieNames, defaults filled in. */
+export interface OAuth2CookieNames {
+  readonly bearerToken: string;
+  readonly oauthHmac: string;
+  readonly oauthExpires: string;
+  readonly idToken: string;
+  readonly refreshToken: string;
 }
 
 /** envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication (core/http/filters/jwt-authn/). */
@@ -2058,10 +2104,16 @@ export interface TlsCertificateConfig {
   readonly ocspStaple?: TlsDataSourceConfig;
 }
 
-/** envoy.extensions.transport_sockets.tls.v3.Secret: a TLS certificate or a validation context, by name. */
+/** envoy.extensions.transport_sockets.tls.v3.Secret: a TLS certificate, a validation context or a generic secret, by name. */
 export type SecretConfig =
   | { readonly name: string; readonly tlsCertificate: TlsCertificateConfig }
-  | { readonly name: string; readonly validationContext: ValidationContextConfig };
+  | { readonly name: string; readonly validationContext: ValidationContextConfig }
+  | { readonly name: string; readonly genericSecret: GenericSecretConfig };
+
+/** envoy.extensions.transport_sockets.tls.v3.GenericSecret: bytes for a filter (the oauth2 filter's token and HMAC secrets). */
+export interface GenericSecretConfig {
+  readonly secret: TlsDataSourceConfig;
+}
 
 /**
  * SdsSecretConfig: a secret by name, from static_resources.secrets (no sdsConfig) or

@@ -48,6 +48,7 @@ import { LUA_PER_ROUTE_TYPE_URL, LUA_TYPE_URL, luaConfig, luaPerRouteConfig } fr
 import { DECOMPRESSOR_TYPE_URL, decompressorConfig } from "./decompressor-schema.ts";
 import { registerPerRouteConfigSchema } from "./per-filter-config-schema.ts";
 import { JWT_AUTHN_PER_ROUTE_TYPE_URL, JWT_AUTHN_TYPE_URL, jwtAuthnConfig, jwtAuthnPerRouteConfig } from "./jwt-authn-schema.ts";
+import { OAUTH2_TYPE_URL, oauth2Config } from "./oauth2-schema.ts";
 import { RBAC_PER_ROUTE_TYPE_URL, RBAC_TYPE_URL, rbacFilterConfig, rbacPerRouteConfig } from "./rbac-schema.ts";
 import { RATE_LIMIT_PER_ROUTE_TYPE_URL, RATE_LIMIT_TYPE_URL, rateLimitConfig, rateLimitPerRouteConfig } from "./ratelimit-schema.ts";
 import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAuthzPerRouteConfig } from "./ext-authz-schema.ts";
@@ -211,6 +212,11 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: jwtAuthnConfig,
     terminal: false,
     perRoute: { typeUrl: JWT_AUTHN_PER_ROUTE_TYPE_URL, schema: jwtAuthnPerRouteConfig },
+  },
+  "envoy.filters.http.oauth2": {
+    typeUrl: OAUTH2_TYPE_URL,
+    typedConfig: oauth2Config,
+    terminal: false,
   },
 };
 

@@ -5,7 +5,7 @@
  * Every problem found is reported (see errors.ts); nothing half-valid is returned.
  */
 import { LineCounter, parseDocument } from "yaml";
-import type { Bootstrap, FilterChainConfig, ListenerConfig, RouteConfiguration } from "./bootstrap.ts";
+import type { Bootstrap, FilterChainConfig, ListenerConfig, RouteConfiguration, SdsSecretConfig } from "./bootstrap.ts";
 import { describeIssues, oneLine } from "./describe-issues.ts";
 import { missingReferenceMessage } from "./refusal.ts";
 import { ConfigError, problemAt, type ConfigPath } from "./errors.ts";
@@ -182,6 +182,13 @@ function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]):
 
   problems.push(...checkConfigSourceClusters(tree, resources));
 
+  // static_resources.secrets of kind generic_secret, by name (the oauth2 filter's secrets).
+  const genericSecretNames = new Set<string>();
+  for (const raw of items(field(resources, "secrets"))) {
+    const name = field(raw, "name");
+    if (typeof name === "string" && field(raw, "generic_secret") !== undefined) genericSecretNames.add(name);
+  }
+
   const byName = new Map<string, { named: boolean }>();
   const byAddress = new Map<string, ListenerConfig>();
   items(field(resources, "listeners")).forEach((raw, i) => {
@@ -240,6 +247,22 @@ function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]):
             }
             if (http.type === "envoy.filters.http.ext_proc" && http.config.grpc.google === undefined && !clusterNames.has(http.config.grpc.clusterName)) {
               problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", "grpc_service", "envoy_grpc", "cluster_name"], http.config.grpc.clusterName, clusterNames));
+            }
+            if (http.type === "envoy.filters.http.oauth2" && http.config.config !== undefined) {
+              const oauth = http.config.config;
+              const at = [...typedConfig, "http_filters", h, "typed_config", "config"];
+              // Envoy's FilterConfig (oauth2/filter.cc) refuses an unknown token_endpoint cluster.
+              if (!clusterNames.has(oauth.tokenEndpoint.cluster)) {
+                problems.push(problemAt([...at, "token_endpoint", "cluster"], `OAuth2 filter: unknown cluster '${oauth.tokenEndpoint.cluster}' in config. Please specify which cluster to direct OAuth requests to.`));
+              }
+              // config.cc: a secret without sds_config must be a static generic secret.
+              const secrets: [SdsSecretConfig, string, string][] = [
+                [oauth.tokenSecret, "token_secret", "invalid token secret configuration"],
+                [oauth.hmacSecret, "hmac_secret", "invalid HMAC secret configuration"],
+              ];
+              for (const [ref, name, message] of secrets) {
+                if (ref.sdsConfig === undefined && !genericSecretNames.has(ref.name)) problems.push(problemAt([...at, "credentials", name, "name"], `${message}: Unknown static secret: ${ref.name}`));
+              }
             }
             if (http.type === "envoy.filters.http.ratelimit" && http.config.service.google === undefined && !clusterNames.has(http.config.service.clusterName)) {
               const at = ["rate_limit_service", "grpc_service", "envoy_grpc", "cluster_name"];

@@ -46,7 +46,6 @@ const WHAT_IT_IS: Readonly<Record<string, string>> = {
   grpc_http1_bridge: "the gRPC HTTP/1.1 bridge",
   grpc_stats: "gRPC statistics",
   ratelimit: "the global (gRPC) rate limit service client",
-  oauth2: "OAuth2",
   golang: "Go plugins",
   dynamic_modules: "dynamic modules",
   tap: "the tap filter",

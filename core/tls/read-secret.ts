@@ -1,16 +1,21 @@
 import type { PortError, Runtime, TlsCertificate } from "../port.ts";
 import { latin1Encode } from "../util/latin1.ts";
-import type { SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, ValidationContextConfig } from "../config/bootstrap.ts";
+import type { GenericSecretConfig, SecretConfig, TlsCertificateConfig, TlsDataSourceConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 
 /** A secret with its files read (what a TLS context is built from), and the file it came from ("<inline>" when none). */
 export type ResolvedSecret =
   | { readonly kind: "tlsCertificate"; readonly certificate: TlsCertificate; readonly path: string }
-  | { readonly kind: "validationContext"; readonly validation: ResolvedValidationContext; readonly path: string };
+  | { readonly kind: "validationContext"; readonly validation: ResolvedValidationContext; readonly path: string }
+  | { readonly kind: "genericSecret"; readonly secret: Uint8Array; readonly path: string };
 
 export async function readSecret(runtime: Runtime, secret: SecretConfig): Promise<ResolvedSecret> {
   if ("tlsCertificate" in secret) {
     const c = secret.tlsCertificate;
     return { kind: "tlsCertificate", certificate: await readCertificate(runtime, c), path: pathOf(c.certificateChain) };
+  }
+  if ("genericSecret" in secret) {
+    const source = secret.genericSecret.secret;
+    return { kind: "genericSecret", secret: await readBytes(runtime, source, "generic_secret.secret"), path: pathOf(source) };
   }
   const v = secret.validationContext;
   return { kind: "validationContext", validation: await readValidationContext(runtime, v), path: pathOf(v.trustedCa) };
@@ -46,8 +51,8 @@ export async function readValidationContext(runtime: Runtime, config: Validation
 }
 
 /** The files a certificate or validation context reads (what an SDS secret's rotation watches). */
-export function filesOf(config: TlsCertificateConfig | ValidationContextConfig): string[] {
-  const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password, config.ocspStaple] : [config.trustedCa, config.crl];
+export function filesOf(config: TlsCertificateConfig | ValidationContextConfig | GenericSecretConfig): string[] {
+  const sources = "certificateChain" in config ? [config.certificateChain, config.privateKey, config.password, config.ocspStaple] : "secret" in config ? [config.secret] : [config.trustedCa, config.crl];
   return sources.flatMap((source) => (source && "filename" in source ? [source.filename] : []));
 }
 

@@ -100,7 +100,7 @@ export class SdsApi {
           // As validateConfig: the schemas this check built are not kept until the next one (lazy-schema.ts).
           releaseSchemas();
         }
-        if (!(this.kind in config)) throw new SdsError("rejected", `secret '${this.name}' is not a ${this.kind === "tlsCertificate" ? "tls_certificate" : "validation_context"}`);
+        if (!(this.kind in config)) throw new SdsError("rejected", `secret '${this.name}' is not a ${FIELD_OF_KIND[this.kind]}`);
       } catch (err) {
         const kind = errorKind(err);
         (kind === "failure" ? stats.updateFailure : stats.updateRejected).inc();
@@ -134,11 +134,15 @@ export class SdsApi {
   /** Watch the files the secret reads (Envoy: their directories, or the secret's watched_directory). */
   private watchFiles(config: SecretConfig): void {
     this.filesWatch?.close();
-    const inner = "tlsCertificate" in config ? config.tlsCertificate : config.validationContext;
+    const inner = "tlsCertificate" in config ? config.tlsCertificate : "genericSecret" in config ? config.genericSecret : config.validationContext;
     const files = filesOf(inner);
-    this.filesWatch = files.length > 0 ? new FileWatch(this.runtime, files, inner.watchedDirectory, () => this.schedule("files")) : undefined;
+    const watchedDirectory = "watchedDirectory" in inner ? inner.watchedDirectory : undefined;
+    this.filesWatch = files.length > 0 ? new FileWatch(this.runtime, files, watchedDirectory, () => this.schedule("files")) : undefined;
   }
 }
+
+/** The Secret field each kind of secret is in, for the refusal of a secret of another kind. */
+const FIELD_OF_KIND: Record<ResolvedSecret["kind"], string> = { tlsCertificate: "tls_certificate", validationContext: "validation_context", genericSecret: "generic_secret" };
 
 /** A refusal made here (the SDS resource module's own errors carry the same `kind`). */
 class SdsError extends Error {

@@ -40,6 +40,11 @@ export class SecretManager {
     return this.provider(ref, "validationContext");
   }
 
+  /** The provider of a generic secret (the oauth2 filter's token_secret and hmac_secret). */
+  genericSecret(ref: SdsSecretConfig): Promise<SecretProvider> {
+    return this.provider(ref, "genericSecret");
+  }
+
   /** The SDS secrets' watches end (the server stops). */
   stop(): void {
     for (const { api } of this.dynamic.values()) api.stop();
@@ -74,5 +79,5 @@ export class SecretManager {
 }
 
 function kindOf(secret: SecretConfig): ResolvedSecret["kind"] {
-  return "tlsCertificate" in secret ? "tlsCertificate" : "validationContext";
+  return "tlsCertificate" in secret ? "tlsCertificate" : "genericSecret" in secret ? "genericSecret" : "validationContext";
 }

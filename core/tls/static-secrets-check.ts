@@ -13,10 +13,12 @@ export function checkStaticSecrets(
 ): void {
   const certificates = new Set<string>();
   const validationContexts = new Set<string>();
+  const genericSecrets = new Set<string>();
   // Also run on a tree whose other parts failed to parse: anything may be missing.
   (resources.secrets ?? []).forEach((secret, i) => {
     if (!secret) return;
-    const [names, kind] = "tlsCertificate" in secret ? [certificates, "TlsCertificate"] : [validationContexts, "CertificateValidationContext"];
+    const [names, kind] =
+      "tlsCertificate" in secret ? [certificates, "TlsCertificate"] : "genericSecret" in secret ? [genericSecrets, "GenericSecret"] : [validationContexts, "CertificateValidationContext"];
     if (names.has(secret.name)) ctx.addIssue({ code: "custom", path: ["static_resources", "secrets", i, "name"], message: `Duplicate static ${kind} secret name ${secret.name}` });
     names.add(secret.name);
   });

@@ -197,7 +197,7 @@ const sdsConfigSource = lazySchema(() =>
   configSourceSchema("SDS"));
 
 /** SdsSecretConfig: without sds_config, a secret of static_resources.secrets. */
-const sdsSecretConfig = lazySchema(() =>
+export const sdsSecretConfig = lazySchema(() =>
   z
     .strictObject({
       name: z.string().min(1),
@@ -214,11 +214,13 @@ export const secretSchema = lazySchema(() =>
       tls_certificate: tlsCertificateSchema(true).optional(),
       validation_context: validationContextSchema(true).optional(),
       session_ticket_keys: unsupportedField("secrets"),
-      generic_secret: unsupportedField(),
+      // GenericSecret: `secret`, a DataSource (read as bytes: the oauth2 filter's secrets).
+      generic_secret: z.strictObject({ secret: tlsDataSource }).optional(),
     })
     .transform((s, ctx): SecretConfig => {
-      const key = oneOf(s, ["tls_certificate", "validation_context"] as const, ctx, true);
+      const key = oneOf(s, ["tls_certificate", "validation_context", "generic_secret"] as const, ctx, true);
       if (key === undefined) return z.NEVER;
+      if (key === "generic_secret") return { name: s.name, genericSecret: { secret: s.generic_secret!.secret } };
       return key === "tls_certificate" ? { name: s.name, tlsCertificate: s.tls_certificate! } : { name: s.name, validationContext: s.validation_context! };
     }));
 

@@ -9,6 +9,7 @@ import { resolveWithNodeDns } from "../kit/node-dns-resolver.ts";
 import { zlibCompression } from "../kit/zlib-compression.ts";
 import { importModule } from "../kit/import-module.ts";
 import { verifySignature } from "../kit/web-crypto-verify.ts";
+import { hmacSha256 } from "../kit/web-crypto-hmac.ts";
 import { Deno, type DenoListener, type DenoNetAddr, type DenoWriter } from "./deno-api.ts";
 import { DenoSocket } from "./deno-socket.ts";
 import { guardInspector } from "../kit/inspector-guard.ts";
@@ -188,6 +189,7 @@ export function createDenoRuntime(): Runtime {
     },
     importModule,
     verifySignature,
+    hmacSha256,
     async openAppendFile(path: string): Promise<AppendFile> {
       // The process's own streams are written as they are, never reopened (a socket cannot be).
       if (path === "/dev/stdout") return new SerialAppendFile(path, (data) => writeAll(Deno.stdout, data), undefined);

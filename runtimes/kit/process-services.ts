@@ -8,6 +8,7 @@ import { resolveWithNodeDns } from "./node-dns-resolver.ts";
 import { zlibCompression } from "./zlib-compression.ts";
 import { importModule } from "./import-module.ts";
 import { verifySignature } from "./web-crypto-verify.ts";
+import { hmacSha256 } from "./web-crypto-hmac.ts";
 import { watchDirectory } from "./watch-directory.ts";
 import { cpuCount } from "./cpu-count.ts";
 import { interfaceAddresses } from "./interface-addresses.ts";
@@ -43,6 +44,7 @@ export const processServices: Omit<Runtime, "name" | "version" | "listen" | "con
   openAppendFile,
   importModule,
   verifySignature,
+  hmacSha256,
   onSignal(signal, callback) {
     process.on(signal, callback);
     if (signal === "SIGHUP") replayEarlySighup(callback);

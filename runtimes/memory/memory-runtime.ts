@@ -5,6 +5,7 @@
  * to provoke. See runtimes/memory/README.md.
  */
 import { verifySignature } from "../kit/web-crypto-verify.ts";
+import { hmacSha256 } from "../kit/web-crypto-hmac.ts";
 import type {
   AppendFile,
   DirectoryEntry,
@@ -350,6 +351,11 @@ export class MemoryRuntime implements Runtime, SocketNetwork {
   /** The host's WebCrypto, as the adapters do (runtimes/kit/web-crypto-verify.ts): signatures are deterministic to verify. */
   verifySignature(jwk: JsonWebPublicKey, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
     return verifySignature(jwk, alg, data, signature);
+  }
+
+  /** The host's WebCrypto too (runtimes/kit/web-crypto-hmac.ts): an HMAC is deterministic. */
+  hmacSha256(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+    return hmacSha256(key, data);
   }
 
   readTextFile(path: string): Promise<string> {

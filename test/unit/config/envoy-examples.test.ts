@@ -47,6 +47,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["rbac/envoy.yaml", undefined],
   ["redis/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.redis_proxy (the Redis proxy) is an Envoy network filter that polyvoy does not have (by a v2 \"@type\", which Envoy dropped in 1.18) (polyvoy's: docs/configuration.md)"],
   ["route-mirror/envoy.yaml", undefined],
+  ["single-page-app/envoy.yml", undefined],
   ["tls-inspector/envoy.yaml", undefined],
   ["tls-sni/envoy-client.yaml", undefined],
   ["tls-sni/envoy.yaml", undefined],
@@ -66,7 +67,7 @@ function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return yamlFiles(path);
-    return name.endsWith(".yaml") ? [relative(FIXTURES, path)] : [];
+    return name.endsWith(".yaml") || name.endsWith(".yml") ? [relative(FIXTURES, path)] : [];
   });
 }
 
