@@ -64,7 +64,7 @@ describe("the HMAC cookie", () => {
     const mac = nodeHmac("app.example:8443\n2000000000\ntok\nidt\n");
     const cookie = (h: string) => readOAuth2Cookies(request(`OauthHMAC=${h}; OauthExpires=2000000000; BearerToken=tok; IdToken=idt`), NAMES);
     const last = Buffer.from(mac);
-    last[31] ^= 1;
+    last[31] = last[31]! ^ 1;
     expect(await cookiesAreValid(hmac, SECRET, cookie(last.toString("base64")), 1_900_000_000)).toBe(false);
     expect(await cookiesAreValid(hmac, SECRET, cookie(mac.toString("base64").replace(/=$/, "")), 1_900_000_000)).toBe(false);
     expect(await cookiesAreValid(hmac, SECRET, cookie(mac.toString("base64")), 1_900_000_000)).toBe(true);
