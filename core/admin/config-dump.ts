@@ -7,11 +7,13 @@
  * version_info: CDS clusters under dynamic_active_clusters (dynamic_warming_clusters while
  * they warm), LDS listeners under dynamic_listeners (their active_state, and warming_state), RDS route configs under dynamic_route_configs,
  * and with `?include_eds` the EDS assignments under an EndpointsConfigDump's
- * dynamic_endpoint_configs.
+ * dynamic_endpoint_configs. Every part has its sensitive fields (private keys, generic
+ * secrets, passwords…) replaced by "[redacted]", as Envoy's dump does (redact.ts).
  */
 import type { Bootstrap } from "../config/bootstrap.ts";
 import { isoTimestamp } from "../util/civil-time.ts";
 import type { DynamicResource } from "../config/xds/xds-manager.ts";
+import { redactSensitive } from "./redact.ts";
 
 /** What xDS delivered, for the dump: CDS clusters, LDS listeners, RDS route configs, and EDS assignments (only with ?include_eds). */
 export interface DynamicConfigs {
@@ -63,7 +65,7 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
     }
   }
   const typed = (type: string, value: unknown) => (isObject(value) ? { "@type": type, ...value } : value);
-  return {
+  return redactSensitive({
     configs: [
       { "@type": `${ADMIN}BootstrapConfigDump`, bootstrap: doc ?? bootstrap, last_updated: lastUpdated },
       {
@@ -138,7 +140,7 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
           ]
         : []),
     ],
-  };
+  }) as Json;
 }
 
 /** The names of the active and warming listeners, sorted, with each one's states. */

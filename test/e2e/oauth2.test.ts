@@ -53,6 +53,20 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
         res.end(JSON.stringify({ access_token: "refreshed-token", expires_in: 120, refresh_token: "new-refresh" }));
         return;
       }
+      // Answers a hostile or broken token endpoint could give: tokens that would inject headers
+      // or cookie attributes, an expires_in no Max-Age can carry.
+      const evil: Record<string, object> = {
+        "code=crlf&": { access_token: "t\r\nx-injected: yes" },
+        "code=semicolon&": { access_token: "t; Domain=evil.example" },
+        "code=huge&": { access_token: "t", expires_in: 1e21 },
+        "refresh_token=crlf-refresh&": { access_token: "t\r\nx-injected: yes", expires_in: 60 },
+      };
+      for (const [marker, answer] of Object.entries(evil)) {
+        if (req.body.toString().includes(marker)) {
+          res.end(JSON.stringify(answer));
+          return;
+        }
+      }
       if (req.body.toString().includes("code=bad") || req.body.toString().includes("grant_type=refresh_token")) {
         res.statusCode = 400;
         res.end('{"error":"invalid_grant"}');
@@ -221,6 +235,23 @@ describe.each(RUNTIMES)("oauth2 on %s", (runtime) => {
     expect((await get(`/authorize?code=bad&state=${state}`)).status).toBe(401);
     expect((await get(`/authorize?state=${state}`)).status).toBe(401);
     expect(await stat("http.ingress_http.oauth_failure")).toBe(before + 3);
+  });
+
+  test("a token response whose tokens would inject headers or cookie attributes, or whose expires_in is huge: 401, nothing set", async () => {
+    const state = encodeURIComponent(`http://${host}/`);
+    for (const code of ["crlf", "semicolon", "huge"]) {
+      const r = await get(`/authorize?code=${code}&state=${state}`);
+      expect(r).toMatchObject({ status: 401, text: "OAuth flow failed.", cookies: [] });
+    }
+    // In the refresh flow such a token is a refused refresh: back to the login, the upstream not reached.
+    const failures = await stat("http.ingress_http.oauth_refreshtoken_failure");
+    const seen = upstream.requests.length;
+    const expired = Math.floor(Date.now() / 1000) - 5;
+    const r = await get("/app/data", { cookie: `${cookieHeader(expired, "old-token")}; RefreshToken=crlf-refresh` });
+    expect(r.status).toBe(302);
+    expect(r.cookies.join("\n")).not.toContain("x-injected");
+    expect(upstream.requests.length).toBe(seen);
+    expect(await stat("http.ingress_http.oauth_refreshtoken_failure")).toBe(failures + 1);
   });
 
   test("pass_through_matcher: through untouched, counted", async () => {

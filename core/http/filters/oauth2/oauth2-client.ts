@@ -16,6 +16,16 @@ import { urlEncodeQueryParameter } from "./oauth2-url.ts";
 /** The most token-response body kept: a few tokens (an id_token JWT may be several KiB). */
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 
+/**
+ * RFC 6265 §4.1.1 cookie-octets: the tokens go into Set-Cookie values and the upstream's
+ * Cookie and Authorization headers, so a CR, LF, ";", "," space or quote in one would
+ * inject headers or cookie attributes; such an answer is a failed token response.
+ */
+const COOKIE_OCTETS = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/;
+
+/** The largest expires_in kept: above it the seconds lose integer precision (and Envoy's uint64 ends at 2^64-1). */
+const MAX_EXPIRES_IN = Number.MAX_SAFE_INTEGER;
+
 export interface AccessTokenResult {
   readonly accessToken: string;
   readonly idToken: string;
@@ -81,6 +91,7 @@ export function parseTokenResponse(text: string, defaultExpiresIn: number): Acce
     const value = body[name];
     if (value === undefined || value === null) continue;
     if (typeof value !== "string") return `Error parsing response body: ${name} is not a string`;
+    if (!COOKIE_OCTETS.test(value)) return `Error parsing response body: ${name} has characters a cookie cannot carry`;
     strings[name] = value;
   }
   if (strings.access_token === undefined) return "No access token after asyncGetAccessToken";
@@ -89,6 +100,7 @@ export function parseTokenResponse(text: string, defaultExpiresIn: number): Acce
   if (expires !== undefined && expires !== null) {
     const n = typeof expires === "number" ? expires : typeof expires === "string" && /^[0-9]+$/.test(expires) ? Number(expires) : NaN;
     if (!Number.isInteger(n) || n < 0) return "Error parsing response body: expires_in is not a uint64";
+    if (n > MAX_EXPIRES_IN) return `Error parsing response body: expires_in ${expires} is too large`;
     expiresIn = n;
   }
   if (expiresIn <= 0) return "expires_in is 0 and no default_expires_in is set";

@@ -4,7 +4,7 @@
  * checked (OAuth2CookieValidator: a valid HMAC and an expiry still ahead).
  */
 import type { OAuth2CookieNames } from "../../../config/bootstrap.ts";
-import { encodeBase64 } from "../../../util/base64.ts";
+import { decodeBase64, encodeBase64 } from "../../../util/base64.ts";
 import { latin1Encode } from "../../../util/latin1.ts";
 import type { RequestHeaders } from "../../message.ts";
 
@@ -55,11 +55,11 @@ export async function encodeHmacBase64(hmac: HmacSha256, secret: Uint8Array, fie
 
 const HEX = "0123456789abcdef";
 
-/** encodeHmacHexBase64: base64 of the HMAC's lowercase hex, what older Envoys set; still accepted. */
-function hexBase64(mac: Uint8Array): string {
-  let hex = "";
-  for (const byte of mac) hex += HEX[byte >> 4]! + HEX[byte & 15]!;
-  return encodeBase64(latin1Encode(hex));
+/** The HMAC's lowercase hex: encodeHmacHexBase64, what older Envoys set, is its base64; still accepted. */
+function hex(mac: Uint8Array): string {
+  let text = "";
+  for (const byte of mac) text += HEX[byte >> 4]! + HEX[byte & 15]!;
+  return text;
 }
 
 /** The cookies a request carries, as OAuth2CookieValidator::setParams reads them. */
@@ -89,14 +89,35 @@ export function readOAuth2Cookies(headers: RequestHeaders, names: OAuth2CookieNa
 export async function cookiesAreValid(hmac: HmacSha256, secret: Uint8Array, cookies: OAuth2Cookies, nowSeconds: number): Promise<boolean> {
   if (cookies.hmac === "") return false;
   const mac = await hmac(secret, payload(cookies));
-  const hmacValid = encodeBase64(mac) === cookies.hmac || hexBase64(mac) === cookies.hmac;
+  // Compared as decoded bytes in constant time; only a canonical base64 cookie is decoded
+  // (the check looks at the cookie, not the secret), as Envoy compares the encoded strings.
+  const given = decodeBase64(cookies.hmac);
+  const canonical = encodeBase64(given) === cookies.hmac;
+  const base64Valid = constantTimeEqual(mac, given);
+  const hexValid = constantTimeEqual(latin1Encode(hex(mac)), given);
+  const hmacValid = canonical && (base64Valid || hexValid);
   return hmacValid && expiresIsValid(cookies.expires, nowSeconds);
 }
 
-/** timestampIsValid: absl::SimpleAtoi of a uint64 (digits, an optional "+", surrounding whitespace). */
+/**
+ * Equal bytes, compared in a time that depends on the lengths only (as CRYPTO_memcmp): a
+ * MAC check that stops at the first differing byte tells an attacker how much was right.
+ */
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  // The lengths are no secret (32 bytes, or 64 hex digits).
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/**
+ * timestampIsValid: absl::SimpleAtoi of a uint64 (digits, an optional "+", surrounding
+ * whitespace). At most 20 digits: 2^64-1 has 20, and a longer one is no uint64.
+ */
 function expiresIsValid(expires: string, nowSeconds: number): boolean {
   const trimmed = expires.trim();
-  if (!/^\+?[0-9]+$/.test(trimmed)) return false;
+  if (!/^\+?[0-9]{1,20}$/.test(trimmed)) return false;
   const value = Number(trimmed);
   return Number.isFinite(value) && value > nowSeconds;
 }

@@ -75,9 +75,13 @@ export function replaceQueryString(url: string, params: Map<string, string[]>): 
   return parts.length === 0 ? base : `${base}?${parts.join("&")}`;
 }
 
-/** Http::Utility::Url::initialize, as the filter uses it on the state: an absolute http(s) URL with a host. */
+/**
+ * Http::Utility::Url::initialize, as the filter uses it on the state: an absolute http(s)
+ * URL with a host. No control character or space anywhere (http_parser's URL parser refuses
+ * them): the state becomes the Location of the callback's redirect.
+ */
 export function isAbsoluteHttpUrl(url: string): boolean {
-  return /^https?:\/\/[^/?#\s]+[^\s]*$/i.test(url);
+  return /^https?:\/\/[^/?#\x00-\x20\x7f]+[^\x00-\x20\x7f]*$/i.test(url);
 }
 
 /** The path and query of an absolute URL (Url::pathAndQueryParams), "/" when it has none. */

@@ -48,6 +48,35 @@ describe("the HMAC cookie", () => {
     expect(await valid(request(cookie(mac.toString("base64"))), 2_000_000_000)).toBe(false);
     expect(await valid(request(`OauthExpires=2000000000; BearerToken=tok; IdToken=idt`))).toBe(false);
   });
+
+  test("an OauthExpires longer than 20 digits (no uint64) is refused even with its HMAC", async () => {
+    const expires = "1" + "0".repeat(20);
+    const mac = nodeHmac(`app.example:8443\n${expires}\ntok\nidt\n`).toString("base64");
+    const cookies = readOAuth2Cookies(request(`OauthHMAC=${mac}; OauthExpires=${expires}; BearerToken=tok; IdToken=idt`), NAMES);
+    expect(await cookiesAreValid(hmac, SECRET, cookies, 1_900_000_000)).toBe(false);
+    const twenty = "1" + "0".repeat(19);
+    const mac20 = nodeHmac(`app.example:8443\n${twenty}\ntok\nidt\n`).toString("base64");
+    const cookies20 = readOAuth2Cookies(request(`OauthHMAC=${mac20}; OauthExpires=${twenty}; BearerToken=tok; IdToken=idt`), NAMES);
+    expect(await cookiesAreValid(hmac, SECRET, cookies20, 1_900_000_000)).toBe(true);
+  });
+
+  test("an HMAC that is not canonical base64, or differs in its last byte, is refused", async () => {
+    const mac = nodeHmac("app.example:8443\n2000000000\ntok\nidt\n");
+    const cookie = (h: string) => readOAuth2Cookies(request(`OauthHMAC=${h}; OauthExpires=2000000000; BearerToken=tok; IdToken=idt`), NAMES);
+    const last = Buffer.from(mac);
+    last[31] = last[31]! ^ 1;
+    expect(await cookiesAreValid(hmac, SECRET, cookie(last.toString("base64")), 1_900_000_000)).toBe(false);
+    expect(await cookiesAreValid(hmac, SECRET, cookie(mac.toString("base64").replace(/=$/, "")), 1_900_000_000)).toBe(false);
+    expect(await cookiesAreValid(hmac, SECRET, cookie(mac.toString("base64")), 1_900_000_000)).toBe(true);
+  });
+
+  test("an empty hmac_secret signs as RFC 2104 says (WebCrypto refuses a zero-length key)", async () => {
+    const empty = new Uint8Array(0);
+    const expected = createHmac("sha256", "").update("app.example:8443\n2000000000\ntok\nidt\n").digest("base64");
+    expect(await encodeHmacBase64(hmac, empty, FIELDS)).toBe(expected);
+    const cookies = readOAuth2Cookies(request(`OauthHMAC=${expected}; OauthExpires=2000000000; BearerToken=tok; IdToken=idt`), NAMES);
+    expect(await cookiesAreValid(hmac, empty, cookies, 1_900_000_000)).toBe(true);
+  });
 });
 
 test("parseCookies: split at ';', leading spaces dropped, quotes removed, the first of a name wins", () => {
@@ -81,6 +110,10 @@ describe("URLs", () => {
     expect(isAbsoluteHttpUrl("https://app.example/x?y")).toBe(true);
     expect(isAbsoluteHttpUrl("/x")).toBe(false);
     expect(isAbsoluteHttpUrl("javascript:alert(1)")).toBe(false);
+    // Control characters and space anywhere: refused (the state becomes a Location header).
+    for (const bad of ["https://app.example/x\x01y", "https://app.example/\x7f", "https://app.example/a b", "https://app\x00.example/", "https://app.example/\x1b[0m"]) {
+      expect(isAbsoluteHttpUrl(bad), JSON.stringify(bad)).toBe(false);
+    }
   });
 });
 
@@ -114,6 +147,23 @@ describe("the token request and its answer", () => {
     expect(parseTokenResponse('{"id_token":"i","expires_in":5}', 0)).toBeTypeOf("string");
     expect(parseTokenResponse('{"access_token":5}', 600)).toBeTypeOf("string");
     expect(parseTokenResponse("not json", 600)).toBeTypeOf("string");
+  });
+
+  test("a token outside RFC 6265's cookie-octets is a failure: it would inject headers or cookie attributes", () => {
+    for (const token of ["t\r\nx-injected: yes", "t; Domain=evil.example", "a b", 'q"', "a,b", "a\\b", "caf\u00e9"]) {
+      for (const name of ["access_token", "id_token", "refresh_token"]) {
+        const body = { access_token: "a", [name]: token, expires_in: 60 };
+        expect(parseTokenResponse(JSON.stringify(body), 600), `${name}=${JSON.stringify(token)}`).toBeTypeOf("string");
+      }
+    }
+    expect(parseTokenResponse('{"access_token":"eyJ.a-b_c~d/e+f=","expires_in":60}', 600)).toMatchObject({ accessToken: "eyJ.a-b_c~d/e+f=" });
+  });
+
+  test("expires_in above 2^53-1 is refused (no Max-Age=1e+21, no uint64 overflow)", () => {
+    expect(parseTokenResponse('{"access_token":"a","expires_in":1e21}', 600)).toBeTypeOf("string");
+    expect(parseTokenResponse('{"access_token":"a","expires_in":"18446744073709551616"}', 600)).toBeTypeOf("string");
+    expect(parseTokenResponse('{"access_token":"a","expires_in":9007199254740992}', 600)).toBeTypeOf("string");
+    expect(parseTokenResponse('{"access_token":"a","expires_in":9007199254740991}', 600)).toMatchObject({ expiresIn: 9007199254740991 });
   });
 });
 
