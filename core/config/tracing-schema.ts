@@ -126,7 +126,10 @@ const openTelemetryConfig = lazySchema(() =>
     if (c.resource_detectors !== undefined && c.resource_detectors.length > 0) {
       ctx.addIssue({ code: "custom", path: ["resource_detectors"], message: "resource_detectors are not supported by polyvoy's opentelemetry tracer yet (its resource has service.name only): remove them" });
     }
-    if (c.sampler !== undefined) {
+    if (c.sampler !== undefined && c.sampler.typed_config === undefined) {
+      // TypedExtensionConfig.typed_config is required (extension.proto); Envoy refuses a sampler without it.
+      ctx.addIssue({ code: "custom", path: ["sampler", "typed_config"], message: `value is required: a sampler's typed_config, e.g. {"@type": "${ALWAYS_ON_TYPE}"}` });
+    } else if (c.sampler !== undefined) {
       const type = (c.sampler.typed_config as { "@type"?: string } | undefined)?.["@type"];
       const alwaysOn = (c.sampler.name === ALWAYS_ON || c.sampler.name === "") && (type === undefined || type === ALWAYS_ON_TYPE) && !(c.sampler.name === "" && type === undefined);
       const extra = c.sampler.typed_config !== undefined && Object.keys(c.sampler.typed_config as object).some((k) => k !== "@type");
