@@ -73,9 +73,6 @@ const zipkinConfig = lazySchema(() =>
     // DEFAULT_SHARED_SPAN_CONTEXT
     sharedSpanContext: c.shared_span_context ?? true,
     splitSpansForRequest: c.split_spans_for_request,
-    serviceName: "",
-    nodeId: "",
-    zone: "",
   })));
 
 /**
@@ -109,7 +106,7 @@ const otlpHttpService = lazySchema(() =>
  * (source/extensions/tracers/opentelemetry/opentelemetry_tracer_impl.cc): OTLP over gRPC to
  * grpc_service (a unary Export per flush, grpc_trace_exporter.cc) or OTLP/HTTP to
  * http_service (http_trace_exporter.cc), the resource's
- * service.name. The node's id and zone are filled from the bootstrap (schema.ts).
+ * service.name.
  */
 const openTelemetryConfig = lazySchema(() =>
   strictObject({
@@ -146,8 +143,6 @@ const openTelemetryConfig = lazySchema(() =>
     // resource_provider.cc: the service name, else OpenTelemetry's default for an unknown service.
     serviceName: c.service_name !== "" ? c.service_name : "unknown_service:envoy",
     alwaysOnSampler: c.sampler !== undefined,
-    nodeId: "",
-    zone: "",
   })));
 
 type Provider = { zipkin: ZipkinConfig } | { opentelemetry: OpenTelemetryConfig };

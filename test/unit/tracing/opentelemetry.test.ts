@@ -128,8 +128,8 @@ describe("OpenTelemetryConfig", () => {
     return filter.type === "envoy.filters.network.http_connection_manager" ? filter.config.tracing?.opentelemetry : undefined;
   };
 
-  test("defaults: no exporter, unknown_service:envoy; the node's id and zone", () => {
-    expect(tracing({})).toEqual({ timeoutMs: 0, serviceName: "unknown_service:envoy", alwaysOnSampler: false, nodeId: "n1", zone: "z1" });
+  test("defaults: no exporter, unknown_service:envoy", () => {
+    expect(tracing({})).toEqual({ timeoutMs: 0, serviceName: "unknown_service:envoy", alwaysOnSampler: false });
   });
 
   test("grpc_service with its timeout; service_name; the always_on sampler", () => {
@@ -139,7 +139,7 @@ describe("OpenTelemetryConfig", () => {
         service_name: "svc",
         sampler: { name: "envoy.tracers.opentelemetry.samplers.always_on", typed_config: { "@type": "type.googleapis.com/envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig" } },
       }),
-    ).toEqual({ grpcService: { clusterName: "c", authority: "", initialMetadata: [] }, timeoutMs: 250, serviceName: "svc", alwaysOnSampler: true, nodeId: "n1", zone: "z1" });
+    ).toEqual({ grpcService: { clusterName: "c", authority: "", initialMetadata: [] }, timeoutMs: 250, serviceName: "svc", alwaysOnSampler: true });
   });
 
   test("a sampler without typed_config is refused, as Envoy's TypedExtensionConfig requires it", () => {
