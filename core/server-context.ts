@@ -42,6 +42,10 @@ export interface ServerContext extends Dispatcher {
   healthCheckFailed(): boolean;
   /** The local node's cluster, `node.cluster` (Envoy's LocalInfo::clusterName); "" when unset. */
   readonly localClusterName: string;
+  /** The local node's id, `node.id` (LocalInfo::nodeName): the node_id tag of every span; "" when unset. */
+  readonly localNodeId: string;
+  /** The local node's zone, `node.locality.zone` (LocalInfo::zoneName): the zone tag of every span; "" when unset. */
+  readonly localZone: string;
   /** The overload manager's action states and global connection count (core/overload/). */
   readonly overload: OverloadState;
   /**

@@ -181,6 +181,14 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     return this.bootstrap.node?.cluster ?? "";
   }
 
+  get localNodeId(): string {
+    return this.bootstrap.node?.id ?? "";
+  }
+
+  get localZone(): string {
+    return this.bootstrap.node?.locality?.zone ?? "";
+  }
+
   /**
    * Envoy's DrainManagerImpl::drainClose: always while health checks fail; while draining,
    * always with --drain-strategy immediate, and with gradual (Envoy's default) with

@@ -1204,7 +1204,7 @@ export interface TracingConfig {
   maxPathTagLength: number;
 }
 
-/** envoy.config.trace.v3.OpenTelemetryConfig (config/tracing-schema.ts), with the node's LocalInfo the HCM tags spans with. */
+/** envoy.config.trace.v3.OpenTelemetryConfig (config/tracing-schema.ts). */
 export interface OpenTelemetryConfig {
   /** grpc_service: where ExportTraceServiceRequests go; absent: spans are made and not exported (Envoy's "no exporter configured"). */
   grpcService?: GrpcServiceTarget;
@@ -1216,9 +1216,6 @@ export interface OpenTelemetryConfig {
   serviceName: string;
   /** sampler envoy.tracers.opentelemetry.samplers.always_on: every span sampled, whatever the HCM or traceparent say. */
   alwaysOnSampler: boolean;
-  /** node.id and node.locality.zone: the node_id and zone tags (resolved from the bootstrap, schema.ts). */
-  nodeId: string;
-  zone: string;
 }
 
 /** envoy.config.core.v3.HttpService as the OpenTelemetry tracer's HTTP exporter reads it (http_trace_exporter.cc). */
@@ -1243,11 +1240,6 @@ export interface ZipkinConfig {
   /** Default true. */
   sharedSpanContext: boolean;
   splitSpansForRequest: boolean;
-  /** node.cluster: the spans' localEndpoint serviceName (resolved from the bootstrap, schema.ts). */
-  serviceName: string;
-  /** node.id and node.locality.zone: the node_id and zone tags. */
-  nodeId: string;
-  zone: string;
 }
 
 /** envoy.type.v3.FractionalPercent: `numerator` out of `denominator` (100, 10 000 or 1 000 000). */

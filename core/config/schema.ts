@@ -1428,7 +1428,7 @@ function checkAggregateReferences(clusters: readonly ClusterConfig[], hasCds: bo
 /**
  * add_user_agent: Envoy's user agent is the local node's cluster (LocalInfo::clusterName,
  * http_connection_manager config.cc), and x-envoy-downstream-service-node its node id;
- * the zipkin tracer's LocalInfo too.
+ * (Tracers read the server's LocalInfo when they make spans: ServerContext.localNodeId.)
  */
 function resolveUserAgents(bootstrap: Bootstrap): void {
   const cluster = bootstrap.node?.cluster ?? "";
@@ -1437,16 +1437,6 @@ function resolveUserAgents(bootstrap: Bootstrap): void {
     for (const chain of [...listener.filterChains, ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : [])]) {
       for (const filter of chain.filters) {
         if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
-        // The zipkin tracer's LocalInfo: its spans' service name, node_id and zone tags.
-        const zipkin = filter.type === "envoy.filters.network.http_connection_manager" ? filter.config.tracing?.zipkin : undefined;
-        if (zipkin !== undefined && filter.type === "envoy.filters.network.http_connection_manager") {
-          filter.config.tracing = { ...filter.config.tracing!, zipkin: { ...zipkin, serviceName: cluster, nodeId, zone: bootstrap.node?.locality?.zone ?? "" } };
-        }
-        // The HCM tags every tracer's span with node_id and zone (TracerImpl::startSpan).
-        const otel = filter.type === "envoy.filters.network.http_connection_manager" ? filter.config.tracing?.opentelemetry : undefined;
-        if (otel !== undefined && filter.type === "envoy.filters.network.http_connection_manager") {
-          filter.config.tracing = { ...filter.config.tracing!, opentelemetry: { ...otel, nodeId, zone: bootstrap.node?.locality?.zone ?? "" } };
-        }
       }
     }
   }

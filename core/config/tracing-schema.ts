@@ -73,9 +73,6 @@ const zipkinConfig = lazySchema(() =>
     // DEFAULT_SHARED_SPAN_CONTEXT
     sharedSpanContext: c.shared_span_context ?? true,
     splitSpansForRequest: c.split_spans_for_request,
-    serviceName: "",
-    nodeId: "",
-    zone: "",
   })));
 
 /**
@@ -109,7 +106,7 @@ const otlpHttpService = lazySchema(() =>
  * (source/extensions/tracers/opentelemetry/opentelemetry_tracer_impl.cc): OTLP over gRPC to
  * grpc_service (a unary Export per flush, grpc_trace_exporter.cc) or OTLP/HTTP to
  * http_service (http_trace_exporter.cc), the resource's
- * service.name. The node's id and zone are filled from the bootstrap (schema.ts).
+ * service.name.
  */
 const openTelemetryConfig = lazySchema(() =>
   strictObject({
@@ -126,7 +123,10 @@ const openTelemetryConfig = lazySchema(() =>
     if (c.resource_detectors !== undefined && c.resource_detectors.length > 0) {
       ctx.addIssue({ code: "custom", path: ["resource_detectors"], message: "resource_detectors are not supported by polyvoy's opentelemetry tracer yet (its resource has service.name only): remove them" });
     }
-    if (c.sampler !== undefined) {
+    if (c.sampler !== undefined && c.sampler.typed_config === undefined) {
+      // TypedExtensionConfig.typed_config is required (extension.proto); Envoy refuses a sampler without it.
+      ctx.addIssue({ code: "custom", path: ["sampler", "typed_config"], message: `value is required: a sampler's typed_config, e.g. {"@type": "${ALWAYS_ON_TYPE}"}` });
+    } else if (c.sampler !== undefined) {
       const type = (c.sampler.typed_config as { "@type"?: string } | undefined)?.["@type"];
       const alwaysOn = (c.sampler.name === ALWAYS_ON || c.sampler.name === "") && (type === undefined || type === ALWAYS_ON_TYPE) && !(c.sampler.name === "" && type === undefined);
       const extra = c.sampler.typed_config !== undefined && Object.keys(c.sampler.typed_config as object).some((k) => k !== "@type");
@@ -143,8 +143,6 @@ const openTelemetryConfig = lazySchema(() =>
     // resource_provider.cc: the service name, else OpenTelemetry's default for an unknown service.
     serviceName: c.service_name !== "" ? c.service_name : "unknown_service:envoy",
     alwaysOnSampler: c.sampler !== undefined,
-    nodeId: "",
-    zone: "",
   })));
 
 type Provider = { zipkin: ZipkinConfig } | { opentelemetry: OpenTelemetryConfig };

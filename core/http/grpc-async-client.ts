@@ -23,6 +23,8 @@ export interface GrpcUnaryCallbacks {
   onSuccess(message: Uint8Array): void;
   /** Any other outcome: the gRPC status and grpc-message. */
   onFailure(status: number, message: string): void;
+  /** Envoy's RawAsyncRequestCallbacks::onCreateInitialMetadata: the call's headers after initial_metadata, to add to or replace. */
+  onCreateInitialMetadata?(headers: RequestHeaders): void;
 }
 
 /** The largest response message taken (Envoy's default max_receive_message_length is unlimited; a bound is ours). */
@@ -47,6 +49,7 @@ export class GrpcAsyncClient {
     headers.scheme = "http";
     headers.authority = target.authority !== "" ? target.authority : target.clusterName;
     for (const [name, value] of target.initialMetadata) headers.add(name, value);
+    callbacks.onCreateInitialMetadata?.(headers);
     headers.set("content-type", "application/grpc");
     headers.set("te", "trailers");
     if (timeoutMs > 0) headers.set("grpc-timeout", toGrpcTimeout(timeoutMs));

@@ -67,6 +67,12 @@ export class ListenerFactoryContext implements ServerContext {
   get localClusterName(): string {
     return this.server.localClusterName;
   }
+  get localNodeId(): string {
+    return this.server.localNodeId;
+  }
+  get localZone(): string {
+    return this.server.localZone;
+  }
   accessLoggers(filterConfig: object): readonly AccessLogger[] {
     return this.server.accessLoggers(filterConfig);
   }

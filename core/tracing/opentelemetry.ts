@@ -17,9 +17,11 @@
  *   tracing.opentelemetry.min_flush_spans (5) are in, or every
  *   tracing.opentelemetry.flush_interval_ms (5000), then sent as one
  *   ExportTraceServiceRequest (otlp.ts) with the resource's service.name; stats
- *   tracing.opentelemetry.spans_sent and timer_flushed.
+ *   tracing.opentelemetry.spans_sent (spans handed to the exporter's client), timer_flushed,
+ *   and polyvoy's spans_dropped (the buffer or the in-flight exports at their limit).
  * - Export: a unary TraceService/Export call per flush on grpc_service (the gRPC async
- *   client, bounded by grpc_service.timeout); its answer is not read further, a failure
+ *   client, with the OTLP exporter's user agent; bounded by grpc_service.timeout, which
+ *   Envoy's exporter does not apply, else by the OTLP exporters' default 10 s); its answer is not read further, a failure
  *   only logged, as Envoy's exporter ("Unsuccessful log request"). Or OTLP/HTTP: a
  *   protobuf POST per flush on http_service (http_trace_exporter.cc). Without either,
  *   spans are made and dropped (Envoy: "no exporter configured").
@@ -44,16 +46,35 @@ const MAX_EXPORTS_IN_FLIGHT = 16;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Spans buffered at most, whatever min_flush_spans says (Envoy's buffer has no bound; the timer empties it). */
 const MAX_BUFFERED_SPANS = 10_000;
+/**
+ * An export's deadline when none is configured: the OTLP exporters' default timeout
+ * (OTEL_EXPORTER_OTLP_TIMEOUT, opentelemetry-specification protocol/exporter.md). Without
+ * one a collector that accepts and never answers would hold every in-flight slot for good.
+ */
+const DEFAULT_EXPORT_TIMEOUT_MS = 10_000;
 
-/** tracing.opentelemetry.* (OPENTELEMETRY_TRACER_STATS, tracer_stats.h). */
+/**
+ * tracing.opentelemetry.* (OPENTELEMETRY_TRACER_STATS, opentelemetry_tracer_impl.h):
+ * spans_sent and timer_flushed as Envoy's; spans_dropped is polyvoy's (Envoy has no bound to
+ * drop at): spans not handed to the exporter's client because a limit was reached or no
+ * exporter is there.
+ */
 class OpenTelemetryStats {
   readonly spansSent: Counter;
+  readonly spansDropped: Counter;
   readonly timerFlushed: Counter;
   constructor(server: ServerContext) {
     const scope = server.stats.scope("tracing.opentelemetry.");
     this.spansSent = scope.counter("spans_sent");
+    this.spansDropped = scope.counter("spans_dropped");
     this.timerFlushed = scope.counter("timer_flushed");
   }
+}
+
+/** One encoded ExportTraceServiceRequest and how many spans it carries. */
+interface ExportMessage {
+  readonly bytes: Uint8Array;
+  readonly spans: number;
 }
 
 /** One span (Envoy's OpenTelemetry Span, tracer.cc). */
@@ -148,10 +169,10 @@ export class OpenTelemetryTracer {
   private buffer: OtlpSpan[] = [];
   private readonly timer: Timer;
   /** Sends one encoded request: the gRPC or HTTP exporter, once its client is loaded. */
-  private exporter: ((message: Uint8Array) => void) | undefined;
+  private exporter: ((message: ExportMessage) => void) | undefined;
   private readonly exporterLoaded: Promise<void> | undefined;
   /** Requests encoded before the exporter was loaded: sent once it is. */
-  private waiting: Uint8Array[] = [];
+  private waiting: ExportMessage[] = [];
   private readonly inFlight = new Set<{ cancel(): void }>();
   private stopped = false;
 
@@ -172,6 +193,7 @@ export class OpenTelemetryTracer {
         this.exporter = exporter;
       },
       (err: unknown) => {
+        for (const message of this.waiting) this.stats.spansDropped.inc(message.spans);
         this.waiting = [];
         server.log.warn(`envoy.tracers.opentelemetry: the exporter's client could not be loaded, spans are dropped: ${err instanceof Error ? err.message : String(err)}`);
       },
@@ -245,7 +267,11 @@ export class OpenTelemetryTracer {
 
   /** Tracer::sendSpan: buffered, flushed when min_flush_spans are in. */
   sendSpan(span: OtlpSpan): void {
-    if (this.stopped || this.buffer.length >= MAX_BUFFERED_SPANS) return;
+    if (this.stopped) return;
+    if (this.buffer.length >= MAX_BUFFERED_SPANS) {
+      this.stats.spansDropped.inc();
+      return;
+    }
     this.buffer.push(span);
     if (this.buffer.length >= this.server.layeredRuntime.getInteger("tracing.opentelemetry.min_flush_spans", 5)) this.flushSpans();
   }
@@ -263,12 +289,15 @@ export class OpenTelemetryTracer {
     if (this.exporterLoaded === undefined) {
       const log = this.server.log.component("tracing");
       if (log.debugOn) log.debug("opentelemetry: skipping log request: no exporter configured");
+      this.stats.spansDropped.inc(spans.length);
       return;
     }
-    this.stats.spansSent.inc(spans.length);
-    const request = encodeExportRequest(this.resource, spans);
+    const request: ExportMessage = { bytes: encodeExportRequest(this.resource, spans), spans: spans.length };
     if (this.exporter === undefined) {
-      if (this.waiting.length >= MAX_EXPORTS_IN_FLIGHT) return;
+      if (this.waiting.length >= MAX_EXPORTS_IN_FLIGHT) {
+        this.stats.spansDropped.inc(request.spans);
+        return;
+      }
       const first = this.waiting.length === 0;
       this.waiting.push(request);
       if (first) {
@@ -283,22 +312,30 @@ export class OpenTelemetryTracer {
     this.exporter(request);
   }
 
-  /** In flight, or dropped when too many are (logged at debug). */
-  private admit(): boolean {
+  /** In flight, or dropped when too many are (logged at debug, counted in spans_dropped). */
+  private admit(message: ExportMessage): boolean {
     if (this.inFlight.size < MAX_EXPORTS_IN_FLIGHT) return true;
+    this.stats.spansDropped.inc(message.spans);
     const log = this.server.log.component("tracing");
     if (log.debugOn) log.debug(`opentelemetry: ${MAX_EXPORTS_IN_FLIGHT} export calls in flight, this one dropped`);
     return false;
   }
 
+  /** The configured deadline, else the OTLP exporters' default. */
+  private exportTimeoutMs(configured: number): number {
+    return configured > 0 ? configured : DEFAULT_EXPORT_TIMEOUT_MS;
+  }
+
   /** OpenTelemetryGrpcTraceExporter: a unary Export call on grpc_service. */
-  private async loadGrpcExporter(target: GrpcServiceTarget): Promise<(message: Uint8Array) => void> {
+  private async loadGrpcExporter(target: GrpcServiceTarget): Promise<(message: ExportMessage) => void> {
     const { GrpcAsyncClient } = await import("../http/grpc-async-client.ts");
     const client = new GrpcAsyncClient(this.server);
     return (message) => {
-      if (!this.admit()) return;
+      if (!this.admit(message)) return;
       let call: GrpcUnaryRequest | undefined;
       const callbacks: GrpcUnaryCallbacks = {
+        // OpenTelemetryGrpcTraceExporter::onCreateInitialMetadata: setReferenceUserAgent, replacing one from initial_metadata.
+        onCreateInitialMetadata: (headers) => headers.set("user-agent", `OTel-OTLP-Exporter-Envoy/${VERSION}`),
         onSuccess: () => {
           if (call !== undefined) this.inFlight.delete(call);
         },
@@ -307,7 +344,8 @@ export class OpenTelemetryTracer {
           this.logFailure(`grpc-status ${status}${text !== "" ? `: ${text}` : ""}`);
         },
       };
-      call = client.send(target, OTLP_EXPORT_METHOD, message, callbacks, this.config.timeoutMs);
+      this.stats.spansSent.inc(message.spans);
+      call = client.send(target, OTLP_EXPORT_METHOD, message.bytes, callbacks, this.exportTimeoutMs(this.config.timeoutMs));
       if (call !== undefined) this.inFlight.add(call);
     };
   }
@@ -317,12 +355,13 @@ export class OpenTelemetryTracer {
    * application/x-protobuf (OTLP/HTTP, opentelemetry-proto's specification.md), with the
    * OTLP exporter's User-Agent and the configured headers; anything but 200 is logged.
    */
-  private async loadHttpExporter(service: OtlpHttpServiceConfig): Promise<(message: Uint8Array) => void> {
+  private async loadHttpExporter(service: OtlpHttpServiceConfig): Promise<(message: ExportMessage) => void> {
     const { AsyncClient } = await import("../http/async-client.ts");
     const client = new AsyncClient(this.server);
     return (message) => {
-      if (!this.admit()) return;
+      if (!this.admit(message)) return;
       if (this.server.clusterManager.get(service.cluster) === undefined) {
+        this.stats.spansDropped.inc(message.spans);
         this.server.log.error(`OTLP HTTP exporter failed: [cluster = ${service.cluster}] is not configured`);
         return;
       }
@@ -345,7 +384,8 @@ export class OpenTelemetryTracer {
           this.logFailure(`the OTLP export request failed: ${reason}`);
         },
       };
-      request = client.send(service.cluster, headers, message, callbacks, { timeoutMs: service.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
+      this.stats.spansSent.inc(message.spans);
+      request = client.send(service.cluster, headers, message.bytes, callbacks, { timeoutMs: this.exportTimeoutMs(service.timeoutMs), maxResponseBytes: MAX_RESPONSE_BYTES });
       if (request !== undefined) this.inFlight.add(request);
     };
   }

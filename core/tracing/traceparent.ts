@@ -3,7 +3,7 @@
  * reads it (source/extensions/tracers/opentelemetry/span_context_extractor.cc) and writes it
  * (Span::injectContext, tracer.cc): `traceparent` is
  * `{version}-{trace-id}-{parent-id}-{trace-flags}` (§3.2), 2 + 32 + 16 + 2 hex digits;
- * `tracestate` (§3.3) is carried as it came.
+ * `tracestate` (§3.3) is carried as it came, several headers joined into one.
  */
 import type { HeaderMap } from "../http/header-map.ts";
 
@@ -52,8 +52,9 @@ export function extractTraceContext(headers: HeaderMap): TraceContext {
   if (ALL_ZEROS.test(parentId)) throw new TraceparentError("Invalid parent id");
   // §3.2.2.5: the sampled flag is the lowest bit.
   const sampled = (parseInt(flags, 16) & 1) === 1;
-  // The first tracestate header only, as Envoy surfaces it.
-  const tracestate = headers.get("tracestate") ?? "";
+  // Every tracestate header, joined with "," (span_context_extractor.cc; §3.3.1.1: several
+  // tracestate headers are one list, combined as RFC 9110 §5.3 combines field lines).
+  const tracestate = headers.getJoined("tracestate", ",") ?? "";
   return { version, traceId: traceId.toLowerCase(), parentId: parentId.toLowerCase(), sampled, tracestate };
 }
 

@@ -154,7 +154,9 @@ export class ZipkinSpan {
       else endpoint.ipv4 = address.address;
       endpoint.port = address.port;
     }
-    if (driver.config.serviceName !== "") endpoint.serviceName = driver.config.serviceName;
+    // LocalInfo::clusterName, the server's (zipkin_tracer_impl.cc).
+    const serviceName = driver.server.localClusterName;
+    if (serviceName !== "") endpoint.serviceName = serviceName;
     const json: ZipkinSpanJson = {
       annotations: [{ timestamp: this.timestamp + duration, value: this.kind === "SERVER" ? "ss" : "cr" }],
       duration,

@@ -195,6 +195,8 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
     });
     const withKey = collector.metadata.find((m) => m.get("x-api-key")[0] === "k1");
     expect(withKey).toBeDefined();
+    // OpenTelemetryGrpcTraceExporter::onCreateInitialMetadata: the OTLP exporter's user agent.
+    expect(String(withKey!.get("user-agent")[0])).toMatch(/^OTel-OTLP-Exporter-Envoy\/\d/);
   });
 
   test("a request's traceparent is joined: its trace id, a new span id, its span the parent, its tracestate carried", async () => {

@@ -340,9 +340,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       span = tracer.startDownstreamSpan(headers, egress ? `egress ${headers.authority}` : "ingress", tracer.startMicros(runtime.now() - this.streamInfo.startTime), traced);
     }
     if (span === undefined) return undefined;
-    const local = zipkin ?? otel!;
-    span.setTag("node_id", local.nodeId);
-    span.setTag("zone", local.zone);
+    // TracerImpl::startSpan: the server's LocalInfo, read now (a listener from LDS has no bootstrap of its own).
+    const server = this.cm.server;
+    span.setTag("node_id", server.localNodeId);
+    span.setTag("zone", server.localZone);
     this.streamInfo.activeSpan = span;
     return span;
   }

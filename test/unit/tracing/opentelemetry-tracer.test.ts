@@ -9,6 +9,8 @@ import { afterEach, describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import { Logger } from "../../../core/log.ts";
 import { Server } from "../../../core/server.ts";
+import { OpenTelemetryTracer } from "../../../core/tracing/opentelemetry.ts";
+import { SpanKind, StatusCode } from "../../../core/tracing/otlp.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
@@ -28,10 +30,16 @@ afterEach(() => {
   peers = [];
 });
 
-async function setup(layer: Record<string, number> = {}): Promise<void> {
+/** The collector answers 200 while true; while false it takes requests and never answers. */
+let collectorAnswers = true;
+
+async function setup(layer: Record<string, number> = {}, exportTimeout = "1s"): Promise<void> {
+  collectorAnswers = true;
   runtime = new MemoryRuntime({ seed: 7 });
   peers.push(await MemoryHttpServer.listen(runtime, UPSTREAM, (req, res) => res.respond(200, `ok ${req.path}`)));
-  collector = await MemoryHttpServer.listen(runtime, COLLECTOR, (_, res) => res.respond(200));
+  collector = await MemoryHttpServer.listen(runtime, COLLECTOR, (_, res) => {
+    if (collectorAnswers) res.respond(200);
+  });
   peers.push(collector);
   const config = {
     ...(httpProxyConfig({
@@ -42,7 +50,7 @@ async function setup(layer: Record<string, number> = {}): Promise<void> {
         tracing: {
           provider: {
             name: "envoy.tracers.opentelemetry",
-            typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig", http_service: { http_uri: { uri: "http://collector/v1/traces", cluster: "otlp", timeout: "1s" } } },
+            typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig", http_service: { http_uri: { uri: "http://collector/v1/traces", cluster: "otlp", timeout: exportTimeout } } },
           },
         },
       },
@@ -113,5 +121,97 @@ describe("opentelemetry tracer", () => {
     await settle();
     expect(stat("tracing.opentelemetry.timer_flushed")).toBe(2);
     expect(collector.requests).toHaveLength(1);
+  });
+
+  test("a collector that never answers: 16 exports in flight, the rest dropped and counted; the default 10 s deadline frees them and exports resume", async () => {
+    // http_uri.timeout 0: no deadline configured, the OTLP exporters' default 10 s applies.
+    await setup({ "tracing.opentelemetry.min_flush_spans": 1, "tracing.opentelemetry.flush_interval_ms": 60_000 }, "0s");
+    collectorAnswers = false;
+    for (let i = 0; i < 18; i++) request(`/slow${i}`);
+    await settle();
+    expect(collector.requests).toHaveLength(16);
+    expect([stat("tracing.opentelemetry.spans_sent"), stat("tracing.opentelemetry.spans_dropped")]).toEqual([16, 2]);
+    collectorAnswers = true;
+    runtime.advance(9_900);
+    await settle();
+    request("/still-full");
+    await settle();
+    expect(collector.requests).toHaveLength(16);
+    expect(stat("tracing.opentelemetry.spans_dropped")).toBe(3);
+    runtime.advance(200);
+    await settle();
+    request("/recovered");
+    await settle();
+    expect(collector.requests).toHaveLength(17);
+    expect(exported()[16]!.map((span) => span[3])).toEqual(["ingress"]);
+    expect([stat("tracing.opentelemetry.spans_sent"), stat("tracing.opentelemetry.spans_dropped")]).toEqual([17, 3]);
+  });
+
+  test("a collector that is down: its exports fail and count as sent (handed to the client); once it listens again they arrive", async () => {
+    await setup({ "tracing.opentelemetry.min_flush_spans": 1 });
+    collector.close();
+    peers = peers.filter((peer) => peer !== collector);
+    request("/down");
+    await settle();
+    expect(stat("tracing.opentelemetry.spans_sent")).toBe(1);
+    collector = await MemoryHttpServer.listen(runtime, COLLECTOR, (_, res) => res.respond(200));
+    peers.push(collector);
+    request("/up");
+    await settle();
+    expect(exported().map((spans) => spans.length)).toEqual([1]);
+    expect([stat("tracing.opentelemetry.spans_sent"), stat("tracing.opentelemetry.spans_dropped")]).toEqual([2, 0]);
+  });
+
+  test("at most 10,000 spans wait in the buffer: the excess is dropped and counted", async () => {
+    await setup({ "tracing.opentelemetry.min_flush_spans": 1_000_000, "tracing.opentelemetry.flush_interval_ms": 60_000 });
+    const tracer = new OpenTelemetryTracer(server, { httpService: { cluster: "otlp", authority: "collector", path: "/v1/traces", timeoutMs: 1000, headers: [] }, timeoutMs: 0, serviceName: "s", alwaysOnSampler: false }, false, false);
+    const span = { traceId: "1".repeat(32), spanId: "2".repeat(16), parentSpanId: "", traceState: "", name: "n", kind: SpanKind.Server, startTimeUnixNano: 0n, endTimeUnixNano: 0n, attributes: new Map<string, string>(), status: StatusCode.Unset };
+    for (let i = 0; i < 10_002; i++) tracer.sendSpan(span);
+    expect(tracer.pendingSpans).toBe(10_000);
+    expect(stat("tracing.opentelemetry.spans_dropped")).toBe(2);
+    await settle();
+    tracer.flushSpans();
+    await settle();
+    expect(exported().map((spans) => spans.length)).toEqual([10_000]);
+    expect(stat("tracing.opentelemetry.spans_sent")).toBe(10_000);
+    tracer.stop();
+  });
+
+  test("a listener from LDS tags its spans with the server's node id and zone (LocalInfo read when the span is made)", async () => {
+    runtime = new MemoryRuntime({ seed: 7 });
+    peers.push(await MemoryHttpServer.listen(runtime, UPSTREAM, (_, res) => res.respond(200)));
+    collector = await MemoryHttpServer.listen(runtime, COLLECTOR, (_, res) => res.respond(200));
+    peers.push(collector);
+    const base = httpProxyConfig({
+      listenPort: PROXY,
+      clusters: { backend: [UPSTREAM], otlp: [COLLECTOR] },
+      routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+      hcm: {
+        tracing: {
+          provider: {
+            name: "envoy.tracers.opentelemetry",
+            typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig", http_service: { http_uri: { uri: "http://collector/v1/traces", cluster: "otlp", timeout: "1s" } } },
+          },
+        },
+      },
+    }) as { static_resources: { listeners: object[]; clusters: object[] } };
+    const listeners = base.static_resources.listeners.map((l) => ({ "@type": "type.googleapis.com/envoy.config.listener.v3.Listener", ...l }));
+    runtime.files.set("/lds.json", JSON.stringify({ resources: listeners }));
+    const config = {
+      node: { id: "node-7", cluster: "front", locality: { zone: "zone-b" } },
+      static_resources: { clusters: base.static_resources.clusters },
+      dynamic_resources: { lds_config: { path_config_source: { path: "/lds.json" }, resource_api_version: "V3" } },
+      layered_runtime: { layers: [{ name: "static", static_layer: { "tracing.opentelemetry.min_flush_spans": 1 } }] },
+    };
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    await server.start();
+    await settle();
+    request("/lds");
+    await settle();
+    expect(peers[0]!.requests).toHaveLength(1);
+    const span = subs(sub(subs(decodeFields(collector.requests[0]!.body), 1)[0]!, 2), 2)[0]!;
+    // Span.attributes (9): KeyValue {key 1, value AnyValue {string_value 1}}.
+    const attributes = new Map(subs(span, 9).map((kv) => [text(one(kv, 1)), text(one(sub(kv, 2), 1))]));
+    expect([attributes.get("node_id"), attributes.get("zone")]).toEqual(["node-7", "zone-b"]);
   });
 });

@@ -39,6 +39,17 @@ describe("traceparent", () => {
     expect(() => extractTraceContext(headers({ traceparent: value }))).toThrow(reason);
   });
 
+  test("several tracestate headers are joined with \",\" (span_context_extractor.cc), and injected joined", () => {
+    const h = headers({ traceparent: `00-${TRACE}-${PARENT}-01` });
+    h.add("tracestate", "congo=t61rcWkgMzE");
+    h.add("tracestate", "rojo=00f067aa0ba902b7");
+    const ctx = extractTraceContext(h);
+    expect(ctx.tracestate).toBe("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+    injectTraceContext(h, TRACE, "a1b2c3d4e5f60718", true, ctx.tracestate);
+    expect(h.count("tracestate")).toBe(1);
+    expect(h.get("tracestate")).toBe("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  });
+
   test("injected: version 00, the span's ids, its flag, tracestate", () => {
     const h = new RequestHeaders();
     injectTraceContext(h, TRACE, "a1b2c3d4e5f60718", false, "");
@@ -117,8 +128,8 @@ describe("OpenTelemetryConfig", () => {
     return filter.type === "envoy.filters.network.http_connection_manager" ? filter.config.tracing?.opentelemetry : undefined;
   };
 
-  test("defaults: no exporter, unknown_service:envoy; the node's id and zone", () => {
-    expect(tracing({})).toEqual({ timeoutMs: 0, serviceName: "unknown_service:envoy", alwaysOnSampler: false, nodeId: "n1", zone: "z1" });
+  test("defaults: no exporter, unknown_service:envoy", () => {
+    expect(tracing({})).toEqual({ timeoutMs: 0, serviceName: "unknown_service:envoy", alwaysOnSampler: false });
   });
 
   test("grpc_service with its timeout; service_name; the always_on sampler", () => {
@@ -128,6 +139,12 @@ describe("OpenTelemetryConfig", () => {
         service_name: "svc",
         sampler: { name: "envoy.tracers.opentelemetry.samplers.always_on", typed_config: { "@type": "type.googleapis.com/envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig" } },
       }),
-    ).toEqual({ grpcService: { clusterName: "c", authority: "", initialMetadata: [] }, timeoutMs: 250, serviceName: "svc", alwaysOnSampler: true, nodeId: "n1", zone: "z1" });
+    ).toEqual({ grpcService: { clusterName: "c", authority: "", initialMetadata: [] }, timeoutMs: 250, serviceName: "svc", alwaysOnSampler: true });
+  });
+
+  test("a sampler without typed_config is refused, as Envoy's TypedExtensionConfig requires it", () => {
+    expect(() => tracing({ sampler: { name: "envoy.tracers.opentelemetry.samplers.always_on" } })).toThrow(
+      /tracing\.provider\.typed_config\.sampler\.typed_config: value is required: a sampler's typed_config, e\.g\. \{"@type": "type\.googleapis\.com\/envoy\.extensions\.tracers\.opentelemetry\.samplers\.v3\.AlwaysOnSamplerConfig"\}/,
+    );
   });
 });
